@@ -1,0 +1,1 @@
+"""Pure policy: decides from plain data and ``now``; no I/O, never imports ``server``."""

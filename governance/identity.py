@@ -1,0 +1,133 @@
+"""Identity data checks (Art. 6): phone, username, password, names, resident ID number.
+
+Every refusal is ``ContractError("bad_request", reason)``. Reasons say what is
+wrong but never repeat the value (it may be personal data that ends up in logs).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import unicodedata
+
+from protocol.errors import ContractError
+
+_PHONE = re.compile(r"(?:\+86|0086|86)?(1[3-9][0-9]{9})")
+_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{2,31}")
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK_CHARS = "10X98765432"
+_ID_PROVINCES = frozenset(
+    [*range(11, 16), *range(21, 24), *range(31, 38), *range(41, 47), *range(50, 55),
+     *range(61, 66), 71, 81, 82, 83, 91]
+)
+
+_DISPLAY_FORBIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_NAME_DOTS = frozenset("\u00b7\u2022\u2027")  # · • ‧
+_NAME_SPACES = frozenset(" \u3000")
+
+
+def _bad(reason: str) -> ContractError:
+    return ContractError("bad_request", reason)
+
+
+def _require_str(raw: object, what: str) -> str:
+    if not isinstance(raw, str):
+        raise _bad(f"{what} must be a string")
+    return raw
+
+
+def normalize_phone(raw: str) -> str:
+    """Mainland China mobile number, with optional +86/86/0086 prefix, to its 11 digits."""
+    s = _require_str(raw, "phone").strip().replace(" ", "").replace("-", "")
+    m = _PHONE.fullmatch(s)
+    if m is None:
+        raise _bad("phone must be a mainland China mobile number (11 digits starting 13-19)")
+    return m.group(1)
+
+
+def validate_username(raw: str) -> str:
+    s = _require_str(raw, "username")
+    if _USERNAME.fullmatch(s) is None:
+        raise _bad(
+            "username must be 3-32 characters of letters, digits, '_', '.', '-', starting with a letter"
+        )
+    return s
+
+
+def username_key(username: str) -> str:
+    return username.casefold()
+
+
+def validate_password(raw: str) -> None:
+    s = _require_str(raw, "password")
+    if not 8 <= len(s) <= 128:
+        raise _bad("password must be 8-128 characters")
+
+
+def validate_display_name(raw: str) -> str:
+    s = unicodedata.normalize("NFC", _require_str(raw, "display_name")).strip()
+    if not 1 <= len(s) <= 32:
+        raise _bad("display_name must be 1-32 characters")
+    if any(unicodedata.category(c) in _DISPLAY_FORBIDDEN for c in s):
+        raise _bad("display_name must not contain control or invisible formatting characters")
+    return s
+
+
+def validate_legal_name(raw: str) -> str:
+    """Letters of any script, spaces and middle dots (as in 阿依古丽·买买提).
+
+    Combining marks are allowed after a letter, for scripts that need them.
+    """
+    s = unicodedata.normalize("NFC", _require_str(raw, "legal_name")).strip()
+    if not 2 <= len(s) <= 64:
+        raise _bad("legal_name must be 2-64 characters")
+    prev_letter = False
+    has_letter = False
+    for c in s:
+        cat = unicodedata.category(c)
+        if cat[0] == "L":
+            prev_letter = has_letter = True
+        elif cat[0] == "M" and prev_letter:
+            pass
+        elif c in _NAME_DOTS or c in _NAME_SPACES:
+            prev_letter = False
+        else:
+            raise _bad("legal_name may contain only letters, spaces and middle dots")
+    if not has_letter:
+        raise _bad("legal_name must contain letters")
+    return s
+
+
+def id_check_char(first17: str) -> str:
+    """GB 11643-1999 check character (ISO 7064 MOD 11-2) for 17 ASCII digits."""
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK_CHARS[total % 11]
+
+
+def validate_id_number(raw: str, today: datetime.date) -> str:
+    """18-character resident ID number (GB 11643-1999); returns it with an uppercase X."""
+    s = _require_str(raw, "id_number").strip().upper()
+    if len(s) != 18:
+        raise _bad("id_number must be 18 characters")
+    body, check = s[:17], s[17]
+    if not (body.isascii() and body.isdigit()) or check not in "0123456789X":
+        raise _bad("id_number must be 17 digits followed by a digit or X")
+    if int(body[:2]) not in _ID_PROVINCES:
+        raise _bad("id_number has an unknown region code")
+    try:
+        birth = datetime.date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
+    except ValueError:
+        raise _bad("id_number has an invalid birth date") from None
+    if birth.year < 1900:
+        raise _bad("id_number has a birth date before 1900")
+    if birth > today:
+        raise _bad("id_number has a birth date in the future")
+    if id_check_char(body) != check:
+        raise _bad("id_number check digit does not match")
+    return s
+
+
+def id_number_key(normalized: str) -> str:
+    """The form keyed hashes (uniqueness, blacklist) are computed over."""
+    return normalized.strip().upper()

@@ -1,0 +1,32 @@
+"""Public identifiers. Randomness is passed in (``secrets.randbelow``, ``secrets.token_hex``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+_GROUP_ID = re.compile(r"[1-9][0-9]{8,11}")
+_USER_ID = re.compile(r"u[0-9a-f]{16}")
+
+
+def new_group_id(randbelow: Callable[[int], int], digits: int = 10) -> str:
+    """Uniform over all ``digits``-digit numbers, so unrelated to any earlier ID.
+
+    Uniqueness for all time is the caller's: retry on collision with any ID ever issued.
+    """
+    if not 9 <= digits <= 12:
+        raise ValueError("group IDs have 9 to 12 digits")
+    low = 10 ** (digits - 1)
+    return str(low + randbelow(9 * low))
+
+
+def is_group_id(s: object) -> bool:
+    return isinstance(s, str) and _GROUP_ID.fullmatch(s) is not None
+
+
+def new_user_id(token_hex: Callable[[int], str]) -> str:
+    return "u" + token_hex(8)
+
+
+def is_user_id(s: object) -> bool:
+    return isinstance(s, str) and _USER_ID.fullmatch(s) is not None

@@ -1,0 +1,121 @@
+"""Rate limits: a token bucket per user for sends, sliding windows per key for the rest.
+
+Both answer with the seconds until the attempt would be allowed, ``0.0`` meaning
+allowed now. Times are float seconds supplied by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Hashable
+
+# Absorbs float error so that waiting exactly the returned delay is enough.
+_EPS = 1e-9
+
+
+class TokenBucket:
+    """``burst`` tokens, refilled at ``rate`` per second; starts full.
+
+    ``rate <= 0`` or ``burst <= 0`` disables it (everything allowed).
+    """
+
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = float(rate)
+        self.burst = float(burst)
+        self.tokens = self.burst
+        self.stamp: float | None = None
+
+    def take(self, now: float, cost: float = 1.0) -> float:
+        rate = self.rate
+        if rate <= 0.0 or self.burst <= 0.0:
+            return 0.0
+        if self.stamp is None:
+            self.stamp = now
+        elif now > self.stamp:
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * rate)
+            self.stamp = now
+        if self.tokens + _EPS >= cost:
+            self.tokens = max(0.0, self.tokens - cost)
+            return 0.0
+        if cost > self.burst:
+            return math.inf  # can never be afforded
+        return (cost - self.tokens) / rate
+
+
+class WindowCounter:
+    """At most ``limit`` hits per key within any ``window`` seconds (a sliding log).
+
+    ``limit <= 0`` or ``window <= 0`` disables it. Keys are kept in order of their
+    latest hit, so fully expired keys are pruned from the front as time passes, and
+    beyond ``max_keys`` the least recently hit keys are evicted (which forgets
+    their counts: the cap trades exactness for bounded memory).
+    """
+
+    __slots__ = ("limit", "window", "max_keys", "_logs")
+
+    def __init__(self, limit: int, window: float, max_keys: int = 100_000) -> None:
+        self.limit = int(limit)
+        self.window = float(window)
+        self.max_keys = max(1, int(max_keys))
+        self._logs: dict[Hashable, deque[float]] = {}
+
+    @property
+    def disabled(self) -> bool:
+        return self.limit <= 0 or self.window <= 0.0
+
+    def __len__(self) -> int:
+        return len(self._logs)
+
+    def _current(self, key: Hashable, now: float) -> deque[float] | None:
+        log = self._logs.get(key)
+        if log is None:
+            return None
+        horizon = now - self.window
+        while log and log[0] <= horizon:
+            log.popleft()
+        return log
+
+    def _delay(self, log: deque[float] | None, now: float) -> float:
+        if log is None or len(log) < self.limit:
+            return 0.0
+        return max(0.0, log[0] + self.window - now)
+
+    def peek(self, key: Hashable, now: float) -> float:
+        if self.disabled:
+            return 0.0
+        return self._delay(self._current(key, now), now)
+
+    def hit(self, key: Hashable, now: float) -> float:
+        if self.disabled:
+            return 0.0
+        self.prune(now)
+        log = self._current(key, now)
+        delay = self._delay(log, now)
+        if delay > 0.0:
+            return delay
+        if log is None:
+            log = deque(maxlen=self.limit)
+        else:
+            del self._logs[key]  # re-insert at the end: most recently hit
+        log.append(now)
+        self._logs[key] = log
+        while len(self._logs) > self.max_keys:
+            del self._logs[next(iter(self._logs))]
+        return 0.0
+
+    def reset(self, key: Hashable) -> None:
+        self._logs.pop(key, None)
+
+    def prune(self, now: float) -> None:
+        """Drop keys whose every hit has left the window (oldest first, stops at the first live key)."""
+        horizon = now - self.window
+        logs = self._logs
+        while logs:
+            key = next(iter(logs))
+            log = logs[key]
+            if log and log[-1] > horizon:
+                break
+            del logs[key]

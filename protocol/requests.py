@@ -1,0 +1,165 @@
+"""Typed requests: the op table of the contract, and validation of a decoded frame.
+
+Each op lists its arguments with a kind and whether it is required. Arguments a
+client sends that the op does not know are ignored (forward compatibility).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from protocol.codec import INT64_MAX, INT64_MIN
+from protocol.errors import ContractError
+
+_GROUP_ID = re.compile(r"[1-9][0-9]{8,11}")
+
+# Argument kinds. "gid" is a group id string; "text" is a long string whose
+# length limit is configuration (checked by the server, not here).
+STR, TEXT, INT, BOOL, NUM, GID = "str", "text", "int", "bool", "num", "gid"
+SHORT_STR_MAX = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    name: str
+    kind: str
+    required: bool = True
+
+
+def _a(spec: str) -> Arg:
+    """``"name:kind"`` is required, ``"name:kind?"`` optional."""
+    name, kind = spec.split(":")
+    return Arg(name, kind.rstrip("?"), not kind.endswith("?"))
+
+
+def _op(*specs: str) -> tuple[Arg, ...]:
+    return tuple(_a(s) for s in specs)
+
+
+OPS: dict[str, tuple[Arg, ...]] = {
+    # Accounts (Art. 6)
+    "request_code": _op("phone:str"),
+    "register": _op("username:str", "password:str", "phone:str", "code:str", "display_name:str?"),
+    "login": _op("username:str", "password:str"),
+    "auth": _op("token:str"),
+    "verify_identity": _op("legal_name:str", "id_number:str"),
+    "set_profile": _op("display_name:str"),
+    "me": _op(),
+    "delete_account": _op("password:str"),
+    # Groups
+    "create_group": _op("name:str", "category:str", "join_policy:str"),
+    "group_info": _op("group_id:gid"),
+    "join_group": _op("group_id:gid"),
+    "leave_group": _op("group_id:gid"),
+    "members": _op("group_id:gid"),
+    "my_groups": _op(),
+    "send": _op("group_id:gid", "text:text", "client_msg_id:str?"),
+    "history": _op("group_id:gid", "after_seq:int?", "before_seq:int?", "limit:int?"),
+    "report": _op(
+        "target_type:str", "group_id:gid?", "seq:int?", "user_id:str?", "reason:str", "detail:text?"
+    ),
+    # Management (Art. 8, 9)
+    "invite": _op("group_id:gid", "user_id:str"),
+    "join_requests": _op("group_id:gid"),
+    "approve_join": _op("group_id:gid", "user_id:str"),
+    "reject_join": _op("group_id:gid", "user_id:str"),
+    "kick": _op("group_id:gid", "user_id:str"),
+    "mute": _op("group_id:gid", "user_id:str", "seconds:int"),
+    "mute_all": _op("group_id:gid", "on:bool"),
+    "set_role": _op("group_id:gid", "user_id:str", "role:str"),
+    "transfer_owner": _op("group_id:gid", "user_id:str"),
+    "set_announcement": _op("group_id:gid", "text:text"),
+    "update_group": _op("group_id:gid", "name:str?", "category:str?", "join_policy:str?"),
+    "delete_message": _op("group_id:gid", "seq:int"),
+    "dissolve_group": _op("group_id:gid"),
+}
+
+UNAUTHENTICATED_OPS = frozenset({"request_code", "register", "login", "auth"})
+
+
+@dataclass(slots=True)
+class Request:
+    op: str
+    rid: int
+    args: dict[str, Any]
+
+
+def read_rid(frame: dict[str, Any]) -> int | None:
+    """The frame's ``rid`` if it is a valid 64-bit integer, else ``None``."""
+    rid = frame.get("rid")
+    if type(rid) is int and INT64_MIN <= rid <= INT64_MAX:
+        return rid
+    return None
+
+
+def parse_request(frame: dict[str, Any]) -> Request:
+    """Validate a decoded frame against the op table.
+
+    Raises ``ContractError`` (``bad_request`` or ``unknown_op``); the caller
+    answers with ``re`` = :func:`read_rid` of the frame.
+    """
+    rid = read_rid(frame)
+    if rid is None:
+        raise ContractError("bad_request", "a request needs an integer 'rid'")
+    op = frame.get("op")
+    if type(op) is not str:
+        raise ContractError("bad_request", "a request needs a string 'op'")
+    spec = OPS.get(op)
+    if spec is None:
+        raise ContractError("unknown_op", f"unknown op {op[:64]!r}")
+    args: dict[str, Any] = {}
+    for arg in spec:
+        value = frame.get(arg.name)
+        if value is None:
+            if arg.required:
+                raise ContractError("bad_request", f"{op}: missing argument '{arg.name}'")
+            continue
+        args[arg.name] = _check(op, arg, value)
+    return Request(op, rid, args)
+
+
+def _check(op: str, arg: Arg, value: Any) -> Any:
+    kind = arg.kind
+    if kind == STR or kind == TEXT:
+        if type(value) is not str:
+            raise _type_error(op, arg, "a string")
+        if kind == STR and len(value) > SHORT_STR_MAX:
+            raise ContractError("bad_request", f"{op}: '{arg.name}' is longer than {SHORT_STR_MAX}")
+        return value
+    if kind == INT:
+        if type(value) is not int or not (INT64_MIN <= value <= INT64_MAX):
+            raise _type_error(op, arg, "a 64-bit integer")
+        return value
+    if kind == BOOL:
+        if type(value) is not bool:
+            raise _type_error(op, arg, "a boolean")
+        return value
+    if kind == NUM:
+        if type(value) not in (int, float):
+            raise _type_error(op, arg, "a number")
+        return value
+    if kind == GID:
+        if type(value) is not str or not _GROUP_ID.fullmatch(value):
+            raise _type_error(op, arg, "a group id (9 to 12 digits)")
+        return value
+    raise AssertionError(f"unknown argument kind {kind}")  # pragma: no cover
+
+
+def _type_error(op: str, arg: Arg, what: str) -> ContractError:
+    return ContractError("bad_request", f"{op}: '{arg.name}' must be {what}")
+
+
+def ok_reply(rid: int, results: dict[str, Any] | None = None) -> dict[str, Any]:
+    reply: dict[str, Any] = {"re": rid, "ok": True}
+    if results:
+        reply.update(results)
+    return reply
+
+
+def error_reply(rid: int | None, err: ContractError) -> dict[str, Any]:
+    reply: dict[str, Any] = {"re": rid, "ok": False, "code": err.code, "reason": err.reason}
+    if err.extra:
+        reply.update(err.extra)
+    return reply

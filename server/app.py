@@ -1,0 +1,214 @@
+"""The running server: listener, connection loop, dispatch, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import secrets
+import signal
+import time
+from typing import Any, Callable
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import NegotiationError
+from websockets.http11 import Request as HttpRequest
+from websockets.http11 import Response as HttpResponse
+
+from governance.codes import CodeBook
+from governance.ratelimit import WindowCounter
+from protocol.codec import SUBPROTOCOLS, Encoding, decode
+from protocol.errors import ContractError
+from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply, parse_request, read_rid
+from server import repo
+from server.config import Config
+from server.handlers import DEFERRED, load_all
+from server.security import IdentityVault, Passwords
+from server.session import CLOSE_POLICY, Session
+from server.sms import make_sms
+from server.storage.sqlite import SqliteStore
+
+log = logging.getLogger("qunguan")
+
+HOUR = 3600.0
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class App:
+    """Everything a handler needs: config, store, in-memory state, clocks, providers."""
+
+    def __init__(self, cfg: Config, clock: Callable[[], int] = wall_ms) -> None:
+        self.cfg = cfg
+        self.now_ms = clock
+        self.randbelow = secrets.randbelow
+        if cfg.storage.sqlite_file is None:
+            raise ValueError("storage.url: only sqlite:/// is supported by this build")
+        if cfg.identity.id_verifier != "checksum":
+            raise ValueError("identity.id_verifier: only 'checksum' is available in this build")
+        self.store = SqliteStore(cfg.storage.sqlite_file)
+        self.vault = IdentityVault.from_config(cfg.identity.key_file, cfg.identity.key_env)
+        self.passwords = Passwords(cfg.identity.argon2_time_cost, cfg.identity.argon2_memory_kib)
+        self.sms = make_sms(cfg.identity.sms_provider, cfg.identity.sms_outbox)
+        self.codes = CodeBook()
+        rl = cfg.rate_limits
+        self.codes_per_phone = WindowCounter(rl.code_requests_per_phone_per_hour, HOUR)
+        self.codes_per_ip = WindowCounter(rl.code_requests_per_ip_per_hour, HOUR)
+        self.failed_logins_per_ip = WindowCounter(rl.failed_logins_per_ip_per_hour, HOUR)
+        self.connections_per_ip = WindowCounter(rl.connections_per_ip_per_minute, 60.0)
+        self.sessions: set[Session] = set()
+        self.handlers = load_all()
+        self.state = None  # type: ignore[assignment]
+        self._server: Server | None = None
+        self._jobs: list[asyncio.Task] = []
+
+    # -- lifecycle ---------------------------------------------------------
+    async def start(self) -> None:
+        await self.store.open()
+        self.state = await repo.load_state(self.store, self.now_ms())
+        s = self.cfg.server
+        self._server = await serve(
+            self._connection,
+            s.host,
+            s.port,
+            subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
+            select_subprotocol=_select_subprotocol,
+            process_request=self._process_request,
+            max_size=s.max_frame_bytes,
+            compression="deflate" if s.compression else None,
+            ping_interval=30,
+            ping_timeout=30,
+        )
+        self._jobs.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        for job in self._jobs:
+            job.cancel()
+        if self._server is not None:
+            self._server.close()  # stops accepting, closes connections with 1001
+            await self._server.wait_closed()
+        await self.store.close()
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(60)
+            now = self.now_ms()
+            self.codes.prune(now / 1000)
+            stale = [k for k, v in self.state.sent.items() if v.committed and now - v.ts > 86_400_000]
+            for k in stale:
+                del self.state.sent[k]
+
+    # -- HTTP side -----------------------------------------------------------
+    def _process_request(self, conn: ServerConnection, request: HttpRequest) -> HttpResponse | None:
+        path = request.path.split("?", 1)[0]
+        if path == "/ws":
+            ip = _peer_ip(conn)
+            if self.connections_per_ip.hit(ip, time.monotonic()) > 0:
+                return conn.respond(http.HTTPStatus.TOO_MANY_REQUESTS, "too many connections\n")
+            return None
+        if path == "/healthz":
+            return conn.respond(http.HTTPStatus.OK, "ok\n")
+        return conn.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
+
+    # -- WebSocket side --------------------------------------------------------
+    async def _connection(self, ws: ServerConnection) -> None:
+        sess = Session(
+            ws, Encoding.for_subprotocol(ws.subprotocol), _peer_ip(ws), self.cfg.server.max_outbox_bytes
+        )
+        self.sessions.add(sess)
+        self._arm_auth_timer(sess)
+        try:
+            async for data in ws:
+                await self.on_frame(sess, data)
+        except Exception:  # connection errors end the loop; the finally cleans up
+            log.warning("connection ended with an error", exc_info=True)
+        finally:
+            sess.cancel_timer()
+            self.sessions.discard(sess)
+            self.detach(sess)
+
+    def _arm_auth_timer(self, sess: Session) -> None:
+        sess.arm_timer(
+            self.cfg.server.auth_timeout_seconds,
+            lambda: sess.close(CLOSE_POLICY, "authentication timeout"),
+        )
+
+    async def on_frame(self, sess: Session, data: bytes | str) -> None:
+        enc = Encoding.JSON if isinstance(data, str) else Encoding.MSGPACK
+        rid = None
+        try:
+            frame = decode(data, self.cfg.server.max_frame_bytes)
+            rid = read_rid(frame)
+            req = parse_request(frame)
+            if sess.user is None:
+                self._arm_auth_timer(sess)
+                if req.op not in UNAUTHENTICATED_OPS:
+                    raise ContractError("unauthenticated", "log in or authenticate first")
+            result = await self.handlers[req.op](self, sess, req, enc)
+            if result is not DEFERRED:
+                sess.send(ok_reply(rid, result), enc)  # type: ignore[arg-type]
+        except ContractError as err:
+            sess.send(error_reply(rid, err), enc)
+        except Exception:
+            log.exception("internal error handling a request")
+            sess.send(error_reply(rid, ContractError("internal", "internal server error")), enc)
+
+    # -- sessions and users ------------------------------------------------------
+    def attach(self, sess: Session, user: Any) -> None:
+        """Bind an authenticated user to a connection and to its groups' live sets."""
+        if sess.user is user:
+            return
+        self.detach(sess)
+        sess.cancel_timer()
+        sess.user = user
+        user.sessions.add(sess)
+        groups = self.state.groups
+        for gid in user.groups:
+            groups[gid].online.add(sess)
+
+    def detach(self, sess: Session) -> None:
+        user = sess.user
+        if user is None:
+            return
+        user.sessions.discard(sess)
+        groups = self.state.groups
+        for gid in user.groups:
+            g = groups.get(gid)
+            if g is not None:
+                g.online.discard(sess)
+        sess.user = None
+
+
+def _select_subprotocol(conn: ServerConnection, offered: Any) -> str | None:
+    """MessagePack when nothing is offered; 400 when only unknown ones are offered."""
+    if not offered:
+        return None
+    for proto in offered:
+        if proto in SUBPROTOCOLS:
+            return proto
+    raise NegotiationError("none of the offered subprotocols is supported")
+
+
+def _peer_ip(conn: ServerConnection) -> str:
+    addr = conn.remote_address
+    return str(addr[0]) if addr else "?"
+
+
+async def run(cfg: Config) -> None:
+    app = App(cfg)
+    await app.start()
+    print(f"listening on ws://{cfg.server.host}:{app.port}/ws", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await app.stop()

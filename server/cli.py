@@ -1,0 +1,63 @@
+"""``qunguan`` / ``python -m server``: serve, check-config, admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qunguan", description="qunguan group-chat server")
+    sub = p.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="start the server (the default)")
+    serve.add_argument("--config", help="TOML config file (defaults apply without one)")
+    check = sub.add_parser("check-config", help="validate a config file; exit 2 listing every problem")
+    check.add_argument("path")
+    admin = sub.add_parser("admin", help="operator commands on a running server")
+    admin.add_argument("--config")
+    admin.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["serve", *argv]
+    args = _build_parser().parse_args(argv)
+    if args.command == "check-config":
+        from server.config import check_config_main
+
+        return check_config_main(args.path)
+    if args.command == "admin":
+        print("qunguan admin: operator commands are not available in this build yet", file=sys.stderr)
+        return 2
+    return _serve(args.config)
+
+
+def _serve(path: str | None) -> int:
+    from server.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(path)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(f"config: {problem}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=cfg.server.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    from server.app import run
+
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a declared dependency off Windows
+        asyncio.run(run(cfg))
+    else:
+        uvloop.run(run(cfg))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

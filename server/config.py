@@ -1,0 +1,649 @@
+"""Server configuration: a TOML file validated into frozen dataclasses.
+
+Every key is declared once, as a dataclass field built with :func:`setting`
+(default, validators, and the TOML kind when it cannot be inferred from the
+default). One generic reader walks those declarations, so adding a key is a
+one-line change. Validation never stops at the first mistake: every problem is
+collected and raised together in one :class:`ConfigError`, so ``qunguan
+check-config`` can print them all at once.
+
+Relative paths are relative to ``base_dir``: the config file's folder, or the
+working directory when running on built-in defaults.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from governance.tiers import (
+    DEFAULT_ACTIVITY_CLASSES,
+    DEFAULT_CREDIT_LEVELS,
+    DEFAULT_SIZE_CLASSES,
+    ActivityClass,
+    Caps,
+    CreditLevel,
+    SizeClass,
+)
+
+# --------------------------------------------------------------------------- problems
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config: where (dotted key path), what, and why."""
+
+    key: str
+    value: object
+    why: str
+
+    def __str__(self) -> str:
+        if not self.key:  # file-level problem (missing file, bad TOML): value is the file
+            return f"{self.value}: {self.why}"
+        return f"{self.key} = {self.value!r}: {self.why}"
+
+
+class ConfigError(Exception):
+    """The config is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class _Context:
+    """What the reader carries down the tree: the base folder and the problems so far."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        self.problems: list[Problem] = []
+
+    def report(self, key: str, value: object, why: str) -> None:
+        self.problems.append(Problem(key, value, why))
+
+
+# --------------------------------------------------------------------------- kinds
+
+_INVALID = object()  # a conversion failed (its problems are already reported)
+REQUIRED: Any = object()  # default for keys that must be given
+
+
+def _toml_type(value: object) -> str:
+    """The TOML name of a value's type, for "expected X, got Y" messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+def _same(raw: object, key: str, ctx: _Context) -> object:
+    return raw
+
+
+def _same_default(default: object, base_dir: Path) -> object:
+    return default
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A TOML value kind: which raw values it accepts and how they become Python values."""
+
+    label: str  # "an integer", used in "expected an integer, got a string"
+    accepts: Callable[[object], bool]
+    convert: Callable[[object, str, _Context], object] = _same
+    # Turns a declared default into its Python value (paths need base_dir).
+    default: Callable[[object, Path], object] = _same_default
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_finite_number(v: object) -> bool:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _resolve(raw: str, base_dir: Path) -> Path:
+    return base_dir / raw
+
+
+def _resolve_optional(raw: str, base_dir: Path) -> Path | None:
+    return base_dir / raw if raw else None
+
+
+INT = Kind("an integer", _is_int)
+FLOAT = Kind("a finite number", _is_finite_number, lambda raw, key, ctx: float(raw))
+BOOL = Kind("a boolean", lambda v: isinstance(v, bool))
+STR = Kind("a string", lambda v: isinstance(v, str))
+PATH = Kind(
+    "a string (a path)",
+    lambda v: isinstance(v, str),
+    lambda raw, key, ctx: _resolve(raw, ctx.base_dir),
+    _resolve,
+)
+OPTIONAL_PATH = Kind(  # "" means unset (None)
+    "a string (a path, or \"\" for none)",
+    lambda v: isinstance(v, str),
+    lambda raw, key, ctx: _resolve_optional(raw, ctx.base_dir),
+    _resolve_optional,
+)
+
+Check = Callable[[Any], "str | list[tuple[str, object, str]] | None"]
+"""A validator: None if fine, a reason string, or (key suffix, value, reason) items."""
+
+
+def str_list(*item_checks: Check) -> Kind:
+    """An array of strings, each passing ``item_checks``; becomes a tuple."""
+
+    def convert(raw: list, key: str, ctx: _Context) -> object:
+        ok = True
+        for i, item in enumerate(raw):
+            at = f"{key}[{i}]"
+            if not isinstance(item, str):
+                ctx.report(at, item, f"expected a string, got {_toml_type(item)}")
+                ok = False
+            elif not _run_checks(at, item, item, item_checks, ctx):
+                ok = False
+        return tuple(raw) if ok else _INVALID
+
+    return Kind("an array of strings", lambda v: isinstance(v, list), convert)
+
+
+def tables(spec: type, build: Callable[..., object] | None = None) -> Kind:
+    """An array of tables whose keys ``spec`` declares; each becomes ``build(**keys)``."""
+    make = build or spec
+
+    def convert(raw: list, key: str, ctx: _Context) -> object:
+        items, ok = [], True
+        for i, item in enumerate(raw):
+            values, good = _read_table(spec, item, f"{key}[{i}]", ctx)
+            if good:
+                items.append(make(**values))
+            ok = ok and good
+        return tuple(items) if ok else _INVALID
+
+    return Kind("an array of tables", lambda v: isinstance(v, list), convert)
+
+
+@dataclass(frozen=True)
+class _Setting:
+    kind: Kind
+    default: object
+    checks: tuple[Check, ...]
+
+
+_SETTING = "qunguan.setting"
+_SECTION = "qunguan.section"
+_INFERRED_KINDS = {bool: BOOL, int: INT, float: FLOAT, str: STR}
+
+
+def setting(default: object = REQUIRED, *checks: Check, kind: Kind | None = None) -> Any:
+    """Declare one config key as a dataclass field.
+
+    The kind is inferred from the default (bool, int, float, str; a tuple of
+    strings is an array of strings) unless given. ``checks`` run on the
+    converted value; ``None`` values (optional keys left out) are not checked.
+    """
+    if kind is None:
+        if isinstance(default, tuple):
+            kind = str_list()
+        else:
+            kind = _INFERRED_KINDS[type(default)]
+    meta = {_SETTING: _Setting(kind, default, checks)}
+    if default is REQUIRED:
+        return field(metadata=meta)
+    return field(default=kind.default(default, Path(".")), metadata=meta)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def at_least(n: float) -> Check:
+    return lambda v: None if v >= n else f"must be at least {n}"
+
+
+def above(n: float) -> Check:
+    return lambda v: None if v > n else f"must be greater than {n}"
+
+
+def between(lo: int, hi: int) -> Check:
+    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}"
+
+
+def one_of(*choices: str) -> Check:
+    listed = ", ".join(repr(c) for c in choices)
+    return lambda v: None if v in choices else f"must be one of {listed}"
+
+
+def matches(pattern: str, what: str) -> Check:
+    rx = re.compile(pattern)
+    return lambda v: None if rx.fullmatch(v) else f"must be {what}"
+
+
+def not_empty(v: object) -> str | None:
+    return None if len(v) else "must not be empty"  # type: ignore[arg-type]
+
+
+def unique(attr: str | None = None) -> Check:
+    """No two items (or items' ``attr``) are equal."""
+
+    def check(items: tuple) -> list[tuple[str, object, str]]:
+        seen: set = set()
+        found = []
+        for i, item in enumerate(items):
+            v = getattr(item, attr) if attr else item
+            if v in seen:
+                found.append((f"[{i}]" + (f".{attr}" if attr else ""), v, f"duplicate {attr or 'value'}; each must be unique"))
+            seen.add(v)
+        return found
+
+    return check
+
+
+def ascending(attr: str) -> Check:
+    """Items' ``attr`` strictly increases (the governance lookups rely on the order)."""
+
+    def check(items: tuple) -> list[tuple[str, object, str]]:
+        found = []
+        for i in range(1, len(items)):
+            prev, cur = getattr(items[i - 1], attr), getattr(items[i], attr)
+            if not cur > prev:
+                why = f"must be greater than the previous item's {attr} ({prev!r}); list them in ascending order"
+                found.append((f"[{i}].{attr}", cur, why))
+        return found
+
+    return check
+
+
+def readable_file(path: Path) -> str | None:
+    try:
+        with open(path, "rb"):
+            return None
+    except FileNotFoundError:
+        return f"file not found: {path}"
+    except IsADirectoryError:
+        return f"is a directory, not a file: {path}"
+    except PermissionError:
+        return f"file is not readable: {path}"
+    except (OSError, ValueError) as exc:
+        return f"cannot open {path}: {exc}"
+
+
+def _retention_days(days: int) -> str | None:
+    if days >= 184:
+        return None
+    return (
+        "the provisions (Art. 13 of the Group Information Service Provisions) require "
+        "keeping logs no less than six months, and 184 days is the longest six-month "
+        "span; use 184 or more"
+    )
+
+
+def _run_checks(key: str, raw: object, value: object, checks: Iterable[Check], ctx: _Context) -> bool:
+    ok = True
+    for check in checks:
+        result = check(value)
+        if isinstance(result, str):
+            ctx.report(key, raw, result)
+            ok = False
+        elif result:
+            for suffix, bad, why in result:
+                ctx.report(key + suffix, bad, why)
+            ok = False
+    return ok
+
+
+# --------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    host: str = setting("127.0.0.1")
+    port: int = setting(8765, between(0, 65535))  # 0 = pick a free port
+    max_frame_bytes: int = setting(1048576, at_least(1024))
+    auth_timeout_seconds: float = setting(10.0, above(0))
+    # Outgoing bytes buffered for one connection before a slow reader is closed with 1013.
+    max_outbox_bytes: int = setting(1048576, at_least(65536))
+    compression: bool = setting(False)  # permessage-deflate
+    log_level: str = setting("INFO", one_of("DEBUG", "INFO", "WARNING", "ERROR"))
+    log_json: bool = setting(False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageConfig:
+    url: str = setting("sqlite:///qunguan.db")
+    # Derived from url and base_dir by parse_config; None for PostgreSQL.
+    sqlite_file: Path | None = Path("qunguan.db")
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None when the url names PostgreSQL."""
+        return self.sqlite_file
+
+
+@dataclass(frozen=True, kw_only=True)
+class LimitsConfig:
+    """Platform caps (Art. 8); credit levels may lower or raise them per user."""
+
+    max_members: int = setting(500, at_least(2))
+    max_groups_created: int = setting(10, at_least(0))
+    max_groups_joined: int = setting(500, at_least(1))
+    max_admins: int = setting(10, at_least(0))
+    max_text_chars: int = setting(4000, at_least(1))
+
+    @property
+    def caps(self) -> Caps:
+        return Caps(self.max_members, self.max_groups_created, self.max_groups_joined, self.max_admins)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RateLimitsConfig:
+    """Abuse limits; 0 disables a limit."""
+
+    messages_per_second: float = setting(5.0, at_least(0))
+    message_burst: int = setting(20, at_least(0))
+    code_requests_per_phone_per_hour: int = setting(5, at_least(0))
+    code_requests_per_ip_per_hour: int = setting(100, at_least(0))
+    failed_logins_per_ip_per_hour: int = setting(30, at_least(0))
+    connections_per_ip_per_minute: int = setting(120, at_least(0))
+
+
+@dataclass(frozen=True, kw_only=True)
+class _SizeClassKeys:
+    name: str = setting(REQUIRED, not_empty, kind=STR)
+    min_members: int = setting(REQUIRED, at_least(0), kind=INT)
+    require_id: bool = setting(False)
+    min_credit_level: int = setting(1, at_least(1))
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ActivityClassKeys:
+    name: str = setting(REQUIRED, not_empty, kind=STR)
+    min_messages_per_day: float = setting(REQUIRED, at_least(0), kind=FLOAT)
+
+
+_CATEGORY = matches(r"[a-z0-9_]{1,32}", "1 to 32 characters from a-z, 0-9 and _")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupsConfig:
+    categories: tuple[str, ...] = setting(
+        ("family", "friends", "work", "study", "interest", "business", "public_affairs", "other"),
+        not_empty,
+        unique(),
+        kind=str_list(_CATEGORY),
+    )
+    info_page_min_members: int = setting(100, at_least(1))
+    size_classes: tuple[SizeClass, ...] = setting(
+        DEFAULT_SIZE_CLASSES, unique("name"), ascending("min_members"), kind=tables(_SizeClassKeys, SizeClass)
+    )
+    activity_classes: tuple[ActivityClass, ...] = setting(
+        DEFAULT_ACTIVITY_CLASSES,
+        unique("name"),
+        ascending("min_messages_per_day"),
+        kind=tables(_ActivityClassKeys, ActivityClass),
+    )
+    activity_window_days: int = setting(7, at_least(1))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetentionConfig:
+    days: int = setting(190, _retention_days)  # Art. 13: no less than six months
+    purge_interval_seconds: int = setting(3600, at_least(60))
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdentityConfig:
+    """Real-identity checks (Art. 6) and credential settings."""
+
+    sms_provider: str = setting("console", one_of("console", "file"))
+    sms_outbox: Path = setting("sms.jsonl", kind=PATH)
+    id_verifier: str = setting("checksum", one_of("checksum", "http"))
+    id_verifier_url: str = setting("")  # required when id_verifier = "http"
+    require_id_to_post: bool = setting(False)
+    require_id_to_create: bool = setting(True)
+    max_accounts_per_id: int = setting(1, at_least(1))
+    token_ttl_seconds: int = setting(2592000, at_least(60))
+    argon2_time_cost: int = setting(3, between(1, 20))
+    # The low end (1024 KiB) exists so test suites can hash quickly; production wants 65536+.
+    argon2_memory_kib: int = setting(65536, between(1024, 4194304))
+    key_file: Path | None = setting("", kind=OPTIONAL_PATH)
+    key_env: str = setting("", matches(r"([A-Za-z_][A-Za-z0-9_]*)?", "an environment variable name"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class _CreditLevelKeys:
+    min_score: int = setting(REQUIRED, kind=INT)
+    max_members: int | None = setting(None, at_least(2), kind=INT)
+    max_groups_created: int | None = setting(None, at_least(0), kind=INT)
+    max_groups_joined: int | None = setting(None, at_least(0), kind=INT)
+    max_admins: int | None = setting(None, at_least(0), kind=INT)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreditConfig:
+    """Credit scores and the levels they map to (Art. 7, 8)."""
+
+    initial_score: int = setting(100)
+    levels: tuple[CreditLevel, ...] = setting(
+        DEFAULT_CREDIT_LEVELS, not_empty, ascending("min_score"), kind=tables(_CreditLevelKeys, CreditLevel)
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class WordListConfig:
+    """One prohibited-content word list (Art. 10): UTF-8, one term per line."""
+
+    category: str = setting(REQUIRED, not_empty, kind=STR)
+    path: Path = setting(REQUIRED, readable_file, kind=PATH)
+    action: str = setting(REQUIRED, one_of("block", "review", "flag"), kind=STR)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContentConfig:
+    lists: tuple[WordListConfig, ...] = setting((), kind=tables(WordListConfig))
+
+
+def _section(cls: type) -> Any:
+    return field(default_factory=cls, metadata={_SECTION: cls})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    server: ServerConfig = _section(ServerConfig)
+    storage: StorageConfig = _section(StorageConfig)
+    limits: LimitsConfig = _section(LimitsConfig)
+    rate_limits: RateLimitsConfig = _section(RateLimitsConfig)
+    groups: GroupsConfig = _section(GroupsConfig)
+    retention: RetentionConfig = _section(RetentionConfig)
+    identity: IdentityConfig = _section(IdentityConfig)
+    credit: CreditConfig = _section(CreditConfig)
+    content: ContentConfig = _section(ContentConfig)
+    base_dir: Path = Path(".")
+    source: Path | None = None
+
+
+# --------------------------------------------------------------------------- cross-key checks
+# A finisher sees the keys of its section that were valid (others are absent),
+# may report problems spanning several keys, and may add derived fields.
+
+_SQLITE = "sqlite:///"
+_POSTGRES = ("postgresql://", "postgres://")
+
+
+def _finish_storage(values: dict, at: str, ctx: _Context) -> bool:
+    url = values.get("url")
+    if url is None:
+        return False
+    if url.startswith(_SQLITE):
+        rest = url[len(_SQLITE) :]
+        if not rest:
+            ctx.report(f"{at}.url", url, "names no database file (e.g. sqlite:///qunguan.db)")
+            return False
+        # sqlite:///name.db is relative to base_dir; sqlite:////abs/name.db keeps its leading "/".
+        values["sqlite_file"] = ctx.base_dir / rest
+        return True
+    for prefix in _POSTGRES:
+        if url.startswith(prefix):
+            if len(url) == len(prefix):
+                ctx.report(f"{at}.url", url, "names no server (e.g. postgresql://user@host/db)")
+                return False
+            values["sqlite_file"] = None
+            return True
+    ctx.report(f"{at}.url", url, "must start with sqlite:/// (a file) or postgresql:// or postgres:// (a server)")
+    return False
+
+
+def _finish_identity(values: dict, at: str, ctx: _Context) -> bool:
+    if values.get("id_verifier") == "http" and values.get("id_verifier_url") == "":
+        ctx.report(f"{at}.id_verifier_url", "", 'required when id_verifier = "http"')
+        return False
+    return True
+
+
+_FINISHERS: dict[type, Callable[[dict, str, _Context], bool]] = {
+    StorageConfig: _finish_storage,
+    IdentityConfig: _finish_identity,
+}
+
+
+# --------------------------------------------------------------------------- reader
+
+
+def _join(at: str, key: object) -> str:
+    return f"{at}.{key}" if at else str(key)
+
+
+def _unknown(key: object, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(key), list(known), n=1)
+    return f"unknown key; did you mean {close[0]!r}?" if close else "unknown key"
+
+
+def _read_table(spec: type, data: object, at: str, ctx: _Context) -> tuple[dict, bool]:
+    """Validate one TOML table against ``spec``'s settings.
+
+    Returns the constructor arguments that were valid, and whether everything was.
+    """
+    if not isinstance(data, dict):
+        ctx.report(at, data, f"expected a table, got {_toml_type(data)}")
+        return {}, False
+    declared = {f.name: f.metadata[_SETTING] for f in fields(spec) if _SETTING in f.metadata}
+    ok = True
+    for name, raw in data.items():
+        if name not in declared:
+            ctx.report(_join(at, name), raw, _unknown(name, declared))
+            ok = False
+    values: dict = {}
+    for name, s in declared.items():
+        key = _join(at, name)
+        if name not in data:
+            if s.default is REQUIRED:
+                ctx.report(key, None, "required key is missing")
+                ok = False
+            else:
+                values[name] = s.kind.default(s.default, ctx.base_dir)
+            continue
+        raw = data[name]
+        if not s.kind.accepts(raw):
+            ctx.report(key, raw, f"expected {s.kind.label}, got {_toml_type(raw)}")
+            ok = False
+            continue
+        value = s.kind.convert(raw, key, ctx)
+        if value is _INVALID or (value is not None and not _run_checks(key, raw, value, s.checks, ctx)):
+            ok = False
+            continue
+        values[name] = value
+    finish = _FINISHERS.get(spec)
+    if finish is not None:
+        ok = finish(values, at, ctx) and ok
+    return values, ok
+
+
+def parse_config(data: dict, base_dir: Path, source: Path | None = None) -> Config:
+    """Validate parsed TOML into a Config, or raise ConfigError listing every problem."""
+    ctx = _Context(Path(base_dir))
+    if not isinstance(data, dict):
+        ctx.report("", data, f"expected a table, got {_toml_type(data)}")
+        raise ConfigError(ctx.problems)
+    sections = {f.name: f.metadata[_SECTION] for f in fields(Config) if _SECTION in f.metadata}
+    for name, raw in data.items():
+        if name not in sections:
+            why = _unknown(name, sections).replace("unknown key", "unknown section")
+            ctx.report(str(name), raw, why)
+    built = {}
+    for name, cls in sections.items():
+        values, ok = _read_table(cls, data.get(name, {}), name, ctx)
+        if ok:
+            built[name] = cls(**values)
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
+    return Config(**built, base_dir=ctx.base_dir, source=source)
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read and validate a TOML config file; None means built-in defaults in the working directory."""
+    if path is None:
+        return parse_config({}, Path.cwd())
+    path = Path(path).absolute()
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError([Problem("", str(path), "config file not found")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem("", str(path), f"not valid TOML: {exc}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem("", str(path), f"not UTF-8: {exc}")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem("", str(path), f"cannot read: {exc.strerror or exc}")]) from None
+    return parse_config(data, path.parent, source=path)
+
+
+def check_config_main(path: str | Path | None) -> int:
+    """``qunguan check-config PATH``: print OK and return 0, or print each problem and return 2."""
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 2
+    print(f"OK: {path if path is not None else '(built-in defaults)'}")
+    return 0
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ContentConfig",
+    "CreditConfig",
+    "GroupsConfig",
+    "IdentityConfig",
+    "LimitsConfig",
+    "Problem",
+    "RateLimitsConfig",
+    "RetentionConfig",
+    "ServerConfig",
+    "StorageConfig",
+    "WordListConfig",
+    "check_config_main",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,14 @@
+"""Fan-out: one event encoded once per encoding, the same bytes written to every session."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from protocol.codec import EncodedOnce
+from server.session import Session
+
+
+def publish(sessions: Iterable[Session], obj: dict[str, Any]) -> None:
+    ev = EncodedOnce(obj)
+    for s in sessions:
+        s.write(ev.get(s.encoding))

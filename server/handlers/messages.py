@@ -1,0 +1,108 @@
+"""``send`` (the hot path) and ``history``.
+
+``send`` checks everything from memory, assigns the group's next seq, queues
+the row for the group commit and returns without awaiting: the ack and the
+``message`` event go out from the commit callback, so nothing is acknowledged
+or delivered before it is durable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from protocol.codec import encode
+from protocol.errors import ContractError
+from protocol.events import message_obj, user_obj
+from protocol.requests import error_reply, ok_reply
+from server import repo
+from server.fanout import publish
+from server.handlers import DEFERRED, handler
+from server.handlers.accounts import message_bucket
+from server.handlers.common import live_group, member_of, user_view
+from server.state import SentMessage
+
+DEDUP_WINDOW_MS = 86_400_000
+HISTORY_DEFAULT, HISTORY_MAX = 50, 500
+
+
+@handler("send")
+async def send(app, sess, req, enc) -> Any:
+    args = req.args
+    user = sess.user
+    g = live_group(app, args["group_id"])
+    m = member_of(g, user)
+    now = app.now_ms()
+    if g.suspended_until > now:
+        raise ContractError("group_suspended", "posting in this group is suspended", until=g.suspended_until)
+    if m.muted_until > now:
+        raise ContractError("muted", "you are muted in this group", until=m.muted_until)
+    if g.mute_all and m.role == "member":
+        raise ContractError("muted", "the group is muted; only the owner and admins can speak")
+    if app.cfg.identity.require_id_to_post and not user.id_verified:
+        raise ContractError("verification_required", "posting needs a verified identity")
+    text = args["text"]
+    if len(text) > app.cfg.limits.max_text_chars:
+        raise ContractError("too_large", f"text is longer than {app.cfg.limits.max_text_chars} characters")
+    if not text.strip():
+        raise ContractError("bad_request", "text is empty")
+
+    cmid = args.get("client_msg_id")
+    key = (g.group_id, user.user_id, cmid) if cmid is not None else None
+    if key is not None:
+        seen = app.state.sent.get(key)
+        if seen is not None and now - seen.ts < DEDUP_WINDOW_MS:
+            if seen.committed:
+                return {"seq": seen.seq, "ts": seen.ts}
+            seen.waiters.append((sess, req.rid, enc))
+            return DEFERRED
+
+    wait = message_bucket(app, user).take(now / 1000)
+    if wait > 0:
+        raise ContractError("rate_limited", "sending too fast", retry_after_ms=int(wait * 1000) + 1)
+
+    seq = g.last_seq + 1
+    g.last_seq = seq
+    sent = None
+    if key is not None:
+        sent = app.state.sent[key] = SentMessage(seq, now, False)
+    msg = message_obj(g.group_id, seq, now, user_obj(user.user_id, user.display_name, m.role), text)
+    rid = req.rid
+
+    def done(exc: BaseException | None) -> None:
+        if exc is not None:
+            if key is not None and app.state.sent.get(key) is sent:
+                del app.state.sent[key]
+            fail = ContractError("internal", "the message could not be stored; send it again")
+            sess.send(error_reply(rid, fail), enc)
+            for s, r, e in sent.waiters if sent else ():
+                s.send(error_reply(r, fail), e)
+            return
+        reply = {"seq": seq, "ts": now}
+        sess.write(encode(ok_reply(rid, reply), enc))
+        publish(g.online, {"ev": "message", **msg})
+        if sent is not None:
+            sent.committed = True
+            for s, r, e in sent.waiters:
+                s.send(ok_reply(r, reply), e)
+            sent.waiters.clear()
+
+    app.store.append_message((g.group_id, seq, now, user.user_id, m.role, text, cmid), done)
+    return DEFERRED
+
+
+@handler("history")
+async def history(app, sess, req, enc) -> dict[str, Any]:
+    args = req.args
+    g = live_group(app, args["group_id"])
+    m = member_of(g, sess.user)
+    limit = args.get("limit", HISTORY_DEFAULT)
+    limit = max(1, min(limit, HISTORY_MAX))
+    rows = await repo.history(
+        app.store, g.group_id, m.joined_seq, args.get("after_seq"), args.get("before_seq"), limit
+    )
+    gid = g.group_id
+    messages = [
+        message_obj(gid, seq, ts, user_view(app, sender, role), None if deleted else text)
+        for seq, ts, sender, role, text, deleted in rows
+    ]
+    return {"messages": messages}

@@ -1,0 +1,1 @@
+"""Durable storage. SQLite (embedded default) lives in :mod:`server.storage.sqlite`."""

@@ -1,0 +1,106 @@
+"""Versioned schema migrations. Append a new entry; never edit an applied one."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE users (
+            user_id        TEXT PRIMARY KEY,
+            username       TEXT NOT NULL,
+            username_key   TEXT NOT NULL UNIQUE,
+            password_hash  TEXT NOT NULL,
+            display_name   TEXT NOT NULL,
+            phone_hmac     BLOB NOT NULL,
+            phone_enc      BLOB NOT NULL,
+            id_hmac        BLOB,
+            id_enc         BLOB,
+            name_enc       BLOB,
+            id_verified_at INTEGER,
+            credit_score   INTEGER NOT NULL,
+            created_at     INTEGER NOT NULL,
+            deleted_at     INTEGER,
+            blacklisted_at INTEGER
+        );
+        CREATE UNIQUE INDEX users_phone_hmac ON users(phone_hmac);
+        CREATE INDEX users_id_hmac ON users(id_hmac);
+
+        CREATE TABLE tokens (
+            token_hash BLOB PRIMARY KEY,
+            user_id    TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        CREATE INDEX tokens_user ON tokens(user_id);
+
+        -- Rows are never deleted: a group id stays taken for all time (Art. 8).
+        CREATE TABLE groups (
+            group_id      TEXT PRIMARY KEY,
+            name          TEXT NOT NULL,
+            category      TEXT NOT NULL,
+            join_policy   TEXT NOT NULL,
+            owner_id      TEXT NOT NULL,
+            announcement  TEXT NOT NULL DEFAULT '',
+            mute_all      INTEGER NOT NULL DEFAULT 0,
+            last_seq      INTEGER NOT NULL DEFAULT 0,
+            created_at    INTEGER NOT NULL,
+            dissolved_at  INTEGER,
+            closed_at     INTEGER,
+            closed_reason TEXT,
+            suspended_until INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE members (
+            group_id    TEXT NOT NULL,
+            user_id     TEXT NOT NULL,
+            role        TEXT NOT NULL,
+            joined_at   INTEGER NOT NULL,
+            joined_seq  INTEGER NOT NULL,
+            muted_until INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (group_id, user_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX members_user ON members(user_id);
+
+        -- Membership changes, kept for the retention period (Art. 13 exports).
+        CREATE TABLE membership_log (
+            id       INTEGER PRIMARY KEY,
+            group_id TEXT NOT NULL,
+            user_id  TEXT NOT NULL,
+            action   TEXT NOT NULL,
+            actor_id TEXT,
+            ts       INTEGER NOT NULL
+        );
+        CREATE INDEX membership_log_group ON membership_log(group_id, ts);
+
+        CREATE TABLE messages (
+            group_id      TEXT NOT NULL,
+            seq           INTEGER NOT NULL,
+            ts            INTEGER NOT NULL,
+            sender_id     TEXT NOT NULL,
+            sender_role   TEXT NOT NULL,
+            text          TEXT NOT NULL,
+            client_msg_id TEXT,
+            deleted_at    INTEGER,
+            deleted_by    TEXT,
+            PRIMARY KEY (group_id, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX messages_ts ON messages(ts);
+
+        CREATE TABLE join_requests (
+            group_id TEXT NOT NULL,
+            user_id  TEXT NOT NULL,
+            ts       INTEGER NOT NULL,
+            PRIMARY KEY (group_id, user_id)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE invitations (
+            group_id   TEXT NOT NULL,
+            user_id    TEXT NOT NULL,
+            inviter_id TEXT NOT NULL,
+            ts         INTEGER NOT NULL,
+            PRIMARY KEY (group_id, user_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
+]

@@ -1,0 +1,150 @@
+"""A real server process on a free port, and helpers to drive it with the client library."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from client_demo.client import Client
+
+ROOT = Path(__file__).resolve().parents[2]
+_phones = itertools.count(int(time.time() * 1000) % 10_000_000)
+_ids = itertools.count(1)
+
+FAST_CONFIG = """
+[server]
+port = 0
+auth_timeout_seconds = {auth_timeout}
+[identity]
+sms_provider = "file"
+sms_outbox = "sms.jsonl"
+argon2_time_cost = 1
+argon2_memory_kib = 1024
+require_id_to_create = {require_id_to_create}
+[rate_limits]
+code_requests_per_phone_per_hour = 0
+code_requests_per_ip_per_hour = 0
+failed_logins_per_ip_per_hour = 0
+connections_per_ip_per_minute = 0
+messages_per_second = 0
+"""
+
+
+class ServerProcess:
+    def __init__(self, workdir: Path, extra_config: str = "", **fmt: Any) -> None:
+        self.dir = workdir
+        self.config = workdir / "qunguan.toml"
+        params = {"auth_timeout": 10.0, "require_id_to_create": "false", **fmt}
+        self.config.write_text(FAST_CONFIG.format(**params) + extra_config, encoding="utf-8")
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+        self.port = 0
+        self.output: list[str] = []
+
+    def start(self) -> "ServerProcess":
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--config", str(self.config)],
+            cwd=self.dir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        deadline = time.monotonic() + 20
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("server exited:\n" + "".join(self.output))
+            self.output.append(line)
+            if "listening on ws://" in line:
+                self.url = line.split("listening on ", 1)[1].strip()
+                self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
+                # keep draining output so the pipe never fills
+                import threading
+
+                threading.Thread(target=self._drain, daemon=True).start()
+                return self
+        raise RuntimeError("server did not start:\n" + "".join(self.output))
+
+    def _drain(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def last_code(self, phone: str) -> str:
+        code = None
+        for line in (self.dir / "sms.jsonl").read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if entry["phone"] == phone:
+                code = entry["code"]
+        assert code is not None, f"no code sent to {phone}"
+        return code
+
+    async def client(self, encoding: str = "msgpack") -> Client:
+        return await Client.connect(self.url, encoding=encoding)
+
+    async def user(self, name: str | None = None, *, verify_id: bool = False,
+                   encoding: str = "msgpack") -> Client:
+        """A registered, logged-in client (optionally with a verified identity)."""
+        n = next(_ids)
+        name = name or f"user{n}"
+        phone = new_phone()
+        c = await self.client(encoding)
+        await c.request("request_code", phone=phone)
+        await c.request(
+            "register", username=name, password="password123", phone=phone,
+            code=self.last_code(phone), display_name=name.title(),
+        )
+        await c.login(name, "password123")
+        c.username = name  # type: ignore[attr-defined]
+        c.phone = phone  # type: ignore[attr-defined]
+        if verify_id:
+            await c.request("verify_identity", legal_name="张三", id_number=new_id_number())
+        return c
+
+
+def new_phone() -> str:
+    return f"139{next(_phones) % 100_000_000:08d}"
+
+
+_id_serial = itertools.count(int(time.time()) % 900 + 1)
+
+
+def new_id_number(birth: str = "19900101") -> str:
+    from governance.identity import id_check_char
+
+    serial = next(_id_serial) % 1000
+    first17 = f"110105{birth}{serial:03d}"
+    return first17 + id_check_char(first17)
+
+
+async def open_group(owner: Client, **kw: Any) -> str:
+    args = {"name": "tea room", "category": "friends", "join_policy": "open", **kw}
+    return (await owner.request("create_group", **args))["group_id"]
+
+
+async def gather(*aws: Any) -> list[Any]:
+    return list(await asyncio.gather(*aws))

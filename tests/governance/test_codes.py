@@ -1,0 +1,93 @@
+import itertools
+
+import pytest
+
+from governance.codes import CodeBook
+
+
+def fixed(*values):
+    it = iter(values)
+
+    def randbelow(n):
+        assert n == 1_000_000
+        return next(it)
+
+    return randbelow
+
+
+def test_issue_is_six_digits_zero_padded():
+    book = CodeBook()
+    assert book.issue("p", 0.0, fixed(42)) == "000042"
+    assert book.issue("p", 0.0, fixed(999_999)) == "999999"
+    assert book.issue("p", 0.0, fixed(0)) == "000000"
+
+
+def test_consume_once():
+    book = CodeBook()
+    code = book.issue("p", 0.0, fixed(123456))
+    assert book.consume("p", code, 10.0) is True
+    assert book.consume("p", code, 10.0) is False
+
+
+def test_expires_after_ttl():
+    book = CodeBook(ttl=300)
+    code = book.issue("p", 0.0, fixed(1))
+    assert book.consume("p", code, 300.0) is False
+    book.issue("p", 0.0, fixed(1))
+    assert book.consume("p", code, 299.9) is True
+
+
+def test_wrong_phone_or_no_code():
+    book = CodeBook()
+    code = book.issue("p", 0.0, fixed(7))
+    assert book.consume("q", code, 1.0) is False
+    assert book.consume("p", code, 1.0) is True
+
+
+def test_reissue_replaces_previous():
+    book = CodeBook()
+    first = book.issue("p", 0.0, fixed(111111))
+    second = book.issue("p", 1.0, fixed(222222))
+    assert book.consume("p", first, 2.0) is False
+    assert book.consume("p", second, 2.0) is True
+
+
+def test_reissue_resets_attempts_and_ttl():
+    book = CodeBook(ttl=300, max_attempts=2)
+    book.issue("p", 0.0, fixed(1))
+    book.consume("p", "999999", 1.0)
+    code = book.issue("p", 200.0, fixed(2))
+    book.consume("p", "999999", 201.0)
+    assert book.consume("p", code, 450.0) is True
+
+
+def test_wrong_guesses_void_the_code():
+    book = CodeBook(max_attempts=5)
+    code = book.issue("p", 0.0, fixed(424242))
+    for _ in range(4):
+        assert book.consume("p", "000000", 1.0) is False
+    assert book.consume("p", code, 1.0) is True
+
+    code = book.issue("p", 0.0, fixed(424242))
+    for _ in range(5):
+        assert book.consume("p", "000000", 1.0) is False
+    assert book.consume("p", code, 1.0) is False
+
+
+@pytest.mark.parametrize("guess", ["", "12345", "1234567", "１２３４５６", None, 123456])
+def test_odd_guesses_are_just_wrong(guess):
+    book = CodeBook()
+    code = book.issue("p", 0.0, fixed(123456))
+    assert book.consume("p", guess, 1.0) is False
+    assert book.consume("p", code, 1.0) is True
+
+
+def test_prune():
+    book = CodeBook(ttl=10)
+    counter = itertools.count()
+    for i in range(5):
+        book.issue(f"p{i}", float(i), lambda n: next(counter))
+    book.prune(12.0)  # p0 (exp 10), p1 (exp 11), p2 (exp 12) gone
+    assert len(book) == 2
+    book.prune(100.0)
+    assert len(book) == 0

@@ -1,0 +1,248 @@
+import datetime
+
+import pytest
+
+from governance.identity import (
+    id_number_key,
+    normalize_phone,
+    username_key,
+    validate_display_name,
+    validate_id_number,
+    validate_legal_name,
+    validate_password,
+    validate_username,
+)
+from protocol.errors import ContractError
+
+TODAY = datetime.date(2024, 6, 1)
+
+
+def check_char(first17: str) -> str:
+    """ISO 7064 MOD 11-2 written from its definition: weights 2^(17-i) mod 11."""
+    total = sum(int(d) * pow(2, 17 - i, 11) for i, d in enumerate(first17))
+    value = (12 - total % 11) % 11
+    return "X" if value == 10 else str(value)
+
+
+def make_id(region: str = "110105", birth: str = "19900307", seq: str = "123") -> str:
+    body = region + birth + seq
+    return body + check_char(body)
+
+
+def bad_request(fn, *args) -> str:
+    with pytest.raises(ContractError) as exc:
+        fn(*args)
+    assert exc.value.code == "bad_request"
+    return exc.value.reason
+
+
+# --- phone -------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "13812345678",
+        "+86 138 1234 5678",
+        "+8613812345678",
+        "86-138-1234-5678",
+        "008613812345678",
+        "0086 138-1234-5678",
+        " 13812345678 ",
+    ],
+)
+def test_phone_accepted(raw):
+    assert normalize_phone(raw) == "13812345678"
+
+
+@pytest.mark.parametrize("prefix", ["13", "14", "15", "16", "17", "18", "19"])
+def test_phone_second_digit_3_to_9(prefix):
+    assert normalize_phone(prefix + "012345678") == prefix + "012345678"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "12812345678",  # second digit 2
+        "1381234567",  # 10 digits
+        "138123456789",  # 12 digits
+        "+85213812345678",  # not +86
+        "+1 138 1234 5678",
+        "1381234567a",
+        "１３８１２３４５６７８",  # full-width digits
+        "138.1234.5678",
+        "8613812345678 ext 1",
+        "+",
+        "86",
+    ],
+)
+def test_phone_refused(raw):
+    reason = bad_request(normalize_phone, raw)
+    assert "phone" in reason
+
+
+def test_phone_not_a_string():
+    bad_request(normalize_phone, 13812345678)
+
+
+# --- username / password -----------------------------------------------------
+
+@pytest.mark.parametrize("name", ["abc", "Alice_01", "a.b-c", "x" * 32, "Z99"])
+def test_username_accepted(name):
+    assert validate_username(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["ab", "x" * 33, "1abc", "_abc", "al ice", "alice!", "älice", "alice\n", ""]
+)
+def test_username_refused(name):
+    bad_request(validate_username, name)
+
+
+def test_username_key_casefolds():
+    assert username_key("Alice") == username_key("ALICE") == "alice"
+
+
+@pytest.mark.parametrize("pw", ["x" * 8, "x" * 128, "密码密码密码密码"])
+def test_password_accepted(pw):
+    assert validate_password(pw) is None
+
+
+@pytest.mark.parametrize("pw", ["", "x" * 7, "x" * 129, None])
+def test_password_refused(pw):
+    bad_request(validate_password, pw)
+
+
+# --- display name ------------------------------------------------------------
+
+def test_display_name_stripped_and_nfc():
+    assert validate_display_name("  Zoe\u0308 ") == "Zo\u00eb"
+    assert validate_display_name("小明 🐱") == "小明 🐱"
+    assert validate_display_name("x" * 32) == "x" * 32
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "   ", "x" * 33, "a\x00b", "a\u200bb", "a\u202eb", "a\u2028b", "a\u2029b", "a\tb"],
+)
+def test_display_name_refused(raw):
+    bad_request(validate_display_name, raw)
+
+
+# --- legal name --------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "raw",
+    ["张三", "阿依古丽·买买提", "Zhang San", "Jean\u2022Luc", "爱新觉罗‧溥仪", "Dương Văn", "x" * 64],
+)
+def test_legal_name_accepted(raw):
+    assert validate_legal_name(f" {raw} ") == raw
+
+
+@pytest.mark.parametrize("raw", ["张", "", "  ", "x" * 65, "张3", "Zhang-San", "张三!", "··", "a\u200bb"])
+def test_legal_name_refused(raw):
+    bad_request(validate_legal_name, raw)
+
+
+# --- ID number ---------------------------------------------------------------
+
+def test_gb11643_published_example():
+    assert validate_id_number("11010519491231002X", TODAY) == "11010519491231002X"
+
+
+def test_independent_check_char_agrees_with_example():
+    assert check_char("11010519491231002") == "X"
+
+
+@pytest.mark.parametrize(
+    "region,birth,seq",
+    [
+        ("110105", "19900307", "123"),
+        ("440301", "20000229", "456"),
+        ("650102", "19000101", "001"),
+        ("910000", "19851111", "998"),
+        ("830000", "20240601", "000"),  # born today
+        ("710000", "19700101", "777"),
+    ],
+)
+def test_valid_numbers(region, birth, seq):
+    n = make_id(region, birth, seq)
+    assert validate_id_number(n, TODAY) == n
+
+
+def test_lowercase_x_is_uppercased():
+    assert validate_id_number("11010519491231002x", TODAY) == "11010519491231002X"
+
+
+def test_x_check_digit_found_and_lowercase_accepted():
+    # find a body whose check char is X and round-trip it in lower case
+    for seq in range(1000):
+        n = make_id(seq=f"{seq:03d}")
+        if n.endswith("X"):
+            break
+    assert validate_id_number(n.lower(), TODAY) == n
+
+
+def test_wrong_check_digit():
+    n = make_id()
+    wrong = n[:17] + ("0" if n[17] != "0" else "1")
+    reason = bad_request(validate_id_number, wrong, TODAY)
+    assert "check digit" in reason
+
+
+def test_feb_29_leap_and_non_leap():
+    assert validate_id_number(make_id(birth="19960229"), TODAY)
+    assert validate_id_number(make_id(birth="20000229"), TODAY)  # divisible by 400
+    assert "birth date" in bad_request(validate_id_number, make_id(birth="19970229"), TODAY)
+    assert "birth date" in bad_request(validate_id_number, make_id(birth="19000229"), TODAY)
+
+
+@pytest.mark.parametrize("birth", ["19901301", "19900001", "19900431", "19900100"])
+def test_impossible_dates(birth):
+    assert "birth date" in bad_request(validate_id_number, make_id(birth=birth), TODAY)
+
+
+def test_future_birth_date():
+    reason = bad_request(validate_id_number, make_id(birth="20240602"), TODAY)
+    assert "future" in reason
+
+
+def test_birth_before_1900():
+    assert "1900" in bad_request(validate_id_number, make_id(birth="18991231"), TODAY)
+
+
+@pytest.mark.parametrize("region", ["000000", "100000", "160000", "240000", "380000", "470000",
+                                    "550000", "660000", "720000", "800000", "840000", "990000"])
+def test_bad_province(region):
+    assert "region" in bad_request(validate_id_number, make_id(region=region), TODAY)
+
+
+@pytest.mark.parametrize("raw", ["", "11010519491231002", "11010519491231002XX", "110105194912310"])
+def test_wrong_length(raw):
+    assert "18 characters" in bad_request(validate_id_number, raw, TODAY)
+
+
+@pytest.mark.parametrize(
+    "raw", ["1101051949123100XX", "A1010519491231002X", "11010519491231002Y", "１１010519491231002X"]
+)
+def test_bad_characters(raw):
+    bad_request(validate_id_number, raw, TODAY)
+
+
+def test_reasons_never_echo_the_number():
+    good = make_id()
+    samples = [
+        good[:17] + ("0" if good[17] != "0" else "1"),
+        make_id(birth="20990101"),
+        make_id(region="990000"),
+        make_id(birth="19970229"),
+        "1101051949123100",
+    ]
+    for raw in samples:
+        reason = bad_request(validate_id_number, raw, TODAY)
+        assert raw not in reason
+        assert raw[:6] not in reason and raw[6:14] not in reason
+
+
+def test_id_number_key_uppercase():
+    assert id_number_key("11010519491231002x") == "11010519491231002X"

@@ -1,0 +1,181 @@
+import math
+
+import pytest
+
+from governance.ratelimit import TokenBucket, WindowCounter
+
+
+# --- TokenBucket ---------------------------------------------------------------
+
+def test_bucket_starts_full_then_refuses():
+    b = TokenBucket(rate=5.0, burst=3)
+    assert [b.take(100.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert b.take(100.0) == pytest.approx(0.2)
+
+
+def test_bucket_refill_arithmetic():
+    b = TokenBucket(rate=2.0, burst=4)
+    for _ in range(4):
+        assert b.take(0.0) == 0.0
+    assert b.take(0.0) == pytest.approx(0.5)
+    # 0.75 s later: 1.5 tokens
+    assert b.take(0.75) == 0.0
+    assert b.take(0.75) == pytest.approx(0.25)  # 0.5 left, needs 0.5 more at 2/s
+    # refill never exceeds burst
+    assert b.tokens <= 4
+    for _ in range(4):
+        assert b.take(1000.0) == 0.0
+    assert b.take(1000.0) > 0.0
+
+
+def test_refusal_consumes_nothing():
+    b = TokenBucket(rate=1.0, burst=1)
+    assert b.take(0.0) == 0.0
+    assert b.take(0.2) == pytest.approx(0.8)
+    assert b.take(0.4) == pytest.approx(0.6)  # still only time-based, no debt
+    assert b.take(1.0) == 0.0
+
+
+def test_waiting_the_returned_delay_is_enough():
+    b = TokenBucket(rate=3.0, burst=1)
+    now = 10.0
+    assert b.take(now) == 0.0
+    for _ in range(50):
+        wait = b.take(now)
+        assert wait > 0
+        now += wait
+        assert b.take(now) == 0.0
+
+
+def test_cost():
+    b = TokenBucket(rate=1.0, burst=10)
+    assert b.take(0.0, cost=7) == 0.0
+    assert b.take(0.0, cost=5) == pytest.approx(2.0)
+    assert b.take(2.0, cost=5) == 0.0
+
+
+def test_cost_above_burst_is_never_allowed():
+    b = TokenBucket(rate=1.0, burst=2)
+    assert b.take(0.0, cost=3) == math.inf
+
+
+@pytest.mark.parametrize("rate,burst", [(0, 20), (-1, 20), (5.0, 0), (5.0, -3), (0, 0)])
+def test_bucket_disabled(rate, burst):
+    b = TokenBucket(rate, burst)
+    assert all(b.take(0.0) == 0.0 for _ in range(1000))
+
+
+def test_clock_going_backwards_does_not_refill_or_crash():
+    b = TokenBucket(rate=1.0, burst=1)
+    assert b.take(10.0) == 0.0
+    assert b.take(5.0) > 0.0
+    assert b.take(11.0) == 0.0
+
+
+def test_bucket_is_slotted():
+    b = TokenBucket(1.0, 1)
+    assert not hasattr(b, "__dict__")
+
+
+# --- WindowCounter -------------------------------------------------------------
+
+def test_window_limit_and_retry_delay():
+    w = WindowCounter(limit=3, window=3600.0)
+    assert w.hit("p", 0.0) == 0.0
+    assert w.hit("p", 100.0) == 0.0
+    assert w.hit("p", 200.0) == 0.0
+    assert w.hit("p", 300.0) == pytest.approx(3300.0)  # until the first hit leaves
+    assert w.hit("p", 3599.0) == pytest.approx(1.0)
+    assert w.hit("p", 3600.0) == 0.0  # first hit expired
+    assert w.hit("p", 3601.0) == pytest.approx(99.0)  # now the 100.0 hit is oldest
+
+
+def test_keys_are_independent():
+    w = WindowCounter(limit=1, window=60.0)
+    assert w.hit("a", 0.0) == 0.0
+    assert w.hit("a", 1.0) > 0.0
+    assert w.hit("b", 1.0) == 0.0
+
+
+def test_peek_does_not_count():
+    w = WindowCounter(limit=2, window=10.0)
+    for _ in range(5):
+        assert w.peek("k", 0.0) == 0.0
+    assert len(w) == 0
+    w.hit("k", 0.0)
+    w.hit("k", 1.0)
+    assert w.peek("k", 2.0) == pytest.approx(8.0)
+    assert w.peek("k", 10.0) == 0.0
+
+
+def test_refused_hit_is_not_counted():
+    w = WindowCounter(limit=1, window=10.0)
+    w.hit("k", 0.0)
+    for t in range(1, 10):
+        assert w.hit("k", float(t)) > 0
+    assert w.hit("k", 10.0) == 0.0
+
+
+def test_reset():
+    w = WindowCounter(limit=1, window=10.0)
+    w.hit("k", 0.0)
+    w.reset("k")
+    w.reset("never-seen")
+    assert w.hit("k", 1.0) == 0.0
+
+
+@pytest.mark.parametrize("limit,window", [(0, 3600.0), (-1, 3600.0), (5, 0.0)])
+def test_window_disabled(limit, window):
+    w = WindowCounter(limit, window)
+    assert all(w.hit("k", 0.0) == 0.0 for _ in range(100))
+    assert w.peek("k", 0.0) == 0.0
+    assert len(w) == 0
+
+
+def test_expired_keys_are_pruned():
+    w = WindowCounter(limit=5, window=10.0)
+    for i in range(100):
+        w.hit(f"k{i}", float(i) * 0.01)
+    assert len(w) == 100
+    w.hit("late", 20.0)
+    assert len(w) == 1
+    w.prune(100.0)
+    assert len(w) == 0
+
+
+def test_pruning_keeps_live_keys():
+    w = WindowCounter(limit=1, window=10.0)
+    w.hit("old", 0.0)
+    w.hit("live", 5.0)
+    w.prune(12.0)
+    assert len(w) == 1
+    assert w.hit("live", 12.0) > 0
+    assert w.hit("old", 12.0) == 0.0
+
+
+def test_recent_hit_moves_key_to_the_back():
+    w = WindowCounter(limit=3, window=10.0)
+    w.hit("a", 0.0)
+    w.hit("b", 1.0)
+    w.hit("a", 9.0)  # a is live again
+    w.prune(10.5)  # b's only hit (1.0) is still live; a too
+    assert len(w) == 2
+    w.prune(11.0)  # b expired, a live
+    assert len(w) == 1
+    assert w.peek("a", 11.0) == 0.0
+
+
+def test_max_keys_evicts_least_recently_hit():
+    w = WindowCounter(limit=1, window=1000.0, max_keys=3)
+    for i, k in enumerate("abcd"):
+        w.hit(k, float(i))
+    assert len(w) == 3
+    assert w.hit("a", 5.0) == 0.0  # evicted, so forgotten
+    assert w.hit("c", 5.0) > 0.0  # still counted
+
+
+def test_per_key_log_is_bounded():
+    w = WindowCounter(limit=3, window=10.0)
+    for t in range(1000):
+        w.hit("k", t * 0.001)
+    assert len(w._logs["k"]) == 3
