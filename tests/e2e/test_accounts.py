@@ -1,0 +1,141 @@
+"""Accounts (Art. 6): codes, registration, login, tokens, identity verification, privacy."""
+
+from __future__ import annotations
+
+import json
+
+import msgpack
+
+from client_demo.client import RequestError
+from tests.e2e.harness import new_id_number, new_phone, open_group
+
+
+async def register(srv, c, name, phone=None, code=None, **kw):
+    phone = phone or new_phone()
+    if code is None:
+        await c.request("request_code", phone=phone)
+        code = srv.last_code(phone)
+    return await c.call("register", username=name, password="password123", phone=phone, code=code, **kw)
+
+
+async def test_code_is_single_use_and_wrong_code_refused(server):
+    c = await server.client()
+    phone = new_phone()
+    await c.request("request_code", phone="+86 " + phone[:3] + " " + phone[3:7] + " " + phone[7:])
+    code = server.last_code(phone)
+    wrong = "000000" if code != "000000" else "111111"
+    r = await c.call("register", username="carol", password="password123", phone=phone, code=wrong)
+    assert r["code"] == "bad_code"
+    r = await c.call("register", username="carol", password="password123", phone=phone, code=code)
+    assert r["ok"], r
+    r = await c.call("register", username="carol2", password="password123", phone=phone, code=code)
+    assert r["code"] == "bad_code"  # single use
+    await c.close()
+
+
+async def test_register_conflicts_and_validation(server):
+    c = await server.client()
+    assert (await register(server, c, "dave"))["ok"]
+    assert (await register(server, c, "DAVE"))["code"] == "conflict"
+    phone = new_phone()
+    assert (await register(server, c, "erin", phone=phone))["ok"]
+    assert (await register(server, c, "erin2", phone=phone))["code"] == "conflict"
+    assert (await c.call("request_code", phone="12345"))["code"] == "bad_request"
+    assert (await register(server, c, "x"))["code"] == "bad_request"  # username too short
+    r = await c.call("register", username="frank", password="short", phone=new_phone(), code="123456")
+    assert r["code"] == "bad_request"
+    await c.close()
+
+
+async def test_register_does_not_authenticate(server):
+    c = await server.client()
+    assert (await register(server, c, "gina"))["ok"]
+    assert (await c.call("me"))["code"] == "unauthenticated"
+    await c.close()
+
+
+async def test_login_failures_share_one_reason(server):
+    await (await server.user("hank")).close()
+    c = await server.client()
+    wrong_pw = await c.call("login", username="hank", password="wrong-password")
+    no_user = await c.call("login", username="nobody", password="password123")
+    bad_token = await c.call("auth", token="not-a-token")
+    assert wrong_pw["code"] == no_user["code"] == bad_token["code"] == "unauthenticated"
+    assert wrong_pw["reason"] == no_user["reason"] == bad_token["reason"]
+    ok = await c.login("HANK", "password123")  # usernames are case-insensitive
+    assert ok["expires_at"] > 0 and len(ok["token"]) >= 22
+    await c.close()
+
+
+async def test_token_auth_on_a_new_connection(server):
+    alice = await server.user("ivy")
+    c = await server.client()
+    assert (await c.auth(alice.token))["user_id"] == alice.user_id
+    assert (await c.request("me"))["username"] == "ivy"
+    for x in (alice, c):
+        await x.close()
+
+
+async def test_verify_identity(server):
+    alice = await server.user("jack")
+    bob = await server.user("kate")
+    assert (await alice.call("verify_identity", legal_name="李四", id_number="110105199001010000"))[
+        "code"
+    ] == "bad_request"  # wrong check digit
+    number = new_id_number()
+    assert (await alice.request("verify_identity", legal_name="李四", id_number=number))["id_verified"]
+    assert (await alice.request("me"))["id_verified"] is True
+    assert (await alice.call("verify_identity", legal_name="李四", id_number=number))["code"] == "conflict"
+    # max_accounts_per_id defaults to 1: the same number cannot verify a second account
+    assert (await bob.call("verify_identity", legal_name="李四", id_number=number))["code"] == "conflict"
+    assert (await bob.call("verify_identity", legal_name="李四", id_number=number.lower()))["code"] == "conflict"
+    for x in (alice, bob):
+        await x.close()
+
+
+async def test_create_group_needs_identity_by_default(make_server):
+    srv = make_server(require_id_to_create="true")
+    alice = await srv.user()
+    r = await alice.call("create_group", name="g", category="work", join_policy="open")
+    assert r["code"] == "verification_required"
+    await alice.request("verify_identity", legal_name="王五", id_number=new_id_number())
+    assert (await alice.call("create_group", name="g", category="work", join_policy="open"))["ok"]
+    await alice.close()
+
+
+async def test_set_profile_changes_what_others_see(server):
+    alice = await server.user("liam")
+    bob = await server.user("mia")
+    gid = await open_group(alice)
+    await bob.request("join_group", group_id=gid)
+    await bob.request("set_profile", display_name="米娅")
+    members = (await alice.request("members", group_id=gid))["members"]
+    assert {"user_id": bob.user_id, "display_name": "米娅", "role": "member"} in members
+    assert (await bob.call("set_profile", display_name="  "))["code"] == "bad_request"
+    for x in (alice, bob):
+        await x.close()
+
+
+async def test_no_user_sees_another_users_phone_or_id(server):
+    """Everything alice can observe about bob, raw, must not contain bob's phone or ID number."""
+    alice = await server.user("nora", verify_id=True)
+    bob = await server.user("otto")
+    bob_id = new_id_number("19851231")
+    await bob.request("verify_identity", legal_name="赵六", id_number=bob_id)
+    gid = await open_group(alice)
+    await bob.request("join_group", group_id=gid)
+    await bob.send(gid, "hello")
+    seen = [
+        await alice.request("members", group_id=gid),
+        await alice.request("group_info", group_id=gid),
+        await alice.request("history", group_id=gid),
+        await bob.request("group_info", group_id=gid),
+        *alice.drain_events(),
+    ]
+    blob = json.dumps(seen, ensure_ascii=False) + repr(msgpack.packb(seen))
+    for secret in (bob.phone, bob_id, "赵六", bob.phone[-8:]):
+        assert secret not in blob
+    me = await bob.request("me")
+    assert bob.phone not in json.dumps(me) and bob_id not in json.dumps(me)
+    for x in (alice, bob):
+        await x.close()

@@ -1,0 +1,161 @@
+"""Durable messaging: kill -9 loses nothing acked, seq order, client_msg_id retries, history paging."""
+
+from __future__ import annotations
+
+import asyncio
+
+from client_demo.client import Client
+from tests.e2e.harness import open_group
+
+
+async def test_kill9_loses_nothing_acknowledged(server):
+    alice = await server.user("alice")
+    bob = await server.user("bob")
+    gid = await open_group(alice)
+    await bob.request("join_group", group_id=gid)
+    token = alice.token
+    acked: dict[int, str] = {}
+
+    async def sender(c: Client, tag: str):
+        i = 0
+        while True:
+            text = f"{tag}-{i}"
+            try:
+                r = await c.send(gid, text)
+            except Exception:
+                return
+            acked[r["seq"]] = text
+            i += 1
+
+    tasks = [asyncio.create_task(sender(alice, "a")), asyncio.create_task(sender(bob, "b"))]
+    while len(acked) < 300:
+        await asyncio.sleep(0.01)
+    server.kill9()
+    await asyncio.gather(*tasks)
+    assert len(acked) >= 300
+
+    server.start()
+    c = await server.client()
+    await c.auth(token)
+    stored: dict[int, str] = {}
+    after = 0
+    while True:
+        page = (await c.request("history", group_id=gid, after_seq=after, limit=500))["messages"]
+        if not page:
+            break
+        for m in page:
+            stored[m["seq"]] = m["text"]
+        after = page[-1]["seq"]
+    for seq, text in acked.items():
+        assert stored.get(seq) == text, f"acked seq {seq} lost"
+    seqs = sorted(stored)
+    assert seqs == sorted(set(seqs))
+    # the group keeps counting up after the restart
+    r = await c.send(gid, "after restart")
+    assert r["seq"] > max(seqs)
+    await c.close()
+
+
+async def test_seq_strictly_increasing_under_concurrency(server):
+    owner = await server.user()
+    gid = await open_group(owner)
+    others = [await server.user() for _ in range(4)]
+    for o in others:
+        await o.request("join_group", group_id=gid)
+    replies = await asyncio.gather(
+        *[c.send(gid, f"m{i}") for i in range(25) for c in [owner, *others]]
+    )
+    seqs = [r["seq"] for r in replies]
+    assert len(set(seqs)) == len(seqs)
+    events = []
+    while len(events) < len(seqs):
+        events.append((await owner.next_event("message"))["seq"])
+    assert events == sorted(events) and set(events) == set(seqs)
+    for c in (owner, *others):
+        await c.close()
+
+
+async def test_client_msg_id_retry_returns_first_seq(server):
+    alice = await server.user()
+    gid = await open_group(alice)
+    first, again = await asyncio.gather(
+        alice.send(gid, "once", client_msg_id="abc-1"), alice.send(gid, "once", client_msg_id="abc-1")
+    )
+    assert first["seq"] == again["seq"]
+    third = await alice.send(gid, "once", client_msg_id="abc-1")
+    assert third["seq"] == first["seq"]
+    other = await alice.send(gid, "twice", client_msg_id="abc-2")
+    assert other["seq"] > first["seq"]
+    # a refused send does not use the id up
+    refused = await alice.call("send", group_id=gid, text="   ", client_msg_id="abc-3")
+    assert refused["code"] == "bad_request"
+    assert (await alice.send(gid, "now fine", client_msg_id="abc-3"))["seq"] > other["seq"]
+    texts = [m["text"] for m in (await alice.request("history", group_id=gid))["messages"]]
+    assert texts == ["once", "twice", "now fine"]
+    await alice.close()
+
+
+async def test_client_msg_id_survives_restart(server):
+    alice = await server.user()
+    gid = await open_group(alice)
+    first = await alice.send(gid, "x", client_msg_id="k1")
+    token = alice.token
+    server.stop()
+    server.start()
+    c = await server.client()
+    await c.auth(token)
+    assert (await c.send(gid, "x", client_msg_id="k1"))["seq"] == first["seq"]
+    await c.close()
+
+
+async def test_history_paging_and_join_floor(server):
+    alice = await server.user()
+    gid = await open_group(alice)
+    for i in range(1, 8):
+        await alice.send(gid, f"t{i}")
+    latest = (await alice.request("history", group_id=gid, limit=3))["messages"]
+    assert [m["text"] for m in latest] == ["t5", "t6", "t7"]
+    older = (await alice.request("history", group_id=gid, before_seq=latest[0]["seq"], limit=3))["messages"]
+    assert [m["text"] for m in older] == ["t2", "t3", "t4"]
+    after = (await alice.request("history", group_id=gid, after_seq=older[0]["seq"], limit=2))["messages"]
+    assert [m["text"] for m in after] == ["t3", "t4"]
+    window = await alice.request("history", group_id=gid, after_seq=1, before_seq=4)
+    assert [m["text"] for m in window["messages"]] == ["t2", "t3"]
+    big = await alice.request("history", group_id=gid, limit=10_000)
+    assert len(big["messages"]) == 7
+
+    bob = await server.user()
+    await bob.request("join_group", group_id=gid)
+    assert (await bob.request("history", group_id=gid))["messages"] == []
+    await alice.send(gid, "welcome")
+    assert [m["text"] for m in (await bob.request("history", group_id=gid))["messages"]] == ["welcome"]
+    assert (await bob.request("history", group_id=gid, after_seq=0))["messages"][0]["text"] == "welcome"
+    for c in (alice, bob):
+        await c.close()
+
+
+async def test_leave_and_membership_rules(server):
+    alice = await server.user()
+    bob = await server.user()
+    gid = await open_group(alice)
+    assert (await alice.call("leave_group", group_id=gid))["code"] == "forbidden"  # owner
+    assert (await bob.call("send", group_id=gid, text="hi"))["code"] == "not_member"
+    assert (await bob.call("history", group_id=gid))["code"] == "not_member"
+    assert (await bob.call("members", group_id=gid))["code"] == "not_member"
+    assert (await bob.call("group_info", group_id=gid))["code"] == "not_member"  # small group
+    await bob.request("join_group", group_id=gid)
+    info = await bob.request("group_info", group_id=gid)
+    assert info["member_count"] == 2 and info["owner"]["user_id"] == alice.user_id
+    assert info["owner"]["role"] == "owner" and info["category"] == "friends"
+    assert set(info) >= {"group_id", "name", "category", "member_count", "max_members", "owner",
+                         "join_policy", "announcement"}
+    alice.drain_events()
+    await bob.request("leave_group", group_id=gid)
+    assert (await alice.next_event("member_left")) == {"ev": "member_left", "group_id": gid,
+                                                       "user_id": bob.user_id}
+    assert (await bob.request("my_groups"))["groups"] == []
+    await alice.send(gid, "bob is gone")
+    await asyncio.sleep(0.2)
+    assert not [e for e in bob.drain_events() if e.get("ev") == "message"]
+    for c in (alice, bob):
+        await c.close()

@@ -1,0 +1,134 @@
+"""Transport and envelope rules: subprotocols, bad frames, size limit, auth deadline, HTTP side."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+
+import msgpack
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+
+async def test_no_subprotocol_means_msgpack(server):
+    async with connect(server.url) as ws:
+        assert ws.subprotocol is None
+        await ws.send(msgpack.packb({"op": "me", "rid": 1}))
+        reply = msgpack.unpackb(await ws.recv())
+        assert reply == {"re": 1, "ok": False, "code": "unauthenticated", "reason": reply["reason"]}
+
+
+async def test_json_subprotocol_and_reply_follows_request_encoding(server):
+    async with connect(server.url, subprotocols=["qunguan.v1+json"]) as ws:
+        assert ws.subprotocol == "qunguan.v1+json"
+        await ws.send(json.dumps({"op": "me", "rid": 2}))
+        text = await ws.recv()
+        assert isinstance(text, str) and json.loads(text)["code"] == "unauthenticated"
+        await ws.send(msgpack.packb({"op": "me", "rid": 3}))
+        data = await ws.recv()
+        assert isinstance(data, bytes) and msgpack.unpackb(data)["re"] == 3
+
+
+async def test_only_unknown_subprotocols_fail_the_handshake(server):
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(server.url, subprotocols=["chat.v9"]):
+            pass
+    assert info.value.response.status_code == 400
+
+
+BAD_FRAMES = [
+    (b"\xc1\xc1", None, "bad_request"),
+    (msgpack.packb([1, 2]), None, "bad_request"),
+    (msgpack.packb({"op": "me"}), None, "bad_request"),
+    (msgpack.packb({"op": "fly", "rid": 9}), 9, "unknown_op"),
+    (msgpack.packb({"op": "login", "rid": 10, "username": 5, "password": "x"}), 10, "bad_request"),
+    (msgpack.packb({"op": "login", "rid": 11}), 11, "bad_request"),
+    (b"\xdd\x3b\x9a\xca\x00", None, "bad_request"),
+    ("{not json", None, "bad_request"),
+    (json.dumps({"op": "register", "rid": 12, "username": "a", "password": "b", "phone": "1", "code": 1}), 12,
+     "bad_request"),
+]
+
+
+async def test_bad_frames_get_errors_and_connection_stays(server):
+    async with connect(server.url) as ws:
+        for data, rid, code in BAD_FRAMES:
+            await ws.send(data)
+            raw = await ws.recv()
+            reply = json.loads(raw) if isinstance(raw, str) else msgpack.unpackb(raw)
+            assert reply["ok"] is False and reply["re"] == rid and reply["code"] == code
+            assert isinstance(reply["reason"], str) and reply["reason"]
+        await ws.send(msgpack.packb({"op": "me", "rid": 99}))
+        assert msgpack.unpackb(await ws.recv())["re"] == 99
+
+
+async def test_authenticated_garbage_and_wrong_types(server):
+    alice = await server.user()
+    for frame, code in [
+        ({"op": "send", "rid": 1, "group_id": 123456789, "text": "x"}, "bad_request"),
+        ({"op": "history", "rid": 2, "group_id": "123456789", "limit": "all"}, "bad_request"),
+        ({"op": "send", "rid": 3, "group_id": "999999999", "text": "x"}, "not_found"),
+        ({"op": "mute_all", "rid": 4, "group_id": "999999999", "on": "yes"}, "bad_request"),
+        ({"op": "teleport", "rid": 5}, "unknown_op"),
+    ]:
+        reply = await alice.call(frame.pop("op"), **{k: v for k, v in frame.items() if k != "rid"})
+        assert reply["ok"] is False and reply["code"] == code, reply
+    assert (await alice.request("me"))["ok"]
+    await alice.close()
+
+
+async def test_oversized_frame_closes_with_1009(server):
+    async with connect(server.url) as ws:
+        await ws.send(b"\x00" * (1024 * 1024 + 1))
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert info.value.rcvd.code == 1009
+
+
+async def test_text_over_limit_is_too_large(server):
+    alice = await server.user()
+    gid = (await alice.request("create_group", name="g", category="friends", join_policy="open"))["group_id"]
+    reply = await alice.call("send", group_id=gid, text="x" * 4001)
+    assert reply["code"] == "too_large"
+    assert (await alice.call("send", group_id=gid, text="x" * 4000))["ok"]
+    await alice.close()
+
+
+async def test_auth_deadline_closes_with_1008(make_server):
+    srv = make_server(auth_timeout=1.0)
+    async with connect(srv.url) as ws:
+        await asyncio.sleep(0.6)
+        await ws.send(msgpack.packb({"op": "me", "rid": 1}))  # any request restarts the timer
+        await ws.recv()
+        await asyncio.sleep(0.6)
+        assert ws.state.name == "OPEN"
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 3)
+        assert info.value.rcvd.code == 1008
+
+
+async def test_authenticated_connection_has_no_deadline(make_server):
+    srv = make_server(auth_timeout=0.5)
+    alice = await srv.user()
+    await asyncio.sleep(1.2)
+    assert (await alice.request("me"))["ok"]
+    await alice.close()
+
+
+def _get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+async def test_http_side(server):
+    base = f"http://127.0.0.1:{server.port}"
+    status, body = await asyncio.to_thread(_get, base + "/healthz")
+    assert status == 200 and body.strip() == "ok"
+    status, _ = await asyncio.to_thread(_get, base + "/nope")
+    assert status == 404
