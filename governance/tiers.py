@@ -126,3 +126,15 @@ def check_size_class(
             "credit_too_low",
             f"a {cls.name} group needs an owner at credit level {cls.min_credit_level} or above",
         )
+
+
+def activity_class(
+    messages_in_window: int, window_days: int, classes: Sequence[ActivityClass]
+) -> ActivityClass | None:
+    """The class of a group averaging ``messages_in_window / window_days`` messages a day."""
+    per_day = messages_in_window / max(window_days, 1)
+    found = None
+    for cls in classes:
+        if per_day >= cls.min_messages_per_day:
+            found = cls
+    return found

@@ -18,8 +18,8 @@ def message_obj(
     return {"group_id": group_id, "seq": seq, "ts": ts, "sender": sender, "text": text}
 
 
-def event(name: str, **fields: Any) -> dict[str, Any]:
-    return {"ev": name, **fields}
+def event(_name: str, /, **fields: Any) -> dict[str, Any]:
+    return {"ev": _name, **fields}
 
 
 def message_event(msg: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from governance.ratelimit import WindowCounter
 from protocol.codec import SUBPROTOCOLS, Encoding, decode
 from protocol.errors import ContractError
 from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply, parse_request, read_rid
-from server import repo
+from server import infopage, repo
 from server.config import Config
 from server.handlers import DEFERRED, load_all
 from server.security import IdentityVault, Passwords
@@ -67,7 +67,9 @@ class App:
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         await self.store.open()
-        self.state = await repo.load_state(self.store, self.now_ms())
+        self.state = await repo.load_state(
+            self.store, self.now_ms(), self.cfg.groups.activity_window_days
+        )
         s = self.cfg.server
         self._server = await serve(
             self._connection,
@@ -115,7 +117,18 @@ class App:
             return None
         if path == "/healthz":
             return conn.respond(http.HTTPStatus.OK, "ok\n")
+        if path.startswith("/groups/"):
+            return self._info_page(conn, path.removeprefix("/groups/"))
         return conn.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
+
+    def _info_page(self, conn: ServerConnection, gid: str) -> HttpResponse:
+        g = self.state.groups.get(gid)
+        if g is None or not g.alive or len(g.members) < self.cfg.groups.info_page_min_members:
+            return conn.respond(http.HTTPStatus.NOT_FOUND, "no public information for this group\n")
+        owner = self.state.users.get(g.owner_id)
+        response = conn.respond(http.HTTPStatus.OK, infopage.render(g, owner.display_name if owner else ""))
+        response.headers["Content-Type"] = "text/html; charset=utf-8"
+        return response
 
     # -- WebSocket side --------------------------------------------------------
     async def _connection(self, ws: ServerConnection) -> None:
@@ -203,7 +216,11 @@ def _peer_ip(conn: ServerConnection) -> str:
 
 async def run(cfg: Config) -> None:
     app = App(cfg)
-    await app.start()
+    try:
+        await app.start()
+    except BaseException:
+        await app.stop()
+        raise
     print(f"listening on ws://{cfg.server.host}:{app.port}/ws", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -53,9 +53,14 @@ def _serve(path: str | None) -> int:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a declared dependency off Windows
-        asyncio.run(run(cfg))
+        runner = asyncio.run
     else:
-        uvloop.run(run(cfg))
+        runner = uvloop.run
+    try:
+        runner(run(cfg))
+    except (ValueError, OSError) as err:
+        print(f"qunguan: cannot start: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -6,13 +6,17 @@ runs inside a batch transaction; read functions query the reader connection.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
-from server.state import Group, Member, State, User
+from governance.audit import GENESIS, entry_hash
+
+from server.state import Group, Member, SentMessage, State, User
 from server.storage.sqlite import SqliteStore, WriteFn
 
 
-async def load_state(store: SqliteStore, now_ms: int) -> State:
+async def load_state(store: SqliteStore, now_ms: int, activity_window_days: int) -> State:
     state = State()
     for row in await store.fetchall(
         "SELECT user_id, username, username_key, display_name, credit_score,"
@@ -32,14 +36,19 @@ async def load_state(store: SqliteStore, now_ms: int) -> State:
     for gid, uid, role, joined_seq, muted_until in await store.fetchall(
         "SELECT group_id, user_id, role, joined_seq, muted_until FROM members"
     ):
-        state.groups[gid].members[uid] = Member(role, joined_seq, muted_until)
-        state.users[uid].groups.add(gid)
+        g = state.groups[gid]
+        g.members[uid] = Member(role, joined_seq, muted_until)
+        if g.alive:
+            state.users[uid].groups.add(gid)
+    for gid, day, n in await store.fetchall(
+        "SELECT group_id, ts / 86400000, COUNT(*) FROM messages WHERE ts > ? GROUP BY 1, 2",
+        (now_ms - activity_window_days * 86_400_000,),
+    ):
+        state.groups[gid].daily[day] = n
     for gid, uid, ts in await store.fetchall("SELECT group_id, user_id, ts FROM join_requests"):
         state.groups[gid].join_requests[uid] = ts
     for gid, uid in await store.fetchall("SELECT group_id, user_id FROM invitations"):
         state.groups[gid].invited.add(uid)
-    from server.state import SentMessage
-
     for gid, uid, cmid, seq, ts in await store.fetchall(
         "SELECT group_id, sender_id, client_msg_id, seq, ts FROM messages"
         " WHERE ts > ? AND client_msg_id IS NOT NULL",
@@ -182,3 +191,66 @@ async def history(
     rows = await store.fetchall(sql, [*params, limit])
     rows.reverse()
     return rows
+
+
+# -- the enforcement record and generic changes --------------------------------
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """One enforcement-record entry, written in the same transaction as its change."""
+
+    ts: int
+    actor_type: str  # "user" (owner/admin) | "operator" | "system"
+    actor_id: str | None
+    action: str
+    group_id: str | None = None
+    target_id: str | None = None
+    reason: str = ""
+    detail: dict[str, Any] | None = None
+
+
+async def append_audit(db: Any, a: Audit) -> None:
+    rows = await db.execute_fetchall("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+    last_id, prev = (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
+    entry = {
+        "id": last_id + 1, "ts": a.ts, "actor_type": a.actor_type, "actor_id": a.actor_id,
+        "action": a.action, "group_id": a.group_id, "target_id": a.target_id, "reason": a.reason,
+        "detail": json.dumps(a.detail or {}, ensure_ascii=False, sort_keys=True),
+    }
+    digest = entry_hash(prev, entry)
+    await db.execute(
+        "INSERT INTO audit (id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail,"
+        " prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (*entry.values(), prev, digest),
+    )
+
+
+def change(*statements: tuple[str, tuple[Any, ...]], audit: Audit | None = None,
+           then: WriteFn | None = None) -> WriteFn:
+    """A write of plain statements (and optionally another write fn), with its audit entry."""
+
+    async def fn(db: Any) -> None:
+        if then is not None:
+            await then(db)
+        for sql, params in statements:
+            await db.execute(sql, params)
+        if audit is not None:
+            await append_audit(db, audit)
+
+    return fn
+
+
+async def message_sender(store: SqliteStore, gid: str, seq: int) -> tuple[str, bool] | None:
+    row = await store.fetchone(
+        "SELECT sender_id, deleted_at IS NOT NULL FROM messages WHERE group_id = ? AND seq = ?", (gid, seq)
+    )
+    return (row[0], bool(row[1])) if row else None
+
+
+async def audit_entries(store: SqliteStore) -> list[dict[str, Any]]:
+    rows = await store.fetchall(
+        "SELECT id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail, prev_hash, hash"
+        " FROM audit ORDER BY id"
+    )
+    keys = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail",
+            "prev_hash", "hash")
+    return [dict(zip(keys, r)) for r in rows]

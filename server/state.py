@@ -25,6 +25,8 @@ class User:
     created_at: int
     blacklisted: bool = False
     deleted: bool = False
+    powers_suspended_until: int = 0
+    create_revoked: bool = False
     groups: set[str] = field(default_factory=set)
     sessions: set["Session"] = field(default_factory=set)
     bucket: "TokenBucket | None" = None
@@ -60,6 +62,7 @@ class Group:
     online: set["Session"] = field(default_factory=set)
     join_requests: dict[str, int] = field(default_factory=dict)
     invited: set[str] = field(default_factory=set)
+    daily: dict[int, int] = field(default_factory=dict)  # day number -> messages, for activity classes
 
     @property
     def alive(self) -> bool:

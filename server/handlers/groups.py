@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from governance.ids import new_group_id
-from governance.tiers import check_size_class
+from governance.tiers import activity_class, check_size_class, size_class
 from protocol.errors import ContractError
 from protocol.events import event
 from server import repo
@@ -23,6 +23,7 @@ from server.handlers.common import (
 from server.state import Group, Member, User
 
 JOIN_POLICIES = ("open", "approval", "invite")
+DAY_MS = 86_400_000
 
 
 def validate_group_name(raw: str) -> str:
@@ -52,6 +53,8 @@ async def create_group(app, sess, req, enc) -> dict[str, Any]:
     name = validate_group_name(req.args["name"])
     category = validate_category(app, req.args["category"])
     policy = validate_join_policy(req.args["join_policy"])
+    if user.create_revoked:
+        raise ContractError("forbidden", "the platform has revoked your right to create groups")
     if app.cfg.identity.require_id_to_create and not user.id_verified:
         raise ContractError("verification_required", "creating a group needs a verified identity")
     caps = caps_of(app, user)
@@ -83,7 +86,13 @@ async def create_group(app, sess, req, enc) -> dict[str, Any]:
     return {"group_id": gid}
 
 
-def info(app, g: Group) -> dict[str, Any]:
+def info(app, g: Group, member: bool = True) -> dict[str, Any]:
+    """The info map; non-members of a public (large) group do not see the announcement."""
+    window = app.cfg.groups.activity_window_days
+    today = app.now_ms() // DAY_MS
+    recent = sum(n for day, n in g.daily.items() if day > today - window)
+    size = size_class(len(g.members), app.cfg.groups.size_classes)
+    activity = activity_class(recent, window, app.cfg.groups.activity_classes)
     return {
         "group_id": g.group_id,
         "name": g.name,
@@ -92,21 +101,25 @@ def info(app, g: Group) -> dict[str, Any]:
         "max_members": group_max_members(app, g),
         "owner": user_view(app, g.owner_id, "owner"),
         "join_policy": g.join_policy,
-        "announcement": g.announcement,
+        "announcement": g.announcement if member else "",
         "created_at": g.created_at,
         "mute_all": g.mute_all,
+        "size_class": size.name if size else None,
+        "activity_class": activity.name if activity else None,
     }
 
 
 @handler("group_info")
 async def group_info(app, sess, req, enc) -> dict[str, Any]:
     g = live_group(app, req.args["group_id"])
-    if sess.user.user_id not in g.members and len(g.members) < app.cfg.groups.info_page_min_members:
+    member = sess.user.user_id in g.members
+    if not member and len(g.members) < app.cfg.groups.info_page_min_members:
         raise ContractError("not_member", "this group's information is visible to its members only")
-    return info(app, g)
+    return info(app, g, member)
 
 
-async def admit(app, g: Group, user: User, action: str, actor: str | None) -> None:
+async def admit(app, g: Group, user: User, action: str, actor: str | None,
+                audit: repo.Audit | None = None) -> None:
     """Check every cap, add ``user`` to ``g`` in memory and store, announce it.
 
     The checks and the in-memory insert happen with no await in between, so
@@ -134,7 +147,10 @@ async def admit(app, g: Group, user: User, action: str, actor: str | None) -> No
     g.join_requests.pop(uid, None)
     g.invited.discard(uid)
     try:
-        await app.store.write(repo.add_member(g.group_id, uid, "member", now, g.last_seq, action, actor))
+        await app.store.write(
+            repo.change(then=repo.add_member(g.group_id, uid, "member", now, g.last_seq, action, actor),
+                        audit=audit)
+        )
     except Exception:
         g.members.pop(uid, None)
         user.groups.discard(g.group_id)
@@ -160,14 +176,17 @@ async def join_group(app, sess, req, enc) -> dict[str, Any]:
     return {"status": "pending"}
 
 
-async def remove(app, g: Group, uid: str, action: str, actor: str | None) -> None:
+async def remove(app, g: Group, uid: str, action: str, actor: str | None,
+                 audit: repo.Audit | None = None) -> None:
     """Take ``uid`` out of ``g`` in memory and store."""
     user = app.state.users[uid]
     m = g.members.pop(uid)
     user.groups.discard(g.group_id)
     g.online.difference_update(user.sessions)
     try:
-        await app.store.write(repo.remove_member(g.group_id, uid, app.now_ms(), action, actor))
+        await app.store.write(
+            repo.change(then=repo.remove_member(g.group_id, uid, app.now_ms(), action, actor), audit=audit)
+        )
     except Exception:
         g.members[uid] = m
         user.groups.add(g.group_id)

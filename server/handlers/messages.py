@@ -21,7 +21,7 @@ from server.handlers.accounts import message_bucket
 from server.handlers.common import live_group, member_of, user_view
 from server.state import SentMessage
 
-DEDUP_WINDOW_MS = 86_400_000
+DEDUP_WINDOW_MS = DAY_MS = 86_400_000
 HISTORY_DEFAULT, HISTORY_MAX = 50, 500
 
 
@@ -80,6 +80,7 @@ async def send(app, sess, req, enc) -> Any:
         reply = {"seq": seq, "ts": now}
         sess.write(encode(ok_reply(rid, reply), enc))
         publish(g.online, {"ev": "message", **msg})
+        count_activity(g, now, app.cfg.groups.activity_window_days)
         if sent is not None:
             sent.committed = True
             for s, r, e in sent.waiters:
@@ -88,6 +89,17 @@ async def send(app, sess, req, enc) -> Any:
 
     app.store.append_message((g.group_id, seq, now, user.user_id, m.role, text, cmid), done)
     return DEFERRED
+
+
+def count_activity(g, now_ms: int, window_days: int) -> None:
+    day = now_ms // DAY_MS
+    daily = g.daily
+    if day not in daily:
+        for old in [d for d in daily if d <= day - window_days]:
+            del daily[old]
+        daily[day] = 1
+    else:
+        daily[day] += 1
 
 
 @handler("history")

@@ -103,4 +103,26 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        2,
+        """
+        -- The enforcement record (Art. 11): append-only; each entry carries the
+        -- SHA-256 of the previous one, so an edit anywhere breaks the chain.
+        CREATE TABLE audit (
+            id          INTEGER PRIMARY KEY,
+            ts          INTEGER NOT NULL,
+            actor_type  TEXT NOT NULL,
+            actor_id    TEXT,
+            action      TEXT NOT NULL,
+            group_id    TEXT,
+            target_id   TEXT,
+            reason      TEXT NOT NULL DEFAULT '',
+            detail      TEXT NOT NULL DEFAULT '{}',
+            prev_hash   TEXT NOT NULL,
+            hash        TEXT NOT NULL
+        );
+        CREATE INDEX audit_group ON audit(group_id, ts);
+        CREATE INDEX audit_ts ON audit(ts);
+        """,
+    ),
 ]

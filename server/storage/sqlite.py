@@ -62,10 +62,13 @@ class SqliteStore:
         self._wake.set()
         if self._task is not None:
             await self._task
+            self._task = None
         if self.r is not None:
             await self.r.close()
+            self.r = None
         if self._w is not None:
             await self._w.close()
+            self._w = None
 
     async def _migrate(self) -> None:
         db = self._w
@@ -79,7 +82,8 @@ class SqliteStore:
         for version, script in MIGRATIONS:
             if version in applied:
                 continue
-            statements = [s.strip() for s in script.split(";") if s.strip()]
+            code = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
+            statements = [s.strip() for s in code.split(";") if s.strip()]
             await db.execute("BEGIN IMMEDIATE")
             try:
                 for stmt in statements:

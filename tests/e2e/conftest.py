@@ -10,6 +10,7 @@ def server(tmp_path):
     srv = ServerProcess(tmp_path).start()
     yield srv
     srv.stop()
+    print("".join(srv.output))  # shown by pytest when the test failed
 
 
 @pytest.fixture
@@ -27,3 +28,4 @@ def make_server(tmp_path):
     yield make
     for srv in started:
         srv.stop()
+        print("".join(srv.output))

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ class ServerProcess:
         self.output: list[str] = []
 
     def start(self) -> "ServerProcess":
+        self.url = ""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server", "serve", "--config", str(self.config)],
             cwd=self.dir,
@@ -58,27 +60,26 @@ class ServerProcess:
             text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-        deadline = time.monotonic() + 20
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError("server exited:\n" + "".join(self.output))
+        self.output = []
+        self._listening = threading.Event()
+        threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
+        if not self._listening.wait(20):
+            self.proc.kill()
+            raise RuntimeError("server did not start:\n" + "".join(self.output))
+        if not self.url:
+            raise RuntimeError("server exited:\n" + "".join(self.output))
+        return self
+
+    def _drain(self, proc: subprocess.Popen) -> None:
+        """Read the server's output for its whole life, so the pipe never fills."""
+        assert proc.stdout is not None
+        for line in proc.stdout:
             self.output.append(line)
             if "listening on ws://" in line:
                 self.url = line.split("listening on ", 1)[1].strip()
                 self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
-                # keep draining output so the pipe never fills
-                import threading
-
-                threading.Thread(target=self._drain, daemon=True).start()
-                return self
-        raise RuntimeError("server did not start:\n" + "".join(self.output))
-
-    def _drain(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
+                self._listening.set()
+        self._listening.set()
 
     def kill9(self) -> None:
         assert self.proc is not None

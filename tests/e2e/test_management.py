@@ -1,0 +1,347 @@
+"""Group governance end to end (Art. 8, 9): every row of the contract's Management table."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import urllib.error
+import urllib.request
+
+import pytest
+
+from governance.audit import first_broken
+from tests.e2e.harness import open_group
+
+
+async def group_with(server, n_members: int, **kw):
+    owner = await server.user()
+    gid = await open_group(owner, **kw)
+    members = []
+    for _ in range(n_members):
+        c = await server.user()
+        await c.request("join_group", group_id=gid)
+        members.append(c)
+    owner.drain_events()
+    return owner, gid, members
+
+
+async def close_all(*clients):
+    for c in clients:
+        await c.close()
+
+
+def codes_of(reply):
+    return reply.get("code") if not reply.get("ok") else "ok"
+
+
+async def test_approval_policy(server):
+    owner, gid, [admin] = await group_with(server, 1)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    await owner.request("update_group", group_id=gid, join_policy="approval")
+    bob, carol, dave = await server.user(), await server.user(), await server.user()
+    assert (await bob.request("join_group", group_id=gid))["status"] == "pending"
+    ev = await owner.next_event("join_request")
+    assert ev["user"]["user_id"] == bob.user_id
+    assert (await admin.next_event("join_request"))["user"]["user_id"] == bob.user_id
+    assert (await carol.request("join_group", group_id=gid))["status"] == "pending"
+    reqs = (await admin.request("join_requests", group_id=gid))["requests"]
+    assert [r["user_id"] for r in reqs] == [bob.user_id, carol.user_id]
+    assert (await bob.call("send", group_id=gid, text="x"))["code"] == "not_member"
+
+    await admin.request("approve_join", group_id=gid, user_id=bob.user_id)
+    assert (await bob.next_event("join_result")) == {"ev": "join_result", "group_id": gid, "status": "approved"}
+    assert (await owner.next_event("member_joined"))["user"]["user_id"] == bob.user_id
+    assert (await bob.send(gid, "thanks"))["seq"] > 0
+    assert codes_of(await bob.call("approve_join", group_id=gid, user_id=carol.user_id)) == "forbidden"
+    assert codes_of(await bob.call("join_requests", group_id=gid)) == "forbidden"
+    await owner.request("reject_join", group_id=gid, user_id=carol.user_id)
+    assert (await carol.next_event("join_result"))["status"] == "rejected"
+    assert codes_of(await owner.call("approve_join", group_id=gid, user_id=carol.user_id)) == "not_found"
+    assert codes_of(await owner.call("approve_join", group_id=gid, user_id=dave.user_id)) == "not_found"
+    await close_all(owner, admin, bob, carol, dave)
+
+
+async def test_invite_policy(server):
+    owner, gid, [member] = await group_with(server, 1)
+    await owner.request("update_group", group_id=gid, join_policy="invite")
+    outsider, guest = await server.user(), await server.user()
+    assert codes_of(await outsider.call("join_group", group_id=gid)) == "forbidden"
+    assert codes_of(await member.call("invite", group_id=gid, user_id=guest.user_id)) == "forbidden"
+    await owner.request("invite", group_id=gid, user_id=guest.user_id)
+    inv = await guest.next_event("invited")
+    assert inv["group_id"] == gid and inv["by"]["role"] == "owner"
+    assert (await guest.request("join_group", group_id=gid))["status"] == "joined"
+    assert codes_of(await owner.call("invite", group_id=gid, user_id=guest.user_id)) == "conflict"
+    assert codes_of(await owner.call("invite", group_id=gid, user_id="u0000000000000000")) == "not_found"
+    # in an open group, members may invite
+    await owner.request("update_group", group_id=gid, join_policy="open")
+    assert codes_of(await member.call("invite", group_id=gid, user_id=outsider.user_id)) == "ok"
+    await close_all(owner, member, outsider, guest)
+
+
+async def test_kick_matrix(server):
+    owner, gid, [a1, a2, m1, m2] = await group_with(server, 4)
+    for a in (a1, a2):
+        await owner.request("set_role", group_id=gid, user_id=a.user_id, role="admin")
+    assert codes_of(await a1.call("kick", group_id=gid, user_id=owner.user_id)) == "forbidden"
+    assert codes_of(await a1.call("kick", group_id=gid, user_id=a2.user_id)) == "forbidden"
+    assert codes_of(await m1.call("kick", group_id=gid, user_id=m2.user_id)) == "forbidden"
+    assert codes_of(await owner.call("kick", group_id=gid, user_id=owner.user_id)) == "forbidden"
+    owner.drain_events()
+    await a1.request("kick", group_id=gid, user_id=m1.user_id)
+    ev = await owner.next_event("member_removed")
+    assert ev == {"ev": "member_removed", "group_id": gid, "user_id": m1.user_id, "by": a1.user_id}
+    assert (await m1.next_event("member_removed"))["user_id"] == m1.user_id
+    assert codes_of(await m1.call("send", group_id=gid, text="x")) == "not_member"
+    await owner.request("kick", group_id=gid, user_id=a2.user_id)
+    assert codes_of(await a2.call("kick", group_id=gid, user_id=m2.user_id)) == "not_member"
+    assert codes_of(await owner.call("kick", group_id=gid, user_id=m1.user_id)) == "not_found"
+    await close_all(owner, a1, a2, m1, m2)
+
+
+async def test_timed_mute_and_unmute(server):
+    owner, gid, [admin, m1] = await group_with(server, 2)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    assert codes_of(await admin.call("mute", group_id=gid, user_id=owner.user_id, seconds=60)) == "forbidden"
+    assert codes_of(await m1.call("mute", group_id=gid, user_id=admin.user_id, seconds=60)) == "forbidden"
+    assert codes_of(await admin.call("mute", group_id=gid, user_id=m1.user_id, seconds=-1)) == "bad_request"
+    await admin.request("mute", group_id=gid, user_id=m1.user_id, seconds=60)
+    ev = await m1.next_event("member_muted")
+    assert ev["user_id"] == m1.user_id and ev["until"] > 0
+    assert codes_of(await m1.call("send", group_id=gid, text="x")) == "muted"
+    await admin.request("mute", group_id=gid, user_id=m1.user_id, seconds=0)
+    assert (await m1.next_event("member_muted"))["until"] == 0
+    assert codes_of(await m1.call("send", group_id=gid, text="back")) == "ok"
+    await owner.request("mute", group_id=gid, user_id=admin.user_id, seconds=1)
+    assert codes_of(await admin.call("send", group_id=gid, text="x")) == "muted"
+    await asyncio.sleep(1.1)
+    assert codes_of(await admin.call("send", group_id=gid, text="free again")) == "ok"
+    await close_all(owner, admin, m1)
+
+
+async def test_mute_all(server):
+    owner, gid, [admin, m1] = await group_with(server, 2)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    assert codes_of(await m1.call("mute_all", group_id=gid, on=True)) == "forbidden"
+    await admin.request("mute_all", group_id=gid, on=True)
+    assert (await m1.next_event("group_updated")) == {"ev": "group_updated", "group_id": gid, "mute_all": True}
+    assert codes_of(await m1.call("send", group_id=gid, text="x")) == "muted"
+    assert codes_of(await admin.call("send", group_id=gid, text="admins speak")) == "ok"
+    assert codes_of(await owner.call("send", group_id=gid, text="owner speaks")) == "ok"
+    await owner.request("mute_all", group_id=gid, on=False)
+    assert codes_of(await m1.call("send", group_id=gid, text="x")) == "ok"
+    await close_all(owner, admin, m1)
+
+
+async def test_set_role_and_role_tags(make_server):
+    srv = make_server("[limits]\nmax_admins = 1\n")
+    owner, gid, [a, b] = await group_with(srv, 2)
+    assert codes_of(await a.call("set_role", group_id=gid, user_id=b.user_id, role="admin")) == "forbidden"
+    assert codes_of(await owner.call("set_role", group_id=gid, user_id=a.user_id, role="owner")) == "bad_request"
+    await owner.request("set_role", group_id=gid, user_id=a.user_id, role="admin")
+    assert (await b.next_event("role_changed")) == {"ev": "role_changed", "group_id": gid,
+                                                    "user_id": a.user_id, "role": "admin"}
+    assert codes_of(await owner.call("set_role", group_id=gid, user_id=b.user_id, role="admin")) == "admin_cap_reached"
+    as_admin = await a.send(gid, "as admin")
+    await owner.request("set_role", group_id=gid, user_id=a.user_id, role="member")
+    as_member = await a.send(gid, "as member")
+    hist = {m["seq"]: m for m in (await owner.request("history", group_id=gid))["messages"]}
+    assert hist[as_admin["seq"]]["sender"]["role"] == "admin"  # role at the time of sending
+    assert hist[as_member["seq"]]["sender"]["role"] == "member"
+    roles = {m["user_id"]: m["role"] for m in (await b.request("members", group_id=gid))["members"]}
+    assert roles == {owner.user_id: "owner", a.user_id: "member", b.user_id: "member"}
+    await close_all(owner, a, b)
+
+
+async def test_transfer_owner(server):
+    owner, gid, [a, b] = await group_with(server, 2)
+    assert codes_of(await a.call("transfer_owner", group_id=gid, user_id=b.user_id)) == "forbidden"
+    await owner.request("transfer_owner", group_id=gid, user_id=a.user_id)
+    changes = {(await b.next_event("role_changed"))["user_id"] for _ in range(2)}
+    assert changes == {a.user_id, owner.user_id}
+    info = await b.request("group_info", group_id=gid)
+    assert info["owner"]["user_id"] == a.user_id
+    assert codes_of(await a.call("leave_group", group_id=gid)) == "forbidden"
+    assert codes_of(await owner.call("dissolve_group", group_id=gid)) == "forbidden"
+    await owner.request("leave_group", group_id=gid)
+    await close_all(owner, a, b)
+
+
+async def test_announcement_and_update_group(server):
+    owner, gid, [admin, m1] = await group_with(server, 2)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    assert codes_of(await m1.call("set_announcement", group_id=gid, text="x")) == "forbidden"
+    await admin.request("set_announcement", group_id=gid, text="群规：友善交流")
+    assert (await m1.next_event("group_updated"))["announcement"] == "群规：友善交流"
+    assert (await m1.request("group_info", group_id=gid))["announcement"] == "群规：友善交流"
+    assert codes_of(await admin.call("update_group", group_id=gid, name="x")) == "forbidden"
+    assert codes_of(await owner.call("update_group", group_id=gid, category="casino")) == "bad_request"
+    assert codes_of(await owner.call("update_group", group_id=gid)) == "bad_request"
+    await owner.request("update_group", group_id=gid, name="新名字", category="study")
+    ev = await m1.next_event("group_updated")
+    assert ev == {"ev": "group_updated", "group_id": gid, "name": "新名字", "category": "study"}
+    await close_all(owner, admin, m1)
+
+
+async def test_delete_message_matrix(server):
+    owner, gid, [admin, m1, m2] = await group_with(server, 3)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    s_owner = (await owner.send(gid, "owner says"))["seq"]
+    s_admin = (await admin.send(gid, "admin says"))["seq"]
+    s_m1 = (await m1.send(gid, "m1 says"))["seq"]
+    s_m2 = (await m2.send(gid, "m2 says"))["seq"]
+    assert codes_of(await m1.call("delete_message", group_id=gid, seq=s_m2)) == "forbidden"
+    assert codes_of(await admin.call("delete_message", group_id=gid, seq=s_owner)) == "forbidden"
+    assert codes_of(await m1.call("delete_message", group_id=gid, seq=999)) == "not_found"
+    m2.drain_events()
+    await m1.request("delete_message", group_id=gid, seq=s_m1)  # own
+    assert (await m2.next_event("message_deleted")) == {"ev": "message_deleted", "group_id": gid, "seq": s_m1}
+    await admin.request("delete_message", group_id=gid, seq=s_m2)
+    await owner.request("delete_message", group_id=gid, seq=s_admin)
+    hist = {m["seq"]: m for m in (await m2.request("history", group_id=gid))["messages"]}
+    for seq in (s_m1, s_m2, s_admin):
+        assert hist[seq]["deleted"] is True and "text" not in hist[seq]
+    assert hist[s_owner]["text"] == "owner says"
+    # the stored text is kept for the retention period
+    db = sqlite3.connect(server.dir / "qunguan.db")
+    kept = db.execute("SELECT text, deleted_at IS NOT NULL FROM messages WHERE group_id=? AND seq=?",
+                      (gid, s_m2)).fetchone()
+    assert kept == ("m2 says", 1)
+    audit = db.execute("SELECT id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail,"
+                       " prev_hash, hash FROM audit ORDER BY id").fetchall()
+    keys = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail",
+            "prev_hash", "hash")
+    entries = [dict(zip(keys, r)) for r in audit]
+    assert [e["action"] for e in entries].count("delete_message") == 3
+    assert first_broken(entries) is None
+    await close_all(owner, admin, m1, m2)
+
+
+async def test_dissolve(server):
+    owner, gid, [admin, m1] = await group_with(server, 2)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    assert codes_of(await admin.call("dissolve_group", group_id=gid)) == "forbidden"
+    await owner.request("dissolve_group", group_id=gid)
+    for c in (admin, m1):
+        assert (await c.next_event("group_dissolved")) == {"ev": "group_dissolved", "group_id": gid}
+    assert codes_of(await m1.call("send", group_id=gid, text="x")) == "not_found"
+    assert codes_of(await owner.call("group_info", group_id=gid)) == "not_found"
+    assert codes_of(await m1.call("join_group", group_id=gid)) == "not_found"
+    assert (await m1.request("my_groups"))["groups"] == []
+    await close_all(owner, admin, m1)
+
+
+async def test_caps(make_server):
+    srv = make_server("[limits]\nmax_members = 3\nmax_groups_created = 1\nmax_groups_joined = 2\n")
+    owner = await srv.user()
+    gid = await open_group(owner)
+    assert codes_of(await owner.call("create_group", name="2nd", category="work", join_policy="open")) \
+        == "create_cap_reached"
+    a, b, c = await srv.user(), await srv.user(), await srv.user()
+    await a.request("join_group", group_id=gid)
+    await b.request("join_group", group_id=gid)
+    assert codes_of(await c.call("join_group", group_id=gid)) == "member_cap_reached"
+    assert codes_of(await owner.call("invite", group_id=gid, user_id=c.user_id)) == "member_cap_reached"
+    # join cap: a owns one group and is in gid: that is 2
+    g2 = await open_group(a)
+    assert codes_of(await b.call("join_group", group_id=g2)) == "ok"  # b: gid + g2
+    g3 = await open_group(c)
+    assert codes_of(await b.call("join_group", group_id=g3)) == "join_cap_reached"
+    await close_all(owner, a, b, c)
+
+
+async def test_concurrent_joins_never_overshoot_the_cap(make_server):
+    srv = make_server("[limits]\nmax_members = 11\n")
+    owner = await srv.user()
+    gid = await open_group(owner)
+    joiners = await asyncio.gather(*[srv.user() for _ in range(50)])
+    replies = await asyncio.gather(*[j.call("join_group", group_id=gid) for j in joiners])
+    outcomes = [codes_of(r) for r in replies]
+    assert outcomes.count("ok") == 10 and outcomes.count("member_cap_reached") == 40
+    info = await owner.request("group_info", group_id=gid)
+    assert info["member_count"] == 11 and info["max_members"] == 11
+    db = sqlite3.connect(srv.dir / "qunguan.db")
+    assert db.execute("SELECT COUNT(*) FROM members WHERE group_id = ?", (gid,)).fetchone()[0] == 11
+    await close_all(owner, *joiners)
+
+
+CREDIT_CONFIG = """
+[credit]
+initial_score = 50
+[[credit.levels]]
+min_score = 0
+max_groups_created = 0
+[[credit.levels]]
+min_score = 40
+max_groups_created = 1
+max_members = 4
+[[credit.levels]]
+min_score = 100
+[groups]
+[[groups.size_classes]]
+name = "small"
+min_members = 0
+[[groups.size_classes]]
+name = "medium"
+min_members = 3
+require_id = true
+[[groups.size_classes]]
+name = "large"
+min_members = 4
+min_credit_level = 3
+"""
+
+
+async def test_credit_levels_and_size_classes(make_server):
+    srv = make_server(CREDIT_CONFIG)
+    owner = await srv.user()
+    me = await owner.request("me")
+    assert me["credit_level"] == 2
+    gid = await open_group(owner)
+    info = await owner.request("group_info", group_id=gid)
+    assert info["max_members"] == 4 and info["size_class"] == "small"
+    a, b = await srv.user(), await srv.user()
+    await a.request("join_group", group_id=gid)
+    # a third member makes the group "medium", which needs a verified owner
+    assert codes_of(await b.call("join_group", group_id=gid)) == "verification_required"
+    from tests.e2e.harness import new_id_number
+
+    await owner.request("verify_identity", legal_name="钱七", id_number=new_id_number())
+    await b.request("join_group", group_id=gid)
+    assert (await owner.request("group_info", group_id=gid))["size_class"] == "medium"
+    c = await srv.user()
+    assert codes_of(await c.call("join_group", group_id=gid)) == "credit_too_low"  # "large" needs level 3
+    await close_all(owner, a, b, c)
+
+
+def _http(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, ""
+
+
+async def test_info_page_for_large_groups_only(make_server):
+    srv = make_server("[groups]\ninfo_page_min_members = 3\n")
+    owner, big, _ = await group_with(srv, 2, name="<大群>")
+    small_owner, small, _ = await group_with(srv, 1)
+    status, body = await asyncio.to_thread(_http, f"http://127.0.0.1:{srv.port}/groups/{big}")
+    assert status == 200 and "&lt;大群&gt;" in body and big in body and ">3<" in body
+    assert owner.username.title() in body
+    status, _ = await asyncio.to_thread(_http, f"http://127.0.0.1:{srv.port}/groups/{small}")
+    assert status == 404
+    outsider = await srv.user()
+    info = await outsider.request("group_info", group_id=big)
+    assert info["member_count"] == 3 and info["owner"]["display_name"] == owner.username.title()
+    assert codes_of(await outsider.call("group_info", group_id=small)) == "not_member"
+    await close_all(owner, small_owner, outsider)
+
+
+async def test_categories_are_configured(server):
+    owner = await server.user()
+    r = await owner.call("create_group", name="x", category="casino", join_policy="open")
+    assert r["code"] == "bad_request" and "category" in r["reason"]
+    r = await owner.call("create_group", name="x", category="work", join_policy="secret")
+    assert r["code"] == "bad_request"
+    await owner.close()
