@@ -1,0 +1,508 @@
+"""Slash commands of the terminal client: pure parsing and validation, no I/O.
+
+:func:`parse_command` turns one input line into a :class:`Command`: either a
+request to send (``op`` and ``params``) or a local action (``action``). What needs
+the client's state is described, not done, so it stays testable without a server:
+
+* ``group`` says whether the current group's id goes into ``params["group_id"]``
+  (``"current"``: required, ``"optional"``: added when there is one);
+  :func:`bind` does it and checks ``/dissolve GID`` against the current group.
+* ``user_param`` names the parameter holding a user reference; a value starting
+  with ``@`` is a display name the client resolves (via ``user_source``: the
+  ``members`` or ``join_requests`` of the current group).
+
+Plain text (a line not starting with ``/``) sends to the current group; ``//text``
+sends ``/text``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+JOIN_POLICIES = ("open", "approval", "invite")
+REPORT_TARGETS = ("message", "user", "group")
+MAX_DURATION_SECONDS = 2**31 - 1  # ~68 years; longer is surely a typo
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION_PART = re.compile(r"(\d+)([smhd])")
+
+
+class CommandError(ValueError):
+    """A line that cannot be sent: ``code`` is shown like a server error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Command:
+    name: str                                 # the slash command without "/", "say" for plain text
+    args: list[str] = field(default_factory=list)   # the words after the command
+    op: str | None = None                     # the request to send; None for a local action
+    params: dict[str, Any] = field(default_factory=dict)
+    action: str | None = None                 # local action: help, quit, use
+    group: str = "none"                       # none | current | optional (see module doc)
+    user_param: str | None = None             # params key holding a user id or "@display name"
+    user_source: str = "members"              # op listing the users an @name is looked up in
+    confirm_group: str | None = None          # /dissolve GID: must equal the current group
+
+
+# -- durations -------------------------------------------------------------------
+
+def parse_duration(text: str) -> int:
+    """``"30s"``, ``"10m"``, ``"2h"``, ``"1d"``, ``"1h30m"``, plain seconds, ``"0"``/``"off"`` -> seconds."""
+    s = text.strip().lower()
+    if not s:
+        raise ValueError("empty duration: use e.g. 30s, 10m, 2h, 1d, or 0/off to unmute")
+    if s in ("off", "0"):
+        return 0
+    if s.isdigit():
+        seconds = int(s)
+    else:
+        pos, seconds, seen = 0, 0, set()
+        for m in _DURATION_PART.finditer(s):
+            if m.start() != pos or m.group(2) in seen:
+                break
+            seen.add(m.group(2))
+            seconds += int(m.group(1)) * _UNITS[m.group(2)]
+            pos = m.end()
+        if pos != len(s) or not seen:
+            raise ValueError(
+                f"bad duration {text.strip()!r}: use e.g. 30s, 10m, 2h, 1d, 1h30m, or 0/off to unmute"
+            )
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"duration {text.strip()!r} is too long")
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    """The inverse of :func:`parse_duration` for display: 5400 -> ``"1h30m"``."""
+    if seconds <= 0:
+        return "0s"
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        n, seconds = divmod(seconds, size)
+        if n:
+            out.append(f"{n}{unit}")
+    return "".join(out)
+
+
+# -- the command table -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Spec:
+    usage: str
+    help: str
+    parse: Callable[[list[str]], Command]
+    section: str
+
+
+COMMANDS: dict[str, Spec] = {}
+ALIASES = {"exit": "quit", "q": "quit", "h": "help", "?": "help"}
+
+
+def _command(usage: str, help: str, section: str):
+    name = usage.split()[0].lstrip("/")
+
+    def register(fn: Callable[[list[str]], Command]) -> Callable[[list[str]], Command]:
+        COMMANDS[name] = Spec(usage, help, fn, section)
+        return fn
+
+    return register
+
+
+def _usage(name: str, why: str = "") -> CommandError:
+    spec = COMMANDS[name]
+    return CommandError("usage", (f"{why}; " if why else "") + f"{spec.usage} - {spec.help}")
+
+
+def _arity(name: str, args: list[str], lo: int, hi: int | None = None) -> None:
+    if len(args) < lo or (hi is not None and len(args) > hi):
+        raise _usage(name)
+
+
+def _gid(name: str, s: str) -> str:
+    if not s.isdigit():
+        raise _usage(name, f"{s!r} is not a group id (digits)")
+    return s
+
+
+def _int(name: str, s: str, what: str, lo: int = 0) -> int:
+    if not s.isdigit() or int(s) < lo:
+        raise _usage(name, f"{what} must be a whole number{' >= %d' % lo if lo else ''}, not {s!r}")
+    return int(s)
+
+
+def _user(name: str, args: list[str]) -> str:
+    """A user reference: one user id, or ``@display name`` (may contain spaces)."""
+    if not args:
+        raise _usage(name)
+    if args[0].startswith("@"):
+        ref = " ".join(args)
+        if len(ref) < 2:
+            raise _usage(name, "'@' needs a display name")
+        return ref
+    if len(args) != 1:
+        raise _usage(name, "a user id is one word (use @display name for names)")
+    return args[0]
+
+
+def _policy(name: str, s: str) -> str:
+    s = s.lower()
+    if s not in JOIN_POLICIES:
+        raise _usage(name, f"join policy must be one of {', '.join(JOIN_POLICIES)}, not {s!r}")
+    return s
+
+
+def _req(name: str, args: list[str], op: str, params: dict[str, Any] | None = None, **kw: Any) -> Command:
+    return Command(name, args, op=op, params=params or {}, **kw)
+
+
+# Accounts ------------------------------------------------------------------------
+
+@_command("/code PHONE", "send an SMS verification code to PHONE", "Account")
+def _code(a: list[str]) -> Command:
+    _arity("code", a, 1, 1)
+    return _req("code", a, "request_code", {"phone": a[0]})
+
+
+@_command("/register USERNAME PASSWORD PHONE CODE [DISPLAY NAME...]",
+          "create an account (CODE from /code)", "Account")
+def _register(a: list[str]) -> Command:
+    _arity("register", a, 4)
+    params = {"username": a[0], "password": a[1], "phone": a[2], "code": a[3]}
+    if len(a) > 4:
+        params["display_name"] = " ".join(a[4:])
+    return _req("register", a, "register", params)
+
+
+@_command("/login USERNAME PASSWORD", "log in; prints the token and saves it for /auth", "Account")
+def _login(a: list[str]) -> Command:
+    _arity("login", a, 2, 2)
+    return _req("login", a, "login", {"username": a[0], "password": a[1]})
+
+
+@_command("/auth [TOKEN]", "log in with a token (the saved one when omitted)", "Account")
+def _auth(a: list[str]) -> Command:
+    _arity("auth", a, 0, 1)
+    return _req("auth", a, "auth", {"token": a[0]} if a else {})
+
+
+@_command("/verify LEGAL_NAME ID_NUMBER", "verify your real identity (never shown to others)", "Account")
+def _verify(a: list[str]) -> Command:
+    _arity("verify", a, 2)
+    return _req("verify", a, "verify_identity", {"legal_name": " ".join(a[:-1]), "id_number": a[-1]})
+
+
+@_command("/nick DISPLAY NAME", "set your display name", "Account")
+def _nick(a: list[str]) -> Command:
+    _arity("nick", a, 1)
+    return _req("nick", a, "set_profile", {"display_name": " ".join(a)})
+
+
+@_command("/me", "show your account", "Account")
+def _me(a: list[str]) -> Command:
+    _arity("me", a, 0, 0)
+    return _req("me", a, "me")
+
+
+# Groups --------------------------------------------------------------------------
+
+@_command("/create NAME CATEGORY [open|approval|invite]",
+          "create a group (default open), make it current", "Groups")
+def _create(a: list[str]) -> Command:
+    policy = "open"
+    if a and a[-1].lower() in JOIN_POLICIES:
+        policy, a_ = a[-1].lower(), a[:-1]
+    else:
+        a_ = a
+    if len(a_) < 2:
+        raise _usage("create")
+    return _req("create", a, "create_group",
+                {"name": " ".join(a_[:-1]), "category": a_[-1], "join_policy": policy})
+
+
+@_command("/join GID", "join a group (or ask to) and make it current", "Groups")
+def _join(a: list[str]) -> Command:
+    _arity("join", a, 1, 1)
+    return _req("join", a, "join_group", {"group_id": _gid("join", a[0])})
+
+
+@_command("/leave [GID]", "leave a group (default: the current one)", "Groups")
+def _leave(a: list[str]) -> Command:
+    _arity("leave", a, 0, 1)
+    if a:
+        return _req("leave", a, "leave_group", {"group_id": _gid("leave", a[0])})
+    return _req("leave", a, "leave_group", group="current")
+
+
+@_command("/groups", "list your groups", "Groups")
+def _groups(a: list[str]) -> Command:
+    _arity("groups", a, 0, 0)
+    return _req("groups", a, "my_groups")
+
+
+@_command("/use GID", "set the current group", "Groups")
+def _use(a: list[str]) -> Command:
+    _arity("use", a, 1, 1)
+    return Command("use", a, action="use", params={"group_id": _gid("use", a[0])})
+
+
+@_command("/info [GID]", "show a group (default: the current one)", "Groups")
+def _info(a: list[str]) -> Command:
+    _arity("info", a, 0, 1)
+    if a:
+        return _req("info", a, "group_info", {"group_id": _gid("info", a[0])})
+    return _req("info", a, "group_info", group="current")
+
+
+@_command("/members [GID]", "list a group's members (default: the current one)", "Groups")
+def _members(a: list[str]) -> Command:
+    _arity("members", a, 0, 1)
+    if a:
+        return _req("members", a, "members", {"group_id": _gid("members", a[0])})
+    return _req("members", a, "members", group="current")
+
+
+@_command("/history [N] [before SEQ] [after SEQ]",
+          "latest N messages, or N older than SEQ: /history 20 before 105",
+          "Groups")
+def _history(a: list[str]) -> Command:
+    params: dict[str, Any] = {}
+    rest = list(a)
+    if rest and rest[0].isdigit():
+        params["limit"] = _int("history", rest.pop(0), "N", 1)
+    while rest:
+        word = rest.pop(0).lower()
+        key = {"before": "before_seq", "after": "after_seq"}.get(word)
+        if key is None or key in params or not rest:
+            raise _usage("history")
+        params[key] = _int("history", rest.pop(0), "SEQ")
+    return _req("history", a, "history", params, group="current")
+
+
+@_command("/report message SEQ REASON [DETAIL...] | user USER_ID REASON [DETAIL...] | group REASON [DETAIL...]",
+          "report a message or user in the current group, or the group itself", "Groups")
+def _report(a: list[str]) -> Command:
+    if not a or a[0].lower() not in REPORT_TARGETS:
+        raise _usage("report")
+    target, rest = a[0].lower(), a[1:]
+    params: dict[str, Any] = {"target_type": target}
+    kw: dict[str, Any] = {"group": "current"}
+    if target == "message":
+        if len(rest) < 2:
+            raise _usage("report")
+        params["seq"] = _int("report", rest[0], "SEQ")
+        rest = rest[1:]
+    elif target == "user":
+        if len(rest) < 2:
+            raise _usage("report")
+        params["user_id"] = rest[0]
+        kw = {"group": "optional", "user_param": "user_id"}
+        rest = rest[1:]
+    if not rest:
+        raise _usage("report")
+    params["reason"] = rest[0]
+    if len(rest) > 1:
+        params["detail"] = " ".join(rest[1:])
+    return _req("report", a, "report", params, **kw)
+
+
+# Management (current group) --------------------------------------------------------
+
+def _user_op(name: str, op: str, source: str = "members", **extra: Any) -> Callable[[list[str]], Command]:
+    def parse(a: list[str]) -> Command:
+        return _req(name, a, op, {"user_id": _user(name, a), **extra}, group="current",
+                    user_param="user_id", user_source=source)
+    return parse
+
+
+_command("/kick USER", "remove a member", "Manage")(_user_op("kick", "kick"))
+
+
+@_command("/mute USER DURATION", "mute a member: 30s, 10m, 2h, 1d, 1h30m; 0 or off unmutes", "Manage")
+def _mute(a: list[str]) -> Command:
+    if len(a) < 2:
+        raise _usage("mute")
+    try:
+        seconds = parse_duration(a[-1])
+    except ValueError as exc:
+        raise _usage("mute", str(exc)) from None
+    return _req("mute", a, "mute", {"user_id": _user("mute", a[:-1]), "seconds": seconds},
+                group="current", user_param="user_id")
+
+
+_command("/unmute USER", "unmute a member (same as /mute USER off)", "Manage")(
+    _user_op("unmute", "mute", seconds=0))
+
+
+@_command("/muteall on|off", "mute or unmute everyone but the owner and admins", "Manage")
+def _muteall(a: list[str]) -> Command:
+    if len(a) != 1 or a[0].lower() not in ("on", "off"):
+        raise _usage("muteall")
+    return _req("muteall", a, "mute_all", {"on": a[0].lower() == "on"}, group="current")
+
+
+@_command("/admin add|remove USER", "make a member an admin, or an admin a member (owner)", "Manage")
+def _admin(a: list[str]) -> Command:
+    if len(a) < 2 or a[0].lower() not in ("add", "remove"):
+        raise _usage("admin")
+    role = "admin" if a[0].lower() == "add" else "member"
+    return _req("admin", a, "set_role", {"user_id": _user("admin", a[1:]), "role": role},
+                group="current", user_param="user_id")
+
+
+_command("/transfer USER", "make USER the owner (owner)", "Manage")(_user_op("transfer", "transfer_owner"))
+
+
+@_command("/announce TEXT", "set the group announcement", "Manage")
+def _announce(a: list[str]) -> Command:
+    _arity("announce", a, 1)
+    return _req("announce", a, "set_announcement", {"text": " ".join(a)}, group="current")
+
+
+_command("/invite USER_ID", "invite a user to the current group", "Manage")(_user_op("invite", "invite"))
+
+
+@_command("/requests", "list pending join requests", "Manage")
+def _requests(a: list[str]) -> Command:
+    _arity("requests", a, 0, 0)
+    return _req("requests", a, "join_requests", group="current")
+
+
+_command("/approve USER", "approve a join request (@name: looked up in /requests)", "Manage")(
+    _user_op("approve", "approve_join", source="join_requests"))
+_command("/reject USER", "reject a join request (@name: looked up in /requests)", "Manage")(
+    _user_op("reject", "reject_join", source="join_requests"))
+
+
+@_command("/rename NAME", "rename the group (owner)", "Manage")
+def _rename(a: list[str]) -> Command:
+    _arity("rename", a, 1)
+    return _req("rename", a, "update_group", {"name": " ".join(a)}, group="current")
+
+
+@_command("/category CATEGORY", "change the group's category (owner)", "Manage")
+def _category(a: list[str]) -> Command:
+    _arity("category", a, 1, 1)
+    return _req("category", a, "update_group", {"category": a[0]}, group="current")
+
+
+@_command("/policy open|approval|invite", "change who may join (owner)", "Manage")
+def _policy_cmd(a: list[str]) -> Command:
+    _arity("policy", a, 1, 1)
+    return _req("policy", a, "update_group", {"join_policy": _policy("policy", a[0])}, group="current")
+
+
+@_command("/delete SEQ", "delete a message (your own; any as owner/admin)", "Manage")
+def _delete(a: list[str]) -> Command:
+    _arity("delete", a, 1, 1)
+    return _req("delete", a, "delete_message", {"seq": _int("delete", a[0], "SEQ")}, group="current")
+
+
+@_command("/dissolve GID", "dissolve the group (owner); GID must repeat it", "Manage")
+def _dissolve(a: list[str]) -> Command:
+    if len(a) != 1:
+        raise _usage("dissolve", "to confirm, repeat the current group's id")
+    gid = _gid("dissolve", a[0])
+    return _req("dissolve", a, "dissolve_group", group="current", confirm_group=gid)
+
+
+# Client ----------------------------------------------------------------------------
+
+@_command("/help", "show this help", "Client")
+def _help(a: list[str]) -> Command:
+    return Command("help", a, action="help")
+
+
+@_command("/quit", "leave the client (also /exit, or end of input)", "Client")
+def _quit(a: list[str]) -> Command:
+    _arity("quit", a, 0, 0)
+    return Command("quit", a, action="quit")
+
+
+# -- entry points ----------------------------------------------------------------------
+
+def parse_command(line: str) -> Command | None:
+    """One input line -> a :class:`Command`, or ``None`` for a blank line.
+
+    Raises :class:`CommandError` (``unknown_command`` or ``usage``) for a bad line.
+    """
+    text = line.rstrip("\r\n")
+    if not text.strip():
+        return None
+    if not text.startswith("/") or text.startswith("//"):
+        if text.startswith("//"):
+            text = text[1:]
+        return Command("say", [text], op="send", params={"text": text}, group="current")
+    words = text[1:].split()
+    if not words or text[1].isspace():
+        raise CommandError("unknown_command", "empty command (try /help)")
+    name = words[0].lower()
+    name = ALIASES.get(name, name)
+    spec = COMMANDS.get(name)
+    if spec is None:
+        raise CommandError("unknown_command", f"/{words[0]} (try /help)")
+    return spec.parse(words[1:])
+
+
+NO_GROUP = "no current group: /use GID, /create or /join first"
+
+
+def bind(cmd: Command, current_group: str | None) -> dict[str, Any]:
+    """The request arguments of ``cmd`` with the current group filled in where it needs one."""
+    params = dict(cmd.params)
+    if cmd.group == "current" and "group_id" not in params:
+        if current_group is None:
+            raise CommandError("no_group", NO_GROUP)
+        params["group_id"] = current_group
+    elif cmd.group == "optional" and current_group is not None:
+        params.setdefault("group_id", current_group)
+    if cmd.confirm_group is not None and cmd.confirm_group != params.get("group_id"):
+        raise CommandError(
+            "bad_command",
+            f"/dissolve {cmd.confirm_group} does not match the current group {current_group}; "
+            "/use the group first, then /dissolve its id",
+        )
+    return params
+
+
+def needs_resolving(cmd: Command) -> str | None:
+    """The ``@display name`` (without ``@``) this command refers to, if any."""
+    if cmd.user_param is None:
+        return None
+    ref = cmd.params.get(cmd.user_param)
+    if isinstance(ref, str) and ref.startswith("@") and len(ref) > 1:
+        return ref[1:]
+    return None
+
+
+def pick_user(users: list[dict[str, Any]], name: str, where: str) -> str:
+    """The user_id of the one user in ``users`` whose display_name is exactly ``name``."""
+    found = [u for u in users if u.get("display_name") == name]
+    if len(found) == 1:
+        return found[0]["user_id"]
+    if not found:
+        raise CommandError("not_found", f"nobody in {where} is called @{name} (use a user_id)")
+    ids = ", ".join(str(u.get("user_id")) for u in found)
+    raise CommandError("conflict", f"@{name} matches {len(found)} users in {where} ({ids}); use a user_id")
+
+
+def help_text() -> str:
+    lines = ["Commands (plain text sends to the current group; //text sends '/text'):"]
+    section = None
+    width = max(len(s.usage) for s in COMMANDS.values() if len(s.usage) <= 30)
+    for spec in COMMANDS.values():
+        if spec.section != section:
+            section = spec.section
+            lines.append(f"{section}:" if section != "Manage" else
+                         "Manage the current group (USER is a user_id or @display name):")
+        if len(spec.usage) > width:
+            lines.append(f"  {spec.usage}")
+            lines.append(f"  {'':<{width}}  {spec.help}")
+        else:
+            lines.append(f"  {spec.usage:<{width}}  {spec.help}")
+    return "\n".join(lines)

@@ -1,0 +1,592 @@
+"""Line-based terminal chat client: ``python -m client_demo [--url URL]`` or ``qunguan-chat``.
+
+Reads slash commands (see ``/help`` and :mod:`client_demo.commands`) and chat lines
+from stdin, a terminal or a pipe, and prints replies and server events as lines on
+stdout. It never exits on a server error or a bad command; it exits on ``/quit`` or
+at the end of input. A dropped connection is re-opened (and re-authenticated with
+the last token) when the next command needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import codecs
+import os
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from client_demo.client import Client, RequestError
+from client_demo.commands import (
+    Command,
+    CommandError,
+    bind,
+    format_duration,
+    help_text,
+    needs_resolving,
+    parse_command,
+    pick_user,
+)
+
+DEFAULT_URL = "ws://127.0.0.1:8765/ws"
+REQUEST_TIMEOUT = 10.0
+
+
+class Unreachable(ConnectionError):
+    """The server could not be reached (refused, bad URL, handshake rejected, timeout)."""
+
+
+def token_path() -> Path:
+    env = os.environ.get("QUNGUAN_TOKEN_FILE")
+    return Path(env).expanduser() if env else Path.home() / ".qunguan_token"
+
+
+# -- formatting (pure) ------------------------------------------------------------------
+
+def clean(text: Any) -> str:
+    """Server-supplied text made safe for a terminal: control characters (escape
+    sequences included) are shown as ``\\xNN`` instead of being interpreted."""
+    s = str(text)
+    out = []
+    for ch in s:
+        o = ord(ch)
+        if ch == "\n" or ch == "\t" or not (o < 32 or 127 <= o < 160 or ch in "\u2028\u2029"):
+            out.append(ch)
+        else:
+            out.append(f"\\x{o:02x}" if o < 256 else f"\\u{o:04x}")
+    return "".join(out)
+
+
+def hhmm(ms: Any, now: float | None = None) -> str:
+    """Local time ``HH:MM`` of a millisecond timestamp; with the date when not today."""
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
+        return "--:--"
+    t = time.localtime(ms / 1000)
+    today = time.localtime(time.time() if now is None else now)
+    if (t.tm_year, t.tm_yday) == (today.tm_year, today.tm_yday):
+        return time.strftime("%H:%M", t)
+    return time.strftime("%Y-%m-%d %H:%M", t)
+
+
+def format_message(m: dict[str, Any]) -> str:
+    """``12:30 [123456789 #42] Alice (owner): hello``; a deleted one ``... (deleted)``."""
+    head = f"{hhmm(m.get('ts'))} [{clean(m.get('group_id'))} #{m.get('seq')}]"
+    if m.get("deleted"):
+        return f"{head} (deleted)"
+    sender = m.get("sender") or {}
+    name = clean(sender.get("display_name") or sender.get("user_id") or "?")
+    role = sender.get("role")
+    who = f"{name} ({clean(role)})" if role in ("owner", "admin") else name
+    text = clean(m.get("text", "")).replace("\n", "\n    ")
+    return f"{head} {who}: {text}"
+
+
+class Names:
+    """user_id -> display name, learnt from messages, members and events."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+
+    def learn(self, user: Any) -> None:
+        if isinstance(user, dict) and user.get("user_id") and user.get("display_name"):
+            self.names[str(user["user_id"])] = str(user["display_name"])
+
+    def __call__(self, user_id: Any) -> str:
+        uid = clean(user_id)
+        name = self.names.get(str(user_id))
+        return f"{clean(name)} ({uid})" if name else uid
+
+
+def format_event(ev: dict[str, Any], names: Names) -> str:
+    """One readable line (or a few) for a server event."""
+    kind = ev.get("ev")
+    gid = clean(ev.get("group_id", "?"))
+    if kind == "message":
+        names.learn(ev.get("sender"))
+        return format_message(ev)
+    if kind == "message_deleted":
+        return f"[{gid} #{ev.get('seq')}] (deleted)"
+    if kind == "member_joined":
+        user = ev.get("user") or {}
+        names.learn(user)
+        return f"* {clean(user.get('display_name') or user.get('user_id'))} joined {gid}"
+    if kind == "member_left":
+        return f"* {names(ev.get('user_id'))} left {gid}"
+    if kind == "member_removed":
+        by = f" by {names(ev['by'])}" if ev.get("by") else ""
+        return f"* {names(ev.get('user_id'))} was removed from {gid}{by}"
+    if kind == "role_changed":
+        return f"* {names(ev.get('user_id'))} is now {clean(ev.get('role'))} in {gid}"
+    if kind == "member_muted":
+        until = ev.get("until")
+        if not until or (isinstance(until, (int, float)) and until <= time.time() * 1000):
+            return f"* {names(ev.get('user_id'))} was unmuted in {gid}"
+        return f"* {names(ev.get('user_id'))} was muted in {gid} until {hhmm(until)}"
+    if kind == "group_updated":
+        changes = {k: v for k, v in ev.items() if k not in ("ev", "group_id")}
+        if set(changes) == {"announcement"}:
+            return f"* {gid} announcement: {clean(changes['announcement'])}"
+        shown = ", ".join(f"{clean(k)}={clean(v)}" for k, v in changes.items())
+        return f"* {gid} updated: {shown}"
+    if kind == "join_request":
+        user = ev.get("user") or {}
+        names.learn(user)
+        return (f"* {clean(user.get('display_name'))} ({clean(user.get('user_id'))}) asks to join {gid}"
+                f" (/approve or /reject {clean(user.get('user_id'))})")
+    if kind == "notice":
+        where = f" {gid}" if ev.get("group_id") else ""
+        return f"* notice [{clean(ev.get('kind', ''))}]{where}: {clean(ev.get('text', ''))}"
+    if kind == "group_dissolved":
+        return f"* group {gid} was dissolved"
+    if kind == "group_closed":
+        return f"* group {gid} was closed by the platform: {clean(ev.get('reason', ''))}"
+    if kind == "group_suspended":
+        return f"* group {gid} is suspended until {hhmm(ev.get('until'))}"
+    if kind is None and ev.get("ok") is False:  # an error reply to an unreadable frame
+        return f"! {clean(ev.get('code'))}: {clean(ev.get('reason', ''))}"
+    fields = ", ".join(f"{clean(k)}={clean(v)}" for k, v in ev.items() if k != "ev")
+    return f"* {clean(kind)}: {fields}"
+
+
+def format_user(u: dict[str, Any]) -> str:
+    role = u.get("role")
+    return (f"  {clean(u.get('user_id'))}  {clean(u.get('display_name'))}"
+            + (f"  ({clean(role)})" if role else ""))
+
+
+# -- input ------------------------------------------------------------------------------
+
+class LineReader:
+    """Lines of stdin into an asyncio queue (``None`` at the end of input).
+
+    A pipe is watched with ``add_reader`` (no thread, nothing to block exit); a
+    terminal is read with ``input()`` in a daemon thread (line editing and history
+    through ``readline``); anything else (a regular file, Windows) with a thread.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stream: TextIO | None = None) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.stream = stream or sys.stdin
+        self.thread: threading.Thread | None = None
+        self._fd: int | None = None
+        self._buf = ""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def start(self) -> None:
+        try:
+            fd = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            fd = None
+        if fd is not None and os.isatty(fd):
+            try:
+                import readline  # noqa: F401  (line editing for input())
+            except ImportError:
+                pass
+            self._thread(self._read_tty)
+            return
+        if fd is not None:
+            try:
+                self.loop.add_reader(fd, self._on_readable)
+                self._fd = fd
+                return
+            except (NotImplementedError, PermissionError, OSError, ValueError):
+                pass
+        self._thread(self._read_stream)
+
+    def stop(self) -> None:
+        if self._fd is not None:
+            self.loop.remove_reader(self._fd)
+            self._fd = None
+
+    def _thread(self, target: Callable[[], None]) -> None:
+        self.thread = threading.Thread(target=target, name="stdin", daemon=True)
+        self.thread.start()
+
+    def _put(self, line: str | None) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, line)
+
+    def _on_readable(self) -> None:
+        assert self._fd is not None
+        try:
+            data = os.read(self._fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            rest = self._buf + self._decoder.decode(b"", final=True)
+            if rest:
+                self.queue.put_nowait(rest)
+            self._buf = ""
+            self.queue.put_nowait(None)
+            self.stop()
+            return
+        self._buf += self._decoder.decode(data)
+        *lines, self._buf = self._buf.split("\n")
+        for line in lines:
+            self.queue.put_nowait(line)
+
+    def _read_tty(self) -> None:
+        while True:
+            try:
+                line = input()
+            except (EOFError, OSError, ValueError):
+                break
+            except KeyboardInterrupt:  # pragma: no cover
+                break
+            self._put(line)
+        self._put(None)
+
+    def _read_stream(self) -> None:
+        buffer = getattr(self.stream, "buffer", None)
+        while True:
+            try:
+                raw = buffer.readline() if buffer is not None else self.stream.readline()
+            except (OSError, ValueError):
+                break
+            if not raw:
+                break
+            line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            self._put(line.rstrip("\r\n"))
+        self._put(None)
+
+
+# -- the client -------------------------------------------------------------------------
+
+class ChatTUI:
+    def __init__(self, url: str, out: TextIO | None = None, encoding: str = "msgpack",
+                 token_file: Path | None = None) -> None:
+        self.url = url
+        self.out = out or sys.stdout
+        self.encoding = encoding
+        self.token_file = token_file or token_path()
+        self.client: Client | None = None
+        self.current: str | None = None
+        self.token: str | None = None       # re-authenticates a re-opened connection
+        self.user_id: str | None = None
+        self.names = Names()
+        self._pump: asyncio.Task | None = None
+        self._closing = False
+        self._connect_lock = asyncio.Lock()
+        self._reconnector: asyncio.Task | None = None
+
+    # output
+    def say(self, text: str) -> None:
+        try:
+            print(text, file=self.out, flush=True)
+        except (BrokenPipeError, ValueError):  # nobody is reading any more
+            pass
+
+    def error(self, code: Any, reason: Any) -> None:
+        self.say(f"! {clean(code)}: {clean(reason)}")
+
+    # connection
+    async def connect(self) -> Client:
+        """The open connection, opening (and re-authenticating) one if needed."""
+        async with self._connect_lock:
+            if self.client is not None and not self.client.closed:
+                return self.client
+            reconnect = self.client is not None
+            try:
+                client = await asyncio.wait_for(Client.connect(self.url, encoding=self.encoding),
+                                                REQUEST_TIMEOUT)
+            except Exception as exc:  # refused, bad URL, handshake rejected, timeout
+                raise Unreachable(f"cannot connect to {self.url}: {str(exc) or type(exc).__name__}") from exc
+            self.client = client
+            self._pump = asyncio.create_task(self._pump_events(client))
+            self.say(f"* {'re' if reconnect else ''}connected to {self.url}")
+            if self.token is not None:
+                try:
+                    await client.auth(self.token)
+                    self.say(f"* authenticated again as {self.user_id}; /history shows what you missed")
+                except RequestError as exc:
+                    self.token = None
+                    self.error(exc.code, exc.reason)
+            return client
+
+    async def _pump_events(self, client: Client) -> None:
+        while True:
+            get = asyncio.ensure_future(client.events.get())
+            await asyncio.wait({get, client._reader}, return_when=asyncio.FIRST_COMPLETED)
+            if get.done():
+                self.show_event(get.result())
+                continue
+            get.cancel()
+            for ev in client.drain_events():
+                self.show_event(ev)
+            if self._closing:
+                return
+            why = client.close_error
+            tail = f" ({clean(why)})" if why else ""
+            if self.token is None:
+                self.say(f"* disconnected{tail} - not logged in, or idle too long; the next command reconnects")
+            else:
+                self.say(f"* disconnected{tail}; reconnecting")
+                self._reconnector = asyncio.create_task(self._reconnect())
+            return
+
+    async def _reconnect(self) -> None:
+        """Keep a logged-in session connected, so its events keep arriving."""
+        delay = 0.5
+        while not self._closing and self.token is not None:
+            await asyncio.sleep(delay)
+            try:
+                await self.connect()
+                return
+            except Unreachable:
+                delay = min(delay * 2, 30.0)
+            except Exception:  # the new connection dropped during auth: try again
+                delay = min(delay * 2, 30.0)
+
+    def show_event(self, ev: dict[str, Any]) -> None:
+        kind = ev.get("ev")
+        self.say(format_event(ev, self.names))
+        if kind in ("group_dissolved", "group_closed") and ev.get("group_id") == self.current:
+            self.current = None
+            self.say("* no current group now (/groups, /use GID)")
+        elif (kind == "member_removed" and ev.get("user_id") == self.user_id
+              and ev.get("group_id") == self.current):
+            self.current = None
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._reconnector is not None:
+            self._reconnector.cancel()
+            await asyncio.gather(self._reconnector, return_exceptions=True)
+        if self.client is not None:
+            try:
+                await asyncio.wait_for(self.client.close(), 3)
+            except Exception:
+                pass
+        if self._pump is not None:
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
+
+    async def request(self, op: str, **params: Any) -> dict[str, Any]:
+        client = await self.connect()
+        return await client.request(op, timeout=REQUEST_TIMEOUT, **params)
+
+    # commands
+    async def handle_line(self, line: str) -> bool:
+        """Run one input line; ``False`` when the client should exit."""
+        try:
+            cmd = parse_command(line)
+            if cmd is None:
+                return True
+            if cmd.action == "quit":
+                return False
+            await self.execute(cmd)
+        except CommandError as exc:
+            self.error(exc.code, exc.message)
+        except RequestError as exc:
+            self.error(exc.code, exc.reason)
+        except asyncio.TimeoutError:
+            self.error("timeout", f"no reply within {REQUEST_TIMEOUT:g} s")
+        except Unreachable as exc:
+            self.error("connect_failed", str(exc))
+        except (ConnectionError, OSError) as exc:
+            self.error("disconnected", str(exc) or "connection closed")
+        except Exception as exc:  # never let one line end the session
+            self.error("client_error", f"{type(exc).__name__}: {exc}")
+        return True
+
+    async def execute(self, cmd: Command) -> None:
+        if cmd.action == "help":
+            self.say(help_text())
+            return
+        if cmd.action == "use":
+            await self.use(cmd.params["group_id"])
+            return
+        assert cmd.op is not None
+        params = bind(cmd, self.current)
+        if cmd.op == "auth" and "token" not in params:
+            params["token"] = self.load_token()
+        name = needs_resolving(cmd)
+        if name is not None:
+            gid = params.get("group_id")
+            if gid is None:
+                raise CommandError("no_group", "@names are looked up in the current group: /use GID first")
+            key = "requests" if cmd.user_source == "join_requests" else "members"
+            users = (await self.request(cmd.user_source, group_id=gid))[key]
+            for u in users:
+                self.names.learn(u)
+            params[cmd.user_param] = pick_user(users, name, f"{gid} {key}")  # type: ignore[index]
+        if cmd.op == "send":
+            params["client_msg_id"] = uuid.uuid4().hex
+        reply = await self.request(cmd.op, **params)
+        self.show_reply(cmd, params, reply)
+
+    async def use(self, gid: str) -> None:
+        info = await self.request("group_info", group_id=gid)
+        self.current = gid
+        self.say(f"* current group: {gid} ({clean(info.get('name'))})")
+
+    def load_token(self) -> str:
+        if self.token:
+            return self.token
+        try:
+            token = self.token_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            token = ""
+        if not token:
+            raise CommandError("no_token", f"no saved token in {self.token_file}: /login first or /auth TOKEN")
+        return token
+
+    def save_token(self, token: str) -> str:
+        try:
+            self.token_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(token + "\n")
+            return f"saved to {self.token_file}"
+        except OSError as exc:
+            return f"not saved: {exc}"
+
+    def show_reply(self, cmd: Command, params: dict[str, Any], r: dict[str, Any]) -> None:
+        op, gid = cmd.op, params.get("group_id")
+        who = self.names(params["user_id"]) if "user_id" in params else ""
+        if op == "send":
+            return  # the message event shows it
+        if op == "request_code":
+            self.say(f"* code sent to {params['phone']}")
+        elif op == "register":
+            self.say(f"* registered {params['username']} (user_id {clean(r.get('user_id'))}); "
+                     f"now /login {params['username']} PASSWORD")
+        elif op == "login":
+            self.token, self.user_id = r.get("token"), r.get("user_id")
+            assert self.client is not None
+            self.client.user_id, self.client.token = self.user_id, self.token
+            saved = self.save_token(str(self.token))
+            self.say(f"* logged in as {params['username']} (user_id {clean(self.user_id)})")
+            self.say(f"* token: {clean(self.token)} ({saved}; expires {hhmm(r.get('expires_at'))})")
+        elif op == "auth":
+            self.token, self.user_id = params["token"], r.get("user_id")
+            assert self.client is not None
+            self.client.user_id, self.client.token = self.user_id, self.token
+            self.say(f"* authenticated as {clean(self.user_id)}")
+        elif op == "verify_identity":
+            self.say("* identity verified")
+        elif op == "set_profile":
+            self.say(f"* display name set to {clean(params['display_name'])}")
+        elif op == "me":
+            self.user_id = r.get("user_id", self.user_id)
+            self.names.learn(r)
+            fields = ("user_id", "username", "display_name", "phone_verified", "id_verified", "credit_level")
+            shown = {k: ("yes" if r[k] is True else "no" if r[k] is False else r[k]) for k in fields if k in r}
+            self.say("* " + ", ".join(f"{k}={clean(v)}" for k, v in shown.items()))
+        elif op == "create_group":
+            self.current = r.get("group_id")
+            self.say(f"* created group {clean(self.current)} ({clean(params['name'])}); it is the current group")
+        elif op == "join_group":
+            if r.get("status") == "joined":
+                self.current = gid
+                self.say(f"* joined {gid}; it is the current group")
+            else:
+                self.say(f"* asked to join {gid} ({clean(r.get('status'))}); wait for an owner or admin")
+        elif op == "leave_group":
+            if self.current == gid:
+                self.current = None
+            self.say(f"* left {gid}")
+        elif op == "my_groups":
+            groups = r.get("groups") or []
+            if not groups:
+                self.say("* you are in no groups")
+            for g in groups:
+                mark = "*" if g.get("group_id") == self.current else " "
+                self.say(f" {mark}{clean(g.get('group_id'))}  {clean(g.get('name'))}  ({clean(g.get('role'))})")
+        elif op == "group_info":
+            owner = r.get("owner") or {}
+            self.names.learn(owner)
+            self.say(f"* group {clean(r.get('group_id'))}: {clean(r.get('name'))}")
+            self.say(f"  category {clean(r.get('category'))}, join policy {clean(r.get('join_policy'))}, "
+                     f"{clean(r.get('member_count'))}/{clean(r.get('max_members'))} members")
+            self.say(f"  owner {clean(owner.get('display_name'))} ({clean(owner.get('user_id'))})")
+            if r.get("announcement"):
+                self.say(f"  announcement: {clean(r['announcement'])}")
+        elif op in ("members", "join_requests"):
+            users = r.get("members" if op == "members" else "requests") or []
+            label = "members of" if op == "members" else "join requests for"
+            self.say(f"* {label} {gid}: {len(users)}")
+            for u in users:
+                self.names.learn(u)
+                self.say(format_user(u))
+        elif op == "history":
+            msgs = r.get("messages") or []
+            self.say(f"* history of {gid}: {len(msgs)} message{'s' * (len(msgs) != 1)}")
+            for m in msgs:
+                self.names.learn(m.get("sender"))
+                self.say(format_message(m))
+            if msgs and len(msgs) >= params.get("limit", 50) and "after_seq" not in params:
+                self.say(f"* older: /history {params.get('limit', 50)} before {msgs[0].get('seq')}")
+        elif op == "report":
+            self.say(f"* report filed (id {clean(r.get('report_id'))})")
+        elif op == "mute":
+            secs = params["seconds"]
+            self.say(f"* unmuted {who}" if secs == 0 else f"* muted {who} for {format_duration(secs)}")
+        elif op == "mute_all":
+            self.say(f"* everyone {'is muted' if params['on'] else 'may speak again'} in {gid}")
+        elif op == "set_role":
+            self.say(f"* {who} is now {params['role']} in {gid}")
+        elif op == "transfer_owner":
+            self.say(f"* {who} now owns {gid}")
+        elif op == "dissolve_group":
+            self.current = None
+            self.say(f"* dissolved {gid}")
+        else:
+            done = {"kick": "kicked", "invite": "invited", "approve_join": "approved",
+                    "reject_join": "rejected", "set_announcement": "announcement set",
+                    "update_group": "group updated", "delete_message": f"deleted #{params.get('seq')}"}
+            self.say(f"* {done.get(str(op), 'done')}{' ' + who if who else ''}")
+
+    async def run(self, lines: asyncio.Queue[str | None]) -> None:
+        self.say(f"qunguan chat - {self.url} - /help for commands, /quit to leave")
+        try:
+            await self.connect()
+        except Unreachable as exc:
+            self.error("connect_failed", f"{exc}; the next command retries")
+        try:
+            while True:
+                line = await lines.get()
+                if line is None or not await self.handle_line(line):
+                    break
+        finally:
+            await self.close()
+        self.say("* bye")
+
+
+async def amain(url: str, encoding: str) -> int:
+    loop = asyncio.get_running_loop()
+    reader = LineReader(loop)
+    reader.start()
+    tui = ChatTUI(url, encoding=encoding)
+    try:
+        await tui.run(reader.queue)
+    finally:
+        reader.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="qunguan-chat", description="Terminal client for a qunguan server.")
+    ap.add_argument("--url", default=os.environ.get("QUNGUAN_URL", DEFAULT_URL),
+                    help=f"server WebSocket URL (default {DEFAULT_URL}, or env QUNGUAN_URL)")
+    ap.add_argument("--json", action="store_true", help="use the JSON subprotocol instead of MessagePack")
+    args = ap.parse_args(argv)
+    try:
+        code = asyncio.run(amain(args.url, "json" if args.json else "msgpack"))
+    except KeyboardInterrupt:
+        code = 130
+    # A thread blocked reading a terminal must not hold up (or crash) interpreter exit.
+    if any(t.name == "stdin" and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        os._exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,326 @@
+"""Slash-command parsing of the terminal client: every command, good and bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from client_demo.commands import (
+    COMMANDS,
+    CommandError,
+    bind,
+    format_duration,
+    help_text,
+    needs_resolving,
+    parse_command,
+    parse_duration,
+    pick_user,
+)
+
+GID = "123456789"
+
+# -- durations -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, seconds", [
+    ("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400),
+    ("1d2h3m4s", 93784), ("45", 45), ("0", 0), ("off", 0), ("OFF", 0), ("0s", 0),
+    (" 10M ", 600), ("00", 0),
+])
+def test_parse_duration_good(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", [
+    "", "  ", "10x", "m", "-5m", "1.5h", "10 m", "h10", "1h1h", "10mm", "on", "forever",
+    "99999999999d",
+])
+def test_parse_duration_bad(text):
+    with pytest.raises(ValueError) as exc:
+        parse_duration(text)
+    assert "duration" in str(exc.value)
+
+
+@pytest.mark.parametrize("seconds, text", [(0, "0s"), (45, "45s"), (600, "10m"), (5400, "1h30m"),
+                                           (86400, "1d")])
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
+    assert parse_duration(text) == seconds
+
+
+# -- good commands: (line, op, params, group, user_param) ------------------------------
+
+GOOD = [
+    # accounts
+    ("/code 13900001111", "request_code", {"phone": "13900001111"}, "none", None),
+    ("/register alice pw 13900001111 123456", "register",
+     {"username": "alice", "password": "pw", "phone": "13900001111", "code": "123456"}, "none", None),
+    ("/register alice pw 139 123456 Alice Liddell", "register",
+     {"username": "alice", "password": "pw", "phone": "139", "code": "123456",
+      "display_name": "Alice Liddell"}, "none", None),
+    ("/login alice pw", "login", {"username": "alice", "password": "pw"}, "none", None),
+    ("/auth", "auth", {}, "none", None),
+    ("/auth tok123", "auth", {"token": "tok123"}, "none", None),
+    ("/verify 张三 110105199001010011", "verify_identity",
+     {"legal_name": "张三", "id_number": "110105199001010011"}, "none", None),
+    ("/verify John Smith X123", "verify_identity",
+     {"legal_name": "John Smith", "id_number": "X123"}, "none", None),
+    ("/nick Big Al", "set_profile", {"display_name": "Big Al"}, "none", None),
+    ("/me", "me", {}, "none", None),
+    # groups
+    ("/create tea friends", "create_group",
+     {"name": "tea", "category": "friends", "join_policy": "open"}, "none", None),
+    ("/create tea room work approval", "create_group",
+     {"name": "tea room", "category": "work", "join_policy": "approval"}, "none", None),
+    ("/create club study INVITE", "create_group",
+     {"name": "club", "category": "study", "join_policy": "invite"}, "none", None),
+    (f"/join {GID}", "join_group", {"group_id": GID}, "none", None),
+    ("/join 000", "join_group", {"group_id": "000"}, "none", None),  # the server judges the id
+    (f"/leave {GID}", "leave_group", {"group_id": GID}, "none", None),
+    ("/leave", "leave_group", {}, "current", None),
+    ("/groups", "my_groups", {}, "none", None),
+    ("/info", "group_info", {}, "current", None),
+    (f"/info {GID}", "group_info", {"group_id": GID}, "none", None),
+    ("/members", "members", {}, "current", None),
+    (f"/members {GID}", "members", {"group_id": GID}, "none", None),
+    ("/history", "history", {}, "current", None),
+    ("/history 20", "history", {"limit": 20}, "current", None),
+    ("/history 20 before 105", "history", {"limit": 20, "before_seq": 105}, "current", None),
+    ("/history before 105", "history", {"before_seq": 105}, "current", None),
+    ("/history 5 after 3", "history", {"limit": 5, "after_seq": 3}, "current", None),
+    ("/history 5 after 3 before 9", "history", {"limit": 5, "after_seq": 3, "before_seq": 9},
+     "current", None),
+    ("/report message 42 spam", "report", {"target_type": "message", "seq": 42, "reason": "spam"},
+     "current", None),
+    ("/report message 42 fraud asks for money", "report",
+     {"target_type": "message", "seq": 42, "reason": "fraud", "detail": "asks for money"}, "current", None),
+    ("/report user u0123456789abcdef abuse", "report",
+     {"target_type": "user", "user_id": "u0123456789abcdef", "reason": "abuse"}, "optional", "user_id"),
+    ("/report group gambling", "report", {"target_type": "group", "reason": "gambling"}, "current", None),
+    ("/report GROUP rumour spreads rumours", "report",
+     {"target_type": "group", "reason": "rumour", "detail": "spreads rumours"}, "current", None),
+    # management
+    ("/kick u1", "kick", {"user_id": "u1"}, "current", "user_id"),
+    ("/kick @Bob Smith", "kick", {"user_id": "@Bob Smith"}, "current", "user_id"),
+    ("/mute u1 10m", "mute", {"user_id": "u1", "seconds": 600}, "current", "user_id"),
+    ("/mute @Bob Smith 1d", "mute", {"user_id": "@Bob Smith", "seconds": 86400}, "current", "user_id"),
+    ("/mute u1 off", "mute", {"user_id": "u1", "seconds": 0}, "current", "user_id"),
+    ("/mute u1 0", "mute", {"user_id": "u1", "seconds": 0}, "current", "user_id"),
+    ("/unmute u1", "mute", {"user_id": "u1", "seconds": 0}, "current", "user_id"),
+    ("/muteall on", "mute_all", {"on": True}, "current", None),
+    ("/muteall OFF", "mute_all", {"on": False}, "current", None),
+    ("/admin add u1", "set_role", {"user_id": "u1", "role": "admin"}, "current", "user_id"),
+    ("/admin remove @Bob", "set_role", {"user_id": "@Bob", "role": "member"}, "current", "user_id"),
+    ("/transfer u1", "transfer_owner", {"user_id": "u1"}, "current", "user_id"),
+    ("/announce tea at five", "set_announcement", {"text": "tea at five"}, "current", None),
+    ("/invite u1", "invite", {"user_id": "u1"}, "current", "user_id"),
+    ("/requests", "join_requests", {}, "current", None),
+    ("/approve u1", "approve_join", {"user_id": "u1"}, "current", "user_id"),
+    ("/reject @Eve", "reject_join", {"user_id": "@Eve"}, "current", "user_id"),
+    ("/rename tea house", "update_group", {"name": "tea house"}, "current", None),
+    ("/category work", "update_group", {"category": "work"}, "current", None),
+    ("/policy approval", "update_group", {"join_policy": "approval"}, "current", None),
+    ("/delete 42", "delete_message", {"seq": 42}, "current", None),
+    (f"/dissolve {GID}", "dissolve_group", {}, "current", None),
+    # chat
+    ("hello world", "send", {"text": "hello world"}, "current", None),
+    ("  indented  ", "send", {"text": "  indented  "}, "current", None),
+    ("//me waves", "send", {"text": "/me waves"}, "current", None),
+    ("你好\n", "send", {"text": "你好"}, "current", None),
+]
+
+
+@pytest.mark.parametrize("line, op, params, group, user_param", GOOD)
+def test_good_commands(line, op, params, group, user_param):
+    cmd = parse_command(line)
+    assert cmd is not None
+    assert cmd.op == op and cmd.action is None
+    assert cmd.params == params
+    assert cmd.group == group
+    assert cmd.user_param == user_param
+
+
+def test_every_command_has_a_good_case():
+    covered = {parse_command(line).name for line, *_ in GOOD}  # type: ignore[union-attr]
+    local = {"help", "quit", "use"}
+    assert set(COMMANDS) - local <= covered
+
+
+@pytest.mark.parametrize("line, action, params", [
+    ("/help", "help", {}), ("/HELP", "help", {}), ("/h", "help", {}), ("/?", "help", {}),
+    ("/quit", "quit", {}), ("/exit", "quit", {}), ("/q", "quit", {}),
+    (f"/use {GID}", "use", {"group_id": GID}),
+])
+def test_local_actions(line, action, params):
+    cmd = parse_command(line)
+    assert cmd is not None and cmd.op is None
+    assert cmd.action == action and cmd.params == params
+
+
+@pytest.mark.parametrize("line", ["", "   ", "\n", "\t \r\n"])
+def test_blank_lines_do_nothing(line):
+    assert parse_command(line) is None
+
+
+# -- bad commands ----------------------------------------------------------------------
+
+BAD = [
+    # (line, code, a fragment of the message)
+    ("/frobnicate", "unknown_command", "/frobnicate"),
+    ("/", "unknown_command", "empty"),
+    ("/ code", "unknown_command", "empty"),
+    ("/code", "usage", "/code PHONE"),
+    ("/code 1 2", "usage", "/code PHONE"),
+    ("/register alice pw 139", "usage", "/register"),
+    ("/login alice", "usage", "/login USERNAME PASSWORD"),
+    ("/login alice pw extra", "usage", "/login"),
+    ("/auth a b", "usage", "/auth"),
+    ("/verify 110105199001010011", "usage", "/verify"),
+    ("/nick", "usage", "/nick"),
+    ("/me now", "usage", "/me"),
+    ("/create tea", "usage", "/create"),
+    ("/create tea open", "usage", "/create"),
+    ("/create", "usage", "/create"),
+    ("/join", "usage", "/join GID"),
+    ("/join abc", "usage", "not a group id"),
+    (f"/join {GID} {GID}", "usage", "/join"),
+    ("/leave abc", "usage", "not a group id"),
+    ("/groups all", "usage", "/groups"),
+    ("/use", "usage", "/use GID"),
+    ("/use tea", "usage", "not a group id"),
+    ("/info x", "usage", "not a group id"),
+    ("/members 1 2", "usage", "/members"),
+    ("/history 0", "usage", "N must be"),
+    ("/history 20 before", "usage", "/history"),
+    ("/history 20 before x", "usage", "SEQ"),
+    ("/history 20 since 5", "usage", "/history"),
+    ("/history before 5 before 6", "usage", "/history"),
+    ("/history -5", "usage", "/history"),
+    ("/report", "usage", "/report"),
+    ("/report spam", "usage", "/report"),
+    ("/report message 42", "usage", "/report"),
+    ("/report message x spam", "usage", "SEQ"),
+    ("/report user u1", "usage", "/report"),
+    ("/report group", "usage", "/report"),
+    ("/kick", "usage", "/kick USER"),
+    ("/kick u1 u2", "usage", "one word"),
+    ("/kick @", "usage", "display name"),
+    ("/mute u1", "usage", "/mute USER DURATION"),
+    ("/mute u1 10x", "usage", "bad duration"),
+    ("/mute u1 -1m", "usage", "bad duration"),
+    ("/mute 10m", "usage", "/mute"),
+    ("/unmute", "usage", "/unmute"),
+    ("/muteall", "usage", "/muteall on|off"),
+    ("/muteall yes", "usage", "/muteall"),
+    ("/admin u1", "usage", "/admin add|remove"),
+    ("/admin promote u1", "usage", "/admin"),
+    ("/admin add", "usage", "/admin"),
+    ("/transfer", "usage", "/transfer"),
+    ("/announce", "usage", "/announce TEXT"),
+    ("/invite", "usage", "/invite"),
+    ("/requests all", "usage", "/requests"),
+    ("/approve", "usage", "/approve"),
+    ("/reject", "usage", "/reject"),
+    ("/rename", "usage", "/rename NAME"),
+    ("/category", "usage", "/category"),
+    ("/category a b", "usage", "/category"),
+    ("/policy", "usage", "/policy"),
+    ("/policy closed", "usage", "join policy must be"),
+    ("/delete", "usage", "/delete SEQ"),
+    ("/delete x", "usage", "SEQ"),
+    ("/dissolve", "usage", "confirm"),
+    ("/dissolve tea", "usage", "not a group id"),
+    ("/quit now", "usage", "/quit"),
+]
+
+
+@pytest.mark.parametrize("line, code, fragment", BAD)
+def test_bad_commands(line, code, fragment):
+    with pytest.raises(CommandError) as exc:
+        parse_command(line)
+    assert exc.value.code == code
+    assert fragment in exc.value.message
+    assert isinstance(exc.value, ValueError)
+
+
+# -- binding to the current group -----------------------------------------------------------
+
+def test_bind_adds_the_current_group():
+    assert bind(parse_command("/kick u1"), GID) == {"group_id": GID, "user_id": "u1"}
+    assert bind(parse_command("hi"), GID) == {"group_id": GID, "text": "hi"}
+    assert bind(parse_command("/history 20 before 105"), GID) == {
+        "group_id": GID, "limit": 20, "before_seq": 105}
+
+
+def test_bind_keeps_an_explicit_group():
+    assert bind(parse_command("/info 987654321"), GID) == {"group_id": "987654321"}
+    assert bind(parse_command("/join 987654321"), None) == {"group_id": "987654321"}
+    assert bind(parse_command("/login a b"), GID) == {"username": "a", "password": "b"}
+
+
+@pytest.mark.parametrize("line", ["hi", "/kick u1", "/history", "/members", "/muteall on",
+                                  "/report group spam", f"/dissolve {GID}", "/leave"])
+def test_bind_needs_a_current_group(line):
+    with pytest.raises(CommandError) as exc:
+        bind(parse_command(line), None)
+    assert exc.value.code == "no_group"
+
+
+def test_report_user_group_is_optional():
+    cmd = parse_command("/report user u1 abuse")
+    assert bind(cmd, None) == {"target_type": "user", "user_id": "u1", "reason": "abuse"}
+    assert bind(cmd, GID)["group_id"] == GID
+
+
+def test_dissolve_needs_the_current_group_repeated():
+    assert bind(parse_command(f"/dissolve {GID}"), GID) == {"group_id": GID}
+    with pytest.raises(CommandError) as exc:
+        bind(parse_command("/dissolve 987654321"), GID)
+    assert exc.value.code == "bad_command" and "987654321" in exc.value.message
+
+
+# -- @display name references ---------------------------------------------------------------
+
+USERS = [
+    {"user_id": "u1", "display_name": "Alice", "role": "owner"},
+    {"user_id": "u2", "display_name": "Bob Smith", "role": "member"},
+    {"user_id": "u3", "display_name": "Twin", "role": "member"},
+    {"user_id": "u4", "display_name": "Twin", "role": "admin"},
+]
+
+
+@pytest.mark.parametrize("line, name, source", [
+    ("/kick @Bob Smith", "Bob Smith", "members"),
+    ("/mute @Alice 10m", "Alice", "members"),
+    ("/approve @Eve", "Eve", "join_requests"),
+    ("/reject @Eve", "Eve", "join_requests"),
+    ("/report user @Bob abuse", "Bob", "members"),
+    ("/kick u1", None, "members"),
+    ("/history", None, "members"),
+])
+def test_needs_resolving(line, name, source):
+    cmd = parse_command(line)
+    assert needs_resolving(cmd) == name
+    if name is not None:
+        assert cmd.user_source == source
+
+
+def test_pick_user():
+    assert pick_user(USERS, "Bob Smith", GID) == "u2"
+    assert pick_user(USERS, "Alice", GID) == "u1"
+    with pytest.raises(CommandError) as exc:
+        pick_user(USERS, "alice", GID)  # exact match only
+    assert exc.value.code == "not_found"
+    with pytest.raises(CommandError) as exc:
+        pick_user(USERS, "Twin", GID)
+    assert exc.value.code == "conflict" and "u3" in exc.value.message and "u4" in exc.value.message
+
+
+def test_help_documents_every_command():
+    text = help_text()
+    for name in COMMANDS:
+        assert f"/{name}" in text
+    for needed in ("/code", "/register", "/login", "/auth", "/verify", "/nick", "/me", "/create",
+                   "/join", "/leave", "/groups", "/use", "/info", "/members", "/history", "/report",
+                   "/kick", "/mute", "/muteall", "/admin", "/transfer", "/announce", "/invite",
+                   "/requests", "/approve", "/reject", "/rename", "/policy", "/delete", "/dissolve",
+                   "/help", "/quit"):
+        assert needed in text
