@@ -23,6 +23,7 @@ from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply, parse_
 from server import infopage, repo
 from server.config import Config
 from server.handlers import DEFERRED, load_all
+from server.operator import OperatorChannel
 from server.security import IdentityVault, Passwords
 from server.session import CLOSE_POLICY, Session
 from server.sms import make_sms
@@ -63,6 +64,7 @@ class App:
         self.state = None  # type: ignore[assignment]
         self._server: Server | None = None
         self._jobs: list[asyncio.Task] = []
+        self.operator: OperatorChannel | None = None
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
@@ -82,7 +84,10 @@ class App:
             compression="deflate" if s.compression else None,
             ping_interval=30,
             ping_timeout=30,
+            close_timeout=2,  # a peer that ignores our close frame is dropped after this
         )
+        self.operator = OperatorChannel(self, self.cfg.admin.socket)
+        await self.operator.start()
         self._jobs.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
 
     @property
@@ -93,6 +98,8 @@ class App:
     async def stop(self) -> None:
         for job in self._jobs:
             job.cancel()
+        if self.operator is not None:
+            await self.operator.stop()
         if self._server is not None:
             self._server.close()  # stops accepting, closes connections with 1001
             await self._server.wait_closed()
@@ -136,7 +143,7 @@ class App:
             ws, Encoding.for_subprotocol(ws.subprotocol), _peer_ip(ws), self.cfg.server.max_outbox_bytes
         )
         self.sessions.add(sess)
-        self._arm_auth_timer(sess)
+        self.arm_auth_timer(sess)
         try:
             async for data in ws:
                 await self.on_frame(sess, data)
@@ -147,7 +154,7 @@ class App:
             self.sessions.discard(sess)
             self.detach(sess)
 
-    def _arm_auth_timer(self, sess: Session) -> None:
+    def arm_auth_timer(self, sess: Session) -> None:
         sess.arm_timer(
             self.cfg.server.auth_timeout_seconds,
             lambda: sess.close(CLOSE_POLICY, "authentication timeout"),
@@ -161,7 +168,7 @@ class App:
             rid = read_rid(frame)
             req = parse_request(frame)
             if sess.user is None:
-                self._arm_auth_timer(sess)
+                self.arm_auth_timer(sess)
                 if req.op not in UNAUTHENTICATED_OPS:
                     raise ContractError("unauthenticated", "log in or authenticate first")
             result = await self.handlers[req.op](self, sess, req, enc)

@@ -31,8 +31,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return check_config_main(args.path)
     if args.command == "admin":
-        print("qunguan admin: operator commands are not available in this build yet", file=sys.stderr)
-        return 2
+        from server.admin_cli import main as admin_main
+
+        return admin_main(args.config, args.rest)
     return _serve(args.config)
 
 

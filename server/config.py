@@ -364,6 +364,9 @@ class RateLimitsConfig:
     code_requests_per_ip_per_hour: int = setting(100, at_least(0))
     failed_logins_per_ip_per_hour: int = setting(30, at_least(0))
     connections_per_ip_per_minute: int = setting(120, at_least(0))
+    reports_per_hour: int = setting(20, at_least(0))
+    # A reporter with at least 5 resolved reports, most of them rejected, gets this lower limit (P15).
+    reports_per_hour_when_mostly_rejected: int = setting(2, at_least(0))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -443,6 +446,10 @@ class CreditConfig:
     """Credit scores and the levels they map to (Art. 7, 8)."""
 
     initial_score: int = setting(100)
+    # Points taken off a user's score for each kind of violation (Art. 7, 11).
+    penalty_blocked_content: int = setting(2, at_least(0))
+    penalty_report_upheld: int = setting(10, at_least(0))
+    penalty_sanction: int = setting(20, at_least(0))
     levels: tuple[CreditLevel, ...] = setting(
         DEFAULT_CREDIT_LEVELS, not_empty, ascending("min_score"), kind=tables(_CreditLevelKeys, CreditLevel)
     )
@@ -462,6 +469,13 @@ class ContentConfig:
     lists: tuple[WordListConfig, ...] = setting((), kind=tables(WordListConfig))
 
 
+@dataclass(frozen=True, kw_only=True)
+class AdminConfig:
+    """The operator channel: a Unix socket that only the server's own OS user can open."""
+
+    socket: Path = setting("qunguan-admin.sock", kind=PATH)
+
+
 def _section(cls: type) -> Any:
     return field(default_factory=cls, metadata={_SECTION: cls})
 
@@ -477,6 +491,7 @@ class Config:
     identity: IdentityConfig = _section(IdentityConfig)
     credit: CreditConfig = _section(CreditConfig)
     content: ContentConfig = _section(ContentConfig)
+    admin: AdminConfig = _section(AdminConfig)
     base_dir: Path = Path(".")
     source: Path | None = None
 

@@ -20,10 +20,11 @@ async def load_state(store: SqliteStore, now_ms: int, activity_window_days: int)
     state = State()
     for row in await store.fetchall(
         "SELECT user_id, username, username_key, display_name, credit_score,"
-        " id_verified_at IS NOT NULL, created_at, blacklisted_at IS NOT NULL, deleted_at IS NOT NULL"
-        " FROM users"
+        " id_verified_at IS NOT NULL, created_at, blacklisted_at IS NOT NULL, deleted_at IS NOT NULL,"
+        " powers_suspended_until, create_revoked_at IS NOT NULL FROM users"
     ):
-        user = User(row[0], row[1], row[3], row[4], bool(row[5]), row[6], bool(row[7]), bool(row[8]))
+        user = User(row[0], row[1], row[3], row[4], bool(row[5]), row[6], bool(row[7]), bool(row[8]),
+                    row[9], bool(row[10]))
         state.users[user.user_id] = user
         state.by_username[row[2]] = user.user_id
     for row in await store.fetchall(

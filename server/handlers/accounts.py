@@ -11,8 +11,10 @@ from governance import identity as idn
 from governance.ids import new_user_id
 from governance.ratelimit import TokenBucket
 from governance.tiers import credit_level
+from protocol.events import event
 from protocol.errors import ContractError
 from server import repo
+from server.fanout import publish
 from server.handlers import handler
 from server.security import new_token, token_hash
 from server.state import User
@@ -110,9 +112,14 @@ async def login(app, sess, req, enc) -> dict[str, Any]:
 
 @handler("auth")
 async def auth(app, sess, req, enc) -> dict[str, Any]:
+    now_mono = time.monotonic()
+    wait = app.failed_logins_per_ip.peek(sess.ip, now_mono)
+    if wait > 0:
+        raise _rate_limited("failed logins from this address", wait)
     uid = await repo.token_owner(app.store, token_hash(req.args["token"]), app.now_ms())
     user = app.state.users.get(uid) if uid else None
     if user is None or user.deleted:
+        app.failed_logins_per_ip.hit(sess.ip, now_mono)
         raise ContractError("unauthenticated", AUTH_FAILED)
     if user.blacklisted:
         raise ContractError("blacklisted", "this account is closed by the platform")
@@ -170,3 +177,43 @@ def message_bucket(app, user: User) -> TokenBucket:
         rl = app.cfg.rate_limits
         user.bucket = TokenBucket(rl.messages_per_second, rl.message_burst)
     return user.bucket
+
+
+CANCELLED_NAME = "已注销用户"
+
+
+@handler("delete_account")
+async def delete_account(app, sess, req, enc) -> None:
+    """Account cancellation (P9): the account stops working and its display data goes.
+
+    What retention requires (messages, logs, the sealed phone and identity)
+    stays until its period ends; the username and phone stay bound to this
+    account until then, so they cannot register a new one at once.
+    """
+    from server.handlers.groups import remove
+
+    user: User = sess.user
+    stored = await repo.password_hash(app.store, user.user_id)
+    if not await app.passwords.verify(stored, req.args["password"]):
+        raise ContractError("unauthenticated", AUTH_FAILED)
+    groups = app.state.groups
+    owned = [gid for gid in user.groups if groups[gid].owner_id == user.user_id]
+    if owned:
+        raise ContractError("forbidden", "transfer or dissolve the groups you own first: " + ", ".join(sorted(owned)))
+    for gid in sorted(user.groups):
+        g = groups[gid]
+        await remove(app, g, user.user_id, "account_deleted", user.user_id)
+        publish(g.online, event("member_left", group_id=gid, user_id=user.user_id))
+    now = app.now_ms()
+    await app.store.write(repo.change(
+        ("UPDATE users SET deleted_at = ?, display_name = ? WHERE user_id = ?", (now, CANCELLED_NAME, user.user_id)),
+        ("DELETE FROM tokens WHERE user_id = ?", (user.user_id,)),
+    ))
+    user.deleted = True
+    user.display_name = CANCELLED_NAME
+    for other in list(user.sessions):
+        if other is not sess:
+            other.close(1008, "account cancelled")
+    app.detach(sess)
+    app.arm_auth_timer(sess)
+    return None

@@ -29,9 +29,19 @@ HISTORY_DEFAULT, HISTORY_MAX = 50, 500
 async def send(app, sess, req, enc) -> Any:
     args = req.args
     user = sess.user
+    now = app.now_ms()
+    # A retry is answered before any other check: what was acked once stays acked.
+    cmid = args.get("client_msg_id")
+    key = (args["group_id"], user.user_id, cmid) if cmid is not None else None
+    if key is not None:
+        seen = app.state.sent.get(key)
+        if seen is not None and now - seen.ts < DEDUP_WINDOW_MS:
+            if seen.committed:
+                return {"seq": seen.seq, "ts": seen.ts}
+            seen.waiters.append((sess, req.rid, enc))
+            return DEFERRED
     g = live_group(app, args["group_id"])
     m = member_of(g, user)
-    now = app.now_ms()
     if g.suspended_until > now:
         raise ContractError("group_suspended", "posting in this group is suspended", until=g.suspended_until)
     if m.muted_until > now:
@@ -45,16 +55,6 @@ async def send(app, sess, req, enc) -> Any:
         raise ContractError("too_large", f"text is longer than {app.cfg.limits.max_text_chars} characters")
     if not text.strip():
         raise ContractError("bad_request", "text is empty")
-
-    cmid = args.get("client_msg_id")
-    key = (g.group_id, user.user_id, cmid) if cmid is not None else None
-    if key is not None:
-        seen = app.state.sent.get(key)
-        if seen is not None and now - seen.ts < DEDUP_WINDOW_MS:
-            if seen.committed:
-                return {"seq": seen.seq, "ts": seen.ts}
-            seen.waiters.append((sess, req.rid, enc))
-            return DEFERRED
 
     wait = message_bucket(app, user).take(now / 1000)
     if wait > 0:

@@ -125,4 +125,45 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX audit_ts ON audit(ts);
         """,
     ),
+    (
+        3,
+        """
+        ALTER TABLE users ADD COLUMN powers_suspended_until INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE users ADD COLUMN create_revoked_at INTEGER;
+
+        -- Sanctions on groups and people (Art. 11), with reason, actor, period and source report.
+        CREATE TABLE sanctions (
+            id          INTEGER PRIMARY KEY,
+            kind        TEXT NOT NULL,
+            target_type TEXT NOT NULL,
+            target_id   TEXT NOT NULL,
+            reason      TEXT NOT NULL,
+            actor       TEXT NOT NULL,
+            starts_at   INTEGER NOT NULL,
+            expires_at  INTEGER,
+            report_id   INTEGER
+        );
+        CREATE INDEX sanctions_target ON sanctions(target_type, target_id);
+
+        -- Complaints and reports from users (Art. 12).
+        CREATE TABLE reports (
+            report_id   INTEGER PRIMARY KEY,
+            reporter_id TEXT NOT NULL,
+            target_type TEXT NOT NULL,
+            group_id    TEXT,
+            seq         INTEGER,
+            user_id     TEXT,
+            reason      TEXT NOT NULL,
+            detail      TEXT NOT NULL DEFAULT '',
+            created_at  INTEGER NOT NULL,
+            status      TEXT NOT NULL DEFAULT 'open',
+            outcome     TEXT,
+            note        TEXT,
+            resolved_at INTEGER,
+            resolved_by TEXT
+        );
+        CREATE INDEX reports_status ON reports(status, created_at);
+        CREATE INDEX reports_reporter ON reports(reporter_id, created_at);
+        """,
+    ),
 ]

@@ -95,6 +95,16 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(5)
 
+    async def admin(self, *args: str) -> tuple[int, str, str]:
+        """Run ``qunguan admin --config ... ARGS`` as the operator would; (exit code, stdout, stderr)."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "server", "admin", "--config", str(self.config), *args,
+            cwd=self.dir, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        return proc.returncode or 0, out.decode(), err.decode()
+
     def last_code(self, phone: str) -> str:
         code = None
         for line in (self.dir / "sms.jsonl").read_text(encoding="utf-8").splitlines():

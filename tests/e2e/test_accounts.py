@@ -139,3 +139,28 @@ async def test_no_user_sees_another_users_phone_or_id(server):
     assert bob.phone not in json.dumps(me) and bob_id not in json.dumps(me)
     for x in (alice, bob):
         await x.close()
+
+
+async def test_delete_account(server):
+    from tests.e2e.harness import open_group
+
+    owner = await server.user("pete")
+    leaver = await server.user("quinn")
+    gid = await open_group(owner)
+    await leaver.request("join_group", group_id=gid)
+    seq = (await leaver.send(gid, "bye all"))["seq"]
+    assert (await leaver.call("delete_account", password="wrong-password"))["code"] == "unauthenticated"
+    assert (await owner.call("delete_account", password="password123"))["code"] == "forbidden"  # owns a group
+    owner.drain_events()
+    await leaver.request("delete_account", password="password123")
+    assert (await owner.next_event("member_left"))["user_id"] == leaver.user_id
+    assert (await leaver.call("me"))["code"] == "unauthenticated"
+    c = await server.client()
+    assert (await c.call("login", username="quinn", password="password123"))["code"] == "unauthenticated"
+    assert (await c.call("auth", token=leaver.token))["code"] == "unauthenticated"
+    hist = (await owner.request("history", group_id=gid))["messages"]
+    kept = [m for m in hist if m["seq"] == seq][0]
+    assert kept["text"] == "bye all" and kept["sender"]["display_name"] == "已注销用户"
+    assert all(m["display_name"] != "Quinn" for m in (await owner.request("members", group_id=gid))["members"])
+    for x in (owner, c):
+        await x.close()

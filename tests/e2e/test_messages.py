@@ -159,3 +159,17 @@ async def test_leave_and_membership_rules(server):
     assert not [e for e in bob.drain_events() if e.get("ev") == "message"]
     for c in (alice, bob):
         await c.close()
+
+
+async def test_retry_is_answered_before_other_checks(server):
+    owner = await server.user()
+    member = await server.user()
+    gid = await open_group(owner)
+    await member.request("join_group", group_id=gid)
+    first = await member.send(gid, "hello", client_msg_id="r-1")
+    await owner.request("mute", group_id=gid, user_id=member.user_id, seconds=60)
+    again = await member.send(gid, "hello", client_msg_id="r-1")  # acked once, stays acked
+    assert again["seq"] == first["seq"]
+    assert (await member.call("send", group_id=gid, text="new", client_msg_id="r-2"))["code"] == "muted"
+    for c in (owner, member):
+        await c.close()

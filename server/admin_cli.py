@@ -1,0 +1,117 @@
+"""``qunguan admin --config PATH COMMAND ...``: parse, send to the running server, print, exit.
+
+Exit 0 on success, 2 with a one-line reason on a bad argument or an unknown
+target, 1 when ``verify-audit`` finds a broken chain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage otherwise)
+        raise SystemExit(_fail(f"{self.prog}: {message}"))
+
+
+def _fail(reason: str) -> int:
+    print(f"qunguan admin: {reason}", file=sys.stderr)
+    return 2
+
+
+def _iso_ms(text: str) -> int:
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or time: {text!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))  # platform time, UTC+8
+    return int(when.timestamp() * 1000)
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {n}")
+    return n
+
+
+def _build() -> argparse.ArgumentParser:
+    p = _Parser(prog="qunguan admin")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    def cmd(name: str, help: str, *args: tuple[tuple, dict]) -> None:
+        sp = sub.add_parser(name, help=help)
+        for a, kw in args:
+            sp.add_argument(*a, **kw)
+
+    gid = (("group_id",), {"metavar": "GID"})
+    user = (("username",), {"metavar": "USERNAME"})
+    reason = (("--reason",), {"required": True})
+    seconds = (("--seconds",), {"required": True, "type": _positive})
+    cmd("warn-group", "notice of kind warning to a group's members", gid, reason,
+        (("--deadline",), {"type": _iso_ms, "help": "rectification deadline (ISO time)"}))
+    cmd("suspend-group", "suspend posting in a group for a while", gid, seconds, reason)
+    cmd("close-group", "close a group for good", gid, reason)
+    cmd("suspend-admin", "suspend a user's owner/admin powers everywhere", user, seconds, reason)
+    cmd("revoke-create", "revoke a user's right to create groups", user, reason)
+    cmd("credit", "change a user's credit score", user, (("--delta",), {"required": True, "type": int}), reason)
+    cmd("blacklist", "close an account and bar its identity", user, reason)
+    cmd("reports", "list reports, one JSON object per line", (("--open",), {"action": "store_true"}))
+    cmd("resolve", "resolve a report", (("report_id",), {"type": _positive, "metavar": "REPORT_ID"}),
+        (("--outcome",), {"required": True, "choices": ["upheld", "rejected"]}),
+        (("--note",), {"required": True}))
+    cmd("report-stats", "time-to-resolution figures for reports")
+    cmd("export", "export a group's or a user's records for supervision",
+        (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}),
+        (("--since",), {"type": _iso_ms}), (("--until",), {"type": _iso_ms}), (("--out",), {"required": True}))
+    cmd("verify-audit", "check the enforcement record's hash chain")
+    cmd("purge", "remove what is past retention")
+    cmd("ping", "check that the server answers")
+    return p
+
+
+async def _call(socket_path: str, request: dict[str, Any]) -> dict[str, Any]:
+    reader, writer = await asyncio.open_unix_connection(socket_path)
+    writer.write(json.dumps(request).encode() + b"\n")
+    await writer.drain()
+    line = await reader.readline()
+    writer.close()
+    return json.loads(line)
+
+
+def main(config_path: str | None, argv: list[str]) -> int:
+    from server.config import ConfigError, load_config
+
+    try:
+        args = _build().parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as err:
+        return _fail(f"config: {err.problems[0]}")
+    request_args = {k: v for k, v in vars(args).items() if k != "cmd" and v is not None}
+    if args.cmd == "export":
+        if ("group_id" in request_args) == ("username" in request_args):
+            return _fail("export needs exactly one of --group or --user")
+    socket_path = str(cfg.admin.socket)
+    try:
+        reply = asyncio.run(_call(socket_path, {"cmd": args.cmd, "args": request_args}))
+    except (FileNotFoundError, ConnectionRefusedError):
+        return _fail(f"no server is running for this config (no socket at {socket_path})")
+    except PermissionError:
+        return _fail(f"not allowed to open {socket_path}: run as the server's user")
+    if not reply.get("ok"):
+        return _fail(reply.get("error", "refused"))
+    for line in reply.get("lines", []):
+        print(line)
+    return int(reply.get("exit", 0))

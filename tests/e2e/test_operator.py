@@ -1,0 +1,227 @@
+"""Operator commands against a running server (Art. 11, 12): each effect reaches clients within 2 s."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import stat
+
+import pytest
+
+from tests.e2e.harness import new_id_number, open_group
+
+WITHIN = 2.0
+
+
+async def setup_group(server, n=1):
+    owner = await server.user()
+    gid = await open_group(owner)
+    members = []
+    for _ in range(n):
+        c = await server.user()
+        await c.request("join_group", group_id=gid)
+        members.append(c)
+    owner.drain_events()
+    return owner, gid, members
+
+
+async def test_socket_is_private_and_ping_works(server):
+    mode = os.stat(server.dir / "qunguan-admin.sock").st_mode
+    assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
+    rc, out, _ = await server.admin("ping")
+    assert rc == 0 and "groups" in json.loads(out)
+
+
+async def test_bad_arguments_and_unknown_targets_exit_2_with_one_line(server):
+    cases = [
+        ("warn-group", "999999999", "--reason", "x"),
+        ("suspend-group", "999999999", "--seconds", "10", "--reason", "x"),
+        ("suspend-group", "123456789", "--seconds", "ten", "--reason", "x"),
+        ("suspend-group", "123456789", "--seconds", "-5", "--reason", "x"),
+        ("suspend-admin", "nobody", "--seconds", "10", "--reason", "x"),
+        ("credit", "nobody", "--delta", "5", "--reason", "x"),
+        ("blacklist", "nobody", "--reason", "x"),
+        ("resolve", "12345", "--outcome", "upheld", "--note", "x"),
+        ("close-group", "123456789"),
+        ("no-such-command",),
+        ("export", "--out", "x"),
+    ]
+    for args in cases:
+        rc, out, err = await server.admin(*args)
+        assert rc == 2, (args, out, err)
+        assert len(err.strip().splitlines()) == 1, (args, err)
+
+
+async def test_no_server_running(tmp_path, server):
+    server.stop()
+    rc, _, err = await server.admin("ping")
+    assert rc == 2 and "no server is running" in err
+
+
+async def test_warn_group(server):
+    owner, gid, [m] = await setup_group(server)
+    rc, _, _ = await server.admin("warn-group", gid, "--reason", "请整改：发布违规广告", "--deadline", "2030-01-01")
+    assert rc == 0
+    ev = await m.next_event("notice", timeout=WITHIN)
+    assert ev["kind"] == "warning" and ev["group_id"] == gid and "违规广告" in ev["text"]
+    assert ev["deadline"] > 0
+
+
+async def test_suspend_group_then_restored(server):
+    owner, gid, [m] = await setup_group(server)
+    rc, _, _ = await server.admin("suspend-group", gid, "--seconds", "2", "--reason", "spam")
+    assert rc == 0
+    ev = await m.next_event("group_suspended", timeout=WITHIN)
+    assert ev["until"] > 0
+    assert (await m.call("send", group_id=gid, text="x"))["code"] == "group_suspended"
+    assert (await owner.call("send", group_id=gid, text="x"))["code"] == "group_suspended"
+    await asyncio.sleep(2.2)
+    assert (await m.call("send", group_id=gid, text="back"))["ok"]
+
+
+async def test_close_group_is_final(server):
+    owner, gid, [m] = await setup_group(server)
+    rc, _, _ = await server.admin("close-group", gid, "--reason", "赌博")
+    assert rc == 0
+    ev = await m.next_event("group_closed", timeout=WITHIN)
+    assert ev == {"ev": "group_closed", "group_id": gid, "reason": "赌博"}
+    for op, args in [("send", {"text": "x"}), ("history", {}), ("members", {}), ("group_info", {}),
+                     ("join_group", {}), ("leave_group", {}), ("kick", {"user_id": m.user_id}),
+                     ("dissolve_group", {})]:
+        assert (await owner.call(op, group_id=gid, **args))["code"] == "group_closed", op
+    assert (await owner.request("my_groups"))["groups"] == []
+    rc, _, err = await server.admin("close-group", gid, "--reason", "again")
+    assert rc == 2
+    # the owner was penalised: credit fell
+    assert (await owner.request("me"))["credit_score"] < 100
+
+
+async def test_close_group_survives_restart(server):
+    owner, gid, _ = await setup_group(server)
+    await server.admin("close-group", gid, "--reason", "x")
+    token = owner.token
+    server.stop()
+    server.start()
+    c = await server.client()
+    await c.auth(token)
+    assert (await c.call("send", group_id=gid, text="x"))["code"] == "group_closed"
+
+
+async def test_suspend_admin(server):
+    owner, gid, [m1, m2] = await setup_group(server, 2)
+    await owner.request("set_role", group_id=gid, user_id=m1.user_id, role="admin")
+    rc, _, _ = await server.admin("suspend-admin", owner.username, "--seconds", "60", "--reason", "abuse")
+    assert rc == 0
+    await owner.next_event("notice", timeout=WITHIN)
+    assert (await owner.call("kick", group_id=gid, user_id=m2.user_id))["code"] == "forbidden"
+    assert (await owner.call("mute_all", group_id=gid, on=True))["code"] == "forbidden"
+    assert (await owner.send(gid, "still a member"))["seq"] > 0  # membership kept
+    assert (await m1.call("mute", group_id=gid, user_id=m2.user_id, seconds=5))["ok"]  # others unaffected
+
+
+async def test_revoke_create(server):
+    owner = await server.user()
+    rc, _, _ = await server.admin("revoke-create", owner.username, "--reason", "spam groups")
+    assert rc == 0
+    r = await owner.call("create_group", name="x", category="work", join_policy="open")
+    assert r["code"] == "forbidden"
+
+
+async def test_credit_changes_level(server):
+    alice = await server.user()
+    before = (await alice.request("me"))["credit_level"]
+    rc, out, _ = await server.admin("credit", alice.username, "--delta", "-60", "--reason", "violations")
+    assert rc == 0 and "level" in out
+    after = (await alice.request("me"))
+    assert after["credit_level"] < before and after["credit_score"] == 40
+    rc, _, _ = await server.admin("credit", alice.username, "--delta", "0", "--reason", "x")
+    assert rc == 2
+
+
+async def test_blacklist(server):
+    bad = await server.user(verify_id=False)
+    number = new_id_number()
+    await bad.request("verify_identity", legal_name="孙八", id_number=number)
+    other = await server.client()
+    await other.auth(bad.token)
+    rc, _, _ = await server.admin("blacklist", bad.username, "--reason", "fraud")
+    assert rc == 0
+    for c in (bad, other):
+        for _ in range(40):
+            if c.closed:
+                break
+            await asyncio.sleep(0.05)
+        assert c.closed
+    c = await server.client()
+    assert (await c.call("login", username=bad.username, password="password123"))["code"] == "blacklisted"
+    assert (await c.call("auth", token=bad.token))["code"] in ("blacklisted", "unauthenticated")
+    newcomer = await server.user()
+    r = await newcomer.call("verify_identity", legal_name="孙八", id_number=number)
+    assert r["code"] == "blacklisted"
+
+
+async def test_reports_and_resolution(server):
+    owner, gid, [spammer, witness] = await setup_group(server, 2)
+    seq = (await spammer.send(gid, "buy stuff"))["seq"]
+    r1 = await witness.request("report", target_type="message", group_id=gid, seq=seq, reason="spam")
+    again = await witness.request("report", target_type="message", group_id=gid, seq=seq, reason="spam!")
+    assert again["report_id"] == r1["report_id"]  # de-duplicated while open
+    r2 = await witness.request("report", target_type="user", user_id=spammer.user_id, reason="spammer")
+    r3 = await witness.request("report", target_type="group", group_id=gid, reason="bad group")
+    assert len({r1["report_id"], r2["report_id"], r3["report_id"]}) == 3
+    assert (await witness.call("report", target_type="message", group_id=gid, reason="x"))["code"] == "bad_request"
+    assert (await witness.call("report", target_type="user", user_id="u_nobody", reason="x"))["code"] == "not_found"
+    assert (await witness.call("report", target_type="planet", reason="x"))["code"] == "bad_request"
+
+    rc, out, _ = await server.admin("reports", "--open")
+    listed = [json.loads(line) for line in out.splitlines()]
+    assert [x["report_id"] for x in listed] == [r1["report_id"], r2["report_id"], r3["report_id"]]
+    assert listed[0]["user_id"] == spammer.user_id  # the message's sender is the reported user
+
+    score_before = (await spammer.request("me"))["credit_score"]
+    rc, _, _ = await server.admin("resolve", str(r1["report_id"]), "--outcome", "upheld", "--note", "removed")
+    assert rc == 0
+    ev = await witness.next_event("notice", timeout=WITHIN)
+    assert ev["kind"] == "report_result" and ev["report_id"] == r1["report_id"] and ev["outcome"] == "upheld"
+    assert (await spammer.request("me"))["credit_score"] < score_before
+    rc, _, _ = await server.admin("resolve", str(r3["report_id"]), "--outcome", "rejected", "--note", "fine")
+    assert rc == 0
+    rc, _, _ = await server.admin("resolve", str(r3["report_id"]), "--outcome", "rejected", "--note", "again")
+    assert rc == 2
+    rc, out, _ = await server.admin("reports", "--open")
+    assert [json.loads(line)["report_id"] for line in out.splitlines()] == [r2["report_id"]]
+    rc, out, _ = await server.admin("report-stats")
+    stats = json.loads(out)
+    assert stats["open"] == 1 and stats["resolved"] == 2 and "median_hours_to_resolution" in stats
+
+
+async def test_malicious_reporter_is_slowed(make_server):
+    srv = make_server("[credit]\ninitial_score = 100\n")
+    owner, gid, [target] = await setup_group(srv)
+    reporter = await srv.user()
+    ids = []
+    for i in range(5):
+        g = await open_group(await srv.user())
+        ids.append((await reporter.request("report", target_type="group", group_id=g, reason=f"r{i}"))["report_id"])
+    for rid in ids:
+        rc, _, _ = await srv.admin("resolve", str(rid), "--outcome", "rejected", "--note", "unfounded")
+        assert rc == 0
+    # mostly rejected: the limit drops to 2 an hour (the 5 earlier reports count)
+    r = await reporter.call("report", target_type="group", group_id=gid, reason="again")
+    assert r["code"] == "rate_limited" and r["retry_after_ms"] > 0
+
+
+async def test_verify_audit_detects_an_edit(server):
+    owner, gid, [m] = await setup_group(server)
+    await owner.request("mute", group_id=gid, user_id=m.user_id, seconds=30)
+    await server.admin("warn-group", gid, "--reason", "first warning")
+    await owner.request("set_announcement", group_id=gid, text="rules")
+    rc, out, _ = await server.admin("verify-audit")
+    assert rc == 0 and "whole" in out
+    db = sqlite3.connect(server.dir / "qunguan.db")
+    with db:
+        db.execute("UPDATE audit SET reason = 'nothing happened' WHERE id = 2")
+    rc, out, _ = await server.admin("verify-audit")
+    assert rc == 1 and "entry 2" in out

@@ -1,0 +1,158 @@
+"""The docs stay true to the code.
+
+- docs/governance.md carries the permission table generated from
+  ``governance.permissions.permission_rows()`` between two markers; the test
+  regenerates it and compares. ``python -m tests.test_docs`` rewrites the block.
+- docs/compliance.md cites tests as ``tests/PATH.py::test_name``; every one must
+  exist (checked by reading the test file's text, importing nothing).
+- docs/protocol.md names every op of the op table and every error code.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GOVERNANCE_DOC = ROOT / "docs" / "governance.md"
+COMPLIANCE_DOC = ROOT / "docs" / "compliance.md"
+PROTOCOL_DOC = ROOT / "docs" / "protocol.md"
+
+BEGIN = "<!-- permissions:begin -->"
+END = "<!-- permissions:end -->"
+REGENERATE = "python -m tests.test_docs"
+
+_TEST_REF = re.compile(r"(tests/[A-Za-z0-9_/]+\.py)::([A-Za-z_][A-Za-z0-9_]*)")
+
+
+# -- the permission table ------------------------------------------------------------
+def permission_table() -> str:
+    """The Markdown block for docs/governance.md, generated from the code."""
+    from governance import permissions as perm
+
+    roles = (perm.Role.OWNER, perm.Role.ADMIN, perm.Role.MEMBER)
+    cells: dict[tuple[str, object], dict[object, bool]] = {}
+    for op, actor, target, ok in perm.permission_rows():
+        cells.setdefault((op, target), {})[actor] = ok
+
+    def target_text(op: str, target: object) -> str:
+        if target is None:
+            return "(sender left the group)" if op in perm.TARGETED_OPS else "—"
+        return str(target)
+
+    lines = [
+        "| op | target's role | owner may | admin may | member may |",
+        "|---|---|---|---|---|",
+    ]
+    for (op, target), by_actor in cells.items():
+        row = [f"`{op}`", target_text(op, target)]
+        row += ["yes" if by_actor.get(r, False) else "no" for r in roles]
+        lines.append("| " + " | ".join(row) + " |")
+
+    policies = ("open", "approval", "invite")
+    member_invite = [p for p in policies if perm.may("invite", perm.Role.MEMBER, join_policy=p)]
+    own_delete = all(perm.may("delete_message", r, t, own=True) for r in roles for t in (*roles, None))
+    lines.append("")
+    lines.append(
+        "Besides the table: a member may `invite` when the group's join policy is "
+        + (", ".join(f"`{p}`" for p in member_invite) if member_invite else "never")
+        + "; "
+        + ("anyone may `delete_message` on their own message." if own_delete
+           else "deleting one's own message follows the table.")
+    )
+    return "\n".join(lines)
+
+
+def _doc_block(text: str) -> str:
+    start = text.index(BEGIN) + len(BEGIN)
+    end = text.index(END, start)
+    return text[start:end].strip("\n")
+
+
+def rewrite_governance_doc() -> bool:
+    """Regenerate the block in docs/governance.md; True when the file changed."""
+    text = GOVERNANCE_DOC.read_text(encoding="utf-8")
+    start = text.index(BEGIN) + len(BEGIN)
+    end = text.index(END, start)
+    new = text[:start] + "\n" + permission_table() + "\n" + text[end:]
+    if new == text:
+        return False
+    GOVERNANCE_DOC.write_text(new, encoding="utf-8")
+    return True
+
+
+def test_governance_doc_has_the_markers_once():
+    text = GOVERNANCE_DOC.read_text(encoding="utf-8")
+    assert text.count(BEGIN) == 1 and text.count(END) == 1, (
+        f"docs/governance.md needs exactly one {BEGIN} and one {END}"
+    )
+    assert text.index(BEGIN) < text.index(END)
+
+
+def test_permission_table_in_docs_matches_the_code():
+    block = _doc_block(GOVERNANCE_DOC.read_text(encoding="utf-8"))
+    assert block == permission_table(), (
+        "docs/governance.md's permission table is out of date with governance/permissions.py; "
+        f"run `{REGENERATE}` to rewrite the block between the markers"
+    )
+
+
+def test_permission_table_covers_every_management_op():
+    from governance.permissions import MANAGEMENT_OPS
+
+    table = permission_table()
+    for op in MANAGEMENT_OPS:
+        assert f"| `{op}` |" in table
+
+
+# -- compliance table references --------------------------------------------------------
+def compliance_refs() -> list[tuple[str, str]]:
+    return _TEST_REF.findall(COMPLIANCE_DOC.read_text(encoding="utf-8"))
+
+
+def _defines(test_file: Path, name: str) -> bool:
+    pattern = re.compile(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", re.M)
+    return pattern.search(test_file.read_text(encoding="utf-8")) is not None
+
+
+def test_compliance_doc_cites_tests():
+    assert len(compliance_refs()) >= 20, "docs/compliance.md should cite the tests that prove each article"
+
+
+def test_every_cited_test_exists():
+    missing = []
+    for path, name in compliance_refs():
+        f = ROOT / path
+        if not f.is_file():
+            missing.append(f"{path}::{name} (no such file)")
+        elif not _defines(f, name):
+            missing.append(f"{path}::{name} (no `def {name}` in the file)")
+    assert not missing, "docs/compliance.md cites tests that do not exist:\n" + "\n".join(missing)
+
+
+def test_compliance_doc_has_a_row_per_article():
+    text = COMPLIANCE_DOC.read_text(encoding="utf-8")
+    for art in ("G5", "G6", "G7", "G8", "G9", "G10", "G11", "G12", "G13", "P5–P7", "P9", "P12", "P13", "P16"):
+        assert re.search(rf"^\| \*\*{re.escape(art)}\*\* \|", text, re.M), f"no row for {art}"
+
+
+# -- protocol reference completeness -------------------------------------------------------
+def test_protocol_doc_names_every_op_and_error_code():
+    from protocol.errors import ERROR_CODES
+    from protocol.requests import OPS
+
+    text = PROTOCOL_DOC.read_text(encoding="utf-8")
+    missing = [f"op {op}" for op in OPS if f"`{op}`" not in text]
+    missing += [f"error code {c}" for c in sorted(ERROR_CODES) if f"`{c}`" not in text]
+    assert not missing, "docs/protocol.md does not document: " + ", ".join(missing)
+
+
+def main() -> int:
+    changed = rewrite_governance_doc()
+    print(f"{GOVERNANCE_DOC.relative_to(ROOT)}: " + ("permission table rewritten" if changed else "up to date"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
