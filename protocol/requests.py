@@ -48,6 +48,8 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "set_profile": _op("display_name:str"),
     "me": _op(),
     "delete_account": _op("password:str"),
+    "agreement": _op(),  # extension: current platform rules and service agreement (Art. 5)
+    "accept_agreement": _op("version:str"),  # extension
     # Groups
     "create_group": _op("name:str", "category:str", "join_policy:str"),
     "group_info": _op("group_id:gid"),

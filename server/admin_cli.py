@@ -76,6 +76,19 @@ def _build() -> argparse.ArgumentParser:
     cmd("verify-audit", "check the enforcement record's hash chain")
     cmd("purge", "remove what is past retention")
     cmd("ping", "check that the server answers")
+    cmd("review-queue", "held and flagged messages, one JSON object per line", (("--open",), {"action": "store_true"}))
+    cmd("decide", "decide a review item", (("item_id",), {"type": _positive, "metavar": "ITEM_ID"}),
+        (("--decision",), {"required": True, "choices": ["release", "reject", "keep", "remove"]}),
+        (("--note",), {"required": True}))
+    cmd("set-agreement", "publish a new version of the platform rules and service agreement",
+        (("--version",), {"required": True}), (("--rules-file",), {"required": True, "dest": "rules"}),
+        (("--agreement-file",), {"required": True, "dest": "agreement"}))
+    cmd("notice", "a notice to every connected user, or to the groups of one category",
+        (("--text",), {"required": True}), (("--category",), {}))
+    cmd("freeze-category", "suspend posting in every group of a category",
+        (("category",), {"metavar": "CATEGORY"}), seconds, reason)
+    cmd("remove-term", "hide every stored message containing a term (kept for the record)",
+        (("term",), {"metavar": "TERM"}), reason)
     return p
 
 
@@ -100,6 +113,13 @@ def main(config_path: str | None, argv: list[str]) -> int:
     except ConfigError as err:
         return _fail(f"config: {err.problems[0]}")
     request_args = {k: v for k, v in vars(args).items() if k != "cmd" and v is not None}
+    if args.cmd == "set-agreement":
+        try:
+            for key in ("rules", "agreement"):
+                with open(request_args[key], encoding="utf-8") as f:
+                    request_args[key] = f.read()
+        except OSError as err:
+            return _fail(f"cannot read {err.filename}: {err.strerror}")
     if args.cmd == "export":
         if ("group_id" in request_args) == ("username" in request_args):
             return _fail("export needs exactly one of --group or --user")

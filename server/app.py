@@ -23,10 +23,12 @@ from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply, parse_
 from server import infopage, repo
 from server.config import Config
 from server.handlers import DEFERRED, load_all
+from server.content import build_filter, reload_filter
 from server.operator import OperatorChannel
 from server.security import IdentityVault, Passwords
 from server.session import CLOSE_POLICY, Session
 from server.sms import make_sms
+from server.state import Agreement
 from server.storage.sqlite import SqliteStore
 
 log = logging.getLogger("qunguan")
@@ -62,6 +64,8 @@ class App:
         self.sessions: set[Session] = set()
         self.handlers = load_all()
         self.state = None  # type: ignore[assignment]
+        self.agreement: Agreement | None = None
+        self.content = build_filter(cfg)
         self._server: Server | None = None
         self._jobs: list[asyncio.Task] = []
         self.operator: OperatorChannel | None = None
@@ -72,6 +76,7 @@ class App:
         self.state = await repo.load_state(
             self.store, self.now_ms(), self.cfg.groups.activity_window_days
         )
+        self.agreement = await repo.load_agreement(self.store, self.state)
         s = self.cfg.server
         self._server = await serve(
             self._connection,
@@ -89,6 +94,12 @@ class App:
         self.operator = OperatorChannel(self, self.cfg.admin.socket)
         await self.operator.start()
         self._jobs.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+
+    def reload_content(self) -> None:
+        """SIGHUP: rebuild the word-list filter from the config file; keep the old one on error."""
+        fresh = reload_filter(self.cfg)
+        if fresh is not None:
+            _, self.content = fresh
 
     @property
     def port(self) -> int:
@@ -233,6 +244,7 @@ async def run(cfg: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, app.reload_content)
     await stop.wait()
     log.info("shutting down")
     await app.stop()

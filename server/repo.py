@@ -12,7 +12,7 @@ from typing import Any
 
 from governance.audit import GENESIS, entry_hash
 
-from server.state import Group, Member, SentMessage, State, User
+from server.state import Agreement, Group, Member, SentMessage, State, User
 from server.storage.sqlite import SqliteStore, WriteFn
 
 
@@ -57,6 +57,21 @@ async def load_state(store: SqliteStore, now_ms: int, activity_window_days: int)
     ):
         state.sent[(gid, uid, cmid)] = SentMessage(seq, ts, True)
     return state
+
+
+async def load_agreement(store: SqliteStore, state: State) -> "Agreement | None":
+    row = await store.fetchone(
+        "SELECT version, rules, agreement, created_at FROM agreements ORDER BY created_at DESC, rowid DESC LIMIT 1"
+    )
+    if row is None:
+        return None
+    current = Agreement(*row)
+    for (uid,) in await store.fetchall(
+        "SELECT user_id FROM agreement_acceptances WHERE version = ?", (current.version,)
+    ):
+        if uid in state.users:
+            state.users[uid].accepted_version = current.version
+    return current
 
 
 # -- accounts ----------------------------------------------------------------
@@ -176,14 +191,14 @@ async def history(
     cols = "seq, ts, sender_id, sender_role, text, deleted_at IS NOT NULL"
     lo = max(floor_seq, after if after is not None else floor_seq)
     if after is not None:
-        sql = f"SELECT {cols} FROM messages WHERE group_id = ? AND seq > ?"
+        sql = f"SELECT {cols} FROM messages WHERE group_id = ? AND seq > ? AND held = 0"
         params: list[Any] = [gid, lo]
         if before is not None:
             sql += " AND seq < ?"
             params.append(before)
         sql += " ORDER BY seq ASC LIMIT ?"
         return await store.fetchall(sql, [*params, limit])
-    sql = f"SELECT {cols} FROM messages WHERE group_id = ? AND seq > ?"
+    sql = f"SELECT {cols} FROM messages WHERE group_id = ? AND seq > ? AND held = 0"
     params = [gid, lo]
     if before is not None:
         sql += " AND seq < ?"

@@ -27,6 +27,7 @@ class User:
     deleted: bool = False
     powers_suspended_until: int = 0
     create_revoked: bool = False
+    accepted_version: str | None = None  # of the platform rules and service agreement
     groups: set[str] = field(default_factory=set)
     sessions: set["Session"] = field(default_factory=set)
     bucket: "TokenBucket | None" = None
@@ -77,6 +78,16 @@ class SentMessage:
     ts: int
     committed: bool
     waiters: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """The current platform rules and service agreement (Art. 5)."""
+
+    version: str
+    rules: str
+    agreement: str
+    created_at: int
 
 
 class State:

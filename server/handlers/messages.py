@@ -8,7 +8,10 @@ or delivered before it is durable.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from governance.content import Action
 
 from protocol.codec import encode
 from protocol.errors import ContractError
@@ -20,6 +23,8 @@ from server.handlers import DEFERRED, handler
 from server.handlers.accounts import message_bucket
 from server.handlers.common import live_group, member_of, user_view
 from server.state import SentMessage
+
+log = logging.getLogger("qunguan.messages")
 
 DEDUP_WINDOW_MS = DAY_MS = 86_400_000
 HISTORY_DEFAULT, HISTORY_MAX = 50, 500
@@ -55,6 +60,18 @@ async def send(app, sess, req, enc) -> Any:
         raise ContractError("too_large", f"text is longer than {app.cfg.limits.max_text_chars} characters")
     if not text.strip():
         raise ContractError("bad_request", "text is empty")
+    if app.agreement is not None and user.accepted_version != app.agreement.version:
+        raise ContractError(
+            "forbidden", f"accept the platform rules and service agreement (version {app.agreement.version}) first",
+            agreement_version=app.agreement.version,
+        )
+    verdict = app.content.check(text)
+    held = 0
+    if verdict is not None:
+        if verdict.action is Action.BLOCK:
+            _record_blocked(app, user, g.group_id, verdict, now)
+            raise ContractError("content_blocked", f"the message contains prohibited content ({verdict.category})")
+        held = 1 if verdict.action is Action.REVIEW else 0
 
     wait = message_bucket(app, user).take(now / 1000)
     if wait > 0:
@@ -67,6 +84,8 @@ async def send(app, sess, req, enc) -> Any:
         sent = app.state.sent[key] = SentMessage(seq, now, False)
     msg = message_obj(g.group_id, seq, now, user_obj(user.user_id, user.display_name, m.role), text)
     rid = req.rid
+    if verdict is not None:
+        _queue_for_review(app, g.group_id, seq, user.user_id, verdict, now)
 
     def done(exc: BaseException | None) -> None:
         if exc is not None:
@@ -78,8 +97,11 @@ async def send(app, sess, req, enc) -> Any:
                 s.send(error_reply(r, fail), e)
             return
         reply = {"seq": seq, "ts": now}
+        if held:
+            reply["held"] = True  # stored; delivered only if an operator releases it
         sess.write(encode(ok_reply(rid, reply), enc))
-        publish(g.online, {"ev": "message", **msg})
+        if not held:
+            publish(g.online, {"ev": "message", **msg})
         count_activity(g, now, app.cfg.groups.activity_window_days)
         if sent is not None:
             sent.committed = True
@@ -87,8 +109,32 @@ async def send(app, sess, req, enc) -> Any:
                 s.send(ok_reply(r, reply), e)
             sent.waiters.clear()
 
-    app.store.append_message((g.group_id, seq, now, user.user_id, m.role, text, cmid), done)
+    app.store.append_message((g.group_id, seq, now, user.user_id, m.role, text, cmid, held), done)
     return DEFERRED
+
+
+def _log_write_failure(fut) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("a content-review record could not be written: %r", fut.exception())
+
+
+def _record_blocked(app, user, gid: str, verdict, now: int) -> None:
+    """Blocked content costs credit (Art. 7) and is written to the record; the text is not kept."""
+    penalty = app.cfg.credit.penalty_blocked_content
+    user.credit_score -= penalty
+    app.store.write(repo.change(
+        ("UPDATE users SET credit_score = ? WHERE user_id = ?", (user.credit_score, user.user_id)),
+        audit=repo.Audit(now, "system", None, "content_blocked", gid, user.user_id, verdict.category,
+                         {"term": verdict.term, "penalty": penalty}),
+    )).add_done_callback(_log_write_failure)
+
+
+def _queue_for_review(app, gid: str, seq: int, sender: str, verdict, now: int) -> None:
+    app.store.write(repo.change((
+        "INSERT INTO review_queue (group_id, seq, sender_id, action, category, term, created_at)"
+        " VALUES (?,?,?,?,?,?,?)",
+        (gid, seq, sender, verdict.action.value, verdict.category, verdict.term, now),
+    ))).add_done_callback(_log_write_failure)
 
 
 def count_activity(g, now_ms: int, window_days: int) -> None:

@@ -166,4 +166,42 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX reports_reporter ON reports(reporter_id, created_at);
         """,
     ),
+    (
+        4,
+        """
+        -- held: 0 delivered, 1 held for review (stored, not delivered), 2 rejected by an operator.
+        ALTER TABLE messages ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+
+        -- Content review queue (Art. 10): held and flagged messages, and operator decisions.
+        CREATE TABLE review_queue (
+            item_id    INTEGER PRIMARY KEY,
+            group_id   TEXT NOT NULL,
+            seq        INTEGER NOT NULL,
+            sender_id  TEXT NOT NULL,
+            action     TEXT NOT NULL,
+            category   TEXT NOT NULL,
+            term       TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            status     TEXT NOT NULL DEFAULT 'open',
+            decision   TEXT,
+            note       TEXT,
+            decided_at INTEGER
+        );
+        CREATE INDEX review_queue_status ON review_queue(status, created_at);
+
+        -- Platform rules and service agreement (Art. 5), versioned; acceptances recorded.
+        CREATE TABLE agreements (
+            version    TEXT PRIMARY KEY,
+            rules      TEXT NOT NULL,
+            agreement  TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE agreement_acceptances (
+            user_id     TEXT NOT NULL,
+            version     TEXT NOT NULL,
+            accepted_at INTEGER NOT NULL,
+            PRIMARY KEY (user_id, version)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]

@@ -22,12 +22,12 @@ from server.storage.schema import MIGRATIONS
 log = logging.getLogger("qunguan.store")
 
 WriteFn = Callable[[aiosqlite.Connection], Awaitable[Any]]
-MessageRow = tuple[str, int, int, str, str, str, str | None]  # gid, seq, ts, sender, role, text, cmid
+MessageRow = tuple[str, int, int, str, str, str, str | None, int]  # gid, seq, ts, sender, role, text, cmid, held
 Done = Callable[[BaseException | None], None]
 
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 

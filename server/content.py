@@ -1,0 +1,32 @@
+"""Loading the prohibited-content word lists (Art. 10) into a filter; reloading them on SIGHUP."""
+
+from __future__ import annotations
+
+import logging
+
+from governance.content import ContentFilter, load_terms
+from server.config import Config, ConfigError, load_config
+
+log = logging.getLogger("qunguan.content")
+
+
+def build_filter(cfg: Config) -> ContentFilter:
+    lists = []
+    for wl in cfg.content.lists:
+        terms = load_terms(wl.path.read_text(encoding="utf-8"))
+        lists.append((wl.category, wl.action, terms))
+    flt = ContentFilter(lists)
+    if flt.short_terms:
+        log.warning("single-character terms match inside any text: %s", ", ".join(flt.short_terms[:10]))
+    log.info("content filter: %d terms in %d lists", len(flt), len(cfg.content.lists))
+    return flt
+
+
+def reload_filter(cfg: Config) -> tuple[Config, ContentFilter] | None:
+    """Re-read the config file's word lists; ``None`` (keep the old ones) when anything is wrong."""
+    try:
+        fresh = load_config(cfg.source) if cfg.source is not None else cfg
+        return fresh, build_filter(fresh)
+    except (ConfigError, OSError, ValueError, UnicodeDecodeError) as err:
+        log.error("word lists not reloaded, keeping the old ones: %s", err)
+        return None

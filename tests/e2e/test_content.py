@@ -1,0 +1,168 @@
+"""Prohibited content (Art. 10), rules and agreement and emergency tools (Art. 5) end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+
+from tests.e2e.harness import open_group
+
+WORDS = """
+[[content.lists]]
+category = "pyramid_gambling"
+path = "gambling.txt"
+action = "block"
+[[content.lists]]
+category = "rumour_fraud"
+path = "fraud.txt"
+action = "review"
+[[content.lists]]
+category = "pornography"
+path = "porn.txt"
+action = "flag"
+"""
+
+
+def word_server(make_server, tmp_path):
+    d = tmp_path / "srv"
+    d.mkdir(exist_ok=True)
+    (d / "gambling.txt").write_text("# gambling\n赌博\n网上赌场\n", encoding="utf-8")
+    (d / "fraud.txt").write_text("刷单返利\n", encoding="utf-8")
+    (d / "porn.txt").write_text("vpn下载\n", encoding="utf-8")
+    return make_server(WORDS)
+
+
+async def group(srv):
+    owner = await srv.user()
+    member = await srv.user()
+    gid = await open_group(owner)
+    await member.request("join_group", group_id=gid)
+    owner.drain_events()
+    return owner, member, gid
+
+
+DISGUISES = ["赌博", "赌 博", "賭博", "赌\u200b博", "赌.博", "一起来赌\ufeff博吧", "網上賭場", "网 上 赌 场"]
+
+
+async def test_blocked_content_in_every_disguise(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    score = (await member.request("me"))["credit_score"]
+    for text in DISGUISES:
+        r = await member.call("send", group_id=gid, text=text, client_msg_id=f"c-{text}")
+        assert r["code"] == "content_blocked", text
+    assert (await member.call("send", group_id=gid, text="博物馆见", client_msg_id="c-赌博"))["ok"]
+    assert (await member.request("me"))["credit_score"] < score  # violations cost credit
+    await asyncio.sleep(0.2)
+    texts = [m["text"] for m in (await owner.request("history", group_id=gid))["messages"]]
+    assert texts == ["博物馆见"]  # nothing blocked was stored or delivered
+    events = [e for e in owner.drain_events() if e.get("ev") == "message"]
+    assert [e["text"] for e in events] == ["博物馆见"]
+
+
+async def test_review_holds_then_operator_releases_or_rejects(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    held = await member.send(gid, "刷 单 返 利，日入千元")
+    assert held["held"] is True
+    rejected = await member.send(gid, "刷单返利2")
+    await asyncio.sleep(0.3)
+    assert not [e for e in owner.drain_events() if e.get("ev") == "message"]
+    assert (await owner.request("history", group_id=gid))["messages"] == []
+    rc, out, _ = await srv.admin("review-queue", "--open")
+    items = [json.loads(line) for line in out.splitlines()]
+    assert [i["seq"] for i in items] == [held["seq"], rejected["seq"]]
+    assert items[0]["action"] == "review" and items[0]["category"] == "rumour_fraud"
+    rc, _, _ = await srv.admin("decide", str(items[0]["item_id"]), "--decision", "release", "--note", "ok")
+    assert rc == 0
+    ev = await owner.next_event("message", timeout=2)
+    assert ev["seq"] == held["seq"]
+    rc, _, _ = await srv.admin("decide", str(items[1]["item_id"]), "--decision", "reject", "--note", "fraud")
+    assert rc == 0
+    assert (await member.next_event("notice", timeout=2))["kind"] == "content_removed"
+    hist = (await owner.request("history", group_id=gid))["messages"]
+    assert [m["seq"] for m in hist] == [held["seq"]]
+    rc, _, err = await srv.admin("decide", str(items[1]["item_id"]), "--decision", "release", "--note", "x")
+    assert rc == 2
+
+
+async def test_flag_delivers_and_queues(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    r = await member.send(gid, "VPN 下载 地址")
+    assert "held" not in r
+    assert (await owner.next_event("message"))["seq"] == r["seq"]
+    rc, out, _ = await srv.admin("review-queue", "--open")
+    item = json.loads(out.splitlines()[0])
+    assert item["action"] == "flag" and item["seq"] == r["seq"]
+    rc, _, _ = await srv.admin("decide", str(item["item_id"]), "--decision", "remove", "--note", "porn")
+    assert rc == 0
+    assert (await owner.next_event("message_deleted", timeout=2))["seq"] == r["seq"]
+
+
+async def test_word_lists_reload_on_sighup(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    assert (await member.call("send", group_id=gid, text="六合彩"))["ok"]
+    with open(srv.dir / "gambling.txt", "a", encoding="utf-8") as f:
+        f.write("六合彩\n")
+    srv.proc.send_signal(signal.SIGHUP)
+    for _ in range(40):
+        await asyncio.sleep(0.05)
+        r = await member.call("send", group_id=gid, text="买 六 合 彩")
+        if r.get("code") == "content_blocked":
+            break
+    assert r["code"] == "content_blocked"
+
+
+async def test_agreement_must_be_accepted_before_posting(server, tmp_path):
+    owner = await server.user()
+    gid = await open_group(owner)
+    assert (await owner.request("agreement"))["version"] is None
+    (tmp_path / "rules.txt").write_text("一、不得发布违法信息", encoding="utf-8")
+    (tmp_path / "agreement.txt").write_text("服务协议正文", encoding="utf-8")
+    rc, _, err = await server.admin("set-agreement", "--version", "2026-11", "--rules-file",
+                                    str(tmp_path / "rules.txt"), "--agreement-file", str(tmp_path / "agreement.txt"))
+    assert rc == 0, err
+    assert (await owner.next_event("notice", timeout=2))["kind"] == "agreement"
+    r = await owner.call("send", group_id=gid, text="hi")
+    assert r["code"] == "forbidden" and r["agreement_version"] == "2026-11"
+    a = await owner.request("agreement")
+    assert a["accepted"] is False and "违法" in a["rules"]
+    assert (await owner.call("accept_agreement", version="old"))["code"] == "conflict"
+    await owner.request("accept_agreement", version="2026-11")
+    assert (await owner.call("send", group_id=gid, text="hi"))["ok"]
+    db = sqlite3.connect(server.dir / "qunguan.db")
+    assert db.execute("SELECT COUNT(*) FROM agreement_acceptances").fetchone()[0] == 1
+
+
+async def test_platform_notice_freeze_and_remove_term(server):
+    owner, member, gid = await group(server)
+    other_owner = await server.user()
+    g2 = await open_group(other_owner, category="work")
+    rc, _, _ = await server.admin("notice", "--text", "系统维护通知")
+    assert rc == 0
+    for c in (owner, member, other_owner):
+        ev = await c.next_event("notice", timeout=2)
+        assert ev["kind"] == "platform" and ev["text"] == "系统维护通知"
+    rc, _, _ = await server.admin("notice", "--text", "工作群提醒", "--category", "work")
+    assert (await other_owner.next_event("notice", timeout=2))["text"] == "工作群提醒"
+    await asyncio.sleep(0.2)
+    assert not [e for e in member.drain_events() if e.get("ev") == "notice"]
+
+    rc, out, _ = await server.admin("freeze-category", "friends", "--seconds", "60", "--reason", "emergency")
+    assert rc == 0 and "froze 1" in out
+    assert (await member.next_event("group_suspended", timeout=2))["group_id"] == gid
+    assert (await owner.call("send", group_id=gid, text="x"))["code"] == "group_suspended"
+    assert (await other_owner.call("send", group_id=g2, text="x"))["ok"]
+
+    s1 = (await other_owner.send(g2, "谣言：明天停水"))["seq"]
+    s2 = (await other_owner.send(g2, "正常消息"))["seq"]
+    rc, out, _ = await server.admin("remove-term", "明天 停水", "--reason", "rumour")
+    assert rc == 0 and "removed 1" in out
+    assert (await other_owner.next_event("message_deleted", timeout=2))["seq"] == s1
+    hist = {m["seq"]: m for m in (await other_owner.request("history", group_id=g2))["messages"]}
+    assert hist[s1].get("deleted") is True and hist[s2]["text"] == "正常消息"

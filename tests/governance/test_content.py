@@ -1,0 +1,368 @@
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from governance.content import (
+    MAX_MATCHES,
+    Action,
+    ContentFilter,
+    Verdict,
+    load_terms,
+    normalize,
+)
+
+LISTS = [
+    ("pyramid_gambling", "block", ["赌博", "赌场", "传销"]),
+    ("rumour_fraud", "review", ["诈骗", "刷单返利"]),
+    ("pornography", "flag", ["色情", "porn", "vpn"]),
+    ("violence_terror", "block", ["bomb123"]),
+]
+
+
+@pytest.fixture(scope="module")
+def cf():
+    return ContentFilter(LISTS)
+
+
+# --- normalize ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("赌 博", "赌博"),
+        ("赌.博", "赌博"),
+        ("赌，博！", "赌博"),  # full-width punctuation
+        ("賭博", "赌博"),
+        ("賭場", "赌场"),
+        ("傳銷", "传销"),
+        ("詐騙", "诈骗"),
+        ("ＶＰＮ", "vpn"),
+        ("VpN", "vpn"),
+        ("v\u200bp\u200bn", "vpn"),
+        ("V-P-N", "vpn"),
+        ("ＢＯＭＢ１２３", "bomb123"),
+        ("ⓥⓟⓝ", "vpn"),
+        ("p\u0336o\u0336r\u0336n\u0336", "porn"),  # combining strike-through
+        ("pörn", "porn"),
+        ("po\u0308rn", "porn"),  # decomposed accent
+        ("Straße", "strasse"),
+        ("赌\u3000博", "赌博"),  # ideographic space
+        ("赌\u3164博", "赌博"),  # Hangul filler: a "letter" that renders as nothing
+        ("赌\U000e0020博", "赌博"),  # tag character
+        ("赌\ue000博", "赌博"),  # private use
+        ("赌\ud800博", "赌博"),  # lone surrogate
+        ("乾 燥", "干燥"),  # phrase conversion sees through removed separators
+        ("", ""),
+        (" ,.!?\u200b", ""),
+        ("Hello, World 2024!", "helloworld2024"),
+    ],
+)
+def test_normalize(text, expected):
+    assert normalize(text) == expected
+
+
+def test_normalize_ascii_fast_path_agrees_with_general_path():
+    # The same ASCII content with one non-ASCII separator forces the general path.
+    for s in ["Hello, World_2024! a-b c", "~`!@#$%^&*()_+-=[]{}|;':\",./<>?\\", "MiXeD 123"]:
+        assert normalize(s) == normalize(s + "\u200b")
+
+
+# --- disguises ---------------------------------------------------------------------
+
+ZW = ["\u200b", "\u200c", "\u200d", "\ufeff", "\u2060", "\u00ad"]
+
+
+@pytest.mark.parametrize(
+    "text, term, category",
+    [
+        # spaces
+        ("来 赌 博 吧", "赌博", "pyramid_gambling"),
+        ("赌\t\n博", "赌博", "pyramid_gambling"),
+        ("free v p n here", "vpn", "pornography"),
+        # punctuation inside the term
+        ("赌.博", "赌博", "pyramid_gambling"),
+        ("赌-博", "赌博", "pyramid_gambling"),
+        ("赌*博", "赌博", "pyramid_gambling"),
+        ("传、销", "传销", "pyramid_gambling"),
+        ("p.o.r.n", "porn", "pornography"),
+        ("诈~骗", "诈骗", "rumour_fraud"),
+        # full-width Latin and digits
+        ("ＶＰＮ", "vpn", "pornography"),
+        ("ＢＯＭＢ１２３", "bomb123", "violence_terror"),
+        ("ｂｏｍｂ123", "bomb123", "violence_terror"),
+        # mixed case
+        ("Porn", "porn", "pornography"),
+        ("pOrN", "porn", "pornography"),
+        ("BoMb123", "bomb123", "violence_terror"),
+        # traditional forms
+        ("賭博", "赌博", "pyramid_gambling"),
+        ("去賭場", "赌场", "pyramid_gambling"),
+        ("傳銷", "传销", "pyramid_gambling"),
+        ("電信詐騙", "诈骗", "rumour_fraud"),
+        # zero-width / invisible characters
+        *[(f"赌{z}博", "赌博", "pyramid_gambling") for z in ZW],
+        *[(f"v{z}p{z}n", "vpn", "pornography") for z in ZW],
+        ("诈\u200b\u200c\u200d\ufeff\u2060骗", "诈骗", "rumour_fraud"),
+        # combinations
+        ("賭\u200b 。場", "赌场", "pyramid_gambling"),
+        ("Ｖ\u200d-ｐ\ufeff Ｎ", "vpn", "pornography"),
+        ("快來 傳\u2060．銷 ！", "传销", "pyramid_gambling"),
+        ("Ｂ\u00adＯ.m\u200cＢ １\u200b２-3", "bomb123", "violence_terror"),
+        ("詐　騙\u200b！！", "诈骗", "rumour_fraud"),
+        ("刷單\u200b返 利", "刷单返利", "rumour_fraud"),
+    ],
+)
+def test_disguise_is_caught(cf, text, term, category):
+    v = cf.check(text)
+    assert v is not None, text
+    assert (category, term) in {(c, t) for c, _a, t in v.matches}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "今天天气不错，我们去公园吧！",
+        "Hello everyone, meeting at 3pm.",
+        "赌 is not a term alone, neither is 博",
+        "博赌",  # reversed order
+        "vp",
+        "傳真",
+        "\u200b\u200c\u200d",
+        "👍👍👍",
+    ],
+)
+def test_clean_text_passes(cf, text):
+    assert cf.check(text) is None
+
+
+# --- verdicts ----------------------------------------------------------------------
+
+def test_verdict_fields(cf):
+    v = cf.check("來賭博")
+    assert v == Verdict(
+        Action.BLOCK, "pyramid_gambling", "赌博", (("pyramid_gambling", Action.BLOCK, "赌博"),)
+    )
+    assert v.action == "block"
+
+
+@pytest.mark.parametrize(
+    "text, action, category, term",
+    [
+        ("porn then 诈骗 then 赌博", "block", "pyramid_gambling", "赌博"),
+        ("赌博 诈骗 porn", "block", "pyramid_gambling", "赌博"),
+        ("porn 诈骗", "review", "rumour_fraud", "诈骗"),
+        ("诈骗 porn", "review", "rumour_fraud", "诈骗"),
+        ("just porn", "flag", "pornography", "porn"),
+    ],
+)
+def test_most_severe_action_wins(cf, text, action, category, term):
+    v = cf.check(text)
+    assert (v.action, v.category, v.term) == (action, category, term)
+
+
+def test_multiple_categories_all_listed(cf):
+    v = cf.check("赌博 诈骗 色情 bomb123")
+    cats = {c for c, _a, _t in v.matches}
+    assert cats == {"pyramid_gambling", "rumour_fraud", "pornography", "violence_terror"}
+    # most severe first
+    sev = [a.severity for _c, a, _t in v.matches]
+    assert sev == sorted(sev, reverse=True)
+    assert v.action is Action.BLOCK
+
+
+def test_matches_deduplicated_and_bounded():
+    terms = [f"term{i:02d}" for i in range(MAX_MATCHES * 3)]
+    f = ContentFilter([("c", "flag", terms)])
+    text = " ".join(terms * 3)
+    v = f.check(text)
+    assert len(v.matches) == MAX_MATCHES
+    assert len(set(v.matches)) == MAX_MATCHES
+    v2 = f.check("term00 term00 TERM00")
+    assert v2.matches == (("c", Action.FLAG, "term00"),)
+
+
+def test_same_term_in_several_lists_keeps_every_pair():
+    f = ContentFilter(
+        [
+            ("gambling", "flag", ["赌博"]),
+            ("fraud", "block", ["賭博"]),  # normalises to the same term
+            ("other", "review", ["赌 博", "赌博"]),
+        ]
+    )
+    assert len(f) == 1
+    v = f.check("赌博")
+    assert (v.action, v.category) == ("block", "fraud")
+    assert set(v.matches) == {
+        ("gambling", Action.FLAG, "赌博"),
+        ("fraud", Action.BLOCK, "赌博"),
+        ("other", Action.REVIEW, "赌博"),
+    }
+
+
+def test_equal_severity_keeps_config_order():
+    f = ContentFilter([("a", "block", ["xyzzy"]), ("b", "block", ["xyzzy"])])
+    assert f.check("xyzzy").category == "a"
+
+
+def test_len_counts_distinct_normalised_terms_and_skips_empty():
+    f = ContentFilter(
+        [("c", "flag", ["vpn", "VPN", "ＶＰＮ", "", "   ", "!!!", "\u200b", "赌博", "賭博"])]
+    )
+    assert len(f) == 2
+    assert f.categories == ("c",)
+
+
+def test_short_terms_reported():
+    f = ContentFilter([("c", "flag", ["a", "赌", "vpn"])])
+    assert f.short_terms == ("a", "赌")
+
+
+def test_empty_filter():
+    for f in (ContentFilter([]), ContentFilter(), ContentFilter([("c", "block", [])])):
+        assert len(f) == 0
+        assert f.check("赌博 vpn anything") is None
+        assert f.check("") is None
+        assert f.check_normalized("赌博") is None
+
+
+def test_check_normalized_matches_check(cf):
+    text = "來 賭.博 ＶＰＮ"
+    assert cf.check_normalized(normalize(text)) == cf.check(text)
+
+
+def test_filter_accepts_generators_and_action_enum():
+    f = ContentFilter([("c", Action.REVIEW, (t for t in ["abcd"]))])
+    assert f.check("ABCD").action is Action.REVIEW
+
+
+@pytest.mark.parametrize(
+    "lists",
+    [
+        [("c", "delete", ["x"])],
+        [("c", "", ["x"])],
+        [("", "block", ["x"])],
+        [("  ", "block", ["x"])],
+    ],
+)
+def test_bad_lists_refused(lists):
+    with pytest.raises(ValueError):
+        ContentFilter(lists)
+
+
+def test_terms_given_as_one_string_refused():
+    with pytest.raises(TypeError):
+        ContentFilter([("c", "block", "赌博")])
+
+
+# --- Action ordering -----------------------------------------------------------------
+
+def test_action_ordering():
+    assert Action.BLOCK > Action.REVIEW > Action.FLAG
+    assert max(Action.FLAG, Action.BLOCK, Action.REVIEW) is Action.BLOCK
+    assert sorted(["block", "flag", "review"], key=Action) == ["flag", "review", "block"]
+    assert Action.FLAG < "review" and Action.BLOCK >= "block"
+    assert Action("block") == "block" and hash(Action.BLOCK) == hash("block")
+    with pytest.raises(TypeError):
+        Action.BLOCK < 3  # noqa: B015
+
+
+# --- load_terms ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("", []),
+        ("赌博\n赌场\n", ["赌博", "赌场"]),
+        ("  赌博  \r\n\r\n\t传销\t\r\n", ["赌博", "传销"]),
+        ("# comment\n赌博\n  # indented comment\n#赌场\n", ["赌博"]),
+        ("\ufeff赌博\n", ["赌博"]),
+        ("a b c\n", ["a b c"]),
+        ("\n\n   \n", []),
+        ("last line without newline", ["last line without newline"]),
+        ("term # not a comment", ["term # not a comment"]),
+    ],
+)
+def test_load_terms(content, expected):
+    assert load_terms(content) == expected
+
+
+def test_load_terms_into_filter():
+    text = "# 赌博类\n赌博\n賭場\n\n# english\nonline casino\n"
+    f = ContentFilter([("gambling", "block", load_terms(text))])
+    assert len(f) == 3
+    assert f.check("best ONLINE-casino!").term == "onlinecasino"
+    assert f.check("去赌场").term == "赌场"
+
+
+# --- property: separators never hide a term -------------------------------------------
+
+SEPARATORS = list(" \t\n.,;:!?-_*/\\|~'\"()[]{}<>@#$%^&+=，。！？、；：“”‘’（）【】《》…—·") + ZW + [
+    "\u3000", "\u00a0", "\u2009", "\u202f", "\u180e", "\u2063", "\u034f", "\ufe0f", "\u3164",
+]
+
+# Term characters: simplified and traditional CJK, Latin, full-width, digits.
+TERM_CHARS = list("赌博场传销诈骗色情赌場傳銷詐騙賭乾燥頭髮发") + list(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ＡＢＣｘｙｚ０１９"
+)
+
+separator_char = st.one_of(
+    st.sampled_from(SEPARATORS),
+    st.characters(categories=("Zs", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Cf", "Mn")).filter(
+        lambda c: normalize(c) == ""
+    ),
+)
+term_char = st.one_of(
+    st.sampled_from(TERM_CHARS), st.characters(categories=("Lu", "Ll", "Lo", "Nd"))
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.filter_too_much])
+@given(
+    chars=st.lists(term_char, min_size=2, max_size=8),
+    data=st.data(),
+)
+def test_inserted_separators_never_hide_a_term(chars, data):
+    term = "".join(chars)
+    norm = normalize(term)
+    if len(norm) < 1:
+        return
+    f = ContentFilter([("c", "block", [term])])
+    runs = data.draw(
+        st.lists(st.text(separator_char, min_size=0, max_size=4), min_size=len(chars) + 1,
+                 max_size=len(chars) + 1)
+    )
+    disguised = runs[0] + "".join(c + r for c, r in zip(chars, runs[1:]))
+    assert normalize(disguised) == norm
+    v = f.check("msg: " + disguised + " !")
+    assert v is not None and v.term == norm
+
+
+@given(st.text(max_size=50))
+def test_normalize_idempotent_and_total(text):
+    n = normalize(text)
+    assert isinstance(n, str)
+    assert normalize(n) == n
+
+
+# --- property: the automaton agrees with a plain substring search --------------------------
+
+ORACLE_CHARS = "ab01øæðþß一丁七万丈三上下赌博賭場ÿĀ丂äöАбвγδ가각ㄱㅏ"
+
+
+@settings(max_examples=300)
+@given(
+    terms=st.lists(st.text(ORACLE_CHARS, min_size=1, max_size=3), min_size=1, max_size=6),
+    text=st.text(ORACLE_CHARS + " .\u200b", max_size=40),
+)
+def test_matches_agree_with_substring_search(terms, text):
+    f = ContentFilter([("c", "flag", terms)])
+    norm = normalize(text)
+    expected = {normalize(t) for t in terms if normalize(t) and normalize(t) in norm}
+    v = f.check(text)
+    got = {t for _c, _a, t in v.matches} if v else set()
+    if len(expected) <= MAX_MATCHES:
+        assert got == expected
+    else:
+        assert got <= expected and len(got) == MAX_MATCHES
