@@ -57,14 +57,15 @@ def _build() -> argparse.ArgumentParser:
     user = (("username",), {"metavar": "USERNAME"})
     reason = (("--reason",), {"required": True})
     seconds = (("--seconds",), {"required": True, "type": _positive})
+    report = (("--report",), {"dest": "report_id", "type": _positive, "help": "the report this acts on"})
     cmd("warn-group", "notice of kind warning to a group's members", gid, reason,
-        (("--deadline",), {"type": _iso_ms, "help": "rectification deadline (ISO time)"}))
-    cmd("suspend-group", "suspend posting in a group for a while", gid, seconds, reason)
-    cmd("close-group", "close a group for good", gid, reason)
-    cmd("suspend-admin", "suspend a user's owner/admin powers everywhere", user, seconds, reason)
-    cmd("revoke-create", "revoke a user's right to create groups", user, reason)
+        (("--deadline",), {"type": _iso_ms, "help": "rectification deadline (ISO time)"}), report)
+    cmd("suspend-group", "suspend posting in a group for a while", gid, seconds, reason, report)
+    cmd("close-group", "close a group for good", gid, reason, report)
+    cmd("suspend-admin", "suspend a user's owner/admin powers everywhere", user, seconds, reason, report)
+    cmd("revoke-create", "revoke a user's right to create groups", user, reason, report)
     cmd("credit", "change a user's credit score", user, (("--delta",), {"required": True, "type": int}), reason)
-    cmd("blacklist", "close an account and bar its identity", user, reason)
+    cmd("blacklist", "close an account and bar its identity", user, reason, report)
     cmd("reports", "list reports, one JSON object per line", (("--open",), {"action": "store_true"}))
     cmd("resolve", "resolve a report", (("report_id",), {"type": _positive, "metavar": "REPORT_ID"}),
         (("--outcome",), {"required": True, "choices": ["upheld", "rejected"]}),

@@ -84,6 +84,13 @@ def _penalize(app, user: User, points: int) -> tuple[str, tuple] | None:
     return ("UPDATE users SET credit_score = ? WHERE user_id = ?", (user.credit_score, user.user_id))
 
 
+def _report_id(args: dict[str, Any]) -> int | None:
+    rid = args.get("report_id")
+    if rid is not None and (type(rid) is not int or rid <= 0):
+        raise OperatorError("--report must be a report id")
+    return rid
+
+
 def _stmts(*items: tuple[str, tuple] | None) -> list[tuple[str, tuple]]:
     return [s for s in items if s is not None]
 
@@ -96,7 +103,7 @@ async def warn_group(app, args: dict[str, Any]) -> Result:
     deadline = args.get("deadline")
     now = app.now_ms()
     await app.store.write(repo.change(
-        sanction("warning", "group", g.group_id, reason, now, deadline),
+        sanction("warning", "group", g.group_id, reason, now, deadline, _report_id(args)),
         audit=_audit(app, "warn_group", reason, g.group_id, deadline=deadline),
     ))
     notice = event("notice", group_id=g.group_id, kind="warning", text=reason)
@@ -114,7 +121,7 @@ async def suspend_group(app, args: dict[str, Any]) -> Result:
     until = now + seconds * 1000
     await app.store.write(repo.change(
         ("UPDATE groups SET suspended_until = ? WHERE group_id = ?", (until, g.group_id)),
-        sanction("suspend_group", "group", g.group_id, reason, now, until),
+        sanction("suspend_group", "group", g.group_id, reason, now, until, _report_id(args)),
         audit=_audit(app, "suspend_group", reason, g.group_id, seconds=seconds),
     ))
     g.suspended_until = until
@@ -122,11 +129,12 @@ async def suspend_group(app, args: dict[str, Any]) -> Result:
     return Result([f"suspended group {g.group_id} until {until}"])
 
 
-async def close_group_now(app, g: Group, reason: str, audit: Audit, extra: list | None = None) -> None:
+async def close_group_now(app, g: Group, reason: str, audit: Audit, extra: list | None = None,
+                          report_id: int | None = None) -> None:
     now = app.now_ms()
     await app.store.write(repo.change(
         ("UPDATE groups SET closed_at = ?, closed_reason = ? WHERE group_id = ?", (now, reason, g.group_id)),
-        sanction("close_group", "group", g.group_id, reason, now),
+        sanction("close_group", "group", g.group_id, reason, now, None, report_id),
         *(extra or []),
         audit=audit,
     ))
@@ -145,7 +153,7 @@ async def close_group(app, args: dict[str, Any]) -> Result:
     reason = _reason(args)
     owner = app.state.users[g.owner_id]
     extra = _stmts(_penalize(app, owner, app.cfg.credit.penalty_sanction))
-    await close_group_now(app, g, reason, _audit(app, "close_group", reason, g.group_id), extra)
+    await close_group_now(app, g, reason, _audit(app, "close_group", reason, g.group_id), extra, _report_id(args))
     return Result([f"closed group {g.group_id}"])
 
 
@@ -158,7 +166,7 @@ async def suspend_admin(app, args: dict[str, Any]) -> Result:
     until = now + seconds * 1000
     await app.store.write(repo.change(
         ("UPDATE users SET powers_suspended_until = ? WHERE user_id = ?", (until, user.user_id)),
-        sanction("suspend_admin", "user", user.user_id, reason, now, until),
+        sanction("suspend_admin", "user", user.user_id, reason, now, until, _report_id(args)),
         *_stmts(_penalize(app, user, app.cfg.credit.penalty_sanction)),
         audit=_audit(app, "suspend_admin", reason, target_id=user.user_id, seconds=seconds),
     ))
@@ -174,7 +182,7 @@ async def revoke_create(app, args: dict[str, Any]) -> Result:
     now = app.now_ms()
     await app.store.write(repo.change(
         ("UPDATE users SET create_revoked_at = ? WHERE user_id = ?", (now, user.user_id)),
-        sanction("revoke_create", "user", user.user_id, reason, now),
+        sanction("revoke_create", "user", user.user_id, reason, now, None, _report_id(args)),
         *_stmts(_penalize(app, user, app.cfg.credit.penalty_sanction)),
         audit=_audit(app, "revoke_create", reason, target_id=user.user_id),
     ))
@@ -210,7 +218,7 @@ async def blacklist(app, args: dict[str, Any]) -> Result:
     await app.store.write(repo.change(
         ("UPDATE users SET blacklisted_at = ? WHERE user_id = ?", (now, user.user_id)),
         ("DELETE FROM tokens WHERE user_id = ?", (user.user_id,)),
-        sanction("blacklist", "user", user.user_id, reason, now),
+        sanction("blacklist", "user", user.user_id, reason, now, None, _report_id(args)),
         audit=_audit(app, "blacklist", reason, target_id=user.user_id),
     ))
     user.blacklisted = True

@@ -204,4 +204,46 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        5,
+        """
+        -- Network logs (Art. 13): connections, logins, code requests; kept retention.days.
+        -- Phones never appear here in plain text (a code request carries the phone's HMAC).
+        CREATE TABLE netlog (
+            id      INTEGER PRIMARY KEY,
+            ts      INTEGER NOT NULL,
+            kind    TEXT NOT NULL,
+            user_id TEXT,
+            ip      TEXT,
+            detail  TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX netlog_ts ON netlog(ts);
+        CREATE INDEX netlog_user ON netlog(user_id, ts);
+        CREATE INDEX membership_log_ts ON membership_log(ts);
+
+        -- Legal holds by operator command (Art. 13): a held group's or user's records are not purged.
+        CREATE TABLE legal_holds (
+            id          INTEGER PRIMARY KEY,
+            target_type TEXT NOT NULL,
+            target_id   TEXT NOT NULL,
+            reason      TEXT NOT NULL,
+            created_at  INTEGER NOT NULL,
+            released_at INTEGER,
+            release_reason TEXT
+        );
+        CREATE INDEX legal_holds_open ON legal_holds(released_at, target_type, target_id);
+
+        -- Identity-key registry (Art. 6): which key id each configured key has, by fingerprint,
+        -- and the lookup (HMAC) key, stored sealed under the current key so it survives rotation.
+        CREATE TABLE vault_keys (
+            key_id      INTEGER PRIMARY KEY,
+            fingerprint TEXT NOT NULL UNIQUE,
+            added_at    INTEGER NOT NULL
+        );
+        CREATE TABLE vault_secrets (
+            name  TEXT PRIMARY KEY,
+            value BLOB NOT NULL
+        );
+        """,
+    ),
 ]

@@ -225,3 +225,15 @@ async def test_verify_audit_detects_an_edit(server):
         db.execute("UPDATE audit SET reason = 'nothing happened' WHERE id = 2")
     rc, out, _ = await server.admin("verify-audit")
     assert rc == 1 and "entry 2" in out
+
+
+async def test_sanction_records_its_report(server):
+    owner, gid, [m] = await setup_group(server)
+    rid = (await m.request("report", target_type="group", group_id=gid, reason="gambling"))["report_id"]
+    rc, _, err = await server.admin("suspend-group", gid, "--seconds", "30", "--reason", "gambling",
+                                    "--report", str(rid))
+    assert rc == 0, err
+    db = sqlite3.connect(server.dir / "qunguan.db")
+    row = db.execute("SELECT kind, target_id, reason, actor, starts_at, expires_at, report_id FROM sanctions").fetchone()
+    assert row[0] == "suspend_group" and row[1] == gid and row[2] == "gambling" and row[3] == "operator"
+    assert row[5] - row[4] == 30_000 and row[6] == rid
