@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 import msgpack
+from websockets.frames import Frame, Opcode
 
 from protocol.errors import ContractError
 
@@ -79,15 +80,33 @@ def encode(obj: dict[str, Any], encoding: Encoding) -> bytes | str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-class EncodedOnce:
-    """One event, encoded at most once per encoding, shared by every recipient."""
+def ws_frame(payload: bytes | str) -> bytes:
+    """A complete unmasked server-to-client WebSocket frame: binary for bytes, text for str."""
+    if isinstance(payload, str):
+        return Frame(Opcode.TEXT, payload.encode()).serialize(mask=False)
+    return Frame(Opcode.BINARY, payload).serialize(mask=False)
 
-    __slots__ = ("obj", "_msgpack", "_json")
+
+class EncodedOnce:
+    """One event, encoded (and framed) at most once per encoding, shared by every recipient."""
+
+    __slots__ = ("obj", "_msgpack", "_json", "_framed_msgpack", "_framed_json")
 
     def __init__(self, obj: dict[str, Any]) -> None:
         self.obj = obj
         self._msgpack: bytes | None = None
         self._json: str | None = None
+        self._framed_msgpack: bytes | None = None
+        self._framed_json: bytes | None = None
+
+    def framed(self, encoding: Encoding) -> bytes:
+        if encoding is Encoding.MSGPACK:
+            if self._framed_msgpack is None:
+                self._framed_msgpack = ws_frame(self.get(encoding))
+            return self._framed_msgpack
+        if self._framed_json is None:
+            self._framed_json = ws_frame(self.get(encoding))
+        return self._framed_json
 
     def get(self, encoding: Encoding) -> bytes | str:
         if encoding is Encoding.MSGPACK:

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import sys
 from typing import Any
 
@@ -75,7 +76,14 @@ def _build() -> argparse.ArgumentParser:
         (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}),
         (("--since",), {"type": _iso_ms}), (("--until",), {"type": _iso_ms}), (("--out",), {"required": True}))
     cmd("verify-audit", "check the enforcement record's hash chain")
-    cmd("purge", "remove what is past retention")
+    cmd("purge", "remove what is past retention", (("--now",), {"type": _iso_ms, "help": "purge as of this earlier time"}))
+    cmd("hold", "keep a group's or a user's records past retention (legal hold)",
+        (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}), reason)
+    cmd("release-hold", "release a legal hold", (("hold_id",), {"type": _positive, "metavar": "HOLD_ID"}), reason)
+    cmd("holds", "legal holds in force (--all: released ones too), one JSON object per line",
+        (("--all",), {"action": "store_true"}))
+    cmd("rotate-key", "make a new identity key current and re-encrypt identity data under it",
+        (("--new-key-file",), {"required": True}), (("--reason",), {}))
     cmd("ping", "check that the server answers")
     cmd("review-queue", "held and flagged messages, one JSON object per line", (("--open",), {"action": "store_true"}))
     cmd("decide", "decide a review item", (("item_id",), {"type": _positive, "metavar": "ITEM_ID"}),
@@ -121,9 +129,12 @@ def main(config_path: str | None, argv: list[str]) -> int:
                     request_args[key] = f.read()
         except OSError as err:
             return _fail(f"cannot read {err.filename}: {err.strerror}")
-    if args.cmd == "export":
+    if args.cmd in ("export", "hold"):
         if ("group_id" in request_args) == ("username" in request_args):
-            return _fail("export needs exactly one of --group or --user")
+            return _fail(f"{args.cmd} needs exactly one of --group or --user")
+    for key in ("out", "new_key_file"):  # the server resolves nothing against its own folder
+        if key in request_args:
+            request_args[key] = os.path.abspath(request_args[key])
     socket_path = str(cfg.admin.socket)
     try:
         reply = asyncio.run(_call(socket_path, {"cmd": args.cmd, "args": request_args}))

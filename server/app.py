@@ -20,7 +20,7 @@ from governance.ratelimit import WindowCounter
 from protocol.codec import SUBPROTOCOLS, Encoding, decode
 from protocol.errors import ContractError
 from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply, parse_request, read_rid
-from server import infopage, repo
+from server import infopage, netlog, repo, retention
 from server.config import Config
 from server.handlers import DEFERRED, load_all
 from server.content import build_filter, reload_filter
@@ -52,7 +52,10 @@ class App:
         if cfg.identity.id_verifier != "checksum":
             raise ValueError("identity.id_verifier: only 'checksum' is available in this build")
         self.store = SqliteStore(cfg.storage.sqlite_file)
-        self.vault = IdentityVault.from_config(cfg.identity.key_file, cfg.identity.key_env)
+        self.vault = IdentityVault.from_config(
+            cfg.identity.key_file, cfg.identity.key_env, cfg.identity.dev_mode,
+            [cfg.base_dir / p for p in cfg.identity.old_key_files],
+        )
         self.passwords = Passwords(cfg.identity.argon2_time_cost, cfg.identity.argon2_memory_kib)
         self.sms = make_sms(cfg.identity.sms_provider, cfg.identity.sms_outbox)
         self.codes = CodeBook()
@@ -73,6 +76,7 @@ class App:
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         await self.store.open()
+        await self.vault.bind(self.store, self.now_ms())
         self.state = await repo.load_state(
             self.store, self.now_ms(), self.cfg.groups.activity_window_days
         )
@@ -94,6 +98,7 @@ class App:
         self.operator = OperatorChannel(self, self.cfg.admin.socket)
         await self.operator.start()
         self._jobs.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self._jobs.append(asyncio.create_task(retention.run_forever(self), name="retention"))
 
     def reload_content(self) -> None:
         """SIGHUP: rebuild the word-list filter from the config file; keep the old one on error."""
@@ -154,6 +159,8 @@ class App:
             ws, Encoding.for_subprotocol(ws.subprotocol), _peer_ip(ws), self.cfg.server.max_outbox_bytes
         )
         self.sessions.add(sess)
+        opened_ms = self.now_ms()
+        netlog.opened(self, sess)
         self.arm_auth_timer(sess)
         try:
             async for data in ws:
@@ -163,6 +170,7 @@ class App:
         finally:
             sess.cancel_timer()
             self.sessions.discard(sess)
+            netlog.closed(self, sess, opened_ms)
             self.detach(sess)
 
     def arm_auth_timer(self, sess: Session) -> None:

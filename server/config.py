@@ -411,6 +411,7 @@ class GroupsConfig:
 class RetentionConfig:
     days: int = setting(190, _retention_days)  # Art. 13: no less than six months
     purge_interval_seconds: int = setting(3600, at_least(60))
+    purge_batch: int = setting(1000, between(10, 100000))  # rows per purge transaction
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -430,6 +431,8 @@ class IdentityConfig:
     argon2_memory_kib: int = setting(65536, between(1024, 4194304))
     key_file: Path | None = setting("", kind=OPTIONAL_PATH)
     key_env: str = setting("", matches(r"([A-Za-z_][A-Za-z0-9_]*)?", "an environment variable name"))
+    dev_mode: bool = setting(True)  # false: refuse to start without key_file/key_env (no development key)
+    old_key_files: tuple[str, ...] = setting(())  # earlier identity keys, still able to open what they sealed
 
 
 @dataclass(frozen=True, kw_only=True)

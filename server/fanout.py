@@ -1,4 +1,4 @@
-"""Fan-out: one event encoded once per encoding, the same bytes written to every session."""
+"""Fan-out: one event encoded and framed once per encoding, the same bytes queued on every session."""
 
 from __future__ import annotations
 
@@ -11,4 +11,4 @@ from server.session import Session
 def publish(sessions: Iterable[Session], obj: dict[str, Any]) -> None:
     ev = EncodedOnce(obj)
     for s in sessions:
-        s.write(ev.get(s.encoding))
+        s.push(ev)

@@ -55,6 +55,7 @@ class OperatorChannel:
 
     async def start(self) -> None:
         import server.operator_commands  # noqa: F401  (registers the commands)
+        import server.operator_records  # noqa: F401  (purge, holds, export, rotate-key)
         import server.operator_platform  # noqa: F401
 
         if self.path.exists():

@@ -1,9 +1,10 @@
 """Passwords (argon2id), session tokens, and identity data at rest (AES-GCM + HMAC).
 
 Identity values (phone, legal name, ID number) are stored sealed: a key id
-byte, a 12-byte nonce, then the AES-GCM ciphertext. Equality lookups
-(uniqueness, blacklists) use an HMAC of the normalised value under a key
-derived from the same secret, so no lookup needs the plaintext.
+byte, a 12-byte nonce, then the AES-GCM ciphertext (the key id byte is also
+the associated data). Equality lookups (uniqueness, blacklists) use an HMAC of
+the normalised value under a lookup key, so no lookup needs the plaintext.
+Keys rotate; see :class:`IdentityVault` and docs/privacy.md.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import Any, Sequence
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 log = logging.getLogger("qunguan.security")
@@ -58,49 +61,210 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-class IdentityVault:
-    """Seal and open identity fields; keyed lookup hashes for equality."""
+def read_key(raw: bytes) -> bytes:
+    """A key file's or variable's content as a 32-byte key: 64 hex digits, else SHA-256 of the text."""
+    raw = raw.strip()
+    try:
+        key = bytes.fromhex(raw.decode())
+    except ValueError:
+        key = b""
+    return key if len(key) == 32 else hashlib.sha256(raw).digest()
 
-    def __init__(self, key: bytes, key_id: int = 1, dev: bool = False) -> None:
-        if len(key) != 32:
-            raise ValueError("the identity key must be 32 bytes")
+
+def key_fingerprint(key: bytes) -> str:
+    """Names a key in the database (``vault_keys``) without revealing it."""
+    return hmac.new(key, b"qunguan identity key fingerprint", hashlib.sha256).hexdigest()
+
+
+def _sealer(key: bytes) -> AESGCM:
+    return AESGCM(hashlib.sha256(b"seal" + key).digest())
+
+
+def _legacy_lookup_key(key: bytes) -> bytes:
+    return hashlib.sha256(b"lookup" + key).digest()
+
+
+_USED_KEY_IDS = (
+    "SELECT DISTINCT substr(phone_enc, 1, 1) FROM users WHERE length(phone_enc) > 0"
+    " UNION SELECT DISTINCT substr(id_enc, 1, 1) FROM users WHERE length(id_enc) > 0"
+    " UNION SELECT DISTINCT substr(name_enc, 1, 1) FROM users WHERE length(name_enc) > 0"
+)
+_SAMPLE = (
+    "SELECT b FROM (SELECT phone_enc AS b FROM users UNION ALL SELECT id_enc FROM users"
+    " UNION ALL SELECT name_enc FROM users) WHERE length(b) > 0 AND substr(b, 1, 1) = ? LIMIT 1"
+)
+
+
+class IdentityVault:
+    """Seal and open identity fields; keyed lookup hashes for equality.
+
+    Keys rotate: the vault holds a ring ``key id -> key``. New seals use the
+    current key; :meth:`open` picks the key named by the blob's first byte.
+    Key ids are assigned in the database (``vault_keys``, by fingerprint) when
+    :meth:`bind` or :meth:`rotate` first sees a key.
+
+    The lookup (HMAC) key is *not* a seal key: it is a separate secret kept in
+    ``vault_secrets``, sealed under the current key, so it stays the same
+    across rotations (uniqueness and blacklist lookups never see two hashes for
+    one value) while an old seal key, once rotated out, opens nothing in the
+    database. Before :meth:`bind` the vault uses key id 1 and the lookup key
+    derived from the key (the layout of databases made before key rotation).
+    """
+
+    def __init__(self, key: bytes, key_id: int = 1, dev: bool = False, old_keys: Sequence[bytes] = ()) -> None:
+        for k in (key, *old_keys):
+            if len(k) != 32:
+                raise ValueError("an identity key must be 32 bytes")
         self.dev = dev
         self.key_id = key_id
-        self._keys = {key_id: AESGCM(hashlib.sha256(b"seal" + key).digest())}
-        self._lookup_key = hashlib.sha256(b"lookup" + key).digest()
+        self._current = key
+        self._old = list(old_keys)
+        self._keys = {key_id: _sealer(key)}
+        self._lookup_key = _legacy_lookup_key(key)
 
     @classmethod
-    def from_config(cls, key_file: Path | None, key_env: str) -> "IdentityVault":
+    def from_config(
+        cls, key_file: Path | None, key_env: str, dev_mode: bool = True, old_key_files: Sequence[Path] = ()
+    ) -> "IdentityVault":
         raw: bytes | None = None
         if key_file is not None:
-            raw = key_file.read_bytes().strip()
+            raw = key_file.read_bytes()
         elif key_env:
             value = os.environ.get(key_env)
             if not value:
                 raise ValueError(f"environment variable {key_env} named by identity.key_env is empty")
             raw = value.encode()
+        old = [read_key(Path(p).read_bytes()) for p in old_key_files]
         if raw is None:
+            if not dev_mode:
+                raise ValueError(
+                    "identity.dev_mode = false but no identity key is configured: "
+                    "set identity.key_file or identity.key_env"
+                )
             log.warning(
-                "identity.key_file / identity.key_env not set: using the DEVELOPMENT key; "
-                "identity data is NOT protected at rest"
+                "DEVELOPMENT MODE: identity.key_file / identity.key_env not set: using the built-in "
+                "development key; identity data is NOT protected at rest (set identity.dev_mode = false "
+                "in production)"
             )
-            return cls(DEV_KEY, dev=True)
+            return cls(DEV_KEY, dev=True, old_keys=old)
+        return cls(read_key(raw), old_keys=old)
+
+    # -- the key registry ------------------------------------------------------
+    async def bind(self, store: Any, now_ms: int) -> None:
+        """Learn key ids and the lookup key from the database; refuse keys that do not fit.
+
+        Raises ValueError (one line) when identity data is sealed under a key
+        id that no configured key has, or does not open with the key that has it.
+        """
+        known = {fp: kid for kid, fp in await store.fetchall("SELECT key_id, fingerprint FROM vault_keys")}
+        ring: dict[int, bytes] = {}
+        for k in (*self._old, self._current):
+            kid = known.get(key_fingerprint(k))
+            if kid is not None:
+                ring[kid] = k
+        cur_fp = key_fingerprint(self._current)
+        register = cur_fp not in known
+        cur_id = known[cur_fp] if not register else max(known.values(), default=0) + 1
+        if cur_id > 255:
+            raise ValueError("identity keys: all 255 key ids are used")
+        ring[cur_id] = self._current
+        sealers = {kid: _sealer(k) for kid, k in ring.items()}
+        for (b,) in await store.fetchall(_USED_KEY_IDS):
+            used = b[0]
+            if used not in ring:
+                raise ValueError(
+                    f"identity data is sealed with key id {used}, which no configured key has: "
+                    "name that key in identity.key_file or identity.old_key_files"
+                )
+            (sample,) = await store.fetchone(_SAMPLE, (b,))
+            try:
+                sealers[used].decrypt(sample[1:13], sample[13:], sample[:1])
+            except InvalidTag:
+                raise ValueError(
+                    f"identity data sealed with key id {used} does not open with the configured key: "
+                    "the database was written with another identity key"
+                ) from None
+        row = await store.fetchone("SELECT value FROM vault_secrets WHERE name = 'lookup'")
+        if row is not None:
+            blob = row[0]
+            if blob[0] not in sealers:
+                raise ValueError(
+                    f"the lookup key is sealed with key id {blob[0]}, which no configured key has: "
+                    "name that key in identity.key_file or identity.old_key_files"
+                )
+            try:
+                lookup = sealers[blob[0]].decrypt(blob[1:13], blob[13:], blob[:1])
+            except InvalidTag:
+                raise ValueError("the lookup key does not open with the configured identity key") from None
+            reseal = blob[0] != cur_id
+        else:
+            # Databases from before key rotation hashed with a key derived from key id 1.
+            has_users = await store.fetchone("SELECT 1 FROM users LIMIT 1") is not None
+            lookup = _legacy_lookup_key(ring[1]) if has_users and 1 in ring else secrets.token_bytes(32)
+            reseal = True
+        self._keys, self.key_id, self._lookup_key = sealers, cur_id, lookup
+        if register or reseal:
+            await store.write(self._save(cur_id, cur_fp if register else None, now_ms))
+
+    def _save(self, key_id: int, new_fp: str | None, now_ms: int) -> Any:
+        sealed = self.seal_bytes(self._lookup_key)
+
+        async def fn(db: Any) -> None:
+            if new_fp is not None:
+                await db.execute("INSERT INTO vault_keys VALUES (?, ?, ?)", (key_id, new_fp, now_ms))
+            await db.execute("INSERT OR REPLACE INTO vault_secrets VALUES ('lookup', ?)", (sealed,))
+
+        return fn
+
+    async def rotate(self, store: Any, new_key: bytes, now_ms: int) -> tuple[int, bool]:
+        """Make ``new_key`` current (registering it if new); returns (its key id, whether it was new).
+
+        Values sealed before stay readable (their keys stay in the ring) until
+        :meth:`reseal` has moved them; the lookup key is re-sealed at once.
+        """
+        if len(new_key) != 32:
+            raise ValueError("an identity key must be 32 bytes")
+        fp = key_fingerprint(new_key)
+        known = {f: kid for kid, f in await store.fetchall("SELECT key_id, fingerprint FROM vault_keys")}
+        is_new = fp not in known
+        kid = known[fp] if not is_new else max(known.values(), default=0) + 1
+        if kid > 255:
+            raise ValueError("identity keys: all 255 key ids are used")
+        self._keys[kid] = _sealer(new_key)
+        old_current = self.key_id
+        self.key_id = kid
         try:
-            key = bytes.fromhex(raw.decode())
-        except ValueError:
-            key = b""
-        if len(key) != 32:
-            key = hashlib.sha256(raw).digest()
-        return cls(key)
+            await store.write(self._save(kid, fp if is_new else None, now_ms))
+        except BaseException:
+            self.key_id = old_current
+            raise
+        if self._current not in self._old:
+            self._old.append(self._current)
+        self._current = new_key
+        self.dev = False
+        return kid, is_new
+
+    def reseal(self, blob: bytes | None) -> bytes | None:
+        """``blob`` sealed under the current key, or None when it already is (or holds nothing)."""
+        if not blob or blob[0] == self.key_id:
+            return None
+        return self.seal(self.open(blob))
+
+    # -- values ------------------------------------------------------------------
+    def seal_bytes(self, plaintext: bytes) -> bytes:
+        nonce = os.urandom(12)
+        ct = self._keys[self.key_id].encrypt(nonce, plaintext, bytes([self.key_id]))
+        return bytes([self.key_id]) + nonce + ct
 
     def seal(self, plaintext: str) -> bytes:
-        nonce = os.urandom(12)
-        ct = self._keys[self.key_id].encrypt(nonce, plaintext.encode(), bytes([self.key_id]))
-        return bytes([self.key_id]) + nonce + ct
+        return self.seal_bytes(plaintext.encode())
 
     def open(self, blob: bytes) -> str:
         key_id = blob[0]
-        return self._keys[key_id].decrypt(blob[1:13], blob[13:], bytes([key_id])).decode()
+        sealer = self._keys.get(key_id)
+        if sealer is None:
+            raise ValueError(f"no identity key with id {key_id} is configured")
+        return sealer.decrypt(blob[1:13], blob[13:], bytes([key_id])).decode()
 
     def lookup(self, kind: str, normalized: str) -> bytes:
         return hmac.new(self._lookup_key, f"{kind}:{normalized}".encode(), hashlib.sha256).digest()

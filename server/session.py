@@ -1,8 +1,16 @@
-"""One WebSocket connection: its encoding, its user, and non-blocking writes.
+"""One WebSocket connection: its encoding, its user, and non-blocking, coalesced writes.
 
-Writes never await. The transport's write buffer is the connection's outbox;
-when a client stops reading and the buffer passes ``max_outbox_bytes`` the
-connection is closed with 1013 instead of slowing anyone else down.
+Writes never await. Outgoing frames are serialised once (per event, per
+encoding) and queued on the session; once per event-loop iteration every
+session with queued frames gets them in a single ``transport.write``, so a
+batch of K messages to a group costs each member one write, not K. The
+transport's buffer is the connection's outbox: when a client stops reading and
+it passes ``max_outbox_bytes`` the connection is closed with 1013 instead of
+slowing anyone else down.
+
+Frames go straight to the transport only while no extension is negotiated
+(compression is off by default); with permessage-deflate they go through
+websockets, which must compress them per connection.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.protocol import State as WsState
 
-from protocol.codec import Encoding, encode
+from protocol.codec import EncodedOnce, Encoding, encode, ws_frame
 
 if TYPE_CHECKING:
     from server.state import User
@@ -25,8 +33,32 @@ CLOSE_POLICY = 1008
 CLOSE_TRY_AGAIN = 1013
 
 
+class _Flusher:
+    """Collects the sessions written to in this loop iteration; writes each once at its end."""
+
+    def __init__(self) -> None:
+        self.dirty: list[Session] = []
+        self.scheduled = False
+
+    def mark(self, sess: "Session") -> None:
+        self.dirty.append(sess)
+        if not self.scheduled:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        dirty, self.dirty = self.dirty, []
+        self.scheduled = False
+        for sess in dirty:
+            sess.flush()
+
+
+_flusher = _Flusher()
+
+
 class Session:
-    __slots__ = ("ws", "encoding", "user", "ip", "closing", "_timer", "_max_outbox", "__weakref__")
+    __slots__ = ("ws", "encoding", "user", "ip", "closing", "_timer", "_max_outbox", "_pending", "_raw",
+                 "__weakref__")
 
     def __init__(self, ws: ServerConnection, encoding: Encoding, ip: str, max_outbox: int) -> None:
         self.ws = ws
@@ -36,24 +68,49 @@ class Session:
         self.closing = False
         self._timer: asyncio.TimerHandle | None = None
         self._max_outbox = max_outbox
+        self._pending: list[bytes | str] = []
+        self._raw = not ws.protocol.extensions
 
     def send(self, obj: dict[str, Any], encoding: Encoding | None = None) -> None:
         self.write(encode(obj, encoding or self.encoding))
 
-    def write(self, data: bytes | str) -> None:
-        ws = self.ws
-        if self.closing or ws.protocol.state is not WsState.OPEN:
-            return
-        broadcast((ws,), data)
-        transport = ws.transport
-        if transport is not None and transport.get_write_buffer_size() > self._max_outbox:
-            log.info("closing a connection that stopped reading (outbox over %d bytes)", self._max_outbox)
-            self.close(CLOSE_TRY_AGAIN, "outbox overflow: reconnect and resume with history")
+    def write(self, payload: bytes | str) -> None:
+        """Queue one message (an encoded frame payload)."""
+        self._queue(ws_frame(payload) if self._raw else payload)
 
-    def close(self, code: int, reason: str) -> None:
+    def push(self, ev: EncodedOnce) -> None:
+        """Queue an event shared with other sessions: the framed bytes are the same object for all."""
+        self._queue(ev.framed(self.encoding) if self._raw else ev.get(self.encoding))
+
+    def _queue(self, item: bytes | str) -> None:
         if self.closing:
             return
+        if not self._pending:
+            _flusher.mark(self)
+        self._pending.append(item)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        ws = self.ws
+        if not pending or self.closing or ws.protocol.state is not WsState.OPEN:
+            return
+        transport = ws.transport
+        if self._raw:
+            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))  # type: ignore[arg-type]
+        else:
+            for payload in pending:
+                broadcast((ws,), payload)
+        if transport.get_write_buffer_size() > self._max_outbox:
+            log.info("closing a connection that stopped reading (outbox over %d bytes)", self._max_outbox)
+            self.close(CLOSE_TRY_AGAIN, "outbox overflow: reconnect and resume with history", flush=False)
+
+    def close(self, code: int, reason: str, flush: bool = True) -> None:
+        if self.closing:
+            return
+        if flush:
+            self.flush()  # what was queued goes out before the close frame
         self.closing = True
+        self._pending = []
         self.cancel_timer()
         asyncio.get_running_loop().create_task(self.ws.close(code, reason))
 

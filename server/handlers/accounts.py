@@ -13,7 +13,7 @@ from governance.ratelimit import TokenBucket
 from governance.tiers import credit_level
 from protocol.events import event
 from protocol.errors import ContractError
-from server import repo
+from server import netlog, repo
 from server.fanout import publish
 from server.handlers import handler
 from server.security import new_token, token_hash
@@ -44,6 +44,7 @@ async def request_code(app, sess, req, enc) -> None:
     app.codes_per_ip.hit(sess.ip, now)
     code = app.codes.issue(key, app.now_ms() / 1000, app.randbelow)
     app.sms.send(phone, code, app.now_ms())
+    netlog.session(app, sess, "code_request", phone_hmac=key)
     return None
 
 
@@ -85,6 +86,7 @@ async def register(app, sess, req, enc) -> dict[str, Any]:
             raise ContractError("conflict", "that phone number already has an account") from None
         raise
     state.users[user.user_id] = user
+    netlog.session(app, sess, "register", user.user_id)
     return {"user_id": user.user_id}
 
 
@@ -93,20 +95,24 @@ async def login(app, sess, req, enc) -> dict[str, Any]:
     now_mono = time.monotonic()
     wait = app.failed_logins_per_ip.peek(sess.ip, now_mono)
     if wait > 0:
+        netlog.session(app, sess, "login_refused", why="rate_limited")
         raise _rate_limited("failed logins from this address", wait)
     uid = app.state.by_username.get(idn.username_key(req.args["username"]))
     user = app.state.users.get(uid) if uid else None
     stored = await repo.password_hash(app.store, uid) if uid else None
     if not await app.passwords.verify(stored, req.args["password"]) or user is None or user.deleted:
         app.failed_logins_per_ip.hit(sess.ip, now_mono)
+        netlog.session(app, sess, "login_failed", uid)
         raise ContractError("unauthenticated", AUTH_FAILED)
     if user.blacklisted:
+        netlog.session(app, sess, "login_refused", uid, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
     token = new_token()
     now = app.now_ms()
     expires_at = now + app.cfg.identity.token_ttl_seconds * 1000
     await app.store.write(repo.insert_token(token_hash(token), user.user_id, now, expires_at))
     app.attach(sess, user)
+    netlog.session(app, sess, "login_ok")
     return {"user_id": user.user_id, "token": token, "expires_at": expires_at}
 
 
@@ -115,15 +121,19 @@ async def auth(app, sess, req, enc) -> dict[str, Any]:
     now_mono = time.monotonic()
     wait = app.failed_logins_per_ip.peek(sess.ip, now_mono)
     if wait > 0:
+        netlog.session(app, sess, "auth_refused", why="rate_limited")
         raise _rate_limited("failed logins from this address", wait)
     uid = await repo.token_owner(app.store, token_hash(req.args["token"]), app.now_ms())
     user = app.state.users.get(uid) if uid else None
     if user is None or user.deleted:
         app.failed_logins_per_ip.hit(sess.ip, now_mono)
+        netlog.session(app, sess, "auth_failed", uid)
         raise ContractError("unauthenticated", AUTH_FAILED)
     if user.blacklisted:
+        netlog.session(app, sess, "auth_refused", uid, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
     app.attach(sess, user)
+    netlog.session(app, sess, "auth_ok")
     return {"user_id": user.user_id}
 
 
@@ -211,6 +221,7 @@ async def delete_account(app, sess, req, enc) -> None:
     ))
     user.deleted = True
     user.display_name = CANCELLED_NAME
+    netlog.session(app, sess, "account_deleted")
     for other in list(user.sessions):
         if other is not sess:
             other.close(1008, "account cancelled")

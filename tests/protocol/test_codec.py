@@ -112,3 +112,23 @@ def test_truncated_and_corrupted_frames(tail, cut):
             decode(data)
         except ContractError as err:
             assert err.code == "bad_request"
+
+
+def test_framed_bytes_are_a_valid_server_frame_shared_by_all():
+    from websockets.frames import Frame
+    from websockets.streams import StreamReader
+
+    ev = EncodedOnce({"ev": "message", "text": "x" * 300})
+    for enc, opcode in ((Encoding.MSGPACK, 2), (Encoding.JSON, 1)):
+        framed = ev.framed(enc)
+        assert framed is ev.framed(enc)
+        reader = StreamReader()
+        reader.feed_data(framed)
+        gen = Frame.parse(reader.read_exact, mask=False)
+        try:
+            next(gen)
+        except StopIteration as done:
+            frame = done.value
+        assert frame.opcode.value == opcode and frame.fin
+        payload = ev.get(enc)
+        assert frame.data == (payload.encode() if isinstance(payload, str) else payload)

@@ -1,0 +1,95 @@
+"""Network logs (G13): who connected from where and when, logins, code requests.
+
+One row per event in the ``netlog`` table of the same store as the messages,
+kept ``retention.days`` and purged with them (:mod:`server.retention`).
+
+Writes are fire-and-forget: :func:`record` queues the row for the store's next
+group-commit batch and returns at once, so no connection or login ever waits
+for its log line. A write that fails is logged with the event it lost (never
+silently dropped); the request itself is not failed for it.
+
+Personal data: a phone number is never written here. A code request carries
+the phone's keyed hash (``phone_hmac``, the same HMAC the ``users`` table holds),
+so an export for a user can match that user's code requests without the number.
+Management and operator actions are not duplicated here: they are in the
+enforcement record (``audit``), which exports carry alongside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from server.app import App
+    from server.session import Session
+
+log = logging.getLogger("qunguan.netlog")
+
+# The kinds written, for docs and exports.
+KINDS = (
+    "connect",        # a WebSocket connection opened: ip, detail.port, detail.subprotocol
+    "disconnect",     # it closed: user_id (if it had logged in), detail.code, detail.seconds
+    "register",       # an account was created from this address
+    "login_ok", "login_failed", "login_refused",  # refused: blacklisted or rate-limited
+    "auth_ok", "auth_failed", "auth_refused",
+    "code_request",   # an SMS code was sent: detail.phone_hmac (hex)
+    "account_deleted",
+)
+
+_INSERT = "INSERT INTO netlog (ts, kind, user_id, ip, detail) VALUES (?, ?, ?, ?, ?)"
+
+
+def record(app: "App", kind: str, user_id: str | None = None, ip: str | None = None, **detail: Any) -> None:
+    """Queue one network-log row; never awaits, never raises into the caller."""
+    try:
+        row = (app.now_ms(), kind, user_id, ip,
+               json.dumps(detail, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
+
+        async def fn(db: Any) -> None:
+            await db.execute(_INSERT, row)
+
+        fut = app.store.write(fn)
+    except Exception:
+        log.exception("network log %s for %s could not be queued", kind, user_id or ip)
+        return
+    fut.add_done_callback(lambda f: _check(f, kind, user_id, ip))
+
+
+def _check(fut: asyncio.Future, kind: str, user_id: str | None, ip: str | None) -> None:
+    if fut.cancelled():
+        log.error("network log %s (user %s, ip %s) was not written: cancelled", kind, user_id, ip)
+    elif fut.exception() is not None:
+        log.error("network log %s (user %s, ip %s) was not written: %r", kind, user_id, ip, fut.exception())
+
+
+_SESSION_USER: Any = object()
+
+
+def session(app: "App", sess: "Session", kind: str, user_id: Any = _SESSION_USER, **detail: Any) -> None:
+    """A row about one connection: its address, and its user unless one is named (None: no user)."""
+    if user_id is _SESSION_USER:
+        user_id = sess.user.user_id if sess.user is not None else None
+    port = _port(sess)
+    if port is not None:
+        detail["port"] = port
+    record(app, kind, user_id, sess.ip, **detail)
+
+
+def _port(sess: "Session") -> int | None:
+    try:
+        addr = sess.ws.remote_address
+        return int(addr[1]) if addr and len(addr) > 1 else None
+    except Exception:
+        return None
+
+
+def opened(app: "App", sess: "Session") -> None:
+    session(app, sess, "connect", subprotocol=sess.ws.subprotocol or "msgpack")
+
+
+def closed(app: "App", sess: "Session", opened_ms: int) -> None:
+    session(app, sess, "disconnect", code=sess.ws.close_code,
+            seconds=round((app.now_ms() - opened_ms) / 1000, 3))
