@@ -1,0 +1,59 @@
+"""A member that stops reading is closed (1013) once its outbox overflows; the others keep up."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import msgpack
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.e2e.harness import open_group
+
+
+async def test_non_reading_member_is_dropped_and_others_get_everything(make_server):
+    srv = make_server()  # defaults: server.max_outbox_bytes = 1 MiB
+    owner = await srv.user()
+    reader = await srv.user()
+    slow = await srv.user()
+    gid = await open_group(owner)
+    for c in (reader, slow):
+        await c.request("join_group", group_id=gid)
+    token = slow.token
+    await slow.close()
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", srv.port))
+    ws = await connect(srv.url, sock=sock, max_queue=1)
+    await ws.send(msgpack.packb({"op": "auth", "rid": 1, "token": token}))
+    assert msgpack.unpackb(await ws.recv())["ok"]
+    # from here on the slow member never reads
+
+    text = "满" * 3000
+    sent = 0
+    for _ in range(600):
+        await asyncio.gather(*[owner.send(gid, text) for _ in range(10)])
+        sent += 10
+        if any("stopped reading" in line for line in srv.output):
+            break
+    assert any("stopped reading" in line for line in srv.output), "the slow member was never dropped"
+    got = 0
+    while got < sent:
+        ev = await reader.next_event("message", timeout=10)
+        got += 1
+    assert got == sent
+
+    closed = None
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), 10)
+    except ConnectionClosed as exc:
+        closed = exc
+    assert closed is not None
+    assert closed.rcvd is None or closed.rcvd.code == 1013
+    # the group goes on
+    assert (await reader.send(gid, "still here"))["seq"] > 0
+    for c in (owner, reader):
+        await c.close()
