@@ -217,7 +217,6 @@ async def blacklist(app, args: dict[str, Any]) -> Result:
     now = app.now_ms()
     await app.store.write(repo.change(
         ("UPDATE users SET blacklisted_at = ? WHERE user_id = ?", (now, user.user_id)),
-        ("DELETE FROM tokens WHERE user_id = ?", (user.user_id,)),
         sanction("blacklist", "user", user.user_id, reason, now, None, _report_id(args)),
         audit=_audit(app, "blacklist", reason, target_id=user.user_id),
     ))
@@ -253,7 +252,8 @@ _REPORT_COLS = ("report_id", "reporter_id", "target_type", "group_id", "seq", "u
 async def reports(app, args: dict[str, Any]) -> Result:
     where = " WHERE status = 'open'" if args.get("open") else ""
     rows = await app.store.fetchall(f"SELECT {', '.join(_REPORT_COLS)} FROM reports{where} ORDER BY report_id")
-    return Result([json.dumps(dict(zip(_REPORT_COLS, r)), ensure_ascii=False) for r in rows])
+    return Result([json.dumps({**dict(zip(_REPORT_COLS, r)), "report_id": str(r[0])}, ensure_ascii=False)
+                   for r in rows])
 
 
 @command("resolve")
@@ -285,7 +285,7 @@ async def resolve(app, args: dict[str, Any]) -> Result:
     ))
     reporter = app.state.users.get(reporter_id)
     if reporter is not None:
-        publish(reporter.sessions, event("notice", kind="report_result", report_id=report_id,
+        publish(reporter.sessions, event("notice", kind="report_result", report_id=str(report_id),
                                          outcome=outcome, text=note))
     return Result([f"report {report_id} {outcome}"])
 

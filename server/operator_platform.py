@@ -71,7 +71,7 @@ async def decide(app, args: dict[str, Any]) -> Result:
             publish(g.online, event("message_deleted", group_id=gid, seq=seq))
     if decision in ("reject", "remove") and sender is not None:
         publish(sender.sessions, event("notice", group_id=gid, kind="content_removed",
-                                       text=f"message {seq} was {decision}ed by the platform: {note}"))
+                                       text=f"message {seq} was {'rejected' if decision == 'reject' else 'removed'} by the platform: {note}"))
     return Result([f"review item {item_id}: {decision}"])
 
 
@@ -92,7 +92,7 @@ async def set_agreement(app, args: dict[str, Any]) -> Result:
         audit=_audit(app, "set_agreement", f"version {version}", version=version),
     ))
     app.agreement = Agreement(version, rules, text, now)
-    publish(app.sessions, event("notice", kind="agreement", version=version,
+    publish((s for s in app.sessions if s.user is not None), event("notice", kind="agreement", version=version,
                                 text="the platform rules and service agreement changed; accept them to keep posting"))
     return Result([f"agreement version {version} is current"])
 
@@ -105,7 +105,7 @@ async def notice(app, args: dict[str, Any]) -> Result:
         raise OperatorError("--text is required")
     category = args.get("category")
     if category is None:
-        targets = set(app.sessions)
+        targets = {s for s in app.sessions if s.user is not None}
     else:
         if category not in app.cfg.groups.categories:
             raise OperatorError(f"unknown category {category}")

@@ -78,6 +78,10 @@ class SentMessage:
     ts: int
     committed: bool
     waiters: list[Any] = field(default_factory=list)
+    held: bool = False
+
+    def reply(self) -> dict[str, Any]:
+        return {"seq": self.seq, "ts": self.ts, "held": True} if self.held else {"seq": self.seq, "ts": self.ts}
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,11 @@
   regenerates it and compares. ``python -m tests.test_docs`` rewrites the block.
 - docs/compliance.md cites tests as ``tests/PATH.py::test_name``; every one must
   exist (checked by reading the test file's text, importing nothing).
-- docs/protocol.md names every op of the op table and every error code.
+- docs/protocol.md names every op of the op table, every error code, every event
+  the server sends and every kind of ``notice``.
+- docs/operator.md names every ``qunguan admin`` command the CLI accepts.
+- Links between the docs (``file.md#anchor``, ``#anchor``) point at files and
+  headings that exist.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GOVERNANCE_DOC = ROOT / "docs" / "governance.md"
 COMPLIANCE_DOC = ROOT / "docs" / "compliance.md"
 PROTOCOL_DOC = ROOT / "docs" / "protocol.md"
+OPERATOR_DOC = ROOT / "docs" / "operator.md"
 
 BEGIN = "<!-- permissions:begin -->"
 END = "<!-- permissions:end -->"
@@ -147,6 +152,87 @@ def test_protocol_doc_names_every_op_and_error_code():
     missing += [f"error code {c}" for c in sorted(ERROR_CODES) if f"`{c}`" not in text]
     assert not missing, "docs/protocol.md does not document: " + ", ".join(missing)
 
+
+_EVENT_CALL = re.compile(r"""\bevent\(\s*["']([a-z_]+)["']""")
+_NOTICE_KIND = re.compile(r"""\bevent\(\s*["']notice["'][^)]*?\bkind=["']([a-z_]+)["']""", re.S)
+
+
+def server_events() -> tuple[set[str], set[str]]:
+    """Event names and ``notice`` kinds the server code sends (read from its source)."""
+    names, kinds = {"message"}, set()
+    for f in sorted((ROOT / "server").rglob("*.py")):
+        src = f.read_text(encoding="utf-8")
+        names.update(_EVENT_CALL.findall(src))
+        kinds.update(_NOTICE_KIND.findall(src))
+    return names, kinds
+
+
+def test_protocol_doc_names_every_event_and_notice_kind():
+    names, kinds = server_events()
+    assert "notice" in names and len(kinds) >= 5, "the scan of server/ for events found too little"
+    text = PROTOCOL_DOC.read_text(encoding="utf-8")
+    missing = [f"event {n}" for n in sorted(names) if f"`{n}`" not in text]
+    missing += [f"notice kind {k}" for k in sorted(kinds) if f"`{k}`" not in text]
+    assert not missing, "docs/protocol.md does not document: " + ", ".join(missing)
+
+
+# -- operator commands ---------------------------------------------------------------------
+def admin_commands() -> list[str]:
+    import argparse
+
+    from server.admin_cli import _build
+
+    parser = _build()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    raise AssertionError("qunguan admin has no subcommands")
+
+
+def test_operator_doc_names_every_admin_command():
+    commands = admin_commands()
+    assert "warn-group" in commands and "verify-audit" in commands
+    text = OPERATOR_DOC.read_text(encoding="utf-8")
+    missing = [c for c in commands if f"### `{c}`" not in text]
+    assert not missing, "docs/operator.md has no section (### `name`) for: " + ", ".join(missing)
+
+
+# -- links between the docs ----------------------------------------------------------------
+_LINK = re.compile(r"\]\(([A-Za-z0-9_.\-/]*\.md)?(?:#([^)\s]+))?\)")
+_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
+_FENCE = re.compile(r"^```.*?^```", re.M | re.S)
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(doc: Path) -> set[str]:
+    seen: dict[str, int] = {}
+    out = set()
+    for heading in _HEADING.findall(_FENCE.sub("", doc.read_text(encoding="utf-8"))):
+        slug = _slug(heading)
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else f"{slug}-{n}")
+    return out
+
+
+def test_links_between_docs_resolve():
+    broken = []
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        text = _FENCE.sub("", doc.read_text(encoding="utf-8"))
+        for target, anchor in _LINK.findall(text):
+            if "/" in target or (not target and not anchor):
+                continue  # outside docs/ (or not a link to a doc): not checked here
+            path = doc.parent / target if target else doc
+            if not path.is_file():
+                broken.append(f"{doc.name}: {target} (no such file)")
+            elif anchor and anchor not in anchors(path):
+                broken.append(f"{doc.name}: {target}#{anchor} (no such heading)")
+    assert not broken, "broken links in docs/:\n" + "\n".join(broken)
 
 def main() -> int:
     changed = rewrite_governance_doc()

@@ -210,6 +210,11 @@ async def delete_account(app, sess, req, enc) -> None:
     owned = [gid for gid in user.groups if groups[gid].owner_id == user.user_id]
     if owned:
         raise ContractError("forbidden", "transfer or dissolve the groups you own first: " + ", ".join(sorted(owned)))
+    for g in groups.values():
+        if g.join_requests.pop(user.user_id, None) is not None:
+            await app.store.write(repo.change(
+                ("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?", (g.group_id, user.user_id))
+            ))
     for gid in sorted(user.groups):
         g = groups[gid]
         await remove(app, g, user.user_id, "account_deleted", user.user_id)

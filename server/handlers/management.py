@@ -102,6 +102,10 @@ async def approve_join(app, sess, req, enc) -> None:
     perm.check("approve_join", _actor_role(app, g, sess.user))
     uid = req.args["user_id"]
     _pending(g, uid)
+    requester = app.state.users.get(uid)
+    if requester is None or not requester.active:
+        g.join_requests.pop(uid, None)
+        raise ContractError("not_found", f"{uid} no longer has an account")
     await admit(app, g, app.state.users[uid], "approve", sess.user.user_id,
                 audit=_audit(app, sess.user, "approve_join", g, uid))
     publish(_to_user(app, uid), event("join_result", group_id=g.group_id, status="approved"))

@@ -42,7 +42,7 @@ async def send(app, sess, req, enc) -> Any:
         seen = app.state.sent.get(key)
         if seen is not None and now - seen.ts < DEDUP_WINDOW_MS:
             if seen.committed:
-                return {"seq": seen.seq, "ts": seen.ts}
+                return seen.reply()
             seen.waiters.append((sess, req.rid, enc))
             return DEFERRED
     g = live_group(app, args["group_id"])
@@ -81,7 +81,7 @@ async def send(app, sess, req, enc) -> Any:
     g.last_seq = seq
     sent = None
     if key is not None:
-        sent = app.state.sent[key] = SentMessage(seq, now, False)
+        sent = app.state.sent[key] = SentMessage(seq, now, False, held=bool(held))
     msg = message_obj(g.group_id, seq, now, user_obj(user.user_id, user.display_name, m.role), text)
     rid = req.rid
     if verdict is not None:

@@ -46,10 +46,14 @@ async def _target(app, sess, args: dict[str, Any]) -> tuple[str | None, int | No
             raise ContractError("not_found", f"no message {seq} in group {gid}")
         return gid, seq, found[0]
     if kind == "user":
-        if uid is None or uid not in app.state.users:
+        if uid is None:
+            raise ContractError("bad_request", "reporting a user needs user_id")
+        if uid not in app.state.users:
             raise ContractError("not_found", f"no user {uid}")
         return gid if gid in app.state.groups else None, None, uid
-    if gid is None or gid not in app.state.groups:
+    if gid is None:
+        raise ContractError("bad_request", "reporting a group needs group_id")
+    if gid not in app.state.groups:
         raise ContractError("not_found", f"no group {gid}")
     return gid, None, None
 
@@ -72,7 +76,7 @@ async def report(app, sess, req, enc) -> dict[str, Any]:
         (reporter, kind, gid, seq, uid),
     )
     if existing:
-        return {"report_id": existing[0], "duplicate": True}
+        return {"report_id": str(existing[0]), "duplicate": True}
     resolved, rejected = await app.store.fetchone(
         "SELECT COUNT(*), COALESCE(SUM(outcome = 'rejected'), 0) FROM reports"
         " WHERE reporter_id = ? AND status = 'resolved'",
@@ -96,4 +100,4 @@ async def report(app, sess, req, enc) -> dict[str, Any]:
         )
         return cur.lastrowid
 
-    return {"report_id": await app.store.write(insert)}
+    return {"report_id": str(await app.store.write(insert))}

@@ -1,0 +1,477 @@
+"""Retention, legal hold, network logs and export (G13, P16, P9).
+
+Two kinds of test: an in-process server whose clock is injected (``App(cfg,
+clock=...)``) drives the purge across daylight-saving changes and 29 February;
+real server processes check the operator commands, the network log, the
+boundary after editing timestamps in the database file, and the export round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from governance.retention import DAY_MS
+from server import retention
+from server.app import App
+from server.config import parse_config
+from tests.e2e.harness import ROOT, new_id_number, open_group
+
+MINUTE = 60_000
+
+
+# -- in-process, injected clock -------------------------------------------------------------
+def make_app(tmp_path: Path, clock: list[int], **retention_cfg) -> App:
+    cfg = parse_config({
+        "server": {"port": 0},
+        "retention": {"days": 184, **retention_cfg},
+        "identity": {"sms_provider": "file", "argon2_time_cost": 1, "argon2_memory_kib": 1024},
+    }, tmp_path)
+    return App(cfg, clock=lambda: clock[0])
+
+
+def ms(local: str, tz: str) -> int:
+    return int(dt.datetime.fromisoformat(local).replace(tzinfo=ZoneInfo(tz)).timestamp() * 1000)
+
+
+async def insert(app: App, sql: str, *rows: tuple) -> None:
+    async def fn(db):
+        await db.executemany(sql, rows)
+
+    await app.store.write(fn)
+
+
+async def add_messages(app: App, gid: str, sender: str, *stamps: int, first_seq: int = 1) -> None:
+    await insert(app, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text) VALUES (?,?,?,?,?,?)",
+                 *[(gid, first_seq + i, ts, sender, "member", f"m{i}") for i, ts in enumerate(stamps)])
+
+
+async def seqs(app: App, gid: str) -> list[int]:
+    return [r[0] for r in await app.store.fetchall("SELECT seq FROM messages WHERE group_id = ? ORDER BY seq", (gid,))]
+
+
+async def count(app: App, sql: str, *params) -> int:
+    return (await app.store.fetchone(sql, params))[0]
+
+
+@pytest.fixture
+async def app_and_clock(tmp_path):
+    clock = [ms("2026-01-01 00:00", "UTC")]
+    app = make_app(tmp_path, clock)
+    await app.start()
+    yield app, clock
+    await app.stop()
+
+
+BOUNDARIES = [
+    ("2026-03-08 03:30", "America/New_York"),   # just after the US spring change; period spans the autumn one
+    ("2026-01-15 12:00", "America/New_York"),
+    ("2026-03-29 03:30", "Europe/Berlin"),      # just after the EU spring change
+    ("2026-10-25 02:30", "Europe/Berlin"),      # inside the repeated hour of the EU autumn change
+    ("2028-03-01 00:00", "Asia/Shanghai"),      # 29 February 2028 inside the period
+    ("2028-08-30 23:59", "Asia/Shanghai"),      # 29 February 2028 near the period's start
+]
+
+
+async def test_boundary_with_injected_clock_across_dst_and_29_february(app_and_clock):
+    """For every table: one minute younger than the limit survives, one minute older goes."""
+    app, clock = app_and_clock
+    for n, (local, tz) in enumerate(BOUNDARIES):
+        now = ms(local, tz)
+        limit = now - 184 * DAY_MS
+        young, old = limit + MINUTE, limit - MINUTE
+        gid, uid = f"90000000{n}", f"u-boundary-{n}"
+        clock[0] = young  # records are made at their own time ...
+        await add_messages(app, gid, uid, old, young, limit)
+        await insert(app, "INSERT INTO netlog (ts, kind, user_id, ip) VALUES (?, 'connect', ?, '10.0.0.1')",
+                     (old, uid), (young, uid))
+        await insert(app, "INSERT INTO membership_log (group_id, user_id, action, ts) VALUES (?, ?, 'join', ?)",
+                     (gid, uid, old), (gid, uid, young))
+        await insert(app, "INSERT INTO reports (reporter_id, target_type, group_id, reason, created_at, status,"
+                          " resolved_at) VALUES (?, 'group', ?, 'x', ?, 'resolved', ?)",
+                     (f"r{n}", gid, old, old), (f"r{n}", gid, old, young))
+        await insert(app, "INSERT INTO users (user_id, username, username_key, password_hash, display_name,"
+                          " phone_hmac, phone_enc, credit_score, created_at, deleted_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                     (f"{uid}-old", f"gone{n}a", f"gone{n}a", "h", "x", os.urandom(32), app.vault.seal("13800000000"),
+                      100, old, old),
+                     (f"{uid}-young", f"gone{n}b", f"gone{n}b", "h", "x", os.urandom(32),
+                      app.vault.seal("13800000001"), 100, old, young))
+        clock[0] = now  # ... and purged at the boundary
+        removed = await retention.purge(app)
+        assert (removed["messages"], removed["netlog"], removed["membership_log"], removed["reports"],
+                removed["accounts_erased"]) == (1, 1, 1, 1, 1), (local, tz, removed)
+        assert await seqs(app, gid) == [2, 3], (local, tz)  # younger and exactly-at-the-limit kept
+        assert await count(app, "SELECT MIN(ts) FROM netlog WHERE user_id = ?", uid) == young
+        assert await count(app, "SELECT MIN(ts) FROM membership_log WHERE group_id = ?", gid) == young
+        assert await count(app, "SELECT MIN(resolved_at) FROM reports WHERE group_id = ?", gid) == young
+        erased = await app.store.fetchall(
+            "SELECT user_id FROM users WHERE user_id LIKE ? AND length(phone_enc) = 0", (f"{uid}-%",))
+        assert erased == [(f"{uid}-old",)]
+        for table, col in (("messages", "group_id"), ("membership_log", "group_id"), ("reports", "group_id")):
+            await insert(app, f"DELETE FROM {table} WHERE {col} = ?", (gid,))
+        await insert(app, "DELETE FROM netlog WHERE user_id = ?", (uid,))
+        await insert(app, "DELETE FROM users WHERE user_id LIKE ?", (f"{uid}-%",))
+
+
+async def test_holds_keep_records_past_retention(app_and_clock):
+    app, clock = app_and_clock
+    now = clock[0] = ms("2026-06-01 12:00", "Asia/Shanghai")
+    old = now - 200 * DAY_MS
+    groups = {k: f"80000000{i}" for i, k in enumerate(
+        ["free", "op_hold", "released", "report", "timed", "timed_over", "closed_recent", "closed_long_ago", "review"])}
+    for gid in groups.values():
+        await add_messages(app, gid, "u-plain", old, old)
+    await add_messages(app, "800000100", "u-held", old, first_seq=1)      # held user's message in a free group
+    await add_messages(app, "800000101", "u-reported", old, first_seq=1)  # reported user's message
+    await insert(app, "INSERT INTO netlog (ts, kind, user_id) VALUES (?, 'connect', ?)",
+                 (old, "u-held"), (old, "u-plain"), (old, None))
+    await insert(app, "INSERT INTO legal_holds (target_type, target_id, reason, created_at, released_at)"
+                      " VALUES (?, ?, 'case 7', ?, ?)",
+                 ("group", groups["op_hold"], old, None), ("group", groups["released"], old, now - 1),
+                 ("user", "u-held", old, None))
+    await insert(app, "INSERT INTO reports (reporter_id, target_type, group_id, user_id, reason, created_at)"
+                      " VALUES ('r', ?, ?, ?, 'x', ?)",
+                 ("group", groups["report"], None, old), ("user", None, "u-reported", old))
+    await insert(app, "INSERT INTO sanctions (kind, target_type, target_id, reason, actor, starts_at, expires_at)"
+                      " VALUES (?, 'group', ?, 'x', 'operator', ?, ?)",
+                 ("suspend_group", groups["timed"], old, now + DAY_MS),
+                 ("suspend_group", groups["timed_over"], old, now - 1),
+                 ("close_group", groups["closed_recent"], now - 10 * DAY_MS, None),
+                 ("close_group", groups["closed_long_ago"], now - 185 * DAY_MS, None))
+    await insert(app, "INSERT INTO review_queue (group_id, seq, sender_id, action, category, term, created_at)"
+                      " VALUES (?, 2, 'u-plain', 'review', 'fraud', 't', ?)", (groups["review"], old))
+    audit_before = await count(app, "SELECT COUNT(*) FROM audit")
+    removed = await retention.purge(app)
+    kept = {k: await seqs(app, gid) for k, gid in groups.items()}
+    assert kept == {
+        "free": [], "op_hold": [1, 2], "released": [], "report": [1, 2], "timed": [1, 2], "timed_over": [],
+        "closed_recent": [1, 2], "closed_long_ago": [], "review": [2],
+    }
+    assert await seqs(app, "800000100") == [1] and await seqs(app, "800000101") == [1]
+    assert [r[0] for r in await app.store.fetchall("SELECT user_id FROM netlog")] == ["u-held"]
+    assert removed["messages"] == 2 * 4 + 1
+    # The enforcement record is never purged; the purge itself is recorded.
+    entries = await app.store.fetchall("SELECT action, detail FROM audit ORDER BY id")
+    assert len(entries) == audit_before + 1 and entries[-1][0] == "purge"
+    assert json.loads(entries[-1][1])["removed"]["messages"] == removed["messages"]
+    # A purge with nothing to do writes nothing.
+    assert not any((await retention.purge(app)).values())
+    assert await count(app, "SELECT COUNT(*) FROM audit") == audit_before + 1
+
+
+async def test_purge_runs_in_small_batches_and_lets_writes_through(tmp_path):
+    clock = [ms("2026-06-01 12:00", "Asia/Shanghai")]
+    app = make_app(tmp_path, clock, purge_batch=10)
+    await app.start()
+    try:
+        old = clock[0] - 185 * DAY_MS
+        await add_messages(app, "700000001", "u", *([old] * 1005))
+        batches = app.store.batches
+        task = asyncio.create_task(retention.purge(app))
+        await asyncio.sleep(0)
+
+        async def noop(db):
+            return "done"
+
+        assert await app.store.write(noop) == "done"
+        assert not task.done(), "a write queued during the purge waited for the whole purge"
+        removed = await task
+        assert removed["messages"] == 1005
+        assert app.store.batches - batches >= 101
+    finally:
+        await app.stop()
+
+
+async def test_the_background_job_purges_on_its_interval(tmp_path):
+    clock = [ms("2026-06-01 12:00", "Asia/Shanghai")]
+    app = make_app(tmp_path, clock)
+    # The config refuses intervals under 60 s; the test shortens it behind the validator's back.
+    app.cfg = dataclasses.replace(app.cfg, retention=dataclasses.replace(app.cfg.retention,
+                                                                         purge_interval_seconds=0.05))
+    await app.start()
+    try:
+        await add_messages(app, "700000002", "u", clock[0] - 185 * DAY_MS, clock[0])
+        for _ in range(100):
+            if await seqs(app, "700000002") == [2]:
+                break
+            await asyncio.sleep(0.05)
+        assert await seqs(app, "700000002") == [2]
+    finally:
+        await app.stop()
+
+
+# -- real server processes -------------------------------------------------------------------
+def db_path(srv) -> Path:
+    return srv.dir / "qunguan.db"
+
+
+def sql(srv, query: str, *params):
+    con = sqlite3.connect(db_path(srv), timeout=10)
+    try:
+        with con:
+            return con.execute(query, params).fetchall()
+    finally:
+        con.close()
+
+
+async def test_boundary_after_editing_timestamps_in_the_stopped_servers_file(make_server):
+    srv = make_server("[retention]\ndays = 184\n")
+    owner = await srv.user()
+    gid = await open_group(owner)
+    for text in ("older", "younger", "fresh"):
+        await owner.send(gid, text)
+    await owner.close()
+    srv.stop()
+    now = int(time.time() * 1000)
+    limit = now - 184 * DAY_MS
+    sql(srv, "UPDATE messages SET ts = ? WHERE group_id = ? AND seq = 1", limit - MINUTE, gid)
+    sql(srv, "UPDATE messages SET ts = ? WHERE group_id = ? AND seq = 2", limit + MINUTE, gid)
+    sql(srv, "UPDATE netlog SET ts = ? WHERE kind = 'code_request'", limit - MINUTE)
+    srv.start()
+    rc, out, err = await srv.admin("purge")
+    assert rc == 0, err
+    assert "messages: 1" in out and "netlog: 1" in out, out
+    assert [r[0] for r in sql(srv, "SELECT text FROM messages WHERE group_id = ? ORDER BY seq", gid)] == [
+        "younger", "fresh"]
+    assert sql(srv, "SELECT COUNT(*) FROM netlog WHERE kind = 'code_request'") == [(0,)]
+    # A purge as of a later time would delete records still inside their period: refused.
+    rc, _, err = await srv.admin("purge", "--now", "2999-01-01T00:00:00")
+    assert rc == 2 and "future" in err and len(err.strip().splitlines()) == 1
+    # As of an earlier time it removes only what was past retention then: here, nothing.
+    earlier = dt.datetime.fromtimestamp((now - 2 * DAY_MS) / 1000, dt.timezone.utc).isoformat()
+    rc, out, _ = await srv.admin("purge", "--now", earlier)
+    assert rc == 0 and "removed 0" in out
+    assert len(sql(srv, "SELECT seq FROM messages WHERE group_id = ?", gid)) == 2
+
+
+async def test_hold_and_release_by_operator(server):
+    owner = await server.user()
+    gid = await open_group(owner)
+    await owner.send(gid, "evidence")
+    await owner.close()
+    old = int(time.time() * 1000) - 200 * DAY_MS
+    rc, out, err = await server.admin("hold", "--group", gid, "--reason", "公安机关调取 case 42")
+    assert rc == 0, err
+    hold_id = out.split()[1]
+    rc, out, _ = await server.admin("hold", "--user", owner.username, "--reason", "case 42")
+    assert rc == 0
+    user_hold = out.split()[1]
+    sql(server, "UPDATE messages SET ts = ? WHERE group_id = ?", old, gid)
+    rc, out, _ = await server.admin("purge")
+    assert rc == 0 and "messages: 0" in out
+    rc, out, _ = await server.admin("holds")
+    assert {json.loads(line)["id"] for line in out.splitlines()} == {int(hold_id), int(user_hold)}
+    assert (await server.admin("release-hold", hold_id, "--reason", "case closed"))[0] == 0
+    rc, out, _ = await server.admin("purge")
+    assert "messages: 0" in out  # the user hold still keeps the owner's messages
+    assert (await server.admin("release-hold", user_hold, "--reason", "case closed"))[0] == 0
+    rc, out, _ = await server.admin("purge")
+    assert "messages: 1" in out
+    for args in (("release-hold", hold_id, "--reason", "again"), ("release-hold", "999", "--reason", "x"),
+                 ("hold", "--group", "999999999", "--reason", "x"), ("hold", "--user", "nobody", "--reason", "x"),
+                 ("hold", "--reason", "x"), ("hold", "--group", gid), ("hold", "--group", gid, "--reason", " ")):
+        rc, _, err = await server.admin(*args)
+        assert rc == 2 and len(err.strip().splitlines()) == 1, (args, err)
+    actions = [r[0] for r in sql(server, "SELECT action FROM audit ORDER BY id")]
+    assert actions.count("legal_hold") == 2 and actions.count("release_hold") == 2 and "purge" in actions
+    assert (await server.admin("verify-audit"))[0] == 0
+
+
+async def test_an_open_report_holds_the_reported_users_messages(server):
+    owner = await server.user()
+    gid = await open_group(owner)
+    member = await server.user()
+    await member.request("join_group", group_id=gid)
+    seq = (await member.send(gid, "buy my pills"))["seq"]
+    await owner.request("report", target_type="message", group_id=gid, seq=seq, reason="spam")
+    sql(server, "UPDATE messages SET ts = ?", int(time.time() * 1000) - 200 * DAY_MS)
+    rc, out, _ = await server.admin("purge")
+    assert "messages: 0" in out
+    report_id = sql(server, "SELECT report_id FROM reports")[0][0]
+    assert (await server.admin("resolve", str(report_id), "--outcome", "rejected", "--note", "fine"))[0] == 0
+    rc, out, _ = await server.admin("purge")
+    assert "messages: 1" in out
+
+
+def serve_once(workdir: Path, config: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "qunguan.toml").write_text(config, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "server", "serve", "--config", str(workdir / "qunguan.toml")],
+        cwd=workdir, capture_output=True, text=True, timeout=30,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
+
+
+def test_retention_below_184_days_does_not_start(tmp_path):
+    done = serve_once(tmp_path, "[server]\nport = 0\n[retention]\ndays = 183\n")
+    assert done.returncode == 2
+    assert "retention.days = 183" in done.stderr and "184" in done.stderr and "Art. 13" in done.stderr
+    assert not (tmp_path / "qunguan.db").exists()
+
+
+async def test_network_log_records_connections_logins_and_code_requests(server):
+    c = await server.user("netuser")
+    phone = c.phone
+    await c.close()
+    bad = await server.client()
+    assert (await bad.call("login", username="netuser", password="wrong-password"))["code"] == "unauthenticated"
+    assert (await bad.call("auth", token="nope"))["code"] == "unauthenticated"
+    await bad.close()
+    await asyncio.sleep(0.3)  # the disconnects are logged after the sockets close
+    uid = sql(server, "SELECT user_id FROM users WHERE username = 'netuser'")[0][0]
+    rows = sql(server, "SELECT kind, user_id, ip, detail FROM netlog ORDER BY id")
+    kinds = [r[0] for r in rows]
+    for kind in ("connect", "code_request", "register", "login_ok", "disconnect", "login_failed", "auth_failed"):
+        assert kind in kinds, (kind, kinds)
+    by_kind = {r[0]: r for r in rows}
+    assert by_kind["login_ok"][1] == uid and by_kind["login_ok"][2] == "127.0.0.1"
+    assert by_kind["login_failed"][1] == uid  # the account someone tried
+    assert json.loads(by_kind["connect"][3])["port"] > 0
+    assert any(r[0] == "disconnect" and r[1] == uid for r in rows)
+    code = json.loads(by_kind["code_request"][3])
+    phone_hmac = sql(server, "SELECT hex(phone_hmac) FROM users WHERE user_id = ?", uid)[0][0]
+    assert code["phone_hmac"] == phone_hmac.lower()
+    assert phone not in json.dumps(rows)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def check_manifest(out: Path) -> dict:
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    for entry in manifest["files"]:
+        data = (out / entry["name"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["name"]
+        assert data.count(b"\n") == entry["lines"] and len(data) == entry["bytes"]
+    return manifest
+
+
+async def test_export_of_a_group_round_trips(server, tmp_path):
+    owner = await server.user()
+    gid = await open_group(owner)
+    m = await server.user()
+    await m.request("join_group", group_id=gid)
+    texts = [f"第{i}条消息 message {i}" for i in range(12)]
+    for i, text in enumerate(texts):
+        await (owner if i % 2 else m).send(gid, text)
+    await owner.request("delete_message", group_id=gid, seq=3)
+    await owner.request("kick", group_id=gid, user_id=m.user_id)
+    other = await open_group(owner, name="other room")
+    await owner.send(other, "not part of the export")
+    workdir = tmp_path / "cli-cwd"
+    workdir.mkdir()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server", "admin", "--config", str(server.config), "export", "--group", gid,
+        "--out", "exports/case1", cwd=workdir, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out_b, err_b = await proc.communicate()
+    assert proc.returncode == 0, err_b.decode()
+    out = workdir / "exports" / "case1"  # relative to the operator's working directory, not the server's
+    manifest = check_manifest(out)
+    assert {e["name"] for e in manifest["files"]} == {
+        "messages.jsonl", "membership.jsonl", "netlog.jsonl", "audit.jsonl", "group.json"}
+    assert manifest["query"]["target"] == {"type": "group", "group_id": gid}
+    assert manifest["query"]["since"] is None and manifest["generated_at"] > 0
+    stored = sql(server, "SELECT seq, ts, sender_id, text, deleted_at IS NOT NULL FROM messages"
+                         " WHERE group_id = ? ORDER BY seq", gid)
+    exported = read_jsonl(out / "messages.jsonl")
+    assert [(e["seq"], e["ts"], e["sender_id"], e["text"], e["deleted"]) for e in exported] == [
+        (s, t, u, x, bool(d)) for s, t, u, x, d in stored]
+    assert [e["text"] for e in exported] == texts
+    assert exported[2]["deleted"] is True and exported[2]["deleted_by"] == owner.user_id
+    actions = [e["action"] for e in read_jsonl(out / "membership.jsonl")]
+    assert actions[0] == "create" and "kick" in actions
+    assert "kick" in [e["action"] for e in read_jsonl(out / "audit.jsonl")]
+    netlog_users = {e["user_id"] for e in read_jsonl(out / "netlog.jsonl")}
+    assert {owner.user_id, m.user_id} <= netlog_users
+    assert stat_mode(out / "messages.jsonl") == 0o600
+    # The export is itself on the record, with the manifest's hash.
+    entry = sql(server, "SELECT action, group_id, detail FROM audit ORDER BY id DESC LIMIT 1")[0]
+    assert entry[:2] == ("export", gid)
+    digest = hashlib.sha256((out / "manifest.json").read_bytes()).hexdigest()
+    assert json.loads(entry[2])["manifest_sha256"] == digest
+    # A time range: only what falls inside it.
+    ts = [e["ts"] for e in exported]
+    since = dt.datetime.fromtimestamp(ts[4] / 1000, dt.timezone.utc).isoformat(timespec="milliseconds")
+    until = dt.datetime.fromtimestamp(ts[8] / 1000, dt.timezone.utc).isoformat(timespec="milliseconds")
+    rc, _, err = await server.admin("export", "--group", gid, "--since", since, "--until", until,
+                                    "--out", str(tmp_path / "ranged"))
+    assert rc == 0, err
+    ranged = read_jsonl(tmp_path / "ranged" / "messages.jsonl")
+    assert [e["seq"] for e in ranged] == [s for s, t, *_ in stored if ts[4] <= t < ts[8]]
+    check_manifest(tmp_path / "ranged")
+    # Refusals: one line, exit 2.
+    for args in (("export", "--group", gid, "--out", str(out)),  # not empty
+                 ("export", "--group", "999999999", "--out", str(tmp_path / "x")),
+                 ("export", "--user", "nobody", "--out", str(tmp_path / "y")),
+                 ("export", "--group", gid, "--user", owner.username, "--out", str(tmp_path / "z")),
+                 ("export", "--group", gid, "--since", "2026-02-01", "--until", "2026-01-01",
+                  "--out", str(tmp_path / "w"))):
+        rc, _, err = await server.admin(*args)
+        assert rc == 2 and len(err.strip().splitlines()) == 1, (args, err)
+    assert (await server.admin("verify-audit"))[0] == 0
+
+
+def stat_mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+async def test_export_of_a_user_carries_decrypted_identity(server, tmp_path):
+    c = await server.user("idexport")
+    id_number = new_id_number("19850315")
+    await c.request("verify_identity", legal_name="欧阳娜娜", id_number=id_number)
+    gid = await open_group(c)
+    await c.send(gid, "hello")
+    rc, out, err = await server.admin("export", "--user", "idexport", "--out", str(tmp_path / "u"))
+    assert rc == 0, err
+    manifest = check_manifest(tmp_path / "u")
+    assert manifest["query"]["target"]["username"] == "idexport"
+    ident = json.loads((tmp_path / "u" / "identity.json").read_text(encoding="utf-8"))
+    assert (ident["phone"], ident["legal_name"], ident["id_number"]) == (c.phone, "欧阳娜娜", id_number)
+    assert [e["text"] for e in read_jsonl(tmp_path / "u" / "messages.jsonl")] == ["hello"]
+    kinds = {e["kind"] for e in read_jsonl(tmp_path / "u" / "netlog.jsonl")}
+    assert {"code_request", "register", "login_ok"} <= kinds
+    # Identity appears nowhere else: not in the reply lines, not in the record.
+    assert c.phone not in out and id_number not in out
+    assert not [r for r in sql(server, "SELECT detail FROM audit") if id_number in r[0] or c.phone in r[0]]
+
+
+async def test_cancelled_account_keeps_records_until_the_period_ends(server):
+    c = await server.user("leaver")
+    await c.request("verify_identity", legal_name="王芳", id_number=new_id_number("19920704"))
+    gid = await open_group(c, name="leaver's room")
+    await c.send(gid, "before leaving")
+    await c.request("dissolve_group", group_id=gid)
+    await c.request("delete_account", password="password123")
+    uid = c.user_id
+    rc, out, _ = await server.admin("purge")
+    assert "accounts_erased: 0" in out  # inside the period everything stays
+    row = sql(server, "SELECT length(phone_enc), id_enc IS NOT NULL, deleted_at FROM users WHERE user_id = ?", uid)
+    assert row[0][0] > 0 and row[0][1] == 1
+    sql(server, "UPDATE users SET deleted_at = deleted_at - ? WHERE user_id = ?", 200 * DAY_MS, uid)
+    sql(server, "UPDATE messages SET ts = ts - ? WHERE group_id = ?", 200 * DAY_MS, gid)
+    rc, out, _ = await server.admin("purge")
+    assert "accounts_erased: 1" in out and "messages: 1" in out
+    row = sql(server, "SELECT length(phone_enc), id_enc, name_enc, id_hmac, display_name FROM users"
+                      " WHERE user_id = ?", uid)[0]
+    assert row[:4] == (0, None, None, None) and row[4] == "已注销用户"
+    # The phone is free for a new account now.
+    fresh = await server.client()
+    await fresh.request("request_code", phone=c.phone)
+    r = await fresh.call("register", username="returner", password="password123", phone=c.phone,
+                         code=server.last_code(c.phone))
+    assert r["ok"], r

@@ -1,0 +1,289 @@
+"""Personal data at rest (G6, P9): sealed identity fields, stable lookups, key rotation, no plaintext on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from governance.identity import id_check_char
+from server.security import DEV_KEY, IdentityVault, key_fingerprint, read_key
+from server.storage.sqlite import SqliteStore
+from tests.e2e.harness import ROOT, ServerProcess, open_group
+
+# Real-looking identities: common and compound surnames, a Uyghur name with a middle dot,
+# ID numbers from five provinces with valid GB 11643 check characters (one ends in X).
+NAMES = ["张伟", "王芳", "李娜", "欧阳娜娜", "阿依古丽·买买提"]
+PHONES = ["13812345678", "15900001234", "18611112222", "17755556666", "19912345678"]
+
+
+def id_number(region: str, birth: str, serial: str) -> str:
+    first17 = region + birth + serial
+    return first17 + id_check_char(first17)
+
+
+def find_x_id() -> str:
+    for serial in range(1000):
+        n = id_number("510107", "19880808", f"{serial:03d}")
+        if n.endswith("X"):
+            return n
+    raise AssertionError("no serial gives X")
+
+
+IDS = [
+    id_number("110105", "19900307", "123"),
+    id_number("310104", "19851120", "046"),
+    id_number("440305", "20000229", "371"),  # born on a 29 February
+    find_x_id(),
+    id_number("650102", "19760615", "208"),
+]
+
+
+def encodings(text: str) -> list[bytes]:
+    forms = {text.encode("utf-8"), text.encode("utf-16-le"), text.encode("utf-16-be")}
+    try:
+        forms.add(text.encode("gbk"))
+    except UnicodeEncodeError:
+        pass
+    if text.isascii():
+        forms.add(text.lower().encode())
+    return sorted(forms)
+
+
+def disk_files(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.name.startswith("qunguan.db")]
+
+
+def scan(folder: Path, secrets_: list[str]) -> list[str]:
+    found = []
+    for path in disk_files(folder):
+        data = path.read_bytes()
+        for s in secrets_:
+            for form in encodings(s):
+                if form in data:
+                    found.append(f"{s!r} as {form!r} in {path.name}")
+    return found
+
+
+def keyed_server(folder: Path, key: Path) -> ServerProcess:
+    """A server in production mode (no development key) with ``key`` as its identity key."""
+    srv = ServerProcess(folder)
+    text = srv.config.read_text(encoding="utf-8")
+    srv.config.write_text(text.replace("[identity]\n", f'[identity]\ndev_mode = false\nkey_file = "{key}"\n', 1),
+                          encoding="utf-8")
+    return srv
+
+
+def write_key(folder: Path, name: str) -> Path:
+    path = folder / name
+    path.write_text(secrets.token_hex(32) + "\n")
+    return path
+
+
+async def register_identities(srv: ServerProcess) -> list:
+    clients = []
+    for i, (name, phone, idn) in enumerate(zip(NAMES, PHONES, IDS)):
+        c = await srv.client()
+        await c.request("request_code", phone=phone)
+        await c.request("register", username=f"citizen{i}", password="password123", phone=phone,
+                        code=srv.last_code(phone), display_name=f"Citizen {i}")
+        await c.login(f"citizen{i}", "password123")
+        await c.request("verify_identity", legal_name=name, id_number=idn)
+        c.username, c.phone = f"citizen{i}", phone
+        clients.append(c)
+    return clients
+
+
+async def test_database_files_hold_no_phone_name_or_id_number_in_plain_text(tmp_path):
+    key = write_key(tmp_path, "identity.key")
+    srv = keyed_server(tmp_path, key).start()
+    try:
+        clients = await register_identities(srv)
+        gid = await open_group(clients[0])
+        await clients[0].send(gid, "canary-明文-消息")
+        for c in clients:
+            await c.close()
+        await asyncio.sleep(0.3)
+        files = {p.name for p in disk_files(tmp_path)}
+        assert "qunguan.db-wal" in files  # the scan covers the write-ahead log while the server runs
+        # The scan does see what is stored in plain text (so a miss below means something).
+        assert scan(tmp_path, ["canary-明文-消息"]), "the scanner should find the message text"
+        assert scan(tmp_path, NAMES + PHONES + IDS) == []
+        # Nor does the server's own log.
+        log = "".join(srv.output)
+        assert [s for s in NAMES + IDS + PHONES if s in log] == []
+    finally:
+        srv.stop()
+    assert scan(tmp_path, NAMES + PHONES + IDS) == []  # after the final checkpoint too
+
+
+async def test_rotate_key_reencrypts_everything_and_lookups_still_work(tmp_path):
+    k1 = write_key(tmp_path, "k1.key")
+    srv = keyed_server(tmp_path, k1).start()
+    try:
+        clients = await register_identities(srv)
+        for c in clients:
+            await c.close()
+        db = tmp_path / "qunguan.db"
+
+        def key_ids() -> set[int]:
+            con = sqlite3.connect(db, timeout=10)
+            try:
+                rows = con.execute("SELECT phone_enc, id_enc, name_enc FROM users").fetchall()
+            finally:
+                con.close()
+            return {b[0] for row in rows for b in row if b}
+
+        assert key_ids() == {1}
+        k2 = write_key(tmp_path, "k2.key")
+        rc, out, err = await srv.admin("rotate-key", "--new-key-file", "k2.key", "--reason", "annual rotation")
+        assert rc == 0, err
+        assert "key id 2 is now current" in out and "re-sealed 15 values in 5 accounts" in out, out
+        assert "0 accounts still hold" in out
+        assert key_ids() == {2}
+        # Lookups did not change: the same phone is still taken, the same ID still counted.
+        c = await srv.client()
+        await c.request("request_code", phone=PHONES[0])
+        r = await c.call("register", username="twin", password="password123", phone=PHONES[0],
+                         code=srv.last_code(PHONES[0]))
+        assert r["code"] == "conflict"
+        other = await srv.user()
+        assert (await other.call("verify_identity", legal_name="张伟", id_number=IDS[0]))["code"] == "conflict"
+        # Running again is harmless: nothing left to re-seal.
+        rc, out, _ = await srv.admin("rotate-key", "--new-key-file", str(k2))
+        assert rc == 0 and "already registered" in out and "re-sealed 0 values" in out
+        rc, _, err = await srv.admin("rotate-key", "--new-key-file", "missing.key")
+        assert rc == 2 and len(err.strip().splitlines()) == 1
+    finally:
+        srv.stop()
+    # The old key alone no longer opens the database: refused with one line naming the key id.
+    done = subprocess.run([sys.executable, "-m", "server", "serve", "--config", str(srv.config)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2 and "key id 2" in done.stderr, done.stderr
+    # With the new key current (old key gone) everything opens; an export decrypts identity.
+    srv.config.write_text(srv.config.read_text().replace(str(k1), str(k2)))
+    srv.start()
+    try:
+        c = await srv.client()
+        await c.login("citizen1", "password123")
+        rc, _, err = await srv.admin("export", "--user", "citizen4", "--out", str(tmp_path / "exp"))
+        assert rc == 0, err
+        ident = (tmp_path / "exp" / "identity.json").read_text(encoding="utf-8")
+        assert NAMES[4] in ident and IDS[4] in ident and PHONES[4] in ident
+        actions = sqlite3.connect(tmp_path / "qunguan.db").execute("SELECT action FROM audit").fetchall()
+        assert ("rotate_key",) in actions
+    finally:
+        srv.stop()
+
+
+def test_dev_mode_false_without_a_key_refuses_to_start(tmp_path):
+    (tmp_path / "q.toml").write_text("[server]\nport = 0\n[identity]\ndev_mode = false\n")
+    done = subprocess.run([sys.executable, "-m", "server", "serve", "--config", str(tmp_path / "q.toml")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "identity.dev_mode = false" in done.stderr
+
+
+# -- the vault alone ------------------------------------------------------------------------------
+async def open_store(path: Path) -> SqliteStore:
+    store = SqliteStore(path)
+    await store.open()
+    return store
+
+
+async def add_user(store: SqliteStore, vault: IdentityVault, uid: str, phone: str) -> None:
+    async def fn(db):
+        await db.execute(
+            "INSERT INTO users (user_id, username, username_key, password_hash, display_name, phone_hmac,"
+            " phone_enc, credit_score, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (uid, uid, uid, "h", uid, vault.lookup("phone", phone), vault.seal(phone), 100, 0))
+
+    await store.write(fn)
+
+
+def test_seal_carries_the_key_id_and_binds_it():
+    vault = IdentityVault(read_key(secrets.token_hex(32).encode()))
+    blob = vault.seal("张伟")
+    assert blob[0] == 1 and vault.open(blob) == "张伟"
+    with pytest.raises(Exception):
+        vault.open(bytes([1]) + blob[1:-1] + bytes([blob[-1] ^ 1]))  # tampered
+    assert vault.seal("张伟") != blob  # fresh nonce each time
+
+
+def test_from_config(tmp_path, monkeypatch):
+    assert IdentityVault.from_config(None, "").dev
+    with pytest.raises(ValueError, match="dev_mode"):
+        IdentityVault.from_config(None, "", dev_mode=False)
+    monkeypatch.setenv("QG_KEY", secrets.token_hex(32))
+    assert not IdentityVault.from_config(None, "QG_KEY", dev_mode=False).dev
+
+
+async def test_bind_assigns_ids_keeps_lookups_and_refuses_a_wrong_key(tmp_path):
+    db = tmp_path / "v.db"
+    k1, k2, stranger = (secrets.token_bytes(32) for _ in range(3))
+    store = await open_store(db)
+    v = IdentityVault(k1)
+    await v.bind(store, 0)
+    assert v.key_id == 1
+    await add_user(store, v, "u1", "13812345678")
+    lookup = v.lookup("phone", "13812345678")
+    kid, new = await v.rotate(store, k2, 1)
+    assert (kid, new, v.key_id) == (2, True, 2)
+    await add_user(store, v, "u2", "13812345679")  # sealed under key 2 while u1 is still under key 1
+    assert v.lookup("phone", "13812345678") == lookup
+    await store.close()
+
+    # Restart with both keys: everything opens, lookups unchanged.
+    store = await open_store(db)
+    both = IdentityVault(k2, old_keys=[k1])
+    await both.bind(store, 2)
+    assert both.key_id == 2 and both.lookup("phone", "13812345678") == lookup
+    rows = await store.fetchall("SELECT user_id, phone_enc FROM users ORDER BY user_id")
+    assert [(r[0], bytes(r[1])[0], both.open(bytes(r[1]))) for r in rows] == [
+        ("u1", 1, "13812345678"), ("u2", 2, "13812345679")]
+    await store.close()
+
+    # Only the new key: u1 is still sealed under key 1, so the server must not start.
+    store = await open_store(db)
+    with pytest.raises(ValueError, match="key id 1"):
+        await IdentityVault(k2).bind(store, 3)
+    # A key the database has never seen, alone: refused too.
+    with pytest.raises(ValueError, match="key id"):
+        await IdentityVault(stranger).bind(store, 3)
+    fps = {r[0] for r in await store.fetchall("SELECT fingerprint FROM vault_keys")}
+    assert key_fingerprint(stranger) not in fps  # a refused start registers nothing
+    await store.close()
+
+
+async def test_a_database_from_before_rotation_keeps_its_lookups(tmp_path):
+    """Rows written by the earlier layout (key id 1, lookup key derived from it) stay valid."""
+    db = tmp_path / "legacy.db"
+    store = await open_store(db)
+    legacy = IdentityVault(DEV_KEY, dev=True)  # not bound: the pre-rotation behaviour
+    await add_user(store, legacy, "u1", "13900000000")
+    before = legacy.lookup("phone", "13900000000")
+    bound = IdentityVault(DEV_KEY, dev=True)
+    await bound.bind(store, 0)
+    assert bound.lookup("phone", "13900000000") == before
+    await store.close()
+    # A fresh database gets a random lookup key instead of one derived from a (possibly public) key.
+    store = await open_store(tmp_path / "fresh.db")
+    fresh = IdentityVault(DEV_KEY, dev=True)
+    await fresh.bind(store, 0)
+    assert fresh.lookup("phone", "13900000000") != before
+    await store.close()
+
+
+async def test_a_wrong_key_for_existing_data_is_refused(tmp_path):
+    store = await open_store(tmp_path / "w.db")
+    await add_user(store, IdentityVault(secrets.token_bytes(32)), "u1", "13900000001")
+    with pytest.raises(ValueError, match="does not open"):
+        await IdentityVault(secrets.token_bytes(32)).bind(store, 0)
+    await store.close()
