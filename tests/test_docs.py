@@ -242,3 +242,29 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+DERIVED_CONFIG_FIELDS = {"storage.sqlite_file"}  # computed from storage.url, not a key
+
+
+def test_config_doc_names_every_key():
+    """Every key the config parser knows appears in docs/config.md."""
+    import dataclasses
+
+    from server.config import Config
+
+    text = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    missing = []
+    for section in dataclasses.fields(Config):
+        cls = section.metadata.get(next(iter(section.metadata), None)) if section.metadata else None
+        if cls is None:
+            continue
+        if f"[{section.name}]" not in text:
+            missing.append(f"[{section.name}]")
+        for f in dataclasses.fields(cls):
+            key = f"{section.name}.{f.name}"
+            if key in DERIVED_CONFIG_FIELDS:
+                continue
+            if f"`{f.name}`" not in text and f"[[{key}]]" not in text:
+                missing.append(key)
+    assert not missing, f"docs/config.md does not document: {missing}"
