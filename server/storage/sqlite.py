@@ -25,6 +25,8 @@ WriteFn = Callable[[aiosqlite.Connection], Awaitable[Any]]
 MessageRow = tuple[str, int, int, str, str, str, str | None, int]  # gid, seq, ts, sender, role, text, cmid, held
 Done = Callable[[BaseException | None], None]
 
+CHECKPOINT_INTERVAL = 1.0  # seconds
+
 _INSERT_MESSAGE = (
     "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -41,6 +43,9 @@ class SqliteStore:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._closing = False
+        self._ckpt: aiosqlite.Connection | None = None
+        self._ckpt_task: asyncio.Task | None = None
+        self._ckpt_at = 0
         self.batches = 0
         self.batched_messages = 0
 
@@ -51,13 +56,40 @@ class SqliteStore:
         await self._w.execute("PRAGMA journal_mode=WAL")
         await self._w.execute("PRAGMA synchronous=FULL")
         await self._w.execute("PRAGMA busy_timeout=5000")
+        # Checkpoints fsync the database file; done inside a commit they would stall
+        # every ack behind them, so the writer never checkpoints: a connection of
+        # its own does, in the background (see _checkpoints).
+        await self._w.execute("PRAGMA wal_autocheckpoint=0")
         await self._migrate()
         self.r = await aiosqlite.connect(self.path, isolation_level=None)
         await self.r.execute("PRAGMA busy_timeout=5000")
         await self.r.execute("PRAGMA query_only=1")
+        self._ckpt = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._ckpt.execute("PRAGMA busy_timeout=5000")
         self._task = asyncio.create_task(self._run(), name="store-writer")
+        self._ckpt_task = asyncio.create_task(self._checkpoints(), name="store-checkpoints")
+
+    async def _checkpoints(self) -> None:
+        """Move committed WAL pages into the database file without blocking the writer."""
+        assert self._ckpt is not None
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL)
+            if self.batches == self._ckpt_at:
+                continue
+            self._ckpt_at = self.batches
+            try:
+                await self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:
+                log.warning("WAL checkpoint failed; will retry", exc_info=True)
 
     async def close(self) -> None:
+        if self._ckpt_task is not None:
+            self._ckpt_task.cancel()
+            try:
+                await self._ckpt_task
+            except asyncio.CancelledError:
+                pass
+            self._ckpt_task = None
         self._closing = True
         self._wake.set()
         if self._task is not None:
@@ -66,6 +98,10 @@ class SqliteStore:
         if self.r is not None:
             await self.r.close()
             self.r = None
+        if self._ckpt is not None:
+            await self._ckpt.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await self._ckpt.close()
+            self._ckpt = None
         if self._w is not None:
             await self._w.close()
             self._w = None
