@@ -90,13 +90,19 @@ async def register(app, sess, req, enc) -> dict[str, Any]:
     return {"user_id": user.user_id}
 
 
-@handler("login")
-async def login(app, sess, req, enc) -> dict[str, Any]:
+def _failed_login_gate(app, sess, what: str) -> float:
+    """Refuse an address past its failed-login limit; returns the monotonic now for the later hit."""
     now_mono = time.monotonic()
     wait = app.failed_logins_per_ip.peek(sess.ip, now_mono)
     if wait > 0:
-        netlog.session(app, sess, "login_refused", why="rate_limited")
+        netlog.session(app, sess, f"{what}_refused", why="rate_limited")
         raise _rate_limited("failed logins from this address", wait)
+    return now_mono
+
+
+@handler("login")
+async def login(app, sess, req, enc) -> dict[str, Any]:
+    now_mono = _failed_login_gate(app, sess, "login")
     uid = app.state.by_username.get(idn.username_key(req.args["username"]))
     user = app.state.users.get(uid) if uid else None
     stored = await repo.password_hash(app.store, uid) if uid else None
@@ -118,11 +124,7 @@ async def login(app, sess, req, enc) -> dict[str, Any]:
 
 @handler("auth")
 async def auth(app, sess, req, enc) -> dict[str, Any]:
-    now_mono = time.monotonic()
-    wait = app.failed_logins_per_ip.peek(sess.ip, now_mono)
-    if wait > 0:
-        netlog.session(app, sess, "auth_refused", why="rate_limited")
-        raise _rate_limited("failed logins from this address", wait)
+    now_mono = _failed_login_gate(app, sess, "auth")
     uid = await repo.token_owner(app.store, token_hash(req.args["token"]), app.now_ms())
     user = app.state.users.get(uid) if uid else None
     if user is None or user.deleted:

@@ -53,6 +53,17 @@ def _target(app, g: Group, uid: str) -> tuple[User, Member]:
     return user, m
 
 
+def _targeted(app, sess, req, op: str) -> tuple[Group, User, str, User, Member]:
+    """The common start of an op on one member: the group, the actor, the target; permission checked."""
+    g = live_group(app, req.args["group_id"])
+    actor = sess.user
+    uid = req.args["user_id"]
+    role = _actor_role(app, g, actor)
+    target, m = _target(app, g, uid)
+    perm.check(op, role, perm.Role(m.role))
+    return g, actor, uid, target, m
+
+
 def _audit(app, actor: User, action: str, g: Group, target: str | None = None, **detail: Any) -> Audit:
     return Audit(app.now_ms(), "user", actor.user_id, action, g.group_id, target, detail=detail or None)
 
@@ -165,12 +176,7 @@ async def invite(app, sess, req, enc) -> None:
 # -- acting on members --------------------------------------------------------------
 @handler("kick")
 async def kick(app, sess, req, enc) -> None:
-    g = live_group(app, req.args["group_id"])
-    actor = sess.user
-    uid = req.args["user_id"]
-    role = _actor_role(app, g, actor)
-    _, m = _target(app, g, uid)
-    perm.check("kick", role, perm.Role(m.role))
+    g, actor, uid, _, _ = _targeted(app, sess, req, "kick")
     kicked_sessions = set(_to_user(app, uid))
     await remove(app, g, uid, "kick", actor.user_id, audit=_audit(app, actor, "kick", g, uid))
     ev = event("member_removed", group_id=g.group_id, user_id=uid, by=actor.user_id)
@@ -180,14 +186,10 @@ async def kick(app, sess, req, enc) -> None:
 
 @handler("mute")
 async def mute(app, sess, req, enc) -> None:
-    g = live_group(app, req.args["group_id"])
-    actor = sess.user
-    uid, seconds = req.args["user_id"], req.args["seconds"]
+    seconds = req.args["seconds"]
     if not 0 <= seconds <= MAX_MUTE_SECONDS:
         raise ContractError("bad_request", f"seconds must be 0 (unmute) to {MAX_MUTE_SECONDS}")
-    role = _actor_role(app, g, actor)
-    _, m = _target(app, g, uid)
-    perm.check("mute", role, perm.Role(m.role))
+    g, actor, uid, _, m = _targeted(app, sess, req, "mute")
     until = app.now_ms() + seconds * 1000 if seconds else 0
     await app.store.write(
         repo.change(
@@ -218,13 +220,8 @@ async def mute_all(app, sess, req, enc) -> None:
 
 @handler("set_role")
 async def set_role(app, sess, req, enc) -> None:
-    g = live_group(app, req.args["group_id"])
-    actor = sess.user
-    uid = req.args["user_id"]
     new_role = perm.check_new_role(req.args["role"])
-    role = _actor_role(app, g, actor)
-    _, m = _target(app, g, uid)
-    perm.check("set_role", role, perm.Role(m.role))
+    g, actor, uid, _, m = _targeted(app, sess, req, "set_role")
     if m.role == new_role:
         return None
     if new_role is perm.Role.ADMIN:
@@ -248,12 +245,7 @@ async def set_role(app, sess, req, enc) -> None:
 
 @handler("transfer_owner")
 async def transfer_owner(app, sess, req, enc) -> None:
-    g = live_group(app, req.args["group_id"])
-    actor = sess.user
-    uid = req.args["user_id"]
-    role = _actor_role(app, g, actor)
-    new_owner, m = _target(app, g, uid)
-    perm.check("transfer_owner", role, perm.Role(m.role))
+    g, actor, uid, new_owner, m = _targeted(app, sess, req, "transfer_owner")
     caps = caps_of(app, new_owner)
     if owned_count(app, new_owner) >= caps.max_groups_created:
         raise ContractError("create_cap_reached", "that user already owns as many groups as allowed")
