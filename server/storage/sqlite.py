@@ -155,14 +155,15 @@ class SqliteStore:
         db = self._w
         assert db is not None
         while True:
-            await self._wake.wait()
+            if not (self._ops or self._msgs):
+                if self._closing:
+                    return  # only once everything queued, even during close, is committed
+                await self._wake.wait()
             self._wake.clear()
             ops, self._ops = self._ops, []
             msgs, self._msgs = self._msgs, []
             if ops or msgs:
                 await self._commit_batch(db, ops, msgs)
-            elif self._closing:
-                return
 
     async def _commit_batch(
         self,
