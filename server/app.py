@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import http
 import logging
 import secrets
@@ -240,6 +241,23 @@ def _peer_ip(conn: ServerConnection) -> str:
     return str(addr[0]) if addr else "?"
 
 
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector off the hot path.
+
+    Everything loaded at start (users, groups, members) lives for the whole
+    run: freezing it means no collection ever walks it again. Every message
+    allocates a few short-lived dicts, so with the default gen-0 threshold
+    (700) collections ran constantly; in the benchmark's 200-groups scenario
+    they took a third of the server's time.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
+
+
+GC_GEN0_THRESHOLD = 50_000
+
+
 async def run(cfg: Config) -> None:
     app = App(cfg)
     try:
@@ -247,6 +265,7 @@ async def run(cfg: Config) -> None:
     except BaseException:
         await app.stop()
         raise
+    tune_gc()
     print(f"listening on ws://{cfg.server.host}:{app.port}/ws", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
