@@ -202,19 +202,26 @@ async def mute(app, sess, req, enc) -> None:
     return None
 
 
+async def _change_group(app, sess, g: Group, op: str, **fields: Any) -> None:
+    """Store group fields with the op's record entry, update memory, send ``group_updated``."""
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    values = tuple(int(v) if isinstance(v, bool) else v for v in fields.values())
+    await app.store.write(
+        repo.change(
+            (f"UPDATE groups SET {sets} WHERE group_id = ?", (*values, g.group_id)),
+            audit=_audit(app, sess.user, op, g, **fields),
+        )
+    )
+    for k, v in fields.items():
+        setattr(g, k, v)
+    publish(g.online, event("group_updated", group_id=g.group_id, **fields))
+
+
 @handler("mute_all")
 async def mute_all(app, sess, req, enc) -> None:
     g = live_group(app, req.args["group_id"])
     perm.check("mute_all", _actor_role(app, g, sess.user))
-    on = req.args["on"]
-    await app.store.write(
-        repo.change(
-            ("UPDATE groups SET mute_all = ? WHERE group_id = ?", (int(on), g.group_id)),
-            audit=_audit(app, sess.user, "mute_all", g, on=on),
-        )
-    )
-    g.mute_all = on
-    publish(g.online, event("group_updated", group_id=g.group_id, mute_all=on))
+    await _change_group(app, sess, g, "mute_all", mute_all=req.args["on"])
     return None
 
 
@@ -276,14 +283,7 @@ async def set_announcement(app, sess, req, enc) -> None:
     text = req.args["text"].strip()
     if len(text) > app.cfg.limits.max_text_chars:
         raise ContractError("too_large", f"an announcement is at most {app.cfg.limits.max_text_chars} characters")
-    await app.store.write(
-        repo.change(
-            ("UPDATE groups SET announcement = ? WHERE group_id = ?", (text, g.group_id)),
-            audit=_audit(app, sess.user, "set_announcement", g, text=text),
-        )
-    )
-    g.announcement = text
-    publish(g.online, event("group_updated", group_id=g.group_id, announcement=text))
+    await _change_group(app, sess, g, "set_announcement", announcement=text)
     return None
 
 
@@ -300,16 +300,7 @@ async def update_group(app, sess, req, enc) -> None:
         changed["join_policy"] = validate_join_policy(req.args["join_policy"])
     if not changed:
         raise ContractError("bad_request", "update_group needs name, category or join_policy")
-    sets = ", ".join(f"{k} = ?" for k in changed)
-    await app.store.write(
-        repo.change(
-            (f"UPDATE groups SET {sets} WHERE group_id = ?", (*changed.values(), g.group_id)),
-            audit=_audit(app, sess.user, "update_group", g, **changed),
-        )
-    )
-    for k, v in changed.items():
-        setattr(g, k, v)
-    publish(g.online, event("group_updated", group_id=g.group_id, **changed))
+    await _change_group(app, sess, g, "update_group", **changed)
     return None
 
 
