@@ -18,6 +18,7 @@ from websockets.http11 import Response as HttpResponse
 
 from governance.codes import CodeBook
 from governance.ratelimit import WindowCounter
+from governance.retention import DAY_MS
 from protocol.codec import SUBPROTOCOLS, Encoding, decode
 from protocol.errors import ContractError
 from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply, parse_request, read_rid
@@ -65,6 +66,8 @@ class App:
         self.codes_per_ip = WindowCounter(rl.code_requests_per_ip_per_hour, HOUR)
         self.failed_logins_per_ip = WindowCounter(rl.failed_logins_per_ip_per_hour, HOUR)
         self.connections_per_ip = WindowCounter(rl.connections_per_ip_per_minute, 60.0)
+        self.reports_per_user = WindowCounter(rl.reports_per_hour, HOUR)
+        self.reports_when_mostly_rejected = WindowCounter(rl.reports_per_hour_when_mostly_rejected, HOUR)
         self.sessions: set[Session] = set()
         self.handlers = load_all()
         self.state = None  # type: ignore[assignment]
@@ -127,7 +130,7 @@ class App:
             await asyncio.sleep(60)
             now = self.now_ms()
             self.codes.prune(now / 1000)
-            stale = [k for k, v in self.state.sent.items() if v.committed and now - v.ts > 86_400_000]
+            stale = [k for k, v in self.state.sent.items() if v.committed and now - v.ts > DAY_MS]
             for k in stale:
                 del self.state.sent[k]
 

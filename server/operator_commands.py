@@ -14,6 +14,7 @@ from governance.tiers import credit_level
 from protocol.events import event
 from server import repo
 from server.fanout import publish
+from server.handlers.common import penalize
 from server.operator import OperatorError, Result, command
 from server.repo import Audit
 from server.state import Group, User
@@ -74,14 +75,6 @@ def sanction(kind: str, target_type: str, target_id: str, reason: str, now: int,
 def _audit(app, action: str, reason: str, group_id: str | None = None, target_id: str | None = None,
            **detail: Any) -> Audit:
     return Audit(app.now_ms(), "operator", OPERATOR, action, group_id, target_id, reason, detail or None)
-
-
-def _penalize(app, user: User, points: int) -> tuple[str, tuple] | None:
-    """Lower a user's credit (the level follows); returns the statement to store it."""
-    if points <= 0:
-        return None
-    user.credit_score -= points
-    return ("UPDATE users SET credit_score = ? WHERE user_id = ?", (user.credit_score, user.user_id))
 
 
 def _report_id(args: dict[str, Any]) -> int | None:
@@ -152,7 +145,7 @@ async def close_group(app, args: dict[str, Any]) -> Result:
     g = _live(_group(app, args))
     reason = _reason(args)
     owner = app.state.users[g.owner_id]
-    extra = _stmts(_penalize(app, owner, app.cfg.credit.penalty_sanction))
+    extra = _stmts(penalize(owner, app.cfg.credit.penalty_sanction))
     await close_group_now(app, g, reason, _audit(app, "close_group", reason, g.group_id), extra, _report_id(args))
     return Result([f"closed group {g.group_id}"])
 
@@ -167,7 +160,7 @@ async def suspend_admin(app, args: dict[str, Any]) -> Result:
     await app.store.write(repo.change(
         ("UPDATE users SET powers_suspended_until = ? WHERE user_id = ?", (until, user.user_id)),
         sanction("suspend_admin", "user", user.user_id, reason, now, until, _report_id(args)),
-        *_stmts(_penalize(app, user, app.cfg.credit.penalty_sanction)),
+        *_stmts(penalize(user, app.cfg.credit.penalty_sanction)),
         audit=_audit(app, "suspend_admin", reason, target_id=user.user_id, seconds=seconds),
     ))
     user.powers_suspended_until = until
@@ -183,7 +176,7 @@ async def revoke_create(app, args: dict[str, Any]) -> Result:
     await app.store.write(repo.change(
         ("UPDATE users SET create_revoked_at = ? WHERE user_id = ?", (now, user.user_id)),
         sanction("revoke_create", "user", user.user_id, reason, now, None, _report_id(args)),
-        *_stmts(_penalize(app, user, app.cfg.credit.penalty_sanction)),
+        *_stmts(penalize(user, app.cfg.credit.penalty_sanction)),
         audit=_audit(app, "revoke_create", reason, target_id=user.user_id),
     ))
     user.create_revoked = True
@@ -276,7 +269,7 @@ async def resolve(app, args: dict[str, Any]) -> Result:
     penalty = None
     target = app.state.users.get(target_uid) if target_uid else None
     if outcome == "upheld" and target is not None:
-        penalty = _penalize(app, target, app.cfg.credit.penalty_report_upheld)
+        penalty = penalize(target, app.cfg.credit.penalty_report_upheld)
     await app.store.write(repo.change(
         ("UPDATE reports SET status = 'resolved', outcome = ?, note = ?, resolved_at = ?, resolved_by = ?"
          " WHERE report_id = ?", (outcome, note, now, OPERATOR, report_id)),

@@ -9,9 +9,9 @@ from governance.content import normalize
 from protocol.events import event, message_obj
 from server import repo
 from server.fanout import publish
-from server.handlers.common import user_view
 from server.operator import OperatorError, Result, command
-from server.operator_commands import _audit, _penalize, _reason, _seconds, _stmts, sanction
+from server.handlers.common import penalize, user_view
+from server.operator_commands import _audit, _reason, _seconds, _stmts, sanction
 from server.state import Agreement
 
 _QUEUE_COLS = ("item_id", "group_id", "seq", "sender_id", "action", "category", "term", "created_at",
@@ -59,7 +59,7 @@ async def decide(app, args: dict[str, Any]) -> Result:
         stmts.append(("UPDATE messages SET deleted_at = ?, deleted_by = 'operator' WHERE group_id = ? AND seq = ?",
                       (now, gid, seq)))
     if decision in ("reject", "remove") and sender is not None:
-        stmts.extend(_stmts(_penalize(app, sender, app.cfg.credit.penalty_report_upheld)))
+        stmts.extend(_stmts(penalize(sender, app.cfg.credit.penalty_report_upheld)))
     await app.store.write(repo.change(
         *stmts, audit=_audit(app, f"review_{decision}", note, gid, sender_id, seq=seq, item_id=item_id)
     ))

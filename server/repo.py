@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from governance.audit import GENESIS, entry_hash
+from governance.retention import DAY_MS
 
 from server.state import Agreement, Group, Member, SentMessage, State, User
 from server.storage.sqlite import SqliteStore, WriteFn
@@ -43,7 +44,7 @@ async def load_state(store: SqliteStore, now_ms: int, activity_window_days: int)
             state.users[uid].groups.add(gid)
     for gid, day, n in await store.fetchall(
         "SELECT group_id, ts / 86400000, COUNT(*) FROM messages WHERE ts > ? GROUP BY 1, 2",
-        (now_ms - activity_window_days * 86_400_000,),
+        (now_ms - activity_window_days * DAY_MS,),
     ):
         state.groups[gid].daily[day] = n
     for gid, uid, ts in await store.fetchall("SELECT group_id, user_id, ts FROM join_requests"):
@@ -53,7 +54,7 @@ async def load_state(store: SqliteStore, now_ms: int, activity_window_days: int)
     for gid, uid, cmid, seq, ts in await store.fetchall(
         "SELECT group_id, sender_id, client_msg_id, seq, ts FROM messages"
         " WHERE ts > ? AND client_msg_id IS NOT NULL",
-        (now_ms - 86_400_000,),
+        (now_ms - DAY_MS,),
     ):
         state.sent[(gid, uid, cmid)] = SentMessage(seq, ts, True)
     return state

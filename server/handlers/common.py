@@ -44,6 +44,14 @@ def user_view(app, uid: str, role: str) -> dict[str, Any]:
     return user_obj(uid, u.display_name if u else "", role)
 
 
+def penalize(user: User, points: int) -> tuple[str, tuple] | None:
+    """Lower a user's credit (the level follows); returns the statement that stores it."""
+    if points <= 0:
+        return None
+    user.credit_score -= points
+    return ("UPDATE users SET credit_score = ? WHERE user_id = ?", (user.credit_score, user.user_id))
+
+
 def owned_count(app, user: User) -> int:
     groups = app.state.groups
     return sum(1 for gid in user.groups if groups[gid].owner_id == user.user_id)

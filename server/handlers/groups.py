@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from governance.ids import new_group_id
+from governance.retention import DAY_MS
 from governance.tiers import activity_class, check_size_class, size_class
 from protocol.errors import ContractError
 from protocol.events import event
@@ -23,7 +24,6 @@ from server.handlers.common import (
 from server.state import Group, Member, User
 
 JOIN_POLICIES = ("open", "approval", "invite")
-DAY_MS = 86_400_000
 
 
 def validate_group_name(raw: str) -> str:
@@ -118,6 +118,16 @@ async def group_info(app, sess, req, enc) -> dict[str, Any]:
     return info(app, g, member)
 
 
+def check_room(app, g: Group, user: User) -> None:
+    """The group's member cap and the user's joined-groups cap (both follow credit levels)."""
+    cap = group_max_members(app, g)
+    if len(g.members) >= cap:
+        raise ContractError("member_cap_reached", f"group {g.group_id} is full ({cap} members)")
+    joined_cap = caps_of(app, user).max_groups_joined
+    if len(user.groups) >= joined_cap:
+        raise ContractError("join_cap_reached", f"{user.display_name} may be in at most {joined_cap} groups")
+
+
 async def admit(app, g: Group, user: User, action: str, actor: str | None,
                 audit: repo.Audit | None = None) -> None:
     """Check every cap, add ``user`` to ``g`` in memory and store, announce it.
@@ -128,12 +138,7 @@ async def admit(app, g: Group, user: User, action: str, actor: str | None,
     uid = user.user_id
     if uid in g.members:
         return
-    cap = group_max_members(app, g)
-    if len(g.members) >= cap:
-        raise ContractError("member_cap_reached", f"group {g.group_id} is full ({cap} members)")
-    joined_cap = caps_of(app, user).max_groups_joined
-    if len(user.groups) >= joined_cap:
-        raise ContractError("join_cap_reached", f"you may be in at most {joined_cap} groups")
+    check_room(app, g, user)
     owner = app.state.users[g.owner_id]
     check_size_class(
         len(g.members) + 1,

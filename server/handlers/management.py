@@ -18,7 +18,6 @@ from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import (
     caps_of,
-    group_max_members,
     level_of,
     live_group,
     member_of,
@@ -27,6 +26,7 @@ from server.handlers.common import (
 )
 from server.handlers.groups import (
     admit,
+    check_room,
     remove,
     validate_category,
     validate_group_name,
@@ -152,12 +152,7 @@ async def invite(app, sess, req, enc) -> None:
         raise ContractError("not_found", f"no user {uid}")
     if uid in g.members:
         raise ContractError("conflict", "that user is already a member")
-    cap = group_max_members(app, g)
-    if len(g.members) >= cap:
-        raise ContractError("member_cap_reached", f"group {g.group_id} is full ({cap} members)")
-    joined_cap = caps_of(app, invitee).max_groups_joined
-    if len(invitee.groups) >= joined_cap:
-        raise ContractError("join_cap_reached", "that user is in as many groups as allowed")
+    check_room(app, g, invitee)
     now = app.now_ms()
     g.invited.add(uid)
     await app.store.write(

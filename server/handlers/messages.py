@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from governance.content import Action
+from governance.retention import DAY_MS
 
 from protocol.codec import encode
 from protocol.errors import ContractError
@@ -21,12 +22,12 @@ from server import repo
 from server.fanout import publish
 from server.handlers import DEFERRED, handler
 from server.handlers.accounts import message_bucket
-from server.handlers.common import live_group, member_of, user_view
+from server.handlers.common import live_group, member_of, penalize, user_view
 from server.state import SentMessage
 
 log = logging.getLogger("qunguan.messages")
 
-DEDUP_WINDOW_MS = DAY_MS = 86_400_000
+DEDUP_WINDOW_MS = DAY_MS
 HISTORY_DEFAULT, HISTORY_MAX = 50, 500
 
 
@@ -121,9 +122,8 @@ def _log_write_failure(fut) -> None:
 def _record_blocked(app, user, gid: str, verdict, now: int) -> None:
     """Blocked content costs credit (Art. 7) and is written to the record; the text is not kept."""
     penalty = app.cfg.credit.penalty_blocked_content
-    user.credit_score -= penalty
     app.store.write(repo.change(
-        ("UPDATE users SET credit_score = ? WHERE user_id = ?", (user.credit_score, user.user_id)),
+        *filter(None, [penalize(user, penalty)]),
         audit=repo.Audit(now, "system", None, "content_blocked", gid, user.user_id, verdict.category,
                          {"term": verdict.term, "penalty": penalty}),
     )).add_done_callback(_log_write_failure)

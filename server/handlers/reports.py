@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from governance.ratelimit import WindowCounter
 from protocol.errors import ContractError
 from server import repo
 from server.handlers import handler
@@ -17,16 +16,6 @@ from server.handlers.common import member_of
 
 TARGET_TYPES = ("message", "user", "group")
 MIN_RESOLVED_FOR_JUDGEMENT = 5
-
-
-def _limiters(app) -> tuple[WindowCounter, WindowCounter]:
-    if not hasattr(app, "_report_limits"):
-        rl = app.cfg.rate_limits
-        app._report_limits = (
-            WindowCounter(rl.reports_per_hour, 3600.0),
-            WindowCounter(rl.reports_per_hour_when_mostly_rejected, 3600.0),
-        )
-    return app._report_limits
 
 
 async def _target(app, sess, args: dict[str, Any]) -> tuple[str | None, int | None, str | None]:
@@ -82,7 +71,7 @@ async def report(app, sess, req, enc) -> dict[str, Any]:
         " WHERE reporter_id = ? AND status = 'resolved'",
         (reporter,),
     )
-    normal, slowed = _limiters(app)
+    normal, slowed = app.reports_per_user, app.reports_when_mostly_rejected
     limiter = slowed if resolved >= MIN_RESOLVED_FOR_JUDGEMENT and rejected * 2 > resolved else normal
     now_mono = time.monotonic()
     wait = max(normal.peek(reporter, now_mono), limiter.peek(reporter, now_mono))
