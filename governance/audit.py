@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 GENESIS = "0" * 64
 FIELDS = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail")
@@ -30,6 +31,7 @@ def first_broken(entries: Iterable[Mapping[str, Any]]) -> int | None:
     prev = GENESIS
     for e in entries:
         if e["prev_hash"] != prev or entry_hash(prev, e) != e["hash"]:
-            return e["id"]
+            broken: int = e["id"]
+            return broken
         prev = e["hash"]
     return None

@@ -79,16 +79,17 @@ from __future__ import annotations
 
 import threading
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Iterable, Sequence
+from typing import Protocol
 
 import ahocorasick
 
 __all__ = [
+    "MAX_MATCHES",
     "Action",
     "ContentFilter",
-    "MAX_MATCHES",
     "Verdict",
     "load_terms",
     "normalize",
@@ -156,7 +157,7 @@ def _map_char(ch: str) -> str:
     return "".join(c for c in s if c.isalnum() and c not in _INVISIBLE_LETTERS)
 
 
-class _CharTable(dict):
+class _CharTable(dict[int, str | int | None]):
     """``str.translate`` table: code point -> replacement, filled on first sight."""
 
     def __missing__(self, cp: int) -> str | int | None:
@@ -184,20 +185,29 @@ _ASCII_LOWER = bytes.maketrans(
 )
 _ASCII_DROP = bytes(i for i in range(128) if not chr(i).isalnum())
 
-_t2s = None
+
+class _Converter(Protocol):
+    """What is used of an ``opencc.OpenCC`` (the package has no type information)."""
+
+    def convert(self, text: str) -> str: ...
+
+
+_t2s: _Converter | None = None
 _t2s_lock = threading.Lock()
 
 
-def _converter():
+def _converter() -> _Converter:
     """The OpenCC t2s converter, created on first use (loading it takes ~ms)."""
     global _t2s
-    if _t2s is None:
+    converter = _t2s
+    if converter is None:
         with _t2s_lock:
-            if _t2s is None:
+            converter = _t2s
+            if converter is None:
                 import opencc
 
-                _t2s = opencc.OpenCC("t2s")
-    return _t2s
+                converter = _t2s = opencc.OpenCC("t2s")
+    return converter
 
 
 def normalize(text: str) -> str:
@@ -270,7 +280,7 @@ class ContentFilter:
     safe to call from any thread.
     """
 
-    __slots__ = ("_automaton", "_count", "_categories", "short_terms")
+    __slots__ = ("_automaton", "_categories", "_count", "short_terms")
 
     def __init__(self, lists: Sequence[tuple[str, str, Iterable[str]]] = ()) -> None:
         entries: dict[str, list[tuple[str, Action]]] = {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 _GROUP_ID = re.compile(r"[1-9][0-9]{8,11}")
 _USER_ID = re.compile(r"u[0-9a-f]{16}")

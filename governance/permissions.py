@@ -9,16 +9,20 @@ is refused.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
+from protocol.enums import Role
 from protocol.errors import ContractError
 
-
-class Role(StrEnum):
-    OWNER = "owner"
-    ADMIN = "admin"
-    MEMBER = "member"
-
+__all__ = [
+    "MANAGEMENT_OPS",
+    "OWNER_ONLY_OPS",
+    "PERMISSIONS",
+    "TARGETED_OPS",
+    "Role",  # defined in protocol.enums, re-exported: `from governance.permissions import Role` still works
+    "check",
+    "check_new_role",
+    "may",
+    "permission_rows",
+]
 
 MANAGEMENT_OPS: tuple[str, ...] = (
     "invite",

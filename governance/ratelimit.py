@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Hashable
+from collections.abc import Hashable
 
 # Absorbs float error so that waiting exactly the returned delay is enough.
 _EPS = 1e-9
@@ -20,7 +20,7 @@ class TokenBucket:
     ``rate <= 0`` or ``burst <= 0`` disables it (everything allowed).
     """
 
-    __slots__ = ("rate", "burst", "tokens", "stamp")
+    __slots__ = ("burst", "rate", "stamp", "tokens")
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = float(rate)
@@ -54,7 +54,7 @@ class WindowCounter:
     their counts: the cap trades exactness for bounded memory).
     """
 
-    __slots__ = ("limit", "window", "max_keys", "_logs")
+    __slots__ = ("_logs", "limit", "max_keys", "window")
 
     def __init__(self, limit: int, window: float, max_keys: int = 100_000) -> None:
         self.limit = int(limit)

@@ -7,8 +7,8 @@ group may reach a given member count.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 from protocol.errors import ContractError
 

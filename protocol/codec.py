@@ -1,6 +1,13 @@
 """Frame encoding and decoding for both subprotocols.
 
-Decoding never raises anything but :class:`ContractError` (``bad_request``),
+Encoding takes maps (dicts) or msgspec structs (the typed events of
+:mod:`protocol.events`), or maps holding structs, and goes through one reused
+msgspec encoder per encoding: MessagePack gives ``bytes`` (a binary frame), JSON
+gives ``str`` (a text frame; non-ASCII is written as is, not escaped).
+
+Requests are decoded by :func:`protocol.messages.decode_request`; :func:`decode`
+here turns any frame into a plain map (the client SDK reads server frames with
+it). Decoding never raises anything but :class:`ContractError` (``bad_request``),
 whatever bytes arrive: MessagePack is unpacked with explicit size limits so a
 header that claims a 4 GiB string or a billion-element array is refused before
 anything is allocated.
@@ -10,9 +17,11 @@ from __future__ import annotations
 
 import enum
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final, TypeAlias
 
 import msgpack
+import msgspec
 from websockets.frames import Frame, Opcode
 
 from protocol.errors import ContractError
@@ -30,21 +39,25 @@ MAX_ARRAY_LEN = 10_000
 MAX_MAP_LEN = 256
 
 
+# What encode() takes: a map (possibly holding structs) or a struct.
+Encodable: TypeAlias = Mapping[str, Any] | msgspec.Struct
+
+_MSGPACK_ENCODER: Final = msgspec.msgpack.Encoder()
+_JSON_ENCODER: Final = msgspec.json.Encoder()
+
+
 class Encoding(enum.Enum):
     MSGPACK = "msgpack"
     JSON = "json"
 
     @classmethod
-    def for_subprotocol(cls, subprotocol: str | None) -> "Encoding":
+    def for_subprotocol(cls, subprotocol: str | None) -> Encoding:
         return cls.JSON if subprotocol == SUBPROTOCOL_JSON else cls.MSGPACK
 
 
 def decode(data: bytes | str, max_bytes: int = 1 << 20) -> dict[str, Any]:
     """Decode one frame into a map. Binary frames are MessagePack, text frames JSON."""
-    if isinstance(data, str):
-        obj = _decode_json(data)
-    else:
-        obj = _decode_msgpack(data, max_bytes)
+    obj = _decode_json(data) if isinstance(data, str) else _decode_msgpack(data, max_bytes)
     if not isinstance(obj, dict):
         raise ContractError("bad_request", "a frame must be a map")
     return obj
@@ -73,11 +86,11 @@ def _decode_json(data: str) -> Any:
         raise ContractError("bad_request", f"not a JSON object ({type(exc).__name__})") from None
 
 
-def encode(obj: dict[str, Any], encoding: Encoding) -> bytes | str:
+def encode(obj: Encodable, encoding: Encoding) -> bytes | str:
     """Encode one frame; MessagePack gives bytes (binary frame), JSON gives str (text frame)."""
     if encoding is Encoding.MSGPACK:
-        return msgpack.packb(obj)
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        return _MSGPACK_ENCODER.encode(obj)
+    return _JSON_ENCODER.encode(obj).decode()
 
 
 def ws_frame(payload: bytes | str) -> bytes:
@@ -88,31 +101,45 @@ def ws_frame(payload: bytes | str) -> bytes:
 
 
 class EncodedOnce:
-    """One event, encoded (and framed) at most once per encoding, shared by every recipient."""
+    """One event, encoded (and framed) at most once per encoding, shared by every recipient.
 
-    __slots__ = ("obj", "_msgpack", "_json", "_framed_msgpack", "_framed_json")
+    ``obj`` is a map or a struct, as for :func:`encode`. The JSON text frame is built
+    from the encoder's UTF-8 bytes directly; the ``str`` of :meth:`get` is made only
+    when asked for.
+    """
 
-    def __init__(self, obj: dict[str, Any]) -> None:
+    __slots__ = ("_framed_json", "_framed_msgpack", "_json", "_json_utf8", "_msgpack", "obj")
+
+    def __init__(self, obj: Encodable) -> None:
         self.obj = obj
         self._msgpack: bytes | None = None
         self._json: str | None = None
+        self._json_utf8: bytes | None = None
         self._framed_msgpack: bytes | None = None
         self._framed_json: bytes | None = None
 
     def framed(self, encoding: Encoding) -> bytes:
         if encoding is Encoding.MSGPACK:
             if self._framed_msgpack is None:
-                self._framed_msgpack = ws_frame(self.get(encoding))
+                self._framed_msgpack = ws_frame(self._packed())
             return self._framed_msgpack
         if self._framed_json is None:
-            self._framed_json = ws_frame(self.get(encoding))
+            self._framed_json = Frame(Opcode.TEXT, self._utf8()).serialize(mask=False)
         return self._framed_json
 
     def get(self, encoding: Encoding) -> bytes | str:
         if encoding is Encoding.MSGPACK:
-            if self._msgpack is None:
-                self._msgpack = msgpack.packb(self.obj)
-            return self._msgpack
+            return self._packed()
         if self._json is None:
-            self._json = json.dumps(self.obj, ensure_ascii=False, separators=(",", ":"))
+            self._json = self._utf8().decode()
         return self._json
+
+    def _packed(self) -> bytes:
+        if self._msgpack is None:
+            self._msgpack = _MSGPACK_ENCODER.encode(self.obj)
+        return self._msgpack
+
+    def _utf8(self) -> bytes:
+        if self._json_utf8 is None:
+            self._json_utf8 = _JSON_ENCODER.encode(self.obj)
+        return self._json_utf8

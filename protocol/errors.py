@@ -44,3 +44,15 @@ class ContractError(Exception):
         self.code = code
         self.reason = reason
         self.extra = extra
+
+
+class FrameError(ContractError):
+    """A frame that is not a valid request (``bad_request`` or ``unknown_op``).
+
+    ``rid`` is the frame's ``rid`` when it could be read (a 64-bit integer), else
+    ``None``: the reply's ``re``. It is not a reply field (``extra`` stays empty).
+    """
+
+    def __init__(self, code: str, reason: str, *, rid: int | None = None) -> None:
+        super().__init__(code, reason)
+        self.rid = rid

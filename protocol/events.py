@@ -1,10 +1,57 @@
-"""Builders for the contract's event maps (``{"ev": NAME, ...}``) and object shapes."""
+"""The contract's events (``{"ev": NAME, ...}``) and object shapes.
+
+Two ways to build them, with the same content on the wire:
+
+- the dict builders the server uses today: :func:`user_obj`, :func:`message_obj`,
+  :func:`event`, :func:`message_event`;
+- typed structs, one per event, tagged with its name (``tag_field="ev"``):
+  :class:`MessageEvent`, :class:`MemberJoined`, ... (:data:`Event` is their
+  union, :data:`EVENT_TYPES` maps names to them), plus :class:`UserObj` and
+  :class:`MessageObj` (``MessageObj.of`` / ``MessageEvent.of`` take the builders'
+  arguments). :func:`protocol.codec.encode` and ``EncodedOnce`` take either.
+
+Optional fields left at ``None`` are not written (``omit_defaults``): a
+``group_updated`` carries only the fields that changed, a ``notice`` only its
+kind's fields, a message either ``text`` or ``deleted: true``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Final, Literal, TypeAlias, get_args
+
+import msgspec
+
+from protocol.enums import JoinPolicy, Role
+
+__all__ = [
+    "EVENT_TYPES",
+    "Event",
+    "EventBase",
+    "GroupClosed",
+    "GroupDissolved",
+    "GroupSuspended",
+    "GroupUpdated",
+    "Invited",
+    "JoinRequest",
+    "JoinResult",
+    "MemberJoined",
+    "MemberLeft",
+    "MemberMuted",
+    "MemberRemoved",
+    "MessageDeleted",
+    "MessageEvent",
+    "MessageObj",
+    "Notice",
+    "RoleChanged",
+    "UserObj",
+    "event",
+    "message_event",
+    "message_obj",
+    "user_obj",
+]
 
 
+# -- the dict builders ------------------------------------------------------------------
 def user_obj(user_id: str, display_name: str, role: str) -> dict[str, Any]:
     return {"user_id": user_id, "display_name": display_name, "role": role}
 
@@ -24,3 +71,194 @@ def event(_name: str, /, **fields: Any) -> dict[str, Any]:
 
 def message_event(msg: dict[str, Any]) -> dict[str, Any]:
     return {"ev": "message", **msg}
+
+
+# -- objects ------------------------------------------------------------------------------
+class UserObj(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """A user as seen in one group (never a phone number, legal name or ID number)."""
+
+    user_id: str
+    display_name: str
+    role: Role
+
+
+class MessageObj(msgspec.Struct, kw_only=True, frozen=True, gc=False, omit_defaults=True):
+    """A message: ``text``, or ``deleted: true`` (and no text) once deleted; never both."""
+
+    group_id: str
+    seq: int
+    ts: int
+    sender: UserObj
+    text: str | None = None
+    deleted: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.text is None) is not self.deleted:
+            raise ValueError("a message has either text or deleted: true")
+
+    @classmethod
+    def of(cls, group_id: str, seq: int, ts: int, sender: UserObj, text: str | None) -> MessageObj:
+        """Like :func:`message_obj`: ``text=None`` means deleted."""
+        if text is None:
+            return cls(group_id=group_id, seq=seq, ts=ts, sender=sender, deleted=True)
+        return cls(group_id=group_id, seq=seq, ts=ts, sender=sender, text=text)
+
+
+# -- events ---------------------------------------------------------------------------------
+class EventBase(msgspec.Struct, kw_only=True, frozen=True, gc=False, omit_defaults=True, tag_field="ev"):
+    """What every event has: ``ev``, its name (the struct's tag)."""
+
+    ev: ClassVar[str]  # set below for each event
+
+
+class MessageEvent(EventBase, tag="message", kw_only=True, frozen=True):
+    """A new message (after it is stored), or a held one an operator released."""
+
+    group_id: str
+    seq: int
+    ts: int
+    sender: UserObj
+    text: str
+
+    @classmethod
+    def of(cls, msg: MessageObj) -> MessageEvent:
+        """Like :func:`message_event`, for a message that is not deleted."""
+        if msg.text is None:
+            raise ValueError("a deleted message is not sent as a message event")
+        return cls(group_id=msg.group_id, seq=msg.seq, ts=msg.ts, sender=msg.sender, text=msg.text)
+
+
+class MessageDeleted(EventBase, tag="message_deleted", kw_only=True, frozen=True):
+    group_id: str
+    seq: int
+
+
+class MemberJoined(EventBase, tag="member_joined", kw_only=True, frozen=True):
+    group_id: str
+    user: UserObj
+
+
+class MemberLeft(EventBase, tag="member_left", kw_only=True, frozen=True):
+    group_id: str
+    user_id: str
+
+
+class MemberRemoved(EventBase, tag="member_removed", kw_only=True, frozen=True):
+    """``by``: the user_id of the owner or admin who removed the member."""
+
+    group_id: str
+    user_id: str
+    by: str
+
+
+class RoleChanged(EventBase, tag="role_changed", kw_only=True, frozen=True):
+    group_id: str
+    user_id: str
+    role: Role
+
+
+class MemberMuted(EventBase, tag="member_muted", kw_only=True, frozen=True):
+    """``until``: epoch milliseconds; 0 means unmuted."""
+
+    group_id: str
+    user_id: str
+    until: int
+
+
+class GroupUpdated(EventBase, tag="group_updated", kw_only=True, frozen=True):
+    """Only the fields that changed are present."""
+
+    group_id: str
+    name: str | None = None
+    category: str | None = None
+    join_policy: JoinPolicy | None = None
+    announcement: str | None = None
+    mute_all: bool | None = None
+
+
+class JoinRequest(EventBase, tag="join_request", kw_only=True, frozen=True):
+    """Someone asks to join an ``approval`` group (to its owner and admins)."""
+
+    group_id: str
+    user: UserObj
+
+
+class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
+    """From the platform; a client shows a notice of a kind it does not know as plain text.
+
+    Per-kind fields: ``warning`` has ``group_id`` and maybe ``deadline``;
+    ``report_result`` has ``report_id`` and ``outcome``; ``agreement`` has ``version``;
+    ``platform`` maybe ``category``; ``content_removed`` has ``group_id``.
+    """
+
+    kind: str
+    text: str
+    group_id: str | None = None
+    deadline: int | None = None
+    report_id: str | None = None
+    outcome: str | None = None
+    version: str | None = None
+    category: str | None = None
+
+
+class GroupDissolved(EventBase, tag="group_dissolved", kw_only=True, frozen=True):
+    group_id: str
+
+
+class GroupClosed(EventBase, tag="group_closed", kw_only=True, frozen=True):
+    """The platform closed the group; ``reason`` is the operator's."""
+
+    group_id: str
+    reason: str
+
+
+class GroupSuspended(EventBase, tag="group_suspended", kw_only=True, frozen=True):
+    """Posting is suspended until ``until`` (epoch milliseconds)."""
+
+    group_id: str
+    until: int
+    reason: str | None = None
+
+
+class Invited(EventBase, tag="invited", kw_only=True, frozen=True):
+    """``name``: the group's; ``by``: the inviter, with their role."""
+
+    group_id: str
+    name: str
+    by: UserObj
+
+
+class JoinResult(EventBase, tag="join_result", kw_only=True, frozen=True):
+    group_id: str
+    status: Literal["approved", "rejected"]
+
+
+Event: TypeAlias = (
+    MessageEvent
+    | MessageDeleted
+    | MemberJoined
+    | MemberLeft
+    | MemberRemoved
+    | RoleChanged
+    | MemberMuted
+    | GroupUpdated
+    | JoinRequest
+    | Notice
+    | GroupDissolved
+    | GroupClosed
+    | GroupSuspended
+    | Invited
+    | JoinResult
+)
+
+_EVENT_CLASSES: Final[tuple[type[EventBase], ...]] = get_args(Event)
+
+
+def _tag(cls: type[EventBase]) -> str:
+    tag = cls.__struct_config__.tag
+    assert isinstance(tag, str)
+    cls.ev = tag
+    return tag
+
+
+EVENT_TYPES: Final[dict[str, type[EventBase]]] = {_tag(cls): cls for cls in _EVENT_CLASSES}

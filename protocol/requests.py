@@ -1,7 +1,13 @@
-"""Typed requests: the op table of the contract, and validation of a decoded frame.
+"""The op table of the contract, the reply shapes, and the dict-based request parser.
 
 Each op lists its arguments with a kind and whether it is required. Arguments a
 client sends that the op does not know are ignored (forward compatibility).
+
+The server decodes frames with :func:`decode_request` (from
+:mod:`protocol.messages`, re-exported here): one pass from the frame's bytes to
+the op's typed struct. :func:`parse_request` validates an already decoded map
+against the same table, with the same refusals; the tests hold the two to each
+other.
 """
 
 from __future__ import annotations
@@ -11,14 +17,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol.codec import INT64_MAX, INT64_MIN
-from protocol.errors import ContractError
+from protocol.errors import ContractError, FrameError
+from protocol.messages import SHORT_STR_MAX, UNAUTHENTICATED_OPS, decode_request
+
+__all__ = [
+    "OPS",
+    "SHORT_STR_MAX",
+    "UNAUTHENTICATED_OPS",
+    "Arg",
+    "ContractError",
+    "FrameError",
+    "Request",
+    "decode_request",
+    "error_reply",
+    "ok_reply",
+    "parse_request",
+    "read_rid",
+]
 
 _GROUP_ID = re.compile(r"[1-9][0-9]{8,11}")
 
 # Argument kinds. "gid" is a group id string; "text" is a long string whose
 # length limit is configuration (checked by the server, not here).
 STR, TEXT, INT, BOOL, NUM, GID = "str", "text", "int", "bool", "num", "gid"
-SHORT_STR_MAX = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +99,6 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "dissolve_group": _op("group_id:gid"),
 }
 
-UNAUTHENTICATED_OPS = frozenset({"request_code", "register", "login", "auth"})
-
-
 @dataclass(slots=True)
 class Request:
     op: str
@@ -124,7 +142,7 @@ def parse_request(frame: dict[str, Any]) -> Request:
 
 def _check(op: str, arg: Arg, value: Any) -> Any:
     kind = arg.kind
-    if kind == STR or kind == TEXT:
+    if kind in (STR, TEXT):
         if type(value) is not str:
             raise _type_error(op, arg, "a string")
         if kind == STR and len(value) > SHORT_STR_MAX:

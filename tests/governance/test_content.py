@@ -333,7 +333,7 @@ def test_inserted_separators_never_hide_a_term(chars, data):
         st.lists(st.text(separator_char, min_size=0, max_size=4), min_size=len(chars) + 1,
                  max_size=len(chars) + 1)
     )
-    disguised = runs[0] + "".join(c + r for c, r in zip(chars, runs[1:]))
+    disguised = runs[0] + "".join(c + r for c, r in zip(chars, runs[1:], strict=True))
     assert normalize(disguised) == norm
     v = f.check("msg: " + disguised + " !")
     assert v is not None and v.term == norm

@@ -17,7 +17,7 @@ from governance.permissions import (
 )
 from protocol.errors import ContractError
 
-O, A, M = "owner", "admin", "member"
+O, A, M = "owner", "admin", "member"  # noqa: E741 (the roles' initials keep the table below readable)
 TARGETS = (None, O, A, M)
 
 # op -> actor -> target -> allowed.  "*" = same answer for every target (target-less ops).

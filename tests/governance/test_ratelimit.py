@@ -4,7 +4,6 @@ import pytest
 
 from governance.ratelimit import TokenBucket, WindowCounter
 
-
 # --- TokenBucket ---------------------------------------------------------------
 
 def test_bucket_starts_full_then_refuses():

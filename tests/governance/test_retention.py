@@ -10,7 +10,7 @@ import pytest
 from governance.retention import DAY_MS, MIN_DAYS, cutoff_ms, is_past_retention, sanction_holds
 
 MINUTE = 60_000
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def ms(text: str, tz: str) -> int:

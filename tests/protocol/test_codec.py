@@ -88,7 +88,8 @@ def test_any_text_decode_or_bad_request(data):
 
 _values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text() | st.binary(),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text() | st.integers(-(2**63), 2**63 - 1), children, max_size=5),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text() | st.integers(-(2**63), 2**63 - 1), children, max_size=5),
     max_leaves=30,
 )
 

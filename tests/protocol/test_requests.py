@@ -80,7 +80,7 @@ def test_unknown_arguments_are_ignored():
 
 
 def test_unauthenticated_ops_are_the_contracts():
-    assert UNAUTHENTICATED_OPS == {"request_code", "register", "login", "auth"}
+    assert {"request_code", "register", "login", "auth"} == UNAUTHENTICATED_OPS
 
 
 def test_reply_shapes():

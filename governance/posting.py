@@ -1,0 +1,220 @@
+"""Who may post and manage, and what text may be stored: pure policy for the handlers.
+
+No I/O and no server import: plain values in, a decision out. Every refusal is a
+:class:`~protocol.errors.ContractError` with the code, reason and extra fields the
+handlers have always used, so moving a check here changes nothing on the wire.
+
+- :func:`check_can_post` -- may this member post in this group now (``send``)?
+- :func:`check_text` -- the length and emptiness of any text-bearing argument.
+- :func:`screen_text` -- the prohibited-content filter (Art. 10) for any text:
+  message text, group name, announcement, display name.
+- :func:`acting_role` -- the role a manager acts with (platform suspension of powers).
+- :func:`check_admin_cap` -- ``set_role`` to admin.
+- :func:`mostly_rejected` -- the slower report limit for a malicious reporter (P15).
+- :func:`check_can_own` -- ``create_group`` and ``transfer_owner``.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Protocol
+
+from governance.content import Action, Verdict
+from protocol.enums import Role
+from protocol.errors import ContractError
+
+__all__ = [
+    "MIN_RESOLVED_FOR_JUDGEMENT",
+    "ContentBlocked",
+    "TextScreen",
+    "acting_role",
+    "check_admin_cap",
+    "check_can_own",
+    "check_can_post",
+    "check_text",
+    "mostly_rejected",
+    "screen_text",
+]
+
+
+# -- posting -------------------------------------------------------------------------------
+def check_can_post(
+    *,
+    now: int,
+    role: Role,
+    muted_until: int,
+    group_mute_all: bool,
+    group_suspended_until: int,
+    require_id: bool,
+    id_verified: bool,
+    agreement_version: str | None,
+    accepted_version: str | None,
+    text: str | None = None,
+    max_text_chars: int | None = None,
+) -> None:
+    """Refuse a post, in this order (the first that applies wins):
+
+    1. ``group_suspended`` (with ``until``): the platform suspended posting in the group;
+    2. ``muted`` (with ``until``): the member is muted;
+    3. ``muted``: the group is muted (``mute_all``) and the poster is a plain member;
+    4. ``verification_required``: posting needs a verified identity (``require_id``);
+    5. only when ``text`` is given: :func:`check_text` of it (``too_large``, then
+       ``bad_request`` if empty), with ``max_chars=max_text_chars``, ``field="text"``;
+    6. ``forbidden`` (with ``agreement_version``): there is a current rules and
+       service agreement version and the poster has not accepted it.
+
+    Pass ``text`` (and ``max_text_chars``) to keep the order ``send`` has always
+    had, where a too long or empty text is refused before a missing acceptance;
+    without it, call :func:`check_text` after this function.
+
+    ``now``, ``muted_until`` and ``group_suspended_until`` are epoch milliseconds
+    (0 means never muted / not suspended).
+    """
+    if group_suspended_until > now:
+        raise ContractError("group_suspended", "posting in this group is suspended", until=group_suspended_until)
+    if muted_until > now:
+        raise ContractError("muted", "you are muted in this group", until=muted_until)
+    if group_mute_all and role == Role.MEMBER:
+        raise ContractError("muted", "the group is muted; only the owner and admins can speak")
+    if require_id and not id_verified:
+        raise ContractError("verification_required", "posting needs a verified identity")
+    if text is not None:
+        if max_text_chars is None:
+            raise TypeError("check_can_post: text needs max_text_chars")
+        check_text(text, max_chars=max_text_chars, field="text")
+    if agreement_version is not None and accepted_version != agreement_version:
+        raise ContractError(
+            "forbidden",
+            f"accept the platform rules and service agreement (version {agreement_version}) first",
+            agreement_version=agreement_version,
+        )
+
+
+def check_text(text: str, *, max_chars: int, field: str, allow_empty: bool = False) -> str:
+    """``text`` itself when it may be stored as ``field``.
+
+    ``too_large`` when longer than ``max_chars`` characters; ``bad_request`` when
+    empty or only whitespace, unless ``allow_empty`` (an announcement may be
+    cleared). The text is returned as given (callers strip it first if they store
+    it stripped).
+    """
+    if len(text) > max_chars:
+        raise ContractError("too_large", f"{field} is longer than {max_chars} characters")
+    if not allow_empty and not text.strip():
+        raise ContractError("bad_request", f"{field} is empty")
+    return text
+
+
+# -- prohibited content (Art. 10) ------------------------------------------------------------
+class TextScreen(Protocol):
+    """What :func:`screen_text` needs of a filter: :class:`governance.content.ContentFilter` has it."""
+
+    def check(self, text: str) -> Verdict | None: ...
+
+
+class ContentBlocked(ContractError):
+    """``content_blocked``, carrying the :class:`Verdict` so the caller can record it.
+
+    ``verdict`` is an attribute, not a reply field: the client sees the code and
+    the reason (which names the category) only.
+    """
+
+    def __init__(self, verdict: Verdict, field: str) -> None:
+        super().__init__(
+            "content_blocked", f"the {_FIELD_NOUNS.get(field, field)} contains prohibited content ({verdict.category})"
+        )
+        self.verdict = verdict
+        self.field = field
+
+
+_FIELD_NOUNS: Final = {
+    "text": "message",
+    "name": "group name",
+    "display_name": "display name",
+}
+
+
+def screen_text(content_filter: TextScreen, text: str, field: str) -> Verdict | None:
+    """Run the prohibited-content filter over ``text`` (the argument ``field``).
+
+    A ``block`` match raises :class:`ContentBlocked` (``content_blocked``; the
+    reason names the category, e.g. "the message contains prohibited content
+    (gambling)"). A ``review`` or ``flag`` match is returned for the caller to
+    act on (hold, queue); clean text gives ``None``.
+    """
+    verdict = content_filter.check(text)
+    if verdict is not None and verdict.action is Action.BLOCK:
+        raise ContentBlocked(verdict, field)
+    return verdict
+
+
+# -- managing ------------------------------------------------------------------------------
+def acting_role(role: Role, powers_suspended_until: int, now: int) -> Role:
+    """The role a member manages with: an owner or admin whose management powers the
+    platform suspended (until ``powers_suspended_until``, epoch ms) is ``forbidden``;
+    a plain member is never affected (their own rights are not management powers)."""
+    role = Role(role)
+    if role is not Role.MEMBER and powers_suspended_until > now:
+        raise ContractError("forbidden", "your management powers are suspended by the platform")
+    return role
+
+
+def check_admin_cap(admin_count: int, cap: int) -> None:
+    """One more admin in a group that has ``admin_count``: ``admin_cap_reached`` at the cap."""
+    if admin_count >= cap:
+        raise ContractError("admin_cap_reached", f"a group may have at most {cap} admins")
+
+
+def check_can_own(
+    *,
+    owned: int,
+    max_groups_created: int,
+    create_revoked: bool,
+    joined: int | None = None,
+    max_groups_joined: int | None = None,
+    require_id: bool = False,
+    id_verified: bool = False,
+    by_transfer: bool = False,
+) -> None:
+    """May a user own one more group? ``owned`` is how many they own now.
+
+    Creating it (``create_group``: the caller), in this order: ``forbidden`` when the
+    platform revoked their right to create groups; ``verification_required`` when
+    ``require_id`` and not ``id_verified``; ``create_cap_reached`` when ``owned``
+    reaches ``max_groups_created``; ``join_cap_reached`` when ``joined`` reaches
+    ``max_groups_joined`` (the creator joins the group; skipped when not given).
+
+    Receiving it (``by_transfer``: ``transfer_owner``'s new owner, already a
+    member), in this order: ``create_cap_reached``, then ``forbidden`` when the
+    right was revoked; the reasons speak of "that user". ``joined``,
+    ``max_groups_joined`` and ``require_id`` do not apply.
+
+    The size class the group then needs of its owner is
+    :func:`governance.tiers.check_size_class`'s.
+    """
+    if by_transfer:
+        if owned >= max_groups_created:
+            raise ContractError("create_cap_reached", "that user already owns as many groups as allowed")
+        if create_revoked:
+            raise ContractError("forbidden", "that user may not own groups")
+        return
+    if create_revoked:
+        raise ContractError("forbidden", "the platform has revoked your right to create groups")
+    if require_id and not id_verified:
+        raise ContractError("verification_required", "creating a group needs a verified identity")
+    if owned >= max_groups_created:
+        raise ContractError(
+            "create_cap_reached", f"you may own at most {max_groups_created} groups at your credit level"
+        )
+    if joined is not None and max_groups_joined is not None and joined >= max_groups_joined:
+        raise ContractError("join_cap_reached", f"you may be in at most {max_groups_joined} groups")
+
+
+# -- reports (Art. 12, P15) -------------------------------------------------------------------
+MIN_RESOLVED_FOR_JUDGEMENT: Final = 5
+
+
+def mostly_rejected(resolved: int, rejected: int) -> bool:
+    """Whether a reporter's record marks them as likely malicious (P15), so their reports
+    get the slower limit: at least MIN_RESOLVED_FOR_JUDGEMENT of their reports were
+    resolved and more than half of those were rejected."""
+    return resolved >= MIN_RESOLVED_FOR_JUDGEMENT and rejected * 2 > resolved

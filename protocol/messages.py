@@ -1,0 +1,556 @@
+"""Typed requests: one frozen ``msgspec.Struct`` per op, decoded from a frame in one pass.
+
+Every request is ``{"op": NAME, "rid": INT, ...arguments}``; here each op is a
+struct tagged with its name (``tag_field="op"``), so one cached decoder per
+encoding turns a frame straight into the op's struct, validating every argument
+on the way, and :func:`decode_request` is the server's single entry point.
+
+The rules are those of the op table (:data:`protocol.requests.OPS`, which the
+tests hold these structs to):
+
+- ``rid`` and every ``int`` are 64-bit signed integers; a boolean is not an
+  integer and a float is not one either, even ``1.0``;
+- a short string (``Str``) has at most 256 characters; ``text`` (``Text``) has no
+  limit here (the op applies ``limits.max_text_chars``);
+- a group id matches ``[1-9][0-9]{8,11}`` as a whole;
+- closed sets are :mod:`protocol.enums` (``join_policy``, ``target_type``, the
+  ``role`` of ``set_role``): any other value is ``bad_request``;
+- an optional argument that is absent or ``null`` is ``None``; ``null`` for a
+  required one is ``bad_request`` (missing);
+- keys the op does not know are ignored (forward compatibility).
+
+Strings must be valid Unicode that can be stored as UTF-8. msgspec already
+refuses everything else while decoding, at no cost to valid frames: MessagePack
+strings are strict UTF-8 (UTF-8-encoded surrogates ``ED A0 80``... are invalid),
+and the JSON decoder refuses a ``\\uD800``-``\\uDFFF`` escape that is not half of a
+proper surrogate pair (in values, keys and ignored values alike), as it has since
+msgspec 0.18. The tests pin both; the error path only makes the reason readable
+and still finds the ``rid`` (with the standard library's lenient JSON parser).
+
+Refusals are :class:`~protocol.errors.FrameError` (``bad_request`` or
+``unknown_op``) carrying the frame's ``rid`` when it could be read; decoding never
+raises anything else, whatever the bytes. The reasons are those of
+:func:`protocol.requests.parse_request`: ``send: missing argument 'text'``,
+``send: 'group_id' must be a group id (9 to 12 digits)`` and so on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, ClassVar, Final, TypeAlias, get_args
+
+import msgspec
+import msgspec.inspect as mi
+from msgspec import Meta
+
+from protocol.codec import INT64_MAX, INT64_MIN
+from protocol.enums import JoinPolicy, NewRole, ReportTarget
+from protocol.errors import FrameError
+
+__all__ = [
+    "OP_TYPES",
+    "REQUEST_TYPES",
+    "UNAUTHENTICATED_OPS",
+    "AcceptAgreement",
+    "Agreement",
+    "ApproveJoin",
+    "Auth",
+    "CreateGroup",
+    "DeleteAccount",
+    "DeleteMessage",
+    "DissolveGroup",
+    "GroupId",
+    "GroupInfo",
+    "GroupRequest",
+    "History",
+    "Int64",
+    "Invite",
+    "JoinGroup",
+    "JoinRequests",
+    "Kick",
+    "LeaveGroup",
+    "Login",
+    "Me",
+    "Members",
+    "Mute",
+    "MuteAll",
+    "MyGroups",
+    "Register",
+    "RejectJoin",
+    "Report",
+    "Request",
+    "RequestBase",
+    "RequestCode",
+    "Send",
+    "SetAnnouncement",
+    "SetProfile",
+    "SetRole",
+    "Str",
+    "Text",
+    "TransferOwner",
+    "UpdateGroup",
+    "VerifyIdentity",
+    "decode_request",
+    "is_group_id",
+]
+
+SHORT_STR_MAX: Final = 256
+GROUP_ID_PATTERN: Final = "^[1-9][0-9]{8,11}$"
+
+# Argument types.
+Int64 = Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX, description="a 64-bit signed integer")]
+Str = Annotated[str, Meta(max_length=SHORT_STR_MAX, description="a string of at most 256 characters")]
+Text = Annotated[str, Meta(description="a string; the op applies limits.max_text_chars")]
+# A group id's length is checked by msgspec, its digits by __post_init__ (Meta(pattern=...) would
+# cost ~400 ns a frame: msgspec calls re.Pattern.search through the C API); the schema gets the pattern.
+GroupId = Annotated[
+    str,
+    Meta(
+        min_length=9,
+        max_length=12,
+        description="a group id: 9 to 12 digits, not starting with 0",
+        extra_json_schema={"pattern": GROUP_ID_PATTERN},
+    ),
+]
+BAD_GROUP_ID: Final = "'group_id' must be a group id (9 to 12 digits)"
+
+UNAUTHENTICATED_OPS: Final = frozenset({"request_code", "register", "login", "auth"})
+
+
+class RequestBase(msgspec.Struct, kw_only=True, frozen=True, gc=False, tag_field="op"):
+    """What every request has: ``rid``, echoed as the reply's ``re``."""
+
+    rid: Int64
+    op: ClassVar[str]  # the op's name, e.g. "send": the struct's tag (set below for each op)
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The arguments given (absent optional ones left out), like the old ``Request.args``."""
+        return {
+            name: value
+            for name in self.__struct_fields__
+            if name != "rid" and (value := getattr(self, name)) is not None
+        }
+
+
+def is_group_id(gid: str) -> bool:
+    """``[1-9][0-9]{8,11}`` as a whole (``str.isdigit`` alone would take "١٢٣" or "²")."""
+    return 9 <= len(gid) <= 12 and gid.isascii() and gid.isdigit() and gid[0] != "0"
+
+
+class GroupRequest(RequestBase, kw_only=True, frozen=True):
+    """A request about one group: ``group_id`` (a well-formed id; whether the group exists is the op's)."""
+
+    group_id: GroupId
+
+    def __post_init__(self) -> None:
+        gid = self.group_id  # is_group_id inlined: this runs for nearly every frame
+        if not (9 <= len(gid) <= 12 and gid.isascii() and gid.isdigit() and gid[0] != "0"):
+            raise ValueError(BAD_GROUP_ID)
+
+
+# -- Accounts (Art. 6) ----------------------------------------------------------------
+class RequestCode(RequestBase, tag="request_code", kw_only=True, frozen=True):
+    """Ask for an SMS verification code."""
+
+    phone: Str
+
+
+class Register(RequestBase, tag="register", kw_only=True, frozen=True):
+    """Create an account with a verified phone number."""
+
+    username: Str
+    password: Str
+    phone: Str
+    code: Str
+    display_name: Str | None = None
+
+
+class Login(RequestBase, tag="login", kw_only=True, frozen=True):
+    """Log in with username and password; the reply carries a session token."""
+
+    username: Str
+    password: Str
+
+
+class Auth(RequestBase, tag="auth", kw_only=True, frozen=True):
+    """Authenticate a new connection with a session token."""
+
+    token: Str
+
+
+class VerifyIdentity(RequestBase, tag="verify_identity", kw_only=True, frozen=True):
+    """Verify one's real identity (legal name and resident ID number)."""
+
+    legal_name: Str
+    id_number: Str
+
+
+class SetProfile(RequestBase, tag="set_profile", kw_only=True, frozen=True):
+    """Change one's display name."""
+
+    display_name: Str
+
+
+class Me(RequestBase, tag="me", kw_only=True, frozen=True):
+    """One's own account."""
+
+
+class DeleteAccount(RequestBase, tag="delete_account", kw_only=True, frozen=True):
+    """Cancel one's account."""
+
+    password: Str
+
+
+class Agreement(RequestBase, tag="agreement", kw_only=True, frozen=True):
+    """The current platform rules and service agreement (extension, Art. 5)."""
+
+
+class AcceptAgreement(RequestBase, tag="accept_agreement", kw_only=True, frozen=True):
+    """Accept a version of the rules and agreement (extension)."""
+
+    version: Str
+
+
+# -- Groups ---------------------------------------------------------------------------
+class CreateGroup(RequestBase, tag="create_group", kw_only=True, frozen=True):
+    """Create a group and become its owner."""
+
+    name: Str
+    category: Str
+    join_policy: JoinPolicy
+
+
+class GroupInfo(GroupRequest, tag="group_info", kw_only=True, frozen=True):
+    """A group's information."""
+
+
+class JoinGroup(GroupRequest, tag="join_group", kw_only=True, frozen=True):
+    """Join a group, or ask to (``approval`` policy)."""
+
+
+class LeaveGroup(GroupRequest, tag="leave_group", kw_only=True, frozen=True):
+    """Leave a group."""
+
+
+class Members(GroupRequest, tag="members", kw_only=True, frozen=True):
+    """A group's members."""
+
+
+class MyGroups(RequestBase, tag="my_groups", kw_only=True, frozen=True):
+    """The groups one is in."""
+
+
+class Send(GroupRequest, tag="send", kw_only=True, frozen=True):
+    """Post a message; ``client_msg_id`` makes a retry safe."""
+    text: Text
+    client_msg_id: Str | None = None
+
+
+class History(GroupRequest, tag="history", kw_only=True, frozen=True):
+    """Stored messages of a group, newest first."""
+    after_seq: Int64 | None = None
+    before_seq: Int64 | None = None
+    limit: Int64 | None = None
+
+
+class Report(RequestBase, tag="report", kw_only=True, frozen=True):
+    """Complain about a message, a user or a group (Art. 12)."""
+
+    target_type: ReportTarget
+    group_id: GroupId | None = None
+    seq: Int64 | None = None
+    user_id: Str | None = None
+    reason: Str
+    detail: Text | None = None
+
+    def __post_init__(self) -> None:
+        if self.group_id is not None and not is_group_id(self.group_id):
+            raise ValueError(BAD_GROUP_ID)
+
+
+# -- Management (Art. 8, 9) -----------------------------------------------------------
+class Invite(GroupRequest, tag="invite", kw_only=True, frozen=True):
+    """Invite a user to a group."""
+    user_id: Str
+
+
+class JoinRequests(GroupRequest, tag="join_requests", kw_only=True, frozen=True):
+    """Pending join requests of an ``approval`` group."""
+
+
+class ApproveJoin(GroupRequest, tag="approve_join", kw_only=True, frozen=True):
+    """Let a requester in."""
+    user_id: Str
+
+
+class RejectJoin(GroupRequest, tag="reject_join", kw_only=True, frozen=True):
+    """Turn a join request down."""
+    user_id: Str
+
+
+class Kick(GroupRequest, tag="kick", kw_only=True, frozen=True):
+    """Remove a member."""
+    user_id: Str
+
+
+class Mute(GroupRequest, tag="mute", kw_only=True, frozen=True):
+    """Mute a member for ``seconds`` (0 unmutes)."""
+    user_id: Str
+    seconds: Int64
+
+
+class MuteAll(GroupRequest, tag="mute_all", kw_only=True, frozen=True):
+    """Mute or unmute every member (the owner and admins may still speak)."""
+    on: bool
+
+
+class SetRole(GroupRequest, tag="set_role", kw_only=True, frozen=True):
+    """Make a member an admin or an admin a member."""
+    user_id: Str
+    role: NewRole
+
+
+class TransferOwner(GroupRequest, tag="transfer_owner", kw_only=True, frozen=True):
+    """Hand the group to another member."""
+    user_id: Str
+
+
+class SetAnnouncement(GroupRequest, tag="set_announcement", kw_only=True, frozen=True):
+    """Set (or, with an empty text, clear) the group's announcement."""
+    text: Text
+
+
+class UpdateGroup(GroupRequest, tag="update_group", kw_only=True, frozen=True):
+    """Change the group's name, category or join policy."""
+    name: Str | None = None
+    category: Str | None = None
+    join_policy: JoinPolicy | None = None
+
+
+class DeleteMessage(GroupRequest, tag="delete_message", kw_only=True, frozen=True):
+    """Delete a message (members see ``deleted``; the text stays stored)."""
+    seq: Int64
+
+
+class DissolveGroup(GroupRequest, tag="dissolve_group", kw_only=True, frozen=True):
+    """Dissolve the group."""
+
+
+Request: TypeAlias = (
+    RequestCode
+    | Register
+    | Login
+    | Auth
+    | VerifyIdentity
+    | SetProfile
+    | Me
+    | DeleteAccount
+    | Agreement
+    | AcceptAgreement
+    | CreateGroup
+    | GroupInfo
+    | JoinGroup
+    | LeaveGroup
+    | Members
+    | MyGroups
+    | Send
+    | History
+    | Report
+    | Invite
+    | JoinRequests
+    | ApproveJoin
+    | RejectJoin
+    | Kick
+    | Mute
+    | MuteAll
+    | SetRole
+    | TransferOwner
+    | SetAnnouncement
+    | UpdateGroup
+    | DeleteMessage
+    | DissolveGroup
+)
+
+REQUEST_TYPES: Final[tuple[type[RequestBase], ...]] = get_args(Request)
+
+
+def _tag(cls: type[RequestBase]) -> str:
+    tag = cls.__struct_config__.tag
+    assert isinstance(tag, str)
+    cls.op = tag
+    return tag
+
+
+OP_TYPES: Final[dict[str, type[RequestBase]]] = {_tag(cls): cls for cls in REQUEST_TYPES}
+
+_MSGPACK: Final[msgspec.msgpack.Decoder[Request]] = msgspec.msgpack.Decoder(Request)
+_JSON: Final[msgspec.json.Decoder[Request]] = msgspec.json.Decoder(Request)
+
+
+def decode_request(data: bytes | str, max_bytes: int) -> Request:
+    """Decode one WebSocket frame (binary: MessagePack, text: JSON) into its op's struct.
+
+    Raises :class:`FrameError` (``bad_request`` / ``unknown_op``, ``.rid`` set when
+    the frame's ``rid`` could be read) and nothing else. A frame longer than
+    ``max_bytes`` (characters for a text frame) is ``bad_request`` unread.
+    """
+    if len(data) > max_bytes:
+        raise FrameError("bad_request", f"a frame is at most {max_bytes} bytes")
+    try:
+        if isinstance(data, str):
+            return _JSON.decode(data)
+        return _MSGPACK.decode(data)
+    except Exception as exc:  # msgspec errors, UnicodeError, RecursionError: all mean "bad frame"
+        raise _diagnose(data, exc) from None
+
+
+# -- the error path ---------------------------------------------------------------------
+# Nothing below runs for a valid frame.
+
+
+class _Envelope(msgspec.Struct, gc=False):
+    """Just ``rid`` and ``op`` of a frame, whatever their types (other keys are skipped)."""
+
+    rid: Any = None
+    op: Any = None
+
+
+_ENVELOPE_MSGPACK: Final = msgspec.msgpack.Decoder(_Envelope)
+_ENVELOPE_JSON: Final = msgspec.json.Decoder(_Envelope)
+
+# A \uD800-\uDBFF escape not followed by a \uDC00-\uDFFF one, or a \uDC00-\uDFFF
+# escape not preceded by a \uD800-\uDBFF one; or a raw surrogate code point.
+_LONE_SURROGATE: Final = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    "|[\ud800-\udfff]"
+)
+_NOT_UNICODE: Final = (
+    "strings must be valid Unicode: a lone UTF-16 surrogate (\\ud800 to \\udfff) cannot be stored"
+)
+_NOT_UTF8: Final = "strings must be valid UTF-8 (no surrogates or other invalid sequences)"
+_MISSING_FIELD: Final = re.compile(r"Object missing required field `([^`]*)`")
+_AT_FIELD: Final = re.compile(r" - at `\$\.([A-Za-z_][A-Za-z0-9_]*)`$")
+_TOO_DEEP: Final = "the frame is nested too deeply"
+_GOT_NULL: Final = ("got `null`", "got `None`")
+
+
+def _valid_rid(rid: object) -> int | None:
+    if type(rid) is int and INT64_MIN <= rid <= INT64_MAX:
+        return rid
+    return None
+
+
+def _diagnose(data: bytes | str, exc: Exception) -> FrameError:
+    try:
+        return _explain(data, exc)
+    except Exception:  # pragma: no cover - belt and braces: diagnosing must not fail either
+        return FrameError("bad_request", "malformed frame")
+
+
+def _explain(data: bytes | str, exc: Exception) -> FrameError:
+    """The refusal for a frame the request decoder refused with ``exc``: first what the
+    envelope says (a map? ``rid``? ``op``?), in parse_request's order, then the argument."""
+    is_json = isinstance(data, str)
+    kind = "a JSON object" if is_json else "a MessagePack map"
+    lone_surrogate = isinstance(data, str) and _LONE_SURROGATE.search(data) is not None
+    try:
+        env = _ENVELOPE_JSON.decode(data) if isinstance(data, str) else _ENVELOPE_MSGPACK.decode(data)
+    except msgspec.ValidationError as err:
+        return FrameError("bad_request", _not_a_map(kind, str(err)))
+    except RecursionError:
+        return FrameError("bad_request", _TOO_DEEP)
+    except Exception as err:
+        if lone_surrogate:  # msgspec refuses the whole document: find the rid leniently
+            return FrameError("bad_request", _NOT_UNICODE, rid=_lenient_json_rid(data))
+        if isinstance(err, UnicodeError):
+            return FrameError("bad_request", _NOT_UNICODE if is_json else _NOT_UTF8)
+        return FrameError("bad_request", f"not {kind} ({err})")
+
+    rid = _valid_rid(env.rid)
+    if rid is None:
+        return FrameError("bad_request", "a request needs an integer 'rid'")
+    op = env.op
+    if type(op) is not str:
+        return FrameError("bad_request", "a request needs a string 'op'", rid=rid)
+    if op not in OP_TYPES:
+        return FrameError("unknown_op", f"unknown op {op[:64]!r}", rid=rid)
+    if isinstance(exc, msgspec.ValidationError):
+        return FrameError("bad_request", _argument_reason(op, str(exc)), rid=rid)
+    if isinstance(exc, RecursionError):
+        return FrameError("bad_request", f"{op}: {_TOO_DEEP}", rid=rid)
+    if lone_surrogate or (is_json and isinstance(exc, UnicodeError)):
+        return FrameError("bad_request", f"{op}: {_NOT_UNICODE}", rid=rid)
+    if isinstance(exc, UnicodeError):
+        return FrameError("bad_request", f"{op}: {_NOT_UTF8}", rid=rid)
+    return FrameError("bad_request", f"{op}: not {kind} ({exc})", rid=rid)
+
+
+def _not_a_map(kind: str, message: str) -> str:
+    if message.startswith("Expected `object`"):
+        return "a frame must be a map"
+    if "at `key`" in message:
+        return "a frame's keys must be strings"
+    return f"not {kind} ({message})"
+
+
+def _lenient_json_rid(data: bytes | str) -> int | None:
+    """The ``rid`` of JSON that msgspec refused, read by the standard library (which keeps lone surrogates)."""
+    try:
+        frame = json.loads(data)
+    except Exception:
+        return None
+    return _valid_rid(frame.get("rid")) if isinstance(frame, dict) else None
+
+
+def _argument_reason(op: str, message: str) -> str:
+    """msgspec's message (``Expected `str`, got `int` - at `$.text```) as the op table's reason."""
+    if message == BAD_GROUP_ID:  # from __post_init__: no path
+        return f"{op}: {BAD_GROUP_ID}"
+    found = _MISSING_FIELD.match(message)
+    if found:
+        return f"{op}: missing argument '{found[1]}'"
+    found = _AT_FIELD.search(message)
+    if found is None:
+        return f"{op}: {message}"
+    name = found[1]
+    if message.endswith(_GOT_NULL, 0, found.start()):  # "got `null`" (JSON), "got `None`" (MessagePack)
+        return f"{op}: missing argument '{name}'"
+    what = _EXPECTED.get(op, {}).get(name)
+    if what is None:
+        return f"{op}: '{name}': {message.rsplit(' - at ', 1)[0]}"
+    if what == _SHORT_STR and "length" in message:
+        return f"{op}: '{name}' is longer than {SHORT_STR_MAX}"
+    return f"{op}: '{name}' must be {what}"
+
+
+_SHORT_STR: Final = "a string"
+
+
+def _expected(t: mi.Type) -> str:
+    """How a reason says what an argument of type ``t`` must be."""
+    if isinstance(t, mi.UnionType):  # an optional argument: X | None
+        (t,) = (x for x in t.types if not isinstance(x, mi.NoneType))
+    if isinstance(t, mi.Metadata):  # Annotated[X, Meta(description=...)]
+        t = t.type
+    if isinstance(t, mi.IntType):
+        return "a 64-bit integer"
+    if isinstance(t, mi.BoolType):
+        return "a boolean"
+    if isinstance(t, mi.StrType):
+        return "a group id (9 to 12 digits)" if t.min_length is not None else _SHORT_STR  # only GroupId has one
+    if isinstance(t, mi.EnumType):
+        values = [f"'{member.value}'" for member in t.cls]
+        return " or ".join([", ".join(values[:-1]), values[-1]]) if len(values) > 1 else values[0]
+    raise TypeError(f"no reason for argument type {t!r}")  # pragma: no cover
+
+
+def _expectations(cls: type[RequestBase]) -> dict[str, str]:
+    info = mi.type_info(cls)
+    assert isinstance(info, mi.StructType)
+    return {field.name: _expected(field.type) for field in info.fields}
+
+
+_EXPECTED: Final = {op: _expectations(cls) for op, cls in OP_TYPES.items()}

@@ -1,0 +1,295 @@
+"""Posting and management policy: the refusals the handlers give, in the order they give them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from governance import posting
+from governance.content import Action, ContentFilter, Verdict
+from governance.permissions import Role as ReexportedRole
+from governance.posting import (
+    ContentBlocked,
+    acting_role,
+    check_admin_cap,
+    check_can_own,
+    check_can_post,
+    check_text,
+    mostly_rejected,
+    screen_text,
+)
+from protocol.enums import Role
+from protocol.errors import ERROR_CODES, ContractError
+
+NOW = 1_700_000_000_000
+LATER = NOW + 60_000
+EARLIER = NOW - 60_000
+
+# Everything allowed; each case changes what it needs.
+CAN_POST: dict[str, Any] = {
+    "now": NOW,
+    "role": Role.MEMBER,
+    "muted_until": 0,
+    "group_mute_all": False,
+    "group_suspended_until": 0,
+    "require_id": False,
+    "id_verified": False,
+    "agreement_version": None,
+    "accepted_version": None,
+}
+
+AGREE = "forbidden", "accept the platform rules and service agreement (version v2) first", {"agreement_version": "v2"}
+SUSPENDED = "group_suspended", "posting in this group is suspended", {"until": LATER}
+MUTED = "muted", "you are muted in this group", {"until": LATER}
+MUTE_ALL = "muted", "the group is muted; only the owner and admins can speak", {}
+VERIFY = "verification_required", "posting needs a verified identity", {}
+TOO_LONG = "too_large", "text is longer than 10 characters", {}
+EMPTY = "bad_request", "text is empty", {}
+
+POST_CASES: list[tuple[str, dict[str, Any], tuple[str, str, dict[str, Any]] | None]] = [
+    ("all clear", {}, None),
+    ("owner, everything set but expired", {"role": Role.OWNER, "muted_until": EARLIER, "group_suspended_until": NOW},
+     None),
+    ("suspended", {"group_suspended_until": LATER}, SUSPENDED),
+    ("suspension ends now", {"group_suspended_until": NOW}, None),
+    ("muted", {"muted_until": LATER}, MUTED),
+    ("mute ends now", {"muted_until": NOW}, None),
+    ("mute_all, member", {"group_mute_all": True}, MUTE_ALL),
+    ("mute_all, member as a string", {"group_mute_all": True, "role": "member"}, MUTE_ALL),
+    ("mute_all, admin", {"group_mute_all": True, "role": Role.ADMIN}, None),
+    ("mute_all, owner", {"group_mute_all": True, "role": Role.OWNER}, None),
+    ("muted admin under mute_all", {"group_mute_all": True, "role": Role.ADMIN, "muted_until": LATER}, MUTED),
+    ("id required", {"require_id": True}, VERIFY),
+    ("id required and verified", {"require_id": True, "id_verified": True}, None),
+    ("agreement not accepted", {"agreement_version": "v2"}, AGREE),
+    ("old agreement accepted", {"agreement_version": "v2", "accepted_version": "v1"}, AGREE),
+    ("agreement accepted", {"agreement_version": "v2", "accepted_version": "v2"}, None),
+    ("no agreement at all", {"accepted_version": "v1"}, None),
+    # the order: suspended, muted, mute_all, verification, agreement
+    ("suspended beats muted", {"group_suspended_until": LATER, "muted_until": LATER}, SUSPENDED),
+    ("muted beats mute_all", {"muted_until": LATER, "group_mute_all": True}, MUTED),
+    ("mute_all beats verification", {"group_mute_all": True, "require_id": True}, MUTE_ALL),
+    ("verification beats agreement", {"require_id": True, "agreement_version": "v2"}, VERIFY),
+    ("everything at once", {"group_suspended_until": LATER, "muted_until": LATER, "group_mute_all": True,
+                            "require_id": True, "agreement_version": "v2"}, SUSPENDED),
+    # with the text: length and emptiness between verification and agreement, as in send
+    ("text fine", {"text": "hello", "max_text_chars": 10}, None),
+    ("text too long", {"text": "x" * 11, "max_text_chars": 10}, TOO_LONG),
+    ("text empty", {"text": " \n\t", "max_text_chars": 10}, EMPTY),
+    ("too long beats agreement", {"text": "x" * 11, "max_text_chars": 10, "agreement_version": "v2"}, TOO_LONG),
+    ("empty beats agreement", {"text": "", "max_text_chars": 10, "agreement_version": "v2"}, EMPTY),
+    ("verification beats too long", {"text": "x" * 11, "max_text_chars": 10, "require_id": True}, VERIFY),
+    ("mute_all beats empty", {"text": "", "max_text_chars": 10, "group_mute_all": True}, MUTE_ALL),
+    ("text fine, agreement missing", {"text": "hello", "max_text_chars": 10, "agreement_version": "v2"}, AGREE),
+]
+
+
+def expect(call: Any, outcome: tuple[str, str, dict[str, Any]] | None) -> None:
+    if outcome is None:
+        call()
+        return
+    code, reason, extra = outcome
+    with pytest.raises(ContractError) as info:
+        call()
+    assert (info.value.code, info.value.reason, info.value.extra) == (code, reason, extra)
+
+
+@pytest.mark.parametrize("case,changes,outcome", POST_CASES, ids=[c[0] for c in POST_CASES])
+def test_check_can_post(case, changes, outcome):
+    expect(lambda: check_can_post(**{**CAN_POST, **changes}), outcome)
+
+
+def test_check_can_post_needs_the_limit_with_the_text():
+    with pytest.raises(TypeError):
+        check_can_post(**CAN_POST, text="hello")
+
+
+def test_check_can_post_takes_keywords_only():
+    with pytest.raises(TypeError):
+        check_can_post(*CAN_POST.values())  # type: ignore[misc]
+
+
+TEXT_CASES = [
+    # (text, max_chars, field, allow_empty, outcome)
+    ("hello", 5, "text", False, None),
+    ("hello!", 5, "text", False, ("too_large", "text is longer than 5 characters", {})),
+    ("你好世界啊", 5, "text", False, None),  # characters, not bytes
+    ("你好世界啊!", 5, "name", False, ("too_large", "name is longer than 5 characters", {})),
+    ("", 5, "text", False, ("bad_request", "text is empty", {})),
+    ("  \u3000\n", 5, "display_name", False, ("bad_request", "display_name is empty", {})),
+    ("", 5, "announcement", True, None),
+    ("   ", 5, "announcement", True, None),
+    ("x" * 6, 5, "announcement", True, ("too_large", "announcement is longer than 5 characters", {})),
+    ("x" * 6 + " ", 5, "announcement", True, ("too_large", "announcement is longer than 5 characters", {})),
+]
+
+
+@pytest.mark.parametrize("text,max_chars,field,allow_empty,outcome", TEXT_CASES)
+def test_check_text(text, max_chars, field, allow_empty, outcome):
+    def call() -> None:
+        assert check_text(text, max_chars=max_chars, field=field, allow_empty=allow_empty) is text
+
+    expect(call, outcome)
+
+
+FILTER = ContentFilter([
+    ("gambling", "block", ["赌博", "casino"]),
+    ("politics", "review", ["敏感词"]),
+    ("ads", "flag", ["加微信"]),
+])
+
+SCREEN_CASES = [
+    # (text, field, outcome: None (clean) / an Action (returned) / the reason of content_blocked)
+    ("今天天气不错", "text", None),
+    ("", "text", None),
+    ("来 赌.博 吧", "text", "the message contains prohibited content (gambling)"),
+    ("Casino Night", "name", "the group name contains prohibited content (gambling)"),
+    ("CASINO", "announcement", "the announcement contains prohibited content (gambling)"),
+    ("赌博王", "display_name", "the display name contains prohibited content (gambling)"),
+    ("赌博", "reason", "the reason contains prohibited content (gambling)"),
+    ("这是敏感词", "text", Action.REVIEW),
+    ("加微信 123", "name", Action.FLAG),
+    ("加微信 赌博", "text", "the message contains prohibited content (gambling)"),  # the most severe wins
+]
+
+
+@pytest.mark.parametrize("text,field,outcome", SCREEN_CASES)
+def test_screen_text(text, field, outcome):
+    if outcome is None or isinstance(outcome, Action):
+        verdict = screen_text(FILTER, text, field)
+        assert (verdict.action if verdict else None) == outcome
+        return
+    with pytest.raises(ContentBlocked) as info:
+        screen_text(FILTER, text, field)
+    err = info.value
+    assert isinstance(err, ContractError)
+    assert (err.code, err.reason, err.extra) == ("content_blocked", outcome, {})
+    assert err.verdict.action is Action.BLOCK and err.verdict.category == "gambling" and err.field == field
+
+
+def test_screen_text_takes_any_filter_with_check():
+    class Always:
+        def __init__(self, verdict: Verdict | None) -> None:
+            self.verdict = verdict
+            self.seen: list[str] = []
+
+        def check(self, text: str) -> Verdict | None:
+            self.seen.append(text)
+            return self.verdict
+
+    flag = Verdict(Action.FLAG, "ads", "x")
+    screen = Always(flag)
+    assert screen_text(screen, "abc", "text") is flag and screen.seen == ["abc"]
+    assert screen_text(Always(None), "abc", "text") is None
+    with pytest.raises(ContentBlocked):
+        screen_text(Always(Verdict(Action.BLOCK, "c", "x")), "abc", "text")
+    assert screen_text(ContentFilter(), "赌博", "text") is None  # no lists, nothing blocked
+
+
+SUSPENDED_POWERS = "forbidden", "your management powers are suspended by the platform", {}
+ROLE_CASES = [
+    # (role, powers_suspended_until, outcome: the role acted with, or the refusal)
+    (Role.OWNER, 0, Role.OWNER),
+    (Role.ADMIN, 0, Role.ADMIN),
+    (Role.MEMBER, 0, Role.MEMBER),
+    (Role.OWNER, EARLIER, Role.OWNER),
+    (Role.ADMIN, NOW, Role.ADMIN),
+    (Role.OWNER, LATER, SUSPENDED_POWERS),
+    (Role.ADMIN, LATER, SUSPENDED_POWERS),
+    (Role.MEMBER, LATER, Role.MEMBER),  # a member is never affected
+    ("admin", LATER, SUSPENDED_POWERS),
+    ("member", LATER, Role.MEMBER),
+]
+
+
+@pytest.mark.parametrize("role,until,outcome", ROLE_CASES)
+def test_acting_role(role, until, outcome):
+    if isinstance(outcome, Role):
+        got = acting_role(role, until, NOW)
+        assert got is outcome
+    else:
+        expect(lambda: acting_role(role, until, NOW), outcome)
+
+
+@pytest.mark.parametrize(
+    "count,cap,outcome",
+    [
+        (0, 10, None),
+        (9, 10, None),
+        (10, 10, ("admin_cap_reached", "a group may have at most 10 admins", {})),
+        (11, 10, ("admin_cap_reached", "a group may have at most 10 admins", {})),
+        (0, 0, ("admin_cap_reached", "a group may have at most 0 admins", {})),
+        (1, 1, ("admin_cap_reached", "a group may have at most 1 admins", {})),
+    ],
+)
+def test_check_admin_cap(count, cap, outcome):
+    expect(lambda: check_admin_cap(count, cap), outcome)
+
+
+@pytest.mark.parametrize(
+    "resolved,rejected,mostly",
+    [
+        (0, 0, False),
+        (4, 4, False),  # too few resolved reports to judge
+        (5, 3, True),
+        (5, 2, False),
+        (6, 3, False),  # exactly half is not "mostly"
+        (6, 4, True),
+        (100, 51, True),
+        (100, 50, False),
+        (100, 0, False),
+    ],
+)
+def test_mostly_rejected(resolved, rejected, mostly):
+    assert mostly_rejected(resolved, rejected) is mostly
+    assert posting.MIN_RESOLVED_FOR_JUDGEMENT == 5
+
+
+REVOKED = "forbidden", "the platform has revoked your right to create groups", {}
+CREATE_VERIFY = "verification_required", "creating a group needs a verified identity", {}
+CREATE_CAP = "create_cap_reached", "you may own at most 2 groups at your credit level", {}
+JOIN_CAP = "join_cap_reached", "you may be in at most 20 groups", {}
+TRANSFER_CAP = "create_cap_reached", "that user already owns as many groups as allowed", {}
+TRANSFER_REVOKED = "forbidden", "that user may not own groups", {}
+
+OWN: dict[str, Any] = {"owned": 1, "max_groups_created": 2, "create_revoked": False}
+CREATE: dict[str, Any] = {**OWN, "joined": 5, "max_groups_joined": 20}
+
+OWN_CASES = [
+    ("create: fine", CREATE, None),
+    ("create: revoked", {**CREATE, "create_revoked": True}, REVOKED),
+    ("create: id required", {**CREATE, "require_id": True}, CREATE_VERIFY),
+    ("create: id required and verified", {**CREATE, "require_id": True, "id_verified": True}, None),
+    ("create: at the create cap", {**CREATE, "owned": 2}, CREATE_CAP),
+    ("create: over the create cap", {**CREATE, "owned": 3}, CREATE_CAP),
+    ("create: a cap of zero", {**CREATE, "owned": 0, "max_groups_created": 0},
+     ("create_cap_reached", "you may own at most 0 groups at your credit level", {})),
+    ("create: at the join cap", {**CREATE, "joined": 20}, JOIN_CAP),
+    ("create: join cap not given", {**OWN}, None),
+    # the order: revoked, verification, create cap, join cap
+    ("create: revoked beats verification", {**CREATE, "create_revoked": True, "require_id": True}, REVOKED),
+    ("create: verification beats caps", {**CREATE, "require_id": True, "owned": 2, "joined": 20}, CREATE_VERIFY),
+    ("create: create cap beats join cap", {**CREATE, "owned": 2, "joined": 20}, CREATE_CAP),
+    ("transfer: fine", {**OWN, "by_transfer": True}, None),
+    ("transfer: at the create cap", {**OWN, "owned": 2, "by_transfer": True}, TRANSFER_CAP),
+    ("transfer: revoked", {**OWN, "create_revoked": True, "by_transfer": True}, TRANSFER_REVOKED),
+    # the order: create cap, then revoked (the reverse of create_group's)
+    ("transfer: cap beats revoked", {**OWN, "owned": 2, "create_revoked": True, "by_transfer": True}, TRANSFER_CAP),
+    ("transfer: no join cap or identity", {**CREATE, "joined": 20, "require_id": True, "by_transfer": True}, None),
+]
+
+
+@pytest.mark.parametrize("case,kwargs,outcome", OWN_CASES, ids=[c[0] for c in OWN_CASES])
+def test_check_can_own(case, kwargs, outcome):
+    expect(lambda: check_can_own(**kwargs), outcome)
+
+
+def test_every_code_used_is_a_contract_code():
+    codes = {c[2][0] for c in POST_CASES if c[2]} | {"too_large", "bad_request", "content_blocked", "forbidden",
+                                                       "admin_cap_reached", "create_cap_reached", "join_cap_reached"}
+    assert codes <= ERROR_CODES
+
+
+def test_role_still_importable_from_governance_permissions():
+    assert ReexportedRole is Role and Role.ADMIN == "admin"
