@@ -31,7 +31,7 @@ import base64
 import os
 import time
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 import msgpack
 
@@ -75,7 +75,7 @@ class HandshakeError(Exception):
 class RawConn(asyncio.Protocol):
     """One client connection. Counters are read by :class:`Load`."""
 
-    def __init__(self, load: "Load") -> None:
+    def __init__(self, load: Load) -> None:
         self.load = load
         self.prefix = load.prefix
         self.transport: asyncio.Transport | None = None
@@ -251,7 +251,7 @@ class Sender:
     __slots__ = ("load", "conn", "sid", "prefix", "probe", "window", "sent", "delivered", "acked",
                  "errors", "needs_ack")
 
-    def __init__(self, load: "Load", conn: RawConn, sid: int, group_id: str, window: int) -> None:
+    def __init__(self, load: Load, conn: RawConn, sid: int, group_id: str, window: int) -> None:
         self.load = load
         self.conn = conn
         self.sid = sid

@@ -209,7 +209,7 @@ async def run_messaging(sc: Scenario, load: Load, server: ServerProc, pop: Popul
     window = window_for(sc)
     sid = 0
     slow: list[RawConn] = []
-    for gid, conns in zip(gids, per_group):
+    for gid, conns in zip(gids, per_group, strict=True):
         sid = load.add_room(gid, conns, min(sc.senders, len(conns)), window, sid)
         if sc.slow:
             for c in conns[-sc.slow :]:

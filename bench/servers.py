@@ -229,7 +229,7 @@ class ServerProc:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self, timeout: float = 30.0, pythonpath: list[Path] | None = None) -> "ServerProc":
+    def start(self, timeout: float = 30.0, pythonpath: list[Path] | None = None) -> ServerProc:
         self._log = open(self.dir / f"{self.name}.log", "w", encoding="utf-8")
         paths = [str(p) for p in (pythonpath or [])] + [str(ROOT)]
         if os.environ.get("PYTHONPATH"):

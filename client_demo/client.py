@@ -41,13 +41,13 @@ class Client:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def connect(cls, url: str, encoding: str = "msgpack", **kwargs: Any) -> "Client":
+    async def connect(cls, url: str, encoding: str = "msgpack", **kwargs: Any) -> Client:
         enc = Encoding(encoding)
         proto = SUBPROTOCOL_JSON if enc is Encoding.JSON else SUBPROTOCOL_MSGPACK
         ws = await connect(url, subprotocols=[proto], max_size=None, compression=None, **kwargs)  # type: ignore[list-item]
         return cls(ws, enc)
 
-    async def __aenter__(self) -> "Client":
+    async def __aenter__(self) -> Client:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -18,8 +18,9 @@ sends ``/text``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 JOIN_POLICIES = ("open", "approval", "invite")
 REPORT_TARGETS = ("message", "user", "group")
@@ -132,7 +133,7 @@ def _gid(name: str, s: str) -> str:
 
 def _int(name: str, s: str, what: str, lo: int = 0) -> int:
     if not s.isdigit() or int(s) < lo:
-        raise _usage(name, f"{what} must be a whole number{' >= %d' % lo if lo else ''}, not {s!r}")
+        raise _usage(name, f"{what} must be a whole number{f' >= {lo}' if lo else ''}, not {s!r}")
     return int(s)
 
 

@@ -17,8 +17,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from client_demo.client import Client, RequestError
 from client_demo.commands import (
@@ -385,7 +386,7 @@ class ChatTUI:
             self.error(exc.code, exc.message)
         except RequestError as exc:
             self.error(exc.code, exc.reason)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.error("timeout", f"no reply within {REQUEST_TIMEOUT:g} s")
         except Unreachable as exc:
             self.error("connect_failed", str(exc))

@@ -9,29 +9,32 @@ import logging
 import secrets
 import signal
 import time
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import NegotiationError
 from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
+from websockets.typing import Subprotocol
 
 from governance.codes import CodeBook
 from governance.ratelimit import WindowCounter
 from governance.retention import DAY_MS
-from protocol.codec import SUBPROTOCOLS, Encoding, decode
-from protocol.errors import ContractError
-from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply, parse_request, read_rid
-from server import infopage, netlog, repo, retention
+from protocol.codec import SUBPROTOCOLS, Encoding
+from protocol.errors import ContractError, FrameError
+from protocol.messages import OP_TYPES, decode_request
+from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply
+from server import infopage, netlog, retention
 from server.config import Config
-from server.handlers import DEFERRED, load_all
 from server.content import build_filter, reload_filter
+from server.handlers import DEFERRED, load_all
 from server.operator import OperatorChannel
 from server.security import IdentityVault, Passwords
 from server.session import CLOSE_POLICY, Session
 from server.sms import make_sms
-from server.state import Agreement
-from server.storage.sqlite import SqliteStore
+from server.state import Agreement, State
+from server.storage.base import Store, open_store
 
 log = logging.getLogger("qunguan")
 
@@ -48,12 +51,10 @@ class App:
     def __init__(self, cfg: Config, clock: Callable[[], int] = wall_ms) -> None:
         self.cfg = cfg
         self.now_ms = clock
-        self.randbelow = secrets.randbelow
-        if cfg.storage.sqlite_file is None:
-            raise ValueError("storage.url: only sqlite:/// is supported by this build")
+        self.randbelow: Callable[[int], int] = secrets.randbelow
         if cfg.identity.id_verifier != "checksum":
             raise ValueError("identity.id_verifier: only 'checksum' is available in this build")
-        self.store = SqliteStore(cfg.storage.sqlite_file)
+        self.store: Store = open_store(cfg)
         self.vault = IdentityVault.from_config(
             cfg.identity.key_file, cfg.identity.key_env, cfg.identity.dev_mode,
             [cfg.base_dir / p for p in cfg.identity.old_key_files],
@@ -70,27 +71,32 @@ class App:
         self.reports_when_mostly_rejected = WindowCounter(rl.reports_per_hour_when_mostly_rejected, HOUR)
         self.sessions: set[Session] = set()
         self.handlers = load_all()
-        self.state = None  # type: ignore[assignment]
+        # Dispatch on the request's type: decoding already named the op.
+        self.dispatch = {OP_TYPES[op]: fn for op, fn in self.handlers.items()}
+        self.open_types = frozenset(OP_TYPES[op] for op in UNAUTHENTICATED_OPS)
+        self.state = State()  # loaded from the store by start()
         self.agreement: Agreement | None = None
         self.content = build_filter(cfg)
         self._server: Server | None = None
-        self._jobs: list[asyncio.Task] = []
+        self._jobs: list[asyncio.Task[None]] = []
         self.operator: OperatorChannel | None = None
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         await self.store.open()
         await self.vault.bind(self.store, self.now_ms())
-        self.state = await repo.load_state(
-            self.store, self.now_ms(), self.cfg.groups.activity_window_days
-        )
-        self.agreement = await repo.load_agreement(self.store, self.state)
+        self.state = await self.store.load_state(self.now_ms(), self.cfg.groups.activity_window_days)
+        self.agreement, accepted = await self.store.load_agreement()
+        for uid in accepted:
+            user = self.state.users.get(uid)
+            if user is not None and self.agreement is not None:
+                user.accepted_version = self.agreement.version
         s = self.cfg.server
         self._server = await serve(
             self._connection,
             s.host,
             s.port,
-            subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
+            subprotocols=[Subprotocol(p) for p in SUBPROTOCOLS],
             select_subprotocol=_select_subprotocol,
             process_request=self._process_request,
             max_size=s.max_frame_bytes,
@@ -113,7 +119,7 @@ class App:
     @property
     def port(self) -> int:
         assert self._server is not None
-        return self._server.sockets[0].getsockname()[1]
+        return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         for job in self._jobs:
@@ -187,16 +193,21 @@ class App:
         enc = Encoding.JSON if isinstance(data, str) else Encoding.MSGPACK
         rid = None
         try:
-            frame = decode(data, self.cfg.server.max_frame_bytes)
-            rid = read_rid(frame)
-            req = parse_request(frame)
-            if sess.user is None:
+            req = decode_request(data, self.cfg.server.max_frame_bytes)
+            rid = req.rid
+            user = sess.user
+            if user is None:
                 self.arm_auth_timer(sess)
-                if req.op not in UNAUTHENTICATED_OPS:
+                if type(req) not in self.open_types:
                     raise ContractError("unauthenticated", "log in or authenticate first")
-            result = await self.handlers[req.op](self, sess, req, enc)
+            elif not user.active:  # cancelled or blacklisted on another connection meanwhile
+                raise ContractError("blacklisted" if user.blacklisted else "unauthenticated",
+                                    "this account is closed" if user.blacklisted else "this account is cancelled")
+            result = await self.dispatch[type(req)](self, sess, req, enc)
             if result is not DEFERRED:
-                sess.send(ok_reply(rid, result), enc)  # type: ignore[arg-type]
+                sess.send(ok_reply(rid, result), enc)
+        except FrameError as err:
+            sess.send(error_reply(err.rid, err), enc)
         except ContractError as err:
             sess.send(error_reply(rid, err), enc)
         except Exception:
@@ -229,7 +240,7 @@ class App:
         sess.user = None
 
 
-def _select_subprotocol(conn: ServerConnection, offered: Any) -> str | None:
+def _select_subprotocol(conn: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
     """MessagePack when nothing is offered; 400 when only unknown ones are offered."""
     if not offered:
         return None
@@ -278,3 +289,4 @@ async def run(cfg: Config) -> None:
     await stop.wait()
     log.info("shutting down")
     await app.stop()
+

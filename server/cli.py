@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return check_config_main(args.path)
     if args.command == "admin":
-        from server.admin_cli import main as admin_main
+        from server.operator.cli import main as admin_main
 
         return admin_main(args.config, args.rest)
     return _serve(args.config)

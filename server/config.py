@@ -17,9 +17,10 @@ import difflib
 import math
 import re
 import tomllib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from governance.tiers import (
     DEFAULT_ACTIVITY_CLASSES,
@@ -104,9 +105,9 @@ class Kind:
 
     label: str  # "an integer", used in "expected an integer, got a string"
     accepts: Callable[[object], bool]
-    convert: Callable[[object, str, _Context], object] = _same
+    convert: Callable[[Any, str, _Context], object] = _same
     # Turns a declared default into its Python value (paths need base_dir).
-    default: Callable[[object, Path], object] = _same_default
+    default: Callable[[Any, Path], object] = _same_default
 
 
 def _is_int(v: object) -> bool:
@@ -154,7 +155,7 @@ Check = Callable[[Any], "str | list[tuple[str, object, str]] | None"]
 def str_list(*item_checks: Check) -> Kind:
     """An array of strings, each passing ``item_checks``; becomes a tuple."""
 
-    def convert(raw: list, key: str, ctx: _Context) -> object:
+    def convert(raw: list[Any], key: str, ctx: _Context) -> object:
         ok = True
         for i, item in enumerate(raw):
             at = f"{key}[{i}]"
@@ -172,7 +173,7 @@ def tables(spec: type, build: Callable[..., object] | None = None) -> Kind:
     """An array of tables whose keys ``spec`` declares; each becomes ``build(**keys)``."""
     make = build or spec
 
-    def convert(raw: list, key: str, ctx: _Context) -> object:
+    def convert(raw: list[Any], key: str, ctx: _Context) -> object:
         items, ok = [], True
         for i, item in enumerate(raw):
             values, good = _read_table(spec, item, f"{key}[{i}]", ctx)
@@ -246,13 +247,14 @@ def not_empty(v: object) -> str | None:
 def unique(attr: str | None = None) -> Check:
     """No two items (or items' ``attr``) are equal."""
 
-    def check(items: tuple) -> list[tuple[str, object, str]]:
-        seen: set = set()
+    def check(items: tuple[Any, ...]) -> list[tuple[str, object, str]]:
+        seen: set[Any] = set()
         found = []
         for i, item in enumerate(items):
             v = getattr(item, attr) if attr else item
             if v in seen:
-                found.append((f"[{i}]" + (f".{attr}" if attr else ""), v, f"duplicate {attr or 'value'}; each must be unique"))
+                where = f"[{i}]" + (f".{attr}" if attr else "")
+                found.append((where, v, f"duplicate {attr or 'value'}; each must be unique"))
             seen.add(v)
         return found
 
@@ -262,7 +264,7 @@ def unique(attr: str | None = None) -> Check:
 def ascending(attr: str) -> Check:
     """Items' ``attr`` strictly increases (the governance lookups rely on the order)."""
 
-    def check(items: tuple) -> list[tuple[str, object, str]]:
+    def check(items: tuple[Any, ...]) -> list[tuple[str, object, str]]:
         found = []
         for i in range(1, len(items)):
             prev, cur = getattr(items[i - 1], attr), getattr(items[i], attr)
@@ -507,7 +509,7 @@ _SQLITE = "sqlite:///"
 _POSTGRES = ("postgresql://", "postgres://")
 
 
-def _finish_storage(values: dict, at: str, ctx: _Context) -> bool:
+def _finish_storage(values: dict[str, Any], at: str, ctx: _Context) -> bool:
     url = values.get("url")
     if url is None:
         return False
@@ -530,14 +532,14 @@ def _finish_storage(values: dict, at: str, ctx: _Context) -> bool:
     return False
 
 
-def _finish_identity(values: dict, at: str, ctx: _Context) -> bool:
+def _finish_identity(values: dict[str, Any], at: str, ctx: _Context) -> bool:
     if values.get("id_verifier") == "http" and values.get("id_verifier_url") == "":
         ctx.report(f"{at}.id_verifier_url", "", 'required when id_verifier = "http"')
         return False
     return True
 
 
-_FINISHERS: dict[type, Callable[[dict, str, _Context], bool]] = {
+_FINISHERS: dict[type, Callable[[dict[str, Any], str, _Context], bool]] = {
     StorageConfig: _finish_storage,
     IdentityConfig: _finish_identity,
 }
@@ -555,7 +557,7 @@ def _unknown(key: object, known: Iterable[str]) -> str:
     return f"unknown key; did you mean {close[0]!r}?" if close else "unknown key"
 
 
-def _read_table(spec: type, data: object, at: str, ctx: _Context) -> tuple[dict, bool]:
+def _read_table(spec: type, data: object, at: str, ctx: _Context) -> tuple[dict[str, Any], bool]:
     """Validate one TOML table against ``spec``'s settings.
 
     Returns the constructor arguments that were valid, and whether everything was.
@@ -569,7 +571,7 @@ def _read_table(spec: type, data: object, at: str, ctx: _Context) -> tuple[dict,
         if name not in declared:
             ctx.report(_join(at, name), raw, _unknown(name, declared))
             ok = False
-    values: dict = {}
+    values: dict[str, Any] = {}
     for name, s in declared.items():
         key = _join(at, name)
         if name not in data:
@@ -595,7 +597,7 @@ def _read_table(spec: type, data: object, at: str, ctx: _Context) -> tuple[dict,
     return values, ok
 
 
-def parse_config(data: dict, base_dir: Path, source: Path | None = None) -> Config:
+def parse_config(data: dict[str, Any], base_dir: Path, source: Path | None = None) -> Config:
     """Validate parsed TOML into a Config, or raise ConfigError listing every problem."""
     ctx = _Context(Path(base_dir))
     if not isinstance(data, dict):

@@ -22,8 +22,10 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from server.storage.base import NetlogRow
+
 if TYPE_CHECKING:
-    from server.app import App
+    from server.context import Context
     from server.session import Session
 
 log = logging.getLogger("qunguan.netlog")
@@ -39,36 +41,30 @@ KINDS = (
     "account_deleted",
 )
 
-_INSERT = "INSERT INTO netlog (ts, kind, user_id, ip, detail) VALUES (?, ?, ?, ?, ?)"
 
-
-def record(app: "App", kind: str, user_id: str | None = None, ip: str | None = None, **detail: Any) -> None:
+def record(app: Context, kind: str, user_id: str | None = None, ip: str | None = None, **detail: Any) -> None:
     """Queue one network-log row; never awaits, never raises into the caller."""
+
+    def done(exc: BaseException | None) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, asyncio.CancelledError):
+            log.error("network log %s (user %s, ip %s) was not written: cancelled", kind, user_id, ip)
+        else:
+            log.error("network log %s (user %s, ip %s) was not written: %r", kind, user_id, ip, exc)
+
     try:
-        row = (app.now_ms(), kind, user_id, ip,
-               json.dumps(detail, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
-
-        async def fn(db: Any) -> None:
-            await db.execute(_INSERT, row)
-
-        fut = app.store.write(fn)
+        row = NetlogRow(app.now_ms(), kind, user_id, ip,
+                        json.dumps(detail, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
+        app.store.log_network(row, done)
     except Exception:
         log.exception("network log %s for %s could not be queued", kind, user_id or ip)
-        return
-    fut.add_done_callback(lambda f: _check(f, kind, user_id, ip))
-
-
-def _check(fut: asyncio.Future, kind: str, user_id: str | None, ip: str | None) -> None:
-    if fut.cancelled():
-        log.error("network log %s (user %s, ip %s) was not written: cancelled", kind, user_id, ip)
-    elif fut.exception() is not None:
-        log.error("network log %s (user %s, ip %s) was not written: %r", kind, user_id, ip, fut.exception())
 
 
 _SESSION_USER: Any = object()
 
 
-def session(app: "App", sess: "Session", kind: str, user_id: Any = _SESSION_USER, **detail: Any) -> None:
+def session(app: Context, sess: Session, kind: str, user_id: Any = _SESSION_USER, **detail: Any) -> None:
     """A row about one connection: its address, and its user unless one is named (None: no user)."""
     if user_id is _SESSION_USER:
         user_id = sess.user.user_id if sess.user is not None else None
@@ -78,7 +74,7 @@ def session(app: "App", sess: "Session", kind: str, user_id: Any = _SESSION_USER
     record(app, kind, user_id, sess.ip, **detail)
 
 
-def _port(sess: "Session") -> int | None:
+def _port(sess: Session) -> int | None:
     try:
         addr = sess.ws.remote_address
         return int(addr[1]) if addr and len(addr) > 1 else None
@@ -86,10 +82,10 @@ def _port(sess: "Session") -> int | None:
         return None
 
 
-def opened(app: "App", sess: "Session") -> None:
+def opened(app: Context, sess: Session) -> None:
     session(app, sess, "connect", subprotocol=sess.ws.subprotocol or "msgpack")
 
 
-def closed(app: "App", sess: "Session", opened_ms: int) -> None:
+def closed(app: Context, sess: Session, opened_ms: int) -> None:
     session(app, sess, "disconnect", code=sess.ws.close_code,
             seconds=round((app.now_ms() - opened_ms) / 1000, 3))

@@ -29,100 +29,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from governance.retention import cutoff_ms
-from server import repo
-from server.repo import Audit
+from server.storage.changes import PURGE_TABLES, Audit, Purge
 
 if TYPE_CHECKING:
-    from server.app import App
+    from server.context import Context
 
 log = logging.getLogger("qunguan.retention")
 
-# Groups and users under legal hold at :now (named parameters :now and :cutoff).
-HELD_GROUPS = """
-    SELECT target_id FROM legal_holds WHERE released_at IS NULL AND target_type = 'group'
-    UNION SELECT group_id FROM reports WHERE status = 'open' AND group_id IS NOT NULL
-    UNION SELECT target_id FROM sanctions WHERE target_type = 'group'
-      AND ((expires_at IS NOT NULL AND expires_at > :now) OR (expires_at IS NULL AND starts_at >= :cutoff))
-"""
-HELD_USERS = """
-    SELECT target_id FROM legal_holds WHERE released_at IS NULL AND target_type = 'user'
-    UNION SELECT user_id FROM reports WHERE status = 'open' AND user_id IS NOT NULL
-    UNION SELECT target_id FROM sanctions WHERE target_type = 'user'
-      AND ((expires_at IS NOT NULL AND expires_at > :now) OR (expires_at IS NULL AND starts_at >= :cutoff))
-"""
+# What a purge removes, in this order, under these names in its report (the
+# statements are the store's: ``PURGES`` in server/storage/sqlite_records.py).
+TABLES = PURGE_TABLES
 
-# (name in the report, one batch: a statement touching at most :limit rows)
-PURGES: tuple[tuple[str, str], ...] = (
-    ("messages", f"""
-        DELETE FROM messages WHERE (group_id, seq) IN (
-          SELECT group_id, seq FROM messages
-          WHERE ts < :cutoff
-            AND group_id NOT IN ({HELD_GROUPS})
-            AND sender_id NOT IN ({HELD_USERS})
-            AND (group_id, seq) NOT IN (SELECT group_id, seq FROM review_queue WHERE status = 'open')
-          LIMIT :limit)"""),
-    ("membership_log", f"""
-        DELETE FROM membership_log WHERE id IN (
-          SELECT id FROM membership_log
-          WHERE ts < :cutoff
-            AND group_id NOT IN ({HELD_GROUPS})
-            AND user_id NOT IN ({HELD_USERS})
-            AND (actor_id IS NULL OR actor_id NOT IN ({HELD_USERS}))
-          LIMIT :limit)"""),
-    ("netlog", f"""
-        DELETE FROM netlog WHERE id IN (
-          SELECT id FROM netlog
-          WHERE ts < :cutoff AND (user_id IS NULL OR user_id NOT IN ({HELD_USERS}))
-          LIMIT :limit)"""),
-    ("reports", f"""
-        DELETE FROM reports WHERE report_id IN (
-          SELECT report_id FROM reports
-          WHERE status != 'open' AND resolved_at < :cutoff
-            AND (group_id IS NULL OR group_id NOT IN ({HELD_GROUPS}))
-            AND (user_id IS NULL OR user_id NOT IN ({HELD_USERS}))
-            AND reporter_id NOT IN ({HELD_USERS})
-          LIMIT :limit)"""),
-    ("review_queue", f"""
-        DELETE FROM review_queue WHERE item_id IN (
-          SELECT item_id FROM review_queue
-          WHERE status != 'open' AND decided_at < :cutoff
-            AND group_id NOT IN ({HELD_GROUPS})
-            AND sender_id NOT IN ({HELD_USERS})
-          LIMIT :limit)"""),
-    # Cancelled accounts (P9): the sealed phone, name and ID number go; the phone
-    # and ID hashes are replaced so they can register again; the row (user id,
-    # username, the cancelled display name) stays, as messages and records name it.
-    ("accounts_erased", f"""
-        UPDATE users SET phone_enc = x'', phone_hmac = randomblob(32), id_enc = NULL, id_hmac = NULL,
-                         name_enc = NULL, password_hash = ''
-        WHERE user_id IN (
-          SELECT user_id FROM users
-          WHERE deleted_at < :cutoff AND blacklisted_at IS NULL AND length(phone_enc) > 0
-            AND user_id NOT IN ({HELD_USERS})
-          LIMIT :limit)"""),
-)
-TABLES = tuple(name for name, _ in PURGES)
+_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
-def _lock(app: "App") -> asyncio.Lock:
-    lock = getattr(app, "_purge_lock", None)
-    if lock is None:
-        lock = app._purge_lock = asyncio.Lock()  # type: ignore[attr-defined]
-    return lock
+def _lock(app: Context) -> asyncio.Lock:
+    return _LOCKS.setdefault(app, asyncio.Lock())
 
 
-def _batch(sql: str, params: dict[str, int]) -> Any:
-    async def fn(db: Any) -> int:
-        cur = await db.execute(sql, params)
-        return cur.rowcount
-
-    return fn
-
-
-async def purge(app: "App", now_ms: int | None = None, actor: str = "system") -> dict[str, int]:
+async def purge(app: Context, now_ms: int | None = None, actor: str = "system") -> dict[str, int]:
     """Remove what is past retention at ``now_ms`` (default: the app's clock); counts per table.
 
     One purge at a time; the result is written to the enforcement record when
@@ -131,28 +60,28 @@ async def purge(app: "App", now_ms: int | None = None, actor: str = "system") ->
     async with _lock(app):
         now = app.now_ms() if now_ms is None else now_ms
         days = app.cfg.retention.days
-        params = {"now": now, "cutoff": cutoff_ms(now, days), "limit": app.cfg.retention.purge_batch}
+        cutoff, limit = cutoff_ms(now, days), app.cfg.retention.purge_batch
         removed: dict[str, int] = {}
-        for name, sql in PURGES:
+        for table in TABLES:
             total = 0
             while True:
-                n = await app.store.write(_batch(sql, params))
+                (n,) = await app.store.apply(Purge(table, now, cutoff, limit))
                 total += n
-                if n < params["limit"]:
+                if n < limit:
                     break
                 await asyncio.sleep(0)  # let the hot path in between batches
-            removed[name] = total
+            removed[table] = total
         if any(removed.values()):
-            await app.store.write(repo.change(audit=Audit(
+            await app.store.apply(audit=Audit(
                 app.now_ms(), "operator" if actor == "operator" else "system", actor, "purge",
                 reason=f"past retention ({days} days)",
-                detail={"as_of": now, "cutoff": params["cutoff"], "removed": removed},
-            )))
-            log.info("purged past retention (cutoff %d): %s", params["cutoff"], removed)
+                detail={"as_of": now, "cutoff": cutoff, "removed": removed},
+            ))
+            log.info("purged past retention (cutoff %d): %s", cutoff, removed)
         return removed
 
 
-async def run_forever(app: "App") -> None:
+async def run_forever(app: Context) -> None:
     """The background job: purge every ``retention.purge_interval_seconds``; errors are logged, not fatal."""
     while True:
         await asyncio.sleep(app.cfg.retention.purge_interval_seconds)

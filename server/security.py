@@ -15,13 +15,19 @@ import hmac
 import logging
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from server.storage.changes import SaveVault
+
+if TYPE_CHECKING:
+    from server.storage.base import Store
 
 log = logging.getLogger("qunguan.security")
 
@@ -84,17 +90,6 @@ def _legacy_lookup_key(key: bytes) -> bytes:
     return hashlib.sha256(b"lookup" + key).digest()
 
 
-_USED_KEY_IDS = (
-    "SELECT DISTINCT substr(phone_enc, 1, 1) FROM users WHERE length(phone_enc) > 0"
-    " UNION SELECT DISTINCT substr(id_enc, 1, 1) FROM users WHERE length(id_enc) > 0"
-    " UNION SELECT DISTINCT substr(name_enc, 1, 1) FROM users WHERE length(name_enc) > 0"
-)
-_SAMPLE = (
-    "SELECT b FROM (SELECT phone_enc AS b FROM users UNION ALL SELECT id_enc FROM users"
-    " UNION ALL SELECT name_enc FROM users) WHERE length(b) > 0 AND substr(b, 1, 1) = ? LIMIT 1"
-)
-
-
 class IdentityVault:
     """Seal and open identity fields; keyed lookup hashes for equality.
 
@@ -125,7 +120,7 @@ class IdentityVault:
     @classmethod
     def from_config(
         cls, key_file: Path | None, key_env: str, dev_mode: bool = True, old_key_files: Sequence[Path] = ()
-    ) -> "IdentityVault":
+    ) -> IdentityVault:
         raw: bytes | None = None
         if key_file is not None:
             raw = key_file.read_bytes()
@@ -150,13 +145,13 @@ class IdentityVault:
         return cls(read_key(raw), old_keys=old)
 
     # -- the key registry ------------------------------------------------------
-    async def bind(self, store: Any, now_ms: int) -> None:
+    async def bind(self, store: Store, now_ms: int) -> None:
         """Learn key ids and the lookup key from the database; refuse keys that do not fit.
 
         Raises ValueError (one line) when identity data is sealed under a key
         id that no configured key has, or does not open with the key that has it.
         """
-        known = {fp: kid for kid, fp in await store.fetchall("SELECT key_id, fingerprint FROM vault_keys")}
+        known = {fp: kid for kid, fp in await store.vault_keys()}
         ring: dict[int, bytes] = {}
         for k in (*self._old, self._current):
             kid = known.get(key_fingerprint(k))
@@ -169,14 +164,15 @@ class IdentityVault:
             raise ValueError("identity keys: all 255 key ids are used")
         ring[cur_id] = self._current
         sealers = {kid: _sealer(k) for kid, k in ring.items()}
-        for (b,) in await store.fetchall(_USED_KEY_IDS):
-            used = b[0]
+        for used in await store.sealed_key_ids():
             if used not in ring:
                 raise ValueError(
                     f"identity data is sealed with key id {used}, which no configured key has: "
                     "name that key in identity.key_file or identity.old_key_files"
                 )
-            (sample,) = await store.fetchone(_SAMPLE, (b,))
+            sample = await store.sealed_sample(used)
+            if sample is None:  # re-sealed meanwhile
+                continue
             try:
                 sealers[used].decrypt(sample[1:13], sample[13:], sample[:1])
             except InvalidTag:
@@ -184,9 +180,8 @@ class IdentityVault:
                     f"identity data sealed with key id {used} does not open with the configured key: "
                     "the database was written with another identity key"
                 ) from None
-        row = await store.fetchone("SELECT value FROM vault_secrets WHERE name = 'lookup'")
-        if row is not None:
-            blob = row[0]
+        blob = await store.lookup_secret()
+        if blob is not None:
             if blob[0] not in sealers:
                 raise ValueError(
                     f"the lookup key is sealed with key id {blob[0]}, which no configured key has: "
@@ -199,24 +194,18 @@ class IdentityVault:
             reseal = blob[0] != cur_id
         else:
             # Databases from before key rotation hashed with a key derived from key id 1.
-            has_users = await store.fetchone("SELECT 1 FROM users LIMIT 1") is not None
+            has_users = await store.has_users()
             lookup = _legacy_lookup_key(ring[1]) if has_users and 1 in ring else secrets.token_bytes(32)
             reseal = True
         self._keys, self.key_id, self._lookup_key = sealers, cur_id, lookup
         if register or reseal:
-            await store.write(self._save(cur_id, cur_fp if register else None, now_ms))
+            await store.apply(self._save(cur_id, cur_fp if register else None, now_ms))
 
-    def _save(self, key_id: int, new_fp: str | None, now_ms: int) -> Any:
-        sealed = self.seal_bytes(self._lookup_key)
+    def _save(self, key_id: int, new_fp: str | None, now_ms: int) -> SaveVault:
+        """Register ``new_fp`` under ``key_id`` (when given) and store the lookup key sealed under the current key."""
+        return SaveVault(key_id, new_fp, self.seal_bytes(self._lookup_key), now_ms)
 
-        async def fn(db: Any) -> None:
-            if new_fp is not None:
-                await db.execute("INSERT INTO vault_keys VALUES (?, ?, ?)", (key_id, new_fp, now_ms))
-            await db.execute("INSERT OR REPLACE INTO vault_secrets VALUES ('lookup', ?)", (sealed,))
-
-        return fn
-
-    async def rotate(self, store: Any, new_key: bytes, now_ms: int) -> tuple[int, bool]:
+    async def rotate(self, store: Store, new_key: bytes, now_ms: int) -> tuple[int, bool]:
         """Make ``new_key`` current (registering it if new); returns (its key id, whether it was new).
 
         Values sealed before stay readable (their keys stay in the ring) until
@@ -225,7 +214,7 @@ class IdentityVault:
         if len(new_key) != 32:
             raise ValueError("an identity key must be 32 bytes")
         fp = key_fingerprint(new_key)
-        known = {f: kid for kid, f in await store.fetchall("SELECT key_id, fingerprint FROM vault_keys")}
+        known = {f: kid for kid, f in await store.vault_keys()}
         is_new = fp not in known
         kid = known[fp] if not is_new else max(known.values(), default=0) + 1
         if kid > 255:
@@ -234,7 +223,7 @@ class IdentityVault:
         old_current = self.key_id
         self.key_id = kid
         try:
-            await store.write(self._save(kid, fp if is_new else None, now_ms))
+            await store.apply(self._save(kid, fp if is_new else None, now_ms))
         except BaseException:
             self.key_id = old_current
             raise

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.protocol import State as WsState
 
 from protocol.codec import EncodedOnce, Encoding, encode, ws_frame
+from protocol.errors import ContractError
 
 if TYPE_CHECKING:
     from server.state import User
@@ -40,7 +42,7 @@ class _Flusher:
         self.dirty: list[Session] = []
         self.scheduled = False
 
-    def mark(self, sess: "Session") -> None:
+    def mark(self, sess: Session) -> None:
         self.dirty.append(sess)
         if not self.scheduled:
             self.scheduled = True
@@ -70,6 +72,15 @@ class Session:
         self._max_outbox = max_outbox
         self._pending: list[bytes | str] = []
         self._raw = not ws.protocol.extensions
+
+    @property
+    def me(self) -> User:
+        """The authenticated user (the dispatcher lets only ``request_code``, ``register``,
+        ``login`` and ``auth`` through without one)."""
+        user = self.user
+        if user is None:
+            raise ContractError("unauthenticated", "log in or authenticate first")
+        return user
 
     def send(self, obj: dict[str, Any], encoding: Encoding | None = None) -> None:
         self.write(encode(obj, encoding or self.encoding))

@@ -29,8 +29,8 @@ class User:
     create_revoked: bool = False
     accepted_version: str | None = None  # of the platform rules and service agreement
     groups: set[str] = field(default_factory=set)
-    sessions: set["Session"] = field(default_factory=set)
-    bucket: "TokenBucket | None" = None
+    sessions: set[Session] = field(default_factory=set)
+    bucket: TokenBucket | None = None
 
     @property
     def active(self) -> bool:
@@ -60,7 +60,7 @@ class Group:
     closed_reason: str | None = None
     suspended_until: int = 0
     members: dict[str, Member] = field(default_factory=dict)
-    online: set["Session"] = field(default_factory=set)
+    online: set[Session] = field(default_factory=set)
     join_requests: dict[str, int] = field(default_factory=dict)
     invited: set[str] = field(default_factory=set)
     daily: dict[int, int] = field(default_factory=dict)  # day number -> messages, for activity classes

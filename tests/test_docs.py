@@ -180,7 +180,7 @@ def test_protocol_doc_names_every_event_and_notice_kind():
 def admin_commands() -> list[str]:
     import argparse
 
-    from server.admin_cli import _build
+    from server.operator.cli import _build
 
     parser = _build()
     for action in parser._actions:

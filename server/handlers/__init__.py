@@ -1,23 +1,25 @@
 """Request handlers: the only place where governance meets storage and fan-out.
 
-A handler is ``async def (app, session, request, encoding) -> dict | None | DEFERRED``;
-it raises ``ContractError`` to refuse. ``DEFERRED`` means it replies later itself
-(``send`` replies after the group commit).
+A handler is ``async def (ctx, session, request, encoding) -> dict | None | DEFERRED``
+where ``request`` is the op's typed structure (:mod:`protocol.messages`); it
+raises ``ContractError`` to refuse. ``DEFERRED`` means it replies later itself
+(``send`` replies after the group commit). Handlers see the server through
+:class:`server.context.Context`, never ``server.app``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from protocol.codec import Encoding
-    from protocol.requests import Request
-    from server.app import App
+    from server.context import Context
     from server.session import Session
 
-Handler = Callable[["App", "Session", "Request", "Encoding"], Awaitable[Any]]
+Handler = Callable[["Context", "Session", Any, "Encoding"], Awaitable[Any]]
 HANDLERS: dict[str, Handler] = {}
-DEFERRED = object()
+DEFERRED: Any = object()
 
 
 def handler(op: str) -> Callable[[Handler], Handler]:

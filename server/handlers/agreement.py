@@ -6,32 +6,41 @@ with ``agreement_version``) until the user has accepted the current version.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from protocol.errors import ContractError
-from server import repo
 from server.handlers import handler
+from server.handlers.common import commit
+from server.storage import changes as ch
+
+if TYPE_CHECKING:
+    from protocol import messages as rq
+    from protocol.codec import Encoding
+    from server.context import Context
+    from server.session import Session
 
 
 @handler("agreement")
-async def agreement(app, sess, req, enc) -> dict[str, Any]:
-    a = app.agreement
+async def agreement(ctx: Context, sess: Session, req: rq.Agreement, enc: Encoding) -> dict[str, Any]:
+    a = ctx.agreement
     if a is None:
         return {"version": None, "rules": "", "agreement": "", "accepted": True}
     return {"version": a.version, "rules": a.rules, "agreement": a.agreement,
-            "accepted": sess.user.accepted_version == a.version}
+            "accepted": sess.me.accepted_version == a.version}
 
 
 @handler("accept_agreement")
-async def accept_agreement(app, sess, req, enc) -> None:
-    a = app.agreement
-    version = req.args["version"]
+async def accept_agreement(ctx: Context, sess: Session, req: rq.AcceptAgreement, enc: Encoding) -> None:
+    a = ctx.agreement
+    version = req.version
     if a is None or version != a.version:
         raise ContractError("conflict", "that is not the current version; read it again with 'agreement'")
-    user = sess.user
+    user = sess.me
     if user.accepted_version != version:
-        await app.store.write(repo.change((
-            "INSERT OR IGNORE INTO agreement_acceptances VALUES (?, ?, ?)", (user.user_id, version, app.now_ms())
-        )))
+        old = user.accepted_version
         user.accepted_version = version
-    return None
+
+        def undo() -> None:
+            user.accepted_version = old
+
+        await commit(ctx, ch.AcceptAgreement(user.user_id, version, ctx.now_ms()), undo=undo)

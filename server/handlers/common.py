@@ -1,17 +1,46 @@
-"""Lookups shared by the group handlers: each raises the contract's error when it fails."""
+"""What the group handlers share: lookups that raise the contract's errors, and the write rule.
+
+The write rule (docs/architecture.md, "Memory and store"): a handler checks
+and *claims* its change in memory with no ``await`` in between, then hands the
+change to the store with :func:`commit`, which undoes the claim if the write
+fails. So a concurrent request always sees the claim (caps, one owner, ...
+cannot be overshot), and a failed write leaves memory as it was.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from governance.tiers import Caps, caps_for, credit_level
 from protocol.errors import ContractError
 from protocol.events import user_obj
+from server.context import Context
 from server.state import Group, Member, User
+from server.storage.changes import Audit, Change, SetUserFields
 
 
-def live_group(app, gid: str) -> Group:
-    g = app.state.groups.get(gid)
+def commit(ctx: Context, *changes: Change, audit: Audit | None = None,
+           undo: Callable[[], None] | None = None) -> asyncio.Future[list[Any]]:
+    """Write ``changes`` (and ``audit``) in one transaction; run ``undo`` if that fails.
+
+    ``undo`` runs from the write's own completion, before whoever awaits it
+    wakes up, and also when the awaiting handler was cancelled meanwhile: the
+    claim in memory is undone exactly when the store refused the write.
+    """
+    fut = ctx.store.apply(*changes, audit=audit)
+    if undo is not None:
+        def on_done(f: asyncio.Future[list[Any]]) -> None:
+            if f.cancelled() or f.exception() is not None:
+                undo()
+
+        fut.add_done_callback(on_done)
+    return fut
+
+
+def live_group(ctx: Context, gid: str) -> Group:
+    g = ctx.state.groups.get(gid)
     if g is None or g.dissolved_at is not None:
         raise ContractError("not_found", f"no group {gid}")
     if g.closed_at is not None:
@@ -26,32 +55,32 @@ def member_of(g: Group, user: User) -> Member:
     return m
 
 
-def level_of(app, user: User) -> int:
-    return credit_level(user.credit_score, app.cfg.credit.levels)
+def level_of(ctx: Context, user: User) -> int:
+    return credit_level(user.credit_score, ctx.cfg.credit.levels)
 
 
-def caps_of(app, user: User) -> Caps:
-    return caps_for(level_of(app, user), app.cfg.limits.caps, app.cfg.credit.levels)
+def caps_of(ctx: Context, user: User) -> Caps:
+    return caps_for(level_of(ctx, user), ctx.cfg.limits.caps, ctx.cfg.credit.levels)
 
 
-def group_max_members(app, g: Group) -> int:
+def group_max_members(ctx: Context, g: Group) -> int:
     """A group's member cap follows its owner's credit level (Art. 7, 8)."""
-    return caps_of(app, app.state.users[g.owner_id]).max_members
+    return caps_of(ctx, ctx.state.users[g.owner_id]).max_members
 
 
-def user_view(app, uid: str, role: str) -> dict[str, Any]:
-    u = app.state.users.get(uid)
+def user_view(ctx: Context, uid: str, role: str) -> dict[str, Any]:
+    u = ctx.state.users.get(uid)
     return user_obj(uid, u.display_name if u else "", role)
 
 
-def penalize(user: User, points: int) -> tuple[str, tuple] | None:
-    """Lower a user's credit (the level follows); returns the statement that stores it."""
+def penalize(user: User, points: int) -> SetUserFields | None:
+    """Lower a user's credit in memory (the level follows); returns the change that stores it."""
     if points <= 0:
         return None
     user.credit_score -= points
-    return ("UPDATE users SET credit_score = ? WHERE user_id = ?", (user.credit_score, user.user_id))
+    return SetUserFields(user.user_id, {"credit_score": user.credit_score})
 
 
-def owned_count(app, user: User) -> int:
-    groups = app.state.groups
+def owned_count(ctx: Context, user: User) -> int:
+    groups = ctx.state.groups
     return sum(1 for gid in user.groups if groups[gid].owner_id == user.user_id)

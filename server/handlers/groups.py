@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from governance import posting
 from governance.ids import new_group_id
 from governance.retention import DAY_MS
 from governance.tiers import activity_class, check_size_class, size_class
+from protocol.enums import JoinPolicy, Role
 from protocol.errors import ContractError
 from protocol.events import event
-from server import repo
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import (
     caps_of,
+    commit,
     group_max_members,
     level_of,
     live_group,
@@ -22,84 +24,92 @@ from server.handlers.common import (
     user_view,
 )
 from server.state import Group, Member, User
+from server.storage import changes as ch
 
-JOIN_POLICIES = ("open", "approval", "invite")
+if TYPE_CHECKING:
+    from protocol import messages as rq
+    from protocol.codec import Encoding
+    from server.context import Context
+    from server.session import Session
+
+GROUP_ID_TRIES = 8  # a 9-to-12-digit random id collides rarely; the store has the last word
 
 
-def validate_group_name(raw: str) -> str:
+def validate_group_name(ctx: Context, raw: str) -> str:
     name = raw.strip()
     if not 1 <= len(name) <= 64 or any(not ch.isprintable() for ch in name):
         raise ContractError("bad_request", "a group name is 1 to 64 printable characters")
+    posting.screen_text(ctx.content, name, "name")
     return name
 
 
-def validate_category(app, category: str) -> str:
-    if category not in app.cfg.groups.categories:
+def validate_category(ctx: Context, category: str) -> str:
+    if category not in ctx.cfg.groups.categories:
         raise ContractError(
-            "bad_request", f"category must be one of: {', '.join(app.cfg.groups.categories)}"
+            "bad_request", f"category must be one of: {', '.join(ctx.cfg.groups.categories)}"
         )
     return category
 
 
-def validate_join_policy(policy: str) -> str:
-    if policy not in JOIN_POLICIES:
-        raise ContractError("bad_request", "join_policy must be open, approval or invite")
-    return policy
+def check_can_create(ctx: Context, user: User) -> None:
+    caps = caps_of(ctx, user)
+    posting.check_can_own(
+        owned=owned_count(ctx, user), max_groups_created=caps.max_groups_created,
+        create_revoked=user.create_revoked, joined=len(user.groups), max_groups_joined=caps.max_groups_joined,
+        require_id=ctx.cfg.identity.require_id_to_create, id_verified=user.id_verified,
+    )
+    check_size_class(1, ctx.cfg.groups.size_classes, owner_level=level_of(ctx, user),
+                     owner_id_verified=user.id_verified)
 
 
 @handler("create_group")
-async def create_group(app, sess, req, enc) -> dict[str, Any]:
-    user: User = sess.user
-    name = validate_group_name(req.args["name"])
-    category = validate_category(app, req.args["category"])
-    policy = validate_join_policy(req.args["join_policy"])
-    if user.create_revoked:
-        raise ContractError("forbidden", "the platform has revoked your right to create groups")
-    if app.cfg.identity.require_id_to_create and not user.id_verified:
-        raise ContractError("verification_required", "creating a group needs a verified identity")
-    caps = caps_of(app, user)
-    if owned_count(app, user) >= caps.max_groups_created:
-        raise ContractError(
-            "create_cap_reached", f"you may own at most {caps.max_groups_created} groups at your credit level"
-        )
-    if len(user.groups) >= caps.max_groups_joined:
-        raise ContractError("join_cap_reached", f"you may be in at most {caps.max_groups_joined} groups")
-    check_size_class(
-        1, app.cfg.groups.size_classes, owner_level=level_of(app, user), owner_id_verified=user.id_verified
-    )
-    groups = app.state.groups
-    gid = new_group_id(app.randbelow)
-    while gid in groups:  # every id ever issued stays in memory and in the store
-        gid = new_group_id(app.randbelow)
-    now = app.now_ms()
-    g = Group(gid, name, category, policy, user.user_id, now)
-    g.members[user.user_id] = Member("owner", 0)
-    groups[gid] = g
-    user.groups.add(gid)
-    try:
-        await app.store.write(repo.insert_group(g, now))
-    except Exception:
-        del groups[gid]
-        user.groups.discard(gid)
-        raise
-    g.online.update(user.sessions)
-    return {"group_id": gid}
+async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: Encoding) -> dict[str, Any]:
+    user = sess.me
+    name = validate_group_name(ctx, req.name)
+    category = validate_category(ctx, req.category)
+    policy = req.join_policy
+    groups = ctx.state.groups
+    for _ in range(GROUP_ID_TRIES):
+        # Checked and claimed with no await in between: concurrent creates (and
+        # transfers to this user) see this group at once and cannot pass the caps.
+        check_can_create(ctx, user)
+        gid = new_group_id(ctx.randbelow)
+        while gid in groups:  # every id this node has seen stays in memory
+            gid = new_group_id(ctx.randbelow)
+        now = ctx.now_ms()
+        g = Group(gid, name, category, policy.value, user.user_id, now)
+        g.members[user.user_id] = Member(Role.OWNER, 0)
+        groups[gid] = g
+        user.groups.add(gid)
+
+        def undo(g: Group = g) -> None:
+            if groups.get(g.group_id) is g:
+                del groups[g.group_id]
+            user.groups.discard(g.group_id)
+
+        try:
+            await commit(ctx, ch.CreateGroup(gid, name, category, policy.value, user.user_id, now), undo=undo)
+        except ch.GroupIdTaken:
+            continue  # issued before (another node, or a group this node never loaded): draw again
+        g.online.update(user.sessions)
+        return {"group_id": gid}
+    raise ContractError("internal", "could not find a free group id; try again")
 
 
-def info(app, g: Group, member: bool = True) -> dict[str, Any]:
+def info(ctx: Context, g: Group, member: bool = True) -> dict[str, Any]:
     """The info map; non-members of a public (large) group do not see the announcement."""
-    window = app.cfg.groups.activity_window_days
-    today = app.now_ms() // DAY_MS
+    window = ctx.cfg.groups.activity_window_days
+    today = ctx.now_ms() // DAY_MS
     recent = sum(n for day, n in g.daily.items() if day > today - window)
-    size = size_class(len(g.members), app.cfg.groups.size_classes)
-    activity = activity_class(recent, window, app.cfg.groups.activity_classes)
+    size = size_class(len(g.members), ctx.cfg.groups.size_classes)
+    activity = activity_class(recent, window, ctx.cfg.groups.activity_classes)
     return {
         "group_id": g.group_id,
         "name": g.name,
         "category": g.category,
         "member_count": len(g.members),
-        "max_members": group_max_members(app, g),
-        "owner": user_view(app, g.owner_id, "owner"),
+        "max_members": group_max_members(ctx, g),
+        "owner": user_view(ctx, g.owner_id, Role.OWNER),
         "join_policy": g.join_policy,
         "announcement": g.announcement if member else "",
         "created_at": g.created_at,
@@ -110,26 +120,26 @@ def info(app, g: Group, member: bool = True) -> dict[str, Any]:
 
 
 @handler("group_info")
-async def group_info(app, sess, req, enc) -> dict[str, Any]:
-    g = live_group(app, req.args["group_id"])
-    member = sess.user.user_id in g.members
-    if not member and len(g.members) < app.cfg.groups.info_page_min_members:
+async def group_info(ctx: Context, sess: Session, req: rq.GroupInfo, enc: Encoding) -> dict[str, Any]:
+    g = live_group(ctx, req.group_id)
+    member = sess.me.user_id in g.members
+    if not member and len(g.members) < ctx.cfg.groups.info_page_min_members:
         raise ContractError("not_member", "this group's information is visible to its members only")
-    return info(app, g, member)
+    return info(ctx, g, member)
 
 
-def check_room(app, g: Group, user: User) -> None:
+def check_room(ctx: Context, g: Group, user: User) -> None:
     """The group's member cap and the user's joined-groups cap (both follow credit levels)."""
-    cap = group_max_members(app, g)
+    cap = group_max_members(ctx, g)
     if len(g.members) >= cap:
         raise ContractError("member_cap_reached", f"group {g.group_id} is full ({cap} members)")
-    joined_cap = caps_of(app, user).max_groups_joined
+    joined_cap = caps_of(ctx, user).max_groups_joined
     if len(user.groups) >= joined_cap:
         raise ContractError("join_cap_reached", f"{user.display_name} may be in at most {joined_cap} groups")
 
 
-async def admit(app, g: Group, user: User, action: str, actor: str | None,
-                audit: repo.Audit | None = None) -> None:
+async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | None,
+                audit: ch.Audit | None = None) -> None:
     """Check every cap, add ``user`` to ``g`` in memory and store, announce it.
 
     The checks and the in-memory insert happen with no await in between, so
@@ -138,92 +148,111 @@ async def admit(app, g: Group, user: User, action: str, actor: str | None,
     uid = user.user_id
     if uid in g.members:
         return
-    check_room(app, g, user)
-    owner = app.state.users[g.owner_id]
+    check_room(ctx, g, user)
+    owner = ctx.state.users[g.owner_id]
     check_size_class(
         len(g.members) + 1,
-        app.cfg.groups.size_classes,
-        owner_level=level_of(app, owner),
+        ctx.cfg.groups.size_classes,
+        owner_level=level_of(ctx, owner),
         owner_id_verified=owner.id_verified,
     )
-    now = app.now_ms()
-    g.members[uid] = Member("member", g.last_seq)
+    now = ctx.now_ms()
+    g.members[uid] = Member(Role.MEMBER, g.last_seq)
     user.groups.add(g.group_id)
-    g.join_requests.pop(uid, None)
+    requested = g.join_requests.pop(uid, None)
+    was_invited = uid in g.invited
     g.invited.discard(uid)
-    try:
-        await app.store.write(
-            repo.change(then=repo.add_member(g.group_id, uid, "member", now, g.last_seq, action, actor),
-                        audit=audit)
-        )
-    except Exception:
+
+    def undo() -> None:
         g.members.pop(uid, None)
         user.groups.discard(g.group_id)
-        raise
+        if requested is not None:
+            g.join_requests[uid] = requested
+        if was_invited:
+            g.invited.add(uid)
+
+    await commit(ctx, ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor),
+                 audit=audit, undo=undo)
     g.online.update(user.sessions)
-    publish(g.online, event("member_joined", group_id=g.group_id, user=user_view(app, uid, "member")))
+    publish(g.online, event("member_joined", group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
 
 
 @handler("join_group")
-async def join_group(app, sess, req, enc) -> dict[str, Any]:
-    g = live_group(app, req.args["group_id"])
-    user: User = sess.user
+async def join_group(ctx: Context, sess: Session, req: rq.JoinGroup, enc: Encoding) -> dict[str, Any]:
+    g = live_group(ctx, req.group_id)
+    user = sess.me
     if user.user_id in g.members:
         return {"status": "joined"}
-    if g.join_policy == "open" or user.user_id in g.invited:
-        await admit(app, g, user, "join", user.user_id)
+    if g.join_policy == JoinPolicy.OPEN or user.user_id in g.invited:
+        await admit(ctx, g, user, "join", user.user_id)
         return {"status": "joined"}
-    if g.join_policy == "invite":
+    if g.join_policy == JoinPolicy.INVITE:
         raise ContractError("forbidden", "this group is joined by invitation only")
-    from server.handlers.management import request_to_join
-
-    await request_to_join(app, g, user)
+    await request_to_join(ctx, g, user)
     return {"status": "pending"}
 
 
-async def remove(app, g: Group, uid: str, action: str, actor: str | None,
-                 audit: repo.Audit | None = None) -> None:
-    """Take ``uid`` out of ``g`` in memory and store."""
-    user = app.state.users[uid]
+async def request_to_join(ctx: Context, g: Group, user: User) -> None:
+    """``approval`` policy: record the request and tell the owner and admins."""
+    uid = user.user_id
+    if uid not in g.join_requests:
+        now = ctx.now_ms()
+        g.join_requests[uid] = now
+
+        def undo() -> None:
+            if g.join_requests.get(uid) == now:
+                del g.join_requests[uid]
+
+        await commit(ctx, ch.PutJoinRequest(g.group_id, uid, now), undo=undo)
+    publish(to_managers(ctx, g), event("join_request", group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
+
+
+def to_managers(ctx: Context, g: Group) -> list[Session]:
+    users = ctx.state.users
+    return [s for uid, m in g.members.items() if m.role != Role.MEMBER for s in users[uid].sessions]
+
+
+async def remove(ctx: Context, g: Group, uid: str, action: str, actor: str | None,
+                 audit: ch.Audit | None = None) -> None:
+    """Take ``uid`` out of ``g`` in memory and store (claimed first, put back if the write fails)."""
+    user = ctx.state.users[uid]
     m = g.members.pop(uid)
     user.groups.discard(g.group_id)
     g.online.difference_update(user.sessions)
-    try:
-        await app.store.write(
-            repo.change(then=repo.remove_member(g.group_id, uid, app.now_ms(), action, actor), audit=audit)
-        )
-    except Exception:
+
+    def undo() -> None:
         g.members[uid] = m
         user.groups.add(g.group_id)
         g.online.update(user.sessions)
-        raise
+
+    await commit(ctx, ch.RemoveMember(g.group_id, uid, ctx.now_ms(), action, actor), audit=audit, undo=undo)
 
 
 @handler("leave_group")
-async def leave_group(app, sess, req, enc) -> None:
-    g = live_group(app, req.args["group_id"])
-    m = member_of(g, sess.user)
-    if m.role == "owner":
+async def leave_group(ctx: Context, sess: Session, req: rq.LeaveGroup, enc: Encoding) -> None:
+    g = live_group(ctx, req.group_id)
+    user = sess.me
+    m = member_of(g, user)
+    if m.role == Role.OWNER:
         raise ContractError("forbidden", "the owner must transfer ownership or dissolve the group first")
-    await remove(app, g, sess.user.user_id, "leave", sess.user.user_id)
-    publish(g.online, event("member_left", group_id=g.group_id, user_id=sess.user.user_id))
-    return None
+    await remove(ctx, g, user.user_id, "leave", user.user_id)
+    publish(g.online, event("member_left", group_id=g.group_id, user_id=user.user_id))
 
 
 @handler("members")
-async def members(app, sess, req, enc) -> dict[str, Any]:
-    g = live_group(app, req.args["group_id"])
-    member_of(g, sess.user)
-    return {"members": [user_view(app, uid, m.role) for uid, m in g.members.items()]}
+async def members(ctx: Context, sess: Session, req: rq.Members, enc: Encoding) -> dict[str, Any]:
+    g = live_group(ctx, req.group_id)
+    member_of(g, sess.me)
+    return {"members": [user_view(ctx, uid, m.role) for uid, m in g.members.items()]}
 
 
 @handler("my_groups")
-async def my_groups(app, sess, req, enc) -> dict[str, Any]:
-    groups = app.state.groups
-    uid = sess.user.user_id
+async def my_groups(ctx: Context, sess: Session, req: rq.MyGroups, enc: Encoding) -> dict[str, Any]:
+    groups = ctx.state.groups
+    user = sess.me
     out = []
-    for gid in sorted(sess.user.groups):
+    for gid in sorted(user.groups):
         g = groups[gid]
         if g.alive:
-            out.append({"group_id": gid, "name": g.name, "role": g.members[uid].role})
+            out.append({"group_id": gid, "name": g.name, "role": g.members[user.user_id].role})
     return {"groups": out}

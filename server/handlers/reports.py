@@ -7,72 +7,74 @@ malicious reporting) to ``rate_limits.reports_per_hour_when_mostly_rejected``.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from governance import posting
+from protocol.enums import ReportTarget
 from protocol.errors import ContractError
-from server import repo
 from server.handlers import handler
 from server.handlers.common import member_of
+from server.storage import changes as ch
 
-TARGET_TYPES = ("message", "user", "group")
-MIN_RESOLVED_FOR_JUDGEMENT = 5
+if TYPE_CHECKING:
+    from protocol import messages as rq
+    from protocol.codec import Encoding
+    from server.context import Context
+    from server.session import Session
 
 
-async def _target(app, sess, args: dict[str, Any]) -> tuple[str | None, int | None, str | None]:
-    kind = args["target_type"]
-    if kind not in TARGET_TYPES:
-        raise ContractError("bad_request", "target_type must be message, user or group")
-    gid, seq, uid = args.get("group_id"), args.get("seq"), args.get("user_id")
-    if kind == "message":
+def _known_group(ctx: Context, gid: str) -> None:
+    g = ctx.state.groups.get(gid)
+    if g is None:
+        raise ContractError("not_found", f"no group {gid}")
+    if g.closed_at is not None:
+        raise ContractError("group_closed", f"group {gid} was closed by the platform: {g.closed_reason}")
+
+
+async def _target(ctx: Context, sess: Session, req: rq.Report) -> tuple[str | None, int | None, str | None]:
+    try:
+        kind = ReportTarget(req.target_type)
+    except ValueError:
+        raise ContractError("bad_request", "target_type must be message, user or group") from None
+    gid, seq, uid = req.group_id, req.seq, req.user_id
+    if kind is ReportTarget.MESSAGE:
         if gid is None or seq is None:
             raise ContractError("bad_request", "reporting a message needs group_id and seq")
-        g = app.state.groups.get(gid)
-        if g is None:
-            raise ContractError("not_found", f"no group {gid}")
-        m = member_of(g, sess.user)
-        found = await repo.message_sender(app.store, gid, seq)
+        _known_group(ctx, gid)
+        m = member_of(ctx.state.groups[gid], sess.me)
+        found = await ctx.store.message_sender(gid, seq)
         if found is None or seq <= m.joined_seq:
             raise ContractError("not_found", f"no message {seq} in group {gid}")
         return gid, seq, found[0]
-    if kind == "user":
+    if kind is ReportTarget.USER:
         if uid is None:
             raise ContractError("bad_request", "reporting a user needs user_id")
-        if uid not in app.state.users:
+        if uid not in ctx.state.users:
             raise ContractError("not_found", f"no user {uid}")
-        return gid if gid in app.state.groups else None, None, uid
+        return gid if gid in ctx.state.groups else None, None, uid
     if gid is None:
         raise ContractError("bad_request", "reporting a group needs group_id")
-    if gid not in app.state.groups:
-        raise ContractError("not_found", f"no group {gid}")
+    _known_group(ctx, gid)
     return gid, None, None
 
 
 @handler("report")
-async def report(app, sess, req, enc) -> dict[str, Any]:
-    args = req.args
-    reason = args["reason"].strip()
-    detail = (args.get("detail") or "").strip()
+async def report(ctx: Context, sess: Session, req: rq.Report, enc: Encoding) -> dict[str, Any]:
+    reason = req.reason.strip()
+    detail = (req.detail or "").strip()
     if not 1 <= len(reason) <= 200:
         raise ContractError("bad_request", "reason is 1 to 200 characters")
     if len(detail) > 2000:
         raise ContractError("too_large", "detail is at most 2000 characters")
-    gid, seq, uid = await _target(app, sess, args)
-    reporter = sess.user.user_id
-    kind = args["target_type"]
-    existing = await app.store.fetchone(
-        "SELECT report_id FROM reports WHERE reporter_id = ? AND target_type = ? AND status = 'open'"
-        " AND group_id IS ? AND seq IS ? AND user_id IS ?",
-        (reporter, kind, gid, seq, uid),
-    )
-    if existing:
-        return {"report_id": str(existing[0]), "duplicate": True}
-    resolved, rejected = await app.store.fetchone(
-        "SELECT COUNT(*), COALESCE(SUM(outcome = 'rejected'), 0) FROM reports"
-        " WHERE reporter_id = ? AND status = 'resolved'",
-        (reporter,),
-    )
-    normal, slowed = app.reports_per_user, app.reports_when_mostly_rejected
-    limiter = slowed if resolved >= MIN_RESOLVED_FOR_JUDGEMENT and rejected * 2 > resolved else normal
+    gid, seq, uid = await _target(ctx, sess, req)
+    reporter = sess.me.user_id
+    kind = req.target_type
+    existing = await ctx.store.open_report_id(reporter, kind, gid, seq, uid)
+    if existing is not None:
+        return {"report_id": str(existing), "duplicate": True}
+    record = await ctx.store.reporter_record(reporter)
+    normal, slowed = ctx.reports_per_user, ctx.reports_when_mostly_rejected
+    limiter = slowed if posting.mostly_rejected(record.resolved, record.rejected) else normal
     now_mono = time.monotonic()
     wait = max(normal.peek(reporter, now_mono), limiter.peek(reporter, now_mono))
     if wait > 0:
@@ -80,13 +82,7 @@ async def report(app, sess, req, enc) -> dict[str, Any]:
                             retry_after_ms=int(wait * 1000) + 1)
     normal.hit(reporter, now_mono)
     slowed.hit(reporter, now_mono)
-
-    async def insert(db: Any) -> int:
-        cur = await db.execute(
-            "INSERT INTO reports (reporter_id, target_type, group_id, seq, user_id, reason, detail, created_at)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            (reporter, kind, gid, seq, uid, reason, detail, app.now_ms()),
-        )
-        return cur.lastrowid
-
-    return {"report_id": str(await app.store.write(insert))}
+    [report_id] = await ctx.store.apply(
+        ch.InsertReport(reporter, kind, gid, seq, uid, reason, detail, ctx.now_ms())
+    )
+    return {"report_id": str(report_id)}

@@ -246,4 +246,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        6,
+        """
+        -- One owner per group, decided by the database as well as in memory.
+        CREATE UNIQUE INDEX members_one_owner ON members(group_id) WHERE role = 'owner';
+        """,
+    ),
 ]

@@ -12,18 +12,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
+from server.storage.base import Done, MessageRow, NetlogRow, backend
+from server.storage.changes import Audit, Change
 from server.storage.schema import MIGRATIONS
+from server.storage.sqlite_changes import append_audit, apply_change
+from server.storage.sqlite_reads import SqliteReads
+from server.storage.sqlite_records import SqliteRecordReads
+
+if TYPE_CHECKING:
+    from server.config import Config
 
 log = logging.getLogger("qunguan.store")
 
 WriteFn = Callable[[aiosqlite.Connection], Awaitable[Any]]
-MessageRow = tuple[str, int, int, str, str, str, str | None, int]  # gid, seq, ts, sender, role, text, cmid, held
-Done = Callable[[BaseException | None], None]
+Op = tuple[tuple[Change, ...], Audit | None, "asyncio.Future[list[Any]]"]
 
 CHECKPOINT_INTERVAL = 1.0  # seconds
 
@@ -31,20 +39,29 @@ _INSERT_MESSAGE = (
     "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_NETLOG = "INSERT INTO netlog (ts, kind, user_id, ip, detail) VALUES (?, ?, ?, ?, ?)"
 
 
-class SqliteStore:
+@backend("sqlite")
+def _from_config(cfg: Config) -> SqliteStore:
+    assert cfg.storage.sqlite_file is not None
+    return SqliteStore(cfg.storage.sqlite_file)
+
+
+class SqliteStore(SqliteReads, SqliteRecordReads):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._w: aiosqlite.Connection | None = None
         self.r: aiosqlite.Connection | None = None
-        self._ops: list[tuple[WriteFn, asyncio.Future]] = []
+        self._ops: list[Op] = []
+        self._raw: list[tuple[WriteFn, asyncio.Future[Any]]] = []
         self._msgs: list[tuple[MessageRow, Done]] = []
+        self._netlog: list[tuple[NetlogRow, Done]] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._ckpt: aiosqlite.Connection | None = None
-        self._ckpt_task: asyncio.Task | None = None
+        self._ckpt_task: asyncio.Task[None] | None = None
         self._ckpt_at = 0
         self.batches = 0
         self.batched_messages = 0
@@ -139,15 +156,20 @@ class SqliteStore:
         self._msgs.append((row, done))
         self._wake.set()
 
-    def write(self, fn: WriteFn) -> Awaitable[Any]:
-        """Run ``fn(db)`` inside the next batch's transaction (in its own savepoint).
+    def log_network(self, row: NetlogRow, done: Done) -> None:
+        self._netlog.append((row, done))
+        self._wake.set()
 
-        The returned awaitable resolves after the commit with ``fn``'s result,
-        or raises what ``fn`` raised (its statements rolled back) or what the
-        commit raised.
-        """
-        fut = asyncio.get_running_loop().create_future()
-        self._ops.append((fn, fut))
+    def apply(self, *changes: Change, audit: Audit | None = None) -> asyncio.Future[list[Any]]:
+        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._ops.append((changes, audit, fut))
+        self._wake.set()
+        return fut
+
+    def run_in_batch(self, fn: WriteFn) -> asyncio.Future[Any]:
+        """Run ``fn(db)`` in the next batch's transaction, in its own savepoint (SQLite-only; tests use it)."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._raw.append((fn, fut))
         self._wake.set()
         return fut
 
@@ -155,45 +177,55 @@ class SqliteStore:
         db = self._w
         assert db is not None
         while True:
-            if not (self._ops or self._msgs):
+            if not (self._ops or self._raw or self._msgs or self._netlog):
                 if self._closing:
                     return  # only once everything queued, even during close, is committed
                 await self._wake.wait()
             self._wake.clear()
             ops, self._ops = self._ops, []
+            raw, self._raw = self._raw, []
             msgs, self._msgs = self._msgs, []
-            if ops or msgs:
-                await self._commit_batch(db, ops, msgs)
+            netlog, self._netlog = self._netlog, []
+            if ops or raw or msgs or netlog:
+                await self._commit_batch(db, ops, raw, msgs, netlog)
 
     async def _commit_batch(
         self,
         db: aiosqlite.Connection,
-        ops: list[tuple[WriteFn, asyncio.Future]],
+        ops: list[Op],
+        raw: list[tuple[WriteFn, asyncio.Future[Any]]],
         msgs: list[tuple[MessageRow, Done]],
+        netlog: list[tuple[NetlogRow, Done]],
     ) -> None:
-        outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
+        """One transaction for the whole batch; every write that fails is rolled back alone.
+
+        Each op runs in a savepoint of its own. Messages and network-log rows go
+        in with one ``executemany`` each; if one of those fails (a row that
+        cannot be stored), that savepoint is rolled back and its rows are
+        inserted one at a time, so only the bad row fails. Only a failing
+        COMMIT (the disk) fails the whole batch.
+        """
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        msg_errors: dict[int, BaseException] = {}
+        log_errors: dict[int, BaseException] = {}
         try:
             await db.execute("BEGIN IMMEDIATE")
-            for fn, fut in ops:
-                await db.execute("SAVEPOINT op")
-                try:
-                    result = await fn(db)
-                except Exception as exc:  # the op's own failure: undo it alone
-                    await db.execute("ROLLBACK TO op")
-                    await db.execute("RELEASE op")
-                    outcomes.append((fut, None, exc))
-                else:
-                    await db.execute("RELEASE op")
-                    outcomes.append((fut, result, None))
+            for changes, audit, fut in ops:
+                outcomes.append((fut, *await _in_savepoint(db, _apply_op(db, changes, audit))))
+            for fn, rfut in raw:
+                outcomes.append((rfut, *await _in_savepoint(db, fn(db))))
             if msgs:
-                await db.executemany(_INSERT_MESSAGE, [m[0] for m in msgs])
+                msg_errors = await _insert_rows(db, _INSERT_MESSAGE, [m[0] for m in msgs])
                 last: dict[str, int] = {}
-                for row, _ in msgs:
-                    last[row[0]] = row[1]
+                for i, (row, _) in enumerate(msgs):
+                    if i not in msg_errors:
+                        last[row.group_id] = row.seq
                 await db.executemany(
                     "UPDATE groups SET last_seq = ? WHERE group_id = ? AND last_seq < ?",
                     [(seq, gid, seq) for gid, seq in last.items()],
                 )
+            if netlog:
+                log_errors = await _insert_rows(db, _INSERT_NETLOG, [n[0] for n in netlog])
             await db.execute("COMMIT")
         except Exception as exc:
             log.exception("batch commit failed; %d ops and %d messages refused", len(ops), len(msgs))
@@ -201,32 +233,66 @@ class SqliteStore:
                 await db.execute("ROLLBACK")
             except Exception:
                 pass
-            for _, fut in ops:
+            for *_, fut in ops:
                 if not fut.done():
                     fut.set_exception(exc)
-            for _, done in msgs:
-                done(exc)
+            for _, rfut in raw:
+                if not rfut.done():
+                    rfut.set_exception(exc)
+            for _, done in (*msgs, *netlog):
+                _call(done, exc)
             return
         self.batches += 1
-        self.batched_messages += len(msgs)
-        for fut, result, exc in outcomes:
+        self.batched_messages += len(msgs) - len(msg_errors)
+        for fut, result, err in outcomes:
             if fut.done():
                 continue
-            if exc is None:
+            if err is None:
                 fut.set_result(result)
             else:
-                fut.set_exception(exc)
-        for _, done in msgs:
-            try:
-                done(None)
-            except Exception:
-                log.exception("post-commit callback failed")
+                fut.set_exception(err)
+        for i, (_, done) in enumerate(msgs):
+            _call(done, msg_errors.get(i))
+        for i, (_, done) in enumerate(netlog):
+            _call(done, log_errors.get(i))
 
-    # -- reads -------------------------------------------------------------
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        assert self.r is not None
-        return list(await self.r.execute_fetchall(sql, tuple(params)))
 
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
+async def _apply_op(db: aiosqlite.Connection, changes: tuple[Change, ...], audit: Audit | None) -> list[Any]:
+    results = [await apply_change(db, c) for c in changes]
+    if audit is not None:
+        await append_audit(db, audit)
+    return results
+
+
+async def _in_savepoint(db: aiosqlite.Connection, work: Awaitable[Any]) -> tuple[Any, BaseException | None]:
+    """Run ``work`` in a savepoint: (result, None), or (None, its error) with its writes undone."""
+    await db.execute("SAVEPOINT op")
+    try:
+        result = await work
+    except Exception as exc:
+        await db.execute("ROLLBACK TO op")
+        await db.execute("RELEASE op")
+        return None, exc
+    await db.execute("RELEASE op")
+    return result, None
+
+
+async def _insert_rows(db: aiosqlite.Connection, sql: str, rows: list[Any]) -> dict[int, BaseException]:
+    """Insert ``rows`` at once; if that fails, one by one. Returns {index: error} of the rows left out."""
+    _, err = await _in_savepoint(db, db.executemany(sql, rows))
+    if err is None:
+        return {}
+    log.warning("a batch insert failed (%r); inserting its %d rows one by one", err, len(rows))
+    errors: dict[int, BaseException] = {}
+    for i, row in enumerate(rows):
+        _, err = await _in_savepoint(db, db.execute(sql, row))
+        if err is not None:
+            errors[i] = err
+    return errors
+
+
+def _call(done: Done, exc: BaseException | None) -> None:
+    try:
+        done(exc)
+    except Exception:
+        log.exception("post-commit callback failed")

@@ -50,7 +50,7 @@ class ServerProcess:
         self.port = 0
         self.output: list[str] = []
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         self.url = ""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server", "serve", "--config", str(self.config)],

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
-import pytest
-
-from client_demo.client import RequestError
 from tests.e2e.harness import open_group
 
 

@@ -7,8 +7,6 @@ import sqlite3
 import urllib.error
 import urllib.request
 
-import pytest
-
 from governance.audit import first_broken
 from tests.e2e.harness import open_group
 
@@ -211,7 +209,7 @@ async def test_delete_message_matrix(server):
                        " prev_hash, hash FROM audit ORDER BY id").fetchall()
     keys = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail",
             "prev_hash", "hash")
-    entries = [dict(zip(keys, r)) for r in audit]
+    entries = [dict(zip(keys, r, strict=True)) for r in audit]
     assert [e["action"] for e in entries].count("delete_message") == 3
     assert first_broken(entries) is None
     await close_all(owner, admin, m1, m2)

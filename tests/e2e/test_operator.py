@@ -8,8 +8,6 @@ import os
 import sqlite3
 import stat
 
-import pytest
-
 from tests.e2e.harness import new_id_number, open_group
 
 WITHIN = 2.0
@@ -234,6 +232,7 @@ async def test_sanction_records_its_report(server):
                                     "--report", str(rid))
     assert rc == 0, err
     db = sqlite3.connect(server.dir / "qunguan.db")
-    row = db.execute("SELECT kind, target_id, reason, actor, starts_at, expires_at, report_id FROM sanctions").fetchone()
+    row = db.execute(
+        "SELECT kind, target_id, reason, actor, starts_at, expires_at, report_id FROM sanctions").fetchone()
     assert row[0] == "suspend_group" and row[1] == gid and row[2] == "gambling" and row[3] == "operator"
     assert row[5] - row[4] == 30_000 and row[6] == int(rid)

@@ -50,7 +50,7 @@ async def insert(app: App, sql: str, *rows: tuple) -> None:
     async def fn(db):
         await db.executemany(sql, rows)
 
-    await app.store.write(fn)
+    await app.store.run_in_batch(fn)
 
 
 async def add_messages(app: App, gid: str, sender: str, *stamps: int, first_seq: int = 1) -> None:
@@ -59,11 +59,11 @@ async def add_messages(app: App, gid: str, sender: str, *stamps: int, first_seq:
 
 
 async def seqs(app: App, gid: str) -> list[int]:
-    return [r[0] for r in await app.store.fetchall("SELECT seq FROM messages WHERE group_id = ? ORDER BY seq", (gid,))]
+    return [r[0] for r in await app.store._fetchall("SELECT seq FROM messages WHERE group_id = ? ORDER BY seq", (gid,))]
 
 
 async def count(app: App, sql: str, *params) -> int:
-    return (await app.store.fetchone(sql, params))[0]
+    return (await app.store._fetchone(sql, params))[0]
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ async def test_boundary_with_injected_clock_across_dst_and_29_february(app_and_c
         assert await count(app, "SELECT MIN(ts) FROM netlog WHERE user_id = ?", uid) == young
         assert await count(app, "SELECT MIN(ts) FROM membership_log WHERE group_id = ?", gid) == young
         assert await count(app, "SELECT MIN(resolved_at) FROM reports WHERE group_id = ?", gid) == young
-        erased = await app.store.fetchall(
+        erased = await app.store._fetchall(
             "SELECT user_id FROM users WHERE user_id LIKE ? AND length(phone_enc) = 0", (f"{uid}-%",))
         assert erased == [(f"{uid}-old",)]
         for table, col in (("messages", "group_id"), ("membership_log", "group_id"), ("reports", "group_id")):
@@ -160,10 +160,10 @@ async def test_holds_keep_records_past_retention(app_and_clock):
         "closed_recent": [1, 2], "closed_long_ago": [], "review": [2],
     }
     assert await seqs(app, "800000100") == [1] and await seqs(app, "800000101") == [1]
-    assert [r[0] for r in await app.store.fetchall("SELECT user_id FROM netlog")] == ["u-held"]
+    assert [r[0] for r in await app.store._fetchall("SELECT user_id FROM netlog")] == ["u-held"]
     assert removed["messages"] == 2 * 4 + 1
     # The enforcement record is never purged; the purge itself is recorded.
-    entries = await app.store.fetchall("SELECT action, detail FROM audit ORDER BY id")
+    entries = await app.store._fetchall("SELECT action, detail FROM audit ORDER BY id")
     assert len(entries) == audit_before + 1 and entries[-1][0] == "purge"
     assert json.loads(entries[-1][1])["removed"]["messages"] == removed["messages"]
     # A purge with nothing to do writes nothing.
@@ -185,7 +185,7 @@ async def test_purge_runs_in_small_batches_and_lets_writes_through(tmp_path):
         async def noop(db):
             return "done"
 
-        assert await app.store.write(noop) == "done"
+        assert await app.store.run_in_batch(noop) == "done"
         assert not task.done(), "a write queued during the purge waited for the whole purge"
         removed = await task
         assert removed["messages"] == 1005
@@ -250,7 +250,7 @@ async def test_boundary_after_editing_timestamps_in_the_stopped_servers_file(mak
     rc, _, err = await srv.admin("purge", "--now", "2999-01-01T00:00:00")
     assert rc == 2 and "future" in err and len(err.strip().splitlines()) == 1
     # As of an earlier time it removes only what was past retention then: here, nothing.
-    earlier = dt.datetime.fromtimestamp((now - 2 * DAY_MS) / 1000, dt.timezone.utc).isoformat()
+    earlier = dt.datetime.fromtimestamp((now - 2 * DAY_MS) / 1000, dt.UTC).isoformat()
     rc, out, _ = await srv.admin("purge", "--now", earlier)
     assert rc == 0 and "removed 0" in out
     assert len(sql(srv, "SELECT seq FROM messages WHERE group_id = ?", gid)) == 2
@@ -406,8 +406,8 @@ async def test_export_of_a_group_round_trips(server, tmp_path):
     assert json.loads(entry[2])["manifest_sha256"] == digest
     # A time range: only what falls inside it.
     ts = [e["ts"] for e in exported]
-    since = dt.datetime.fromtimestamp(ts[4] / 1000, dt.timezone.utc).isoformat(timespec="milliseconds")
-    until = dt.datetime.fromtimestamp(ts[8] / 1000, dt.timezone.utc).isoformat(timespec="milliseconds")
+    since = dt.datetime.fromtimestamp(ts[4] / 1000, dt.UTC).isoformat(timespec="milliseconds")
+    until = dt.datetime.fromtimestamp(ts[8] / 1000, dt.UTC).isoformat(timespec="milliseconds")
     rc, _, err = await server.admin("export", "--group", gid, "--since", since, "--until", until,
                                     "--out", str(tmp_path / "ranged"))
     assert rc == 0, err

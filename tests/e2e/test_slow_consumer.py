@@ -41,7 +41,7 @@ async def test_non_reading_member_is_dropped_and_others_get_everything(make_serv
     assert any("stopped reading" in line for line in srv.output), "the slow member was never dropped"
     got = 0
     while got < sent:
-        ev = await reader.next_event("message", timeout=10)
+        await reader.next_event("message", timeout=10)
         got += 1
     assert got == sent
 

@@ -278,7 +278,8 @@ BAD = [
     ({"groups": {"size_classes": {"name": "a"}}}, "groups.size_classes", "expected an array of tables"),
     ({"groups": {"size_classes": [3]}}, "groups.size_classes[0]", "expected a table"),
     (
-        {"groups": {"activity_classes": [{"name": "a", "min_messages_per_day": 5}, {"name": "b", "min_messages_per_day": 1}]}},
+        {"groups": {"activity_classes": [{"name": "a", "min_messages_per_day": 5},
+                                         {"name": "b", "min_messages_per_day": 1}]}},
         "groups.activity_classes[1].min_messages_per_day",
         "ascending",
     ),
@@ -311,7 +312,8 @@ BAD = [
         "content.lists[0].path",
         "directory",
     ),
-    ({"content": {"lists": [{"category": "", "path": "w.txt", "action": "flag"}]}}, "content.lists[0].category", "empty"),
+    ({"content": {"lists": [{"category": "", "path": "w.txt", "action": "flag"}]}}, "content.lists[0].category",
+     "empty"),
     ({"content": {"lists": [{"path": "w.txt", "action": "flag"}]}}, "content.lists[0].category", "required"),
 ]
 
@@ -422,7 +424,7 @@ def test_check_config_main_bad_file(tmp_path, capsys):
     assert check_config_main(path) == 2
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
-    for key, line in zip(["server.port", "limits.max_member", "retention.days"], lines):
+    for key, line in zip(["server.port", "limits.max_member", "retention.days"], lines, strict=True):
         assert line.startswith(key + " = ")
     assert "did you mean 'max_members'" in lines[1]
 
@@ -478,7 +480,7 @@ scalars = st.one_of(
     st.datetimes(),
     st.dates(),
     st.times(),
-    st.just(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)),
+    st.just(dt.datetime(2024, 1, 1, tzinfo=dt.UTC)),
 )
 keys = st.one_of(st.sampled_from(_all_keys()), st.text(max_size=10))
 toml_like = st.recursive(

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidTag
 
 from governance.identity import id_check_char
 from server.security import DEV_KEY, IdentityVault, key_fingerprint, read_key
@@ -88,7 +89,7 @@ def write_key(folder: Path, name: str) -> Path:
 
 async def register_identities(srv: ServerProcess) -> list:
     clients = []
-    for i, (name, phone, idn) in enumerate(zip(NAMES, PHONES, IDS)):
+    for i, (name, phone, idn) in enumerate(zip(NAMES, PHONES, IDS, strict=True)):
         c = await srv.client()
         await c.request("request_code", phone=phone)
         await c.request("register", username=f"citizen{i}", password="password123", phone=phone,
@@ -205,14 +206,14 @@ async def add_user(store: SqliteStore, vault: IdentityVault, uid: str, phone: st
             " phone_enc, credit_score, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
             (uid, uid, uid, "h", uid, vault.lookup("phone", phone), vault.seal(phone), 100, 0))
 
-    await store.write(fn)
+    await store.run_in_batch(fn)
 
 
 def test_seal_carries_the_key_id_and_binds_it():
     vault = IdentityVault(read_key(secrets.token_hex(32).encode()))
     blob = vault.seal("张伟")
     assert blob[0] == 1 and vault.open(blob) == "张伟"
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidTag):
         vault.open(bytes([1]) + blob[1:-1] + bytes([blob[-1] ^ 1]))  # tampered
     assert vault.seal("张伟") != blob  # fresh nonce each time
 
@@ -245,7 +246,7 @@ async def test_bind_assigns_ids_keeps_lookups_and_refuses_a_wrong_key(tmp_path):
     both = IdentityVault(k2, old_keys=[k1])
     await both.bind(store, 2)
     assert both.key_id == 2 and both.lookup("phone", "13812345678") == lookup
-    rows = await store.fetchall("SELECT user_id, phone_enc FROM users ORDER BY user_id")
+    rows = await store._fetchall("SELECT user_id, phone_enc FROM users ORDER BY user_id")
     assert [(r[0], bytes(r[1])[0], both.open(bytes(r[1]))) for r in rows] == [
         ("u1", 1, "13812345678"), ("u2", 2, "13812345679")]
     await store.close()
@@ -257,7 +258,7 @@ async def test_bind_assigns_ids_keeps_lookups_and_refuses_a_wrong_key(tmp_path):
     # A key the database has never seen, alone: refused too.
     with pytest.raises(ValueError, match="key id"):
         await IdentityVault(stranger).bind(store, 3)
-    fps = {r[0] for r in await store.fetchall("SELECT fingerprint FROM vault_keys")}
+    fps = {r[0] for r in await store._fetchall("SELECT fingerprint FROM vault_keys")}
     assert key_fingerprint(stranger) not in fps  # a refused start registers nothing
     await store.close()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+from server.storage import changes as ch
+from server.storage.base import MessageRow, NetlogRow
 from server.storage.sqlite import SqliteStore
 
 
@@ -21,11 +23,11 @@ async def test_close_commits_what_was_queued_during_a_batch(tmp_path):
         await db.execute("INSERT INTO groups (group_id, name, category, join_policy, owner_id, created_at)"
                          " VALUES ('100000002', 'b', 'work', 'open', 'u1', 1)")
 
-    first = store.write(slow)
+    first = store.run_in_batch(slow)
     await asyncio.sleep(0.01)
     closing = asyncio.create_task(store.close())
     await asyncio.sleep(0)
-    second = store.write(late)  # queued after close() began, before the writer ends
+    second = store.run_in_batch(late)  # queued after close() began, before the writer ends
     await asyncio.wait_for(closing, 5)
     await first
     await second
@@ -38,9 +40,43 @@ async def test_messages_commit_in_order_with_callbacks_after_commit(tmp_path):
     await store.open()
     done = []
     for seq in range(1, 6):
-        store.append_message(("100000001", seq, seq, "u1", "owner", f"m{seq}", None, 0),
+        store.append_message(MessageRow("100000001", seq, seq, "u1", "owner", f"m{seq}", None, 0),
                              lambda exc, seq=seq: done.append((seq, exc)))
     await store.close()
     assert done == [(s, None) for s in range(1, 6)]
     db = sqlite3.connect(tmp_path / "q.db")
     assert [r[0] for r in db.execute("SELECT seq FROM messages ORDER BY seq")] == [1, 2, 3, 4, 5]
+
+
+async def test_one_poison_write_among_200_costs_only_itself(tmp_path):
+    """A row that cannot be stored (a lone surrogate) fails alone; the rest of its batch commits."""
+    store = SqliteStore(tmp_path / "q.db")
+    await store.open()
+    await store.apply(ch.CreateGroup("100000001", "g", "work", "open", "u1", 1))
+    done: dict[int, BaseException | None] = {}
+    logged: list[BaseException | None] = []
+    for seq in range(1, 201):
+        text = "\ud800 poison" if seq == 77 else f"m{seq}"
+        store.append_message(MessageRow("100000001", seq, seq, "u1", "owner", text, None, 0),
+                             lambda exc, seq=seq: done.__setitem__(seq, exc))
+    store.log_network(NetlogRow(1, "connect", None, "127.0.0.1", "{}"), logged.append)
+    store.log_network(NetlogRow(1, "connect", None, "127.0.0.1", '{"x": "\udfff"}'), logged.append)
+    user = store.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
+    bad_change = store.apply(ch.SetGroupFields("100000001", {"name": "\udc00"}))
+    await user
+    try:
+        await bad_change
+    except UnicodeEncodeError:
+        pass
+    else:
+        raise AssertionError("the poison change was stored")
+    await store.close()
+    assert isinstance(done.pop(77), UnicodeEncodeError)
+    assert set(done.values()) == {None} and len(done) == 199
+    assert logged[0] is None and isinstance(logged[1], UnicodeEncodeError)
+    db = sqlite3.connect(tmp_path / "q.db")
+    seqs = [r[0] for r in db.execute("SELECT seq FROM messages ORDER BY seq")]
+    assert seqs == [s for s in range(1, 201) if s != 77]
+    assert db.execute("SELECT last_seq, name FROM groups").fetchone() == (200, "g")
+    assert db.execute("SELECT username FROM users").fetchall() == [("alice",)]
+    assert db.execute("SELECT COUNT(*) FROM netlog").fetchone() == (1,)

@@ -10,19 +10,25 @@ or ``{"ok": false, "error": "one-line reason"}``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import json
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from protocol.errors import ContractError
 
 if TYPE_CHECKING:
-    from server.app import App
+    from server.context import Context
 
 log = logging.getLogger("qunguan.operator")
+
+# The modules whose commands register themselves with :func:`command` when imported.
+COMMAND_MODULES = ("server.operator.groups_people", "server.operator.platform", "server.operator.records")
 
 
 class OperatorError(Exception):
@@ -35,7 +41,7 @@ class Result:
     exit: int = 0
 
 
-Command = Callable[["App", dict[str, Any]], Awaitable[Result]]
+Command = Callable[["Context", dict[str, Any]], Awaitable[Result]]
 COMMANDS: dict[str, Command] = {}
 
 
@@ -47,17 +53,20 @@ def command(name: str) -> Callable[[Command], Command]:
     return register
 
 
+def load_commands() -> None:
+    """Import the command modules (each registers its commands)."""
+    for name in COMMAND_MODULES:
+        importlib.import_module(name)
+
+
 class OperatorChannel:
-    def __init__(self, app: "App", path: Path) -> None:
+    def __init__(self, app: Context, path: Path) -> None:
         self.app = app
         self.path = path
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        import server.operator_commands  # noqa: F401  (registers the commands)
-        import server.operator_records  # noqa: F401  (purge, holds, export, rotate-key)
-        import server.operator_platform  # noqa: F401
-
+        load_commands()
         if self.path.exists():
             self.path.unlink()  # a stale socket from a killed server
         old = os.umask(0o177)
@@ -72,10 +81,8 @@ class OperatorChannel:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        except FileNotFoundError:
-            pass
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -3,94 +3,96 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from governance.content import normalize
 from protocol.events import event, message_obj
-from server import repo
 from server.fanout import publish
-from server.operator import OperatorError, Result, command
-from server.handlers.common import penalize, user_view
-from server.operator_commands import _audit, _reason, _seconds, _stmts, sanction
+from server.handlers.common import user_view
+from server.operator.channel import OperatorError, Result, command
+from server.operator.common import apply, audit, changes, penalty, reason_of, sanction, seconds_of
 from server.state import Agreement
+from server.storage.changes import (
+    Change,
+    DecideReview,
+    DeleteMessages,
+    InsertAgreement,
+    SetMessageHeld,
+    SuspendCategory,
+)
 
-_QUEUE_COLS = ("item_id", "group_id", "seq", "sender_id", "action", "category", "term", "created_at",
-               "status", "decision", "note", "decided_at")
+if TYPE_CHECKING:
+    from server.context import Context
+
 DECISIONS = {"review": ("release", "reject"), "flag": ("keep", "remove")}
+REMOVE_TERM_PAGE = 2000
 
 
 # -- content review queue (Art. 10) -------------------------------------------------------
 @command("review-queue")
-async def review_queue(app, args: dict[str, Any]) -> Result:
-    where = " WHERE q.status = 'open'" if args.get("open") else ""
-    rows = await app.store.fetchall(
-        f"SELECT {', '.join('q.' + c for c in _QUEUE_COLS)}, m.text FROM review_queue q"
-        f" JOIN messages m ON m.group_id = q.group_id AND m.seq = q.seq{where} ORDER BY q.item_id"
-    )
-    return Result([json.dumps(dict(zip((*_QUEUE_COLS, "text"), r)), ensure_ascii=False) for r in rows])
+async def review_queue(app: Context, args: dict[str, Any]) -> Result:
+    rows = await app.store.review_items(open_only=bool(args.get("open")))
+    return Result([json.dumps(r, ensure_ascii=False) for r in rows])
 
 
 @command("decide")
-async def decide(app, args: dict[str, Any]) -> Result:
+async def decide(app: Context, args: dict[str, Any]) -> Result:
     """``release``/``reject`` a held message; ``keep``/``remove`` a flagged one."""
     item_id, decision = args.get("item_id"), args.get("decision")
-    note = _reason({"reason": args.get("note")})
-    row = await app.store.fetchone(
-        "SELECT q.group_id, q.seq, q.sender_id, q.action, q.status, m.ts, m.sender_role, m.text"
-        " FROM review_queue q JOIN messages m ON m.group_id = q.group_id AND m.seq = q.seq WHERE q.item_id = ?",
-        (item_id,),
-    )
-    if row is None:
+    note = reason_of(args, "note")
+    item = await app.store.review_item(item_id) if type(item_id) is int else None
+    if item is None:
         raise OperatorError(f"unknown review item {item_id}")
-    gid, seq, sender_id, action, status, ts, role, text = row
-    if status != "open":
-        raise OperatorError(f"review item {item_id} is already decided")
+    assert type(item_id) is int
+    gid, seq, sender_id, action = item["group_id"], item["seq"], item["sender_id"], item["action"]
+    already = f"review item {item_id} is already decided"
+    if item["status"] != "open":
+        raise OperatorError(already)
     if decision not in DECISIONS[action]:
         raise OperatorError(f"a {action} item takes --decision {' or '.join(DECISIONS[action])}")
     now = app.now_ms()
     sender = app.state.users.get(sender_id)
-    stmts: list = [("UPDATE review_queue SET status = 'decided', decision = ?, note = ?, decided_at = ?"
-                    " WHERE item_id = ?", (decision, note, now, item_id))]
+    writes: list[Change] = [DecideReview(item_id, decision, note, now)]
     if decision == "release":
-        stmts.append(("UPDATE messages SET held = 0 WHERE group_id = ? AND seq = ?", (gid, seq)))
+        writes.append(SetMessageHeld(gid, seq, 0))
     elif decision == "reject":
-        stmts.append(("UPDATE messages SET held = 2 WHERE group_id = ? AND seq = ?", (gid, seq)))
+        writes.append(SetMessageHeld(gid, seq, 2))
     elif decision == "remove":
-        stmts.append(("UPDATE messages SET deleted_at = ?, deleted_by = 'operator' WHERE group_id = ? AND seq = ?",
-                      (now, gid, seq)))
-    if decision in ("reject", "remove") and sender is not None:
-        stmts.extend(_stmts(penalize(sender, app.cfg.credit.penalty_report_upheld)))
-    await app.store.write(repo.change(
-        *stmts, audit=_audit(app, f"review_{decision}", note, gid, sender_id, seq=seq, item_id=item_id)
-    ))
+        writes.append(DeleteMessages(((gid, seq),), now, "operator"))
+    pen, undo = penalty(sender if decision in ("reject", "remove") else None, app.cfg.credit.penalty_report_upheld)
+    # DecideReview re-checks inside the transaction that the item is still open.
+    await apply(app, *writes, *changes(pen),
+                audit=audit(app, f"review_{decision}", note, gid, sender_id, seq=seq, item_id=item_id),
+                undo=undo, conflict=already)
     g = app.state.groups.get(gid)
     if g is not None:
         if decision == "release":
-            publish(g.online, {"ev": "message", **message_obj(gid, seq, ts, user_view(app, sender_id, role), text)})
+            publish(g.online, {"ev": "message", **message_obj(gid, seq, item["ts"],
+                                                              user_view(app, sender_id, item["sender_role"]),
+                                                              item["text"])})
         elif decision == "remove":
             publish(g.online, event("message_deleted", group_id=gid, seq=seq))
     if decision in ("reject", "remove") and sender is not None:
+        done = "rejected" if decision == "reject" else "removed"
         publish(sender.sessions, event("notice", group_id=gid, kind="content_removed",
-                                       text=f"message {seq} was {'rejected' if decision == 'reject' else 'removed'} by the platform: {note}"))
+                                       text=f"message {seq} was {done} by the platform: {note}"))
     return Result([f"review item {item_id}: {decision}"])
 
 
 # -- rules and agreement (Art. 5) ----------------------------------------------------------
 @command("set-agreement")
-async def set_agreement(app, args: dict[str, Any]) -> Result:
+async def set_agreement(app: Context, args: dict[str, Any]) -> Result:
     version = str(args.get("version") or "").strip()
     rules, text = str(args.get("rules") or ""), str(args.get("agreement") or "")
     if not version or not rules.strip() or not text.strip():
         raise OperatorError("--version, --rules-file and --agreement-file must all be non-empty")
     if app.agreement is not None and app.agreement.version == version:
         raise OperatorError(f"version {version} is already current")
-    if await app.store.fetchone("SELECT 1 FROM agreements WHERE version = ?", (version,)):
-        raise OperatorError(f"version {version} was used before; pick a new one")
     now = app.now_ms()
-    await app.store.write(repo.change(
-        ("INSERT INTO agreements VALUES (?, ?, ?, ?)", (version, rules, text, now)),
-        audit=_audit(app, "set_agreement", f"version {version}", version=version),
-    ))
+    # InsertAgreement refuses, inside the transaction, a version that was used before.
+    await apply(app, InsertAgreement(version, rules, text, now),
+                audit=audit(app, "set_agreement", f"version {version}", version=version),
+                conflict=f"version {version} was used before; pick a new one")
     app.agreement = Agreement(version, rules, text, now)
     publish((s for s in app.sessions if s.user is not None), event("notice", kind="agreement", version=version,
                                 text="the platform rules and service agreement changed; accept them to keep posting"))
@@ -99,7 +101,7 @@ async def set_agreement(app, args: dict[str, Any]) -> Result:
 
 # -- emergencies (Art. 5) --------------------------------------------------------------------
 @command("notice")
-async def notice(app, args: dict[str, Any]) -> Result:
+async def notice(app: Context, args: dict[str, Any]) -> Result:
     text = str(args.get("text") or "").strip()
     if not text:
         raise OperatorError("--text is required")
@@ -110,7 +112,7 @@ async def notice(app, args: dict[str, Any]) -> Result:
         if category not in app.cfg.groups.categories:
             raise OperatorError(f"unknown category {category}")
         targets = {s for g in app.state.groups.values() if g.category == category and g.alive for s in g.online}
-    await app.store.write(repo.change(audit=_audit(app, "platform_notice", text, category=category)))
+    await apply(app, audit=audit(app, "platform_notice", text, category=category))
     ev = event("notice", kind="platform", text=text)
     if category is not None:
         ev["category"] = category
@@ -119,20 +121,21 @@ async def notice(app, args: dict[str, Any]) -> Result:
 
 
 @command("freeze-category")
-async def freeze_category(app, args: dict[str, Any]) -> Result:
+async def freeze_category(app: Context, args: dict[str, Any]) -> Result:
     category = args.get("category")
     if category not in app.cfg.groups.categories:
         raise OperatorError(f"unknown category {category}")
-    reason, seconds = _reason(args), _seconds(args)
+    assert isinstance(category, str)
+    reason, seconds = reason_of(args), seconds_of(args)
     now = app.now_ms()
     until = now + seconds * 1000
     groups = [g for g in app.state.groups.values() if g.category == category and g.alive]
-    await app.store.write(repo.change(
-        ("UPDATE groups SET suspended_until = MAX(suspended_until, ?) WHERE category = ?"
-         " AND dissolved_at IS NULL AND closed_at IS NULL", (until, category)),
+    await apply(
+        app,
+        SuspendCategory(category, until),
         *[sanction("suspend_group", "group", g.group_id, reason, now, until) for g in groups],
-        audit=_audit(app, "freeze_category", reason, category=category, seconds=seconds, groups=len(groups)),
-    ))
+        audit=audit(app, "freeze_category", reason, category=category, seconds=seconds, groups=len(groups)),
+    )
     for g in groups:
         g.suspended_until = max(g.suspended_until, until)
         publish(g.online, event("group_suspended", group_id=g.group_id, until=g.suspended_until, reason=reason))
@@ -140,29 +143,23 @@ async def freeze_category(app, args: dict[str, Any]) -> Result:
 
 
 @command("remove-term")
-async def remove_term(app, args: dict[str, Any]) -> Result:
+async def remove_term(app: Context, args: dict[str, Any]) -> Result:
     """Hide every stored message containing the term (normalised like the filter); keep them for the record."""
     term = normalize(str(args.get("term") or ""))
     if len(term) < 2:
         raise OperatorError("the term must have at least 2 letters or digits")
-    reason = _reason(args)
+    reason = reason_of(args)
     hits: list[tuple[str, int]] = []
     last = ("", -1)
     while True:
-        rows = await app.store.fetchall(
-            "SELECT group_id, seq, text FROM messages WHERE (group_id, seq) > (?, ?) AND deleted_at IS NULL"
-            " ORDER BY group_id, seq LIMIT 2000", last,
-        )
+        rows = await app.store.messages_page(last, REMOVE_TERM_PAGE)
         if not rows:
             break
         hits.extend((gid, seq) for gid, seq, text in rows if term in normalize(text))
         last = (rows[-1][0], rows[-1][1])
     now = app.now_ms()
-    await app.store.write(repo.change(
-        *[("UPDATE messages SET deleted_at = ?, deleted_by = 'operator' WHERE group_id = ? AND seq = ?",
-           (now, gid, seq)) for gid, seq in hits],
-        audit=_audit(app, "remove_term", reason, term=term, removed=len(hits)),
-    ))
+    await apply(app, *changes(DeleteMessages(tuple(hits), now, "operator") if hits else None),
+                audit=audit(app, "remove_term", reason, term=term, removed=len(hits)))
     for gid, seq in hits:
         g = app.state.groups.get(gid)
         if g is not None:

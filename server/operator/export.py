@@ -30,6 +30,7 @@ SHA-256, so a copy handed over can be matched to the record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -38,35 +39,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from governance.identity import username_key
-from server import repo
-from server.operator import OperatorError
-from server.repo import Audit
+from server.operator.channel import OperatorError
+from server.operator.common import OPERATOR, apply
+from server.storage.changes import Audit
 
 if TYPE_CHECKING:
-    from server.app import App
+    from server.context import Context
 
 FORMAT = "qunguan-export/1"
 PLATFORM_TZ = dt.timezone(dt.timedelta(hours=8))
 _MIN_TS = -(2**62)
-
-_MSG_COLS = ("group_id", "seq", "ts", "sender_id", "sender_role", "text", "client_msg_id", "held",
-             "deleted_at", "deleted_by")
-_MEMBERSHIP_COLS = ("id", "group_id", "user_id", "action", "actor_id", "ts")
-_NETLOG_COLS = ("id", "ts", "kind", "user_id", "ip", "detail")
-_AUDIT_COLS = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail",
-               "prev_hash", "hash")
-_GROUP_COLS = ("group_id", "name", "category", "join_policy", "owner_id", "announcement", "created_at",
-               "dissolved_at", "closed_at", "closed_reason", "suspended_until")
 
 
 def iso(ms: int | None) -> str | None:
     if ms is None:
         return None
     return dt.datetime.fromtimestamp(ms / 1000, PLATFORM_TZ).isoformat(timespec="milliseconds")
-
-
-def _rows(cols: tuple[str, ...], rows: list[Any]) -> list[dict[str, Any]]:
-    return [dict(zip(cols, r)) for r in rows]
 
 
 def _with_times(items: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
@@ -121,16 +109,12 @@ def _write_manifest(out: Path, manifest: dict[str, Any]) -> str:
 
 def _decode_detail(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for item in items:
-        try:
+        with contextlib.suppress(ValueError):
             item["detail"] = json.loads(item["detail"]) if item.get("detail") else {}
-        except ValueError:
-            pass
     return items
 
 
-async def _messages(app: "App", where: str, params: tuple, order: str) -> list[dict[str, Any]]:
-    rows = _rows(_MSG_COLS, await app.store.fetchall(
-        f"SELECT {', '.join(_MSG_COLS)} FROM messages WHERE {where} ORDER BY {order}", params))
+def _messages(app: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     users = app.state.users
     for m in rows:
         m["deleted"] = m["deleted_at"] is not None
@@ -139,7 +123,17 @@ async def _messages(app: "App", where: str, params: tuple, order: str) -> list[d
     return _with_times(rows, "ts", "deleted_at")
 
 
-async def export(app: "App", args: dict[str, Any]) -> list[str]:
+def _common_files(app: Context, records: dict[str, Any]) -> dict[str, Any]:
+    """messages.jsonl, membership.jsonl, netlog.jsonl and audit.jsonl from a store export read."""
+    return {
+        "messages.jsonl": _messages(app, records["messages"]),
+        "membership.jsonl": _with_times(records["membership"], "ts"),
+        "netlog.jsonl": _with_times(_decode_detail(records["netlog"]), "ts"),
+        "audit.jsonl": _with_times(records["audit"], "ts"),
+    }
+
+
+async def export(app: Context, args: dict[str, Any]) -> list[str]:
     gid, username = args.get("group_id"), args.get("username")
     if (gid is None) == (username is None):
         raise OperatorError("export needs exactly one of --group or --user")
@@ -154,34 +148,18 @@ async def export(app: "App", args: dict[str, Any]) -> list[str]:
         raise OperatorError("--since must be before --until")
     if not args.get("out"):
         raise OperatorError("--out is required")
-    rng = (lo, hi)
-    files: dict[str, Any] = {}
+    files: dict[str, Any]
+    target: dict[str, Any]
     if gid is not None:
         gid = str(gid)
-        if gid not in app.state.groups:
+        group = app.state.groups.get(gid)
+        if group is None:
             raise OperatorError(f"unknown group {gid}")
         target = {"type": "group", "group_id": gid}
         out = _prepare_out(str(args["out"]))
-        files["messages.jsonl"] = await _messages(app, "group_id = ? AND ts >= ? AND ts < ?", (gid, *rng), "seq")
-        membership = _rows(_MEMBERSHIP_COLS, await app.store.fetchall(
-            f"SELECT {', '.join(_MEMBERSHIP_COLS)} FROM membership_log"
-            " WHERE group_id = ? AND ts >= ? AND ts < ? ORDER BY id", (gid, *rng)))
-        people = {m["sender_id"] for m in files["messages.jsonl"]}
-        people |= {r["user_id"] for r in membership} | {r["actor_id"] for r in membership if r["actor_id"]}
-        people |= set(app.state.groups[gid].members)
-        netlog = _rows(_NETLOG_COLS, await app.store.fetchall(
-            f"SELECT {', '.join(_NETLOG_COLS)} FROM netlog WHERE user_id IN (SELECT value FROM json_each(?))"
-            " AND ts >= ? AND ts < ? ORDER BY id", (json.dumps(sorted(people)), *rng)))
-        audit = _rows(_AUDIT_COLS, await app.store.fetchall(
-            f"SELECT {', '.join(_AUDIT_COLS)} FROM audit WHERE (group_id = ? OR target_id = ?)"
-            " AND ts >= ? AND ts < ? ORDER BY id", (gid, gid, *rng)))
-        group_row = await app.store.fetchone(f"SELECT {', '.join(_GROUP_COLS)} FROM groups WHERE group_id = ?",
-                                             (gid,))
-        files["membership.jsonl"] = _with_times(membership, "ts")
-        files["netlog.jsonl"] = _with_times(_decode_detail(netlog), "ts")
-        files["audit.jsonl"] = _with_times(audit, "ts")
-        files["group.json"] = _with_times([dict(zip(_GROUP_COLS, group_row))], "created_at", "dissolved_at",
-                                          "closed_at")[0]
+        records = await app.store.export_group(gid, lo, hi, set(group.members))
+        files = _common_files(app, records)
+        files["group.json"] = _with_times([records["group"]], "created_at", "dissolved_at", "closed_at")[0]
         audit_group, audit_target = gid, gid
     else:
         uid = app.state.by_username.get(username_key(str(username)))
@@ -189,23 +167,10 @@ async def export(app: "App", args: dict[str, Any]) -> list[str]:
             raise OperatorError(f"unknown user {username}")
         user = app.state.users[uid]
         target = {"type": "user", "user_id": uid, "username": user.username}
-        row = await app.store.fetchone(
-            "SELECT username, display_name, phone_hmac, phone_enc, id_enc, name_enc, id_verified_at,"
-            " credit_score, created_at, deleted_at, blacklisted_at FROM users WHERE user_id = ?", (uid,))
         out = _prepare_out(str(args["out"]))
-        files["messages.jsonl"] = await _messages(
-            app, "sender_id = ? AND ts >= ? AND ts < ?", (uid, *rng), "ts, group_id, seq")
-        files["membership.jsonl"] = _with_times(_rows(_MEMBERSHIP_COLS, await app.store.fetchall(
-            f"SELECT {', '.join(_MEMBERSHIP_COLS)} FROM membership_log"
-            " WHERE (user_id = ? OR actor_id = ?) AND ts >= ? AND ts < ? ORDER BY id", (uid, uid, *rng))), "ts")
-        files["netlog.jsonl"] = _with_times(_decode_detail(_rows(_NETLOG_COLS, await app.store.fetchall(
-            f"SELECT {', '.join(_NETLOG_COLS)} FROM netlog WHERE (user_id = ? OR (kind = 'code_request'"
-            " AND json_extract(detail, '$.phone_hmac') = ?)) AND ts >= ? AND ts < ? ORDER BY id",
-            (uid, bytes(row[2]).hex(), *rng)))), "ts")
-        files["audit.jsonl"] = _with_times(_rows(_AUDIT_COLS, await app.store.fetchall(
-            f"SELECT {', '.join(_AUDIT_COLS)} FROM audit WHERE (target_id = ? OR actor_id = ?)"
-            " AND ts >= ? AND ts < ? ORDER BY id", (uid, uid, *rng))), "ts")
-        files["identity.json"] = identity_record(app, uid, row)
+        records = await app.store.export_user(uid, lo, hi)
+        files = _common_files(app, records)
+        files["identity.json"] = identity_record(app, uid, records["account"])
         audit_group, audit_target = None, uid
     query = {"target": target, "since": since, "until": until, "since_iso": iso(since),
              "until_iso": iso(until), "range": "since <= ts < until (until: generated_at when not given)"}
@@ -214,30 +179,30 @@ async def export(app: "App", args: dict[str, Any]) -> list[str]:
     manifest = {"format": FORMAT, "query": query, "generated_at": now, "generated_at_iso": iso(now),
                 "retention_days": app.cfg.retention.days, "files": entries}
     digest = await loop.run_in_executor(None, _write_manifest, out, manifest)
-    await app.store.write(repo.change(audit=Audit(
-        app.now_ms(), "operator", "operator", "export", audit_group, audit_target, "export for supervision",
+    await apply(app, audit=Audit(
+        app.now_ms(), "operator", OPERATOR, "export", audit_group, audit_target, "export for supervision",
         {"query": query, "out": str(out), "manifest_sha256": digest,
          "files": {e["name"]: e["sha256"] for e in entries}},
-    )))
+    ))
     lines = [f"exported {target['type']} {target.get('group_id') or target.get('username')} to {out}"]
     lines += [f"{e['name']}: {e['lines']} lines, sha256 {e['sha256']}" for e in entries]
     lines.append(f"manifest.json: sha256 {digest}")
     return lines
 
 
-def identity_record(app: "App", uid: str, row: Any) -> dict[str, Any]:
+def identity_record(app: Context, uid: str, account: dict[str, Any]) -> dict[str, Any]:
     """The account with its identity fields decrypted: used only by exports."""
-    (username, display_name, _phone_hmac, phone_enc, id_enc, name_enc, id_verified_at, credit_score,
-     created_at, deleted_at, blacklisted_at) = row
 
     def opened(blob: bytes | None) -> str | None:
         return app.vault.open(bytes(blob)) if blob else None
 
     rec = {
-        "user_id": uid, "username": username, "display_name": display_name,
-        "phone": opened(phone_enc), "legal_name": opened(name_enc), "id_number": opened(id_enc),
-        "id_verified_at": id_verified_at, "credit_score": credit_score, "created_at": created_at,
-        "deleted_at": deleted_at, "blacklisted_at": blacklisted_at,
-        "erased": deleted_at is not None and not phone_enc,
+        "user_id": uid, "username": account["username"], "display_name": account["display_name"],
+        "phone": opened(account["phone_enc"]), "legal_name": opened(account["name_enc"]),
+        "id_number": opened(account["id_enc"]),
+        "id_verified_at": account["id_verified_at"], "credit_score": account["credit_score"],
+        "created_at": account["created_at"], "deleted_at": account["deleted_at"],
+        "blacklisted_at": account["blacklisted_at"],
+        "erased": account["deleted_at"] is not None and not account["phone_enc"],
     }
     return _with_times([rec], "id_verified_at", "created_at", "deleted_at", "blacklisted_at")[0]

@@ -12,11 +12,11 @@ import datetime as dt
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage otherwise)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage otherwise)
         raise SystemExit(_fail(f"{self.prog}: {message}"))
 
 
@@ -49,7 +49,7 @@ def _build() -> argparse.ArgumentParser:
     p = _Parser(prog="qunguan admin")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
-    def cmd(name: str, help: str, *args: tuple[tuple, dict]) -> None:
+    def cmd(name: str, help: str, *args: tuple[tuple[str, ...], dict[str, Any]]) -> None:
         sp = sub.add_parser(name, help=help)
         for a, kw in args:
             sp.add_argument(*a, **kw)
@@ -76,7 +76,8 @@ def _build() -> argparse.ArgumentParser:
         (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}),
         (("--since",), {"type": _iso_ms}), (("--until",), {"type": _iso_ms}), (("--out",), {"required": True}))
     cmd("verify-audit", "check the enforcement record's hash chain")
-    cmd("purge", "remove what is past retention", (("--now",), {"type": _iso_ms, "help": "purge as of this earlier time"}))
+    cmd("purge", "remove what is past retention",
+        (("--now",), {"type": _iso_ms, "help": "purge as of this earlier time"}))
     cmd("hold", "keep a group's or a user's records past retention (legal hold)",
         (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}), reason)
     cmd("release-hold", "release a legal hold", (("hold_id",), {"type": _positive, "metavar": "HOLD_ID"}), reason)
@@ -107,7 +108,8 @@ async def _call(socket_path: str, request: dict[str, Any]) -> dict[str, Any]:
     await writer.drain()
     line = await reader.readline()
     writer.close()
-    return json.loads(line)
+    reply: dict[str, Any] = json.loads(line)
+    return reply
 
 
 def main(config_path: str | None, argv: list[str]) -> int:
@@ -129,9 +131,8 @@ def main(config_path: str | None, argv: list[str]) -> int:
                     request_args[key] = f.read()
         except OSError as err:
             return _fail(f"cannot read {err.filename}: {err.strerror}")
-    if args.cmd in ("export", "hold"):
-        if ("group_id" in request_args) == ("username" in request_args):
-            return _fail(f"{args.cmd} needs exactly one of --group or --user")
+    if args.cmd in ("export", "hold") and ("group_id" in request_args) == ("username" in request_args):
+        return _fail(f"{args.cmd} needs exactly one of --group or --user")
     for key in ("out", "new_key_file"):  # the server resolves nothing against its own folder
         if key in request_args:
             request_args[key] = os.path.abspath(request_args[key])

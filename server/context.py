@@ -1,0 +1,45 @@
+"""The small typed face of the running server that handlers and operator commands see.
+
+``server.app.App`` satisfies it; handlers import this, never ``server.app``, so
+there is no import circle between the composition root and what it composes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from governance.codes import CodeBook
+    from governance.content import ContentFilter
+    from governance.ratelimit import WindowCounter
+    from server.config import Config
+    from server.security import IdentityVault, Passwords
+    from server.session import Session
+    from server.sms import ConsoleSms, FileSms
+    from server.state import Agreement, State, User
+    from server.storage.base import Store
+
+
+class Context(Protocol):
+    cfg: Config
+    now_ms: Callable[[], int]
+    randbelow: Callable[[int], int]
+    store: Store
+    state: State
+    agreement: Agreement | None
+    content: ContentFilter
+    vault: IdentityVault
+    passwords: Passwords
+    sms: ConsoleSms | FileSms
+    codes: CodeBook
+    codes_per_phone: WindowCounter
+    codes_per_ip: WindowCounter
+    failed_logins_per_ip: WindowCounter
+    reports_per_user: WindowCounter
+    reports_when_mostly_rejected: WindowCounter
+    sessions: set[Session]
+
+    def attach(self, sess: Session, user: User) -> None: ...
+    def detach(self, sess: Session) -> None: ...
+    def arm_auth_timer(self, sess: Session) -> None: ...

@@ -1,0 +1,102 @@
+"""What the operator command modules share: argument checks, targets, the record entry, writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from governance.identity import username_key
+from protocol.errors import ContractError
+from server.handlers.common import penalize
+from server.operator.channel import OperatorError
+from server.storage.changes import AddSanction, Audit, Change
+
+if TYPE_CHECKING:
+    from server.context import Context
+    from server.state import Group, User
+
+OPERATOR = "operator"
+
+
+def reason_of(args: dict[str, Any], key: str = "reason") -> str:
+    """The non-empty ``args[key]``, stripped (refused as "--reason is required" otherwise)."""
+    reason = str(args.get(key) or "").strip()
+    if not reason:
+        raise OperatorError("--reason is required")
+    return reason
+
+
+def seconds_of(args: dict[str, Any]) -> int:
+    seconds = args.get("seconds")
+    if type(seconds) is not int or seconds <= 0:
+        raise OperatorError("--seconds must be a positive whole number")
+    return seconds
+
+
+def report_id_of(args: dict[str, Any]) -> int | None:
+    rid = args.get("report_id")
+    if rid is not None and (type(rid) is not int or rid <= 0):
+        raise OperatorError("--report must be a report id")
+    return rid
+
+
+def group_of(app: Context, args: dict[str, Any]) -> Group:
+    gid = str(args.get("group_id") or "")
+    g = app.state.groups.get(gid)
+    if g is None:
+        raise OperatorError(f"unknown group {gid}")
+    return g
+
+
+def user_of(app: Context, args: dict[str, Any]) -> User:
+    name = str(args.get("username") or "")
+    uid = app.state.by_username.get(username_key(name)) if name else None
+    if uid is None:
+        raise OperatorError(f"unknown user {name}")
+    return app.state.users[uid]
+
+
+def audit(app: Context, action: str, reason: str, group_id: str | None = None, target_id: str | None = None,
+          **detail: Any) -> Audit:
+    """An enforcement-record entry made by the operator, now."""
+    return Audit(app.now_ms(), "operator", OPERATOR, action, group_id, target_id, reason, detail or None)
+
+
+def sanction(kind: str, target_type: str, target_id: str, reason: str, now: int,
+             expires_at: int | None = None, report_id: int | None = None) -> AddSanction:
+    return AddSanction(kind, target_type, target_id, reason, OPERATOR, now, expires_at, report_id)
+
+
+def changes(*items: Change | None) -> list[Change]:
+    """The changes given, without the Nones (``penalize`` returns None for no penalty)."""
+    return [c for c in items if c is not None]
+
+
+async def apply(app: Context, *items: Change, audit: Audit | None = None,
+                undo: Callable[[], None] | None = None, conflict: str | None = None) -> list[Any]:
+    """Apply ``items`` and ``audit`` in one transaction; returns each change's result.
+
+    When the store refuses (a re-check inside the transaction failed, or the
+    write itself), ``undo`` puts memory back first. A refused re-check
+    (``ContractError`` "conflict") becomes an :class:`OperatorError` with
+    ``conflict`` as its reason when one is given.
+    """
+    try:
+        return await app.store.apply(*items, audit=audit)
+    except Exception as err:
+        if undo is not None:
+            undo()
+        if conflict is not None and isinstance(err, ContractError) and err.code == "conflict":
+            raise OperatorError(conflict) from None
+        raise
+
+
+def penalty(user: User | None, points: int) -> tuple[Change | None, Callable[[], None]]:
+    """Lower ``user``'s credit in memory now; (the change that stores it or None, the undo for a failed write)."""
+    change = penalize(user, points) if user is not None else None
+
+    def undo() -> None:
+        if change is not None and user is not None:
+            user.credit_score += points
+
+    return change, undo

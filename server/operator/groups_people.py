@@ -1,0 +1,264 @@
+"""Operator commands on groups and people (Art. 11, 12, 13), reached through :mod:`server.operator`.
+
+Each command that changes something writes the change, its sanction row and
+its enforcement-record entry in one transaction, then tells connected clients.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from governance.audit import first_broken
+from governance.tiers import credit_level
+from protocol.events import event
+from server.fanout import publish
+from server.operator.channel import OperatorError, Result, command
+from server.operator.common import (
+    OPERATOR,
+    apply,
+    audit,
+    changes,
+    group_of,
+    penalty,
+    reason_of,
+    report_id_of,
+    sanction,
+    seconds_of,
+    user_of,
+)
+from server.storage.changes import Audit, Change, ResolveReport, SetGroupFields, SetUserFields
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from server.context import Context
+    from server.state import Group
+
+CLOSE_BLACKLISTED = 1008
+
+
+def _live(g: Group) -> Group:
+    if g.closed_at is not None:
+        raise OperatorError(f"group {g.group_id} is already closed")
+    if g.dissolved_at is not None:
+        raise OperatorError(f"group {g.group_id} was dissolved")
+    return g
+
+
+# -- groups ------------------------------------------------------------------------
+@command("warn-group")
+async def warn_group(app: Context, args: dict[str, Any]) -> Result:
+    g = _live(group_of(app, args))
+    reason = reason_of(args)
+    deadline = args.get("deadline")
+    now = app.now_ms()
+    await apply(app, sanction("warning", "group", g.group_id, reason, now, deadline, report_id_of(args)),
+                audit=audit(app, "warn_group", reason, g.group_id, deadline=deadline))
+    notice = event("notice", group_id=g.group_id, kind="warning", text=reason)
+    if deadline is not None:
+        notice["deadline"] = deadline
+    publish(g.online, notice)
+    return Result([f"warned group {g.group_id}"])
+
+
+@command("suspend-group")
+async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
+    g = _live(group_of(app, args))
+    reason, seconds = reason_of(args), seconds_of(args)
+    now = app.now_ms()
+    until = now + seconds * 1000
+    await apply(
+        app,
+        SetGroupFields(g.group_id, {"suspended_until": until}),
+        sanction("suspend_group", "group", g.group_id, reason, now, until, report_id_of(args)),
+        audit=audit(app, "suspend_group", reason, g.group_id, seconds=seconds),
+    )
+    g.suspended_until = until
+    publish(g.online, event("group_suspended", group_id=g.group_id, until=until, reason=reason))
+    return Result([f"suspended group {g.group_id} until {until}"])
+
+
+async def close_group_now(app: Context, g: Group, reason: str, record: Audit, extra: list[Change] | None = None,
+                          report_id: int | None = None, undo: Callable[[], None] | None = None) -> None:
+    """Close ``g`` for good with its sanction row and ``record`` (and ``extra`` changes), then tell its members."""
+    now = app.now_ms()
+    await apply(
+        app,
+        SetGroupFields(g.group_id, {"closed_at": now, "closed_reason": reason}),
+        sanction("close_group", "group", g.group_id, reason, now, None, report_id),
+        *(extra or []),
+        audit=record,
+        undo=undo,
+    )
+    g.closed_at, g.closed_reason = now, reason
+    online = set(g.online)
+    for uid in g.members:
+        app.state.users[uid].groups.discard(g.group_id)
+    g.online.clear()
+    publish(online, event("group_closed", group_id=g.group_id, reason=reason))
+
+
+@command("close-group")
+async def close_group(app: Context, args: dict[str, Any]) -> Result:
+    """Final: the group's id stays dead (the group blacklist of Art. 11); its owner is penalised."""
+    g = _live(group_of(app, args))
+    reason = reason_of(args)
+    report_id = report_id_of(args)
+    owner = app.state.users[g.owner_id]
+    pen, undo = penalty(owner, app.cfg.credit.penalty_sanction)
+    await close_group_now(app, g, reason, audit(app, "close_group", reason, g.group_id), changes(pen),
+                          report_id, undo)
+    return Result([f"closed group {g.group_id}"])
+
+
+# -- people --------------------------------------------------------------------------
+@command("suspend-admin")
+async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
+    user = user_of(app, args)
+    reason, seconds = reason_of(args), seconds_of(args)
+    report_id = report_id_of(args)
+    now = app.now_ms()
+    until = now + seconds * 1000
+    pen, undo = penalty(user, app.cfg.credit.penalty_sanction)
+    await apply(
+        app,
+        SetUserFields(user.user_id, {"powers_suspended_until": until}),
+        sanction("suspend_admin", "user", user.user_id, reason, now, until, report_id),
+        *changes(pen),
+        audit=audit(app, "suspend_admin", reason, target_id=user.user_id, seconds=seconds),
+        undo=undo,
+    )
+    user.powers_suspended_until = until
+    publish(user.sessions, event("notice", kind="sanction", text=f"your management powers are suspended: {reason}"))
+    return Result([f"suspended {user.username}'s owner/admin powers until {until}"])
+
+
+@command("revoke-create")
+async def revoke_create(app: Context, args: dict[str, Any]) -> Result:
+    user = user_of(app, args)
+    reason = reason_of(args)
+    report_id = report_id_of(args)
+    now = app.now_ms()
+    pen, undo = penalty(user, app.cfg.credit.penalty_sanction)
+    await apply(
+        app,
+        SetUserFields(user.user_id, {"create_revoked_at": now}),
+        sanction("revoke_create", "user", user.user_id, reason, now, None, report_id),
+        *changes(pen),
+        audit=audit(app, "revoke_create", reason, target_id=user.user_id),
+        undo=undo,
+    )
+    user.create_revoked = True
+    return Result([f"revoked {user.username}'s right to create groups"])
+
+
+@command("credit")
+async def credit(app: Context, args: dict[str, Any]) -> Result:
+    user = user_of(app, args)
+    reason = reason_of(args)
+    delta = args.get("delta")
+    if type(delta) is not int or delta == 0:
+        raise OperatorError("--delta must be a non-zero whole number")
+    score = user.credit_score + delta
+    await apply(app, SetUserFields(user.user_id, {"credit_score": score}),
+                audit=audit(app, "credit", reason, target_id=user.user_id, delta=delta, score=score))
+    user.credit_score = score
+    level = credit_level(score, app.cfg.credit.levels)
+    return Result([f"{user.username}: credit score {score}, level {level}"])
+
+
+@command("blacklist")
+async def blacklist(app: Context, args: dict[str, Any]) -> Result:
+    """Close the account and bar its verified identity from every other account (Art. 11, P13)."""
+    user = user_of(app, args)
+    reason = reason_of(args)
+    if user.blacklisted:
+        raise OperatorError(f"{user.username} is already blacklisted")
+    now = app.now_ms()
+    await apply(
+        app,
+        SetUserFields(user.user_id, {"blacklisted_at": now}),
+        sanction("blacklist", "user", user.user_id, reason, now, None, report_id_of(args)),
+        audit=audit(app, "blacklist", reason, target_id=user.user_id),
+    )
+    user.blacklisted = True
+    for sess in list(user.sessions):
+        sess.send(event("notice", kind="blacklisted", text=reason))
+        sess.close(CLOSE_BLACKLISTED, "account closed by the platform")
+    return Result([f"blacklisted {user.username}"])
+
+
+# -- the record ------------------------------------------------------------------------
+@command("verify-audit")
+async def verify_audit(app: Context, args: dict[str, Any]) -> Result:
+    entries = await app.store.audit_entries()
+    broken = first_broken(entries)
+    if broken is None:
+        return Result([f"enforcement record whole: {len(entries)} entries"])
+    return Result([f"enforcement record broken at entry {broken}"], exit=1)
+
+
+@command("ping")
+async def ping(app: Context, args: dict[str, Any]) -> Result:
+    return Result([json.dumps({"groups": len(app.state.groups), "users": len(app.state.users),
+                               "connections": len(app.sessions)})])
+
+
+# -- complaints (Art. 12) -----------------------------------------------------------------
+@command("reports")
+async def reports(app: Context, args: dict[str, Any]) -> Result:
+    rows = await app.store.reports(open_only=bool(args.get("open")))
+    return Result([json.dumps({**r, "report_id": str(r["report_id"])}, ensure_ascii=False) for r in rows])
+
+
+@command("resolve")
+async def resolve(app: Context, args: dict[str, Any]) -> Result:
+    report_id, outcome = args.get("report_id"), args.get("outcome")
+    note = str(args.get("note") or "").strip()
+    if outcome not in ("upheld", "rejected"):
+        raise OperatorError("--outcome must be upheld or rejected")
+    if not note:
+        raise OperatorError("--note is required")
+    row = await app.store.report(report_id) if type(report_id) is int else None
+    if row is None:
+        raise OperatorError(f"unknown report {report_id}")
+    assert type(report_id) is int
+    already = f"report {report_id} is already resolved"
+    if row["status"] != "open":
+        raise OperatorError(already)
+    reporter_id, target_uid = row["reporter_id"], row["user_id"]
+    now = app.now_ms()
+    target = app.state.users.get(target_uid) if target_uid else None
+    pen, undo = penalty(target if outcome == "upheld" else None, app.cfg.credit.penalty_report_upheld)
+    # ResolveReport re-checks inside the transaction that the report is still open.
+    await apply(
+        app,
+        ResolveReport(report_id, outcome, note, now, OPERATOR),
+        *changes(pen),
+        audit=audit(app, "resolve_report", note, target_id=target_uid, report_id=report_id, outcome=outcome),
+        undo=undo,
+        conflict=already,
+    )
+    reporter = app.state.users.get(reporter_id)
+    if reporter is not None:
+        publish(reporter.sessions, event("notice", kind="report_result", report_id=str(report_id),
+                                         outcome=outcome, text=note))
+    return Result([f"report {report_id} {outcome}"])
+
+
+@command("report-stats")
+async def report_stats(app: Context, args: dict[str, Any]) -> Result:
+    rows = await app.store.report_durations()
+    durations = sorted((resolved_at - created_at) / 3_600_000 for status, _, created_at, resolved_at in rows
+                       if status == "resolved" and resolved_at is not None)
+    stats: dict[str, Any] = {
+        "open": sum(1 for r in rows if r[0] == "open"),
+        "resolved": len(durations),
+        "upheld": sum(1 for r in rows if r[1] == "upheld"),
+        "rejected": sum(1 for r in rows if r[1] == "rejected"),
+    }
+    if durations:
+        stats["median_hours_to_resolution"] = round(durations[len(durations) // 2], 3)
+        stats["p90_hours_to_resolution"] = round(durations[min(len(durations) - 1, int(len(durations) * 0.9))], 3)
+    return Result([json.dumps(stats)])

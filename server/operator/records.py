@@ -1,0 +1,152 @@
+"""Operator commands on records (G13, G6): purge, legal holds, export, identity-key rotation.
+
+Registered with :mod:`server.operator` like :mod:`server.operator.groups_people`;
+every command that changes something writes its enforcement-record entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from governance.identity import username_key
+from server import retention
+from server.operator import export as exporter
+from server.operator.channel import OperatorError, Result, command
+from server.operator.common import OPERATOR, apply, audit, reason_of
+from server.security import read_key
+from server.storage.changes import AddHold, ReleaseHold, ResealBatch
+
+if TYPE_CHECKING:
+    from server.context import Context
+
+
+# -- purge ---------------------------------------------------------------------------------
+@command("purge")
+async def purge(app: Context, args: dict[str, Any]) -> Result:
+    """Run the retention purge now. ``--now`` purges as of an earlier time (never a later one).
+
+    As of an earlier time the cutoff is earlier, so it removes only records
+    that were already past retention then: a subset of what a purge now
+    removes. A later time would remove records still inside their period, so
+    it is refused.
+    """
+    as_of = args.get("now")
+    if as_of is not None:
+        if type(as_of) is not int:
+            raise OperatorError("--now must be a time")
+        if as_of > app.now_ms():
+            raise OperatorError("--now is in the future: a purge as of a later time would remove records "
+                                "still inside their retention period")
+    removed = await retention.purge(app, as_of, actor=OPERATOR)
+    total = sum(removed.values())
+    lines = [f"{name}: {n}" for name, n in removed.items()]
+    lines.append(f"removed {total} past retention ({app.cfg.retention.days} days)")
+    return Result(lines)
+
+
+# -- legal holds ----------------------------------------------------------------------------
+def _hold_target(app: Context, args: dict[str, Any]) -> tuple[str, str, str]:
+    gid, name = args.get("group_id"), args.get("username")
+    if (gid is None) == (name is None):
+        raise OperatorError("hold needs exactly one of --group or --user")
+    if gid is not None:
+        gid = str(gid)
+        if gid not in app.state.groups:
+            raise OperatorError(f"unknown group {gid}")
+        return "group", gid, f"group {gid}"
+    uid = app.state.by_username.get(username_key(str(name)))
+    if uid is None:
+        raise OperatorError(f"unknown user {name}")
+    return "user", uid, f"user {app.state.users[uid].username}"
+
+
+@command("hold")
+async def hold(app: Context, args: dict[str, Any]) -> Result:
+    kind, target_id, label = _hold_target(app, args)
+    reason = reason_of(args)
+    record = audit(app, "legal_hold", reason, target_id if kind == "group" else None, target_id, target_type=kind)
+    # The record entry is written by AddHold itself, with the new hold's id in its detail.
+    (hold_id,) = await apply(app, AddHold(kind, target_id, reason, app.now_ms(), record))
+    return Result([f"hold {hold_id} on {label}: its records are kept past retention until released"])
+
+
+@command("release-hold")
+async def release_hold(app: Context, args: dict[str, Any]) -> Result:
+    hold_id = args.get("hold_id")
+    if type(hold_id) is not int or hold_id <= 0:
+        raise OperatorError("HOLD_ID must be a hold id")
+    reason = reason_of(args)
+    row = await app.store.hold(hold_id)
+    if row is None:
+        raise OperatorError(f"unknown hold {hold_id}")
+    kind, target_id = row["target_type"], row["target_id"]
+    already = f"hold {hold_id} is already released"
+    if row["released_at"] is not None:
+        raise OperatorError(already)
+    # ReleaseHold re-checks inside the transaction that the hold is still in force
+    # (holds are never deleted, so a refusal here means it was released meanwhile).
+    await apply(app, ReleaseHold(hold_id, app.now_ms(), reason),
+                audit=audit(app, "release_hold", reason, target_id if kind == "group" else None, target_id,
+                            hold_id=hold_id, target_type=kind),
+                conflict=already)
+    return Result([f"hold {hold_id} released; the next purge treats {kind} {target_id} by age again"])
+
+
+@command("holds")
+async def holds(app: Context, args: dict[str, Any]) -> Result:
+    rows = await app.store.holds(include_released=bool(args.get("all")))
+    return Result([json.dumps(r, ensure_ascii=False) for r in rows])
+
+
+# -- export ---------------------------------------------------------------------------------
+@command("export")
+async def export(app: Context, args: dict[str, Any]) -> Result:
+    return Result(await exporter.export(app, args))
+
+
+# -- identity-key rotation --------------------------------------------------------------------
+_ROTATING: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@command("rotate-key")
+async def rotate_key(app: Context, args: dict[str, Any]) -> Result:
+    """Make a new identity key current and re-seal every sealed value under it, in batches."""
+    path = args.get("new_key_file")
+    if not path or not Path(str(path)).is_absolute():
+        raise OperatorError("--new-key-file must name a file (an absolute path; qunguan admin makes it one)")
+    reason = str(args.get("reason") or "").strip() or "identity key rotation"
+    try:
+        key = read_key(Path(str(path)).read_bytes())
+    except OSError as err:
+        raise OperatorError(f"cannot read --new-key-file {path}: {err.strerror or err}") from None
+    lock = _ROTATING.setdefault(app, asyncio.Lock())
+    if lock.locked():
+        raise OperatorError("a key rotation is already running")
+    async with lock:
+        try:
+            key_id, is_new = await app.vault.rotate(app.store, key, app.now_ms())
+        except ValueError as err:
+            raise OperatorError(str(err)) from None
+        after: str | None = ""
+        values = accounts = 0
+        while after is not None:
+            # Each batch reads and re-seals its accounts inside one transaction of the writer.
+            (batch,) = await apply(app, ResealBatch(after, app.cfg.retention.purge_batch, app.vault.reseal))
+            after, v, a = batch
+            values += v
+            accounts += a
+            await asyncio.sleep(0)
+        left = await app.store.accounts_not_under_key(key_id)
+        await apply(app, audit=audit(app, "rotate_key", reason, key_id=key_id, new_key=is_new, values=values,
+                                     accounts=accounts))
+    lines = [
+        f"identity key id {key_id} is now current" + ("" if is_new else " (it was already registered)"),
+        f"re-sealed {values} values in {accounts} accounts; {left} accounts still hold another key's values",
+        (f"before the next restart set identity.key_file = \"{path}\" (or put the key in identity.key_env); "
+         "the old key is no longer needed once no account holds its values"),
+    ]
+    return Result(lines)

@@ -1,0 +1,367 @@
+"""Writes as data: each change a handler or operator command makes to the store.
+
+A handler never writes SQL. It builds one or more of these values and hands
+them to :meth:`Store.apply`, which applies them, with an optional
+enforcement-record entry, in one transaction of their own (their own savepoint
+inside the backend's group commit): all of them or none. Each backend maps
+every change type to its statements (``server/storage/sqlite_changes.py`` for
+SQLite), so adding a backend never touches a handler.
+
+Changes that enforce an invariant re-check it inside the transaction
+(``TransferOwner``, ``VerifyIdentity``, ``ResolveReport`` ...) and raise a
+:class:`~protocol.errors.ContractError` when it no longer holds; the whole
+``apply`` is then rolled back and fails alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Change:
+    """Base of every change type (a marker; backends dispatch on the concrete type)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """One enforcement-record entry, written in the same transaction as the changes it records."""
+
+    ts: int
+    actor_type: str  # "user" (owner/admin) | "operator" | "system"
+    actor_id: str | None
+    action: str
+    group_id: str | None = None
+    target_id: str | None = None
+    reason: str = ""
+    detail: Mapping[str, Any] | None = None
+
+
+# -- accounts ------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class InsertUser(Change):
+    """A new account; ``conflict`` when the username or phone is already bound to one."""
+
+    user_id: str
+    username: str
+    username_key: str
+    password_hash: str
+    display_name: str
+    phone_hmac: bytes
+    phone_enc: bytes
+    credit_score: int
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class InsertToken(Change):
+    """A login token (its hash); expired tokens of the same user are dropped with it."""
+
+    token_hash: bytes
+    user_id: str
+    created_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyIdentity(Change):
+    """Bind a verified identity to an account, re-checking the per-ID caps in the transaction.
+
+    Raises ``blacklisted`` when an account with this ID number is blacklisted,
+    ``conflict`` when ``max_accounts_per_id`` accounts already hold it. Decided
+    by the database, so accounts verifying the same number at the same moment
+    cannot all pass.
+    """
+
+    user_id: str
+    id_hmac: bytes
+    id_enc: bytes
+    name_enc: bytes
+    verified_at: int
+    max_accounts_per_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetUserFields(Change):
+    """Set account columns; only the names in ``USER_FIELDS`` are accepted."""
+
+    user_id: str
+    fields: Mapping[str, Any]
+
+
+USER_FIELDS = frozenset(
+    {"display_name", "credit_score", "powers_suspended_until", "create_revoked_at", "blacklisted_at"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAccount(Change):
+    """Account cancellation: mark it deleted, replace its display name, drop its tokens and requests."""
+
+    user_id: str
+    deleted_at: int
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptAgreement(Change):
+    user_id: str
+    version: str
+    accepted_at: int
+
+
+# -- groups and members ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CreateGroup(Change):
+    """A group with its owner as first member; raises :class:`GroupIdTaken` when the id exists."""
+
+    group_id: str
+    name: str
+    category: str
+    join_policy: str
+    owner_id: str
+    created_at: int
+
+
+class GroupIdTaken(Exception):
+    """The group id is already in the store (another node, or an id issued before): pick another."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetGroupFields(Change):
+    """Set group columns; only the names in ``GROUP_FIELDS`` are accepted."""
+
+    group_id: str
+    fields: Mapping[str, Any]
+
+
+GROUP_FIELDS = frozenset(
+    {"name", "category", "join_policy", "announcement", "mute_all", "suspended_until", "dissolved_at",
+     "closed_at", "closed_reason"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOwner(Change):
+    """Make ``to_user`` the owner; ``conflict`` unless ``from_user`` still owns the live group."""
+
+    group_id: str
+    from_user: str
+    to_user: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddMember(Change):
+    """A member joins (the pending request and invitation go); logged as ``action`` by ``actor``."""
+
+    group_id: str
+    user_id: str
+    role: str
+    ts: int
+    joined_seq: int
+    action: str
+    actor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveMember(Change):
+    group_id: str
+    user_id: str
+    ts: int
+    action: str
+    actor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SetMemberRole(Change):
+    group_id: str
+    user_id: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetMuted(Change):
+    group_id: str
+    user_id: str
+    until: int
+
+
+@dataclass(frozen=True, slots=True)
+class PutJoinRequest(Change):
+    group_id: str
+    user_id: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DropJoinRequest(Change):
+    group_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PutInvitation(Change):
+    group_id: str
+    user_id: str
+    inviter_id: str
+    ts: int
+
+
+# -- messages ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DeleteMessages(Change):
+    """Hide messages from members (the text is kept for the retention period)."""
+
+    items: tuple[tuple[str, int], ...]  # (group_id, seq)
+    deleted_at: int
+    deleted_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetMessageHeld(Change):
+    """``held``: 0 delivered, 1 held for review, 2 rejected by an operator."""
+
+    group_id: str
+    seq: int
+    held: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueReview(Change):
+    """A held or flagged message, queued for the operators' content review."""
+
+    group_id: str
+    seq: int
+    sender_id: str
+    action: str
+    category: str
+    term: str
+    created_at: int
+
+
+# -- complaints ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class InsertReport(Change):
+    """A complaint; ``apply`` returns its report id."""
+
+    reporter_id: str
+    target_type: str
+    group_id: str | None
+    seq: int | None
+    user_id: str | None
+    reason: str
+    detail: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveReport(Change):
+    """Close an open report; ``conflict`` when it is no longer open."""
+
+    report_id: int
+    outcome: str
+    note: str
+    resolved_at: int
+    resolved_by: str
+
+
+# -- platform governance ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AddSanction(Change):
+    kind: str
+    target_type: str
+    target_id: str
+    reason: str
+    actor: str
+    starts_at: int
+    expires_at: int | None = None
+    report_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecideReview(Change):
+    """Record an operator's decision on an open review item; ``conflict`` when already decided."""
+
+    item_id: int
+    decision: str
+    note: str
+    decided_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class InsertAgreement(Change):
+    """A new version of the platform rules and agreement; ``conflict`` when the version was used."""
+
+    version: str
+    rules: str
+    agreement: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class SuspendCategory(Change):
+    """Suspend posting in every live group of a category until ``until`` (never shortening one)."""
+
+    category: str
+    until: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddHold(Change):
+    """A legal hold; ``apply`` returns its id. ``audit`` is written with ``hold_id`` added to its detail."""
+
+    target_type: str
+    target_id: str
+    reason: str
+    created_at: int
+    audit: Audit
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseHold(Change):
+    """Release a hold; ``conflict`` when it is unknown or already released."""
+
+    hold_id: int
+    released_at: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Purge(Change):
+    """One retention batch of one table (see ``PURGE_TABLES``); ``apply`` returns the rows removed."""
+
+    table: str
+    now: int
+    cutoff: int
+    limit: int
+
+
+PURGE_TABLES = ("messages", "membership_log", "netlog", "reports", "review_queue", "accounts_erased")
+
+
+# -- identity keys -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SaveVault(Change):
+    """Register an identity key's fingerprint (when ``fingerprint`` is set) and store the sealed lookup key."""
+
+    key_id: int
+    fingerprint: str | None
+    sealed_lookup_key: bytes
+    added_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResealBatch(Change):
+    """Re-seal one batch of accounts' identity values, reading and writing in one transaction.
+
+    ``reseal(blob)`` returns the blob sealed under the current key, or None when
+    it already is. ``apply`` returns (the last user id of a full batch or None
+    when done, values re-sealed, accounts touched).
+    """
+
+    after: str
+    limit: int
+    reseal: Callable[[bytes | None], bytes | None] = field(compare=False)

@@ -1,0 +1,364 @@
+"""How SQLite applies each change type of :mod:`server.storage.changes`, and the audit chain.
+
+Every function runs inside the writer's transaction (in the op's savepoint);
+raising undoes the op's writes and fails that op alone. The statements are
+plain SQL that PostgreSQL also accepts where it could be (``ON CONFLICT``, no
+``INSERT OR REPLACE``), so a second backend can start from them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from governance.audit import GENESIS, entry_hash
+from protocol.errors import ContractError
+from server.storage import changes as c
+
+C = TypeVar("C", bound=c.Change)
+Applier = Callable[[aiosqlite.Connection, Any], Awaitable[Any]]
+_APPLY: dict[type, Applier] = {}
+
+
+def applies(kind: type[C]) -> Callable[[Callable[[aiosqlite.Connection, C], Awaitable[Any]]], Applier]:
+    def register(fn: Callable[[aiosqlite.Connection, C], Awaitable[Any]]) -> Applier:
+        _APPLY[kind] = fn
+        return fn
+
+    return register
+
+
+async def apply_change(db: aiosqlite.Connection, change: c.Change) -> Any:
+    fn = _APPLY.get(type(change))
+    if fn is None:
+        raise TypeError(f"the SQLite store cannot apply {type(change).__name__}")
+    return await fn(db, change)
+
+
+async def append_audit(db: aiosqlite.Connection, a: c.Audit) -> None:
+    """Append one entry to the enforcement record, chained to the one before it."""
+    rows = list(await db.execute_fetchall("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1"))
+    last_id, prev = (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
+    entry = {
+        "id": last_id + 1, "ts": a.ts, "actor_type": a.actor_type, "actor_id": a.actor_id,
+        "action": a.action, "group_id": a.group_id, "target_id": a.target_id, "reason": a.reason,
+        "detail": json.dumps(dict(a.detail or {}), ensure_ascii=False, sort_keys=True),
+    }
+    digest = entry_hash(prev, entry)
+    await db.execute(
+        "INSERT INTO audit (id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail,"
+        " prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (*entry.values(), prev, digest),
+    )
+
+
+def _set_clause(fields: Mapping[str, Any], allowed: frozenset[str]) -> tuple[str, tuple[Any, ...]]:
+    unknown = set(fields) - allowed
+    if unknown or not fields:
+        raise ValueError(f"cannot set {sorted(unknown) or 'nothing'}")
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    return sets, tuple(int(v) if isinstance(v, bool) else v for v in fields.values())
+
+
+async def _rowcount(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> int:
+    cur = await db.execute(sql, params)
+    return cur.rowcount
+
+
+# -- accounts -------------------------------------------------------------------------
+@applies(c.InsertUser)
+async def _insert_user(db: aiosqlite.Connection, u: c.InsertUser) -> None:
+    try:
+        await db.execute(
+            "INSERT INTO users (user_id, username, username_key, password_hash, display_name,"
+            " phone_hmac, phone_enc, credit_score, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (u.user_id, u.username, u.username_key, u.password_hash, u.display_name,
+             u.phone_hmac, u.phone_enc, u.credit_score, u.created_at),
+        )
+    except sqlite3.IntegrityError as exc:
+        if "phone_hmac" in str(exc):
+            raise ContractError("conflict", "that phone number already has an account") from None
+        if "username_key" in str(exc):
+            raise ContractError("conflict", "that username is taken") from None
+        raise
+
+
+@applies(c.InsertToken)
+async def _insert_token(db: aiosqlite.Connection, t: c.InsertToken) -> None:
+    await db.execute("DELETE FROM tokens WHERE user_id = ? AND expires_at < ?", (t.user_id, t.created_at))
+    await db.execute("INSERT INTO tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                     (t.token_hash, t.user_id, t.created_at, t.expires_at))
+
+
+@applies(c.VerifyIdentity)
+async def _verify_identity(db: aiosqlite.Connection, v: c.VerifyIdentity) -> None:
+    # The writer's transaction is IMMEDIATE, so no other write can slip in between this
+    # count and the update: the per-ID cap is decided here, once, for every account.
+    rows = list(await db.execute_fetchall(
+        "SELECT user_id, blacklisted_at IS NOT NULL FROM users WHERE id_hmac = ?", (v.id_hmac,)))
+    if any(bl for _, bl in rows):
+        raise ContractError("blacklisted", "this identity is barred from the platform")
+    if any(uid == v.user_id for uid, _ in rows):
+        raise ContractError("conflict", "identity is already verified for this account")
+    if len(rows) >= v.max_accounts_per_id:
+        raise ContractError("conflict", "this ID number is already used by as many accounts as allowed")
+    n = await _rowcount(
+        db,
+        "UPDATE users SET id_hmac = ?, id_enc = ?, name_enc = ?, id_verified_at = ?"
+        " WHERE user_id = ? AND id_verified_at IS NULL",
+        (v.id_hmac, v.id_enc, v.name_enc, v.verified_at, v.user_id),
+    )
+    if n != 1:
+        raise ContractError("conflict", "identity is already verified for this account")
+
+
+@applies(c.SetUserFields)
+async def _set_user_fields(db: aiosqlite.Connection, s: c.SetUserFields) -> None:
+    sets, values = _set_clause(s.fields, c.USER_FIELDS)
+    await db.execute(f"UPDATE users SET {sets} WHERE user_id = ?", (*values, s.user_id))
+
+
+@applies(c.CancelAccount)
+async def _cancel_account(db: aiosqlite.Connection, a: c.CancelAccount) -> None:
+    n = await _rowcount(
+        db, "UPDATE users SET deleted_at = ?, display_name = ? WHERE user_id = ? AND deleted_at IS NULL",
+        (a.deleted_at, a.display_name, a.user_id))
+    if n != 1:
+        raise ContractError("conflict", "this account is already cancelled")
+    owned = list(await db.execute_fetchall(
+        "SELECT group_id FROM groups WHERE owner_id = ? AND dissolved_at IS NULL AND closed_at IS NULL",
+        (a.user_id,)))
+    if owned:
+        raise ContractError("conflict", "transfer or dissolve the groups you own first: "
+                            + ", ".join(sorted(r[0] for r in owned)))
+    await db.execute("DELETE FROM tokens WHERE user_id = ?", (a.user_id,))
+    await db.execute("DELETE FROM join_requests WHERE user_id = ?", (a.user_id,))
+    await db.execute("DELETE FROM invitations WHERE user_id = ?", (a.user_id,))
+
+
+@applies(c.AcceptAgreement)
+async def _accept_agreement(db: aiosqlite.Connection, a: c.AcceptAgreement) -> None:
+    await db.execute(
+        "INSERT INTO agreement_acceptances (user_id, version, accepted_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (user_id, version) DO NOTHING",
+        (a.user_id, a.version, a.accepted_at),
+    )
+
+
+# -- groups and members ------------------------------------------------------------------
+async def _log_membership(db: aiosqlite.Connection, gid: str, uid: str, action: str, actor: str | None,
+                          ts: int) -> None:
+    await db.execute(
+        "INSERT INTO membership_log (group_id, user_id, action, actor_id, ts) VALUES (?,?,?,?,?)",
+        (gid, uid, action, actor, ts),
+    )
+
+
+async def _add_member(db: aiosqlite.Connection, m: c.AddMember) -> None:
+    await db.execute(
+        "INSERT INTO members (group_id, user_id, role, joined_at, joined_seq) VALUES (?,?,?,?,?)",
+        (m.group_id, m.user_id, m.role, m.ts, m.joined_seq),
+    )
+    await db.execute("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?", (m.group_id, m.user_id))
+    await db.execute("DELETE FROM invitations WHERE group_id = ? AND user_id = ?", (m.group_id, m.user_id))
+    await _log_membership(db, m.group_id, m.user_id, m.action, m.actor, m.ts)
+
+
+@applies(c.CreateGroup)
+async def _create_group(db: aiosqlite.Connection, g: c.CreateGroup) -> None:
+    try:
+        await db.execute(
+            "INSERT INTO groups (group_id, name, category, join_policy, owner_id, created_at) VALUES (?,?,?,?,?,?)",
+            (g.group_id, g.name, g.category, g.join_policy, g.owner_id, g.created_at),
+        )
+    except sqlite3.IntegrityError:
+        raise c.GroupIdTaken(g.group_id) from None
+    await _add_member(db, c.AddMember(g.group_id, g.owner_id, "owner", g.created_at, 0, "create", g.owner_id))
+
+
+@applies(c.SetGroupFields)
+async def _set_group_fields(db: aiosqlite.Connection, s: c.SetGroupFields) -> None:
+    sets, values = _set_clause(s.fields, c.GROUP_FIELDS)
+    await db.execute(f"UPDATE groups SET {sets} WHERE group_id = ?", (*values, s.group_id))
+
+
+@applies(c.TransferOwner)
+async def _transfer_owner(db: aiosqlite.Connection, t: c.TransferOwner) -> None:
+    # Re-checked here: only the current owner of a live group can hand it on, so two
+    # transfers racing from the same owner cannot both land (the second finds a new owner).
+    n = await _rowcount(
+        db,
+        "UPDATE groups SET owner_id = ? WHERE group_id = ? AND owner_id = ?"
+        " AND dissolved_at IS NULL AND closed_at IS NULL",
+        (t.to_user, t.group_id, t.from_user),
+    )
+    if n != 1:
+        raise ContractError("conflict", "the group's ownership changed meanwhile")
+    await db.execute("UPDATE members SET role = 'member' WHERE group_id = ? AND user_id = ? AND role = 'owner'",
+                     (t.group_id, t.from_user))
+    n = await _rowcount(db, "UPDATE members SET role = 'owner' WHERE group_id = ? AND user_id = ?",
+                        (t.group_id, t.to_user))
+    if n != 1:
+        raise ContractError("conflict", "the new owner is no longer a member")
+
+
+@applies(c.AddMember)
+async def _add_member_change(db: aiosqlite.Connection, m: c.AddMember) -> None:
+    await _add_member(db, m)
+
+
+@applies(c.RemoveMember)
+async def _remove_member(db: aiosqlite.Connection, m: c.RemoveMember) -> None:
+    await db.execute("DELETE FROM members WHERE group_id = ? AND user_id = ?", (m.group_id, m.user_id))
+    await _log_membership(db, m.group_id, m.user_id, m.action, m.actor, m.ts)
+
+
+@applies(c.SetMemberRole)
+async def _set_member_role(db: aiosqlite.Connection, m: c.SetMemberRole) -> None:
+    await db.execute("UPDATE members SET role = ? WHERE group_id = ? AND user_id = ?",
+                     (m.role, m.group_id, m.user_id))
+
+
+@applies(c.SetMuted)
+async def _set_muted(db: aiosqlite.Connection, m: c.SetMuted) -> None:
+    await db.execute("UPDATE members SET muted_until = ? WHERE group_id = ? AND user_id = ?",
+                     (m.until, m.group_id, m.user_id))
+
+
+@applies(c.PutJoinRequest)
+async def _put_join_request(db: aiosqlite.Connection, r: c.PutJoinRequest) -> None:
+    await db.execute(
+        "INSERT INTO join_requests (group_id, user_id, ts) VALUES (?, ?, ?)"
+        " ON CONFLICT (group_id, user_id) DO UPDATE SET ts = excluded.ts",
+        (r.group_id, r.user_id, r.ts),
+    )
+
+
+@applies(c.DropJoinRequest)
+async def _drop_join_request(db: aiosqlite.Connection, r: c.DropJoinRequest) -> None:
+    await db.execute("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?", (r.group_id, r.user_id))
+
+
+@applies(c.PutInvitation)
+async def _put_invitation(db: aiosqlite.Connection, i: c.PutInvitation) -> None:
+    await db.execute(
+        "INSERT INTO invitations (group_id, user_id, inviter_id, ts) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (group_id, user_id) DO UPDATE SET inviter_id = excluded.inviter_id, ts = excluded.ts",
+        (i.group_id, i.user_id, i.inviter_id, i.ts),
+    )
+
+
+# -- messages --------------------------------------------------------------------------------
+@applies(c.DeleteMessages)
+async def _delete_messages(db: aiosqlite.Connection, d: c.DeleteMessages) -> None:
+    await db.executemany(
+        "UPDATE messages SET deleted_at = ?, deleted_by = ? WHERE group_id = ? AND seq = ? AND deleted_at IS NULL",
+        [(d.deleted_at, d.deleted_by, gid, seq) for gid, seq in d.items],
+    )
+
+
+@applies(c.SetMessageHeld)
+async def _set_message_held(db: aiosqlite.Connection, h: c.SetMessageHeld) -> None:
+    await db.execute("UPDATE messages SET held = ? WHERE group_id = ? AND seq = ?", (h.held, h.group_id, h.seq))
+
+
+@applies(c.QueueReview)
+async def _queue_review(db: aiosqlite.Connection, q: c.QueueReview) -> None:
+    await db.execute(
+        "INSERT INTO review_queue (group_id, seq, sender_id, action, category, term, created_at)"
+        " VALUES (?,?,?,?,?,?,?)",
+        (q.group_id, q.seq, q.sender_id, q.action, q.category, q.term, q.created_at),
+    )
+
+
+# -- complaints ----------------------------------------------------------------------------------
+@applies(c.InsertReport)
+async def _insert_report(db: aiosqlite.Connection, r: c.InsertReport) -> int:
+    cur = await db.execute(
+        "INSERT INTO reports (reporter_id, target_type, group_id, seq, user_id, reason, detail, created_at)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        (r.reporter_id, r.target_type, r.group_id, r.seq, r.user_id, r.reason, r.detail, r.created_at),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+@applies(c.ResolveReport)
+async def _resolve_report(db: aiosqlite.Connection, r: c.ResolveReport) -> None:
+    n = await _rowcount(
+        db,
+        "UPDATE reports SET status = 'resolved', outcome = ?, note = ?, resolved_at = ?, resolved_by = ?"
+        " WHERE report_id = ? AND status = 'open'",
+        (r.outcome, r.note, r.resolved_at, r.resolved_by, r.report_id),
+    )
+    if n != 1:
+        raise ContractError("conflict", f"report {r.report_id} is already resolved")
+
+
+# -- platform governance ----------------------------------------------------------------------------
+@applies(c.AddSanction)
+async def _add_sanction(db: aiosqlite.Connection, s: c.AddSanction) -> None:
+    await db.execute(
+        "INSERT INTO sanctions (kind, target_type, target_id, reason, actor, starts_at, expires_at, report_id)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        (s.kind, s.target_type, s.target_id, s.reason, s.actor, s.starts_at, s.expires_at, s.report_id),
+    )
+
+
+@applies(c.DecideReview)
+async def _decide_review(db: aiosqlite.Connection, d: c.DecideReview) -> None:
+    n = await _rowcount(
+        db,
+        "UPDATE review_queue SET status = 'decided', decision = ?, note = ?, decided_at = ?"
+        " WHERE item_id = ? AND status = 'open'",
+        (d.decision, d.note, d.decided_at, d.item_id),
+    )
+    if n != 1:
+        raise ContractError("conflict", f"review item {d.item_id} is already decided")
+
+
+@applies(c.InsertAgreement)
+async def _insert_agreement(db: aiosqlite.Connection, a: c.InsertAgreement) -> None:
+    try:
+        await db.execute("INSERT INTO agreements (version, rules, agreement, created_at) VALUES (?, ?, ?, ?)",
+                         (a.version, a.rules, a.agreement, a.created_at))
+    except sqlite3.IntegrityError:
+        raise ContractError("conflict", f"version {a.version} was used before; pick a new one") from None
+
+
+@applies(c.SuspendCategory)
+async def _suspend_category(db: aiosqlite.Connection, s: c.SuspendCategory) -> None:
+    await db.execute(
+        "UPDATE groups SET suspended_until = MAX(suspended_until, ?) WHERE category = ?"
+        " AND dissolved_at IS NULL AND closed_at IS NULL",
+        (s.until, s.category),
+    )
+
+
+@applies(c.AddHold)
+async def _add_hold(db: aiosqlite.Connection, h: c.AddHold) -> int:
+    cur = await db.execute(
+        "INSERT INTO legal_holds (target_type, target_id, reason, created_at) VALUES (?, ?, ?, ?)",
+        (h.target_type, h.target_id, h.reason, h.created_at),
+    )
+    hold_id = cur.lastrowid
+    assert hold_id is not None
+    a = h.audit
+    await append_audit(db, c.Audit(a.ts, a.actor_type, a.actor_id, a.action, a.group_id, a.target_id, a.reason,
+                                   {**(a.detail or {}), "hold_id": hold_id}))
+    return hold_id
+
+
+@applies(c.ReleaseHold)
+async def _release_hold(db: aiosqlite.Connection, r: c.ReleaseHold) -> None:
+    n = await _rowcount(
+        db,
+        "UPDATE legal_holds SET released_at = ?, release_reason = ? WHERE id = ? AND released_at IS NULL",
+        (r.released_at, r.reason, r.hold_id),
+    )
+    if n != 1:
+        raise ContractError("conflict", f"hold {r.hold_id} is unknown or already released")

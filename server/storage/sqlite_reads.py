@@ -1,0 +1,152 @@
+"""SQLite reads for start-up and for the handlers (the reader connection; never the writer's)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import aiosqlite
+
+from governance.retention import DAY_MS
+from server.state import Agreement, Group, Member, SentMessage, State, User
+from server.storage.base import HistoryRow, ReporterRecord
+
+
+class SqliteReader:
+    """The reader connection and the two helpers every read goes through."""
+
+    r: aiosqlite.Connection | None
+
+    async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        assert self.r is not None
+        return list(await self.r.execute_fetchall(sql, tuple(params)))
+
+    async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        rows = await self._fetchall(sql, params)
+        return rows[0] if rows else None
+
+
+class SqliteReads(SqliteReader):
+    # -- start-up ------------------------------------------------------------------
+    async def load_state(self, now_ms: int, activity_window_days: int) -> State:
+        state = State()
+        for row in await self._fetchall(
+            "SELECT user_id, username, username_key, display_name, credit_score,"
+            " id_verified_at IS NOT NULL, created_at, blacklisted_at IS NOT NULL, deleted_at IS NOT NULL,"
+            " powers_suspended_until, create_revoked_at IS NOT NULL FROM users"
+        ):
+            user = User(row[0], row[1], row[3], row[4], bool(row[5]), row[6], bool(row[7]), bool(row[8]),
+                        row[9], bool(row[10]))
+            state.users[user.user_id] = user
+            state.by_username[row[2]] = user.user_id
+        for row in await self._fetchall(
+            "SELECT group_id, name, category, join_policy, owner_id, created_at, announcement,"
+            " mute_all, last_seq, dissolved_at, closed_at, closed_reason, suspended_until FROM groups"
+        ):
+            g = Group(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8],
+                      row[9], row[10], row[11], row[12])
+            state.groups[g.group_id] = g
+        for gid, uid, role, joined_seq, muted_until in await self._fetchall(
+            "SELECT group_id, user_id, role, joined_seq, muted_until FROM members"
+        ):
+            g = state.groups[gid]
+            g.members[uid] = Member(role, joined_seq, muted_until)
+            if g.alive:
+                state.users[uid].groups.add(gid)
+        for gid, day, n in await self._fetchall(
+            "SELECT group_id, ts / 86400000, COUNT(*) FROM messages WHERE ts > ? GROUP BY 1, 2",
+            (now_ms - activity_window_days * DAY_MS,),
+        ):
+            state.groups[gid].daily[day] = n
+        for gid, uid, ts in await self._fetchall("SELECT group_id, user_id, ts FROM join_requests"):
+            state.groups[gid].join_requests[uid] = ts
+        for gid, uid in await self._fetchall("SELECT group_id, user_id FROM invitations"):
+            state.groups[gid].invited.add(uid)
+        for gid, uid, cmid, seq, ts, held in await self._fetchall(
+            "SELECT group_id, sender_id, client_msg_id, seq, ts, held FROM messages"
+            " WHERE ts > ? AND client_msg_id IS NOT NULL",
+            (now_ms - DAY_MS,),
+        ):
+            state.sent[(gid, uid, cmid)] = SentMessage(seq, ts, True, held=held == 1)
+        return state
+
+    async def load_agreement(self) -> tuple[Agreement | None, list[str]]:
+        row = await self._fetchone(
+            "SELECT version, rules, agreement, created_at FROM agreements ORDER BY created_at DESC, rowid DESC LIMIT 1"
+        )
+        if row is None:
+            return None, []
+        current = Agreement(*row)
+        accepted = await self._fetchall(
+            "SELECT user_id FROM agreement_acceptances WHERE version = ?", (current.version,)
+        )
+        return current, [uid for (uid,) in accepted]
+
+    # -- accounts ---------------------------------------------------------------------
+    async def password_hash(self, user_id: str) -> str | None:
+        row = await self._fetchone("SELECT password_hash FROM users WHERE user_id = ?", (user_id,))
+        return row[0] if row else None
+
+    async def token_owner(self, token_hash: bytes, now: int) -> str | None:
+        row = await self._fetchone(
+            "SELECT user_id FROM tokens WHERE token_hash = ? AND expires_at > ?", (token_hash, now)
+        )
+        return row[0] if row else None
+
+    async def phone_registered(self, phone_hmac: bytes) -> bool:
+        return await self._fetchone("SELECT 1 FROM users WHERE phone_hmac = ?", (phone_hmac,)) is not None
+
+    # -- messages ------------------------------------------------------------------------
+    async def history(
+        self, group_id: str, floor_seq: int, after: int | None, before: int | None, limit: int
+    ) -> list[HistoryRow]:
+        """Delivered messages with ``seq > floor_seq`` (the reader's join point), ascending by seq."""
+        lo = max(floor_seq, after if after is not None else floor_seq)
+        sql = ("SELECT seq, ts, sender_id, sender_role, text, deleted_at IS NOT NULL FROM messages"
+               " WHERE group_id = ? AND seq > ? AND held = 0")
+        params: list[Any] = [group_id, lo]
+        if before is not None:
+            sql += " AND seq < ?"
+            params.append(before)
+        newest_first = after is None  # no lower bound: the latest page
+        sql += " ORDER BY seq DESC LIMIT ?" if newest_first else " ORDER BY seq ASC LIMIT ?"
+        rows = [HistoryRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]))
+                for r in await self._fetchall(sql, [*params, limit])]
+        if newest_first:
+            rows.reverse()
+        return rows
+
+    async def message_sender(self, group_id: str, seq: int) -> tuple[str, bool] | None:
+        row = await self._fetchone(
+            "SELECT sender_id, deleted_at IS NOT NULL FROM messages WHERE group_id = ? AND seq = ?", (group_id, seq)
+        )
+        return (row[0], bool(row[1])) if row else None
+
+    # -- complaints ----------------------------------------------------------------------
+    async def open_report_id(
+        self, reporter_id: str, target_type: str, group_id: str | None, seq: int | None, user_id: str | None
+    ) -> int | None:
+        row = await self._fetchone(
+            "SELECT report_id FROM reports WHERE reporter_id = ? AND target_type = ? AND status = 'open'"
+            " AND group_id IS ? AND seq IS ? AND user_id IS ?",
+            (reporter_id, target_type, group_id, seq, user_id),
+        )
+        return int(row[0]) if row else None
+
+    async def reporter_record(self, reporter_id: str) -> ReporterRecord:
+        resolved, rejected = await self._fetchone(
+            "SELECT COUNT(*), COALESCE(SUM(outcome = 'rejected'), 0) FROM reports"
+            " WHERE reporter_id = ? AND status = 'resolved'",
+            (reporter_id,),
+        )
+        return ReporterRecord(int(resolved), int(rejected))
+
+    # -- the enforcement record ------------------------------------------------------------
+    async def audit_entries(self) -> list[dict[str, Any]]:
+        rows = await self._fetchall(
+            "SELECT id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail, prev_hash, hash"
+            " FROM audit ORDER BY id"
+        )
+        keys = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail",
+                "prev_hash", "hash")
+        return [dict(zip(keys, r, strict=True)) for r in rows]

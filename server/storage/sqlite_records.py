@@ -1,0 +1,298 @@
+"""SQLite reads and changes for operator commands, exports, retention and the identity vault.
+
+The reads run on the reader connection (:class:`SqliteRecordReads`, inherited
+by :class:`~server.storage.sqlite.SqliteStore`); the changes (``Purge``,
+``SaveVault``, ``ResealBatch``) register with :func:`applies` and run inside
+the writer's transaction like every other change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import aiosqlite
+
+from server.storage import changes as c
+from server.storage.sqlite_changes import applies
+from server.storage.sqlite_reads import SqliteReader
+
+# -- column lists (the keys of the dicts the reads return) -----------------------------------
+REPORT_COLS = ("report_id", "reporter_id", "target_type", "group_id", "seq", "user_id", "reason", "detail",
+               "created_at", "status", "outcome", "note", "resolved_at")
+QUEUE_COLS = ("item_id", "group_id", "seq", "sender_id", "action", "category", "term", "created_at",
+              "status", "decision", "note", "decided_at")
+HOLD_COLS = ("id", "target_type", "target_id", "reason", "created_at", "released_at", "release_reason")
+MSG_COLS = ("group_id", "seq", "ts", "sender_id", "sender_role", "text", "client_msg_id", "held",
+            "deleted_at", "deleted_by")
+MEMBERSHIP_COLS = ("id", "group_id", "user_id", "action", "actor_id", "ts")
+NETLOG_COLS = ("id", "ts", "kind", "user_id", "ip", "detail")
+AUDIT_COLS = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail",
+              "prev_hash", "hash")
+GROUP_COLS = ("group_id", "name", "category", "join_policy", "owner_id", "announcement", "created_at",
+              "dissolved_at", "closed_at", "closed_reason", "suspended_until")
+ACCOUNT_COLS = ("username", "display_name", "phone_hmac", "phone_enc", "id_enc", "name_enc", "id_verified_at",
+                "credit_score", "created_at", "deleted_at", "blacklisted_at")
+SEALED_COLS = ("phone_enc", "id_enc", "name_enc")
+
+
+def _cols(cols: Iterable[str], prefix: str = "") -> str:
+    return ", ".join(prefix + col for col in cols)
+
+
+def _dicts(cols: tuple[str, ...], rows: Iterable[Any]) -> list[dict[str, Any]]:
+    return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+class SqliteRecordReads(SqliteReader):
+    # -- complaints (Art. 12) ---------------------------------------------------------------
+    async def reports(self, open_only: bool) -> list[dict[str, Any]]:
+        where = " WHERE status = 'open'" if open_only else ""
+        return _dicts(REPORT_COLS, await self._fetchall(
+            f"SELECT {_cols(REPORT_COLS)} FROM reports{where} ORDER BY report_id"))
+
+    async def report(self, report_id: int) -> dict[str, Any] | None:
+        row = await self._fetchone(f"SELECT {_cols(REPORT_COLS)} FROM reports WHERE report_id = ?", (report_id,))
+        return dict(zip(REPORT_COLS, row, strict=True)) if row is not None else None
+
+    async def report_durations(self) -> list[tuple[str, str | None, int, int | None]]:
+        rows = await self._fetchall("SELECT status, outcome, created_at, resolved_at FROM reports")
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    # -- content review (Art. 10) -----------------------------------------------------------
+    async def review_items(self, open_only: bool) -> list[dict[str, Any]]:
+        where = " WHERE q.status = 'open'" if open_only else ""
+        return _dicts((*QUEUE_COLS, "text"), await self._fetchall(
+            f"SELECT {_cols(QUEUE_COLS, 'q.')}, m.text FROM review_queue q"
+            f" JOIN messages m ON m.group_id = q.group_id AND m.seq = q.seq{where} ORDER BY q.item_id"))
+
+    async def review_item(self, item_id: int) -> dict[str, Any] | None:
+        cols = (*QUEUE_COLS, "ts", "sender_role", "text")
+        row = await self._fetchone(
+            f"SELECT {_cols(QUEUE_COLS, 'q.')}, m.ts, m.sender_role, m.text FROM review_queue q"
+            " JOIN messages m ON m.group_id = q.group_id AND m.seq = q.seq WHERE q.item_id = ?",
+            (item_id,),
+        )
+        return dict(zip(cols, row, strict=True)) if row is not None else None
+
+    async def messages_page(self, after: tuple[str, int], limit: int) -> list[tuple[str, int, str]]:
+        """Up to ``limit`` messages not deleted, (group id, seq, text), in (group id, seq) order after ``after``."""
+        rows = await self._fetchall(
+            "SELECT group_id, seq, text FROM messages WHERE (group_id, seq) > (?, ?) AND deleted_at IS NULL"
+            " ORDER BY group_id, seq LIMIT ?", (*after, limit),
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    # -- legal holds (G13) --------------------------------------------------------------------
+    async def holds(self, include_released: bool) -> list[dict[str, Any]]:
+        where = "" if include_released else " WHERE released_at IS NULL"
+        return _dicts(HOLD_COLS, await self._fetchall(f"SELECT {_cols(HOLD_COLS)} FROM legal_holds{where} ORDER BY id"))
+
+    async def hold(self, hold_id: int) -> dict[str, Any] | None:
+        row = await self._fetchone(f"SELECT {_cols(HOLD_COLS)} FROM legal_holds WHERE id = ?", (hold_id,))
+        return dict(zip(HOLD_COLS, row, strict=True)) if row is not None else None
+
+    # -- export for supervision (G13) -------------------------------------------------------------
+    async def export_group(self, group_id: str, since: int, until: int, members: set[str]) -> dict[str, Any]:
+        """A group's records with ``since <= ts < until``.
+
+        ``messages`` (by seq), ``membership`` and the ``audit`` entries naming
+        the group; ``netlog``: the rows of everyone who posted or whose
+        membership changed in the range, and of ``members``; ``group``: its row.
+        Keys of each row: the ``*_COLS`` of this module.
+        """
+        rng = (since, until)
+        messages = _dicts(MSG_COLS, await self._fetchall(
+            f"SELECT {_cols(MSG_COLS)} FROM messages WHERE group_id = ? AND ts >= ? AND ts < ? ORDER BY seq",
+            (group_id, *rng)))
+        membership = _dicts(MEMBERSHIP_COLS, await self._fetchall(
+            f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
+            " WHERE group_id = ? AND ts >= ? AND ts < ? ORDER BY id", (group_id, *rng)))
+        people = {m["sender_id"] for m in messages}
+        people |= {r["user_id"] for r in membership} | {r["actor_id"] for r in membership if r["actor_id"]}
+        people |= set(members)
+        netlog = _dicts(NETLOG_COLS, await self._fetchall(
+            f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id IN (SELECT value FROM json_each(?))"
+            " AND ts >= ? AND ts < ? ORDER BY id", (json.dumps(sorted(people)), *rng)))
+        audit = _dicts(AUDIT_COLS, await self._fetchall(
+            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (group_id = ? OR target_id = ?)"
+            " AND ts >= ? AND ts < ? ORDER BY id", (group_id, group_id, *rng)))
+        row = await self._fetchone(f"SELECT {_cols(GROUP_COLS)} FROM groups WHERE group_id = ?", (group_id,))
+        group = dict(zip(GROUP_COLS, row, strict=True)) if row is not None else None
+        return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit, "group": group}
+
+    async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
+        """A user's records with ``since <= ts < until``.
+
+        ``messages`` they sent (by ts, group, seq), ``membership`` changes of or
+        by them, ``netlog``: theirs and their phone's code requests (matched by
+        its keyed hash), ``audit`` entries naming or made by them; ``account``:
+        the row with its still-sealed identity fields (None when unknown).
+        """
+        rng = (since, until)
+        row = await self._fetchone(f"SELECT {_cols(ACCOUNT_COLS)} FROM users WHERE user_id = ?", (user_id,))
+        account = dict(zip(ACCOUNT_COLS, row, strict=True)) if row is not None else None
+        phone_hmac = bytes(account["phone_hmac"]).hex() if account is not None else None
+        messages = _dicts(MSG_COLS, await self._fetchall(
+            f"SELECT {_cols(MSG_COLS)} FROM messages WHERE sender_id = ? AND ts >= ? AND ts < ?"
+            " ORDER BY ts, group_id, seq", (user_id, *rng)))
+        membership = _dicts(MEMBERSHIP_COLS, await self._fetchall(
+            f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
+            " WHERE (user_id = ? OR actor_id = ?) AND ts >= ? AND ts < ? ORDER BY id", (user_id, user_id, *rng)))
+        netlog = _dicts(NETLOG_COLS, await self._fetchall(
+            f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE (user_id = ? OR (kind = 'code_request'"
+            " AND json_extract(detail, '$.phone_hmac') = ?)) AND ts >= ? AND ts < ? ORDER BY id",
+            (user_id, phone_hmac, *rng)))
+        audit = _dicts(AUDIT_COLS, await self._fetchall(
+            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = ? OR actor_id = ?)"
+            " AND ts >= ? AND ts < ? ORDER BY id", (user_id, user_id, *rng)))
+        return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
+                "account": account}
+
+    # -- the identity vault (Art. 6) ----------------------------------------------------------------
+    async def vault_keys(self) -> list[tuple[int, str]]:
+        """(key id, fingerprint) of every registered identity key."""
+        return [(int(r[0]), str(r[1])) for r in await self._fetchall("SELECT key_id, fingerprint FROM vault_keys")]
+
+    async def sealed_key_ids(self) -> list[int]:
+        """The key ids that some stored identity value is sealed under."""
+        rows = await self._fetchall(" UNION ".join(
+            f"SELECT DISTINCT substr({col}, 1, 1) FROM users WHERE length({col}) > 0" for col in SEALED_COLS))
+        return sorted(bytes(r[0])[0] for r in rows)
+
+    async def sealed_sample(self, key_id: int) -> bytes | None:
+        """One stored identity value sealed under ``key_id`` (None when there is none)."""
+        row = await self._fetchone(
+            "SELECT b FROM (SELECT phone_enc AS b FROM users UNION ALL SELECT id_enc FROM users"
+            " UNION ALL SELECT name_enc FROM users) WHERE length(b) > 0 AND substr(b, 1, 1) = ? LIMIT 1",
+            (bytes([key_id]),),
+        )
+        return bytes(row[0]) if row is not None else None
+
+    async def lookup_secret(self) -> bytes | None:
+        """The sealed lookup (HMAC) key, or None before one was stored."""
+        row = await self._fetchone("SELECT value FROM vault_secrets WHERE name = 'lookup'")
+        return bytes(row[0]) if row is not None else None
+
+    async def has_users(self) -> bool:
+        return await self._fetchone("SELECT 1 FROM users LIMIT 1") is not None
+
+    async def accounts_not_under_key(self, key_id: int) -> int:
+        """How many accounts hold an identity value sealed under another key than ``key_id``."""
+        row = await self._fetchone(
+            "SELECT COUNT(*) FROM users WHERE "
+            + " OR ".join(f"(length({col}) > 0 AND substr({col}, 1, 1) != ?)" for col in SEALED_COLS),
+            (bytes([key_id]),) * len(SEALED_COLS),
+        )
+        return int(row[0])
+
+
+# -- retention (G13, P16): what a Purge batch removes ------------------------------------------------
+# Groups and users under legal hold at :now (named parameters :now and :cutoff).
+HELD_GROUPS = """
+    SELECT target_id FROM legal_holds WHERE released_at IS NULL AND target_type = 'group'
+    UNION SELECT group_id FROM reports WHERE status = 'open' AND group_id IS NOT NULL
+    UNION SELECT target_id FROM sanctions WHERE target_type = 'group'
+      AND ((expires_at IS NOT NULL AND expires_at > :now) OR (expires_at IS NULL AND starts_at >= :cutoff))
+"""
+HELD_USERS = """
+    SELECT target_id FROM legal_holds WHERE released_at IS NULL AND target_type = 'user'
+    UNION SELECT user_id FROM reports WHERE status = 'open' AND user_id IS NOT NULL
+    UNION SELECT target_id FROM sanctions WHERE target_type = 'user'
+      AND ((expires_at IS NOT NULL AND expires_at > :now) OR (expires_at IS NULL AND starts_at >= :cutoff))
+"""
+
+# One batch per table of ``changes.PURGE_TABLES``: a statement touching at most :limit rows.
+PURGES: dict[str, str] = {
+    "messages": f"""
+        DELETE FROM messages WHERE (group_id, seq) IN (
+          SELECT group_id, seq FROM messages
+          WHERE ts < :cutoff
+            AND group_id NOT IN ({HELD_GROUPS})
+            AND sender_id NOT IN ({HELD_USERS})
+            AND (group_id, seq) NOT IN (SELECT group_id, seq FROM review_queue WHERE status = 'open')
+          LIMIT :limit)""",
+    "membership_log": f"""
+        DELETE FROM membership_log WHERE id IN (
+          SELECT id FROM membership_log
+          WHERE ts < :cutoff
+            AND group_id NOT IN ({HELD_GROUPS})
+            AND user_id NOT IN ({HELD_USERS})
+            AND (actor_id IS NULL OR actor_id NOT IN ({HELD_USERS}))
+          LIMIT :limit)""",
+    "netlog": f"""
+        DELETE FROM netlog WHERE id IN (
+          SELECT id FROM netlog
+          WHERE ts < :cutoff AND (user_id IS NULL OR user_id NOT IN ({HELD_USERS}))
+          LIMIT :limit)""",
+    "reports": f"""
+        DELETE FROM reports WHERE report_id IN (
+          SELECT report_id FROM reports
+          WHERE status != 'open' AND resolved_at < :cutoff
+            AND (group_id IS NULL OR group_id NOT IN ({HELD_GROUPS}))
+            AND (user_id IS NULL OR user_id NOT IN ({HELD_USERS}))
+            AND reporter_id NOT IN ({HELD_USERS})
+          LIMIT :limit)""",
+    "review_queue": f"""
+        DELETE FROM review_queue WHERE item_id IN (
+          SELECT item_id FROM review_queue
+          WHERE status != 'open' AND decided_at < :cutoff
+            AND group_id NOT IN ({HELD_GROUPS})
+            AND sender_id NOT IN ({HELD_USERS})
+          LIMIT :limit)""",
+    # Cancelled accounts (P9): the sealed phone, name and ID number go; the phone
+    # and ID hashes are replaced so they can register again; the row (user id,
+    # username, the cancelled display name) stays, as messages and records name it.
+    "accounts_erased": f"""
+        UPDATE users SET phone_enc = x'', phone_hmac = randomblob(32), id_enc = NULL, id_hmac = NULL,
+                         name_enc = NULL, password_hash = ''
+        WHERE user_id IN (
+          SELECT user_id FROM users
+          WHERE deleted_at < :cutoff AND blacklisted_at IS NULL AND length(phone_enc) > 0
+            AND user_id NOT IN ({HELD_USERS})
+          LIMIT :limit)""",
+}
+assert tuple(PURGES) == c.PURGE_TABLES, "every table of changes.PURGE_TABLES needs its purge statement"
+
+
+@applies(c.Purge)
+async def _purge(db: aiosqlite.Connection, p: c.Purge) -> int:
+    sql = PURGES.get(p.table)
+    if sql is None:
+        raise ValueError(f"no retention purge for {p.table!r}")
+    cur = await db.execute(sql, {"now": p.now, "cutoff": p.cutoff, "limit": p.limit})
+    return cur.rowcount
+
+
+# -- identity keys ------------------------------------------------------------------------------------
+@applies(c.SaveVault)
+async def _save_vault(db: aiosqlite.Connection, v: c.SaveVault) -> None:
+    if v.fingerprint is not None:
+        await db.execute("INSERT INTO vault_keys (key_id, fingerprint, added_at) VALUES (?, ?, ?)",
+                         (v.key_id, v.fingerprint, v.added_at))
+    await db.execute(
+        "INSERT INTO vault_secrets (name, value) VALUES ('lookup', ?)"
+        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        (v.sealed_lookup_key,),
+    )
+
+
+@applies(c.ResealBatch)
+async def _reseal_batch(db: aiosqlite.Connection, r: c.ResealBatch) -> tuple[str | None, int, int]:
+    rows = list(await db.execute_fetchall(
+        f"SELECT user_id, {_cols(SEALED_COLS)} FROM users WHERE user_id > ? ORDER BY user_id LIMIT ?",
+        (r.after, r.limit)))
+    values = accounts = 0
+    updates = []
+    for uid, *blobs in rows:
+        fresh = [r.reseal(bytes(b) if b is not None else None) for b in blobs]
+        if any(f is not None for f in fresh):
+            accounts += 1
+            values += sum(f is not None for f in fresh)
+            updates.append((*(f if f is not None else b for f, b in zip(fresh, blobs, strict=True)), uid))
+    if updates:
+        await db.executemany(
+            f"UPDATE users SET {', '.join(f'{col} = ?' for col in SEALED_COLS)} WHERE user_id = ?", updates)
+    last = rows[-1][0] if len(rows) == r.limit else None
+    return last, values, accounts

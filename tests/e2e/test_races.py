@@ -1,0 +1,172 @@
+"""Invariants that must hold when requests race (each of these broke before the core rebuild).
+
+Every test fires the competing requests at the same moment from separate
+connections against a real server, then checks the invariant from the
+clients' view and, after a restart, from what the store kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from tests.e2e.harness import gather, new_id_number, open_group
+
+ROUNDS = 5
+
+
+def owners_in_db(srv, gid: str) -> list[str]:
+    db = sqlite3.connect(srv.dir / "qunguan.db")
+    try:
+        rows = db.execute("SELECT user_id FROM members WHERE group_id = ? AND role = 'owner'", (gid,)).fetchall()
+        (owner_id,) = db.execute("SELECT owner_id FROM groups WHERE group_id = ?", (gid,)).fetchone()
+    finally:
+        db.close()
+    assert [r[0] for r in rows] == [owner_id]
+    return [r[0] for r in rows]
+
+
+async def test_two_transfers_from_one_owner_leave_one_owner(make_server):
+    srv = make_server()
+    groups = []
+    for _ in range(ROUNDS):
+        owner = await srv.user()
+        second = await srv.client()
+        await second.login(owner.username, "password123")
+        a, b = await srv.user(), await srv.user()
+        gid = await open_group(owner)
+        for c in (a, b):
+            await c.request("join_group", group_id=gid)
+        r1, r2 = await gather(
+            owner.call("transfer_owner", group_id=gid, user_id=a.user_id),
+            second.call("transfer_owner", group_id=gid, user_id=b.user_id),
+        )
+        assert sorted([r1["ok"], r2["ok"]]) == [False, True], (r1, r2)
+        loser = r2 if r1["ok"] else r1
+        assert loser["code"] in ("forbidden", "conflict")
+        winner = a if r1["ok"] else b
+        members = (await a.request("members", group_id=gid))["members"]
+        owners = [m["user_id"] for m in members if m["role"] == "owner"]
+        assert owners == [winner.user_id]
+        groups.append((gid, winner.user_id))
+    srv.stop()
+    srv.start()
+    for gid, winner in groups:
+        assert owners_in_db(srv, gid) == [winner]
+
+
+async def test_concurrent_transfers_cannot_push_a_user_past_the_create_cap(make_server):
+    srv = make_server("\n[limits]\nmax_groups_created = 3\n")
+    target = await srv.user()
+    for _ in range(2):
+        await open_group(target)
+    owners, gids = [], []
+    for _ in range(5):
+        o = await srv.user()
+        gid = await open_group(o)
+        await target.request("join_group", group_id=gid)
+        owners.append(o)
+        gids.append(gid)
+    replies = await gather(*(o.call("transfer_owner", group_id=g, user_id=target.user_id)
+                             for o, g in zip(owners, gids, strict=True)))
+    assert sum(r["ok"] for r in replies) == 1, replies
+    assert {r["code"] for r in replies if not r["ok"]} == {"create_cap_reached"}
+    mine = (await target.request("my_groups"))["groups"]
+    assert sum(g["role"] == "owner" for g in mine) == 3
+    srv.stop()
+    srv.start()
+    db = sqlite3.connect(srv.dir / "qunguan.db")
+    (owned,) = db.execute("SELECT COUNT(*) FROM groups WHERE owner_id = ? AND dissolved_at IS NULL",
+                          (target.user_id,)).fetchone()
+    db.close()
+    assert owned == 3
+
+
+async def test_accounts_verifying_one_id_number_at_once_respect_the_cap(make_server):
+    srv = make_server()
+    users = [await srv.user() for _ in range(8)]
+    id_number = new_id_number()
+    replies = await gather(*(u.call("verify_identity", legal_name="张三", id_number=id_number) for u in users))
+    assert sum(r["ok"] for r in replies) == 1, replies
+    assert {r["code"] for r in replies if not r["ok"]} == {"conflict"}
+    verified = [(await u.request("me"))["id_verified"] for u in users]
+    assert sum(verified) == 1
+    srv.stop()
+    srv.start()
+    db = sqlite3.connect(srv.dir / "qunguan.db")
+    (n,) = db.execute("SELECT COUNT(*) FROM users WHERE id_verified_at IS NOT NULL").fetchone()
+    db.close()
+    assert n == 1
+
+
+async def test_a_cancelled_account_never_owns_a_live_group(make_server):
+    srv = make_server()
+    outcomes = []
+    for delay_ms in [i / 10 for i in range(30)]:  # 0 to 2.9 ms after the delete: across its whole write
+        user = await srv.user()
+        other = await srv.client()
+        await other.login(user.username, "password123")
+
+        async def create_later(other=other, delay_ms=delay_ms):
+            await asyncio.sleep(delay_ms / 1000)
+            try:
+                return await other.call("create_group", name="late", category="friends", join_policy="open")
+            except Exception as exc:  # the cancelled account's other connection is closed (1008)
+                return {"ok": False, "code": "closed", "reason": repr(exc)}
+
+        deleted, created = await gather(user.call("delete_account", password="password123"), create_later())
+        outcomes.append((delay_ms, deleted, created))
+    db = sqlite3.connect(srv.dir / "qunguan.db")
+    (bad,) = db.execute(
+        "SELECT COUNT(*) FROM groups g JOIN users u ON u.user_id = g.owner_id"
+        " WHERE u.deleted_at IS NOT NULL AND g.dissolved_at IS NULL AND g.closed_at IS NULL").fetchone()
+    db.close()
+    assert bad == 0, outcomes
+    both = [o for o in outcomes if o[1]["ok"] and o[2]["ok"]]
+    assert both == [], both
+    for _, deleted, created in outcomes:
+        if deleted["ok"]:
+            assert created["code"] in ("unauthenticated", "closed"), created
+        else:
+            assert deleted["code"] == "conflict"  # still owns the group it just created
+            joiner = await srv.user()
+            assert (await joiner.request("join_group", group_id=created["group_id"]))["status"] == "joined"
+
+
+async def test_a_poison_frame_costs_only_itself(make_server):
+    """A lone surrogate in a JSON string is refused at decode with its rid; nobody else's write fails."""
+    srv = make_server()
+    owner = await srv.user()
+    gid = await open_group(owner)
+    senders = [await srv.user(encoding="json") for _ in range(20)]
+    for s in senders:
+        await s.request("join_group", group_id=gid)
+    attacker = await srv.user(encoding="json")
+    await attacker.request("join_group", group_id=gid)
+    poison_rids = list(range(900_000, 900_040))
+
+    async def attack():
+        replies = []
+        for rid in poison_rids:
+            fut = asyncio.get_running_loop().create_future()
+            attacker._pending[rid] = fut
+            await attacker.ws.send(f'{{"op":"send","rid":{rid},"group_id":"{gid}","text":"x\\ud800y"}}')
+            replies.append(fut)
+            await asyncio.sleep(0)
+        return [await asyncio.wait_for(f, 10) for f in replies]
+
+    async def chat(c):
+        return [await c.call("send", group_id=gid, text=f"hello {i}") for i in range(10)]
+
+    results = await gather(attack(), *(chat(s) for s in senders))
+    replies = [r for batch in results[1:] for r in batch]
+    assert all(r["ok"] for r in replies), [r for r in replies if not r["ok"]][:3]
+    assert len(replies) == 200
+    # The attacker got one bad_request per poison frame, each answering its rid.
+    assert [(r["re"], r["ok"], r["code"]) for r in results[0]] == [(rid, False, "bad_request") for rid in poison_rids]
+    late = await srv.user()
+    assert (await late.request("me"))["user_id"]  # a register after the poison still works
+    db = sqlite3.connect(srv.dir / "qunguan.db")
+    (n,) = db.execute("SELECT COUNT(*) FROM messages WHERE group_id = ?", (gid,)).fetchone()
+    db.close()
+    assert n == 200
