@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from protocol.codec import EncodedOnce
+from protocol.codec import Encodable, EncodedOnce
 from server.session import Session
 
 
-def publish(sessions: Iterable[Session], obj: dict[str, Any]) -> None:
+def publish(sessions: Iterable[Session], obj: Encodable) -> None:
     ev = EncodedOnce(obj)
     for s in sessions:
         s.push(ev)

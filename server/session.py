@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.protocol import State as WsState
 
-from protocol.codec import EncodedOnce, Encoding, encode, ws_frame
+from protocol.codec import Encodable, EncodedOnce, Encoding, encode, ws_frame
 from protocol.errors import ContractError
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class Session:
             raise ContractError("unauthenticated", "log in or authenticate first")
         return user
 
-    def send(self, obj: dict[str, Any], encoding: Encoding | None = None) -> None:
+    def send(self, obj: Encodable, encoding: Encoding | None = None) -> None:
         self.write(encode(obj, encoding or self.encoding))
 
     def write(self, payload: bytes | str) -> None:

@@ -12,8 +12,8 @@ from governance import posting
 from governance.ids import new_user_id
 from governance.ratelimit import TokenBucket
 from governance.tiers import credit_level
+from protocol import events as ev
 from protocol.errors import ContractError
-from protocol.events import event
 from server import netlog
 from server.fanout import publish
 from server.handlers import handler
@@ -269,7 +269,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
         undo=undo,
     )
     for g in left:
-        publish(g.online, event("member_left", group_id=g.group_id, user_id=uid))
+        publish(g.online, ev.MemberLeft(group_id=g.group_id, user_id=uid))
     netlog.session(ctx, sess, "account_deleted")
     for other in list(user.sessions):
         if other is not sess:

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from governance.tiers import Caps, caps_for, credit_level
+from protocol.enums import Role
 from protocol.errors import ContractError
-from protocol.events import user_obj
+from protocol.events import UserObj
 from server.context import Context
 from server.state import Group, Member, User
 from server.storage.changes import Audit, Change, SetUserFields
@@ -68,9 +69,10 @@ def group_max_members(ctx: Context, g: Group) -> int:
     return caps_of(ctx, ctx.state.users[g.owner_id]).max_members
 
 
-def user_view(ctx: Context, uid: str, role: str) -> dict[str, Any]:
+def user_view(ctx: Context, uid: str, role: str) -> UserObj:
+    """A user as members of a group see them: id, display name, role there (never identity data)."""
     u = ctx.state.users.get(uid)
-    return user_obj(uid, u.display_name if u else "", role)
+    return UserObj(user_id=uid, display_name=u.display_name if u else "", role=Role(role))
 
 
 def penalize(user: User, points: int) -> SetUserFields | None:

@@ -8,9 +8,9 @@ from governance import posting
 from governance.ids import new_group_id
 from governance.retention import DAY_MS
 from governance.tiers import activity_class, check_size_class, size_class
+from protocol import events as ev
 from protocol.enums import JoinPolicy, Role
 from protocol.errors import ContractError
-from protocol.events import event
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import (
@@ -174,7 +174,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     await commit(ctx, ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor),
                  audit=audit, undo=undo)
     g.online.update(user.sessions)
-    publish(g.online, event("member_joined", group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
+    publish(g.online, ev.MemberJoined(group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
 
 
 @handler("join_group")
@@ -204,7 +204,7 @@ async def request_to_join(ctx: Context, g: Group, user: User) -> None:
                 del g.join_requests[uid]
 
         await commit(ctx, ch.PutJoinRequest(g.group_id, uid, now), undo=undo)
-    publish(to_managers(ctx, g), event("join_request", group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
+    publish(to_managers(ctx, g), ev.JoinRequest(group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
 
 
 def to_managers(ctx: Context, g: Group) -> list[Session]:
@@ -236,7 +236,7 @@ async def leave_group(ctx: Context, sess: Session, req: rq.LeaveGroup, enc: Enco
     if m.role == Role.OWNER:
         raise ContractError("forbidden", "the owner must transfer ownership or dissolve the group first")
     await remove(ctx, g, user.user_id, "leave", user.user_id)
-    publish(g.online, event("member_left", group_id=g.group_id, user_id=user.user_id))
+    publish(g.online, ev.MemberLeft(group_id=g.group_id, user_id=user.user_id))
 
 
 @handler("members")

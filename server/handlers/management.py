@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from governance import permissions as perm
 from governance import posting
 from governance.tiers import check_size_class
+from protocol import events as ev
 from protocol.enums import Role
 from protocol.errors import ContractError
-from protocol.events import event
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import (
@@ -90,7 +90,8 @@ async def join_requests(ctx: Context, sess: Session, req: rq.JoinRequests, enc: 
     g = _managed(ctx, sess, req.group_id, "join_requests")
     out = []
     for uid, ts in sorted(g.join_requests.items(), key=lambda kv: kv[1]):
-        out.append({**user_view(ctx, uid, Role.MEMBER), "requested_at": ts})
+        u = user_view(ctx, uid, Role.MEMBER)
+        out.append({"user_id": u.user_id, "display_name": u.display_name, "role": u.role, "requested_at": ts})
     return {"requests": out}
 
 
@@ -109,7 +110,7 @@ async def approve_join(ctx: Context, sess: Session, req: rq.ApproveJoin, enc: En
         g.join_requests.pop(uid, None)
         raise ContractError("not_found", f"{uid} no longer has an account")
     await admit(ctx, g, requester, "approve", sess.me.user_id, audit=_audit(ctx, sess.me, "approve_join", g, uid))
-    publish(_to_user(ctx, uid), event("join_result", group_id=g.group_id, status="approved"))
+    publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="approved"))
 
 
 @handler("reject_join")
@@ -124,7 +125,7 @@ async def reject_join(ctx: Context, sess: Session, req: rq.RejectJoin, enc: Enco
 
     await commit(ctx, ch.DropJoinRequest(g.group_id, uid), audit=_audit(ctx, sess.me, "reject_join", g, uid),
                  undo=undo)
-    publish(_to_user(ctx, uid), event("join_result", group_id=g.group_id, status="rejected"))
+    publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="rejected"))
 
 
 @handler("invite")
@@ -146,7 +147,7 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
     await commit(ctx, ch.PutInvitation(g.group_id, uid, actor.user_id, now), audit=_audit(ctx, actor, "invite", g, uid),
                  undo=lambda: g.invited.discard(uid) if fresh else None)
     by = user_view(ctx, actor.user_id, g.members[actor.user_id].role if actor.user_id in g.members else Role.MEMBER)
-    publish(_to_user(ctx, uid), event("invited", group_id=g.group_id, name=g.name, by=by))
+    publish(_to_user(ctx, uid), ev.Invited(group_id=g.group_id, name=g.name, by=by))
 
 
 # -- acting on members --------------------------------------------------------------
@@ -155,8 +156,8 @@ async def kick(ctx: Context, sess: Session, req: rq.Kick, enc: Encoding) -> None
     g, actor, target, _ = _targeted(ctx, sess, req.group_id, req.user_id, "kick")
     kicked_sessions = set(target.sessions)
     await remove(ctx, g, target.user_id, "kick", actor.user_id, audit=_audit(ctx, actor, "kick", g, target.user_id))
-    ev = event("member_removed", group_id=g.group_id, user_id=target.user_id, by=actor.user_id)
-    publish(g.online | kicked_sessions, ev)
+    publish(g.online | kicked_sessions,
+            ev.MemberRemoved(group_id=g.group_id, user_id=target.user_id, by=actor.user_id))
 
 
 @handler("mute")
@@ -175,7 +176,7 @@ async def mute(ctx: Context, sess: Session, req: rq.Mute, enc: Encoding) -> None
 
     await commit(ctx, ch.SetMuted(g.group_id, uid, until), audit=_audit(ctx, actor, "mute", g, uid, seconds=seconds),
                  undo=undo)
-    publish(g.online, event("member_muted", group_id=g.group_id, user_id=uid, until=until))
+    publish(g.online, ev.MemberMuted(group_id=g.group_id, user_id=uid, until=until))
 
 
 async def change_group(ctx: Context, actor: User, g: Group, op: str, **fields: Any) -> None:
@@ -189,7 +190,7 @@ async def change_group(ctx: Context, actor: User, g: Group, op: str, **fields: A
             setattr(g, k, v)
 
     await commit(ctx, ch.SetGroupFields(g.group_id, fields), audit=_audit(ctx, actor, op, g, **fields), undo=undo)
-    publish(g.online, event("group_updated", group_id=g.group_id, **fields))
+    publish(g.online, ev.GroupUpdated(group_id=g.group_id, **fields))
 
 
 @handler("mute_all")
@@ -215,7 +216,7 @@ async def set_role(ctx: Context, sess: Session, req: rq.SetRole, enc: Encoding) 
 
     await commit(ctx, ch.SetMemberRole(g.group_id, target.user_id, new_role),
                  audit=_audit(ctx, actor, "set_role", g, target.user_id, role=new_role.value), undo=undo)
-    publish(g.online, event("role_changed", group_id=g.group_id, user_id=target.user_id, role=new_role))
+    publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=target.user_id, role=new_role))
 
 
 @handler("transfer_owner")
@@ -238,8 +239,8 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
 
     await commit(ctx, ch.TransferOwner(g.group_id, actor.user_id, new_owner.user_id),
                  audit=_audit(ctx, actor, "transfer_owner", g, new_owner.user_id), undo=undo)
-    publish(g.online, event("role_changed", group_id=g.group_id, user_id=new_owner.user_id, role=Role.OWNER))
-    publish(g.online, event("role_changed", group_id=g.group_id, user_id=actor.user_id, role=Role.MEMBER))
+    publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=new_owner.user_id, role=Role.OWNER))
+    publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=actor.user_id, role=Role.MEMBER))
 
 
 # -- the group itself -----------------------------------------------------------------
@@ -290,7 +291,7 @@ async def delete_message(ctx: Context, sess: Session, req: rq.DeleteMessage, enc
         return
     await commit(ctx, ch.DeleteMessages(((g.group_id, seq),), ctx.now_ms(), actor.user_id),
                  audit=_audit(ctx, actor, "delete_message", g, sender_id, seq=seq))
-    publish(g.online, event("message_deleted", group_id=g.group_id, seq=seq))
+    publish(g.online, ev.MessageDeleted(group_id=g.group_id, seq=seq))
 
 
 @handler("dissolve_group")
@@ -313,6 +314,6 @@ async def dissolve_group(ctx: Context, sess: Session, req: rq.DissolveGroup, enc
 
     await commit(ctx, ch.SetGroupFields(g.group_id, {"dissolved_at": now}),
                  audit=_audit(ctx, sess.me, "dissolve_group", g), undo=undo)
-    publish(online, event("group_dissolved", group_id=g.group_id))
+    publish(online, ev.GroupDissolved(group_id=g.group_id))
 
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from governance import posting
 from governance.content import Action, Verdict
 from governance.retention import DAY_MS
+from protocol import events as ev
 from protocol.codec import encode
 from protocol.enums import Role
 from protocol.errors import ContractError
-from protocol.events import message_obj, user_obj
 from protocol.requests import error_reply, ok_reply
 from server.fanout import publish
 from server.handlers import DEFERRED, handler
@@ -81,7 +81,8 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     sent = None
     if key is not None:
         sent = ctx.state.sent[key] = SentMessage(seq, now, False, held=bool(held))
-    msg = message_obj(g.group_id, seq, now, user_obj(user.user_id, user.display_name, m.role), text)
+    msg = ev.MessageEvent(group_id=g.group_id, seq=seq, ts=now, text=text,
+                          sender=ev.UserObj(user_id=user.user_id, display_name=user.display_name, role=Role(m.role)))
     rid = req.rid
     if verdict is not None:
         _queue_for_review(ctx, g.group_id, seq, user.user_id, verdict, now)
@@ -100,7 +101,7 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
             reply["held"] = True  # stored; delivered only if an operator releases it
         sess.write(encode(ok_reply(rid, reply), enc))
         if not held:
-            publish(g.online, {"ev": "message", **msg})
+            publish(g.online, msg)
         count_activity(g, now, ctx.cfg.groups.activity_window_days)
         if sent is not None:
             sent.committed = True
@@ -154,7 +155,7 @@ async def history(ctx: Context, sess: Session, req: rq.History, enc: Encoding) -
     rows = await ctx.store.history(g.group_id, m.joined_seq, req.after_seq, req.before_seq, limit)
     gid = g.group_id
     messages = [
-        message_obj(gid, r.seq, r.ts, user_view(ctx, r.sender_id, r.sender_role), None if r.deleted else r.text)
+        ev.MessageObj.of(gid, r.seq, r.ts, user_view(ctx, r.sender_id, r.sender_role), None if r.deleted else r.text)
         for r in rows
     ]
     return {"messages": messages}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance.audit import first_broken
 from governance.tiers import credit_level
-from protocol.events import event
+from protocol import events as ev
 from server.fanout import publish
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import (
@@ -55,10 +55,7 @@ async def warn_group(app: Context, args: dict[str, Any]) -> Result:
     now = app.now_ms()
     await apply(app, sanction("warning", "group", g.group_id, reason, now, deadline, report_id_of(args)),
                 audit=audit(app, "warn_group", reason, g.group_id, deadline=deadline))
-    notice = event("notice", group_id=g.group_id, kind="warning", text=reason)
-    if deadline is not None:
-        notice["deadline"] = deadline
-    publish(g.online, notice)
+    publish(g.online, ev.Notice(group_id=g.group_id, kind="warning", text=reason, deadline=deadline))
     return Result([f"warned group {g.group_id}"])
 
 
@@ -75,7 +72,7 @@ async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
         audit=audit(app, "suspend_group", reason, g.group_id, seconds=seconds),
     )
     g.suspended_until = until
-    publish(g.online, event("group_suspended", group_id=g.group_id, until=until, reason=reason))
+    publish(g.online, ev.GroupSuspended(group_id=g.group_id, until=until, reason=reason))
     return Result([f"suspended group {g.group_id} until {until}"])
 
 
@@ -96,7 +93,7 @@ async def close_group_now(app: Context, g: Group, reason: str, record: Audit, ex
     for uid in g.members:
         app.state.users[uid].groups.discard(g.group_id)
     g.online.clear()
-    publish(online, event("group_closed", group_id=g.group_id, reason=reason))
+    publish(online, ev.GroupClosed(group_id=g.group_id, reason=reason))
 
 
 @command("close-group")
@@ -130,7 +127,7 @@ async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
         undo=undo,
     )
     user.powers_suspended_until = until
-    publish(user.sessions, event("notice", kind="sanction", text=f"your management powers are suspended: {reason}"))
+    publish(user.sessions, ev.Notice(kind="sanction", text=f"your management powers are suspended: {reason}"))
     return Result([f"suspended {user.username}'s owner/admin powers until {until}"])
 
 
@@ -184,7 +181,7 @@ async def blacklist(app: Context, args: dict[str, Any]) -> Result:
     )
     user.blacklisted = True
     for sess in list(user.sessions):
-        sess.send(event("notice", kind="blacklisted", text=reason))
+        sess.send(ev.Notice(kind="blacklisted", text=reason))
         sess.close(CLOSE_BLACKLISTED, "account closed by the platform")
     return Result([f"blacklisted {user.username}"])
 
@@ -242,7 +239,7 @@ async def resolve(app: Context, args: dict[str, Any]) -> Result:
     )
     reporter = app.state.users.get(reporter_id)
     if reporter is not None:
-        publish(reporter.sessions, event("notice", kind="report_result", report_id=str(report_id),
+        publish(reporter.sessions, ev.Notice(kind="report_result", report_id=str(report_id),
                                          outcome=outcome, text=note))
     return Result([f"report {report_id} {outcome}"])
 

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from governance.content import normalize
-from protocol.events import event, message_obj
+from protocol import events as ev
 from server.fanout import publish
 from server.handlers.common import user_view
 from server.operator.channel import OperatorError, Result, command
@@ -67,14 +67,13 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     g = app.state.groups.get(gid)
     if g is not None:
         if decision == "release":
-            publish(g.online, {"ev": "message", **message_obj(gid, seq, item["ts"],
-                                                              user_view(app, sender_id, item["sender_role"]),
-                                                              item["text"])})
+            publish(g.online, ev.MessageEvent(group_id=gid, seq=seq, ts=item["ts"], text=item["text"],
+                                              sender=user_view(app, sender_id, item["sender_role"])))
         elif decision == "remove":
-            publish(g.online, event("message_deleted", group_id=gid, seq=seq))
+            publish(g.online, ev.MessageDeleted(group_id=gid, seq=seq))
     if decision in ("reject", "remove") and sender is not None:
         done = "rejected" if decision == "reject" else "removed"
-        publish(sender.sessions, event("notice", group_id=gid, kind="content_removed",
+        publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed",
                                        text=f"message {seq} was {done} by the platform: {note}"))
     return Result([f"review item {item_id}: {decision}"])
 
@@ -94,7 +93,7 @@ async def set_agreement(app: Context, args: dict[str, Any]) -> Result:
                 audit=audit(app, "set_agreement", f"version {version}", version=version),
                 conflict=f"version {version} was used before; pick a new one")
     app.agreement = Agreement(version, rules, text, now)
-    publish((s for s in app.sessions if s.user is not None), event("notice", kind="agreement", version=version,
+    publish((s for s in app.sessions if s.user is not None), ev.Notice(kind="agreement", version=version,
                                 text="the platform rules and service agreement changed; accept them to keep posting"))
     return Result([f"agreement version {version} is current"])
 
@@ -113,10 +112,7 @@ async def notice(app: Context, args: dict[str, Any]) -> Result:
             raise OperatorError(f"unknown category {category}")
         targets = {s for g in app.state.groups.values() if g.category == category and g.alive for s in g.online}
     await apply(app, audit=audit(app, "platform_notice", text, category=category))
-    ev = event("notice", kind="platform", text=text)
-    if category is not None:
-        ev["category"] = category
-    publish(targets, ev)
+    publish(targets, ev.Notice(kind="platform", text=text, category=category))
     return Result([f"notice sent to {len(targets)} connections"])
 
 
@@ -138,7 +134,7 @@ async def freeze_category(app: Context, args: dict[str, Any]) -> Result:
     )
     for g in groups:
         g.suspended_until = max(g.suspended_until, until)
-        publish(g.online, event("group_suspended", group_id=g.group_id, until=g.suspended_until, reason=reason))
+        publish(g.online, ev.GroupSuspended(group_id=g.group_id, until=g.suspended_until, reason=reason))
     return Result([f"froze {len(groups)} groups in {category} until {until}"])
 
 
@@ -163,5 +159,5 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
     for gid, seq in hits:
         g = app.state.groups.get(gid)
         if g is not None:
-            publish(g.online, event("message_deleted", group_id=gid, seq=seq))
+            publish(g.online, ev.MessageDeleted(group_id=gid, seq=seq))
     return Result([f"removed {len(hits)} messages containing {term!r}"])

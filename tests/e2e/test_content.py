@@ -165,3 +165,34 @@ async def test_platform_notice_freeze_and_remove_term(server):
     assert (await other_owner.next_event("message_deleted", timeout=2))["seq"] == s1
     hist = {m["seq"]: m for m in (await other_owner.request("history", group_id=g2))["messages"]}
     assert hist[s1].get("deleted") is True and hist[s2]["text"] == "正常消息"
+
+
+async def test_every_text_others_see_is_checked(make_server, tmp_path):
+    """Group names, announcements and display names go through the same block lists as messages;
+    a blocked text changes nothing (v2: "Text everywhere is checked")."""
+    from tests.e2e.harness import new_phone
+
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+
+    def blocked(reply, noun):
+        assert reply["code"] == "content_blocked", reply
+        assert noun in reply["reason"] and "pyramid_gambling" in reply["reason"]
+
+    blocked(await owner.call("create_group", name="赌博交流群", category="friends", join_policy="open"), "group name")
+    blocked(await owner.call("update_group", group_id=gid, name="網上賭場"), "group name")
+    blocked(await owner.call("set_announcement", group_id=gid, text="赌 博 规则"), "announcement")
+    blocked(await member.call("set_profile", display_name="赌博大王"), "display name")
+    c = await srv.client()
+    phone = new_phone()
+    await c.request("request_code", phone=phone)
+    blocked(await c.call("register", username="gambler1", password="password123", phone=phone,
+                         code=srv.last_code(phone), display_name="賭 博"), "display name")
+    info = await owner.request("group_info", group_id=gid)
+    assert info["name"] == "tea room" and info["announcement"] == ""
+    assert [g["name"] for g in (await owner.request("my_groups"))["groups"]] == ["tea room"]
+    assert (await member.request("me"))["display_name"] != "赌博大王"
+    # A clean text in the same fields still goes through.
+    await owner.request("set_announcement", group_id=gid, text="博物馆周六见")
+    await member.request("set_profile", display_name="博物馆迷")
+    assert (await owner.request("group_info", group_id=gid))["announcement"] == "博物馆周六见"
