@@ -25,12 +25,12 @@ from protocol.codec import SUBPROTOCOLS, Encoding
 from protocol.errors import ContractError, FrameError
 from protocol.messages import OP_TYPES, decode_request
 from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply
-from server import infopage, netlog, retention
+from server import infopage, netlog, record, retention
 from server.config import Config
 from server.content import build_filter, reload_filter
 from server.handlers import DEFERRED, load_all
 from server.operator import OperatorChannel
-from server.security import IdentityVault, Passwords
+from server.security import KEY_FILE_NAME, IdentityVault, Passwords
 from server.session import CLOSE_POLICY, Session
 from server.sms import make_sms
 from server.state import Agreement, State
@@ -59,6 +59,8 @@ class App:
             cfg.identity.key_file, cfg.identity.key_env, cfg.identity.dev_mode,
             [cfg.base_dir / p for p in cfg.identity.old_key_files],
         )
+            default_key_file=(cfg.storage.sqlite_file.parent if cfg.storage.sqlite_file else cfg.base_dir)
+            / KEY_FILE_NAME,
         self.passwords = Passwords(cfg.identity.argon2_time_cost, cfg.identity.argon2_memory_kib)
         self.sms = make_sms(cfg.identity.sms_provider, cfg.identity.sms_outbox)
         self.codes = CodeBook()
@@ -80,12 +82,16 @@ class App:
         self._server: Server | None = None
         self._jobs: list[asyncio.Task[None]] = []
         self.operator: OperatorChannel | None = None
+        self._record_open = False
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         await self.store.open()
         await self.vault.bind(self.store, self.now_ms())
         self.state = await self.store.load_state(self.now_ms(), self.cfg.groups.activity_window_days)
+        self.store.set_record_key(self.vault.record_key())
+        await record.seal(self)
+        self._record_open = True
         self.agreement, accepted = await self.store.load_agreement()
         for uid in accepted:
             user = self.state.users.get(uid)
@@ -110,6 +116,7 @@ class App:
         self._jobs.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         self._jobs.append(asyncio.create_task(retention.run_forever(self), name="retention"))
 
+        self._jobs.append(asyncio.create_task(record.run_checkpoints(self), name="record-checkpoints"))
     def reload_content(self) -> None:
         """SIGHUP: rebuild the word-list filter from the config file; keep the old one on error."""
         fresh = reload_filter(self.cfg)
@@ -130,6 +137,11 @@ class App:
             self._server.close()  # stops accepting, closes connections with 1001
             await self._server.wait_closed()
         await self.store.close()
+        if self._record_open:  # leave the record's head outside the database
+            try:
+                await record.checkpoint(self)
+            except Exception:
+                log.exception("the final enforcement-record checkpoint could not be written")
 
     async def _housekeeping(self) -> None:
         while True:

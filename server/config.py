@@ -433,7 +433,7 @@ class IdentityConfig:
     argon2_memory_kib: int = setting(65536, between(1024, 4194304))
     key_file: Path | None = setting("", kind=OPTIONAL_PATH)
     key_env: str = setting("", matches(r"([A-Za-z_][A-Za-z0-9_]*)?", "an environment variable name"))
-    dev_mode: bool = setting(True)  # false: refuse to start without key_file/key_env (no development key)
+    dev_mode: bool = setting(True)  # false: refuse to start without key_file/key_env (no key file made)
     old_key_files: tuple[str, ...] = setting(())  # earlier identity keys, still able to open what they sealed
 
 
@@ -486,6 +486,14 @@ def _section(cls: type) -> Any:
 
 
 @dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
+class AuditConfig:
+    """The enforcement record's checkpoints: its chain head, kept outside the database."""
+
+    checkpoint_file: Path = setting("audit-checkpoints.jsonl", kind=PATH)
+    checkpoint_interval_seconds: float = setting(60.0, at_least(1), kind=FLOAT)
+
+
 class Config:
     server: ServerConfig = _section(ServerConfig)
     storage: StorageConfig = _section(StorageConfig)
@@ -502,6 +510,7 @@ class Config:
 
 
 # --------------------------------------------------------------------------- cross-key checks
+    audit: AuditConfig = _section(AuditConfig)
 # A finisher sees the keys of its section that were valid (others are absent),
 # may report problems spanning several keys, and may add derived fields.
 

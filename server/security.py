@@ -24,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from governance import audit
 from server.storage.changes import SaveVault
 
 if TYPE_CHECKING:
@@ -31,7 +32,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qunguan.security")
 
-DEV_KEY = hashlib.sha256(b"qunguan DEVELOPMENT key - not for production").digest()
+# Installs before key files were made automatically sealed with this published key in
+# development mode. It never seals anything now: it joins the key ring only to open
+# what such a database already holds (see IdentityVault.bind), until rotate-key re-seals it.
+LEGACY_DEV_KEY = hashlib.sha256(b"qunguan DEVELOPMENT key - not for production").digest()
+KEY_FILE_NAME = "identity.key"
 
 
 class Passwords:
@@ -82,6 +87,24 @@ def key_fingerprint(key: bytes) -> str:
     return hmac.new(key, b"qunguan identity key fingerprint", hashlib.sha256).hexdigest()
 
 
+def _load_or_create_key(path: Path) -> bytes:
+    """The key in ``path``; on first start a new random key written there with mode 0600."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32).encode() + b"\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+        f.flush()
+        os.fsync(f.fileno())
+    log.warning("created a new identity key in %s (mode 0600): back it up with the database; without it the "
+                "identity data in the database cannot be opened (set identity.key_file to keep it elsewhere)", path)
+    return key
+
+
 def _sealer(key: bytes) -> AESGCM:
     return AESGCM(hashlib.sha256(b"seal" + key).digest())
 
@@ -119,8 +142,11 @@ class IdentityVault:
 
     @classmethod
     def from_config(
-        cls, key_file: Path | None, key_env: str, dev_mode: bool = True, old_key_files: Sequence[Path] = ()
+        cls, key_file: Path | None, key_env: str, dev_mode: bool = True, old_key_files: Sequence[Path] = (),
+        default_key_file: Path | None = None,
     ) -> IdentityVault:
+        """The vault for the configured key: ``key_file``, else ``key_env``, else (unless
+        ``dev_mode`` is false) ``default_key_file``, created with a random key on first start."""
         raw: bytes | None = None
         if key_file is not None:
             raw = key_file.read_bytes()
@@ -131,17 +157,12 @@ class IdentityVault:
             raw = value.encode()
         old = [read_key(Path(p).read_bytes()) for p in old_key_files]
         if raw is None:
-            if not dev_mode:
+            if not dev_mode or default_key_file is None:
                 raise ValueError(
                     "identity.dev_mode = false but no identity key is configured: "
                     "set identity.key_file or identity.key_env"
                 )
-            log.warning(
-                "DEVELOPMENT MODE: identity.key_file / identity.key_env not set: using the built-in "
-                "development key; identity data is NOT protected at rest (set identity.dev_mode = false "
-                "in production)"
-            )
-            return cls(DEV_KEY, dev=True, old_keys=old)
+            raw = _load_or_create_key(default_key_file)
         return cls(read_key(raw), old_keys=old)
 
     # -- the key registry ------------------------------------------------------
@@ -153,10 +174,13 @@ class IdentityVault:
         """
         known = {fp: kid for kid, fp in await store.vault_keys()}
         ring: dict[int, bytes] = {}
-        for k in (*self._old, self._current):
+        for k in (*self._old, LEGACY_DEV_KEY, self._current):
             kid = known.get(key_fingerprint(k))
             if kid is not None:
                 ring[kid] = k
+        if LEGACY_DEV_KEY in ring.values() and self._current != LEGACY_DEV_KEY:
+            log.warning("some identity data is still sealed with the published development key of earlier "
+                        "versions: run 'qunguan admin rotate-key' to re-seal it under this server's key")
         cur_fp = key_fingerprint(self._current)
         register = cur_fp not in known
         cur_id = known[cur_fp] if not register else max(known.values(), default=0) + 1
@@ -254,6 +278,10 @@ class IdentityVault:
         if sealer is None:
             raise ValueError(f"no identity key with id {key_id} is configured")
         return sealer.decrypt(blob[1:13], blob[13:], bytes([key_id])).decode()
+
+    def record_key(self) -> bytes:
+        """The enforcement record's MAC key: derived from the lookup secret, which the identity key seals."""
+        return audit.record_key(self._lookup_key)
 
     def lookup(self, kind: str, normalized: str) -> bytes:
         return hmac.new(self._lookup_key, f"{kind}:{normalized}".encode(), hashlib.sha256).digest()

@@ -75,7 +75,9 @@ def _build() -> argparse.ArgumentParser:
     cmd("export", "export a group's or a user's records for supervision",
         (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}),
         (("--since",), {"type": _iso_ms}), (("--until",), {"type": _iso_ms}), (("--out",), {"required": True}))
-    cmd("verify-audit", "check the enforcement record's hash chain")
+    cmd("verify-audit", "check the enforcement record: its keyed chain, and every checkpoint of its head",
+        (("--manifest",), {"action": "append", "metavar": "MANIFEST",
+                           "help": "an export's manifest.json: check the record head it carries too"}))
     cmd("purge", "remove what is past retention",
         (("--now",), {"type": _iso_ms, "help": "purge as of this earlier time"}))
     cmd("hold", "keep a group's or a user's records past retention (legal hold)",
@@ -131,6 +133,15 @@ def main(config_path: str | None, argv: list[str]) -> int:
                     request_args[key] = f.read()
         except OSError as err:
             return _fail(f"cannot read {err.filename}: {err.strerror}")
+    if args.cmd == "verify-audit" and "manifest" in request_args:
+        try:
+            heads = []
+            for path in request_args.pop("manifest"):
+                with open(path, encoding="utf-8") as f:
+                    heads.append(json.load(f)["record_head"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            return _fail(f"--manifest: not an export manifest with a record head ({err})")
+        request_args["checkpoints"] = heads
     if args.cmd in ("export", "hold") and ("group_id" in request_args) == ("username" in request_args):
         return _fail(f"{args.cmd} needs exactly one of --group or --user")
     for key in ("out", "new_key_file"):  # the server resolves nothing against its own folder

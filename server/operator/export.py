@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from governance.identity import username_key
+from server import record
 from server.operator.channel import OperatorError
 from server.operator.common import OPERATOR, apply
 from server.storage.changes import Audit
@@ -177,7 +178,8 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
     loop = asyncio.get_running_loop()
     entries = await loop.run_in_executor(None, _write_files, out, files)
     manifest = {"format": FORMAT, "query": query, "generated_at": now, "generated_at_iso": iso(now),
-                "retention_days": app.cfg.retention.days, "files": entries}
+                "retention_days": app.cfg.retention.days, "files": entries,
+                "record_head": (await record.current_head(app)).as_dict()}
     digest = await loop.run_in_executor(None, _write_manifest, out, manifest)
     await apply(app, audit=Audit(
         app.now_ms(), "operator", OPERATOR, "export", audit_group, audit_target, "export for supervision",

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from governance.audit import first_broken
+from governance.audit import Checkpoint
 from governance.tiers import credit_level
 from protocol import events as ev
+from server import record
 from server.fanout import publish
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import (
@@ -189,11 +190,15 @@ async def blacklist(app: Context, args: dict[str, Any]) -> Result:
 # -- the record ------------------------------------------------------------------------
 @command("verify-audit")
 async def verify_audit(app: Context, args: dict[str, Any]) -> Result:
-    entries = await app.store.audit_entries()
-    broken = first_broken(entries)
-    if broken is None:
-        return Result([f"enforcement record whole: {len(entries)} entries"])
-    return Result([f"enforcement record broken at entry {broken}"], exit=1)
+    try:
+        given = [Checkpoint(int(c["ts"]), int(c["count"]), int(c["last_id"]), str(c["mac"]))
+                 for c in args.get("checkpoints") or []]
+    except (KeyError, TypeError, ValueError):
+        raise OperatorError("a checkpoint needs ts, count, last_id and mac") from None
+    found = await record.verify(app, given)
+    if found.whole:
+        return Result([f"enforcement record whole: {found.count} entries"])
+    return Result([f"enforcement record broken at entry {found.broken_at}: {found.why}"], exit=1)
 
 
 @command("ping")

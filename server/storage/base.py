@@ -186,6 +186,10 @@ class Store(AccountReads, GroupReads, RecordReads, Protocol):
         """The current rules and agreement, and the users who accepted that version."""
         ...
 
+    def set_record_key(self, key: bytes) -> None:
+        """The key of the enforcement record's keyed chain (from the identity key store); set before any write."""
+        ...
+
     def append_message(self, row: MessageRow, done: Done) -> None:
         """Queue a message; ``done(None)`` runs after its commit, ``done(exc)`` when it was not stored."""
         ...

@@ -342,6 +342,17 @@ class Purge(Change):
 PURGE_TABLES = ("messages", "membership_log", "netlog", "reports", "review_queue", "accounts_erased")
 
 
+@dataclass(frozen=True, slots=True)
+class SealRecord(Change):
+    """Give enforcement-record entries written without a mac (before the key existed) theirs.
+
+    ``apply`` returns how many were sealed (at most ``limit``; 0 when none is left).
+    Refuses to seal past an entry whose unkeyed hash link is already broken.
+    """
+
+    limit: int
+
+
 # -- identity keys -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SaveVault(Change):

@@ -253,4 +253,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX members_one_owner ON members(group_id) WHERE role = 'owner';
         """,
     ),
+    (
+        7,
+        """
+        -- The enforcement record's keyed chain: HMAC-SHA256 under a key derived from the
+        -- identity key store, so nobody without the server's key can recompute it.
+        -- Entries from before this migration get theirs at the next start.
+        ALTER TABLE audit ADD COLUMN mac TEXT;
+        """,
+    ),
 ]

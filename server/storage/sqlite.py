@@ -21,7 +21,7 @@ import aiosqlite
 from server.storage.base import Done, MessageRow, NetlogRow, backend
 from server.storage.changes import Audit, Change
 from server.storage.schema import MIGRATIONS
-from server.storage.sqlite_changes import append_audit, apply_change
+from server.storage.sqlite_changes import append_audit, apply_change, set_record_key
 from server.storage.sqlite_reads import SqliteReads
 from server.storage.sqlite_records import SqliteRecordReads
 
@@ -99,6 +99,11 @@ class SqliteStore(SqliteReads, SqliteRecordReads):
             except Exception:
                 log.warning("WAL checkpoint failed; will retry", exc_info=True)
 
+    def set_record_key(self, key: bytes) -> None:
+        """The enforcement record's MAC key, known once the identity key store is open."""
+        assert self._w is not None
+        set_record_key(self._w, key)
+
     async def close(self) -> None:
         if self._ckpt_task is not None:
             self._ckpt_task.cancel()
@@ -120,6 +125,7 @@ class SqliteStore(SqliteReads, SqliteRecordReads):
             await self._ckpt.close()
             self._ckpt = None
         if self._w is not None:
+            set_record_key(self._w, None)
             await self._w.close()
             self._w = None
 

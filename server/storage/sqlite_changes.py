@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from governance.audit import GENESIS, entry_hash
+from governance.audit import GENESIS, entry_hash, entry_mac
 from protocol.errors import ContractError
 from server.storage import changes as c
 
@@ -39,21 +39,72 @@ async def apply_change(db: aiosqlite.Connection, change: c.Change) -> Any:
     return await fn(db, change)
 
 
+# The record key of each writer connection (set once the identity key store is open).
+_RECORD_KEYS: dict[int, bytes] = {}
+
+
+def set_record_key(db: aiosqlite.Connection, key: bytes | None) -> None:
+    if key is None:
+        _RECORD_KEYS.pop(id(db), None)
+    else:
+        _RECORD_KEYS[id(db)] = key
+
+
 async def append_audit(db: aiosqlite.Connection, a: c.Audit) -> None:
-    """Append one entry to the enforcement record, chained to the one before it."""
-    rows = list(await db.execute_fetchall("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1"))
-    last_id, prev = (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
+    """Append one entry to the enforcement record, chained (hash and keyed mac) to the one before it.
+
+    Without a record key yet (only while the store is opened by itself, as in
+    some tests) the mac is left empty; :class:`changes.SealRecord` fills it.
+    """
+    rows = list(await db.execute_fetchall("SELECT id, hash, mac FROM audit ORDER BY id DESC LIMIT 1"))
+    last_id, prev, prev_mac = (rows[0][0], rows[0][1], rows[0][2]) if rows else (0, GENESIS, GENESIS)
     entry = {
         "id": last_id + 1, "ts": a.ts, "actor_type": a.actor_type, "actor_id": a.actor_id,
         "action": a.action, "group_id": a.group_id, "target_id": a.target_id, "reason": a.reason,
         "detail": json.dumps(dict(a.detail or {}), ensure_ascii=False, sort_keys=True),
     }
     digest = entry_hash(prev, entry)
+    key = _RECORD_KEYS.get(id(db))
+    mac = entry_mac(key, prev_mac, entry) if key is not None and prev_mac is not None else None
     await db.execute(
         "INSERT INTO audit (id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail,"
-        " prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        (*entry.values(), prev, digest),
+        " prev_hash, hash, mac) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (*entry.values(), prev, digest, mac),
     )
+
+
+_AUDIT_COLS = "id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail, prev_hash, hash, mac"
+_AUDIT_KEYS = tuple(k.strip() for k in _AUDIT_COLS.split(","))
+
+
+@applies(c.SealRecord)
+async def _seal_record(db: aiosqlite.Connection, s: c.SealRecord) -> int:
+    """Give up to ``limit`` entries without a mac theirs, in id order; returns how many were sealed.
+
+    Only entries whose unkeyed chain up to them is whole are sealed, so damage
+    done before sealing is never blessed with a valid mac.
+    """
+    key = _RECORD_KEYS.get(id(db))
+    if key is None:
+        raise RuntimeError("no record key: the identity key store is not open")
+    rows = list(await db.execute_fetchall(
+        f"SELECT {_AUDIT_COLS} FROM audit WHERE mac IS NULL ORDER BY id LIMIT ?", (s.limit,)))
+    if not rows:
+        return 0
+    first = rows[0][0]
+    before = list(await db.execute_fetchall("SELECT hash, mac FROM audit WHERE id = ?", (first - 1,)))
+    prev_hash, prev_mac = (before[0][0], before[0][1]) if before else (GENESIS, GENESIS)
+    if prev_mac is None:
+        raise RuntimeError(f"audit entry {first - 1} has no mac while {first} is being sealed")
+    sealed = []
+    for row in rows:
+        e = dict(zip(_AUDIT_KEYS, row, strict=True))
+        if e["prev_hash"] != prev_hash or entry_hash(prev_hash, e) != e["hash"]:
+            raise RuntimeError(f"the enforcement record is broken at entry {e['id']}; not sealing it")
+        prev_hash, prev_mac = e["hash"], entry_mac(key, prev_mac, e)
+        sealed.append((prev_mac, e["id"]))
+    await db.executemany("UPDATE audit SET mac = ? WHERE id = ?", sealed)
+    return len(sealed)
 
 
 def _set_clause(fields: Mapping[str, Any], allowed: frozenset[str]) -> tuple[str, tuple[Any, ...]]:

@@ -144,9 +144,9 @@ class SqliteReads(SqliteReader):
     # -- the enforcement record ------------------------------------------------------------
     async def audit_entries(self) -> list[dict[str, Any]]:
         rows = await self._fetchall(
-            "SELECT id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail, prev_hash, hash"
+            "SELECT id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail, prev_hash, hash, mac"
             " FROM audit ORDER BY id"
         )
         keys = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail",
-                "prev_hash", "hash")
+                "prev_hash", "hash", "mac")
         return [dict(zip(keys, r, strict=True)) for r in rows]

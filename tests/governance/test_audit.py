@@ -1,4 +1,6 @@
-from governance.audit import GENESIS, entry_hash, first_broken
+import pytest
+
+from governance.audit import GENESIS, Checkpoint, Finding, entry_hash, entry_mac, first_broken, head, record_key, verify
 
 
 def chain(n):
@@ -34,3 +36,64 @@ def test_rehashed_edit_still_breaks_the_following_link():
     entries[1]["reason"] = "edited"
     entries[1]["hash"] = entry_hash(entries[1]["prev_hash"], entries[1])
     assert first_broken(entries) == 3
+
+
+KEY = b"k" * 32
+
+
+def keyed(n, key=KEY):
+    out, prev = chain(n), GENESIS
+    for e in out:
+        e["mac"] = prev = entry_mac(key, prev, e)
+    return out
+
+
+def test_keyed_chain_verifies_with_its_key_only():
+    entries = keyed(5)
+    assert verify(entries, KEY) == Finding(True, 5)
+    found = verify(entries, b"x" * 32)
+    assert not found.whole and found.broken_at == 1 and "key" in found.why
+
+
+@pytest.mark.parametrize(
+    ("tamper", "at", "why"),
+    [
+        (lambda es: es[2].update(reason="edited"), 3, "hash"),
+        (lambda es: es.pop(1), 2, "missing"),
+        (lambda es: es[3].update(mac=None), 4, "mac"),
+    ],
+)
+def test_tampering_is_named(tamper, at, why):
+    entries = keyed(5)
+    tamper(entries)
+    found = verify(entries, KEY)
+    assert (found.whole, found.broken_at) == (False, at) and why in found.why
+
+
+def test_rechained_without_the_key_fails_on_the_mac():
+    entries = keyed(4)
+    entries[1]["reason"] = "edited"
+    prev_hash, prev_mac = GENESIS, GENESIS
+    for e in entries:
+        e["prev_hash"], e["hash"] = prev_hash, entry_hash(prev_hash, e)
+        e["mac"] = entry_mac(b"guess", prev_mac, e)
+        prev_hash, prev_mac = e["hash"], e["mac"]
+    assert first_broken(entries) is None  # the unkeyed chain alone would pass
+    assert verify(entries, KEY).broken_at == 1
+
+
+def test_checkpoints_catch_a_removed_tail_and_a_replaced_head():
+    entries = keyed(6)
+    cp = head(entries, ts=99)
+    assert cp == Checkpoint(99, 6, 6, entries[-1]["mac"])
+    assert verify(entries, KEY, [cp]).whole
+    shorter = entries[:4]
+    found = verify(shorter, KEY, [cp])
+    assert not found.whole and found.broken_at == 6 and "removed" in found.why
+    other = keyed(6, key=KEY)
+    other[5]["reason"] = "replaced"
+    other[5]["hash"] = entry_hash(other[5]["prev_hash"], other[5])
+    other[5]["mac"] = entry_mac(KEY, other[4]["mac"], other[5])  # even with the key: the checkpoint disagrees
+    assert verify(other, KEY, [cp]).broken_at == 6
+    assert head([], 1) == Checkpoint(1, 0, 0, GENESIS)
+    assert record_key(b"s") != record_key(b"t") and len(record_key(b"s")) == 32

@@ -14,7 +14,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from governance.identity import id_check_char
-from server.security import DEV_KEY, IdentityVault, key_fingerprint, read_key
+from server.security import LEGACY_DEV_KEY, IdentityVault, key_fingerprint, read_key
 from server.storage.sqlite import SqliteStore
 from tests.e2e.harness import ROOT, ServerProcess, open_group
 
@@ -219,11 +219,24 @@ def test_seal_carries_the_key_id_and_binds_it():
 
 
 def test_from_config(tmp_path, monkeypatch):
-    assert IdentityVault.from_config(None, "").dev
+    """No built-in key: without one configured, the first start makes a random key file (0600) and reuses it."""
+    path = tmp_path / "data" / "identity.key"
+    first = IdentityVault.from_config(None, "", default_key_file=path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert len(bytes.fromhex(path.read_text().strip())) == 32
+    again = IdentityVault.from_config(None, "", default_key_file=path)
+    assert again.open(first.seal("张伟")) == "张伟"
+    other = IdentityVault.from_config(None, "", default_key_file=tmp_path / "elsewhere.key")
+    with pytest.raises(InvalidTag):
+        other.open(first.seal("张伟"))
+    for vault in (first, other):
+        with pytest.raises(InvalidTag):
+            IdentityVault(LEGACY_DEV_KEY).open(vault.seal("张伟"))  # never sealed with the published key
     with pytest.raises(ValueError, match="dev_mode"):
-        IdentityVault.from_config(None, "", dev_mode=False)
+        IdentityVault.from_config(None, "", dev_mode=False, default_key_file=tmp_path / "x.key")
+    assert not (tmp_path / "x.key").exists()
     monkeypatch.setenv("QG_KEY", secrets.token_hex(32))
-    assert not IdentityVault.from_config(None, "QG_KEY", dev_mode=False).dev
+    IdentityVault.from_config(None, "QG_KEY", dev_mode=False)
 
 
 async def test_bind_assigns_ids_keeps_lookups_and_refuses_a_wrong_key(tmp_path):
@@ -267,16 +280,16 @@ async def test_a_database_from_before_rotation_keeps_its_lookups(tmp_path):
     """Rows written by the earlier layout (key id 1, lookup key derived from it) stay valid."""
     db = tmp_path / "legacy.db"
     store = await open_store(db)
-    legacy = IdentityVault(DEV_KEY, dev=True)  # not bound: the pre-rotation behaviour
+    legacy = IdentityVault(LEGACY_DEV_KEY, dev=True)  # not bound: the pre-rotation behaviour
     await add_user(store, legacy, "u1", "13900000000")
     before = legacy.lookup("phone", "13900000000")
-    bound = IdentityVault(DEV_KEY, dev=True)
+    bound = IdentityVault(LEGACY_DEV_KEY, dev=True)
     await bound.bind(store, 0)
     assert bound.lookup("phone", "13900000000") == before
     await store.close()
     # A fresh database gets a random lookup key instead of one derived from a (possibly public) key.
     store = await open_store(tmp_path / "fresh.db")
-    fresh = IdentityVault(DEV_KEY, dev=True)
+    fresh = IdentityVault(LEGACY_DEV_KEY, dev=True)
     await fresh.bind(store, 0)
     assert fresh.lookup("phone", "13900000000") != before
     await store.close()
@@ -287,4 +300,21 @@ async def test_a_wrong_key_for_existing_data_is_refused(tmp_path):
     await add_user(store, IdentityVault(secrets.token_bytes(32)), "u1", "13900000001")
     with pytest.raises(ValueError, match="does not open"):
         await IdentityVault(secrets.token_bytes(32)).bind(store, 0)
+    await store.close()
+
+
+async def test_a_database_sealed_with_the_old_development_key_still_opens(tmp_path):
+    """Upgrading an install that ran on the published development key: its data opens, new seals use the new key."""
+    db = tmp_path / "dev.db"
+    store = await open_store(db)
+    old = IdentityVault(LEGACY_DEV_KEY)
+    await old.bind(store, 0)
+    await add_user(store, old, "u1", "13900000002")
+    await store.close()
+    store = await open_store(db)
+    new = IdentityVault(secrets.token_bytes(32))
+    await new.bind(store, 1)
+    rows = await store._fetchall("SELECT phone_enc FROM users")
+    assert new.open(bytes(rows[0][0])) == "13900000002"
+    assert new.seal("x")[0] == new.key_id != 1
     await store.close()

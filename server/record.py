@@ -1,0 +1,108 @@
+"""The enforcement record outside the database: sealing old entries, checkpoints, verification.
+
+The record itself lives in the store (``audit``), each entry chained with a
+keyed MAC (:mod:`governance.audit`). This module keeps what the store cannot
+vouch for by itself:
+
+- at start, entries written before the key existed get their MACs
+  (:class:`~server.storage.changes.SealRecord`), after their unkeyed chain is
+  checked;
+- a background job appends the chain head to ``audit.checkpoint_file`` (one
+  JSON line: ts, count, last_id, mac) whenever the record grew, and once more at
+  shutdown; a tail removed from the database no longer matches the last line;
+- :func:`verify` checks the record against the key and every checkpoint (the
+  file's, and those handed in from export manifests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from governance.audit import Checkpoint, Finding, head
+from governance.audit import verify as verify_chain
+from server.storage.changes import SealRecord
+
+if TYPE_CHECKING:
+    from server.context import Context
+
+log = logging.getLogger("qunguan.record")
+
+SEAL_BATCH = 1000
+
+
+async def seal(ctx: Context) -> int:
+    """Give every entry without a MAC its MAC (in batches); returns how many were sealed."""
+    total = 0
+    while True:
+        [result] = await ctx.store.apply(SealRecord(SEAL_BATCH))
+        n = int(result)
+        total += n
+        if n < SEAL_BATCH:
+            break
+    if total:
+        log.info("sealed %d enforcement-record entries with the record key", total)
+    return total
+
+
+def read_checkpoints(path: Path) -> list[Checkpoint]:
+    """Every checkpoint in the file (a line that does not parse is skipped and logged)."""
+    out: list[Checkpoint] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return out
+    for n, line in enumerate(lines, start=1):
+        try:
+            d = json.loads(line)
+            out.append(Checkpoint(int(d["ts"]), int(d["count"]), int(d["last_id"]), str(d["mac"])))
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s line %d is not a checkpoint; skipped", path, n)
+    return out
+
+
+def _append(path: Path, cp: Checkpoint) -> None:
+    line = (json.dumps(cp.as_dict(), sort_keys=True) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def current_head(ctx: Context) -> Checkpoint:
+    return head(await ctx.store.audit_entries(), ctx.now_ms())
+
+
+async def checkpoint(ctx: Context, last: Checkpoint | None = None) -> Checkpoint:
+    """Append the chain head to the checkpoint file unless it is the same as ``last``."""
+    cp = await current_head(ctx)
+    if last is not None and (cp.count, cp.mac) == (last.count, last.mac):
+        return last
+    await asyncio.get_running_loop().run_in_executor(None, _append, ctx.cfg.audit.checkpoint_file, cp)
+    return cp
+
+
+async def run_checkpoints(ctx: Context) -> None:
+    """The background job: a checkpoint every ``audit.checkpoint_interval_seconds`` when the record grew."""
+    files = read_checkpoints(ctx.cfg.audit.checkpoint_file)
+    last: Checkpoint | None = files[-1] if files else None
+    while True:
+        try:
+            last = await checkpoint(ctx, last)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("writing an enforcement-record checkpoint failed; trying again later")
+        await asyncio.sleep(ctx.cfg.audit.checkpoint_interval_seconds)
+
+
+async def verify(ctx: Context, extra: list[Checkpoint] | None = None) -> Finding:
+    entries = await ctx.store.audit_entries()
+    checkpoints = read_checkpoints(ctx.cfg.audit.checkpoint_file) + (extra or [])
+    return verify_chain(entries, ctx.vault.record_key(), checkpoints)

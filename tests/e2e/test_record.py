@@ -1,0 +1,128 @@
+"""The enforcement record cannot be quietly rewritten (Art. 11, G11): keyed chain and checkpoints.
+
+Each test tampers with the SQLite file the way someone with write access to
+the database (but not to the identity key file) could, then runs
+``qunguan admin verify-audit`` as the operator would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+
+from governance.audit import GENESIS, entry_hash, entry_mac
+from tests.e2e.harness import open_group
+
+FAST_CHECKPOINTS = "\n[audit]\ncheckpoint_interval_seconds = 1\n"
+COLS = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail",
+        "prev_hash", "hash", "mac")
+
+
+async def some_record(srv, n: int = 4) -> str:
+    owner = await srv.user()
+    member = await srv.user()
+    gid = await open_group(owner)
+    await member.request("join_group", group_id=gid)
+    for i in range(n):
+        await owner.request("set_announcement", group_id=gid, text=f"rules v{i}")
+    return gid
+
+
+def db_of(srv) -> sqlite3.Connection:
+    return sqlite3.connect(srv.dir / "qunguan.db", isolation_level=None)
+
+
+def entries(db: sqlite3.Connection) -> list[dict]:
+    return [dict(zip(COLS, r, strict=True)) for r in db.execute(f"SELECT {', '.join(COLS)} FROM audit ORDER BY id")]
+
+
+async def verify(srv, *extra: str) -> tuple[int, str]:
+    rc, out, err = await srv.admin("verify-audit", *extra)
+    return rc, out + err
+
+
+async def wait_for_checkpoint(srv, count: int) -> None:
+    path = srv.dir / "audit-checkpoints.jsonl"
+    for _ in range(100):
+        if path.exists():
+            lines = path.read_text().splitlines()
+            if lines and json.loads(lines[-1])["count"] >= count:
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError("no checkpoint was written")
+
+
+async def test_an_edited_entry_is_named(make_server):
+    srv = make_server()
+    await some_record(srv)
+    assert (await verify(srv))[0] == 0
+    db_of(srv).execute("UPDATE audit SET reason = 'nothing happened' WHERE id = 2")
+    rc, out = await verify(srv)
+    assert rc == 1 and "entry 2" in out
+
+
+async def test_a_deleted_entry_in_the_middle_is_named(make_server):
+    srv = make_server()
+    await some_record(srv)
+    db_of(srv).execute("DELETE FROM audit WHERE id = 3")
+    rc, out = await verify(srv)
+    assert rc == 1 and "entry 3" in out and "missing" in out
+
+
+async def test_a_chain_recomputed_without_the_key_is_detected(make_server):
+    """Edit an entry, then rewrite every link after it: the unkeyed hashes are perfect, the macs are not."""
+    srv = make_server()
+    await some_record(srv)
+    db = db_of(srv)
+    db.execute("UPDATE audit SET reason = 'rewritten' WHERE id = 2")
+    prev_hash, prev_mac = GENESIS, GENESIS
+    for e in entries(db):
+        e["prev_hash"] = prev_hash
+        e["hash"] = entry_hash(prev_hash, e)
+        e["mac"] = entry_mac(b"a guess at the key", prev_mac, e)
+        db.execute("UPDATE audit SET prev_hash = ?, hash = ?, mac = ? WHERE id = ?",
+                   (e["prev_hash"], e["hash"], e["mac"], e["id"]))
+        prev_hash, prev_mac = e["hash"], e["mac"]
+    rc, out = await verify(srv)
+    assert rc == 1 and "entry 1" in out and "key" in out
+
+
+async def test_a_removed_tail_is_caught_by_the_checkpoint_file(make_server):
+    srv = make_server(FAST_CHECKPOINTS)
+    await some_record(srv)
+    total = len(entries(db_of(srv)))
+    await wait_for_checkpoint(srv, total)
+    db_of(srv).execute("DELETE FROM audit WHERE id > ?", (total - 2,))
+    rc, out = await verify(srv)
+    assert rc == 1 and "removed" in out and f"entry {total}" in out
+
+
+async def test_a_removed_tail_is_caught_by_an_export_manifest(make_server, tmp_path):
+    """Even with the checkpoint file gone too, the head in a manifest handed to the authorities still binds."""
+    srv = make_server()
+    gid = await some_record(srv)
+    out_dir = tmp_path / "export"
+    rc, _, err = await srv.admin("export", "--group", gid, "--out", str(out_dir))
+    assert rc == 0, err
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    head = manifest["record_head"]
+    assert head["count"] == len(entries(db_of(srv))) - 1  # the export's own entry comes after its head
+    srv.stop()
+    (srv.dir / "audit-checkpoints.jsonl").unlink()
+    db_of(srv).execute("DELETE FROM audit WHERE id >= ?", (head["last_id"],))
+    srv.start()
+    assert (await verify(srv))[0] == 0  # the shortened chain is whole on its own...
+    rc, out = await verify(srv, "--manifest", str(out_dir / "manifest.json"))
+    assert rc == 1 and "removed" in out  # ...but not against the head the manifest carries
+
+
+async def test_entries_without_a_mac_are_sealed_at_start(make_server):
+    """A record from before the keyed chain gets its macs at the next start, and verifies."""
+    srv = make_server()
+    await some_record(srv)
+    srv.stop()
+    db_of(srv).execute("UPDATE audit SET mac = NULL")
+    srv.start()
+    assert all(e["mac"] for e in entries(db_of(srv)))
+    assert (await verify(srv))[0] == 0
