@@ -1,0 +1,406 @@
+"""PostgreSQL store (asyncpg): one writer connection fed by a group-commit batcher, a small read pool.
+
+Selected by ``storage.url = "postgresql://user@host:port/db"`` (or ``postgres://``).
+The same behaviour as the SQLite store, in the same three kinds of call:
+
+- **Group commit.** One writer task. Everything queued while the previous
+  commit was in flight goes into the next transaction. A batch of only
+  messages and network-log rows (the hot path) is *one statement, one round
+  trip*: ``unnest`` of column arrays into ``messages`` and ``netlog`` and the
+  groups' ``last_seq`` update, as data-modifying CTEs of a single
+  auto-committed statement. A batch with changes is one transaction: each
+  ``apply`` in a savepoint of its own, then that same statement in a savepoint.
+- **A failed write fails alone.** A change that raises rolls back its own
+  savepoint only. If the batched insert fails, its rows are inserted one at a
+  time, each in its own savepoint, so only the bad row fails.
+- **Never a false ack.** Callbacks run after COMMIT returned. If the server is
+  unreachable the batch fails (callers answer ``internal``) and the writer
+  reconnects for the next one.
+
+Reads use a pool of their own (``asyncpg.create_pool``), never the writer's
+connection. Migrations (``postgres_schema.py``) run at open under an advisory
+lock, so nodes starting together apply each version once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from server.storage.base import (
+    BackupUnsupported,
+    CommitObserver,
+    Done,
+    MessageRow,
+    NetlogRow,
+    StoreUnavailable,
+    backend,
+)
+from server.storage.changes import Audit, Change
+from server.storage.postgres_changes import LOCK_MIGRATE, append_audit, apply_change, set_record_key
+from server.storage.postgres_reads import PostgresReads
+from server.storage.postgres_schema import MIGRATIONS
+
+if TYPE_CHECKING:
+    from server.config import Config
+
+log = logging.getLogger("qunguan.store")
+
+WriteFn = Callable[[asyncpg.Connection], Awaitable[Any]]
+Op = tuple[tuple[Change, ...], Audit | None, "asyncio.Future[list[Any]]"]
+
+CONNECT_TIMEOUT = 10.0  # seconds
+READ_POOL_SIZE = 4
+
+# The hot path's one statement: every queued message and network-log row, and each group's
+# last_seq, in one round trip (empty arrays insert nothing).
+_BATCH = """
+WITH m AS (
+  INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held)
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+                       $7::text[], $8::integer[])
+  RETURNING group_id, seq
+), g AS (
+  UPDATE groups SET last_seq = x.s
+  FROM (SELECT group_id, max(seq) AS s FROM m GROUP BY group_id) AS x
+  WHERE groups.group_id = x.group_id AND groups.last_seq < x.s
+  RETURNING 1
+), n AS (
+  INSERT INTO netlog (ts, kind, user_id, ip, detail)
+  SELECT * FROM unnest($9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM n)
+"""
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+)
+_LAST_SEQ = "UPDATE groups SET last_seq = $1 WHERE group_id = $2 AND last_seq < $1"
+_INSERT_NETLOG = "INSERT INTO netlog (ts, kind, user_id, ip, detail) VALUES ($1, $2, $3, $4, $5)"
+
+_CONNECTION_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
+                      asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
+                      asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.InternalClientError)
+
+
+@backend("postgresql")
+@backend("postgres")
+def _from_config(cfg: Config) -> PostgresStore:
+    return PostgresStore(cfg.storage.url)
+
+
+def _batch_args(msgs: list[MessageRow], logs: list[NetlogRow]) -> list[list[Any]]:
+    cols: list[list[Any]] = [list(col) for col in zip(*msgs, strict=True)] if msgs else [[] for _ in range(8)]
+    cols += [list(col) for col in zip(*logs, strict=True)] if logs else [[] for _ in range(5)]
+    return cols
+
+
+def _plain(exc: BaseException) -> BaseException:
+    """asyncpg wraps a value it cannot encode (a lone surrogate) in DataError; give the caller the cause."""
+    if isinstance(exc, asyncpg.DataError) and isinstance(exc.__cause__, UnicodeError):
+        return exc.__cause__
+    return exc
+
+
+def _where(url: str) -> str:
+    """The url without its password, for messages."""
+    head, sep, tail = url.partition("@")
+    if not sep:
+        return url
+    scheme, _, userinfo = head.partition("://")
+    return f"{scheme}://{userinfo.split(':', 1)[0]}@{tail}"
+
+
+class PostgresStore(PostgresReads):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._w: asyncpg.Connection | None = None
+        self.pool: asyncpg.Pool | None = None
+        self._record_key: bytes | None = None
+        self._ops: list[Op] = []
+        self._raw: list[tuple[WriteFn, asyncio.Future[Any]]] = []
+        self._msgs: list[tuple[MessageRow, Done]] = []
+        self._netlog: list[tuple[NetlogRow, Done]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.batches = 0
+        self.batched_messages = 0
+        self._commit_since: float | None = None
+        self._commit_size = (0, 0, 0)
+        self._observer: CommitObserver | None = None
+
+    # -- lifecycle -------------------------------------------------------
+    async def open(self) -> None:
+        """Connect, migrate, start the writer; :class:`StoreUnavailable` when the server cannot be used."""
+        try:
+            self._w = await self._connect()
+            await self._migrate()
+            self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=READ_POOL_SIZE,
+                                                  timeout=CONNECT_TIMEOUT)
+        except (*_CONNECTION_ERRORS, asyncpg.PostgresError, ValueError) as err:
+            await self._close_connections()
+            raise StoreUnavailable(f"the PostgreSQL database {_where(self.url)} cannot be used: {err}") from None
+        self._task = asyncio.create_task(self._run(), name="store-writer")
+
+    async def _connect(self) -> asyncpg.Connection:
+        conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+        if self._record_key is not None:
+            set_record_key(conn, self._record_key)
+        return conn
+
+    async def _close_connections(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool = None
+        if self._w is not None:
+            set_record_key(self._w, None)
+            self._w.terminate()
+            self._w = None
+
+    async def _migrate(self) -> None:
+        db = self._w
+        assert db is not None
+        # A session-level lock: nodes starting at once apply each version exactly once.
+        await db.execute("SELECT pg_advisory_lock($1, 0)", LOCK_MIGRATE)
+        try:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
+            )
+            applied = {r[0] for r in await db.fetch("SELECT version FROM schema_migrations")}
+            for version, script in MIGRATIONS:
+                if version in applied:
+                    continue
+                async with db.transaction():
+                    await db.execute(script)
+                    await db.execute("INSERT INTO schema_migrations VALUES ($1, $2)",
+                                     version, int(time.time() * 1000))
+                log.info("applied PostgreSQL schema migration %d", version)
+        finally:
+            await db.execute("SELECT pg_advisory_unlock($1, 0)", LOCK_MIGRATE)
+
+    def in_flight(self) -> str:
+        """What the store is doing right now, in words (for the loop monitor's verdicts)."""
+        parts = []
+        if self._commit_since is not None:
+            ops, msgs, logs = self._commit_size
+            parts.append(f"commit of {ops} ops, {msgs} messages, {logs} log rows running "
+                         f"{(time.perf_counter() - self._commit_since) * 1000:.0f} ms")
+        queued = len(self._ops) + len(self._raw) + len(self._msgs) + len(self._netlog)
+        if queued:
+            parts.append(f"{queued} writes queued")
+        return ", ".join(parts) or "idle"
+
+    def set_commit_observer(self, observer: CommitObserver | None) -> None:
+        self._observer = observer
+
+    def _observe(self, ops: int, msgs: int, logs: int, ok: bool) -> None:
+        if self._observer is None or self._commit_since is None:
+            return
+        try:
+            self._observer(ops, msgs, logs, time.perf_counter() - self._commit_since, ok)
+        except Exception:
+            log.exception("commit observer failed")
+
+    async def ping(self) -> None:
+        """A transaction through the writer that changes nothing: proves the database takes writes now."""
+
+        async def nothing(db: asyncpg.Connection) -> None:
+            await db.execute("SELECT 1")
+
+        await self.run_in_batch(nothing)
+
+    async def backup(self, dest: Path) -> None:
+        raise BackupUnsupported(
+            f"back up a PostgreSQL store with PostgreSQL's own tools, e.g. pg_dump --format=custom "
+            f"--file={dest} {_where(self.url)} (or continuous archiving for point-in-time recovery)"
+        )
+
+    def set_record_key(self, key: bytes) -> None:
+        """The enforcement record's MAC key, known once the identity key store is open."""
+        self._record_key = key
+        if self._w is not None:
+            set_record_key(self._w, key)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+        if self._w is not None:
+            set_record_key(self._w, None)
+            await self._w.close()
+            self._w = None
+
+    # -- writes ------------------------------------------------------------
+    def append_message(self, row: MessageRow, done: Done) -> None:
+        self._msgs.append((row, done))
+        self._wake.set()
+
+    def log_network(self, row: NetlogRow, done: Done) -> None:
+        self._netlog.append((row, done))
+        self._wake.set()
+
+    def apply(self, *changes: Change, audit: Audit | None = None) -> asyncio.Future[list[Any]]:
+        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._ops.append((changes, audit, fut))
+        self._wake.set()
+        return fut
+
+    def run_in_batch(self, fn: WriteFn) -> asyncio.Future[Any]:
+        """Run ``fn(conn)`` in the next batch's transaction, in its own savepoint (tests use it)."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._raw.append((fn, fut))
+        self._wake.set()
+        return fut
+
+    async def _run(self) -> None:
+        while True:
+            if not (self._ops or self._raw or self._msgs or self._netlog):
+                if self._closing:
+                    return  # only once everything queued, even during close, is committed
+                await self._wake.wait()
+            self._wake.clear()
+            ops, self._ops = self._ops, []
+            raw, self._raw = self._raw, []
+            msgs, self._msgs = self._msgs, []
+            netlog, self._netlog = self._netlog, []
+            if not (ops or raw or msgs or netlog):
+                continue
+            self._commit_since = time.perf_counter()
+            self._commit_size = (len(ops) + len(raw), len(msgs), len(netlog))
+            try:
+                await self._commit(ops, raw, msgs, netlog)
+            finally:
+                self._commit_since = None
+
+    async def _commit(
+        self,
+        ops: list[Op],
+        raw: list[tuple[WriteFn, asyncio.Future[Any]]],
+        msgs: list[tuple[MessageRow, Done]],
+        netlog: list[tuple[NetlogRow, Done]],
+    ) -> None:
+        """Commit one batch and settle every caller: each after the commit, or with its own error."""
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        msg_errors: dict[int, BaseException] = {}
+        log_errors: dict[int, BaseException] = {}
+        try:
+            if self._w is None or self._w.is_closed():
+                self._w = await self._connect()  # the previous connection was lost: a fresh one
+            db = self._w
+            rows = [m[0] for m in msgs], [n[0] for n in netlog]
+            if not ops and not raw:
+                try:
+                    await db.execute(_BATCH, *_batch_args(*rows))  # one statement: its own transaction
+                except _CONNECTION_ERRORS:
+                    raise
+                except Exception as exc:
+                    if db.is_closed():
+                        raise
+                    log.warning("a batch insert failed (%r); inserting its rows one by one", exc)
+                    async with db.transaction():
+                        msg_errors, log_errors = await _rows_one_by_one(db, *rows)
+            else:
+                async with db.transaction():
+                    for changes, audit, fut in ops:
+                        outcomes.append((fut, *await _in_savepoint(db, _apply_op(db, changes, audit))))
+                    for fn, rfut in raw:
+                        outcomes.append((rfut, *await _in_savepoint(db, fn(db))))
+                    if msgs or netlog:
+                        _, err = await _in_savepoint(db, db.execute(_BATCH, *_batch_args(*rows)))
+                        if err is not None:
+                            log.warning("a batch insert failed (%r); inserting its rows one by one", err)
+                            msg_errors, log_errors = await _rows_one_by_one(db, *rows)
+        except Exception as exc:
+            if isinstance(exc, _CONNECTION_ERRORS) and self._w is not None:
+                self._w.terminate()
+                self._w = None
+            log.error("batch commit failed (%r); %d ops, %d messages and %d log rows refused",
+                      exc, len(ops) + len(raw), len(msgs), len(netlog))
+            for fut in (*(o[2] for o in ops), *(r[1] for r in raw)):
+                if not fut.done():
+                    fut.set_exception(exc)
+            for _, done in (*msgs, *netlog):
+                _call(done, exc)
+            self._observe(len(ops) + len(raw), len(msgs), len(netlog), False)
+            return
+        self.batches += 1
+        self._observe(len(ops) + len(raw), len(msgs) - len(msg_errors), len(netlog) - len(log_errors), True)
+        self.batched_messages += len(msgs) - len(msg_errors)
+        for fut, result, err in outcomes:
+            if fut.done():
+                continue
+            if err is None:
+                fut.set_result(result)
+            else:
+                fut.set_exception(err)
+        for i, (_, done) in enumerate(msgs):
+            _call(done, msg_errors.get(i))
+        for i, (_, done) in enumerate(netlog):
+            _call(done, log_errors.get(i))
+
+
+async def _apply_op(db: asyncpg.Connection, changes: tuple[Change, ...], audit: Audit | None) -> list[Any]:
+    results = [await apply_change(db, c) for c in changes]
+    if audit is not None:
+        await append_audit(db, audit)
+    return results
+
+
+async def _in_savepoint(db: asyncpg.Connection, work: Awaitable[Any]) -> tuple[Any, BaseException | None]:
+    """Run ``work`` in a savepoint: (result, None), or (None, its error) with its writes undone.
+
+    A lost connection is not a failed write: it propagates and fails the batch.
+    """
+    sp = db.transaction()
+    await sp.start()
+    try:
+        result = await work
+    except _CONNECTION_ERRORS:
+        raise
+    except Exception as exc:
+        await sp.rollback()
+        return None, _plain(exc)
+    await sp.commit()
+    return result, None
+
+
+async def _rows_one_by_one(
+    db: asyncpg.Connection, msgs: list[MessageRow], logs: list[NetlogRow]
+) -> tuple[dict[int, BaseException], dict[int, BaseException]]:
+    """Insert each row in a savepoint of its own (inside the caller's transaction); {index: error} of the bad."""
+    msg_errors: dict[int, BaseException] = {}
+    last: dict[str, int] = {}
+    for i, row in enumerate(msgs):
+        _, err = await _in_savepoint(db, db.execute(_INSERT_MESSAGE, *row))
+        if err is None:
+            last[row.group_id] = max(row.seq, last.get(row.group_id, 0))
+        else:
+            msg_errors[i] = err
+    if last:
+        await db.executemany(_LAST_SEQ, [(seq, gid) for gid, seq in last.items()])
+    log_errors: dict[int, BaseException] = {}
+    for i, nrow in enumerate(logs):
+        _, err = await _in_savepoint(db, db.execute(_INSERT_NETLOG, *nrow))
+        if err is not None:
+            log_errors[i] = err
+    return msg_errors, log_errors
+
+
+def _call(done: Done, exc: BaseException | None) -> None:
+    try:
+        done(exc)
+    except Exception:
+        log.exception("post-commit callback failed")

@@ -1,0 +1,492 @@
+"""How PostgreSQL applies each change type of :mod:`server.storage.changes`, and the audit chain.
+
+The mirror of ``sqlite_changes.py``. Every function runs inside the writer's
+transaction, in the op's savepoint; raising undoes the op's writes and fails
+that op alone.
+
+PostgreSQL runs READ COMMITTED and several writers (nodes) may share one
+database, so every re-check is made race-free across connections, not only
+within this process's single writer:
+
+- conditional ``UPDATE ... WHERE <premise>`` (``TransferOwner``, ``ResolveReport``,
+  ``DecideReview``, ``ReleaseHold``, ``CancelAccount``): the row lock makes a
+  concurrent writer wait, and READ COMMITTED re-evaluates the premise on the
+  newest row version, so only one of two racing changes matches;
+- ``VerifyIdentity`` counts the holders of an ID number under a transaction-level
+  advisory lock derived from that number's keyed hash;
+- ``CreateGroup`` and ``TransferOwner`` lock the new owner's account row
+  (``FOR SHARE``) so a cancellation cannot commit in between, and
+  ``CancelAccount`` checks ownership after locking that row for update;
+- the enforcement record is appended under a transaction-level advisory lock
+  taken before reading its last entry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeAlias, TypeVar
+
+import asyncpg
+
+from governance.audit import GENESIS, entry_hash, entry_mac
+from protocol.errors import ContractError
+from server.storage import changes as c
+
+C = TypeVar("C", bound=c.Change)
+Conn: TypeAlias = asyncpg.Connection
+Applier = Callable[[Conn, Any], Awaitable[Any]]
+_APPLY: dict[type, Applier] = {}
+
+# Advisory-lock namespaces (the first key of pg_advisory_xact_lock(int, int)).
+LOCK_AUDIT = 0x5147_0001
+LOCK_IDENTITY = 0x5147_0002
+LOCK_MIGRATE = 0x5147_0003
+
+
+def applies(kind: type[C]) -> Callable[[Callable[[Conn, C], Awaitable[Any]]], Applier]:
+    def register(fn: Callable[[Conn, C], Awaitable[Any]]) -> Applier:
+        _APPLY[kind] = fn
+        return fn
+
+    return register
+
+
+def appliers() -> frozenset[type]:
+    """The change types this backend can apply (a test checks it covers every one)."""
+    return frozenset(_APPLY)
+
+
+async def apply_change(db: Conn, change: c.Change) -> Any:
+    fn = _APPLY.get(type(change))
+    if fn is None:
+        raise TypeError(f"the PostgreSQL store cannot apply {type(change).__name__}")
+    return await fn(db, change)
+
+
+# The record key of each writer connection (set once the identity key store is open).
+_RECORD_KEYS: dict[int, bytes] = {}
+
+
+def set_record_key(db: Conn, key: bytes | None) -> None:
+    if key is None:
+        _RECORD_KEYS.pop(id(db), None)
+    else:
+        _RECORD_KEYS[id(db)] = key
+
+
+def _count(status: str) -> int:
+    """The row count of an asyncpg status string ("UPDATE 3", "DELETE 0", "INSERT 0 1")."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def append_audit(db: Conn, a: c.Audit) -> None:
+    """Append one entry to the enforcement record, chained (hash and keyed mac) to the one before it.
+
+    The advisory lock (held to the end of the transaction) serialises appends
+    from every connection, so two writers never read the same last entry.
+    """
+    await db.execute("SELECT pg_advisory_xact_lock($1, 0)", LOCK_AUDIT)
+    row = await db.fetchrow("SELECT id, hash, mac FROM audit ORDER BY id DESC LIMIT 1")
+    last_id, prev, prev_mac = (row[0], row[1], row[2]) if row else (0, GENESIS, GENESIS)
+    entry = {
+        "id": last_id + 1, "ts": a.ts, "actor_type": a.actor_type, "actor_id": a.actor_id,
+        "action": a.action, "group_id": a.group_id, "target_id": a.target_id, "reason": a.reason,
+        "detail": json.dumps(dict(a.detail or {}), ensure_ascii=False, sort_keys=True),
+    }
+    digest = entry_hash(prev, entry)
+    key = _RECORD_KEYS.get(id(db))
+    mac = entry_mac(key, prev_mac, entry) if key is not None and prev_mac is not None else None
+    await db.execute(
+        "INSERT INTO audit (id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail,"
+        " prev_hash, hash, mac) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+        *entry.values(), prev, digest, mac,
+    )
+
+
+_AUDIT_COLS = "id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail, prev_hash, hash, mac"
+_AUDIT_KEYS = tuple(k.strip() for k in _AUDIT_COLS.split(","))
+
+
+@applies(c.SealRecord)
+async def _seal_record(db: Conn, s: c.SealRecord) -> int:
+    """Give up to ``limit`` entries without a mac theirs, in id order; returns how many were sealed."""
+    key = _RECORD_KEYS.get(id(db))
+    if key is None:
+        raise RuntimeError("no record key: the identity key store is not open")
+    await db.execute("SELECT pg_advisory_xact_lock($1, 0)", LOCK_AUDIT)
+    rows = await db.fetch(f"SELECT {_AUDIT_COLS} FROM audit WHERE mac IS NULL ORDER BY id LIMIT $1", s.limit)
+    if not rows:
+        return 0
+    first = rows[0][0]
+    before = await db.fetchrow("SELECT hash, mac FROM audit WHERE id = $1", first - 1)
+    prev_hash, prev_mac = (before[0], before[1]) if before else (GENESIS, GENESIS)
+    if prev_mac is None:
+        raise RuntimeError(f"audit entry {first - 1} has no mac while {first} is being sealed")
+    sealed = []
+    for row in rows:
+        e = dict(zip(_AUDIT_KEYS, row, strict=True))
+        if e["prev_hash"] != prev_hash or entry_hash(prev_hash, e) != e["hash"]:
+            raise RuntimeError(f"the enforcement record is broken at entry {e['id']}; not sealing it")
+        prev_hash, prev_mac = e["hash"], entry_mac(key, prev_mac, e)
+        sealed.append((prev_mac, e["id"]))
+    await db.executemany("UPDATE audit SET mac = $1 WHERE id = $2", sealed)
+    return len(sealed)
+
+
+def _set_clause(fields: Mapping[str, Any], allowed: frozenset[str], first: int = 1) -> tuple[str, list[Any]]:
+    unknown = set(fields) - allowed
+    if unknown or not fields:
+        raise ValueError(f"cannot set {sorted(unknown) or 'nothing'}")
+    sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(fields, first))
+    return sets, [int(v) if isinstance(v, bool) else v for v in fields.values()]
+
+
+# -- accounts -------------------------------------------------------------------------
+@applies(c.InsertUser)
+async def _insert_user(db: Conn, u: c.InsertUser) -> None:
+    try:
+        await db.execute(
+            "INSERT INTO users (user_id, username, username_key, password_hash, display_name,"
+            " phone_hmac, phone_enc, credit_score, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+            u.user_id, u.username, u.username_key, u.password_hash, u.display_name,
+            u.phone_hmac, u.phone_enc, u.credit_score, u.created_at,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "users_phone_hmac":
+            raise ContractError("conflict", "that phone number already has an account") from None
+        if exc.constraint_name == "users_username_key":
+            raise ContractError("conflict", "that username is taken") from None
+        raise
+
+
+@applies(c.InsertToken)
+async def _insert_token(db: Conn, t: c.InsertToken) -> None:
+    await db.execute("DELETE FROM tokens WHERE user_id = $1 AND expires_at < $2", t.user_id, t.created_at)
+    await db.execute("INSERT INTO tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                     t.token_hash, t.user_id, t.created_at, t.expires_at)
+
+
+@applies(c.RevokeToken)
+async def _revoke_token(db: Conn, t: c.RevokeToken) -> None:
+    await db.execute("DELETE FROM tokens WHERE token_hash = $1", t.token_hash)
+
+
+def _id_lock_key(id_hmac: bytes) -> int:
+    return int.from_bytes(id_hmac[:4].ljust(4, b"\0"), "big", signed=True)
+
+
+@applies(c.VerifyIdentity)
+async def _verify_identity(db: Conn, v: c.VerifyIdentity) -> None:
+    # Every writer verifying this ID number queues on the same advisory lock (to the end of
+    # its transaction), so the count below cannot be read by two of them before either binds.
+    await db.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_IDENTITY, _id_lock_key(v.id_hmac))
+    rows = await db.fetch(
+        "SELECT user_id, blacklisted_at IS NOT NULL FROM users WHERE id_hmac = $1", v.id_hmac)
+    if any(r[1] for r in rows):
+        raise ContractError("blacklisted", "this identity is barred from the platform")
+    if any(r[0] == v.user_id for r in rows):
+        raise ContractError("conflict", "identity is already verified for this account")
+    if len(rows) >= v.max_accounts_per_id:
+        raise ContractError("conflict", "this ID number is already used by as many accounts as allowed")
+    n = _count(await db.execute(
+        "UPDATE users SET id_hmac = $1, id_enc = $2, name_enc = $3, id_verified_at = $4"
+        " WHERE user_id = $5 AND id_verified_at IS NULL",
+        v.id_hmac, v.id_enc, v.name_enc, v.verified_at, v.user_id,
+    ))
+    if n != 1:
+        raise ContractError("conflict", "identity is already verified for this account")
+
+
+@applies(c.SetUserFields)
+async def _set_user_fields(db: Conn, s: c.SetUserFields) -> None:
+    sets, values = _set_clause(s.fields, c.USER_FIELDS)
+    await db.execute(f"UPDATE users SET {sets} WHERE user_id = ${len(values) + 1}", *values, s.user_id)
+
+
+@applies(c.CancelAccount)
+async def _cancel_account(db: Conn, a: c.CancelAccount) -> None:
+    # The UPDATE locks the account row; CreateGroup and TransferOwner lock it FOR SHARE
+    # first, so no group can become this account's between the check below and the commit.
+    n = _count(await db.execute(
+        "UPDATE users SET deleted_at = $1, display_name = $2 WHERE user_id = $3 AND deleted_at IS NULL",
+        a.deleted_at, a.display_name, a.user_id))
+    if n != 1:
+        raise ContractError("conflict", "this account is already cancelled")
+    owned = await db.fetch(
+        "SELECT group_id FROM groups WHERE owner_id = $1 AND dissolved_at IS NULL AND closed_at IS NULL",
+        a.user_id)
+    if owned:
+        raise ContractError("conflict", "transfer or dissolve the groups you own first: "
+                            + ", ".join(sorted(r[0] for r in owned)))
+    await db.execute("DELETE FROM tokens WHERE user_id = $1", a.user_id)
+    await db.execute("DELETE FROM join_requests WHERE user_id = $1", a.user_id)
+    await db.execute("DELETE FROM invitations WHERE user_id = $1", a.user_id)
+
+
+async def _owner_still_active(db: Conn, user_id: str) -> None:
+    """Lock the future owner's account row against a concurrent cancellation; ``conflict`` if it is gone."""
+    row = await db.fetchrow("SELECT deleted_at FROM users WHERE user_id = $1 FOR SHARE", user_id)
+    if row is not None and row[0] is not None:
+        raise ContractError("conflict", "that account was cancelled")
+
+
+@applies(c.AcceptAgreement)
+async def _accept_agreement(db: Conn, a: c.AcceptAgreement) -> None:
+    await db.execute(
+        "INSERT INTO agreement_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT (user_id, version) DO NOTHING",
+        a.user_id, a.version, a.accepted_at,
+    )
+
+
+# -- groups and members ------------------------------------------------------------------
+async def _log_membership(db: Conn, gid: str, uid: str, action: str, actor: str | None, ts: int) -> None:
+    await db.execute(
+        "INSERT INTO membership_log (group_id, user_id, action, actor_id, ts) VALUES ($1,$2,$3,$4,$5)",
+        gid, uid, action, actor, ts,
+    )
+
+
+async def _add_member(db: Conn, m: c.AddMember) -> None:
+    await db.execute(
+        "INSERT INTO members (group_id, user_id, role, joined_at, joined_seq) VALUES ($1,$2,$3,$4,$5)",
+        m.group_id, m.user_id, m.role, m.ts, m.joined_seq,
+    )
+    await db.execute("DELETE FROM join_requests WHERE group_id = $1 AND user_id = $2", m.group_id, m.user_id)
+    await db.execute("DELETE FROM invitations WHERE group_id = $1 AND user_id = $2", m.group_id, m.user_id)
+    await _log_membership(db, m.group_id, m.user_id, m.action, m.actor, m.ts)
+
+
+@applies(c.CreateGroup)
+async def _create_group(db: Conn, g: c.CreateGroup) -> None:
+    await _owner_still_active(db, g.owner_id)
+    try:
+        await db.execute(
+            "INSERT INTO groups (group_id, name, category, join_policy, owner_id, created_at)"
+            " VALUES ($1,$2,$3,$4,$5,$6)",
+            g.group_id, g.name, g.category, g.join_policy, g.owner_id, g.created_at,
+        )
+    except asyncpg.UniqueViolationError:
+        raise c.GroupIdTaken(g.group_id) from None
+    await _add_member(db, c.AddMember(g.group_id, g.owner_id, "owner", g.created_at, 0, "create", g.owner_id))
+
+
+@applies(c.SetGroupFields)
+async def _set_group_fields(db: Conn, s: c.SetGroupFields) -> None:
+    sets, values = _set_clause(s.fields, c.GROUP_FIELDS)
+    await db.execute(f"UPDATE groups SET {sets} WHERE group_id = ${len(values) + 1}", *values, s.group_id)
+
+
+@applies(c.TransferOwner)
+async def _transfer_owner(db: Conn, t: c.TransferOwner) -> None:
+    # Re-checked here: only the current owner of a live group can hand it on. The row lock of
+    # the UPDATE makes a racing transfer wait, and READ COMMITTED re-evaluates its WHERE on the
+    # committed row, so the second of two transfers from one owner matches nothing.
+    await _owner_still_active(db, t.to_user)
+    n = _count(await db.execute(
+        "UPDATE groups SET owner_id = $1 WHERE group_id = $2 AND owner_id = $3"
+        " AND dissolved_at IS NULL AND closed_at IS NULL",
+        t.to_user, t.group_id, t.from_user,
+    ))
+    if n != 1:
+        raise ContractError("conflict", "the group's ownership changed meanwhile")
+    await db.execute("UPDATE members SET role = 'member' WHERE group_id = $1 AND user_id = $2 AND role = 'owner'",
+                     t.group_id, t.from_user)
+    n = _count(await db.execute("UPDATE members SET role = 'owner' WHERE group_id = $1 AND user_id = $2",
+                                t.group_id, t.to_user))
+    if n != 1:
+        raise ContractError("conflict", "the new owner is no longer a member")
+
+
+@applies(c.AddMember)
+async def _add_member_change(db: Conn, m: c.AddMember) -> None:
+    await _add_member(db, m)
+
+
+@applies(c.RemoveMember)
+async def _remove_member(db: Conn, m: c.RemoveMember) -> None:
+    await db.execute("DELETE FROM members WHERE group_id = $1 AND user_id = $2", m.group_id, m.user_id)
+    await _log_membership(db, m.group_id, m.user_id, m.action, m.actor, m.ts)
+
+
+@applies(c.SetMemberRole)
+async def _set_member_role(db: Conn, m: c.SetMemberRole) -> None:
+    await db.execute("UPDATE members SET role = $1 WHERE group_id = $2 AND user_id = $3",
+                     m.role, m.group_id, m.user_id)
+
+
+@applies(c.SetMuted)
+async def _set_muted(db: Conn, m: c.SetMuted) -> None:
+    await db.execute("UPDATE members SET muted_until = $1 WHERE group_id = $2 AND user_id = $3",
+                     m.until, m.group_id, m.user_id)
+
+
+@applies(c.PutJoinRequest)
+async def _put_join_request(db: Conn, r: c.PutJoinRequest) -> None:
+    await db.execute(
+        "INSERT INTO join_requests (group_id, user_id, ts) VALUES ($1, $2, $3)"
+        " ON CONFLICT (group_id, user_id) DO UPDATE SET ts = excluded.ts",
+        r.group_id, r.user_id, r.ts,
+    )
+
+
+@applies(c.DropJoinRequest)
+async def _drop_join_request(db: Conn, r: c.DropJoinRequest) -> None:
+    await db.execute("DELETE FROM join_requests WHERE group_id = $1 AND user_id = $2", r.group_id, r.user_id)
+
+
+@applies(c.PutInvitation)
+async def _put_invitation(db: Conn, i: c.PutInvitation) -> None:
+    await db.execute(
+        "INSERT INTO invitations (group_id, user_id, inviter_id, ts) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (group_id, user_id) DO UPDATE SET inviter_id = excluded.inviter_id, ts = excluded.ts",
+        i.group_id, i.user_id, i.inviter_id, i.ts,
+    )
+
+
+# -- messages --------------------------------------------------------------------------------
+@applies(c.DeleteMessages)
+async def _delete_messages(db: Conn, d: c.DeleteMessages) -> None:
+    await db.execute(
+        "UPDATE messages m SET deleted_at = $1, deleted_by = $2 FROM unnest($3::text[], $4::bigint[]) AS x(g, s)"
+        " WHERE m.group_id = x.g AND m.seq = x.s AND m.deleted_at IS NULL",
+        d.deleted_at, d.deleted_by, [gid for gid, _ in d.items], [seq for _, seq in d.items],
+    )
+
+
+@applies(c.SetMessageHeld)
+async def _set_message_held(db: Conn, h: c.SetMessageHeld) -> None:
+    await db.execute("UPDATE messages SET held = $1 WHERE group_id = $2 AND seq = $3", h.held, h.group_id, h.seq)
+
+
+@applies(c.QueueReview)
+async def _queue_review(db: Conn, q: c.QueueReview) -> None:
+    await db.execute(
+        "INSERT INTO review_queue (group_id, seq, sender_id, action, category, term, created_at)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7)",
+        q.group_id, q.seq, q.sender_id, q.action, q.category, q.term, q.created_at,
+    )
+
+
+# -- complaints ----------------------------------------------------------------------------------
+@applies(c.InsertReport)
+async def _insert_report(db: Conn, r: c.InsertReport) -> int:
+    report_id = await db.fetchval(
+        "INSERT INTO reports (reporter_id, target_type, group_id, seq, user_id, reason, detail, created_at)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING report_id",
+        r.reporter_id, r.target_type, r.group_id, r.seq, r.user_id, r.reason, r.detail, r.created_at,
+    )
+    return int(report_id)
+
+
+@applies(c.ResolveReport)
+async def _resolve_report(db: Conn, r: c.ResolveReport) -> None:
+    n = _count(await db.execute(
+        "UPDATE reports SET status = 'resolved', outcome = $1, note = $2, resolved_at = $3, resolved_by = $4"
+        " WHERE report_id = $5 AND status = 'open'",
+        r.outcome, r.note, r.resolved_at, r.resolved_by, r.report_id,
+    ))
+    if n != 1:
+        raise ContractError("conflict", f"report {r.report_id} is already resolved")
+
+
+# -- platform governance ----------------------------------------------------------------------------
+@applies(c.AddSanction)
+async def _add_sanction(db: Conn, s: c.AddSanction) -> int:
+    sanction_id = await db.fetchval(
+        "INSERT INTO sanctions (kind, target_type, target_id, reason, actor, starts_at, expires_at, report_id)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id",
+        s.kind, s.target_type, s.target_id, s.reason, s.actor, s.starts_at, s.expires_at, s.report_id,
+    )
+    return int(sanction_id)  # the sanction id
+
+
+@applies(c.DecideReview)
+async def _decide_review(db: Conn, d: c.DecideReview) -> None:
+    n = _count(await db.execute(
+        "UPDATE review_queue SET status = 'decided', decision = $1, note = $2, decided_at = $3"
+        " WHERE item_id = $4 AND status = 'open'",
+        d.decision, d.note, d.decided_at, d.item_id,
+    ))
+    if n != 1:
+        raise ContractError("conflict", f"review item {d.item_id} is already decided")
+
+
+@applies(c.InsertAgreement)
+async def _insert_agreement(db: Conn, a: c.InsertAgreement) -> None:
+    try:
+        await db.execute("INSERT INTO agreements (version, rules, agreement, created_at) VALUES ($1, $2, $3, $4)",
+                         a.version, a.rules, a.agreement, a.created_at)
+    except asyncpg.UniqueViolationError:
+        raise ContractError("conflict", f"version {a.version} was used before; pick a new one") from None
+
+
+@applies(c.SuspendCategory)
+async def _suspend_category(db: Conn, s: c.SuspendCategory) -> None:
+    await db.execute(
+        "UPDATE groups SET suspended_until = GREATEST(suspended_until, $1) WHERE category = $2"
+        " AND dissolved_at IS NULL AND closed_at IS NULL",
+        s.until, s.category,
+    )
+
+
+@applies(c.AddHold)
+async def _add_hold(db: Conn, h: c.AddHold) -> int:
+    hold_id = int(await db.fetchval(
+        "INSERT INTO legal_holds (target_type, target_id, reason, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        h.target_type, h.target_id, h.reason, h.created_at,
+    ))
+    a = h.audit
+    await append_audit(db, c.Audit(a.ts, a.actor_type, a.actor_id, a.action, a.group_id, a.target_id, a.reason,
+                                   {**(a.detail or {}), "hold_id": hold_id}))
+    return hold_id
+
+
+@applies(c.ReleaseHold)
+async def _release_hold(db: Conn, r: c.ReleaseHold) -> None:
+    n = _count(await db.execute(
+        "UPDATE legal_holds SET released_at = $1, release_reason = $2 WHERE id = $3 AND released_at IS NULL",
+        r.released_at, r.reason, r.hold_id,
+    ))
+    if n != 1:
+        raise ContractError("conflict", f"hold {r.hold_id} is unknown or already released")
+
+
+# -- measures that finish: lifting sanctions, appeals ---------------------------------------------
+@applies(c.LiftSanction)
+async def _lift_sanction(db: Conn, x: c.LiftSanction) -> None:
+    n = _count(await db.execute(
+        "UPDATE sanctions SET lifted_at = $1, lifted_by = $2, lift_reason = $3 WHERE id = $4 AND lifted_at IS NULL",
+        x.lifted_at, x.lifted_by, x.reason, x.sanction_id,
+    ))
+    if n != 1:
+        raise ContractError("conflict", f"sanction {x.sanction_id} is unknown or already lifted")
+
+
+@applies(c.InsertAppeal)
+async def _insert_appeal(db: Conn, a: c.InsertAppeal) -> int:
+    # FOR SHARE: a LiftSanction on another connection waits for this transaction (or this
+    # one waits for it and then sees the sanction lifted), so no appeal lands on a lifted one.
+    live = await db.fetchval("SELECT 1 FROM sanctions WHERE id = $1 AND lifted_at IS NULL FOR SHARE", a.sanction_id)
+    if live is None:
+        raise ContractError("conflict", f"sanction {a.sanction_id} was lifted meanwhile")
+    try:
+        appeal_id = await db.fetchval(
+            "INSERT INTO appeals (sanction_id, user_id, text, created_at) VALUES ($1, $2, $3, $4) RETURNING appeal_id",
+            a.sanction_id, a.user_id, a.text, a.created_at,
+        )
+    except asyncpg.UniqueViolationError:
+        raise ContractError("conflict", f"you already have an open appeal against sanction {a.sanction_id}") from None
+    return int(appeal_id)
+
+
+@applies(c.DecideAppeal)
+async def _decide_appeal(db: Conn, d: c.DecideAppeal) -> None:
+    n = _count(await db.execute(
+        "UPDATE appeals SET status = 'decided', outcome = $1, note = $2, decided_at = $3, decided_by = $4"
+        " WHERE appeal_id = $5 AND status = 'open'",
+        d.outcome, d.note, d.decided_at, d.decided_by, d.appeal_id,
+    ))
+    if n != 1:
+        raise ContractError("conflict", f"appeal {d.appeal_id} is already decided")

@@ -1,0 +1,406 @@
+"""PostgreSQL reads (the read pool, never the writer's connection) and the record-keeping changes.
+
+The mirror of ``sqlite_reads.py`` and ``sqlite_records.py``: the same queries,
+the same row shapes (dicts keyed by the same ``*_COLS``), in PostgreSQL's
+dialect. ``Purge``, ``SaveVault`` and ``ResealBatch`` register with
+:func:`~server.storage.postgres_changes.applies` and run in the writer's
+transaction like every other change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from governance.retention import DAY_MS
+from server.state import Agreement, Group, Member, SentMessage, State, User
+from server.storage import changes as c
+from server.storage.base import HistoryRow, ReporterRecord
+from server.storage.postgres_changes import Conn, _count, applies
+from server.storage.sqlite_records import (
+    ACCOUNT_COLS,
+    APPEAL_COLS,
+    AUDIT_COLS,
+    GROUP_COLS,
+    HOLD_COLS,
+    MEMBERSHIP_COLS,
+    MSG_COLS,
+    NETLOG_COLS,
+    PURGES,
+    QUEUE_COLS,
+    REPORT_COLS,
+    SANCTION_COLS,
+    SEALED_COLS,
+)
+
+
+def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
+    return ", ".join(prefix + col for col in cols)
+
+
+def _dicts(cols: tuple[str, ...], rows: list[Any]) -> list[dict[str, Any]]:
+    return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+def _dict(cols: tuple[str, ...], row: Any) -> dict[str, Any] | None:
+    return dict(zip(cols, row, strict=True)) if row is not None else None
+
+
+class PostgresReads:
+    """Every read of the ``Store`` protocol, on a small pool of connections of their own."""
+
+    pool: asyncpg.Pool | None
+
+    async def _fetchall(self, sql: str, *params: Any) -> list[Any]:
+        assert self.pool is not None
+        return list(await self.pool.fetch(sql, *params))
+
+    async def _fetchone(self, sql: str, *params: Any) -> Any:
+        assert self.pool is not None
+        return await self.pool.fetchrow(sql, *params)
+
+    # -- start-up ------------------------------------------------------------------
+    async def load_state(self, now_ms: int, activity_window_days: int) -> State:
+        state = State()
+        for row in await self._fetchall(
+            "SELECT user_id, username, username_key, display_name, credit_score,"
+            " id_verified_at IS NOT NULL, created_at, blacklisted_at IS NOT NULL, deleted_at IS NOT NULL,"
+            " powers_suspended_until, create_revoked_at IS NOT NULL FROM users"
+        ):
+            user = User(row[0], row[1], row[3], row[4], bool(row[5]), row[6], bool(row[7]), bool(row[8]),
+                        row[9], bool(row[10]))
+            state.users[user.user_id] = user
+            state.by_username[row[2]] = user.user_id
+        for row in await self._fetchall(
+            "SELECT group_id, name, category, join_policy, owner_id, created_at, announcement,"
+            " mute_all, last_seq, dissolved_at, closed_at, closed_reason, suspended_until FROM groups"
+        ):
+            g = Group(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8],
+                      row[9], row[10], row[11], row[12])
+            state.groups[g.group_id] = g
+        for gid, uid, role, joined_seq, muted_until in await self._fetchall(
+            "SELECT group_id, user_id, role, joined_seq, muted_until FROM members"
+        ):
+            g = state.groups[gid]
+            g.members[uid] = Member(role, joined_seq, muted_until)
+            if g.alive:
+                state.users[uid].groups.add(gid)
+        for gid, day, n in await self._fetchall(
+            "SELECT group_id, ts / 86400000, COUNT(*) FROM messages WHERE ts > $1 GROUP BY 1, 2",
+            now_ms - activity_window_days * DAY_MS,
+        ):
+            state.groups[gid].daily[int(day)] = int(n)
+        for gid, uid, ts in await self._fetchall("SELECT group_id, user_id, ts FROM join_requests"):
+            state.groups[gid].join_requests[uid] = ts
+        for gid, uid in await self._fetchall("SELECT group_id, user_id FROM invitations"):
+            state.groups[gid].invited.add(uid)
+        for gid, uid, cmid, seq, ts, held in await self._fetchall(
+            "SELECT group_id, sender_id, client_msg_id, seq, ts, held FROM messages"
+            " WHERE ts > $1 AND client_msg_id IS NOT NULL",
+            now_ms - DAY_MS,
+        ):
+            state.sent[(gid, uid, cmid)] = SentMessage(seq, ts, True, held=held == 1)
+        return state
+
+    async def load_agreement(self) -> tuple[Agreement | None, list[str]]:
+        row = await self._fetchone(
+            "SELECT version, rules, agreement, created_at FROM agreements ORDER BY created_at DESC, added DESC LIMIT 1"
+        )
+        if row is None:
+            return None, []
+        current = Agreement(*row)
+        accepted = await self._fetchall(
+            "SELECT user_id FROM agreement_acceptances WHERE version = $1", current.version)
+        return current, [r[0] for r in accepted]
+
+    # -- accounts ---------------------------------------------------------------------
+    async def password_hash(self, user_id: str) -> str | None:
+        row = await self._fetchone("SELECT password_hash FROM users WHERE user_id = $1", user_id)
+        return row[0] if row else None
+
+    async def token_owner(self, token_hash: bytes, now: int) -> str | None:
+        row = await self._fetchone(
+            "SELECT user_id FROM tokens WHERE token_hash = $1 AND expires_at > $2", token_hash, now)
+        return row[0] if row else None
+
+    async def phone_registered(self, phone_hmac: bytes) -> bool:
+        return await self._fetchone("SELECT 1 FROM users WHERE phone_hmac = $1", phone_hmac) is not None
+
+    # -- messages ------------------------------------------------------------------------
+    async def history(
+        self, group_id: str, floor_seq: int, after: int | None, before: int | None, limit: int
+    ) -> list[HistoryRow]:
+        """Delivered messages with ``seq > floor_seq`` (the reader's join point), ascending by seq."""
+        lo = max(floor_seq, after if after is not None else floor_seq)
+        sql = ("SELECT seq, ts, sender_id, sender_role, text, deleted_at IS NOT NULL FROM messages"
+               " WHERE group_id = $1 AND seq > $2 AND held = 0")
+        params: list[Any] = [group_id, lo]
+        if before is not None:
+            params.append(before)
+            sql += f" AND seq < ${len(params)}"
+        newest_first = after is None  # no lower bound: the latest page
+        params.append(limit)
+        sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ${len(params)}"
+        rows = [HistoryRow(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in await self._fetchall(sql, *params)]
+        if newest_first:
+            rows.reverse()
+        return rows
+
+    async def message_sender(self, group_id: str, seq: int) -> tuple[str, bool] | None:
+        row = await self._fetchone(
+            "SELECT sender_id, deleted_at IS NOT NULL FROM messages WHERE group_id = $1 AND seq = $2", group_id, seq)
+        return (row[0], bool(row[1])) if row else None
+
+    # -- complaints ----------------------------------------------------------------------
+    async def open_report_id(
+        self, reporter_id: str, target_type: str, group_id: str | None, seq: int | None, user_id: str | None
+    ) -> int | None:
+        row = await self._fetchone(
+            "SELECT report_id FROM reports WHERE reporter_id = $1 AND target_type = $2 AND status = 'open'"
+            " AND group_id IS NOT DISTINCT FROM $3::text AND seq IS NOT DISTINCT FROM $4::bigint"
+            " AND user_id IS NOT DISTINCT FROM $5::text",
+            reporter_id, target_type, group_id, seq, user_id,
+        )
+        return int(row[0]) if row else None
+
+    async def reporter_record(self, reporter_id: str) -> ReporterRecord:
+        resolved, rejected = await self._fetchone(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE outcome = 'rejected') FROM reports"
+            " WHERE reporter_id = $1 AND status = 'resolved'",
+            reporter_id,
+        )
+        return ReporterRecord(int(resolved), int(rejected))
+
+    # -- the enforcement record ------------------------------------------------------------
+    async def audit_head(self) -> tuple[int, int, str | None]:
+        """(entry count, last id, its mac) without reading the record."""
+        row = await self._fetchone("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM audit")
+        count, last = int(row[0]), int(row[1])
+        mac = await self._fetchone("SELECT mac FROM audit WHERE id = $1", last) if last else None
+        return count, last, mac[0] if mac else None
+
+    async def audit_entries(self) -> list[dict[str, Any]]:
+        keys = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail",
+                "prev_hash", "hash", "mac")
+        return _dicts(keys, await self._fetchall(f"SELECT {_cols(keys)} FROM audit ORDER BY id"))
+
+    # -- complaints (Art. 12) ---------------------------------------------------------------
+    async def reports(self, open_only: bool) -> list[dict[str, Any]]:
+        where = " WHERE status = 'open'" if open_only else ""
+        return _dicts(REPORT_COLS, await self._fetchall(
+            f"SELECT {_cols(REPORT_COLS)} FROM reports{where} ORDER BY report_id"))
+
+    async def report(self, report_id: int) -> dict[str, Any] | None:
+        return _dict(REPORT_COLS, await self._fetchone(
+            f"SELECT {_cols(REPORT_COLS)} FROM reports WHERE report_id = $1", report_id))
+
+    async def report_durations(self) -> list[tuple[str, str | None, int, int | None]]:
+        rows = await self._fetchall("SELECT status, outcome, created_at, resolved_at FROM reports")
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    # -- content review (Art. 10) -----------------------------------------------------------
+    async def review_items(self, open_only: bool) -> list[dict[str, Any]]:
+        where = " WHERE q.status = 'open'" if open_only else ""
+        return _dicts((*QUEUE_COLS, "text"), await self._fetchall(
+            f"SELECT {_cols(QUEUE_COLS, 'q.')}, m.text FROM review_queue q"
+            f" JOIN messages m ON m.group_id = q.group_id AND m.seq = q.seq{where} ORDER BY q.item_id"))
+
+    async def review_item(self, item_id: int) -> dict[str, Any] | None:
+        return _dict((*QUEUE_COLS, "ts", "sender_role", "text"), await self._fetchone(
+            f"SELECT {_cols(QUEUE_COLS, 'q.')}, m.ts, m.sender_role, m.text FROM review_queue q"
+            " JOIN messages m ON m.group_id = q.group_id AND m.seq = q.seq WHERE q.item_id = $1", item_id))
+
+    async def messages_page(self, after: tuple[str, int], limit: int) -> list[tuple[str, int, str]]:
+        rows = await self._fetchall(
+            "SELECT group_id, seq, text FROM messages WHERE (group_id, seq) > ($1, $2) AND deleted_at IS NULL"
+            " ORDER BY group_id, seq LIMIT $3", *after, limit)
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    # -- legal holds (G13) --------------------------------------------------------------------
+    async def holds(self, include_released: bool) -> list[dict[str, Any]]:
+        where = "" if include_released else " WHERE released_at IS NULL"
+        return _dicts(HOLD_COLS, await self._fetchall(f"SELECT {_cols(HOLD_COLS)} FROM legal_holds{where} ORDER BY id"))
+
+    async def hold(self, hold_id: int) -> dict[str, Any] | None:
+        return _dict(HOLD_COLS, await self._fetchone(
+            f"SELECT {_cols(HOLD_COLS)} FROM legal_holds WHERE id = $1", hold_id))
+
+    # -- export for supervision (G13) -------------------------------------------------------------
+    async def export_group(self, group_id: str, since: int, until: int, members: set[str]) -> dict[str, Any]:
+        messages = _dicts(MSG_COLS, await self._fetchall(
+            f"SELECT {_cols(MSG_COLS)} FROM messages WHERE group_id = $1 AND ts >= $2 AND ts < $3 ORDER BY seq",
+            group_id, since, until))
+        membership = _dicts(MEMBERSHIP_COLS, await self._fetchall(
+            f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
+            " WHERE group_id = $1 AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))
+        people = {m["sender_id"] for m in messages}
+        people |= {r["user_id"] for r in membership} | {r["actor_id"] for r in membership if r["actor_id"]}
+        people |= set(members)
+        netlog = _dicts(NETLOG_COLS, await self._fetchall(
+            f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id = ANY($1::text[])"
+            " AND ts >= $2 AND ts < $3 ORDER BY id", sorted(people), since, until))
+        audit = _dicts(AUDIT_COLS, await self._fetchall(
+            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (group_id = $1 OR target_id = $1)"
+            " AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))
+        group = _dict(GROUP_COLS, await self._fetchone(
+            f"SELECT {_cols(GROUP_COLS)} FROM groups WHERE group_id = $1", group_id))
+        return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit, "group": group}
+
+    async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
+        account = _dict(ACCOUNT_COLS, await self._fetchone(
+            f"SELECT {_cols(ACCOUNT_COLS)} FROM users WHERE user_id = $1", user_id))
+        phone_hmac = bytes(account["phone_hmac"]).hex() if account is not None else None
+        messages = _dicts(MSG_COLS, await self._fetchall(
+            f"SELECT {_cols(MSG_COLS)} FROM messages WHERE sender_id = $1 AND ts >= $2 AND ts < $3"
+            " ORDER BY ts, group_id, seq", user_id, since, until))
+        membership = _dicts(MEMBERSHIP_COLS, await self._fetchall(
+            f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
+            " WHERE (user_id = $1 OR actor_id = $1) AND ts >= $2 AND ts < $3 ORDER BY id", user_id, since, until))
+        netlog = _dicts(NETLOG_COLS, await self._fetchall(
+            f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE (user_id = $1 OR (kind = 'code_request'"
+            " AND CASE WHEN kind = 'code_request' THEN detail::jsonb ->> 'phone_hmac' END = $2::text))"
+            " AND ts >= $3 AND ts < $4 ORDER BY id", user_id, phone_hmac, since, until))
+        audit = _dicts(AUDIT_COLS, await self._fetchall(
+            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = $1 OR actor_id = $1)"
+            " AND ts >= $2 AND ts < $3 ORDER BY id", user_id, since, until))
+        return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
+                "account": account}
+
+    # -- the identity vault (Art. 6) ----------------------------------------------------------------
+    async def vault_keys(self) -> list[tuple[int, str]]:
+        return [(int(r[0]), str(r[1])) for r in await self._fetchall("SELECT key_id, fingerprint FROM vault_keys")]
+
+    async def sealed_key_ids(self) -> list[int]:
+        rows = await self._fetchall(" UNION ".join(
+            f"SELECT DISTINCT get_byte({col}, 0) FROM users WHERE length({col}) > 0" for col in SEALED_COLS))
+        return sorted(int(r[0]) for r in rows)
+
+    async def sealed_sample(self, key_id: int) -> bytes | None:
+        row = await self._fetchone(
+            "SELECT b FROM (SELECT phone_enc AS b FROM users UNION ALL SELECT id_enc FROM users"
+            " UNION ALL SELECT name_enc FROM users) AS s WHERE length(b) > 0 AND get_byte(b, 0) = $1 LIMIT 1",
+            key_id,
+        )
+        return bytes(row[0]) if row is not None else None
+
+    async def lookup_secret(self) -> bytes | None:
+        row = await self._fetchone("SELECT value FROM vault_secrets WHERE name = 'lookup'")
+        return bytes(row[0]) if row is not None else None
+
+    async def has_users(self) -> bool:
+        return await self._fetchone("SELECT 1 FROM users LIMIT 1") is not None
+
+    async def accounts_not_under_key(self, key_id: int) -> int:
+        row = await self._fetchone(
+            "SELECT COUNT(*) FROM users WHERE "
+            + " OR ".join(f"(length({col}) > 0 AND get_byte({col}, 0) != $1)" for col in SEALED_COLS),
+            key_id,
+        )
+        return int(row[0])
+
+    # -- the filing report (G7, P7) ---------------------------------------------------------
+    async def filing_sanctions(self, since: int, until: int) -> list[tuple[str, str, int]]:
+        rows = await self._fetchall(
+            "SELECT kind, target_type, COUNT(*) FROM sanctions WHERE starts_at >= $1 AND starts_at < $2"
+            " GROUP BY kind, target_type ORDER BY kind, target_type", since, until)
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    async def filing_reports(self, since: int, until: int) -> list[tuple[str, str, str | None, int, int | None]]:
+        rows = await self._fetchall(
+            "SELECT target_type, status, outcome, created_at, resolved_at FROM reports"
+            " WHERE created_at >= $1 AND created_at < $2 ORDER BY report_id", since, until)
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def filing_reviews(self, since: int, until: int) -> list[tuple[str, str, str | None, int]]:
+        rows = await self._fetchall(
+            "SELECT action, status, decision, COUNT(*) FROM review_queue WHERE created_at >= $1 AND created_at < $2"
+            " GROUP BY action, status, decision ORDER BY action, status, decision", since, until)
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+    async def filing_agreements(self) -> list[tuple[str, int, int]]:
+        rows = await self._fetchall(
+            "SELECT a.version, a.created_at, (SELECT COUNT(*) FROM agreement_acceptances x"
+            " WHERE x.version = a.version) FROM agreements a ORDER BY a.created_at, a.added")
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    # -- measures that finish: sanctions and appeals ----------------------------------------------------
+    async def sanctions(self, target_type: str | None = None, target_id: str | None = None) -> list[dict[str, Any]]:
+        if target_type is None:
+            rows = await self._fetchall(f"SELECT {_cols(SANCTION_COLS)} FROM sanctions ORDER BY id")
+        else:
+            rows = await self._fetchall(
+                f"SELECT {_cols(SANCTION_COLS)} FROM sanctions WHERE target_type = $1 AND target_id = $2 ORDER BY id",
+                target_type, target_id)
+        return _dicts(SANCTION_COLS, rows)
+
+    async def sanction(self, sanction_id: int) -> dict[str, Any] | None:
+        return _dict(SANCTION_COLS, await self._fetchone(
+            f"SELECT {_cols(SANCTION_COLS)} FROM sanctions WHERE id = $1", sanction_id))
+
+    async def appeals(self, open_only: bool) -> list[dict[str, Any]]:
+        where = " WHERE status = 'open'" if open_only else ""
+        return _dicts(APPEAL_COLS, await self._fetchall(
+            f"SELECT {_cols(APPEAL_COLS)} FROM appeals{where} ORDER BY appeal_id"))
+
+    async def appeal(self, appeal_id: int) -> dict[str, Any] | None:
+        return _dict(APPEAL_COLS, await self._fetchone(
+            f"SELECT {_cols(APPEAL_COLS)} FROM appeals WHERE appeal_id = $1", appeal_id))
+
+    async def members_joined_at(self, group_id: str) -> dict[str, int]:
+        rows = await self._fetchall("SELECT user_id, joined_at FROM members WHERE group_id = $1", group_id)
+        return {r[0]: int(r[1]) for r in rows}
+
+
+# -- retention (G13, P16): the SQLite purge statements in PostgreSQL's dialect ----------------------------
+def _pg_purge(sql: str) -> str:
+    sql = sql.replace(":now", "$1").replace(":cutoff", "$2").replace(":limit", "$3")
+    # A cancelled account's phone hash is replaced by 32 random bytes; its sealed phone by none.
+    sql = sql.replace("randomblob(32)", "sha256((random()::text || user_id)::bytea)").replace("x''", "''::bytea")
+    return sql
+
+
+PG_PURGES: dict[str, str] = {table: _pg_purge(sql) for table, sql in PURGES.items()}
+assert not any(":" + p in s for s in PG_PURGES.values() for p in ("now", "cutoff", "limit")), "unmapped parameter"
+
+
+@applies(c.Purge)
+async def _purge(db: Conn, p: c.Purge) -> int:
+    sql = PG_PURGES.get(p.table)
+    if sql is None:
+        raise ValueError(f"no retention purge for {p.table!r}")
+    return _count(await db.execute(sql, p.now, p.cutoff, p.limit))
+
+
+# -- identity keys ------------------------------------------------------------------------------------
+@applies(c.SaveVault)
+async def _save_vault(db: Conn, v: c.SaveVault) -> None:
+    if v.fingerprint is not None:
+        await db.execute("INSERT INTO vault_keys (key_id, fingerprint, added_at) VALUES ($1, $2, $3)",
+                         v.key_id, v.fingerprint, v.added_at)
+    await db.execute(
+        "INSERT INTO vault_secrets (name, value) VALUES ('lookup', $1)"
+        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        v.sealed_lookup_key,
+    )
+
+
+@applies(c.ResealBatch)
+async def _reseal_batch(db: Conn, r: c.ResealBatch) -> tuple[str | None, int, int]:
+    rows = await db.fetch(
+        f"SELECT user_id, {_cols(SEALED_COLS)} FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2 FOR UPDATE",
+        r.after, r.limit)
+    values = accounts = 0
+    updates = []
+    for uid, *blobs in rows:
+        fresh = [r.reseal(bytes(b) if b is not None else None) for b in blobs]
+        if any(f is not None for f in fresh):
+            accounts += 1
+            values += sum(f is not None for f in fresh)
+            updates.append((*(f if f is not None else b for f, b in zip(fresh, blobs, strict=True)), uid))
+    if updates:
+        await db.executemany(
+            f"UPDATE users SET {', '.join(f'{col} = ${i}' for i, col in enumerate(SEALED_COLS, 1))}"
+            f" WHERE user_id = ${len(SEALED_COLS) + 1}", updates)
+    last = rows[-1][0] if len(rows) == r.limit else None
+    return last, values, accounts

@@ -1,0 +1,102 @@
+"""The machine's PostgreSQL for tests: a fresh database per server or store, dropped afterwards.
+
+``QUNGUAN_TEST_PG`` names the maintenance database to connect to (default: the
+local server as user ``postgres``, trust auth, as on every development and CI
+machine of this project). When it cannot be reached, the PostgreSQL variants
+of the tests skip with the reason; in CI it is reachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import itertools
+import os
+import re
+import uuid
+from collections.abc import Coroutine
+from typing import Any
+
+ADMIN_URL = os.environ.get("QUNGUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+_serial = itertools.count(1)
+
+
+def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` to completion on a loop of its own (callable from inside a running loop too)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@functools.cache
+def unavailable() -> str | None:
+    """Why the PostgreSQL tests cannot run here, or None when they can."""
+    try:
+        import asyncpg
+    except ImportError:
+        return "asyncpg is not installed (pip install -e '.[test]')"
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(ADMIN_URL, timeout=3)
+        await conn.close()
+
+    try:
+        run_sync(probe())
+    except Exception as exc:
+        return f"PostgreSQL is not reachable at {ADMIN_URL} ({exc!r}); set QUNGUAN_TEST_PG to one that is"
+    return None
+
+
+def _url_for(db: str) -> str:
+    base, _, _ = ADMIN_URL.rpartition("/")
+    return f"{base}/{db}"
+
+
+def create_db() -> tuple[str, str]:
+    """A fresh, empty database: (its name, its url)."""
+    import asyncpg
+
+    name = f"qg_test_{os.getpid()}_{next(_serial)}_{uuid.uuid4().hex[:8]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(ADMIN_URL, timeout=10)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    run_sync(create())
+    return name, _url_for(name)
+
+
+def drop_db(name: str) -> None:
+    import asyncpg
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(ADMIN_URL, timeout=10)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    run_sync(drop())
+
+
+def dollar_params(sql: str) -> str:
+    """SQLite's ``?`` placeholders as PostgreSQL's ``$1, $2, ...`` (none of our test queries quote a ``?``)."""
+    n = itertools.count(1)
+    return re.sub(r"\?", lambda _: f"${next(n)}", sql)
+
+
+def query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run one statement (``?`` placeholders) on ``url``; its rows as tuples."""
+    import asyncpg
+
+    async def run() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(url, timeout=10)
+        try:
+            return [tuple(r) for r in await conn.fetch(dollar_params(sql), *params)]
+        finally:
+            await conn.close()
+
+    return list(run_sync(run()))
