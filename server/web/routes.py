@@ -1,0 +1,139 @@
+"""The web client's HTTP side: static files, security headers, the Origin check.
+
+``GET /`` (and ``/index.html``, ``/app.js``, ...) answers from ``server/web/static``,
+read once at import: the file names form a flat table, so no request path can
+reach anything else (``/../x`` is simply not in the table). Every answer carries
+
+- ``Content-Security-Policy``: scripts, styles, images and fonts only from this
+  origin, no inline script or style, WebSocket connections only to this host,
+  no framing (``frame-ancestors 'none'``), no ``<base>``, no form posts, no plugins;
+- ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
+  ``X-Frame-Options: DENY`` (older browsers), ``Cross-Origin-Opener-Policy``.
+
+**Cross-site WebSocket hijacking.** A browser sends cookies and the page's
+``Origin`` with a WebSocket handshake, but no same-origin policy applies to it.
+qunguan authenticates with a token inside the connection, not with a cookie, so
+a foreign page cannot act as the user; refusing foreign origins still closes the
+door on anything ambient (an IP-based allowance, a future cookie) and keeps
+other sites from using a visitor's browser to talk to this server.
+``origin_allowed`` decides: no ``Origin`` (a non-browser client) is allowed; the
+server's own origin (the ``Origin``'s host equals the ``Host`` the handshake came
+to) is allowed; so is any origin listed in ``[server] allowed_origins`` (``"*"``
+allows every origin). Anything else gets HTTP 403 before the upgrade.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+__all__ = ["STATIC_DIR", "origin_allowed", "refuse_foreign_origin", "static_response"]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".json": "application/json",
+}
+
+# A Host header we are willing to repeat in a header: a name or address and a port.
+_HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
+
+
+def _load(folder: Path) -> dict[str, tuple[bytes, str]]:
+    files: dict[str, tuple[bytes, str]] = {}
+    if folder.is_dir():
+        for f in sorted(folder.iterdir()):
+            ctype = _TYPES.get(f.suffix)
+            if f.is_file() and ctype is not None:
+                files["/" + f.name] = (f.read_bytes(), ctype)
+    if "/index.html" in files:
+        files["/"] = files["/index.html"]
+    return files
+
+
+_FILES = _load(STATIC_DIR)
+
+
+def csp(host: str) -> str:
+    """The Content-Security-Policy for pages served to ``host``."""
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"font-src 'self'; connect-src 'self' ws://{host} wss://{host}; manifest-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'"
+    )
+
+
+def security_headers(host: str) -> list[tuple[str, str]]:
+    return [
+        ("Content-Security-Policy", csp(host)),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Cross-Origin-Resource-Policy", "same-origin"),
+    ]
+
+
+def _response(status: http.HTTPStatus, body: bytes, ctype: str, host: str) -> Response:
+    headers = Headers()
+    headers["Date"] = email.utils.formatdate(usegmt=True)
+    headers["Connection"] = "close"
+    headers["Content-Type"] = ctype
+    headers["Content-Length"] = str(len(body))
+    headers["Cache-Control"] = "no-cache"
+    for name, value in security_headers(host):
+        headers[name] = value
+    return Response(status.value, status.phrase, headers, body)
+
+
+def static_response(request: Request) -> Response | None:
+    """The web client's file for this request, or None when the path is not one of them."""
+    path = request.path.split("?", 1)[0]
+    found = _FILES.get(path)
+    if found is None:
+        return None
+    hosts = request.headers.get_all("Host")
+    host = hosts[0] if len(hosts) == 1 else ""
+    if not _HOST.fullmatch(host):
+        return _response(http.HTTPStatus.BAD_REQUEST, b"bad Host header\n", "text/plain; charset=utf-8", "localhost")
+    body, ctype = found
+    return _response(http.HTTPStatus.OK, body, ctype, host)
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
+    """May a WebSocket handshake carrying ``origin``, sent to ``host``, go ahead?"""
+    if origin is None:
+        return True  # not a browser: nothing ambient to hijack
+    if "*" in allowed:
+        return True
+    wanted = origin.strip().lower().rstrip("/")
+    if any(wanted == a.lower().rstrip("/") for a in allowed):
+        return True
+    try:
+        parts = urlsplit(wanted)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(host) and parts.netloc == (host or "").lower()
+
+
+def refuse_foreign_origin(conn: ServerConnection, request: Request, allowed: tuple[str, ...]) -> Response | None:
+    """HTTP 403 for a WebSocket handshake from a page of another origin; None to go on."""
+    origins = request.headers.get_all("Origin")
+    hosts = request.headers.get_all("Host")
+    if len(origins) <= 1 and origin_allowed(origins[0] if origins else None, hosts[0] if len(hosts) == 1 else None,
+                                             allowed):
+        return None
+    return conn.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")

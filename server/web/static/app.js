@@ -1,0 +1,734 @@
+// qunguan web client: login and registration, groups, live chat with resume, notices.
+// Management lives in manage.js. Every piece of user data is rendered as text (dom.js).
+import { el, clear, $, toast, modal, confirmBox } from "./dom.js";
+import { t, errorText, setLang, getLang, fmtTime, fmtDate } from "./i18n.js";
+import { S, conn, api, newGroup, readKey, roleTag, myMuteUntil, newId } from "./state.js";
+import { openManage, refreshManage, reportDialog, messageActions, setHooks } from "./manage.js";
+
+const CATEGORIES = ["family", "friends", "work", "study", "interest", "business", "public_affairs", "other"];
+const PAGE = 50;
+let statusKey = "offline";
+
+// ------------------------------------------------------------------ boot
+function boot() {
+  conn.onOpen = onOpen;
+  conn.onEvent = onEvent;
+  conn.onClose = onClose;
+  setHooks({ dropGroup, reload: syncGroups });
+  if (S.token) { conn.keep = true; setStatus("connecting"); renderMain(); conn.connect().catch(() => {}); }
+  else renderLogin("login");
+  document.addEventListener("visibilitychange", () => { const g = cur(); if (g && !document.hidden) markRead(g); });
+}
+
+function cur() { return S.current ? S.groups.get(S.current) : null; }
+
+function setStatus(key) {
+  statusKey = key;
+  document.body.dataset.status = key;
+  const node = $("#status");
+  if (node) { node.textContent = t(key); node.className = "status status-" + key; }
+}
+
+function langButton() {
+  return el("button", { type: "button", class: "ghost small", id: "lang-btn", text: t("lang_switch"),
+    onclick: () => { setLang(getLang() === "en" ? "zh-CN" : "en"); S.me ? renderMain() : renderLogin(document.body.dataset.form || "login"); } });
+}
+
+// ------------------------------------------------------------------ login and registration
+function renderLogin(which) {
+  document.body.dataset.view = "login";
+  document.body.dataset.form = which;
+  const app = clear($("#app"));
+  const msg = el("p", { class: "form-msg", id: "form-msg", role: "alert" });
+  const fail = (e) => { msg.textContent = errorText(e); msg.className = "form-msg error"; };
+  let form;
+  if (which === "login") {
+    form = el("form", { id: "login-form", class: "card",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        msg.textContent = t("logging_in"); msg.className = "form-msg";
+        try { await login($("#login-username").value.trim(), $("#login-password").value); } catch (err) { fail(err); }
+      } },
+      el("h2", { text: t("login") }),
+      field(t("username"), el("input", { id: "login-username", autocomplete: "username", required: true })),
+      field(t("password"), el("input", { id: "login-password", type: "password", autocomplete: "current-password", required: true })),
+      el("button", { type: "submit", id: "login-submit", class: "primary wide", text: t("login") }),
+      msg,
+      el("button", { type: "button", class: "link", id: "to-register", text: t("no_account"), onclick: () => renderLogin("register") }));
+  } else {
+    const phone = el("input", { id: "reg-phone", type: "tel", autocomplete: "tel", required: true, placeholder: "138 0013 8000" });
+    const getCode = el("button", { type: "button", id: "reg-get-code", class: "ghost", text: t("get_code"),
+      onclick: async () => {
+        try {
+          await conn.request("request_code", { phone: phone.value.trim() }, { connect: true });
+          msg.textContent = t("code_sent", { phone: phone.value.trim() }); msg.className = "form-msg ok";
+          getCode.disabled = true; setTimeout(() => { getCode.disabled = false; }, 30000);
+        } catch (err) { fail(err); }
+      } });
+    form = el("form", { id: "register-form", class: "card",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        msg.textContent = t("registering"); msg.className = "form-msg";
+        const username = $("#reg-username").value.trim();
+        const password = $("#reg-password").value;
+        const args = { username, password, phone: phone.value.trim(), code: $("#reg-code").value.trim() };
+        const dn = $("#reg-display").value.trim();
+        if (dn) args.display_name = dn;
+        try {
+          await conn.request("register", args, { connect: true });
+          await login(username, password);
+        } catch (err) { fail(err); }
+      } },
+      el("h2", { text: t("register") }),
+      field(t("phone"), el("div", { class: "row" }, phone, getCode)),
+      field(t("code"), el("input", { id: "reg-code", inputmode: "numeric", autocomplete: "one-time-code", required: true, maxlength: 6 })),
+      field(t("username"), el("input", { id: "reg-username", autocomplete: "username", required: true }), t("username_hint")),
+      field(t("password"), el("input", { id: "reg-password", type: "password", autocomplete: "new-password", required: true, minlength: 8 }), t("password_hint")),
+      field(t("display_name"), el("input", { id: "reg-display", maxlength: 32 })),
+      el("button", { type: "submit", id: "reg-submit", class: "primary wide", text: t("register") }),
+      msg,
+      el("button", { type: "button", class: "link", id: "to-login", text: t("have_account"), onclick: () => renderLogin("login") }));
+  }
+  app.append(el("div", { class: "login-wrap" },
+    el("div", { class: "brand" }, el("img", { src: "/logo.svg", alt: "", class: "logo" }),
+      el("div", {}, el("h1", { text: t("app") }), el("p", { class: "muted", text: t("tagline") }))),
+    form, el("div", { class: "row center" }, langButton())));
+  const first = form.querySelector("input"); if (first) first.focus();
+}
+
+function field(label, input, hint) {
+  return el("label", { class: "field" }, el("span", { class: "label", text: label }), input, hint ? el("small", { class: "muted", text: hint }) : null);
+}
+
+async function login(username, password) {
+  const r = await conn.request("login", { username, password }, { connect: true });
+  S.token = r.token;
+  localStorage.setItem("qg.token", r.token);
+  conn.keep = true;
+  await afterAuth();
+}
+
+function localLogout(message) {
+  conn.close();
+  S.token = null; S.me = null; S.authed = false; S.groups.clear(); S.current = null; S.outbox = []; S.notices = []; S.unseen = 0;
+  localStorage.removeItem("qg.token");
+  document.body.classList.remove("show-chat");
+  renderLogin("login");
+  if (message) { const m = $("#form-msg"); m.textContent = message; m.className = "form-msg error"; }
+}
+
+// ------------------------------------------------------------------ connection lifecycle
+async function onOpen() {
+  if (!conn.keep || !S.token) return;
+  try {
+    await api("auth", { token: S.token });
+  } catch (e) {
+    if (e.code === "unauthenticated" || e.code === "blacklisted") localLogout(errorText(e));
+    return;
+  }
+  await afterAuth();
+}
+
+function onClose(code, reason) {
+  S.authed = false;
+  // Where each group's catch-up starts: fixed now, since live events after the next auth
+  // will move lastSeq past messages sent while we were away.
+  for (const g of S.groups.values()) if (g.resumeAfter === null) g.resumeAfter = g.lastSeq;
+  if (code === 1008 && (reason === "account closed by the platform" || reason === "account cancelled")) {
+    localLogout(reason === "account cancelled" ? t("account_deleted") : t("e_blacklisted"));
+    return;
+  }
+  if (S.me) setStatus(conn.keep ? "reconnecting" : "offline");
+}
+
+// After login or auth on a fresh connection: who am I, the rules, my groups, catch up, resend.
+async function afterAuth() {
+  S.authed = true;
+  setStatus("connected");
+  try {
+    const me = await api("me");
+    const first = !S.me;
+    S.me = me;
+    if (first || document.body.dataset.view !== "main") renderMain();
+    await syncGroups();
+    flushOutbox();
+    checkAgreement();
+  } catch (e) {
+    if (e.code !== "disconnected") toast(errorText(e), "error");
+  }
+}
+
+async function syncGroups() {
+  const r = await api("my_groups");
+  const seen = new Set();
+  for (const x of r.groups) {
+    seen.add(x.group_id);
+    let g = S.groups.get(x.group_id);
+    if (!g) { g = newGroup(x.group_id, x.name, x.role); S.groups.set(x.group_id, g); }
+    g.name = x.name; g.role = x.role;
+  }
+  for (const gid of [...S.groups.keys()]) if (!seen.has(gid)) dropGroup(gid);
+  renderGroups();
+  await Promise.all([...S.groups.values()].map((g) => catchUp(g).catch(() => {})));
+  await Promise.all([...S.groups.values()].filter((g) => g.role !== "member").map(countRequests));
+  const g = cur();
+  if (g) { await loadDetail(g); renderChat(); }
+  renderGroups();
+}
+
+// Everything after the last seq we held when the connection dropped (so nothing sent meanwhile
+// is skipped, even when live events arrive before this runs), or the latest page.
+async function catchUp(g) {
+  const from = g.resumeAfter !== null ? g.resumeAfter : g.lastSeq;
+  if (from > 0) {
+    let after = from;
+    for (;;) {
+      const r = await api("history", { group_id: g.group_id, after_seq: after, limit: 500 });
+      for (const m of r.messages) addMessage(g, m);
+      if (r.messages.length < 500) break;
+      after = r.messages[r.messages.length - 1].seq;
+    }
+    g.resumeAfter = null;
+  } else {
+    const r = await api("history", { group_id: g.group_id, limit: PAGE });
+    for (const m of r.messages) addMessage(g, m);
+    if (r.messages.length < PAGE) g.noMore = true;
+  }
+  recount(g);
+}
+
+async function countRequests(g) {
+  try { g.requests = (await api("join_requests", { group_id: g.group_id })).requests.length; } catch { g.requests = 0; }
+}
+
+async function loadDetail(g) {
+  try {
+    const [info, mem] = await Promise.all([api("group_info", { group_id: g.group_id }), api("members", { group_id: g.group_id })]);
+    g.info = info; g.muteAll = !!info.mute_all; g.name = info.name;
+    g.members = new Map(mem.members.map((u) => [u.user_id, u]));
+    const mine = g.members.get(S.me.user_id); if (mine) g.role = mine.role;
+  } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); }
+}
+
+async function checkAgreement() {
+  try {
+    const r = await api("agreement");
+    if (r.version && !r.accepted) showAgreement(r);
+  } catch { /* older servers: nothing to accept */ }
+}
+
+export function showAgreement(r) {
+  if ($("#agreement-dialog")) return;
+  modal(t("agreement"), (done) => [
+    el("p", { class: "muted", text: t("agreement_version", { v: r.version }) }),
+    el("pre", { class: "doc", text: r.rules || "" }),
+    el("pre", { class: "doc", text: r.agreement || "" }),
+    el("div", { class: "row end" }, el("button", { type: "button", class: "primary", id: "accept-agreement", text: t("accept"),
+      onclick: async () => {
+        try { await api("accept_agreement", { version: r.version }); done(true); toast(t("saved")); } catch (e) { toast(errorText(e), "error"); }
+      } })),
+  ], { id: "agreement-dialog", wide: true });
+}
+
+// ------------------------------------------------------------------ main layout
+function renderMain() {
+  document.body.dataset.view = "main";
+  const app = clear($("#app"));
+  const bell = el("button", { type: "button", class: "icon", id: "btn-notices", title: t("notices"), "aria-label": t("notices"), onclick: openNotices },
+    el("img", { src: "/bell.svg", alt: "", class: "ico" }), el("span", { class: "badge", id: "notice-count", hidden: S.unseen === 0, text: String(S.unseen) }));
+  const side = el("aside", { id: "sidebar" },
+    el("header", { class: "side-head" },
+      el("img", { src: "/logo.svg", alt: "", class: "logo small" }),
+      el("div", { class: "grow" }, el("strong", { id: "me-name", text: S.me ? S.me.display_name : "" }),
+        el("div", { id: "status", class: "status status-" + statusKey, text: t(statusKey) })),
+      bell,
+      el("button", { type: "button", class: "icon", id: "btn-profile", title: t("profile"), "aria-label": t("profile"), onclick: openProfile }, el("img", { src: "/user.svg", alt: "", class: "ico" }))),
+    el("div", { class: "side-title" }, el("span", { text: t("groups") }),
+      el("button", { type: "button", class: "icon", id: "btn-new-group", title: t("new_group"), "aria-label": t("new_group"), onclick: openNewGroup }, el("img", { src: "/plus.svg", alt: "", class: "ico" }))),
+    el("ul", { id: "group-list" }),
+    el("footer", { class: "side-foot" }, langButton()));
+  const chat = el("main", { id: "chat" });
+  app.append(side, chat);
+  renderGroups();
+  renderChat();
+}
+
+let groupsQueued = false;
+function renderGroups() {
+  if (groupsQueued) return;
+  groupsQueued = true;
+  requestAnimationFrame(() => { groupsQueued = false; drawGroups(); });
+}
+function drawGroups() {
+  const list = $("#group-list");
+  if (!list) return;
+  clear(list);
+  if (S.groups.size === 0) { list.append(el("li", { class: "empty muted", text: t("no_groups") })); return; }
+  const groups = [...S.groups.values()].sort((a, b) => lastTs(b) - lastTs(a) || a.group_id.localeCompare(b.group_id));
+  for (const g of groups) {
+    const badge = g.unread > 0 ? el("span", { class: "badge unread", text: g.unread >= PAGE && !g.noMore ? PAGE + "+" : String(g.unread) }) : null;
+    const req = g.requests > 0 ? el("span", { class: "badge req", title: t("join_requests"), text: "+" + g.requests }) : null;
+    list.append(el("li", { class: "group-item" + (g.group_id === S.current ? " active" : ""), "data-gid": g.group_id,
+      tabindex: 0, role: "button", onclick: () => openGroup(g.group_id), onkeydown: (e) => { if (e.key === "Enter") openGroup(g.group_id); } },
+      el("div", { class: "avatar", text: [...(g.name || "?")][0] }),
+      el("div", { class: "grow clip" }, el("div", { class: "row" }, el("span", { class: "gname clip", text: g.name }), roleTag(g.role)),
+        el("div", { class: "preview clip muted", text: g.preview })),
+      req, badge));
+  }
+}
+function lastTs(g) { const m = g.msgs.get(g.lastSeq); return m ? m.ts : 0; }
+
+// ------------------------------------------------------------------ chat pane
+async function openGroup(gid) {
+  S.current = gid;
+  document.body.classList.add("show-chat");
+  const g = cur();
+  renderChat();
+  renderGroups();
+  await loadDetail(g);
+  if (S.current === gid) { renderChatHead(); updateComposer(); }
+}
+
+function renderChat() {
+  const chat = $("#chat");
+  if (!chat) return;
+  clear(chat);
+  const g = cur();
+  if (!g) { chat.append(el("div", { class: "placeholder muted", text: t("pick_group") })); return; }
+  const scroller = el("div", { id: "scroller", onscroll: () => { if (scroller.scrollTop < 40) loadOlder(g); } },
+    el("div", { class: "older" }, el("button", { type: "button", class: "link", id: "load-earlier", text: g.noMore ? t("no_earlier") : t("load_earlier"),
+      disabled: g.noMore, onclick: () => loadOlder(g) })),
+    el("div", { id: "messages" }), el("div", { id: "outbox" }));
+  const text = el("textarea", { id: "composer-text", rows: 1, placeholder: t("composer_placeholder"), maxlength: 4000,
+    onkeydown: (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); } },
+    oninput: () => { text.style.height = "auto"; text.style.height = Math.min(text.scrollHeight, 160) + "px"; } });
+  const submit = () => {
+    const v = text.value;
+    if (!v.trim()) return;
+    text.value = ""; text.style.height = "auto";
+    sendText(g, v);
+  };
+  chat.append(
+    el("header", { id: "chat-head" }),
+    el("div", { id: "announce", hidden: true }),
+    scroller,
+    el("form", { id: "composer", onsubmit: (e) => { e.preventDefault(); submit(); } },
+      el("div", { id: "composer-note", hidden: true }),
+      el("div", { class: "row" }, text, el("button", { type: "submit", class: "primary", id: "send-btn", text: t("send") }))));
+  renderChatHead();
+  const box = $("#messages");
+  for (const seq of [...g.msgs.keys()].sort((a, b) => a - b)) box.append(messageNode(g, g.msgs.get(seq)));
+  for (const item of S.outbox) if (item.gid === g.group_id) $("#outbox").append(pendingNode(item));
+  updateComposer();
+  scrollToBottom();
+  markRead(g);
+}
+
+function renderChatHead() {
+  const g = cur();
+  const head = $("#chat-head");
+  if (!g || !head) return;
+  clear(head);
+  const count = g.info ? t("member_count_max", { n: g.info.member_count, max: g.info.max_members }) : "";
+  head.append(
+    el("button", { type: "button", class: "icon back", id: "btn-back", "aria-label": t("back"), text: "‹",
+      onclick: () => { document.body.classList.remove("show-chat"); S.current = null; renderGroups(); } }),
+    el("div", { class: "grow clip" }, el("h2", { class: "clip", id: "chat-title", text: g.name }),
+      el("div", { class: "muted small" }, el("span", { text: t("group_id") + " " }), el("span", { class: "mono", id: "chat-gid", text: g.group_id }),
+        count ? " · " + count : "")),
+    el("button", { type: "button", class: "ghost", id: "btn-manage", onclick: () => openManage(g),
+      text: g.role === "member" ? t("members") : t("manage") }, g.requests > 0 ? el("span", { class: "badge req", text: "+" + g.requests }) : null));
+  const ann = $("#announce");
+  const text = g.info ? g.info.announcement : "";
+  ann.hidden = !text;
+  clear(ann);
+  if (text) ann.append(el("strong", { text: t("announcement") + "：" }), el("span", { class: "ann-text", text }));
+}
+
+function messageNode(g, m) {
+  const mine = S.me && m.sender && m.sender.user_id === S.me.user_id;
+  const sender = m.sender || { display_name: t("unknown_user"), role: "member" };
+  const body = m.deleted ? el("div", { class: "text deleted", text: t("deleted_message") }) : el("div", { class: "text", text: m.text });
+  return el("div", { class: "msg" + (mine ? " mine" : "") + (m.deleted ? " is-deleted" : ""), "data-seq": m.seq, "data-key": m.seq },
+    el("div", { class: "meta" }, el("span", { class: "who", text: sender.display_name }), roleTag(sender.role),
+      el("time", { text: fmtTime(m.ts), datetime: new Date(m.ts).toISOString() })),
+    el("div", { class: "bubble" }, body,
+      m.deleted ? null : el("button", { type: "button", class: "more", "aria-label": "⋯", text: "⋯", onclick: () => messageActions(g, m) })));
+}
+
+function sysLine(g, text) {
+  if (g.group_id !== S.current) return;
+  const box = $("#messages");
+  if (!box) return;
+  const atBottom = nearBottom();
+  box.append(el("div", { class: "sys", "data-key": g.lastSeq + 0.5, text }));
+  if (atBottom) scrollToBottom();
+}
+
+function nearBottom() { const s = $("#scroller"); return !s || s.scrollHeight - s.scrollTop - s.clientHeight < 60; }
+function scrollToBottom() { const s = $("#scroller"); if (s) s.scrollTop = s.scrollHeight; }
+
+// Store a message (from history, an ack or an event) and show it in seq order.
+function addMessage(g, m) {
+  const known = g.msgs.has(m.seq);
+  g.msgs.set(m.seq, m);
+  if (m.seq > g.lastSeq) { g.lastSeq = m.seq; g.preview = m.deleted ? t("deleted_message") : m.text; }
+  if (g.firstSeq === null || m.seq < g.firstSeq) g.firstSeq = m.seq;
+  if (g.group_id === S.current) {
+    const box = $("#messages");
+    if (box) {
+      const atBottom = nearBottom();
+      const node = messageNode(g, m);
+      const old = known ? box.querySelector(`.msg[data-seq="${m.seq}"]`) : null;
+      if (old) old.replaceWith(node);
+      else insertByKey(box, node, m.seq);
+      if (atBottom || (S.me && m.sender && m.sender.user_id === S.me.user_id)) scrollToBottom();
+    }
+    if (!document.hidden) markRead(g);
+  }
+  recount(g);
+  renderGroups();
+}
+
+function insertByKey(box, node, key) {
+  let after = box.lastElementChild;
+  while (after && Number(after.dataset.key) > key) after = after.previousElementSibling;
+  if (after) after.after(node); else box.prepend(node);
+}
+
+function recount(g) {
+  let n = 0;
+  for (const m of g.msgs.values()) if (m.seq > g.readSeq && !m.deleted && !(S.me && m.sender && m.sender.user_id === S.me.user_id)) n++;
+  g.unread = g.group_id === S.current && !document.hidden ? 0 : n;
+}
+
+function markRead(g) {
+  if (g.lastSeq > g.readSeq) { g.readSeq = g.lastSeq; localStorage.setItem(readKey(g.group_id), String(g.readSeq)); }
+  if (g.unread) { g.unread = 0; renderGroups(); }
+}
+
+async function loadOlder(g) {
+  if (g.noMore || g.loadingOlder || !S.authed || g.group_id !== S.current) return;
+  g.loadingOlder = true;
+  const s = $("#scroller");
+  const before = s.scrollHeight;
+  try {
+    const args = { group_id: g.group_id, limit: PAGE };
+    if (g.firstSeq !== null) args.before_seq = g.firstSeq;
+    const r = await api("history", args);
+    if (r.messages.length < PAGE) g.noMore = true;
+    for (const m of r.messages) addMessage(g, m);
+    if (g.group_id === S.current) {
+      s.scrollTop += s.scrollHeight - before;
+      const b = $("#load-earlier");
+      if (b && g.noMore) { b.textContent = t("no_earlier"); b.disabled = true; }
+    }
+  } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); }
+  g.loadingOlder = false;
+}
+
+// ------------------------------------------------------------------ sending
+function updateComposer() {
+  const g = cur();
+  const note = $("#composer-note");
+  if (!g || !note) return;
+  const until = myMuteUntil(g);
+  let text = "";
+  if (g.suspendedUntil > Date.now()) text = t("suspended_until", { until: fmtTime(g.suspendedUntil) });
+  else if (until) text = t("muted_until", { until: fmtTime(until) });
+  else if (g.muteAll && g.role === "member") text = t("muted_all");
+  note.hidden = !text;
+  note.textContent = text;
+  document.body.classList.toggle("composer-blocked", !!text);
+  $("#composer-text").disabled = !!text;
+  $("#send-btn").disabled = !!text;
+  clearTimeout(updateComposer.timer);
+  const next = Math.max(until, g.suspendedUntil) - Date.now();
+  if (next > 0 && next < 2 ** 31) updateComposer.timer = setTimeout(updateComposer, next + 200);
+}
+
+function sendText(g, text) {
+  const item = { gid: g.group_id, text, cmid: newId(), error: null };
+  S.outbox.push(item);
+  if (g.group_id === S.current) { $("#outbox").append(pendingNode(item)); scrollToBottom(); }
+  trySend(item);
+}
+
+function pendingNode(item) {
+  return el("div", { class: "msg mine pending", "data-cmid": item.cmid },
+    el("div", { class: "bubble" }, el("div", { class: "text", text: item.text }),
+      el("small", { class: "muted", text: item.error ? t("send_failed", { reason: item.error }) : t("sending") })));
+}
+
+function dropPending(item) {
+  S.outbox = S.outbox.filter((x) => x !== item);
+  const node = document.querySelector(`.pending[data-cmid="${item.cmid}"]`);
+  if (node) node.remove();
+}
+
+async function trySend(item) {
+  if (!S.authed || item.inflight) return;   // kept in the outbox; flushOutbox resends it after the reconnect
+  const g = S.groups.get(item.gid);
+  if (!g) { dropPending(item); return; }
+  item.inflight = true;
+  try {
+    const r = await api("send", { group_id: item.gid, text: item.text, client_msg_id: item.cmid });
+    dropPending(item);
+    if (r.held) toast(t("held"));
+    else addMessage(g, { group_id: item.gid, seq: r.seq, ts: r.ts, text: item.text,
+      sender: { user_id: S.me.user_id, display_name: S.me.display_name, role: g.role } });
+  } catch (e) {
+    item.inflight = false;
+    if (e.code === "disconnected") return;
+    dropPending(item);
+    if (e.code === "muted") {
+      if (e.reply.until) g.mutes.set(S.me.user_id, e.reply.until); else g.muteAll = true;
+      updateComposer();
+    } else if (e.code === "group_suspended" && e.reply.until) { g.suspendedUntil = e.reply.until; updateComposer(); }
+    if (e.code === "forbidden" && e.reply.agreement_version) { toast(t("agreement_needed"), "error"); checkAgreement(); }
+    else toast(t("send_failed", { reason: errorText(e) }), "error");
+    const box = $("#composer-text");
+    if (box && !box.value && g.group_id === S.current) box.value = item.text;
+  }
+}
+
+function flushOutbox() { for (const item of [...S.outbox]) trySend(item); }
+
+// ------------------------------------------------------------------ events
+function gname(gid, fallback) { const g = S.groups.get(gid); return g ? g.name : fallback || gid; }
+function uname(g, uid) { const u = g && g.members ? g.members.get(uid) : null; return u ? u.display_name : t("unknown_user"); }
+
+function onEvent(ev) {
+  const g = ev.group_id ? S.groups.get(ev.group_id) : null;
+  const meId = S.me ? S.me.user_id : null;
+  switch (ev.ev) {
+    case "message":
+      if (g) addMessage(g, ev);
+      break;
+    case "message_deleted":
+      if (g && g.msgs.has(ev.seq)) { const m = g.msgs.get(ev.seq); addMessage(g, { group_id: m.group_id, seq: m.seq, ts: m.ts, sender: m.sender, deleted: true }); }
+      break;
+    case "member_joined":
+      if (ev.user.user_id === meId) { if (!g) syncGroups().catch(() => {}); break; }
+      if (g) { if (g.members) g.members.set(ev.user.user_id, ev.user); bumpCount(g, 1); sysLine(g, t("sys_joined", { name: ev.user.display_name })); refreshManage(g); }
+      break;
+    case "member_left":
+    case "member_removed":
+      if (ev.user_id === meId) {
+        if (ev.ev === "member_removed") notice(t("n_removed", { group: gname(ev.group_id) }));
+        dropGroup(ev.group_id);
+        break;
+      }
+      if (g) {
+        sysLine(g, t(ev.ev === "member_left" ? "sys_left" : "sys_removed", { name: uname(g, ev.user_id) }));
+        if (g.members) g.members.delete(ev.user_id);
+        bumpCount(g, -1); refreshManage(g);
+      }
+      break;
+    case "role_changed":
+      if (!g) break;
+      if (g.members && g.members.has(ev.user_id)) g.members.get(ev.user_id).role = ev.role;
+      if (ev.user_id === meId) { g.role = ev.role; if (ev.role !== "member") countRequests(g).then(renderGroups); renderGroups(); updateComposer(); }
+      if (g.info && ev.role === "owner" && g.members) g.info.owner = g.members.get(ev.user_id) || g.info.owner;
+      sysLine(g, t("sys_role", { name: uname(g, ev.user_id), role: t("role_" + ev.role) }));
+      if (g.group_id === S.current) renderChatHead();
+      refreshManage(g);
+      break;
+    case "member_muted":
+      if (!g) break;
+      g.mutes.set(ev.user_id, ev.until);
+      sysLine(g, ev.until ? t("sys_muted", { name: uname(g, ev.user_id), until: fmtTime(ev.until) }) : t("sys_unmuted", { name: uname(g, ev.user_id) }));
+      if (g.group_id === S.current) updateComposer();
+      refreshManage(g);
+      break;
+    case "group_updated":
+      if (!g) break;
+      if (g.info) for (const k of ["name", "category", "join_policy", "announcement", "mute_all"]) if (k in ev) g.info[k] = ev[k];
+      if ("name" in ev) g.name = ev.name;
+      if ("mute_all" in ev) { g.muteAll = ev.mute_all; sysLine(g, t(ev.mute_all ? "sys_mute_all_on" : "sys_mute_all_off")); }
+      else sysLine(g, t("announcement" in ev ? "sys_announcement" : "sys_updated"));
+      renderGroups();
+      if (g.group_id === S.current) { renderChatHead(); updateComposer(); }
+      refreshManage(g);
+      break;
+    case "join_request":
+      if (!g) break;
+      countRequests(g).then(() => { renderGroups(); if (g.group_id === S.current) renderChatHead(); refreshManage(g); });
+      toast(t("new_join_request", { name: ev.user.display_name, group: g.name }));
+      break;
+    case "join_result":
+      if (ev.status === "approved") { notice(t("n_join_approved", { group: gname(ev.group_id) })); syncGroups().catch(() => {}); }
+      else notice(t("n_join_rejected", { group: gname(ev.group_id) }));
+      break;
+    case "invited":
+      notice(t("n_invited", { by: ev.by.display_name, group: ev.name, id: ev.group_id }),
+        { label: t("join_now"), run: () => joinGroup(ev.group_id) });
+      break;
+    case "group_dissolved":
+      notice(t("n_dissolved", { group: gname(ev.group_id) }));
+      dropGroup(ev.group_id);
+      break;
+    case "group_closed":
+      notice(t("n_closed", { group: gname(ev.group_id), reason: ev.reason || "" }), null, "error");
+      dropGroup(ev.group_id);
+      break;
+    case "group_suspended":
+      if (g) { g.suspendedUntil = ev.until; if (g.group_id === S.current) updateComposer(); }
+      notice(t("n_suspended", { group: gname(ev.group_id), until: fmtTime(ev.until), reason: ev.reason || "" }), null, "error");
+      break;
+    case "notice":
+      platformNotice(ev);
+      break;
+    default:
+      break;   // events this client does not know are ignored
+  }
+}
+
+function bumpCount(g, d) {
+  if (g.info) { g.info.member_count += d; if (g.group_id === S.current) renderChatHead(); }
+}
+
+function platformNotice(ev) {
+  const group = ev.group_id ? gname(ev.group_id) : "";
+  const text = ev.text || "";
+  switch (ev.kind) {
+    case "warning": {
+      let s = t("n_warning", { group, text });
+      if (ev.deadline) s += " " + t("n_warning_deadline", { deadline: fmtTime(ev.deadline) });
+      notice(s, null, "error");
+      break;
+    }
+    case "report_result":
+      notice(t(ev.outcome === "upheld" ? "n_report_result_upheld" : "n_report_result_rejected", { text }));
+      break;
+    case "sanction": notice(t("n_sanction", { text }), null, "error"); break;
+    case "blacklisted": notice(t("n_blacklisted", { text }), null, "error"); break;
+    case "agreement": notice(t("n_agreement")); if (S.authed) checkAgreement(); break;
+    case "platform": notice(t("n_platform", { text })); break;
+    case "content_removed": notice(t("n_content_removed", { group, text }), null, "error"); break;
+    default: notice(text);   // a kind this client does not know: its text as it is
+  }
+}
+
+export function notice(text, action = null, kind = "info") {
+  S.notices.unshift({ ts: Date.now(), text, action });
+  S.unseen++;
+  const c = $("#notice-count");
+  if (c) { c.hidden = false; c.textContent = String(S.unseen); }
+  toast(text, kind);
+}
+
+function dropGroup(gid) {
+  S.groups.delete(gid);
+  S.outbox = S.outbox.filter((x) => x.gid !== gid);
+  if (S.current === gid) { S.current = null; document.body.classList.remove("show-chat"); renderChat(); }
+  renderGroups();
+}
+
+// ------------------------------------------------------------------ dialogs
+function openNotices() {
+  S.unseen = 0;
+  const c = $("#notice-count"); if (c) c.hidden = true;
+  modal(t("notices"), (done) => S.notices.length === 0 ? el("p", { class: "muted", text: t("no_notices") }) :
+    el("ul", { class: "notices", id: "notice-list" }, S.notices.map((n) => el("li", {},
+      el("time", { class: "muted small", text: fmtTime(n.ts) }), el("p", { text: n.text }),
+      n.action ? el("button", { type: "button", class: "primary small", text: n.action.label, onclick: () => { done(); n.action.run(); } }) : null))));
+}
+
+async function joinGroup(gid) {
+  try {
+    const r = await api("join_group", { group_id: gid });
+    if (r.status === "pending") { toast(t("n_join_pending")); return false; }
+    await syncGroups();
+    toast(t("n_joined", { group: gname(gid) }));
+    openGroup(gid);
+    return true;
+  } catch (e) { toast(errorText(e), "error"); return false; }
+}
+
+function openNewGroup() {
+  modal(t("new_group"), (done) => {
+    const msg = el("p", { class: "form-msg", role: "alert" });
+    const idIn = el("input", { id: "join-id", inputmode: "numeric", required: true, placeholder: "1234567890" });
+    const nameIn = el("input", { id: "create-name", required: true, maxlength: 64 });
+    const cat = el("select", { id: "create-category" }, CATEGORIES.map((c) => el("option", { value: c, text: t("cat_" + c) })));
+    const pol = el("select", { id: "create-policy" }, ["open", "approval", "invite"].map((p) => el("option", { value: p, text: t("policy_" + p) })));
+    return [
+      el("form", { class: "stack", onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          const r = await api("join_group", { group_id: idIn.value.trim() });
+          if (r.status === "pending") { msg.textContent = t("n_join_pending"); msg.className = "form-msg ok"; return; }
+          done(); await syncGroups(); openGroup(idIn.value.trim());
+        } catch (err) { msg.textContent = errorText(err); msg.className = "form-msg error"; }
+      } }, el("h3", { text: t("join_by_id") }), el("div", { class: "row" }, idIn, el("button", { type: "submit", class: "primary", id: "join-btn", text: t("join") }))),
+      el("form", { class: "stack", onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          const r = await api("create_group", { name: nameIn.value.trim(), category: cat.value, join_policy: pol.value });
+          done(); await syncGroups(); openGroup(r.group_id); notice(t("n_created", { id: r.group_id }));
+        } catch (err) {
+          msg.textContent = errorText(err); msg.className = "form-msg error";
+          if (err.code === "verification_required") msg.append(" ", el("button", { type: "button", class: "link", text: t("verify"), onclick: () => { done(); openProfile(); } }));
+        }
+      } }, el("h3", { text: t("create_group") }), field(t("group_name"), nameIn), field(t("category"), cat), field(t("join_policy"), pol),
+        el("button", { type: "submit", class: "primary", id: "create-btn", text: t("create") })),
+      msg,
+    ];
+  });
+}
+
+function openProfile() {
+  modal(t("profile"), (done) => {
+    const me = S.me;
+    const msg = el("p", { class: "form-msg", role: "alert" });
+    const ok = (s) => { msg.textContent = s; msg.className = "form-msg ok"; };
+    const bad = (e) => { msg.textContent = errorText(e); msg.className = "form-msg error"; };
+    const dn = el("input", { id: "profile-name", value: me.display_name, maxlength: 32 });
+    const parts = [
+      el("dl", { class: "facts" },
+        el("dt", { text: t("username") }), el("dd", { text: me.username }),
+        el("dt", { text: t("my_user_id") }), el("dd", { class: "mono", id: "my-user-id", text: me.user_id }),
+        el("dt", { text: t("credit_level") }), el("dd", { text: String(me.credit_level) }),
+        el("dt", { text: t("verify") }), el("dd", { id: "id-state", text: me.id_verified ? t("id_verified") : t("id_not_verified") })),
+      el("form", { class: "row", onsubmit: async (e) => {
+        e.preventDefault();
+        try { await api("set_profile", { display_name: dn.value.trim() }); S.me = await api("me"); $("#me-name").textContent = S.me.display_name; ok(t("saved")); } catch (err) { bad(err); }
+      } }, dn, el("button", { type: "submit", class: "primary", text: t("save") })),
+    ];
+    if (!me.id_verified) {
+      const ln = el("input", { id: "verify-name", required: true, autocomplete: "off" });
+      const idn = el("input", { id: "verify-id", required: true, autocomplete: "off", maxlength: 18 });
+      parts.push(el("form", { class: "stack", id: "verify-form", onsubmit: async (e) => {
+        e.preventDefault();
+        try { await api("verify_identity", { legal_name: ln.value.trim(), id_number: idn.value.trim() }); S.me = await api("me"); ok(t("verify_done")); ln.value = ""; idn.value = ""; $("#id-state").textContent = t("id_verified"); }
+        catch (err) { bad(err); }
+      } }, el("h3", { text: t("verify") }), el("small", { class: "muted", text: t("verify_hint") }),
+        field(t("legal_name"), ln), field(t("id_number"), idn), el("button", { type: "submit", class: "primary", id: "verify-btn", text: t("verify") })));
+    }
+    const pw = el("input", { id: "delete-password", type: "password", autocomplete: "current-password" });
+    parts.push(
+      el("div", { class: "row" },
+        el("button", { type: "button", class: "ghost", text: t("agreement"), onclick: async () => {
+          try { const r = await api("agreement"); if (r.version) showAgreementView(r); else toast(t("no_notices")); } catch (err) { bad(err); }
+        } }),
+        el("button", { type: "button", class: "ghost", id: "btn-logout", text: t("logout"), onclick: async () => {
+          try { await api("logout"); } catch { /* logout is v2; older servers just forget the token here */ }
+          done(); localLogout();
+        } })),
+      el("details", {}, el("summary", { text: t("delete_account") }),
+        el("p", { class: "muted small", text: t("delete_account_hint") }),
+        el("div", { class: "row" }, pw, el("button", { type: "button", class: "danger", text: t("delete_account"), onclick: async () => {
+          try { await api("delete_account", { password: pw.value }); done(); localLogout(t("account_deleted")); } catch (err) { bad(err); }
+        } }))),
+      msg);
+    return parts;
+  });
+}
+
+function showAgreementView(r) {
+  modal(t("agreement"), () => [el("p", { class: "muted", text: t("agreement_version", { v: r.version }) }),
+    el("pre", { class: "doc", text: r.rules }), el("pre", { class: "doc", text: r.agreement })], { wide: true });
+}
+
+boot();

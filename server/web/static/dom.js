@@ -1,0 +1,58 @@
+// DOM helpers. User data only ever becomes text nodes or attribute values, never markup
+// (no HTML-parsing sink is used anywhere in the client; tests/web/test_security.py checks).
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
+    else if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k === "value") node.value = v;
+    else if (k === "checked" || k === "disabled" || k === "selected" || k === "required") node[k] = !!v;
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  add(node, children);
+  return node;
+}
+function add(node, children) {
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    if (Array.isArray(c)) add(node, c);
+    else if (c instanceof Node) node.appendChild(c);
+    else node.appendChild(document.createTextNode(String(c)));
+  }
+}
+export function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+export function $(sel, root = document) { return root.querySelector(sel); }
+
+let toastBox = null;
+export function toast(text, kind = "info") {
+  if (!toastBox) { toastBox = el("div", { id: "toasts", role: "status", "aria-live": "polite" }); document.body.appendChild(toastBox); }
+  const item = el("div", { class: "toast toast-" + kind, text });
+  toastBox.appendChild(item);
+  setTimeout(() => item.remove(), kind === "error" ? 6000 : 4000);
+}
+
+// A modal dialog built from nodes; resolves with the value passed to done(), or null when dismissed.
+export function modal(title, build, { wide = false, id = null } = {}) {
+  return new Promise((resolve) => {
+    const dlg = el("dialog", { class: "modal" + (wide ? " wide" : ""), id });
+    let settled = false;
+    const done = (value) => { if (!settled) { settled = true; resolve(value); } dlg.close(); };
+    dlg.addEventListener("close", () => { if (!settled) { settled = true; resolve(null); } dlg.remove(); });
+    const head = el("header", { class: "modal-head" }, el("h2", { text: title }),
+      el("button", { class: "icon", type: "button", "aria-label": "close", text: "✕", onclick: () => done(null) }));
+    dlg.append(head, el("div", { class: "modal-body" }, build(done, dlg)));
+    document.body.appendChild(dlg);
+    dlg.showModal();
+  });
+}
+
+export function confirmBox(text, okLabel, cancelLabel) {
+  return modal(okLabel, (done) => [
+    el("p", { text }),
+    el("div", { class: "row end" },
+      el("button", { type: "button", class: "ghost", text: cancelLabel, onclick: () => done(false) }),
+      el("button", { type: "button", class: "danger", id: "confirm-ok", text: okLabel, onclick: () => done(true) })),
+  ]).then((v) => v === true);
+}

@@ -1,0 +1,194 @@
+// Owner and admin powers in one panel (Art. 9): members with role tags, kick, timed mute,
+// mute-all, admins, ownership transfer, join requests, invitations, announcement,
+// settings, dissolution; and reporting (Art. 12) of messages, users and groups for everyone.
+import { el, clear, toast, modal, confirmBox } from "./dom.js";
+import { t, errorText, fmtTime, fmtDate } from "./i18n.js";
+import { S, api, roleTag } from "./state.js";
+
+const MUTES = [["mute_10m", 600], ["mute_1h", 3600], ["mute_1d", 86400], ["mute_7d", 604800], ["mute_30d", 2592000]];
+const CATEGORIES = ["family", "friends", "work", "study", "interest", "business", "public_affairs", "other"];
+const RANK = { owner: 0, admin: 1, member: 2 };
+let hooks = { dropGroup: () => {}, reload: async () => {} };
+let open = null;   // { g, box, requests }
+
+export function setHooks(h) { hooks = h; }
+
+async function act(op, args, okText) {
+  try { await api(op, args); if (okText) toast(okText); return true; } catch (e) { toast(errorText(e), "error"); return false; }
+}
+
+export function openManage(g) {
+  const box = el("div", { id: "manage" });
+  open = { g, box, requests: [] };
+  modal(g.role === "member" ? t("members") : t("manage"), () => box, { wide: true, id: "manage-dialog" }).then(() => { open = null; });
+  load(g);
+}
+
+export function refreshManage(g) {
+  if (open && open.g === g) load(g);
+}
+
+async function load(g) {
+  try {
+    const mem = await api("members", { group_id: g.group_id });
+    g.members = new Map(mem.members.map((u) => [u.user_id, u]));
+    g.info = await api("group_info", { group_id: g.group_id });
+    if (g.role !== "member") open.requests = (await api("join_requests", { group_id: g.group_id })).requests;
+    g.requests = open.requests.length;
+  } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); }
+  if (open && open.g === g) draw(g);
+}
+
+function canManage(me, target) {
+  if (me === "owner") return target !== "owner";
+  if (me === "admin") return target === "member";
+  return false;
+}
+
+function draw(g) {
+  const box = clear(open.box);
+  const info = g.info || {};
+  const me = g.role;
+  const now = Date.now();
+  box.append(el("section", {}, el("h3", { text: t("info") }),
+    el("dl", { class: "facts" },
+      el("dt", { text: t("group_name") }), el("dd", { text: info.name || g.name }),
+      el("dt", { text: t("group_id") }), el("dd", { class: "mono", text: g.group_id }),
+      el("dt", { text: t("category") }), el("dd", { text: info.category ? t("cat_" + info.category) : "" }),
+      el("dt", { text: t("join_policy") }), el("dd", { text: info.join_policy ? t("policy_" + info.join_policy) : "" }),
+      el("dt", { text: t("members") }), el("dd", { text: t("member_count_max", { n: info.member_count, max: info.max_members }) }),
+      info.created_at ? [el("dt", { text: t("created") }), el("dd", { text: fmtDate(info.created_at) })] : null)));
+
+  if (me !== "member") box.append(requestsSection(g));
+
+  const members = [...(g.members || new Map()).values()].sort((a, b) => RANK[a.role] - RANK[b.role] || a.display_name.localeCompare(b.display_name));
+  box.append(el("section", {}, el("h3", { text: t("members") + " (" + members.length + ")" }),
+    el("ul", { class: "members", id: "member-list" }, members.map((u) => {
+      const self = S.me && u.user_id === S.me.user_id;
+      const mutedUntil = g.mutes.get(u.user_id) || 0;
+      const actions = [];
+      if (!self && canManage(me, u.role)) {
+        const sel = el("select", { class: "act-mute-len", "aria-label": t("mute") }, MUTES.map(([k, s]) => el("option", { value: s, text: t(k) })));
+        actions.push(el("span", { class: "row tight" }, sel,
+          el("button", { type: "button", class: "small act-mute", text: t("mute"),
+            onclick: () => act("mute", { group_id: g.group_id, user_id: u.user_id, seconds: Number(sel.value) }) })));
+        if (mutedUntil > now) actions.push(el("button", { type: "button", class: "small act-unmute", text: t("unmute"),
+          onclick: () => act("mute", { group_id: g.group_id, user_id: u.user_id, seconds: 0 }) }));
+        actions.push(el("button", { type: "button", class: "small danger act-kick", text: t("kick"), onclick: async () => {
+          if (await confirmBox(t("confirm_kick", { name: u.display_name }), t("kick"), t("cancel"))) act("kick", { group_id: g.group_id, user_id: u.user_id });
+        } }));
+      }
+      if (!self && me === "owner") {
+        actions.push(u.role === "admin"
+          ? el("button", { type: "button", class: "small act-role", text: t("remove_admin"), onclick: () => act("set_role", { group_id: g.group_id, user_id: u.user_id, role: "member" }) })
+          : el("button", { type: "button", class: "small act-role", text: t("make_admin"), onclick: () => act("set_role", { group_id: g.group_id, user_id: u.user_id, role: "admin" }) }));
+        actions.push(el("button", { type: "button", class: "small act-transfer", text: t("transfer"), onclick: async () => {
+          if (await confirmBox(t("confirm_transfer", { name: u.display_name }), t("transfer"), t("cancel"))) act("transfer_owner", { group_id: g.group_id, user_id: u.user_id });
+        } }));
+      }
+      if (!self) actions.push(el("button", { type: "button", class: "small ghost act-report-user", text: t("report_user"),
+        onclick: () => reportDialog({ target_type: "user", user_id: u.user_id, group_id: g.group_id }) }));
+      return el("li", { class: "member", "data-uid": u.user_id, "data-role": u.role },
+        el("div", { class: "row" }, el("span", { class: "who", text: u.display_name }), self ? el("span", { class: "muted", text: t("you") }) : null,
+          el("span", { class: "tag tag-" + u.role, text: t("role_" + u.role) }),
+          mutedUntil > now ? el("span", { class: "tag tag-muted", title: fmtTime(mutedUntil), text: t("muted_tag") }) : null),
+        actions.length ? el("div", { class: "row wrap actions" }, actions) : null);
+    }))));
+
+  if (me !== "member") box.append(adminSection(g));
+  if (me === "owner" || info.join_policy === "open") box.append(inviteSection(g));
+  box.append(el("section", { class: "row wrap" },
+    el("button", { type: "button", class: "ghost", id: "btn-report-group", text: t("report_group"), onclick: () => reportDialog({ target_type: "group", group_id: g.group_id }) }),
+    me === "owner"
+      ? el("button", { type: "button", class: "danger", id: "btn-dissolve", text: t("dissolve"), onclick: async () => {
+        if (await confirmBox(t("confirm_dissolve", { name: g.name }), t("dissolve"), t("cancel"))
+            && await act("dissolve_group", { group_id: g.group_id })) { closeDialog(); hooks.dropGroup(g.group_id); }
+      } })
+      : el("button", { type: "button", class: "danger", id: "btn-leave", text: t("leave"), onclick: async () => {
+        if (await confirmBox(t("confirm_leave", { name: g.name }), t("leave"), t("cancel"))
+            && await act("leave_group", { group_id: g.group_id })) { closeDialog(); hooks.dropGroup(g.group_id); }
+      } })));
+}
+
+function closeDialog() { const d = document.getElementById("manage-dialog"); if (d) d.close(); }
+
+function requestsSection(g) {
+  const reqs = open.requests;
+  return el("section", {}, el("h3", { text: t("join_requests") + (reqs.length ? " (" + reqs.length + ")" : "") }),
+    reqs.length === 0 ? el("p", { class: "muted", text: t("no_requests") }) :
+      el("ul", { class: "requests", id: "request-list" }, reqs.map((u) => el("li", { class: "request", "data-uid": u.user_id },
+        el("span", { class: "who grow", text: u.display_name }),
+        u.requested_at ? el("small", { class: "muted", text: t("requested_at", { time: fmtTime(u.requested_at) }) }) : null,
+        el("button", { type: "button", class: "small primary act-approve", text: t("approve"),
+          onclick: async () => { await act("approve_join", { group_id: g.group_id, user_id: u.user_id }); load(g); } }),
+        el("button", { type: "button", class: "small act-reject", text: t("reject"),
+          onclick: async () => { await act("reject_join", { group_id: g.group_id, user_id: u.user_id }); load(g); } })))));
+}
+
+function adminSection(g) {
+  const info = g.info || {};
+  const ann = el("textarea", { id: "announcement-text", rows: 3, maxlength: 4000, value: info.announcement || "" });
+  const parts = [el("h3", { text: t("group_settings") }),
+    el("label", { class: "row switch" },
+      el("input", { type: "checkbox", id: "mute-all", checked: !!info.mute_all,
+        onchange: (e) => act("mute_all", { group_id: g.group_id, on: e.target.checked }) }),
+      el("span", { text: t("mute_all") })),
+    el("form", { class: "stack", onsubmit: (e) => { e.preventDefault(); act("set_announcement", { group_id: g.group_id, text: ann.value }, t("announcement_saved")); } },
+      el("span", { class: "label", text: t("announcement_edit") }), ann,
+      el("button", { type: "submit", class: "primary", id: "announcement-save", text: t("save") }))];
+  if (g.role === "owner") {
+    const name = el("input", { id: "settings-name", value: info.name || g.name, maxlength: 64 });
+    const cat = el("select", { id: "settings-category" }, CATEGORIES.map((c) => el("option", { value: c, text: t("cat_" + c), selected: c === info.category })));
+    const pol = el("select", { id: "settings-policy" }, ["open", "approval", "invite"].map((p) => el("option", { value: p, text: t("policy_" + p), selected: p === info.join_policy })));
+    parts.push(el("form", { class: "stack", onsubmit: (e) => {
+      e.preventDefault();
+      const args = { group_id: g.group_id };
+      if (name.value.trim() !== info.name) args.name = name.value.trim();
+      if (cat.value !== info.category) args.category = cat.value;
+      if (pol.value !== info.join_policy) args.join_policy = pol.value;
+      if (Object.keys(args).length > 1) act("update_group", args, t("saved"));
+    } }, el("label", { class: "field" }, el("span", { class: "label", text: t("group_name") }), name),
+      el("label", { class: "field" }, el("span", { class: "label", text: t("category") }), cat),
+      el("label", { class: "field" }, el("span", { class: "label", text: t("join_policy") }), pol),
+      el("button", { type: "submit", class: "primary", id: "settings-save", text: t("save") })));
+  }
+  return el("section", {}, parts);
+}
+
+function inviteSection(g) {
+  const uid = el("input", { id: "invite-user", placeholder: "u0123456789abcdef", autocomplete: "off" });
+  return el("section", {}, el("h3", { text: t("invite") }),
+    el("form", { class: "row", onsubmit: (e) => { e.preventDefault(); act("invite", { group_id: g.group_id, user_id: uid.value.trim() }, t("invite_sent")).then((ok) => { if (ok) uid.value = ""; }); } },
+      uid, el("button", { type: "submit", class: "primary", id: "invite-btn", text: t("invite") })),
+    el("small", { class: "muted", text: t("invite_user_id") }));
+}
+
+// The actions on one message: report it, report its sender, delete it.
+export function messageActions(g, m) {
+  const mine = S.me && m.sender && m.sender.user_id === S.me.user_id;
+  modal(t("report"), (done) => el("div", { class: "stack", id: "message-actions" },
+    el("blockquote", { class: "quote", text: m.text }),
+    mine ? null : el("button", { type: "button", class: "ghost", id: "act-report-message", text: t("report_message"),
+      onclick: () => { done(); reportDialog({ target_type: "message", group_id: g.group_id, seq: m.seq }); } }),
+    mine || !m.sender ? null : el("button", { type: "button", class: "ghost", id: "act-report-sender", text: t("report_user"),
+      onclick: () => { done(); reportDialog({ target_type: "user", user_id: m.sender.user_id, group_id: g.group_id }); } }),
+    mine || g.role !== "member" ? el("button", { type: "button", class: "danger", id: "act-delete", text: t("delete"),
+      onclick: async () => { done(); await act("delete_message", { group_id: g.group_id, seq: m.seq }); } }) : null));
+}
+
+export function reportDialog(target) {
+  const reasons = t("reasons").split("|");
+  modal(t("report"), (done) => {
+    const sel = el("select", { id: "report-reason" }, reasons.map((r) => el("option", { value: r, text: r })));
+    const detail = el("textarea", { id: "report-detail", rows: 3, maxlength: 2000 });
+    return el("form", { class: "stack", onsubmit: async (e) => {
+      e.preventDefault();
+      const args = { ...target, reason: sel.value };
+      if (detail.value.trim()) args.detail = detail.value.trim();
+      try { const r = await api("report", args); done(); toast(r.duplicate ? t("report_dup") : t("report_sent")); }
+      catch (err) { toast(errorText(err), "error"); }
+    } }, el("label", { class: "field" }, el("span", { class: "label", text: t("report_reason") }), sel),
+      el("label", { class: "field" }, el("span", { class: "label", text: t("report_detail") }), detail),
+      el("button", { type: "submit", class: "primary", id: "report-submit", text: t("report") }));
+  });
+}

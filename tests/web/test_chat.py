@@ -1,0 +1,92 @@
+"""The web client in a real browser: registration, live chat both ways, XSS-safe rendering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.harness import ServerProcess
+from tests.web.browser import create_group, join_group, message_texts, new_page, register, send
+
+
+def test_two_browsers_register_and_chat_live(browser: Any, server: ServerProcess) -> None:
+    alice = new_page(browser, server)
+    bob = new_page(browser, server)
+    assert alice.locator("#login-form").is_visible()  # the app opens on the login screen, in Chinese
+    assert alice.inner_text("#login-submit") == "登录"
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    gid = create_group(alice, "茶话会")
+    join_group(bob, gid)
+    bob.wait_for_selector(f'.group-item[data-gid="{gid}"]')
+    bob.wait_for_selector("#chat-title:has-text('茶话会')")
+
+    send(alice, "你好 Bob")
+    bob.wait_for_selector("#messages .msg .text:has-text('你好 Bob')")
+    send(bob, "hi Alice\nsecond line")
+    alice.wait_for_selector("#messages .msg .text:has-text('second line')")
+    assert message_texts(alice) == ["你好 Bob", "hi Alice\nsecond line"]
+    assert message_texts(bob) == ["你好 Bob", "hi Alice\nsecond line"]
+    # Each sees who sent what; the owner carries the owner tag.
+    assert bob.locator("#messages .msg").first.locator(".who").inner_text() == "Alice"
+    assert bob.locator("#messages .msg").first.locator(".tag-owner").count() == 1
+    assert alice.errors == [] and bob.errors == []
+
+
+XSS = '<img src=x onerror="window.__xss=1;alert(1)">'
+
+
+def test_markup_from_users_renders_as_text(browser: Any, server: ServerProcess) -> None:
+    alice = new_page(browser, server)
+    bob = new_page(browser, server)
+    dialogs: list[str] = []
+    for p in (alice, bob):
+        p.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    register(alice, server, display="<b>Alice</b>")
+    register(bob, server, display='<img src=y onerror="alert(2)">')
+    gid = create_group(alice, "<script>alert(3)</script>")
+    join_group(bob, gid)
+    bob.wait_for_selector("#composer-text")
+    send(alice, XSS)
+    bob.wait_for_selector("#messages .msg .text")
+    assert message_texts(bob) == [XSS]
+    assert bob.inner_text("#chat-title") == "<script>alert(3)</script>"
+    assert bob.locator("#messages .who").first.inner_text() == "<b>Alice</b>"
+    send(bob, "ok")
+    alice.wait_for_selector("#messages .msg .text:has-text('ok')")
+    assert alice.locator("#messages .who").last.inner_text() == '<img src=y onerror="alert(2)">'
+    bob.click("#btn-manage")
+    bob.wait_for_selector("#member-list .member")
+    bob.wait_for_timeout(300)  # give any injected handler its chance to fire
+    for p in (alice, bob):
+        # No element was created from user text, no handler ran, no dialog opened.
+        assert p.locator("#app img[src='x'], #app img[src='y'], #app b, #app script, dialog img[src='y']").count() == 0
+        assert p.evaluate("() => window.__xss") is None
+    assert dialogs == []
+    assert alice.errors == [] and bob.errors == []
+
+
+def test_phone_width_and_english(browser: Any, server: ServerProcess) -> None:
+    owner = new_page(browser, server)
+    register(owner, server)
+    gid = create_group(owner, "a group with a rather long name to see it fit")
+    phone = new_page(browser, server, width=360, height=740)
+    assert phone.inner_text("#login-submit") == "登录"
+    phone.click("#lang-btn")  # English, remembered for the next visit
+    assert phone.inner_text("#login-submit") == "Log in"
+    register(phone, server)
+    assert phone.get_attribute("#btn-new-group", "title") == "Create or join a group"
+    join_group(phone, gid)
+    phone.wait_for_selector("#composer-text")
+    # At 360 px the chat replaces the group list, and nothing scrolls sideways.
+    assert phone.locator("#sidebar").is_hidden()
+    send(phone, "hello from a phone " + "x" * 200)
+    phone.wait_for_selector("#messages .msg .text")
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360
+    phone.click("#btn-back")
+    assert phone.locator("#sidebar").is_visible()
+    assert phone.locator(f'.group-item[data-gid="{gid}"]').is_visible()
+    phone.reload()  # the token survives a reload (localStorage, never the URL) and so does the language
+    phone.wait_for_selector("#status.status-connected")
+    assert gid not in phone.url and "token" not in phone.url
+    assert phone.inner_text("#status") == "Connected"
+    assert phone.errors == []

@@ -1,0 +1,132 @@
+"""Owner and admin powers in the browser: mute shows in the member's composer; the approval flow."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.e2e.harness import ServerProcess
+from tests.web.browser import (
+    close_dialogs,
+    create_group,
+    join_group,
+    message_texts,
+    new_page,
+    register,
+    run_async,
+    send,
+)
+
+
+def test_owner_mutes_member_and_the_composer_shows_it(browser: Any, server: ServerProcess) -> None:
+    alice = new_page(browser, server)
+    bob = new_page(browser, server)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    gid = create_group(alice, "管理测试")
+    join_group(bob, gid)
+    bob.wait_for_selector("#composer-text:enabled")
+
+    alice.click("#btn-manage")
+    row = alice.locator("#member-list .member[data-role='member']")
+    row.locator(".act-mute-len").select_option("3600")
+    row.locator(".act-mute").click()
+    bob.wait_for_selector("#composer-note:visible")
+    assert "禁言" in bob.inner_text("#composer-note")
+    assert bob.locator("#composer-text").is_disabled() and bob.locator("#send-btn").is_disabled()
+    alice.wait_for_selector("#member-list .tag-muted")  # the owner's panel shows the mute too
+
+    alice.locator("#member-list .member[data-role='member'] .act-unmute").click()
+    bob.wait_for_selector("#composer-text:enabled")
+    assert bob.locator("#composer-note").is_hidden()
+
+    alice.check("#mute-all")  # everyone: members cannot post, the owner still can
+    bob.wait_for_selector("#composer-note:visible")
+    assert bob.inner_text("#composer-note") == "全员禁言中，只有群主和管理员可以发言"
+    close_dialogs(alice)
+    send(alice, "只有群主能说话")
+    bob.wait_for_selector("#messages .msg .text:has-text('只有群主能说话')")
+    alice.click("#btn-manage")
+    alice.uncheck("#mute-all")
+    bob.wait_for_selector("#composer-text:enabled")
+    send(bob, "可以说话了")
+    alice.wait_for_selector("#messages .msg .text:has-text('可以说话了')")
+
+    # Admin appointment shows as a role tag on both sides.
+    alice.locator("#member-list .member[data-role='member'] .act-role").click()
+    alice.wait_for_selector("#member-list .member[data-role='admin']")
+    close_dialogs(bob)
+    send(bob, "我是管理员了")
+    alice.wait_for_selector("#messages .msg:has-text('我是管理员了') .tag-admin")
+    assert alice.errors == [] and bob.errors == []
+
+
+def test_join_approval_end_to_end(browser: Any, server: ServerProcess) -> None:
+    alice = new_page(browser, server)
+    bob = new_page(browser, server)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    gid = create_group(alice, "审批群", policy="approval")
+    join_group(bob, gid)
+    bob.wait_for_selector("dialog .form-msg.ok:has-text('等待群主或管理员批准')")
+    close_dialogs(bob)
+    assert bob.locator(f'.group-item[data-gid="{gid}"]').count() == 0
+
+    # The owner learns live: a badge on the group, the request in the panel.
+    alice.wait_for_selector("#btn-manage .badge.req")
+    alice.click("#btn-manage")
+    req = alice.locator("#request-list .request")
+    req.wait_for()
+    assert req.locator(".who").inner_text() == "Bob"
+    req.locator(".act-approve").click()
+    alice.wait_for_selector("#member-list .member:has-text('Bob')")
+    alice.wait_for_selector("#request-list", state="detached")
+
+    # The requester is told, and the group appears for them.
+    bob.wait_for_selector(f'.group-item[data-gid="{gid}"]')
+    bob.wait_for_selector("#notice-count:not([hidden])")
+    bob.click(f'.group-item[data-gid="{gid}"]')
+    bob.wait_for_selector("#composer-text:enabled")
+    send(bob, "谢谢批准")
+    close_dialogs(alice)
+    alice.wait_for_selector("#messages .msg .text:has-text('谢谢批准')")
+    assert message_texts(bob) == ["谢谢批准"]
+    assert alice.errors == [] and bob.errors == []
+
+
+def test_report_reaches_the_operator_and_the_outcome_comes_back_in_plain_language(
+        browser: Any, server: ServerProcess) -> None:
+    alice = new_page(browser, server)
+    bob = new_page(browser, server)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    gid = create_group(alice, "举报测试")
+    join_group(bob, gid)
+    bob.wait_for_selector("#composer-text:enabled")
+    send(alice, "加我微信买发票")
+    msg = bob.locator("#messages .msg").first
+    msg.wait_for()
+    msg.hover()
+    msg.locator(".more").click()
+    bob.click("#act-report-message")
+    bob.select_option("#report-reason", "诈骗")
+    bob.fill("#report-detail", "卖假发票")
+    bob.click("#report-submit")
+    bob.wait_for_selector("#toasts .toast:has-text('举报已提交')")
+
+    rc, out, _ = run_async(server.admin("reports", "--open"))
+    listed = [json.loads(line) for line in out.splitlines()]
+    assert rc == 0 and len(listed) == 1
+    report = listed[0]
+    assert report["group_id"] == gid and report["seq"] == 1 and report["reason"] == "诈骗"
+    rid = str(report["report_id"])
+    rc, _, _ = run_async(server.admin("resolve", rid, "--outcome", "upheld", "--note", "已删除并警告"))
+    assert rc == 0
+    bob.wait_for_selector("#notice-count:not([hidden])")
+    bob.click("#btn-notices")
+    assert bob.inner_text("#notice-list li p") == "你的举报已处理，成立：已删除并警告"
+
+    rc, _, _ = run_async(server.admin("warn-group", gid, "--reason", "请清理广告"))
+    assert rc == 0
+    alice.wait_for_selector("#toasts .toast:has-text('平台警告（群「举报测试」）：请清理广告')")
+    assert alice.errors == [] and bob.errors == []

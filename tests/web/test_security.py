@@ -1,0 +1,103 @@
+"""The web client's HTTP side: files and security headers, and the Origin check on WebSocket handshakes."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from server.config import ConfigError, parse_config
+from server.web.routes import origin_allowed
+from tests.e2e.harness import ServerProcess
+
+
+def _get(srv: ServerProcess, path: str) -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}{path}", timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def test_pages_are_served_with_strict_headers(server: ServerProcess) -> None:
+    status, headers, body = _get(server, "/")
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert b'<script type="module" src="/app.js">' in body
+    csp = headers["Content-Security-Policy"]
+    for part in ("default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'",
+                 f"connect-src 'self' ws://127.0.0.1:{server.port} wss://127.0.0.1:{server.port}", "object-src 'none'"):
+        assert part in csp
+    assert "unsafe" not in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["X-Frame-Options"] == "DENY"
+    for path, ctype in (("/app.js", "text/javascript; charset=utf-8"), ("/style.css", "text/css; charset=utf-8"),
+                        ("/logo.svg", "image/svg+xml"), ("/index.html", "text/html; charset=utf-8")):
+        status, headers, body = _get(server, path)
+        assert (status, headers["Content-Type"]) == (200, ctype) and body
+        assert "Content-Security-Policy" in headers and headers["X-Content-Type-Options"] == "nosniff"
+    for path in ("/nope.js", "/../pyproject.toml", "/static/app.js", "/routes.py", "/%2e%2e/server/app.py"):
+        assert _get(server, path)[0] == 404, path
+    assert _get(server, "/healthz")[0] == 200  # the rest of the HTTP side is unchanged
+
+
+def test_no_innerhtml_in_the_client() -> None:
+    """User text must only ever reach the page as text nodes."""
+    from server.web.routes import STATIC_DIR
+
+    for f in STATIC_DIR.glob("*.js"):
+        src = f.read_text(encoding="utf-8")
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert sink not in src, f"{f.name} uses {sink}"
+
+
+async def _handshake(url: str, origin: str | None) -> int:
+    try:
+        async with connect(url, origin=origin, subprotocols=["qunguan.v1+json"]) as ws:  # type: ignore[arg-type,list-item]
+            await ws.send('{"op":"me","rid":1}')
+            await ws.recv()
+            return 101
+    except InvalidStatus as err:
+        return err.response.status_code
+
+
+async def test_foreign_origin_handshake_is_refused(server: ServerProcess) -> None:
+    srv = server
+    own = f"http://127.0.0.1:{srv.port}"
+    assert await _handshake(srv.url, "http://evil.example") == 403
+    assert await _handshake(srv.url, "null") == 403
+    assert await _handshake(srv.url, f"http://127.0.0.1:{srv.port + 1}") == 403
+    assert await _handshake(srv.url, own) == 101
+    assert await _handshake(srv.url, None) == 101  # not a browser: allowed
+
+
+async def test_allowed_origins_lists_more_origins(tmp_path: Path) -> None:
+    srv = ServerProcess(tmp_path)
+    text = srv.config.read_text().replace("[server]\n", '[server]\nallowed_origins = ["https://chat.example.com"]\n', 1)
+    srv.config.write_text(text)
+    srv.start()
+    try:
+        assert await _handshake(srv.url, "https://chat.example.com") == 101
+        assert await _handshake(srv.url, "https://evil.example.com") == 403
+        assert await _handshake(srv.url, f"http://127.0.0.1:{srv.port}") == 101  # its own origin stays allowed
+    finally:
+        srv.stop()
+
+
+def test_origin_rules() -> None:
+    assert origin_allowed(None, "h:1", ())
+    assert origin_allowed("http://h:1", "h:1", ())
+    assert origin_allowed("https://H:1", "h:1", ())
+    assert not origin_allowed("http://h:2", "h:1", ())
+    assert not origin_allowed("http://h:1", None, ())
+    assert not origin_allowed("file://", "h:1", ())
+    assert origin_allowed("https://a.example", "h:1", ("https://a.example",))
+    assert origin_allowed("https://anything", "h:1", ("*",))
+    with pytest.raises(ConfigError) as err:
+        parse_config({"server": {"allowed_origins": ["chat.example.com", "https://x/path", 3]}}, base_dir=Path("."))
+    assert [p.key for p in err.value.problems] == [
+        "server.allowed_origins[0]", "server.allowed_origins[1]", "server.allowed_origins[2]"]
