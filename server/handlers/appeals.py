@@ -1,0 +1,64 @@
+"""``appeal``: a user contests a sanction against them (extension; Art. 11, measures that finish).
+
+Who may appeal: the sanctioned user (``suspend_admin``, ``revoke_create``), or the
+current owner of the sanctioned group (``warning``, ``suspend_group``). A
+blacklisted account cannot sign in, so it appeals outside the platform; a closed
+group is final and cannot be appealed. One open appeal per sanction and user
+(decided by the database). The appeal is queued for the operators
+(``qunguan admin appeals``, ``decide-appeal``); the user gets a notice of kind
+``appeal_result`` when it is decided.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from protocol.errors import ContractError
+from server.handlers import handler
+from server.storage import changes as ch
+
+if TYPE_CHECKING:
+    from protocol import messages as rq
+    from protocol.codec import Encoding
+    from server.context import Context
+    from server.session import Session
+
+MAX_APPEAL_CHARS = 2000
+
+
+def _ended(row: dict[str, Any], now: int) -> bool:
+    exp = row["expires_at"]
+    return row["lifted_at"] is not None or (row["kind"] != "warning" and exp is not None and exp <= now)
+
+
+@handler("appeal")
+async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> dict[str, Any]:
+    text = req.text.strip()
+    if not text:
+        raise ContractError("bad_request", "text is required: say why the sanction should be lifted")
+    if len(text) > MAX_APPEAL_CHARS:
+        raise ContractError("too_large", f"text is at most {MAX_APPEAL_CHARS} characters")
+    sid = req.sanction_id.strip()
+    if not (sid.isascii() and sid.isdigit() and 0 < len(sid) <= 18 and sid[0] != "0"):
+        raise ContractError("bad_request", "sanction_id must be a sanction id")
+    me = sess.me
+    row = await ctx.store.sanction(int(sid))
+    mine = False
+    if row is not None:
+        if row["target_type"] == "user":
+            mine = row["target_id"] == me.user_id
+        else:
+            g = ctx.state.groups.get(row["target_id"])
+            mine = g is not None and g.owner_id == me.user_id
+    if row is None or not mine:
+        # The same answer for a sanction that does not exist and one on somebody else.
+        raise ContractError("not_found", f"no sanction {sid} against you or a group you own")
+    if row["kind"] == "close_group":
+        raise ContractError("forbidden", "closing a group is final and cannot be appealed")
+    now = ctx.now_ms()
+    if _ended(row, now):
+        raise ContractError("conflict", f"sanction {sid} has already ended")
+    # InsertAppeal re-checks inside its transaction that the sanction still stands and that
+    # this user has no other open appeal against it.
+    [appeal_id] = await ctx.store.apply(ch.InsertAppeal(int(sid), me.user_id, text, now))
+    return {"appeal_id": str(appeal_id)}

@@ -1,0 +1,155 @@
+"""A blacklisted owner's groups (Art. 11): each passes to its longest-serving admin, or is closed.
+
+When an account is blacklisted its owner powers end with it. For every live
+group it owns:
+
+- the group passes to the **longest-serving admin** (the admin who joined the
+  group first: lowest ``joined_seq``, then user id) among those who may own it
+  now: an active account, under their own ``max_groups_created`` cap (groups
+  passed on earlier in the same blacklisting count), the right to create groups
+  not revoked, and meeting the group's size class. The old owner stays a plain
+  member of a closed account.
+- a group with no such admin is **closed** (final, like ``close-group``), with the
+  reason "owner blacklisted: ...". Nobody is penalised for it.
+
+:func:`plan` claims all of it in memory in one synchronous step (so no other
+request can take the group meanwhile) and returns the changes, a summary for
+the record entry, the undo, and what to tell clients after the commit. The
+blacklisting writes it all in one transaction with its own record entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from governance import posting
+from governance.tiers import check_size_class
+from protocol import events as ev
+from protocol.enums import Role
+from protocol.errors import ContractError
+from server.fanout import publish
+from server.handlers.common import caps_of, level_of, owned_count
+from server.storage.changes import AddSanction, Change, SetGroupFields, TransferOwner
+
+if TYPE_CHECKING:
+    from server.context import Context
+    from server.state import Group, User
+
+
+@dataclass
+class Handover:
+    changes: list[Change] = field(default_factory=list)
+    passed: dict[str, str] = field(default_factory=dict)  # group id -> new owner's user id
+    closed: list[str] = field(default_factory=list)
+    undos: list[Callable[[], None]] = field(default_factory=list)
+    tell: list[Callable[[], None]] = field(default_factory=list)
+
+    def undo(self) -> None:
+        for fn in reversed(self.undos):
+            fn()
+
+    def publish(self) -> None:
+        for fn in self.tell:
+            fn()
+
+
+def _may_own(app: Context, g: Group, user: User) -> bool:
+    if not user.active:
+        return False
+    try:
+        posting.check_can_own(owned=owned_count(app, user), max_groups_created=caps_of(app, user).max_groups_created,
+                              create_revoked=user.create_revoked, by_transfer=True)
+        check_size_class(len(g.members), app.cfg.groups.size_classes, owner_level=level_of(app, user),
+                         owner_id_verified=user.id_verified)
+    except ContractError:
+        return False
+    return True
+
+
+def successor(app: Context, g: Group, joined_at: dict[str, int]) -> User | None:
+    """The longest-serving admin of ``g`` (earliest ``joined_at``) who may own it now, or None."""
+    admins = sorted((joined_at.get(uid, 2**63), m.joined_seq, uid) for uid, m in g.members.items()
+                    if m.role == Role.ADMIN)
+    for _, _, uid in admins:
+        user = app.state.users.get(uid)
+        if user is not None and _may_own(app, g, user):
+            return user
+    return None
+
+
+def owned_groups(app: Context, owner: User) -> list[str]:
+    return sorted(gid for gid in owner.groups if app.state.groups[gid].owner_id == owner.user_id
+                  and app.state.groups[gid].alive)
+
+
+async def seniority(app: Context, owner: User) -> dict[str, dict[str, int]]:
+    """When each member of each group ``owner`` owns joined it: read before :func:`plan`."""
+    return {gid: await app.store.members_joined_at(gid) for gid in owned_groups(app, owner)}
+
+
+def plan(app: Context, owner: User, reason: str, actor: str, now: int, by: str,
+         joined_at: dict[str, dict[str, int]]) -> Handover:
+    """Claim, in memory, the handover of every live group ``owner`` owns (see the module's doc).
+
+    ``joined_at`` (from :func:`seniority`) only orders the admins; who is an admin,
+    and who owns what, is decided here from memory, in one step with the claim.
+    """
+    h = Handover()
+    try:
+        for gid in owned_groups(app, owner):
+            g = app.state.groups[gid]
+            heir = successor(app, g, joined_at.get(gid, {}))
+            if heir is not None:
+                _pass(h, app, g, owner, heir, by)
+            else:
+                _close(h, app, g, f"owner blacklisted: {reason}", actor, now)
+    except BaseException:
+        h.undo()  # nothing half-claimed is left behind
+        raise
+    return h
+
+
+def _pass(h: Handover, app: Context, g: Group, owner: User, heir: User, by: str) -> None:
+    old, new = g.members[owner.user_id], g.members[heir.user_id]
+    g.owner_id, new.role, old.role = heir.user_id, Role.OWNER, Role.MEMBER
+
+    def undo() -> None:
+        g.owner_id, new.role, old.role = owner.user_id, Role.ADMIN, Role.OWNER
+
+    def tell() -> None:
+        publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=heir.user_id, role=Role.OWNER))
+        publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=owner.user_id, role=Role.MEMBER))
+        publish(heir.sessions, ev.Notice(group_id=g.group_id, kind="group_handover", by=by,
+                                         text=f"the owner of group {g.group_id} was blacklisted by the platform; "
+                                              "you now own it as its longest-serving admin"))
+
+    h.changes.append(TransferOwner(g.group_id, owner.user_id, heir.user_id))
+    h.passed[g.group_id] = heir.user_id
+    h.undos.append(undo)
+    h.tell.append(tell)
+
+
+def _close(h: Handover, app: Context, g: Group, why: str, actor: str, now: int) -> None:
+    g.closed_at, g.closed_reason = now, why
+    online = set(g.online)
+    members = list(g.members)
+    for uid in members:
+        app.state.users[uid].groups.discard(g.group_id)
+    g.online.clear()
+
+    def undo() -> None:
+        g.closed_at, g.closed_reason = None, None
+        for uid in members:
+            app.state.users[uid].groups.add(g.group_id)
+        g.online.update(online)
+
+    def tell() -> None:
+        publish(online, ev.GroupClosed(group_id=g.group_id, reason=why))
+
+    h.changes.append(SetGroupFields(g.group_id, {"closed_at": now, "closed_reason": why}))
+    h.changes.append(AddSanction("close_group", "group", g.group_id, why, actor, now))
+    h.closed.append(g.group_id)
+    h.undos.append(undo)
+    h.tell.append(tell)

@@ -1,0 +1,275 @@
+"""Measures that finish (Art. 11): list sanctions, overdue warnings, lifting early, appeals.
+
+- ``sanctions [--group GID | --user NAME] [--overdue]``: one JSON object per line,
+  each with its ``status``: ``in_force``, ``expired`` (a period that ran out),
+  ``overdue`` (a warning whose rectification deadline passed while it stands),
+  ``lifted``.
+- ``lift SANCTION_ID --reason``: ends a sanction early, undoes its effect and
+  tells the clients (:func:`lift_changes`); the record entry names the operator.
+  Lifting a ``blacklist`` reopens the account and lifts the bar on its identity:
+  only a ``content_safety_officer`` may (governance.operators.LIFT_BLACKLIST).
+  A ``close_group`` is final and cannot be lifted.
+- ``appeals [--open]`` and ``decide-appeal APPEAL_ID --outcome upheld|rejected --note``:
+  users' appeals (client op ``appeal``, server/handlers/appeals.py); an upheld
+  appeal lifts the sanction in the same transaction; the appellant gets a notice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from governance.identity import username_key
+from governance.operators import LIFT_BLACKLIST, refusal
+from protocol import events as ev
+from server.fanout import publish
+from server.operator.channel import OperatorError, Result, command, current_operator
+from server.operator.common import apply, audit, group_of, operator_name, reason_of
+from server.storage.changes import Change, DecideAppeal, LiftSanction, SetGroupFields, SetUserFields
+
+if TYPE_CHECKING:
+    from server.context import Context
+
+LIFTABLE = ("warning", "suspend_group", "suspend_admin", "revoke_create", "blacklist")
+TIMED = ("suspend_group", "suspend_admin")  # their effect ends by itself at expires_at
+
+
+def status(row: dict[str, Any], now: int) -> str:
+    """``lifted``, ``overdue`` (a standing warning past its deadline), ``expired`` or ``in_force``."""
+    if row["lifted_at"] is not None:
+        return "lifted"
+    exp = row["expires_at"]
+    if row["kind"] == "warning":
+        return "overdue" if exp is not None and exp <= now else "in_force"
+    if exp is not None and exp <= now:
+        return "expired"
+    return "in_force"
+
+
+def _row_out(app: Context, row: dict[str, Any], now: int) -> str:
+    out = {**row, "id": str(row["id"]), "status": status(row, now)}
+    if row["target_type"] == "user":
+        u = app.state.users.get(row["target_id"])
+        out["username"] = u.username if u is not None else None
+    return json.dumps(out, ensure_ascii=False)
+
+
+@command("sanctions")
+async def sanctions(app: Context, args: dict[str, Any]) -> Result:
+    gid, name = args.get("group_id"), args.get("username")
+    if gid is not None and name is not None:
+        raise OperatorError("give at most one of --group or --user")
+    if gid is not None:
+        rows = await app.store.sanctions("group", group_of(app, args).group_id)
+    elif name is not None:
+        uid = app.state.by_username.get(username_key(str(name)))
+        if uid is None:
+            raise OperatorError(f"unknown user {name}")
+        rows = await app.store.sanctions("user", uid)
+    else:
+        rows = await app.store.sanctions()
+    now = app.now_ms()
+    if args.get("overdue"):
+        rows = [r for r in rows if status(r, now) == "overdue"]
+    return Result([_row_out(app, r, now) for r in rows])
+
+
+# -- lifting -------------------------------------------------------------------------------------
+@dataclass
+class Lift:
+    changes: list[Change] = field(default_factory=list)
+    undo: Callable[[], None] = lambda: None
+    tell: Callable[[], None] = lambda: None
+    effect: str = ""
+
+
+def _still_until(rows: list[dict[str, Any]], sanction_id: int, kind: str, now: int) -> int:
+    """The latest end among the other in-force sanctions of ``kind`` on the same target (0: none)."""
+    ends = [r["expires_at"] for r in rows if r["id"] != sanction_id and r["kind"] == kind
+            and r["lifted_at"] is None and r["expires_at"] is not None and r["expires_at"] > now]
+    return max(ends, default=0)
+
+
+async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int) -> Lift:
+    """Check that ``row`` may be lifted now, claim the undoing of its effect in memory, and return the
+    changes that store it (``LiftSanction`` first), the undo, and what to tell clients after the commit.
+
+    The caller applies the changes with its record entry; there is no ``await`` after the claim.
+    """
+    sid, kind, target = int(row["id"]), row["kind"], row["target_id"]
+    if row["lifted_at"] is not None:
+        raise OperatorError(f"sanction {sid} was already lifted")
+    if kind == "close_group":
+        raise OperatorError(f"sanction {sid} closed group {target}: closing is final and cannot be lifted")
+    if kind not in LIFTABLE:
+        raise OperatorError(f"sanction {sid} ({kind}) cannot be lifted")
+    if status(row, now) == "expired":
+        raise OperatorError(f"sanction {sid} already ended by itself")
+    who = current_operator()
+    if kind == "blacklist" and who.named:
+        refused = refusal(who.name, who.role, LIFT_BLACKLIST)
+        if refused is not None:
+            raise OperatorError(refused)
+    others = await app.store.sanctions(row["target_type"], target)
+    by = operator_name()
+    lift = Lift(changes=[LiftSanction(sid, now, by, reason)])
+    # From here on: no await (the claim and its check are one step).
+    if kind in ("warning", "suspend_group"):
+        g = app.state.groups.get(target)
+        if g is None:
+            raise OperatorError(f"unknown group {target}")
+        text = f"the platform lifted its {kind.replace('_', ' ')} of this group: {reason}"
+        if kind == "suspend_group":
+            old, until = g.suspended_until, _still_until(others, sid, kind, now)
+            g.suspended_until = until
+            lift.changes.append(SetGroupFields(g.group_id, {"suspended_until": until}))
+
+            def undo_group() -> None:
+                g.suspended_until = old
+
+            lift.undo = undo_group
+            lift.effect = ("posting works again" if until <= now
+                           else f"still suspended until {until} by another sanction")
+        else:
+            lift.effect = "the warning and its deadline no longer stand"
+
+        def tell_group() -> None:
+            publish(g.online, ev.Notice(kind="sanction_lifted", group_id=g.group_id, sanction_id=str(sid),
+                                        text=text, by=by))
+
+        lift.tell = tell_group
+        return lift
+    user = app.state.users.get(target)
+    if user is None:
+        raise OperatorError(f"unknown user {target}")
+    if kind == "suspend_admin":
+        old_until, until = user.powers_suspended_until, _still_until(others, sid, kind, now)
+        user.powers_suspended_until = until
+        lift.changes.append(SetUserFields(user.user_id, {"powers_suspended_until": until}))
+
+        def undo_powers() -> None:
+            user.powers_suspended_until = old_until
+
+        lift.undo = undo_powers
+        lift.effect = ("owner/admin powers are back" if until <= now
+                       else f"powers still suspended until {until} by another sanction")
+        text = f"the platform lifted the suspension of your management powers: {reason}"
+    elif kind == "revoke_create":
+        still = any(r["id"] != sid and r["kind"] == kind and r["lifted_at"] is None for r in others)
+        old_flag = user.create_revoked
+        if not still:
+            user.create_revoked = False
+            lift.changes.append(SetUserFields(user.user_id, {"create_revoked_at": None}))
+
+        def undo_create() -> None:
+            user.create_revoked = old_flag
+
+        lift.undo = undo_create
+        lift.effect = "may create groups again" if not still else "still revoked by another sanction"
+        text = f"the platform gave back your right to create groups: {reason}"
+    else:  # blacklist
+        if user.deleted:
+            raise OperatorError(f"{user.username}'s account was cancelled; there is nothing to reopen")
+        user.blacklisted = False
+        lift.changes.append(SetUserFields(user.user_id, {"blacklisted_at": None}))
+
+        def undo_blacklist() -> None:
+            user.blacklisted = True
+
+        lift.undo = undo_blacklist
+        lift.effect = ("the account is open again and its identity no longer barred; "
+                       "groups it owned stay with whoever holds them now")
+        text = f"the platform reopened your account: {reason}"
+
+    def tell_user() -> None:
+        publish(user.sessions, ev.Notice(kind="sanction_lifted", sanction_id=str(sid), text=text, by=by))
+
+    lift.tell = tell_user
+    return lift
+
+
+def _sanction_id(args: dict[str, Any]) -> int:
+    sid = args.get("sanction_id")
+    if type(sid) is not int or sid <= 0:
+        raise OperatorError("SANCTION_ID must be a sanction id")
+    return sid
+
+
+@command("lift")
+async def lift(app: Context, args: dict[str, Any]) -> Result:
+    sid = _sanction_id(args)
+    reason = reason_of(args)
+    row = await app.store.sanction(sid)
+    if row is None:
+        raise OperatorError(f"unknown sanction {sid}")
+    now = app.now_ms()
+    done = await lift_changes(app, row, reason, now)
+    group_id = row["target_id"] if row["target_type"] == "group" else None
+    # LiftSanction re-checks inside the transaction that the sanction is still in force.
+    await apply(app, *done.changes,
+                audit=audit(app, "lift_sanction", reason, group_id, row["target_id"], sanction_id=sid,
+                            kind=row["kind"]),
+                undo=done.undo, conflict=f"sanction {sid} was lifted meanwhile")
+    done.tell()
+    what = f"{row['kind']} on {row['target_type']} {row['target_id']}"
+    return Result([f"lifted sanction {sid} ({what}): {done.effect}"])
+
+
+# -- appeals ---------------------------------------------------------------------------------------
+@command("appeals")
+async def appeals(app: Context, args: dict[str, Any]) -> Result:
+    rows = await app.store.appeals(open_only=bool(args.get("open")))
+    out = []
+    for r in rows:
+        u = app.state.users.get(r["user_id"])
+        out.append(json.dumps({**r, "appeal_id": str(r["appeal_id"]), "sanction_id": str(r["sanction_id"]),
+                               "username": u.username if u is not None else None}, ensure_ascii=False))
+    return Result(out)
+
+
+@command("decide-appeal")
+async def decide_appeal(app: Context, args: dict[str, Any]) -> Result:
+    appeal_id, outcome = args.get("appeal_id"), args.get("outcome")
+    if type(appeal_id) is not int or appeal_id <= 0:
+        raise OperatorError("APPEAL_ID must be an appeal id")
+    if outcome not in ("upheld", "rejected"):
+        raise OperatorError("--outcome must be upheld or rejected")
+    note = reason_of(args, "note")
+    row = await app.store.appeal(appeal_id)
+    if row is None:
+        raise OperatorError(f"unknown appeal {appeal_id}")
+    already = f"appeal {appeal_id} is already decided"
+    if row["status"] != "open":
+        raise OperatorError(already)
+    sid = int(row["sanction_id"])
+    sanction = await app.store.sanction(sid)
+    now = app.now_ms()
+    writes: list[Change] = [DecideAppeal(appeal_id, outcome, note, now, operator_name())]
+    done: Lift | None = None
+    effect = "the sanction stands"
+    if outcome == "upheld":
+        if sanction is not None and sanction["lifted_at"] is None and status(sanction, now) != "expired":
+            done = await lift_changes(app, sanction, f"appeal {appeal_id} upheld: {note}", now)
+            writes += done.changes
+            effect = f"sanction {sid} lifted: {done.effect}"
+        else:
+            effect = f"sanction {sid} had already ended"
+    target = sanction["target_id"] if sanction is not None else None
+    group_id = target if sanction is not None and sanction["target_type"] == "group" else None
+    # DecideAppeal re-checks inside the transaction that the appeal is still open (and LiftSanction
+    # that the sanction still stands).
+    await apply(app, *writes,
+                audit=audit(app, "decide_appeal", note, group_id, target, appeal_id=appeal_id, sanction_id=sid,
+                            outcome=outcome, appellant=row["user_id"]),
+                undo=done.undo if done is not None else None, conflict=already)
+    if done is not None:
+        done.tell()
+    user = app.state.users.get(row["user_id"])
+    if user is not None:
+        verdict = "upheld: the sanction is lifted" if done is not None else outcome
+        publish(user.sessions, ev.Notice(kind="appeal_result", appeal_id=str(appeal_id), sanction_id=str(sid),
+                                         outcome=outcome, text=f"your appeal was {verdict}. {note}",
+                                         by=operator_name()))
+    return Result([f"appeal {appeal_id} {outcome}; {effect}"])

@@ -1,0 +1,263 @@
+"""Measures that finish (Art. 11): overdue warnings, lifting sanctions early, appeals, and a
+blacklisted owner's groups. Each client-visible effect arrives within 2 s."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+
+from tests.e2e.harness import open_group
+
+WITHIN = 2.0
+
+
+async def setup_group(server, n=1):
+    owner = await server.user()
+    gid = await open_group(owner)
+    members = []
+    for _ in range(n):
+        c = await server.user()
+        await c.request("join_group", group_id=gid)
+        members.append(c)
+    owner.drain_events()
+    return owner, gid, members
+
+
+async def sanctions(server, *args):
+    rc, out, err = await server.admin("sanctions", *args)
+    assert rc == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+async def one_sanction(server, kind, *args):
+    [row] = [r for r in await sanctions(server, *args) if r["kind"] == kind and r["status"] != "lifted"]
+    return row
+
+
+async def until_event(client, match, keep=False, timeout=WITHIN):
+    """The first event (seen before or arriving within ``timeout``) that ``match`` accepts; with ``keep``
+    the events looked at stay available for the next call."""
+    seen = getattr(client, "_seen", [])
+    client._seen = seen
+    for i, e in enumerate(seen):
+        if match(e):
+            return seen.pop(i)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        e = await asyncio.wait_for(client.events.get(), max(0.01, deadline - loop.time()))
+        if match(e):
+            return e
+        if keep:
+            seen.append(e)
+
+
+def audit_actions(server):
+    return [(a, actor, d) for a, actor, d in server.db_rows("SELECT action, actor_id, detail FROM audit ORDER BY id")]
+
+
+async def test_warning_deadline_that_passes_is_reported_overdue(server):
+    owner, gid, [m] = await setup_group(server)
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5)).isoformat()
+    rc, out, _ = await server.admin("warn-group", gid, "--reason", "请在期限内整改", "--deadline", soon)
+    assert rc == 0
+    ev = await m.next_event("notice", timeout=WITHIN)
+    assert ev["kind"] == "warning" and ev["sanction_id"] and ev["by"] == "operator"
+    row = await one_sanction(server, "warning", "--group", gid)
+    assert row["status"] == "in_force" and row["id"] == ev["sanction_id"] and row["actor"] == "operator"
+    assert await sanctions(server, "--overdue") == []
+    await asyncio.sleep(1.8)
+    [overdue] = await sanctions(server, "--overdue")
+    assert overdue["id"] == row["id"] and overdue["status"] == "overdue" and overdue["target_id"] == gid
+    # A warning with no deadline is never overdue; a lifted one is no longer.
+    rc, _, _ = await server.admin("lift", row["id"], "--reason", "已整改")
+    assert rc == 0
+    ev = await m.next_event("notice", timeout=WITHIN)
+    assert ev["kind"] == "sanction_lifted" and ev["group_id"] == gid and ev["sanction_id"] == row["id"]
+    assert await sanctions(server, "--overdue") == []
+    [lifted] = [r for r in await sanctions(server, "--group", gid) if r["kind"] == "warning"]
+    assert lifted["status"] == "lifted" and lifted["lift_reason"] == "已整改" and lifted["lifted_by"] == "operator"
+
+
+async def test_lift_group_suspension_posting_works_again(server):
+    owner, gid, [m] = await setup_group(server)
+    rc, _, _ = await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "spam")
+    assert rc == 0
+    await m.next_event("group_suspended", timeout=WITHIN)
+    assert (await m.call("send", group_id=gid, text="x"))["code"] == "group_suspended"
+    row = await one_sanction(server, "suspend_group", "--group", gid)
+    rc, out, err = await server.admin("lift", row["id"], "--reason", "误判")
+    assert rc == 0, err
+    assert "posting works again" in out
+    ev = await m.next_event("notice", timeout=WITHIN)
+    assert ev["kind"] == "sanction_lifted" and ev["group_id"] == gid and "误判" in ev["text"]
+    assert (await m.call("send", group_id=gid, text="back"))["ok"]
+    # lifting twice is refused; the record has the lift, with the sanction it lifted
+    rc, _, err = await server.admin("lift", row["id"], "--reason", "again")
+    assert rc == 2 and "already lifted" in err and len(err.strip().splitlines()) == 1
+    lifts = [(actor, json.loads(d)) for a, actor, d in audit_actions(server) if a == "lift_sanction"]
+    assert lifts == [("operator", {"sanction_id": int(row["id"]), "kind": "suspend_group"})]
+    # still lifted after a restart
+    server.stop()
+    server.start()
+    c = await server.client()
+    await c.auth(m.token)
+    assert (await c.call("send", group_id=gid, text="after restart"))["ok"]
+
+
+async def test_lift_one_of_two_suspensions_keeps_the_other(server):
+    owner, gid, [m] = await setup_group(server)
+    await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "one")
+    await server.admin("suspend-group", gid, "--seconds", "60", "--reason", "two")
+    rows = [r for r in await sanctions(server, "--group", gid) if r["kind"] == "suspend_group"]
+    longer = max(rows, key=lambda r: r["expires_at"])
+    shorter = min(rows, key=lambda r: r["expires_at"])
+    rc, out, _ = await server.admin("lift", longer["id"], "--reason", "x")
+    assert rc == 0 and "still suspended" in out
+    r = await m.call("send", group_id=gid, text="x")
+    assert r["code"] == "group_suspended" and r["until"] == shorter["expires_at"]
+
+
+async def test_lift_admin_suspension_gives_powers_back(server):
+    owner, gid, [m1, m2] = await setup_group(server, 2)
+    await server.admin("suspend-admin", owner.username, "--seconds", "600", "--reason", "abuse")
+    await owner.next_event("notice", timeout=WITHIN)
+    assert (await owner.call("kick", group_id=gid, user_id=m2.user_id))["code"] == "forbidden"
+    row = await one_sanction(server, "suspend_admin", "--user", owner.username)
+    assert row["username"] == owner.username
+    rc, _, _ = await server.admin("lift", row["id"], "--reason", "申诉核实")
+    assert rc == 0
+    ev = await owner.next_event("notice", timeout=WITHIN)
+    assert ev["kind"] == "sanction_lifted" and ev["sanction_id"] == row["id"]
+    assert (await owner.call("kick", group_id=gid, user_id=m2.user_id))["ok"]
+
+
+async def test_lift_revoke_create_lets_them_create_again(server):
+    alice = await server.user()
+    await server.admin("revoke-create", alice.username, "--reason", "spam groups")
+    args = {"name": "x", "category": "work", "join_policy": "open"}
+    assert (await alice.call("create_group", **args))["code"] == "forbidden"
+    row = await one_sanction(server, "revoke_create", "--user", alice.username)
+    rc, _, _ = await server.admin("lift", row["id"], "--reason", "ok")
+    assert rc == 0
+    assert (await alice.next_event("notice", timeout=WITHIN))["kind"] == "sanction_lifted"
+    assert (await alice.call("create_group", **args))["ok"]
+
+
+async def test_lift_blacklist_reopens_the_account(server):
+    bob = await server.user()
+    await server.admin("blacklist", bob.username, "--reason", "fraud")
+    c = await server.client()
+    assert (await c.call("login", username=bob.username, password="password123"))["code"] == "blacklisted"
+    row = await one_sanction(server, "blacklist", "--user", bob.username)
+    rc, out, _ = await server.admin("lift", row["id"], "--reason", "身份被冒用，已核实")
+    assert rc == 0 and "open again" in out
+    assert (await c.call("login", username=bob.username, password="password123"))["ok"]
+
+
+async def test_close_group_and_unknown_sanctions_cannot_be_lifted(server):
+    owner, gid, _ = await setup_group(server)
+    await server.admin("close-group", gid, "--reason", "赌博")
+    row = await one_sanction(server, "close_group", "--group", gid)
+    for args in ((row["id"], "--reason", "x"), ("99999", "--reason", "x"), (row["id"],)):
+        rc, _, err = await server.admin("lift", *args)
+        assert rc == 2 and len(err.strip().splitlines()) == 1, (args, err)
+    rc, _, err = await server.admin("lift", row["id"], "--reason", "x")
+    assert "final" in err
+
+
+async def test_appeal_queued_and_upheld_lifts_the_sanction(server):
+    owner, gid, [m] = await setup_group(server)
+    await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "spam")
+    await m.next_event("group_suspended", timeout=WITHIN)
+    row = await one_sanction(server, "suspend_group", "--group", gid)
+    # only the group's owner may appeal a group's sanction; the same answer as for no sanction at all
+    assert (await m.call("appeal", sanction_id=row["id"], text="不公平"))["code"] == "not_found"
+    assert (await owner.call("appeal", sanction_id="99999", text="x"))["code"] == "not_found"
+    assert (await owner.call("appeal", sanction_id=row["id"], text="   "))["code"] == "bad_request"
+    assert (await owner.call("appeal", sanction_id="abc", text="x"))["code"] == "bad_request"
+    assert (await owner.call("appeal", sanction_id=row["id"]))["code"] == "bad_request"
+    reply = await owner.request("appeal", sanction_id=row["id"], text="群里的广告是新成员发的，已踢出")
+    appeal_id = reply["appeal_id"]
+    assert (await owner.call("appeal", sanction_id=row["id"], text="again"))["code"] == "conflict"
+    rc, out, _ = await server.admin("appeals", "--open")
+    [queued] = [json.loads(line) for line in out.splitlines()]
+    assert queued["appeal_id"] == appeal_id and queued["sanction_id"] == row["id"]
+    assert queued["username"] == owner.username and "新成员" in queued["text"]
+    rc, out, err = await server.admin("decide-appeal", appeal_id, "--outcome", "upheld", "--note", "情况属实")
+    assert rc == 0, err
+    assert "lifted" in out
+    notices = []
+    while len(notices) < 2:
+        notices.append(await owner.next_event("notice", timeout=WITHIN))
+    kinds = {n["kind"]: n for n in notices}
+    assert kinds["appeal_result"]["appeal_id"] == appeal_id and kinds["appeal_result"]["outcome"] == "upheld"
+    assert "情况属实" in kinds["appeal_result"]["text"] and kinds["appeal_result"]["by"] == "operator"
+    assert kinds["sanction_lifted"]["group_id"] == gid
+    assert (await m.call("send", group_id=gid, text="back"))["ok"]
+    rc, out, _ = await server.admin("appeals", "--open")
+    assert out.strip() == ""
+    rc, _, err = await server.admin("decide-appeal", appeal_id, "--outcome", "rejected", "--note", "x")
+    assert rc == 2 and "already decided" in err
+    # a lifted sanction can no longer be appealed
+    assert (await owner.call("appeal", sanction_id=row["id"], text="x"))["code"] == "conflict"
+    decided = [json.loads(d) for a, _, d in audit_actions(server) if a == "decide_appeal"]
+    assert decided[0]["outcome"] == "upheld" and decided[0]["appeal_id"] == int(appeal_id)
+
+
+async def test_appeal_rejected_keeps_the_sanction(server):
+    alice = await server.user()
+    await server.admin("revoke-create", alice.username, "--reason", "spam groups")
+    row = await one_sanction(server, "revoke_create", "--user", alice.username)
+    appeal_id = (await alice.request("appeal", sanction_id=row["id"], text="我没有发广告"))["appeal_id"]
+    rc, out, _ = await server.admin("decide-appeal", appeal_id, "--outcome", "rejected", "--note", "证据确凿")
+    assert rc == 0 and "stands" in out
+    ev = await alice.next_event("notice", timeout=WITHIN)
+    assert ev["kind"] == "appeal_result" and ev["outcome"] == "rejected" and "证据确凿" in ev["text"]
+    args = {"name": "x", "category": "work", "join_policy": "open"}
+    assert (await alice.call("create_group", **args))["code"] == "forbidden"
+    # closing a group is final: no appeal
+    owner, gid, _ = await setup_group(server)
+    await server.admin("close-group", gid, "--reason", "x")
+    closed = await one_sanction(server, "close_group", "--group", gid)
+    assert (await owner.call("appeal", sanction_id=closed["id"], text="x"))["code"] == "forbidden"
+
+
+async def test_blacklisted_owner_groups_pass_to_longest_serving_admin_or_close(server):
+    owner = await server.user()
+    with_admins = await open_group(owner)
+    no_admin = await open_group(owner, name="no admins")
+    first, second, plain = await server.user(), await server.user(), await server.user()
+    for c in (first, second, plain):
+        await c.request("join_group", group_id=with_admins)
+        await asyncio.sleep(0.01)  # joined at distinct milliseconds
+    await plain.request("join_group", group_id=no_admin)
+    # the later joiner is made admin first: "longest-serving" counts from joining the group
+    await owner.request("set_role", group_id=with_admins, user_id=second.user_id, role="admin")
+    await owner.request("set_role", group_id=with_admins, user_id=first.user_id, role="admin")
+    await until_event(plain, lambda e: e.get("ev") == "role_changed" and e["user_id"] == first.user_id)
+    rc, out, err = await server.admin("blacklist", owner.username, "--reason", "诈骗")
+    assert rc == 0, err
+    assert f"group {with_admins} passed to {first.username}" in out and f"group {no_admin} closed" in out
+    ev = await until_event(plain, lambda e: e.get("ev") == "role_changed" and e["role"] == "owner", keep=True)
+    assert ev["group_id"] == with_admins and ev["user_id"] == first.user_id
+    closed = await until_event(plain, lambda e: e.get("ev") == "group_closed", keep=True)
+    assert closed["group_id"] == no_admin and "诈骗" in closed["reason"]
+    handover = await until_event(first, lambda e: e.get("ev") == "notice")
+    assert handover["kind"] == "group_handover" and handover["group_id"] == with_admins
+    # the new owner owns it: manages it, and the member list says so
+    assert (await first.call("kick", group_id=with_admins, user_id=plain.user_id))["ok"]
+    roles = {u["user_id"]: u["role"] for u in (await first.request("members", group_id=with_admins))["members"]}
+    assert roles[first.user_id] == "owner" and roles[owner.user_id] == "member"
+    assert (await plain.call("send", group_id=no_admin, text="x"))["code"] == "group_closed"
+    [entry] = [json.loads(d) for a, _, d in audit_actions(server) if a == "blacklist"]
+    assert entry == {"groups_passed": {with_admins: first.user_id}, "groups_closed": [no_admin]}
+    # and after a restart
+    server.stop()
+    server.start()
+    c = await server.client()
+    await c.auth(first.token)
+    roles = {u["user_id"]: u["role"] for u in (await c.request("members", group_id=with_admins))["members"]}
+    assert roles[first.user_id] == "owner"
+    assert (await c.call("group_info", group_id=no_admin))["code"] == "group_closed"

@@ -1,0 +1,70 @@
+"""``[[operators]]`` in the config, and the peer credentials that pick one."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import socket
+from pathlib import Path
+
+import pytest
+
+from server.config import ConfigError, parse_config
+from server.operator.channel import peer_uid
+
+ME = pwd.getpwuid(os.getuid()).pw_name
+
+
+def ops(*items: dict) -> dict:
+    return {"operators": list(items)}
+
+
+def problems(data: dict) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, Path("."))
+    return [str(p) for p in err.value.problems]
+
+
+def test_none_configured_is_single_operator_mode():
+    assert parse_config({}, Path(".")).operators == ()
+
+
+def test_operators_resolve_to_uids():
+    cfg = parse_config(ops({"name": "王安全", "role": "content_safety_officer", "unix_user": ME},
+                           {"name": "李审核", "role": "reviewer", "unix_user": "60001"}), Path("."))
+    assert [(o.name, o.role, o.uid) for o in cfg.operators] == [
+        ("王安全", "content_safety_officer", os.getuid()), ("李审核", "reviewer", 60001)]
+
+
+def test_every_mistake_is_named():
+    found = problems(ops({"name": "", "role": "boss", "unix_user": "no-such-user-here"},
+                         {"name": "x", "role": "reviewer"},
+                         {"name": "y", "role": "reviewer", "unix_user": "1", "key": "z"}))
+    joined = "\n".join(found)
+    assert "operators[0].name" in joined and "must not be empty" in joined
+    assert "operators[0].role = 'boss': must be one of 'content_safety_officer', 'operator', 'reviewer'" in joined
+    assert "operators[0].unix_user = 'no-such-user-here': no such OS user" in joined
+    assert "operators[1].unix_user" in joined and "required key is missing" in joined
+    assert "operators[2].key" in joined and "unknown key" in joined
+    assert problems({"operators": {"name": "x"}}) == [
+        "operators = {'name': 'x'}: expected an array of tables ([[operators]]), got a table"]
+
+
+def test_one_os_account_is_one_person_and_names_are_unique():
+    found = problems(ops({"name": "a", "role": "reviewer", "unix_user": "60001"},
+                         {"name": "a", "role": "operator", "unix_user": "60001"}))
+    assert any("operators[1].name" in p and "duplicate" in p for p in found)
+    assert any("operators[1].uid" in p and "duplicate" in p for p in found)
+
+
+def test_socket_group_must_exist():
+    assert parse_config({"admin": {"socket_group": "60100"}}, Path(".")).admin.socket_group == "60100"
+    [p] = problems({"admin": {"socket_group": "no-such-group-here"}})
+    assert "no such OS group" in p
+
+
+def test_peer_uid_is_the_connecting_process():
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with a, b:
+        assert peer_uid(a) == os.getuid()
+    assert peer_uid(None) is None
