@@ -1,0 +1,134 @@
+"""Prometheus metrics (``[metrics] host, port``; off by default).
+
+One process-wide :data:`METRICS` with its own registry: the server counts into
+it always (a counter increment is a few hundred nanoseconds), and serves it at
+``http://HOST:PORT/metrics`` only when ``[metrics] port`` is set. Labelled
+children are cached in plain dicts, so the per-frame cost is one dict lookup
+and one increment, never a label lookup.
+
+Every name is prefixed ``qunguan_``; docs/operations.md lists them all and
+docs/grafana-dashboard.json draws them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+log = logging.getLogger("qunguan.metrics")
+
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.connections = Gauge("qunguan_connections", "Open WebSocket connections by state",
+                                 ["state"], registry=r)
+        self.pre_auth = self.connections.labels("pre_auth")
+        self.authenticated = self.connections.labels("authenticated")
+        self.connections_opened = Counter("qunguan_connections_opened", "WebSocket connections accepted",
+                                          registry=r)
+        self._closes = Counter("qunguan_connection_closes", "Closed connections by WebSocket close code",
+                               ["code"], registry=r)
+        self._close_children: dict[int | None, Any] = {}
+        self._ops = Counter("qunguan_ops", "Requests by op and outcome (ok or the error code)",
+                            ["op", "outcome"], registry=r)
+        self._op_children: dict[tuple[str, str], Any] = {}
+        self.messages = Counter("qunguan_messages", "Messages accepted by send (stored and acknowledged)",
+                                registry=r)
+        self.deliveries = Counter("qunguan_deliveries", "Message events written to connections", registry=r)
+        self._events = Counter("qunguan_events", "Events queued to connections, by event", ["event"], registry=r)
+        self._event_children: dict[type, Any] = {}
+        self.outbox_closes = Counter("qunguan_outbox_overflow_closes",
+                                     "Connections closed with 1013 because they stopped reading", registry=r)
+        self.outbox_drops = Counter("qunguan_outbox_dropped_frames",
+                                    "Frames not sent because their connection was already closing", registry=r)
+        self.commit_batch = Histogram("qunguan_commit_batch_size", "Writes per group commit (ops + messages + "
+                                      "network-log rows)", buckets=BATCH_BUCKETS, registry=r)
+        self.commit_seconds = Histogram("qunguan_commit_seconds", "Duration of one group commit (BEGIN to COMMIT)",
+                                        buckets=LATENCY_BUCKETS, registry=r)
+        self.commit_failures = Counter("qunguan_commit_failures", "Group commits that failed as a whole", registry=r)
+        self._filter_hits = Counter("qunguan_filter_hits", "Prohibited-content matches by category and action",
+                                    ["category", "action"], registry=r)
+        self._hit_children: dict[tuple[str, str], Any] = {}
+        self._rate_limited = Counter("qunguan_rate_limited", "Requests and connections refused by a rate limit",
+                                     ["what"], registry=r)
+        self._rl_children: dict[str, Any] = {}
+        self.open_reports = Gauge("qunguan_reports_open", "Complaints waiting for an operator (Art. 12)",
+                                  registry=r)
+        self.open_reviews = Gauge("qunguan_review_queue_open", "Held or flagged messages waiting for review",
+                                  registry=r)
+        self.purge_runs = Counter("qunguan_purge_runs", "Retention purges run, by result", ["result"], registry=r)
+        self.purged_rows = Counter("qunguan_purged_rows", "Rows removed by retention purges", ["table"],
+                                   registry=r)
+        self.reloads = Counter("qunguan_config_reloads", "SIGHUP reloads, by result", ["result"], registry=r)
+        self.ready = Gauge("qunguan_ready", "1 while /readyz answers 200", registry=r)
+        self.internal_errors = Counter("qunguan_internal_errors", "Requests answered with internal", registry=r)
+        self._http: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- cached children ------------------------------------------------------
+    def op(self, op: str, outcome: str) -> Any:
+        child = self._op_children.get((op, outcome))
+        if child is None:
+            child = self._op_children[(op, outcome)] = self._ops.labels(op, outcome)
+        return child
+
+    def event(self, kind: type) -> Any:
+        child = self._event_children.get(kind)
+        if child is None:
+            tag = getattr(getattr(kind, "__struct_config__", None), "tag", None) or kind.__name__
+            child = self._event_children[kind] = self._events.labels(str(tag))
+        return child
+
+    def closed(self, code: int | None) -> None:
+        child = self._close_children.get(code)
+        if child is None:
+            child = self._close_children[code] = self._closes.labels(str(code) if code is not None else "none")
+        child.inc()
+
+    def filter_hit(self, category: str, action: str) -> None:
+        key = (category, action)
+        child = self._hit_children.get(key)
+        if child is None:
+            child = self._hit_children[key] = self._filter_hits.labels(category, action)
+        child.inc()
+
+    def rate_limited(self, what: str) -> None:
+        child = self._rl_children.get(what)
+        if child is None:
+            child = self._rl_children[what] = self._rate_limited.labels(what)
+        child.inc()
+
+    def observe_commit(self, ops: int, messages: int, log_rows: int, seconds: float, ok: bool) -> None:
+        """The store's commit observer (see ``Store.set_commit_observer``)."""
+        if not ok:
+            self.commit_failures.inc()
+            return
+        self.commit_batch.observe(ops + messages + log_rows)
+        self.commit_seconds.observe(seconds)
+        if messages:
+            self.messages.inc(messages)
+
+    # -- the HTTP endpoint --------------------------------------------------------
+    def serve(self, host: str, port: int) -> int:
+        """Serve ``/metrics`` on host:port (0 = a free port) from a thread; returns the port."""
+        self._http, self._thread = start_http_server(port, host, registry=self.registry)
+        return int(self._http.server_port)
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+
+
+METRICS = Metrics()

@@ -1,0 +1,224 @@
+"""Running it in production: SIGHUP reload, readiness, TLS, the access log.
+
+The App owns the state; this module holds the logic so that app.py stays a
+composition root:
+
+- :func:`reload` (SIGHUP): re-read the config file (and ``QUNGUAN_*``
+  variables) and apply every key that can change at run time; an invalid new
+  config is refused whole, with one log line, and the old one stays. Keys that
+  need a restart keep their old values and are named in the log.
+- :class:`Readiness`: ``/readyz``'s answer, kept current by a background probe
+  of the store (the handshake path never awaits), plus hooks for more checks
+  (a cluster's broker).
+- :func:`tls_context`: one ``ssl.SSLContext`` for the listener, whose
+  certificate :func:`reload` loads again in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from server import logs, proxy, sdnotify
+from server.config import Config, ConfigError, load_config
+from server.content import build_filter
+from server.metrics import METRICS
+
+if TYPE_CHECKING:
+    from server.app import App
+    from server.session import Session
+
+log = logging.getLogger("qunguan")
+access_log = logging.getLogger("qunguan.access")
+
+# Keys read once at start (the listener, the store, providers, key store, the metrics
+# endpoint): a new value in the file is logged and takes effect at the next restart.
+RESTART_KEYS = (
+    "server.host", "server.port", "server.max_frame_bytes", "server.compression",
+    "server.log_json", "server.tls_cert", "server.tls_key",  # TLS on/off; a new certificate is reloaded
+    "storage.url",
+    "groups.activity_window_days",
+    "identity.sms_provider", "identity.sms_outbox", "identity.sms_url", "identity.sms_secret_file",
+    "identity.id_verifier", "identity.id_verifier_url", "identity.id_verifier_secret_file",
+    "identity.provider_timeout_seconds", "identity.provider_retries", "identity.provider_ca_file",
+    "identity.argon2_time_cost", "identity.argon2_memory_kib",
+    "identity.key_file", "identity.key_env", "identity.dev_mode", "identity.old_key_files",
+    "admin.socket",
+    "audit.checkpoint_file",
+    "metrics.host", "metrics.port",
+)
+# tls_cert/tls_key paths are restart keys only when TLS is switched on or off: with TLS
+# on, the files they name are read again on every reload (a renewed certificate).
+
+PROBE_INTERVAL = 2.0  # seconds between store probes
+PROBE_TIMEOUT = 3.0
+STALE_AFTER = 3 * PROBE_INTERVAL + PROBE_TIMEOUT  # no successful probe for this long: not ready
+
+
+def _get(cfg: Config, dotted: str) -> Any:
+    section, key = dotted.split(".")
+    return getattr(getattr(cfg, section), key)
+
+
+def _keep(fresh: Config, old: Config, dotted: str) -> Config:
+    section, key = dotted.split(".")
+    kept = dataclasses.replace(getattr(fresh, section), **{key: _get(old, dotted)})
+    return dataclasses.replace(fresh, **{section: kept})
+
+
+def merge_restart_keys(old: Config, fresh: Config) -> tuple[Config, list[str]]:
+    """``fresh`` with every restart-only key set back to its running value; and the keys that differed."""
+    tls_on = old.server.tls_cert is not None
+    changed = []
+    for key in RESTART_KEYS:
+        if key in ("server.tls_cert", "server.tls_key") and tls_on and _get(fresh, key) is not None:
+            continue  # a new certificate path with TLS still on: reloaded in place
+        if _get(old, key) != _get(fresh, key):
+            changed.append(key)
+            fresh = _keep(fresh, old, key)
+    return fresh, changed
+
+
+def tls_context(cfg: Config) -> ssl.SSLContext | None:
+    s = cfg.server
+    if s.tls_cert is None or s.tls_key is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(s.tls_cert, s.tls_key)
+    return ctx
+
+
+def reload(app: App) -> bool:
+    """SIGHUP: apply the config file's run-time keys, or keep everything as it was. True when applied."""
+    sdnotify.reloading()
+    try:
+        return _reload(app)
+    finally:
+        sdnotify.ready()
+
+
+def _reload(app: App) -> bool:
+    old = app.cfg
+    try:
+        fresh = load_config(old.source) if old.source is not None else load_config(None)
+        fresh, needs_restart = merge_restart_keys(old, fresh)
+        content = build_filter(fresh)
+        if app.ssl_context is not None and fresh.server.tls_cert is not None and fresh.server.tls_key is not None:
+            # load into a scratch context first: a bad pair must not half-replace the live one
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(fresh.server.tls_cert,
+                                                                               fresh.server.tls_key)
+    except ConfigError as err:
+        METRICS.reloads.labels("refused").inc()
+        log.error("config not reloaded, the running one stays: %s", "; ".join(str(p) for p in err.problems))
+        return False
+    except (OSError, ValueError, UnicodeDecodeError, ssl.SSLError) as err:
+        METRICS.reloads.labels("refused").inc()
+        log.error("config not reloaded, the running one stays: %s", err)
+        return False
+    if app.ssl_context is not None and fresh.server.tls_cert is not None and fresh.server.tls_key is not None:
+        app.ssl_context.load_cert_chain(fresh.server.tls_cert, fresh.server.tls_key)
+    app.cfg = fresh
+    app.content = content
+    apply_rate_limits(app)
+    logs.set_level(fresh.server.log_level)
+    app.trusted = proxy.parse_networks(fresh.server.trusted_proxies)
+    app.connection_class.trusted = app.trusted
+    app.connection_class.proxy_protocol = fresh.server.proxy_protocol
+    METRICS.reloads.labels("applied").inc()
+    if needs_restart:
+        log.warning("config reloaded; these keys changed but keep their running values until a restart: %s",
+                    ", ".join(needs_restart))
+    else:
+        log.info("config reloaded")
+    return True
+
+
+def apply_rate_limits(app: App) -> None:
+    """Point the rate-limit counters at the current ``[rate_limits]``; message buckets start afresh."""
+    rl = app.cfg.rate_limits
+    app.codes_per_phone.limit = rl.code_requests_per_phone_per_hour
+    app.codes_per_ip.limit = rl.code_requests_per_ip_per_hour
+    app.failed_logins_per_ip.limit = rl.failed_logins_per_ip_per_hour
+    app.failed_logins_per_user.limit = rl.failed_logins_per_ip_per_hour
+    app.connections_per_ip.limit = rl.connections_per_ip_per_minute
+    app.reports_per_user.limit = rl.reports_per_hour
+    app.reports_when_mostly_rejected.limit = rl.reports_per_hour_when_mostly_rejected
+    for user in app.state.users.values():
+        user.bucket = None  # rebuilt from the new rate and burst at the user's next send
+
+
+class Readiness:
+    """Whether the server can take traffic: store writable (probed), not shutting down, extra checks."""
+
+    def __init__(self, probe: Callable[[], Any]) -> None:
+        self._probe = probe
+        self.stopping = False
+        self.last_ok = 0.0
+        self.last_error = "the store has not been probed yet"
+        # More conditions (a cluster's broker): each returns None when fine, else why not.
+        self.checks: list[Callable[[], str | None]] = []
+
+    def why_not(self) -> str | None:
+        if self.stopping:
+            return "shutting down"
+        if time.monotonic() - self.last_ok > STALE_AFTER:
+            return f"store not writable: {self.last_error}"
+        for check in self.checks:
+            why = check()
+            if why is not None:
+                return why
+        return None
+
+    async def probe_once(self) -> None:
+        try:
+            await asyncio.wait_for(self._probe(), PROBE_TIMEOUT)
+        except Exception as err:  # the store's own error, or the timeout
+            if self.last_error == "" or time.monotonic() - self.last_ok <= STALE_AFTER:
+                log.warning("store probe failed: %s", err or type(err).__name__)
+            self.last_error = str(err) or type(err).__name__
+        else:
+            if self.last_error and self.last_ok:
+                log.info("store probe succeeds again")
+            self.last_ok = time.monotonic()
+            self.last_error = ""
+        METRICS.ready.set(1 if self.why_not() is None else 0)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL)
+            await self.probe_once()
+
+
+async def refresh_queue_gauges(app: App, every: float = 15.0) -> None:
+    """Report and review queue depths for the metrics (only runs when metrics are served)."""
+    while True:
+        try:
+            METRICS.open_reports.set(len(await app.store.reports(True)))
+            METRICS.open_reviews.set(len(await app.store.review_items(True)))
+        except Exception as err:
+            log.debug("queue gauges not refreshed: %s", err)
+        await asyncio.sleep(every)
+
+
+def access(sess: Session, opened: float, expected: bool) -> None:
+    """The access-log line of one closed connection."""
+    ws = sess.ws
+    access_log.info(
+        "connection closed",
+        extra={
+            "ip": sess.ip,
+            "peer": ws.remote_address[0] if ws.remote_address else None,
+            "subprotocol": ws.subprotocol or "msgpack",
+            "user_id": sess.user.user_id if sess.user is not None else None,
+            "seconds": round(time.monotonic() - opened, 3),
+            "code": ws.close_code,
+            "reason": ws.close_reason or None,
+            "clean": expected,
+        },
+    )

@@ -1,0 +1,225 @@
+"""The real client address behind a reverse proxy or load balancer.
+
+Two ways a proxy can tell us who its client is, both honoured **only** when the
+TCP peer is inside ``[server] trusted_proxies``; from anyone else they are
+ignored (``X-Forwarded-For``) or not read at all (PROXY protocol), so a client
+cannot claim another address:
+
+- ``X-Forwarded-For`` on the WebSocket handshake: the rightmost address that is
+  not itself a trusted proxy (each proxy appends its peer; everything to the
+  left of the first untrusted hop could be made up by the client).
+- The PROXY protocol (HAProxy's, versions 1 and 2), when ``[server]
+  proxy_protocol = true``: a header a trusted peer sends before the HTTP
+  request. :class:`ProxyHeaderReader` reads it off the byte stream.
+
+The parsers are sans-I/O; :func:`connection_class` plugs them into websockets'
+connection object.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+from collections.abc import Iterable
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+V1_PREFIX = b"PROXY "
+V1_MAX = 107  # the longest v1 line, CRLF included (the spec's own bound)
+V2_MAX = 16 + 65535
+
+
+class ProxyHeaderError(ValueError):
+    """The bytes a trusted peer sent are not a PROXY protocol header."""
+
+
+def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
+    """``["10.0.0.0/8", "::1"]`` -> networks (a bare address is a /32 or /128)."""
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def _address(text: str) -> Address | None:
+    text = text.strip()
+    if text.startswith("[") and "]" in text:  # [v6]:port
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def is_trusted(ip: str, trusted: tuple[Network, ...]) -> bool:
+    if not trusted:
+        return False
+    addr = _address(ip)
+    return addr is not None and any(addr in net for net in trusted)
+
+
+def forwarded_for(peer_ip: str, header_values: Iterable[str], trusted: tuple[Network, ...]) -> str:
+    """The client's address per ``X-Forwarded-For``, or ``peer_ip`` when the peer is not trusted.
+
+    Walks the hops from the right; the first one that is not a trusted proxy is
+    the client. A malformed hop stops the walk there (the last trusted hop's
+    peer is all that can be believed), and so does an empty header.
+    """
+    if not is_trusted(peer_ip, trusted):
+        return peer_ip
+    hops = [h for value in header_values for h in value.split(",")]
+    client = peer_ip
+    for hop in reversed(hops):
+        addr = _address(hop)
+        if addr is None:
+            break
+        client = str(addr)
+        if not any(addr in net for net in trusted):
+            break
+    return client
+
+
+class ProxyHeaderReader:
+    """Collects bytes until a full PROXY header is read.
+
+    ``feed(data)`` returns ``None`` while more bytes are needed, then
+    ``(source address or None, the bytes after the header)``: ``None`` for a
+    ``LOCAL`` (v2) or ``UNKNOWN`` (v1) header, the proxy's own health checks.
+    Anything else raises :class:`ProxyHeaderError`.
+    """
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, data: bytes) -> tuple[str | None, bytes] | None:
+        self._buf += data
+        buf = self._buf
+        if V2_SIGNATURE.startswith(buf[:12]):
+            return None if len(buf) < 16 else self._v2(buf)
+        if V1_PREFIX.startswith(buf[:6]):
+            return self._v1(buf)
+        raise ProxyHeaderError("no PROXY protocol header from a peer that must send one")
+
+    def _v1(self, buf: bytes) -> tuple[str | None, bytes] | None:
+        end = buf.find(b"\r\n")
+        if end < 0:
+            if len(buf) >= V1_MAX:
+                raise ProxyHeaderError("PROXY v1 line too long")
+            return None
+        line, rest = buf[:end].decode("ascii", "replace"), buf[end + 2 :]
+        parts = line.split(" ")
+        if len(parts) >= 2 and parts[1] == "UNKNOWN":
+            return None, rest
+        if len(parts) != 6 or parts[1] not in ("TCP4", "TCP6"):
+            raise ProxyHeaderError(f"malformed PROXY v1 line: {line[:V1_MAX]!r}")
+        try:
+            src = ipaddress.ip_address(parts[2])
+            ipaddress.ip_address(parts[3])
+            ports = [int(p) for p in parts[4:6]]
+        except ValueError:
+            raise ProxyHeaderError(f"malformed PROXY v1 line: {line!r}") from None
+        if src.version != (4 if parts[1] == "TCP4" else 6) or not all(0 <= p <= 65535 for p in ports):
+            raise ProxyHeaderError(f"malformed PROXY v1 line: {line!r}")
+        return str(src), rest
+
+    def _v2(self, buf: bytes) -> tuple[str | None, bytes] | None:
+        ver_cmd, fam, length = buf[12], buf[13], struct.unpack("!H", buf[14:16])[0]
+        if len(buf) < 16 + length:
+            return None
+        body, rest = buf[16 : 16 + length], buf[16 + length :]
+        if ver_cmd >> 4 != 2:
+            raise ProxyHeaderError(f"PROXY v2 header with version {ver_cmd >> 4}")
+        command = ver_cmd & 0x0F
+        if command == 0:  # LOCAL: the proxy speaking for itself
+            return None, rest
+        if command != 1:
+            raise ProxyHeaderError(f"PROXY v2 header with unknown command {command}")
+        family = fam >> 4
+        if family == 1 and len(body) >= 12:  # AF_INET: src, dst (4 bytes each), ports
+            return socket.inet_ntop(socket.AF_INET, body[:4]), rest
+        if family == 2 and len(body) >= 36:
+            return str(_address(socket.inet_ntop(socket.AF_INET6, body[:16]))), rest
+        if family == 0:  # AF_UNSPEC
+            return None, rest
+        raise ProxyHeaderError(f"PROXY v2 header with an address family this server does not take ({family})")
+
+
+def proxy_v1(src: str, dst: str, sport: int, dport: int) -> bytes:
+    """A PROXY v1 line (for tests and tools)."""
+    fam = "TCP6" if ":" in src else "TCP4"
+    return f"PROXY {fam} {src} {dst} {sport} {dport}\r\n".encode("ascii")
+
+
+def proxy_v2(src: str, dst: str, sport: int, dport: int) -> bytes:
+    """A PROXY v2 PROXY-command header over TCP (for tests and tools)."""
+    if ":" in src:
+        body = socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+        fam = 0x21
+    else:
+        body = socket.inet_pton(socket.AF_INET, src) + socket.inet_pton(socket.AF_INET, dst)
+        fam = 0x11
+    body += struct.pack("!HH", sport, dport)
+    return V2_SIGNATURE + bytes([0x21, fam]) + struct.pack("!H", len(body)) + body
+
+
+def peer_ip(conn: ServerConnection) -> str:
+    """The TCP peer's address (the proxy's, behind one)."""
+    addr = conn.remote_address
+    return str(addr[0]) if addr else "?"
+
+
+class ClientConnection(ServerConnection):
+    """websockets' server connection, plus the client's real address.
+
+    ``client_ip`` starts as the TCP peer; a PROXY header from a trusted peer
+    replaces it before any HTTP byte is parsed, and the app may refine it from
+    ``X-Forwarded-For`` during the handshake. Subclassed per server by
+    :func:`connection_class` (the trusted networks are class attributes).
+    """
+
+    trusted: tuple[Network, ...] = ()
+    proxy_protocol: bool = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.client_ip = "?"
+        self._proxy_reader: ProxyHeaderReader | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self.client_ip = peer_ip(self)
+        if self.proxy_protocol and is_trusted(self.client_ip, self.trusted):
+            self._proxy_reader = ProxyHeaderReader()
+
+    def data_received(self, data: bytes) -> None:
+        reader = self._proxy_reader
+        if reader is None:
+            super().data_received(data)
+            return
+        try:
+            got = reader.feed(data)
+        except ProxyHeaderError as err:
+            self.logger.debug("closing a connection from %s: %s", self.client_ip, err)
+            self._proxy_reader = None
+            self.transport.abort()
+            return
+        if got is None:
+            return
+        self._proxy_reader = None
+        src, rest = got
+        if src is not None:
+            self.client_ip = src
+        if rest:
+            super().data_received(rest)
+
+
+def connection_class(trusted: tuple[Network, ...], proxy_protocol: bool) -> type[ClientConnection]:
+    return type("ProxiedConnection", (ClientConnection,), {"trusted": trusted, "proxy_protocol": proxy_protocol})

@@ -1,0 +1,44 @@
+"""systemd's readiness protocol (``Type=notify``): one datagram to ``$NOTIFY_SOCKET``.
+
+``READY=1`` once the server listens, ``RELOADING=1`` + ``MONOTONIC_USEC`` then
+``READY=1`` around a SIGHUP reload, ``STOPPING=1`` at shutdown, ``STATUS=`` in
+between. Without ``$NOTIFY_SOCKET`` (not under systemd) every call does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+
+log = logging.getLogger("qunguan.sdnotify")
+
+
+def notify(*fields: str) -> bool:
+    """Send ``KEY=value`` lines; True when a notify socket took them."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return False
+    if path.startswith("@"):  # an abstract socket
+        path = "\0" + path[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(path)
+            sock.sendall("\n".join(fields).encode())
+    except OSError as err:
+        log.warning("could not notify systemd at %s: %s", path, err)
+        return False
+    return True
+
+
+def ready(status: str = "") -> bool:
+    return notify("READY=1", *([f"STATUS={status}"] if status else []))
+
+
+def reloading() -> bool:
+    return notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+
+
+def stopping() -> bool:
+    return notify("STOPPING=1")

@@ -1,0 +1,111 @@
+"""Helpers for the operations tests: servers with extra [server] keys, log lines, metrics, certificates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.e2e.harness import ServerProcess
+
+
+def server(tmp_path: Path, server_keys: str = "", extra: str = "", subdir: str = "srv",
+           **fmt: Any) -> ServerProcess:
+    """A (not yet started) server whose [server] table gets ``server_keys`` too, with JSON logs."""
+    d = tmp_path / subdir
+    d.mkdir(exist_ok=True)
+    srv = ServerProcess(d, extra, **fmt)
+    text = srv.config.read_text(encoding="utf-8")
+    srv.config.write_text(text.replace("[server]\n", "[server]\nlog_json = true\n" + server_keys + "\n", 1),
+                          encoding="utf-8")
+    return srv
+
+
+def json_lines(srv: ServerProcess) -> list[dict[str, Any]]:
+    out = []
+    for line in list(srv.output):
+        line = line.strip()
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def wait_for_log(srv: ServerProcess, pred: Any, timeout: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in json_lines(srv):
+            if pred(entry):
+                return entry
+        time.sleep(0.05)
+    raise AssertionError("no such log line; output:\n" + "".join(srv.output))
+
+
+def access_lines(srv: ServerProcess) -> list[dict[str, Any]]:
+    return [e for e in json_lines(srv) if e.get("logger") == "qunguan.access"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def metrics_url(srv: ServerProcess, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in list(srv.output):
+            if line.startswith("metrics on "):
+                return line.split("metrics on ", 1)[1].strip()
+        time.sleep(0.05)
+    raise AssertionError("no metrics line; output:\n" + "".join(srv.output))
+
+
+def scrape(url: str) -> dict[str, float]:
+    """``name{labels}`` -> value of a Prometheus text page (labels as printed)."""
+    text = httpx.get(url, timeout=5).text
+    values = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, value = line.rsplit(" ", 1)
+        values[name] = float(value)
+    return values
+
+
+def http_get(srv: ServerProcess, path: str, **kw: Any) -> httpx.Response:
+    scheme = "https" if srv.url.startswith("wss") else "http"
+    return httpx.get(f"{scheme}://127.0.0.1:{srv.port}{path}", timeout=5, **kw)
+
+
+def self_signed(dirpath: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1/localhost with common name ``name``; (cert, key) files."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = dirpath / "cert.pem", dirpath / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file

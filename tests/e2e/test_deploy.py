@@ -1,0 +1,96 @@
+"""The deployment kit: the systemd unit and its readiness protocol, the container image, the compose file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import ops_helpers as ops
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def test_systemd_unit_is_valid_and_has_the_production_options(tmp_path):
+    unit = (EXAMPLES / "qunguan.service").read_text(encoding="utf-8")
+    for option in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "LimitNOFILE=", "User=qunguan",
+                   "NoNewPrivileges=true", "ProtectSystem=strict", "CapabilityBoundingSet=",
+                   "SystemCallFilter=@system-service", "StateDirectory=qunguan"):
+        assert option in unit, option
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed here; the unit's options were checked as text only")
+    local = tmp_path / "qunguan.service"
+    local.write_text(unit.replace("/opt/qunguan/bin/qunguan", sys.executable), encoding="utf-8")
+    out = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True, timeout=60)
+    problems = [ln for ln in (out.stdout + out.stderr).splitlines() if "qunguan.service" in ln]
+    assert out.returncode == 0 and not problems, out.stdout + out.stderr
+
+
+def test_sd_notify_ready_reloading_stopping(tmp_path, monkeypatch):
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(20)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    srv = ops.server(tmp_path)
+    try:
+        srv.start()
+        ready = sock.recv(4096).decode()
+        assert ready.startswith("READY=1") and f"port {srv.port}" in ready
+        srv.proc.send_signal(signal.SIGHUP)
+        assert sock.recv(4096).decode().startswith("RELOADING=1\nMONOTONIC_USEC=")
+        assert sock.recv(4096).decode().startswith("READY=1")
+        srv.proc.send_signal(signal.SIGTERM)
+        assert sock.recv(4096) == b"STOPPING=1"
+        assert srv.proc.wait(10) == 0
+    finally:
+        sock.close()
+        srv.stop()
+        print("".join(srv.output))
+
+
+def _docker_usable() -> str | None:
+    """None when a docker daemon answers, else why not."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return "docker is not installed on this machine"
+    info = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=60)
+    if info.returncode != 0:
+        return f"no docker daemon is reachable: {(info.stderr or info.stdout).strip().splitlines()[-1]}"
+    return None
+
+
+@pytest.mark.skipif(os.environ.get("QUNGUAN_SKIP_DOCKER") == "1", reason="QUNGUAN_SKIP_DOCKER=1")
+def test_container_builds_and_answers_health():
+    why = _docker_usable()
+    if why is not None:
+        pytest.skip(why)
+    base = next(ln.split()[1] for ln in (EXAMPLES / "Dockerfile").read_text().splitlines() if ln.startswith("FROM"))
+    pull = subprocess.run(["docker", "pull", base], capture_output=True, text=True, timeout=600)
+    if pull.returncode != 0:
+        pytest.skip(f"the base image {base} cannot be pulled here (no registry access): {pull.stderr.strip()[-200:]}")
+    tag = "qunguan-test:latest"
+    build = subprocess.run(["docker", "build", "-f", str(EXAMPLES / "Dockerfile"), "-t", tag, str(ROOT)],
+                           capture_output=True, text=True, timeout=1800)
+    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    check = subprocess.run(["docker", "run", "--rm", tag, "check-config", "/etc/qunguan/qunguan.toml"],
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0 and "OK" in check.stdout, check.stdout + check.stderr
+
+
+def test_compose_file_names_the_three_services():
+    text = (EXAMPLES / "compose.yaml").read_text(encoding="utf-8")
+    services = text.split("\nservices:\n", 1)[1].split("\nvolumes:\n", 1)[0]
+    names = {ln.strip().rstrip(":") for ln in services.splitlines() if ln.startswith("  ") and not ln.startswith("   ")
+             and ln.strip().endswith(":")}
+    assert names == {"qunguan", "postgres", "nats"}
+    assert "QUNGUAN_STORAGE_URL: postgresql://" in text and "dockerfile: examples/Dockerfile" in text
+    assert "POSTGRES_PASSWORD:?" in text and "QUNGUAN_IDENTITY_KEY:?" in text  # secrets from the environment only

@@ -1,0 +1,273 @@
+"""Running it in production (issue 14): metrics, logs, health, reload, TLS, backup, env overrides.
+
+Every test drives a real server process; real client IPs are in test_proxies.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import sqlite3
+import ssl
+import time
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake
+
+from tests.e2e import ops_helpers as ops
+from tests.e2e.harness import open_group
+
+
+@pytest.fixture
+def started():
+    servers = []
+
+    def start(srv):
+        servers.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in servers:
+        srv.cleanup()
+        print("".join(srv.output))
+
+
+async def test_metrics_move_after_a_short_chat(tmp_path, started, backend):
+    words = tmp_path / "srv" / "words.txt"
+    words.parent.mkdir()
+    words.write_text("赌场\n", encoding="utf-8")
+    srv = started(ops.server(tmp_path, extra=f"""
+[metrics]
+port = {ops.free_port()}
+[[content.lists]]
+category = "gambling"
+path = "words.txt"
+action = "block"
+""", backend=backend))
+    url = ops.metrics_url(srv)
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
+    before = ops.scrape(url)
+    assert before.get("qunguan_messages_total", 0) == 0
+
+    alice, bob = await srv.user(), await srv.user()
+    gid = await open_group(alice)
+    await bob.request("join_group", group_id=gid)
+    for i in range(3):
+        await alice.send(gid, f"hello {i}")
+    for _ in range(3):
+        await bob.next_event("message")
+    refused = await alice.call("send", group_id=gid, text="去赌场吗")
+    assert refused["code"] == "content_blocked"
+    bad = await alice.call("join_group", group_id="999999999")
+    assert not bad["ok"]
+
+    after = ops.scrape(url)
+    assert after["qunguan_messages_total"] == 3
+    assert after["qunguan_deliveries_total"] == 6  # three messages, two members online
+    assert after['qunguan_ops_total{op="send",outcome="ok"}'] == 3
+    assert after['qunguan_ops_total{op="send",outcome="content_blocked"}'] == 1
+    assert after[f'qunguan_ops_total{{op="join_group",outcome="{bad["code"]}"}}'] == 1
+    assert after['qunguan_filter_hits_total{action="block",category="gambling"}'] == 1
+    assert after['qunguan_connections{state="authenticated"}'] == 2
+    assert after["qunguan_connections_opened_total"] == 2
+    assert after["qunguan_commit_batch_size_count"] >= 3
+    assert after["qunguan_commit_seconds_count"] == after["qunguan_commit_batch_size_count"]
+    assert after['qunguan_events_total{event="message"}'] == 6
+    assert after["qunguan_ready"] == 1
+
+    await bob.close()
+    for _ in range(50):
+        closes = ops.scrape(url)
+        if closes.get('qunguan_connection_closes_total{code="1000"}') == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert closes['qunguan_connections{state="authenticated"}'] == 1
+    await alice.close()
+
+    rc, out, err = await srv.admin("purge")
+    assert rc == 0, err
+    assert ops.scrape(url)['qunguan_purge_runs_total{result="ok"}'] >= 1
+
+
+async def test_json_logs_access_line_and_quiet_routine_closes(tmp_path, started):
+    srv = started(ops.server(tmp_path, auth_timeout=0.5))
+    c = await srv.user()
+    await c.close()
+    line = ops.wait_for_log(srv, lambda e: e.get("logger") == "qunguan.access" and e.get("user_id"))
+    assert line["msg"] == "connection closed" and line["level"] == "INFO"
+    assert line["ip"] == "127.0.0.1" and line["subprotocol"] == "qunguan.v1+msgpack"
+    assert line["code"] == 1000 and isinstance(line["seconds"], float) and line["clean"] is True
+    assert line["ts"][:4].isdigit()
+
+    # a client that never logs in is closed by the auth timer; one that vanishes sends no close
+    idle = await connect(srv.url, subprotocols=["qunguan.v1+json"])  # type: ignore[list-item]
+    await asyncio.sleep(1.0)
+    assert idle.close_code == 1008
+    gone = await connect(srv.url, subprotocols=["qunguan.v1+json"])  # type: ignore[list-item]
+    gone.transport.abort()
+    closes = [None]
+    for _ in range(50):
+        closes = [e.get("code") for e in ops.access_lines(srv)]
+        if len(closes) >= 3:
+            break
+        await asyncio.sleep(0.1)
+    assert 1008 in closes and 1006 in closes
+    out = "".join(srv.output)
+    assert "Traceback" not in out and "connection ended with an error" not in out
+    for entry in ops.json_lines(srv):  # every stderr line is one JSON object
+        assert {"ts", "level", "logger", "msg"} <= set(entry)
+    plain = [ln for ln in srv.output if ln.strip() and not ln.startswith("{")]
+    assert all(ln.startswith(("listening on", "web client:")) for ln in plain), plain
+
+
+async def test_healthz_and_readyz(tmp_path, started):
+    srv = started(ops.server(tmp_path, "shutdown_grace_seconds = 3"))
+    assert ops.http_get(srv, "/healthz").status_code == 200
+    assert ops.http_get(srv, "/readyz").status_code == 200
+    c = await srv.user()
+    # Another process holds the database's write lock: the store cannot take writes.
+    db = sqlite3.connect(srv.dir / "qunguan.db", isolation_level=None, timeout=10)
+    db.execute("BEGIN EXCLUSIVE")
+    try:
+        deadline = time.monotonic() + 20
+        while ops.http_get(srv, "/readyz").status_code == 200 and time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+        r = ops.http_get(srv, "/readyz")
+        assert r.status_code == 503 and "store not writable" in r.text
+        assert ops.http_get(srv, "/healthz").status_code == 200
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    deadline = time.monotonic() + 15
+    while ops.http_get(srv, "/readyz").status_code != 200 and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+    assert ops.http_get(srv, "/readyz").status_code == 200
+    assert (await c.request("me"))["ok"]
+
+    srv.proc.send_signal(signal.SIGTERM)  # draining: not ready, still alive, still serving
+    await asyncio.sleep(0.5)
+    r = ops.http_get(srv, "/readyz")
+    assert r.status_code == 503 and "shutting down" in r.text
+    assert ops.http_get(srv, "/healthz").status_code == 200
+    assert (await c.request("me"))["ok"]
+    srv.proc.wait(10)
+
+
+async def test_sighup_applies_runtime_keys_refuses_bad_config_and_names_restart_keys(tmp_path, started):
+    srv = started(ops.server(tmp_path))
+    alice = await srv.user()
+    gid = await open_group(alice)
+    await alice.send(gid, "x" * 50)
+    original = srv.config.read_text(encoding="utf-8")
+
+    # a run-time key: the text limit drops to 10 characters; a restart key: the port
+    srv.config.write_text(original.replace("port = 0", "port = 1") + "\n[limits]\nmax_text_chars = 10\n",
+                          encoding="utf-8")
+    srv.proc.send_signal(signal.SIGHUP)
+    warn = ops.wait_for_log(srv, lambda e: "config reloaded" in e["msg"])
+    assert warn["level"] == "WARNING" and "server.port" in warn["msg"]
+    assert (await alice.call("send", group_id=gid, text="x" * 50))["code"] == "too_large"
+    assert (await alice.send(gid, "short"))["seq"]
+
+    # an invalid file: one error line naming the key, and the running config stays
+    srv.config.write_text(original + "\n[limits]\nmax_text_chars = \"many\"\n", encoding="utf-8")
+    srv.proc.send_signal(signal.SIGHUP)
+    err = ops.wait_for_log(srv, lambda e: "not reloaded" in e["msg"])
+    assert err["level"] == "ERROR" and "limits.max_text_chars" in err["msg"]
+    assert (await alice.call("send", group_id=gid, text="x" * 50))["code"] == "too_large"
+
+    # rate limits follow too: a burst of 2 messages
+    srv.config.write_text(original.replace("messages_per_second = 0", "messages_per_second = 0.01\nmessage_burst = 2"),
+                          encoding="utf-8")
+    srv.proc.send_signal(signal.SIGHUP)
+    ops.wait_for_log(srv, lambda e: e["msg"] == "config reloaded")
+    codes = [(await alice.call("send", group_id=gid, text="y" * 50)).get("code") for _ in range(3)]
+    assert codes == [None, None, "rate_limited"]
+    await alice.close()
+
+
+async def test_tls_listener_and_certificate_reload(tmp_path, started):
+    d = tmp_path / "srv"
+    d.mkdir()
+    cert, key = ops.self_signed(d, "first")
+    srv = started(ops.server(tmp_path, f'tls_cert = "{cert}"\ntls_key = "{key}"'))
+    assert srv.url.startswith("wss://")
+
+    def client_ctx() -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        return ctx
+
+    async def common_name() -> str:
+        ctx = client_ctx()
+        async with connect(srv.url, ssl=ctx, subprotocols=["qunguan.v1+json"]) as ws:  # type: ignore[list-item]
+            peer = ws.transport.get_extra_info("ssl_object").getpeercert()
+            return dict(x[0] for x in peer["subject"])["commonName"]
+
+    assert await common_name() == "first"
+    ops.self_signed(d, "second")  # renewed in place, same paths
+    srv.proc.send_signal(signal.SIGHUP)
+    ops.wait_for_log(srv, lambda e: e["msg"] == "config reloaded")
+    assert await common_name() == "second"
+    assert httpx.get(f"https://127.0.0.1:{srv.port}/healthz", verify=client_ctx()).status_code == 200
+    with pytest.raises((InvalidHandshake, OSError)):  # plain ws:// to a TLS port does not get a WebSocket
+        async with connect(srv.url.replace("wss://", "ws://"), open_timeout=3):
+            pass
+
+
+async def test_backup_and_restore(tmp_path, started):
+    srv = started(ops.server(tmp_path))
+    alice = await srv.user("alice")
+    gid = await open_group(alice)
+    for i in range(5):
+        await alice.send(gid, f"kept {i}")
+    out = tmp_path / "backup.db"
+    rc, stdout, err = await srv.admin("backup", "--out", str(out))
+    assert rc == 0, err
+    assert "backed up to" in stdout and out.stat().st_size > 0
+    await alice.send(gid, "after the backup")
+    await alice.close()
+    srv.stop()
+
+    db = srv.dir / "qunguan.db"
+    for suffix in ("", "-wal", "-shm"):
+        (srv.dir / f"qunguan.db{suffix}").unlink(missing_ok=True)
+    shutil.copy(out, db)
+    srv.start()
+    again = await srv.client()
+    await again.login("alice", "password123")
+    hist = await again.request("history", group_id=gid)
+    assert [m["text"] for m in hist["messages"]] == [f"kept {i}" for i in range(5)]
+    await again.close()
+
+    rc, _, err = await srv.admin("backup", "--out", str(tmp_path / "no-such-dir" / "x.db"))
+    assert rc == 2 and err.count("qunguan admin:") == 1 and "no such folder" in err
+
+
+async def test_backup_on_postgresql_names_pg_dump(tmp_path, started):
+    from tests import pgtools
+
+    reason = pgtools.unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    srv = started(ops.server(tmp_path, backend="postgresql"))
+    rc, _, err = await srv.admin("backup", "--out", str(tmp_path / "x.dump"))
+    assert rc == 2 and "pg_dump" in err and not (tmp_path / "x.dump").exists()
+
+
+async def test_environment_overrides_the_file(tmp_path, started, monkeypatch):
+    monkeypatch.setenv("QUNGUAN_LIMITS_MAX_TEXT_CHARS", "12")
+    monkeypatch.setenv("QUNGUAN_SERVER_LOG_LEVEL", "WARNING")
+    srv = started(ops.server(tmp_path))
+    alice = await srv.user()
+    gid = await open_group(alice)
+    assert (await alice.call("send", group_id=gid, text="x" * 13))["code"] == "too_large"
+    await alice.close()
+    assert not [e for e in ops.json_lines(srv) if e["level"] == "INFO"]
+
+    monkeypatch.setenv("QUNGUAN_LIMITS_MAX_TEXT_CHAR", "12")
+    bad = ops.server(tmp_path, subdir="bad")
+    with pytest.raises(RuntimeError, match="QUNGUAN_LIMITS_MAX_TEXT_CHAR"):
+        bad.start()

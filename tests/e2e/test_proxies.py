@@ -1,0 +1,119 @@
+"""Real client IPs behind a reverse proxy: X-Forwarded-For and the PROXY protocol, from trusted peers only.
+
+The server's network log (Art. 13) and access log name the real client; the
+per-IP connection limit counts it; an untrusted peer cannot choose its address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus
+
+from server.proxy import proxy_v1, proxy_v2
+from tests.e2e import ops_helpers as ops
+
+JSON = ["qunguan.v1+json"]
+
+
+@pytest.fixture
+def started():
+    servers = []
+
+    def start(srv):
+        servers.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in servers:
+        srv.cleanup()
+        print("".join(srv.output))
+
+
+async def _open_and_close(url: str, **kw) -> None:
+    async with connect(url, subprotocols=JSON, **kw):  # type: ignore[arg-type]
+        pass
+
+
+async def _access_ips(srv, n: int) -> list[str]:
+    for _ in range(100):
+        lines = ops.access_lines(srv)
+        if len(lines) >= n:
+            return [e["ip"] for e in lines]
+        await asyncio.sleep(0.05)
+    raise AssertionError("access lines missing:\n" + "".join(srv.output))
+
+
+async def test_forwarded_for_from_a_trusted_proxy_names_the_client(tmp_path, started, monkeypatch, backend):
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_CONNECTIONS_PER_IP_PER_MINUTE", "2")
+    srv = started(ops.server(tmp_path, 'trusted_proxies = ["127.0.0.1/32", "10.0.0.0/8"]', backend=backend))
+    # client, then an internal proxy hop (trusted), as nginx behind a load balancer appends them
+    await _open_and_close(srv.url, additional_headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.9, 10.1.2.3"})
+    assert await _access_ips(srv, 1) == ["203.0.113.9"]  # rightmost untrusted hop; the left part is the client's word
+
+    # the per-IP limit counts real clients: two from each of two clients pass, a third from one is refused
+    for ip in ("192.0.2.1", "192.0.2.2", "192.0.2.1", "192.0.2.2"):
+        await _open_and_close(srv.url, additional_headers={"X-Forwarded-For": ip})
+    with pytest.raises(InvalidStatus) as refused:
+        await _open_and_close(srv.url, additional_headers={"X-Forwarded-For": "192.0.2.1"})
+    assert refused.value.response.status_code == 429
+    await _open_and_close(srv.url, additional_headers={"X-Forwarded-For": "192.0.2.3"})
+    ips = await _access_ips(srv, 6)
+    assert ips[1:] == ["192.0.2.1", "192.0.2.2", "192.0.2.1", "192.0.2.2", "192.0.2.3"]
+
+    # the network log, kept six months, has the real addresses too
+    user = await srv.client()
+    await user.close()
+    await asyncio.sleep(0.3)
+    srv.stop()
+    rows = srv.db_rows("SELECT ip FROM netlog WHERE kind = 'connect' ORDER BY id")
+    assert [r[0] for r in rows][:6] == ["203.0.113.9", "192.0.2.1", "192.0.2.2", "192.0.2.1", "192.0.2.2",
+                                        "192.0.2.3"]
+
+
+async def test_an_untrusted_peer_cannot_choose_its_address(tmp_path, started, monkeypatch):
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_CONNECTIONS_PER_IP_PER_MINUTE", "2")
+    srv = started(ops.server(tmp_path, 'trusted_proxies = ["10.0.0.0/8"]'))  # not us
+    for ip in ("192.0.2.1", "192.0.2.2"):
+        await _open_and_close(srv.url, additional_headers={"X-Forwarded-For": ip})
+    with pytest.raises(InvalidStatus) as refused:  # a new made-up address every time does not help
+        await _open_and_close(srv.url, additional_headers={"X-Forwarded-For": "192.0.2.99"})
+    assert refused.value.response.status_code == 429
+    assert await _access_ips(srv, 2) == ["127.0.0.1", "127.0.0.1"]
+
+
+def _raw_socket(port: int, header: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(header)
+    return sock
+
+
+@pytest.mark.parametrize("version", [1, 2])
+async def test_proxy_protocol_from_a_trusted_proxy(tmp_path, started, version):
+    srv = started(ops.server(tmp_path, 'trusted_proxies = ["127.0.0.1"]\nproxy_protocol = true'))
+    make = proxy_v1 if version == 1 else proxy_v2
+    sock = _raw_socket(srv.port, make("203.0.113.50", "127.0.0.1", 40000, srv.port))
+    async with connect(srv.url, sock=sock, subprotocols=JSON) as ws:  # type: ignore[arg-type]
+        await ws.send('{"op": "request_code", "rid": 1, "phone": "13900000000"}')
+        assert '"ok":true' in (await ws.recv()).replace(" ", "")
+    sock6 = _raw_socket(srv.port, make("2001:db8::7", "::1", 40000, srv.port))
+    async with connect(srv.url, sock=sock6, subprotocols=JSON):  # type: ignore[arg-type]
+        pass
+    assert await _access_ips(srv, 2) == ["203.0.113.50", "2001:db8::7"]
+    # a trusted peer that must send the header and sends plain HTTP instead is dropped
+    with pytest.raises((InvalidHandshake, OSError)):
+        await _open_and_close(srv.url, open_timeout=3)
+
+
+async def test_proxy_protocol_header_from_an_untrusted_peer_is_not_read(tmp_path, started):
+    srv = started(ops.server(tmp_path, 'trusted_proxies = ["10.0.0.0/8"]\nproxy_protocol = true'))
+    sock = _raw_socket(srv.port, proxy_v1("203.0.113.50", "127.0.0.1", 40000, srv.port))
+    with pytest.raises(InvalidHandshake):  # the header is not HTTP: the handshake fails, nothing is believed
+        async with connect(srv.url, sock=sock, subprotocols=JSON, open_timeout=3):  # type: ignore[arg-type]
+            pass
+    await _open_and_close(srv.url)  # without a header it is an ordinary client
+    assert "203.0.113.50" not in "".join(srv.output)
+    assert (await _access_ips(srv, 1))[-1] == "127.0.0.1"

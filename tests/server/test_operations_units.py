@@ -1,0 +1,259 @@
+"""The pieces of issue 14 that are pure functions: PROXY headers, X-Forwarded-For, env overrides, log lines,
+sd_notify, which keys a reload applies, the example config."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import socket
+import struct
+from pathlib import Path
+
+import pytest
+
+from server import logs, sdnotify
+from server.config import Config, ConfigError, load_config
+from server.operations import RESTART_KEYS, merge_restart_keys
+from server.proxy import (
+    V2_SIGNATURE,
+    ProxyHeaderError,
+    ProxyHeaderReader,
+    forwarded_for,
+    parse_networks,
+    proxy_v1,
+    proxy_v2,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TRUSTED = parse_networks(["127.0.0.1", "10.0.0.0/8", "fd00::/8"])
+
+
+# -- X-Forwarded-For --------------------------------------------------------------------
+@pytest.mark.parametrize(("peer", "headers", "expected"), [
+    ("127.0.0.1", ["203.0.113.9"], "203.0.113.9"),
+    ("127.0.0.1", ["198.51.100.1, 203.0.113.9, 10.1.2.3"], "203.0.113.9"),  # rightmost untrusted
+    ("127.0.0.1", ["198.51.100.1", "203.0.113.9"], "203.0.113.9"),  # repeated headers join in order
+    ("127.0.0.1", ["10.0.0.5, 10.0.0.6"], "10.0.0.5"),  # all trusted: the leftmost we reached
+    ("127.0.0.1", ["garbage, 203.0.113.9"], "203.0.113.9"),
+    ("127.0.0.1", ["203.0.113.9, garbage"], "127.0.0.1"),  # a malformed hop stops the walk
+    ("127.0.0.1", ["203.0.113.9:4711"], "203.0.113.9"),
+    ("127.0.0.1", ["[2001:db8::1]:4711"], "2001:db8::1"),
+    ("127.0.0.1", [""], "127.0.0.1"),
+    ("192.0.2.7", ["203.0.113.9"], "192.0.2.7"),  # untrusted peer: ignored
+    ("::ffff:127.0.0.1", ["203.0.113.9"], "203.0.113.9"),  # v4-mapped peer
+])
+def test_forwarded_for(peer, headers, expected):
+    assert forwarded_for(peer, headers, TRUSTED) == expected
+
+
+def test_nothing_is_trusted_by_default():
+    assert forwarded_for("127.0.0.1", ["203.0.113.9"], ()) == "127.0.0.1"
+
+
+# -- PROXY protocol ---------------------------------------------------------------------
+@pytest.mark.parametrize("make", [proxy_v1, proxy_v2])
+@pytest.mark.parametrize("src", ["203.0.113.50", "2001:db8::7"])
+def test_proxy_header_byte_by_byte(make, src):
+    dst = "::1" if ":" in src else "127.0.0.1"
+    data = make(src, dst, 40000, 8765) + b"GET /ws HTTP/1.1\r\n"
+    reader = ProxyHeaderReader()
+    got = None
+    for i in range(len(data)):
+        got = reader.feed(data[i : i + 1])
+        if got is not None:
+            break
+    assert got is not None
+    assert got[0] == src
+    rest = got[1] + data[i + 1 :]
+    assert rest == b"GET /ws HTTP/1.1\r\n"
+
+
+def test_proxy_local_and_unknown_keep_the_peer():
+    assert ProxyHeaderReader().feed(b"PROXY UNKNOWN\r\nGET") == (None, b"GET")
+    local = V2_SIGNATURE + bytes([0x20, 0x00]) + struct.pack("!H", 0)
+    assert ProxyHeaderReader().feed(local + b"GET") == (None, b"GET")
+
+
+@pytest.mark.parametrize("data", [
+    b"GET /ws HTTP/1.1\r\n",
+    b"PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n",
+    b"PROXY TCP4 1.2.3.999 5.6.7.8 1 2\r\n",
+    b"PROXY TCP6 1.2.3.4 5.6.7.8 1 2\r\n",
+    b"PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\n",
+    b"PROXY " + b"x" * 120,
+    V2_SIGNATURE + bytes([0x11, 0x11]) + struct.pack("!H", 12) + bytes(12),  # version 1 in a v2 header
+    V2_SIGNATURE + bytes([0x2F, 0x11]) + struct.pack("!H", 12) + bytes(12),  # unknown command
+    V2_SIGNATURE + bytes([0x21, 0x31]) + struct.pack("!H", 4) + bytes(4),  # AF_UNIX
+])
+def test_proxy_header_garbage_is_refused(data):
+    with pytest.raises(ProxyHeaderError):
+        ProxyHeaderReader().feed(data)
+
+
+# -- environment overrides -----------------------------------------------------------------
+def test_environment_overrides(tmp_path):
+    cfg_file = tmp_path / "q.toml"
+    cfg_file.write_text('[server]\nport = 9000\nhost = "0.0.0.0"\n[storage]\nurl = "sqlite:///a.db"\n')
+    env = {
+        "QUNGUAN_SERVER_PORT": "9100",
+        "QUNGUAN_STORAGE_URL": "postgresql://qunguan:secret@db/qunguan",  # a secret kept out of the file
+        "QUNGUAN_RATE_LIMITS_MESSAGE_BURST": "7",  # a section with an underscore
+        "QUNGUAN_SERVER_TRUSTED_PROXIES": '["10.0.0.0/8"]',
+        "QUNGUAN_SERVER_COMPRESSION": "true",
+        "QUNGUAN_URL": "ws://elsewhere",  # the terminal client's variable: not config
+        "PATH": "/bin",
+    }
+    cfg = load_config(cfg_file, env)
+    assert cfg.server.port == 9100 and cfg.server.host == "0.0.0.0"
+    assert cfg.storage.url == "postgresql://qunguan:secret@db/qunguan"
+    assert cfg.rate_limits.message_burst == 7 and cfg.server.compression is True
+    assert cfg.server.trusted_proxies == ("10.0.0.0/8",)
+    assert load_config(None, {"QUNGUAN_SERVER_PORT": "9200"}).server.port == 9200
+
+
+@pytest.mark.parametrize(("var", "value", "fragment"), [
+    ("QUNGUAN_SERVER_PROT", "1", "did you mean 'port'"),
+    ("QUNGUAN_SERVER_PORT", "many", "expected an integer"),
+    ("QUNGUAN_SERVER_TRUSTED_PROXIES", '["not a net"]', "CIDR"),
+])
+def test_bad_environment_overrides_are_named(tmp_path, var, value, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, {var: value})
+    assert fragment in str(err.value)
+
+
+# -- config checks of the new keys ----------------------------------------------------------
+def _parse(text: str, tmp_path: Path) -> Config:
+    f = tmp_path / "c.toml"
+    f.write_text(text)
+    return load_config(f, {})
+
+
+def test_tls_and_proxy_keys_are_checked(tmp_path):
+    (tmp_path / "cert.pem").write_text("not a certificate")
+    with pytest.raises(ConfigError, match="tls_cert and tls_key go together"):
+        _parse('[server]\ntls_cert = "cert.pem"\n', tmp_path)
+    with pytest.raises(ConfigError, match="not a usable certificate"):
+        _parse('[server]\ntls_cert = "cert.pem"\ntls_key = "cert.pem"\n', tmp_path)
+    with pytest.raises(ConfigError, match="needs trusted_proxies"):
+        _parse("[server]\nproxy_protocol = true\n", tmp_path)
+    assert _parse("[metrics]\nport = 9300\n", tmp_path).metrics.port == 9300
+
+
+def test_reload_keeps_restart_keys_and_names_them():
+    old = Config()
+    fresh = dataclasses.replace(old, server=dataclasses.replace(old.server, port=1, log_level="DEBUG"),
+                                limits=dataclasses.replace(old.limits, max_members=42))
+    merged, changed = merge_restart_keys(old, fresh)
+    assert changed == ["server.port"]
+    assert merged.server.port == old.server.port
+    assert merged.server.log_level == "DEBUG" and merged.limits.max_members == 42
+
+
+def test_every_restart_key_exists():
+    cfg = Config()
+    for key in RESTART_KEYS:
+        section, name = key.split(".")
+        assert hasattr(getattr(cfg, section), name), key
+
+
+# -- logs --------------------------------------------------------------------------------
+def test_json_log_line_carries_the_request_context():
+    rec = logging.LogRecord("qunguan", logging.ERROR, __file__, 1, "internal error handling a request", (), None)
+    rec.rid, rec.op, rec.user_id, rec.outcome = 7, "send", "u1", "internal"
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+        rec.exc_info = sys.exc_info()
+    line = logs.JsonFormatter().format(rec)
+    assert "\n" not in line
+    out = json.loads(line)
+    assert out["level"] == "ERROR" and out["msg"] == "internal error handling a request"
+    assert (out["rid"], out["op"], out["user_id"], out["outcome"]) == (7, "send", "u1", "internal")
+    assert "ValueError: boom" in out["exc"]
+    plain = logs.PlainFormatter().format(rec)
+    assert "rid=7 op=send user_id=u1 outcome=internal" in plain.splitlines()[0]
+
+
+# -- sd_notify ---------------------------------------------------------------------------
+def test_sd_notify_sends_to_the_notify_socket(tmp_path, monkeypatch):
+    path = tmp_path / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(2)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    try:
+        assert sdnotify.ready("listening on port 8765")
+        assert sock.recv(1024) == b"READY=1\nSTATUS=listening on port 8765"
+        assert sdnotify.reloading()
+        got = sock.recv(1024).decode().split("\n")
+        assert got[0] == "RELOADING=1" and got[1].startswith("MONOTONIC_USEC=")
+        assert sdnotify.stopping()
+        assert sock.recv(1024) == b"STOPPING=1"
+    finally:
+        sock.close()
+    monkeypatch.delenv("NOTIFY_SOCKET")
+    assert sdnotify.ready() is False  # not under systemd: nothing to do
+
+
+# -- the deployment kit ------------------------------------------------------------------
+def test_example_config_names_every_key_and_is_valid(tmp_path):
+    text = (ROOT / "examples" / "qunguan.toml").read_text(encoding="utf-8")
+    missing = []
+    for section in dataclasses.fields(Config):
+        if not section.metadata:
+            continue
+        cls = next(iter(section.metadata.values()))
+        for f in dataclasses.fields(cls):
+            if not f.metadata:  # derived (storage.sqlite_file, operators.uid), not a key
+                continue
+            if f"\n{f.name} =" not in text and f"\n# {f.name} =" not in text \
+                    and f"[[{section.name}.{f.name}]]" not in text:
+                missing.append(f"{section.name}.{f.name}")
+    assert not missing, f"examples/qunguan.toml does not mention: {missing}"
+    # valid as shipped (the word list it names is optional: commented out)
+    copy = tmp_path / "qunguan.toml"
+    copy.write_text(text, encoding="utf-8")
+    cfg = load_config(copy, {})
+    assert cfg.server.port == 8765
+
+
+def test_grafana_dashboard_draws_only_metrics_the_server_has():
+    import re
+
+    from server.metrics import METRICS
+
+    exposed = set()
+    for family in METRICS.registry.collect():
+        for sample in family.samples:
+            exposed.add(sample.name)
+    # labelled families without a sample yet still count: their names are known
+    exposed |= {name for name in METRICS.registry._names_to_collectors}  # noqa: SLF001
+    dash = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    used = {m for p in dash["panels"] for t in p["targets"] for m in re.findall(r"qunguan_\w+", t["expr"])}
+    assert used and used <= exposed, used - exposed
+    documented = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    for family in METRICS.registry.collect():
+        assert f"`{family.name}" in documented, family.name
+
+
+# -- operator CLI manners ------------------------------------------------------------------
+def test_admin_without_a_command_lists_the_commands(capsys):
+    from server.operator.channel import COMMANDS, load_commands
+    from server.operator.cli import main
+
+    assert main(None, []) == 2
+    out = capsys.readouterr().out
+    load_commands()
+    for name in COMMANDS:
+        assert f"\n    {name} " in out or f"\n    {name}\n" in out, name
+
+
+def test_admin_errors_carry_one_prefix(capsys):
+    from server.operator.cli import main
+
+    assert main(None, ["backup"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "qunguan admin: backup: the following arguments are required: --out"
