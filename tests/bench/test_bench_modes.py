@@ -1,0 +1,74 @@
+"""``python -m bench --tail --quick``, ``--flood --quick`` and scenario (g), so they cannot rot."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bench(tmp_path: Path, *args: str) -> tuple[str, Path]:
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--retries", "0", "--out", str(out), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout, out
+
+
+def test_tail_quick(tmp_path: Path) -> None:
+    stdout, out = bench(tmp_path, "--tail")
+    assert "| round | server | group |" in stdout
+    res = json.loads((out / "tail-latest.json").read_text(encoding="utf-8"))
+    assert not (out / "latest.json").exists()  # the scenarios' latest result is not overwritten
+    tail = res["tail"]
+    sat = tail["saturation"]
+    assert sat["baseline"]["msgs"] > 0 and sat["qunguan"]["msgs"] > 0
+    assert sat["qunguan"]["wal_mib"] is not None  # the WAL exists and was measured
+    kinds = [r["kind"] for r in tail["rounds"]]
+    assert kinds == ["baseline", "qunguan"]  # interleaved, baseline first
+    for r in tail["rounds"]:
+        for g in ("small", "large"):
+            assert r[g]["samples"] > 0 and r[g]["p99_ms"] is not None, (r["kind"], g)
+            assert r[g]["achieved_msgs_per_s"] > 0
+        assert "others_cpu_pct" in r and "gen_max_lag_ms" in r
+    q = tail["rounds"][1]
+    assert "stalls" in q and "longest_stall_ms" in q
+    assert {t["target"].split(":")[0] for t in res["targets"]} >= {"paced, group of 3", "paced, group of 6"}
+
+
+def test_flood_quick(tmp_path: Path) -> None:
+    stdout, out = bench(tmp_path, "--flood")
+    res = json.loads((out / "flood-latest.json").read_text(encoding="utf-8"))
+    f = res["flood"]
+    assert f["unauth"] == 20 and f["idle"] == 20
+    for kind in ("baseline", "qunguan"):
+        r = f[kind]
+        assert r["unloaded"]["samples"] > 0 and r["loaded"]["samples"] > 0, kind
+        status = r["flood_status"]
+        assert status["ready"] and status["idle_open"] == 20 and status["failed"] == 0, (kind, status)
+        assert status["unauth_open"] + status["reopened"] >= 20, (kind, status)
+        assert r["group_readers_closed"] == 0
+        assert r["rss_peak_mib"] >= r["rss_unloaded_mib"] > 0
+        assert r["p99_loaded_over_unloaded"] is not None
+    assert res["targets"][0]["value"] == f["qunguan"]["p99_loaded_over_unloaded"]
+
+
+def test_scenario_g_quick(tmp_path: Path) -> None:
+    stdout, out = bench(tmp_path, "--scenarios", "g")
+    res = json.loads((out / "latest.json").read_text(encoding="utf-8"))
+    g = res["scenarios"]["g"]
+    for kind in ("baseline", "qunguan"):
+        r = g[kind]
+        assert "error" not in r, r
+        assert r["senders"] == 1 and r["window"] == 10
+        assert r["deliveries_per_s"] > 0 and r["latency_samples"] > 0
+        assert not r["send_errors"]
+    assert g["ratio"]["deliveries_per_s"] > 0
+    assert any(t["target"].startswith("(g)") for t in res["targets"])

@@ -1,0 +1,93 @@
+"""Hostile and awkward edges: logout revocation, the password oracle, start-up failures."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+
+from tests.e2e.harness import ROOT
+
+
+async def test_logout_revokes_the_token_everywhere(server):
+    alice = await server.user()
+    token = (await alice.login(alice.username, "password123"))["token"]
+    phone = await server.client()
+    await phone.auth(token)
+    laptop = await server.client()
+    await laptop.login(alice.username, "password123")  # a token of its own: not revoked
+    await phone.request("logout")
+    assert (await phone.call("me"))["code"] == "unauthenticated"
+    await asyncio.wait_for(alice.ws.wait_closed(), 5)  # same token: closed with 1008
+    assert alice.ws.close_code == 1008
+    assert (await laptop.request("me"))["user_id"] == alice.user_id
+    fresh = await server.client()
+    assert (await fresh.call("auth", token=token))["code"] == "unauthenticated"
+    # The logged-out connection can log in again.
+    await phone.login(alice.username, "password123")
+    assert (await phone.request("me"))["user_id"] == alice.user_id
+
+
+async def test_delete_account_is_not_a_password_oracle(tmp_path):
+    """Wrong passwords given to delete_account count like failed logins, per address and per account."""
+    from tests.e2e.harness import ServerProcess
+
+    srv = ServerProcess(tmp_path)
+    srv.config.write_text(srv.config.read_text().replace("failed_logins_per_ip_per_hour = 0",
+                                                         "failed_logins_per_ip_per_hour = 3"))
+    srv.start()
+    try:
+        victim = await srv.user()
+        codes = [(await victim.call("delete_account", password=f"guess-{i}"))["code"] for i in range(5)]
+        assert codes[:3] == ["unauthenticated"] * 3 and codes[3:] == ["rate_limited"] * 2
+        # Even the right password is refused until the window passes: no oracle.
+        r = await victim.call("delete_account", password="password123")
+        assert r["code"] == "rate_limited" and r["retry_after_ms"] > 0
+        assert (await victim.request("me"))["user_id"]  # and the account still works
+    finally:
+        srv.stop()
+
+
+def serve(cfg_dir) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "server", "serve", "--config", str(cfg_dir / "q.toml")],
+                          capture_output=True, text=True, timeout=30, cwd=cfg_dir, env={"PYTHONPATH": str(ROOT)})
+
+
+def test_a_locked_database_gives_one_line_and_exit_2(tmp_path):
+    (tmp_path / "q.toml").write_text('[server]\nport = 0\n[storage]\nurl = "sqlite:///q.db"\n')
+    holder = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        done = serve(tmp_path)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("qunguan: cannot start:") and "locked" in last
+    assert "Traceback" not in done.stderr
+
+
+def test_a_database_path_that_cannot_be_a_database_gives_one_line_and_exit_2(tmp_path):
+    (tmp_path / "q.db").mkdir()  # a folder where the file should be
+    (tmp_path / "q.toml").write_text('[server]\nport = 0\n[storage]\nurl = "sqlite:///q.db"\n')
+    done = serve(tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("qunguan: cannot start:")
+    assert "Traceback" not in done.stderr
+
+
+async def test_a_nul_character_is_refused_not_stored(server):
+    """U+0000 is valid UTF-8 but no database text takes it (PostgreSQL refuses it): bad_request, nothing stored."""
+    from tests.e2e.harness import open_group
+
+    owner = await server.user()
+    gid = await open_group(owner)
+    r = await owner.call("send", group_id=gid, text="a\x00b")
+    assert r["code"] == "bad_request" and "NUL" in r["reason"]
+    assert (await owner.call("set_announcement", group_id=gid, text="x\x00"))["code"] == "bad_request"
+    assert (await owner.call("report", target_type="group", group_id=gid, reason="r\x00"))["code"] == "bad_request"
+    assert (await owner.send(gid, "fine"))["seq"] == 1  # no seq was used up

@@ -1,0 +1,37 @@
+"""The loop monitor names a stall and what ran during it."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+
+from server.loopmon import LoopMonitor
+
+
+async def test_a_stall_is_logged_with_the_gc_pass_and_the_store_and_jobs_in_flight(caplog):
+    mon = LoopMonitor(threshold_ms=50, in_flight=lambda: "commit of 3 ops, 200 messages, 0 log rows running 80 ms")
+    mon.start()
+    try:
+        await asyncio.sleep(0.05)
+        assert mon.stalls == 0
+        with caplog.at_level(logging.WARNING, logger="qunguan.loop"), mon.job("retention purge"):
+            gc.collect(1)
+            time.sleep(0.12)  # blocks the loop: the next tick is ~120 ms late
+            await asyncio.sleep(0.05)
+        assert mon.stalls == 1 and mon.max_lag_ms >= 100
+        line = caplog.records[-1].getMessage()
+        assert line.startswith("event loop stalled")
+        assert "gc 1 pass(es) gen 1" in line and "commit of 3 ops" in line and "jobs: retention purge" in line
+        await asyncio.sleep(0.05)
+        assert mon.stalls == 1  # ticks are back on time
+        assert mon.p99_ms() >= 100 > sorted(mon.lag_samples)[len(mon.lag_samples) // 2]
+    finally:
+        await mon.stop()
+    assert mon._on_gc not in gc.callbacks
+
+
+async def test_no_gc_and_an_idle_store_say_so():
+    mon = LoopMonitor(threshold_ms=10, in_flight=lambda: "idle")
+    assert mon.verdict(20, window_s=0.02) == "no gc; store: idle"
