@@ -4,6 +4,8 @@
     python -m bench --quick               # tiny sizes, sub-second phases: about 30 s
     python -m bench --scenarios a,c,f     # a subset
     python -m bench --out bench/results/  # where the JSON goes (timestamped + latest.json)
+    python -m bench --tail                # paced tail latency, groups of 10 and 100 (about 6 minutes)
+    python -m bench --flood               # a chatting group under connection floods (about 3 minutes)
 """
 
 from __future__ import annotations
@@ -102,10 +104,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     workdir = Path(tempfile.mkdtemp(prefix="qunguan-bench-"))
     baseline = qunguan = None
+    pg_db: str | None = None
     try:
+        storage_url = None
+        if args.postgres:  # qunguan on a throw-away PostgreSQL database instead of the SQLite file
+            from bench import pgdb
+
+            pg_db, storage_url = await pgdb.create(args.postgres)
+            results["meta"]["qunguan_config"]["storage"] = f"PostgreSQL (asyncpg), fresh database {pg_db}"
         _log(f"starting servers in {workdir}")
         baseline = start_baseline(workdir)
-        qunguan = start_qunguan(workdir, args.qunguan_root)
+        qunguan = start_qunguan(workdir, args.qunguan_root, storage_url)
         results["meta"]["pids"] = {"baseline": baseline.pid, "qunguan": qunguan.pid, "generator": os.getpid()}
 
         # qunguan's accounts and groups (not measured; timed separately).
@@ -165,12 +174,93 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for srv in (baseline, qunguan):
             if srv is not None:
                 srv.stop()
+        if pg_db is not None:
+            from bench import pgdb
+
+            await pgdb.drop(args.postgres, pg_db)
         if args.keep:
             _log(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     results["meta"]["total_s"] = round(time.monotonic() - t_start, 1)
     return results
+
+
+async def run_mode(args: argparse.Namespace) -> dict[str, Any]:
+    """``--tail`` or ``--flood`` (:mod:`bench.tail`): both servers, interleaved, in one run."""
+    from bench import tail
+
+    started = time.time()
+    mode = "tail" if args.tail else "flood"
+    nofile = raise_nofile()
+    results: dict[str, Any] = {"meta": {
+        "mode": mode, "started_at": started,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "quick": args.quick, "host": platform.node(), "cpus": os.cpu_count(), "platform": platform.platform(),
+        "versions": _versions(), "nofile_soft_limit": nofile,
+        "qunguan_commit": _git_commit(args.qunguan_root or ROOT),
+    }}
+    t_start = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix=f"qunguan-bench-{mode}-"))
+    baseline = qunguan = None
+    try:
+        baseline = start_baseline(workdir)
+        qunguan = start_qunguan(workdir, args.qunguan_root)
+        if args.tail:
+            plan = tail.QUICK_TAIL if args.quick else tail.TailPlan()
+            if args.tail_seconds is not None:
+                plan = dataclasses.replace(plan, measure=args.tail_seconds)
+            if args.rounds is not None:
+                plan = dataclasses.replace(plan, rounds=args.rounds)
+            results["tail"] = await tail.run_tail(baseline, qunguan, plan)
+            results["targets"] = tail.tail_targets(results["tail"])
+            results["table"] = tail.tail_table(results["tail"])
+        else:
+            fplan = tail.QUICK_FLOOD if args.quick else tail.FloodPlan()
+            if args.tail_seconds is not None:
+                fplan = dataclasses.replace(fplan, measure=args.tail_seconds)
+            results["flood"] = await tail.run_flood(baseline, qunguan, fplan, workdir, nofile)
+            results["targets"] = tail.flood_targets(results["flood"])
+            results["table"] = tail.flood_table(results["flood"])
+    finally:
+        for srv in (baseline, qunguan):
+            if srv is not None:
+                srv.stop()
+        if args.keep:
+            _log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results["meta"]["total_s"] = round(time.monotonic() - t_start, 1)
+    return results
+
+
+def _main_mode(args: argparse.Namespace) -> int:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        results = asyncio.run(run_mode(args))
+    else:
+        results = uvloop.run(run_mode(args))
+    mode = results["meta"]["mode"]
+    path = report.write(results, args.out, prefix=mode)
+    print(results["table"])
+    if mode == "tail":
+        s = results["tail"]["summary"]
+        sat = results["tail"]["saturation"].get("qunguan", {})
+        print(f"\nqunguan's WAL after the saturation phase: {sat.get('wal_mib')} MiB; "
+              f"stalls logged in the paced rounds: {s['qunguan_stalls']}"
+              + (f", longest {s['qunguan_longest_stall_ms']:.0f} ms: {s['qunguan_longest_stall_verdict']}"
+                 if s["qunguan_longest_stall_ms"] else ""))
+    else:
+        f = results["flood"]
+        print(f"\nflood: {f['unauth']:,} unauthenticated + {f['idle']:,} idle connections "
+              f"(descriptor limit {f['nofile_limit']:,} per process); qunguan: "
+              + json.dumps({k: f.get("qunguan", {}).get(k) for k in
+                            ("flood_open_s", "flood_status", "rss_unloaded_mib", "rss_peak_mib",
+                             "rss_loaded_end_mib", "p99_loaded_over_unloaded", "stalls")}))
+    print("\nTargets (qunguan, this run):\n" + report.targets_text(results["targets"]))
+    print(f"results: {path} (and {args.out / (mode + '-latest.json')})")
+    return 0
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -180,7 +270,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes and sub-second phases (a smoke test)")
-    p.add_argument("--scenarios", default="", help="comma-separated subset of a,b,c,d,e,f (default: all)")
+    p.add_argument("--scenarios", default="", help="comma-separated subset of a,b,c,d,e,f,g (default: all)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results",
                    help="folder for the JSON results (default: bench/results/)")
     p.add_argument("--qunguan-root", type=Path, default=None,
@@ -196,13 +286,29 @@ def main(argv: list[str] | None = None) -> int:
                    help="(f): seconds of saturated sending before the measured phases (default 3); "
                         "a few minutes lets the non-readers' backlog pass the kernel buffers and "
                         "reach qunguan's outbox limit")
+    p.add_argument("--postgres", nargs="?", const="postgresql://postgres@127.0.0.1:5432/postgres", default=None,
+                   metavar="URL", help="run qunguan on a throw-away PostgreSQL database made through URL "
+                   "(default: the local server as user postgres) instead of the SQLite file")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (configs, logs, databases)")
+    p.add_argument("--tail", action="store_true",
+                   help="paced tail latency instead of the scenarios: groups of 10 and 100 at 500 msgs/s each, "
+                        "after a saturation phase, in rounds; with the server's logged loop stalls")
+    p.add_argument("--flood", action="store_true",
+                   help="connection floods instead of the scenarios: a group of 100 chatting, alone and beside "
+                        "10,000 unauthenticated and 10,000 idle authenticated connections")
+    p.add_argument("--tail-seconds", type=float, default=None,
+                   help="--tail/--flood: seconds of each measured paced phase (default 60 / 20)")
+    p.add_argument("--rounds", type=int, default=None, help="--tail: paced rounds per server (default 2)")
     args = p.parse_args(argv)
+    if args.tail and args.flood:
+        p.error("--tail and --flood are separate runs")
     if args.scenario_timeout is None:
         args.scenario_timeout = 180.0 + (args.slow_seconds or 0.0)
     raise_nofile()
     # SIGTERM ends the run like Ctrl-C: the servers are stopped and the temp folder removed.
     signal.signal(signal.SIGTERM, _interrupt)
+    if args.tail or args.flood:
+        return _main_mode(args)
     try:
         import uvloop
     except ImportError:  # pragma: no cover

@@ -97,6 +97,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         r = sc.get(key, {}).get("ratio", {}).get("deliveries_per_s")
         if r is not None:
             add(f"({key}) deliveries/s >= 0.5 x baseline", r, r >= 0.5)
+    g = sc.get("g", {}).get("ratio", {}).get("deliveries_per_s")
+    if g is not None:
+        add("(g) one sender, 10 in flight: deliveries/s >= 0.6 x baseline", g, g >= 0.6)
     p99 = sc.get("c", {}).get("qunguan", {}).get("p99_ms")
     if p99 is not None:
         add("(c) p99 < 50 ms at half the baseline's rate", p99, p99 < 50)
@@ -123,11 +126,13 @@ def targets_text(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write(results: dict[str, Any], out_dir: Path) -> Path:
+def write(results: dict[str, Any], out_dir: Path, prefix: str = "bench") -> Path:
+    """``PREFIX-YYYYmmdd-HHMMSS.json`` and ``latest.json`` (``PREFIX-latest.json`` for other modes)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(results["meta"]["started_at"]))
-    path = out_dir / f"bench-{stamp}.json"
+    path = out_dir / f"{prefix}-{stamp}.json"
     text = json.dumps(results, indent=1, ensure_ascii=False, allow_nan=False, default=str)
     path.write_text(text + "\n", encoding="utf-8")
-    (out_dir / "latest.json").write_text(text + "\n", encoding="utf-8")
+    latest = "latest.json" if prefix == "bench" else f"{prefix}-latest.json"
+    (out_dir / latest).write_text(text + "\n", encoding="utf-8")
     return path

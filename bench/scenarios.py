@@ -2,7 +2,8 @@
 
 (a) 1 group x 10 members, (b) 1 x 500, (c) 1 x 2,000, (d) 200 groups x 10
 members all talking, (e) 10,000 idle authenticated connections, (f) (c) with 5
-members that stop reading. Each is bounded in time (fixed phase lengths) and
+members that stop reading, (g) (a)'s group with one sender keeping 10 messages
+in flight (small-room latency: the time from frame-in to ack-out). Each is bounded in time (fixed phase lengths) and
 in count (fixed sizes and windows).
 
 A messaging scenario has two phases on the same connections:
@@ -39,6 +40,7 @@ class Scenario:
     senders: int = 0  # per group
     slow: int = 0  # members per group that stop reading (f)
     idle: int = 0  # idle authenticated connections (e)
+    window: int = 0  # messages in flight per sender; 0: window_for's default
 
     @property
     def shape(self) -> str:
@@ -71,6 +73,8 @@ FULL = {
     "d": Scenario("d", "200 groups x 10 members, all talking", groups=200, members=10, senders=10),
     "e": Scenario("e", "10,000 idle authenticated connections", idle=10_000),
     "f": Scenario("f", "(c) with 5 members that stop reading", groups=1, members=2000, senders=10, slow=5),
+    "g": Scenario("g", "1 group x 10 members, one sender with 10 in flight", groups=1, members=10, senders=1,
+                  window=10),
 }
 QUICK = {
     "a": Scenario("a", "1 group x 3 members", groups=1, members=3, senders=3),
@@ -79,6 +83,8 @@ QUICK = {
     "d": Scenario("d", "3 groups x 3 members, all talking", groups=3, members=3, senders=3),
     "e": Scenario("e", "20 idle authenticated connections", idle=20),
     "f": Scenario("f", "(c) with 2 members that stop reading", groups=1, members=8, senders=3, slow=2),
+    "g": Scenario("g", "1 group x 3 members, one sender with 10 in flight", groups=1, members=3, senders=1,
+                  window=10),
 }
 FULL_TIMING = Timing(warmup=1.0, saturation=4.0, lat_warmup=0.5, latency=4.0, slow_extra=3.0, slow_wait=3.0)
 QUICK_TIMING = Timing(warmup=0.2, saturation=0.6, lat_warmup=0.1, latency=0.6, slow_extra=0.3, slow_wait=0.5)
@@ -92,6 +98,8 @@ def window_for(sc: Scenario) -> int:
     """Per-sender window: 32 for small groups, 3 in (c) and (f), 2 in (d)."""
     if not sc.groups:
         return 0
+    if sc.window:
+        return sc.window
     return max(2, min(WINDOW, MAX_GROUP_BACKLOG // (sc.senders * sc.members),
                       MAX_TOTAL_WINDOW // (sc.groups * sc.senders)))
 

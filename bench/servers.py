@@ -100,11 +100,14 @@ def write_word_list(path: Path, n: int = WORD_LIST_TERMS, seed: int = 2017) -> s
     return ordered[n // 2]
 
 
-def write_qunguan_config(workdir: Path) -> tuple[Path, str]:
-    """The config file and one listed term."""
+def write_qunguan_config(workdir: Path, storage_url: str | None = None) -> tuple[Path, str]:
+    """The config file and one listed term; ``storage_url`` replaces the SQLite file (e.g. PostgreSQL)."""
     term = write_word_list(workdir / "words.txt")
     cfg = workdir / "qunguan.toml"
-    cfg.write_text(QUNGUAN_CONFIG, encoding="utf-8")
+    text = QUNGUAN_CONFIG
+    if storage_url is not None:
+        text = text.replace('url = "sqlite:///qunguan.db"', f'url = "{storage_url}"', 1)
+    cfg.write_text(text, encoding="utf-8")
     return cfg, term
 
 
@@ -299,11 +302,11 @@ def start_baseline(workdir: Path) -> ServerProc:
     return ServerProc("baseline", argv, d).start()
 
 
-def start_qunguan(workdir: Path, qunguan_root: Path | None = None) -> ServerProc:
+def start_qunguan(workdir: Path, qunguan_root: Path | None = None, storage_url: str | None = None) -> ServerProc:
     """qunguan from this checkout, or from ``qunguan_root`` (another checkout, to compare versions)."""
     d = workdir / "qunguan"
     d.mkdir(parents=True, exist_ok=True)
-    cfg, term = write_qunguan_config(d)
+    cfg, term = write_qunguan_config(d, storage_url)
     argv = [sys.executable, "-m", "bench.run_qunguan", "serve", "--config", str(cfg)]
     srv = ServerProc("qunguan", argv, d)
     srv.listed_term = term

@@ -99,6 +99,8 @@ def check_text(text: str, *, max_chars: int, field: str, allow_empty: bool = Fal
     """
     if len(text) > max_chars:
         raise ContractError("too_large", f"{field} is longer than {max_chars} characters")
+    if "\x00" in text:  # valid UTF-8, but no database text type takes it (PostgreSQL refuses it)
+        raise ContractError("bad_request", f"{field} contains a NUL character")
     if not allow_empty and not text.strip():
         raise ContractError("bad_request", f"{field} is empty")
     return text

@@ -186,9 +186,12 @@ class JoinRequest(EventBase, tag="join_request", kw_only=True, frozen=True):
 class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     """From the platform; a client shows a notice of a kind it does not know as plain text.
 
-    Per-kind fields: ``warning`` has ``group_id`` and maybe ``deadline``;
+    Per-kind fields: ``warning`` has ``group_id``, ``sanction_id`` and maybe ``deadline``;
     ``report_result`` has ``report_id`` and ``outcome``; ``agreement`` has ``version``;
-    ``platform`` maybe ``category``; ``content_removed`` has ``group_id``.
+    ``platform`` maybe ``category``; ``content_removed`` has ``group_id``;
+    ``sanction_lifted`` has ``sanction_id`` (and ``group_id`` for a group's);
+    ``appeal_result`` has ``appeal_id``, ``sanction_id`` and ``outcome``.
+    ``by``: the name of the operator who acted, on every notice an operator caused.
     """
 
     kind: str
@@ -199,6 +202,9 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     outcome: str | None = None
     version: str | None = None
     category: str | None = None
+    sanction_id: str | None = None
+    appeal_id: str | None = None
+    by: str | None = None
 
 
 class GroupDissolved(EventBase, tag="group_dissolved", kw_only=True, frozen=True):

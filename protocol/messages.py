@@ -54,10 +54,12 @@ __all__ = [
     "UNAUTHENTICATED_OPS",
     "AcceptAgreement",
     "Agreement",
+    "Appeal",
     "ApproveJoin",
     "Auth",
     "CreateGroup",
     "DeleteAccount",
+    "Logout",
     "DeleteMessage",
     "DissolveGroup",
     "GroupId",
@@ -203,6 +205,10 @@ class DeleteAccount(RequestBase, tag="delete_account", kw_only=True, frozen=True
     password: Str
 
 
+class Logout(RequestBase, tag="logout", kw_only=True, frozen=True):
+    """Revoke the token this connection authenticated with (other connections using it are closed)."""
+
+
 class Agreement(RequestBase, tag="agreement", kw_only=True, frozen=True):
     """The current platform rules and service agreement (extension, Art. 5)."""
 
@@ -338,6 +344,14 @@ class DissolveGroup(GroupRequest, tag="dissolve_group", kw_only=True, frozen=Tru
     """Dissolve the group."""
 
 
+# -- Measures that finish (Art. 11) -----------------------------------------------------
+class Appeal(RequestBase, tag="appeal", kw_only=True, frozen=True):
+    """Appeal a sanction against oneself or a group one owns (extension); queued for the operators."""
+
+    sanction_id: Str
+    text: Text
+
+
 Request: TypeAlias = (
     RequestCode
     | Register
@@ -347,6 +361,7 @@ Request: TypeAlias = (
     | SetProfile
     | Me
     | DeleteAccount
+    | Logout
     | Agreement
     | AcceptAgreement
     | CreateGroup
@@ -371,6 +386,7 @@ Request: TypeAlias = (
     | UpdateGroup
     | DeleteMessage
     | DissolveGroup
+    | Appeal
 )
 
 REQUEST_TYPES: Final[tuple[type[RequestBase], ...]] = get_args(Request)

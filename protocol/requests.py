@@ -69,6 +69,7 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "set_profile": _op("display_name:str"),
     "me": _op(),
     "delete_account": _op("password:str"),
+    "logout": _op(),  # v2: revoke this connection's token
     "agreement": _op(),  # extension: current platform rules and service agreement (Art. 5)
     "accept_agreement": _op("version:str"),  # extension
     # Groups
@@ -97,6 +98,8 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "update_group": _op("group_id:gid", "name:str?", "category:str?", "join_policy:str?"),
     "delete_message": _op("group_id:gid", "seq:int"),
     "dissolve_group": _op("group_id:gid"),
+    # Measures that finish (Art. 11)
+    "appeal": _op("sanction_id:str", "text:text"),  # extension: appeal a sanction
 }
 
 @dataclass(slots=True)

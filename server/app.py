@@ -10,10 +10,9 @@ import secrets
 import signal
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import NegotiationError
+from websockets.exceptions import ConnectionClosed, NegotiationError
 from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 from websockets.typing import Subprotocol
@@ -25,20 +24,25 @@ from protocol.codec import SUBPROTOCOLS, Encoding
 from protocol.errors import ContractError, FrameError
 from protocol.messages import OP_TYPES, decode_request
 from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply
-from server import infopage, netlog, record, retention
+from server import infopage, netlog, operations, proxy, record, retention, sdnotify
 from server.config import Config
-from server.content import build_filter, reload_filter
+from server.content import build_filter
 from server.handlers import DEFERRED, load_all
+from server.loopmon import LoopMonitor
+from server.metrics import METRICS
 from server.operator import OperatorChannel
+from server.providers import make_id_verifier
 from server.security import KEY_FILE_NAME, IdentityVault, Passwords
 from server.session import CLOSE_POLICY, Session
 from server.sms import make_sms
-from server.state import Agreement, State
+from server.state import Agreement, State, User
 from server.storage.base import Store, open_store
+from server.web import routes as web_routes
 
 log = logging.getLogger("qunguan")
 
 HOUR = 3600.0
+STALL_LOG_MS = 50.0  # a loop iteration longer than this is logged with the monitor's verdict
 
 
 def wall_ms() -> int:
@@ -52,22 +56,22 @@ class App:
         self.cfg = cfg
         self.now_ms = clock
         self.randbelow: Callable[[int], int] = secrets.randbelow
-        if cfg.identity.id_verifier != "checksum":
-            raise ValueError("identity.id_verifier: only 'checksum' is available in this build")
         self.store: Store = open_store(cfg)
         self.vault = IdentityVault.from_config(
             cfg.identity.key_file, cfg.identity.key_env, cfg.identity.dev_mode,
             [cfg.base_dir / p for p in cfg.identity.old_key_files],
-        )
             default_key_file=(cfg.storage.sqlite_file.parent if cfg.storage.sqlite_file else cfg.base_dir)
             / KEY_FILE_NAME,
+        )
         self.passwords = Passwords(cfg.identity.argon2_time_cost, cfg.identity.argon2_memory_kib)
-        self.sms = make_sms(cfg.identity.sms_provider, cfg.identity.sms_outbox)
+        self.sms = make_sms(cfg.identity)
+        self.id_verifier = make_id_verifier(cfg.identity)  # awaited by verify_identity
         self.codes = CodeBook()
         rl = cfg.rate_limits
         self.codes_per_phone = WindowCounter(rl.code_requests_per_phone_per_hour, HOUR)
         self.codes_per_ip = WindowCounter(rl.code_requests_per_ip_per_hour, HOUR)
         self.failed_logins_per_ip = WindowCounter(rl.failed_logins_per_ip_per_hour, HOUR)
+        self.failed_logins_per_user = WindowCounter(rl.failed_logins_per_ip_per_hour, HOUR)
         self.connections_per_ip = WindowCounter(rl.connections_per_ip_per_minute, 60.0)
         self.reports_per_user = WindowCounter(rl.reports_per_hour, HOUR)
         self.reports_when_mostly_rejected = WindowCounter(rl.reports_per_hour_when_mostly_rejected, HOUR)
@@ -75,23 +79,32 @@ class App:
         self.handlers = load_all()
         # Dispatch on the request's type: decoding already named the op.
         self.dispatch = {OP_TYPES[op]: fn for op, fn in self.handlers.items()}
+        self.op_names: dict[type, str] = {t: op for op, t in OP_TYPES.items()}
         self.open_types = frozenset(OP_TYPES[op] for op in UNAUTHENTICATED_OPS)
         self.state = State()  # loaded from the store by start()
         self.agreement: Agreement | None = None
         self.content = build_filter(cfg)
         self._server: Server | None = None
         self._jobs: list[asyncio.Task[None]] = []
-        self.operator: OperatorChannel | None = None
         self._record_open = False
+        self.monitor = LoopMonitor(STALL_LOG_MS, self.store.in_flight)
+        self.operator: OperatorChannel | None = None
+        # operations (server/operations.py): real client IPs, TLS, readiness, metrics
+        self.trusted = proxy.parse_networks(cfg.server.trusted_proxies)
+        self.connection_class = proxy.connection_class(self.trusted, cfg.server.proxy_protocol)
+        self.ssl_context = operations.tls_context(cfg)
+        self.readiness = operations.Readiness(self.store.ping)
+        self.store.set_commit_observer(METRICS.observe_commit)
+        self.metrics_port: int | None = None
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         await self.store.open()
         await self.vault.bind(self.store, self.now_ms())
-        self.state = await self.store.load_state(self.now_ms(), self.cfg.groups.activity_window_days)
         self.store.set_record_key(self.vault.record_key())
         await record.seal(self)
         self._record_open = True
+        self.state = await self.store.load_state(self.now_ms(), self.cfg.groups.activity_window_days)
         self.agreement, accepted = await self.store.load_agreement()
         for uid in accepted:
             user = self.state.users.get(uid)
@@ -105,6 +118,8 @@ class App:
             subprotocols=[Subprotocol(p) for p in SUBPROTOCOLS],
             select_subprotocol=_select_subprotocol,
             process_request=self._process_request,
+            create_connection=self.connection_class,
+            ssl=self.ssl_context,
             max_size=s.max_frame_bytes,
             compression="deflate" if s.compression else None,
             ping_interval=30,
@@ -113,15 +128,19 @@ class App:
         )
         self.operator = OperatorChannel(self, self.cfg.admin.socket)
         await self.operator.start()
+        self.monitor.start()
         self._jobs.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         self._jobs.append(asyncio.create_task(retention.run_forever(self), name="retention"))
-
         self._jobs.append(asyncio.create_task(record.run_checkpoints(self), name="record-checkpoints"))
-    def reload_content(self) -> None:
-        """SIGHUP: rebuild the word-list filter from the config file; keep the old one on error."""
-        fresh = reload_filter(self.cfg)
-        if fresh is not None:
-            _, self.content = fresh
+        await self.readiness.probe_once()
+        self._jobs.append(asyncio.create_task(self.readiness.run(), name="readiness"))
+        if self.cfg.metrics.port:
+            self.metrics_port = METRICS.serve(self.cfg.metrics.host, self.cfg.metrics.port)
+            self._jobs.append(asyncio.create_task(operations.refresh_queue_gauges(self), name="queue-gauges"))
+
+    def reload(self) -> None:
+        """SIGHUP: every key that can change at run time (server/operations.py)."""
+        operations.reload(self)
 
     @property
     def port(self) -> int:
@@ -129,6 +148,9 @@ class App:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        self.readiness.stopping = True
+        METRICS.stop()
+        await self.monitor.stop()
         for job in self._jobs:
             job.cancel()
         if self.operator is not None:
@@ -136,12 +158,14 @@ class App:
         if self._server is not None:
             self._server.close()  # stops accepting, closes connections with 1001
             await self._server.wait_closed()
-        await self.store.close()
         if self._record_open:  # leave the record's head outside the database
             try:
                 await record.checkpoint(self)
             except Exception:
                 log.exception("the final enforcement-record checkpoint could not be written")
+        await self.store.close()
+        await self.sms.aclose()
+        await self.id_verifier.aclose()
 
     async def _housekeeping(self) -> None:
         while True:
@@ -156,15 +180,35 @@ class App:
     def _process_request(self, conn: ServerConnection, request: HttpRequest) -> HttpResponse | None:
         path = request.path.split("?", 1)[0]
         if path == "/ws":
-            ip = _peer_ip(conn)
+            refused = web_routes.refuse_foreign_origin(conn, request, self.cfg.server.allowed_origins)
+            if refused is not None:  # cross-site WebSocket hijacking: see server/web/routes.py
+                return refused
+            ip = self._client_ip(conn, request)
             if self.connections_per_ip.hit(ip, time.monotonic()) > 0:
+                METRICS.rate_limited("connections_per_ip")
                 return conn.respond(http.HTTPStatus.TOO_MANY_REQUESTS, "too many connections\n")
             return None
         if path == "/healthz":
             return conn.respond(http.HTTPStatus.OK, "ok\n")
+        if path == "/readyz":
+            why = self.readiness.why_not()
+            if why is None:
+                return conn.respond(http.HTTPStatus.OK, "ready\n")
+            return conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, f"not ready: {why}\n")
         if path.startswith("/groups/"):
             return self._info_page(conn, path.removeprefix("/groups/"))
+        page = web_routes.static_response(request)  # the web client: /, /app.js, ...
+        if page is not None:
+            return page
         return conn.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
+
+    def _client_ip(self, conn: ServerConnection, request: HttpRequest) -> str:
+        """The real client: the PROXY header's or X-Forwarded-For's, only from a trusted proxy (server/proxy.py)."""
+        ip = getattr(conn, "client_ip", None) or proxy.peer_ip(conn)
+        if self.trusted and "X-Forwarded-For" in request.headers:
+            ip = proxy.forwarded_for(ip, request.headers.get_all("X-Forwarded-For"), self.trusted)
+        conn.client_ip = ip  # type: ignore[attr-defined]  # a proxy.ClientConnection
+        return ip
 
     def _info_page(self, conn: ServerConnection, gid: str) -> HttpResponse:
         g = self.state.groups.get(gid)
@@ -177,23 +221,31 @@ class App:
 
     # -- WebSocket side --------------------------------------------------------
     async def _connection(self, ws: ServerConnection) -> None:
-        sess = Session(
-            ws, Encoding.for_subprotocol(ws.subprotocol), _peer_ip(ws), self.cfg.server.max_outbox_bytes
-        )
+        ip = getattr(ws, "client_ip", None) or proxy.peer_ip(ws)
+        sess = Session(ws, Encoding.for_subprotocol(ws.subprotocol), ip, self.cfg.server.max_outbox_bytes)
         self.sessions.add(sess)
-        opened_ms = self.now_ms()
+        METRICS.connections_opened.inc()
+        METRICS.pre_auth.inc()
+        opened_ms, opened = self.now_ms(), time.monotonic()
         netlog.opened(self, sess)
         self.arm_auth_timer(sess)
+        expected = True
         try:
             async for data in ws:
                 await self.on_frame(sess, data)
-        except Exception:  # connection errors end the loop; the finally cleans up
-            log.warning("connection ended with an error", exc_info=True)
+        except ConnectionClosed:  # the client went away without a close frame: routine
+            log.debug("connection from %s ended without a close handshake", ip)
+        except Exception:  # anything else is a bug worth a traceback
+            expected = False
+            log.warning("connection ended with an error", exc_info=True, extra={"ip": ip})
         finally:
             sess.cancel_timer()
             self.sessions.discard(sess)
             netlog.closed(self, sess, opened_ms)
+            operations.access(sess, opened, expected)
+            METRICS.closed(ws.close_code)
             self.detach(sess)
+            METRICS.pre_auth.dec()
 
     def arm_auth_timer(self, sess: Session) -> None:
         sess.arm_timer(
@@ -204,6 +256,7 @@ class App:
     async def on_frame(self, sess: Session, data: bytes | str) -> None:
         enc = Encoding.JSON if isinstance(data, str) else Encoding.MSGPACK
         rid = None
+        req = None
         try:
             req = decode_request(data, self.cfg.server.max_frame_bytes)
             rid = req.rid
@@ -218,22 +271,37 @@ class App:
             result = await self.dispatch[type(req)](self, sess, req, enc)
             if result is not DEFERRED:
                 sess.send(ok_reply(rid, result), enc)
+            METRICS.op(self.op_names[type(req)], "ok").inc()  # a deferred reply counts when queued
         except FrameError as err:
+            METRICS.op("(undecodable)", err.code).inc()
             sess.send(error_reply(err.rid, err), enc)
         except ContractError as err:
+            op = self.op_names.get(type(req), "(undecodable)")
+            METRICS.op(op, err.code).inc()
+            if err.code == "rate_limited":
+                METRICS.rate_limited(op)
             sess.send(error_reply(rid, err), enc)
         except Exception:
-            log.exception("internal error handling a request")
+            METRICS.internal_errors.inc()
+            op = self.op_names.get(type(req), "(undecodable)")
+            METRICS.op(op, "internal").inc()
+            log.exception("internal error handling a request", extra={
+                "rid": rid, "op": op, "user_id": sess.user.user_id if sess.user else None, "ip": sess.ip,
+                "outcome": "internal"})
             sess.send(error_reply(rid, ContractError("internal", "internal server error")), enc)
 
     # -- sessions and users ------------------------------------------------------
-    def attach(self, sess: Session, user: Any) -> None:
-        """Bind an authenticated user to a connection and to its groups' live sets."""
+    def attach(self, sess: Session, user: User, token_hash: bytes) -> None:
+        """Bind an authenticated user (and the token it used) to a connection and to its groups' live sets."""
+        if sess.user is not user:
+            self.detach(sess)
+        sess.token_hash = token_hash
         if sess.user is user:
             return
-        self.detach(sess)
         sess.cancel_timer()
         sess.user = user
+        METRICS.pre_auth.dec()
+        METRICS.authenticated.inc()
         user.sessions.add(sess)
         groups = self.state.groups
         for gid in user.groups:
@@ -250,6 +318,9 @@ class App:
             if g is not None:
                 g.online.discard(sess)
         sess.user = None
+        sess.token_hash = None
+        METRICS.authenticated.dec()
+        METRICS.pre_auth.inc()
 
 
 def _select_subprotocol(conn: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
@@ -260,11 +331,6 @@ def _select_subprotocol(conn: ServerConnection, offered: Sequence[Subprotocol]) 
         if proto in SUBPROTOCOLS:
             return proto
     raise NegotiationError("none of the offered subprotocols is supported")
-
-
-def _peer_ip(conn: ServerConnection) -> str:
-    addr = conn.remote_address
-    return str(addr[0]) if addr else "?"
 
 
 def tune_gc() -> None:
@@ -292,13 +358,24 @@ async def run(cfg: Config) -> None:
         await app.stop()
         raise
     tune_gc()
-    print(f"listening on ws://{cfg.server.host}:{app.port}/ws", flush=True)
+    # Signals first: whoever sees the "listening" line or READY=1 may send SIGHUP at once.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, app.reload_content)
+    loop.add_signal_handler(signal.SIGHUP, app.reload)
+    tls = "s" if app.ssl_context is not None else ""
+    print(f"listening on ws{tls}://{cfg.server.host}:{app.port}/ws", flush=True)
+    print(f"web client: open http{tls}://{cfg.server.host}:{app.port}/ in a browser", flush=True)
+    if app.metrics_port is not None:
+        print(f"metrics on http://{cfg.metrics.host}:{app.metrics_port}/metrics", flush=True)
+    sdnotify.ready(f"listening on port {app.port}")
     await stop.wait()
-    log.info("shutting down")
+    sdnotify.stopping()
+    app.readiness.stopping = True  # /readyz says 503 from now on; load balancers drain us
+    grace = cfg.server.shutdown_grace_seconds
+    log.info("shutting down" + (f" in {grace:g} s" if grace else ""))
+    if grace:
+        await asyncio.sleep(grace)
     await app.stop()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 
@@ -46,9 +45,9 @@ def _serve(path: str | None) -> int:
         for problem in err.problems:
             print(f"config: {problem}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=cfg.server.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    from server import logs
+
+    logs.setup(cfg.server.log_level, cfg.server.log_json)  # one line per event on stderr; JSON if log_json
     from server.app import run
 
     try:

@@ -14,8 +14,11 @@ working directory when running on built-in defaults.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
+import os
 import re
+import ssl
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
@@ -314,6 +317,16 @@ def _run_checks(key: str, raw: object, value: object, checks: Iterable[Check], c
     return ok
 
 
+def _cidr(v: str) -> str | None:
+    try:
+        ipaddress.ip_network(v, strict=False)
+    except ValueError:
+        return "must be an IP address or a network in CIDR form (10.0.0.0/8, fd00::/8)"
+    return None
+
+
+_ORIGIN = matches(r"\*|https?://[^/\s?#]+", '"*" or an origin: http:// or https://, a host, an optional :port, no path')
+
 # --------------------------------------------------------------------------- sections
 
 
@@ -328,6 +341,26 @@ class ServerConfig:
     compression: bool = setting(False)  # permessage-deflate
     log_level: str = setting("INFO", one_of("DEBUG", "INFO", "WARNING", "ERROR"))
     log_json: bool = setting(False)
+    # Origins (scheme://host[:port]) whose pages may open a WebSocket here, besides the
+    # server's own; "*" allows any. A handshake with another Origin gets 403 (server/web/).
+    allowed_origins: tuple[str, ...] = setting((), kind=str_list(_ORIGIN))
+    # Reverse proxies / load balancers (CIDRs or addresses) whose X-Forwarded-For, or PROXY
+    # protocol header when proxy_protocol = true, names the real client (server/proxy.py).
+    trusted_proxies: tuple[str, ...] = setting((), kind=str_list(_cidr))
+    proxy_protocol: bool = setting(False)
+    # TLS directly on the listener (both or neither); re-read on SIGHUP.
+    tls_cert: Path | None = setting("", readable_file, kind=OPTIONAL_PATH)
+    tls_key: Path | None = setting("", readable_file, kind=OPTIONAL_PATH)
+    # After SIGTERM, /readyz answers 503 this long before connections are closed.
+    shutdown_grace_seconds: float = setting(0.0, between(0, 300), kind=FLOAT)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsConfig:
+    """Prometheus metrics at http://host:port/metrics; off while port is 0."""
+
+    host: str = setting("127.0.0.1")
+    port: int = setting(0, between(0, 65535))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -416,14 +449,32 @@ class RetentionConfig:
     purge_batch: int = setting(1000, between(10, 100000))  # rows per purge transaction
 
 
+_HTTPS_URL = matches(r"(https://[^/\s?#]+\S*)?", "an https:// URL (TLS is required)")
+
+
+def _ca_bundle(path: Path) -> str | None:
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, ValueError) as exc:
+        return f"not a PEM bundle of CA certificates: {exc}"
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class IdentityConfig:
     """Real-identity checks (Art. 6) and credential settings."""
 
-    sms_provider: str = setting("console", one_of("console", "file"))
+    sms_provider: str = setting("console", one_of("console", "file", "http"))
     sms_outbox: Path = setting("sms.jsonl", kind=PATH)
+    # sms_provider / id_verifier = "http": signed JSON over HTTPS (server/providers.py, docs/providers.md)
+    sms_url: str = setting("", _HTTPS_URL)  # required when sms_provider = "http"
+    sms_secret_file: Path | None = setting("", readable_file, kind=OPTIONAL_PATH)
     id_verifier: str = setting("checksum", one_of("checksum", "http"))
-    id_verifier_url: str = setting("")  # required when id_verifier = "http"
+    id_verifier_url: str = setting("", _HTTPS_URL)  # required when id_verifier = "http"
+    id_verifier_secret_file: Path | None = setting("", readable_file, kind=OPTIONAL_PATH)
+    provider_timeout_seconds: float = setting(5.0, above(0), kind=FLOAT)
+    provider_retries: int = setting(2, between(0, 10))
+    provider_ca_file: Path | None = setting("", readable_file, _ca_bundle, kind=OPTIONAL_PATH)
     require_id_to_post: bool = setting(False)
     require_id_to_create: bool = setting(True)
     max_accounts_per_id: int = setting(1, at_least(1))
@@ -474,18 +525,67 @@ class ContentConfig:
     lists: tuple[WordListConfig, ...] = setting((), kind=tables(WordListConfig))
 
 
+def _numeric_id(v: str) -> bool:
+    return v.isascii() and v.isdigit() and len(v) <= 10 and int(v) < 2**32 - 1
+
+
+def _os_group(v: str) -> str | None:
+    if not v or _numeric_id(v):
+        return None
+    import grp
+
+    try:
+        grp.getgrnam(v)
+    except (KeyError, ValueError):
+        return f"no such OS group {v!r} on this machine (give a group name or a numeric gid)"
+    return None
+
+
+def _os_user(v: str) -> str | None:
+    if _numeric_id(v):
+        return None
+    import pwd
+
+    try:
+        pwd.getpwnam(v)
+    except (KeyError, ValueError):
+        return f"no such OS user {v!r} on this machine (give a user name or a numeric uid)"
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class AdminConfig:
-    """The operator channel: a Unix socket that only the server's own OS user can open."""
+    """The operator channel: a Unix socket, private to the server's OS user unless operators are named."""
 
     socket: Path = setting("qunguan-admin.sock", kind=PATH)
+    # With [[operators]]: the socket's group (name or gid; "" = the server's own group), mode 0660.
+    socket_group: str = setting("", _os_group, kind=STR)
 
 
-def _section(cls: type) -> Any:
-    return field(default_factory=cls, metadata={_SECTION: cls})
+OPERATOR_ROLES = ("content_safety_officer", "operator", "reviewer")
 
 
 @dataclass(frozen=True, kw_only=True)
+class OperatorConfig:
+    """One named operator (P5): the person recorded, their role, and the OS account that identifies them."""
+
+    name: str = setting(REQUIRED, not_empty, kind=STR)
+    role: str = setting(REQUIRED, one_of(*OPERATOR_ROLES), kind=STR)
+    unix_user: str = setting(REQUIRED, not_empty, _os_user, kind=STR)
+    uid: int = -1  # derived from unix_user: what the kernel reports for the peer of the operator socket
+
+
+def _operator(**values: Any) -> OperatorConfig:
+    user = values["unix_user"]
+    if _numeric_id(user):
+        uid = int(user)
+    else:
+        import pwd
+
+        uid = pwd.getpwnam(user).pw_uid
+    return OperatorConfig(**values, uid=uid)
+
+
 @dataclass(frozen=True, kw_only=True)
 class AuditConfig:
     """The enforcement record's checkpoints: its chain head, kept outside the database."""
@@ -494,6 +594,14 @@ class AuditConfig:
     checkpoint_interval_seconds: float = setting(60.0, at_least(1), kind=FLOAT)
 
 
+_ARRAY = "qunguan.array"  # a top-level array of tables ([[operators]])
+
+
+def _section(cls: type) -> Any:
+    return field(default_factory=cls, metadata={_SECTION: cls})
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     server: ServerConfig = _section(ServerConfig)
     storage: StorageConfig = _section(StorageConfig)
@@ -505,12 +613,15 @@ class Config:
     credit: CreditConfig = _section(CreditConfig)
     content: ContentConfig = _section(ContentConfig)
     admin: AdminConfig = _section(AdminConfig)
+    audit: AuditConfig = _section(AuditConfig)
+    metrics: MetricsConfig = _section(MetricsConfig)
+    # [[operators]]: an array of tables at the top level (empty: single-operator mode).
+    operators: tuple[OperatorConfig, ...] = field(default=(), metadata={_ARRAY: OperatorConfig})
     base_dir: Path = Path(".")
     source: Path | None = None
 
 
 # --------------------------------------------------------------------------- cross-key checks
-    audit: AuditConfig = _section(AuditConfig)
 # A finisher sees the keys of its section that were valid (others are absent),
 # may report problems spanning several keys, and may add derived fields.
 
@@ -542,13 +653,64 @@ def _finish_storage(values: dict[str, Any], at: str, ctx: _Context) -> bool:
 
 
 def _finish_identity(values: dict[str, Any], at: str, ctx: _Context) -> bool:
-    if values.get("id_verifier") == "http" and values.get("id_verifier_url") == "":
-        ctx.report(f"{at}.id_verifier_url", "", 'required when id_verifier = "http"')
+    ok = True
+    for chooser, choice, prefix in (("sms_provider", "http", "sms"), ("id_verifier", "http", "id_verifier")):
+        if values.get(chooser) != choice:
+            continue
+        if values.get(f"{prefix}_url") == "":
+            ctx.report(f"{at}.{prefix}_url", "", f'required when {chooser} = "{choice}"')
+            ok = False
+        secret_key = f"{prefix}_secret_file"
+        if secret_key in values:  # absent: already reported as unreadable
+            secret_file = values[secret_key]
+            if secret_file is None:
+                ctx.report(f"{at}.{secret_key}", "", f'required when {chooser} = "{choice}"')
+                ok = False
+            elif len(secret_file.read_bytes().strip()) < 16:
+                ctx.report(f"{at}.{secret_key}", str(secret_file), "the shared secret needs at least 16 bytes")
+                ok = False
+    return ok
+
+
+def _finish_server(values: dict[str, Any], at: str, ctx: _Context) -> bool:
+    cert, key = values.get("tls_cert"), values.get("tls_key")
+    if "tls_cert" not in values or "tls_key" not in values:
+        return False  # an unreadable file, already reported
+    if (cert is None) != (key is None):
+        ctx.report(f"{at}.tls_key" if key is None else f"{at}.tls_cert", "", "tls_cert and tls_key go together")
+        return False
+    if cert is not None:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+        except (ssl.SSLError, OSError) as exc:
+            ctx.report(f"{at}.tls_cert", str(cert), f"not a usable certificate and key pair: {exc}")
+            return False
+        if values.get("proxy_protocol"):
+            ctx.report(f"{at}.proxy_protocol", True, "a PROXY protocol proxy terminates TLS itself; "
+                       "use tls_cert/tls_key or proxy_protocol, not both")
+            return False
+    if values.get("proxy_protocol") and not values.get("trusted_proxies"):
+        ctx.report(f"{at}.proxy_protocol", True, "needs trusted_proxies: the addresses that send the header")
         return False
     return True
 
 
+def _read_operators(raw: object, ctx: _Context) -> tuple[OperatorConfig, ...]:
+    """``[[operators]]``: each a table; names and OS accounts unique (one account identifies one person)."""
+    kind = tables(OperatorConfig, _operator)
+    if not kind.accepts(raw):
+        ctx.report("operators", raw, f"expected an array of tables ([[operators]]), got {_toml_type(raw)}")
+        return ()
+    ops = kind.convert(raw, "operators", ctx)
+    if ops is _INVALID:
+        return ()
+    assert isinstance(ops, tuple)
+    ok = _run_checks("operators", raw, ops, (unique("name"), unique("uid")), ctx)
+    return ops if ok else ()
+
+
 _FINISHERS: dict[type, Callable[[dict[str, Any], str, _Context], bool]] = {
+    ServerConfig: _finish_server,
     StorageConfig: _finish_storage,
     IdentityConfig: _finish_identity,
 }
@@ -614,23 +776,74 @@ def parse_config(data: dict[str, Any], base_dir: Path, source: Path | None = Non
         raise ConfigError(ctx.problems)
     sections = {f.name: f.metadata[_SECTION] for f in fields(Config) if _SECTION in f.metadata}
     for name, raw in data.items():
-        if name not in sections:
+        if name not in sections and name != "operators":
             why = _unknown(name, sections).replace("unknown key", "unknown section")
             ctx.report(str(name), raw, why)
-    built = {}
+    built: dict[str, Any] = {}
     for name, cls in sections.items():
         values, ok = _read_table(cls, data.get(name, {}), name, ctx)
         if ok:
             built[name] = cls(**values)
+    operators = _read_operators(data.get("operators", []), ctx)
+    if operators:
+        built["operators"] = operators
     if ctx.problems:
         raise ConfigError(ctx.problems)
     return Config(**built, base_dir=ctx.base_dir, source=source)
 
 
-def load_config(path: str | Path | None) -> Config:
-    """Read and validate a TOML config file; None means built-in defaults in the working directory."""
+ENV_PREFIX = "QUNGUAN_"
+_TEXT_KINDS = (STR, PATH, OPTIONAL_PATH)
+
+
+def env_overrides(data: dict[str, Any], environ: dict[str, str] | os._Environ[str]) -> list[Problem]:
+    """Apply ``QUNGUAN_<SECTION>_<KEY>`` variables over the file's values (secrets, containers).
+
+    String and path keys take the variable's text as it is; other keys read it as
+    a TOML value (``8080``, ``true``, ``["10.0.0.0/8"]``). Variables whose section
+    is not a config section (``QUNGUAN_URL`` of the terminal client, a key_env
+    variable) are not config and are left alone; an unknown key in a known
+    section is a problem.
+    """
+    sections = {f.name: f.metadata[_SECTION] for f in fields(Config) if _SECTION in f.metadata}
+    problems = []
+    for var in sorted(environ):
+        if not var.startswith(ENV_PREFIX):
+            continue
+        rest = var[len(ENV_PREFIX):].lower()
+        section = next((s for s in sorted(sections, key=len, reverse=True) if rest.startswith(s + "_")), None)
+        if section is None:
+            continue
+        key = rest[len(section) + 1:]
+        declared = {f.name: f.metadata[_SETTING] for f in fields(sections[section]) if _SETTING in f.metadata}
+        if key not in declared:
+            problems.append(Problem(var, environ[var], _unknown(key, declared) + f" in [{section}]"))
+            continue
+        raw: object = environ[var]
+        if declared[key].kind not in _TEXT_KINDS:
+            try:
+                raw = tomllib.loads(f"v = {environ[var]}")["v"]
+            except tomllib.TOMLDecodeError:
+                pass  # kept as text: the type check names the key and what it expected
+        table = data.setdefault(section, {})
+        if isinstance(table, dict):
+            table[key] = raw
+    return problems
+
+
+def load_config(path: str | Path | None, environ: dict[str, str] | None = None) -> Config:
+    """Read and validate a TOML config file; None means built-in defaults in the working directory.
+
+    ``QUNGUAN_<SECTION>_<KEY>`` variables of ``environ`` (default: the process
+    environment) override the file (:func:`env_overrides`).
+    """
+    env = os.environ if environ is None else environ
     if path is None:
-        return parse_config({}, Path.cwd())
+        data: dict[str, Any] = {}
+        problems = env_overrides(data, env)
+        if problems:
+            raise ConfigError(problems)
+        return parse_config(data, Path.cwd())
     path = Path(path).absolute()
     try:
         with open(path, "rb") as f:
@@ -643,6 +856,9 @@ def load_config(path: str | Path | None) -> Config:
         raise ConfigError([Problem("", str(path), f"not UTF-8: {exc}")]) from None
     except OSError as exc:
         raise ConfigError([Problem("", str(path), f"cannot read: {exc.strerror or exc}")]) from None
+    problems = env_overrides(data, env)
+    if problems:
+        raise ConfigError(problems)
     return parse_config(data, path.parent, source=path)
 
 
@@ -666,6 +882,8 @@ __all__ = [
     "GroupsConfig",
     "IdentityConfig",
     "LimitsConfig",
+    "MetricsConfig",
+    "OperatorConfig",
     "Problem",
     "RateLimitsConfig",
     "RetentionConfig",

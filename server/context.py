@@ -14,9 +14,11 @@ if TYPE_CHECKING:
     from governance.content import ContentFilter
     from governance.ratelimit import WindowCounter
     from server.config import Config
+    from server.loopmon import LoopMonitor
+    from server.providers import IdVerifier
     from server.security import IdentityVault, Passwords
     from server.session import Session
-    from server.sms import ConsoleSms, FileSms
+    from server.sms import SmsProvider
     from server.state import Agreement, State, User
     from server.storage.base import Store
 
@@ -31,15 +33,18 @@ class Context(Protocol):
     content: ContentFilter
     vault: IdentityVault
     passwords: Passwords
-    sms: ConsoleSms | FileSms
+    sms: SmsProvider
+    id_verifier: IdVerifier
     codes: CodeBook
     codes_per_phone: WindowCounter
     codes_per_ip: WindowCounter
     failed_logins_per_ip: WindowCounter
+    failed_logins_per_user: WindowCounter  # wrong passwords given to delete_account, per account
     reports_per_user: WindowCounter
     reports_when_mostly_rejected: WindowCounter
     sessions: set[Session]
+    monitor: LoopMonitor
 
-    def attach(self, sess: Session, user: User) -> None: ...
+    def attach(self, sess: Session, user: User, token_hash: bytes) -> None: ...
     def detach(self, sess: Session) -> None: ...
     def arm_auth_timer(self, sess: Session) -> None: ...

@@ -38,7 +38,8 @@ KINDS = (
     "login_ok", "login_failed", "login_refused",  # refused: blacklisted or rate-limited
     "auth_ok", "auth_failed", "auth_refused",
     "code_request",   # an SMS code was sent: detail.phone_hmac (hex)
-    "account_deleted",
+    "account_deleted", "delete_account_failed", "delete_account_refused",  # refused: rate-limited
+    "logout",
 )
 
 

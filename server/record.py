@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from governance.audit import Checkpoint, Finding, head
+from governance.audit import GENESIS, Checkpoint, Finding
 from governance.audit import verify as verify_chain
 from server.storage.changes import SealRecord
 
@@ -76,12 +76,14 @@ def _append(path: Path, cp: Checkpoint) -> None:
 
 
 async def current_head(ctx: Context) -> Checkpoint:
-    return head(await ctx.store.audit_entries(), ctx.now_ms())
+    count, last_id, mac = await ctx.store.audit_head()
+    return Checkpoint(ctx.now_ms(), count, last_id, mac or GENESIS)
 
 
 async def checkpoint(ctx: Context, last: Checkpoint | None = None) -> Checkpoint:
     """Append the chain head to the checkpoint file unless it is the same as ``last``."""
-    cp = await current_head(ctx)
+    with ctx.monitor.job("record checkpoint"):
+        cp = await current_head(ctx)
     if last is not None and (cp.count, cp.mac) == (last.count, last.mac):
         return last
     await asyncio.get_running_loop().run_in_executor(None, _append, ctx.cfg.audit.checkpoint_file, cp)

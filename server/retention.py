@@ -33,6 +33,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from governance.retention import cutoff_ms
+from server.metrics import METRICS
 from server.storage.changes import PURGE_TABLES, Audit, Purge
 
 if TYPE_CHECKING:
@@ -58,27 +59,40 @@ async def purge(app: Context, now_ms: int | None = None, actor: str = "system") 
     anything was removed.
     """
     async with _lock(app):
-        now = app.now_ms() if now_ms is None else now_ms
-        days = app.cfg.retention.days
-        cutoff, limit = cutoff_ms(now, days), app.cfg.retention.purge_batch
-        removed: dict[str, int] = {}
-        for table in TABLES:
-            total = 0
-            while True:
-                (n,) = await app.store.apply(Purge(table, now, cutoff, limit))
-                total += n
-                if n < limit:
-                    break
-                await asyncio.sleep(0)  # let the hot path in between batches
-            removed[table] = total
-        if any(removed.values()):
-            await app.store.apply(audit=Audit(
-                app.now_ms(), "operator" if actor == "operator" else "system", actor, "purge",
-                reason=f"past retention ({days} days)",
-                detail={"as_of": now, "cutoff": cutoff, "removed": removed},
-            ))
-            log.info("purged past retention (cutoff %d): %s", cutoff, removed)
-        return removed
+        with app.monitor.job("retention purge"):
+            try:
+                removed = await _purge(app, now_ms, actor)
+            except BaseException:
+                METRICS.purge_runs.labels("failed").inc()
+                raise
+    METRICS.purge_runs.labels("ok").inc()
+    for table, n in removed.items():
+        METRICS.purged_rows.labels(table).inc(n)
+    return removed
+
+
+async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]:
+    now = app.now_ms() if now_ms is None else now_ms
+    days = app.cfg.retention.days
+    cutoff, limit = cutoff_ms(now, days), app.cfg.retention.purge_batch
+    removed: dict[str, int] = {}
+    for table in TABLES:
+        total = 0
+        while True:
+            (n,) = await app.store.apply(Purge(table, now, cutoff, limit))
+            total += n
+            if n < limit:
+                break
+            await asyncio.sleep(0)  # let the hot path in between batches
+        removed[table] = total
+    if any(removed.values()):
+        await app.store.apply(audit=Audit(
+            app.now_ms(), "system" if actor == "system" else "operator", actor, "purge",
+            reason=f"past retention ({days} days)",
+            detail={"as_of": now, "cutoff": cutoff, "removed": removed},
+        ))
+        log.info("purged past retention (cutoff %d): %s", cutoff, removed)
+    return removed
 
 
 async def run_forever(app: Context) -> None:

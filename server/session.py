@@ -25,6 +25,7 @@ from websockets.protocol import State as WsState
 
 from protocol.codec import Encodable, EncodedOnce, Encoding, encode, ws_frame
 from protocol.errors import ContractError
+from server.metrics import METRICS
 
 if TYPE_CHECKING:
     from server.state import User
@@ -59,13 +60,14 @@ _flusher = _Flusher()
 
 
 class Session:
-    __slots__ = ("ws", "encoding", "user", "ip", "closing", "_timer", "_max_outbox", "_pending", "_raw",
+    __slots__ = ("ws", "encoding", "user", "token_hash", "ip", "closing", "_timer", "_max_outbox", "_pending", "_raw",
                  "__weakref__")
 
     def __init__(self, ws: ServerConnection, encoding: Encoding, ip: str, max_outbox: int) -> None:
         self.ws = ws
         self.encoding = encoding
         self.user: User | None = None
+        self.token_hash: bytes | None = None  # of the token this connection authenticated with
         self.ip = ip
         self.closing = False
         self._timer: asyncio.TimerHandle | None = None
@@ -95,6 +97,7 @@ class Session:
 
     def _queue(self, item: bytes | str) -> None:
         if self.closing:
+            METRICS.outbox_drops.inc()
             return
         if not self._pending:
             _flusher.mark(self)
@@ -112,7 +115,9 @@ class Session:
             for payload in pending:
                 broadcast((ws,), payload)
         if transport.get_write_buffer_size() > self._max_outbox:
-            log.info("closing a connection that stopped reading (outbox over %d bytes)", self._max_outbox)
+            log.info("closing a connection that stopped reading (outbox over %d bytes)", self._max_outbox,
+                     extra={"ip": self.ip})
+            METRICS.outbox_closes.inc()
             self.close(CLOSE_TRY_AGAIN, "outbox overflow: reconnect and resume with history", flush=False)
 
     def close(self, code: int, reason: str, flush: bool = True) -> None:

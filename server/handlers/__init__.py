@@ -31,6 +31,6 @@ def handler(op: str) -> Callable[[Handler], Handler]:
 
 
 def load_all() -> dict[str, Handler]:
-    from server.handlers import accounts, agreement, groups, management, messages, reports  # noqa: F401
+    from server.handlers import accounts, agreement, appeals, groups, management, messages, reports  # noqa: F401
 
     return HANDLERS

@@ -19,6 +19,7 @@ from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import commit
 from server.security import new_token, token_hash
+from server.session import CLOSE_POLICY
 from server.state import User
 from server.storage import changes as ch
 
@@ -53,7 +54,7 @@ async def request_code(ctx: Context, sess: Session, req: rq.RequestCode, enc: En
     ctx.codes_per_phone.hit(key, now)
     ctx.codes_per_ip.hit(sess.ip, now)
     code = ctx.codes.issue(key, ctx.now_ms() / 1000, ctx.randbelow)
-    ctx.sms.send(phone, code, ctx.now_ms())
+    await ctx.sms.send(phone, code, ctx.now_ms())  # raises internal if the provider cannot take it
     netlog.session(ctx, sess, "code_request", phone_hmac=key)
 
 
@@ -132,12 +133,13 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
         netlog.session(ctx, sess, "login_refused", uid, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
     token = new_token()
+    hashed = token_hash(token)
     now = ctx.now_ms()
     expires_at = now + ctx.cfg.identity.token_ttl_seconds * 1000
-    await commit(ctx, ch.InsertToken(token_hash(token), user.user_id, now, expires_at))
+    await commit(ctx, ch.InsertToken(hashed, user.user_id, now, expires_at))
     if not user.active:  # closed or cancelled while the token was being stored
         raise ContractError("unauthenticated", AUTH_FAILED)
-    ctx.attach(sess, user)
+    ctx.attach(sess, user, hashed)
     netlog.session(ctx, sess, "login_ok")
     return {"user_id": user.user_id, "token": token, "expires_at": expires_at}
 
@@ -145,7 +147,8 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
 @handler("auth")
 async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict[str, Any]:
     now_mono = _failed_login_gate(ctx, sess, "auth")
-    uid = await ctx.store.token_owner(token_hash(req.token), ctx.now_ms())
+    hashed = token_hash(req.token)
+    uid = await ctx.store.token_owner(hashed, ctx.now_ms())
     user = ctx.state.users.get(uid) if uid else None
     if user is None or user.deleted:
         ctx.failed_logins_per_ip.hit(sess.ip, now_mono)
@@ -154,9 +157,25 @@ async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict
     if user.blacklisted:
         netlog.session(ctx, sess, "auth_refused", uid, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
-    ctx.attach(sess, user)
+    ctx.attach(sess, user, hashed)
     netlog.session(ctx, sess, "auth_ok")
     return {"user_id": user.user_id}
+
+
+@handler("logout")
+async def logout(ctx: Context, sess: Session, req: rq.Logout, enc: Encoding) -> None:
+    """Revoke this connection's token: ``auth`` with it fails from now on, and every other
+    connection that authenticated with it is closed (1008); this one is logged out."""
+    user = sess.me
+    hashed = sess.token_hash
+    if hashed is not None:
+        await commit(ctx, ch.RevokeToken(hashed))
+        for other in list(user.sessions):
+            if other is not sess and other.token_hash == hashed:
+                other.close(CLOSE_POLICY, "logged out")
+    netlog.session(ctx, sess, "logout")
+    ctx.detach(sess)
+    ctx.arm_auth_timer(sess)
 
 
 @handler("verify_identity")
@@ -167,6 +186,9 @@ async def verify_identity(ctx: Context, sess: Session, req: rq.VerifyIdentity, e
     id_number = idn.validate_id_number(req.id_number, today)
     if user.id_verified:
         raise ContractError("conflict", "identity is already verified for this account")
+    # The checksum above is the first step; an outside register (id_verifier = "http") is the
+    # second. Nothing was claimed before this await: VerifyIdentity re-checks in its transaction.
+    await ctx.id_verifier.verify(legal_name, id_number)
     id_hmac = ctx.vault.lookup("id", idn.id_number_key(id_number))
     # The blacklist and max_accounts_per_id are decided inside the write's transaction
     # (VerifyIdentity re-counts the accounts holding this number), so accounts that
@@ -228,8 +250,16 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     live group; a failed write puts everything back.
     """
     user = sess.me
+    # A password check is an oracle: count misses with failed logins, per address and per account.
+    now_mono = _failed_login_gate(ctx, sess, "delete_account")
+    wait = ctx.failed_logins_per_user.peek(user.user_id, now_mono)
+    if wait > 0:
+        raise _rate_limited("wrong passwords for this account", wait)
     stored = await ctx.store.password_hash(user.user_id)
     if not await ctx.passwords.verify(stored, req.password):
+        ctx.failed_logins_per_ip.hit(sess.ip, now_mono)
+        ctx.failed_logins_per_user.hit(user.user_id, now_mono)
+        netlog.session(ctx, sess, "delete_account_failed")
         raise ContractError("unauthenticated", AUTH_FAILED)
     if not user.active:
         raise ContractError("unauthenticated", "this account is already cancelled")

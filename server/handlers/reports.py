@@ -66,6 +66,8 @@ async def report(ctx: Context, sess: Session, req: rq.Report, enc: Encoding) -> 
         raise ContractError("bad_request", "reason is 1 to 200 characters")
     if len(detail) > 2000:
         raise ContractError("too_large", "detail is at most 2000 characters")
+    if "\x00" in reason or "\x00" in detail:
+        raise ContractError("bad_request", "reason and detail may not contain a NUL character")
     gid, seq, uid = await _target(ctx, sess, req)
     reporter = sess.me.user_id
     kind = req.target_type

@@ -1,8 +1,15 @@
 """The operator channel: ``qunguan admin`` talks to the running server over a Unix socket.
 
-The socket file is created with mode 0600 next to the config, so only the OS
-user that runs the server (or root) can open it; ordinary chat users never
-reach it because it is not on the network. One JSON line in, one JSON line
+With no ``[[operators]]`` configured the socket file is created with mode 0600
+next to the config, so only the OS user that runs the server (or root) can
+open it, and that user acts as the single operator (``operator``, every
+command). With ``[[operators]]`` the socket is mode 0660, group
+``admin.socket_group``, and each connection is identified by the kernel's peer
+credentials (``SO_PEERCRED``: the uid of the connecting process, which it cannot
+forge): the uid is mapped to a configured operator, whose role decides which
+commands run (:mod:`governance.operators`) and whose name every record entry,
+sanction row, export and notice carries. Ordinary chat users never reach the
+socket because it is not on the network. One JSON line in, one JSON line
 out: ``{"cmd": NAME, "args": {...}}`` → ``{"ok": true, "lines": [...], "exit": 0}``
 or ``{"ok": false, "error": "one-line reason"}``.
 """
@@ -15,11 +22,15 @@ import importlib
 import json
 import logging
 import os
+import socket
+import struct
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from governance.operators import SINGLE_OPERATOR, refusal
 from protocol.errors import ContractError
 
 if TYPE_CHECKING:
@@ -28,11 +39,40 @@ if TYPE_CHECKING:
 log = logging.getLogger("qunguan.operator")
 
 # The modules whose commands register themselves with :func:`command` when imported.
-COMMAND_MODULES = ("server.operator.groups_people", "server.operator.platform", "server.operator.records")
+COMMAND_MODULES = ("server.operator.groups_people", "server.operator.platform", "server.operator.records",
+                   "server.operator.filing", "server.operator.backup", "server.operator.sanctions")
 
 
 class OperatorError(Exception):
     """A refused operator command (bad argument, unknown target): exit 2 with this reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Who runs the current command: a configured operator, or the single operator."""
+
+    name: str
+    role: str
+    uid: int | None = None
+    named: bool = False
+
+
+SOLE = Operator(SINGLE_OPERATOR, "operator")
+# The operator of the command being run (each connection is served in its own task).
+CURRENT: ContextVar[Operator] = ContextVar("qunguan_operator", default=SOLE)
+
+
+def current_operator() -> Operator:
+    return CURRENT.get()
+
+
+def peer_uid(sock: socket.socket | None) -> int | None:
+    """The uid of the process at the other end of a Unix socket (Linux ``SO_PEERCRED``), or None."""
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", raw)
+    return int(uid)
 
 
 @dataclass
@@ -65,8 +105,13 @@ class OperatorChannel:
         self.path = path
         self._server: asyncio.AbstractServer | None = None
 
+    def _operators(self) -> tuple[Any, ...]:
+        return tuple(self.app.cfg.operators)
+
     async def start(self) -> None:
         load_commands()
+        if self._operators() and not hasattr(socket, "SO_PEERCRED"):
+            raise RuntimeError("[[operators]] needs the kernel's peer credentials (SO_PEERCRED, Linux)")
         if self.path.exists():
             self.path.unlink()  # a stale socket from a killed server
         old = os.umask(0o177)
@@ -74,7 +119,29 @@ class OperatorChannel:
             self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
         finally:
             os.umask(old)
-        os.chmod(self.path, 0o600)
+        if self._operators():
+            # Several OS users: the socket's group may connect; who connected is told by the kernel.
+            group = self.app.cfg.admin.socket_group
+            if group:
+                import grp
+
+                gid = int(group) if group.isascii() and group.isdigit() else grp.getgrnam(group).gr_gid
+                os.chown(self.path, -1, gid)
+            os.chmod(self.path, 0o660)
+            log.info("operator socket %s: named operators %s", self.path,
+                     ", ".join(f"{o.name} ({o.role}, OS user {o.unix_user})" for o in self._operators()))
+        else:
+            os.chmod(self.path, 0o600)
+
+    def identify(self, uid: int | None) -> Operator | None:
+        """The operator a peer uid stands for; None when operators are named and the uid is none of them."""
+        ops = self._operators()
+        if not ops:
+            return SOLE
+        for o in ops:
+            if uid is not None and o.uid == uid:
+                return Operator(o.name, o.role, uid, named=True)
+        return None
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -86,8 +153,16 @@ class OperatorChannel:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
+            uid = peer_uid(writer.get_extra_info("socket"))
             line = await reader.readline()
-            reply = await self.run(line)
+            who = self.identify(uid)
+            if who is None:
+                log.warning("operator socket: refused uid %s (not a configured operator)", uid)
+                reply: dict[str, Any] = {"ok": False, "error": f"uid {uid} is not a configured operator "
+                                         "([[operators]] in the server's config)"}
+            else:
+                CURRENT.set(who)
+                reply = await self.run(line)
             writer.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
             await writer.drain()
         finally:
@@ -100,6 +175,11 @@ class OperatorChannel:
             fn = COMMANDS.get(name)
             if fn is None:
                 raise OperatorError(f"unknown command {name!r}")
+            who = CURRENT.get()
+            refused = refusal(who.name, who.role, name) if who.named else None
+            if refused is not None:
+                log.warning("operator %s (%s) refused: %s", who.name, who.role, name)
+                raise OperatorError(refused)
             result = await fn(self.app, args)
         except (OperatorError, ContractError) as err:
             reason = err.reason if isinstance(err, ContractError) else str(err)

@@ -17,7 +17,8 @@ from typing import Any, NoReturn
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage otherwise)
-        raise SystemExit(_fail(f"{self.prog}: {message}"))
+        where = self.prog.removeprefix("qunguan admin").strip()  # _fail says "qunguan admin:" already
+        raise SystemExit(_fail(f"{where}: {message}" if where else message))
 
 
 def _fail(reason: str) -> int:
@@ -47,7 +48,7 @@ def _positive(text: str) -> int:
 
 def _build() -> argparse.ArgumentParser:
     p = _Parser(prog="qunguan admin")
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser, metavar="COMMAND", title="commands")
 
     def cmd(name: str, help: str, *args: tuple[tuple[str, ...], dict[str, Any]]) -> None:
         sp = sub.add_parser(name, help=help)
@@ -65,6 +66,17 @@ def _build() -> argparse.ArgumentParser:
     cmd("close-group", "close a group for good", gid, reason, report)
     cmd("suspend-admin", "suspend a user's owner/admin powers everywhere", user, seconds, reason, report)
     cmd("revoke-create", "revoke a user's right to create groups", user, reason, report)
+    cmd("sanctions", "sanctions, one JSON object per line, with their status (in_force, expired, overdue, lifted)",
+        (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}),
+        (("--overdue",), {"action": "store_true", "help": "only warnings whose deadline passed"}))
+    cmd("lift", "end a sanction early and undo its effect",
+        (("sanction_id",), {"type": _positive, "metavar": "SANCTION_ID"}), reason)
+    cmd("appeals", "users' appeals against sanctions, one JSON object per line",
+        (("--open",), {"action": "store_true"}))
+    cmd("decide-appeal", "decide an appeal (upheld lifts the sanction); the user gets a notice",
+        (("appeal_id",), {"type": _positive, "metavar": "APPEAL_ID"}),
+        (("--outcome",), {"required": True, "choices": ["upheld", "rejected"]}),
+        (("--note",), {"required": True}))
     cmd("credit", "change a user's credit score", user, (("--delta",), {"required": True, "type": int}), reason)
     cmd("blacklist", "close an account and bar its identity", user, reason, report)
     cmd("reports", "list reports, one JSON object per line", (("--open",), {"action": "store_true"}))
@@ -75,6 +87,8 @@ def _build() -> argparse.ArgumentParser:
     cmd("export", "export a group's or a user's records for supervision",
         (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}),
         (("--since",), {"type": _iso_ms}), (("--until",), {"type": _iso_ms}), (("--out",), {"required": True}))
+    cmd("filing-report", "write the platform's management system as filed (G7, P7): JSON and a printable page",
+        (("--out",), {"required": True}), (("--since",), {"type": _iso_ms}), (("--until",), {"type": _iso_ms}))
     cmd("verify-audit", "check the enforcement record: its keyed chain, and every checkpoint of its head",
         (("--manifest",), {"action": "append", "metavar": "MANIFEST",
                            "help": "an export's manifest.json: check the record head it carries too"}))
@@ -88,6 +102,7 @@ def _build() -> argparse.ArgumentParser:
     cmd("rotate-key", "make a new identity key current and re-encrypt identity data under it",
         (("--new-key-file",), {"required": True}), (("--reason",), {}))
     cmd("ping", "check that the server answers")
+    cmd("backup", "copy the live database to a file (SQLite; PostgreSQL: pg_dump)", (("--out",), {"required": True}))
     cmd("review-queue", "held and flagged messages, one JSON object per line", (("--open",), {"action": "store_true"}))
     cmd("decide", "decide a review item", (("item_id",), {"type": _positive, "metavar": "ITEM_ID"}),
         (("--decision",), {"required": True, "choices": ["release", "reject", "keep", "remove"]}),
@@ -117,6 +132,9 @@ async def _call(socket_path: str, request: dict[str, Any]) -> dict[str, Any]:
 def main(config_path: str | None, argv: list[str]) -> int:
     from server.config import ConfigError, load_config
 
+    if not argv:  # no command: say which there are
+        _build().print_help()
+        return 2
     try:
         args = _build().parse_args(argv)
     except SystemExit as exit_:
@@ -153,7 +171,8 @@ def main(config_path: str | None, argv: list[str]) -> int:
     except (FileNotFoundError, ConnectionRefusedError):
         return _fail(f"no server is running for this config (no socket at {socket_path})")
     except PermissionError:
-        return _fail(f"not allowed to open {socket_path}: run as the server's user")
+        return _fail(f"not allowed to open {socket_path}: run as the server's user "
+                     "(with [[operators]]: as a named operator in the socket's group)")
     if not reply.get("ok"):
         return _fail(reply.get("error", "refused"))
     for line in reply.get("lines", []):

@@ -8,14 +8,19 @@ from typing import TYPE_CHECKING, Any
 from governance.identity import username_key
 from protocol.errors import ContractError
 from server.handlers.common import penalize
-from server.operator.channel import OperatorError
+from server.operator.channel import OperatorError, current_operator
 from server.storage.changes import AddSanction, Audit, Change
 
 if TYPE_CHECKING:
     from server.context import Context
     from server.state import Group, User
 
-OPERATOR = "operator"
+OPERATOR = "operator"  # the actor type of every operator entry; the actor id is the operator's name
+
+
+def operator_name() -> str:
+    """The name of the operator running the current command (``operator`` in single-operator mode)."""
+    return current_operator().name
 
 
 def reason_of(args: dict[str, Any], key: str = "reason") -> str:
@@ -59,12 +64,12 @@ def user_of(app: Context, args: dict[str, Any]) -> User:
 def audit(app: Context, action: str, reason: str, group_id: str | None = None, target_id: str | None = None,
           **detail: Any) -> Audit:
     """An enforcement-record entry made by the operator, now."""
-    return Audit(app.now_ms(), "operator", OPERATOR, action, group_id, target_id, reason, detail or None)
+    return Audit(app.now_ms(), OPERATOR, operator_name(), action, group_id, target_id, reason, detail or None)
 
 
 def sanction(kind: str, target_type: str, target_id: str, reason: str, now: int,
              expires_at: int | None = None, report_id: int | None = None) -> AddSanction:
-    return AddSanction(kind, target_type, target_id, reason, OPERATOR, now, expires_at, report_id)
+    return AddSanction(kind, target_type, target_id, reason, operator_name(), now, expires_at, report_id)
 
 
 def changes(*items: Change | None) -> list[Change]:

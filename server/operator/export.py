@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from governance.identity import username_key
 from server import record
 from server.operator.channel import OperatorError
-from server.operator.common import OPERATOR, apply
+from server.operator.common import OPERATOR, apply, operator_name
 from server.storage.changes import Audit
 
 if TYPE_CHECKING:
@@ -178,11 +178,12 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
     loop = asyncio.get_running_loop()
     entries = await loop.run_in_executor(None, _write_files, out, files)
     manifest = {"format": FORMAT, "query": query, "generated_at": now, "generated_at_iso": iso(now),
+                "operator": operator_name(),
                 "retention_days": app.cfg.retention.days, "files": entries,
                 "record_head": (await record.current_head(app)).as_dict()}
     digest = await loop.run_in_executor(None, _write_manifest, out, manifest)
     await apply(app, audit=Audit(
-        app.now_ms(), "operator", OPERATOR, "export", audit_group, audit_target, "export for supervision",
+        app.now_ms(), OPERATOR, operator_name(), "export", audit_group, audit_target, "export for supervision",
         {"query": query, "out": str(out), "manifest_sha256": digest,
          "files": {e["name"]: e["sha256"] for e in entries}},
     ))

@@ -14,13 +14,14 @@ from governance.tiers import credit_level
 from protocol import events as ev
 from server import record
 from server.fanout import publish
-from server.operator.channel import OperatorError, Result, command
+from server.operator import handover
+from server.operator.channel import OperatorError, Result, command, current_operator
 from server.operator.common import (
-    OPERATOR,
     apply,
     audit,
     changes,
     group_of,
+    operator_name,
     penalty,
     reason_of,
     report_id_of,
@@ -54,10 +55,12 @@ async def warn_group(app: Context, args: dict[str, Any]) -> Result:
     reason = reason_of(args)
     deadline = args.get("deadline")
     now = app.now_ms()
-    await apply(app, sanction("warning", "group", g.group_id, reason, now, deadline, report_id_of(args)),
-                audit=audit(app, "warn_group", reason, g.group_id, deadline=deadline))
-    publish(g.online, ev.Notice(group_id=g.group_id, kind="warning", text=reason, deadline=deadline))
-    return Result([f"warned group {g.group_id}"])
+    (sanction_id,) = await apply(app, sanction("warning", "group", g.group_id, reason, now, deadline,
+                                               report_id_of(args)),
+                                 audit=audit(app, "warn_group", reason, g.group_id, deadline=deadline))
+    publish(g.online, ev.Notice(group_id=g.group_id, kind="warning", text=reason, deadline=deadline,
+                                     sanction_id=str(sanction_id), by=operator_name()))
+    return Result([f"warned group {g.group_id} (sanction {sanction_id})"])
 
 
 @command("suspend-group")
@@ -128,7 +131,8 @@ async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
         undo=undo,
     )
     user.powers_suspended_until = until
-    publish(user.sessions, ev.Notice(kind="sanction", text=f"your management powers are suspended: {reason}"))
+    publish(user.sessions, ev.Notice(kind="sanction", text=f"your management powers are suspended: {reason}",
+                                         by=operator_name()))
     return Result([f"suspended {user.username}'s owner/admin powers until {until}"])
 
 
@@ -173,18 +177,46 @@ async def blacklist(app: Context, args: dict[str, Any]) -> Result:
     reason = reason_of(args)
     if user.blacklisted:
         raise OperatorError(f"{user.username} is already blacklisted")
+    report_id = report_id_of(args)
+    joined_at = await handover.seniority(app, user)
+    if user.blacklisted:  # blacklisted meanwhile (the read above awaited)
+        raise OperatorError(f"{user.username} is already blacklisted")
     now = app.now_ms()
+    # The groups it owns pass to their longest-serving admin or are closed (server/operator/handover.py),
+    # claimed in memory now and written in the same transaction as the blacklisting.
+    user.blacklisted = True
+    try:
+        h = handover.plan(app, user, reason, operator_name(), now, operator_name(), joined_at)
+    except BaseException:
+        user.blacklisted = False
+        raise
+
+    def undo() -> None:
+        h.undo()
+        user.blacklisted = False
+
+    detail: dict[str, Any] = {}
+    if h.passed:
+        detail["groups_passed"] = h.passed
+    if h.closed:
+        detail["groups_closed"] = h.closed
+
     await apply(
         app,
         SetUserFields(user.user_id, {"blacklisted_at": now}),
-        sanction("blacklist", "user", user.user_id, reason, now, None, report_id_of(args)),
-        audit=audit(app, "blacklist", reason, target_id=user.user_id),
+        sanction("blacklist", "user", user.user_id, reason, now, None, report_id),
+        *h.changes,
+        audit=audit(app, "blacklist", reason, None, user.user_id, **detail),
+        undo=undo,
     )
-    user.blacklisted = True
     for sess in list(user.sessions):
-        sess.send(ev.Notice(kind="blacklisted", text=reason))
+        sess.send(ev.Notice(kind="blacklisted", text=reason, by=operator_name()))
         sess.close(CLOSE_BLACKLISTED, "account closed by the platform")
-    return Result([f"blacklisted {user.username}"])
+    h.publish()
+    lines = [f"blacklisted {user.username}"]
+    lines += [f"group {gid} passed to {app.state.users[uid].username}" for gid, uid in h.passed.items()]
+    lines += [f"group {gid} closed: it had no admin who may own it" for gid in h.closed]
+    return Result(lines)
 
 
 # -- the record ------------------------------------------------------------------------
@@ -203,8 +235,10 @@ async def verify_audit(app: Context, args: dict[str, Any]) -> Result:
 
 @command("ping")
 async def ping(app: Context, args: dict[str, Any]) -> Result:
+    who = current_operator()
     return Result([json.dumps({"groups": len(app.state.groups), "users": len(app.state.users),
-                               "connections": len(app.sessions)})])
+                               "connections": len(app.sessions), "operator": who.name, "role": who.role},
+                              ensure_ascii=False)])
 
 
 # -- complaints (Art. 12) -----------------------------------------------------------------
@@ -236,7 +270,7 @@ async def resolve(app: Context, args: dict[str, Any]) -> Result:
     # ResolveReport re-checks inside the transaction that the report is still open.
     await apply(
         app,
-        ResolveReport(report_id, outcome, note, now, OPERATOR),
+        ResolveReport(report_id, outcome, note, now, operator_name()),
         *changes(pen),
         audit=audit(app, "resolve_report", note, target_id=target_uid, report_id=report_id, outcome=outcome),
         undo=undo,
@@ -244,7 +278,7 @@ async def resolve(app: Context, args: dict[str, Any]) -> Result:
     )
     reporter = app.state.users.get(reporter_id)
     if reporter is not None:
-        publish(reporter.sessions, ev.Notice(kind="report_result", report_id=str(report_id),
+        publish(reporter.sessions, ev.Notice(kind="report_result", report_id=str(report_id), by=operator_name(),
                                          outcome=outcome, text=note))
     return Result([f"report {report_id} {outcome}"])
 

@@ -10,7 +10,16 @@ from protocol import events as ev
 from server.fanout import publish
 from server.handlers.common import user_view
 from server.operator.channel import OperatorError, Result, command
-from server.operator.common import apply, audit, changes, penalty, reason_of, sanction, seconds_of
+from server.operator.common import (
+    apply,
+    audit,
+    changes,
+    operator_name,
+    penalty,
+    reason_of,
+    sanction,
+    seconds_of,
+)
 from server.state import Agreement
 from server.storage.changes import (
     Change,
@@ -58,7 +67,7 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     elif decision == "reject":
         writes.append(SetMessageHeld(gid, seq, 2))
     elif decision == "remove":
-        writes.append(DeleteMessages(((gid, seq),), now, "operator"))
+        writes.append(DeleteMessages(((gid, seq),), now, operator_name()))
     pen, undo = penalty(sender if decision in ("reject", "remove") else None, app.cfg.credit.penalty_report_upheld)
     # DecideReview re-checks inside the transaction that the item is still open.
     await apply(app, *writes, *changes(pen),
@@ -73,7 +82,7 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
             publish(g.online, ev.MessageDeleted(group_id=gid, seq=seq))
     if decision in ("reject", "remove") and sender is not None:
         done = "rejected" if decision == "reject" else "removed"
-        publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed",
+        publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
                                        text=f"message {seq} was {done} by the platform: {note}"))
     return Result([f"review item {item_id}: {decision}"])
 
@@ -93,8 +102,9 @@ async def set_agreement(app: Context, args: dict[str, Any]) -> Result:
                 audit=audit(app, "set_agreement", f"version {version}", version=version),
                 conflict=f"version {version} was used before; pick a new one")
     app.agreement = Agreement(version, rules, text, now)
-    publish((s for s in app.sessions if s.user is not None), ev.Notice(kind="agreement", version=version,
-                                text="the platform rules and service agreement changed; accept them to keep posting"))
+    publish((s for s in app.sessions if s.user is not None),
+            ev.Notice(kind="agreement", version=version, by=operator_name(),
+                      text="the platform rules and service agreement changed; accept them to keep posting"))
     return Result([f"agreement version {version} is current"])
 
 
@@ -112,7 +122,7 @@ async def notice(app: Context, args: dict[str, Any]) -> Result:
             raise OperatorError(f"unknown category {category}")
         targets = {s for g in app.state.groups.values() if g.category == category and g.alive for s in g.online}
     await apply(app, audit=audit(app, "platform_notice", text, category=category))
-    publish(targets, ev.Notice(kind="platform", text=text, category=category))
+    publish(targets, ev.Notice(kind="platform", text=text, category=category, by=operator_name()))
     return Result([f"notice sent to {len(targets)} connections"])
 
 
@@ -154,7 +164,7 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
         hits.extend((gid, seq) for gid, seq, text in rows if term in normalize(text))
         last = (rows[-1][0], rows[-1][1])
     now = app.now_ms()
-    await apply(app, *changes(DeleteMessages(tuple(hits), now, "operator") if hits else None),
+    await apply(app, *changes(DeleteMessages(tuple(hits), now, operator_name()) if hits else None),
                 audit=audit(app, "remove_term", reason, term=term, removed=len(hits)))
     for gid, seq in hits:
         g = app.state.groups.get(gid)

@@ -16,7 +16,7 @@ from governance.identity import username_key
 from server import retention
 from server.operator import export as exporter
 from server.operator.channel import OperatorError, Result, command
-from server.operator.common import OPERATOR, apply, audit, reason_of
+from server.operator.common import apply, audit, operator_name, reason_of
 from server.security import read_key
 from server.storage.changes import AddHold, ReleaseHold, ResealBatch
 
@@ -41,7 +41,7 @@ async def purge(app: Context, args: dict[str, Any]) -> Result:
         if as_of > app.now_ms():
             raise OperatorError("--now is in the future: a purge as of a later time would remove records "
                                 "still inside their retention period")
-    removed = await retention.purge(app, as_of, actor=OPERATOR)
+    removed = await retention.purge(app, as_of, actor=operator_name())
     total = sum(removed.values())
     lines = [f"{name}: {n}" for name, n in removed.items()]
     lines.append(f"removed {total} past retention ({app.cfg.retention.days} days)")

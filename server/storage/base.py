@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from server.storage.changes import Audit, Change
@@ -31,6 +32,16 @@ if TYPE_CHECKING:
     from server.state import Agreement, State
 
 Done = Callable[[BaseException | None], None]
+# (ops, messages stored, network-log rows stored, seconds from BEGIN to COMMIT, committed?)
+CommitObserver = Callable[[int, int, int, float, bool], None]
+
+
+class StoreUnavailable(ValueError):
+    """The store cannot be opened for writing (read-only, locked, unreachable): one line for the operator."""
+
+
+class BackupUnsupported(ValueError):
+    """This backend is backed up with its own tools; the message says which."""
 
 
 class MessageRow(NamedTuple):
@@ -103,6 +114,9 @@ class RecordReads(Protocol):
     """
 
     async def audit_entries(self) -> list[dict[str, Any]]: ...
+    async def audit_head(self) -> tuple[int, int, str | None]:
+        """(entry count, last id, that entry's mac) of the enforcement record."""
+        ...
 
     # complaints (Art. 12)
     async def reports(self, open_only: bool) -> list[dict[str, Any]]:
@@ -173,6 +187,47 @@ class RecordReads(Protocol):
         """How many accounts hold an identity value sealed under another key."""
         ...
 
+    # the filing report (G7, P7); ranges are since <= ts < until
+    async def filing_sanctions(self, since: int, until: int) -> list[tuple[str, str, int]]:
+        """(kind, target_type, how many) of the sanctions that started in the range."""
+        ...
+
+    async def filing_reports(self, since: int, until: int) -> list[tuple[str, str, str | None, int, int | None]]:
+        """(target_type, status, outcome, created_at, resolved_at) of each report made in the range."""
+        ...
+
+    async def filing_reviews(self, since: int, until: int) -> list[tuple[str, str, str | None, int]]:
+        """(action, status, decision, how many) of the content-review items made in the range."""
+        ...
+
+    async def filing_agreements(self) -> list[tuple[str, int, int]]:
+        """(version, published at, how many accounts accepted it) of every rules-and-agreement version,
+        oldest first."""
+        ...
+
+    # measures that finish: sanctions (Art. 11) and appeals
+    async def sanctions(self, target_type: str | None = None, target_id: str | None = None) -> list[dict[str, Any]]:
+        """Sanctions by id (all, or those on one target): id, kind, target_type, target_id, reason, actor,
+        starts_at, expires_at, report_id, lifted_at, lifted_by, lift_reason."""
+        ...
+
+    async def sanction(self, sanction_id: int) -> dict[str, Any] | None:
+        """One sanction (the keys of :meth:`sanctions`), or None."""
+        ...
+
+    async def appeals(self, open_only: bool) -> list[dict[str, Any]]:
+        """Appeals by id: appeal_id, sanction_id, user_id, text, created_at, status, outcome, note,
+        decided_at, decided_by."""
+        ...
+
+    async def appeal(self, appeal_id: int) -> dict[str, Any] | None:
+        """One appeal (the keys of :meth:`appeals`), or None."""
+        ...
+
+    async def members_joined_at(self, group_id: str) -> dict[str, int]:
+        """When each current member of a group joined it (epoch ms), by user id."""
+        ...
+
 
 class Store(AccountReads, GroupReads, RecordReads, Protocol):
     async def open(self) -> None: ...
@@ -184,6 +239,26 @@ class Store(AccountReads, GroupReads, RecordReads, Protocol):
 
     async def load_agreement(self) -> tuple[Agreement | None, list[str]]:
         """The current rules and agreement, and the users who accepted that version."""
+        ...
+
+    def in_flight(self) -> str:
+        """What the store is doing right now, in words (a commit and its size, a checkpoint, queued writes)."""
+        ...
+
+    def set_commit_observer(self, observer: CommitObserver | None) -> None:
+        """Called after every group commit (its size and duration); for metrics, never for correctness."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise unless the store takes a write now (``/readyz``); changes nothing."""
+        ...
+
+    async def backup(self, dest: Path) -> None:
+        """A consistent copy of the whole store at ``dest`` (``qunguan admin backup``).
+
+        A backend whose own tools do this better (PostgreSQL: ``pg_dump``) raises
+        :class:`BackupUnsupported` naming them.
+        """
         ...
 
     def set_record_key(self, key: bytes) -> None:
@@ -226,6 +301,8 @@ def open_store(cfg: Config) -> Store:
     import server.storage.sqlite  # noqa: F401  (registers "sqlite")
 
     scheme = cfg.storage.url.split(":", 1)[0]
+    if scheme in ("postgresql", "postgres"):
+        import server.storage.postgres  # noqa: F401  (registers both; asyncpg is loaded only when named)
     factory = BACKENDS.get(scheme)
     if factory is None:
         raise ValueError(

@@ -67,6 +67,13 @@ class InsertToken(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class RevokeToken(Change):
+    """``logout``: the token stops authenticating (it is deleted)."""
+
+    token_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyIdentity(Change):
     """Bind a verified identity to an account, re-checking the per-ID caps in the transaction.
 
@@ -376,3 +383,40 @@ class ResealBatch(Change):
     after: str
     limit: int
     reseal: Callable[[bytes | None], bytes | None] = field(compare=False)
+
+
+# -- measures that finish: lifting sanctions, appeals ---------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LiftSanction(Change):
+    """End a sanction early; ``conflict`` when it is unknown or already lifted.
+
+    The sanction's effect (a group's ``suspended_until``, a user's flags) is
+    undone by the :class:`SetGroupFields` / :class:`SetUserFields` applied with it.
+    """
+
+    sanction_id: int
+    lifted_at: int
+    lifted_by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class InsertAppeal(Change):
+    """A user's appeal against a sanction; ``apply`` returns its id. ``conflict`` when the
+    sanction was lifted meanwhile or the user already has an open appeal against it."""
+
+    sanction_id: int
+    user_id: str
+    text: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecideAppeal(Change):
+    """An operator's decision on an open appeal; ``conflict`` when it is already decided."""
+
+    appeal_id: int
+    outcome: str  # "upheld" (the appeal succeeds) | "rejected"
+    note: str
+    decided_at: int
+    decided_by: str

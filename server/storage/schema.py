@@ -262,4 +262,27 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE audit ADD COLUMN mac TEXT;
         """,
     ),
+    (
+        8,
+        """
+        -- Measures that finish: a sanction lifted early (by whom, why), and users' appeals.
+        ALTER TABLE sanctions ADD COLUMN lifted_at INTEGER;
+        ALTER TABLE sanctions ADD COLUMN lifted_by TEXT;
+        ALTER TABLE sanctions ADD COLUMN lift_reason TEXT;
+        CREATE TABLE appeals (
+            appeal_id   INTEGER PRIMARY KEY,
+            sanction_id INTEGER NOT NULL,
+            user_id     TEXT NOT NULL,
+            text        TEXT NOT NULL,
+            created_at  INTEGER NOT NULL,
+            status      TEXT NOT NULL DEFAULT 'open',
+            outcome     TEXT,
+            note        TEXT,
+            decided_at  INTEGER,
+            decided_by  TEXT
+        );
+        -- One open appeal per sanction and user, decided by the database.
+        CREATE UNIQUE INDEX appeals_one_open ON appeals(sanction_id, user_id) WHERE status = 'open';
+        """,
+    ),
 ]

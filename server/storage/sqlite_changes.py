@@ -145,6 +145,11 @@ async def _insert_token(db: aiosqlite.Connection, t: c.InsertToken) -> None:
                      (t.token_hash, t.user_id, t.created_at, t.expires_at))
 
 
+@applies(c.RevokeToken)
+async def _revoke_token(db: aiosqlite.Connection, t: c.RevokeToken) -> None:
+    await db.execute("DELETE FROM tokens WHERE token_hash = ?", (t.token_hash,))
+
+
 @applies(c.VerifyIdentity)
 async def _verify_identity(db: aiosqlite.Connection, v: c.VerifyIdentity) -> None:
     # The writer's transaction is IMMEDIATE, so no other write can slip in between this
@@ -352,12 +357,14 @@ async def _resolve_report(db: aiosqlite.Connection, r: c.ResolveReport) -> None:
 
 # -- platform governance ----------------------------------------------------------------------------
 @applies(c.AddSanction)
-async def _add_sanction(db: aiosqlite.Connection, s: c.AddSanction) -> None:
-    await db.execute(
+async def _add_sanction(db: aiosqlite.Connection, s: c.AddSanction) -> int:
+    cur = await db.execute(
         "INSERT INTO sanctions (kind, target_type, target_id, reason, actor, starts_at, expires_at, report_id)"
         " VALUES (?,?,?,?,?,?,?,?)",
         (s.kind, s.target_type, s.target_id, s.reason, s.actor, s.starts_at, s.expires_at, s.report_id),
     )
+    assert cur.lastrowid is not None
+    return cur.lastrowid  # the sanction id
 
 
 @applies(c.DecideReview)
@@ -413,3 +420,42 @@ async def _release_hold(db: aiosqlite.Connection, r: c.ReleaseHold) -> None:
     )
     if n != 1:
         raise ContractError("conflict", f"hold {r.hold_id} is unknown or already released")
+
+
+# -- measures that finish: lifting sanctions, appeals ---------------------------------------------
+@applies(c.LiftSanction)
+async def _lift_sanction(db: aiosqlite.Connection, x: c.LiftSanction) -> None:
+    n = await _rowcount(
+        db,
+        "UPDATE sanctions SET lifted_at = ?, lifted_by = ?, lift_reason = ? WHERE id = ? AND lifted_at IS NULL",
+        (x.lifted_at, x.lifted_by, x.reason, x.sanction_id),
+    )
+    if n != 1:
+        raise ContractError("conflict", f"sanction {x.sanction_id} is unknown or already lifted")
+
+
+@applies(c.InsertAppeal)
+async def _insert_appeal(db: aiosqlite.Connection, a: c.InsertAppeal) -> int:
+    try:
+        cur = await db.execute(
+            "INSERT INTO appeals (sanction_id, user_id, text, created_at)"
+            " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sanctions WHERE id = ? AND lifted_at IS NULL)",
+            (a.sanction_id, a.user_id, a.text, a.created_at, a.sanction_id),
+        )
+    except sqlite3.IntegrityError:
+        raise ContractError("conflict", f"you already have an open appeal against sanction {a.sanction_id}") from None
+    if cur.rowcount != 1 or cur.lastrowid is None:
+        raise ContractError("conflict", f"sanction {a.sanction_id} was lifted meanwhile")
+    return cur.lastrowid
+
+
+@applies(c.DecideAppeal)
+async def _decide_appeal(db: aiosqlite.Connection, d: c.DecideAppeal) -> None:
+    n = await _rowcount(
+        db,
+        "UPDATE appeals SET status = 'decided', outcome = ?, note = ?, decided_at = ?, decided_by = ?"
+        " WHERE appeal_id = ? AND status = 'open'",
+        (d.outcome, d.note, d.decided_at, d.decided_by, d.appeal_id),
+    )
+    if n != 1:
+        raise ContractError("conflict", f"appeal {d.appeal_id} is already decided")

@@ -142,6 +142,13 @@ class SqliteReads(SqliteReader):
         return ReporterRecord(int(resolved), int(rejected))
 
     # -- the enforcement record ------------------------------------------------------------
+    async def audit_head(self) -> tuple[int, int, str | None]:
+        """(entry count, last id, its mac) without reading the record."""
+        row = await self._fetchone("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM audit")
+        count, last = int(row[0]), int(row[1])
+        mac = await self._fetchone("SELECT mac FROM audit WHERE id = ?", (last,)) if last else None
+        return count, last, mac[0] if mac else None
+
     async def audit_entries(self) -> list[dict[str, Any]]:
         rows = await self._fetchall(
             "SELECT id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail, prev_hash, hash, mac"

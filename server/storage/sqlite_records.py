@@ -187,6 +187,31 @@ class SqliteRecordReads(SqliteReader):
         )
         return int(row[0])
 
+    # -- the filing report (G7, P7) ---------------------------------------------------------
+    async def filing_sanctions(self, since: int, until: int) -> list[tuple[str, str, int]]:
+        rows = await self._fetchall(
+            "SELECT kind, target_type, COUNT(*) FROM sanctions WHERE starts_at >= ? AND starts_at < ?"
+            " GROUP BY kind, target_type ORDER BY kind, target_type", (since, until))
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    async def filing_reports(self, since: int, until: int) -> list[tuple[str, str, str | None, int, int | None]]:
+        rows = await self._fetchall(
+            "SELECT target_type, status, outcome, created_at, resolved_at FROM reports"
+            " WHERE created_at >= ? AND created_at < ? ORDER BY report_id", (since, until))
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def filing_reviews(self, since: int, until: int) -> list[tuple[str, str, str | None, int]]:
+        rows = await self._fetchall(
+            "SELECT action, status, decision, COUNT(*) FROM review_queue WHERE created_at >= ? AND created_at < ?"
+            " GROUP BY action, status, decision ORDER BY action, status, decision", (since, until))
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+    async def filing_agreements(self) -> list[tuple[str, int, int]]:
+        rows = await self._fetchall(
+            "SELECT a.version, a.created_at, (SELECT COUNT(*) FROM agreement_acceptances x"
+            " WHERE x.version = a.version) FROM agreements a ORDER BY a.created_at, a.rowid")
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
 
 # -- retention (G13, P16): what a Purge batch removes ------------------------------------------------
 # Groups and users under legal hold at :now (named parameters :now and :cutoff).
@@ -296,3 +321,38 @@ async def _reseal_batch(db: aiosqlite.Connection, r: c.ResealBatch) -> tuple[str
             f"UPDATE users SET {', '.join(f'{col} = ?' for col in SEALED_COLS)} WHERE user_id = ?", updates)
     last = rows[-1][0] if len(rows) == r.limit else None
     return last, values, accounts
+
+
+# -- measures that finish: sanctions and appeals ----------------------------------------------------
+SANCTION_COLS = ("id", "kind", "target_type", "target_id", "reason", "actor", "starts_at", "expires_at",
+                 "report_id", "lifted_at", "lifted_by", "lift_reason")
+APPEAL_COLS = ("appeal_id", "sanction_id", "user_id", "text", "created_at", "status", "outcome", "note",
+               "decided_at", "decided_by")
+
+
+class SqliteSanctionReads(SqliteReader):
+    async def sanctions(self, target_type: str | None = None, target_id: str | None = None) -> list[dict[str, Any]]:
+        if target_type is None:
+            rows = await self._fetchall(f"SELECT {_cols(SANCTION_COLS)} FROM sanctions ORDER BY id")
+        else:
+            rows = await self._fetchall(
+                f"SELECT {_cols(SANCTION_COLS)} FROM sanctions WHERE target_type = ? AND target_id = ? ORDER BY id",
+                (target_type, target_id))
+        return _dicts(SANCTION_COLS, rows)
+
+    async def sanction(self, sanction_id: int) -> dict[str, Any] | None:
+        row = await self._fetchone(f"SELECT {_cols(SANCTION_COLS)} FROM sanctions WHERE id = ?", (sanction_id,))
+        return dict(zip(SANCTION_COLS, row, strict=True)) if row is not None else None
+
+    async def appeals(self, open_only: bool) -> list[dict[str, Any]]:
+        where = " WHERE status = 'open'" if open_only else ""
+        return _dicts(APPEAL_COLS, await self._fetchall(
+            f"SELECT {_cols(APPEAL_COLS)} FROM appeals{where} ORDER BY appeal_id"))
+
+    async def appeal(self, appeal_id: int) -> dict[str, Any] | None:
+        row = await self._fetchone(f"SELECT {_cols(APPEAL_COLS)} FROM appeals WHERE appeal_id = ?", (appeal_id,))
+        return dict(zip(APPEAL_COLS, row, strict=True)) if row is not None else None
+
+    async def members_joined_at(self, group_id: str) -> dict[str, int]:
+        rows = await self._fetchall("SELECT user_id, joined_at FROM members WHERE group_id = ?", (group_id,))
+        return {uid: ts for uid, ts in rows}

@@ -2,30 +2,45 @@ from __future__ import annotations
 
 import pytest
 
+from tests import pgtools
 from tests.e2e.harness import ServerProcess
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    """Every test that starts a server runs on both storage backends: ids ``[sqlite]``, ``[postgresql]``.
+
+    The PostgreSQL variant gets a fresh database on the machine's server (see tests/pgtools.py)
+    and skips, with the reason, only when that server is unreachable.
+    """
+    if request.param == "postgresql":
+        reason = pgtools.unavailable()
+        if reason is not None:
+            pytest.skip(reason)
+    return str(request.param)
+
+
 @pytest.fixture
-def server(tmp_path):
-    srv = ServerProcess(tmp_path).start()
+def server(tmp_path, backend):
+    srv = ServerProcess(tmp_path, backend=backend).start()
     yield srv
-    srv.stop()
+    srv.cleanup()
     print("".join(srv.output))  # shown by pytest when the test failed
 
 
 @pytest.fixture
-def make_server(tmp_path):
+def make_server(tmp_path, backend):
     """Start a server with extra config text; stopped at teardown."""
     started: list[ServerProcess] = []
 
     def make(extra: str = "", subdir: str = "srv", **fmt) -> ServerProcess:
         d = tmp_path / subdir
         d.mkdir(exist_ok=True)
-        srv = ServerProcess(d, extra, **fmt).start()
+        srv = ServerProcess(d, extra, backend=backend, **fmt)
         started.append(srv)
-        return srv
+        return srv.start()
 
     yield make
     for srv in started:
-        srv.stop()
+        srv.cleanup()
         print("".join(srv.output))

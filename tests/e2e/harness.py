@@ -40,11 +40,25 @@ messages_per_second = 0
 
 
 class ServerProcess:
-    def __init__(self, workdir: Path, extra_config: str = "", **fmt: Any) -> None:
+    """A server process. ``backend``: "sqlite" (qunguan.db in ``workdir``) or "postgresql" (a fresh
+    database on the machine's PostgreSQL, made here and dropped by :meth:`cleanup`)."""
+
+    def __init__(self, workdir: Path, extra_config: str = "", backend: str = "sqlite", **fmt: Any) -> None:
         self.dir = workdir
         self.config = workdir / "qunguan.toml"
+        self.backend = backend
+        self.pg_db: str | None = None
+        self.pg_url = ""
+        storage = ""
+        if backend == "postgresql":
+            from tests import pgtools
+
+            self.pg_db, self.pg_url = pgtools.create_db()
+            storage = f'\n[storage]\nurl = "{self.pg_url}"\n'
+        elif backend != "sqlite":
+            raise ValueError(f"no backend {backend!r}")
         params = {"auth_timeout": 10.0, "require_id_to_create": "false", **fmt}
-        self.config.write_text(FAST_CONFIG.format(**params) + extra_config, encoding="utf-8")
+        self.config.write_text(FAST_CONFIG.format(**params) + extra_config + storage, encoding="utf-8")
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.port = 0
@@ -75,7 +89,7 @@ class ServerProcess:
         assert proc.stdout is not None
         for line in proc.stdout:
             self.output.append(line)
-            if "listening on ws://" in line:
+            if "listening on ws://" in line or "listening on wss://" in line:
                 self.url = line.split("listening on ", 1)[1].strip()
                 self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
                 self._listening.set()
@@ -94,6 +108,32 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+    def cleanup(self) -> None:
+        """Stop the server and drop its PostgreSQL database (if it has one)."""
+        self.stop()
+        if self.pg_db is not None:
+            from tests import pgtools
+
+            pgtools.drop_db(self.pg_db)
+            self.pg_db = None
+
+    def db_rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Rows of one statement on the server's database, whichever backend (``?`` placeholders).
+
+        Also for writes (a test tampering with the records as someone with database access could).
+        """
+        if self.backend == "postgresql":
+            from tests import pgtools
+
+            return pgtools.query(self.pg_url, sql, *params)
+        import sqlite3
+
+        con = sqlite3.connect(self.dir / "qunguan.db", timeout=10, isolation_level=None)
+        try:
+            return [tuple(r) for r in con.execute(sql, params).fetchall()]
+        finally:
+            con.close()
 
     async def admin(self, *args: str) -> tuple[int, str, str]:
         """Run ``qunguan admin --config ... ARGS`` as the operator would; (exit code, stdout, stderr)."""

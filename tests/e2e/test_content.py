@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sqlite3
 
 from tests.e2e.harness import open_group
 
@@ -134,8 +133,7 @@ async def test_agreement_must_be_accepted_before_posting(server, tmp_path):
     assert (await owner.call("accept_agreement", version="old"))["code"] == "conflict"
     await owner.request("accept_agreement", version="2026-11")
     assert (await owner.call("send", group_id=gid, text="hi"))["ok"]
-    db = sqlite3.connect(server.dir / "qunguan.db")
-    assert db.execute("SELECT COUNT(*) FROM agreement_acceptances").fetchone()[0] == 1
+    assert server.db_rows("SELECT COUNT(*) FROM agreement_acceptances") == [(1,)]
 
 
 async def test_platform_notice_freeze_and_remove_term(server):

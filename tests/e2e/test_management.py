@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import urllib.error
 import urllib.request
 
@@ -201,12 +200,10 @@ async def test_delete_message_matrix(server):
         assert hist[seq]["deleted"] is True and "text" not in hist[seq]
     assert hist[s_owner]["text"] == "owner says"
     # the stored text is kept for the retention period
-    db = sqlite3.connect(server.dir / "qunguan.db")
-    kept = db.execute("SELECT text, deleted_at IS NOT NULL FROM messages WHERE group_id=? AND seq=?",
-                      (gid, s_m2)).fetchone()
-    assert kept == ("m2 says", 1)
-    audit = db.execute("SELECT id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail,"
-                       " prev_hash, hash FROM audit ORDER BY id").fetchall()
+    kept = server.db_rows("SELECT text, deleted_at IS NOT NULL FROM messages WHERE group_id=? AND seq=?", gid, s_m2)
+    assert kept == [("m2 says", 1)]
+    audit = server.db_rows("SELECT id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail,"
+                           " prev_hash, hash FROM audit ORDER BY id")
     keys = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail",
             "prev_hash", "hash")
     entries = [dict(zip(keys, r, strict=True)) for r in audit]
@@ -258,8 +255,7 @@ async def test_concurrent_joins_never_overshoot_the_cap(make_server):
     assert outcomes.count("ok") == 10 and outcomes.count("member_cap_reached") == 40
     info = await owner.request("group_info", group_id=gid)
     assert info["member_count"] == 11 and info["max_members"] == 11
-    db = sqlite3.connect(srv.dir / "qunguan.db")
-    assert db.execute("SELECT COUNT(*) FROM members WHERE group_id = ?", (gid,)).fetchone()[0] == 11
+    assert srv.db_rows("SELECT COUNT(*) FROM members WHERE group_id = ?", gid) == [(11,)]
     await close_all(owner, *joiners)
 
 

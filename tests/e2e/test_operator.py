@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import stat
 
 from tests.e2e.harness import new_id_number, open_group
@@ -218,9 +217,7 @@ async def test_verify_audit_detects_an_edit(server):
     await owner.request("set_announcement", group_id=gid, text="rules")
     rc, out, _ = await server.admin("verify-audit")
     assert rc == 0 and "whole" in out
-    db = sqlite3.connect(server.dir / "qunguan.db")
-    with db:
-        db.execute("UPDATE audit SET reason = 'nothing happened' WHERE id = 2")
+    server.db_rows("UPDATE audit SET reason = 'nothing happened' WHERE id = 2")
     rc, out, _ = await server.admin("verify-audit")
     assert rc == 1 and "entry 2" in out
 
@@ -231,8 +228,6 @@ async def test_sanction_records_its_report(server):
     rc, _, err = await server.admin("suspend-group", gid, "--seconds", "30", "--reason", "gambling",
                                     "--report", str(rid))
     assert rc == 0, err
-    db = sqlite3.connect(server.dir / "qunguan.db")
-    row = db.execute(
-        "SELECT kind, target_id, reason, actor, starts_at, expires_at, report_id FROM sanctions").fetchone()
+    [row] = server.db_rows("SELECT kind, target_id, reason, actor, starts_at, expires_at, report_id FROM sanctions")
     assert row[0] == "suspend_group" and row[1] == gid and row[2] == "gambling" and row[3] == "operator"
     assert row[5] - row[4] == 30_000 and row[6] == int(rid)

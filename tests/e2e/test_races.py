@@ -8,7 +8,6 @@ clients' view and, after a restart, from what the store kept.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 from tests.e2e.harness import gather, new_id_number, open_group
 
@@ -16,12 +15,8 @@ ROUNDS = 5
 
 
 def owners_in_db(srv, gid: str) -> list[str]:
-    db = sqlite3.connect(srv.dir / "qunguan.db")
-    try:
-        rows = db.execute("SELECT user_id FROM members WHERE group_id = ? AND role = 'owner'", (gid,)).fetchall()
-        (owner_id,) = db.execute("SELECT owner_id FROM groups WHERE group_id = ?", (gid,)).fetchone()
-    finally:
-        db.close()
+    rows = srv.db_rows("SELECT user_id FROM members WHERE group_id = ? AND role = 'owner'", gid)
+    [(owner_id,)] = srv.db_rows("SELECT owner_id FROM groups WHERE group_id = ?", gid)
     assert [r[0] for r in rows] == [owner_id]
     return [r[0] for r in rows]
 
@@ -75,10 +70,8 @@ async def test_concurrent_transfers_cannot_push_a_user_past_the_create_cap(make_
     assert sum(g["role"] == "owner" for g in mine) == 3
     srv.stop()
     srv.start()
-    db = sqlite3.connect(srv.dir / "qunguan.db")
-    (owned,) = db.execute("SELECT COUNT(*) FROM groups WHERE owner_id = ? AND dissolved_at IS NULL",
-                          (target.user_id,)).fetchone()
-    db.close()
+    [(owned,)] = srv.db_rows("SELECT COUNT(*) FROM groups WHERE owner_id = ? AND dissolved_at IS NULL",
+                             target.user_id)
     assert owned == 3
 
 
@@ -93,9 +86,7 @@ async def test_accounts_verifying_one_id_number_at_once_respect_the_cap(make_ser
     assert sum(verified) == 1
     srv.stop()
     srv.start()
-    db = sqlite3.connect(srv.dir / "qunguan.db")
-    (n,) = db.execute("SELECT COUNT(*) FROM users WHERE id_verified_at IS NOT NULL").fetchone()
-    db.close()
+    [(n,)] = srv.db_rows("SELECT COUNT(*) FROM users WHERE id_verified_at IS NOT NULL")
     assert n == 1
 
 
@@ -116,11 +107,9 @@ async def test_a_cancelled_account_never_owns_a_live_group(make_server):
 
         deleted, created = await gather(user.call("delete_account", password="password123"), create_later())
         outcomes.append((delay_ms, deleted, created))
-    db = sqlite3.connect(srv.dir / "qunguan.db")
-    (bad,) = db.execute(
+    [(bad,)] = srv.db_rows(
         "SELECT COUNT(*) FROM groups g JOIN users u ON u.user_id = g.owner_id"
-        " WHERE u.deleted_at IS NOT NULL AND g.dissolved_at IS NULL AND g.closed_at IS NULL").fetchone()
-    db.close()
+        " WHERE u.deleted_at IS NOT NULL AND g.dissolved_at IS NULL AND g.closed_at IS NULL")
     assert bad == 0, outcomes
     both = [o for o in outcomes if o[1]["ok"] and o[2]["ok"]]
     assert both == [], both
@@ -166,7 +155,5 @@ async def test_a_poison_frame_costs_only_itself(make_server):
     assert [(r["re"], r["ok"], r["code"]) for r in results[0]] == [(rid, False, "bad_request") for rid in poison_rids]
     late = await srv.user()
     assert (await late.request("me"))["user_id"]  # a register after the poison still works
-    db = sqlite3.connect(srv.dir / "qunguan.db")
-    (n,) = db.execute("SELECT COUNT(*) FROM messages WHERE group_id = ?", (gid,)).fetchone()
-    db.close()
+    [(n,)] = srv.db_rows("SELECT COUNT(*) FROM messages WHERE group_id = ?", gid)
     assert n == 200

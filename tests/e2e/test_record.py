@@ -1,6 +1,6 @@
 """The enforcement record cannot be quietly rewritten (Art. 11, G11): keyed chain and checkpoints.
 
-Each test tampers with the SQLite file the way someone with write access to
+Each test tampers with the database (SQLite file or PostgreSQL) the way someone with write access to
 the database (but not to the identity key file) could, then runs
 ``qunguan admin verify-audit`` as the operator would.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 
 from governance.audit import GENESIS, entry_hash, entry_mac
 from tests.e2e.harness import open_group
@@ -29,12 +28,8 @@ async def some_record(srv, n: int = 4) -> str:
     return gid
 
 
-def db_of(srv) -> sqlite3.Connection:
-    return sqlite3.connect(srv.dir / "qunguan.db", isolation_level=None)
-
-
-def entries(db: sqlite3.Connection) -> list[dict]:
-    return [dict(zip(COLS, r, strict=True)) for r in db.execute(f"SELECT {', '.join(COLS)} FROM audit ORDER BY id")]
+def entries(srv) -> list[dict]:
+    return [dict(zip(COLS, r, strict=True)) for r in srv.db_rows(f"SELECT {', '.join(COLS)} FROM audit ORDER BY id")]
 
 
 async def verify(srv, *extra: str) -> tuple[int, str]:
@@ -57,7 +52,7 @@ async def test_an_edited_entry_is_named(make_server):
     srv = make_server()
     await some_record(srv)
     assert (await verify(srv))[0] == 0
-    db_of(srv).execute("UPDATE audit SET reason = 'nothing happened' WHERE id = 2")
+    srv.db_rows("UPDATE audit SET reason = 'nothing happened' WHERE id = 2")
     rc, out = await verify(srv)
     assert rc == 1 and "entry 2" in out
 
@@ -65,7 +60,7 @@ async def test_an_edited_entry_is_named(make_server):
 async def test_a_deleted_entry_in_the_middle_is_named(make_server):
     srv = make_server()
     await some_record(srv)
-    db_of(srv).execute("DELETE FROM audit WHERE id = 3")
+    srv.db_rows("DELETE FROM audit WHERE id = 3")
     rc, out = await verify(srv)
     assert rc == 1 and "entry 3" in out and "missing" in out
 
@@ -74,15 +69,14 @@ async def test_a_chain_recomputed_without_the_key_is_detected(make_server):
     """Edit an entry, then rewrite every link after it: the unkeyed hashes are perfect, the macs are not."""
     srv = make_server()
     await some_record(srv)
-    db = db_of(srv)
-    db.execute("UPDATE audit SET reason = 'rewritten' WHERE id = 2")
+    srv.db_rows("UPDATE audit SET reason = 'rewritten' WHERE id = 2")
     prev_hash, prev_mac = GENESIS, GENESIS
-    for e in entries(db):
+    for e in entries(srv):
         e["prev_hash"] = prev_hash
         e["hash"] = entry_hash(prev_hash, e)
         e["mac"] = entry_mac(b"a guess at the key", prev_mac, e)
-        db.execute("UPDATE audit SET prev_hash = ?, hash = ?, mac = ? WHERE id = ?",
-                   (e["prev_hash"], e["hash"], e["mac"], e["id"]))
+        srv.db_rows("UPDATE audit SET prev_hash = ?, hash = ?, mac = ? WHERE id = ?",
+                    e["prev_hash"], e["hash"], e["mac"], e["id"])
         prev_hash, prev_mac = e["hash"], e["mac"]
     rc, out = await verify(srv)
     assert rc == 1 and "entry 1" in out and "key" in out
@@ -91,9 +85,9 @@ async def test_a_chain_recomputed_without_the_key_is_detected(make_server):
 async def test_a_removed_tail_is_caught_by_the_checkpoint_file(make_server):
     srv = make_server(FAST_CHECKPOINTS)
     await some_record(srv)
-    total = len(entries(db_of(srv)))
+    total = len(entries(srv))
     await wait_for_checkpoint(srv, total)
-    db_of(srv).execute("DELETE FROM audit WHERE id > ?", (total - 2,))
+    srv.db_rows("DELETE FROM audit WHERE id > ?", total - 2)
     rc, out = await verify(srv)
     assert rc == 1 and "removed" in out and f"entry {total}" in out
 
@@ -107,10 +101,10 @@ async def test_a_removed_tail_is_caught_by_an_export_manifest(make_server, tmp_p
     assert rc == 0, err
     manifest = json.loads((out_dir / "manifest.json").read_text())
     head = manifest["record_head"]
-    assert head["count"] == len(entries(db_of(srv))) - 1  # the export's own entry comes after its head
+    assert head["count"] == len(entries(srv)) - 1  # the export's own entry comes after its head
     srv.stop()
     (srv.dir / "audit-checkpoints.jsonl").unlink()
-    db_of(srv).execute("DELETE FROM audit WHERE id >= ?", (head["last_id"],))
+    srv.db_rows("DELETE FROM audit WHERE id >= ?", head["last_id"])
     srv.start()
     assert (await verify(srv))[0] == 0  # the shortened chain is whole on its own...
     rc, out = await verify(srv, "--manifest", str(out_dir / "manifest.json"))
@@ -122,7 +116,7 @@ async def test_entries_without_a_mac_are_sealed_at_start(make_server):
     srv = make_server()
     await some_record(srv)
     srv.stop()
-    db_of(srv).execute("UPDATE audit SET mac = NULL")
+    srv.db_rows("UPDATE audit SET mac = NULL")
     srv.start()
-    assert all(e["mac"] for e in entries(db_of(srv)))
+    assert all(e["mac"] for e in entries(srv))
     assert (await verify(srv))[0] == 0

@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -213,17 +212,8 @@ async def test_the_background_job_purges_on_its_interval(tmp_path):
 
 
 # -- real server processes -------------------------------------------------------------------
-def db_path(srv) -> Path:
-    return srv.dir / "qunguan.db"
-
-
 def sql(srv, query: str, *params):
-    con = sqlite3.connect(db_path(srv), timeout=10)
-    try:
-        with con:
-            return con.execute(query, params).fetchall()
-    finally:
-        con.close()
+    return srv.db_rows(query, *params)
 
 
 async def test_boundary_after_editing_timestamps_in_the_stopped_servers_file(make_server):
@@ -342,8 +332,8 @@ async def test_network_log_records_connections_logins_and_code_requests(server):
     assert json.loads(by_kind["connect"][3])["port"] > 0
     assert any(r[0] == "disconnect" and r[1] == uid for r in rows)
     code = json.loads(by_kind["code_request"][3])
-    phone_hmac = sql(server, "SELECT hex(phone_hmac) FROM users WHERE user_id = ?", uid)[0][0]
-    assert code["phone_hmac"] == phone_hmac.lower()
+    phone_hmac = sql(server, "SELECT phone_hmac FROM users WHERE user_id = ?", uid)[0][0]
+    assert code["phone_hmac"] == bytes(phone_hmac).hex()
     assert phone not in json.dumps(rows)
 
 

@@ -122,6 +122,8 @@ TEXT_CASES = [
     ("   ", 5, "announcement", True, None),
     ("x" * 6, 5, "announcement", True, ("too_large", "announcement is longer than 5 characters", {})),
     ("x" * 6 + " ", 5, "announcement", True, ("too_large", "announcement is longer than 5 characters", {})),
+    ("a\x00b", 5, "text", False, ("bad_request", "text contains a NUL character", {})),
+    ("\x00", 5, "announcement", True, ("bad_request", "announcement contains a NUL character", {})),
 ]
 
 

@@ -145,6 +145,7 @@ sms_provider = "file"
 sms_outbox = "out/sms.jsonl"
 id_verifier = "http"
 id_verifier_url = "https://id.example/verify"
+id_verifier_secret_file = "id.secret"
 require_id_to_post = true
 require_id_to_create = false
 max_accounts_per_id = 2
@@ -183,6 +184,7 @@ def write_full(tmp_path: Path) -> Path:
     (tmp_path / "words").mkdir()
     (tmp_path / "words" / "gambling.txt").write_text("赌博\n", encoding="utf-8")
     (tmp_path / "rumours.txt").write_text("谣言\n", encoding="utf-8")
+    (tmp_path / "id.secret").write_text("a shared secret of 32 bytes.....\n", encoding="utf-8")
     path = tmp_path / "qunguan.toml"
     path.write_text(FULL.replace("/ABS", str(tmp_path)), encoding="utf-8")
     return path
@@ -213,6 +215,7 @@ def test_full_file_round_trips(tmp_path):
     i = cfg.identity
     assert (i.sms_provider, i.sms_outbox) == ("file", tmp_path / "out" / "sms.jsonl")
     assert (i.id_verifier, i.id_verifier_url) == ("http", "https://id.example/verify")
+    assert i.id_verifier_secret_file == tmp_path / "id.secret"
     assert (i.require_id_to_post, i.require_id_to_create, i.max_accounts_per_id) == (True, False, 2)
     assert (i.token_ttl_seconds, i.argon2_time_cost, i.argon2_memory_kib) == (60, 1, 1024)
     assert (i.key_file, i.key_env) == (tmp_path / "secret.key", "QUNGUAN_KEY")
@@ -284,7 +287,9 @@ BAD = [
         "ascending",
     ),
     ({"identity": {"sms_provider": "twilio"}}, "identity.sms_provider", "must be one of"),
-    ({"identity": {"id_verifier": "http"}}, "identity.id_verifier_url", "required when"),
+    ({"identity": {"id_verifier": "http", "id_verifier_url": "https://id.example/v"}},
+     "identity.id_verifier_secret_file", "required when"),
+    ({"identity": {"id_verifier_url": "http://id.example/v"}}, "identity.id_verifier_url", "https://"),
     ({"identity": {"argon2_memory_kib": 512}}, "identity.argon2_memory_kib", "between 1024"),
     ({"identity": {"argon2_time_cost": 21}}, "identity.argon2_time_cost", "between 1 and 20"),
     ({"identity": {"key_env": "NOT A NAME"}}, "identity.key_env", "environment variable"),
@@ -461,7 +466,8 @@ def _all_keys() -> list[str]:
     from server import config as mod
 
     names = set()
-    for cls in (mod.Config, *[f.default_factory for f in fields(mod.Config) if f.name not in ("base_dir", "source")]):
+    sections = [f.default_factory for f in fields(mod.Config) if f.name not in ("base_dir", "source", "operators")]
+    for cls in (mod.Config, mod.OperatorConfig, *sections):
         names.update(f.name for f in fields(cls))
     names.update(["lists", "levels", "size_classes", "name", "min_members", "min_score", "category", "path", "action"])
     return sorted(names)

@@ -1,4 +1,4 @@
-"""Group ids are unique for all time (Art. 8): a drawn id that is taken, in memory or only in the store, is drawn again."""
+"""Group ids are unique for all time (Art. 8): a drawn id taken in memory or only in the store is drawn again."""
 
 from __future__ import annotations
 

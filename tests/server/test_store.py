@@ -1,17 +1,55 @@
-"""The group-commit writer: writes queued while closing are committed, and close returns."""
+"""The group-commit writer: writes queued while closing are committed, and close returns.
+
+Every test runs against both backends (``[sqlite]`` and ``[postgresql]``, a fresh
+database on the machine's PostgreSQL; skipped with the reason when unreachable).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
 
 from server.storage import changes as ch
 from server.storage.base import MessageRow, NetlogRow
 from server.storage.sqlite import SqliteStore
+from tests import pgtools
+
+Rows = Callable[..., list[tuple[Any, ...]]]
 
 
-async def test_close_commits_what_was_queued_during_a_batch(tmp_path):
-    store = SqliteStore(tmp_path / "q.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def make_store(request, tmp_path) -> Iterator[Callable[[], tuple[Any, Rows]]]:
+    """A not-yet-opened store of the parametrised backend, and ``rows(sql, *params)`` reading its database."""
+    dbs: list[str] = []
+
+    def make() -> tuple[Any, Rows]:
+        if request.param == "sqlite":
+            path = tmp_path / "q.db"
+
+            def rows(sql: str, *params: Any) -> list[tuple[Any, ...]]:
+                return [tuple(r) for r in sqlite3.connect(path).execute(sql, params).fetchall()]
+
+            return SqliteStore(path), rows
+        reason = pgtools.unavailable()
+        if reason is not None:
+            pytest.skip(reason)
+        from server.storage.postgres import PostgresStore
+
+        name, url = pgtools.create_db()
+        dbs.append(name)
+        return PostgresStore(url), lambda sql, *params: pgtools.query(url, sql, *params)
+
+    yield make
+    for name in dbs:
+        pgtools.drop_db(name)
+
+
+async def test_close_commits_what_was_queued_during_a_batch(make_store):
+    store, rows = make_store()
     await store.open()
 
     async def slow(db):
@@ -31,12 +69,11 @@ async def test_close_commits_what_was_queued_during_a_batch(tmp_path):
     await asyncio.wait_for(closing, 5)
     await first
     await second
-    rows = sqlite3.connect(tmp_path / "q.db").execute("SELECT group_id FROM groups ORDER BY 1").fetchall()
-    assert rows == [("100000001",), ("100000002",)]
+    assert rows("SELECT group_id FROM groups ORDER BY 1") == [("100000001",), ("100000002",)]
 
 
-async def test_messages_commit_in_order_with_callbacks_after_commit(tmp_path):
-    store = SqliteStore(tmp_path / "q.db")
+async def test_messages_commit_in_order_with_callbacks_after_commit(make_store):
+    store, rows = make_store()
     await store.open()
     done = []
     for seq in range(1, 6):
@@ -44,13 +81,12 @@ async def test_messages_commit_in_order_with_callbacks_after_commit(tmp_path):
                              lambda exc, seq=seq: done.append((seq, exc)))
     await store.close()
     assert done == [(s, None) for s in range(1, 6)]
-    db = sqlite3.connect(tmp_path / "q.db")
-    assert [r[0] for r in db.execute("SELECT seq FROM messages ORDER BY seq")] == [1, 2, 3, 4, 5]
+    assert [r[0] for r in rows("SELECT seq FROM messages ORDER BY seq")] == [1, 2, 3, 4, 5]
 
 
-async def test_one_poison_write_among_200_costs_only_itself(tmp_path):
+async def test_one_poison_write_among_200_costs_only_itself(make_store):
     """A row that cannot be stored (a lone surrogate) fails alone; the rest of its batch commits."""
-    store = SqliteStore(tmp_path / "q.db")
+    store, rows = make_store()
     await store.open()
     await store.apply(ch.CreateGroup("100000001", "g", "work", "open", "u1", 1))
     done: dict[int, BaseException | None] = {}
@@ -74,9 +110,8 @@ async def test_one_poison_write_among_200_costs_only_itself(tmp_path):
     assert isinstance(done.pop(77), UnicodeEncodeError)
     assert set(done.values()) == {None} and len(done) == 199
     assert logged[0] is None and isinstance(logged[1], UnicodeEncodeError)
-    db = sqlite3.connect(tmp_path / "q.db")
-    seqs = [r[0] for r in db.execute("SELECT seq FROM messages ORDER BY seq")]
+    seqs = [r[0] for r in rows("SELECT seq FROM messages ORDER BY seq")]
     assert seqs == [s for s in range(1, 201) if s != 77]
-    assert db.execute("SELECT last_seq, name FROM groups").fetchone() == (200, "g")
-    assert db.execute("SELECT username FROM users").fetchall() == [("alice",)]
-    assert db.execute("SELECT COUNT(*) FROM netlog").fetchone() == (1,)
+    assert rows("SELECT last_seq, name FROM groups") == [(200, "g")]
+    assert rows("SELECT username FROM users") == [("alice",)]
+    assert rows("SELECT COUNT(*) FROM netlog") == [(1,)]
