@@ -86,7 +86,8 @@ async def test_close_group_is_final(server):
     assert ev == {"ev": "group_closed", "group_id": gid, "reason": "赌博"}
     for op, args in [("send", {"text": "x"}), ("history", {}), ("members", {}), ("group_info", {}),
                      ("join_group", {}), ("leave_group", {}), ("kick", {"user_id": m.user_id}),
-                     ("dissolve_group", {})]:
+                     ("dissolve_group", {}), ("report", {"target_type": "group", "reason": "x"}),
+                     ("report", {"target_type": "message", "seq": 1, "reason": "x"})]:
         assert (await owner.call(op, group_id=gid, **args))["code"] == "group_closed", op
     assert (await owner.request("my_groups"))["groups"] == []
     rc, _, err = await server.admin("close-group", gid, "--reason", "again")
