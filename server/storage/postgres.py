@@ -46,6 +46,7 @@ from server.storage.changes import Audit, Change
 from server.storage.postgres_changes import LOCK_MIGRATE, append_audit, apply_change, set_record_key
 from server.storage.postgres_reads import PostgresReads
 from server.storage.postgres_schema import MIGRATIONS
+from server.storage.queue import Op, WriteQueue
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("qunguan.store")
 
 WriteFn = Callable[[asyncpg.Connection], Awaitable[Any]]
-Op = tuple[tuple[Change, ...], Audit | None, "asyncio.Future[list[Any]]"]
 
 CONNECT_TIMEOUT = 10.0  # seconds
 READ_POOL_SIZE = 4
@@ -118,17 +118,13 @@ def _where(url: str) -> str:
     return f"{scheme}://{userinfo.split(':', 1)[0]}@{tail}"
 
 
-class PostgresStore(PostgresReads):
+class PostgresStore(WriteQueue, PostgresReads):
     def __init__(self, url: str) -> None:
         self.url = url
         self._w: asyncpg.Connection | None = None
         self.pool: asyncpg.Pool | None = None
         self._record_key: bytes | None = None
-        self._ops: list[Op] = []
-        self._raw: list[tuple[WriteFn, asyncio.Future[Any]]] = []
-        self._msgs: list[tuple[MessageRow, Done]] = []
-        self._netlog: list[tuple[NetlogRow, Done]] = []
-        self._wake = asyncio.Event()
+        self._init_queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.batches = 0
@@ -193,7 +189,7 @@ class PostgresStore(PostgresReads):
             ops, msgs, logs = self._commit_size
             parts.append(f"commit of {ops} ops, {msgs} messages, {logs} log rows running "
                          f"{(time.perf_counter() - self._commit_since) * 1000:.0f} ms")
-        queued = len(self._ops) + len(self._raw) + len(self._msgs) + len(self._netlog)
+        queued = self.queued()
         if queued:
             parts.append(f"{queued} writes queued")
         return ", ".join(parts) or "idle"
@@ -244,38 +240,14 @@ class PostgresStore(PostgresReads):
             self._w = None
 
     # -- writes ------------------------------------------------------------
-    def append_message(self, row: MessageRow, done: Done) -> None:
-        self._msgs.append((row, done))
-        self._wake.set()
-
-    def log_network(self, row: NetlogRow, done: Done) -> None:
-        self._netlog.append((row, done))
-        self._wake.set()
-
-    def apply(self, *changes: Change, audit: Audit | None = None) -> asyncio.Future[list[Any]]:
-        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._ops.append((changes, audit, fut))
-        self._wake.set()
-        return fut
-
-    def run_in_batch(self, fn: WriteFn) -> asyncio.Future[Any]:
-        """Run ``fn(conn)`` in the next batch's transaction, in its own savepoint (tests use it)."""
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._raw.append((fn, fut))
-        self._wake.set()
-        return fut
-
     async def _run(self) -> None:
         while True:
-            if not (self._ops or self._raw or self._msgs or self._netlog):
+            if not self.queued():
                 if self._closing:
                     return  # only once everything queued, even during close, is committed
                 await self._wake.wait()
             self._wake.clear()
-            ops, self._ops = self._ops, []
-            raw, self._raw = self._raw, []
-            msgs, self._msgs = self._msgs, []
-            netlog, self._netlog = self._netlog, []
+            ops, raw, msgs, netlog = self.take()
             if not (ops or raw or msgs or netlog):
                 continue
             self._commit_since = time.perf_counter()

@@ -13,9 +13,9 @@ from typing import Any
 
 import asyncpg
 
-from governance.retention import DAY_MS
-from server.state import Agreement, Group, Member, SentMessage, State, User
+from server.state import Agreement, State
 from server.storage import changes as c
+from server.storage import loading
 from server.storage.base import HistoryRow, ReporterRecord
 from server.storage.postgres_changes import Conn, _count, applies
 from server.storage.sqlite_records import (
@@ -62,46 +62,10 @@ class PostgresReads:
 
     # -- start-up ------------------------------------------------------------------
     async def load_state(self, now_ms: int, activity_window_days: int) -> State:
-        state = State()
-        for row in await self._fetchall(
-            "SELECT user_id, username, username_key, display_name, credit_score,"
-            " id_verified_at IS NOT NULL, created_at, blacklisted_at IS NOT NULL, deleted_at IS NOT NULL,"
-            " powers_suspended_until, create_revoked_at IS NOT NULL FROM users"
-        ):
-            user = User(row[0], row[1], row[3], row[4], bool(row[5]), row[6], bool(row[7]), bool(row[8]),
-                        row[9], bool(row[10]))
-            state.users[user.user_id] = user
-            state.by_username[row[2]] = user.user_id
-        for row in await self._fetchall(
-            "SELECT group_id, name, category, join_policy, owner_id, created_at, announcement,"
-            " mute_all, last_seq, dissolved_at, closed_at, closed_reason, suspended_until FROM groups"
-        ):
-            g = Group(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8],
-                      row[9], row[10], row[11], row[12])
-            state.groups[g.group_id] = g
-        for gid, uid, role, joined_seq, muted_until in await self._fetchall(
-            "SELECT group_id, user_id, role, joined_seq, muted_until FROM members"
-        ):
-            g = state.groups[gid]
-            g.members[uid] = Member(role, joined_seq, muted_until)
-            if g.alive:
-                state.users[uid].groups.add(gid)
-        for gid, day, n in await self._fetchall(
-            "SELECT group_id, ts / 86400000, COUNT(*) FROM messages WHERE ts > $1 GROUP BY 1, 2",
-            now_ms - activity_window_days * DAY_MS,
-        ):
-            state.groups[gid].daily[int(day)] = int(n)
-        for gid, uid, ts in await self._fetchall("SELECT group_id, user_id, ts FROM join_requests"):
-            state.groups[gid].join_requests[uid] = ts
-        for gid, uid in await self._fetchall("SELECT group_id, user_id FROM invitations"):
-            state.groups[gid].invited.add(uid)
-        for gid, uid, cmid, seq, ts, held in await self._fetchall(
-            "SELECT group_id, sender_id, client_msg_id, seq, ts, held FROM messages"
-            " WHERE ts > $1 AND client_msg_id IS NOT NULL",
-            now_ms - DAY_MS,
-        ):
-            state.sent[(gid, uid, cmid)] = SentMessage(seq, ts, True, held=held == 1)
-        return state
+        async def fetch(sql: str, *params: Any) -> list[Any]:
+            return await self._fetchall(sql.replace("?", "$1"), *params)
+
+        return await loading.load_state(fetch, now_ms, activity_window_days)
 
     async def load_agreement(self) -> tuple[Agreement | None, list[str]]:
         row = await self._fetchone(

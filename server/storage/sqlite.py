@@ -22,6 +22,7 @@ import aiosqlite
 
 from server.storage.base import CommitObserver, Done, MessageRow, NetlogRow, StoreUnavailable, backend
 from server.storage.changes import Audit, Change
+from server.storage.queue import Op, WriteQueue
 from server.storage.schema import MIGRATIONS
 from server.storage.sqlite_changes import append_audit, apply_change, set_record_key
 from server.storage.sqlite_reads import SqliteReads
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("qunguan.store")
 
 WriteFn = Callable[[aiosqlite.Connection], Awaitable[Any]]
-Op = tuple[tuple[Change, ...], Audit | None, "asyncio.Future[list[Any]]"]
 
 CHECKPOINT_INTERVAL = 1.0  # seconds
 
@@ -50,16 +50,12 @@ def _from_config(cfg: Config) -> SqliteStore:
     return SqliteStore(cfg.storage.sqlite_file)
 
 
-class SqliteStore(SqliteReads, SqliteRecordReads, SqliteSanctionReads):
+class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionReads):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._w: aiosqlite.Connection | None = None
         self.r: aiosqlite.Connection | None = None
-        self._ops: list[Op] = []
-        self._raw: list[tuple[WriteFn, asyncio.Future[Any]]] = []
-        self._msgs: list[tuple[MessageRow, Done]] = []
-        self._netlog: list[tuple[NetlogRow, Done]] = []
-        self._wake = asyncio.Event()
+        self._init_queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._ckpt: aiosqlite.Connection | None = None
@@ -170,7 +166,7 @@ class SqliteStore(SqliteReads, SqliteRecordReads, SqliteSanctionReads):
                          f"{(now - self._commit_since) * 1000:.0f} ms")
         if self._ckpt_since is not None:
             parts.append(f"WAL checkpoint running {(now - self._ckpt_since) * 1000:.0f} ms")
-        queued = len(self._ops) + len(self._raw) + len(self._msgs) + len(self._netlog)
+        queued = self.queued()
         if queued:
             parts.append(f"{queued} writes queued")
         return ", ".join(parts) or "idle"
@@ -280,41 +276,16 @@ class SqliteStore(SqliteReads, SqliteRecordReads, SqliteSanctionReads):
             log.info("applied schema migration %d", version)
 
     # -- writes ------------------------------------------------------------
-    def append_message(self, row: MessageRow, done: Done) -> None:
-        """Queue a message insert; ``done(None)`` runs after its commit, ``done(exc)`` on failure."""
-        self._msgs.append((row, done))
-        self._wake.set()
-
-    def log_network(self, row: NetlogRow, done: Done) -> None:
-        self._netlog.append((row, done))
-        self._wake.set()
-
-    def apply(self, *changes: Change, audit: Audit | None = None) -> asyncio.Future[list[Any]]:
-        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._ops.append((changes, audit, fut))
-        self._wake.set()
-        return fut
-
-    def run_in_batch(self, fn: WriteFn) -> asyncio.Future[Any]:
-        """Run ``fn(db)`` in the next batch's transaction, in its own savepoint (SQLite-only; tests use it)."""
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._raw.append((fn, fut))
-        self._wake.set()
-        return fut
-
     async def _run(self) -> None:
         db = self._w
         assert db is not None
         while True:
-            if not (self._ops or self._raw or self._msgs or self._netlog):
+            if not self.queued():
                 if self._closing:
                     return  # only once everything queued, even during close, is committed
                 await self._wake.wait()
             self._wake.clear()
-            ops, self._ops = self._ops, []
-            raw, self._raw = self._raw, []
-            msgs, self._msgs = self._msgs, []
-            netlog, self._netlog = self._netlog, []
+            ops, raw, msgs, netlog = self.take()
             if ops or raw or msgs or netlog:
                 self._commit_since = time.perf_counter()
                 self._commit_size = (len(ops) + len(raw), len(msgs), len(netlog))

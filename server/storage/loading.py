@@ -1,0 +1,56 @@
+"""Building the in-memory caches from the store, the same way for every backend.
+
+A backend hands :func:`load_state` one function that runs a query with at most
+one parameter (``?`` in the SQL below; the backend rewrites it to its own
+placeholder) and returns the rows. The queries are plain SQL both SQLite and
+PostgreSQL accept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from governance.retention import DAY_MS
+from server.state import Group, Member, SentMessage, State, User
+
+Fetch = Callable[..., Awaitable[list[Any]]]  # fetch(sql, *params) -> rows
+
+USERS = ("SELECT user_id, username, username_key, display_name, credit_score,"
+         " id_verified_at IS NOT NULL, created_at, blacklisted_at IS NOT NULL, deleted_at IS NOT NULL,"
+         " powers_suspended_until, create_revoked_at IS NOT NULL FROM users")
+GROUPS = ("SELECT group_id, name, category, join_policy, owner_id, created_at, announcement,"
+          " mute_all, last_seq, dissolved_at, closed_at, closed_reason, suspended_until FROM groups")
+MEMBERS = "SELECT group_id, user_id, role, joined_seq, muted_until FROM members"
+DAILY = "SELECT group_id, ts / 86400000, COUNT(*) FROM messages WHERE ts > ? GROUP BY 1, 2"
+JOIN_REQUESTS = "SELECT group_id, user_id, ts FROM join_requests"
+INVITATIONS = "SELECT group_id, user_id FROM invitations"
+RECENT_IDS = ("SELECT group_id, sender_id, client_msg_id, seq, ts, held FROM messages"
+              " WHERE ts > ? AND client_msg_id IS NOT NULL")
+
+
+async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> State:
+    state = State()
+    for row in await fetch(USERS):
+        user = User(row[0], row[1], row[3], row[4], bool(row[5]), row[6], bool(row[7]), bool(row[8]),
+                    row[9], bool(row[10]))
+        state.users[user.user_id] = user
+        state.by_username[row[2]] = user.user_id
+    for row in await fetch(GROUPS):
+        g = Group(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8],
+                  row[9], row[10], row[11], row[12])
+        state.groups[g.group_id] = g
+    for gid, uid, role, joined_seq, muted_until in await fetch(MEMBERS):
+        g = state.groups[gid]
+        g.members[uid] = Member(role, joined_seq, muted_until)
+        if g.alive:
+            state.users[uid].groups.add(gid)
+    for gid, day, n in await fetch(DAILY, now_ms - activity_window_days * DAY_MS):
+        state.groups[gid].daily[int(day)] = int(n)
+    for gid, uid, ts in await fetch(JOIN_REQUESTS):
+        state.groups[gid].join_requests[uid] = ts
+    for gid, uid in await fetch(INVITATIONS):
+        state.groups[gid].invited.add(uid)
+    for gid, uid, cmid, seq, ts, held in await fetch(RECENT_IDS, now_ms - DAY_MS):
+        state.sent[(gid, uid, cmid)] = SentMessage(seq, ts, True, held=held == 1)
+    return state

@@ -1,0 +1,58 @@
+"""The write queue every backend's group-commit writer drains: the same for SQLite and PostgreSQL.
+
+Callers queue without awaiting; the backend's writer task takes everything
+queued since its last batch (:meth:`WriteQueue.take`) and commits it as one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from server.storage.base import Done, MessageRow, NetlogRow
+from server.storage.changes import Audit, Change
+
+Op = tuple[tuple[Change, ...], Audit | None, "asyncio.Future[list[Any]]"]
+Raw = tuple[Any, "asyncio.Future[Any]"]  # (a backend-specific function of the connection, its future)
+
+
+class WriteQueue:
+    def _init_queue(self) -> None:
+        self._ops: list[Op] = []
+        self._raw: list[Raw] = []
+        self._msgs: list[tuple[MessageRow, Done]] = []
+        self._netlog: list[tuple[NetlogRow, Done]] = []
+        self._wake = asyncio.Event()
+
+    def append_message(self, row: MessageRow, done: Done) -> None:
+        """Queue a message insert; ``done(None)`` runs after its commit, ``done(exc)`` on failure."""
+        self._msgs.append((row, done))
+        self._wake.set()
+
+    def log_network(self, row: NetlogRow, done: Done) -> None:
+        self._netlog.append((row, done))
+        self._wake.set()
+
+    def apply(self, *changes: Change, audit: Audit | None = None) -> asyncio.Future[list[Any]]:
+        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._ops.append((changes, audit, fut))
+        self._wake.set()
+        return fut
+
+    def run_in_batch(self, fn: Any) -> asyncio.Future[Any]:
+        """Run ``fn(connection)`` in the next batch's transaction, in its own savepoint (tests use it)."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._raw.append((fn, fut))
+        self._wake.set()
+        return fut
+
+    def queued(self) -> int:
+        return len(self._ops) + len(self._raw) + len(self._msgs) + len(self._netlog)
+
+    def take(self) -> tuple[list[Op], list[Raw], list[tuple[MessageRow, Done]], list[tuple[NetlogRow, Done]]]:
+        """Everything queued since the last call (and the queue left empty)."""
+        ops, self._ops = self._ops, []
+        raw, self._raw = self._raw, []
+        msgs, self._msgs = self._msgs, []
+        netlog, self._netlog = self._netlog, []
+        return ops, raw, msgs, netlog
