@@ -35,7 +35,6 @@ import asyncpg
 
 from server.storage.base import (
     BackupUnsupported,
-    CommitObserver,
     Done,
     MessageRow,
     NetlogRow,
@@ -129,9 +128,6 @@ class PostgresStore(WriteQueue, PostgresReads):
         self._closing = False
         self.batches = 0
         self.batched_messages = 0
-        self._commit_since: float | None = None
-        self._commit_size = (0, 0, 0)
-        self._observer: CommitObserver | None = None
 
     # -- lifecycle -------------------------------------------------------
     async def open(self) -> None:
@@ -181,29 +177,6 @@ class PostgresStore(WriteQueue, PostgresReads):
                 log.info("applied PostgreSQL schema migration %d", version)
         finally:
             await db.execute("SELECT pg_advisory_unlock($1, 0)", LOCK_MIGRATE)
-
-    def in_flight(self) -> str:
-        """What the store is doing right now, in words (for the loop monitor's verdicts)."""
-        parts = []
-        if self._commit_since is not None:
-            ops, msgs, logs = self._commit_size
-            parts.append(f"commit of {ops} ops, {msgs} messages, {logs} log rows running "
-                         f"{(time.perf_counter() - self._commit_since) * 1000:.0f} ms")
-        queued = self.queued()
-        if queued:
-            parts.append(f"{queued} writes queued")
-        return ", ".join(parts) or "idle"
-
-    def set_commit_observer(self, observer: CommitObserver | None) -> None:
-        self._observer = observer
-
-    def _observe(self, ops: int, msgs: int, logs: int, ok: bool) -> None:
-        if self._observer is None or self._commit_since is None:
-            return
-        try:
-            self._observer(ops, msgs, logs, time.perf_counter() - self._commit_since, ok)
-        except Exception:
-            log.exception("commit observer failed")
 
     async def ping(self) -> None:
         """A transaction through the writer that changes nothing: proves the database takes writes now."""

@@ -7,13 +7,17 @@ queued since its last batch (:meth:`WriteQueue.take`) and commits it as one.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import Any
 
-from server.storage.base import Done, MessageRow, NetlogRow
+from server.storage.base import CommitObserver, Done, MessageRow, NetlogRow
 from server.storage.changes import Audit, Change
 
 Op = tuple[tuple[Change, ...], Audit | None, "asyncio.Future[list[Any]]"]
 Raw = tuple[Any, "asyncio.Future[Any]"]  # (a backend-specific function of the connection, its future)
+
+log = logging.getLogger("qunguan.store")
 
 
 class WriteQueue:
@@ -23,6 +27,9 @@ class WriteQueue:
         self._msgs: list[tuple[MessageRow, Done]] = []
         self._netlog: list[tuple[NetlogRow, Done]] = []
         self._wake = asyncio.Event()
+        self._commit_since: float | None = None  # set by the writer while a batch commits
+        self._commit_size = (0, 0, 0)  # (ops, messages, log rows) of that batch
+        self._observer: CommitObserver | None = None
 
     def append_message(self, row: MessageRow, done: Done) -> None:
         """Queue a message insert; ``done(None)`` runs after its commit, ``done(exc)`` on failure."""
@@ -56,3 +63,30 @@ class WriteQueue:
         msgs, self._msgs = self._msgs, []
         netlog, self._netlog = self._netlog, []
         return ops, raw, msgs, netlog
+
+    # -- what the writer is doing (for the loop monitor and metrics) ----------------------
+    def set_commit_observer(self, observer: CommitObserver | None) -> None:
+        self._observer = observer
+
+    def _observe(self, ops: int, msgs: int, logs: int, ok: bool) -> None:
+        if self._observer is None or self._commit_since is None:
+            return
+        try:
+            self._observer(ops, msgs, logs, time.perf_counter() - self._commit_since, ok)
+        except Exception:
+            log.exception("commit observer failed")
+
+    def _busy(self) -> list[str]:
+        parts = []
+        if self._commit_since is not None:
+            ops, msgs, logs = self._commit_size
+            parts.append(f"commit of {ops} ops, {msgs} messages, {logs} log rows running "
+                         f"{(time.perf_counter() - self._commit_since) * 1000:.0f} ms")
+        queued = self.queued()
+        if queued:
+            parts.append(f"{queued} writes queued")
+        return parts
+
+    def in_flight(self) -> str:
+        """What the store is doing right now, in words (for the loop monitor's verdicts)."""
+        return ", ".join(self._busy()) or "idle"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from server.storage.base import CommitObserver, Done, MessageRow, NetlogRow, StoreUnavailable, backend
+from server.storage.base import Done, MessageRow, NetlogRow, StoreUnavailable, backend
 from server.storage.changes import Audit, Change
 from server.storage.queue import Op, WriteQueue
 from server.storage.schema import MIGRATIONS
@@ -63,10 +63,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self._ckpt_at = 0
         self.batches = 0
         self.batched_messages = 0
-        self._commit_since: float | None = None
-        self._commit_size = (0, 0, 0)
         self._ckpt_since: float | None = None
-        self._observer: CommitObserver | None = None
         # The hot path (batches of only message and network-log rows): a plain sqlite3
         # connection used only from one thread, so a whole batch is one hand-off.
         self._hot: sqlite3.Connection | None = None
@@ -156,31 +153,11 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             finally:
                 self._ckpt_since = None
 
-    def in_flight(self) -> str:
-        """What the store is doing right now, in words (for the loop monitor's verdicts)."""
-        now = time.perf_counter()
-        parts = []
-        if self._commit_since is not None:
-            ops, msgs, logs = self._commit_size
-            parts.append(f"commit of {ops} ops, {msgs} messages, {logs} log rows running "
-                         f"{(now - self._commit_since) * 1000:.0f} ms")
+    def _busy(self) -> list[str]:
+        parts = super()._busy()
         if self._ckpt_since is not None:
-            parts.append(f"WAL checkpoint running {(now - self._ckpt_since) * 1000:.0f} ms")
-        queued = self.queued()
-        if queued:
-            parts.append(f"{queued} writes queued")
-        return ", ".join(parts) or "idle"
-
-    def set_commit_observer(self, observer: CommitObserver | None) -> None:
-        self._observer = observer
-
-    def _observe(self, ops: int, msgs: int, logs: int, ok: bool) -> None:
-        if self._observer is None or self._commit_since is None:
-            return
-        try:
-            self._observer(ops, msgs, logs, time.perf_counter() - self._commit_since, ok)
-        except Exception:
-            log.exception("commit observer failed")
+            parts.append(f"WAL checkpoint running {(time.perf_counter() - self._ckpt_since) * 1000:.0f} ms")
+        return parts
 
     async def ping(self) -> None:
         """A write transaction through the writer that changes nothing: proves the database takes writes."""
