@@ -33,6 +33,10 @@ from typing import TYPE_CHECKING, Any
 from governance.operators import SINGLE_OPERATOR, refusal
 from protocol.errors import ContractError
 
+# One request line at most: room for a rules or agreement text of a few MiB (set-agreement
+# sends the files' text), and a bound on what one connection can make the server buffer.
+MAX_REQUEST_BYTES = 4 << 20
+
 if TYPE_CHECKING:
     from server.context import Context
 
@@ -116,7 +120,8 @@ class OperatorChannel:
             self.path.unlink()  # a stale socket from a killed server
         old = os.umask(0o177)
         try:
-            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path),
+                                                           limit=MAX_REQUEST_BYTES)
         finally:
             os.umask(old)
         if self._operators():
@@ -154,7 +159,17 @@ class OperatorChannel:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             uid = peer_uid(writer.get_extra_info("socket"))
-            line = await reader.readline()
+            try:
+                line = await reader.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                writer.write(json.dumps({"ok": False, "error": f"the request is over {MAX_REQUEST_BYTES >> 20} MiB"})
+                             .encode() + b"\n")
+                await writer.drain()
+                # Drop the rest of the line (bounded) so that closing does not reset the connection
+                # before the client has read the answer.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(_discard_line(reader, 16 * MAX_REQUEST_BYTES), 10)
+                return
             who = self.identify(uid)
             if who is None:
                 log.warning("operator socket: refused uid %s (not a configured operator)", uid)
@@ -172,6 +187,8 @@ class OperatorChannel:
         try:
             req = json.loads(line)
             name, args = req["cmd"], req.get("args") or {}
+            if not isinstance(args, dict):
+                raise OperatorError("malformed request: args must be an object")
             fn = COMMANDS.get(name)
             if fn is None:
                 raise OperatorError(f"unknown command {name!r}")
@@ -190,3 +207,13 @@ class OperatorChannel:
             log.exception("operator command failed")
             return {"ok": False, "error": "internal error; see the server log"}
         return {"ok": True, "lines": result.lines, "exit": result.exit}
+
+
+async def _discard_line(reader: asyncio.StreamReader, at_most: int) -> None:
+    """Read and drop input up to the end of the current line, EOF, or ``at_most`` bytes."""
+    dropped = 0
+    while dropped < at_most:
+        chunk = await reader.read(1 << 16)
+        if not chunk or b"\n" in chunk:
+            return
+        dropped += len(chunk)

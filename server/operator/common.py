@@ -31,10 +31,15 @@ def reason_of(args: dict[str, Any], key: str = "reason") -> str:
     return reason
 
 
+MAX_SECONDS = 10 * 366 * 86400  # a timed measure lasts at most ten years (longer: close or blacklist)
+
+
 def seconds_of(args: dict[str, Any]) -> int:
     seconds = args.get("seconds")
     if type(seconds) is not int or seconds <= 0:
         raise OperatorError("--seconds must be a positive whole number")
+    if seconds > MAX_SECONDS:
+        raise OperatorError(f"--seconds must be at most {MAX_SECONDS} (ten years)")
     return seconds
 
 

@@ -48,6 +48,9 @@ def _live(g: Group) -> Group:
     return g
 
 
+
+MAX_CREDIT_DELTA = 1_000_000  # far beyond any level; bounds what one command can do to a score
+
 # -- groups ------------------------------------------------------------------------
 @command("warn-group")
 async def warn_group(app: Context, args: dict[str, Any]) -> Result:
@@ -55,6 +58,8 @@ async def warn_group(app: Context, args: dict[str, Any]) -> Result:
     reason = reason_of(args)
     deadline = args.get("deadline")
     now = app.now_ms()
+    if deadline is not None and (type(deadline) is not int or deadline <= now):
+        raise OperatorError("--deadline must be a time in the future")
     (sanction_id,) = await apply(app, sanction("warning", "group", g.group_id, reason, now, deadline,
                                                report_id_of(args)),
                                  audit=audit(app, "warn_group", reason, g.group_id, deadline=deadline))
@@ -162,6 +167,8 @@ async def credit(app: Context, args: dict[str, Any]) -> Result:
     delta = args.get("delta")
     if type(delta) is not int or delta == 0:
         raise OperatorError("--delta must be a non-zero whole number")
+    if abs(delta) > MAX_CREDIT_DELTA:
+        raise OperatorError(f"--delta must be between -{MAX_CREDIT_DELTA} and {MAX_CREDIT_DELTA}")
     score = user.credit_score + delta
     await apply(app, SetUserFields(user.user_id, {"credit_score": score}),
                 audit=audit(app, "credit", reason, target_id=user.user_id, delta=delta, score=score))

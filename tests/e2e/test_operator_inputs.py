@@ -1,0 +1,53 @@
+"""The operator channel refuses awkward input with a one-line reason, never an internal error."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from tests.e2e.harness import open_group
+
+
+async def raw_request(server, payload: bytes) -> dict:
+    reader, writer = await asyncio.open_unix_connection(str(server.dir / "qunguan-admin.sock"), limit=1 << 20)
+    try:
+        writer.write(payload)
+        await writer.drain()
+    except (ConnectionResetError, BrokenPipeError):
+        pass  # the server answered and closed before reading it all: the answer is still there
+    line = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    return json.loads(line)
+
+
+async def test_oversized_and_malformed_requests_get_a_clear_error(server):
+    huge = json.dumps({"cmd": "ping", "args": {"pad": "x" * (5 << 20)}}).encode() + b"\n"
+    reply = await raw_request(server, huge)
+    assert reply == {"ok": False, "error": "the request is over 4 MiB"}
+    for args in ([1, 2], "text", 5):
+        reply = await raw_request(server, json.dumps({"cmd": "ping", "args": args}).encode() + b"\n")
+        assert reply["ok"] is False and "args must be an object" in reply["error"], args
+    # A rules file of 240 KB is settable (set-agreement sends the text in the request line).
+    rules = server.dir / "rules.txt"
+    rules.write_text("规则。" * 80_000, encoding="utf-8")  # 240,000 bytes in UTF-8
+    (server.dir / "agreement.txt").write_text("协议", encoding="utf-8")
+    rc, out, err = await server.admin("set-agreement", "--version", "v1", "--rules-file", str(rules),
+                                      "--agreement-file", str(server.dir / "agreement.txt"))
+    assert rc == 0, err
+
+
+async def test_out_of_range_values_exit_2_with_one_line(server):
+    owner = await server.user()
+    gid = await open_group(owner)
+    cases = [
+        ("suspend-group", gid, "--seconds", str(10**12), "--reason", "x"),
+        ("suspend-admin", owner.username, "--seconds", str(2**62), "--reason", "x"),
+        ("credit", owner.username, "--delta", str(10**15), "--reason", "x"),
+        ("credit", owner.username, "--delta", str(-(10**15)), "--reason", "x"),
+        ("warn-group", gid, "--reason", "x", "--deadline", "2001-01-01T00:00:00+08:00"),
+    ]
+    for args in cases:
+        rc, out, err = await server.admin(*args)
+        assert rc == 2, (args, out, err)
+        assert len(err.strip().splitlines()) == 1 and "internal" not in err, (args, err)
+    assert (await owner.request("me"))["credit_score"] == 100  # nothing was applied
