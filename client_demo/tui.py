@@ -2,9 +2,16 @@
 
 Reads slash commands (see ``/help`` and :mod:`client_demo.commands`) and chat lines
 from stdin, a terminal or a pipe, and prints replies and server events as lines on
-stdout. It never exits on a server error or a bad command; it exits on ``/quit`` or
-at the end of input. A dropped connection is re-opened (and re-authenticated with
-the last token) when the next command needs it.
+stdout. On a terminal the line is read with prompt_toolkit under ``patch_stdout``:
+incoming messages are printed above the prompt and never overwrite what is being
+typed. It never exits on a server error or a bad command; it exits on ``/quit`` or
+at the end of input.
+
+Connecting is lazy: nothing is opened until the first command that needs the
+server, so reading an SMS code takes as long as it takes. A connection the server
+dropped (the login timeout of a connection that is not logged in, a restart) is
+said plainly and re-opened, re-authenticated with the last token, when the next
+command needs it (at once, when logged in, so events keep arriving).
 """
 
 from __future__ import annotations
@@ -151,6 +158,17 @@ def format_event(ev: dict[str, Any], names: Names) -> str:
         return f"! {clean(ev.get('code'))}: {clean(ev.get('reason', ''))}"
     fields = ", ".join(f"{clean(k)}={clean(v)}" for k, v in ev.items() if k != "ev")
     return f"* {clean(kind)}: {fields}"
+
+
+def close_reason(exc: BaseException | None) -> str:
+    """Why a connection closed, in a few words: the server's close reason (``authentication
+    timeout``), else its close code, else the error."""
+    if exc is None:
+        return ""
+    frame = getattr(exc, "rcvd", None)
+    if frame is not None:
+        return str(frame.reason or f"close code {frame.code}")
+    return str(exc) or type(exc).__name__
 
 
 def format_user(u: dict[str, Any]) -> str:
@@ -322,12 +340,13 @@ class ChatTUI:
                 self.show_event(ev)
             if self._closing:
                 return
-            why = client.close_error
+            why = close_reason(client.close_error)
             tail = f" ({clean(why)})" if why else ""
             if self.token is None:
-                self.say(f"* disconnected{tail} - not logged in, or idle too long; the next command reconnects")
+                self.say(f"* disconnected: the server closed the connection{tail} because it was not logged in "
+                         "in time - no harm done; the next command reconnects")
             else:
-                self.say(f"* disconnected{tail}; reconnecting")
+                self.say(f"* disconnected: the connection closed{tail}; reconnecting")
                 self._reconnector = asyncio.create_task(self._reconnect())
             return
 
@@ -546,10 +565,7 @@ class ChatTUI:
 
     async def run(self, lines: asyncio.Queue[str | None]) -> None:
         self.say(f"qunguan chat - {self.url} - /help for commands, /quit to leave")
-        try:
-            await self.connect()
-        except Unreachable as exc:
-            self.error("connect_failed", f"{exc}; the next command retries")
+        self.say("* not connected yet: the first command that needs the server connects")
         try:
             while True:
                 line = await lines.get()
@@ -560,7 +576,46 @@ class ChatTUI:
         self.say("* bye")
 
 
+def _on_terminal() -> bool:
+    try:
+        return os.isatty(sys.stdin.fileno()) and os.isatty(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+async def _prompt_lines(queue: asyncio.Queue[str | None]) -> None:
+    """Lines typed at a prompt_toolkit prompt into ``queue`` (``None`` on Ctrl-D / Ctrl-C)."""
+    from prompt_toolkit import PromptSession
+
+    session: PromptSession[str] = PromptSession()
+    while True:
+        try:
+            line = await session.prompt_async("> ")
+        except (EOFError, KeyboardInterrupt):
+            queue.put_nowait(None)
+            return
+        queue.put_nowait(line)
+
+
+async def amain_terminal(url: str, encoding: str) -> int:
+    """The terminal: prompt_toolkit reads, and everything printed goes above the prompt."""
+    from prompt_toolkit.patch_stdout import patch_stdout
+
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    with patch_stdout(raw=False):
+        tui = ChatTUI(url, out=sys.stdout, encoding=encoding)  # the patched stdout
+        prompt = asyncio.create_task(_prompt_lines(queue))
+        try:
+            await tui.run(queue)
+        finally:
+            prompt.cancel()
+            await asyncio.gather(prompt, return_exceptions=True)
+    return 0
+
+
 async def amain(url: str, encoding: str) -> int:
+    if _on_terminal():
+        return await amain_terminal(url, encoding)
     loop = asyncio.get_running_loop()
     reader = LineReader(loop)
     reader.start()

@@ -16,6 +16,7 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("path")
     admin = sub.add_parser("admin", help="operator commands on a running server")
     admin.add_argument("--config")
+    admin.add_argument("--json", action="store_true", help="one JSON object per line, for scripts")
     admin.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "admin":
         from server.operator.cli import main as admin_main
 
-        return admin_main(args.config, args.rest)
+        return admin_main(args.config, ["--json", *args.rest] if args.json else args.rest)
     return _serve(args.config)
 
 

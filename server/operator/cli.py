@@ -1,7 +1,15 @@
-"""``qunguan admin --config PATH COMMAND ...``: parse, send to the running server, print, exit.
+"""``qunguan admin --config PATH [--json] COMMAND ...``: parse, send to the running server, print, exit.
 
 Exit 0 on success, 2 with a one-line reason on a bad argument or an unknown
 target, 1 when ``verify-audit`` finds a broken chain.
+
+Times travel as epoch milliseconds. For people, every listed object gains a
+``<key>_local`` string beside each time key (``2026-11-29 13:05:00 CST
+(1764392700000)``, in the operator's own time zone, ``TZ``), and such
+milliseconds in a one-line outcome are spelled the same way. ``--json`` is for
+scripts: every line on stdout is one JSON object (an outcome is ``{"ok": true,
+"message": ...}``) and an error is ``{"ok": false, "error": ...}`` on stderr,
+with the same exit codes.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import sys
 from typing import Any, NoReturn
 
@@ -21,9 +30,51 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(_fail(f"{where}: {message}" if where else message))
 
 
-def _fail(reason: str) -> int:
-    print(f"qunguan admin: {reason}", file=sys.stderr)
-    return 2
+_json_mode = False  # set by main() from --json: errors and outcomes as JSON objects
+_EPOCH_MS = re.compile(r"(?<![\d.])1\d{12}(?![\d.])")  # 13 digits: 2001-09 to 2033-05 in milliseconds
+
+
+def _fail(reason: str, code: int = 2) -> int:
+    if _json_mode:
+        print(json.dumps({"ok": False, "error": reason, "exit": code}, ensure_ascii=False), file=sys.stderr)
+    else:
+        print(f"qunguan admin: {reason}", file=sys.stderr)
+    return code
+
+
+def local_time(ms: int) -> str:
+    """``2026-11-29 13:05:00 CST (1764392700000)``: the operator's local time, its zone, the milliseconds."""
+    when = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).astimezone()
+    return f"{when:%Y-%m-%d %H:%M:%S} {when.tzname()} ({ms})"
+
+
+def _is_time_key(key: str) -> bool:
+    return key.endswith(("_at", "_ms")) or key in ("ts", "deadline", "until", "since")
+
+
+def with_local_times(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with a ``<key>_local`` string (or null) after each time key; the existing keys unchanged."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        out[key] = value
+        if _is_time_key(key) and f"{key}_local" not in obj and (
+                value is None or (isinstance(value, int) and not isinstance(value, bool))):
+            out[f"{key}_local"] = None if value is None else local_time(value)
+    return out
+
+
+def _render(line: str, ok: bool) -> str:
+    """One reply line as printed: JSON objects gain local times; a text outcome is spelled for people or,
+    with --json, wrapped as ``{"ok": ..., "message": ...}``."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict):
+        return json.dumps(with_local_times(obj), ensure_ascii=False)
+    if _json_mode:
+        return json.dumps({"ok": ok, "message": line}, ensure_ascii=False)
+    return _EPOCH_MS.sub(lambda m: local_time(int(m.group())), line)
 
 
 def _iso_ms(text: str) -> int:
@@ -48,6 +99,9 @@ def _positive(text: str) -> int:
 
 def _build() -> argparse.ArgumentParser:
     p = _Parser(prog="qunguan admin")
+    p.add_argument("--json", action="store_true",
+                   help="for scripts: one JSON object per line, outcomes as {\"ok\": true, \"message\": ...}, "
+                        "errors as JSON on stderr (may also come after the command)")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser, metavar="COMMAND", title="commands")
 
     def cmd(name: str, help: str, *args: tuple[tuple[str, ...], dict[str, Any]]) -> None:
@@ -132,7 +186,13 @@ async def _call(socket_path: str, request: dict[str, Any]) -> dict[str, Any]:
 def main(config_path: str | None, argv: list[str]) -> int:
     from server.config import ConfigError, load_config
 
+    global _json_mode
+    cut = argv.index("--") if "--" in argv else len(argv)  # --json anywhere before a "--"
+    _json_mode = "--json" in argv[:cut]
+    argv = [a for a in argv[:cut] if a != "--json"] + argv[cut:]
     if not argv:  # no command: say which there are
+        if _json_mode:
+            return _fail("no command given; one of: " + ", ".join(_commands()))
         _build().print_help()
         return 2
     try:
@@ -175,6 +235,12 @@ def main(config_path: str | None, argv: list[str]) -> int:
                      "(with [[operators]]: as a named operator in the socket's group)")
     if not reply.get("ok"):
         return _fail(reply.get("error", "refused"))
+    code = int(reply.get("exit", 0))
     for line in reply.get("lines", []):
-        print(line)
-    return int(reply.get("exit", 0))
+        print(_render(line, code == 0))
+    return code
+
+
+def _commands() -> list[str]:
+    sub = next(a for a in _build()._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
