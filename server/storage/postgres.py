@@ -126,8 +126,6 @@ class PostgresStore(WriteQueue, PostgresReads):
         self._init_queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self.batches = 0
-        self.batched_messages = 0
 
     # -- lifecycle -------------------------------------------------------
     async def open(self) -> None:
@@ -274,27 +272,9 @@ class PostgresStore(WriteQueue, PostgresReads):
                 self._w = None
             log.error("batch commit failed (%r); %d ops, %d messages and %d log rows refused",
                       exc, len(ops) + len(raw), len(msgs), len(netlog))
-            for fut in (*(o[2] for o in ops), *(r[1] for r in raw)):
-                if not fut.done():
-                    fut.set_exception(exc)
-            for _, done in (*msgs, *netlog):
-                _call(done, exc)
-            self._observe(len(ops) + len(raw), len(msgs), len(netlog), False)
+            self._fail_batch(ops, raw, msgs, netlog, exc)
             return
-        self.batches += 1
-        self._observe(len(ops) + len(raw), len(msgs) - len(msg_errors), len(netlog) - len(log_errors), True)
-        self.batched_messages += len(msgs) - len(msg_errors)
-        for fut, result, err in outcomes:
-            if fut.done():
-                continue
-            if err is None:
-                fut.set_result(result)
-            else:
-                fut.set_exception(err)
-        for i, (_, done) in enumerate(msgs):
-            _call(done, msg_errors.get(i))
-        for i, (_, done) in enumerate(netlog):
-            _call(done, log_errors.get(i))
+        self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
 
 
 async def _apply_op(db: asyncpg.Connection, changes: tuple[Change, ...], audit: Audit | None) -> list[Any]:
@@ -344,8 +324,3 @@ async def _rows_one_by_one(
     return msg_errors, log_errors
 
 
-def _call(done: Done, exc: BaseException | None) -> None:
-    try:
-        done(exc)
-    except Exception:
-        log.exception("post-commit callback failed")

@@ -30,6 +30,8 @@ class WriteQueue:
         self._commit_since: float | None = None  # set by the writer while a batch commits
         self._commit_size = (0, 0, 0)  # (ops, messages, log rows) of that batch
         self._observer: CommitObserver | None = None
+        self.batches = 0
+        self.batched_messages = 0
 
     def append_message(self, row: MessageRow, done: Done) -> None:
         """Queue a message insert; ``done(None)`` runs after its commit, ``done(exc)`` on failure."""
@@ -90,3 +92,40 @@ class WriteQueue:
     def in_flight(self) -> str:
         """What the store is doing right now, in words (for the loop monitor's verdicts)."""
         return ", ".join(self._busy()) or "idle"
+
+    # -- settling a batch: the same for every backend and every commit path ----------------
+    def _fail_batch(self, ops: list[Op], raw: list[Raw], msgs: list[tuple[MessageRow, Done]],
+                    netlog: list[tuple[NetlogRow, Done]], exc: BaseException) -> None:
+        """The batch's commit failed: every write in it fails with ``exc``."""
+        for fut in (*(o[2] for o in ops), *(r[1] for r in raw)):
+            if not fut.done():
+                fut.set_exception(exc)
+        for _, done in (*msgs, *netlog):
+            call_done(done, exc)
+        self._observe(len(ops) + len(raw), len(msgs), len(netlog), False)
+
+    def _settle_batch(self, ops: int, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]],
+                      msgs: list[tuple[MessageRow, Done]], netlog: list[tuple[NetlogRow, Done]],
+                      msg_errors: dict[int, BaseException], log_errors: dict[int, BaseException]) -> None:
+        """The batch committed: each op gets its own result or error, each row its callback."""
+        self.batches += 1
+        self._observe(ops, len(msgs) - len(msg_errors), len(netlog) - len(log_errors), True)
+        self.batched_messages += len(msgs) - len(msg_errors)
+        for fut, result, err in outcomes:
+            if fut.done():
+                continue
+            if err is None:
+                fut.set_result(result)
+            else:
+                fut.set_exception(err)
+        for i, (_, done) in enumerate(msgs):
+            call_done(done, msg_errors.get(i))
+        for i, (_, done) in enumerate(netlog):
+            call_done(done, log_errors.get(i))
+
+
+def call_done(done: Done, exc: BaseException | None) -> None:
+    try:
+        done(exc)
+    except Exception:
+        log.exception("post-commit callback failed")

@@ -61,8 +61,6 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self._ckpt: aiosqlite.Connection | None = None
         self._ckpt_task: asyncio.Task[None] | None = None
         self._ckpt_at = 0
-        self.batches = 0
-        self.batched_messages = 0
         self._ckpt_since: float | None = None
         # The hot path (batches of only message and network-log rows): a plain sqlite3
         # connection used only from one thread, so a whole batch is one hand-off.
@@ -318,31 +316,9 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                 await db.execute("ROLLBACK")
             except Exception:
                 pass
-            for *_, fut in ops:
-                if not fut.done():
-                    fut.set_exception(exc)
-            for _, rfut in raw:
-                if not rfut.done():
-                    rfut.set_exception(exc)
-            for _, done in (*msgs, *netlog):
-                _call(done, exc)
-            self._observe(len(ops) + len(raw), len(msgs), len(netlog), False)
+            self._fail_batch(ops, raw, msgs, netlog, exc)
             return
-        self.batches += 1
-        self._observe(len(ops) + len(raw), len(msgs) - len(msg_errors), len(netlog) - len(log_errors), True)
-        self.batched_messages += len(msgs) - len(msg_errors)
-        for fut, result, err in outcomes:
-            if fut.done():
-                continue
-            if err is None:
-                fut.set_result(result)
-            else:
-                fut.set_exception(err)
-        for i, (_, done) in enumerate(msgs):
-            _call(done, msg_errors.get(i))
-        for i, (_, done) in enumerate(netlog):
-            _call(done, log_errors.get(i))
-
+        self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
 
     async def _commit_hot(self, msgs: list[tuple[MessageRow, Done]], netlog: list[tuple[NetlogRow, Done]]) -> None:
         """A batch of only message and network-log rows: the whole transaction in one call on
@@ -361,18 +337,10 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                 self._hot_pool, _hot_transaction, self._hot, [m[0] for m in msgs], [n[0] for n in netlog])
         except Exception as exc:
             log.exception("batch commit failed; %d messages and %d log rows refused", len(msgs), len(netlog))
-            for _, done in (*msgs, *netlog):
-                _call(done, exc)
-            self._observe(0, len(msgs), len(netlog), False)
+            self._fail_batch([], [], msgs, netlog, exc)
             return
-        self.batches += 1
         self.hot_batches += 1
-        self._observe(0, len(msgs) - len(msg_errors), len(netlog) - len(log_errors), True)
-        self.batched_messages += len(msgs) - len(msg_errors)
-        for i, (_, done) in enumerate(msgs):
-            _call(done, msg_errors.get(i))
-        for i, (_, done) in enumerate(netlog):
-            _call(done, log_errors.get(i))
+        self._settle_batch(0, [], msgs, netlog, msg_errors, log_errors)
 
 
 def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: list[NetlogRow]
@@ -457,8 +425,3 @@ async def _insert_rows(db: aiosqlite.Connection, sql: str, rows: list[Any]) -> d
     return errors
 
 
-def _call(done: Done, exc: BaseException | None) -> None:
-    try:
-        done(exc)
-    except Exception:
-        log.exception("post-commit callback failed")
