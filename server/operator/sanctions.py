@@ -16,7 +16,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -90,6 +93,22 @@ def _still_until(rows: list[dict[str, Any]], sanction_id: int, kind: str, now: i
     ends = [r["expires_at"] for r in rows if r["id"] != sanction_id and r["kind"] == kind
             and r["lifted_at"] is None and r["expires_at"] is not None and r["expires_at"] > now]
     return max(ends, default=0)
+
+
+_TARGET_LOCKS: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def target_lock(row: dict[str, Any] | None) -> asyncio.Lock | contextlib.nullcontext[None]:
+    """One lift at a time per sanctioned group or user, held from reading its other sanctions until
+    the lift is committed: two lifts on one target would otherwise each compute the remaining
+    suspension from a list that still shows the other as in force."""
+    if row is None:
+        return contextlib.nullcontext()
+    key = (str(row["target_type"]), str(row["target_id"]))
+    lock = _TARGET_LOCKS.get(key)
+    if lock is None:
+        lock = _TARGET_LOCKS[key] = asyncio.Lock()
+    return lock
 
 
 async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int) -> Lift:
@@ -204,14 +223,15 @@ async def lift(app: Context, args: dict[str, Any]) -> Result:
     row = await app.store.sanction(sid)
     if row is None:
         raise OperatorError(f"unknown sanction {sid}")
-    now = app.now_ms()
-    done = await lift_changes(app, row, reason, now)
     group_id = row["target_id"] if row["target_type"] == "group" else None
-    # LiftSanction re-checks inside the transaction that the sanction is still in force.
-    await apply(app, *done.changes,
-                audit=audit(app, "lift_sanction", reason, group_id, row["target_id"], sanction_id=sid,
-                            kind=row["kind"]),
-                undo=done.undo, conflict=f"sanction {sid} was lifted meanwhile")
+    async with target_lock(row):
+        now = app.now_ms()
+        done = await lift_changes(app, row, reason, now)
+        # LiftSanction re-checks inside the transaction that the sanction is still in force.
+        await apply(app, *done.changes,
+                    audit=audit(app, "lift_sanction", reason, group_id, row["target_id"], sanction_id=sid,
+                                kind=row["kind"]),
+                    undo=done.undo, conflict=f"sanction {sid} was lifted meanwhile")
     done.tell()
     what = f"{row['kind']} on {row['target_type']} {row['target_id']}"
     return Result([f"lifted sanction {sid} ({what}): {done.effect}"])
@@ -245,6 +265,13 @@ async def decide_appeal(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(already)
     sid = int(row["sanction_id"])
     sanction = await app.store.sanction(sid)
+    async with target_lock(sanction if outcome == "upheld" else None):
+        return await _decide_appeal(app, row, sanction, appeal_id, outcome, note, already)
+
+
+async def _decide_appeal(app: Context, row: dict[str, Any], sanction: dict[str, Any] | None, appeal_id: int,
+                         outcome: str, note: str, already: str) -> Result:
+    sid = int(row["sanction_id"])
     now = app.now_ms()
     writes: list[Change] = [DecideAppeal(appeal_id, outcome, note, now, operator_name())]
     done: Lift | None = None
