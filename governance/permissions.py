@@ -38,9 +38,19 @@ MANAGEMENT_OPS: tuple[str, ...] = (
     "update_group",
     "delete_message",
     "dissolve_group",
+    # v2: richer messages
+    "pin_message",
+    "ban",
+    "unban",
+    "bans",
+    "set_slow_mode",
+    "create_invite_link",
+    "revoke_invite_link",
+    "group_log",
+    "mention_all",  # not an op: the mention_all flag of send
 )
 
-TARGETED_OPS = frozenset({"kick", "mute", "set_role", "transfer_owner", "delete_message"})
+TARGETED_OPS = frozenset({"kick", "mute", "set_role", "transfer_owner", "delete_message", "ban"})
 OWNER_ONLY_OPS = frozenset({"set_role", "transfer_owner", "update_group", "dissolve_group"})
 
 _O, _A, _M = Role.OWNER, Role.ADMIN, Role.MEMBER
@@ -124,6 +134,44 @@ PERMISSIONS: dict[tuple[str, Role, Role | None], bool] = {
     ("delete_message", _M, _O): False,
     ("delete_message", _M, _A): False,
     ("delete_message", _M, _M): False,
+    # v2 target-less: owner and admins
+    ("pin_message", _O, None): True,
+    ("pin_message", _A, None): True,
+    ("pin_message", _M, None): False,
+    ("unban", _O, None): True,
+    ("unban", _A, None): True,
+    ("unban", _M, None): False,
+    ("bans", _O, None): True,
+    ("bans", _A, None): True,
+    ("bans", _M, None): False,
+    ("set_slow_mode", _O, None): True,
+    ("set_slow_mode", _A, None): True,
+    ("set_slow_mode", _M, None): False,
+    ("create_invite_link", _O, None): True,
+    ("create_invite_link", _A, None): True,
+    ("create_invite_link", _M, None): False,
+    ("revoke_invite_link", _O, None): True,
+    ("revoke_invite_link", _A, None): True,
+    ("revoke_invite_link", _M, None): False,
+    ("group_log", _O, None): True,
+    ("group_log", _A, None): True,
+    ("group_log", _M, None): False,
+    ("mention_all", _O, None): True,
+    ("mention_all", _A, None): True,
+    ("mention_all", _M, None): False,
+    # ban: like kick, and it keeps them out
+    ("ban", _O, None): True,  # someone not (or no longer) in the group
+    ("ban", _O, _O): False,
+    ("ban", _O, _A): True,
+    ("ban", _O, _M): True,
+    ("ban", _A, None): True,
+    ("ban", _A, _O): False,
+    ("ban", _A, _A): False,
+    ("ban", _A, _M): True,
+    ("ban", _M, None): False,
+    ("ban", _M, _O): False,
+    ("ban", _M, _A): False,
+    ("ban", _M, _M): False,
 }
 
 _MEMBER_INVITE_POLICIES = frozenset({"open"})

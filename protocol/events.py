@@ -26,6 +26,7 @@ from protocol.enums import JoinPolicy, Role
 __all__ = [
     "EVENT_TYPES",
     "Event",
+    "AttachmentObj",
     "EventBase",
     "GroupClosed",
     "GroupDissolved",
@@ -39,9 +40,12 @@ __all__ = [
     "MemberMuted",
     "MemberRemoved",
     "MessageDeleted",
+    "MessageEdited",
     "MessageEvent",
     "MessageObj",
     "Notice",
+    "Reaction",
+    "ReadMarker",
     "RoleChanged",
     "UserObj",
     "event",
@@ -82,8 +86,25 @@ class UserObj(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     role: Role
 
 
+class AttachmentObj(msgspec.Struct, kw_only=True, frozen=True, gc=False, omit_defaults=True):
+    """A file attached to a message (v2 "Media"); ``url`` is signed and expires."""
+
+    media_id: str
+    kind: Literal["image", "audio", "video", "file"]
+    mime: str
+    size: int
+    name: str | None = None
+    url: str | None = None
+    width: int | None = None  # images
+    height: int | None = None
+
+
 class MessageObj(msgspec.Struct, kw_only=True, frozen=True, gc=False, omit_defaults=True):
-    """A message: ``text``, or ``deleted: true`` (and no text) once deleted; never both."""
+    """A message: ``text``, or ``deleted: true`` (and no text) once deleted; never both.
+
+    v2 fields are written only when set: ``reply_to``, ``mentions``, ``mention_all``,
+    ``attachments``, ``edited_at`` (after an edit) and ``reactions`` (``{emoji: count}``).
+    """
 
     group_id: str
     seq: int
@@ -91,6 +112,12 @@ class MessageObj(msgspec.Struct, kw_only=True, frozen=True, gc=False, omit_defau
     sender: UserObj
     text: str | None = None
     deleted: bool = False
+    reply_to: int | None = None
+    mentions: list[str] | None = None
+    mention_all: bool = False
+    attachments: list[AttachmentObj] | None = None
+    edited_at: int | None = None
+    reactions: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         if (self.text is None) is not self.deleted:
@@ -112,13 +139,18 @@ class EventBase(msgspec.Struct, kw_only=True, frozen=True, gc=False, omit_defaul
 
 
 class MessageEvent(EventBase, tag="message", kw_only=True, frozen=True):
-    """A new message (after it is stored), or a held one an operator released."""
+    """A new message (after it is stored), or a held one an operator released (v2 fields as in MessageObj)."""
 
     group_id: str
     seq: int
     ts: int
     sender: UserObj
     text: str
+    reply_to: int | None = None
+    mentions: list[str] | None = None
+    mention_all: bool = False
+    attachments: list[AttachmentObj] | None = None
+    edited_at: int | None = None
 
     @classmethod
     def of(cls, msg: MessageObj) -> MessageEvent:
@@ -149,6 +181,7 @@ class MemberRemoved(EventBase, tag="member_removed", kw_only=True, frozen=True):
     group_id: str
     user_id: str
     by: str
+    banned: bool = False  # v2: removed by ``ban``
 
 
 class RoleChanged(EventBase, tag="role_changed", kw_only=True, frozen=True):
@@ -174,6 +207,8 @@ class GroupUpdated(EventBase, tag="group_updated", kw_only=True, frozen=True):
     join_policy: JoinPolicy | None = None
     announcement: str | None = None
     mute_all: bool | None = None
+    pinned: list[int] | None = None  # v2
+    slow_mode_seconds: int | None = None  # v2
 
 
 class JoinRequest(EventBase, tag="join_request", kw_only=True, frozen=True):
@@ -239,6 +274,29 @@ class JoinResult(EventBase, tag="join_result", kw_only=True, frozen=True):
     status: Literal["approved", "rejected"]
 
 
+# -- Messages, richer (v2) ----------------------------------------------------------------------
+class MessageEdited(EventBase, tag="message_edited", kw_only=True, frozen=True):
+    group_id: str
+    seq: int
+    text: str
+    edited_at: int
+
+
+class Reaction(EventBase, tag="reaction", kw_only=True, frozen=True):
+    group_id: str
+    seq: int
+    user_id: str
+    emoji: str
+    on: bool
+
+
+class ReadMarker(EventBase, tag="read_marker", kw_only=True, frozen=True):
+    """To one's other connections: one has read the group up to ``seq``."""
+
+    group_id: str
+    seq: int
+
+
 Event: TypeAlias = (
     MessageEvent
     | MessageDeleted
@@ -255,6 +313,9 @@ Event: TypeAlias = (
     | GroupSuspended
     | Invited
     | JoinResult
+    | MessageEdited
+    | Reaction
+    | ReadMarker
 )
 
 _EVENT_CLASSES: Final[tuple[type[EventBase], ...]] = get_args(Event)

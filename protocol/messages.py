@@ -57,13 +57,17 @@ __all__ = [
     "Appeal",
     "ApproveJoin",
     "Auth",
+    "Ban",
+    "Bans",
     "CreateGroup",
+    "CreateInviteLink",
     "DeleteAccount",
-    "Logout",
     "DeleteMessage",
     "DissolveGroup",
+    "EditMessage",
     "GroupId",
     "GroupInfo",
+    "GroupLog",
     "GroupRequest",
     "History",
     "Int64",
@@ -73,25 +77,37 @@ __all__ = [
     "Kick",
     "LeaveGroup",
     "Login",
+    "Logout",
+    "MarkRead",
     "Me",
+    "MediaUrl",
     "Members",
     "Mute",
     "MuteAll",
     "MyGroups",
+    "PinMessage",
+    "React",
     "Register",
     "RejectJoin",
     "Report",
     "Request",
     "RequestBase",
     "RequestCode",
+    "RevokeInviteLink",
+    "Search",
     "Send",
     "SetAnnouncement",
     "SetProfile",
     "SetRole",
+    "SetSlowMode",
     "Str",
     "Text",
     "TransferOwner",
+    "Unban",
     "UpdateGroup",
+    "UploadBegin",
+    "UploadChunk",
+    "UploadEnd",
     "VerifyIdentity",
     "decode_request",
     "is_group_id",
@@ -116,6 +132,12 @@ GroupId = Annotated[
     ),
 ]
 BAD_GROUP_ID: Final = "'group_id' must be a group id (9 to 12 digits)"
+MAX_MENTIONS: Final = 100
+MAX_ATTACHMENTS: Final = 9
+# Lists of short strings (user ids, media ids); the op checks what they name.
+Mentions = Annotated[list[Str], Meta(max_length=MAX_MENTIONS, description="a list of at most 100 user ids")]
+Attachments = Annotated[list[Str], Meta(max_length=MAX_ATTACHMENTS, description="a list of at most 9 media ids")]
+Data = Annotated[bytes, Meta(description="bytes (MessagePack bin; base64 text on the JSON subprotocol)")]
 
 UNAUTHENTICATED_OPS: Final = frozenset({"request_code", "register", "login", "auth"})
 
@@ -232,8 +254,16 @@ class GroupInfo(GroupRequest, tag="group_info", kw_only=True, frozen=True):
     """A group's information."""
 
 
-class JoinGroup(GroupRequest, tag="join_group", kw_only=True, frozen=True):
-    """Join a group, or ask to (``approval`` policy)."""
+class JoinGroup(RequestBase, tag="join_group", kw_only=True, frozen=True):
+    """Join a group, or ask to (``approval`` policy); or join by an invite link's ``invite_code``
+    instead of ``group_id`` (v2). One of the two is needed: the op says so when both are absent."""
+
+    group_id: GroupId | None = None
+    invite_code: Str | None = None
+
+    def __post_init__(self) -> None:
+        if self.group_id is not None and not is_group_id(self.group_id):
+            raise ValueError(BAD_GROUP_ID)
 
 
 class LeaveGroup(GroupRequest, tag="leave_group", kw_only=True, frozen=True):
@@ -249,9 +279,18 @@ class MyGroups(RequestBase, tag="my_groups", kw_only=True, frozen=True):
 
 
 class Send(GroupRequest, tag="send", kw_only=True, frozen=True):
-    """Post a message; ``client_msg_id`` makes a retry safe."""
+    """Post a message; ``client_msg_id`` makes a retry safe.
+
+    v2: ``reply_to`` (a seq in the same group), ``mentions`` (members' user ids),
+    ``mention_all`` (owner and admins), ``attachments`` (the sender's uploads; then
+    ``text`` may be empty).
+    """
     text: Text
     client_msg_id: Str | None = None
+    reply_to: Int64 | None = None
+    mentions: Mentions | None = None
+    mention_all: bool | None = None
+    attachments: Attachments | None = None
 
 
 class History(GroupRequest, tag="history", kw_only=True, frozen=True):
@@ -352,6 +391,107 @@ class Appeal(RequestBase, tag="appeal", kw_only=True, frozen=True):
     text: Text
 
 
+# -- Messages, richer (v2) ---------------------------------------------------------------
+class EditMessage(GroupRequest, tag="edit_message", kw_only=True, frozen=True):
+    """Change the text of one's own message (earlier versions are kept for the record)."""
+    seq: Int64
+    text: Text
+
+
+class React(GroupRequest, tag="react", kw_only=True, frozen=True):
+    """Add (``on``) or take back a reaction (``emoji``: 1 to 32 bytes of UTF-8) to a message."""
+    seq: Int64
+    emoji: Str
+    on: bool
+
+
+class PinMessage(GroupRequest, tag="pin_message", kw_only=True, frozen=True):
+    """Pin or unpin a message (owner, admins)."""
+    seq: Int64
+    on: bool
+
+
+class Ban(GroupRequest, tag="ban", kw_only=True, frozen=True):
+    """Remove a user and keep them out, for ``seconds`` (absent or 0: until unbanned)."""
+    user_id: Str
+    seconds: Int64 | None = None
+    reason: Str | None = None
+
+
+class Unban(GroupRequest, tag="unban", kw_only=True, frozen=True):
+    """Lift a ban."""
+    user_id: Str
+
+
+class Bans(GroupRequest, tag="bans", kw_only=True, frozen=True):
+    """The group's bans in force."""
+
+
+class SetSlowMode(GroupRequest, tag="set_slow_mode", kw_only=True, frozen=True):
+    """At most one message per ``seconds`` from each plain member (0: off)."""
+    seconds: Int64
+
+
+class CreateInviteLink(GroupRequest, tag="create_invite_link", kw_only=True, frozen=True):
+    """A code that lets its holder join, optionally limited in uses and time."""
+    max_uses: Int64 | None = None
+    expires_in_seconds: Int64 | None = None
+    note: Str | None = None
+
+
+class RevokeInviteLink(GroupRequest, tag="revoke_invite_link", kw_only=True, frozen=True):
+    """Make an invite link's code useless."""
+    code: Str
+
+
+class MarkRead(GroupRequest, tag="mark_read", kw_only=True, frozen=True):
+    """One has read the group up to ``seq`` (shared by all one's devices)."""
+    seq: Int64
+
+
+class Search(GroupRequest, tag="search", kw_only=True, frozen=True):
+    """Messages of the group containing ``query`` (at least 2 characters), newest first."""
+    query: Str
+    limit: Int64 | None = None
+    before_seq: Int64 | None = None
+
+
+class GroupLog(GroupRequest, tag="group_log", kw_only=True, frozen=True):
+    """The group's moderation log, newest first (owner, admins)."""
+    before_id: Int64 | None = None
+    limit: Int64 | None = None
+
+
+# -- Media (v2) ---------------------------------------------------------------------------
+class UploadBegin(RequestBase, tag="upload_begin", kw_only=True, frozen=True):
+    """Start a chunked upload of ``size`` bytes of type ``mime``."""
+
+    mime: Str
+    size: Int64
+    name: Str | None = None
+
+
+class UploadChunk(RequestBase, tag="upload_chunk", kw_only=True, frozen=True):
+    """The bytes of an upload from ``offset`` on."""
+
+    upload_id: Str
+    offset: Int64
+    data: Data
+
+
+class UploadEnd(RequestBase, tag="upload_end", kw_only=True, frozen=True):
+    """Finish an upload; ``sha256`` (hex) must match the bytes received."""
+
+    upload_id: Str
+    sha256: Str
+
+
+class MediaUrl(GroupRequest, tag="media_url", kw_only=True, frozen=True):
+    """A fresh signed URL for a file attached to a message one may see."""
+    seq: Int64
+    media_id: Str
+
+
 Request: TypeAlias = (
     RequestCode
     | Register
@@ -387,6 +527,22 @@ Request: TypeAlias = (
     | DeleteMessage
     | DissolveGroup
     | Appeal
+    | EditMessage
+    | React
+    | PinMessage
+    | Ban
+    | Unban
+    | Bans
+    | SetSlowMode
+    | CreateInviteLink
+    | RevokeInviteLink
+    | MarkRead
+    | Search
+    | GroupLog
+    | UploadBegin
+    | UploadChunk
+    | UploadEnd
+    | MediaUrl
 )
 
 REQUEST_TYPES: Final[tuple[type[RequestBase], ...]] = get_args(Request)
@@ -557,6 +713,10 @@ def _expected(t: mi.Type) -> str:
         return "a boolean"
     if isinstance(t, mi.StrType):
         return "a group id (9 to 12 digits)" if t.min_length is not None else _SHORT_STR  # only GroupId has one
+    if isinstance(t, mi.ListType):
+        return f"a list of at most {t.max_length} strings" if t.max_length is not None else "a list of strings"
+    if isinstance(t, mi.BytesType):
+        return "bytes (base64 text in JSON)"
     if isinstance(t, mi.EnumType):
         values = [f"'{member.value}'" for member in t.cls]
         return " or ".join([", ".join(values[:-1]), values[-1]]) if len(values) > 1 else values[0]

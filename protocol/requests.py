@@ -40,6 +40,9 @@ _GROUP_ID = re.compile(r"[1-9][0-9]{8,11}")
 # Argument kinds. "gid" is a group id string; "text" is a long string whose
 # length limit is configuration (checked by the server, not here).
 STR, TEXT, INT, BOOL, NUM, GID = "str", "text", "int", "bool", "num", "gid"
+# v2: a list of short strings (at most LIST_MAX[name] of them) and raw bytes.
+STRS, BYTES = "strs", "bytes"
+LIST_MAX = {"mentions": 100, "attachments": 9}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +78,14 @@ OPS: dict[str, tuple[Arg, ...]] = {
     # Groups
     "create_group": _op("name:str", "category:str", "join_policy:str"),
     "group_info": _op("group_id:gid"),
-    "join_group": _op("group_id:gid"),
+    "join_group": _op("group_id:gid?", "invite_code:str?"),  # v2: one of them
     "leave_group": _op("group_id:gid"),
     "members": _op("group_id:gid"),
     "my_groups": _op(),
-    "send": _op("group_id:gid", "text:text", "client_msg_id:str?"),
+    "send": _op(
+        "group_id:gid", "text:text", "client_msg_id:str?",
+        "reply_to:int?", "mentions:strs?", "mention_all:bool?", "attachments:strs?",
+    ),
     "history": _op("group_id:gid", "after_seq:int?", "before_seq:int?", "limit:int?"),
     "report": _op(
         "target_type:str", "group_id:gid?", "seq:int?", "user_id:str?", "reason:str", "detail:text?"
@@ -100,6 +106,24 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "dissolve_group": _op("group_id:gid"),
     # Measures that finish (Art. 11)
     "appeal": _op("sanction_id:str", "text:text"),  # extension: appeal a sanction
+    # Messages, richer (v2)
+    "edit_message": _op("group_id:gid", "seq:int", "text:text"),
+    "react": _op("group_id:gid", "seq:int", "emoji:str", "on:bool"),
+    "pin_message": _op("group_id:gid", "seq:int", "on:bool"),
+    "ban": _op("group_id:gid", "user_id:str", "seconds:int?", "reason:str?"),
+    "unban": _op("group_id:gid", "user_id:str"),
+    "bans": _op("group_id:gid"),
+    "set_slow_mode": _op("group_id:gid", "seconds:int"),
+    "create_invite_link": _op("group_id:gid", "max_uses:int?", "expires_in_seconds:int?", "note:str?"),
+    "revoke_invite_link": _op("group_id:gid", "code:str"),
+    "mark_read": _op("group_id:gid", "seq:int"),
+    "search": _op("group_id:gid", "query:str", "limit:int?", "before_seq:int?"),
+    "group_log": _op("group_id:gid", "before_id:int?", "limit:int?"),
+    # Media (v2)
+    "upload_begin": _op("mime:str", "size:int", "name:str?"),
+    "upload_chunk": _op("upload_id:str", "offset:int", "data:bytes"),
+    "upload_end": _op("upload_id:str", "sha256:str"),
+    "media_url": _op("group_id:gid", "seq:int", "media_id:str"),
 }
 
 @dataclass(slots=True)
@@ -166,6 +190,17 @@ def _check(op: str, arg: Arg, value: Any) -> Any:
     if kind == GID:
         if type(value) is not str or not _GROUP_ID.fullmatch(value):
             raise _type_error(op, arg, "a group id (9 to 12 digits)")
+        return value
+    if kind == STRS:
+        limit = LIST_MAX[arg.name]
+        if type(value) is not list or len(value) > limit or any(type(v) is not str for v in value):
+            raise _type_error(op, arg, f"a list of at most {limit} strings")
+        if any(len(v) > SHORT_STR_MAX for v in value):
+            raise _type_error(op, arg, f"a list of at most {limit} strings")
+        return value
+    if kind == BYTES:
+        if type(value) is not bytes:
+            raise _type_error(op, arg, "bytes (base64 text in JSON)")
         return value
     raise AssertionError(f"unknown argument kind {kind}")  # pragma: no cover
 

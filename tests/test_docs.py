@@ -43,6 +43,8 @@ def permission_table() -> str:
 
     def target_text(op: str, target: object) -> str:
         if target is None:
+            if op == "ban":
+                return "(not in the group)"
             return "(sender left the group)" if op in perm.TARGETED_OPS else "—"
         return str(target)
 

@@ -56,6 +56,21 @@ EXPECTED = {
         A: {None: True, O: False, A: False, M: True},
         M: {None: False, O: False, A: False, M: False},
     },
+    # v2 "Messages, richer"
+    "pin_message": {O: {"*": True}, A: {"*": True}, M: {"*": False}},
+    "unban": {O: {"*": True}, A: {"*": True}, M: {"*": False}},
+    "bans": {O: {"*": True}, A: {"*": True}, M: {"*": False}},
+    "set_slow_mode": {O: {"*": True}, A: {"*": True}, M: {"*": False}},
+    "create_invite_link": {O: {"*": True}, A: {"*": True}, M: {"*": False}},
+    "revoke_invite_link": {O: {"*": True}, A: {"*": True}, M: {"*": False}},
+    "group_log": {O: {"*": True}, A: {"*": True}, M: {"*": False}},
+    "mention_all": {O: {"*": True}, A: {"*": True}, M: {"*": False}},
+    # "owner; admin on members only"; None = a user not in the group (banned before joining)
+    "ban": {
+        O: {None: True, O: False, A: True, M: True},
+        A: {None: True, O: False, A: False, M: True},
+        M: {None: False, O: False, A: False, M: False},
+    },
 }
 
 CELLS = [
@@ -73,7 +88,7 @@ def expected(op, actor, target):
 
 def test_expectation_covers_every_op():
     assert set(EXPECTED) == set(MANAGEMENT_OPS)
-    assert len(MANAGEMENT_OPS) == 13
+    assert len(MANAGEMENT_OPS) == 22
 
 
 @pytest.mark.parametrize("op,actor,target", CELLS)
@@ -94,7 +109,9 @@ def test_every_cell(op, actor, target):
 
 def test_table_shape():
     targetless = {"invite", "join_requests", "approve_join", "reject_join", "mute_all",
-                  "set_announcement", "update_group", "dissolve_group"}
+                  "set_announcement", "update_group", "dissolve_group",
+                  "pin_message", "unban", "bans", "set_slow_mode", "create_invite_link", "revoke_invite_link",
+                  "group_log", "mention_all"}
     for (op, actor, target), allowed in PERMISSIONS.items():
         assert isinstance(allowed, bool)
         assert isinstance(actor, Role)

@@ -13,6 +13,7 @@ from protocol.codec import EncodedOnce, Encoding, decode, encode
 from protocol.enums import JoinPolicy, Role
 from protocol.events import (
     EVENT_TYPES,
+    AttachmentObj,
     Event,
     GroupClosed,
     GroupDissolved,
@@ -26,9 +27,12 @@ from protocol.events import (
     MemberMuted,
     MemberRemoved,
     MessageDeleted,
+    MessageEdited,
     MessageEvent,
     MessageObj,
     Notice,
+    Reaction,
+    ReadMarker,
     RoleChanged,
     UserObj,
     event,
@@ -97,6 +101,24 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
     (Invited(group_id=GID, name="茶话会", by=ALICE), event("invited", group_id=GID, name="茶话会", by=ALICE_DICT)),
     (JoinResult(group_id=GID, status="approved"), event("join_result", group_id=GID, status="approved")),
     (JoinResult(group_id=GID, status="rejected"), event("join_result", group_id=GID, status="rejected")),
+    # v2: richer messages
+    (MessageEvent(group_id=GID, seq=9, ts=2, sender=BOB, text="看这个", reply_to=7, mentions=[ALICE.user_id],
+                  attachments=[AttachmentObj(media_id="m1", kind="image", mime="image/png", size=68,
+                                             url="/media/m1?e=1&s=x", width=1, height=1)]),
+     {"ev": "message", **message_obj(GID, 9, 2, BOB_DICT, "看这个"), "reply_to": 7, "mentions": [ALICE.user_id],
+      "attachments": [{"media_id": "m1", "kind": "image", "mime": "image/png", "size": 68,
+                       "url": "/media/m1?e=1&s=x", "width": 1, "height": 1}]}),
+    (MessageEvent(group_id=GID, seq=10, ts=3, sender=ALICE, text="@所有人 开会", mention_all=True),
+     {"ev": "message", **message_obj(GID, 10, 3, ALICE_DICT, "@所有人 开会"), "mention_all": True}),
+    (MessageEdited(group_id=GID, seq=9, text="改过", edited_at=4),
+     event("message_edited", group_id=GID, seq=9, text="改过", edited_at=4)),
+    (Reaction(group_id=GID, seq=9, user_id=BOB.user_id, emoji="👍", on=True),
+     event("reaction", group_id=GID, seq=9, user_id=BOB.user_id, emoji="👍", on=True)),
+    (ReadMarker(group_id=GID, seq=9), event("read_marker", group_id=GID, seq=9)),
+    (MemberRemoved(group_id=GID, user_id=BOB.user_id, by=ALICE.user_id, banned=True),
+     event("member_removed", group_id=GID, user_id=BOB.user_id, by=ALICE.user_id, banned=True)),
+    (GroupUpdated(group_id=GID, pinned=[7, 9]), event("group_updated", group_id=GID, pinned=[7, 9])),
+    (GroupUpdated(group_id=GID, slow_mode_seconds=30), event("group_updated", group_id=GID, slow_mode_seconds=30)),
 ]
 
 
@@ -105,7 +127,7 @@ def test_every_event_is_covered():
     assert set(EVENT_TYPES) == {
         "message", "message_deleted", "member_joined", "member_left", "member_removed", "role_changed",
         "member_muted", "group_updated", "join_request", "notice", "group_dissolved", "group_closed",
-        "group_suspended", "invited", "join_result",
+        "group_suspended", "invited", "join_result", "message_edited", "reaction", "read_marker",
     }
     for name, cls in EVENT_TYPES.items():
         assert cls.ev == name == cls.__struct_config__.tag and cls.__struct_config__.tag_field == "ev"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import time
@@ -22,7 +23,8 @@ from protocol.requests import UNAUTHENTICATED_OPS as OLD_UNAUTHENTICATED_OPS
 
 MAX = 1 << 20
 # A valid value for an argument, by op table kind; closed sets by argument name.
-SAMPLE = {"str": "x", "text": "hello", "int": 5, "bool": True, "gid": "123456789"}
+SAMPLE = {"str": "x", "text": "hello", "int": 5, "bool": True, "gid": "123456789", "strs": ["u1", "u2"],
+          "bytes": b"\x00\xffchunk"}
 CLOSED = {"join_policy": "approval", "target_type": "user", "role": "admin"}
 ENUMS = {"join_policy": JoinPolicy, "target_type": ReportTarget, "role": NewRole}
 
@@ -39,8 +41,14 @@ def valid_frame(op: str, *, optional: bool = False) -> dict[str, Any]:
     return frame
 
 
+def _base64(value: Any) -> str:
+    if isinstance(value, bytes):  # bytes travel as base64 text on the JSON subprotocol
+        return base64.b64encode(value).decode()
+    raise TypeError(f"not JSON: {value!r}")
+
+
 def as_json(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, ensure_ascii=False)
+    return json.dumps(frame, ensure_ascii=False, default=_base64)
 
 
 def both(frame: dict[str, Any]) -> list[bytes | str]:
@@ -194,7 +202,7 @@ def test_null_required_argument_is_missing(op, arg):
         assert refusal(data).reason == f"{op}: missing argument '{arg.name}'"
 
 
-WRONG = {"str": 5, "text": 5, "int": "5", "bool": 1, "gid": "12345"}
+WRONG = {"str": 5, "text": 5, "int": "5", "bool": 1, "gid": "12345", "strs": 5, "bytes": 5}
 
 
 @pytest.mark.parametrize("op,arg", [(op, a) for op in sorted(OPS) for a in OPS[op]])
