@@ -59,8 +59,10 @@ with atheris.instrument_imports(include=["protocol"]):
 
 MAX_BYTES = 1 << 20  # the server's default max_frame_bytes
 INT64 = (-(1 << 63), (1 << 63) - 1)
-SAMPLE = {"str": "x", "text": "hello 你好", "int": 5, "bool": True, "gid": "123456789"}
-CLOSED = {"join_policy": "approval", "target_type": "user", "role": "admin", "category": "work"}
+SAMPLE = {"str": "x", "text": "hello 你好", "int": 5, "bool": True, "gid": "123456789", "aid": "987654321",
+          "strs": ["u1", "u2"], "bytes": b"\x00\xffchunk"}
+CLOSED = {"join_policy": "approval", "target_type": "user", "role": "admin", "category": "work",
+          "subject_type": "organization", "comments": "review", "action": "hide"}
 
 class Finding(Exception):
     pass
@@ -161,7 +163,7 @@ def seeds() -> list[bytes]:
         for arg in args:
             frame[arg.name] = CLOSED.get(arg.name, SAMPLE[arg.kind])
         out.append(b"\x00" + msgspec.msgpack.encode(frame))
-        out.append(b"\x01" + json.dumps(frame, ensure_ascii=False).encode())
+        out.append(b"\x01" + msgspec.json.encode(frame))  # bytes as base64, as the JSON subprotocol has them
     out += [bytes([2]) + bytes((i * 7 + k) % 256 for k in range(64)) for i in range(8)]  # grammar mode
     out += [bytes([3]) + bytes((i * 7 + k) % 256 for k in range(64)) for i in range(8)]
     return out
