@@ -36,7 +36,7 @@ class Client:
         self.user_id: str | None = None
         self.token: str | None = None
         self._rids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future] = {}
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.close_error: BaseException | None = None
         self._reader = asyncio.create_task(self._read())
 

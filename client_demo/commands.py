@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 JOIN_POLICIES = ("open", "approval", "invite")
-REPORT_TARGETS = ("message", "user", "group")
+REPORT_TARGETS = ("message", "user", "group", "account", "post", "comment")
+REPORT_IDS = {"account": "account_id", "post": "post_id", "comment": "comment_id"}  # public accounts
 MAX_DURATION_SECONDS = 2**31 - 1  # ~68 years; longer is surely a typo
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION_PART = re.compile(r"(\d+)([smhd])")
+MIN_INVITE_CODE = 16  # invite codes are URL-safe and at least this long; group ids are shorter digits
+INVITE_CODE = re.compile(rf"[A-Za-z0-9_-]{{{MIN_INVITE_CODE},256}}")
 
 
 class CommandError(ValueError):
@@ -49,6 +52,7 @@ class Command:
     user_param: str | None = None             # params key holding a user id or "@display name"
     user_source: str = "members"              # op listing the users an @name is looked up in
     confirm_group: str | None = None          # /dissolve GID: must equal the current group
+    confirm: bool = False                     # the client asks "yes?" before sending it
 
 
 # -- durations -------------------------------------------------------------------
@@ -105,7 +109,10 @@ COMMANDS: dict[str, Spec] = {}
 ALIASES = {"exit": "quit", "q": "quit", "h": "help", "?": "help"}
 
 
-def _command(usage: str, help: str, section: str):
+Parser = Callable[[list[str]], "Command"]
+
+
+def _command(usage: str, help: str, section: str) -> Callable[[Parser], Parser]:
     name = usage.split()[0].lstrip("/")
 
     def register(fn: Callable[[list[str]], Command]) -> Callable[[list[str]], Command]:
@@ -129,6 +136,15 @@ def _gid(name: str, s: str) -> str:
     if not s.isdigit():
         raise _usage(name, f"{s!r} is not a group id (digits)")
     return s
+
+
+def _join_target(name: str, s: str) -> dict[str, str]:
+    """``/join`` takes a group id (digits) or an invite link's code (URL-safe, 16 or more characters)."""
+    if s.isdigit() and len(s) < MIN_INVITE_CODE:
+        return {"group_id": s}
+    if INVITE_CODE.fullmatch(s):
+        return {"invite_code": s}
+    raise _usage(name, f"{s!r} is neither a group id (digits) nor an invite code")
 
 
 def _int(name: str, s: str, what: str, lo: int = 0) -> int:
@@ -226,10 +242,18 @@ def _create(a: list[str]) -> Command:
                 {"name": " ".join(a_[:-1]), "category": a_[-1], "join_policy": policy})
 
 
-@_command("/join GID", "join a group (or ask to) and make it current", "Groups")
+@_command("/join GID|CODE", "join (or ask to) by group id or invite code; make it current", "Groups")
 def _join(a: list[str]) -> Command:
     _arity("join", a, 1, 1)
-    return _req("join", a, "join_group", {"group_id": _gid("join", a[0])})
+    return _req("join", a, "join_group", _join_target("join", a[0]))
+
+
+@_command("/joinlink CODE", "join with an invite link's code (same as /join CODE)", "Groups")
+def _joinlink(a: list[str]) -> Command:
+    _arity("joinlink", a, 1, 1)
+    if not INVITE_CODE.fullmatch(a[0]):
+        raise _usage("joinlink", f"{a[0]!r} is not an invite code")
+    return _req("joinlink", a, "join_group", {"invite_code": a[0]})
 
 
 @_command("/leave [GID]", "leave a group (default: the current one)", "Groups")
@@ -285,15 +309,24 @@ def _history(a: list[str]) -> Command:
     return _req("history", a, "history", params, group="current")
 
 
-@_command("/report message SEQ REASON [DETAIL...] | user USER_ID REASON [DETAIL...] | group REASON [DETAIL...]",
-          "report a message or user in the current group, or the group itself", "Groups")
+@_command("/report WHAT REASON [DETAIL...]",
+          "report to the platform; WHAT: message SEQ, user USER, group (the current ones), "
+          "account AID, post POST_ID, comment COMMENT_ID", "Groups")
 def _report(a: list[str]) -> Command:
     if not a or a[0].lower() not in REPORT_TARGETS:
         raise _usage("report")
     target, rest = a[0].lower(), a[1:]
     params: dict[str, Any] = {"target_type": target}
     kw: dict[str, Any] = {"group": "current"}
-    if target == "message":
+    if target in REPORT_IDS:
+        if len(rest) < 2:
+            raise _usage("report")
+        if not rest[0].isdigit():
+            raise _usage("report", f"{rest[0]!r} is not a{'n' * (target == 'account')} {target} id (digits)")
+        params[REPORT_IDS[target]] = rest[0]
+        kw = {}
+        rest = rest[1:]
+    elif target == "message":
         if len(rest) < 2:
             raise _usage("report")
         params["seq"] = _int("report", rest[0], "SEQ")
@@ -310,6 +343,55 @@ def _report(a: list[str]) -> Command:
     if len(rest) > 1:
         params["detail"] = " ".join(rest[1:])
     return _req("report", a, "report", params, **kw)
+
+
+# Messages (current group) ------------------------------------------------------------
+
+@_command("/reply SEQ TEXT", "answer message #SEQ (@name mentions a member, @all everyone)", "Messages")
+def _reply(a: list[str]) -> Command:
+    _arity("reply", a, 2)
+    seq = _int("reply", a[0], "SEQ")
+    return _req("reply", a, "send", {"text": " ".join(a[1:]), "reply_to": seq}, group="current")
+
+
+@_command("/edit SEQ TEXT", "change the text of your message #SEQ", "Messages")
+def _edit(a: list[str]) -> Command:
+    _arity("edit", a, 2)
+    return _req("edit", a, "edit_message", {"seq": _int("edit", a[0], "SEQ"), "text": " ".join(a[1:])},
+                group="current")
+
+
+def _reaction(name: str, on: bool) -> Callable[[list[str]], Command]:
+    def parse(a: list[str]) -> Command:
+        _arity(name, a, 2, 2)
+        return _req(name, a, "react", {"seq": _int(name, a[0], "SEQ"), "emoji": a[1], "on": on},
+                    group="current")
+    return parse
+
+
+_command("/react SEQ EMOJI", "react to message #SEQ, e.g. /react 42 👍", "Messages")(_reaction("react", True))
+_command("/unreact SEQ EMOJI", "take your reaction back", "Messages")(_reaction("unreact", False))
+
+
+@_command("/search QUERY", "messages containing QUERY, newest first", "Messages")
+def _search(a: list[str]) -> Command:
+    _arity("search", a, 1)
+    return _req("search", a, "search", {"query": " ".join(a)}, group="current")
+
+
+@_command("/read [SEQ]", "mark read up to SEQ (default: the last message shown)",
+          "Messages")
+def _read(a: list[str]) -> Command:
+    _arity("read", a, 0, 1)
+    params = {"seq": _int("read", a[0], "SEQ")} if a else {}
+    return _req("read", a, "mark_read", params, group="current")
+
+
+@_command("/upload PATH [TEXT...]", "send a file (image, audio, video, PDF) to the current group", "Messages")
+def _upload(a: list[str]) -> Command:
+    _arity("upload", a, 1)
+    params = {"path": a[0], "text": " ".join(a[1:])}
+    return Command("upload", a, action="upload", params=params, group="current")
 
 
 # Management (current group) --------------------------------------------------------
@@ -404,6 +486,119 @@ def _delete(a: list[str]) -> Command:
     return _req("delete", a, "delete_message", {"seq": _int("delete", a[0], "SEQ")}, group="current")
 
 
+@_command("/pin SEQ", "pin message #SEQ (owner, admins)", "Manage")
+def _pin(a: list[str]) -> Command:
+    _arity("pin", a, 1, 1)
+    return _req("pin", a, "pin_message", {"seq": _int("pin", a[0], "SEQ"), "on": True}, group="current")
+
+
+@_command("/unpin SEQ", "unpin message #SEQ", "Manage")
+def _unpin(a: list[str]) -> Command:
+    _arity("unpin", a, 1, 1)
+    return _req("unpin", a, "pin_message", {"seq": _int("unpin", a[0], "SEQ"), "on": False}, group="current")
+
+
+@_command("/ban USER [DURATION] [REASON...]",
+          "remove USER, keep them out for DURATION (10m, 1d; none or 0: until /unban)", "Manage")
+def _ban(a: list[str]) -> Command:
+    if not a:
+        raise _usage("ban")
+    if a[0].startswith("@"):
+        # "@display name" may have spaces: it ends before the first word that is a duration
+        cut = next((i for i in range(1, len(a)) if _ban_duration(a[i]) is not None), len(a))
+        user, rest = _user("ban", a[:cut]), a[cut:]
+    else:
+        user, rest = a[0], a[1:]
+    params: dict[str, Any] = {"user_id": user}
+    if rest:
+        seconds = _ban_duration(rest[0])
+        if seconds is not None:
+            if seconds:
+                params["seconds"] = seconds
+            rest = rest[1:]
+    if rest:
+        params["reason"] = " ".join(rest)
+    return _req("ban", a, "ban", params, group="current", user_param="user_id")
+
+
+def _ban_duration(word: str) -> int | None:
+    """Seconds of a ban (0: until unbanned), or ``None`` when ``word`` is not a duration."""
+    w = word.lower()
+    if w in ("0", "forever", "permanent"):
+        return 0
+    if w == "off":
+        return None
+    try:
+        return parse_duration(w)
+    except ValueError:
+        return None
+
+
+_command("/unban USER", "lift a ban (@name: a banned user whose name this client has seen)", "Manage")(
+    _user_op("unban", "unban", source="bans"))
+
+
+@_command("/bans", "list the bans in force", "Manage")
+def _bans(a: list[str]) -> Command:
+    _arity("bans", a, 0, 0)
+    return _req("bans", a, "bans", group="current")
+
+
+@_command("/slow DURATION", "slow mode: a member may send once per DURATION (0 or off: no limit)",
+          "Manage")
+def _slow(a: list[str]) -> Command:
+    _arity("slow", a, 1, 1)
+    try:
+        seconds = parse_duration(a[0])
+    except ValueError as exc:
+        raise _usage("slow", str(exc).replace("to unmute", "to turn it off")) from None
+    return _req("slow", a, "set_slow_mode", {"seconds": seconds}, group="current")
+
+
+@_command("/link [MAX_USES] [EXPIRES]",
+          "make an invite code: MAX_USES joins at most (0: any), valid EXPIRES (1d, 2h; 0: for ever)",
+          "Manage")
+def _link(a: list[str]) -> Command:
+    """A plain number first is MAX_USES; the word after it (or a first word with a unit) is EXPIRES."""
+    _arity("link", a, 0, 2)
+    params: dict[str, Any] = {}
+    rest = list(a)
+    if rest and rest[0].isdigit():
+        uses = int(rest.pop(0))
+        if uses:
+            params["max_uses"] = uses
+    if len(rest) > 1:
+        raise _usage("link")
+    if rest:
+        word = rest[0].lower()
+        try:
+            seconds = parse_duration("0" if word in ("never", "none") else word)
+        except ValueError:
+            raise _usage("link", f"EXPIRES must be a duration like 1d or 2h, not {rest[0]!r}") from None
+        if seconds:
+            params["expires_in_seconds"] = seconds
+    return _req("link", a, "create_invite_link", params, group="current")
+
+
+@_command("/revoke CODE", "make an invite link's code useless", "Manage")
+def _revoke(a: list[str]) -> Command:
+    _arity("revoke", a, 1, 1)
+    return _req("revoke", a, "revoke_invite_link", {"code": a[0]}, group="current")
+
+
+@_command("/log [N] [before ID]", "the group's management log, newest first (owner, admins)", "Manage")
+def _log(a: list[str]) -> Command:
+    params: dict[str, Any] = {}
+    rest = list(a)
+    if rest and rest[0].isdigit():
+        params["limit"] = _int("log", rest.pop(0), "N", 1)
+    if rest:
+        if len(rest) != 2 or rest[0].lower() != "before":
+            raise _usage("log")
+        params["before_id"] = _int("log", rest[1], "ID")
+    return _req("log", a, "group_log", params, group="current")
+
+
 @_command("/dissolve GID", "dissolve the group (owner); GID must repeat it", "Manage")
 def _dissolve(a: list[str]) -> Command:
     if len(a) != 1:
@@ -411,6 +606,10 @@ def _dissolve(a: list[str]) -> Command:
     gid = _gid("dissolve", a[0])
     return _req("dissolve", a, "dissolve_group", group="current", confirm_group=gid)
 
+
+# Public accounts: their commands live in a module of their own, registered here so that /help
+# lists them before the client's own commands (the module imports what it needs from this one).
+from client_demo import public_commands  # noqa: E402,F401
 
 # Client ----------------------------------------------------------------------------
 
@@ -485,11 +684,74 @@ def pick_user(users: list[dict[str, Any]], name: str, where: str) -> str:
     """The user_id of the one user in ``users`` whose display_name is exactly ``name``."""
     found = [u for u in users if u.get("display_name") == name]
     if len(found) == 1:
-        return found[0]["user_id"]
+        return str(found[0]["user_id"])
     if not found:
         raise CommandError("not_found", f"nobody in {where} is called @{name} (use a user_id)")
     ids = ", ".join(str(u.get("user_id")) for u in found)
     raise CommandError("conflict", f"@{name} matches {len(found)} users in {where} ({ids}); use a user_id")
+
+
+MENTION_ALL = ("@所有人", "@all")
+
+
+@dataclass
+class Mentions:
+    user_ids: list[str] = field(default_factory=list)
+    everyone: bool = False
+    ambiguous: list[str] = field(default_factory=list)   # names several members share
+
+
+def _ends_word(text: str, end: int, name: str) -> bool:
+    """Whether an ``@name`` ending at ``end`` is the whole name: a Latin name must not run on into
+    more letters (``@Bobby`` is not ``@Bob``); a Chinese one may (``@张三你好``: no spaces in Chinese)."""
+    if end >= len(text) or not name or not name[-1].isascii():
+        return True
+    nxt = text[end]
+    return not (nxt.isascii() and (nxt.isalnum() or nxt == "_"))
+
+
+def find_mentions(text: str, users: list[dict[str, Any]]) -> Mentions:
+    """The members that ``@display name`` or ``@user_id`` in ``text`` refer to (longest name first,
+    so ``@Bob Li`` beats ``@Bob``), and whether ``@所有人`` / ``@all`` mentions everyone."""
+    found = Mentions()
+    names: dict[str, list[str]] = {}
+    for u in users:
+        uid = str(u.get("user_id", ""))
+        if uid:
+            names.setdefault(uid, []).append(uid)
+        name = u.get("display_name")
+        if isinstance(name, str) and name and uid:
+            names.setdefault(name, [])
+            if uid not in names[name]:
+                names[name].append(uid)
+    tokens = sorted(names, key=len, reverse=True)
+    i = text.find("@")
+    while i != -1:
+        end = i + 1
+        for token in ("所有人", "all"):
+            if text.startswith(token, i + 1) and _ends_word(text, i + 1 + len(token), token):
+                found.everyone, end = True, i + 1 + len(token)
+                break
+        else:
+            for token in tokens:
+                if text.startswith(token, i + 1) and _ends_word(text, i + 1 + len(token), token):
+                    ids = names[token]
+                    if len(ids) > 1:
+                        if token not in found.ambiguous:
+                            found.ambiguous.append(token)
+                    elif ids[0] not in found.user_ids:
+                        found.user_ids.append(ids[0])
+                    end = i + 1 + len(token)
+                    break
+        i = text.find("@", end)
+    return found
+
+
+SECTION_TITLES = {
+    "Messages": "Messages in the current group (SEQ is the #number shown with each message):",
+    "Manage": "Manage the current group (USER is a user_id or @display name):",
+    "Public accounts": "Public accounts (AID is an account id; \\n in INTRO or BODY starts a new line):",
+}
 
 
 def help_text() -> str:
@@ -499,8 +761,7 @@ def help_text() -> str:
     for spec in COMMANDS.values():
         if spec.section != section:
             section = spec.section
-            lines.append(f"{section}:" if section != "Manage" else
-                         "Manage the current group (USER is a user_id or @display name):")
+            lines.append(SECTION_TITLES.get(section, f"{section}:"))
         if len(spec.usage) > width:
             lines.append(f"  {spec.usage}")
             lines.append(f"  {'':<{width}}  {spec.help}")

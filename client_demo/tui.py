@@ -22,7 +22,6 @@ import codecs
 import os
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -33,12 +32,36 @@ from client_demo.commands import (
     Command,
     CommandError,
     bind,
+    find_mentions,
     format_duration,
     help_text,
     needs_resolving,
     parse_command,
     pick_user,
 )
+from client_demo.public_view import (
+    COMMENTS_PAGE,
+    accounts_lines,
+    close_question,
+    format_comments,
+    format_post,
+    public_reply,
+)
+from client_demo.render import (
+    ANSI,
+    PLAIN,
+    Highlight,
+    Names,
+    clean,
+    format_ban,
+    format_event,
+    format_log_entry,
+    format_message,
+    format_user,
+    hhmm,
+    human_size,
+)
+from client_demo.upload import upload_file
 
 DEFAULT_URL = "ws://127.0.0.1:8765/ws"
 REQUEST_TIMEOUT = 10.0
@@ -53,111 +76,13 @@ def token_path() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".qunguan_token"
 
 
-# -- formatting (pure) ------------------------------------------------------------------
-
-def clean(text: Any) -> str:
-    """Server-supplied text made safe for a terminal: control characters (escape
-    sequences included) are shown as ``\\xNN`` instead of being interpreted."""
-    s = str(text)
-    out = []
-    for ch in s:
-        o = ord(ch)
-        if ch == "\n" or ch == "\t" or not (o < 32 or 127 <= o < 160 or ch in "\u2028\u2029"):
-            out.append(ch)
-        else:
-            out.append(f"\\x{o:02x}" if o < 256 else f"\\u{o:04x}")
-    return "".join(out)
-
-
-def hhmm(ms: Any, now: float | None = None) -> str:
-    """Local time ``HH:MM`` of a millisecond timestamp; with the date when not today."""
-    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
-        return "--:--"
-    t = time.localtime(ms / 1000)
-    today = time.localtime(time.time() if now is None else now)
-    if (t.tm_year, t.tm_yday) == (today.tm_year, today.tm_yday):
-        return time.strftime("%H:%M", t)
-    return time.strftime("%Y-%m-%d %H:%M", t)
-
-
-def format_message(m: dict[str, Any]) -> str:
-    """``12:30 [123456789 #42] Alice (owner): hello``; a deleted one ``... (deleted)``."""
-    head = f"{hhmm(m.get('ts'))} [{clean(m.get('group_id'))} #{m.get('seq')}]"
-    if m.get("deleted"):
-        return f"{head} (deleted)"
-    sender = m.get("sender") or {}
-    name = clean(sender.get("display_name") or sender.get("user_id") or "?")
-    role = sender.get("role")
-    who = f"{name} ({clean(role)})" if role in ("owner", "admin") else name
-    text = clean(m.get("text", "")).replace("\n", "\n    ")
-    return f"{head} {who}: {text}"
-
-
-class Names:
-    """user_id -> display name, learnt from messages, members and events."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-
-    def learn(self, user: Any) -> None:
-        if isinstance(user, dict) and user.get("user_id") and user.get("display_name"):
-            self.names[str(user["user_id"])] = str(user["display_name"])
-
-    def __call__(self, user_id: Any) -> str:
-        uid = clean(user_id)
-        name = self.names.get(str(user_id))
-        return f"{clean(name)} ({uid})" if name else uid
-
-
-def format_event(ev: dict[str, Any], names: Names) -> str:
-    """One readable line (or a few) for a server event."""
-    kind = ev.get("ev")
-    gid = clean(ev.get("group_id", "?"))
-    if kind == "message":
-        names.learn(ev.get("sender"))
-        return format_message(ev)
-    if kind == "message_deleted":
-        return f"[{gid} #{ev.get('seq')}] (deleted)"
-    if kind == "member_joined":
-        user = ev.get("user") or {}
-        names.learn(user)
-        return f"* {clean(user.get('display_name') or user.get('user_id'))} joined {gid}"
-    if kind == "member_left":
-        return f"* {names(ev.get('user_id'))} left {gid}"
-    if kind == "member_removed":
-        by = f" by {names(ev['by'])}" if ev.get("by") else ""
-        return f"* {names(ev.get('user_id'))} was removed from {gid}{by}"
-    if kind == "role_changed":
-        return f"* {names(ev.get('user_id'))} is now {clean(ev.get('role'))} in {gid}"
-    if kind == "member_muted":
-        until = ev.get("until")
-        if not until or (isinstance(until, (int, float)) and until <= time.time() * 1000):
-            return f"* {names(ev.get('user_id'))} was unmuted in {gid}"
-        return f"* {names(ev.get('user_id'))} was muted in {gid} until {hhmm(until)}"
-    if kind == "group_updated":
-        changes = {k: v for k, v in ev.items() if k not in ("ev", "group_id")}
-        if set(changes) == {"announcement"}:
-            return f"* {gid} announcement: {clean(changes['announcement'])}"
-        shown = ", ".join(f"{clean(k)}={clean(v)}" for k, v in changes.items())
-        return f"* {gid} updated: {shown}"
-    if kind == "join_request":
-        user = ev.get("user") or {}
-        names.learn(user)
-        return (f"* {clean(user.get('display_name'))} ({clean(user.get('user_id'))}) asks to join {gid}"
-                f" (/approve or /reject {clean(user.get('user_id'))})")
-    if kind == "notice":
-        where = f" {gid}" if ev.get("group_id") else ""
-        return f"* notice [{clean(ev.get('kind', ''))}]{where}: {clean(ev.get('text', ''))}"
-    if kind == "group_dissolved":
-        return f"* group {gid} was dissolved"
-    if kind == "group_closed":
-        return f"* group {gid} was closed by the platform: {clean(ev.get('reason', ''))}"
-    if kind == "group_suspended":
-        return f"* group {gid} is suspended until {hhmm(ev.get('until'))}"
-    if kind is None and ev.get("ok") is False:  # an error reply to an unreadable frame
-        return f"! {clean(ev.get('code'))}: {clean(ev.get('reason', ''))}"
-    fields = ", ".join(f"{clean(k)}={clean(v)}" for k, v in ev.items() if k != "ev")
-    return f"* {clean(kind)}: {fields}"
+def http_base(url: str) -> str:
+    """``ws://host:port/ws`` -> ``http://host:port``: where the server's ``/media/...`` paths live."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return ""
+    host = rest.split("/", 1)[0]
+    return f"{'https' if scheme == 'wss' else 'http'}://{host}"
 
 
 def close_reason(exc: BaseException | None) -> str:
@@ -169,12 +94,6 @@ def close_reason(exc: BaseException | None) -> str:
     if frame is not None:
         return str(frame.reason or f"close code {frame.code}")
     return str(exc) or type(exc).__name__
-
-
-def format_user(u: dict[str, Any]) -> str:
-    role = u.get("role")
-    return (f"  {clean(u.get('user_id'))}  {clean(u.get('display_name'))}"
-            + (f"  ({clean(role)})" if role else ""))
 
 
 # -- input ------------------------------------------------------------------------------
@@ -279,8 +198,11 @@ class LineReader:
 
 class ChatTUI:
     def __init__(self, url: str, out: TextIO | None = None, encoding: str = "msgpack",
-                 token_file: Path | None = None) -> None:
+                 token_file: Path | None = None, hl: Highlight = PLAIN) -> None:
         self.url = url
+        self.hl = hl                        # how mentions are highlighted (ANSI on a terminal)
+        self.http_base = http_base(url)     # attachment paths are shown as URLs on the same server
+        self.last_seq: dict[str, int] = {}  # group_id -> the highest seq shown (for /read)
         self.out = out or sys.stdout
         self.encoding = encoding
         self.token_file = token_file or token_path()
@@ -289,10 +211,11 @@ class ChatTUI:
         self.token: str | None = None       # re-authenticates a re-opened connection
         self.user_id: str | None = None
         self.names = Names()
-        self._pump: asyncio.Task | None = None
+        self._pump: asyncio.Task[None] | None = None
         self._closing = False
         self._connect_lock = asyncio.Lock()
-        self._reconnector: asyncio.Task | None = None
+        self._reconnector: asyncio.Task[None] | None = None
+        self.pending: Command | None = None  # a command waiting for "yes" (see ask)
 
     # output
     def say(self, text: str) -> None:
@@ -322,7 +245,7 @@ class ChatTUI:
             if self.token is not None:
                 try:
                     await client.auth(self.token)
-                    self.say(f"* authenticated again as {self.user_id}; /history shows what you missed")
+                    self.say(f"* authenticated again as {clean(self.user_id)}; /history shows what you missed")
                 except RequestError as exc:
                     self.token = None
                     self.error(exc.code, exc.reason)
@@ -365,7 +288,9 @@ class ChatTUI:
 
     def show_event(self, ev: dict[str, Any]) -> None:
         kind = ev.get("ev")
-        self.say(format_event(ev, self.names))
+        self.say(format_event(ev, self.names, hl=self.hl, base=self.http_base))
+        if kind == "message":
+            self.seen(ev)
         if kind in ("group_dissolved", "group_closed") and ev.get("group_id") == self.current:
             self.current = None
             self.say("* no current group now (/groups, /use GID)")
@@ -395,6 +320,8 @@ class ChatTUI:
     async def handle_line(self, line: str) -> bool:
         """Run one input line; ``False`` when the client should exit."""
         try:
+            if self.pending is not None and await self.answer(line):
+                return True
             cmd = parse_command(line)
             if cmd is None:
                 return True
@@ -404,7 +331,9 @@ class ChatTUI:
         except CommandError as exc:
             self.error(exc.code, exc.message)
         except RequestError as exc:
-            self.error(exc.code, exc.reason)
+            retry = exc.reply.get("retry_after_ms")
+            wait = f" (try again in {retry / 1000:.1f} s)" if isinstance(retry, (int, float)) else ""
+            self.error(exc.code, f"{exc.reason}{wait}")
         except TimeoutError:
             self.error("timeout", f"no reply within {REQUEST_TIMEOUT:g} s")
         except Unreachable as exc:
@@ -415,12 +344,21 @@ class ChatTUI:
             self.error("client_error", f"{type(exc).__name__}: {exc}")
         return True
 
-    async def execute(self, cmd: Command) -> None:
+    async def execute(self, cmd: Command, confirmed: bool = False) -> None:
         if cmd.action == "help":
             self.say(help_text())
             return
+        if cmd.action in ("accounts", "post"):
+            await self.public_action(cmd)
+            return
+        if cmd.confirm and not confirmed:
+            await self.ask(cmd)
+            return
         if cmd.action == "use":
             await self.use(cmd.params["group_id"])
+            return
+        if cmd.action == "upload":
+            await self.upload(cmd)
             return
         assert cmd.op is not None
         params = bind(cmd, self.current)
@@ -431,15 +369,122 @@ class ChatTUI:
             gid = params.get("group_id")
             if gid is None:
                 raise CommandError("no_group", "@names are looked up in the current group: /use GID first")
-            key = "requests" if cmd.user_source == "join_requests" else "members"
-            users = (await self.request(cmd.user_source, group_id=gid))[key]
-            for u in users:
-                self.names.learn(u)
-            params[cmd.user_param] = pick_user(users, name, f"{gid} {key}")  # type: ignore[index]
+            params[cmd.user_param] = await self.resolve(cmd.user_source, gid, name)  # type: ignore[index]
+        if cmd.op == "mark_read" and "seq" not in params:
+            params["seq"] = self.last_seq_of(params["group_id"])
         if cmd.op == "send":
+            await self.add_mentions(params)
             params["client_msg_id"] = uuid.uuid4().hex
         reply = await self.request(cmd.op, **params)
+        if cmd.op == "subscribe":
+            await self.learn_account(params["account_id"])  # so its post events show its name
         self.show_reply(cmd, params, reply)
+        if cmd.op in ("login", "auth"):
+            # one's own display name, so mentions of oneself are shown by name (a nicety: a
+            # refusal here changes nothing about the login that just succeeded)
+            try:
+                self.names.learn(await self.request("me"))
+            except RequestError:
+                pass
+
+    async def resolve(self, source: str, gid: str, name: str) -> str:
+        """The user_id of ``@name`` among the group's members, join requests or bans (a banned
+        user is no longer a member: the name is one this client learnt earlier)."""
+        if source == "bans":
+            bans = (await self.request("bans", group_id=gid)).get("bans") or []
+            users = [{"user_id": b.get("user_id"), "display_name": self.names.names.get(str(b.get("user_id")))}
+                     for b in bans]
+            return pick_user(users, name, f"the bans of {gid}")
+        key = "requests" if source == "join_requests" else "members"
+        users = (await self.request(source, group_id=gid))[key]
+        for u in users:
+            self.names.learn(u)
+        return pick_user(users, name, f"{gid} {key}")
+
+    async def add_mentions(self, params: dict[str, Any]) -> None:
+        """``mentions`` / ``mention_all`` from the ``@name``s in the text (members looked up when
+        the text has an ``@``, so names are current)."""
+        text = params.get("text", "")
+        if "@" not in text:
+            return
+        users = (await self.request("members", group_id=params["group_id"])).get("members") or []
+        for u in users:
+            self.names.learn(u)
+        found = find_mentions(text, users)
+        if found.user_ids:
+            params["mentions"] = found.user_ids
+        if found.everyone:
+            params["mention_all"] = True
+        for name in found.ambiguous:
+            self.say(f"* @{clean(name)} is the name of several members: not mentioned (write @USER_ID)")
+
+    def seen(self, m: dict[str, Any]) -> None:
+        """Remember the highest seq shown per group, for /read."""
+        gid, seq = m.get("group_id"), m.get("seq")
+        if isinstance(gid, str) and isinstance(seq, int) and seq > self.last_seq.get(gid, 0):
+            self.last_seq[gid] = seq
+
+    def last_seq_of(self, gid: str) -> int:
+        seq = self.last_seq.get(gid)
+        if seq is None:
+            raise CommandError("nothing_shown", f"no message of {gid} shown yet: /history first, or /read SEQ")
+        return seq
+
+    async def upload(self, cmd: Command) -> None:
+        """``/upload PATH [TEXT]``: the file in chunks, then a message carrying it."""
+        params = bind(cmd, self.current)
+        path = Path(params["path"]).expanduser()
+        media = await upload_file(self.request, path)
+        self.say(f"* uploaded {clean(media['name'])} ({clean(media.get('mime'))}, {human_size(media.get('size'))})"
+                 f" as {clean(media.get('media_id'))}")
+        send = {"group_id": params["group_id"], "text": params["text"], "attachments": [media["media_id"]]}
+        await self.add_mentions(send)
+        send["client_msg_id"] = uuid.uuid4().hex
+        await self.request("send", **send)
+
+    async def ask(self, cmd: Command) -> None:
+        """Hold ``cmd`` until the next line says yes (the one command that asks: /closeaccount, after
+        showing which account it is: a wrong id fails here, before anyone is asked anything)."""
+        aid = cmd.params["account_id"]
+        self.names.learn_account(await self.request("account_info", account_id=aid))
+        self.pending = cmd
+        self.say(close_question(aid, self.names))
+
+    async def answer(self, line: str) -> bool:
+        """The line after a question: ``yes`` sends the held command; anything else keeps it unsent
+        (``no`` or a blank line is used up; any other line then runs as usual: False)."""
+        cmd, self.pending = self.pending, None
+        assert cmd is not None
+        word = line.strip().lower()
+        if word in ("yes", "y"):
+            await self.execute(cmd, confirmed=True)
+            return True
+        self.say(f"* /{cmd.name} {' '.join(cmd.args)} not done")
+        return word in ("", "no", "n")
+
+    async def learn_account(self, aid: str) -> None:
+        """Remember an account's name (a nicety: a refusal here changes nothing)."""
+        try:
+            self.names.learn_account(await self.request("account_info", account_id=aid))
+        except RequestError:
+            pass
+
+    async def public_action(self, cmd: Command) -> None:
+        """/accounts (two lists) and /post (the post, then its comments unless they are closed)."""
+        if cmd.action == "accounts":
+            mine = (await self.request("my_accounts")).get("accounts") or []
+            following = (await self.request("my_subscriptions")).get("accounts") or []
+            for line in accounts_lines(mine, following, self.names):
+                self.say(line)
+            return
+        pid = cmd.params["post_id"]
+        post = await self.request("read_post", post_id=pid)
+        for line in format_post(post, self.names, self.http_base):
+            self.say(line)
+        if post.get("comments") != "closed":
+            comments = (await self.request("comments", post_id=pid)).get("comments") or []
+            for line in format_comments(pid, comments, self.names, COMMENTS_PAGE):
+                self.say(line)
 
     async def use(self, gid: str) -> None:
         info = await self.request("group_info", group_id=gid)
@@ -503,6 +548,7 @@ class ChatTUI:
             self.current = r.get("group_id")
             self.say(f"* created group {clean(self.current)} ({clean(params['name'])}); it is the current group")
         elif op == "join_group":
+            gid = clean(r.get("group_id") or gid)
             if r.get("status") == "joined":
                 self.current = gid
                 self.say(f"* joined {gid}; it is the current group")
@@ -518,7 +564,9 @@ class ChatTUI:
                 self.say("* you are in no groups")
             for g in groups:
                 mark = "*" if g.get("group_id") == self.current else " "
-                self.say(f" {mark}{clean(g.get('group_id'))}  {clean(g.get('name'))}  ({clean(g.get('role'))})")
+                unread = g.get("unread")
+                tail = f"  {unread} unread" if isinstance(unread, int) and unread > 0 else ""
+                self.say(f" {mark}{clean(g.get('group_id'))}  {clean(g.get('name'))}  ({clean(g.get('role'))}){tail}")
         elif op == "group_info":
             owner = r.get("owner") or {}
             self.names.learn(owner)
@@ -528,6 +576,10 @@ class ChatTUI:
             self.say(f"  owner {clean(owner.get('display_name'))} ({clean(owner.get('user_id'))})")
             if r.get("announcement"):
                 self.say(f"  announcement: {clean(r['announcement'])}")
+            if r.get("pinned"):
+                self.say("  pinned: " + ", ".join(f"#{clean(s)}" for s in r["pinned"]))
+            if isinstance(r.get("slow_mode_seconds"), int) and r["slow_mode_seconds"] > 0:
+                self.say(f"  slow mode: a member may send once per {format_duration(r['slow_mode_seconds'])}")
         elif op in ("members", "join_requests"):
             users = r.get("members" if op == "members" else "requests") or []
             label = "members of" if op == "members" else "join requests for"
@@ -540,9 +592,10 @@ class ChatTUI:
             self.say(f"* history of {gid}: {len(msgs)} message{'s' * (len(msgs) != 1)}")
             for m in msgs:
                 self.names.learn(m.get("sender"))
-                self.say(format_message(m))
+                self.seen(m)
+                self.say(format_message(m, self.names, hl=self.hl, base=self.http_base))
             if msgs and len(msgs) >= params.get("limit", 50) and "after_seq" not in params:
-                self.say(f"* older: /history {params.get('limit', 50)} before {msgs[0].get('seq')}")
+                self.say(f"* older: /history {params.get('limit', 50)} before {clean(msgs[0].get('seq'))}")
         elif op == "report":
             self.say(f"* report filed (id {clean(r.get('report_id'))})")
         elif op == "mute":
@@ -557,11 +610,69 @@ class ChatTUI:
         elif op == "dissolve_group":
             self.current = None
             self.say(f"* dissolved {gid}")
-        else:
+        elif (lines := public_reply(str(op), params, r, self.names, self.http_base)) is not None:
+            for line in lines:
+                self.say(line)
+        elif not self.show_v2_reply(str(op), params, r, who):
             done = {"kick": "kicked", "invite": "invited", "approve_join": "approved",
                     "reject_join": "rejected", "set_announcement": "announcement set",
                     "update_group": "group updated", "delete_message": f"deleted #{params.get('seq')}"}
             self.say(f"* {done.get(str(op), 'done')}{' ' + who if who else ''}")
+
+    def show_v2_reply(self, op: str, params: dict[str, Any], r: dict[str, Any], who: str) -> bool:
+        """The replies of the v2 ops (richer messages, bans, links, search, log); False for others."""
+        gid = params.get("group_id")
+        seq = params.get("seq")
+        if op == "edit_message":
+            self.say(f"* edited #{seq}")
+        elif op == "react":
+            emoji = clean(params["emoji"])
+            self.say(f"* reacted {emoji} to #{seq}" if params["on"] else f"* took back {emoji} on #{seq}")
+        elif op == "pin_message":
+            self.say(f"* {'pinned' if params['on'] else 'unpinned'} #{seq} in {gid}")
+        elif op == "ban":
+            secs = params.get("seconds")
+            self.say(f"* banned {who} from {gid} " + (f"for {format_duration(secs)}" if secs else "until /unban"))
+        elif op == "unban":
+            self.say(f"* unbanned {who} in {gid}")
+        elif op == "bans":
+            bans = r.get("bans") or []
+            self.say(f"* bans in {gid}: {len(bans)}")
+            for b in bans:
+                self.say(format_ban(b, self.names))
+        elif op == "set_slow_mode":
+            secs = params["seconds"]
+            self.say(f"* slow mode in {gid}: a member may send once per {format_duration(secs)}" if secs
+                     else f"* slow mode off in {gid}")
+        elif op == "create_invite_link":
+            code = clean(r.get("code"))
+            limits = []
+            if params.get("max_uses"):
+                limits.append(f"{params['max_uses']} use{'s' * (params['max_uses'] != 1)}")
+            limits.append(f"expires {hhmm(r['expires_at'])}" if r.get("expires_at") else "no expiry")
+            self.say(f"* invite code for {gid}: {code} ({', '.join(limits)})")
+            self.say(f"* to join, type: /join {code}")
+        elif op == "revoke_invite_link":
+            self.say(f"* revoked invite code {clean(params['code'])}")
+        elif op == "mark_read":
+            self.say(f"* read {gid} up to #{seq}")
+        elif op == "search":
+            msgs = r.get("messages") or []
+            self.say(f"* {len(msgs)} message{'s' * (len(msgs) != 1)} in {gid} contain {clean(params['query'])!r}")
+            for m in msgs:
+                self.names.learn(m.get("sender"))
+                self.seen(m)
+                self.say(format_message(m, self.names, hl=self.hl, base=self.http_base))
+        elif op == "group_log":
+            entries = r.get("entries") or []
+            self.say(f"* log of {gid}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
+            for e in entries:
+                self.say(format_log_entry(e, self.names))
+            if entries and len(entries) >= params.get("limit", 50):
+                self.say(f"* older: /log {params.get('limit', 50)} before {clean(entries[-1].get('id'))}")
+        else:
+            return False
+        return True
 
     async def run(self, lines: asyncio.Queue[str | None]) -> None:
         self.say(f"qunguan chat - {self.url} - /help for commands, /quit to leave")
@@ -602,8 +713,10 @@ async def amain_terminal(url: str, encoding: str) -> int:
     from prompt_toolkit.patch_stdout import patch_stdout
 
     queue: asyncio.Queue[str | None] = asyncio.Queue()
-    with patch_stdout(raw=False):
-        tui = ChatTUI(url, out=sys.stdout, encoding=encoding)  # the patched stdout
+    # raw: our own escape sequences (the mention highlight) reach the terminal; every text from the
+    # server is cleaned of control characters before it is printed (render.clean)
+    with patch_stdout(raw=True):
+        tui = ChatTUI(url, out=sys.stdout, encoding=encoding, hl=ANSI)  # the patched stdout
         prompt = asyncio.create_task(_prompt_lines(queue))
         try:
             await tui.run(queue)

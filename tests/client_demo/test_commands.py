@@ -8,6 +8,7 @@ from client_demo.commands import (
     COMMANDS,
     CommandError,
     bind,
+    find_mentions,
     format_duration,
     help_text,
     needs_resolving,
@@ -17,6 +18,7 @@ from client_demo.commands import (
 )
 
 GID = "123456789"
+AID = "987654321"  # a public account
 
 # -- durations -------------------------------------------------------------------------
 
@@ -74,6 +76,9 @@ GOOD = [
      {"name": "club", "category": "study", "join_policy": "invite"}, "none", None),
     (f"/join {GID}", "join_group", {"group_id": GID}, "none", None),
     ("/join 000", "join_group", {"group_id": "000"}, "none", None),  # the server judges the id
+    ("/join Ab-9_xYzAb-9_xYzQ", "join_group", {"invite_code": "Ab-9_xYzAb-9_xYzQ"}, "none", None),
+    ("/join 12345678901234567890", "join_group", {"invite_code": "12345678901234567890"}, "none", None),
+    ("/joinlink Ab-9_xYzAb-9_xYzQ", "join_group", {"invite_code": "Ab-9_xYzAb-9_xYzQ"}, "none", None),
     (f"/leave {GID}", "leave_group", {"group_id": GID}, "none", None),
     ("/leave", "leave_group", {}, "current", None),
     ("/groups", "my_groups", {}, "none", None),
@@ -97,6 +102,15 @@ GOOD = [
     ("/report group gambling", "report", {"target_type": "group", "reason": "gambling"}, "current", None),
     ("/report GROUP rumour spreads rumours", "report",
      {"target_type": "group", "reason": "rumour", "detail": "spreads rumours"}, "current", None),
+    # messages
+    ("/reply 42 me too", "send", {"text": "me too", "reply_to": 42}, "current", None),
+    ("/reply 7 @Bob 你好", "send", {"text": "@Bob 你好", "reply_to": 7}, "current", None),
+    ("/edit 42 fixed typo", "edit_message", {"seq": 42, "text": "fixed typo"}, "current", None),
+    ("/react 42 👍", "react", {"seq": 42, "emoji": "👍", "on": True}, "current", None),
+    ("/unreact 42 👍", "react", {"seq": 42, "emoji": "👍", "on": False}, "current", None),
+    ("/search 读书 会", "search", {"query": "读书 会"}, "current", None),
+    ("/read", "mark_read", {}, "current", None),
+    ("/read 17", "mark_read", {"seq": 17}, "current", None),
     # management
     ("/kick u1", "kick", {"user_id": "u1"}, "current", "user_id"),
     ("/kick @Bob Smith", "kick", {"user_id": "@Bob Smith"}, "current", "user_id"),
@@ -120,6 +134,79 @@ GOOD = [
     ("/policy approval", "update_group", {"join_policy": "approval"}, "current", None),
     ("/delete 42", "delete_message", {"seq": 42}, "current", None),
     (f"/dissolve {GID}", "dissolve_group", {}, "current", None),
+    ("/pin 42", "pin_message", {"seq": 42, "on": True}, "current", None),
+    ("/unpin 42", "pin_message", {"seq": 42, "on": False}, "current", None),
+    ("/ban u1", "ban", {"user_id": "u1"}, "current", "user_id"),
+    ("/ban u1 1d", "ban", {"user_id": "u1", "seconds": 86400}, "current", "user_id"),
+    ("/ban u1 0 spam links", "ban", {"user_id": "u1", "reason": "spam links"}, "current", "user_id"),
+    ("/ban u1 forever", "ban", {"user_id": "u1"}, "current", "user_id"),
+    ("/ban u1 spam links", "ban", {"user_id": "u1", "reason": "spam links"}, "current", "user_id"),
+    ("/ban u1 30m flooding", "ban", {"user_id": "u1", "seconds": 1800, "reason": "flooding"},
+     "current", "user_id"),
+    ("/ban @Bob Li", "ban", {"user_id": "@Bob Li"}, "current", "user_id"),
+    ("/ban @Bob Li 2h ads", "ban", {"user_id": "@Bob Li", "seconds": 7200, "reason": "ads"},
+     "current", "user_id"),
+    ("/unban u1", "unban", {"user_id": "u1"}, "current", "user_id"),
+    ("/unban @Bob Li", "unban", {"user_id": "@Bob Li"}, "current", "user_id"),
+    ("/bans", "bans", {}, "current", None),
+    ("/slow 30s", "set_slow_mode", {"seconds": 30}, "current", None),
+    ("/slow 45", "set_slow_mode", {"seconds": 45}, "current", None),
+    ("/slow off", "set_slow_mode", {"seconds": 0}, "current", None),
+    ("/link", "create_invite_link", {}, "current", None),
+    ("/link 5", "create_invite_link", {"max_uses": 5}, "current", None),
+    ("/link 5 1d", "create_invite_link", {"max_uses": 5, "expires_in_seconds": 86400}, "current", None),
+    ("/link 0 3600", "create_invite_link", {"expires_in_seconds": 3600}, "current", None),
+    ("/link 2h", "create_invite_link", {"expires_in_seconds": 7200}, "current", None),
+    ("/link 1 never", "create_invite_link", {"max_uses": 1}, "current", None),
+    ("/revoke Ab-9_xYzAb-9_xYzQ", "revoke_invite_link", {"code": "Ab-9_xYzAb-9_xYzQ"}, "current", None),
+    ("/log", "group_log", {}, "current", None),
+    ("/log 20", "group_log", {"limit": 20}, "current", None),
+    ("/log 20 before 310", "group_log", {"limit": 20, "before_id": 310}, "current", None),
+    ("/log before 310", "group_log", {"before_id": 310}, "current", None),
+    # public accounts
+    (f"/account {AID}", "account_info", {"account_id": AID}, "none", None),
+    ("/newaccount 茶馆日报 culture individual -- 关于我们 \\n 第二行", "create_account",
+     {"name": "茶馆日报", "category": "culture", "subject_type": "individual", "intro": "关于我们\n第二行"},
+     "none", None),
+    ("/newaccount Tea House Daily lifestyle PERSON", "create_account",
+     {"name": "Tea House Daily", "category": "lifestyle", "subject_type": "individual", "intro": ""}, "none", None),
+    ("/newaccount 某文化 culture organization 北京 某文化公司 91110108MA00000019 -- hi", "create_account",
+     {"name": "某文化", "category": "culture", "subject_type": "organization", "intro": "hi",
+      "org_name": "北京 某文化公司", "org_code": "91110108MA00000019"}, "none", None),
+    ("/newaccount individual news individual", "create_account",  # the first subject word after two
+     {"name": "individual", "category": "news", "subject_type": "individual", "intro": ""}, "none", None),
+    (f"/editaccount {AID} name Tea House", "update_account", {"account_id": AID, "name": "Tea House"},
+     "none", None),
+    (f"/editaccount {AID} INTRO", "update_account", {"account_id": AID, "intro": ""}, "none", None),
+    (f"/editaccount {AID} intro a \\n b", "update_account", {"account_id": AID, "intro": "a\nb"}, "none", None),
+    (f"/follow {AID}", "subscribe", {"account_id": AID}, "none", None),
+    (f"/unfollow {AID}", "unsubscribe", {"account_id": AID}, "none", None),
+    (f"/posts {AID}", "posts", {"account_id": AID}, "none", None),
+    (f"/posts {AID} 5", "posts", {"account_id": AID, "limit": 5}, "none", None),
+    (f"/posts {AID} 5 before 17", "posts", {"account_id": AID, "limit": 5, "before": "17"}, "none", None),
+    (f"/posts {AID} before 17", "posts", {"account_id": AID, "before": "17"}, "none", None),
+    (f"/publish {AID} open Hello world -- first \\n second", "publish",
+     {"account_id": AID, "comments": "open", "title": "Hello world", "body": "first\nsecond"}, "none", None),
+    (f"/publish {AID} REVIEW 新闻 -- 正文", "publish",
+     {"account_id": AID, "comments": "review", "title": "新闻", "body": "正文"}, "none", None),
+    ("/delpost 17", "delete_post", {"post_id": "17"}, "none", None),
+    ("/comment 17 well said", "comment", {"post_id": "17", "text": "well said"}, "none", None),
+    ("/recomment 17 5 thanks", "comment", {"post_id": "17", "reply_to": "5", "text": "thanks"}, "none", None),
+    ("/comments 17", "comments", {"post_id": "17"}, "none", None),
+    ("/comments 17 10 before 40", "comments", {"post_id": "17", "limit": 10, "before": "40"}, "none", None),
+    ("/modcomment 17 5 hide", "moderate_comment", {"post_id": "17", "comment_id": "5", "action": "hide"},
+     "none", None),
+    ("/modcomment 17 5 Approve", "moderate_comment", {"post_id": "17", "comment_id": "5", "action": "approve"},
+     "none", None),
+    (f"/editor {AID} u2 on", "set_editor", {"account_id": AID, "user_id": "u2", "on": True}, "none", None),
+    (f"/editor {AID} u2 OFF", "set_editor", {"account_id": AID, "user_id": "u2", "on": False}, "none", None),
+    (f"/closeaccount {AID}", "close_account", {"account_id": AID}, "none", None),
+    (f"/report account {AID} fraud fake news", "report",
+     {"target_type": "account", "account_id": AID, "reason": "fraud", "detail": "fake news"}, "none", None),
+    ("/report post 17 rumour", "report", {"target_type": "post", "post_id": "17", "reason": "rumour"},
+     "none", None),
+    ("/report COMMENT 5 abuse", "report", {"target_type": "comment", "comment_id": "5", "reason": "abuse"},
+     "none", None),
     # chat
     ("hello world", "send", {"text": "hello world"}, "current", None),
     ("  indented  ", "send", {"text": "  indented  "}, "current", None),
@@ -140,7 +227,7 @@ def test_good_commands(line, op, params, group, user_param):
 
 def test_every_command_has_a_good_case():
     covered = {parse_command(line).name for line, *_ in GOOD}  # type: ignore[union-attr]
-    local = {"help", "quit", "use"}
+    local = {"help", "quit", "use", "upload", "accounts", "post"}
     assert set(COMMANDS) - local <= covered
 
 
@@ -148,6 +235,10 @@ def test_every_command_has_a_good_case():
     ("/help", "help", {}), ("/HELP", "help", {}), ("/h", "help", {}), ("/?", "help", {}),
     ("/quit", "quit", {}), ("/exit", "quit", {}), ("/q", "quit", {}),
     (f"/use {GID}", "use", {"group_id": GID}),
+    ("/upload cat.png", "upload", {"path": "cat.png", "text": ""}),
+    ("/accounts", "accounts", {}),
+    ("/post 17", "post", {"post_id": "17"}),
+    ("/upload ~/pics/cat.png look at this", "upload", {"path": "~/pics/cat.png", "text": "look at this"}),
 ])
 def test_local_actions(line, action, params):
     cmd = parse_command(line)
@@ -180,7 +271,10 @@ BAD = [
     ("/create tea open", "usage", "/create"),
     ("/create", "usage", "/create"),
     ("/join", "usage", "/join GID"),
-    ("/join abc", "usage", "not a group id"),
+    ("/join abc", "usage", "neither a group id"),
+    ("/join code/with/slashes-long-enough", "usage", "neither a group id"),
+    ("/joinlink 123456789", "usage", "not an invite code"),
+    ("/joinlink", "usage", "/joinlink CODE"),
     (f"/join {GID} {GID}", "usage", "/join"),
     ("/leave abc", "usage", "not a group id"),
     ("/groups all", "usage", "/groups"),
@@ -229,6 +323,83 @@ BAD = [
     ("/dissolve", "usage", "confirm"),
     ("/dissolve tea", "usage", "not a group id"),
     ("/quit now", "usage", "/quit"),
+    ("/reply 42", "usage", "/reply SEQ TEXT"),
+    ("/reply x hi", "usage", "SEQ"),
+    ("/edit 42", "usage", "/edit SEQ TEXT"),
+    ("/edit -1 hi", "usage", "SEQ"),
+    ("/react 42", "usage", "/react SEQ EMOJI"),
+    ("/react 42 👍 ❤", "usage", "/react"),
+    ("/react x 👍", "usage", "SEQ"),
+    ("/unreact 42", "usage", "/unreact"),
+    ("/search", "usage", "/search QUERY"),
+    ("/read x", "usage", "SEQ"),
+    ("/read 1 2", "usage", "/read"),
+    ("/upload", "usage", "/upload PATH"),
+    ("/pin", "usage", "/pin SEQ"),
+    ("/pin x", "usage", "SEQ"),
+    ("/unpin 1 2", "usage", "/unpin"),
+    ("/ban", "usage", "/ban USER"),
+    ("/ban @", "usage", "display name"),
+    ("/unban", "usage", "/unban"),
+    ("/bans all", "usage", "/bans"),
+    ("/slow", "usage", "/slow DURATION"),
+    ("/slow fast", "usage", "bad duration"),
+    ("/link 1 2 3", "usage", "/link"),
+    ("/link soon", "usage", "EXPIRES must be"),
+    ("/link 5 soon", "usage", "EXPIRES must be"),
+    ("/revoke", "usage", "/revoke CODE"),
+    ("/log 0", "usage", "N must be"),
+    ("/log 5 after 3", "usage", "/log"),
+    ("/log before", "usage", "/log"),
+    ("/log before x", "usage", "ID"),
+    ("/report account", "usage", "/report"),
+    ("/report post x spam", "usage", "'x' is not a post id"),
+    ("/report account x spam", "usage", "not an account id"),
+    ("/report comment 5", "usage", "/report"),
+    ("/accounts all", "usage", "/accounts"),
+    ("/account", "usage", "/account AID"),
+    ("/account tea", "usage", "not an account id"),
+    ("/newaccount", "usage", "/newaccount"),
+    ("/newaccount tea culture", "usage", "/newaccount"),
+    ("/newaccount culture individual", "usage", "/newaccount"),  # NAME missing
+    ("/newaccount tea culture individual 北京某公司 X -- hi", "usage", "organizations only"),
+    ("/newaccount tea culture organization 北京某公司", "usage", "ORG_NAME and ORG_CODE"),
+    ("/newaccount tea culture organization -- hi", "usage", "ORG_NAME and ORG_CODE"),
+    ("/editaccount 123456789", "usage", "/editaccount"),
+    ("/editaccount 123456789 title x", "usage", "/editaccount"),
+    ("/editaccount 123456789 name", "usage", "name is missing"),
+    ("/editaccount x name tea", "usage", "not an account id"),
+    ("/follow", "usage", "/follow AID"),
+    ("/follow 1 2", "usage", "/follow"),
+    ("/unfollow tea", "usage", "not an account id"),
+    ("/posts", "usage", "/posts"),
+    ("/posts 123456789 0", "usage", "N must be"),
+    ("/posts 123456789 before", "usage", "/posts"),
+    ("/posts 123456789 before x", "usage", "not a post id"),
+    ("/posts 123456789 after 3", "usage", "/posts"),
+    ("/post", "usage", "/post POST_ID"),
+    ("/post x", "usage", "not a post id"),
+    ("/publish 123456789 open title", "usage", "BODY goes after --"),
+    ("/publish 123456789 open title --", "usage", "/publish"),
+    ("/publish 123456789 open -- body", "usage", "/publish"),
+    ("/publish 123456789 public title -- body", "usage", "comments must be one of open, review, closed"),
+    ("/publish tea open title -- body", "usage", "not an account id"),
+    ("/delpost", "usage", "/delpost"),
+    ("/delpost x", "usage", "not a post id"),
+    ("/comment 17", "usage", "/comment POST_ID TEXT"),
+    ("/comment x hi", "usage", "not a post id"),
+    ("/recomment 17 5", "usage", "/recomment"),
+    ("/recomment 17 x hi", "usage", "not a comment id"),
+    ("/comments", "usage", "/comments"),
+    ("/comments 17 before x", "usage", "not a comment id"),
+    ("/modcomment 17 5", "usage", "/modcomment"),
+    ("/modcomment 17 5 remove", "usage", "approve|hide|delete"),
+    ("/modcomment 17 x hide", "usage", "not a comment id"),
+    ("/editor 123456789 u2", "usage", "/editor"),
+    ("/editor 123456789 u2 yes", "usage", "on|off"),
+    ("/editor x u2 on", "usage", "not an account id"),
+    ("/closeaccount", "usage", "/closeaccount AID"),
+    ("/closeaccount x", "usage", "not an account id"),
 ]
 
 
@@ -292,6 +463,8 @@ USERS = [
     ("/mute @Alice 10m", "Alice", "members"),
     ("/approve @Eve", "Eve", "join_requests"),
     ("/reject @Eve", "Eve", "join_requests"),
+    ("/ban @Bob Li 1d", "Bob Li", "members"),
+    ("/unban @Bob Li", "Bob Li", "bans"),
     ("/report user @Bob abuse", "Bob", "members"),
     ("/kick u1", None, "members"),
     ("/history", None, "members"),
@@ -322,5 +495,50 @@ def test_help_documents_every_command():
                    "/join", "/leave", "/groups", "/use", "/info", "/members", "/history", "/report",
                    "/kick", "/mute", "/muteall", "/admin", "/transfer", "/announce", "/invite",
                    "/requests", "/approve", "/reject", "/rename", "/policy", "/delete", "/dissolve",
-                   "/help", "/quit"):
+                   "/help", "/quit", "/reply", "/edit", "/react", "/unreact", "/pin", "/unpin", "/ban",
+                   "/unban", "/bans", "/slow", "/link", "/revoke", "/join GID|CODE", "/search", "/upload",
+                   "/read", "/log", "/accounts", "/account", "/newaccount", "/editaccount", "/follow",
+                   "/unfollow", "/posts", "/post", "/publish", "/delpost", "/comment", "/recomment",
+                   "/comments", "/modcomment", "/editor", "/closeaccount", "account AID", "post POST_ID",
+                   "comment COMMENT_ID"):
         assert needed in text
+
+
+# -- @mentions in typed text -------------------------------------------------------------------
+
+MEMBERS = [
+    {"user_id": "u1", "display_name": "Alice", "role": "owner"},
+    {"user_id": "u2", "display_name": "Bob", "role": "member"},
+    {"user_id": "u3", "display_name": "Bob Li", "role": "member"},
+    {"user_id": "u4", "display_name": "张三", "role": "member"},
+    {"user_id": "u5", "display_name": "Twin", "role": "member"},
+    {"user_id": "u6", "display_name": "Twin", "role": "member"},
+]
+
+
+@pytest.mark.parametrize("text, ids, everyone", [
+    ("hello", [], False),
+    ("@Alice hi", ["u1"], False),
+    ("hi @Bob", ["u2"], False),
+    ("hi @Bob Li and @Bob", ["u3", "u2"], False),        # the longest name wins
+    ("@Bobby is not Bob", [], False),                     # a Latin name does not run on
+    ("@Bob, @Bob! (@Alice)", ["u2", "u1"], False),        # once each; punctuation ends a name
+    ("@张三你好", ["u4"], False),                          # Chinese has no spaces
+    ("@u6 only this twin", ["u6"], False),                # by user_id
+    ("@所有人 开会了", [], True),
+    ("meeting @all", [], True),
+    ("@allison is not everyone", [], False),
+    ("mail me at bob@example.com", [], False),
+    ("@Nobody here", [], False),
+    ("@ alone", [], False),
+])
+def test_find_mentions(text, ids, everyone):
+    found = find_mentions(text, MEMBERS)
+    assert found.user_ids == ids
+    assert found.everyone is everyone
+    assert found.ambiguous == []
+
+
+def test_find_mentions_reports_a_shared_name_instead_of_guessing():
+    found = find_mentions("@Twin and @Alice", MEMBERS)
+    assert found.user_ids == ["u1"] and found.ambiguous == ["Twin"]

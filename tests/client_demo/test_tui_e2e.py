@@ -82,11 +82,11 @@ def test_server_text_cannot_drive_the_terminal():
 class TUI:
     """``python -m client_demo --url URL`` with stdin and stdout on pipes."""
 
-    def __init__(self, url: str, token_file: Path) -> None:
+    def __init__(self, url: str, token_file: Path, *extra_args: str) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "QUNGUAN_TOKEN_FILE": str(token_file),
                "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "client_demo", "--url", url],
+            [sys.executable, "-m", "client_demo", "--url", url, *extra_args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, encoding="utf-8", env=env, cwd=ROOT,
         )
@@ -245,7 +245,7 @@ def test_two_clients_events_saved_token_and_eof(server, tui, tmp_path):
     # a fresh process authenticates with the token /login saved
     again = tui(tmp_path / "alice.token")
     again.command("/auth", rf"^\* authenticated as {alice_uid}$")
-    again.command("/groups", rf"^  {gid}  book club  \(owner\)$")
+    again.command("/groups", rf"^  {gid}  book club  \(owner\)  1 unread$")  # Bob's "hi alice"
     assert again.finish("eof") == 0
 
     assert bob.finish("eof") == 0

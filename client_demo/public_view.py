@@ -1,0 +1,168 @@
+"""How the terminal client shows the replies of the public-account ops: pure functions from the
+request's arguments and the server's reply to lines (every server text through :func:`clean`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from client_demo.render import Names, clean, format_attachment, format_comment, hhmm
+
+STATUS_NOTES = {
+    "restricted": "the platform turned its comments off",
+    "suspended": "the platform suspended its publishing",
+    "closed": "closed: it publishes nothing more",
+}
+MODE_NOTES = {"open": "comments open", "review": "comments after approval", "closed": "comments closed"}
+
+
+def _plural(n: Any, word: str) -> str:
+    return f"{clean(n)} {word}{'' if n == 1 else 's'}"
+
+
+def format_account_row(a: dict[str, Any]) -> str:
+    """``  123456789  茶馆日报  (owner)  [closed]`` for /accounts."""
+    line = f"  {clean(a.get('account_id'))}  {clean(a.get('name'))}"
+    if a.get("role"):
+        line += f"  ({clean(a['role'])})"
+    if a.get("status") and a["status"] != "active":
+        line += f"  [{clean(a['status'])}]"
+    return line
+
+
+def format_account_info(r: dict[str, Any]) -> list[str]:
+    """The lines of ``/account AID``: who runs it (never a person's name: the server sends none)."""
+    head = f"* public account {clean(r.get('account_id'))}: {clean(r.get('name'))}"
+    status = r.get("status")
+    if status and status != "active":
+        head += f" [{clean(status)}: {STATUS_NOTES.get(str(status), clean(status))}]"
+    if r.get("subject_type") == "organization":
+        runner = f"run by the organization {clean(r.get('org_name'))}"
+    else:
+        runner = "run by a verified person"
+    facts = [f"category {clean(r.get('category'))}", runner, f"credit level {clean(r.get('credit_level'))}",
+             _plural(r.get("subscriber_count"), "subscriber")]
+    lines = [head, "  " + ", ".join(facts)]
+    labels = r.get("labels") or []
+    if labels:
+        lines.append("  labels: " + ", ".join(clean(x) for x in labels))
+    if r.get("created_at"):
+        lines.append(f"  opened {hhmm(r['created_at'])}")
+    if r.get("intro"):
+        lines.append("  " + clean(r["intro"]).replace("\n", "\n  "))
+    return lines
+
+
+def _post_facts(p: dict[str, Any]) -> str:
+    """``3 reads, 2 comments, comments open``, then attachments and held when there are."""
+    facts = [_plural(p.get("reads"), "read"), _plural(p.get("comment_count"), "comment"),
+             MODE_NOTES.get(str(p.get("comments")), clean(p.get("comments")))]
+    if p.get("attachments"):
+        facts.append(_plural(len(p["attachments"]), "attachment"))
+    if p.get("held"):
+        facts.append("held for review")
+    return ", ".join(facts)
+
+
+def format_post_row(p: dict[str, Any]) -> str:
+    """``  post 17  12:40  Title  (3 reads, 2 comments, comments open)`` for /posts."""
+    return f"  post {clean(p.get('post_id'))}  {hhmm(p.get('ts'))}  {clean(p.get('title'))}  ({_post_facts(p)})"
+
+
+def format_post(p: dict[str, Any], names: Names, base: str = "") -> list[str]:
+    """A whole post for /post: heading, facts, the body indented, one line per attachment."""
+    head = f"* post {clean(p.get('post_id'))} of {names.account(p.get('account_id'))}, {hhmm(p.get('ts'))}"
+    lines = [f"{head}: {clean(p.get('title'))}", f"  ({_post_facts(p)})"]
+    lines += ["    " + line for line in clean(p.get("body", "")).split("\n")]
+    for a in p.get("attachments") or []:
+        if isinstance(a, dict):
+            lines.append("    " + format_attachment(a, base))
+    return lines
+
+
+def format_comment_row(c: dict[str, Any], names: Names) -> str:
+    """``  comment 5  12:41  Bob Li (u2): ↪ comment 3 well said (hidden)``."""
+    return f"  comment {clean(c.get('comment_id'))}  {hhmm(c.get('ts'))}  {format_comment(c, names)}"
+
+
+def format_comments(post_id: Any, comments: list[dict[str, Any]], names: Names, limit: int) -> list[str]:
+    lines = [f"* comments on post {clean(post_id)}: {len(comments)}"]
+    lines += [format_comment_row(c, names) for c in comments]
+    if comments and len(comments) >= limit:
+        lines.append(f"* older: /comments {clean(post_id)} {limit} before {clean(comments[-1].get('comment_id'))}")
+    return lines
+
+
+POSTS_PAGE = 20     # the server's default page sizes, to say when there may be more
+COMMENTS_PAGE = 50
+
+
+def public_reply(op: str, params: dict[str, Any], r: dict[str, Any], names: Names,
+                 base: str = "") -> list[str] | None:
+    """The lines for the reply to a public-account op; ``None`` when ``op`` is not one."""
+    aid = params.get("account_id")
+    acct = names.account(aid) if aid is not None else ""
+    if op == "create_account":
+        names.learn_account({"account_id": r.get("account_id"), "name": params.get("name")})
+        return [f"* opened public account {names.account(r.get('account_id'))}; you own it",
+                f"* publish with: /publish {clean(r.get('account_id'))} open TITLE -- BODY"]
+    if op == "account_info":
+        names.learn_account(r)
+        return format_account_info(r)
+    if op == "update_account":
+        if params.get("name"):
+            names.learn_account({"account_id": aid, "name": params["name"]})
+        return [f"* updated {names.account(aid)}"]
+    if op == "set_editor":
+        who = names(params.get("user_id"))
+        return [f"* {who} {'is now' if params.get('on') else 'is no longer'} an editor of {acct}"]
+    if op == "subscribe":
+        return [f"* following {acct}: its new posts show here while you are connected"]
+    if op == "unsubscribe":
+        return [f"* no longer following {acct}"]
+    if op == "publish":
+        pid = clean(r.get("post_id"))
+        if r.get("held"):
+            return [f"* post {pid} is held for review: only the account's owner and editors see it for now"]
+        return [f"* published post {pid} in {acct} ({MODE_NOTES.get(str(r.get('comments')), 'comments ?')})"]
+    if op == "posts":
+        posts = r.get("posts") or []
+        lines = [f"* posts of {acct}: {len(posts)}"] + [format_post_row(p) for p in posts]
+        limit = params.get("limit", POSTS_PAGE)
+        if posts and len(posts) >= limit:
+            lines.append(f"* older: /posts {clean(aid)} {limit} before {clean(posts[-1].get('post_id'))}")
+        return lines
+    if op == "read_post":
+        return format_post(r, names, base)
+    if op == "delete_post":
+        return [f"* deleted post {clean(params.get('post_id'))}"]
+    if op == "comment":
+        cid, pid = clean(r.get("comment_id")), clean(params.get("post_id"))
+        line = f"* comment {cid} on post {pid}"
+        if r.get("held"):
+            line += " is held: others see it once it is approved"
+        return [line]
+    if op == "comments":
+        return format_comments(params.get("post_id"), r.get("comments") or [], names,
+                               params.get("limit", COMMENTS_PAGE))
+    if op == "moderate_comment":
+        done = {"approve": "approved: everyone sees it", "hide": "hidden from public view",
+                "delete": "deleted for good"}
+        return [f"* comment {clean(params.get('comment_id'))} {done.get(str(params.get('action')), 'done')}"]
+    if op == "close_account":
+        return [f"* closed {acct}: it publishes nothing more"]
+    return None
+
+
+def accounts_lines(mine: list[dict[str, Any]], following: list[dict[str, Any]], names: Names) -> list[str]:
+    """/accounts: the accounts one runs, then those one follows."""
+    for a in (*mine, *following):
+        names.learn_account(a)
+    lines = [f"* accounts you run: {len(mine)}"] + [format_account_row(a) for a in mine]
+    lines += [f"* accounts you follow: {len(following)}"] + [format_account_row(a) for a in following]
+    return lines
+
+
+def close_question(aid: Any, names: Names) -> str:
+    """What /closeaccount asks before it sends anything."""
+    return (f"* close public account {names.account(aid)} for good? It publishes nothing more and cannot be "
+            "opened again; its name stays taken. Type yes to close it, anything else keeps it.")

@@ -1,0 +1,346 @@
+"""How the terminal client shows what the server sends: pure functions from maps to lines.
+
+Every piece of server-supplied text goes through :func:`clean` before it is printed,
+so a display name or message cannot carry terminal escape sequences. The only
+escape sequences in the output are the client's own (the mention highlight on a
+terminal, see :data:`ANSI`), added after cleaning.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from client_demo.commands import format_duration
+
+Highlight = Callable[[str], str]
+
+
+def PLAIN(s: str) -> str:
+    """Highlight for pipes and files: ``*@Bob*``."""
+    return f"*{s}*"
+
+
+def ANSI(s: str) -> str:
+    """Highlight on a terminal: bold yellow."""
+    return f"\x1b[1;33m{s}\x1b[0m"
+
+
+def clean(text: Any) -> str:
+    """Server-supplied text made safe for a terminal: control characters (escape
+    sequences included) are shown as ``\\xNN`` instead of being interpreted."""
+    s = str(text)
+    out = []
+    for ch in s:
+        o = ord(ch)
+        if ch == "\n" or ch == "\t" or not (o < 32 or 127 <= o < 160 or ch in "\u2028\u2029"):
+            out.append(ch)
+        else:
+            out.append(f"\\x{o:02x}" if o < 256 else f"\\u{o:04x}")
+    return "".join(out)
+
+
+def hhmm(ms: Any, now: float | None = None) -> str:
+    """Local time ``HH:MM`` of a millisecond timestamp; with the date when not today."""
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
+        return "--:--"
+    t = time.localtime(ms / 1000)
+    today = time.localtime(time.time() if now is None else now)
+    if (t.tm_year, t.tm_yday) == (today.tm_year, today.tm_yday):
+        return time.strftime("%H:%M", t)
+    return time.strftime("%Y-%m-%d %H:%M", t)
+
+
+def human_size(n: Any) -> str:
+    """``532 B``, ``12.3 KB``, ``4.0 MB``."""
+    if not isinstance(n, int) or isinstance(n, bool):
+        return "? B"
+    size = float(n)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+class Names:
+    """user_id -> display name, learnt from messages, members and events; and account_id -> name
+    of the public accounts this client has seen listed (events carry only the id)."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.accounts: dict[str, str] = {}
+
+    def learn(self, user: Any) -> None:
+        if isinstance(user, dict) and user.get("user_id") and user.get("display_name"):
+            self.names[str(user["user_id"])] = str(user["display_name"])
+
+    def learn_account(self, account: Any) -> None:
+        if isinstance(account, dict) and account.get("account_id") and account.get("name"):
+            self.accounts[str(account["account_id"])] = str(account["name"])
+
+    def __call__(self, user_id: Any) -> str:
+        uid = clean(user_id)
+        name = self.names.get(str(user_id))
+        return f"{clean(name)} ({uid})" if name else uid
+
+    def account(self, account_id: Any) -> str:
+        """``茶馆日报 (123456789)``, or the bare id when the name is not known here."""
+        aid = clean(account_id)
+        name = self.accounts.get(str(account_id))
+        return f"{clean(name)} ({aid})" if name else aid
+
+
+# -- messages ------------------------------------------------------------------------------
+
+def format_attachment(a: dict[str, Any], base: str = "") -> str:
+    """``[image 640x480 cat.png] http://host/media/...``; ``base`` makes the server's path a URL."""
+    kind = clean(a.get("kind") or "file")
+    w, h = a.get("width"), a.get("height")
+    what = f"{w}x{h}" if isinstance(w, int) and isinstance(h, int) else human_size(a.get("size"))
+    name = clean(a.get("name") or a.get("media_id") or "?")
+    url = a.get("url")
+    where = ""
+    if isinstance(url, str) and url:
+        where = " " + clean((base if url.startswith("/") else "") + url)
+    return f"[{kind} {what} {name}]{where}"
+
+
+def format_reactions(reactions: Any) -> str:
+    """``[👍 2, ❤ 1]``: the most given first."""
+    if not isinstance(reactions, dict):
+        return ""
+    items = sorted(((str(e), c) for e, c in reactions.items() if isinstance(c, int) and c > 0),
+                   key=lambda ec: (-ec[1], ec[0]))
+    return "[" + ", ".join(f"{clean(e)} {c}" for e, c in items) + "]" if items else ""
+
+
+def _mention_tokens(m: dict[str, Any], names: Names | None) -> tuple[list[str], list[str]]:
+    """(tokens to look for in the text, tokens to add when absent) for the message's mentions."""
+    look: list[str] = []
+    add: list[str] = []
+    for uid in m.get("mentions") or []:
+        name = names.names.get(str(uid)) if names is not None else None
+        cands = [f"@{clean(name)}"] if name else []
+        cands.append(f"@{clean(uid)}")
+        look += cands
+        add.append(cands[0])
+    if m.get("mention_all"):
+        look += ["@所有人", "@all"]
+        add.append("@所有人")
+    return look, add
+
+
+def highlight_mentions(text: str, m: dict[str, Any], names: Names | None, hl: Highlight) -> str:
+    """``text`` (already cleaned) with the message's mentions highlighted; a mention the text does
+    not spell out (the name changed, or is unknown here) is added at the end."""
+    look, add = _mention_tokens(m, names)
+    if not look:
+        return text
+    rx = re.compile("|".join(re.escape(t) for t in sorted(set(look), key=len, reverse=True)))
+    seen: set[str] = set()
+
+    def mark(match: re.Match[str]) -> str:
+        seen.add(match.group())
+        return hl(match.group())
+
+    out = rx.sub(mark, text)
+    missing = [t for t in add if t not in seen and not (t == "@所有人" and "@all" in seen)]
+    # a user found by name or by id counts as shown
+    for uid in m.get("mentions") or []:
+        name = names.names.get(str(uid)) if names is not None else None
+        if f"@{clean(uid)}" in seen and name and f"@{clean(name)}" in missing:
+            missing.remove(f"@{clean(name)}")
+    if missing:
+        out = (out + " " if out else "") + " ".join(hl(t) for t in missing)
+    return out
+
+
+def format_message(m: dict[str, Any], names: Names | None = None, *, hl: Highlight = PLAIN,
+                   base: str = "") -> str:
+    """``12:30 [123456789 #42] Alice (owner): ↪ #40 hi *@Bob* (edited) [👍 2]``, then one
+    indented line per attachment; a deleted one ``... (deleted)``."""
+    head = f"{hhmm(m.get('ts'))} [{clean(m.get('group_id'))} #{m.get('seq')}]"
+    if m.get("deleted"):
+        return f"{head} (deleted)"
+    sender = m.get("sender") or {}
+    name = clean(sender.get("display_name") or sender.get("user_id") or "?")
+    role = sender.get("role")
+    who = f"{name} ({clean(role)})" if role in ("owner", "admin") else name
+    parts = []
+    if m.get("reply_to") is not None:
+        parts.append(f"↪ #{clean(m['reply_to'])}")
+    text = highlight_mentions(clean(m.get("text") or "").replace("\n", "\n    "), m, names, hl)
+    if text:
+        parts.append(text)
+    if m.get("edited_at"):
+        parts.append("(edited)")
+    reactions = format_reactions(m.get("reactions"))
+    if reactions:
+        parts.append(reactions)
+    line = f"{head} {who}:" + (" " + " ".join(parts) if parts else "")
+    for a in m.get("attachments") or []:
+        if isinstance(a, dict):
+            line += "\n    " + format_attachment(a, base)
+    return line
+
+
+# -- public accounts -------------------------------------------------------------------------
+
+def format_post_event(ev: dict[str, Any], names: Names) -> str:
+    """``12:40 [茶馆日报 (123456789)] new post 17: Title (/post 17)``."""
+    pid = clean(ev.get("post_id"))
+    return (f"{hhmm(ev.get('ts'))} [{names.account(ev.get('account_id'))}] new post {pid}: "
+            f"{clean(ev.get('title', ''))} (/post {pid})")
+
+
+def format_comment(c: dict[str, Any], names: Names) -> str:
+    """``Bob Li (u2): ↪ comment 3 well said (held)``: a comment, from an event or a list."""
+    user = c.get("user") or {}
+    names.learn(user)
+    who = names(user.get("user_id")) if user.get("user_id") else "?"
+    parts = [f"{who}:"]
+    if c.get("reply_to") is not None:
+        parts.append(f"↪ comment {clean(c['reply_to'])}")
+    parts.append(clean(c.get("text", "")).replace("\n", "\n    "))
+    for flag in ("held", "hidden"):
+        if c.get(flag):
+            parts.append(f"({flag})")
+    return " ".join(parts)
+
+
+def format_comment_event(ev: dict[str, Any], names: Names) -> str:
+    """``12:41 [茶馆日报 (123456789) post 17] comment 5 by Bob Li (u2): nice (held)``."""
+    head = f"{hhmm(ev.get('ts'))} [{names.account(ev.get('account_id'))} post {clean(ev.get('post_id'))}]"
+    return f"{head} comment {clean(ev.get('comment_id'))} by {format_comment(ev, names)}"
+
+
+# -- events ---------------------------------------------------------------------------------
+
+def _group_change(key: str, value: Any) -> str:
+    if key == "pinned":
+        seqs = value if isinstance(value, list) else []
+        return "pinned " + ", ".join(f"#{clean(s)}" for s in seqs) if seqs else "nothing pinned"
+    if key == "slow_mode_seconds":
+        secs = value if isinstance(value, int) else 0
+        return f"slow mode: a member may send once per {format_duration(secs)}" if secs else "slow mode off"
+    return f"{clean(key)}={clean(value)}"
+
+
+def format_group_updated(ev: dict[str, Any]) -> str:
+    gid = clean(ev.get("group_id", "?"))
+    changes = {k: v for k, v in ev.items() if k not in ("ev", "group_id")}
+    if set(changes) == {"announcement"}:
+        return f"* {gid} announcement: {clean(changes['announcement'])}"
+    return f"* {gid} updated: " + ", ".join(_group_change(k, v) for k, v in changes.items())
+
+
+def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, base: str = "") -> str:
+    """One readable line (or a few) for a server event."""
+    kind = ev.get("ev")
+    gid = clean(ev.get("group_id", "?"))
+    if kind == "message":
+        names.learn(ev.get("sender"))
+        return format_message(ev, names, hl=hl, base=base)
+    if kind == "message_deleted":
+        return f"[{gid} #{ev.get('seq')}] (deleted)"
+    if kind == "message_edited":
+        text = clean(ev.get("text", "")).replace("\n", "\n    ")
+        return f"{hhmm(ev.get('edited_at'))} [{gid} #{clean(ev.get('seq'))}] edited: {text}"
+    if kind == "reaction":
+        what = "reacted" if ev.get("on") else "took back"
+        prep = "to" if ev.get("on") else "on"
+        return f"* {names(ev.get('user_id'))} {what} {clean(ev.get('emoji'))} {prep} [{gid} #{clean(ev.get('seq'))}]"
+    if kind == "read_marker":
+        return f"* read {gid} up to #{clean(ev.get('seq'))} (on another device)"
+    if kind == "post":
+        return format_post_event(ev, names)
+    if kind == "comment":
+        return format_comment_event(ev, names)
+    if kind == "member_joined":
+        user = ev.get("user") or {}
+        names.learn(user)
+        return f"* {clean(user.get('display_name') or user.get('user_id'))} joined {gid}"
+    if kind == "member_left":
+        return f"* {names(ev.get('user_id'))} left {gid}"
+    if kind == "member_removed":
+        by = f" by {names(ev['by'])}" if ev.get("by") else ""
+        what = "banned from" if ev.get("banned") else "removed from"
+        return f"* {names(ev.get('user_id'))} was {what} {gid}{by}"
+    if kind == "role_changed":
+        return f"* {names(ev.get('user_id'))} is now {clean(ev.get('role'))} in {gid}"
+    if kind == "member_muted":
+        until = ev.get("until")
+        if not until or (isinstance(until, (int, float)) and until <= time.time() * 1000):
+            return f"* {names(ev.get('user_id'))} was unmuted in {gid}"
+        return f"* {names(ev.get('user_id'))} was muted in {gid} until {hhmm(until)}"
+    if kind == "group_updated":
+        return format_group_updated(ev)
+    if kind == "join_request":
+        user = ev.get("user") or {}
+        names.learn(user)
+        return (f"* {clean(user.get('display_name'))} ({clean(user.get('user_id'))}) asks to join {gid}"
+                f" (/approve or /reject {clean(user.get('user_id'))})")
+    if kind == "notice":
+        where = f" {gid}" if ev.get("group_id") else ""
+        if ev.get("account_id"):
+            where += f" account {names.account(ev['account_id'])}"
+        return f"* notice [{clean(ev.get('kind', ''))}]{where}: {clean(ev.get('text', ''))}"
+    if kind == "group_dissolved":
+        return f"* group {gid} was dissolved"
+    if kind == "group_closed":
+        return f"* group {gid} was closed by the platform: {clean(ev.get('reason', ''))}"
+    if kind == "group_suspended":
+        return f"* group {gid} is suspended until {hhmm(ev.get('until'))}"
+    if kind is None and ev.get("ok") is False:  # an error reply to an unreadable frame
+        return f"! {clean(ev.get('code'))}: {clean(ev.get('reason', ''))}"
+    fields = ", ".join(f"{clean(k)}={clean(v)}" for k, v in ev.items() if k != "ev")
+    return f"* {clean(kind)}: {fields}"
+
+
+# -- lists in replies -------------------------------------------------------------------------
+
+def format_user(u: dict[str, Any]) -> str:
+    role = u.get("role")
+    return (f"  {clean(u.get('user_id'))}  {clean(u.get('display_name'))}"
+            + (f"  ({clean(role)})" if role else ""))
+
+
+def format_ban(b: dict[str, Any], names: Names) -> str:
+    """``  Bob (u2)  until 18:00  by Alice (u1)  reason: spam``."""
+    until = b.get("until")
+    when = f"until {hhmm(until)}" if isinstance(until, int) and until > 0 else "until unbanned"
+    line = f"  {names(b.get('user_id'))}  {when}"
+    if b.get("by"):
+        line += f"  by {names(b['by'])}"
+    if b.get("reason"):
+        line += f"  reason: {clean(b['reason'])}"
+    return line
+
+
+def _detail(detail: Any) -> str:
+    """A log entry's detail; times (``until``, ``..._at``: epoch milliseconds) as local times."""
+    if isinstance(detail, dict):
+        return ", ".join(f"{clean(k)}={_detail_value(str(k), v)}" for k, v in detail.items())
+    return clean(detail)
+
+
+def _detail_value(key: str, value: Any) -> str:
+    is_time = key == "until" or key == "ts" or key.endswith("_at")
+    if is_time and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return hhmm(value)
+    return clean(value)
+
+
+def format_log_entry(e: dict[str, Any], names: Names) -> str:
+    """``  #12 18:00 Alice (u1) ban Bob (u2): seconds=600``; the platform's measures as ``platform``."""
+    actor = e.get("actor")
+    who = "platform" if actor == "platform" else names(actor)
+    line = f"  #{clean(e.get('id'))} {hhmm(e.get('ts'))} {who} {clean(e.get('action'))}"
+    if e.get("target_user_id"):
+        line += f" {names(e['target_user_id'])}"
+    if e.get("detail") not in (None, "", {}):
+        line += f": {_detail(e['detail'])}"
+    return line

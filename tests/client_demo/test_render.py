@@ -1,0 +1,210 @@
+"""How the terminal client shows the v2 message fields and events, and how /upload sends a file
+(no server: the upload runs against a fake that checks what a server checks)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from client_demo.commands import CommandError
+from client_demo.render import (
+    ANSI,
+    Names,
+    clean,
+    format_attachment,
+    format_ban,
+    format_event,
+    format_log_entry,
+    format_message,
+    format_reactions,
+    hhmm,
+    human_size,
+)
+from client_demo.tui import http_base
+from client_demo.upload import sniff_mime, upload_file
+
+GID = "123456789"
+NOW_MS = int(time.time() * 1000)
+NOW = hhmm(NOW_MS)
+ALICE = {"user_id": "u1", "display_name": "Alice", "role": "owner"}
+BOB = {"user_id": "u2", "display_name": "Bob", "role": "member"}
+PNG = {"media_id": "m1", "kind": "image", "mime": "image/png", "size": 2048, "name": "cat.png",
+       "url": "/media/m1?exp=1&sig=abc", "width": 640, "height": 480}
+
+
+def names() -> Names:
+    n = Names()
+    n.learn(ALICE)
+    n.learn(BOB)
+    return n
+
+
+def msg(**kw: Any) -> dict[str, Any]:
+    return {"group_id": GID, "seq": 42, "ts": NOW_MS, "sender": BOB, "text": "hi", **kw}
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("m, line", [
+    (msg(reply_to=40), f"{NOW} [{GID} #42] Bob: ↪ #40 hi"),
+    (msg(edited_at=NOW_MS), f"{NOW} [{GID} #42] Bob: hi (edited)"),
+    (msg(reactions={"❤": 1, "👍": 2}), f"{NOW} [{GID} #42] Bob: hi [👍 2, ❤ 1]"),
+    (msg(text="hi @Alice", mentions=["u1"]), f"{NOW} [{GID} #42] Bob: hi *@Alice*"),
+    (msg(text="hi @u1", mentions=["u1"]), f"{NOW} [{GID} #42] Bob: hi *@u1*"),
+    (msg(text="hi", mentions=["u1"]), f"{NOW} [{GID} #42] Bob: hi *@Alice*"),    # not spelt out
+    (msg(text="hi", mentions=["u9"]), f"{NOW} [{GID} #42] Bob: hi *@u9*"),       # unknown name
+    (msg(text="@所有人 开会", mention_all=True), f"{NOW} [{GID} #42] Bob: *@所有人* 开会"),
+    (msg(text="@all meet", mention_all=True), f"{NOW} [{GID} #42] Bob: *@all* meet"),
+    (msg(text="meet", mention_all=True), f"{NOW} [{GID} #42] Bob: meet *@所有人*"),
+    (msg(text="", attachments=[PNG]),
+     f"{NOW} [{GID} #42] Bob:\n    [image 640x480 cat.png] /media/m1?exp=1&sig=abc"),
+    (msg(text="look", reply_to=1, edited_at=NOW_MS, reactions={"👍": 1}, attachments=[PNG, PNG]),
+     f"{NOW} [{GID} #42] Bob: ↪ #1 look (edited) [👍 1]"
+     + "\n    [image 640x480 cat.png] /media/m1?exp=1&sig=abc" * 2),
+    ({"group_id": GID, "seq": 42, "ts": NOW_MS, "sender": BOB, "deleted": True, "reply_to": 3},
+     f"{NOW} [{GID} #42] (deleted)"),
+])
+def test_format_message_v2_fields(m, line):
+    assert format_message(m, names()) == line
+
+
+def test_mention_highlight_on_a_terminal_is_ours_and_server_text_stays_clean():
+    m = msg(text="\x1b[31m@Alice", mentions=["u1"])
+    assert format_message(m, names(), hl=ANSI) == f"{NOW} [{GID} #42] Bob: \\x1b[31m\x1b[1;33m@Alice\x1b[0m"
+    evil = Names()
+    evil.learn({"user_id": "u1", "display_name": "\x1b]0;x\x07"})
+    line = format_message(msg(text="hi", mentions=["u1"]), evil)
+    assert "\x1b" not in line and "\x07" not in line
+
+
+@pytest.mark.parametrize("a, base, text", [
+    (PNG, "http://h:1", "[image 640x480 cat.png] http://h:1/media/m1?exp=1&sig=abc"),
+    ({"media_id": "m2", "kind": "file", "mime": "application/pdf", "size": 1536, "name": "a.pdf"}, "",
+     "[file 1.5 KB a.pdf]"),
+    ({"media_id": "m3", "kind": "audio", "mime": "audio/ogg", "size": 300, "url": "https://cdn/x"}, "http://h",
+     "[audio 300 B m3] https://cdn/x"),
+])
+def test_format_attachment(a, base, text):
+    assert format_attachment(a, base) == text
+
+
+def test_sizes_and_reactions():
+    assert human_size(10) == "10 B" and human_size(3 * 1024 * 1024) == "3.0 MB"
+    assert format_reactions({}) == "" and format_reactions(None) == ""
+    assert format_reactions({"b": 1, "a": 1, "c": 0}) == "[a 1, b 1]"
+
+
+# -- events -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ev, line", [
+    ({"ev": "message", **msg(text="@Alice look", mentions=["u1"], reply_to=7)},
+     f"{NOW} [{GID} #42] Bob: ↪ #7 *@Alice* look"),
+    ({"ev": "message_edited", "group_id": GID, "seq": 42, "text": "fixed", "edited_at": NOW_MS},
+     f"{NOW} [{GID} #42] edited: fixed"),
+    ({"ev": "reaction", "group_id": GID, "seq": 42, "user_id": "u2", "emoji": "👍", "on": True},
+     f"* Bob (u2) reacted 👍 to [{GID} #42]"),
+    ({"ev": "reaction", "group_id": GID, "seq": 42, "user_id": "u2", "emoji": "👍", "on": False},
+     f"* Bob (u2) took back 👍 on [{GID} #42]"),
+    ({"ev": "read_marker", "group_id": GID, "seq": 9}, f"* read {GID} up to #9 (on another device)"),
+    ({"ev": "group_updated", "group_id": GID, "pinned": [3, 7]}, f"* {GID} updated: pinned #3, #7"),
+    ({"ev": "group_updated", "group_id": GID, "pinned": []}, f"* {GID} updated: nothing pinned"),
+    ({"ev": "group_updated", "group_id": GID, "slow_mode_seconds": 30},
+     f"* {GID} updated: slow mode: a member may send once per 30s"),
+    ({"ev": "group_updated", "group_id": GID, "slow_mode_seconds": 0}, f"* {GID} updated: slow mode off"),
+    ({"ev": "member_removed", "group_id": GID, "user_id": "u2", "by": "u1", "banned": True},
+     f"* Bob (u2) was banned from {GID} by Alice (u1)"),
+    ({"ev": "member_removed", "group_id": GID, "user_id": "u2", "by": "u1"},
+     f"* Bob (u2) was removed from {GID} by Alice (u1)"),
+])
+def test_format_v2_events(ev, line):
+    assert format_event(ev, names()) == line
+
+
+def test_format_ban_and_log_entry():
+    n = names()
+    assert format_ban({"user_id": "u2", "until": 0, "by": "u1", "reason": "spam"}, n) == (
+        "  Bob (u2)  until unbanned  by Alice (u1)  reason: spam")
+    assert format_ban({"user_id": "u9", "until": NOW_MS + 60_000, "by": "u1"}, n) == (
+        f"  u9  until {hhmm(NOW_MS + 60_000)}  by Alice (u1)")
+    assert format_log_entry({"id": 12, "ts": NOW_MS, "actor": "u1", "action": "ban",
+                             "target_user_id": "u2", "detail": {"seconds": 600}}, n) == (
+        f"  #12 {NOW} Alice (u1) ban Bob (u2): seconds=600")
+    until = NOW_MS + 3_600_000
+    assert format_log_entry({"id": 14, "ts": NOW_MS, "actor": "u1", "action": "ban", "target_user_id": "u2",
+                             "detail": {"until": until, "expires_at": until, "seconds": 3600}}, n) == (
+        f"  #14 {NOW} Alice (u1) ban Bob (u2): until={hhmm(until)}, expires_at={hhmm(until)}, seconds=3600")
+    assert format_log_entry({"id": 13, "ts": NOW_MS, "actor": "platform", "action": "warn_group",
+                             "detail": "\x1b[2J"}, n) == f"  #13 {NOW} platform warn_group: {clean(chr(27))}[2J"
+
+
+def test_http_base():
+    assert http_base("ws://127.0.0.1:8765/ws") == "http://127.0.0.1:8765"
+    assert http_base("wss://chat.example.com/ws") == "https://chat.example.com"
+    assert http_base("nonsense") == ""
+
+
+# -- /upload --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("head, name, mime", [
+    (b"\x89PNG\r\n\x1a\n....", "x.bin", "image/png"),
+    (b"\xff\xd8\xff\xe0", "x", "image/jpeg"),
+    (b"GIF89a..", "x", "image/gif"),
+    (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "x", "image/webp"),
+    (b"%PDF-1.7", "x", "application/pdf"),
+    (b"OggS\x00", "x", "audio/ogg"),
+    (b"#!AMR\n", "x", "audio/amr"),
+    (b"ID3\x04", "x", "audio/mpeg"),
+    (b"\xff\xfb\x90", "x", "audio/mpeg"),
+    (b"\x00\x00\x00\x18ftypmp42", "x", "video/mp4"),
+    (b"plain text", "notes.txt", "text/plain"),        # by name when the bytes say nothing
+    (b"\x89PNG\r\n\x1a\n", "photo.jpg", "image/png"),  # the bytes win over the name
+    (b"???", "x", "application/octet-stream"),
+])
+def test_sniff_mime(head, name, mime):
+    assert sniff_mime(head, name) == mime
+
+
+class FakeUploads:
+    """What the server does with upload_begin/chunk/end, enough to check the client's side."""
+
+    def __init__(self, chunk_bytes: int) -> None:
+        self.chunk_bytes = chunk_bytes
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.data = b""
+
+    async def request(self, op: str, **p: Any) -> dict[str, Any]:
+        self.calls.append((op, p))
+        if op == "upload_begin":
+            return {"upload_id": "up1", "chunk_bytes": self.chunk_bytes}
+        if op == "upload_chunk":
+            assert p["offset"] == len(self.data) and len(p["data"]) <= self.chunk_bytes
+            self.data += p["data"]
+            return {"received": len(self.data)}
+        assert op == "upload_end"
+        assert p["sha256"] == hashlib.sha256(self.data).hexdigest()
+        return {"media_id": "m1", "kind": "image", "mime": "image/png", "size": len(self.data)}
+
+
+def test_upload_sends_chunks_and_the_hash(tmp_path: Path):
+    body = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+    f = tmp_path / "cat.png"
+    f.write_bytes(body)
+    fake = FakeUploads(chunk_bytes=1000)
+    end = asyncio.run(upload_file(fake.request, f))
+    assert end == {"media_id": "m1", "kind": "image", "mime": "image/png", "size": len(body), "name": "cat.png"}
+    assert fake.data == body
+    assert fake.calls[0] == ("upload_begin", {"mime": "image/png", "size": len(body), "name": "cat.png"})
+    assert [op for op, _ in fake.calls].count("upload_chunk") == -(-len(body) // 1000)
+
+
+def test_upload_of_a_missing_file_is_said_plainly(tmp_path: Path):
+    fake = FakeUploads(chunk_bytes=1000)
+    with pytest.raises(CommandError) as exc:
+        asyncio.run(upload_file(fake.request, tmp_path / "nope.png"))
+    assert exc.value.code == "no_file" and "nope.png" in exc.value.message
+    assert fake.calls == []

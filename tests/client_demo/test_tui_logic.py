@@ -1,0 +1,146 @@
+"""What the terminal client sends for the v2 commands, against a scripted server (no network):
+mentions from typed text, /read's default seq, /unban @name via the bans, /upload then send,
+and how refusals are printed. The same paths run against a real server in test_tui_v2_e2e.py."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+from typing import Any
+
+from client_demo.client import RequestError
+from client_demo.tui import ChatTUI
+
+GID = "123456789"
+MEMBERS = [{"user_id": "u1", "display_name": "Alice", "role": "owner"},
+           {"user_id": "u2", "display_name": "Bob Li", "role": "member"}]
+
+
+class Scripted(ChatTUI):
+    """A ChatTUI whose requests are answered from ``replies`` (op -> reply or RequestError)."""
+
+    def __init__(self, replies: dict[str, Any]) -> None:
+        self.buf = io.StringIO()
+        super().__init__("ws://127.0.0.1:1/ws", out=self.buf, token_file=Path("/nonexistent/token"))
+        self.replies = replies
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.current = GID
+        self.user_id = "u1"
+
+    async def request(self, op: str, **params: Any) -> dict[str, Any]:
+        self.sent.append((op, params))
+        reply = self.replies.get(op, {"ok": True})
+        if isinstance(reply, RequestError):
+            raise reply
+        return reply(params) if callable(reply) else reply
+
+    def run_lines(self, *lines: str) -> list[str]:
+        async def go() -> None:
+            for line in lines:
+                await self.handle_line(line)
+        asyncio.run(go())
+        return self.buf.getvalue().splitlines()
+
+    def ops(self, op: str) -> list[dict[str, Any]]:
+        return [p for o, p in self.sent if o == op]
+
+
+def test_mentions_go_into_send_only_when_there_is_an_at():
+    t = Scripted({"members": {"members": MEMBERS}})
+    t.run_lines("no mentions here", "hi @Bob Li", "/reply 5 @所有人 开会")
+    sends = t.ops("send")
+    assert "mentions" not in sends[0] and "mention_all" not in sends[0]
+    assert sends[1]["mentions"] == ["u2"] and "mention_all" not in sends[1]
+    assert sends[2]["reply_to"] == 5 and sends[2]["mention_all"] is True and "mentions" not in sends[2]
+    assert len(t.ops("members")) == 2  # looked up for the two lines with an @
+
+
+def test_a_shared_name_is_said_and_not_mentioned():
+    twins = MEMBERS + [{"user_id": "u3", "display_name": "Bob Li", "role": "member"}]
+    t = Scripted({"members": {"members": twins}})
+    out = t.run_lines("hi @Bob Li")
+    assert "mentions" not in t.ops("send")[0]
+    assert "* @Bob Li is the name of several members: not mentioned (write @USER_ID)" in out
+
+
+def test_read_defaults_to_the_last_message_shown():
+    t = Scripted({})
+    out = t.run_lines("/read")
+    assert out[-1].startswith("! nothing_shown: ") and t.ops("mark_read") == []
+    t.show_event({"ev": "message", "group_id": GID, "seq": 7, "ts": 0, "text": "x",
+                  "sender": MEMBERS[1]})
+    t.show_event({"ev": "message", "group_id": "987654321", "seq": 99, "ts": 0, "text": "x",
+                  "sender": MEMBERS[1]})
+    out = t.run_lines("/read", "/read 3")
+    assert t.ops("mark_read") == [{"group_id": GID, "seq": 7}, {"group_id": GID, "seq": 3}]
+    assert out[-2:] == [f"* read {GID} up to #7", f"* read {GID} up to #3"]
+
+
+def test_unban_by_name_uses_the_names_seen_before():
+    t = Scripted({"bans": {"bans": [{"user_id": "u2", "until": 0, "by": "u1"}]},
+                  "members": {"members": MEMBERS}})
+    out = t.run_lines("/unban @Bob Li")
+    assert out[-1].startswith("! not_found: nobody in the bans of")  # never seen: no name to match
+    t.run_lines("/members")
+    out = t.run_lines("/unban @Bob Li")
+    assert t.ops("unban") == [{"group_id": GID, "user_id": "u2"}]
+    assert out[-1] == f"* unbanned Bob Li (u2) in {GID}"
+
+
+def test_upload_then_send_with_the_attachment(tmp_path: Path):
+    f = tmp_path / "a.pdf"
+    f.write_bytes(b"%PDF-1.7\n" + b"x" * 100)
+    t = Scripted({
+        "upload_begin": {"upload_id": "up", "chunk_bytes": 64},
+        "upload_chunk": lambda p: {"received": p["offset"] + len(p["data"])},
+        "upload_end": {"media_id": "m9", "kind": "file", "mime": "application/pdf", "size": 109},
+        "members": {"members": MEMBERS},
+    })
+    out = t.run_lines(f"/upload {f} for @Alice")
+    assert [o for o, _ in t.sent] == ["upload_begin", "upload_chunk", "upload_chunk", "upload_end",
+                                      "members", "send"]
+    send = t.ops("send")[0]
+    assert send["attachments"] == ["m9"] and send["text"] == "for @Alice" and send["mentions"] == ["u1"]
+    assert "* uploaded a.pdf (application/pdf, 109 B) as m9" in out
+
+
+def test_refusals_are_printed_with_code_reason_and_wait():
+    t = Scripted({"send": RequestError("rate_limited", "slow mode", {"ok": False, "retry_after_ms": 2500}),
+                  "ban": RequestError("forbidden", "admins may not ban admins", {"ok": False})})
+    out = t.run_lines("hello", "/ban u2 1d")
+    assert out[-2:] == ["! rate_limited: slow mode (try again in 2.5 s)",
+                        "! forbidden: admins may not ban admins"]
+    assert t.ops("ban") == [{"group_id": GID, "user_id": "u2", "seconds": 86400}]
+
+
+def test_join_by_code_makes_the_group_current():
+    t = Scripted({"join_group": {"status": "joined", "group_id": "555555555"}})
+    out = t.run_lines("/join Ab-9_xYzAb-9_xYzQ")
+    assert t.ops("join_group") == [{"invite_code": "Ab-9_xYzAb-9_xYzQ"}]
+    assert out[-1] == "* joined 555555555; it is the current group" and t.current == "555555555"
+
+
+def test_v2_replies():
+    t = Scripted({
+        "create_invite_link": {"code": "Ab-9_xYzAb-9_xYzQ"},
+        "bans": {"bans": [{"user_id": "u2", "until": 0, "by": "u1", "reason": "spam"}]},
+        "group_log": {"entries": [{"id": 5, "ts": 0, "actor": "u1", "action": "ban", "target_user_id": "u2"}]},
+        "search": {"messages": [{"group_id": GID, "seq": 4, "ts": 0, "text": "tea?", "sender": MEMBERS[1]}]},
+        "group_info": {"group_id": GID, "name": "tea", "owner": MEMBERS[0], "pinned": [4, 9],
+                       "slow_mode_seconds": 60},
+        "my_groups": {"groups": [{"group_id": GID, "name": "tea", "role": "owner", "unread": 3}]},
+    })
+    out = t.run_lines("/link 3", "/bans", "/log 1", "/search tea", "/info", "/groups", "/slow 1m", "/pin 4",
+                      "/react 4 👍", "/edit 4 x")
+    text = "\n".join(out)
+    assert f"* invite code for {GID}: Ab-9_xYzAb-9_xYzQ (3 uses, no expiry)" in out
+    assert "* to join, type: /join Ab-9_xYzAb-9_xYzQ" in out
+    assert f"* bans in {GID}: 1" in out and "  u2  until unbanned  by u1  reason: spam" in text
+    assert f"* log of {GID}: 1 entry" in out and "* older: /log 1 before 5" in out
+    assert f"* 1 message in {GID} contain 'tea'" in out
+    assert "  pinned: #4, #9" in out and "  slow mode: a member may send once per 1m" in out
+    assert f" *{GID}  tea  (owner)  3 unread" in out
+    assert f"* slow mode in {GID}: a member may send once per 1m" in out
+    assert f"* pinned #4 in {GID}" in out and "* reacted 👍 to #4" in out and "* edited #4" in out
+    assert t.last_seq[GID] == 4  # a search result counts as shown
