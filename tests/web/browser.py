@@ -96,3 +96,98 @@ def seqs(page: Any) -> list[int]:
 
 def close_dialogs(page: Any) -> None:
     page.evaluate("() => document.querySelectorAll('dialog[open]').forEach(d => d.close())")
+
+
+def login(page: Any, username: str, password: str = "password123") -> None:
+    """Log in through the UI (a second device of a user registered before)."""
+    page.fill("#login-username", username)
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+    page.wait_for_selector("#status.status-connected")
+
+
+def message(page: Any, text: str) -> Any:
+    """The message whose text contains ``text`` (a Playwright locator, waited for)."""
+    loc = page.locator("#messages .msg", has=page.locator(".text", has_text=text)).last
+    loc.wait_for()
+    return loc
+
+
+def open_actions(page: Any, text: str) -> None:
+    """Open the actions dialog (⋯) of the message containing ``text``."""
+    msg = message(page, text)
+    msg.hover()
+    msg.locator(".more").click()
+    page.wait_for_selector("#message-actions")
+
+
+def tiny_png(width: int = 8, height: int = 6, rgb: tuple[int, int, int] = (31, 122, 92)) -> bytes:
+    """A real PNG (the server checks magic numbers) of one colour."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+# -- public accounts -------------------------------------------------------------------------------
+def verify_identity(page: Any) -> None:
+    """Verify the user's identity through the profile dialog (a fresh valid ID number)."""
+    from tests.e2e.harness import new_id_number
+
+    page.click("#btn-profile")
+    page.fill("#verify-name", "张三")
+    page.fill("#verify-id", new_id_number())
+    page.click("#verify-btn")
+    page.wait_for_selector("dialog .form-msg.ok")
+    close_dialogs(page)
+
+
+def open_accounts(page: Any) -> None:
+    """Switch the sidebar to public accounts."""
+    page.click("#tab-accounts")
+    page.wait_for_selector("#account-side:visible")
+
+
+def create_account(page: Any, name: str, category: str = "culture", intro: str = "") -> str:
+    """Open a public account through the UI (the user must be verified); returns its id, its page open."""
+    open_accounts(page)
+    page.click("#btn-new-account")
+    page.fill("#account-create-name", name)
+    page.select_option("#account-create-category", category)
+    page.fill("#account-create-intro", intro)
+    page.click("#account-create-submit")
+    page.wait_for_selector(f"#account-name:has-text('{name}')")
+    aid: str = page.inner_text("#account-id")
+    return aid
+
+
+def find_account(page: Any, aid: str) -> None:
+    """Open an account's page by its id."""
+    open_accounts(page)
+    page.click("#btn-find-account")
+    page.fill("#find-account-id", aid)
+    page.click("#find-account-submit")
+    page.wait_for_selector(f"#account-pane[data-aid='{aid}'] #account-name")
+
+
+def publish(page: Any, title: str, body: str, mode: str = "open", images: list[dict[str, Any]] | None = None) -> None:
+    """Publish from the open account's page; waits until the post is in its list."""
+    page.click("#btn-publish")
+    page.fill("#publish-title", title)
+    page.fill("#publish-body", body)
+    page.select_option("#publish-comments", mode)
+    if images:
+        page.set_input_files("#publish-files", files=images)
+    page.click("#publish-submit")
+    page.wait_for_selector("#publish-dialog", state="detached")
+    page.locator("#post-list .post-item", has_text=title).wait_for()
+
+
+def open_post(page: Any, title: str) -> None:
+    page.locator("#post-list .post-item", has_text=title).click()
+    page.wait_for_selector(f"#post-title:has-text('{title}')")

@@ -29,3 +29,20 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     yield srv
     srv.stop()
     print("".join(srv.output))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server on each storage backend (``[sqlite]``, ``[postgresql]``), for the browser tests whose
+    outcome rests on what the server stored (read state, bans); the PostgreSQL variant skips, with the
+    reason, when the machine's PostgreSQL is unreachable."""
+    if request.param == "postgresql":
+        from tests import pgtools
+
+        reason = pgtools.unavailable()
+        if reason is not None:
+            pytest.skip(reason)
+    srv = ServerProcess(tmp_path, backend=str(request.param)).start()
+    yield srv
+    srv.cleanup()
+    print("".join(srv.output))

@@ -1,9 +1,16 @@
-// qunguan web client: login and registration, groups, live chat with resume, notices.
-// Management lives in manage.js. Every piece of user data is rendered as text (dom.js).
-import { el, clear, $, toast, modal, confirmBox } from "./dom.js";
-import { t, errorText, setLang, getLang, fmtTime, fmtDate } from "./i18n.js";
-import { S, conn, api, newGroup, readKey, roleTag, myMuteUntil, newId } from "./state.js";
-import { openManage, refreshManage, reportDialog, messageActions, setHooks } from "./manage.js";
+// qunguan web client: login and registration, groups, live chat with resume, read state, notices.
+// Management lives in manage.js and moderation.js, replies/reactions/pins/search in rich.js, the
+// composer's extras in composer.js, files in media.js, public accounts in accounts.js and posts.js.
+// Every piece of user data is rendered as text (dom.js).
+import { el, clear, $, toast, modal } from "./dom.js";
+import { t, errorText, setLang, getLang, fmtTime } from "./i18n.js";
+import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts } from "./state.js";
+import { openManage, refreshManage, messageActions, setHooks } from "./manage.js";
+import { attachmentsNode, stamp, previewText } from "./media.js";
+import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, forgetQuoted } from "./rich.js";
+import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft } from "./composer.js";
+import { fmtSeconds } from "./moderation.js";
+import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onCommentEvent, accountNotice, setAccountHooks } from "./accounts.js";
 
 const CATEGORIES = ["family", "friends", "work", "study", "interest", "business", "public_affairs", "other"];
 const PAGE = 50;
@@ -15,9 +22,43 @@ function boot() {
   conn.onEvent = onEvent;
   conn.onClose = onClose;
   setHooks({ dropGroup, reload: syncGroups });
+  setRichHooks({ jumpTo });
+  setAccountHooks({ openProfile, checkAgreement });
+  takeInviteFromUrl();
+  window.addEventListener("hashchange", takeInviteFromUrl);
   if (S.token) { conn.keep = true; setStatus("connecting"); renderMain(); conn.connect().catch(() => {}); }
   else renderLogin("login");
-  document.addEventListener("visibilitychange", () => { const g = cur(); if (g && !document.hidden) markRead(g); });
+  document.addEventListener("visibilitychange", () => { const g = cur(); if (g && !document.hidden && nearBottom()) markRead(g); });
+}
+
+// An invite link is the app's URL with #join=CODE: the code is taken out of the address bar at
+// once (so it is not bookmarked or shared further by accident) and used as soon as we are logged in.
+function takeInviteFromUrl() {
+  const m = /^#join=([^&#]{1,256})$/.exec(location.hash);
+  if (!m) return;
+  try { S.pendingInvite = decodeURIComponent(m[1]); } catch { return; }
+  history.replaceState(null, "", location.pathname + location.search);
+  if (S.authed) useInvite();
+  else showInviteHint();
+}
+
+function showInviteHint() {
+  const card = $(".login-wrap .card");
+  if (card && S.pendingInvite && !$("#invite-hint")) card.before(el("p", { id: "invite-hint", class: "form-msg ok center", text: t("invite_after_login") }));
+}
+
+async function useInvite() {
+  const code = S.pendingInvite;
+  S.pendingInvite = null;
+  if (!code) return;
+  try {
+    const r = await api("join_group", { invite_code: code });
+    if (r.status === "pending") { toast(t("n_join_pending")); return; }
+    await syncGroups();
+    if (r.group_id && S.groups.has(r.group_id)) { openGroup(r.group_id); toast(t("n_joined", { group: gname(r.group_id) })); }
+  } catch (e) {
+    notice(t("invite_failed", { reason: errorText(e) }), null, "error");
+  }
 }
 
 function cur() { return S.current ? S.groups.get(S.current) : null; }
@@ -94,6 +135,7 @@ function renderLogin(which) {
       el("div", {}, el("h1", { text: t("app") }), el("p", { class: "muted", text: t("tagline") }))),
     form, el("div", { class: "row center" }, langButton())));
   const first = form.querySelector("input"); if (first) first.focus();
+  showInviteHint();
 }
 
 function field(label, input, hint) {
@@ -111,6 +153,8 @@ async function login(username, password) {
 function localLogout(message) {
   conn.close();
   S.token = null; S.me = null; S.authed = false; S.groups.clear(); S.current = null; S.outbox = []; S.notices = []; S.unseen = 0;
+  resetAccounts(); S.tab = "groups";
+  document.body.classList.remove("show-account");
   localStorage.removeItem("qg.token");
   document.body.classList.remove("show-chat");
   renderLogin("login");
@@ -152,7 +196,9 @@ async function afterAuth() {
     if (first || document.body.dataset.view !== "main") renderMain();
     await syncGroups();
     flushOutbox();
+    syncAccounts();
     checkAgreement();
+    if (S.pendingInvite) useInvite();
   } catch (e) {
     if (e.code !== "disconnected") toast(errorText(e), "error");
   }
@@ -166,6 +212,12 @@ async function syncGroups() {
     let g = S.groups.get(x.group_id);
     if (!g) { g = newGroup(x.group_id, x.name, x.role); S.groups.set(x.group_id, g); }
     g.name = x.name; g.role = x.role;
+    // The server's read state (shared by all our devices): messages up to last_seq are counted in
+    // `unread`; later ones are counted here as they arrive (addMessage).
+    g.readSeq = x.read_seq ?? g.readSeq;
+    g.unread = x.unread ?? 0;
+    g.countedTo = x.last_seq ?? g.lastSeq;
+    if (!g.unread) g.mentioned = false;
   }
   for (const gid of [...S.groups.keys()]) if (!seen.has(gid)) dropGroup(gid);
   renderGroups();
@@ -194,7 +246,6 @@ async function catchUp(g) {
     for (const m of r.messages) addMessage(g, m);
     if (r.messages.length < PAGE) g.noMore = true;
   }
-  recount(g);
 }
 
 async function countRequests(g) {
@@ -205,7 +256,9 @@ async function loadDetail(g) {
   try {
     const [info, mem] = await Promise.all([api("group_info", { group_id: g.group_id }), api("members", { group_id: g.group_id })]);
     g.info = info; g.muteAll = !!info.mute_all; g.name = info.name;
+    g.pinned = info.pinned || []; g.slowMode = info.slow_mode_seconds || 0;
     g.members = new Map(mem.members.map((u) => [u.user_id, u]));
+    remember(mem.members);
     const mine = g.members.get(S.me.user_id); if (mine) g.role = mine.role;
   } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); }
 }
@@ -243,14 +296,40 @@ function renderMain() {
         el("div", { id: "status", class: "status status-" + statusKey, text: t(statusKey) })),
       bell,
       el("button", { type: "button", class: "icon", id: "btn-profile", title: t("profile"), "aria-label": t("profile"), onclick: openProfile }, el("img", { src: "/user.svg", alt: "", class: "ico" }))),
-    el("div", { class: "side-title" }, el("span", { text: t("groups") }),
-      el("button", { type: "button", class: "icon", id: "btn-new-group", title: t("new_group"), "aria-label": t("new_group"), onclick: openNewGroup }, el("img", { src: "/plus.svg", alt: "", class: "ico" }))),
-    el("ul", { id: "group-list" }),
+    el("nav", { class: "tabs", role: "tablist" },
+      el("button", { type: "button", class: "tab", id: "tab-groups", role: "tab", text: t("groups"), onclick: () => showTab("groups") }),
+      el("button", { type: "button", class: "tab", id: "tab-accounts", role: "tab", onclick: () => showTab("accounts") },
+        t("accounts"), el("span", { class: "badge", id: "accounts-badge", hidden: true }))),
+    el("div", { id: "group-side", class: "side-pane" },
+      el("div", { class: "side-title" }, el("span", { text: t("groups") }),
+        el("button", { type: "button", class: "icon", id: "btn-new-group", title: t("new_group"), "aria-label": t("new_group"), onclick: openNewGroup }, el("img", { src: "/plus.svg", alt: "", class: "ico" }))),
+      el("ul", { id: "group-list" })),
+    accountsSide(),
     el("footer", { class: "side-foot" }, langButton()));
   const chat = el("main", { id: "chat" });
-  app.append(side, chat);
+  app.append(side, chat, el("main", { id: "account-pane" }));
+  showTab(S.tab || "groups");
   renderGroups();
   renderChat();
+  drawAccounts();
+  renderPane();
+}
+
+// The sidebar shows groups or public accounts. Leaving the groups closes the open chat, so nothing
+// counts as read while it is out of sight.
+function showTab(tab) {
+  S.tab = tab;
+  document.body.dataset.tab = tab;
+  for (const name of ["groups", "accounts"]) {
+    const b = $("#tab-" + name);
+    if (b) { b.classList.toggle("active", name === tab); b.setAttribute("aria-selected", String(name === tab)); }
+  }
+  if (tab === "accounts" && S.current) {
+    S.current = null;
+    document.body.classList.remove("show-chat");
+    renderGroups();
+    renderChat();
+  }
 }
 
 let groupsQueued = false;
@@ -266,13 +345,13 @@ function drawGroups() {
   if (S.groups.size === 0) { list.append(el("li", { class: "empty muted", text: t("no_groups") })); return; }
   const groups = [...S.groups.values()].sort((a, b) => lastTs(b) - lastTs(a) || a.group_id.localeCompare(b.group_id));
   for (const g of groups) {
-    const badge = g.unread > 0 ? el("span", { class: "badge unread", text: g.unread >= PAGE && !g.noMore ? PAGE + "+" : String(g.unread) }) : null;
+    const badge = g.unread > 0 ? el("span", { class: "badge unread", text: g.unread > 99 ? "99+" : String(g.unread) }) : null;
     const req = g.requests > 0 ? el("span", { class: "badge req", title: t("join_requests"), text: "+" + g.requests }) : null;
     list.append(el("li", { class: "group-item" + (g.group_id === S.current ? " active" : ""), "data-gid": g.group_id,
       tabindex: 0, role: "button", onclick: () => openGroup(g.group_id), onkeydown: (e) => { if (e.key === "Enter") openGroup(g.group_id); } },
       el("div", { class: "avatar", text: [...(g.name || "?")][0] }),
       el("div", { class: "grow clip" }, el("div", { class: "row" }, el("span", { class: "gname clip", text: g.name }), roleTag(g.role)),
-        el("div", { class: "preview clip muted", text: g.preview })),
+        el("div", { class: "preview clip muted" }, g.mentioned ? el("span", { class: "mention-flag", text: t("mentioned_flag") }) : null, g.preview)),
       req, badge));
   }
 }
@@ -292,36 +371,51 @@ async function openGroup(gid) {
 function renderChat() {
   const chat = $("#chat");
   if (!chat) return;
+  const old = $("#composer-text");
+  const typed = old && chat.dataset.gid === S.current ? old.value : "";   // a redraw keeps what was typed
   clear(chat);
   const g = cur();
+  chat.dataset.gid = g ? g.group_id : "";
   if (!g) { chat.append(el("div", { class: "placeholder muted", text: t("pick_group") })); return; }
-  const scroller = el("div", { id: "scroller", onscroll: () => { if (scroller.scrollTop < 40) loadOlder(g); } },
-    el("div", { class: "older" }, el("button", { type: "button", class: "link", id: "load-earlier", text: g.noMore ? t("no_earlier") : t("load_earlier"),
-      disabled: g.noMore, onclick: () => loadOlder(g) })),
-    el("div", { id: "messages" }), el("div", { id: "outbox" }));
-  const text = el("textarea", { id: "composer-text", rows: 1, placeholder: t("composer_placeholder"), maxlength: 4000,
+  const scroller = el("div", { id: "scroller", onscroll: () => {
+    if (scroller.scrollTop < 40) loadOlder(g);
+    if (nearBottom() && !document.hidden) markRead(g);
+  } },
+  el("div", { class: "older" }, el("button", { type: "button", class: "link", id: "load-earlier", text: g.noMore ? t("no_earlier") : t("load_earlier"),
+    disabled: g.noMore, onclick: () => loadOlder(g) })),
+  el("div", { id: "messages" }), el("div", { id: "outbox" }));
+  const text = el("textarea", { id: "composer-text", rows: 1, placeholder: t("composer_placeholder"), maxlength: 4000, value: typed,
     onkeydown: (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); } },
     oninput: () => { text.style.height = "auto"; text.style.height = Math.min(text.scrollHeight, 160) + "px"; } });
   const submit = () => {
     const v = text.value;
-    if (!v.trim()) return;
+    if ((!v.trim() && !hasFiles(g)) || composerBlocked(g) || slowWait(g) > 0) return;
     text.value = ""; text.style.height = "auto";
-    sendText(g, v);
+    sendMessage(g, v);
   };
+  const picker = attachMentionPicker(g, text);
+  const [fileInput, attachBtn] = filePicker(g, () => composerBlocked(g));
   chat.append(
     el("header", { id: "chat-head" }),
     el("div", { id: "announce", hidden: true }),
+    el("div", { id: "pin-bar", class: "row", hidden: true }),
     scroller,
     el("form", { id: "composer", onsubmit: (e) => { e.preventDefault(); submit(); } },
       el("div", { id: "composer-note", hidden: true }),
-      el("div", { class: "row" }, text, el("button", { type: "submit", class: "primary", id: "send-btn", text: t("send") }))));
+      el("div", { id: "slow-note", class: "muted small", hidden: true }),
+      el("div", { id: "reply-bar", class: "row", hidden: true }),
+      el("div", { id: "attach-tray", class: "row wrap", hidden: true }),
+      picker,
+      el("div", { class: "row" }, fileInput, attachBtn, text, el("button", { type: "submit", class: "primary", id: "send-btn", text: t("send") }))));
   renderChatHead();
+  drawReply(g);
+  drawTray(g);
   const box = $("#messages");
   for (const seq of [...g.msgs.keys()].sort((a, b) => a - b)) box.append(messageNode(g, g.msgs.get(seq)));
   for (const item of S.outbox) if (item.gid === g.group_id) $("#outbox").append(pendingNode(item));
   updateComposer();
   scrollToBottom();
-  markRead(g);
+  if (!document.hidden) markRead(g);
 }
 
 function renderChatHead() {
@@ -336,6 +430,8 @@ function renderChatHead() {
     el("div", { class: "grow clip" }, el("h2", { class: "clip", id: "chat-title", text: g.name }),
       el("div", { class: "muted small" }, el("span", { text: t("group_id") + " " }), el("span", { class: "mono", id: "chat-gid", text: g.group_id }),
         count ? " · " + count : "")),
+    el("button", { type: "button", class: "icon", id: "btn-search", title: t("search"), "aria-label": t("search"), onclick: () => openSearch(g) },
+      el("img", { src: "/search.svg", alt: "", class: "ico" })),
     el("button", { type: "button", class: "ghost", id: "btn-manage", onclick: () => openManage(g),
       text: g.role === "member" ? t("members") : t("manage") }, g.requests > 0 ? el("span", { class: "badge req", text: "+" + g.requests }) : null));
   const ann = $("#announce");
@@ -343,17 +439,35 @@ function renderChatHead() {
   ann.hidden = !text;
   clear(ann);
   if (text) ann.append(el("strong", { text: t("announcement") + "：" }), el("span", { class: "ann-text", text }));
+  drawPinBar(g);
 }
 
+function isMine(m) { return !!(S.me && m.sender && m.sender.user_id === S.me.user_id); }
+
 function messageNode(g, m) {
-  const mine = S.me && m.sender && m.sender.user_id === S.me.user_id;
+  const mine = isMine(m);
   const sender = m.sender || { display_name: t("unknown_user"), role: "member" };
-  const body = m.deleted ? el("div", { class: "text deleted", text: t("deleted_message") }) : el("div", { class: "text", text: m.text });
-  return el("div", { class: "msg" + (mine ? " mine" : "") + (m.deleted ? " is-deleted" : ""), "data-seq": m.seq, "data-key": m.seq },
+  const pinned = (g.pinned || []).includes(m.seq);
+  const body = m.deleted ? el("div", { class: "text deleted", text: t("deleted_message") })
+    : el("div", { class: "body" }, quoteNode(g, m), m.text ? textNode(g, m) : null, attachmentsNode(g, m));
+  const cls = "msg" + (mine ? " mine" : "") + (m.deleted ? " is-deleted" : "") + (!m.deleted && mentionsMe(m) ? " mention-me" : "") + (pinned ? " is-pinned" : "");
+  return el("div", { class: cls, "data-seq": m.seq, "data-key": m.seq },
     el("div", { class: "meta" }, el("span", { class: "who", text: sender.display_name }), roleTag(sender.role),
-      el("time", { text: fmtTime(m.ts), datetime: new Date(m.ts).toISOString() })),
+      el("time", { text: fmtTime(m.ts), datetime: new Date(m.ts).toISOString() }),
+      m.edited_at && !m.deleted ? el("span", { class: "edited", title: fmtTime(m.edited_at), text: t("edited") }) : null,
+      pinned ? el("img", { class: "pin-mark", src: "/pin.svg", alt: t("pinned"), title: t("pinned") }) : null),
     el("div", { class: "bubble" }, body,
-      m.deleted ? null : el("button", { type: "button", class: "more", "aria-label": "⋯", text: "⋯", onclick: () => messageActions(g, m) })));
+      m.deleted ? null : el("button", { type: "button", class: "more", "aria-label": "⋯", text: "⋯", onclick: () => messageActions(g, m) })),
+    m.deleted ? null : reactionsNode(g, m));
+}
+
+// A message changed in place (edited, reacted to, deleted, pinned): redrawn where it is, no scrolling.
+function replaceMessage(g, m) {
+  g.msgs.set(m.seq, m);
+  if (m.seq === g.lastSeq) { g.preview = m.deleted ? t("deleted_message") : previewText(m); renderGroups(); }
+  if (g.group_id !== S.current) return;
+  const old = document.querySelector(`#messages .msg[data-seq="${m.seq}"]`);
+  if (old) old.replaceWith(messageNode(g, m));
 }
 
 function sysLine(g, text) {
@@ -371,10 +485,20 @@ function scrollToBottom() { const s = $("#scroller"); if (s) s.scrollTop = s.scr
 // Store a message (from history, an ack or an event) and show it in seq order.
 function addMessage(g, m) {
   const known = g.msgs.has(m.seq);
+  stamp(m);
   g.msgs.set(m.seq, m);
-  if (m.seq > g.lastSeq) { g.lastSeq = m.seq; g.preview = m.deleted ? t("deleted_message") : m.text; }
+  if (m.seq >= g.lastSeq) { g.lastSeq = m.seq; g.preview = m.deleted ? t("deleted_message") : previewText(m); }
   if (g.firstSeq === null || m.seq < g.firstSeq) g.firstSeq = m.seq;
-  if (g.group_id === S.current) {
+  const current = g.group_id === S.current;
+  const reading = current && !document.hidden && nearBottom();
+  if (m.seq > g.countedTo) {   // new since the server's count: count it here
+    g.countedTo = m.seq;
+    if (m.seq > g.readSeq && !m.deleted && !isMine(m) && !reading) {
+      g.unread++;
+      if (mentionsMe(m)) { g.mentioned = true; toast(t("mentioned_you", { name: m.sender.display_name, group: g.name })); }
+    }
+  }
+  if (current) {
     const box = $("#messages");
     if (box) {
       const atBottom = nearBottom();
@@ -382,11 +506,10 @@ function addMessage(g, m) {
       const old = known ? box.querySelector(`.msg[data-seq="${m.seq}"]`) : null;
       if (old) old.replaceWith(node);
       else insertByKey(box, node, m.seq);
-      if (atBottom || (S.me && m.sender && m.sender.user_id === S.me.user_id)) scrollToBottom();
+      if (atBottom || isMine(m)) scrollToBottom();
     }
-    if (!document.hidden) markRead(g);
+    if (!document.hidden && nearBottom()) markRead(g);
   }
-  recount(g);
   renderGroups();
 }
 
@@ -396,38 +519,79 @@ function insertByKey(box, node, key) {
   if (after) after.after(node); else box.prepend(node);
 }
 
-function recount(g) {
-  let n = 0;
-  for (const m of g.msgs.values()) if (m.seq > g.readSeq && !m.deleted && !(S.me && m.sender && m.sender.user_id === S.me.user_id)) n++;
-  g.unread = g.group_id === S.current && !document.hidden ? 0 : n;
-}
-
+// The user has seen the newest message: tell the server (once per burst), which tells our other devices.
 function markRead(g) {
-  if (g.lastSeq > g.readSeq) { g.readSeq = g.lastSeq; localStorage.setItem(readKey(g.group_id), String(g.readSeq)); }
-  if (g.unread) { g.unread = 0; renderGroups(); }
+  if (g.lastSeq > g.readSeq) {
+    g.readSeq = g.lastSeq;
+    clearTimeout(g.markTimer);
+    g.markTimer = setTimeout(() => {
+      if (S.authed && S.groups.get(g.group_id) === g) api("mark_read", { group_id: g.group_id, seq: g.readSeq }).catch(() => {});
+    }, 200);
+  }
+  if (g.unread || g.mentioned) { g.unread = 0; g.mentioned = false; renderGroups(); }
 }
 
-async function loadOlder(g) {
-  if (g.noMore || g.loadingOlder || !S.authed || g.group_id !== S.current) return;
+// read_marker: another of our devices read up to seq.
+function readElsewhere(g, seq) {
+  if (seq <= g.readSeq && g.unread === 0) return;
+  g.readSeq = Math.max(g.readSeq, seq);
+  let n = 0;
+  for (const m of g.msgs.values()) if (m.seq > g.readSeq && m.seq <= g.countedTo && !m.deleted && !isMine(m)) n++;
+  g.unread = Math.min(g.unread, n);
+  if (!g.unread) g.mentioned = false;
+  renderGroups();
+}
+
+async function loadOlder(g, limit = PAGE) {
+  if (g.noMore || g.loadingOlder || !S.authed || g.group_id !== S.current) return false;
   g.loadingOlder = true;
   const s = $("#scroller");
   const before = s.scrollHeight;
+  let ok = false;
   try {
-    const args = { group_id: g.group_id, limit: PAGE };
+    const args = { group_id: g.group_id, limit };
     if (g.firstSeq !== null) args.before_seq = g.firstSeq;
     const r = await api("history", args);
-    if (r.messages.length < PAGE) g.noMore = true;
+    if (r.messages.length < limit) g.noMore = true;
     for (const m of r.messages) addMessage(g, m);
     if (g.group_id === S.current) {
       s.scrollTop += s.scrollHeight - before;
       const b = $("#load-earlier");
       if (b && g.noMore) { b.textContent = t("no_earlier"); b.disabled = true; }
     }
+    ok = true;
   } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); }
   g.loadingOlder = false;
+  return ok;
+}
+
+// Show message seq (from a reply's quote, a pin or a search hit): older pages are loaded until it
+// is there, then it is scrolled to and flashes.
+async function jumpTo(g, seq) {
+  if (g.group_id !== S.current) await openGroup(g.group_id);
+  for (let i = 0; i < 50 && !g.msgs.has(seq) && !g.noMore && g.firstSeq !== null && seq < g.firstSeq; i++) {
+    while (g.loadingOlder) await new Promise((r) => setTimeout(r, 50));
+    if (!(await loadOlder(g, 200))) break;
+  }
+  const node = document.querySelector(`#messages .msg[data-seq="${seq}"]`);
+  if (!node) { toast(t("message_gone"), "error"); return; }
+  node.scrollIntoView({ block: "center" });
+  node.classList.remove("flash");
+  void node.offsetWidth;   // restart the animation
+  node.classList.add("flash");
 }
 
 // ------------------------------------------------------------------ sending
+function composerBlocked(g) {
+  return g.suspendedUntil > Date.now() || !!myMuteUntil(g) || (g.muteAll && g.role === "member");
+}
+
+// Slow mode binds plain members only: ms until their next message may go (0: now).
+function slowWait(g) {
+  if (!g.slowMode || g.role !== "member") return 0;
+  return Math.max(0, g.slowUntil - Date.now());
+}
+
 function updateComposer() {
   const g = cur();
   const note = $("#composer-note");
@@ -440,15 +604,24 @@ function updateComposer() {
   note.hidden = !text;
   note.textContent = text;
   document.body.classList.toggle("composer-blocked", !!text);
+  const wait = slowWait(g);
+  const slow = $("#slow-note");
+  slow.hidden = !(g.slowMode && g.role === "member");
+  slow.textContent = slow.hidden ? "" : t("slow_note", { d: fmtSeconds(g.slowMode) }) + (wait ? " " + t("slow_wait", { s: Math.ceil(wait / 1000) }) : "");
   $("#composer-text").disabled = !!text;
-  $("#send-btn").disabled = !!text;
+  $("#attach-btn").disabled = !!text;
+  $("#send-btn").disabled = !!text || wait > 0;
   clearTimeout(updateComposer.timer);
   const next = Math.max(until, g.suspendedUntil) - Date.now();
-  if (next > 0 && next < 2 ** 31) updateComposer.timer = setTimeout(updateComposer, next + 200);
+  if (wait > 0) updateComposer.timer = setTimeout(updateComposer, Math.min(1000, wait + 50));
+  else if (next > 0 && next < 2 ** 31) updateComposer.timer = setTimeout(updateComposer, next + 200);
 }
 
-function sendText(g, text) {
-  const item = { gid: g.group_id, text, cmid: newId(), error: null };
+// Queue a message: shown as "sending" at once; its files may still be uploading (trySend waits).
+function sendMessage(g, text) {
+  const files = draft(g).files.map((f) => f.file.name);
+  const item = { gid: g.group_id, text, cmid: newId(), error: null, files, extras: null };
+  item.ready = takeExtras(g, text).then((x) => { item.extras = x; });
   S.outbox.push(item);
   if (g.group_id === S.current) { $("#outbox").append(pendingNode(item)); scrollToBottom(); }
   trySend(item);
@@ -456,7 +629,8 @@ function sendText(g, text) {
 
 function pendingNode(item) {
   return el("div", { class: "msg mine pending", "data-cmid": item.cmid },
-    el("div", { class: "bubble" }, el("div", { class: "text", text: item.text }),
+    el("div", { class: "bubble" }, item.text ? el("div", { class: "text", text: item.text }) : null,
+      item.files.length ? el("div", { class: "muted small", text: "📎 " + item.files.join(", ") }) : null,
       el("small", { class: "muted", text: item.error ? t("send_failed", { reason: item.error }) : t("sending") })));
 }
 
@@ -471,11 +645,18 @@ async function trySend(item) {
   const g = S.groups.get(item.gid);
   if (!g) { dropPending(item); return; }
   item.inflight = true;
+  const extras = {};
   try {
-    const r = await api("send", { group_id: item.gid, text: item.text, client_msg_id: item.cmid });
+    await item.ready;
+    Object.assign(extras, item.extras);
+    if (!item.text.trim() && !extras.attachments) { item.inflight = false; dropPending(item); return; }   // every upload failed
+    const args = { group_id: item.gid, text: item.text, client_msg_id: item.cmid, ...extras };
+    if (extras.attachments) args.attachments = extras.attachments.map((a) => a.media_id);
+    const r = await api("send", args);
     dropPending(item);
+    if (g.slowMode && g.role === "member") { g.slowUntil = Date.now() + g.slowMode * 1000; updateComposer(); }
     if (r.held) toast(t("held"));
-    else addMessage(g, { group_id: item.gid, seq: r.seq, ts: r.ts, text: item.text,
+    else if (!g.msgs.has(r.seq)) addMessage(g, { group_id: item.gid, seq: r.seq, ts: r.ts, text: item.text, ...extras,
       sender: { user_id: S.me.user_id, display_name: S.me.display_name, role: g.role } });
   } catch (e) {
     item.inflight = false;
@@ -485,10 +666,12 @@ async function trySend(item) {
       if (e.reply.until) g.mutes.set(S.me.user_id, e.reply.until); else g.muteAll = true;
       updateComposer();
     } else if (e.code === "group_suspended" && e.reply.until) { g.suspendedUntil = e.reply.until; updateComposer(); }
+    else if (e.code === "rate_limited" && g.slowMode && e.reply.retry_after_ms) { g.slowUntil = Date.now() + e.reply.retry_after_ms; updateComposer(); }
     if (e.code === "forbidden" && e.reply.agreement_version) { toast(t("agreement_needed"), "error"); checkAgreement(); }
     else toast(t("send_failed", { reason: errorText(e) }), "error");
     const box = $("#composer-text");
     if (box && !box.value && g.group_id === S.current) box.value = item.text;
+    if (!g.draft) restoreDraft(g, extras);   // the reply, mentions and files come back with the text
   }
 }
 
@@ -506,21 +689,33 @@ function onEvent(ev) {
       if (g) addMessage(g, ev);
       break;
     case "message_deleted":
-      if (g && g.msgs.has(ev.seq)) { const m = g.msgs.get(ev.seq); addMessage(g, { group_id: m.group_id, seq: m.seq, ts: m.ts, sender: m.sender, deleted: true }); }
+      if (g) forgetQuoted(g, ev.seq);
+      if (g && g.msgs.has(ev.seq)) { const m = g.msgs.get(ev.seq); replaceMessage(g, { group_id: m.group_id, seq: m.seq, ts: m.ts, sender: m.sender, deleted: true }); }
+      break;
+    case "message_edited":
+      if (!g) break;
+      forgetQuoted(g, ev.seq);
+      if (g.msgs.has(ev.seq)) replaceMessage(g, { ...g.msgs.get(ev.seq), text: ev.text, edited_at: ev.edited_at });
+      break;
+    case "reaction":
+      if (g) { const m = applyReaction(g, ev); if (m) replaceMessage(g, m); }
+      break;
+    case "read_marker":
+      if (g) readElsewhere(g, ev.seq);
       break;
     case "member_joined":
       if (ev.user.user_id === meId) { if (!g) syncGroups().catch(() => {}); break; }
-      if (g) { if (g.members) g.members.set(ev.user.user_id, ev.user); bumpCount(g, 1); sysLine(g, t("sys_joined", { name: ev.user.display_name })); refreshManage(g); }
+      if (g) { if (g.members) g.members.set(ev.user.user_id, ev.user); remember([ev.user]); bumpCount(g, 1); sysLine(g, t("sys_joined", { name: ev.user.display_name })); refreshManage(g); }
       break;
     case "member_left":
     case "member_removed":
       if (ev.user_id === meId) {
-        if (ev.ev === "member_removed") notice(t("n_removed", { group: gname(ev.group_id) }));
+        if (ev.ev === "member_removed") notice(t(ev.banned ? "n_banned" : "n_removed", { group: gname(ev.group_id) }), null, ev.banned ? "error" : "info");
         dropGroup(ev.group_id);
         break;
       }
       if (g) {
-        sysLine(g, t(ev.ev === "member_left" ? "sys_left" : "sys_removed", { name: uname(g, ev.user_id) }));
+        sysLine(g, t(ev.ev === "member_left" ? "sys_left" : ev.banned ? "sys_banned" : "sys_removed", { name: uname(g, ev.user_id) }));
         if (g.members) g.members.delete(ev.user_id);
         bumpCount(g, -1); refreshManage(g);
       }
@@ -543,10 +738,14 @@ function onEvent(ev) {
       break;
     case "group_updated":
       if (!g) break;
-      if (g.info) for (const k of ["name", "category", "join_policy", "announcement", "mute_all"]) if (k in ev) g.info[k] = ev[k];
+      if (g.info) for (const k of ["name", "category", "join_policy", "announcement", "mute_all", "pinned", "slow_mode_seconds"]) if (k in ev) g.info[k] = ev[k];
       if ("name" in ev) g.name = ev.name;
       if ("mute_all" in ev) { g.muteAll = ev.mute_all; sysLine(g, t(ev.mute_all ? "sys_mute_all_on" : "sys_mute_all_off")); }
-      else sysLine(g, t("announcement" in ev ? "sys_announcement" : "sys_updated"));
+      else if ("pinned" in ev) { setPins(g, ev.pinned || []); sysLine(g, t("sys_pinned")); }
+      else if ("slow_mode_seconds" in ev) {
+        g.slowMode = ev.slow_mode_seconds || 0;
+        sysLine(g, g.slowMode ? t("sys_slow_on", { d: fmtSeconds(g.slowMode) }) : t("sys_slow_off"));
+      } else sysLine(g, t("announcement" in ev ? "sys_announcement" : "sys_updated"));
       renderGroups();
       if (g.group_id === S.current) { renderChatHead(); updateComposer(); }
       refreshManage(g);
@@ -579,9 +778,25 @@ function onEvent(ev) {
     case "notice":
       platformNotice(ev);
       break;
+    case "post":
+      onPostEvent(ev);
+      break;
+    case "comment":
+      onCommentEvent(ev);
+      break;
     default:
       break;   // events this client does not know are ignored
   }
+}
+
+// The pinned list changed: the pin bar and the pin marks of the messages that gained or lost one.
+function setPins(g, pins) {
+  const before = new Set(g.pinned || []);
+  g.pinned = pins;
+  for (const seq of new Set([...before, ...pins])) {
+    if (before.has(seq) !== pins.includes(seq) && g.msgs.has(seq)) replaceMessage(g, g.msgs.get(seq));
+  }
+  if (g.group_id === S.current) drawPinBar(g);
 }
 
 function bumpCount(g, d) {
@@ -591,6 +806,11 @@ function bumpCount(g, d) {
 function platformNotice(ev) {
   const group = ev.group_id ? gname(ev.group_id) : "";
   const text = ev.text || "";
+  if (ev.account_id) {   // about a public account (accounts.js)
+    const bad = ["account_warning", "account_restricted", "account_suspended", "account_closed", "post_removed"].includes(ev.kind);
+    notice(accountNotice(ev), null, bad ? "error" : "info");
+    return;
+  }
   switch (ev.kind) {
     case "warning": {
       let s = t("n_warning", { group, text });

@@ -1,15 +1,21 @@
 // Owner and admin powers in one panel (Art. 9): members with role tags, kick, timed mute,
 // mute-all, admins, ownership transfer, join requests, invitations, announcement,
-// settings, dissolution; and reporting (Art. 12) of messages, users and groups for everyone.
+// settings, dissolution; bans, slow mode, invite links and the moderation log (moderation.js);
+// and the actions on one message: react, reply, edit, pin, report (Art. 12), delete.
 import { el, clear, toast, modal, confirmBox } from "./dom.js";
 import { t, errorText, fmtTime, fmtDate } from "./i18n.js";
-import { S, api, roleTag } from "./state.js";
+import { S, api, remember } from "./state.js";
+import { banDialog, bansSection, loadBans, slowModeControl, inviteLinksSection, openGroupLog } from "./moderation.js";
+import { emojiRow, editDialog, setPinned } from "./rich.js";
+import { setReply } from "./composer.js";
+import { previewText } from "./media.js";
 
 const MUTES = [["mute_10m", 600], ["mute_1h", 3600], ["mute_1d", 86400], ["mute_7d", 604800], ["mute_30d", 2592000]];
 const CATEGORIES = ["family", "friends", "work", "study", "interest", "business", "public_affairs", "other"];
 const RANK = { owner: 0, admin: 1, member: 2 };
 let hooks = { dropGroup: () => {}, reload: async () => {} };
-let open = null;   // { g, box, requests }
+let open = null;   // { g, box, requests, bans }
+const EDIT_WINDOW_MS = 172800 * 1000;   // the server's default limits.edit_window_seconds; the server decides
 
 export function setHooks(h) { hooks = h; }
 
@@ -19,7 +25,7 @@ async function act(op, args, okText) {
 
 export function openManage(g) {
   const box = el("div", { id: "manage" });
-  open = { g, box, requests: [] };
+  open = { g, box, requests: [], bans: [] };
   modal(g.role === "member" ? t("members") : t("manage"), () => box, { wide: true, id: "manage-dialog" }).then(() => { open = null; });
   load(g);
 }
@@ -32,8 +38,12 @@ async function load(g) {
   try {
     const mem = await api("members", { group_id: g.group_id });
     g.members = new Map(mem.members.map((u) => [u.user_id, u]));
+    remember(mem.members);
     g.info = await api("group_info", { group_id: g.group_id });
-    if (g.role !== "member") open.requests = (await api("join_requests", { group_id: g.group_id })).requests;
+    if (g.role !== "member") {
+      open.requests = (await api("join_requests", { group_id: g.group_id })).requests;
+      open.bans = await loadBans(g);
+    }
     g.requests = open.requests.length;
   } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); }
   if (open && open.g === g) draw(g);
@@ -45,7 +55,10 @@ function canManage(me, target) {
   return false;
 }
 
+// The panel is redrawn on every change in the group (a join, a mute, another admin's edit): fields
+// marked data-keep hold the user's unfinished input (not server state) and survive the redraw.
 function draw(g) {
+  const kept = [...open.box.querySelectorAll("[data-keep]")].map((n) => [n.id, n.value]);
   const box = clear(open.box);
   const info = g.info || {};
   const me = g.role;
@@ -77,6 +90,7 @@ function draw(g) {
         actions.push(el("button", { type: "button", class: "small danger act-kick", text: t("kick"), onclick: async () => {
           if (await confirmBox(t("confirm_kick", { name: u.display_name }), t("kick"), t("cancel"))) act("kick", { group_id: g.group_id, user_id: u.user_id });
         } }));
+        actions.push(el("button", { type: "button", class: "small danger act-ban", text: t("ban"), onclick: () => banDialog(g, u.user_id, u.display_name) }));
       }
       if (!self && me === "owner") {
         actions.push(u.role === "admin"
@@ -95,7 +109,11 @@ function draw(g) {
         actions.length ? el("div", { class: "row wrap actions" }, actions) : null);
     }))));
 
-  if (me !== "member") box.append(adminSection(g));
+  if (me !== "member") {
+    box.append(adminSection(g), bansSection(g, open.bans, () => load(g)), inviteLinksSection(g),
+      el("section", {}, el("h3", { text: t("group_log") }),
+        el("button", { type: "button", class: "ghost", id: "btn-group-log", text: t("group_log_open"), onclick: () => openGroupLog(g) })));
+  }
   if (me === "owner" || info.join_policy === "open") box.append(inviteSection(g));
   box.append(el("section", { class: "row wrap" },
     el("button", { type: "button", class: "ghost", id: "btn-report-group", text: t("report_group"), onclick: () => reportDialog({ target_type: "group", group_id: g.group_id }) }),
@@ -108,6 +126,7 @@ function draw(g) {
         if (await confirmBox(t("confirm_leave", { name: g.name }), t("leave"), t("cancel"))
             && await act("leave_group", { group_id: g.group_id })) { closeDialog(); hooks.dropGroup(g.group_id); }
       } })));
+  for (const [id, value] of kept) { const n = box.querySelector("#" + id); if (n) n.value = value; }
 }
 
 function closeDialog() { const d = document.getElementById("manage-dialog"); if (d) d.close(); }
@@ -133,6 +152,7 @@ function adminSection(g) {
       el("input", { type: "checkbox", id: "mute-all", checked: !!info.mute_all,
         onchange: (e) => act("mute_all", { group_id: g.group_id, on: e.target.checked }) }),
       el("span", { text: t("mute_all") })),
+    slowModeControl(g),
     el("form", { class: "stack", onsubmit: (e) => { e.preventDefault(); act("set_announcement", { group_id: g.group_id, text: ann.value }, t("announcement_saved")); } },
       el("span", { class: "label", text: t("announcement_edit") }), ann,
       el("button", { type: "submit", class: "primary", id: "announcement-save", text: t("save") }))];
@@ -156,18 +176,27 @@ function adminSection(g) {
 }
 
 function inviteSection(g) {
-  const uid = el("input", { id: "invite-user", placeholder: "u0123456789abcdef", autocomplete: "off" });
+  const uid = el("input", { id: "invite-user", "data-keep": true, placeholder: "u0123456789abcdef", autocomplete: "off" });
   return el("section", {}, el("h3", { text: t("invite") }),
     el("form", { class: "row", onsubmit: (e) => { e.preventDefault(); act("invite", { group_id: g.group_id, user_id: uid.value.trim() }, t("invite_sent")).then((ok) => { if (ok) uid.value = ""; }); } },
       uid, el("button", { type: "submit", class: "primary", id: "invite-btn", text: t("invite") })),
     el("small", { class: "muted", text: t("invite_user_id") }));
 }
 
-// The actions on one message: report it, report its sender, delete it.
+// The actions on one message: react, reply, edit (one's own), pin (owner, admins), report it or
+// its sender, delete it.
 export function messageActions(g, m) {
   const mine = S.me && m.sender && m.sender.user_id === S.me.user_id;
-  modal(t("report"), (done) => el("div", { class: "stack", id: "message-actions" },
-    el("blockquote", { class: "quote", text: m.text }),
+  const pinned = (g.pinned || []).includes(m.seq);
+  modal(t("message"), (done) => el("div", { class: "stack", id: "message-actions" },
+    el("blockquote", { class: "quote", text: previewText(m) }),
+    emojiRow(g, m, () => done()),
+    el("div", { class: "row wrap" },
+      el("button", { type: "button", class: "ghost", id: "act-reply", text: t("reply"), onclick: () => { done(); setReply(g, m); } }),
+      mine && Date.now() - m.ts < EDIT_WINDOW_MS ? el("button", { type: "button", class: "ghost", id: "act-edit", text: t("edit"),
+        onclick: () => { done(); editDialog(g, m); } }) : null,
+      g.role !== "member" ? el("button", { type: "button", class: "ghost", id: "act-pin", text: pinned ? t("unpin") : t("pin"),
+        onclick: () => { done(); setPinned(g, m.seq, !pinned); } }) : null),
     mine ? null : el("button", { type: "button", class: "ghost", id: "act-report-message", text: t("report_message"),
       onclick: () => { done(); reportDialog({ target_type: "message", group_id: g.group_id, seq: m.seq }); } }),
     mine || !m.sender ? null : el("button", { type: "button", class: "ghost", id: "act-report-sender", text: t("report_user"),

@@ -14,6 +14,10 @@ export const S = {
   notices: [],
   unseen: 0,
   outbox: [],          // sends not yet acknowledged: retried with the same client_msg_id after a reconnect
+  names: new Map(),    // user_id -> display_name of everyone seen in a member list (bans and the log name ex-members)
+  invites: new Map(),  // group_id -> invite links created in this page's life (the server lists none)
+  pendingInvite: null, // an invite code from the URL (#join=CODE), used once logged in
+  tab: "groups",       // what the sidebar shows: "groups" or "accounts"
 };
 
 export const conn = new Conn(wsUrl, {});
@@ -29,11 +33,33 @@ export function newGroup(gid, name, role) {
     msgs: new Map(),           // seq -> message
     lastSeq: 0, firstSeq: null, noMore: false, loadingOlder: false,
     resumeAfter: null,         // lastSeq when the connection dropped: the catch-up starts there
-    readSeq: Number(localStorage.getItem(readKey(gid)) || 0),
-    unread: 0, preview: "", requests: 0, muteAll: false, suspendedUntil: 0,
+    readSeq: 0,                // the server's read position (my_groups, read_marker, our own mark_read)
+    countedTo: 0,              // unread counts every message from others in (readSeq, countedTo]
+    unread: 0, mentioned: false, preview: "", requests: 0, muteAll: false, suspendedUntil: 0,
+    pinned: [], slowMode: 0, slowUntil: 0,
+    draft: null,               // the composer's reply, mentions and files (composer.js)
   };
 }
-export function readKey(gid) { return "qg.read." + (S.me ? S.me.user_id : "") + "." + gid; }
+// Public accounts (accounts.js, posts.js).
+export const A = {
+  subs: new Map(),        // account_id -> {account_id, name, status}: my_subscriptions
+  mine: new Map(),        // account_id -> {account_id, name, role, status}: my_accounts (owner or editor)
+  newPosts: new Map(),    // account_id -> posts announced by `post` events since the account was last opened
+  newComments: new Map(), // account_id -> comments announced by `comment` events (managers) not yet looked at
+  view: null,             // the open account: { aid, info, posts, noMore, post } (post: the open post, or null)
+  editors: new Map(),     // account_id -> Map user_id -> on, set in this page's life (the server lists no editors)
+};
+export function resetAccounts() {
+  for (const m of [A.subs, A.mine, A.newPosts, A.newComments, A.editors]) m.clear();
+  A.view = null;
+}
+// The caller's role on an account it may still run ("owner", "editor"), or null.
+export function managerRole(aid) {
+  const x = A.mine.get(aid);
+  return x && x.status !== "closed" ? x.role : null;
+}
+
+export function remember(users) { for (const u of users) if (u && u.user_id) S.names.set(u.user_id, u.display_name); }
 
 export function roleTag(role) {
   if (role !== "owner" && role !== "admin") return null;

@@ -1,0 +1,328 @@
+// Public accounts (公众号): the sidebar's lists (the accounts one runs, the ones one follows, with
+// badges for posts and comments announced live), finding an account by id, an account's page
+// (information, follow, report, its posts) and, for its owner: opening one, editing it, editors and
+// closing it. Posts, comments and publishing are drawn by posts.js. The server decides every rule;
+// refusal() puts a refused request in plain language.
+import { el, clear, $, toast, modal, confirmBox } from "./dom.js";
+import { t, errorText, fmtDate, fmtTime } from "./i18n.js";
+import { A, api, managerRole } from "./state.js";
+import { reportDialog } from "./manage.js";
+import { refusal, setRefusalHooks } from "./account_errors.js";
+import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts } from "./posts.js";
+
+export const ACCOUNT_CATEGORIES = ["news", "government", "education", "culture", "lifestyle", "business", "technology", "other"];
+let hooks = { openProfile: () => {} };
+// openProfile (the verification form), checkAgreement (the rules dialog): provided by app.js.
+export function setAccountHooks(h) { hooks = { ...hooks, ...h }; setRefusalHooks(h); }
+
+function accountName(aid) {
+  const x = A.mine.get(aid) || A.subs.get(aid);
+  if (x) return x.name;
+  return A.view && A.view.aid === aid && A.view.info ? A.view.info.name : aid;
+}
+
+// ------------------------------------------------------------------ lists
+export async function syncAccounts() {
+  try {
+    const [subs, mine] = await Promise.all([api("my_subscriptions"), api("my_accounts")]);
+    A.subs = new Map(subs.accounts.map((x) => [x.account_id, x]));
+    A.mine = new Map(mine.accounts.map((x) => [x.account_id, x]));
+  } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); return; }
+  drawAccounts();
+  if (A.view) await reloadView(A.view);
+}
+
+export function accountsSide() {
+  return el("div", { id: "account-side", class: "side-pane" },
+    el("div", { class: "side-title" }, el("span", { text: t("accounts") }),
+      el("span", { class: "row tight" },
+        el("button", { type: "button", class: "icon", id: "btn-find-account", title: t("find_account"), "aria-label": t("find_account"), onclick: findDialog },
+          el("img", { src: "/search.svg", alt: "", class: "ico" })),
+        el("button", { type: "button", class: "icon", id: "btn-new-account", title: t("new_account"), "aria-label": t("new_account"), onclick: createDialog },
+          el("img", { src: "/plus.svg", alt: "", class: "ico" })))),
+    el("div", { id: "account-lists", class: "side-list" }));
+}
+
+export function drawAccounts() {
+  let total = 0;
+  for (const n of [...A.newPosts.values(), ...A.newComments.values()]) total += n;
+  const badge = $("#accounts-badge");
+  if (badge) { badge.hidden = total === 0; badge.textContent = total > 99 ? "99+" : String(total); }
+  const box = $("#account-lists");
+  if (!box) return;
+  clear(box);
+  if (A.mine.size) {
+    box.append(el("h4", { class: "side-sub", text: t("my_accounts") }),
+      el("ul", { class: "account-items", id: "my-accounts" }, [...A.mine.values()].map((x) => accountItem(x, x.role, A.newComments.get(x.account_id)))));
+  }
+  box.append(el("h4", { class: "side-sub", text: t("following") }),
+    A.subs.size === 0 ? el("p", { class: "empty muted", id: "no-subscriptions", text: t("no_subscriptions") })
+      : el("ul", { class: "account-items", id: "subscriptions" }, [...A.subs.values()].map((x) => accountItem(x, null, A.newPosts.get(x.account_id)))));
+}
+
+function accountItem(x, role, count) {
+  const active = A.view && A.view.aid === x.account_id;
+  return el("li", { class: "account-item" + (active ? " active" : ""), "data-aid": x.account_id, tabindex: 0, role: "button",
+    onclick: () => openAccount(x.account_id), onkeydown: (e) => { if (e.key === "Enter") openAccount(x.account_id); } },
+  el("div", { class: "avatar acct", text: [...(x.name || "?")][0] }),
+  el("div", { class: "grow clip" },
+    el("div", { class: "row" }, el("span", { class: "gname clip", text: x.name }), role ? el("span", { class: "tag tag-" + role, text: t("arole_" + role) }) : null),
+    el("div", { class: "preview clip muted", text: statusText(x.status) })),
+  count ? el("span", { class: "badge new-count", text: count > 99 ? "99+" : String(count) }) : null);
+}
+
+export function statusText(status) { return t("astatus_" + (status || "active")); }
+
+// ------------------------------------------------------------------ an account's page
+export async function openAccount(aid) {
+  A.newPosts.delete(aid);
+  A.newComments.delete(aid);
+  const v = { aid, info: null, posts: [], noMore: false, post: null };
+  A.view = v;
+  document.body.classList.add("show-account");
+  drawAccounts();
+  renderPane();
+  await reloadView(v);
+}
+
+export function closeAccount() {
+  A.view = null;
+  document.body.classList.remove("show-account");
+  drawAccounts();
+  renderPane();
+}
+
+// The account's information and its first page of posts (again: after a reconnect, a follow, a notice).
+async function reloadView(v) {
+  try {
+    v.info = await api("account_info", { account_id: v.aid });
+  } catch (e) {
+    if (e.code === "disconnected") return;
+    toast(refusal(e, "account_info"), "error");
+    if (A.view === v) closeAccount();
+    return;
+  }
+  for (const list of [A.mine, A.subs]) {
+    const x = list.get(v.aid);
+    if (x) { x.name = v.info.name; x.status = v.info.status; }
+  }
+  if (v.info.status !== "closed") await loadPosts(v, true).catch((e) => toast(refusal(e, "posts", {}, v.info), "error"));
+  if (A.view === v) { drawAccounts(); renderPane(); }
+}
+
+export function renderPane() {
+  const pane = $("#account-pane");
+  if (!pane) return;
+  const v = A.view;
+  const kept = [...pane.querySelectorAll("[data-keep]")].map((n) => [n.id, n.value]);
+  clear(pane);
+  if (!v) { pane.append(el("div", { class: "placeholder muted", id: "account-placeholder", text: t("pick_account") })); return; }
+  pane.dataset.aid = v.aid;
+  if (!v.info) { pane.append(el("div", { class: "placeholder muted", text: t("loading") })); return; }
+  if (v.post) pane.append(postView(v, renderPane));
+  else pane.append(accountHead(v), el("div", { class: "account-scroll", id: "account-scroll" }, infoCard(v), actionsRow(v), postsSection(v, renderPane)));
+  for (const [id, value] of kept) { const n = id ? pane.querySelector("#" + id) : null; if (n) n.value = value; }
+}
+
+function accountHead(v) {
+  const info = v.info;
+  return el("header", { id: "account-head", class: "pane-head" },
+    el("button", { type: "button", class: "icon back", id: "btn-account-back", "aria-label": t("back"), text: "‹", onclick: closeAccount }),
+    el("div", { class: "avatar acct", text: [...(info.name || "?")][0] }),
+    el("div", { class: "grow clip" }, el("h2", { class: "clip", id: "account-name", text: info.name }),
+      el("div", { class: "muted small" }, el("span", { text: t("account_id") + " " }), el("span", { class: "mono", id: "account-id", text: info.account_id }))),
+    info.status !== "active" ? el("span", { class: "tag tag-muted", id: "account-status", text: statusText(info.status) }) : null);
+}
+
+function infoCard(v) {
+  const info = v.info;
+  const labels = (info.labels || []).map((l) => t("label_" + l)).join("、");
+  return el("section", { class: "card account-card" },
+    info.intro ? el("p", { class: "account-intro", id: "account-intro", text: info.intro }) : null,
+    el("dl", { class: "facts", id: "account-facts" },
+      el("dt", { text: t("category") }), el("dd", { id: "account-category", text: t("acat_" + info.category) }),
+      el("dt", { text: t("subject") }), el("dd", { id: "account-subject",
+        text: info.subject_type === "organization" ? t("subject_org", { name: info.org_name || "" }) : t("subject_individual") }),
+      labels ? [el("dt", { text: t("labels") }), el("dd", { id: "account-labels", text: labels })] : null,
+      el("dt", { text: t("credit_level") }), el("dd", { id: "account-credit", text: String(info.credit_level) }),
+      el("dt", { text: t("subscribers") }), el("dd", { id: "account-subscribers", text: String(info.subscriber_count) }),
+      el("dt", { text: t("status") }), el("dd", { id: "account-status-text", text: statusText(info.status) }),
+      info.created_at ? [el("dt", { text: t("created") }), el("dd", { text: fmtDate(info.created_at) })] : null));
+}
+
+function actionsRow(v) {
+  const info = v.info;
+  const role = managerRole(v.aid);
+  const following = A.subs.has(v.aid);
+  const closed = info.status === "closed";
+  return el("div", { class: "row wrap account-actions" },
+    following ? el("button", { type: "button", class: "ghost", id: "btn-unfollow", text: t("unfollow"), onclick: () => follow(v, false) })
+      : closed ? null : el("button", { type: "button", class: "primary", id: "btn-follow", text: t("follow"), onclick: () => follow(v, true) }),
+    role ? el("button", { type: "button", class: "primary", id: "btn-publish", text: t("publish"), onclick: () => publishDialog(v, renderPane) }) : null,
+    role === "owner" ? el("button", { type: "button", class: "ghost", id: "btn-account-manage", text: t("account_manage"), onclick: () => manageDialog(v) }) : null,
+    el("button", { type: "button", class: "ghost", id: "btn-report-account", text: t("report_account"),
+      onclick: () => reportDialog({ target_type: "account", account_id: v.aid }) }));
+}
+
+async function follow(v, on) {
+  try {
+    await api(on ? "subscribe" : "unsubscribe", { account_id: v.aid });
+  } catch (e) { toast(refusal(e, "subscribe", {}, v.info), "error"); return; }
+  if (on) A.subs.set(v.aid, { account_id: v.aid, name: v.info.name, status: v.info.status });
+  else { A.subs.delete(v.aid); A.newPosts.delete(v.aid); }
+  toast(t(on ? "followed" : "unfollowed", { name: v.info.name }));
+  drawAccounts();
+  try { v.info = await api("account_info", { account_id: v.aid }); } catch { /* the count shown stays as it was */ }
+  if (A.view === v) renderPane();
+}
+
+// ------------------------------------------------------------------ finding and opening accounts
+function findDialog() {
+  modal(t("find_account"), (done) => {
+    const msg = el("p", { class: "form-msg", role: "alert" });
+    const id = el("input", { id: "find-account-id", inputmode: "numeric", required: true, placeholder: "123456789", autocomplete: "off" });
+    return el("form", { class: "stack", onsubmit: async (e) => {
+      e.preventDefault();
+      const aid = id.value.trim();
+      try { await api("account_info", { account_id: aid }); } catch (err) { msg.textContent = refusal(err, "account_info"); msg.className = "form-msg error"; return; }
+      done(); openAccount(aid);
+    } }, el("small", { class: "muted", text: t("find_account_hint") }),
+    el("div", { class: "row" }, id, el("button", { type: "submit", class: "primary", id: "find-account-submit", text: t("open") })), msg);
+  });
+}
+
+function field(label, input, hint) {
+  return el("label", { class: "field" }, el("span", { class: "label", text: label }), input, hint ? el("small", { class: "muted", text: hint }) : null);
+}
+
+function createDialog() {
+  modal(t("new_account"), (done) => {
+    const msg = el("p", { class: "form-msg", id: "account-create-msg", role: "alert" });
+    const name = el("input", { id: "account-create-name", required: true, maxlength: 30 });
+    const cat = el("select", { id: "account-create-category" }, ACCOUNT_CATEGORIES.map((c) => el("option", { value: c, text: t("acat_" + c), selected: c === "culture" })));
+    const intro = el("textarea", { id: "account-create-intro", rows: 3, maxlength: 500 });
+    const subject = el("select", { id: "account-create-subject", onchange: () => { orgBox.hidden = subject.value !== "organization"; } },
+      el("option", { value: "individual", text: t("subject_individual") }), el("option", { value: "organization", text: t("subject_organization") }));
+    const orgName = el("input", { id: "account-create-org-name", maxlength: 100 });
+    const orgCode = el("input", { id: "account-create-org-code", maxlength: 18, autocomplete: "off", class: "mono", placeholder: "91110108MA01234567" });
+    const orgBox = el("div", { class: "stack tight", hidden: true }, field(t("org_name"), orgName), field(t("org_code"), orgCode, t("org_code_hint")));
+    return el("form", { class: "stack", id: "account-create-form", onsubmit: async (e) => {
+      e.preventDefault();
+      const args = { name: name.value.trim(), category: cat.value, intro: intro.value.trim(), subject_type: subject.value };
+      if (subject.value === "organization") { args.org_name = orgName.value.trim(); args.org_code = orgCode.value.trim().toUpperCase(); }
+      msg.textContent = ""; msg.className = "form-msg";
+      try {
+        const r = await api("create_account", args);
+        done();
+        await syncAccounts();
+        openAccount(r.account_id);
+        toast(t("account_created", { id: r.account_id }));
+      } catch (err) {
+        msg.textContent = refusal(err, "create_account", args); msg.className = "form-msg error";
+        if (err.code === "verification_required") msg.append(" ", el("button", { type: "button", class: "link", id: "account-create-verify", text: t("verify"), onclick: () => { done(); hooks.openProfile(); } }));
+      }
+    } }, el("small", { class: "muted", text: t("new_account_hint") }),
+    field(t("account_name"), name, t("account_name_hint")), field(t("category"), cat), field(t("intro"), intro),
+    field(t("subject"), subject), orgBox,
+    el("button", { type: "submit", class: "primary", id: "account-create-submit", text: t("create") }), msg);
+  });
+}
+
+// ------------------------------------------------------------------ the owner's settings
+function manageDialog(v) {
+  const info = v.info;
+  modal(t("account_manage"), (done) => {
+    const msg = el("p", { class: "form-msg", role: "alert" });
+    const say = (text, ok) => { msg.textContent = text; msg.className = "form-msg " + (ok ? "ok" : "error"); };
+    const name = el("input", { id: "account-edit-name", value: info.name, maxlength: 30 });
+    const intro = el("textarea", { id: "account-edit-intro", rows: 3, maxlength: 500, value: info.intro || "" });
+    const uid = el("input", { id: "editor-user-id", placeholder: "u0123456789abcdef", autocomplete: "off" });
+    const editors = el("ul", { class: "members", id: "editor-list" });
+    const drawEditors = () => {
+      clear(editors);
+      for (const [id, on] of A.editors.get(v.aid) || []) {
+        editors.append(el("li", { class: "member editor", "data-uid": id }, el("div", { class: "row" },
+          el("span", { class: "mono grow", text: id }), el("span", { class: "tag " + (on ? "tag-editor" : "tag-muted"), text: t(on ? "editor_on" : "editor_off") }))));
+      }
+    };
+    const setEditor = async (on) => {
+      const args = { account_id: v.aid, user_id: uid.value.trim(), on };
+      if (!args.user_id) return;
+      try { await api("set_editor", args); } catch (e) { say(refusal(e, "set_editor", args, info), false); return; }
+      if (!A.editors.has(v.aid)) A.editors.set(v.aid, new Map());
+      A.editors.get(v.aid).set(args.user_id, on);
+      uid.value = "";
+      say(t(on ? "editor_added" : "editor_removed"), true);
+      drawEditors();
+    };
+    drawEditors();
+    return [
+      el("form", { class: "stack", id: "account-edit-form", onsubmit: async (e) => {
+        e.preventDefault();
+        const args = { account_id: v.aid };
+        if (name.value.trim() !== info.name) args.name = name.value.trim();
+        if (intro.value.trim() !== (info.intro || "")) args.intro = intro.value.trim();
+        if (Object.keys(args).length === 1) return;
+        try { await api("update_account", args); } catch (err) { say(refusal(err, "update_account", args, info), false); return; }
+        say(t("saved"), true);
+        await syncAccounts();
+      } }, el("h3", { text: t("account_profile") }), field(t("account_name"), name), field(t("intro"), intro),
+      el("button", { type: "submit", class: "primary", id: "account-edit-save", text: t("save") })),
+      el("section", { class: "stack" }, el("h3", { text: t("editors") }), el("small", { class: "muted", text: t("editors_hint") }),
+        el("div", { class: "row" }, uid,
+          el("button", { type: "button", class: "primary", id: "editor-add", text: t("editor_add"), onclick: () => setEditor(true) }),
+          el("button", { type: "button", class: "ghost", id: "editor-remove", text: t("editor_remove"), onclick: () => setEditor(false) })),
+        editors),
+      msg,
+      el("section", {}, el("button", { type: "button", class: "danger", id: "account-close", text: t("account_close"), onclick: async () => {
+        if (!await confirmBox(t("confirm_account_close", { name: info.name }), t("account_close"), t("cancel"))) return;
+        try { await api("close_account", { account_id: v.aid }); } catch (err) { say(refusal(err, "close_account", {}, info), false); return; }
+        done();
+        toast(t("account_closed_done", { name: info.name }));
+        await syncAccounts();
+      } }), el("small", { class: "muted block", text: t("account_close_hint") })),
+    ];
+  }, { id: "account-manage-dialog" });
+}
+
+// ------------------------------------------------------------------ events and notices
+// `post`: a followed account published. Counted on its badge, or shown at once when its page is open.
+export function onPostEvent(ev) {
+  const v = A.view;
+  if (v && v.aid === ev.account_id) { refreshPosts(v, renderPane); return; }
+  A.newPosts.set(ev.account_id, (A.newPosts.get(ev.account_id) || 0) + 1);
+  drawAccounts();
+  toast(t("new_post", { name: accountName(ev.account_id), title: ev.title }));
+}
+
+// `comment` (owners and editors): shown at once under its post when that post is open, else counted.
+export function onCommentEvent(ev) {
+  const v = A.view;
+  if (v && v.aid === ev.account_id && v.post && v.post.post.post_id === ev.post_id) { addLiveComment(v, ev, renderPane); return; }
+  A.newComments.set(ev.account_id, (A.newComments.get(ev.account_id) || 0) + 1);
+  drawAccounts();
+  toast(t(ev.held ? "new_comment_held" : "new_comment", { name: accountName(ev.account_id), who: ev.user.display_name, text: ev.text }));
+}
+
+// A platform notice about an account (P12, P13): its text in plain language; the lists, the open
+// page and (for a removed post) the open post follow.
+export function accountNotice(ev) {
+  const name = accountName(ev.account_id);
+  const text = ev.text || "";
+  let s;
+  switch (ev.kind) {
+    case "account_warning":
+      s = t("an_warning", { name, text }) + (ev.deadline ? " " + t("n_warning_deadline", { deadline: fmtTime(ev.deadline) }) : "");
+      break;
+    case "account_suspended": s = t("an_suspended", { name, until: ev.deadline ? fmtTime(ev.deadline) : "", text }); break;
+    case "account_restricted": case "account_unrestricted": case "account_closed": case "account_licensed":
+    case "account_credit": case "post_removed": case "sanction_lifted":
+      s = t("an_" + ev.kind, { name, text });
+      break;
+    default: s = text;
+  }
+  const v = A.view;
+  if (ev.kind === "post_removed" && v && v.post && v.post.post.post_id === ev.post_id) v.post = null;
+  syncAccounts();
+  return s;
+}

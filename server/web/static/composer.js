@@ -1,0 +1,188 @@
+// What the composer adds to a message besides its text: the message it replies to, the members it
+// @mentions (a picker opens on "@"; owners and admins also get @所有人 = mention_all), and files
+// (uploaded while the user types; send waits for them). Each group keeps its own draft.
+import { el, clear, $, toast } from "./dom.js";
+import { t, errorText } from "./i18n.js";
+import { S } from "./state.js";
+import { upload, fmtSize, previewText } from "./media.js";
+
+const MAX_FILES = 9;
+const PICKER_MAX = 8;
+
+export function draft(g) {
+  if (!g.draft) g.draft = { replyTo: null, mentions: new Map(), mentionAll: false, files: [] };
+  return g.draft;
+}
+
+// ---------------------------------------------------------------- reply
+export function setReply(g, m) {
+  draft(g).replyTo = m;
+  drawReply(g);
+  const box = $("#composer-text"); if (box) box.focus();
+}
+
+export function drawReply(g) {
+  const bar = $("#reply-bar");
+  if (!bar) return;
+  const m = draft(g).replyTo;
+  clear(bar);
+  bar.hidden = !m;
+  if (!m) return;
+  bar.append(el("span", { class: "grow clip" }, el("strong", { text: t("replying_to", { name: m.sender ? m.sender.display_name : "" }) }),
+    el("span", { class: "muted", text: " " + previewText(m) })),
+  el("button", { type: "button", class: "icon small", id: "reply-cancel", "aria-label": t("cancel"), text: "✕",
+    onclick: () => { draft(g).replyTo = null; drawReply(g); } }));
+}
+
+// ---------------------------------------------------------------- files
+export function filePicker(g, isBlocked) {
+  const input = el("input", { type: "file", id: "file-input", multiple: true, hidden: true,
+    onchange: () => { for (const f of [...input.files]) addFile(g, f); input.value = ""; } });
+  const btn = el("button", { type: "button", class: "icon", id: "attach-btn", title: t("attach"), "aria-label": t("attach"),
+    onclick: () => { if (!isBlocked()) input.click(); } }, el("img", { src: "/clip.svg", alt: "", class: "ico" }));
+  return [input, btn];
+}
+
+function addFile(g, file) {
+  const d = draft(g);
+  if (d.files.length >= MAX_FILES) { toast(t("too_many_files", { n: MAX_FILES }), "error"); return; }
+  const item = { file, progress: 0, result: null, error: null, preview: null };
+  if (file.type.startsWith("image/")) item.preview = URL.createObjectURL(file);
+  item.promise = upload(file, (p) => { item.progress = p; drawTray(g); })
+    .then((r) => { item.result = r; drawTray(g); return r; })
+    .catch((e) => {
+      toast(t("upload_failed", { name: file.name, reason: errorText(e) }), "error");
+      removeFile(g, item);
+      return null;
+    });
+  d.files.push(item);
+  drawTray(g);
+}
+
+function removeFile(g, item) {
+  const d = draft(g);
+  d.files = d.files.filter((x) => x !== item);
+  if (item.preview) URL.revokeObjectURL(item.preview);
+  drawTray(g);
+}
+
+export function drawTray(g) {
+  const tray = $("#attach-tray");
+  if (!tray || S.current !== g.group_id) return;
+  const files = draft(g).files;
+  clear(tray);
+  tray.hidden = files.length === 0;
+  for (const item of files) {
+    tray.append(el("div", { class: "attach-item" + (item.result ? " done" : ""), "data-name": item.file.name },
+      item.preview ? el("img", { class: "attach-thumb", src: item.preview, alt: "" }) : el("img", { class: "file-ico", src: "/file.svg", alt: "" }),
+      el("span", { class: "clip attach-name", text: item.file.name }),
+      el("small", { class: "muted", text: item.result ? fmtSize(item.file.size) : Math.round(item.progress * 100) + "%" }),
+      el("button", { type: "button", class: "icon small", "aria-label": t("cancel"), text: "✕", onclick: () => removeFile(g, item) })));
+  }
+}
+
+// ---------------------------------------------------------------- mentions
+function mentionAllLabel() { return t("mention_all_name"); }
+
+// The picker: typing "@" (and a few letters) lists matching members above the composer.
+export function attachMentionPicker(g, box) {
+  const picker = el("ul", { id: "mention-picker", class: "picker", role: "listbox", hidden: true });
+  let options = [];
+  let active = 0;
+  const query = () => {
+    const before = box.value.slice(0, box.selectionStart);
+    const m = /(^|\s)@([^\s@]{0,24})$/.exec(before);
+    return m ? { q: m[2], start: before.length - m[2].length - 1 } : null;
+  };
+  const close = () => { picker.hidden = true; options = []; };
+  const choose = (opt) => {
+    const at = query();
+    if (!at) { close(); return; }
+    const name = opt.all ? mentionAllLabel() : opt.user.display_name;
+    const end = box.selectionStart;
+    box.value = box.value.slice(0, at.start) + "@" + name + " " + box.value.slice(end);
+    const caret = at.start + name.length + 2;
+    box.setSelectionRange(caret, caret);
+    const d = draft(g);
+    if (opt.all) d.mentionAll = true; else d.mentions.set(opt.user.user_id, opt.user.display_name);
+    close();
+    box.focus();
+  };
+  const draw = () => {
+    clear(picker);
+    options.forEach((opt, i) => picker.append(el("li", { role: "option", class: "pick" + (i === active ? " active" : ""),
+      "data-uid": opt.all ? "all" : opt.user.user_id, "aria-selected": i === active ? "true" : "false",
+      onmousedown: (e) => { e.preventDefault(); choose(opt); } },
+    el("span", { text: "@" + (opt.all ? mentionAllLabel() : opt.user.display_name) }),
+    opt.all ? el("small", { class: "muted", text: t("mention_all_hint") }) : null)));
+    picker.hidden = options.length === 0;
+  };
+  const update = () => {
+    const at = query();
+    if (!at) { close(); return; }
+    const q = at.q.toLowerCase();
+    const me = S.me ? S.me.user_id : null;
+    options = [];
+    if (g.role !== "member" && (mentionAllLabel().toLowerCase().startsWith(q) || "all".startsWith(q))) options.push({ all: true });
+    for (const u of (g.members || new Map()).values()) {
+      if (u.user_id !== me && u.display_name.toLowerCase().includes(q)) options.push({ user: u });
+      if (options.length >= PICKER_MAX) break;
+    }
+    active = 0;
+    draw();
+  };
+  box.addEventListener("input", update);
+  box.addEventListener("click", update);
+  box.addEventListener("blur", () => setTimeout(close, 150));
+  box.addEventListener("keydown", (e) => {
+    if (picker.hidden) return;
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      active = (active + (e.key === "ArrowDown" ? 1 : options.length - 1)) % options.length;
+      draw();
+    } else if ((e.key === "Enter" || e.key === "Tab") && !e.isComposing) {
+      e.preventDefault(); e.stopImmediatePropagation();
+      choose(options[active]);
+    } else if (e.key === "Escape") { close(); }
+  }, true);
+  return picker;
+}
+
+// ---------------------------------------------------------------- sending
+export function hasFiles(g) { return draft(g).files.length > 0; }
+
+// The send arguments beyond the text; waits for uploads still running. Clears the draft.
+export async function takeExtras(g, text) {
+  const d = draft(g);
+  g.draft = null;
+  drawReply(g);
+  const extras = {};
+  if (d.replyTo) extras.reply_to = d.replyTo.seq;
+  const ids = [...d.mentions].filter(([, name]) => text.includes("@" + name)).map(([uid]) => uid);
+  if (ids.length) extras.mentions = ids;
+  if (d.mentionAll && text.includes("@" + mentionAllLabel())) extras.mention_all = true;
+  if (d.files.length) {
+    drawTray(g);
+    const done = (await Promise.all(d.files.map((f) => f.promise))).filter(Boolean);
+    for (const f of d.files) if (f.preview) URL.revokeObjectURL(f.preview);
+    if (done.length) extras.attachments = done;
+  }
+  drawTray(g);
+  return extras;
+}
+
+// A refused send: its reply, mentions and (already uploaded) files go back into the draft.
+export function restoreDraft(g, extras) {
+  const d = draft(g);
+  if (extras.reply_to && g.msgs.has(extras.reply_to)) d.replyTo = g.msgs.get(extras.reply_to);
+  for (const uid of extras.mentions || []) {
+    const u = g.members ? g.members.get(uid) : null;
+    if (u) d.mentions.set(uid, u.display_name);
+  }
+  if (extras.mention_all) d.mentionAll = true;
+  for (const a of extras.attachments || []) {
+    d.files.push({ file: { name: a.name, size: a.size, type: a.mime }, progress: 1, result: a, error: null, preview: null, promise: Promise.resolve(a) });
+  }
+  drawReply(g);
+  drawTray(g);
+}

@@ -1,0 +1,183 @@
+// The owner/admin panel's v2 sections: bans (ban with a duration and a reason, the ban list,
+// unban), slow mode, invite links with their QR codes, and the group's moderation log.
+// manage.js places them; each is its own function and talks to the server only through api().
+import { el, clear, toast, modal } from "./dom.js";
+import { t, errorText, fmtTime } from "./i18n.js";
+import { S, api } from "./state.js";
+
+export const BAN_LENGTHS = [["ban_1d", 86400], ["ban_7d", 604800], ["ban_30d", 2592000], ["ban_forever", 0]];
+const SLOW = [0, 10, 30, 60, 300, 900, 3600];
+const USES = [0, 1, 5, 10, 50, 100];
+const EXPIRY = [["expire_1h", 3600], ["expire_1d", 86400], ["expire_7d", 604800], ["expire_never", 0]];
+
+async function act(op, args, okText) {
+  try { const r = await api(op, args); if (okText) toast(okText); return r || {}; } catch (e) { toast(errorText(e), "error"); return null; }
+}
+
+function memberName(g, uid) {
+  const u = g.members ? g.members.get(uid) : null;
+  return u ? u.display_name : S.names.get(uid) || null;
+}
+
+// ---------------------------------------------------------------- bans
+export function banDialog(g, userId, name) {
+  modal(t("ban"), (done) => {
+    const len = el("select", { id: "ban-seconds" }, BAN_LENGTHS.map(([k, s]) => el("option", { value: s, text: t(k) })));
+    const reason = el("input", { id: "ban-reason", maxlength: 200, placeholder: t("ban_reason_hint") });
+    return el("form", { class: "stack", onsubmit: async (e) => {
+      e.preventDefault();
+      const args = { group_id: g.group_id, user_id: userId };
+      if (Number(len.value) > 0) args.seconds = Number(len.value);
+      if (reason.value.trim()) args.reason = reason.value.trim();
+      if (await act("ban", args, t("ban_done", { name }))) done(true);
+    } }, el("p", { text: t("confirm_ban", { name }) }),
+      el("label", { class: "field" }, el("span", { class: "label", text: t("ban_length") }), len),
+      el("label", { class: "field" }, el("span", { class: "label", text: t("ban_reason") }), reason),
+      el("div", { class: "row end" }, el("button", { type: "submit", class: "danger", id: "ban-submit", text: t("ban") })));
+  });
+}
+
+export async function loadBans(g) {
+  try { return (await api("bans", { group_id: g.group_id })).bans || []; } catch { return null; }
+}
+
+export function bansSection(g, bans, reload) {
+  const uid = el("input", { id: "ban-user-id", "data-keep": true, placeholder: "u0123456789abcdef", autocomplete: "off" });
+  return el("section", { id: "ban-section" }, el("h3", { text: t("bans") + (bans && bans.length ? " (" + bans.length + ")" : "") }),
+    bans === null ? el("p", { class: "muted", text: t("e_unknown_op") }) :
+      bans.length === 0 ? el("p", { class: "muted", id: "no-bans", text: t("no_bans") }) :
+        el("ul", { class: "members", id: "ban-list" }, bans.map((b) => el("li", { class: "member ban", "data-uid": b.user_id },
+          el("div", { class: "row wrap" }, el("span", { class: "who", text: memberName(g, b.user_id) || b.user_id }),
+            el("span", { class: "mono muted small", text: b.user_id }),
+            el("span", { class: "tag tag-muted", text: b.until ? t("banned_until", { until: fmtTime(b.until) }) : t("banned_forever") })),
+          el("div", { class: "row wrap actions" },
+            b.reason ? el("small", { class: "muted grow", text: t("ban_reason") + "：" + b.reason }) : el("span", { class: "grow" }),
+            b.by ? el("small", { class: "muted", text: t("ban_by", { name: memberName(g, b.by) || b.by }) }) : null,
+            el("button", { type: "button", class: "small act-unban", text: t("unban"), onclick: async () => {
+              if (await act("unban", { group_id: g.group_id, user_id: b.user_id }, t("unban_done"))) reload();
+            } }))))),
+    el("form", { class: "row", onsubmit: (e) => { e.preventDefault(); if (uid.value.trim()) banDialog(g, uid.value.trim(), uid.value.trim()); } },
+      uid, el("button", { type: "submit", class: "danger", id: "ban-by-id", text: t("ban") })),
+    el("small", { class: "muted", text: t("ban_by_id_hint") }));
+}
+
+// ---------------------------------------------------------------- slow mode
+export function slowModeControl(g) {
+  const now = Number((g.info && g.info.slow_mode_seconds) || 0);
+  const values = SLOW.includes(now) ? SLOW : [...SLOW, now].sort((a, b) => a - b);
+  const sel = el("select", { id: "slow-mode", onchange: async () => {
+    if (await act("set_slow_mode", { group_id: g.group_id, seconds: Number(sel.value) }, t("saved")) === null) sel.value = String(now);
+  } }, values.map((s) => el("option", { value: s, selected: s === now, text: s ? t("slow_every", { d: fmtSeconds(s) }) : t("slow_off") })));
+  return el("label", { class: "field" }, el("span", { class: "label", text: t("slow_mode") }), sel);
+}
+
+export function fmtSeconds(s) {
+  if (s % 3600 === 0) return t("n_hours", { n: s / 3600 });
+  if (s % 60 === 0) return t("n_minutes", { n: s / 60 });
+  return t("n_seconds", { n: s });
+}
+
+// ---------------------------------------------------------------- invite links
+export function joinUrl(code) { return location.origin + "/#join=" + encodeURIComponent(code); }
+
+function invitesOf(g) {
+  if (!S.invites) S.invites = new Map();
+  if (!S.invites.has(g.group_id)) S.invites.set(g.group_id, []);
+  return S.invites.get(g.group_id);
+}
+
+export function inviteLinksSection(g) {
+  const uses = el("select", { id: "invite-max-uses", "data-keep": true }, USES.map((n) => el("option", { value: n, text: n ? t("uses_n", { n }) : t("uses_any") })));
+  const exp = el("select", { id: "invite-expiry", "data-keep": true }, EXPIRY.map(([k, s]) => el("option", { value: s, text: t(k), selected: s === 604800 })));
+  const list = el("ul", { class: "invites", id: "invite-links" });
+  const draw = () => {
+    clear(list);
+    for (const link of invitesOf(g)) list.append(linkNode(g, link, draw));
+  };
+  draw();
+  return el("section", { id: "invite-link-section" }, el("h3", { text: t("invite_links") }),
+    el("form", { class: "row wrap", onsubmit: async (e) => {
+      e.preventDefault();
+      const args = { group_id: g.group_id };
+      if (Number(uses.value) > 0) args.max_uses = Number(uses.value);
+      if (Number(exp.value) > 0) args.expires_in_seconds = Number(exp.value);
+      const r = await act("create_invite_link", args, t("invite_link_created"));
+      if (r && r.code) { invitesOf(g).unshift({ code: r.code, expires_at: r.expires_at, max_uses: args.max_uses || 0, revoked: false }); draw(); }
+    } }, uses, exp, el("button", { type: "submit", class: "primary", id: "invite-link-create", text: t("invite_link_create") })),
+    el("small", { class: "muted", text: t("invite_links_hint") }), list);
+}
+
+function linkNode(g, link, redraw) {
+  const url = joinUrl(link.code);
+  const facts = [link.max_uses ? t("uses_n", { n: link.max_uses }) : t("uses_any"),
+    link.expires_at ? t("expires_at", { time: fmtTime(link.expires_at) }) : t("expire_never")];
+  return el("li", { class: "invite-link" + (link.revoked ? " revoked" : ""), "data-code": link.code },
+    el("img", { class: "qr", src: "/qr.svg?text=" + encodeURIComponent(url), alt: t("qr_alt"), width: 132, height: 132 }),
+    el("div", { class: "grow stack tight" },
+      el("input", { class: "mono invite-url", readonly: true, value: url, "aria-label": t("invite_links"), onfocus: (e) => e.target.select() }),
+      el("small", { class: "muted", text: link.revoked ? t("revoked") : facts.join(" · ") }),
+      link.revoked ? null : el("div", { class: "row wrap" },
+        el("button", { type: "button", class: "small act-copy-link", text: t("copy"), onclick: async () => {
+          try { await navigator.clipboard.writeText(url); toast(t("copied")); } catch { toast(url); }
+        } }),
+        el("button", { type: "button", class: "small danger act-revoke-link", text: t("revoke"), onclick: async () => {
+          if (await act("revoke_invite_link", { group_id: g.group_id, code: link.code }, t("revoke_done"))) { link.revoked = true; redraw(); }
+        } }))));
+}
+
+// ---------------------------------------------------------------- moderation log
+const ACTIONS = new Set(["kick", "mute", "mute_all", "set_role", "transfer_owner", "set_announcement", "update_group",
+  "delete_message", "approve_join", "reject_join", "invite", "ban", "unban", "set_slow_mode", "pin_message",
+  "create_invite_link", "revoke_invite_link", "dissolve_group", "warn_group", "suspend_group", "close_group",
+  "lift_sanction", "suspend_admin"]);
+
+export function actionLabel(action) { return ACTIONS.has(action) ? t("log_" + action) : action; }
+
+export function openGroupLog(g) {
+  const list = el("ul", { class: "log", id: "log-list" });
+  const more = el("button", { type: "button", class: "link", id: "log-more", hidden: true, text: t("load_more") });
+  const msg = el("p", { class: "form-msg", role: "status" });
+  let before = null;
+  const load = async () => {
+    const args = { group_id: g.group_id, limit: 50 };
+    if (before !== null) args.before_id = before;
+    try {
+      const r = await api("group_log", args);
+      for (const e of r.entries) list.append(logNode(g, e));
+      before = r.entries.length ? r.entries[r.entries.length - 1].id : before;
+      more.hidden = r.entries.length < 50;
+      msg.textContent = list.childElementCount ? "" : t("log_empty");
+    } catch (e) { msg.textContent = errorText(e); msg.className = "form-msg error"; }
+  };
+  more.addEventListener("click", load);
+  modal(t("group_log"), () => [msg, list, more], { wide: true, id: "log-dialog" });
+  load();
+}
+
+function who(g, uid) {
+  if (uid === "platform") return t("platform");
+  return memberName(g, uid) || uid;
+}
+
+// The entry's details in words where the key is known, "key: value" otherwise.
+function detailText(detail) {
+  if (detail === undefined || detail === null || detail === "") return "";
+  if (typeof detail !== "object") return String(detail);
+  const word = (k, v) => {
+    if (k === "reason") return t("ban_reason") + "：" + v;
+    if ((k === "until" || k === "deadline" || k === "expires_at") && typeof v === "number") return k + ": " + fmtTime(v);
+    if ((k === "seconds" || k === "slow_mode_seconds") && typeof v === "number") return v ? fmtSeconds(v) : t("slow_off");
+    if (k === "role") return t("role_" + v);
+    return k + ": " + (typeof v === "object" ? JSON.stringify(v) : String(v));
+  };
+  return Object.entries(detail).filter(([, v]) => v !== null && v !== undefined && v !== "").map(([k, v]) => word(k, v)).join(" · ");
+}
+
+function logNode(g, e) {
+  return el("li", { class: "log-entry", "data-action": e.action, "data-id": e.id },
+    el("div", { class: "row wrap" }, el("time", { class: "muted small", text: fmtTime(e.ts) }),
+      el("span", { class: "who", text: who(g, e.actor) }),
+      el("span", { class: "log-action", text: actionLabel(e.action) }),
+      e.target_user_id ? el("span", { class: "log-target", text: who(g, e.target_user_id) }) : null),
+    detailText(e.detail) ? el("small", { class: "muted log-detail", text: detailText(e.detail) }) : null);
+}

@@ -1,0 +1,299 @@
+// Posts and comments of a public account: the post list (newest first, page by page), one post
+// (read_post counts one read per user), its comments (page by page; write one or reply to one; a
+// held one shows "awaiting review" to its author), the owner's and editors' moderation (approve,
+// hide, delete; new comments arrive live through `comment` events), reports on posts and comments,
+// and the publish dialog with optional pictures uploaded by media.js. accounts.js places all of it
+// in the account pane; render() redraws the pane.
+import { el, clear, toast, modal, confirmBox } from "./dom.js";
+import { t, errorText, fmtTime } from "./i18n.js";
+import { S, A, api, managerRole } from "./state.js";
+import { reportDialog } from "./manage.js";
+import { upload, mediaNode, stamp } from "./media.js";
+import { refusal } from "./account_errors.js";
+
+const POSTS_PAGE = 20;
+const COMMENTS_PAGE = 50;
+const MAX_IMAGES = 9;
+const EXCERPT = 90;
+
+function older(a, b) { return BigInt(a) < BigInt(b); }   // ids are increasing decimal strings
+
+// ------------------------------------------------------------------ the post list
+export async function loadPosts(v, fresh) {
+  const args = { account_id: v.aid, limit: POSTS_PAGE };
+  if (!fresh && v.posts.length) args.before = v.posts[v.posts.length - 1].post_id;
+  const r = await api("posts", args);
+  for (const p of r.posts) stamp(p);
+  v.posts = fresh ? r.posts : v.posts.concat(r.posts);
+  v.noMore = r.posts.length < POSTS_PAGE;
+}
+
+// A new post was announced (or published here): the newest page again, merged above what is loaded.
+export async function refreshPosts(v, render) {
+  let r;
+  try { r = await api("posts", { account_id: v.aid, limit: POSTS_PAGE }); } catch { return; }
+  for (const p of r.posts) stamp(p);
+  const last = r.posts.length ? r.posts[r.posts.length - 1].post_id : null;
+  v.posts = r.posts.concat(last === null ? [] : v.posts.filter((p) => older(p.post_id, last)));
+  if (r.posts.length < POSTS_PAGE) v.noMore = true;
+  if (A.view === v && !v.post) render();
+}
+
+export function postsSection(v, render) {
+  if (v.info.status === "closed") return el("p", { class: "muted placeholder", id: "account-closed-note", text: t("account_is_closed") });
+  return el("section", { class: "posts" }, el("h3", { text: t("posts") }),
+    v.posts.length === 0 ? el("p", { class: "muted", id: "no-posts", text: t("no_posts") })
+      : el("ul", { class: "post-list", id: "post-list" }, v.posts.map((p) => postItem(v, p, render))),
+    v.noMore ? null : el("button", { type: "button", class: "link", id: "posts-more", text: t("load_more"), onclick: async () => {
+      try { await loadPosts(v, false); } catch (e) { toast(refusal(e, "posts", {}, v.info), "error"); return; }
+      if (A.view === v) render();
+    } }));
+}
+
+function excerpt(body) {
+  const flat = body.replace(/\s+/g, " ").trim();
+  return [...flat].length > EXCERPT ? [...flat].slice(0, EXCERPT).join("") + "…" : flat;
+}
+
+function postItem(v, p, render) {
+  const images = (p.attachments || []).length;
+  const open = () => openPost(v, p.post_id, render);
+  return el("li", { class: "post-item" + (p.held ? " held" : ""), "data-pid": p.post_id, tabindex: 0, role: "button",
+    onclick: open, onkeydown: (e) => { if (e.key === "Enter") open(); } },
+  el("div", { class: "post-item-title", text: p.title }),
+  el("div", { class: "post-excerpt muted", text: excerpt(p.body) }),
+  el("div", { class: "row wrap muted small post-meta" },
+    el("time", { text: fmtTime(p.ts) }),
+    el("span", { class: "reads", text: t("reads_n", { n: p.reads }) }),
+    p.comments !== "closed" ? el("span", { class: "comment-count", text: t("comments_n", { n: p.comment_count }) }) : null,
+    images ? el("span", { text: t("images_n", { n: images }) }) : null,
+    p.held ? el("span", { class: "tag tag-muted", text: t("post_held") }) : null));
+}
+
+// ------------------------------------------------------------------ one post
+export async function openPost(v, pid, render) {
+  let post;
+  try { post = await api("read_post", { post_id: pid }); } catch (e) { toast(refusal(e, "read_post", {}, v.info), "error"); return; }
+  stamp(post);
+  const item = v.posts.find((p) => p.post_id === pid);
+  if (item) item.reads = post.reads;
+  const vp = { post, comments: [], noMore: true, replyTo: null };
+  v.post = vp;
+  if (post.comments !== "closed") await loadComments(v, vp, true);
+  if (A.view === v && v.post === vp) render();
+}
+
+async function loadComments(v, vp, fresh) {
+  const args = { post_id: vp.post.post_id, limit: COMMENTS_PAGE };
+  if (!fresh && vp.comments.length) args.before = vp.comments[vp.comments.length - 1].comment_id;
+  let r;
+  try { r = await api("comments", args); } catch (e) { toast(refusal(e, "comments", {}, v.info), "error"); return; }
+  vp.comments = fresh ? r.comments : vp.comments.concat(r.comments.filter((c) => !vp.comments.some((x) => x.comment_id === c.comment_id)));
+  vp.noMore = r.comments.length < COMMENTS_PAGE;
+}
+
+export function postView(v, render) {
+  const vp = v.post;
+  const p = vp.post;
+  const role = managerRole(v.aid);
+  const atts = p.attachments || [];
+  return el("article", { class: "post-view", id: "post-view", "data-pid": p.post_id },
+    el("header", { class: "pane-head" },
+      el("button", { type: "button", class: "icon", id: "btn-post-back", "aria-label": t("back"), text: "‹",
+        onclick: () => { v.post = null; render(); refreshPosts(v, render); } }),   // reads and comment counts may have moved
+      el("div", { class: "grow clip" }, el("strong", { class: "clip", text: v.info.name }))),
+    el("div", { class: "account-scroll", id: "post-scroll" },
+      el("h2", { class: "post-title", id: "post-title", text: p.title }),
+      el("div", { class: "row wrap muted small" }, el("time", { text: fmtTime(p.ts) }),
+        el("span", { id: "post-reads", text: t("reads_n", { n: p.reads }) }),
+        p.held ? el("span", { class: "tag tag-muted", text: t("post_held") }) : null),
+      p.held ? el("p", { class: "muted small", text: t("post_held_hint") }) : null,
+      el("div", { class: "post-body", id: "post-body", text: p.body }),
+      atts.length ? el("div", { class: "attachments post-images" }, atts.map((a) => mediaNode(a, async () => {
+        // A post's URLs come with the post: asking for it again (already read: no second read counted).
+        const again = await api("read_post", { post_id: p.post_id });
+        const x = (again.attachments || []).find((y) => y.media_id === a.media_id);
+        return x ? x.url : null;
+      }))) : null,
+      el("div", { class: "row wrap post-actions" },
+        role ? null : el("button", { type: "button", class: "ghost small", id: "btn-report-post", text: t("report_post"),
+          onclick: () => reportDialog({ target_type: "post", post_id: p.post_id }) }),
+        role ? el("button", { type: "button", class: "danger small", id: "btn-delete-post", text: t("delete_post"), onclick: () => deletePost(v, render) }) : null),
+      commentsSection(v, render)));
+}
+
+async function deletePost(v, render) {
+  const p = v.post.post;
+  if (!(await confirmBox(t("confirm_post_delete", { title: p.title }), t("delete"), t("cancel")))) return;
+  try { await api("delete_post", { post_id: p.post_id }); } catch (e) { toast(refusal(e, "delete_post", {}, v.info), "error"); return; }
+  v.posts = v.posts.filter((x) => x.post_id !== p.post_id);
+  if (v.post && v.post.post === p) v.post = null;
+  toast(t("post_deleted"));
+  if (A.view === v) render();
+}
+
+// ------------------------------------------------------------------ comments
+function commentsSection(v, render) {
+  const vp = v.post;
+  const mode = vp.post.comments;
+  const role = managerRole(v.aid);
+  const parts = [el("h3", { text: t("comments_title") })];
+  if (mode === "closed") parts.push(el("p", { class: "muted", id: "comments-closed", text: t("comments_closed_note") }));
+  else if (v.info.status === "restricted") parts.push(el("p", { class: "muted", id: "comments-restricted", text: t("ae_comments_restricted") }));
+  else {
+    if (mode === "review") parts.push(el("small", { class: "muted", id: "comments-review", text: t("comments_review_note") }));
+    parts.push(commentForm(v, render));
+  }
+  if (vp.comments.length) parts.push(el("ul", { class: "comments", id: "comment-list" }, vp.comments.map((c) => commentNode(v, c, role, render))));
+  else if (mode !== "closed") parts.push(el("p", { class: "muted", id: "no-comments", text: t("no_comments") }));
+  if (!vp.noMore) parts.push(el("button", { type: "button", class: "link", id: "comments-more", text: t("load_more"), onclick: async () => {
+    await loadComments(v, vp, false);
+    if (A.view === v && v.post === vp) render();
+  } }));
+  return el("section", { class: "comments-section", id: "comments" }, parts);
+}
+
+function commentForm(v, render) {
+  const vp = v.post;
+  const msg = el("p", { class: "form-msg", id: "comment-msg", role: "alert" });
+  const text = el("textarea", { id: "comment-text", rows: 2, maxlength: 4000, "data-keep": true, placeholder: t("comment_placeholder") });
+  const reply = vp.replyTo;
+  return el("form", { class: "stack", id: "comment-form", onsubmit: async (e) => {
+    e.preventDefault();
+    const body = text.value.trim();
+    if (!body) return;
+    const args = { post_id: vp.post.post_id, text: body };
+    if (vp.replyTo) args.reply_to = vp.replyTo.comment_id;
+    let r;
+    try { r = await api("comment", args); } catch (err) {
+      msg.textContent = refusal(err, "comment", { mode: vp.post.comments }, v.info); msg.className = "form-msg error";
+      return;
+    }
+    text.value = "";
+    vp.replyTo = null;
+    if (!vp.comments.some((c) => c.comment_id === r.comment_id)) {
+      vp.comments.unshift({ comment_id: r.comment_id, user: { user_id: S.me.user_id, display_name: S.me.display_name },
+        text: body, ts: Date.now(), reply_to: args.reply_to, held: r.held || undefined });
+    }
+    toast(t(r.held ? "comment_held" : "comment_sent"));
+    if (A.view === v && v.post === vp) render();
+  } },
+  reply ? el("div", { class: "row reply-bar", id: "comment-reply-bar" },
+    el("span", { class: "grow clip muted small", text: t("replying_to", { name: reply.user.display_name }) + " " + reply.text }),
+    el("button", { type: "button", class: "icon small", "aria-label": t("cancel"), text: "✕", onclick: () => { vp.replyTo = null; render(); } })) : null,
+  el("div", { class: "row" }, text, el("button", { type: "submit", class: "primary", id: "comment-submit", text: t("comment_send") })), msg);
+}
+
+function commentNode(v, c, role, render) {
+  const vp = v.post;
+  const mine = !!(S.me && c.user.user_id === S.me.user_id);
+  const state = c.hidden ? "hidden" : c.held ? "held" : "visible";
+  const parent = c.reply_to ? vp.comments.find((x) => x.comment_id === c.reply_to) : null;
+  const btn = (cls, label, run) => el("button", { type: "button", class: "small " + cls, text: label, onclick: run });
+  const acts = [];
+  if (state === "visible" && vp.post.comments !== "closed") {
+    acts.push(btn("ghost act-reply-comment", t("reply"), () => { vp.replyTo = c; render(); const box = document.getElementById("comment-text"); if (box) box.focus(); }));
+  }
+  if (!mine) acts.push(btn("ghost act-report-comment", t("report"), () => reportDialog({ target_type: "comment", comment_id: c.comment_id })));
+  if (role) {
+    if (state !== "visible") acts.push(btn("primary act-approve-comment", t("approve"), () => moderate(v, c, "approve", render)));
+    if (state !== "hidden") acts.push(btn("act-hide-comment", t("hide"), () => moderate(v, c, "hide", render)));
+    acts.push(btn("danger act-delete-comment", t("delete"), () => moderate(v, c, "delete", render)));
+  }
+  const fresh = c.fresh;
+  c.fresh = false;   // flashes once, not on every redraw
+  return el("li", { class: "comment comment-" + state + (fresh ? " fresh" : ""), "data-cid": c.comment_id, "data-state": state },
+    el("div", { class: "row wrap" }, el("span", { class: "who", text: c.user.display_name }), mine ? el("span", { class: "muted", text: t("you") }) : null,
+      el("time", { class: "muted small", text: fmtTime(c.ts) }),
+      state === "held" ? el("span", { class: "tag tag-held", text: t(mine && !role ? "comment_awaiting_mine" : "comment_awaiting") }) : null,
+      state === "hidden" ? el("span", { class: "tag tag-muted", text: t("comment_hidden") }) : null),
+    c.reply_to ? el("div", { class: "muted small reply-to", text: t("reply_to_name", { name: parent ? parent.user.display_name : t("unknown_user") }) }) : null,
+    el("p", { class: "comment-text", text: c.text }),
+    acts.length ? el("div", { class: "row wrap actions" }, acts) : null);
+}
+
+async function moderate(v, c, action, render) {
+  const vp = v.post;
+  const args = { post_id: vp.post.post_id, comment_id: c.comment_id, action };
+  if (action === "delete" && !(await confirmBox(t("confirm_comment_delete"), t("delete"), t("cancel")))) return;
+  try { await api("moderate_comment", args); } catch (e) { toast(refusal(e, "moderate_comment", args, v.info), "error"); return; }
+  if (action === "delete") vp.comments = vp.comments.filter((x) => x.comment_id !== c.comment_id);
+  else { delete c.held; delete c.hidden; if (action === "hide") c.hidden = true; }
+  toast(t("moderated_" + action));
+  if (A.view === v && v.post === vp) render();
+}
+
+// A `comment` event for the open post (owners and editors): shown at the top at once.
+export function addLiveComment(v, ev, render) {
+  const vp = v.post;
+  if (vp.comments.some((c) => c.comment_id === ev.comment_id)) return;
+  vp.comments.unshift({ comment_id: ev.comment_id, user: ev.user, text: ev.text, ts: ev.ts, reply_to: ev.reply_to || undefined,
+    held: ev.held || undefined, fresh: true });
+  render();
+}
+
+// ------------------------------------------------------------------ publishing
+export function publishDialog(v, render) {
+  const files = [];   // { file, progress, result, preview, promise }
+  modal(t("publish"), (done) => {
+    const msg = el("p", { class: "form-msg", id: "publish-msg", role: "alert" });
+    const title = el("input", { id: "publish-title", required: true, maxlength: 128 });
+    const body = el("textarea", { id: "publish-body", rows: 8, required: true, maxlength: 20000 });
+    const mode = el("select", { id: "publish-comments" }, ["open", "review", "closed"].map((m) => el("option", { value: m, text: t("cmode_" + m) })));
+    const tray = el("div", { class: "row wrap", id: "publish-tray" });
+    const drawTray = () => {
+      clear(tray);
+      for (const item of files) {
+        tray.append(el("div", { class: "attach-item" + (item.result ? " done" : ""), "data-name": item.file.name },
+          el("img", { class: "attach-thumb", src: item.preview, alt: "" }),
+          el("small", { class: "muted", text: item.result ? "✓" : Math.round(item.progress * 100) + "%" }),
+          el("button", { type: "button", class: "icon small", "aria-label": t("cancel"), text: "✕", onclick: () => remove(item) })));
+      }
+    };
+    const remove = (item) => {
+      const i = files.indexOf(item);
+      if (i >= 0) files.splice(i, 1);
+      URL.revokeObjectURL(item.preview);
+      drawTray();
+    };
+    const add = (file) => {
+      if (!file.type.startsWith("image/")) { toast(t("images_only"), "error"); return; }
+      if (files.length >= MAX_IMAGES) { toast(t("too_many_files", { n: MAX_IMAGES }), "error"); return; }
+      const item = { file, progress: 0, result: null, preview: URL.createObjectURL(file) };
+      item.promise = upload(file, (p) => { item.progress = p; drawTray(); })
+        .then((r) => { item.result = r; drawTray(); return r; })
+        .catch((e) => { toast(t("upload_failed", { name: file.name, reason: errorText(e) }), "error"); remove(item); return null; });
+      files.push(item);
+      drawTray();
+    };
+    const input = el("input", { type: "file", id: "publish-files", accept: "image/*", multiple: true, hidden: true,
+      onchange: () => { for (const f of [...input.files]) add(f); input.value = ""; } });
+    const submit = el("button", { type: "submit", class: "primary", id: "publish-submit", text: t("publish") });
+    return el("form", { class: "stack", id: "publish-form", onsubmit: async (e) => {
+      e.preventDefault();
+      submit.disabled = true;
+      msg.className = "form-msg";
+      msg.textContent = files.some((f) => !f.result) ? t("uploading") : "";
+      const uploaded = (await Promise.all(files.map((f) => f.promise))).filter(Boolean);
+      const args = { account_id: v.aid, title: title.value.trim(), body: body.value, comments: mode.value };
+      if (uploaded.length) args.attachments = uploaded.map((r) => r.media_id);
+      let r;
+      try { r = await api("publish", args); } catch (err) {
+        submit.disabled = false;
+        msg.textContent = refusal(err, "publish", args, v.info); msg.className = "form-msg error";
+        return;
+      }
+      done();
+      toast(t(r.held ? "post_held_toast" : "post_published"));
+      if (r.comments !== args.comments) toast(t("comments_forced_" + r.comments));
+      await refreshPosts(v, render);
+    } },
+    el("label", { class: "field" }, el("span", { class: "label", text: t("post_title") }), title),
+    el("label", { class: "field" }, el("span", { class: "label", text: t("post_body") }), body),
+    el("label", { class: "field" }, el("span", { class: "label", text: t("post_comments") }), mode),
+    el("div", { class: "row wrap" }, input,
+      el("button", { type: "button", class: "ghost", id: "publish-attach", onclick: () => input.click() },
+        el("img", { src: "/clip.svg", alt: "", class: "ico inline" }), t("add_images")), tray),
+    msg, el("div", { class: "row end" }, submit));
+  }, { wide: true, id: "publish-dialog" }).then(() => { for (const f of files) URL.revokeObjectURL(f.preview); });
+}

@@ -1,0 +1,234 @@
+// Richer messages: text with @mentions marked, the quoted message of a reply, reactions,
+// editing, the pinned-messages bar and search. Jumping to a message (from a quote, a pin or a
+// search hit) loads older history as needed: app.js provides that as hooks.jumpTo.
+import { el, clear, $, toast, modal } from "./dom.js";
+import { t, errorText, fmtTime } from "./i18n.js";
+import { S, api } from "./state.js";
+import { previewText } from "./media.js";
+
+export const EMOJI = ["👍", "❤️", "😂", "😮", "😢", "🙏", "🎉", "👏"];
+const MINE_KEEP = 300;   // reactions of one's own remembered per group on this device
+let hooks = { jumpTo: async () => {} };
+export function setRichHooks(h) { hooks = h; }
+
+// ---------------------------------------------------------------- text with mentions
+export function mentionsMe(m) {
+  if (!S.me || !m.sender || m.sender.user_id === S.me.user_id) return false;
+  return !!m.mention_all || (m.mentions || []).includes(S.me.user_id);
+}
+
+// The message text as text nodes, each "@name" of a mentioned member (or @所有人) in a span.
+export function textNode(g, m) {
+  const names = [];
+  for (const uid of m.mentions || []) {
+    const u = g.members ? g.members.get(uid) : null;
+    if (u) names.push({ name: "@" + u.display_name, me: S.me && uid === S.me.user_id });
+  }
+  if (m.mention_all) for (const label of new Set([t("mention_all_name"), "所有人"])) names.push({ name: "@" + label, me: true });
+  const node = el("div", { class: "text" });
+  const text = m.text || "";
+  let i = 0;
+  let plain = "";
+  while (i < text.length) {
+    const hit = text[i] === "@" ? names.filter((n) => text.startsWith(n.name, i)).sort((a, b) => b.name.length - a.name.length)[0] : null;
+    if (hit) {
+      if (plain) { node.append(plain); plain = ""; }
+      node.append(el("span", { class: "mention" + (hit.me ? " me" : ""), text: hit.name }));
+      i += hit.name.length;
+    } else { plain += text[i]; i++; }
+  }
+  if (plain) node.append(plain);
+  return node;
+}
+
+// ---------------------------------------------------------------- replies
+// The quoted message: held, fetched before, or fetched now (the quote fills in when it comes).
+export function quoteNode(g, m) {
+  if (!m.reply_to) return null;
+  const seq = m.reply_to;
+  const node = el("button", { type: "button", class: "reply-quote", "data-quote": seq, onclick: () => hooks.jumpTo(g, seq) });
+  fillQuote(node, quotedOf(g, seq));
+  if (!quotedOf(g, seq)) fetchQuoted(g, seq);
+  return node;
+}
+
+function quotedOf(g, seq) { return g.msgs.get(seq) || (g.quoted && g.quoted.get(seq)) || null; }
+
+function fillQuote(node, q) {
+  clear(node);
+  if (!q) { node.append(el("span", { class: "muted", text: "…" })); return; }
+  node.append(el("strong", { text: (q.sender ? q.sender.display_name : t("unknown_user")) + "：" }),
+    el("span", { class: "quote-text", text: q.deleted ? t("deleted_message") : previewText(q) }));
+}
+
+// One request per quoted seq at a time; resolves when it is known (or could not be fetched).
+function fetchQuoted(g, seq) {
+  if (!g.quoted) { g.quoted = new Map(); g.quoting = new Map(); }
+  if (g.quoted.has(seq)) return Promise.resolve();
+  if (g.quoting.has(seq)) return g.quoting.get(seq);
+  if (!S.authed) return Promise.resolve();
+  const p = api("history", { group_id: g.group_id, before_seq: seq + 1, limit: 1 }).then((r) => {
+    const q = r.messages.find((x) => x.seq === seq) || { seq, deleted: true };
+    g.quoted.set(seq, q);
+    for (const node of document.querySelectorAll(`.reply-quote[data-quote="${seq}"]`)) fillQuote(node, q);
+  }).catch(() => {}).finally(() => g.quoting.delete(seq));
+  g.quoting.set(seq, p);
+  return p;
+}
+
+// A message changed (edited, deleted): a copy kept for quotes follows.
+export function forgetQuoted(g, seq) { if (g.quoted) g.quoted.delete(seq); }
+
+// ---------------------------------------------------------------- reactions
+function mineKey(g) { return "qg.react." + (S.me ? S.me.user_id : "") + "." + g.group_id; }
+
+function mine(g) {
+  if (!g.myReactions) {
+    let saved = {};
+    try { saved = JSON.parse(localStorage.getItem(mineKey(g)) || "{}"); } catch { saved = {}; }
+    g.myReactions = new Map(Object.entries(saved).map(([seq, list]) => [Number(seq), new Set(list)]));
+  }
+  return g.myReactions;
+}
+
+function setMine(g, seq, emoji, on) {
+  const all = mine(g);
+  const set = all.get(seq) || new Set();
+  if (on) set.add(emoji); else set.delete(emoji);
+  if (set.size) all.set(seq, set); else all.delete(seq);
+  const keep = [...all.keys()].sort((a, b) => b - a).slice(0, MINE_KEEP);
+  localStorage.setItem(mineKey(g), JSON.stringify(Object.fromEntries(keep.map((s) => [s, [...all.get(s)]]))));
+}
+
+export function reactedByMe(g, seq, emoji) { const s = mine(g).get(seq); return !!s && s.has(emoji); }
+
+export async function toggleReaction(g, seq, emoji) {
+  const on = !reactedByMe(g, seq, emoji);
+  try {
+    await api("react", { group_id: g.group_id, seq, emoji, on });
+    setMine(g, seq, emoji, on);   // the counts change with the reaction event everyone gets
+  } catch (e) { toast(errorText(e), "error"); }
+}
+
+// A reaction event: the count changes; one's own (from another device too) is remembered.
+export function applyReaction(g, ev) {
+  if (S.me && ev.user_id === S.me.user_id) setMine(g, ev.seq, ev.emoji, ev.on);
+  const m = g.msgs.get(ev.seq);
+  if (!m) return null;
+  const counts = { ...(m.reactions || {}) };
+  counts[ev.emoji] = Math.max(0, (counts[ev.emoji] || 0) + (ev.on ? 1 : -1));
+  if (counts[ev.emoji] === 0) delete counts[ev.emoji];
+  return { ...m, reactions: Object.keys(counts).length ? counts : undefined };
+}
+
+export function reactionsNode(g, m) {
+  const entries = Object.entries(m.reactions || {}).filter(([, n]) => n > 0);
+  if (m.deleted || entries.length === 0) return null;
+  return el("div", { class: "reactions" }, entries.map(([emoji, n]) => el("button", {
+    type: "button", class: "reaction" + (reactedByMe(g, m.seq, emoji) ? " mine" : ""), "data-emoji": emoji,
+    "aria-pressed": reactedByMe(g, m.seq, emoji) ? "true" : "false", title: t("react_toggle"),
+    onclick: () => toggleReaction(g, m.seq, emoji) }, el("span", { text: emoji }), el("span", { class: "count", text: String(n) }))));
+}
+
+export function emojiRow(g, m, after) {
+  return el("div", { class: "row wrap emoji-row", id: "emoji-row" }, EMOJI.map((e) => el("button", {
+    type: "button", class: "emoji" + (reactedByMe(g, m.seq, e) ? " mine" : ""), "data-emoji": e, text: e,
+    onclick: () => { after(); toggleReaction(g, m.seq, e); } })));
+}
+
+// ---------------------------------------------------------------- editing
+export function editDialog(g, m) {
+  modal(t("edit"), (done) => {
+    const box = el("textarea", { id: "edit-text", rows: 4, maxlength: 4000, value: m.text || "" });
+    return el("form", { class: "stack", onsubmit: async (e) => {
+      e.preventDefault();
+      const text = box.value;
+      if (!text.trim() || text === m.text) { done(); return; }
+      try { await api("edit_message", { group_id: g.group_id, seq: m.seq, text }); done(); }
+      catch (err) { toast(errorText(err), "error"); }
+    } }, box, el("div", { class: "row end" }, el("button", { type: "submit", class: "primary", id: "edit-save", text: t("save") })));
+  });
+}
+
+// ---------------------------------------------------------------- pinned messages
+export function drawPinBar(g) {
+  const bar = $("#pin-bar");
+  if (!bar) return;
+  clear(bar);
+  const pins = g.pinned || [];
+  bar.hidden = pins.length === 0;
+  if (!pins.length) return;
+  const latest = pins[pins.length - 1];
+  const q = quotedOf(g, latest);
+  if (!q) fetchQuoted(g, latest).then(() => { if (S.current === g.group_id && quotedOf(g, latest)) drawPinBar(g); });
+  bar.append(
+    el("button", { type: "button", class: "pin-main grow clip", id: "pin-open", onclick: () => (pins.length === 1 ? hooks.jumpTo(g, latest) : openPins(g)) },
+      el("img", { class: "pin-ico", src: "/pin.svg", alt: "" }),
+      el("strong", { text: pins.length > 1 ? t("pinned_n", { n: pins.length }) : t("pinned") }),
+      el("span", { class: "pin-text", text: " " + (q ? (q.deleted ? t("deleted_message") : previewText(q)) : "…") })),
+    ...(pins.length > 1 ? [el("button", { type: "button", class: "link small", id: "pin-all", text: t("all"), onclick: () => openPins(g) })] : []));
+}
+
+export async function setPinned(g, seq, on) {
+  try { await api("pin_message", { group_id: g.group_id, seq, on }); toast(on ? t("pin_done") : t("unpin_done")); }
+  catch (e) { toast(errorText(e), "error"); }
+}
+
+export function openPins(g) {
+  const pins = [...(g.pinned || [])].reverse();
+  Promise.all(pins.filter((s) => !quotedOf(g, s)).map((s) => fetchQuoted(g, s))).then(() => {
+    modal(t("pinned"), (done) => el("ul", { class: "hits", id: "pin-list" }, pins.map((seq) => {
+      const q = quotedOf(g, seq);
+      return el("li", { class: "hit pin-item", "data-seq": seq },
+        el("button", { type: "button", class: "hit-main grow", onclick: () => { done(); hooks.jumpTo(g, seq); } },
+          el("div", { class: "meta" }, el("span", { class: "who", text: q && q.sender ? q.sender.display_name : "" }),
+            q && q.ts ? el("time", { text: fmtTime(q.ts) }) : null),
+          el("div", { class: "clip", text: q ? (q.deleted ? t("deleted_message") : previewText(q)) : "" })),
+        g.role !== "member" ? el("button", { type: "button", class: "small act-unpin", text: t("unpin"),
+          onclick: () => { done(); setPinned(g, seq, false); } }) : null);
+    })), { id: "pins-dialog" });
+  });
+}
+
+// ---------------------------------------------------------------- search
+export function openSearch(g) {
+  modal(t("search"), () => {
+    const input = el("input", { id: "search-input", type: "search", maxlength: 100, placeholder: t("search_hint"), required: true });
+    const list = el("ul", { class: "hits", id: "search-results" });
+    const msg = el("p", { class: "form-msg", role: "status" });
+    const more = el("button", { type: "button", class: "link", id: "search-more", hidden: true, text: t("load_more") });
+    let last = null;
+    let query = "";
+    const run = async (before) => {
+      const args = { group_id: g.group_id, query, limit: 20 };
+      if (before) args.before_seq = before;
+      try {
+        const r = await api("search", args);
+        if (!before) clear(list);
+        for (const m of r.messages) list.append(hitNode(g, m));
+        last = r.messages.length ? r.messages[r.messages.length - 1].seq : null;
+        more.hidden = r.messages.length < 20;
+        msg.textContent = list.childElementCount ? "" : t("no_results");
+        msg.className = "form-msg";
+      } catch (e) { msg.textContent = errorText(e); msg.className = "form-msg error"; }
+    };
+    more.addEventListener("click", () => { if (last) run(last); });
+    setTimeout(() => input.focus(), 0);
+    return [el("form", { class: "row", onsubmit: (e) => {
+      e.preventDefault();
+      query = input.value.trim();
+      if ([...query].length < 2) { msg.textContent = t("search_short"); msg.className = "form-msg error"; return; }
+      run(null);
+    } }, input, el("button", { type: "submit", class: "primary", id: "search-go", text: t("search") })), msg, list, more];
+  }, { id: "search-dialog" });
+}
+
+function hitNode(g, m) {
+  return el("li", { class: "hit search-hit", "data-seq": m.seq },
+    el("button", { type: "button", class: "hit-main grow", onclick: () => {
+      const d = document.getElementById("search-dialog"); if (d) d.close();
+      hooks.jumpTo(g, m.seq);
+    } }, el("div", { class: "meta" }, el("span", { class: "who", text: m.sender ? m.sender.display_name : "" }),
+      el("time", { text: fmtTime(m.ts) })),
+    el("div", { class: "hit-text", text: previewText(m) })));
+}

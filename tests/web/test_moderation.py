@@ -1,0 +1,165 @@
+"""The owner's v2 tools in the browser: ban (and the refused rejoin), the moderation log, slow mode
+in the member's composer, invite links with their QR code used by another user."""
+
+from __future__ import annotations
+
+import urllib.request
+from typing import Any
+
+from playwright.sync_api import expect
+
+from server.web.qr import qr_svg
+from tests.e2e.harness import ServerProcess
+from tests.web.browser import close_dialogs, create_group, join_group, message, new_page, register, send
+
+
+def test_ban_refuses_the_rejoin_and_the_log_lists_it(browser: Any, any_server: ServerProcess) -> None:
+    server = any_server
+    alice = new_page(browser, server)
+    bob = new_page(browser, server)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    gid = create_group(alice, "封禁测试")
+    join_group(bob, gid)
+    bob.wait_for_selector("#composer-text:enabled")
+
+    alice.click("#btn-manage")
+    alice.locator("#member-list .member[data-role='member'] .act-ban").click()
+    alice.select_option("#ban-seconds", "604800")
+    alice.fill("#ban-reason", "发广告")
+    alice.click("#ban-submit")
+    bob.wait_for_selector(f'.group-item[data-gid="{gid}"]', state="detached")
+    bob.wait_for_selector("#toasts .toast:has-text('你已被移出群「封禁测试」，并被禁止再加入。')")
+    ban = alice.locator("#ban-list .ban")
+    ban.wait_for()
+    assert "Bob" in ban.inner_text() and "发广告" in ban.inner_text()
+    assert alice.locator("#member-list .member:has-text('Bob')").count() == 0
+
+    join_group(bob, gid)  # refused while banned
+    bob.wait_for_selector("dialog .form-msg.error")
+    assert bob.inner_text("dialog .form-msg.error") == "没有权限执行此操作"
+    close_dialogs(bob)
+    assert bob.locator(f'.group-item[data-gid="{gid}"]').count() == 0
+
+    alice.click("#btn-group-log")
+    entry = alice.locator("#log-list .log-entry[data-action='ban']")
+    entry.wait_for()
+    assert "Alice" in entry.inner_text() and "Bob" in entry.inner_text() and "禁止加入" in entry.inner_text()
+    close_dialogs(alice)
+
+    alice.click("#btn-manage")  # unban: Bob may come back
+    alice.locator("#ban-list .ban .act-unban").click()
+    alice.wait_for_selector("#no-bans")
+    join_group(bob, gid)
+    bob.wait_for_selector(f'.group-item[data-gid="{gid}"]')
+    assert alice.errors == [] and bob.errors == []
+
+
+def test_slow_mode_shows_in_the_member_composer(browser: Any, server: ServerProcess) -> None:
+    alice = new_page(browser, server)
+    bob = new_page(browser, server)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    gid = create_group(alice, "慢速")
+    join_group(bob, gid)
+    bob.wait_for_selector("#composer-text:enabled")
+    assert bob.locator("#slow-note").is_hidden()
+
+    alice.click("#btn-manage")
+    alice.select_option("#slow-mode", "30")
+    bob.wait_for_selector("#slow-note:visible")
+    assert bob.inner_text("#slow-note") == "慢速模式：每位成员每 30 秒只能发一条消息。"
+    bob.wait_for_selector("#messages .sys:has-text('已开启慢速模式：每 30 秒一条')")
+    send(bob, "第一条")
+    message(alice, "第一条")
+    expect(bob.locator("#send-btn")).to_be_disabled()
+    expect(bob.locator("#slow-note")).to_contain_text("秒后可再发送")
+    bob.fill("#composer-text", "第二条")
+    bob.press("#composer-text", "Enter")  # held back by the client while the wait lasts
+    assert bob.input_value("#composer-text") == "第二条"
+
+    close_dialogs(alice)  # the owner is exempt
+    assert alice.locator("#slow-note").is_hidden()
+    send(alice, "群主一")
+    send(alice, "群主二")
+    message(bob, "群主二")
+
+    alice.click("#btn-manage")
+    alice.select_option("#slow-mode", "0")
+    bob.wait_for_selector("#slow-note", state="hidden")
+    expect(bob.locator("#send-btn")).to_be_enabled()
+    bob.press("#composer-text", "Enter")
+    message(alice, "第二条")
+    assert alice.errors == [] and bob.errors == []
+
+
+def test_invite_link_with_qr_code_lets_another_user_join(browser: Any, server: ServerProcess) -> None:
+    alice = new_page(browser, server)
+    register(alice, server, display="Alice")
+    gid = create_group(alice, "扫码入群", policy="approval")  # a link passes the approval policy
+
+    alice.click("#btn-manage")
+    alice.select_option("#invite-max-uses", "1")
+    alice.click("#invite-link-create")
+    link = alice.locator("#invite-links .invite-link").first
+    link.wait_for()
+    url = link.locator(".invite-url").input_value()
+    prefix = f"http://127.0.0.1:{server.port}/#join="
+    assert url.startswith(prefix) and len(url) - len(prefix) >= 16
+    qr = link.locator("img.qr")
+    alice.wait_for_function("() => { const i = document.querySelector('#invite-links img.qr');"
+                            " return i && i.complete && i.naturalWidth > 0; }")
+    src = qr.get_attribute("src") or ""
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{src}", timeout=10) as r:
+        assert r.headers["Content-Type"] == "image/svg+xml" and r.read() == qr_svg(url)  # the code of that URL
+
+    # Carol opens the link before having an account: the code leaves the address bar at once,
+    # and she joins as soon as she has registered.
+    carol = new_page(browser, server)
+    carol.goto(url)
+    carol.wait_for_selector("#invite-hint")
+    assert "#join=" not in carol.url
+    register(carol, server, display="Carol")
+    carol.wait_for_selector(f'.group-item[data-gid="{gid}"]')
+    carol.wait_for_selector("#chat-title:has-text('扫码入群')")
+    send(carol, "我扫码进来了")
+    close_dialogs(alice)
+    message(alice, "我扫码进来了")
+
+    # One use only: the next user is told it does not work.
+    dave = new_page(browser, server)
+    register(dave, server, display="Dave")
+    dave.goto(url)
+    dave.wait_for_selector("#toasts .toast-error:has-text('无法通过邀请链接加入')")
+    expect(dave.locator("#notice-count")).to_have_text("1")
+    assert dave.locator(f'.group-item[data-gid="{gid}"]').count() == 0
+
+    # A revoked link is refused too.
+    alice.click("#btn-manage")
+    alice.click("#invite-link-create")
+    expect(alice.locator("#invite-links .invite-link")).to_have_count(2)
+    second = alice.locator("#invite-links .invite-link").first.locator(".invite-url").input_value()
+    alice.locator("#invite-links .invite-link").first.locator(".act-revoke-link").click()
+    alice.wait_for_selector("#invite-links .invite-link.revoked")
+    dave.goto(second)
+    expect(dave.locator("#notice-count")).to_have_text("2")  # refused again, told again
+    assert dave.locator(f'.group-item[data-gid="{gid}"]').count() == 0
+    assert alice.errors == [] and carol.errors == [] and dave.errors == []
+
+
+def test_qr_route_limits_its_text(server: ServerProcess) -> None:
+    import urllib.error
+
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=10) as r:
+                return r.status, r.headers["Content-Security-Policy"]
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers["Content-Security-Policy"]
+
+    status, csp = get("/qr.svg?text=hello")
+    assert status == 200 and "default-src 'none'" in csp
+    assert get("/qr.svg")[0] == 400
+    assert get("/qr.svg?text=")[0] == 400
+    assert get("/qr.svg?text=" + "a" * 513)[0] == 400
+    assert get("/qr.svg?text=a&text=b")[0] == 400

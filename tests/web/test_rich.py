@@ -1,0 +1,148 @@
+"""Richer messages in the browser: reply, @mention, reactions, editing, pins and search, live between two users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.e2e.harness import ServerProcess
+from tests.web.browser import (
+    close_dialogs,
+    create_group,
+    join_group,
+    message,
+    new_page,
+    open_actions,
+    register,
+    run_async,
+    send,
+)
+
+
+def _count(page: Any, text: str, emoji: str) -> Any:
+    return message(page, text).locator(f".reaction[data-emoji='{emoji}'] .count")
+
+
+def test_reply_mention_reaction_and_edit_live(browser: Any, server: ServerProcess) -> None:
+    alice = new_page(browser, server)
+    bob = new_page(browser, server)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    gid = create_group(alice, "富消息")
+    join_group(bob, gid)
+    bob.wait_for_selector("#composer-text:enabled")
+    send(alice, "今晚几点开会？")
+
+    # Bob replies to it and mentions Alice through the member picker ("@" opens it).
+    open_actions(bob, "今晚几点开会")
+    bob.click("#act-reply")
+    assert "今晚几点开会" in bob.inner_text("#reply-bar")
+    bob.locator("#composer-text").press_sequentially("@Al")
+    bob.wait_for_selector("#mention-picker .pick")
+    assert bob.locator("#mention-picker .pick[data-uid='all']").count() == 0  # a member: no @所有人
+    bob.click("#mention-picker .pick:has-text('Alice')")
+    assert bob.input_value("#composer-text") == "@Alice "
+    bob.locator("#composer-text").press_sequentially("八点")
+    bob.press("#composer-text", "Enter")
+
+    got = message(alice, "八点")
+    assert got.locator(".reply-quote").inner_text() == "Alice：今晚几点开会？"
+    assert got.locator(".mention.me").inner_text() == "@Alice"
+    assert "mention-me" in (got.get_attribute("class") or "")
+    got.locator(".reply-quote").click()  # jumps to the quoted message, which flashes
+    alice.wait_for_selector("#messages .msg.flash:has-text('今晚几点开会')")
+
+    # Reactions: counts live on both sides; one's own chip toggles.
+    open_actions(alice, "八点")
+    alice.click("#emoji-row .emoji[data-emoji='👍']")
+    for p in (alice, bob):
+        expect(_count(p, "八点", "👍")).to_have_text("1")
+    expect(message(alice, "八点").locator(".reaction")).to_have_class("reaction mine")
+    expect(message(bob, "八点").locator(".reaction")).to_have_class("reaction")
+    message(bob, "八点").locator(".reaction[data-emoji='👍']").click()
+    for p in (alice, bob):
+        expect(_count(p, "八点", "👍")).to_have_text("2")
+    expect(message(bob, "八点").locator(".reaction")).to_have_class("reaction mine")
+    message(bob, "八点").locator(".reaction[data-emoji='👍']").click()
+    for p in (alice, bob):
+        expect(_count(p, "八点", "👍")).to_have_text("1")
+
+    # Bob edits his message: both see the new text and 已编辑; Alice has no edit button on it.
+    open_actions(alice, "八点")
+    assert alice.locator("#act-edit").count() == 0
+    close_dialogs(alice)
+    open_actions(bob, "八点")
+    bob.click("#act-edit")
+    bob.fill("#edit-text", "@Alice 改成九点")
+    bob.click("#edit-save")
+    for p in (alice, bob):
+        msg = message(p, "改成九点")
+        expect(msg.locator(".edited")).to_have_text("已编辑")
+        assert msg.locator(".reply-quote").count() == 1  # still a reply
+        assert p.locator("#messages .msg .text:has-text('八点')").count() == 0
+
+    # The owner may mention everyone; the member is told.
+    alice.locator("#composer-text").press_sequentially("@")
+    alice.click("#mention-picker .pick[data-uid='all']")
+    alice.locator("#composer-text").press_sequentially("明天放假")
+    alice.press("#composer-text", "Enter")
+    notice = message(bob, "明天放假")
+    assert notice.locator(".mention.me").inner_text() == "@所有人"
+    assert "mention-me" in (notice.get_attribute("class") or "")
+    assert alice.errors == [] and bob.errors == []
+
+
+async def _fill(srv: ServerProcess, gid: str, texts: list[str]) -> None:
+    c = await srv.user()
+    try:
+        await c.request("join_group", group_id=gid)
+        for text in texts:
+            await c.request("send", group_id=gid, text=text)
+    finally:
+        await c.close()
+
+
+def test_search_finds_chinese_and_jumps_back_through_history(browser: Any, server: ServerProcess) -> None:
+    alice = new_page(browser, server)
+    register(alice, server, display="Alice")
+    gid = create_group(alice, "搜索群")
+    # An old message far above the page the client loads first (50), then a lot of chatter.
+    chatter = [f"闲聊 {i}" for i in range(120)]
+    run_async(_fill(server, gid, ["周六去颐和园划船，谁去？", *chatter, "Rowing on Saturday?"]))
+    alice.reload()
+    alice.wait_for_selector("#status.status-connected")
+    alice.click(f'.group-item[data-gid="{gid}"]')
+    message(alice, "Rowing on Saturday")
+    assert alice.locator("#messages .msg:has-text('颐和园')").count() == 0
+
+    alice.click("#btn-search")
+    alice.fill("#search-input", "颐")  # one character is too short: said, not sent
+    alice.click("#search-go")
+    alice.wait_for_selector("#search-dialog .form-msg.error")
+    alice.fill("#search-input", "颐和园")
+    alice.click("#search-go")
+    hit = alice.locator("#search-results .search-hit")
+    hit.first.wait_for()
+    assert hit.count() == 1 and "周六去颐和园划船" in hit.inner_text()
+    hit.locator(".hit-main").click()
+    alice.wait_for_selector("#messages .msg.flash:has-text('颐和园')")  # loaded back through history
+    assert alice.locator("#search-dialog").count() == 0
+
+    alice.click("#btn-search")
+    alice.fill("#search-input", "rowing")  # case-insensitive
+    alice.click("#search-go")
+    alice.wait_for_selector("#search-results .search-hit:has-text('Rowing on Saturday?')")
+    close_dialogs(alice)
+
+    # Pin the old message: the bar shows it, and it survives a reload (group_info.pinned).
+    open_actions(alice, "颐和园")
+    alice.click("#act-pin")
+    alice.wait_for_selector("#pin-bar:has-text('颐和园')")
+    alice.reload()
+    alice.wait_for_selector("#status.status-connected")
+    alice.click(f'.group-item[data-gid="{gid}"]')
+    alice.wait_for_selector("#pin-bar:has-text('颐和园')")
+    alice.click("#pin-open")
+    alice.wait_for_selector("#messages .msg.flash.is-pinned:has-text('颐和园')")
+    assert alice.errors == []
