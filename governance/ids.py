@@ -30,3 +30,13 @@ def new_user_id(token_hex: Callable[[int], str]) -> str:
 
 def is_user_id(s: object) -> bool:
     return isinstance(s, str) and _USER_ID.fullmatch(s) is not None
+
+
+def new_account_id(randbelow: Callable[[int], int], digits: int = 10) -> str:
+    """A public account's id (P7): drawn like a group id, from its own space (the accounts table),
+    so an account id and a group id may be equal; never reused, uniqueness is the caller's."""
+    return new_group_id(randbelow, digits)
+
+
+def is_account_id(s: object) -> bool:
+    return is_group_id(s)

@@ -70,6 +70,15 @@ PERMISSIONS: dict[str, frozenset[OperatorRole]] = {
     "lift": _ENFORCE,
     LIFT_BLACKLIST: _OFFICER,
     "decide-appeal": _ENFORCE,
+    # measures on public accounts (P7, P8, P10-P13)
+    "accounts": _ALL,
+    "warn-account": _ENFORCE,
+    "restrict-account": _ENFORCE,
+    "suspend-account": _ENFORCE,
+    "close-account": _ENFORCE,
+    "license-account": _ENFORCE,
+    "account-credit": _ENFORCE,
+    "remove-post": _ENFORCE,
     # emergencies (Art. 5)
     "notice": _ENFORCE,
     "freeze-category": _ENFORCE,

@@ -52,6 +52,9 @@ class WindowCounter:
     latest hit, so fully expired keys are pruned from the front as time passes, and
     beyond ``max_keys`` the least recently hit keys are evicted (which forgets
     their counts: the cap trades exactness for bounded memory).
+
+    ``limit`` may be changed at any time (a config reload): hits already counted
+    keep counting against the new limit, whether it is higher or lower.
     """
 
     __slots__ = ("_logs", "limit", "max_keys", "window")
@@ -81,7 +84,9 @@ class WindowCounter:
     def _delay(self, log: deque[float] | None, now: float) -> float:
         if log is None or len(log) < self.limit:
             return 0.0
-        return max(0.0, log[0] + self.window - now)
+        # Allowed again once all but limit - 1 of the hits have left the window (after a
+        # reload lowered the limit, a log can hold more hits than the limit).
+        return max(0.0, log[len(log) - self.limit] + self.window - now)
 
     def peek(self, key: Hashable, now: float) -> float:
         if self.disabled:
@@ -97,7 +102,7 @@ class WindowCounter:
         if delay > 0.0:
             return delay
         if log is None:
-            log = deque(maxlen=self.limit)
+            log = deque()  # never longer than the limit: a hit is appended only below it
         else:
             del self._logs[key]  # re-insert at the end: most recently hit
         log.append(now)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["JoinPolicy", "NewRole", "ReportTarget", "Role"]
+__all__ = ["CommentAction", "CommentsMode", "JoinPolicy", "NewRole", "ReportTarget", "Role", "SubjectType"]
 
 
 class Role(StrEnum):
@@ -44,3 +44,29 @@ class ReportTarget(StrEnum):
     MESSAGE = "message"
     USER = "user"
     GROUP = "group"
+    ACCOUNT = "account"  # a public account (P15)
+    POST = "post"
+    COMMENT = "comment"
+
+
+class SubjectType(StrEnum):
+    """Who runs a public account: a verified person or a verified organisation."""
+
+    INDIVIDUAL = "individual"
+    ORGANIZATION = "organization"
+
+
+class CommentsMode(StrEnum):
+    """A post's comments: anyone may comment, comments wait for the account's approval, or none."""
+
+    OPEN = "open"
+    REVIEW = "review"
+    CLOSED = "closed"
+
+
+class CommentAction(StrEnum):
+    """What an account's owner or editor does with a comment."""
+
+    APPROVE = "approve"
+    HIDE = "hide"
+    DELETE = "delete"

@@ -27,6 +27,7 @@ __all__ = [
     "EVENT_TYPES",
     "Event",
     "AttachmentObj",
+    "CommentEvent",
     "EventBase",
     "GroupClosed",
     "GroupDissolved",
@@ -44,6 +45,8 @@ __all__ = [
     "MessageEvent",
     "MessageObj",
     "Notice",
+    "PersonObj",
+    "PostEvent",
     "Reaction",
     "ReadMarker",
     "RoleChanged",
@@ -84,6 +87,13 @@ class UserObj(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     user_id: str
     display_name: str
     role: Role
+
+
+class PersonObj(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """A user outside any group (a comment's author): id and display name, never identity data."""
+
+    user_id: str
+    display_name: str
 
 
 class AttachmentObj(msgspec.Struct, kw_only=True, frozen=True, gc=False, omit_defaults=True):
@@ -223,9 +233,13 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
 
     Per-kind fields: ``warning`` has ``group_id``, ``sanction_id`` and maybe ``deadline``;
     ``report_result`` has ``report_id`` and ``outcome``; ``agreement`` has ``version``;
-    ``platform`` maybe ``category``; ``content_removed`` has ``group_id``;
+    ``platform`` maybe ``category``; ``content_removed`` has ``group_id`` (a message), or
+    ``account_id`` and ``post_id`` (a post) and ``comment_id`` (a comment);
     ``sanction_lifted`` has ``sanction_id`` (and ``group_id`` for a group's);
     ``appeal_result`` has ``appeal_id``, ``sanction_id`` and ``outcome``.
+    Measures on a public account (``account_warning``, ``account_restricted``,
+    ``account_suspended``, ``account_closed``, ``account_licensed``, ``account_credit``,
+    ``post_removed``) have ``account_id`` (and ``post_id`` for a removed post).
     ``by``: the name of the operator who acted, on every notice an operator caused.
     """
 
@@ -239,6 +253,9 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     category: str | None = None
     sanction_id: str | None = None
     appeal_id: str | None = None
+    account_id: str | None = None
+    post_id: str | None = None
+    comment_id: str | None = None
     by: str | None = None
 
 
@@ -297,6 +314,29 @@ class ReadMarker(EventBase, tag="read_marker", kw_only=True, frozen=True):
     seq: int
 
 
+# -- Public accounts (v2) ------------------------------------------------------------------------
+class PostEvent(EventBase, tag="post", kw_only=True, frozen=True):
+    """A new post of a public account, to its subscribers online (``posts``/``read_post`` for the rest)."""
+
+    account_id: str
+    post_id: str
+    title: str
+    ts: int
+
+
+class CommentEvent(EventBase, tag="comment", kw_only=True, frozen=True):
+    """A new comment, to the account's owner and editors online; ``held`` while it waits for approval."""
+
+    account_id: str
+    post_id: str
+    comment_id: str
+    user: PersonObj
+    text: str
+    ts: int
+    reply_to: str | None = None
+    held: bool = False
+
+
 Event: TypeAlias = (
     MessageEvent
     | MessageDeleted
@@ -316,6 +356,8 @@ Event: TypeAlias = (
     | MessageEdited
     | Reaction
     | ReadMarker
+    | PostEvent
+    | CommentEvent
 )
 
 _EVENT_CLASSES: Final[tuple[type[EventBase], ...]] = get_args(Event)

@@ -45,7 +45,7 @@ import msgspec.inspect as mi
 from msgspec import Meta
 
 from protocol.codec import INT64_MAX, INT64_MIN
-from protocol.enums import JoinPolicy, NewRole, ReportTarget
+from protocol.enums import CommentAction, CommentsMode, JoinPolicy, NewRole, ReportTarget, SubjectType
 from protocol.errors import FrameError
 
 __all__ = [
@@ -53,16 +53,24 @@ __all__ = [
     "REQUEST_TYPES",
     "UNAUTHENTICATED_OPS",
     "AcceptAgreement",
+    "AccountId",
+    "AccountInfo",
+    "AccountRequest",
     "Agreement",
     "Appeal",
     "ApproveJoin",
     "Auth",
     "Ban",
     "Bans",
+    "CloseAccount",
+    "Comment",
+    "Comments",
+    "CreateAccount",
     "CreateGroup",
     "CreateInviteLink",
     "DeleteAccount",
     "DeleteMessage",
+    "DeletePost",
     "DissolveGroup",
     "EditMessage",
     "GroupId",
@@ -82,11 +90,17 @@ __all__ = [
     "Me",
     "MediaUrl",
     "Members",
+    "ModerateComment",
     "Mute",
     "MuteAll",
+    "MyAccounts",
     "MyGroups",
+    "MySubscriptions",
     "PinMessage",
+    "Posts",
+    "Publish",
     "React",
+    "ReadPost",
     "Register",
     "RejectJoin",
     "Report",
@@ -97,13 +111,17 @@ __all__ = [
     "Search",
     "Send",
     "SetAnnouncement",
+    "SetEditor",
     "SetProfile",
     "SetRole",
     "SetSlowMode",
     "Str",
+    "Subscribe",
     "Text",
     "TransferOwner",
     "Unban",
+    "Unsubscribe",
+    "UpdateAccount",
     "UpdateGroup",
     "UploadBegin",
     "UploadChunk",
@@ -132,6 +150,14 @@ GroupId = Annotated[
     ),
 ]
 BAD_GROUP_ID: Final = "'group_id' must be a group id (9 to 12 digits)"
+# A public account's id has the same form as a group's, from a space of its own.
+ACCOUNT_ID_DESCRIPTION: Final = "an account id: 9 to 12 digits, not starting with 0"
+AccountId = Annotated[
+    str,
+    Meta(min_length=9, max_length=12, description=ACCOUNT_ID_DESCRIPTION,
+         extra_json_schema={"pattern": GROUP_ID_PATTERN}),
+]
+BAD_ACCOUNT_ID: Final = "'account_id' must be an account id (9 to 12 digits)"
 MAX_MENTIONS: Final = 100
 MAX_ATTACHMENTS: Final = 9
 # Lists of short strings (user ids, media ids); the op checks what they name.
@@ -301,7 +327,7 @@ class History(GroupRequest, tag="history", kw_only=True, frozen=True):
 
 
 class Report(RequestBase, tag="report", kw_only=True, frozen=True):
-    """Complain about a message, a user or a group (Art. 12)."""
+    """Complain about a message, a user or a group (Art. 12), or a public account, post or comment (P15)."""
 
     target_type: ReportTarget
     group_id: GroupId | None = None
@@ -309,10 +335,15 @@ class Report(RequestBase, tag="report", kw_only=True, frozen=True):
     user_id: Str | None = None
     reason: Str
     detail: Text | None = None
+    account_id: AccountId | None = None
+    post_id: Str | None = None
+    comment_id: Str | None = None
 
     def __post_init__(self) -> None:
         if self.group_id is not None and not is_group_id(self.group_id):
             raise ValueError(BAD_GROUP_ID)
+        if self.account_id is not None and not is_group_id(self.account_id):
+            raise ValueError(BAD_ACCOUNT_ID)
 
 
 # -- Management (Art. 8, 9) -----------------------------------------------------------
@@ -492,6 +523,115 @@ class MediaUrl(GroupRequest, tag="media_url", kw_only=True, frozen=True):
     media_id: Str
 
 
+# -- Public accounts (P4-P13) -------------------------------------------------------------
+class AccountRequest(RequestBase, kw_only=True, frozen=True):
+    """A request about one public account: ``account_id`` (well-formed; whether it exists is the op's)."""
+
+    account_id: AccountId
+
+    def __post_init__(self) -> None:
+        if not is_group_id(self.account_id):
+            raise ValueError(BAD_ACCOUNT_ID)
+
+
+class CreateAccount(RequestBase, tag="create_account", kw_only=True, frozen=True):
+    """Open a public account run by oneself (``individual``) or by an organisation (``org_name``,
+    ``org_code``: its unified social credit code)."""
+
+    name: Str
+    category: Str
+    intro: Text
+    subject_type: SubjectType
+    org_name: Str | None = None
+    org_code: Str | None = None
+
+
+class AccountInfo(AccountRequest, tag="account_info", kw_only=True, frozen=True):
+    """A public account's information (anyone)."""
+
+
+class UpdateAccount(AccountRequest, tag="update_account", kw_only=True, frozen=True):
+    """Rename the account or change its introduction (owner)."""
+    name: Str | None = None
+    intro: Text | None = None
+
+
+class SetEditor(AccountRequest, tag="set_editor", kw_only=True, frozen=True):
+    """Make a user an editor of the account (``on``) or not (owner)."""
+    user_id: Str
+    on: bool
+
+
+class Subscribe(AccountRequest, tag="subscribe", kw_only=True, frozen=True):
+    """Follow a public account: its posts arrive as ``post`` events."""
+
+
+class Unsubscribe(AccountRequest, tag="unsubscribe", kw_only=True, frozen=True):
+    """Stop following a public account."""
+
+
+class MySubscriptions(RequestBase, tag="my_subscriptions", kw_only=True, frozen=True):
+    """The public accounts one follows."""
+
+
+class MyAccounts(RequestBase, tag="my_accounts", kw_only=True, frozen=True):
+    """The public accounts one owns or edits."""
+
+
+class Publish(AccountRequest, tag="publish", kw_only=True, frozen=True):
+    """Post to the account's subscribers (owner, editors); ``comments`` defaults to ``open``."""
+    title: Str
+    body: Text
+    attachments: Attachments | None = None
+    comments: CommentsMode | None = None
+
+
+class Posts(AccountRequest, tag="posts", kw_only=True, frozen=True):
+    """The account's posts, newest first, before the post ``before``."""
+    before: Str | None = None
+    limit: Int64 | None = None
+
+
+class ReadPost(RequestBase, tag="read_post", kw_only=True, frozen=True):
+    """One post (counted as one read per user)."""
+
+    post_id: Str
+
+
+class DeletePost(RequestBase, tag="delete_post", kw_only=True, frozen=True):
+    """Take a post down (owner, editors); it is kept for the record."""
+
+    post_id: Str
+
+
+class Comment(RequestBase, tag="comment", kw_only=True, frozen=True):
+    """Comment on a post, or reply (``reply_to``) to one of its comments."""
+
+    post_id: Str
+    text: Text
+    reply_to: Str | None = None
+
+
+class Comments(RequestBase, tag="comments", kw_only=True, frozen=True):
+    """A post's comments visible to the caller, newest first, before the comment ``before``."""
+
+    post_id: Str
+    before: Str | None = None
+    limit: Int64 | None = None
+
+
+class ModerateComment(RequestBase, tag="moderate_comment", kw_only=True, frozen=True):
+    """Approve, hide or delete a comment (owner, editors)."""
+
+    post_id: Str
+    comment_id: Str
+    action: CommentAction
+
+
+class CloseAccount(AccountRequest, tag="close_account", kw_only=True, frozen=True):
+    """Cancel the account (owner): publishing stops at once; records are kept for retention."""
+
+
 Request: TypeAlias = (
     RequestCode
     | Register
@@ -543,6 +683,22 @@ Request: TypeAlias = (
     | UploadChunk
     | UploadEnd
     | MediaUrl
+    | CreateAccount
+    | AccountInfo
+    | UpdateAccount
+    | SetEditor
+    | Subscribe
+    | Unsubscribe
+    | MySubscriptions
+    | MyAccounts
+    | Publish
+    | Posts
+    | ReadPost
+    | DeletePost
+    | Comment
+    | Comments
+    | ModerateComment
+    | CloseAccount
 )
 
 REQUEST_TYPES: Final[tuple[type[RequestBase], ...]] = get_args(Request)
@@ -679,8 +835,8 @@ def _lenient_json_rid(data: bytes | str) -> int | None:
 
 def _argument_reason(op: str, message: str) -> str:
     """msgspec's message (``Expected `str`, got `int` - at `$.text```) as the op table's reason."""
-    if message == BAD_GROUP_ID:  # from __post_init__: no path
-        return f"{op}: {BAD_GROUP_ID}"
+    if message in (BAD_GROUP_ID, BAD_ACCOUNT_ID):  # from __post_init__: no path
+        return f"{op}: {message}"
     found = _MISSING_FIELD.match(message)
     if found:
         return f"{op}: missing argument '{found[1]}'"
@@ -706,6 +862,8 @@ def _expected(t: mi.Type) -> str:
     if isinstance(t, mi.UnionType):  # an optional argument: X | None
         (t,) = (x for x in t.types if not isinstance(x, mi.NoneType))
     if isinstance(t, mi.Metadata):  # Annotated[X, Meta(description=...)]
+        if (t.extra_json_schema or {}).get("description") == ACCOUNT_ID_DESCRIPTION:
+            return "an account id (9 to 12 digits)"
         t = t.type
     if isinstance(t, mi.IntType):
         return "a 64-bit integer"

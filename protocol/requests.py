@@ -40,6 +40,7 @@ _GROUP_ID = re.compile(r"[1-9][0-9]{8,11}")
 # Argument kinds. "gid" is a group id string; "text" is a long string whose
 # length limit is configuration (checked by the server, not here).
 STR, TEXT, INT, BOOL, NUM, GID = "str", "text", "int", "bool", "num", "gid"
+AID = "aid"  # a public account id: the form of a group id, a space of its own
 # v2: a list of short strings (at most LIST_MAX[name] of them) and raw bytes.
 STRS, BYTES = "strs", "bytes"
 LIST_MAX = {"mentions": 100, "attachments": 9}
@@ -88,7 +89,8 @@ OPS: dict[str, tuple[Arg, ...]] = {
     ),
     "history": _op("group_id:gid", "after_seq:int?", "before_seq:int?", "limit:int?"),
     "report": _op(
-        "target_type:str", "group_id:gid?", "seq:int?", "user_id:str?", "reason:str", "detail:text?"
+        "target_type:str", "group_id:gid?", "seq:int?", "user_id:str?", "reason:str", "detail:text?",
+        "account_id:aid?", "post_id:str?", "comment_id:str?",  # v2: public accounts, posts, comments
     ),
     # Management (Art. 8, 9)
     "invite": _op("group_id:gid", "user_id:str"),
@@ -124,6 +126,24 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "upload_chunk": _op("upload_id:str", "offset:int", "data:bytes"),
     "upload_end": _op("upload_id:str", "sha256:str"),
     "media_url": _op("group_id:gid", "seq:int", "media_id:str"),
+    # Public accounts (v2, P4-P13)
+    "create_account": _op("name:str", "category:str", "intro:text", "subject_type:str", "org_name:str?",
+                          "org_code:str?"),
+    "account_info": _op("account_id:aid"),
+    "update_account": _op("account_id:aid", "name:str?", "intro:text?"),
+    "set_editor": _op("account_id:aid", "user_id:str", "on:bool"),
+    "subscribe": _op("account_id:aid"),
+    "unsubscribe": _op("account_id:aid"),
+    "my_subscriptions": _op(),
+    "my_accounts": _op(),
+    "publish": _op("account_id:aid", "title:str", "body:text", "attachments:strs?", "comments:str?"),
+    "posts": _op("account_id:aid", "before:str?", "limit:int?"),
+    "read_post": _op("post_id:str"),
+    "delete_post": _op("post_id:str"),
+    "comment": _op("post_id:str", "text:text", "reply_to:str?"),
+    "comments": _op("post_id:str", "before:str?", "limit:int?"),
+    "moderate_comment": _op("post_id:str", "comment_id:str", "action:str"),
+    "close_account": _op("account_id:aid"),
 }
 
 @dataclass(slots=True)
@@ -190,6 +210,10 @@ def _check(op: str, arg: Arg, value: Any) -> Any:
     if kind == GID:
         if type(value) is not str or not _GROUP_ID.fullmatch(value):
             raise _type_error(op, arg, "a group id (9 to 12 digits)")
+        return value
+    if kind == AID:
+        if type(value) is not str or not _GROUP_ID.fullmatch(value):
+            raise _type_error(op, arg, "an account id (9 to 12 digits)")
         return value
     if kind == STRS:
         limit = LIST_MAX[arg.name]

@@ -9,7 +9,7 @@ import logging
 import secrets
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, NegotiationError
@@ -29,6 +29,9 @@ from server.config import Config
 from server.content import build_filter
 from server.handlers import DEFERRED, load_all
 from server.loopmon import LoopMonitor
+from server.media import cleanup as media_cleanup
+from server.media import web as media_web
+from server.media.service import MediaService
 from server.metrics import METRICS
 from server.operator import OperatorChannel
 from server.providers import make_id_verifier
@@ -75,6 +78,7 @@ class App:
         self.connections_per_ip = WindowCounter(rl.connections_per_ip_per_minute, 60.0)
         self.reports_per_user = WindowCounter(rl.reports_per_hour, HOUR)
         self.reports_when_mostly_rejected = WindowCounter(rl.reports_per_hour_when_mostly_rejected, HOUR)
+        self.mention_all_per_group = WindowCounter(rl.mention_all_per_group_per_hour, HOUR)
         self.sessions: set[Session] = set()
         self.handlers = load_all()
         # Dispatch on the request's type: decoding already named the op.
@@ -84,6 +88,7 @@ class App:
         self.state = State()  # loaded from the store by start()
         self.agreement: Agreement | None = None
         self.content = build_filter(cfg)
+        self.media = MediaService(cfg, self.vault.media_url_key)
         self._server: Server | None = None
         self._jobs: list[asyncio.Task[None]] = []
         self._record_open = False
@@ -131,6 +136,7 @@ class App:
         self.monitor.start()
         self._jobs.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         self._jobs.append(asyncio.create_task(retention.run_forever(self), name="retention"))
+        self._jobs.append(asyncio.create_task(media_cleanup.run_forever(self), name="media-cleanup"))
         self._jobs.append(asyncio.create_task(record.run_checkpoints(self), name="record-checkpoints"))
         await self.readiness.probe_once()
         self._jobs.append(asyncio.create_task(self.readiness.run(), name="readiness"))
@@ -177,7 +183,9 @@ class App:
                 del self.state.sent[k]
 
     # -- HTTP side -----------------------------------------------------------
-    def _process_request(self, conn: ServerConnection, request: HttpRequest) -> HttpResponse | None:
+    def _process_request(
+        self, conn: ServerConnection, request: HttpRequest
+    ) -> HttpResponse | Coroutine[None, None, HttpResponse] | None:
         path = request.path.split("?", 1)[0]
         if path == "/ws":
             refused = web_routes.refuse_foreign_origin(conn, request, self.cfg.server.allowed_origins)
@@ -195,6 +203,8 @@ class App:
             if why is None:
                 return conn.respond(http.HTTPStatus.OK, "ready\n")
             return conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, f"not ready: {why}\n")
+        if path.startswith(media_web.PREFIX):  # a signed, expiring media URL (server/media/web.py)
+            return media_web.serve(self, request)
         if path.startswith("/groups/"):
             return self._info_page(conn, path.removeprefix("/groups/"))
         page = web_routes.static_response(request)  # the web client: /, /app.js, ...
@@ -306,6 +316,9 @@ class App:
         groups = self.state.groups
         for gid in user.groups:
             groups[gid].online.add(sess)
+        accounts = self.state.accounts
+        for aid in user.subscriptions:
+            accounts[aid].online.add(sess)
 
     def detach(self, sess: Session) -> None:
         user = sess.user
@@ -317,6 +330,11 @@ class App:
             g = groups.get(gid)
             if g is not None:
                 g.online.discard(sess)
+        accounts = self.state.accounts
+        for aid in user.subscriptions:
+            a = accounts.get(aid)
+            if a is not None:
+                a.online.discard(sess)
         sess.user = None
         sess.token_hash = None
         METRICS.authenticated.dec()

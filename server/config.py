@@ -14,6 +14,7 @@ working directory when running on built-in defaults.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import math
 import os
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from governance.public_accounts import DEFAULT_ACCOUNT_LEVELS, AccountLevel
 from governance.tiers import (
     DEFAULT_ACTIVITY_CLASSES,
     DEFAULT_CREDIT_LEVELS,
@@ -34,6 +36,7 @@ from governance.tiers import (
     CreditLevel,
     SizeClass,
 )
+from server.media.sniff import DEFAULT_ALLOWED, KNOWN_TYPES
 
 # --------------------------------------------------------------------------- problems
 
@@ -383,6 +386,9 @@ class LimitsConfig:
     max_groups_joined: int = setting(500, at_least(1))
     max_admins: int = setting(10, at_least(0))
     max_text_chars: int = setting(4000, at_least(1))
+    edit_window_seconds: int = setting(172800, at_least(0))  # edit_message: how long after sending; 0: never
+    max_pins: int = setting(10, at_least(0))  # pinned messages per group
+    max_invite_links: int = setting(100, at_least(0))  # usable invite links per group at once
 
     @property
     def caps(self) -> Caps:
@@ -402,6 +408,7 @@ class RateLimitsConfig:
     reports_per_hour: int = setting(20, at_least(0))
     # A reporter with at least 5 resolved reports, most of them rejected, gets this lower limit (P15).
     reports_per_hour_when_mostly_rejected: int = setting(2, at_least(0))
+    mention_all_per_group_per_hour: int = setting(3, at_least(0))  # send with mention_all, per group
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -521,8 +528,81 @@ class WordListConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MediaListConfig:
+    """One known-file list (Art. 10): UTF-8, one SHA-256 (hex) per line (server/media/lists.py)."""
+
+    category: str = setting(REQUIRED, not_empty, kind=STR)
+    path: Path = setting(REQUIRED, readable_file, kind=PATH)
+    action: str = setting(REQUIRED, one_of("block", "review", "flag"), kind=STR)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContentConfig:
     lists: tuple[WordListConfig, ...] = setting((), kind=tables(WordListConfig))
+    media_lists: tuple[MediaListConfig, ...] = setting((), kind=tables(MediaListConfig))
+
+
+_MIME = one_of(*KNOWN_TYPES)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaConfig:
+    """Uploads and the files they leave (server/media/, server/handlers/media.py)."""
+
+    path: Path = setting("media", kind=PATH)  # content-addressed files; relative to the config file
+    max_bytes: int = setting(20971520, at_least(1))
+    allowed_types: tuple[str, ...] = setting(DEFAULT_ALLOWED, unique(), kind=str_list(_MIME))
+    url_ttl_seconds: int = setting(3600, between(1, 604800))
+    uploads_per_hour: int = setting(60, at_least(0))  # upload_begin per user; 0: no limit
+    unattached_ttl_seconds: int = setting(86400, at_least(1))  # an upload no message carries goes after this
+    cleanup_interval_seconds: int = setting(600, at_least(1))
+
+
+def _name_list(path: Path) -> str | None:
+    try:
+        path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8: {exc}"
+    except OSError:
+        return None  # readable_file said why
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _AccountLevelKeys:
+    min_score: int = setting(REQUIRED, kind=INT)
+    publish_interval_seconds: int = setting(0, at_least(0))
+    comments: bool = setting(True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublicAccountsConfig:
+    """Public accounts (P4-P13): categories, caps, reserved names, account credit levels."""
+
+    categories: tuple[str, ...] = setting(
+        ("news", "government", "education", "culture", "lifestyle", "business", "technology", "other"),
+        not_empty,
+        unique(),
+        kind=str_list(_CATEGORY),
+    )
+    max_per_subject: int = setting(2, at_least(1))  # live accounts per verified person or organisation (P7)
+    max_editors: int = setting(5, at_least(0))
+    # One name per line (UTF-8): names, and names containing them, only an operator can grant.
+    reserved_names: Path | None = setting("", readable_file, _name_list, kind=OPTIONAL_PATH)
+    initial_credit: int = setting(100)
+    levels: tuple[AccountLevel, ...] = setting(
+        DEFAULT_ACCOUNT_LEVELS, not_empty, ascending("min_score"), kind=tables(_AccountLevelKeys, AccountLevel)
+    )
+    max_title_chars: int = setting(128, between(1, 256))
+    max_body_chars: int = setting(20000, at_least(1))
+
+    @functools.cached_property
+    def reserved(self) -> tuple[str, ...]:
+        """The reserved names (read once per loaded config; SIGHUP loads a new one)."""
+        if self.reserved_names is None:
+            return ()
+        lines = self.reserved_names.read_text(encoding="utf-8").splitlines()
+        return tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
 
 
 def _numeric_id(v: str) -> bool:
@@ -612,6 +692,8 @@ class Config:
     identity: IdentityConfig = _section(IdentityConfig)
     credit: CreditConfig = _section(CreditConfig)
     content: ContentConfig = _section(ContentConfig)
+    media: MediaConfig = _section(MediaConfig)
+    public_accounts: PublicAccountsConfig = _section(PublicAccountsConfig)
     admin: AdminConfig = _section(AdminConfig)
     audit: AuditConfig = _section(AuditConfig)
     metrics: MetricsConfig = _section(MetricsConfig)
@@ -878,10 +960,13 @@ __all__ = [
     "Config",
     "ConfigError",
     "ContentConfig",
+    "PublicAccountsConfig",
     "CreditConfig",
     "GroupsConfig",
     "IdentityConfig",
     "LimitsConfig",
+    "MediaConfig",
+    "MediaListConfig",
     "MetricsConfig",
     "OperatorConfig",
     "Problem",

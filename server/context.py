@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from governance.ratelimit import WindowCounter
     from server.config import Config
     from server.loopmon import LoopMonitor
+    from server.media.service import MediaService
     from server.providers import IdVerifier
     from server.security import IdentityVault, Passwords
     from server.session import Session
@@ -42,8 +43,10 @@ class Context(Protocol):
     failed_logins_per_user: WindowCounter  # wrong passwords given to delete_account, per account
     reports_per_user: WindowCounter
     reports_when_mostly_rejected: WindowCounter
+    mention_all_per_group: WindowCounter  # send with mention_all, per group id
     sessions: set[Session]
     monitor: LoopMonitor
+    media: MediaService  # uploads in progress, media lists, signed URLs (server/media/)
 
     def attach(self, sess: Session, user: User, token_hash: bytes) -> None: ...
     def detach(self, sess: Session) -> None: ...

@@ -64,7 +64,7 @@ class Metrics:
         self._rl_children: dict[str, Any] = {}
         self.open_reports = Gauge("qunguan_reports_open", "Complaints waiting for an operator (Art. 12)",
                                   registry=r)
-        self.open_reviews = Gauge("qunguan_review_queue_open", "Held or flagged messages waiting for review",
+        self.open_reviews = Gauge("qunguan_review_queue_open", "Held or flagged content waiting for review",
                                   registry=r)
         self.purge_runs = Counter("qunguan_purge_runs", "Retention purges run, by result", ["result"], registry=r)
         self.purged_rows = Counter("qunguan_purged_rows", "Rows removed by retention purges", ["table"],

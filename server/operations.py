@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from server import logs, proxy, sdnotify
 from server.config import Config, ConfigError, load_config
 from server.content import build_filter
+from server.media.lists import build_media_lists
 from server.metrics import METRICS
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ RESTART_KEYS = (
     "admin.socket",
     "audit.checkpoint_file",
     "metrics.host", "metrics.port",
+    "media.path",
 )
 # tls_cert/tls_key paths are restart keys only when TLS is switched on or off: with TLS
 # on, the files they name are read again on every reload (a renewed certificate).
@@ -109,6 +111,9 @@ def _reload(app: App) -> bool:
         fresh = load_config(old.source) if old.source is not None else load_config(None)
         fresh, needs_restart = merge_restart_keys(old, fresh)
         content = build_filter(fresh)
+        media_lists = build_media_lists(fresh)
+        if fresh.public_accounts.reserved_names is not None:
+            _ = fresh.public_accounts.reserved  # read now: a file gone bad keeps the running config
         if app.ssl_context is not None and fresh.server.tls_cert is not None and fresh.server.tls_key is not None:
             # load into a scratch context first: a bad pair must not half-replace the live one
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(fresh.server.tls_cert,
@@ -125,6 +130,7 @@ def _reload(app: App) -> bool:
         app.ssl_context.load_cert_chain(fresh.server.tls_cert, fresh.server.tls_key)
     app.cfg = fresh
     app.content = content
+    app.media.lists = media_lists
     apply_rate_limits(app)
     logs.set_level(fresh.server.log_level)
     app.trusted = proxy.parse_networks(fresh.server.trusted_proxies)
@@ -149,6 +155,7 @@ def apply_rate_limits(app: App) -> None:
     app.connections_per_ip.limit = rl.connections_per_ip_per_minute
     app.reports_per_user.limit = rl.reports_per_hour
     app.reports_when_mostly_rejected.limit = rl.reports_per_hour_when_mostly_rejected
+    app.mention_all_per_group.limit = rl.mention_all_per_group_per_hour
     for user in app.state.users.values():
         user.bucket = None  # rebuilt from the new rate and burst at the user's next send
 

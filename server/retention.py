@@ -11,6 +11,8 @@ What goes, once its timestamp is past the cutoff (:func:`governance.retention.cu
   resolved reports and decided review items, and the identity data of
   accounts cancelled before the cutoff (not blacklisted ones: a blacklist is
   kept on the identity for good, P13).
+Then the media rows (and files) that no message or post carries any more and that
+  nobody attached within ``media.unattached_ttl_seconds`` (server/media/cleanup.py).
 What never goes here: the enforcement record (``audit``, a hash chain: removing
   its head would break it; it is the platform's own record of enforcement),
   sanctions, groups (a group id is never reused) and account rows themselves.
@@ -33,6 +35,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from governance.retention import cutoff_ms
+from server.media import cleanup as media_cleanup
 from server.metrics import METRICS
 from server.storage.changes import PURGE_TABLES, Audit, Purge
 
@@ -85,6 +88,8 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
                 break
             await asyncio.sleep(0)  # let the hot path in between batches
         removed[table] = total
+    # Media no message or post carries any more (those of the messages just purged among them).
+    removed["media"] = await media_cleanup.sweep(app, now, everything=True)
     if any(removed.values()):
         await app.store.apply(audit=Audit(
             app.now_ms(), "system" if actor == "system" else "operator", actor, "purge",

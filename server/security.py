@@ -283,5 +283,10 @@ class IdentityVault:
         """The enforcement record's MAC key: derived from the lookup secret, which the identity key seals."""
         return audit.record_key(self._lookup_key)
 
+    def media_url_key(self) -> bytes:
+        """The key that signs media URLs: derived from the lookup secret (the same on every node,
+        unchanged by identity-key rotation), never the secret itself."""
+        return hmac.new(self._lookup_key, b"qunguan media url key", hashlib.sha256).digest()
+
     def lookup(self, kind: str, normalized: str) -> bytes:
         return hmac.new(self._lookup_key, f"{kind}:{normalized}".encode(), hashlib.sha256).digest()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from server.media.index import MediaIndex
+
 if TYPE_CHECKING:
     from governance.ratelimit import TokenBucket
     from server.session import Session
@@ -31,6 +33,8 @@ class User:
     groups: set[str] = field(default_factory=set)
     sessions: set[Session] = field(default_factory=set)
     bucket: TokenBucket | None = None
+    subscriptions: set[str] = field(default_factory=set)  # public accounts followed
+    managed: set[str] = field(default_factory=set)  # public accounts owned or edited
 
     @property
     def active(self) -> bool:
@@ -42,6 +46,32 @@ class Member:
     role: str
     joined_seq: int
     muted_until: int = 0
+    last_sent_ms: int = 0  # the member's last accepted send (for slow mode); after a restart: loaded, last hour only
+    read_seq: int = 0  # how far the member has read (mark_read, all their devices); never moves back
+
+
+@dataclass(slots=True)
+class Ban:
+    """A group's ban of one user: ``until`` epoch ms, 0 until unbanned; ``by`` the manager's user id."""
+
+    until: int
+    by: str
+    reason: str | None
+    created_at: int
+
+
+@dataclass(slots=True)
+class InviteLink:
+    """An invite link, known by its code's hash (``code_hash``); ``uses`` is claimed before the write."""
+
+    code_hash: str
+    group_id: str
+    created_by: str
+    created_at: int
+    expires_at: int | None
+    max_uses: int | None
+    uses: int = 0
+    revoked: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -64,10 +94,55 @@ class Group:
     join_requests: dict[str, int] = field(default_factory=dict)
     invited: set[str] = field(default_factory=set)
     daily: dict[int, int] = field(default_factory=dict)  # day number -> messages, for activity classes
+    pinned: list[int] = field(default_factory=list)  # seqs of pinned messages, in the order pinned
+    slow_mode_seconds: int = 0  # set_slow_mode: plain members send at most once per this many seconds
+    bans: dict[str, Ban] = field(default_factory=dict)  # user id -> ban (expired ones may linger)
+    invite_links: set[str] = field(default_factory=set)  # code hashes of links not revoked
 
     @property
     def alive(self) -> bool:
         return self.dissolved_at is None and self.closed_at is None
+
+
+@dataclass(slots=True, eq=False)
+class Account:
+    """A public account (P4-P13). ``online``: the live sessions of its subscribers, so a post
+    reaches them without walking the subscriber list or writing a row per subscriber."""
+
+    account_id: str
+    name: str
+    name_key: str
+    category: str
+    intro: str
+    subject_type: str
+    subject_key: str
+    org_name: str | None
+    owner_id: str
+    created_at: int
+    labels: tuple[str, ...] = ()
+    credit_score: int = 0
+    comments_restricted: bool = False
+    suspended_until: int = 0
+    closed_at: int | None = None
+    opener_key: str | None = None  # the person key of the user who opened it (organisations' too)
+    last_post_at: int = 0  # for the credit level's publishing interval
+    editors: set[str] = field(default_factory=set)
+    subscribers: set[str] = field(default_factory=set)
+    online: set[Session] = field(default_factory=set)
+
+    def status(self, now: int) -> str:
+        if self.closed_at is not None:
+            return "closed"
+        if self.suspended_until > now:
+            return "suspended"
+        if self.comments_restricted:
+            return "restricted"
+        return "active"
+
+    def role_of(self, user_id: str) -> str | None:
+        if user_id == self.owner_id:
+            return "owner"
+        return "editor" if user_id in self.editors else None
 
 
 @dataclass(slots=True)
@@ -100,3 +175,8 @@ class State:
         self.by_username: dict[str, str] = {}
         self.groups: dict[str, Group] = {}
         self.sent: dict[tuple[str, str, str], SentMessage] = {}
+        self.accounts: dict[str, Account] = {}
+        self.account_names: dict[str, str] = {}  # name_key -> account_id, closed accounts included
+        self.barred_subjects: set[str] = set()  # subject keys barred from running accounts (P13)
+        self.media = MediaIndex()  # finished uploads (server/media/index.py)
+        self.invite_links: dict[str, InviteLink] = {}  # code hash -> link (not revoked)

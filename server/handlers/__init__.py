@@ -31,6 +31,20 @@ def handler(op: str) -> Callable[[Handler], Handler]:
 
 
 def load_all() -> dict[str, Handler]:
-    from server.handlers import accounts, agreement, appeals, groups, management, messages, reports  # noqa: F401
+    from server.handlers import (  # noqa: F401
+        accounts,
+        agreement,
+        appeals,
+        groups,
+        management,
+        media,
+        message_actions,
+        messages,
+        moderation,
+        posts,
+        public_accounts,
+        reading,
+        reports,
+    )
 
     return HANDLERS

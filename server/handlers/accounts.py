@@ -18,6 +18,7 @@ from server import netlog
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import commit
+from server.handlers.public_accounts import leave_public_accounts, refuse_if_running_accounts
 from server.security import new_token, token_hash
 from server.session import CLOSE_POLICY
 from server.state import User
@@ -245,9 +246,10 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
 
     After the password check, everything is decided and claimed in memory in
     one step: the account is marked cancelled (so a ``create_group`` on another
-    connection is refused from then on) and taken out of its groups; one
-    transaction stores it all, re-checking in the database that it owns no
-    live group; a failed write puts everything back.
+    connection is refused from then on), taken out of its groups, off the
+    editors of public accounts and off their subscribers; one transaction
+    stores it all, re-checking in the database that it owns no live group and
+    no open public account; a failed write puts everything back.
     """
     user = sess.me
     # A password check is an oracle: count misses with failed logins, per address and per account.
@@ -267,6 +269,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     owned = sorted(gid for gid in user.groups if groups[gid].owner_id == user.user_id)
     if owned:
         raise ContractError("conflict", "transfer or dissolve the groups you own first: " + ", ".join(owned))
+    refuse_if_running_accounts(ctx, user)
     now = ctx.now_ms()
     uid = user.user_id
     left = [groups[gid] for gid in sorted(user.groups)]
@@ -280,8 +283,10 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
         g.invited.discard(uid)
     user.groups.clear()
     user.deleted, user.display_name = True, CANCELLED_NAME
+    undo_accounts = leave_public_accounts(ctx, user)
 
     def undo() -> None:
+        undo_accounts()
         user.deleted, user.display_name = False, old_name
         for g in left:
             g.members[uid] = memberships[g.group_id]

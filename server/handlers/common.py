@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from governance import moderation
 from governance.tiers import Caps, caps_for, credit_level
 from protocol.enums import Role
 from protocol.errors import ContractError
@@ -54,6 +55,12 @@ def member_of(g: Group, user: User) -> Member:
     if m is None:
         raise ContractError("not_member", f"you are not a member of group {g.group_id}")
     return m
+
+
+def check_not_banned(ctx: Context, g: Group, uid: str) -> None:
+    """``forbidden`` while ``uid`` has a ban in force in ``g`` (joining, being invited, approved)."""
+    ban = g.bans.get(uid)
+    moderation.check_not_banned(ban.until if ban is not None else None, ctx.now_ms())
 
 
 def level_of(ctx: Context, user: User) -> int:

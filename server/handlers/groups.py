@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from governance import posting
+from governance import moderation, posting
 from governance.ids import new_group_id
 from governance.retention import DAY_MS
 from governance.tiers import activity_class, check_size_class, size_class
@@ -15,6 +17,7 @@ from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import (
     caps_of,
+    check_not_banned,
     commit,
     group_max_members,
     level_of,
@@ -114,6 +117,8 @@ def info(ctx: Context, g: Group, member: bool = True) -> dict[str, Any]:
         "announcement": g.announcement if member else "",
         "created_at": g.created_at,
         "mute_all": g.mute_all,
+        "pinned": list(g.pinned) if member else [],
+        "slow_mode_seconds": g.slow_mode_seconds,
         "size_class": size.name if size else None,
         "activity_class": activity.name if activity else None,
     }
@@ -138,9 +143,19 @@ def check_room(ctx: Context, g: Group, user: User) -> None:
         raise ContractError("join_cap_reached", f"{user.display_name} may be in at most {joined_cap} groups")
 
 
+@dataclass(frozen=True, slots=True)
+class Rider:
+    """A change stored in the same transaction as an admission, claimed in memory in the same
+    step as the membership and undone with it (an invite link's use)."""
+
+    change: ch.Change
+    claim: Callable[[], None]
+    undo: Callable[[], None]
+
+
 async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | None,
-                audit: ch.Audit | None = None) -> None:
-    """Check every cap, add ``user`` to ``g`` in memory and store, announce it.
+                audit: ch.Audit | None = None, rider: Rider | None = None) -> None:
+    """Check every cap (and bans), add ``user`` to ``g`` in memory and store, announce it.
 
     The checks and the in-memory insert happen with no await in between, so
     concurrent joins can never overshoot a cap.
@@ -148,6 +163,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     uid = user.user_id
     if uid in g.members:
         return
+    check_not_banned(ctx, g, uid)
     check_room(ctx, g, user)
     owner = ctx.state.users[g.owner_id]
     check_size_class(
@@ -162,6 +178,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     requested = g.join_requests.pop(uid, None)
     was_invited = uid in g.invited
     g.invited.discard(uid)
+    if rider is not None:
+        rider.claim()
 
     def undo() -> None:
         g.members.pop(uid, None)
@@ -170,19 +188,29 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
             g.join_requests[uid] = requested
         if was_invited:
             g.invited.add(uid)
+        if rider is not None:
+            rider.undo()
 
-    await commit(ctx, ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor),
-                 audit=audit, undo=undo)
+    add = ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor)
+    await commit(ctx, *((add,) if rider is None else (add, rider.change)), audit=audit, undo=undo)
     g.online.update(user.sessions)
     publish(g.online, ev.MemberJoined(group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
 
 
 @handler("join_group")
 async def join_group(ctx: Context, sess: Session, req: rq.JoinGroup, enc: Encoding) -> dict[str, Any]:
+    if req.invite_code is not None and req.group_id is not None:
+        # The code names its group: a second name could only disagree with it or say nothing.
+        raise ContractError("bad_request", "join_group: give either 'group_id' or 'invite_code', not both")
+    if req.invite_code is not None:
+        return await join_by_link(ctx, sess.me, req.invite_code)
+    if req.group_id is None:
+        raise ContractError("bad_request", "join_group: missing argument 'group_id' (or 'invite_code')")
     g = live_group(ctx, req.group_id)
     user = sess.me
     if user.user_id in g.members:
         return {"status": "joined"}
+    check_not_banned(ctx, g, user.user_id)
     if g.join_policy == JoinPolicy.OPEN or user.user_id in g.invited:
         await admit(ctx, g, user, "join", user.user_id)
         return {"status": "joined"}
@@ -190,6 +218,35 @@ async def join_group(ctx: Context, sess: Session, req: rq.JoinGroup, enc: Encodi
         raise ContractError("forbidden", "this group is joined by invitation only")
     await request_to_join(ctx, g, user)
     return {"status": "pending"}
+
+
+async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:
+    """Join with an invite link's code: past the ``approval`` and ``invite`` policies, not past
+    caps or bans. The use is claimed in memory with the membership (no await in between), so a
+    link with ``max_uses`` admits exactly that many however many try at once; ``UseInviteLink``
+    re-checks it in the database."""
+    now = ctx.now_ms()
+    unusable = ContractError("not_found", "this invite link is unknown, used up, expired or revoked")
+    link = ctx.state.invite_links.get(moderation.code_hash(code))
+    g = ctx.state.groups.get(link.group_id) if link is not None and not link.revoked else None
+    if link is None or g is None or g.dissolved_at is not None:
+        raise unusable
+    g = live_group(ctx, link.group_id)  # a group closed by the platform: group_closed
+    reply = {"status": "joined", "group_id": g.group_id}
+    if user.user_id in g.members:
+        return reply  # already in: no use of the link is counted
+    if not moderation.link_usable(link.uses, link.max_uses, link.expires_at, link.revoked, now):
+        raise unusable
+
+    def claim() -> None:
+        link.uses += 1
+
+    def undo() -> None:
+        link.uses -= 1
+
+    rider = Rider(ch.UseInviteLink(link.code_hash, now), claim, undo)
+    await admit(ctx, g, user, "invite_link", link.created_by, rider=rider)
+    return reply
 
 
 async def request_to_join(ctx: Context, g: Group, user: User) -> None:
@@ -250,9 +307,20 @@ async def members(ctx: Context, sess: Session, req: rq.Members, enc: Encoding) -
 async def my_groups(ctx: Context, sess: Session, req: rq.MyGroups, enc: Encoding) -> dict[str, Any]:
     groups = ctx.state.groups
     user = sess.me
-    out = []
+    out: list[dict[str, Any]] = []
+    floors: dict[str, int] = {}  # groups with messages after the read point: counted by the store
     for gid in sorted(user.groups):
         g = groups[gid]
         if g.alive:
-            out.append({"group_id": gid, "name": g.name, "role": g.members[user.user_id].role})
+            m = g.members[user.user_id]
+            read = max(m.read_seq, m.joined_seq)  # what came before joining counts as read
+            out.append({"group_id": gid, "name": g.name, "role": m.role, "last_seq": g.last_seq,
+                        "read_seq": read, "unread": 0})
+            if g.last_seq > read:
+                floors[gid] = read
+    # The list above is one moment's view; a message committed during this await may be
+    # counted (or, while in flight, be in last_seq and not yet counted). Either settles at once.
+    counts = await ctx.store.unread_counts(user.user_id, floors) if floors else {}
+    for entry in out:
+        entry["unread"] = counts.get(entry["group_id"], 0)
     return {"groups": out}

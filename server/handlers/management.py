@@ -20,6 +20,7 @@ from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import (
     caps_of,
+    check_not_banned,
     commit,
     level_of,
     live_group,
@@ -104,6 +105,7 @@ def _pending(g: Group, uid: str) -> None:
 async def approve_join(ctx: Context, sess: Session, req: rq.ApproveJoin, enc: Encoding) -> None:
     g = _managed(ctx, sess, req.group_id, "approve_join")
     uid = req.user_id
+    check_not_banned(ctx, g, uid)
     _pending(g, uid)
     requester = ctx.state.users.get(uid)
     if requester is None or not requester.active:
@@ -140,6 +142,7 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
         raise ContractError("not_found", f"no user {uid}")
     if uid in g.members:
         raise ContractError("conflict", "that user is already a member")
+    check_not_banned(ctx, g, uid)
     check_room(ctx, g, invitee)
     now = ctx.now_ms()
     fresh = uid not in g.invited

@@ -3,7 +3,8 @@
 ``send`` checks everything from memory, assigns the group's next seq, queues
 the row for the group commit and returns without awaiting: the ack and the
 ``message`` event go out from the commit callback, so nothing is acknowledged
-or delivered before it is durable.
+or delivered before it is durable. A reply alone first awaits one store read
+(is the message it answers one the sender may see?); all the checks run after it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from governance import posting
+from governance import moderation, posting
 from governance.content import Action, Verdict
 from governance.retention import DAY_MS
 from protocol import events as ev
@@ -23,7 +24,8 @@ from protocol.requests import error_reply, ok_reply
 from server.fanout import publish
 from server.handlers import DEFERRED, handler
 from server.handlers.accounts import message_bucket
-from server.handlers.common import live_group, member_of, penalize, user_view
+from server.handlers.common import live_group, member_of, penalize
+from server.handlers.message_extras import check_extras, claim, message_event, message_obj, reply_visible
 from server.state import Group, SentMessage, User
 from server.storage import changes as ch
 from server.storage.base import MessageRow
@@ -43,6 +45,11 @@ HISTORY_DEFAULT, HISTORY_MAX = 50, 500
 @handler("send")
 async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     user = sess.me
+    reply_seen = True
+    if req.reply_to is not None and not _retry(ctx, user, req):
+        # The one await of a send, and only of a reply: everything below, the retry and
+        # every group and member check included, runs after it, from memory.
+        reply_seen = await reply_visible(ctx, user, req.group_id, req.reply_to)
     now = ctx.now_ms()
     # A retry is answered before any other check: what was acked once stays acked.
     cmid = req.client_msg_id
@@ -61,31 +68,45 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
         now=now, role=Role(m.role), muted_until=m.muted_until, group_mute_all=g.mute_all,
         group_suspended_until=g.suspended_until, require_id=ctx.cfg.identity.require_id_to_post,
         id_verified=user.id_verified, agreement_version=agreement.version if agreement else None,
-        accepted_version=user.accepted_version, text=req.text, max_text_chars=ctx.cfg.limits.max_text_chars,
+        accepted_version=user.accepted_version, text=None if req.attachments else req.text,
+        max_text_chars=ctx.cfg.limits.max_text_chars,
     )
     text = req.text
+    extras = None  # the v2 fields (reply, mentions, @all, attachments): checked only when set
+    if req.reply_to is not None or req.mentions or req.mention_all or req.attachments:
+        extras = check_extras(ctx, g, m, user, req, now, reply_seen)
     verdict = ctx.content.check(text)
     held = 0
     if verdict is not None:
         if verdict.action is Action.BLOCK:
-            _record_blocked(ctx, user, g.group_id, verdict, now)
+            record_blocked(ctx, user, g.group_id, verdict, now)
             raise ContractError("content_blocked", f"the message contains prohibited content ({verdict.category})")
         held = 1 if verdict.action is Action.REVIEW else 0
 
     wait = message_bucket(ctx, user).take(now / 1000)
     if wait > 0:
         raise ContractError("rate_limited", "sending too fast", retry_after_ms=int(wait * 1000) + 1)
+    if g.slow_mode_seconds and moderation.slowed(Role(m.role), user.powers_suspended_until, now):
+        moderation.slow_mode_slot(m.last_sent_ms, g.slow_mode_seconds, now)  # set_slow_mode
 
+    # Accepted. Every accepted send is remembered, so slow mode switched on later counts it.
+    m.last_sent_ms = now
     seq = g.last_seq + 1
     g.last_seq = seq
     sent = None
     if key is not None:
         sent = ctx.state.sent[key] = SentMessage(seq, now, False, held=bool(held))
-    msg = ev.MessageEvent(group_id=g.group_id, seq=seq, ts=now, text=text,
-                          sender=ev.UserObj(user_id=user.user_id, display_name=user.display_name, role=Role(m.role)))
+    sender = ev.UserObj(user_id=user.user_id, display_name=user.display_name, role=Role(m.role))
+    if extras is None:
+        msg = ev.MessageEvent(group_id=g.group_id, seq=seq, ts=now, text=text, sender=sender)
+        row = MessageRow(g.group_id, seq, now, user.user_id, m.role, text, cmid, held)
+    else:
+        claim(ctx, g, extras, now)
+        msg = message_event(ctx, g, seq, now, sender, text, extras)
+        row = MessageRow(g.group_id, seq, now, user.user_id, m.role, text, cmid, held, *extras.columns())
     rid = req.rid
     if verdict is not None:
-        _queue_for_review(ctx, g.group_id, seq, user.user_id, verdict, now)
+        queue_for_review(ctx, g.group_id, seq, user.user_id, verdict, now)
 
     def done(exc: BaseException | None) -> None:
         if exc is not None:
@@ -109,8 +130,17 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
                 s.send(ok_reply(r, reply), e)
             sent.waiters.clear()
 
-    ctx.store.append_message(MessageRow(g.group_id, seq, now, user.user_id, m.role, text, cmid, held), done)
+    ctx.store.append_message(row, done)
     return DEFERRED
+
+
+def _retry(ctx: Context, user: User, req: rq.Send) -> bool:
+    """Is this send a retry ``send`` answers with the first message's seq (its dedup window)?"""
+    cmid = req.client_msg_id
+    if cmid is None:
+        return False
+    seen = ctx.state.sent.get((req.group_id, user.user_id, cmid))
+    return seen is not None and ctx.now_ms() - seen.ts < DEDUP_WINDOW_MS
 
 
 def _log_write_failure(fut: asyncio.Future[list[Any]]) -> None:
@@ -118,7 +148,7 @@ def _log_write_failure(fut: asyncio.Future[list[Any]]) -> None:
         log.error("a content-review record could not be written: %r", fut.exception())
 
 
-def _record_blocked(ctx: Context, user: User, gid: str, verdict: Verdict, now: int) -> None:
+def record_blocked(ctx: Context, user: User, gid: str, verdict: Verdict, now: int) -> None:
     """Blocked content costs credit (Art. 7) and is written to the record; the text is not kept."""
     penalty = ctx.cfg.credit.penalty_blocked_content
     changes = [c for c in (penalize(user, penalty),) if c is not None]
@@ -129,7 +159,7 @@ def _record_blocked(ctx: Context, user: User, gid: str, verdict: Verdict, now: i
     ).add_done_callback(_log_write_failure)
 
 
-def _queue_for_review(ctx: Context, gid: str, seq: int, sender: str, verdict: Verdict, now: int) -> None:
+def queue_for_review(ctx: Context, gid: str, seq: int, sender: str, verdict: Verdict, now: int) -> None:
     ctx.store.apply(
         ch.QueueReview(gid, seq, sender, verdict.action.value, verdict.category, verdict.term, now)
     ).add_done_callback(_log_write_failure)
@@ -154,8 +184,4 @@ async def history(ctx: Context, sess: Session, req: rq.History, enc: Encoding) -
     limit = max(1, min(limit, HISTORY_MAX))
     rows = await ctx.store.history(g.group_id, m.joined_seq, req.after_seq, req.before_seq, limit)
     gid = g.group_id
-    messages = [
-        ev.MessageObj.of(gid, r.seq, r.ts, user_view(ctx, r.sender_id, r.sender_role), None if r.deleted else r.text)
-        for r in rows
-    ]
-    return {"messages": messages}
+    return {"messages": [message_obj(ctx, gid, r) for r in rows]}

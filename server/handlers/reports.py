@@ -7,13 +7,14 @@ malicious reporting) to ``rate_limits.reports_per_hour_when_mostly_rejected``.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from governance import posting
 from protocol.enums import ReportTarget
 from protocol.errors import ContractError
 from server.handlers import handler
 from server.handlers.common import member_of
+from server.handlers.posts import reported_content
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -31,11 +32,23 @@ def _known_group(ctx: Context, gid: str) -> None:
         raise ContractError("group_closed", f"group {gid} was closed by the platform: {g.closed_reason}")
 
 
-async def _target(ctx: Context, sess: Session, req: rq.Report) -> tuple[str | None, int | None, str | None]:
+class Target(NamedTuple):
+    group_id: str | None = None
+    seq: int | None = None
+    user_id: str | None = None  # the user answerable: the sender, the author, the account's owner
+    account_id: str | None = None
+    post_id: int | None = None
+    comment_id: int | None = None
+
+
+async def _target(ctx: Context, sess: Session, req: rq.Report) -> Target:
     try:
         kind = ReportTarget(req.target_type)
     except ValueError:
-        raise ContractError("bad_request", "target_type must be message, user or group") from None
+        raise ContractError("bad_request",
+                            "target_type must be message, user, group, account, post or comment") from None
+    if kind in (ReportTarget.ACCOUNT, ReportTarget.POST, ReportTarget.COMMENT):
+        return Target(*await reported_content(ctx, kind, req.account_id, req.post_id, req.comment_id))
     gid, seq, uid = req.group_id, req.seq, req.user_id
     if kind is ReportTarget.MESSAGE:
         if gid is None or seq is None:
@@ -45,17 +58,17 @@ async def _target(ctx: Context, sess: Session, req: rq.Report) -> tuple[str | No
         found = await ctx.store.message_sender(gid, seq)
         if found is None or seq <= m.joined_seq:
             raise ContractError("not_found", f"no message {seq} in group {gid}")
-        return gid, seq, found[0]
+        return Target(gid, seq, found[0])
     if kind is ReportTarget.USER:
         if uid is None:
             raise ContractError("bad_request", "reporting a user needs user_id")
         if uid not in ctx.state.users:
             raise ContractError("not_found", f"no user {uid}")
-        return gid if gid in ctx.state.groups else None, None, uid
+        return Target(gid if gid in ctx.state.groups else None, None, uid)
     if gid is None:
         raise ContractError("bad_request", "reporting a group needs group_id")
     _known_group(ctx, gid)
-    return gid, None, None
+    return Target(gid)
 
 
 @handler("report")
@@ -68,10 +81,11 @@ async def report(ctx: Context, sess: Session, req: rq.Report, enc: Encoding) -> 
         raise ContractError("too_large", "detail is at most 2000 characters")
     if "\x00" in reason or "\x00" in detail:
         raise ContractError("bad_request", "reason and detail may not contain a NUL character")
-    gid, seq, uid = await _target(ctx, sess, req)
+    t = await _target(ctx, sess, req)
     reporter = sess.me.user_id
     kind = req.target_type
-    existing = await ctx.store.open_report_id(reporter, kind, gid, seq, uid)
+    existing = await ctx.store.open_report_id(reporter, kind, t.group_id, t.seq, t.user_id, t.account_id,
+                                              t.post_id, t.comment_id)
     if existing is not None:
         return {"report_id": str(existing), "duplicate": True}
     record = await ctx.store.reporter_record(reporter)
@@ -85,6 +99,7 @@ async def report(ctx: Context, sess: Session, req: rq.Report, enc: Encoding) -> 
     normal.hit(reporter, now_mono)
     slowed.hit(reporter, now_mono)
     [report_id] = await ctx.store.apply(
-        ch.InsertReport(reporter, kind, gid, seq, uid, reason, detail, ctx.now_ms())
+        ch.InsertReport(reporter, kind, t.group_id, t.seq, t.user_id, reason, detail, ctx.now_ms(), t.account_id,
+                        t.post_id, t.comment_id)
     )
     return {"report_id": str(report_id)}

@@ -122,6 +122,7 @@ def _build() -> argparse.ArgumentParser:
     cmd("revoke-create", "revoke a user's right to create groups", user, reason, report)
     cmd("sanctions", "sanctions, one JSON object per line, with their status (in_force, expired, overdue, lifted)",
         (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}),
+        (("--account",), {"dest": "account_id", "metavar": "AID"}),
         (("--overdue",), {"action": "store_true", "help": "only warnings whose deadline passed"}))
     cmd("lift", "end a sanction early and undo its effect",
         (("sanction_id",), {"type": _positive, "metavar": "SANCTION_ID"}), reason)
@@ -132,14 +133,33 @@ def _build() -> argparse.ArgumentParser:
         (("--outcome",), {"required": True, "choices": ["upheld", "rejected"]}),
         (("--note",), {"required": True}))
     cmd("credit", "change a user's credit score", user, (("--delta",), {"required": True, "type": int}), reason)
+    aid = (("account_id",), {"metavar": "AID"})
+    cmd("warn-account", "notice of kind account_warning to a public account's owner and editors", aid, reason,
+        (("--deadline",), {"type": _iso_ms, "help": "rectification deadline (ISO time)"}), report)
+    cmd("restrict-account", "turn a public account's comments off (or back on)", aid,
+        (("--comments",), {"required": True, "choices": ["off", "on"]}), reason, report)
+    cmd("suspend-account", "suspend a public account's publishing for a while", aid, seconds, reason, report)
+    cmd("close-account", "close a public account for good", aid, reason, report)
+    cmd("license-account", "grant (or --revoke) the news or government licence of a public account, or "
+        "confirm its organisation (--verified)", aid,
+        (("--news",), {"action": "store_true"}), (("--government",), {"action": "store_true"}),
+        (("--verified",), {"action": "store_true"}), (("--revoke",), {"action": "store_true"}), reason)
+    cmd("account-credit", "change a public account's credit score", aid,
+        (("--delta",), {"required": True, "type": int}), reason)
+    cmd("remove-post", "remove a post from a public account (kept for the record)",
+        (("post_id",), {"type": _positive, "metavar": "POST_ID"}), reason, report)
+    cmd("accounts", "public accounts with their figures and classes, one JSON object per line",
+        (("--subject",), {"dest": "username", "metavar": "USERNAME",
+                          "help": "only the accounts of this user's verified person and organisations"}))
     cmd("blacklist", "close an account and bar its identity", user, reason, report)
     cmd("reports", "list reports, one JSON object per line", (("--open",), {"action": "store_true"}))
     cmd("resolve", "resolve a report", (("report_id",), {"type": _positive, "metavar": "REPORT_ID"}),
         (("--outcome",), {"required": True, "choices": ["upheld", "rejected"]}),
         (("--note",), {"required": True}))
     cmd("report-stats", "time-to-resolution figures for reports")
-    cmd("export", "export a group's or a user's records for supervision",
+    cmd("export", "export a group's, a user's or a public account's records for supervision",
         (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}),
+        (("--account",), {"dest": "account_id", "metavar": "AID"}),
         (("--since",), {"type": _iso_ms}), (("--until",), {"type": _iso_ms}), (("--out",), {"required": True}))
     cmd("filing-report", "write the platform's management system as filed (G7, P7): JSON and a printable page",
         (("--out",), {"required": True}), (("--since",), {"type": _iso_ms}), (("--until",), {"type": _iso_ms}))
@@ -148,8 +168,9 @@ def _build() -> argparse.ArgumentParser:
                            "help": "an export's manifest.json: check the record head it carries too"}))
     cmd("purge", "remove what is past retention",
         (("--now",), {"type": _iso_ms, "help": "purge as of this earlier time"}))
-    cmd("hold", "keep a group's or a user's records past retention (legal hold)",
-        (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}), reason)
+    cmd("hold", "keep a group's, a user's or a public account's records past retention (legal hold)",
+        (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}),
+        (("--account",), {"dest": "account_id", "metavar": "AID"}), reason)
     cmd("release-hold", "release a legal hold", (("hold_id",), {"type": _positive, "metavar": "HOLD_ID"}), reason)
     cmd("holds", "legal holds in force (--all: released ones too), one JSON object per line",
         (("--all",), {"action": "store_true"}))
@@ -157,7 +178,8 @@ def _build() -> argparse.ArgumentParser:
         (("--new-key-file",), {"required": True}), (("--reason",), {}))
     cmd("ping", "check that the server answers")
     cmd("backup", "copy the live database to a file (SQLite; PostgreSQL: pg_dump)", (("--out",), {"required": True}))
-    cmd("review-queue", "held and flagged messages, one JSON object per line", (("--open",), {"action": "store_true"}))
+    cmd("review-queue", "held and flagged messages, held posts and comments, one JSON object per line",
+        (("--open",), {"action": "store_true"}))
     cmd("decide", "decide a review item", (("item_id",), {"type": _positive, "metavar": "ITEM_ID"}),
         (("--decision",), {"required": True, "choices": ["release", "reject", "keep", "remove"]}),
         (("--note",), {"required": True}))
@@ -220,8 +242,8 @@ def main(config_path: str | None, argv: list[str]) -> int:
         except (OSError, ValueError, KeyError, TypeError) as err:
             return _fail(f"--manifest: not an export manifest with a record head ({err})")
         request_args["checkpoints"] = heads
-    if args.cmd in ("export", "hold") and ("group_id" in request_args) == ("username" in request_args):
-        return _fail(f"{args.cmd} needs exactly one of --group or --user")
+    if args.cmd in ("export", "hold") and sum(k in request_args for k in ("group_id", "username", "account_id")) != 1:
+        return _fail(f"{args.cmd} needs exactly one of --group, --user or --account")
     for key in ("out", "new_key_file"):  # the server resolves nothing against its own folder
         if key in request_args:
             request_args[key] = os.path.abspath(request_args[key])

@@ -1,11 +1,13 @@
-"""Supervision export (G13): a group's or a user's records over a time range, verifiable.
+"""Supervision export (G13): a group's, a user's or a public account's records over a time range, verifiable.
 
-``qunguan admin export (--group GID | --user USERNAME) [--since ISO] [--until ISO] --out DIR``
+``qunguan admin export (--group GID | --user USERNAME | --account AID) [--since ISO] [--until ISO] --out DIR``
 makes the server write, into a new (or empty) folder DIR:
 
   messages.jsonl    every stored message of the target in the range, deleted
                     ones included (``deleted: true``, text kept) and held ones
-                    (``held``: 0 delivered, 1 held for review, 2 rejected)
+                    (``held``: 0 delivered, 1 held for review, 2 rejected);
+                    an edited one has its latest text, ``edited_at`` and
+                    ``versions``: every earlier text with the time it was written
   membership.jsonl  membership changes (joins, leaves, kicks, ...)
   netlog.jsonl      network logs: for a user, theirs (and their phone's code
                     requests, matched by its keyed hash); for a group, those of
@@ -16,8 +18,20 @@ makes the server write, into a new (or empty) folder DIR:
   group.json        (group exports) the group's row
   identity.json     (user exports) the account and its identity: phone, legal
                     name and ID number, decrypted here and only here
+  (public-account exports, P10-P13, instead of the files above but audit.jsonl:)
+  account.json      the account's row: subject, organisation, owner, labels,
+                    credit, status; no identity data
+  posts.jsonl       its posts, deleted, removed and held ones included (their
+                    uploads in media.jsonl, carried by (account_id, post_id))
+  comments.jsonl    the comments on them, whatever their status
+  editors.jsonl     its editors now
+  measures.jsonl    the platform's sanctions on it (warnings, restrictions,
+                    suspensions, closing, post removals), lifted ones included
+  media.jsonl,      (when the exported messages carry attachments) the media rows,
+  media/<sha256>    and each file once (server/operator/export_media.py)
   manifest.json     the query (target, since, until), when it was generated,
                     and for each file above its SHA-256, line count and size
+                    (``media``: each copied file's SHA-256 and size)
 
 One JSON object per line, UTF-8, keys sorted; times are epoch milliseconds
 with an ISO 8601 twin in platform time (UTC+8). The range is ``since <= ts <
@@ -40,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance.identity import username_key
 from server import record
+from server.operator import export_media
 from server.operator.channel import OperatorError
 from server.operator.common import OPERATOR, apply, operator_name
 from server.storage.changes import Audit
@@ -121,7 +136,20 @@ def _messages(app: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         m["deleted"] = m["deleted_at"] is not None
         sender = users.get(m["sender_id"])
         m["sender_username"] = sender.username if sender else None
-    return _with_times(rows, "ts", "deleted_at")
+        for key in ("mentions", "attachments"):
+            m[key] = json.loads(m[key]) if m.get(key) else None
+        m["mention_all"] = bool(m.get("mention_all"))
+    return _with_times(rows, "ts", "deleted_at", "edited_at")
+
+
+async def _add_versions(app: Context, messages: list[dict[str, Any]]) -> None:
+    """Each edited message gets ``versions``: its earlier texts, oldest first, each with the time it was written."""
+    found = await app.store.message_versions(
+        [(m["group_id"], m["seq"]) for m in messages if m.get("edited_at") is not None])
+    for m in messages:
+        versions = found.get((m["group_id"], m["seq"]))
+        if versions:
+            m["versions"] = _with_times(versions, "ts")
 
 
 def _common_files(app: Context, records: dict[str, Any]) -> dict[str, Any]:
@@ -135,9 +163,9 @@ def _common_files(app: Context, records: dict[str, Any]) -> dict[str, Any]:
 
 
 async def export(app: Context, args: dict[str, Any]) -> list[str]:
-    gid, username = args.get("group_id"), args.get("username")
-    if (gid is None) == (username is None):
-        raise OperatorError("export needs exactly one of --group or --user")
+    gid, username, aid = args.get("group_id"), args.get("username"), args.get("account_id")
+    if sum(x is not None for x in (gid, username, aid)) != 1:
+        raise OperatorError("export needs exactly one of --group, --user or --account")
     now = app.now_ms()
     since, until = args.get("since"), args.get("until")
     for name, v in (("--since", since), ("--until", until)):
@@ -151,7 +179,19 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
         raise OperatorError("--out is required")
     files: dict[str, Any]
     target: dict[str, Any]
-    if gid is not None:
+    if aid is not None:
+        aid = str(aid)
+        if aid not in app.state.accounts:
+            raise OperatorError(f"unknown account {aid}")
+        target = {"type": "account", "account_id": aid}
+        out = _prepare_out(str(args["out"]))
+        records = await app.store.export_account(aid, lo, hi)
+        # The posts carry the attachments here: media.jsonl names them as (account_id, post_id).
+        records["messages"] = [{"group_id": aid, "seq": p["post_id"], "attachments": p["attachments"]}
+                               for p in records["posts"]]
+        files = account_files(app, records)
+        audit_group, audit_target = None, aid
+    elif gid is not None:
         gid = str(gid)
         group = app.state.groups.get(gid)
         if group is None:
@@ -159,6 +199,7 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
         target = {"type": "group", "group_id": gid}
         out = _prepare_out(str(args["out"]))
         records = await app.store.export_group(gid, lo, hi, set(group.members))
+        await _add_versions(app, records["messages"])
         files = _common_files(app, records)
         files["group.json"] = _with_times([records["group"]], "created_at", "dissolved_at", "closed_at")[0]
         audit_group, audit_target = gid, gid
@@ -170,16 +211,21 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
         target = {"type": "user", "user_id": uid, "username": user.username}
         out = _prepare_out(str(args["out"]))
         records = await app.store.export_user(uid, lo, hi)
+        await _add_versions(app, records["messages"])
         files = _common_files(app, records)
         files["identity.json"] = identity_record(app, uid, records["account"])
         audit_group, audit_target = None, uid
+    media = export_media.media_rows(app.state.media, records["messages"])
+    if media:
+        files["media.jsonl"] = _with_times(media, "created_at")
     query = {"target": target, "since": since, "until": until, "since_iso": iso(since),
              "until_iso": iso(until), "range": "since <= ts < until (until: generated_at when not given)"}
     loop = asyncio.get_running_loop()
     entries = await loop.run_in_executor(None, _write_files, out, files)
+    media_files = await loop.run_in_executor(None, export_media.copy_files, app.cfg.media.path, out, media)
     manifest = {"format": FORMAT, "query": query, "generated_at": now, "generated_at_iso": iso(now),
                 "operator": operator_name(),
-                "retention_days": app.cfg.retention.days, "files": entries,
+                "retention_days": app.cfg.retention.days, "files": entries, "media": media_files,
                 "record_head": (await record.current_head(app)).as_dict()}
     digest = await loop.run_in_executor(None, _write_manifest, out, manifest)
     await apply(app, audit=Audit(
@@ -187,10 +233,46 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
         {"query": query, "out": str(out), "manifest_sha256": digest,
          "files": {e["name"]: e["sha256"] for e in entries}},
     ))
-    lines = [f"exported {target['type']} {target.get('group_id') or target.get('username')} to {out}"]
+    label = target.get("group_id") or target.get("username") or target.get("account_id")
+    lines = [f"exported {target['type']} {label} to {out}"]
     lines += [f"{e['name']}: {e['lines']} lines, sha256 {e['sha256']}" for e in entries]
     lines.append(f"manifest.json: sha256 {digest}")
     return lines
+
+
+def account_files(app: Context, records: dict[str, Any]) -> dict[str, Any]:
+    """The files of a public account's export (P10-P13): its row, posts, comments, editors, the
+    platform's measures on it and the record entries naming it. No identity data: the owner is
+    named by user id and username (``export --user`` carries the person's identity)."""
+    users = app.state.users
+
+    def username(uid: str | None) -> str | None:
+        u = users.get(uid) if uid else None
+        return u.username if u is not None else None
+
+    row = records["account"]
+    if row is not None:
+        row = {**row, "labels": json.loads(row["labels"]), "comments_restricted": bool(row["comments_restricted"]),
+               "owner_username": username(row["owner_id"])}
+        row = _with_times([row], "created_at", "closed_at", "suspended_until")[0]
+    posts = records["posts"]
+    for p in posts:
+        p["attachments"] = json.loads(p["attachments"]) if p["attachments"] else []
+        p["author_username"] = username(p["author_id"])
+        p["held"] = bool(p["held"])
+    comments = records["comments"]
+    for c in comments:
+        c["username"] = username(c["user_id"])
+    for e in records["editors"]:
+        e["username"] = username(e["user_id"])
+    return {
+        "account.json": row,
+        "posts.jsonl": _with_times(posts, "ts", "deleted_at", "removed_at"),
+        "comments.jsonl": _with_times(comments, "ts", "moderated_at"),
+        "editors.jsonl": _with_times(records["editors"], "added_at"),
+        "measures.jsonl": _with_times(records["sanctions"], "starts_at", "expires_at", "lifted_at"),
+        "audit.jsonl": _with_times(_decode_detail(records["audit"]), "ts"),
+    }
 
 
 def identity_record(app: Context, uid: str, account: dict[str, Any]) -> dict[str, Any]:

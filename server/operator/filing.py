@@ -8,7 +8,8 @@ write into a new (or empty) folder DIR:
                       headings in Chinese with English
 
 What it holds: groups by category, size class and activity class (live, dissolved,
-closed, suspended); public accounts (none: the platform offers none); accounts
+closed, suspended); public accounts by category, subscriber class, read class and
+credit level, with the subjects running them and the caps (P7); accounts
 (registered, verified, cancelled, blacklisted, restricted) and how they spread over
 the credit levels; the caps, the size-class rules, the content lists and every
 version of the platform rules and service agreement; the sanctions that started in
@@ -33,6 +34,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from governance.operators import ROLE_ORDER, permission_rows
+from governance.public_accounts import (
+    DEFAULT_READ_CLASSES,
+    DEFAULT_SUBSCRIBER_CLASSES,
+    LABELS,
+    account_classes,
+    account_level,
+)
 from governance.retention import DAY_MS
 from governance.tiers import activity_class, credit_level, size_class
 from server.operator.channel import OperatorError, Result, command
@@ -44,8 +52,8 @@ if TYPE_CHECKING:
 
 FORMAT = "qunguan-filing-report/1"
 HOUR_MS = 3_600_000
-NO_PUBLIC_ACCOUNTS = ("This platform offers no public accounts (公众账号): there is nothing to file under "
-                      "that heading. Group services only.")
+PUBLIC_ACCOUNTS_NOTE = ("public accounts (公众账号, P7): counts as of generation; classes from subscribers and "
+                        "from reads in the activity window; a subject is one verified person or organisation")
 SINGLE_OPERATOR = ("single operator: no [[operators]] are configured; whoever can open the operator socket "
                    "(the server's OS user) acts as the one operator with every permission")
 
@@ -106,6 +114,54 @@ def _groups(app: Context, now: int) -> dict[str, Any]:
             [{"name": None, "groups": by_activity[None], "note": "below the quietest class"}]
             if by_activity[None] else []),
         "activity_window_days": window,
+    }
+
+
+async def _public_accounts(app: Context, now: int) -> dict[str, Any]:
+    """Public accounts per category and class (P7), their labels, subjects and credit levels."""
+    cfg = app.cfg.public_accounts
+    window = app.cfg.groups.activity_window_days
+    figures = await app.store.account_figures(now - window * DAY_MS)
+    every = list(app.state.accounts.values())
+    live = [a for a in every if a.closed_at is None]
+    by_category: dict[str, dict[str, int]] = {c: {"live": 0, "organizations": 0, "individuals": 0, "subscribers": 0}
+                                              for c in cfg.categories}
+    by_subscribers: Counter[str] = Counter()
+    by_reads: Counter[str] = Counter()
+    per_level: Counter[int] = Counter()
+    for a in live:
+        row = by_category.setdefault(a.category, {"live": 0, "organizations": 0, "individuals": 0, "subscribers": 0})
+        row["live"] += 1
+        row["organizations" if a.subject_type == "organization" else "individuals"] += 1
+        row["subscribers"] += len(a.subscribers)
+        f = figures.get(a.account_id)
+        classes = account_classes(len(a.subscribers), f.recent_reads if f is not None else 0)
+        by_subscribers[classes["subscriber_class"]] += 1
+        by_reads[classes["read_class"]] += 1
+        per_level[account_level(a.credit_score, cfg.levels)] += 1
+    return {
+        "count": len(every),
+        "live": len(live),
+        "closed": len(every) - len(live),
+        "suspended_now": sum(1 for a in live if a.suspended_until > now),
+        "comments_restricted": sum(1 for a in live if a.comments_restricted),
+        "subjects": len({a.subject_key for a in live}),
+        "barred_subjects": len(app.state.barred_subjects),
+        "licensed": {label: sum(1 for a in live if label in a.labels) for label in LABELS},
+        "posts": sum(f.posts for f in figures.values()),
+        "reads_in_window": sum(f.recent_reads for f in figures.values()),
+        "window_days": window,
+        "by_category": [{"category": c, **v} for c, v in by_category.items()],
+        "by_subscriber_class": [{"name": s.name, "min_subscribers": s.min_subscribers,
+                                 "accounts": by_subscribers[s.name]} for s in DEFAULT_SUBSCRIBER_CLASSES],
+        "by_read_class": [{"name": r.name, "min_reads": r.min_reads, "accounts": by_reads[r.name]}
+                          for r in DEFAULT_READ_CLASSES],
+        "credit_levels": [{"level": i, "min_score": lv.min_score,
+                           "publish_interval_seconds": lv.publish_interval_seconds, "comments": lv.comments,
+                           "accounts": per_level[i]}
+                          for i, lv in enumerate(cfg.levels, start=1)],
+        "caps": {"max_per_subject": cfg.max_per_subject, "max_editors": cfg.max_editors},
+        "note": PUBLIC_ACCOUNTS_NOTE,
     }
 
 
@@ -203,7 +259,7 @@ async def build(app: Context, since: int | None, until: int) -> dict[str, Any]:
                    "applies_to": "sanctions, complaints and content review (since <= ts < until); "
                                  "group and account figures are as of generated_at"},
         "groups": _groups(app, now),
-        "public_accounts": {"count": 0, "note": NO_PUBLIC_ACCOUNTS},
+        "public_accounts": await _public_accounts(app, now),
         "accounts": accounts,
         "credit": credit,
         "rules": await _rules(app),
@@ -260,6 +316,37 @@ def _note(text: object) -> str:
     return f'<p class="note">{html.escape(str(text))}</p>' if text else ""
 
 
+def _public_accounts_html(pa: dict[str, Any]) -> list[str]:
+    return [
+        _h2("公众账号", "Public accounts"),
+        _pairs({k: v for k, v in pa.items() if k != "licensed"}
+               | {f"licensed_{k}": v for k, v in pa["licensed"].items()},
+               {"count": "账号总数 accounts", "live": "存续 live", "closed": "已关闭 closed",
+                "suspended_now": "暂停更新中 suspended now", "comments_restricted": "评论受限 comments restricted",
+                "subjects": "主体数 subjects", "barred_subjects": "黑名单主体 barred subjects",
+                "licensed_news": "新闻资质 news licence", "licensed_government": "政务 government",
+                "posts": "发布文章 posts", "reads_in_window": "窗口内阅读 reads in window",
+                "window_days": "统计窗口(天) window (days)"}),
+        _note(pa["note"]),
+        _h2("公众账号按类别", "Public accounts by category"),
+        _table(pa["by_category"], [("category", "类别 category"), ("live", "账号 accounts"),
+                                   ("organizations", "机构 organisations"), ("individuals", "个人 individuals"),
+                                   ("subscribers", "订阅 subscribers")]),
+        _h2("公众账号按订阅规模分级", "Public accounts by subscriber class"),
+        _table(pa["by_subscriber_class"], [("name", "级别 class"), ("min_subscribers", "最少订阅 from subscribers"),
+                                           ("accounts", "账号 accounts")]),
+        _h2("公众账号按阅读量分级", "Public accounts by read class"),
+        _table(pa["by_read_class"], [("name", "级别 class"), ("min_reads", "最少阅读 from reads"),
+                                     ("accounts", "账号 accounts")]),
+        _h2("公众账号信用等级", "Public account credit levels"),
+        _table(pa["credit_levels"], [("level", "等级 level"), ("min_score", "最低分 from score"),
+                                     ("publish_interval_seconds", "发布间隔(秒) publishing interval (s)"),
+                                     ("comments", "可开评论 comments"), ("accounts", "账号 accounts")]),
+        _pairs(pa["caps"], {"max_per_subject": "每主体账号上限 accounts per subject",
+                            "max_editors": "编辑上限 editors per account"}),
+    ]
+
+
 def render_html(r: dict[str, Any]) -> str:
     g, a, c, rules, comp = r["groups"], r["accounts"], r["credit"], r["rules"], r["complaints"]
     p = r["period"]
@@ -286,7 +373,7 @@ def render_html(r: dict[str, Any]) -> str:
         _h2("按活跃度分级", "Groups by activity class"),
         _table(g["by_activity_class"], [("name", "级别 class"), ("min_messages_per_day", "日均消息 messages/day from"),
                                         ("groups", "群组 groups")]),
-        _h2("公众账号", "Public accounts"), _note(r["public_accounts"]["note"]),
+        *_public_accounts_html(r["public_accounts"]),
         _h2("用户账号", "Accounts"),
         _pairs(a, {"registered": "注册账号 registered", "active": "有效账号 active",
                    "id_verified": "已实名 ID verified", "cancelled": "已注销 cancelled",

@@ -14,7 +14,7 @@ from governance.tiers import credit_level
 from protocol import events as ev
 from server import record
 from server.fanout import publish
-from server.operator import handover
+from server.operator import handover, public_accounts
 from server.operator.channel import OperatorError, Result, command, current_operator
 from server.operator.common import (
     apply,
@@ -186,7 +186,8 @@ async def blacklist(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(f"{user.username} is already blacklisted")
     report_id = report_id_of(args)
     joined_at = await handover.seniority(app, user)
-    if user.blacklisted:  # blacklisted meanwhile (the read above awaited)
+    person = await app.store.person_key(user.user_id)  # whose public accounts close with it (P13)
+    if user.blacklisted:  # blacklisted meanwhile (the reads above awaited)
         raise OperatorError(f"{user.username} is already blacklisted")
     now = app.now_ms()
     # The groups it owns pass to their longest-serving admin or are closed (server/operator/handover.py),
@@ -197,8 +198,12 @@ async def blacklist(app: Context, args: dict[str, Any]) -> Result:
     except BaseException:
         user.blacklisted = False
         raise
+    # The public accounts of their verified person close and the person and organisations behind them
+    # are barred (P13), claimed now too.
+    pa = public_accounts.blacklist_plan(app, user, reason, now, person)
 
     def undo() -> None:
+        pa.undo()
         h.undo()
         user.blacklisted = False
 
@@ -207,12 +212,17 @@ async def blacklist(app: Context, args: dict[str, Any]) -> Result:
         detail["groups_passed"] = h.passed
     if h.closed:
         detail["groups_closed"] = h.closed
+    if pa.closed:
+        detail["accounts_closed"] = pa.closed
+    if pa.barred:
+        detail["subjects_barred"] = len(pa.barred)
 
     await apply(
         app,
         SetUserFields(user.user_id, {"blacklisted_at": now}),
         sanction("blacklist", "user", user.user_id, reason, now, None, report_id),
         *h.changes,
+        *pa.changes,
         audit=audit(app, "blacklist", reason, None, user.user_id, **detail),
         undo=undo,
     )
@@ -220,9 +230,11 @@ async def blacklist(app: Context, args: dict[str, Any]) -> Result:
         sess.send(ev.Notice(kind="blacklisted", text=reason, by=operator_name()))
         sess.close(CLOSE_BLACKLISTED, "account closed by the platform")
     h.publish()
+    pa.tell()
     lines = [f"blacklisted {user.username}"]
     lines += [f"group {gid} passed to {app.state.users[uid].username}" for gid, uid in h.passed.items()]
     lines += [f"group {gid} closed: it had no admin who may own it" for gid in h.closed]
+    lines += [f"public account {aid} closed" for aid in pa.closed]
     return Result(lines)
 
 

@@ -9,6 +9,8 @@ from governance.content import normalize
 from protocol import events as ev
 from server.fanout import publish
 from server.handlers.common import user_view
+from server.handlers.message_extras import event_of, message_obj
+from server.operator import review_public
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import (
     apply,
@@ -46,7 +48,7 @@ async def review_queue(app: Context, args: dict[str, Any]) -> Result:
 
 @command("decide")
 async def decide(app: Context, args: dict[str, Any]) -> Result:
-    """``release``/``reject`` a held message; ``keep``/``remove`` a flagged one."""
+    """``release``/``reject`` a held message, post or comment; ``keep``/``remove`` a flagged message."""
     item_id, decision = args.get("item_id"), args.get("decision")
     note = reason_of(args, "note")
     item = await app.store.review_item(item_id) if type(item_id) is int else None
@@ -59,6 +61,8 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(already)
     if decision not in DECISIONS[action]:
         raise OperatorError(f"a {action} item takes --decision {' or '.join(DECISIONS[action])}")
+    if item["kind"] in review_public.KINDS:
+        return await review_public.decide_public(app, item, decision, note)
     now = app.now_ms()
     sender = app.state.users.get(sender_id)
     writes: list[Change] = [DecideReview(item_id, decision, note, now)]
@@ -76,8 +80,7 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     g = app.state.groups.get(gid)
     if g is not None:
         if decision == "release":
-            publish(g.online, ev.MessageEvent(group_id=gid, seq=seq, ts=item["ts"], text=item["text"],
-                                              sender=user_view(app, sender_id, item["sender_role"])))
+            publish(g.online, await _released(app, gid, seq, item))
         elif decision == "remove":
             publish(g.online, ev.MessageDeleted(group_id=gid, seq=seq))
     if decision in ("reject", "remove") and sender is not None:
@@ -85,6 +88,15 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
         publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
                                        text=f"message {seq} was {done} by the platform: {note}"))
     return Result([f"review item {item_id}: {decision}"])
+
+
+async def _released(app: Context, gid: str, seq: int, item: dict[str, Any]) -> ev.MessageEvent:
+    """The ``message`` event of a released message, with its v2 fields (reply, mentions, attachments)."""
+    rows = await app.store.history(gid, seq - 1, None, seq + 1, 1)
+    if rows and rows[0].seq == seq and not rows[0].deleted:
+        return event_of(message_obj(app, gid, rows[0]))
+    return ev.MessageEvent(group_id=gid, seq=seq, ts=item["ts"], text=item["text"],
+                           sender=user_view(app, item["sender_id"], item["sender_role"]))
 
 
 # -- rules and agreement (Art. 5) ----------------------------------------------------------

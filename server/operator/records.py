@@ -50,9 +50,14 @@ async def purge(app: Context, args: dict[str, Any]) -> Result:
 
 # -- legal holds ----------------------------------------------------------------------------
 def _hold_target(app: Context, args: dict[str, Any]) -> tuple[str, str, str]:
-    gid, name = args.get("group_id"), args.get("username")
-    if (gid is None) == (name is None):
-        raise OperatorError("hold needs exactly one of --group or --user")
+    gid, name, aid = args.get("group_id"), args.get("username"), args.get("account_id")
+    if sum(x is not None for x in (gid, name, aid)) != 1:
+        raise OperatorError("hold needs exactly one of --group, --user or --account")
+    if aid is not None:  # a public account: its posts, comments and read logs (P10-P13)
+        aid = str(aid)
+        if aid not in app.state.accounts:
+            raise OperatorError(f"unknown account {aid}")
+        return "account", aid, f"account {aid}"
     if gid is not None:
         gid = str(gid)
         if gid not in app.state.groups:

@@ -9,6 +9,10 @@
   Lifting a ``blacklist`` reopens the account and lifts the bar on its identity:
   only a ``content_safety_officer`` may (governance.operators.LIFT_BLACKLIST).
   A ``close_group`` is final and cannot be lifted.
+  On a public account (``--account AID``): ``warning``, ``restrict_comments`` and
+  ``suspend_account`` can be lifted (server/operator/public_accounts.py); ``close_account``
+  and ``remove_post`` are final. Lifting a blacklist also lifts the bar on the
+  organisations behind the user's public accounts (closed accounts stay closed).
 - ``appeals [--open]`` and ``decide-appeal APPEAL_ID --outcome upheld|rejected --note``:
   users' appeals (client op ``appeal``, server/handlers/appeals.py); an upheld
   appeal lifts the sanction in the same transaction; the appellant gets a notice.
@@ -30,12 +34,20 @@ from protocol import events as ev
 from server.fanout import publish
 from server.operator.channel import OperatorError, Result, command, current_operator
 from server.operator.common import apply, audit, group_of, operator_name, reason_of
-from server.storage.changes import Change, DecideAppeal, LiftSanction, SetGroupFields, SetUserFields
+from server.storage.changes import (
+    Change,
+    DecideAppeal,
+    LiftSanction,
+    SetGroupFields,
+    SetUserFields,
+    UnbarSubjects,
+)
 
 if TYPE_CHECKING:
     from server.context import Context
 
-LIFTABLE = ("warning", "suspend_group", "suspend_admin", "revoke_create", "blacklist")
+LIFTABLE = ("warning", "suspend_group", "suspend_admin", "revoke_create", "blacklist",
+            "restrict_comments", "suspend_account")  # the last two: public accounts
 TIMED = ("suspend_group", "suspend_admin")  # their effect ends by itself at expires_at
 
 
@@ -61,10 +73,14 @@ def _row_out(app: Context, row: dict[str, Any], now: int) -> str:
 
 @command("sanctions")
 async def sanctions(app: Context, args: dict[str, Any]) -> Result:
-    gid, name = args.get("group_id"), args.get("username")
-    if gid is not None and name is not None:
-        raise OperatorError("give at most one of --group or --user")
-    if gid is not None:
+    gid, name, aid = args.get("group_id"), args.get("username"), args.get("account_id")
+    if sum(x is not None for x in (gid, name, aid)) > 1:
+        raise OperatorError("give at most one of --group, --user or --account")
+    if aid is not None:
+        if str(aid) not in app.state.accounts:
+            raise OperatorError(f"unknown account {aid}")
+        rows = await app.store.sanctions("account", str(aid))
+    elif gid is not None:
         rows = await app.store.sanctions("group", group_of(app, args).group_id)
     elif name is not None:
         uid = app.state.by_username.get(username_key(str(name)))
@@ -132,9 +148,18 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
         if refused is not None:
             raise OperatorError(refused)
     others = await app.store.sanctions(row["target_type"], target)
+    # Lifting a blacklist unbars the person behind the user account (public accounts, P13).
+    person = await app.store.person_key(str(target)) if kind == "blacklist" else None
     by = operator_name()
     lift = Lift(changes=[LiftSanction(sid, now, by, reason)])
     # From here on: no await (the claim and its check are one step).
+    if row["target_type"] == "account":
+        from server.operator.public_accounts import lift_account_sanction
+
+        done = lift_account_sanction(app, row, others, reason, now)
+        lift.changes += done.changes
+        lift.undo, lift.tell, lift.effect = done.undo, done.tell, done.effect
+        return lift
     if kind in ("warning", "suspend_group"):
         g = app.state.groups.get(target)
         if g is None:
@@ -191,10 +216,17 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
     else:  # blacklist
         if user.deleted:
             raise OperatorError(f"{user.username}'s account was cancelled; there is nothing to reopen")
+        from server.operator.public_accounts import unbar_on_lift
+
         user.blacklisted = False
         lift.changes.append(SetUserFields(user.user_id, {"blacklisted_at": None}))
+        # The person and the organisations behind its public accounts are unbarred too.
+        unbarred, undo_unbar = unbar_on_lift(app, user, person)
+        if unbarred:
+            lift.changes.append(UnbarSubjects(tuple(unbarred)))
 
         def undo_blacklist() -> None:
+            undo_unbar()
             user.blacklisted = True
 
         lift.undo = undo_blacklist

@@ -25,7 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from server.storage.account_measures import AccountMeasureReads
 from server.storage.changes import Audit, Change
+from server.storage.media import MediaReads
+from server.storage.moderation import ModerationReads
+from server.storage.public import PublicAccountReads
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -55,6 +59,13 @@ class MessageRow(NamedTuple):
     text: str
     client_msg_id: str | None
     held: int  # 0 delivered, 1 held for review, 2 rejected
+    # v2 (richer messages); every column of the insert, in order. mentions and attachments are
+    # JSON text (attachment objects without their url); the media ids of attachments also go
+    # into message_media in the same commit.
+    reply_to: int | None = None
+    mentions: str | None = None
+    mention_all: int = 0
+    attachments: str | None = None
 
 
 class NetlogRow(NamedTuple):
@@ -74,6 +85,24 @@ class HistoryRow(NamedTuple):
     sender_role: str
     text: str
     deleted: bool
+    # v2: as stored (JSON text for mentions and attachments); reactions: a JSON object
+    # {emoji: count}, or None when nobody reacted.
+    reply_to: int | None = None
+    mentions: str | None = None
+    mention_all: int = 0
+    attachments: str | None = None
+    edited_at: int | None = None
+    reactions: str | None = None
+
+
+class MessageInfo(NamedTuple):
+    """What edit_message, react and pin_message check of one stored message."""
+
+    sender_id: str
+    ts: int
+    deleted: bool
+    held: int
+    has_attachments: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +128,28 @@ class GroupReads(Protocol):
         """(sender id, deleted) of a stored message, or None."""
         ...
 
+    async def message_info(self, group_id: str, seq: int) -> MessageInfo | None:
+        """Sender, time, deleted, held and whether it has attachments, of a stored message; or None."""
+        ...
+
     async def open_report_id(
-        self, reporter_id: str, target_type: str, group_id: str | None, seq: int | None, user_id: str | None
+        self, reporter_id: str, target_type: str, group_id: str | None, seq: int | None, user_id: str | None,
+        account_id: str | None = None, post_id: int | None = None, comment_id: int | None = None,
     ) -> int | None: ...
 
     async def reporter_record(self, reporter_id: str) -> ReporterRecord: ...
+
+    async def unread_counts(self, user_id: str, floors: dict[str, int]) -> dict[str, int]:
+        """For each group id in ``floors``: how many visible messages (not held, not deleted) after
+        its floor seq were sent by someone other than ``user_id``. Groups with none may be absent."""
+        ...
+
+    async def search_messages(
+        self, group_id: str, floor_seq: int, query: str, before: int | None, limit: int
+    ) -> list[HistoryRow]:
+        """Up to ``limit`` visible messages with ``floor_seq < seq < before`` whose text contains
+        ``query`` (at least 2 characters; case-insensitive), newest first."""
+        ...
 
 
 class RecordReads(Protocol):
@@ -134,12 +180,15 @@ class RecordReads(Protocol):
 
     # content review (Art. 10)
     async def review_items(self, open_only: bool) -> list[dict[str, Any]]:
-        """Review items by id: item_id, group_id, seq, sender_id, action, category, term, created_at,
-        status, decision, note, decided_at, and the message's text."""
+        """Review items by id: item_id, kind (message, post, comment), what it names (a message:
+        group_id, seq; a post: account_id, post_id; a comment: account_id, post_id, comment_id),
+        sender_id, action, category, term, created_at, status, decision, note, decided_at, and the
+        text (a post's body, with its title as title; a comment's post's title too)."""
         ...
 
     async def review_item(self, item_id: int) -> dict[str, Any] | None:
-        """One review item (the keys of :meth:`review_items`) with its message's ts and sender_role, or None."""
+        """One review item, every key of :meth:`review_items` present (None where its kind names
+        nothing), with its content's ts and a message's sender_role; or None."""
         ...
 
     async def messages_page(self, after: tuple[str, int], limit: int) -> list[tuple[str, int, str]]:
@@ -162,6 +211,10 @@ class RecordReads(Protocol):
     async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
         """{"messages", "membership", "netlog", "audit": row dicts, "account": the account's row (identity
         fields still sealed) or None}."""
+        ...
+
+    async def message_versions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+        """The earlier versions of edited messages, by (group id, seq): ``{version, text, ts}`` oldest first."""
         ...
 
     # the identity vault (Art. 6)
@@ -229,7 +282,8 @@ class RecordReads(Protocol):
         ...
 
 
-class Store(AccountReads, GroupReads, RecordReads, Protocol):
+class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMeasureReads, ModerationReads,
+            MediaReads, Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
 

@@ -106,7 +106,9 @@ USER_FIELDS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class CancelAccount(Change):
-    """Account cancellation: mark it deleted, replace its display name, drop its tokens and requests."""
+    """Account cancellation: mark it deleted, replace its display name, drop its tokens and requests,
+    its editor seats and subscriptions. ``conflict`` while it owns a live group or an open public
+    account (re-checked in the transaction)."""
 
     user_id: str
     deleted_at: int
@@ -147,7 +149,7 @@ class SetGroupFields(Change):
 
 GROUP_FIELDS = frozenset(
     {"name", "category", "join_policy", "announcement", "mute_all", "suspended_until", "dissolved_at",
-     "closed_at", "closed_reason"}
+     "closed_at", "closed_reason", "slow_mode_seconds"}
 )
 
 
@@ -237,6 +239,15 @@ class SetMessageHeld(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class MarkRead(Change):
+    """A user has read a group up to ``seq`` (all their devices); the stored marker never moves back."""
+
+    user_id: str
+    group_id: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class QueueReview(Change):
     """A held or flagged message, queued for the operators' content review."""
 
@@ -247,6 +258,104 @@ class QueueReview(Change):
     category: str
     term: str
     created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class EditMessage(Change):
+    """Replace a message's text, keeping the text it had as its next earlier version.
+
+    Re-checked in the transaction: ``not_found`` unless the message exists, is
+    not deleted and was sent by ``sender_id``.
+    """
+
+    group_id: str
+    seq: int
+    sender_id: str
+    text: str
+    edited_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetReaction(Change):
+    """Add (``on``) or take back one user's reaction; ``apply`` returns whether anything changed.
+
+    Re-checked in the transaction: ``not_found`` unless the message exists, is
+    delivered and not deleted; ``conflict`` when adding would give the user more
+    than ``max_per_user`` different reactions on that message.
+    """
+
+    group_id: str
+    seq: int
+    user_id: str
+    emoji: str
+    on: bool
+    ts: int
+    max_per_user: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetPin(Change):
+    """Pin (``on``) or unpin a message of a group (the cap is decided in memory by the handler)."""
+
+    group_id: str
+    seq: int
+    on: bool
+    ts: int
+    by: str
+
+
+# -- moderation: bans and invite links ------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PutBan(Change):
+    """Ban a user from a group (replacing an earlier ban); their join request and invitation go.
+
+    ``until``: epoch ms, 0 until unbanned. Removing them, when a member, is a
+    :class:`RemoveMember` applied with it.
+    """
+
+    group_id: str
+    user_id: str
+    until: int
+    by: str
+    reason: str | None
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class DropBan(Change):
+    group_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class InsertInviteLink(Change):
+    """An invite link, stored by its code's SHA-256 (the code itself is never stored)."""
+
+    code_hash: str
+    group_id: str
+    created_by: str
+    created_at: int
+    expires_at: int | None
+    max_uses: int | None
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeInviteLink(Change):
+    """Make a link useless; ``not_found`` when it is unknown or revoked already."""
+
+    code_hash: str
+    revoked_at: int
+    revoked_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class UseInviteLink(Change):
+    """Count one use of a link, re-checked in the transaction: ``not_found`` unless it is still
+    unrevoked, unexpired at ``now`` and has a use left (so uses never pass ``max_uses``)."""
+
+    code_hash: str
+    now: int
 
 
 # -- complaints ----------------------------------------------------------------------------
@@ -262,6 +371,10 @@ class InsertReport(Change):
     reason: str
     detail: str
     created_at: int
+    # a public account, post or comment (P15)
+    account_id: str | None = None
+    post_id: int | None = None
+    comment_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +459,8 @@ class Purge(Change):
     limit: int
 
 
-PURGE_TABLES = ("messages", "membership_log", "netlog", "reports", "review_queue", "accounts_erased")
+PURGE_TABLES = ("messages", "membership_log", "netlog", "reports", "review_queue", "accounts_erased",
+                "comments", "posts", "post_reads")
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,3 +534,220 @@ class DecideAppeal(Change):
     note: str
     decided_at: int
     decided_by: str
+
+
+# -- public accounts (P4-P13) ---------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class InsertAccount(Change):
+    """A public account; ``apply`` returns ``(subject key, opener key)``.
+
+    ``subject_key`` is the organisation's keyed code hash, or None for an
+    individual: then it is the owner's verified ID number's keyed hash, read in
+    the transaction (``verification_required`` when the owner has none). The
+    opener key is always that person's key (stored as ``opener_key``): the
+    person who acts for the account, whoever its subject. Decided in the
+    transaction, under a lock on the subject key and on the opener key (SQLite:
+    the single writer; PostgreSQL: advisory locks taken in a fixed order), so
+    concurrent creates cannot pass together: ``blacklisted`` when the subject or
+    the person is barred (``barred_subjects``, or a blacklisted account verified
+    with the same ID number), ``create_cap_reached`` when the subject already has
+    ``max_per_subject`` live accounts or the person already acts for that many
+    (their own and the organisations' they opened), ``conflict`` when
+    ``name_key`` is taken, :class:`AccountIdTaken` when the id is.
+    """
+
+    account_id: str
+    name: str
+    name_key: str
+    category: str
+    intro: str
+    subject_type: str
+    subject_key: str | None
+    org_name: str | None
+    org_code: str | None
+    owner_id: str
+    credit_score: int
+    created_at: int
+    max_per_subject: int
+
+
+class AccountIdTaken(Exception):
+    """The account id is already in the store: pick another."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetAccountFields(Change):
+    """Set account columns; only the names in ``ACCOUNT_FIELDS`` are accepted (``labels``: a JSON
+    array of strings). A new ``name_key`` that is taken is ``conflict``."""
+
+    account_id: str
+    fields: Mapping[str, Any]
+
+
+ACCOUNT_FIELDS = frozenset(
+    {"name", "name_key", "intro", "labels", "credit_score", "comments_restricted", "suspended_until",
+     "closed_at", "closed_reason"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SetEditor(Change):
+    """Make ``user_id`` an editor of the account (``on``) or not."""
+
+    account_id: str
+    user_id: str
+    on: bool
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetSubscription(Change):
+    """Subscribe ``user_id`` to the account (``on``) or unsubscribe."""
+
+    account_id: str
+    user_id: str
+    on: bool
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class InsertPost(Change):
+    """A post; ``apply`` returns its post id. ``attachments``: the attachment objects as a JSON array;
+    ``media_ids``: the uploads they name (kept while the post is). ``review``: the content filter's
+    category (and ``term`` the matched term) of a post it held: queued for the operators' content
+    review in the same transaction."""
+
+    account_id: str
+    author_id: str
+    title: str
+    body: str
+    attachments: str
+    media_ids: tuple[str, ...]
+    comments_mode: str
+    ts: int
+    held: int
+    review: str | None = None
+    term: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeletePost(Change):
+    """The account deletes a post (kept for the record); ``not_found`` when it is already gone."""
+
+    post_id: int
+    deleted_at: int
+    deleted_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPost(Change):
+    """Count one read of a post per user; ``apply`` returns whether this one counted."""
+
+    post_id: int
+    user_id: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class InsertComment(Change):
+    """A comment; ``apply`` returns its comment id. ``status``: ``visible`` or ``held``; ``review``:
+    the content filter's category (``term``: the matched term) when the platform must look at it
+    first: queued for the operators' content review in the same transaction."""
+
+    post_id: int
+    user_id: str
+    text: str
+    reply_to: int | None
+    ts: int
+    status: str
+    review: str | None
+    term: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModerateComment(Change):
+    """Set a comment's status (``visible``, ``hidden``, ``deleted``); ``not_found`` when it is deleted
+    or rejected already; ``forbidden`` when approving one the platform has yet to review."""
+
+    comment_id: int
+    status: str
+    by: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecideHeldPost(Change):
+    """The platform's review of a post the filter held: ``release`` makes it public, otherwise it is
+    rejected (never shown; kept for the record as removed with ``reason``). ``apply`` returns whether
+    the post is public now (False when the account deleted it meanwhile); ``conflict`` when it is not
+    held (any more)."""
+
+    post_id: int
+    release: bool
+    ts: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecideHeldComment(Change):
+    """The platform's review of a comment the filter held: ``release`` lifts the platform's hold (it
+    becomes ``visible``, or stays ``held`` for the account's approval on a post in ``review`` mode);
+    otherwise its status becomes ``rejected`` (shown to nobody). ``apply`` returns its status now;
+    ``conflict`` when the platform's review is not pending (any more)."""
+
+    comment_id: int
+    release: bool
+    by: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class BarSubject(Change):
+    """Bar a verified person or organisation (its subject key) from running public accounts."""
+
+    subject_key: str
+    reason: str
+    barred_at: int
+
+
+# -- measures on public accounts by the platform (P10-P13) -----------------------------------------
+@dataclass(frozen=True, slots=True)
+class RemovePost(Change):
+    """The platform removes a post (kept for the record, gone from ``posts``); ``apply`` returns
+    (account id, author id). ``not_found`` when there is no such post or it was removed already."""
+
+    post_id: int
+    removed_at: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnbarSubjects(Change):
+    """Lift the bar on these subject keys (a blacklist lifted); keys not barred are skipped."""
+
+    subject_keys: tuple[str, ...]
+
+
+# -- media ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class InsertMedia(Change):
+    """A finished upload, whose file is already in place under ``media.path``."""
+
+    media_id: str
+    sha256: str
+    uploader: str
+    mime: str
+    kind: str
+    size: int
+    name: str | None
+    width: int | None
+    height: int | None
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMedia(Change):
+    """Remove the media rows among ``media_ids`` that no message and no post carries (re-checked in
+    the transaction); ``apply`` returns the media ids removed."""
+
+    media_ids: tuple[str, ...]

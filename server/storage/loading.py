@@ -13,6 +13,9 @@ from typing import Any
 
 from governance.retention import DAY_MS
 from server.state import Group, Member, SentMessage, State, User
+from server.storage.media import load_media
+from server.storage.moderation import load_moderation
+from server.storage.public import load_accounts
 
 Fetch = Callable[..., Awaitable[list[Any]]]  # fetch(sql, *params) -> rows
 
@@ -25,6 +28,9 @@ MEMBERS = "SELECT group_id, user_id, role, joined_seq, muted_until FROM members"
 DAILY = "SELECT group_id, ts / 86400000, COUNT(*) FROM messages WHERE ts > ? GROUP BY 1, 2"
 JOIN_REQUESTS = "SELECT group_id, user_id, ts FROM join_requests"
 INVITATIONS = "SELECT group_id, user_id FROM invitations"
+PINS = "SELECT group_id, seq FROM group_pins ORDER BY pinned_at, seq"
+READ_MARKERS = ("SELECT r.group_id, r.user_id, r.seq FROM read_state r"
+                " JOIN members m ON m.group_id = r.group_id AND m.user_id = r.user_id")
 RECENT_IDS = ("SELECT group_id, sender_id, client_msg_id, seq, ts, held FROM messages"
               " WHERE ts > ? AND client_msg_id IS NOT NULL")
 
@@ -45,12 +51,19 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
         g.members[uid] = Member(role, joined_seq, muted_until)
         if g.alive:
             state.users[uid].groups.add(gid)
+    for gid, uid, seq in await fetch(READ_MARKERS):
+        state.groups[gid].members[uid].read_seq = seq
     for gid, day, n in await fetch(DAILY, now_ms - activity_window_days * DAY_MS):
         state.groups[gid].daily[int(day)] = int(n)
     for gid, uid, ts in await fetch(JOIN_REQUESTS):
         state.groups[gid].join_requests[uid] = ts
     for gid, uid in await fetch(INVITATIONS):
         state.groups[gid].invited.add(uid)
+    for gid, seq in await fetch(PINS):
+        state.groups[gid].pinned.append(seq)
     for gid, uid, cmid, seq, ts, held in await fetch(RECENT_IDS, now_ms - DAY_MS):
         state.sent[(gid, uid, cmid)] = SentMessage(seq, ts, True, held=held == 1)
+    await load_accounts(fetch, state)
+    await load_media(fetch, state)
+    await load_moderation(fetch, state, now_ms)
     return state

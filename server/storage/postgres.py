@@ -42,9 +42,14 @@ from server.storage.base import (
     backend,
 )
 from server.storage.changes import Audit, Change
+from server.storage.postgres_account_measures import PostgresAccountMeasureReads
 from server.storage.postgres_changes import LOCK_MIGRATE, append_audit, apply_change, set_record_key
+from server.storage.postgres_media import PostgresMediaReads
+from server.storage.postgres_moderation import PostgresModerationReads
+from server.storage.postgres_public import PostgresPublicReads
 from server.storage.postgres_reads import PostgresReads
 from server.storage.postgres_schema import MIGRATIONS
+from server.storage.postgres_search import PostgresSearchReads
 from server.storage.queue import Op, WriteQueue
 
 if TYPE_CHECKING:
@@ -61,10 +66,15 @@ READ_POOL_SIZE = 4
 # last_seq, in one round trip (empty arrays insert nothing).
 _BATCH = """
 WITH m AS (
-  INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held)
+  INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held,
+                        reply_to, mentions, mention_all, attachments)
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[],
-                       $7::text[], $8::integer[])
-  RETURNING group_id, seq
+                       $7::text[], $8::integer[], $9::bigint[], $10::text[], $11::integer[], $12::text[])
+  RETURNING group_id, seq, attachments
+), mm AS (
+  INSERT INTO message_media (group_id, seq, media_id)
+  SELECT m.group_id, m.seq, a ->> 'media_id' FROM m, jsonb_array_elements(m.attachments::jsonb) AS a
+  RETURNING 1
 ), g AS (
   UPDATE groups SET last_seq = x.s
   FROM (SELECT group_id, max(seq) AS s FROM m GROUP BY group_id) AS x
@@ -72,14 +82,19 @@ WITH m AS (
   RETURNING 1
 ), n AS (
   INSERT INTO netlog (ts, kind, user_id, ip, detail)
-  SELECT * FROM unnest($9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])
+  SELECT * FROM unnest($13::bigint[], $14::text[], $15::text[], $16::text[], $17::text[])
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM n)
 """
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held,"
+    " reply_to, mentions, mention_all, attachments) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+)
+# The media ids of a stored message's attachments (its JSON array of attachment objects).
+_INSERT_MEDIA = (
+    "INSERT INTO message_media (group_id, seq, media_id)"
+    " SELECT $1, $2, a ->> 'media_id' FROM jsonb_array_elements($3::jsonb) AS a"
 )
 _LAST_SEQ = "UPDATE groups SET last_seq = $1 WHERE group_id = $2 AND last_seq < $1"
 _INSERT_NETLOG = "INSERT INTO netlog (ts, kind, user_id, ip, detail) VALUES ($1, $2, $3, $4, $5)"
@@ -96,7 +111,8 @@ def _from_config(cfg: Config) -> PostgresStore:
 
 
 def _batch_args(msgs: list[MessageRow], logs: list[NetlogRow]) -> list[list[Any]]:
-    cols: list[list[Any]] = [list(col) for col in zip(*msgs, strict=True)] if msgs else [[] for _ in range(8)]
+    cols: list[list[Any]] = ([list(col) for col in zip(*msgs, strict=True)] if msgs
+                             else [[] for _ in MessageRow._fields])
     cols += [list(col) for col in zip(*logs, strict=True)] if logs else [[] for _ in range(5)]
     return cols
 
@@ -117,7 +133,8 @@ def _where(url: str) -> str:
     return f"{scheme}://{userinfo.split(':', 1)[0]}@{tail}"
 
 
-class PostgresStore(WriteQueue, PostgresReads):
+class PostgresStore(WriteQueue, PostgresPublicReads, PostgresAccountMeasureReads, PostgresModerationReads,
+                    PostgresSearchReads, PostgresMediaReads, PostgresReads):
     def __init__(self, url: str) -> None:
         self.url = url
         self._w: asyncpg.Connection | None = None
@@ -302,6 +319,12 @@ async def _in_savepoint(db: asyncpg.Connection, work: Awaitable[Any]) -> tuple[A
     return result, None
 
 
+async def _insert_message(db: asyncpg.Connection, row: MessageRow) -> None:
+    await db.execute(_INSERT_MESSAGE, *row)
+    if row.attachments is not None:
+        await db.execute(_INSERT_MEDIA, row.group_id, row.seq, row.attachments)
+
+
 async def _rows_one_by_one(
     db: asyncpg.Connection, msgs: list[MessageRow], logs: list[NetlogRow]
 ) -> tuple[dict[int, BaseException], dict[int, BaseException]]:
@@ -309,7 +332,7 @@ async def _rows_one_by_one(
     msg_errors: dict[int, BaseException] = {}
     last: dict[str, int] = {}
     for i, row in enumerate(msgs):
-        _, err = await _in_savepoint(db, db.execute(_INSERT_MESSAGE, *row))
+        _, err = await _in_savepoint(db, _insert_message(db, row))
         if err is None:
             last[row.group_id] = max(row.seq, last.get(row.group_id, 0))
         else:

@@ -207,7 +207,8 @@ async def _set_user_fields(db: Conn, s: c.SetUserFields) -> None:
 @applies(c.CancelAccount)
 async def _cancel_account(db: Conn, a: c.CancelAccount) -> None:
     # The UPDATE locks the account row; CreateGroup and TransferOwner lock it FOR SHARE
-    # first, so no group can become this account's between the check below and the commit.
+    # first, so no group can become this account's between the check below and the commit;
+    # InsertAccount, SetEditor and SetSubscription do the same for public accounts.
     n = _count(await db.execute(
         "UPDATE users SET deleted_at = $1, display_name = $2 WHERE user_id = $3 AND deleted_at IS NULL",
         a.deleted_at, a.display_name, a.user_id))
@@ -219,9 +220,15 @@ async def _cancel_account(db: Conn, a: c.CancelAccount) -> None:
     if owned:
         raise ContractError("conflict", "transfer or dissolve the groups you own first: "
                             + ", ".join(sorted(r[0] for r in owned)))
+    running = await db.fetch("SELECT account_id FROM accounts WHERE owner_id = $1 AND closed_at IS NULL", a.user_id)
+    if running:
+        raise ContractError("conflict", "close the public accounts you own first: "
+                            + ", ".join(sorted(r[0] for r in running)))
     await db.execute("DELETE FROM tokens WHERE user_id = $1", a.user_id)
     await db.execute("DELETE FROM join_requests WHERE user_id = $1", a.user_id)
     await db.execute("DELETE FROM invitations WHERE user_id = $1", a.user_id)
+    await db.execute("DELETE FROM account_editors WHERE user_id = $1", a.user_id)
+    await db.execute("DELETE FROM subscriptions WHERE user_id = $1", a.user_id)
 
 
 async def _owner_still_active(db: Conn, user_id: str) -> None:
@@ -360,6 +367,16 @@ async def _set_message_held(db: Conn, h: c.SetMessageHeld) -> None:
     await db.execute("UPDATE messages SET held = $1 WHERE group_id = $2 AND seq = $3", h.held, h.group_id, h.seq)
 
 
+@applies(c.MarkRead)
+async def _mark_read(db: Conn, r: c.MarkRead) -> None:
+    # The WHERE keeps the marker from moving back, whatever order two marks (or two nodes) commit in.
+    await db.execute(
+        "INSERT INTO read_state (user_id, group_id, seq) VALUES ($1, $2, $3)"
+        " ON CONFLICT (user_id, group_id) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > read_state.seq",
+        r.user_id, r.group_id, r.seq,
+    )
+
+
 @applies(c.QueueReview)
 async def _queue_review(db: Conn, q: c.QueueReview) -> None:
     await db.execute(
@@ -369,13 +386,63 @@ async def _queue_review(db: Conn, q: c.QueueReview) -> None:
     )
 
 
+async def _lock_message(db: Conn, group_id: str, seq: int, where: str, *params: Any) -> asyncpg.Record | None:
+    """The message's row, locked to the end of the transaction (edits and reactions on one message
+    from several nodes wait for each other), if it exists and matches ``where``."""
+    return await db.fetchrow(
+        f"SELECT text, COALESCE(edited_at, ts) FROM messages WHERE group_id = $1 AND seq = $2 AND {where}"
+        " FOR UPDATE", group_id, seq, *params)
+
+
+@applies(c.EditMessage)
+async def _edit_message(db: Conn, e: c.EditMessage) -> None:
+    old = await _lock_message(db, e.group_id, e.seq, "sender_id = $3 AND deleted_at IS NULL", e.sender_id)
+    if old is None:
+        raise ContractError("not_found", f"no message {e.seq} of yours in group {e.group_id}")
+    # The text being replaced becomes the next earlier version, written at its own time.
+    await db.execute(
+        "INSERT INTO message_versions (group_id, seq, version, text, ts)"
+        " SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4 FROM message_versions WHERE group_id = $1 AND seq = $2",
+        e.group_id, e.seq, old[0], old[1])
+    await db.execute("UPDATE messages SET text = $1, edited_at = $2 WHERE group_id = $3 AND seq = $4",
+                     e.text, e.edited_at, e.group_id, e.seq)
+
+
+@applies(c.SetReaction)
+async def _set_reaction(db: Conn, r: c.SetReaction) -> bool:
+    if await _lock_message(db, r.group_id, r.seq, "deleted_at IS NULL AND held = 0") is None:
+        raise ContractError("not_found", f"no message {r.seq} in group {r.group_id}")
+    key = (r.group_id, r.seq, r.user_id)
+    if not r.on:
+        return _count(await db.execute(
+            "DELETE FROM reactions WHERE group_id = $1 AND seq = $2 AND user_id = $3 AND emoji = $4",
+            *key, r.emoji)) == 1
+    added = _count(await db.execute(
+        "INSERT INTO reactions (group_id, seq, user_id, emoji, ts) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (group_id, seq, user_id, emoji) DO NOTHING", *key, r.emoji, r.ts))
+    if added and await db.fetchval(
+            "SELECT COUNT(*) FROM reactions WHERE group_id = $1 AND seq = $2 AND user_id = $3", *key) > r.max_per_user:
+        raise ContractError("conflict", f"at most {r.max_per_user} different reactions per message")
+    return added == 1
+
+
+@applies(c.SetPin)
+async def _set_pin(db: Conn, p: c.SetPin) -> None:
+    if p.on:
+        await db.execute("INSERT INTO group_pins (group_id, seq, pinned_at, pinned_by) VALUES ($1, $2, $3, $4)"
+                         " ON CONFLICT (group_id, seq) DO NOTHING", p.group_id, p.seq, p.ts, p.by)
+    else:
+        await db.execute("DELETE FROM group_pins WHERE group_id = $1 AND seq = $2", p.group_id, p.seq)
+
+
 # -- complaints ----------------------------------------------------------------------------------
 @applies(c.InsertReport)
 async def _insert_report(db: Conn, r: c.InsertReport) -> int:
     report_id = await db.fetchval(
-        "INSERT INTO reports (reporter_id, target_type, group_id, seq, user_id, reason, detail, created_at)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING report_id",
+        "INSERT INTO reports (reporter_id, target_type, group_id, seq, user_id, reason, detail, created_at,"
+        " account_id, post_id, comment_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING report_id",
         r.reporter_id, r.target_type, r.group_id, r.seq, r.user_id, r.reason, r.detail, r.created_at,
+        r.account_id, r.post_id, r.comment_id,
     )
     return int(report_id)
 

@@ -16,7 +16,7 @@ import asyncpg
 from server.state import Agreement, State
 from server.storage import changes as c
 from server.storage import loading
-from server.storage.base import HistoryRow, ReporterRecord
+from server.storage.base import HistoryRow, MessageInfo, ReporterRecord
 from server.storage.postgres_changes import Conn, _count, applies
 from server.storage.sqlite_records import (
     ACCOUNT_COLS,
@@ -27,16 +27,29 @@ from server.storage.sqlite_records import (
     MEMBERSHIP_COLS,
     MSG_COLS,
     NETLOG_COLS,
+    PURGE_DEPENDENTS,
     PURGES,
-    QUEUE_COLS,
+    QUEUE_ITEM_COLS,
+    QUEUE_SELECT,
     REPORT_COLS,
     SANCTION_COLS,
     SEALED_COLS,
+    VERSION_COLS,
+    queue_item,
 )
 
 
 def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
     return ", ".join(prefix + col for col in cols)
+
+
+# The v2 columns of a history row (HistoryRow's fields after ``deleted``): reactions as a
+# JSON object {emoji: count}, or NULL when nobody reacted.
+HISTORY_EXTRAS = (
+    "reply_to, mentions, mention_all, attachments, edited_at,"
+    " (SELECT json_object_agg(emoji, n)::text FROM (SELECT emoji, COUNT(*) AS n FROM reactions r"
+    " WHERE r.group_id = messages.group_id AND r.seq = messages.seq GROUP BY emoji) AS x)"
+)
 
 
 def _dicts(cols: tuple[str, ...], rows: list[Any]) -> list[dict[str, Any]]:
@@ -97,8 +110,8 @@ class PostgresReads:
     ) -> list[HistoryRow]:
         """Delivered messages with ``seq > floor_seq`` (the reader's join point), ascending by seq."""
         lo = max(floor_seq, after if after is not None else floor_seq)
-        sql = ("SELECT seq, ts, sender_id, sender_role, text, deleted_at IS NOT NULL FROM messages"
-               " WHERE group_id = $1 AND seq > $2 AND held = 0")
+        sql = (f"SELECT seq, ts, sender_id, sender_role, text, deleted_at IS NOT NULL, {HISTORY_EXTRAS}"
+               " FROM messages WHERE group_id = $1 AND seq > $2 AND held = 0")
         params: list[Any] = [group_id, lo]
         if before is not None:
             params.append(before)
@@ -106,7 +119,8 @@ class PostgresReads:
         newest_first = after is None  # no lower bound: the latest page
         params.append(limit)
         sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ${len(params)}"
-        rows = [HistoryRow(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in await self._fetchall(sql, *params)]
+        rows = [HistoryRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), *r[6:])
+                for r in await self._fetchall(sql, *params)]
         if newest_first:
             rows.reverse()
         return rows
@@ -116,15 +130,23 @@ class PostgresReads:
             "SELECT sender_id, deleted_at IS NOT NULL FROM messages WHERE group_id = $1 AND seq = $2", group_id, seq)
         return (row[0], bool(row[1])) if row else None
 
+    async def message_info(self, group_id: str, seq: int) -> MessageInfo | None:
+        row = await self._fetchone(
+            "SELECT sender_id, ts, deleted_at IS NOT NULL, held, attachments IS NOT NULL FROM messages"
+            " WHERE group_id = $1 AND seq = $2", group_id, seq)
+        return MessageInfo(row[0], row[1], bool(row[2]), row[3], bool(row[4])) if row else None
+
     # -- complaints ----------------------------------------------------------------------
     async def open_report_id(
-        self, reporter_id: str, target_type: str, group_id: str | None, seq: int | None, user_id: str | None
+        self, reporter_id: str, target_type: str, group_id: str | None, seq: int | None, user_id: str | None,
+        account_id: str | None = None, post_id: int | None = None, comment_id: int | None = None,
     ) -> int | None:
         row = await self._fetchone(
             "SELECT report_id FROM reports WHERE reporter_id = $1 AND target_type = $2 AND status = 'open'"
             " AND group_id IS NOT DISTINCT FROM $3::text AND seq IS NOT DISTINCT FROM $4::bigint"
-            " AND user_id IS NOT DISTINCT FROM $5::text",
-            reporter_id, target_type, group_id, seq, user_id,
+            " AND user_id IS NOT DISTINCT FROM $5::text AND account_id IS NOT DISTINCT FROM $6::text"
+            " AND post_id IS NOT DISTINCT FROM $7::bigint AND comment_id IS NOT DISTINCT FROM $8::bigint",
+            reporter_id, target_type, group_id, seq, user_id, account_id, post_id, comment_id,
         )
         return int(row[0]) if row else None
 
@@ -165,15 +187,11 @@ class PostgresReads:
 
     # -- content review (Art. 10) -----------------------------------------------------------
     async def review_items(self, open_only: bool) -> list[dict[str, Any]]:
-        where = " WHERE q.status = 'open'" if open_only else ""
-        return _dicts((*QUEUE_COLS, "text"), await self._fetchall(
-            f"SELECT {_cols(QUEUE_COLS, 'q.')}, m.text FROM review_queue q"
-            f" JOIN messages m ON m.group_id = q.group_id AND m.seq = q.seq{where} ORDER BY q.item_id"))
+        where = " AND q.status = 'open'" if open_only else ""
+        return [queue_item(r) for r in await self._fetchall(QUEUE_SELECT + where + " ORDER BY q.item_id")]
 
     async def review_item(self, item_id: int) -> dict[str, Any] | None:
-        return _dict((*QUEUE_COLS, "ts", "sender_role", "text"), await self._fetchone(
-            f"SELECT {_cols(QUEUE_COLS, 'q.')}, m.ts, m.sender_role, m.text FROM review_queue q"
-            " JOIN messages m ON m.group_id = q.group_id AND m.seq = q.seq WHERE q.item_id = $1", item_id))
+        return _dict(QUEUE_ITEM_COLS, await self._fetchone(QUEUE_SELECT + " AND q.item_id = $1", item_id))
 
     async def messages_page(self, after: tuple[str, int], limit: int) -> list[tuple[str, int, str]]:
         rows = await self._fetchall(
@@ -230,6 +248,18 @@ class PostgresReads:
             " AND ts >= $2 AND ts < $3 ORDER BY id", user_id, since, until))
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
                 "account": account}
+
+    async def message_versions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+        out: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        if not keys:
+            return out
+        rows = await self._fetchall(
+            f"SELECT v.group_id, v.seq, {_cols(VERSION_COLS, 'v.')} FROM message_versions v"
+            " JOIN unnest($1::text[], $2::bigint[]) AS k(g, s) ON v.group_id = k.g AND v.seq = k.s"
+            " ORDER BY v.group_id, v.seq, v.version", [g for g, _ in keys], [s for _, s in keys])
+        for gid, seq, *rest in rows:
+            out.setdefault((gid, seq), []).append(dict(zip(VERSION_COLS, rest, strict=True)))
+        return out
 
     # -- the identity vault (Art. 6) ----------------------------------------------------------------
     async def vault_keys(self) -> list[tuple[int, str]]:
@@ -333,7 +363,13 @@ async def _purge(db: Conn, p: c.Purge) -> int:
     sql = PG_PURGES.get(p.table)
     if sql is None:
         raise ValueError(f"no retention purge for {p.table!r}")
-    return _count(await db.execute(sql, p.now, p.cutoff, p.limit))
+    dependents = PURGE_DEPENDENTS.get(p.table)
+    if not dependents:
+        return _count(await db.execute(sql, p.now, p.cutoff, p.limit))
+    gone = [tuple(r) for r in await db.fetch(sql + " RETURNING group_id, seq", p.now, p.cutoff, p.limit)]
+    for table in dependents:
+        await db.executemany(f"DELETE FROM {table} WHERE group_id = $1 AND seq = $2", gone)
+    return len(gone)
 
 
 # -- identity keys ------------------------------------------------------------------------------------

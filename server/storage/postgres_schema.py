@@ -267,4 +267,252 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX appeals_one_open ON appeals(sanction_id, user_id) WHERE status = 'open';
         """,
     ),
+    (
+        3,
+        """
+        -- Richer messages; SQLite's version 9.
+        ALTER TABLE messages ADD COLUMN reply_to BIGINT;
+        ALTER TABLE messages ADD COLUMN mentions TEXT;
+        ALTER TABLE messages ADD COLUMN mention_all INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN attachments TEXT;
+        ALTER TABLE messages ADD COLUMN edited_at BIGINT;
+        CREATE TABLE message_versions (
+            group_id TEXT NOT NULL,
+            seq      BIGINT NOT NULL,
+            version  INTEGER NOT NULL,
+            text     TEXT NOT NULL,
+            ts       BIGINT NOT NULL,
+            PRIMARY KEY (group_id, seq, version)
+        );
+        CREATE TABLE reactions (
+            group_id TEXT NOT NULL,
+            seq      BIGINT NOT NULL,
+            user_id  TEXT NOT NULL,
+            emoji    TEXT NOT NULL,
+            ts       BIGINT NOT NULL,
+            PRIMARY KEY (group_id, seq, user_id, emoji)
+        );
+        CREATE TABLE message_media (
+            group_id TEXT NOT NULL,
+            seq      BIGINT NOT NULL,
+            media_id TEXT NOT NULL,
+            PRIMARY KEY (group_id, seq, media_id)
+        );
+        CREATE INDEX message_media_media ON message_media(media_id);
+        CREATE TABLE group_pins (
+            group_id  TEXT NOT NULL,
+            seq       BIGINT NOT NULL,
+            pinned_at BIGINT NOT NULL,
+            pinned_by TEXT NOT NULL,
+            PRIMARY KEY (group_id, seq)
+        );
+        """,
+    ),
+    (
+        4,
+        """
+        -- Group moderation: slow mode, bans, invite links; SQLite's version 10.
+        ALTER TABLE groups ADD COLUMN slow_mode_seconds INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE bans (
+            group_id   TEXT NOT NULL,
+            user_id    TEXT NOT NULL,
+            until      BIGINT NOT NULL DEFAULT 0,
+            banned_by  TEXT NOT NULL,
+            reason     TEXT,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (group_id, user_id)
+        );
+        CREATE TABLE invite_links (
+            code_hash  TEXT PRIMARY KEY,
+            group_id   TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT,
+            max_uses   INTEGER,
+            uses       INTEGER NOT NULL DEFAULT 0,
+            note       TEXT NOT NULL DEFAULT '',
+            revoked_at BIGINT,
+            revoked_by TEXT
+        );
+        CREATE INDEX invite_links_group ON invite_links(group_id);
+        CREATE INDEX audit_group_id ON audit(group_id, id);
+        """,
+    ),
+    (
+        5,
+        """
+        -- Finished uploads; SQLite's version 11.
+        CREATE TABLE media (
+            media_id   TEXT PRIMARY KEY,
+            sha256     TEXT NOT NULL,
+            uploader   TEXT NOT NULL,
+            mime       TEXT NOT NULL,
+            kind       TEXT NOT NULL,
+            size       BIGINT NOT NULL,
+            name       TEXT,
+            width      INTEGER,
+            height     INTEGER,
+            created_at BIGINT NOT NULL
+        );
+        CREATE INDEX media_sha256 ON media(sha256);
+        CREATE INDEX media_created ON media(created_at);
+        """,
+    ),
+    (
+        6,
+        """
+        -- Read markers and message search; SQLite's version 12.
+        CREATE TABLE read_state (
+            user_id  TEXT NOT NULL,
+            group_id TEXT NOT NULL,
+            seq      BIGINT NOT NULL,
+            PRIMARY KEY (user_id, group_id)
+        );
+        -- Substring search (ILIKE) through trigrams, over the visible messages only.
+        -- pg_trgm is a trusted extension: the database's owner may create it.
+        CREATE EXTENSION IF NOT EXISTS pg_trgm;
+        CREATE INDEX messages_text_trgm ON messages USING gin (text gin_trgm_ops)
+            WHERE held = 0 AND deleted_at IS NULL;
+        """,
+    ),
+    (
+        7,
+        """
+        -- Public accounts (P4-P13); SQLite's version 13.
+        CREATE TABLE accounts (
+            account_id   TEXT PRIMARY KEY,
+            name         TEXT NOT NULL,
+            name_key     TEXT NOT NULL,
+            category     TEXT NOT NULL,
+            intro        TEXT NOT NULL DEFAULT '',
+            subject_type TEXT NOT NULL,
+            subject_key  TEXT NOT NULL,
+            org_name     TEXT,
+            org_code     TEXT,
+            owner_id     TEXT NOT NULL,
+            labels       TEXT NOT NULL DEFAULT '[]',
+            credit_score INTEGER NOT NULL,
+            comments_restricted INTEGER NOT NULL DEFAULT 0,
+            suspended_until BIGINT NOT NULL DEFAULT 0,
+            created_at   BIGINT NOT NULL,
+            closed_at    BIGINT,
+            closed_reason TEXT,
+            CONSTRAINT accounts_name_key UNIQUE (name_key)
+        );
+        CREATE INDEX accounts_subject ON accounts(subject_key);
+        CREATE INDEX accounts_owner ON accounts(owner_id);
+
+        CREATE TABLE account_editors (
+            account_id TEXT NOT NULL,
+            user_id    TEXT NOT NULL,
+            added_at   BIGINT NOT NULL,
+            PRIMARY KEY (account_id, user_id)
+        );
+        CREATE INDEX account_editors_user ON account_editors(user_id);
+
+        CREATE TABLE subscriptions (
+            account_id TEXT NOT NULL,
+            user_id    TEXT NOT NULL,
+            ts         BIGINT NOT NULL,
+            PRIMARY KEY (account_id, user_id)
+        );
+        CREATE INDEX subscriptions_user ON subscriptions(user_id);
+
+        CREATE TABLE posts (
+            post_id       BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+            account_id    TEXT NOT NULL,
+            author_id     TEXT NOT NULL,
+            title         TEXT NOT NULL,
+            body          TEXT NOT NULL,
+            attachments   TEXT NOT NULL DEFAULT '[]',
+            comments_mode TEXT NOT NULL,
+            ts            BIGINT NOT NULL,
+            held          INTEGER NOT NULL DEFAULT 0,
+            reads         BIGINT NOT NULL DEFAULT 0,
+            deleted_at    BIGINT,
+            deleted_by    TEXT,
+            removed_at    BIGINT,
+            removed_reason TEXT
+        );
+        CREATE INDEX posts_account ON posts(account_id, post_id);
+        CREATE INDEX posts_ts ON posts(ts);
+        CREATE TABLE post_media (
+            post_id  BIGINT NOT NULL,
+            media_id TEXT NOT NULL,
+            PRIMARY KEY (post_id, media_id)
+        );
+        CREATE INDEX post_media_media ON post_media(media_id);
+
+        CREATE TABLE post_reads (
+            post_id BIGINT NOT NULL,
+            user_id TEXT NOT NULL,
+            ts      BIGINT NOT NULL,
+            PRIMARY KEY (post_id, user_id)
+        );
+
+        CREATE TABLE comments (
+            comment_id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+            post_id    BIGINT NOT NULL,
+            user_id    TEXT NOT NULL,
+            text       TEXT NOT NULL,
+            reply_to   BIGINT,
+            ts         BIGINT NOT NULL,
+            status     TEXT NOT NULL,
+            review     TEXT,
+            moderated_by TEXT,
+            moderated_at BIGINT
+        );
+        CREATE INDEX comments_post ON comments(post_id, comment_id);
+        CREATE INDEX comments_ts ON comments(ts);
+
+        CREATE TABLE barred_subjects (
+            subject_key TEXT PRIMARY KEY,
+            reason      TEXT NOT NULL,
+            barred_at   BIGINT NOT NULL
+        );
+
+        ALTER TABLE reports ADD COLUMN account_id TEXT;
+        ALTER TABLE reports ADD COLUMN post_id BIGINT;
+        ALTER TABLE reports ADD COLUMN comment_id BIGINT;
+        """,
+    ),
+    (
+        8,
+        """
+        -- SQLite's version 14: record entries by target (export --account), read logs by age.
+        CREATE INDEX audit_target ON audit(target_id, ts);
+        CREATE INDEX post_reads_ts ON post_reads(ts);
+        CREATE FUNCTION post_media_with_post() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            DELETE FROM post_media WHERE post_id = OLD.post_id;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER post_media_with_post AFTER DELETE ON posts
+            FOR EACH ROW EXECUTE FUNCTION post_media_with_post();
+        """,
+    ),
+    (
+        9,
+        """
+        -- SQLite's version 15: one review queue for messages, posts and comments (kind).
+        ALTER TABLE review_queue ALTER COLUMN group_id DROP NOT NULL;
+        ALTER TABLE review_queue ALTER COLUMN seq DROP NOT NULL;
+        ALTER TABLE review_queue ADD COLUMN kind TEXT NOT NULL DEFAULT 'message';
+        ALTER TABLE review_queue ADD COLUMN account_id TEXT;
+        ALTER TABLE review_queue ADD COLUMN post_id BIGINT;
+        ALTER TABLE review_queue ADD COLUMN comment_id BIGINT;
+        """,
+    ),
+    (
+        10,
+        """
+        -- SQLite's version 16: who opened each public account (their person key), and the
+        -- record entries naming an account in their detail.
+        ALTER TABLE accounts ADD COLUMN opener_key TEXT;
+        UPDATE accounts a SET opener_key = encode(u.id_hmac, 'hex') FROM users u
+            WHERE u.user_id = a.owner_id AND u.id_hmac IS NOT NULL;
+        CREATE INDEX accounts_opener ON accounts(opener_key);
+        CREATE INDEX audit_account ON audit(((detail::jsonb) ->> 'account_id'), ts);
+        """,
+    ),
 ]

@@ -285,4 +285,340 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX appeals_one_open ON appeals(sanction_id, user_id) WHERE status = 'open';
         """,
     ),
+    (
+        9,
+        """
+        -- Richer messages: a reply, mentions (a JSON array of user ids), @all, attachments
+        -- (a JSON array of attachment objects without their signed url), the last edit's time.
+        ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+        ALTER TABLE messages ADD COLUMN mentions TEXT;
+        ALTER TABLE messages ADD COLUMN mention_all INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN attachments TEXT;
+        ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+        -- Every earlier text of an edited message (messages.text is the latest), kept for the
+        -- record: version 1 is the text as sent; ts is when that text was written.
+        CREATE TABLE message_versions (
+            group_id TEXT NOT NULL,
+            seq      INTEGER NOT NULL,
+            version  INTEGER NOT NULL,
+            text     TEXT NOT NULL,
+            ts       INTEGER NOT NULL,
+            PRIMARY KEY (group_id, seq, version)
+        ) WITHOUT ROWID;
+        CREATE TABLE reactions (
+            group_id TEXT NOT NULL,
+            seq      INTEGER NOT NULL,
+            user_id  TEXT NOT NULL,
+            emoji    TEXT NOT NULL,
+            ts       INTEGER NOT NULL,
+            PRIMARY KEY (group_id, seq, user_id, emoji)
+        ) WITHOUT ROWID;
+        -- Which uploads a message carries, written in the same commit as the message.
+        CREATE TABLE message_media (
+            group_id TEXT NOT NULL,
+            seq      INTEGER NOT NULL,
+            media_id TEXT NOT NULL,
+            PRIMARY KEY (group_id, seq, media_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX message_media_media ON message_media(media_id);
+        CREATE TABLE group_pins (
+            group_id  TEXT NOT NULL,
+            seq       INTEGER NOT NULL,
+            pinned_at INTEGER NOT NULL,
+            pinned_by TEXT NOT NULL,
+            PRIMARY KEY (group_id, seq)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        10,
+        """
+        -- Group moderation: slow mode, bans, invite links.
+        ALTER TABLE groups ADD COLUMN slow_mode_seconds INTEGER NOT NULL DEFAULT 0;
+        -- until: epoch ms when a timed ban ends; 0 until unbanned. An unban deletes the row
+        -- (the enforcement record keeps both).
+        CREATE TABLE bans (
+            group_id   TEXT NOT NULL,
+            user_id    TEXT NOT NULL,
+            until      INTEGER NOT NULL DEFAULT 0,
+            banned_by  TEXT NOT NULL,
+            reason     TEXT,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (group_id, user_id)
+        ) WITHOUT ROWID;
+        -- An invite link is known by its code's SHA-256; the code itself is never stored.
+        CREATE TABLE invite_links (
+            code_hash  TEXT PRIMARY KEY,
+            group_id   TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER,
+            max_uses   INTEGER,
+            uses       INTEGER NOT NULL DEFAULT 0,
+            note       TEXT NOT NULL DEFAULT '',
+            revoked_at INTEGER,
+            revoked_by TEXT
+        ) WITHOUT ROWID;
+        CREATE INDEX invite_links_group ON invite_links(group_id);
+        -- group_log pages through one group's record entries, newest first.
+        CREATE INDEX audit_group_id ON audit(group_id, id);
+        """,
+    ),
+    (
+        11,
+        """
+        -- Finished uploads. The file is media.path/ab/cd/<sha256> (content-addressed: two rows
+        -- with the same bytes share one file). message_media and post_media say what carries
+        -- each row; a row nothing carries is removed by the media cleanup, with its file once
+        -- no other row names that sha256.
+        CREATE TABLE media (
+            media_id   TEXT PRIMARY KEY,
+            sha256     TEXT NOT NULL,
+            uploader   TEXT NOT NULL,
+            mime       TEXT NOT NULL,
+            kind       TEXT NOT NULL,
+            size       INTEGER NOT NULL,
+            name       TEXT,
+            width      INTEGER,
+            height     INTEGER,
+            created_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX media_sha256 ON media(sha256);
+        CREATE INDEX media_created ON media(created_at);
+        """,
+    ),
+    (
+        12,
+        """
+        -- Read markers: how far each user has read each group, shared by all their devices.
+        CREATE TABLE read_state (
+            user_id  TEXT NOT NULL,
+            group_id TEXT NOT NULL,
+            seq      INTEGER NOT NULL,
+            PRIMARY KEY (user_id, group_id)
+        ) WITHOUT ROWID;
+
+        -- Message search (FTS5, trigram tokenizer). messages has no integer rowid, so each group
+        -- gets a number n and a message's key in the index is (n << 32) | seq: one group's
+        -- messages are one key range, in seq order, so a search reads only that group, newest first.
+        -- The index holds a group's visible messages (not held, not deleted) up to indexed_seq:
+        -- new messages are not indexed one by one (FTS5 writes a segment for every statement that
+        -- adds to it, tens of microseconds a message) but many at a time by the writer, which then
+        -- moves indexed_seq up to the group's last_seq (sqlite_search.INDEX_CATCH_UP).
+        CREATE TABLE search_groups (
+            n           INTEGER PRIMARY KEY,
+            group_id    TEXT NOT NULL UNIQUE,
+            indexed_seq INTEGER NOT NULL DEFAULT 0
+        );
+        INSERT INTO search_groups (group_id, indexed_seq)
+            SELECT group_id, last_seq FROM groups ORDER BY created_at, group_id;
+        CREATE TRIGGER groups_search_number AFTER INSERT ON groups BEGIN
+            INSERT OR IGNORE INTO search_groups (group_id) VALUES (NEW.group_id);
+        END;
+        -- What the index holds, exactly. U+FFFF is appended to each text so that every
+        -- occurrence of a two-character string begins some trigram.
+        CREATE VIEW message_search_source AS
+            SELECT (s.n << 32) | m.seq AS key, m.text || char(65535) AS text
+            FROM messages m JOIN search_groups s ON s.group_id = m.group_id
+            WHERE m.seq <= s.indexed_seq AND m.held = 0 AND m.deleted_at IS NULL;
+        CREATE VIRTUAL TABLE message_search USING fts5(
+            text, content = 'message_search_source', content_rowid = 'key',
+            tokenize = 'trigram case_sensitive 0');
+        CREATE VIRTUAL TABLE message_search_instances USING fts5vocab(message_search, 'instance');
+        -- Edits, holds released, deletions and purges of indexed messages change the index at
+        -- once, by triggers, removing exactly what was indexed (the old text) before adding the new.
+        CREATE TRIGGER message_search_update AFTER UPDATE OF text, held, deleted_at ON messages
+        WHEN (OLD.held = 0 AND OLD.deleted_at IS NULL) OR (NEW.held = 0 AND NEW.deleted_at IS NULL) BEGIN
+            INSERT INTO message_search (message_search, rowid, text)
+            SELECT 'delete', (n << 32) | OLD.seq, OLD.text || char(65535) FROM search_groups
+            WHERE group_id = OLD.group_id AND OLD.seq <= indexed_seq AND OLD.held = 0 AND OLD.deleted_at IS NULL;
+            INSERT INTO message_search (rowid, text)
+            SELECT (n << 32) | NEW.seq, NEW.text || char(65535) FROM search_groups
+            WHERE group_id = NEW.group_id AND NEW.seq <= indexed_seq AND NEW.held = 0 AND NEW.deleted_at IS NULL;
+        END;
+        CREATE TRIGGER message_search_delete AFTER DELETE ON messages
+        WHEN OLD.held = 0 AND OLD.deleted_at IS NULL BEGIN
+            INSERT INTO message_search (message_search, rowid, text)
+            SELECT 'delete', (n << 32) | OLD.seq, OLD.text || char(65535) FROM search_groups
+            WHERE group_id = OLD.group_id AND OLD.seq <= indexed_seq;
+        END;
+        INSERT INTO message_search (message_search) VALUES ('rebuild');
+        """,
+    ),
+    (
+        13,
+        """
+        -- Public accounts (P4-P13): broadcast channels run by a verified subject. Rows are never
+        -- deleted: an account id stays taken for all time, and a closed account keeps its records.
+        -- name_key is the name ignoring case, width and spaces: one account per such name.
+        -- subject_key: keyed hash of the owner's verified ID number (individual) or of the
+        -- organisation's unified social credit code; max_per_subject counts live accounts by it.
+        CREATE TABLE accounts (
+            account_id   TEXT PRIMARY KEY,
+            name         TEXT NOT NULL,
+            name_key     TEXT NOT NULL UNIQUE,
+            category     TEXT NOT NULL,
+            intro        TEXT NOT NULL DEFAULT '',
+            subject_type TEXT NOT NULL,
+            subject_key  TEXT NOT NULL,
+            org_name     TEXT,
+            org_code     TEXT,
+            owner_id     TEXT NOT NULL,
+            labels       TEXT NOT NULL DEFAULT '[]',
+            credit_score INTEGER NOT NULL,
+            comments_restricted INTEGER NOT NULL DEFAULT 0,
+            suspended_until INTEGER NOT NULL DEFAULT 0,
+            created_at   INTEGER NOT NULL,
+            closed_at    INTEGER,
+            closed_reason TEXT
+        );
+        CREATE INDEX accounts_subject ON accounts(subject_key);
+        CREATE INDEX accounts_owner ON accounts(owner_id);
+
+        CREATE TABLE account_editors (
+            account_id TEXT NOT NULL,
+            user_id    TEXT NOT NULL,
+            added_at   INTEGER NOT NULL,
+            PRIMARY KEY (account_id, user_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX account_editors_user ON account_editors(user_id);
+
+        CREATE TABLE subscriptions (
+            account_id TEXT NOT NULL,
+            user_id    TEXT NOT NULL,
+            ts         INTEGER NOT NULL,
+            PRIMARY KEY (account_id, user_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX subscriptions_user ON subscriptions(user_id);
+
+        -- held: 0 public, 1 held for the platform's review (the content filter asked for it).
+        -- A deleted (by the account) or removed (by an operator) post is kept for the record.
+        CREATE TABLE posts (
+            post_id       INTEGER PRIMARY KEY,
+            account_id    TEXT NOT NULL,
+            author_id     TEXT NOT NULL,
+            title         TEXT NOT NULL,
+            body          TEXT NOT NULL,
+            attachments   TEXT NOT NULL DEFAULT '[]',
+            comments_mode TEXT NOT NULL,
+            ts            INTEGER NOT NULL,
+            held          INTEGER NOT NULL DEFAULT 0,
+            reads         INTEGER NOT NULL DEFAULT 0,
+            deleted_at    INTEGER,
+            deleted_by    TEXT,
+            removed_at    INTEGER,
+            removed_reason TEXT
+        );
+        CREATE INDEX posts_account ON posts(account_id, post_id);
+        CREATE INDEX posts_ts ON posts(ts);
+        -- Which uploads a post carries (media retention keeps them while the post is kept).
+        CREATE TABLE post_media (
+            post_id  INTEGER NOT NULL,
+            media_id TEXT NOT NULL,
+            PRIMARY KEY (post_id, media_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX post_media_media ON post_media(media_id);
+
+        -- One read per user and post.
+        CREATE TABLE post_reads (
+            post_id INTEGER NOT NULL,
+            user_id TEXT NOT NULL,
+            ts      INTEGER NOT NULL,
+            PRIMARY KEY (post_id, user_id)
+        ) WITHOUT ROWID;
+
+        -- status: visible | held (review mode, or the content filter asked the platform to look)
+        -- | hidden | deleted. review: the filter's category while the platform's review is pending.
+        CREATE TABLE comments (
+            comment_id INTEGER PRIMARY KEY,
+            post_id    INTEGER NOT NULL,
+            user_id    TEXT NOT NULL,
+            text       TEXT NOT NULL,
+            reply_to   INTEGER,
+            ts         INTEGER NOT NULL,
+            status     TEXT NOT NULL,
+            review     TEXT,
+            moderated_by TEXT,
+            moderated_at INTEGER
+        );
+        CREATE INDEX comments_post ON comments(post_id, comment_id);
+        CREATE INDEX comments_ts ON comments(ts);
+
+        -- Verified people and organisations barred from running accounts (P13 blacklist).
+        CREATE TABLE barred_subjects (
+            subject_key TEXT PRIMARY KEY,
+            reason      TEXT NOT NULL,
+            barred_at   INTEGER NOT NULL
+        ) WITHOUT ROWID;
+
+        -- Reports on accounts, posts and comments (P15).
+        ALTER TABLE reports ADD COLUMN account_id TEXT;
+        ALTER TABLE reports ADD COLUMN post_id INTEGER;
+        ALTER TABLE reports ADD COLUMN comment_id INTEGER;
+        """,
+    ),
+    (
+        14,
+        """
+        -- The platform's measures on public accounts (P10-P13): the record entries naming one
+        -- account (export --account) and the retention purge of read logs by age.
+        CREATE INDEX audit_target ON audit(target_id, ts);
+        CREATE INDEX post_reads_ts ON post_reads(ts);
+        -- Posts leave only through the retention purge; which uploads they carried leaves with them.
+        CREATE TRIGGER post_media_with_post AFTER DELETE ON posts
+        BEGIN
+            DELETE FROM post_media WHERE post_id = OLD.post_id;
+        END;
+        """,
+    ),
+    (
+        15,
+        """
+        -- One content-review queue for messages and for public accounts' posts and comments that
+        -- the word lists held (kind: message | post | comment). A message item names group_id and
+        -- seq; a post item account_id and post_id; a comment item account_id, post_id (its post)
+        -- and comment_id. SQLite cannot drop NOT NULL from group_id and seq: the table is rebuilt.
+        CREATE TABLE review_queue_15 (
+            item_id    INTEGER PRIMARY KEY,
+            group_id   TEXT,
+            seq        INTEGER,
+            sender_id  TEXT NOT NULL,
+            action     TEXT NOT NULL,
+            category   TEXT NOT NULL,
+            term       TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            status     TEXT NOT NULL DEFAULT 'open',
+            decision   TEXT,
+            note       TEXT,
+            decided_at INTEGER,
+            kind       TEXT NOT NULL DEFAULT 'message',
+            account_id TEXT,
+            post_id    INTEGER,
+            comment_id INTEGER
+        );
+        INSERT INTO review_queue_15 (item_id, group_id, seq, sender_id, action, category, term, created_at,
+                                     status, decision, note, decided_at)
+        SELECT item_id, group_id, seq, sender_id, action, category, term, created_at,
+               status, decision, note, decided_at FROM review_queue;
+        DROP TABLE review_queue;
+        ALTER TABLE review_queue_15 RENAME TO review_queue;
+        CREATE INDEX review_queue_status ON review_queue(status, created_at);
+        """,
+    ),
+    (
+        16,
+        """
+        -- Public accounts: who opened each account. opener_key is the keyed hash (hex) of the
+        -- opening user's verified ID number, for organisation accounts too, so max_per_subject
+        -- also counts the organisation accounts a person acts for and a blacklisting reaches
+        -- them. Existing accounts take their owner's (the owner is the one who opened it).
+        ALTER TABLE accounts ADD COLUMN opener_key TEXT;
+        UPDATE accounts SET opener_key = (SELECT lower(hex(u.id_hmac)) FROM users u
+                                          WHERE u.user_id = accounts.owner_id AND u.id_hmac IS NOT NULL);
+        CREATE INDEX accounts_opener ON accounts(opener_key);
+        -- Record entries naming a public account in their detail (the content filter's hits on
+        -- posts and comments are recorded against their author): export --account reads them too.
+        CREATE INDEX audit_account ON audit(json_extract(detail, '$.account_id'), ts);
+        """,
+    ),
 ]

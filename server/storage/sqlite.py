@@ -24,9 +24,14 @@ from server.storage.base import Done, MessageRow, NetlogRow, StoreUnavailable, b
 from server.storage.changes import Audit, Change
 from server.storage.queue import Op, WriteQueue
 from server.storage.schema import MIGRATIONS
+from server.storage.sqlite_account_measures import SqliteAccountMeasureReads
 from server.storage.sqlite_changes import append_audit, apply_change, set_record_key
+from server.storage.sqlite_media import SqliteMediaReads
+from server.storage.sqlite_moderation import SqliteModerationReads
+from server.storage.sqlite_public import SqlitePublicReads
 from server.storage.sqlite_reads import SqliteReads
 from server.storage.sqlite_records import SqliteRecordReads, SqliteSanctionReads
+from server.storage.sqlite_search import INDEX_CATCH_UP, LAGGING, SqliteSearchReads
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -36,6 +41,12 @@ log = logging.getLogger("qunguan.store")
 WriteFn = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
 CHECKPOINT_INTERVAL = 1.0  # seconds
+# New messages go into the search index many at a time (one FTS5 segment per catch-up:
+# a few microseconds a message instead of tens when indexed a few at a time): once this
+# many are unindexed, once the first has waited INDEX_DELAY seconds, or before a search
+# of a group whose index lags (see sqlite_search).
+INDEX_BATCH_ROWS = 2000
+INDEX_DELAY = 1.0  # seconds
 # Under constant writes a PASSIVE checkpoint never finds the WAL fully copied with no
 # frame after it, so the WAL never starts over and grows without bound (252 MiB seen in a
 # saturation run). Past this size one checkpoint waits for the writer (TRUNCATE): it has
@@ -43,8 +54,13 @@ CHECKPOINT_INTERVAL = 1.0  # seconds
 WAL_TRUNCATE_BYTES = 64 * 1024 * 1024
 
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held,"
+    " reply_to, mentions, mention_all, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The media ids of a stored message's attachments (its JSON array of attachment objects).
+_INSERT_MEDIA = (
+    "INSERT INTO message_media (group_id, seq, media_id)"
+    " SELECT ?, ?, json_extract(value, '$.media_id') FROM json_each(?)"
 )
 _INSERT_NETLOG = "INSERT INTO netlog (ts, kind, user_id, ip, detail) VALUES (?, ?, ?, ?, ?)"
 
@@ -55,7 +71,8 @@ def _from_config(cfg: Config) -> SqliteStore:
     return SqliteStore(cfg.storage.sqlite_file)
 
 
-class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionReads):
+class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionReads, SqlitePublicReads,
+                  SqliteAccountMeasureReads, SqliteModerationReads, SqliteSearchReads, SqliteMediaReads):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._w: aiosqlite.Connection | None = None
@@ -73,6 +90,11 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self._hot_pool: ThreadPoolExecutor | None = None
         self.hot_batches = 0
         self.wal_truncations = 0  # checkpoints that had to wait for the writer (WAL past WAL_TRUNCATE_BYTES)
+        # The search index catches up in batches (see _index_due); what it still lacks:
+        self._unindexed = 0  # messages committed since it last caught up (as far as this writer knows)
+        self._index_asked = False  # a search, the timer or the start wants it caught up in the next batch
+        self._index_timer: asyncio.TimerHandle | None = None
+        self._indexing = False  # the batch being committed catches it up
 
     # -- lifecycle -------------------------------------------------------
     async def open(self) -> None:
@@ -140,6 +162,8 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         await self._ckpt.execute("PRAGMA busy_timeout=5000")
         self._task = asyncio.create_task(self._run(), name="store-writer")
         self._ckpt_task = asyncio.create_task(self._checkpoints(), name="store-checkpoints")
+        if await self._fetchone(LAGGING + " LIMIT 1") is not None:
+            self._ask_index()  # left unindexed by the last run
 
     async def _checkpoints(self) -> None:
         """Move committed WAL pages into the database file without blocking the writer."""
@@ -172,6 +196,38 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         if self._ckpt_since is not None:
             parts.append(f"WAL checkpoint running {(time.perf_counter() - self._ckpt_since) * 1000:.0f} ms")
         return parts
+
+    # -- the search index's catch-up (INDEX_CATCH_UP, and when it runs) ----------------------
+    def _index_due(self, incoming: int) -> bool:
+        return self._index_asked or self._unindexed + incoming >= INDEX_BATCH_ROWS
+
+    def _index_settled(self, committed: bool, messages: int) -> None:
+        """After a batch: the index caught up, or it lacks this batch's messages too (then a timer runs)."""
+        if committed and self._indexing:
+            self._unindexed, self._index_asked = 0, False
+            if self._index_timer is not None:
+                self._index_timer.cancel()
+                self._index_timer = None
+        elif committed and messages:
+            self._unindexed += messages
+            if self._index_timer is None:
+                self._index_timer = asyncio.get_running_loop().call_later(INDEX_DELAY, self._ask_index)
+        self._indexing = False
+
+    def _ask_index(self) -> asyncio.Future[Any]:
+        """Have the next batch catch the index up; resolves after that batch's commit."""
+        self._index_timer = None
+        self._index_asked = True
+
+        async def nothing(db: aiosqlite.Connection) -> None:
+            return None
+
+        fut = self.run_in_batch(nothing)
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # a failure is the next batch's
+        return fut
+
+    async def _catch_up_index(self) -> None:
+        await self._ask_index()
 
     async def ping(self) -> None:
         """A write transaction through the writer that changes nothing: proves the database takes writes."""
@@ -221,6 +277,9 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             except asyncio.CancelledError:
                 pass
             self._ckpt_task = None
+        if self._index_timer is not None:  # what still waits is indexed after the next start
+            self._index_timer.cancel()
+            self._index_timer = None
         self._closing = True
         self._wake.set()
         if self._task is not None:
@@ -251,8 +310,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         for version, script in MIGRATIONS:
             if version in applied:
                 continue
-            code = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
-            statements = [s.strip() for s in code.split(";") if s.strip()]
+            statements = _statements(script)
             await db.execute("BEGIN IMMEDIATE")
             try:
                 for stmt in statements:
@@ -280,6 +338,8 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             if ops or raw or msgs or netlog:
                 self._commit_since = time.perf_counter()
                 self._commit_size = (len(ops) + len(raw), len(msgs), len(netlog))
+                self._indexing = self._index_due(len(msgs))
+                committed = self.batches
                 try:
                     if ops or raw or self._hot is None:
                         await self._commit_batch(db, ops, raw, msgs, netlog)
@@ -287,6 +347,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                         await self._commit_hot(msgs, netlog)
                 finally:
                     self._commit_since = None
+                self._index_settled(self.batches > committed, len(msgs))
 
     async def _commit_batch(
         self,
@@ -314,7 +375,8 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             for fn, rfut in raw:
                 outcomes.append((rfut, *await _in_savepoint(db, fn(db))))
             if msgs:
-                msg_errors = await _insert_rows(db, _INSERT_MESSAGE, [m[0] for m in msgs])
+                rows = [m[0] for m in msgs]
+                msg_errors = await _insert_rows(db, _INSERT_MESSAGE, rows)
                 last: dict[str, int] = {}
                 for i, (row, _) in enumerate(msgs):
                     if i not in msg_errors:
@@ -323,6 +385,12 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                     "UPDATE groups SET last_seq = ? WHERE group_id = ? AND last_seq < ?",
                     [(seq, gid, seq) for gid, seq in last.items()],
                 )
+                media = _media_rows(rows, msg_errors)
+                if media:
+                    await db.executemany(_INSERT_MEDIA, media)
+            if self._indexing:
+                for stmt in INDEX_CATCH_UP:
+                    await db.execute(stmt)
             if netlog:
                 log_errors = await _insert_rows(db, _INSERT_NETLOG, [n[0] for n in netlog])
             await db.execute("COMMIT")
@@ -350,7 +418,8 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         loop = asyncio.get_running_loop()
         try:
             msg_errors, log_errors = await loop.run_in_executor(
-                self._hot_pool, _hot_transaction, self._hot, [m[0] for m in msgs], [n[0] for n in netlog])
+                self._hot_pool, _hot_transaction, self._hot, [m[0] for m in msgs], [n[0] for n in netlog],
+                self._indexing)
         except Exception as exc:
             log.exception("batch commit failed; %d messages and %d log rows refused", len(msgs), len(netlog))
             self._fail_batch([], [], msgs, netlog, exc)
@@ -359,7 +428,23 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self._settle_batch(0, [], msgs, netlog, msg_errors, log_errors)
 
 
-def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: list[NetlogRow]
+def _statements(script: str) -> list[str]:
+    """A migration script's statements, comments removed; a trigger's body (``BEGIN ...; END``) stays whole."""
+    code = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
+    statements: list[str] = []
+    pending = ""
+    for part in code.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip())
+    return statements
+
+
+def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: list[NetlogRow], index: bool = False
                      ) -> tuple[dict[int, BaseException], dict[int, BaseException]]:
     """On the hot connection's thread: one batch of rows, committed (fsynced) or rolled back whole."""
     db.execute("BEGIN IMMEDIATE")
@@ -372,6 +457,12 @@ def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: lis
         if last:
             db.executemany("UPDATE groups SET last_seq = ? WHERE group_id = ? AND last_seq < ?",
                            [(seq, gid, seq) for gid, seq in last.items()])
+        media = _media_rows(msgs, msg_errors)
+        if media:
+            db.executemany(_INSERT_MEDIA, media)
+        if index:
+            for stmt in INDEX_CATCH_UP:
+                db.execute(stmt)
         log_errors = _insert_rows_now(db, _INSERT_NETLOG, netlog) if netlog else {}
         db.execute("COMMIT")
     except BaseException:
@@ -381,6 +472,12 @@ def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: lis
             pass
         raise
     return msg_errors, log_errors
+
+
+def _media_rows(msgs: list[MessageRow], errors: dict[int, BaseException]) -> list[tuple[str, int, str]]:
+    """(group id, seq, attachments JSON) of the stored messages that carry attachments."""
+    return [(row.group_id, row.seq, row.attachments) for i, row in enumerate(msgs)
+            if row.attachments is not None and i not in errors]
 
 
 def _insert_rows_now(db: sqlite3.Connection, sql: str, rows: list[Any]) -> dict[int, BaseException]:

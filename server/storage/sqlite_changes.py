@@ -191,9 +191,16 @@ async def _cancel_account(db: aiosqlite.Connection, a: c.CancelAccount) -> None:
     if owned:
         raise ContractError("conflict", "transfer or dissolve the groups you own first: "
                             + ", ".join(sorted(r[0] for r in owned)))
+    running = list(await db.execute_fetchall(
+        "SELECT account_id FROM accounts WHERE owner_id = ? AND closed_at IS NULL", (a.user_id,)))
+    if running:
+        raise ContractError("conflict", "close the public accounts you own first: "
+                            + ", ".join(sorted(r[0] for r in running)))
     await db.execute("DELETE FROM tokens WHERE user_id = ?", (a.user_id,))
     await db.execute("DELETE FROM join_requests WHERE user_id = ?", (a.user_id,))
     await db.execute("DELETE FROM invitations WHERE user_id = ?", (a.user_id,))
+    await db.execute("DELETE FROM account_editors WHERE user_id = ?", (a.user_id,))
+    await db.execute("DELETE FROM subscriptions WHERE user_id = ?", (a.user_id,))
 
 
 @applies(c.AcceptAgreement)
@@ -322,6 +329,16 @@ async def _set_message_held(db: aiosqlite.Connection, h: c.SetMessageHeld) -> No
     await db.execute("UPDATE messages SET held = ? WHERE group_id = ? AND seq = ?", (h.held, h.group_id, h.seq))
 
 
+@applies(c.MarkRead)
+async def _mark_read(db: aiosqlite.Connection, r: c.MarkRead) -> None:
+    # The WHERE keeps the marker from moving back, whatever order two marks commit in.
+    await db.execute(
+        "INSERT INTO read_state (user_id, group_id, seq) VALUES (?, ?, ?)"
+        " ON CONFLICT (user_id, group_id) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > read_state.seq",
+        (r.user_id, r.group_id, r.seq),
+    )
+
+
 @applies(c.QueueReview)
 async def _queue_review(db: aiosqlite.Connection, q: c.QueueReview) -> None:
     await db.execute(
@@ -331,13 +348,66 @@ async def _queue_review(db: aiosqlite.Connection, q: c.QueueReview) -> None:
     )
 
 
+@applies(c.EditMessage)
+async def _edit_message(db: aiosqlite.Connection, e: c.EditMessage) -> None:
+    # The text being replaced becomes the next earlier version, written at its own time.
+    n = await _rowcount(
+        db,
+        "INSERT INTO message_versions (group_id, seq, version, text, ts)"
+        " SELECT group_id, seq, (SELECT COALESCE(MAX(version), 0) + 1 FROM message_versions v"
+        "   WHERE v.group_id = m.group_id AND v.seq = m.seq), text, COALESCE(edited_at, ts)"
+        " FROM messages m WHERE group_id = ? AND seq = ? AND sender_id = ? AND deleted_at IS NULL",
+        (e.group_id, e.seq, e.sender_id),
+    )
+    if n != 1:
+        raise ContractError("not_found", f"no message {e.seq} of yours in group {e.group_id}")
+    await db.execute("UPDATE messages SET text = ?, edited_at = ? WHERE group_id = ? AND seq = ?",
+                     (e.text, e.edited_at, e.group_id, e.seq))
+
+
+@applies(c.SetReaction)
+async def _set_reaction(db: aiosqlite.Connection, r: c.SetReaction) -> bool:
+    rows = list(await db.execute_fetchall(
+        "SELECT 1 FROM messages WHERE group_id = ? AND seq = ? AND deleted_at IS NULL AND held = 0",
+        (r.group_id, r.seq)))
+    if not rows:
+        raise ContractError("not_found", f"no message {r.seq} in group {r.group_id}")
+    key = (r.group_id, r.seq, r.user_id)
+    if not r.on:
+        return await _rowcount(
+            db, "DELETE FROM reactions WHERE group_id = ? AND seq = ? AND user_id = ? AND emoji = ?",
+            (*key, r.emoji)) == 1
+    added = await _rowcount(
+        db, "INSERT INTO reactions (group_id, seq, user_id, emoji, ts) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (group_id, seq, user_id, emoji) DO NOTHING", (*key, r.emoji, r.ts))
+    if added and _first(await db.execute_fetchall(
+            "SELECT COUNT(*) FROM reactions WHERE group_id = ? AND seq = ? AND user_id = ?", key)) > r.max_per_user:
+        raise ContractError("conflict", f"at most {r.max_per_user} different reactions per message")
+    return added == 1
+
+
+@applies(c.SetPin)
+async def _set_pin(db: aiosqlite.Connection, p: c.SetPin) -> None:
+    if p.on:
+        await db.execute("INSERT INTO group_pins (group_id, seq, pinned_at, pinned_by) VALUES (?, ?, ?, ?)"
+                         " ON CONFLICT (group_id, seq) DO NOTHING", (p.group_id, p.seq, p.ts, p.by))
+    else:
+        await db.execute("DELETE FROM group_pins WHERE group_id = ? AND seq = ?", (p.group_id, p.seq))
+
+
+def _first(rows: Any) -> Any:
+    """The first column of the first row."""
+    return list(rows)[0][0]
+
+
 # -- complaints ----------------------------------------------------------------------------------
 @applies(c.InsertReport)
 async def _insert_report(db: aiosqlite.Connection, r: c.InsertReport) -> int:
     cur = await db.execute(
-        "INSERT INTO reports (reporter_id, target_type, group_id, seq, user_id, reason, detail, created_at)"
-        " VALUES (?,?,?,?,?,?,?,?)",
-        (r.reporter_id, r.target_type, r.group_id, r.seq, r.user_id, r.reason, r.detail, r.created_at),
+        "INSERT INTO reports (reporter_id, target_type, group_id, seq, user_id, reason, detail, created_at,"
+        " account_id, post_id, comment_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (r.reporter_id, r.target_type, r.group_id, r.seq, r.user_id, r.reason, r.detail, r.created_at,
+         r.account_id, r.post_id, r.comment_id),
     )
     assert cur.lastrowid is not None
     return cur.lastrowid

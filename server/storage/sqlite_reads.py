@@ -9,7 +9,15 @@ import aiosqlite
 
 from server.state import Agreement, State
 from server.storage import loading
-from server.storage.base import HistoryRow, ReporterRecord
+from server.storage.base import HistoryRow, MessageInfo, ReporterRecord
+
+# The v2 columns of a history row (HistoryRow's fields after ``deleted``): reactions as a
+# JSON object {emoji: count}, or NULL when nobody reacted.
+HISTORY_EXTRAS = (
+    "reply_to, mentions, mention_all, attachments, edited_at,"
+    " NULLIF((SELECT json_group_object(emoji, n) FROM (SELECT emoji, COUNT(*) AS n FROM reactions r"
+    " WHERE r.group_id = messages.group_id AND r.seq = messages.seq GROUP BY emoji)), '{}')"
+)
 
 
 class SqliteReader:
@@ -66,15 +74,15 @@ class SqliteReads(SqliteReader):
     ) -> list[HistoryRow]:
         """Delivered messages with ``seq > floor_seq`` (the reader's join point), ascending by seq."""
         lo = max(floor_seq, after if after is not None else floor_seq)
-        sql = ("SELECT seq, ts, sender_id, sender_role, text, deleted_at IS NOT NULL FROM messages"
-               " WHERE group_id = ? AND seq > ? AND held = 0")
+        sql = (f"SELECT seq, ts, sender_id, sender_role, text, deleted_at IS NOT NULL, {HISTORY_EXTRAS}"
+               " FROM messages WHERE group_id = ? AND seq > ? AND held = 0")
         params: list[Any] = [group_id, lo]
         if before is not None:
             sql += " AND seq < ?"
             params.append(before)
         newest_first = after is None  # no lower bound: the latest page
         sql += " ORDER BY seq DESC LIMIT ?" if newest_first else " ORDER BY seq ASC LIMIT ?"
-        rows = [HistoryRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]))
+        rows = [HistoryRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), *r[6:])
                 for r in await self._fetchall(sql, [*params, limit])]
         if newest_first:
             rows.reverse()
@@ -86,14 +94,22 @@ class SqliteReads(SqliteReader):
         )
         return (row[0], bool(row[1])) if row else None
 
+    async def message_info(self, group_id: str, seq: int) -> MessageInfo | None:
+        row = await self._fetchone(
+            "SELECT sender_id, ts, deleted_at IS NOT NULL, held, attachments IS NOT NULL FROM messages"
+            " WHERE group_id = ? AND seq = ?", (group_id, seq))
+        return MessageInfo(row[0], row[1], bool(row[2]), row[3], bool(row[4])) if row else None
+
     # -- complaints ----------------------------------------------------------------------
     async def open_report_id(
-        self, reporter_id: str, target_type: str, group_id: str | None, seq: int | None, user_id: str | None
+        self, reporter_id: str, target_type: str, group_id: str | None, seq: int | None, user_id: str | None,
+        account_id: str | None = None, post_id: int | None = None, comment_id: int | None = None,
     ) -> int | None:
         row = await self._fetchone(
             "SELECT report_id FROM reports WHERE reporter_id = ? AND target_type = ? AND status = 'open'"
-            " AND group_id IS ? AND seq IS ? AND user_id IS ?",
-            (reporter_id, target_type, group_id, seq, user_id),
+            " AND group_id IS ? AND seq IS ? AND user_id IS ? AND account_id IS ? AND post_id IS ?"
+            " AND comment_id IS ?",
+            (reporter_id, target_type, group_id, seq, user_id, account_id, post_id, comment_id),
         )
         return int(row[0]) if row else None
 

@@ -20,12 +20,25 @@ from server.storage.sqlite_reads import SqliteReader
 
 # -- column lists (the keys of the dicts the reads return) -----------------------------------
 REPORT_COLS = ("report_id", "reporter_id", "target_type", "group_id", "seq", "user_id", "reason", "detail",
-               "created_at", "status", "outcome", "note", "resolved_at")
-QUEUE_COLS = ("item_id", "group_id", "seq", "sender_id", "action", "category", "term", "created_at",
-              "status", "decision", "note", "decided_at")
+               "created_at", "status", "outcome", "note", "resolved_at", "account_id", "post_id", "comment_id")
+QUEUE_COLS = ("item_id", "kind", "group_id", "seq", "account_id", "post_id", "comment_id", "sender_id", "action",
+              "category", "term", "created_at", "status", "decision", "note", "decided_at")
+# A review item with what it names (kind message: the message; post: the post; comment: the comment
+# and its post): the item's columns, then text (the message's, post body or comment), the post's title
+# (posts and comments), ts and the message's sender_role. Items whose content is purged are left out.
+QUEUE_SELECT = (
+    "SELECT {cols}, {text} AS text, p.title, COALESCE(m.ts, c.ts, p.ts), m.sender_role FROM review_queue q"
+    " LEFT JOIN messages m ON q.kind = 'message' AND m.group_id = q.group_id AND m.seq = q.seq"
+    " LEFT JOIN posts p ON p.post_id = q.post_id"
+    " LEFT JOIN comments c ON q.kind = 'comment' AND c.comment_id = q.comment_id"
+    " WHERE {text} IS NOT NULL"
+).format(cols=", ".join("q." + col for col in QUEUE_COLS),
+         text="(CASE q.kind WHEN 'message' THEN m.text WHEN 'post' THEN p.body ELSE c.text END)")
+QUEUE_ITEM_COLS = (*QUEUE_COLS, "text", "title", "ts", "sender_role")
 HOLD_COLS = ("id", "target_type", "target_id", "reason", "created_at", "released_at", "release_reason")
 MSG_COLS = ("group_id", "seq", "ts", "sender_id", "sender_role", "text", "client_msg_id", "held",
-            "deleted_at", "deleted_by")
+            "deleted_at", "deleted_by", "reply_to", "mentions", "mention_all", "attachments", "edited_at")
+VERSION_COLS = ("version", "text", "ts")
 MEMBERSHIP_COLS = ("id", "group_id", "user_id", "action", "actor_id", "ts")
 NETLOG_COLS = ("id", "ts", "kind", "user_id", "ip", "detail")
 AUDIT_COLS = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail",
@@ -45,6 +58,20 @@ def _dicts(cols: tuple[str, ...], rows: Iterable[Any]) -> list[dict[str, Any]]:
     return [dict(zip(cols, r, strict=True)) for r in rows]
 
 
+def queue_item(row: Any) -> dict[str, Any]:
+    """A review item as ``review-queue`` lists it: the keys of ``QUEUE_ITEM_COLS`` but ts and
+    sender_role (what deciding needs), with only the keys its kind names."""
+    item = dict(zip(QUEUE_ITEM_COLS, row, strict=True))
+    del item["ts"], item["sender_role"]
+    unused = ("account_id", "post_id", "comment_id", "title") if item["kind"] == "message" else ("group_id", "seq")
+    for key in unused:
+        del item[key]
+    if item["kind"] == "post":
+        del item["comment_id"]
+    return item
+
+
+
 class SqliteRecordReads(SqliteReader):
     # -- complaints (Art. 12) ---------------------------------------------------------------
     async def reports(self, open_only: bool) -> list[dict[str, Any]]:
@@ -62,19 +89,12 @@ class SqliteRecordReads(SqliteReader):
 
     # -- content review (Art. 10) -----------------------------------------------------------
     async def review_items(self, open_only: bool) -> list[dict[str, Any]]:
-        where = " WHERE q.status = 'open'" if open_only else ""
-        return _dicts((*QUEUE_COLS, "text"), await self._fetchall(
-            f"SELECT {_cols(QUEUE_COLS, 'q.')}, m.text FROM review_queue q"
-            f" JOIN messages m ON m.group_id = q.group_id AND m.seq = q.seq{where} ORDER BY q.item_id"))
+        where = " AND q.status = 'open'" if open_only else ""
+        return [queue_item(r) for r in await self._fetchall(QUEUE_SELECT + where + " ORDER BY q.item_id")]
 
     async def review_item(self, item_id: int) -> dict[str, Any] | None:
-        cols = (*QUEUE_COLS, "ts", "sender_role", "text")
-        row = await self._fetchone(
-            f"SELECT {_cols(QUEUE_COLS, 'q.')}, m.ts, m.sender_role, m.text FROM review_queue q"
-            " JOIN messages m ON m.group_id = q.group_id AND m.seq = q.seq WHERE q.item_id = ?",
-            (item_id,),
-        )
-        return dict(zip(cols, row, strict=True)) if row is not None else None
+        row = await self._fetchone(QUEUE_SELECT + " AND q.item_id = ?", (item_id,))
+        return dict(zip(QUEUE_ITEM_COLS, row, strict=True)) if row is not None else None
 
     async def messages_page(self, after: tuple[str, int], limit: int) -> list[tuple[str, int, str]]:
         """Up to ``limit`` messages not deleted, (group id, seq, text), in (group id, seq) order after ``after``."""
@@ -149,6 +169,18 @@ class SqliteRecordReads(SqliteReader):
             " AND ts >= ? AND ts < ? ORDER BY id", (user_id, user_id, *rng)))
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
                 "account": account}
+
+    async def message_versions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+        out: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        if not keys:
+            return out
+        rows = await self._fetchall(
+            f"SELECT group_id, seq, {_cols(VERSION_COLS)} FROM message_versions"
+            " WHERE (group_id, seq) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')"
+            " FROM json_each(?)) ORDER BY group_id, seq, version", (json.dumps(keys),))
+        for gid, seq, *rest in rows:
+            out.setdefault((gid, seq), []).append(dict(zip(VERSION_COLS, rest, strict=True)))
+        return out
 
     # -- the identity vault (Art. 6) ----------------------------------------------------------------
     async def vault_keys(self) -> list[tuple[int, str]]:
@@ -227,6 +259,18 @@ HELD_USERS = """
     UNION SELECT target_id FROM sanctions WHERE target_type = 'user'
       AND ((expires_at IS NOT NULL AND expires_at > :now) OR (expires_at IS NULL AND starts_at >= :cutoff))
 """
+# Public accounts under legal hold at :now: an operator hold, an open report on the account or one
+# of its posts, a sanction on it that still holds (see governance.retention.sanction_holds), an
+# owner under hold.
+HELD_ACCOUNTS = f"""
+    SELECT target_id FROM legal_holds WHERE released_at IS NULL AND target_type = 'account'
+    UNION SELECT account_id FROM reports WHERE status = 'open' AND account_id IS NOT NULL
+    UNION SELECT p.account_id FROM reports r JOIN posts p ON p.post_id = r.post_id WHERE r.status = 'open'
+    UNION SELECT target_id FROM sanctions WHERE target_type = 'account'
+      AND ((expires_at IS NOT NULL AND expires_at > :now) OR (expires_at IS NULL AND starts_at >= :cutoff))
+    UNION SELECT account_id FROM accounts WHERE owner_id IN ({HELD_USERS})
+"""
+REPORTED_POSTS = "SELECT post_id FROM reports WHERE status = 'open' AND post_id IS NOT NULL"
 
 # One batch per table of ``changes.PURGE_TABLES``: a statement touching at most :limit rows.
 PURGES: dict[str, str] = {
@@ -236,7 +280,8 @@ PURGES: dict[str, str] = {
           WHERE ts < :cutoff
             AND group_id NOT IN ({HELD_GROUPS})
             AND sender_id NOT IN ({HELD_USERS})
-            AND (group_id, seq) NOT IN (SELECT group_id, seq FROM review_queue WHERE status = 'open')
+            AND (group_id, seq) NOT IN (SELECT group_id, seq FROM review_queue
+                                        WHERE status = 'open' AND kind = 'message')
           LIMIT :limit)""",
     "membership_log": f"""
         DELETE FROM membership_log WHERE id IN (
@@ -263,7 +308,8 @@ PURGES: dict[str, str] = {
         DELETE FROM review_queue WHERE item_id IN (
           SELECT item_id FROM review_queue
           WHERE status != 'open' AND decided_at < :cutoff
-            AND group_id NOT IN ({HELD_GROUPS})
+            AND (group_id IS NULL OR group_id NOT IN ({HELD_GROUPS}))
+            AND (account_id IS NULL OR account_id NOT IN ({HELD_ACCOUNTS}))
             AND sender_id NOT IN ({HELD_USERS})
           LIMIT :limit)""",
     # Cancelled accounts (P9): the sealed phone, name and ID number go; the phone
@@ -277,8 +323,44 @@ PURGES: dict[str, str] = {
           WHERE deleted_at < :cutoff AND blacklisted_at IS NULL AND length(phone_enc) > 0
             AND user_id NOT IN ({HELD_USERS})
           LIMIT :limit)""",
+    # Public accounts (P10, P13): comments and posts by their own age; a post goes only once none of
+    # its comments is left, and never while its account, its author or a report on it is held.
+    # Which uploads a purged post carried goes with it (a trigger, schema 14), so they are unattached.
+    "comments": f"""
+        DELETE FROM comments WHERE comment_id IN (
+          SELECT c.comment_id FROM comments c JOIN posts p ON p.post_id = c.post_id
+          WHERE c.ts < :cutoff
+            AND p.account_id NOT IN ({HELD_ACCOUNTS})
+            AND c.user_id NOT IN ({HELD_USERS})
+            AND c.comment_id NOT IN (SELECT comment_id FROM reports WHERE status = 'open' AND comment_id IS NOT NULL)
+            AND c.post_id NOT IN ({REPORTED_POSTS})
+            AND NOT (c.status = 'held' AND c.review IS NOT NULL)
+          LIMIT :limit)""",
+    "posts": f"""
+        DELETE FROM posts WHERE post_id IN (
+          SELECT p.post_id FROM posts p
+          WHERE p.ts < :cutoff
+            AND p.account_id NOT IN ({HELD_ACCOUNTS})
+            AND p.author_id NOT IN ({HELD_USERS})
+            AND p.post_id NOT IN ({REPORTED_POSTS})
+            AND p.post_id NOT IN (SELECT post_id FROM review_queue WHERE status = 'open' AND post_id IS NOT NULL)
+            AND NOT EXISTS (SELECT 1 FROM comments c WHERE c.post_id = p.post_id)
+          LIMIT :limit)""",
+    # Who read what: a log of its own, kept as long as the post it names is held.
+    "post_reads": f"""
+        DELETE FROM post_reads WHERE (post_id, user_id) IN (
+          SELECT r.post_id, r.user_id FROM post_reads r
+          WHERE r.ts < :cutoff
+            AND r.user_id NOT IN ({HELD_USERS})
+            AND r.post_id NOT IN (SELECT post_id FROM posts WHERE account_id IN ({HELD_ACCOUNTS}))
+          LIMIT :limit)""",
 }
 assert tuple(PURGES) == c.PURGE_TABLES, "every table of changes.PURGE_TABLES needs its purge statement"
+
+
+# What goes with each purged row of a table: the rows of these tables with its group_id and seq
+# (an edited message's earlier versions, its reactions, which uploads it carried).
+PURGE_DEPENDENTS: dict[str, tuple[str, ...]] = {"messages": ("message_versions", "reactions", "message_media")}
 
 
 @applies(c.Purge)
@@ -286,8 +368,15 @@ async def _purge(db: aiosqlite.Connection, p: c.Purge) -> int:
     sql = PURGES.get(p.table)
     if sql is None:
         raise ValueError(f"no retention purge for {p.table!r}")
-    cur = await db.execute(sql, {"now": p.now, "cutoff": p.cutoff, "limit": p.limit})
-    return cur.rowcount
+    params = {"now": p.now, "cutoff": p.cutoff, "limit": p.limit}
+    dependents = PURGE_DEPENDENTS.get(p.table)
+    if not dependents:
+        cur = await db.execute(sql, params)
+        return cur.rowcount
+    gone = [tuple(r) for r in await db.execute_fetchall(sql + " RETURNING group_id, seq", params)]
+    for table in dependents:
+        await db.executemany(f"DELETE FROM {table} WHERE group_id = ? AND seq = ?", gone)
+    return len(gone)
 
 
 # -- identity keys ------------------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 ``GET /`` (and ``/index.html``, ``/app.js``, ...) answers from ``server/web/static``,
 read once at import: the file names form a flat table, so no request path can
-reach anything else (``/../x`` is simply not in the table). Every answer carries
+reach anything else (``/../x`` is simply not in the table). ``GET /qr.svg?text=...``
+draws an invite link's QR code (``server/web/qr.py``). Every answer carries
 
-- ``Content-Security-Policy``: scripts, styles, images and fonts only from this
-  origin, no inline script or style, WebSocket connections only to this host,
+- ``Content-Security-Policy``: scripts, styles, images, audio/video and fonts only
+  from this origin (images also ``data:`` and ``blob:``, for previews of a file being
+  uploaded), no inline script or style, WebSocket connections only to this host,
   no framing (``frame-ancestors 'none'``), no ``<base>``, no form posts, no plugins;
 - ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
   ``X-Frame-Options: DENY`` (older browsers), ``Cross-Origin-Opener-Policy``.
@@ -33,6 +35,8 @@ from urllib.parse import urlsplit
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+
+from server.web import qr
 
 __all__ = ["STATIC_DIR", "origin_allowed", "refuse_foreign_origin", "static_response"]
 
@@ -70,7 +74,7 @@ _FILES = _load(STATIC_DIR)
 def csp(host: str) -> str:
     """The Content-Security-Policy for pages served to ``host``."""
     return (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self'; "
         f"font-src 'self'; connect-src 'self' ws://{host} wss://{host}; manifest-src 'self'; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'"
     )
@@ -103,12 +107,18 @@ def static_response(request: Request) -> Response | None:
     """The web client's file for this request, or None when the path is not one of them."""
     path = request.path.split("?", 1)[0]
     found = _FILES.get(path)
-    if found is None:
+    if found is None and path != "/qr.svg":
         return None
     hosts = request.headers.get_all("Host")
     host = hosts[0] if len(hosts) == 1 else ""
     if not _HOST.fullmatch(host):
         return _response(http.HTTPStatus.BAD_REQUEST, b"bad Host header\n", "text/plain; charset=utf-8", "localhost")
+    if found is None:  # /qr.svg: an invite link's QR code (server/web/qr.py)
+        text = qr.text_of(request.path)
+        if text is None:
+            return _response(http.HTTPStatus.BAD_REQUEST, f"text: 1 to {qr.MAX_TEXT} characters\n".encode(),
+                             "text/plain; charset=utf-8", host)
+        return _response(http.HTTPStatus.OK, qr.qr_svg(text), "image/svg+xml", host)
     body, ctype = found
     return _response(http.HTTPStatus.OK, body, ctype, host)
 

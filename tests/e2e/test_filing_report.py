@@ -63,7 +63,7 @@ async def test_filing_report_figures(server, tmp_path):
     assert {s["name"]: s["groups"] for s in g["by_size_class"]} == {"small": 2, "medium": 0, "large": 0}
     assert {a["name"]: a["groups"] for a in g["by_activity_class"]} == {"dormant": 1, "quiet": 1, "active": 0,
                                                                         "busy": 0}
-    assert report["public_accounts"]["count"] == 0 and "no public accounts" in report["public_accounts"]["note"]
+    assert report["public_accounts"]["count"] == 0 and report["public_accounts"]["by_category"][0]["live"] == 0
 
     a = report["accounts"]
     assert (a["registered"], a["active"], a["id_verified"], a["blacklisted"]) == (4, 4, 1, 0)

@@ -178,3 +178,19 @@ def test_per_key_log_is_bounded():
     for t in range(1000):
         w.hit("k", t * 0.001)
     assert len(w._logs["k"]) == 3
+
+
+def test_window_limit_changed_at_run_time():
+    """A config reload sets ``limit`` on a live counter: hits already counted still count."""
+    w = WindowCounter(limit=1, window=100.0)
+    assert w.hit("k", 0.0) == 0.0
+    assert w.hit("k", 1.0) > 0.0
+    w.limit = 3  # raised: two more fit, then the window is full again
+    assert w.hit("k", 2.0) == 0.0
+    assert w.hit("k", 3.0) == 0.0
+    assert w.hit("k", 4.0) == pytest.approx(96.0)
+    w.limit = 2  # lowered below the hits in the log: allowed once two of the three have left
+    assert w.hit("k", 50.0) == pytest.approx(52.0)
+    assert w.peek("k", 102.0) == 0.0
+    assert w.hit("k", 102.0) == 0.0
+    assert w.hit("k", 102.5) == pytest.approx(0.5)  # the hits at 3 and 102 fill it

@@ -14,6 +14,7 @@ from protocol.enums import JoinPolicy, Role
 from protocol.events import (
     EVENT_TYPES,
     AttachmentObj,
+    CommentEvent,
     Event,
     GroupClosed,
     GroupDissolved,
@@ -31,6 +32,8 @@ from protocol.events import (
     MessageEvent,
     MessageObj,
     Notice,
+    PersonObj,
+    PostEvent,
     Reaction,
     ReadMarker,
     RoleChanged,
@@ -91,6 +94,9 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
      {**event("notice", kind="platform", text="flood warning"), "category": "local"}),
     (Notice(kind="content_removed", text="message 7 was removed", group_id=GID),
      event("notice", group_id=GID, kind="content_removed", text="message 7 was removed")),
+    (Notice(kind="post_removed", text="removed: illegal", account_id="987654321", post_id="12", by="王安全"),
+     {**event("notice", kind="post_removed", text="removed: illegal"), "account_id": "987654321", "post_id": "12",
+      "by": "王安全"}),
     (GroupDissolved(group_id=GID), event("group_dissolved", group_id=GID)),
     (GroupClosed(group_id=GID, reason="illegal content"),
      event("group_closed", group_id=GID, reason="illegal content")),
@@ -119,6 +125,17 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
      event("member_removed", group_id=GID, user_id=BOB.user_id, by=ALICE.user_id, banned=True)),
     (GroupUpdated(group_id=GID, pinned=[7, 9]), event("group_updated", group_id=GID, pinned=[7, 9])),
     (GroupUpdated(group_id=GID, slow_mode_seconds=30), event("group_updated", group_id=GID, slow_mode_seconds=30)),
+    # v2: public accounts
+    (PostEvent(account_id="987654321", post_id="12", title="本周新闻", ts=5),
+     event("post", account_id="987654321", post_id="12", title="本周新闻", ts=5)),
+    (CommentEvent(account_id="987654321", post_id="12", comment_id="3",
+                  user=PersonObj(user_id=BOB.user_id, display_name="Bob"), text="好文", ts=6),
+     event("comment", account_id="987654321", post_id="12", comment_id="3",
+           user={"user_id": BOB.user_id, "display_name": "Bob"}, text="好文", ts=6)),
+    (CommentEvent(account_id="987654321", post_id="12", comment_id="4",
+                  user=PersonObj(user_id=BOB.user_id, display_name="Bob"), text="回复", ts=7, reply_to="3", held=True),
+     event("comment", account_id="987654321", post_id="12", comment_id="4",
+           user={"user_id": BOB.user_id, "display_name": "Bob"}, text="回复", ts=7, reply_to="3", held=True)),
 ]
 
 
@@ -128,6 +145,7 @@ def test_every_event_is_covered():
         "message", "message_deleted", "member_joined", "member_left", "member_removed", "role_changed",
         "member_muted", "group_updated", "join_request", "notice", "group_dissolved", "group_closed",
         "group_suspended", "invited", "join_result", "message_edited", "reaction", "read_marker",
+        "post", "comment",
     }
     for name, cls in EVENT_TYPES.items():
         assert cls.ev == name == cls.__struct_config__.tag and cls.__struct_config__.tag_field == "ev"

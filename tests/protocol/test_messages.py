@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import messages as rq
-from protocol.enums import JoinPolicy, NewRole, ReportTarget
+from protocol.enums import CommentAction, CommentsMode, JoinPolicy, NewRole, ReportTarget, SubjectType
 from protocol.errors import ContractError, FrameError
 from protocol.messages import OP_TYPES, REQUEST_TYPES, UNAUTHENTICATED_OPS, decode_request
 from protocol.requests import OPS, parse_request, read_rid
@@ -24,9 +24,11 @@ from protocol.requests import UNAUTHENTICATED_OPS as OLD_UNAUTHENTICATED_OPS
 MAX = 1 << 20
 # A valid value for an argument, by op table kind; closed sets by argument name.
 SAMPLE = {"str": "x", "text": "hello", "int": 5, "bool": True, "gid": "123456789", "strs": ["u1", "u2"],
-          "bytes": b"\x00\xffchunk"}
-CLOSED = {"join_policy": "approval", "target_type": "user", "role": "admin"}
-ENUMS = {"join_policy": JoinPolicy, "target_type": ReportTarget, "role": NewRole}
+          "bytes": b"\x00\xffchunk", "aid": "987654321"}
+CLOSED = {"join_policy": "approval", "target_type": "user", "role": "admin", "subject_type": "organization",
+          "comments": "review", "action": "hide"}
+ENUMS = {"join_policy": JoinPolicy, "target_type": ReportTarget, "role": NewRole, "subject_type": SubjectType,
+         "comments": CommentsMode, "action": CommentAction}
 
 
 def sample(name: str, kind: str) -> Any:
@@ -170,7 +172,8 @@ BAD_ARGUMENTS = [
     ("set_role", "role", 1, "set_role: 'role' must be 'admin' or 'member'"),
     ("create_group", "join_policy", "closed", "create_group: 'join_policy' must be 'open', 'approval' or 'invite'"),
     ("update_group", "join_policy", "OPEN", "update_group: 'join_policy' must be 'open', 'approval' or 'invite'"),
-    ("report", "target_type", "message!", "report: 'target_type' must be 'message', 'user' or 'group'"),
+    ("report", "target_type", "message!",
+     "report: 'target_type' must be 'message', 'user', 'group', 'account', 'post' or 'comment'"),
     ("report", "group_id", "1", "report: 'group_id' must be a group id (9 to 12 digits)"),
     ("report", "group_id", "0123456789", "report: 'group_id' must be a group id (9 to 12 digits)"),
     ("report", "detail", {"a": 1}, "report: 'detail' must be a string"),
@@ -202,7 +205,7 @@ def test_null_required_argument_is_missing(op, arg):
         assert refusal(data).reason == f"{op}: missing argument '{arg.name}'"
 
 
-WRONG = {"str": 5, "text": 5, "int": "5", "bool": 1, "gid": "12345", "strs": 5, "bytes": 5}
+WRONG = {"str": 5, "text": 5, "int": "5", "bool": 1, "gid": "12345", "strs": 5, "bytes": 5, "aid": "0123456789"}
 
 
 @pytest.mark.parametrize("op,arg", [(op, a) for op in sorted(OPS) for a in OPS[op]])

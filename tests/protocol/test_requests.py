@@ -10,8 +10,9 @@ from protocol.errors import ERROR_CODES, ContractError
 from protocol.requests import OPS, UNAUTHENTICATED_OPS, error_reply, ok_reply, parse_request, read_rid
 
 SAMPLE = {"str": "x", "text": "hello", "int": 5, "bool": True, "num": 1.5, "gid": "123456789", "strs": ["u1"],
-          "bytes": b"chunk"}
-WRONG = {"str": 5, "text": None, "int": "5", "bool": 1, "num": "1", "gid": "12345", "strs": "u1", "bytes": "x"}
+          "bytes": b"chunk", "aid": "987654321"}
+WRONG = {"str": 5, "text": None, "int": "5", "bool": 1, "num": "1", "gid": "12345", "strs": "u1", "bytes": "x",
+         "aid": "0123456789"}
 
 
 def valid_frame(op):

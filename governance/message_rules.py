@@ -1,0 +1,53 @@
+"""Rules for acting on a message already sent: editing it, reacting to it, pinning it.
+
+Pure policy (no I/O, no server import): the handlers pass what they know of the
+message and get a refusal (:class:`~protocol.errors.ContractError`) or nothing.
+
+- :func:`check_edit` -- may this user edit this message now (``edit_message``)?
+- :func:`check_emoji` -- is this a reaction (``react``)?
+- :func:`check_pin_room` -- may one more message be pinned (``pin_message``)?
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Final
+
+from protocol.errors import ContractError
+
+__all__ = ["MAX_EMOJI_BYTES", "MAX_REACTIONS_PER_USER", "check_edit", "check_emoji", "check_pin_room"]
+
+MAX_EMOJI_BYTES: Final = 32
+# Different reactions one user may leave on one message; one more is ``conflict``.
+MAX_REACTIONS_PER_USER: Final = 20
+
+
+def check_edit(*, own: bool, held: bool, now: int, sent_at: int, window_seconds: int) -> None:
+    """Refuse an edit, in this order: ``forbidden`` when the message is not the user's, when
+    it is held for the platform's review (it was never delivered: send a new one), or when
+    more than ``window_seconds`` passed since it was sent (``0``: editing is off).
+    ``now`` and ``sent_at`` are epoch milliseconds."""
+    if not own:
+        raise ContractError("forbidden", "only its sender can edit a message")
+    if held:
+        raise ContractError("forbidden", "a message held for the platform's review cannot be edited")
+    if now - sent_at > window_seconds * 1000:
+        raise ContractError("forbidden", f"a message can be edited only within {window_seconds} seconds of sending")
+
+
+def check_emoji(emoji: str) -> str:
+    """``emoji`` itself when it is a reaction: 1 to 32 bytes of UTF-8, not blank, no control
+    characters (``bad_request`` otherwise). Any short string qualifies, so a client may offer
+    any emoji, including sequences joined by zero-width joiners."""
+    size = len(emoji.encode("utf-8"))
+    if not 1 <= size <= MAX_EMOJI_BYTES:
+        raise ContractError("bad_request", f"emoji must be 1 to {MAX_EMOJI_BYTES} bytes of UTF-8")
+    if not emoji.strip() or any(unicodedata.category(ch) == "Cc" for ch in emoji):
+        raise ContractError("bad_request", "emoji must not be blank or contain control characters")
+    return emoji
+
+
+def check_pin_room(pinned: int, max_pins: int) -> None:
+    """One more pin in a group that has ``pinned``: ``conflict`` at ``max_pins``."""
+    if pinned >= max_pins:
+        raise ContractError("conflict", f"a group may pin at most {max_pins} messages; unpin one first")

@@ -1,0 +1,190 @@
+"""Group moderation rules: bans, slow mode, invite links, and what the group log shows.
+
+Pure policy for ``server/handlers/moderation.py`` and the join paths: plain values
+in, a decision (or a :class:`~protocol.errors.ContractError`) out; no I/O.
+
+- :func:`ban_in_force` / :func:`check_not_banned` -- a ban keeps someone out until
+  it ends (``until`` 0: until unbanned).
+- :func:`check_ban_seconds`, :func:`check_slow_mode_seconds`,
+  :func:`check_link_limits` -- the arguments' ranges.
+- :func:`slowed` / :func:`slow_mode_slot` -- does slow mode apply to this poster, and
+  may they send again now (``send``)?
+- :func:`link_usable` -- may an invite link's code still be used?
+- :func:`log_entry` -- one enforcement-record entry as a group's managers see it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from governance.ids import is_user_id
+from governance.posting import acting_role
+from protocol.enums import Role
+from protocol.errors import ContractError
+
+__all__ = [
+    "HIDDEN_ACTIONS",
+    "LOG_DEFAULT",
+    "LOG_DETAIL_KEYS",
+    "LOG_MAX",
+    "MAX_BAN_SECONDS",
+    "MAX_LINK_SECONDS",
+    "MAX_LINK_USES",
+    "MAX_SLOW_MODE_SECONDS",
+    "REDACTED",
+    "ban_in_force",
+    "check_ban_seconds",
+    "check_link_limits",
+    "check_not_banned",
+    "check_slow_mode_seconds",
+    "code_hash",
+    "link_id",
+    "link_usable",
+    "log_entry",
+    "log_limit",
+    "redact",
+    "slow_mode_slot",
+    "slowed",
+]
+
+MAX_BAN_SECONDS: Final = 10 * 366 * 86400  # a timed ban of up to ten years; longer: ban until unbanned
+MAX_SLOW_MODE_SECONDS: Final = 3600
+MAX_LINK_USES: Final = 100_000
+MAX_LINK_SECONDS: Final = 366 * 86400
+LOG_DEFAULT: Final = 50
+LOG_MAX: Final = 200
+
+# Record entries about a group that its managers never see in ``group_log``: keeping records
+# (legal holds, exports for the authorities) is not a measure on the group, and telling a group
+# that it is being preserved or exported would defeat the purpose; content-filter hits would
+# reveal the filter's terms.
+HIDDEN_ACTIONS: Final = ("legal_hold", "release_hold", "export", "content_blocked")
+
+# The only detail fields ``group_log`` passes on. Anything else an entry carries (whoever wrote
+# it, and whatever it is) is left out, so identity data can never reach a group's managers.
+LOG_DETAIL_KEYS: Final = frozenset({
+    "seconds", "until", "deadline", "role", "seq", "on", "pinned", "name", "category", "join_policy",
+    "announcement", "mute_all", "slow_mode_seconds", "sanction_id", "kind", "outcome", "item_id",
+    "link", "max_uses", "expires_at", "note",
+})
+
+# Mainland mobile numbers and resident ID numbers, wherever they appear in free text.
+_PHONE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?1[3-9][0-9]{9}(?![0-9])")
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+REDACTED: Final = "[redacted]"
+
+
+def ban_in_force(until: int, now_ms: int) -> bool:
+    """``until``: epoch ms when a timed ban ends; 0 for one that lasts until unbanned."""
+    return until == 0 or until > now_ms
+
+
+def check_not_banned(until: int | None, now_ms: int) -> None:
+    """``forbidden`` when the user has a ban in force (``until`` None: no ban at all)."""
+    if until is not None and ban_in_force(until, now_ms):
+        raise ContractError("forbidden", "banned from this group" + (f" until {until} (epoch ms)" if until else ""))
+
+
+def check_ban_seconds(seconds: int | None) -> int:
+    """A ban's length: absent or 0 is until unbanned (returned as 0)."""
+    if seconds is None:
+        return 0
+    if not 0 <= seconds <= MAX_BAN_SECONDS:
+        raise ContractError("bad_request", f"seconds must be 0 (until unbanned) to {MAX_BAN_SECONDS}")
+    return seconds
+
+
+def check_slow_mode_seconds(seconds: int) -> int:
+    if not 0 <= seconds <= MAX_SLOW_MODE_SECONDS:
+        raise ContractError("bad_request", f"seconds must be 0 (off) to {MAX_SLOW_MODE_SECONDS}")
+    return seconds
+
+
+def slowed(role: Role, powers_suspended_until: int, now_ms: int) -> bool:
+    """Whether slow mode applies to a poster: plain members, and owners and admins whose
+    management powers the platform suspended (they act as members, as for ``mention_all``:
+    :func:`governance.posting.acting_role`)."""
+    try:
+        return acting_role(role, powers_suspended_until, now_ms) is Role.MEMBER
+    except ContractError:  # powers suspended
+        return True
+
+
+def slow_mode_slot(last_sent_ms: int, seconds: int, now_ms: int) -> int:
+    """The time to record as the member's last send (``now_ms``) when they may send now;
+    ``rate_limited`` with ``retry_after_ms`` while their last send is less than ``seconds`` ago."""
+    wait = last_sent_ms + seconds * 1000 - now_ms
+    if last_sent_ms and wait > 0:
+        raise ContractError("rate_limited", f"slow mode: one message per {seconds} s", retry_after_ms=wait)
+    return now_ms
+
+
+def check_link_limits(max_uses: int | None, expires_in_seconds: int | None) -> None:
+    if max_uses is not None and not 1 <= max_uses <= MAX_LINK_USES:
+        raise ContractError("bad_request", f"max_uses must be 1 to {MAX_LINK_USES}")
+    if expires_in_seconds is not None and not 1 <= expires_in_seconds <= MAX_LINK_SECONDS:
+        raise ContractError("bad_request", f"expires_in_seconds must be 1 to {MAX_LINK_SECONDS}")
+
+
+def link_usable(uses: int, max_uses: int | None, expires_at: int | None, revoked: bool, now_ms: int) -> bool:
+    return (not revoked and (max_uses is None or uses < max_uses)
+            and (expires_at is None or expires_at > now_ms))
+
+
+def code_hash(code: str) -> str:
+    """How an invite code is stored and looked up: its SHA-256 (the code itself is never stored)."""
+    return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def link_id(hashed: str) -> str:
+    """A short name for a link in the record and the group log (not enough to use it)."""
+    return hashed[:10]
+
+
+def redact(text: str) -> str:
+    """Free text with phone numbers and ID numbers masked."""
+    return _ID_NUMBER.sub(REDACTED, _PHONE.sub(REDACTED, text))
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    return None  # nested objects are not shown
+
+
+def log_entry(entry_id: int, ts: int, actor_type: str, actor_id: str | None, action: str,
+              target_id: str | None, reason: str, detail: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """One enforcement-record entry as ``group_log`` shows it to a group's owner and admins.
+
+    ``actor`` is the managing user's id, or ``"platform"`` for operators (never their names)
+    and the system; ``target_user_id`` only when the target is a user; ``detail`` keeps only
+    the fields of :data:`LOG_DETAIL_KEYS` and the reason, with phone and ID numbers masked.
+    """
+    out: dict[str, Any] = {"id": entry_id, "ts": ts, "action": action,
+                           "actor": actor_id if actor_type == "user" and actor_id else "platform"}
+    if is_user_id(target_id):
+        out["target_user_id"] = target_id
+    raw = json.loads(detail) if isinstance(detail, str) else dict(detail or {})
+    shown = {k: _shown(v) for k, v in raw.items() if k in LOG_DETAIL_KEYS} if isinstance(raw, dict) else {}
+    if reason:
+        shown["reason"] = redact(reason)
+    if shown:
+        out["detail"] = shown
+    return out
+
+
+def log_limit(limit: int | None) -> int:
+    """``group_log``'s page size: default :data:`LOG_DEFAULT`, at most :data:`LOG_MAX`."""
+    if limit is None:
+        return LOG_DEFAULT
+    if limit < 1:
+        raise ContractError("bad_request", "limit must be at least 1")
+    return min(limit, LOG_MAX)

@@ -1,0 +1,289 @@
+"""Policy for public accounts (P4-P13): pure, no I/O.
+
+Signatures (callers rely on these; keyword arguments with defaults may be added):
+
+- ``check_org_code(code: str) -> None``: an 18-character unified social credit code
+  (GB 32100-2015): structure and check character. Raises ``ContractError("bad_request")``.
+  Only the canonical form passes (upper case, no spaces), so a key derived from an accepted
+  code is one per organisation.
+- ``normalize_name(name: str) -> str``: NFKC + casefold, whitespace and invisible format
+  characters removed: the key under which two account names are "the same name".
+- ``reserved_hit(name: str, reserved: Iterable[str]) -> str | None``: the first reserved
+  name that equals or is contained in ``name`` (both normalized), else ``None``.
+- ``account_level(score: int, levels: Sequence[AccountLevel] = DEFAULT_ACCOUNT_LEVELS) -> int``:
+  1-based credit level, computed by the user credit machinery (``governance.tiers``).
+- ``publish_interval_seconds(level: int, levels=DEFAULT_ACCOUNT_LEVELS) -> int``: the least
+  time between two posts of an account at that level (0 = no limit).
+- ``may_open_comments(level: int, levels=DEFAULT_ACCOUNT_LEVELS) -> bool``: whether posts of
+  an account at that level may carry comments (``open`` or ``review``).
+- ``check_publish(*, status, category, labels, level, last_post_at, now, levels=...) -> None``:
+  every refusal of ``publish`` the policy decides (``forbidden`` / ``rate_limited``).
+- ``account_classes(subscribers: int, reads: int, ...) -> dict[str, str]``:
+  ``{"subscriber_class": ..., "read_class": ...}`` for tiered management and filing.
+- ``LICENSED_CATEGORIES``: categories that publish only with the operator's label of the
+  same name (``news``, P8; ``government``, P4).
+- ``shown_labels(subject_type: str, granted: Iterable[str]) -> list[str]``: the labels
+  ``account_info`` shows: the computed ``organization`` and ``verified`` and the granted ones.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from governance.tiers import CreditLevel, credit_level
+from protocol.errors import ContractError
+
+__all__ = [
+    "DEFAULT_ACCOUNT_LEVELS",
+    "DEFAULT_READ_CLASSES",
+    "DEFAULT_SUBSCRIBER_CLASSES",
+    "GRANTABLE",
+    "LABELS",
+    "LICENSED_CATEGORIES",
+    "ORGANIZATION",
+    "ORG_CODE_CHARSET",
+    "VERIFIED",
+    "AccountLevel",
+    "ReadClass",
+    "SubscriberClass",
+    "account_classes",
+    "account_level",
+    "check_org_code",
+    "check_publish",
+    "level_for",
+    "may_open_comments",
+    "normalize_name",
+    "org_check_char",
+    "publish_interval_seconds",
+    "reserved_hit",
+    "shown_labels",
+]
+
+# --- unified social credit code (GB 32100-2015) -------------------------------------------
+
+ORG_CODE_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # I, O, S, V, Z are never used
+_VALUE = {c: i for i, c in enumerate(ORG_CODE_CHARSET)}
+_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+# Registration authority (position 1) -> the category codes (position 2) it issues.
+_CATEGORIES: dict[str, str] = {
+    "1": "1239",  # establishment offices: organs, public institutions, mass organisations
+    "2": "19",  # foreign affairs
+    "3": "1234569",  # justice: law firms, notaries, legal services, forensics, arbitration
+    "4": "19",  # culture
+    "5": "1239",  # civil affairs: social organisations, private non-enterprise units, foundations
+    "6": "129",  # tourism
+    "7": "129",  # religion
+    "8": "19",  # trade unions
+    "9": "123",  # market regulation: enterprises, individual businesses, cooperatives
+    "A": "19",  # military establishment office
+    "N": "1239",  # agriculture: collective economic organisations
+    "Y": "1",  # others
+}
+
+
+def org_check_char(first17: str) -> str:
+    """The check character for the first 17 characters (which must be in the charset)."""
+    total = sum(_VALUE[c] * w for c, w in zip(first17, _WEIGHTS, strict=True))
+    return ORG_CODE_CHARSET[(31 - total % 31) % 31]
+
+
+def check_org_code(code: str) -> None:
+    """Refuse anything that is not a well-formed unified social credit code.
+
+    Layout: registration authority (1), category (1), region code (6 digits), organisation
+    code (9, GB 11714 body and check), check character (1). The organisation code's own check
+    digit is not verified: codes issued to some categories do not follow it, and the GB 32100
+    check character already covers all 17 characters.
+    """
+    if not isinstance(code, str) or len(code) != 18:
+        raise ContractError("bad_request", "org_code must be 18 characters")
+    bad = [c for c in code if c not in _VALUE]
+    if bad:
+        raise ContractError(
+            "bad_request", f"org_code may use only 0-9 and upper-case A-Y without I, O, S, V, Z (found {bad[0]!r})"
+        )
+    authority, category, region = code[0], code[1], code[2:8]
+    if authority not in _CATEGORIES:
+        raise ContractError("bad_request", f"org_code: {authority!r} is not a registration authority code")
+    if category not in _CATEGORIES[authority]:
+        raise ContractError("bad_request", f"org_code: {category!r} is not a category of authority {authority!r}")
+    if not region.isdigit() or region[0] == "0" or region[0] == "9":
+        raise ContractError("bad_request", "org_code: characters 3-8 must be a 6-digit region code")
+    if org_check_char(code[:17]) != code[17]:
+        raise ContractError("bad_request", "org_code: check character does not match")
+
+
+# --- names ----------------------------------------------------------------------------------
+
+
+def normalize_name(name: str) -> str:
+    """The comparison key of an account name: ignoring case, width and spaces.
+
+    NFKC folds full-width and compatibility forms; casefold (then NFKC again, since casefold
+    may leave non-normalized text) folds case; whitespace and invisible format characters
+    (zero-width space, joiners, BOM) are dropped so they cannot make a copy look new.
+    """
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    return "".join(c for c in folded if not c.isspace() and unicodedata.category(c) != "Cf")
+
+
+def reserved_hit(name: str, reserved: Iterable[str]) -> str | None:
+    """The first reserved name equal to or contained in ``name``, both normalized."""
+    key = normalize_name(name)
+    for entry in reserved:
+        r = normalize_name(entry)
+        if r and r in key:
+            return entry
+    return None
+
+
+# --- credit levels --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLevel:
+    """Level N applies from ``min_score`` up (P6: service according to credit level)."""
+
+    min_score: int
+    publish_interval_seconds: int = 0  # least time between two posts; 0 = no limit
+    comments: bool = True  # posts may carry comments (open or review mode)
+
+
+DEFAULT_ACCOUNT_LEVELS: tuple[AccountLevel, ...] = (
+    AccountLevel(min_score=0, publish_interval_seconds=86400, comments=False),
+    AccountLevel(min_score=60, publish_interval_seconds=3600, comments=True),
+    AccountLevel(min_score=100, publish_interval_seconds=0, comments=True),
+)
+
+
+def account_level(score: int, levels: Sequence[AccountLevel] = DEFAULT_ACCOUNT_LEVELS) -> int:
+    """1-based level, by the same rule as a user's credit level (``tiers.credit_level``)."""
+    return credit_level(score, [CreditLevel(min_score=lv.min_score) for lv in levels])
+
+
+def level_for(level: int, levels: Sequence[AccountLevel] = DEFAULT_ACCOUNT_LEVELS) -> AccountLevel:
+    """The row for a 1-based level, clamped to the table (an empty table allows everything)."""
+    if not levels:
+        return AccountLevel(min_score=0)
+    return levels[max(0, min(level, len(levels)) - 1)]
+
+
+def publish_interval_seconds(level: int, levels: Sequence[AccountLevel] = DEFAULT_ACCOUNT_LEVELS) -> int:
+    return level_for(level, levels).publish_interval_seconds
+
+
+def may_open_comments(level: int, levels: Sequence[AccountLevel] = DEFAULT_ACCOUNT_LEVELS) -> bool:
+    return level_for(level, levels).comments
+
+
+LABELS = ("news", "government")  # the licences license-account grants
+LICENSED_CATEGORIES = frozenset(LABELS)  # P8 news, P4 government: publish only when licensed
+VERIFIED = "verified"  # an ID-verified person runs it, or the platform confirmed the organisation
+ORGANIZATION = "organization"  # run by an organisation (shown, never granted)
+GRANTABLE = (*LABELS, VERIFIED)  # what license-account grants; "verified" only to organisation accounts
+
+
+def shown_labels(subject_type: str, granted: Iterable[str]) -> list[str]:
+    """The labels anyone sees on an account (P7 labels).
+
+    An individual account is ``verified``: it was opened by an ID-verified person, who is its
+    subject. An organisation account is labelled ``organization``, and ``verified`` only once the
+    platform confirmed the organisation (``granted`` holds it): its code is checked for form when
+    the account is opened, not against the register. Then the licences, in the order granted.
+    """
+    granted = list(granted)
+    out: list[str] = []
+    if subject_type == "organization":
+        out.append(ORGANIZATION)
+        if VERIFIED in granted:
+            out.append(VERIFIED)
+    else:
+        out.append(VERIFIED)
+    return out + [x for x in granted if x != VERIFIED]
+
+
+def check_publish(
+    *,
+    status: str,
+    category: str,
+    labels: Iterable[str],
+    level: int,
+    last_post_at: int,
+    now: int,
+    levels: Sequence[AccountLevel] = DEFAULT_ACCOUNT_LEVELS,
+) -> None:
+    """Every refusal of ``publish`` that policy decides; times in milliseconds.
+
+    ``status`` is ``active``/``restricted``/``suspended``/``closed``: a restricted account
+    (comments restricted) may still publish. ``last_post_at`` 0 = never posted.
+    """
+    if status == "closed":
+        raise ContractError("forbidden", "the account is closed")
+    if status == "suspended":
+        raise ContractError("forbidden", "the account is suspended from publishing")
+    if category in LICENSED_CATEGORIES and category not in set(labels):
+        raise ContractError("forbidden", f"a {category} account publishes only after the platform grants its licence")
+    interval_ms = publish_interval_seconds(level, levels) * 1000
+    if interval_ms and last_post_at and now - last_post_at < interval_ms:
+        wait = interval_ms - (now - last_post_at)
+        raise ContractError(
+            "rate_limited",
+            f"at credit level {level} an account may publish once every {interval_ms // 1000} s",
+            retry_after_ms=wait,
+        )
+
+
+# --- classes --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberClass:
+    """Accounts with at least ``min_subscribers`` subscribers belong to this class."""
+
+    name: str
+    min_subscribers: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadClass:
+    """Accounts whose posts were read at least ``min_reads`` times (in the caller's window)."""
+
+    name: str
+    min_reads: int
+
+
+DEFAULT_SUBSCRIBER_CLASSES: tuple[SubscriberClass, ...] = (
+    SubscriberClass("small", 0),
+    SubscriberClass("medium", 1000),
+    SubscriberClass("large", 100_000),
+    SubscriberClass("major", 1_000_000),
+)
+
+DEFAULT_READ_CLASSES: tuple[ReadClass, ...] = (
+    ReadClass("dormant", 0),
+    ReadClass("read", 100),
+    ReadClass("popular", 10_000),
+    ReadClass("influential", 1_000_000),
+)
+
+
+def account_classes(
+    subscribers: int,
+    reads: int,
+    *,
+    subscriber_classes: Sequence[SubscriberClass] = DEFAULT_SUBSCRIBER_CLASSES,
+    read_classes: Sequence[ReadClass] = DEFAULT_READ_CLASSES,
+) -> dict[str, str]:
+    """The classes of an account (P7 tiered management): the highest threshold each count reaches."""
+    sub = ""
+    for s in subscriber_classes:
+        if subscribers >= s.min_subscribers:
+            sub = s.name
+    rd = ""
+    for r in read_classes:
+        if reads >= r.min_reads:
+            rd = r.name
+    return {"subscriber_class": sub, "read_class": rd}

@@ -1,0 +1,278 @@
+"""Media ops: ``upload_begin``, ``upload_chunk``, ``upload_end``, ``media_url``; and what ``send``
+and ``publish`` call to attach uploads (:func:`attachments_for`) and to show them (:func:`signed_url`).
+
+An upload is one user's (another user's ``upload_id`` is ``not_found``, like an
+unknown one) and lives in memory until ``upload_end`` or until it sits idle for
+``UPLOAD_IDLE_MS``; a restart forgets unfinished uploads. Chunks go straight to
+a temp file and an incremental SHA-256 (server/media/uploads.py), so memory
+stays flat whatever the size. ``upload_end`` checks, in this order: every
+declared byte arrived (``bad_request``), the SHA-256 (``bad_request``), the
+magic numbers of the declared type and, for images, a readable width and
+height (``bad_request``), the known-file lists (``content_blocked`` on a
+``block`` list). Any of these ends the upload; the client starts again.
+
+Known-file lists: a ``block`` match is refused, written to the enforcement record
+(``content_blocked``, with the digest) and costs credit like a blocked message; a
+``review`` or ``flag`` match is accepted and written to the record
+(``media_listed``: digest, list category and action, media id) in the same
+transaction as the media row, for the operators to follow up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from governance import posting
+from governance.content import Action
+from protocol import events as ev
+from protocol.errors import ContractError
+from server.handlers import handler
+from server.handlers.common import commit, live_group, member_of, penalize
+from server.media import sniff
+from server.media.index import MediaEntry
+from server.media.lists import Listed
+from server.media.service import MAX_OPEN_UPLOADS, chunk_bytes
+from server.media.uploads import Upload, inspect, media_file, place, remove_file
+from server.storage import changes as ch
+
+if TYPE_CHECKING:
+    from protocol import messages as rq
+    from protocol.codec import Encoding
+    from server.context import Context
+    from server.session import Session
+    from server.state import User
+
+log = logging.getLogger("qunguan.media")
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_NAME_CHARS = 255
+
+
+# -- the interface of send and publish -------------------------------------------------------
+def attachments_for(ctx: Context, user: User, media_ids: list[str]) -> list[ev.AttachmentObj]:
+    """The attachment objects (without ``url``) for ``media_ids``, each a finished upload of ``user``'s;
+    ``bad_request`` naming the first that is not. Synchronous, from memory.
+
+    Marks each as attached now (in the same step as the check), so the cleanup leaves
+    it alone while the message or post that carries it is on its way to the store.
+    """
+    index = ctx.state.media
+    entries = []
+    for media_id in media_ids:
+        e = index.get(media_id)
+        if e is None or e.uploader != user.user_id or e.removing:
+            raise ContractError("bad_request", f"{media_id} is not a finished upload of yours")
+        entries.append(e)
+    now = ctx.now_ms()
+    out = []
+    for e in entries:
+        e.last_used, e.attached = now, True
+        out.append(ev.AttachmentObj(media_id=e.media_id, kind=e.kind, mime=e.mime,  # type: ignore[arg-type]
+                                    size=e.size, name=e.name, width=e.width, height=e.height))
+    return out
+
+
+def signed_url(ctx: Context, media_id: str) -> str:
+    """A fresh ``/media/{media_id}?e=..&s=..`` path, valid for ``media.url_ttl_seconds``."""
+    return ctx.media.url(media_id, ctx.now_ms(), ctx.cfg.media.url_ttl_seconds)
+
+
+# -- uploads ----------------------------------------------------------------------------------
+def _name(ctx: Context, raw: str | None) -> str | None:
+    """The file name others will see: plain text, no folders, screened like any shown text."""
+    if raw is None or not raw.strip():
+        return None
+    name = raw.strip()
+    if len(name) > MAX_NAME_CHARS:
+        raise ContractError("too_large", f"name is longer than {MAX_NAME_CHARS} characters")
+    if any(c in "/\\" or not c.isprintable() for c in name):
+        raise ContractError("bad_request", "name must be a file name: no folders, no control characters")
+    verdict = posting.screen_text(ctx.content, name, "name")
+    if verdict is not None and verdict.action is Action.REVIEW:
+        raise ContractError("content_blocked", f"that file name is not allowed ({verdict.category})")
+    return name
+
+
+def _own_upload(ctx: Context, user: User, upload_id: str) -> Upload:
+    up = ctx.media.uploads.get(upload_id)
+    if up is None or up.user_id != user.user_id:
+        raise ContractError("not_found", f"no upload {upload_id} of yours in progress")
+    return up
+
+
+def _drop(ctx: Context, up: Upload) -> None:
+    if ctx.media.uploads.get(up.upload_id) is up:
+        del ctx.media.uploads[up.upload_id]
+
+
+@handler("upload_begin")
+async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: Encoding) -> dict[str, Any]:
+    user = sess.me
+    cfg = ctx.cfg.media
+    mime = req.mime.strip().lower()
+    if req.size < 1:
+        raise ContractError("bad_request", "size must be at least 1 byte")
+    if req.size > cfg.max_bytes:
+        raise ContractError("too_large", f"files may have at most {cfg.max_bytes} bytes")
+    if mime not in cfg.allowed_types:
+        raise ContractError("bad_request", f"{mime!r} is not an allowed type ({', '.join(cfg.allowed_types)})")
+    name = _name(ctx, req.name)
+    svc = ctx.media
+    if svc.open_uploads(user.user_id) >= MAX_OPEN_UPLOADS:
+        raise ContractError("rate_limited", f"at most {MAX_OPEN_UPLOADS} unfinished uploads at once",
+                            retry_after_ms=1000)
+    now = ctx.now_ms()
+    svc.per_hour.limit = cfg.uploads_per_hour  # follows SIGHUP
+    wait = svc.per_hour.hit(user.user_id, now / 1000)
+    if wait > 0:
+        raise ContractError("rate_limited", "too many uploads this hour", retry_after_ms=int(wait * 1000) + 1)
+    upload_id = secrets.token_urlsafe(18)
+    up = Upload(cfg.path, upload_id, user.user_id, mime, req.size, name, now)
+    svc.uploads[upload_id] = up  # claimed: counts against MAX_OPEN_UPLOADS from now on
+    try:
+        await asyncio.to_thread(up.open)
+    except OSError as err:
+        _drop(ctx, up)
+        log.error("cannot create the temp file of an upload in %s: %s", up.path.parent, err)
+        raise ContractError("internal", "the server cannot store uploads right now") from None
+    return {"upload_id": upload_id, "chunk_bytes": chunk_bytes(ctx.cfg.server.max_frame_bytes)}
+
+
+@handler("upload_chunk")
+async def upload_chunk(ctx: Context, sess: Session, req: rq.UploadChunk, enc: Encoding) -> dict[str, Any]:
+    up = _own_upload(ctx, sess.me, req.upload_id)
+    if up.finishing:
+        raise ContractError("bad_request", "the upload is being finished; it takes no more chunks")
+    n = len(req.data)
+    if n == 0:
+        raise ContractError("bad_request", "data is empty")
+    if req.offset != up.received:
+        raise ContractError("bad_request", f"offset must be {up.received} (the bytes received so far)")
+    if up.received + n > up.size:
+        raise ContractError("too_large", f"the upload was declared as {up.size} bytes; this chunk goes past that")
+    # Claimed with no await since the checks; the lock is taken in the same step, so chunks
+    # are written in the order they were accepted.
+    up.received += n
+    up.touched_ms = ctx.now_ms()
+    received = up.received
+    async with up.lock:
+        if up.broken:
+            raise ContractError("internal", "an earlier chunk of this upload could not be stored; start again")
+        try:
+            await asyncio.to_thread(up.write, req.data)
+        except BaseException as err:
+            up.broken = True  # its temp file is left to the stray-file sweep (a write may still be running)
+            _drop(ctx, up)
+            if isinstance(err, OSError):
+                log.error("an upload chunk could not be written to %s: %s", up.path, err)
+                raise ContractError("internal", "the chunk could not be stored; start the upload again") from None
+            raise
+    return {"received": received}
+
+
+@handler("upload_end")
+async def upload_end(ctx: Context, sess: Session, req: rq.UploadEnd, enc: Encoding) -> dict[str, Any]:
+    user = sess.me
+    up = _own_upload(ctx, user, req.upload_id)
+    if up.finishing:
+        raise ContractError("bad_request", "the upload is being finished already")
+    if up.received != up.size:
+        raise ContractError("bad_request", f"received {up.received} of the {up.size} bytes declared")
+    want = req.sha256.strip().lower()
+    if not _SHA256.fullmatch(want):
+        raise ContractError("bad_request", "sha256 must be 64 hex digits")
+    up.finishing = True  # claimed: no more chunks, no second upload_end
+    try:
+        return await _finish(ctx, user, up, want)
+    finally:
+        _drop(ctx, up)
+        await asyncio.to_thread(up.discard)
+
+
+async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, Any]:
+    async with up.lock:  # every accepted chunk is written before this
+        if up.broken:
+            raise ContractError("internal", "a chunk of this upload could not be stored; start again")
+        digest = await asyncio.to_thread(up.finish)
+    if digest != want:
+        raise ContractError("bad_request", "sha256 does not match the bytes received")
+    magic_ok, dims = await asyncio.to_thread(inspect, up.path, up.mime)
+    if not magic_ok:
+        raise ContractError("bad_request", f"the bytes are not {up.mime} (their magic numbers say otherwise)")
+    kind = sniff.kind_of(up.mime)
+    if kind == "image" and dims is None:
+        raise ContractError("bad_request", f"the image's width and height cannot be read from its {up.mime} header")
+    now = ctx.now_ms()
+    listed = ctx.media.lists.check(digest)
+    if listed is not None and listed.action is Action.BLOCK:
+        _record_blocked(ctx, user, digest, listed, now)
+        raise ContractError("content_blocked", f"this file is on a list of prohibited files ({listed.category})")
+    index = ctx.state.media
+    root = ctx.cfg.media.path
+    media_id = secrets.token_urlsafe(16)
+    width, height = dims if dims is not None else (None, None)
+    entry = MediaEntry(media_id, digest, user.user_id, up.mime, kind, up.size, up.name, width, height, now)
+    index.claim_placing(digest)  # the cleanup keeps a file with this digest while it is being placed
+    try:
+        await asyncio.to_thread(place, up.path, media_file(root, digest))
+        index.add(entry)  # the row's claim, in the same step as releasing the placing one
+    finally:
+        index.release_placing(digest)
+
+    def undo() -> None:
+        index.remove(media_id)
+        if not index.file_in_use(digest):
+            remove_file(root, digest)
+
+    audit = None
+    if listed is not None:
+        audit = ch.Audit(now, "system", None, "media_listed", None, user.user_id, listed.category,
+                         {"sha256": digest, "media_id": media_id, "action": listed.action.value})
+    await commit(ctx, ch.InsertMedia(media_id, digest, user.user_id, up.mime, kind, up.size, up.name,
+                                     width, height, now), audit=audit, undo=undo)
+    reply: dict[str, Any] = {"media_id": media_id, "kind": kind, "mime": up.mime, "size": up.size}
+    if up.name is not None:
+        reply["name"] = up.name
+    if dims is not None:
+        reply["width"], reply["height"] = dims
+    return reply
+
+
+def _record_blocked(ctx: Context, user: User, digest: str, listed: Listed, now: int) -> None:
+    """A blocked file costs credit (Art. 7) and is written to the record (its digest; the bytes are not kept)."""
+    penalty = ctx.cfg.credit.penalty_blocked_content
+    changes = [c for c in (penalize(user, penalty),) if c is not None]
+
+    def logged(fut: asyncio.Future[list[Any]]) -> None:
+        if not fut.cancelled() and fut.exception() is not None:
+            log.error("a blocked upload could not be recorded: %r", fut.exception())
+
+    ctx.store.apply(*changes, audit=ch.Audit(
+        now, "system", None, "content_blocked", None, user.user_id, listed.category,
+        {"sha256": digest, "penalty": penalty, "media": True},
+    )).add_done_callback(logged)
+
+
+# -- showing media again ------------------------------------------------------------------------
+@handler("media_url")
+async def media_url(ctx: Context, sess: Session, req: rq.MediaUrl, enc: Encoding) -> dict[str, Any]:
+    """A fresh signed URL for a file of a message the caller may see (the ``history`` rules: a
+    member, a message after they joined, delivered and not deleted); ``not_found`` otherwise."""
+    user = sess.me
+    g = live_group(ctx, req.group_id)
+    m = member_of(g, user)
+    if not m.joined_seq < req.seq <= g.last_seq:
+        raise ContractError("not_found", f"no message {req.seq} you can see in group {g.group_id}")
+    if not await ctx.store.media_in_message(g.group_id, req.seq, req.media_id):
+        raise ContractError("not_found", f"message {req.seq} carries no media {req.media_id}")
+    # The read awaited: check again that the group is still open (not dissolved or closed
+    # meanwhile) and that they are still a member who may see that message.
+    g = live_group(ctx, req.group_id)
+    m = member_of(g, user)
+    if req.seq <= m.joined_seq:
+        raise ContractError("not_found", f"no message {req.seq} you can see in group {g.group_id}")
+    return {"url": signed_url(ctx, req.media_id)}

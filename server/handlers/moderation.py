@@ -1,0 +1,222 @@
+"""Group moderation by its owner and admins: bans, slow mode, invite links, the group log.
+
+Like the other management ops (``management.py``): permission from
+:mod:`governance.permissions`, claim in memory, write with the enforcement-record
+entry in one transaction (undone in memory if that fails), then tell whom it
+concerns. The rules themselves (ranges, when a ban or link stops applying, what
+the log shows) are :mod:`governance.moderation`. Joining by an invite link is
+``join_group`` (``groups.py``); the slow-mode check is in ``send``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from governance import moderation, posting
+from governance import permissions as perm
+from protocol import events as ev
+from protocol.enums import Role
+from protocol.errors import ContractError
+from server.fanout import publish
+from server.handlers import handler
+from server.handlers.common import commit, live_group
+from server.handlers.management import _actor_role, _audit, _managed, _to_user, change_group
+from server.state import Ban, Group, InviteLink
+from server.storage import changes as ch
+
+if TYPE_CHECKING:
+    from protocol import messages as rq
+    from protocol.codec import Encoding
+    from server.context import Context
+    from server.session import Session
+
+MAX_REASON_CHARS = 200
+MAX_NOTE_CHARS = 200
+CODE_BYTES = 18  # 144 random bits: a 24-character URL-safe code
+
+
+def _text(ctx: Context, raw: str | None, field: str, max_chars: int) -> str | None:
+    """An optional free text others will see: length-checked and content-screened; None when blank."""
+    if raw is None or not raw.strip():
+        return None
+    text = posting.check_text(raw.strip(), max_chars=max_chars, field=field)
+    posting.screen_text(ctx.content, text, field)
+    return text
+
+
+# -- bans ---------------------------------------------------------------------------------
+@handler("ban")
+async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
+    """Remove (when a member) and keep out: their join request and invitation go with it."""
+    seconds = moderation.check_ban_seconds(req.seconds)
+    g = live_group(ctx, req.group_id)
+    actor = sess.me
+    role = _actor_role(ctx, g, actor)
+    uid = req.user_id
+    target = ctx.state.users.get(uid)
+    if target is None:
+        raise ContractError("not_found", f"no user {uid}")
+    m = g.members.get(uid)
+    perm.check("ban", role, Role(m.role) if m is not None else None)
+    reason = _text(ctx, req.reason, "reason", MAX_REASON_CHARS)
+    now = ctx.now_ms()
+    until = now + seconds * 1000 if seconds else 0
+    gid = g.group_id
+    changes: list[ch.Change] = [ch.PutBan(gid, uid, until, actor.user_id, reason, now)]
+    # Claimed with no await before the write: from here on, joins, invitations and approvals
+    # of this user are refused, and they are no longer a member.
+    earlier = g.bans.get(uid)
+    g.bans[uid] = Ban(until, actor.user_id, reason, now)
+    requested = g.join_requests.pop(uid, None)
+    was_invited = uid in g.invited
+    g.invited.discard(uid)
+    removed_sessions = set(target.sessions) if m is not None else set()
+    if m is not None:
+        del g.members[uid]
+        target.groups.discard(gid)
+        g.online.difference_update(target.sessions)
+        changes.append(ch.RemoveMember(gid, uid, now, "ban", actor.user_id))
+
+    def undo() -> None:
+        if earlier is not None:
+            g.bans[uid] = earlier
+        else:
+            g.bans.pop(uid, None)
+        if requested is not None:
+            g.join_requests.setdefault(uid, requested)
+        if was_invited:
+            g.invited.add(uid)
+        if m is not None:
+            g.members[uid] = m
+            target.groups.add(gid)
+            g.online.update(target.sessions)
+
+    audit = ch.Audit(now, "user", actor.user_id, "ban", gid, uid, reason or "",
+                     {"seconds": seconds, "until": until})
+    await commit(ctx, *changes, audit=audit, undo=undo)
+    if m is not None:
+        publish(g.online | removed_sessions,
+                ev.MemberRemoved(group_id=gid, user_id=uid, by=actor.user_id, banned=True))
+    if requested is not None:
+        publish(_to_user(ctx, uid), ev.JoinResult(group_id=gid, status="rejected"))
+
+
+def _bans_in_force(ctx: Context, g: Group) -> dict[str, Ban]:
+    """The group's bans still in force; ended ones are dropped from memory (their rows are inert)."""
+    now = ctx.now_ms()
+    for uid in [u for u, b in g.bans.items() if not moderation.ban_in_force(b.until, now)]:
+        del g.bans[uid]
+    return g.bans
+
+
+@handler("unban")
+async def unban(ctx: Context, sess: Session, req: rq.Unban, enc: Encoding) -> None:
+    g = _managed(ctx, sess, req.group_id, "unban")
+    uid = req.user_id
+    b = _bans_in_force(ctx, g).pop(uid, None)
+    if b is None:
+        raise ContractError("not_found", f"{uid} is not banned from group {g.group_id}")
+
+    def undo() -> None:
+        g.bans.setdefault(uid, b)
+
+    await commit(ctx, ch.DropBan(g.group_id, uid), audit=_audit(ctx, sess.me, "unban", g, uid), undo=undo)
+
+
+@handler("bans")
+async def bans(ctx: Context, sess: Session, req: rq.Bans, enc: Encoding) -> dict[str, Any]:
+    """The bans in force, oldest first; phone and ID numbers in a reason are masked, as in ``group_log``."""
+    g = _managed(ctx, sess, req.group_id, "bans")
+    in_force = sorted(_bans_in_force(ctx, g).items(), key=lambda kv: kv[1].created_at)
+    return {"bans": [{"user_id": uid, "until": b.until or None, "by": b.by,
+                      "reason": moderation.redact(b.reason) if b.reason else None}
+                     for uid, b in in_force]}
+
+
+# -- slow mode ----------------------------------------------------------------------------
+@handler("set_slow_mode")
+async def set_slow_mode(ctx: Context, sess: Session, req: rq.SetSlowMode, enc: Encoding) -> None:
+    seconds = moderation.check_slow_mode_seconds(req.seconds)
+    g = _managed(ctx, sess, req.group_id, "set_slow_mode")
+    await change_group(ctx, sess.me, g, "set_slow_mode", slow_mode_seconds=seconds)
+
+
+# -- invite links -------------------------------------------------------------------------
+def _drop_dead_links(ctx: Context, g: Group, now: int) -> None:
+    """Forget the group's links that can no longer be used (expired, used up): memory only."""
+    links = ctx.state.invite_links
+    for h in list(g.invite_links):
+        link = links.get(h)
+        if link is None or not moderation.link_usable(link.uses, link.max_uses, link.expires_at, link.revoked, now):
+            g.invite_links.discard(h)
+            links.pop(h, None)
+
+
+@handler("create_invite_link")
+async def create_invite_link(ctx: Context, sess: Session, req: rq.CreateInviteLink,
+                             enc: Encoding) -> dict[str, Any]:
+    g = _managed(ctx, sess, req.group_id, "create_invite_link")
+    moderation.check_link_limits(req.max_uses, req.expires_in_seconds)
+    note = _text(ctx, req.note, "note", MAX_NOTE_CHARS)
+    actor = sess.me
+    now = ctx.now_ms()
+    _drop_dead_links(ctx, g, now)
+    cap = ctx.cfg.limits.max_invite_links
+    if len(g.invite_links) >= cap:
+        raise ContractError("conflict", f"a group may have at most {cap} usable invite links; revoke one first")
+    code = secrets.token_urlsafe(CODE_BYTES)
+    h = moderation.code_hash(code)
+    expires_at = now + req.expires_in_seconds * 1000 if req.expires_in_seconds else None
+    link = InviteLink(h, g.group_id, actor.user_id, now, expires_at, req.max_uses)
+    ctx.state.invite_links[h] = link
+    g.invite_links.add(h)
+
+    def undo() -> None:
+        ctx.state.invite_links.pop(h, None)
+        g.invite_links.discard(h)
+
+    detail = {"link": moderation.link_id(h), "max_uses": req.max_uses, "expires_at": expires_at, "note": note}
+    audit = ch.Audit(now, "user", actor.user_id, "create_invite_link", g.group_id,
+                     detail={k: v for k, v in detail.items() if v is not None})
+    await commit(ctx, ch.InsertInviteLink(h, g.group_id, actor.user_id, now, expires_at, req.max_uses, note or ""),
+                 audit=audit, undo=undo)
+    out: dict[str, Any] = {"code": code}
+    if expires_at is not None:
+        out["expires_at"] = expires_at
+    if req.max_uses is not None:
+        out["max_uses"] = req.max_uses
+    return out
+
+
+@handler("revoke_invite_link")
+async def revoke_invite_link(ctx: Context, sess: Session, req: rq.RevokeInviteLink, enc: Encoding) -> None:
+    g = _managed(ctx, sess, req.group_id, "revoke_invite_link")
+    h = moderation.code_hash(req.code)
+    link = ctx.state.invite_links.get(h)
+    if link is None or link.group_id != g.group_id:
+        raise ContractError("not_found", "no such invite link in this group")
+    now = ctx.now_ms()
+    if not moderation.link_usable(link.uses, link.max_uses, link.expires_at, link.revoked, now):
+        raise ContractError("not_found", "this invite link expired or was used up already")
+    del ctx.state.invite_links[h]
+    g.invite_links.discard(h)
+    link.revoked = True
+
+    def undo() -> None:
+        link.revoked = False
+        ctx.state.invite_links.setdefault(h, link)
+        g.invite_links.add(h)
+
+    await commit(ctx, ch.RevokeInviteLink(h, now, sess.me.user_id),
+                 audit=_audit(ctx, sess.me, "revoke_invite_link", g, link=moderation.link_id(h)), undo=undo)
+
+
+# -- the group log --------------------------------------------------------------------------
+@handler("group_log")
+async def group_log(ctx: Context, sess: Session, req: rq.GroupLog, enc: Encoding) -> dict[str, Any]:
+    """Management actions in the group and platform measures on it, newest first (for its managers)."""
+    g = _managed(ctx, sess, req.group_id, "group_log")
+    limit = moderation.log_limit(req.limit)
+    rows = await ctx.store.group_log(g.group_id, req.before_id, limit, moderation.HIDDEN_ACTIONS)
+    return {"entries": [moderation.log_entry(*row) for row in rows]}

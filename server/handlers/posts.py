@@ -1,0 +1,340 @@
+"""Posts and comments of public accounts (P6, P10-P12).
+
+A post reaches the subscribers online through the account's ``online`` set:
+one ``post`` event, encoded once, queued on each of their sessions; nothing
+is written per subscriber. Offline subscribers read ``posts`` later.
+
+Titles, bodies and comments go through the prohibited-content filter like a
+message: ``block`` refuses (``content_blocked``, recorded, credit lowered),
+``review`` holds the post or comment for the platform (its author and the
+account's managers still see it; it is not delivered) and queues it for the
+operators' content review, where ``decide`` releases or rejects it
+(server/operator/review_public.py), ``flag`` delivers it and records the hit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from governance import posting
+from governance import public_accounts as policy
+from governance.content import Action, Verdict
+from protocol import events as ev
+from protocol.enums import CommentAction, CommentsMode, ReportTarget
+from protocol.errors import ContractError
+from server.fanout import publish, publish_many
+from server.handlers import handler
+from server.handlers.accounts import message_bucket
+from server.handlers.common import commit, penalize
+from server.handlers.media import attachments_for, signed_url
+from server.handlers.public_accounts import audit, find_account, level_of, managed_account
+from server.state import Account, User
+from server.storage import changes as ch
+from server.storage.public import GONE_COMMENT, PostRow
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from protocol import messages as rq
+    from protocol.codec import Encoding
+    from server.context import Context
+    from server.session import Session
+
+log = logging.getLogger("qunguan.posts")
+
+POSTS_DEFAULT, POSTS_MAX = 20, 100
+COMMENTS_DEFAULT, COMMENTS_MAX = 50, 200
+MODERATED = {CommentAction.APPROVE: "visible", CommentAction.HIDE: "hidden", CommentAction.DELETE: "deleted"}
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _id(raw: str, what: str) -> int:
+    """A post or comment id (decimal digits); anything else names nothing: ``not_found``."""
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise ContractError("not_found", f"no {what} {raw[:32]}")
+    return int(raw)
+
+
+def _before(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise ContractError("bad_request", "'before' must be a post or comment id")
+    return int(raw)
+
+
+def _limit(raw: int | None, default: int, most: int) -> int:
+    return default if raw is None else max(1, min(raw, most))
+
+
+def _check_poster(ctx: Context, user: User) -> None:
+    """The rules every publisher and commenter meets (as for ``send``): identity when required,
+    and the current platform rules and service agreement accepted."""
+    if ctx.cfg.identity.require_id_to_post and not user.id_verified:
+        raise ContractError("verification_required", "posting needs a verified identity")
+    agreement = ctx.agreement
+    if agreement is not None and user.accepted_version != agreement.version:
+        raise ContractError("forbidden", f"accept the platform rules and service agreement (version "
+                            f"{agreement.version}) first", agreement_version=agreement.version)
+
+
+def _log_failure(fut: asyncio.Future[list[Any]]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("a content record could not be written: %r", fut.exception())
+
+
+def _screen(ctx: Context, user: User, a: Account, texts: dict[str, str]) -> Verdict | None:
+    """The filter over each text; a ``block`` hit is recorded, costs credit and refuses the whole
+    request; otherwise the most severe of ``review`` and ``flag`` (or None)."""
+    found: Verdict | None = None
+    for field, text in texts.items():
+        try:
+            verdict = posting.screen_text(ctx.content, text, field)
+        except posting.ContentBlocked as blocked:
+            _record(ctx, user, a, "content_blocked", blocked.verdict)
+            raise
+        if verdict is not None and (found is None or verdict.action is Action.REVIEW):
+            found = verdict
+    return found
+
+
+def _record(ctx: Context, user: User, a: Account, action: str, verdict: Verdict, **detail: Any) -> None:
+    """An enforcement-record entry for a filter hit (a blocked one also lowers the author's credit)."""
+    changes: list[ch.Change] = []
+    penalty = 0
+    if action == "content_blocked":
+        penalty = ctx.cfg.credit.penalty_blocked_content
+        changes = [c for c in (penalize(user, penalty),) if c is not None]
+    ctx.store.apply(*changes, audit=ch.Audit(
+        ctx.now_ms(), "system", None, action, None, user.user_id, verdict.category,
+        {"term": verdict.term, "account_id": a.account_id, "penalty": penalty, **detail},
+    )).add_done_callback(_log_failure)
+
+
+def _managers(ctx: Context, a: Account) -> list[Session]:
+    users = ctx.state.users
+    return [s for uid in (a.owner_id, *a.editors) if uid in users for s in users[uid].sessions]
+
+
+def _with_urls(ctx: Context, attachments: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = msgspec.json.decode(attachments)
+    for item in items:
+        item["url"] = signed_url(ctx, item["media_id"])
+    return items
+
+
+def post_obj(ctx: Context, row: PostRow) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "post_id": str(row.post_id), "account_id": row.account_id, "title": row.title, "body": row.body,
+        "ts": row.ts, "reads": row.reads, "comment_count": row.comment_count, "comments": row.comments_mode,
+    }
+    attachments = _with_urls(ctx, row.attachments)
+    if attachments:
+        out["attachments"] = attachments
+    if row.held:
+        out["held"] = True
+    return out
+
+
+async def _readable_post(ctx: Context, user: User, raw_id: str) -> tuple[PostRow, Account, bool]:
+    """(the post, its account, whether ``user`` manages it) for a post ``user`` may see."""
+    post_id = _id(raw_id, "post")
+    row = await ctx.store.post(post_id)
+    if row is None or row.gone:
+        raise ContractError("not_found", f"no post {raw_id}")
+    a = find_account(ctx, row.account_id)
+    if a.closed_at is not None:
+        raise ContractError("forbidden", f"public account {a.account_id} is closed")
+    manager = a.role_of(user.user_id) is not None
+    if row.held and not manager:
+        raise ContractError("not_found", f"no post {raw_id}")
+    return row, a, manager
+
+
+# -- posts -------------------------------------------------------------------------------------
+@handler("publish")
+async def publish_post(ctx: Context, sess: Session, req: rq.Publish, enc: Encoding) -> dict[str, Any]:
+    user = sess.me
+    a = managed_account(ctx, user, req.account_id)
+    cfg = ctx.cfg.public_accounts
+    now = ctx.now_ms()
+    level = level_of(ctx, a)
+    policy.check_publish(status=a.status(now), category=a.category, labels=a.labels, level=level,
+                         last_post_at=a.last_post_at, now=now, levels=cfg.levels)
+    _check_poster(ctx, user)
+    title = posting.check_text(req.title.strip(), max_chars=cfg.max_title_chars, field="title")
+    body = posting.check_text(req.body, max_chars=cfg.max_body_chars, field="body")
+    attachments: list[ev.AttachmentObj] = []
+    if req.attachments:
+        attachments = attachments_for(ctx, user, list(req.attachments))
+    mode = req.comments or CommentsMode.OPEN
+    if mode is not CommentsMode.CLOSED and not policy.may_open_comments(level, cfg.levels):
+        mode = CommentsMode.CLOSED  # this credit level may not carry comments (P6)
+    verdict = _screen(ctx, user, a, {"title": title, "body": body})
+    held = verdict is not None and verdict.action is Action.REVIEW
+    # The publishing interval is checked above and claimed here, with no await in between.
+    last = a.last_post_at
+    a.last_post_at = now
+
+    def undo() -> None:
+        if a.last_post_at == now:
+            a.last_post_at = last
+
+    # A held post is queued for the operators' review (qunguan admin review-queue) in the same write.
+    [post_id] = await commit(ctx, ch.InsertPost(
+        a.account_id, user.user_id, title, body, msgspec.json.encode(attachments).decode(),
+        tuple(x.media_id for x in attachments), mode.value, now, int(held),
+        verdict.category if held and verdict is not None else None,
+        verdict.term if held and verdict is not None else ""), undo=undo)
+    if verdict is not None:
+        _record(ctx, user, a, "post_held" if held else "content_flagged", verdict, post_id=str(post_id))
+    reply: dict[str, Any] = {"post_id": str(post_id), "ts": now, "comments": mode.value}
+    if held:
+        reply["held"] = True  # stored; visible to the account's managers, delivered to nobody
+    else:
+        publish_many(a.online, ev.PostEvent(account_id=a.account_id, post_id=str(post_id), title=title, ts=now))
+    return reply
+
+
+@handler("posts")
+async def posts(ctx: Context, sess: Session, req: rq.Posts, enc: Encoding) -> dict[str, Any]:
+    a = find_account(ctx, req.account_id)
+    if a.closed_at is not None:
+        raise ContractError("forbidden", f"public account {a.account_id} is closed")
+    manager = a.role_of(sess.me.user_id) is not None
+    rows = await ctx.store.account_posts(a.account_id, _before(req.before),
+                                         _limit(req.limit, POSTS_DEFAULT, POSTS_MAX), include_held=manager)
+    return {"posts": [post_obj(ctx, r) for r in rows]}
+
+
+@handler("read_post")
+async def read_post(ctx: Context, sess: Session, req: rq.ReadPost, enc: Encoding) -> dict[str, Any]:
+    user = sess.me
+    row, _, _ = await _readable_post(ctx, user, req.post_id)
+    # Awaited since the read: a post deleted meanwhile still gets this read counted, harmlessly.
+    [counted] = await commit(ctx, ch.ReadPost(row.post_id, user.user_id, ctx.now_ms()))
+    return post_obj(ctx, row._replace(reads=row.reads + 1) if counted else row)
+
+
+@handler("delete_post")
+async def delete_post(ctx: Context, sess: Session, req: rq.DeletePost, enc: Encoding) -> None:
+    user = sess.me
+    post_id = _id(req.post_id, "post")
+    row = await ctx.store.post(post_id)
+    if row is None or row.gone:
+        raise ContractError("not_found", f"no post {req.post_id}")
+    # Checked after the await: the role is read from memory now, not before the read.
+    a = managed_account(ctx, user, row.account_id)
+    await commit(ctx, ch.DeletePost(post_id, ctx.now_ms(), user.user_id),
+                 audit=audit(ctx, user, "delete_post", a, post_id=req.post_id))
+
+
+# -- comments ----------------------------------------------------------------------------------
+@handler("comment")
+async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -> dict[str, Any]:
+    user = sess.me
+    row, a, _ = await _readable_post(ctx, user, req.post_id)
+    reply_to = _id(req.reply_to, "comment") if req.reply_to is not None else None
+    parent = await ctx.store.comment(reply_to) if reply_to is not None else None
+    # Every read is done: from here to the write there is no await, so a closing or a restriction
+    # the platform claimed while the reads awaited is seen below, not missed.
+    if a.closed_at is not None:
+        raise ContractError("forbidden", f"public account {a.account_id} is closed")
+    if row.comments_mode == CommentsMode.CLOSED:
+        raise ContractError("forbidden", "comments are closed on this post")
+    if a.comments_restricted:
+        raise ContractError("forbidden", "the platform has restricted comments on this account")
+    _check_poster(ctx, user)
+    text = posting.check_text(req.text.strip(), max_chars=ctx.cfg.limits.max_text_chars, field="text")
+    verdict = _screen(ctx, user, a, {"text": text})
+    if reply_to is not None and (parent is None or parent.post_id != row.post_id or not (
+            parent.status == "visible" or (parent.status == "held" and parent.user_id == user.user_id))):
+        raise ContractError("not_found", f"no comment {req.reply_to} on post {req.post_id}")
+    now = ctx.now_ms()
+    wait = message_bucket(ctx, user).take(now / 1000)
+    if wait > 0:
+        raise ContractError("rate_limited", "commenting too fast", retry_after_ms=int(wait * 1000) + 1)
+    review = verdict.category if verdict is not None and verdict.action is Action.REVIEW else None
+    held = row.comments_mode == CommentsMode.REVIEW or review is not None
+    # A comment the filter held is queued for the operators' review in the same write.
+    [comment_id] = await commit(ctx, ch.InsertComment(row.post_id, user.user_id, text, reply_to, now,
+                                                      "held" if held else "visible", review,
+                                                      verdict.term if review is not None and verdict else ""))
+    if verdict is not None:
+        _record(ctx, user, a, "comment_held" if review else "content_flagged", verdict,
+                post_id=req.post_id, comment_id=str(comment_id))
+    publish(_managers(ctx, a), ev.CommentEvent(
+        account_id=a.account_id, post_id=str(row.post_id), comment_id=str(comment_id),
+        user=ev.PersonObj(user_id=user.user_id, display_name=user.display_name), text=text, ts=now,
+        reply_to=None if reply_to is None else str(reply_to), held=held))
+    return {"comment_id": str(comment_id), "held": held}
+
+
+@handler("comments")
+async def comments(ctx: Context, sess: Session, req: rq.Comments, enc: Encoding) -> dict[str, Any]:
+    user = sess.me
+    row, _, manager = await _readable_post(ctx, user, req.post_id)
+    rows = await ctx.store.post_comments(row.post_id, _before(req.before),
+                                         _limit(req.limit, COMMENTS_DEFAULT, COMMENTS_MAX), user.user_id, manager)
+    users = ctx.state.users
+    out = []
+    for c in rows:
+        author = users.get(c.user_id)
+        item: dict[str, Any] = {
+            "comment_id": str(c.comment_id),
+            "user": {"user_id": c.user_id, "display_name": author.display_name if author else ""},
+            "text": c.text, "ts": c.ts,
+        }
+        if c.reply_to is not None:
+            item["reply_to"] = str(c.reply_to)
+        if c.status != "visible":
+            item[c.status] = True  # held: true or hidden: true
+        out.append(item)
+    return {"comments": out}
+
+
+@handler("moderate_comment")
+async def moderate_comment(ctx: Context, sess: Session, req: rq.ModerateComment, enc: Encoding) -> None:
+    user = sess.me
+    post_id, comment_id = _id(req.post_id, "post"), _id(req.comment_id, "comment")
+    row = await ctx.store.post(post_id)
+    if row is None or row.gone:
+        raise ContractError("not_found", f"no post {req.post_id}")
+    found = await ctx.store.comment(comment_id)
+    # After the reads: the role comes from memory now; the change re-checks the comment's state.
+    a = managed_account(ctx, user, row.account_id)
+    if found is None or found.post_id != post_id or found.status in GONE_COMMENT:
+        raise ContractError("not_found", f"no comment {req.comment_id} on post {req.post_id}")
+    status = MODERATED[req.action]
+    await commit(ctx, ch.ModerateComment(comment_id, status, user.user_id, ctx.now_ms()),
+                 audit=audit(ctx, user, "moderate_comment", a, post_id=req.post_id, comment_id=req.comment_id,
+                             action=req.action.value))
+
+
+# -- reports (P15) ---------------------------------------------------------------------------------
+async def reported_content(ctx: Context, kind: ReportTarget, account_id: str | None, post_id: str | None,
+                           comment_id: str | None) -> tuple[None, None, str, str, int | None, int | None]:
+    """What a ``report`` on an account, a post or a comment names: (no group, no seq, the user
+    answerable for it, the account, the post, the comment); ``not_found`` for unknown ids."""
+    if kind is ReportTarget.ACCOUNT:
+        if account_id is None:
+            raise ContractError("bad_request", "reporting an account needs account_id")
+        a = find_account(ctx, account_id)
+        return None, None, a.owner_id, a.account_id, None, None
+    if kind is ReportTarget.POST:
+        if post_id is None:
+            raise ContractError("bad_request", "reporting a post needs post_id")
+        row = await ctx.store.post(_id(post_id, "post"))
+        if row is None or row.gone:
+            raise ContractError("not_found", f"no post {post_id}")
+        return None, None, row.author_id, row.account_id, row.post_id, None
+    if comment_id is None:
+        raise ContractError("bad_request", "reporting a comment needs comment_id")
+    found = await ctx.store.comment(_id(comment_id, "comment"))
+    parent = await ctx.store.post(found.post_id) if found is not None and found.status not in GONE_COMMENT else None
+    if found is None or parent is None:
+        raise ContractError("not_found", f"no comment {comment_id}")
+    return None, None, found.user_id, parent.account_id, parent.post_id, found.comment_id

@@ -1,0 +1,391 @@
+"""Public accounts (P4-P13): opening, information, editors, subscriptions, cancellation.
+
+An account is run by a verified subject: a person (their verified ID number) or
+an organisation (its unified social credit code), always through an ID-verified
+person who opens it. How many live accounts one subject may run, and one person
+may act for (their own plus the organisation accounts they opened), both
+``public_accounts.max_per_subject``, whether the subject or person is barred,
+and whether a name is taken are decided by the database in the inserting
+transaction (``InsertAccount``), so concurrent creates from several user
+accounts of one person cannot overshoot, and typing new organisation codes
+opens no more accounts than the cap. Everything else is checked and
+claimed in memory first, like the group handlers (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from governance import posting
+from governance import public_accounts as policy
+from governance.ids import new_account_id
+from protocol.enums import SubjectType
+from protocol.errors import ContractError
+from server.handlers import handler
+from server.handlers.common import commit
+from server.state import Account, User
+from server.storage import changes as ch
+
+if TYPE_CHECKING:
+    from protocol import messages as rq
+    from protocol.codec import Encoding
+    from server.context import Context
+    from server.session import Session
+
+ACCOUNT_ID_TRIES = 8
+MAX_NAME_CHARS = 30
+MAX_INTRO_CHARS = 500
+MAX_ORG_NAME_CHARS = 100
+
+
+# -- lookups shared with the post handlers ------------------------------------------------
+def find_account(ctx: Context, aid: str) -> Account:
+    a = ctx.state.accounts.get(aid)
+    if a is None:
+        raise ContractError("not_found", f"no public account {aid}")
+    return a
+
+
+def open_account(ctx: Context, aid: str) -> Account:
+    """The account, unless it is closed (``forbidden``: nothing more happens on a closed account)."""
+    a = find_account(ctx, aid)
+    if a.closed_at is not None:
+        raise ContractError("forbidden", f"public account {aid} is closed")
+    return a
+
+
+def managed_account(ctx: Context, user: User, aid: str, owner_only: bool = False) -> Account:
+    """An open account that ``user`` owns (or, unless ``owner_only``, edits); else ``forbidden``."""
+    a = open_account(ctx, aid)
+    role = a.role_of(user.user_id)
+    if role is None or (owner_only and role != "owner"):
+        raise ContractError("forbidden", f"only the {'owner' if owner_only else 'owner or an editor'} "
+                            f"of public account {aid} may do that")
+    return a
+
+
+def level_of(ctx: Context, a: Account) -> int:
+    return policy.account_level(a.credit_score, ctx.cfg.public_accounts.levels)
+
+
+def audit(ctx: Context, user: User, action: str, a: Account, /, **detail: Any) -> ch.Audit:
+    """An enforcement-record entry for an account holder's act (target: the account)."""
+    return ch.Audit(ctx.now_ms(), "user", user.user_id, action, None, a.account_id, detail=detail or None)
+
+
+# -- arguments -------------------------------------------------------------------------------
+def _short_text(raw: str, field: str, max_chars: int) -> str:
+    text = raw.strip()
+    if len(text) > max_chars:
+        raise ContractError("too_large", f"{field} is at most {max_chars} characters")
+    if not text or any(not c.isprintable() and unicodedata.category(c) != "Zs" for c in text):
+        raise ContractError("bad_request", f"{field} is 1 to {max_chars} printable characters")
+    return text
+
+
+def _name(ctx: Context, raw: str) -> tuple[str, str]:
+    """A valid, clean, unreserved account name and its comparison key."""
+    name = _short_text(raw, "name", MAX_NAME_CHARS)
+    key = policy.normalize_name(name)
+    if not key:
+        raise ContractError("bad_request", "a name needs at least one visible character")
+    _unreserved(ctx, name, "name")
+    posting.screen_text(ctx.content, name, "name")
+    return name, key
+
+
+def _unreserved(ctx: Context, text: str, field: str) -> None:
+    """``forbidden`` when ``text`` is or contains a reserved name: those are not available to anyone."""
+    hit = policy.reserved_hit(text, ctx.cfg.public_accounts.reserved)
+    if hit is not None:
+        raise ContractError("forbidden", f"{field}: names containing {hit!r} are reserved and not available")
+
+
+def _intro(ctx: Context, raw: str) -> str:
+    intro = posting.check_text(raw.strip(), max_chars=MAX_INTRO_CHARS, field="intro", allow_empty=True)
+    posting.screen_text(ctx.content, intro, "intro")
+    return intro
+
+
+def _category(ctx: Context, category: str, subject: SubjectType) -> str:
+    categories = ctx.cfg.public_accounts.categories
+    if category not in categories:
+        raise ContractError("bad_request", f"category must be one of: {', '.join(categories)}")
+    if category == "government" and subject is not SubjectType.ORGANIZATION:
+        raise ContractError("forbidden", "government accounts are run by organisations (P4)")
+    return category
+
+
+def _subject(ctx: Context, req: rq.CreateAccount) -> tuple[str | None, str | None, str | None]:
+    """(subject key, org name, org code): an organisation's from its code; a person's is their
+    verified ID number's, which the database reads (None here)."""
+    if req.subject_type is SubjectType.INDIVIDUAL:
+        if req.org_name is not None or req.org_code is not None:
+            raise ContractError("bad_request", "org_name and org_code are for organisation accounts only")
+        return None, None, None
+    if req.org_name is None or req.org_code is None:
+        raise ContractError("bad_request", "an organisation account needs org_name and org_code")
+    org_name = _short_text(req.org_name, "org_name", MAX_ORG_NAME_CHARS)
+    _unreserved(ctx, org_name, "org_name")
+    posting.screen_text(ctx.content, org_name, "org_name")
+    code = req.org_code.strip()
+    policy.check_org_code(code)
+    return ctx.vault.lookup("org", code).hex(), org_name, code
+
+
+# -- ops ---------------------------------------------------------------------------------------
+@handler("create_account")
+async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc: Encoding) -> dict[str, Any]:
+    user = sess.me
+    if not user.id_verified:
+        raise ContractError("verification_required", "opening a public account needs a verified identity")
+    name, key = _name(ctx, req.name)
+    category = _category(ctx, req.category, req.subject_type)
+    intro = _intro(ctx, req.intro)
+    subject_key, org_name, org_code = _subject(ctx, req)
+    if subject_key is not None and subject_key in ctx.state.barred_subjects:
+        raise ContractError("blacklisted", "this organisation is barred from running public accounts")
+    cfg = ctx.cfg.public_accounts
+    state = ctx.state
+    for _ in range(ACCOUNT_ID_TRIES):
+        # The name is claimed in memory with no await since the check, so a concurrent create
+        # with the same name is refused at once; the database's UNIQUE has the last word.
+        if key in state.account_names:
+            raise ContractError("conflict", "that account name is taken")
+        aid = new_account_id(ctx.randbelow)
+        while aid in state.accounts:
+            aid = new_account_id(ctx.randbelow)
+        state.account_names[key] = aid
+
+        def undo(aid: str = aid) -> None:
+            if state.account_names.get(key) == aid:
+                del state.account_names[key]
+
+        now = ctx.now_ms()
+        change = ch.InsertAccount(aid, name, key, category, intro, req.subject_type.value, subject_key, org_name,
+                                  org_code, user.user_id, cfg.initial_credit, now, cfg.max_per_subject)
+        try:
+            [(stored_key, person)] = await commit(ctx, change, undo=undo)
+        except ch.AccountIdTaken:
+            continue  # issued before by another node: draw again
+        a = state.accounts[aid] = Account(aid, name, key, category, intro, req.subject_type.value, stored_key,
+                                          org_name, user.user_id, now, credit_score=cfg.initial_credit,
+                                          opener_key=person)
+        user.managed.add(aid)
+        if user.blacklisted or stored_key in state.barred_subjects or person in state.barred_subjects:
+            # A blacklist that committed while this insert was in flight closed the accounts it
+            # could see, not this one: close it here, so a barred subject keeps no live account.
+            # (A blacklisting bars the person's key in memory too, whichever of their logins it hit.)
+            await _close_barred(ctx, user, a)
+        return {"account_id": aid}
+    raise ContractError("internal", "could not find a free account id; try again")
+
+
+async def _close_barred(ctx: Context, user: User, a: Account) -> None:
+    now = ctx.now_ms()
+    a.closed_at = now
+    reason = "the subject was blacklisted while the account was being opened"
+    await commit(ctx, ch.SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": reason}),
+                 audit=ch.Audit(now, "system", None, "close_account", None, a.account_id, reason))
+    raise ContractError("blacklisted", "this subject is barred from running public accounts")
+
+
+def info(ctx: Context, a: Account) -> dict[str, Any]:
+    """What anyone may see of an account: never a person's legal name or ID number."""
+    out: dict[str, Any] = {
+        "account_id": a.account_id,
+        "name": a.name,
+        "category": a.category,
+        "intro": a.intro,
+        "subject_type": a.subject_type,
+        "labels": policy.shown_labels(a.subject_type, a.labels),
+        "credit_level": level_of(ctx, a),
+        "subscriber_count": len(a.subscribers),
+        "status": a.status(ctx.now_ms()),
+        "created_at": a.created_at,
+    }
+    if a.org_name is not None:
+        out["org_name"] = a.org_name
+    return out
+
+
+@handler("account_info")
+async def account_info(ctx: Context, sess: Session, req: rq.AccountInfo, enc: Encoding) -> dict[str, Any]:
+    return info(ctx, find_account(ctx, req.account_id))
+
+
+@handler("update_account")
+async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc: Encoding) -> None:
+    user = sess.me
+    a = managed_account(ctx, user, req.account_id, owner_only=True)
+    fields: dict[str, Any] = {}
+    if req.name is not None:
+        name, key = _name(ctx, req.name)
+        if key != a.name_key:
+            if key in ctx.state.account_names:
+                raise ContractError("conflict", "that account name is taken")
+            fields.update(name_key=key)
+        fields.update(name=name)
+    if req.intro is not None:
+        fields.update(intro=_intro(ctx, req.intro))
+    if not fields:
+        raise ContractError("bad_request", "update_account needs name or intro")
+    names = ctx.state.account_names
+    old = {k: getattr(a, k) for k in fields}
+    for k, v in fields.items():
+        setattr(a, k, v)
+    if "name_key" in fields:
+        names[a.name_key] = a.account_id  # claimed now; the old name stays taken until the write lands
+
+    def undo() -> None:
+        if "name_key" in fields and names.get(a.name_key) == a.account_id:
+            del names[a.name_key]
+        for k, v in old.items():
+            setattr(a, k, v)
+
+    await commit(ctx, ch.SetAccountFields(a.account_id, fields),
+                 audit=audit(ctx, user, "update_account", a, **{k: v for k, v in fields.items() if k != "name_key"}),
+                 undo=undo)
+    if "name_key" in fields and names.get(old["name_key"]) == a.account_id:
+        del names[old["name_key"]]
+
+
+@handler("set_editor")
+async def set_editor(ctx: Context, sess: Session, req: rq.SetEditor, enc: Encoding) -> None:
+    user = sess.me
+    a = managed_account(ctx, user, req.account_id, owner_only=True)
+    uid = req.user_id
+    target = ctx.state.users.get(uid)
+    if target is None or not target.active:
+        raise ContractError("not_found", f"no user {uid}")
+    if uid == a.owner_id:
+        raise ContractError("bad_request", "the owner cannot be an editor of their own account")
+    if req.on == (uid in a.editors):
+        return
+    cap = ctx.cfg.public_accounts.max_editors
+    if req.on and len(a.editors) >= cap:  # checked and claimed below with no await between
+        raise ContractError("conflict", f"an account has at most {cap} editors")
+    if req.on:
+        a.editors.add(uid)
+        target.managed.add(a.account_id)
+    else:
+        a.editors.discard(uid)
+        target.managed.discard(a.account_id)
+
+    def undo() -> None:
+        if req.on:
+            a.editors.discard(uid)
+            target.managed.discard(a.account_id)
+        else:
+            a.editors.add(uid)
+            target.managed.add(a.account_id)
+
+    await commit(ctx, ch.SetEditor(a.account_id, uid, req.on, ctx.now_ms()),
+                 audit=audit(ctx, user, "set_editor", a, user_id=uid, on=req.on), undo=undo)
+
+
+def _follow(a: Account, user: User, on: bool) -> None:
+    if on:
+        a.subscribers.add(user.user_id)
+        user.subscriptions.add(a.account_id)
+        a.online.update(user.sessions)
+    else:
+        a.subscribers.discard(user.user_id)
+        user.subscriptions.discard(a.account_id)
+        a.online.difference_update(user.sessions)
+
+
+async def _subscription(ctx: Context, user: User, a: Account, on: bool) -> None:
+    if on == (user.user_id in a.subscribers):
+        return
+    _follow(a, user, on)
+    await commit(ctx, ch.SetSubscription(a.account_id, user.user_id, on, ctx.now_ms()),
+                 undo=lambda: _follow(a, user, not on))
+
+
+@handler("subscribe")
+async def subscribe(ctx: Context, sess: Session, req: rq.Subscribe, enc: Encoding) -> None:
+    await _subscription(ctx, sess.me, open_account(ctx, req.account_id), True)
+
+
+@handler("unsubscribe")
+async def unsubscribe(ctx: Context, sess: Session, req: rq.Unsubscribe, enc: Encoding) -> None:
+    await _subscription(ctx, sess.me, find_account(ctx, req.account_id), False)
+
+
+@handler("my_subscriptions")
+async def my_subscriptions(ctx: Context, sess: Session, req: rq.MySubscriptions, enc: Encoding) -> dict[str, Any]:
+    accounts = ctx.state.accounts
+    now = ctx.now_ms()
+    return {"accounts": [{"account_id": aid, "name": accounts[aid].name, "status": accounts[aid].status(now)}
+                         for aid in sorted(sess.me.subscriptions)]}
+
+
+@handler("my_accounts")
+async def my_accounts(ctx: Context, sess: Session, req: rq.MyAccounts, enc: Encoding) -> dict[str, Any]:
+    user = sess.me
+    accounts = ctx.state.accounts
+    now = ctx.now_ms()
+    out = []
+    for aid in sorted(user.managed):
+        a = accounts[aid]
+        role = a.role_of(user.user_id)
+        if role is not None:
+            out.append({"account_id": aid, "name": a.name, "role": role, "status": a.status(now)})
+    return {"accounts": out}
+
+
+@handler("close_account")
+async def close_account(ctx: Context, sess: Session, req: rq.CloseAccount, enc: Encoding) -> None:
+    """Cancellation (P9): no more publishing from this moment (claimed in memory before the write);
+    posts, comments and the account's record stay stored for the retention period."""
+    user = sess.me
+    a = managed_account(ctx, user, req.account_id, owner_only=True)
+    now = ctx.now_ms()
+    a.closed_at = now
+
+    def undo() -> None:
+        a.closed_at = None
+
+    await commit(ctx, ch.SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": "closed by its owner"}),
+                 audit=audit(ctx, user, "close_account", a), undo=undo)
+
+
+# -- account cancellation (delete_account, P9) ----------------------------------------------------
+def refuse_if_running_accounts(ctx: Context, user: User) -> None:
+    """``conflict`` while ``user`` owns a public account that is not closed: an account is run by a
+    verified subject answerable for it (P10), and it has no other owner to pass to, so its owner
+    closes it (``close_account``) before cancelling their own account. ``CancelAccount`` checks
+    the same in the database, so an account created meanwhile is not missed."""
+    accounts = ctx.state.accounts
+    running = sorted(aid for aid in user.managed
+                     if accounts[aid].owner_id == user.user_id and accounts[aid].closed_at is None)
+    if running:
+        raise ContractError("conflict", "close the public accounts you own first: " + ", ".join(running))
+
+
+def leave_public_accounts(ctx: Context, user: User) -> Callable[[], None]:
+    """Take a cancelling ``user`` off the editors of the accounts they edit and off the subscribers
+    of those they follow, in memory (``CancelAccount`` deletes the rows); returns the undo."""
+    accounts = ctx.state.accounts
+    uid = user.user_id
+    edited = [accounts[aid] for aid in sorted(user.managed) if uid in accounts[aid].editors]
+    followed = [accounts[aid] for aid in sorted(user.subscriptions)]
+    managed, subscriptions = set(user.managed), set(user.subscriptions)
+    for a in edited:
+        a.editors.discard(uid)
+        user.managed.discard(a.account_id)
+    for a in followed:
+        _follow(a, user, False)
+
+    def undo() -> None:
+        for a in edited:
+            a.editors.add(uid)
+        for a in followed:
+            _follow(a, user, True)
+        user.managed.update(managed)
+        user.subscriptions.update(subscriptions)
+
+    return undo

@@ -1,0 +1,133 @@
+"""Removing media nothing carries any more, and what unfinished uploads leave behind.
+
+A media row goes when no message and no post carries it and either it was never
+attached and is older than ``media.unattached_ttl_seconds``, or it was last
+attached more than ``ATTACH_GRACE_MS`` ago; its file goes with the last row
+naming that content. Two passes find the rows:
+
+- the frequent one (:func:`run_forever`, every ``media.cleanup_interval_seconds``)
+  looks only at uploads never attached, from memory: unattached uploads older than
+  the TTL; it also drops idle unfinished uploads and stray temp files;
+- the retention purge (:func:`sweep` with ``everything=True``, from
+  ``server/retention.py``) asks the store for every row nothing carries, so the
+  files of messages and posts it just purged go in the same run.
+
+No race with ``send`` or ``publish``: a row is chosen only if memory says it was
+not attached lately (attaching stamps ``last_used`` in the same step as the
+check), chosen rows are marked ``removing`` (attaching one is then refused)
+before the delete is handed to the store, and the delete itself re-checks in its
+transaction that nothing carries the row. A file is unlinked only after checking,
+with no await in between, that no row and no upload being placed names its digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from server.media import uploads
+from server.media.service import UPLOAD_IDLE_MS
+from server.storage.changes import DeleteMedia
+
+if TYPE_CHECKING:
+    from server.context import Context
+
+log = logging.getLogger("qunguan.media")
+
+BATCH = 500  # media ids per delete
+# An attached row nothing carries is left alone this long after it was last attached: the
+# message or post naming it may still be on its way to the store.
+ATTACH_GRACE_MS = 10 * 60 * 1000
+
+
+async def sweep(ctx: Context, now_ms: int | None = None, everything: bool = False) -> int:
+    """Remove media rows (and files) nothing carries and nobody used within the TTL; how many rows."""
+    now = ctx.now_ms() if now_ms is None else now_ms
+    cutoff = now - ctx.cfg.media.unattached_ttl_seconds * 1000
+    index = ctx.state.media
+    removed = 0
+    if not everything:
+        ids = [e.media_id for e in index.entries.values() if not e.attached and e.last_used < cutoff]
+        for i in range(0, len(ids), BATCH):
+            removed += await _remove(ctx, ids[i:i + BATCH], now, cutoff)
+        return removed
+    after = ""
+    while True:
+        ids = await ctx.store.uncarried_media(cutoff, after, BATCH)
+        if not ids:
+            return removed
+        after = ids[-1]
+        removed += await _remove(ctx, ids, now, cutoff)
+        if len(ids) < BATCH:
+            return removed
+
+
+async def _remove(ctx: Context, ids: list[str], now: int, cutoff: int) -> int:
+    """Remove those of ``ids`` not used lately (never attached: before ``cutoff``; attached: more
+    than ``ATTACH_GRACE_MS`` ago) that the store finds nothing carries."""
+    index = ctx.state.media
+    chosen = []
+    for media_id in ids:  # no await from here to the apply: the marks are the claim
+        e = index.get(media_id)
+        if e is None:
+            chosen.append(media_id)  # a row memory never had (written by another process): the store decides
+        elif not e.removing and e.last_used < (now - ATTACH_GRACE_MS if e.attached else cutoff):
+            e.removing = True
+            chosen.append(media_id)
+    if not chosen:
+        return 0
+    try:
+        (removed,) = await ctx.store.apply(DeleteMedia(tuple(chosen)))
+        gone = set(removed)
+    finally:
+        for media_id in chosen:
+            e = index.get(media_id)
+            if e is not None:
+                e.removing = False
+    shas = set()
+    for media_id in gone:
+        e = index.remove(media_id)
+        if e is not None:
+            shas.add(e.sha256)
+    root = ctx.cfg.media.path
+    for sha in shas:
+        if not index.file_in_use(sha):  # checked and unlinked with no await in between
+            uploads.remove_file(root, sha)
+    if gone:
+        log.info("removed %d media nothing carries any more (%d files)", len(gone), len(shas))
+    return len(gone)
+
+
+def drop_idle_uploads(ctx: Context, now_ms: int) -> int:
+    """Forget unfinished uploads nobody wrote to for a while; remove their temp files."""
+    svc = ctx.media
+    idle = svc.idle_uploads(now_ms)
+    for u in idle:
+        del svc.uploads[u.upload_id]
+        if not u.lock.locked():  # a write in flight closes nothing; the temp sweep gets its file later
+            u.discard()
+    return len(idle)
+
+
+async def tidy(ctx: Context) -> None:
+    """One run of the frequent pass: idle uploads, stray temp files, unattached uploads past the TTL."""
+    dropped = drop_idle_uploads(ctx, ctx.now_ms())
+    live = list(ctx.media.uploads)
+    strays = await asyncio.to_thread(uploads.sweep_temp, ctx.cfg.media.path, live, UPLOAD_IDLE_MS / 1000)
+    if dropped or strays:
+        log.info("dropped %d idle uploads, removed %d stray temp files", dropped, strays)
+    await sweep(ctx)
+
+
+async def run_forever(ctx: Context) -> None:
+    """The background job: :func:`tidy` every ``media.cleanup_interval_seconds``; errors are logged."""
+    while True:
+        await asyncio.sleep(ctx.cfg.media.cleanup_interval_seconds)
+        try:
+            with ctx.monitor.job("media cleanup"):
+                await tidy(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("media cleanup failed; it runs again in %d s", ctx.cfg.media.cleanup_interval_seconds)

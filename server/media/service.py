@@ -1,0 +1,78 @@
+"""What one running server holds for media: uploads in progress, the upload rate limit, the
+known-file lists, and the key that signs media URLs.
+
+Signed URLs: ``/media/{media_id}?e=<expiry, epoch seconds>&s=<signature>`` where the
+signature is HMAC-SHA256 over ``media_id`` and ``e`` (base64url, no padding) under
+a key derived from the identity key store's lookup secret. That secret is the
+same on every node and survives identity-key rotation, so a URL stays valid for
+its whole ``media.url_ttl_seconds`` whatever happens to the keys meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from governance.ratelimit import WindowCounter
+from server.media.lists import MediaLists, build_media_lists
+from server.media.uploads import Upload
+
+if TYPE_CHECKING:
+    from server.config import Config
+
+HOUR = 3600.0
+# Unfinished uploads one user may have at once; one more is refused (rate_limited).
+MAX_OPEN_UPLOADS = 4
+# An unfinished upload nobody wrote to for this long is dropped (its temp file removed).
+UPLOAD_IDLE_MS = 10 * 60 * 1000
+# Files read whole for GET /media/... at once (server/media/web.py); more requests wait.
+MAX_CONCURRENT_READS = 4
+# JSON frame around a chunk's data: op, rid, upload_id, offset, quotes and braces (generous).
+CHUNK_FRAME_OVERHEAD = 512
+
+
+class MediaService:
+    def __init__(self, cfg: Config, url_key: Callable[[], bytes]) -> None:
+        self.lists: MediaLists = build_media_lists(cfg)
+        self.uploads: dict[str, Upload] = {}
+        self.per_hour = WindowCounter(cfg.media.uploads_per_hour, HOUR)
+        self._url_key = url_key
+        self.reads = asyncio.Semaphore(MAX_CONCURRENT_READS)
+
+    # -- uploads ---------------------------------------------------------------------------
+    def open_uploads(self, user_id: str) -> int:
+        return sum(1 for u in self.uploads.values() if u.user_id == user_id)
+
+    def idle_uploads(self, now_ms: int) -> list[Upload]:
+        return [u for u in self.uploads.values() if not u.finishing and now_ms - u.touched_ms > UPLOAD_IDLE_MS]
+
+    # -- signed URLs -----------------------------------------------------------------------
+    def _signature(self, media_id: str, expires: int) -> str:
+        mac = hmac.new(self._url_key(), f"{media_id}\n{expires}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def url(self, media_id: str, now_ms: int, ttl_seconds: int) -> str:
+        expires = -(-(now_ms + ttl_seconds * 1000) // 1000)  # rounded up: valid at least ttl_seconds
+        return f"/media/{media_id}?e={expires}&s={self._signature(media_id, expires)}"
+
+    def url_valid(self, media_id: str, expires: str | None, signature: str | None, now_ms: int) -> bool:
+        """Is this the signature we made for ``media_id`` and ``expires``, and is it not past?"""
+        if not expires or not signature or not expires.isascii() or not expires.isdigit() or len(expires) > 12:
+            return False
+        e = int(expires)
+        if e * 1000 <= now_ms:
+            return False
+        return hmac.compare_digest(self._signature(media_id, e), signature)
+
+
+def chunk_bytes(max_frame_bytes: int) -> int:
+    """The largest chunk whose frame fits ``server.max_frame_bytes`` also as JSON (base64: 4 characters
+    per 3 bytes); a multiple of 3 (no base64 padding mid-file), and of 4096 when that large."""
+    raw = max(3, (max_frame_bytes - CHUNK_FRAME_OVERHEAD) // 4 * 3)
+    if raw >= 3 * 4096:
+        return raw // (3 * 4096) * (3 * 4096)
+    return raw

@@ -1,0 +1,188 @@
+"""Known media types: their kind, their magic numbers, and image sizes read from headers.
+
+A declared type is believed only when the file's first bytes say the same
+(:func:`matches`). The table is deliberately small: only types whose signature
+is unambiguous at a fixed offset. ``media.allowed_types`` may name only these
+(the config check refuses others), so every accepted upload was sniffed.
+
+Image width and height come from the format's header (:func:`image_size`): PNG's
+IHDR, GIF's logical screen, WebP's VP8/VP8L/VP8X chunk, BMP's info header, and
+JPEG's first start-of-frame segment (found by walking the segments, skipping
+their bodies, so a large EXIF block costs a few seeks, not a read).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import BinaryIO
+
+__all__ = ["DEFAULT_ALLOWED", "HEAD_BYTES", "KNOWN_TYPES", "image_size", "kind_of", "matches"]
+
+HEAD_BYTES = 64  # how much of the start of a file the signatures look at
+
+
+def _prefix(*magics: bytes) -> Callable[[bytes], bool]:
+    return lambda head: any(head.startswith(m) for m in magics)
+
+
+def _riff(form: bytes) -> Callable[[bytes], bool]:
+    return lambda head: head[:4] == b"RIFF" and head[8:12] == form
+
+
+def _iso_bmff(head: bytes) -> bool:
+    """MP4, M4A, MOV: an ISO base media file starts with an ``ftyp`` box."""
+    return head[4:8] == b"ftyp"
+
+
+def _mpeg_audio(head: bytes) -> bool:
+    """MP3: an ID3v2 tag, or a frame sync (11 set bits) with a valid layer."""
+    if head.startswith(b"ID3"):
+        return True
+    return len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06 != 0
+
+
+def _adts(head: bytes) -> bool:
+    """AAC in ADTS frames: a 12-bit sync word and layer 0."""
+    return len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0
+
+
+# mime -> signature check of the first HEAD_BYTES bytes
+KNOWN_TYPES: dict[str, Callable[[bytes], bool]] = {
+    "image/jpeg": _prefix(b"\xff\xd8\xff"),
+    "image/png": _prefix(b"\x89PNG\r\n\x1a\n"),
+    "image/gif": _prefix(b"GIF87a", b"GIF89a"),
+    "image/webp": _riff(b"WEBP"),
+    "image/bmp": _prefix(b"BM"),
+    "audio/mpeg": _mpeg_audio,
+    "audio/ogg": _prefix(b"OggS"),
+    "audio/amr": _prefix(b"#!AMR\n", b"#!AMR-WB\n"),
+    "audio/wav": _riff(b"WAVE"),
+    "audio/flac": _prefix(b"fLaC"),
+    "audio/aac": _adts,
+    "audio/mp4": _iso_bmff,
+    "video/mp4": _iso_bmff,
+    "video/quicktime": _iso_bmff,
+    "video/webm": _prefix(b"\x1a\x45\xdf\xa3"),
+    "application/pdf": _prefix(b"%PDF-"),
+}
+
+DEFAULT_ALLOWED = ("image/jpeg", "image/png", "image/gif", "image/webp", "audio/mpeg", "audio/ogg", "audio/amr",
+                   "video/mp4", "application/pdf")
+
+
+def kind_of(mime: str) -> str:
+    """``image``, ``audio``, ``video`` or ``file`` (what clients show it as)."""
+    top = mime.split("/", 1)[0]
+    return top if top in ("image", "audio", "video") else "file"
+
+
+def matches(mime: str, head: bytes) -> bool:
+    """Do the first bytes of a file carry the signature of ``mime``? (False for unknown types.)"""
+    check = KNOWN_TYPES.get(mime)
+    return check is not None and check(head)
+
+
+# -- image sizes -------------------------------------------------------------------------------
+def _png(f: BinaryIO) -> tuple[int, int] | None:
+    f.seek(12)
+    b = f.read(12)
+    if len(b) < 12 or b[:4] != b"IHDR":
+        return None
+    w, h = struct.unpack(">II", b[4:12])
+    return w, h
+
+
+def _gif(f: BinaryIO) -> tuple[int, int] | None:
+    f.seek(6)
+    b = f.read(4)
+    if len(b) < 4:
+        return None
+    w, h = struct.unpack("<HH", b)
+    return w, h
+
+
+def _webp(f: BinaryIO) -> tuple[int, int] | None:
+    f.seek(12)
+    b = f.read(18)
+    chunk, data = b[:4], b[8:]
+    if chunk == b"VP8 ":  # lossy: a key frame's start code, then 14-bit sizes
+        if len(data) < 10 or data[3:6] != b"\x9d\x01\x2a":
+            return None
+        w, h = struct.unpack("<HH", data[6:10])
+        return w & 0x3FFF, h & 0x3FFF
+    if chunk == b"VP8L":  # lossless: a signature byte, then 14 bits each of width-1 and height-1
+        if len(data) < 5 or data[0] != 0x2F:
+            return None
+        bits = int.from_bytes(data[1:5], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 10:  # extended: 24-bit canvas width-1 and height-1
+        return int.from_bytes(data[4:7], "little") + 1, int.from_bytes(data[7:10], "little") + 1
+    return None
+
+
+def _bmp(f: BinaryIO) -> tuple[int, int] | None:
+    f.seek(14)
+    b = f.read(12)
+    if len(b) < 12:
+        return None
+    (header,) = struct.unpack("<I", b[:4])
+    if header == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
+        w, h = struct.unpack("<HH", b[4:8])
+        return w, h
+    w, h = struct.unpack("<ii", b[4:12])
+    return abs(w), abs(h)  # a negative height means top-down rows
+
+
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # not DHT, JPG, DAC
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RSTn: no length field
+_JPEG_MAX_SEGMENTS = 1000
+
+
+def _jpeg(f: BinaryIO) -> tuple[int, int] | None:
+    f.seek(2)
+    for _ in range(_JPEG_MAX_SEGMENTS):
+        b = f.read(1)
+        if b != b"\xff":
+            return None
+        marker = 0xFF
+        while marker == 0xFF:  # fill bytes
+            b = f.read(1)
+            if not b:
+                return None
+            marker = b[0]
+        if marker in _JPEG_STANDALONE:
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: no frame header before them
+            return None
+        b = f.read(2)
+        if len(b) < 2:
+            return None
+        (length,) = struct.unpack(">H", b)
+        if length < 2:
+            return None
+        if marker in _JPEG_SOF:
+            b = f.read(5)
+            if len(b) < 5:
+                return None
+            h, w = struct.unpack(">HH", b[1:5])
+            return w, h
+        f.seek(length - 2, 1)
+    return None
+
+
+_SIZERS: dict[str, Callable[[BinaryIO], tuple[int, int] | None]] = {
+    "image/png": _png, "image/gif": _gif, "image/webp": _webp, "image/bmp": _bmp, "image/jpeg": _jpeg,
+}
+
+
+def image_size(mime: str, f: BinaryIO) -> tuple[int, int] | None:
+    """(width, height) from the header of an image file open for reading; None when unreadable
+    (or not an image type this module knows)."""
+    sizer = _SIZERS.get(mime)
+    if sizer is None:
+        return None
+    size = sizer(f)
+    if size is None or size[0] <= 0 or size[1] <= 0:
+        return None
+    return size

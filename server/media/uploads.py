@@ -1,0 +1,141 @@
+"""Uploads in progress, and where finished files live.
+
+An upload writes each chunk straight to a temp file (``media.path/tmp/<upload_id>.part``,
+mode 0600) and feeds it to an incremental SHA-256, so a 20 MiB file never sits in
+memory. The blocking parts (write, hash, fsync, rename) run in worker threads;
+each upload's chunks are written one at a time, in the order they were accepted.
+
+Finished files are content-addressed: ``media.path/ab/cd/<sha256>`` (the first two
+pairs of hex digits as folders). Two uploads of the same bytes share one file;
+the file goes when no media row names its digest any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from server.media import sniff
+
+log = logging.getLogger("qunguan.media")
+
+TEMP_DIR = "tmp"
+TEMP_SUFFIX = ".part"
+
+
+def media_file(root: Path, sha256: str) -> Path:
+    """Where the file with this content lives."""
+    return root / sha256[:2] / sha256[2:4] / sha256
+
+
+class Upload:
+    """One upload in progress: its declared type and size, the bytes so far, the temp file."""
+
+    def __init__(self, root: Path, upload_id: str, user_id: str, mime: str, size: int, name: str | None,
+                 now_ms: int) -> None:
+        self.upload_id = upload_id
+        self.user_id = user_id
+        self.mime = mime
+        self.size = size
+        self.name = name
+        self.touched_ms = now_ms
+        self.received = 0  # bytes accepted (claimed before their write finishes)
+        self.finishing = False  # upload_end is running: no more chunks
+        self.broken = False  # a write failed: the upload cannot finish
+        self.path = root / TEMP_DIR / f"{upload_id}{TEMP_SUFFIX}"
+        self.lock = asyncio.Lock()  # chunks are written in the order they were accepted
+        self._hash = hashlib.sha256()
+        self._file: BinaryIO | None = None
+
+    # -- blocking parts (worker threads) ---------------------------------------------------
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._file = os.fdopen(fd, "wb", buffering=0)
+
+    def write(self, data: bytes) -> None:
+        assert self._file is not None
+        self._file.write(data)
+        self._hash.update(data)
+
+    def finish(self) -> str:
+        """Flush the temp file to disk and close it; the hex SHA-256 of everything written."""
+        assert self._file is not None
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        return self._hash.hexdigest()
+
+    def discard(self) -> None:
+        """Close and remove the temp file (never raises)."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)
+
+
+def inspect(path: Path, mime: str) -> tuple[bool, tuple[int, int] | None]:
+    """(do the first bytes match ``mime``, the image's width and height when it is one)."""
+    with open(path, "rb") as f:
+        head = f.read(sniff.HEAD_BYTES)
+        if not sniff.matches(mime, head):
+            return False, None
+        return True, sniff.image_size(mime, f) if sniff.kind_of(mime) == "image" else None
+
+
+def place(tmp: Path, final: Path) -> bool:
+    """Move a finished temp file to its content address; True when it was not there yet.
+
+    The same content already there is kept (it is the same bytes) and the temp file dropped.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        tmp.unlink(missing_ok=True)
+        return False
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, final)
+    fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # the rename itself is durable before the row that names the file is written
+    finally:
+        os.close(fd)
+    return True
+
+
+def remove_file(root: Path, sha256: str) -> None:
+    try:
+        media_file(root, sha256).unlink(missing_ok=True)
+    except OSError as err:
+        log.error("media file %s could not be removed: %s", sha256, err)
+
+
+def sweep_temp(root: Path, live: Iterable[str], older_than_s: float) -> int:
+    """Remove temp files of no live upload last written more than ``older_than_s`` ago; how many."""
+    folder = root / TEMP_DIR
+    keep = {f"{u}{TEMP_SUFFIX}" for u in live}
+    limit = time.time() - older_than_s
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        if not name.endswith(TEMP_SUFFIX) or name in keep:
+            continue
+        p = folder / name
+        try:
+            if p.stat().st_mtime < limit:
+                p.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed

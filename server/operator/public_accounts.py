@@ -1,0 +1,493 @@
+"""Operator measures on public accounts (P4, P7, P8, P10-P13), reached through :mod:`server.operator`.
+
+Every command names a reason (``--reason``), writes its change, its sanction row
+(for a measure) and its enforcement-record entry under the operator's name in
+one transaction, and then tells the account's owner and editors with a
+``notice`` carrying ``account_id``. The effect is in memory before the write
+(claimed with no ``await`` since the check, undone if the store refuses), so the
+next ``publish`` or ``comment`` sees it at once.
+
+- ``warn-account AID --reason [--deadline ISO]``: a warning to rectify (sanction ``warning``).
+- ``restrict-account AID --comments off|on --reason``: comments off (P12, sanction
+  ``restrict_comments``; ``account_info.status`` is ``restricted``) or back on (the
+  standing restrictions are lifted).
+- ``suspend-account AID --seconds N --reason``: no publishing until then (``forbidden``).
+- ``close-account AID --reason``: closed for good; online subscribers get a notice too.
+- ``license-account AID --news|--government|--verified [--revoke] --reason``: the labels that
+  let a ``news`` (P8) or ``government`` (P4) account publish, or the platform's confirmation of
+  an organisation (``verified``; a person's account is verified by their ID number already).
+- ``account-credit AID --delta N --reason``: the account's credit score (its level gates
+  the publishing interval and comments, :mod:`governance.public_accounts`).
+- ``remove-post POST_ID --reason``: the post leaves ``posts`` (kept for the record).
+- ``accounts [--subject USERNAME]``: one JSON object per account with its classification.
+
+A suspension and a post removal also cost the account ``credit.penalty_sanction``
+points. ``blacklist`` (server/operator/groups_people.py) closes the accounts of the
+user's verified person (any of their logins, and the organisation accounts they opened)
+and bars that person and those organisations through :func:`blacklist_plan`; lifting a
+blacklist lifts those bars again (:func:`unbar_on_lift`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from governance.identity import username_key
+from governance.public_accounts import GRANTABLE, VERIFIED, account_classes, account_level, shown_labels
+from governance.retention import DAY_MS
+from protocol import events as ev
+from server.fanout import publish_many
+from server.operator.channel import OperatorError, Result, command
+from server.operator.common import apply, audit, operator_name, reason_of, report_id_of, sanction, seconds_of
+from server.operator.sanctions import target_lock
+from server.storage.changes import AddSanction, BarSubject, Change, LiftSanction, RemovePost, SetAccountFields
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from server.context import Context
+    from server.session import Session
+    from server.state import Account, User
+
+ACCOUNT = "account"  # the target type of every sanction on a public account
+MAX_CREDIT_DELTA = 1_000_000
+
+
+# -- shared --------------------------------------------------------------------------------
+def account_of(app: Context, args: dict[str, Any]) -> Account:
+    aid = str(args.get("account_id") or "")
+    a = app.state.accounts.get(aid)
+    if a is None:
+        raise OperatorError(f"unknown account {aid}")
+    return a
+
+
+def _live(a: Account) -> Account:
+    if a.closed_at is not None:
+        raise OperatorError(f"account {a.account_id} is already closed")
+    return a
+
+
+def _record(app: Context, action: str, reason: str, a: Account, **detail: Any) -> Any:
+    """The record entry of a measure on ``a``: its target is the account id."""
+    return audit(app, action, reason, None, a.account_id, target_type=ACCOUNT, **detail)
+
+
+def _managers(app: Context, a: Account) -> set[Session]:
+    users = app.state.users
+    out: set[Session] = set()
+    for uid in (a.owner_id, *a.editors):
+        u = users.get(uid)
+        if u is not None:
+            out |= u.sessions
+    return out
+
+
+def _tell(app: Context, a: Account, notice: ev.Notice, sessions: Iterable[Session] = ()) -> None:
+    """Send ``notice`` to the account's owner and editors (and ``sessions``), each connection once."""
+    publish_many(_managers(app, a) | set(sessions), notice)
+
+
+def _penalty(app: Context, a: Account) -> int:
+    """Lower the account's score in memory by the sanction penalty; returns the points taken."""
+    points = max(0, app.cfg.credit.penalty_sanction)
+    a.credit_score -= points
+    return points
+
+
+def _lock(a: Account) -> Any:
+    return target_lock({"target_type": ACCOUNT, "target_id": a.account_id})
+
+
+# -- measures ------------------------------------------------------------------------------
+@command("warn-account")
+async def warn_account(app: Context, args: dict[str, Any]) -> Result:
+    a = _live(account_of(app, args))
+    reason = reason_of(args)
+    deadline = args.get("deadline")
+    now = app.now_ms()
+    if deadline is not None and (type(deadline) is not int or deadline <= now):
+        raise OperatorError("--deadline must be a time in the future")
+    (sid,) = await apply(app, sanction("warning", ACCOUNT, a.account_id, reason, now, deadline, report_id_of(args)),
+                         audit=_record(app, "warn_account", reason, a, deadline=deadline))
+    _tell(app, a, ev.Notice(kind="account_warning", text=reason, account_id=a.account_id, deadline=deadline,
+                            sanction_id=str(sid), by=operator_name()))
+    return Result([f"warned account {a.account_id} (sanction {sid})"])
+
+
+@command("restrict-account")
+async def restrict_account(app: Context, args: dict[str, Any]) -> Result:
+    a = _live(account_of(app, args))
+    mode = args.get("comments")
+    if mode not in ("off", "on"):
+        raise OperatorError("--comments must be off or on")
+    reason = reason_of(args)
+    report_id = report_id_of(args)
+    async with _lock(a):
+        if mode == "off":
+            return await _comments_off(app, a, reason, report_id)
+        return await _comments_on(app, a, reason)
+
+
+async def _comments_off(app: Context, a: Account, reason: str, report_id: int | None) -> Result:
+    if a.comments_restricted:
+        raise OperatorError(f"account {a.account_id}'s comments are already restricted")
+    now = app.now_ms()
+    a.comments_restricted = True
+
+    def undo() -> None:
+        a.comments_restricted = False
+
+    sid, _ = await apply(app, sanction("restrict_comments", ACCOUNT, a.account_id, reason, now, None, report_id),
+                         SetAccountFields(a.account_id, {"comments_restricted": True}),
+                         audit=_record(app, "restrict_account", reason, a, comments="off"), undo=undo)
+    _tell(app, a, ev.Notice(kind="account_restricted", account_id=a.account_id, sanction_id=str(sid),
+                            text=f"comments on this account's posts are turned off: {reason}", by=operator_name()))
+    return Result([f"restricted comments of account {a.account_id} (sanction {sid})"])
+
+
+async def _comments_on(app: Context, a: Account, reason: str) -> Result:
+    rows = await app.store.sanctions(ACCOUNT, a.account_id)
+    # After the read: check and claim with no await between (the target lock keeps lifts out).
+    if not a.comments_restricted:
+        raise OperatorError(f"account {a.account_id}'s comments are not restricted")
+    now, by = app.now_ms(), operator_name()
+    standing = [int(r["id"]) for r in rows if r["kind"] == "restrict_comments" and r["lifted_at"] is None]
+    a.comments_restricted = False
+
+    def undo() -> None:
+        a.comments_restricted = True
+
+    lifts: list[Change] = [LiftSanction(sid, now, by, reason) for sid in standing]
+    await apply(app, *lifts, SetAccountFields(a.account_id, {"comments_restricted": False}),
+                audit=_record(app, "restrict_account", reason, a, comments="on", sanctions_lifted=standing),
+                undo=undo, conflict=f"a restriction of account {a.account_id} was lifted meanwhile")
+    _tell(app, a, ev.Notice(kind="account_unrestricted", account_id=a.account_id, by=operator_name(),
+                            text=f"comments on this account's posts are allowed again: {reason}"))
+    return Result([f"comments of account {a.account_id} allowed again"
+                   + (f" (lifted sanction {', '.join(map(str, standing))})" if standing else "")])
+
+
+@command("suspend-account")
+async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
+    a = _live(account_of(app, args))
+    reason, seconds = reason_of(args), seconds_of(args)
+    report_id = report_id_of(args)
+    now = app.now_ms()
+    until = now + seconds * 1000
+    old_until = a.suspended_until
+    a.suspended_until = max(old_until, until)  # a shorter suspension never cuts a longer one short
+    points = _penalty(app, a)
+
+    def undo() -> None:
+        a.suspended_until = old_until
+        a.credit_score += points
+
+    await apply(app, sanction("suspend_account", ACCOUNT, a.account_id, reason, now, until, report_id),
+                SetAccountFields(a.account_id, {"suspended_until": a.suspended_until, "credit_score": a.credit_score}),
+                audit=_record(app, "suspend_account", reason, a, seconds=seconds, until=a.suspended_until,
+                              credit_score=a.credit_score),
+                undo=undo)
+    _tell(app, a, ev.Notice(kind="account_suspended", text=f"publishing is suspended: {reason}",
+                            account_id=a.account_id, deadline=a.suspended_until, by=operator_name()))
+    return Result([f"suspended publishing of account {a.account_id} until {a.suspended_until}; credit score "
+                   + str(a.credit_score)])
+
+
+async def close_now(app: Context, a: Account, reason: str, record: Any, report_id: int | None = None) -> None:
+    """Close ``a`` for good with its sanction row and ``record``, then tell its managers and online
+    subscribers. The closing is claimed in memory first: publishing stops at once."""
+    now = app.now_ms()
+    a.closed_at = now
+
+    def undo() -> None:
+        a.closed_at = None
+
+    await apply(app, SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": reason}),
+                sanction("close_account", ACCOUNT, a.account_id, reason, now, None, report_id),
+                audit=record, undo=undo)
+    _tell(app, a, ev.Notice(kind="account_closed", text=f"the platform closed this account: {reason}",
+                            account_id=a.account_id, by=operator_name()), a.online)
+
+
+@command("close-account")
+async def close_account(app: Context, args: dict[str, Any]) -> Result:
+    a = _live(account_of(app, args))
+    reason = reason_of(args)
+    await close_now(app, a, reason, _record(app, "close_account", reason, a), report_id_of(args))
+    return Result([f"closed account {a.account_id}"])
+
+
+@command("license-account")
+async def license_account(app: Context, args: dict[str, Any]) -> Result:
+    a = _live(account_of(app, args))
+    wanted = [label for label in GRANTABLE if args.get(label)]
+    if len(wanted) != 1:
+        raise OperatorError("give exactly one of --news, --government or --verified")
+    label = wanted[0]
+    if label == VERIFIED and a.subject_type != "organization":
+        raise OperatorError(f"account {a.account_id} is run by a person, verified by their ID number already; "
+                            "--verified confirms an organisation")
+    revoke = bool(args.get("revoke"))
+    reason = reason_of(args)
+    what = "organisation confirmation" if label == VERIFIED else f"{label} licence"
+    if (label in a.labels) != revoke:
+        raise OperatorError(f"account {a.account_id} {'has no' if revoke else 'already has the'} {what}")
+    old = a.labels
+    a.labels = tuple(x for x in old if x != label) if revoke else (*old, label)
+
+    def undo() -> None:
+        a.labels = old
+
+    await apply(app, SetAccountFields(a.account_id, {"labels": json.dumps(list(a.labels))}),
+                audit=_record(app, "license_account", reason, a, label=label, revoke=revoke, labels=list(a.labels)),
+                undo=undo)
+    verb = "revoked" if revoke else "granted"
+    shown = shown_labels(a.subject_type, a.labels)
+    _tell(app, a, ev.Notice(kind="account_licensed", text=f"the platform {verb} the {what}: {reason}",
+                            account_id=a.account_id, by=operator_name()))
+    return Result([f"account {a.account_id}: {what} {verb}; labels {shown}"])
+
+
+@command("account-credit")
+async def account_credit(app: Context, args: dict[str, Any]) -> Result:
+    a = account_of(app, args)
+    reason = reason_of(args)
+    delta = args.get("delta")
+    if type(delta) is not int or delta == 0:
+        raise OperatorError("--delta must be a non-zero whole number")
+    if abs(delta) > MAX_CREDIT_DELTA:
+        raise OperatorError(f"--delta must be between -{MAX_CREDIT_DELTA} and {MAX_CREDIT_DELTA}")
+    a.credit_score += delta
+
+    def undo() -> None:
+        a.credit_score -= delta
+
+    score = a.credit_score
+    await apply(app, SetAccountFields(a.account_id, {"credit_score": score}),
+                audit=_record(app, "account_credit", reason, a, delta=delta, score=score), undo=undo)
+    level = account_level(score, app.cfg.public_accounts.levels)
+    _tell(app, a, ev.Notice(kind="account_credit", account_id=a.account_id, by=operator_name(),
+                            text=f"the account's credit score changed by {delta} to {score} (level {level}): {reason}"))
+    return Result([f"account {a.account_id}: credit score {score}, level {level}"])
+
+
+@command("remove-post")
+async def remove_post(app: Context, args: dict[str, Any]) -> Result:
+    raw = args.get("post_id")
+    if type(raw) is not int or raw <= 0:
+        raise OperatorError("POST_ID must be a post id")
+    reason = reason_of(args)
+    report_id = report_id_of(args)
+    row = await app.store.post(raw)
+    if row is None:
+        raise OperatorError(f"unknown post {raw}")
+    a = app.state.accounts.get(row.account_id)
+    if a is None:
+        raise OperatorError(f"post {raw} belongs to no known account")
+    now = app.now_ms()
+    points = _penalty(app, a)
+
+    def undo() -> None:
+        a.credit_score += points
+
+    # RemovePost re-checks inside the transaction that the post is there and not removed yet.
+    await apply(app, RemovePost(raw, now, reason),
+                AddSanction("remove_post", ACCOUNT, a.account_id, reason, operator_name(), now, None, report_id),
+                SetAccountFields(a.account_id, {"credit_score": a.credit_score}),
+                audit=_record(app, "remove_post", reason, a, post_id=raw, title=row.title,
+                              credit_score=a.credit_score),
+                undo=undo)
+    _tell(app, a, ev.Notice(kind="post_removed", text=f"the platform removed the post {row.title!r}: {reason}",
+                            account_id=a.account_id, post_id=str(raw), by=operator_name()))
+    return Result([f"removed post {raw} of account {a.account_id}; credit score {a.credit_score}"])
+
+
+# -- the listing (P7) ----------------------------------------------------------------------
+@command("accounts")
+async def accounts(app: Context, args: dict[str, Any]) -> Result:
+    """Every account (or those of one verified subject) with its figures and classes."""
+    name = args.get("username")
+    chosen = list(app.state.accounts.values())
+    if name is not None:
+        uid = app.state.by_username.get(username_key(str(name)))
+        if uid is None:
+            raise OperatorError(f"unknown user {name}")
+        person = await app.store.person_key(uid)
+        # After the read: the accounts now in memory. The person's, from any of their logins, and
+        # every account they opened (organisations' too), then the organisations' other accounts.
+        keys = {a.subject_key for a in app.state.accounts.values()
+                if a.owner_id == uid or (person is not None and person in (a.subject_key, a.opener_key))}
+        chosen = [a for a in app.state.accounts.values()
+                  if a.owner_id == uid or a.subject_key in keys or (person is not None and a.opener_key == person)]
+    now = app.now_ms()
+    window = app.cfg.groups.activity_window_days
+    figures = await app.store.account_figures(now - window * DAY_MS)
+    codes = await app.store.org_codes()
+    users = app.state.users
+    lines = []
+    for a in sorted(chosen, key=lambda x: (x.created_at, x.account_id)):
+        f = figures.get(a.account_id)
+        posts, reads, recent = (f.posts, f.reads, f.recent_reads) if f is not None else (0, 0, 0)
+        owner = users.get(a.owner_id)
+        lines.append(json.dumps({
+            "account_id": a.account_id, "name": a.name, "category": a.category, "subject_type": a.subject_type,
+            "org_name": a.org_name, "org_code": codes.get(a.account_id), "subject_key": a.subject_key,
+            "owner_id": a.owner_id,
+            "owner": owner.username if owner is not None else None, "editors": len(a.editors),
+            "labels": shown_labels(a.subject_type, a.labels), "status": a.status(now),
+            "comments_restricted": a.comments_restricted,
+            "suspended_until": a.suspended_until or None, "credit_score": a.credit_score,
+            "credit_level": account_level(a.credit_score, app.cfg.public_accounts.levels),
+            "subscribers": len(a.subscribers), "posts": posts, "reads": reads, "recent_reads": recent,
+            "window_days": window, **account_classes(len(a.subscribers), recent),
+            "created_at": a.created_at, "closed_at": a.closed_at,
+        }, ensure_ascii=False))
+    return Result(lines)
+
+
+# -- blacklist and its lifting (P13) --------------------------------------------------------
+@dataclass
+class BlacklistPlan:
+    """What blacklisting a user does to public accounts: claimed in memory by :func:`blacklist_plan`."""
+
+    changes: list[Change] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    barred: list[str] = field(default_factory=list)
+    undo: Callable[[], None] = lambda: None
+    tell: Callable[[], None] = lambda: None
+
+
+def _theirs(app: Context, user: User, person: str | None) -> list[Account]:
+    """Every account, closed ones included, that ``user``'s verified person answers for: those
+    ``user`` owns, those of the same person from any of their logins (``person``: their ID number's
+    keyed hash) and the organisation accounts that person opened."""
+    return [a for a in app.state.accounts.values()
+            if a.owner_id == user.user_id or (person is not None and person in (a.subject_key, a.opener_key))]
+
+
+def blacklist_plan(app: Context, user: User, reason: str, now: int, person: str | None) -> BlacklistPlan:
+    """Close every live account of the blacklisted person and bar the subjects behind them.
+
+    The accounts are :func:`_theirs`: not only what this login owns, so another login of the same
+    person, or an organisation account they opened, does not stay open. Barred: the person's key
+    and the organisations behind those accounts. (The store also refuses an account to anyone
+    verified with a blacklisted user's ID number; the person's key in ``barred_subjects`` lets a
+    create that was in flight meanwhile see the bar in memory.) Claimed in memory now, with no
+    await, so publishing stops before the write; the caller applies ``changes`` with its record.
+    """
+    plan = BlacklistPlan()
+    theirs = _theirs(app, user, person)
+    live = [a for a in theirs if a.closed_at is None]
+    text = f"closed with its owner's blacklisting: {reason}"
+    for a in live:
+        a.closed_at = now
+        plan.closed.append(a.account_id)
+        plan.changes += [SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": text}),
+                         sanction("close_account", ACCOUNT, a.account_id, text, now)]
+    barred = app.state.barred_subjects
+    keys = {a.subject_key for a in theirs if a.subject_type == "organization"}
+    if person is not None:
+        keys.add(person)
+    new_keys = sorted(keys - barred)
+    barred.update(new_keys)
+    plan.barred = new_keys
+    plan.changes += [BarSubject(k, reason, now) for k in new_keys]
+
+    def undo() -> None:
+        for a in live:
+            a.closed_at = None
+        barred.difference_update(new_keys)
+
+    def tell() -> None:
+        for a in live:
+            _tell(app, a, ev.Notice(kind="account_closed", text=f"the platform closed this account: {text}",
+                                    account_id=a.account_id, by=operator_name()), a.online)
+
+    plan.undo, plan.tell = undo, tell
+    return plan
+
+
+def unbar_on_lift(app: Context, user: User, person: str | None) -> tuple[list[str], Callable[[], None]]:
+    """The subject keys to unbar when ``user``'s blacklist is lifted: the person's and those of the
+    organisations behind :func:`_theirs` that no other blacklisted owner holds, taken out of memory
+    now; (keys, undo). Closed accounts stay closed. (Another blacklisted login of the same person
+    still bars the person in the store, which checks blacklisted users by ID number.)"""
+    users = app.state.users
+    mine = {a.subject_key for a in _theirs(app, user, person) if a.subject_type == "organization"}
+    others = {a.subject_key for a in app.state.accounts.values()
+              if a.owner_id != user.user_id and a.subject_key in mine
+              and (o := users.get(a.owner_id)) is not None and o.blacklisted}
+    if person is not None:
+        mine.add(person)
+    keys = sorted((mine - others) & app.state.barred_subjects)
+    app.state.barred_subjects.difference_update(keys)
+
+    def undo() -> None:
+        app.state.barred_subjects.update(keys)
+
+    return keys, undo
+
+
+# -- lifting a sanction on an account --------------------------------------------------------
+ACCOUNT_LIFTABLE = ("warning", "restrict_comments", "suspend_account")
+
+
+@dataclass
+class AccountLift:
+    changes: list[Change]
+    undo: Callable[[], None]
+    tell: Callable[[], None]
+    effect: str
+
+
+def lift_account_sanction(app: Context, row: dict[str, Any], others: list[dict[str, Any]], reason: str,
+                          now: int) -> AccountLift:
+    """Claim in memory the end of an account sanction's effect; the changes that store it (the
+    caller adds ``LiftSanction``). No await: the caller has read ``others`` already."""
+    sid, kind, aid = int(row["id"]), row["kind"], str(row["target_id"])
+    a = app.state.accounts.get(aid)
+    if a is None:
+        raise OperatorError(f"unknown account {aid}")
+    if kind not in ACCOUNT_LIFTABLE:
+        raise OperatorError(f"sanction {sid} ({kind}) cannot be lifted"
+                            + (": closing is final" if kind == "close_account" else ""))
+    changes: list[Change] = []
+
+    def undo() -> None:
+        return None
+
+    if kind == "suspend_account":
+        ends = [r["expires_at"] for r in others if r["id"] != sid and r["kind"] == kind and r["lifted_at"] is None
+                and r["expires_at"] is not None and r["expires_at"] > now]
+        old, until = a.suspended_until, max(ends, default=0)
+        a.suspended_until = until
+        changes.append(SetAccountFields(aid, {"suspended_until": until}))
+
+        def undo_suspension() -> None:
+            a.suspended_until = old
+
+        undo = undo_suspension
+        effect = "publishing works again" if until <= now else f"still suspended until {until} by another sanction"
+    elif kind == "restrict_comments":
+        still = any(r["id"] != sid and r["kind"] == kind and r["lifted_at"] is None for r in others)
+        old_flag = a.comments_restricted
+        if not still:
+            a.comments_restricted = False
+            changes.append(SetAccountFields(aid, {"comments_restricted": False}))
+
+        def undo_restriction() -> None:
+            a.comments_restricted = old_flag
+
+        undo = undo_restriction
+        effect = "comments are allowed again" if not still else "comments still restricted by another sanction"
+    else:
+        effect = "the warning and its deadline no longer stand"
+
+    def tell() -> None:
+        _tell(app, a, ev.Notice(kind="sanction_lifted", account_id=aid, sanction_id=str(sid), by=operator_name(),
+                                text=f"the platform lifted its {kind.replace('_', ' ')} of this account: {reason}"))
+
+    return AccountLift(changes, undo, tell, effect)

@@ -1,0 +1,62 @@
+"""Content review of public accounts' posts and comments (P10-P12), through the one review queue.
+
+A post or comment the word lists held (``review``) is queued when it is stored
+(kind ``post`` or ``comment``); ``review-queue`` lists it beside held and
+flagged messages and ``decide ITEM_ID --decision release|reject --note TEXT``
+settles it here (:func:`server.operator.platform.decide` hands these kinds on):
+
+- release: a post becomes public (``posts``, ``read_post``) and its subscribers
+  online get the ``post`` event; a comment loses the platform's hold (visible,
+  or still waiting for the account's approval on a post in ``review`` mode);
+- reject: it is never shown (a post is kept as removed, a comment as
+  ``rejected``), and its author gets ``notice {kind: "content_removed"}`` and
+  loses ``credit.penalty_report_upheld`` points, as for a rejected message.
+
+The decision, the content's new state and the penalty are one transaction,
+with the enforcement-record entry (``review_release``/``review_reject``, target:
+the account) under the operator's name; ``DecideReview`` re-checks in it that
+the item is still open, so two operators cannot both decide it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from protocol import events as ev
+from server.fanout import publish, publish_many
+from server.operator.channel import Result
+from server.operator.common import apply, audit, changes, operator_name, penalty
+from server.storage.changes import Change, DecideHeldComment, DecideHeldPost, DecideReview
+
+if TYPE_CHECKING:
+    from server.context import Context
+
+KINDS = ("post", "comment")
+
+
+async def decide_public(app: Context, item: dict[str, Any], decision: str, note: str) -> Result:
+    """Release or reject the held post or comment of the open review ``item``."""
+    item_id, kind, aid, post_id = item["item_id"], item["kind"], item["account_id"], item["post_id"]
+    comment_id, author_id = item["comment_id"], item["sender_id"]
+    release = decision == "release"
+    now = app.now_ms()
+    settle: Change = (DecideHeldPost(post_id, release, now, note) if kind == "post"
+                      else DecideHeldComment(comment_id, release, operator_name(), now))
+    author = app.state.users.get(author_id)
+    pen, undo = penalty(None if release else author, app.cfg.credit.penalty_report_upheld)
+    named: dict[str, Any] = {"post_id": post_id} if kind == "post" else {"post_id": post_id, "comment_id": comment_id}
+    outcome = (await apply(
+        app, DecideReview(item_id, decision, note, now), settle, *changes(pen),
+        audit=audit(app, f"review_{decision}", note, None, aid, target_type="account", kind=kind, item_id=item_id,
+                    author_id=author_id, **named),
+        undo=undo, conflict=f"review item {item_id} is already decided"))[1]
+    a = app.state.accounts.get(aid)
+    if release and kind == "post" and outcome is True and a is not None and a.closed_at is None:
+        publish_many(a.online, ev.PostEvent(account_id=aid, post_id=str(post_id), title=item["title"], ts=item["ts"]))
+    if not release and author is not None:
+        what = f"post {item['title']!r}" if kind == "post" else f"comment {comment_id} on post {item['title']!r}"
+        publish(author.sessions, ev.Notice(
+            kind="content_removed", account_id=aid, post_id=str(post_id),
+            comment_id=None if comment_id is None else str(comment_id), by=operator_name(),
+            text=f"your {what} was rejected by the platform: {note}"))
+    return Result([f"review item {item_id}: {decision}"])

@@ -1,0 +1,86 @@
+"""Media in the store, backend-neutral: the reads every backend provides (:class:`MediaReads`,
+part of the ``Store`` protocol), their SQL (``?`` placeholders; the PostgreSQL backend numbers
+them), and loading the media index at start (called by :func:`server.storage.loading.load_state`).
+
+A media row is *carried* by a message while a ``message_media`` row names it and by a
+post while a ``post_media`` row does; those rows go with the message or post when
+retention purges it. A row nothing carries is what the media cleanup removes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from server.media.index import MediaEntry
+
+if TYPE_CHECKING:
+    from server.state import State
+    from server.storage.loading import Fetch
+
+MEDIA_COLS = ("media_id", "sha256", "uploader", "mime", "kind", "size", "name", "width", "height", "created_at")
+LOAD_MEDIA = f"SELECT {', '.join(MEDIA_COLS)} FROM media"
+LOAD_CARRIED = "SELECT media_id FROM message_media UNION SELECT media_id FROM post_media"
+
+INSERT_MEDIA = (f"INSERT INTO media ({', '.join(MEDIA_COLS)})"
+                f" VALUES ({', '.join('?' for _ in MEDIA_COLS)})")
+
+_NOT_CARRIED = (
+    "NOT EXISTS (SELECT 1 FROM message_media mm WHERE mm.media_id = media.media_id)"
+    " AND NOT EXISTS (SELECT 1 FROM post_media pm WHERE pm.media_id = media.media_id)"
+)
+# The ids of a batch go in as one JSON array (SQLite: json_each) or one text array (PostgreSQL: ANY).
+DELETE_UNCARRIED_SQLITE = (
+    f"DELETE FROM media WHERE media_id IN (SELECT value FROM json_each(?)) AND {_NOT_CARRIED} RETURNING media_id"
+)
+DELETE_UNCARRIED_PG = f"DELETE FROM media WHERE media_id = ANY($1::text[]) AND {_NOT_CARRIED} RETURNING media_id"
+
+# Media rows made before a time that nothing carries, in media_id order, after a given id.
+UNCARRIED = (f"SELECT media_id FROM media WHERE created_at < ? AND media_id > ? AND {_NOT_CARRIED}"
+             " ORDER BY media_id LIMIT ?")
+
+# Is the media carried by a message nobody deleted and that was delivered, or by a post
+# neither deleted by its account nor removed by an operator?
+LIVE = (
+    "SELECT 1 FROM message_media mm JOIN messages m ON m.group_id = mm.group_id AND m.seq = mm.seq"
+    " WHERE mm.media_id = ? AND m.deleted_at IS NULL AND m.held = 0"
+    " UNION ALL SELECT 1 FROM post_media pm JOIN posts p ON p.post_id = pm.post_id"
+    " WHERE pm.media_id = ? AND p.deleted_at IS NULL AND p.removed_at IS NULL"
+    " LIMIT 1"
+)
+# Does this delivered, undeleted message carry this media?
+IN_MESSAGE = (
+    "SELECT 1 FROM message_media mm JOIN messages m ON m.group_id = mm.group_id AND m.seq = mm.seq"
+    " WHERE mm.group_id = ? AND mm.seq = ? AND mm.media_id = ? AND m.deleted_at IS NULL AND m.held = 0"
+)
+
+
+class MediaReads(Protocol):
+    async def media_live(self, media_id: str) -> bool:
+        """Is the media carried by a delivered message nobody deleted, or by a post still up?"""
+        ...
+
+    async def media_in_message(self, group_id: str, seq: int, media_id: str) -> bool:
+        """Does that delivered, undeleted message carry this media?"""
+        ...
+
+    async def uncarried_media(self, created_before: int, after: str, limit: int) -> list[str]:
+        """Up to ``limit`` ids of media rows made before ``created_before`` that no message and no
+        post carries, in id order, after the id ``after``."""
+        ...
+
+
+def numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1, $2, ...``."""
+    parts = sql.split("?")
+    return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
+
+
+async def load_media(fetch: Fetch, state: State) -> None:
+    """The media index: every stored row, and which of them something carries."""
+    index = state.media
+    for r in await fetch(LOAD_MEDIA):
+        index.add(MediaEntry(r[0], r[1], r[2], r[3], r[4], int(r[5]), r[6], r[7], r[8], int(r[9])))
+    for (media_id,) in await fetch(LOAD_CARRIED):
+        e = index.get(media_id)
+        if e is not None:
+            e.attached = True

@@ -1,0 +1,50 @@
+"""Media on PostgreSQL: the mirror of ``sqlite_media.py`` (SQL in :mod:`server.storage.media`).
+
+``DeleteMedia`` re-checks in its statement that nothing carries a row. Messages and
+posts are written by the same writer connection as this delete, so a message that
+names the media is either committed before it (and the row stays) or after it,
+and the handlers never attach a media row a cleanup has chosen (server/media/cleanup.py).
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from protocol.errors import ContractError
+from server.storage import changes as c
+from server.storage import media as m
+from server.storage.postgres_changes import Conn, applies
+from server.storage.postgres_reads import PostgresReads
+
+_INSERT = m.numbered(m.INSERT_MEDIA)
+_LIVE = m.numbered(m.LIVE)
+_IN_MESSAGE = m.numbered(m.IN_MESSAGE)
+_UNCARRIED = m.numbered(m.UNCARRIED)
+
+
+@applies(c.InsertMedia)
+async def _insert_media(db: Conn, r: c.InsertMedia) -> None:
+    try:
+        await db.execute(_INSERT, r.media_id, r.sha256, r.uploader, r.mime, r.kind, r.size, r.name,
+                         r.width, r.height, r.created_at)
+    except asyncpg.UniqueViolationError:
+        raise ContractError("conflict", f"media {r.media_id} exists already") from None
+
+
+@applies(c.DeleteMedia)
+async def _delete_media(db: Conn, d: c.DeleteMedia) -> list[str]:
+    if not d.media_ids:
+        return []
+    rows = await db.fetch(m.DELETE_UNCARRIED_PG, list(d.media_ids))
+    return [r[0] for r in rows]
+
+
+class PostgresMediaReads(PostgresReads):
+    async def media_live(self, media_id: str) -> bool:
+        return await self._fetchone(_LIVE, media_id, media_id) is not None
+
+    async def media_in_message(self, group_id: str, seq: int, media_id: str) -> bool:
+        return await self._fetchone(_IN_MESSAGE, group_id, seq, media_id) is not None
+
+    async def uncarried_media(self, created_before: int, after: str, limit: int) -> list[str]:
+        return [r[0] for r in await self._fetchall(_UNCARRIED, created_before, after, limit)]

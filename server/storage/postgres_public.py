@@ -1,0 +1,259 @@
+"""Public accounts on PostgreSQL: the mirror of ``sqlite_public.py``.
+
+Several nodes may write at once (READ COMMITTED), so :class:`~server.storage.changes.InsertAccount`
+takes transaction-level advisory locks on the subject key and on the opening
+person's key before counting the subject's and the person's live accounts: two
+creates for one person or organisation, on any connections, count one after the
+other. A moderation locks its comment row.
+An owner, a new editor and a new subscriber have their user row locked ``FOR SHARE``
+and must not be cancelled: ``CancelAccount`` updates that row before checking what
+its user owns, so neither can commit in between.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from protocol.errors import ContractError
+from server.storage import changes as c
+from server.storage.postgres_changes import Conn, _count, _set_clause, applies
+from server.storage.postgres_reads import PostgresReads
+from server.storage.public import (
+    COMMENT_SELECT,
+    POST_SELECT,
+    REJECTED_PREFIX,
+    RELEASE_COMMENT,
+    CommentRow,
+    PostRow,
+    cap_refusal,
+    moderation_refusal,
+    post_row,
+)
+
+LOCK_SUBJECT = 0x5147_00A1  # advisory-lock namespace: one public-account subject
+
+
+def _subject_lock_key(subject_key: str) -> int:
+    return int.from_bytes(bytes.fromhex(subject_key[:8].ljust(8, "0")), "big", signed=True)
+
+
+async def _active_user(db: Conn, user_id: str, code: str, reason: str) -> None:
+    """Lock ``user_id``'s row against a concurrent cancellation; ``code`` when it is cancelled."""
+    deleted_at = await db.fetchval("SELECT deleted_at FROM users WHERE user_id = $1 FOR SHARE", user_id)
+    if deleted_at is not None:
+        raise ContractError(code, reason)
+
+
+async def _check_subjects(db: Conn, id_hmac: bytes, subject_key: str) -> None:
+    barred = await db.fetchval("SELECT 1 FROM barred_subjects WHERE subject_key = ANY($1::text[])",
+                               [id_hmac.hex(), subject_key])
+    person = await db.fetchval("SELECT 1 FROM users WHERE id_hmac = $1 AND blacklisted_at IS NOT NULL", id_hmac)
+    if barred or person:
+        raise ContractError("blacklisted", "this person or organisation is barred from running public accounts")
+
+
+@applies(c.InsertAccount)
+async def _insert_account(db: Conn, a: c.InsertAccount) -> tuple[str, str]:
+    row = await db.fetchrow("SELECT id_hmac, deleted_at FROM users WHERE user_id = $1 FOR SHARE", a.owner_id)
+    if row is not None and row[1] is not None:
+        raise ContractError("conflict", "that account was cancelled")
+    id_hmac = row[0] if row is not None else None
+    if id_hmac is None:
+        raise ContractError("verification_required", "opening a public account needs a verified identity")
+    person = bytes(id_hmac).hex()
+    key = a.subject_key if a.subject_key is not None else person
+    # Every writer creating an account for this subject or opened by this person queues here until
+    # the end of its transaction, so the counts below are never read by two of them before either
+    # inserts. Taken in ascending order: two creates needing the same two locks cannot deadlock.
+    for lock in sorted({_subject_lock_key(key), _subject_lock_key(person)}):
+        await db.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_SUBJECT, lock)
+    await _check_subjects(db, bytes(id_hmac), key)
+    if key != person:
+        live = await db.fetchval("SELECT COUNT(*) FROM accounts WHERE subject_key = $1 AND closed_at IS NULL", key)
+        if live >= a.max_per_subject:
+            raise cap_refusal(a.max_per_subject, organisation=True)
+    acting = await db.fetchval("SELECT COUNT(*) FROM accounts WHERE (subject_key = $1 OR opener_key = $1)"
+                               " AND closed_at IS NULL", person)
+    if acting >= a.max_per_subject:
+        raise cap_refusal(a.max_per_subject, organisation=False)
+    try:
+        await db.execute(
+            "INSERT INTO accounts (account_id, name, name_key, category, intro, subject_type, subject_key, org_name,"
+            " org_code, owner_id, credit_score, created_at, opener_key)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+            a.account_id, a.name, a.name_key, a.category, a.intro, a.subject_type, key, a.org_name, a.org_code,
+            a.owner_id, a.credit_score, a.created_at, person,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "accounts_name_key":
+            raise ContractError("conflict", "that account name is taken") from None
+        raise c.AccountIdTaken(a.account_id) from None
+    return key, person
+
+
+@applies(c.SetAccountFields)
+async def _set_account_fields(db: Conn, s: c.SetAccountFields) -> None:
+    sets, values = _set_clause(s.fields, c.ACCOUNT_FIELDS)
+    try:
+        await db.execute(f"UPDATE accounts SET {sets} WHERE account_id = ${len(values) + 1}", *values, s.account_id)
+    except asyncpg.UniqueViolationError:
+        raise ContractError("conflict", "that account name is taken") from None
+
+
+@applies(c.SetEditor)
+async def _set_editor(db: Conn, e: c.SetEditor) -> None:
+    if e.on:
+        await _active_user(db, e.user_id, "not_found", f"no user {e.user_id}")
+        await db.execute("INSERT INTO account_editors (account_id, user_id, added_at) VALUES ($1, $2, $3)"
+                         " ON CONFLICT (account_id, user_id) DO NOTHING", e.account_id, e.user_id, e.ts)
+    else:
+        await db.execute("DELETE FROM account_editors WHERE account_id = $1 AND user_id = $2", e.account_id, e.user_id)
+
+
+@applies(c.SetSubscription)
+async def _set_subscription(db: Conn, s: c.SetSubscription) -> None:
+    if s.on:
+        await _active_user(db, s.user_id, "unauthenticated", "this account is cancelled")
+        await db.execute("INSERT INTO subscriptions (account_id, user_id, ts) VALUES ($1, $2, $3)"
+                         " ON CONFLICT (account_id, user_id) DO NOTHING", s.account_id, s.user_id, s.ts)
+    else:
+        await db.execute("DELETE FROM subscriptions WHERE account_id = $1 AND user_id = $2", s.account_id, s.user_id)
+
+
+@applies(c.InsertPost)
+async def _insert_post(db: Conn, p: c.InsertPost) -> int:
+    post_id = int(await db.fetchval(
+        "INSERT INTO posts (account_id, author_id, title, body, attachments, comments_mode, ts, held)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING post_id",
+        p.account_id, p.author_id, p.title, p.body, p.attachments, p.comments_mode, p.ts, p.held,
+    ))
+    if p.media_ids:
+        await db.execute("INSERT INTO post_media (post_id, media_id) SELECT $1, m FROM unnest($2::text[]) AS m"
+                         " ON CONFLICT DO NOTHING", post_id, list(p.media_ids))
+    if p.review is not None:
+        await db.execute(
+            "INSERT INTO review_queue (kind, account_id, post_id, sender_id, action, category, term, created_at)"
+            " VALUES ('post', $1, $2, $3, 'review', $4, $5, $6)",
+            p.account_id, post_id, p.author_id, p.review, p.term, p.ts)
+    return post_id
+
+
+@applies(c.DeletePost)
+async def _delete_post(db: Conn, d: c.DeletePost) -> None:
+    n = _count(await db.execute(
+        "UPDATE posts SET deleted_at = $1, deleted_by = $2 WHERE post_id = $3 AND deleted_at IS NULL"
+        " AND removed_at IS NULL", d.deleted_at, d.deleted_by, d.post_id))
+    if n != 1:
+        raise ContractError("not_found", f"no post {d.post_id}")
+
+
+@applies(c.ReadPost)
+async def _read_post(db: Conn, r: c.ReadPost) -> bool:
+    n = _count(await db.execute("INSERT INTO post_reads (post_id, user_id, ts) VALUES ($1, $2, $3)"
+                                " ON CONFLICT (post_id, user_id) DO NOTHING", r.post_id, r.user_id, r.ts))
+    if n == 1:
+        await db.execute("UPDATE posts SET reads = reads + 1 WHERE post_id = $1", r.post_id)
+    return n == 1
+
+
+@applies(c.InsertComment)
+async def _insert_comment(db: Conn, m: c.InsertComment) -> int:
+    comment_id = int(await db.fetchval(
+        "INSERT INTO comments (post_id, user_id, text, reply_to, ts, status, review) VALUES ($1,$2,$3,$4,$5,$6,$7)"
+        " RETURNING comment_id",
+        m.post_id, m.user_id, m.text, m.reply_to, m.ts, m.status, m.review,
+    ))
+    if m.review is not None:
+        await db.execute(
+            "INSERT INTO review_queue (kind, account_id, post_id, comment_id, sender_id, action, category, term,"
+            " created_at) SELECT 'comment', account_id, post_id, $1, $2, 'review', $3, $4, $5"
+            " FROM posts WHERE post_id = $6",
+            comment_id, m.user_id, m.review, m.term, m.ts, m.post_id)
+    return comment_id
+
+
+@applies(c.ModerateComment)
+async def _moderate_comment(db: Conn, m: c.ModerateComment) -> None:
+    # FOR UPDATE: a second moderation of the same comment on another connection waits and sees this one.
+    row = await db.fetchrow("SELECT status, review FROM comments WHERE comment_id = $1 FOR UPDATE", m.comment_id)
+    refusal = moderation_refusal(m, row)
+    if refusal is not None:
+        raise refusal
+    await db.execute("UPDATE comments SET status = $1, moderated_by = $2, moderated_at = $3 WHERE comment_id = $4",
+                     m.status, m.by, m.ts, m.comment_id)
+
+
+@applies(c.DecideHeldPost)
+async def _decide_held_post(db: Conn, d: c.DecideHeldPost) -> bool:
+    # The UPDATE's row lock makes a second decision wait; READ COMMITTED then re-reads held = 1.
+    if d.release:
+        row = await db.fetchrow("UPDATE posts SET held = 0 WHERE post_id = $1 AND held = 1"
+                                " RETURNING deleted_at IS NULL AND removed_at IS NULL", d.post_id)
+    else:
+        row = await db.fetchrow("UPDATE posts SET held = 2, removed_at = COALESCE(removed_at, $1),"
+                                " removed_reason = COALESCE(removed_reason, $2) WHERE post_id = $3 AND held = 1"
+                                " RETURNING FALSE", d.ts, REJECTED_PREFIX + d.reason, d.post_id)
+    if row is None:
+        raise ContractError("conflict", f"post {d.post_id} is not held for review")
+    return bool(row[0])
+
+
+@applies(c.DecideHeldComment)
+async def _decide_held_comment(db: Conn, d: c.DecideHeldComment) -> str:
+    if d.release:
+        row = await db.fetchrow(RELEASE_COMMENT, d.comment_id)
+    else:
+        row = await db.fetchrow("UPDATE comments SET review = NULL, status = 'rejected', moderated_by = $1,"
+                                " moderated_at = $2 WHERE comment_id = $3 AND review IS NOT NULL RETURNING status",
+                                d.by, d.ts, d.comment_id)
+    if row is None:
+        raise ContractError("conflict", f"comment {d.comment_id} is not waiting for the platform's review")
+    return str(row[0])
+
+
+@applies(c.BarSubject)
+async def _bar_subject(db: Conn, b: c.BarSubject) -> None:
+    await db.execute("INSERT INTO barred_subjects (subject_key, reason, barred_at) VALUES ($1, $2, $3)"
+                     " ON CONFLICT (subject_key) DO NOTHING", b.subject_key, b.reason, b.barred_at)
+
+
+def _numbered(sql: str) -> str:
+    """``?`` placeholders as ``$1, $2, ...``."""
+    parts = sql.split("?")
+    return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
+
+
+class PostgresPublicReads(PostgresReads):
+    async def account_posts(self, account_id: str, before: int | None, limit: int,
+                            include_held: bool) -> list[PostRow]:
+        sql = POST_SELECT + " WHERE p.account_id = ? AND p.deleted_at IS NULL AND p.removed_at IS NULL"
+        params: list[Any] = [account_id]
+        if not include_held:
+            sql += " AND p.held = 0"
+        if before is not None:
+            sql += " AND p.post_id < ?"
+            params.append(before)
+        rows = await self._fetchall(_numbered(sql + " ORDER BY p.post_id DESC LIMIT ?"), *params, limit)
+        return [post_row(r) for r in rows]
+
+    async def post(self, post_id: int) -> PostRow | None:
+        row = await self._fetchone(POST_SELECT + " WHERE p.post_id = $1", post_id)
+        return post_row(row) if row is not None else None
+
+    async def post_comments(self, post_id: int, before: int | None, limit: int, viewer_id: str,
+                            manager: bool) -> list[CommentRow]:
+        seen = "status IN ('visible', 'held', 'hidden')" if manager else \
+            "(status = 'visible' OR (status = 'held' AND user_id = ?))"
+        sql = COMMENT_SELECT + f" WHERE post_id = ? AND {seen}"
+        params: list[Any] = [post_id] if manager else [post_id, viewer_id]
+        if before is not None:
+            sql += " AND comment_id < ?"
+            params.append(before)
+        rows = await self._fetchall(_numbered(sql + " ORDER BY comment_id DESC LIMIT ?"), *params, limit)
+        return [CommentRow(*r) for r in rows]
+
+    async def comment(self, comment_id: int) -> CommentRow | None:
+        row = await self._fetchone(COMMENT_SELECT + " WHERE comment_id = $1", comment_id)
+        return CommentRow(*row) if row is not None else None

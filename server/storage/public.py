@@ -1,0 +1,142 @@
+"""Public accounts in the store, backend-neutral: the rows the reads return, the reads every
+backend provides (:class:`PublicAccountReads`, part of the ``Store`` protocol), and loading the
+accounts into memory at start (called by :func:`server.storage.loading.load_state`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+from protocol.errors import ContractError
+from server.state import Account
+from server.storage import changes as c
+
+if TYPE_CHECKING:
+    from server.state import State
+    from server.storage.loading import Fetch
+
+
+class PostRow(NamedTuple):
+    post_id: int
+    account_id: str
+    author_id: str
+    title: str
+    body: str
+    attachments: str  # a JSON array of attachment objects (no url)
+    comments_mode: str
+    ts: int
+    held: int
+    reads: int
+    gone: bool  # deleted by the account or removed by an operator
+    comment_count: int  # visible comments
+
+
+class CommentRow(NamedTuple):
+    comment_id: int
+    post_id: int
+    user_id: str
+    text: str
+    reply_to: int | None
+    ts: int
+    status: str  # visible | held | hidden | deleted | rejected (by the platform's review)
+    review: str | None  # the filter's category while the platform has yet to review it
+
+
+# The columns the backends select for the rows above (the same order as the fields).
+POST_SELECT = (
+    "SELECT p.post_id, p.account_id, p.author_id, p.title, p.body, p.attachments, p.comments_mode, p.ts,"
+    " p.held, p.reads, (p.deleted_at IS NOT NULL OR p.removed_at IS NOT NULL),"
+    " (SELECT COUNT(*) FROM comments c WHERE c.post_id = p.post_id AND c.status = 'visible') FROM posts p"
+)
+COMMENT_SELECT = "SELECT comment_id, post_id, user_id, text, reply_to, ts, status, review FROM comments"
+GONE_COMMENT = ("deleted", "rejected")  # the statuses of a comment nobody sees or acts on any more
+REJECTED_PREFIX = "rejected in content review: "  # a rejected post's removed_reason starts so
+# Lifting the platform's hold on comment $1: visible, or still held for the account's approval on a
+# post in review mode, or as hidden or deleted as the account's managers left it meanwhile.
+RELEASE_COMMENT = (
+    "UPDATE comments SET review = NULL, status = CASE WHEN status <> 'held' THEN status"
+    " WHEN (SELECT p.comments_mode FROM posts p WHERE p.post_id = comments.post_id) = 'review' THEN 'held'"
+    " ELSE 'visible' END WHERE comment_id = $1 AND review IS NOT NULL RETURNING status"
+)
+
+
+def cap_refusal(cap: int, organisation: bool) -> ContractError:
+    """``create_cap_reached`` for an organisation at its cap, or for a person who already acts for
+    ``cap`` live accounts (their own and the organisation accounts they opened)."""
+    if organisation:
+        return ContractError("create_cap_reached", f"one organisation may run at most {cap} public accounts")
+    return ContractError("create_cap_reached", f"one person may run at most {cap} public accounts, counting the "
+                                               "organisation accounts they opened")
+
+
+def post_row(r: Sequence[Any]) -> PostRow:
+    return PostRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]), int(r[11]))
+
+
+def moderation_refusal(m: c.ModerateComment, row: Any) -> ContractError | None:
+    """Why a moderation cannot apply to a comment whose (status, review) is ``row`` (None: it can)."""
+    if row is None or row[0] in GONE_COMMENT:
+        return ContractError("not_found", f"no comment {m.comment_id}")
+    if m.status == "visible" and row[1] is not None:
+        return ContractError("forbidden", "this comment waits for the platform's review")
+    return None
+
+
+class PublicAccountReads(Protocol):
+    async def account_posts(self, account_id: str, before: int | None, limit: int,
+                            include_held: bool) -> list[PostRow]:
+        """Posts neither deleted nor removed, newest first, with ``post_id < before``; held ones
+        only when ``include_held`` (for the account's managers)."""
+        ...
+
+    async def post(self, post_id: int) -> PostRow | None:
+        """One post, whatever its state, or None."""
+        ...
+
+    async def post_comments(self, post_id: int, before: int | None, limit: int, viewer_id: str,
+                            manager: bool) -> list[CommentRow]:
+        """The comments ``viewer_id`` may see, newest first, with ``comment_id < before``: visible
+        ones, their own held ones; a manager also sees every held and hidden one."""
+        ...
+
+    async def comment(self, comment_id: int) -> CommentRow | None:
+        """One comment, whatever its status, or None."""
+        ...
+
+
+ACCOUNTS = ("SELECT account_id, name, name_key, category, intro, subject_type, subject_key, org_name, owner_id,"
+            " created_at, labels, credit_score, comments_restricted, suspended_until, closed_at, opener_key"
+            " FROM accounts")
+LAST_POSTS = "SELECT account_id, MAX(ts) FROM posts GROUP BY account_id"
+EDITORS = "SELECT account_id, user_id FROM account_editors"
+SUBSCRIPTIONS = "SELECT account_id, user_id FROM subscriptions"
+BARRED = "SELECT subject_key FROM barred_subjects"
+
+
+async def load_accounts(fetch: Fetch, state: State) -> None:
+    """Accounts, their editors and subscribers, the barred subjects: what the handlers check
+    from memory (names, roles, caps) and what fan-out needs (who follows which account)."""
+    users = state.users
+    for row in await fetch(ACCOUNTS):
+        a = Account(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
+                    labels=tuple(json.loads(row[10])), credit_score=row[11], comments_restricted=bool(row[12]),
+                    suspended_until=row[13], closed_at=row[14], opener_key=row[15])
+        state.accounts[a.account_id] = a
+        state.account_names[a.name_key] = a.account_id
+        owner = users.get(a.owner_id)
+        if owner is not None:
+            owner.managed.add(a.account_id)
+    for aid, ts in await fetch(LAST_POSTS):
+        state.accounts[aid].last_post_at = int(ts)
+    for aid, uid in await fetch(EDITORS):
+        a = state.accounts[aid]
+        a.editors.add(uid)
+        if uid in users:
+            users[uid].managed.add(aid)
+    for aid, uid in await fetch(SUBSCRIPTIONS):
+        state.accounts[aid].subscribers.add(uid)
+        if uid in users:
+            users[uid].subscriptions.add(aid)
+    state.barred_subjects.update(key for (key,) in await fetch(BARRED))

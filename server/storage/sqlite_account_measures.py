@@ -1,0 +1,88 @@
+"""The platform's measures on public accounts, on SQLite: ``RemovePost``, ``UnbarSubjects`` and the
+reads of :class:`~server.storage.account_measures.AccountMeasureReads`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiosqlite
+
+from protocol.errors import ContractError
+from server.storage import changes as c
+from server.storage.account_measures import ACCOUNT_ROW_COLS, COMMENT_COLS, POST_COLS, AccountFigures
+from server.storage.sqlite_changes import applies
+from server.storage.sqlite_reads import SqliteReader
+from server.storage.sqlite_records import AUDIT_COLS, SANCTION_COLS
+
+
+def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
+    return ", ".join(prefix + col for col in cols)
+
+
+def _dicts(cols: tuple[str, ...], rows: list[Any]) -> list[dict[str, Any]]:
+    return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+@applies(c.RemovePost)
+async def _remove_post(db: aiosqlite.Connection, r: c.RemovePost) -> tuple[str, str]:
+    # One writer: nothing changes the row between this read and the update.
+    rows = list(await db.execute_fetchall("SELECT account_id, author_id, removed_at FROM posts WHERE post_id = ?",
+                                          (r.post_id,)))
+    if not rows:
+        raise ContractError("not_found", f"no post {r.post_id}")
+    account_id, author_id, removed_at = rows[0]
+    if removed_at is not None:
+        raise ContractError("not_found", f"post {r.post_id} was removed already")
+    await db.execute("UPDATE posts SET removed_at = ?, removed_reason = ? WHERE post_id = ?",
+                     (r.removed_at, r.reason, r.post_id))
+    return str(account_id), str(author_id)
+
+
+@applies(c.UnbarSubjects)
+async def _unbar_subjects(db: aiosqlite.Connection, u: c.UnbarSubjects) -> None:
+    await db.executemany("DELETE FROM barred_subjects WHERE subject_key = ?", [(k,) for k in u.subject_keys])
+
+
+class SqliteAccountMeasureReads(SqliteReader):
+    async def account_row(self, account_id: str) -> dict[str, Any] | None:
+        row = await self._fetchone(f"SELECT {_cols(ACCOUNT_ROW_COLS)} FROM accounts WHERE account_id = ?",
+                                   (account_id,))
+        return dict(zip(ACCOUNT_ROW_COLS, row, strict=True)) if row is not None else None
+
+    async def account_figures(self, since: int) -> dict[str, AccountFigures]:
+        rows = await self._fetchall(
+            "SELECT p.account_id,"
+            " SUM(CASE WHEN p.deleted_at IS NULL AND p.removed_at IS NULL THEN 1 ELSE 0 END), SUM(p.reads),"
+            " (SELECT COUNT(*) FROM post_reads r JOIN posts q ON q.post_id = r.post_id"
+            "   WHERE q.account_id = p.account_id AND r.ts >= ?)"
+            " FROM posts p GROUP BY p.account_id", (since,))
+        return {r[0]: AccountFigures(int(r[1] or 0), int(r[2] or 0), int(r[3] or 0)) for r in rows}
+
+    async def org_codes(self) -> dict[str, str]:
+        rows = await self._fetchall("SELECT account_id, org_code FROM accounts WHERE org_code IS NOT NULL")
+        return {r[0]: r[1] for r in rows}
+
+    async def person_key(self, user_id: str) -> str | None:
+        row = await self._fetchone("SELECT id_hmac FROM users WHERE user_id = ?", (user_id,))
+        return bytes(row[0]).hex() if row is not None and row[0] is not None else None
+
+    async def export_account(self, account_id: str, since: int, until: int) -> dict[str, Any]:
+        rng = (since, until)
+        account = await self.account_row(account_id)
+        posts = _dicts(POST_COLS, await self._fetchall(
+            f"SELECT {_cols(POST_COLS)} FROM posts WHERE account_id = ? AND ts >= ? AND ts < ? ORDER BY post_id",
+            (account_id, *rng)))
+        comments = _dicts(COMMENT_COLS, await self._fetchall(
+            f"SELECT {_cols(COMMENT_COLS, 'c.')} FROM comments c JOIN posts p ON p.post_id = c.post_id"
+            " WHERE p.account_id = ? AND c.ts >= ? AND c.ts < ? ORDER BY c.comment_id", (account_id, *rng)))
+        editors = _dicts(("user_id", "added_at"), await self._fetchall(
+            "SELECT user_id, added_at FROM account_editors WHERE account_id = ? ORDER BY added_at, user_id",
+            (account_id,)))
+        sanctions = _dicts(SANCTION_COLS, await self._fetchall(
+            f"SELECT {_cols(SANCTION_COLS)} FROM sanctions WHERE target_type = 'account' AND target_id = ?"
+            " AND starts_at >= ? AND starts_at < ? ORDER BY id", (account_id, *rng)))
+        audit = _dicts(AUDIT_COLS, await self._fetchall(
+            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = ? OR json_extract(detail, '$.account_id') = ?)"
+            " AND ts >= ? AND ts < ? ORDER BY id", (account_id, account_id, *rng)))
+        return {"account": account, "posts": posts, "comments": comments, "editors": editors,
+                "sanctions": sanctions, "audit": audit}

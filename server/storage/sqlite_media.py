@@ -1,0 +1,42 @@
+"""Media on SQLite: the two changes and the reads (SQL in :mod:`server.storage.media`)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import aiosqlite
+
+from protocol.errors import ContractError
+from server.storage import changes as c
+from server.storage import media as m
+from server.storage.sqlite_changes import applies
+from server.storage.sqlite_reads import SqliteReader
+
+
+@applies(c.InsertMedia)
+async def _insert_media(db: aiosqlite.Connection, r: c.InsertMedia) -> None:
+    try:
+        await db.execute(m.INSERT_MEDIA, (r.media_id, r.sha256, r.uploader, r.mime, r.kind, r.size, r.name,
+                                          r.width, r.height, r.created_at))
+    except sqlite3.IntegrityError:
+        raise ContractError("conflict", f"media {r.media_id} exists already") from None
+
+
+@applies(c.DeleteMedia)
+async def _delete_media(db: aiosqlite.Connection, d: c.DeleteMedia) -> list[str]:
+    if not d.media_ids:
+        return []
+    rows = await db.execute_fetchall(m.DELETE_UNCARRIED_SQLITE, (json.dumps(list(d.media_ids)),))
+    return [r[0] for r in rows]
+
+
+class SqliteMediaReads(SqliteReader):
+    async def media_live(self, media_id: str) -> bool:
+        return await self._fetchone(m.LIVE, (media_id, media_id)) is not None
+
+    async def media_in_message(self, group_id: str, seq: int, media_id: str) -> bool:
+        return await self._fetchone(m.IN_MESSAGE, (group_id, seq, media_id)) is not None
+
+    async def uncarried_media(self, created_before: int, after: str, limit: int) -> list[str]:
+        return [r[0] for r in await self._fetchall(m.UNCARRIED, (created_before, after, limit))]

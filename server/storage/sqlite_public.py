@@ -1,0 +1,247 @@
+"""Public accounts on SQLite: how each account change is applied, and the reads.
+
+The changes run in the writer's transaction (``BEGIN IMMEDIATE``; one writer),
+so nothing else writes between a check and the write after it: the cap per
+subject (and per person, counting the organisation accounts they opened) and the
+barred-subject check of :class:`~server.storage.changes.InsertAccount` are decided
+here for every node and connection, and so is that an owner, a new editor and a
+new subscriber are not cancelled (``CancelAccount`` checks what its user owns).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import aiosqlite
+
+from protocol.errors import ContractError
+from server.storage import changes as c
+from server.storage.public import (
+    COMMENT_SELECT,
+    POST_SELECT,
+    REJECTED_PREFIX,
+    RELEASE_COMMENT,
+    CommentRow,
+    PostRow,
+    cap_refusal,
+    moderation_refusal,
+    post_row,
+)
+from server.storage.sqlite_changes import _rowcount, _set_clause, applies
+from server.storage.sqlite_reads import SqliteReader
+
+
+async def _one(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> Any:
+    rows = list(await db.execute_fetchall(sql, params))
+    return rows[0] if rows else None
+
+
+async def _active_user(db: aiosqlite.Connection, user_id: str, code: str, reason: str) -> None:
+    """``code`` when ``user_id``'s account is cancelled (``CancelAccount`` committed before this change)."""
+    row = await _one(db, "SELECT deleted_at FROM users WHERE user_id = ?", (user_id,))
+    if row is not None and row[0] is not None:
+        raise ContractError(code, reason)
+
+
+async def _check_subjects(db: aiosqlite.Connection, id_hmac: bytes, subject_key: str) -> None:
+    """``blacklisted`` when the owner's verified person or the account's subject is barred."""
+    keys = {id_hmac.hex(), subject_key}
+    barred = await _one(db, f"SELECT 1 FROM barred_subjects WHERE subject_key IN ({','.join('?' * len(keys))})",
+                        tuple(keys))
+    person = await _one(db, "SELECT 1 FROM users WHERE id_hmac = ? AND blacklisted_at IS NOT NULL", (id_hmac,))
+    if barred or person:
+        raise ContractError("blacklisted", "this person or organisation is barred from running public accounts")
+
+
+@applies(c.InsertAccount)
+async def _insert_account(db: aiosqlite.Connection, a: c.InsertAccount) -> tuple[str, str]:
+    row = await _one(db, "SELECT id_hmac, deleted_at FROM users WHERE user_id = ?", (a.owner_id,))
+    if row is not None and row[1] is not None:
+        raise ContractError("conflict", "that account was cancelled")
+    if row is None or row[0] is None:
+        raise ContractError("verification_required", "opening a public account needs a verified identity")
+    id_hmac: bytes = row[0]
+    person = id_hmac.hex()
+    key = a.subject_key if a.subject_key is not None else person
+    await _check_subjects(db, id_hmac, key)
+    # One writer: nothing is inserted between these counts and the insert below.
+    if key != person:
+        (live,) = await _one(db, "SELECT COUNT(*) FROM accounts WHERE subject_key = ? AND closed_at IS NULL",
+                             (key,))
+        if live >= a.max_per_subject:
+            raise cap_refusal(a.max_per_subject, organisation=True)
+    (acting,) = await _one(db, "SELECT COUNT(*) FROM accounts WHERE (subject_key = ? OR opener_key = ?)"
+                           " AND closed_at IS NULL", (person, person))
+    if acting >= a.max_per_subject:
+        raise cap_refusal(a.max_per_subject, organisation=False)
+    try:
+        await db.execute(
+            "INSERT INTO accounts (account_id, name, name_key, category, intro, subject_type, subject_key, org_name,"
+            " org_code, owner_id, credit_score, created_at, opener_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (a.account_id, a.name, a.name_key, a.category, a.intro, a.subject_type, key, a.org_name, a.org_code,
+             a.owner_id, a.credit_score, a.created_at, person),
+        )
+    except sqlite3.IntegrityError as exc:
+        if "name_key" in str(exc):
+            raise ContractError("conflict", "that account name is taken") from None
+        raise c.AccountIdTaken(a.account_id) from None
+    return key, person
+
+
+@applies(c.SetAccountFields)
+async def _set_account_fields(db: aiosqlite.Connection, s: c.SetAccountFields) -> None:
+    sets, values = _set_clause(s.fields, c.ACCOUNT_FIELDS)
+    try:
+        await db.execute(f"UPDATE accounts SET {sets} WHERE account_id = ?", (*values, s.account_id))
+    except sqlite3.IntegrityError:
+        raise ContractError("conflict", "that account name is taken") from None
+
+
+@applies(c.SetEditor)
+async def _set_editor(db: aiosqlite.Connection, e: c.SetEditor) -> None:
+    if e.on:
+        await _active_user(db, e.user_id, "not_found", f"no user {e.user_id}")
+        await db.execute("INSERT INTO account_editors (account_id, user_id, added_at) VALUES (?, ?, ?)"
+                         " ON CONFLICT (account_id, user_id) DO NOTHING", (e.account_id, e.user_id, e.ts))
+    else:
+        await db.execute("DELETE FROM account_editors WHERE account_id = ? AND user_id = ?", (e.account_id, e.user_id))
+
+
+@applies(c.SetSubscription)
+async def _set_subscription(db: aiosqlite.Connection, s: c.SetSubscription) -> None:
+    if s.on:
+        await _active_user(db, s.user_id, "unauthenticated", "this account is cancelled")
+        await db.execute("INSERT INTO subscriptions (account_id, user_id, ts) VALUES (?, ?, ?)"
+                         " ON CONFLICT (account_id, user_id) DO NOTHING", (s.account_id, s.user_id, s.ts))
+    else:
+        await db.execute("DELETE FROM subscriptions WHERE account_id = ? AND user_id = ?", (s.account_id, s.user_id))
+
+
+@applies(c.InsertPost)
+async def _insert_post(db: aiosqlite.Connection, p: c.InsertPost) -> int:
+    cur = await db.execute(
+        "INSERT INTO posts (account_id, author_id, title, body, attachments, comments_mode, ts, held)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        (p.account_id, p.author_id, p.title, p.body, p.attachments, p.comments_mode, p.ts, p.held),
+    )
+    post_id = cur.lastrowid
+    assert post_id is not None
+    await db.executemany("INSERT INTO post_media (post_id, media_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                         [(post_id, m) for m in p.media_ids])
+    if p.review is not None:
+        await db.execute(
+            "INSERT INTO review_queue (kind, account_id, post_id, sender_id, action, category, term, created_at)"
+            " VALUES ('post', ?, ?, ?, 'review', ?, ?, ?)",
+            (p.account_id, post_id, p.author_id, p.review, p.term, p.ts))
+    return post_id
+
+
+@applies(c.DeletePost)
+async def _delete_post(db: aiosqlite.Connection, d: c.DeletePost) -> None:
+    n = await _rowcount(db, "UPDATE posts SET deleted_at = ?, deleted_by = ? WHERE post_id = ?"
+                        " AND deleted_at IS NULL AND removed_at IS NULL", (d.deleted_at, d.deleted_by, d.post_id))
+    if n != 1:
+        raise ContractError("not_found", f"no post {d.post_id}")
+
+
+@applies(c.ReadPost)
+async def _read_post(db: aiosqlite.Connection, r: c.ReadPost) -> bool:
+    n = await _rowcount(db, "INSERT INTO post_reads (post_id, user_id, ts) VALUES (?, ?, ?)"
+                        " ON CONFLICT (post_id, user_id) DO NOTHING", (r.post_id, r.user_id, r.ts))
+    if n == 1:
+        await db.execute("UPDATE posts SET reads = reads + 1 WHERE post_id = ?", (r.post_id,))
+    return n == 1
+
+
+@applies(c.InsertComment)
+async def _insert_comment(db: aiosqlite.Connection, m: c.InsertComment) -> int:
+    cur = await db.execute(
+        "INSERT INTO comments (post_id, user_id, text, reply_to, ts, status, review) VALUES (?,?,?,?,?,?,?)",
+        (m.post_id, m.user_id, m.text, m.reply_to, m.ts, m.status, m.review),
+    )
+    comment_id = cur.lastrowid
+    assert comment_id is not None
+    if m.review is not None:
+        await db.execute(
+            "INSERT INTO review_queue (kind, account_id, post_id, comment_id, sender_id, action, category, term,"
+            " created_at) SELECT 'comment', account_id, post_id, ?, ?, 'review', ?, ?, ? FROM posts WHERE post_id = ?",
+            (comment_id, m.user_id, m.review, m.term, m.ts, m.post_id))
+    return comment_id
+
+
+@applies(c.ModerateComment)
+async def _moderate_comment(db: aiosqlite.Connection, m: c.ModerateComment) -> None:
+    refusal = moderation_refusal(m, await _one(db, "SELECT status, review FROM comments WHERE comment_id = ?",
+                                               (m.comment_id,)))
+    if refusal is not None:
+        raise refusal
+    await db.execute("UPDATE comments SET status = ?, moderated_by = ?, moderated_at = ? WHERE comment_id = ?",
+                     (m.status, m.by, m.ts, m.comment_id))
+
+
+@applies(c.DecideHeldPost)
+async def _decide_held_post(db: aiosqlite.Connection, d: c.DecideHeldPost) -> bool:
+    if d.release:
+        row = await _one(db, "UPDATE posts SET held = 0 WHERE post_id = ? AND held = 1"
+                         " RETURNING deleted_at IS NULL AND removed_at IS NULL", (d.post_id,))
+    else:
+        row = await _one(db, "UPDATE posts SET held = 2, removed_at = COALESCE(removed_at, ?),"
+                         " removed_reason = COALESCE(removed_reason, ?) WHERE post_id = ? AND held = 1 RETURNING 0",
+                         (d.ts, REJECTED_PREFIX + d.reason, d.post_id))
+    if row is None:
+        raise ContractError("conflict", f"post {d.post_id} is not held for review")
+    return bool(row[0])
+
+
+@applies(c.DecideHeldComment)
+async def _decide_held_comment(db: aiosqlite.Connection, d: c.DecideHeldComment) -> str:
+    if d.release:
+        row = await _one(db, RELEASE_COMMENT.replace("$1", "?"), (d.comment_id,))
+    else:
+        row = await _one(db, "UPDATE comments SET review = NULL, status = 'rejected', moderated_by = ?,"
+                         " moderated_at = ? WHERE comment_id = ? AND review IS NOT NULL RETURNING status",
+                         (d.by, d.ts, d.comment_id))
+    if row is None:
+        raise ContractError("conflict", f"comment {d.comment_id} is not waiting for the platform's review")
+    return str(row[0])
+
+
+@applies(c.BarSubject)
+async def _bar_subject(db: aiosqlite.Connection, b: c.BarSubject) -> None:
+    await db.execute("INSERT INTO barred_subjects (subject_key, reason, barred_at) VALUES (?, ?, ?)"
+                     " ON CONFLICT (subject_key) DO NOTHING", (b.subject_key, b.reason, b.barred_at))
+
+
+class SqlitePublicReads(SqliteReader):
+    async def account_posts(self, account_id: str, before: int | None, limit: int,
+                            include_held: bool) -> list[PostRow]:
+        sql = POST_SELECT + " WHERE p.account_id = ? AND p.deleted_at IS NULL AND p.removed_at IS NULL"
+        params: list[Any] = [account_id]
+        if not include_held:
+            sql += " AND p.held = 0"
+        if before is not None:
+            sql += " AND p.post_id < ?"
+            params.append(before)
+        rows = await self._fetchall(sql + " ORDER BY p.post_id DESC LIMIT ?", [*params, limit])
+        return [post_row(r) for r in rows]
+
+    async def post(self, post_id: int) -> PostRow | None:
+        row = await self._fetchone(POST_SELECT + " WHERE p.post_id = ?", (post_id,))
+        return post_row(row) if row is not None else None
+
+    async def post_comments(self, post_id: int, before: int | None, limit: int, viewer_id: str,
+                            manager: bool) -> list[CommentRow]:
+        seen = "status IN ('visible', 'held', 'hidden')" if manager else \
+            "(status = 'visible' OR (status = 'held' AND user_id = ?))"
+        sql = COMMENT_SELECT + f" WHERE post_id = ? AND {seen}"
+        params: list[Any] = [post_id] if manager else [post_id, viewer_id]
+        if before is not None:
+            sql += " AND comment_id < ?"
+            params.append(before)
+        rows = await self._fetchall(sql + " ORDER BY comment_id DESC LIMIT ?", [*params, limit])
+        return [CommentRow(*r) for r in rows]
+
+    async def comment(self, comment_id: int) -> CommentRow | None:
+        row = await self._fetchone(COMMENT_SELECT + " WHERE comment_id = ?", (comment_id,))
+        return CommentRow(*row) if row is not None else None

@@ -1,0 +1,150 @@
+"""SQLite reads for read markers (unread counts) and message search, on the reader connection.
+
+The search index is ``message_search`` (schema version 12): an FTS5 table with the
+trigram tokenizer over the visible messages, kept in step with ``messages`` by
+triggers for edits, holds released, deletions and purges. New messages are indexed
+many at a time: the writer runs :data:`INDEX_CATCH_UP` inside one of its batches
+(see ``sqlite.INDEX_BATCH_ROWS``), which moves each group's ``indexed_seq`` up to its
+``last_seq``, and a search of a group whose index lags has it do so first. A message's key in
+the index is ``(n << 32) | seq`` where ``n`` is its group's number in
+``search_groups``, so one group's messages are one key range in seq order and a
+search reads that range from the newest end, stopping at ``limit``.
+
+- Three characters or more: one phrase query (``MATCH``); the trigram tokenizer
+  turns it into consecutive trigrams, which is a case-insensitive substring match.
+- Two characters (too short for a trigram): first the newest ``SEARCH_WINDOW``
+  messages of the range are read directly (common pairs are answered here); then,
+  if more are wanted, the instances of every trigram that starts with the pair
+  (each indexed text ends with U+FFFF, so every occurrence of the pair starts one)
+  are read from the index's ``fts5vocab`` table in one pass over that range of terms:
+  the cost follows how often the pair occurs in the whole store, not how many
+  different trigrams begin with it (an ``OR`` of those trigrams costs a lookup per
+  trigram per index segment: 100 ms and more for a pair of common characters).
+"""
+
+from __future__ import annotations
+
+from itertools import product
+from typing import Any
+
+from server.storage.base import HistoryRow
+from server.storage.sqlite_reads import HISTORY_EXTRAS, SqliteReader
+
+SEARCH_WINDOW = 2000  # seqs a two-character search reads directly before asking the index
+KEY_SHIFT = 32  # a message's index key is (group number << 32) | seq
+SEQ_END = 1 << KEY_SHIFT  # seqs of one group in the index stay below this (keys are base + seq)
+SENTINEL = "\uffff"  # appended to every indexed text (see the schema); never searchable
+LAST_CHAR = "\U0010ffff"
+
+# Run by the writer inside a batch: every group's visible messages past its indexed_seq go
+# into the index (as they now read), then indexed_seq moves up to the group's last_seq.
+INDEX_CATCH_UP = (
+    ("INSERT INTO message_search (rowid, text) SELECT (s.n << 32) | m.seq, m.text || char(65535)"
+     " FROM groups g CROSS JOIN search_groups s ON s.group_id = g.group_id AND g.last_seq > s.indexed_seq"
+     " CROSS JOIN messages m ON m.group_id = g.group_id AND m.seq > s.indexed_seq"
+     " WHERE m.held = 0 AND m.deleted_at IS NULL"),
+    ("UPDATE search_groups SET indexed_seq = g.last_seq FROM groups g"
+     " WHERE g.group_id = search_groups.group_id AND g.last_seq > search_groups.indexed_seq"),
+)
+# Whether a group (or, without a group id, any group) has messages the index still lacks.
+LAGGING = ("SELECT 1 FROM groups g JOIN search_groups s ON s.group_id = g.group_id"
+           " WHERE g.last_seq > s.indexed_seq")
+
+# messages.* qualified: the index has a column named text too.
+_COLS = ("messages.seq, messages.ts, messages.sender_id, messages.sender_role, messages.text,"
+         f" messages.deleted_at IS NOT NULL, {HISTORY_EXTRAS}")
+# CROSS JOIN keeps the index as the outer loop: it yields keys newest first, each looked up once.
+_INDEXED = (f"SELECT {_COLS} FROM message_search f CROSS JOIN messages"
+            " ON messages.group_id = ? AND messages.seq = f.rowid - ?"
+            " WHERE message_search MATCH ? AND f.rowid > ? AND f.rowid < ?"
+            " AND messages.held = 0 AND messages.deleted_at IS NULL ORDER BY f.rowid DESC LIMIT ?")
+
+
+# Two characters: the trigrams that begin with them are one range of the index's terms;
+# their instances (one pass over that range, however many terms) give the keys, newest first.
+_PAIR = (f"SELECT {_COLS} FROM (SELECT DISTINCT doc FROM message_search_instances"
+         " WHERE term >= ? AND term <= ? AND doc > ? AND doc < ? ORDER BY doc DESC LIMIT ?) AS d"
+         " CROSS JOIN messages ON messages.group_id = ? AND messages.seq = d.doc - ?"
+         " WHERE messages.held = 0 AND messages.deleted_at IS NULL ORDER BY d.doc DESC")
+
+
+def phrase(text: str) -> str:
+    """``text`` as one FTS5 string: nothing in it is query syntax."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _cases(ch: str) -> set[str]:
+    return {c for c in (ch, ch.lower(), ch.upper()) if len(c) == 1}
+
+
+def _fold(ch: str) -> str:
+    low = ch.lower()
+    return low if len(low) == 1 else ch
+
+
+def _row(r: Any) -> HistoryRow:
+    return HistoryRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), *r[6:])
+
+
+class SqliteSearchReads(SqliteReader):
+    async def _catch_up_index(self) -> None:
+        """Have the writer run INDEX_CATCH_UP; returns after its commit."""
+        raise NotImplementedError  # the store's writer does it (SqliteStore)
+
+    async def unread_counts(self, user_id: str, floors: dict[str, int]) -> dict[str, int]:
+        """One query for all the groups: a range of each group's primary key (group_id, seq)."""
+        if not floors:
+            return {}
+        values = ", ".join("(?, ?)" for _ in floors)
+        params: list[Any] = [x for item in floors.items() for x in item]
+        rows = await self._fetchall(
+            f"WITH r(group_id, floor) AS (VALUES {values})"
+            " SELECT m.group_id, COUNT(*) FROM r CROSS JOIN messages m ON m.group_id = r.group_id AND m.seq > r.floor"
+            " WHERE m.sender_id <> ? AND m.held = 0 AND m.deleted_at IS NULL GROUP BY m.group_id",
+            [*params, user_id],
+        )
+        return {gid: int(n) for gid, n in rows}
+
+    async def search_messages(
+        self, group_id: str, floor_seq: int, query: str, before: int | None, limit: int
+    ) -> list[HistoryRow]:
+        if len(query) < 2 or SENTINEL in query or limit < 1:
+            return []
+        if await self._fetchone(LAGGING + " AND g.group_id = ?", (group_id,)):
+            await self._catch_up_index()  # some of the group's messages are not in the index yet
+        row = await self._fetchone(
+            "SELECT s.n, g.last_seq FROM search_groups s JOIN groups g ON g.group_id = s.group_id"
+            " WHERE s.group_id = ?", (group_id,))
+        if row is None:
+            return []
+        base = int(row[0]) << KEY_SHIFT
+        lo = max(floor_seq, 0)  # results have lo < seq < hi
+        hi = min(int(row[1]) + 1, SEQ_END if before is None else before, SEQ_END)
+        if hi <= lo + 1:
+            return []
+        if len(query) >= 3:
+            return await self._indexed(group_id, base, lo, hi, phrase(query), limit)
+        mid = max(lo, hi - 1 - SEARCH_WINDOW)
+        found = await self._recent(group_id, mid, hi, query, limit)
+        if len(found) < limit and mid > lo:
+            pair = _fold(query[0]) + _fold(query[1])
+            rows = await self._fetchall(_PAIR, (pair, pair + LAST_CHAR, base + lo, base + mid + 1,
+                                                limit - len(found), group_id, base))
+            found += [_row(r) for r in rows]
+        return found
+
+    async def _indexed(self, group_id: str, base: int, lo: int, hi: int, expr: str, limit: int) -> list[HistoryRow]:
+        """Matches of ``expr`` with lo < seq < hi, newest first, through the index."""
+        rows = await self._fetchall(_INDEXED, (group_id, base, expr, base + lo, base + hi, limit))
+        return [_row(r) for r in rows]
+
+    async def _recent(self, group_id: str, lo: int, hi: int, pair: str, limit: int) -> list[HistoryRow]:
+        """Messages with lo < seq < hi containing the two characters ``pair`` in any case, read directly."""
+        variants = sorted({a + b for a, b in product(_cases(pair[0]), _cases(pair[1]))})
+        contains = " OR ".join("instr(text, ?) > 0" for _ in variants)
+        rows = await self._fetchall(
+            f"SELECT {_COLS} FROM messages WHERE group_id = ? AND seq > ? AND seq < ?"
+            f" AND held = 0 AND deleted_at IS NULL AND ({contains}) ORDER BY seq DESC LIMIT ?",
+            (group_id, lo, hi, *variants, limit),
+        )
+        return [_row(r) for r in rows]

@@ -1,0 +1,70 @@
+"""Holding a running server's store reads back from outside, to test what a handler does when
+the world changes during its ``await`` (a race that timing alone cannot produce reliably).
+
+PostgreSQL: a transaction of the test's own takes ``ACCESS EXCLUSIVE`` on one table, so the
+server's reads of it wait until the test lets go; writes to other tables go on.
+
+SQLite (WAL mode): the test process takes the exclusive locks on the five read-mark bytes of
+the WAL-index (bytes 123 to 127 of ``qunguan.db-shm``, the file format's WAL_READ_LOCK(0..4)).
+No connection of the server can begin a read transaction meanwhile, so every read waits (SQLite
+retries for about ten seconds before giving up), and so do writes, which begin with a read.
+While a hold is on, this process must not open and close the database itself: closing any
+descriptor of a file drops this process's POSIX locks on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+WAL_READ_LOCKS = (123, 5)  # (first byte, count) in the -shm file
+
+
+@asynccontextmanager
+async def reads_held(srv: Any, table: str) -> AsyncIterator[None]:
+    """While inside, the server's reads of ``table`` wait (on SQLite: all its reads and writes)."""
+    if srv.backend == "postgresql":
+        import asyncpg
+
+        conn = await asyncpg.connect(srv.pg_url)
+        try:
+            tr = conn.transaction()
+            await tr.start()
+            await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            try:
+                yield
+            finally:
+                await tr.rollback()
+        finally:
+            await conn.close()
+        return
+    start, count = WAL_READ_LOCKS
+    fd = os.open(srv.dir / "qunguan.db-shm", os.O_RDWR)
+    try:
+        for _ in range(2000):  # a read of the server's may hold one of them for a moment
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, count, start, os.SEEK_SET)
+                break
+            except OSError:
+                await asyncio.sleep(0.005)
+        else:
+            raise AssertionError("the server's reads never let go of the WAL read locks")
+        try:
+            yield
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN, count, start, os.SEEK_SET)
+    finally:
+        os.close(fd)
+
+
+async def until(check: Any, timeout: float = 5.0) -> None:
+    """Wait until the coroutine function ``check`` returns true."""
+    for _ in range(int(timeout / 0.02)):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the condition never held")

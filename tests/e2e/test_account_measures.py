@@ -1,0 +1,371 @@
+"""The platform's measures on public accounts (P4, P7, P8, P10-P13) through `qunguan admin` and a real
+server, both backends: each command's effect reaches clients within 2 s, each is recorded under the
+operator's name with its reason, and each refusal is an exit 2 with one line."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+
+import pytest
+
+from governance.public_accounts import org_check_char
+from governance.retention import DAY_MS
+from tests.e2e.harness import new_id_number
+
+WITHIN = 2.0
+LEGAL_NAME = "张三"
+
+
+@pytest.fixture
+def srv(make_server, monkeypatch):
+    """One verified ID number may back two user accounts (two logins of one person)."""
+    monkeypatch.setenv("QUNGUAN_IDENTITY_MAX_ACCOUNTS_PER_ID", "2")
+    return make_server()
+
+
+def org_code(serial: int) -> str:
+    first17 = f"91310115MA{serial:07d}"
+    return first17 + org_check_char(first17)
+
+
+def code(reply):
+    return "ok" if reply.get("ok") else reply["code"]
+
+
+async def new_account(owner, name, category="culture", **kw):
+    args = {"name": name, "category": category, "intro": "简介", "subject_type": "individual", **kw}
+    return (await owner.request("create_account", **args))["account_id"]
+
+
+async def admin_ok(srv, *args):
+    rc, out, err = await srv.admin(*args)
+    assert rc == 0, err
+    return out
+
+
+async def admin_refused(srv, *args):
+    rc, out, err = await srv.admin(*args)
+    assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1, (rc, out, err)
+    return err
+
+
+async def notice(client, kind):
+    while True:
+        ev = await client.next_event("notice", timeout=WITHIN)
+        if ev["kind"] == kind:
+            return ev
+
+
+async def sanctions(srv, aid):
+    return [json.loads(line) for line in (await admin_ok(srv, "sanctions", "--account", aid)).splitlines()]
+
+
+async def listing(srv, *args):
+    return [json.loads(line) for line in (await admin_ok(srv, "accounts", *args)).splitlines()]
+
+
+def record(srv, action):
+    return [(actor, target, reason, json.loads(detail)) for actor, target, reason, detail in srv.db_rows(
+        "SELECT actor_id, target_id, reason, detail FROM audit WHERE action = ? ORDER BY id", action)]
+
+
+async def test_warn_and_restrict_comments(srv):
+    owner = await srv.user(verify_id=True)
+    reader = await srv.user()
+    aid = await new_account(owner, "茶馆日报")
+    post_id = (await owner.request("publish", account_id=aid, title="开张", body="欢迎"))["post_id"]
+
+    await admin_refused(srv, "warn-account", aid)  # --reason is required
+    assert "unknown account 123456789" in await admin_refused(srv, "warn-account", "123456789", "--reason", "x")
+    await admin_ok(srv, "warn-account", aid, "--reason", "标题党，请整改")
+    ev = await notice(owner, "account_warning")
+    assert ev["account_id"] == aid and ev["text"] == "标题党，请整改" and ev["by"] == "operator" and ev["sanction_id"]
+    [warning] = await sanctions(srv, aid)
+    assert (warning["kind"], warning["target_type"], warning["status"], warning["id"]) == (
+        "warning", "account", "in_force", ev["sanction_id"])
+
+    assert code(await reader.call("comment", post_id=post_id, text="first")) == "ok"
+    await admin_ok(srv, "restrict-account", aid, "--comments", "off", "--reason", "评论区管理不力")
+    ev = await notice(owner, "account_restricted")
+    assert ev["account_id"] == aid
+    assert (await reader.request("account_info", account_id=aid))["status"] == "restricted"
+    assert code(await reader.call("comment", post_id=post_id, text="second")) == "forbidden"
+    await admin_refused(srv, "restrict-account", aid, "--comments", "off", "--reason", "again")
+    # a restricted account still publishes
+    assert code(await owner.call("publish", account_id=aid, title="第二篇", body="正文")) == "ok"
+
+    await admin_ok(srv, "restrict-account", aid, "--comments", "on", "--reason", "已整改")
+    assert (await notice(owner, "account_unrestricted"))["account_id"] == aid
+    assert (await reader.request("account_info", account_id=aid))["status"] == "active"
+    assert code(await reader.call("comment", post_id=post_id, text="third")) == "ok"
+    restriction = [s for s in await sanctions(srv, aid) if s["kind"] == "restrict_comments"]
+    assert [(s["status"], s["lift_reason"]) for s in restriction] == [("lifted", "已整改")]
+    await admin_refused(srv, "restrict-account", aid, "--comments", "on", "--reason", "not restricted")
+    assert [(a, t, r, d["comments"]) for a, t, r, d in record(srv, "restrict_account")] == [
+        ("operator", aid, "评论区管理不力", "off"), ("operator", aid, "已整改", "on")]
+    assert [(a, t, r) for a, t, r, _ in record(srv, "warn_account")] == [("operator", aid, "标题党，请整改")]
+
+
+async def test_suspend_blocks_publishing_until_lifted(srv):
+    owner = await srv.user(verify_id=True)
+    aid = await new_account(owner, "晨报")
+    await admin_refused(srv, "suspend-account", aid, "--seconds", "0", "--reason", "x")
+    await admin_ok(srv, "suspend-account", aid, "--seconds", "3600", "--reason", "违规转载")
+    ev = await notice(owner, "account_suspended")
+    assert ev["account_id"] == aid and ev["deadline"] > 0
+    assert (await owner.request("account_info", account_id=aid))["status"] == "suspended"
+    assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    [row] = await listing(srv)
+    assert row["status"] == "suspended" and row["credit_score"] == 80  # 100 less the sanction penalty
+
+    [susp] = [s for s in await sanctions(srv, aid) if s["kind"] == "suspend_account"]
+    await admin_ok(srv, "lift", susp["id"], "--reason", "申诉成立")
+    assert (await notice(owner, "sanction_lifted"))["account_id"] == aid
+    assert (await owner.request("account_info", account_id=aid))["status"] == "active"
+    assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "ok"
+
+
+async def test_a_short_suspension_ends_by_itself(srv):
+    owner = await srv.user(verify_id=True)
+    aid = await new_account(owner, "午报")
+    await admin_ok(srv, "suspend-account", aid, "--seconds", "1", "--reason", "短暂暂停")
+    assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    await notice(owner, "account_suspended")
+    await asyncio.sleep(1.2)
+    assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "ok"
+
+
+async def test_close_account_tells_subscribers_and_is_final(srv):
+    owner = await srv.user(verify_id=True)
+    fan = await srv.user()
+    aid = await new_account(owner, "夜报")
+    await fan.request("subscribe", account_id=aid)
+    await admin_ok(srv, "close-account", aid, "--reason", "传播谣言")
+    for c in (owner, fan):
+        ev = await notice(c, "account_closed")
+        assert ev["account_id"] == aid and "传播谣言" in ev["text"] and ev["by"] == "operator"
+    assert (await fan.request("account_info", account_id=aid))["status"] == "closed"
+    assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    assert "already closed" in await admin_refused(srv, "close-account", aid, "--reason", "again")
+    [closing] = [s for s in await sanctions(srv, aid) if s["kind"] == "close_account"]
+    assert "cannot be lifted" in await admin_refused(srv, "lift", closing["id"], "--reason", "x")
+    assert [(a, t, r) for a, t, r, _ in record(srv, "close_account")] == [("operator", aid, "传播谣言")]
+
+
+async def test_licences_let_news_and_government_accounts_publish(srv):
+    owner = await srv.user(verify_id=True)
+    news = await new_account(owner, "新闻眼", category="news")
+    gov = await new_account(owner, "某区政务", category="government", subject_type="organization",
+                            org_name="某区人民政府办公室", org_code=org_code(7))
+    for aid in (news, gov):
+        assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    await admin_refused(srv, "license-account", news, "--reason", "which one?")
+    await admin_refused(srv, "license-account", news, "--news", "--government", "--reason", "both")
+    await admin_ok(srv, "license-account", news, "--news", "--reason", "持有新闻信息服务许可证")
+    assert (await notice(owner, "account_licensed"))["account_id"] == news
+    await admin_ok(srv, "license-account", gov, "--government", "--reason", "核验机构代码")
+    assert (await owner.request("account_info", account_id=news))["labels"] == ["verified", "news"]
+    assert (await owner.request("account_info", account_id=gov))["labels"] == ["organization", "government"]
+    for aid in (news, gov):
+        assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "ok"
+    await admin_refused(srv, "license-account", news, "--news", "--reason", "twice")
+    await admin_ok(srv, "license-account", news, "--news", "--revoke", "--reason", "许可证过期")
+    assert (await owner.request("account_info", account_id=news))["labels"] == ["verified"]
+    assert code(await owner.call("publish", account_id=news, title="t2", body="b")) == "forbidden"
+
+
+async def test_account_credit_sets_the_level_and_what_it_allows(srv):
+    owner = await srv.user(verify_id=True)
+    aid = await new_account(owner, "周刊")
+    assert (await owner.request("account_info", account_id=aid))["credit_level"] == 3
+    await admin_refused(srv, "account-credit", aid, "--delta", "0", "--reason", "x")
+    out = await admin_ok(srv, "account-credit", aid, "--delta", "-50", "--reason", "多次违规")
+    assert "credit score 50, level 1" in out
+    assert (await notice(owner, "account_credit"))["account_id"] == aid
+    assert (await owner.request("account_info", account_id=aid))["credit_level"] == 1
+    first = await owner.request("publish", account_id=aid, title="一", body="b", comments="open")
+    assert first["comments"] == "closed"  # level 1 carries no comments
+    second = await owner.call("publish", account_id=aid, title="二", body="b")
+    assert code(second) == "rate_limited" and second["retry_after_ms"] > 0  # one post a day at level 1
+    [(actor, target, reason, detail)] = record(srv, "account_credit")
+    assert (actor, target, reason, detail["delta"], detail["score"]) == ("operator", aid, "多次违规", -50, 50)
+
+
+async def test_remove_post(srv):
+    owner = await srv.user(verify_id=True)
+    reader = await srv.user()
+    aid = await new_account(owner, "月刊")
+    keep = (await owner.request("publish", account_id=aid, title="留下", body="b"))["post_id"]
+    gone = (await owner.request("publish", account_id=aid, title="违规文章", body="b"))["post_id"]
+    await admin_refused(srv, "remove-post", "999999", "--reason", "x")
+    await admin_ok(srv, "remove-post", gone, "--reason", "含违法信息")
+    ev = await notice(owner, "post_removed")
+    assert (ev["account_id"], ev["post_id"]) == (aid, gone)
+    assert [p["post_id"] for p in (await reader.request("posts", account_id=aid))["posts"]] == [keep]
+    assert code(await reader.call("read_post", post_id=gone)) == "not_found"
+    assert "removed already" in await admin_refused(srv, "remove-post", gone, "--reason", "again")
+    assert srv.db_rows("SELECT removed_reason FROM posts WHERE post_id = ?", int(gone)) == [("含违法信息",)]
+    [(actor, target, reason, detail)] = record(srv, "remove_post")
+    assert (actor, target, reason, detail["post_id"]) == ("operator", aid, "含违法信息", int(gone))
+
+
+async def test_accounts_listing_by_subject_never_shows_identity(srv):
+    a1 = await srv.user(verify_id=False)
+    number = new_id_number()
+    await a1.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
+    a2 = await srv.user()  # the same person's second login
+    await a2.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
+    other = await srv.user(verify_id=True)
+    fan = await srv.user()
+    mine1 = await new_account(a1, "甲号")
+    org = await new_account(a2, "某公司号", subject_type="organization", org_name="上海某公司", org_code=org_code(9))
+    theirs = await new_account(other, "丙号")
+    colleague = await new_account(other, "某公司二号", subject_type="organization", org_name="上海某公司",
+                                  org_code=org_code(9))
+    await fan.request("subscribe", account_id=mine1)
+    post_id = (await a1.request("publish", account_id=mine1, title="t", body="b"))["post_id"]
+    await fan.request("read_post", post_id=post_id)
+
+    every = {r["account_id"]: r for r in await listing(srv)}
+    assert set(every) == {mine1, org, theirs, colleague}
+    row = every[mine1]
+    assert (row["subscribers"], row["posts"], row["reads"], row["recent_reads"]) == (1, 1, 1, 1)
+    assert (row["subscriber_class"], row["read_class"], row["status"], row["credit_level"]) == (
+        "small", "dormant", "active", 3)
+    assert row["owner"] == a1.username and row["subject_type"] == "individual" and row["org_code"] is None
+    assert (every[org]["org_name"], every[org]["org_code"]) == ("上海某公司", org_code(9))
+    assert (row["labels"], every[org]["labels"]) == (["verified"], ["organization"])
+    # the person's accounts from either login: their own, the organisation's they opened, and
+    # the other accounts of that organisation
+    for login in (a1, a2):
+        by_subject = {r["account_id"] for r in await listing(srv, "--subject", login.username)}
+        assert by_subject == {mine1, org, colleague}
+    assert {r["account_id"] for r in await listing(srv, "--subject", other.username)} == {theirs, colleague, org}
+    text = await admin_ok(srv, "accounts")
+    assert LEGAL_NAME not in text and number not in text and a1.phone not in text
+    await admin_refused(srv, "accounts", "--subject", "nobody")
+
+
+async def test_blacklist_closes_accounts_and_bars_the_person_and_organisation(srv):
+    number = new_id_number()
+    bad = await srv.user()
+    await bad.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
+    twin = await srv.user()  # the same verified person, another login
+    await twin.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
+    stranger = await srv.user(verify_id=True)
+    fan = await srv.user()
+    personal = await new_account(bad, "个人号")
+    company = await new_account(bad, "公司号", subject_type="organization", org_name="某贸易公司",
+                                org_code=org_code(11))
+    await fan.request("subscribe", account_id=personal)
+
+    out = await admin_ok(srv, "blacklist", bad.username, "--reason", "诈骗")
+    assert f"public account {personal} closed" in out and f"public account {company} closed" in out
+    ev = await notice(fan, "account_closed")
+    assert ev["account_id"] == personal
+    for aid in (personal, company):
+        assert (await fan.request("account_info", account_id=aid))["status"] == "closed"
+    # the same person from a second login, and the same organisation from anyone: blacklisted
+    assert code(await twin.call("create_account", name="新号", category="culture", intro="",
+                                subject_type="individual")) == "blacklisted"
+    org_args = {"name": "新公司号", "category": "business", "intro": "", "subject_type": "organization",
+                "org_name": "某贸易公司", "org_code": org_code(11)}
+    assert code(await stranger.call("create_account", **org_args)) == "blacklisted"
+    [(_, _, _, detail)] = record(srv, "blacklist")
+    assert sorted(detail["accounts_closed"]) == sorted([personal, company])
+    assert detail["subjects_barred"] == 2  # the person and the organisation
+
+    # Lifting the blacklist lifts the bars; closed accounts stay closed.
+    [row] = [s for s in json.loads("[" + ",".join((await admin_ok(srv, "sanctions", "--user", bad.username))
+                                                 .splitlines()) + "]") if s["kind"] == "blacklist"]
+    await admin_ok(srv, "lift", row["id"], "--reason", "误判")
+    assert code(await stranger.call("create_account", **org_args)) == "ok"
+    assert code(await twin.call("create_account", name="新号", category="culture", intro="",
+                                subject_type="individual")) == "ok"
+    assert (await fan.request("account_info", account_id=personal))["status"] == "closed"
+
+
+async def test_export_an_account_with_its_measures(srv, tmp_path):
+    owner = await srv.user(verify_id=True)
+    reader = await srv.user()
+    aid = await new_account(owner, "导出号")
+    p1 = (await owner.request("publish", account_id=aid, title="一", body="正文一"))["post_id"]
+    p2 = (await owner.request("publish", account_id=aid, title="二", body="正文二"))["post_id"]
+    cid = (await reader.request("comment", post_id=p1, text="好文"))["comment_id"]
+    await admin_ok(srv, "warn-account", aid, "--reason", "整改")
+    await admin_ok(srv, "remove-post", p2, "--reason", "违规")
+    out = tmp_path / "export"
+    await admin_refused(srv, "export", "--account", aid, "--user", owner.username, "--out", str(out))
+    text = await admin_ok(srv, "export", "--account", aid, "--out", str(out))
+    assert f"exported account {aid}" in text
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["query"]["target"] == {"type": "account", "account_id": aid}
+    for entry in manifest["files"]:
+        assert hashlib.sha256((out / entry["name"]).read_bytes()).hexdigest() == entry["sha256"]
+
+    def lines(name):
+        return [json.loads(x) for x in (out / name).read_text(encoding="utf-8").splitlines()]
+
+    [account] = lines("account.json")
+    assert (account["account_id"], account["name"], account["owner_username"]) == (aid, "导出号", owner.username)
+    assert LEGAL_NAME not in (out / "account.json").read_text(encoding="utf-8")
+    posts = {p["post_id"]: p for p in lines("posts.jsonl")}
+    assert set(posts) == {int(p1), int(p2)} and posts[int(p2)]["removed_reason"] == "违规"
+    assert [(c["comment_id"], c["text"]) for c in lines("comments.jsonl")] == [(int(cid), "好文")]
+    assert [m["kind"] for m in lines("measures.jsonl")] == ["warning", "remove_post"]
+    assert {"warn_account", "remove_post"} <= {a["action"] for a in lines("audit.jsonl")}
+    [(_, target, _, _)] = record(srv, "export")
+    assert target == aid
+
+
+async def test_retention_purges_old_posts_and_comments_but_not_held_ones(srv):
+    owner = await srv.user(verify_id=True)
+    reader = await srv.user()
+    free = await new_account(owner, "普通号")
+    held = await new_account(owner, "保全号")
+    ids = {}
+    for aid in (free, held):
+        post_id = (await owner.request("publish", account_id=aid, title="旧文", body="b"))["post_id"]
+        await reader.request("comment", post_id=post_id, text="旧评")
+        await reader.request("read_post", post_id=post_id)
+        ids[aid] = int(post_id)
+    fresh = int((await owner.request("publish", account_id=free, title="新文", body="b"))["post_id"])
+    await admin_ok(srv, "hold", "--account", held, "--reason", "案件调查")
+    old = 200 * DAY_MS
+    for table in ("posts", "comments", "post_reads"):
+        srv.db_rows(f"UPDATE {table} SET ts = ts - ? WHERE post_id IN (?, ?)", old, ids[free], ids[held])
+    for aid in (free, held):  # as if each post carried an upload
+        srv.db_rows("INSERT INTO post_media (post_id, media_id) VALUES (?, ?)", ids[aid], f"m{aid}")
+    out = await admin_ok(srv, "purge")
+    assert "posts: 1" in out and "comments: 1" in out and "post_reads: 1" in out
+    assert sorted(r[0] for r in srv.db_rows("SELECT post_id FROM posts")) == sorted([ids[held], fresh])
+    assert [r[0] for r in srv.db_rows("SELECT post_id FROM comments")] == [ids[held]]
+    assert [r[0] for r in srv.db_rows("SELECT post_id FROM post_reads")] == [ids[held]]
+    assert [r[0] for r in srv.db_rows("SELECT post_id FROM post_media")] == [ids[held]]
+    holds = [json.loads(x) for x in (await admin_ok(srv, "holds")).splitlines()]
+    assert [(h["target_type"], h["target_id"]) for h in holds] == [("account", held)]
+
+
+async def test_filing_report_counts_public_accounts(srv, tmp_path):
+    owner = await srv.user(verify_id=True)
+    fan = await srv.user()
+    a1 = await new_account(owner, "报一", category="news")
+    await new_account(owner, "报二", category="culture", subject_type="organization", org_name="某出版社",
+                      org_code=org_code(21))
+    await fan.request("subscribe", account_id=a1)
+    await admin_ok(srv, "license-account", a1, "--news", "--reason", "许可证")
+    out = tmp_path / "filing"
+    await admin_ok(srv, "filing-report", "--out", str(out))
+    pa = json.loads((out / "filing-report.json").read_text(encoding="utf-8"))["public_accounts"]
+    assert (pa["count"], pa["live"], pa["closed"], pa["subjects"]) == (2, 2, 0, 2)
+    cats = {c["category"]: c for c in pa["by_category"]}
+    assert (cats["news"]["live"], cats["news"]["individuals"], cats["news"]["subscribers"]) == (1, 1, 1)
+    assert (cats["culture"]["live"], cats["culture"]["organizations"]) == (1, 1)
+    assert pa["licensed"] == {"news": 1, "government": 0}
+    assert {c["name"]: c["accounts"] for c in pa["by_subscriber_class"]}["small"] == 2
+    assert sum(lv["accounts"] for lv in pa["credit_levels"]) == 2
+    assert pa["caps"]["max_per_subject"] == 2
+    page = (out / "filing-report.html").read_text(encoding="utf-8")
+    assert "公众账号按类别" in page and "报一" not in page  # figures, no names

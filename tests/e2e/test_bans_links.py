@@ -1,0 +1,394 @@
+"""Group moderation end to end: ban / unban / bans, slow mode, invite links, the group log."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import time
+
+from tests.e2e.harness import open_group
+
+BLOCKED_WORDS = """
+[[content.lists]]
+category = "pyramid_gambling"
+path = "gambling.txt"
+action = "block"
+"""
+
+
+def code(reply):
+    return reply.get("code") if not reply.get("ok") else "ok"
+
+
+def joined(reply):
+    """The group a ``join_group`` reply says one joined."""
+    assert reply["status"] == "joined"
+    return reply["group_id"]
+
+
+async def crowd(srv, n_members: int, **kw):
+    """A group with its owner, one admin and ``n_members`` plain members (events drained)."""
+    owner = await srv.user()
+    gid = await open_group(owner, **kw)
+    admin = await srv.user()
+    members = []
+    for c in (admin, *[await srv.user() for _ in range(n_members)]):
+        await owner.request("invite", group_id=gid, user_id=c.user_id)
+        await c.request("join_group", group_id=gid)
+        if c is not admin:
+            members.append(c)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    for c in (owner, admin, *members):
+        c.drain_events()
+    return gid, owner, admin, members
+
+
+async def close_all(*clients):
+    for c in clients:
+        await c.close()
+
+
+async def again(srv, *clients):
+    """The same users on fresh connections (after a restart), by their tokens."""
+    out = []
+    for c in clients:
+        fresh = await srv.client()
+        await fresh.auth(c.token)
+        out.append(fresh)
+    return out
+
+
+def word_server(make_server, tmp_path, extra: str = ""):
+    d = tmp_path / "srv"
+    d.mkdir(exist_ok=True)
+    (d / "gambling.txt").write_text("赌博\n", encoding="utf-8")
+    return make_server(BLOCKED_WORDS + extra)
+
+
+# -- bans --------------------------------------------------------------------------------------
+async def test_ban_removes_and_keeps_out(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    gid, owner, admin, [m1, m2, admin2] = await crowd(srv, 3)
+    await owner.request("set_role", group_id=gid, user_id=admin2.user_id, role="admin")
+    outsider = await srv.user()
+    for c in (owner, admin, m1, m2):
+        c.drain_events()
+
+    # who may ban whom, and bad arguments
+    assert code(await m2.call("ban", group_id=gid, user_id=m1.user_id)) == "forbidden"
+    assert code(await admin.call("ban", group_id=gid, user_id=admin2.user_id)) == "forbidden"
+    assert code(await admin.call("ban", group_id=gid, user_id=owner.user_id)) == "forbidden"
+    assert code(await owner.call("ban", group_id=gid, user_id=owner.user_id)) == "forbidden"
+    assert code(await outsider.call("ban", group_id=gid, user_id=m1.user_id)) == "not_member"
+    assert code(await admin.call("ban", group_id=gid, user_id="u0000000000000000")) == "not_found"
+    assert code(await admin.call("ban", group_id=gid, user_id=m1.user_id, seconds=-1)) == "bad_request"
+    assert code(await admin.call("ban", group_id=gid, user_id=m1.user_id, reason="去赌博")) == "content_blocked"
+    assert (await m1.call("send", group_id=gid, text="still here"))["ok"]  # nothing changed
+    for c in (owner, admin, m1, m2):
+        c.drain_events()
+
+    # an admin bans a member: removed like a kick, with banned: true
+    await admin.request("ban", group_id=gid, user_id=m1.user_id, reason="刷屏")
+    removed = {"ev": "member_removed", "group_id": gid, "user_id": m1.user_id, "by": admin.user_id, "banned": True}
+    assert await m1.next_event("member_removed") == removed
+    assert await m2.next_event("member_removed") == removed
+    assert code(await m1.call("send", group_id=gid, text="x")) == "not_member"
+    members = (await owner.request("members", group_id=gid))["members"]
+    assert m1.user_id not in {m["user_id"] for m in members}
+
+    # banned: joining by id, by invitation and by invite link are all forbidden
+    assert code(await m1.call("join_group", group_id=gid)) == "forbidden"
+    assert code(await owner.call("invite", group_id=gid, user_id=m1.user_id)) == "forbidden"
+    link = (await owner.request("create_invite_link", group_id=gid))["code"]
+    assert code(await m1.call("join_group", invite_code=link)) == "forbidden"
+    # the owner may ban an admin; a user who never joined may be banned too
+    await owner.request("ban", group_id=gid, user_id=admin2.user_id)
+    assert (await admin2.next_event("member_removed"))["banned"] is True
+    await admin.request("ban", group_id=gid, user_id=outsider.user_id, seconds=3600)
+    assert code(await outsider.call("join_group", group_id=gid)) == "forbidden"
+    assert code(await outsider.call("join_group", invite_code=link)) == "forbidden"
+
+    listed = {b["user_id"]: b for b in (await admin.request("bans", group_id=gid))["bans"]}
+    assert set(listed) == {m1.user_id, admin2.user_id, outsider.user_id}
+    assert listed[m1.user_id] == {"user_id": m1.user_id, "until": None, "by": admin.user_id, "reason": "刷屏"}
+    assert listed[admin2.user_id]["by"] == owner.user_id and listed[admin2.user_id]["reason"] is None
+    assert listed[outsider.user_id]["until"] > time.time() * 1000 + 3500_000
+    assert code(await m2.call("bans", group_id=gid)) == "forbidden"
+    assert code(await m1.call("bans", group_id=gid)) == "not_member"
+    assert code(await m2.call("unban", group_id=gid, user_id=m1.user_id)) == "forbidden"
+
+    # bans survive a restart (loaded from the store)
+    srv.stop()
+    srv.start()
+    owner, admin, m1, outsider = await again(srv, owner, admin, m1, outsider)
+    assert code(await m1.call("join_group", group_id=gid)) == "forbidden"
+    assert len((await owner.request("bans", group_id=gid))["bans"]) == 3
+
+    # unban: they may join again; a second unban finds nothing
+    await admin.request("unban", group_id=gid, user_id=m1.user_id)
+    assert code(await admin.call("unban", group_id=gid, user_id=m1.user_id)) == "not_found"
+    assert (await m1.request("join_group", group_id=gid))["status"] == "joined"
+    assert {b["user_id"] for b in (await owner.request("bans", group_id=gid))["bans"]} == {
+        admin2.user_id, outsider.user_id}
+    await close_all(owner, admin, m1, m2, admin2, outsider)
+
+
+async def test_ban_drops_a_pending_request_and_blocks_approval(server):
+    gid, owner, admin, [] = await crowd(server, 0)
+    await owner.request("update_group", group_id=gid, join_policy="approval")
+    asker = await server.user()
+    assert (await asker.request("join_group", group_id=gid))["status"] == "pending"
+    await admin.request("ban", group_id=gid, user_id=asker.user_id)
+    assert (await asker.next_event("join_result")) == {"ev": "join_result", "group_id": gid, "status": "rejected"}
+    assert (await owner.request("join_requests", group_id=gid))["requests"] == []
+    assert code(await owner.call("approve_join", group_id=gid, user_id=asker.user_id)) == "forbidden"
+    assert code(await asker.call("join_group", group_id=gid)) == "forbidden"  # cannot even ask
+    assert (await owner.request("join_requests", group_id=gid))["requests"] == []
+    assert server.db_rows("SELECT COUNT(*) FROM join_requests WHERE group_id = ?", gid) == [(0,)]
+    await close_all(owner, admin, asker)
+
+
+async def test_timed_ban_ends_by_itself(server):
+    gid, owner, admin, [m1] = await crowd(server, 1)
+    await admin.request("ban", group_id=gid, user_id=m1.user_id, seconds=1)
+    assert code(await m1.call("join_group", group_id=gid)) == "forbidden"
+    await asyncio.sleep(1.3)
+    assert (await owner.request("bans", group_id=gid))["bans"] == []
+    assert (await m1.request("join_group", group_id=gid))["status"] == "joined"
+    assert (await m1.send(gid, "back"))["seq"] > 0
+    await close_all(owner, admin, m1)
+
+
+# -- slow mode ----------------------------------------------------------------------------------
+async def test_slow_mode(server):
+    gid, owner, admin, [m1, m2] = await crowd(server, 2)
+    assert code(await m1.call("set_slow_mode", group_id=gid, seconds=5)) == "forbidden"
+    assert code(await admin.call("set_slow_mode", group_id=gid, seconds=3601)) == "bad_request"
+    assert code(await admin.call("set_slow_mode", group_id=gid, seconds=-1)) == "bad_request"
+    assert (await m1.request("group_info", group_id=gid))["slow_mode_seconds"] == 0
+
+    await admin.request("set_slow_mode", group_id=gid, seconds=2)
+    assert await m2.next_event("group_updated") == {"ev": "group_updated", "group_id": gid, "slow_mode_seconds": 2}
+    assert (await m1.request("group_info", group_id=gid))["slow_mode_seconds"] == 2
+
+    assert (await m1.send(gid, "one"))["seq"] > 0
+    refused = await m1.call("send", group_id=gid, text="two")
+    assert code(refused) == "rate_limited" and 0 < refused["retry_after_ms"] <= 2000
+    assert (await m2.send(gid, "m2 is counted apart"))["seq"] > 0
+    for _ in range(3):  # owner and admins are exempt
+        await owner.send(gid, "owner")
+        await admin.send(gid, "admin")
+    await asyncio.sleep(refused["retry_after_ms"] / 1000 + 0.1)
+    assert (await m1.send(gid, "two, later"))["seq"] > 0
+    assert code(await m1.call("send", group_id=gid, text="three")) == "rate_limited"
+
+    # kept across a restart; 0 turns it off
+    server.stop()
+    server.start()
+    owner, m1 = await again(server, owner, m1)
+    assert (await m1.request("group_info", group_id=gid))["slow_mode_seconds"] == 2
+    await owner.request("set_slow_mode", group_id=gid, seconds=0)
+    for i in range(3):
+        assert (await m1.send(gid, f"free {i}"))["seq"] > 0
+    await close_all(owner, admin, m1, m2)
+
+
+# -- invite links --------------------------------------------------------------------------------
+async def test_invite_links(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    gid, owner, admin, [m1] = await crowd(srv, 1, join_policy="approval")
+    u1, u2, u3 = await srv.user(), await srv.user(), await srv.user()
+
+    assert code(await m1.call("create_invite_link", group_id=gid)) == "forbidden"
+    assert code(await u1.call("create_invite_link", group_id=gid)) == "not_member"
+    assert code(await admin.call("create_invite_link", group_id=gid, max_uses=0)) == "bad_request"
+    assert code(await admin.call("create_invite_link", group_id=gid, expires_in_seconds=0)) == "bad_request"
+    assert code(await admin.call("create_invite_link", group_id=gid, note="赌博群")) == "content_blocked"
+
+    # one use: passes the approval policy, then it is used up
+    once = await admin.request("create_invite_link", group_id=gid, max_uses=1, note="for the new colleague")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{16,}", once["code"]) and "expires_at" not in once
+    assert joined(await u1.request("join_group", invite_code=once["code"])) == gid
+    assert (await owner.next_event("member_joined"))["user"]["user_id"] == u1.user_id
+    assert (await u1.send(gid, "hello"))["seq"] > 0
+    assert joined(await u1.request("join_group", invite_code=once["code"])) == gid
+    assert code(await u2.call("join_group", invite_code=once["code"])) == "not_found"  # used up
+
+    # unknown codes, codes that expired, revoked codes
+    assert code(await u2.call("join_group", invite_code="x" * 24)) == "not_found"
+    assert code(await u2.call("join_group")) == "bad_request"
+    before = int(time.time() * 1000)
+    brief = await owner.request("create_invite_link", group_id=gid, expires_in_seconds=1)
+    assert before + 1000 <= brief["expires_at"] <= int(time.time() * 1000) + 1000
+    revoked = (await owner.request("create_invite_link", group_id=gid))["code"]
+    await admin.request("revoke_invite_link", group_id=gid, code=revoked)
+    assert code(await u2.call("join_group", invite_code=revoked)) == "not_found"
+    assert code(await admin.call("revoke_invite_link", group_id=gid, code=revoked)) == "not_found"
+    assert code(await admin.call("revoke_invite_link", group_id=gid, code="nope" * 6)) == "not_found"
+    assert code(await m1.call("revoke_invite_link", group_id=gid, code=brief["code"])) == "forbidden"
+    await asyncio.sleep(1.2)
+    assert code(await u2.call("join_group", invite_code=brief["code"])) == "not_found"  # expired
+
+    # a link of another group cannot be revoked from this one; an invite-only group is joined too
+    other = await open_group(u3, join_policy="invite")
+    foreign = (await u3.request("create_invite_link", group_id=other))["code"]
+    assert code(await owner.call("revoke_invite_link", group_id=gid, code=foreign)) == "not_found"
+    assert code(await u2.call("join_group", group_id=other)) == "forbidden"
+    assert (await u2.request("join_group", invite_code=foreign))["group_id"] == other
+
+    # the code is never stored, only its hash; a link outlives a restart
+    lasting = (await owner.request("create_invite_link", group_id=gid, max_uses=3))["code"]
+    stored = {row[0] for row in srv.db_rows("SELECT code_hash FROM invite_links")}
+    assert len(stored) == 5 and hashlib.sha256(lasting.encode()).hexdigest() in stored
+    srv.stop()
+    srv.start()
+    (u2,) = await again(srv, u2)
+    assert (await u2.request("join_group", invite_code=lasting))["group_id"] == gid
+    assert set(srv.db_rows("SELECT uses, max_uses FROM invite_links WHERE uses > 0")) == {
+        (1, 1), (1, None), (1, 3)}
+    await close_all(owner, admin, m1, u1, u2, u3)
+
+
+async def test_invite_link_respects_the_member_cap(make_server):
+    srv = make_server("[limits]\nmax_members = 3\n")
+    gid, owner, admin, [m1] = await crowd(srv, 1)
+    link = (await owner.request("create_invite_link", group_id=gid, max_uses=1))["code"]
+    late = await srv.user()
+    assert code(await late.call("join_group", invite_code=link)) == "member_cap_reached"
+    # the refused join did not use the link up
+    await m1.request("leave_group", group_id=gid)
+    assert (await late.request("join_group", invite_code=link))["status"] == "joined"
+    assert srv.db_rows("SELECT uses FROM invite_links") == [(1,)]
+    await close_all(owner, admin, m1, late)
+
+
+async def test_concurrent_joins_never_pass_max_uses(server):
+    gid, owner, admin, [] = await crowd(server, 0)
+    link = (await owner.request("create_invite_link", group_id=gid, max_uses=5))["code"]
+    users = [await server.user() for _ in range(20)]
+    replies = await asyncio.gather(*(u.call("join_group", invite_code=link) for u in users))
+    assert sorted(code(r) for r in replies) == ["not_found"] * 15 + ["ok"] * 5
+    assert (await owner.request("group_info", group_id=gid))["member_count"] == 2 + 5
+    assert server.db_rows("SELECT uses FROM invite_links") == [(5,)]
+    await close_all(owner, admin, *users)
+
+
+# -- the group log --------------------------------------------------------------------------------
+async def test_group_log(server):
+    gid, owner, admin, [m1, m2, m3] = await crowd(server, 3)
+    verified = await server.user(verify_id=True)
+    await owner.request("invite", group_id=gid, user_id=verified.user_id)
+    await verified.request("join_group", group_id=gid)
+    seq = (await m1.send(gid, "pin me"))["seq"]
+
+    await admin.request("mute", group_id=gid, user_id=m2.user_id, seconds=60)
+    await admin.request("kick", group_id=gid, user_id=m3.user_id)
+    await owner.request("ban", group_id=gid, user_id=m1.user_id, reason="spam from 13912345678")
+    await admin.request("pin_message", group_id=gid, seq=seq, on=True)
+    await admin.request("set_slow_mode", group_id=gid, seconds=30)
+    await admin.request("create_invite_link", group_id=gid, max_uses=2)
+    rc, _, err = await server.admin("suspend-group", gid, "--seconds", "60", "--reason", "整改")
+    assert rc == 0, err
+    rc, _, err = await server.admin("hold", "--group", gid, "--reason", "case 17")
+    assert rc == 0, err
+
+    entries = (await admin.request("group_log", group_id=gid))["entries"]
+    actions = [e["action"] for e in entries]
+    assert actions[:7] == ["suspend_group", "create_invite_link", "set_slow_mode", "pin_message", "ban", "kick",
+                           "mute"]
+    assert "legal_hold" not in actions  # keeping records is not shown to the group
+    assert [e["id"] for e in entries] == sorted((e["id"] for e in entries), reverse=True)
+    by = {e["action"]: e for e in entries}
+    assert by["suspend_group"]["actor"] == "platform"
+    assert by["suspend_group"]["detail"] == {"seconds": 60, "reason": "整改"}
+    assert by["kick"]["actor"] == admin.user_id and by["kick"]["target_user_id"] == m3.user_id
+    assert by["mute"]["detail"] == {"seconds": 60}
+    assert by["ban"]["actor"] == owner.user_id and by["ban"]["target_user_id"] == m1.user_id
+    assert by["ban"]["detail"]["reason"] == "spam from [redacted]" and by["ban"]["detail"]["until"] == 0
+    assert by["pin_message"]["actor"] == admin.user_id
+    assert by["set_slow_mode"]["detail"] == {"slow_mode_seconds": 30}
+    assert by["create_invite_link"]["detail"]["max_uses"] == 2
+    assert "target_user_id" not in by["suspend_group"]
+    text = json.dumps(entries, ensure_ascii=False)
+    for secret in (verified.phone, m1.phone, "13912345678", "张三", "operator"):
+        assert secret not in text
+
+    # paging
+    page = (await owner.request("group_log", group_id=gid, limit=2))["entries"]
+    assert page == entries[:2]
+    rest = (await owner.request("group_log", group_id=gid, before_id=page[-1]["id"], limit=200))["entries"]
+    assert rest == entries[2:]
+    assert code(await owner.call("group_log", group_id=gid, limit=0)) == "bad_request"
+
+    assert code(await m2.call("group_log", group_id=gid)) == "forbidden"
+    assert code(await m3.call("group_log", group_id=gid)) == "not_member"
+    await close_all(owner, admin, m1, m2, m3, verified)
+
+
+
+# -- fixes from review ------------------------------------------------------------------------------
+async def test_slow_mode_counts_sends_from_before_it_and_slows_suspended_managers(server):
+    gid, owner, admin, [m1, m2] = await crowd(server, 2)
+    await m1.send(gid, "said before slow mode")
+    await admin.request("set_slow_mode", group_id=gid, seconds=30)
+    refused = await m1.call("send", group_id=gid, text="and again")
+    assert code(refused) == "rate_limited" and 25_000 < refused["retry_after_ms"] <= 30_000
+    assert (await m2.send(gid, "first word"))["seq"] > 0  # never sent: free to speak once
+    assert code(await m2.call("send", group_id=gid, text="second word")) == "rate_limited"
+    for _ in range(3):
+        await owner.send(gid, "the owner is not slowed")
+
+    # an admin whose powers the platform suspended posts as a member
+    rc, _, err = await server.admin("suspend-admin", admin.username, "--seconds", "600", "--reason", "abuse")
+    assert rc == 0, err
+    assert (await admin.send(gid, "once"))["seq"] > 0
+    assert code(await admin.call("send", group_id=gid, text="twice")) == "rate_limited"
+
+    # after a restart the last sends are known again (loaded from the messages of the last hour)
+    server.stop()
+    server.start()
+    owner, m1, m2 = await again(server, owner, m1, m2)
+    for c in (m1, m2):
+        assert code(await c.call("send", group_id=gid, text="after the restart")) == "rate_limited"
+    assert (await owner.send(gid, "still free"))["seq"] > 0
+    await close_all(owner, admin, m1, m2)
+
+
+async def test_revoking_an_expired_or_used_up_link_is_not_found(server):
+    gid, owner, admin, [] = await crowd(server, 0)
+    newcomer = await server.user()
+    once = (await owner.request("create_invite_link", group_id=gid, max_uses=1))["code"]
+    assert joined(await newcomer.request("join_group", invite_code=once)) == gid
+    assert code(await admin.call("revoke_invite_link", group_id=gid, code=once)) == "not_found"
+    brief = (await owner.request("create_invite_link", group_id=gid, expires_in_seconds=1))["code"]
+    await asyncio.sleep(1.2)
+    assert code(await admin.call("revoke_invite_link", group_id=gid, code=brief)) == "not_found"
+    usable = (await owner.request("create_invite_link", group_id=gid))["code"]
+    assert code(await admin.call("revoke_invite_link", group_id=gid, code=usable)) == "ok"
+    assert server.db_rows("SELECT COUNT(*) FROM audit WHERE action = 'revoke_invite_link'") == [(1,)]
+    await close_all(owner, admin, newcomer)
+
+
+async def test_bans_mask_phone_and_id_numbers_in_reasons(server):
+    gid, owner, admin, [m1] = await crowd(server, 1)
+    await owner.request("ban", group_id=gid, user_id=m1.user_id,
+                        reason="骚扰, 电话 13912345678, 身份证 11010519900101123X")
+    [shown] = (await admin.request("bans", group_id=gid))["bans"]
+    assert shown["reason"] == "骚扰, 电话 [redacted], 身份证 [redacted]"
+    [entry] = [e for e in (await admin.request("group_log", group_id=gid))["entries"] if e["action"] == "ban"]
+    assert entry["detail"]["reason"] == shown["reason"]  # the same masking as the group log
+    await close_all(owner, admin, m1)
+
+
+async def test_join_group_takes_a_group_id_or_an_invite_code_not_both(server):
+    gid, owner, admin, [] = await crowd(server, 0, join_policy="invite")
+    link = (await owner.request("create_invite_link", group_id=gid))["code"]
+    newcomer = await server.user()
+    for named in (gid, "9" * 11):
+        refused = await newcomer.call("join_group", group_id=named, invite_code=link)
+        assert code(refused) == "bad_request" and "both" in refused["reason"]
+    assert code(await newcomer.call("members", group_id=gid)) == "not_member"
+    assert joined(await newcomer.request("join_group", invite_code=link)) == gid
+    await close_all(owner, admin, newcomer)

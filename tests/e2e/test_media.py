@@ -1,0 +1,447 @@
+"""Media end to end: chunked uploads, their refusals, known-file lists, signed URLs, memory,
+cleanup, retention and export. Every test runs against a real server process on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import struct
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from governance.retention import DAY_MS
+from tests.e2e.harness import open_group
+from tests.e2e.store_hold import reads_held, until
+
+FAST_MEDIA = """
+[media]
+uploads_per_hour = 0
+"""
+
+
+# -- files -------------------------------------------------------------------------------------
+def png(width: int, height: int) -> bytes:
+    """A real PNG (one grey pixel row repeated), so any image tool would open it too."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def jpeg(width: int, height: int) -> bytes:
+    """JPEG headers (an EXIF-like APP1 block before the frame header, as cameras write)."""
+    app1 = b"\xff\xe1" + struct.pack(">H", 2 + 300) + b"Exif\x00\x00" + b"\x00" * 294
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app1 + sof0 + b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00" + b"\x12" * 64 + b"\xff\xd9"
+
+
+def pdf(size: int = 3000, seed: bytes = b"") -> bytes:
+    head = b"%PDF-1.7\n%" + seed + b"\n"
+    return head + os.urandom(max(0, size - len(head)))
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def upload(c, data: bytes, mime: str, name: str | None = None, chunk: int | None = None) -> dict[str, Any]:
+    """The whole upload; the ``upload_end`` reply (success or refusal)."""
+    args: dict[str, Any] = {"mime": mime, "size": len(data)}
+    if name is not None:
+        args["name"] = name
+    begin = await c.request("upload_begin", **args)
+    step = chunk or begin["chunk_bytes"]
+    for off in range(0, len(data), step):
+        await c.request("upload_chunk", upload_id=begin["upload_id"], offset=off, data=data[off:off + step])
+    return await c.call("upload_end", upload_id=begin["upload_id"], sha256=sha(data))
+
+
+def code(reply: dict[str, Any]) -> str:
+    return "ok" if reply.get("ok") else reply.get("code", "?")
+
+
+def get(server, path: str) -> httpx.Response:
+    return httpx.get(f"http://127.0.0.1:{server.port}{path}", timeout=10)
+
+
+def media_dir(server) -> Path:
+    return server.dir / "media"
+
+
+def stored_file(server, digest: str) -> Path:
+    return media_dir(server) / digest[:2] / digest[2:4] / digest
+
+
+async def group_of(server, n: int = 1):
+    owner = await server.user()
+    gid = await open_group(owner)
+    others = []
+    for _ in range(n):
+        c = await server.user()
+        await c.request("join_group", group_id=gid)
+        others.append(c)
+    owner.drain_events()
+    return owner, gid, others
+
+
+async def close_all(*clients) -> None:
+    for c in clients:
+        await c.close()
+
+
+# -- uploads -----------------------------------------------------------------------------------
+async def test_upload_over_msgpack_and_json_attach_and_fetch(make_server):
+    server = make_server(FAST_MEDIA)
+    owner, gid, [member] = await group_of(server)
+    image = png(7, 5)
+    r = await upload(owner, image, "image/png", name="小猫.png")
+    assert r["ok"], r
+    assert (r["kind"], r["mime"], r["size"], r["width"], r["height"], r["name"]) == \
+        ("image", "image/png", len(image), 7, 5, "小猫.png")
+    assert stored_file(server, sha(image)).read_bytes() == image
+    # JSON subprotocol: the chunks travel as base64 text; small chunks, many of them.
+    jc = await server.client("json")
+    await jc.login(member.username, "password123")
+    doc = pdf(10_000)
+    r2 = await upload(jc, doc, "application/pdf", name="report.pdf", chunk=999)
+    assert r2["ok"] and r2["kind"] == "file" and r2["size"] == len(doc) and "width" not in r2, r2
+    assert stored_file(server, sha(doc)).read_bytes() == doc
+    photo = jpeg(640, 480)
+    r3 = await upload(owner, photo, "image/jpeg")
+    assert (r3["width"], r3["height"]) == (640, 480), r3
+
+    # Attached in a message: every member gets the attachment with a signed URL.
+    sent = await owner.request("send", group_id=gid, text="", attachments=[r["media_id"], r3["media_id"]])
+    ev = await member.next_event("message")
+    assert ev["seq"] == sent["seq"]
+    att = ev["attachments"]
+    assert [a["media_id"] for a in att] == [r["media_id"], r3["media_id"]]
+    assert att[0]["kind"] == "image" and att[0]["mime"] == "image/png" and att[0]["size"] == len(image)
+    resp = get(server, att[0]["url"])
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "image/png" and resp.content == image
+    assert resp.headers["x-content-type-options"] == "nosniff"
+    assert not resp.headers["content-disposition"].startswith("attachment")
+    # Someone else's upload cannot be attached; nor can an unknown id.
+    assert code(await member.call("send", group_id=gid, text="x", attachments=[r["media_id"]])) == "bad_request"
+    assert code(await member.call("send", group_id=gid, text="x", attachments=["nope"])) == "bad_request"
+    # A document is served as a download.
+    s2 = await jc.request("send", group_id=gid, text="the report", attachments=[r2["media_id"]])
+    url = (await jc.request("media_url", group_id=gid, seq=s2["seq"], media_id=r2["media_id"]))["url"]
+    resp = get(server, url)
+    assert resp.status_code == 200 and resp.content == doc
+    assert resp.headers["content-type"] == "application/pdf"
+    assert resp.headers["content-disposition"].startswith("attachment")
+    # history shows the attachments again, with fresh URLs that work
+    hist = (await member.request("history", group_id=gid))["messages"]
+    urls = [a["url"] for m in hist for a in m.get("attachments", [])]
+    assert len(urls) == 3 and all(get(server, u).status_code == 200 for u in urls)
+    await close_all(owner, member, jc)
+
+
+async def test_upload_refusals(make_server):
+    server = make_server(FAST_MEDIA + "max_bytes = 100000\n")
+    a, b = await server.user(), await server.user()
+    assert code(await a.call("upload_begin", mime="application/pdf", size=100001)) == "too_large"
+    assert code(await a.call("upload_begin", mime="text/plain", size=10)) == "bad_request"
+    assert code(await a.call("upload_begin", mime="application/pdf", size=0)) == "bad_request"
+    assert code(await a.call("upload_begin", mime="application/pdf", size=10, name="../etc/passwd")) == "bad_request"
+
+    doc = pdf(5000)
+    begin = await a.request("upload_begin", mime="application/pdf", size=len(doc))
+    uid = begin["upload_id"]
+    assert 0 < begin["chunk_bytes"]
+    # Offsets must follow the bytes received so far.
+    assert code(await a.call("upload_chunk", upload_id=uid, offset=10, data=doc[:10])) == "bad_request"
+    assert (await a.request("upload_chunk", upload_id=uid, offset=0, data=doc[:1000]))["received"] == 1000
+    assert code(await a.call("upload_chunk", upload_id=uid, offset=0, data=doc[:1000])) == "bad_request"
+    # Someone else's upload, and an unknown one, are not found.
+    assert code(await b.call("upload_chunk", upload_id=uid, offset=1000, data=doc[1000:2000])) == "not_found"
+    assert code(await b.call("upload_end", upload_id=uid, sha256=sha(doc))) == "not_found"
+    assert code(await a.call("upload_chunk", upload_id="x" * 24, offset=0, data=b"x")) == "not_found"
+    # Past the declared size.
+    assert code(await a.call("upload_chunk", upload_id=uid, offset=1000, data=doc[1000:] + b"!")) == "too_large"
+    # Not finished yet.
+    assert code(await a.call("upload_end", upload_id=uid, sha256=sha(doc))) == "bad_request"
+    await a.request("upload_chunk", upload_id=uid, offset=1000, data=doc[1000:])
+    # A wrong hash ends the upload.
+    assert code(await a.call("upload_end", upload_id=uid, sha256=sha(b"other"))) == "bad_request"
+    assert code(await a.call("upload_end", upload_id=uid, sha256=sha(doc))) == "not_found"
+
+    # Bytes that are not what the declared type says (magic numbers).
+    assert code(await upload(a, doc, "image/png")) == "bad_request"
+    assert code(await upload(a, png(3, 3), "image/jpeg")) == "bad_request"
+    assert code(await upload(a, b"ID3" + os.urandom(300), "application/pdf")) == "bad_request"
+    # A PNG signature without a readable header is no image.
+    assert code(await upload(a, b"\x89PNG\r\n\x1a\n" + b"\x00" * 4, "image/png")) == "bad_request"
+    # Nothing of the refused uploads is left behind.
+    tmp = media_dir(server) / "tmp"
+    assert not list(tmp.iterdir()) if tmp.exists() else True
+    assert server.db_rows("SELECT COUNT(*) FROM media")[0][0] == 0
+    await close_all(a, b)
+
+
+async def test_known_file_lists_block_and_reload_on_sighup(make_server, tmp_path):
+    bad1, bad2, watched = pdf(2000, b"one"), pdf(2000, b"two"), pdf(2000, b"three")
+    lists = tmp_path / "srv"
+    lists.mkdir()
+    (lists / "blocked.txt").write_text(f"# known bad files\n{sha(bad1).upper()}  a note\n\n", encoding="utf-8")
+    (lists / "watch.txt").write_text(sha(watched) + "\n", encoding="utf-8")
+    extra = FAST_MEDIA + """
+[[content.media_lists]]
+category = "known_bad"
+path = "blocked.txt"
+action = "block"
+[[content.media_lists]]
+category = "watch"
+path = "watch.txt"
+action = "review"
+"""
+    server = make_server(extra)
+    c = await server.user()
+    assert code(await upload(c, bad1, "application/pdf")) == "content_blocked"
+    assert code(await upload(c, bad2, "application/pdf")) == "ok"
+    assert not stored_file(server, sha(bad1)).exists()
+    rows = server.db_rows("SELECT action, target_id, reason, detail FROM audit WHERE action = 'content_blocked'")
+    assert len(rows) == 1 and rows[0][1] == c.user_id and rows[0][2] == "known_bad"
+    assert json.loads(rows[0][3])["sha256"] == sha(bad1)
+    # review: accepted, and written to the record with the media id
+    r = await upload(c, watched, "application/pdf")
+    assert r["ok"]
+    rows = server.db_rows("SELECT reason, detail FROM audit WHERE action = 'media_listed'")
+    assert len(rows) == 1 and rows[0][0] == "watch" and json.loads(rows[0][1])["media_id"] == r["media_id"]
+
+    # The list changes; SIGHUP reloads it like the word lists.
+    (lists / "blocked.txt").write_text(sha(bad2) + "\n", encoding="utf-8")
+    server.proc.send_signal(signal.SIGHUP)
+    for _ in range(50):
+        if any("config reloaded" in line for line in server.output):
+            break
+        await asyncio.sleep(0.1)
+    assert code(await upload(c, bad2, "application/pdf")) == "content_blocked"
+    assert code(await upload(c, bad1, "application/pdf")) == "ok"
+    # A broken list is refused whole: the running lists stay.
+    (lists / "blocked.txt").write_text("not a digest\n", encoding="utf-8")
+    server.proc.send_signal(signal.SIGHUP)
+    for _ in range(50):
+        if any("not a SHA-256" in line for line in server.output):
+            break
+        await asyncio.sleep(0.1)
+    assert any("not a SHA-256" in line for line in server.output)
+    assert code(await upload(c, bad2, "application/pdf")) == "content_blocked"
+    await c.close()
+
+
+async def test_upload_rate_limit_and_open_uploads(make_server):
+    server = make_server("[media]\nuploads_per_hour = 5\n")
+    c = await server.user()
+    ids = [(await c.request("upload_begin", mime="application/pdf", size=100))["upload_id"] for _ in range(4)]
+    r = await c.call("upload_begin", mime="application/pdf", size=100)
+    assert code(r) == "rate_limited" and r["retry_after_ms"] > 0  # four unfinished at once at most
+    doc = pdf(100)
+    await c.request("upload_chunk", upload_id=ids[0], offset=0, data=doc)
+    assert (await c.request("upload_end", upload_id=ids[0], sha256=sha(doc)))["size"] == 100
+    await c.request("upload_begin", mime="application/pdf", size=100)  # the fifth this hour
+    await c.request("upload_chunk", upload_id=ids[1], offset=0, data=doc)
+    await c.request("upload_end", upload_id=ids[1], sha256=sha(doc))
+    r = await c.call("upload_begin", mime="application/pdf", size=100)
+    assert code(r) == "rate_limited" and r["retry_after_ms"] > 1000  # the sixth this hour
+    other = await server.user()  # per user
+    assert code(await other.call("upload_begin", mime="application/pdf", size=100)) == "ok"
+    await close_all(c, other)
+
+
+# -- signed URLs ---------------------------------------------------------------------------------
+async def test_signed_urls_media_url_and_deleted_messages(make_server):
+    server = make_server(FAST_MEDIA)
+    owner, gid, [member] = await group_of(server)
+    image = png(4, 4)
+    r = await upload(owner, image, "image/png")
+    mid = r["media_id"]
+    sent = await owner.request("send", group_id=gid, text="look", attachments=[mid])
+    url = (await member.next_event("message"))["attachments"][0]["url"]
+    assert get(server, url).status_code == 200
+    path, query = url.split("?", 1)
+    params = dict(p.split("=", 1) for p in query.split("&"))
+    # unsigned, wrongly signed, signature of another expiry, another media: 403
+    assert get(server, path).status_code == 403
+    assert get(server, f"{path}?e={params['e']}").status_code == 403
+    assert get(server, f"{path}?e={params['e']}&s={'A' * len(params['s'])}").status_code == 403
+    assert get(server, f"{path}?e={int(params['e']) + 1}&s={params['s']}").status_code == 403
+    assert get(server, f"/media/{'x' * len(mid)}?{query}").status_code == 403
+    assert get(server, f"{path}?e=1&s={params['s']}").status_code == 403  # long expired
+
+    # media_url: members who may see the message get a fresh URL; others do not.
+    fresh = (await member.request("media_url", group_id=gid, seq=sent["seq"], media_id=mid))["url"]
+    assert fresh.startswith(f"/media/{mid}?") and get(server, fresh).status_code == 200
+    outsider = await server.user()
+    assert code(await outsider.call("media_url", group_id=gid, seq=sent["seq"], media_id=mid)) == "not_member"
+    late = await server.user()
+    await late.request("join_group", group_id=gid)  # joined after the message: cannot see it
+    assert code(await late.call("media_url", group_id=gid, seq=sent["seq"], media_id=mid)) == "not_found"
+    other = await upload(owner, png(2, 2), "image/png")
+    assert code(await member.call("media_url", group_id=gid, seq=sent["seq"],
+                                  media_id=other["media_id"])) == "not_found"
+    assert code(await member.call("media_url", group_id=gid, seq=999, media_id=mid)) == "not_found"
+
+    # Deleted: the URL stops working (404), media_url refuses.
+    await owner.request("delete_message", group_id=gid, seq=sent["seq"])
+    assert get(server, fresh).status_code == 404
+    assert code(await member.call("media_url", group_id=gid, seq=sent["seq"], media_id=mid)) == "not_found"
+    # The same media in another, live message is served again.
+    await owner.request("send", group_id=gid, text="again", attachments=[mid])
+    again = (await member.next_event("message"))
+    while again.get("text") != "again":
+        again = await member.next_event("message")
+    assert get(server, again["attachments"][0]["url"]).status_code == 200
+    # An upload no message carries has no URL that works.
+    assert get(server, url.replace(mid, other["media_id"])).status_code == 403
+    await close_all(owner, member, outsider, late)
+
+
+async def test_media_url_refused_when_the_group_goes_during_its_read(make_server):
+    """media_url reads the store; a group dissolved during that read gives no URL afterwards."""
+    server = make_server(FAST_MEDIA)
+    owner, gid, [member, watcher] = await group_of(server, 2)
+    mid = (await upload(owner, png(2, 2), "image/png"))["media_id"]
+    sent = await owner.request("send", group_id=gid, text="look", attachments=[mid])
+    assert code(await member.call("media_url", group_id=gid, seq=sent["seq"], media_id=mid)) == "ok"
+
+    async def dissolved() -> bool:
+        return code(await watcher.call("group_info", group_id=gid)) == "not_found"
+
+    async with reads_held(server, "message_media"):
+        asked = asyncio.ensure_future(member.call("media_url", group_id=gid, seq=sent["seq"], media_id=mid))
+        await asyncio.sleep(0.3)
+        assert not asked.done()  # waiting for its read
+        dissolving = asyncio.ensure_future(owner.call("dissolve_group", group_id=gid))
+        await until(dissolved)  # dissolved in memory (its write may wait for the hold too)
+    assert code(await asked) == "not_found"
+    assert code(await dissolving) == "ok"
+    await close_all(owner, member, watcher)
+
+
+async def test_urls_expire(make_server):
+    server = make_server(FAST_MEDIA + "url_ttl_seconds = 2\n")
+    owner, gid, [member] = await group_of(server)
+    r = await upload(owner, png(3, 2), "image/png")
+    await owner.request("send", group_id=gid, text="soon gone", attachments=[r["media_id"]])
+    url = (await member.next_event("message"))["attachments"][0]["url"]
+    assert get(server, url).status_code == 200
+    await asyncio.sleep(3.1)
+    assert get(server, url).status_code == 403
+    await close_all(owner, member)
+
+
+# -- memory ------------------------------------------------------------------------------------
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+async def test_a_20_mib_upload_keeps_server_memory_flat(make_server):
+    server = make_server(FAST_MEDIA)
+    c = await server.user()
+    assert code(await upload(c, pdf(3_000_000), "application/pdf")) == "ok"  # warm up: threads, buffers
+    before = rss_kib(server.proc.pid)
+    big = pdf(20 * 1024 * 1024)
+    t0 = time.monotonic()
+    begin = await c.request("upload_begin", mime="application/pdf", size=len(big))
+    step, peak = begin["chunk_bytes"], before
+    for off in range(0, len(big), step):
+        await c.request("upload_chunk", upload_id=begin["upload_id"], offset=off, data=big[off:off + step])
+        peak = max(peak, rss_kib(server.proc.pid))
+    r = await c.request("upload_end", upload_id=begin["upload_id"], sha256=sha(big), timeout=30)
+    peak = max(peak, rss_kib(server.proc.pid))
+    assert r["size"] == len(big)
+    assert stored_file(server, sha(big)).stat().st_size == len(big)
+    growth_mib = (peak - before) / 1024
+    assert growth_mib < 10, f"the server grew by {growth_mib:.1f} MiB for a 20 MiB upload"
+    assert time.monotonic() - t0 < 60
+    await c.close()
+
+
+# -- cleanup, retention, export ---------------------------------------------------------------------
+async def test_unattached_uploads_are_removed_attached_ones_kept(make_server):
+    server = make_server(FAST_MEDIA + "unattached_ttl_seconds = 2\ncleanup_interval_seconds = 1\n")
+    owner, gid, [member] = await group_of(server)
+    kept_bytes, lost_bytes = png(5, 5), pdf(1000, b"lost")
+    kept = await upload(owner, kept_bytes, "image/png")
+    lost = await upload(owner, lost_bytes, "application/pdf")
+    await owner.request("send", group_id=gid, text="", attachments=[kept["media_id"]])
+    assert stored_file(server, sha(lost_bytes)).exists()
+    for _ in range(100):
+        if not server.db_rows("SELECT 1 FROM media WHERE media_id = ?", lost["media_id"]):
+            break
+        await asyncio.sleep(0.1)
+    assert not server.db_rows("SELECT 1 FROM media WHERE media_id = ?", lost["media_id"])
+    assert not stored_file(server, sha(lost_bytes)).exists()
+    assert code(await owner.call("send", group_id=gid, text="x", attachments=[lost["media_id"]])) == "bad_request"
+    # the attached one stays, file and all
+    assert server.db_rows("SELECT 1 FROM media WHERE media_id = ?", kept["media_id"])
+    assert stored_file(server, sha(kept_bytes)).read_bytes() == kept_bytes
+    ev = await member.next_event("message")
+    assert get(server, ev["attachments"][0]["url"]).status_code == 200
+    # Two uploads of the same bytes share the file: it stays while one of them does.
+    twin1 = await upload(owner, lost_bytes, "application/pdf")
+    await owner.request("send", group_id=gid, text="twin", attachments=[twin1["media_id"]])
+    twin2 = await upload(owner, lost_bytes, "application/pdf")
+    for _ in range(100):
+        if not server.db_rows("SELECT 1 FROM media WHERE media_id = ?", twin2["media_id"]):
+            break
+        await asyncio.sleep(0.1)
+    assert not server.db_rows("SELECT 1 FROM media WHERE media_id = ?", twin2["media_id"])
+    assert stored_file(server, sha(lost_bytes)).read_bytes() == lost_bytes
+    await close_all(owner, member)
+
+
+async def test_media_go_with_purged_messages_and_are_exported(make_server, tmp_path):
+    server = make_server(FAST_MEDIA)
+    owner, gid, [member] = await group_of(server)
+    old_bytes, new_bytes = png(6, 6), jpeg(32, 16)
+    old = await upload(owner, old_bytes, "image/png", name="old.png")
+    new = await upload(owner, new_bytes, "image/jpeg")
+    s1 = await owner.request("send", group_id=gid, text="old one", attachments=[old["media_id"]])
+    await owner.request("send", group_id=gid, text="new one", attachments=[new["media_id"]])
+
+    # Export: the files of the exported messages, with their SHA-256 in the manifest.
+    out = tmp_path / "export"
+    rc, _, err = await server.admin("export", "--group", gid, "--out", str(out))
+    assert rc == 0, err
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    copied = {e["name"]: e for e in manifest["media"]}
+    assert set(copied) == {f"media/{sha(old_bytes)}", f"media/{sha(new_bytes)}"}
+    for name, e in copied.items():
+        data = (out / name).read_bytes()
+        assert sha(data) == e["sha256"] == name.split("/")[1] and len(data) == e["bytes"]
+    rows = [json.loads(line) for line in (out / "media.jsonl").read_text(encoding="utf-8").splitlines()]
+    by_id = {r["media_id"]: r for r in rows}
+    assert by_id[old["media_id"]]["name"] == "old.png" and by_id[old["media_id"]]["messages"] == [[gid, s1["seq"]]]
+    listed = {e["name"]: e["sha256"] for e in manifest["files"]}
+    assert sha((out / "media.jsonl").read_bytes()) == listed["media.jsonl"]
+
+    # Retention: the old message goes, and with it its file; the new one stays.
+    rc, out_text, _ = await server.admin("purge")
+    assert "media: 0" in out_text
+    await close_all(owner, member)
+    server.stop()  # made and attached 200 days ago, as far as the restarted server knows
+    server.db_rows("UPDATE messages SET ts = ts - ? WHERE group_id = ? AND seq = ?", 200 * DAY_MS, gid, s1["seq"])
+    server.db_rows("UPDATE media SET created_at = created_at - ?", 200 * DAY_MS)
+    server.start()
+    rc, out_text, err = await server.admin("purge")
+    assert rc == 0 and "messages: 1" in out_text and "media: 1" in out_text, (out_text, err)
+    assert not server.db_rows("SELECT 1 FROM media WHERE media_id = ?", old["media_id"])
+    assert not stored_file(server, sha(old_bytes)).exists()
+    assert stored_file(server, sha(new_bytes)).exists()
+    assert server.db_rows("SELECT 1 FROM media WHERE media_id = ?", new["media_id"])

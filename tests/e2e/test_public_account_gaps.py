@@ -1,0 +1,295 @@
+"""Public accounts and the rest of the platform (issue 12): cancelling a user account that runs or
+edits public accounts, and posts and comments held by the word lists going through the operators'
+review queue. Through a real server on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from tests.e2e.harness import gather
+
+WORDS = {"review.txt": "集会\n", "block.txt": "赌场\n"}
+CONFIG = """
+[public_accounts]
+max_editors = 2
+[[content.lists]]
+category = "rumour"
+path = "review.txt"
+action = "review"
+[[content.lists]]
+category = "gambling"
+path = "block.txt"
+action = "block"
+"""
+
+
+@pytest.fixture
+def srv(tmp_path, make_server):
+    d = tmp_path / "srv"
+    d.mkdir()
+    for name, text in WORDS.items():
+        (d / name).write_text(text, encoding="utf-8")
+    return make_server(CONFIG)
+
+
+def code(reply):
+    return "ok" if reply.get("ok") else reply["code"]
+
+
+async def new_account(owner, name):
+    return (await owner.request("create_account", name=name, category="culture", intro="",
+                                subject_type="individual"))["account_id"]
+
+
+async def close_all(*clients):
+    for c in clients:
+        await c.close()
+
+
+async def login_again(srv, c):
+    n = await srv.client()
+    await n.login(c.username, "password123")
+    n.username = c.username
+    return n
+
+
+# -- delete_account and public accounts ---------------------------------------------------------
+async def test_owner_closes_accounts_before_cancelling_and_editors_and_fans_leave(srv):
+    owner = await srv.user(verify_id=True)
+    editor, fan, spare = await srv.user(), await srv.user(), await srv.user()
+    aid = await new_account(owner, "Tea House")
+    other = await new_account(owner, "Tea Garden")
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    await owner.request("set_editor", account_id=aid, user_id=fan.user_id, on=True)
+    assert code(await owner.call("set_editor", account_id=aid, user_id=spare.user_id, on=True)) == "conflict"
+    for c in (editor, fan):
+        await c.request("subscribe", account_id=aid)
+    assert (await owner.request("account_info", account_id=aid))["subscriber_count"] == 2
+
+    # the owner of open accounts is refused, naming them, and nothing changes
+    refused = await owner.call("delete_account", password="password123")
+    assert refused["code"] == "conflict" and aid in refused["reason"] and other in refused["reason"]
+    assert (await owner.request("me"))["user_id"] == owner.user_id
+    assert (await owner.request("publish", account_id=aid, title="still here", body="b"))["post_id"]
+
+    # an editor and subscriber cancels: off the editors (a seat frees up) and off the subscribers
+    await editor.request("delete_account", password="password123")
+    assert (await owner.request("account_info", account_id=aid))["subscriber_count"] == 1
+    await owner.request("set_editor", account_id=aid, user_id=spare.user_id, on=True)
+    assert srv.db_rows("SELECT COUNT(*) FROM account_editors WHERE user_id = ?", editor.user_id) == [(0,)]
+    assert srv.db_rows("SELECT COUNT(*) FROM subscriptions WHERE user_id = ?", editor.user_id) == [(0,)]
+
+    # closing one account is not enough; closing both is
+    await owner.request("close_account", account_id=aid)
+    refused = await owner.call("delete_account", password="password123")
+    assert refused["code"] == "conflict" and other in refused["reason"] and aid not in refused["reason"]
+    await owner.request("close_account", account_id=other)
+    await owner.request("delete_account", password="password123")
+    # the closed accounts and their posts stay for the record, still naming their owner
+    assert srv.db_rows("SELECT COUNT(*) FROM accounts WHERE owner_id = ? AND closed_at IS NOT NULL",
+                       owner.user_id) == [(2,)]
+    assert srv.db_rows("SELECT COUNT(*) FROM posts WHERE account_id = ?", aid) == [(1,)]
+
+    # after a restart the counts come from the database and agree
+    await close_all(owner, editor, fan, spare)
+    srv.stop()
+    srv.start()
+    fan = await login_again(srv, fan)
+    info = await fan.request("account_info", account_id=aid)
+    assert (info["status"], info["subscriber_count"]) == ("closed", 1)
+    await fan.close()
+
+
+async def test_a_cancelled_user_never_runs_edits_or_follows_an_account(srv):
+    """delete_account races create_account (same user, another connection) and set_editor/subscribe
+    naming the cancelling user: either the cancellation is refused (it owns the new account) or the
+    other op fails, and the database never holds a cancelled owner of an open account, a cancelled
+    editor or a cancelled subscriber."""
+    owner = await srv.user(verify_id=True)
+    aid = await new_account(owner, "Race Track")
+    outcomes = []
+    for delay_ms in [i / 20 for i in range(16)]:  # 0 to 0.75 ms after the delete: across its check and write
+        user = await srv.user(verify_id=True)
+        other = await login_again(srv, user)
+
+        async def late(coro, delay_ms=delay_ms):
+            await asyncio.sleep(delay_ms / 1000)
+            try:
+                return await coro
+            except Exception as exc:  # the cancelled account's other connection is closed (1008)
+                return {"ok": False, "code": "closed", "reason": repr(exc)}
+
+        deleted, created, edited, followed = await gather(
+            user.call("delete_account", password="password123"),
+            late(other.call("create_account", name=f"late {delay_ms}", category="culture", intro="",
+                            subject_type="individual")),
+            late(owner.call("set_editor", account_id=aid, user_id=user.user_id, on=True)),
+            late(other.call("subscribe", account_id=aid)))
+        outcomes.append((delay_ms, deleted, created, edited, followed))
+        if deleted["ok"]:
+            assert not created["ok"], outcomes[-1]
+        else:
+            assert deleted["code"] == "conflict" and created["ok"], outcomes[-1]
+            await user.request("close_account", account_id=created["account_id"])
+        if edited["ok"] and not deleted["ok"]:  # free the seat for the next round
+            await owner.request("set_editor", account_id=aid, user_id=user.user_id, on=False)
+        await close_all(user, other)
+    gone = "SELECT user_id FROM users WHERE deleted_at IS NOT NULL"
+    assert srv.db_rows(f"SELECT COUNT(*) FROM accounts WHERE closed_at IS NULL AND owner_id IN ({gone})") \
+        == [(0,)], outcomes
+    assert srv.db_rows(f"SELECT COUNT(*) FROM account_editors WHERE user_id IN ({gone})") == [(0,)], outcomes
+    assert srv.db_rows(f"SELECT COUNT(*) FROM subscriptions WHERE user_id IN ({gone})") == [(0,)], outcomes
+    [(subscribers,)] = srv.db_rows("SELECT COUNT(*) FROM subscriptions WHERE account_id = ?", aid)
+    assert (await owner.request("account_info", account_id=aid))["subscriber_count"] == subscribers
+    await owner.close()
+
+
+# -- held posts and comments in the operators' review queue ----------------------------------------
+async def queue(srv, **match):
+    rc, out, err = await srv.admin("review-queue", "--open")
+    assert rc == 0, err
+    return [i for i in map(json.loads, out.splitlines()) if all(i.get(k) == v for k, v in match.items())]
+
+
+async def decide(srv, item, decision, note="e2e"):
+    return await srv.admin("decide", str(item["item_id"]), "--decision", decision, "--note", note)
+
+
+def record(srv, action):
+    return srv.db_rows("SELECT actor_type, actor_id, target_id, reason, detail FROM audit WHERE action = ?"
+                       " ORDER BY id", action)
+
+
+async def test_held_posts_wait_for_the_operator_who_releases_or_rejects_them(srv):
+    owner = await srv.user(verify_id=True)
+    fan = await srv.user()
+    aid = await new_account(owner, "Town Crier")
+    await fan.request("subscribe", account_id=aid)
+    score = (await owner.request("me"))["credit_score"]
+    good = await owner.request("publish", account_id=aid, title="周末活动", body="广场有集会")
+    bad = await owner.request("publish", account_id=aid, title="通知", body="今晚集会")
+    assert good["held"] is True and bad["held"] is True
+
+    # held: not delivered, not in posts for the public, not readable; the managers see it held
+    await asyncio.sleep(0.3)
+    assert not [e for e in fan.drain_events() if e.get("ev") == "post"]
+    assert (await fan.request("posts", account_id=aid))["posts"] == []
+    assert code(await fan.call("read_post", post_id=good["post_id"])) == "not_found"
+    assert [p.get("held") for p in (await owner.request("posts", account_id=aid))["posts"]] == [True, True]
+
+    items = await queue(srv, kind="post", account_id=aid)
+    assert [str(i["post_id"]) for i in items] == [good["post_id"], bad["post_id"]]
+    first = items[0]
+    assert (first["title"], first["text"], first["sender_id"], first["action"], first["category"], first["term"]) \
+        == ("周末活动", "广场有集会", owner.user_id, "review", "rumour", "集会")
+    rc, _, err = await decide(srv, first, "keep")
+    assert rc == 2 and "release or reject" in err
+
+    # release: subscribers online get the post, the public sees and reads it
+    rc, out, err = await decide(srv, first, "release", "误报")
+    assert rc == 0, err
+    ev = await fan.next_event("post", timeout=2)
+    assert (ev["post_id"], ev["title"], ev["ts"]) == (good["post_id"], "周末活动", good["ts"])
+    assert [p["post_id"] for p in (await fan.request("posts", account_id=aid))["posts"]] == [good["post_id"]]
+    assert (await fan.request("read_post", post_id=good["post_id"]))["body"] == "广场有集会"
+    rc, _, err = await decide(srv, first, "reject")
+    assert rc == 2 and "already decided" in err
+
+    # reject: the author is told and loses credit; the post is gone for everyone, kept for the record
+    rc, _, err = await decide(srv, items[1], "reject", "谣言")
+    assert rc == 0, err
+    notice = await owner.next_event("notice", timeout=2)
+    assert (notice["kind"], notice["account_id"], notice["post_id"], notice["by"]) == \
+        ("content_removed", aid, bad["post_id"], "operator")
+    assert "谣言" in notice["text"]
+    assert (await owner.request("me"))["credit_score"] < score
+    assert [p["post_id"] for p in (await owner.request("posts", account_id=aid))["posts"]] == [good["post_id"]]
+    assert code(await owner.call("read_post", post_id=bad["post_id"])) == "not_found"
+    assert srv.db_rows("SELECT title, held FROM posts WHERE post_id = ?", int(bad["post_id"])) == [("通知", 2)]
+    assert await queue(srv, kind="post") == []
+
+    # the enforcement record: both decisions under the operator's name, on the account
+    released, rejected = record(srv, "review_release"), record(srv, "review_reject")
+    assert [(r[0], r[1], r[2], r[3]) for r in released] == [("operator", "operator", aid, "误报")]
+    assert [(r[0], r[1], r[2], r[3]) for r in rejected] == [("operator", "operator", aid, "谣言")]
+    detail = json.loads(rejected[0][4])
+    assert (detail["kind"], str(detail["post_id"]), detail["author_id"]) == ("post", bad["post_id"], owner.user_id)
+
+    # after a restart the released post is still public and the rejected one still gone
+    await close_all(owner, fan)
+    srv.stop()
+    srv.start()
+    fan = await login_again(srv, fan)
+    assert [p["post_id"] for p in (await fan.request("posts", account_id=aid))["posts"]] == [good["post_id"]]
+    await fan.close()
+
+
+async def test_held_comments_wait_for_the_operator_and_a_rejected_one_stays_hidden(srv):
+    owner = await srv.user(verify_id=True)
+    talker, reader = await srv.user(), await srv.user()
+    aid = await new_account(owner, "Open Forum")
+    post = (await owner.request("publish", account_id=aid, title="讨论", body="欢迎留言"))["post_id"]
+    gated = (await owner.request("publish", account_id=aid, title="审核区", body="先审后发",
+                                 comments="review"))["post_id"]
+    kept = await talker.request("comment", post_id=post, text="周末集会见")
+    dropped = await talker.request("comment", post_id=post, text="集会地点另行通知")
+    twice = await talker.request("comment", post_id=gated, text="集会报名")
+    assert kept["held"] and dropped["held"] and twice["held"]
+
+    def ids(listing):
+        return [c["comment_id"] for c in listing["comments"]]
+
+    assert ids(await reader.request("comments", post_id=post)) == []
+    assert ids(await talker.request("comments", post_id=post)) == [dropped["comment_id"], kept["comment_id"]]
+    # the account may not approve what the platform holds
+    assert code(await owner.call("moderate_comment", post_id=post, comment_id=kept["comment_id"],
+                                 action="approve")) == "forbidden"
+
+    items = await queue(srv, kind="comment", account_id=aid)
+    by_comment = {str(i["comment_id"]): i for i in items}
+    assert set(by_comment) == {kept["comment_id"], dropped["comment_id"], twice["comment_id"]}
+    item = by_comment[dropped["comment_id"]]
+    assert (str(item["post_id"]), item["title"], item["text"], item["sender_id"]) == \
+        (post, "讨论", "集会地点另行通知", talker.user_id)
+
+    # reject: the commenter is told; nobody sees it any more, the managers neither; nothing acts on it
+    rc, _, err = await decide(srv, item, "reject", "煽动")
+    assert rc == 0, err
+    notice = await talker.next_event("notice", timeout=2)
+    assert (notice["kind"], notice["account_id"], notice["post_id"], notice["comment_id"]) == \
+        ("content_removed", aid, post, dropped["comment_id"])
+    for viewer in (reader, talker, owner):
+        assert dropped["comment_id"] not in ids(await viewer.request("comments", post_id=post))
+    assert code(await owner.call("moderate_comment", post_id=post, comment_id=dropped["comment_id"],
+                                 action="approve")) == "not_found"
+    assert code(await reader.call("comment", post_id=post, text="回复", reply_to=dropped["comment_id"])) \
+        == "not_found"
+    assert code(await reader.call("report", target_type="comment", comment_id=dropped["comment_id"],
+                                  reason="x")) == "not_found"
+
+    # release on an open post: visible to all
+    rc, _, err = await decide(srv, by_comment[kept["comment_id"]], "release")
+    assert rc == 0, err
+    [shown] = (await reader.request("comments", post_id=post))["comments"]
+    assert shown["comment_id"] == kept["comment_id"] and "held" not in shown
+    assert (await reader.request("read_post", post_id=post))["comment_count"] == 1
+    assert code(await reader.call("report", target_type="comment", comment_id=kept["comment_id"], reason="x")) == "ok"
+
+    # release on a post in review mode: the platform's hold goes, the account's approval remains
+    rc, _, err = await decide(srv, by_comment[twice["comment_id"]], "release")
+    assert rc == 0, err
+    assert ids(await reader.request("comments", post_id=gated)) == []
+    await owner.request("moderate_comment", post_id=gated, comment_id=twice["comment_id"], action="approve")
+    assert ids(await reader.request("comments", post_id=gated)) == [twice["comment_id"]]
+
+    assert await queue(srv, kind="comment") == []
+    rejected = record(srv, "review_reject")
+    assert [(r[0], r[2], r[3]) for r in rejected] == [("operator", aid, "煽动")]
+    detail = json.loads(rejected[0][4])
+    assert (detail["kind"], str(detail["comment_id"]), detail["author_id"]) == \
+        ("comment", dropped["comment_id"], talker.user_id)
+    assert len(record(srv, "review_release")) == 2
+    await close_all(owner, talker, reader)

@@ -1,0 +1,563 @@
+"""Public accounts end to end (P4-P13): every op of the contract's table, and every refusal it names,
+through a real server on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from governance.public_accounts import org_check_char
+from tests.e2e.harness import new_id_number
+
+LEGAL_NAME = "张三"  # what ServerProcess.user(verify_id=True) verifies with
+RESERVED = "新华\nOfficial Daily\n"
+WORDS = {"block.txt": "赌场\n", "review.txt": "集会\n", "flag.txt": "彩票\n"}
+CONFIG = """
+[public_accounts]
+max_editors = 2
+reserved_names = "reserved.txt"
+[[content.lists]]
+category = "gambling"
+path = "block.txt"
+action = "block"
+[[content.lists]]
+category = "rumour"
+path = "review.txt"
+action = "review"
+[[content.lists]]
+category = "lottery"
+path = "flag.txt"
+action = "flag"
+"""
+
+
+def org_code(serial: int) -> str:
+    first17 = f"91110108MA{serial:07d}"
+    return first17 + org_check_char(first17)
+
+
+@pytest.fixture
+def srv(tmp_path, make_server, monkeypatch):
+    """A server whose config has two editors at most, a reserved-name list and three word lists;
+    one verified ID number may back two user accounts (for the shared per-subject cap)."""
+    d = tmp_path / "srv"
+    d.mkdir()
+    (d / "reserved.txt").write_text(RESERVED, encoding="utf-8")
+    for name, text in WORDS.items():
+        (d / name).write_text(text, encoding="utf-8")
+    monkeypatch.setenv("QUNGUAN_IDENTITY_MAX_ACCOUNTS_PER_ID", "2")
+    return make_server(CONFIG)
+
+
+def code(reply):
+    return "ok" if reply.get("ok") else reply["code"]
+
+
+async def new_account(owner, name, category="culture", **kw):
+    args = {"name": name, "category": category, "intro": "关于我们", "subject_type": "individual", **kw}
+    return (await owner.request("create_account", **args))["account_id"]
+
+
+async def recorded(srv, actions, within=2.0):
+    """Whether record entries with all of ``actions`` are stored within ``within`` seconds."""
+    for _ in range(int(within / 0.05)):
+        if set(actions) <= {a for (a,) in srv.db_rows("SELECT action FROM audit")}:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def comment_event(client, comment_id):
+    while True:
+        ev = await client.next_event("comment")
+        if ev["comment_id"] == comment_id:
+            return ev
+
+
+async def close_all(*clients):
+    for c in clients:
+        await c.close()
+
+
+async def restart(srv, *clients):
+    """Stop and start the server (after a test changed the database as an operator's tool would);
+    returns the clients logged in again on new connections."""
+    await close_all(*clients)
+    srv.stop()
+    srv.start()
+    fresh = []
+    for c in clients:
+        n = await srv.client()
+        await n.login(c.username, "password123")
+        n.username = c.username
+        fresh.append(n)
+    return fresh
+
+
+async def test_create_info_and_who_may_create(srv):
+    owner = await srv.user(verify_id=True)
+    plain = await srv.user()
+    aid = await new_account(owner, "茶馆日报")
+    assert len(aid) >= 9 and aid.isdigit()
+    info = await plain.request("account_info", account_id=aid)
+    assert {k: info[k] for k in ("account_id", "name", "category", "intro", "subject_type", "labels",
+                                 "credit_level", "subscriber_count", "status")} == {
+        "account_id": aid, "name": "茶馆日报", "category": "culture", "intro": "关于我们",
+        "subject_type": "individual", "labels": ["verified"], "credit_level": 3, "subscriber_count": 0,
+        "status": "active"}
+    assert "org_name" not in info and LEGAL_NAME not in repr(info)
+
+    # not ID-verified; unknown category; a person naming an organisation; an organisation without its code
+    assert code(await plain.call("create_account", name="x1", category="culture", intro="",
+                                 subject_type="individual")) == "verification_required"
+    assert code(await owner.call("create_account", name="x2", category="cooking", intro="",
+                                 subject_type="individual")) == "bad_request"
+    assert code(await owner.call("create_account", name="x3", category="culture", intro="", org_name="某公司",
+                                 subject_type="individual")) == "bad_request"
+    assert code(await owner.call("create_account", name="x4", category="culture", intro="", org_name="某公司",
+                                 subject_type="organization")) == "bad_request"
+    # a bad unified social credit code (check character wrong; too short)
+    good = org_code(1)
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    for org in (bad, good[:10]):
+        assert code(await owner.call("create_account", name="x5", category="culture", intro="", org_code=org,
+                                     subject_type="organization", org_name="北京某文化公司")) == "bad_request"
+    org_aid = await new_account(owner, "某文化", subject_type="organization", org_name="北京某文化公司", org_code=good)
+    org_info = await plain.request("account_info", account_id=org_aid)
+    assert org_info["org_name"] == "北京某文化公司" and org_info["subject_type"] == "organization"
+    assert LEGAL_NAME not in repr(org_info)
+    assert code(await plain.call("account_info", account_id="999999999")) == "not_found"
+    assert code(await plain.call("account_info", account_id="0123")) == "bad_request"
+    await close_all(owner, plain)
+
+
+async def test_names_taken_reserved_and_screened(srv):
+    owner = await srv.user(verify_id=True)
+    other = await srv.user(verify_id=True)
+    await new_account(owner, "Tea House")
+    for variant in ("teahouse", "TEA  HOUSE", "Ｔｅａ Ｈｏｕｓｅ", "tea\u3000house"):
+        assert code(await other.call("create_account", name=variant, category="culture", intro="",
+                                     subject_type="individual")) == "conflict", variant
+    # reserved names, and names containing them, ignoring case, width and spaces
+    for name in ("新华", "新华早报", "official daily", "The ＯＦＦＩＣＩＡＬ Daily news"):
+        assert code(await other.call("create_account", name=name, category="culture", intro="",
+                                     subject_type="individual")) == "forbidden", name
+    # the prohibited-content filter on name and intro
+    assert code(await other.call("create_account", name="赌场之家", category="culture", intro="",
+                                 subject_type="individual")) == "content_blocked"
+    assert code(await other.call("create_account", name="好名字", category="culture", intro="来赌场",
+                                 subject_type="individual")) == "content_blocked"
+    # update_account: owner only, the same rules; the old name is free again afterwards
+    aid = await new_account(other, "Second Shop")
+    assert code(await owner.call("update_account", account_id=aid, intro="hi")) == "forbidden"
+    assert code(await other.call("update_account", account_id=aid, name="TeaHouse")) == "conflict"
+    assert code(await other.call("update_account", account_id=aid, name="新华书店")) == "forbidden"
+    assert code(await other.call("update_account", account_id=aid)) == "bad_request"
+    await other.request("update_account", account_id=aid, name="Third Shop", intro="新简介")
+    info = await owner.request("account_info", account_id=aid)
+    assert (info["name"], info["intro"]) == ("Third Shop", "新简介")
+    await owner.request("create_account", name="second shop", category="culture", intro="", subject_type="individual")
+    await close_all(owner, other)
+
+
+async def test_cap_is_shared_by_every_user_account_of_one_person(srv):
+    """Two user accounts verified with the same ID number share max_per_subject (2); closing one
+    account frees its place. An organisation has a cap of its own, whoever opens its accounts."""
+    number = new_id_number()
+    a, b = await srv.user(), await srv.user()
+    for c in (a, b):
+        await c.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
+    first = await new_account(a, "Person One")
+    await new_account(b, "Person Two")
+    assert code(await a.call("create_account", name="Person Three", category="culture", intro="",
+                             subject_type="individual")) == "create_cap_reached"
+    assert code(await b.call("create_account", name="Person Three", category="culture", intro="",
+                             subject_type="individual")) == "create_cap_reached"
+    org = org_code(2)
+    c, d, e = [await srv.user(verify_id=True) for _ in range(3)]
+    for who, n in ((c, "Org One"), (d, "Org Two")):
+        await new_account(who, n, subject_type="organization", org_name="某公司", org_code=org)
+    assert code(await e.call("create_account", name="Org Three", category="culture", intro="", org_name="某公司",
+                             subject_type="organization", org_code=org)) == "create_cap_reached"
+    await a.request("close_account", account_id=first)
+    await new_account(b, "Person Three")
+    await close_all(a, b, c, d, e)
+
+
+async def test_concurrent_creates_never_pass_the_cap(srv):
+    number = new_id_number()
+    clients = [await srv.user() for _ in range(2)]
+    for c in clients:
+        await c.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
+    extra = []
+    for c in clients:  # more connections of the same two user accounts
+        for _ in range(2):
+            n = await srv.client()
+            await n.login(c.username, "password123")
+            extra.append(n)
+    senders = [*clients, *extra][:5]
+    replies = await asyncio.gather(*[
+        s.call("create_account", name=f"Race {i}", category="culture", intro="", subject_type="individual")
+        for i, s in enumerate(senders)])
+    assert sorted(code(r) for r in replies) == ["create_cap_reached"] * 3 + ["ok"] * 2
+    await close_all(*clients, *extra)
+
+
+async def test_editors_roles_and_my_accounts(srv):
+    owner = await srv.user(verify_id=True)
+    e1, e2, e3 = await srv.user(), await srv.user(), await srv.user()
+    aid = await new_account(owner, "Editors Desk")
+    assert code(await e1.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    await owner.request("set_editor", account_id=aid, user_id=e1.user_id, on=True)
+    await owner.request("set_editor", account_id=aid, user_id=e2.user_id, on=True)
+    await owner.request("set_editor", account_id=aid, user_id=e2.user_id, on=True)  # already: nothing changes
+    assert code(await owner.call("set_editor", account_id=aid, user_id=e3.user_id, on=True)) == "conflict"
+    assert code(await e1.call("set_editor", account_id=aid, user_id=e3.user_id, on=True)) == "forbidden"
+    assert code(await owner.call("set_editor", account_id=aid, user_id="u0000000000000000", on=True)) == "not_found"
+    assert (await owner.request("my_accounts"))["accounts"] == [
+        {"account_id": aid, "name": "Editors Desk", "role": "owner", "status": "active"}]
+    assert (await e1.request("my_accounts"))["accounts"] == [
+        {"account_id": aid, "name": "Editors Desk", "role": "editor", "status": "active"}]
+    assert (await e1.request("publish", account_id=aid, title="by an editor", body="正文"))["post_id"]
+    assert code(await e1.call("update_account", account_id=aid, intro="x")) == "forbidden"
+    assert code(await e1.call("close_account", account_id=aid)) == "forbidden"
+    await owner.request("set_editor", account_id=aid, user_id=e1.user_id, on=False)
+    assert (await e1.request("my_accounts"))["accounts"] == []
+    assert code(await e1.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    await owner.request("set_editor", account_id=aid, user_id=e3.user_id, on=True)  # a free place again
+    await close_all(owner, e1, e2, e3)
+
+
+async def test_posts_reach_subscribers_online_and_are_read_later(srv):
+    owner = await srv.user(verify_id=True)
+    fan, stranger, late = await srv.user(), await srv.user(), await srv.user()
+    aid = await new_account(owner, "Morning Post")
+    await fan.request("subscribe", account_id=aid)
+    await late.request("subscribe", account_id=aid)
+    await fan.request("subscribe", account_id=aid)  # twice: still one subscription
+    assert (await stranger.request("account_info", account_id=aid))["subscriber_count"] == 2
+    assert (await fan.request("my_subscriptions"))["accounts"] == [
+        {"account_id": aid, "name": "Morning Post", "status": "active"}]
+    await late.close()  # offline: reads posts later
+
+    first = await owner.request("publish", account_id=aid, title="第一篇", body="早上好")
+    assert first["comments"] == "open" and "held" not in first
+    ev = await fan.next_event("post")
+    assert ev == {"ev": "post", "account_id": aid, "post_id": first["post_id"], "title": "第一篇", "ts": first["ts"]}
+    second = await owner.request("publish", account_id=aid, title="第二篇", body="晚上好", comments="closed")
+    assert (await fan.next_event("post"))["post_id"] == second["post_id"]
+    await asyncio.sleep(0.2)
+    assert [e for e in stranger.drain_events() if e["ev"] == "post"] == []
+
+    late = (await restart_client(srv, late))
+    page = (await late.request("posts", account_id=aid))["posts"]
+    assert [p["post_id"] for p in page] == [second["post_id"], first["post_id"]]
+    assert page[1] == {"post_id": first["post_id"], "account_id": aid, "title": "第一篇", "body": "早上好",
+                       "ts": first["ts"], "reads": 0, "comment_count": 0, "comments": "open"}
+    assert [p["post_id"] for p in (await late.request("posts", account_id=aid, before=second["post_id"]))["posts"]] \
+        == [first["post_id"]]
+    assert len((await late.request("posts", account_id=aid, limit=1))["posts"]) == 1
+
+    # one read per user
+    assert (await late.request("read_post", post_id=first["post_id"]))["reads"] == 1
+    assert (await late.request("read_post", post_id=first["post_id"]))["reads"] == 1
+    assert (await stranger.request("read_post", post_id=first["post_id"]))["reads"] == 2
+    assert code(await stranger.call("read_post", post_id="99999999")) == "not_found"
+    assert code(await stranger.call("read_post", post_id="nope")) == "not_found"
+
+    # unsubscribe: no more events
+    await fan.request("unsubscribe", account_id=aid)
+    assert (await fan.request("my_subscriptions"))["accounts"] == []
+    await owner.request("publish", account_id=aid, title="第三篇", body="…")
+    await asyncio.sleep(0.2)
+    assert [e for e in fan.drain_events() if e["ev"] == "post"] == []
+
+    # delete_post: gone from posts and read_post; only the account's managers may delete
+    assert code(await stranger.call("delete_post", post_id=first["post_id"])) == "forbidden"
+    await owner.request("delete_post", post_id=first["post_id"])
+    assert code(await owner.call("delete_post", post_id=first["post_id"])) == "not_found"
+    assert code(await late.call("read_post", post_id=first["post_id"])) == "not_found"
+    assert first["post_id"] not in [p["post_id"] for p in (await late.request("posts", account_id=aid))["posts"]]
+    assert srv.db_rows("SELECT COUNT(*) FROM posts WHERE post_id = ?", int(first["post_id"])) == [(1,)]
+    await close_all(owner, fan, stranger, late)
+
+
+async def restart_client(srv, c):
+    n = await srv.client()
+    await n.login(c.username, "password123")
+    n.username = c.username
+    return n
+
+
+async def test_post_text_is_screened(srv):
+    owner = await srv.user(verify_id=True)
+    fan = await srv.user()
+    aid = await new_account(owner, "Screened")
+    await fan.request("subscribe", account_id=aid)
+    assert code(await owner.call("publish", account_id=aid, title="去赌场", body="x")) == "content_blocked"
+    assert code(await owner.call("publish", account_id=aid, title="x", body="赌 场在这里")) == "content_blocked"
+    held = await owner.request("publish", account_id=aid, title="周末", body="有人组织集会")
+    assert held["held"] is True
+    flagged = await owner.request("publish", account_id=aid, title="彩票开奖", body="号码")
+    assert "held" not in flagged
+    assert (await fan.next_event("post"))["post_id"] == flagged["post_id"]  # the held one never arrives
+    assert [p["post_id"] for p in (await fan.request("posts", account_id=aid))["posts"]] == [flagged["post_id"]]
+    assert code(await fan.call("read_post", post_id=held["post_id"])) == "not_found"
+    mine = (await owner.request("posts", account_id=aid))["posts"]
+    assert [(p["post_id"], p.get("held")) for p in mine] == [(flagged["post_id"], None), (held["post_id"], True)]
+    # the filter's records are written after the reply, without holding it up: wait for them
+    assert await recorded(srv, {"content_blocked", "post_held", "content_flagged"})
+    # empty and over-long texts
+    assert code(await owner.call("publish", account_id=aid, title="  ", body="x")) == "bad_request"
+    assert code(await owner.call("publish", account_id=aid, title="t" * 129, body="x")) == "too_large"
+    assert code(await owner.call("publish", account_id=aid, title="t", body="")) == "bad_request"
+    await close_all(owner, fan)
+
+
+async def test_comments_modes_moderation_and_who_sees_held_ones(srv):
+    owner = await srv.user(verify_id=True)
+    editor, reader, other = await srv.user(), await srv.user(), await srv.user()
+    aid = await new_account(owner, "Talk Back")
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    posted = [(await owner.request("publish", account_id=aid, title=mode, body="b", comments=mode))["post_id"]
+              for mode in ("open", "review", "closed")]
+    open_post, review_post, closed_post = posted
+
+    c1 = await reader.request("comment", post_id=open_post, text="好文章")
+    assert c1["held"] is False
+    ev = await comment_event(editor, c1["comment_id"])
+    assert ev["user"] == {"user_id": reader.user_id,
+                                                                   "display_name": reader.username.title()}
+    assert "held" not in ev and ev["account_id"] == aid and ev["post_id"] == open_post
+    reply = await other.request("comment", post_id=open_post, text="同意", reply_to=c1["comment_id"])
+    listed = (await other.request("comments", post_id=open_post))["comments"]
+    assert [(c["comment_id"], c["text"], c.get("reply_to")) for c in listed] == [
+        (reply["comment_id"], "同意", c1["comment_id"]), (c1["comment_id"], "好文章", None)]
+    assert listed[1]["user"] == {"user_id": reader.user_id, "display_name": reader.username.title()}
+    assert LEGAL_NAME not in repr(listed)
+    assert (await other.request("read_post", post_id=open_post))["comment_count"] == 2
+
+    # review mode: held, seen by its author and the account's managers only
+    held = await reader.request("comment", post_id=review_post, text="等审核")
+    assert held["held"] is True
+    assert (await comment_event(owner, held["comment_id"]))["held"] is True
+    assert [c["comment_id"] for c in (await other.request("comments", post_id=review_post))["comments"]] == []
+    [mine] = (await reader.request("comments", post_id=review_post))["comments"]
+    assert mine["held"] is True
+    [seen] = (await editor.request("comments", post_id=review_post))["comments"]
+    assert seen["comment_id"] == held["comment_id"] and seen["held"] is True
+    assert code(await other.call("comment", post_id=review_post, text="reply", reply_to=held["comment_id"])) \
+        == "not_found"
+    assert code(await reader.call("moderate_comment", post_id=review_post, comment_id=held["comment_id"],
+                                  action="approve")) == "forbidden"
+    await editor.request("moderate_comment", post_id=review_post, comment_id=held["comment_id"], action="approve")
+    [now_public] = (await other.request("comments", post_id=review_post))["comments"]
+    assert now_public["comment_id"] == held["comment_id"] and "held" not in now_public
+
+    # hide and delete
+    await owner.request("moderate_comment", post_id=open_post, comment_id=c1["comment_id"], action="hide")
+    assert [c["comment_id"] for c in (await other.request("comments", post_id=open_post))["comments"]] == [
+        reply["comment_id"]]
+    assert [c.get("hidden") for c in (await owner.request("comments", post_id=open_post))["comments"]] == [None, True]
+    await owner.request("moderate_comment", post_id=open_post, comment_id=reply["comment_id"], action="delete")
+    assert code(await owner.call("moderate_comment", post_id=open_post, comment_id=reply["comment_id"],
+                                 action="approve")) == "not_found"
+    assert code(await owner.call("moderate_comment", post_id=review_post, comment_id=c1["comment_id"],
+                                 action="hide")) == "not_found"
+    assert srv.db_rows("SELECT status FROM comments WHERE comment_id = ?", int(reply["comment_id"])) == [("deleted",)]
+
+    # closed mode; screened comments; unknown posts
+    assert code(await reader.call("comment", post_id=closed_post, text="x")) == "forbidden"
+    assert code(await reader.call("comment", post_id=open_post, text="赌场")) == "content_blocked"
+    screened = await reader.request("comment", post_id=open_post, text="明天集会吗")
+    assert screened["held"] is True  # the filter asked the platform to look first
+    assert code(await owner.call("moderate_comment", post_id=open_post, comment_id=screened["comment_id"],
+                                 action="approve")) == "forbidden"
+    assert code(await reader.call("comment", post_id="424242424", text="x")) == "not_found"
+    assert code(await reader.call("comments", post_id="424242424")) == "not_found"
+    await close_all(owner, editor, reader, other)
+
+
+async def test_platform_states_gate_publishing_and_comments(srv):
+    """An unlicensed news account, a suspended one, a restricted one and a low credit score: the
+    states are set in the database (as the operator commands store them) and the server restarted."""
+    owner = await srv.user(verify_id=True)
+    reader = await srv.user()
+    news = await new_account(owner, "Evening News", category="news")
+    assert code(await owner.call("publish", account_id=news, title="t", body="b")) == "forbidden"
+    other = await new_account(owner, "Side Notes")
+    post = (await owner.request("publish", account_id=other, title="t", body="b"))["post_id"]
+    srv.db_rows("UPDATE accounts SET labels = ? WHERE account_id = ?", '["news"]', news)
+    srv.db_rows("UPDATE accounts SET comments_restricted = 1, credit_score = 70 WHERE account_id = ?", other)
+    owner, reader = await restart(srv, owner, reader)
+
+    assert (await reader.request("account_info", account_id=news))["labels"] == ["verified", "news"]
+    assert (await owner.request("publish", account_id=news, title="licensed", body="b"))["post_id"]
+    info = await reader.request("account_info", account_id=other)
+    assert (info["status"], info["credit_level"]) == ("restricted", 2)
+    assert code(await reader.call("comment", post_id=post, text="hello")) == "forbidden"
+    # credit level 2: one post an hour (the last one was before the restart)
+    refused = await owner.call("publish", account_id=other, title="again", body="b")
+    assert refused["code"] == "rate_limited" and 0 < refused["retry_after_ms"] <= 3_600_000
+
+    srv.db_rows("UPDATE accounts SET suspended_until = ?, credit_score = 10 WHERE account_id = ?",
+                2**53, news)
+    owner, reader = await restart(srv, owner, reader)
+    assert (await reader.request("account_info", account_id=news))["status"] == "suspended"
+    assert code(await owner.call("publish", account_id=news, title="t", body="b")) == "forbidden"
+    # credit level 1: no comments on new posts
+    srv.db_rows("UPDATE accounts SET suspended_until = 0 WHERE account_id = ?", news)
+    srv.db_rows("UPDATE posts SET ts = ts - ? WHERE account_id = ?", 2 * 86_400_000, news)
+    owner, reader = await restart(srv, owner, reader)
+    low = await owner.request("publish", account_id=news, title="quiet", body="b", comments="open")
+    assert low["comments"] == "closed"
+    assert code(await reader.call("comment", post_id=low["post_id"], text="x")) == "forbidden"
+    await close_all(owner, reader)
+
+
+async def admin(srv, *args):
+    rc, out, err = await srv.admin(*args, "--reason", "e2e test")
+    assert rc == 0, err
+
+
+async def test_operator_measures_gate_publishing_and_comments(srv):
+    """The platform's commands (qunguan admin) take effect on the user-facing ops at once."""
+    owner = await srv.user(verify_id=True)
+    reader = await srv.user()
+    news = await new_account(owner, "Daily Wire", category="news")
+    assert code(await owner.call("publish", account_id=news, title="t", body="b")) == "forbidden"
+    await admin(srv, "license-account", news, "--news")
+    post = (await owner.request("publish", account_id=news, title="licensed", body="b"))["post_id"]
+    await reader.request("comment", post_id=post, text="first")
+    await admin(srv, "restrict-account", news, "--comments", "off")
+    assert (await reader.request("account_info", account_id=news))["status"] == "restricted"
+    assert code(await reader.call("comment", post_id=post, text="second")) == "forbidden"
+    assert (await owner.request("publish", account_id=news, title="still publishing", body="b"))["post_id"]
+    await admin(srv, "suspend-account", news, "--seconds", "3600")
+    assert (await reader.request("account_info", account_id=news))["status"] == "suspended"
+    assert code(await owner.call("publish", account_id=news, title="t", body="b")) == "forbidden"
+    # credit level 1 (score 5): a first post is allowed, without comments
+    fresh = await new_account(owner, "Low Credit")
+    await admin(srv, "account-credit", fresh, "--delta", "-95")
+    assert (await reader.request("account_info", account_id=fresh))["credit_level"] == 1
+    low = await owner.request("publish", account_id=fresh, title="quiet", body="b")
+    assert low["comments"] == "closed"
+    assert code(await owner.call("publish", account_id=fresh, title="again", body="b")) == "rate_limited"
+    await close_all(owner, reader)
+
+
+async def test_close_account_stops_publishing_and_keeps_records(srv):
+    owner = await srv.user(verify_id=True)
+    fan = await srv.user()
+    aid = await new_account(owner, "Short Lived")
+    await fan.request("subscribe", account_id=aid)
+    post = (await owner.request("publish", account_id=aid, title="last", body="b"))["post_id"]
+    await owner.request("comment", post_id=post, text="bye")
+    assert code(await fan.call("close_account", account_id=aid)) == "forbidden"
+    await owner.request("close_account", account_id=aid)
+    assert (await fan.request("account_info", account_id=aid))["status"] == "closed"
+    for op, args in (("publish", {"account_id": aid, "title": "t", "body": "b"}),
+                     ("update_account", {"account_id": aid, "intro": "x"}),
+                     ("set_editor", {"account_id": aid, "user_id": fan.user_id, "on": True}),
+                     ("close_account", {"account_id": aid})):
+        assert code(await owner.call(op, **args)) == "forbidden", op
+    assert code(await fan.call("subscribe", account_id=aid)) == "forbidden"
+    assert code(await fan.call("posts", account_id=aid)) == "forbidden"
+    assert code(await fan.call("comment", post_id=post, text="x")) == "forbidden"
+    assert srv.db_rows("SELECT COUNT(*) FROM posts WHERE account_id = ?", aid) == [(1,)]
+    assert srv.db_rows("SELECT closed_at IS NOT NULL FROM accounts WHERE account_id = ?", aid) in ([(1,)], [(True,)])
+    # the name stays taken
+    assert code(await owner.call("create_account", name="short lived", category="culture", intro="",
+                                 subject_type="individual")) == "conflict"
+    await close_all(owner, fan)
+
+
+async def test_reports_on_accounts_posts_and_comments(srv):
+    owner = await srv.user(verify_id=True)
+    reporter = await srv.user()
+    aid = await new_account(owner, "Reported")
+    post = (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
+    cmt = (await owner.request("comment", post_id=post, text="c"))["comment_id"]
+    ids = set()
+    for kind, args in (("account", {"account_id": aid}), ("post", {"post_id": post}),
+                       ("comment", {"comment_id": cmt})):
+        r = await reporter.request("report", target_type=kind, reason="spam", **args)
+        again = await reporter.request("report", target_type=kind, reason="spam", **args)
+        assert again == {"re": again["re"], "ok": True, "report_id": r["report_id"], "duplicate": True}
+        ids.add(r["report_id"])
+    assert len(ids) == 3
+    rows = srv.db_rows("SELECT target_type, account_id, post_id, comment_id, user_id FROM reports ORDER BY report_id")
+    assert rows == [("account", aid, None, None, owner.user_id), ("post", aid, int(post), None, owner.user_id),
+                    ("comment", aid, int(post), int(cmt), owner.user_id)]
+    assert code(await reporter.call("report", target_type="account", reason="x", account_id="999999999")) \
+        == "not_found"
+    assert code(await reporter.call("report", target_type="post", reason="x", post_id="77777")) == "not_found"
+    assert code(await reporter.call("report", target_type="comment", reason="x", comment_id="77777")) == "not_found"
+    assert code(await reporter.call("report", target_type="post", reason="x")) == "bad_request"
+    await close_all(owner, reporter)
+
+
+async def test_accounts_and_subscriptions_survive_a_restart(srv):
+    owner = await srv.user(verify_id=True)
+    editor, fan = await srv.user(), await srv.user()
+    aid = await new_account(owner, "Durable")
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    await fan.request("subscribe", account_id=aid)
+    owner, editor, fan = await restart(srv, owner, editor, fan)
+    assert (await fan.request("my_subscriptions"))["accounts"][0]["account_id"] == aid
+    assert (await editor.request("my_accounts"))["accounts"][0]["role"] == "editor"
+    post = await editor.request("publish", account_id=aid, title="after restart", body="b")
+    assert (await fan.next_event("post"))["post_id"] == post["post_id"]
+    assert code(await fan.call("create_account", name="durable", category="culture", intro="",
+                               subject_type="individual")) == "verification_required"
+    other = await srv.user(verify_id=True)
+    assert code(await other.call("create_account", name="DURABLE", category="culture", intro="",
+                                 subject_type="individual")) == "conflict"
+    await close_all(owner, editor, fan, other)
+
+
+def _png() -> bytes:
+    """A valid 1×1 RGBA PNG."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 6, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00\xff"))
+            + chunk(b"IEND", b""))
+
+
+PNG = _png()
+
+
+async def upload(client, data: bytes, mime: str = "image/png") -> str:
+    import hashlib
+
+    begin = await client.request("upload_begin", mime=mime, size=len(data), name="a.png")
+    await client.request("upload_chunk", upload_id=begin["upload_id"], offset=0, data=data)
+    end = await client.request("upload_end", upload_id=begin["upload_id"], sha256=hashlib.sha256(data).hexdigest())
+    return end["media_id"]
+
+
+async def test_posts_carry_the_publishers_uploads(srv):
+    pytest.importorskip("server.handlers.media", reason="media uploads are not in this build yet")
+    import httpx
+
+    owner = await srv.user(verify_id=True)
+    reader = await srv.user()
+    aid = await new_account(owner, "Pictures")
+    mine, theirs = await upload(owner, PNG), await upload(reader, PNG)
+    assert code(await owner.call("publish", account_id=aid, title="t", body="b", attachments=[theirs])) \
+        == "bad_request"
+    post = await owner.request("publish", account_id=aid, title="图", body="看图", attachments=[mine])
+    [listed] = (await reader.request("posts", account_id=aid))["posts"]
+    [att] = listed["attachments"]
+    assert (att["media_id"], att["kind"], att["mime"], att["size"]) == (mine, "image", "image/png", len(PNG))
+    got = httpx.get(f"http://127.0.0.1:{srv.port}{att['url']}", timeout=5)
+    assert got.status_code == 200 and got.content == PNG
+    assert (await reader.request("read_post", post_id=post["post_id"]))["attachments"][0]["media_id"] == mine
+    assert srv.db_rows("SELECT media_id FROM post_media WHERE post_id = ?", int(post["post_id"])) == [(mine,)]
+    await close_all(owner, reader)

@@ -1,0 +1,223 @@
+"""Read markers (mark_read, read_marker, my_groups' unread counts) and message search, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from tests.e2e.harness import open_group
+
+
+def code_of(reply):
+    return "ok" if reply.get("ok") else reply.get("code")
+
+
+async def second_connection(server, client):
+    """Another device of the same user (the same token)."""
+    other = await server.client()
+    await other.auth(client.token)
+    return other
+
+
+def entry(reply, gid):
+    [found] = [g for g in reply["groups"] if g["group_id"] == gid]
+    return found
+
+
+async def close_all(*clients):
+    for c in clients:
+        await c.close()
+
+
+async def test_mark_read_reaches_the_users_other_connections_and_survives_a_restart(server):
+    owner = await server.user()
+    gid = await open_group(owner)
+    alice = await server.user()
+    await alice.request("join_group", group_id=gid)
+    phone = await second_connection(server, alice)
+    for text in ("one", "two", "three"):
+        await owner.send(gid, text)
+    await alice.send(gid, "mine")  # seq 4: one's own messages are never unread
+
+    g = entry(await alice.request("my_groups"), gid)
+    assert (g["last_seq"], g["read_seq"], g["unread"]) == (4, 0, 3)
+    assert entry(await owner.request("my_groups"), gid)["unread"] == 1
+
+    assert (await alice.request("mark_read", group_id=gid, seq=2))["read_seq"] == 2
+    assert await phone.next_event("read_marker") == {"ev": "read_marker", "group_id": gid, "seq": 2}
+    await alice.request("my_groups")  # a round trip: any event for this connection came before its reply
+    assert [e for e in alice.drain_events() if e.get("ev") == "read_marker"] == []
+    g = entry(await phone.request("my_groups"), gid)
+    assert (g["read_seq"], g["unread"]) == (2, 1)
+
+    # Backwards is ignored (no event either); past the end is the end.
+    assert (await phone.request("mark_read", group_id=gid, seq=1))["read_seq"] == 2
+    assert (await phone.request("mark_read", group_id=gid, seq=999))["read_seq"] == 4
+    marker = await alice.next_event("read_marker")
+    assert marker["seq"] == 4  # the seq=1 mark sent nothing before this one
+    assert entry(await alice.request("my_groups"), gid)["unread"] == 0
+
+    # Deleted messages are not unread.
+    await owner.send(gid, "five")
+    await owner.send(gid, "six")
+    await owner.request("delete_message", group_id=gid, seq=5)
+    g = entry(await alice.request("my_groups"), gid)
+    assert (g["last_seq"], g["read_seq"], g["unread"]) == (6, 4, 1)
+    await close_all(owner, alice, phone)
+
+    server.stop()
+    server.start()
+    again = await server.client()
+    await again.auth(alice.token)
+    g = entry(await again.request("my_groups"), gid)
+    assert (g["last_seq"], g["read_seq"], g["unread"]) == (6, 4, 1)
+    assert (await again.request("mark_read", group_id=gid, seq=3))["read_seq"] == 4
+    assert (await again.request("mark_read", group_id=gid, seq=6))["read_seq"] == 6
+    assert entry(await again.request("my_groups"), gid)["unread"] == 0
+    await again.close()
+
+
+async def test_unread_counts_start_at_the_join_point_and_mark_read_needs_membership(server):
+    owner = await server.user()
+    gid = await open_group(owner)
+    for i in range(3):
+        await owner.send(gid, f"before {i}")
+    bob = await server.user()
+    assert code_of(await bob.call("mark_read", group_id=gid, seq=1)) == "not_member"
+    await bob.request("join_group", group_id=gid)
+    g = entry(await bob.request("my_groups"), gid)
+    assert (g["last_seq"], g["read_seq"], g["unread"]) == (3, 3, 0)  # before joining counts as read
+    assert (await bob.request("mark_read", group_id=gid, seq=1))["read_seq"] == 3
+    await owner.send(gid, "after 1")
+    await owner.send(gid, "after 2")
+    g = entry(await bob.request("my_groups"), gid)
+    assert (g["last_seq"], g["read_seq"], g["unread"]) == (5, 3, 2)
+    assert code_of(await bob.call("mark_read", group_id="999999999", seq=1)) == "not_found"
+    await close_all(owner, bob)
+
+
+async def seqs(client, gid, query, **kw):
+    reply = await client.request("search", group_id=gid, query=query, **kw)
+    return [m["seq"] for m in reply["messages"]]
+
+
+async def test_search_substrings_chinese_and_english(server):
+    owner = await server.user()
+    gid = await open_group(owner)
+    texts = [
+        "我们今天去吃饭",       # 1
+        "你好世界",             # 2
+        "Hello World",          # 3
+        "HELLO again",          # 4
+        "100% sure",            # 5
+        "50 percent",           # 6
+        "好的，我们走吧",       # 7
+        "a_b literal",          # 8
+        "axb not literal",      # 9
+        "删掉的我们",           # 10, deleted below
+        'say "quoted" NEAR x',  # 11: FTS syntax is text too
+    ]
+    for text in texts:
+        await owner.send(gid, text)
+    await owner.request("delete_message", group_id=gid, seq=10)
+
+    assert await seqs(owner, gid, "我们") == [7, 1]  # two characters inside sentences, newest first
+    assert await seqs(owner, gid, "吃饭") == [1]  # two characters ending a text
+    assert await seqs(owner, gid, "今天去") == [1]
+    assert await seqs(owner, gid, "我们今天去吃饭") == [1]
+    assert await seqs(owner, gid, "hello") == [4, 3]
+    assert await seqs(owner, gid, "wORLD") == [3]
+    assert await seqs(owner, gid, "lo") == [4, 3]
+    assert await seqs(owner, gid, "0%") == [5]  # % is a character, not a wildcard
+    assert await seqs(owner, gid, "a_b") == [8]  # so is _
+    assert await seqs(owner, gid, '"quoted" NEAR') == [11]
+    assert await seqs(owner, gid, "删掉") == []  # deleted messages are never found
+    assert await seqs(owner, gid, "找不到的词") == []
+
+    reply = await owner.request("search", group_id=gid, query="世界")
+    [msg] = reply["messages"]
+    assert (msg["group_id"], msg["seq"], msg["text"], msg["sender"]["user_id"]) == (gid, 2, "你好世界", owner.user_id)
+
+    assert code_of(await owner.call("search", group_id=gid, query="我")) == "bad_request"
+    assert code_of(await owner.call("search", group_id=gid, query="")) == "bad_request"
+    outsider = await server.user()
+    assert code_of(await outsider.call("search", group_id=gid, query="我们")) == "not_member"
+    assert code_of(await outsider.call("search", group_id="999999999", query="我们")) == "not_found"
+    await close_all(owner, outsider)
+
+
+async def test_search_sees_only_what_the_member_may_see_and_pages(server):
+    owner = await server.user()
+    gid = await open_group(owner)
+    await owner.send(gid, "旧消息 before you came")  # 1
+    late = await server.user()
+    await late.request("join_group", group_id=gid)
+    for i in range(7):
+        await owner.send(gid, f"新消息 number {i}")  # 2..8
+    assert await seqs(owner, gid, "消息") == [8, 7, 6, 5, 4, 3, 2, 1]
+    assert await seqs(late, gid, "消息") == [8, 7, 6, 5, 4, 3, 2]
+    assert await seqs(late, gid, "before") == []
+
+    pages = []
+    before = None
+    while True:
+        kw = {"limit": 3} if before is None else {"limit": 3, "before_seq": before}
+        page = await seqs(late, gid, "新消息", **kw)
+        if not page:
+            break
+        pages.append(page)
+        before = page[-1]
+    assert pages == [[8, 7, 6], [5, 4, 3], [2]]
+    assert len(await seqs(owner, gid, "消息", limit=1000)) == 8  # limit is capped (at 100), not refused
+    assert await seqs(owner, gid, "消息", before_seq=1) == []
+    await close_all(owner, late)
+
+
+async def test_search_reaches_past_the_newest_messages(server):
+    """Old matches are found through the index, past the newest messages a search reads directly."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    await owner.send(gid, "老朋友 NeedleInAHaystack")  # 1
+    for start in range(0, 2100, 100):
+        await asyncio.gather(*(owner.send(gid, f"filler {start + i} 普通的话") for i in range(100)))
+    await owner.send(gid, "又见老朋友")  # 2102
+    assert await seqs(owner, gid, "老朋") == [2102, 1]
+    assert await seqs(owner, gid, "needleinahay") == [1]
+    assert await seqs(owner, gid, "edle") == [1]
+    assert await seqs(owner, gid, "ne") == [1]
+    assert await seqs(owner, gid, "普通", limit=2, before_seq=3) == [2]
+    await owner.close()
+
+
+REVIEW = """
+[[content.lists]]
+category = "rumour_fraud"
+path = "fraud.txt"
+action = "review"
+"""
+
+
+async def test_held_messages_are_neither_unread_nor_found_until_released(make_server, tmp_path):
+    d = tmp_path / "srv"
+    d.mkdir(exist_ok=True)
+    (d / "fraud.txt").write_text("刷单返利\n", encoding="utf-8")
+    srv = make_server(REVIEW)
+    owner = await srv.user()
+    gid = await open_group(owner)
+    reader = await srv.user()
+    await reader.request("join_group", group_id=gid)
+    assert (await owner.send(gid, "刷单返利 找我们"))["held"] is True  # seq 1
+    await owner.send(gid, "我们开会")  # seq 2
+    assert await seqs(reader, gid, "我们") == [2]
+    assert await seqs(reader, gid, "找我们") == []
+    g = entry(await reader.request("my_groups"), gid)
+    assert (g["last_seq"], g["unread"]) == (2, 1)
+
+    rc, out, _ = await srv.admin("review-queue", "--open")
+    [item] = [json.loads(line) for line in out.splitlines()]
+    rc, _, _ = await srv.admin("decide", str(item["item_id"]), "--decision", "release", "--note", "ok")
+    assert rc == 0
+    assert await seqs(reader, gid, "我们") == [2, 1]
+    assert await seqs(reader, gid, "找我们") == [1]
+    assert entry(await reader.request("my_groups"), gid)["unread"] == 2
+    await close_all(owner, reader)

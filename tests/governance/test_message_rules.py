@@ -1,0 +1,55 @@
+"""Rules for editing, reacting to and pinning messages (governance/message_rules.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from governance.message_rules import MAX_EMOJI_BYTES, check_edit, check_emoji, check_pin_room
+from protocol.errors import ContractError
+
+SENT = 1_700_000_000_000
+WINDOW = 172_800
+
+
+def refused(fn, *args, **kw) -> tuple[str, str]:
+    with pytest.raises(ContractError) as err:
+        fn(*args, **kw)
+    return err.value.code, err.value.reason
+
+
+def test_own_delivered_message_within_the_window_may_be_edited():
+    check_edit(own=True, held=False, now=SENT, sent_at=SENT, window_seconds=WINDOW)
+    check_edit(own=True, held=False, now=SENT + WINDOW * 1000, sent_at=SENT, window_seconds=WINDOW)
+
+
+def test_edit_refusals_in_order():
+    code, reason = refused(check_edit, own=False, held=True, now=SENT + 10**10, sent_at=SENT, window_seconds=WINDOW)
+    assert code == "forbidden" and "sender" in reason
+    code, reason = refused(check_edit, own=True, held=True, now=SENT + 10**10, sent_at=SENT, window_seconds=WINDOW)
+    assert code == "forbidden" and "review" in reason
+    code, reason = refused(check_edit, own=True, held=False, now=SENT + WINDOW * 1000 + 1, sent_at=SENT,
+                           window_seconds=WINDOW)
+    assert code == "forbidden" and str(WINDOW) in reason
+
+
+def test_a_zero_window_turns_editing_off():
+    check_edit(own=True, held=False, now=SENT, sent_at=SENT, window_seconds=0)  # the same millisecond
+    assert refused(check_edit, own=True, held=False, now=SENT + 1, sent_at=SENT, window_seconds=0)[0] == "forbidden"
+
+
+@pytest.mark.parametrize("emoji", ["👍", "❤️", "👨\u200d👩\u200d👧", "+1", "ok", "赞", "x" * MAX_EMOJI_BYTES, "🇨🇳"])
+def test_reactions_are_short_visible_strings(emoji):
+    assert check_emoji(emoji) == emoji
+
+
+@pytest.mark.parametrize("emoji", ["", " ", "\u3000", "x" * (MAX_EMOJI_BYTES + 1), "赞" * 11, "\n", "a\x00", "a\x7f"])
+def test_bad_reactions(emoji):
+    assert refused(check_emoji, emoji)[0] == "bad_request"
+
+
+def test_pin_room():
+    check_pin_room(0, 10)
+    check_pin_room(9, 10)
+    code, reason = refused(check_pin_room, 10, 10)
+    assert code == "conflict" and "10" in reason
+    assert refused(check_pin_room, 0, 0)[0] == "conflict"

@@ -1,0 +1,79 @@
+"""Moderation rules: ban and link lifetimes, slow mode, and what the group log lets through."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from governance import moderation as mod
+from governance.identity import id_check_char
+from protocol.errors import ContractError
+
+
+def refused(fn, *args) -> ContractError:
+    with pytest.raises(ContractError) as err:
+        fn(*args)
+    return err.value
+
+
+def test_bans_last_until_their_end_or_for_good():
+    assert mod.ban_in_force(0, 10**13)
+    assert mod.ban_in_force(2000, 1999) and not mod.ban_in_force(2000, 2000)
+    mod.check_not_banned(None, 5)
+    mod.check_not_banned(4, 5)
+    assert refused(mod.check_not_banned, 0, 5).code == "forbidden"
+    assert mod.check_ban_seconds(None) == 0 and mod.check_ban_seconds(60) == 60
+    assert refused(mod.check_ban_seconds, -1).code == "bad_request"
+    assert refused(mod.check_ban_seconds, mod.MAX_BAN_SECONDS + 1).code == "bad_request"
+
+
+def test_slow_mode_slot():
+    assert mod.slow_mode_slot(0, 10, 5000) == 5000  # never sent
+    assert mod.slow_mode_slot(1000, 10, 11000) == 11000
+    err = refused(mod.slow_mode_slot, 1000, 10, 4000)
+    assert err.code == "rate_limited" and err.extra == {"retry_after_ms": 7000}
+    assert mod.check_slow_mode_seconds(3600) == 3600
+    assert refused(mod.check_slow_mode_seconds, 3601).code == "bad_request"
+
+
+def test_slowed_follows_the_acting_role():
+    from protocol.enums import Role
+
+    assert mod.slowed(Role.MEMBER, 0, 5000)
+    assert not mod.slowed(Role.ADMIN, 0, 5000) and not mod.slowed(Role.OWNER, 4000, 5000)
+    assert mod.slowed(Role.ADMIN, 6000, 5000) and mod.slowed(Role.OWNER, 6000, 5000)  # powers suspended
+
+
+def test_links():
+    assert mod.link_usable(0, None, None, False, 1)
+    assert not mod.link_usable(3, 3, None, False, 1)
+    assert not mod.link_usable(0, None, 100, False, 100)
+    assert not mod.link_usable(0, None, None, True, 1)
+    mod.check_link_limits(None, None)
+    assert refused(mod.check_link_limits, 0, None).code == "bad_request"
+    assert refused(mod.check_link_limits, None, 0).code == "bad_request"
+    h = mod.code_hash("abc")
+    assert len(h) == 64 and mod.link_id(h) == h[:10]
+
+
+def test_log_entry_shows_only_what_managers_may_see():
+    first17 = "11010519900101123"
+    number = first17 + id_check_char(first17)
+    entry = mod.log_entry(1, 2, "operator", "alice-the-operator", "warn_group", "123456789",
+                          f"owner {number} warned, phone +86 13912345678",
+                          json.dumps({"phone": "13912345678", "legal_name": "张三", "seconds": 5,
+                                      "note": "ring 13800000000", "nested": {"x": 1}}))
+    assert entry == {"id": 1, "ts": 2, "action": "warn_group", "actor": "platform",
+                     "detail": {"seconds": 5, "note": "ring [redacted]",
+                                "reason": "owner [redacted] warned, phone [redacted]"}}
+    by_user = mod.log_entry(3, 4, "user", "u0123456789abcdef", "kick", "ufedcba9876543210", "", "{}")
+    assert by_user == {"id": 3, "ts": 4, "action": "kick", "actor": "u0123456789abcdef",
+                       "target_user_id": "ufedcba9876543210"}
+    assert mod.log_entry(5, 6, "system", None, "x", None, "", None)["actor"] == "platform"
+
+
+def test_log_limit():
+    assert mod.log_limit(None) == mod.LOG_DEFAULT
+    assert mod.log_limit(10_000) == mod.LOG_MAX
+    assert refused(mod.log_limit, 0).code == "bad_request"

@@ -1,0 +1,166 @@
+"""One content-review queue for messages, posts and comments (issue 12), in the store on both backends:
+the upgrade keeps the message items queued before it, held posts and comments are queued in the same
+transaction that stores them, their decisions re-check their state, and open post items neither keep
+messages from the retention purge nor lose their post to it."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from protocol.errors import ContractError
+from server.storage import changes as ch
+from server.storage import postgres_schema, schema
+from tests import pgtools
+
+OLD = 1_000  # long before the cutoff used below
+NOW = 10**12
+
+
+class Backend:
+    """Opens stores on one database (optionally at an older schema version) and runs raw SQL on it."""
+
+    def __init__(self, kind: str, path: Any, url: str | None) -> None:
+        self.kind, self.path, self.url = kind, path, url
+        self.stores: list[Any] = []
+
+    async def open(self, upgraded: bool = True) -> Any:
+        """A store; not ``upgraded``: at the schema before the one review queue (SQLite 15, PostgreSQL 9)."""
+        if self.kind == "sqlite":
+            from server.storage import sqlite as mod
+            from server.storage.sqlite import SqliteStore
+
+            store: Any = SqliteStore(self.path)
+            full, upgrade = schema.MIGRATIONS, 15
+        else:
+            from server.storage import postgres as mod  # type: ignore[no-redef]
+            from server.storage.postgres import PostgresStore
+
+            store = PostgresStore(self.url)
+            full, upgrade = postgres_schema.MIGRATIONS, 9
+        mod.MIGRATIONS = [m for m in full if upgraded or m[0] < upgrade]  # type: ignore[attr-defined]
+        try:
+            await store.open()
+        finally:
+            mod.MIGRATIONS = full  # type: ignore[attr-defined]
+        store.set_record_key(b"k" * 32)
+        self.stores.append(store)
+        return store
+
+    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+        if self.kind == "postgresql":
+            assert self.url is not None
+            return pgtools.query(self.url, statement, *params)
+        con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            return [tuple(r) for r in con.execute(statement, params).fetchall()]
+        finally:
+            con.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(request, tmp_path) -> AsyncIterator[Backend]:
+    name = url = None
+    if request.param == "postgresql":
+        if pgtools.unavailable() is not None:
+            pytest.skip(str(pgtools.unavailable()))
+        name, url = await asyncio.to_thread(pgtools.create_db)
+    backend = Backend(request.param, tmp_path / "q.db", url)
+    yield backend
+    for s in backend.stores:
+        await s.close()
+    if name is not None:
+        await asyncio.to_thread(pgtools.drop_db, name)
+
+
+async def _account(store: Any) -> None:
+    await store.apply(ch.InsertUser("u0", "n0", "n0", "h", "N", b"\x00" * 32, b"e", 100, 1))
+    await store.apply(ch.VerifyIdentity("u0", b"I" * 32, b"x", b"y", 5, 99))
+    await store.apply(ch.InsertAccount("100000001", "Tea", "tea", "culture", "", "individual", None, None,
+                                       None, "u0", 100, 1, 2))
+
+
+async def _post(store: Any, held: int = 0, review: str | None = None, mode: str = "open") -> int:
+    [post_id] = await store.apply(ch.InsertPost("100000001", "u0", "title", "body", "[]", (), mode, OLD, held,
+                                                review, "term" if review else ""))
+    return int(post_id)
+
+
+async def test_the_upgrade_keeps_queued_message_items(db: Backend) -> None:
+    store = await db.open(upgraded=False)
+    db.sql("INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text) VALUES (?,?,?,?,?,?)",
+           "800000001", 7, OLD, "u1", "member", "held text")
+    db.sql("INSERT INTO review_queue (group_id, seq, sender_id, action, category, term, created_at)"
+           " VALUES (?, ?, 'u1', 'review', 'fraud', 't', ?)", "800000001", 7, OLD)
+    await store.close()
+    db.stores.remove(store)
+    store = await db.open()
+    [item] = await store.review_items(open_only=True)
+    assert item == {"item_id": item["item_id"], "kind": "message", "group_id": "800000001", "seq": 7,
+                    "sender_id": "u1", "action": "review", "category": "fraud", "term": "t", "created_at": OLD,
+                    "status": "open", "decision": None, "note": None, "decided_at": None, "text": "held text"}
+    full = await store.review_item(item["item_id"])
+    assert (full["ts"], full["sender_role"], full["post_id"]) == (OLD, "member", None)
+
+
+async def test_held_posts_and_comments_are_queued_and_decided_once(db: Backend) -> None:
+    store = await db.open()
+    await _account(store)
+    plain = await _post(store)
+    held = await _post(store, held=1, review="rumour")
+    [c_open] = await store.apply(ch.InsertComment(plain, "u9", "hello", None, OLD, "held", "rumour", "集会"))
+    review_mode = await _post(store, mode="review")
+    [c_review] = await store.apply(ch.InsertComment(review_mode, "u9", "hi", None, OLD, "held", "rumour", "集会"))
+    [c_mode_only] = await store.apply(ch.InsertComment(review_mode, "u9", "ok", None, OLD, "held", None))
+    items = await store.review_items(open_only=True)
+    assert [(i["kind"], i.get("post_id"), i.get("comment_id"), i["text"]) for i in items] == [
+        ("post", held, None, "body"), ("comment", plain, c_open, "hello"), ("comment", review_mode, c_review, "hi")]
+    assert items[0]["title"] == "title" and items[0]["account_id"] == "100000001" and "comment_id" not in items[0]
+    assert items[1]["term"] == "集会" and items[1]["title"] == "title" and "group_id" not in items[1]
+    assert c_mode_only not in [i.get("comment_id") for i in items]  # held by the post's mode: the account's to approve
+
+    assert await store.apply(ch.DecideHeldPost(held, True, NOW, "fine")) == [True]
+    with pytest.raises(ContractError) as err:
+        await store.apply(ch.DecideHeldPost(held, False, NOW, "again"))
+    assert err.value.code == "conflict"
+    assert (await store.post(held)).held == 0
+    assert await store.apply(ch.DecideHeldComment(c_open, True, "op", NOW)) == ["visible"]
+    assert await store.apply(ch.DecideHeldComment(c_review, True, "op", NOW)) == ["held"]  # the account approves next
+    await store.apply(ch.ModerateComment(c_review, "visible", "u0", NOW))
+    with pytest.raises(ContractError):
+        await store.apply(ch.DecideHeldComment(c_review, False, "op", NOW))
+
+    rejected = await _post(store, held=1, review="rumour")
+    assert await store.apply(ch.DecideHeldPost(rejected, False, NOW, "rumour")) == [False]
+    row = await store.post(rejected)
+    assert (row.held, row.gone) == (2, True)
+    assert rejected not in [p.post_id for p in await store.account_posts("100000001", None, 50, True)]
+    [bad] = await store.apply(ch.InsertComment(plain, "u9", "x", None, OLD, "held", "rumour", "集会"))
+    assert await store.apply(ch.DecideHeldComment(bad, False, "op", NOW)) == ["rejected"]
+    with pytest.raises(ContractError) as err:
+        await store.apply(ch.ModerateComment(bad, "visible", "u0", NOW))  # gone for the account too
+    assert err.value.code == "not_found"
+    seen = await store.post_comments(plain, None, 50, "u9", manager=True)
+    assert bad not in [c.comment_id for c in seen]
+
+
+async def test_open_post_items_keep_their_post_and_do_not_block_the_message_purge(db: Backend) -> None:
+    store = await db.open()
+    await _account(store)
+    held = await _post(store, held=1, review="rumour")
+    db.sql("INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text) VALUES (?,?,?,?,?,?)",
+           "800000001", 1, OLD, "u1", "member", "old")
+    [gone] = await store.apply(ch.Purge("messages", NOW, NOW - 1, 100))
+    assert gone == 1
+    [kept] = await store.apply(ch.Purge("posts", NOW, NOW - 1, 100))
+    assert kept == 0 and await store.post(held) is not None
+    [item] = await store.review_items(open_only=True)
+    await store.apply(ch.DecideReview(item["item_id"], "reject", "x", OLD), ch.DecideHeldPost(held, False, OLD, "x"))
+    [purged_items] = await store.apply(ch.Purge("review_queue", NOW, NOW - 1, 100))
+    [purged_posts] = await store.apply(ch.Purge("posts", NOW, NOW - 1, 100))
+    assert (purged_items, purged_posts) == (1, 1)
+

@@ -1,0 +1,242 @@
+"""Public accounts in the store, on both backends: the per-subject cap, barred subjects and names decided
+by the database (also for two PostgreSQL writers, as two nodes would be), reads, and loading into memory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from protocol.errors import ContractError
+from server.storage import changes as ch
+from server.storage.sqlite import SqliteStore
+from tests import pgtools
+
+ID = b"I" * 32
+
+
+async def _people(store, n: int, id_hmac: bytes = ID) -> None:
+    for i in range(n):
+        await store.apply(ch.InsertUser(f"u{i}", f"n{i}", f"n{i}", "h", "N", bytes([i]) * 32, b"e", 100, 1))
+        await store.apply(ch.VerifyIdentity(f"u{i}", id_hmac, b"x", b"y", 5, 99))
+
+
+def _account(aid: str, owner: str, name: str, subject: str | None = None, cap: int = 2) -> ch.InsertAccount:
+    kind = "organization" if subject else "individual"
+    return ch.InsertAccount(aid, name, name.lower(), "culture", "", kind, subject, "Org" if subject else None,
+                            None, owner, 100, 1, cap)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def open_store(request, tmp_path) -> AsyncIterator[Callable[[], object]]:
+    """``make()`` opens one more store on the same database (PostgreSQL: one more node's writer)."""
+    stores: list = []
+    name = None
+    if request.param == "postgresql":
+        if pgtools.unavailable() is not None:
+            pytest.skip(str(pgtools.unavailable()))
+        name, url = await asyncio.to_thread(pgtools.create_db)
+
+    async def make():
+        if request.param == "sqlite":
+            store = SqliteStore(tmp_path / "q.db")
+        else:
+            from server.storage.postgres import PostgresStore
+
+            store = PostgresStore(url)
+        await store.open()
+        store.set_record_key(b"k" * 32)
+        stores.append(store)
+        return store
+
+    yield make
+    for s in stores:
+        await s.close()
+    if name is not None:
+        await asyncio.to_thread(pgtools.drop_db, name)
+
+
+async def test_cap_per_subject_holds_for_concurrent_creates(open_store):
+    """Eight creates for one person (four user accounts, one ID number) at once; the cap is 2. On
+    PostgreSQL they are split between two writers sharing the database."""
+    a = await open_store()
+    await _people(a, 4)
+    b = await open_store() if "Postgres" in type(a).__name__ else a
+    creates = [(a if i % 2 else b).apply(_account(f"10000000{i}", f"u{i % 4}", f"Name {i}")) for i in range(8)]
+    results = await asyncio.gather(*creates, return_exceptions=True)
+    assert sum(isinstance(r, list) for r in results) == 2
+    assert {r.code for r in results if not isinstance(r, list)} == {"create_cap_reached"}
+    [keys] = {r[0] for r in results if isinstance(r, list)}
+    assert keys == (ID.hex(), ID.hex())  # an individual's subject and opener: their ID number's keyed hash
+
+
+async def test_an_organisation_account_counts_for_the_person_who_opened_it(open_store):
+    """One person (two user accounts) acts for at most max_per_subject accounts, organisation ones
+    included, whatever codes they type; an organisation has its own cap across the people opening
+    for it. Six creates with six new codes at once (split between two PostgreSQL writers): two pass."""
+    a = await open_store()
+    await _people(a, 2)
+    await a.apply(ch.InsertUser("y", "y", "y", "h", "Y", b"y" * 32, b"e", 100, 1))
+    await a.apply(ch.VerifyIdentity("y", b"Q" * 32, b"x", b"y", 5, 99))
+    assert await a.apply(_account("100000001", "u0", "Org A", subject="ab" * 32)) == [("ab" * 32, ID.hex())]
+    await a.apply(_account("100000002", "u0", "Org C", subject="cd" * 32))
+    for acct in (_account("100000003", "u1", "Org E", subject="ef" * 32), _account("100000003", "u1", "Mine")):
+        with pytest.raises(ContractError) as err:
+            await a.apply(acct)
+        assert (err.value.code, "person" in err.value.reason) == ("create_cap_reached", True)
+    await a.apply(_account("100000004", "y", "Org A2", subject="ab" * 32))  # the organisation's second
+    with pytest.raises(ContractError) as err:
+        await a.apply(_account("100000005", "y", "Org A3", subject="ab" * 32))
+    assert (err.value.code, "organisation" in err.value.reason) == ("create_cap_reached", True)
+    state = await a.load_state(10, 7)
+    assert {aid: (x.subject_key, x.opener_key) for aid, x in state.accounts.items()} == {
+        "100000001": ("ab" * 32, ID.hex()), "100000002": ("cd" * 32, ID.hex()),
+        "100000004": ("ab" * 32, (b"Q" * 32).hex())}
+
+    await a.apply(ch.InsertUser("z", "z", "z", "h", "Z", b"z" * 32, b"e", 100, 1))
+    await a.apply(ch.VerifyIdentity("z", b"R" * 32, b"x", b"y", 5, 99))
+    b = await open_store() if "Postgres" in type(a).__name__ else a
+    creates = [(a if i % 2 else b).apply(_account(f"20000000{i}", "z", f"Race {i}", subject=f"{i:02d}" * 32))
+               for i in range(6)]
+    results = await asyncio.gather(*creates, return_exceptions=True)
+    assert sum(isinstance(r, list) for r in results) == 2, results
+    assert {r.code for r in results if not isinstance(r, list)} == {"create_cap_reached"}
+
+
+async def test_names_barred_subjects_and_verification(open_store):
+    store = await open_store()
+    await _people(store, 2)
+    await store.apply(ch.InsertUser("x", "x", "x", "h", "X", b"x" * 32, b"e", 100, 1))
+    with pytest.raises(ContractError) as err:
+        await store.apply(_account("100000009", "x", "Unverified"))
+    assert err.value.code == "verification_required"
+    await store.apply(_account("100000001", "u0", "Tea"))
+    with pytest.raises(ContractError) as err:
+        await store.apply(_account("100000002", "u1", "TEA"))
+    assert err.value.code == "conflict"
+    with pytest.raises(ch.AccountIdTaken):
+        await store.apply(_account("100000001", "u1", "Other"))
+    # a barred organisation, or a barred person acting for it, is refused (before any cap)
+    await store.apply(_account("100000003", "u0", "Org A", subject="ab" * 32))
+    await store.apply(ch.BarSubject("ab" * 32, "fraud", 5))
+    with pytest.raises(ContractError) as err:
+        await store.apply(_account("100000004", "u1", "Org B", subject="ab" * 32))
+    assert err.value.code == "blacklisted"
+    with pytest.raises(ContractError) as err:  # the person acts for two already: Tea and Org A
+        await store.apply(_account("100000004", "u1", "Person B"))
+    assert err.value.code == "create_cap_reached"
+    await store.apply(ch.BarSubject(ID.hex(), "fraud", 6))
+    with pytest.raises(ContractError) as err:
+        await store.apply(_account("100000005", "u1", "Org C", subject="cd" * 32))
+    assert err.value.code == "blacklisted"
+    state = await store.load_state(10, 7)
+    assert set(state.accounts) == {"100000001", "100000003"}
+    assert state.account_names == {"tea": "100000001", "org a": "100000003"}
+    assert state.barred_subjects == {"ab" * 32, ID.hex()}
+    assert state.users["u0"].managed == {"100000001", "100000003"}
+
+
+async def test_a_blacklisted_user_account_bars_the_person(open_store):
+    store = await open_store()
+    await _people(store, 2)
+    await store.apply(ch.SetUserFields("u0", {"blacklisted_at": 5}))
+    with pytest.raises(ContractError) as err:  # u1 is the same verified person
+        await store.apply(_account("100000001", "u1", "Tea"))
+    assert err.value.code == "blacklisted"
+
+
+async def test_posts_reads_comments_and_moderation(open_store):
+    store = await open_store()
+    await _people(store, 1)
+    await store.apply(_account("100000001", "u0", "Tea"))
+    await store.apply(ch.SetEditor("100000001", "u0", True, 2), ch.SetSubscription("100000001", "u0", True, 2))
+    [p1] = await store.apply(ch.InsertPost("100000001", "u0", "one", "b", "[]", ("m1", "m2"), "open", 10, 0))
+    [p2] = await store.apply(ch.InsertPost("100000001", "u0", "two", "b", "[]", (), "review", 11, 1))
+    assert p2 > p1
+    assert await store.apply(ch.ReadPost(p1, "u0", 12), ch.ReadPost(p1, "u0", 13)) == [True, False]
+    [c1] = await store.apply(ch.InsertComment(p1, "u0", "hi", None, 14, "visible", None))
+    [c2] = await store.apply(ch.InsertComment(p1, "u9", "wait", c1, 15, "held", "rumour"))
+    public = await store.account_posts("100000001", None, 10, include_held=False)
+    assert [(r.post_id, r.reads, r.comment_count) for r in public] == [(p1, 1, 1)]
+    assert [r.post_id for r in await store.account_posts("100000001", None, 10, include_held=True)] == [p2, p1]
+    assert [r.comment_id for r in await store.post_comments(p1, None, 10, "u1", False)] == [c1]
+    assert [r.comment_id for r in await store.post_comments(p1, None, 10, "u9", False)] == [c2, c1]
+    with pytest.raises(ContractError) as err:  # the platform's review comes first
+        await store.apply(ch.ModerateComment(c2, "visible", "u0", 16))
+    assert err.value.code == "forbidden"
+    await store.apply(ch.ModerateComment(c1, "deleted", "u0", 17))
+    with pytest.raises(ContractError) as err:
+        await store.apply(ch.ModerateComment(c1, "visible", "u0", 18))
+    assert err.value.code == "not_found"
+    await store.apply(ch.DeletePost(p1, 19, "u0"))
+    with pytest.raises(ContractError):
+        await store.apply(ch.DeletePost(p1, 20, "u0"))
+    assert (await store.post(p1)).gone and await store.account_posts("100000001", None, 10, False) == []
+    state = await store.load_state(30, 7)
+    a = state.accounts["100000001"]
+    assert (a.editors, a.subscribers, a.last_post_at) == ({"u0"}, {"u0"}, 11)
+    assert state.users["u0"].subscriptions == {"100000001"}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_the_upgrade_records_who_opened_the_accounts_already_there(kind, tmp_path):
+    """Accounts stored before ``opener_key`` existed (SQLite 16, PostgreSQL 10) get their owner's
+    person key, so the organisation accounts a person opened before the upgrade count for them."""
+    import sqlite3
+
+    from server.storage import postgres_schema, schema
+
+    name = url = None
+    if kind == "postgresql":
+        if pgtools.unavailable() is not None:
+            pytest.skip(str(pgtools.unavailable()))
+        name, url = await asyncio.to_thread(pgtools.create_db)
+
+    async def open_at(upgraded: bool):
+        if kind == "sqlite":
+            from server.storage import sqlite as mod
+
+            store, full, first = SqliteStore(tmp_path / "q.db"), schema.MIGRATIONS, 16
+        else:
+            from server.storage import postgres as mod  # type: ignore[no-redef]
+            from server.storage.postgres import PostgresStore
+
+            store, full, first = PostgresStore(url), postgres_schema.MIGRATIONS, 10
+        mod.MIGRATIONS = [m for m in full if upgraded or m[0] < first]  # type: ignore[attr-defined]
+        try:
+            await store.open()
+        finally:
+            mod.MIGRATIONS = full  # type: ignore[attr-defined]
+        store.set_record_key(b"k" * 32)
+        return store
+
+    def sql(statement: str, *params) -> None:
+        if url is not None:
+            pgtools.query(url, statement, *params)
+            return
+        con = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+        try:
+            con.execute(statement, params)
+        finally:
+            con.close()
+
+    store = await open_at(upgraded=False)
+    try:
+        await _people(store, 1)
+        for aid, subject, kind_ in (("100000001", ID.hex(), "individual"), ("100000002", "ab" * 32, "organization")):
+            sql("INSERT INTO accounts (account_id, name, name_key, category, intro, subject_type, subject_key,"
+                " owner_id, credit_score, created_at) VALUES (?, ?, ?, 'culture', '', ?, ?, 'u0', 100, 1)",
+                aid, f"Old {aid}", f"old {aid}", kind_, subject)
+        await store.close()
+        store = await open_at(upgraded=True)
+        state = await store.load_state(10, 7)
+        assert {aid: a.opener_key for aid, a in state.accounts.items()} == {
+            "100000001": ID.hex(), "100000002": ID.hex()}
+        with pytest.raises(ContractError) as err:  # the person acts for two already, one of them the org's
+            await store.apply(_account("100000003", "u0", "New Org", subject="cd" * 32))
+        assert err.value.code == "create_cap_reached"
+    finally:
+        await store.close()
+        if name is not None:
+            await asyncio.to_thread(pgtools.drop_db, name)
