@@ -62,6 +62,21 @@ RELEASE_COMMENT = (
 )
 
 
+def comments_query(post_id: int, before: int | None, limit: int, viewer_id: str,
+                   manager: bool) -> tuple[str, list[Any]]:
+    """The comments of a post its viewer may see, newest first: ``?`` placeholders, both backends.
+
+    Managers see held and hidden ones too; anyone else the visible ones and their own held ones."""
+    seen = "status IN ('visible', 'held', 'hidden')" if manager else \
+        "(status = 'visible' OR (status = 'held' AND user_id = ?))"
+    sql = COMMENT_SELECT + f" WHERE post_id = ? AND {seen}"
+    params: list[Any] = [post_id] if manager else [post_id, viewer_id]
+    if before is not None:
+        sql += " AND comment_id < ?"
+        params.append(before)
+    return sql + " ORDER BY comment_id DESC LIMIT ?", [*params, limit]
+
+
 def cap_refusal(cap: int, organisation: bool) -> ContractError:
     """``create_cap_reached`` for an organisation at its cap, or for a person who already acts for
     ``cap`` live accounts (their own and the organisation accounts they opened)."""

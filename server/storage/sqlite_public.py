@@ -25,6 +25,7 @@ from server.storage.public import (
     CommentRow,
     PostRow,
     cap_refusal,
+    comments_query,
     moderation_refusal,
     post_row,
 )
@@ -232,14 +233,8 @@ class SqlitePublicReads(SqliteReader):
 
     async def post_comments(self, post_id: int, before: int | None, limit: int, viewer_id: str,
                             manager: bool) -> list[CommentRow]:
-        seen = "status IN ('visible', 'held', 'hidden')" if manager else \
-            "(status = 'visible' OR (status = 'held' AND user_id = ?))"
-        sql = COMMENT_SELECT + f" WHERE post_id = ? AND {seen}"
-        params: list[Any] = [post_id] if manager else [post_id, viewer_id]
-        if before is not None:
-            sql += " AND comment_id < ?"
-            params.append(before)
-        rows = await self._fetchall(sql + " ORDER BY comment_id DESC LIMIT ?", [*params, limit])
+        sql, params = comments_query(post_id, before, limit, viewer_id, manager)
+        rows = await self._fetchall(sql, params)
         return [CommentRow(*r) for r in rows]
 
     async def comment(self, comment_id: int) -> CommentRow | None:
