@@ -74,9 +74,11 @@ class ServerProcess:
             text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
+        # This process's own list and event: the previous process's reader may still be at its
+        # pipe's end after a restart, and must not mark this one as exited (or add its lines here).
         self.output = []
         self._listening = threading.Event()
-        threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
+        threading.Thread(target=self._drain, args=(self.proc, self.output, self._listening), daemon=True).start()
         if not self._listening.wait(20):
             self.proc.kill()
             raise RuntimeError("server did not start:\n" + "".join(self.output))
@@ -84,16 +86,16 @@ class ServerProcess:
             raise RuntimeError("server exited:\n" + "".join(self.output))
         return self
 
-    def _drain(self, proc: subprocess.Popen) -> None:
+    def _drain(self, proc: subprocess.Popen, output: list[str], listening: threading.Event) -> None:
         """Read the server's output for its whole life, so the pipe never fills."""
         assert proc.stdout is not None
         for line in proc.stdout:
-            self.output.append(line)
-            if "listening on ws://" in line or "listening on wss://" in line:
+            output.append(line)
+            if ("listening on ws://" in line or "listening on wss://" in line) and proc is self.proc:
                 self.url = line.split("listening on ", 1)[1].strip()
                 self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
-                self._listening.set()
-        self._listening.set()
+                listening.set()
+        listening.set()
 
     def kill9(self) -> None:
         assert self.proc is not None
