@@ -63,9 +63,10 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
             return DEFERRED
     g = live_group(ctx, req.group_id)
     m = member_of(g, user)
+    role = Role(m.role)  # once: the posting check, slow mode and the event's sender all need it
     agreement = ctx.agreement
     posting.check_can_post(
-        now=now, role=Role(m.role), muted_until=m.muted_until, group_mute_all=g.mute_all,
+        now=now, role=role, muted_until=m.muted_until, group_mute_all=g.mute_all,
         group_suspended_until=g.suspended_until, require_id=ctx.cfg.identity.require_id_to_post,
         id_verified=user.id_verified, agreement_version=agreement.version if agreement else None,
         accepted_version=user.accepted_version, text=None if req.attachments else req.text,
@@ -86,7 +87,7 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     wait = message_bucket(ctx, user).take(now / 1000)
     if wait > 0:
         raise ContractError("rate_limited", "sending too fast", retry_after_ms=int(wait * 1000) + 1)
-    if g.slow_mode_seconds and moderation.slowed(Role(m.role), user.powers_suspended_until, now):
+    if g.slow_mode_seconds and moderation.slowed(role, user.powers_suspended_until, now):
         moderation.slow_mode_slot(m.last_sent_ms, g.slow_mode_seconds, now)  # set_slow_mode
 
     # Accepted. Every accepted send is remembered, so slow mode switched on later counts it.
@@ -96,7 +97,7 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     sent = None
     if key is not None:
         sent = ctx.state.sent[key] = SentMessage(seq, now, False, held=bool(held))
-    sender = ev.UserObj(user_id=user.user_id, display_name=user.display_name, role=Role(m.role))
+    sender = ev.UserObj(user_id=user.user_id, display_name=user.display_name, role=role)
     if extras is None:
         msg = ev.MessageEvent(group_id=g.group_id, seq=seq, ts=now, text=text, sender=sender)
         row = MessageRow(g.group_id, seq, now, user.user_id, m.role, text, cmid, held)
