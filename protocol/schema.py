@@ -9,6 +9,7 @@ sorted and the file ends with a newline.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -29,7 +30,9 @@ def schema() -> dict[str, Any]:
     (request, event, _), components = msgspec.json.schema_components(
         (Request, Event, MessageObj), ref_template=_REF_TEMPLATE
     )
-    defs = dict(components)
+    # Descriptions come from docstrings, which msgspec cleans up or not depending on its version:
+    # cleaned here, so the file is the same whichever msgspec generated it.
+    defs = {name: _clean_descriptions(d) for name, d in components.items()}
     defs["Request"] = {
         "title": "Request",
         "description": "A request frame (client to server): one of the ops, told apart by 'op'.",
@@ -51,6 +54,15 @@ def schema() -> dict[str, Any]:
         "oneOf": [{"$ref": _REF_TEMPLATE.format(name="Request")}, {"$ref": _REF_TEMPLATE.format(name="Event")}],
         "$defs": defs,
     }
+
+
+def _clean_descriptions(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: inspect.cleandoc(v) if k == "description" and isinstance(v, str) else _clean_descriptions(v)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_clean_descriptions(v) for v in node]
+    return node
 
 
 def render() -> str:
