@@ -118,6 +118,18 @@ class EncodedOnce:
         self._framed_msgpack: bytes | None = None
         self._framed_json: bytes | None = None
 
+    @classmethod
+    def from_payload(cls, payload: bytes | str) -> EncodedOnce:
+        """An event already encoded elsewhere (a cluster's home node): MessagePack bytes or JSON
+        text, served as it is to sessions of that encoding and framed once for all of them."""
+        ev = cls(None)  # type: ignore[arg-type]  # the object stays unknown: only its encoding is
+        if isinstance(payload, str):
+            ev._json = payload
+            ev._json_utf8 = payload.encode()
+        else:
+            ev._msgpack = payload
+        return ev
+
     def framed(self, encoding: Encoding) -> bytes:
         if encoding is Encoding.MSGPACK:
             if self._framed_msgpack is None:

@@ -6,10 +6,12 @@ import asyncio
 import gc
 import http
 import logging
+import os
 import secrets
 import signal
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, NegotiationError
@@ -41,6 +43,9 @@ from server.sms import make_sms
 from server.state import Agreement, State, User
 from server.storage.base import Store, open_store
 from server.web import routes as web_routes
+
+if TYPE_CHECKING:
+    from server.cluster.node import ClusterNode
 
 log = logging.getLogger("qunguan")
 
@@ -101,20 +106,22 @@ class App:
         self.readiness = operations.Readiness(self.store.ping)
         self.store.set_commit_observer(METRICS.observe_commit)
         self.metrics_port: int | None = None
+        # In a cluster (server/cluster/) this node runs the logic only while it is the home node;
+        # until then it forwards its connections' frames to the node that is.
+        self.cluster: ClusterNode | None = None
+        if cfg.cluster.enabled:
+            from server.cluster.node import ClusterNode
+
+            self.cluster = ClusterNode(self)
+            self.readiness.checks.append(self.cluster.ready)
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         await self.store.open()
         await self.vault.bind(self.store, self.now_ms())
         self.store.set_record_key(self.vault.record_key())
-        await record.seal(self)
-        self._record_open = True
-        self.state = await self.store.load_state(self.now_ms(), self.cfg.groups.activity_window_days)
-        self.agreement, accepted = await self.store.load_agreement()
-        for uid in accepted:
-            user = self.state.users.get(uid)
-            if user is not None and self.agreement is not None:
-                user.accepted_version = self.agreement.version
+        if self.cluster is None:
+            await self.load_home()
         s = self.cfg.server
         self._server = await serve(
             self._connection,
@@ -134,12 +141,31 @@ class App:
         self.operator = OperatorChannel(self, self.cfg.admin.socket)
         await self.operator.start()
         self.monitor.start()
+        if self.cluster is None:
+            self.start_jobs()
+        else:
+            await self.cluster.start()
+        await self.readiness.probe_once()
+        self._jobs.append(asyncio.create_task(self.readiness.run(), name="readiness"))
+
+    async def load_home(self) -> None:
+        """Load what the logic needs: the record's seal, the state, the agreement. On one node at
+        start; in a cluster when this node becomes the home node."""
+        await record.seal(self)
+        self._record_open = True
+        self.state = await self.store.load_state(self.now_ms(), self.cfg.groups.activity_window_days)
+        self.agreement, accepted = await self.store.load_agreement()
+        for uid in accepted:
+            user = self.state.users.get(uid)
+            if user is not None and self.agreement is not None:
+                user.accepted_version = self.agreement.version
+
+    def start_jobs(self) -> None:
+        """The background jobs: once per service, so in a cluster only on the home node."""
         self._jobs.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         self._jobs.append(asyncio.create_task(retention.run_forever(self), name="retention"))
         self._jobs.append(asyncio.create_task(media_cleanup.run_forever(self), name="media-cleanup"))
         self._jobs.append(asyncio.create_task(record.run_checkpoints(self), name="record-checkpoints"))
-        await self.readiness.probe_once()
-        self._jobs.append(asyncio.create_task(self.readiness.run(), name="readiness"))
         if self.cfg.metrics.port:
             self.metrics_port = METRICS.serve(self.cfg.metrics.host, self.cfg.metrics.port)
             self._jobs.append(asyncio.create_task(operations.refresh_queue_gauges(self), name="queue-gauges"))
@@ -164,6 +190,8 @@ class App:
         if self._server is not None:
             self._server.close()  # stops accepting, closes connections with 1001
             await self._server.wait_closed()
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self._record_open:  # leave the record's head outside the database
             try:
                 await record.checkpoint(self)
@@ -220,12 +248,28 @@ class App:
         conn.client_ip = ip  # type: ignore[attr-defined]  # a proxy.ClientConnection
         return ip
 
-    def _info_page(self, conn: ServerConnection, gid: str) -> HttpResponse:
+    def _info_page(self, conn: ServerConnection, gid: str) -> HttpResponse | Coroutine[None, None, HttpResponse]:
+        if self.cluster is not None and not self.cluster.is_home:  # the home node knows the groups
+            return self._remote_info_page(conn, gid)
+        return self._info_response(conn, self.info_page_html(gid))
+
+    async def _remote_info_page(self, conn: ServerConnection, gid: str) -> HttpResponse:
+        assert self.cluster is not None
+        return self._info_response(conn, await self.cluster.info_page(gid))
+
+    def info_page_html(self, gid: str) -> str | None:
+        """A group's public page (Art. 6), or None when it has none."""
         g = self.state.groups.get(gid)
         if g is None or not g.alive or len(g.members) < self.cfg.groups.info_page_min_members:
-            return conn.respond(http.HTTPStatus.NOT_FOUND, "no public information for this group\n")
+            return None
         owner = self.state.users.get(g.owner_id)
-        response = conn.respond(http.HTTPStatus.OK, infopage.render(g, owner.display_name if owner else ""))
+        return infopage.render(g, owner.display_name if owner else "")
+
+    @staticmethod
+    def _info_response(conn: ServerConnection, html: str | None) -> HttpResponse:
+        if html is None:
+            return conn.respond(http.HTTPStatus.NOT_FOUND, "no public information for this group\n")
+        response = conn.respond(http.HTTPStatus.OK, html)
         response.headers["Content-Type"] = "text/html; charset=utf-8"
         return response
 
@@ -239,6 +283,8 @@ class App:
         opened_ms, opened = self.now_ms(), time.monotonic()
         netlog.opened(self, sess)
         self.arm_auth_timer(sess)
+        if self.cluster is not None:
+            self.cluster.opened(sess)
         expected = True
         try:
             async for data in ws:
@@ -251,6 +297,8 @@ class App:
         finally:
             sess.cancel_timer()
             self.sessions.discard(sess)
+            if self.cluster is not None:
+                self.cluster.closed(sess)
             netlog.closed(self, sess, opened_ms)
             operations.access(sess, opened, expected)
             METRICS.closed(ws.close_code)
@@ -264,6 +312,10 @@ class App:
         )
 
     async def on_frame(self, sess: Session, data: bytes | str) -> None:
+        cluster = self.cluster
+        if cluster is not None and not cluster.is_home:
+            cluster.forward(sess, data)
+            return
         enc = Encoding.JSON if isinstance(data, str) else Encoding.MSGPACK
         rid = None
         req = None
@@ -307,6 +359,7 @@ class App:
             self.detach(sess)
         sess.token_hash = token_hash
         if sess.user is user:
+            sess.identity_changed()  # the same user with another token
             return
         sess.cancel_timer()
         sess.user = user
@@ -319,6 +372,7 @@ class App:
         accounts = self.state.accounts
         for aid in user.subscriptions:
             accounts[aid].online.add(sess)
+        sess.identity_changed()
 
     def detach(self, sess: Session) -> None:
         user = sess.user
@@ -337,6 +391,7 @@ class App:
                 a.online.discard(sess)
         sess.user = None
         sess.token_hash = None
+        sess.identity_changed()
         METRICS.authenticated.dec()
         METRICS.pre_auth.inc()
 
@@ -382,13 +437,21 @@ async def run(cfg: Config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, app.reload)
+    lost = app.cluster.lost if app.cluster is not None else asyncio.Event()
     tls = "s" if app.ssl_context is not None else ""
     print(f"listening on ws{tls}://{cfg.server.host}:{app.port}/ws", flush=True)
     print(f"web client: open http{tls}://{cfg.server.host}:{app.port}/ in a browser", flush=True)
     if app.metrics_port is not None:
         print(f"metrics on http://{cfg.metrics.host}:{app.metrics_port}/metrics", flush=True)
     sdnotify.ready(f"listening on port {app.port}")
-    await stop.wait()
+    await asyncio.wait([asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+    if lost.is_set():  # a cluster's home that lost its lease: crash-only, nothing more may happen here
+        assert app.cluster is not None
+        log.critical("this node lost the home lease (%s); exiting so that it restarts as a gateway",
+                     app.cluster.lost_why)
+        logging.shutdown()
+        os._exit(3)
     sdnotify.stopping()
     app.readiness.stopping = True  # /readyz says 503 from now on; load balancers drain us
     grace = cfg.server.shutdown_grace_seconds

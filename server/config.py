@@ -378,6 +378,21 @@ class StorageConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ClusterConfig:
+    """Several nodes sharing one PostgreSQL store through NATS (server/cluster/); off while broker_url is empty."""
+
+    broker_url: str = setting("", matches(r"((nats|tls)://\S+)?", "empty or a NATS url: nats://host:port or tls://host:port"))
+    node_id: str = setting("", matches(r"[A-Za-z0-9_-]{0,64}", "up to 64 letters, digits, _ or -"))  # "" = host-port
+    name: str = setting("qunguan", matches(r"[A-Za-z0-9_-]{1,32}", "1-32 letters, digits, _ or -"))
+    lease_seconds: float = setting(3.0, between(1, 60), kind=FLOAT)
+    request_timeout_seconds: float = setting(10.0, between(1, 300), kind=FLOAT)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.broker_url)
+
+
+@dataclass(frozen=True, kw_only=True)
 class LimitsConfig:
     """Platform caps (Art. 8); credit levels may lower or raise them per user."""
 
@@ -685,6 +700,7 @@ def _section(cls: type) -> Any:
 class Config:
     server: ServerConfig = _section(ServerConfig)
     storage: StorageConfig = _section(StorageConfig)
+    cluster: ClusterConfig = _section(ClusterConfig)
     limits: LimitsConfig = _section(LimitsConfig)
     rate_limits: RateLimitsConfig = _section(RateLimitsConfig)
     groups: GroupsConfig = _section(GroupsConfig)
@@ -866,6 +882,10 @@ def parse_config(data: dict[str, Any], base_dir: Path, source: Path | None = Non
         values, ok = _read_table(cls, data.get(name, {}), name, ctx)
         if ok:
             built[name] = cls(**values)
+    cluster, storage = built.get("cluster"), built.get("storage")
+    if cluster is not None and storage is not None and cluster.enabled and storage.sqlite_file is not None:
+        ctx.report("cluster.broker_url", cluster.broker_url,
+                   "a cluster needs a shared store: set storage.url to a postgresql:// url")
     operators = _read_operators(data.get("operators", []), ctx)
     if operators:
         built["operators"] = operators

@@ -43,6 +43,7 @@ RESTART_KEYS = (
     "server.host", "server.port", "server.max_frame_bytes", "server.compression",
     "server.log_json", "server.tls_cert", "server.tls_key",  # TLS on/off; a new certificate is reloaded
     "storage.url",
+    "cluster.broker_url", "cluster.node_id", "cluster.name", "cluster.lease_seconds", "cluster.request_timeout_seconds",
     "groups.activity_window_days",
     "identity.sms_provider", "identity.sms_outbox", "identity.sms_url", "identity.sms_secret_file",
     "identity.id_verifier", "identity.id_verifier_url", "identity.id_verifier_secret_file",

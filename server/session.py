@@ -138,3 +138,7 @@ class Session:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def identity_changed(self) -> None:
+        """The user bound to this connection changed (login, logout). A hook: a connection held by
+        another node of a cluster tells that node (server/cluster/remote.py)."""

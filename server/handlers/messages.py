@@ -17,7 +17,6 @@ from governance import moderation, posting
 from governance.content import Action, Verdict
 from governance.retention import DAY_MS
 from protocol import events as ev
-from protocol.codec import encode
 from protocol.enums import Role
 from protocol.errors import ContractError
 from protocol.requests import error_reply, ok_reply
@@ -121,7 +120,7 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
         reply: dict[str, Any] = {"seq": seq, "ts": now}
         if held:
             reply["held"] = True  # stored; delivered only if an operator releases it
-        sess.write(encode(ok_reply(rid, reply), enc))
+        sess.send(ok_reply(rid, reply), enc)
         if not held:
             publish(g.online, msg)
         count_activity(g, now, ctx.cfg.groups.activity_window_days)

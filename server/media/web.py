@@ -69,7 +69,8 @@ async def serve(ctx: Context, request: Request) -> Response:
     now = ctx.now_ms()
     if not _MEDIA_ID.fullmatch(media_id) or not ctx.media.url_valid(media_id, expires, signature, now):
         return _text(http.HTTPStatus.FORBIDDEN, "missing, invalid or expired signature\n")
-    e = ctx.state.media.get(media_id)
+    # A cluster's gateway keeps no media index: it reads the entry (the file is on shared storage).
+    e = ctx.state.media.get(media_id) or await ctx.store.media_entry(media_id)
     if e is None or not await ctx.store.media_live(media_id):
         return _text(http.HTTPStatus.NOT_FOUND, "no such media (or its message was deleted)\n")
     path = media_file(ctx.cfg.media.path, e.sha256)

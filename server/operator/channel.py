@@ -178,7 +178,11 @@ class OperatorChannel:
                                          "([[operators]] in the server's config)"}
             else:
                 CURRENT.set(who)
-                reply = await self.run(line)
+                cluster = getattr(self.app, "cluster", None)
+                if cluster is not None and not cluster.is_home:  # the home node runs it, for the whole service
+                    reply = await cluster.admin(who, line)
+                else:
+                    reply = await self.run(line)
             writer.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
             await writer.drain()
         finally:

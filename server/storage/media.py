@@ -9,7 +9,7 @@ retention purges it. A row nothing carries is what the media cleanup removes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from server.media.index import MediaEntry
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 MEDIA_COLS = ("media_id", "sha256", "uploader", "mime", "kind", "size", "name", "width", "height", "created_at")
 LOAD_MEDIA = f"SELECT {', '.join(MEDIA_COLS)} FROM media"
+ONE_MEDIA = LOAD_MEDIA + " WHERE media_id = ?"
 LOAD_CARRIED = "SELECT media_id FROM message_media UNION SELECT media_id FROM post_media"
 
 INSERT_MEDIA = (f"INSERT INTO media ({', '.join(MEDIA_COLS)})"
@@ -59,6 +60,10 @@ class MediaReads(Protocol):
         """Is the media carried by a delivered message nobody deleted, or by a post still up?"""
         ...
 
+    async def media_entry(self, media_id: str) -> MediaEntry | None:
+        """One stored upload (a cluster's gateway, which keeps no media index, serves files with it)."""
+        ...
+
     async def media_in_message(self, group_id: str, seq: int, media_id: str) -> bool:
         """Does that delivered, undeleted message carry this media?"""
         ...
@@ -75,11 +80,15 @@ def numbered(sql: str) -> str:
     return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
 
 
+def media_row(r: Any) -> MediaEntry:
+    return MediaEntry(r[0], r[1], r[2], r[3], r[4], int(r[5]), r[6], r[7], r[8], int(r[9]))
+
+
 async def load_media(fetch: Fetch, state: State) -> None:
     """The media index: every stored row, and which of them something carries."""
     index = state.media
     for r in await fetch(LOAD_MEDIA):
-        index.add(MediaEntry(r[0], r[1], r[2], r[3], r[4], int(r[5]), r[6], r[7], r[8], int(r[9])))
+        index.add(media_row(r))
     for (media_id,) in await fetch(LOAD_CARRIED):
         e = index.get(media_id)
         if e is not None:

@@ -44,6 +44,7 @@ from server.storage.base import (
 from server.storage.changes import Audit, Change
 from server.storage.postgres_account_measures import PostgresAccountMeasureReads
 from server.storage.postgres_changes import LOCK_MIGRATE, append_audit, apply_change, set_record_key
+from server.storage.postgres_cluster import PostgresLeases
 from server.storage.postgres_media import PostgresMediaReads
 from server.storage.postgres_moderation import PostgresModerationReads
 from server.storage.postgres_public import PostgresPublicReads
@@ -133,8 +134,8 @@ def _where(url: str) -> str:
     return f"{scheme}://{userinfo.split(':', 1)[0]}@{tail}"
 
 
-class PostgresStore(WriteQueue, PostgresPublicReads, PostgresAccountMeasureReads, PostgresModerationReads,
-                    PostgresSearchReads, PostgresMediaReads, PostgresReads):
+class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAccountMeasureReads,
+                    PostgresModerationReads, PostgresSearchReads, PostgresMediaReads, PostgresReads):
     def __init__(self, url: str) -> None:
         self.url = url
         self._w: asyncpg.Connection | None = None
@@ -261,7 +262,12 @@ class PostgresStore(WriteQueue, PostgresPublicReads, PostgresAccountMeasureReads
                 self._w = await self._connect()  # the previous connection was lost: a fresh one
             db = self._w
             rows = [m[0] for m in msgs], [n[0] for n in netlog]
-            if not ops and not raw:
+            fence = self.fence
+            if fence is not None:  # a cluster's home: nothing is written once another node took over
+                async with db.transaction():
+                    await db.execute("SELECT qunguan_fence($1, $2)", *fence)
+                    msg_errors, log_errors = await _in_transaction(db, ops, raw, rows, outcomes)
+            elif not ops and not raw:
                 try:
                     await db.execute(_BATCH, *_batch_args(*rows))  # one statement: its own transaction
                 except _CONNECTION_ERRORS:
@@ -274,15 +280,7 @@ class PostgresStore(WriteQueue, PostgresPublicReads, PostgresAccountMeasureReads
                         msg_errors, log_errors = await _rows_one_by_one(db, *rows)
             else:
                 async with db.transaction():
-                    for changes, audit, fut in ops:
-                        outcomes.append((fut, *await _in_savepoint(db, _apply_op(db, changes, audit))))
-                    for fn, rfut in raw:
-                        outcomes.append((rfut, *await _in_savepoint(db, fn(db))))
-                    if msgs or netlog:
-                        _, err = await _in_savepoint(db, db.execute(_BATCH, *_batch_args(*rows)))
-                        if err is not None:
-                            log.warning("a batch insert failed (%r); inserting its rows one by one", err)
-                            msg_errors, log_errors = await _rows_one_by_one(db, *rows)
+                    msg_errors, log_errors = await _in_transaction(db, ops, raw, rows, outcomes)
         except Exception as exc:
             if isinstance(exc, _CONNECTION_ERRORS) and self._w is not None:
                 self._w.terminate()
@@ -292,6 +290,27 @@ class PostgresStore(WriteQueue, PostgresPublicReads, PostgresAccountMeasureReads
             self._fail_batch(ops, raw, msgs, netlog, exc)
             return
         self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
+
+
+async def _in_transaction(
+    db: asyncpg.Connection,
+    ops: list[Op],
+    raw: list[tuple[WriteFn, asyncio.Future[Any]]],
+    rows: tuple[list[MessageRow], list[NetlogRow]],
+    outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]],
+) -> tuple[dict[int, BaseException], dict[int, BaseException]]:
+    """A batch inside the caller's transaction: each op in a savepoint of its own, then the rows in
+    one more (one by one if that fails). Returns the rows' errors by index (messages, log rows)."""
+    for changes, audit, fut in ops:
+        outcomes.append((fut, *await _in_savepoint(db, _apply_op(db, changes, audit))))
+    for fn, rfut in raw:
+        outcomes.append((rfut, *await _in_savepoint(db, fn(db))))
+    if rows[0] or rows[1]:
+        _, err = await _in_savepoint(db, db.execute(_BATCH, *_batch_args(*rows)))
+        if err is not None:
+            log.warning("a batch insert failed (%r); inserting its rows one by one", err)
+            return await _rows_one_by_one(db, *rows)
+    return {}, {}
 
 
 async def _apply_op(db: asyncpg.Connection, changes: tuple[Change, ...], audit: Audit | None) -> list[Any]:

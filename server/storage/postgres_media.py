@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncpg
 
 from protocol.errors import ContractError
+from server.media.index import MediaEntry
 from server.storage import changes as c
 from server.storage import media as m
 from server.storage.postgres_changes import Conn, applies
@@ -20,6 +21,7 @@ _INSERT = m.numbered(m.INSERT_MEDIA)
 _LIVE = m.numbered(m.LIVE)
 _IN_MESSAGE = m.numbered(m.IN_MESSAGE)
 _UNCARRIED = m.numbered(m.UNCARRIED)
+_ONE = m.numbered(m.ONE_MEDIA)
 
 
 @applies(c.InsertMedia)
@@ -42,6 +44,10 @@ async def _delete_media(db: Conn, d: c.DeleteMedia) -> list[str]:
 class PostgresMediaReads(PostgresReads):
     async def media_live(self, media_id: str) -> bool:
         return await self._fetchone(_LIVE, media_id, media_id) is not None
+
+    async def media_entry(self, media_id: str) -> MediaEntry | None:
+        row = await self._fetchone(_ONE, media_id)
+        return None if row is None else m.media_row(row)
 
     async def media_in_message(self, group_id: str, seq: int, media_id: str) -> bool:
         return await self._fetchone(_IN_MESSAGE, group_id, seq, media_id) is not None

@@ -515,4 +515,30 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX audit_account ON audit(((detail::jsonb) ->> 'account_id'), ts);
         """,
     ),
+    (
+        11,
+        """
+        -- The cluster (server/cluster/): one lease row per role (today "home": the node that runs
+        -- the service's logic). epoch grows by one on every takeover; expires_at is on the
+        -- database's clock, so the nodes' clocks do not matter.
+        CREATE TABLE cluster_leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            epoch BIGINT NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL
+        );
+        -- Fencing: the home's write transactions start with this. It holds the lease row FOR SHARE
+        -- (a takeover, which must UPDATE the row, waits for the write in flight) and refuses the
+        -- write once the epoch has moved on, so a home that lost its lease cannot write again.
+        CREATE FUNCTION qunguan_fence(lease TEXT, expected BIGINT) RETURNS void
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM 1 FROM cluster_leases WHERE name = lease AND epoch = expected FOR SHARE;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'fenced: the % lease has moved past epoch %', lease, expected
+                    USING ERRCODE = 'QGF01';
+            END IF;
+        END $$;
+        """,
+    ),
 ]

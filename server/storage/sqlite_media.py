@@ -8,6 +8,7 @@ import sqlite3
 import aiosqlite
 
 from protocol.errors import ContractError
+from server.media.index import MediaEntry
 from server.storage import changes as c
 from server.storage import media as m
 from server.storage.sqlite_changes import applies
@@ -34,6 +35,10 @@ async def _delete_media(db: aiosqlite.Connection, d: c.DeleteMedia) -> list[str]
 class SqliteMediaReads(SqliteReader):
     async def media_live(self, media_id: str) -> bool:
         return await self._fetchone(m.LIVE, (media_id, media_id)) is not None
+
+    async def media_entry(self, media_id: str) -> MediaEntry | None:
+        row = await self._fetchone(m.ONE_MEDIA, (media_id,))
+        return None if row is None else m.media_row(row)
 
     async def media_in_message(self, group_id: str, seq: int, media_id: str) -> bool:
         return await self._fetchone(m.IN_MESSAGE, (group_id, seq, media_id)) is not None

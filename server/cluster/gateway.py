@@ -1,0 +1,190 @@
+"""A node's client connections while another node is the home: forward, deliver, and never lie.
+
+Each local connection gets a number. Its frames are decoded once here (a malformed frame is
+answered here, as on one node) and forwarded as received; the home's answers and events come
+back on this node's subject and are written to the connections they list. Every forwarded request
+with an id is *pending* until its answer arrives. When the home goes silent, changes, or a
+request waits longer than ``cluster.request_timeout_seconds``, the pending requests are answered
+``internal`` ("retry"): a client is never told that something happened when it may not have.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from protocol.codec import EncodedOnce, Encoding
+from protocol.errors import ContractError, FrameError
+from protocol.messages import decode_request
+from protocol.requests import error_reply
+from server.cluster import wire
+from server.metrics import METRICS
+from server.session import Session
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+
+    from server.app import App
+
+log = logging.getLogger("qunguan.cluster")
+
+PublishFn = Callable[[str, bytes], None]
+
+NO_HOME = "no node serves the service right now (the home node is changing): retry in a few seconds"
+HOME_CHANGED = "the node that served this request went away before answering: retry"
+NO_ANSWER = "no answer in time from the node that serves the service: retry"
+
+
+@dataclass(slots=True, eq=False)
+class Conn:
+    sess: Session
+    number: int
+    user_id: str | None = None
+    token_hash: bytes | None = None
+    pending: dict[int, tuple[float, Encoding]] = field(default_factory=dict)  # rid -> (deadline, encoding)
+
+
+class Gateway:
+    def __init__(self, app: App, node_id: str, instance: str, subjects: wire.Subjects,
+                 publish: PublishFn, max_bytes: int) -> None:
+        self.app = app
+        self.node_id = node_id
+        self.instance = instance
+        self.subjects = subjects
+        self.conns: dict[int, Conn] = {}
+        self.by_session: dict[Session, Conn] = {}
+        self._numbers = itertools.count(1)
+        self._out = wire.Outbox(lambda: [node_id, instance], lambda data: publish(subjects.home_in, data), max_bytes)
+        self.home_epoch = 0  # of the last home heard from
+        self.home_node: str | None = None
+        self.home_alive = False
+        self.last_heartbeat = 0.0
+        self.timeout = app.cfg.cluster.request_timeout_seconds
+        self.lease_seconds = app.cfg.cluster.lease_seconds
+
+    # -- connections ---------------------------------------------------------------------------
+    def opened(self, sess: Session) -> None:
+        conn = Conn(sess, next(self._numbers))
+        self.conns[conn.number] = conn
+        self.by_session[sess] = conn
+        enc = wire.ENC_JSON if sess.encoding is Encoding.JSON else wire.ENC_MSGPACK
+        self._out.add([wire.OPEN, conn.number, sess.ip, enc])
+
+    def closed(self, sess: Session) -> None:
+        conn = self.by_session.pop(sess, None)
+        if conn is not None:
+            del self.conns[conn.number]
+            self._out.add([wire.GONE, conn.number])
+
+    def forward(self, sess: Session, data: bytes | str) -> None:
+        conn = self.by_session.get(sess)
+        if conn is None:
+            return
+        enc = Encoding.JSON if isinstance(data, str) else Encoding.MSGPACK
+        try:
+            rid = decode_request(data, self.app.cfg.server.max_frame_bytes).rid
+        except FrameError as err:
+            METRICS.op("(undecodable)", err.code).inc()
+            sess.send(error_reply(err.rid, err), enc)
+            return
+        if not self.home_alive:
+            sess.send(error_reply(rid, ContractError("internal", NO_HOME)), enc)
+            return
+        if conn.user_id is None:
+            self.app.arm_auth_timer(sess)  # as on one node: each frame before login restarts the timer
+        if rid is not None:
+            conn.pending[rid] = (time.monotonic() + self.timeout, enc)
+        self._out.add([wire.REQ, conn.number, data])
+
+    # -- what the home sends ---------------------------------------------------------------------
+    async def on_message(self, msg: Msg) -> None:
+        items = wire.unpack_stream(msg.data)
+        epoch, instance = next(items)
+        if instance != self.instance or epoch < self.home_epoch:
+            return  # for an earlier run of this node, or from a home that has been replaced
+        conns = self.conns
+        for item in items:
+            kind = item[0]
+            if kind == wire.EVENT:
+                ev = EncodedOnce.from_payload(item[1])
+                for number in item[2]:
+                    conn = conns.get(number)
+                    if conn is not None:
+                        conn.sess.push(ev)
+            elif kind == wire.REPLY:
+                conn = conns.get(item[2])
+                if conn is not None:
+                    if item[3] is not None:
+                        conn.pending.pop(item[3], None)
+                    conn.sess.write(item[1])
+            elif kind == wire.ATTACHED:
+                conn = conns.get(item[1])
+                if conn is not None:
+                    conn.user_id, conn.token_hash = item[2], item[3]
+                    conn.sess.cancel_timer()
+            elif kind == wire.DETACHED:
+                conn = conns.get(item[1])
+                if conn is not None:
+                    conn.user_id = conn.token_hash = None
+                    self.app.arm_auth_timer(conn.sess)
+            elif kind == wire.CLOSE:
+                conn = conns.get(item[1])
+                if conn is not None:
+                    conn.sess.close(item[2], item[3])
+
+    def on_heartbeat(self, node_id: str, epoch: int) -> None:
+        if epoch < self.home_epoch:
+            return
+        if epoch > self.home_epoch or not self.home_alive:
+            if epoch > self.home_epoch:
+                self.fail_pending(HOME_CHANGED)
+                log.info("home node is %s (epoch %d)", node_id, epoch)
+            self.home_epoch, self.home_node, self.home_alive = epoch, node_id, True
+            self._reattach_all()
+        self.last_heartbeat = time.monotonic()
+
+    def _reattach_all(self) -> None:
+        """Tell a (new or returning) home which connections are logged in; it checks each token."""
+        for conn in self.conns.values():
+            if conn.user_id is not None and conn.token_hash is not None:
+                sess = conn.sess
+                enc = wire.ENC_JSON if sess.encoding is Encoding.JSON else wire.ENC_MSGPACK
+                self._out.add([wire.REATTACH, conn.number, sess.ip, enc, conn.user_id, conn.token_hash])
+
+    def alive(self) -> None:
+        self._out.add([wire.ALIVE])
+
+    def check(self) -> None:
+        """Called a few times a second: a silent home, and requests waiting too long."""
+        now = time.monotonic()
+        if self.home_alive and now - self.last_heartbeat > self.lease_seconds:
+            log.warning("no heartbeat from the home node %s for %.1f s", self.home_node, now - self.last_heartbeat)
+            self.home_alive = False
+            self.fail_pending(HOME_CHANGED)
+            return
+        for conn in self.conns.values():
+            if conn.pending:
+                late = [rid for rid, (deadline, _) in conn.pending.items() if deadline < now]
+                for rid in late:
+                    _, enc = conn.pending.pop(rid)
+                    conn.sess.send(error_reply(rid, ContractError("internal", NO_ANSWER)), enc)
+
+    def fail_pending(self, why: str) -> None:
+        err = ContractError("internal", why)
+        for conn in self.conns.values():
+            pending, conn.pending = conn.pending, {}
+            for rid, (_, enc) in pending.items():
+                METRICS.op("(forwarded)", "internal").inc()
+                conn.sess.send(error_reply(rid, err), enc)
+
+    def take_logged_in(self) -> list[Conn]:
+        """This node becomes the home: its connections stop being forwarded (see node.promote)."""
+        self.fail_pending(HOME_CHANGED)
+        logged_in = [c for c in self.conns.values() if c.user_id is not None]
+        self.conns.clear()
+        self.by_session.clear()
+        return logged_in

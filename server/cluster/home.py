@@ -1,0 +1,177 @@
+"""The home node's side of the cluster: it runs every forwarded request and answers through NATS.
+
+The home subscribes to ``<name>.home.in`` only while it holds the lease. Frames of one connection
+are handled one after another, in the order the gateway received them (as on a local
+connection), by the same :meth:`server.app.App.on_frame` a local connection uses: the home does
+not know which of its sessions are remote beyond this module and :mod:`server.cluster.remote`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from protocol.codec import Encoding
+from server.cluster import wire
+from server.cluster.remote import NodeLink, RemoteSession
+from server.metrics import METRICS
+from server.session import CLOSE_POLICY
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as Nats
+    from nats.aio.msg import Msg
+
+    from server.app import App
+
+log = logging.getLogger("qunguan.cluster")
+
+# A gateway unheard of this many lease periods is gone: its connections are let go here.
+GATEWAY_SILENCE_LEASES = 3
+
+
+class Reattach:
+    """A connection that was logged in under the previous home, re-registered with this one."""
+
+    __slots__ = ("user_id", "token_hash")
+
+    def __init__(self, user_id: str, token_hash: bytes) -> None:
+        self.user_id = user_id
+        self.token_hash = token_hash
+
+
+class Home:
+    def __init__(self, app: App, nc: Nats, subjects: wire.Subjects, epoch: int, max_bytes: int) -> None:
+        self.app = app
+        self.nc = nc
+        self.subjects = subjects
+        self.epoch = epoch
+        self.max_bytes = max_bytes
+        self.links: dict[str, NodeLink] = {}  # gateway instance -> its link
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- inbound ---------------------------------------------------------------------------
+    async def on_message(self, msg: Msg) -> None:
+        items = wire.unpack_stream(msg.data)
+        node_id, instance = next(items)
+        link = self.links.get(instance)
+        if link is None:
+            link = self._new_link(node_id, instance)
+        link.last_heard = time.monotonic()
+        for item in items:
+            kind = item[0]
+            if kind == wire.REQ:
+                rs = link.sessions.get(item[1])
+                if rs is None:
+                    enc = Encoding.JSON if isinstance(item[2], str) else Encoding.MSGPACK
+                    rs = link.sessions[item[1]] = RemoteSession(link, item[1], "", enc)
+                self._enqueue(rs, item[2])
+            elif kind == wire.OPEN:
+                self._opened(link, item[1], item[2], Encoding.JSON if item[3] == wire.ENC_JSON else Encoding.MSGPACK)
+            elif kind == wire.GONE:
+                self._gone(link, item[1])
+            elif kind == wire.REATTACH:
+                _, conn, ip, enc, user_id, token_hash = item
+                rs = link.sessions.get(conn)
+                if rs is None:
+                    encoding = Encoding.JSON if enc == wire.ENC_JSON else Encoding.MSGPACK
+                    rs = link.sessions[conn] = RemoteSession(link, conn, ip, encoding)
+                self._enqueue(rs, Reattach(user_id, token_hash))
+
+    def _new_link(self, node_id: str, instance: str) -> NodeLink:
+        # A gateway restarted under the same node id: the old instance's connections are gone.
+        for old in [lk for lk in self.links.values() if lk.node_id == node_id]:
+            self._drop_link(old)
+        subject = self.subjects.node(node_id)
+        link = NodeLink(node_id, instance, lambda: self.epoch, lambda data: self._publish(subject, data),
+                        self.max_bytes)
+        self.links[instance] = link
+        log.info("gateway %s (instance %s) joined", node_id, instance)
+        return link
+
+    def _publish(self, subject: str, data: bytes) -> None:
+        task = asyncio.get_running_loop().create_task(self.nc.publish(subject, data))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _opened(self, link: NodeLink, conn: int, ip: str, encoding: Encoding) -> None:
+        rs = link.sessions[conn] = RemoteSession(link, conn, ip, encoding)
+        if self.app.connections_per_ip.hit(ip, time.monotonic()) > 0:  # counted service-wide, here
+            METRICS.rate_limited("connections_per_ip")
+            rs.close(CLOSE_POLICY, "too many connections")
+
+    def _gone(self, link: NodeLink, conn: int) -> None:
+        rs = link.sessions.pop(conn, None)
+        if rs is not None:
+            rs.closing = True
+            rs.inbox.clear()
+            self.app.detach(rs)
+
+    def _drop_link(self, link: NodeLink) -> None:
+        for conn in list(link.sessions):
+            self._gone(link, conn)
+        self.links.pop(link.instance, None)
+        log.info("gateway %s (instance %s) left", link.node_id, link.instance)
+
+    def sweep(self, lease_seconds: float) -> None:
+        """Let go of gateways not heard from for a while (killed nodes send no GONE)."""
+        cutoff = time.monotonic() - GATEWAY_SILENCE_LEASES * lease_seconds
+        for link in [lk for lk in self.links.values() if lk.last_heard < cutoff]:
+            self._drop_link(link)
+
+    # -- one connection's requests, in order -------------------------------------------------
+    def _enqueue(self, rs: RemoteSession, item: Any) -> None:
+        rs.inbox.append(item)
+        if not rs.busy:
+            rs.busy = True
+            task = asyncio.get_running_loop().create_task(self._drain(rs))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self, rs: RemoteSession) -> None:
+        try:
+            while rs.inbox:
+                item = rs.inbox.popleft()
+                if isinstance(item, Reattach):
+                    await self._reattach(rs, item)
+                else:
+                    await self.app.on_frame(rs, item)
+        finally:
+            rs.busy = False
+
+    async def _reattach(self, rs: RemoteSession, r: Reattach) -> None:
+        """Log a connection in again with the token it used, if that token still stands."""
+        app = self.app
+        if rs.user is not None and rs.user.user_id == r.user_id and rs.token_hash == r.token_hash:
+            return
+        uid = await app.store.token_owner(r.token_hash, app.now_ms())
+        user = app.state.users.get(uid) if uid == r.user_id else None
+        if user is None or not user.active or rs.closing:
+            rs.close(CLOSE_POLICY, "log in again")
+            return
+        app.attach(rs, user, r.token_hash)
+
+    # -- operator commands from other nodes ------------------------------------------------------
+    async def on_admin(self, msg: Msg) -> None:
+        from server.operator.channel import CURRENT, Operator
+
+        name, role, uid, named, line = wire.unpack_stream(msg.data).__next__()
+        operator = self.app.operator
+        if operator is None:
+            reply: dict[str, Any] = {"ok": False, "error": "the home node is starting; try again"}
+        else:
+            CURRENT.set(Operator(name, role, uid, named))
+            reply = await operator.run(line)
+        await msg.respond(wire.pack(reply))
+
+    async def on_info(self, msg: Msg) -> None:
+        html = self.app.info_page_html(msg.data.decode(errors="replace"))
+        await msg.respond((html or "").encode())
+
+    def heartbeat(self, node_id: str) -> bytes:
+        return wire.pack([node_id, self.epoch])
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()

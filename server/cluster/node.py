@@ -1,0 +1,261 @@
+"""One node of a cluster: its NATS connection, the home lease, and the switch from gateway to home.
+
+Every node starts as a gateway (:mod:`server.cluster.gateway`) and keeps trying to take the home
+lease in PostgreSQL. The node that takes it loads the service's state, fences its writes with the
+lease's epoch, subscribes to the home subjects and starts the background jobs
+(:mod:`server.cluster.home`). A home that cannot renew its lease before it would expire stops the
+process (crash-only): by then another node may hold the lease, and the fence already refuses
+this one's writes. Its supervisor starts it again, as a gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+import nats
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from server.cluster import wire
+from server.cluster.gateway import Gateway
+from server.cluster.home import Home
+from server.session import Session
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as Nats
+    from nats.aio.msg import Msg
+
+    from server.app import App
+    from server.operator.channel import Operator
+    from server.storage.postgres_cluster import PostgresLeases
+
+log = logging.getLogger("qunguan.cluster")
+
+ADMIN_TIMEOUT = 120.0  # an operator command (an export, a purge) may take a while
+
+
+class LostLease(SystemExit):
+    """The home could not keep its lease: the process ends (exit status 3)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(3)
+        self.why = why
+
+
+class ClusterNode:
+    def __init__(self, app: App) -> None:
+        c = app.cfg.cluster
+        self.app = app
+        self.cfg = c
+        self.node_id = c.node_id or f"{socket.gethostname()}-{app.cfg.server.port}".replace(".", "-")
+        self.instance = secrets.token_hex(6)  # this run of the node: a restart is a new gateway
+        self.holder = f"{self.node_id}/{self.instance}"
+        self.subjects = wire.Subjects(c.name)
+        self.nc: Nats | None = None
+        self.gateway: Gateway | None = None
+        self.home: Home | None = None
+        self.is_home = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self.lost = asyncio.Event()  # set when the home lost its lease: run() exits
+        self.lost_why = ""
+
+    @property
+    def leases(self) -> PostgresLeases:
+        return self.app.store  # type: ignore[return-value]  # config demands PostgreSQL with a cluster
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.nc = await nats.connect(
+            self.cfg.broker_url, name=self.holder, allow_reconnect=True, max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5, connect_timeout=5,
+            disconnected_cb=self._disconnected, reconnected_cb=self._reconnected, error_cb=self._error,
+        )
+        max_bytes = max(64 * 1024, self.nc.max_payload // 2)
+        self.gateway = Gateway(self.app, self.node_id, self.instance, self.subjects, self._publish, max_bytes)
+        await self.nc.subscribe(self.subjects.node(self.node_id), cb=self.gateway.on_message)
+        await self.nc.subscribe(self.subjects.heartbeat, cb=self._on_heartbeat)
+        self._tasks.append(asyncio.create_task(self._lease_loop(), name="cluster-lease"))
+        self._tasks.append(asyncio.create_task(self._tick(), name="cluster-tick"))
+        log.info("cluster node %s (service %r) on %s", self.node_id, self.cfg.name, self.cfg.broker_url)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self.home is not None:
+            await self.home.close()
+            try:  # hand over at once instead of after the lease's time
+                await self.leases.release_lease(wire.HOME_LEASE, self.holder, self.home.epoch)
+            except Exception as err:
+                log.warning("could not release the home lease: %s", err)
+        if self.nc is not None:
+            try:
+                await self.nc.drain()
+            except Exception:
+                await self.nc.close()
+
+    def ready(self) -> str | None:
+        """Why this node cannot serve now, or None (for /readyz)."""
+        if self.nc is None or not self.nc.is_connected:
+            return "not connected to the cluster's broker (NATS)"
+        if not self.is_home and (self.gateway is None or not self.gateway.home_alive):
+            return "no home node in the cluster"
+        return None
+
+    # -- what App asks -----------------------------------------------------------------------------
+    def opened(self, sess: Session) -> None:
+        if not self.is_home and self.gateway is not None:
+            self.gateway.opened(sess)
+
+    def closed(self, sess: Session) -> None:
+        if self.gateway is not None:
+            self.gateway.closed(sess)
+
+    def forward(self, sess: Session, data: bytes | str) -> None:
+        assert self.gateway is not None
+        self.gateway.forward(sess, data)
+
+    async def admin(self, who: Operator, line: bytes) -> dict[str, Any]:
+        """Run an operator command on the home (this node is a gateway)."""
+        assert self.nc is not None
+        payload = wire.pack([who.name, who.role, who.uid, who.named, line])
+        try:
+            msg = await self.nc.request(self.subjects.admin, payload, timeout=ADMIN_TIMEOUT)
+        except NoRespondersError:
+            return {"ok": False, "error": "no home node in the cluster right now; try again in a few seconds"}
+        except NatsTimeout:
+            return {"ok": False, "error": f"the home node did not answer within {ADMIN_TIMEOUT:g} s"}
+        reply: dict[str, Any] = next(wire.unpack_stream(msg.data))
+        return reply
+
+    async def info_page(self, gid: str) -> str | None:
+        """A group's public page from the home (this node is a gateway); None when it has none."""
+        assert self.nc is not None
+        try:
+            msg = await self.nc.request(self.subjects.info, gid.encode(), timeout=5)
+        except (NoRespondersError, NatsTimeout):
+            return None
+        return msg.data.decode() or None
+
+    # -- NATS ----------------------------------------------------------------------------------------
+    def _publish(self, subject: str, data: bytes) -> None:
+        nc = self.nc
+        if nc is None:
+            return
+        task = asyncio.get_running_loop().create_task(nc.publish(subject, data))
+        task.add_done_callback(_log_failure)
+
+    async def _on_heartbeat(self, msg: Msg) -> None:
+        node_id, epoch = next(wire.unpack_stream(msg.data))
+        if self.is_home:
+            if self.home is not None and epoch > self.home.epoch:
+                self._lose(f"node {node_id} holds the home lease at a later epoch ({epoch})")
+            return
+        if self.gateway is not None:
+            self.gateway.on_heartbeat(node_id, epoch)
+
+    async def _disconnected(self) -> None:
+        log.warning("disconnected from NATS; reconnecting")
+
+    async def _reconnected(self) -> None:
+        log.info("reconnected to NATS")
+
+    async def _error(self, err: Exception) -> None:
+        log.warning("NATS: %s", err)
+
+    # -- the lease -------------------------------------------------------------------------------------
+    async def _lease_loop(self) -> None:
+        ttl = self.cfg.lease_seconds
+        while not self.is_home:
+            try:
+                epoch = await asyncio.wait_for(self.leases.take_lease(wire.HOME_LEASE, self.holder, ttl), ttl / 2)
+            except Exception as err:
+                log.debug("home lease not taken: %r", err)
+                epoch = None
+            if epoch is not None:
+                await self._promote(epoch)
+                break
+            await asyncio.sleep(ttl / 6)
+        renewed = time.monotonic()
+        while True:
+            await asyncio.sleep(ttl / 4)
+            assert self.home is not None
+            try:
+                ok = await asyncio.wait_for(
+                    self.leases.renew_lease(wire.HOME_LEASE, self.holder, self.home.epoch, ttl), ttl / 4)
+            except Exception as err:
+                log.warning("home lease not renewed: %r", err)
+                ok = None
+            if ok:
+                renewed = time.monotonic()
+            elif ok is False:
+                self._lose("another node took the home lease")
+                return
+            elif time.monotonic() - renewed > ttl * 0.75:
+                self._lose(f"the home lease could not be renewed for {ttl * 0.75:g} s")
+                return
+
+    async def _promote(self, epoch: int) -> None:
+        """Become the home: fence, load the state, take over this node's own connections, subscribe."""
+        app = self.app
+        assert self.nc is not None and self.gateway is not None
+        log.info("node %s takes the home lease (epoch %d)", self.node_id, epoch)
+        self.leases.set_fence(wire.HOME_LEASE, epoch)
+        self.gateway.home_alive = False
+        self.gateway.home_epoch = epoch
+        await app.load_home()
+        home = Home(app, self.nc, self.subjects, epoch, self.gateway._out.max_bytes)
+        for conn in self.gateway.take_logged_in():  # our own logged-in connections: attach them here
+            uid = await app.store.token_owner(conn.token_hash or b"", app.now_ms())
+            user = app.state.users.get(uid) if uid is not None and uid == conn.user_id else None
+            if user is not None and user.active and not conn.sess.closing:
+                app.attach(conn.sess, user, conn.token_hash or b"")
+            else:
+                conn.sess.close(1008, "log in again")
+        self.home = home
+        self.is_home = True
+        await self.nc.subscribe(self.subjects.home_in, cb=home.on_message)
+        await self.nc.subscribe(self.subjects.admin, cb=home.on_admin)
+        await self.nc.subscribe(self.subjects.info, cb=home.on_info)
+        app.start_jobs()
+        self._beat()
+        log.info("node %s is the home node", self.node_id)
+
+    def _beat(self) -> None:
+        if self.home is not None and self.nc is not None:
+            self._publish(self.subjects.heartbeat, self.home.heartbeat(self.node_id))
+
+    def _lose(self, why: str) -> None:
+        log.error("stopping: %s", why)
+        self.lost_why = why
+        self.lost.set()
+
+    async def _tick(self) -> None:
+        """Heartbeats (home) or liveness and request deadlines (gateway), several times a second."""
+        ttl = self.cfg.lease_seconds
+        every = min(0.5, ttl / 6)
+        n = 0
+        while True:
+            await asyncio.sleep(every)
+            n += 1
+            if self.is_home:
+                self._beat()
+                if self.home is not None and n % 4 == 0:
+                    self.home.sweep(ttl)
+            elif self.gateway is not None:
+                self.gateway.check()
+                if n % 2 == 0:
+                    self.gateway.alive()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("NATS publish failed: %s", task.exception())
+
+
+
+

@@ -1,0 +1,124 @@
+"""The home node's view of connections held by gateway nodes.
+
+A :class:`RemoteSession` stands for one client connection on another node. Handlers use it like
+a local :class:`server.session.Session` (it is one, without a socket): what they send, push or
+close goes into the :class:`NodeLink` of that node, which publishes it once per loop iteration.
+A shared event pushed to many connections of one node becomes one item listing all of them, so
+a group's message crosses to each node once, whatever the number of members there.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from protocol.codec import Encodable, EncodedOnce, Encoding, encode
+from server.cluster import wire
+from server.metrics import METRICS
+from server.session import Session
+
+
+class NodeLink:
+    """Everything the home writes to one gateway instance's connections."""
+
+    def __init__(self, node_id: str, instance: str, epoch: Callable[[], int],
+                 publish: Callable[[bytes], None], max_bytes: int) -> None:
+        self.node_id = node_id
+        self.instance = instance
+        self.sessions: dict[int, RemoteSession] = {}
+        self.last_heard = 0.0  # monotonic time of the gateway's last message
+        self._out = wire.Outbox(lambda: [epoch(), instance], publish, max_bytes, self._prepare)
+        self._last_ev: EncodedOnce | None = None
+        self._last_enc: Encoding | None = None
+        self._last_conns: list[int] = []
+
+    def event(self, ev: EncodedOnce, encoding: Encoding, conn: int) -> None:
+        if ev is self._last_ev and encoding is self._last_enc and self._out.items:
+            self._last_conns.append(conn)
+            return
+        self._last_ev, self._last_enc, self._last_conns = ev, encoding, [conn]
+        self._out.add([wire.EVENT, ev, self._last_conns, encoding])
+
+    def payload(self, payload: bytes | str, conn: int) -> None:
+        self._last_ev = None
+        self._out.add([wire.EVENT, payload, [conn]])
+
+    def reply(self, payload: bytes | str, conn: int, rid: int | None) -> None:
+        self._last_ev = None
+        self._out.add([wire.REPLY, payload, conn, rid])
+
+    def control(self, item: list[Any]) -> None:
+        self._last_ev = None
+        self._out.add(item)
+
+    @staticmethod
+    def _prepare(item: list[Any]) -> list[Any]:
+        if item[0] == wire.EVENT and len(item) == 4:
+            ev, conns, encoding = item[1], item[2], item[3]
+            return [wire.EVENT, ev.get(encoding), conns]
+        return item
+
+
+class RemoteSession(Session):
+    """A connection held by a gateway node, as the home's handlers see it."""
+
+    __slots__ = ("link", "conn", "inbox", "busy")
+
+    def __init__(self, link: NodeLink, conn: int, ip: str, encoding: Encoding) -> None:
+        # No Session.__init__: there is no socket here. The slots it would set are set directly.
+        self.ws = None  # type: ignore[assignment]  # netlog and the access log read no socket of ours
+        self.encoding = encoding
+        self.user = None
+        self.token_hash = None
+        self.ip = ip
+        self.closing = False
+        self._timer = None
+        self._max_outbox = 0
+        self._pending = []
+        self._raw = False
+        self.link = link
+        self.conn = conn
+        self.inbox: deque[Any] = deque()  # frames (and re-attachments) waiting to be handled, in order
+        self.busy = False
+
+    def send(self, obj: Encodable, encoding: Encoding | None = None) -> None:
+        if self.closing:
+            return
+        payload = encode(obj, encoding or self.encoding)
+        if type(obj) is dict and "re" in obj:  # an answer: it settles the request at the gateway
+            self.link.reply(payload, self.conn, obj["re"])
+        else:
+            self.link.payload(payload, self.conn)
+
+    def write(self, payload: bytes | str) -> None:
+        if not self.closing:
+            self.link.payload(payload, self.conn)
+
+    def push(self, ev: EncodedOnce) -> None:
+        if self.closing:
+            METRICS.outbox_drops.inc()
+            return
+        self.link.event(ev, self.encoding, self.conn)
+
+    def flush(self) -> None:
+        """Nothing to do: the node link publishes at the end of the loop iteration."""
+
+    def close(self, code: int, reason: str, flush: bool = True) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.link.control([wire.CLOSE, self.conn, code, reason])
+
+    def arm_timer(self, seconds: float, on_expiry: Callable[[], None]) -> None:
+        """The authentication timer runs at the gateway (it re-arms on DETACHED)."""
+
+    def cancel_timer(self) -> None:
+        """See :meth:`arm_timer`."""
+
+    def identity_changed(self) -> None:
+        user = self.user
+        if user is None:
+            self.link.control([wire.DETACHED, self.conn])
+        else:
+            self.link.control([wire.ATTACHED, self.conn, user.user_id, self.token_hash])

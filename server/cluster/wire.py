@@ -1,0 +1,104 @@
+"""What the nodes of a cluster say to each other over NATS: subjects and message layouts.
+
+Every message is a MessagePack stream: a header, then items (each a short array whose first
+element says what it is). Items are batched per destination and per event-loop iteration
+(:class:`Outbox`), so a burst costs one NATS message per destination, not one per frame; a batch
+is cut into several messages before it passes the broker's payload limit.
+
+Gateway -> home, on ``<name>.home.in``; header ``[node_id, instance]``:
+  ``[REQ, conn, frame]``       a client's frame, as received (bytes: MessagePack, str: JSON)
+  ``[OPEN, conn, ip, enc]``     a new connection (the home counts connections per IP)
+  ``[GONE, conn]``              the connection closed
+  ``[REATTACH, conn, ip, enc, user_id, token_hash]``  a new home: this connection was logged in
+  ``[ALIVE]``                   the gateway still exists (sent every second)
+Home -> gateway, on ``<name>.node.<node_id>``; header ``[epoch, instance]`` (the gateway's):
+  ``[EVENT, payload, [conn, ...]]``   the same encoded message for every listed connection
+  ``[REPLY, payload, conn, rid]``     the answer to request ``rid`` (settles it at the gateway)
+  ``[ATTACHED, conn, user_id, token_hash]`` / ``[DETACHED, conn]``  the connection logged in / out
+  ``[CLOSE, conn, code, reason]``     close it
+Heartbeat, home -> all, on ``<name>.home.hb``: ``[node_id, epoch]``.
+Operator commands, gateway -> home, request-reply on ``<name>.home.admin``; a group's public
+page (``GET /groups/ID`` on a gateway), request-reply on ``<name>.home.info`` (empty: none).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgpack
+
+REQ, OPEN, GONE, REATTACH, ALIVE = 0, 1, 2, 3, 4
+EVENT, REPLY, ATTACHED, DETACHED, CLOSE = 0, 1, 2, 3, 4
+
+ENC_MSGPACK, ENC_JSON = 0, 1
+
+HOME_LEASE = "home"
+
+
+class Subjects:
+    """The NATS subjects of one service (``cluster.name``): several services can share a NATS."""
+
+    def __init__(self, name: str) -> None:
+        self.home_in = f"{name}.home.in"
+        self.heartbeat = f"{name}.home.hb"
+        self.admin = f"{name}.home.admin"
+        self.info = f"{name}.home.info"
+        self._node = f"{name}.node."
+
+    def node(self, node_id: str) -> str:
+        return self._node + node_id
+
+
+def pack(obj: Any) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def unpack_stream(data: bytes) -> Iterator[Any]:
+    """The header, then each item, of one message."""
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(data) + 1)
+    unpacker.feed(data)
+    yield from unpacker
+
+
+class Outbox:
+    """Items for one destination, published at the end of the loop iteration that queued them.
+
+    ``publish`` gets complete messages (header + items), each at most ``max_bytes`` unless one
+    item alone is larger. ``prepare`` runs at flush time on each item (the home turns a shared
+    event into its payload there, once per event and encoding).
+    """
+
+    def __init__(self, header: Callable[[], Any], publish: Callable[[bytes], None], max_bytes: int,
+                 prepare: Callable[[list[Any]], list[Any]] | None = None) -> None:
+        self._header = header
+        self._prepare = prepare
+        self._publish = publish
+        self.max_bytes = max_bytes
+        self.items: list[list[Any]] = []
+        self._scheduled = False
+
+    def add(self, item: list[Any]) -> None:
+        self.items.append(item)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        items, self.items = self.items, []
+        if not items:
+            return
+        head = pack(self._header())
+        parts = [head]
+        size = len(head)
+        prepare = self._prepare
+        for item in items:
+            packed = pack(prepare(item) if prepare is not None else item)
+            if size + len(packed) > self.max_bytes and len(parts) > 1:
+                self._publish(b"".join(parts))
+                parts, size = [head], len(head)
+            parts.append(packed)
+            size += len(packed)
+        self._publish(b"".join(parts))
