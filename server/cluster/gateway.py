@@ -71,8 +71,7 @@ class Gateway:
         conn = Conn(sess, next(self._numbers))
         self.conns[conn.number] = conn
         self.by_session[sess] = conn
-        enc = wire.ENC_JSON if sess.encoding is Encoding.JSON else wire.ENC_MSGPACK
-        self._out.add([wire.OPEN, conn.number, sess.ip, enc])
+        self._out.add([wire.OPEN, conn.number, sess.ip, _enc(sess), False])
 
     def closed(self, sess: Session) -> None:
         conn = self.by_session.pop(sess, None)
@@ -148,12 +147,14 @@ class Gateway:
         self.last_heartbeat = time.monotonic()
 
     def _reattach_all(self) -> None:
-        """Tell a (new or returning) home which connections are logged in; it checks each token."""
+        """Tell a (new or returning) home about every connection: which are logged in (it checks
+        each token) and the address of the others (for its network log)."""
         for conn in self.conns.values():
+            sess = conn.sess
             if conn.user_id is not None and conn.token_hash is not None:
-                sess = conn.sess
-                enc = wire.ENC_JSON if sess.encoding is Encoding.JSON else wire.ENC_MSGPACK
-                self._out.add([wire.REATTACH, conn.number, sess.ip, enc, conn.user_id, conn.token_hash])
+                self._out.add([wire.REATTACH, conn.number, sess.ip, _enc(sess), conn.user_id, conn.token_hash])
+            else:
+                self._out.add([wire.OPEN, conn.number, sess.ip, _enc(sess), True])
 
     def alive(self) -> None:
         self._out.add([wire.ALIVE])
@@ -188,3 +189,7 @@ class Gateway:
         self.conns.clear()
         self.by_session.clear()
         return logged_in
+
+
+def _enc(sess: Session) -> int:
+    return wire.ENC_JSON if sess.encoding is Encoding.JSON else wire.ENC_MSGPACK

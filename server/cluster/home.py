@@ -63,20 +63,20 @@ class Home:
             kind = item[0]
             if kind == wire.REQ:
                 rs = link.sessions.get(item[1])
-                if rs is None:
+                if rs is None:  # its OPEN was lost (the home changed in between): the address is unknown
                     enc = Encoding.JSON if isinstance(item[2], str) else Encoding.MSGPACK
-                    rs = link.sessions[item[1]] = RemoteSession(link, item[1], "", enc)
+                    rs = self._session(link, item[1], "", enc)
                 self._enqueue(rs, item[2])
             elif kind == wire.OPEN:
-                self._opened(link, item[1], item[2], Encoding.JSON if item[3] == wire.ENC_JSON else Encoding.MSGPACK)
+                _, conn, ip, enc, again = item
+                self._opened(link, conn, ip, Encoding.JSON if enc == wire.ENC_JSON else Encoding.MSGPACK, again)
             elif kind == wire.GONE:
                 self._gone(link, item[1])
             elif kind == wire.REATTACH:
                 _, conn, ip, enc, user_id, token_hash = item
                 rs = link.sessions.get(conn)
                 if rs is None:
-                    encoding = Encoding.JSON if enc == wire.ENC_JSON else Encoding.MSGPACK
-                    rs = link.sessions[conn] = RemoteSession(link, conn, ip, encoding)
+                    rs = self._session(link, conn, ip, Encoding.JSON if enc == wire.ENC_JSON else Encoding.MSGPACK)
                 self._enqueue(rs, Reattach(user_id, token_hash))
 
     def _new_link(self, node_id: str, instance: str) -> NodeLink:
@@ -95,8 +95,17 @@ class Home:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _opened(self, link: NodeLink, conn: int, ip: str, encoding: Encoding) -> None:
+    def _session(self, link: NodeLink, conn: int, ip: str, encoding: Encoding) -> RemoteSession:
         rs = link.sessions[conn] = RemoteSession(link, conn, ip, encoding)
+        self.app.sessions.add(rs)  # every connection of the service, for notices to everyone
+        return rs
+
+    def _opened(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, again: bool) -> None:
+        if conn in link.sessions:
+            return
+        rs = self._session(link, conn, ip, encoding)
+        if again:  # re-registered with a new home: counted when it opened
+            return
         if self.app.connections_per_ip.hit(ip, time.monotonic()) > 0:  # counted service-wide, here
             METRICS.rate_limited("connections_per_ip")
             rs.close(CLOSE_POLICY, "too many connections")
@@ -106,6 +115,7 @@ class Home:
         if rs is not None:
             rs.closing = True
             rs.inbox.clear()
+            self.app.sessions.discard(rs)
             self.app.detach(rs)
 
     def _drop_link(self, link: NodeLink) -> None:

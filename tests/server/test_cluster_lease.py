@@ -1,0 +1,102 @@
+"""The home lease and its fence, on the machine's PostgreSQL: one holder at a time, a takeover
+only after expiry, and no write from a home that lost its lease (the fencing token)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from server.config import ConfigError, parse_config
+from server.storage import changes as ch
+from server.storage.base import MessageRow
+from tests import pgtools
+
+pg = pytest.mark.skipif(pgtools.unavailable() is not None, reason=str(pgtools.unavailable()))
+
+
+@pytest.fixture
+async def two_nodes() -> AsyncIterator[tuple[object, object]]:
+    from server.storage.postgres import PostgresStore
+
+    name, url = await asyncio.to_thread(pgtools.create_db)
+    a, b = PostgresStore(url), PostgresStore(url)
+    await a.open()
+    await b.open()  # migrations under the advisory lock: the second open applies nothing
+    for s in (a, b):
+        s.set_record_key(b"k" * 32)
+    yield a, b
+    await a.close()
+    await b.close()
+    await asyncio.to_thread(pgtools.drop_db, name)
+
+
+def _append(store: object, row: MessageRow) -> asyncio.Future[BaseException | None]:
+    fut: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+    store.append_message(row, fut.set_result)  # type: ignore[attr-defined]
+    return fut
+
+
+@pg
+async def test_one_holder_at_a_time_and_a_takeover_only_after_expiry(two_nodes):
+    a, b = two_nodes
+    assert await a.take_lease("home", "a", 1.0) == 1
+    assert await b.take_lease("home", "b", 1.0) is None  # held and not expired
+    assert await a.renew_lease("home", "a", 1, 1.0)
+    assert not await b.renew_lease("home", "b", 1, 1.0)  # not b's to renew
+    await asyncio.sleep(1.2)
+    assert await b.take_lease("home", "b", 1.0) == 2  # expired: taken, at a later epoch
+    assert not await a.renew_lease("home", "a", 1, 1.0)  # the old holder learns it lost it
+    assert await a.lease_holder("home") == ("b", 2, True)
+    await b.release_lease("home", "b", 2)
+    assert await a.take_lease("home", "a", 1.0) == 3  # released: taken at once
+
+
+@pg
+async def test_a_home_that_lost_its_lease_cannot_write_and_its_late_seq_stays_free(two_nodes):
+    a, b = two_nodes
+    await a.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
+    await a.apply(ch.CreateGroup("100000001", "g", "work", "open", "u1", 1))
+    epoch = await a.take_lease("home", "a", 0.5)
+    a.set_fence("home", epoch)
+    assert await _append(a, MessageRow("100000001", 1, 1, "u1", "owner", "first", None, 0)) is None
+    await asyncio.sleep(0.7)
+    new_epoch = await b.take_lease("home", "b", 5.0)
+    assert new_epoch == epoch + 1
+    b.set_fence("home", new_epoch)
+    # The old home, unaware, writes seq 2: refused (never acknowledged) ...
+    late = await _append(a, MessageRow("100000001", 2, 2, "u1", "owner", "late", None, 0))
+    assert late is not None and "fenced" in str(late)
+    with pytest.raises(Exception, match="fenced"):
+        await a.apply(ch.SetGroupFields("100000001", {"announcement": "late"}))
+    # ... so the new home, which reads last seq 1, uses seq 2 itself.
+    assert (await b.load_state(10, 7)).groups["100000001"].last_seq == 1
+    assert await _append(b, MessageRow("100000001", 2, 3, "u1", "owner", "second", None, 0)) is None
+    assert [r.text for r in await b.history("100000001", 0, None, None, 10)] == ["first", "second"]
+
+
+@pg
+async def test_a_takeover_waits_for_the_old_homes_write_in_flight(two_nodes):
+    """The fence holds the lease row FOR SHARE in the write's transaction: a takeover that comes
+    while that write runs commits after it, so the new home reads a last seq that includes it."""
+    a, b = two_nodes
+    epoch = await a.take_lease("home", "a", 0.3)
+    await asyncio.sleep(0.4)  # expired, but a still writes with its fence
+    assert a.pool is not None
+    async with a.pool.acquire() as db, db.transaction():
+        await db.execute("SELECT qunguan_fence($1, $2)", "home", epoch)
+        taking = asyncio.ensure_future(b.take_lease("home", "b", 5.0))
+        await asyncio.sleep(0.3)
+        assert not taking.done()  # blocked behind the write in flight
+    assert await taking == epoch + 1
+
+
+def test_a_cluster_needs_postgresql(tmp_path):
+    with pytest.raises(ConfigError, match="cluster.broker_url"):
+        parse_config({"cluster": {"broker_url": "nats://127.0.0.1:4222"}}, tmp_path)
+    cfg = parse_config({"cluster": {"broker_url": "nats://127.0.0.1:4222", "node_id": "n1"},
+                        "storage": {"url": "postgresql://postgres@127.0.0.1/q"}}, tmp_path)
+    assert cfg.cluster.enabled and cfg.cluster.node_id == "n1"
+    with pytest.raises(ConfigError, match="node_id"):
+        parse_config({"cluster": {"node_id": "a.b"}}, tmp_path)  # a dot would split its NATS subject

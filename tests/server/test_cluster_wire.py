@@ -1,0 +1,93 @@
+"""The cluster's wire: batching per destination, cutting at the payload limit, one item per event."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from protocol.codec import EncodedOnce, Encoding
+from server.cluster import wire
+from server.cluster.remote import NodeLink, RemoteSession
+
+
+async def _flushed(published: list[bytes]) -> list[list]:
+    await asyncio.sleep(0)  # the outbox publishes at the end of the loop iteration
+    await asyncio.sleep(0)
+    return [list(wire.unpack_stream(m)) for m in published]
+
+
+@pytest.mark.asyncio
+async def test_outbox_sends_one_message_per_loop_iteration_in_order():
+    published: list[bytes] = []
+    out = wire.Outbox(lambda: ["n1", "i1"], published.append, 1 << 20)
+    for i in range(100):
+        out.add([wire.REQ, i, f"frame {i}"])
+    messages = await _flushed(published)
+    assert len(messages) == 1
+    header, *items = messages[0]
+    assert header == ["n1", "i1"]
+    assert [it[1] for it in items] == list(range(100))
+
+
+@pytest.mark.asyncio
+async def test_outbox_cuts_batches_at_the_payload_limit_and_keeps_order():
+    published: list[bytes] = []
+    out = wire.Outbox(lambda: ["n1", "i1"], published.append, 2000)
+    for i in range(50):
+        out.add([wire.REQ, i, b"x" * 100])
+    messages = await _flushed(published)
+    assert len(messages) > 1
+    assert all(len(m) <= 2000 for m in published)
+    seen = [it[1] for m in messages for it in m[1:]]
+    assert seen == list(range(50))
+    assert all(m[0] == ["n1", "i1"] for m in messages)  # every part has the header
+
+
+@pytest.mark.asyncio
+async def test_an_event_to_many_connections_of_a_node_is_one_item_with_its_bytes_once():
+    published: list[bytes] = []
+    link = NodeLink("n2", "i2", lambda: 7, published.append, 1 << 20)
+    sessions = [RemoteSession(link, n, "10.0.0.1", Encoding.MSGPACK) for n in range(1, 501)]
+    ev = EncodedOnce({"ev": "message", "seq": 1, "text": "你好"})
+    for s in sessions:
+        s.push(ev)
+    sessions[0].send({"re": 5, "ok": True})
+    ev2 = EncodedOnce({"ev": "message", "seq": 2})
+    for s in sessions:
+        s.push(ev2)
+    messages = await _flushed(published)
+    assert len(messages) == 1
+    header, *items = messages[0]
+    assert header == [7, "i2"]
+    kinds = [it[0] for it in items]
+    assert kinds == [wire.EVENT, wire.REPLY, wire.EVENT]
+    assert items[0][2] == list(range(1, 501)) and items[2][2] == list(range(1, 501))
+    assert items[0][1] == ev.get(Encoding.MSGPACK)
+    assert items[1][2:] == [1, 5]  # the reply names its connection and settles request 5
+
+
+@pytest.mark.asyncio
+async def test_a_remote_session_keeps_its_own_encoding_and_order():
+    published: list[bytes] = []
+    link = NodeLink("n2", "i2", lambda: 1, published.append, 1 << 20)
+    js = RemoteSession(link, 1, "", Encoding.JSON)
+    mp = RemoteSession(link, 2, "", Encoding.MSGPACK)
+    ev = EncodedOnce({"ev": "typing", "n": 1})
+    js.push(ev)
+    mp.push(ev)
+    js.close(1008, "bye")
+    js.push(ev)  # after close: dropped
+    _, *items = (await _flushed(published))[0]
+    assert items[0] == [wire.EVENT, ev.get(Encoding.JSON), [1]]
+    assert items[1] == [wire.EVENT, ev.get(Encoding.MSGPACK), [2]]
+    assert items[2] == [wire.CLOSE, 1, 1008, "bye"]
+    assert len(items) == 3
+
+
+def test_a_gateway_delivers_the_payload_it_was_given():
+    ev = EncodedOnce.from_payload('{"ev":"x"}')
+    assert ev.get(Encoding.JSON) == '{"ev":"x"}'
+    assert ev.framed(Encoding.JSON)[2:] == b'{"ev":"x"}'
+    packed = EncodedOnce.from_payload(b"\x81\xa2ev\xa1x")
+    assert packed.get(Encoding.MSGPACK) == b"\x81\xa2ev\xa1x"
