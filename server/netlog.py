@@ -77,8 +77,7 @@ def session(app: Context, sess: Session, kind: str, user_id: Any = _SESSION_USER
 
 def _port(sess: Session) -> int | None:
     try:
-        addr = sess.ws.remote_address
-        return int(addr[1]) if addr and len(addr) > 1 else None
+        return sess.remote_port()
     except Exception:
         return None
 
@@ -87,6 +86,7 @@ def opened(app: Context, sess: Session) -> None:
     session(app, sess, "connect", subprotocol=sess.ws.subprotocol or "msgpack")
 
 
-def closed(app: Context, sess: Session, opened_ms: int) -> None:
-    session(app, sess, "disconnect", code=sess.ws.close_code,
+def closed(app: Context, sess: Session, opened_ms: int, user_id: Any = _SESSION_USER) -> None:
+    """``user_id``: who was logged in, when the session does not know (a cluster's gateway)."""
+    session(app, sess, "disconnect", user_id, code=sess.ws.close_code,
             seconds=round((app.now_ms() - opened_ms) / 1000, 3))

@@ -171,8 +171,25 @@ class IdentityVault:
 
         Raises ValueError (one line) when identity data is sealed under a key
         id that no configured key has, or does not open with the key that has it.
+        Nodes of a cluster starting together on a new database race to register the key
+        and the lookup key: the loser's write fails, and it binds again to what the
+        winner stored (so every node uses the same lookup key).
         """
-        known = {fp: kid for kid, fp in await store.vault_keys()}
+        for _ in range(3):
+            before = await store.vault_keys()
+            try:
+                await self._bind_once(store, now_ms, before)
+                return
+            except ValueError:
+                raise
+            except Exception:
+                if await store.vault_keys() == before:
+                    raise  # nobody else registered meanwhile: a real failure
+                log.info("another node registered the identity key at the same time; binding to its registration")
+        raise ValueError("identity keys: could not register the key (other nodes kept registering at the same time)")
+
+    async def _bind_once(self, store: Store, now_ms: int, registered: list[tuple[int, str]]) -> None:
+        known = {fp: kid for kid, fp in registered}
         ring: dict[int, bytes] = {}
         for k in (*self._old, LEGACY_DEV_KEY, self._current):
             kid = known.get(key_fingerprint(k))

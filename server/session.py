@@ -139,6 +139,11 @@ class Session:
             self._timer.cancel()
             self._timer = None
 
+    def remote_port(self) -> int | None:
+        """The client's TCP port (for the network log), if known."""
+        addr = self.ws.remote_address
+        return int(addr[1]) if addr and len(addr) > 1 else None
+
     def identity_changed(self) -> None:
         """The user bound to this connection changed (login, logout). A hook: a connection held by
         another node of a cluster tells that node (server/cluster/remote.py)."""

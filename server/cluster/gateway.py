@@ -71,7 +71,7 @@ class Gateway:
         conn = Conn(sess, next(self._numbers))
         self.conns[conn.number] = conn
         self.by_session[sess] = conn
-        self._out.add([wire.OPEN, conn.number, sess.ip, _enc(sess), False])
+        self._out.add([wire.OPEN, conn.number, sess.ip, _enc(sess), False, sess.remote_port()])
 
     def closed(self, sess: Session) -> None:
         conn = self.by_session.pop(sess, None)
@@ -152,9 +152,10 @@ class Gateway:
         for conn in self.conns.values():
             sess = conn.sess
             if conn.user_id is not None and conn.token_hash is not None:
-                self._out.add([wire.REATTACH, conn.number, sess.ip, _enc(sess), conn.user_id, conn.token_hash])
+                self._out.add([wire.REATTACH, conn.number, sess.ip, _enc(sess), conn.user_id, conn.token_hash,
+                               sess.remote_port()])
             else:
-                self._out.add([wire.OPEN, conn.number, sess.ip, _enc(sess), True])
+                self._out.add([wire.OPEN, conn.number, sess.ip, _enc(sess), True, sess.remote_port()])
 
     def alive(self) -> None:
         self._out.add([wire.ALIVE])

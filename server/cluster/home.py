@@ -65,18 +65,18 @@ class Home:
                 rs = link.sessions.get(item[1])
                 if rs is None:  # its OPEN was lost (the home changed in between): the address is unknown
                     enc = Encoding.JSON if isinstance(item[2], str) else Encoding.MSGPACK
-                    rs = self._session(link, item[1], "", enc)
+                    rs = self._session(link, item[1], "", enc, None)
                 self._enqueue(rs, item[2])
             elif kind == wire.OPEN:
-                _, conn, ip, enc, again = item
-                self._opened(link, conn, ip, Encoding.JSON if enc == wire.ENC_JSON else Encoding.MSGPACK, again)
+                _, conn, ip, enc, again, port = item
+                self._opened(link, conn, ip, _encoding(enc), again, port)
             elif kind == wire.GONE:
                 self._gone(link, item[1])
             elif kind == wire.REATTACH:
-                _, conn, ip, enc, user_id, token_hash = item
+                _, conn, ip, enc, user_id, token_hash, port = item
                 rs = link.sessions.get(conn)
                 if rs is None:
-                    rs = self._session(link, conn, ip, Encoding.JSON if enc == wire.ENC_JSON else Encoding.MSGPACK)
+                    rs = self._session(link, conn, ip, _encoding(enc), port)
                 self._enqueue(rs, Reattach(user_id, token_hash))
 
     def _new_link(self, node_id: str, instance: str) -> NodeLink:
@@ -95,15 +95,15 @@ class Home:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _session(self, link: NodeLink, conn: int, ip: str, encoding: Encoding) -> RemoteSession:
-        rs = link.sessions[conn] = RemoteSession(link, conn, ip, encoding)
+    def _session(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, port: int | None) -> RemoteSession:
+        rs = link.sessions[conn] = RemoteSession(link, conn, ip, encoding, port)
         self.app.sessions.add(rs)  # every connection of the service, for notices to everyone
         return rs
 
-    def _opened(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, again: bool) -> None:
+    def _opened(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, again: bool, port: int | None) -> None:
         if conn in link.sessions:
             return
-        rs = self._session(link, conn, ip, encoding)
+        rs = self._session(link, conn, ip, encoding, port)
         if again:  # re-registered with a new home: counted when it opened
             return
         if self.app.connections_per_ip.hit(ip, time.monotonic()) > 0:  # counted service-wide, here
@@ -185,3 +185,7 @@ class Home:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+
+
+def _encoding(enc: int) -> Encoding:
+    return Encoding.JSON if enc == wire.ENC_JSON else Encoding.MSGPACK

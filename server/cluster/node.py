@@ -115,6 +115,11 @@ class ClusterNode:
         if self.gateway is not None:
             self.gateway.closed(sess)
 
+    def logged_in_as(self, sess: Session) -> str | None:
+        """The user a connection forwarded by this node is logged in as (the home said so)."""
+        conn = self.gateway.by_session.get(sess) if self.gateway is not None else None
+        return conn.user_id if conn is not None else None
+
     def forward(self, sess: Session, data: bytes | str) -> None:
         assert self.gateway is not None
         self.gateway.forward(sess, data)
@@ -208,6 +213,9 @@ class ClusterNode:
         self.gateway.home_alive = False
         self.gateway.home_epoch = epoch
         await app.load_home()
+        from server.app import tune_gc
+
+        tune_gc()  # the state just loaded lives for the whole run: no collection walks it again
         home = Home(app, self.nc, self.subjects, epoch, self.gateway._out.max_bytes)
         for conn in self.gateway.take_logged_in():  # our own logged-in connections: attach them here
             uid = await app.store.token_owner(conn.token_hash or b"", app.now_ms())

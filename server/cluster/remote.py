@@ -63,9 +63,9 @@ class NodeLink:
 class RemoteSession(Session):
     """A connection held by a gateway node, as the home's handlers see it."""
 
-    __slots__ = ("link", "conn", "inbox", "busy")
+    __slots__ = ("link", "conn", "port", "inbox", "busy")
 
-    def __init__(self, link: NodeLink, conn: int, ip: str, encoding: Encoding) -> None:
+    def __init__(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, port: int | None = None) -> None:
         # No Session.__init__: there is no socket here. The slots it would set are set directly.
         self.ws = None  # type: ignore[assignment]  # netlog and the access log read no socket of ours
         self.encoding = encoding
@@ -79,6 +79,7 @@ class RemoteSession(Session):
         self._raw = False
         self.link = link
         self.conn = conn
+        self.port = port
         self.inbox: deque[Any] = deque()  # frames (and re-attachments) waiting to be handled, in order
         self.busy = False
 
@@ -115,6 +116,9 @@ class RemoteSession(Session):
 
     def cancel_timer(self) -> None:
         """See :meth:`arm_timer`."""
+
+    def remote_port(self) -> int | None:
+        return self.port
 
     def identity_changed(self) -> None:
         user = self.user

@@ -7,10 +7,10 @@ is cut into several messages before it passes the broker's payload limit.
 
 Gateway -> home, on ``<name>.home.in``; header ``[node_id, instance]``:
   ``[REQ, conn, frame]``       a client's frame, as received (bytes: MessagePack, str: JSON)
-  ``[OPEN, conn, ip, enc, again]``  a new connection (the home counts connections per IP), or
-                                (again) one re-registered with a new home
+  ``[OPEN, conn, ip, enc, again, port]``  a new connection (the home counts connections per
+                                IP), or (again) one re-registered with a new home
   ``[GONE, conn]``              the connection closed
-  ``[REATTACH, conn, ip, enc, user_id, token_hash]``  a new home: this connection was logged in
+  ``[REATTACH, conn, ip, enc, user_id, token_hash, port]``  a new home: this one was logged in
   ``[ALIVE]``                   the gateway still exists (sent every second)
 Home -> gateway, on ``<name>.node.<node_id>``; header ``[epoch, instance]`` (the gateway's):
   ``[EVENT, payload, [conn, ...]]``   the same encoded message for every listed connection

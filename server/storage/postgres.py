@@ -88,6 +88,12 @@ WITH m AS (
 )
 SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM n)
 """
+# The same for a cluster's home: the fence (``qunguan_fence``, postgres_cluster.py) in the same
+# statement, so the hot path stays one round trip. The main query reads it, so it always runs;
+# if it raises, nothing of the statement stays.
+_FENCED_BATCH = _BATCH.replace("WITH m AS (", "WITH f AS MATERIALIZED (SELECT qunguan_fence($18, $19) AS ok), m AS (", 1
+                               ).replace("SELECT (SELECT count(*) FROM m),", "SELECT (SELECT count(*) FROM f),"
+                                         " (SELECT count(*) FROM m),", 1)
 _INSERT_MESSAGE = (
     "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held,"
     " reply_to, mentions, mention_all, attachments) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -99,6 +105,14 @@ _INSERT_MEDIA = (
 )
 _LAST_SEQ = "UPDATE groups SET last_seq = $1 WHERE group_id = $2 AND last_seq < $1"
 _INSERT_NETLOG = "INSERT INTO netlog (ts, kind, user_id, ip, detail) VALUES ($1, $2, $3, $4, $5)"
+
+_FENCE = "SELECT qunguan_fence($1, $2)"
+FENCED_SQLSTATE = "QGF01"  # raised by qunguan_fence (migration 11)
+
+
+def _fenced(exc: BaseException) -> bool:
+    return getattr(exc, "sqlstate", None) == FENCED_SQLSTATE
+
 
 _CONNECTION_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
                       asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
@@ -262,24 +276,27 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
                 self._w = await self._connect()  # the previous connection was lost: a fresh one
             db = self._w
             rows = [m[0] for m in msgs], [n[0] for n in netlog]
-            fence = self.fence
-            if fence is not None:  # a cluster's home: nothing is written once another node took over
-                async with db.transaction():
-                    await db.execute("SELECT qunguan_fence($1, $2)", *fence)
-                    msg_errors, log_errors = await _in_transaction(db, ops, raw, rows, outcomes)
-            elif not ops and not raw:
-                try:
-                    await db.execute(_BATCH, *_batch_args(*rows))  # one statement: its own transaction
+            fence = self.fence  # a cluster's home: nothing is written once another node took over
+            if not ops and not raw:
+                try:  # one statement: its own transaction
+                    if fence is None:
+                        await db.execute(_BATCH, *_batch_args(*rows))
+                    else:
+                        await db.execute(_FENCED_BATCH, *_batch_args(*rows), *fence)
                 except _CONNECTION_ERRORS:
                     raise
                 except Exception as exc:
-                    if db.is_closed():
+                    if db.is_closed() or _fenced(exc):
                         raise
                     log.warning("a batch insert failed (%r); inserting its rows one by one", exc)
                     async with db.transaction():
+                        if fence is not None:
+                            await db.execute(_FENCE, *fence)
                         msg_errors, log_errors = await _rows_one_by_one(db, *rows)
             else:
                 async with db.transaction():
+                    if fence is not None:
+                        await db.execute(_FENCE, *fence)
                     msg_errors, log_errors = await _in_transaction(db, ops, raw, rows, outcomes)
         except Exception as exc:
             if isinstance(exc, _CONNECTION_ERRORS) and self._w is not None:
