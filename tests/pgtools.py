@@ -100,3 +100,20 @@ def query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
             await conn.close()
 
     return list(run_sync(run()))
+
+
+async def splice(cr: asyncio.StreamReader, cw: asyncio.StreamWriter,
+                 sr: asyncio.StreamReader, sw: asyncio.StreamWriter) -> None:
+    """Relay both ways between a client's and a server's streams until either side ends (for the
+    tests' cuttable relays to PostgreSQL)."""
+    async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            while data := await r.read(65536):
+                w.write(data)
+                await w.drain()
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            w.close()
+
+    await asyncio.gather(pipe(cr, sw), pipe(sr, cw))

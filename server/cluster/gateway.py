@@ -81,8 +81,6 @@ class Gateway:
 
     def forward(self, sess: Session, data: bytes | str) -> None:
         conn = self.by_session.get(sess)
-        if conn is None:
-            return
         enc = Encoding.JSON if isinstance(data, str) else Encoding.MSGPACK
         try:
             rid = decode_request(data, self.app.cfg.server.max_frame_bytes).rid
@@ -90,7 +88,7 @@ class Gateway:
             METRICS.op("(undecodable)", err.code).inc()
             sess.send(error_reply(err.rid, err), enc)
             return
-        if not self.home_alive:
+        if conn is None or not self.home_alive:  # (no entry: this node is becoming the home)
             sess.send(error_reply(rid, ContractError("internal", NO_HOME)), enc)
             return
         if conn.user_id is None:

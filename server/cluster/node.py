@@ -174,35 +174,53 @@ class ClusterNode:
 
     # -- the lease -------------------------------------------------------------------------------------
     async def _lease_loop(self) -> None:
+        """Take the lease (gateway), then keep it (home).
+
+        A gateway contests the lease every lease_seconds/6 while it hears no home, and only every
+        2 x lease_seconds while a home heartbeats (the take succeeds only once the lease expired:
+        a home that is alive but cannot reach the database). The home renews every
+        lease_seconds/4 from the moment it took the lease, also while it loads the state. It stops
+        only when another node holds the lease: while the database is unreachable nobody can take
+        it, and the home's writes fail alone (fenced, or refused by the store), so riding out an
+        outage of any length is safe, and the home carries on when the database is back.
+        """
         ttl = self.cfg.lease_seconds
-        while not self.is_home:
-            try:
-                epoch = await asyncio.wait_for(self.leases.take_lease(wire.HOME_LEASE, self.holder, ttl), ttl / 2)
-            except Exception as err:
-                log.debug("home lease not taken: %r", err)
-                epoch = None
-            if epoch is not None:
-                await self._promote(epoch)
-                break
-            await asyncio.sleep(ttl / 6)
-        renewed = time.monotonic()
+        last_try = 0.0
+        epoch: int | None = None
+        while epoch is None:
+            home_heard = self.gateway is not None and self.gateway.home_alive
+            if not home_heard or time.monotonic() - last_try >= 2 * ttl:
+                last_try = time.monotonic()
+                try:
+                    epoch = await asyncio.wait_for(self.leases.take_lease(wire.HOME_LEASE, self.holder, ttl), ttl / 2)
+                except Exception as err:
+                    log.debug("home lease not taken: %r", err)
+            if epoch is None:
+                await asyncio.sleep(ttl / 6)
+        promoting = asyncio.create_task(self._promote(epoch), name="cluster-promote")
+        promoting.add_done_callback(self._promoted)
+        self._tasks.append(promoting)
+        failing_since: float | None = None
         while True:
             await asyncio.sleep(ttl / 4)
-            assert self.home is not None
             try:
-                ok = await asyncio.wait_for(
-                    self.leases.renew_lease(wire.HOME_LEASE, self.holder, self.home.epoch, ttl), ttl / 4)
+                ok = await asyncio.wait_for(self.leases.renew_lease(wire.HOME_LEASE, self.holder, epoch, ttl), ttl / 4)
             except Exception as err:
-                log.warning("home lease not renewed: %r", err)
-                ok = None
-            if ok:
-                renewed = time.monotonic()
-            elif ok is False:
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning("home lease not renewed (%r); the home carries on, its writes fail meanwhile", err)
+                continue
+            if not ok:
                 self._lose("another node took the home lease")
                 return
-            elif time.monotonic() - renewed > ttl * 0.75:
-                self._lose(f"the home lease could not be renewed for {ttl * 0.75:g} s")
-                return
+            if failing_since is not None:
+                log.info("home lease renewed again after %.1f s", time.monotonic() - failing_since)
+                failing_since = None
+
+    def _promoted(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("could not become the home node", exc_info=task.exception())
+            self._lose(f"could not become the home node: {task.exception()}")
 
     async def _promote(self, epoch: int) -> None:
         """Become the home: fence, load the state, take over this node's own connections, subscribe."""
@@ -210,18 +228,21 @@ class ClusterNode:
         assert self.nc is not None and self.gateway is not None
         log.info("node %s takes the home lease (epoch %d)", self.node_id, epoch)
         self.leases.set_fence(wire.HOME_LEASE, epoch)
-        self.gateway.home_alive = False
+        self.gateway.home_alive = False  # our own connections' requests are answered `internal` meanwhile
         self.gateway.home_epoch = epoch
         await app.load_home()
         from server.app import tune_gc
 
         tune_gc()  # the state just loaded lives for the whole run: no collection walks it again
         home = Home(app, self.nc, self.subjects, epoch, self.gateway._out.max_bytes)
-        for conn in self.gateway.take_logged_in():  # our own logged-in connections: attach them here
-            uid = await app.store.token_owner(conn.token_hash or b"", app.now_ms())
-            user = app.state.users.get(uid) if uid is not None and uid == conn.user_id else None
-            if user is not None and user.active and not conn.sess.closing:
-                app.attach(conn.sess, user, conn.token_hash or b"")
+        # Our own logged-in connections are attached here as the previous home knew them, with no
+        # await before is_home (a frame meanwhile would find neither a gateway entry nor a home);
+        # their tokens are checked again just after, as a new home checks a gateway's.
+        taken = self.gateway.take_logged_in()
+        for conn in taken:
+            user = app.state.users.get(conn.user_id or "")
+            if user is not None and user.active and not conn.sess.closing and conn.token_hash is not None:
+                app.attach(conn.sess, user, conn.token_hash)
             else:
                 conn.sess.close(1008, "log in again")
         self.home = home
@@ -232,6 +253,11 @@ class ClusterNode:
         app.start_jobs()
         self._beat()
         log.info("node %s is the home node", self.node_id)
+        for conn in taken:
+            if conn.sess.user is not None and conn.token_hash is not None:
+                uid = await app.store.token_owner(conn.token_hash, app.now_ms())
+                if uid != conn.sess.user.user_id:
+                    conn.sess.close(1008, "log in again")
 
     def _beat(self) -> None:
         if self.home is not None and self.nc is not None:

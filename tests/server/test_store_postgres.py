@@ -131,18 +131,7 @@ class CuttableProxy:
             cw.close()
             return
         self.links |= {cw, sw}
-
-        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            try:
-                while data := await r.read(65536):
-                    w.write(data)
-                    await w.drain()
-            except (OSError, asyncio.CancelledError):
-                pass
-            finally:
-                w.close()
-
-        await asyncio.gather(pipe(cr, sw), pipe(sr, cw))
+        await pgtools.splice(cr, cw, sr, sw)
 
     async def cut(self) -> None:
         assert self.server is not None

@@ -1,0 +1,417 @@
+"""A cluster of real ``python -m server serve`` processes for the tests (server/cluster/).
+
+The nodes of one :class:`Cluster` share a fresh PostgreSQL database (tests/pgtools.py), one
+identity key file, one SMS outbox file and a NATS, under a cluster name of their own (``t`` + 8 hex
+digits), so clusters of tests running at the same time (pytest -n 3) never hear each other. Each
+node has its own working directory (its admin socket is there).
+
+Also here: a private nats-server a test can kill and start again, and a TCP relay to PostgreSQL a
+test can cut, both on free ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.exceptions import ConnectionClosed
+
+from client_demo.client import Client
+from tests import pgtools
+from tests.e2e.harness import FAST_CONFIG, ServerProcess
+
+BROKER_HOST, BROKER_PORT = "127.0.0.1", 4222
+# The machine's NATS (with JetStream), shared by every cluster test but the one that restarts its own.
+BROKER = f"nats://{BROKER_HOST}:{BROKER_PORT}"
+NATS_SERVER = "/usr/sbin/nats-server"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def nats_unavailable(host: str = BROKER_HOST, port: int = BROKER_PORT) -> str | None:
+    """Why no NATS answers at host:port, or None when one does (it greets with an INFO line)."""
+    try:
+        with socket.create_connection((host, port), timeout=3) as s:
+            s.settimeout(3)
+            greeting = s.recv(4096)
+    except OSError as exc:
+        return f"NATS is not reachable at {host}:{port} ({exc!r})"
+    if not greeting.startswith(b"INFO "):
+        return f"the server at {host}:{port} is not NATS (it said {greeting[:40]!r})"
+    return None
+
+
+def unavailable() -> str | None:
+    """Why the cluster tests cannot run here (PostgreSQL or NATS unreachable), or None."""
+    return pgtools.unavailable() or nats_unavailable()
+
+
+class Node(ServerProcess):
+    """One node: a :class:`ServerProcess` whose config is the cluster's and whose SMS codes are in
+    the cluster's shared outbox."""
+
+    def __init__(self, cluster: Cluster, node_id: str, config: str) -> None:
+        workdir = cluster.root / node_id
+        workdir.mkdir(parents=True, exist_ok=True)
+        super().__init__(workdir)  # writes a single-node config: replaced just below
+        self.config.write_text(config, encoding="utf-8")
+        self.backend = "postgresql"  # db_rows goes to the cluster's database; cleanup() drops nothing
+        self.pg_url = cluster.pg_url
+        self.cluster = cluster
+        self.node_id = node_id
+
+    def last_code(self, phone: str) -> str:
+        return self.cluster.last_code(phone)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        return "".join(self.output)
+
+    def ready(self) -> bool:
+        """/readyz says 200: this node is the home, or a gateway that hears a home."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+                return bool(r.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+
+class Cluster:
+    """``size`` nodes ``n1``..``nN``; ``start()`` starts n1 first (so n1 is the first home), then the rest.
+
+    ``pg_host_port`` lets the nodes reach PostgreSQL another way (through a relay the test can cut);
+    the test itself always uses the database directly.
+    """
+
+    def __init__(self, root: Path, size: int = 3, *, broker_url: str = BROKER, lease_seconds: float = 3.0,
+                 request_timeout_seconds: float = 10.0, extra_config: str = "",
+                 pg_host_port: tuple[str, int] | None = None) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.name = "t" + secrets.token_hex(4)
+        self.lease_seconds = lease_seconds
+        self.pg_db, self.pg_url = pgtools.create_db()
+        node_pg_url = self.pg_url
+        if pg_host_port is not None:
+            parts = urlsplit(self.pg_url)
+            host, port = pg_host_port
+            node_pg_url = self.pg_url.replace(f"@{parts.hostname}:{parts.port}", f"@{host}:{port}")
+            assert node_pg_url != self.pg_url, self.pg_url
+        self.key_file = root / "identity.key"
+        self.key_file.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
+        self.outbox = root / "sms.jsonl"
+        base = FAST_CONFIG.format(auth_timeout=10.0, require_id_to_create="false")
+        shared = base.replace('sms_outbox = "sms.jsonl"', f'sms_outbox = "{self.outbox}"\nkey_file = "{self.key_file}"')
+        assert shared != base, "FAST_CONFIG no longer names sms_outbox: update the cluster harness"
+        self.nodes: list[Node] = []
+        for i in range(1, size + 1):
+            config = shared + extra_config + (
+                f'\n[storage]\nurl = "{node_pg_url}"\n'
+                f'\n[cluster]\nbroker_url = "{broker_url}"\nnode_id = "n{i}"\nname = "{self.name}"\n'
+                f"lease_seconds = {lease_seconds}\nrequest_timeout_seconds = {request_timeout_seconds}\n"
+            )
+            self.nodes.append(Node(self, f"n{i}", config))
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self, timeout: float = 20.0) -> Cluster:
+        first, rest = self.nodes[0], self.nodes[1:]
+        first.start()
+        self.wait_home(timeout)
+        with ThreadPoolExecutor(len(rest) or 1) as pool:
+            list(pool.map(lambda n: n.start(), rest))
+        self.wait_ready(timeout)
+        return self
+
+    def cleanup(self) -> None:
+        """Stop every node, drop the database; print each node's output (shown when a test failed)."""
+        with ThreadPoolExecutor(len(self.nodes)) as pool:
+            list(pool.map(lambda n: n.stop(), self.nodes))
+        for n in self.nodes:
+            print(f"----- {n.node_id} ({self.name}) -----\n{n.log()}")
+        pgtools.drop_db(self.pg_db)
+
+    def wait_ready(self, timeout: float = 10.0, nodes: list[Node] | None = None) -> None:
+        """Until every (live) node answers /readyz with 200."""
+        nodes = nodes if nodes is not None else [n for n in self.nodes if n.alive]
+        deadline = time.monotonic() + timeout
+        while not all(n.ready() for n in nodes):
+            if time.monotonic() > deadline:
+                raise AssertionError("not ready: " + ", ".join(n.node_id for n in nodes if not n.ready()))
+            time.sleep(0.05)
+
+    # -- who is the home -------------------------------------------------------------------------
+    def lease(self) -> tuple[str, int, bool] | None:
+        """(holder node id, epoch, still valid) of the home lease in the database, or None."""
+        rows = self.db_rows("SELECT holder, epoch, expires_at > now() FROM cluster_leases WHERE name = 'home'")
+        if not rows:
+            return None
+        holder, epoch, valid = rows[0]
+        return str(holder).split("/", 1)[0], int(epoch), bool(valid)
+
+    def home_now(self) -> Node | None:
+        """The node that holds a valid lease and has said it is the home node (its state is loaded)."""
+        lease = self.lease()
+        if lease is None or not lease[2]:
+            return None
+        node = self.node(lease[0])
+        if node.alive and f"node {node.node_id} is the home node" in node.log():
+            return node
+        return None
+
+    def wait_home(self, timeout: float = 10.0, not_: Node | None = None) -> Node:
+        deadline = time.monotonic() + timeout
+        while True:
+            home = self.home_now()
+            if home is not None and home is not not_:
+                return home
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no home node after {timeout:g} s (lease: {self.lease()})")
+            time.sleep(0.05)
+
+    def wait_log(self, text: str, timeout: float = 10.0, nodes: list[Node] | None = None) -> Node:
+        """The first node (of ``nodes``) whose output has a line containing ``text``."""
+        nodes = nodes if nodes is not None else self.nodes
+        deadline = time.monotonic() + timeout
+        while True:
+            for n in nodes:
+                if text in n.log():
+                    return n
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no node logged {text!r} within {timeout:g} s")
+            time.sleep(0.02)
+
+    def home(self) -> Node:
+        home = self.home_now()
+        assert home is not None, f"no home node (lease: {self.lease()})"
+        return home
+
+    def gateways(self) -> list[Node]:
+        home = self.home()
+        return [n for n in self.nodes if n is not home and n.alive]
+
+    def node(self, node_id: str) -> Node:
+        return next(n for n in self.nodes if n.node_id == node_id)
+
+    # -- shared files and the database -------------------------------------------------------------
+    def last_code(self, phone: str) -> str:
+        code = None
+        for line in self.outbox.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if entry["phone"] == phone:
+                code = entry["code"]
+        assert code is not None, f"no code sent to {phone}"
+        return str(code)
+
+    def db_rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        return pgtools.query(self.pg_url, sql, *params)
+
+
+class NatsServer:
+    """A private nats-server on a free port (plain core NATS, which is all the cluster uses)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def missing() -> str | None:
+        return None if shutil.which(NATS_SERVER) else f"{NATS_SERVER} is not installed"
+
+    def start(self, timeout: float = 10.0) -> NatsServer:
+        self.proc = subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while nats_unavailable("127.0.0.1", self.port) is not None:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nats-server did not start on port {self.port}")
+            time.sleep(0.05)
+        return self
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+
+class CuttableRelay:
+    """A TCP relay to PostgreSQL, on its own event loop in a thread, that the test can cut (every link
+    aborted, new connections refused) and restore on the same port. Like the relay of
+    tests/server/test_store_postgres.py, but the server processes use it, so it must keep relaying
+    while the test's own loop is blocked (a node starting, a kill)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self._server: asyncio.Server | None = None
+        self._links: set[asyncio.StreamWriter] = set()
+
+    def _call(self, coro: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro(), self.loop).result(10)
+
+    def open(self) -> None:
+        async def start() -> None:
+            self._server = await asyncio.start_server(self._link, "127.0.0.1", self.port, reuse_address=True)
+
+        self._call(start)
+
+    def cut(self) -> None:
+        async def cut() -> None:
+            if self._server is not None:
+                self._server.close()
+            for w in list(self._links):
+                w.transport.abort()
+            self._links.clear()
+            if self._server is not None:
+                await self._server.wait_closed()
+                self._server = None
+
+        self._call(cut)
+
+    def cut_for(self, seconds: float) -> threading.Event:
+        """Cut now and open again after ``seconds``, timed on the relay's own loop (the test's may lag);
+        the event is set once it is open again."""
+        reopened = threading.Event()
+
+        async def reopen() -> None:
+            self._server = await asyncio.start_server(self._link, "127.0.0.1", self.port, reuse_address=True)
+            reopened.set()
+
+        self.cut()
+        self.loop.call_soon_threadsafe(self.loop.call_later, seconds,
+                                       lambda: self.loop.create_task(reopen()))
+        return reopened
+
+    def close(self) -> None:
+        self.cut()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+    async def _link(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+        try:
+            sr, sw = await asyncio.open_connection(*self.target)
+        except OSError:
+            cw.close()
+            return
+        self._links |= {cw, sw}
+        await pgtools.splice(cr, cw, sr, sw)
+
+
+# -- client helpers -------------------------------------------------------------------------------
+async def members_on(nodes: list[Node], gid: str, per_node: int = 1, encodings: tuple[str, ...] = ("msgpack",)
+                     ) -> list[Client]:
+    """``per_node`` new users on each node (encodings taken in turn), each a member of ``gid``."""
+    async def one(node: Node, k: int) -> Client:
+        c = await node.user(encoding=encodings[k % len(encodings)])
+        c.node = node  # type: ignore[attr-defined]
+        await c.request("join_group", group_id=gid)
+        return c
+
+    jobs = [one(node, i * per_node + j) for i, node in enumerate(nodes) for j in range(per_node)]
+    return list(await asyncio.gather(*jobs))
+
+
+async def full_history(c: Client, gid: str) -> list[dict[str, Any]]:
+    """Every message of ``gid`` that ``history`` shows, ascending, page by page."""
+    out: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = (await c.request("history", group_id=gid, after_seq=after, limit=500))["messages"]
+        out += page
+        if len(page) < 500:
+            return out
+        after = page[-1]["seq"]
+
+
+async def message_events(c: Client, gid: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The next ``count`` ``message`` events of ``gid`` on ``c`` (fails if they do not come in time)."""
+    got: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(got) < count:
+        try:
+            ev = await c.next_event("message", timeout=max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            raise AssertionError(f"{len(got)} of {count} message events came within {timeout:g} s") from None
+        if ev["group_id"] == gid:
+            got.append(ev)
+    return got
+
+
+def messages_events_so_far(c: Client, gid: str) -> list[dict[str, Any]]:
+    """The ``message`` events of ``gid`` queued on ``c`` now (other events are dropped)."""
+    return [ev for ev in c.drain_events() if ev.get("ev") == "message" and ev.get("group_id") == gid]
+
+
+def assert_in_seq_order(events: list[dict[str, Any]]) -> None:
+    seqs = [ev["seq"] for ev in events]
+    assert seqs == sorted(set(seqs)), f"message events out of order or repeated: {seqs}"
+
+
+def wait_stopped(pid: int, timeout: float = 5.0) -> None:
+    """Until the process is in the stopped state (SIGSTOP delivered)."""
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+        assert time.monotonic() < deadline, "the process did not stop"
+        time.sleep(0.005)
+
+
+class Sender:
+    """Sends numbered messages (client_msg_id = text) one after another until told to stop; a send
+    refused with an error is sent again with the same client_msg_id, as the protocol allows."""
+
+    def __init__(self, client: Client, gid: str, name: str) -> None:
+        self.c, self.gid, self.name = client, gid, name
+        self.acked: dict[str, int] = {}
+        self.errors: list[tuple[str, str, float]] = []  # (code, reason, when)
+        self.silent: list[str] = []  # requests that got no answer at all (within `timeout`)
+        self.died = False  # its connection was closed (its node died)
+        self.first_ok_after: float | None = None  # first ack of a send written after `since`
+        self.since = float("inf")
+
+    async def run(self, stop: asyncio.Event, timeout: float = 8.0) -> None:
+        k = 0
+        while not stop.is_set():
+            cmid = f"{self.name}-{k}"
+            sent_at = time.monotonic()
+            try:
+                r = await self.c.call("send", timeout=timeout, group_id=self.gid, text=cmid, client_msg_id=cmid)
+            except TimeoutError:
+                self.silent.append(cmid)
+                return
+            except (ConnectionError, ConnectionClosed):
+                self.died = True
+                return
+            if r["ok"]:
+                self.acked[cmid] = int(r["seq"])
+                if sent_at > self.since and self.first_ok_after is None:
+                    self.first_ok_after = time.monotonic()
+                k += 1
+                await asyncio.sleep(0.005)
+            else:
+                self.errors.append((r["code"], r.get("reason", ""), time.monotonic()))
+                await asyncio.sleep(0.05)
