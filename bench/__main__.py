@@ -6,6 +6,7 @@
     python -m bench --out bench/results/  # where the JSON goes (timestamped + latest.json)
     python -m bench --tail                # paced tail latency, groups of 10 and 100 (about 6 minutes)
     python -m bench --flood               # a chatting group under connection floods (about 3 minutes)
+    python -m bench --cluster             # (a)-(d) on 1 node SQLite, 1 node PostgreSQL, 3 nodes (about 6 minutes)
 """
 
 from __future__ import annotations
@@ -296,12 +297,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--flood", action="store_true",
                    help="connection floods instead of the scenarios: a group of 100 chatting, alone and beside "
                         "10,000 unauthenticated and 10,000 idle authenticated connections")
+    p.add_argument("--cluster", action="store_true",
+                   help="the scenarios (default a-d) on 1 node SQLite, 1 node PostgreSQL (--postgres) and 3 nodes "
+                        "on PostgreSQL + NATS (--nats), then a paced group of 100 (bench/cluster.py)")
+    p.add_argument("--nats", default="nats://127.0.0.1:4222", metavar="URL", help="--cluster: the NATS server")
+    p.add_argument("--cluster-senders", choices=("gateway", "home"), default="gateway",
+                   help="--cluster: the node the senders connect to (default: gateway n2; the others go to n1, "
+                        "the home, and n3)")
     p.add_argument("--tail-seconds", type=float, default=None,
-                   help="--tail/--flood: seconds of each measured paced phase (default 60 / 20)")
+                   help="--tail/--flood/--cluster: seconds of each measured paced phase (default 60 / 20; "
+                        "--cluster: 10, for the group of 100 only)")
     p.add_argument("--rounds", type=int, default=None, help="--tail: paced rounds per server (default 2)")
     args = p.parse_args(argv)
-    if args.tail and args.flood:
-        p.error("--tail and --flood are separate runs")
+    if args.tail + args.flood + args.cluster > 1:
+        p.error("--tail, --flood and --cluster are separate runs")
     if args.scenario_timeout is None:
         args.scenario_timeout = 180.0 + (args.slow_seconds or 0.0)
     raise_nofile()
@@ -309,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     if args.tail or args.flood:
         return _main_mode(args)
+    if args.cluster:
+        from bench import cluster
+
+        return cluster.main(args)
     try:
         import uvloop
     except ImportError:  # pragma: no cover

@@ -316,10 +316,10 @@ class Load:
 
     # -- connections ---------------------------------------------------------
     async def open(self, hello: bytes | None = None,
-                   check: Callable[[bytes], None] | None = None) -> RawConn:
-        """Connect, upgrade, send ``hello`` and check its reply."""
+                   check: Callable[[bytes], None] | None = None, port: int | None = None) -> RawConn:
+        """Connect (to ``port``, default the load's), upgrade, send ``hello`` and check its reply."""
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(lambda: RawConn(self), self.host, self.port)
+        _, conn = await loop.create_connection(lambda: RawConn(self), self.host, port or self.port)
         self.conns.append(conn)
         await asyncio.wait_for(conn.ready, 30)
         if hello is not None:
@@ -329,14 +329,14 @@ class Load:
         return conn
 
     async def open_many(self, hellos: list[bytes], check: Callable[[bytes], None],
-                        concurrency: int = 200) -> list[RawConn]:
-        """Open one connection per hello, ``concurrency`` at a time."""
+                        concurrency: int = 200, ports: list[int] | None = None) -> list[RawConn]:
+        """Open one connection per hello, ``concurrency`` at a time (the i-th to ``ports[i]`` if given)."""
         sem = asyncio.Semaphore(concurrency)
         out: list[RawConn | None] = [None] * len(hellos)
 
         async def one(i: int) -> None:
             async with sem:
-                out[i] = await self.open(hellos[i], check)
+                out[i] = await self.open(hellos[i], check, ports[i] if ports else None)
 
         results = await asyncio.gather(*(one(i) for i in range(len(hellos))), return_exceptions=True)
         conns = [c for c in out if c is not None]

@@ -14,9 +14,9 @@ import asyncpg
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-async def create(admin_url: str) -> tuple[str, str]:
-    """(database name, its url)."""
-    name = f"qunguan_bench_{os.getpid()}"
+async def create(admin_url: str, suffix: str = "") -> tuple[str, str]:
+    """(database name, its url); ``suffix`` tells apart several databases of one run."""
+    name = f"qunguan_bench_{os.getpid()}{suffix}"
     conn = await asyncpg.connect(admin_url, timeout=10)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -134,8 +134,9 @@ def room_id(i: int) -> str:
     return str(1_000_000_000 + i)
 
 
-async def connect_groups(load: Load, sc: Scenario, pop: Population | None
+async def connect_groups(load: Load, sc: Scenario, pop: Population | None, server: ServerProc | None = None
                          ) -> tuple[list[str], list[list[RawConn]]]:
+    """Every member's connection; ``server.port_for`` picks each one's node (``--cluster``)."""
     groups = sc.group_members()
     if load.kind == "qunguan":
         assert pop is not None
@@ -146,7 +147,11 @@ async def connect_groups(load: Load, sc: Scenario, pop: Population | None
         gids = [room_id(j) for j in range(len(groups))]
         hellos = [client_frame(gids[j].encode()) for j, members in enumerate(groups) for _ in members]
         check = _check_joined
-    conns = await load.open_many(hellos, check)
+    ports = None
+    if server is not None:
+        n = min(sc.senders, sc.members)
+        ports = [server.port_for(k, n) for members in groups for k in range(len(members))]
+    conns = await load.open_many(hellos, check, ports=ports)
     per_group, i = [], 0
     for members in groups:
         per_group.append(conns[i : i + len(members)])
@@ -213,7 +218,7 @@ async def run_messaging(sc: Scenario, load: Load, server: ServerProc, pop: Popul
                         timing: Timing, paced_rate: float | None) -> dict[str, Any]:
     """One messaging scenario against one server; ``paced_rate`` None = half this server's own rate."""
     t_setup = time.monotonic()
-    gids, per_group = await connect_groups(load, sc, pop)
+    gids, per_group = await connect_groups(load, sc, pop, server)
     window = window_for(sc)
     sid = 0
     slow: list[RawConn] = []
@@ -228,7 +233,7 @@ async def run_messaging(sc: Scenario, load: Load, server: ServerProc, pop: Popul
     t_paused = time.monotonic()
     settle_s = await settle(server, max(1.0, 3 * timing.saturation))
 
-    sat_cpu = Meters(server.pid)
+    sat_cpu = Meters(server.pid, parts=server.parts)
     rss = RssSampler(server)
     rss.start()
     rss_start = server.rss_kib()
@@ -251,7 +256,7 @@ async def run_messaging(sc: Scenario, load: Load, server: ServerProc, pop: Popul
     # Phase 2: latency at a paced rate.
     rate = paced_rate if paced_rate is not None else 0.5 * msgs_per_s
     rate = max(rate, 1.0)
-    paced_cpu = Meters(server.pid)
+    paced_cpu = Meters(server.pid, parts=server.parts)
     paced_cpu.start()
     paced = await load.paced(rate, timing.latency, timing.lat_warmup, cap=paced_cap(window))
     paced_cpu.stop()

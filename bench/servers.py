@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -121,6 +122,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(rest[11]) + int(rest[12])) / CLK_TCK  # fields 14 (utime) and 15 (stime)
 
 
+def cpu_seconds_sum(pids: list[int]) -> float:
+    """:func:`cpu_seconds` over several processes; one that has gone counts 0."""
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except OSError:
+            pass
+    return total
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status", "rb") as f:
         for line in f:
@@ -171,31 +183,38 @@ class Meters:
     and this process. ``machine_cpu_pct``: all busy time on the machine;
     ``softirq_cpu_pct``: its part in softirq (loopback TCP); ``others_cpu_pct``:
     user+system time of every other process (anything else running disturbs the run).
+    ``parts``: more processes of the system under test by name (``--cluster``: the other
+    nodes, PostgreSQL's backends, NATS), each reported as ``cpu_pct[name]`` and not
+    counted among the others.
     """
 
-    def __init__(self, server_pid: int, gen_pid: int | None = None) -> None:
+    def __init__(self, server_pid: int, gen_pid: int | None = None,
+                 parts: dict[str, list[int]] | None = None) -> None:
         self.pids = (server_pid, gen_pid or os.getpid())
+        self.parts = {k: v for k, v in (parts or {}).items() if v}
         self._start: tuple[float, ...] = ()
-        self.result: dict[str, float] = {}
+        self.result: dict[str, Any] = {}
 
     def _read(self) -> tuple[float, ...]:
         return (cpu_seconds(self.pids[0]), cpu_seconds(self.pids[1]), *machine_cpu_seconds(),
-                time.monotonic())
+                *(cpu_seconds_sum(p) for p in self.parts.values()), time.monotonic())
 
     def start(self) -> None:
         self._start = self._read()
 
-    def stop(self) -> dict[str, float]:
+    def stop(self) -> dict[str, Any]:
         end = self._read()
         dt = end[-1] - self._start[-1]
-        d = [100.0 * (end[i] - self._start[i]) / dt if dt > 0 else 0.0 for i in range(5)]
+        d = [100.0 * (end[i] - self._start[i]) / dt if dt > 0 else 0.0 for i in range(len(end) - 1)]
         self.result = {
             "server_cpu_pct": round(d[0], 1),
             "gen_cpu_pct": round(d[1], 1),
             "machine_cpu_pct": round(d[2], 1),
             "softirq_cpu_pct": round(d[3], 1),
-            "others_cpu_pct": round(max(0.0, d[4] - d[0] - d[1]), 1),
+            "others_cpu_pct": round(max(0.0, d[4] - d[0] - d[1] - sum(d[5:])), 1),
         }
+        if self.parts:
+            self.result["cpu_pct"] = {k: round(v, 1) for k, v in zip(self.parts, d[5:], strict=True)}
         return self.result
 
 
@@ -225,6 +244,7 @@ class ServerProc:
         self.port = 0
         self.lines: list[str] = []
         self.listed_term = ""  # qunguan: a term of its word list
+        self.parts: dict[str, list[int]] = {}  # more processes to meter (see Meters)
         self._log = None
 
     @property
@@ -275,6 +295,10 @@ class ServerProc:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def port_for(self, member: int, senders: int) -> int:
+        """The port a group's ``member``-th connection goes to (the first ``senders`` send)."""
+        return self.port
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)

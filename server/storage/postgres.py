@@ -229,6 +229,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
             set_record_key(self._w, key)
 
     async def close(self) -> None:
+        await self.close_leases()
         self._closing = True
         self._wake.set()
         if self._task is not None:

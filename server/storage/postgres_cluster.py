@@ -31,32 +31,52 @@ _HOLDER = "SELECT holder, epoch, expires_at > now() FROM cluster_leases WHERE na
 
 
 class PostgresLeases:
-    """Mixed into :class:`server.storage.postgres.PostgresStore`; uses its read pool, never the writer
-    (a lease must be renewed on time even while a large batch commits)."""
+    """Mixed into :class:`server.storage.postgres.PostgresStore`. Lease statements go through a
+    connection of their own, never the writer's nor the read pool's: a renewal must not wait behind
+    a large batch, nor behind a burst of reads (a flood of ``auth`` token lookups once made a home
+    miss its renewals and lose its lease)."""
 
-    pool: asyncpg.Pool | None
+    url: str
     fence: tuple[str, int] | None = None  # (lease name, epoch) that every write transaction must still hold
+    _lease_db: asyncpg.Connection | None = None
+
+    async def _leases(self) -> asyncpg.Connection:
+        db = self._lease_db
+        if db is None or db.is_closed():
+            db = self._lease_db = await asyncpg.connect(self.url, timeout=5)
+        return db
+
+    async def _lease_call(self, method: str, sql: str, *args: object) -> object:
+        db = await self._leases()
+        try:
+            return await getattr(db, method)(sql, *args)
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+            db.terminate()  # a fresh connection next time
+            self._lease_db = None
+            raise
+
+    async def close_leases(self) -> None:
+        if self._lease_db is not None:
+            self._lease_db.terminate()
+            self._lease_db = None
 
     async def take_lease(self, name: str, holder: str, ttl_seconds: float) -> int | None:
         """The new epoch if ``holder`` now holds ``name`` (it was free or had expired), else None."""
-        assert self.pool is not None
-        return await self.pool.fetchval(_TAKE, name, holder, ttl_seconds)  # type: ignore[no-any-return]
+        epoch = await self._lease_call("fetchval", _TAKE, name, holder, ttl_seconds)
+        return None if epoch is None else int(epoch)  # type: ignore[call-overload]
 
     async def renew_lease(self, name: str, holder: str, epoch: int, ttl_seconds: float) -> bool:
         """Push the expiry on; False when the lease is no longer ``holder``'s at ``epoch``."""
-        assert self.pool is not None
-        return await self.pool.fetchval(_RENEW, name, holder, epoch, ttl_seconds) is not None
+        return await self._lease_call("fetchval", _RENEW, name, holder, epoch, ttl_seconds) is not None
 
     async def release_lease(self, name: str, holder: str, epoch: int) -> None:
         """Let the lease expire now (a clean stop), so another node takes over without waiting."""
-        assert self.pool is not None
-        await self.pool.execute(_RELEASE, name, holder, epoch)
+        await self._lease_call("execute", _RELEASE, name, holder, epoch)
 
     async def lease_holder(self, name: str) -> tuple[str, int, bool] | None:
         """(holder, epoch, still valid) of a lease, or None if it was never taken."""
-        assert self.pool is not None
-        row = await self.pool.fetchrow(_HOLDER, name)
-        return None if row is None else (row[0], row[1], row[2])
+        row = await self._lease_call("fetchrow", _HOLDER, name)
+        return None if row is None else (row[0], row[1], row[2])  # type: ignore[index]
 
     def set_fence(self, name: str, epoch: int) -> None:
         """From now on every write transaction first proves ``name`` is still held at ``epoch``."""

@@ -1,0 +1,60 @@
+"""``python -m bench --cluster --quick``: one scenario on the three setups and the paced group, so it cannot rot.
+
+Needs the machine's PostgreSQL and NATS (as the cluster's own tests do); skips without them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import pgtools
+
+ROOT = Path(__file__).resolve().parents[2]
+NATS = os.environ.get("QUNGUAN_TEST_NATS", "nats://127.0.0.1:4222")
+
+
+def _nats_unavailable() -> str | None:
+    host, _, port = NATS.split("://", 1)[1].rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except OSError as exc:
+        return f"NATS is not reachable at {NATS} ({exc}); set QUNGUAN_TEST_NATS to one that is"
+    return None
+
+
+def test_cluster_quick(tmp_path: Path) -> None:
+    why = pgtools.unavailable() or _nats_unavailable()
+    if why:
+        pytest.skip(why)
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--cluster", "--quick", "--scenarios", "a", "--retries", "0",
+         "--postgres", pgtools.ADMIN_URL, "--nats", NATS, "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "| scen. | setup |" in proc.stdout
+    res = json.loads((out / "cluster-latest.json").read_text(encoding="utf-8"))
+    assert not (out / "latest.json").exists()
+    assert set(res["scenarios"]) == {"a", "t"}
+    for key, sc in res["scenarios"].items():
+        for setup in ("sqlite", "postgres", "cluster"):
+            r = sc[setup]
+            assert "error" not in r, (key, setup, r)
+            assert r["deliveries_per_s"] > 0 and r["latency_samples"] > 0, (key, setup)
+            assert r["readers_closed"] == 0 and not r["send_errors"], (key, setup, r)
+        assert set(sc["postgres"]["cpu_pct"]) == {"postgres"}
+        assert {"n2", "n3", "postgres"} <= set(sc["cluster"]["cpu_pct"])
+        assert sc["postgres_over_sqlite"] > 0 and sc["cluster_over_sqlite"] > 0
+    c = res["meta"]["cluster"]
+    assert c["home"] == "n1" and c["home_lease"][0].startswith("n1/")
+    assert c["home_lease_at_end"] == c["home_lease"]  # no failover during the run
+    assert [t["target"][:3] for t in res["targets"]] == ["(a)", "3 n"]
