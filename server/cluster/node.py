@@ -176,27 +176,34 @@ class ClusterNode:
     async def _lease_loop(self) -> None:
         """Take the lease (gateway), then keep it (home).
 
-        A gateway contests the lease every lease_seconds/6 while it hears no home, and only every
-        2 x lease_seconds while a home heartbeats (the take succeeds only once the lease expired:
-        a home that is alive but cannot reach the database). The home renews every
+        A gateway contests the lease every lease_seconds/6 while it hears no home. While a home
+        heartbeats, it contests only a lease it has seen expired for a whole lease period with the
+        database answering (a home alive on NATS that can no longer renew): after a database
+        outage, the home, which renews every lease_seconds/4, renews first. The home renews every
         lease_seconds/4 from the moment it took the lease, also while it loads the state. It stops
         only when another node holds the lease: while the database is unreachable nobody can take
         it, and the home's writes fail alone (fenced, or refused by the store), so riding out an
         outage of any length is safe, and the home carries on when the database is back.
         """
         ttl = self.cfg.lease_seconds
-        last_try = 0.0
         epoch: int | None = None
+        stale_since: float | None = None  # a home is heard, but its lease was seen expired since then
         while epoch is None:
-            home_heard = self.gateway is not None and self.gateway.home_alive
-            if not home_heard or time.monotonic() - last_try >= 2 * ttl:
-                last_try = time.monotonic()
+            if self.gateway is not None and self.gateway.home_alive:
+                # Contest a heard home only once its lease has stayed expired for a whole lease
+                # while the database answered: after a database outage the home renews first.
+                stale_since = await self._stale_lease(stale_since)
+                contest = stale_since is not None and time.monotonic() - stale_since >= ttl
+            else:
+                stale_since = None
+                contest = True
+            if contest:
                 try:
                     epoch = await asyncio.wait_for(self.leases.take_lease(wire.HOME_LEASE, self.holder, ttl), ttl / 2)
                 except Exception as err:
                     log.debug("home lease not taken: %r", err)
             if epoch is None:
-                await asyncio.sleep(ttl / 6)
+                await asyncio.sleep(ttl / 6 if not (self.gateway and self.gateway.home_alive) else ttl / 2)
         promoting = asyncio.create_task(self._promote(epoch), name="cluster-promote")
         promoting.add_done_callback(self._promoted)
         self._tasks.append(promoting)
@@ -216,6 +223,17 @@ class ClusterNode:
             if failing_since is not None:
                 log.info("home lease renewed again after %.1f s", time.monotonic() - failing_since)
                 failing_since = None
+
+    async def _stale_lease(self, since: float | None) -> float | None:
+        """When the home lease was first seen expired (and still is), or None: not expired, or
+        the database cannot tell now."""
+        try:
+            held = await asyncio.wait_for(self.leases.lease_holder(wire.HOME_LEASE), self.cfg.lease_seconds / 2)
+        except Exception:
+            return None
+        if held is None or held[2]:
+            return None
+        return since if since is not None else time.monotonic()
 
     def _promoted(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
