@@ -26,6 +26,8 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
+from server import gcpolicy
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -198,6 +200,10 @@ class ClientConnection(ServerConnection):
         self.client_ip = peer_ip(self)
         if self.proxy_protocol and is_trusted(self.client_ip, self.trusted):
             self._proxy_reader = ProxyHeaderReader()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        gcpolicy.drop_cycles(self)  # freed by reference counting, not left to the collector
 
     def data_received(self, data: bytes) -> None:
         reader = self._proxy_reader
