@@ -404,7 +404,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         -- The index holds a group's visible messages (not held, not deleted) up to indexed_seq:
         -- new messages are not indexed one by one (FTS5 writes a segment for every statement that
         -- adds to it, tens of microseconds a message) but many at a time by the writer, which then
-        -- moves indexed_seq up to the group's last_seq (sqlite_search.INDEX_CATCH_UP).
+        -- moves indexed_seq up as it indexes them (sqlite_search.index_slice).
         CREATE TABLE search_groups (
             n           INTEGER PRIMARY KEY,
             group_id    TEXT NOT NULL UNIQUE,

@@ -31,7 +31,7 @@ from server.storage.sqlite_moderation import SqliteModerationReads
 from server.storage.sqlite_public import SqlitePublicReads
 from server.storage.sqlite_reads import SqliteReads
 from server.storage.sqlite_records import SqliteRecordReads, SqliteSanctionReads
-from server.storage.sqlite_search import INDEX_CATCH_UP, LAGGING, SqliteSearchReads
+from server.storage.sqlite_search import BACKLOG, INDEX_SETTINGS, SqliteSearchReads, index_slice, merge_step
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -41,12 +41,21 @@ log = logging.getLogger("qunguan.store")
 WriteFn = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
 CHECKPOINT_INTERVAL = 1.0  # seconds
-# New messages go into the search index many at a time (one FTS5 segment per catch-up:
-# a few microseconds a message instead of tens when indexed a few at a time): once this
-# many are unindexed, once the first has waited INDEX_DELAY seconds, or before a search
-# of a group whose index lags (see sqlite_search).
-INDEX_BATCH_ROWS = 2000
-INDEX_DELAY = 1.0  # seconds
+# The search index is kept off the ack path: no commit that carries writes touches it.
+# The writer indexes new messages afterwards, in slices (each its own transaction, on a
+# connection of its own that does not fsync: the index is derived data, and the next
+# message commit's fsync covers it), and merges the index's segments in small steps:
+# - when no write has arrived for INDEX_QUIET seconds, one step after another while none comes;
+# - between batches while more than INDEX_BACKLOG_ROWS messages wait to be indexed, or more
+#   than INDEX_MERGE_DEBT merge steps are owed, so neither can grow without limit under load;
+# - before a search of a group whose index lags: that group's whole backlog, at once.
+# Each step holds the writer for a millisecond or a few, so a write that arrives meanwhile
+# waits that long at most (an index slice inside a message commit held its acks for 20-60 ms).
+INDEX_QUIET = 0.01  # seconds
+INDEX_SLICE_ROWS = 500  # seqs per slice
+INDEX_BACKLOG_ROWS = 1000
+INDEX_MERGE_PAGES = 64  # pages written per merge step (FTS5's automerge writes 64 per level at once)
+INDEX_MERGE_DEBT = 8  # merge steps owed (one per slice) before they run between batches
 # Under constant writes a PASSIVE checkpoint never finds the WAL fully copied with no
 # frame after it, so the WAL never starts over and grows without bound (252 MiB seen in a
 # saturation run). Past this size one checkpoint waits for the writer (TRUNCATE): it has
@@ -90,11 +99,18 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self._hot_pool: ThreadPoolExecutor | None = None
         self.hot_batches = 0
         self.wal_truncations = 0  # checkpoints that had to wait for the writer (WAL past WAL_TRUNCATE_BYTES)
-        # The search index catches up in batches (see _index_due); what it still lacks:
-        self._unindexed = 0  # messages committed since it last caught up (as far as this writer knows)
-        self._index_asked = False  # a search, the timer or the start wants it caught up in the next batch
-        self._index_timer: asyncio.TimerHandle | None = None
-        self._indexing = False  # the batch being committed catches it up
+        # The search index (see INDEX_QUIET): its own connection, on the hot thread.
+        self._idx: sqlite3.Connection | None = None
+        self._lag: dict[str, int] = {}  # group id -> messages not yet indexed (a slice corrects the count)
+        self._unindexed = 0  # the sum of _lag
+        self._merges_owed = 0
+        self._searches: list[tuple[str, asyncio.Future[None]]] = []  # (group id, its search) awaiting a catch-up
+        self._index_since: float | None = None  # set while an index step runs
+        self._index_pause = 0.0  # after a failed step, no idle step before this (loop time)
+        self._last_batch = 0.0  # when the writer last took writes (loop time)
+        self._quiet_timer: asyncio.TimerHandle | None = None  # wakes the writer when INDEX_QUIET may have passed
+        self.index_slices = 0
+        self.index_merges = 0
 
     # -- lifecycle -------------------------------------------------------
     async def open(self) -> None:
@@ -125,15 +141,27 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             db.execute("PRAGMA wal_autocheckpoint=0")
             return db
 
-        self._hot = await asyncio.get_running_loop().run_in_executor(self._hot_pool, connect)
+        def connect_index() -> sqlite3.Connection:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA synchronous=NORMAL")  # no fsync: see INDEX_QUIET
+            db.execute("PRAGMA busy_timeout=5000")
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            for stmt in INDEX_SETTINGS:
+                db.execute(stmt)
+            return db
+
+        loop = asyncio.get_running_loop()
+        self._hot = await loop.run_in_executor(self._hot_pool, connect)
+        self._idx = await loop.run_in_executor(self._hot_pool, connect_index)
 
     async def _close_hot(self) -> None:
-        pool, hot = self._hot_pool, self._hot
-        self._hot_pool = self._hot = None
+        pool, hot, idx = self._hot_pool, self._hot, self._idx
+        self._hot_pool = self._hot = self._idx = None
         if pool is None:
             return
-        if hot is not None:
-            await asyncio.get_running_loop().run_in_executor(pool, hot.close)
+        for conn in (hot, idx):
+            if conn is not None:
+                await asyncio.get_running_loop().run_in_executor(pool, conn.close)
         pool.shutdown(wait=False)
 
     async def _open(self) -> None:
@@ -160,10 +188,11 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         await self.r.execute("PRAGMA query_only=1")
         self._ckpt = await aiosqlite.connect(self.path, isolation_level=None)
         await self._ckpt.execute("PRAGMA busy_timeout=5000")
+        for gid, lag in await self._fetchall(BACKLOG):  # left unindexed by the last run
+            self._lag[gid] = int(lag)
+        self._unindexed = sum(self._lag.values())
         self._task = asyncio.create_task(self._run(), name="store-writer")
         self._ckpt_task = asyncio.create_task(self._checkpoints(), name="store-checkpoints")
-        if await self._fetchone(LAGGING + " LIMIT 1") is not None:
-            self._ask_index()  # left unindexed by the last run
 
     async def _checkpoints(self) -> None:
         """Move committed WAL pages into the database file without blocking the writer."""
@@ -195,39 +224,124 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         parts = super()._busy()
         if self._ckpt_since is not None:
             parts.append(f"WAL checkpoint running {(time.perf_counter() - self._ckpt_since) * 1000:.0f} ms")
+        if self._index_since is not None:
+            parts.append(f"search index step running {(time.perf_counter() - self._index_since) * 1000:.0f} ms")
         return parts
 
-    # -- the search index's catch-up (INDEX_CATCH_UP, and when it runs) ----------------------
-    def _index_due(self, incoming: int) -> bool:
-        return self._index_asked or self._unindexed + incoming >= INDEX_BATCH_ROWS
+    # -- the search index: off the ack path (see INDEX_QUIET) --------------------------------
+    def _note_unindexed(self, msgs: list[tuple[MessageRow, Done]]) -> None:
+        """A batch with these messages committed: the index lacks them now."""
+        lag = self._lag
+        for row, _ in msgs:
+            lag[row.group_id] = lag.get(row.group_id, 0) + 1
+        self._unindexed += len(msgs)
 
-    def _index_settled(self, committed: bool, messages: int) -> None:
-        """After a batch: the index caught up, or it lacks this batch's messages too (then a timer runs)."""
-        if committed and self._indexing:
-            self._unindexed, self._index_asked = 0, False
-            if self._index_timer is not None:
-                self._index_timer.cancel()
-                self._index_timer = None
-        elif committed and messages:
-            self._unindexed += messages
-            if self._index_timer is None:
-                self._index_timer = asyncio.get_running_loop().call_later(INDEX_DELAY, self._ask_index)
-        self._indexing = False
+    def _side_work(self) -> bool:
+        """Whether the index has anything left to do (a slice or a merge step)."""
+        return self._unindexed > 0 or self._merges_owed > 0
 
-    def _ask_index(self) -> asyncio.Future[Any]:
-        """Have the next batch catch the index up; resolves after that batch's commit."""
-        self._index_timer = None
-        self._index_asked = True
+    async def _side_step(self) -> None:
+        """One slice while messages wait to be indexed, else one merge step."""
+        if self._unindexed > 0:
+            plan: list[tuple[str, int | None]] = []
+            budget = INDEX_SLICE_ROWS
+            for gid, lag in self._lag.items():
+                plan.append((gid, min(lag, budget)))
+                budget -= lag
+                if budget <= 0:
+                    break
+            if not plan:
+                self._unindexed = 0  # (cannot happen: it is the sum of _lag)
+                return
+            await self._index(plan)
+        else:
+            await self._merge()
 
-        async def nothing(db: aiosqlite.Connection) -> None:
-            return None
+    async def _on_index_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        assert self._idx is not None
+        self._index_since = time.perf_counter()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._hot_pool, fn, self._idx, *args)
+        finally:
+            self._index_since = None
 
-        fut = self.run_in_batch(nothing)
-        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # a failure is the next batch's
-        return fut
+    async def _index(self, plan: list[tuple[str, int | None]]) -> None:
+        """Index ``plan`` (see sqlite_search.index_slice) and account for what is left."""
+        left, covered = await self._on_index_thread(index_slice, plan)
+        for gid, lag in left:
+            old = self._lag.pop(gid, 0)
+            if lag > 0:
+                self._lag[gid] = lag  # (at the end: the next slice starts with the groups after it)
+            self._unindexed += lag - old
+        if covered:
+            self.index_slices += 1
+            self._merges_owed += 1
 
-    async def _catch_up_index(self) -> None:
-        await self._ask_index()
+    async def _merge(self) -> None:
+        if await self._on_index_thread(merge_step, INDEX_MERGE_PAGES):
+            self.index_merges += 1
+            self._merges_owed = max(self._merges_owed - 1, 0)
+        else:
+            self._merges_owed = 0  # nothing (left) to merge
+
+    async def _catch_up_searches(self) -> None:
+        """Index the whole backlog of every group a waiting search needs, in one transaction."""
+        searches, self._searches = self._searches, []
+        try:
+            await self._index([(gid, None) for gid in dict.fromkeys(g for g, _ in searches)])
+        except Exception as exc:
+            log.exception("the search index's catch-up failed")
+            for _, fut in searches:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for _, fut in searches:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def _catch_up_index(self, group_id: str) -> None:
+        if self._task is None or self._task.done():
+            raise StoreUnavailable("the store is closed")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._searches.append((group_id, fut))
+        self._wake.set()
+        await fut
+
+    async def _index_work(self, busy: bool) -> None:
+        """Index steps: after a batch (``busy``) only past the bounds, else while no write waits."""
+        if asyncio.get_running_loop().time() < self._index_pause:
+            return
+        try:
+            if busy:
+                while self._unindexed > INDEX_BACKLOG_ROWS and not self._searches and not self._closing:
+                    await self._side_step()
+                while self._merges_owed > INDEX_MERGE_DEBT and not self._searches and not self._closing:
+                    await self._merge()
+                return
+            while self._side_work() and not self.queued() and not self._searches and not self._closing:
+                await self._side_step()
+        except Exception:
+            log.exception("a search index step failed; the index catches up later")
+            self._index_pause = asyncio.get_running_loop().time() + 1.0
+
+    def _idle_index_due(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Nothing queued: whether to index now; if it is not yet quiet, a timer wakes the writer when it may be.
+
+        One timer at a time (not one per idle moment: under steady load the writer is idle
+        between most batches, and every cost there is the event loop's).
+        """
+        now = loop.time()
+        if not self._side_work() or now < self._index_pause:
+            return False
+        if now - self._last_batch >= INDEX_QUIET:
+            return True
+        if self._quiet_timer is None:
+            self._quiet_timer = loop.call_at(self._last_batch + INDEX_QUIET, self._quiet_check)
+        return False
+
+    def _quiet_check(self) -> None:
+        self._quiet_timer = None
+        self._wake.set()
 
     async def ping(self) -> None:
         """A write transaction through the writer that changes nothing: proves the database takes writes."""
@@ -277,10 +391,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             except asyncio.CancelledError:
                 pass
             self._ckpt_task = None
-        if self._index_timer is not None:  # what still waits is indexed after the next start
-            self._index_timer.cancel()
-            self._index_timer = None
-        self._closing = True
+        self._closing = True  # what the index still lacks is indexed after the next start
         self._wake.set()
         if self._task is not None:
             await self._task
@@ -328,17 +439,17 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
     async def _run(self) -> None:
         db = self._w
         assert db is not None
+        loop = asyncio.get_running_loop()
         while True:
-            if not self.queued():
-                if self._closing:
-                    return  # only once everything queued, even during close, is committed
-                await self._wake.wait()
             self._wake.clear()
+            if self._searches:
+                await self._catch_up_searches()
+                continue
             ops, raw, msgs, netlog = self.take()
             if ops or raw or msgs or netlog:
+                self._last_batch = loop.time()
                 self._commit_since = time.perf_counter()
                 self._commit_size = (len(ops) + len(raw), len(msgs), len(netlog))
-                self._indexing = self._index_due(len(msgs))
                 committed = self.batches
                 try:
                     if ops or raw or self._hot is None:
@@ -347,7 +458,19 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                         await self._commit_hot(msgs, netlog)
                 finally:
                     self._commit_since = None
-                self._index_settled(self.batches > committed, len(msgs))
+                if self.batches > committed and msgs:
+                    self._note_unindexed(msgs)
+                await self._index_work(busy=True)
+                continue
+            if self._closing:
+                if self._quiet_timer is not None:
+                    self._quiet_timer.cancel()
+                    self._quiet_timer = None
+                return  # only once everything queued, even during close, is committed
+            if self._idle_index_due(loop):
+                await self._index_work(busy=False)
+            else:
+                await self._wake.wait()
 
     async def _commit_batch(
         self,
@@ -388,9 +511,6 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                 media = _media_rows(rows, msg_errors)
                 if media:
                     await db.executemany(_INSERT_MEDIA, media)
-            if self._indexing:
-                for stmt in INDEX_CATCH_UP:
-                    await db.execute(stmt)
             if netlog:
                 log_errors = await _insert_rows(db, _INSERT_NETLOG, [n[0] for n in netlog])
             await db.execute("COMMIT")
@@ -418,8 +538,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         loop = asyncio.get_running_loop()
         try:
             msg_errors, log_errors = await loop.run_in_executor(
-                self._hot_pool, _hot_transaction, self._hot, [m[0] for m in msgs], [n[0] for n in netlog],
-                self._indexing)
+                self._hot_pool, _hot_transaction, self._hot, [m[0] for m in msgs], [n[0] for n in netlog])
         except Exception as exc:
             log.exception("batch commit failed; %d messages and %d log rows refused", len(msgs), len(netlog))
             self._fail_batch([], [], msgs, netlog, exc)
@@ -444,7 +563,7 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
-def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: list[NetlogRow], index: bool = False
+def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: list[NetlogRow]
                      ) -> tuple[dict[int, BaseException], dict[int, BaseException]]:
     """On the hot connection's thread: one batch of rows, committed (fsynced) or rolled back whole."""
     db.execute("BEGIN IMMEDIATE")
@@ -460,9 +579,6 @@ def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: lis
         media = _media_rows(msgs, msg_errors)
         if media:
             db.executemany(_INSERT_MEDIA, media)
-        if index:
-            for stmt in INDEX_CATCH_UP:
-                db.execute(stmt)
         log_errors = _insert_rows_now(db, _INSERT_NETLOG, netlog) if netlog else {}
         db.execute("COMMIT")
     except BaseException:

@@ -1,0 +1,187 @@
+"""The SQLite search index is kept off the ack path: no commit that acks a write touches it,
+the writer indexes afterwards (when idle, or past a bounded backlog), and a search still
+sees every message acknowledged before it."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.storage import changes as ch
+from server.storage import sqlite as sqlite_store
+from server.storage.base import MessageRow
+from server.storage.sqlite import SqliteStore
+
+G1, G2 = "100000001", "100000002"
+
+
+def one(path: Path, sql: str) -> Any:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(sql).fetchone()
+    finally:
+        db.close()
+
+
+def indexed_seq(path: Path, group_id: str) -> int:
+    return int(one(path, f"SELECT indexed_seq FROM search_groups WHERE group_id = '{group_id}'")[0])
+
+
+async def opened(path: Path) -> SqliteStore:
+    store = SqliteStore(path)
+    await store.open()
+    store.set_record_key(b"k" * 32)
+    return store
+
+
+async def with_groups(path: Path) -> SqliteStore:
+    store = await opened(path)
+    await store.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
+    for gid in (G1, G2):
+        await store.apply(ch.CreateGroup(gid, "g", "tech", "open", "u1", 1))
+    return store
+
+
+def send(store: SqliteStore, gid: str, seq: int, text: str,
+         on_ack: Any = None) -> asyncio.Future[BaseException | None]:
+    fut: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+
+    def done(exc: BaseException | None) -> None:
+        if on_ack is not None:
+            on_ack(gid, seq)
+        fut.set_result(exc)
+
+    store.append_message(MessageRow(gid, seq, seq, "u1", "owner", text, None, 0), done)
+    return fut
+
+
+async def test_no_commit_that_acks_a_send_touches_the_index_and_the_backlog_stays_bounded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "INDEX_QUIET", 60.0)  # never idle here: only the bound indexes
+    monkeypatch.setattr(sqlite_store, "INDEX_BACKLOG_ROWS", 300)
+    monkeypatch.setattr(sqlite_store, "INDEX_SLICE_ROWS", 100)
+    path = tmp_path / "q.db"
+    store = await with_groups(path)
+    ack_path: list[str] = []  # every statement on the two connections that commit writes
+    assert store._hot is not None and store._w is not None
+    store._hot.set_trace_callback(ack_path.append)
+    await store._w.set_trace_callback(ack_path.append)
+    seen: list[tuple[int, int]] = []  # (seq, indexed_seq) when the message was acked
+
+    def on_ack(gid: str, seq: int) -> None:
+        seen.append((seq, indexed_seq(path, gid)))
+
+    batch = 50
+    for start in range(0, 3000, batch):
+        futs: list[asyncio.Future[Any]] = [send(store, G1, seq, f"m{seq} words", on_ack if seq % 10 == 0 else None)
+                                           for seq in range(start + 1, start + batch + 1)]
+        if start % (2 * batch):  # half the batches take the general path (a change with the rows)
+            futs.append(store.apply(ch.MarkRead("u1", G2, start + 1)))
+        assert (await asyncio.gather(*futs))[:batch] == [None] * batch
+    assert 0 < store.hot_batches < store.batches
+
+    # When its ack went out, no message had been indexed by the commit that carried it ...
+    assert all(done < seq for seq, done in seen)
+    assert not [s for s in ack_path if "message_search" in s]
+    assert any(s.startswith("INSERT INTO messages") for s in ack_path)
+    # ... and the index never fell further behind than the bound plus one batch.
+    assert store.index_slices > 0
+    assert max(seq - done for seq, done in seen) <= 300 + batch
+    assert 3000 - indexed_seq(path, G1) <= 300 + batch
+    await store.close()
+
+
+async def test_a_search_right_after_an_ack_sees_the_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "INDEX_QUIET", 60.0)
+    monkeypatch.setattr(sqlite_store, "INDEX_BACKLOG_ROWS", 10**9)  # nothing is indexed until a search asks
+    path = tmp_path / "q.db"
+    store = await with_groups(path)
+    for start in range(0, 2000, 500):
+        await asyncio.gather(*(send(store, G1, seq, f"filler {seq}") for seq in range(start + 1, start + 501)))
+    await asyncio.gather(*(send(store, G2, seq, f"other {seq}") for seq in range(1, 11)))
+    assert await send(store, G1, 2001, "the Needle 针 here") is None
+    assert (indexed_seq(path, G1), store.index_slices) == (0, 0)
+
+    assert [r.seq for r in await store.search_messages(G1, 0, "needle", None, 5)] == [2001]
+    assert [r.seq for r in await store.search_messages(G1, 0, "针 ", None, 5)] == [2001]
+    assert [r.seq for r in await store.search_messages(G1, 0, "filler 1999", None, 5)] == [1999]
+    # The search indexed its own group's backlog only.
+    assert (indexed_seq(path, G1), indexed_seq(path, G2)) == (2001, 0)
+    # And again while sends keep arriving: each search sees what was acked before it.
+    for seq in range(2002, 2042):
+        pending = [send(store, G1, seq, f"token{seq}x")] + [send(store, G2, 10 + seq, "busy") for _ in range(1)]
+        await pending[0]
+        assert [r.seq for r in await store.search_messages(G1, 0, f"token{seq}x", None, 5)] == [seq]
+        await asyncio.gather(*pending)
+    await store.close()
+
+
+async def wait_for(cond: Any, seconds: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not cond():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_an_idle_writer_indexes_and_merges_and_a_restart_finishes_what_was_left(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "INDEX_QUIET", 60.0)
+    monkeypatch.setattr(sqlite_store, "INDEX_BACKLOG_ROWS", 10**9)
+    path = tmp_path / "q.db"
+    store = await with_groups(path)
+    for start in range(0, 1000, 250):  # G1: 2,000 messages, G2: 1,000, interleaved
+        await asyncio.gather(*(send(store, gid, seq, f"word{seq % 97} {seq}")
+                               for i in range(start + 1, start + 251)
+                               for gid, seq in ((G1, 2 * i - 1), (G2, i), (G1, 2 * i))))
+    await store.close()  # closed with everything unindexed
+    assert (indexed_seq(path, G1), indexed_seq(path, G2)) == (0, 0)
+
+    monkeypatch.setattr(sqlite_store, "INDEX_QUIET", 0.005)
+    monkeypatch.setattr(sqlite_store, "INDEX_SLICE_ROWS", 100)  # 30 slices: segments enough to merge
+    store = await opened(path)
+    assert store._unindexed == 3000
+    await wait_for(lambda: store._unindexed == 0 and not store._side_work())
+    assert (indexed_seq(path, G1), indexed_seq(path, G2)) == (2000, 1000)
+    assert store.index_slices >= 30
+    assert store.index_merges > 0  # FTS5's automerge is off: the writer merged the slices' segments
+    assert one(path, "SELECT group_concat(k || '=' || v) FROM message_search_config WHERE k LIKE '%merge'"
+               ) == ("automerge=0,usermerge=8",)
+    rows = await store.search_messages(G2, 0, "word5 ", None, 100)
+    assert [r.seq for r in rows] == sorted((s for s in range(1, 1001) if s % 97 == 5), reverse=True)
+    await store.close()
+    db = sqlite3.connect(path)
+    try:  # the index agrees with its source, row for row
+        db.execute("INSERT INTO message_search (message_search, rank) VALUES ('integrity-check', 1)")
+    finally:
+        db.close()
+
+
+async def test_a_failed_index_step_leaves_the_acks_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "INDEX_QUIET", 0.005)
+    monkeypatch.setattr(sqlite_store, "INDEX_BACKLOG_ROWS", 10)
+    calls = 0
+
+    def broken(db: sqlite3.Connection, plan: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        raise sqlite3.OperationalError("disk I/O error (simulated)")
+
+    path = tmp_path / "q.db"
+    store = await with_groups(path)
+    monkeypatch.setattr(sqlite_store, "index_slice", broken)
+    results = await asyncio.gather(*(send(store, G1, seq, f"m{seq}") for seq in range(1, 101)))
+    assert results == [None] * 100
+    await wait_for(lambda: calls >= 1)  # the bound tried a slice after the batch (and the idle writer too)
+    results = await asyncio.gather(*(send(store, G1, seq, f"m{seq}") for seq in range(101, 201)))
+    assert results == [None] * 100
+    with pytest.raises(sqlite3.OperationalError):
+        await store.search_messages(G1, 0, "m50", None, 5)
+    monkeypatch.undo()
+    assert [r.seq for r in await store.search_messages(G1, 0, "m150", None, 5)] == [150]
+    assert indexed_seq(path, G1) == 200
+    await store.close()
