@@ -58,6 +58,7 @@ class Gateway:
         self.conns: dict[int, Conn] = {}
         self.by_session: dict[Session, Conn] = {}
         self._numbers = itertools.count(1)
+        self.max_bytes = max_bytes
         self._out = wire.Outbox(lambda: [node_id, instance], lambda data: publish(subjects.home_in, data), max_bytes)
         self.home_epoch = 0  # of the last home heard from
         self.home_node: str | None = None
@@ -71,7 +72,7 @@ class Gateway:
         conn = Conn(sess, next(self._numbers))
         self.conns[conn.number] = conn
         self.by_session[sess] = conn
-        self._out.add([wire.OPEN, conn.number, sess.ip, _enc(sess), False, sess.remote_port()])
+        self._out.add([wire.OPEN, conn.number, sess.ip, wire.encoding_code(sess.encoding), False, sess.remote_port()])
 
     def closed(self, sess: Session) -> None:
         conn = self.by_session.pop(sess, None)
@@ -149,11 +150,12 @@ class Gateway:
         each token) and the address of the others (for its network log)."""
         for conn in self.conns.values():
             sess = conn.sess
+            enc = wire.encoding_code(sess.encoding)
             if conn.user_id is not None and conn.token_hash is not None:
-                self._out.add([wire.REATTACH, conn.number, sess.ip, _enc(sess), conn.user_id, conn.token_hash,
+                self._out.add([wire.REATTACH, conn.number, sess.ip, enc, conn.user_id, conn.token_hash,
                                sess.remote_port()])
             else:
-                self._out.add([wire.OPEN, conn.number, sess.ip, _enc(sess), True, sess.remote_port()])
+                self._out.add([wire.OPEN, conn.number, sess.ip, enc, True, sess.remote_port()])
 
     def alive(self) -> None:
         self._out.add([wire.ALIVE])
@@ -189,6 +191,3 @@ class Gateway:
         self.by_session.clear()
         return logged_in
 
-
-def _enc(sess: Session) -> int:
-    return wire.ENC_JSON if sess.encoding is Encoding.JSON else wire.ENC_MSGPACK

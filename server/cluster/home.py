@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from protocol.codec import Encoding
@@ -20,7 +21,6 @@ from server.metrics import METRICS
 from server.session import CLOSE_POLICY
 
 if TYPE_CHECKING:
-    from nats.aio.client import Client as Nats
     from nats.aio.msg import Msg
 
     from server.app import App
@@ -42,9 +42,10 @@ class Reattach:
 
 
 class Home:
-    def __init__(self, app: App, nc: Nats, subjects: wire.Subjects, epoch: int, max_bytes: int) -> None:
+    def __init__(self, app: App, publish: Callable[[str, bytes], None], subjects: wire.Subjects, epoch: int,
+                 max_bytes: int) -> None:
         self.app = app
-        self.nc = nc
+        self._publish = publish
         self.subjects = subjects
         self.epoch = epoch
         self.max_bytes = max_bytes
@@ -69,14 +70,14 @@ class Home:
                 self._enqueue(rs, item[2])
             elif kind == wire.OPEN:
                 _, conn, ip, enc, again, port = item
-                self._opened(link, conn, ip, _encoding(enc), again, port)
+                self._opened(link, conn, ip, wire.encoding_of(enc), again, port)
             elif kind == wire.GONE:
                 self._gone(link, item[1])
             elif kind == wire.REATTACH:
                 _, conn, ip, enc, user_id, token_hash, port = item
                 rs = link.sessions.get(conn)
                 if rs is None:
-                    rs = self._session(link, conn, ip, _encoding(enc), port)
+                    rs = self._session(link, conn, ip, wire.encoding_of(enc), port)
                 self._enqueue(rs, Reattach(user_id, token_hash))
 
     def _new_link(self, node_id: str, instance: str) -> NodeLink:
@@ -89,11 +90,6 @@ class Home:
         self.links[instance] = link
         log.info("gateway %s (instance %s) joined", node_id, instance)
         return link
-
-    def _publish(self, subject: str, data: bytes) -> None:
-        task = asyncio.get_running_loop().create_task(self.nc.publish(subject, data))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _session(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, port: int | None) -> RemoteSession:
         rs = link.sessions[conn] = RemoteSession(link, conn, ip, encoding, port)
@@ -186,6 +182,3 @@ class Home:
         for task in list(self._tasks):
             task.cancel()
 
-
-def _encoding(enc: int) -> Encoding:
-    return Encoding.JSON if enc == wire.ENC_JSON else Encoding.MSGPACK

@@ -252,7 +252,7 @@ class ClusterNode:
         from server.app import tune_gc
 
         tune_gc()  # the state just loaded lives for the whole run: no collection walks it again
-        home = Home(app, self.nc, self.subjects, epoch, self.gateway._out.max_bytes)
+        home = Home(app, self._publish, self.subjects, epoch, self.gateway.max_bytes)
         # Our own logged-in connections are attached here as the previous home knew them, with no
         # await before is_home (a frame meanwhile would find neither a gateway entry nor a home);
         # their tokens are checked again just after, as a new home checks a gateway's.
@@ -274,7 +274,8 @@ class ClusterNode:
         for conn in taken:
             if conn.sess.user is not None and conn.token_hash is not None:
                 uid = await app.store.token_owner(conn.token_hash, app.now_ms())
-                if uid != conn.sess.user.user_id:
+                user = conn.sess.user  # read again: the client may have logged out during the await
+                if user is not None and uid != user.user_id:
                     conn.sess.close(1008, "log in again")
 
     def _beat(self) -> None:

@@ -30,12 +30,22 @@ from typing import Any
 
 import msgpack
 
+from protocol.codec import Encoding
+
 REQ, OPEN, GONE, REATTACH, ALIVE = 0, 1, 2, 3, 4
 EVENT, REPLY, ATTACHED, DETACHED, CLOSE = 0, 1, 2, 3, 4
 
 ENC_MSGPACK, ENC_JSON = 0, 1
 
 HOME_LEASE = "home"
+
+
+def encoding_code(encoding: Encoding) -> int:
+    return ENC_JSON if encoding is Encoding.JSON else ENC_MSGPACK
+
+
+def encoding_of(code: int) -> Encoding:
+    return Encoding.JSON if code == ENC_JSON else Encoding.MSGPACK
 
 
 class Subjects:
