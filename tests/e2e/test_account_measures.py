@@ -12,9 +12,9 @@ import pytest
 
 from governance.public_accounts import org_check_char
 from governance.retention import DAY_MS
+from tests.e2e.admin_helpers import admin_ok, admin_refused, notice
 from tests.e2e.harness import new_id_number
 
-WITHIN = 2.0
 LEGAL_NAME = "张三"
 
 
@@ -37,25 +37,6 @@ def code(reply):
 async def new_account(owner, name, category="culture", **kw):
     args = {"name": name, "category": category, "intro": "简介", "subject_type": "individual", **kw}
     return (await owner.request("create_account", **args))["account_id"]
-
-
-async def admin_ok(srv, *args):
-    rc, out, err = await srv.admin(*args)
-    assert rc == 0, err
-    return out
-
-
-async def admin_refused(srv, *args):
-    rc, out, err = await srv.admin(*args)
-    assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1, (rc, out, err)
-    return err
-
-
-async def notice(client, kind):
-    while True:
-        ev = await client.next_event("notice", timeout=WITHIN)
-        if ev["kind"] == kind:
-            return ev
 
 
 async def sanctions(srv, aid):

@@ -11,10 +11,10 @@ import json
 import pytest
 
 from governance.public_accounts import org_check_char
+from tests.e2e.admin_helpers import admin_ok, admin_refused, notice
 from tests.e2e.harness import new_id_number
 
 LEGAL_NAME = "张三"
-WITHIN = 2.0
 RESERVED = "新华\n"
 WORDS = {"block.txt": "赌场\n", "review.txt": "集会\n", "flag.txt": "彩票\n", "reserved.txt": RESERVED}
 CONFIG = """
@@ -85,25 +85,6 @@ async def one_person(srv, logins=2):
         await c.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
         out.append(c)
     return out
-
-
-async def admin_ok(srv, *args):
-    rc, out, err = await srv.admin(*args)
-    assert rc == 0, err
-    return out
-
-
-async def admin_refused(srv, *args):
-    rc, out, err = await srv.admin(*args)
-    assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1, (rc, out, err)
-    return err
-
-
-async def notice(client, kind):
-    while True:
-        ev = await client.next_event("notice", timeout=WITHIN)
-        if ev["kind"] == kind:
-            return ev
 
 
 async def labels(client, aid):
