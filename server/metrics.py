@@ -70,6 +70,8 @@ class Metrics:
         self.purged_rows = Counter("qunguan_purged_rows", "Rows removed by retention purges", ["table"],
                                    registry=r)
         self.reloads = Counter("qunguan_config_reloads", "SIGHUP reloads, by result", ["result"], registry=r)
+        self.search_backlog = Gauge("qunguan_search_index_backlog",
+                                    "Messages not yet in the search index (searches read them directly)", registry=r)
         self.ready = Gauge("qunguan_ready", "1 while /readyz answers 200", registry=r)
         self.internal_errors = Counter("qunguan_internal_errors", "Requests answered with internal", registry=r)
         self._http: WSGIServer | None = None

@@ -299,6 +299,11 @@ class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMe
         """What the store is doing right now, in words (a commit and its size, a checkpoint, queued writes)."""
         ...
 
+    def search_index_backlog(self) -> int:
+        """Messages stored and not yet in the search index (a search reads them directly);
+        0 where the index is written in the message's own commit."""
+        ...
+
     def set_commit_observer(self, observer: CommitObserver | None) -> None:
         """Called after every group commit (its size and duration); for metrics, never for correctness."""
         ...

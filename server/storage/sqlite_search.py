@@ -3,21 +3,27 @@
 The search index is ``message_search`` (schema version 12): an FTS5 table with the
 trigram tokenizer over the visible messages, kept in step with ``messages`` by
 triggers for edits, holds released, deletions and purges. New messages are indexed
-after their commit, never in it: the writer runs :func:`index_slice` as a transaction of
-its own (a few hundred messages at a time, when no write is waiting or when the backlog
-grows too long; see ``sqlite.INDEX_QUIET``), which indexes some groups'
-visible messages past their ``indexed_seq`` and moves it up; a search of a group whose
-index lags has the writer index that group's whole backlog first. The index's segments
-are merged by the writer too, in small steps (:func:`merge_step`), not by FTS5's
-automerge, whose merges take tens of milliseconds at once. A message's key in
+after their commit, never in it, and not at once: the writer indexes them with
+:func:`index_slice` (a transaction of its own, a few hundred messages at a time) when
+it has been idle for a moment, or between batches once a large backlog waits (see
+``sqlite.INDEX_QUIET``). Each group's index holds its messages up to ``indexed_seq``;
+a search reads the seqs above that (the newest, not yet indexed) directly from
+``messages``, then the index for the rest. So a search never waits for indexing, and
+a saturated server spends nothing on the index until it has time. The index's
+segments are merged by the writer too, in small steps (:func:`merge_step`), not by
+FTS5's automerge, whose merges take tens of milliseconds at once. A message's key in
 the index is ``(n << 32) | seq`` where ``n`` is its group's number in
 ``search_groups``, so one group's messages are one key range in seq order and a
 search reads that range from the newest end, stopping at ``limit``.
 
 - Three characters or more: one phrase query (``MATCH``); the trigram tokenizer
   turns it into consecutive trigrams, which is a case-insensitive substring match.
+- Read directly (the unindexed seqs): ``LIKE``, which folds ASCII case only, so a
+  query of three characters or more with a cased letter outside ASCII (``É``, ``Ж``)
+  has the writer index its group's backlog first and reads the index alone, whose
+  folding covers every script.
 - Two characters (too short for a trigram): first the newest ``SEARCH_WINDOW``
-  messages of the range are read directly (common pairs are answered here); then,
+  messages of the range (and any unindexed above them) are read directly (common pairs are answered here); then,
   if more are wanted, the instances of every trigram that starts with the pair
   (each indexed text ends with U+FFFF, so every occurrence of the pair starts one)
   are read from the index's ``fts5vocab`` table in one pass over that range of terms:
@@ -50,9 +56,9 @@ _INDEX_RANGES = ("WITH r(group_id, n, lo, hi) AS (VALUES {})"
                  " INSERT INTO message_search (rowid, text) SELECT (r.n << 32) | m.seq, m.text || char(65535)"
                  " FROM r CROSS JOIN messages m ON m.group_id = r.group_id AND m.seq > r.lo AND m.seq <= r.hi"
                  " WHERE m.held = 0 AND m.deleted_at IS NULL")
-# Whether a group (or, without a group id, any group) has messages the index still lacks.
-LAGGING = ("SELECT 1 FROM groups g JOIN search_groups s ON s.group_id = g.group_id"
-           " WHERE g.last_seq > s.indexed_seq")
+# A group's number in the index, how far its index reaches, and its last seq.
+_INDEX_STATE = ("SELECT s.n, s.indexed_seq, g.last_seq FROM search_groups s JOIN groups g"
+                " ON g.group_id = s.group_id WHERE s.group_id = ?")
 # Every group the index lags behind, and by how many seqs (the writer's backlog at start).
 BACKLOG = ("SELECT g.group_id, g.last_seq - s.indexed_seq FROM groups g JOIN search_groups s"
            " ON s.group_id = g.group_id WHERE g.last_seq > s.indexed_seq")
@@ -124,6 +130,17 @@ _PAIR = (f"SELECT {_COLS} FROM (SELECT DISTINCT doc FROM message_search_instance
          " WHERE messages.held = 0 AND messages.deleted_at IS NULL ORDER BY d.doc DESC")
 
 
+def scannable(query: str) -> bool:
+    """Whether ``LIKE`` (ASCII case folding) matches exactly what the index's case folding
+    matches for ``query``: every character is ASCII or has no case (Chinese, digits, ...)."""
+    return all(ord(c) < 128 or c.lower() == c.upper() for c in query)
+
+
+def like_pattern(query: str) -> str:
+    """``query`` as a ``LIKE ... ESCAPE '\\'`` pattern that matches it anywhere in a text."""
+    return "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def phrase(text: str) -> str:
     """``text`` as one FTS5 string: nothing in it is query syntax."""
     return '"' + text.replace('"', '""') + '"'
@@ -161,33 +178,56 @@ class SqliteSearchReads(SqliteReader):
         )
         return {gid: int(n) for gid, n in rows}
 
+    def _index_soon(self, group_id: str) -> None:
+        """A search read some of the group's messages directly: index that group next."""
+
     async def search_messages(
         self, group_id: str, floor_seq: int, query: str, before: int | None, limit: int
     ) -> list[HistoryRow]:
         if len(query) < 2 or SENTINEL in query or limit < 1:
             return []
-        if await self._fetchone(LAGGING + " AND g.group_id = ?", (group_id,)):
-            await self._catch_up_index(group_id)  # some of the group's messages are not in the index yet
-        row = await self._fetchone(
-            "SELECT s.n, g.last_seq FROM search_groups s JOIN groups g ON g.group_id = s.group_id"
-            " WHERE s.group_id = ?", (group_id,))
-        if row is None:
+        state = await self._fetchone(_INDEX_STATE, (group_id,))
+        if state is None:
             return []
-        base = int(row[0]) << KEY_SHIFT
+        n, indexed, last = (int(x) for x in state)
+        if indexed < last and len(query) >= 3 and not scannable(query):
+            await self._catch_up_index(group_id)  # LIKE cannot fold this query's case: the index alone
+            indexed = last
+        base = n << KEY_SHIFT
         lo = max(floor_seq, 0)  # results have lo < seq < hi
-        hi = min(int(row[1]) + 1, SEQ_END if before is None else before, SEQ_END)
+        hi = min(last + 1, SEQ_END if before is None else before, SEQ_END)
         if hi <= lo + 1:
             return []
+        # Seqs above `split` are read directly (newest first), those up to it through the index.
+        # `indexed` was read once, before both: the index holds every visible seq up to it.
+        split = max(lo, min(indexed, hi - 1))
+        if len(query) == 2:
+            split = max(lo, min(split, hi - 1 - SEARCH_WINDOW))
+            read = self._scan if scannable(query) else self._recent  # (one LIKE, or each case variant)
+            found = await read(group_id, split, hi, query, limit)
+        elif hi - 1 > split:
+            found = await self._scan(group_id, split, hi, query, limit)
+        else:
+            found = []
+        if indexed < hi - 1:
+            self._index_soon(group_id)
+        if len(found) >= limit or split <= lo:
+            return found
         if len(query) >= 3:
-            return await self._indexed(group_id, base, lo, hi, phrase(query), limit)
-        mid = max(lo, hi - 1 - SEARCH_WINDOW)
-        found = await self._recent(group_id, mid, hi, query, limit)
-        if len(found) < limit and mid > lo:
-            pair = _fold(query[0]) + _fold(query[1])
-            rows = await self._fetchall(_PAIR, (pair, pair + LAST_CHAR, base + lo, base + mid + 1,
-                                                limit - len(found), group_id, base))
-            found += [_row(r) for r in rows]
-        return found
+            return found + await self._indexed(group_id, base, lo, split + 1, phrase(query), limit - len(found))
+        pair = _fold(query[0]) + _fold(query[1])
+        rows = await self._fetchall(_PAIR, (pair, pair + LAST_CHAR, base + lo, base + split + 1,
+                                            limit - len(found), group_id, base))
+        return found + [_row(r) for r in rows]
+
+    async def _scan(self, group_id: str, lo: int, hi: int, query: str, limit: int) -> list[HistoryRow]:
+        """Messages with lo < seq < hi containing ``query`` (a :func:`scannable` one), read directly."""
+        rows = await self._fetchall(
+            f"SELECT {_COLS} FROM messages WHERE group_id = ? AND seq > ? AND seq < ?"
+            " AND held = 0 AND deleted_at IS NULL AND text LIKE ? ESCAPE '\\' ORDER BY seq DESC LIMIT ?",
+            (group_id, lo, hi, like_pattern(query), limit),
+        )
+        return [_row(r) for r in rows]
 
     async def _indexed(self, group_id: str, base: int, lo: int, hi: int, expr: str, limit: int) -> list[HistoryRow]:
         """Matches of ``expr`` with lo < seq < hi, newest first, through the index."""
