@@ -66,8 +66,10 @@ INDEX_MERGE_PAGES = 64  # pages written per merge step (FTS5's automerge writes 
 INDEX_MERGE_DEBT = 8  # merge steps owed (one per slice) before they run between batches
 # Under constant writes a PASSIVE checkpoint never finds the WAL fully copied with no
 # frame after it, so the WAL never starts over and grows without bound (252 MiB seen in a
-# saturation run). Past this size one checkpoint waits for the writer (TRUNCATE): it has
-# little left to copy after the PASSIVE one before it, so writes wait for milliseconds.
+# saturation run). Past this size the writer itself runs one TRUNCATE checkpoint between two
+# batches: it has little left to copy after the PASSIVE one before it. (Run from the
+# checkpoint connection, it took the write lock from the writer, whose busy handler then
+# slept in steps of up to 25 ms: commits were held 40-100 ms.)
 WAL_TRUNCATE_BYTES = 64 * 1024 * 1024
 
 _INSERT_MESSAGE = (
@@ -106,7 +108,8 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self._hot: sqlite3.Connection | None = None
         self._hot_pool: ThreadPoolExecutor | None = None
         self.hot_batches = 0
-        self.wal_truncations = 0  # checkpoints that had to wait for the writer (WAL past WAL_TRUNCATE_BYTES)
+        self.wal_truncations = 0  # TRUNCATE checkpoints that started the WAL over (past WAL_TRUNCATE_BYTES)
+        self._truncate_due = False
         # The search index (see INDEX_QUIET): its own connection, on the hot thread.
         self._idx: sqlite3.Connection | None = None
         self._lag: dict[str, int] = {}  # group id -> messages not yet indexed (a slice corrects the count)
@@ -208,20 +211,43 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         assert self._ckpt is not None
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL)
-            if self.batches == self._ckpt_at:
+            if self.batches == self._ckpt_at or self._truncate_due:
                 continue
             self._ckpt_at = self.batches
             self._ckpt_since = time.perf_counter()
             try:
                 await self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 if self._wal_bytes() > WAL_TRUNCATE_BYTES:
-                    async with self._ckpt.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
-                        busy, _, _ = await cur.fetchone() or (1, 0, 0)
-                    self.wal_truncations += 0 if busy else 1
+                    self._truncate_due = True  # the writer runs it between two batches
+                    self._wake.set()
             except Exception:
                 log.warning("WAL checkpoint failed; will retry", exc_info=True)
             finally:
                 self._ckpt_since = None
+
+    async def _truncate_wal(self) -> None:
+        """Copy what is left of the WAL into the database and start it over, between two batches.
+
+        On the writer's own sequence, so no commit waits for a lock meanwhile; it waits only
+        for readers still reading from the WAL.
+        """
+        self._ckpt_since = time.perf_counter()
+        try:
+            if self._hot is not None:
+                def truncate(db: sqlite3.Connection) -> Any:
+                    return db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+                row = await asyncio.get_running_loop().run_in_executor(self._hot_pool, truncate, self._hot)
+            else:
+                assert self._w is not None
+                async with self._w.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+                    row = await cur.fetchone()
+            self.wal_truncations += 0 if row is None or row[0] else 1
+        except Exception:
+            log.warning("WAL truncation failed; will retry", exc_info=True)
+        finally:
+            self._ckpt_since = None
+            self._truncate_due = False  # (until now no PASSIVE checkpoint starts: they would collide)
 
     def _wal_bytes(self) -> int:
         try:
@@ -464,6 +490,8 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             if self._searches:
                 await self._catch_up_searches()
                 continue
+            if self._truncate_due:
+                await self._truncate_wal()
             ops, raw, msgs, netlog = self.take()
             if ops or raw or msgs or netlog:
                 self._last_batch = loop.time()
