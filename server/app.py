@@ -98,6 +98,7 @@ class App:
         self._jobs: list[asyncio.Task[None]] = []
         self._record_open = False
         self.monitor = LoopMonitor(STALL_LOG_MS, self.store.in_flight)
+        self.quiet_connections = netlog.QuietConnections()
         self.operator: OperatorChannel | None = None
         # operations (server/operations.py): real client IPs, TLS, readiness, metrics
         self.trusted = proxy.parse_networks(cfg.server.trusted_proxies)
@@ -142,6 +143,7 @@ class App:
         self.operator = OperatorChannel(self, self.cfg.admin.socket)
         await self.operator.start()
         self.monitor.start()
+        self._jobs.append(asyncio.create_task(self.quiet_connections.run_forever(self), name="netlog-quiet"))
         if self.cfg.metrics.port:  # every node: its own connections, loop and store
             self.metrics_port = METRICS.serve(self.cfg.metrics.host, self.cfg.metrics.port)
         if self.cluster is None:
@@ -205,6 +207,7 @@ class App:
                 await record.checkpoint(self)
             except Exception:
                 log.exception("the final enforcement-record checkpoint could not be written")
+        self.quiet_connections.flush(self)  # (the connections closed above are counted by now)
         await self.store.close()
         await self.sms.aclose()
         await self.id_verifier.aclose()
@@ -289,7 +292,6 @@ class App:
         METRICS.connections_opened.inc()
         METRICS.pre_auth.inc()
         opened_ms, opened = self.now_ms(), time.monotonic()
-        netlog.opened(self, sess)
         self.arm_auth_timer(sess)
         if self.cluster is not None:
             self.cluster.opened(sess)

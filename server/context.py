@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from server.config import Config
     from server.loopmon import LoopMonitor
     from server.media.service import MediaService
+    from server.netlog import QuietConnections
     from server.providers import IdVerifier
     from server.security import IdentityVault, Passwords
     from server.session import Session
@@ -46,6 +47,7 @@ class Context(Protocol):
     mention_all_per_group: WindowCounter  # send with mention_all, per group id
     sessions: set[Session]
     monitor: LoopMonitor
+    quiet_connections: QuietConnections  # closed without logging in, counted per address (server/netlog.py)
     media: MediaService  # uploads in progress, media lists, signed URLs (server/media/)
 
     def attach(self, sess: Session, user: User, token_hash: bytes) -> None: ...

@@ -3,6 +3,16 @@
 One row per event in the ``netlog`` table of the same store as the messages,
 kept ``retention.days`` and purged with them (:mod:`server.retention`).
 
+A connection that logs in gets two rows when it closes: ``connect`` (stamped with
+the time it opened) and ``disconnect``. A connection that closes without ever
+logging in gets no row of its own: such connections are counted per address and
+written as one ``unauthenticated`` row per address every ``QUIET_FLUSH_SECONDS``
+(and at shutdown). Under a flood of connections that never log in (the server
+closes each after ``auth_timeout_seconds``, and a flood opens it again) two rows
+apiece were thousands of rows a second, whose commits held every message behind
+them for seconds. What such a connection did that the log records (a code
+request, a failed login) still has its own row, with its address and port.
+
 Writes are fire-and-forget: :func:`record` queues the row for the store's next
 group-commit batch and returns at once, so no connection or login ever waits
 for its log line. A write that fails is logged with the event it lost (never
@@ -32,8 +42,11 @@ log = logging.getLogger("qunguan.netlog")
 
 # The kinds written, for docs and exports.
 KINDS = (
-    "connect",        # a WebSocket connection opened: ip, detail.port, detail.subprotocol
-    "disconnect",     # it closed: user_id (if it had logged in), detail.code, detail.seconds
+    "connect",        # a connection that logged in opened (written when it closes, with the time it
+                      # opened): ip, user_id, detail.port, detail.subprotocol
+    "disconnect",     # it closed: user_id, detail.code, detail.seconds
+    "unauthenticated",  # connections from one address that closed without logging in, counted:
+                        # detail.connections, detail.first_opened, detail.last_closed (ms)
     "register",       # an account was created from this address
     "login_ok", "login_failed", "login_refused",  # refused: blacklisted or rate-limited
     "auth_ok", "auth_failed", "auth_refused",
@@ -43,8 +56,12 @@ KINDS = (
 )
 
 
-def record(app: Context, kind: str, user_id: str | None = None, ip: str | None = None, **detail: Any) -> None:
-    """Queue one network-log row; never awaits, never raises into the caller."""
+QUIET_FLUSH_SECONDS = 60.0
+
+
+def record(app: Context, kind: str, user_id: str | None = None, ip: str | None = None, *,
+           ts: int | None = None, **detail: Any) -> None:
+    """Queue one network-log row (at ``ts``, default now); never awaits, never raises into the caller."""
 
     def done(exc: BaseException | None) -> None:
         if exc is None:
@@ -55,7 +72,7 @@ def record(app: Context, kind: str, user_id: str | None = None, ip: str | None =
             log.error("network log %s (user %s, ip %s) was not written: %r", kind, user_id, ip, exc)
 
     try:
-        row = NetlogRow(app.now_ms(), kind, user_id, ip,
+        row = NetlogRow(app.now_ms() if ts is None else ts, kind, user_id, ip,
                         json.dumps(detail, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
         app.store.log_network(row, done)
     except Exception:
@@ -65,14 +82,15 @@ def record(app: Context, kind: str, user_id: str | None = None, ip: str | None =
 _SESSION_USER: Any = object()
 
 
-def session(app: Context, sess: Session, kind: str, user_id: Any = _SESSION_USER, **detail: Any) -> None:
+def session(app: Context, sess: Session, kind: str, user_id: Any = _SESSION_USER, *,
+            ts: int | None = None, **detail: Any) -> None:
     """A row about one connection: its address, and its user unless one is named (None: no user)."""
     if user_id is _SESSION_USER:
         user_id = sess.user.user_id if sess.user is not None else None
     port = _port(sess)
     if port is not None:
         detail["port"] = port
-    record(app, kind, user_id, sess.ip, **detail)
+    record(app, kind, user_id, sess.ip, ts=ts, **detail)
 
 
 def _port(sess: Session) -> int | None:
@@ -82,11 +100,41 @@ def _port(sess: Session) -> int | None:
         return None
 
 
-def opened(app: Context, sess: Session) -> None:
-    session(app, sess, "connect", subprotocol=sess.ws.subprotocol or "msgpack")
-
-
 def closed(app: Context, sess: Session, opened_ms: int, user_id: Any = _SESSION_USER) -> None:
-    """``user_id``: who was logged in, when the session does not know (a cluster's gateway)."""
-    session(app, sess, "disconnect", user_id, code=sess.ws.close_code,
-            seconds=round((app.now_ms() - opened_ms) / 1000, 3))
+    """A connection closed. ``user_id``: who was logged in, when the session does not know (a
+    cluster's gateway); a connection nobody logged in on is only counted (:class:`QuietConnections`)."""
+    if user_id is _SESSION_USER:
+        user_id = sess.user.user_id if sess.user is not None else None
+    now = app.now_ms()
+    if user_id is None:
+        app.quiet_connections.add(sess.ip, opened_ms, now)
+        return
+    session(app, sess, "connect", user_id, ts=opened_ms, subprotocol=sess.ws.subprotocol or "msgpack")
+    session(app, sess, "disconnect", user_id, code=sess.ws.close_code, seconds=round((now - opened_ms) / 1000, 3))
+
+
+class QuietConnections:
+    """Connections that closed without logging in, counted per address until the next :meth:`flush`."""
+
+    def __init__(self) -> None:
+        self._by_ip: dict[str | None, list[int]] = {}  # ip -> [connections, first opened, last closed]
+
+    def add(self, ip: str | None, opened_ms: int, closed_ms: int) -> None:
+        entry = self._by_ip.get(ip)
+        if entry is None:
+            self._by_ip[ip] = [1, opened_ms, closed_ms]
+        else:
+            entry[0] += 1
+            entry[1] = min(entry[1], opened_ms)
+            entry[2] = max(entry[2], closed_ms)
+
+    def flush(self, app: Context) -> None:
+        """One ``unauthenticated`` row per address counted since the last flush."""
+        counted, self._by_ip = self._by_ip, {}
+        for ip, (n, first, last) in counted.items():
+            record(app, "unauthenticated", None, ip, ts=last, connections=n, first_opened=first, last_closed=last)
+
+    async def run_forever(self, app: Context) -> None:
+        while True:
+            await asyncio.sleep(QUIET_FLUSH_SECONDS)
+            self.flush(app)

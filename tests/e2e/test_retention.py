@@ -331,6 +331,8 @@ async def test_network_log_records_connections_logins_and_code_requests(server):
     assert by_kind["login_failed"][1] == uid  # the account someone tried
     assert json.loads(by_kind["connect"][3])["port"] > 0
     assert any(r[0] == "disconnect" and r[1] == uid for r in rows)
+    # Only connections that logged in have connect/disconnect rows (`bad` is counted per address instead).
+    assert all(r[1] == uid for r in rows if r[0] in ("connect", "disconnect"))
     code = json.loads(by_kind["code_request"][3])
     phone_hmac = sql(server, "SELECT phone_hmac FROM users WHERE user_id = ?", uid)[0][0]
     assert code["phone_hmac"] == bytes(phone_hmac).hex()
