@@ -59,15 +59,16 @@ def audit_actions(server):
 
 async def test_warning_deadline_that_passes_is_reported_overdue(server):
     owner, gid, [m] = await setup_group(server)
-    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5)).isoformat()
-    rc, out, _ = await server.admin("warn-group", gid, "--reason", "请在期限内整改", "--deadline", soon)
+    # Far enough ahead for the checks before it on a slow, busy machine (each admin call is a process).
+    deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=6)
+    rc, out, _ = await server.admin("warn-group", gid, "--reason", "请在期限内整改", "--deadline", deadline.isoformat())
     assert rc == 0
     ev = await m.next_event("notice", timeout=WITHIN)
     assert ev["kind"] == "warning" and ev["sanction_id"] and ev["by"] == "operator"
     row = await one_sanction(server, "warning", "--group", gid)
     assert row["status"] == "in_force" and row["id"] == ev["sanction_id"] and row["actor"] == "operator"
     assert await sanctions(server, "--overdue") == []
-    await asyncio.sleep(1.8)
+    await asyncio.sleep((deadline - dt.datetime.now(dt.UTC)).total_seconds() + 0.3)
     [overdue] = await sanctions(server, "--overdue")
     assert overdue["id"] == row["id"] and overdue["status"] == "overdue" and overdue["target_id"] == gid
     # A warning with no deadline is never overdue; a lifted one is no longer.
