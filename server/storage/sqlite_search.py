@@ -222,12 +222,7 @@ class SqliteSearchReads(SqliteReader):
 
     async def _scan(self, group_id: str, lo: int, hi: int, query: str, limit: int) -> list[HistoryRow]:
         """Messages with lo < seq < hi containing ``query`` (a :func:`scannable` one), read directly."""
-        rows = await self._fetchall(
-            f"SELECT {_COLS} FROM messages WHERE group_id = ? AND seq > ? AND seq < ?"
-            " AND held = 0 AND deleted_at IS NULL AND text LIKE ? ESCAPE '\\' ORDER BY seq DESC LIMIT ?",
-            (group_id, lo, hi, like_pattern(query), limit),
-        )
-        return [_row(r) for r in rows]
+        return await self._read_directly(group_id, lo, hi, "text LIKE ? ESCAPE '\\'", [like_pattern(query)], limit)
 
     async def _indexed(self, group_id: str, base: int, lo: int, hi: int, expr: str, limit: int) -> list[HistoryRow]:
         """Matches of ``expr`` with lo < seq < hi, newest first, through the index."""
@@ -237,10 +232,15 @@ class SqliteSearchReads(SqliteReader):
     async def _recent(self, group_id: str, lo: int, hi: int, pair: str, limit: int) -> list[HistoryRow]:
         """Messages with lo < seq < hi containing the two characters ``pair`` in any case, read directly."""
         variants = sorted({a + b for a, b in product(_cases(pair[0]), _cases(pair[1]))})
-        contains = " OR ".join("instr(text, ?) > 0" for _ in variants)
+        contains = "(" + " OR ".join("instr(text, ?) > 0" for _ in variants) + ")"
+        return await self._read_directly(group_id, lo, hi, contains, variants, limit)
+
+    async def _read_directly(self, group_id: str, lo: int, hi: int, contains: str, params: list[str],
+                             limit: int) -> list[HistoryRow]:
+        """Visible messages with lo < seq < hi whose text satisfies ``contains``, newest first, from ``messages``."""
         rows = await self._fetchall(
             f"SELECT {_COLS} FROM messages WHERE group_id = ? AND seq > ? AND seq < ?"
-            f" AND held = 0 AND deleted_at IS NULL AND ({contains}) ORDER BY seq DESC LIMIT ?",
-            (group_id, lo, hi, *variants, limit),
+            f" AND held = 0 AND deleted_at IS NULL AND {contains} ORDER BY seq DESC LIMIT ?",
+            (group_id, lo, hi, *params, limit),
         )
         return [_row(r) for r in rows]
