@@ -27,6 +27,7 @@ from protocol.errors import ContractError, FrameError
 from protocol.messages import OP_TYPES, decode_request
 from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply
 from server import gcpolicy, infopage, netlog, operations, proxy, record, retention, sdnotify
+from server.admission import HandshakeGate
 from server.config import Config
 from server.content import build_filter
 from server.handlers import DEFERRED, load_all
@@ -81,6 +82,7 @@ class App:
         self.failed_logins_per_ip = WindowCounter(rl.failed_logins_per_ip_per_hour, HOUR)
         self.failed_logins_per_user = WindowCounter(rl.failed_logins_per_ip_per_hour, HOUR)
         self.connections_per_ip = WindowCounter(rl.connections_per_ip_per_minute, 60.0)
+        self.handshakes = HandshakeGate(cfg.server.handshakes_per_ip_per_second, cfg.server.handshakes_per_second)
         self.reports_per_user = WindowCounter(rl.reports_per_hour, HOUR)
         self.reports_when_mostly_rejected = WindowCounter(rl.reports_per_hour_when_mostly_rejected, HOUR)
         self.mention_all_per_group = WindowCounter(rl.mention_all_per_group_per_hour, HOUR)
@@ -139,6 +141,8 @@ class App:
             ping_interval=30,
             ping_timeout=30,
             close_timeout=2,  # a peer that ignores our close frame is dropped after this
+            backlog=s.listen_backlog,
+            open_timeout=s.handshake_timeout_seconds,  # (asyncio's default, 100, overflowed under bursts of reconnects)
         )
         self.operator = OperatorChannel(self, self.cfg.admin.socket)
         await self.operator.start()
@@ -193,6 +197,7 @@ class App:
         self.readiness.stopping = True
         METRICS.stop()
         await self.monitor.stop()
+        self.handshakes.close()
         for job in self._jobs:
             job.cancel()
         if self.operator is not None:
@@ -224,7 +229,7 @@ class App:
     # -- HTTP side -----------------------------------------------------------
     def _process_request(
         self, conn: ServerConnection, request: HttpRequest
-    ) -> HttpResponse | Coroutine[None, None, HttpResponse] | None:
+    ) -> HttpResponse | Coroutine[None, None, HttpResponse | None] | None:
         path = request.path.split("?", 1)[0]
         if path == "/ws":
             refused = web_routes.refuse_foreign_origin(conn, request, self.cfg.server.allowed_origins)
@@ -234,7 +239,8 @@ class App:
             if self.connections_per_ip.hit(ip, time.monotonic()) > 0:
                 METRICS.rate_limited("connections_per_ip")
                 return conn.respond(http.HTTPStatus.TOO_MANY_REQUESTS, "too many connections\n")
-            return None
+            turn = self.handshakes.admit(ip)
+            return None if turn is None else _after(turn)
         if path == "/healthz":
             return conn.respond(http.HTTPStatus.OK, "ok\n")
         if path == "/readyz":
@@ -407,6 +413,13 @@ class App:
         sess.identity_changed()
         METRICS.authenticated.dec()
         METRICS.pre_auth.inc()
+
+
+async def _after(turn: asyncio.Future[None]) -> HttpResponse | None:
+    """Wait for the handshake's turn (server/admission.py), then let websockets accept it. If the
+    handshake times out meanwhile, this is cancelled and so is ``turn``: it gives up its place."""
+    await turn
+    return None
 
 
 def _select_subprotocol(conn: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:

@@ -339,6 +339,16 @@ class ServerConfig:
     port: int = setting(8765, between(0, 65535))  # 0 = pick a free port
     max_frame_bytes: int = setting(1048576, at_least(1024))
     auth_timeout_seconds: float = setting(10.0, above(0))
+    # Opening handshakes a second, per client address and in all; those over wait for their
+    # turn (server/admission.py) rather than being refused. 0 = no pacing.
+    handshakes_per_ip_per_second: float = setting(50.0, at_least(0))
+    handshakes_per_second: float = setting(1000.0, at_least(0))
+    # From the TCP connection to the upgrade's answer, waiting for the turn included: a
+    # connection that takes longer (a slow request, or a long line) is dropped.
+    handshake_timeout_seconds: float = setting(60.0, between(1, 600))
+    # Connections the kernel queues for accept(); past it new ones are dropped and retried by
+    # their clients a second or more later. Capped by net.core.somaxconn.
+    listen_backlog: int = setting(2048, between(1, 65535))
     # Outgoing bytes buffered for one connection before a slow reader is closed with 1013.
     max_outbox_bytes: int = setting(1048576, at_least(65536))
     compression: bool = setting(False)  # permessage-deflate

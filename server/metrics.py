@@ -36,6 +36,11 @@ class Metrics:
         self.authenticated = self.connections.labels("authenticated")
         self.connections_opened = Counter("qunguan_connections_opened", "WebSocket connections accepted",
                                           registry=r)
+        self.handshakes_waiting = Gauge("qunguan_handshakes_waiting",
+                                        "Opening handshakes waiting for their turn (server.handshakes_*)",
+                                        registry=r)
+        self.handshakes_paced = Counter("qunguan_handshakes_paced",
+                                        "Opening handshakes that waited for their turn", registry=r)
         self._closes = Counter("qunguan_connection_closes", "Closed connections by WebSocket close code",
                                ["code"], registry=r)
         self._close_children: dict[int | None, Any] = {}

@@ -40,7 +40,8 @@ access_log = logging.getLogger("qunguan.access")
 # Keys read once at start (the listener, the store, providers, key store, the metrics
 # endpoint): a new value in the file is logged and takes effect at the next restart.
 RESTART_KEYS = (
-    "server.host", "server.port", "server.max_frame_bytes", "server.compression",
+    "server.host", "server.port", "server.listen_backlog", "server.handshake_timeout_seconds",
+    "server.max_frame_bytes", "server.compression",
     "server.log_json", "server.tls_cert", "server.tls_key",  # TLS on/off; a new certificate is reloaded
     "storage.url",
     "cluster.broker_url", "cluster.node_id", "cluster.name", "cluster.lease_seconds", "cluster.request_timeout_seconds",
@@ -154,6 +155,7 @@ def apply_rate_limits(app: App) -> None:
     app.failed_logins_per_ip.limit = rl.failed_logins_per_ip_per_hour
     app.failed_logins_per_user.limit = rl.failed_logins_per_ip_per_hour
     app.connections_per_ip.limit = rl.connections_per_ip_per_minute
+    app.handshakes.set_rates(app.cfg.server.handshakes_per_ip_per_second, app.cfg.server.handshakes_per_second)
     app.reports_per_user.limit = rl.reports_per_hour
     app.reports_when_mostly_rejected.limit = rl.reports_per_hour_when_mostly_rejected
     app.mention_all_per_group.limit = rl.mention_all_per_group_per_hour

@@ -1,0 +1,65 @@
+"""The handshake gate: WebSocket opening handshakes paced per client address and in all.
+
+Under a connection flood the costly part of a connection is its opening
+handshake and, for one that never logs in, its close at
+``server.auth_timeout_seconds``: a flood that reopens each closed connection
+at once keeps the event loop busy with handshakes, and the chat of everyone
+already connected waits behind them. The gate answers a handshake over
+``server.handshakes_per_ip_per_second`` (or ``server.handshakes_per_second``
+in all) later instead of refusing it: the connection waits, its request read
+but unanswered, for its address's turn (governance/pacing.py). A waiting
+connection costs a socket and a few objects, no CPU; one still waiting at the
+handshake timeout (websockets' ``open_timeout``, 10 s) is dropped, so it costs
+no more than one that never sent a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from governance.pacing import Pacer
+from server.metrics import METRICS
+
+
+class HandshakeGate:
+    def __init__(self, per_ip: float, total: float) -> None:
+        self.pacer: Pacer[asyncio.Future[None]] = Pacer(per_ip, total)
+        self._timer: asyncio.TimerHandle | None = None
+
+    def set_rates(self, per_ip: float, total: float) -> None:
+        self.pacer.set_rates(per_ip, total)
+        self.close()
+        self._release()  # a higher rate lets waiters through now
+
+    def admit(self, ip: str) -> asyncio.Future[None] | None:
+        """None: the handshake goes ahead now. Else a future done at its turn (cancel it to give up)."""
+        pacer = self.pacer
+        if pacer.disabled:
+            return None
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if pacer.offer(ip, fut, time.monotonic()):
+            return None
+        METRICS.handshakes_paced.inc()
+        METRICS.handshakes_waiting.set(pacer.waiting)
+        if self._timer is None:
+            self._release()
+        return fut
+
+    def _release(self) -> None:
+        self._timer = None
+        admitted, again = self.pacer.release(time.monotonic(), _still_waiting)
+        for fut in admitted:
+            fut.set_result(None)
+        METRICS.handshakes_waiting.set(self.pacer.waiting)
+        if again is not None:
+            self._timer = asyncio.get_running_loop().call_later(again, self._release)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _still_waiting(fut: asyncio.Future[None]) -> bool:
+    return not fut.done()

@@ -1,0 +1,55 @@
+"""Opening handshakes paced per address (server/admission.py): a crowd of new connections from one
+address waits its turn, other addresses do not wait behind it, and connected users are not held up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from websockets.asyncio.client import connect
+
+from tests.e2e.harness import open_group
+
+JSON = ["qunguan.v1+json"]
+
+
+async def _opened_after(url: str, t0: float, **kw) -> float:
+    """Seconds from ``t0`` until a connection's upgrade was answered (the connection stays open)."""
+    ws = await connect(url, subprotocols=JSON, open_timeout=30, **kw)  # type: ignore[arg-type]
+    took = time.monotonic() - t0
+    await ws.close()
+    return took
+
+
+async def test_a_crowd_from_one_address_is_paced_and_nobody_else_waits(make_server, monkeypatch):
+    monkeypatch.setenv("QUNGUAN_SERVER_HANDSHAKES_PER_IP_PER_SECOND", "4")
+    srv = make_server()
+    owner = await srv.user()
+    gid = await open_group(owner)
+
+    t0 = time.monotonic()
+    crowd = [asyncio.create_task(_opened_after(srv.url, t0)) for _ in range(12)]
+    await asyncio.sleep(0.3)  # the crowd's first four are in; the other eight wait in line
+
+    # Another address is answered at once, ahead of the line.
+    other = await _opened_after(srv.url, time.monotonic(), local_addr=("127.0.0.2", 0))
+    assert other < 0.5
+    # A connected user's requests are not held up either.
+    sent = time.monotonic()
+    await owner.send(gid, "still here")
+    assert time.monotonic() - sent < 0.5
+
+    times = sorted(await asyncio.gather(*crowd))
+    assert max(times[:4]) < 0.5, times  # its burst (one second's worth)
+    assert times[-1] >= 1.5, times  # then four a second: the eighth waited about two seconds
+    assert times[-1] < 8, times
+    await owner.close()
+
+
+async def test_pacing_off_answers_a_crowd_at_once(make_server, monkeypatch):
+    monkeypatch.setenv("QUNGUAN_SERVER_HANDSHAKES_PER_IP_PER_SECOND", "0")
+    monkeypatch.setenv("QUNGUAN_SERVER_HANDSHAKES_PER_SECOND", "0")
+    srv = make_server()
+    t0 = time.monotonic()
+    times = await asyncio.gather(*(_opened_after(srv.url, t0) for _ in range(40)))
+    assert max(times) < 3, times

@@ -1,0 +1,35 @@
+"""The handshake gate (server/admission.py): futures at each turn, a cancelled waiter gives up its place."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from server.admission import HandshakeGate
+
+
+async def test_waiters_get_their_turn_in_order_and_a_cancelled_one_is_skipped() -> None:
+    gate = HandshakeGate(per_ip=5, total=0)
+    assert all(gate.admit("198.51.100.7") is None for _ in range(5))  # the burst
+    first, gone, last = (gate.admit("198.51.100.7") for _ in range(3))
+    assert first is not None and gone is not None and last is not None
+    assert gate.admit("203.0.113.1") is None  # another address: its own bucket
+    gone.cancel()  # its handshake timed out
+    t0 = time.monotonic()
+    await first
+    assert not last.done()
+    await last
+    took = time.monotonic() - t0
+    assert 0.3 <= took < 0.5  # the second token (0.4 s), not the third: the cancelled waiter took none
+    assert gate.pacer.waiting == 0
+    gate.close()
+
+
+async def test_turning_pacing_off_lets_every_waiter_through() -> None:
+    gate = HandshakeGate(per_ip=1, total=0)
+    assert gate.admit("a") is None
+    waiters = [gate.admit("a") for _ in range(5)]
+    gate.set_rates(0, 0)  # a config reload
+    await asyncio.wait_for(asyncio.gather(*waiters), 0.5)  # type: ignore[arg-type]
+    assert gate.admit("a") is None
+    gate.close()
