@@ -206,7 +206,7 @@ async def run_mode(args: argparse.Namespace) -> dict[str, Any]:
     baseline = qunguan = None
     try:
         baseline = start_baseline(workdir)
-        qunguan = start_qunguan(workdir, args.qunguan_root)
+        qunguan = start_qunguan(workdir, args.qunguan_root, pacing=args.flood)
         if args.tail:
             plan = tail.QUICK_TAIL if args.quick else tail.TailPlan()
             if args.tail_seconds is not None:

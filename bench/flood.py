@@ -2,18 +2,22 @@
 
     python -m bench.flood --host H --port P --kind qunguan --unauth 10000 --tokens FILE
 
-* ``--unauth N``: N connections that upgrade and then never authenticate (never
-  name a room, on the baseline). When the server closes one (qunguan does at
-  ``server.auth_timeout_seconds``), it is opened again at once, so N stay open
-  or opening for the whole run;
+* ``--unauth N``: N connections that send their upgrade request and then never
+  authenticate (never name a room, on the baseline). Each counts as open from
+  its TCP connection on, answered or not: qunguan paces handshakes per address
+  (``server.handshakes_per_ip_per_second``), so most of them wait for an answer.
+  When the server closes one (qunguan does at ``server.auth_timeout_seconds``
+  after the upgrade, or at its handshake timeout while it waits), it is opened
+  again at once, so N stay open for the whole run;
 * ``--tokens FILE``: one line per idle connection: a token to ``auth`` with
   (qunguan) or a room to name (the baseline); held open without a word.
 
 Each process may hold only ``RLIMIT_NOFILE`` descriptors (20,000 on the
 benchmark machine), so the flood runs here and the driver keeps its own for the
-measured group. The unauthenticated connections come from 127.0.0.2 and the
-idle ones from 127.0.0.3 (loopback answers on all of 127/8), so the two sets do
-not share one address's ephemeral ports. A status line (JSON) goes to stdout
+measured group. The unauthenticated connections come from one address,
+127.0.0.2 (one attacker), and the idle ones from 200 others, 127.0.1.1 to
+127.0.1.200 (users; loopback answers on all of 127/8), so the sets do not share
+one address's ephemeral ports. A status line (JSON) goes to stdout
 every second; ``ready`` once every connection was opened once. The helper ends
 when its stdin closes.
 """
@@ -32,13 +36,14 @@ from bench.baseline import raise_nofile
 from bench.loadgen import Load, RawConn, client_frame
 
 UNAUTH_ADDR = "127.0.0.2"
-IDLE_ADDR = "127.0.0.3"
+IDLE_ADDRS = [f"127.0.1.{i}" for i in range(1, 201)]
 
 
 class Flood:
     def __init__(self, load: Load) -> None:
         self.load = load
         self.unauth_open = 0
+        self.unauth_upgraded = 0  # of those, answered with 101 so far (in all, reopened ones too)
         self.idle_open = 0
         self.reopened = 0
         self.failed = 0
@@ -46,10 +51,14 @@ class Flood:
         self.last_error = ""
         self.stopping = False
 
-    async def open(self, local: str, hello: bytes | None) -> RawConn:
+    async def open(self, local: str, hello: bytes | None, answered: bool = True) -> RawConn:
+        """A connection that has sent its upgrade request; with ``answered``, upgraded too."""
         loop = asyncio.get_running_loop()
         _, conn = await loop.create_connection(lambda: RawConn(self.load), self.load.host, self.load.port,
                                                local_addr=(local, 0))
+        if not answered:
+            conn.ready.add_done_callback(self._answered)
+            return conn
         await asyncio.wait_for(conn.ready, 60)
         if hello is not None:
             reply = await conn.request(hello)
@@ -67,7 +76,7 @@ class Flood:
         while not self.stopping:
             try:
                 async with sem:
-                    conn = await self.open(UNAUTH_ADDR, None)
+                    conn = await self.open(UNAUTH_ADDR, None, answered=False)
             except Exception as exc:
                 self.failed += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -84,11 +93,15 @@ class Flood:
             finally:
                 self.unauth_open -= 1
 
-    async def idle(self, sem: asyncio.Semaphore, hello: bytes) -> RawConn | None:
+    def _answered(self, ready: asyncio.Future[None]) -> None:
+        if not ready.cancelled() and ready.exception() is None:  # (an exception: closed unanswered)
+            self.unauth_upgraded += 1
+
+    async def idle(self, sem: asyncio.Semaphore, hello: bytes, addr: str) -> RawConn | None:
         for _ in range(3):
             try:
                 async with sem:
-                    conn = await self.open(IDLE_ADDR, hello)
+                    conn = await self.open(addr, hello)
             except Exception as exc:
                 self.failed += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -104,7 +117,8 @@ class Flood:
         self.idle_closed += 1
 
     def status(self, ready: bool) -> str:
-        return json.dumps({"ready": ready, "unauth_open": self.unauth_open, "idle_open": self.idle_open,
+        return json.dumps({"ready": ready, "unauth_open": self.unauth_open,
+                           "unauth_upgraded": self.unauth_upgraded, "idle_open": self.idle_open,
                            "reopened": self.reopened, "failed": self.failed, "idle_closed": self.idle_closed,
                            "last_error": self.last_error})
 
@@ -128,7 +142,8 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.sleep(1.0)
 
     reporter = asyncio.create_task(report())
-    idle_conns = await asyncio.gather(*(flood.idle(sem, h) for h in hellos))
+    idle_conns = await asyncio.gather(*(flood.idle(sem, h, IDLE_ADDRS[i % len(IDLE_ADDRS)])
+                                        for i, h in enumerate(hellos)))
     await asyncio.gather(*(ev.wait() for ev in firsts))
     ready = True
     print(flood.status(ready), flush=True)

@@ -101,13 +101,26 @@ def write_word_list(path: Path, n: int = WORD_LIST_TERMS, seed: int = 2017) -> s
     return ordered[n // 2]
 
 
-def write_qunguan_config(workdir: Path, storage_url: str | None = None) -> tuple[Path, str]:
-    """The config file and one listed term; ``storage_url`` replaces the SQLite file (e.g. PostgreSQL)."""
+# Handshake pacing (server/admission.py) would make the scenarios' set-up, which opens
+# thousands of connections from one address, wait; only --flood measures it (at its defaults).
+NO_PACING = "handshakes_per_ip_per_second = 0\nhandshakes_per_second = 0\n"
+
+
+def write_qunguan_config(workdir: Path, storage_url: str | None = None, pacing: bool = False,
+                         qunguan_root: Path | None = None) -> tuple[Path, str]:
+    """The config file and one listed term; ``storage_url`` replaces the SQLite file (e.g. PostgreSQL).
+
+    ``pacing``: keep the handshake pacing's defaults; else turn it off (where the server at
+    ``qunguan_root`` has it: older checkouts, compared with ``--qunguan-root``, do not).
+    """
     term = write_word_list(workdir / "words.txt")
     cfg = workdir / "qunguan.toml"
     text = QUNGUAN_CONFIG
     if storage_url is not None:
         text = text.replace('url = "sqlite:///qunguan.db"', f'url = "{storage_url}"', 1)
+    server_config = (qunguan_root or ROOT) / "server" / "config.py"
+    if not pacing and "handshakes_per_ip_per_second" in server_config.read_text(encoding="utf-8"):
+        text = text.replace('log_level = "WARNING"\n', 'log_level = "WARNING"\n' + NO_PACING, 1)
     cfg.write_text(text, encoding="utf-8")
     return cfg, term
 
@@ -326,11 +339,12 @@ def start_baseline(workdir: Path) -> ServerProc:
     return ServerProc("baseline", argv, d).start()
 
 
-def start_qunguan(workdir: Path, qunguan_root: Path | None = None, storage_url: str | None = None) -> ServerProc:
+def start_qunguan(workdir: Path, qunguan_root: Path | None = None, storage_url: str | None = None,
+                  pacing: bool = False) -> ServerProc:
     """qunguan from this checkout, or from ``qunguan_root`` (another checkout, to compare versions)."""
     d = workdir / "qunguan"
     d.mkdir(parents=True, exist_ok=True)
-    cfg, term = write_qunguan_config(d, storage_url)
+    cfg, term = write_qunguan_config(d, storage_url, pacing, qunguan_root)
     argv = [sys.executable, "-m", "bench.run_qunguan", "serve", "--config", str(cfg)]
     srv = ServerProc("qunguan", argv, d)
     srv.listed_term = term

@@ -37,7 +37,7 @@ import msgpack
 
 from bench.loadgen import Load, RawConn, client_frame, percentile
 from bench.population import Population, populate
-from bench.servers import Meters, ServerProc
+from bench.servers import Meters, ServerProc, cpu_seconds
 
 STALL_LINE = re.compile(r"event loop stalled (\d+) ms: (.*)$")
 
@@ -220,9 +220,15 @@ async def paced_raw(load: Load, rate: float, measure: float, warmup: float, cap:
 
 
 def summarise(r: dict[str, Any]) -> dict[str, Any]:
-    lats = sorted(r.pop("latencies_ns"))
+    arrived = r.pop("latencies_ns")
+    lats = sorted(arrived)
     rate = r["target_msgs_per_s"]
+    # p99 of each tenth of the phase (the samples in arrival order): a burst shows as one high window
+    tenth = max(1, len(arrived) // 10)
+    windows = [_ms(percentile(sorted(arrived[i:i + tenth]), 0.99)) for i in range(0, tenth * 10, tenth)] \
+        if len(arrived) >= 10 else []
     return {
+        "p99_by_tenth_ms": windows,
         "rate": rate,
         "achieved_msgs_per_s": round(r["achieved_msgs_per_s"], 1),
         "skipped": r["skipped"],
@@ -494,7 +500,20 @@ async def run_flood(baseline: ServerProc, qunguan: ServerProc, plan: FloodPlan, 
                 await helper.stop()
             await load.close_all()
             await asyncio.sleep(1.0)
+            await _settle(srv)
     return out
+
+
+async def _settle(srv: ServerProc, limit: float = 20.0) -> None:
+    """Wait (at most ``limit`` s) until ``srv`` uses under 5 % of a core: a server that held the
+    flood's 20,000 connections spends seconds closing them, which the next server's unloaded
+    phase would otherwise share the machine with."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        before = cpu_seconds(srv.pid)
+        await asyncio.sleep(0.5)
+        if cpu_seconds(srv.pid) - before < 0.025:
+            return
 
 
 def flood_targets(out: dict[str, Any]) -> list[dict[str, Any]]:
