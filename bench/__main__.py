@@ -5,7 +5,7 @@
     python -m bench --scenarios a,c,f     # a subset
     python -m bench --out bench/results/  # where the JSON goes (timestamped + latest.json)
     python -m bench --tail                # paced tail latency, groups of 10 and 100 (about 6 minutes)
-    python -m bench --flood               # a chatting group under connection floods (about 3 minutes)
+    python -m bench --flood               # a chatting group under connection floods (about 9 minutes)
     python -m bench --cluster             # (a)-(d) on 1 node SQLite, 1 node PostgreSQL, 3 nodes (about 6 minutes)
 """
 
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="--cluster: the node the senders connect to (default: gateway n2; the others go to n1, "
                         "the home, and n3)")
     p.add_argument("--tail-seconds", type=float, default=None,
-                   help="--tail/--flood/--cluster: seconds of each measured paced phase (default 60 / 20; "
+                   help="--tail/--flood/--cluster: seconds of each measured paced phase (default 60 / 120; "
                         "--cluster: 10, for the group of 100 only)")
     p.add_argument("--rounds", type=int, default=None, help="--tail: paced rounds per server (default 2)")
     args = p.parse_args(argv)

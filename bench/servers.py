@@ -178,15 +178,15 @@ def tcp_backlogs(server_port: int, client_ports: set[int]) -> dict[int, tuple[in
     return {p: (tx.get(p, 0), rx.get(p, 0)) for p in client_ports}
 
 
-def machine_cpu_seconds() -> tuple[float, float, float]:
-    """All cores since boot, in seconds: (busy, softirq, user+nice+system).
+def machine_cpu_seconds() -> tuple[float, float, float, float]:
+    """All cores since boot, in seconds: (busy, softirq, user+nice+system, steal).
 
     busy excludes idle and iowait; softirq is mostly loopback TCP work, which no
     process is charged for.
     """
     with open("/proc/stat", "rb") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    return ((sum(v[:8]) - v[3] - v[4]) / CLK_TCK, v[6] / CLK_TCK, (v[0] + v[1] + v[2]) / CLK_TCK)
+    return ((sum(v[:8]) - v[3] - v[4]) / CLK_TCK, v[6] / CLK_TCK, (v[0] + v[1] + v[2]) / CLK_TCK, v[7] / CLK_TCK)
 
 
 class Meters:
@@ -195,7 +195,9 @@ class Meters:
     ``server_cpu_pct`` and ``gen_cpu_pct``: the server process (all its threads)
     and this process. ``machine_cpu_pct``: all busy time on the machine;
     ``softirq_cpu_pct``: its part in softirq (loopback TCP); ``others_cpu_pct``:
-    user+system time of every other process (anything else running disturbs the run).
+    user+system time of every other process (anything else running disturbs the run);
+    ``steal_cpu_pct``: time the hypervisor ran something else while this VM's CPUs had work
+    (every thread of the machine stops meanwhile: a stall no process causes).
     ``parts``: more processes of the system under test by name (``--cluster``: the other
     nodes, PostgreSQL's backends, NATS), each reported as ``cpu_pct[name]`` and not
     counted among the others.
@@ -224,10 +226,11 @@ class Meters:
             "gen_cpu_pct": round(d[1], 1),
             "machine_cpu_pct": round(d[2], 1),
             "softirq_cpu_pct": round(d[3], 1),
-            "others_cpu_pct": round(max(0.0, d[4] - d[0] - d[1] - sum(d[5:])), 1),
+            "others_cpu_pct": round(max(0.0, d[4] - d[0] - d[1] - sum(d[6:])), 1),
+            "steal_cpu_pct": round(d[5], 1),
         }
         if self.parts:
-            self.result["cpu_pct"] = {k: round(v, 1) for k, v in zip(self.parts, d[5:], strict=True)}
+            self.result["cpu_pct"] = {k: round(v, 1) for k, v in zip(self.parts, d[6:], strict=True)}
         return self.result
 
 

@@ -63,7 +63,7 @@ class FloodPlan:
     members: int = 100
     senders: int = 10
     rate: float = 200.0  # messages/s into the group
-    measure: float = 20.0
+    measure: float = 120.0  # past server.handshake_timeout_seconds (60): the flood's churn in its steady state
     warmup: float = 1.0
     unauth: int = 10_000
     idle: int = 10_000
