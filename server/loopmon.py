@@ -5,11 +5,15 @@ loop's lag. When it exceeds ``threshold_ms`` the monitor logs one line with the
 verdict: the garbage-collector passes that ran meanwhile (generation and
 pause, from ``gc.callbacks``), what the store had in flight (a commit: since
 when and how big; a WAL checkpoint), and which background jobs were running
-(:func:`LoopMonitor.job`). The same figures are kept as counters
-(``stalls``, ``max_lag_ms``, ``lag_samples``) for metrics.
+(:func:`LoopMonitor.job`), and where the loop's thread was meanwhile (Linux:
+``/proc/thread-self/schedstat`` and ``/proc/stat``): running (Python, or the
+kernel on its behalf), waiting for a CPU (other processes), or neither (asleep
+on a lock such as the GIL, or stopped by the hypervisor: its steal time is
+given too). The same figures are kept as counters (``stalls``, ``max_lag_ms``,
+``lag_samples``) for metrics.
 
-All of it is cheap enough for production: one timer callback every 10 ms and a
-GC callback that only reads a clock.
+All of it is cheap enough for production: one timer callback every 10 ms (with
+two small reads from /proc) and a GC callback that only reads a clock.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -27,6 +32,30 @@ log = logging.getLogger("qunguan.loop")
 
 TICK = 0.01  # seconds between ticks
 KEEP_GC = 64  # recent GC passes remembered
+STEAL_EVERY = 100  # ticks between readings of the machine's steal time
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _thread_times() -> tuple[int, int] | None:
+    """(ns this thread ran, ns it waited runnable for a CPU), or None off Linux."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as f:
+            ran, waited, _ = f.read().split()
+    except (OSError, ValueError):
+        return None
+    return int(ran), int(waited)
+
+
+def _steal() -> float | None:
+    """Seconds the hypervisor has run something else while this machine's CPUs had work (None: unknown).
+
+    /proc/stat is costly to generate on a large machine, so it is read once a second
+    and at a stall, not every tick."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            return int(f.readline().split()[8]) / _CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class LoopMonitor:
@@ -78,17 +107,31 @@ class LoopMonitor:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         expected = loop.time() + TICK
+        times = _thread_times()
+        steal, steal_at, ticks = _steal(), loop.time(), 0
         while True:
             await asyncio.sleep(max(0.0, expected - loop.time()))
             now = loop.time()
+            before, times = times, _thread_times()
             lag_ms = max(0.0, (now - expected) * 1000)
             self.lag_samples.append(lag_ms)
             if lag_ms > self.max_lag_ms:
                 self.max_lag_ms = lag_ms
+            ticks += 1
             if lag_ms > self.threshold_ms:
                 self.stalls += 1
-                self.last_verdict = self.verdict(lag_ms, window_s=(now - expected) + TICK)
+                window_s = (now - expected) + TICK
+                self.last_verdict = self.verdict(lag_ms, window_s)
+                if before is not None and times is not None:
+                    self.last_verdict += "; " + _thread_words(before, times, window_s)
+                steal_now = _steal()
+                if steal is not None and steal_now is not None:
+                    stolen_ms = (steal_now - steal) * 1000
+                    self.last_verdict += f"; machine steal {stolen_ms:.0f} ms in the last {now - steal_at:.1f} s"
+                steal, steal_at, ticks = steal_now, now, 0
                 log.warning("event loop stalled %.0f ms: %s", lag_ms, self.last_verdict)
+            elif ticks >= STEAL_EVERY:
+                steal, steal_at, ticks = _steal(), now, 0
             expected = now + TICK
 
     def verdict(self, lag_ms: float, window_s: float) -> str:
@@ -114,3 +157,12 @@ class LoopMonitor:
     def p99_ms(self) -> float:
         data = sorted(self.lag_samples)
         return data[int(len(data) * 0.99)] if data else 0.0
+
+
+def _thread_words(before: tuple[int, int], after: tuple[int, int], window_s: float) -> str:
+    """Where the loop's thread spent ``window_s``, from two :func:`_thread_times` readings."""
+    ran = (after[0] - before[0]) / 1e6
+    waited = (after[1] - before[1]) / 1e6
+    elsewhere = max(0.0, window_s * 1000 - ran - waited)
+    return (f"loop thread ran {ran:.0f} ms, waited for a CPU {waited:.0f} ms, "
+            f"off CPU {elsewhere:.0f} ms (a lock such as the GIL, I/O, or the hypervisor)")

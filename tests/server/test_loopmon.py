@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import time
 
 from server.loopmon import LoopMonitor
@@ -35,3 +36,27 @@ async def test_a_stall_is_logged_with_the_gc_pass_and_the_store_and_jobs_in_flig
 async def test_no_gc_and_an_idle_store_say_so():
     mon = LoopMonitor(threshold_ms=10, in_flight=lambda: "idle")
     assert mon.verdict(20, window_s=0.02) == "no gc; store: idle"
+
+
+async def test_a_stall_says_whether_the_loop_thread_ran_waited_or_slept(caplog):
+    """Linux: from /proc/thread-self/schedstat. A sleep is off CPU, a busy loop ran."""
+    mon = LoopMonitor(threshold_ms=50)
+    mon.start()
+    try:
+        await asyncio.sleep(0.05)
+        with caplog.at_level(logging.WARNING, logger="qunguan.loop"):
+            time.sleep(0.15)  # off CPU
+            await asyncio.sleep(0.03)
+            end = time.perf_counter() + 0.15
+            while time.perf_counter() < end:  # on CPU
+                pass
+            await asyncio.sleep(0.03)
+        slept, busy = [r.getMessage() for r in caplog.records[-2:]]
+    finally:
+        await mon.stop()
+    numbers = re.compile(r"loop thread ran (\d+) ms, waited for a CPU (\d+) ms, off CPU (\d+) ms")
+    ran, waited, off = map(int, numbers.search(slept).groups())
+    assert off >= 100 and ran < 50
+    ran, waited, off = map(int, numbers.search(busy).groups())
+    assert ran + waited >= 100 and off < 50
+    assert "machine steal" in busy
