@@ -31,16 +31,16 @@ async def test_a_crowd_from_one_address_is_paced_and_nobody_else_waits(make_serv
     crowd = [asyncio.create_task(_opened_after(srv.url, t0)) for _ in range(12)]
     await asyncio.sleep(0.3)  # the crowd's first four are in; the other eight wait in line
 
-    # Another address is answered at once, ahead of the line.
+    # Another address is answered at once, ahead of the line (which needs two more seconds).
     other = await _opened_after(srv.url, time.monotonic(), local_addr=("127.0.0.2", 0))
-    assert other < 0.5
+    assert other < 1.2
     # A connected user's requests are not held up either.
     sent = time.monotonic()
     await owner.send(gid, "still here")
-    assert time.monotonic() - sent < 0.5
+    assert time.monotonic() - sent < 1.2
 
     times = sorted(await asyncio.gather(*crowd))
-    assert max(times[:4]) < 0.5, times  # its burst (one second's worth)
+    assert max(times[:4]) < 1.2, times  # its burst (one second's worth)
     assert times[-1] >= 1.5, times  # then four a second: the eighth waited about two seconds
     assert times[-1] < 8, times
     await owner.close()
