@@ -8,9 +8,9 @@ already connected waits behind them. The gate answers a handshake over
 ``server.handshakes_per_ip_per_second`` (or ``server.handshakes_per_second``
 in all) later instead of refusing it: the connection waits, its request read
 but unanswered, for its address's turn (governance/pacing.py). A waiting
-connection costs a socket and a few objects, no CPU; one still waiting at the
-handshake timeout (websockets' ``open_timeout``, 10 s) is dropped, so it costs
-no more than one that never sent a request.
+connection costs a socket and a few objects, no CPU; one still waiting at
+``server.handshake_timeout_seconds`` (websockets' ``open_timeout``) is dropped,
+so it costs no more than one that never sent a request.
 """
 
 from __future__ import annotations

@@ -141,8 +141,8 @@ class App:
             ping_interval=30,
             ping_timeout=30,
             close_timeout=2,  # a peer that ignores our close frame is dropped after this
-            backlog=s.listen_backlog,
-            open_timeout=s.handshake_timeout_seconds,  # (asyncio's default, 100, overflowed under bursts of reconnects)
+            backlog=s.listen_backlog,  # (asyncio's default, 100, overflowed under bursts of reconnects)
+            open_timeout=s.handshake_timeout_seconds,  # a paced handshake's wait included (server/admission.py)
         )
         self.operator = OperatorChannel(self, self.cfg.admin.socket)
         await self.operator.start()
