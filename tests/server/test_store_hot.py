@@ -7,6 +7,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from server.storage import changes as ch
 from server.storage.base import MessageRow, NetlogRow
 from server.storage.sqlite import SqliteStore
@@ -66,3 +68,37 @@ async def test_hot_and_general_batches_interleave_on_one_database(tmp_path):
     assert rows(path, "SELECT COUNT(*) FROM groups") == [(20,)]
     assert rows(path, "SELECT COUNT(*) FROM messages") == [(100,)]
     assert rows(path, "SELECT MAX(last_seq) FROM groups") == [(100,)]
+
+
+PLAIN = MessageRow("100000001", 0, 0, "u1", "member", "plain", "c-1", 0)
+V2_FIELDS = [  # (what the second message of a batch carries, the stored columns it must keep)
+    ("nothing", {}),
+    ("a reply", {"reply_to": 1}),
+    ("mentions", {"mentions": '["u2"]'}),
+    ("@all", {"mention_all": 1}),
+    ("attachments", {"attachments": '[{"media_id": "m1"}]'}),
+]
+
+
+@pytest.mark.parametrize("label, extra", V2_FIELDS, ids=[v[0] for v in V2_FIELDS])
+@pytest.mark.parametrize("path_kind", ["hot", "general"])
+async def test_a_batch_with_or_without_v2_fields_stores_every_column(tmp_path, label, extra, path_kind):
+    """A batch of plain messages binds eight columns (sqlite._message_insert); one message with any
+    v2 field makes the whole batch use the full insert. Either way every column is stored as sent."""
+    path = tmp_path / "q.db"
+    store = SqliteStore(path)
+    await store.open()
+    await store.apply(ch.CreateGroup("100000001", "g", "work", "open", "u1", 1))
+    sent = [PLAIN._replace(seq=1, ts=11), PLAIN._replace(seq=2, ts=12, client_msg_id=None, held=1, **extra),
+            PLAIN._replace(seq=3, ts=13, text="third")]
+    results: list[BaseException | None] = []
+    for r in sent:
+        store.append_message(r, results.append)
+    if path_kind == "general":
+        store.run_in_batch(lambda db: asyncio.sleep(0))  # a change in the same batch: the aiosqlite path
+    await store.close()
+    assert results == [None, None, None]
+    assert store.hot_batches == (1 if path_kind == "hot" else 0)
+    stored = rows(path, "SELECT group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held,"
+                        " reply_to, mentions, mention_all, attachments FROM messages ORDER BY seq")
+    assert stored == [tuple(r) for r in sent]
