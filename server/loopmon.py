@@ -36,11 +36,21 @@ STEAL_EVERY = 100  # ticks between readings of the machine's steal time
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _thread_times() -> tuple[int, int] | None:
-    """(ns this thread ran, ns it waited runnable for a CPU), or None off Linux."""
+def _open_schedstat() -> int | None:
+    """A descriptor for the calling thread's ``schedstat`` (None off Linux). Opened once: the
+    path's lookup through /proc cost more than the read, 100 times a second."""
     try:
-        with open("/proc/thread-self/schedstat", "rb") as f:
-            ran, waited, _ = f.read().split()
+        return os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+    except OSError:
+        return None
+
+
+def _thread_times(fd: int | None) -> tuple[int, int] | None:
+    """(ns the thread of ``fd`` ran, ns it waited runnable for a CPU), or None off Linux."""
+    if fd is None:
+        return None
+    try:
+        ran, waited, _ = os.pread(fd, 128, 0).split()  # (regenerated on every read from offset 0)
     except (OSError, ValueError):
         return None
     return int(ran), int(waited)
@@ -107,12 +117,20 @@ class LoopMonitor:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         expected = loop.time() + TICK
-        times = _thread_times()
+        fd = _open_schedstat()  # (this task runs on the loop's thread: the thread it describes)
+        try:
+            await self._ticks(loop, expected, fd)
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    async def _ticks(self, loop: asyncio.AbstractEventLoop, expected: float, fd: int | None) -> None:
+        times = _thread_times(fd)
         steal, steal_at, ticks = _steal(), loop.time(), 0
         while True:
             await asyncio.sleep(max(0.0, expected - loop.time()))
             now = loop.time()
-            before, times = times, _thread_times()
+            before, times = times, _thread_times(fd)
             lag_ms = max(0.0, (now - expected) * 1000)
             self.lag_samples.append(lag_ms)
             if lag_ms > self.max_lag_ms:
