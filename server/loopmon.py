@@ -13,7 +13,8 @@ given too). The same figures are kept as counters (``stalls``, ``max_lag_ms``,
 ``lag_samples``) for metrics.
 
 All of it is cheap enough for production: one timer callback every 10 ms (with
-two small reads from /proc) and a GC callback that only reads a clock.
+one ``pread`` of the thread's schedstat, and /proc/stat once a second) and a GC callback
+that only reads a clock.
 """
 
 from __future__ import annotations
