@@ -304,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cluster-senders", choices=("gateway", "home"), default="gateway",
                    help="--cluster: the node the senders connect to (default: gateway n2; the others go to n1, "
                         "the home, and n3)")
+    p.add_argument("--cluster-paced-rate", type=float, default=None, metavar="MSGS_PER_S",
+                   help="--cluster: pace the group of 100 at this many messages/s on every setup instead of at "
+                        "half of each one's saturation (the latency floor at a light load)")
     p.add_argument("--tail-seconds", type=float, default=None,
                    help="--tail/--flood/--cluster: seconds of each measured paced phase (default 60 / 120; "
                         "--cluster: 10, for the group of 100 only)")

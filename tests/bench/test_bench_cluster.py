@@ -58,3 +58,27 @@ def test_cluster_quick(tmp_path: Path) -> None:
     assert c["home"] == "n1" and c["home_lease"][0].startswith("n1/")
     assert c["home_lease_at_end"] == c["home_lease"]  # no failover during the run
     assert [t["target"][:3] for t in res["targets"]] == ["(a)", "3 n"]
+
+
+def test_cluster_quick_at_a_fixed_paced_rate(tmp_path: Path) -> None:
+    """``--cluster-paced-rate``: the group's paced phase runs at that rate on every setup, and the
+    run does not report the half-of-saturation target it did not measure."""
+    why = pgtools.unavailable() or _nats_unavailable()
+    if why:
+        pytest.skip(why)
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--cluster", "--quick", "--scenarios", "a", "--retries", "0",
+         "--cluster-paced-rate", "40", "--postgres", pgtools.ADMIN_URL, "--nats", NATS, "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads((out / "cluster-latest.json").read_text(encoding="utf-8"))
+    assert res["meta"]["paced_rate"] == 40
+    for setup in ("sqlite", "postgres", "cluster"):
+        t = res["scenarios"]["t"][setup]
+        assert "error" not in t, (setup, t)
+        assert t["paced_msgs_per_s"] == 40 and t["latency_samples"] > 0, (setup, t)
+        assert res["scenarios"]["a"][setup]["paced_msgs_per_s"] != 40  # (a) keeps half of its saturation
+    assert [t["target"][:3] for t in res["targets"]] == ["(a)"]
