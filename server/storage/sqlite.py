@@ -651,7 +651,7 @@ def _message_insert(rows: list[MessageRow]) -> tuple[str, list[Any], bool]:
     A batch in which no message has a reply, mentions, @all or attachments (most batches)
     binds only the first eight columns. The sqlite3 module binds a None through its adapter
     lookup, about 0.2 µs a value: the four unused v2 columns made the writer's insert about
-    a third dearer (docs/benchmark.md, "The send path").
+    a third dearer (docs/benchmark.md, "Where the rest went").
     """
     for r in rows:
         if r.reply_to is not None or r.mentions is not None or r.mention_all or r.attachments is not None:

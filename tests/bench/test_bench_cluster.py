@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,20 +30,25 @@ def _nats_unavailable() -> str | None:
     return None
 
 
-def test_cluster_quick(tmp_path: Path) -> None:
+def _run_quick(out: Path, *extra: str) -> tuple[str, dict[str, Any]]:
+    """``--cluster --quick --scenarios a`` (plus ``extra``) writing to ``out``: (its stdout, its JSON)."""
     why = pgtools.unavailable() or _nats_unavailable()
     if why:
         pytest.skip(why)
-    out = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--cluster", "--quick", "--scenarios", "a", "--retries", "0",
+        [sys.executable, "-m", "bench", "--cluster", "--quick", "--scenarios", "a", "--retries", "0", *extra,
          "--postgres", pgtools.ADMIN_URL, "--nats", NATS, "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "| scen. | setup |" in proc.stdout
-    res = json.loads((out / "cluster-latest.json").read_text(encoding="utf-8"))
+    return proc.stdout, json.loads((out / "cluster-latest.json").read_text(encoding="utf-8"))
+
+
+def test_cluster_quick(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    stdout, res = _run_quick(out)
+    assert "| scen. | setup |" in stdout
     assert not (out / "latest.json").exists()
     assert set(res["scenarios"]) == {"a", "t"}
     for key, sc in res["scenarios"].items():
@@ -63,18 +69,7 @@ def test_cluster_quick(tmp_path: Path) -> None:
 def test_cluster_quick_at_a_fixed_paced_rate(tmp_path: Path) -> None:
     """``--cluster-paced-rate``: the group's paced phase runs at that rate on every setup, and the
     run does not report the half-of-saturation target it did not measure."""
-    why = pgtools.unavailable() or _nats_unavailable()
-    if why:
-        pytest.skip(why)
-    out = tmp_path / "results"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--cluster", "--quick", "--scenarios", "a", "--retries", "0",
-         "--cluster-paced-rate", "40", "--postgres", pgtools.ADMIN_URL, "--nats", NATS, "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    res = json.loads((out / "cluster-latest.json").read_text(encoding="utf-8"))
+    _, res = _run_quick(tmp_path / "results", "--cluster-paced-rate", "40")
     assert res["meta"]["paced_rate"] == 40
     for setup in ("sqlite", "postgres", "cluster"):
         t = res["scenarios"]["t"][setup]
