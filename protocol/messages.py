@@ -760,7 +760,8 @@ _NOT_UNICODE: Final = (
 )
 _NOT_UTF8: Final = "strings must be valid UTF-8 (no surrogates or other invalid sequences)"
 _MISSING_FIELD: Final = re.compile(r"Object missing required field `([^`]*)`")
-_AT_FIELD: Final = re.compile(r" - at `\$\.([A-Za-z_][A-Za-z0-9_]*)`$")
+# The argument a path names: `$.text`, or `$.mentions[0]` for an element of a list argument.
+_AT_FIELD: Final = re.compile(r" - at `\$\.([A-Za-z_][A-Za-z0-9_]*)([\[.][^`]*)?`$")
 _TOO_DEEP: Final = "the frame is nested too deeply"
 _GOT_NULL: Final = ("got `null`", "got `None`")
 
@@ -844,7 +845,9 @@ def _argument_reason(op: str, message: str) -> str:
     if found is None:
         return f"{op}: {message}"
     name = found[1]
-    if message.endswith(_GOT_NULL, 0, found.start()):  # "got `null`" (JSON), "got `None`" (MessagePack)
+    # The argument itself null ("got `null`" in JSON, "got `None`" in MessagePack) is a missing one;
+    # a null element of a list argument is the argument's type refused, like any other element.
+    if found[2] is None and message.endswith(_GOT_NULL, 0, found.start()):
         return f"{op}: missing argument '{name}'"
     what = _EXPECTED.get(op, {}).get(name)
     if what is None:
