@@ -54,14 +54,16 @@ CHECKPOINT_INTERVAL = 1.0  # seconds
 # costs searches a scan, not staleness, and the index need not keep up while writes pour in:
 # the trigram index costs about 10 us of CPU a message, which at (a)'s 40,000 messages/s
 # took a quarter of the server's throughput on two cores when it kept within 1,000 rows.
-# The bound is where that scan stays short: 100,000 rows of one group are read in about 30 ms
-# (more while the writer indexes beside it), a backlog that only a server saturated for
-# seconds without a 10 ms pause builds.
+# The bound is where that scan stays short: 200,000 rows of one group, read in two halves at
+# once (SCANNERS), take about 20 ms (40 ms on one connection; more while the writer indexes
+# beside it), a backlog that only a server saturated for about eight seconds without a
+# 10 ms pause builds. Past it, the writer indexes as fast as messages arrive.
 # Each step holds the writer for a millisecond or a few, so a write that arrives meanwhile
 # waits that long at most (an index slice inside a message commit held its acks for 20-60 ms).
 INDEX_QUIET = 0.01  # seconds
+SCANNERS = 2  # read-only connections for a search's direct reads, one per core of a small machine
 INDEX_SLICE_ROWS = 500  # seqs per slice
-INDEX_BACKLOG_ROWS = 100_000
+INDEX_BACKLOG_ROWS = 200_000
 INDEX_MERGE_PAGES = 64  # pages written per merge step (FTS5's automerge writes 64 per level at once)
 INDEX_MERGE_DEBT = 8  # merge steps owed (one per slice) before they run between batches
 # Under constant writes a PASSIVE checkpoint never finds the WAL fully copied with no
@@ -102,6 +104,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self.path = path
         self._w: aiosqlite.Connection | None = None
         self.r: aiosqlite.Connection | None = None
+        self.scanners = []  # a search's direct reads (sqlite_search); opened with the reader
         self._init_queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -140,13 +143,14 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             raise StoreUnavailable(f"the database {self.path} cannot be opened for writing: {err}") from None
 
     async def _close_connections(self) -> None:
-        for conn in (self._w, self.r, self._ckpt):
+        for conn in (self._w, self.r, self._ckpt, *self.scanners):
             if conn is not None:
                 try:
                     await conn.close()
                 except Exception:
                     pass
         self._w = self.r = self._ckpt = None
+        self.scanners = []
         await self._close_hot()
 
     async def _open_hot(self) -> None:
@@ -201,9 +205,9 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         await self._w.execute("PRAGMA wal_autocheckpoint=0")
         await self._migrate()
         await self._open_hot()
-        self.r = await aiosqlite.connect(self.path, isolation_level=None)
-        await self.r.execute("PRAGMA busy_timeout=5000")
-        await self.r.execute("PRAGMA query_only=1")
+        self.r = await self._read_only()
+        for _ in range(SCANNERS):
+            self.scanners.append(await self._read_only())
         self._ckpt = await aiosqlite.connect(self.path, isolation_level=None)
         await self._ckpt.execute("PRAGMA busy_timeout=5000")
         for gid, lag in await self._fetchall(BACKLOG):  # left unindexed by the last run
@@ -211,6 +215,12 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self._unindexed = sum(self._lag.values())
         self._task = asyncio.create_task(self._run(), name="store-writer")
         self._ckpt_task = asyncio.create_task(self._checkpoints(), name="store-checkpoints")
+
+    async def _read_only(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        await conn.execute("PRAGMA busy_timeout=5000")
+        await conn.execute("PRAGMA query_only=1")
+        return conn
 
     async def _checkpoints(self) -> None:
         """Move committed WAL pages into the database file without blocking the writer."""
@@ -447,9 +457,11 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         if self._task is not None:
             await self._task
             self._task = None
-        if self.r is not None:
-            await self.r.close()
-            self.r = None
+        for conn in (self.r, *self.scanners):
+            if conn is not None:
+                await conn.close()
+        self.r = None
+        self.scanners = []
         if self._ckpt is not None:
             await self._ckpt.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             await self._ckpt.close()

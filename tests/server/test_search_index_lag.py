@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from server.storage import changes as ch
 from server.storage import sqlite as sqlite_store
@@ -206,7 +208,12 @@ QUERIES = ["hello", "HeLLo wor", "50%", "% o", "_to", "a_b", "a\\b", "明天", "
            "über", "ÜBER", "жж", "Ж ж", "ab", "aba", "bab", "00_", "%b_", "b_c", "lo", "LO", "三点开"]
 
 
-async def test_reading_directly_finds_what_the_index_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("split", [sqlite_search.SCAN_SPLIT_SEQS, 1], ids=["one-read", "split-reads"])
+async def test_reading_directly_finds_what_the_index_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           split: int) -> None:
+    """The direct read (LIKE, or instr for caseless queries; whole or split over the
+    scanners) and the index give the same messages in the same order."""
+    monkeypatch.setattr(sqlite_search, "SCAN_SPLIT_SEQS", split)
     monkeypatch.setattr(sqlite_store, "INDEX_QUIET", 60.0)
     monkeypatch.setattr(sqlite_store, "INDEX_BACKLOG_ROWS", 10**9)
     path = tmp_path / "q.db"
@@ -234,3 +241,12 @@ async def test_reading_directly_finds_what_the_index_finds(tmp_path: Path, monke
         assert [r.seq for r in await store.search_messages(G1, 40, q, 70, 100)] == [
             s for s in expected if 40 < s < 70], q
     await store.close()
+
+
+@given(st.integers(0, 10**6), st.integers(0, 300), st.integers(1, 4))
+def test_a_split_range_covers_each_seq_once_newest_part_first(lo: int, width: int, parts: int) -> None:
+    hi = lo + width
+    ranges = sqlite_search.split_range(lo, hi, parts)
+    assert len(ranges) == parts
+    seqs = [seq for a, b in ranges for seq in range(b - 1, a, -1)]  # each part read newest first
+    assert seqs == list(range(hi - 1, lo, -1))
