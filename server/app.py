@@ -440,7 +440,7 @@ def tune_gc() -> gcpolicy.GcPolicy:
     allocates a few short-lived dicts, so with the default gen-0 threshold
     (700) collections ran constantly; in the benchmark's 200-groups scenario
     they took a third of the server's time (the threshold is 50,000). What
-    is made later is collected young on a 1 s clock and its survivors are
+    is made later is collected young on a 0.25 s clock and its survivors are
     frozen too, so no pass walks the connections of a flood.
     """
     return gcpolicy.install()

@@ -18,17 +18,20 @@ middle-aged: a generation-1 pass took 0.75-1.5 s. Two things made that so:
 
 The policy (:class:`GcPolicy`, started by ``server.app.tune_gc``):
 
-1. every ``tick`` seconds (1) the loop collects generations 0 and 1, which
+1. every ``tick`` seconds (0.25) the loop collects generations 0 and 1, which
    hold only what was made since the previous tick, and then freezes the
    survivors (``gc.freeze``). A young object is walked about once; nothing
    frozen is walked again. The automatic gen-0 collections stay as they were
    (threshold 50,000), between ticks. Each tick also walks whatever is in
    flight at that instant: a busy server always holds a few thousand messages
-   awaiting their commit, about a dozen objects each (the reply's closure and
-   its cells, the row, futures). At a tick of 0.1 s that walk, 30,000-60,000
-   objects and 6-10 ms each time, cost the 200-groups benchmark scenario (d)
-   15 % of its throughput; once a second it costs a tenth of that, and a
-   second of a flood's survivors is still a short pass;
+   awaiting their commit (their rows, futures, commit callbacks). With a
+   closure of twelve objects as each one's callback and a tick of 0.1 s, that
+   walk (30,000-60,000 objects, 6-10 ms each time) cost the 200-groups
+   benchmark scenario (d) 15 % of its throughput. The callback is one object
+   now (``server.handlers.messages.Stored``), and the tick is a compromise:
+   each tick's pause grows with the survivors of a flood's reopened
+   connections since the last one (about 25,000 objects a second in its
+   waves), the clock's total cost with its frequency;
 2. frozen objects still die by reference counting. Only cyclic garbage among
    them is never freed, so a *reclaim* (``gc.unfreeze``, a full collection,
    ``gc.freeze``) runs when the resident memory has grown to ``growth`` times
@@ -56,10 +59,10 @@ from typing import Any
 log = logging.getLogger("qunguan.gc")
 
 GEN0_THRESHOLD = 50_000  # every message allocates a few short-lived dicts: see server.app.tune_gc
-TICK = 1.0  # seconds between young collections (see the module's docstring)
+TICK = 0.25  # seconds between young collections (see the module's docstring)
 RECLAIM_GROWTH = 2.0  # reclaim once the resident memory has grown to this many times its size after the last one
 RECLAIM_MIN_INTERVAL = 600.0  # seconds between two reclaims at least
-CHECK_EVERY = 1  # ticks between two looks at the resident memory
+CHECK_EVERY = 4  # ticks between two looks at the resident memory
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
