@@ -56,8 +56,9 @@ CHECKPOINT_INTERVAL = 1.0  # seconds
 # took a quarter of the server's throughput on two cores when it kept within 1,000 rows.
 # The bound is where that scan stays short: 200,000 rows of one group, read in two halves at
 # once (SCANNERS), take about 20 ms (40 ms on one connection; more while the writer indexes
-# beside it), a backlog that only a server saturated for about eight seconds without a
-# 10 ms pause builds. Past it, the writer indexes as fast as messages arrive.
+# beside it), a backlog that only a server saturated for five seconds or more without a
+# 10 ms pause builds (the benchmark's (a) stores 25,000-40,000 messages a second on two
+# cores). Past it, the writer indexes as fast as messages arrive.
 # Each step holds the writer for a millisecond or a few, so a write that arrives meanwhile
 # waits that long at most (an index slice inside a message commit held its acks for 20-60 ms).
 INDEX_QUIET = 0.01  # seconds
