@@ -550,8 +550,8 @@ def test_agrees_with_parse_request(frame):
         for a in spec
     )
     for data in _encodings(frame):
-        if isinstance(data, str) and _as_json_reads(frame) != frame:
-            old_code, old = _old(_as_json_reads(frame))
+        # The oracle for this encoding: JSON carries a bytes argument as base64 text (_as_json_reads).
+        want_code, want = _old(_as_json_reads(frame)) if isinstance(data, str) else (old_code, old)
         try:
             req = decode_request(data, MAX)
         except FrameError as err:
@@ -559,15 +559,15 @@ def test_agrees_with_parse_request(frame):
                 assert err.code == "bad_request"
                 continue
             assert err.rid == rid
-            if closed and old_code is None:
+            if closed and want_code is None:
                 assert err.code == "bad_request" and "must be" in err.reason
                 continue
-            assert err.code == old_code, (frame, err.reason)
-            if spec is None or err.reason == old:
-                assert err.reason == old
+            assert err.code == want_code, (frame, err.reason)
+            if spec is None or err.reason == want:
+                assert err.reason == want
             elif not closed:
-                assert err.reason in _candidate_reasons(frame, op), (frame, err.reason, old)
+                assert err.reason in _candidate_reasons(frame, op), (frame, err.reason, want)
         else:
-            assert old_code is None, (frame, old)
-            assert req.args == old
+            assert want_code is None, (frame, want)
+            assert req.args == want
             assert req.rid == frame["rid"]
