@@ -31,7 +31,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 _json_mode = False  # set by main() from --json: errors and outcomes as JSON objects
-_EPOCH_MS = re.compile(r"(?<![\d.])1\d{12}(?![\d.])")  # 13 digits: 2001-09 to 2033-05 in milliseconds
+# 13 digits standing alone (2001-09 to 2033-05 in milliseconds); a run inside a word, such as a hex digest
+# or an id, is part of that word and never a time.
+_EPOCH_MS = re.compile(r"(?<![\w.])1\d{12}(?![\w.])")
 
 
 def _fail(reason: str, code: int = 2) -> int:

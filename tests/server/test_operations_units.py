@@ -257,3 +257,22 @@ def test_admin_errors_carry_one_prefix(capsys):
     assert main(None, ["backup"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "qunguan admin: backup: the following arguments are required: --out"
+
+
+@pytest.mark.parametrize(("line", "spelled"), [
+    ("closed until 1764392700000", True),                      # a time on its own
+    ("window 1764392700000-1764396300000", True),              # two times joined by a dash
+    ("filing-report.json: sha256 ab1764392700000cd", False),   # inside a hex digest
+    ("sha256 1764392700000ffee", False),                       # a digest that starts with the digits
+    ("sha256 ee1764392700000", False),                         # ... or ends with them
+    ("group g_1764392700000", False),                          # inside an id
+    ("offset 1764392700000.5", False),                         # a decimal, not a time
+])
+def test_outcome_lines_spell_only_standalone_epoch_ms(line: str, spelled: bool) -> None:
+    """A printed outcome gains local times for 13-digit millisecond values, and leaves alone a digit run that
+    is part of a word: a sha256 printed by filing-report or export was once mangled this way."""
+    from server.operator.cli import _render
+
+    out = _render(line, True)
+    assert ("(1764392700000)" in out) is spelled
+    assert (out == line) is not spelled
