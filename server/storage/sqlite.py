@@ -196,7 +196,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             probe.execute("PRAGMA schema_version").fetchone()
         finally:
             probe.close()
-        self._w = await aiosqlite.connect(self.path, isolation_level=None)
+        self._w = await _connect(self.path)
         await self._w.execute("PRAGMA journal_mode=WAL")
         await self._w.execute("PRAGMA synchronous=FULL")
         await self._w.execute("PRAGMA busy_timeout=5000")
@@ -209,7 +209,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self.r = await self._read_only()
         for _ in range(SCANNERS):
             self.scanners.append(await self._read_only())
-        self._ckpt = await aiosqlite.connect(self.path, isolation_level=None)
+        self._ckpt = await _connect(self.path)
         await self._ckpt.execute("PRAGMA busy_timeout=5000")
         for gid, lag in await self._fetchall(BACKLOG):  # left unindexed by the last run
             self._lag[gid] = int(lag)
@@ -218,7 +218,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self._ckpt_task = asyncio.create_task(self._checkpoints(), name="store-checkpoints")
 
     async def _read_only(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn = await _connect(self.path)
         await conn.execute("PRAGMA busy_timeout=5000")
         await conn.execute("PRAGMA query_only=1")
         return conn
@@ -612,6 +612,18 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             return
         self.hot_batches += 1
         self._settle_batch(0, [], msgs, netlog, msg_errors, log_errors)
+
+
+def _connect(path: Path) -> aiosqlite.Connection:
+    """``aiosqlite.connect`` in autocommit mode, its worker thread a daemon: a process that ends
+    without closing the store (a crash, a failed test still holding it) must not wait forever at
+    exit for threads nobody will stop. Nothing is lost that way: a commit is acknowledged only
+    once it has returned, and SQLite rolls back one cut short."""
+    conn = aiosqlite.connect(path, isolation_level=None)
+    thread = getattr(conn, "_thread", None)  # aiosqlite starts it when the connection is awaited
+    if thread is not None:
+        thread.daemon = True
+    return conn
 
 
 def _statements(script: str) -> list[str]:

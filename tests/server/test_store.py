@@ -115,3 +115,27 @@ async def test_one_poison_write_among_200_costs_only_itself(make_store):
     assert rows("SELECT last_seq, name FROM groups") == [(200, "g")]
     assert rows("SELECT username FROM users") == [("alice",)]
     assert rows("SELECT COUNT(*) FROM netlog") == [(1,)]
+
+
+def test_a_process_that_never_closes_its_sqlite_store_still_exits(tmp_path):
+    """A crash, or a failed test still holding the store, must not leave the process waiting forever
+    at exit for the store's connection threads (server/storage/sqlite.py: _connect)."""
+    import subprocess
+    import sys
+
+    from tests.e2e.harness import ROOT
+
+    script = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from server.storage.sqlite import SqliteStore\n"
+        "KEPT = []\n"
+        "async def main():\n"
+        f"    store = SqliteStore(Path({str(tmp_path / 'q.db')!r}))\n"
+        "    await store.open()\n"
+        "    KEPT.append(store)  # still referenced when the interpreter exits\n"
+        "asyncio.run(main())\n"
+        "print('done', flush=True)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0 and "done" in proc.stdout, proc.stderr
