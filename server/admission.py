@@ -9,17 +9,42 @@ already connected waits behind them. The gate answers a handshake over
 in all) later instead of refusing it: the connection waits, its request read
 but unanswered, for its address's turn (governance/pacing.py). A waiting
 connection costs a socket and a few objects, no CPU; one still waiting at
-``server.handshake_timeout_seconds`` (websockets' ``open_timeout``) is dropped,
-so it costs no more than one that never sent a request.
+its handshake timeout is dropped, so it costs no more than one that never sent a
+request.
+
+That timeout is drawn per connection (:func:`give_up_at`), between half and all of
+``server.handshake_timeout_seconds``. A flood opens its connections in a burst;
+with one timeout for all, the ones still waiting were dropped in one burst a
+minute later and, reopened at once, again a minute after that, and each such
+wave of drops and reopens held up the chat (`bench --flood`: the p99 of the
+tenths with a wave 20-30 ms, of the others 4-6 ms). Drawn, each cycle spreads
+them further, until the drops come as steadily as the flood reopens them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 from governance.pacing import Pacer
 from server.metrics import METRICS
+
+PATIENCE_SPREAD = 0.5  # a handshake's timeout is drawn from [1 - this, 1] x handshake_timeout_seconds
+DROP_GRID = 0.05  # seconds: the timeouts that fall due within one such slot are given up together
+
+
+def give_up_at(now: float, timeout: float, draw: float) -> float:
+    """The loop time at which one connection's opening handshake, its wait for a turn included, is
+    given up: ``now`` plus ``timeout`` (``server.handshake_timeout_seconds``) shortened by up to
+    ``PATIENCE_SPREAD`` of it, ``draw`` in [0, 1) saying how much, then rounded down to a multiple
+    of ``DROP_GRID``. Never later than ``now + timeout``, which websockets' own ``open_timeout``
+    enforces too.
+
+    The rounding makes the drops due within the same 50 ms happen in one loop iteration: one
+    wake-up of the loop, and of a peer holding many of them, for all of them. One at a time, each
+    drop and reopen cost the server about half as much CPU again (see docs/benchmark.md)."""
+    return math.floor((now + timeout * (1.0 - PATIENCE_SPREAD * draw)) / DROP_GRID) * DROP_GRID
 
 
 class HandshakeGate:

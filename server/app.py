@@ -104,7 +104,8 @@ class App:
         self.operator: OperatorChannel | None = None
         # operations (server/operations.py): real client IPs, TLS, readiness, metrics
         self.trusted = proxy.parse_networks(cfg.server.trusted_proxies)
-        self.connection_class = proxy.connection_class(self.trusted, cfg.server.proxy_protocol)
+        self.connection_class = proxy.connection_class(self.trusted, cfg.server.proxy_protocol,
+                                                       cfg.server.handshake_timeout_seconds)
         self.ssl_context = operations.tls_context(cfg)
         self.readiness = operations.Readiness(self.store.ping)
         self.store.set_commit_observer(METRICS.observe_commit)
@@ -142,7 +143,7 @@ class App:
             ping_timeout=30,
             close_timeout=2,  # a peer that ignores our close frame is dropped after this
             backlog=s.listen_backlog,  # (asyncio's default, 100, overflowed under bursts of reconnects)
-            open_timeout=s.handshake_timeout_seconds,  # a paced handshake's wait included (server/admission.py)
+            open_timeout=s.handshake_timeout_seconds,  # the bound; each connection draws its own (server/admission.py)
         )
         self.operator = OperatorChannel(self, self.cfg.admin.socket)
         await self.operator.start()

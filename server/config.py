@@ -344,7 +344,8 @@ class ServerConfig:
     handshakes_per_ip_per_second: float = setting(50.0, at_least(0))
     handshakes_per_second: float = setting(1000.0, at_least(0))
     # From the TCP connection to the upgrade's answer, waiting for the turn included: a
-    # connection that takes longer (a slow request, or a long line) is dropped.
+    # connection that takes longer (a slow request, or a long line) is dropped. Each connection
+    # draws its own limit between half and all of this (server/admission.py: give_up_at).
     handshake_timeout_seconds: float = setting(60.0, between(1, 600))
     # Connections the kernel queues for accept(); past it new ones are dropped and retried by
     # their clients a second or more later. Capped by net.core.somaxconn.

@@ -18,7 +18,9 @@ connection object.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import random
 import socket
 import struct
 from collections.abc import Iterable
@@ -26,7 +28,7 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from server import gcpolicy
+from server import admission, gcpolicy
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -189,6 +191,7 @@ class ClientConnection(ServerConnection):
 
     trusted: tuple[Network, ...] = ()
     proxy_protocol: bool = False
+    handshake_timeout: float = 60.0  # server.handshake_timeout_seconds
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -200,6 +203,14 @@ class ClientConnection(ServerConnection):
         self.client_ip = peer_ip(self)
         if self.proxy_protocol and is_trusted(self.client_ip, self.trusted):
             self._proxy_reader = ProxyHeaderReader()
+
+    async def handshake(self, *args: Any, **kwargs: Any) -> None:
+        """websockets' opening handshake, given up at this connection's own drawn timeout
+        (server/admission.py says why): the TimeoutError makes websockets drop the connection
+        unanswered, as its ``open_timeout`` would."""
+        now = asyncio.get_running_loop().time()
+        async with asyncio.timeout_at(admission.give_up_at(now, self.handshake_timeout, random.random())):
+            await super().handshake(*args, **kwargs)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -227,5 +238,7 @@ class ClientConnection(ServerConnection):
             super().data_received(rest)
 
 
-def connection_class(trusted: tuple[Network, ...], proxy_protocol: bool) -> type[ClientConnection]:
-    return type("ProxiedConnection", (ClientConnection,), {"trusted": trusted, "proxy_protocol": proxy_protocol})
+def connection_class(trusted: tuple[Network, ...], proxy_protocol: bool,
+                     handshake_timeout: float = 60.0) -> type[ClientConnection]:
+    return type("ProxiedConnection", (ClientConnection,), {"trusted": trusted, "proxy_protocol": proxy_protocol,
+                                                           "handshake_timeout": handshake_timeout})

@@ -53,3 +53,29 @@ async def test_pacing_off_answers_a_crowd_at_once(make_server, monkeypatch):
     t0 = time.monotonic()
     times = await asyncio.gather(*(_opened_after(srv.url, t0) for _ in range(40)))
     assert max(times) < 3, times
+
+
+async def _dropped_after(host: str, port: int, t0: float) -> float | None:
+    """Seconds from ``t0`` until the server dropped an upgrade request it never answered (None: answered)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    got = await asyncio.wait_for(reader.read(1), 10)
+    writer.close()
+    return None if got else time.monotonic() - t0
+
+
+async def test_waiting_handshakes_time_out_spread_between_half_and_all_of_the_timeout(make_server, monkeypatch):
+    """A crowd opened at once is dropped over a window, not in one burst that its reopening would repeat
+    (server/admission.py: give_up_at)."""
+    monkeypatch.setenv("QUNGUAN_SERVER_HANDSHAKES_PER_IP_PER_SECOND", "1")
+    monkeypatch.setenv("QUNGUAN_SERVER_HANDSHAKE_TIMEOUT_SECONDS", "2")
+    srv = make_server()
+    host, port = srv.url.split("//")[1].split("/")[0].rsplit(":", 1)
+    t0 = time.monotonic()
+    results = await asyncio.gather(*(_dropped_after(host, int(port), t0) for _ in range(30)))
+    dropped = sorted(t for t in results if t is not None)
+    assert len(dropped) >= 25, results  # one a second is answered; the rest wait until dropped
+    assert dropped[0] >= 0.95 and dropped[-1] < 2.5, dropped  # within [timeout / 2, timeout]
+    # 25+ uniform draws over a second all inside 0.4 s: a chance under 1e-4; one shared timeout: always.
+    assert dropped[-1] - dropped[0] > 0.4, dropped

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from server.admission import HandshakeGate
 
 
@@ -33,3 +35,16 @@ async def test_turning_pacing_off_lets_every_waiter_through() -> None:
     await asyncio.wait_for(asyncio.gather(*waiters), 0.5)  # type: ignore[arg-type]
     assert gate.admit("a") is None
     gate.close()
+
+
+@pytest.mark.parametrize("now", [0.0, 12.34, 98765.4321])
+def test_a_handshake_timeout_is_drawn_between_half_and_all_of_the_setting_on_a_grid(now: float) -> None:
+    from server.admission import DROP_GRID, give_up_at
+
+    for timeout in (1.0, 10.0, 60.0):
+        at = [give_up_at(now, timeout, d / 1000) for d in range(1000)]
+        assert all(now + timeout / 2 - DROP_GRID <= t <= now + timeout + 1e-9 for t in at)
+        assert at == sorted(at, reverse=True)  # a larger draw, an earlier drop
+        assert all(abs(t / DROP_GRID - round(t / DROP_GRID)) < 1e-6 for t in at)  # on the grid
+        # spread over the whole window, a slot per DROP_GRID
+        assert len(set(at)) >= int(timeout / 2 / DROP_GRID) - 1
