@@ -41,6 +41,9 @@ class Metrics:
                                         registry=r)
         self.handshakes_paced = Counter("qunguan_handshakes_paced",
                                         "Opening handshakes that waited for their turn", registry=r)
+        self.handshakes_timed_out = Counter("qunguan_handshakes_timed_out",
+                                            "Opening handshakes dropped at their timeout (a turn's wait included)",
+                                            registry=r)
         self._closes = Counter("qunguan_connection_closes", "Closed connections by WebSocket close code",
                                ["code"], registry=r)
         self._close_children: dict[int | None, Any] = {}

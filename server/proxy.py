@@ -29,6 +29,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 
 from server import admission, gcpolicy
+from server.metrics import METRICS
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -209,8 +210,12 @@ class ClientConnection(ServerConnection):
         (server/admission.py says why): the TimeoutError makes websockets drop the connection
         unanswered, as its ``open_timeout`` would."""
         now = asyncio.get_running_loop().time()
-        async with asyncio.timeout_at(admission.give_up_at(now, self.handshake_timeout, random.random())):
-            await super().handshake(*args, **kwargs)
+        try:
+            async with asyncio.timeout_at(admission.give_up_at(now, self.handshake_timeout, random.random())):
+                await super().handshake(*args, **kwargs)
+        except TimeoutError:
+            METRICS.handshakes_timed_out.inc()
+            raise
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)

@@ -8,6 +8,7 @@ import time
 
 from websockets.asyncio.client import connect
 
+from tests.e2e import ops_helpers as ops
 from tests.e2e.harness import open_group
 
 JSON = ["qunguan.v1+json"]
@@ -70,7 +71,8 @@ async def test_waiting_handshakes_time_out_spread_between_half_and_all_of_the_ti
     (server/admission.py: give_up_at)."""
     monkeypatch.setenv("QUNGUAN_SERVER_HANDSHAKES_PER_IP_PER_SECOND", "1")
     monkeypatch.setenv("QUNGUAN_SERVER_HANDSHAKE_TIMEOUT_SECONDS", "2")
-    srv = make_server()
+    srv = make_server(f"[metrics]\nport = {ops.free_port()}\n")
+    metrics = ops.metrics_url(srv)
     host, port = srv.url.split("//")[1].split("/")[0].rsplit(":", 1)
     t0 = time.monotonic()
     results = await asyncio.gather(*(_dropped_after(host, int(port), t0) for _ in range(30)))
@@ -79,3 +81,4 @@ async def test_waiting_handshakes_time_out_spread_between_half_and_all_of_the_ti
     assert dropped[0] >= 0.95 and dropped[-1] < 2.5, dropped  # within [timeout / 2, timeout]
     # 25+ uniform draws over a second all inside 0.4 s: a chance under 1e-4; one shared timeout: always.
     assert dropped[-1] - dropped[0] > 0.4, dropped
+    assert ops.scrape(metrics)["qunguan_handshakes_timed_out_total"] == len(dropped)
