@@ -192,7 +192,7 @@ class ClientConnection(ServerConnection):
 
     trusted: tuple[Network, ...] = ()
     proxy_protocol: bool = False
-    handshake_timeout: float = 60.0  # server.handshake_timeout_seconds
+    handshake_timeout: float  # server.handshake_timeout_seconds, set by connection_class
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -244,6 +244,6 @@ class ClientConnection(ServerConnection):
 
 
 def connection_class(trusted: tuple[Network, ...], proxy_protocol: bool,
-                     handshake_timeout: float = 60.0) -> type[ClientConnection]:
+                     handshake_timeout: float) -> type[ClientConnection]:
     return type("ProxiedConnection", (ClientConnection,), {"trusted": trusted, "proxy_protocol": proxy_protocol,
                                                            "handshake_timeout": handshake_timeout})

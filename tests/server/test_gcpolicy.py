@@ -77,8 +77,9 @@ async def _closed_connections_left(how: str, n: int) -> tuple[int, int]:
         except ConnectionClosed:
             pass
 
+    connection = proxy.connection_class((), False, handshake_timeout=60.0)
     server = await serve(handler, "127.0.0.1", 0, subprotocols=[Subprotocol(p) for p in SUBPROTOCOLS],
-                         select_subprotocol=_select_subprotocol, create_connection=proxy.connection_class((), False),
+                         select_subprotocol=_select_subprotocol, create_connection=connection,
                          compression=None, close_timeout=2)
     try:
         port = server.sockets[0].getsockname()[1]

@@ -126,7 +126,7 @@ def test_a_process_that_never_closes_its_sqlite_store_still_exits(tmp_path):
     from tests.e2e.harness import ROOT
 
     script = (
-        "import asyncio, sys\n"
+        "import asyncio\n"
         "from pathlib import Path\n"
         "from server.storage.sqlite import SqliteStore\n"
         "KEPT = []\n"
