@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 from client_demo.client import Client
-from tests.e2e.harness import open_group
+from tests.e2e.harness import ServerProcess, open_group
 
 
 async def test_kill9_loses_nothing_acknowledged(server):
@@ -173,3 +175,43 @@ async def test_retry_is_answered_before_other_checks(server):
     assert (await member.call("send", group_id=gid, text="new", client_msg_id="r-2"))["code"] == "muted"
     for c in (owner, member):
         await c.close()
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            kids += [int(k) for k in f.read().split()]
+    return kids
+
+
+async def test_an_ack_waits_for_the_wal_fsync(tmp_path):
+    """SQLite: a send is acknowledged only after the WAL sync helper's fdatasync (wal_sync.py).
+
+    With the server's helper process stopped, the message is committed but not acknowledged;
+    once it runs again, the ack and the event follow."""
+    srv = ServerProcess(tmp_path, backend="sqlite").start()
+    try:
+        alice, bob = await srv.user(), await srv.user()
+        gid = await open_group(alice)
+        await bob.request("join_group", group_id=gid)
+        await alice.send(gid, "before")
+        assert srv.proc is not None
+        helpers = [k for k in _children(srv.proc.pid)
+                   if "wal_sync_helper" in open(f"/proc/{k}/cmdline", "rb").read().decode(errors="replace")]
+        assert len(helpers) == 1, helpers
+        os.kill(helpers[0], signal.SIGSTOP)
+        try:
+            sending = asyncio.create_task(alice.send(gid, "waits for the disk"))
+            await asyncio.sleep(0.5)
+            assert not sending.done(), "acknowledged before the fsync"
+        finally:
+            os.kill(helpers[0], signal.SIGCONT)
+        ack = await asyncio.wait_for(sending, 5)
+        events = [await bob.next_event("message") for _ in range(2)]
+        assert [e["text"] for e in events] == ["before", "waits for the disk"]
+        assert events[1]["seq"] == ack["seq"]
+        for c in (alice, bob):
+            await c.close()
+    finally:
+        srv.cleanup()

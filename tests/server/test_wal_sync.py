@@ -1,0 +1,175 @@
+"""The SQLite WAL's fsync by a helper process (server/storage/wal_sync.py).
+
+A batch of messages is settled only after the helper's fdatasync: with the helper
+stopped, no callback runs; with the helper gone, the store syncs on a thread and
+loses nothing; a sync that fails fails its writes; a batch that finds the database
+locked by another connection waits on the hot thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from server.storage.base import MessageRow
+from server.storage.sqlite import INLINE_ROWS, SqliteStore
+from server.storage.wal_sync import HelperLost, SyncFailed, WalSyncer
+
+GID = "100000001"
+
+
+def _row(seq: int) -> MessageRow:
+    return MessageRow(GID, seq, seq, "u1", "owner", f"m{seq}", None, 0)
+
+
+async def _settled(done: dict[int, BaseException | None], n: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(done) < n:
+        assert time.monotonic() < deadline, f"only {len(done)} of {n} writes settled"
+        await asyncio.sleep(0.005)
+
+
+def _helper_pid(store: SqliteStore) -> int:
+    proc = store._syncer._proc if store._syncer is not None else None
+    assert proc is not None
+    return proc.pid
+
+
+async def test_a_message_is_settled_only_after_the_helpers_fsync(tmp_path):
+    store = SqliteStore(tmp_path / "q.db")
+    await store.open()
+    try:
+        done: dict[int, BaseException | None] = {}
+        pid = _helper_pid(store)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            store.append_message(_row(1), lambda exc: done.__setitem__(1, exc))
+            await asyncio.sleep(0.4)
+            assert done == {}, "settled before the WAL was fsynced"
+            # The row is committed (in the WAL, not yet on disk): only the ack waits.
+            rows = sqlite3.connect(tmp_path / "q.db").execute("SELECT seq FROM messages").fetchall()
+            assert rows == [(1,)]
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await _settled(done, 1)
+        assert done == {1: None}
+        assert store._syncer is not None and store._syncer.syncs >= 1
+    finally:
+        await store.close()
+
+
+async def test_with_the_helper_gone_the_store_syncs_on_a_thread_and_loses_nothing(tmp_path, caplog):
+    store = SqliteStore(tmp_path / "q.db")
+    await store.open()
+    done: dict[int, BaseException | None] = {}
+    pid = _helper_pid(store)
+    os.kill(pid, signal.SIGSTOP)
+    store.append_message(_row(1), lambda exc: done.__setitem__(1, exc))
+    await asyncio.sleep(0.1)
+    assert done == {}
+    with caplog.at_level(logging.ERROR, logger="qunguan.store"):
+        os.kill(pid, signal.SIGKILL)  # dies with the first batch's sync unanswered
+        await _settled(done, 1)
+    assert done == {1: None}  # synced on the thread instead
+    assert "syncing the WAL on a thread from now on" in caplog.text
+    for seq in range(2, 6):
+        store.append_message(_row(seq), lambda exc, seq=seq: done.__setitem__(seq, exc))
+    await _settled(done, 5)
+    await store.close()
+    assert set(done.values()) == {None}
+    rows = sqlite3.connect(tmp_path / "q.db").execute("SELECT seq FROM messages ORDER BY seq").fetchall()
+    assert rows == [(s,) for s in range(1, 6)]
+
+
+async def test_a_large_batch_goes_to_the_hot_thread_and_is_synced_too(tmp_path):
+    store = SqliteStore(tmp_path / "q.db")
+    await store.open()
+    done: dict[int, BaseException | None] = {}
+    n = INLINE_ROWS * 4
+    for seq in range(1, n + 1):
+        store.append_message(_row(seq), lambda exc, seq=seq: done.__setitem__(seq, exc))
+    await _settled(done, n)
+    assert store._syncer is not None and store._syncer.syncs >= 1
+    await store.close()
+    assert set(done.values()) == {None}
+    assert sqlite3.connect(tmp_path / "q.db").execute("SELECT COUNT(*) FROM messages").fetchone() == (n,)
+
+
+async def test_a_database_locked_by_another_connection_never_holds_the_event_loop(tmp_path):
+    """The inline commit does not wait for the write lock on the loop: the batch goes to the
+    hot thread, which waits there; the loop keeps running meanwhile."""
+    store = SqliteStore(tmp_path / "q.db")
+    await store.open()
+    other = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    done: dict[int, BaseException | None] = {}
+    try:
+        store.append_message(_row(1), lambda exc: done.__setitem__(1, exc))
+        worst = 0.0
+        for _ in range(20):  # 0.4 s of loop ticks while the lock is held
+            t = time.perf_counter()
+            await asyncio.sleep(0.02)
+            worst = max(worst, time.perf_counter() - t)
+        assert done == {}
+        assert worst < 0.2, f"the event loop was held {worst * 1000:.0f} ms"
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    await _settled(done, 1)
+    await store.close()
+    assert done == {1: None}
+
+
+async def test_the_syncer_reports_a_failed_sync_and_follows_a_replaced_file(tmp_path: Path):
+    wal = tmp_path / "x-wal"
+    wal.write_bytes(b"a")
+    syncer = WalSyncer(wal)
+    syncer.start()
+    loop = asyncio.get_running_loop()
+
+    async def sync() -> BaseException | None:
+        fut: asyncio.Future[BaseException | None] = loop.create_future()
+        syncer.request(fut.set_result)
+        return await asyncio.wait_for(fut, 5)
+
+    try:
+        assert await sync() is None
+        wal.unlink()  # nothing to sync: the writes waiting fail, they are not settled as durable
+        err = await sync()
+        assert isinstance(err, SyncFailed) and not isinstance(err, HelperLost)
+        assert syncer.usable
+        wal.write_bytes(b"b")  # a new file: the helper opens it again
+        assert await sync() is None
+        assert syncer.syncs == 3
+    finally:
+        await syncer.close()
+    assert not syncer.usable
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+async def test_the_helper_outlives_the_signals_sent_to_its_process_group(tmp_path: Path, sig: int):
+    """Ctrl-C in a terminal, or a service manager's stop, reaches every process of the group:
+    the helper must still sync the server's last commits while it shuts down."""
+    wal = tmp_path / "x-wal"
+    wal.write_bytes(b"a")
+    syncer = WalSyncer(wal)
+    syncer.start()
+    loop = asyncio.get_running_loop()
+    try:
+        assert syncer._proc is not None
+        first: asyncio.Future[BaseException | None] = loop.create_future()
+        syncer.request(first.set_result)
+        assert await asyncio.wait_for(first, 5) is None  # its loop runs: the handlers are set
+        os.kill(syncer._proc.pid, sig)
+        second: asyncio.Future[BaseException | None] = loop.create_future()
+        syncer.request(second.set_result)
+        assert await asyncio.wait_for(second, 5) is None
+    finally:
+        await syncer.close()
