@@ -70,11 +70,13 @@ class WriteQueue:
     def set_commit_observer(self, observer: CommitObserver | None) -> None:
         self._observer = observer
 
-    def _observe(self, ops: int, msgs: int, logs: int, ok: bool) -> None:
-        if self._observer is None or self._commit_since is None:
+    def _observe(self, ops: int, msgs: int, logs: int, ok: bool, started: float | None = None) -> None:
+        """Report a settled batch; ``started``: when its commit began (default: the one running)."""
+        since = self._commit_since if started is None else started
+        if self._observer is None or since is None:
             return
         try:
-            self._observer(ops, msgs, logs, time.perf_counter() - self._commit_since, ok)
+            self._observer(ops, msgs, logs, time.perf_counter() - since, ok)
         except Exception:
             log.exception("commit observer failed")
 
@@ -95,21 +97,22 @@ class WriteQueue:
 
     # -- settling a batch: the same for every backend and every commit path ----------------
     def _fail_batch(self, ops: list[Op], raw: list[Raw], msgs: list[tuple[MessageRow, Done]],
-                    netlog: list[tuple[NetlogRow, Done]], exc: BaseException) -> None:
+                    netlog: list[tuple[NetlogRow, Done]], exc: BaseException, started: float | None = None) -> None:
         """The batch's commit failed: every write in it fails with ``exc``."""
         for fut in (*(o[2] for o in ops), *(r[1] for r in raw)):
             if not fut.done():
                 fut.set_exception(exc)
         for _, done in (*msgs, *netlog):
             call_done(done, exc)
-        self._observe(len(ops) + len(raw), len(msgs), len(netlog), False)
+        self._observe(len(ops) + len(raw), len(msgs), len(netlog), False, started)
 
     def _settle_batch(self, ops: int, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]],
                       msgs: list[tuple[MessageRow, Done]], netlog: list[tuple[NetlogRow, Done]],
-                      msg_errors: dict[int, BaseException], log_errors: dict[int, BaseException]) -> None:
-        """The batch committed: each op gets its own result or error, each row its callback."""
+                      msg_errors: dict[int, BaseException], log_errors: dict[int, BaseException],
+                      started: float | None = None) -> None:
+        """The batch committed (and is on disk): each op gets its own result or error, each row its callback."""
         self.batches += 1
-        self._observe(ops, len(msgs) - len(msg_errors), len(netlog) - len(log_errors), True)
+        self._observe(ops, len(msgs) - len(msg_errors), len(netlog) - len(log_errors), True, started)
         self.batched_messages += len(msgs) - len(msg_errors)
         for fut, result, err in outcomes:
             if fut.done():

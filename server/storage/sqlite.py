@@ -17,10 +17,11 @@ import itertools
 import logging
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import aiosqlite
 
@@ -36,7 +37,7 @@ from server.storage.sqlite_public import SqlitePublicReads
 from server.storage.sqlite_reads import SqliteReads
 from server.storage.sqlite_records import SqliteRecordReads, SqliteSanctionReads
 from server.storage.sqlite_search import BACKLOG, INDEX_SETTINGS, SqliteSearchReads, index_slice, merge_step
-from server.storage.wal_sync import HelperLost, WalSyncer, fdatasync_file
+from server.storage.wal_sync import HelperLost, SyncFailed, WalSyncer, fdatasync_file
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -85,6 +86,10 @@ WAL_TRUNCATE_BYTES = 64 * 1024 * 1024
 # batch measured on a busy 2-core machine). Larger batches, which only a busy server builds, go
 # to the hot thread so that the loop is never held long.
 INLINE_ROWS = 32
+# Hot batches committed and waiting for their fsync at once, at most: the writer commits the next
+# batch while the helper syncs (so a sender with several messages in flight is not held to one
+# commit-then-fsync at a time); past this many it waits, so a slow disk holds writes back.
+MAX_UNSYNCED = 16
 BUSY_MS = 5000  # the writer connections' busy timeout (another process holding the write lock)
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
@@ -132,6 +137,9 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self._hot: sqlite3.Connection | None = None
         self._hot_pool: ThreadPoolExecutor | None = None
         self._syncer: WalSyncer | None = None
+        self._unsynced: deque[_Unsynced] = deque()  # hot batches committed, oldest first, awaiting an fsync
+        self._synced = asyncio.Event()  # set whenever one of them is settled
+        self._resync_due = False  # some of them will not be synced by the helper (it is lost)
         self.hot_batches = 0
         self.wal_truncations = 0  # TRUNCATE checkpoints that started the WAL over (past WAL_TRUNCATE_BYTES)
         self._truncate_due = False
@@ -294,6 +302,8 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
 
     def _busy(self) -> list[str]:
         parts = super()._busy()
+        if self._unsynced:
+            parts.append(f"{len(self._unsynced)} committed batches waiting for the WAL fsync")
         if self._ckpt_since is not None:
             parts.append(f"WAL checkpoint running {(time.perf_counter() - self._ckpt_since) * 1000:.0f} ms")
         if self._index_since is not None:
@@ -526,29 +536,39 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
+            if self._resync_due:
+                await self._sync_on_thread()
             if self._searches:
                 await self._catch_up_searches()
                 continue
             if self._truncate_due:
+                await self._until_synced()
                 await self._truncate_wal()
             ops, raw, msgs, netlog = self.take()
             if ops or raw or msgs or netlog:
                 self._last_batch = loop.time()
                 self._commit_since = time.perf_counter()
                 self._commit_size = (len(ops) + len(raw), len(msgs), len(netlog))
-                committed = self.batches
                 try:
                     if ops or raw or self._hot is None:
+                        # Settled after every hot batch before it (events stay in commit order).
+                        await self._until_synced()
+                        committed = self.batches
                         await self._commit_batch(db, ops, raw, msgs, netlog)
+                        stored = self.batches > committed
                     else:
-                        await self._commit_hot(msgs, netlog)
+                        await self._until_synced(MAX_UNSYNCED - 1)
+                        stored = await self._commit_hot(msgs, netlog)
                 finally:
                     self._commit_since = None
-                if self.batches > committed and msgs:
+                if stored and msgs:
                     self._note_unindexed(msgs)
                 await self._index_work(busy=True)
                 continue
             if self._closing:
+                if self._unsynced:
+                    await self._until_synced()  # nothing committed is left unsettled
+                    continue
                 if self._quiet_timer is not None:
                     self._quiet_timer.cancel()
                     self._quiet_timer = None
@@ -611,16 +631,18 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             return
         self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
 
-    async def _commit_hot(self, msgs: list[tuple[MessageRow, Done]], netlog: list[tuple[NetlogRow, Done]]) -> None:
+    async def _commit_hot(self, msgs: list[tuple[MessageRow, Done]], netlog: list[tuple[NetlogRow, Done]]) -> bool:
         """A batch of only message and network-log rows: committed on the hot connection without
-        an fsync, then made durable by the WAL sync helper (wal_sync) before anything is settled.
+        an fsync, and settled once the WAL sync helper (wal_sync) has fsynced the WAL after it.
 
         The same transaction as :meth:`_commit_batch` would run (``BEGIN IMMEDIATE``, rows in
         a savepoint with the row-by-row fallback, ``last_seq``, ``COMMIT``), on a second
         connection to the same WAL database. A batch of up to INLINE_ROWS rows runs right here
         on the loop (see INLINE_ROWS); a larger one, or one that finds the database locked by
         another process, runs on the hot thread. Batches never overlap (this task runs one at
-        a time), so the two writer connections never wait for each other.
+        a time), so the two writer connections never wait for each other. The writer does not
+        wait for the fsync: it commits the next batch meanwhile (see MAX_UNSYNCED), and the
+        batches are settled in the order they committed. True if the batch committed.
         """
         assert self._hot is not None
         loop = asyncio.get_running_loop()
@@ -633,32 +655,64 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                 outcome = await loop.run_in_executor(
                     self._hot_pool, _hot_transaction, self._hot, rows, logs, BUSY_MS)
             assert outcome is not None
-            msg_errors, log_errors = outcome
-            await self._sync_wal()
         except Exception as exc:
             log.exception("batch commit failed; %d messages and %d log rows refused", len(msgs), len(netlog))
             self._fail_batch([], [], msgs, netlog, exc)
-            return
+            return False
         self.hot_batches += 1
-        self._settle_batch(0, [], msgs, netlog, msg_errors, log_errors)
-
-    async def _sync_wal(self) -> None:
-        """Return once an fdatasync of the WAL begun after the last commit has returned.
-
-        By the helper while it lives; on the hot thread once it is lost (the sync that was
-        waiting when it went included). A failed fdatasync raises :class:`SyncFailed`.
-        """
+        self._unsynced.append(_Unsynced(msgs, netlog, *outcome, self._commit_since))
         syncer = self._syncer
-        loop = asyncio.get_running_loop()
-        if syncer is not None and syncer.usable:
-            synced: asyncio.Future[BaseException | None] = loop.create_future()
-            syncer.request(synced.set_result)
-            err = await synced
-            if err is None:
-                return
-            if not isinstance(err, HelperLost):
-                raise err
-        await loop.run_in_executor(self._hot_pool, fdatasync_file, self._wal_path)
+        if syncer is not None and syncer.usable and not self._resync_due:
+            syncer.request(self._on_synced)
+        else:
+            self._resync_due = True  # synced on the hot thread at the writer's next turn
+        return True
+
+    def _on_synced(self, err: BaseException | None) -> None:
+        """The helper answered the oldest request: settle the oldest unsynced batch (or fail it)."""
+        if isinstance(err, HelperLost):
+            self._resync_due = True  # every batch still waiting is synced on the thread
+            self._synced.set()
+            self._wake.set()
+            return
+        batch = self._unsynced.popleft()
+        if err is None:
+            self._settle_batch(0, [], batch.msgs, batch.netlog, batch.msg_errors, batch.log_errors, batch.started)
+        else:
+            log.error("fsync of the WAL failed (%s); %d messages and %d log rows refused",
+                      err, len(batch.msgs), len(batch.netlog))
+            self._fail_batch([], [], batch.msgs, batch.netlog, err, batch.started)
+        self._synced.set()
+
+    async def _sync_on_thread(self) -> None:
+        """Without the helper: fsync the WAL on the hot thread, then settle every batch waiting."""
+        err: BaseException | None = None
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._hot_pool, fdatasync_file, self._wal_path)
+        except OSError as exc:
+            err = SyncFailed(f"fdatasync of the WAL failed: {exc}")
+        self._resync_due = False
+        while self._unsynced:  # only this task commits, so none was added meanwhile
+            self._on_synced(err)
+
+    async def _until_synced(self, at_most: int = 0) -> None:
+        """Wait until no more than ``at_most`` committed hot batches wait for their fsync."""
+        while len(self._unsynced) > at_most:
+            if self._resync_due:
+                await self._sync_on_thread()
+                continue
+            self._synced.clear()
+            await self._synced.wait()
+
+
+class _Unsynced(NamedTuple):
+    """A hot batch committed to the WAL, not yet known to be on disk: nothing in it is settled."""
+
+    msgs: list[tuple[MessageRow, Done]]
+    netlog: list[tuple[NetlogRow, Done]]
+    msg_errors: dict[int, BaseException]
+    log_errors: dict[int, BaseException]
+    started: float | None
 
 
 def _connect(path: Path) -> aiosqlite.Connection:

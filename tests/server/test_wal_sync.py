@@ -71,15 +71,16 @@ async def test_with_the_helper_gone_the_store_syncs_on_a_thread_and_loses_nothin
     done: dict[int, BaseException | None] = {}
     pid = _helper_pid(store)
     os.kill(pid, signal.SIGSTOP)
-    store.append_message(_row(1), lambda exc: done.__setitem__(1, exc))
-    await asyncio.sleep(0.1)
+    for seq in (1, 2, 3):  # three batches, each waiting for its sync
+        store.append_message(_row(seq), lambda exc, seq=seq: done.__setitem__(seq, exc))
+        await asyncio.sleep(0.05)
     assert done == {}
     with caplog.at_level(logging.ERROR, logger="qunguan.store"):
-        os.kill(pid, signal.SIGKILL)  # dies with the first batch's sync unanswered
-        await _settled(done, 1)
-    assert done == {1: None}  # synced on the thread instead
+        os.kill(pid, signal.SIGKILL)  # dies with their syncs unanswered
+        await _settled(done, 3)
+    assert list(done.items()) == [(1, None), (2, None), (3, None)]  # synced on the thread instead, in order
     assert "syncing the WAL on a thread from now on" in caplog.text
-    for seq in range(2, 6):
+    for seq in range(4, 6):
         store.append_message(_row(seq), lambda exc, seq=seq: done.__setitem__(seq, exc))
     await _settled(done, 5)
     await store.close()
@@ -173,3 +174,35 @@ async def test_the_helper_outlives_the_signals_sent_to_its_process_group(tmp_pat
         assert await asyncio.wait_for(second, 5) is None
     finally:
         await syncer.close()
+
+
+def _count(path: Path) -> int:
+    return sqlite3.connect(path).execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+
+
+async def test_the_writer_commits_on_while_a_sync_runs_and_settles_in_commit_order(tmp_path):
+    """Batches commit while earlier ones wait for their fsync (at most MAX_UNSYNCED of them);
+    everything is settled in the order it committed, a change after the messages before it."""
+    from server.storage import changes as ch
+    from server.storage.sqlite import MAX_UNSYNCED
+
+    store = SqliteStore(tmp_path / "q.db")
+    await store.open()
+    order: list[str] = []
+    pid = _helper_pid(store)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for seq in range(1, MAX_UNSYNCED + 5):  # one batch each
+            store.append_message(_row(seq), lambda exc, seq=seq: order.append(f"m{seq}:{exc}"))
+            await asyncio.sleep(0.01)
+        assert _count(tmp_path / "q.db") == MAX_UNSYNCED  # committed, and then held back
+        change = store.apply(ch.CreateGroup(GID, "g", "work", "open", "u1", 1))
+        change.add_done_callback(lambda f: order.append(f"change:{f.exception()}"))
+        await asyncio.sleep(0.2)
+        assert order == [] and not change.done()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await asyncio.wait_for(change, 5)
+    await store.close()
+    assert order == [f"m{seq}:None" for seq in range(1, MAX_UNSYNCED + 5)] + ["change:None"]
+    assert _count(tmp_path / "q.db") == MAX_UNSYNCED + 4
