@@ -14,8 +14,9 @@ its sockets.
 Durability is the same as ``FULL``: a batch is settled (acks, events) only once
 an ``fdatasync`` of the WAL that began after its ``COMMIT`` has returned. One
 sync covers every commit before it, so requests queued while a sync runs share
-the next one (group commit at the level of the disk), and the store commits the
-next batch meanwhile instead of waiting (``sqlite.MAX_UNSYNCED``).
+the next one (group commit at the level of the disk), and the store may commit
+the next batch meanwhile instead of waiting (``sqlite.PIPELINE_ROWS``,
+``sqlite.MAX_UNSYNCED``).
 
 If the helper dies, the store syncs the WAL on a thread from then on (slower,
 as durable), the batch waiting at that moment included. If ``fdatasync`` itself

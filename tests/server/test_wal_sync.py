@@ -181,21 +181,23 @@ def _count(path: Path) -> int:
 
 
 async def test_the_writer_commits_on_while_a_sync_runs_and_settles_in_commit_order(tmp_path):
-    """Batches commit while earlier ones wait for their fsync (at most MAX_UNSYNCED of them);
+    """Bursts commit while earlier batches wait for their fsync (at most MAX_UNSYNCED of them);
     everything is settled in the order it committed, a change after the messages before it."""
     from server.storage import changes as ch
-    from server.storage.sqlite import MAX_UNSYNCED
+    from server.storage.sqlite import MAX_UNSYNCED, PIPELINE_ROWS
 
     store = SqliteStore(tmp_path / "q.db")
     await store.open()
     order: list[str] = []
     pid = _helper_pid(store)
     os.kill(pid, signal.SIGSTOP)
+    n = (MAX_UNSYNCED + 4) * PIPELINE_ROWS
     try:
-        for seq in range(1, MAX_UNSYNCED + 5):  # one batch each
+        for seq in range(1, n + 1):  # bursts of PIPELINE_ROWS, one batch each
             store.append_message(_row(seq), lambda exc, seq=seq: order.append(f"m{seq}:{exc}"))
-            await asyncio.sleep(0.01)
-        assert _count(tmp_path / "q.db") == MAX_UNSYNCED  # committed, and then held back
+            if seq % PIPELINE_ROWS == 0:
+                await asyncio.sleep(0.01)
+        assert _count(tmp_path / "q.db") == MAX_UNSYNCED * PIPELINE_ROWS  # committed, then held back
         change = store.apply(ch.CreateGroup(GID, "g", "work", "open", "u1", 1))
         change.add_done_callback(lambda f: order.append(f"change:{f.exception()}"))
         await asyncio.sleep(0.2)
@@ -204,5 +206,32 @@ async def test_the_writer_commits_on_while_a_sync_runs_and_settles_in_commit_ord
         os.kill(pid, signal.SIGCONT)
     await asyncio.wait_for(change, 5)
     await store.close()
-    assert order == [f"m{seq}:None" for seq in range(1, MAX_UNSYNCED + 5)] + ["change:None"]
-    assert _count(tmp_path / "q.db") == MAX_UNSYNCED + 4
+    assert order == [f"m{seq}:None" for seq in range(1, n + 1)] + ["change:None"]
+    assert _count(tmp_path / "q.db") == n
+
+
+async def test_a_trickle_of_rows_gathers_while_a_sync_runs(tmp_path):
+    """Fewer than PIPELINE_ROWS rows queued while a sync runs wait for it and then commit as
+    one batch: a commit costs about as much for one row as for several."""
+    from server.storage.sqlite import PIPELINE_ROWS
+
+    store = SqliteStore(tmp_path / "q.db")
+    await store.open()
+    done: dict[int, BaseException | None] = {}
+    pid = _helper_pid(store)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        store.append_message(_row(1), lambda exc: done.__setitem__(1, exc))
+        await asyncio.sleep(0.05)
+        assert _count(tmp_path / "q.db") == 1  # committed; its sync is stuck
+        for seq in range(2, PIPELINE_ROWS + 1):  # one fewer than a burst, one at a time
+            store.append_message(_row(seq), lambda exc, seq=seq: done.__setitem__(seq, exc))
+            await asyncio.sleep(0.02)
+        assert _count(tmp_path / "q.db") == 1  # waiting for the sync, not committed one by one
+        batches = store.hot_batches
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await _settled(done, PIPELINE_ROWS)
+    await store.close()
+    assert store.hot_batches == batches + 1  # the trickle went in as one batch
+    assert set(done.values()) == {None} and _count(tmp_path / "q.db") == PIPELINE_ROWS
