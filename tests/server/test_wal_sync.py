@@ -14,6 +14,8 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,22 +44,29 @@ def _helper_pid(store: SqliteStore) -> int:
     return proc.pid
 
 
+@contextmanager
+def _helper_stopped(store: SqliteStore) -> Iterator[int]:
+    """The store's helper stopped (SIGSTOP) for the block, running again after it; yields its pid."""
+    pid = _helper_pid(store)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
 async def test_a_message_is_settled_only_after_the_helpers_fsync(tmp_path):
     store = SqliteStore(tmp_path / "q.db")
     await store.open()
     try:
         done: dict[int, BaseException | None] = {}
-        pid = _helper_pid(store)
-        os.kill(pid, signal.SIGSTOP)
-        try:
+        with _helper_stopped(store):
             store.append_message(_row(1), lambda exc: done.__setitem__(1, exc))
             await asyncio.sleep(0.4)
             assert done == {}, "settled before the WAL was fsynced"
             # The row is committed (in the WAL, not yet on disk): only the ack waits.
             rows = sqlite3.connect(tmp_path / "q.db").execute("SELECT seq FROM messages").fetchall()
             assert rows == [(1,)]
-        finally:
-            os.kill(pid, signal.SIGCONT)
         await _settled(done, 1)
         assert done == {1: None}
         assert store._syncer is not None and store._syncer.syncs >= 1
@@ -189,10 +198,8 @@ async def test_the_writer_commits_on_while_a_sync_runs_and_settles_in_commit_ord
     store = SqliteStore(tmp_path / "q.db")
     await store.open()
     order: list[str] = []
-    pid = _helper_pid(store)
-    os.kill(pid, signal.SIGSTOP)
     n = (MAX_UNSYNCED + 4) * PIPELINE_ROWS
-    try:
+    with _helper_stopped(store):
         for seq in range(1, n + 1):  # bursts of PIPELINE_ROWS, one batch each
             store.append_message(_row(seq), lambda exc, seq=seq: order.append(f"m{seq}:{exc}"))
             if seq % PIPELINE_ROWS == 0:
@@ -202,8 +209,6 @@ async def test_the_writer_commits_on_while_a_sync_runs_and_settles_in_commit_ord
         change.add_done_callback(lambda f: order.append(f"change:{f.exception()}"))
         await asyncio.sleep(0.2)
         assert order == [] and not change.done()
-    finally:
-        os.kill(pid, signal.SIGCONT)
     await asyncio.wait_for(change, 5)
     await store.close()
     assert order == [f"m{seq}:None" for seq in range(1, n + 1)] + ["change:None"]
@@ -218,9 +223,7 @@ async def test_a_trickle_of_rows_gathers_while_a_sync_runs(tmp_path):
     store = SqliteStore(tmp_path / "q.db")
     await store.open()
     done: dict[int, BaseException | None] = {}
-    pid = _helper_pid(store)
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    with _helper_stopped(store):
         store.append_message(_row(1), lambda exc: done.__setitem__(1, exc))
         await asyncio.sleep(0.05)
         assert _count(tmp_path / "q.db") == 1  # committed; its sync is stuck
@@ -229,8 +232,6 @@ async def test_a_trickle_of_rows_gathers_while_a_sync_runs(tmp_path):
             await asyncio.sleep(0.02)
         assert _count(tmp_path / "q.db") == 1  # waiting for the sync, not committed one by one
         batches = store.hot_batches
-    finally:
-        os.kill(pid, signal.SIGCONT)
     await _settled(done, PIPELINE_ROWS)
     await store.close()
     assert store.hot_batches == batches + 1  # the trickle went in as one batch
