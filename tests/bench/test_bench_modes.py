@@ -72,3 +72,31 @@ def test_scenario_g_quick(tmp_path: Path) -> None:
         assert not r["send_errors"]
     assert g["ratio"]["deliveries_per_s"] > 0
     assert any(t["target"].startswith("(g)") for t in res["targets"])
+
+
+def test_a_servers_cpu_includes_its_child_processes():
+    """qunguan's WAL sync helper is a child process doing work a server thread used to do: the
+    bench counts it as the server's CPU."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from bench.servers import _children, cpu_seconds
+
+    busy_child = "import time\nt = time.process_time()\nwhile time.process_time() - t < 20: pass\n"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {busy_child!r}])\n"
+        "time.sleep(30)\n")])
+    try:
+        deadline = time.monotonic() + 15
+        while cpu_seconds(parent.pid) < 0.4 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the parent sleeps: only its busy child's CPU can get there
+        assert cpu_seconds(parent.pid) >= 0.4
+    finally:
+        for child in _children(parent.pid):
+            os.kill(child, signal.SIGKILL)
+        parent.kill()
+        parent.wait()
