@@ -133,7 +133,7 @@ def cpu_seconds(pid: int) -> float:
     seconds. The children count because they are part of the server: qunguan's WAL sync helper
     runs the fsyncs that a thread of the server itself used to run."""
     total = _own_cpu_seconds(pid)
-    for child in _children(pid):
+    for child in child_pids(pid):
         try:
             total += _own_cpu_seconds(child)
         except OSError:
@@ -147,7 +147,8 @@ def _own_cpu_seconds(pid: int) -> float:
     return (int(rest[11]) + int(rest[12])) / CLK_TCK  # fields 14 (utime) and 15 (stime)
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux: /proc/PID/task/*/children)."""
     kids: list[int] = []
     try:
         tasks = os.listdir(f"/proc/{pid}/task")

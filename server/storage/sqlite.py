@@ -139,7 +139,6 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self._hot_pool: ThreadPoolExecutor | None = None
         self._syncer: WalSyncer | None = None
         self._unsynced: deque[_Unsynced] = deque()  # hot batches committed, oldest first, awaiting an fsync
-        self._synced = asyncio.Event()  # set whenever one of them is settled
         self._resync_due = False  # some of them will not be synced by the helper (it is lost)
         self.hot_batches = 0
         self.wal_truncations = 0  # TRUNCATE checkpoints that started the WAL over (past WAL_TRUNCATE_BYTES)
@@ -644,9 +643,9 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         connection to the same WAL database. A batch of up to INLINE_ROWS rows runs right here
         on the loop (see INLINE_ROWS); a larger one, or one that finds the database locked by
         another process, runs on the hot thread. Batches never overlap (this task runs one at
-        a time), so the two writer connections never wait for each other. The writer does not
-        wait for the fsync: it commits the next batch meanwhile (see MAX_UNSYNCED), and the
-        batches are settled in the order they committed. True if the batch committed.
+        a time), so the two writer connections never wait for each other. The writer need not
+        wait for the fsync: a burst commits meanwhile (_worth_waiting_for_the_sync, MAX_UNSYNCED),
+        and the batches are settled in the order they committed. True if the batch committed.
         """
         assert self._hot is not None
         loop = asyncio.get_running_loop()
@@ -688,7 +687,6 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         """The helper answered the oldest request: settle the oldest unsynced batch (or fail it)."""
         if isinstance(err, HelperLost):
             self._resync_due = True  # every batch still waiting is synced on the thread
-            self._synced.set()
             self._wake.set()
             return
         batch = self._unsynced.popleft()
@@ -698,8 +696,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             log.error("fsync of the WAL failed (%s); %d messages and %d log rows refused",
                       err, len(batch.msgs), len(batch.netlog))
             self._fail_batch([], [], batch.msgs, batch.netlog, err, batch.started)
-        self._synced.set()
-        self._wake.set()
+        self._wake.set()  # the writer may be waiting for this (_until_synced, _worth_waiting_for_the_sync)
 
     async def _sync_on_thread(self) -> None:
         """Without the helper: fsync the WAL on the hot thread, then settle every batch waiting."""
@@ -718,8 +715,8 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             if self._resync_due:
                 await self._sync_on_thread()
                 continue
-            self._synced.clear()
-            await self._synced.wait()
+            self._wake.clear()  # (what is queued meanwhile is taken by the writer's next turn anyway)
+            await self._wake.wait()
 
 
 class _Unsynced(NamedTuple):
@@ -771,7 +768,7 @@ def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: lis
     try:
         db.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as err:
-        if busy_ms == 0 and getattr(err, "sqlite_errorcode", None) in _BUSY_CODES:
+        if busy_ms == 0 and err.sqlite_errorcode in _BUSY_CODES:
             return None
         raise
     try:

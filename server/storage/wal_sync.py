@@ -75,9 +75,6 @@ class WalSyncer:
     def usable(self) -> bool:
         return self._proc is not None and not self.failed
 
-    def pending(self) -> int:
-        return len(self._waiting)
-
     def request(self, synced: Synced) -> None:
         """Call ``synced(None)`` once an fdatasync begun after this call has returned."""
         assert self._proc is not None and self._proc.stdin is not None

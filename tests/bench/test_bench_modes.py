@@ -83,7 +83,7 @@ def test_a_servers_cpu_includes_its_child_processes():
     import sys
     import time
 
-    from bench.servers import _children, cpu_seconds
+    from bench.servers import child_pids, cpu_seconds
 
     busy_child = "import time\nt = time.process_time()\nwhile time.process_time() - t < 20: pass\n"
     parent = subprocess.Popen([sys.executable, "-c", (
@@ -96,7 +96,7 @@ def test_a_servers_cpu_includes_its_child_processes():
             time.sleep(0.05)  # the parent sleeps: only its busy child's CPU can get there
         assert cpu_seconds(parent.pid) >= 0.4
     finally:
-        for child in _children(parent.pid):
+        for child in child_pids(parent.pid):
             os.kill(child, signal.SIGKILL)
         parent.kill()
         parent.wait()

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 
+from bench.servers import child_pids
 from client_demo.client import Client
 from tests.e2e.harness import ServerProcess, open_group
 
@@ -177,14 +178,6 @@ async def test_retry_is_answered_before_other_checks(server):
         await c.close()
 
 
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as f:
-            kids += [int(k) for k in f.read().split()]
-    return kids
-
-
 async def test_an_ack_waits_for_the_wal_fsync(tmp_path):
     """SQLite: a send is acknowledged only after the WAL sync helper's fdatasync (wal_sync.py).
 
@@ -197,7 +190,7 @@ async def test_an_ack_waits_for_the_wal_fsync(tmp_path):
         await bob.request("join_group", group_id=gid)
         await alice.send(gid, "before")
         assert srv.proc is not None
-        helpers = [k for k in _children(srv.proc.pid)
+        helpers = [k for k in child_pids(srv.proc.pid)
                    if "wal_sync_helper" in open(f"/proc/{k}/cmdline", "rb").read().decode(errors="replace")]
         assert len(helpers) == 1, helpers
         os.kill(helpers[0], signal.SIGSTOP)
