@@ -20,16 +20,23 @@ def backend(request) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def server(tmp_path, backend):
-    srv = ServerProcess(tmp_path, backend=backend).start()
-    yield srv
-    srv.cleanup()
+async def stop(srv: ServerProcess) -> None:
+    """Stop the server while the test's event loop still runs: the clients the test left open
+    answer its close frames at once. With the loop stopped, the server waited its whole
+    ``close_timeout`` (2 s) for each of them, in every test."""
+    await srv.cleaned_up()
     print("".join(srv.output))  # shown by pytest when the test failed
 
 
 @pytest.fixture
-def make_server(tmp_path, backend):
+async def server(tmp_path, backend):
+    srv = ServerProcess(tmp_path, backend=backend).start()
+    yield srv
+    await stop(srv)
+
+
+@pytest.fixture
+async def make_server(tmp_path, backend):
     """Start a server with extra config text; stopped at teardown."""
     started: list[ServerProcess] = []
 
@@ -42,5 +49,4 @@ def make_server(tmp_path, backend):
 
     yield make
     for srv in started:
-        srv.cleanup()
-        print("".join(srv.output))
+        await stop(srv)

@@ -111,6 +111,15 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(5)
 
+    async def stopped(self) -> None:
+        """:meth:`stop` from an async test: the server's close frames reach clients whose event
+        loop keeps running, so it need not wait out its 2 s ``close_timeout`` for each."""
+        await asyncio.to_thread(self.stop)
+
+    async def cleaned_up(self) -> None:
+        """:meth:`cleanup` from an async test (see :meth:`stopped`)."""
+        await asyncio.to_thread(self.cleanup)
+
     def cleanup(self) -> None:
         """Stop the server and drop its PostgreSQL database (if it has one)."""
         self.stop()

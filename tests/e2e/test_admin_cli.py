@@ -123,6 +123,6 @@ async def test_json_errors_go_to_stderr_with_the_same_exit_codes(server):
     assert "no-such-command" not in json.loads((await admin(server, "--json"))[2])["error"]
     assert "warn-group" in json.loads((await admin(server, "--json"))[2])["error"]  # lists the commands
 
-    server.stop()
+    await server.stopped()
     rc, out, err = await admin(server, "--json", "ping")
     assert rc == 2 and out == "" and "no server is running" in json.loads(err)["error"]

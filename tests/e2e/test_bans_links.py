@@ -120,7 +120,7 @@ async def test_ban_removes_and_keeps_out(make_server, tmp_path):
     assert code(await m2.call("unban", group_id=gid, user_id=m1.user_id)) == "forbidden"
 
     # bans survive a restart (loaded from the store)
-    srv.stop()
+    await srv.stopped()
     srv.start()
     owner, admin, m1, outsider = await again(srv, owner, admin, m1, outsider)
     assert code(await m1.call("join_group", group_id=gid)) == "forbidden"
@@ -185,7 +185,7 @@ async def test_slow_mode(server):
     assert code(await m1.call("send", group_id=gid, text="three")) == "rate_limited"
 
     # kept across a restart; 0 turns it off
-    server.stop()
+    await server.stopped()
     server.start()
     owner, m1 = await again(server, owner, m1)
     assert (await m1.request("group_info", group_id=gid))["slow_mode_seconds"] == 2
@@ -242,7 +242,7 @@ async def test_invite_links(make_server, tmp_path):
     lasting = (await owner.request("create_invite_link", group_id=gid, max_uses=3))["code"]
     stored = {row[0] for row in srv.db_rows("SELECT code_hash FROM invite_links")}
     assert len(stored) == 5 and hashlib.sha256(lasting.encode()).hexdigest() in stored
-    srv.stop()
+    await srv.stopped()
     srv.start()
     (u2,) = await again(srv, u2)
     assert (await u2.request("join_group", invite_code=lasting))["group_id"] == gid
@@ -347,7 +347,7 @@ async def test_slow_mode_counts_sends_from_before_it_and_slows_suspended_manager
     assert code(await admin.call("send", group_id=gid, text="twice")) == "rate_limited"
 
     # after a restart the last sends are known again (loaded from the messages of the last hour)
-    server.stop()
+    await server.stopped()
     server.start()
     owner, m1, m2 = await again(server, owner, m1, m2)
     for c in (m1, m2):

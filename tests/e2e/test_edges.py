@@ -46,7 +46,7 @@ async def test_delete_account_is_not_a_password_oracle(tmp_path):
         assert r["code"] == "rate_limited" and r["retry_after_ms"] > 0
         assert (await victim.request("me"))["user_id"]  # and the account still works
     finally:
-        srv.stop()
+        await srv.stopped()
 
 
 def serve(cfg_dir) -> subprocess.CompletedProcess[str]:

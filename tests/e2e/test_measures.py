@@ -100,7 +100,7 @@ async def test_lift_group_suspension_posting_works_again(server):
     lifts = [(actor, json.loads(d)) for a, actor, d in audit_actions(server) if a == "lift_sanction"]
     assert lifts == [("operator", {"sanction_id": int(row["id"]), "kind": "suspend_group"})]
     # still lifted after a restart
-    server.stop()
+    await server.stopped()
     server.start()
     c = await server.client()
     await c.auth(m.token)
@@ -255,7 +255,7 @@ async def test_blacklisted_owner_groups_pass_to_longest_serving_admin_or_close(s
     [entry] = [json.loads(d) for a, _, d in audit_actions(server) if a == "blacklist"]
     assert entry == {"groups_passed": {with_admins: first.user_id}, "groups_closed": [no_admin]}
     # and after a restart
-    server.stop()
+    await server.stopped()
     server.start()
     c = await server.client()
     await c.auth(first.token)

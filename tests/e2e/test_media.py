@@ -435,7 +435,7 @@ async def test_media_go_with_purged_messages_and_are_exported(make_server, tmp_p
     rc, out_text, _ = await server.admin("purge")
     assert "media: 0" in out_text
     await close_all(owner, member)
-    server.stop()  # made and attached 200 days ago, as far as the restarted server knows
+    await server.stopped()  # made and attached 200 days ago, as far as the restarted server knows
     server.db_rows("UPDATE messages SET ts = ts - ? WHERE group_id = ? AND seq = ?", 200 * DAY_MS, gid, s1["seq"])
     server.db_rows("UPDATE media SET created_at = created_at - ?", 200 * DAY_MS)
     server.start()

@@ -103,7 +103,7 @@ async def test_client_msg_id_survives_restart(server):
     gid = await open_group(alice)
     first = await alice.send(gid, "x", client_msg_id="k1")
     token = alice.token
-    server.stop()
+    await server.stopped()
     server.start()
     c = await server.client()
     await c.auth(token)
@@ -207,4 +207,4 @@ async def test_an_ack_waits_for_the_wal_fsync(tmp_path):
         for c in (alice, bob):
             await c.close()
     finally:
-        srv.cleanup()
+        await srv.cleaned_up()

@@ -235,7 +235,7 @@ async def test_backup_and_restore(tmp_path, started):
     assert "backed up to" in stdout and out.stat().st_size > 0
     await alice.send(gid, "after the backup")
     await alice.close()
-    srv.stop()
+    await srv.stopped()
 
     db = srv.dir / "qunguan.db"
     for suffix in ("", "-wal", "-shm"):

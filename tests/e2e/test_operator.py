@@ -52,7 +52,7 @@ async def test_bad_arguments_and_unknown_targets_exit_2_with_one_line(server):
 
 
 async def test_no_server_running(tmp_path, server):
-    server.stop()
+    await server.stopped()
     rc, _, err = await server.admin("ping")
     assert rc == 2 and "no server is running" in err
 
@@ -100,7 +100,7 @@ async def test_close_group_survives_restart(server):
     owner, gid, _ = await setup_group(server)
     await server.admin("close-group", gid, "--reason", "x")
     token = owner.token
-    server.stop()
+    await server.stopped()
     server.start()
     c = await server.client()
     await c.auth(token)

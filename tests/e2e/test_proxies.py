@@ -69,7 +69,7 @@ async def test_forwarded_for_from_a_trusted_proxy_names_the_client(tmp_path, sta
     user = await srv.client()
     await user.close()
     await asyncio.sleep(0.3)
-    srv.stop()
+    await srv.stopped()
     # (none of these connections logged in: each address's are counted in one row, written at shutdown)
     assert srv.db_rows("SELECT ip FROM netlog WHERE kind IN ('connect', 'disconnect')") == []
     rows = srv.db_rows("SELECT ip, detail FROM netlog WHERE kind = 'unauthenticated'")

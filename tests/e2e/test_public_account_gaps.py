@@ -95,7 +95,7 @@ async def test_owner_closes_accounts_before_cancelling_and_editors_and_fans_leav
 
     # after a restart the counts come from the database and agree
     await close_all(owner, editor, fan, spare)
-    srv.stop()
+    await srv.stopped()
     srv.start()
     fan = await login_again(srv, fan)
     info = await fan.request("account_info", account_id=aid)
@@ -220,7 +220,7 @@ async def test_held_posts_wait_for_the_operator_who_releases_or_rejects_them(srv
 
     # after a restart the released post is still public and the rejected one still gone
     await close_all(owner, fan)
-    srv.stop()
+    await srv.stopped()
     srv.start()
     fan = await login_again(srv, fan)
     assert [p["post_id"] for p in (await fan.request("posts", account_id=aid))["posts"]] == [good["post_id"]]

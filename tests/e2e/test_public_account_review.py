@@ -131,7 +131,7 @@ async def test_organisation_accounts_count_for_the_person_who_opens_them(start):
                             c.user_id, d.user_id)
     assert live == 2
     await close_all(a, b, other, c, d, *conns[2:])
-    srv.stop()
+    await srv.stopped()
     srv.start()
     again = await srv.client()
     await again.login(d.username, "password123")
@@ -170,7 +170,7 @@ async def test_labels_show_verified_people_and_confirmed_organisations(start):
 
     # Kept across a restart; revoking takes the confirmation back.
     await close_all(owner, reader)
-    srv.stop()
+    await srv.stopped()
     srv.start()
     reader = await srv.client()
     await reader.login(owner.username, "password123")
@@ -220,7 +220,7 @@ async def test_blacklist_closes_the_accounts_of_every_login_and_the_organisation
 
     # After a restart the bars still hold; lifting the blacklisting lifts them, the accounts stay closed.
     await close_all(bad, twin, stranger, fan)
-    srv.stop()
+    await srv.stopped()
     srv.start()
     twin, stranger = await relogin(srv, twin), await relogin(srv, stranger)
     assert code(await create(twin, "新分身号")) == "blacklisted"

@@ -84,7 +84,7 @@ async def restart(srv, *clients):
     """Stop and start the server (after a test changed the database as an operator's tool would);
     returns the clients logged in again on new connections."""
     await close_all(*clients)
-    srv.stop()
+    await srv.stopped()
     srv.start()
     fresh = []
     for c in clients:

@@ -44,7 +44,7 @@ async def test_two_transfers_from_one_owner_leave_one_owner(make_server):
         owners = [m["user_id"] for m in members if m["role"] == "owner"]
         assert owners == [winner.user_id]
         groups.append((gid, winner.user_id))
-    srv.stop()
+    await srv.stopped()
     srv.start()
     for gid, winner in groups:
         assert owners_in_db(srv, gid) == [winner]
@@ -68,7 +68,7 @@ async def test_concurrent_transfers_cannot_push_a_user_past_the_create_cap(make_
     assert {r["code"] for r in replies if not r["ok"]} == {"create_cap_reached"}
     mine = (await target.request("my_groups"))["groups"]
     assert sum(g["role"] == "owner" for g in mine) == 3
-    srv.stop()
+    await srv.stopped()
     srv.start()
     [(owned,)] = srv.db_rows("SELECT COUNT(*) FROM groups WHERE owner_id = ? AND dissolved_at IS NULL",
                              target.user_id)
@@ -84,7 +84,7 @@ async def test_accounts_verifying_one_id_number_at_once_respect_the_cap(make_ser
     assert {r["code"] for r in replies if not r["ok"]} == {"conflict"}
     verified = [(await u.request("me"))["id_verified"] for u in users]
     assert sum(verified) == 1
-    srv.stop()
+    await srv.stopped()
     srv.start()
     [(n,)] = srv.db_rows("SELECT COUNT(*) FROM users WHERE id_verified_at IS NOT NULL")
     assert n == 1

@@ -65,7 +65,7 @@ async def test_mark_read_reaches_the_users_other_connections_and_survives_a_rest
     assert (g["last_seq"], g["read_seq"], g["unread"]) == (6, 4, 1)
     await close_all(owner, alice, phone)
 
-    server.stop()
+    await server.stopped()
     server.start()
     again = await server.client()
     await again.auth(alice.token)

@@ -102,7 +102,7 @@ async def test_a_removed_tail_is_caught_by_an_export_manifest(make_server, tmp_p
     manifest = json.loads((out_dir / "manifest.json").read_text())
     head = manifest["record_head"]
     assert head["count"] == len(entries(srv)) - 1  # the export's own entry comes after its head
-    srv.stop()
+    await srv.stopped()
     (srv.dir / "audit-checkpoints.jsonl").unlink()
     srv.db_rows("DELETE FROM audit WHERE id >= ?", head["last_id"])
     srv.start()
@@ -115,7 +115,7 @@ async def test_entries_without_a_mac_are_sealed_at_start(make_server):
     """A record from before the keyed chain gets its macs at the next start, and verifies."""
     srv = make_server()
     await some_record(srv)
-    srv.stop()
+    await srv.stopped()
     srv.db_rows("UPDATE audit SET mac = NULL")
     srv.start()
     assert all(e["mac"] for e in entries(srv))

@@ -223,7 +223,7 @@ async def test_boundary_after_editing_timestamps_in_the_stopped_servers_file(mak
     for text in ("older", "younger", "fresh"):
         await owner.send(gid, text)
     await owner.close()
-    srv.stop()
+    await srv.stopped()
     now = int(time.time() * 1000)
     limit = now - 184 * DAY_MS
     sql(srv, "UPDATE messages SET ts = ? WHERE group_id = ? AND seq = 1", limit - MINUTE, gid)

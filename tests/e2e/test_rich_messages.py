@@ -301,7 +301,7 @@ async def test_restart_keeps_pins_reactions_and_edits(make_server, tmp_path):
     await owner.request("react", group_id=gid, seq=seq, emoji="🎉", on=True)
     await owner.request("pin_message", group_id=gid, seq=seq, on=True)
     await close_all(owner, admin, m1)
-    srv.stop()
+    await srv.stopped()
     srv.start()
     again = await srv.client()
     await again.login(m1.username, "password123")

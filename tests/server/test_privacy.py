@@ -120,7 +120,7 @@ async def test_database_files_hold_no_phone_name_or_id_number_in_plain_text(tmp_
         log = "".join(srv.output)
         assert [s for s in NAMES + IDS + PHONES if s in log] == []
     finally:
-        srv.stop()
+        await srv.stopped()
     assert scan(tmp_path, NAMES + PHONES + IDS) == []  # after the final checkpoint too
 
 
@@ -162,7 +162,7 @@ async def test_rotate_key_reencrypts_everything_and_lookups_still_work(tmp_path)
         rc, _, err = await srv.admin("rotate-key", "--new-key-file", "missing.key")
         assert rc == 2 and len(err.strip().splitlines()) == 1
     finally:
-        srv.stop()
+        await srv.stopped()
     # The old key alone no longer opens the database: refused with one line naming the key id.
     done = subprocess.run([sys.executable, "-m", "server", "serve", "--config", str(srv.config)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -180,7 +180,7 @@ async def test_rotate_key_reencrypts_everything_and_lookups_still_work(tmp_path)
         actions = sqlite3.connect(tmp_path / "qunguan.db").execute("SELECT action FROM audit").fetchall()
         assert ("rotate_key",) in actions
     finally:
-        srv.stop()
+        await srv.stopped()
 
 
 def test_dev_mode_false_without_a_key_refuses_to_start(tmp_path):

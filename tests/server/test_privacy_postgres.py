@@ -50,4 +50,4 @@ async def test_postgresql_columns_hold_no_phone_name_or_id_number_in_plain_text(
         assert scan_database(srv, NAMES + PHONES + IDS) == []
         assert [s for s in NAMES + IDS + PHONES if s in "".join(srv.output)] == []
     finally:
-        srv.cleanup()
+        await srv.cleaned_up()

@@ -85,7 +85,7 @@ async def test_allowed_origins_lists_more_origins(tmp_path: Path) -> None:
         assert await _handshake(srv.url, "https://evil.example.com") == 403
         assert await _handshake(srv.url, f"http://127.0.0.1:{srv.port}") == 101  # its own origin stays allowed
     finally:
-        srv.stop()
+        await srv.stopped()
 
 
 def test_origin_rules() -> None:
