@@ -22,7 +22,7 @@ from tests.e2e.harness import open_group
 
 
 @pytest.fixture
-def started():
+async def started():
     servers = []
 
     def start(srv):
@@ -31,7 +31,7 @@ def started():
 
     yield start
     for srv in servers:
-        srv.cleanup()
+        await srv.cleaned_up()
         print("".join(srv.output))
 
 
@@ -159,7 +159,7 @@ async def test_healthz_and_readyz(tmp_path, started):
     assert r.status_code == 503 and "shutting down" in r.text
     assert ops.http_get(srv, "/healthz").status_code == 200
     assert (await c.request("me"))["ok"]
-    srv.proc.wait(10)
+    await asyncio.to_thread(srv.proc.wait, 10)  # (the loop runs: c answers the close at once)
 
 
 async def test_sighup_applies_runtime_keys_refuses_bad_config_and_names_restart_keys(tmp_path, started):

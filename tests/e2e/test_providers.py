@@ -25,7 +25,7 @@ def fake(tmp_path):
 
 
 @pytest.fixture
-def start(tmp_path):
+async def start(tmp_path):
     """A server whose [identity] section points at the fake provider (replacing the file SMS outbox)."""
     started: list[ServerProcess] = []
 
@@ -42,7 +42,7 @@ def start(tmp_path):
 
     yield make
     for srv in started:
-        srv.stop()
+        await srv.stopped()
         print("".join(srv.output))
 
 

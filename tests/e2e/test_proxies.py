@@ -21,7 +21,7 @@ JSON = ["qunguan.v1+json"]
 
 
 @pytest.fixture
-def started():
+async def started():
     servers = []
 
     def start(srv):
@@ -30,7 +30,7 @@ def started():
 
     yield start
     for srv in servers:
-        srv.cleanup()
+        await srv.cleaned_up()
         print("".join(srv.output))
 
 
