@@ -50,3 +50,17 @@ async def make_server(tmp_path, backend):
     yield make
     for srv in started:
         await stop(srv)
+
+
+@pytest.fixture
+async def started():
+    """Start servers built by the test (``started(ServerProcess(...))``); stopped at teardown."""
+    servers: list[ServerProcess] = []
+
+    def start(srv: ServerProcess) -> ServerProcess:
+        servers.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in servers:
+        await stop(srv)

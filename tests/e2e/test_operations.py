@@ -21,20 +21,6 @@ from tests.e2e import ops_helpers as ops
 from tests.e2e.harness import open_group
 
 
-@pytest.fixture
-async def started():
-    servers = []
-
-    def start(srv):
-        servers.append(srv)
-        return srv.start()
-
-    yield start
-    for srv in servers:
-        await srv.cleaned_up()
-        print("".join(srv.output))
-
-
 async def test_metrics_move_after_a_short_chat(tmp_path, started, backend):
     words = tmp_path / "srv" / "words.txt"
     words.parent.mkdir()

@@ -20,20 +20,6 @@ from tests.e2e import ops_helpers as ops
 JSON = ["qunguan.v1+json"]
 
 
-@pytest.fixture
-async def started():
-    servers = []
-
-    def start(srv):
-        servers.append(srv)
-        return srv.start()
-
-    yield start
-    for srv in servers:
-        await srv.cleaned_up()
-        print("".join(srv.output))
-
-
 async def _open_and_close(url: str, **kw) -> None:
     async with connect(url, subprotocols=JSON, **kw):  # type: ignore[arg-type]
         pass
