@@ -21,7 +21,6 @@ from websockets.typing import Subprotocol
 
 from governance.codes import CodeBook
 from governance.ratelimit import WindowCounter
-from governance.retention import DAY_MS
 from protocol.codec import SUBPROTOCOLS, Encoding
 from protocol.errors import ContractError, FrameError
 from protocol.messages import OP_TYPES, decode_request
@@ -179,6 +178,7 @@ class App:
     def start_jobs(self) -> None:
         """The background jobs: once per service, so in a cluster only on the home node."""
         self._jobs.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self._jobs.append(asyncio.create_task(self._age_sent_ids(), name="sent-ids"))
         self._jobs.append(asyncio.create_task(retention.run_forever(self), name="retention"))
         self._jobs.append(asyncio.create_task(media_cleanup.run_forever(self), name="media-cleanup"))
         self._jobs.append(asyncio.create_task(record.run_checkpoints(self), name="record-checkpoints"))
@@ -223,9 +223,16 @@ class App:
             await asyncio.sleep(60)
             now = self.now_ms()
             self.codes.prune(now / 1000)
-            stale = [k for k, v in self.state.sent.items() if v.committed and now - v.ts > DAY_MS]
-            for k in stale:
-                del self.state.sent[k]
+
+    async def _age_sent_ids(self) -> None:
+        """Once a second, move the last minutes' client_msg_ids to their digests and free the
+        expired ones, a slice per loop iteration (server/sent_ids.py)."""
+        while True:
+            await asyncio.sleep(1)
+            while self.state.sent_ids.age(self.now_ms()):
+                await asyncio.sleep(0)
+            while self.state.sent_ids.free_some():
+                await asyncio.sleep(0)
 
     # -- HTTP side -----------------------------------------------------------
     def _process_request(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from server.media.index import MediaIndex
+from server.sent_ids import SentIds
 
 if TYPE_CHECKING:
     from governance.ratelimit import TokenBucket
@@ -174,7 +175,7 @@ class State:
         self.users: dict[str, User] = {}
         self.by_username: dict[str, str] = {}
         self.groups: dict[str, Group] = {}
-        self.sent: dict[tuple[str, str, str], SentMessage] = {}
+        self.sent_ids = SentIds()  # the last day's client_msg_ids (server/sent_ids.py)
         self.accounts: dict[str, Account] = {}
         self.account_names: dict[str, str] = {}  # name_key -> account_id, closed accounts included
         self.barred_subjects: set[str] = set()  # subject keys barred from running accounts (P13)

@@ -25,6 +25,7 @@ from server.handlers import DEFERRED, handler
 from server.handlers.accounts import message_bucket
 from server.handlers.common import live_group, member_of, penalize
 from server.handlers.message_extras import check_extras, claim, message_event, message_obj, reply_visible
+from server.sent_ids import Key
 from server.state import Group, SentMessage, User
 from server.storage import changes as ch
 from server.storage.base import MessageRow
@@ -44,22 +45,25 @@ HISTORY_DEFAULT, HISTORY_MAX = 50, 500
 @handler("send")
 async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     user = sess.me
-    reply_seen = True
-    if req.reply_to is not None and not _retry(ctx, user, req):
-        # The one await of a send, and only of a reply: everything below, the retry and
-        # every group and member check included, runs after it, from memory.
-        reply_seen = await reply_visible(ctx, user, req.group_id, req.reply_to)
-    now = ctx.now_ms()
-    # A retry is answered before any other check: what was acked once stays acked.
     cmid = req.client_msg_id
     key = (req.group_id, user.user_id, cmid) if cmid is not None else None
     if key is not None:
-        seen = ctx.state.sent.get(key)
-        if seen is not None and now - seen.ts < DEDUP_WINDOW_MS:
-            if seen.committed:
-                return seen.reply()
-            seen.waiters.append((sess, req.rid, enc))
-            return DEFERRED
+        # A retry is answered before any other check: what was acked once stays acked.
+        first = recent_copy(ctx, sess, req.rid, enc, key)
+        if first is None:
+            seq = ctx.state.sent_ids.older_seq(key)
+            if seq is not None:  # a lead only: read the message to be sure
+                first = await older_copy(ctx, sess, req.rid, enc, key, seq)
+        if first is not None:
+            return first
+    reply_seen = True
+    if req.reply_to is not None:
+        reply_seen = await reply_visible(ctx, user, req.group_id, req.reply_to)
+        first = recent_copy(ctx, sess, req.rid, enc, key) if key is not None else None
+        if first is not None:  # a copy accepted while the read above was waiting
+            return first
+    # No await from here on: every group and member check, and the change, run from memory.
+    now = ctx.now_ms()
     g = live_group(ctx, req.group_id)
     m = member_of(g, user)
     role = Role(m.role)  # once: the posting check, slow mode and the event's sender all need it
@@ -95,7 +99,8 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     g.last_seq = seq
     sent = None
     if key is not None:
-        sent = ctx.state.sent[key] = SentMessage(seq, now, False, held=bool(held))
+        sent = SentMessage(seq, now, False, held=bool(held))
+        ctx.state.sent_ids.remember(key, sent)
     sender = ev.UserObj(user_id=user.user_id, display_name=user.display_name, role=role)
     if extras is None:
         msg = ev.MessageEvent(group_id=g.group_id, seq=seq, ts=now, text=text, sender=sender)
@@ -122,7 +127,7 @@ class Stored:
 
     __slots__ = ("ctx", "sess", "enc", "rid", "key", "sent", "seq", "now", "held", "g", "msg")
 
-    def __init__(self, ctx: Context, sess: Session, enc: Encoding, rid: Any, key: tuple[str, str, str] | None,
+    def __init__(self, ctx: Context, sess: Session, enc: Encoding, rid: Any, key: Key | None,
                  sent: SentMessage | None, seq: int, now: int, held: bool, g: Group, msg: ev.MessageEvent) -> None:
         self.ctx, self.sess, self.enc, self.rid, self.key = ctx, sess, enc, rid, key
         self.sent, self.seq, self.now, self.held, self.g, self.msg = sent, seq, now, held, g, msg
@@ -130,8 +135,8 @@ class Stored:
     def __call__(self, exc: BaseException | None) -> None:
         ctx, sent = self.ctx, self.sent
         if exc is not None:
-            if self.key is not None and ctx.state.sent.get(self.key) is sent:
-                del ctx.state.sent[self.key]
+            if self.key is not None and sent is not None:
+                ctx.state.sent_ids.forget(self.key, sent)
             fail = ContractError("internal", "the message could not be stored; send it again")
             self.sess.send(error_reply(self.rid, fail), self.enc)
             for s, r, e in sent.waiters if sent else ():
@@ -152,13 +157,32 @@ class Stored:
             sent.waiters.clear()
 
 
-def _retry(ctx: Context, user: User, req: rq.Send) -> bool:
-    """Is this send a retry ``send`` answers with the first message's seq (its dedup window)?"""
-    cmid = req.client_msg_id
-    if cmid is None:
-        return False
-    seen = ctx.state.sent.get((req.group_id, user.user_id, cmid))
-    return seen is not None and ctx.now_ms() - seen.ts < DEDUP_WINDOW_MS
+def recent_copy(ctx: Context, sess: Session, rid: Any, enc: Encoding, key: Key) -> Any:
+    """The answer to a retry of a send accepted in the last minutes, from memory; None if none was."""
+    seen = ctx.state.sent_ids.recent.get(key)
+    if seen is None or ctx.now_ms() - seen.ts >= DEDUP_WINDOW_MS:
+        return None
+    if seen.committed:
+        return seen.reply()
+    seen.waiters.append((sess, rid, enc))  # answered when the first copy's commit settles
+    return DEFERRED
+
+
+async def older_copy(ctx: Context, sess: Session, rid: Any, enc: Encoding, key: Key, seq: int) -> Any:
+    """The answer to a retry of a send accepted earlier in the last day, or None: a new message.
+
+    Past the last minutes only a digest of the key is in memory (server/sent_ids.py), mapped
+    to ``seq``, so the hit is confirmed by reading that one message: a colliding digest never
+    answers a new message with another's seq. Only a retry (or a collision) pays for the read.
+    """
+    gid, sender_id, cmid = key
+    stored = await ctx.store.sent_copy(gid, seq, sender_id, cmid)
+    if stored is not None and ctx.now_ms() - stored[0] < DEDUP_WINDOW_MS:
+        ts, held = stored
+        return {"seq": seq, "ts": ts, "held": True} if held else {"seq": seq, "ts": ts}
+    # Another message's digest, or over a day old: a new message, unless a copy of this one
+    # was accepted while the read was waiting.
+    return recent_copy(ctx, sess, rid, enc, key)
 
 
 def _log_write_failure(fut: asyncio.Future[list[Any]]) -> None:

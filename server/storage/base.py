@@ -132,6 +132,10 @@ class GroupReads(Protocol):
         """Sender, time, deleted, held and whether it has attachments, of a stored message; or None."""
         ...
 
+    async def sent_copy(self, group_id: str, seq: int, sender_id: str, client_msg_id: str) -> tuple[int, int] | None:
+        """(ts, held) of message ``seq`` if ``sender_id`` sent it with ``client_msg_id``; else None."""
+        ...
+
     async def open_report_id(
         self, reporter_id: str, target_type: str, group_id: str | None, seq: int | None, user_id: str | None,
         account_id: str | None = None, post_id: int | None = None, comment_id: int | None = None,

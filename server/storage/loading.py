@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from governance.retention import DAY_MS
-from server.state import Group, Member, SentMessage, State, User
+from server.state import Group, Member, State, User
 from server.storage.media import load_media
 from server.storage.moderation import load_moderation
 from server.storage.public import load_accounts
@@ -31,7 +31,7 @@ INVITATIONS = "SELECT group_id, user_id FROM invitations"
 PINS = "SELECT group_id, seq FROM group_pins ORDER BY pinned_at, seq"
 READ_MARKERS = ("SELECT r.group_id, r.user_id, r.seq FROM read_state r"
                 " JOIN members m ON m.group_id = r.group_id AND m.user_id = r.user_id")
-RECENT_IDS = ("SELECT group_id, sender_id, client_msg_id, seq, ts, held FROM messages"
+RECENT_IDS = ("SELECT group_id, sender_id, client_msg_id, seq, ts FROM messages"
               " WHERE ts > ? AND client_msg_id IS NOT NULL")
 
 
@@ -61,8 +61,9 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
         state.groups[gid].invited.add(uid)
     for gid, seq in await fetch(PINS):
         state.groups[gid].pinned.append(seq)
-    for gid, uid, cmid, seq, ts, held in await fetch(RECENT_IDS, now_ms - DAY_MS):
-        state.sent[(gid, uid, cmid)] = SentMessage(seq, ts, True, held=held == 1)
+    sent_ids = state.sent_ids  # a retry of one of these is confirmed by reading its row
+    for gid, uid, cmid, seq, ts in await fetch(RECENT_IDS, now_ms - DAY_MS):
+        sent_ids.add_older((gid, uid, cmid), seq, ts)
     await load_accounts(fetch, state)
     await load_media(fetch, state)
     await load_moderation(fetch, state, now_ms)

@@ -136,6 +136,12 @@ class PostgresReads:
             " WHERE group_id = $1 AND seq = $2", group_id, seq)
         return MessageInfo(row[0], row[1], bool(row[2]), row[3], bool(row[4])) if row else None
 
+    async def sent_copy(self, group_id: str, seq: int, sender_id: str, client_msg_id: str) -> tuple[int, int] | None:
+        row = await self._fetchone(
+            "SELECT ts, held FROM messages WHERE group_id = $1 AND seq = $2 AND sender_id = $3"
+            " AND client_msg_id = $4", group_id, seq, sender_id, client_msg_id)
+        return (row[0], row[1]) if row else None
+
     # -- complaints ----------------------------------------------------------------------
     async def open_report_id(
         self, reporter_id: str, target_type: str, group_id: str | None, seq: int | None, user_id: str | None,

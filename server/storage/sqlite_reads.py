@@ -100,6 +100,12 @@ class SqliteReads(SqliteReader):
             " WHERE group_id = ? AND seq = ?", (group_id, seq))
         return MessageInfo(row[0], row[1], bool(row[2]), row[3], bool(row[4])) if row else None
 
+    async def sent_copy(self, group_id: str, seq: int, sender_id: str, client_msg_id: str) -> tuple[int, int] | None:
+        row = await self._fetchone(
+            "SELECT ts, held FROM messages WHERE group_id = ? AND seq = ? AND sender_id = ? AND client_msg_id = ?",
+            (group_id, seq, sender_id, client_msg_id))
+        return (row[0], row[1]) if row else None
+
     # -- complaints ----------------------------------------------------------------------
     async def open_report_id(
         self, reporter_id: str, target_type: str, group_id: str | None, seq: int | None, user_id: str | None,

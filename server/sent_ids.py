@@ -1,0 +1,120 @@
+"""The ``client_msg_id``s of the last day, so that a retried ``send`` gets its first ``seq``.
+
+The contract: resending with the same ``client_msg_id`` (same user, same group, within 24
+hours) returns the first ``seq`` and stores nothing new. Held as one full entry per send for
+a day, that cost about 500 bytes a message, and the sweep that dropped the old ones walked
+all of them on the event loop once a minute (84 ms for a million: a stall a busy server had
+every minute). So two tiers:
+
+- **recent**: the full entry (:class:`server.state.SentMessage`) of every send accepted in
+  the last :data:`RECENT_MS`, and of every send not committed yet. A retry found here is
+  answered from memory, or waits for the first copy's commit.
+- **older**, up to a day: a 64-bit digest of the key mapped to the ``seq``, in hourly
+  buckets (about 80 bytes a message). A digest can collide, so a hit is only a lead:
+  ``send`` reads that one message by its primary key (group, seq) and answers the retry
+  only if the stored row has this sender and this ``client_msg_id`` and is under a day old.
+  So a collision can never answer a new message with another's seq; at worst, when two keys
+  of one day share a digest (at a billion sends a day, about once a month) and the older one
+  is then retried, that retry is stored as a new message.
+
+Entries move from the first tier to the second in slices (:meth:`SentIds.age`), and an
+expired bucket is dropped whole and freed in slices (:meth:`SentIds.free_some`), so no step
+walks a day of messages in one loop iteration.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from governance.retention import DAY_MS
+
+if TYPE_CHECKING:
+    from server.state import SentMessage
+
+Key = tuple[str, str, str]  # (group id, sender's user id, client_msg_id)
+
+RECENT_MS = 120_000  # far longer than any await a send makes, so a copy accepted meanwhile is here
+BUCKET_MS = 3_600_000
+SLICE = 20_000  # entries moved or freed per call: a few milliseconds
+
+
+class SentIds:
+    def __init__(self, digest: Callable[[Key], int] = hash) -> None:
+        # ``hash`` of a tuple of strings: 64 bits, salted per process, which is all an
+        # in-memory index needs; tests pass a colliding one.
+        self.digest = digest
+        self.recent: dict[Key, SentMessage] = {}
+        self._queue: deque[tuple[int, Key]] = deque()  # (ts, key) of recent entries, oldest first
+        self._buckets: dict[int, dict[int, int]] = {}  # hour -> digest -> seq
+        self._retiring: list[dict[int, int]] = []
+
+    def __len__(self) -> int:
+        return len(self.recent) + sum(len(b) for b in self._buckets.values())
+
+    # -- the recent tier -------------------------------------------------------------------------
+    def remember(self, key: Key, sent: SentMessage) -> None:
+        """An accepted send, before its commit."""
+        self.recent[key] = sent
+        self._queue.append((sent.ts, key))
+
+    def forget(self, key: Key, sent: SentMessage) -> None:
+        """A send whose write failed: the id is not used up (a later send with it is new)."""
+        if self.recent.get(key) is sent:
+            del self.recent[key]
+
+    # -- the older tier ------------------------------------------------------------------------
+    def add_older(self, key: Key, seq: int, ts: int) -> None:
+        hour = ts // BUCKET_MS
+        bucket = self._buckets.get(hour)
+        if bucket is None:
+            bucket = self._buckets[hour] = {}
+            if len(self._buckets) > 1 and hour < max(self._buckets):  # loaded out of order
+                self._buckets = dict(sorted(self._buckets.items()))
+        bucket[self.digest(key)] = seq
+
+    def older_seq(self, key: Key) -> int | None:
+        """The seq an older send with this key had, if its digest is known (a lead, not a proof)."""
+        d = self.digest(key)
+        for bucket in reversed(self._buckets.values()):  # newest first: a later copy wins
+            seq = bucket.get(d)
+            if seq is not None:
+                return seq
+        return None
+
+    # -- upkeep, a slice at a time ------------------------------------------------------------------
+    def age(self, now: int, limit: int = SLICE) -> bool:
+        """Move committed entries older than :data:`RECENT_MS` to the older tier and retire
+        buckets older than a day. True when a slice was full: call again (after yielding)."""
+        queue, recent = self._queue, self.recent
+        cutoff = now - RECENT_MS
+        moved = 0
+        while queue and moved < limit:
+            ts, key = queue[0]
+            if ts > cutoff:
+                break
+            sent = recent.get(key)
+            if sent is not None and sent.ts == ts:
+                if not sent.committed:
+                    break  # its commit is under way: it settles within seconds
+                del recent[key]
+                self.add_older(key, sent.seq, ts)
+            queue.popleft()  # (a failed send, or a later entry under the same key: skipped)
+            moved += 1
+        oldest_kept = (now - DAY_MS) // BUCKET_MS  # a bucket goes once all of it is over a day old
+        for hour in [h for h in self._buckets if h < oldest_kept]:
+            self._retiring.append(self._buckets.pop(hour))
+        return moved >= limit
+
+    def free_some(self, limit: int = SLICE) -> bool:
+        """Free part of a retired bucket. True while some remain."""
+        n = 0
+        while self._retiring and n < limit:
+            bucket = self._retiring[-1]
+            while bucket and n < limit:
+                bucket.popitem()
+                n += 1
+            if not bucket:
+                self._retiring.pop()
+        return bool(self._retiring)
