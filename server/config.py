@@ -663,7 +663,7 @@ def _os_user(v: str) -> str | None:
 class AdminConfig:
     """The operator channel: a Unix socket, private to the server's OS user unless operators are named."""
 
-    socket: Path = setting("qunguan-admin.sock", kind=PATH)
+    socket: Path = setting("qunguan.sock", kind=PATH)
     # With [[operators]]: the socket's group (name or gid; "" = the server's own group), mode 0660.
     socket_group: str = setting("", _os_group, kind=STR)
 

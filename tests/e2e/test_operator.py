@@ -25,7 +25,7 @@ async def setup_group(server, n=1):
 
 
 async def test_socket_is_private_and_ping_works(server):
-    mode = os.stat(server.dir / "qunguan-admin.sock").st_mode
+    mode = os.stat(server.dir / "qunguan.sock").st_mode
     assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
     rc, out, _ = await server.admin("ping")
     assert rc == 0 and "groups" in json.loads(out)

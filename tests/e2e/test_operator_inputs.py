@@ -9,7 +9,7 @@ from tests.e2e.harness import open_group
 
 
 async def raw_request(server, payload: bytes) -> dict:
-    reader, writer = await asyncio.open_unix_connection(str(server.dir / "qunguan-admin.sock"), limit=1 << 20)
+    reader, writer = await asyncio.open_unix_connection(str(server.dir / "qunguan.sock"), limit=1 << 20)
     try:
         writer.write(payload)
         await writer.drain()
