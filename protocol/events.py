@@ -96,8 +96,11 @@ class PersonObj(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     display_name: str
 
 
-class AttachmentObj(msgspec.Struct, kw_only=True, frozen=True, gc=False, omit_defaults=True):
-    """A file attached to a message (v2 "Media"); ``url`` is signed and expires."""
+class AttachmentObj(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """A file attached to a message (v2 "Media"); ``url`` is signed and expires.
+
+    Every field is always sent (``name`` is null when the upload had none): the contract
+    lists ``{media_id, kind, mime, size, name, url}`` as the object's fields."""
 
     media_id: str
     kind: Literal["image", "audio", "video", "file"]

@@ -123,6 +123,7 @@ def _with_urls(ctx: Context, attachments: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = msgspec.json.decode(attachments)
     for item in items:
         item["url"] = signed_url(ctx, item["media_id"])
+        item.setdefault("name", None)  # stored before every field was kept: the contract lists it
     return items
 
 

@@ -268,7 +268,12 @@ async def test_signed_urls_media_url_and_deleted_messages(make_server):
     r = await upload(owner, image, "image/png")
     mid = r["media_id"]
     sent = await owner.request("send", group_id=gid, text="look", attachments=[mid])
-    url = (await member.next_event("message"))["attachments"][0]["url"]
+    att = (await member.next_event("message"))["attachments"][0]
+    # Every field of the contract's attachment object is there, name null for an upload without one.
+    assert {"media_id", "kind", "mime", "size", "name", "url"} <= set(att) and att["name"] is None
+    [stored] = (await member.request("history", group_id=gid))["messages"][-1]["attachments"]
+    assert stored["name"] is None and stored["media_id"] == mid
+    url = att["url"]
     assert get(server, url).status_code == 200
     path, query = url.split("?", 1)
     params = dict(p.split("=", 1) for p in query.split("&"))

@@ -112,7 +112,7 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
                   attachments=[AttachmentObj(media_id="m1", kind="image", mime="image/png", size=68,
                                              url="/media/m1?e=1&s=x", width=1, height=1)]),
      {"ev": "message", **message_obj(GID, 9, 2, BOB_DICT, "看这个"), "reply_to": 7, "mentions": [ALICE.user_id],
-      "attachments": [{"media_id": "m1", "kind": "image", "mime": "image/png", "size": 68,
+      "attachments": [{"media_id": "m1", "kind": "image", "mime": "image/png", "size": 68, "name": None,
                        "url": "/media/m1?e=1&s=x", "width": 1, "height": 1}]}),
     (MessageEvent(group_id=GID, seq=10, ts=3, sender=ALICE, text="@所有人 开会", mention_all=True),
      {"ev": "message", **message_obj(GID, 10, 3, ALICE_DICT, "@所有人 开会"), "mention_all": True}),
