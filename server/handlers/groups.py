@@ -232,11 +232,11 @@ async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:
     if link is None or g is None or g.dissolved_at is not None:
         raise unusable
     g = live_group(ctx, link.group_id)  # a group closed by the platform: group_closed
+    if not moderation.link_usable(link.uses, link.max_uses, link.expires_at, link.revoked, now):
+        raise unusable  # members too: a dead code is not_found for whoever holds it
     reply = {"status": "joined", "group_id": g.group_id}
     if user.user_id in g.members:
         return reply  # already in: no use of the link is counted
-    if not moderation.link_usable(link.uses, link.max_uses, link.expires_at, link.revoked, now):
-        raise unusable
 
     def claim() -> None:
         link.uses += 1

@@ -62,9 +62,12 @@ async def _target(ctx: Context, sess: Session, req: rq.Report) -> Target:
     if kind is ReportTarget.USER:
         if uid is None:
             raise ContractError("bad_request", "reporting a user needs user_id")
+        named = gid if gid is not None and gid in ctx.state.groups else None  # optional context
+        if named is not None:
+            _known_group(ctx, named)  # a closed group fails every op naming it, this one too
         if uid not in ctx.state.users:
             raise ContractError("not_found", f"no user {uid}")
-        return Target(gid if gid in ctx.state.groups else None, None, uid)
+        return Target(named, None, uid)
     if gid is None:
         raise ContractError("bad_request", "reporting a group needs group_id")
     _known_group(ctx, gid)

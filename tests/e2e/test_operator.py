@@ -87,7 +87,8 @@ async def test_close_group_is_final(server):
     for op, args in [("send", {"text": "x"}), ("history", {}), ("members", {}), ("group_info", {}),
                      ("join_group", {}), ("leave_group", {}), ("kick", {"user_id": m.user_id}),
                      ("dissolve_group", {}), ("report", {"target_type": "group", "reason": "x"}),
-                     ("report", {"target_type": "message", "seq": 1, "reason": "x"})]:
+                     ("report", {"target_type": "message", "seq": 1, "reason": "x"}),
+                     ("report", {"target_type": "user", "user_id": m.user_id, "reason": "x"})]:
         assert (await owner.call(op, group_id=gid, **args))["code"] == "group_closed", op
     assert (await owner.request("my_groups"))["groups"] == []
     rc, _, err = await server.admin("close-group", gid, "--reason", "again")
