@@ -127,8 +127,8 @@ PERMISSIONS: dict[tuple[str, Role, Role | None], bool] = {
     ("delete_message", _O, _A): True,
     ("delete_message", _O, _M): True,
     ("delete_message", _A, None): True,
-    ("delete_message", _A, _O): False,
-    ("delete_message", _A, _A): False,
+    ("delete_message", _A, _O): True,  # the contract limits admins to members for kick and mute only
+    ("delete_message", _A, _A): True,
     ("delete_message", _A, _M): True,
     ("delete_message", _M, None): False,
     ("delete_message", _M, _O): False,
