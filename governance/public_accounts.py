@@ -152,10 +152,13 @@ class AccountLevel:
     comments: bool = True  # posts may carry comments (open or review mode)
 
 
+# A new account has 100 (public_accounts.initial_credit) and a measure costs 20
+# (credit.penalty_sanction): one measure leaves the account's service as it was once the
+# measure ends, the second lowers it to a post an hour, the fourth to a post a day.
 DEFAULT_ACCOUNT_LEVELS: tuple[AccountLevel, ...] = (
     AccountLevel(min_score=0, publish_interval_seconds=86400, comments=False),
-    AccountLevel(min_score=60, publish_interval_seconds=3600, comments=True),
-    AccountLevel(min_score=100, publish_interval_seconds=0, comments=True),
+    AccountLevel(min_score=40, publish_interval_seconds=3600, comments=True),
+    AccountLevel(min_score=80, publish_interval_seconds=0, comments=True),
 )
 
 

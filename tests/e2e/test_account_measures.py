@@ -111,10 +111,14 @@ async def test_suspend_blocks_publishing_until_lifted(srv):
 async def test_a_short_suspension_ends_by_itself(srv):
     owner = await srv.user(verify_id=True)
     aid = await new_account(owner, "午报")
+    assert code(await owner.call("publish", account_id=aid, title="before", body="b")) == "ok"
     await admin_ok(srv, "suspend-account", aid, "--seconds", "1", "--reason", "短暂暂停")
     assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
     await notice(owner, "account_suspended")
     await asyncio.sleep(1.2)
+    # Once it ends, the account publishes as before: the measure's credit penalty (100 -> 80)
+    # leaves it at the level without a publishing interval.
+    assert (await owner.request("account_info", account_id=aid))["credit_level"] == 3
     assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "ok"
 
 
@@ -162,8 +166,8 @@ async def test_account_credit_sets_the_level_and_what_it_allows(srv):
     aid = await new_account(owner, "周刊")
     assert (await owner.request("account_info", account_id=aid))["credit_level"] == 3
     await admin_refused(srv, "account-credit", aid, "--delta", "0", "--reason", "x")
-    out = await admin_ok(srv, "account-credit", aid, "--delta", "-50", "--reason", "多次违规")
-    assert "credit score 50, level 1" in out
+    out = await admin_ok(srv, "account-credit", aid, "--delta", "-70", "--reason", "多次违规")
+    assert "credit score 30, level 1" in out
     assert (await notice(owner, "account_credit"))["account_id"] == aid
     assert (await owner.request("account_info", account_id=aid))["credit_level"] == 1
     first = await owner.request("publish", account_id=aid, title="一", body="b", comments="open")
@@ -171,7 +175,7 @@ async def test_account_credit_sets_the_level_and_what_it_allows(srv):
     second = await owner.call("publish", account_id=aid, title="二", body="b")
     assert code(second) == "rate_limited" and second["retry_after_ms"] > 0  # one post a day at level 1
     [(actor, target, reason, detail)] = record(srv, "account_credit")
-    assert (actor, target, reason, detail["delta"], detail["score"]) == ("operator", aid, "多次违规", -50, 50)
+    assert (actor, target, reason, detail["delta"], detail["score"]) == ("operator", aid, "多次违规", -70, 30)
 
 
 async def test_remove_post(srv):

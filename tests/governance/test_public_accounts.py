@@ -134,7 +134,7 @@ def test_reserved_hit(name, hit):
     assert reserved_hit(name, ["人民日报", "police", "", "   "]) == hit
 
 
-@pytest.mark.parametrize("score,level", [(-10, 1), (0, 1), (59, 1), (60, 2), (99, 2), (100, 3), (10_000, 3)])
+@pytest.mark.parametrize("score,level", [(-10, 1), (0, 1), (39, 1), (40, 2), (79, 2), (80, 3), (100, 3), (10_000, 3)])
 def test_account_level(score, level):
     assert account_level(score) == level
 
