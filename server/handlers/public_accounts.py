@@ -2,9 +2,9 @@
 
 An account is run by a verified subject: a person (their verified ID number) or
 an organisation (its unified social credit code), always through an ID-verified
-person who opens it. How many live accounts one subject may run, and one person
-may act for (their own plus the organisation accounts they opened), both
-``public_accounts.max_per_subject``, whether the subject or person is barred,
+person who opens it. How many live accounts one subject may run, and how many
+organisation accounts one person may have opened (both
+``public_accounts.max_per_subject``), whether the subject or person is barred,
 and whether a name is taken are decided by the database in the inserting
 transaction (``InsertAccount``), so concurrent creates from several user
 accounts of one person cannot overshoot, and typing new organisation codes

@@ -27,6 +27,7 @@ from server.storage.public import (
     RELEASE_COMMENT,
     CommentRow,
     PostRow,
+    cap_counts,
     cap_refusal,
     comments_query,
     moderation_refusal,
@@ -71,14 +72,10 @@ async def _insert_account(db: Conn, a: c.InsertAccount) -> tuple[str, str]:
     for lock in sorted({_subject_lock_key(key), _subject_lock_key(person)}):
         await db.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_SUBJECT, lock)
     await _check_subjects(db, bytes(id_hmac), key)
-    if key != person:
-        live = await db.fetchval("SELECT COUNT(*) FROM accounts WHERE subject_key = $1 AND closed_at IS NULL", key)
+    for which, where, param in cap_counts(key, person, "$1"):
+        live = await db.fetchval(f"SELECT COUNT(*) FROM accounts WHERE {where} AND closed_at IS NULL", param)
         if live >= a.max_per_subject:
-            raise cap_refusal(a.max_per_subject, organisation=True)
-    acting = await db.fetchval("SELECT COUNT(*) FROM accounts WHERE (subject_key = $1 OR opener_key = $1)"
-                               " AND closed_at IS NULL", person)
-    if acting >= a.max_per_subject:
-        raise cap_refusal(a.max_per_subject, organisation=False)
+            raise cap_refusal(a.max_per_subject, which)
     try:
         await db.execute(
             "INSERT INTO accounts (account_id, name, name_key, category, intro, subject_type, subject_key, org_name,"

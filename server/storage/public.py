@@ -77,13 +77,29 @@ def comments_query(post_id: int, before: int | None, limit: int, viewer_id: str,
     return sql + " ORDER BY comment_id DESC LIMIT ?", [*params, limit]
 
 
-def cap_refusal(cap: int, organisation: bool) -> ContractError:
-    """``create_cap_reached`` for an organisation at its cap, or for a person who already acts for
-    ``cap`` live accounts (their own and the organisation accounts they opened)."""
-    if organisation:
-        return ContractError("create_cap_reached", f"one organisation may run at most {cap} public accounts")
-    return ContractError("create_cap_reached", f"one person may run at most {cap} public accounts, counting the "
-                                               "organisation accounts they opened")
+# Which count reached ``public_accounts.max_per_subject`` (see cap_counts below).
+CAP_REASONS = {
+    "organisation": "one organisation may run at most {cap} public accounts",
+    "person": "one person may run at most {cap} public accounts of their own",
+    "opener": "one person may open at most {cap} organisation accounts",
+}
+
+
+def cap_counts(key: str, person: str, ph: str = "?") -> list[tuple[str, str, str]]:
+    """The counts ``max_per_subject`` caps for a new account of subject ``key`` opened by
+    ``person`` (both keyed hashes): (which, SQL condition with placeholder ``ph``, its parameter).
+
+    The contract's cap is per subject: an organisation's open accounts, or a person's own. An
+    organisation's code is checked for form only, so the accounts of organisations one person
+    opens are capped too, apart from their own: typing new codes opens no more than the cap."""
+    if key == person:
+        return [("person", f"subject_key = {ph}", person)]
+    return [("organisation", f"subject_key = {ph}", key),
+            ("opener", f"opener_key = {ph} AND subject_key <> opener_key", person)]
+
+
+def cap_refusal(cap: int, which: str) -> ContractError:
+    return ContractError("create_cap_reached", CAP_REASONS[which].format(cap=cap))
 
 
 def post_row(r: Sequence[Any]) -> PostRow:

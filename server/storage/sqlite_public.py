@@ -2,7 +2,7 @@
 
 The changes run in the writer's transaction (``BEGIN IMMEDIATE``; one writer),
 so nothing else writes between a check and the write after it: the cap per
-subject (and per person, counting the organisation accounts they opened) and the
+subject (and the organisation accounts per person who opened them) and the
 barred-subject check of :class:`~server.storage.changes.InsertAccount` are decided
 here for every node and connection, and so is that an owner, a new editor and a
 new subscriber are not cancelled (``CancelAccount`` checks what its user owns).
@@ -24,6 +24,7 @@ from server.storage.public import (
     RELEASE_COMMENT,
     CommentRow,
     PostRow,
+    cap_counts,
     cap_refusal,
     comments_query,
     moderation_refusal,
@@ -67,15 +68,10 @@ async def _insert_account(db: aiosqlite.Connection, a: c.InsertAccount) -> tuple
     key = a.subject_key if a.subject_key is not None else person
     await _check_subjects(db, id_hmac, key)
     # One writer: nothing is inserted between these counts and the insert below.
-    if key != person:
-        (live,) = await _one(db, "SELECT COUNT(*) FROM accounts WHERE subject_key = ? AND closed_at IS NULL",
-                             (key,))
+    for which, where, param in cap_counts(key, person):
+        (live,) = await _one(db, f"SELECT COUNT(*) FROM accounts WHERE {where} AND closed_at IS NULL", (param,))
         if live >= a.max_per_subject:
-            raise cap_refusal(a.max_per_subject, organisation=True)
-    (acting,) = await _one(db, "SELECT COUNT(*) FROM accounts WHERE (subject_key = ? OR opener_key = ?)"
-                           " AND closed_at IS NULL", (person, person))
-    if acting >= a.max_per_subject:
-        raise cap_refusal(a.max_per_subject, organisation=False)
+            raise cap_refusal(a.max_per_subject, which)
     try:
         await db.execute(
             "INSERT INTO accounts (account_id, name, name_key, category, intro, subject_type, subject_key, org_name,"

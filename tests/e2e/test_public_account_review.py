@@ -96,25 +96,30 @@ async def close_all(*clients):
         await c.close()
 
 
-# -- 1. the cap counts the organisation accounts a person opens --------------------------------
-async def test_organisation_accounts_count_for_the_person_who_opens_them(start):
+# -- 1. the caps: a person's own accounts, an organisation's, and those a person opens for organisations --
+async def test_a_person_opens_at_most_the_cap_of_organisation_accounts_besides_their_own(start):
     srv = start()
     a, b = await one_person(srv)
     await new_account(a, "我的号")
     org1 = await new_account(a, "一号机构", **org(31))
-    # New, valid codes open nothing more: from either login, for any organisation or for the person.
-    for who, name, kw in ((a, "二号机构", org(32)), (b, "三号机构", org(33)), (b, "我的二号", {})):
+    await new_account(a, "二号机构", **org(32))  # an organisation is a subject of its own (cap 2 each)
+    await new_account(b, "我的二号")  # the person's own second, from their other login
+    # At the cap on both counts: new, valid codes open nothing more, from either login.
+    for who, name, kw, why in ((b, "三号机构", org(33), "organisation accounts"),
+                               (a, "我的三号", {}, "of their own")):
         refused = await create(who, name, **kw)
         assert code(refused) == "create_cap_reached", (name, refused)
-        assert "organisation accounts they opened" in refused["reason"]
+        assert why in refused["reason"]
     # The organisation's own cap counts apart: another person opens its second account.
     other = await srv.user(verify_id=True)
     await new_account(other, "一号机构分号", **org(31))
-    refused = await create(a, "一号机构三号", **org(31))
-    assert code(refused) == "create_cap_reached"
+    third = await srv.user(verify_id=True)
+    refused = await create(third, "一号机构三号", **org(31))
+    assert code(refused) == "create_cap_reached" and "one organisation" in refused["reason"]
     # Closing an account frees the person's place.
     await a.request("close_account", account_id=org1)
     await new_account(b, "三号机构", **org(33))
+    await third.close()
 
     # Many creates with new codes at once, from two logins on several connections: two pass.
     c, d = await one_person(srv)

@@ -71,20 +71,20 @@ async def test_cap_per_subject_holds_for_concurrent_creates(open_store):
     assert keys == (ID.hex(), ID.hex())  # an individual's subject and opener: their ID number's keyed hash
 
 
-async def test_an_organisation_account_counts_for_the_person_who_opened_it(open_store):
-    """One person (two user accounts) acts for at most max_per_subject accounts, organisation ones
-    included, whatever codes they type; an organisation has its own cap across the people opening
-    for it. Six creates with six new codes at once (split between two PostgreSQL writers): two pass."""
+async def test_a_person_opens_at_most_the_cap_of_organisation_accounts(open_store):
+    """One person (two user accounts) opens at most max_per_subject organisation accounts, whatever
+    codes they type, besides max_per_subject of their own; an organisation has its own cap across
+    the people opening for it."""
     a = await open_store()
     await _people(a, 2)
     await a.apply(ch.InsertUser("y", "y", "y", "h", "Y", b"y" * 32, b"e", 100, 1))
     await a.apply(ch.VerifyIdentity("y", b"Q" * 32, b"x", b"y", 5, 99))
     assert await a.apply(_account("100000001", "u0", "Org A", subject="ab" * 32)) == [("ab" * 32, ID.hex())]
     await a.apply(_account("100000002", "u0", "Org C", subject="cd" * 32))
-    for acct in (_account("100000003", "u1", "Org E", subject="ef" * 32), _account("100000003", "u1", "Mine")):
-        with pytest.raises(ContractError) as err:
-            await a.apply(acct)
-        assert (err.value.code, "person" in err.value.reason) == ("create_cap_reached", True)
+    with pytest.raises(ContractError) as err:
+        await a.apply(_account("100000003", "u1", "Org E", subject="ef" * 32))
+    assert (err.value.code, "organisation accounts" in err.value.reason) == ("create_cap_reached", True)
+    await a.apply(_account("100000006", "u1", "Mine"))  # their own: a count of its own
     await a.apply(_account("100000004", "y", "Org A2", subject="ab" * 32))  # the organisation's second
     with pytest.raises(ContractError) as err:
         await a.apply(_account("100000005", "y", "Org A3", subject="ab" * 32))
@@ -92,7 +92,7 @@ async def test_an_organisation_account_counts_for_the_person_who_opened_it(open_
     state = await a.load_state(10, 7)
     assert {aid: (x.subject_key, x.opener_key) for aid, x in state.accounts.items()} == {
         "100000001": ("ab" * 32, ID.hex()), "100000002": ("cd" * 32, ID.hex()),
-        "100000004": ("ab" * 32, (b"Q" * 32).hex())}
+        "100000006": (ID.hex(), ID.hex()), "100000004": ("ab" * 32, (b"Q" * 32).hex())}
 
     await a.apply(ch.InsertUser("z", "z", "z", "h", "Z", b"z" * 32, b"e", 100, 1))
     await a.apply(ch.VerifyIdentity("z", b"R" * 32, b"x", b"y", 5, 99))
@@ -123,16 +123,17 @@ async def test_names_barred_subjects_and_verification(open_store):
     with pytest.raises(ContractError) as err:
         await store.apply(_account("100000004", "u1", "Org B", subject="ab" * 32))
     assert err.value.code == "blacklisted"
-    with pytest.raises(ContractError) as err:  # the person acts for two already: Tea and Org A
-        await store.apply(_account("100000004", "u1", "Person B"))
+    await store.apply(_account("100000004", "u1", "Person B"))  # their own second: Org A counts apart
+    with pytest.raises(ContractError) as err:  # their own: Tea and Person B
+        await store.apply(_account("100000006", "u1", "Person C"))
     assert err.value.code == "create_cap_reached"
     await store.apply(ch.BarSubject(ID.hex(), "fraud", 6))
     with pytest.raises(ContractError) as err:
         await store.apply(_account("100000005", "u1", "Org C", subject="cd" * 32))
     assert err.value.code == "blacklisted"
     state = await store.load_state(10, 7)
-    assert set(state.accounts) == {"100000001", "100000003"}
-    assert state.account_names == {"tea": "100000001", "org a": "100000003"}
+    assert set(state.accounts) == {"100000001", "100000003", "100000004"}
+    assert state.account_names == {"tea": "100000001", "org a": "100000003", "person b": "100000004"}
     assert state.barred_subjects == {"ab" * 32, ID.hex()}
     assert state.users["u0"].managed == {"100000001", "100000003"}
 
@@ -224,7 +225,8 @@ async def test_the_upgrade_records_who_opened_the_accounts_already_there(kind, t
     store = await open_at(upgraded=False)
     try:
         await _people(store, 1)
-        for aid, subject, kind_ in (("100000001", ID.hex(), "individual"), ("100000002", "ab" * 32, "organization")):
+        for aid, subject, kind_ in (("100000001", ID.hex(), "individual"), ("100000002", "ab" * 32, "organization"),
+                                    ("100000004", "ef" * 32, "organization")):
             sql("INSERT INTO accounts (account_id, name, name_key, category, intro, subject_type, subject_key,"
                 " owner_id, credit_score, created_at) VALUES (?, ?, ?, 'culture', '', ?, ?, 'u0', 100, 1)",
                 aid, f"Old {aid}", f"old {aid}", kind_, subject)
@@ -232,8 +234,8 @@ async def test_the_upgrade_records_who_opened_the_accounts_already_there(kind, t
         store = await open_at(upgraded=True)
         state = await store.load_state(10, 7)
         assert {aid: a.opener_key for aid, a in state.accounts.items()} == {
-            "100000001": ID.hex(), "100000002": ID.hex()}
-        with pytest.raises(ContractError) as err:  # the person acts for two already, one of them the org's
+            "100000001": ID.hex(), "100000002": ID.hex(), "100000004": ID.hex()}
+        with pytest.raises(ContractError) as err:  # the person opened two organisation accounts already
             await store.apply(_account("100000003", "u0", "New Org", subject="cd" * 32))
         assert err.value.code == "create_cap_reached"
     finally:
