@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 
 
@@ -60,7 +61,10 @@ def _serve(path: str | None) -> int:
     try:
         runner(run(cfg))
     except (ValueError, OSError) as err:
-        print(f"qunguan: cannot start: {err}", file=sys.stderr)
+        if cfg.server.log_json:  # every line on stderr is one JSON object, this one too
+            logging.getLogger("qunguan").critical("qunguan: cannot start: %s", err)
+        else:
+            print(f"qunguan: cannot start: {err}", file=sys.stderr)
         return 2
     return 0
 

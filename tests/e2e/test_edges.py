@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import subprocess
 import sys
@@ -78,6 +79,15 @@ def test_a_database_path_that_cannot_be_a_database_gives_one_line_and_exit_2(tmp
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("qunguan: cannot start:")
     assert "Traceback" not in done.stderr
+
+
+def test_with_log_json_the_cannot_start_line_is_json_too(tmp_path):
+    (tmp_path / "q.db").mkdir()
+    (tmp_path / "q.toml").write_text('[server]\nport = 0\nlog_json = true\n[storage]\nurl = "sqlite:///q.db"\n')
+    done = serve(tmp_path)
+    assert done.returncode == 2
+    lines = [json.loads(line) for line in done.stderr.strip().splitlines()]  # every line: one JSON object
+    assert lines[-1]["level"] == "CRITICAL" and lines[-1]["msg"].startswith("qunguan: cannot start:")
 
 
 async def test_a_nul_character_is_refused_not_stored(server):
