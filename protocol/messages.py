@@ -40,6 +40,7 @@ import json
 import re
 from typing import Annotated, Any, ClassVar, Final, TypeAlias, get_args
 
+import msgpack
 import msgspec
 import msgspec.inspect as mi
 from msgspec import Meta
@@ -790,7 +791,7 @@ def _explain(data: bytes | str, exc: Exception) -> FrameError:
     except msgspec.ValidationError as err:
         return FrameError("bad_request", _not_a_map(kind, str(err)))
     except RecursionError:
-        return FrameError("bad_request", _TOO_DEEP)
+        return FrameError("bad_request", _TOO_DEEP, rid=_rid_before_the_depth(data))
     except Exception as err:
         if lone_surrogate:  # msgspec refuses the whole document: find the rid leniently
             return FrameError("bad_request", _NOT_UNICODE, rid=_lenient_json_rid(data))
@@ -832,6 +833,35 @@ def _lenient_json_rid(data: bytes | str) -> int | None:
     except Exception:
         return None
     return _valid_rid(frame.get("rid")) if isinstance(frame, dict) else None
+
+
+_JSON_KEY: Final = re.compile(r'\s*[{,]\s*"((?:[^"\\]|\\.)*)"\s*:\s*')
+_LENIENT_ENTRIES: Final = 64  # top-level entries looked at before the rid: a bound on the work
+
+
+def _rid_before_the_depth(data: bytes | str) -> int | None:
+    """The ``rid`` of a frame nested too deeply to decode, when it comes before the deep entry:
+    the top-level entries are read one at a time, and the deep one stops the reading."""
+    try:
+        if isinstance(data, str):
+            decoder, pos = json.JSONDecoder(), 0
+            for _ in range(_LENIENT_ENTRIES):
+                key = _JSON_KEY.match(data, pos)
+                if key is None:
+                    return None
+                value, pos = decoder.raw_decode(data, key.end())
+                if json.loads(f'"{key[1]}"') == "rid":
+                    return _valid_rid(value)
+            return None
+        unpacker = msgpack.Unpacker(raw=False)
+        unpacker.feed(data)
+        for _ in range(min(unpacker.read_map_header(), _LENIENT_ENTRIES)):
+            if unpacker.unpack() == "rid":
+                return _valid_rid(unpacker.unpack())
+            unpacker.skip()
+    except Exception:  # the deep entry came first, or the frame is broken: no rid to be read
+        return None
+    return None
 
 
 def _argument_reason(op: str, message: str) -> str:

@@ -303,6 +303,18 @@ def test_deep_nesting_is_bad_request():
     deep = b"\x83\xa2op\xa2me\xa3rid\x09\xa1x" + b"\x91" * 100_000 + b"\x01"
     err = refusal(deep)
     assert err.code == "bad_request" and "deeply" in err.reason
+    assert err.rid == 9  # read before the deep argument: the reply names the request
+
+
+@pytest.mark.parametrize(("frame", "rid"), [
+    ('{"op": "me", "rid": 4, "x": ' + "[" * 100_000 + "]" * 100_000 + "}", 4),
+    ('{"op": "me", "x": {"y": [1, "a,\\"rid\\": 5"]}, "rid": 6, "z": ' + "[" * 100_000 + "]" * 100_000 + "}", 6),
+    ('{"x": ' + "[" * 100_000 + "]" * 100_000 + ', "rid": 7, "op": "me"}', None),  # after it: unread
+    (b"\x83\xa1x" + b"\x91" * 100_000 + b"\x01\xa3rid\x09\xa2op\xa2me", None),
+])
+def test_a_frame_too_deep_answers_with_the_rid_read_before_the_depth(frame, rid):
+    err = refusal(frame)
+    assert (err.code, err.rid) == ("bad_request", rid) and "deeply" in err.reason
 
 
 def test_frame_over_max_bytes():
