@@ -9,21 +9,24 @@ every minute). So two tiers:
 - **recent**: the full entry (:class:`server.state.SentMessage`) of every send accepted in
   the last :data:`RECENT_MS`, and of every send not committed yet. A retry found here is
   answered from memory, or waits for the first copy's commit.
-- **older**, up to a day: a 64-bit digest of the key mapped to the ``seq``, in hourly
-  buckets (about 80 bytes a message). A digest can collide, so a hit is only a lead:
-  ``send`` reads that one message by its primary key (group, seq) and answers the retry
+- **older**, up to a day: a 64-bit digest of the key mapped to the ``seq`` (about 125
+  bytes a message, one dictionary lookup a send), with each hour's digests listed apart
+  so that they can be dropped once the whole hour is over a day old. A digest can
+  collide, so a hit is only a lead: ``send`` reads that one message by its primary key
+  (group, seq) and answers the retry
   only if the stored row has this sender and this ``client_msg_id`` and is under a day old.
   So a collision can never answer a new message with another's seq; at worst, when two keys
   of one day share a digest (at a billion sends a day, about once a month) and the older one
   is then retried, that retry is stored as a new message.
 
 Entries move from the first tier to the second in slices (:meth:`SentIds.age`), and an
-expired bucket is dropped whole and freed in slices (:meth:`SentIds.free_some`), so no step
-walks a day of messages in one loop iteration.
+expired hour is dropped in slices (:meth:`SentIds.free_some`), so no step walks a day of
+messages in one loop iteration.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 Key = tuple[str, str, str]  # (group id, sender's user id, client_msg_id)
 
 RECENT_MS = 120_000  # far longer than any await a send makes, so a copy accepted meanwhile is here
-BUCKET_MS = 3_600_000
+BUCKET_MS = 3_600_000  # digests are dropped an hour at a time
 SLICE = 20_000  # entries moved or freed per call: a few milliseconds
 
 
@@ -47,11 +50,12 @@ class SentIds:
         self.digest = digest
         self.recent: dict[Key, SentMessage] = {}
         self._queue: deque[tuple[int, Key]] = deque()  # (ts, key) of recent entries, oldest first
-        self._buckets: dict[int, dict[int, int]] = {}  # hour -> digest -> seq
-        self._retiring: list[dict[int, int]] = []
+        self._older: dict[int, int] = {}  # digest -> seq: one lookup a send, however many hours
+        self._hours: dict[int, array[int]] = {}  # hour -> digest, seq, digest, seq, ...: what to drop when
+        self._retiring: list[array[int]] = []
 
     def __len__(self) -> int:
-        return len(self.recent) + sum(len(b) for b in self._buckets.values())
+        return len(self.recent) + len(self._older)
 
     # -- the recent tier -------------------------------------------------------------------------
     def remember(self, key: Key, sent: SentMessage) -> None:
@@ -66,27 +70,23 @@ class SentIds:
 
     # -- the older tier ------------------------------------------------------------------------
     def add_older(self, key: Key, seq: int, ts: int) -> None:
-        hour = ts // BUCKET_MS
-        bucket = self._buckets.get(hour)
-        if bucket is None:
-            bucket = self._buckets[hour] = {}
-            if len(self._buckets) > 1 and hour < max(self._buckets):  # loaded out of order
-                self._buckets = dict(sorted(self._buckets.items()))
-        bucket[self.digest(key)] = seq
+        d = self.digest(key)
+        if seq > self._older.get(d, 0):  # one key is one group: its later copy has the larger seq
+            self._older[d] = seq
+        hour = self._hours.get(ts // BUCKET_MS)
+        if hour is None:
+            hour = self._hours[ts // BUCKET_MS] = array("q")
+        hour.append(d)
+        hour.append(seq)
 
     def older_seq(self, key: Key) -> int | None:
         """The seq an older send with this key had, if its digest is known (a lead, not a proof)."""
-        d = self.digest(key)
-        for bucket in reversed(self._buckets.values()):  # newest first: a later copy wins
-            seq = bucket.get(d)
-            if seq is not None:
-                return seq
-        return None
+        return self._older.get(self.digest(key))
 
     # -- upkeep, a slice at a time ------------------------------------------------------------------
     def age(self, now: int, limit: int = SLICE) -> bool:
-        """Move committed entries older than :data:`RECENT_MS` to the older tier and retire
-        buckets older than a day. True when a slice was full: call again (after yielding)."""
+        """Move committed entries older than :data:`RECENT_MS` to the older tier and retire the
+        hours wholly over a day old. True when a slice was full: call again (after yielding)."""
         queue, recent = self._queue, self.recent
         cutoff = now - RECENT_MS
         moved = 0
@@ -102,19 +102,22 @@ class SentIds:
                 self.add_older(key, sent.seq, ts)
             queue.popleft()  # (a failed send, or a later entry under the same key: skipped)
             moved += 1
-        oldest_kept = (now - DAY_MS) // BUCKET_MS  # a bucket goes once all of it is over a day old
-        for hour in [h for h in self._buckets if h < oldest_kept]:
-            self._retiring.append(self._buckets.pop(hour))
+        oldest_kept = (now - DAY_MS) // BUCKET_MS
+        for hour in [h for h in self._hours if h < oldest_kept]:
+            self._retiring.append(self._hours.pop(hour))
         return moved >= limit
 
     def free_some(self, limit: int = SLICE) -> bool:
-        """Free part of a retired bucket. True while some remain."""
-        n = 0
+        """Drop part of a retired hour's digests. True while some remain."""
+        older, n = self._older, 0
         while self._retiring and n < limit:
-            bucket = self._retiring[-1]
-            while bucket and n < limit:
-                bucket.popitem()
+            hour = self._retiring[-1]
+            while hour and n < limit:
+                seq = hour.pop()
+                d = hour.pop()
+                if older.get(d) == seq:  # not replaced by a later copy meanwhile
+                    del older[d]
                 n += 1
-            if not bucket:
+            if not hour:
                 self._retiring.pop()
         return bool(self._retiring)
