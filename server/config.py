@@ -920,8 +920,11 @@ def env_overrides(data: dict[str, Any], environ: dict[str, str] | os._Environ[st
     """
     sections = {f.name: f.metadata[_SECTION] for f in fields(Config) if _SECTION in f.metadata}
     problems = []
+    identity = data.get("identity")
+    file_key_env = identity.get("key_env") if isinstance(identity, dict) else None
+    key_env = environ.get(ENV_PREFIX + "IDENTITY_KEY_ENV", file_key_env)  # the variable holding the key
     for var in sorted(environ):
-        if not var.startswith(ENV_PREFIX):
+        if not var.startswith(ENV_PREFIX) or var == key_env:  # the key itself is a secret, not a setting
             continue
         rest = var[len(ENV_PREFIX):].lower()
         section = next((s for s in sorted(sections, key=len, reverse=True) if rest.startswith(s + "_")), None)

@@ -51,7 +51,7 @@ RESTART_KEYS = (
     "identity.provider_timeout_seconds", "identity.provider_retries", "identity.provider_ca_file",
     "identity.argon2_time_cost", "identity.argon2_memory_kib",
     "identity.key_file", "identity.key_env", "identity.dev_mode", "identity.old_key_files",
-    "admin.socket",
+    "admin.socket", "admin.socket_group",  # the socket's group and mode are set when it is made
     "audit.checkpoint_file",
     "metrics.host", "metrics.port",
     "media.path",

@@ -112,6 +112,22 @@ def test_environment_overrides(tmp_path):
     assert load_config(None, {"QUNGUAN_SERVER_PORT": "9200"}).server.port == 9200
 
 
+@pytest.mark.parametrize("from_file", [True, False])
+def test_the_variable_named_by_key_env_is_the_key_not_a_setting(tmp_path, from_file):
+    """docs/deploy.md and examples/compose.yaml keep the key in QUNGUAN_IDENTITY_KEY: a name
+    of the QUNGUAN_<SECTION>_<KEY> form that is not a key of [identity]."""
+    cfg_file = tmp_path / "q.toml"
+    cfg_file.write_text('[identity]\nkey_env = "QUNGUAN_IDENTITY_KEY"\n' if from_file else "")
+    env = {"QUNGUAN_IDENTITY_KEY": "ab" * 32, "QUNGUAN_IDENTITY_DEV_MODE": "false"}
+    if not from_file:
+        env["QUNGUAN_IDENTITY_KEY_ENV"] = "QUNGUAN_IDENTITY_KEY"
+    cfg = load_config(cfg_file, env)
+    assert cfg.identity.key_env == "QUNGUAN_IDENTITY_KEY" and cfg.identity.dev_mode is False
+    with pytest.raises(ConfigError) as err:  # without key_env naming it, it is an unknown key as before
+        load_config(None, {"QUNGUAN_IDENTITY_KEY": "ab" * 32})
+    assert "did you mean 'key_env'" in str(err.value)
+
+
 @pytest.mark.parametrize(("var", "value", "fragment"), [
     ("QUNGUAN_SERVER_PROT", "1", "did you mean 'port'"),
     ("QUNGUAN_SERVER_PORT", "many", "expected an integer"),
