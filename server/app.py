@@ -229,10 +229,13 @@ class App:
         expired ones, a slice per loop iteration (server/sent_ids.py)."""
         while True:
             await asyncio.sleep(1)
-            while self.state.sent_ids.age(self.now_ms()):
-                await asyncio.sleep(0)
-            while self.state.sent_ids.free_some():
-                await asyncio.sleep(0)
+            try:
+                while self.state.sent_ids.age(self.now_ms()):
+                    await asyncio.sleep(0)
+                while self.state.sent_ids.free_some():
+                    await asyncio.sleep(0)
+            except Exception:  # a bug here must not end the job: memory would grow from then on
+                log.exception("aging the client_msg_ids failed; trying again in a second")
 
     # -- HTTP side -----------------------------------------------------------
     def _process_request(

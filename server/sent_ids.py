@@ -16,8 +16,8 @@ every minute). So two tiers:
   (group, seq) and answers the retry
   only if the stored row has this sender and this ``client_msg_id`` and is under a day old.
   So a collision can never answer a new message with another's seq; at worst, when two keys
-  of one day share a digest (at a billion sends a day, about once a month) and the older one
-  is then retried, that retry is stored as a new message.
+  of one day share a digest (at a billion sends a day, about once a month), a retry of the
+  one with the smaller seq is stored as a new message.
 
 Entries move from the first tier to the second in slices (:meth:`SentIds.age`), and an
 expired hour is dropped in slices (:meth:`SentIds.free_some`), so no step walks a day of
@@ -26,12 +26,15 @@ messages in one loop iteration.
 
 from __future__ import annotations
 
+import logging
 from array import array
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from governance.retention import DAY_MS
+
+log = logging.getLogger("qunguan")
 
 if TYPE_CHECKING:
     from server.state import SentMessage
@@ -41,6 +44,9 @@ Key = tuple[str, str, str]  # (group id, sender's user id, client_msg_id)
 RECENT_MS = 120_000  # far longer than any await a send makes, so a copy accepted meanwhile is here
 BUCKET_MS = 3_600_000  # digests are dropped an hour at a time
 SLICE = 20_000  # entries moved or freed per call: a few milliseconds
+SHARDS = 1024  # digest tables: at 20 million ids a day, one grows by ~20,000 at a time
+MASK = SHARDS - 1
+STUCK_MS = 600_000  # an entry uncommitted this long is a bug: logged, and it no longer holds up the rest
 
 
 class SentIds:
@@ -49,19 +55,21 @@ class SentIds:
         # in-memory index needs; tests pass a colliding one.
         self.digest = digest
         self.recent: dict[Key, SentMessage] = {}
-        self._queue: deque[tuple[int, Key]] = deque()  # (ts, key) of recent entries, oldest first
-        self._older: dict[int, int] = {}  # digest -> seq: one lookup a send, however many hours
+        self._queue: deque[tuple[int, Key, SentMessage]] = deque()  # recent entries, oldest first
+        # digest -> seq, in SHARDS tables chosen by the digest's low bits: one lookup a send,
+        # and a table that grows or shrinks is rebuilt a shard at a time, never a day at once.
+        self._older: list[dict[int, int]] = [{} for _ in range(SHARDS)]
         self._hours: dict[int, array[int]] = {}  # hour -> digest, seq, digest, seq, ...: what to drop when
         self._retiring: list[array[int]] = []
 
     def __len__(self) -> int:
-        return len(self.recent) + len(self._older)
+        return len(self.recent) + sum(len(t) for t in self._older)
 
     # -- the recent tier -------------------------------------------------------------------------
-    def remember(self, key: Key, sent: SentMessage) -> None:
-        """An accepted send, before its commit."""
+    def remember(self, key: Key, sent: SentMessage, now: int) -> None:
+        """A send accepted at ``now`` before its commit (or a stored one a retry just read)."""
         self.recent[key] = sent
-        self._queue.append((sent.ts, key))
+        self._queue.append((now, key, sent))
 
     def forget(self, key: Key, sent: SentMessage) -> None:
         """A send whose write failed: the id is not used up (a later send with it is new)."""
@@ -71,8 +79,9 @@ class SentIds:
     # -- the older tier ------------------------------------------------------------------------
     def add_older(self, key: Key, seq: int, ts: int) -> None:
         d = self.digest(key)
-        if seq > self._older.get(d, 0):  # one key is one group: its later copy has the larger seq
-            self._older[d] = seq
+        table = self._older[d & MASK]
+        if seq > table.get(d, 0):  # one key is one group: its later copy has the larger seq
+            table[d] = seq
         hour = self._hours.get(ts // BUCKET_MS)
         if hour is None:
             hour = self._hours[ts // BUCKET_MS] = array("q")
@@ -81,25 +90,29 @@ class SentIds:
 
     def older_seq(self, key: Key) -> int | None:
         """The seq an older send with this key had, if its digest is known (a lead, not a proof)."""
-        return self._older.get(self.digest(key))
+        d = self.digest(key)
+        return self._older[d & MASK].get(d)
 
     # -- upkeep, a slice at a time ------------------------------------------------------------------
     def age(self, now: int, limit: int = SLICE) -> bool:
-        """Move committed entries older than :data:`RECENT_MS` to the older tier and retire the
-        hours wholly over a day old. True when a slice was full: call again (after yielding)."""
+        """Move committed entries remembered over :data:`RECENT_MS` ago to the older tier and
+        retire the hours wholly over a day old. True when a slice was full: call again."""
         queue, recent = self._queue, self.recent
         cutoff = now - RECENT_MS
         moved = 0
         while queue and moved < limit:
-            ts, key = queue[0]
-            if ts > cutoff:
+            queued_at, key, sent = queue[0]
+            if queued_at > cutoff:
                 break
-            sent = recent.get(key)
-            if sent is not None and sent.ts == ts:
+            if recent.get(key) is sent:
                 if not sent.committed:
-                    break  # its commit is under way: it settles within seconds
-                del recent[key]
-                self.add_older(key, sent.seq, ts)
+                    if queued_at > now - STUCK_MS:
+                        break  # its commit is under way: it settles within seconds
+                    log.error("client_msg_id entry %r uncommitted for %d s: left out of aging", key,
+                              (now - queued_at) // 1000)
+                else:
+                    del recent[key]
+                    self.add_older(key, sent.seq, sent.ts)
             queue.popleft()  # (a failed send, or a later entry under the same key: skipped)
             moved += 1
         oldest_kept = (now - DAY_MS) // BUCKET_MS
@@ -115,8 +128,9 @@ class SentIds:
             while hour and n < limit:
                 seq = hour.pop()
                 d = hour.pop()
-                if older.get(d) == seq:  # not replaced by a later copy meanwhile
-                    del older[d]
+                table = older[d & MASK]
+                if table.get(d) == seq:  # not replaced by a later copy meanwhile
+                    del table[d]
                 n += 1
             if not hour:
                 self._retiring.pop()

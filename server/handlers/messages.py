@@ -47,21 +47,27 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     user = sess.me
     cmid = req.client_msg_id
     key = (req.group_id, user.user_id, cmid) if cmid is not None else None
-    if key is not None:
-        # A retry is answered before any other check: what was acked once stays acked.
-        first = recent_copy(ctx, sess, req.rid, enc, key)
-        if first is None:
+    reply_to, reply_seen, reply_checked = req.reply_to, True, False
+    refuted = None  # the seq of an older message whose digest this key shares (read, not ours)
+    # A retry is answered before any other check: what was acked once stays acked. A send
+    # awaits at most twice (a retry's read, a reply's read), and after each await the retry
+    # check runs again: a copy may have been accepted, committed, even aged, meanwhile.
+    while True:
+        if key is not None:
+            first = recent_copy(ctx, sess, req.rid, enc, key)
+            if first is not None:
+                return first
             seq = ctx.state.sent_ids.older_seq(key)
-            if seq is not None:  # a lead only: read the message to be sure
-                first = await older_copy(ctx, sess, req.rid, enc, key, seq)
-        if first is not None:
-            return first
-    reply_seen = True
-    if req.reply_to is not None:
-        reply_seen = await reply_visible(ctx, user, req.group_id, req.reply_to)
-        first = recent_copy(ctx, sess, req.rid, enc, key) if key is not None else None
-        if first is not None:  # a copy accepted while the read above was waiting
-            return first
+            if seq is not None and seq != refuted:  # a lead only: read the message to be sure
+                first = await older_copy(ctx, key, seq)
+                if first is not None:
+                    return first
+                refuted = seq
+                continue
+        if reply_to is None or reply_checked:
+            break
+        reply_seen = await reply_visible(ctx, user, req.group_id, reply_to)
+        reply_checked = True
     # No await from here on: every group and member check, and the change, run from memory.
     now = ctx.now_ms()
     g = live_group(ctx, req.group_id)
@@ -97,10 +103,7 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     m.last_sent_ms = now
     seq = g.last_seq + 1
     g.last_seq = seq
-    sent = None
-    if key is not None:
-        sent = SentMessage(seq, now, False, held=bool(held))
-        ctx.state.sent_ids.remember(key, sent)
+    sent = SentMessage(seq, now, False, held=bool(held)) if key is not None else None
     sender = ev.UserObj(user_id=user.user_id, display_name=user.display_name, role=role)
     if extras is None:
         msg = ev.MessageEvent(group_id=g.group_id, seq=seq, ts=now, text=text, sender=sender)
@@ -112,7 +115,8 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     rid = req.rid
     if verdict is not None:
         queue_for_review(ctx, g.group_id, seq, user.user_id, verdict, now)
-
+    if key is not None and sent is not None:  # with the append: nothing can raise in between
+        ctx.state.sent_ids.remember(key, sent, now)
     ctx.store.append_message(row, Stored(ctx, sess, enc, rid, key, sent, seq, now, bool(held), g, msg))
     return DEFERRED
 
@@ -145,16 +149,16 @@ class Stored:
         reply: dict[str, Any] = {"seq": self.seq, "ts": self.now}
         if self.held:
             reply["held"] = True  # stored; delivered only if an operator releases it
+        if sent is not None:  # first: whatever raises below, the stored message's id stays known
+            sent.committed = True
+            for s, r, e in sent.waiters:
+                s.send(ok_reply(r, reply), e)
+            sent.waiters.clear()
         self.sess.send(ok_reply(self.rid, reply), self.enc)
         g = self.g
         if not self.held:
             publish(g.online, self.msg)
         count_activity(g, self.now, ctx.cfg.groups.activity_window_days)
-        if sent is not None:
-            sent.committed = True
-            for s, r, e in sent.waiters:
-                s.send(ok_reply(r, reply), e)
-            sent.waiters.clear()
 
 
 def recent_copy(ctx: Context, sess: Session, rid: Any, enc: Encoding, key: Key) -> Any:
@@ -168,21 +172,23 @@ def recent_copy(ctx: Context, sess: Session, rid: Any, enc: Encoding, key: Key) 
     return DEFERRED
 
 
-async def older_copy(ctx: Context, sess: Session, rid: Any, enc: Encoding, key: Key, seq: int) -> Any:
-    """The answer to a retry of a send accepted earlier in the last day, or None: a new message.
+async def older_copy(ctx: Context, key: Key, seq: int) -> dict[str, Any] | None:
+    """The answer to a retry of a send accepted earlier in the last day, or None (not its copy).
 
     Past the last minutes only a digest of the key is in memory (server/sent_ids.py), mapped
     to ``seq``, so the hit is confirmed by reading that one message: a colliding digest never
-    answers a new message with another's seq. Only a retry (or a collision) pays for the read.
+    answers a new message with another's seq. Only a retry (or a collision) pays for the read;
+    a confirmed copy goes back into the recent tier, so retrying it again reads nothing for a while.
     """
     gid, sender_id, cmid = key
     stored = await ctx.store.sent_copy(gid, seq, sender_id, cmid)
-    if stored is not None and ctx.now_ms() - stored[0] < DEDUP_WINDOW_MS:
-        ts, held = stored
-        return {"seq": seq, "ts": ts, "held": True} if held else {"seq": seq, "ts": ts}
-    # Another message's digest, or over a day old: a new message, unless a copy of this one
-    # was accepted while the read was waiting.
-    return recent_copy(ctx, sess, rid, enc, key)
+    if stored is None or ctx.now_ms() - stored[0] >= DEDUP_WINDOW_MS:
+        return None  # another message's digest, or over a day old
+    ts, held = stored
+    first = SentMessage(seq, ts, True, held=bool(held))
+    if key not in ctx.state.sent_ids.recent:
+        ctx.state.sent_ids.remember(key, first, ctx.now_ms())
+    return first.reply()
 
 
 def _log_write_failure(fut: asyncio.Future[list[Any]]) -> None:

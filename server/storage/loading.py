@@ -31,8 +31,12 @@ INVITATIONS = "SELECT group_id, user_id FROM invitations"
 PINS = "SELECT group_id, seq FROM group_pins ORDER BY pinned_at, seq"
 READ_MARKERS = ("SELECT r.group_id, r.user_id, r.seq FROM read_state r"
                 " JOIN members m ON m.group_id = r.group_id AND m.user_id = r.user_id")
+# The last day's ids, read in slices of ID_CHUNK in ts order from a bound (the ts index), so
+# a takeover never holds a day of rows at once; a millisecond is never split between slices.
+ID_CHUNK = 100_000
 RECENT_IDS = ("SELECT group_id, sender_id, client_msg_id, seq, ts FROM messages"
-              " WHERE ts > ? AND client_msg_id IS NOT NULL")
+              f" WHERE ts >= ? AND client_msg_id IS NOT NULL ORDER BY ts LIMIT {ID_CHUNK}")
+IDS_AT = "SELECT group_id, sender_id, client_msg_id, seq, ts FROM messages WHERE ts = ? AND client_msg_id IS NOT NULL"
 
 
 async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> State:
@@ -61,10 +65,28 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
         state.groups[gid].invited.add(uid)
     for gid, seq in await fetch(PINS):
         state.groups[gid].pinned.append(seq)
-    sent_ids = state.sent_ids  # a retry of one of these is confirmed by reading its row
-    for gid, uid, cmid, seq, ts in await fetch(RECENT_IDS, now_ms - DAY_MS):
-        sent_ids.add_older((gid, uid, cmid), seq, ts)
+    await load_sent_ids(fetch, state, now_ms - DAY_MS + 1)
     await load_accounts(fetch, state)
     await load_media(fetch, state)
     await load_moderation(fetch, state, now_ms)
     return state
+
+
+async def load_sent_ids(fetch: Fetch, state: State, since: int) -> None:
+    """The client_msg_ids stored from ``since`` on, as digests (a retry of one is confirmed by
+    reading its row): slice by slice, each slice ending before its last millisecond, which
+    starts the next one."""
+    add, bound = state.sent_ids.add_older, since
+    while True:
+        rows = await fetch(RECENT_IDS, bound)
+        if len(rows) < ID_CHUNK:  # the last slice
+            for gid, uid, cmid, seq, ts in rows:
+                add((gid, uid, cmid), seq, ts)
+            return
+        last = rows[-1][4]
+        if last == bound:  # a whole slice in one millisecond: read that millisecond at once
+            rows, last = await fetch(IDS_AT, bound), bound + 1
+        for gid, uid, cmid, seq, ts in rows:
+            if ts < last:  # the rows of the last millisecond start the next slice
+                add((gid, uid, cmid), seq, ts)
+        bound = last

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 import pytest
 
@@ -10,8 +12,10 @@ from client_demo.client import Client
 from governance.retention import DAY_MS
 from server.app import App
 from server.config import parse_config
-from server.sent_ids import BUCKET_MS, RECENT_MS, SentIds
-from server.state import SentMessage
+from server.handlers import messages
+from server.sent_ids import BUCKET_MS, RECENT_MS, STUCK_MS, SentIds
+from server.state import SentMessage, State
+from server.storage import loading
 
 T0 = 1_800_000_000_000  # a time on an hour boundary's far side: buckets are hours of epoch ms
 KEY = ("100000001", "u1", "c-1")
@@ -23,7 +27,7 @@ def committed(seq: int, ts: int) -> SentMessage:
 
 def test_a_committed_send_moves_to_the_digests_once_past_the_recent_window() -> None:
     ids = SentIds()
-    ids.remember(KEY, committed(5, T0))
+    ids.remember(KEY, committed(5, T0), T0)
     ids.age(T0 + RECENT_MS - 1)
     assert KEY in ids.recent and ids.older_seq(KEY) is None
     ids.age(T0 + RECENT_MS)
@@ -35,13 +39,13 @@ def test_a_committed_send_moves_to_the_digests_once_past_the_recent_window() -> 
 def test_an_uncommitted_send_stays_recent_and_holds_back_the_later_ones() -> None:
     ids = SentIds()
     pending = SentMessage(1, T0, False)
-    ids.remember(KEY, pending)
+    ids.remember(KEY, pending, T0)
     later = ("100000001", "u1", "c-2")
-    ids.remember(later, committed(2, T0 + 1))
-    ids.age(T0 + 10 * RECENT_MS)
+    ids.remember(later, committed(2, T0 + 1), T0 + 1)
+    ids.age(T0 + 2 * RECENT_MS)
     assert set(ids.recent) == {KEY, later}  # the queue waits for the commit in flight
     pending.committed = True
-    ids.age(T0 + 10 * RECENT_MS)
+    ids.age(T0 + 2 * RECENT_MS)
     assert not ids.recent
     assert (ids.older_seq(KEY), ids.older_seq(later)) == (1, 2)
 
@@ -49,10 +53,10 @@ def test_an_uncommitted_send_stays_recent_and_holds_back_the_later_ones() -> Non
 def test_a_failed_send_is_forgotten_and_a_new_one_under_its_key_kept() -> None:
     ids = SentIds()
     failed = SentMessage(1, T0, False)
-    ids.remember(KEY, failed)
+    ids.remember(KEY, failed, T0)
     ids.forget(KEY, failed)
     assert KEY not in ids.recent
-    ids.remember(KEY, committed(2, T0 + 5))
+    ids.remember(KEY, committed(2, T0 + 5), T0 + 5)
     ids.forget(KEY, failed)  # a late failure of the first copy does not drop the second
     ids.age(T0 + 5 + RECENT_MS)
     assert ids.older_seq(KEY) == 2
@@ -79,7 +83,7 @@ def test_buckets_retire_once_wholly_over_a_day_old_and_are_freed_in_slices(age_m
 def test_age_moves_at_most_a_slice_and_says_when_more_remain() -> None:
     ids = SentIds()
     for i in range(5):
-        ids.remember(("g", "u", str(i)), committed(i + 1, T0 + i))
+        ids.remember(("g", "u", str(i)), committed(i + 1, T0 + i), T0 + i)
     assert ids.age(T0 + RECENT_MS + 10, limit=3) is True
     assert len(ids.recent) == 2
     assert ids.age(T0 + RECENT_MS + 10, limit=3) is False
@@ -150,6 +154,135 @@ async def test_a_colliding_digest_never_answers_a_new_message_with_anothers_seq(
         retried = await c.request("send", group_id=gid, text="one", client_msg_id="a")
         assert retried["seq"] == second["seq"] + 1
         assert (await c.request("send", group_id=gid, text="one", client_msg_id="a"))["seq"] == retried["seq"]
+        await c.close()
+    finally:
+        await app.stop()
+
+
+def test_an_entry_uncommitted_far_too_long_no_longer_holds_up_the_others(caplog) -> None:
+    ids = SentIds()
+    ids.remember(KEY, SentMessage(1, T0, False), T0)
+    later = ("100000001", "u1", "c-2")
+    ids.remember(later, committed(2, T0 + 1), T0 + 1)
+    ids.age(T0 + STUCK_MS + 1)
+    assert later not in ids.recent and ids.older_seq(later) == 2
+    assert "uncommitted" in caplog.text
+
+
+async def test_the_last_days_ids_load_in_slices_that_never_split_a_millisecond() -> None:
+    """load_sent_ids against an in-memory table ordered by ts, with slices of 3 rows."""
+    table = [("g", "u", f"c{i}", i + 1, ts) for i, ts in enumerate([5, 6, 6, 6, 6, 7, 9, 9, 10])]
+    reads = []
+
+    async def fetch(sql: str, bound: int) -> list:
+        reads.append(bound)
+        if sql == loading.IDS_AT:
+            return [r for r in table if r[4] == bound]
+        assert sql == loading.RECENT_IDS
+        return [r for r in table if r[4] >= bound][:loading.ID_CHUNK]
+
+    state = State()
+    old_chunk = loading.ID_CHUNK
+    loading.ID_CHUNK = 3
+    try:
+        await loading.load_sent_ids(fetch, state, 5)
+    finally:
+        loading.ID_CHUNK = old_chunk
+    assert [state.sent_ids.older_seq(("g", "u", f"c{i}")) for i in range(len(table))] == list(range(1, 10))
+    assert len(state.sent_ids) == len(table)
+    # 5,6,6: keep 5 | from 6: 6,6,6 is one ms, read it whole | from 7: 7,9,9: keep 7
+    # | from 9: 9,9,10: keep the 9s | from 10: the last slice
+    assert reads == [5, 6, 6, 7, 9, 10]
+
+
+# -- races around send's awaits, found in review ------------------------------------------------------
+async def second_login(app: App) -> Client:
+    c = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
+    await c.login("owner1", "password123")
+    return c
+
+
+async def test_a_copy_accepted_and_aged_while_a_reply_read_waits_is_found(tmp_path, monkeypatch) -> None:
+    app = App(config(tmp_path))
+    await app.start()
+    try:
+        c, gid = await owner_with_group(app, tmp_path)
+        base = await c.request("send", group_id=gid, text="base")
+        gate = asyncio.Event()
+        real = messages.reply_visible
+
+        async def slow(*args: object) -> bool:
+            await gate.wait()
+            return await real(*args)
+
+        monkeypatch.setattr(messages, "reply_visible", slow)
+        waiting = asyncio.create_task(
+            c.request("send", group_id=gid, text="r", client_msg_id="K", reply_to=base["seq"]))
+        await asyncio.sleep(0.2)
+        monkeypatch.setattr(messages, "reply_visible", real)
+        other = await second_login(app)
+        first = await other.request("send", group_id=gid, text="r", client_msg_id="K")
+        app.state.sent_ids.age(app.now_ms() + RECENT_MS)  # the read above took longer than RECENT_MS
+        assert not app.state.sent_ids.recent
+        gate.set()
+        assert (await waiting)["seq"] == first["seq"]
+        assert [m["text"] for m in (await c.request("history", group_id=gid))["messages"]] == ["base", "r"]
+        await c.close()
+        await other.close()
+    finally:
+        await app.stop()
+
+
+async def test_a_commit_callback_that_raises_late_leaves_the_id_known_and_aging_going(tmp_path, monkeypatch) -> None:
+    app = App(config(tmp_path))
+    await app.start()
+    try:
+        c, gid = await owner_with_group(app, tmp_path)
+        real, calls = messages.count_activity, []
+
+        def flaky(*args: object) -> None:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("boom")
+            real(*args)
+
+        monkeypatch.setattr(messages, "count_activity", flaky)
+        first = await c.request("send", group_id=gid, text="a", client_msg_id="A")
+        for i in range(3):
+            await c.request("send", group_id=gid, text=f"m{i}", client_msg_id=f"M{i}")
+        app.state.sent_ids.age(app.now_ms() + RECENT_MS)
+        assert not app.state.sent_ids.recent
+        again = await asyncio.wait_for(c.request("send", group_id=gid, text="a", client_msg_id="A"), 5)
+        assert again["seq"] == first["seq"]
+        await c.close()
+    finally:
+        await app.stop()
+
+
+async def test_the_server_ages_ids_by_itself_and_a_confirmed_retry_reads_once(tmp_path, monkeypatch) -> None:
+    app = App(config(tmp_path))
+    await app.start()
+    try:
+        c, gid = await owner_with_group(app, tmp_path)
+        first = await c.request("send", group_id=gid, text="hello", client_msg_id="m-1")
+        real_clock = app.now_ms
+        app.now_ms = lambda: real_clock() + RECENT_MS + 1000  # the job runs once a second
+        for _ in range(50):
+            if not app.state.sent_ids.recent:
+                break
+            await asyncio.sleep(0.1)
+        assert not app.state.sent_ids.recent and app.state.sent_ids.older_seq((gid, c.user_id, "m-1")) == first["seq"]
+        app.now_ms = real_clock
+        reads, real_read = [], app.store.sent_copy
+
+        async def counted(*args: Any) -> Any:
+            reads.append(args)
+            return await real_read(*args)
+
+        monkeypatch.setattr(app.store, "sent_copy", counted)
+        for _ in range(3):
+            assert (await c.request("send", group_id=gid, text="hello", client_msg_id="m-1"))["seq"] == first["seq"]
+        assert len(reads) == 1  # the confirmed copy is back in the recent tier
         await c.close()
     finally:
         await app.stop()
