@@ -157,6 +157,8 @@ async def revoke_create(app: Context, args: dict[str, Any]) -> Result:
         undo=undo,
     )
     user.create_revoked = True
+    publish(user.sessions, ev.Notice(kind="sanction", text=f"your right to create groups is revoked: {reason}",
+                                     by=operator_name()))
     return Result([f"revoked {user.username}'s right to create groups"])
 
 
@@ -174,6 +176,8 @@ async def credit(app: Context, args: dict[str, Any]) -> Result:
                 audit=audit(app, "credit", reason, target_id=user.user_id, delta=delta, score=score))
     user.credit_score = score
     level = credit_level(score, app.cfg.credit.levels)
+    publish(user.sessions, ev.Notice(kind="credit", text=f"your credit score is now {score} (level {level}): {reason}",
+                                     by=operator_name()))
     return Result([f"{user.username}: credit score {score}, level {level}"])
 
 

@@ -333,6 +333,40 @@ async def test_retention_purges_old_posts_and_comments_but_not_held_ones(srv):
     assert [(h["target_type"], h["target_id"]) for h in holds] == [("account", held)]
 
 
+async def test_open_reports_keep_an_account_a_post_or_a_comment_past_retention(srv):
+    """P15 with P16: what an open report names is kept past retention until it is resolved."""
+    reporter = await srv.user()
+    owners = [await srv.user(verify_id=True) for _ in range(4)]
+    readers = [await srv.user() for _ in range(5)]
+    names = ("被举报号", "文章被举报", "评论被举报", "无人举报")
+    aids = [await new_account(o, n) for o, n in zip(owners, names, strict=True)]
+    posts, comments = [], []
+    for i, (o, aid) in enumerate(zip(owners, aids, strict=True)):
+        posts.append(int((await o.request("publish", account_id=aid, title="旧文", body="b"))["post_id"]))
+        comments.append(int((await readers[i].request("comment", post_id=str(posts[i]), text="旧评"))["comment_id"]))
+    other = int((await readers[4].request("comment", post_id=str(posts[2]), text="另一条"))["comment_id"])
+    reports = [
+        await reporter.request("report", target_type="account", account_id=aids[0], reason="违规"),
+        await reporter.request("report", target_type="post", post_id=str(posts[1]), reason="违规"),
+        await reporter.request("report", target_type="comment", comment_id=str(comments[2]), reason="违规"),
+    ]
+    for table in ("posts", "comments"):
+        srv.db_rows(f"UPDATE {table} SET ts = ts - ?", 200 * DAY_MS)
+    await admin_ok(srv, "purge")
+    kept_posts = {r[0] for r in srv.db_rows("SELECT post_id FROM posts")}
+    kept_comments = {r[0] for r in srv.db_rows("SELECT comment_id FROM comments")}
+    # everything of the three accounts named by a report (the report on a post or a comment
+    # names its account too); nothing of the fourth
+    assert kept_posts == {posts[0], posts[1], posts[2]}
+    assert kept_comments == {comments[0], comments[1], comments[2], other}
+    for r in reports:
+        await admin_ok(srv, "resolve", str(r["report_id"]), "--outcome", "rejected", "--note", "不成立")
+    await admin_ok(srv, "purge")
+    assert srv.db_rows("SELECT post_id FROM posts") == [] and srv.db_rows("SELECT comment_id FROM comments") == []
+    for c in (reporter, *owners, *readers):
+        await c.close()
+
+
 async def test_filing_report_counts_public_accounts(srv, tmp_path):
     owner = await srv.user(verify_id=True)
     fan = await srv.user()

@@ -6,7 +6,7 @@ import json
 
 import msgpack
 
-from tests.e2e.harness import new_id_number, new_phone, open_group
+from tests.e2e.harness import ServerProcess, new_id_number, new_phone, open_group
 
 
 async def register(srv, c, name, phone=None, code=None, **kw):
@@ -163,3 +163,26 @@ async def test_delete_account(server):
     assert all(m["display_name"] != "Quinn" for m in (await owner.request("members", group_id=gid))["members"])
     for x in (owner, c):
         await x.close()
+
+
+async def test_code_requests_and_failed_logins_are_limited(tmp_path, started, backend):
+    """Art. 5 security: SMS codes per phone and failed logins per address are rate-limited
+    (the other tests run with these limits off)."""
+    srv = ServerProcess(tmp_path, backend=backend)
+    srv.config.write_text(srv.config.read_text()
+                          .replace("code_requests_per_phone_per_hour = 0", "code_requests_per_phone_per_hour = 2")
+                          .replace("failed_logins_per_ip_per_hour = 0", "failed_logins_per_ip_per_hour = 3"))
+    started(srv)
+    c = await srv.client()
+    phone = new_phone()
+    for _ in range(2):
+        assert (await c.call("request_code", phone=phone))["ok"]
+    third = await c.call("request_code", phone=phone)
+    assert third["code"] == "rate_limited" and third["retry_after_ms"] > 0
+    assert (await c.call("request_code", phone=new_phone()))["ok"]  # per phone
+    await c.request("register", username="limited1", password="password123", phone=phone, code=srv.last_code(phone))
+    codes = [(await c.call("login", username="limited1", password=f"wrong{i}"))["code"] for i in range(4)]
+    assert codes == ["unauthenticated"] * 3 + ["rate_limited"]
+    right = await c.call("login", username="limited1", password="password123")
+    assert right["code"] == "rate_limited"  # no oracle: the right password waits too
+    await c.close()

@@ -53,7 +53,13 @@ async def test_blocked_content_in_every_disguise(make_server, tmp_path):
         r = await member.call("send", group_id=gid, text=text, client_msg_id=f"c-{text}")
         assert r["code"] == "content_blocked", text
     assert (await member.call("send", group_id=gid, text="博物馆见", client_msg_id="c-赌博"))["ok"]
-    assert (await member.request("me"))["credit_score"] < score  # violations cost credit
+    # each blocked message costs credit.penalty_blocked_content (2) and is recorded, without its text
+    assert (await member.request("me"))["credit_score"] == score - 2 * len(DISGUISES)
+    rows = srv.db_rows("SELECT actor_type, group_id, target_id, reason, detail FROM audit"
+                       " WHERE action = 'content_blocked'")
+    assert len(rows) == len(DISGUISES)
+    assert {(r[0], r[1], r[2], r[3]) for r in rows} == {("system", gid, member.user_id, "pyramid_gambling")}
+    assert all(json.loads(r[4])["penalty"] == 2 and json.loads(r[4])["term"] for r in rows)
     await asyncio.sleep(0.2)
     texts = [m["text"] for m in (await owner.request("history", group_id=gid))["messages"]]
     assert texts == ["博物馆见"]  # nothing blocked was stored or delivered
@@ -74,13 +80,16 @@ async def test_review_holds_then_operator_releases_or_rejects(make_server, tmp_p
     items = [json.loads(line) for line in out.splitlines()]
     assert [i["seq"] for i in items] == [held["seq"], rejected["seq"]]
     assert items[0]["action"] == "review" and items[0]["category"] == "rumour_fraud"
+    score = (await member.request("me"))["credit_score"]
     rc, _, _ = await srv.admin("decide", str(items[0]["item_id"]), "--decision", "release", "--note", "ok")
     assert rc == 0
     ev = await owner.next_event("message", timeout=2)
     assert ev["seq"] == held["seq"]
+    assert (await member.request("me"))["credit_score"] == score  # a released message costs nothing
     rc, _, _ = await srv.admin("decide", str(items[1]["item_id"]), "--decision", "reject", "--note", "fraud")
     assert rc == 0
     assert (await member.next_event("notice", timeout=2))["kind"] == "content_removed"
+    assert (await member.request("me"))["credit_score"] == score - 10  # credit.penalty_report_upheld
     hist = (await owner.request("history", group_id=gid))["messages"]
     assert [m["seq"] for m in hist] == [held["seq"]]
     rc, _, err = await srv.admin("decide", str(items[1]["item_id"]), "--decision", "release", "--note", "x")
@@ -96,9 +105,11 @@ async def test_flag_delivers_and_queues(make_server, tmp_path):
     rc, out, _ = await srv.admin("review-queue", "--open")
     item = json.loads(out.splitlines()[0])
     assert item["action"] == "flag" and item["seq"] == r["seq"]
+    score = (await member.request("me"))["credit_score"]
     rc, _, _ = await srv.admin("decide", str(item["item_id"]), "--decision", "remove", "--note", "porn")
     assert rc == 0
     assert (await owner.next_event("message_deleted", timeout=2))["seq"] == r["seq"]
+    assert (await member.request("me"))["credit_score"] == score - 10  # credit.penalty_report_upheld
 
 
 async def test_word_lists_reload_on_sighup(make_server, tmp_path):

@@ -122,10 +122,15 @@ async def test_suspend_admin(server):
 
 async def test_revoke_create(server):
     owner = await server.user()
+    before = (await owner.request("me"))["credit_score"]
     rc, _, _ = await server.admin("revoke-create", owner.username, "--reason", "spam groups")
     assert rc == 0
+    ev = await owner.next_event("notice", timeout=WITHIN)
+    assert (ev["kind"], ev["by"]) == ("sanction", "operator") and "create groups" in ev["text"]
+    assert "spam groups" in ev["text"]
     r = await owner.call("create_group", name="x", category="work", join_policy="open")
     assert r["code"] == "forbidden"
+    assert (await owner.request("me"))["credit_score"] == before - 20  # credit.penalty_sanction
 
 
 async def test_credit_changes_level(server):
@@ -133,6 +138,8 @@ async def test_credit_changes_level(server):
     before = (await alice.request("me"))["credit_level"]
     rc, out, _ = await server.admin("credit", alice.username, "--delta", "-60", "--reason", "violations")
     assert rc == 0 and "level" in out
+    ev = await alice.next_event("notice", timeout=WITHIN)
+    assert ev["kind"] == "credit" and "40" in ev["text"] and "violations" in ev["text"]
     after = (await alice.request("me"))
     assert after["credit_level"] < before and after["credit_score"] == 40
     rc, _, _ = await server.admin("credit", alice.username, "--delta", "0", "--reason", "x")

@@ -561,3 +561,37 @@ async def test_posts_carry_the_publishers_uploads(srv):
     assert (await reader.request("read_post", post_id=post["post_id"]))["attachments"][0]["media_id"] == mine
     assert srv.db_rows("SELECT media_id FROM post_media WHERE post_id = ?", int(post["post_id"])) == [(mine,)]
     await close_all(owner, reader)
+
+
+async def test_publishing_and_commenting_wait_for_the_current_agreement(srv):
+    """P5 (with G5): the platform rules and service agreement bind account holders and commenters."""
+    owner = await srv.user(verify_id=True)
+    reader = await srv.user()
+    aid = await new_account(owner, "协议号")
+    post = (await owner.request("publish", account_id=aid, title="before", body="b"))["post_id"]
+    (srv.dir / "rules.txt").write_text("一、不得发布违法信息", encoding="utf-8")
+    (srv.dir / "agreement.txt").write_text("服务协议正文", encoding="utf-8")
+    rc, _, err = await srv.admin("set-agreement", "--version", "2026-12", "--rules-file", str(srv.dir / "rules.txt"),
+                                 "--agreement-file", str(srv.dir / "agreement.txt"))
+    assert rc == 0, err
+    refused = await owner.call("publish", account_id=aid, title="after", body="b")
+    assert (refused["code"], refused["agreement_version"]) == ("forbidden", "2026-12")
+    refused = await reader.call("comment", post_id=post, text="好文")
+    assert (refused["code"], refused["agreement_version"]) == ("forbidden", "2026-12")
+    for c in (owner, reader):
+        await c.request("accept_agreement", version="2026-12")
+    assert code(await owner.call("publish", account_id=aid, title="after", body="b")) == "ok"
+    assert code(await reader.call("comment", post_id=post, text="好文")) == "ok"
+    await close_all(owner, reader)
+
+
+async def test_only_an_organisation_may_open_a_government_account(srv):
+    """P4: government accounts are for party and government organs, never a person's."""
+    person = await srv.user(verify_id=True)
+    refused = await person.call("create_account", name="某某政务", category="government", intro="",
+                                subject_type="individual")
+    assert refused["code"] == "forbidden"
+    aid = await new_account(person, "某市政务", category="government", subject_type="organization",
+                            org_name="某市人民政府", org_code=org_code(77))
+    assert (await person.request("account_info", account_id=aid))["category"] == "government"
+    await close_all(person)
