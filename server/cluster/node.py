@@ -70,6 +70,9 @@ class ClusterNode:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
+        if not self.cfg.node_id:  # the port it listens on: with port = 0, the one the system chose
+            self.node_id = f"{socket.gethostname()}-{self.app.port}".replace(".", "-")
+            self.holder = f"{self.node_id}/{self.instance}"
         self.nc = await nats.connect(
             self.cfg.broker_url, name=self.holder, allow_reconnect=True, max_reconnect_attempts=-1,
             reconnect_time_wait=0.5, connect_timeout=5,

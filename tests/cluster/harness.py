@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import shutil
 import signal
@@ -68,7 +69,7 @@ class Node(ServerProcess):
     """One node: a :class:`ServerProcess` whose config is the cluster's and whose SMS codes are in
     the cluster's shared outbox."""
 
-    def __init__(self, cluster: Cluster, node_id: str, config: str) -> None:
+    def __init__(self, cluster: Cluster, node_id: str, config: str, learn_id: bool = False) -> None:
         workdir = cluster.root / node_id
         workdir.mkdir(parents=True, exist_ok=True)
         super().__init__(workdir)  # writes a single-node config: replaced just below
@@ -76,7 +77,16 @@ class Node(ServerProcess):
         self.backend = "postgresql"  # db_rows goes to the cluster's database; cleanup() drops nothing
         self.pg_url = cluster.pg_url
         self.cluster = cluster
-        self.node_id = node_id
+        self.node_id = node_id  # with learn_id: the node's own default, read from its log once started
+        self.learn_id = learn_id
+
+    def start(self) -> Node:
+        super().start()
+        if self.learn_id:
+            found = re.search(r"cluster node (\S+) \(service", self.log())
+            assert found is not None, self.log()
+            self.node_id = found[1]
+        return self
 
     def last_code(self, phone: str) -> str:
         return self.cluster.last_code(phone)
@@ -106,7 +116,7 @@ class Cluster:
 
     def __init__(self, root: Path, size: int = 3, *, broker_url: str = BROKER, lease_seconds: float = 3.0,
                  request_timeout_seconds: float = 10.0, extra_config: str = "",
-                 pg_host_port: tuple[str, int] | None = None) -> None:
+                 pg_host_port: tuple[str, int] | None = None, default_ids: bool = False) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.name = "t" + secrets.token_hex(4)
@@ -128,10 +138,12 @@ class Cluster:
         for i in range(1, size + 1):
             config = shared + extra_config + (
                 f'\n[storage]\nurl = "{node_pg_url}"\n'
-                f'\n[cluster]\nbroker_url = "{broker_url}"\nnode_id = "n{i}"\nname = "{self.name}"\n'
+                f'\n[cluster]\nbroker_url = "{broker_url}"\n'
+                + ("" if default_ids else f'node_id = "n{i}"\n')
+                + f'name = "{self.name}"\n'
                 f"lease_seconds = {lease_seconds}\nrequest_timeout_seconds = {request_timeout_seconds}\n"
             )
-            self.nodes.append(Node(self, f"n{i}", config))
+            self.nodes.append(Node(self, f"n{i}", config, learn_id=default_ids))
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, timeout: float = 20.0) -> Cluster:
