@@ -1,15 +1,28 @@
-"""SMS verification codes: 6 digits, single use, valid ``ttl`` seconds (contract: 5 minutes)."""
+"""SMS verification codes: 6 digits, single use, valid ``ttl`` seconds (contract: 5 minutes).
+
+A code is kept as a MAC of (phone key, code), never as itself, so the server can write the
+outstanding ones to its store (a restart, or another node taking over, keeps them valid)
+without storing a six-digit secret anyone reading the database could try against a phone.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 
+Mac = Callable[[str, str], bytes]  # (phone key, code) -> MAC
+
+
+def plain_mac(phone_key: str, code: str) -> bytes:
+    """A keyless digest, for tests and tools; the server passes a MAC under its lookup key."""
+    return hashlib.sha256(f"{phone_key}\0{code}".encode("utf-8", "replace")).digest()
+
 
 @dataclass(slots=True)
 class _Pending:
-    code: bytes
+    mac: bytes
     expires_at: float
     failures: int = 0
 
@@ -17,9 +30,10 @@ class _Pending:
 class CodeBook:
     """Outstanding codes keyed by normalised phone; wrong guesses void a code after ``max_attempts``."""
 
-    def __init__(self, ttl: float = 300.0, max_attempts: int = 5) -> None:
+    def __init__(self, ttl: float = 300.0, max_attempts: int = 5, mac: Mac = plain_mac) -> None:
         self.ttl = float(ttl)
         self.max_attempts = max(1, int(max_attempts))
+        self.mac = mac
         self._pending: dict[str, _Pending] = {}
 
     def __len__(self) -> int:
@@ -28,8 +42,17 @@ class CodeBook:
     def issue(self, phone_key: str, now: float, randbelow: Callable[[int], int]) -> str:
         """A new code for ``phone_key``, replacing any earlier one. Pass ``secrets.randbelow``."""
         code = f"{randbelow(1_000_000):06d}"
-        self._pending[phone_key] = _Pending(code.encode("ascii"), now + self.ttl)
+        self._pending[phone_key] = _Pending(self.mac(phone_key, code), now + self.ttl)
         return code
+
+    def pending(self, phone_key: str) -> tuple[bytes, float] | None:
+        """(MAC, expiry) of the code outstanding for ``phone_key``: what a store keeps of it."""
+        p = self._pending.get(phone_key)
+        return (p.mac, p.expires_at) if p is not None else None
+
+    def restore(self, phone_key: str, mac: bytes, expires_at: float) -> None:
+        """A code issued before (by this process or another), read back from the store."""
+        self._pending[phone_key] = _Pending(mac, expires_at)
 
     def consume(self, phone_key: str, code: str, now: float) -> bool:
         pending = self._pending.get(phone_key)
@@ -38,8 +61,8 @@ class CodeBook:
         if now >= pending.expires_at:
             del self._pending[phone_key]
             return False
-        given = code.encode("utf-8", "replace") if isinstance(code, str) else b""
-        if hmac.compare_digest(given, pending.code):
+        given = self.mac(phone_key, code) if isinstance(code, str) else b""
+        if hmac.compare_digest(given, pending.mac):
             del self._pending[phone_key]
             return True
         pending.failures += 1

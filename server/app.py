@@ -25,7 +25,7 @@ from protocol.codec import SUBPROTOCOLS, Encoding
 from protocol.errors import ContractError, FrameError
 from protocol.messages import OP_TYPES, decode_request
 from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply
-from server import gcpolicy, infopage, netlog, operations, proxy, record, retention, sdnotify
+from server import gcpolicy, infopage, limits, netlog, operations, proxy, record, retention, sdnotify
 from server.admission import HandshakeGate
 from server.config import Config
 from server.content import build_filter
@@ -42,6 +42,7 @@ from server.session import CLOSE_POLICY, Session
 from server.sms import make_sms
 from server.state import Agreement, State, User
 from server.storage.base import Store, open_store
+from server.storage.changes import PurgeCodes
 from server.web import routes as web_routes
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ class App:
         self.passwords = Passwords(cfg.identity.argon2_time_cost, cfg.identity.argon2_memory_kib)
         self.sms = make_sms(cfg.identity)
         self.id_verifier = make_id_verifier(cfg.identity)  # awaited by verify_identity
-        self.codes = CodeBook()
+        # A code is kept as a MAC under the lookup key, so the store may hold it (server/limits.py).
+        self.codes = CodeBook(mac=lambda phone_key, code: self.vault.lookup("sms_code", f"{phone_key}:{code}"))
         rl = cfg.rate_limits
         self.codes_per_phone = WindowCounter(rl.code_requests_per_phone_per_hour, HOUR)
         self.codes_per_ip = WindowCounter(rl.code_requests_per_ip_per_hour, HOUR)
@@ -169,6 +171,7 @@ class App:
             self.state = await self.store.load_state(self.now_ms(), self.cfg.groups.activity_window_days)
         finally:
             gc.enable()
+        await limits.restore(self)  # the codes and rate-limit windows of the process before
         self.agreement, accepted = await self.store.load_agreement()
         for uid in accepted:
             user = self.state.users.get(uid)
@@ -223,6 +226,10 @@ class App:
             await asyncio.sleep(60)
             now = self.now_ms()
             self.codes.prune(now / 1000)
+            try:
+                await self.store.apply(PurgeCodes(now))
+            except Exception:
+                log.exception("expired SMS codes could not be removed from the store")
 
     async def _age_sent_ids(self) -> None:
         """Once a second, move the last minutes' client_msg_ids to their digests and free the

@@ -14,7 +14,7 @@ from governance.ratelimit import TokenBucket
 from governance.tiers import credit_level
 from protocol import events as ev
 from protocol.errors import ContractError
-from server import netlog
+from server import limits, netlog
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import commit
@@ -55,6 +55,7 @@ async def request_code(ctx: Context, sess: Session, req: rq.RequestCode, enc: En
     ctx.codes_per_phone.hit(key, now)
     ctx.codes_per_ip.hit(sess.ip, now)
     code = ctx.codes.issue(key, ctx.now_ms() / 1000, ctx.randbelow)
+    await limits.keep_code(ctx, key)
     await ctx.sms.send(phone, code, ctx.now_ms())  # raises internal if the provider cannot take it
     netlog.session(ctx, sess, "code_request", phone_hmac=key)
 
@@ -76,7 +77,7 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     if ukey in state.by_username:
         raise ContractError("conflict", "that username is taken")
     phone_hmac = ctx.vault.lookup("phone", phone)
-    if not ctx.codes.consume(phone_hmac.hex(), req.code, ctx.now_ms() / 1000):
+    if not limits.consume_code(ctx, phone_hmac.hex(), req.code):
         raise ContractError("bad_code", "wrong or expired code")
     if await ctx.store.phone_registered(phone_hmac):
         raise ContractError("conflict", "that phone number already has an account")

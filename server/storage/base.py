@@ -113,10 +113,24 @@ class ReporterRecord:
     rejected: int
 
 
+# The network-log kinds that count against a rate limit (server/limits.py rebuilds the limits'
+# windows from them at start); the partial index netlog_limited covers exactly these.
+LIMITED_KINDS = ("code_request", "login_failed", "auth_failed", "delete_account_failed")
+
+
 class AccountReads(Protocol):
     async def password_hash(self, user_id: str) -> str | None: ...
     async def token_owner(self, token_hash: bytes, now: int) -> str | None: ...
     async def phone_registered(self, phone_hmac: bytes) -> bool: ...
+
+    async def live_codes(self, now: int) -> list[tuple[str, bytes, int]]:
+        """(phone key, code MAC, expires_at ms) of the SMS codes not expired at ``now``."""
+        ...
+
+    async def limited_events(self, since: int) -> list[tuple[int, str, str | None, str | None, str]]:
+        """(ts, kind, user_id, ip, detail) of the network-log rows of ``LIMITED_KINDS`` after
+        ``since``, oldest first."""
+        ...
 
 
 class GroupReads(Protocol):

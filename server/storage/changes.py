@@ -116,6 +116,30 @@ class CancelAccount(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class PutCode(Change):
+    """The SMS code outstanding for a phone (its keyed hash, hex), as a MAC; replaces an earlier one."""
+
+    phone_key: str
+    code_mac: bytes
+    expires_at: int  # ms
+
+
+@dataclass(frozen=True, slots=True)
+class DropCode(Change):
+    """A code used or voided: gone, unless a newer one (another MAC) replaced it meanwhile."""
+
+    phone_key: str
+    code_mac: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeCodes(Change):
+    """Codes that expired before ``before`` (ms)."""
+
+    before: int
+
+
+@dataclass(frozen=True, slots=True)
 class AcceptAgreement(Change):
     user_id: str
     version: str

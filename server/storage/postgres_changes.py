@@ -238,6 +238,24 @@ async def _owner_still_active(db: Conn, user_id: str) -> None:
         raise ContractError("conflict", "that account was cancelled")
 
 
+@applies(c.PutCode)
+async def _put_code(db: Conn, p: c.PutCode) -> None:
+    await db.execute(
+        "INSERT INTO sms_codes (phone_key, code_mac, expires_at) VALUES ($1, $2, $3) ON CONFLICT (phone_key)"
+        " DO UPDATE SET code_mac = excluded.code_mac, expires_at = excluded.expires_at",
+        p.phone_key, p.code_mac, p.expires_at)
+
+
+@applies(c.DropCode)
+async def _drop_code(db: Conn, d: c.DropCode) -> None:
+    await db.execute("DELETE FROM sms_codes WHERE phone_key = $1 AND code_mac = $2", d.phone_key, d.code_mac)
+
+
+@applies(c.PurgeCodes)
+async def _purge_codes(db: Conn, p: c.PurgeCodes) -> None:
+    await db.execute("DELETE FROM sms_codes WHERE expires_at < $1", p.before)
+
+
 @applies(c.AcceptAgreement)
 async def _accept_agreement(db: Conn, a: c.AcceptAgreement) -> None:
     await db.execute(

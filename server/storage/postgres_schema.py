@@ -541,4 +541,17 @@ MIGRATIONS: list[tuple[int, str]] = [
         END $$;
         """,
     ),
+    (
+        12,
+        """
+        -- As SQLite's 17: SMS codes outstanding, and the index the rate limits are rebuilt from.
+        CREATE TABLE sms_codes (
+            phone_key  TEXT PRIMARY KEY,
+            code_mac   BYTEA NOT NULL,
+            expires_at BIGINT NOT NULL
+        );
+        CREATE INDEX netlog_limited ON netlog(ts)
+            WHERE kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed');
+        """,
+    ),
 ]

@@ -621,4 +621,20 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX audit_account ON audit(json_extract(detail, '$.account_id'), ts);
         """,
     ),
+    (
+        17,
+        """
+        -- SMS codes outstanding (governance/codes.py), as a MAC of phone and code under the
+        -- lookup key: a restart, or another node taking over as home, keeps them valid.
+        CREATE TABLE sms_codes (
+            phone_key  TEXT PRIMARY KEY,
+            code_mac   BLOB NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        -- The network-log rows the rate limits on codes and failed logins are rebuilt from at
+        -- start (server/limits.py): a partial index, so other rows cost it nothing.
+        CREATE INDEX netlog_limited ON netlog(ts)
+            WHERE kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed');
+        """,
+    ),
 ]

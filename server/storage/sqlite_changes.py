@@ -203,6 +203,24 @@ async def _cancel_account(db: aiosqlite.Connection, a: c.CancelAccount) -> None:
     await db.execute("DELETE FROM subscriptions WHERE user_id = ?", (a.user_id,))
 
 
+@applies(c.PutCode)
+async def _put_code(db: aiosqlite.Connection, p: c.PutCode) -> None:
+    await db.execute(
+        "INSERT INTO sms_codes (phone_key, code_mac, expires_at) VALUES (?, ?, ?) ON CONFLICT (phone_key)"
+        " DO UPDATE SET code_mac = excluded.code_mac, expires_at = excluded.expires_at",
+        (p.phone_key, p.code_mac, p.expires_at))
+
+
+@applies(c.DropCode)
+async def _drop_code(db: aiosqlite.Connection, d: c.DropCode) -> None:
+    await db.execute("DELETE FROM sms_codes WHERE phone_key = ? AND code_mac = ?", (d.phone_key, d.code_mac))
+
+
+@applies(c.PurgeCodes)
+async def _purge_codes(db: aiosqlite.Connection, p: c.PurgeCodes) -> None:
+    await db.execute("DELETE FROM sms_codes WHERE expires_at < ?", (p.before,))
+
+
 @applies(c.AcceptAgreement)
 async def _accept_agreement(db: aiosqlite.Connection, a: c.AcceptAgreement) -> None:
     await db.execute(

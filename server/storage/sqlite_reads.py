@@ -68,6 +68,18 @@ class SqliteReads(SqliteReader):
     async def phone_registered(self, phone_hmac: bytes) -> bool:
         return await self._fetchone("SELECT 1 FROM users WHERE phone_hmac = ?", (phone_hmac,)) is not None
 
+    async def live_codes(self, now: int) -> list[tuple[str, bytes, int]]:
+        rows = await self._fetchall("SELECT phone_key, code_mac, expires_at FROM sms_codes WHERE expires_at > ?",
+                                    (now,))
+        return [(r[0], bytes(r[1]), r[2]) for r in rows]
+
+    async def limited_events(self, since: int) -> list[tuple[int, str, str | None, str | None, str]]:
+        rows = await self._fetchall(
+            "SELECT ts, kind, user_id, ip, detail FROM netlog WHERE ts > ?"
+            " AND kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed') ORDER BY ts",
+            (since,))
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
     # -- messages ------------------------------------------------------------------------
     async def history(
         self, group_id: str, floor_seq: int, after: int | None, before: int | None, limit: int

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from client_demo.client import Client
 from tests.cluster.harness import (
     Cluster,
@@ -19,7 +21,7 @@ from tests.cluster.harness import (
     messages_events_so_far,
     wait_stopped,
 )
-from tests.e2e.harness import open_group
+from tests.e2e.harness import new_phone, open_group
 from tests.e2e.store_hold import reads_held
 
 FAILOVER_LIMIT = 5.0  # seconds from the home's death to the first acknowledged send through a gateway
@@ -181,4 +183,35 @@ async def test_a_takeover_slower_than_the_lease_keeps_the_lease(make_cluster: Ca
     assert all(n.alive for n in gws), "a node exited"
     assert home is taker and c.lease()[:2] == (taker.node_id, 2), c.lease()  # type: ignore[index]
     for cl in clients:
+        await cl.close()
+
+
+async def test_codes_and_failed_logins_outlive_the_home(make_cluster: Callable[..., Cluster],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node that dies loses only its own connections: an SMS code sent through the old home still
+    registers through the new one, and the failed logins counted before still count."""
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_FAILED_LOGINS_PER_IP_PER_HOUR", "3")  # the harness turns it off
+    c = make_cluster()
+    old = c.home()
+    gw1, gw2 = c.gateways()
+    known = await gw1.user()
+    for i in range(3):
+        assert (await known.call("login", username=known.username, password=f"wrong{i}"))["code"] == "unauthenticated"
+    asker = await gw1.client()
+    phone = new_phone()
+    await asker.request("request_code", phone=phone)
+    code = c.last_code(phone)
+    await asyncio.to_thread(old.kill9)
+    await asyncio.to_thread(c.wait_home, 10.0, old)
+    newcomer = await gw2.client()
+    for _ in range(100):  # until the new home answers
+        reply = await newcomer.call("register", username="survivor", password="password123", phone=phone, code=code)
+        if reply["ok"] or reply["code"] != "internal":
+            break
+        await asyncio.sleep(0.1)
+    assert reply["ok"], reply
+    again = await gw2.client()
+    refused = await again.call("login", username=known.username, password="password123")
+    assert refused["code"] == "rate_limited", refused  # the same address, three failures this hour
+    for cl in (known, asker, newcomer, again):
         await cl.close()

@@ -186,3 +186,34 @@ async def test_code_requests_and_failed_logins_are_limited(tmp_path, started, ba
     right = await c.call("login", username="limited1", password="password123")
     assert right["code"] == "rate_limited"  # no oracle: the right password waits too
     await c.close()
+
+
+async def test_codes_and_the_limits_windows_survive_a_restart(tmp_path, started, backend):
+    """A code sent before a restart still registers after it; the failed logins and code requests
+    of the last hour still count (rebuilt from the network log: server/limits.py)."""
+    srv = ServerProcess(tmp_path, backend=backend)
+    srv.config.write_text(srv.config.read_text()
+                          .replace("code_requests_per_phone_per_hour = 0", "code_requests_per_phone_per_hour = 2")
+                          .replace("failed_logins_per_ip_per_hour = 0", "failed_logins_per_ip_per_hour = 3"))
+    started(srv)
+    c = await srv.client()
+    phone, other = new_phone(), new_phone()
+    await c.request("request_code", phone=other)
+    await c.request("register", username="before1", password="password123", phone=other,
+                    code=srv.last_code(other))
+    for i in range(3):
+        assert (await c.call("login", username="before1", password=f"wrong{i}"))["code"] == "unauthenticated"
+    for _ in range(2):
+        await c.request("request_code", phone=phone)
+    code = srv.last_code(phone)
+    assert srv.db_rows("SELECT COUNT(*) FROM sms_codes") == [(1,)]  # the used one is gone, the new one kept
+    assert code not in repr(srv.db_rows("SELECT code_mac FROM sms_codes"))  # a MAC, not the code
+    await c.close()
+    await srv.stopped()
+    srv.start()
+    c = await srv.client()
+    assert (await c.call("request_code", phone=phone))["code"] == "rate_limited"  # two this hour already
+    assert (await c.call("login", username="before1", password="password123"))["code"] == "rate_limited"
+    await c.request("register", username="after1", password="password123", phone=phone, code=code)
+    assert srv.db_rows("SELECT COUNT(*) FROM sms_codes") == [(0,)]
+    await c.close()

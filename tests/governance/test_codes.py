@@ -91,3 +91,21 @@ def test_prune():
     assert len(book) == 2
     book.prune(100.0)
     assert len(book) == 0
+
+
+def test_a_code_is_kept_as_a_mac_and_works_once_restored_elsewhere():
+    def mac(phone_key, code):
+        return f"mac({phone_key},{code})".encode()
+
+    first = CodeBook(ttl=300, mac=mac)
+    code = first.issue("p", 0.0, fixed(123456))
+    stored = first.pending("p")
+    assert stored == (b"mac(p,123456)", 300.0)  # what the MAC function made of it, nothing else
+    second = CodeBook(ttl=300, mac=mac)  # another process: only what the store kept
+    second.restore("p", *stored)
+    assert second.consume("p", "654321", 10.0) is False
+    assert second.consume("p", code, 10.0) is True
+    assert second.pending("p") is None and second.consume("p", code, 10.0) is False
+    late = CodeBook(ttl=300, mac=mac)
+    late.restore("p", *stored)
+    assert late.consume("p", code, 300.0) is False  # expired on the clock the store kept

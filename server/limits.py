@@ -1,0 +1,80 @@
+"""The SMS codes and the security rate limits of the service, read back when a process starts serving.
+
+A single node's restart, or another node taking over as home in a cluster, used to start
+with no outstanding codes (a code just sent no longer worked) and with empty windows for
+the limits on code requests and failed logins (a fresh hour of password guesses). Now:
+
+- every code issued is also written to the store as a MAC (``sms_codes``, see
+  :mod:`governance.codes`) and dropped when used or voided; the live ones are read back;
+- the windows of ``code_requests_per_phone_per_hour``, ``code_requests_per_ip_per_hour``
+  and ``failed_logins_per_ip_per_hour`` (per address, and per account for
+  ``delete_account``) are rebuilt from the network log's rows of the last hour, which
+  every code request and failed login writes anyway (a partial index keeps the read cheap).
+
+A code's count of wrong guesses is not kept: after a takeover it may be guessed five more
+times, within its five minutes. The other windows (reports, @all, sends) start empty, as
+before; docs/scale-out.md says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from server.storage import changes as ch
+
+if TYPE_CHECKING:
+    from server.app import App
+    from server.context import Context
+
+log = logging.getLogger("qunguan")
+
+
+async def restore(app: App) -> None:
+    """Read back the live codes and the last hour of limited events (at start, or on becoming home)."""
+    now_ms = app.now_ms()
+    for phone_key, mac, expires_at in await app.store.live_codes(now_ms):
+        app.codes.restore(phone_key, mac, expires_at / 1000)
+    counters = (app.codes_per_phone, app.codes_per_ip, app.failed_logins_per_ip, app.failed_logins_per_user)
+    window_ms = int(max(c.window for c in counters) * 1000)
+    mono = time.monotonic()  # the counters run on the monotonic clock; the log on the wall clock
+    for ts, kind, user_id, ip, detail in await app.store.limited_events(now_ms - window_ms):
+        at = mono - (now_ms - ts) / 1000
+        if kind == "code_request":
+            phone_key = json.loads(detail).get("phone_hmac")
+            if phone_key:
+                app.codes_per_phone.hit(phone_key, at)
+            if ip:
+                app.codes_per_ip.hit(ip, at)
+            continue
+        if ip:
+            app.failed_logins_per_ip.hit(ip, at)
+        if kind == "delete_account_failed" and user_id:
+            app.failed_logins_per_user.hit(user_id, at)
+
+
+async def keep_code(ctx: Context, phone_key: str) -> None:
+    """Store the code just issued for ``phone_key`` (before it is sent: a code the store does not
+    have would not survive a takeover)."""
+    pending = ctx.codes.pending(phone_key)
+    if pending is not None:
+        mac, expires_at = pending
+        await ctx.store.apply(ch.PutCode(phone_key, mac, int(expires_at * 1000)))
+
+
+def consume_code(ctx: Context, phone_key: str, code: str) -> bool:
+    """Check a code (in memory, no await); a code used or voided by it is dropped from the store too."""
+    before = ctx.codes.pending(phone_key)
+    ok = ctx.codes.consume(phone_key, code, ctx.now_ms() / 1000)
+    if before is not None and ctx.codes.pending(phone_key) is None:
+        ctx.store.apply(ch.DropCode(phone_key, before[0])).add_done_callback(_log_failure)
+    return ok
+
+
+def _log_failure(fut: asyncio.Future[list[Any]]) -> None:
+    exc = fut.exception() if not fut.cancelled() else None
+    if exc is not None:
+        log.warning("a used SMS code could not be dropped from the store (it expires anyway): %r", exc)
