@@ -124,6 +124,7 @@ class App:
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         await self.store.open()
+        await self.store.claim(cluster=self.cluster is not None)
         await self.vault.bind(self.store, self.now_ms())
         self.store.set_record_key(self.vault.record_key())
         if self.cluster is None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from server.storage.base import StoreUnavailable
+
 _TAKE = """
 INSERT INTO cluster_leases AS l (name, holder, epoch, expires_at)
 VALUES ($1, $2, 1, now() + make_interval(secs => $3))
@@ -28,6 +30,8 @@ UPDATE cluster_leases SET expires_at = now() - interval '1 second'
 WHERE name = $1 AND holder = $2 AND epoch = $3
 """
 _HOLDER = "SELECT holder, epoch, expires_at > now() FROM cluster_leases WHERE name = $1"
+_ANY_LIVE_LEASE = "SELECT holder FROM cluster_leases WHERE expires_at > now() LIMIT 1"
+LOCK_SERVE = 0x5147_0005  # pg_advisory_lock(LOCK_SERVE, 0): who serves the database (see claim)
 
 
 class PostgresLeases:
@@ -59,6 +63,33 @@ class PostgresLeases:
         if self._lease_db is not None:
             self._lease_db.terminate()
             self._lease_db = None
+        if self._claim_db is not None:
+            self._claim_db.terminate()
+            self._claim_db = None
+
+    _claim_db: asyncpg.Connection | None = None
+
+    async def claim(self, cluster: bool) -> None:
+        """Refuse to serve a database another node serves outside this one's cluster.
+
+        The contract: nodes sharing a database must form a cluster (``[cluster] broker_url``). A
+        lone node holds an exclusive session-level advisory lock for as long as it runs, a
+        cluster's nodes a shared one, on a connection of its own; so a lone node does not start
+        beside a running cluster or another lone node, nor a cluster node beside a lone node.
+        A start-up guard: if that connection breaks later, the lock goes with it (logged there).
+        """
+        db = self._claim_db = await asyncpg.connect(self.url, timeout=5)
+        taken = await db.fetchval("SELECT pg_try_advisory_lock_shared($1, 0)" if cluster else
+                                  "SELECT pg_try_advisory_lock($1, 0)", LOCK_SERVE)
+        if not cluster and taken and await db.fetchval(_ANY_LIVE_LEASE) is not None:
+            taken = False  # a cluster runs on it (its nodes started before this guard existed)
+        if not taken:
+            db.terminate()
+            self._claim_db = None
+            raise StoreUnavailable(
+                "another qunguan node serves this database"
+                + ("" if cluster else " (a lone node or a cluster)")
+                + ": nodes that share a database must form one cluster; set [cluster] broker_url on each")
 
     async def take_lease(self, name: str, holder: str, ttl_seconds: float) -> int | None:
         """The new epoch if ``holder`` now holds ``name`` (it was free or had expired), else None."""

@@ -13,6 +13,7 @@ message, and no ack is ever sent before its fsync.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import itertools
 import logging
 import sqlite3
@@ -21,7 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import aiosqlite
 
@@ -133,6 +134,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self._ckpt_task: asyncio.Task[None] | None = None
         self._ckpt_at = 0
         self._ckpt_since: float | None = None
+        self._claim: BinaryIO | None = None
         # The hot path (batches of only message and network-log rows): a plain sqlite3
         # connection used only from one thread, so a whole batch is one hand-off.
         self._hot: sqlite3.Connection | None = None
@@ -502,6 +504,21 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             await self._w.close()
             self._w = None
         await self._close_hot()
+        if self._claim is not None:
+            self._claim.close()  # (closing the file lets the lock go)
+            self._claim = None
+
+    async def claim(self, cluster: bool) -> None:
+        """Refuse to serve a database file another running server serves: an exclusive ``flock``
+        on ``<database>.lock`` for as long as this one runs (the kernel lets it go on any exit,
+        ``kill -9`` included). Two servers on one file would each hand out the same seqs."""
+        f = open(self.path.with_name(self.path.name + ".lock"), "a+b")  # noqa: SIM115 (held while serving)
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            raise StoreUnavailable(f"another qunguan server is running on {self.path}") from None
+        self._claim = f
 
     async def _migrate(self) -> None:
         db = self._w

@@ -101,3 +101,24 @@ async def test_a_nul_character_is_refused_not_stored(server):
     assert (await owner.call("set_announcement", group_id=gid, text="x\x00"))["code"] == "bad_request"
     assert (await owner.call("report", target_type="group", group_id=gid, reason="r\x00"))["code"] == "bad_request"
     assert (await owner.send(gid, "fine"))["seq"] == 1  # no seq was used up
+
+
+async def test_a_second_server_on_the_same_database_file_gives_one_line_and_exit_2(tmp_path):
+    """Two servers on one SQLite file would hand out the same seqs: the second does not start."""
+    from tests.e2e.harness import ServerProcess
+
+    first = ServerProcess(tmp_path).start()
+    try:
+        done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "server", "serve", "--config",
+                                                        str(first.config)],
+                                       capture_output=True, text=True, timeout=30, cwd=tmp_path,
+                                       env={"PYTHONPATH": str(ROOT)})
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines()[-1].startswith("qunguan: cannot start: another qunguan server")
+        client = await first.user()  # the first one serves on
+        assert (await client.request("me"))["user_id"]
+        await client.close()
+    finally:
+        await first.stopped()
+    first.start()  # the lock went with the first process
+    await first.stopped()
