@@ -137,6 +137,7 @@ async def test_lift_admin_suspension_gives_powers_back(server):
 async def test_lift_revoke_create_lets_them_create_again(server):
     alice = await server.user()
     await server.admin("revoke-create", alice.username, "--reason", "spam groups")
+    assert (await alice.next_event("notice", timeout=WITHIN))["kind"] == "sanction"
     args = {"name": "x", "category": "work", "join_policy": "open"}
     assert (await alice.call("create_group", **args))["code"] == "forbidden"
     row = await one_sanction(server, "revoke_create", "--user", alice.username)
@@ -210,6 +211,7 @@ async def test_appeal_queued_and_upheld_lifts_the_sanction(server):
 async def test_appeal_rejected_keeps_the_sanction(server):
     alice = await server.user()
     await server.admin("revoke-create", alice.username, "--reason", "spam groups")
+    assert (await alice.next_event("notice", timeout=WITHIN))["kind"] == "sanction"
     row = await one_sanction(server, "revoke_create", "--user", alice.username)
     appeal_id = (await alice.request("appeal", sanction_id=row["id"], text="我没有发广告"))["appeal_id"]
     rc, out, _ = await server.admin("decide-appeal", appeal_id, "--outcome", "rejected", "--note", "证据确凿")
