@@ -194,6 +194,8 @@ async def test_remove_post(srv):
     assert srv.db_rows("SELECT removed_reason FROM posts WHERE post_id = ?", int(gone)) == [("含违法信息",)]
     [(actor, target, reason, detail)] = record(srv, "remove_post")
     assert (actor, target, reason, detail["post_id"]) == ("operator", aid, "含违法信息", int(gone))
+    [row] = [r for r in await listing(srv) if r["account_id"] == aid]
+    assert row["credit_score"] == 80  # 100 less credit.penalty_sanction (P6, P11)
 
 
 async def test_accounts_listing_by_subject_never_shows_identity(srv):

@@ -205,3 +205,14 @@ async def test_every_text_others_see_is_checked(make_server, tmp_path):
     await owner.request("set_announcement", group_id=gid, text="博物馆周六见")
     await member.request("set_profile", display_name="博物馆迷")
     assert (await owner.request("group_info", group_id=gid))["announcement"] == "博物馆周六见"
+
+
+async def test_upload_file_names_are_screened(make_server, tmp_path):
+    """A file name others will see is text like any other (G10): blocked words refuse the upload."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    for name in ("网上赌场.png", "刷单返利.png"):  # block; review (a name cannot wait for review)
+        refused = await member.call("upload_begin", mime="image/png", size=68, name=name)
+        assert refused["code"] == "content_blocked", (name, refused)
+    assert (await member.call("upload_begin", mime="image/png", size=68, name="holiday.png"))["ok"]
+    assert (await member.call("upload_begin", mime="image/png", size=68, name="a/b.png"))["code"] == "bad_request"

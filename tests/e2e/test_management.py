@@ -102,6 +102,10 @@ async def test_timed_mute_and_unmute(server):
     assert codes_of(await admin.call("mute", group_id=gid, user_id=owner.user_id, seconds=60)) == "forbidden"
     assert codes_of(await m1.call("mute", group_id=gid, user_id=admin.user_id, seconds=60)) == "forbidden"
     assert codes_of(await admin.call("mute", group_id=gid, user_id=m1.user_id, seconds=-1)) == "bad_request"
+    month = 30 * 86400  # the longest mute (docs/governance.md)
+    assert codes_of(await admin.call("mute", group_id=gid, user_id=m1.user_id, seconds=month + 1)) == "bad_request"
+    await admin.request("mute", group_id=gid, user_id=m1.user_id, seconds=month)
+    assert (await m1.next_event("member_muted"))["until"] > 0
     await admin.request("mute", group_id=gid, user_id=m1.user_id, seconds=60)
     ev = await m1.next_event("member_muted")
     assert ev["user_id"] == m1.user_id and ev["until"] > 0

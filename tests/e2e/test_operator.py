@@ -203,6 +203,21 @@ async def test_reports_and_resolution(server):
     assert stats["open"] == 1 and stats["resolved"] == 2 and "median_hours_to_resolution" in stats
 
 
+async def test_reports_per_hour_limit_each_reporter(make_server):
+    srv = make_server("reports_per_hour = 2\n")  # the harness's config ends inside [rate_limits]
+    owner = await srv.user()
+    gid = await open_group(owner)
+    reporter, other = await srv.user(), await srv.user()
+    targets = [await srv.user() for _ in range(3)]
+    for t in targets[:2]:
+        assert (await reporter.call("report", target_type="user", user_id=t.user_id, reason="spam"))["ok"]
+    refused = await reporter.call("report", target_type="user", user_id=targets[2].user_id, reason="spam")
+    assert refused["code"] == "rate_limited" and refused["retry_after_ms"] > 0
+    assert (await other.call("report", target_type="group", group_id=gid, reason="spam"))["ok"]  # per reporter
+    for c in (owner, reporter, other, *targets):
+        await c.close()
+
+
 async def test_malicious_reporter_is_slowed(make_server):
     srv = make_server("[credit]\ninitial_score = 100\n")
     owner, gid, [target] = await setup_group(srv)

@@ -75,6 +75,25 @@ async def test_concurrent_transfers_cannot_push_a_user_past_the_create_cap(make_
     assert owned == 3
 
 
+async def test_concurrent_creates_from_several_connections_stop_at_the_create_cap(make_server):
+    srv = make_server("\n[limits]\nmax_groups_created = 3\n")
+    owner = await srv.user()
+    await open_group(owner)
+    conns = [owner]
+    for _ in range(5):
+        c = await srv.client()
+        await c.login(owner.username, "password123")
+        conns.append(c)
+    replies = await gather(*(c.call("create_group", name=f"race {i}", category="friends", join_policy="open")
+                             for i, c in enumerate(conns)))
+    assert sum(r["ok"] for r in replies) == 2, replies  # 3 in all, one of them before the race
+    assert {r["code"] for r in replies if not r["ok"]} == {"create_cap_reached"}
+    await srv.stopped()
+    srv.start()
+    [(owned,)] = srv.db_rows("SELECT COUNT(*) FROM groups WHERE owner_id = ?", owner.user_id)
+    assert owned == 3
+
+
 async def test_accounts_verifying_one_id_number_at_once_respect_the_cap(make_server):
     srv = make_server()
     users = [await srv.user() for _ in range(8)]
