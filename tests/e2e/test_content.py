@@ -125,6 +125,17 @@ async def test_word_lists_reload_on_sighup(make_server, tmp_path):
         if r.get("code") == "content_blocked":
             break
     assert r["code"] == "content_blocked"
+    # A reload whose lists cannot be read keeps the lists in use: nothing slips through meanwhile.
+    (srv.dir / "gambling.txt").unlink()
+    srv.proc.send_signal(signal.SIGHUP)
+    for _ in range(40):
+        if "config not reloaded" in "".join(srv.output):
+            break
+        await asyncio.sleep(0.05)
+    refusal = [line for line in srv.output if "config not reloaded" in line]
+    assert refusal and "gambling.txt" in refusal[0]  # the reload's refusal names the file
+    assert (await member.call("send", group_id=gid, text="六合彩"))["code"] == "content_blocked"
+    assert (await member.call("send", group_id=gid, text="网上赌场"))["code"] == "content_blocked"
 
 
 async def test_agreement_must_be_accepted_before_posting(server, tmp_path):
