@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 
 import pytest
 
@@ -55,7 +56,9 @@ def record(srv, action):
 async def test_warn_and_restrict_comments(srv):
     owner = await srv.user(verify_id=True)
     reader = await srv.user()
+    editor = await srv.user()
     aid = await new_account(owner, "茶馆日报")
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
     post_id = (await owner.request("publish", account_id=aid, title="开张", body="欢迎"))["post_id"]
 
     await admin_refused(srv, "warn-account", aid)  # --reason is required
@@ -63,7 +66,12 @@ async def test_warn_and_restrict_comments(srv):
     await admin_ok(srv, "warn-account", aid, "--reason", "标题党，请整改")
     ev = await notice(owner, "account_warning")
     assert ev["account_id"] == aid and ev["text"] == "标题党，请整改" and ev["by"] == "operator" and ev["sanction_id"]
-    [warning] = await sanctions(srv, aid)
+    assert "deadline" not in ev
+    assert (await notice(editor, "account_warning"))["sanction_id"] == ev["sanction_id"]  # editors are told too
+    await admin_ok(srv, "warn-account", aid, "--reason", "限期整改", "--deadline", "2030-01-15")
+    dated = await notice(owner, "account_warning")
+    assert dated["deadline"] > time.time() * 1000 and dated["sanction_id"] != ev["sanction_id"]
+    warning, _dated = await sanctions(srv, aid)
     assert (warning["kind"], warning["target_type"], warning["status"], warning["id"]) == (
         "warning", "account", "in_force", ev["sanction_id"])
 
@@ -86,7 +94,8 @@ async def test_warn_and_restrict_comments(srv):
     await admin_refused(srv, "restrict-account", aid, "--comments", "on", "--reason", "not restricted")
     assert [(a, t, r, d["comments"]) for a, t, r, d in record(srv, "restrict_account")] == [
         ("operator", aid, "评论区管理不力", "off"), ("operator", aid, "已整改", "on")]
-    assert [(a, t, r) for a, t, r, _ in record(srv, "warn_account")] == [("operator", aid, "标题党，请整改")]
+    assert [(a, t, r) for a, t, r, _ in record(srv, "warn_account")] == [
+        ("operator", aid, "标题党，请整改"), ("operator", aid, "限期整改")]
 
 
 async def test_suspend_blocks_publishing_until_lifted(srv):
