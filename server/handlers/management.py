@@ -112,7 +112,7 @@ async def approve_join(ctx: Context, sess: Session, req: rq.ApproveJoin, enc: En
         g.join_requests.pop(uid, None)
         raise ContractError("not_found", f"{uid} no longer has an account")
     await admit(ctx, g, requester, "approve", sess.me.user_id, audit=_audit(ctx, sess.me, "approve_join", g, uid))
-    publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="approved"))
+    publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="approved", name=g.name))
 
 
 @handler("reject_join")
@@ -127,7 +127,7 @@ async def reject_join(ctx: Context, sess: Session, req: rq.RejectJoin, enc: Enco
 
     await commit(ctx, ch.DropJoinRequest(g.group_id, uid), audit=_audit(ctx, sess.me, "reject_join", g, uid),
                  undo=undo)
-    publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="rejected"))
+    publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="rejected", name=g.name))
 
 
 @handler("invite")

@@ -46,7 +46,8 @@ async def test_approval_policy(server):
     assert (await bob.call("send", group_id=gid, text="x"))["code"] == "not_member"
 
     await admin.request("approve_join", group_id=gid, user_id=bob.user_id)
-    assert (await bob.next_event("join_result")) == {"ev": "join_result", "group_id": gid, "status": "approved"}
+    assert (await bob.next_event("join_result")) == {"ev": "join_result", "group_id": gid, "status": "approved",
+                                                      "name": "tea room"}
     assert (await owner.next_event("member_joined"))["user"]["user_id"] == bob.user_id
     assert (await bob.send(gid, "thanks"))["seq"] > 0
     assert codes_of(await bob.call("approve_join", group_id=gid, user_id=carol.user_id)) == "forbidden"

@@ -756,8 +756,8 @@ function onEvent(ev) {
       toast(t("new_join_request", { name: ev.user.display_name, group: g.name }));
       break;
     case "join_result":
-      if (ev.status === "approved") { notice(t("n_join_approved", { group: gname(ev.group_id) })); syncGroups().catch(() => {}); }
-      else notice(t("n_join_rejected", { group: gname(ev.group_id) }));
+      if (ev.status === "approved") { notice(t("n_join_approved", { group: ev.name || gname(ev.group_id) })); syncGroups().catch(() => {}); }
+      else notice(t("n_join_rejected", { group: ev.name || gname(ev.group_id) }));
       break;
     case "invited":
       notice(t("n_invited", { by: ev.by.display_name, group: ev.name, id: ev.group_id }),
