@@ -86,7 +86,8 @@ def ban_in_force(until: int, now_ms: int) -> bool:
 def check_not_banned(until: int | None, now_ms: int) -> None:
     """``forbidden`` when the user has a ban in force (``until`` None: no ban at all)."""
     if until is not None and ban_in_force(until, now_ms):
-        raise ContractError("forbidden", "banned from this group" + (f" until {until} (epoch ms)" if until else ""))
+        raise ContractError("forbidden", "banned from this group" + (f" until {until} (epoch ms)" if until else ""),
+                            banned_until=until or None)  # [ext] ms; null until unbanned, as in `bans`
 
 
 def check_ban_seconds(seconds: int | None) -> int:

@@ -125,6 +125,13 @@ def test_search_finds_chinese_and_jumps_back_through_history(browser: Any, serve
     hit = alice.locator("#search-results .search-hit")
     hit.first.wait_for()
     assert hit.count() == 1 and "周六去颐和园划船" in hit.inner_text()
+    alice.fill("#search-input", "颐")  # too short again: the last results go with it
+    alice.click("#search-go")
+    alice.wait_for_selector("#search-dialog .form-msg.error")
+    assert hit.count() == 0 and alice.locator("#search-more").is_hidden()
+    alice.fill("#search-input", "颐和园")
+    alice.click("#search-go")
+    hit.first.wait_for()
     hit.locator(".hit-main").click()
     alice.wait_for_selector("#messages .msg.flash:has-text('颐和园')")  # loaded back through history
     assert alice.locator("#search-dialog").count() == 0

@@ -930,7 +930,7 @@ function openProfile() {
     parts.push(
       el("div", { class: "row" },
         el("button", { type: "button", class: "ghost", text: t("agreement"), onclick: async () => {
-          try { const r = await api("agreement"); if (r.version) showAgreementView(r); else toast(t("no_notices")); } catch (err) { bad(err); }
+          try { const r = await api("agreement"); if (r.version) showAgreementView(r); else toast(t("no_agreement")); } catch (err) { bad(err); }
         } }),
         el("button", { type: "button", class: "ghost", id: "btn-logout", text: t("logout"), onclick: async () => {
           try { await api("logout"); } catch { /* logout is v2; older servers just forget the token here */ }

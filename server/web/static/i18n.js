@@ -34,7 +34,7 @@ const zh = {
   verify: "实名认证", legal_name: "真实姓名", id_number: "身份证号", verify_done: "实名认证成功", verify_hint: "创建群需要实名认证。姓名和证件号加密保存，任何人（包括你自己）都看不到。",
   logout: "退出登录", delete_account: "注销账号", delete_account_hint: "注销前请先转让或解散你创建的群。请输入密码确认。", account_deleted: "账号已注销",
   agreement: "平台规则与用户协议", agreement_version: "版本 {v}", accept: "我已阅读并同意", agreement_needed: "请先阅读并同意平台规则与用户协议",
-  notices: "通知", no_notices: "暂无通知", join_now: "加入",
+  notices: "通知", no_notices: "暂无通知", no_agreement: "平台尚未发布规则与用户协议", join_now: "加入",
   n_warning: "平台警告（群「{group}」）：{text}", n_warning_deadline: "请在 {deadline} 前整改。",
   n_report_result_upheld: "你的举报已处理，成立：{text}", n_report_result_rejected: "你的举报已处理，未成立：{text}",
   n_sanction: "平台处罚：{text}", n_blacklisted: "你的账号已被平台封禁：{text}", n_agreement: "平台规则与用户协议已更新，请重新阅读并同意。",
@@ -54,7 +54,8 @@ const zh = {
   e_join_cap_reached: "加入的群数量已达上限", e_admin_cap_reached: "管理员数量已达上限", e_credit_too_low: "信用等级不足",
   e_muted: "你已被禁言", e_group_suspended: "本群已被平台暂停发言", e_group_closed: "该群已被平台关闭",
   e_blacklisted: "账号已被平台封禁", e_content_blocked: "内容包含违规信息，未发送", e_rate_limited: "操作太频繁，请 {s} 秒后再试",
-  e_too_large: "内容过长或文件过大", e_internal: "服务器错误，请重试", e_generic: "操作失败：{reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
+  e_too_large: "内容过长或文件过大", e_internal: "服务器错误，请重试", e_banned: "你已被禁止加入这个群", e_banned_until: "你已被禁止加入这个群，至 {until}",
+  e_generic: "操作失败：{reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "消息", reply: "回复", replying_to: "回复 {name}：", edit: "编辑", edited: "已编辑", react_toggle: "点一下加上或取消",
   attach: "发送图片或文件", too_many_files: "一条消息最多 {n} 个附件", upload_failed: "「{name}」上传失败：{reason}", download: "下载",
   kind_image: "图片", kind_audio: "语音", kind_video: "视频", kind_file: "文件",
@@ -76,6 +77,7 @@ const zh = {
   uses_any: "次数不限", uses_n: "可用 {n} 次", expire_1h: "1 小时有效", expire_1d: "1 天有效", expire_7d: "7 天有效", expire_never: "长期有效",
   expires_at: "{time} 失效", qr_alt: "邀请链接二维码", copy: "复制", copied: "已复制", revoke: "作废", revoke_done: "链接已作废", revoked: "已作废",
   group_log: "管理日志", group_log_open: "查看管理日志", log_empty: "暂无记录", platform: "平台",
+  log_until: "至", log_deadline: "期限", log_expires_at: "到期", log_on: "开启", log_off: "关闭",
   log_kick: "移出群", log_mute: "禁言", log_mute_all: "全员禁言", log_set_role: "设置角色", log_transfer_owner: "转让群主",
   log_set_announcement: "修改公告", log_update_group: "修改群设置", log_delete_message: "删除消息", log_approve_join: "同意入群",
   log_reject_join: "拒绝入群", log_invite: "邀请", log_ban: "禁止加入", log_unban: "解除禁止加入", log_set_slow_mode: "慢速模式",
@@ -163,7 +165,7 @@ const en = {
   verify: "Verify identity", legal_name: "Legal name", id_number: "ID card number", verify_done: "Identity verified", verify_hint: "Creating a group needs a verified identity. Your name and number are stored encrypted and shown to no one, not even you.",
   logout: "Log out", delete_account: "Delete account", delete_account_hint: "Transfer or dissolve the groups you own first. Enter your password to confirm.", account_deleted: "Account deleted",
   agreement: "Platform rules and user agreement", agreement_version: "Version {v}", accept: "I have read and accept", agreement_needed: "Please read and accept the platform rules and user agreement first",
-  notices: "Notices", no_notices: "No notices", join_now: "Join",
+  notices: "Notices", no_notices: "No notices", no_agreement: "No rules or agreement published yet", join_now: "Join",
   n_warning: "Platform warning (group “{group}”): {text}", n_warning_deadline: "Fix it by {deadline}.",
   n_report_result_upheld: "Your report was upheld: {text}", n_report_result_rejected: "Your report was rejected: {text}",
   n_sanction: "Platform sanction: {text}", n_blacklisted: "The platform closed your account: {text}", n_agreement: "The platform rules and user agreement changed; please read and accept them again.",
@@ -183,7 +185,8 @@ const en = {
   e_join_cap_reached: "You are in as many groups as allowed", e_admin_cap_reached: "The group has as many admins as allowed", e_credit_too_low: "Credit level too low",
   e_muted: "You are muted", e_group_suspended: "Posting in this group is suspended", e_group_closed: "The platform closed this group",
   e_blacklisted: "The platform closed this account", e_content_blocked: "The text contains prohibited content; not sent", e_rate_limited: "Too fast; try again in {s} s",
-  e_too_large: "Too long or too large", e_internal: "Server error; please retry", e_generic: "Failed: {reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
+  e_too_large: "Too long or too large", e_internal: "Server error; please retry", e_banned: "You are banned from this group", e_banned_until: "You are banned from this group until {until}",
+  e_generic: "Failed: {reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "Message", reply: "Reply", replying_to: "Replying to {name}:", edit: "Edit", edited: "edited", react_toggle: "Click to add or take back",
   attach: "Send a picture or file", too_many_files: "At most {n} attachments per message", upload_failed: "Uploading “{name}” failed: {reason}", download: "Download",
   kind_image: "Picture", kind_audio: "Audio", kind_video: "Video", kind_file: "File",
@@ -205,6 +208,7 @@ const en = {
   uses_any: "any number of uses", uses_n: "{n} uses", expire_1h: "valid 1 hour", expire_1d: "valid 1 day", expire_7d: "valid 7 days", expire_never: "no expiry",
   expires_at: "expires {time}", qr_alt: "QR code of the invite link", copy: "Copy", copied: "Copied", revoke: "Revoke", revoke_done: "Link revoked", revoked: "revoked",
   group_log: "Moderation log", group_log_open: "Open the moderation log", log_empty: "Nothing yet", platform: "Platform",
+  log_until: "until", log_deadline: "deadline", log_expires_at: "expires", log_on: "on", log_off: "off",
   log_kick: "removed", log_mute: "muted", log_mute_all: "mute everyone", log_set_role: "role change", log_transfer_owner: "ownership transfer",
   log_set_announcement: "announcement", log_update_group: "settings", log_delete_message: "message deleted", log_approve_join: "join approved",
   log_reject_join: "join rejected", log_invite: "invited", log_ban: "banned", log_unban: "unbanned", log_set_slow_mode: "slow mode",
@@ -279,6 +283,8 @@ export function errorText(err) {
     const ms = err.reply && err.reply.retry_after_ms;
     return t(key, { s: ms ? Math.ceil(ms / 1000) : 1 });
   }
+  const banned = err && err.reply ? err.reply.banned_until : undefined;
+  if (banned !== undefined) return banned ? t("e_banned_until", { until: fmtTime(banned) }) : t("e_banned");
   if (TABLES[lang][key]) return t(key, { reason });
   return t("e_generic", { reason: reason || code });
 }

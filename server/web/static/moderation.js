@@ -159,15 +159,22 @@ function who(g, uid) {
   return memberName(g, uid) || uid;
 }
 
+const known = (key, fallback) => { const s = t(key); return s === key ? fallback : s; };
+
 // The entry's details in words where the key is known, "key: value" otherwise.
 function detailText(detail) {
   if (detail === undefined || detail === null || detail === "") return "";
   if (typeof detail !== "object") return String(detail);
   const word = (k, v) => {
     if (k === "reason") return t("ban_reason") + "：" + v;
-    if ((k === "until" || k === "deadline" || k === "expires_at") && typeof v === "number") return k + ": " + fmtTime(v);
+    if ((k === "until" || k === "deadline" || k === "expires_at") && typeof v === "number") return t("log_" + k) + " " + fmtTime(v);
     if ((k === "seconds" || k === "slow_mode_seconds") && typeof v === "number") return v ? fmtSeconds(v) : t("slow_off");
     if (k === "role") return t("role_" + v);
+    if (typeof v === "boolean") return v ? t("log_on") : t("log_off");  // mute_all: the action names what
+    if (k === "announcement") return "「" + v + "」";
+    if (k === "name") return t("group_name") + "：" + v;
+    if (k === "category") return t("category") + "：" + known("cat_" + v, v);  // (an operator's own: as is)
+    if (k === "join_policy") return t("join_policy") + "：" + known("policy_" + v, v);
     return k + ": " + (typeof v === "object" ? JSON.stringify(v) : String(v));
   };
   return Object.entries(detail).filter(([, v]) => v !== null && v !== undefined && v !== "").map(([k, v]) => word(k, v)).join(" · ");

@@ -216,8 +216,12 @@ export function openSearch(g) {
     setTimeout(() => input.focus(), 0);
     return [el("form", { class: "row", onsubmit: (e) => {
       e.preventDefault();
-      query = input.value.trim();
-      if ([...query].length < 2) { msg.textContent = t("search_short"); msg.className = "form-msg error"; return; }
+      const asked = input.value.trim();
+      if ([...asked].length < 2) {  // the results of the last search go: they do not answer this one
+        clear(list); more.hidden = true; last = null;
+        msg.textContent = t("search_short"); msg.className = "form-msg error"; return;
+      }
+      query = asked;
       run(null);
     } }, input, el("button", { type: "submit", class: "primary", id: "search-go", text: t("search") })), msg, list, more];
   }, { id: "search-dialog" });
