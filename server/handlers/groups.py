@@ -91,7 +91,10 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
             user.groups.discard(g.group_id)
 
         try:
-            await commit(ctx, ch.CreateGroup(gid, name, category, policy.value, user.user_id, now), undo=undo)
+            caps = caps_of(ctx, user)  # decided above in memory; the store decides them again
+            again = ch.UserCaps(joined=caps.max_groups_joined, created=caps.max_groups_created)
+            await commit(ctx, ch.CreateGroup(gid, name, category, policy.value, user.user_id, now, again),
+                         undo=undo)
         except ch.GroupIdTaken:
             continue  # issued before (another node, or a group this node never loaded): draw again
         g.online.update(user.sessions)
@@ -191,7 +194,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
         if rider is not None:
             rider.undo()
 
-    add = ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor)
+    again = ch.UserCaps(joined=caps_of(ctx, user).max_groups_joined)  # check_room's, decided again by the store
+    add = ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor, again)
     await commit(ctx, *((add,) if rider is None else (add, rider.change)), audit=audit, undo=undo)
     g.online.update(user.sessions)
     publish(g.online, ev.MemberJoined(group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))

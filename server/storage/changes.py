@@ -148,6 +148,21 @@ class AcceptAgreement(Change):
 
 # -- groups and members ----------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
+class UserCaps:
+    """Per-user caps the database re-checks in the change's transaction (None: not checked).
+
+    The handler decides them in memory first, with no await in between; the store decides
+    them again from the rows, so they hold even where more than one process writes the
+    service's groups (``join_cap_reached`` / ``create_cap_reached``). On PostgreSQL the count
+    runs under a transaction-level advisory lock on the user, so two writers adding the
+    same user to two groups count one after the other.
+    """
+
+    joined: int | None = None  # live groups the user is in, owned ones included
+    created: int | None = None  # live groups the user owns
+
+
+@dataclass(frozen=True, slots=True)
 class CreateGroup(Change):
     """A group with its owner as first member; raises :class:`GroupIdTaken` when the id exists."""
 
@@ -157,6 +172,7 @@ class CreateGroup(Change):
     join_policy: str
     owner_id: str
     created_at: int
+    caps: UserCaps | None = None
 
 
 class GroupIdTaken(Exception):
@@ -197,6 +213,7 @@ class AddMember(Change):
     joined_seq: int
     action: str
     actor: str | None
+    caps: UserCaps | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ _APPLY: dict[type, Applier] = {}
 LOCK_AUDIT = 0x5147_0001
 LOCK_IDENTITY = 0x5147_0002
 LOCK_MIGRATE = 0x5147_0003
+LOCK_USER_CAPS = 0x5147_0006  # (LOCK_USER_CAPS, hashtext(user_id)): one user's caps, see UserCaps
 
 
 def applies(kind: type[C]) -> Callable[[Callable[[Conn, C], Awaitable[Any]]], Applier]:
@@ -273,6 +274,27 @@ async def _log_membership(db: Conn, gid: str, uid: str, action: str, actor: str 
     )
 
 
+_JOINED = ("SELECT COUNT(*) FROM members m JOIN groups g ON g.group_id = m.group_id"
+           " WHERE m.user_id = $1 AND g.dissolved_at IS NULL AND g.closed_at IS NULL")
+_OWNED = "SELECT COUNT(*) FROM groups WHERE owner_id = $1 AND dissolved_at IS NULL AND closed_at IS NULL"
+
+
+async def _check_user_caps(db: Conn, user_id: str, caps: c.UserCaps | None, creating: bool) -> None:
+    if caps is None:
+        return
+    # Writers adding this user anywhere queue here until the end of their transaction, so each
+    # counts what the one before it committed (READ COMMITTED reads the latest committed rows).
+    await db.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", LOCK_USER_CAPS, user_id)
+    if creating and caps.created is not None:
+        owned = await db.fetchval(_OWNED, user_id)
+        if owned >= caps.created:
+            raise ContractError("create_cap_reached", f"you may own at most {caps.created} groups")
+    if caps.joined is not None:
+        joined = await db.fetchval(_JOINED, user_id)
+        if joined >= caps.joined:
+            raise ContractError("join_cap_reached", f"you may be in at most {caps.joined} groups")
+
+
 async def _add_member(db: Conn, m: c.AddMember) -> None:
     await db.execute(
         "INSERT INTO members (group_id, user_id, role, joined_at, joined_seq) VALUES ($1,$2,$3,$4,$5)",
@@ -286,6 +308,7 @@ async def _add_member(db: Conn, m: c.AddMember) -> None:
 @applies(c.CreateGroup)
 async def _create_group(db: Conn, g: c.CreateGroup) -> None:
     await _owner_still_active(db, g.owner_id)
+    await _check_user_caps(db, g.owner_id, g.caps, creating=True)
     try:
         await db.execute(
             "INSERT INTO groups (group_id, name, category, join_policy, owner_id, created_at)"
@@ -326,6 +349,7 @@ async def _transfer_owner(db: Conn, t: c.TransferOwner) -> None:
 
 @applies(c.AddMember)
 async def _add_member_change(db: Conn, m: c.AddMember) -> None:
+    await _check_user_caps(db, m.user_id, m.caps, creating=False)
     await _add_member(db, m)
 
 

@@ -239,6 +239,26 @@ async def _log_membership(db: aiosqlite.Connection, gid: str, uid: str, action: 
     )
 
 
+# A user's live groups and live owned groups, for the caps a change re-checks (c.UserCaps).
+_JOINED = ("SELECT COUNT(*) FROM members m JOIN groups g ON g.group_id = m.group_id"
+           " WHERE m.user_id = ? AND g.dissolved_at IS NULL AND g.closed_at IS NULL")
+_OWNED = "SELECT COUNT(*) FROM groups WHERE owner_id = ? AND dissolved_at IS NULL AND closed_at IS NULL"
+
+
+async def _check_user_caps(db: aiosqlite.Connection, user_id: str, caps: c.UserCaps | None, creating: bool) -> None:
+    # One writer: nothing is added between these counts and the insert after them.
+    if caps is None:
+        return
+    if creating and caps.created is not None:
+        [(owned,)] = list(await db.execute_fetchall(_OWNED, (user_id,)))
+        if owned >= caps.created:
+            raise ContractError("create_cap_reached", f"you may own at most {caps.created} groups")
+    if caps.joined is not None:
+        [(joined,)] = list(await db.execute_fetchall(_JOINED, (user_id,)))
+        if joined >= caps.joined:
+            raise ContractError("join_cap_reached", f"you may be in at most {caps.joined} groups")
+
+
 async def _add_member(db: aiosqlite.Connection, m: c.AddMember) -> None:
     await db.execute(
         "INSERT INTO members (group_id, user_id, role, joined_at, joined_seq) VALUES (?,?,?,?,?)",
@@ -251,6 +271,7 @@ async def _add_member(db: aiosqlite.Connection, m: c.AddMember) -> None:
 
 @applies(c.CreateGroup)
 async def _create_group(db: aiosqlite.Connection, g: c.CreateGroup) -> None:
+    await _check_user_caps(db, g.owner_id, g.caps, creating=True)
     try:
         await db.execute(
             "INSERT INTO groups (group_id, name, category, join_policy, owner_id, created_at) VALUES (?,?,?,?,?,?)",
@@ -289,6 +310,7 @@ async def _transfer_owner(db: aiosqlite.Connection, t: c.TransferOwner) -> None:
 
 @applies(c.AddMember)
 async def _add_member_change(db: aiosqlite.Connection, m: c.AddMember) -> None:
+    await _check_user_caps(db, m.user_id, m.caps, creating=False)
     await _add_member(db, m)
 
 

@@ -1,0 +1,85 @@
+"""Per-user caps decided again by the store (changes.UserCaps): groups joined and groups owned hold
+even when two writers (two PostgreSQL nodes' writers) add the same user at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from protocol.errors import ContractError
+from server.storage import changes as ch
+from server.storage.sqlite import SqliteStore
+from tests import pgtools
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def open_store(request, tmp_path) -> AsyncIterator[Callable[[], object]]:
+    """``make()`` opens one more store on the same database (PostgreSQL: one more writer)."""
+    stores: list = []
+    name = None
+    if request.param == "postgresql":
+        if pgtools.unavailable() is not None:
+            pytest.skip(str(pgtools.unavailable()))
+        name, url = await asyncio.to_thread(pgtools.create_db)
+
+    async def make():
+        if request.param == "sqlite":
+            store = SqliteStore(tmp_path / "q.db")
+        else:
+            from server.storage.postgres import PostgresStore
+
+            store = PostgresStore(url)
+        await store.open()
+        store.set_record_key(b"k" * 32)
+        stores.append(store)
+        return store
+
+    yield make
+    for s in stores:
+        await s.close()
+    if name is not None:
+        await asyncio.to_thread(pgtools.drop_db, name)
+
+
+async def _users(store, *ids: str) -> None:
+    for i, uid in enumerate(ids):
+        await store.apply(ch.InsertUser(uid, uid, uid, "h", uid.upper(), bytes([i + 1]) * 32, b"e", 100, 1))
+
+
+def _results(results: list) -> tuple[int, set[str]]:
+    return sum(isinstance(r, list) for r in results), {r.code for r in results if isinstance(r, ContractError)}
+
+
+async def test_joins_by_one_user_from_two_writers_stop_at_the_joined_cap(open_store) -> None:
+    a = await open_store()
+    b = await open_store() if "Postgres" in type(a).__name__ else a
+    await _users(a, "owner", "joiner")
+    gids = [f"10000000{i}" for i in range(6)]
+    for gid in gids:
+        await a.apply(ch.CreateGroup(gid, "g", "friends", "open", "owner", 1))
+    caps = ch.UserCaps(joined=2)
+    joins = [(a if i % 2 else b).apply(ch.AddMember(gid, "joiner", "member", 2, 0, "join", None, caps))
+             for i, gid in enumerate(gids)]
+    assert _results(await asyncio.gather(*joins, return_exceptions=True)) == (2, {"join_cap_reached"})
+    # owned groups count as joined: the owner, in six, cannot join a seventh under a cap of six
+    await a.apply(ch.CreateGroup("100000099", "g", "friends", "open", "joiner", 1))
+    with pytest.raises(ContractError) as err:
+        await a.apply(ch.AddMember("100000099", "owner", "member", 3, 0, "join", None, ch.UserCaps(joined=6)))
+    assert err.value.code == "join_cap_reached"
+    # a dissolved group no longer counts
+    await a.apply(ch.SetGroupFields(gids[0], {"dissolved_at": 5}))
+    await a.apply(ch.AddMember("100000099", "owner", "member", 6, 0, "join", None, ch.UserCaps(joined=6)))
+
+
+async def test_creates_by_one_user_from_two_writers_stop_at_the_created_cap(open_store) -> None:
+    a = await open_store()
+    b = await open_store() if "Postgres" in type(a).__name__ else a
+    await _users(a, "maker")
+    caps = ch.UserCaps(joined=100, created=3)
+    creates = [(a if i % 2 else b).apply(ch.CreateGroup(f"20000000{i}", "g", "friends", "open", "maker", 1, caps))
+               for i in range(7)]
+    assert _results(await asyncio.gather(*creates, return_exceptions=True)) == (3, {"create_cap_reached"})
+    rows = await a.load_state(10, 7)
+    assert sum(g.owner_id == "maker" for g in rows.groups.values()) == 3
