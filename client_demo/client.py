@@ -89,7 +89,11 @@ class Client:
         rid = next(self._rids)
         fut = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
-        await self.send_frame({"op": op, "rid": rid, **args})
+        try:
+            await self.send_frame({"op": op, "rid": rid, **args})
+        except BaseException:
+            self._pending.pop(rid, None)  # never sent: nobody would collect its "connection closed"
+            raise
         return await asyncio.wait_for(fut, timeout)
 
     async def request(self, op: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:
