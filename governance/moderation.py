@@ -83,11 +83,16 @@ def ban_in_force(until: int, now_ms: int) -> bool:
     return until == 0 or until > now_ms
 
 
-def check_not_banned(until: int | None, now_ms: int) -> None:
-    """``forbidden`` when the user has a ban in force (``until`` None: no ban at all)."""
-    if until is not None and ban_in_force(until, now_ms):
-        raise ContractError("forbidden", "banned from this group" + (f" until {until} (epoch ms)" if until else ""),
-                            banned_until=until or None)  # [ext] ms; null until unbanned, as in `bans`
+def check_not_banned(until: int | None, now_ms: int, caller: bool = True) -> None:
+    """``forbidden`` when the user has a ban in force (``until`` None: no ban at all). ``caller``:
+    the banned user asked (to join), and the refusal carries ``banned_until``; otherwise a manager
+    acted on them (invite, approve) and is told only that the user is banned."""
+    if until is None or not ban_in_force(until, now_ms):
+        return
+    if not caller:
+        raise ContractError("forbidden", "that user is banned from this group")
+    raise ContractError("forbidden", "banned from this group" + (f" until {until} (epoch ms)" if until else ""),
+                        banned_until=until or None)  # [ext] ms; null until unbanned, as in `bans`
 
 
 def check_ban_seconds(seconds: int | None) -> int:

@@ -292,7 +292,7 @@ class Invited(EventBase, tag="invited", kw_only=True, frozen=True):
 class JoinResult(EventBase, tag="join_result", kw_only=True, frozen=True):
     group_id: str
     status: Literal["approved", "rejected"]
-    name: str  # [ext] the group's name: the requester is not a member yet, so does not know it
+    name: str | None = None  # [ext] approved only: the new member's group's name (a refused one learns nothing)
 
 
 # -- Messages, richer (v2) ----------------------------------------------------------------------

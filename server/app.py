@@ -123,8 +123,9 @@ class App:
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
-        await self.store.open()
+        # The claim first: a server refused beside another must not migrate or checkpoint its store.
         await self.store.claim(cluster=self.cluster is not None)
+        await self.store.open()
         await self.vault.bind(self.store, self.now_ms())
         self.store.set_record_key(self.vault.record_key())
         if self.cluster is None:

@@ -54,10 +54,10 @@ async def request_code(ctx: Context, sess: Session, req: rq.RequestCode, enc: En
             raise _rate_limited(what, wait)
     ctx.codes_per_phone.hit(key, now)
     ctx.codes_per_ip.hit(sess.ip, now)
+    netlog.session(ctx, sess, "code_request", phone_hmac=key)  # with the hits: what a restart counts again
     code = ctx.codes.issue(key, ctx.now_ms() / 1000, ctx.randbelow)
     await limits.keep_code(ctx, key)
     await ctx.sms.send(phone, code, ctx.now_ms())  # raises internal if the provider cannot take it
-    netlog.session(ctx, sess, "code_request", phone_hmac=key)
 
 
 def _display_name(ctx: Context, raw: str) -> str:

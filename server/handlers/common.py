@@ -57,10 +57,11 @@ def member_of(g: Group, user: User) -> Member:
     return m
 
 
-def check_not_banned(ctx: Context, g: Group, uid: str) -> None:
-    """``forbidden`` while ``uid`` has a ban in force in ``g`` (joining, being invited, approved)."""
+def check_not_banned(ctx: Context, g: Group, uid: str, caller: bool = True) -> None:
+    """``forbidden`` while ``uid`` has a ban in force in ``g`` (joining, being invited, approved).
+    ``caller``: ``uid`` made the request, and is told until when (``banned_until``)."""
     ban = g.bans.get(uid)
-    moderation.check_not_banned(ban.until if ban is not None else None, ctx.now_ms())
+    moderation.check_not_banned(ban.until if ban is not None else None, ctx.now_ms(), caller)
 
 
 def level_of(ctx: Context, user: User) -> int:

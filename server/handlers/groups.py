@@ -166,7 +166,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     uid = user.user_id
     if uid in g.members:
         return
-    check_not_banned(ctx, g, uid)
+    check_not_banned(ctx, g, uid, caller=action != "approve")
     check_room(ctx, g, user)
     owner = ctx.state.users[g.owner_id]
     check_size_class(

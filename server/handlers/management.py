@@ -105,7 +105,7 @@ def _pending(g: Group, uid: str) -> None:
 async def approve_join(ctx: Context, sess: Session, req: rq.ApproveJoin, enc: Encoding) -> None:
     g = _managed(ctx, sess, req.group_id, "approve_join")
     uid = req.user_id
-    check_not_banned(ctx, g, uid)
+    check_not_banned(ctx, g, uid, caller=False)
     _pending(g, uid)
     requester = ctx.state.users.get(uid)
     if requester is None or not requester.active:
@@ -127,7 +127,7 @@ async def reject_join(ctx: Context, sess: Session, req: rq.RejectJoin, enc: Enco
 
     await commit(ctx, ch.DropJoinRequest(g.group_id, uid), audit=_audit(ctx, sess.me, "reject_join", g, uid),
                  undo=undo)
-    publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="rejected", name=g.name))
+    publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="rejected"))
 
 
 @handler("invite")
@@ -142,7 +142,7 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
         raise ContractError("not_found", f"no user {uid}")
     if uid in g.members:
         raise ContractError("conflict", "that user is already a member")
-    check_not_banned(ctx, g, uid)
+    check_not_banned(ctx, g, uid, caller=False)
     check_room(ctx, g, invitee)
     now = ctx.now_ms()
     fresh = uid not in g.invited

@@ -99,7 +99,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
         publish(g.online | removed_sessions,
                 ev.MemberRemoved(group_id=gid, user_id=uid, by=actor.user_id, banned=True))
     if requested is not None:
-        publish(_to_user(ctx, uid), ev.JoinResult(group_id=gid, status="rejected", name=g.name))
+        publish(_to_user(ctx, uid), ev.JoinResult(group_id=gid, status="rejected"))
 
 
 def _bans_in_force(ctx: Context, g: Group) -> dict[str, Ban]:

@@ -172,6 +172,13 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
             raise StoreUnavailable(f"the PostgreSQL database {_where(self.url)} cannot be used: {err}") from None
         self._task = asyncio.create_task(self._run(), name="store-writer")
 
+    async def claim(self, cluster: bool) -> None:
+        """See :meth:`PostgresLeases._claim`; an unreachable server is one line, as in :meth:`open`."""
+        try:
+            await self._claim(cluster)
+        except (*_CONNECTION_ERRORS, asyncpg.PostgresError) as err:
+            raise StoreUnavailable(f"the PostgreSQL database {_where(self.url)} cannot be used: {err}") from None
+
     async def _connect(self) -> asyncpg.Connection:
         conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
         if self._record_key is not None:
@@ -245,6 +252,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
             set_record_key(self._w, None)
             await self._w.close()
             self._w = None
+        self.release_claim()  # last: a replacement may start once everything above is committed
 
     # -- writes ------------------------------------------------------------
     async def _run(self) -> None:

@@ -276,7 +276,7 @@ async def _log_membership(db: Conn, gid: str, uid: str, action: str, actor: str 
 
 _JOINED = ("SELECT COUNT(*) FROM members m JOIN groups g ON g.group_id = m.group_id"
            " WHERE m.user_id = $1 AND g.dissolved_at IS NULL AND g.closed_at IS NULL")
-_OWNED = "SELECT COUNT(*) FROM groups WHERE owner_id = $1 AND dissolved_at IS NULL AND closed_at IS NULL"
+_OWNED = _JOINED + " AND m.role = 'owner'"  # by the members_user index, not a scan of groups
 
 
 async def _check_user_caps(db: Conn, user_id: str, caps: c.UserCaps | None, creating: bool) -> None:
@@ -307,8 +307,9 @@ async def _add_member(db: Conn, m: c.AddMember) -> None:
 
 @applies(c.CreateGroup)
 async def _create_group(db: Conn, g: c.CreateGroup) -> None:
-    await _owner_still_active(db, g.owner_id)
+    # The caps' advisory lock before the owner's row lock, in the order AddMember takes them.
     await _check_user_caps(db, g.owner_id, g.caps, creating=True)
+    await _owner_still_active(db, g.owner_id)
     try:
         await db.execute(
             "INSERT INTO groups (group_id, name, category, join_policy, owner_id, created_at)"

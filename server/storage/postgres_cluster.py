@@ -8,9 +8,13 @@ first, which fails once somebody else has taken the lease (see ``PostgresStore._
 
 from __future__ import annotations
 
+import logging
+
 import asyncpg
 
 from server.storage.base import StoreUnavailable
+
+log = logging.getLogger("qunguan")
 
 _TAKE = """
 INSERT INTO cluster_leases AS l (name, holder, epoch, expires_at)
@@ -32,6 +36,17 @@ WHERE name = $1 AND holder = $2 AND epoch = $3
 _HOLDER = "SELECT holder, epoch, expires_at > now() FROM cluster_leases WHERE name = $1"
 _ANY_LIVE_LEASE = "SELECT holder FROM cluster_leases WHERE expires_at > now() LIMIT 1"
 LOCK_SERVE = 0x5147_0005  # pg_advisory_lock(LOCK_SERVE, 0): who serves the database (see claim)
+_CLAIM_SETTINGS = {"application_name": "qunguan serve", "tcp_keepalives_idle": "10",
+                   "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
+_CLAIM_HOLDERS = """
+SELECT a.pid, a.client_addr::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = 0 AND l.granted AND a.pid <> pg_backend_pid()
+"""
+
+
+def _claim_lost(conn: asyncpg.Connection) -> None:
+    log.error("the connection holding this node's claim on the database closed: another server could now "
+              "start on it beside this one; restart this node at a quiet moment to claim it again")
 
 
 class PostgresLeases:
@@ -63,13 +78,17 @@ class PostgresLeases:
         if self._lease_db is not None:
             self._lease_db.terminate()
             self._lease_db = None
-        if self._claim_db is not None:
-            self._claim_db.terminate()
-            self._claim_db = None
+
+    def release_claim(self) -> None:
+        """Let the claim go (the store's last step, after its writes are committed)."""
+        db, self._claim_db = self._claim_db, None
+        if db is not None:
+            db.remove_termination_listener(_claim_lost)
+            db.terminate()
 
     _claim_db: asyncpg.Connection | None = None
 
-    async def claim(self, cluster: bool) -> None:
+    async def _claim(self, cluster: bool) -> None:
         """Refuse to serve a database another node serves outside this one's cluster.
 
         The contract: nodes sharing a database must form a cluster (``[cluster] broker_url``). A
@@ -78,18 +97,24 @@ class PostgresLeases:
         beside a running cluster or another lone node, nor a cluster node beside a lone node.
         A start-up guard: if that connection breaks later, the lock goes with it (logged there).
         """
-        db = self._claim_db = await asyncpg.connect(self.url, timeout=5)
+        # Keepalives: if this host dies, PostgreSQL drops the session (and the lock) within
+        # about half a minute, not after the system's default two hours of silence.
+        db = await asyncpg.connect(self.url, timeout=5, server_settings=_CLAIM_SETTINGS)
         taken = await db.fetchval("SELECT pg_try_advisory_lock_shared($1, 0)" if cluster else
                                   "SELECT pg_try_advisory_lock($1, 0)", LOCK_SERVE)
-        if not cluster and taken and await db.fetchval(_ANY_LIVE_LEASE) is not None:
+        if (not cluster and taken and await db.fetchval("SELECT to_regclass('cluster_leases')") is not None
+                and await db.fetchval(_ANY_LIVE_LEASE) is not None):
             taken = False  # a cluster runs on it (its nodes started before this guard existed)
         if not taken:
+            holders = await db.fetch(_CLAIM_HOLDERS, LOCK_SERVE)
             db.terminate()
-            self._claim_db = None
+            who = ", ".join(f"pid {r[0]} from {r[1] or 'a local socket'}" for r in holders) or "a cluster's home"
             raise StoreUnavailable(
-                "another qunguan node serves this database"
-                + ("" if cluster else " (a lone node or a cluster)")
+                f"another qunguan node serves this database ({who})"
+                + ("" if cluster else ", a lone node or a cluster")
                 + ": nodes that share a database must form one cluster; set [cluster] broker_url on each")
+        db.add_termination_listener(_claim_lost)
+        self._claim_db = db
 
     async def take_lease(self, name: str, holder: str, ttl_seconds: float) -> int | None:
         """The new epoch if ``holder`` now holds ``name`` (it was free or had expired), else None."""

@@ -512,7 +512,9 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         """Refuse to serve a database file another running server serves: an exclusive ``flock``
         on ``<database>.lock`` for as long as this one runs (the kernel lets it go on any exit,
         ``kill -9`` included). Two servers on one file would each hand out the same seqs."""
-        f = open(self.path.with_name(self.path.name + ".lock"), "a+b")  # noqa: SIM115 (held while serving)
+        path = self.path.resolve()  # one lock file whatever link or relative path names the database
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(path.with_name(path.name + ".lock"), "a+b")  # noqa: SIM115 (held while serving)
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -107,8 +107,7 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
     (Invited(group_id=GID, name="茶话会", by=ALICE), event("invited", group_id=GID, name="茶话会", by=ALICE_DICT)),
     (JoinResult(group_id=GID, status="approved", name="茶话会"),
      event("join_result", group_id=GID, status="approved", name="茶话会")),
-    (JoinResult(group_id=GID, status="rejected", name="茶话会"),
-     event("join_result", group_id=GID, status="rejected", name="茶话会")),
+    (JoinResult(group_id=GID, status="rejected"), event("join_result", group_id=GID, status="rejected")),
     # v2: richer messages
     (MessageEvent(group_id=GID, seq=9, ts=2, sender=BOB, text="看这个", reply_to=7, mentions=[ALICE.user_id],
                   attachments=[AttachmentObj(media_id="m1", kind="image", mime="image/png", size=68,

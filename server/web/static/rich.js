@@ -199,18 +199,21 @@ export function openSearch(g) {
     const more = el("button", { type: "button", class: "link", id: "search-more", hidden: true, text: t("load_more") });
     let last = null;
     let query = "";
+    let asking = 0;  // the latest search: an older one's late answer is dropped
     const run = async (before) => {
       const args = { group_id: g.group_id, query, limit: 20 };
       if (before) args.before_seq = before;
+      const mine = ++asking;
       try {
         const r = await api("search", args);
+        if (mine !== asking) return;
         if (!before) clear(list);
         for (const m of r.messages) list.append(hitNode(g, m));
         last = r.messages.length ? r.messages[r.messages.length - 1].seq : null;
         more.hidden = r.messages.length < 20;
         msg.textContent = list.childElementCount ? "" : t("no_results");
         msg.className = "form-msg";
-      } catch (e) { msg.textContent = errorText(e); msg.className = "form-msg error"; }
+      } catch (e) { if (mine === asking) { msg.textContent = errorText(e); msg.className = "form-msg error"; } }
     };
     more.addEventListener("click", () => { if (last) run(last); });
     setTimeout(() => input.focus(), 0);
@@ -218,7 +221,7 @@ export function openSearch(g) {
       e.preventDefault();
       const asked = input.value.trim();
       if ([...asked].length < 2) {  // the results of the last search go: they do not answer this one
-        clear(list); more.hidden = true; last = null;
+        clear(list); more.hidden = true; last = null; asking++;
         msg.textContent = t("search_short"); msg.className = "form-msg error"; return;
       }
       query = asked;
