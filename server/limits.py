@@ -42,7 +42,7 @@ async def restore(app: App) -> None:
     window_ms = int(max(c.window for c in counters) * 1000)
     mono = time.monotonic()  # the counters run on the monotonic clock; the log on the wall clock
     for ts, kind, user_id, ip, detail in await app.store.limited_events(now_ms - window_ms):
-        at = mono - (now_ms - ts) / 1000
+        at = mono - max(0, now_ms - ts) / 1000  # (a row stamped by a node whose clock runs ahead: now)
         if kind == "code_request":
             phone_key = json.loads(detail).get("phone_hmac")
             if phone_key:
