@@ -240,7 +240,8 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
     def undo() -> None:
         g.owner_id, m.role, old.role = actor.user_id, prior_role, Role.OWNER
 
-    await commit(ctx, ch.TransferOwner(g.group_id, actor.user_id, new_owner.user_id),
+    again = ch.UserCaps(created=caps_of(ctx, new_owner).max_groups_created)  # decided again by the store
+    await commit(ctx, ch.TransferOwner(g.group_id, actor.user_id, new_owner.user_id, again),
                  audit=_audit(ctx, actor, "transfer_owner", g, new_owner.user_id), undo=undo)
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=new_owner.user_id, role=Role.OWNER))
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=actor.user_id, role=Role.MEMBER))

@@ -31,7 +31,7 @@ from protocol.enums import Role
 from protocol.errors import ContractError
 from server.fanout import publish
 from server.handlers.common import caps_of, level_of, owned_count
-from server.storage.changes import AddSanction, Change, SetGroupFields, TransferOwner
+from server.storage.changes import AddSanction, Change, SetGroupFields, TransferOwner, UserCaps
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -125,7 +125,8 @@ def _pass(h: Handover, app: Context, g: Group, owner: User, heir: User, by: str)
                                          text=f"the owner of group {g.group_id} was blacklisted by the platform; "
                                               "you now own it as its longest-serving admin"))
 
-    h.changes.append(TransferOwner(g.group_id, owner.user_id, heir.user_id))
+    again = UserCaps(created=caps_of(app, heir).max_groups_created)  # _may_own's, decided again by the store
+    h.changes.append(TransferOwner(g.group_id, owner.user_id, heir.user_id, again))
     h.passed[g.group_id] = heir.user_id
     h.undos.append(undo)
     h.tell.append(tell)

@@ -200,6 +200,7 @@ class TransferOwner(Change):
     group_id: str
     from_user: str
     to_user: str
+    caps: UserCaps | None = None  # the new owner's created cap, decided again by the store
 
 
 @dataclass(frozen=True, slots=True)

@@ -332,6 +332,7 @@ async def _transfer_owner(db: Conn, t: c.TransferOwner) -> None:
     # Re-checked here: only the current owner of a live group can hand it on. The row lock of
     # the UPDATE makes a racing transfer wait, and READ COMMITTED re-evaluates its WHERE on the
     # committed row, so the second of two transfers from one owner matches nothing.
+    await _check_user_caps(db, t.to_user, t.caps, creating=True)  # (its lock before the row's)
     await _owner_still_active(db, t.to_user)
     n = _count(await db.execute(
         "UPDATE groups SET owner_id = $1 WHERE group_id = $2 AND owner_id = $3"

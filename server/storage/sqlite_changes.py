@@ -292,6 +292,7 @@ async def _set_group_fields(db: aiosqlite.Connection, s: c.SetGroupFields) -> No
 async def _transfer_owner(db: aiosqlite.Connection, t: c.TransferOwner) -> None:
     # Re-checked here: only the current owner of a live group can hand it on, so two
     # transfers racing from the same owner cannot both land (the second finds a new owner).
+    await _check_user_caps(db, t.to_user, t.caps, creating=True)
     n = await _rowcount(
         db,
         "UPDATE groups SET owner_id = ? WHERE group_id = ? AND owner_id = ?"

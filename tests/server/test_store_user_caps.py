@@ -83,3 +83,17 @@ async def test_creates_by_one_user_from_two_writers_stop_at_the_created_cap(open
     assert _results(await asyncio.gather(*creates, return_exceptions=True)) == (3, {"create_cap_reached"})
     rows = await a.load_state(10, 7)
     assert sum(g.owner_id == "maker" for g in rows.groups.values()) == 3
+
+
+async def test_transfers_to_one_user_from_two_writers_stop_at_the_created_cap(open_store) -> None:
+    a = await open_store()
+    b = await open_store() if "Postgres" in type(a).__name__ else a
+    await _users(a, "heir", "o0", "o1", "o2", "o3", "o4")
+    await a.apply(ch.CreateGroup("300000009", "g", "friends", "open", "heir", 1))  # owns one already
+    for i in range(5):
+        await a.apply(ch.CreateGroup(f"30000000{i}", "g", "friends", "open", f"o{i}", 1))
+        await a.apply(ch.AddMember(f"30000000{i}", "heir", "member", 2, 0, "join", None))
+    caps = ch.UserCaps(created=3)
+    transfers = [(a if i % 2 else b).apply(ch.TransferOwner(f"30000000{i}", f"o{i}", "heir", caps))
+                 for i in range(5)]
+    assert _results(await asyncio.gather(*transfers, return_exceptions=True)) == (2, {"create_cap_reached"})
