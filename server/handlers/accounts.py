@@ -227,6 +227,7 @@ async def me(ctx: Context, sess: Session, req: rq.Me, enc: Encoding) -> dict[str
         "id_verified": u.id_verified,
         "credit_level": credit_level(u.credit_score, ctx.cfg.credit.levels),
         "credit_score": u.credit_score,
+        "edit_window_seconds": ctx.cfg.limits.edit_window_seconds,  # [ext] so a client offers edit only within it
     }
 
 

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 from governance import posting
 from governance import public_accounts as policy
 from governance.ids import new_account_id
+from protocol import events as ev
 from protocol.enums import SubjectType
 from protocol.errors import ContractError
+from server.fanout import publish_many
 from server.handlers import handler
 from server.handlers.common import commit
 from server.state import Account, User
@@ -351,6 +353,12 @@ async def close_account(ctx: Context, sess: Session, req: rq.CloseAccount, enc: 
 
     await commit(ctx, ch.SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": "closed by its owner"}),
                  audit=audit(ctx, user, "close_account", a), undo=undo)
+    # Its editors and the subscribers connected now learn it at once (a post they have open
+    # stops taking comments); the owner's own connections asked for it.
+    users = ctx.state.users
+    told = set(a.online) | {s for uid in a.editors if uid in users for s in users[uid].sessions}
+    publish_many(told - user.sessions, ev.Notice(kind="account_closed", account_id=a.account_id,
+                                                 text="the owner closed this account"))
 
 
 # -- account cancellation (delete_account, P9) ----------------------------------------------------

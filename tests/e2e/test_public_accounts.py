@@ -455,7 +455,10 @@ async def test_close_account_stops_publishing_and_keeps_records(srv):
     post = (await owner.request("publish", account_id=aid, title="last", body="b"))["post_id"]
     await owner.request("comment", post_id=post, text="bye")
     assert code(await fan.call("close_account", account_id=aid)) == "forbidden"
+    fan.drain_events()
     await owner.request("close_account", account_id=aid)
+    told = await fan.next_event("notice")  # a follower with a post open learns it at once
+    assert (told["kind"], told["account_id"]) == ("account_closed", aid) and "by" not in told
     assert (await fan.request("account_info", account_id=aid))["status"] == "closed"
     for op, args in (("publish", {"account_id": aid, "title": "t", "body": "b"}),
                      ("update_account", {"account_id": aid, "intro": "x"}),

@@ -184,6 +184,7 @@ async def test_edit_message_keeps_every_version_for_the_record(make_server, tmp_
 async def test_edit_after_the_window_is_forbidden(make_server, tmp_path):
     srv = rich_server(make_server, tmp_path, "edit_window_seconds = 1\n")
     gid, owner, admin, [m1] = await crowd(srv, 1)
+    assert (await m1.request("me"))["edit_window_seconds"] == 1  # what a client needs to offer "edit"
     seq = (await m1.send(gid, "quick"))["seq"]
     assert code(await m1.call("edit_message", group_id=gid, seq=seq, text="quicker")) == "ok"
     await asyncio.sleep(1.3)

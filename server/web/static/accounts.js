@@ -315,7 +315,10 @@ export function accountNotice(ev) {
       s = t("an_warning", { name, text }) + (ev.deadline ? " " + t("n_warning_deadline", { deadline: fmtTime(ev.deadline) }) : "");
       break;
     case "account_suspended": s = t("an_suspended", { name, until: ev.deadline ? fmtTime(ev.deadline) : "", text }); break;
-    case "account_restricted": case "account_unrestricted": case "account_closed": case "account_licensed":
+    case "account_closed":
+      s = ev.by ? t("an_account_closed", { name, text }) : t("an_account_closed_by_owner", { name });  // no `by`: its owner
+      break;
+    case "account_restricted": case "account_unrestricted": case "account_licensed":
     case "account_credit": case "post_removed": case "sanction_lifted":
       s = t("an_" + ev.kind, { name, text });
       break;

@@ -15,7 +15,7 @@ const CATEGORIES = ["family", "friends", "work", "study", "interest", "business"
 const RANK = { owner: 0, admin: 1, member: 2 };
 let hooks = { dropGroup: () => {}, reload: async () => {} };
 let open = null;   // { g, box, requests, bans }
-const EDIT_WINDOW_MS = 172800 * 1000;   // the server's default limits.edit_window_seconds; the server decides
+const EDIT_WINDOW_MS = 172800 * 1000;   // the default limits.edit_window_seconds, until `me` says the server's
 
 export function setHooks(h) { hooks = h; }
 
@@ -193,7 +193,7 @@ export function messageActions(g, m) {
     emojiRow(g, m, () => done()),
     el("div", { class: "row wrap" },
       el("button", { type: "button", class: "ghost", id: "act-reply", text: t("reply"), onclick: () => { done(); setReply(g, m); } }),
-      mine && Date.now() - m.ts < EDIT_WINDOW_MS ? el("button", { type: "button", class: "ghost", id: "act-edit", text: t("edit"),
+      mine && Date.now() - m.ts < (S.me && S.me.edit_window_seconds !== undefined ? S.me.edit_window_seconds * 1000 : EDIT_WINDOW_MS) ? el("button", { type: "button", class: "ghost", id: "act-edit", text: t("edit"),
         onclick: () => { done(); editDialog(g, m); } }) : null,
       g.role !== "member" ? el("button", { type: "button", class: "ghost", id: "act-pin", text: pinned ? t("unpin") : t("pin"),
         onclick: () => { done(); setPinned(g, m.seq, !pinned); } }) : null),
