@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocol.errors import ContractError
+
 
 class Change:
     """Base of every change type (a marker; backends dispatch on the concrete type)."""
@@ -160,6 +162,13 @@ class UserCaps:
 
     joined: int | None = None  # live groups the user is in, owned ones included
     created: int | None = None  # live groups the user owns
+
+    def refuse(self, owned: int | None, joined: int | None) -> None:
+        """Raise the cap error the counts the backend read (None: not read) reach, if any."""
+        if owned is not None and self.created is not None and owned >= self.created:
+            raise ContractError("create_cap_reached", f"you may own at most {self.created} groups")
+        if joined is not None and self.joined is not None and joined >= self.joined:
+            raise ContractError("join_cap_reached", f"you may be in at most {self.joined} groups")
 
 
 @dataclass(frozen=True, slots=True)

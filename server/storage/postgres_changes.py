@@ -285,14 +285,8 @@ async def _check_user_caps(db: Conn, user_id: str, caps: c.UserCaps | None, crea
     # Writers adding this user anywhere queue here until the end of their transaction, so each
     # counts what the one before it committed (READ COMMITTED reads the latest committed rows).
     await db.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", LOCK_USER_CAPS, user_id)
-    if creating and caps.created is not None:
-        owned = await db.fetchval(_OWNED, user_id)
-        if owned >= caps.created:
-            raise ContractError("create_cap_reached", f"you may own at most {caps.created} groups")
-    if caps.joined is not None:
-        joined = await db.fetchval(_JOINED, user_id)
-        if joined >= caps.joined:
-            raise ContractError("join_cap_reached", f"you may be in at most {caps.joined} groups")
+    caps.refuse(await db.fetchval(_OWNED, user_id) if creating and caps.created is not None else None,
+                await db.fetchval(_JOINED, user_id) if caps.joined is not None else None)
 
 
 async def _add_member(db: Conn, m: c.AddMember) -> None:

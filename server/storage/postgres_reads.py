@@ -16,7 +16,7 @@ import asyncpg
 from server.state import Agreement, State
 from server.storage import changes as c
 from server.storage import loading
-from server.storage.base import HistoryRow, MessageInfo, ReporterRecord
+from server.storage.base import LIMITED_IN, HistoryRow, MessageInfo, ReporterRecord
 from server.storage.postgres_changes import Conn, _count, applies
 from server.storage.sqlite_records import (
     ACCOUNT_COLS,
@@ -111,8 +111,7 @@ class PostgresReads:
 
     async def limited_events(self, since: int) -> list[tuple[int, str, str | None, str | None, str]]:
         rows = await self._fetchall(
-            "SELECT ts, kind, user_id, ip, detail FROM netlog WHERE ts > $1"
-            " AND kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed') ORDER BY ts",
+            f"SELECT ts, kind, user_id, ip, detail FROM netlog WHERE ts > $1 AND kind IN ({LIMITED_IN}) ORDER BY ts",
             since)
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 

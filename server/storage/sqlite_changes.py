@@ -249,14 +249,13 @@ async def _check_user_caps(db: aiosqlite.Connection, user_id: str, caps: c.UserC
     # One writer: nothing is added between these counts and the insert after them.
     if caps is None:
         return
-    if creating and caps.created is not None:
-        [(owned,)] = list(await db.execute_fetchall(_OWNED, (user_id,)))
-        if owned >= caps.created:
-            raise ContractError("create_cap_reached", f"you may own at most {caps.created} groups")
-    if caps.joined is not None:
-        [(joined,)] = list(await db.execute_fetchall(_JOINED, (user_id,)))
-        if joined >= caps.joined:
-            raise ContractError("join_cap_reached", f"you may be in at most {caps.joined} groups")
+
+    async def count(sql: str) -> int:
+        [(n,)] = list(await db.execute_fetchall(sql, (user_id,)))
+        return int(n)
+
+    caps.refuse(await count(_OWNED) if creating and caps.created is not None else None,
+                await count(_JOINED) if caps.joined is not None else None)
 
 
 async def _add_member(db: aiosqlite.Connection, m: c.AddMember) -> None:

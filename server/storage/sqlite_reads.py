@@ -9,7 +9,7 @@ import aiosqlite
 
 from server.state import Agreement, State
 from server.storage import loading
-from server.storage.base import HistoryRow, MessageInfo, ReporterRecord
+from server.storage.base import LIMITED_IN, HistoryRow, MessageInfo, ReporterRecord
 
 # The v2 columns of a history row (HistoryRow's fields after ``deleted``): reactions as a
 # JSON object {emoji: count}, or NULL when nobody reacted.
@@ -75,8 +75,7 @@ class SqliteReads(SqliteReader):
 
     async def limited_events(self, since: int) -> list[tuple[int, str, str | None, str | None, str]]:
         rows = await self._fetchall(
-            "SELECT ts, kind, user_id, ip, detail FROM netlog WHERE ts > ?"
-            " AND kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed') ORDER BY ts",
+            f"SELECT ts, kind, user_id, ip, detail FROM netlog WHERE ts > ? AND kind IN ({LIMITED_IN}) ORDER BY ts",
             (since,))
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 

@@ -165,14 +165,20 @@ async def test_delete_account(server):
         await x.close()
 
 
-async def test_code_requests_and_failed_logins_are_limited(tmp_path, started, backend):
-    """Art. 5 security: SMS codes per phone and failed logins per address are rate-limited
-    (the other tests run with these limits off)."""
+def limited_server(tmp_path, backend) -> ServerProcess:
+    """A server with 2 code requests per phone and 3 failed logins per address an hour (the
+    harness turns both off)."""
     srv = ServerProcess(tmp_path, backend=backend)
     srv.config.write_text(srv.config.read_text()
                           .replace("code_requests_per_phone_per_hour = 0", "code_requests_per_phone_per_hour = 2")
                           .replace("failed_logins_per_ip_per_hour = 0", "failed_logins_per_ip_per_hour = 3"))
-    started(srv)
+    return srv
+
+
+async def test_code_requests_and_failed_logins_are_limited(tmp_path, started, backend):
+    """Art. 5 security: SMS codes per phone and failed logins per address are rate-limited
+    (the other tests run with these limits off)."""
+    srv = started(limited_server(tmp_path, backend))
     c = await srv.client()
     phone = new_phone()
     for _ in range(2):
@@ -191,11 +197,7 @@ async def test_code_requests_and_failed_logins_are_limited(tmp_path, started, ba
 async def test_codes_and_the_limits_windows_survive_a_restart(tmp_path, started, backend):
     """A code sent before a restart still registers after it; the failed logins and code requests
     of the last hour still count (rebuilt from the network log: server/limits.py)."""
-    srv = ServerProcess(tmp_path, backend=backend)
-    srv.config.write_text(srv.config.read_text()
-                          .replace("code_requests_per_phone_per_hour = 0", "code_requests_per_phone_per_hour = 2")
-                          .replace("failed_logins_per_ip_per_hour = 0", "failed_logins_per_ip_per_hour = 3"))
-    started(srv)
+    srv = started(limited_server(tmp_path, backend))
     c = await srv.client()
     phone, other = new_phone(), new_phone()
     await c.request("request_code", phone=other)

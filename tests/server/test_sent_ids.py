@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,11 +11,11 @@ import pytest
 from client_demo.client import Client
 from governance.retention import DAY_MS
 from server.app import App
-from server.config import parse_config
 from server.handlers import messages
 from server.sent_ids import BUCKET_MS, RECENT_MS, STUCK_MS, SentIds
 from server.state import SentMessage, State
 from server.storage import loading
+from tests.server.test_group_ids import config, registered
 
 T0 = 1_800_000_000_000  # a time on an hour boundary's far side: buckets are hours of epoch ms
 KEY = ("100000001", "u1", "c-1")
@@ -102,61 +102,48 @@ def test_the_newest_copy_wins_whatever_the_order_they_are_loaded_in() -> None:
 
 
 # -- send's retries through the real server, in process --------------------------------------------
-def config(tmp_path):
-    return parse_config({
-        "server": {"port": 0},
-        "identity": {"sms_provider": "file", "require_id_to_create": False,
-                     "argon2_time_cost": 1, "argon2_memory_kib": 1024},
-    }, tmp_path)
+@pytest.fixture
+async def app(tmp_path) -> AsyncIterator[App]:
+    """A real server in this process, on a free port (the config of tests/server/test_group_ids.py)."""
+    server = App(config(tmp_path))
+    await server.start()
+    yield server
+    await server.stop()
 
 
 async def owner_with_group(app: App, tmp_path) -> tuple[Client, str]:
-    c = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
-    await c.request("request_code", phone="13912345678")
-    code = json.loads((tmp_path / "sms.jsonl").read_text().splitlines()[-1])["code"]
-    await c.request("register", username="owner1", password="password123", phone="13912345678", code=code)
-    await c.login("owner1", "password123")
+    c = await registered(app, tmp_path)  # owner1, logged in
     gid = (await c.request("create_group", name="a", category="friends", join_policy="open"))["group_id"]
     return c, gid
 
 
-async def test_a_retry_past_the_recent_window_is_answered_from_the_stored_message(tmp_path) -> None:
-    app = App(config(tmp_path))
-    await app.start()
-    try:
-        c, gid = await owner_with_group(app, tmp_path)
-        first = await c.request("send", group_id=gid, text="hello", client_msg_id="m-1")
-        app.state.sent_ids.age(app.now_ms() + RECENT_MS)
-        assert not app.state.sent_ids.recent  # only the digest is left
-        again = await c.request("send", group_id=gid, text="hello", client_msg_id="m-1")
-        assert (again["seq"], again["ts"]) == (first["seq"], first["ts"])
-        history = (await c.request("history", group_id=gid))["messages"]
-        assert [m["text"] for m in history] == ["hello"]
-        await c.close()
-    finally:
-        await app.stop()
+async def test_a_retry_past_the_recent_window_is_answered_from_the_stored_message(app: App, tmp_path) -> None:
+    c, gid = await owner_with_group(app, tmp_path)
+    first = await c.request("send", group_id=gid, text="hello", client_msg_id="m-1")
+    app.state.sent_ids.age(app.now_ms() + RECENT_MS)
+    assert not app.state.sent_ids.recent  # only the digest is left
+    again = await c.request("send", group_id=gid, text="hello", client_msg_id="m-1")
+    assert (again["seq"], again["ts"]) == (first["seq"], first["ts"])
+    history = (await c.request("history", group_id=gid))["messages"]
+    assert [m["text"] for m in history] == ["hello"]
+    await c.close()
 
 
-async def test_a_colliding_digest_never_answers_a_new_message_with_anothers_seq(tmp_path) -> None:
-    app = App(config(tmp_path))
-    await app.start()
-    try:
-        app.state.sent_ids.digest = lambda key: 42  # every key collides
-        c, gid = await owner_with_group(app, tmp_path)
-        first = await c.request("send", group_id=gid, text="one", client_msg_id="a")
-        app.state.sent_ids.age(app.now_ms() + RECENT_MS)
-        second = await c.request("send", group_id=gid, text="two", client_msg_id="b")
-        assert second["seq"] == first["seq"] + 1  # the read found another message's id: a new one
-        app.state.sent_ids.age(app.now_ms() + RECENT_MS)
-        # The newest digest now leads to "b"; a retry of "a" reads "b"'s row, finds it is not
-        # its copy, and is stored again: the one wrong answer a collision can give is a duplicate
-        # of a retry, never another message's seq.
-        retried = await c.request("send", group_id=gid, text="one", client_msg_id="a")
-        assert retried["seq"] == second["seq"] + 1
-        assert (await c.request("send", group_id=gid, text="one", client_msg_id="a"))["seq"] == retried["seq"]
-        await c.close()
-    finally:
-        await app.stop()
+async def test_a_colliding_digest_never_answers_a_new_message_with_anothers_seq(app: App, tmp_path) -> None:
+    app.state.sent_ids.digest = lambda key: 42  # every key collides
+    c, gid = await owner_with_group(app, tmp_path)
+    first = await c.request("send", group_id=gid, text="one", client_msg_id="a")
+    app.state.sent_ids.age(app.now_ms() + RECENT_MS)
+    second = await c.request("send", group_id=gid, text="two", client_msg_id="b")
+    assert second["seq"] == first["seq"] + 1  # the read found another message's id: a new one
+    app.state.sent_ids.age(app.now_ms() + RECENT_MS)
+    # The newest digest now leads to "b"; a retry of "a" reads "b"'s row, finds it is not
+    # its copy, and is stored again: the one wrong answer a collision can give is a duplicate
+    # of a retry, never another message's seq.
+    retried = await c.request("send", group_id=gid, text="one", client_msg_id="a")
+    assert retried["seq"] == second["seq"] + 1
+    assert (await c.request("send", group_id=gid, text="one", client_msg_id="a"))["seq"] == retried["seq"]
+    await c.close()
 
 
 def test_an_entry_uncommitted_far_too_long_no_longer_holds_up_the_others(caplog) -> None:
@@ -202,87 +189,73 @@ async def second_login(app: App) -> Client:
     return c
 
 
-async def test_a_copy_accepted_and_aged_while_a_reply_read_waits_is_found(tmp_path, monkeypatch) -> None:
-    app = App(config(tmp_path))
-    await app.start()
-    try:
-        c, gid = await owner_with_group(app, tmp_path)
-        base = await c.request("send", group_id=gid, text="base")
-        gate = asyncio.Event()
-        real = messages.reply_visible
+async def test_a_copy_accepted_and_aged_while_a_reply_read_waits_is_found(app: App, tmp_path, monkeypatch) -> None:
+    c, gid = await owner_with_group(app, tmp_path)
+    base = await c.request("send", group_id=gid, text="base")
+    gate = asyncio.Event()
+    real = messages.reply_visible
 
-        async def slow(*args: object) -> bool:
-            await gate.wait()
-            return await real(*args)
+    async def slow(*args: object) -> bool:
+        await gate.wait()
+        return await real(*args)
 
-        monkeypatch.setattr(messages, "reply_visible", slow)
-        waiting = asyncio.create_task(
-            c.request("send", group_id=gid, text="r", client_msg_id="K", reply_to=base["seq"]))
-        await asyncio.sleep(0.2)
-        monkeypatch.setattr(messages, "reply_visible", real)
-        other = await second_login(app)
-        first = await other.request("send", group_id=gid, text="r", client_msg_id="K")
-        app.state.sent_ids.age(app.now_ms() + RECENT_MS)  # the read above took longer than RECENT_MS
-        assert not app.state.sent_ids.recent
-        gate.set()
-        assert (await waiting)["seq"] == first["seq"]
-        assert [m["text"] for m in (await c.request("history", group_id=gid))["messages"]] == ["base", "r"]
-        await c.close()
-        await other.close()
-    finally:
-        await app.stop()
+    monkeypatch.setattr(messages, "reply_visible", slow)
+    waiting = asyncio.create_task(
+        c.request("send", group_id=gid, text="r", client_msg_id="K", reply_to=base["seq"]))
+    await asyncio.sleep(0.2)
+    monkeypatch.setattr(messages, "reply_visible", real)
+    other = await second_login(app)
+    first = await other.request("send", group_id=gid, text="r", client_msg_id="K")
+    app.state.sent_ids.age(app.now_ms() + RECENT_MS)  # the read above took longer than RECENT_MS
+    assert not app.state.sent_ids.recent
+    gate.set()
+    assert (await waiting)["seq"] == first["seq"]
+    assert [m["text"] for m in (await c.request("history", group_id=gid))["messages"]] == ["base", "r"]
+    await c.close()
+    await other.close()
 
 
-async def test_a_commit_callback_that_raises_late_leaves_the_id_known_and_aging_going(tmp_path, monkeypatch) -> None:
-    app = App(config(tmp_path))
-    await app.start()
-    try:
-        c, gid = await owner_with_group(app, tmp_path)
-        real, calls = messages.count_activity, []
+async def test_a_commit_callback_that_raises_late_leaves_the_id_known_and_aging_going(app: App, tmp_path,
+                                                                                      monkeypatch) -> None:
+    c, gid = await owner_with_group(app, tmp_path)
+    real, calls = messages.count_activity, []
 
-        def flaky(*args: object) -> None:
-            calls.append(1)
-            if len(calls) == 1:
-                raise RuntimeError("boom")
-            real(*args)
+    def flaky(*args: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        real(*args)
 
-        monkeypatch.setattr(messages, "count_activity", flaky)
-        first = await c.request("send", group_id=gid, text="a", client_msg_id="A")
-        for i in range(3):
-            await c.request("send", group_id=gid, text=f"m{i}", client_msg_id=f"M{i}")
-        app.state.sent_ids.age(app.now_ms() + RECENT_MS)
-        assert not app.state.sent_ids.recent
-        again = await asyncio.wait_for(c.request("send", group_id=gid, text="a", client_msg_id="A"), 5)
-        assert again["seq"] == first["seq"]
-        await c.close()
-    finally:
-        await app.stop()
+    monkeypatch.setattr(messages, "count_activity", flaky)
+    first = await c.request("send", group_id=gid, text="a", client_msg_id="A")
+    for i in range(3):
+        await c.request("send", group_id=gid, text=f"m{i}", client_msg_id=f"M{i}")
+    app.state.sent_ids.age(app.now_ms() + RECENT_MS)
+    assert not app.state.sent_ids.recent
+    again = await asyncio.wait_for(c.request("send", group_id=gid, text="a", client_msg_id="A"), 5)
+    assert again["seq"] == first["seq"]
+    await c.close()
 
 
-async def test_the_server_ages_ids_by_itself_and_a_confirmed_retry_reads_once(tmp_path, monkeypatch) -> None:
-    app = App(config(tmp_path))
-    await app.start()
-    try:
-        c, gid = await owner_with_group(app, tmp_path)
-        first = await c.request("send", group_id=gid, text="hello", client_msg_id="m-1")
-        real_clock = app.now_ms
-        app.now_ms = lambda: real_clock() + RECENT_MS + 1000  # the job runs once a second
-        for _ in range(50):
-            if not app.state.sent_ids.recent:
-                break
-            await asyncio.sleep(0.1)
-        assert not app.state.sent_ids.recent and app.state.sent_ids.older_seq((gid, c.user_id, "m-1")) == first["seq"]
-        app.now_ms = real_clock
-        reads, real_read = [], app.store.sent_copy
+async def test_the_server_ages_ids_by_itself_and_a_confirmed_retry_reads_once(app: App, tmp_path, monkeypatch) -> None:
+    c, gid = await owner_with_group(app, tmp_path)
+    first = await c.request("send", group_id=gid, text="hello", client_msg_id="m-1")
+    real_clock = app.now_ms
+    app.now_ms = lambda: real_clock() + RECENT_MS + 1000  # the job runs once a second
+    for _ in range(50):
+        if not app.state.sent_ids.recent:
+            break
+        await asyncio.sleep(0.1)
+    assert not app.state.sent_ids.recent and app.state.sent_ids.older_seq((gid, c.user_id, "m-1")) == first["seq"]
+    app.now_ms = real_clock
+    reads, real_read = [], app.store.sent_copy
 
-        async def counted(*args: Any) -> Any:
-            reads.append(args)
-            return await real_read(*args)
+    async def counted(*args: Any) -> Any:
+        reads.append(args)
+        return await real_read(*args)
 
-        monkeypatch.setattr(app.store, "sent_copy", counted)
-        for _ in range(3):
-            assert (await c.request("send", group_id=gid, text="hello", client_msg_id="m-1"))["seq"] == first["seq"]
-        assert len(reads) == 1  # the confirmed copy is back in the recent tier
-        await c.close()
-    finally:
-        await app.stop()
+    monkeypatch.setattr(app.store, "sent_copy", counted)
+    for _ in range(3):
+        assert (await c.request("send", group_id=gid, text="hello", client_msg_id="m-1"))["seq"] == first["seq"]
+    assert len(reads) == 1  # the confirmed copy is back in the recent tier
+    await c.close()

@@ -4,7 +4,6 @@ by the database (also for two PostgreSQL writers, as two nodes would be), reads,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -26,35 +25,6 @@ def _account(aid: str, owner: str, name: str, subject: str | None = None, cap: i
     kind = "organization" if subject else "individual"
     return ch.InsertAccount(aid, name, name.lower(), "culture", "", kind, subject, "Org" if subject else None,
                             None, owner, 100, 1, cap)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def open_store(request, tmp_path) -> AsyncIterator[Callable[[], object]]:
-    """``make()`` opens one more store on the same database (PostgreSQL: one more node's writer)."""
-    stores: list = []
-    name = None
-    if request.param == "postgresql":
-        if pgtools.unavailable() is not None:
-            pytest.skip(str(pgtools.unavailable()))
-        name, url = await asyncio.to_thread(pgtools.create_db)
-
-    async def make():
-        if request.param == "sqlite":
-            store = SqliteStore(tmp_path / "q.db")
-        else:
-            from server.storage.postgres import PostgresStore
-
-            store = PostgresStore(url)
-        await store.open()
-        store.set_record_key(b"k" * 32)
-        stores.append(store)
-        return store
-
-    yield make
-    for s in stores:
-        await s.close()
-    if name is not None:
-        await asyncio.to_thread(pgtools.drop_db, name)
 
 
 async def test_cap_per_subject_holds_for_concurrent_creates(open_store):

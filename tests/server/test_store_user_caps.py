@@ -4,43 +4,11 @@ even when two writers (two PostgreSQL nodes' writers) add the same user at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from protocol.errors import ContractError
 from server.storage import changes as ch
-from server.storage.sqlite import SqliteStore
-from tests import pgtools
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def open_store(request, tmp_path) -> AsyncIterator[Callable[[], object]]:
-    """``make()`` opens one more store on the same database (PostgreSQL: one more writer)."""
-    stores: list = []
-    name = None
-    if request.param == "postgresql":
-        if pgtools.unavailable() is not None:
-            pytest.skip(str(pgtools.unavailable()))
-        name, url = await asyncio.to_thread(pgtools.create_db)
-
-    async def make():
-        if request.param == "sqlite":
-            store = SqliteStore(tmp_path / "q.db")
-        else:
-            from server.storage.postgres import PostgresStore
-
-            store = PostgresStore(url)
-        await store.open()
-        store.set_record_key(b"k" * 32)
-        stores.append(store)
-        return store
-
-    yield make
-    for s in stores:
-        await s.close()
-    if name is not None:
-        await asyncio.to_thread(pgtools.drop_db, name)
 
 
 async def _users(store, *ids: str) -> None:

@@ -1,0 +1,41 @@
+"""Fixtures shared by the store tests of tests/server/."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from server.storage.sqlite import SqliteStore
+from tests import pgtools
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def open_store(request, tmp_path) -> AsyncIterator[Callable[[], object]]:
+    """``make()`` opens one more store on the same database (PostgreSQL: one more node's writer, as
+    two nodes of a cluster write one database). Both backends; closed and dropped afterwards."""
+    stores: list = []
+    name = None
+    if request.param == "postgresql":
+        if pgtools.unavailable() is not None:
+            pytest.skip(str(pgtools.unavailable()))
+        name, url = await asyncio.to_thread(pgtools.create_db)
+
+    async def make():
+        if request.param == "sqlite":
+            store = SqliteStore(tmp_path / "q.db")
+        else:
+            from server.storage.postgres import PostgresStore
+
+            store = PostgresStore(url)
+        await store.open()
+        store.set_record_key(b"k" * 32)
+        stores.append(store)
+        return store
+
+    yield make
+    for s in stores:
+        await s.close()
+    if name is not None:
+        await asyncio.to_thread(pgtools.drop_db, name)
