@@ -1,3 +1,5 @@
+import { reasonZh } from "./reasons.js";
+
 // String table: Simplified Chinese by default, English switchable. t(key, params) fills {name} slots.
 const zh = {
   app: "群管", tagline: "安全、合规的群聊", lang_switch: "English",
@@ -278,7 +280,10 @@ export function t(key, params = {}) {
 export function errorText(err) {
   const code = err && err.code ? err.code : "internal";
   const key = "e_" + code;
-  const reason = (err && err.reason) || "";
+  const raw = (err && err.reason) || "";
+  const zhReason = lang === "zh-CN" ? reasonZh(raw) : null;
+  const reason = zhReason || raw;
+  if (code === "conflict" && zhReason) return zhReason;  // the rule alone says it; "冲突：" adds nothing
   if (code === "rate_limited") {
     const ms = err.reply && err.reply.retry_after_ms;
     return t(key, { s: ms ? Math.ceil(ms / 1000) : 1 });

@@ -1,0 +1,70 @@
+// The server's reasons in Chinese. The contract's code says what went wrong; for `bad_request` and
+// `conflict` the reason says which rule, in English. These patterns follow the reasons the server
+// gives for what a person can do in this client (server/handlers, governance, protocol); a reason
+// not listed here is shown as the server wrote it, so a new one is never hidden, only untranslated.
+const FIELDS = {
+  display_name: "昵称", name: "名称", text: "消息", announcement: "群公告", title: "标题", body: "正文",
+  intro: "简介", reason: "理由", detail: "说明", emoji: "表情", group_id: "群号", username: "用户名",
+  password: "密码", phone: "手机号", code: "验证码", query: "搜索内容", invite_code: "邀请码", org_name: "组织名称",
+};
+const field = (f) => FIELDS[f] || f;
+
+// [pattern, (match) => Chinese text]; the first that matches wins.
+const ZH = [
+  // conflict
+  [/^that username is taken$/, () => "该用户名已被占用"],
+  [/^that phone number already has an account$/, () => "该手机号已注册过账号"],
+  [/^identity is already verified for this account$/, () => "该账号已完成实名认证"],
+  [/^this ID number is already used by as many accounts as allowed$/, () => "该身份证号可认证的账号数已达上限"],
+  [/^(this|that) account (is already|was) cancelled$/, () => "该账号已注销"],
+  [/^transfer or dissolve the groups you own first: (.*)$/, (m) => `请先转让或解散你担任群主的群：${m[1]}`],
+  [/^close the public accounts you own first: (.*)$/, (m) => `请先注销你运营的公众号：${m[1]}`],
+  [/^that is not the current version/, () => "平台规则已更新，请重新阅读后再同意"],
+  [/^that account name is taken$/, () => "这个名称已被其他公众号使用"],
+  [/^an account has at most (\d+) editors$/, (m) => `一个公众号最多 ${m[1]} 名编辑`],
+  [/^a group may have at most (\d+) usable invite links; revoke one first$/, (m) => `一个群最多 ${m[1]} 个有效邀请链接，请先撤销一个`],
+  [/^that user is already a member$/, () => "该用户已是群成员"],
+  [/^the group's ownership changed meanwhile$/, () => "群主刚刚变更，请刷新后重试"],
+  [/^the new owner is no longer a member$/, () => "新群主已不在群内"],
+  [/^at most (\d+) different reactions per message$/, (m) => `每条消息最多 ${m[1]} 种表情回应`],
+  [/^you already have an open appeal against sanction (\S+)$/, (m) => `你对处罚 ${m[1]} 的申诉正在处理中`],
+  [/^sanction (\S+) was lifted meanwhile$/, (m) => `处罚 ${m[1]} 已经解除`],
+  // bad_request
+  [/^a group name is 1 to (\d+) printable characters$/, (m) => `群名称须为 1–${m[1]} 个可打印字符`],
+  [/^(\w+) is 1 to (\d+) printable characters$/, (m) => `${field(m[1])}须为 1–${m[2]} 个可打印字符`],
+  [/^a name needs at least one visible character$/, () => "名称至少需要一个可见字符"],
+  [/^(\w+) is empty$/, (m) => `${field(m[1])}不能为空`],
+  [/^(\w+) contains a NUL character$/, (m) => `${field(m[1])}含有不允许的字符`],
+  [/^reason and detail may not contain a NUL character$/, () => "理由和说明含有不允许的字符"],
+  [/^reason is 1 to (\d+) characters$/, (m) => `理由须为 1–${m[1]} 个字符`],
+  [/^text is required: say why the sanction should be lifted$/, () => "请写明申诉理由"],
+  [/^mentions must be members of the group: (.*)$/, (m) => `只能 @ 本群成员：${m[1]}`],
+  [/^a search needs at least (\d+) characters$/, (m) => `搜索内容至少 ${m[1]} 个字符`],
+  [/^'([^']*)' is not an allowed type \((.*)\)$/, (m) => `不支持的文件类型 ${m[1]}（允许：${m[2]}）`],
+  [/^the bytes are not (\S+)/, (m) => `文件内容与类型 ${m[1]} 不符`],
+  [/^the image's width and height cannot be read/, () => "无法读取图片的宽高"],
+  [/^name must be a file name/, () => "文件名不合法（不能含目录或控制字符）"],
+  [/^seconds must be 0 \(until unbanned\) to (\d+)$/, (m) => `时长须为 0（直到解除）到 ${m[1]} 秒`],
+  [/^seconds must be 0 \(unmute\) to (\d+)$/, (m) => `禁言时长须为 0（解除禁言）到 ${m[1]} 秒`],
+  [/^seconds must be 0 \(off\) to (\d+)$/, (m) => `慢速模式间隔须为 0（关闭）到 ${m[1]} 秒`],
+  [/^max_uses must be 1 to (\d+)$/, (m) => `可用次数须为 1–${m[1]}`],
+  [/^expires_in_seconds must be 1 to (\d+)$/, (m) => `有效期须为 1–${m[1]} 秒`],
+  [/^emoji must/, () => "表情不合法"],
+  [/^update_group needs name, category or join_policy$/, () => "请至少修改一项设置"],
+  [/^category must be one of: (.*)$/, () => "请选择一个有效的类别"],
+  [/^role must be 'admin' or 'member'$/, () => "角色只能是管理员或成员"],
+  [/^a frame is at most (\d+) bytes$/, (m) => `内容过长（最多 ${m[1]} 字节）`],
+  [/^\w+: missing argument '(\w+)'/, (m) => `缺少${field(m[1])}`],
+  [/^\w+: '(\w+)' is longer than (\d+)$/, (m) => `${field(m[1])}过长（最多 ${m[2]} 个字符）`],
+  [/^\w+: '(\w+)' must be /, (m) => `${field(m[1])}格式不正确`],
+];
+
+// The reason in Chinese, or null when it is not one of the patterns above.
+export function reasonZh(reason) {
+  if (!reason) return null;
+  for (const [re, fn] of ZH) {
+    const m = re.exec(reason);
+    if (m) return fn(m);
+  }
+  return null;
+}
