@@ -404,7 +404,7 @@ class App:
         sess.user = user
         METRICS.pre_auth.dec()
         METRICS.authenticated.inc()
-        user.sessions.add(sess)
+        user.add_session(sess)
         groups = self.state.groups
         for gid in user.groups:
             groups[gid].online.add(sess)
@@ -417,7 +417,7 @@ class App:
         user = sess.user
         if user is None:
             return
-        user.sessions.discard(sess)
+        user.drop_session(sess)
         groups = self.state.groups
         for gid in user.groups:
             g = groups.get(gid)

@@ -7,8 +7,9 @@ never walks the member list looking for connections.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from server.media.index import MediaIndex
 from server.sent_ids import SentIds
@@ -16,6 +17,26 @@ from server.sent_ids import SentIds
 if TYPE_CHECKING:
     from governance.ratelimit import TokenBucket
     from server.session import Session
+
+
+T = TypeVar("T")
+NOTHING: frozenset[Any] = frozenset()  # the empty set every user starts with (never changed)
+
+
+def _with(items: AbstractSet[T], item: T) -> AbstractSet[T]:
+    """``items`` plus ``item``: the same set, changed in place, or a new one instead of NOTHING."""
+    if isinstance(items, set):
+        items.add(item)
+        return items
+    return {*items, item}
+
+
+def _without(items: AbstractSet[T], item: T) -> AbstractSet[T]:
+    """``items`` less ``item``, in place; back to NOTHING once empty, so its memory goes."""
+    if isinstance(items, set):
+        items.discard(item)
+        return items if items else NOTHING
+    return items
 
 
 @dataclass(slots=True, eq=False)
@@ -31,15 +52,43 @@ class User:
     powers_suspended_until: int = 0
     create_revoked: bool = False
     accepted_version: str | None = None  # of the platform rules and service agreement
-    groups: set[str] = field(default_factory=set)
-    sessions: set[Session] = field(default_factory=set)
+    # The four sets below start as the one shared empty set and are changed only through the
+    # methods that follow: most users are offline, follow nothing and manage nothing, and four
+    # empty sets were 860 of a loaded user's 1,385 bytes (python -m bench.state_load).
+    groups: AbstractSet[str] = NOTHING  # live groups joined
+    sessions: AbstractSet[Session] = NOTHING
     bucket: TokenBucket | None = None
-    subscriptions: set[str] = field(default_factory=set)  # public accounts followed
-    managed: set[str] = field(default_factory=set)  # public accounts owned or edited
+    subscriptions: AbstractSet[str] = NOTHING  # public accounts followed
+    managed: AbstractSet[str] = NOTHING  # public accounts owned or edited
 
     @property
     def active(self) -> bool:
         return not (self.blacklisted or self.deleted)
+
+    def add_group(self, gid: str) -> None:
+        self.groups = _with(self.groups, gid)
+
+    def drop_group(self, gid: str) -> None:
+        self.groups = _without(self.groups, gid)
+
+    def add_session(self, sess: Session) -> None:
+        self.sessions = _with(self.sessions, sess)
+
+    def drop_session(self, sess: Session) -> None:
+        self.sessions = _without(self.sessions, sess)
+
+    def add_subscription(self, aid: str) -> None:
+        self.subscriptions = _with(self.subscriptions, aid)
+
+    def drop_subscription(self, aid: str) -> None:
+        self.subscriptions = _without(self.subscriptions, aid)
+
+    def add_managed(self, aid: str) -> None:
+        self.managed = _with(self.managed, aid)
+
+    def drop_managed(self, aid: str) -> None:
+        self.managed = _without(self.managed, aid)
+
 
 
 @dataclass(slots=True)

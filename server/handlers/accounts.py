@@ -21,7 +21,7 @@ from server.handlers.common import commit
 from server.handlers.public_accounts import leave_public_accounts, refuse_if_running_accounts
 from server.security import new_token, token_hash
 from server.session import CLOSE_POLICY
-from server.state import User
+from server.state import NOTHING, User
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -283,7 +283,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
         g.online.difference_update(user.sessions)
     for g in invited:
         g.invited.discard(uid)
-    user.groups.clear()
+    user.groups = NOTHING
     user.deleted, user.display_name = True, CANCELLED_NAME
     undo_accounts = leave_public_accounts(ctx, user)
 
@@ -293,7 +293,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
         for g in left:
             g.members[uid] = memberships[g.group_id]
             g.online.update(user.sessions)
-            user.groups.add(g.group_id)
+            user.add_group(g.group_id)
         for gid, ts in requested.items():
             groups[gid].join_requests[uid] = ts
         for g in invited:

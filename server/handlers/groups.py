@@ -83,12 +83,12 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
         g = Group(gid, name, category, policy.value, user.user_id, now)
         g.members[user.user_id] = Member(Role.OWNER, 0)
         groups[gid] = g
-        user.groups.add(gid)
+        user.add_group(gid)
 
         def undo(g: Group = g) -> None:
             if groups.get(g.group_id) is g:
                 del groups[g.group_id]
-            user.groups.discard(g.group_id)
+            user.drop_group(g.group_id)
 
         try:
             caps = caps_of(ctx, user)  # decided above in memory; the store decides them again
@@ -177,7 +177,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     )
     now = ctx.now_ms()
     g.members[uid] = Member(Role.MEMBER, g.last_seq)
-    user.groups.add(g.group_id)
+    user.add_group(g.group_id)
     requested = g.join_requests.pop(uid, None)
     was_invited = uid in g.invited
     g.invited.discard(uid)
@@ -186,7 +186,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
 
     def undo() -> None:
         g.members.pop(uid, None)
-        user.groups.discard(g.group_id)
+        user.drop_group(g.group_id)
         if requested is not None:
             g.join_requests[uid] = requested
         if was_invited:
@@ -278,12 +278,12 @@ async def remove(ctx: Context, g: Group, uid: str, action: str, actor: str | Non
     """Take ``uid`` out of ``g`` in memory and store (claimed first, put back if the write fails)."""
     user = ctx.state.users[uid]
     m = g.members.pop(uid)
-    user.groups.discard(g.group_id)
+    user.drop_group(g.group_id)
     g.online.difference_update(user.sessions)
 
     def undo() -> None:
         g.members[uid] = m
-        user.groups.add(g.group_id)
+        user.add_group(g.group_id)
         g.online.update(user.sessions)
 
     await commit(ctx, ch.RemoveMember(g.group_id, uid, ctx.now_ms(), action, actor), audit=audit, undo=undo)

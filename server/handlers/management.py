@@ -8,6 +8,7 @@ then tells the group.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
 from governance import permissions as perm
@@ -35,7 +36,7 @@ from server.handlers.groups import (
     validate_category,
     validate_group_name,
 )
-from server.state import Group, Member, User
+from server.state import NOTHING, Group, Member, User
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -80,9 +81,9 @@ def _audit(ctx: Context, actor: User, action: str, g: Group, target: str | None 
     return ch.Audit(ctx.now_ms(), "user", actor.user_id, action, g.group_id, target, detail=detail or None)
 
 
-def _to_user(ctx: Context, uid: str) -> set[Session]:
+def _to_user(ctx: Context, uid: str) -> AbstractSet[Session]:
     u = ctx.state.users.get(uid)
-    return u.sessions if u else set()
+    return u.sessions if u else NOTHING
 
 
 # -- join verification -----------------------------------------------------------
@@ -307,13 +308,13 @@ async def dissolve_group(ctx: Context, sess: Session, req: rq.DissolveGroup, enc
     online = set(g.online)
     g.dissolved_at = now
     for uid in g.members:
-        users[uid].groups.discard(g.group_id)
+        users[uid].drop_group(g.group_id)
     g.online.clear()
 
     def undo() -> None:
         g.dissolved_at = None
         for uid in g.members:
-            users[uid].groups.add(g.group_id)
+            users[uid].add_group(g.group_id)
             g.online.update(users[uid].sessions)
 
     await commit(ctx, ch.SetGroupFields(g.group_id, {"dissolved_at": now}),

@@ -74,7 +74,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     removed_sessions = set(target.sessions) if m is not None else set()
     if m is not None:
         del g.members[uid]
-        target.groups.discard(gid)
+        target.drop_group(gid)
         g.online.difference_update(target.sessions)
         changes.append(ch.RemoveMember(gid, uid, now, "ban", actor.user_id))
 
@@ -89,7 +89,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
             g.invited.add(uid)
         if m is not None:
             g.members[uid] = m
-            target.groups.add(gid)
+            target.add_group(gid)
             g.online.update(target.sessions)
 
     audit = ch.Audit(now, "user", actor.user_id, "ban", gid, uid, reason or "",

@@ -175,7 +175,7 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
         a = state.accounts[aid] = Account(aid, name, key, category, intro, req.subject_type.value, stored_key,
                                           org_name, user.user_id, now, credit_score=cfg.initial_credit,
                                           opener_key=person)
-        user.managed.add(aid)
+        user.add_managed(aid)
         if user.blacklisted or stored_key in state.barred_subjects or person in state.barred_subjects:
             # A blacklist that committed while this insert was in flight closed the accounts it
             # could see, not this one: close it here, so a barred subject keeps no live account.
@@ -271,18 +271,18 @@ async def set_editor(ctx: Context, sess: Session, req: rq.SetEditor, enc: Encodi
         raise ContractError("conflict", f"an account has at most {cap} editors")
     if req.on:
         a.editors.add(uid)
-        target.managed.add(a.account_id)
+        target.add_managed(a.account_id)
     else:
         a.editors.discard(uid)
-        target.managed.discard(a.account_id)
+        target.drop_managed(a.account_id)
 
     def undo() -> None:
         if req.on:
             a.editors.discard(uid)
-            target.managed.discard(a.account_id)
+            target.drop_managed(a.account_id)
         else:
             a.editors.add(uid)
-            target.managed.add(a.account_id)
+            target.add_managed(a.account_id)
 
     await commit(ctx, ch.SetEditor(a.account_id, uid, req.on, ctx.now_ms()),
                  audit=audit(ctx, user, "set_editor", a, user_id=uid, on=req.on), undo=undo)
@@ -291,11 +291,11 @@ async def set_editor(ctx: Context, sess: Session, req: rq.SetEditor, enc: Encodi
 def _follow(a: Account, user: User, on: bool) -> None:
     if on:
         a.subscribers.add(user.user_id)
-        user.subscriptions.add(a.account_id)
+        user.add_subscription(a.account_id)
         a.online.update(user.sessions)
     else:
         a.subscribers.discard(user.user_id)
-        user.subscriptions.discard(a.account_id)
+        user.drop_subscription(a.account_id)
         a.online.difference_update(user.sessions)
 
 
@@ -384,7 +384,7 @@ def leave_public_accounts(ctx: Context, user: User) -> Callable[[], None]:
     managed, subscriptions = set(user.managed), set(user.subscriptions)
     for a in edited:
         a.editors.discard(uid)
-        user.managed.discard(a.account_id)
+        user.drop_managed(a.account_id)
     for a in followed:
         _follow(a, user, False)
 
@@ -393,7 +393,9 @@ def leave_public_accounts(ctx: Context, user: User) -> Callable[[], None]:
             a.editors.add(uid)
         for a in followed:
             _follow(a, user, True)
-        user.managed.update(managed)
-        user.subscriptions.update(subscriptions)
+        for aid in managed:
+            user.add_managed(aid)
+        for aid in subscriptions:
+            user.add_subscription(aid)
 
     return undo

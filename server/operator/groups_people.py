@@ -100,7 +100,7 @@ async def close_group_now(app: Context, g: Group, reason: str, record: Audit, ex
     g.closed_at, g.closed_reason = now, reason
     online = set(g.online)
     for uid in g.members:
-        app.state.users[uid].groups.discard(g.group_id)
+        app.state.users[uid].drop_group(g.group_id)
     g.online.clear()
     publish(online, ev.GroupClosed(group_id=g.group_id, reason=reason))
 

@@ -137,13 +137,13 @@ def _close(h: Handover, app: Context, g: Group, why: str, actor: str, now: int) 
     online = set(g.online)
     members = list(g.members)
     for uid in members:
-        app.state.users[uid].groups.discard(g.group_id)
+        app.state.users[uid].drop_group(g.group_id)
     g.online.clear()
 
     def undo() -> None:
         g.closed_at, g.closed_reason = None, None
         for uid in members:
-            app.state.users[uid].groups.add(g.group_id)
+            app.state.users[uid].add_group(g.group_id)
         g.online.update(online)
 
     def tell() -> None:

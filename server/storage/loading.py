@@ -54,7 +54,7 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
         g = state.groups[gid]
         g.members[uid] = Member(role, joined_seq, muted_until)
         if g.alive:
-            state.users[uid].groups.add(gid)
+            state.users[uid].add_group(gid)
     for gid, uid, seq in await fetch(READ_MARKERS):
         state.groups[gid].members[uid].read_seq = seq
     for gid, day, n in await fetch(DAILY, now_ms - activity_window_days * DAY_MS):

@@ -158,16 +158,16 @@ async def load_accounts(fetch: Fetch, state: State) -> None:
         state.account_names[a.name_key] = a.account_id
         owner = users.get(a.owner_id)
         if owner is not None:
-            owner.managed.add(a.account_id)
+            owner.add_managed(a.account_id)
     for aid, ts in await fetch(LAST_POSTS):
         state.accounts[aid].last_post_at = int(ts)
     for aid, uid in await fetch(EDITORS):
         a = state.accounts[aid]
         a.editors.add(uid)
         if uid in users:
-            users[uid].managed.add(aid)
+            users[uid].add_managed(aid)
     for aid, uid in await fetch(SUBSCRIPTIONS):
         state.accounts[aid].subscribers.add(uid)
         if uid in users:
-            users[uid].subscriptions.add(aid)
+            users[uid].add_subscription(aid)
     state.barred_subjects.update(key for (key,) in await fetch(BARRED))
