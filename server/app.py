@@ -497,7 +497,7 @@ async def run(cfg: Config) -> None:
         os._exit(3)
     sdnotify.stopping()
     app.readiness.stopping = True  # /readyz says 503 from now on; load balancers drain us
-    grace = cfg.server.shutdown_grace_seconds
+    grace = app.cfg.server.shutdown_grace_seconds  # the running config: a reload may have changed it
     log.info("shutting down" + (f" in {grace:g} s" if grace else ""))
     if grace:
         await asyncio.sleep(grace)

@@ -263,3 +263,21 @@ async def test_environment_overrides_the_file(tmp_path, started, monkeypatch):
     bad = ops.server(tmp_path, subdir="bad")
     with pytest.raises(RuntimeError, match="QUNGUAN_LIMITS_MAX_TEXT_CHAR"):
         bad.start()
+
+
+async def test_shutdown_grace_follows_a_reload(tmp_path, started):
+    """docs/config.md lists shutdown_grace_seconds among the keys a SIGHUP applies: a grace set by
+    reload is the one SIGTERM waits for."""
+    srv = started(ops.server(tmp_path))
+    original = srv.config.read_text(encoding="utf-8")
+    srv.config.write_text(original.replace("[server]\n", "[server]\nshutdown_grace_seconds = 3\n", 1),
+                          encoding="utf-8")
+    srv.proc.send_signal(signal.SIGHUP)
+    reloaded = ops.wait_for_log(srv, lambda e: "config reloaded" in e["msg"])
+    assert reloaded["level"] == "INFO", reloaded  # nothing kept for a restart
+    srv.proc.send_signal(signal.SIGTERM)
+    await asyncio.sleep(0.5)
+    r = ops.http_get(srv, "/readyz")
+    assert r.status_code == 503 and "shutting down" in r.text
+    assert ops.wait_for_log(srv, lambda e: e["msg"].startswith("shutting down"))["msg"] == "shutting down in 3 s"
+    await asyncio.to_thread(srv.proc.wait, 10)
