@@ -7,7 +7,8 @@
   exist (checked by reading the test file's text, importing nothing).
 - docs/protocol.md names every op of the op table, every error code, every event
   the server sends and every kind of ``notice``.
-- docs/operator.md names every ``qunguan admin`` command the CLI accepts.
+- docs/operator.md names every ``qunguan admin`` command the CLI accepts, and its Summary
+  shows every option of each; every ``qunguan admin`` line in the docs uses real options.
 - Links between the docs (``file.md#anchor``, ``#anchor``) point at files and
   headings that exist.
 """
@@ -197,6 +198,54 @@ def test_operator_doc_names_every_admin_command():
     text = OPERATOR_DOC.read_text(encoding="utf-8")
     missing = [c for c in commands if f"### `{c}`" not in text]
     assert not missing, "docs/operator.md has no section (### `name`) for: " + ", ".join(missing)
+
+
+def admin_options() -> dict[str, set[str]]:
+    """{command: its --options} as the CLI's parser declares them."""
+    import argparse
+
+    from server.operator.cli import _build
+
+    sub = next(a for a in _build()._actions if isinstance(a, argparse._SubParsersAction))
+    return {name: {o for a in sp._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
+            for name, sp in sub.choices.items()}
+
+
+_OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z-]*)")
+# `qunguan admin [--config F] [--json] COMMAND REST`, REST running on over backslash line continuations
+_ADMIN_LINE = re.compile(r"qunguan admin((?: --config \S+| --json)*) ([a-z][a-z-]+)((?:\\\n|[^`\n])*)")
+
+
+def test_operator_summary_shows_every_option_of_every_command():
+    options = admin_options()
+    text = OPERATOR_DOC.read_text(encoding="utf-8")
+    summary = text.split("\n## Summary\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for m in re.finditer(r"^\| `([a-z][a-z-]+)((?: [^`]*)?)` \|", summary, re.M):
+        rows.setdefault(m.group(1), m.group(2))
+    missing = [f"{c} (no row)" for c in options if c not in rows]
+    missing += [f"{c} {o}" for c, opts in options.items() if c in rows
+                for o in sorted(opts - set(_OPTION.findall(rows[c])))]
+    unknown = [f"{c} {o}" for c, row in rows.items() if c in options for o in _OPTION.findall(row)
+               if o not in options[c]]
+    assert not missing, "docs/operator.md's Summary does not show: " + ", ".join(missing)
+    assert not unknown, "docs/operator.md's Summary shows options the CLI does not take: " + ", ".join(unknown)
+
+
+def test_admin_command_lines_in_the_docs_use_real_commands_and_options():
+    """Every ``qunguan admin ... COMMAND --opt`` written in README.md or docs/ names a command the CLI
+    has and options that command takes."""
+    options = admin_options()
+    wrong = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for m in _ADMIN_LINE.finditer(doc.read_text(encoding="utf-8")):
+            command, rest = m.group(2), m.group(3)
+            if command not in options:
+                wrong.append(f"{doc.name}: unknown command {command!r}")
+                continue
+            wrong += [f"{doc.name}: {command} {o}" for o in _OPTION.findall(rest)
+                      if o not in options[command] and o != "--json"]
+    assert not wrong, "docs name admin commands or options that do not exist:\n" + "\n".join(wrong)
 
 
 # -- links between the docs ----------------------------------------------------------------
