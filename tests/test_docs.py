@@ -9,6 +9,8 @@
   the server sends and every kind of ``notice``.
 - docs/operator.md names every ``qunguan admin`` command the CLI accepts, and its Summary
   shows every option of each; every ``qunguan admin`` line in the docs uses real options.
+- docs/config.md's list of keys read at start only, and the ``(restart)`` marks of
+  examples/qunguan.toml, are ``server.operations.RESTART_KEYS``.
 - Links between the docs (``file.md#anchor``, ``#anchor``) point at files and
   headings that exist.
 """
@@ -246,6 +248,61 @@ def test_admin_command_lines_in_the_docs_use_real_commands_and_options():
             wrong += [f"{doc.name}: {command} {o}" for o in _OPTION.findall(rest)
                       if o not in options[command] and o != "--json"]
     assert not wrong, "docs name admin commands or options that do not exist:\n" + "\n".join(wrong)
+
+
+# -- keys read at start only ---------------------------------------------------------------
+def _restart_keys_in_config_doc() -> tuple[set[str], list[str]]:
+    """The keys docs/config.md's Reloading section says keep their value until a restart (its list
+    before "Everything else"), and the tokens there that name no key of their section."""
+    import fnmatch
+
+    from server.config import Config
+
+    text = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    part = text.split("## Reloading (SIGHUP)", 1)[1].split("Everything else", 1)[0]
+    part = part.split("\n- ", 1)[1]  # the list, not the paragraph before it
+    cfg = Config()
+    named: set[str] = set()
+    unknown: list[str] = []
+    section = ""
+    for m in re.finditer(r"every `\[([a-z_]+)\]` key|`\[([a-z_]+)\]`|`([a-z_0-9*]+)`", part):
+        if m.group(1):
+            named |= {f"{m.group(1)}.{k}" for k in vars(getattr(cfg, m.group(1)))}
+        elif m.group(2):
+            section = m.group(2)
+        else:
+            keys = [k for k in vars(getattr(cfg, section)) if fnmatch.fnmatchcase(k, m.group(3))]
+            named |= {f"{section}.{k}" for k in keys}
+            if not keys:
+                unknown.append(f"[{section}] {m.group(3)}")
+    return named, unknown
+
+
+def test_config_doc_lists_exactly_the_restart_keys():
+    from server.operations import RESTART_KEYS
+
+    named, unknown = _restart_keys_in_config_doc()
+    assert not unknown, f"docs/config.md's restart list names no such key: {unknown}"
+    named.discard("storage.sqlite_file")  # derived from storage.url, not a key
+    assert named == set(RESTART_KEYS), (f"read at start but not listed: {sorted(set(RESTART_KEYS) - named)}; "
+                                        f"listed but applied by a reload: {sorted(named - set(RESTART_KEYS))}")
+
+
+def test_example_config_marks_exactly_the_restart_keys():
+    """examples/qunguan.toml marks "(restart)" on the keys a reload keeps; tls_cert and tls_key are
+    reloaded in place (only switching TLS on or off needs a restart), so they are not marked."""
+    from server.operations import RESTART_KEYS
+
+    marked, section = set(), ""
+    for line in (ROOT / "examples" / "qunguan.toml").read_text(encoding="utf-8").splitlines():
+        m = re.match(r"\[+([a-z_.]+)\]+", line)
+        if m:
+            section = m.group(1)
+            continue
+        m = re.match(r"#? ?([a-z_0-9]+) *=", line)
+        if m and "(restart)" in line:
+            marked.add(f"{section}.{m.group(1)}")
+    assert marked == set(RESTART_KEYS) - {"server.tls_cert", "server.tls_key"}
 
 
 # -- links between the docs ----------------------------------------------------------------
