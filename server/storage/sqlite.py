@@ -610,10 +610,11 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
     ) -> None:
         """One transaction for the whole batch; every write that fails is rolled back alone.
 
-        Each op runs in a savepoint of its own. Messages and network-log rows go
-        in with one ``executemany`` each; if one of those fails (a row that
-        cannot be stored), that savepoint is rolled back and its rows are
-        inserted one at a time, so only the bad row fails. Only a failing
+        Each op runs in a savepoint of its own. Messages (with their media links)
+        and network-log rows go in with one ``executemany`` each; if one of those
+        fails (a row or a link that cannot be stored), that savepoint is rolled
+        back and its rows are inserted one at a time (a message with its links),
+        so only the bad row fails. Only a failing
         COMMIT (the disk) fails the whole batch.
         """
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
@@ -628,7 +629,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             if msgs:
                 rows = [m[0] for m in msgs]
                 sql, params, plain = _message_insert(rows)
-                msg_errors = await _insert_rows(db, sql, params)
+                msg_errors = await _insert_rows(db, sql, params, None if plain else _media_links(rows))
                 last: dict[str, int] = {}
                 for i, (row, _) in enumerate(msgs):
                     if i not in msg_errors:
@@ -637,9 +638,6 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                     "UPDATE groups SET last_seq = ? WHERE group_id = ? AND last_seq < ?",
                     [(seq, gid, seq) for gid, seq in last.items()],
                 )
-                media = [] if plain else _media_rows(rows, msg_errors)
-                if media:
-                    await db.executemany(_INSERT_MEDIA, media)
             if netlog:
                 log_errors = await _insert_rows(db, _INSERT_NETLOG, [n[0] for n in netlog])
             await db.execute("COMMIT")
@@ -792,7 +790,7 @@ def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: lis
         raise
     try:
         sql, params, plain = _message_insert(msgs)
-        msg_errors = _insert_rows_now(db, sql, params) if msgs else {}
+        msg_errors = _insert_rows_now(db, sql, params, None if plain else _media_links(msgs)) if msgs else {}
         last: dict[str, int] = {}
         for i, row in enumerate(msgs):
             if i not in msg_errors:
@@ -800,9 +798,6 @@ def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: lis
         if last:
             db.executemany("UPDATE groups SET last_seq = ? WHERE group_id = ? AND last_seq < ?",
                            [(seq, gid, seq) for gid, seq in last.items()])
-        media = [] if plain else _media_rows(msgs, msg_errors)
-        if media:
-            db.executemany(_INSERT_MEDIA, media)
         log_errors = _insert_rows_now(db, _INSERT_NETLOG, netlog) if netlog else {}
         db.execute("COMMIT")
     except BaseException:
@@ -828,17 +823,22 @@ def _message_insert(rows: list[MessageRow]) -> tuple[str, list[Any], bool]:
     return _INSERT_PLAIN_MESSAGE, [r[:_PLAIN_COLUMNS] for r in rows], True
 
 
-def _media_rows(msgs: list[MessageRow], errors: dict[int, BaseException]) -> list[tuple[str, int, str]]:
-    """(group id, seq, attachments JSON) of the stored messages that carry attachments."""
-    return [(row.group_id, row.seq, row.attachments) for i, row in enumerate(msgs)
-            if row.attachments is not None and i not in errors]
+Links = list[tuple[str, int, str] | None]  # each message's media links: (group id, seq, attachments JSON)
 
 
-def _insert_rows_now(db: sqlite3.Connection, sql: str, rows: list[Any]) -> dict[int, BaseException]:
+def _media_links(msgs: list[MessageRow]) -> Links:
+    """For each message, the parameters of its media links' insert (:data:`_INSERT_MEDIA`), or None."""
+    return [None if row.attachments is None else (row.group_id, row.seq, row.attachments) for row in msgs]
+
+
+def _insert_rows_now(db: sqlite3.Connection, sql: str, rows: list[Any], links: Links | None = None
+                     ) -> dict[int, BaseException]:
     """:func:`_insert_rows` on a plain connection: at once, else one by one, each in a savepoint."""
     db.execute("SAVEPOINT rows")
     try:
         db.executemany(sql, rows)
+        if links:
+            db.executemany(_INSERT_MEDIA, [p for p in links if p is not None])
     except Exception as err:
         db.execute("ROLLBACK TO rows")
         db.execute("RELEASE rows")
@@ -851,6 +851,9 @@ def _insert_rows_now(db: sqlite3.Connection, sql: str, rows: list[Any]) -> dict[
         db.execute("SAVEPOINT row")
         try:
             db.execute(sql, row)
+            link = links[i] if links else None
+            if link is not None:
+                db.execute(_INSERT_MEDIA, link)
         except Exception as exc:
             db.execute("ROLLBACK TO row")
             errors[i] = exc
@@ -878,15 +881,32 @@ async def _in_savepoint(db: aiosqlite.Connection, work: Awaitable[Any]) -> tuple
     return result, None
 
 
-async def _insert_rows(db: aiosqlite.Connection, sql: str, rows: list[Any]) -> dict[int, BaseException]:
-    """Insert ``rows`` at once; if that fails, one by one. Returns {index: error} of the rows left out."""
-    _, err = await _in_savepoint(db, db.executemany(sql, rows))
+async def _insert_rows(db: aiosqlite.Connection, sql: str, rows: list[Any], links: Links | None = None
+                       ) -> dict[int, BaseException]:
+    """Insert ``rows`` at once; if that fails, one by one. Returns {index: error} of the rows left out.
+
+    ``links``: each message row's media links, inserted with it (in its savepoint when one by
+    one), so a message whose links cannot be stored is left out alone, links and row.
+    """
+
+    async def at_once() -> None:
+        await db.executemany(sql, rows)
+        if links:
+            await db.executemany(_INSERT_MEDIA, [p for p in links if p is not None])
+
+    async def one(i: int) -> None:
+        await db.execute(sql, rows[i])
+        link = links[i] if links else None
+        if link is not None:
+            await db.execute(_INSERT_MEDIA, link)
+
+    _, err = await _in_savepoint(db, at_once())
     if err is None:
         return {}
     log.warning("a batch insert failed (%r); inserting its %d rows one by one", err, len(rows))
     errors: dict[int, BaseException] = {}
-    for i, row in enumerate(rows):
-        _, err = await _in_savepoint(db, db.execute(sql, row))
+    for i in range(len(rows)):
+        _, err = await _in_savepoint(db, one(i))
         if err is not None:
             errors[i] = err
     return errors

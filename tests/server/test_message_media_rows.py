@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from server.storage import changes as ch
-from server.storage.base import MessageRow
+from server.storage.base import MessageRow, NetlogRow
 from tests import pgtools
 
 GID = "100000001"
@@ -91,3 +91,33 @@ async def test_media_links_are_written_with_their_messages_on_every_path(store_a
     assert links == [(1, "m1"), (1, "m2"), (3, "m3"), (4, "m4"), (5, "m5"), (7, "m7"), (7, "m8")]
     stored = read("SELECT seq, attachments FROM messages WHERE seq = 7")
     assert [m["media_id"] for m in json.loads(stored[0][1])] == ["m7", "m8"]
+
+
+def bad_links(seq: int) -> MessageRow:
+    """A message whose media links cannot be stored: an attachment named twice (the primary key of
+    message_media) and one with no media id (its NOT NULL)."""
+    items = json.loads(attachments("m9", "m9")) + [{"kind": "image", "mime": "image/png", "size": 1}]
+    return MessageRow(GID, seq, seq, "u1", "owner", "bad", None, 0, None, None, 0, json.dumps(items))
+
+
+async def test_a_message_whose_media_links_cannot_be_stored_fails_alone(store_and_rows):
+    """The links go in with their message, in its savepoint: a message whose links the database
+    refuses fails alone, with no row and no link left of it, on the hot path and on the general
+    one; the messages, log rows and changes of its batch are stored."""
+    store, read = store_and_rows
+    await store.apply(ch.CreateGroup(GID, "g", "work", "open", "u1", 1))
+    logged: list[BaseException | None] = []
+    # rows only (SQLite's hot path, PostgreSQL's one statement)
+    store.log_network(NetlogRow(1, "connect", None, "127.0.0.1", "{}"), logged.append)
+    done = await append(store, row(1, "a", "m1"), bad_links(2), row(3, "c", "m3"))
+    assert done[1] is None and done[3] is None and done[2] is not None
+    # rows in a batch with a change (the general path)
+    applied = store.apply(ch.SetGroupFields(GID, {"announcement": "hi"}))
+    done = await append(store, row(4, "d", "m4"), bad_links(5), row(6, "f"))
+    await applied
+    assert done[4] is None and done[6] is None and done[5] is not None
+    assert logged == [None]
+    assert sorted(read("SELECT seq FROM messages")) == [(1,), (3,), (4,), (6,)]
+    assert sorted(read("SELECT seq, media_id FROM message_media")) == [(1, "m1"), (3, "m3"), (4, "m4")]
+    assert read("SELECT last_seq, announcement FROM groups") == [(6, "hi")]
+    assert read("SELECT COUNT(*) FROM netlog") == [(1,)]
