@@ -141,6 +141,11 @@ class Stored:
         if exc is not None:
             if self.key is not None and sent is not None:
                 ctx.state.sent_ids.forget(self.key, sent)
+                # The row may be stored all the same: a commit whose WAL fsync failed (wal_sync),
+                # a connection lost after COMMIT. Its seq stays a lead, so the retry this reply
+                # asks for reads the store and is answered with this copy if it is there,
+                # instead of storing the message a second time.
+                ctx.state.sent_ids.add_older(self.key, self.seq, self.now)
             fail = ContractError("internal", "the message could not be stored; send it again")
             self.sess.send(error_reply(self.rid, fail), self.enc)
             for s, r, e in sent.waiters if sent else ():

@@ -214,3 +214,29 @@ async def test_an_ack_waits_for_the_wal_fsync(tmp_path):
             await c.close()
     finally:
         await srv.cleaned_up()
+
+
+async def test_a_send_refused_after_its_commit_is_not_stored_again_by_its_retry(tmp_path):
+    """SQLite: when the WAL's fdatasync fails, the batch is refused (``internal``: send it again)
+    although its rows were committed. The retry with the same ``client_msg_id`` is answered with
+    that copy's seq, as wal_sync.py promises: the message is stored once, not twice."""
+    srv = ServerProcess(tmp_path, backend="sqlite").start()
+    try:
+        alice = await srv.user()
+        gid = await open_group(alice)
+        await alice.send(gid, "before")
+        wal, keep = tmp_path / "qunguan.db-wal", tmp_path / "kept-wal"
+        os.link(wal, keep)
+        os.unlink(wal)  # the helper opens the WAL by name: its fdatasync fails (SyncFailed)
+        try:
+            first = await alice.call("send", group_id=gid, text="once", client_msg_id="c-1")
+        finally:
+            os.link(keep, wal)  # the same file again: the next fsyncs succeed
+        assert first["code"] == "internal"
+        again = await alice.send(gid, "once", client_msg_id="c-1")
+        page = (await alice.request("history", group_id=gid, after_seq=0, limit=50))["messages"]
+        assert [(m["seq"], m["text"]) for m in page] == [(1, "before"), (again["seq"], "once")]
+        assert (await alice.send(gid, "next", client_msg_id="c-2"))["seq"] == again["seq"] + 1
+        await alice.close()
+    finally:
+        await srv.cleaned_up()
