@@ -107,6 +107,10 @@ _LAST_SEQ = "UPDATE groups SET last_seq = $1 WHERE group_id = $2 AND last_seq < 
 _INSERT_NETLOG = "INSERT INTO netlog (ts, kind, user_id, ip, detail) VALUES ($1, $2, $3, $4, $5)"
 
 _FENCE = "SELECT qunguan_fence($1, $2)"
+_XID = "SELECT txid_current()"
+_FENCE_XID = "SELECT qunguan_fence($1, $2), txid_current()"
+_XID_STATUS = "SELECT txid_status($1)"
+OUTCOME_WAIT = 5.0  # seconds to learn whether a batch cut off at its COMMIT committed
 FENCED_SQLSTATE = "QGF01"  # raised by qunguan_fence (migration 11)
 
 
@@ -178,6 +182,28 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
             await self._claim(cluster)
         except (*_CONNECTION_ERRORS, asyncpg.PostgresError) as err:
             raise StoreUnavailable(f"the PostgreSQL database {_where(self.url)} cannot be used: {err}") from None
+
+    async def _committed(self, xid: int) -> bool:
+        """Whether transaction ``xid``, whose connection was lost, committed: asked on a new
+        connection. A transaction still "in progress" is one whose backend has not yet seen its
+        client go (it then rolls back), so it is asked again until it has an outcome. When no
+        answer comes (the database unreachable) it counts as not committed, as before."""
+        deadline = time.monotonic() + OUTCOME_WAIT
+        while True:
+            try:
+                conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+                try:
+                    status = await conn.fetchval(_XID_STATUS, xid)
+                finally:
+                    await conn.close()
+            except Exception as exc:  # noqa: BLE001 - the outcome stays unknown; logged
+                log.error("could not learn whether a batch cut off at its COMMIT committed (%r)", exc)
+                return False
+            if status != "in progress" or time.monotonic() > deadline:
+                if status == "in progress":
+                    log.error("a batch cut off at its COMMIT is still in progress after %.0f s", OUTCOME_WAIT)
+                return bool(status == "committed")
+            await asyncio.sleep(0.05)
 
     async def _connect(self) -> asyncpg.Connection:
         conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
@@ -283,6 +309,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         msg_errors: dict[int, BaseException] = {}
         log_errors: dict[int, BaseException] = {}
+        xid: int | None = None  # the transaction of a batch with changes, to learn its fate if cut off
         try:
             if self._w is None or self._w.is_closed():
                 self._w = await self._connect()  # the previous connection was lost: a fresh one
@@ -307,13 +334,22 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
                         msg_errors, log_errors = await _rows_one_by_one(db, *rows)
             else:
                 async with db.transaction():
-                    if fence is not None:
-                        await db.execute(_FENCE, *fence)
+                    if fence is None:
+                        xid = await db.fetchval(_XID)
+                    else:
+                        xid = (await db.fetchrow(_FENCE_XID, *fence))[1]
                     msg_errors, log_errors = await _in_transaction(db, ops, raw, rows, outcomes)
         except Exception as exc:
             if isinstance(exc, _CONNECTION_ERRORS) and self._w is not None:
                 self._w.terminate()
                 self._w = None
+            if xid is not None and isinstance(exc, _CONNECTION_ERRORS) and await self._committed(xid):
+                # The COMMIT reached the database and the connection went before its answer: the
+                # batch is stored, so its callers are told so (their undo would otherwise take out
+                # of memory what the database holds).
+                log.warning("the connection was lost after the batch's COMMIT (%r); it committed", exc)
+                self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
+                return
             log.error("batch commit failed (%r); %d ops, %d messages and %d log rows refused",
                       exc, len(ops) + len(raw), len(msgs), len(netlog))
             self._fail_batch(ops, raw, msgs, netlog, exc)

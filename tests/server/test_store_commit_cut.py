@@ -1,0 +1,133 @@
+"""PostgreSQL: a batch with changes whose connection is lost at its COMMIT.
+
+The database may have committed it while its answer never came back. The writer asks the
+database what became of the transaction (``txid_status``) on a new connection: a committed
+batch is confirmed to its callers (their in-memory undo would otherwise take out what the
+database holds), one cut off before its COMMIT fails as before. A relay between the store and
+the machine's PostgreSQL cuts the connection at the chosen moment."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from protocol.errors import ContractError
+from server.storage import changes as ch
+from tests import pgtools
+
+pytestmark = pytest.mark.skipif(pgtools.unavailable() is not None, reason=str(pgtools.unavailable()))
+
+
+class CutAt:
+    """A TCP relay to PostgreSQL that, once armed with a marker, forwards the client's chunk
+    holding it (``after=True``: the database gets it; ``False``: it is dropped) and then cuts
+    the connection without relaying another byte of the answer."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.marker: bytes | None = None
+        self.after = True
+        self.fired = asyncio.Event()
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _link(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+        sr, sw = await asyncio.open_connection(*self.target)
+        cut = asyncio.Event()
+
+        async def upstream() -> None:
+            while data := await cr.read(65536):
+                if self.marker is not None and self.marker in data:
+                    self.marker = None
+                    cut.set()  # not a byte of the answer goes back from now on
+                    self.fired.set()
+                    if self.after:
+                        sw.write(data)
+                        await sw.drain()
+                        await asyncio.sleep(0.2)  # the database commits meanwhile
+                    return
+                sw.write(data)
+                await sw.drain()
+
+        async def downstream() -> None:
+            while data := await sr.read(65536):
+                if cut.is_set():
+                    return
+                cw.write(data)
+                await cw.drain()
+
+        try:
+            await asyncio.wait([asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())],
+                               return_when=asyncio.FIRST_COMPLETED)
+        except OSError:
+            pass
+        finally:
+            cw.transport.abort()
+            sw.transport.abort()
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+@pytest.fixture
+async def stores() -> AsyncIterator[tuple[object, object, CutAt]]:
+    """(a store through the relay, a store direct to the same database, the relay)."""
+    from server.storage.postgres import PostgresStore
+
+    name, url = await asyncio.to_thread(pgtools.create_db)
+    parts = urlsplit(url)
+    relay = CutAt(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await relay.start()
+    cut = PostgresStore(url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{relay.port}"))
+    direct = PostgresStore(url)
+    await cut.open()
+    await direct.open()
+    try:
+        await cut.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
+        await cut.apply(ch.InsertUser("u2", "bob", "bob", "h", "Bob", b"q" * 32, b"e", 100, 1))
+        await cut.apply(ch.CreateGroup("100000001", "g", "work", "open", "u1", 1))
+        yield cut, direct, relay
+    finally:
+        await cut.close()
+        await direct.close()
+        await relay.close()
+        await asyncio.to_thread(pgtools.drop_db, name)
+
+
+def _join() -> ch.AddMember:
+    return ch.AddMember("100000001", "u2", "member", 1, 0, "join", None, ch.UserCaps())
+
+
+async def _members(store) -> list[str]:
+    return sorted((await store.load_state(10, 7)).groups["100000001"].members)
+
+
+async def test_a_batch_cut_off_after_its_commit_is_confirmed(stores) -> None:
+    cut, direct, relay = stores
+    relay.marker, relay.after = b"COMMIT", True
+    await asyncio.wait_for(cut.apply(_join()), 30)  # confirmed, not refused
+    assert relay.fired.is_set()
+    assert await _members(direct) == ["u1", "u2"]
+    # and the writer goes on, on a new connection
+    await cut.apply(ch.SetGroupFields("100000001", {"announcement": "hi"}))
+    assert (await direct.load_state(10, 7)).groups["100000001"].announcement == "hi"
+
+
+async def test_a_batch_cut_off_before_its_commit_fails(stores) -> None:
+    cut, direct, relay = stores
+    relay.marker, relay.after = b"COMMIT", False  # the database never gets the COMMIT
+    with pytest.raises(Exception) as err:  # the writer's error, which the handlers answer `internal`
+        await asyncio.wait_for(cut.apply(_join()), 30)
+    assert not isinstance(err.value, ContractError)
+    assert relay.fired.is_set()
+    assert await _members(direct) == ["u1"]
+    await asyncio.wait_for(cut.apply(_join()), 30)  # the same change, again: now it lands
+    assert await _members(direct) == ["u1", "u2"]
