@@ -6,6 +6,7 @@ handlers have always used, so moving a check here changes nothing on the wire.
 
 - :func:`check_can_post` -- may this member post in this group now (``send``)?
 - :func:`check_text` -- the length and emptiness of any text-bearing argument.
+- :func:`check_no_nul` -- a string that goes to the store (or into a query of it) has no U+0000.
 - :func:`screen_text` -- the prohibited-content filter (Art. 10) for any text:
   message text, group name, announcement, display name.
 - :func:`acting_role` -- the role a manager acts with (platform suspension of powers).
@@ -30,6 +31,7 @@ __all__ = [
     "check_admin_cap",
     "check_can_own",
     "check_can_post",
+    "check_no_nul",
     "check_text",
     "mostly_rejected",
     "screen_text",
@@ -99,11 +101,17 @@ def check_text(text: str, *, max_chars: int, field: str, allow_empty: bool = Fal
     """
     if len(text) > max_chars:
         raise ContractError("too_large", f"{field} is longer than {max_chars} characters")
-    if "\x00" in text:  # valid UTF-8, but no database text type takes it (PostgreSQL refuses it)
-        raise ContractError("bad_request", f"{field} contains a NUL character")
+    check_no_nul(text, field)
     if not allow_empty and not text.strip():
         raise ContractError("bad_request", f"{field} is empty")
     return text
+
+
+def check_no_nul(value: str, field: str) -> None:
+    """``bad_request`` when ``value`` holds U+0000: valid UTF-8, but no database text type takes it
+    (PostgreSQL refuses it, even as a query parameter), so it must never reach the store."""
+    if "\x00" in value:
+        raise ContractError("bad_request", f"{field} contains a NUL character")
 
 
 # -- prohibited content (Art. 10) ------------------------------------------------------------

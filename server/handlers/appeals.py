@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from governance import posting
 from protocol.errors import ContractError
 from server.handlers import handler
 from server.storage import changes as ch
@@ -38,6 +39,7 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
         raise ContractError("bad_request", "text is required: say why the sanction should be lifted")
     if len(text) > MAX_APPEAL_CHARS:
         raise ContractError("too_large", f"text is at most {MAX_APPEAL_CHARS} characters")
+    posting.check_no_nul(text, "text")
     sid = req.sanction_id.strip()
     if not (sid.isascii() and sid.isdigit() and 0 < len(sid) <= 18 and sid[0] != "0"):
         raise ContractError("bad_request", "sanction_id must be a sanction id")

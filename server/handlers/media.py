@@ -267,6 +267,8 @@ async def media_url(ctx: Context, sess: Session, req: rq.MediaUrl, enc: Encoding
     m = member_of(g, user)
     if not m.joined_seq < req.seq <= g.last_seq:
         raise ContractError("not_found", f"no message {req.seq} you can see in group {g.group_id}")
+    if "\x00" in req.media_id:  # no media id has one (and the store cannot look it up): none carried
+        raise ContractError("not_found", f"message {req.seq} carries no such media")
     if not await ctx.store.media_in_message(g.group_id, req.seq, req.media_id):
         raise ContractError("not_found", f"message {req.seq} carries no media {req.media_id}")
     # The read awaited: check again that the group is still open (not dissolved or closed

@@ -46,6 +46,8 @@ HISTORY_DEFAULT, HISTORY_MAX = 50, 500
 async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     user = sess.me
     cmid = req.client_msg_id
+    if cmid is not None:  # an id with U+0000 cannot be stored, so it was never used: not a retry either
+        posting.check_no_nul(cmid, "client_msg_id")
     key = (req.group_id, user.user_id, cmid) if cmid is not None else None
     reply_to, reply_seen, reply_checked = req.reply_to, True, False
     refuted = None  # the seq of an older message whose digest this key shares (read, not ours)

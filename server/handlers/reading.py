@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from governance import posting
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.fanout import publish
@@ -55,6 +56,7 @@ async def search(ctx: Context, sess: Session, req: rq.Search, enc: Encoding) -> 
     m = member_of(g, sess.me)
     if len(req.query) < SEARCH_MIN_CHARS:
         raise ContractError("bad_request", f"a search needs at least {SEARCH_MIN_CHARS} characters")
+    posting.check_no_nul(req.query, "query")  # no stored text holds one; the store cannot even look
     limit = req.limit if req.limit is not None else SEARCH_DEFAULT
     limit = max(1, min(limit, SEARCH_MAX))
     # Like history: only what the member may see (after their join point; never held or deleted).

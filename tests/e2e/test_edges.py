@@ -103,6 +103,33 @@ async def test_a_nul_character_is_refused_not_stored(server):
     assert (await owner.send(gid, "fine"))["seq"] == 1  # no seq was used up
 
 
+async def test_a_nul_character_in_an_id_a_query_or_an_appeal_gets_a_contract_code(server):
+    """U+0000 in the strings that reach the store other than as message text: a client_msg_id, a
+    search query, a media id, an appeal's text. PostgreSQL refuses it even as a query parameter and
+    SQLite's full-text index cannot parse it: each was ``internal``; now a contract code, and the
+    connection goes on."""
+    from tests.e2e.harness import open_group
+
+    owner = await server.user()
+    gid = await open_group(owner)
+    await owner.send(gid, "some words to look for")
+    r = await owner.call("send", group_id=gid, text="hi", client_msg_id="k\x00")
+    assert r["code"] == "bad_request" and "client_msg_id" in r["reason"] and "NUL" in r["reason"]
+    for query in ("wo\x00", "\x00\x00\x00", "a\x00"):
+        r = await owner.call("search", group_id=gid, query=query)
+        assert r["code"] == "bad_request" and "query" in r["reason"], (query, r)
+    r = await owner.call("media_url", group_id=gid, seq=1, media_id="m\x00")
+    assert r["code"] == "not_found"
+    rc, out, err = await server.admin("warn-group", gid, "--reason", "tidy up")
+    assert rc == 0, err
+    sanction_id = out.split("sanction ")[1].rstrip(")\n")
+    r = await owner.call("appeal", sanction_id=sanction_id, text="please\x00")
+    assert r["code"] == "bad_request" and "NUL" in r["reason"]
+    assert (await owner.send(gid, "still fine", client_msg_id="k"))["seq"] == 2  # no seq was used up
+    assert (await owner.request("search", group_id=gid, query="words"))["messages"][0]["seq"] == 1
+    assert (await owner.request("appeal", sanction_id=sanction_id, text="please"))["appeal_id"]
+
+
 async def test_a_second_server_on_the_same_database_file_gives_one_line_and_exit_2(tmp_path):
     """Two servers on one SQLite file would hand out the same seqs: the second does not start."""
     from tests.e2e.harness import ServerProcess
