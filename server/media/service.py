@@ -63,6 +63,8 @@ class MediaService:
         """Is this the signature we made for ``media_id`` and ``expires``, and is it not past?"""
         if not expires or not signature or not expires.isascii() or not expires.isdigit() or len(expires) > 12:
             return False
+        if not signature.isascii():  # never one of ours; compare_digest raises TypeError on such a str
+            return False
         e = int(expires)
         if e * 1000 <= now_ms:
             return False

@@ -284,6 +284,9 @@ async def test_signed_urls_media_url_and_deleted_messages(make_server):
     assert get(server, f"{path}?e={int(params['e']) + 1}&s={params['s']}").status_code == 403
     assert get(server, f"/media/{'x' * len(mid)}?{query}").status_code == 403
     assert get(server, f"{path}?e=1&s={params['s']}").status_code == 403  # long expired
+    # A signature that is not ASCII (percent-encoded UTF-8, or bytes that are not UTF-8): 403 too, not 500.
+    assert get(server, f"{path}?e={params['e']}&s=%C3%A9{params['s'][1:]}").status_code == 403
+    assert get(server, f"{path}?e={params['e']}&s=%FF%FE").status_code == 403
 
     # media_url: members who may see the message get a fresh URL; others do not.
     fresh = (await member.request("media_url", group_id=gid, seq=sent["seq"], media_id=mid))["url"]
