@@ -72,8 +72,10 @@ LOG_DETAIL_KEYS: Final = frozenset({
     "link", "max_uses", "expires_at", "note",
 })
 
-# Mainland mobile numbers and resident ID numbers, wherever they appear in free text.
-_PHONE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?1[3-9][0-9]{9}(?![0-9])")
+# Mainland mobile numbers and resident ID numbers, wherever they appear in free text. A phone
+# number in every form the server itself takes one (governance.identity.normalize_phone): an
+# optional +86, 86 or 0086, and spaces or dashes anywhere (139 1234 5678, 139-1234-5678).
+_PHONE = re.compile(r"(?<![0-9])(?:(?:(?:\+|00)[- ]*)?8[- ]*6[- ]*)?1[- ]*[3-9](?:[- ]*[0-9]){9}(?![0-9])")
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
 REDACTED: Final = "[redacted]"
 

@@ -73,6 +73,24 @@ def test_log_entry_shows_only_what_managers_may_see():
     assert mod.log_entry(5, 6, "system", None, "x", None, "", None)["actor"] == "platform"
 
 
+@pytest.mark.parametrize("phone", [
+    "13912345678", "+86 13912345678", "8613912345678", "0086 13912345678", "008613912345678",
+    "139 1234 5678", "139-1234-5678", "+86 139 1234 5678", "+86-139-1234-5678", "0086 139-1234-5678",
+])
+def test_redact_masks_a_phone_number_in_every_form_the_server_takes_one(phone):
+    from governance.identity import normalize_phone
+
+    assert normalize_phone(phone) == "13912345678"  # a form request_code and register accept
+    assert mod.redact(f"call {phone} now") == "call [redacted] now"
+    assert mod.redact(f"({phone})") == "([redacted])"
+
+
+def test_redact_leaves_other_numbers_alone():
+    for text in ("group 4821093312", "at 1796038010909 ms", "seq 12345678901", "1391234567", "139123456789",
+                 "2030-01-15", "+86 10 1234 5678"):
+        assert mod.redact(text) == text
+
+
 def test_log_limit():
     assert mod.log_limit(None) == mod.LOG_DEFAULT
     assert mod.log_limit(10_000) == mod.LOG_MAX
