@@ -35,6 +35,16 @@ def check_edit(*, own: bool, held: bool, now: int, sent_at: int, window_seconds:
         raise ContractError("forbidden", f"a message can be edited only within {window_seconds} seconds of sending")
 
 
+# What shows nothing by itself: spaces (Z*), format characters (Cf: zero-width joiners and
+# spaces, bidi controls) and marks that only modify the character before them (Mn, Me:
+# variation selectors, the keycap). A reaction made only of these is blank.
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cf", "Mn", "Me"})
+
+
+def _visible(ch: str) -> bool:
+    return not ch.isspace() and unicodedata.category(ch) not in _INVISIBLE_CATEGORIES
+
+
 def check_emoji(emoji: str) -> str:
     """``emoji`` itself when it is a reaction: 1 to 32 bytes of UTF-8, not blank, no control
     characters (``bad_request`` otherwise). Any short string qualifies, so a client may offer
@@ -42,7 +52,7 @@ def check_emoji(emoji: str) -> str:
     size = len(emoji.encode("utf-8"))
     if not 1 <= size <= MAX_EMOJI_BYTES:
         raise ContractError("bad_request", f"emoji must be 1 to {MAX_EMOJI_BYTES} bytes of UTF-8")
-    if not emoji.strip() or any(unicodedata.category(ch) == "Cc" for ch in emoji):
+    if not any(_visible(ch) for ch in emoji) or any(unicodedata.category(ch) == "Cc" for ch in emoji):
         raise ContractError("bad_request", "emoji must not be blank or contain control characters")
     return emoji
 

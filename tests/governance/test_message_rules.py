@@ -37,12 +37,16 @@ def test_a_zero_window_turns_editing_off():
     assert refused(check_edit, own=True, held=False, now=SENT + 1, sent_at=SENT, window_seconds=0)[0] == "forbidden"
 
 
-@pytest.mark.parametrize("emoji", ["👍", "❤️", "👨\u200d👩\u200d👧", "+1", "ok", "赞", "x" * MAX_EMOJI_BYTES, "🇨🇳"])
+@pytest.mark.parametrize("emoji", ["👍", "❤️", "👨\u200d👩\u200d👧", "+1", "ok", "赞", "x" * MAX_EMOJI_BYTES, "🇨🇳",
+                                   "1\ufe0f\u20e3", "👍🏽",
+                                   "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"])
 def test_reactions_are_short_visible_strings(emoji):
     assert check_emoji(emoji) == emoji
 
 
-@pytest.mark.parametrize("emoji", ["", " ", "\u3000", "x" * (MAX_EMOJI_BYTES + 1), "赞" * 11, "\n", "a\x00", "a\x7f"])
+@pytest.mark.parametrize("emoji", ["", " ", "\u3000", "x" * (MAX_EMOJI_BYTES + 1), "赞" * 11, "\n", "a\x00", "a\x7f",
+                                   # invisible alone: zero-width joiner and space, variation selector, bidi override
+                                   "\u200d", "\u200b", "\ufe0f", "\u202e", "\u2060\u200d", "\u20e3"])
 def test_bad_reactions(emoji):
     assert refused(check_emoji, emoji)[0] == "bad_request"
 
