@@ -447,7 +447,7 @@ class Ban(GroupRequest, tag="ban", kw_only=True, frozen=True):
     """Remove a user and keep them out, for ``seconds`` (absent or 0: until unbanned)."""
     user_id: Str
     seconds: Int64 | None = None
-    reason: Str | None = None
+    reason: Text | None = None  # up to 200 characters: the handler's limit answers too_large
 
 
 class Unban(GroupRequest, tag="unban", kw_only=True, frozen=True):
@@ -468,7 +468,7 @@ class CreateInviteLink(GroupRequest, tag="create_invite_link", kw_only=True, fro
     """A code that lets its holder join, optionally limited in uses and time."""
     max_uses: Int64 | None = None
     expires_in_seconds: Int64 | None = None
-    note: Str | None = None
+    note: Text | None = None  # up to 200 characters: the handler's limit answers too_large
 
 
 class RevokeInviteLink(GroupRequest, tag="revoke_invite_link", kw_only=True, frozen=True):
@@ -500,7 +500,7 @@ class UploadBegin(RequestBase, tag="upload_begin", kw_only=True, frozen=True):
 
     mime: Str
     size: Int64
-    name: Str | None = None
+    name: Text | None = None  # up to 255 characters: the handler's limit answers too_large
 
 
 class UploadChunk(RequestBase, tag="upload_chunk", kw_only=True, frozen=True):

@@ -396,3 +396,20 @@ async def test_join_group_takes_a_group_id_or_an_invite_code_not_both(server):
     assert code(await newcomer.call("members", group_id=gid)) == "not_member"
     assert joined(await newcomer.request("join_group", invite_code=link)) == gid
     await close_all(owner, admin, newcomer)
+
+
+async def test_long_texts_are_too_large_as_documented(server):
+    """A ban's reason and a link's note (200 characters) and a file's name (255) are text, not
+    256-character strings: past their own limit, also past 256, they are ``too_large``."""
+    gid, owner, admin, members = await crowd(server, 1)
+    for n in (201, 300):
+        r = await owner.call("ban", group_id=gid, user_id=members[0].user_id, reason="x" * n)
+        assert code(r) == "too_large", (n, r)
+        r = await owner.call("create_invite_link", group_id=gid, note="y" * n)
+        assert code(r) == "too_large", (n, r)
+    for n in (256, 300):
+        r = await owner.call("upload_begin", mime="image/png", size=10, name="z" * n)
+        assert code(r) == "too_large", (n, r)
+    assert code(await owner.call("ban", group_id=gid, user_id=members[0].user_id, reason="r" * 200)) == "ok"
+    assert code(await owner.call("create_invite_link", group_id=gid, note="n" * 200)) == "ok"
+    await close_all(owner, admin, *members)
