@@ -9,8 +9,12 @@ fresh child process each time (so one round's garbage never weighs on the next):
 
 * ``load_state`` on the real ``PostgresStore``, timed, with the garbage collector set as a
   serving node sets it (``server.gcpolicy``); rows per second over users, groups and members;
-* the same load under ``tracemalloc``: the bytes the state holds, divided per user, per group
-  and per membership by loading each kind alone (users only; users and groups; all three).
+* the same load under ``tracemalloc``: the bytes the state holds, divided per user, per group,
+  per membership and per ``client_msg_id`` by loading one more kind each time (users; with
+  groups; with memberships; everything).
+
+``--ids N`` adds N messages with a ``client_msg_id`` over the last day, which a takeover
+reads into the retry index (``server/sent_ids.py``); their part of the load is timed apart.
 
 Prints one JSON line per round and a summary; ``--out DIR`` also writes it there.
 """
@@ -36,7 +40,7 @@ from bench import pgdb
 GROUP_SIZE = 10
 
 
-async def populate(url: str, users: int) -> dict[str, int]:
+async def populate(url: str, users: int, ids: int = 0) -> dict[str, int]:
     """Migrate a fresh database with the real store, then COPY the rows in."""
     from server.storage.postgres import PostgresStore
 
@@ -66,10 +70,21 @@ async def populate(url: str, users: int) -> dict[str, int]:
             records=((f"{100000000 + i // GROUP_SIZE}", f"u{i:09d}", "owner" if i % GROUP_SIZE == 0 else "member",
                       now, 0) for i in range(groups * GROUP_SIZE)),
         )
+        # ``ids`` messages with a client_msg_id over the last day, spread over the groups and
+        # their members: what a takeover reads into the retry index (server/sent_ids.py).
+        day = 86_400_000
+        await conn.copy_records_to_table(
+            "messages",
+            columns=["group_id", "seq", "ts", "sender_id", "sender_role", "text", "client_msg_id"],
+            records=((f"{100000000 + k % groups}", 1000 + k // groups,
+                      now - day + 60_000 + (k * (day - 120_000)) // max(ids, 1),
+                      f"u{(k % groups) * GROUP_SIZE + k % GROUP_SIZE:09d}", "member", "hi",
+                      f"web-{k:012d}-0f3c2a9e") for k in range(ids)),
+        )
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
-    return {"users": users, "groups": groups, "members": groups * GROUP_SIZE}
+    return {"users": users, "groups": groups, "members": groups * GROUP_SIZE, "ids": ids}
 
 
 async def _load(url: str, kinds: str, traced: bool) -> dict[str, Any]:
@@ -81,7 +96,20 @@ async def _load(url: str, kinds: str, traced: bool) -> dict[str, Any]:
     if kinds != "all":  # the queries of the kinds left out return no rows
         if "groups" not in kinds:
             loading.GROUPS += " WHERE false"
-        loading.MEMBERS += " WHERE false"
+            loading.DAILY = loading.DAILY.replace("WHERE", "WHERE false AND")
+        if "members" not in kinds:
+            loading.MEMBERS += " WHERE false"
+        loading.RECENT_IDS = loading.RECENT_IDS.replace("WHERE", "WHERE false AND")
+    ids_seconds = 0.0
+    load_ids = loading.load_sent_ids
+
+    async def timed_ids(*args: Any) -> None:  # the part of the load that reads the retry index
+        nonlocal ids_seconds
+        t = time.perf_counter()
+        await load_ids(*args)
+        ids_seconds = time.perf_counter() - t
+
+    loading.load_sent_ids = timed_ids  # type: ignore[assignment]
     store = PostgresStore(url)
     await store.open()
     try:
@@ -102,7 +130,8 @@ async def _load(url: str, kinds: str, traced: bool) -> dict[str, Any]:
             tracemalloc.stop()
         n_members = sum(len(g.members) for g in state.groups.values())
         return {"kinds": kinds, "traced": traced, "seconds": round(seconds, 3), "users": len(state.users),
-                "groups": len(state.groups), "members": n_members, "held_bytes": held}
+                "groups": len(state.groups), "members": n_members, "ids": len(state.sent_ids),
+                "ids_seconds": round(ids_seconds, 3), "held_bytes": held}
     finally:
         await store.close()
 
@@ -110,8 +139,10 @@ async def _load(url: str, kinds: str, traced: bool) -> dict[str, Any]:
 def _child(url: str, kinds: str, traced: bool) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "bench.state_load", "--child", url, kinds, "1" if traced else "0"],
-        check=True, capture_output=True, text=True,
+        capture_output=True, text=True,
     )
+    if out.returncode != 0:
+        raise RuntimeError(f"the load in a child process failed:\n{out.stderr}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -120,12 +151,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     name, url = await pgdb.create(args.postgres or pgdb.DEFAULT_ADMIN_URL, "_load")
     try:
         t0 = time.perf_counter()
-        sizes = await populate(url, args.users)
+        sizes = await populate(url, args.users, args.ids)
         print(f"[bench] populated {sizes} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
         rounds = [await asyncio.to_thread(_child, url, "all", False) for _ in range(args.rounds)]
         for r in rounds:
             print(json.dumps(r), flush=True)
-        mem = {k: await asyncio.to_thread(_child, url, k, True) for k in ("users", "users+groups", "all")}
+        kinds = ("users", "users+groups", "users+groups+members", "all")
+        mem = {k: await asyncio.to_thread(_child, url, k, True) for k in kinds}
         held = {k: v["held_bytes"] for k, v in mem.items()}
         rows = sizes["users"] + sizes["groups"] + sizes["members"]
         best = min(r["seconds"] for r in rounds)
@@ -135,7 +167,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "rows_per_s_best": round(rows / best),
             "bytes_per_user": round(mem["users"]["held_bytes"] / sizes["users"]),
             "bytes_per_group": round((held["users+groups"] - held["users"]) / sizes["groups"]),
-            "bytes_per_member": round((held["all"] - held["users+groups"]) / sizes["members"]),
+            "bytes_per_member": round((held[kinds[2]] - held["users+groups"]) / sizes["members"]),
+            "bytes_per_id": round((held["all"] - held[kinds[2]]) / sizes["ids"]) if sizes["ids"] else None,
+            "ids_seconds": [r["ids_seconds"] for r in rounds],
+            "ids_per_s_best": round(sizes["ids"] / min(r["ids_seconds"] for r in rounds)) if sizes["ids"] else None,
             "state_mib": round(mem["all"]["held_bytes"] / 2**20, 1),
         }
         print(json.dumps(summary), flush=True)
@@ -155,6 +190,7 @@ def main() -> None:
         return
     p = argparse.ArgumentParser(prog="python -m bench.state_load")
     p.add_argument("--users", type=int, default=1_000_000)
+    p.add_argument("--ids", type=int, default=0, help="messages with a client_msg_id in the last day")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--postgres", default=None, metavar="URL")
     p.add_argument("--out", type=Path, default=None)
