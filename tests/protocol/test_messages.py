@@ -406,6 +406,16 @@ def test_msgpack_invalid_utf8_in_op_or_rid_key():
     assert refusal(data).code == "bad_request"
 
 
+@pytest.mark.parametrize("bad", SURROGATE_UTF8 + OTHER_BAD_UTF8)
+def test_msgpack_invalid_utf8_under_a_key_the_op_does_not_know_is_skipped_unread(bad):
+    """protocol.md: a MessagePack string under an unknown key is skipped like the rest of its
+    value, so it is not refused; the op's own strings are still checked (above)."""
+    frame = {"op": "send", "rid": 45, "group_id": "123456789", "text": "hi", "x-extra": ["@@@@@@@@@"]}
+    data = msgpack.packb(frame).replace(b"@@@@@@@@@", bad.ljust(9, b"0"))
+    req = decode_request(data, MAX)
+    assert type(req).__name__ == "Send" and req.text == "hi"
+
+
 # -- nothing but FrameError, whatever arrives --------------------------------------------------------
 def check_only_frame_errors(data: bytes | str) -> None:
     try:
