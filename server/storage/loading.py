@@ -9,6 +9,7 @@ PostgreSQL accept.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from itertools import islice
 from typing import Any
 
 from governance.retention import DAY_MS
@@ -76,17 +77,19 @@ async def load_sent_ids(fetch: Fetch, state: State, since: int) -> None:
     """The client_msg_ids stored from ``since`` on, as digests (a retry of one is confirmed by
     reading its row): slice by slice, each slice ending before its last millisecond, which
     starts the next one."""
-    add, bound = state.sent_ids.add_older, since
+    add, bound = state.sent_ids.add_older_rows, since
     while True:
         rows = await fetch(RECENT_IDS, bound)
         if len(rows) < ID_CHUNK:  # the last slice
-            for gid, uid, cmid, seq, ts in rows:
-                add((gid, uid, cmid), seq, ts)
+            add(rows)
             return
         last = rows[-1][4]
         if last == bound:  # a whole slice in one millisecond: read that millisecond at once
-            rows, last = await fetch(IDS_AT, bound), bound + 1
-        for gid, uid, cmid, seq, ts in rows:
-            if ts < last:  # the rows of the last millisecond start the next slice
-                add((gid, uid, cmid), seq, ts)
+            add(await fetch(IDS_AT, bound))
+            bound += 1
+            continue
+        end = len(rows)
+        while rows[end - 1][4] == last:  # the rows of the last millisecond start the next slice
+            end -= 1
+        add(islice(rows, end))
         bound = last

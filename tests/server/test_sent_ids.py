@@ -101,6 +101,19 @@ def test_the_newest_copy_wins_whatever_the_order_they_are_loaded_in() -> None:
     assert ids.older_seq(KEY) == 9  # ... and leaves the newer copy's digest alone
 
 
+def test_adding_rows_at_once_is_adding_them_one_by_one() -> None:
+    """The loader's add_older_rows keeps the same tables and hours as add_older row by row: rows
+    over several hours in ts order, a key seen twice (its later copy wins)."""
+    rows = [("100000001", f"u{k % 5}", f"c-{k % 25}", 100 + k, T0 + k * 400_000) for k in range(60)]
+    one, many = SentIds(), SentIds()
+    for gid, uid, cmid, seq, ts in rows:
+        one.add_older((gid, uid, cmid), seq, ts)
+    many.add_older_rows(iter(rows))
+    assert one._older == many._older
+    assert {h: list(a) for h, a in one._hours.items()} == {h: list(a) for h, a in many._hours.items()}
+    assert len(one._hours) > 2 and len(many) == 25
+
+
 # -- send's retries through the real server, in process --------------------------------------------
 @pytest.fixture
 async def app(tmp_path) -> AsyncIterator[App]:
