@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from governance.identity import username_key
 from governance.public_accounts import GRANTABLE, VERIFIED, account_classes, account_level, shown_labels
 from governance.retention import DAY_MS
+from governance.sanctions import standing_until
 from protocol import events as ev
 from server.fanout import publish_many
 from server.operator.channel import OperatorError, Result, command
@@ -460,9 +461,7 @@ def lift_account_sanction(app: Context, row: dict[str, Any], others: list[dict[s
         return None
 
     if kind == "suspend_account":
-        ends = [r["expires_at"] for r in others if r["id"] != sid and r["kind"] == kind and r["lifted_at"] is None
-                and r["expires_at"] is not None and r["expires_at"] > now]
-        old, until = a.suspended_until, max(ends, default=0)
+        old, until = a.suspended_until, standing_until(others, kind, now, without=sid)
         a.suspended_until = until
         changes.append(SetAccountFields(aid, {"suspended_until": until}))
 

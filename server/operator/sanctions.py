@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance.identity import username_key
 from governance.operators import LIFT_BLACKLIST, refusal
+from governance.sanctions import standing_until
 from protocol import events as ev
 from server.fanout import publish
 from server.operator.channel import OperatorError, Result, command, current_operator
@@ -104,13 +105,6 @@ class Lift:
     effect: str = ""
 
 
-def _still_until(rows: list[dict[str, Any]], sanction_id: int, kind: str, now: int) -> int:
-    """The latest end among the other in-force sanctions of ``kind`` on the same target (0: none)."""
-    ends = [r["expires_at"] for r in rows if r["id"] != sanction_id and r["kind"] == kind
-            and r["lifted_at"] is None and r["expires_at"] is not None and r["expires_at"] > now]
-    return max(ends, default=0)
-
-
 _TARGET_LOCKS: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
 
 
@@ -166,7 +160,7 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
             raise OperatorError(f"unknown group {target}")
         text = f"the platform lifted its {kind.replace('_', ' ')} of this group: {reason}"
         if kind == "suspend_group":
-            old, until = g.suspended_until, _still_until(others, sid, kind, now)
+            old, until = g.suspended_until, standing_until(others, kind, now, without=sid)
             g.suspended_until = until
             lift.changes.append(SetGroupFields(g.group_id, {"suspended_until": until}))
 
@@ -189,7 +183,7 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
     if user is None:
         raise OperatorError(f"unknown user {target}")
     if kind == "suspend_admin":
-        old_until, until = user.powers_suspended_until, _still_until(others, sid, kind, now)
+        old_until, until = user.powers_suspended_until, standing_until(others, kind, now, without=sid)
         user.powers_suspended_until = until
         lift.changes.append(SetUserFields(user.user_id, {"powers_suspended_until": until}))
 
