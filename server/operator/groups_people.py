@@ -14,7 +14,7 @@ from governance.tiers import credit_level
 from protocol import events as ev
 from server import record
 from server.fanout import publish
-from server.operator import handover, public_accounts
+from server.operator import handover, public_accounts, sanctions
 from server.operator.channel import OperatorError, Result, command, current_operator
 from server.operator.common import (
     apply,
@@ -49,6 +49,11 @@ def _live(g: Group) -> Group:
 
 
 
+def _lifted(cut: list[int]) -> dict[str, Any]:
+    """The record entry's detail naming the sanctions a new measure cut short (none: nothing)."""
+    return {"sanctions_lifted": cut} if cut else {}
+
+
 MAX_CREDIT_DELTA = 1_000_000  # far beyond any level; bounds what one command can do to a score
 
 # -- groups ------------------------------------------------------------------------
@@ -70,17 +75,26 @@ async def warn_group(app: Context, args: dict[str, Any]) -> Result:
 
 @command("suspend-group")
 async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
+    """Posting stops until now + N s: the new end replaces the group's, so it may shorten a suspension;
+    the suspensions it cuts short end in the record with it (:func:`sanctions.replacing`)."""
     g = _live(group_of(app, args))
     reason, seconds = reason_of(args), seconds_of(args)
-    now = app.now_ms()
-    until = now + seconds * 1000
-    await apply(
-        app,
-        SetGroupFields(g.group_id, {"suspended_until": until}),
-        sanction("suspend_group", "group", g.group_id, reason, now, until, report_id_of(args)),
-        audit=audit(app, "suspend_group", reason, g.group_id, seconds=seconds),
-    )
-    g.suspended_until = until
+    report_id = report_id_of(args)
+    async with sanctions.lock_target("group", g.group_id):
+        rows = await app.store.sanctions("group", g.group_id)
+        _live(g)  # closed or dissolved meanwhile (the read awaited)
+        now = app.now_ms()
+        until = now + seconds * 1000
+        writes, cut = sanctions.replacing(rows, "suspend_group", "group", g.group_id, reason, now, until,
+                                          report_id, "suspend-group")
+        await apply(
+            app,
+            SetGroupFields(g.group_id, {"suspended_until": until}),
+            *writes,
+            audit=audit(app, "suspend_group", reason, g.group_id, seconds=seconds, **_lifted(cut)),
+            conflict=f"a suspension of group {g.group_id} was lifted meanwhile",
+        )
+        g.suspended_until = until
     publish(g.online, ev.GroupSuspended(group_id=g.group_id, until=until, reason=reason))
     return Result([f"suspended group {g.group_id} until {until}"])
 
@@ -121,21 +135,28 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
 # -- people --------------------------------------------------------------------------
 @command("suspend-admin")
 async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
+    """Owner/admin powers stop until now + N s: the new end replaces the user's, so it may shorten a
+    suspension; the suspensions it cuts short end in the record with it (:func:`sanctions.replacing`)."""
     user = user_of(app, args)
     reason, seconds = reason_of(args), seconds_of(args)
     report_id = report_id_of(args)
-    now = app.now_ms()
-    until = now + seconds * 1000
-    pen, undo = penalty(user, app.cfg.credit.penalty_sanction)
-    await apply(
-        app,
-        SetUserFields(user.user_id, {"powers_suspended_until": until}),
-        sanction("suspend_admin", "user", user.user_id, reason, now, until, report_id),
-        *changes(pen),
-        audit=audit(app, "suspend_admin", reason, target_id=user.user_id, seconds=seconds),
-        undo=undo,
-    )
-    user.powers_suspended_until = until
+    async with sanctions.lock_target("user", user.user_id):
+        rows = await app.store.sanctions("user", user.user_id)
+        now = app.now_ms()
+        until = now + seconds * 1000
+        writes, cut = sanctions.replacing(rows, "suspend_admin", "user", user.user_id, reason, now, until,
+                                          report_id, "suspend-admin")
+        pen, undo = penalty(user, app.cfg.credit.penalty_sanction)
+        await apply(
+            app,
+            SetUserFields(user.user_id, {"powers_suspended_until": until}),
+            *writes,
+            *changes(pen),
+            audit=audit(app, "suspend_admin", reason, target_id=user.user_id, seconds=seconds, **_lifted(cut)),
+            undo=undo,
+            conflict=f"a suspension of {user.username}'s powers was lifted meanwhile",
+        )
+        user.powers_suspended_until = until
     publish(user.sessions, ev.Notice(kind="sanction", text=f"your management powers are suspended: {reason}",
                                          by=operator_name()))
     return Result([f"suspended {user.username}'s owner/admin powers until {until}"])

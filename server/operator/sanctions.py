@@ -13,6 +13,9 @@
   ``suspend_account`` can be lifted (server/operator/public_accounts.py); ``close_account``
   and ``remove_post`` are final. Lifting a blacklist also lifts the bar on the
   organisations behind the user's public accounts (closed accounts stay closed).
+- A shorter ``suspend-group`` / ``suspend-admin`` replaces the target's end; :func:`replacing` lifts,
+  in its transaction, the suspensions it cuts short (governance.sanctions), so that ``sanctions``,
+  ``lift`` and the suspension in effect agree.
 - ``appeals [--open]`` and ``decide-appeal APPEAL_ID --outcome upheld|rejected --note``:
   users' appeals (client op ``appeal``, server/handlers/appeals.py); an upheld
   appeal lifts the sanction in the same transaction; the appellant gets a notice.
@@ -30,11 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 from governance.identity import username_key
 from governance.operators import LIFT_BLACKLIST, refusal
-from governance.sanctions import standing_until
+from governance.sanctions import cut_short, standing_until
 from protocol import events as ev
 from server.fanout import publish
 from server.operator.channel import OperatorError, Result, command, current_operator
-from server.operator.common import apply, audit, group_of, operator_name, reason_of
+from server.operator.common import apply, audit, group_of, operator_name, reason_of, sanction
 from server.storage.changes import (
     Change,
     DecideAppeal,
@@ -108,17 +111,37 @@ class Lift:
 _TARGET_LOCKS: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
 
 
-def target_lock(row: dict[str, Any] | None) -> asyncio.Lock | contextlib.nullcontext[None]:
-    """One lift at a time per sanctioned group or user, held from reading its other sanctions until
-    the lift is committed: two lifts on one target would otherwise each compute the remaining
-    suspension from a list that still shows the other as in force."""
-    if row is None:
-        return contextlib.nullcontext()
-    key = (str(row["target_type"]), str(row["target_id"]))
+def lock_target(target_type: str, target_id: str) -> asyncio.Lock:
+    """One change at a time to the sanctions of one group, user or account, held from reading its
+    sanctions until the change is committed: two lifts on one target would otherwise each compute
+    the remaining suspension from a list that still shows the other as in force, and a lift beside
+    a new suspension would miss the sanction the new one adds or cuts short."""
+    key = (str(target_type), str(target_id))
     lock = _TARGET_LOCKS.get(key)
     if lock is None:
         lock = _TARGET_LOCKS[key] = asyncio.Lock()
     return lock
+
+
+def target_lock(row: dict[str, Any] | None) -> asyncio.Lock | contextlib.nullcontext[None]:
+    """:func:`lock_target` for the target of the sanction ``row`` (None: no lock)."""
+    if row is None:
+        return contextlib.nullcontext()
+    return lock_target(str(row["target_type"]), str(row["target_id"]))
+
+
+def replacing(rows: list[dict[str, Any]], kind: str, target_type: str, target_id: str, reason: str, now: int,
+              until: int, report_id: int | None, command_name: str) -> tuple[list[Change], list[int]]:
+    """The changes that impose a timed measure of ``kind`` ending at ``until`` on a target whose
+    sanctions are ``rows`` (read under :func:`lock_target`): its sanction row, and the lift of each
+    standing sanction it cuts short (:func:`governance.sanctions.cut_short`), so the record, ``lift``
+    and the target's end agree. Returns them and the ids cut short (for the record entry's
+    ``sanctions_lifted``)."""
+    cut = cut_short(rows, kind, until, now)
+    why = f"replaced by a shorter {command_name}: {reason}"
+    by = operator_name()
+    return [sanction(kind, target_type, target_id, reason, now, until, report_id),
+            *(LiftSanction(sid, now, by, why) for sid in cut)], cut
 
 
 async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int) -> Lift:

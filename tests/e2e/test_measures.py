@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 
 from tests.e2e.harness import open_group
 
@@ -109,15 +110,112 @@ async def test_lift_group_suspension_posting_works_again(server):
 
 async def test_lift_one_of_two_suspensions_keeps_the_other(server):
     owner, gid, [m] = await setup_group(server)
-    await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "one")
-    await server.admin("suspend-group", gid, "--seconds", "60", "--reason", "two")
+    # A longer suspension after a shorter one: both stand, the group ends with the longer.
+    await server.admin("suspend-group", gid, "--seconds", "60", "--reason", "one")
+    await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "two")
     rows = [r for r in await sanctions(server, "--group", gid) if r["kind"] == "suspend_group"]
+    assert [r["status"] for r in rows] == ["in_force", "in_force"]
     longer = max(rows, key=lambda r: r["expires_at"])
     shorter = min(rows, key=lambda r: r["expires_at"])
     rc, out, _ = await server.admin("lift", longer["id"], "--reason", "x")
-    assert rc == 0 and "still suspended" in out
+    assert rc == 0 and "still suspended until" in out and f"({shorter['expires_at']})" in out
     r = await m.call("send", group_id=gid, text="x")
     assert r["code"] == "group_suspended" and r["until"] == shorter["expires_at"]
+
+
+def audit_rows(server):
+    return server.db_rows("SELECT id, ts, action, reason, detail, prev_hash, hash FROM audit ORDER BY id")
+
+
+async def test_a_shorter_suspend_group_ends_the_longer_in_the_record(server):
+    """`suspend-group --seconds 1` on a group suspended for longer shortens the suspension, and the
+    longer sanction ends in the record with it: `sanctions` no longer shows it in force, it cannot
+    be lifted again, and the record gains one entry naming it (the earlier entries stay as written)."""
+    owner, gid, [m] = await setup_group(server)
+    rc, _, err = await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "刷屏")
+    assert rc == 0, err
+    [longer] = await sanctions(server, "--group", gid)
+    before = audit_rows(server)
+    rc, out, err = await server.admin("suspend-group", gid, "--seconds", "1", "--reason", "已整改，缩短")
+    assert rc == 0, err
+    cut, shorter = await sanctions(server, "--group", gid)
+    assert cut["id"] == longer["id"] and cut["status"] == "lifted" and cut["lifted_by"] == "operator"
+    assert cut["lift_reason"] == "replaced by a shorter suspend-group: 已整改，缩短"
+    assert cut["expires_at"] == longer["expires_at"]  # its own period stays as imposed
+    # (the one-second suspension may already have run out on a busy machine: each admin call is a process)
+    assert shorter["status"] in ("in_force", "expired") and f"({shorter['expires_at']})" in out
+    # Append-only: the entries before stand unchanged; one new entry names what it cut short.
+    after = audit_rows(server)
+    assert after[:len(before)] == before and len(after) == len(before) + 1
+    assert after[-1][2] == "suspend_group"
+    assert json.loads(after[-1][4]) == {"seconds": 1, "sanctions_lifted": [int(longer["id"])]}
+    rc, out, _ = await server.admin("verify-audit")
+    assert rc == 0 and "whole" in out
+    # The cut-short sanction is over: lifting it is refused, an appeal against it too.
+    rc, _, err = await server.admin("lift", longer["id"], "--reason", "x")
+    assert rc == 2 and "already lifted" in err
+    assert (await owner.call("appeal", sanction_id=longer["id"], text="不服"))["ok"] is False
+    # When the short one runs out nothing is in force, and posting works.
+    await asyncio.sleep(max(0.0, (shorter["expires_at"] - time.time() * 1000) / 1000) + 0.3)
+    assert (await m.call("send", group_id=gid, text="back"))["ok"]
+    assert [r["status"] for r in await sanctions(server, "--group", gid)] == ["lifted", "expired"]
+    # ... also after a restart.
+    await server.stopped()
+    server.start()
+    assert [r["status"] for r in await sanctions(server, "--group", gid)] == ["lifted", "expired"]
+
+
+async def test_lift_after_a_shortened_suspension_does_not_bring_back_the_longer(server):
+    owner, gid, [m] = await setup_group(server)
+    await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "long")
+    await server.admin("suspend-group", gid, "--seconds", "60", "--reason", "shorter")
+    shorter = await one_sanction(server, "suspend_group", "--group", gid)
+    rc, out, err = await server.admin("lift", shorter["id"], "--reason", "误判")
+    assert rc == 0, err
+    assert "posting works again" in out and "still suspended" not in out
+    assert (await m.call("send", group_id=gid, text="back"))["ok"]
+    assert [r["status"] for r in await sanctions(server, "--group", gid)] == ["lifted", "lifted"]
+
+
+async def test_a_shorter_suspend_group_cuts_a_category_freeze_short_but_a_freeze_never_shortens(server):
+    owner, gid, [m] = await setup_group(server)
+    # freeze-category keeps a longer suspension: both stand, the group ends with the longer one.
+    await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "long")
+    rc, _, err = await server.admin("freeze-category", "friends", "--seconds", "60", "--reason", "emergency")
+    assert rc == 0, err
+    rows = await sanctions(server, "--group", gid)
+    assert [r["status"] for r in rows] == ["in_force", "in_force"]
+    r = await m.call("send", group_id=gid, text="x")
+    assert r["code"] == "group_suspended" and r["until"] == rows[0]["expires_at"]
+    # suspend-group replaces the end: it cuts short both that outlast it.
+    await server.admin("suspend-group", gid, "--seconds", "30", "--reason", "shorter")
+    *cut, last = await sanctions(server, "--group", gid)
+    assert [r["status"] for r in cut] == ["lifted", "lifted"] and last["status"] == "in_force"
+    r = await m.call("send", group_id=gid, text="x")
+    assert r["code"] == "group_suspended" and r["until"] == last["expires_at"]
+    rc, out, _ = await server.admin("lift", last["id"], "--reason", "x")
+    assert rc == 0 and "posting works again" in out
+
+
+async def test_a_shorter_suspend_admin_ends_the_longer_in_the_record(server):
+    owner, gid, [m1, m2] = await setup_group(server, 2)
+    await server.admin("suspend-admin", owner.username, "--seconds", "600", "--reason", "abuse")
+    [longer] = await sanctions(server, "--user", owner.username)
+    before = audit_rows(server)
+    rc, out, err = await server.admin("suspend-admin", owner.username, "--seconds", "60", "--reason", "shorter")
+    assert rc == 0, err
+    cut, shorter = await sanctions(server, "--user", owner.username)
+    assert cut["id"] == longer["id"] and cut["status"] == "lifted"
+    assert cut["lift_reason"] == "replaced by a shorter suspend-admin: shorter"
+    assert shorter["status"] == "in_force" and f"({shorter['expires_at']})" in out
+    after = audit_rows(server)
+    assert after[:len(before)] == before and len(after) == len(before) + 1
+    assert json.loads(after[-1][4]) == {"seconds": 60, "sanctions_lifted": [int(longer["id"])]}
+    assert (await owner.call("kick", group_id=gid, user_id=m2.user_id))["code"] == "forbidden"
+    rc, out, err = await server.admin("lift", shorter["id"], "--reason", "申诉核实")
+    assert rc == 0, err
+    assert "powers are back" in out and "still suspended" not in out
+    assert (await owner.call("kick", group_id=gid, user_id=m2.user_id))["ok"]
 
 
 async def test_lift_admin_suspension_gives_powers_back(server):
