@@ -176,21 +176,26 @@ async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
     a = _live(account_of(app, args))
     reason, seconds = reason_of(args), seconds_of(args)
     report_id = report_id_of(args)
-    now = app.now_ms()
-    until = now + seconds * 1000
-    old_until = a.suspended_until
-    a.suspended_until = max(old_until, until)  # a shorter suspension never cuts a longer one short
-    points = _penalty(app, a)
+    # Under the lock a lift of the account's other suspension takes: it would otherwise compute the
+    # remaining end from a list without this one and overwrite the end claimed here.
+    async with _lock(a):
+        _live(a)
+        now = app.now_ms()
+        until = now + seconds * 1000
+        old_until = a.suspended_until
+        a.suspended_until = max(old_until, until)  # a shorter suspension never cuts a longer one short
+        points = _penalty(app, a)
 
-    def undo() -> None:
-        a.suspended_until = old_until
-        a.credit_score += points
+        def undo() -> None:
+            a.suspended_until = old_until
+            a.credit_score += points
 
-    await apply(app, sanction("suspend_account", ACCOUNT, a.account_id, reason, now, until, report_id),
-                SetAccountFields(a.account_id, {"suspended_until": a.suspended_until, "credit_score": a.credit_score}),
-                audit=_record(app, "suspend_account", reason, a, seconds=seconds, until=a.suspended_until,
-                              credit_score=a.credit_score),
-                undo=undo)
+        await apply(app, sanction("suspend_account", ACCOUNT, a.account_id, reason, now, until, report_id),
+                    SetAccountFields(a.account_id, {"suspended_until": a.suspended_until,
+                                                    "credit_score": a.credit_score}),
+                    audit=_record(app, "suspend_account", reason, a, seconds=seconds, until=a.suspended_until,
+                                  credit_score=a.credit_score),
+                    undo=undo)
     _tell(app, a, ev.Notice(kind="account_suspended", text=f"publishing is suspended: {reason}",
                             account_id=a.account_id, deadline=a.suspended_until, by=operator_name()))
     return Result([f"suspended publishing of account {a.account_id} until {a.suspended_until}; credit score "

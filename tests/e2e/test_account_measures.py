@@ -117,6 +117,24 @@ async def test_suspend_blocks_publishing_until_lifted(srv):
     assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "ok"
 
 
+async def test_a_shorter_suspension_never_cuts_a_longer_one_short(srv):
+    """suspend-account keeps the later end: both suspensions stand in `sanctions`, and lifting one
+    leaves the account suspended until the other ends, as `lift` says."""
+    owner = await srv.user(verify_id=True)
+    aid = await new_account(owner, "周报")
+    await admin_ok(srv, "suspend-account", aid, "--seconds", "3600", "--reason", "长")
+    out = await admin_ok(srv, "suspend-account", aid, "--seconds", "60", "--reason", "短")
+    longer, shorter = [s for s in await sanctions(srv, aid) if s["kind"] == "suspend_account"]
+    assert (longer["status"], shorter["status"]) == ("in_force", "in_force")
+    assert f"({longer['expires_at']})" in out  # the later end is the account's
+    out = await admin_ok(srv, "lift", longer["id"], "--reason", "部分撤销")
+    assert "still suspended until" in out and f"({shorter['expires_at']})" in out
+    assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    out = await admin_ok(srv, "lift", shorter["id"], "--reason", "撤销")
+    assert "publishing works again" in out
+    assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "ok"
+
+
 async def test_a_short_suspension_ends_by_itself(srv):
     owner = await srv.user(verify_id=True)
     aid = await new_account(owner, "午报")
