@@ -18,6 +18,10 @@ makes the server write, into a new (or empty) folder DIR:
   group.json        (group exports) the group's row
   identity.json     (user exports) the account and its identity: phone, legal
                     name and ID number, decrypted here and only here
+  posts.jsonl,      (user exports) what the user wrote on public accounts: the
+  comments.jsonl    posts they published (as owner or editor) and their
+                    comments (with the post's ``account_id``), deleted,
+                    removed, held and hidden ones included
   (public-account exports, P10-P13, instead of the files above but audit.jsonl:)
   account.json      the account's row: subject, organisation, owner, labels,
                     credit, status; no identity data
@@ -214,6 +218,10 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
         await _add_versions(app, records["messages"])
         files = _common_files(app, records)
         files["identity.json"] = identity_record(app, uid, records["account"])
+        files.update(public_content_files(app, records))
+        # Their posts carry attachments too: media.jsonl names them as (account_id, post_id).
+        records["messages"] = [*records["messages"], *({"group_id": p["account_id"], "seq": p["post_id"],
+                                                        "attachments": p["attachments"]} for p in records["posts"])]
         audit_group, audit_target = None, uid
     media = export_media.media_rows(app.state.media, records["messages"])
     if media:
@@ -272,6 +280,17 @@ def account_files(app: Context, records: dict[str, Any]) -> dict[str, Any]:
         "editors.jsonl": _with_times(records["editors"], "added_at"),
         "measures.jsonl": _with_times(records["sanctions"], "starts_at", "expires_at", "lifted_at"),
         "audit.jsonl": _with_times(_decode_detail(records["audit"]), "ts"),
+    }
+
+
+def public_content_files(app: Context, records: dict[str, Any]) -> dict[str, Any]:
+    """A user export's posts.jsonl and comments.jsonl (P10-P11, G13): what the user wrote on public
+    accounts, as author of posts (owner or editor) and as commenter, whatever became of it."""
+    posts = [{**p, "attachments": json.loads(p["attachments"]) if p["attachments"] else [], "held": bool(p["held"])}
+             for p in records["posts"]]
+    return {
+        "posts.jsonl": _with_times(posts, "ts", "deleted_at", "removed_at"),
+        "comments.jsonl": _with_times([dict(c) for c in records["comments"]], "ts", "moderated_at"),
     }
 
 

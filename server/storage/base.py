@@ -228,8 +228,8 @@ class RecordReads(Protocol):
         ...
 
     async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
-        """{"messages", "membership", "netlog", "audit": row dicts, "account": the account's row (identity
-        fields still sealed) or None}."""
+        """{"messages", "membership", "netlog", "audit", "posts" (they wrote), "comments" (theirs, with the
+        post's account_id): row dicts, "account": the account's row (identity fields still sealed) or None}."""
         ...
 
     async def message_versions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:

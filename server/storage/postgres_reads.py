@@ -16,6 +16,7 @@ import asyncpg
 from server.state import Agreement, State
 from server.storage import changes as c
 from server.storage import loading
+from server.storage.account_measures import COMMENT_COLS, POST_COLS
 from server.storage.base import LIMITED_IN, HistoryRow, MessageInfo, ReporterRecord
 from server.storage.postgres_changes import Conn, _count, applies
 from server.storage.sqlite_records import (
@@ -34,6 +35,7 @@ from server.storage.sqlite_records import (
     REPORT_COLS,
     SANCTION_COLS,
     SEALED_COLS,
+    USER_COMMENT_COLS,
     VERSION_COLS,
     queue_item,
 )
@@ -263,8 +265,14 @@ class PostgresReads:
         audit = _dicts(AUDIT_COLS, await self._fetchall(
             f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = $1 OR actor_id = $1)"
             " AND ts >= $2 AND ts < $3 ORDER BY id", user_id, since, until))
+        posts = _dicts(POST_COLS, await self._fetchall(
+            f"SELECT {_cols(POST_COLS)} FROM posts WHERE author_id = $1 AND ts >= $2 AND ts < $3 ORDER BY post_id",
+            user_id, since, until))
+        comments = _dicts(USER_COMMENT_COLS, await self._fetchall(
+            f"SELECT {_cols(COMMENT_COLS, 'c.')}, p.account_id FROM comments c JOIN posts p ON p.post_id = c.post_id"
+            " WHERE c.user_id = $1 AND c.ts >= $2 AND c.ts < $3 ORDER BY c.comment_id", user_id, since, until))
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
-                "account": account}
+                "account": account, "posts": posts, "comments": comments}
 
     async def message_versions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
         out: dict[tuple[str, int], list[dict[str, Any]]] = {}

@@ -15,6 +15,7 @@ from typing import Any
 import aiosqlite
 
 from server.storage import changes as c
+from server.storage.account_measures import COMMENT_COLS, POST_COLS
 from server.storage.sqlite_changes import applies
 from server.storage.sqlite_reads import SqliteReader
 
@@ -48,6 +49,7 @@ GROUP_COLS = ("group_id", "name", "category", "join_policy", "owner_id", "announ
 ACCOUNT_COLS = ("username", "display_name", "phone_hmac", "phone_enc", "id_enc", "name_enc", "id_verified_at",
                 "credit_score", "created_at", "deleted_at", "blacklisted_at")
 SEALED_COLS = ("phone_enc", "id_enc", "name_enc")
+USER_COMMENT_COLS = (*COMMENT_COLS, "account_id")
 
 
 def _cols(cols: Iterable[str], prefix: str = "") -> str:
@@ -148,7 +150,10 @@ class SqliteRecordReads(SqliteReader):
         ``messages`` they sent (by ts, group, seq), ``membership`` changes of or
         by them, ``netlog``: theirs and their phone's code requests (matched by
         its keyed hash), ``audit`` entries naming or made by them; ``account``:
-        the row with its still-sealed identity fields (None when unknown).
+        the row with its still-sealed identity fields (None when unknown);
+        ``posts`` they wrote on public accounts (``POST_COLS``) and their
+        ``comments`` (``USER_COMMENT_COLS``: with the post's account), whatever
+        became of them (deleted, removed, held, hidden).
         """
         rng = (since, until)
         row = await self._fetchone(f"SELECT {_cols(ACCOUNT_COLS)} FROM users WHERE user_id = ?", (user_id,))
@@ -167,8 +172,14 @@ class SqliteRecordReads(SqliteReader):
         audit = _dicts(AUDIT_COLS, await self._fetchall(
             f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = ? OR actor_id = ?)"
             " AND ts >= ? AND ts < ? ORDER BY id", (user_id, user_id, *rng)))
+        posts = _dicts(POST_COLS, await self._fetchall(
+            f"SELECT {_cols(POST_COLS)} FROM posts WHERE author_id = ? AND ts >= ? AND ts < ? ORDER BY post_id",
+            (user_id, *rng)))
+        comments = _dicts(USER_COMMENT_COLS, await self._fetchall(
+            f"SELECT {_cols(COMMENT_COLS, 'c.')}, p.account_id FROM comments c JOIN posts p ON p.post_id = c.post_id"
+            " WHERE c.user_id = ? AND c.ts >= ? AND c.ts < ? ORDER BY c.comment_id", (user_id, *rng)))
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
-                "account": account}
+                "account": account, "posts": posts, "comments": comments}
 
     async def message_versions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
         out: dict[tuple[str, int], list[dict[str, Any]]] = {}

@@ -334,6 +334,40 @@ async def test_export_an_account_with_its_measures(srv, tmp_path):
     assert target == aid
 
 
+async def test_a_users_export_carries_their_posts_and_comments(srv, tmp_path):
+    """G13/P11: the authorities ask for a person's records; what they wrote on public accounts is in
+    ``export --user`` too, removed and hidden ones included, not only their group messages."""
+    owner = await srv.user(verify_id=True)
+    writer = await srv.user(verify_id=True)
+    other = await srv.user()
+    aid = await new_account(owner, "作者号")
+    await owner.request("set_editor", account_id=aid, user_id=writer.user_id, on=True)
+    kept = (await writer.request("publish", account_id=aid, title="编辑稿", body="编辑写的"))["post_id"]
+    gone = (await writer.request("publish", account_id=aid, title="违规稿", body="违规内容"))["post_id"]
+    await owner.request("publish", account_id=aid, title="号主稿", body="号主写的")
+    mine = (await writer.request("comment", post_id=kept, text="自己评论"))["comment_id"]
+    hidden = (await writer.request("comment", post_id=kept, text="被隐藏的评论"))["comment_id"]
+    await other.request("comment", post_id=kept, text="别人的评论")
+    await owner.request("moderate_comment", post_id=kept, comment_id=hidden, action="hide")
+    await admin_ok(srv, "remove-post", gone, "--reason", "违规")
+    out = tmp_path / "user-export"
+    await admin_ok(srv, "export", "--user", writer.username, "--out", str(out))
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert {"posts.jsonl", "comments.jsonl"} <= {e["name"] for e in manifest["files"]}
+    for entry in manifest["files"]:
+        assert hashlib.sha256((out / entry["name"]).read_bytes()).hexdigest() == entry["sha256"]
+
+    def lines(name):
+        return [json.loads(x) for x in (out / name).read_text(encoding="utf-8").splitlines()]
+
+    posts = {p["post_id"]: p for p in lines("posts.jsonl")}
+    assert set(posts) == {int(kept), int(gone)}  # theirs only, the removed one included
+    assert posts[int(gone)]["removed_reason"] == "违规" and posts[int(kept)]["account_id"] == aid
+    comments = {c["comment_id"]: c for c in lines("comments.jsonl")}
+    assert set(comments) == {int(mine), int(hidden)}
+    assert comments[int(hidden)]["status"] == "hidden" and comments[int(mine)]["account_id"] == aid
+
+
 async def test_retention_purges_old_posts_and_comments_but_not_held_ones(srv):
     owner = await srv.user(verify_id=True)
     reader = await srv.user()
