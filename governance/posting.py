@@ -219,6 +219,15 @@ def check_can_own(
         raise ContractError("join_cap_reached", f"you may be in at most {max_groups_joined} groups")
 
 
+def check_category_open(category: str, frozen_until: int, now: int) -> None:
+    """A group may be opened in, or moved into, ``category`` only while the platform has not frozen it
+    (``freeze-category``, G5 emergency handling): until ``frozen_until`` it is ``forbidden``, so a
+    frozen category cannot be escaped into by a new group or by changing a group's category."""
+    if frozen_until > now:
+        raise ContractError("forbidden", f"the platform has frozen the category {category} for now; "
+                                         "no group can be opened in it or moved into it")
+
+
 # -- reports (Art. 12, P15) -------------------------------------------------------------------
 MIN_RESOLVED_FOR_JUDGEMENT: Final = 5
 

@@ -224,6 +224,7 @@ class State:
         self.users: dict[str, User] = {}
         self.by_username: dict[str, str] = {}
         self.groups: dict[str, Group] = {}
+        self.category_frozen_until: dict[str, int] = {}  # group category -> end of its freeze (G5)
         self.sent_ids = SentIds()  # the last day's client_msg_ids (server/sent_ids.py)
         self.accounts: dict[str, Account] = {}
         self.account_names: dict[str, str] = {}  # name_key -> account_id, closed accounts included

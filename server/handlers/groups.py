@@ -47,10 +47,12 @@ def validate_group_name(ctx: Context, raw: str) -> str:
 
 
 def validate_category(ctx: Context, category: str) -> str:
+    """A configured category, not frozen by the platform now (a group opened in it or moved into it)."""
     if category not in ctx.cfg.groups.categories:
         raise ContractError(
             "bad_request", f"category must be one of: {', '.join(ctx.cfg.groups.categories)}"
         )
+    posting.check_category_open(category, ctx.state.category_frozen_until.get(category, 0), ctx.now_ms())
     return category
 
 

@@ -265,7 +265,8 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
     if req.name is not None:
         changed["name"] = validate_group_name(ctx, req.name)
     if req.category is not None:
-        changed["category"] = validate_category(ctx, req.category)
+        # Restating the category it has is no move: a group frozen with its category stays as it is.
+        changed["category"] = req.category if req.category == g.category else validate_category(ctx, req.category)
     if req.join_policy is not None:
         changed["join_policy"] = req.join_policy.value
     if not changed:

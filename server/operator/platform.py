@@ -154,6 +154,8 @@ async def freeze_category(app: Context, args: dict[str, Any]) -> Result:
         *[sanction("suspend_group", "group", g.group_id, reason, now, until) for g in groups],
         audit=audit(app, "freeze_category", reason, category=category, seconds=seconds, groups=len(groups)),
     )
+    frozen = app.state.category_frozen_until
+    frozen[category] = max(frozen.get(category, 0), until)  # no new group in it, none moved into it
     for g in groups:
         g.suspended_until = max(g.suspended_until, until)
         publish(g.online, ev.GroupSuspended(group_id=g.group_id, until=g.suspended_until, reason=reason))

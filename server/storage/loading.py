@@ -28,6 +28,7 @@ GROUPS = ("SELECT group_id, name, category, join_policy, owner_id, created_at, a
 MEMBERS = "SELECT group_id, user_id, role, joined_seq, muted_until FROM members"
 DAILY = "SELECT group_id, ts / 86400000, COUNT(*) FROM messages WHERE ts > ? GROUP BY 1, 2"
 JOIN_REQUESTS = "SELECT group_id, user_id, ts FROM join_requests"
+CATEGORY_FREEZES = "SELECT category, until FROM category_freezes WHERE until > ?"
 INVITATIONS = "SELECT group_id, user_id FROM invitations"
 PINS = "SELECT group_id, seq FROM group_pins ORDER BY pinned_at, seq"
 READ_MARKERS = ("SELECT r.group_id, r.user_id, r.seq FROM read_state r"
@@ -60,6 +61,8 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
         state.groups[gid].members[uid].read_seq = seq
     for gid, day, n in await fetch(DAILY, now_ms - activity_window_days * DAY_MS):
         state.groups[gid].daily[int(day)] = int(n)
+    for category, until in await fetch(CATEGORY_FREEZES, now_ms):
+        state.category_frozen_until[category] = int(until)
     for gid, uid, ts in await fetch(JOIN_REQUESTS):
         state.groups[gid].join_requests[uid] = ts
     for gid, uid in await fetch(INVITATIONS):

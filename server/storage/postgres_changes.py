@@ -534,6 +534,11 @@ async def _suspend_category(db: Conn, s: c.SuspendCategory) -> None:
         " AND dissolved_at IS NULL AND closed_at IS NULL",
         s.until, s.category,
     )
+    await db.execute(
+        "INSERT INTO category_freezes (category, until) VALUES ($1, $2)"
+        " ON CONFLICT (category) DO UPDATE SET until = GREATEST(category_freezes.until, excluded.until)",
+        s.category, s.until,
+    )
 
 
 @applies(c.AddHold)

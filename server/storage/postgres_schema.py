@@ -554,4 +554,14 @@ MIGRATIONS: list[tuple[int, str]] = [
             WHERE kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed');
         """,
     ),
+    (
+        13,
+        """
+        -- As SQLite's 18: group categories the platform froze, and until when.
+        CREATE TABLE category_freezes (
+            category TEXT PRIMARY KEY,
+            until    BIGINT NOT NULL
+        );
+        """,
+    ),
 ]

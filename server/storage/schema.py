@@ -637,4 +637,15 @@ MIGRATIONS: list[tuple[int, str]] = [
             WHERE kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed');
         """,
     ),
+    (
+        18,
+        """
+        -- Group categories the platform froze (freeze-category, G5 emergency handling) and until
+        -- when: no group is opened in, or moved into, a frozen category meanwhile.
+        CREATE TABLE category_freezes (
+            category TEXT PRIMARY KEY,
+            until    INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]

@@ -505,6 +505,11 @@ async def _suspend_category(db: aiosqlite.Connection, s: c.SuspendCategory) -> N
         " AND dissolved_at IS NULL AND closed_at IS NULL",
         (s.until, s.category),
     )
+    await db.execute(
+        "INSERT INTO category_freezes (category, until) VALUES (?, ?)"
+        " ON CONFLICT (category) DO UPDATE SET until = MAX(until, excluded.until)",
+        (s.category, s.until),
+    )
 
 
 @applies(c.AddHold)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 
 from tests.e2e.harness import open_group
 
@@ -185,6 +186,33 @@ async def test_platform_notice_freeze_and_remove_term(server):
     assert (await other_owner.next_event("message_deleted", timeout=2))["seq"] == s1
     hist = {m["seq"]: m for m in (await other_owner.request("history", group_id=g2))["messages"]}
     assert hist[s1].get("deleted") is True and hist[s2]["text"] == "正常消息"
+
+
+async def test_a_frozen_category_cannot_be_escaped_by_a_new_or_moved_group(server):
+    """G5 emergency handling: while a category is frozen, no group is opened in it or moved into it
+    (it would post freely), also after a restart; other categories and the end of the freeze are free."""
+    owner, member, gid = await group(server)
+    other = await server.user()
+    g2 = await open_group(other, category="work")
+    rc, out, err = await server.admin("freeze-category", "friends", "--seconds", "12", "--reason", "emergency")
+    assert rc == 0, err
+    until_ms = int(out.rsplit("(", 1)[1].split(")")[0])
+    refused = await owner.call("create_group", name="new room", category="friends", join_policy="open")
+    assert refused["code"] == "forbidden" and "frozen" in refused["reason"]
+    assert (await other.call("update_group", group_id=g2, category="friends"))["code"] == "forbidden"
+    assert (await other.call("send", group_id=g2, text="still in work"))["ok"]
+    # restating the category a frozen group has is no move; other changes still go through
+    assert (await owner.call("update_group", group_id=gid, name="renamed", category="friends"))["ok"]
+    assert (await open_group(owner, category="work"))
+    await server.stopped()
+    server.start()
+    again = await server.client()
+    await again.login(owner.username, "password123")
+    assert (await again.call("create_group", name="after restart", category="friends",
+                             join_policy="open"))["code"] == "forbidden"
+    await asyncio.sleep(max(0.0, until_ms / 1000 - time.time()) + 0.2)
+    assert await open_group(again, category="friends")
+    assert (await again.call("send", group_id=gid, text="thawed"))["ok"]
 
 
 async def test_every_text_others_see_is_checked(make_server, tmp_path):
