@@ -229,6 +229,14 @@ def check_category_open(category: str, frozen_until: int, now: int) -> None:
 
 
 # -- reports (Art. 12, P15) -------------------------------------------------------------------
+HOUR_MS: Final = 3_600_000
+
+
+def report_overdue(status: str, created_at: int, now: int, answer_within_hours: int) -> bool:
+    """G12 timely handling: an open complaint older than ``answer_within_hours`` is overdue."""
+    return status == "open" and now - created_at > answer_within_hours * HOUR_MS
+
+
 MIN_RESOLVED_FOR_JUDGEMENT: Final = 5
 
 

@@ -476,6 +476,13 @@ class GroupsConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReportsConfig:
+    """Complaints (Art. 12): how long one may wait for an operator before it is reported overdue."""
+
+    answer_within_hours: int = setting(24, at_least(1))
+
+
+@dataclass(frozen=True, kw_only=True)
 class RetentionConfig:
     days: int = setting(190, _retention_days)  # Art. 13: no less than six months
     purge_interval_seconds: int = setting(3600, at_least(60))
@@ -716,6 +723,7 @@ class Config:
     rate_limits: RateLimitsConfig = _section(RateLimitsConfig)
     groups: GroupsConfig = _section(GroupsConfig)
     retention: RetentionConfig = _section(RetentionConfig)
+    reports: ReportsConfig = _section(ReportsConfig)
     identity: IdentityConfig = _section(IdentityConfig)
     credit: CreditConfig = _section(CreditConfig)
     content: ContentConfig = _section(ContentConfig)

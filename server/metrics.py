@@ -70,6 +70,8 @@ class Metrics:
         self._rate_limited = Counter("qunguan_rate_limited", "Requests and connections refused by a rate limit",
                                      ["what"], registry=r)
         self._rl_children: dict[str, Any] = {}
+        self.overdue_reports = Gauge("qunguan_reports_overdue",
+                                     "Complaints open longer than reports.answer_within_hours (Art. 12)", registry=r)
         self.open_reports = Gauge("qunguan_reports_open", "Complaints waiting for an operator (Art. 12)",
                                   registry=r)
         self.open_reviews = Gauge("qunguan_review_queue_open", "Held or flagged content waiting for review",

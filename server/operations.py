@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from governance.posting import report_overdue
 from server import logs, proxy, sdnotify
 from server.config import Config, ConfigError, load_config
 from server.content import build_filter
@@ -209,7 +210,11 @@ async def refresh_queue_gauges(app: App, every: float = 15.0) -> None:
     """Report and review queue depths for the metrics (only runs when metrics are served)."""
     while True:
         try:
-            METRICS.open_reports.set(len(await app.store.reports(True)))
+            open_reports = await app.store.reports(True)
+            METRICS.open_reports.set(len(open_reports))
+            now, within = app.now_ms(), app.cfg.reports.answer_within_hours
+            METRICS.overdue_reports.set(sum(report_overdue(r["status"], r["created_at"], now, within)
+                                            for r in open_reports))
             METRICS.open_reviews.set(len(await app.store.review_items(True)))
         except Exception as err:
             log.debug("queue gauges not refreshed: %s", err)

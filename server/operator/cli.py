@@ -154,7 +154,9 @@ def _build() -> argparse.ArgumentParser:
         (("--subject",), {"dest": "username", "metavar": "USERNAME",
                           "help": "only the accounts of this user's verified person and organisations"}))
     cmd("blacklist", "close an account and bar its identity", user, reason, report)
-    cmd("reports", "list reports, one JSON object per line", (("--open",), {"action": "store_true"}))
+    cmd("reports", "list reports, one JSON object per line", (("--open",), {"action": "store_true"}),
+        (("--overdue",), {"action": "store_true",
+                          "help": "only open reports older than reports.answer_within_hours"}))
     cmd("resolve", "resolve a report", (("report_id",), {"type": _positive, "metavar": "REPORT_ID"}),
         (("--outcome",), {"required": True, "choices": ["upheld", "rejected"]}),
         (("--note",), {"required": True}))

@@ -10,6 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from governance.audit import Checkpoint
+from governance.posting import report_overdue
 from governance.tiers import credit_level
 from protocol import events as ev
 from server import record
@@ -288,8 +289,12 @@ async def ping(app: Context, args: dict[str, Any]) -> Result:
 # -- complaints (Art. 12) -----------------------------------------------------------------
 @command("reports")
 async def reports(app: Context, args: dict[str, Any]) -> Result:
-    rows = await app.store.reports(open_only=bool(args.get("open")))
-    return Result([json.dumps({**r, "report_id": str(r["report_id"])}, ensure_ascii=False) for r in rows])
+    overdue_only = bool(args.get("overdue"))
+    rows = await app.store.reports(open_only=bool(args.get("open")) or overdue_only)
+    now, within = app.now_ms(), app.cfg.reports.answer_within_hours
+    listed = [{**r, "report_id": str(r["report_id"]),
+               "overdue": report_overdue(r["status"], r["created_at"], now, within)} for r in rows]
+    return Result([json.dumps(r, ensure_ascii=False) for r in listed if r["overdue"] or not overdue_only])
 
 
 @command("resolve")
@@ -334,6 +339,9 @@ async def report_stats(app: Context, args: dict[str, Any]) -> Result:
                        if status == "resolved" and resolved_at is not None)
     stats: dict[str, Any] = {
         "open": sum(1 for r in rows if r[0] == "open"),
+        "overdue": sum(1 for status, _, created_at, _ in rows
+                       if report_overdue(status, created_at, app.now_ms(), app.cfg.reports.answer_within_hours)),
+        "answer_within_hours": app.cfg.reports.answer_within_hours,
         "resolved": len(durations),
         "upheld": sum(1 for r in rows if r[1] == "upheld"),
         "rejected": sum(1 for r in rows if r[1] == "rejected"),

@@ -218,6 +218,27 @@ async def test_reports_per_hour_limit_each_reporter(make_server):
         await c.close()
 
 
+async def test_a_report_left_open_too_long_is_reported_overdue(server):
+    """G12 timely handling: a complaint open longer than reports.answer_within_hours (24) is flagged to
+    the operator (reports --overdue, report-stats), until it is resolved."""
+    owner, gid, [spammer, witness] = await setup_group(server, 2)
+    old = (await witness.request("report", target_type="user", user_id=spammer.user_id, reason="spam"))["report_id"]
+    fresh = (await witness.request("report", target_type="group", group_id=gid, reason="bad group"))["report_id"]
+    server.db_rows("UPDATE reports SET created_at = created_at - ? WHERE report_id = ?", 25 * 3_600_000, int(old))
+    rc, out, _ = await server.admin("reports", "--open")
+    assert {r["report_id"]: r["overdue"] for r in map(json.loads, out.splitlines())} == {old: True, fresh: False}
+    rc, out, _ = await server.admin("reports", "--overdue")
+    assert rc == 0 and [json.loads(line)["report_id"] for line in out.splitlines()] == [old]
+    rc, out, _ = await server.admin("report-stats")
+    assert json.loads(out)["overdue"] == 1 and json.loads(out)["answer_within_hours"] == 24
+    rc, _, _ = await server.admin("resolve", old, "--outcome", "upheld", "--note", "done")
+    assert rc == 0
+    rc, out, _ = await server.admin("reports", "--overdue")
+    assert out == ""
+    rc, out, _ = await server.admin("report-stats")
+    assert json.loads(out)["overdue"] == 0
+
+
 async def test_malicious_reporter_is_slowed(make_server):
     srv = make_server("[credit]\ninitial_score = 100\n")
     owner, gid, [target] = await setup_group(srv)
