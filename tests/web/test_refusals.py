@@ -3,8 +3,11 @@ are shown in Chinese in the Chinese client (server/web/static/reasons.js), as wr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from governance import posting
+from protocol.errors import ContractError
 from tests.e2e.harness import ServerProcess, new_phone
 from tests.web.browser import new_page, register
 
@@ -36,6 +39,15 @@ def test_a_taken_username_is_refused_in_chinese_and_in_english(browser: Any, ser
     assert first.errors == zh.errors == en.errors == []
 
 
+def _reason(refuse: Callable[[], None]) -> str:
+    """The reason the server's own rule gives, so the table follows the server's words."""
+    try:
+        refuse()
+    except ContractError as err:
+        return err.reason
+    raise AssertionError("the rule did not refuse")
+
+
 # (server reason, what the Chinese client shows): every kind of pattern in reasons.js, with its
 # numbers and names carried over; a reason it does not know stays as the server wrote it.
 REASONS = [
@@ -47,6 +59,9 @@ REASONS = [
     ("bad_request", "send: 'text' must be a string", "输入有误：消息格式不正确"),
     ("bad_request", "seconds must be 0 (unmute) to 2592000", "输入有误：禁言时长须为 0（解除禁言）到 2592000 秒"),
     ("bad_request", "a reason no pattern knows", "输入有误：a reason no pattern knows"),
+    ("forbidden", _reason(lambda: posting.check_category_open("public_affairs", 1, 0)),
+     "平台已暂时冻结「公共事务」类别：现在不能在该类别创建群，也不能把群改到该类别"),
+    ("forbidden", "only the owner may do that", "没有权限执行此操作"),
 ]
 
 

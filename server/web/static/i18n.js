@@ -283,7 +283,8 @@ export function errorText(err) {
   const raw = (err && err.reason) || "";
   const zhReason = lang === "zh-CN" ? reasonZh(raw) : null;
   const reason = zhReason || raw;
-  if (code === "conflict" && zhReason) return zhReason;  // the rule alone says it; "冲突：" adds nothing
+  // The rule alone says it: "冲突：" adds nothing, and "没有权限" would hide why.
+  if ((code === "conflict" || code === "forbidden") && zhReason) return zhReason;
   if (code === "rate_limited") {
     const ms = err.reply && err.reply.retry_after_ms;
     return t(key, { s: ms ? Math.ceil(ms / 1000) : 1 });

@@ -8,6 +8,10 @@ const FIELDS = {
   password: "密码", phone: "手机号", code: "验证码", query: "搜索内容", invite_code: "邀请码", org_name: "组织名称",
 };
 const field = (f) => FIELDS[f] || f;
+const CATEGORIES = {
+  family: "家庭", friends: "朋友", work: "工作", study: "学习", interest: "兴趣", business: "商务",
+  public_affairs: "公共事务", other: "其他",
+};
 
 // [pattern, (match) => Chinese text]; the first that matches wins.
 const ZH = [
@@ -29,6 +33,8 @@ const ZH = [
   [/^at most (\d+) different reactions per message$/, (m) => `每条消息最多 ${m[1]} 种表情回应`],
   [/^you already have an open appeal against sanction (\S+)$/, (m) => `你对处罚 ${m[1]} 的申诉正在处理中`],
   [/^sanction (\S+) was lifted meanwhile$/, (m) => `处罚 ${m[1]} 已经解除`],
+  // forbidden (a reason more precise than the code's own words)
+  [/^the platform has frozen the category (\S+) for now/, (m) => `平台已暂时冻结「${CATEGORIES[m[1]] || m[1]}」类别：现在不能在该类别创建群，也不能把群改到该类别`],
   // bad_request
   [/^a group name is 1 to (\d+) printable characters$/, (m) => `群名称须为 1–${m[1]} 个可打印字符`],
   [/^(\w+) is 1 to (\d+) printable characters$/, (m) => `${field(m[1])}须为 1–${m[2]} 个可打印字符`],
