@@ -101,8 +101,13 @@ async def report(ctx: Context, sess: Session, req: rq.Report, enc: Encoding) -> 
                             retry_after_ms=int(wait * 1000) + 1)
     normal.hit(reporter, now_mono)
     slowed.hit(reporter, now_mono)
-    [report_id] = await ctx.store.apply(
+    # Awaited since the duplicate check: another connection of this reporter may have reported
+    # the same target meanwhile. InsertReport checks again in its transaction and answers with
+    # that report then (the rate limit's hit above stays counted).
+    [(report_id, duplicate)] = await ctx.store.apply(
         ch.InsertReport(reporter, kind, t.group_id, t.seq, t.user_id, reason, detail, ctx.now_ms(), t.account_id,
                         t.post_id, t.comment_id)
     )
+    if duplicate:
+        return {"report_id": str(report_id), "duplicate": True}
     return {"report_id": str(report_id)}

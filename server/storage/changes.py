@@ -412,7 +412,12 @@ class UseInviteLink(Change):
 # -- complaints ----------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class InsertReport(Change):
-    """A complaint; ``apply`` returns its report id."""
+    """A complaint; ``apply`` returns ``(report id, duplicate)``.
+
+    The reporter's open report on the same target, if there is one, is looked up again inside
+    the transaction (under a lock on the reporter on PostgreSQL): its id comes back with
+    ``duplicate`` true and nothing is inserted, so two reports of one target at once open one.
+    """
 
     reporter_id: str
     target_type: str

@@ -43,6 +43,7 @@ LOCK_AUDIT = 0x5147_0001
 LOCK_IDENTITY = 0x5147_0002
 LOCK_MIGRATE = 0x5147_0003
 LOCK_USER_CAPS = 0x5147_0006  # (LOCK_USER_CAPS, hashtext(user_id)): one user's caps, see UserCaps
+LOCK_REPORTER = 0x5147_0007  # (LOCK_REPORTER, hashtext(user_id)): one reporter's open reports, see InsertReport
 
 
 def applies(kind: type[C]) -> Callable[[Callable[[Conn, C], Awaitable[Any]]], Applier]:
@@ -475,14 +476,27 @@ async def _set_pin(db: Conn, p: c.SetPin) -> None:
 
 # -- complaints ----------------------------------------------------------------------------------
 @applies(c.InsertReport)
-async def _insert_report(db: Conn, r: c.InsertReport) -> int:
+async def _insert_report(db: Conn, r: c.InsertReport) -> tuple[int, bool]:
+    # The handler's duplicate check read before this write was queued: check again here, under
+    # a lock on the reporter (other writers' transactions queue on it), so a second report
+    # racing the first finds it.
+    await db.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", LOCK_REPORTER, r.reporter_id)
+    existing = await db.fetchval(
+        "SELECT report_id FROM reports WHERE reporter_id = $1 AND target_type = $2 AND status = 'open'"
+        " AND group_id IS NOT DISTINCT FROM $3::text AND seq IS NOT DISTINCT FROM $4::bigint"
+        " AND user_id IS NOT DISTINCT FROM $5::text AND account_id IS NOT DISTINCT FROM $6::text"
+        " AND post_id IS NOT DISTINCT FROM $7::bigint AND comment_id IS NOT DISTINCT FROM $8::bigint",
+        r.reporter_id, r.target_type, r.group_id, r.seq, r.user_id, r.account_id, r.post_id, r.comment_id,
+    )
+    if existing is not None:
+        return int(existing), True
     report_id = await db.fetchval(
         "INSERT INTO reports (reporter_id, target_type, group_id, seq, user_id, reason, detail, created_at,"
         " account_id, post_id, comment_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING report_id",
         r.reporter_id, r.target_type, r.group_id, r.seq, r.user_id, r.reason, r.detail, r.created_at,
         r.account_id, r.post_id, r.comment_id,
     )
-    return int(report_id)
+    return int(report_id), False
 
 
 @applies(c.ResolveReport)

@@ -442,7 +442,17 @@ def _first(rows: Any) -> Any:
 
 # -- complaints ----------------------------------------------------------------------------------
 @applies(c.InsertReport)
-async def _insert_report(db: aiosqlite.Connection, r: c.InsertReport) -> int:
+async def _insert_report(db: aiosqlite.Connection, r: c.InsertReport) -> tuple[int, bool]:
+    # The handler's duplicate check read before this write was queued: check again here (the
+    # one writer runs this transaction alone), so a second report racing the first finds it.
+    found = list(await db.execute_fetchall(
+        "SELECT report_id FROM reports WHERE reporter_id = ? AND target_type = ? AND status = 'open'"
+        " AND group_id IS ? AND seq IS ? AND user_id IS ? AND account_id IS ? AND post_id IS ?"
+        " AND comment_id IS ?",
+        (r.reporter_id, r.target_type, r.group_id, r.seq, r.user_id, r.account_id, r.post_id, r.comment_id),
+    ))
+    if found:
+        return int(found[0][0]), True
     cur = await db.execute(
         "INSERT INTO reports (reporter_id, target_type, group_id, seq, user_id, reason, detail, created_at,"
         " account_id, post_id, comment_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -450,7 +460,7 @@ async def _insert_report(db: aiosqlite.Connection, r: c.InsertReport) -> int:
          r.account_id, r.post_id, r.comment_id),
     )
     assert cur.lastrowid is not None
-    return cur.lastrowid
+    return cur.lastrowid, False
 
 
 @applies(c.ResolveReport)

@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 WAL_READ_LOCKS = (123, 5)  # (first byte, count) in the -shm file
+WAL_WRITE_LOCK = (120, 1)  # WAL_WRITE_LOCK: held by whoever writes (BEGIN IMMEDIATE)
 
 
 @asynccontextmanager
@@ -53,6 +54,49 @@ async def reads_held(srv: Any, table: str) -> AsyncIterator[None]:
                 await asyncio.sleep(0.005)
         else:
             raise AssertionError("the server's reads never let go of the WAL read locks")
+        try:
+            yield
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN, count, start, os.SEEK_SET)
+    finally:
+        os.close(fd)
+
+
+@asynccontextmanager
+async def writes_held(srv: Any, table: str) -> AsyncIterator[None]:
+    """While inside, the server's writes wait (on PostgreSQL: those touching ``table``) and its
+    reads go on: a change claimed in memory stays in flight, so a test can act meanwhile.
+
+    PostgreSQL: ``EXCLUSIVE`` on ``table`` conflicts with every row change, not with plain reads.
+    SQLite: the WAL write lock (byte 120 of the -shm file); the writer's ``BEGIN IMMEDIATE`` retries
+    for ``busy_timeout`` (5 s), so a hold must stay well under that.
+    """
+    if srv.backend == "postgresql":
+        import asyncpg
+
+        conn = await asyncpg.connect(srv.pg_url)
+        try:
+            tr = conn.transaction()
+            await tr.start()
+            await conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+            try:
+                yield
+            finally:
+                await tr.rollback()
+        finally:
+            await conn.close()
+        return
+    start, count = WAL_WRITE_LOCK
+    fd = os.open(srv.dir / "qunguan.db-shm", os.O_RDWR)
+    try:
+        for _ in range(2000):  # a commit of the server's may hold it for a moment
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, count, start, os.SEEK_SET)
+                break
+            except OSError:
+                await asyncio.sleep(0.005)
+        else:
+            raise AssertionError("the server's writer never let go of the WAL write lock")
         try:
             yield
         finally:
