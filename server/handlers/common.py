@@ -20,7 +20,7 @@ from protocol.errors import ContractError
 from protocol.events import UserObj
 from server.context import Context
 from server.state import Group, Member, User
-from server.storage.changes import Audit, Change, SetUserFields
+from server.storage.changes import AddCredit, Audit, Change
 
 
 def commit(ctx: Context, *changes: Change, audit: Audit | None = None,
@@ -83,12 +83,16 @@ def user_view(ctx: Context, uid: str, role: str) -> UserObj:
     return UserObj(user_id=uid, display_name=u.display_name if u else "", role=Role(role))
 
 
-def penalize(user: User, points: int) -> SetUserFields | None:
-    """Lower a user's credit in memory (the level follows); returns the change that stores it."""
+def penalize(user: User, points: int) -> AddCredit | None:
+    """Lower a user's credit in memory (the level follows); returns the change that stores it.
+
+    The change subtracts ``points`` from the stored score rather than storing the score: a
+    penalty whose write fails is taken back in memory, and a later change claimed meanwhile
+    must not have stored it already."""
     if points <= 0:
         return None
     user.credit_score -= points
-    return SetUserFields(user.user_id, {"credit_score": user.credit_score})
+    return AddCredit(user.user_id, -points)
 
 
 def owned_count(ctx: Context, user: User) -> int:

@@ -30,7 +30,7 @@ from server.operator.common import (
     seconds_of,
     user_of,
 )
-from server.storage.changes import Audit, Change, ResolveReport, SetGroupFields, SetUserFields
+from server.storage.changes import AddCredit, Audit, Change, ResolveReport, SetGroupFields, SetUserFields
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -193,10 +193,16 @@ async def credit(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError("--delta must be a non-zero whole number")
     if abs(delta) > MAX_CREDIT_DELTA:
         raise OperatorError(f"--delta must be between -{MAX_CREDIT_DELTA} and {MAX_CREDIT_DELTA}")
-    score = user.credit_score + delta
-    await apply(app, SetUserFields(user.user_id, {"credit_score": score}),
-                audit=audit(app, "credit", reason, target_id=user.user_id, delta=delta, score=score))
-    user.credit_score = score
+    # Claimed in memory before the write (and taken back if it fails), stored as a delta: a
+    # penalty or another credit command claimed while this write is in flight is not lost.
+    user.credit_score += delta
+    score = user.credit_score
+
+    def undo() -> None:
+        user.credit_score -= delta
+
+    await apply(app, AddCredit(user.user_id, delta),
+                audit=audit(app, "credit", reason, target_id=user.user_id, delta=delta, score=score), undo=undo)
     level = credit_level(score, app.cfg.credit.levels)
     publish(user.sessions, ev.Notice(kind="credit", text=f"your credit score is now {score} (level {level}): {reason}",
                                      by=operator_name()))

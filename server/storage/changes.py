@@ -107,6 +107,19 @@ USER_FIELDS = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class AddCredit(Change):
+    """Add ``delta`` (negative: a penalty) to a user's credit score, as stored now.
+
+    Memory claims a credit change before the write and takes it back if the write fails;
+    a whole score written instead (``SetUserFields``) would carry every other change claimed
+    meanwhile, including one whose write then failed and was taken back in memory only.
+    """
+
+    user_id: str
+    delta: int
+
+
+@dataclass(frozen=True, slots=True)
 class CancelAccount(Change):
     """Account cancellation: mark it deleted, replace its display name, drop its tokens and requests,
     its editor seats and subscriptions. ``conflict`` while it owns a live group or an open public

@@ -206,6 +206,11 @@ async def _set_user_fields(db: Conn, s: c.SetUserFields) -> None:
     await db.execute(f"UPDATE users SET {sets} WHERE user_id = ${len(values) + 1}", *values, s.user_id)
 
 
+@applies(c.AddCredit)
+async def _add_credit(db: Conn, a: c.AddCredit) -> None:
+    await db.execute("UPDATE users SET credit_score = credit_score + $1 WHERE user_id = $2", a.delta, a.user_id)
+
+
 @applies(c.CancelAccount)
 async def _cancel_account(db: Conn, a: c.CancelAccount) -> None:
     # The UPDATE locks the account row; CreateGroup and TransferOwner lock it FOR SHARE

@@ -178,6 +178,11 @@ async def _set_user_fields(db: aiosqlite.Connection, s: c.SetUserFields) -> None
     await db.execute(f"UPDATE users SET {sets} WHERE user_id = ?", (*values, s.user_id))
 
 
+@applies(c.AddCredit)
+async def _add_credit(db: aiosqlite.Connection, a: c.AddCredit) -> None:
+    await db.execute("UPDATE users SET credit_score = credit_score + ? WHERE user_id = ?", (a.delta, a.user_id))
+
+
 @applies(c.CancelAccount)
 async def _cancel_account(db: aiosqlite.Connection, a: c.CancelAccount) -> None:
     n = await _rowcount(

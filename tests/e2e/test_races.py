@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.e2e.harness import gather, new_id_number, open_group
+from tests.e2e.store_hold import reads_held, until, writes_held
 
 ROUNDS = 5
 
@@ -176,3 +177,83 @@ async def test_a_poison_frame_costs_only_itself(make_server):
     assert (await late.request("me"))["user_id"]  # a register after the poison still works
     [(n,)] = srv.db_rows("SELECT COUNT(*) FROM messages WHERE group_id = ?", gid)
     assert n == 200
+
+
+# -- awaits between a read and the act (audit of every handler and operator command) ----------------
+BLOCKED = '\n[[content.lists]]\ncategory = "pyramid_gambling"\npath = "gambling.txt"\naction = "block"\n'
+
+
+def blocking_server(make_server, tmp_path, extra: str = ""):
+    d = tmp_path / "srv"
+    d.mkdir(exist_ok=True)
+    (d / "gambling.txt").write_text("赌博\n", encoding="utf-8")
+    return make_server(BLOCKED + extra)
+
+
+def ok_or_code(reply) -> str:
+    return "ok" if reply.get("ok") else reply["code"]
+
+
+async def test_one_reporter_reporting_one_target_twice_at_once_opens_one_report(make_server):
+    """``report`` reads whether the caller has an open report on the target, then inserts: two
+    connections of one reporter that both read before either inserted opened two reports."""
+    srv = make_server()
+    reporter, target = await srv.user(), await srv.user()
+    second = await srv.client()
+    await second.login(reporter.username, "password123")
+    async with reads_held(srv, "reports"):
+        a = asyncio.ensure_future(reporter.call("report", target_type="user", user_id=target.user_id, reason="spam"))
+        b = asyncio.ensure_future(second.call("report", target_type="user", user_id=target.user_id, reason="spam"))
+        await asyncio.sleep(0.3)
+        assert not a.done() and not b.done()  # both wait for the duplicate check's read
+    r1, r2 = await a, await b
+    assert r1["ok"] and r2["ok"], (r1, r2)
+    assert r1["report_id"] == r2["report_id"], (r1, r2)
+    assert sorted([bool(r1.get("duplicate")), bool(r2.get("duplicate"))]) == [False, True]
+    assert srv.db_rows("SELECT COUNT(*) FROM reports WHERE reporter_id = ?", reporter.user_id) == [(1,)]
+
+
+async def test_two_credit_commands_at_once_both_count(make_server):
+    """``credit`` computed the new score from memory, awaited the write, then set memory: two at
+    once both started from the same score, and one delta was lost."""
+    srv = make_server()
+    user = await srv.user()
+    start = (await user.request("me"))["credit_score"]
+    async with writes_held(srv, "users"):
+        a = asyncio.ensure_future(srv.admin("credit", user.username, "--delta", "10", "--reason", "a"))
+        b = asyncio.ensure_future(srv.admin("credit", user.username, "--delta", "20", "--reason", "b"))
+        await asyncio.sleep(2.0)  # both commands reach the server and queue their writes
+    assert (await a)[0] == 0 and (await b)[0] == 0
+    assert (await user.request("me"))["credit_score"] == start + 30
+    [(stored,)] = srv.db_rows("SELECT credit_score FROM users WHERE user_id = ?", user.user_id)
+    assert stored == start + 30
+
+
+async def test_a_penalty_undone_after_a_later_one_was_claimed_leaves_memory_and_store_agreeing(
+        make_server, tmp_path):
+    """Penalties are claimed in memory and stored as the whole score: when an earlier write fails
+    (a report resolved twice at once) its undo gives the points back in memory, but a later write,
+    claimed meanwhile, had already stored the score without them."""
+    srv = blocking_server(make_server, tmp_path)
+    reporter, target = await srv.user(), await srv.user()
+    gid = await open_group(target)
+    start = (await target.request("me"))["credit_score"]
+    rid = (await reporter.request("report", target_type="user", user_id=target.user_id, reason="spam"))["report_id"]
+
+    async def score() -> int:
+        return (await target.request("me"))["credit_score"]
+
+    async with writes_held(srv, "users"):
+        first = asyncio.ensure_future(srv.admin("resolve", rid, "--outcome", "upheld", "--note", "one"))
+        second = asyncio.ensure_future(srv.admin("resolve", rid, "--outcome", "upheld", "--note", "two"))
+
+        async def both_claimed() -> bool:
+            return await score() == start - 20
+        await until(both_claimed, timeout=4)
+        assert ok_or_code(await target.call("send", group_id=gid, text="赌博")) == "content_blocked"
+    results = sorted([(await first)[0], (await second)[0]])
+    assert results[0] == 0 and results[1] != 0  # one resolved it; the other found it resolved
+    expected = start - 10 - 2
+    assert await score() == expected
+    [(stored,)] = srv.db_rows("SELECT credit_score FROM users WHERE user_id = ?", target.user_id)
+    assert stored == expected
