@@ -49,7 +49,6 @@ def _live(g: Group) -> Group:
     return g
 
 
-
 def _lifted(cut: list[int]) -> dict[str, Any]:
     """The record entry's detail naming the sanctions a new measure cut short (none: nothing)."""
     return {"sanctions_lifted": cut} if cut else {}
@@ -81,6 +80,9 @@ async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
     g = _live(group_of(app, args))
     reason, seconds = reason_of(args), seconds_of(args)
     report_id = report_id_of(args)
+    # Under the group's sanction lock (a lift reads the group's other suspensions to know what
+    # still holds, and must see this one), and claimed in memory before the write: posting
+    # stops now, and a failed write puts it back.
     async with sanctions.lock_target("group", g.group_id):
         rows = await app.store.sanctions("group", g.group_id)
         _live(g)  # closed or dissolved meanwhile (the read awaited)
@@ -88,14 +90,20 @@ async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
         until = now + seconds * 1000
         writes, cut = sanctions.replacing(rows, "suspend_group", "group", g.group_id, reason, now, until,
                                           report_id, "suspend-group")
+        old = g.suspended_until
+        g.suspended_until = until
+
+        def undo() -> None:
+            g.suspended_until = old
+
         await apply(
             app,
             SetGroupFields(g.group_id, {"suspended_until": until}),
             *writes,
             audit=audit(app, "suspend_group", reason, g.group_id, seconds=seconds, **_lifted(cut)),
+            undo=undo,
             conflict=f"a suspension of group {g.group_id} was lifted meanwhile",
         )
-        g.suspended_until = until
     publish(g.online, ev.GroupSuspended(group_id=g.group_id, until=until, reason=reason))
     return Result([f"suspended group {g.group_id} until {until}"])
 
@@ -141,13 +149,21 @@ async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
     user = user_of(app, args)
     reason, seconds = reason_of(args), seconds_of(args)
     report_id = report_id_of(args)
+    # Under the user's sanction lock and claimed in memory first, like suspend-group.
     async with sanctions.lock_target("user", user.user_id):
         rows = await app.store.sanctions("user", user.user_id)
         now = app.now_ms()
         until = now + seconds * 1000
         writes, cut = sanctions.replacing(rows, "suspend_admin", "user", user.user_id, reason, now, until,
                                           report_id, "suspend-admin")
-        pen, undo = penalty(user, app.cfg.credit.penalty_sanction)
+        pen, undo_penalty = penalty(user, app.cfg.credit.penalty_sanction)
+        old = user.powers_suspended_until
+        user.powers_suspended_until = until
+
+        def undo() -> None:
+            undo_penalty()
+            user.powers_suspended_until = old
+
         await apply(
             app,
             SetUserFields(user.user_id, {"powers_suspended_until": until}),
@@ -157,7 +173,6 @@ async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
             undo=undo,
             conflict=f"a suspension of {user.username}'s powers was lifted meanwhile",
         )
-        user.powers_suspended_until = until
     publish(user.sessions, ev.Notice(kind="sanction", text=f"your management powers are suspended: {reason}",
                                          by=operator_name()))
     return Result([f"suspended {user.username}'s owner/admin powers until {until}"])
@@ -168,17 +183,25 @@ async def revoke_create(app: Context, args: dict[str, Any]) -> Result:
     user = user_of(app, args)
     reason = reason_of(args)
     report_id = report_id_of(args)
-    now = app.now_ms()
-    pen, undo = penalty(user, app.cfg.credit.penalty_sanction)
-    await apply(
-        app,
-        SetUserFields(user.user_id, {"create_revoked_at": now}),
-        sanction("revoke_create", "user", user.user_id, reason, now, None, report_id),
-        *changes(pen),
-        audit=audit(app, "revoke_create", reason, target_id=user.user_id),
-        undo=undo,
-    )
-    user.create_revoked = True
+    # Under the user's sanction lock and claimed first: a create_group from now on is refused.
+    async with sanctions.lock_target("user", user.user_id):
+        now = app.now_ms()
+        pen, undo_penalty = penalty(user, app.cfg.credit.penalty_sanction)
+        old = user.create_revoked
+        user.create_revoked = True
+
+        def undo() -> None:
+            undo_penalty()
+            user.create_revoked = old
+
+        await apply(
+            app,
+            SetUserFields(user.user_id, {"create_revoked_at": now}),
+            sanction("revoke_create", "user", user.user_id, reason, now, None, report_id),
+            *changes(pen),
+            audit=audit(app, "revoke_create", reason, target_id=user.user_id),
+            undo=undo,
+        )
     publish(user.sessions, ev.Notice(kind="sanction", text=f"your right to create groups is revoked: {reason}",
                                      by=operator_name()))
     return Result([f"revoked {user.username}'s right to create groups"])

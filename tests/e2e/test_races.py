@@ -8,6 +8,7 @@ clients' view and, after a restart, from what the store kept.
 from __future__ import annotations
 
 import asyncio
+import json
 
 from tests.e2e.harness import gather, new_id_number, open_group
 from tests.e2e.store_hold import reads_held, until, writes_held
@@ -257,3 +258,30 @@ async def test_a_penalty_undone_after_a_later_one_was_claimed_leaves_memory_and_
     assert await score() == expected
     [(stored,)] = srv.db_rows("SELECT credit_score FROM users WHERE user_id = ?", target.user_id)
     assert stored == expected
+
+
+async def test_a_suspension_made_while_another_is_lifted_stands(make_server):
+    """``lift`` reads the target's other sanctions to know what still holds; ``suspend-group``
+    wrote first and set memory after: a suspension whose write was in flight while the lift read
+    was missed by it, and the lift's write ended it in the store (memory still said suspended)."""
+    srv = make_server()
+    owner = await srv.user()
+    gid = await open_group(owner)
+    rc, _, err = await srv.admin("suspend-group", gid, "--seconds", "600", "--reason", "first")
+    assert rc == 0, err
+    rc, out, _ = await srv.admin("sanctions", "--group", gid)
+    [old] = [json.loads(line)["id"] for line in out.splitlines()]
+    async with writes_held(srv, "groups"):
+        again = asyncio.ensure_future(srv.admin("suspend-group", gid, "--seconds", "900", "--reason", "second"))
+        await asyncio.sleep(1.2)  # the new suspension is on its way to the store
+        lifted = asyncio.ensure_future(srv.admin("lift", old, "--reason", "lifted"))
+        await asyncio.sleep(1.3)
+    r_again, r_lifted = await again, await lifted
+    assert r_again[0] == 0
+    assert r_lifted[0] == 0
+    assert ok_or_code(await owner.call("send", group_id=gid, text="x")) == "group_suspended"
+    await srv.stopped()
+    srv.start()
+    c = await srv.client()
+    await c.login(owner.username, "password123")
+    assert ok_or_code(await c.call("send", group_id=gid, text="x")) == "group_suspended"
