@@ -110,21 +110,36 @@ async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
 
 async def close_group_now(app: Context, g: Group, reason: str, record: Audit, extra: list[Change] | None = None,
                           report_id: int | None = None, undo: Callable[[], None] | None = None) -> None:
-    """Close ``g`` for good with its sanction row and ``record`` (and ``extra`` changes), then tell its members."""
+    """Close ``g`` for good with its sanction row and ``record`` (and ``extra`` changes), then tell its members.
+
+    Claimed in memory before the write, like ``dissolve_group``: from this step on no one
+    joins, sends or manages it (a join or a send while the write is in flight would
+    otherwise land in a group being closed); a failed write puts it all back."""
     now = app.now_ms()
+    users = app.state.users
+    online = set(g.online)
+    members = list(g.members)
+    g.closed_at, g.closed_reason = now, reason
+    for uid in members:
+        users[uid].drop_group(g.group_id)
+    g.online.clear()
+
+    def undo_close() -> None:
+        g.closed_at, g.closed_reason = None, None
+        for uid in members:
+            users[uid].add_group(g.group_id)
+            g.online.update(users[uid].sessions)
+        if undo is not None:
+            undo()
+
     await apply(
         app,
         SetGroupFields(g.group_id, {"closed_at": now, "closed_reason": reason}),
         sanction("close_group", "group", g.group_id, reason, now, None, report_id),
         *(extra or []),
         audit=record,
-        undo=undo,
+        undo=undo_close,
     )
-    g.closed_at, g.closed_reason = now, reason
-    online = set(g.online)
-    for uid in g.members:
-        app.state.users[uid].drop_group(g.group_id)
-    g.online.clear()
     publish(online, ev.GroupClosed(group_id=g.group_id, reason=reason))
 
 

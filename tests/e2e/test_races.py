@@ -285,3 +285,22 @@ async def test_a_suspension_made_while_another_is_lifted_stands(make_server):
     c = await srv.client()
     await c.login(owner.username, "password123")
     assert ok_or_code(await c.call("send", group_id=gid, text="x")) == "group_suspended"
+
+
+async def test_nobody_joins_a_group_while_the_platform_closes_it(make_server):
+    """``close-group`` wrote first and marked the group closed in memory afterwards: a join (or a
+    message) that came while its write was in flight was accepted into a group being closed."""
+    srv = make_server()
+    owner, joiner = await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    async with writes_held(srv, "groups"):
+        closing = asyncio.ensure_future(srv.admin("close-group", gid, "--reason", "违规"))
+        await asyncio.sleep(1.2)  # the closing is on its way to the store
+        joined = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
+        sent = asyncio.ensure_future(owner.call("send", group_id=gid, text="still here?"))
+        await asyncio.sleep(0.5)
+    assert (await closing)[0] == 0
+    assert ok_or_code(await joined) == "group_closed"
+    assert ok_or_code(await sent) == "group_closed"
+    assert srv.db_rows("SELECT COUNT(*) FROM members WHERE group_id = ? AND user_id = ?", gid, joiner.user_id) == [(0,)]
+    assert srv.db_rows("SELECT COUNT(*) FROM messages WHERE group_id = ?", gid) == [(0,)]
