@@ -41,6 +41,15 @@ def commit(ctx: Context, *changes: Change, audit: Audit | None = None,
     return fut
 
 
+def still_active(user: User) -> None:
+    """After an ``await``: refuse as the dispatcher would have if the account was blacklisted or
+    cancelled (on another connection, or by an operator) while the handler waited."""
+    if user.blacklisted:
+        raise ContractError("blacklisted", "this account is closed")
+    if user.deleted:
+        raise ContractError("unauthenticated", "this account is cancelled")
+
+
 def live_group(ctx: Context, gid: str) -> Group:
     g = ctx.state.groups.get(gid)
     if g is None or g.dissolved_at is not None:

@@ -27,6 +27,7 @@ from server.handlers.common import (
     live_group,
     member_of,
     owned_count,
+    still_active,
     user_view,
 )
 from server.handlers.groups import (
@@ -282,6 +283,7 @@ async def delete_message(ctx: Context, sess: Session, req: rq.DeleteMessage, enc
     seq = req.seq
     role = Role(member_of(g, actor).role)
     found = await ctx.store.message_sender(g.group_id, seq)
+    still_active(actor)  # blacklisted or cancelled while we looked
     me = g.members.get(actor.user_id)
     if me is None:  # left or was removed while we looked
         raise ContractError("not_member", f"you are not a member of group {g.group_id}")

@@ -25,7 +25,7 @@ from protocol.errors import ContractError
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.accounts import message_bucket
-from server.handlers.common import commit, live_group, member_of
+from server.handlers.common import commit, live_group, member_of, still_active
 from server.handlers.messages import queue_for_review, record_blocked
 from server.state import Group, Member, User
 from server.storage import changes as ch
@@ -50,7 +50,9 @@ async def _stored(ctx: Context, user: User, gid: str, seq: int) -> tuple[Group, 
     if not m.joined_seq < seq <= g.last_seq:
         raise _not_found(g, seq)
     info = await ctx.store.message_info(gid, seq)
-    # The await: the group may have closed, or the caller left, meanwhile. Look again.
+    # The await: the group may have closed, the caller left, or their account been closed
+    # meanwhile. Look again.
+    still_active(user)
     g = live_group(ctx, gid)
     m = member_of(g, user)
     if info is None or info.deleted or info.held == 2:

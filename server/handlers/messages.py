@@ -23,7 +23,7 @@ from protocol.requests import error_reply, ok_reply
 from server.fanout import publish
 from server.handlers import DEFERRED, handler
 from server.handlers.accounts import message_bucket
-from server.handlers.common import live_group, member_of, penalize
+from server.handlers.common import live_group, member_of, penalize, still_active
 from server.handlers.message_extras import check_extras, claim, message_event, message_obj, reply_visible
 from server.sent_ids import Key
 from server.state import Group, SentMessage, User
@@ -71,6 +71,8 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
         reply_seen = await reply_visible(ctx, user, req.group_id, reply_to)
         reply_checked = True
     # No await from here on: every group and member check, and the change, run from memory.
+    # The account first: it may have been blacklisted or cancelled during an await above.
+    still_active(user)
     now = ctx.now_ms()
     g = live_group(ctx, req.group_id)
     m = member_of(g, user)

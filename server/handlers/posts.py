@@ -28,7 +28,7 @@ from protocol.errors import ContractError
 from server.fanout import publish, publish_many
 from server.handlers import handler
 from server.handlers.accounts import message_bucket
-from server.handlers.common import commit, penalize
+from server.handlers.common import commit, penalize, still_active
 from server.handlers.media import attachments_for, signed_url
 from server.handlers.public_accounts import audit, find_account, level_of, managed_account
 from server.state import Account, User
@@ -227,7 +227,8 @@ async def delete_post(ctx: Context, sess: Session, req: rq.DeletePost, enc: Enco
     row = await ctx.store.post(post_id)
     if row is None or row.gone:
         raise ContractError("not_found", f"no post {req.post_id}")
-    # Checked after the await: the role is read from memory now, not before the read.
+    # Checked after the await: the role (and the account) is read from memory now, not before the read.
+    still_active(user)
     a = managed_account(ctx, user, row.account_id)
     await commit(ctx, ch.DeletePost(post_id, ctx.now_ms(), user.user_id),
                  audit=audit(ctx, user, "delete_post", a, post_id=req.post_id))
@@ -241,7 +242,9 @@ async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -
     reply_to = _id(req.reply_to, "comment") if req.reply_to is not None else None
     parent = await ctx.store.comment(reply_to) if reply_to is not None else None
     # Every read is done: from here to the write there is no await, so a closing or a restriction
-    # the platform claimed while the reads awaited is seen below, not missed.
+    # the platform claimed while the reads awaited is seen below, not missed (and a blacklisting
+    # or cancellation of the commenter's account).
+    still_active(user)
     if a.closed_at is not None:
         raise ContractError("forbidden", f"public account {a.account_id} is closed")
     if row.comments_mode == CommentsMode.CLOSED:
@@ -306,6 +309,7 @@ async def moderate_comment(ctx: Context, sess: Session, req: rq.ModerateComment,
         raise ContractError("not_found", f"no post {req.post_id}")
     found = await ctx.store.comment(comment_id)
     # After the reads: the role comes from memory now; the change re-checks the comment's state.
+    still_active(user)
     a = managed_account(ctx, user, row.account_id)
     if found is None or found.post_id != post_id or found.status in GONE_COMMENT:
         raise ContractError("not_found", f"no comment {req.comment_id} on post {req.post_id}")
