@@ -331,3 +331,29 @@ async def test_a_reply_sent_while_its_sender_is_blacklisted_is_refused(make_serv
     assert ok_or_code(reply) in ("blacklisted", "closed"), reply
     await asyncio.sleep(0.5)  # a message accepted all the same would be stored by now
     assert srv.db_rows("SELECT seq FROM messages WHERE group_id = ?", gid) == [(first,)]
+
+
+async def test_an_account_suspension_made_while_another_is_lifted_stands(make_server):
+    """The same for a public account: ``suspend-account`` claims first but did not take the
+    account's sanction lock, so a lift reading the account's other suspensions missed it."""
+    srv = make_server()
+    owner = await srv.user(verify_id=True)
+    aid = (await owner.request("create_account", name="晨报", category="culture", intro="简介",
+                               subject_type="individual"))["account_id"]
+    rc, _, err = await srv.admin("suspend-account", aid, "--seconds", "600", "--reason", "first")
+    assert rc == 0, err
+    rc, out, _ = await srv.admin("sanctions", "--account", aid)
+    [old] = [json.loads(line)["id"] for line in out.splitlines()]
+    async with writes_held(srv, "accounts"):
+        again = asyncio.ensure_future(srv.admin("suspend-account", aid, "--seconds", "900", "--reason", "second"))
+        await asyncio.sleep(1.2)  # the new suspension is claimed and on its way to the store
+        lifted = asyncio.ensure_future(srv.admin("lift", old, "--reason", "lifted"))
+        await asyncio.sleep(1.3)
+    assert (await again)[0] == 0
+    assert (await lifted)[0] == 0
+    assert (await owner.request("account_info", account_id=aid))["status"] == "suspended"
+    await srv.stopped()
+    srv.start()
+    c = await srv.client()
+    await c.login(owner.username, "password123")
+    assert (await c.request("account_info", account_id=aid))["status"] == "suspended"
