@@ -43,7 +43,15 @@ from server.fanout import publish_many
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import apply, audit, operator_name, reason_of, report_id_of, sanction, seconds_of
 from server.operator.sanctions import target_lock
-from server.storage.changes import AddSanction, BarSubject, Change, LiftSanction, RemovePost, SetAccountFields
+from server.storage.changes import (
+    AddAccountCredit,
+    AddSanction,
+    BarSubject,
+    Change,
+    LiftSanction,
+    RemovePost,
+    SetAccountFields,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -92,7 +100,8 @@ def _tell(app: Context, a: Account, notice: ev.Notice, sessions: Iterable[Sessio
 
 
 def _penalty(app: Context, a: Account) -> int:
-    """Lower the account's score in memory by the sanction penalty; returns the points taken."""
+    """Lower the account's score in memory by the sanction penalty; returns the points taken
+    (stored with ``AddAccountCredit(-points)``: a delta, so an undo elsewhere cannot be overwritten)."""
     points = max(0, app.cfg.credit.penalty_sanction)
     a.credit_score -= points
     return points
@@ -191,8 +200,8 @@ async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
             a.credit_score += points
 
         await apply(app, sanction("suspend_account", ACCOUNT, a.account_id, reason, now, until, report_id),
-                    SetAccountFields(a.account_id, {"suspended_until": a.suspended_until,
-                                                    "credit_score": a.credit_score}),
+                    SetAccountFields(a.account_id, {"suspended_until": a.suspended_until}),
+                    AddAccountCredit(a.account_id, -points),
                     audit=_record(app, "suspend_account", reason, a, seconds=seconds, until=a.suspended_until,
                                   credit_score=a.credit_score),
                     undo=undo)
@@ -272,7 +281,7 @@ async def account_credit(app: Context, args: dict[str, Any]) -> Result:
         a.credit_score -= delta
 
     score = a.credit_score
-    await apply(app, SetAccountFields(a.account_id, {"credit_score": score}),
+    await apply(app, AddAccountCredit(a.account_id, delta),
                 audit=_record(app, "account_credit", reason, a, delta=delta, score=score), undo=undo)
     level = account_level(score, app.cfg.public_accounts.levels)
     _tell(app, a, ev.Notice(kind="account_credit", account_id=a.account_id, by=operator_name(),
@@ -302,7 +311,7 @@ async def remove_post(app: Context, args: dict[str, Any]) -> Result:
     # RemovePost re-checks inside the transaction that the post is there and not removed yet.
     await apply(app, RemovePost(raw, now, reason),
                 AddSanction("remove_post", ACCOUNT, a.account_id, reason, operator_name(), now, None, report_id),
-                SetAccountFields(a.account_id, {"credit_score": a.credit_score}),
+                AddAccountCredit(a.account_id, -points),
                 audit=_record(app, "remove_post", reason, a, post_id=raw, title=row.title,
                               credit_score=a.credit_score),
                 undo=undo)

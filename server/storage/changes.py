@@ -660,6 +660,15 @@ ACCOUNT_FIELDS = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class AddAccountCredit(Change):
+    """Add ``delta`` (negative: a penalty) to a public account's credit score, as stored now
+    (for the reason :class:`AddCredit` gives)."""
+
+    account_id: str
+    delta: int
+
+
+@dataclass(frozen=True, slots=True)
 class SetEditor(Change):
     """Make ``user_id`` an editor of the account (``on``) or not."""
 

@@ -100,6 +100,12 @@ async def _set_account_fields(db: Conn, s: c.SetAccountFields) -> None:
         raise ContractError("conflict", "that account name is taken") from None
 
 
+@applies(c.AddAccountCredit)
+async def _add_account_credit(db: Conn, a: c.AddAccountCredit) -> None:
+    await db.execute("UPDATE accounts SET credit_score = credit_score + $1 WHERE account_id = $2",
+                     a.delta, a.account_id)
+
+
 @applies(c.SetEditor)
 async def _set_editor(db: Conn, e: c.SetEditor) -> None:
     if e.on:

@@ -95,6 +95,12 @@ async def _set_account_fields(db: aiosqlite.Connection, s: c.SetAccountFields) -
         raise ContractError("conflict", "that account name is taken") from None
 
 
+@applies(c.AddAccountCredit)
+async def _add_account_credit(db: aiosqlite.Connection, a: c.AddAccountCredit) -> None:
+    await db.execute("UPDATE accounts SET credit_score = credit_score + ? WHERE account_id = ?",
+                     (a.delta, a.account_id))
+
+
 @applies(c.SetEditor)
 async def _set_editor(db: aiosqlite.Connection, e: c.SetEditor) -> None:
     if e.on:

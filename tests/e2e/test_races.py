@@ -357,3 +357,33 @@ async def test_an_account_suspension_made_while_another_is_lifted_stands(make_se
     c = await srv.client()
     await c.login(owner.username, "password123")
     assert (await c.request("account_info", account_id=aid))["status"] == "suspended"
+
+
+async def test_an_account_penalty_undone_after_a_later_credit_change_leaves_memory_and_store_agreeing(make_server):
+    """An account's credit was stored as the whole score too: a post removed twice at once (the
+    second RemovePost conflicts and its penalty is given back in memory) while an account-credit
+    was claimed left the store with the score that still had the second penalty in it."""
+    srv = make_server()
+    owner = await srv.user(verify_id=True)
+    aid = (await owner.request("create_account", name="月刊", category="culture", intro="简介",
+                               subject_type="individual"))["account_id"]
+    post = (await owner.request("publish", account_id=aid, title="违规文章", body="b"))["post_id"]
+
+    async def score() -> int:
+        rc, out, _ = await srv.admin("accounts")
+        [row] = [json.loads(line) for line in out.splitlines() if json.loads(line)["account_id"] == aid]
+        return int(row["credit_score"])
+
+    start = await score()
+    async with writes_held(srv, "accounts"):
+        first = asyncio.ensure_future(srv.admin("remove-post", post, "--reason", "one"))
+        second = asyncio.ensure_future(srv.admin("remove-post", post, "--reason", "two"))
+        await asyncio.sleep(1.2)  # both read the post and claimed their penalty
+        credit = asyncio.ensure_future(srv.admin("account-credit", aid, "--delta", "5", "--reason", "r"))
+        await asyncio.sleep(1.0)
+    assert sorted([(await first)[0] == 0, (await second)[0] == 0]) == [False, True]
+    assert (await credit)[0] == 0
+    expected = start - 20 + 5
+    assert await score() == expected
+    [(stored,)] = srv.db_rows("SELECT credit_score FROM accounts WHERE account_id = ?", aid)
+    assert stored == expected
