@@ -184,6 +184,7 @@ def check_can_own(
     require_id: bool = False,
     id_verified: bool = False,
     by_transfer: bool = False,
+    barred: bool = False,
 ) -> None:
     """May a user own one more group? ``owned`` is how many they own now.
 
@@ -194,14 +195,18 @@ def check_can_own(
     ``max_groups_joined`` (the creator joins the group; skipped when not given).
 
     Receiving it (``by_transfer``: ``transfer_owner``'s new owner, already a
-    member), in this order: ``create_cap_reached``, then ``forbidden`` when the
-    right was revoked; the reasons speak of "that user". ``joined``,
+    member), in this order: ``forbidden`` when the platform closed their account
+    (``barred``: blacklisted; their memberships stay, but a group is never handed to
+    them), ``create_cap_reached``, then ``forbidden`` when the right was revoked; the
+    reasons speak of "that user". ``joined``,
     ``max_groups_joined`` and ``require_id`` do not apply.
 
     The size class the group then needs of its owner is
     :func:`governance.tiers.check_size_class`'s.
     """
     if by_transfer:
+        if barred:
+            raise ContractError("forbidden", "the platform has closed that user's account; it cannot own a group")
         if owned >= max_groups_created:
             raise ContractError("create_cap_reached", "that user already owns as many groups as allowed")
         if create_revoked:

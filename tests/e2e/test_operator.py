@@ -168,6 +168,17 @@ async def test_blacklist(server):
     assert r["code"] == "blacklisted"
 
 
+async def test_a_group_is_never_handed_to_a_blacklisted_member(server):
+    """A blacklisted member stays in the group's member list, but transfer_owner to them is
+    refused (forbidden): the platform closed the account, so it owns nothing."""
+    owner, gid, [barred, fine] = await setup_group(server, 2)
+    rc, _, _ = await server.admin("blacklist", barred.username, "--reason", "fraud")
+    assert rc == 0
+    r = await owner.call("transfer_owner", group_id=gid, user_id=barred.user_id)
+    assert r["code"] == "forbidden" and "closed" in r["reason"], r
+    assert (await owner.call("transfer_owner", group_id=gid, user_id=fine.user_id))["ok"]
+
+
 async def test_reports_and_resolution(server):
     owner, gid, [spammer, witness] = await setup_group(server, 2)
     seq = (await spammer.send(gid, "buy stuff"))["seq"]
