@@ -29,37 +29,11 @@ WAL_WRITE_LOCK = (120, 1)  # WAL_WRITE_LOCK: held by whoever writes (BEGIN IMMED
 async def reads_held(srv: Any, table: str) -> AsyncIterator[None]:
     """While inside, the server's reads of ``table`` wait (on SQLite: all its reads and writes)."""
     if srv.backend == "postgresql":
-        import asyncpg
-
-        conn = await asyncpg.connect(srv.pg_url)
-        try:
-            tr = conn.transaction()
-            await tr.start()
-            await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-            try:
-                yield
-            finally:
-                await tr.rollback()
-        finally:
-            await conn.close()
-        return
-    start, count = WAL_READ_LOCKS
-    fd = os.open(srv.dir / "qunguan.db-shm", os.O_RDWR)
-    try:
-        for _ in range(2000):  # a read of the server's may hold one of them for a moment
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, count, start, os.SEEK_SET)
-                break
-            except OSError:
-                await asyncio.sleep(0.005)
-        else:
-            raise AssertionError("the server's reads never let go of the WAL read locks")
-        try:
+        async with _table_locked(srv, table, "ACCESS EXCLUSIVE"):
             yield
-        finally:
-            fcntl.lockf(fd, fcntl.LOCK_UN, count, start, os.SEEK_SET)
-    finally:
-        os.close(fd)
+        return
+    async with _shm_locked(srv, WAL_READ_LOCKS, "the server's reads never let go of the WAL read locks"):
+        yield
 
 
 @asynccontextmanager
@@ -72,31 +46,46 @@ async def writes_held(srv: Any, table: str) -> AsyncIterator[None]:
     for ``busy_timeout`` (5 s), so a hold must stay well under that.
     """
     if srv.backend == "postgresql":
-        import asyncpg
-
-        conn = await asyncpg.connect(srv.pg_url)
-        try:
-            tr = conn.transaction()
-            await tr.start()
-            await conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
-            try:
-                yield
-            finally:
-                await tr.rollback()
-        finally:
-            await conn.close()
+        async with _table_locked(srv, table, "EXCLUSIVE"):
+            yield
         return
-    start, count = WAL_WRITE_LOCK
+    async with _shm_locked(srv, WAL_WRITE_LOCK, "the server's writer never let go of the WAL write lock"):
+        yield
+
+
+@asynccontextmanager
+async def _table_locked(srv: Any, table: str, mode: str) -> AsyncIterator[None]:
+    """A transaction of the test's own holding ``table`` in ``mode`` until the block ends."""
+    import asyncpg
+
+    conn = await asyncpg.connect(srv.pg_url)
+    try:
+        tr = conn.transaction()
+        await tr.start()
+        await conn.execute(f"LOCK TABLE {table} IN {mode} MODE")
+        try:
+            yield
+        finally:
+            await tr.rollback()
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def _shm_locked(srv: Any, span: tuple[int, int], stuck: str) -> AsyncIterator[None]:
+    """This process's exclusive POSIX lock on ``span`` (first byte, count) of the -shm file, taken
+    as soon as the server lets go of it for a moment (``stuck``: the error if it never does)."""
+    start, count = span
     fd = os.open(srv.dir / "qunguan.db-shm", os.O_RDWR)
     try:
-        for _ in range(2000):  # a commit of the server's may hold it for a moment
+        for _ in range(2000):
             try:
                 fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, count, start, os.SEEK_SET)
                 break
             except OSError:
                 await asyncio.sleep(0.005)
         else:
-            raise AssertionError("the server's writer never let go of the WAL write lock")
+            raise AssertionError(stuck)
         try:
             yield
         finally:
