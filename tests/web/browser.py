@@ -45,9 +45,9 @@ def _console(page: Any, msg: Any) -> None:
         page.errors.append(msg.text)
 
 
-def register(page: Any, srv: ServerProcess, name: str | None = None, display: str | None = None) -> str:
-    """Register through the UI (the code is read from the server's SMS outbox) and end logged in."""
-    name = name or f"web{next(_names)}"
+def submit_registration(page: Any, srv: ServerProcess, name: str, display: str) -> None:
+    """Fill the registration form with a new phone (the code read from the server's SMS outbox)
+    and submit it; what comes back is the caller's to wait for."""
     phone = new_phone()
     page.click("#to-register")
     page.fill("#reg-phone", phone)
@@ -56,8 +56,14 @@ def register(page: Any, srv: ServerProcess, name: str | None = None, display: st
     page.fill("#reg-code", srv.last_code(phone))
     page.fill("#reg-username", name)
     page.fill("#reg-password", "password123")
-    page.fill("#reg-display", display or name.title())
+    page.fill("#reg-display", display)
     page.click("#reg-submit")
+
+
+def register(page: Any, srv: ServerProcess, name: str | None = None, display: str | None = None) -> str:
+    """Register through the UI and end logged in."""
+    name = name or f"web{next(_names)}"
+    submit_registration(page, srv, name, display or name.title())
     page.wait_for_selector("#group-list")
     page.wait_for_selector("#status.status-connected")
     return name

@@ -8,20 +8,12 @@ from typing import Any
 
 from governance import posting
 from protocol.errors import ContractError
-from tests.e2e.harness import ServerProcess, new_phone
-from tests.web.browser import new_page, register
+from tests.e2e.harness import ServerProcess
+from tests.web.browser import new_page, register, submit_registration
 
 
 def _register_taken(page: Any, srv: ServerProcess, name: str) -> str:
-    phone = new_phone()
-    page.click("#to-register")
-    page.fill("#reg-phone", phone)
-    page.click("#reg-get-code")
-    page.wait_for_selector("#form-msg.ok")
-    page.fill("#reg-code", srv.last_code(phone))
-    page.fill("#reg-username", name)
-    page.fill("#reg-password", "password123")
-    page.click("#reg-submit")
+    submit_registration(page, srv, name, "Again")
     page.wait_for_selector("#form-msg.error")
     text: str = page.inner_text("#form-msg")
     return text
