@@ -205,6 +205,34 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
                 return bool(status == "committed")
             await asyncio.sleep(0.05)
 
+    async def _row_stored(self, row: MessageRow, pid: int) -> bool:
+        """Whether message ``row``, sent in one auto-committed statement on backend ``pid`` whose
+        connection was lost, is stored. The backend finishes the statement before it notices its
+        client gone, so the row is looked for once that backend has exited: then the statement
+        has committed or rolled back for good. No answer within the wait: not stored, as before."""
+        deadline = time.monotonic() + OUTCOME_WAIT
+        try:
+            conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - the outcome stays unknown; logged
+            log.error("could not learn whether a batch cut off at its statement was stored (%r)", exc)
+            return False
+        try:
+            while await conn.fetchval("SELECT 1 FROM pg_stat_activity WHERE pid = $1", pid):
+                if time.monotonic() > deadline:
+                    log.error("the backend of a batch cut off at its statement is still there after %.0f s",
+                              OUTCOME_WAIT)
+                    return False
+                await asyncio.sleep(0.05)
+            found = await conn.fetchval(
+                "SELECT 1 FROM messages WHERE group_id = $1 AND seq = $2 AND ts = $3 AND sender_id = $4",
+                row.group_id, row.seq, row.ts, row.sender_id)
+            return found is not None
+        except Exception as exc:  # noqa: BLE001
+            log.error("could not learn whether a batch cut off at its statement was stored (%r)", exc)
+            return False
+        finally:
+            await conn.close()
+
     async def _connect(self) -> asyncpg.Connection:
         conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
         if self._record_key is not None:
@@ -310,6 +338,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
         msg_errors: dict[int, BaseException] = {}
         log_errors: dict[int, BaseException] = {}
         xid: int | None = None  # the transaction of a batch with changes, to learn its fate if cut off
+        probe: tuple[MessageRow, int] | None = None  # a row of a one-statement batch, and its backend
         try:
             if self._w is None or self._w.is_closed():
                 self._w = await self._connect()  # the previous connection was lost: a fresh one
@@ -317,6 +346,8 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
             rows = [m[0] for m in msgs], [n[0] for n in netlog]
             fence = self.fence  # a cluster's home: nothing is written once another node took over
             if not ops and not raw:
+                if msgs:
+                    probe = (msgs[0][0], db.get_server_pid())
                 try:  # one statement: its own transaction
                     if fence is None:
                         await db.execute(_BATCH, *_batch_args(*rows))
@@ -328,6 +359,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
                     if db.is_closed() or _fenced(exc):
                         raise
                     log.warning("a batch insert failed (%r); inserting its rows one by one", exc)
+                    probe = None  # one by one, rows may be left out: one row no longer tells the batch's fate
                     async with db.transaction():
                         if fence is not None:
                             await db.execute(_FENCE, *fence)
@@ -349,6 +381,11 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
                 # of memory what the database holds).
                 log.warning("the connection was lost after the batch's COMMIT (%r); it committed", exc)
                 self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
+                return
+            if probe is not None and isinstance(exc, _CONNECTION_ERRORS) and await self._row_stored(*probe):
+                # The same for a batch of one statement: all or nothing, so one of its rows tells.
+                log.warning("the connection was lost after the batch's statement (%r); it committed", exc)
+                self._settle_batch(0, outcomes, msgs, netlog, msg_errors, log_errors)
                 return
             log.error("batch commit failed (%r); %d ops, %d messages and %d log rows refused",
                       exc, len(ops) + len(raw), len(msgs), len(netlog))

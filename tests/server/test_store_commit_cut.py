@@ -16,6 +16,7 @@ import pytest
 
 from protocol.errors import ContractError
 from server.storage import changes as ch
+from server.storage.base import MessageRow
 from tests import pgtools
 
 pytestmark = pytest.mark.skipif(pgtools.unavailable() is not None, reason=str(pgtools.unavailable()))
@@ -131,3 +132,35 @@ async def test_a_batch_cut_off_before_its_commit_fails(stores) -> None:
     assert await _members(direct) == ["u1"]
     await asyncio.wait_for(cut.apply(_join()), 30)  # the same change, again: now it lands
     assert await _members(direct) == ["u1", "u2"]
+
+
+async def _append(store, seq: int, text: str) -> BaseException | None:
+    done: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+    store.append_message(MessageRow("100000001", seq, 1000 + seq, "u1", "owner", text, None, 0), done.set_result)
+    return await asyncio.wait_for(done, 30)
+
+
+async def _texts(store) -> list[str]:
+    return [r.text for r in await store.history("100000001", 0, None, None, 10)]
+
+
+async def test_a_message_batch_cut_off_after_its_statement_is_confirmed(stores) -> None:
+    """The hot path's batch is one auto-committed statement with no transaction id to ask about:
+    once the cut-off backend has gone, one of its rows tells whether it committed."""
+    cut, direct, relay = stores
+    relay.marker, relay.after = b"cut-here-7f3a", True
+    assert await _append(cut, 1, "cut-here-7f3a") is None  # acknowledged: it is stored
+    assert relay.fired.is_set()
+    assert await _texts(direct) == ["cut-here-7f3a"]
+    assert await _append(cut, 2, "next") is None
+    assert await _texts(direct) == ["cut-here-7f3a", "next"]
+
+
+async def test_a_message_batch_cut_off_before_its_statement_fails(stores) -> None:
+    cut, direct, relay = stores
+    relay.marker, relay.after = b"cut-here-7f3a", False  # the database never gets the statement
+    assert await _append(cut, 1, "cut-here-7f3a") is not None  # refused, never acknowledged
+    assert relay.fired.is_set()
+    assert await _texts(direct) == []
+    assert await _append(cut, 1, "again") is None
+    assert await _texts(direct) == ["again"]

@@ -173,8 +173,10 @@ async def test_unreachable_database_fails_writes_then_recovers(pg_url):
 
 def test_each_change_returns_the_same_kind_of_result_on_both_backends():
     """A change whose SQLite applier returns an id (a report, a sanction, a hold) does so on PostgreSQL too."""
+    from server.storage import postgres as _pg  # noqa: F401  (imports every PostgreSQL applier's module)
     from server.storage import postgres_changes, sqlite_changes
     from server.storage import postgres_reads as _pr  # noqa: F401  (registers Purge, SaveVault, ResealBatch)
+    from server.storage import sqlite as _sq  # noqa: F401
     from server.storage import sqlite_records as _sr  # noqa: F401
 
     differ = {kind.__name__ for kind, fn in sqlite_changes._APPLY.items()
