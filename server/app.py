@@ -30,6 +30,7 @@ from server.admission import HandshakeGate
 from server.config import Config
 from server.content import build_filter
 from server.handlers import DEFERRED, load_all
+from server.handlers.common import still_active
 from server.loopmon import LoopMonitor
 from server.media import cleanup as media_cleanup
 from server.media import web as media_web
@@ -366,9 +367,8 @@ class App:
                 self.arm_auth_timer(sess)
                 if type(req) not in self.open_types:
                     raise ContractError("unauthenticated", "log in or authenticate first")
-            elif not user.active:  # cancelled or blacklisted on another connection meanwhile
-                raise ContractError("blacklisted" if user.blacklisted else "unauthenticated",
-                                    "this account is closed" if user.blacklisted else "this account is cancelled")
+            else:  # cancelled or blacklisted on another connection meanwhile
+                still_active(user)
             result = await self.dispatch[type(req)](self, sess, req, enc)
             if result is not DEFERRED:
                 sess.send(ok_reply(rid, result), enc)

@@ -110,6 +110,8 @@ _FENCE = "SELECT qunguan_fence($1, $2)"
 _XID = "SELECT txid_current()"
 _FENCE_XID = "SELECT qunguan_fence($1, $2), txid_current()"
 _XID_STATUS = "SELECT txid_status($1)"
+_BACKEND_ALIVE = "SELECT 1 FROM pg_stat_activity WHERE pid = $1"
+_MESSAGE_STORED = "SELECT 1 FROM messages WHERE group_id = $1 AND seq = $2 AND ts = $3 AND sender_id = $4"
 OUTCOME_WAIT = 5.0  # seconds to learn whether a batch cut off at its COMMIT committed
 FENCED_SQLSTATE = "QGF01"  # raised by qunguan_fence (migration 11)
 
@@ -183,55 +185,32 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
         except (*_CONNECTION_ERRORS, asyncpg.PostgresError) as err:
             raise StoreUnavailable(f"the PostgreSQL database {_where(self.url)} cannot be used: {err}") from None
 
-    async def _committed(self, xid: int) -> bool:
-        """Whether transaction ``xid``, whose connection was lost, committed: asked on a new
-        connection. A transaction still "in progress" is one whose backend has not yet seen its
-        client go (it then rolls back), so it is asked again until it has an outcome. When no
-        answer comes (the database unreachable) it counts as not committed, as before."""
-        deadline = time.monotonic() + OUTCOME_WAIT
-        while True:
-            try:
-                conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
-                try:
-                    status = await conn.fetchval(_XID_STATUS, xid)
-                finally:
-                    await conn.close()
-            except Exception as exc:  # noqa: BLE001 - the outcome stays unknown; logged
-                log.error("could not learn whether a batch cut off at its COMMIT committed (%r)", exc)
-                return False
-            if status != "in progress" or time.monotonic() > deadline:
-                if status == "in progress":
-                    log.error("a batch cut off at its COMMIT is still in progress after %.0f s", OUTCOME_WAIT)
-                return bool(status == "committed")
-            await asyncio.sleep(0.05)
-
-    async def _row_stored(self, row: MessageRow, pid: int) -> bool:
-        """Whether message ``row``, sent in one auto-committed statement on backend ``pid`` whose
-        connection was lost, is stored. The backend finishes the statement before it notices its
-        client gone, so the row is looked for once that backend has exited: then the statement
-        has committed or rolled back for good. No answer within the wait: not stored, as before."""
+    async def _stored_after_cut(self, pid: int, xid: int | None, row: MessageRow | None) -> bool:
+        """Whether a batch whose connection (to backend ``pid``) was lost before its answer is
+        stored, asked on a new connection once that backend has gone: it finishes what it runs
+        before it notices its client gone, so the outcome is then final. A batch with changes is
+        known by its transaction id (``xid``), one of a single auto-committed statement by one of
+        its messages (``row``: the statement is all or nothing). No answer within
+        :data:`OUTCOME_WAIT`, or the database unreachable: not stored, as before."""
         deadline = time.monotonic() + OUTCOME_WAIT
         try:
             conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+            try:
+                while await conn.fetchval(_BACKEND_ALIVE, pid):
+                    if time.monotonic() > deadline:
+                        log.error("the backend of a batch cut off before its answer is still there after %.0f s",
+                                  OUTCOME_WAIT)
+                        return False
+                    await asyncio.sleep(0.05)
+                if xid is not None:
+                    return bool(await conn.fetchval(_XID_STATUS, xid) == "committed")
+                assert row is not None
+                return await conn.fetchval(_MESSAGE_STORED, row.group_id, row.seq, row.ts, row.sender_id) is not None
+            finally:
+                await conn.close()
         except Exception as exc:  # noqa: BLE001 - the outcome stays unknown; logged
-            log.error("could not learn whether a batch cut off at its statement was stored (%r)", exc)
+            log.error("could not learn whether a batch cut off before its answer was stored (%r)", exc)
             return False
-        try:
-            while await conn.fetchval("SELECT 1 FROM pg_stat_activity WHERE pid = $1", pid):
-                if time.monotonic() > deadline:
-                    log.error("the backend of a batch cut off at its statement is still there after %.0f s",
-                              OUTCOME_WAIT)
-                    return False
-                await asyncio.sleep(0.05)
-            found = await conn.fetchval(
-                "SELECT 1 FROM messages WHERE group_id = $1 AND seq = $2 AND ts = $3 AND sender_id = $4",
-                row.group_id, row.seq, row.ts, row.sender_id)
-            return found is not None
-        except Exception as exc:  # noqa: BLE001
-            log.error("could not learn whether a batch cut off at its statement was stored (%r)", exc)
-            return False
-        finally:
-            await conn.close()
 
     async def _connect(self) -> asyncpg.Connection:
         conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
@@ -338,16 +317,18 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
         msg_errors: dict[int, BaseException] = {}
         log_errors: dict[int, BaseException] = {}
         xid: int | None = None  # the transaction of a batch with changes, to learn its fate if cut off
-        probe: tuple[MessageRow, int] | None = None  # a row of a one-statement batch, and its backend
+        probe: MessageRow | None = None  # a row of a one-statement batch, to learn its fate if cut off
+        pid = 0  # the writer connection's backend
         try:
             if self._w is None or self._w.is_closed():
                 self._w = await self._connect()  # the previous connection was lost: a fresh one
             db = self._w
+            pid = db.get_server_pid()
             rows = [m[0] for m in msgs], [n[0] for n in netlog]
             fence = self.fence  # a cluster's home: nothing is written once another node took over
             if not ops and not raw:
                 if msgs:
-                    probe = (msgs[0][0], db.get_server_pid())
+                    probe = msgs[0][0]
                 try:  # one statement: its own transaction
                     if fence is None:
                         await db.execute(_BATCH, *_batch_args(*rows))
@@ -375,17 +356,13 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
             if isinstance(exc, _CONNECTION_ERRORS) and self._w is not None:
                 self._w.terminate()
                 self._w = None
-            if xid is not None and isinstance(exc, _CONNECTION_ERRORS) and await self._committed(xid):
-                # The COMMIT reached the database and the connection went before its answer: the
-                # batch is stored, so its callers are told so (their undo would otherwise take out
-                # of memory what the database holds).
-                log.warning("the connection was lost after the batch's COMMIT (%r); it committed", exc)
+            if ((xid is not None or probe is not None) and isinstance(exc, _CONNECTION_ERRORS)
+                    and await self._stored_after_cut(pid, xid, probe)):
+                # The COMMIT (or the one statement) reached the database and the connection went
+                # before its answer: the batch is stored, so its callers are told so (their undo
+                # would otherwise take out of memory what the database holds).
+                log.warning("the connection was lost after the batch was stored (%r)", exc)
                 self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
-                return
-            if probe is not None and isinstance(exc, _CONNECTION_ERRORS) and await self._row_stored(*probe):
-                # The same for a batch of one statement: all or nothing, so one of its rows tells.
-                log.warning("the connection was lost after the batch's statement (%r); it committed", exc)
-                self._settle_batch(0, outcomes, msgs, netlog, msg_errors, log_errors)
                 return
             log.error("batch commit failed (%r); %d ops, %d messages and %d log rows refused",
                       exc, len(ops) + len(raw), len(msgs), len(netlog))
