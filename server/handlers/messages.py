@@ -71,8 +71,10 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
         reply_seen = await reply_visible(ctx, user, req.group_id, reply_to)
         reply_checked = True
     # No await from here on: every group and member check, and the change, run from memory.
-    # The account first: it may have been blacklisted or cancelled during an await above.
-    still_active(user)
+    # The account first if a read awaited above: it may have been blacklisted or cancelled
+    # meanwhile (the dispatcher checked it just before a send that did not wait).
+    if reply_checked or refuted is not None:
+        still_active(user)
     now = ctx.now_ms()
     g = live_group(ctx, req.group_id)
     m = member_of(g, user)
