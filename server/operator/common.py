@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from governance.identity import username_key
+from governance.moderation import redact
 from protocol.errors import ContractError
 from server.handlers.common import penalize
 from server.operator.channel import OperatorError, current_operator
@@ -24,11 +25,19 @@ def operator_name() -> str:
 
 
 def reason_of(args: dict[str, Any], key: str = "reason") -> str:
-    """The non-empty ``args[key]``, stripped (refused as "--reason is required" otherwise)."""
+    """The non-empty ``args[key]``, stripped (refused as "--reason is required" otherwise), with
+    phone numbers and ID numbers masked.
+
+    An operator's reason is told to people (a group's members read a warning's or a closing's
+    reason, a reporter the resolution note) and kept in the record that owners read through
+    ``group_log``: a number typed into it would show a person's phone or ID number to others.
+    Operators name people by user id or username instead; the masking happens here, once, so
+    that no notice, event or record entry made from a reason can carry one.
+    """
     reason = str(args.get(key) or "").strip()
     if not reason:
         raise OperatorError("--reason is required")
-    return reason
+    return redact(reason)
 
 
 MAX_SECONDS = 10 * 366 * 86400  # a timed measure lasts at most ten years (longer: close or blacklist)

@@ -97,6 +97,25 @@ async def test_close_group_is_final(server):
     assert (await owner.request("me"))["credit_score"] < 100
 
 
+async def test_operator_reasons_never_carry_a_phone_or_id_number(server):
+    owner, gid, [m] = await setup_group(server)
+    id_number = new_id_number()
+    rc, _, _ = await server.admin("warn-group", gid, "--reason", f"举报人 138 0013 8000 的投诉; 身份证 {id_number}")
+    assert rc == 0
+    ev = await m.next_event("notice", timeout=WITHIN)
+    assert "138" not in ev["text"] and id_number not in ev["text"] and ev["text"].count("[redacted]") == 2
+    rc, _, _ = await server.admin("close-group", gid, "--reason", "联系 +86 13900139000 赌博")
+    assert rc == 0
+    ev = await m.next_event("group_closed", timeout=WITHIN)
+    assert ev["reason"] == "联系 [redacted] 赌博"
+    out_dir = server.dir / "export-masked"
+    rc, _, err = await server.admin("export", "--group", gid, "--out", str(out_dir))
+    assert rc == 0, err
+    exported = "".join(f.read_text(errors="replace") for f in out_dir.rglob("*") if f.is_file())
+    assert "赌博" in exported and "[redacted]" in exported  # the reasons are in the record, masked
+    assert "13900139000" not in exported and "0013 8000" not in exported and id_number not in exported
+
+
 async def test_close_group_survives_restart(server):
     owner, gid, _ = await setup_group(server)
     await server.admin("close-group", gid, "--reason", "x")
