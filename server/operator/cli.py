@@ -262,8 +262,14 @@ def main(config_path: str | None, argv: list[str]) -> int:
     if not reply.get("ok"):
         return _fail(reply.get("error", "refused"))
     code = int(reply.get("exit", 0))
-    for line in reply.get("lines", []):
-        print(_render(line, code == 0))
+    try:
+        for line in reply.get("lines", []):
+            print(_render(line, code == 0))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left early (`qunguan admin reports | head`): the command itself is done, so
+        # its exit code stands. Point stdout at /dev/null so that the flush at exit fails no more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
 
 

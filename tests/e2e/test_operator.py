@@ -6,8 +6,9 @@ import asyncio
 import json
 import os
 import stat
+import sys
 
-from tests.e2e.harness import new_id_number, open_group
+from tests.e2e.harness import ROOT, new_id_number, open_group
 
 WITHIN = 2.0
 
@@ -49,6 +50,19 @@ async def test_bad_arguments_and_unknown_targets_exit_2_with_one_line(server):
         rc, out, err = await server.admin(*args)
         assert rc == 2, (args, out, err)
         assert len(err.strip().splitlines()) == 1, (args, err)
+
+
+async def test_a_reader_that_leaves_early_gets_no_traceback(server):
+    """`qunguan admin ... | head -1`: the pipe closes before the lines are written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes anything
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server", "admin", "--config", str(server.config), "ping",
+        cwd=server.dir, stdout=write_end, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    os.close(write_end)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0 and err.decode() == ""
 
 
 async def test_no_server_running(tmp_path, server):
