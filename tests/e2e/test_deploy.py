@@ -24,6 +24,10 @@ def test_systemd_unit_is_valid_and_has_the_production_options(tmp_path):
                    "NoNewPrivileges=true", "ProtectSystem=strict", "CapabilityBoundingSet=",
                    "SystemCallFilter=@system-service", "StateDirectory=qunguan"):
         assert option in unit, option
+    # Documentation= names a page the install steps in docs/deploy.md put there
+    doc = Path(next(ln for ln in unit.splitlines() if ln.startswith("Documentation=")).split("file://", 1)[1])
+    steps = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert (ROOT / "docs" / doc.name).is_file() and f"-t {doc.parent} docs/*.md" in steps
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed here; the unit's options were checked as text only")
