@@ -69,7 +69,7 @@ HIDDEN_ACTIONS: Final = ("legal_hold", "release_hold", "export", "content_blocke
 LOG_DETAIL_KEYS: Final = frozenset({
     "seconds", "until", "deadline", "role", "seq", "on", "pinned", "name", "category", "join_policy",
     "announcement", "mute_all", "slow_mode_seconds", "sanction_id", "kind", "outcome", "item_id",
-    "link", "max_uses", "expires_at", "note",
+    "link", "max_uses", "expires_at", "note", "sanctions_lifted",
 })
 
 # Mainland mobile numbers and resident ID numbers, wherever they appear in free text. A phone
