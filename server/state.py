@@ -231,3 +231,38 @@ class State:
         self.barred_subjects: set[str] = set()  # subject keys barred from running accounts (P13)
         self.media = MediaIndex()  # finished uploads (server/media/index.py)
         self.invite_links: dict[str, InviteLink] = {}  # code hash -> link (not revoked)
+        self.revocations = Revocations()  # tokens revoked lately (an auth's lookup may predate them)
+
+
+class Revocations:
+    """The tokens revoked lately, numbered in the order they were revoked.
+
+    ``auth`` looks its token up in the database (an ``await``) and then binds the connection.
+    A ``logout`` that commits the revocation while that lookup is out closes every connection
+    bound to the token, but not this one, which is not bound yet; the lookup's answer may
+    still say the token is good. So ``auth`` notes :attr:`count` before the lookup and asks
+    :meth:`since` after it; the last :data:`KEEP` revocations are enough for any lookup that
+    a few thousand logouts did not overtake, and :meth:`since` says when it cannot tell.
+    """
+
+    KEEP = 4096
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._recent: dict[bytes, int] = {}  # token hash -> its number; oldest first
+
+    def add(self, token_hash: bytes) -> None:
+        self.count += 1
+        self._recent.pop(token_hash, None)
+        self._recent[token_hash] = self.count
+        if len(self._recent) > self.KEEP:
+            del self._recent[next(iter(self._recent))]
+
+    def since(self, count: int, token_hash: bytes) -> bool | None:
+        """Whether ``token_hash`` was revoked after revocation number ``count``; None when too
+        many were revoked since to tell."""
+        if self.count == count:
+            return False
+        if self.count - count > len(self._recent):
+            return None
+        return self._recent.get(token_hash, 0) > count

@@ -150,7 +150,15 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
 async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict[str, Any]:
     now_mono = _failed_login_gate(ctx, sess, "auth")
     hashed = token_hash(req.token)
-    uid = await ctx.store.token_owner(hashed, ctx.now_ms())
+    revocations = ctx.state.revocations
+    while True:
+        seen = revocations.count
+        uid = await ctx.store.token_owner(hashed, ctx.now_ms())
+        revoked = revocations.since(seen, hashed)
+        if revoked is not None:  # None: too many logouts meanwhile to tell; look again
+            break
+    if revoked:  # a logout committed while the lookup was out: its answer is stale
+        uid = None
     user = ctx.state.users.get(uid) if uid else None
     if user is None or user.deleted:
         ctx.failed_logins_per_ip.hit(sess.ip, now_mono)
@@ -172,6 +180,7 @@ async def logout(ctx: Context, sess: Session, req: rq.Logout, enc: Encoding) -> 
     hashed = sess.token_hash
     if hashed is not None:
         await commit(ctx, ch.RevokeToken(hashed))
+        ctx.state.revocations.add(hashed)  # an auth whose lookup is still out must not bind it
         for other in list(user.sessions):
             if other is not sess and other.token_hash == hashed:
                 other.close(CLOSE_POLICY, "logged out")

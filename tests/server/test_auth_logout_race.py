@@ -1,0 +1,67 @@
+"""``auth`` against a ``logout`` of the same token that commits while auth's lookup is out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from client_demo.client import Client
+from server.app import App
+from server.state import Revocations
+from tests.server.test_group_ids import config, registered
+
+
+@pytest.fixture
+async def app(tmp_path) -> AsyncIterator[App]:
+    server = App(config(tmp_path))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_a_lookup_answered_before_a_logout_does_not_bind_the_revoked_token(app: App, tmp_path,
+                                                                               monkeypatch) -> None:
+    owner = await registered(app, tmp_path)
+    assert owner.token is not None
+    answered, gate = asyncio.Event(), asyncio.Event()
+    real = app.store.token_owner
+
+    async def answered_then_late(*args: Any) -> Any:
+        found = await real(*args)  # the database answers now, before the logout commits...
+        answered.set()
+        await gate.wait()  # ...and the answer reaches the handler after it
+        return found
+
+    monkeypatch.setattr(app.store, "token_owner", answered_then_late)
+    late = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
+    pending = asyncio.create_task(late.call("auth", token=owner.token))
+    await asyncio.wait_for(answered.wait(), 5)
+    assert (await owner.call("logout"))["ok"]
+    gate.set()
+    reply = await asyncio.wait_for(pending, 5)
+    assert reply["ok"] is False and reply["code"] == "unauthenticated"
+    assert (await late.call("my_groups"))["code"] == "unauthenticated"
+    # A lookup that no logout overtook binds as before.
+    monkeypatch.setattr(app.store, "token_owner", real)
+    again = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
+    fresh = await again.login("owner1", "password123")
+    other = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
+    assert (await other.call("auth", token=fresh["token"]))["ok"]
+    for c in (owner, late, again, other):
+        await c.close()
+
+
+def test_revocations_say_what_they_know_and_when_they_cannot_tell() -> None:
+    r = Revocations()
+    seen = r.count
+    assert r.since(seen, b"a") is False
+    r.add(b"a")
+    assert r.since(seen, b"a") is True and r.since(seen, b"b") is False and r.since(r.count, b"a") is False
+    for i in range(Revocations.KEEP + 1):
+        r.add(i.to_bytes(4, "big"))
+    assert r.since(seen, b"zz") is None  # more revoked since than kept: cannot tell
+    assert r.since(r.count - 1, r.count.to_bytes(4, "big")) is False
+    assert r.since(r.count - 1, Revocations.KEEP.to_bytes(4, "big")) is True
