@@ -164,11 +164,17 @@ async def _read_post(db: Conn, r: c.ReadPost) -> bool:
 
 @applies(c.InsertComment)
 async def _insert_comment(db: Conn, m: c.InsertComment) -> int:
-    comment_id = int(await db.fetchval(
-        "INSERT INTO comments (post_id, user_id, text, reply_to, ts, status, review) VALUES ($1,$2,$3,$4,$5,$6,$7)"
-        " RETURNING comment_id",
+    # FOR SHARE: a deletion or removal of the post on another connection waits for this insert, or
+    # this insert for it and then finds the post gone.
+    inserted = await db.fetchval(
+        "INSERT INTO comments (post_id, user_id, text, reply_to, ts, status, review) SELECT $1,$2,$3,$4,$5,$6,$7"
+        " WHERE EXISTS (SELECT 1 FROM posts WHERE post_id = $1 AND deleted_at IS NULL AND removed_at IS NULL"
+        " FOR SHARE) RETURNING comment_id",
         m.post_id, m.user_id, m.text, m.reply_to, m.ts, m.status, m.review,
-    ))
+    )
+    if inserted is None:
+        raise ContractError("not_found", f"no post {m.post_id}")  # deleted or removed since it was read
+    comment_id = int(inserted)
     if m.review is not None:
         await db.execute(
             "INSERT INTO review_queue (kind, account_id, post_id, comment_id, sender_id, action, category, term,"

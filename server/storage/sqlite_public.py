@@ -160,9 +160,12 @@ async def _read_post(db: aiosqlite.Connection, r: c.ReadPost) -> bool:
 @applies(c.InsertComment)
 async def _insert_comment(db: aiosqlite.Connection, m: c.InsertComment) -> int:
     cur = await db.execute(
-        "INSERT INTO comments (post_id, user_id, text, reply_to, ts, status, review) VALUES (?,?,?,?,?,?,?)",
-        (m.post_id, m.user_id, m.text, m.reply_to, m.ts, m.status, m.review),
+        "INSERT INTO comments (post_id, user_id, text, reply_to, ts, status, review) SELECT ?,?,?,?,?,?,?"
+        " WHERE EXISTS (SELECT 1 FROM posts WHERE post_id = ? AND deleted_at IS NULL AND removed_at IS NULL)",
+        (m.post_id, m.user_id, m.text, m.reply_to, m.ts, m.status, m.review, m.post_id),
     )
+    if cur.rowcount != 1:
+        raise ContractError("not_found", f"no post {m.post_id}")  # deleted or removed since it was read
     comment_id = cur.lastrowid
     assert comment_id is not None
     if m.review is not None:

@@ -212,3 +212,30 @@ async def test_the_upgrade_records_who_opened_the_accounts_already_there(kind, t
         await store.close()
         if name is not None:
             await asyncio.to_thread(pgtools.drop_db, name)
+
+
+async def test_a_comment_on_a_post_gone_since_it_was_read_is_refused_alone(open_store):
+    """``comment`` reads the post, may await again (the comment it replies to), then writes: a deletion
+    or a removal committed in between must refuse the comment, not store it on a gone post."""
+    store = await open_store()
+    await _people(store, 1)
+    await store.apply(_account("100000001", "u0", "Tea"))
+    posts = [int((await store.apply(ch.InsertPost("100000001", "u0", f"t{i}", "b", "[]", (), "open", 10, 0)))[0])
+             for i in range(3)]
+    deleted, removed, kept = posts
+    await store.apply(ch.DeletePost(deleted, 20, "u0"))
+    await store.apply(ch.RemovePost(removed, 20, "spam"))
+    for post_id in (deleted, removed):
+        with pytest.raises(ContractError) as err:
+            await store.apply(ch.InsertComment(post_id, "u0", "late", None, 30, "visible", None))
+        assert err.value.code == "not_found"
+    # in one batch with others, the refused comment fails alone
+    results = await asyncio.gather(
+        store.apply(ch.InsertComment(kept, "u0", "fine", None, 30, "visible", None)),
+        store.apply(ch.InsertComment(deleted, "u0", "late", None, 30, "visible", None)),
+        store.apply(ch.InsertComment(kept, "u0", "also fine", None, 31, "held", "ads", "buy")),
+        return_exceptions=True)
+    assert isinstance(results[1], ContractError) and results[1].code == "not_found"
+    assert [len(r) for r in (results[0], results[2])] == [1, 1]
+    assert [c.text for c in await store.post_comments(kept, None, 10, "u0", True)] == ["also fine", "fine"]
+    assert await store.post_comments(deleted, None, 10, "u0", True) == []
