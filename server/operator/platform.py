@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from server.operator.common import (
     sanction,
     seconds_of,
 )
+from server.operator.sanctions import lock_target
 from server.state import Agreement
 from server.storage.changes import (
     Change,
@@ -147,17 +149,44 @@ async def freeze_category(app: Context, args: dict[str, Any]) -> Result:
     reason, seconds = reason_of(args), seconds_of(args)
     now = app.now_ms()
     until = now + seconds * 1000
-    groups = [g for g in app.state.groups.values() if g.category == category and g.alive]
-    await apply(
-        app,
-        SuspendCategory(category, until),
-        *[sanction("suspend_group", "group", g.group_id, reason, now, until) for g in groups],
-        audit=audit(app, "freeze_category", reason, category=category, seconds=seconds, groups=len(groups)),
-    )
+    # Claimed first, with no await before it: from here no group is created in the category or
+    # moved into it, so the list below is the whole of it.
     frozen = app.state.category_frozen_until
-    frozen[category] = max(frozen.get(category, 0), until)  # no new group in it, none moved into it
+    frozen_before = frozen.get(category)
+    frozen[category] = max(frozen_before or 0, until)
+    groups = sorted((g for g in app.state.groups.values() if g.category == category and g.alive),
+                    key=lambda g: g.group_id)
+    try:
+        async with contextlib.AsyncExitStack() as locks:
+            # Under each group's sanction lock, as suspend-group and lift take it: a lift that read
+            # a group's sanctions before this freeze's row existed would otherwise set the group's
+            # end from that list after this freeze set it. Taken in one order (by id), and nobody
+            # else holds two, so no two commands wait for each other.
+            for g in groups:
+                await locks.enter_async_context(lock_target("group", g.group_id))
+            groups = [g for g in groups if g.alive]  # closed or dissolved while the locks were taken
+            before = {g.group_id: g.suspended_until for g in groups}
+            for g in groups:
+                g.suspended_until = max(g.suspended_until, until)
+
+            def undo() -> None:
+                for g in groups:
+                    g.suspended_until = before[g.group_id]
+
+            await apply(
+                app,
+                SuspendCategory(category, until),
+                *[sanction("suspend_group", "group", g.group_id, reason, now, until) for g in groups],
+                audit=audit(app, "freeze_category", reason, category=category, seconds=seconds, groups=len(groups)),
+                undo=undo,
+            )
+    except BaseException:
+        if frozen_before is None:
+            frozen.pop(category, None)
+        else:
+            frozen[category] = frozen_before
+        raise
     for g in groups:
-        g.suspended_until = max(g.suspended_until, until)
         publish(g.online, ev.GroupSuspended(group_id=g.group_id, until=g.suspended_until, reason=reason))
     return Result([f"froze {len(groups)} groups in {category} until {until}"])
 

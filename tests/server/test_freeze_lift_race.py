@@ -1,0 +1,58 @@
+"""``freeze-category`` against a ``lift`` of a suspension of one of its groups, in process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from server.app import App
+from tests.server.test_group_ids import config, registered
+
+
+@pytest.fixture
+async def app(tmp_path) -> AsyncIterator[App]:
+    server = App(config(tmp_path))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def admin(app: App, cmd: str, **args: Any) -> dict[str, Any]:
+    reader, writer = await asyncio.open_unix_connection(str(app.cfg.admin.socket))
+    writer.write(json.dumps({"cmd": cmd, "args": args}).encode() + b"\n")
+    reply: dict[str, Any] = json.loads(await reader.readline())
+    writer.close()
+    return reply
+
+
+async def test_a_lift_that_read_before_a_freeze_does_not_undo_it(app: App, tmp_path, monkeypatch) -> None:
+    owner = await registered(app, tmp_path)
+    gid = (await owner.request("create_group", name="a", category="friends", join_policy="open"))["group_id"]
+    assert (await admin(app, "suspend-group", group_id=gid, seconds=600, reason="刷屏"))["ok"]
+    [row] = [json.loads(line) for line in (await admin(app, "sanctions", group_id=gid))["lines"]]
+    answered, gate = asyncio.Event(), asyncio.Event()
+    real = app.store.sanctions
+
+    async def answered_then_late(*args: Any) -> Any:
+        found = await real(*args)  # the lift's list of the group's sanctions, without the freeze's
+        answered.set()
+        await gate.wait()
+        return found
+
+    monkeypatch.setattr(app.store, "sanctions", answered_then_late)
+    lift = asyncio.create_task(admin(app, "lift", sanction_id=int(row["id"]), reason="误判"))
+    await asyncio.wait_for(answered.wait(), 5)
+    monkeypatch.setattr(app.store, "sanctions", real)
+    freeze = asyncio.create_task(admin(app, "freeze-category", category="friends", seconds=600, reason="整顿"))
+    await asyncio.sleep(0.3)
+    gate.set()
+    lifted, frozen = await asyncio.wait_for(asyncio.gather(lift, freeze), 10)
+    assert lifted["ok"] and frozen["ok"], (lifted, frozen)
+    # The freeze stands, whichever finished first: posting stays suspended for its 600 s.
+    reply = await owner.call("send", group_id=gid, text="x")
+    assert reply["code"] == "group_suspended" and reply["until"] >= app.now_ms() + 590_000
+    await owner.close()
