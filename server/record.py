@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from governance.audit import GENESIS, Checkpoint, Finding
 from governance.audit import verify as verify_chain
+from server.intervals import wait_interval
 from server.storage.changes import SealRecord
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ async def run_checkpoints(ctx: Context) -> None:
             raise
         except Exception:
             log.exception("writing an enforcement-record checkpoint failed; trying again later")
-        await asyncio.sleep(ctx.cfg.audit.checkpoint_interval_seconds)
+        await wait_interval(lambda: ctx.cfg.audit.checkpoint_interval_seconds)
 
 
 async def verify(ctx: Context, extra: list[Checkpoint] | None = None) -> Finding:

@@ -35,6 +35,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from governance.retention import cutoff_ms
+from server.intervals import wait_interval
 from server.media import cleanup as media_cleanup
 from server.metrics import METRICS
 from server.storage.changes import PURGE_TABLES, Audit, Purge
@@ -103,7 +104,7 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
 async def run_forever(app: Context) -> None:
     """The background job: purge every ``retention.purge_interval_seconds``; errors are logged, not fatal."""
     while True:
-        await asyncio.sleep(app.cfg.retention.purge_interval_seconds)
+        await wait_interval(lambda: app.cfg.retention.purge_interval_seconds)
         try:
             await purge(app)
         except asyncio.CancelledError:

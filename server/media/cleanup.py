@@ -26,6 +26,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from server.intervals import wait_interval
 from server.media import uploads
 from server.media.service import UPLOAD_IDLE_MS
 from server.storage.changes import DeleteMedia
@@ -123,7 +124,7 @@ async def tidy(ctx: Context) -> None:
 async def run_forever(ctx: Context) -> None:
     """The background job: :func:`tidy` every ``media.cleanup_interval_seconds``; errors are logged."""
     while True:
-        await asyncio.sleep(ctx.cfg.media.cleanup_interval_seconds)
+        await wait_interval(lambda: ctx.cfg.media.cleanup_interval_seconds)
         try:
             with ctx.monitor.job("media cleanup"):
                 await tidy(ctx)

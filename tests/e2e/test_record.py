@@ -120,3 +120,20 @@ async def test_entries_without_a_mac_are_sealed_at_start(make_server):
     srv.start()
     assert all(e["mac"] for e in entries(srv))
     assert (await verify(srv))[0] == 0
+
+
+async def test_a_reload_that_shortens_the_checkpoint_interval_applies_to_the_wait_under_way(make_server):
+    """With an hour between checkpoints, a SIGHUP that sets one second writes the next within seconds,
+    not an hour later."""
+    import signal
+
+    srv = make_server("\n[audit]\ncheckpoint_interval_seconds = 3600\n")
+    await some_record(srv, n=1)
+    await asyncio.sleep(0.5)  # the first checkpoint (at the start) is behind us; the hour's wait began
+    await some_record(srv, n=1)
+    total = len(entries(srv))
+    text = srv.config.read_text(encoding="utf-8")
+    srv.config.write_text(text.replace("checkpoint_interval_seconds = 3600", "checkpoint_interval_seconds = 1"),
+                          encoding="utf-8")
+    srv.proc.send_signal(signal.SIGHUP)
+    await wait_for_checkpoint(srv, total)  # within 10 s
