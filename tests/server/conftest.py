@@ -39,3 +39,16 @@ async def open_store(request, tmp_path) -> AsyncIterator[Callable[[], object]]:
         await s.close()
     if name is not None:
         await asyncio.to_thread(pgtools.drop_db, name)
+
+
+@pytest.fixture
+async def app(tmp_path) -> AsyncIterator[object]:
+    """A real server in this process, on a free port and SQLite (the config of test_group_ids.py),
+    for tests that must step into a handler's ``await`` (a store read made to answer late)."""
+    from server.app import App
+    from tests.server.test_group_ids import config
+
+    server = App(config(tmp_path))
+    await server.start()
+    yield server
+    await server.stop()

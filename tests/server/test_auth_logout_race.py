@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from client_demo.client import Client
 from server.app import App
 from server.state import Revocations
-from tests.server.test_group_ids import config, registered
-
-
-@pytest.fixture
-async def app(tmp_path) -> AsyncIterator[App]:
-    server = App(config(tmp_path))
-    await server.start()
-    yield server
-    await server.stop()
+from tests.server.test_group_ids import registered
 
 
 async def test_a_lookup_answered_before_a_logout_does_not_bind_the_revoked_token(app: App, tmp_path,

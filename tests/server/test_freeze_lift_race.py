@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
 from server.app import App
-from tests.server.test_group_ids import config, registered
-
-
-@pytest.fixture
-async def app(tmp_path) -> AsyncIterator[App]:
-    server = App(config(tmp_path))
-    await server.start()
-    yield server
-    await server.stop()
+from tests.server.test_group_ids import registered
 
 
 async def admin(app: App, cmd: str, **args: Any) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from server.handlers import messages
 from server.sent_ids import BUCKET_MS, RECENT_MS, STUCK_MS, SentIds
 from server.state import SentMessage, State
 from server.storage import loading
-from tests.server.test_group_ids import config, registered
+from tests.server.test_group_ids import registered
 
 T0 = 1_800_000_000_000  # a time on an hour boundary's far side: buckets are hours of epoch ms
 KEY = ("100000001", "u1", "c-1")
@@ -115,15 +114,6 @@ def test_adding_rows_at_once_is_adding_them_one_by_one() -> None:
 
 
 # -- send's retries through the real server, in process --------------------------------------------
-@pytest.fixture
-async def app(tmp_path) -> AsyncIterator[App]:
-    """A real server in this process, on a free port (the config of tests/server/test_group_ids.py)."""
-    server = App(config(tmp_path))
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def owner_with_group(app: App, tmp_path) -> tuple[Client, str]:
     c = await registered(app, tmp_path)  # owner1, logged in
     gid = (await c.request("create_group", name="a", category="friends", join_policy="open"))["group_id"]
