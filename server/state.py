@@ -250,19 +250,18 @@ class Revocations:
     def __init__(self) -> None:
         self.count = 0
         self._recent: dict[bytes, int] = {}  # token hash -> its number; oldest first
+        self._forgotten = 0  # the number of the newest revocation no longer kept
 
     def add(self, token_hash: bytes) -> None:
         self.count += 1
         self._recent.pop(token_hash, None)
         self._recent[token_hash] = self.count
         if len(self._recent) > self.KEEP:
-            del self._recent[next(iter(self._recent))]
+            self._forgotten = self._recent.pop(next(iter(self._recent)))
 
     def since(self, count: int, token_hash: bytes) -> bool | None:
-        """Whether ``token_hash`` was revoked after revocation number ``count``; None when too
-        many were revoked since to tell."""
-        if self.count == count:
-            return False
-        if self.count - count > len(self._recent):
+        """Whether ``token_hash`` was revoked after revocation number ``count``; None when one
+        made after it is no longer kept, so that it cannot tell."""
+        if self._forgotten > count:
             return None
         return self._recent.get(token_hash, 0) > count

@@ -49,8 +49,10 @@ def test_revocations_say_what_they_know_and_when_they_cannot_tell() -> None:
     assert r.since(seen, b"a") is False
     r.add(b"a")
     assert r.since(seen, b"a") is True and r.since(seen, b"b") is False and r.since(r.count, b"a") is False
-    for i in range(Revocations.KEEP + 1):
+    r.add(b"a")  # revoked again (a retried logout): known by its newer number
+    assert r.since(1, b"a") is True and r.since(2, b"a") is False
+    for i in range(Revocations.KEEP):
         r.add(i.to_bytes(4, "big"))
-    assert r.since(seen, b"zz") is None  # more revoked since than kept: cannot tell
-    assert r.since(r.count - 1, r.count.to_bytes(4, "big")) is False
-    assert r.since(r.count - 1, Revocations.KEEP.to_bytes(4, "big")) is True
+    assert r.since(seen, b"zz") is None  # "a" (number 2) is no longer kept: cannot tell
+    assert r.since(2, b"zz") is False and r.since(2, b"a") is False
+    assert r.since(r.count - 1, (Revocations.KEEP - 1).to_bytes(4, "big")) is True
