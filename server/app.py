@@ -262,6 +262,14 @@ class App:
                 return conn.respond(http.HTTPStatus.TOO_MANY_REQUESTS, "too many connections\n")
             turn = self.handshakes.admit(ip)
             return None if turn is None else _after(turn)
+        if request.method not in web_routes.METHODS:  # the library passes every method on (server/web/routes.py)
+            return web_routes.method_not_allowed()
+        return web_routes.finish(self._http_answer(conn, request, path), head=request.method == "HEAD")
+
+    def _http_answer(
+        self, conn: ServerConnection, request: HttpRequest, path: str
+    ) -> HttpResponse | Coroutine[None, None, HttpResponse]:
+        """The answer to a plain-HTTP GET (or HEAD) of ``path``."""
         if path == "/healthz":
             return conn.respond(http.HTTPStatus.OK, "ok\n")
         if path == "/readyz":

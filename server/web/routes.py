@@ -22,13 +22,22 @@ other sites from using a visitor's browser to talk to this server.
 server's own origin (the ``Origin``'s host equals the ``Host`` the handshake came
 to) is allowed; so is any origin listed in ``[server] allowed_origins`` (``"*"``
 allows every origin). Anything else gets HTTP 403 before the upgrade.
+
+**Methods.** The WebSocket library hands every request to ``process_request``,
+whatever its method. The plain-HTTP answers (everything but ``/ws``) are for
+``GET`` and ``HEAD`` only: any other method gets 405 with ``Allow: GET, HEAD``
+(:func:`method_not_allowed`), and a ``HEAD`` gets the headers of the ``GET``
+answer without its body (:func:`finish`, which also puts ``nosniff`` on every
+answer).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import http
 import re
+from collections.abc import Coroutine
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -38,9 +47,12 @@ from websockets.http11 import Request, Response
 
 from server.web import qr
 
-__all__ = ["STATIC_DIR", "origin_allowed", "refuse_foreign_origin", "static_response"]
+__all__ = ["METHODS", "STATIC_DIR", "finish", "method_not_allowed", "origin_allowed", "refuse_foreign_origin",
+           "static_response"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The methods the plain-HTTP answers take (the WebSocket handshake itself is GET only).
+METHODS = ("GET", "HEAD")
 
 _TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -147,3 +159,37 @@ def refuse_foreign_origin(conn: ServerConnection, request: Request, allowed: tup
                                              allowed):
         return None
     return conn.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
+
+
+def method_not_allowed() -> Response:
+    """405 for a plain-HTTP request whose method is neither GET nor HEAD."""
+    body = b"method not allowed\n"
+    headers = Headers()
+    headers["Date"] = email.utils.formatdate(usegmt=True)
+    headers["Connection"] = "close"
+    headers["Allow"] = ", ".join(METHODS)
+    headers["Content-Type"] = "text/plain; charset=utf-8"
+    headers["Content-Length"] = str(len(body))
+    headers["Cache-Control"] = "no-store"
+    headers["X-Content-Type-Options"] = "nosniff"
+    return Response(http.HTTPStatus.METHOD_NOT_ALLOWED.value, http.HTTPStatus.METHOD_NOT_ALLOWED.phrase, headers,
+                    body)
+
+
+def _finished(response: Response, head: bool) -> Response:
+    if "X-Content-Type-Options" not in response.headers:
+        response.headers["X-Content-Type-Options"] = "nosniff"
+    # HEAD: the GET answer's headers (its Content-Length included), no body.
+    return dataclasses.replace(response, body=b"") if head else response
+
+
+def finish(answer: Response | Coroutine[None, None, Response], head: bool,
+           ) -> Response | Coroutine[None, None, Response]:
+    """A plain-HTTP answer as it goes out: ``nosniff`` on it, and without its body for ``HEAD``."""
+    if isinstance(answer, Response):
+        return _finished(answer, head)
+
+    async def later() -> Response:
+        return _finished(await answer, head)
+
+    return later()

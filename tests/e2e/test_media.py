@@ -275,6 +275,12 @@ async def test_signed_urls_media_url_and_deleted_messages(make_server):
     assert stored["name"] is None and stored["media_id"] == mid
     url = att["url"]
     assert get(server, url).status_code == 200
+    # HEAD: the GET's headers, no body; any other method: 405, nothing served.
+    head = httpx.head(f"http://127.0.0.1:{server.port}{url}", timeout=10)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(image)) and head.headers["content-type"] == "image/png"
+    posted = httpx.post(f"http://127.0.0.1:{server.port}{url}", timeout=10)
+    assert posted.status_code == 405 and posted.headers["allow"] == "GET, HEAD" and image not in posted.content
     path, query = url.split("?", 1)
     params = dict(p.split("=", 1) for p in query.split("&"))
     # unsigned, wrongly signed, signature of another expiry, another media: 403

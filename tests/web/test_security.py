@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -43,6 +44,40 @@ def test_pages_are_served_with_strict_headers(server: ServerProcess) -> None:
     for path in ("/nope.js", "/../pyproject.toml", "/static/app.js", "/routes.py", "/%2e%2e/server/app.py"):
         assert _get(server, path)[0] == 404, path
     assert _get(server, "/healthz")[0] == 200  # the rest of the HTTP side is unchanged
+
+
+def _raw(srv: ServerProcess, method: str, path: str) -> tuple[str, dict[str, str], bytes]:
+    """One request on its own connection; (status line, headers, every byte after them until the server closes)."""
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    return status, {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}, body
+
+
+def test_only_get_and_head_are_answered(server: ServerProcess) -> None:
+    """The WebSocket library passes requests of every method to the server: a POST, PUT, DELETE or OPTIONS
+    of a page, a media URL, an info page or a probe is refused (405), and a HEAD gets the GET answer's
+    headers without its body."""
+    for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"):
+        for path in ("/", "/app.js", "/qr.svg?text=x", "/media/abc?e=1&s=x", "/groups/123456789", "/healthz",
+                     "/readyz", "/nope"):
+            status, headers, body = _raw(server, method, path)
+            assert status.startswith("HTTP/1.1 405 "), (method, path, status)
+            assert headers["allow"] == "GET, HEAD" and headers["x-content-type-options"] == "nosniff"
+            assert b"<" not in body, (method, path)
+    for path in ("/", "/app.js", "/qr.svg?text=x", "/healthz", "/nope", "/media/abc?e=1&s=x"):
+        got_status, got_headers, got_body = _raw(server, "GET", path)
+        status, headers, body = _raw(server, "HEAD", path)
+        assert status == got_status and body == b"", (path, status, body[:40])
+        assert headers["content-length"] == got_headers["content-length"] == str(len(got_body))
+        assert headers["content-type"] == got_headers["content-type"]
+        assert headers["x-content-type-options"] == "nosniff"  # on every answer, the plain-text ones too
+    status, headers, _ = _raw(server, "HEAD", "/")
+    assert status.startswith("HTTP/1.1 200 ") and "frame-ancestors 'none'" in headers["content-security-policy"]
 
 
 def test_no_innerhtml_in_the_client() -> None:
