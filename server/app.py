@@ -315,9 +315,7 @@ class App:
     def _info_response(conn: ServerConnection, html: str | None) -> HttpResponse:
         if html is None:
             return conn.respond(http.HTTPStatus.NOT_FOUND, "no public information for this group\n")
-        response = conn.respond(http.HTTPStatus.OK, html)
-        response.headers["Content-Type"] = "text/html; charset=utf-8"
-        return response
+        return web_routes.html_page(html)
 
     # -- WebSocket side --------------------------------------------------------
     async def _connection(self, ws: ServerConnection) -> None:

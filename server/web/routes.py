@@ -47,8 +47,8 @@ from websockets.http11 import Request, Response
 
 from server.web import qr
 
-__all__ = ["METHODS", "STATIC_DIR", "finish", "method_not_allowed", "origin_allowed", "refuse_foreign_origin",
-           "static_response"]
+__all__ = ["METHODS", "PAGE_CSP", "STATIC_DIR", "finish", "html_page", "method_not_allowed", "origin_allowed",
+           "refuse_foreign_origin", "static_response"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The methods the plain-HTTP answers take (the WebSocket handshake itself is GET only).
@@ -113,6 +113,27 @@ def _response(status: http.HTTPStatus, body: bytes, ctype: str, host: str) -> Re
     for name, value in security_headers(host):
         headers[name] = value
     return Response(status.value, status.phrase, headers, body)
+
+
+# Server-rendered pages without script or style (a group's public information page, server/infopage.py).
+PAGE_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+
+def html_page(html: str) -> Response:
+    """200 with a page the server rendered (escaped text, no script or style), locked down by its headers:
+    nothing it could carry may run, load, frame it or be sniffed into something else."""
+    body = html.encode()
+    headers = Headers()
+    headers["Date"] = email.utils.formatdate(usegmt=True)
+    headers["Connection"] = "close"
+    headers["Content-Type"] = "text/html; charset=utf-8"
+    headers["Content-Length"] = str(len(body))
+    headers["Cache-Control"] = "no-cache"
+    headers["Content-Security-Policy"] = PAGE_CSP
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Frame-Options"] = "DENY"
+    return Response(http.HTTPStatus.OK.value, http.HTTPStatus.OK.phrase, headers, body)
 
 
 def static_response(request: Request) -> Response | None:

@@ -320,6 +320,11 @@ def _http(url):
         return err.code, ""
 
 
+def _http_headers(url):
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.headers
+
+
 async def test_info_page_for_large_groups_only(make_server):
     srv = make_server("[groups]\ninfo_page_min_members = 3\n")
     owner, big, _ = await group_with(srv, 2, name="<大群>")
@@ -327,6 +332,16 @@ async def test_info_page_for_large_groups_only(make_server):
     status, body = await asyncio.to_thread(_http, f"http://127.0.0.1:{srv.port}/groups/{big}")
     assert status == 200 and "&lt;大群&gt;" in body and big in body and ">3<" in body
     assert owner.username.title() in body
+    # An HTML page of this origin showing names users chose: escaped, and locked down by its headers too
+    # (no script, style, plugin, base, form or framing at all), like the web client's files.
+    headers = await asyncio.to_thread(_http_headers, f"http://127.0.0.1:{srv.port}/groups/{big}")
+    assert headers.get_all("Content-Type") == ["text/html; charset=utf-8"]  # once: not text/plain as well
+    csp = [d.strip() for d in headers["Content-Security-Policy"].split(";")]
+    for directive in ("default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'none'"):
+        assert directive in csp, csp
+    assert not any(d.startswith(("script-src", "style-src", "object-src")) for d in csp)  # default-src 'none' holds
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "no-referrer"
     status, _ = await asyncio.to_thread(_http, f"http://127.0.0.1:{srv.port}/groups/{small}")
     assert status == 404
     outsider = await srv.user()
