@@ -179,7 +179,9 @@ class Readiness:
         if self.stopping:
             return "shutting down"
         if time.monotonic() - self.last_ok > STALE_AFTER:
-            return f"store not writable: {self.last_error}"
+            # Not the store's own error text: /readyz is on the public port, and a driver's message can name
+            # internal hosts, addresses, database users or file paths. probe_once logs it for the operator.
+            return "store not writable" if self.last_ok else "store not probed yet"
         for check in self.checks:
             why = check()
             if why is not None:
@@ -189,10 +191,11 @@ class Readiness:
     async def probe_once(self) -> None:
         try:
             await asyncio.wait_for(self._probe(), PROBE_TIMEOUT)
-        except Exception as err:  # the store's own error, or the timeout
+        except Exception as err:  # the store's own error, or the timeout (whose text is empty)
+            why = str(err) or type(err).__name__
             if self.last_error == "" or time.monotonic() - self.last_ok <= STALE_AFTER:
-                log.warning("store probe failed: %s", err or type(err).__name__)
-            self.last_error = str(err) or type(err).__name__
+                log.warning("store probe failed: %s", why)
+            self.last_error = why
         else:
             if self.last_error and self.last_ok:
                 log.info("store probe succeeds again")
