@@ -77,6 +77,19 @@ action = "block"
             break
         await asyncio.sleep(0.1)
     assert closes['qunguan_connections{state="authenticated"}'] == 1
+    # Close codes 3000-4999 are the client's to choose: they share one label, or any client could add
+    # a series per code to every scrape.
+    for close_code in (4321, 3456, 4999):
+        async with connect(srv.url) as ws:
+            await ws.close(code=close_code)
+    for _ in range(50):
+        closes = ops.scrape(url)
+        if closes.get('qunguan_connection_closes_total{code="3000-4999"}') == 3:
+            break
+        await asyncio.sleep(0.1)
+    assert closes.get('qunguan_connection_closes_total{code="3000-4999"}') == 3
+    labels = [k for k in closes if k.startswith("qunguan_connection_closes_total{")]
+    assert not [k for k in labels for c in ('"4321"', '"3456"', '"4999"') if c in k], labels
     await alice.close()
 
     rc, out, err = await srv.admin("purge")
