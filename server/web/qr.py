@@ -3,20 +3,32 @@
 The web client shows invite links as QR codes. Drawing them here (with segno, pure
 Python) keeps the page free of any script it did not ship itself and needs no
 change to its Content-Security-Policy: the code is an ``<img>`` from this origin.
-Only short texts are drawn (``MAX_TEXT`` characters), so a request costs little;
-the SVG holds nothing but one path, never the text itself as markup.
+Only short texts are drawn (``MAX_TEXT`` characters); the SVG holds nothing but
+one path, never the text itself as markup.
+
+segno is pure Python: a code of ``MAX_TEXT`` characters takes tens of milliseconds
+of CPU, and anyone may ask for one. So :func:`draw` never runs on the event loop
+(which every chat shares): codes are drawn in a worker thread, one at a time, and
+the last ``CACHE_SIZE`` are kept (a page asks for the same invite link's code
+again at every redraw).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import io
 from urllib.parse import parse_qs, urlsplit
 
 import segno
 
-__all__ = ["MAX_TEXT", "qr_svg", "text_of"]
+__all__ = ["CACHE_SIZE", "MAX_TEXT", "draw", "qr_svg", "text_of"]
 
 MAX_TEXT = 512
+CACHE_SIZE = 64
+# One code drawn at a time: requests wait their turn, off the loop. (The server runs one loop; a
+# semaphore is made for it on first use, so none is ever shared between loops.)
+_turn: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
 
 def text_of(path: str) -> str | None:
@@ -37,3 +49,18 @@ def qr_svg(text: str) -> bytes:
     out = io.BytesIO()
     code.save(out, kind="svg", scale=6, border=4, xmldecl=False, dark="#000", light="#fff")
     return out.getvalue()
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _cached(text: str) -> bytes:
+    return qr_svg(text)
+
+
+async def draw(text: str) -> bytes:
+    """:func:`qr_svg` of ``text``, drawn in a worker thread (one at a time) unless it was drawn lately."""
+    global _turn
+    loop = asyncio.get_running_loop()
+    if _turn is None or _turn[0] is not loop:
+        _turn = (loop, asyncio.Semaphore(1))
+    async with _turn[1]:
+        return await asyncio.to_thread(_cached, text)

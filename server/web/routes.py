@@ -136,8 +136,9 @@ def html_page(html: str) -> Response:
     return Response(http.HTTPStatus.OK.value, http.HTTPStatus.OK.phrase, headers, body)
 
 
-def static_response(request: Request) -> Response | None:
-    """The web client's file for this request, or None when the path is not one of them."""
+def static_response(request: Request) -> Response | Coroutine[None, None, Response] | None:
+    """The web client's file for this request, or None when the path is not one of them (``/qr.svg``:
+    a coroutine, as the code is drawn off the event loop, see server/web/qr.py)."""
     path = request.path.split("?", 1)[0]
     found = _FILES.get(path)
     if found is None and path != "/qr.svg":
@@ -151,9 +152,13 @@ def static_response(request: Request) -> Response | None:
         if text is None:
             return _response(http.HTTPStatus.BAD_REQUEST, f"text: 1 to {qr.MAX_TEXT} characters\n".encode(),
                              "text/plain; charset=utf-8", host)
-        return _response(http.HTTPStatus.OK, qr.qr_svg(text), "image/svg+xml", host)
+        return _qr_response(text, host)
     body, ctype = found
     return _response(http.HTTPStatus.OK, body, ctype, host)
+
+
+async def _qr_response(text: str, host: str) -> Response:
+    return _response(http.HTTPStatus.OK, await qr.draw(text), "image/svg+xml", host)
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:

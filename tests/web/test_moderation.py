@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from server.web.qr import qr_svg
 from tests.e2e.harness import ServerProcess
-from tests.web.browser import close_dialogs, create_group, join_group, message, new_page, register, send
+from tests.web.browser import close_dialogs, create_group, join_group, message, new_page, register, run_async, send
 
 
 def test_ban_refuses_the_rejoin_and_the_log_lists_it(browser: Any, any_server: ServerProcess) -> None:
@@ -163,3 +163,67 @@ def test_qr_route_limits_its_text(server: ServerProcess) -> None:
     assert get("/qr.svg?text=")[0] == 400
     assert get("/qr.svg?text=" + "a" * 513)[0] == 400
     assert get("/qr.svg?text=a&text=b")[0] == 400
+
+
+def test_qr_codes_are_drawn_off_the_event_loop(monkeypatch: Any) -> None:
+    """segno is pure Python (tens of ms for a long text) and /qr.svg needs no login: drawn on the event
+    loop, a stream of requests would stall every chat. Codes are drawn in a worker thread, one at a time,
+    and a code drawn lately is not drawn again."""
+    import asyncio
+    import threading
+    import time
+
+    from websockets.datastructures import Headers
+    from websockets.http11 import Request, Response
+
+    from server.web import qr
+    from server.web.routes import static_response
+
+    drawing: list[str] = []
+    overlaps: list[int] = []
+    busy = threading.Semaphore(1)
+
+    def slow(text: str) -> bytes:
+        if not busy.acquire(blocking=False):
+            overlaps.append(1)
+        try:
+            drawing.append(text)
+            time.sleep(0.3)
+            return b'<svg xmlns="http://www.w3.org/2000/svg"/>'
+        finally:
+            busy.release()
+
+    monkeypatch.setattr(qr, "qr_svg", slow)
+    forget = getattr(getattr(qr, "_cached", None), "cache_clear", lambda: None)
+    forget()
+
+    async def get(text: str) -> Response:
+        answer = static_response(Request(f"/qr.svg?text={text}", Headers({"Host": "127.0.0.1:1"})))
+        assert answer is not None
+        return answer if isinstance(answer, Response) else await answer
+
+    async def main() -> int:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0.02)
+        start = ticks
+        answers = await asyncio.gather(get("one"), get("two"), get("one"))
+        during = ticks - start
+        task.cancel()
+        assert all(r.status_code == 200 and r.headers["Content-Type"] == "image/svg+xml" for r in answers)
+        return during
+
+    try:
+        during = run_async(main())  # (in a thread: sync Playwright may own this thread's loop)
+    finally:
+        forget()
+    assert during >= 20, during  # the loop ran on through 0.6 s of drawing
+    assert sorted(drawing) == ["one", "two"]  # "one" again came from the cache
+    assert overlaps == []  # one at a time
