@@ -375,6 +375,8 @@ class MetricsConfig:
 
     host: str = setting("127.0.0.1")
     port: int = setting(0, between(0, 65535))
+    # How often the queue gauges (open and overdue reports, open review items) are read from the store.
+    queue_refresh_seconds: float = setting(15.0, between(1, 3600))
 
 
 @dataclass(frozen=True, kw_only=True)

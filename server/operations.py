@@ -28,6 +28,7 @@ from governance.posting import report_overdue
 from server import logs, proxy, sdnotify
 from server.config import Config, ConfigError, load_config
 from server.content import build_filter
+from server.intervals import wait_interval
 from server.media.lists import build_media_lists
 from server.metrics import METRICS
 
@@ -209,8 +210,9 @@ class Readiness:
             await self.probe_once()
 
 
-async def refresh_queue_gauges(app: App, every: float = 15.0) -> None:
-    """Report and review queue depths for the metrics (only runs when metrics are served)."""
+async def refresh_queue_gauges(app: App) -> None:
+    """Report and review queue depths for the metrics, every ``metrics.queue_refresh_seconds``
+    (only runs when metrics are served)."""
     while True:
         try:
             open_reports = await app.store.reports(True)
@@ -221,7 +223,7 @@ async def refresh_queue_gauges(app: App, every: float = 15.0) -> None:
             METRICS.open_reviews.set(len(await app.store.review_items(True)))
         except Exception as err:
             log.debug("queue gauges not refreshed: %s", err)
-        await asyncio.sleep(every)
+        await wait_interval(lambda: app.cfg.metrics.queue_refresh_seconds)
 
 
 def access(sess: Session, opened: float, expected: bool) -> None:

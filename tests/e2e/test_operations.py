@@ -21,6 +21,36 @@ from tests.e2e import ops_helpers as ops
 from tests.e2e.harness import open_group
 
 
+async def test_the_overdue_reports_gauge_follows_the_queue(tmp_path, started, backend):
+    """G12 timely handling, for an alert: qunguan_reports_overdue counts the complaints open longer than
+    reports.answer_within_hours, refreshed every metrics.queue_refresh_seconds, and falls once resolved."""
+    srv = started(ops.server(tmp_path, extra=f"""
+[metrics]
+port = {ops.free_port()}
+queue_refresh_seconds = 1
+""", backend=backend))
+    url = ops.metrics_url(srv)
+
+    async def gauges(open_: int, overdue: int) -> None:
+        for _ in range(40):
+            now = ops.scrape(url)
+            if (now.get("qunguan_reports_open"), now.get("qunguan_reports_overdue")) == (open_, overdue):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"open/overdue never became {open_}/{overdue}: {now}")
+
+    owner, witness = await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    old = (await witness.request("report", target_type="user", user_id=owner.user_id, reason="spam"))["report_id"]
+    await witness.request("report", target_type="group", group_id=gid, reason="bad group")
+    await gauges(2, 0)
+    srv.db_rows("UPDATE reports SET created_at = created_at - ? WHERE report_id = ?", 25 * 3_600_000, int(old))
+    await gauges(2, 1)
+    rc, _, err = await srv.admin("resolve", old, "--outcome", "upheld", "--note", "handled")
+    assert rc == 0, err
+    await gauges(1, 0)
+
+
 async def test_metrics_move_after_a_short_chat(tmp_path, started, backend):
     words = tmp_path / "srv" / "words.txt"
     words.parent.mkdir()
