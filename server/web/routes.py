@@ -88,7 +88,10 @@ def csp(host: str) -> str:
     return (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self'; "
         f"font-src 'self'; connect-src 'self' ws://{host} wss://{host}; manifest-src 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'"
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'; "
+        # The client never parses markup (user text only ever becomes text nodes): the browser enforces it,
+        # so an innerHTML or document.write added by mistake fails at once instead of becoming a way in.
+        "require-trusted-types-for 'script'; trusted-types 'none'"
     )
 
 

@@ -63,6 +63,12 @@ def test_markup_from_users_renders_as_text(browser: Any, server: ServerProcess) 
         assert p.evaluate("() => window.__xss") is None
     assert dialogs == []
     assert alice.errors == [] and bob.errors == []
+    # And the browser itself refuses markup sinks on our pages (Trusted Types in the policy).
+    refused = alice.evaluate("""() => {
+        try { document.body.insertAdjacentHTML("beforeend", "<b id=sink>x</b>"); return "parsed"; }
+        catch (e) { return e.name; }
+    }""")
+    assert refused == "TypeError" and alice.locator("#sink").count() == 0
 
 
 def test_phone_width_and_english(browser: Any, server: ServerProcess) -> None:

@@ -30,7 +30,8 @@ def test_pages_are_served_with_strict_headers(server: ServerProcess) -> None:
     assert b'<script type="module" src="/app.js">' in body
     csp = headers["Content-Security-Policy"]
     for part in ("default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'",
-                 f"connect-src 'self' ws://127.0.0.1:{server.port} wss://127.0.0.1:{server.port}", "object-src 'none'"):
+                 f"connect-src 'self' ws://127.0.0.1:{server.port} wss://127.0.0.1:{server.port}", "object-src 'none'",
+                 "require-trusted-types-for 'script'", "trusted-types 'none'"):
         assert part in csp
     assert "unsafe" not in csp
     assert headers["X-Content-Type-Options"] == "nosniff"
