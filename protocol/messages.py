@@ -97,6 +97,7 @@ __all__ = [
     "MyAccounts",
     "MyGroups",
     "MySubscriptions",
+    "Named",
     "PinMessage",
     "Posts",
     "Publish",
@@ -139,6 +140,9 @@ GROUP_ID_PATTERN: Final = "^[1-9][0-9]{8,11}$"
 Int64 = Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX, description="a 64-bit signed integer")]
 Str = Annotated[str, Meta(max_length=SHORT_STR_MAX, description="a string of at most 256 characters")]
 Text = Annotated[str, Meta(description="a string; the op applies limits.max_text_chars")]
+# A short text whose limit is the op's (an account name, a post title): over it is ``too_large``
+# from the op, whatever the length, never ``bad_request`` from the decoder at 256.
+Named = Annotated[str, Meta(description="a string; the op applies its own length limit (too_large over it)")]
 # A group id's length is checked by msgspec, its digits by __post_init__ (Meta(pattern=...) would
 # cost ~400 ns a frame: msgspec calls re.Pattern.search through the C API); the schema gets the pattern.
 GroupId = Annotated[
@@ -539,11 +543,11 @@ class CreateAccount(RequestBase, tag="create_account", kw_only=True, frozen=True
     """Open a public account run by oneself (``individual``) or by an organisation (``org_name``,
     ``org_code``: its unified social credit code)."""
 
-    name: Str
+    name: Named
     category: Str
     intro: Text
     subject_type: SubjectType
-    org_name: Str | None = None
+    org_name: Named | None = None
     org_code: Str | None = None
 
 
@@ -553,7 +557,7 @@ class AccountInfo(AccountRequest, tag="account_info", kw_only=True, frozen=True)
 
 class UpdateAccount(AccountRequest, tag="update_account", kw_only=True, frozen=True):
     """Rename the account or change its introduction (owner)."""
-    name: Str | None = None
+    name: Named | None = None
     intro: Text | None = None
 
 
@@ -581,7 +585,7 @@ class MyAccounts(RequestBase, tag="my_accounts", kw_only=True, frozen=True):
 
 class Publish(AccountRequest, tag="publish", kw_only=True, frozen=True):
     """Post to the account's subscribers (owner, editors); ``comments`` defaults to ``open``."""
-    title: Str
+    title: Named
     body: Text
     attachments: Attachments | None = None
     comments: CommentsMode | None = None
