@@ -33,7 +33,7 @@ from server.handlers.media import attachments_for, signed_url
 from server.handlers.public_accounts import audit, find_account, level_of, managed_account
 from server.state import Account, User
 from server.storage import changes as ch
-from server.storage.public import GONE_COMMENT, PostRow
+from server.storage.public import GONE_COMMENT, CommentRow, PostRow
 
 if TYPE_CHECKING:
     import asyncio
@@ -320,10 +320,23 @@ async def moderate_comment(ctx: Context, sess: Session, req: rq.ModerateComment,
 
 
 # -- reports (P15) ---------------------------------------------------------------------------------
-async def reported_content(ctx: Context, kind: ReportTarget, account_id: str | None, post_id: str | None,
-                           comment_id: str | None) -> tuple[None, None, str, str, int | None, int | None]:
-    """What a ``report`` on an account, a post or a comment names: (no group, no seq, the user
-    answerable for it, the account, the post, the comment); ``not_found`` for unknown ids."""
+def _sees_comment(c: CommentRow, user: User, manager: bool) -> bool:
+    """Whether ``user`` sees comment ``c`` in ``comments``: a visible one everybody, a held one its
+    author and the account's managers, a hidden one the managers; a gone one nobody."""
+    if c.status == "visible":
+        return True
+    if c.status == "held":
+        return manager or c.user_id == user.user_id
+    return c.status == "hidden" and manager
+
+
+async def reported_content(ctx: Context, user: User, kind: ReportTarget, account_id: str | None,
+                           post_id: str | None, comment_id: str | None
+                           ) -> tuple[None, None, str, str, int | None, int | None]:
+    """What a ``report`` by ``user`` on an account, a post or a comment names: (no group, no seq, the
+    user answerable for it, the account, the post, the comment). ``not_found`` for unknown ids and
+    for a post or comment the reporter cannot see (a held post, someone else's held comment, a
+    hidden one): a report must not tell a stranger that it exists."""
     if kind is ReportTarget.ACCOUNT:
         if account_id is None:
             raise ContractError("bad_request", "reporting an account needs account_id")
@@ -333,13 +346,21 @@ async def reported_content(ctx: Context, kind: ReportTarget, account_id: str | N
         if post_id is None:
             raise ContractError("bad_request", "reporting a post needs post_id")
         row = await ctx.store.post(_id(post_id, "post"))
-        if row is None or row.gone:
+        if row is None or row.gone or (row.held and not _manages(ctx, row.account_id, user)):
             raise ContractError("not_found", f"no post {post_id}")
         return None, None, row.author_id, row.account_id, row.post_id, None
     if comment_id is None:
         raise ContractError("bad_request", "reporting a comment needs comment_id")
     found = await ctx.store.comment(_id(comment_id, "comment"))
     parent = await ctx.store.post(found.post_id) if found is not None and found.status not in GONE_COMMENT else None
-    if found is None or parent is None:
+    if found is None or parent is None or parent.gone:
+        raise ContractError("not_found", f"no comment {comment_id}")
+    manager = _manages(ctx, parent.account_id, user)
+    if (parent.held and not manager) or not _sees_comment(found, user, manager):
         raise ContractError("not_found", f"no comment {comment_id}")
     return None, None, found.user_id, parent.account_id, parent.post_id, found.comment_id
+
+
+def _manages(ctx: Context, account_id: str, user: User) -> bool:
+    a = ctx.state.accounts.get(account_id)
+    return a is not None and a.role_of(user.user_id) is not None

@@ -48,7 +48,7 @@ async def _target(ctx: Context, sess: Session, req: rq.Report) -> Target:
         raise ContractError("bad_request",
                             "target_type must be message, user, group, account, post or comment") from None
     if kind in (ReportTarget.ACCOUNT, ReportTarget.POST, ReportTarget.COMMENT):
-        return Target(*await reported_content(ctx, kind, req.account_id, req.post_id, req.comment_id))
+        return Target(*await reported_content(ctx, sess.me, kind, req.account_id, req.post_id, req.comment_id))
     gid, seq, uid = req.group_id, req.seq, req.user_id
     if kind is ReportTarget.MESSAGE:
         if gid is None or seq is None:

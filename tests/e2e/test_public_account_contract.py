@@ -64,3 +64,39 @@ async def test_a_name_org_name_or_title_too_long_is_too_large_at_any_length(srv)
     assert (await owner.request("account_info", account_id=aid))["name"] == "Long Titles"
     assert (await owner.request("posts", account_id=aid))["posts"] == []
     await close_all(owner)
+
+
+async def test_a_report_names_only_what_the_reporter_can_see(srv):
+    """A post id or comment id that names nothing the caller may see is ``not_found``, in ``report``
+    as in ``read_post`` and ``comments``: a stranger cannot learn by reporting that a held post,
+    someone else's held comment or a hidden comment exists. Who sees them may report them."""
+    owner = await srv.user(verify_id=True)
+    editor, author, stranger = await srv.user(), await srv.user(), await srv.user()
+    aid = await new_account(owner, "Reportable")
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    held_post = await owner.request("publish", account_id=aid, title="周末", body="有人组织集会")
+    assert held_post["held"] is True
+    review_post = (await owner.request("publish", account_id=aid, title="r", body="b", comments="review"))["post_id"]
+    open_post = (await owner.request("publish", account_id=aid, title="o", body="b"))["post_id"]
+    held_comment = (await author.request("comment", post_id=review_post, text="等审核"))["comment_id"]
+    hidden = (await author.request("comment", post_id=open_post, text="藏起来"))["comment_id"]
+    await owner.request("moderate_comment", post_id=open_post, comment_id=hidden, action="hide")
+
+    def report(client, kind, **args):
+        return client.call("report", target_type=kind, reason="spam", **args)
+
+    assert code(await stranger.call("read_post", post_id=held_post["post_id"])) == "not_found"
+    assert code(await report(stranger, "post", post_id=held_post["post_id"])) == "not_found"
+    assert code(await report(stranger, "comment", comment_id=held_comment)) == "not_found"
+    assert code(await report(stranger, "comment", comment_id=hidden)) == "not_found"
+    assert code(await report(author, "comment", comment_id=hidden)) == "not_found"  # hidden from its author too
+    # those who see them may report them: the managers, and the author of a held comment
+    assert code(await report(editor, "post", post_id=held_post["post_id"])) == "ok"
+    assert code(await report(editor, "comment", comment_id=hidden)) == "ok"
+    assert code(await report(author, "comment", comment_id=held_comment)) == "ok"
+    # a comment of a deleted post is seen by nobody any more
+    visible = (await author.request("comment", post_id=open_post, text="看得见"))["comment_id"]
+    await owner.request("delete_post", post_id=open_post)
+    assert code(await report(stranger, "comment", comment_id=visible)) == "not_found"
+    assert srv.db_rows("SELECT COUNT(*) FROM reports WHERE reporter_id = ?", stranger.user_id) == [(0,)]
+    await close_all(owner, editor, author, stranger)
