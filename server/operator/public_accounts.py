@@ -245,6 +245,11 @@ async def license_account(app: Context, args: dict[str, Any]) -> Result:
     if label == VERIFIED and a.subject_type != "organization":
         raise OperatorError(f"account {a.account_id} is run by a person, verified by their ID number already; "
                             "--verified confirms an organisation")
+    if label == "government" and a.subject_type != "organization" and not args.get("revoke"):
+        # P4: government accounts are the organs' own; a person may not open one (create_account),
+        # and the label must not make a person's account look like one.
+        raise OperatorError(f"account {a.account_id} is run by a person; the government licence is for "
+                            "accounts of party and government organs (organisations)")
     revoke = bool(args.get("revoke"))
     reason = reason_of(args)
     what = "organisation confirmation" if label == VERIFIED else f"{label} licence"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from governance.public_accounts import org_check_char
+from tests.e2e.admin_helpers import admin_ok, admin_refused
 
 REVIEW_WORDS = "集会\n"
 CONFIG = """
@@ -100,3 +101,20 @@ async def test_a_report_names_only_what_the_reporter_can_see(srv):
     assert code(await report(stranger, "comment", comment_id=visible)) == "not_found"
     assert srv.db_rows("SELECT COUNT(*) FROM reports WHERE reporter_id = ?", stranger.user_id) == [(0,)]
     await close_all(owner, editor, author, stranger)
+
+
+async def test_the_government_licence_is_for_organisations_only(srv):
+    """P4: only an organisation may open a ``government`` account, and the platform cannot label a
+    person's account ``government`` either (exit 2, nothing changes); an organisation's may be."""
+    person = await srv.user(verify_id=True)
+    reader = await srv.user()
+    mine = await new_account(person, "个人随笔")
+    err = await admin_refused(srv, "license-account", mine, "--government", "--reason", "e2e")
+    assert "person" in err
+    assert (await reader.request("account_info", account_id=mine))["labels"] == ["verified"]
+    assert srv.db_rows("SELECT COUNT(*) FROM audit WHERE action = 'license_account'") == [(0,)]
+    org = await new_account(person, "某区卫健委", subject_type="organization", org_name="某区卫生健康委员会",
+                            org_code=org_code(2))
+    await admin_ok(srv, "license-account", org, "--government", "--reason", "e2e")
+    assert (await reader.request("account_info", account_id=org))["labels"] == ["organization", "government"]
+    await close_all(person, reader)
