@@ -118,3 +118,59 @@ async def test_the_government_licence_is_for_organisations_only(srv):
     await admin_ok(srv, "license-account", org, "--government", "--reason", "e2e")
     assert (await reader.request("account_info", account_id=org))["labels"] == ["organization", "government"]
     await close_all(person, reader)
+
+
+async def test_replies_go_to_comments_everyone_sees_or_ones_own_held_one(srv):
+    """``reply_to`` takes a visible comment of the same post, or the caller's own held one; a hidden
+    comment and someone else's held one are ``not_found`` even for the account's managers (a reply
+    must not point its readers at a comment they cannot see)."""
+    owner = await srv.user(verify_id=True)
+    fan = await srv.user()
+    aid = await new_account(owner, "Replies")
+    open_post = (await owner.request("publish", account_id=aid, title="o", body="b"))["post_id"]
+    review_post = (await owner.request("publish", account_id=aid, title="r", body="b", comments="review"))["post_id"]
+    hidden = (await fan.request("comment", post_id=open_post, text="x"))["comment_id"]
+    await owner.request("moderate_comment", post_id=open_post, comment_id=hidden, action="hide")
+    held = (await fan.request("comment", post_id=review_post, text="等审核"))["comment_id"]
+    assert code(await owner.call("comment", post_id=open_post, text="re", reply_to=hidden)) == "not_found"
+    assert code(await owner.call("comment", post_id=review_post, text="re", reply_to=held)) == "not_found"
+    own = await fan.request("comment", post_id=review_post, text="补充", reply_to=held)
+    assert own["held"] is True
+    await owner.request("moderate_comment", post_id=review_post, comment_id=held, action="approve")
+    assert code(await owner.call("comment", post_id=review_post, text="谢谢", reply_to=held)) == "ok"
+    await close_all(owner, fan)
+
+
+async def test_publishing_and_commenting_need_an_id_when_the_platform_says_so(tmp_path, make_server, monkeypatch):
+    """``identity.require_id_to_post``: an editor or commenter with only a verified phone gets
+    ``verification_required``, as for ``send``."""
+    monkeypatch.setenv("QUNGUAN_IDENTITY_REQUIRE_ID_TO_POST", "true")
+    srv = make_server()
+    owner = await srv.user(verify_id=True)
+    editor, reader = await srv.user(), await srv.user()
+    aid = await new_account(owner, "Verified Only")
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    assert code(await editor.call("publish", account_id=aid, title="t", body="b")) == "verification_required"
+    post = (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
+    assert code(await reader.call("comment", post_id=post, text="hi")) == "verification_required"
+    assert code(await owner.call("comment", post_id=post, text="hi")) == "ok"
+    await close_all(owner, editor, reader)
+
+
+async def test_a_closed_account_takes_no_management_but_can_be_reported(srv):
+    """After ``close_account`` its managers cannot delete posts or moderate comments (``forbidden``,
+    like every act on it), its posts and comments stay stored, and a post of it can still be
+    reported (P15: supervision goes on after a cancellation)."""
+    owner = await srv.user(verify_id=True)
+    fan = await srv.user()
+    aid = await new_account(owner, "Closing Down")
+    post = (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
+    cmt = (await fan.request("comment", post_id=post, text="c"))["comment_id"]
+    await owner.request("close_account", account_id=aid)
+    assert code(await owner.call("delete_post", post_id=post)) == "forbidden"
+    assert code(await owner.call("moderate_comment", post_id=post, comment_id=cmt, action="hide")) == "forbidden"
+    assert code(await fan.call("report", target_type="post", reason="spam", post_id=post)) == "ok"
+    assert code(await fan.call("report", target_type="account", reason="spam", account_id=aid)) == "ok"
+    assert (await owner.request("my_accounts"))["accounts"][0]["status"] == "closed"
+    assert srv.db_rows("SELECT status FROM comments WHERE comment_id = ?", int(cmt)) == [("visible",)]
+    await close_all(owner, fan)
