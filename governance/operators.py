@@ -77,6 +77,7 @@ PERMISSIONS: dict[str, frozenset[OperatorRole]] = {
     "suspend-account": _ENFORCE,
     "close-account": _ENFORCE,
     "license-account": _ENFORCE,
+    "grant-name": _ENFORCE,
     "account-credit": _ENFORCE,
     "remove-post": _ENFORCE,
     # emergencies (Art. 5)

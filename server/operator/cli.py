@@ -146,6 +146,9 @@ def _build() -> argparse.ArgumentParser:
         "confirm its organisation (--verified)", aid,
         (("--news",), {"action": "store_true"}), (("--government",), {"action": "store_true"}),
         (("--verified",), {"action": "store_true"}), (("--revoke",), {"action": "store_true"}), reason)
+    cmd("grant-name", "give a public account a name (or an organisation name) on the reserved list, after "
+        "checking the subject's right to it", aid, (("--name",), {}), (("--org-name",), {"dest": "org_name"}),
+        reason)
     cmd("account-credit", "change a public account's credit score", aid,
         (("--delta",), {"required": True, "type": int}), reason)
     cmd("remove-post", "remove a post from a public account (kept for the record)",

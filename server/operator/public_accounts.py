@@ -16,6 +16,9 @@ next ``publish`` or ``comment`` sees it at once.
 - ``license-account AID --news|--government|--verified [--revoke] --reason``: the labels that
   let a ``news`` (P8) or ``government`` (P4) account publish, or the platform's confirmation of
   an organisation (``verified``; a person's account is verified by their ID number already).
+- ``grant-name AID [--name NAME] [--org-name ORG] --reason``: a name (or an organisation's name)
+  that is, or contains, a reserved name, which only the platform grants once it has checked the
+  subject's right to it; every other rule of ``update_account`` still applies.
 - ``account-credit AID --delta N --reason``: the account's credit score (its level gates
   the publishing interval and comments, :mod:`governance.public_accounts`).
 - ``remove-post POST_ID --reason``: the post leaves ``posts`` (kept for the record).
@@ -31,11 +34,21 @@ blacklist lifts those bars again (:func:`unbar_on_lift`).
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from governance import posting
 from governance.identity import username_key
-from governance.public_accounts import GRANTABLE, VERIFIED, account_classes, account_level, shown_labels
+from governance.public_accounts import (
+    GRANTABLE,
+    VERIFIED,
+    account_classes,
+    account_level,
+    normalize_name,
+    reserved_hit,
+    shown_labels,
+)
 from governance.retention import DAY_MS
 from governance.sanctions import standing_until
 from protocol import events as ev
@@ -62,6 +75,7 @@ if TYPE_CHECKING:
 
 ACCOUNT = "account"  # the target type of every sanction on a public account
 MAX_CREDIT_DELTA = 1_000_000
+NAME_CHARS, ORG_NAME_CHARS = 30, 100  # as create_account allows (server/handlers/public_accounts.py)
 
 
 # -- shared --------------------------------------------------------------------------------
@@ -269,6 +283,72 @@ async def license_account(app: Context, args: dict[str, Any]) -> Result:
     _tell(app, a, ev.Notice(kind="account_licensed", text=f"the platform {verb} the {what}: {reason}",
                             account_id=a.account_id, by=operator_name()))
     return Result([f"account {a.account_id}: {what} {verb}; labels {shown}"])
+
+
+def _granted_text(app: Context, raw: Any, field: str, most: int) -> str:
+    """A name for ``grant-name``: 1 to ``most`` printable characters, through the word lists."""
+    text = str(raw).strip()
+    if not text or len(text) > most or any(not c.isprintable() and unicodedata.category(c) != "Zs" for c in text):
+        raise OperatorError(f"--{field.replace('_', '-')} must be 1 to {most} printable characters")
+    try:
+        posting.screen_text(app.content, text, field)
+    except posting.ContentBlocked as blocked:
+        raise OperatorError(f"--{field.replace('_', '-')}: {blocked.reason}") from None
+    return text
+
+
+@command("grant-name")
+async def grant_name(app: Context, args: dict[str, Any]) -> Result:
+    """The reserved names (``public_accounts.reserved_names``) are refused to every user; the platform
+    gives one to the account of the subject entitled to it (the organisation of that name, the
+    holder of the mark), with the same length, uniqueness and word-list rules as ``update_account``."""
+    a = _live(account_of(app, args))
+    reason = reason_of(args)
+    raw_name, raw_org = args.get("name"), args.get("org_name")
+    if raw_name is None and raw_org is None:
+        raise OperatorError("give --name, --org-name or both")
+    fields: dict[str, Any] = {}
+    names = app.state.account_names
+    if raw_name is not None:
+        name = _granted_text(app, raw_name, "name", NAME_CHARS)
+        key = normalize_name(name)
+        if not key:
+            raise OperatorError("--name needs at least one visible character")
+        if names.get(key, a.account_id) != a.account_id:
+            raise OperatorError(f"the name {name!r} is taken by account {names[key]}")
+        fields.update(name=name)
+        if key != a.name_key:
+            fields.update(name_key=key)
+    if raw_org is not None:
+        if a.subject_type != "organization":
+            raise OperatorError(f"account {a.account_id} is run by a person: it has no organisation name")
+        fields.update(org_name=_granted_text(app, raw_org, "org_name", ORG_NAME_CHARS))
+    reserved = app.cfg.public_accounts.reserved
+    if not any(reserved_hit(str(v), reserved) for k, v in fields.items() if k in ("name", "org_name")):
+        raise OperatorError("none of the names given is on the reserved list: the owner sets other names "
+                            "with update_account")
+    old = {k: getattr(a, k) for k in fields}
+    for k, v in fields.items():
+        setattr(a, k, v)
+    if "name_key" in fields:
+        names[a.name_key] = a.account_id  # claimed now; the old name stays taken until the write lands
+
+    def undo() -> None:
+        if "name_key" in fields and names.get(a.name_key) == a.account_id:
+            del names[a.name_key]
+        for k, v in old.items():
+            setattr(a, k, v)
+
+    shown = {k: v for k, v in fields.items() if k != "name_key"}
+    await apply(app, SetAccountFields(a.account_id, fields),
+                audit=_record(app, "grant_name", reason, a, **shown), undo=undo,
+                conflict="that name was taken meanwhile")
+    if "name_key" in fields and names.get(old["name_key"]) == a.account_id:
+        del names[old["name_key"]]
+    what = " and ".join(f"{'name' if k == 'name' else 'organisation name'} {v!r}" for k, v in shown.items())
+    _tell(app, a, ev.Notice(kind="account_name_granted", account_id=a.account_id, by=operator_name(),
+                            text=f"the platform granted this account the {what}: {reason}"))
+    return Result([f"account {a.account_id}: {what} granted"])
 
 
 @command("account-credit")

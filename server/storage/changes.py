@@ -654,7 +654,7 @@ class SetAccountFields(Change):
 
 
 ACCOUNT_FIELDS = frozenset(
-    {"name", "name_key", "intro", "labels", "credit_score", "comments_restricted", "suspended_until",
+    {"name", "name_key", "intro", "org_name", "labels", "credit_score", "comments_restricted", "suspended_until",
      "closed_at", "closed_reason"}
 )
 

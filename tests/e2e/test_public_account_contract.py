@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from governance.public_accounts import org_check_char
-from tests.e2e.admin_helpers import admin_ok, admin_refused
+from tests.e2e.admin_helpers import admin_ok, admin_refused, notice
 
 REVIEW_WORDS = "集会\n"
 CONFIG = """
@@ -174,3 +174,51 @@ async def test_a_closed_account_takes_no_management_but_can_be_reported(srv):
     assert (await owner.request("my_accounts"))["accounts"][0]["status"] == "closed"
     assert srv.db_rows("SELECT status FROM comments WHERE comment_id = ?", int(cmt)) == [("visible",)]
     await close_all(owner, fan)
+
+
+async def test_only_the_platform_grants_a_reserved_name(tmp_path, make_server):
+    """``reserved_names``: names (and names containing them) only an operator can grant. Users get
+    ``forbidden``; ``grant-name`` gives one to the account of the subject entitled to it (the
+    organisation's name too), under the other rules: free, within length, through the word lists,
+    recorded, and told to the account's owner and editors."""
+    d = tmp_path / "srv"
+    d.mkdir()
+    (d / "reserved.txt").write_text("新华\n", encoding="utf-8")
+    (d / "block.txt").write_text("赌场\n", encoding="utf-8")
+    srv = make_server('[public_accounts]\nreserved_names = "reserved.txt"\n'
+                      '[[content.lists]]\ncategory = "gambling"\npath = "block.txt"\naction = "block"\n')
+    owner = await srv.user(verify_id=True)
+    other = await srv.user(verify_id=True)
+    assert code(await owner.call("create_account", name="新华社", category="news", intro="",
+                                 subject_type="organization", org_name="新华通讯社", org_code=org_code(3))) \
+        == "forbidden"
+    aid = await new_account(owner, "通讯社筹备", category="news", subject_type="organization",
+                            org_name="国家通讯社", org_code=org_code(3))
+    mine = await new_account(other, "个人号")
+    args = ("--reason", "已核对机构资质")
+    await admin_refused(srv, "grant-name", aid, *args)  # nothing to grant
+    await admin_refused(srv, "grant-name", aid, "--name", "普通名字", *args)  # not reserved: update_account
+    await admin_refused(srv, "grant-name", aid, "--name", "新华" + "名" * 30, *args)  # too long
+    await admin_refused(srv, "grant-name", aid, "--name", "新华赌场", *args)  # the word lists still apply
+    await admin_refused(srv, "grant-name", mine, "--org-name", "新华通讯社", *args)  # a person's account
+    await admin_refused(srv, "grant-name", aid, "--name", "个人号", *args)  # taken (and not reserved)
+    out = await admin_ok(srv, "grant-name", aid, "--name", "新华社", "--org-name", "新华通讯社", *args)
+    assert aid in out
+    ev = await notice(owner, "account_name_granted")
+    assert ev["account_id"] == aid and "新华社" in ev["text"]
+    info = await other.request("account_info", account_id=aid)
+    assert (info["name"], info["org_name"]) == ("新华社", "新华通讯社")
+    # the granted name is the account's alone; its old name is free again; users still cannot take one
+    assert code(await other.call("create_account", name="新华社", category="culture", intro="",
+                                 subject_type="individual")) == "forbidden"
+    await admin_refused(srv, "grant-name", mine, "--name", "新 华 社", *args)
+    assert code(await other.call("update_account", account_id=mine, name="新华日报")) == "forbidden"
+    await new_account(other, "通讯社筹备")
+    assert srv.db_rows("SELECT COUNT(*) FROM audit WHERE action = 'grant_name'") == [(1,)]
+    # stored: a restart keeps the name and its key
+    await srv.stopped()
+    srv.start()
+    again = await srv.client()
+    await again.login(owner.username, "password123")
+    assert (await again.request("account_info", account_id=aid))["name"] == "新华社"
+    await close_all(owner, other, again)
