@@ -155,6 +155,13 @@ async def _readable_post(ctx: Context, user: User, raw_id: str) -> tuple[PostRow
     return row, a, manager
 
 
+def _unseen_if_held(ctx: Context, user: User, row: PostRow, raw_id: str) -> None:
+    """``not_found`` for a held post named by someone who does not manage its account: to them it
+    does not exist (as in ``read_post``), so ``forbidden`` must not tell them it does."""
+    if row.held and not _manages(ctx, row.account_id, user):
+        raise ContractError("not_found", f"no post {raw_id}")
+
+
 # -- posts -------------------------------------------------------------------------------------
 @handler("publish")
 async def publish_post(ctx: Context, sess: Session, req: rq.Publish, enc: Encoding) -> dict[str, Any]:
@@ -229,6 +236,7 @@ async def delete_post(ctx: Context, sess: Session, req: rq.DeletePost, enc: Enco
         raise ContractError("not_found", f"no post {req.post_id}")
     # Checked after the await: the role (and the account) is read from memory now, not before the read.
     still_active(user)
+    _unseen_if_held(ctx, user, row, req.post_id)
     a = managed_account(ctx, user, row.account_id)
     await commit(ctx, ch.DeletePost(post_id, ctx.now_ms(), user.user_id),
                  audit=audit(ctx, user, "delete_post", a, post_id=req.post_id))
@@ -310,6 +318,7 @@ async def moderate_comment(ctx: Context, sess: Session, req: rq.ModerateComment,
     found = await ctx.store.comment(comment_id)
     # After the reads: the role comes from memory now; the change re-checks the comment's state.
     still_active(user)
+    _unseen_if_held(ctx, user, row, req.post_id)
     a = managed_account(ctx, user, row.account_id)
     if found is None or found.post_id != post_id or found.status in GONE_COMMENT:
         raise ContractError("not_found", f"no comment {req.comment_id} on post {req.post_id}")

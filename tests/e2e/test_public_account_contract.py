@@ -222,3 +222,21 @@ async def test_only_the_platform_grants_a_reserved_name(tmp_path, make_server):
     await again.login(owner.username, "password123")
     assert (await again.request("account_info", account_id=aid))["name"] == "新华社"
     await close_all(owner, other, again)
+
+
+async def test_a_held_post_does_not_exist_for_a_stranger_who_tries_to_manage_it(srv):
+    """``delete_post`` and ``moderate_comment`` by someone who does not manage the account: a visible
+    post gets ``forbidden``, a held one ``not_found`` (as in ``read_post``: they cannot see it, and
+    the code must not tell them it is there)."""
+    owner = await srv.user(verify_id=True)
+    stranger = await srv.user()
+    aid = await new_account(owner, "Held Back")
+    held = (await owner.request("publish", account_id=aid, title="周末", body="有人组织集会"))["post_id"]
+    shown = (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
+    mine = (await owner.request("comment", post_id=held, text="c"))["comment_id"]
+    assert code(await stranger.call("delete_post", post_id=held)) == "not_found"
+    assert code(await stranger.call("moderate_comment", post_id=held, comment_id=mine, action="hide")) == "not_found"
+    assert code(await stranger.call("delete_post", post_id=shown)) == "forbidden"
+    assert srv.db_rows("SELECT status FROM comments WHERE comment_id = ?", int(mine)) == [("visible",)]
+    await owner.request("delete_post", post_id=held)  # its managers still may
+    await close_all(owner, stranger)
