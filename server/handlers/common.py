@@ -10,8 +10,8 @@ cannot be overshot), and a failed write leaves memory as it was.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from governance import moderation
 from governance.tiers import Caps, caps_for, credit_level
@@ -21,6 +21,9 @@ from protocol.events import UserObj
 from server.context import Context
 from server.state import Group, Member, User
 from server.storage.changes import AddCredit, Audit, Change
+
+if TYPE_CHECKING:
+    from server.session import Session
 
 
 def commit(ctx: Context, *changes: Change, audit: Audit | None = None,
@@ -64,6 +67,21 @@ def member_of(g: Group, user: User) -> Member:
     if m is None:
         raise ContractError("not_member", f"you are not a member of group {g.group_id}")
     return m
+
+
+def seeing(g: Group, seq: int) -> Iterator[Session]:
+    """The group's connections whose member may see message ``seq``: one sent after they joined.
+
+    For the events about one message after it was sent (an edit, a reaction, a held one
+    released): a member who joined later never sees it in ``history``, so is not told of it
+    either. Not for ``send``: a new message comes after every member's join point.
+    """
+    members = g.members
+    for s in g.online:
+        user = s.user
+        m = members.get(user.user_id) if user is not None else None
+        if m is not None and m.joined_seq < seq:
+            yield s
 
 
 def check_not_banned(ctx: Context, g: Group, uid: str, caller: bool = True) -> None:

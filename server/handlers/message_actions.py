@@ -25,7 +25,7 @@ from protocol.errors import ContractError
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.accounts import message_bucket
-from server.handlers.common import commit, live_group, member_of, still_active
+from server.handlers.common import commit, live_group, member_of, seeing, still_active
 from server.handlers.messages import queue_for_review, record_blocked
 from server.state import Group, Member, User
 from server.storage import changes as ch
@@ -113,7 +113,7 @@ async def edit_message(ctx: Context, sess: Session, req: rq.EditMessage, enc: En
     await commit(ctx, ch.EditMessage(g.group_id, seq, user.user_id, text, now))
     if verdict is not None:  # a flag: delivered, and queued for the operators
         queue_for_review(ctx, g.group_id, seq, user.user_id, verdict, now)
-    publish(g.online, ev.MessageEdited(group_id=g.group_id, seq=seq, text=text, edited_at=now))
+    publish(seeing(g, seq), ev.MessageEdited(group_id=g.group_id, seq=seq, text=text, edited_at=now))
     return {"seq": seq, "edited_at": now}
 
 
@@ -145,7 +145,7 @@ async def react(ctx: Context, sess: Session, req: rq.React, enc: Encoding) -> No
     (changed,) = await commit(ctx, ch.SetReaction(g.group_id, seq, user.user_id, emoji, req.on, now,
                                                   rules.MAX_REACTIONS_PER_USER))
     if changed:
-        publish(g.online, ev.Reaction(group_id=g.group_id, seq=seq, user_id=user.user_id, emoji=emoji, on=req.on))
+        publish(seeing(g, seq), ev.Reaction(group_id=g.group_id, seq=seq, user_id=user.user_id, emoji=emoji, on=req.on))
 
 
 def _manage(ctx: Context, g: Group, actor: User) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from governance.content import normalize
 from protocol import events as ev
 from server.fanout import publish
-from server.handlers.common import user_view
+from server.handlers.common import seeing, user_view
 from server.handlers.message_extras import event_of, message_obj
 from server.operator import review_public
 from server.operator.channel import OperatorError, Result, command
@@ -82,7 +82,7 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     g = app.state.groups.get(gid)
     if g is not None:
         if decision == "release":
-            publish(g.online, await _released(app, gid, seq, item))
+            publish(seeing(g, seq), await _released(app, gid, seq, item))
         elif decision == "remove":
             publish(g.online, ev.MessageDeleted(group_id=gid, seq=seq))
     if decision in ("reject", "remove") and sender is not None:

@@ -503,3 +503,43 @@ async def test_mention_all_limit_follows_sighup(make_server, tmp_path):
     await reload(0)  # no limit
     assert [code(await at_all(owner)) for _ in range(3)] == ["ok", "ok", "ok"]
     await close_all(owner, admin, m1)
+
+
+# -- audit against the contract (v2 richer messages) -------------------------------------------------
+async def test_edits_reactions_and_releases_reach_only_members_who_may_see_the_message(make_server, tmp_path):
+    """A member sees messages sent since they joined: someone who joined later is not sent the
+    new text of an older message (``message_edited``), reactions to it, or a held one released
+    after they joined (``history`` shows them none of these either); members from before are."""
+    srv = rich_server(make_server, tmp_path)
+    gid, owner, admin, [m1] = await crowd(srv, 1)
+    old = (await m1.send(gid, "the plan"))["seq"]
+    held = await m1.send(gid, "刷单返利 the plan")
+    assert held["held"] is True
+    late = await srv.user()
+    await late.request("join_group", group_id=gid)
+    assert (await late.request("history", group_id=gid))["messages"] == []
+    for c in (owner, admin, m1, late):
+        c.drain_events()
+
+    await m1.request("edit_message", group_id=gid, seq=old, text="the secret plan")
+    await owner.request("react", group_id=gid, seq=old, emoji="👍", on=True)
+    rc, out, _ = await srv.admin("review-queue", "--open")
+    [item] = [json.loads(line) for line in out.splitlines()]
+    rc, _, err = await srv.admin("decide", str(item["item_id"]), "--decision", "release", "--note", "ok")
+    assert rc == 0, err
+    assert (await admin.next_event("message_edited"))["text"] == "the secret plan"
+    assert (await admin.next_event("reaction"))["seq"] == old
+    assert (await admin.next_event("message"))["seq"] == held["seq"]
+    assert (await m1.next_event("message_edited"))["seq"] == old  # the sender is told too
+
+    # a message after the join reaches the late member with its edits and reactions
+    new = (await owner.send(gid, "welcome"))["seq"]
+    await owner.request("edit_message", group_id=gid, seq=new, text="welcome, all")
+    await m1.request("react", group_id=gid, seq=new, emoji="🎉", on=True)
+    assert (await late.next_event("message"))["seq"] == new
+    assert (await late.next_event("message_edited"))["seq"] == new
+    assert (await late.next_event("reaction"))["seq"] == new
+    seen = [(e["ev"], e.get("seq")) for e in late.drain_events()]
+    assert not [e for e in seen if e[1] is not None and e[1] <= held["seq"]], seen
+    assert [m["seq"] for m in (await late.request("history", group_id=gid))["messages"]] == [new]
+    await close_all(owner, admin, m1, late)
