@@ -221,3 +221,25 @@ async def test_held_messages_are_neither_unread_nor_found_until_released(make_se
     assert await seqs(reader, gid, "找我们") == [1]
     assert entry(await reader.request("my_groups"), gid)["unread"] == 2
     await close_all(owner, reader)
+
+
+async def test_search_finds_an_edited_message_by_its_current_text_only(server):
+    """Before and after the SQLite index has caught up with the message (it indexes when idle)."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    fresh = (await owner.send(gid, "Apple pie 苹果派"))["seq"]
+    await owner.request("edit_message", group_id=gid, seq=fresh, text="Cherry tart 樱桃挞")
+    indexed = (await owner.send(gid, "Banana bread 香蕉"))["seq"]
+    await asyncio.sleep(2.5)  # the writer indexes the group's messages once idle
+    await owner.request("edit_message", group_id=gid, seq=indexed, text="Plum cake 李子")
+
+    async def found(query):
+        return [m["seq"] for m in (await owner.request("search", group_id=gid, query=query))["messages"]]
+
+    for query in ("apple", "Apple pie", "苹果", "ap", "banana", "香蕉", "ba"):
+        assert await found(query) == [], query
+    assert await found("CHERRY") == [fresh] and await found("樱桃") == [fresh]
+    assert await found("plum") == [indexed] and await found("李子挞") == [] and await found("李子") == [indexed]
+    [shown] = (await owner.request("search", group_id=gid, query="cake"))["messages"]
+    assert shown["text"] == "Plum cake 李子" and shown["edited_at"] > shown["ts"]
+    await owner.close()

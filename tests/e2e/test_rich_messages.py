@@ -543,3 +543,57 @@ async def test_edits_reactions_and_releases_reach_only_members_who_may_see_the_m
     assert not [e for e in seen if e[1] is not None and e[1] <= held["seq"]], seen
     assert [m["seq"] for m in (await late.request("history", group_id=gid))["messages"]] == [new]
     await close_all(owner, admin, m1, late)
+
+
+async def test_edits_reactions_and_pins_take_no_seq_and_leave_unread_alone(make_server, tmp_path):
+    srv = rich_server(make_server, tmp_path)
+    gid, owner, admin, [m1] = await crowd(srv, 1)
+    first = (await m1.send(gid, "one"))["seq"]
+    before = entry_of(await owner.request("my_groups"), gid)
+    await m1.request("edit_message", group_id=gid, seq=first, text="one, edited")
+    await owner.request("react", group_id=gid, seq=first, emoji="👍", on=True)
+    await owner.request("react", group_id=gid, seq=first, emoji="👍", on=False)
+    await owner.request("pin_message", group_id=gid, seq=first, on=True)
+    after = entry_of(await owner.request("my_groups"), gid)
+    assert after == before and after["last_seq"] == first and after["unread"] == 1
+    assert (await m1.send(gid, "two"))["seq"] == first + 1
+    # after a reconnect, history has the edit, no reactions left, and nothing in between
+    again = await srv.client()
+    await again.auth(owner.token)
+    shown = (await again.request("history", group_id=gid, after_seq=0))["messages"]
+    assert [(m["seq"], m["text"], "edited_at" in m, "reactions" in m) for m in shown] == [
+        (first, "one, edited", True, False), (first + 1, "two", False, False)]
+    await close_all(owner, admin, m1, again)
+
+
+def entry_of(reply, gid):
+    [found] = [g for g in reply["groups"] if g["group_id"] == gid]
+    return found
+
+
+async def test_closed_and_dissolved_groups_refuse_every_message_op(make_server, tmp_path):
+    """Once closed, every op naming the group is group_closed (members and outsiders alike);
+    a dissolved group is not_found."""
+    srv = rich_server(make_server, tmp_path)
+    gid, owner, admin, [m1] = await crowd(srv, 1)
+    media = await upload(m1, tiny_png())
+    seq = (await m1.send(gid, "pic", attachments=[media["media_id"]]))["seq"]
+    outsider = await srv.user()
+    ops = [("send", {"text": "re", "reply_to": seq}), ("history", {}), ("edit_message", {"seq": seq, "text": "x"}),
+           ("react", {"seq": seq, "emoji": "👍", "on": True}), ("pin_message", {"seq": seq, "on": True}),
+           ("mark_read", {"seq": seq}), ("search", {"query": "pic"}),
+           ("media_url", {"seq": seq, "media_id": media["media_id"]})]
+    rc, _, err = await srv.admin("close-group", gid, "--reason", "违规")
+    assert rc == 0, err
+    for op, args in ops:
+        for c in (m1, owner, outsider):
+            assert code(await c.call(op, group_id=gid, **args)) == "group_closed", (op, c.user_id)
+
+    other = await open_group(owner, name="short-lived")
+    await m1.request("join_group", group_id=other)
+    seq = (await m1.send(other, "pic", attachments=[media["media_id"]]))["seq"]
+    await owner.request("dissolve_group", group_id=other)
+    for op, args in ops:
+        args = {**args, **({"seq": seq} if "seq" in args else {}), **({"reply_to": seq} if "reply_to" in args else {})}
+        assert code(await m1.call(op, group_id=other, **args)) == "not_found", op
+    await close_all(owner, admin, m1, outsider)
