@@ -47,6 +47,8 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     user = sess.me
     cmid = req.client_msg_id
     if cmid is not None:  # an id with U+0000 cannot be stored, so it was never used: not a retry either
+        if not cmid:  # "" names no message: as an id, every later send with it would be a "retry"
+            raise ContractError("bad_request", "client_msg_id must not be empty (leave it out for no id)")
         posting.check_no_nul(cmid, "client_msg_id")
     key = (req.group_id, user.user_id, cmid) if cmid is not None else None
     reply_to, reply_seen, reply_checked = req.reply_to, True, False

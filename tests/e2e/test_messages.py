@@ -240,3 +240,16 @@ async def test_a_send_refused_after_its_commit_is_not_stored_again_by_its_retry(
         await alice.close()
     finally:
         await srv.cleaned_up()
+
+
+async def test_an_empty_client_msg_id_is_refused_not_taken_as_an_id(server):
+    # "" identifies nothing: were it an id, every later send with it (a client that sends ""
+    # for "no id") would be acked with the first seq and silently never stored.
+    alice = await server.user()
+    gid = await open_group(alice)
+    first = await alice.call("send", group_id=gid, text="one", client_msg_id="")
+    assert first["ok"] is False and first["code"] == "bad_request" and "client_msg_id" in first["reason"]
+    await alice.send(gid, "two")
+    await alice.send(gid, "three", client_msg_id=None)  # null is absent: no id, stored
+    assert [m["text"] for m in (await alice.request("history", group_id=gid))["messages"]] == ["two", "three"]
+    await alice.close()
