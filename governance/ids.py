@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-_GROUP_ID = re.compile(r"[1-9][0-9]{8,11}")
+_GROUP_ID = re.compile(r"[0-9]{9,12}")  # issued ones never start with 0
 _USER_ID = re.compile(r"u[0-9a-f]{16}")
 
 

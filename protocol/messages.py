@@ -12,7 +12,7 @@ tests hold these structs to):
   integer and a float is not one either, even ``1.0``;
 - a short string (``Str``) has at most 256 characters; ``text`` (``Text``) has no
   limit here (the op applies ``limits.max_text_chars``);
-- a group id matches ``[1-9][0-9]{8,11}`` as a whole;
+- a group id matches ``[0-9]{9,12}`` as a whole (the contract's "9 to 12 decimal digits");
 - closed sets are :mod:`protocol.enums` (``join_policy``, ``target_type``, the
   ``role`` of ``set_role``): any other value is ``bad_request``;
 - an optional argument that is absent or ``null`` is ``None``; ``null`` for a
@@ -134,7 +134,7 @@ __all__ = [
 ]
 
 SHORT_STR_MAX: Final = 256
-GROUP_ID_PATTERN: Final = "^[1-9][0-9]{8,11}$"
+GROUP_ID_PATTERN: Final = "^[0-9]{9,12}$"
 
 # Argument types.
 Int64 = Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX, description="a 64-bit signed integer")]
@@ -150,13 +150,13 @@ GroupId = Annotated[
     Meta(
         min_length=9,
         max_length=12,
-        description="a group id: 9 to 12 digits, not starting with 0",
+        description="a group id: 9 to 12 decimal digits",
         extra_json_schema={"pattern": GROUP_ID_PATTERN},
     ),
 ]
 BAD_GROUP_ID: Final = "'group_id' must be a group id (9 to 12 digits)"
 # A public account's id has the same form as a group's, from a space of its own.
-ACCOUNT_ID_DESCRIPTION: Final = "an account id: 9 to 12 digits, not starting with 0"
+ACCOUNT_ID_DESCRIPTION: Final = "an account id: 9 to 12 decimal digits"
 AccountId = Annotated[
     str,
     Meta(min_length=9, max_length=12, description=ACCOUNT_ID_DESCRIPTION,
@@ -190,8 +190,12 @@ class RequestBase(msgspec.Struct, kw_only=True, frozen=True, gc=False, tag_field
 
 
 def is_group_id(gid: str) -> bool:
-    """``[1-9][0-9]{8,11}`` as a whole (``str.isdigit`` alone would take "١٢٣" or "²")."""
-    return 9 <= len(gid) <= 12 and gid.isascii() and gid.isdigit() and gid[0] != "0"
+    """``[0-9]{9,12}`` as a whole (``str.isdigit`` alone would take "١٢٣" or "²").
+
+    The contract's "9 to 12 decimal digits": the server issues ids without a leading 0, but a
+    client may send any such string, and one that names no group is ``not_found``, not malformed.
+    """
+    return 9 <= len(gid) <= 12 and gid.isascii() and gid.isdigit()
 
 
 class GroupRequest(RequestBase, kw_only=True, frozen=True):
@@ -201,7 +205,7 @@ class GroupRequest(RequestBase, kw_only=True, frozen=True):
 
     def __post_init__(self) -> None:
         gid = self.group_id  # is_group_id inlined: this runs for nearly every frame
-        if not (9 <= len(gid) <= 12 and gid.isascii() and gid.isdigit() and gid[0] != "0"):
+        if not (9 <= len(gid) <= 12 and gid.isascii() and gid.isdigit()):
             raise ValueError(BAD_GROUP_ID)
 
 

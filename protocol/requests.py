@@ -35,7 +35,7 @@ __all__ = [
     "read_rid",
 ]
 
-_GROUP_ID = re.compile(r"[1-9][0-9]{8,11}")
+_GROUP_ID = re.compile(r"[0-9]{9,12}")
 
 # Argument kinds. "gid" is a group id string; "text" is a long string whose
 # length limit is configuration (checked by the server, not here).

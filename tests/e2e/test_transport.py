@@ -132,3 +132,18 @@ async def test_http_side(server):
     assert status == 200 and body.strip() == "ok"
     status, _ = await asyncio.to_thread(_get, base + "/nope")
     assert status == 404
+
+
+async def test_any_string_of_9_to_12_digits_is_a_group_id(server):
+    # The contract: a group id is "a string of 9 to 12 decimal digits". One that names no group is
+    # not_found, a leading 0 included (the server never issues one); anything else is bad_request.
+    alice = await server.user()
+    for gid in ["000000000", "012345678901", "999999999"]:
+        for op, args in [("group_info", {}), ("join_group", {}), ("send", {"text": "x"}), ("history", {})]:
+            reply = await alice.call(op, group_id=gid, **args)
+            assert reply["code"] == "not_found", (op, gid, reply)
+        reply = await alice.call("report", target_type="group", group_id=gid, reason="spam")
+        assert reply["code"] == "not_found", (gid, reply)
+    for gid in ["12345678", "1234567890123", "12345678a", "１２３４５６７８９"]:
+        assert (await alice.call("group_info", group_id=gid))["code"] == "bad_request", gid
+    await alice.close()

@@ -46,7 +46,7 @@ def test_group_id_digits_out_of_range(digits):
         ("999999999999", True),
         ("12345678", False),
         ("1234567890123", False),
-        ("012345678", False),
+        ("012345678", True),  # the contract: 9 to 12 decimal digits (issued ids never start with 0)
         ("12345678a", False),
         ("１２３４５６７８９", False),
         ("123456789\n", False),

@@ -146,7 +146,7 @@ BAD_ARGUMENTS = [
     ("send", "text", 5, "send: 'text' must be a string"),
     ("send", "text", b"bytes", "send: 'text' must be a string"),
     ("send", "group_id", 123456789, "send: 'group_id' must be a group id (9 to 12 digits)"),
-    ("send", "group_id", "012345678", "send: 'group_id' must be a group id (9 to 12 digits)"),
+    ("send", "group_id", "01234567", "send: 'group_id' must be a group id (9 to 12 digits)"),
     ("send", "group_id", "12345678", "send: 'group_id' must be a group id (9 to 12 digits)"),
     ("send", "group_id", "1234567890123", "send: 'group_id' must be a group id (9 to 12 digits)"),
     ("send", "group_id", "12345678a", "send: 'group_id' must be a group id (9 to 12 digits)"),
@@ -175,7 +175,7 @@ BAD_ARGUMENTS = [
     ("report", "target_type", "message!",
      "report: 'target_type' must be 'message', 'user', 'group', 'account', 'post' or 'comment'"),
     ("report", "group_id", "1", "report: 'group_id' must be a group id (9 to 12 digits)"),
-    ("report", "group_id", "0123456789", "report: 'group_id' must be a group id (9 to 12 digits)"),
+    ("report", "group_id", "01234567890123", "report: 'group_id' must be a group id (9 to 12 digits)"),
     ("report", "detail", {"a": 1}, "report: 'detail' must be a string"),
 ]
 
@@ -205,7 +205,7 @@ def test_null_required_argument_is_missing(op, arg):
         assert refusal(data).reason == f"{op}: missing argument '{arg.name}'"
 
 
-WRONG = {"str": 5, "text": 5, "int": "5", "bool": 1, "gid": "12345", "strs": 5, "bytes": 5, "aid": "0123456789"}
+WRONG = {"str": 5, "text": 5, "int": "5", "bool": 1, "gid": "12345", "strs": 5, "bytes": 5, "aid": "012345678x"}
 
 
 @pytest.mark.parametrize("op,arg", [(op, a) for op in sorted(OPS) for a in OPS[op]])
@@ -239,7 +239,7 @@ ENVELOPE = [
     ({"rid": 5, "op": "fly"}, "unknown_op", 5, "unknown op 'fly'"),
     ({"rid": 5, "op": "Send"}, "unknown_op", 5, "unknown op 'Send'"),
     ({"rid": 5, "op": "f" * 100}, "unknown_op", 5, f"unknown op {'f' * 64!r}"),
-    ({"rid": 6, "op": "send", "group_id": "012345678", "text": "x"}, "bad_request", 6,
+    ({"rid": 6, "op": "send", "group_id": "01234567", "text": "x"}, "bad_request", 6,
      "send: 'group_id' must be a group id (9 to 12 digits)"),
     ({"rid": -(2**63), "op": "me", "x": 1}, None, None, None),
 ]

@@ -12,7 +12,7 @@ from protocol.requests import OPS, UNAUTHENTICATED_OPS, error_reply, ok_reply, p
 SAMPLE = {"str": "x", "text": "hello", "int": 5, "bool": True, "num": 1.5, "gid": "123456789", "strs": ["u1"],
           "bytes": b"chunk", "aid": "987654321"}
 WRONG = {"str": 5, "text": None, "int": "5", "bool": 1, "num": "1", "gid": "12345", "strs": "u1", "bytes": "x",
-         "aid": "0123456789"}
+         "aid": "012345678x"}
 
 
 def valid_frame(op):
@@ -65,7 +65,7 @@ def test_bool_is_not_an_int_and_int_is_not_a_bool():
         ({"rid": 3}, "bad_request", 3),
         ({"rid": 4, "op": 7}, "bad_request", 4),
         ({"rid": 5, "op": "fly"}, "unknown_op", 5),
-        ({"rid": 6, "op": "send", "group_id": "012345678", "text": "x"}, "bad_request", 6),
+        ({"rid": 6, "op": "send", "group_id": "01234567", "text": "x"}, "bad_request", 6),
         ({"rid": 7, "op": "request_code", "phone": "x" * 300}, "bad_request", 7),
     ],
 )

@@ -30,7 +30,7 @@ def test_schema_is_stable_and_complete():
     assert len(defs["Request"]["anyOf"]) == len(OP_TYPES)
     assert defs["Request"]["discriminator"]["propertyName"] == "op"
     assert defs["Event"]["discriminator"]["propertyName"] == "ev"
-    assert defs["Send"]["properties"]["group_id"]["pattern"] == "^[1-9][0-9]{8,11}$"
+    assert defs["Send"]["properties"]["group_id"]["pattern"] == "^[0-9]{9,12}$"
     assert set(defs["Send"]["required"]) == {"op", "rid", "group_id", "text"}
 
 
