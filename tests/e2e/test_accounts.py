@@ -219,3 +219,17 @@ async def test_codes_and_the_limits_windows_survive_a_restart(tmp_path, started,
     await c.request("register", username="after1", password="password123", phone=phone, code=code)
     assert srv.db_rows("SELECT COUNT(*) FROM sms_codes") == [(0,)]
     await c.close()
+
+
+async def test_a_failed_login_or_auth_leaves_the_connection_as_it_was(server):
+    alice = await server.user()
+    bob = await server.user()
+    failures = [("login", {"username": bob.username, "password": "wrong-password"}), ("auth", {"token": "x" * 43})]
+    for op, args in failures:
+        assert (await alice.call(op, **args))["code"] == "unauthenticated"
+        assert (await alice.request("me"))["user_id"] == alice.user_id  # still signed in as alice
+    fresh = await server.client()
+    assert (await fresh.call("login", username=bob.username, password="wrong-password"))["code"] == "unauthenticated"
+    assert (await fresh.call("me"))["code"] == "unauthenticated"
+    for c in (alice, bob, fresh):
+        await c.close()
