@@ -253,3 +253,16 @@ async def test_an_empty_client_msg_id_is_refused_not_taken_as_an_id(server):
     await alice.send(gid, "three", client_msg_id=None)  # null is absent: no id, stored
     assert [m["text"] for m in (await alice.request("history", group_id=gid))["messages"]] == ["two", "three"]
     await alice.close()
+
+
+async def test_history_limit_defaults_to_50_and_is_clamped_to_500(server):
+    alice = await server.user()
+    gid = await open_group(alice)
+    sends = [alice.call("send", group_id=gid, text=f"m{i}") for i in range(505)]
+    assert all(r["ok"] for r in await asyncio.gather(*sends))
+    latest = (await alice.request("history", group_id=gid))["messages"]
+    assert [m["seq"] for m in latest] == list(range(456, 506))  # the latest 50, ascending
+    assert len((await alice.request("history", group_id=gid, limit=501))["messages"]) == 500
+    first = (await alice.request("history", group_id=gid, after_seq=0, limit=10**9))["messages"]
+    assert [m["seq"] for m in first] == list(range(1, 501))  # the earliest 500 after the cursor
+    await alice.close()
