@@ -241,7 +241,7 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
     """One readable line (or a few) for a server event."""
     kind = ev.get("ev")
     gid = clean(ev.get("group_id", "?"))
-    if kind == "message":
+    if kind in ("message", "message_released"):  # released: a held message, with its original seq
         names.learn(ev.get("sender"))
         return format_message(ev, names, hl=hl, base=base)
     if kind == "message_deleted":

@@ -289,7 +289,7 @@ class ChatTUI:
     def show_event(self, ev: dict[str, Any]) -> None:
         kind = ev.get("ev")
         self.say(format_event(ev, self.names, hl=self.hl, base=self.http_base))
-        if kind == "message":
+        if kind in ("message", "message_released"):
             self.seen(ev)
         if kind in ("group_dissolved", "group_closed") and ev.get("group_id") == self.current:
             self.current = None

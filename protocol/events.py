@@ -43,6 +43,7 @@ __all__ = [
     "MessageDeleted",
     "MessageEdited",
     "MessageEvent",
+    "MessageReleased",
     "MessageObj",
     "Notice",
     "PersonObj",
@@ -152,7 +153,7 @@ class EventBase(msgspec.Struct, kw_only=True, frozen=True, gc=False, omit_defaul
 
 
 class MessageEvent(EventBase, tag="message", kw_only=True, frozen=True):
-    """A new message (after it is stored), or a held one an operator released (v2 fields as in MessageObj)."""
+    """A new message, after it is stored (v2 fields as in MessageObj); a group's come in ascending seq."""
 
     group_id: str
     seq: int
@@ -171,6 +172,14 @@ class MessageEvent(EventBase, tag="message", kw_only=True, frozen=True):
         if msg.text is None:
             raise ValueError("a deleted message is not sent as a message event")
         return cls(group_id=msg.group_id, seq=msg.seq, ts=msg.ts, sender=msg.sender, text=msg.text)
+
+
+class MessageReleased(MessageEvent, tag="message_released", kw_only=True, frozen=True):
+    """[ext] A held message an operator released: a message's fields, with its original seq and ts.
+
+    Not a ``message`` event: its seq is below ones already delivered, and a group's ``message``
+    events reach a connection in ascending seq (the contract). A client inserts it by seq.
+    """
 
 
 class MessageDeleted(EventBase, tag="message_deleted", kw_only=True, frozen=True):
@@ -343,6 +352,7 @@ class CommentEvent(EventBase, tag="comment", kw_only=True, frozen=True):
 
 Event: TypeAlias = (
     MessageEvent
+    | MessageReleased
     | MessageDeleted
     | MemberJoined
     | MemberLeft

@@ -84,8 +84,10 @@ async def test_review_holds_then_operator_releases_or_rejects(make_server, tmp_p
     score = (await member.request("me"))["credit_score"]
     rc, _, _ = await srv.admin("decide", str(items[0]["item_id"]), "--decision", "release", "--note", "ok")
     assert rc == 0
-    ev = await owner.next_event("message", timeout=2)
-    assert ev["seq"] == held["seq"]
+    ev = await owner.next_event("message_released", timeout=2)
+    assert ev["seq"] == held["seq"] and ev["text"] == "刷 单 返 利，日入千元"
+    # not a message event: its seq is below ones already delivered, and those come in ascending seq
+    assert not [e for e in owner.drain_events() if e.get("ev") == "message"]
     assert (await member.request("me"))["credit_score"] == score  # a released message costs nothing
     rc, _, _ = await srv.admin("decide", str(items[1]["item_id"]), "--decision", "reject", "--note", "fraud")
     assert rc == 0

@@ -31,6 +31,7 @@ from protocol.events import (
     MessageEdited,
     MessageEvent,
     MessageObj,
+    MessageReleased,
     Notice,
     PersonObj,
     PostEvent,
@@ -56,6 +57,8 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
      message_event(message_obj(GID, 7, 1_700_000_000_123, ALICE_DICT, "你好 👋 \"quoted\" \\ \n\u2028"))),
     (MessageEvent(group_id=GID, seq=8, ts=1, sender=BOB, text=""),
      {"ev": "message", **message_obj(GID, 8, 1, BOB_DICT, "")}),
+    (MessageReleased(group_id=GID, seq=5, ts=1, sender=BOB, text="later"),
+     {"ev": "message_released", **message_obj(GID, 5, 1, BOB_DICT, "later")}),
     (MessageDeleted(group_id=GID, seq=7), event("message_deleted", group_id=GID, seq=7)),
     (MemberJoined(group_id=GID, user=BOB), event("member_joined", group_id=GID, user=BOB_DICT)),
     (MemberLeft(group_id=GID, user_id=BOB.user_id), event("member_left", group_id=GID, user_id=BOB.user_id)),
@@ -143,8 +146,8 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
 def test_every_event_is_covered():
     assert {type(typed) for typed, _ in CASES} == set(EVENT_TYPES.values())
     assert set(EVENT_TYPES) == {
-        "message", "message_deleted", "member_joined", "member_left", "member_removed", "role_changed",
-        "member_muted", "group_updated", "join_request", "notice", "group_dissolved", "group_closed",
+        "message", "message_released", "message_deleted", "member_joined", "member_left", "member_removed",
+        "role_changed", "member_muted", "group_updated", "join_request", "notice", "group_dissolved", "group_closed",
         "group_suspended", "invited", "join_result", "message_edited", "reaction", "read_marker",
         "post", "comment",
     }

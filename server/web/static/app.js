@@ -686,6 +686,7 @@ function onEvent(ev) {
   const meId = S.me ? S.me.user_id : null;
   switch (ev.ev) {
     case "message":
+    case "message_released":  // a held message an operator released: its original seq, inserted in place
       if (g) addMessage(g, ev);
       break;
     case "message_deleted":
