@@ -208,7 +208,7 @@ async def test_a_held_message_cannot_be_edited_and_is_released_with_its_fields(m
     owner.drain_events()
     rc, _, err = await srv.admin("decide", str(item["item_id"]), "--decision", "release", "--note", "ok")
     assert rc == 0, err
-    ev = await owner.next_event("message")
+    ev = await owner.next_event("message_released")
     assert ev["seq"] == held["seq"] and ev["reply_to"] == first and ev["mentions"] == [admin.user_id]
     await close_all(owner, admin, m1)
 
@@ -529,7 +529,7 @@ async def test_edits_reactions_and_releases_reach_only_members_who_may_see_the_m
     assert rc == 0, err
     assert (await admin.next_event("message_edited"))["text"] == "the secret plan"
     assert (await admin.next_event("reaction"))["seq"] == old
-    assert (await admin.next_event("message"))["seq"] == held["seq"]
+    assert (await admin.next_event("message_released"))["seq"] == held["seq"]
     assert (await m1.next_event("message_edited"))["seq"] == old  # the sender is told too
 
     # a message after the join reaches the late member with its edits and reactions
