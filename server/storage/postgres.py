@@ -112,6 +112,10 @@ _FENCE_XID = "SELECT qunguan_fence($1, $2), txid_current()"
 _XID_STATUS = "SELECT txid_status($1)"
 _BACKEND_ALIVE = "SELECT 1 FROM pg_stat_activity WHERE pid = $1"
 _MESSAGE_STORED = "SELECT 1 FROM messages WHERE group_id = $1 AND seq = $2 AND ts = $3 AND sender_id = $4"
+# A network-log row has no key of its own: the same millisecond, kind, user, address and detail (a
+# connection's rows carry its port) is taken as that row.
+_NETLOG_STORED = ("SELECT 1 FROM netlog WHERE ts = $1 AND kind = $2 AND user_id IS NOT DISTINCT FROM $3"
+                  " AND ip IS NOT DISTINCT FROM $4 AND detail = $5 LIMIT 1")
 OUTCOME_WAIT = 5.0  # seconds to learn whether a batch cut off at its COMMIT committed
 FENCED_SQLSTATE = "QGF01"  # raised by qunguan_fence (migration 11)
 
@@ -185,13 +189,14 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
         except (*_CONNECTION_ERRORS, asyncpg.PostgresError) as err:
             raise StoreUnavailable(f"the PostgreSQL database {_where(self.url)} cannot be used: {err}") from None
 
-    async def _stored_after_cut(self, pid: int, xid: int | None, row: MessageRow | None) -> bool:
+    async def _stored_after_cut(self, pid: int, xid: int | None, row: MessageRow | NetlogRow | None) -> bool:
         """Whether a batch whose connection (to backend ``pid``) was lost before its answer is
         stored, asked on a new connection once that backend has gone: it finishes what it runs
         before it notices its client gone, so the outcome is then final. A batch with changes is
         known by its transaction id (``xid``), one of a single auto-committed statement by one of
-        its messages (``row``: the statement is all or nothing). No answer within
-        :data:`OUTCOME_WAIT`, or the database unreachable: not stored, as before."""
+        its rows (``row``: a message, or a network-log row when it has no message; the statement
+        is all or nothing). No answer within :data:`OUTCOME_WAIT`, or the database unreachable:
+        not stored, as before."""
         deadline = time.monotonic() + OUTCOME_WAIT
         try:
             conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
@@ -204,6 +209,8 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
                     await asyncio.sleep(0.05)
                 if xid is not None:
                     return bool(await conn.fetchval(_XID_STATUS, xid) == "committed")
+                if isinstance(row, NetlogRow):
+                    return await conn.fetchval(_NETLOG_STORED, *row) is not None
                 assert row is not None
                 return await conn.fetchval(_MESSAGE_STORED, row.group_id, row.seq, row.ts, row.sender_id) is not None
             finally:
@@ -317,7 +324,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
         msg_errors: dict[int, BaseException] = {}
         log_errors: dict[int, BaseException] = {}
         xid: int | None = None  # the transaction of a batch with changes, to learn its fate if cut off
-        probe: MessageRow | None = None  # a row of a one-statement batch, to learn its fate if cut off
+        probe: MessageRow | NetlogRow | None = None  # a row of a one-statement batch, to learn its fate if cut off
         pid = 0  # the writer connection's backend
         try:
             if self._w is None or self._w.is_closed():
@@ -327,8 +334,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
             rows = [m[0] for m in msgs], [n[0] for n in netlog]
             fence = self.fence  # a cluster's home: nothing is written once another node took over
             if not ops and not raw:
-                if msgs:
-                    probe = msgs[0][0]
+                probe = msgs[0][0] if msgs else netlog[0][0] if netlog else None
                 try:  # one statement: its own transaction
                     if fence is None:
                         await db.execute(_BATCH, *_batch_args(*rows))

@@ -16,7 +16,7 @@ import pytest
 
 from protocol.errors import ContractError
 from server.storage import changes as ch
-from server.storage.base import MessageRow
+from server.storage.base import MessageRow, NetlogRow
 from tests import pgtools
 
 pytestmark = pytest.mark.skipif(pgtools.unavailable() is not None, reason=str(pgtools.unavailable()))
@@ -164,3 +164,25 @@ async def test_a_message_batch_cut_off_before_its_statement_fails(stores) -> Non
     assert await _texts(direct) == []
     assert await _append(cut, 1, "again") is None
     assert await _texts(direct) == ["again"]
+
+
+async def _log(store, detail: str) -> BaseException | None:
+    done: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+    store.log_network(NetlogRow(5000, "connect", None, "127.0.0.9", detail), done.set_result)
+    return await asyncio.wait_for(done, 30)
+
+
+async def _logged(store) -> list[str]:
+    rows = await asyncio.to_thread(pgtools.query, store.url, "SELECT detail FROM netlog WHERE ip = '127.0.0.9'")
+    return [r[0] for r in rows]
+
+
+@pytest.mark.parametrize("after", [True, False])
+async def test_a_network_log_batch_cut_off_is_told_what_the_database_holds(stores, after: bool) -> None:
+    """A batch of network-log rows only is one statement too: one of its rows tells its fate."""
+    cut, direct, relay = stores
+    relay.marker, relay.after = b"cut-here-9c1d", after
+    outcome = await _log(cut, '{"marker":"cut-here-9c1d"}')
+    assert relay.fired.is_set()
+    assert (outcome is None) is after  # stored and confirmed, or never stored and refused
+    assert await _logged(direct) == (['{"marker":"cut-here-9c1d"}'] if after else [])
