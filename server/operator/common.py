@@ -25,7 +25,7 @@ def operator_name() -> str:
 
 
 def reason_of(args: dict[str, Any], key: str = "reason") -> str:
-    """The non-empty ``args[key]``, stripped (refused as "--reason is required" otherwise), with
+    """The non-empty ``args[key]``, stripped (refused as "--reason is required", or the key's name, otherwise), with
     phone numbers and ID numbers masked.
 
     An operator's reason is told to people (a group's members read a warning's or a closing's
@@ -36,7 +36,7 @@ def reason_of(args: dict[str, Any], key: str = "reason") -> str:
     """
     reason = str(args.get(key) or "").strip()
     if not reason:
-        raise OperatorError("--reason is required")
+        raise OperatorError(f"--{key} is required")
     return redact(reason)
 
 

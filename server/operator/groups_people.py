@@ -344,11 +344,9 @@ async def reports(app: Context, args: dict[str, Any]) -> Result:
 @command("resolve")
 async def resolve(app: Context, args: dict[str, Any]) -> Result:
     report_id, outcome = args.get("report_id"), args.get("outcome")
-    note = str(args.get("note") or "").strip()
     if outcome not in ("upheld", "rejected"):
         raise OperatorError("--outcome must be upheld or rejected")
-    if not note:
-        raise OperatorError("--note is required")
+    note = reason_of(args, "note")  # told to the reporter and kept: masked like every reason
     row = await app.store.report(report_id) if type(report_id) is int else None
     if row is None:
         raise OperatorError(f"unknown report {report_id}")

@@ -130,6 +130,21 @@ async def test_operator_reasons_never_carry_a_phone_or_id_number(server):
     assert "13900139000" not in exported and "0013 8000" not in exported and id_number not in exported
 
 
+async def test_a_report_resolution_note_never_carries_a_phone_or_id_number(server):
+    """``resolve --note`` is told to the reporter and stored: masked like every other operator reason."""
+    owner, gid, [m] = await setup_group(server)
+    id_number = new_id_number()
+    r = await m.request("report", target_type="group", group_id=gid, reason="bad group")
+    rc, _, err = await server.admin("resolve", str(r["report_id"]), "--outcome", "rejected",
+                                    "--note", f"已联系 13800138000, 身份证 {id_number}")
+    assert rc == 0, err
+    ev = await m.next_event("notice", timeout=WITHIN)
+    assert ev["kind"] == "report_result"
+    assert "13800138000" not in ev["text"] and id_number not in ev["text"] and ev["text"].count("[redacted]") == 2
+    rc, out, _ = await server.admin("reports")
+    assert rc == 0 and "13800138000" not in out and id_number not in out
+
+
 async def test_close_group_survives_restart(server):
     owner, gid, _ = await setup_group(server)
     await server.admin("close-group", gid, "--reason", "x")
