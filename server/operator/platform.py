@@ -26,7 +26,7 @@ from server.operator.common import (
     seconds_of,
 )
 from server.operator.sanctions import lock_target
-from server.state import Agreement
+from server.state import Agreement, Group
 from server.storage.changes import (
     Change,
     DecideReview,
@@ -151,10 +151,22 @@ async def freeze_category(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(f"unknown category {category}")
     assert isinstance(category, str)
     reason, seconds = reason_of(args), seconds_of(args)
-    now = app.now_ms()
-    until = now + seconds * 1000
-    # Claimed first, with no await before it: from here no group is created in the category or
-    # moved into it, so the list below is the whole of it.
+    # One freeze of a category at a time: a freeze whose write fails puts the category's end back
+    # as it found it, which would drop the claim of another freeze of it made meanwhile (stored,
+    # yet new groups could be opened in the category again).
+    async with lock_target("category", category):
+        now = app.now_ms()
+        until = now + seconds * 1000
+        groups = await _freeze(app, category, reason, seconds, now, until)
+    for g in groups:
+        publish(g.online, ev.GroupSuspended(group_id=g.group_id, until=g.suspended_until, reason=reason))
+    return Result([f"froze {len(groups)} groups in {category} until {until}"])
+
+
+async def _freeze(app: Context, category: str, reason: str, seconds: int, now: int, until: int) -> list[Group]:
+    """Freeze ``category`` until ``until`` (under its lock); the groups suspended."""
+    # Claimed first, with no await before the list: from here no group is created in the category
+    # or moved into it, so the list below is the whole of it.
     frozen = app.state.category_frozen_until
     frozen_before = frozen.get(category)
     frozen[category] = max(frozen_before or 0, until)
@@ -164,8 +176,8 @@ async def freeze_category(app: Context, args: dict[str, Any]) -> Result:
         async with contextlib.AsyncExitStack() as locks:
             # Under each group's sanction lock, as suspend-group and lift take it: a lift that read
             # a group's sanctions before this freeze's row existed would otherwise set the group's
-            # end from that list after this freeze set it. Taken in one order (by id), and nobody
-            # else holds two, so no two commands wait for each other.
+            # end from that list after this freeze set it. Taken in one order (by id), after the
+            # category's, and nobody else holds two, so no two commands wait for each other.
             for g in groups:
                 await locks.enter_async_context(lock_target("group", g.group_id))
             groups = [g for g in groups if g.alive]  # closed or dissolved while the locks were taken
@@ -190,9 +202,7 @@ async def freeze_category(app: Context, args: dict[str, Any]) -> Result:
         else:
             frozen[category] = frozen_before
         raise
-    for g in groups:
-        publish(g.online, ev.GroupSuspended(group_id=g.group_id, until=g.suspended_until, reason=reason))
-    return Result([f"froze {len(groups)} groups in {category} until {until}"])
+    return groups
 
 
 @command("remove-term")

@@ -45,3 +45,34 @@ async def test_a_lift_that_read_before_a_freeze_does_not_undo_it(app: App, tmp_p
     reply = await owner.call("send", group_id=gid, text="x")
     assert reply["code"] == "group_suspended" and reply["until"] >= app.now_ms() + 590_000
     await owner.close()
+
+
+async def test_a_failed_freeze_does_not_undo_another_freeze_of_the_category(app: App, tmp_path, monkeypatch) -> None:
+    """Two freezes of one category at once, the first failing to store after the second stored: the
+    category stays frozen until the second's end (the first's undo must not drop the second's claim)."""
+    owner = await registered(app, tmp_path)
+    reached, gate = asyncio.Event(), asyncio.Event()
+    real = app.store.apply
+    failed = False
+
+    async def first_fails_late(*changes: Any, **kw: Any) -> Any:
+        nonlocal failed
+        if not failed and any(type(c).__name__ == "SuspendCategory" for c in changes):
+            failed = True
+            reached.set()
+            await gate.wait()
+            raise RuntimeError("the database went away")
+        return await real(*changes, **kw)
+
+    monkeypatch.setattr(app.store, "apply", first_fails_late)
+    first = asyncio.create_task(admin(app, "freeze-category", category="friends", seconds=600, reason="整顿"))
+    await asyncio.wait_for(reached.wait(), 5)
+    second = asyncio.create_task(admin(app, "freeze-category", category="friends", seconds=1200, reason="整顿"))
+    await asyncio.sleep(0.3)
+    gate.set()
+    failing, standing = await asyncio.wait_for(asyncio.gather(first, second), 10)
+    assert not failing["ok"] and standing["ok"], (failing, standing)
+    assert app.state.category_frozen_until.get("friends", 0) >= app.now_ms() + 1_190_000
+    reply = await owner.call("create_group", name="b", category="friends", join_policy="open")
+    assert reply["code"] == "forbidden", reply
+    await owner.close()
