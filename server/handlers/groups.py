@@ -71,12 +71,13 @@ def check_can_create(ctx: Context, user: User) -> None:
 async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: Encoding) -> dict[str, Any]:
     user = sess.me
     name = validate_group_name(ctx, req.name)
-    category = validate_category(ctx, req.category)
     policy = req.join_policy
     groups = ctx.state.groups
     for _ in range(GROUP_ID_TRIES):
         # Checked and claimed with no await in between: concurrent creates (and
-        # transfers to this user) see this group at once and cannot pass the caps.
+        # transfers to this user) see this group at once and cannot pass the caps,
+        # and a freeze-category claimed while a taken id was being refused is seen.
+        category = validate_category(ctx, req.category)
         check_can_create(ctx, user)
         gid = new_group_id(ctx.randbelow)
         while gid in groups:  # every id this node has seen stays in memory

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from server.app import App
+from server.storage.changes import GroupIdTaken
 from tests.server.test_group_ids import registered
 
 
@@ -75,4 +76,35 @@ async def test_a_failed_freeze_does_not_undo_another_freeze_of_the_category(app:
     assert app.state.category_frozen_until.get("friends", 0) >= app.now_ms() + 1_190_000
     reply = await owner.call("create_group", name="b", category="friends", join_policy="open")
     assert reply["code"] == "forbidden", reply
+    await owner.close()
+
+
+async def test_a_create_that_draws_its_id_again_after_a_freeze_is_refused(app: App, tmp_path, monkeypatch) -> None:
+    """``create_group`` whose id turned out taken (another node's) draws again after an await: a
+    freeze of the category claimed meanwhile refuses the new draw, as it refuses a new create."""
+    owner = await registered(app, tmp_path)
+    reached, gate = asyncio.Event(), asyncio.Event()
+    real = app.store.apply
+    taken = False
+
+    async def refused_late() -> Any:
+        reached.set()
+        await gate.wait()
+        raise GroupIdTaken()
+
+    def first_id_taken_late(*changes: Any, **kw: Any) -> Any:  # the store's apply answers with a future
+        nonlocal taken
+        if not taken and any(type(c).__name__ == "CreateGroup" for c in changes):
+            taken = True
+            return asyncio.ensure_future(refused_late())
+        return real(*changes, **kw)
+
+    monkeypatch.setattr(app.store, "apply", first_id_taken_late)
+    create = asyncio.create_task(owner.call("create_group", name="a", category="friends", join_policy="open"))
+    await asyncio.wait_for(reached.wait(), 5)
+    assert (await admin(app, "freeze-category", category="friends", seconds=600, reason="整顿"))["ok"]
+    gate.set()
+    reply = await asyncio.wait_for(create, 5)
+    assert reply["code"] == "forbidden", reply
+    assert not [g for g in app.state.groups.values() if g.category == "friends"]
     await owner.close()
