@@ -234,12 +234,23 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
         fields.update(intro=_intro(ctx, req.intro))
     if not fields:
         raise ContractError("bad_request", "update_account needs name or intro")
-    names = ctx.state.account_names
+    undo, release = claim_fields(ctx.state.account_names, a, fields)
+    await commit(ctx, ch.SetAccountFields(a.account_id, fields),
+                 audit=audit(ctx, user, "update_account", a, **{k: v for k, v in fields.items() if k != "name_key"}),
+                 undo=undo)
+    release()
+
+
+def claim_fields(names: dict[str, str], a: Account, fields: dict[str, Any]
+                 ) -> tuple[Callable[[], None], Callable[[], None]]:
+    """Set ``fields`` on ``a`` in memory now, a new ``name_key`` claimed in ``names`` (the account
+    names in use) at once; the old name stays taken until the write lands. Returns (undo, for a
+    refused write; release, which frees the old name once the write is stored)."""
     old = {k: getattr(a, k) for k in fields}
     for k, v in fields.items():
         setattr(a, k, v)
     if "name_key" in fields:
-        names[a.name_key] = a.account_id  # claimed now; the old name stays taken until the write lands
+        names[a.name_key] = a.account_id
 
     def undo() -> None:
         if "name_key" in fields and names.get(a.name_key) == a.account_id:
@@ -247,11 +258,11 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
         for k, v in old.items():
             setattr(a, k, v)
 
-    await commit(ctx, ch.SetAccountFields(a.account_id, fields),
-                 audit=audit(ctx, user, "update_account", a, **{k: v for k, v in fields.items() if k != "name_key"}),
-                 undo=undo)
-    if "name_key" in fields and names.get(old["name_key"]) == a.account_id:
-        del names[old["name_key"]]
+    def release() -> None:
+        if "name_key" in fields and names.get(old["name_key"]) == a.account_id:
+            del names[old["name_key"]]
+
+    return undo, release
 
 
 @handler("set_editor")

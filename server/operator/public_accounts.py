@@ -53,6 +53,7 @@ from governance.retention import DAY_MS
 from governance.sanctions import standing_until
 from protocol import events as ev
 from server.fanout import publish_many
+from server.handlers.public_accounts import claim_fields
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import apply, audit, operator_name, reason_of, report_id_of, sanction, seconds_of
 from server.operator.sanctions import target_lock
@@ -327,24 +328,12 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
     if not any(reserved_hit(str(v), reserved) for k, v in fields.items() if k in ("name", "org_name")):
         raise OperatorError("none of the names given is on the reserved list: the owner sets other names "
                             "with update_account")
-    old = {k: getattr(a, k) for k in fields}
-    for k, v in fields.items():
-        setattr(a, k, v)
-    if "name_key" in fields:
-        names[a.name_key] = a.account_id  # claimed now; the old name stays taken until the write lands
-
-    def undo() -> None:
-        if "name_key" in fields and names.get(a.name_key) == a.account_id:
-            del names[a.name_key]
-        for k, v in old.items():
-            setattr(a, k, v)
-
+    undo, release = claim_fields(names, a, fields)
     shown = {k: v for k, v in fields.items() if k != "name_key"}
     await apply(app, SetAccountFields(a.account_id, fields),
                 audit=_record(app, "grant_name", reason, a, **shown), undo=undo,
                 conflict="that name was taken meanwhile")
-    if "name_key" in fields and names.get(old["name_key"]) == a.account_id:
-        del names[old["name_key"]]
+    release()
     what = " and ".join(f"{'name' if k == 'name' else 'organisation name'} {v!r}" for k, v in shown.items())
     _tell(app, a, ev.Notice(kind="account_name_granted", account_id=a.account_id, by=operator_name(),
                             text=f"the platform granted this account the {what}: {reason}"))
