@@ -130,3 +130,51 @@ def test_report_reaches_the_operator_and_the_outcome_comes_back_in_plain_languag
     assert rc == 0
     alice.wait_for_selector("#toasts .toast:has-text('平台警告（群「举报测试」）：请清理广告')")
     assert alice.errors == [] and bob.errors == []
+
+
+def test_owner_appeals_a_warning_from_its_notice_and_hears_the_outcome(browser: Any, server: ServerProcess) -> None:
+    """The server's ``appeal``: the owner's warning notice carries an 申诉 button (a member's does not),
+    the appeal reaches the operator, an open one cannot be sent twice, and the decision comes back in
+    plain language; 我的账号 takes a sanction id the platform gave."""
+    alice = new_page(browser, server)
+    bob = new_page(browser, server)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    gid = create_group(alice, "申诉测试")
+    join_group(bob, gid)
+    bob.wait_for_selector("#composer-text:enabled")
+
+    rc, out, _ = run_async(server.admin("warn-group", gid, "--reason", "请清理广告"))
+    assert rc == 0
+    sid = out.rsplit("sanction ", 1)[1].rstrip(")\n")
+    for page in (alice, bob):
+        page.wait_for_selector("#notice-count:not([hidden])")
+        page.click("#btn-notices")
+        page.wait_for_selector("#notice-list li")
+    assert bob.locator("#notice-list li button").count() == 0  # only the owner may appeal
+    close_dialogs(bob)
+    alice.click("#notice-list li button:has-text('申诉')")
+    assert alice.input_value("#appeal-sanction") == sid
+    alice.fill("#appeal-text", "广告已经全部删除")
+    alice.click("#appeal-submit")
+    alice.wait_for_selector("#toasts .toast:has-text('申诉已提交')")
+
+    rc, out, _ = run_async(server.admin("appeals", "--open"))
+    [appeal] = [json.loads(line) for line in out.splitlines()]
+    assert appeal["sanction_id"] == sid and appeal["text"] == "广告已经全部删除"
+
+    # A second appeal while the first is open, from 我的账号 with the id typed in: refused in plain words.
+    alice.click("#btn-profile")
+    alice.click("#btn-appeal")
+    alice.fill("#appeal-sanction", sid)
+    alice.fill("#appeal-text", "再申诉一次")
+    alice.click("#appeal-submit")
+    alice.wait_for_selector("#appeal-dialog .form-msg.error:has-text('申诉还在处理中')")
+    close_dialogs(alice)
+
+    rc, _, _ = run_async(server.admin("decide-appeal", str(appeal["appeal_id"]), "--outcome", "upheld",
+                                      "--note", "已整改"))
+    assert rc == 0
+    alice.wait_for_selector(f"#toasts .toast:has-text('你的申诉（处罚 {sid}）已通过')")
+    bob.wait_for_selector(f"#toasts .toast:has-text('平台已撤销对群「申诉测试」的处罚（编号 {sid}）')")
+    assert alice.errors == [] and bob.errors == []

@@ -5,7 +5,7 @@
 import { el, clear, $, toast, modal } from "./dom.js";
 import { t, errorText, setLang, getLang, fmtTime } from "./i18n.js";
 import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts } from "./state.js";
-import { openManage, refreshManage, messageActions, setHooks } from "./manage.js";
+import { openManage, refreshManage, messageActions, setHooks, appealDialog } from "./manage.js";
 import { attachmentsNode, stamp, previewText } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, forgetQuoted } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft } from "./composer.js";
@@ -816,9 +816,20 @@ function platformNotice(ev) {
     case "warning": {
       let s = t("n_warning", { group, text });
       if (ev.deadline) s += " " + t("n_warning_deadline", { deadline: fmtTime(ev.deadline) });
-      notice(s, null, "error");
+      // Only the group's owner may appeal a warning: theirs carries the button, the members' do not.
+      const g = S.groups.get(ev.group_id);
+      const owner = g && g.role === "owner" && ev.sanction_id;
+      notice(s, owner ? { label: t("appeal"), run: () => appealDialog(ev.sanction_id) } : null, "error");
       break;
     }
+    case "appeal_result":
+      notice(t(ev.outcome === "upheld" ? "n_appeal_upheld" : "n_appeal_rejected", { sid: ev.sanction_id || "", text }),
+        null, ev.outcome === "upheld" ? "info" : "error");
+      break;
+    case "sanction_lifted":
+      notice(ev.group_id ? t("n_sanction_lifted_group", { group, sid: ev.sanction_id || "", text })
+        : t("n_sanction_lifted", { sid: ev.sanction_id || "", text }));
+      break;
     case "report_result":
       notice(t(ev.outcome === "upheld" ? "n_report_result_upheld" : "n_report_result_rejected", { text }));
       break;
@@ -933,6 +944,7 @@ function openProfile() {
         el("button", { type: "button", class: "ghost", text: t("agreement"), onclick: async () => {
           try { const r = await api("agreement"); if (r.version) showAgreementView(r); else toast(t("no_agreement")); } catch (err) { bad(err); }
         } }),
+        el("button", { type: "button", class: "ghost", id: "btn-appeal", text: t("appeal"), onclick: () => { done(); appealDialog(); } }),
         el("button", { type: "button", class: "ghost", id: "btn-logout", text: t("logout"), onclick: async () => {
           try { await api("logout"); } catch { /* logout is v2; older servers just forget the token here */ }
           done(); localLogout();

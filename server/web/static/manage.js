@@ -221,3 +221,29 @@ export function reportDialog(target) {
       el("button", { type: "submit", class: "primary", id: "report-submit", text: t("report") }));
   });
 }
+
+// Contest a sanction (the `appeal` op): from a warning's notice (its sanction id filled in) or from
+// 我的账号 with the id the platform gave. The server decides who may appeal what.
+const APPEAL_REFUSED = { not_found: "appeal_not_found", conflict: "appeal_conflict", forbidden: "appeal_final" };
+export function appealDialog(sanctionId = "") {
+  modal(t("appeal"), (done) => {
+    const sid = el("input", { id: "appeal-sanction", value: sanctionId, required: true, inputmode: "numeric", pattern: "[0-9]+",
+      maxlength: 18, autocomplete: "off", readonly: sanctionId ? true : null });
+    const text = el("textarea", { id: "appeal-text", rows: 4, maxlength: 2000, required: true });
+    const msg = el("p", { class: "form-msg", role: "alert" });
+    return el("form", { class: "stack", id: "appeal-form", onsubmit: async (e) => {
+      e.preventDefault();
+      try {
+        const r = await api("appeal", { sanction_id: sid.value.trim(), text: text.value.trim() });
+        done(); toast(t("appeal_sent", { id: r.appeal_id }));
+      } catch (err) {
+        msg.textContent = APPEAL_REFUSED[err.code] ? t(APPEAL_REFUSED[err.code]) : errorText(err);
+        msg.className = "form-msg error";
+      }
+    } }, el("label", { class: "field" }, el("span", { class: "label", text: t("appeal_sanction_id") }), sid),
+      sanctionId ? null : el("small", { class: "muted", text: t("appeal_sanction_hint") }),
+      el("label", { class: "field" }, el("span", { class: "label", text: t("appeal_text") }), text),
+      el("small", { class: "muted", text: t("appeal_text_hint") }), msg,
+      el("button", { type: "submit", class: "primary", id: "appeal-submit", text: t("appeal") }));
+  }, { id: "appeal-dialog" });
+}
