@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,57 @@ def test_server_restart_mid_chat_resumes_without_gap(browser: Any, tmp_path: Pat
     finally:
         srv.stop()
         print("".join(srv.output))  # shown by pytest when the test failed
+
+
+REVIEW = """
+[[content.lists]]
+category = "fraud"
+path = "review.txt"
+action = "review"
+"""
+
+
+def test_a_held_message_released_while_away_shows_after_the_reconnect(browser: Any, tmp_path: Path) -> None:
+    """A released held message keeps its lower seq, so the catch-up after `after_seq` alone missed it."""
+    (tmp_path / "review.txt").write_text("刷单\n", encoding="utf-8")
+    srv = ServerProcess(tmp_path, REVIEW).start()
+    try:
+        alice = new_page(browser, srv)
+        register(alice, srv, display="Alice")
+        gid = create_group(alice, "审核")
+        carol = run_async(_member(srv, gid))
+        # From here the page's WebSocket goes through a route the test can cut and hold.
+        routes: list[Any] = []
+        away = {"on": False}
+
+        def through(ws: Any) -> None:
+            if away["on"]:
+                ws.close(code=1001)
+                return
+            routes.append(ws)
+            ws.connect_to_server()
+
+        alice.route_web_socket("**/ws", through)
+        alice.reload()
+        alice.wait_for_selector("#status.status-connected")
+        alice.click(f"#group-list [data-gid='{gid}']")
+        run_async(_send_as(srv, carol, gid, ["刷单 held", "after it"]))
+        alice.wait_for_selector("#messages .msg .text:has-text('after it')")
+        held_seq = seqs(alice)[-1] - 1
+        assert held_seq not in seqs(alice)  # held: nobody sees it yet
+
+        away["on"] = True
+        routes[-1].close(code=1001)  # the page's connection drops; its reconnects are refused
+        alice.wait_for_selector("#status.status-reconnecting")
+        rc, out, err = run_async(srv.admin("review-queue", "--open"))
+        item = json.loads(out.splitlines()[0])["item_id"]
+        rc, _, err = run_async(srv.admin("decide", str(item), "--decision", "release", "--note", "ok"))
+        assert rc == 0, err
+        away["on"] = False
+        alice.wait_for_selector("#status.status-connected", timeout=20_000)
+        alice.wait_for_selector("#messages .msg .text:has-text('刷单 held')", timeout=10_000)
+        assert message_texts(alice)[-2:] == ["刷单 held", "after it"]
+        assert alice.errors == []
+    finally:
+        srv.stop()
+        print("".join(srv.output))

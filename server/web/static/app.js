@@ -233,6 +233,7 @@ async function syncGroups() {
 async function catchUp(g) {
   const from = g.resumeAfter !== null ? g.resumeAfter : g.lastSeq;
   if (from > 0) {
+    await refillGaps(g, from);
     let after = from;
     for (;;) {
       const r = await api("history", { group_id: g.group_id, after_seq: after, limit: 500 });
@@ -246,6 +247,18 @@ async function catchUp(g) {
     for (const m of r.messages) addMessage(g, m);
     if (r.messages.length < PAGE) g.noMore = true;
   }
+}
+
+// A held message the platform released keeps its own (lower) seq, so one released while we were
+// away is not after `from`: where the newest 500 seqs we hold have a gap, read that span again
+// (from the group's start when we hold all of it, from the first seq we hold otherwise).
+async function refillGaps(g, from) {
+  const low = Math.max(g.noMore ? 1 : (g.firstSeq ?? from), from - 499);
+  let held = 0;
+  for (const seq of g.msgs.keys()) if (seq >= low && seq <= from) held++;
+  if (held >= from - low + 1) return;
+  const r = await api("history", { group_id: g.group_id, after_seq: low - 1, before_seq: from + 1, limit: 500 });
+  for (const m of r.messages) if (!g.msgs.has(m.seq)) addMessage(g, m);
 }
 
 async function countRequests(g) {
