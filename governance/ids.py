@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-_GROUP_ID = re.compile(r"[0-9]{9,12}")  # issued ones never start with 0
+from protocol.messages import is_group_id as is_group_id_text
+
 _USER_ID = re.compile(r"u[0-9a-f]{16}")
 
 
@@ -21,7 +22,8 @@ def new_group_id(randbelow: Callable[[int], int], digits: int = 10) -> str:
 
 
 def is_group_id(s: object) -> bool:
-    return isinstance(s, str) and _GROUP_ID.fullmatch(s) is not None
+    """A group id's form, as the request decoder checks it (issued ones never start with 0)."""
+    return isinstance(s, str) and is_group_id_text(s)
 
 
 def new_user_id(token_hex: Callable[[int], str]) -> str:

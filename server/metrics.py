@@ -104,11 +104,9 @@ class Metrics:
     def closed(self, code: int | None) -> None:
         """Count a close by its code: the one the peer sent, so codes 3000-4999 (free for applications to pick)
         share one label; one per code would let any client add up to 2000 series to every scrape."""
-        if code is not None and 3000 <= code <= 4999:
-            code = 3000
         child = self._close_children.get(code)
         if child is None:
-            label = "none" if code is None else "3000-4999" if code == 3000 else str(code)
+            label = "none" if code is None else "3000-4999" if 3000 <= code <= 4999 else str(code)
             child = self._close_children[code] = self._closes.labels(label)
         child.inc()
 

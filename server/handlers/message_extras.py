@@ -160,10 +160,11 @@ def _counts(reactions: str | None) -> dict[str, int] | None:
     return {emoji: int(n) for emoji, n in counts.items()} or None
 
 
-def event_of(msg: ev.MessageObj) -> ev.MessageEvent:
-    """The ``message`` event of a stored message that is not deleted (a held one an operator released)."""
+def event_of(msg: ev.MessageObj, kind: type[ev.MessageEvent] = ev.MessageEvent) -> ev.MessageEvent:
+    """The ``message`` event (or ``kind``: ``message_released`` for a held one an operator released)
+    of a stored message that is not deleted."""
     if msg.text is None:
         raise ValueError("a deleted message is not sent as a message event")
-    return ev.MessageEvent(group_id=msg.group_id, seq=msg.seq, ts=msg.ts, sender=msg.sender, text=msg.text,
+    return kind(group_id=msg.group_id, seq=msg.seq, ts=msg.ts, sender=msg.sender, text=msg.text,
                            reply_to=msg.reply_to, mentions=msg.mentions, mention_all=msg.mention_all,
                            attachments=msg.attachments, edited_at=msg.edited_at)

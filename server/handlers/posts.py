@@ -355,8 +355,9 @@ async def reported_content(ctx: Context, user: User, kind: ReportTarget, account
         if post_id is None:
             raise ContractError("bad_request", "reporting a post needs post_id")
         row = await ctx.store.post(_id(post_id, "post"))
-        if row is None or row.gone or (row.held and not _manages(ctx, row.account_id, user)):
+        if row is None or row.gone:
             raise ContractError("not_found", f"no post {post_id}")
+        _unseen_if_held(ctx, user, row, post_id)
         return None, None, row.author_id, row.account_id, row.post_id, None
     if comment_id is None:
         raise ContractError("bad_request", "reporting a comment needs comment_id")

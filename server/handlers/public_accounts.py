@@ -87,6 +87,14 @@ def _short_text(raw: str, field: str, max_chars: int) -> str:
     return text
 
 
+def screened_text(ctx: Context, raw: str, field: str, max_chars: int) -> str:
+    """A name's or an organisation name's text (1 to ``max_chars`` printable characters) through the
+    word lists; whether it is reserved is the caller's question (``grant-name`` gives reserved ones)."""
+    text = _short_text(raw, field, max_chars)
+    posting.screen_text(ctx.content, text, field)
+    return text
+
+
 def _name(ctx: Context, raw: str) -> tuple[str, str]:
     """A valid, clean, unreserved account name and its comparison key."""
     name = _short_text(raw, "name", MAX_NAME_CHARS)

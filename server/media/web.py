@@ -18,17 +18,16 @@ wait their turn.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import http
 import logging
 import re
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, urlsplit
 
-from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from server.media.uploads import media_file
+from server.web.routes import http_response
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -40,15 +39,8 @@ _MEDIA_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _text(status: http.HTTPStatus, text: str) -> Response:
-    body = text.encode()
-    headers = Headers()
-    headers["Date"] = email.utils.formatdate(usegmt=True)
-    headers["Connection"] = "close"
-    headers["Content-Type"] = "text/plain; charset=utf-8"
-    headers["Content-Length"] = str(len(body))
-    headers["Cache-Control"] = "no-store"
-    headers["X-Content-Type-Options"] = "nosniff"
-    return Response(status.value, status.phrase, headers, body)
+    return http_response(status, text.encode(), "text/plain; charset=utf-8", "no-store",
+                         (("X-Content-Type-Options", "nosniff"),))
 
 
 def _disposition(kind: str, name: str | None) -> str:
@@ -80,16 +72,8 @@ async def serve(ctx: Context, request: Request) -> Response:
         except FileNotFoundError:
             log.error("media %s: its file %s is missing", media_id, path)
             return _text(http.HTTPStatus.NOT_FOUND, "no such media\n")
-    headers = Headers()
-    headers["Date"] = email.utils.formatdate(usegmt=True)
-    headers["Connection"] = "close"
-    headers["Content-Type"] = e.mime
-    headers["Content-Length"] = str(len(body))
-    headers["Content-Disposition"] = _disposition(e.kind, e.name)
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    headers["Referrer-Policy"] = "no-referrer"
     left = max(0, int(expires or 0) - now // 1000)
-    headers["Cache-Control"] = f"private, max-age={left}"
-    return Response(http.HTTPStatus.OK.value, http.HTTPStatus.OK.phrase, headers, body)
+    return http_response(http.HTTPStatus.OK, body, e.mime, f"private, max-age={left}", (
+        ("Content-Disposition", _disposition(e.kind, e.name)), ("X-Content-Type-Options", "nosniff"),
+        ("Content-Security-Policy", "default-src 'none'; sandbox"), ("Cross-Origin-Resource-Policy", "same-origin"),
+        ("Referrer-Policy", "no-referrer")))

@@ -6,8 +6,6 @@ import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from governance.content import normalize
 from protocol import events as ev
 from server.fanout import publish
@@ -94,13 +92,13 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     return Result([f"review item {item_id}: {decision}"])
 
 
-async def _released(app: Context, gid: str, seq: int, item: dict[str, Any]) -> ev.MessageReleased:
+async def _released(app: Context, gid: str, seq: int, item: dict[str, Any]) -> ev.MessageEvent:
     """The ``message_released`` event of a released message, with its v2 fields (reply, mentions,
     attachments). Not a ``message`` event: its seq is below ones the group's members already got,
     and ``message`` events reach a connection in ascending seq."""
     rows = await app.store.history(gid, seq - 1, None, seq + 1, 1)
     if rows and rows[0].seq == seq and not rows[0].deleted:
-        return ev.MessageReleased(**msgspec.structs.asdict(event_of(message_obj(app, gid, rows[0]))))
+        return event_of(message_obj(app, gid, rows[0]), ev.MessageReleased)
     return ev.MessageReleased(group_id=gid, seq=seq, ts=item["ts"], text=item["text"],
                               sender=user_view(app, item["sender_id"], item["sender_role"]))
 

@@ -34,11 +34,9 @@ blacklist lifts those bars again (:func:`unbar_on_lift`).
 from __future__ import annotations
 
 import json
-import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from governance import posting
 from governance.identity import username_key
 from governance.public_accounts import (
     GRANTABLE,
@@ -52,8 +50,9 @@ from governance.public_accounts import (
 from governance.retention import DAY_MS
 from governance.sanctions import standing_until
 from protocol import events as ev
+from protocol.errors import ContractError
 from server.fanout import publish_many
-from server.handlers.public_accounts import claim_fields
+from server.handlers.public_accounts import MAX_NAME_CHARS, MAX_ORG_NAME_CHARS, claim_fields, screened_text
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import apply, audit, operator_name, reason_of, report_id_of, sanction, seconds_of
 from server.operator.sanctions import target_lock
@@ -76,7 +75,6 @@ if TYPE_CHECKING:
 
 ACCOUNT = "account"  # the target type of every sanction on a public account
 MAX_CREDIT_DELTA = 1_000_000
-NAME_CHARS, ORG_NAME_CHARS = 30, 100  # as create_account allows (server/handlers/public_accounts.py)
 
 
 # -- shared --------------------------------------------------------------------------------
@@ -287,15 +285,11 @@ async def license_account(app: Context, args: dict[str, Any]) -> Result:
 
 
 def _granted_text(app: Context, raw: Any, field: str, most: int) -> str:
-    """A name for ``grant-name``: 1 to ``most`` printable characters, through the word lists."""
-    text = str(raw).strip()
-    if not text or len(text) > most or any(not c.isprintable() and unicodedata.category(c) != "Zs" for c in text):
-        raise OperatorError(f"--{field.replace('_', '-')} must be 1 to {most} printable characters")
+    """A name for ``grant-name``, under the rules a user's name is (length, printable, word lists)."""
     try:
-        posting.screen_text(app.content, text, field)
-    except posting.ContentBlocked as blocked:
-        raise OperatorError(f"--{field.replace('_', '-')}: {blocked.reason}") from None
-    return text
+        return screened_text(app, str(raw), field, most)
+    except ContractError as err:
+        raise OperatorError(f"--{field.replace('_', '-')}: {err.reason}") from None
 
 
 @command("grant-name")
@@ -311,7 +305,7 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
     fields: dict[str, Any] = {}
     names = app.state.account_names
     if raw_name is not None:
-        name = _granted_text(app, raw_name, "name", NAME_CHARS)
+        name = _granted_text(app, raw_name, "name", MAX_NAME_CHARS)
         key = normalize_name(name)
         if not key:
             raise OperatorError("--name needs at least one visible character")
@@ -323,7 +317,7 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
     if raw_org is not None:
         if a.subject_type != "organization":
             raise OperatorError(f"account {a.account_id} is run by a person: it has no organisation name")
-        fields.update(org_name=_granted_text(app, raw_org, "org_name", ORG_NAME_CHARS))
+        fields.update(org_name=_granted_text(app, raw_org, "org_name", MAX_ORG_NAME_CHARS))
     reserved = app.cfg.public_accounts.reserved
     if not any(reserved_hit(str(v), reserved) for k, v in fields.items() if k in ("name", "org_name")):
         raise OperatorError("none of the names given is on the reserved list: the owner sets other names "

@@ -8,9 +8,10 @@ one path, never the text itself as markup.
 
 segno is pure Python: a code of ``MAX_TEXT`` characters takes tens of milliseconds
 of CPU, and anyone may ask for one. So :func:`draw` never runs on the event loop
-(which every chat shares): codes are drawn in a worker thread, one at a time, and
-the last ``CACHE_SIZE`` are kept (a page asks for the same invite link's code
-again at every redraw).
+(which every chat shares): codes are drawn by one worker thread of their own, one
+at a time (a request that gives up does not free the worker early), and the last
+``CACHE_SIZE`` are kept (a page asks for the same invite link's code again at
+every redraw).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 import segno
@@ -26,9 +28,7 @@ __all__ = ["CACHE_SIZE", "MAX_TEXT", "draw", "qr_svg", "text_of"]
 
 MAX_TEXT = 512
 CACHE_SIZE = 64
-# One code drawn at a time: requests wait their turn, off the loop. (The server runs one loop; a
-# semaphore is made for it on first use, so none is ever shared between loops.)
-_turn: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+_DRAWER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qr")  # one code drawn at a time, off the loop
 
 
 def text_of(path: str) -> str | None:
@@ -57,10 +57,5 @@ def _cached(text: str) -> bytes:
 
 
 async def draw(text: str) -> bytes:
-    """:func:`qr_svg` of ``text``, drawn in a worker thread (one at a time) unless it was drawn lately."""
-    global _turn
-    loop = asyncio.get_running_loop()
-    if _turn is None or _turn[0] is not loop:
-        _turn = (loop, asyncio.Semaphore(1))
-    async with _turn[1]:
-        return await asyncio.to_thread(_cached, text)
+    """:func:`qr_svg` of ``text``, drawn by the one drawing thread unless it was drawn lately."""
+    return await asyncio.get_running_loop().run_in_executor(_DRAWER, _cached, text)

@@ -37,7 +37,7 @@ import dataclasses
 import email.utils
 import http
 import re
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -47,7 +47,8 @@ from websockets.http11 import Request, Response
 
 from server.web import qr
 
-__all__ = ["METHODS", "PAGE_CSP", "STATIC_DIR", "finish", "html_page", "method_not_allowed", "origin_allowed",
+__all__ = ["METHODS", "PAGE_CSP", "STATIC_DIR", "finish", "html_page", "http_response", "method_not_allowed",
+           "origin_allowed",
            "refuse_foreign_origin", "static_response"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -106,16 +107,23 @@ def security_headers(host: str) -> list[tuple[str, str]]:
     ]
 
 
-def _response(status: http.HTTPStatus, body: bytes, ctype: str, host: str) -> Response:
+def http_response(status: http.HTTPStatus, body: bytes, ctype: str, cache: str,
+                  extra: Iterable[tuple[str, str]] = ()) -> Response:
+    """A whole plain-HTTP answer, as every one the server writes itself starts: its date,
+    ``Connection: close``, type, length and ``Cache-Control``, then the ``extra`` headers."""
     headers = Headers()
     headers["Date"] = email.utils.formatdate(usegmt=True)
     headers["Connection"] = "close"
     headers["Content-Type"] = ctype
     headers["Content-Length"] = str(len(body))
-    headers["Cache-Control"] = "no-cache"
-    for name, value in security_headers(host):
+    headers["Cache-Control"] = cache
+    for name, value in extra:
         headers[name] = value
     return Response(status.value, status.phrase, headers, body)
+
+
+def _response(status: http.HTTPStatus, body: bytes, ctype: str, host: str) -> Response:
+    return http_response(status, body, ctype, "no-cache", security_headers(host))
 
 
 # Server-rendered pages without script or style (a group's public information page, server/infopage.py).
@@ -125,18 +133,9 @@ PAGE_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-ac
 def html_page(html: str) -> Response:
     """200 with a page the server rendered (escaped text, no script or style), locked down by its headers:
     nothing it could carry may run, load, frame it or be sniffed into something else."""
-    body = html.encode()
-    headers = Headers()
-    headers["Date"] = email.utils.formatdate(usegmt=True)
-    headers["Connection"] = "close"
-    headers["Content-Type"] = "text/html; charset=utf-8"
-    headers["Content-Length"] = str(len(body))
-    headers["Cache-Control"] = "no-cache"
-    headers["Content-Security-Policy"] = PAGE_CSP
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["X-Frame-Options"] = "DENY"
-    return Response(http.HTTPStatus.OK.value, http.HTTPStatus.OK.phrase, headers, body)
+    return http_response(http.HTTPStatus.OK, html.encode(), "text/html; charset=utf-8", "no-cache", (
+        ("Content-Security-Policy", PAGE_CSP), ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY")))
 
 
 def static_response(request: Request) -> Response | Coroutine[None, None, Response] | None:
@@ -192,17 +191,8 @@ def refuse_foreign_origin(conn: ServerConnection, request: Request, allowed: tup
 
 def method_not_allowed() -> Response:
     """405 for a plain-HTTP request whose method is neither GET nor HEAD."""
-    body = b"method not allowed\n"
-    headers = Headers()
-    headers["Date"] = email.utils.formatdate(usegmt=True)
-    headers["Connection"] = "close"
-    headers["Allow"] = ", ".join(METHODS)
-    headers["Content-Type"] = "text/plain; charset=utf-8"
-    headers["Content-Length"] = str(len(body))
-    headers["Cache-Control"] = "no-store"
-    headers["X-Content-Type-Options"] = "nosniff"
-    return Response(http.HTTPStatus.METHOD_NOT_ALLOWED.value, http.HTTPStatus.METHOD_NOT_ALLOWED.phrase, headers,
-                    body)
+    return http_response(http.HTTPStatus.METHOD_NOT_ALLOWED, b"method not allowed\n", "text/plain; charset=utf-8",
+                         "no-store", (("Allow", ", ".join(METHODS)), ("X-Content-Type-Options", "nosniff")))
 
 
 def _finished(response: Response, head: bool) -> Response:
