@@ -1,10 +1,16 @@
-"""``GET /qr.svg?text=...``: a QR code of a short text, drawn on the server as SVG.
+"""``GET /qr.svg``: a QR code of a short text, drawn on the server as SVG.
 
 The web client shows invite links as QR codes. Drawing them here (with segno, pure
 Python) keeps the page free of any script it did not ship itself and needs no
-change to its Content-Security-Policy: the code is an ``<img>`` from this origin.
+change to its Content-Security-Policy: the code is an image from this origin.
 Only short texts are drawn (``MAX_TEXT`` characters); the SVG holds nothing but
 one path, never the text itself as markup.
+
+The text comes in the ``Qunguan-QR-Text`` request header, percent-encoded, or in
+the ``text`` query parameter. The web client uses the header: an invite link is a
+secret that lets anyone in, and a reverse proxy's access log keeps query strings,
+not request headers. Answers are ``no-store``, so no browser cache keeps the link
+either (and one URL never answers with another link's code from a cache).
 
 segno is pure Python: a code of ``MAX_TEXT`` characters takes tens of milliseconds
 of CPU, and anyone may ask for one. So :func:`draw` never runs on the event loop
@@ -20,19 +26,30 @@ import asyncio
 import functools
 import io
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import segno
 
-__all__ = ["CACHE_SIZE", "MAX_TEXT", "draw", "qr_svg", "text_of"]
+__all__ = ["CACHE_SIZE", "MAX_TEXT", "TEXT_HEADER", "draw", "qr_svg", "text_of"]
 
 MAX_TEXT = 512
+TEXT_HEADER = "Qunguan-QR-Text"
 CACHE_SIZE = 64
 _DRAWER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qr")  # one code drawn at a time, off the loop
 
 
-def text_of(path: str) -> str | None:
-    """The ``text`` query parameter of a request path; None when it is missing, empty or too long."""
+def text_of(path: str, headers: list[str]) -> str | None:
+    """The text to draw: the one ``TEXT_HEADER`` value (percent-decoded) when the request has the
+    header, else the ``text`` query parameter of ``path``. None when it is missing, given twice,
+    empty, too long, or not UTF-8 once decoded."""
+    if headers:
+        if len(headers) != 1:
+            return None
+        try:
+            text = unquote(headers[0], errors="strict")
+        except UnicodeDecodeError:
+            return None
+        return text if 0 < len(text) <= MAX_TEXT else None
     try:
         query = parse_qs(urlsplit(path).query, keep_blank_values=False, max_num_fields=4)
     except ValueError:  # too many fields

@@ -2,7 +2,7 @@
 
 ``GET /`` (and ``/index.html``, ``/app.js``, ...) answers from ``server/web/static``,
 read once at import: the file names form a flat table, so no request path can
-reach anything else (``/../x`` is simply not in the table). ``GET /qr.svg?text=...``
+reach anything else (``/../x`` is simply not in the table). ``GET /qr.svg``
 draws an invite link's QR code (``server/web/qr.py``). Every answer carries
 
 - ``Content-Security-Policy``: scripts, styles, images, audio/video and fonts only
@@ -150,7 +150,7 @@ def static_response(request: Request) -> Response | Coroutine[None, None, Respon
     if not _HOST.fullmatch(host):
         return _response(http.HTTPStatus.BAD_REQUEST, b"bad Host header\n", "text/plain; charset=utf-8", "localhost")
     if found is None:  # /qr.svg: an invite link's QR code (server/web/qr.py)
-        text = qr.text_of(request.path)
+        text = qr.text_of(request.path, request.headers.get_all(qr.TEXT_HEADER))
         if text is None:
             return _response(http.HTTPStatus.BAD_REQUEST, f"text: 1 to {qr.MAX_TEXT} characters\n".encode(),
                              "text/plain; charset=utf-8", host)
@@ -160,7 +160,8 @@ def static_response(request: Request) -> Response | Coroutine[None, None, Respon
 
 
 async def _qr_response(text: str, host: str) -> Response:
-    return _response(http.HTTPStatus.OK, await qr.draw(text), "image/svg+xml", host)
+    # no-store: the text is usually an invite link, a secret (see server/web/qr.py)
+    return http_response(http.HTTPStatus.OK, await qr.draw(text), "image/svg+xml", "no-store", security_headers(host))
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:

@@ -3,6 +3,8 @@ in the member's composer, invite links with their QR code used by another user."
 
 from __future__ import annotations
 
+import http.client
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -98,6 +100,8 @@ def test_invite_link_with_qr_code_lets_another_user_join(browser: Any, server: S
     register(alice, server, display="Alice")
     gid = create_group(alice, "扫码入群", policy="approval")  # a link passes the approval policy
 
+    qr_requests: list[tuple[str, dict[str, str]]] = []
+    alice.on("request", lambda r: qr_requests.append((r.url, r.headers)) if "/qr.svg" in r.url else None)
     alice.click("#btn-manage")
     alice.select_option("#invite-max-uses", "1")
     alice.click("#invite-link-create")
@@ -106,12 +110,16 @@ def test_invite_link_with_qr_code_lets_another_user_join(browser: Any, server: S
     url = link.locator(".invite-url").input_value()
     prefix = f"http://127.0.0.1:{server.port}/#join="
     assert url.startswith(prefix) and len(url) - len(prefix) >= 16
-    qr = link.locator("img.qr")
     alice.wait_for_function("() => { const i = document.querySelector('#invite-links img.qr');"
                             " return i && i.complete && i.naturalWidth > 0; }")
-    src = qr.get_attribute("src") or ""
-    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{src}", timeout=10) as r:
+    # The secret link never appears in a URL a proxy would log: it travels in a header.
+    assert qr_requests and all(u == f"http://127.0.0.1:{server.port}/qr.svg" for u, _ in qr_requests)
+    sent = qr_requests[-1][1].get("qunguan-qr-text", "")
+    assert urllib.parse.unquote(sent) == url
+    req = urllib.request.Request(f"http://127.0.0.1:{server.port}/qr.svg", headers={"Qunguan-QR-Text": sent})
+    with urllib.request.urlopen(req, timeout=10) as r:
         assert r.headers["Content-Type"] == "image/svg+xml" and r.read() == qr_svg(url)  # the code of that URL
+        assert r.headers["Cache-Control"] == "no-store"
 
     # Carol opens the link before having an account: the code leaves the address bar at once,
     # and she joins as soon as she has registered.
@@ -163,6 +171,29 @@ def test_qr_route_limits_its_text(server: ServerProcess) -> None:
     assert get("/qr.svg?text=")[0] == 400
     assert get("/qr.svg?text=" + "a" * 513)[0] == 400
     assert get("/qr.svg?text=a&text=b")[0] == 400
+
+    def get_with(values: list[str]) -> int:  # one value (two: with http.client below)
+        req = urllib.request.Request(f"http://127.0.0.1:{server.port}/qr.svg?text=ignored")
+        for v in values:
+            req.add_header("Qunguan-QR-Text", v)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                assert r.read() == qr_svg(urllib.parse.unquote(values[0]))  # the header wins over the query
+                return r.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    assert get_with(["%E4%BD%A0%E5%A5%BD%20x"]) == 200
+    assert get_with([""]) == 400
+    assert get_with(["a" * 513]) == 400
+    assert get_with(["%FF%FE"]) == 400  # not UTF-8 once decoded
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.putrequest("GET", "/qr.svg")
+    conn.putheader("Qunguan-QR-Text", "a")
+    conn.putheader("Qunguan-QR-Text", "b")
+    conn.endheaders()
+    assert conn.getresponse().status == 400  # given twice
+    conn.close()
 
 
 def test_qr_codes_are_drawn_off_the_event_loop(monkeypatch: Any) -> None:

@@ -107,12 +107,27 @@ export function inviteLinksSection(g) {
     el("small", { class: "muted", text: t("invite_links_hint") }), list);
 }
 
+// The link is a secret that lets anyone in: it goes to the server in a request header, which a
+// reverse proxy's access log does not keep (a query string it does), and the answer is never cached.
+function qrImage(url) {
+  const img = el("img", { class: "qr", alt: t("qr_alt"), width: 132, height: 132 });
+  fetch("/qr.svg", { headers: { "Qunguan-QR-Text": encodeURIComponent(url) }, cache: "no-store" })
+    .then((r) => (r.ok ? r.blob() : Promise.reject(new Error("qr " + r.status))))
+    .then((svg) => {
+      const src = URL.createObjectURL(svg);
+      img.addEventListener("load", () => URL.revokeObjectURL(src), { once: true });
+      img.src = src;
+    })
+    .catch(() => img.classList.add("qr-failed"));
+  return img;
+}
+
 function linkNode(g, link, redraw) {
   const url = joinUrl(link.code);
   const facts = [link.max_uses ? t("uses_n", { n: link.max_uses }) : t("uses_any"),
     link.expires_at ? t("expires_at", { time: fmtTime(link.expires_at) }) : t("expire_never")];
   return el("li", { class: "invite-link" + (link.revoked ? " revoked" : ""), "data-code": link.code },
-    el("img", { class: "qr", src: "/qr.svg?text=" + encodeURIComponent(url), alt: t("qr_alt"), width: 132, height: 132 }),
+    qrImage(url),
     el("div", { class: "grow stack tight" },
       el("input", { class: "mono invite-url", readonly: true, value: url, "aria-label": t("invite_links"), onfocus: (e) => e.target.select() }),
       el("small", { class: "muted", text: link.revoked ? t("revoked") : facts.join(" · ") }),
