@@ -15,6 +15,7 @@ from governance.tiers import credit_level
 from protocol import events as ev
 from protocol.errors import ContractError
 from server import limits, netlog
+from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import commit
@@ -216,13 +217,8 @@ async def verify_identity(ctx: Context, sess: Session, req: rq.VerifyIdentity, e
 async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Encoding) -> None:
     user = sess.me
     name = _display_name(ctx, req.display_name)
-    old = user.display_name
-
-    def undo() -> None:
-        user.display_name = old
-
-    user.display_name = name
-    await commit(ctx, ch.SetUserFields(user.user_id, {"display_name": name}), undo=undo)
+    claim = FieldClaim(user, {"display_name": name})
+    await commit(ctx, ch.SetUserFields(user.user_id, {"display_name": name}), claim=claim)
 
 
 @handler("me")

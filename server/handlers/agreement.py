@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from protocol.errors import ContractError
+from server.claims import FieldClaim
 from server.handlers import handler
 from server.handlers.common import commit
 from server.storage import changes as ch
@@ -37,10 +38,5 @@ async def accept_agreement(ctx: Context, sess: Session, req: rq.AcceptAgreement,
         raise ContractError("conflict", "that is not the current version; read it again with 'agreement'")
     user = sess.me
     if user.accepted_version != version:
-        old = user.accepted_version
-        user.accepted_version = version
-
-        def undo() -> None:
-            user.accepted_version = old
-
-        await commit(ctx, ch.AcceptAgreement(user.user_id, version, ctx.now_ms()), undo=undo)
+        claim = FieldClaim(user, {"accepted_version": version})
+        await commit(ctx, ch.AcceptAgreement(user.user_id, version, ctx.now_ms()), claim=claim)

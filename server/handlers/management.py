@@ -17,6 +17,7 @@ from governance.tiers import check_size_class
 from protocol import events as ev
 from protocol.enums import Role
 from protocol.errors import ContractError
+from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import (
@@ -173,28 +174,16 @@ async def mute(ctx: Context, sess: Session, req: rq.Mute, enc: Encoding) -> None
     g, actor, target, m = _targeted(ctx, sess, req.group_id, req.user_id, "mute")
     uid = target.user_id
     until = ctx.now_ms() + seconds * 1000 if seconds else 0
-    old = m.muted_until
-    m.muted_until = until
-
-    def undo() -> None:
-        m.muted_until = old
-
+    claim = FieldClaim(m, {"muted_until": until})
     await commit(ctx, ch.SetMuted(g.group_id, uid, until), audit=_audit(ctx, actor, "mute", g, uid, seconds=seconds),
-                 undo=undo)
+                 claim=claim)
     publish(g.online, ev.MemberMuted(group_id=g.group_id, user_id=uid, until=until))
 
 
 async def change_group(ctx: Context, actor: User, g: Group, op: str, **fields: Any) -> None:
     """Claim group fields in memory, store them with the op's record entry, send ``group_updated``."""
-    old = {k: getattr(g, k) for k in fields}
-    for k, v in fields.items():
-        setattr(g, k, v)
-
-    def undo() -> None:
-        for k, v in old.items():
-            setattr(g, k, v)
-
-    await commit(ctx, ch.SetGroupFields(g.group_id, fields), audit=_audit(ctx, actor, op, g, **fields), undo=undo)
+    claim = FieldClaim(g, fields)
+    await commit(ctx, ch.SetGroupFields(g.group_id, fields), audit=_audit(ctx, actor, op, g, **fields), claim=claim)
     publish(g.online, ev.GroupUpdated(group_id=g.group_id, **fields))
 
 
@@ -213,14 +202,9 @@ async def set_role(ctx: Context, sess: Session, req: rq.SetRole, enc: Encoding) 
     if new_role is Role.ADMIN:
         admins = sum(1 for x in g.members.values() if x.role == Role.ADMIN)
         posting.check_admin_cap(admins, caps_of(ctx, ctx.state.users[g.owner_id]).max_admins)
-    old = m.role
-    m.role = new_role
-
-    def undo() -> None:
-        m.role = old
-
+    claim = FieldClaim(m, {"role": new_role})
     await commit(ctx, ch.SetMemberRole(g.group_id, target.user_id, new_role),
-                 audit=_audit(ctx, actor, "set_role", g, target.user_id, role=new_role.value), undo=undo)
+                 audit=_audit(ctx, actor, "set_role", g, target.user_id, role=new_role.value), claim=claim)
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=target.user_id, role=new_role))
 
 

@@ -1,0 +1,82 @@
+"""Claims of plain fields in memory that settle right when writes to one field overlap.
+
+A handler claims its change in memory before the write (so that concurrent requests
+see it) and takes it back if the write fails. Taking back by "put the old value
+back" goes wrong as soon as two writes of the same field are in flight: name X
+(over N) then name Y (over X), X's write fails, Y's stands, and restoring N drops Y
+from memory although the database holds it; or both fail, and Y's undo puts back
+X, which was never stored.
+
+A :class:`FieldClaim` keeps, per object and field, the chain of claims still
+waiting for their write, oldest first, and settles each one against it:
+
+* a claim whose write is stored is dropped from the chain; the older ones still
+  pending can no longer decide the field (a store writes in order, so theirs came
+  before it), so their failure changes nothing in memory;
+* a claim whose write failed hands the value it stood on to the next claim up the
+  chain, if there is one (that claim now stands on it); the last one puts it back,
+  provided the field still holds its own value (something that set the field
+  without a claim meanwhile is not undone).
+
+Everything runs on the event loop's thread, from the write's completion (see
+``server.handlers.common.commit``), so a chain never changes under a settle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["FieldClaim"]
+
+
+class _Pending:
+    __slots__ = ("before", "value", "outdated")
+
+    def __init__(self, before: Any, value: Any) -> None:
+        self.before = before
+        self.value = value
+        self.outdated = False  # a later claim of the field was stored: this one no longer decides it
+
+
+# Keyed by the object's id and the field's name. An entry lives only while a claim of it is
+# pending, and the claim holds the object meanwhile, so the id cannot be reused under it.
+_CHAINS: dict[tuple[int, str], list[_Pending]] = {}
+
+
+class FieldClaim:
+    """Set ``fields`` on ``obj`` now; :meth:`settle` once the write that stores them is decided."""
+
+    __slots__ = ("_obj", "_parts", "_settled")
+
+    def __init__(self, obj: object, fields: Mapping[str, Any]) -> None:
+        self._obj = obj
+        self._parts: list[tuple[str, _Pending]] = []
+        self._settled = False
+        for name, value in fields.items():
+            pending = _Pending(getattr(obj, name), value)
+            _CHAINS.setdefault((id(obj), name), []).append(pending)
+            setattr(obj, name, value)
+            self._parts.append((name, pending))
+
+    def settle(self, stored: bool) -> None:
+        """The write was stored (``stored``) or refused: keep the fields, or take them back."""
+        if self._settled:
+            return
+        self._settled = True
+        obj = self._obj
+        for name, pending in self._parts:
+            key = (id(obj), name)
+            chain = _CHAINS[key]
+            at = next(i for i, p in enumerate(chain) if p is pending)
+            del chain[at]
+            if stored:
+                for older in chain[:at]:
+                    older.outdated = True
+            elif not pending.outdated:
+                if at < len(chain):
+                    chain[at].before = pending.before
+                elif getattr(obj, name) == pending.value:
+                    setattr(obj, name, pending.before)
+            if not chain:
+                del _CHAINS[key]

@@ -1,0 +1,104 @@
+"""Field claims whose writes overlap: what memory holds once every write is decided.
+
+The rule: memory ends as the database does. Writes are stored in claim order, so
+the field holds the value of the last claim whose write was stored, or the value
+from before all of them when none was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from client_demo.client import Client
+from server.app import App
+from server.claims import FieldClaim
+from tests.server.test_group_ids import registered
+
+
+@dataclass
+class Thing:
+    name: str = "N"
+    other: int = 0
+
+
+def expected(outcomes: list[bool], values: list[str]) -> str:
+    stored = [v for v, ok in zip(values, outcomes, strict=True) if ok]
+    return stored[-1] if stored else "N"
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_every_outcome_in_every_settling_order_leaves_the_stored_value(n: int) -> None:
+    values = ["X", "Y", "Z"][:n]
+    for outcomes in itertools.product([True, False], repeat=n):
+        for order in itertools.permutations(range(n)):
+            thing = Thing()
+            claims = [FieldClaim(thing, {"name": v}) for v in values]
+            assert thing.name == values[-1]  # every request sees the newest claim at once
+            for i in order:
+                claims[i].settle(outcomes[i])
+            assert thing.name == expected(list(outcomes), values), (outcomes, order)
+
+
+def test_a_field_set_without_a_claim_meanwhile_is_not_undone() -> None:
+    thing = Thing()
+    claim = FieldClaim(thing, {"name": "X", "other": 1})
+    thing.name = "set directly"  # e.g. by a path that does not claim
+    claim.settle(False)
+    assert (thing.name, thing.other) == ("set directly", 0)
+
+
+def test_settling_twice_changes_nothing() -> None:
+    thing = Thing()
+    first, second = FieldClaim(thing, {"name": "X"}), FieldClaim(thing, {"name": "Y"})
+    second.settle(True)
+    second.settle(False)
+    first.settle(False)
+    assert thing.name == "Y"
+
+
+async def test_two_renames_at_once_the_first_failing_after_the_second_stored(app: App, tmp_path) -> None:
+    """Through the server: two ``set_profile``s of one user in flight, the first one's write failing
+    only after the second's was stored. The user's name stays the second one, as stored."""
+    one = await registered(app, tmp_path)
+    two = await registered_again(app, one)
+    uid = (await one.request("me"))["user_id"]
+    real = app.store.apply
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def first_fails_late(*changes: Any, **kw: Any) -> asyncio.Future[list[Any]]:
+        if any(getattr(c, "fields", None) == {"display_name": "甲"} for c in changes):
+            out: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+
+            def fail(_: object) -> None:
+                out.set_exception(RuntimeError("the database went away"))
+
+            gate.add_done_callback(fail)
+            return out
+        return real(*changes, **kw)
+
+    app.store.apply = first_fails_late  # type: ignore[method-assign]
+    try:
+        first = asyncio.create_task(one.call("set_profile", display_name="甲"))
+        await asyncio.sleep(0.2)
+        assert app.state.users[uid].display_name == "甲"
+        assert (await two.call("set_profile", display_name="乙"))["ok"]
+        gate.set_result(None)
+        assert (await first)["code"] == "internal"
+    finally:
+        app.store.apply = real  # type: ignore[method-assign]
+    assert app.state.users[uid].display_name == "乙"  # before: "owner1", the first one's "old"
+    assert (await one.request("me"))["display_name"] == "乙"
+    await one.close()
+    await two.close()
+
+
+async def registered_again(app: App, first: Client) -> Client:
+    """A second connection of the user ``first`` logged in as."""
+    c = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
+    await c.login("owner1", "password123")
+    return c
