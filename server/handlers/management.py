@@ -28,6 +28,7 @@ from server.handlers.common import (
     live_group,
     member_of,
     owned_count,
+    seeing,
     still_active,
     user_view,
 )
@@ -284,7 +285,7 @@ async def delete_message(ctx: Context, sess: Session, req: rq.DeleteMessage, enc
         return
     await commit(ctx, ch.DeleteMessages(((g.group_id, seq),), ctx.now_ms(), actor.user_id),
                  audit=_audit(ctx, actor, "delete_message", g, sender_id, seq=seq))
-    publish(g.online, ev.MessageDeleted(group_id=g.group_id, seq=seq))
+    publish(seeing(g, seq), ev.MessageDeleted(group_id=g.group_id, seq=seq))
 
 
 @handler("dissolve_group")

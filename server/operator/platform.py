@@ -84,7 +84,7 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
         if decision == "release":
             publish(seeing(g, seq), await _released(app, gid, seq, item))
         elif decision == "remove":
-            publish(g.online, ev.MessageDeleted(group_id=gid, seq=seq))
+            publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
     if decision in ("reject", "remove") and sender is not None:
         done = "rejected" if decision == "reject" else "removed"
         publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
@@ -224,5 +224,5 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
     for gid, seq in hits:
         g = app.state.groups.get(gid)
         if g is not None:
-            publish(g.online, ev.MessageDeleted(group_id=gid, seq=seq))
+            publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
     return Result([f"removed {len(hits)} messages containing {term!r}"])

@@ -1,0 +1,58 @@
+"""A member sees the messages sent since they joined, and nothing about older ones.
+
+``history`` never shows a member a message from before their join; the events about one
+message (its deletion, by its sender, a manager or the platform) and the group's pins must
+not name such a message either. End to end, on both backends.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from client_demo.client import Client
+from tests.e2e.test_rich_messages import close_all, crowd, rich_server
+
+
+async def events_until(client: Client, name: str, seq: int) -> list[dict[str, Any]]:
+    """Every event ``client`` gets up to and including the ``name`` event about ``seq``: a
+    connection gets one group's events in order, so whatever came before it is in the list."""
+    seen: list[dict[str, Any]] = []
+    while True:
+        ev = await client.next_event(timeout=5)
+        seen.append(ev)
+        if ev.get("ev") == name and ev.get("seq") == seq:
+            return seen
+
+
+async def test_deletions_of_messages_from_before_a_join_are_not_sent_to_the_newcomer(make_server, tmp_path):
+    srv = rich_server(make_server, tmp_path)
+    gid, owner, admin, [m1] = await crowd(srv, 1)
+    own = (await m1.send(gid, "mine to take back"))["seq"]
+    managed = (await m1.send(gid, "an admin removes this"))["seq"]
+    flagged = (await m1.send(gid, "vpn下载 here"))["seq"]  # flagged: delivered and queued for review
+    termed = (await m1.send(gid, "明天停水 says a rumour"))["seq"]
+    late = await srv.user()
+    await late.request("join_group", group_id=gid)
+    assert (await late.request("history", group_id=gid))["messages"] == []
+    for c in (owner, admin, m1, late):
+        c.drain_events()
+
+    await m1.request("delete_message", group_id=gid, seq=own)  # by its sender
+    await admin.request("delete_message", group_id=gid, seq=managed)  # by a manager
+    rc, out, _ = await srv.admin("review-queue", "--open")
+    [item] = [json.loads(line) for line in out.splitlines()]
+    rc, _, err = await srv.admin("decide", str(item["item_id"]), "--decision", "remove", "--note", "porn")
+    assert rc == 0, err  # by the platform's review
+    rc, _, err = await srv.admin("remove-term", "明天停水", "--reason", "rumour")
+    assert rc == 0, err  # by the platform's mass removal
+    deleted = [e["seq"] for e in await events_until(owner, "message_deleted", termed) if e["ev"] == "message_deleted"]
+    assert deleted == [own, managed, flagged, termed]  # members from before are told of each
+
+    # A message after the join: the newcomer is told of its deletion, and of nothing before it.
+    new = (await owner.send(gid, "welcome"))["seq"]
+    await owner.request("delete_message", group_id=gid, seq=new)
+    got = await events_until(late, "message_deleted", new)
+    assert [e["seq"] for e in got if e["ev"] == "message_deleted"] == [new], got
+    await close_all(owner, admin, m1, late)
+
