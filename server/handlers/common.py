@@ -91,6 +91,12 @@ def seeing(g: Group, seq: int) -> Iterator[Session]:
             yield s
 
 
+def pins_seen(g: Group, m: Member) -> list[int]:
+    """The group's pinned seqs that member ``m`` may see, in the order pinned: only messages sent
+    after they joined, as ``history`` shows them (a pin names no message they could not read)."""
+    return [seq for seq in g.pinned if seq > m.joined_seq]
+
+
 def check_not_banned(ctx: Context, g: Group, uid: str, caller: bool = True) -> None:
     """``forbidden`` while ``uid`` has a ban in force in ``g`` (joining, being invited, approved).
     ``caller``: ``uid`` made the request, and is told until when (``banned_until``)."""

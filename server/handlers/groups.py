@@ -24,6 +24,7 @@ from server.handlers.common import (
     live_group,
     member_of,
     owned_count,
+    pins_seen,
     user_view,
 )
 from server.state import Group, Member, User
@@ -105,8 +106,10 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
     raise ContractError("internal", "could not find a free group id; try again")
 
 
-def info(ctx: Context, g: Group, member: bool = True) -> dict[str, Any]:
-    """The info map; non-members of a public (large) group do not see the announcement."""
+def info(ctx: Context, g: Group, viewer: Member | None) -> dict[str, Any]:
+    """The info map as ``viewer`` sees it; non-members (``None``) of a public (large) group do not see
+    the announcement or the pins, and a member sees only the pins they may read (:func:`pins_seen`)."""
+    member = viewer is not None
     window = ctx.cfg.groups.activity_window_days
     today = ctx.now_ms() // DAY_MS
     recent = sum(n for day, n in g.daily.items() if day > today - window)
@@ -123,7 +126,7 @@ def info(ctx: Context, g: Group, member: bool = True) -> dict[str, Any]:
         "announcement": g.announcement if member else "",
         "created_at": g.created_at,
         "mute_all": g.mute_all,
-        "pinned": list(g.pinned) if member else [],
+        "pinned": pins_seen(g, viewer) if viewer is not None else [],
         "slow_mode_seconds": g.slow_mode_seconds,
         "size_class": size.name if size else None,
         "activity_class": activity.name if activity else None,
@@ -133,10 +136,10 @@ def info(ctx: Context, g: Group, member: bool = True) -> dict[str, Any]:
 @handler("group_info")
 async def group_info(ctx: Context, sess: Session, req: rq.GroupInfo, enc: Encoding) -> dict[str, Any]:
     g = live_group(ctx, req.group_id)
-    member = sess.me.user_id in g.members
-    if not member and len(g.members) < ctx.cfg.groups.info_page_min_members:
+    viewer = g.members.get(sess.me.user_id)
+    if viewer is None and len(g.members) < ctx.cfg.groups.info_page_min_members:
         raise ContractError("not_member", "this group's information is visible to its members only")
-    return info(ctx, g, member)
+    return info(ctx, g, viewer)
 
 
 def check_room(ctx: Context, g: Group, user: User) -> None:

@@ -25,7 +25,7 @@ from protocol.errors import ContractError
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.accounts import message_bucket
-from server.handlers.common import commit, live_group, member_of, seeing, still_active
+from server.handlers.common import commit, live_group, member_of, pins_seen, seeing, still_active
 from server.handlers.messages import queue_for_review, record_blocked
 from server.state import Group, Member, User
 from server.storage import changes as ch
@@ -155,7 +155,8 @@ def _manage(ctx: Context, g: Group, actor: User) -> None:
 
 @handler("pin_message")
 async def pin_message(ctx: Context, sess: Session, req: rq.PinMessage, enc: Encoding) -> None:
-    """Pin or unpin a message (owner and admins); the group is told its new ``pinned`` list.
+    """Pin or unpin a message (owner and admins); the group is told its new ``pinned`` list (each
+    member the pins they may see: :func:`_tell_pins`).
 
     Pinning a message already pinned, or unpinning one that is not, changes
     nothing and tells nobody. A pinned message that is deleted later stays
@@ -197,4 +198,18 @@ async def pin_message(ctx: Context, sess: Session, req: rq.PinMessage, enc: Enco
                  audit=ch.Audit(now, "user", actor.user_id, "pin_message", gid, None,
                                 detail={"seq": seq, "on": req.on}),
                  undo=undo)
-    publish(g.online, ev.GroupUpdated(group_id=gid, pinned=list(g.pinned)))
+    _tell_pins(g, seq)
+
+
+def _tell_pins(g: Group, seq: int) -> None:
+    """``group_updated {pinned}`` to the connections of members who may see message ``seq`` (for the
+    others no pin they can see changed), each with the pins its member may see (:func:`pins_seen`);
+    one event per distinct list."""
+    audiences: dict[tuple[int, ...], list[Session]] = {}
+    members = g.members
+    for s in g.online:
+        m = members.get(s.user.user_id) if s.user is not None else None
+        if m is not None and m.joined_seq < seq:
+            audiences.setdefault(tuple(pins_seen(g, m)), []).append(s)
+    for pinned, sessions in audiences.items():
+        publish(sessions, ev.GroupUpdated(group_id=g.group_id, pinned=list(pinned)))

@@ -56,3 +56,30 @@ async def test_deletions_of_messages_from_before_a_join_are_not_sent_to_the_newc
     assert [e["seq"] for e in got if e["ev"] == "message_deleted"] == [new], got
     await close_all(owner, admin, m1, late)
 
+
+async def test_a_member_sees_only_the_pins_of_messages_sent_since_they_joined(make_server, tmp_path):
+    srv = rich_server(make_server, tmp_path)  # max_pins = 2
+    gid, owner, admin, [m1] = await crowd(srv, 1)
+    old = (await m1.send(gid, "house rules"))["seq"]
+    await owner.request("pin_message", group_id=gid, seq=old, on=True)
+    late = await srv.user()
+    await late.request("join_group", group_id=gid)
+    assert (await late.request("history", group_id=gid))["messages"] == []
+    assert (await late.request("group_info", group_id=gid))["pinned"] == []
+    assert (await m1.request("group_info", group_id=gid))["pinned"] == [old]
+    for c in (owner, admin, m1, late):
+        c.drain_events()
+
+    new = (await owner.send(gid, "welcome"))["seq"]
+    await admin.request("pin_message", group_id=gid, seq=new, on=True)
+    assert (await m1.next_event("group_updated"))["pinned"] == [old, new]
+    assert (await late.next_event("group_updated"))["pinned"] == [new]
+    assert (await late.request("group_info", group_id=gid))["pinned"] == [new]
+
+    # Unpinning the old message changes nothing the newcomer can see: they are not told.
+    await owner.request("pin_message", group_id=gid, seq=old, on=False)
+    assert (await m1.next_event("group_updated"))["pinned"] == [new]
+    await owner.request("pin_message", group_id=gid, seq=new, on=False)
+    assert (await m1.next_event("group_updated"))["pinned"] == []
+    assert (await late.next_event("group_updated"))["pinned"] == []  # the first since: no news of `old`
+    await close_all(owner, admin, m1, late)
