@@ -199,7 +199,10 @@ async def publish_post(ctx: Context, sess: Session, req: rq.Publish, enc: Encodi
         verdict.term if held and verdict is not None else ""), undo=undo)
     if verdict is not None:
         _record(ctx, user, a, "post_held" if held else "content_flagged", verdict, post_id=str(post_id))
-    reply: dict[str, Any] = {"post_id": str(post_id), "ts": now, "comments": mode.value}
+    # The mode in force: none while the platform restricts the account's comments (its status says
+    # so); the post keeps the mode asked for, which applies once the restriction is lifted.
+    shown = CommentsMode.CLOSED if a.comments_restricted else mode
+    reply: dict[str, Any] = {"post_id": str(post_id), "ts": now, "comments": shown.value}
     if held:
         reply["held"] = True  # stored; visible to the account's managers, delivered to nobody
     else:

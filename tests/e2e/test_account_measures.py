@@ -82,13 +82,17 @@ async def test_warn_and_restrict_comments(srv):
     assert (await reader.request("account_info", account_id=aid))["status"] == "restricted"
     assert code(await reader.call("comment", post_id=post_id, text="second")) == "forbidden"
     await admin_refused(srv, "restrict-account", aid, "--comments", "off", "--reason", "again")
-    # a restricted account still publishes
-    assert code(await owner.call("publish", account_id=aid, title="第二篇", body="正文")) == "ok"
+    # a restricted account still publishes; the reply says, as the status does, that no comments
+    # can be made for now
+    during = await owner.request("publish", account_id=aid, title="第二篇", body="正文")
+    assert during["comments"] == "closed"
 
     await admin_ok(srv, "restrict-account", aid, "--comments", "on", "--reason", "已整改")
     assert (await notice(owner, "account_unrestricted"))["account_id"] == aid
     assert (await reader.request("account_info", account_id=aid))["status"] == "active"
     assert code(await reader.call("comment", post_id=post_id, text="third")) == "ok"
+    # the post published meanwhile takes comments now: it kept the mode asked for (open)
+    assert code(await reader.call("comment", post_id=during["post_id"], text="fourth")) == "ok"
     restriction = [s for s in await sanctions(srv, aid) if s["kind"] == "restrict_comments"]
     assert [(s["status"], s["lift_reason"]) for s in restriction] == [("lifted", "已整改")]
     await admin_refused(srv, "restrict-account", aid, "--comments", "on", "--reason", "not restricted")
