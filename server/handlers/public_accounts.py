@@ -253,22 +253,48 @@ def claim_fields(names: dict[str, str], a: Account, fields: dict[str, Any]
                  ) -> tuple[Callable[[], None], Callable[[], None]]:
     """Set ``fields`` on ``a`` in memory now, a new ``name_key`` claimed in ``names`` (the account
     names in use) at once; the old name stays taken until the write lands. Returns (undo, for a
-    refused write; release, which frees the old name once the write is stored)."""
+    refused write; release, which frees the old name once the write is stored).
+
+    Claims of one account may overlap (an owner's rename and the platform's grant-name): the store
+    settles writes in the order they were queued, so a later claim settles after this one. A
+    refused claim takes back only what it put there: its own name, and a field only if no later
+    claim in flight set it again; that later claim then stands on the value this one replaced
+    (what it frees once stored, or goes back to if refused too)."""
     old = {k: getattr(a, k) for k in fields}
     for k, v in fields.items():
         setattr(a, k, v)
-    if "name_key" in fields:
-        names[a.name_key] = a.account_id
+    key: str | None = fields.get("name_key")
+    if key is not None:
+        names[key] = a.account_id
+    in_flight = a.claims_in_flight
+    in_flight.append(old)
+
+    def settled() -> list[dict[str, Any]]:
+        """Drop this claim from those in flight; the later ones still in flight."""
+        for i, o in enumerate(in_flight):
+            if o is old:
+                del in_flight[i]
+                return in_flight[i:]
+        return []
 
     def undo() -> None:
-        if "name_key" in fields and names.get(a.name_key) == a.account_id:
-            del names[a.name_key]
+        later = settled()
+        if key is not None and names.get(key) == a.account_id:
+            del names[key]
         for k, v in old.items():
-            setattr(a, k, v)
+            over = next((o for o in later if k in o), None)
+            if over is not None:
+                over[k] = v
+            else:
+                setattr(a, k, v)
 
     def release() -> None:
-        if "name_key" in fields and names.get(old["name_key"]) == a.account_id:
-            del names[old["name_key"]]
+        settled()
+        if key is None:
+            return
+        was: str = old["name_key"]
+        if was != a.name_key and names.get(was) == a.account_id:
+            del names[was]
 
     return undo, release
 
