@@ -11,6 +11,7 @@ from tests.web.browser import (
     close_dialogs,
     create_group,
     join_group,
+    login,
     message,
     new_page,
     open_actions,
@@ -152,4 +153,37 @@ def test_search_finds_chinese_and_jumps_back_through_history(browser: Any, serve
     alice.wait_for_selector("#pin-bar:has-text('颐和园')")
     alice.click("#pin-open")
     alice.wait_for_selector("#messages .msg.flash.is-pinned:has-text('颐和园')")
+    assert alice.errors == []
+
+
+def _kept(page: Any) -> list[str]:
+    """The web client's keys in the page's localStorage."""
+    keys: list[str] = page.evaluate("() => Object.keys(localStorage)")
+    return sorted(k for k in keys if k.startswith("qg."))
+
+
+def test_logout_forgets_which_messages_the_user_reacted_to(browser: Any, server: ServerProcess) -> None:
+    """The browser remembers a user's own reactions while they are logged in; whoever uses it after
+    they log out finds none of that (only the device's language choice stays)."""
+    alice = new_page(browser, server)
+    name = register(alice, server, display="Alice")
+    gid = create_group(alice, "表情")
+    send(alice, "早上好")
+    open_actions(alice, "早上好")
+    alice.click("#emoji-row .emoji[data-emoji='👍']")
+    expect(message(alice, "早上好").locator(".reaction")).to_have_class("reaction mine")
+    alice.evaluate("() => localStorage.setItem('qg.lang', 'zh-CN')")  # the device's language
+    kept = _kept(alice)
+    assert "qg.token" in kept and [k for k in kept if k.startswith("qg.react.")], kept
+
+    alice.click("#btn-profile")
+    alice.click("#btn-logout")
+    alice.wait_for_selector("#login-username")
+    assert _kept(alice) == ["qg.lang"]
+    alice.reload()  # nothing left that logs anyone in
+    alice.wait_for_selector("#login-username")
+    login(alice, name)  # the same user again: the count comes from the server, the chip is not "mine"
+    alice.click(f'.group-item[data-gid="{gid}"]')
+    expect(_count(alice, "早上好", "👍")).to_have_text("1")
+    expect(message(alice, "早上好").locator(".reaction")).to_have_class("reaction")
     assert alice.errors == []

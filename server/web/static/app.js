@@ -150,12 +150,21 @@ async function login(username, password) {
   await afterAuth();
 }
 
+// What this browser keeps for the user logged in (the token, which messages they reacted to:
+// "qg.react.USER.GROUP") is forgotten when they log out, so whoever uses the browser next finds
+// none of it. Only the device's own settings stay.
+const DEVICE_KEYS = new Set(["qg.lang"]);
+
+function forgetUser() {
+  for (const k of Object.keys(localStorage)) if (k.startsWith("qg.") && !DEVICE_KEYS.has(k)) localStorage.removeItem(k);
+}
+
 function localLogout(message) {
   conn.close();
   S.token = null; S.me = null; S.authed = false; S.groups.clear(); S.current = null; S.outbox = []; S.notices = []; S.unseen = 0;
   resetAccounts(); S.tab = "groups";
   document.body.classList.remove("show-account");
-  localStorage.removeItem("qg.token");
+  forgetUser();
   document.body.classList.remove("show-chat");
   renderLogin("login");
   if (message) { const m = $("#form-msg"); m.textContent = message; m.className = "form-msg error"; }
