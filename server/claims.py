@@ -24,10 +24,23 @@ Everything runs on the event loop's thread, from the write's completion (see
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["FieldClaim"]
+__all__ = ["FieldClaim", "Settles", "settle_when_done"]
+
+
+class Settles(Protocol):
+    """A claim in memory told how its write ended (stored or refused)."""
+
+    def settle(self, stored: bool) -> object: ...
+
+
+def settle_when_done(fut: asyncio.Future[Any], claim: Settles) -> None:
+    """Settle ``claim`` from the write's own completion: before whoever awaits ``fut`` wakes up,
+    and also when that waiter was cancelled meanwhile (a cancelled write counts as refused)."""
+    fut.add_done_callback(lambda f: claim.settle(not f.cancelled() and f.exception() is None))
 
 
 class _Pending:
@@ -59,13 +72,23 @@ class FieldClaim:
             setattr(obj, name, value)
             self._parts.append((name, pending))
 
-    def settle(self, stored: bool) -> None:
-        """The write was stored (``stored``) or refused: keep the fields, or take them back."""
+    @staticmethod
+    def in_flight(obj: object, name: str) -> list[tuple[Any, Any]]:
+        """(the value it stood on, the value it set) of each claim of ``obj.name`` still waiting, oldest first."""
+        return [(p.before, p.value) for p in _CHAINS.get((id(obj), name), ())]
+
+    def settle(self, stored: bool) -> dict[str, Any]:
+        """The write was stored (``stored``) or refused: keep the fields, or take them back.
+
+        Returns the value each field stood on as it settled: what a stored claim replaced,
+        or what a refused one put back. Empty when it was settled already."""
         if self._settled:
-            return
+            return {}
         self._settled = True
         obj = self._obj
+        stood_on: dict[str, Any] = {}
         for name, pending in self._parts:
+            stood_on[name] = pending.before
             key = (id(obj), name)
             chain = _CHAINS[key]
             at = next(i for i, p in enumerate(chain) if p is pending)
@@ -80,3 +103,4 @@ class FieldClaim:
                     setattr(obj, name, pending.before)
             if not chain:
                 del _CHAINS[key]
+        return stood_on

@@ -179,9 +179,6 @@ class Account:
     editors: set[str] = field(default_factory=set)
     subscribers: set[str] = field(default_factory=set)
     online: set[Session] = field(default_factory=set)
-    # The values that field claims whose writes are in flight replaced, oldest claim first
-    # (server.handlers.public_accounts.claim_fields).
-    claims_in_flight: list[dict[str, Any]] = field(default_factory=list)
 
     def status(self, now: int) -> str:
         if self.closed_at is not None:

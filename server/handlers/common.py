@@ -18,7 +18,7 @@ from governance.tiers import Caps, caps_for, credit_level
 from protocol.enums import Role
 from protocol.errors import ContractError
 from protocol.events import UserObj
-from server.claims import FieldClaim
+from server.claims import Settles, settle_when_done
 from server.context import Context
 from server.state import Group, Member, User
 from server.storage.changes import AddCredit, Audit, Change
@@ -28,23 +28,22 @@ if TYPE_CHECKING:
 
 
 def commit(ctx: Context, *changes: Change, audit: Audit | None = None,
-           undo: Callable[[], None] | None = None, claim: FieldClaim | None = None) -> asyncio.Future[list[Any]]:
+           undo: Callable[[], None] | None = None, claim: Settles | None = None) -> asyncio.Future[list[Any]]:
     """Write ``changes`` (and ``audit``) in one transaction; run ``undo`` if that fails.
 
     ``undo`` runs from the write's own completion, before whoever awaits it
     wakes up, and also when the awaiting handler was cancelled meanwhile: the
     claim in memory is undone exactly when the store refused the write.
-    ``claim`` (fields set through :class:`server.claims.FieldClaim`) is settled the
+    ``claim`` (e.g. fields set through :class:`server.claims.FieldClaim`) is settled the
     same way, and also told when the write was stored: a field that another write
     may claim meanwhile is taken back right only with both answers.
     """
     fut = ctx.store.apply(*changes, audit=audit)
-    if undo is not None or claim is not None:
+    if claim is not None:
+        settle_when_done(fut, claim)
+    if undo is not None:
         def on_done(f: asyncio.Future[list[Any]]) -> None:
-            stored = not f.cancelled() and f.exception() is None
-            if claim is not None:
-                claim.settle(stored)
-            if undo is not None and not stored:
+            if f.cancelled() or f.exception() is not None:
                 undo()
 
         fut.add_done_callback(on_done)

@@ -24,6 +24,7 @@ from governance.ids import new_account_id
 from protocol import events as ev
 from protocol.enums import SubjectType
 from protocol.errors import ContractError
+from server.claims import FieldClaim
 from server.fanout import publish_many
 from server.handlers import handler
 from server.handlers.common import commit
@@ -242,61 +243,43 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
         fields.update(intro=_intro(ctx, req.intro))
     if not fields:
         raise ContractError("bad_request", "update_account needs name or intro")
-    undo, release = claim_fields(ctx.state.account_names, a, fields)
+    claim = AccountClaim(ctx.state.account_names, a, fields)
     await commit(ctx, ch.SetAccountFields(a.account_id, fields),
                  audit=audit(ctx, user, "update_account", a, **{k: v for k, v in fields.items() if k != "name_key"}),
-                 undo=undo)
-    release()
+                 claim=claim)
 
 
-def claim_fields(names: dict[str, str], a: Account, fields: dict[str, Any]
-                 ) -> tuple[Callable[[], None], Callable[[], None]]:
-    """Set ``fields`` on ``a`` in memory now, a new ``name_key`` claimed in ``names`` (the account
-    names in use) at once; the old name stays taken until the write lands. Returns (undo, for a
-    refused write; release, which frees the old name once the write is stored).
+class AccountClaim:
+    """Fields of account ``a`` set in memory now (a :class:`FieldClaim`), with a new ``name_key``
+    taken in ``names`` (the account names in use) at once; the old name stays taken until the
+    write is stored. :meth:`settle` frees the name that the write's outcome leaves unused: the
+    one it replaced once stored, its own when refused.
 
-    Claims of one account may overlap (an owner's rename and the platform's grant-name): the store
-    settles writes in the order they were queued, so a later claim settles after this one. A
-    refused claim takes back only what it put there: its own name, and a field only if no later
-    claim in flight set it again; that later claim then stands on the value this one replaced
-    (what it frees once stored, or goes back to if refused too)."""
-    old = {k: getattr(a, k) for k in fields}
-    for k, v in fields.items():
-        setattr(a, k, v)
-    key: str | None = fields.get("name_key")
-    if key is not None:
-        names[key] = a.account_id
-    in_flight = a.claims_in_flight
-    in_flight.append(old)
+    Renames of one account may overlap (an owner's ``update_account`` and the platform's
+    ``grant-name``): a name is freed only when neither the account nor a rename still in flight
+    stands on it or sets it."""
 
-    def settled() -> list[dict[str, Any]]:
-        """Drop this claim from those in flight; the later ones still in flight."""
-        for i, o in enumerate(in_flight):
-            if o is old:
-                del in_flight[i]
-                return in_flight[i:]
-        return []
+    __slots__ = ("_names", "_account", "_key", "_fields")
 
-    def undo() -> None:
-        later = settled()
-        if key is not None and names.get(key) == a.account_id:
-            del names[key]
-        for k, v in old.items():
-            over = next((o for o in later if k in o), None)
-            if over is not None:
-                over[k] = v
-            else:
-                setattr(a, k, v)
+    def __init__(self, names: dict[str, str], a: Account, fields: dict[str, Any]) -> None:
+        self._names, self._account = names, a
+        self._key: str | None = fields.get("name_key")
+        self._fields = FieldClaim(a, fields)
+        if self._key is not None:
+            names[self._key] = a.account_id
 
-    def release() -> None:
-        settled()
-        if key is None:
-            return
-        was: str = old["name_key"]
-        if was != a.name_key and names.get(was) == a.account_id:
-            del names[was]
+    def settle(self, stored: bool) -> None:
+        stood_on = self._fields.settle(stored)
+        if self._key is not None and "name_key" in stood_on:
+            self._free(stood_on["name_key"] if stored else self._key)
 
-    return undo, release
+    def _free(self, key: str) -> None:
+        a = self._account
+        held = {a.name_key}
+        for before, value in FieldClaim.in_flight(a, "name_key"):
+            held.update((before, value))
+        if key not in held and self._names.get(key) == a.account_id:
+            del self._names[key]
 
 
 @handler("set_editor")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from governance.identity import username_key
 from governance.moderation import redact
 from protocol.errors import ContractError
+from server.claims import Settles, settle_when_done
 from server.handlers.common import penalize
 from server.operator.channel import OperatorError, current_operator
 from server.storage.changes import AddSanction, Audit, Change
@@ -92,16 +93,21 @@ def changes(*items: Change | None) -> list[Change]:
 
 
 async def apply(app: Context, *items: Change, audit: Audit | None = None,
-                undo: Callable[[], None] | None = None, conflict: str | None = None) -> list[Any]:
+                undo: Callable[[], None] | None = None, claim: Settles | None = None,
+                conflict: str | None = None) -> list[Any]:
     """Apply ``items`` and ``audit`` in one transaction; returns each change's result.
 
     When the store refuses (a re-check inside the transaction failed, or the
-    write itself), ``undo`` puts memory back first. A refused re-check
+    write itself), ``undo`` puts memory back first. ``claim`` is settled from the
+    write's completion either way (see ``server.claims``). A refused re-check
     (``ContractError`` "conflict") becomes an :class:`OperatorError` with
     ``conflict`` as its reason when one is given.
     """
+    fut = app.store.apply(*items, audit=audit)
+    if claim is not None:
+        settle_when_done(fut, claim)
     try:
-        return await app.store.apply(*items, audit=audit)
+        return await fut
     except Exception as err:
         if undo is not None:
             undo()

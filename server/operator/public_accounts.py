@@ -52,7 +52,7 @@ from governance.sanctions import standing_until
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.fanout import publish_many
-from server.handlers.public_accounts import MAX_NAME_CHARS, MAX_ORG_NAME_CHARS, claim_fields, screened_text
+from server.handlers.public_accounts import MAX_NAME_CHARS, MAX_ORG_NAME_CHARS, AccountClaim, screened_text
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import apply, audit, operator_name, reason_of, report_id_of, sanction, seconds_of
 from server.operator.sanctions import target_lock
@@ -322,12 +322,11 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
     if not any(reserved_hit(str(v), reserved) for k, v in fields.items() if k in ("name", "org_name")):
         raise OperatorError("none of the names given is on the reserved list: the owner sets other names "
                             "with update_account")
-    undo, release = claim_fields(names, a, fields)
+    claim = AccountClaim(names, a, fields)
     shown = {k: v for k, v in fields.items() if k != "name_key"}
     await apply(app, SetAccountFields(a.account_id, fields),
-                audit=_record(app, "grant_name", reason, a, **shown), undo=undo,
+                audit=_record(app, "grant_name", reason, a, **shown), claim=claim,
                 conflict="that name was taken meanwhile")
-    release()
     what = " and ".join(f"{'name' if k == 'name' else 'organisation name'} {v!r}" for k, v in shown.items())
     _tell(app, a, ev.Notice(kind="account_name_granted", account_id=a.account_id, by=operator_name(),
                             text=f"the platform granted this account the {what}: {reason}"))

@@ -7,6 +7,7 @@ from typing import Any
 
 from client_demo.client import Client
 from server.app import App
+from server.claims import FieldClaim
 from tests.e2e.harness import new_id_number
 from tests.server.test_group_ids import registered
 
@@ -54,7 +55,8 @@ async def test_a_refused_rename_leaves_the_name_of_a_later_one_that_was_stored(a
     monkeypatch.setattr(app.store, "apply", real)
 
     assert (await owner.request("account_info", account_id=aid))["name"] == "茶馆乙"
-    assert app.state.accounts[aid].name == "茶馆乙" and not app.state.accounts[aid].claims_in_flight
+    a = app.state.accounts[aid]
+    assert a.name == "茶馆乙" and FieldClaim.in_flight(a, "name_key") == []
     assert sorted(k for k, v in app.state.account_names.items() if v == aid) == ["茶馆乙"]
     # The stored name is taken; the original is free again (the owner may open a second account).
     taken = await owner.call("create_account", name="茶馆乙", category="culture", intro="",

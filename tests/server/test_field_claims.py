@@ -17,6 +17,8 @@ import pytest
 from client_demo.client import Client
 from server.app import App
 from server.claims import FieldClaim
+from server.handlers.public_accounts import AccountClaim
+from server.state import Account
 from tests.server.test_group_ids import registered
 
 
@@ -102,3 +104,28 @@ async def registered_again(app: App, first: Client) -> Client:
     c = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
     await c.login("owner1", "password123")
     return c
+
+
+def account(name_key: str) -> Account:
+    return Account(account_id="a1", name=name_key, name_key=name_key, category="culture", intro="",
+                   subject_type="individual", subject_key="k", org_name=None, owner_id="u1", created_at=0)
+
+
+# Two renames of one account in flight (N stored; the first claims X, the second claims `second`),
+# settled in claim order as the store settles them. Afterwards the account has the name the store
+# has, and exactly that name is taken in the names in use.
+@pytest.mark.parametrize("second", ["Y", "N"])  # "N": the platform grants back the name it had
+@pytest.mark.parametrize("outcomes", list(itertools.product([True, False], repeat=2)))
+def test_overlapping_renames_of_an_account_leave_exactly_the_stored_name_taken(
+        second: str, outcomes: tuple[bool, bool]) -> None:
+    a = account("N")
+    names = {"N": "a1", "other": "a2"}
+    claims = [AccountClaim(names, a, {"name_key": "X", "name": "X"}),
+              AccountClaim(names, a, {"name_key": second, "name": second})]
+    assert a.name_key == second and names.get("X") == "a1"
+    for claim, stored in zip(claims, outcomes, strict=True):
+        claim.settle(stored)
+    stored_name = expected(list(outcomes), ["X", second])
+    assert (a.name_key, a.name) == (stored_name, stored_name)
+    assert names == {stored_name: "a1", "other": "a2"}, (outcomes, names)
+    assert FieldClaim.in_flight(a, "name_key") == []
