@@ -127,10 +127,13 @@ def _with_urls(ctx: Context, attachments: str) -> list[dict[str, Any]]:
     return items
 
 
-def post_obj(ctx: Context, row: PostRow) -> dict[str, Any]:
+def post_obj(ctx: Context, row: PostRow, a: Account) -> dict[str, Any]:
+    """A post as readers get it. ``comments`` is the mode in force: ``closed`` while the platform
+    restricts the account's comments (the post keeps its own mode for when that is lifted)."""
+    mode = CommentsMode.CLOSED.value if a.comments_restricted else row.comments_mode
     out: dict[str, Any] = {
         "post_id": str(row.post_id), "account_id": row.account_id, "title": row.title, "body": row.body,
-        "ts": row.ts, "reads": row.reads, "comment_count": row.comment_count, "comments": row.comments_mode,
+        "ts": row.ts, "reads": row.reads, "comment_count": row.comment_count, "comments": mode,
     }
     attachments = _with_urls(ctx, row.attachments)
     if attachments:
@@ -218,16 +221,16 @@ async def posts(ctx: Context, sess: Session, req: rq.Posts, enc: Encoding) -> di
     manager = a.role_of(sess.me.user_id) is not None
     rows = await ctx.store.account_posts(a.account_id, _before(req.before),
                                          _limit(req.limit, POSTS_DEFAULT, POSTS_MAX), include_held=manager)
-    return {"posts": [post_obj(ctx, r) for r in rows]}
+    return {"posts": [post_obj(ctx, r, a) for r in rows]}
 
 
 @handler("read_post")
 async def read_post(ctx: Context, sess: Session, req: rq.ReadPost, enc: Encoding) -> dict[str, Any]:
     user = sess.me
-    row, _, _ = await _readable_post(ctx, user, req.post_id)
+    row, a, _ = await _readable_post(ctx, user, req.post_id)
     # Awaited since the read: a post deleted meanwhile still gets this read counted, harmlessly.
     [counted] = await commit(ctx, ch.ReadPost(row.post_id, user.user_id, ctx.now_ms()))
-    return post_obj(ctx, row._replace(reads=row.reads + 1) if counted else row)
+    return post_obj(ctx, row._replace(reads=row.reads + 1) if counted else row, a)
 
 
 @handler("delete_post")

@@ -86,6 +86,10 @@ async def test_warn_and_restrict_comments(srv):
     # can be made for now
     during = await owner.request("publish", account_id=aid, title="第二篇", body="正文")
     assert during["comments"] == "closed"
+    # and so do the post list and the post itself, for every post of the account
+    listed = (await reader.request("posts", account_id=aid))["posts"]
+    assert [p["comments"] for p in listed] == ["closed", "closed"]
+    assert (await reader.request("read_post", post_id=post_id))["comments"] == "closed"
 
     await admin_ok(srv, "restrict-account", aid, "--comments", "on", "--reason", "已整改")
     assert (await notice(owner, "account_unrestricted"))["account_id"] == aid
@@ -93,6 +97,8 @@ async def test_warn_and_restrict_comments(srv):
     assert code(await reader.call("comment", post_id=post_id, text="third")) == "ok"
     # the post published meanwhile takes comments now: it kept the mode asked for (open)
     assert code(await reader.call("comment", post_id=during["post_id"], text="fourth")) == "ok"
+    listed = (await reader.request("posts", account_id=aid))["posts"]
+    assert [p["comments"] for p in listed] == ["open", "open"]
     restriction = [s for s in await sanctions(srv, aid) if s["kind"] == "restrict_comments"]
     assert [(s["status"], s["lift_reason"]) for s in restriction] == [("lifted", "已整改")]
     await admin_refused(srv, "restrict-account", aid, "--comments", "on", "--reason", "not restricted")
