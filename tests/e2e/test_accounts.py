@@ -102,6 +102,29 @@ async def test_create_group_needs_identity_by_default(make_server):
     await alice.close()
 
 
+async def test_require_id_to_post_gates_sending_and_reacting_until_the_id_is_verified(make_server, monkeypatch):
+    """``identity.require_id_to_post = true`` (Art. 6): a member with only a verified phone may read
+    but not ``send`` or ``react`` (``verification_required``, with a reason) until ``verify_identity``."""
+    monkeypatch.setenv("QUNGUAN_IDENTITY_REQUIRE_ID_TO_POST", "true")
+    srv = make_server()
+    owner = await srv.user(verify_id=True)
+    gid = await open_group(owner)
+    member = await srv.user()
+    await member.request("join_group", group_id=gid)
+    seq = (await owner.send(gid, "欢迎"))["seq"]
+    refused = await member.call("send", group_id=gid, text="你好")
+    assert refused["code"] == "verification_required" and refused["reason"], refused
+    react = await member.call("react", group_id=gid, seq=seq, emoji="👍", on=True)
+    assert react["code"] == "verification_required", react
+    history = await member.request("history", group_id=gid)
+    assert [m["text"] for m in history["messages"]] == ["欢迎"]  # reading is not posting
+    await member.request("verify_identity", legal_name="赵六", id_number=new_id_number())
+    assert (await member.call("send", group_id=gid, text="你好"))["ok"]
+    assert (await member.call("react", group_id=gid, seq=seq, emoji="👍", on=True))["ok"]
+    await owner.close()
+    await member.close()
+
+
 async def test_set_profile_changes_what_others_see(server):
     alice = await server.user("liam")
     bob = await server.user("mia")
