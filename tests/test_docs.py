@@ -11,6 +11,8 @@
   shows every option of each; every ``qunguan admin`` line in the docs uses real options.
 - docs/config.md's list of keys read at start only, and the ``(restart)`` marks of
   examples/qunguan.toml, are ``server.operations.RESTART_KEYS``.
+- docs/config.md's type, default and numeric range of every key are the parser's (each documented
+  bound is probed through ``parse_config``).
 - Links between the docs (``file.md#anchor``, ``#anchor``) point at files and
   headings that exist.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 GOVERNANCE_DOC = ROOT / "docs" / "governance.md"
@@ -341,6 +344,182 @@ def test_links_between_docs_resolve():
             elif anchor and anchor not in anchors(path):
                 broken.append(f"{doc.name}: {target}#{anchor} (no such heading)")
     assert not broken, "broken links in docs/:\n" + "\n".join(broken)
+
+# -- config keys: type, default and range as documented --------------------------------------
+_DOC_TYPES = {  # docs/config.md's type column -> the parser's kind labels it may stand for
+    "integer": {"an integer"},
+    "number": {"a finite number"},
+    "string": {"a string"},
+    "boolean": {"a boolean"},
+    "path": {"a string (a path)", 'a string (a path, or "" for none)'},
+    "array of strings": {"an array of strings"},
+    "array of paths": {"an array of strings"},
+    "array of tables": {"an array of tables"},
+}
+_FIRST_CODE = re.compile(r"`([^`]*)`")
+_NUMBER = r"-?\d[\d,]*(?:\.\d+)?"
+_AT_LEAST = re.compile(rf"(?:\*\*\(restart\)\*\* )?≥ ({_NUMBER})(?:$|[ ;—(])")
+_ABOVE = re.compile(rf"> ({_NUMBER})(?:$|[ ;—(])")
+_RANGE = re.compile(rf"({_NUMBER})–({_NUMBER})(?:$|[;—(])")
+
+
+def config_doc_rows() -> list[tuple[str, str, list[str]]]:
+    """(table, key, the row's other cells) for every key row of docs/config.md, tables as in
+    tests/test_docs_standalone.py: ``server``, ``groups.size_classes``, ``operators``..."""
+    from tests.test_docs_standalone import _SECTION_HEADING, _TABLE_ARRAY
+
+    rows, table, in_fence = [], None, False
+    for line in (ROOT / "docs" / "config.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            in_fence = not in_fence
+        elif in_fence:
+            continue
+        elif line.startswith("#"):
+            m = _SECTION_HEADING.match(line)
+            table = m.group(1) if m else None
+        elif m := _TABLE_ARRAY.match(line):
+            table = m.group(1)
+        elif (m := re.match(r"^\| `([a-z_0-9]+)` \|(.*)\|\s*$", line)) and table is not None:
+            rows.append((table, m.group(1), [c.strip() for c in m.group(2).split("|")]))
+    return rows
+
+
+def config_specs() -> dict[str, type]:
+    """{table: the dataclass declaring its keys}, arrays of tables included."""
+    import dataclasses
+
+    from server import config
+    from tests.test_docs_standalone import _sub_spec
+
+    specs: dict[str, type] = {}
+
+    def walk(name: str, cls: type) -> None:
+        specs[name] = cls
+        for f in dataclasses.fields(cls):
+            setting = f.metadata.get(config._SETTING)
+            sub = _sub_spec(setting.kind) if setting is not None else None
+            if sub is not None:
+                walk(f"{name}.{f.name}", sub)
+
+    for f in dataclasses.fields(config.Config):
+        cls = f.metadata.get(config._SECTION) or f.metadata.get(config._ARRAY)
+        if cls is not None:
+            walk(f.name, cls)
+    return specs
+
+
+def _setting(table: str, key: str) -> object:
+    import dataclasses
+
+    from server import config
+
+    return next(f.metadata[config._SETTING] for f in dataclasses.fields(config_specs()[table]) if f.name == key)
+
+
+def test_config_doc_rows_are_found():
+    rows = config_doc_rows()
+    tables = {t for t, _, _ in rows}
+    assert len(rows) >= 100 and {"server", "metrics", "credit.levels", "operators"} <= tables
+
+
+def test_config_doc_types_and_defaults_are_the_codes():
+    """Each row's type is the key's kind, and its default (the first `code` of the default cell,
+    read as TOML; "required", "unset", "see below" for a list of tables) is the declared default."""
+    import tomllib
+
+    from server.config import REQUIRED
+
+    wrong = []
+    for table, key, cells in config_doc_rows():
+        s: Any = _setting(table, key)
+        doc_type, doc_default = cells[0], cells[1]
+        if s.kind.label not in _DOC_TYPES.get(doc_type, set()):
+            wrong.append(f"{table}.{key}: documented as {doc_type!r}, the parser takes {s.kind.label}")
+        if doc_default == "required":
+            ok = s.default is REQUIRED
+        elif doc_default == "unset":
+            ok = s.default is None
+        elif doc_default == "see below":
+            ok = s.kind.label == "an array of tables" and bool(s.default)
+        elif m := _FIRST_CODE.match(doc_default):
+            value = tomllib.loads(f"v = {m.group(1)}")["v"]
+            value = tuple(value) if isinstance(value, list) else value
+            ok = value == s.default and isinstance(value, bool) == isinstance(s.default, bool)
+        else:
+            ok = False
+        if not ok:
+            wrong.append(f"{table}.{key}: documented default {doc_default!r}, the code's is {s.default!r}")
+    assert not wrong, "docs/config.md disagrees with server/config.py:\n" + "\n".join(wrong)
+
+
+def _problems_for(table: str, key: str, value: object) -> list[str]:
+    """The problems parse_config reports for ``key`` set to ``value`` (nothing else set but what an
+    array's table requires)."""
+    from pathlib import Path
+
+    from server.config import INT, REQUIRED, STR, ConfigError, parse_config
+
+    section, _, array = table.partition(".")
+    item: dict[str, object] = {key: value}
+    if array or table == "operators":
+        import dataclasses
+
+        from server import config
+
+        for f in dataclasses.fields(config_specs()[table]):
+            s = f.metadata.get(config._SETTING)
+            if s is not None and s.default is REQUIRED and f.name != key:
+                item[f.name] = "x" if s.kind is STR else 0 if s.kind is INT else 0.0
+        if table == "operators":
+            item.update(role="operator", unix_user="0")
+    data: dict[str, object] = ({section: {array: [item]}} if array else
+                               {"operators": [item]} if table == "operators" else {section: item})
+    try:
+        parse_config(data, Path("."))
+    except ConfigError as err:
+        at = f"{section}.{array}[0].{key}" if array else f"operators[0].{key}" if table == "operators" \
+            else f"{section}.{key}"
+        return [str(p) for p in err.problems if p.key == at]
+    return []
+
+
+def test_config_doc_ranges_are_the_codes():
+    """A numeric key's documented bound ("≥ N", "> N", "A–B", at the start of its constraint, or of
+    its meaning where the table has no constraint column) is where the parser starts refusing."""
+    from server.config import FLOAT, INT
+
+    wrong, probed = [], 0
+    for table, key, cells in config_doc_rows():
+        s: Any = _setting(table, key)
+        if s.kind not in (INT, FLOAT) or len(cells) < 3:
+            continue
+        cell = cells[2]
+        step = 1 if s.kind is INT else 0.001
+
+        def num(text: str, kind: Any = s.kind) -> float:
+            return int(text.replace(",", "")) if kind is INT else float(text.replace(",", ""))
+
+        expect: list[tuple[float, bool]] = []  # (value, accepted?)
+        if m := _RANGE.match(cell):
+            lo, hi = num(m.group(1)), num(m.group(2))
+            expect = [(lo, True), (hi, True), (lo - step, False), (hi + step, False)]
+        elif m := _AT_LEAST.match(cell):
+            n = num(m.group(1))
+            expect = [(n, True), (n - step, False)]
+        elif m := _ABOVE.match(cell):
+            n = num(m.group(1))
+            expect = [(n + step, True), (n, False)]
+        elif s.checks:
+            wrong.append(f"{table}.{key}: the code bounds it, docs/config.md states no bound ({cell[:40]!r})")
+        for value, accepted in expect:
+            probed += 1
+            problems = _problems_for(table, key, value)
+            if accepted == bool(problems):
+                wrong.append(f"{table}.{key} = {value!r}: documented as {'accepted' if accepted else 'refused'}, "
+                             f"the parser {'refuses it: ' + problems[0] if problems else 'accepts it'}")
+    assert probed >= 100, "the range rows of docs/config.md were not found"
+    assert not wrong, "docs/config.md's ranges disagree with server/config.py:\n" + "\n".join(wrong)
+
 
 def main() -> int:
     changed = rewrite_governance_doc()
