@@ -6,9 +6,13 @@
 - docs/compliance.md cites tests as ``tests/PATH.py::test_name``; every one must
   exist (checked by reading the test file's text, importing nothing).
 - docs/protocol.md names every op of the op table, every error code, every event
-  the server sends and every kind of ``notice``.
+  the server sends and every kind of ``notice``; its error, event and notice tables name
+  nothing else, and its argument tables name only the ops' arguments, ``?`` on the optional ones.
+- docs/operations.md's metric table is the registry of server/metrics.py (names, types, labels),
+  and every ``qunguan_*`` metric the docs or the Grafana dashboard name is registered.
 - docs/operator.md names every ``qunguan admin`` command the CLI accepts, and its Summary
-  shows every option of each; every ``qunguan admin`` line in the docs uses real options.
+  shows every option of each; every ``qunguan admin`` line in the docs uses real options, and so
+  does every code span starting with a command's name (`reports --overdue`).
 - docs/config.md's list of keys read at start only, and the ``(restart)`` marks of
   examples/qunguan.toml, are ``server.operations.RESTART_KEYS``.
 - docs/config.md's type, default and numeric range of every key are the parser's (each documented
@@ -184,6 +188,63 @@ def test_protocol_doc_names_every_event_and_notice_kind():
     assert not missing, "docs/protocol.md does not document: " + ", ".join(missing)
 
 
+def _protocol_section(heading: str) -> str:
+    text = PROTOCOL_DOC.read_text(encoding="utf-8")
+    return text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_protocol_doc_tables_name_only_what_exists():
+    """The other way round: the error-code table is exactly ``ERROR_CODES``, the event table exactly
+    ``EVENT_TYPES``, the notice-kind table exactly the kinds server/ sends."""
+    from protocol.errors import ERROR_CODES
+
+    names, kinds = server_events()
+    row = re.compile(r"^\| `([a-z_]+)` ", re.M)
+    errors = set(row.findall(_protocol_section("Error codes")))
+    events_part, kinds_part = _protocol_section("Events").split("**`notice` kinds.**", 1)
+    wrong = [f"error code {c} (not in protocol/errors.py)" for c in sorted(errors - ERROR_CODES)]
+    wrong += [f"error code {c} (no row)" for c in sorted(ERROR_CODES - errors)]
+    wrong += [f"event {e} (not in protocol/events.py)" for e in sorted(set(row.findall(events_part)) - names)]
+    wrong += [f"event {e} (no row)" for e in sorted(names - set(row.findall(events_part)))]
+    doc_kinds = set(row.findall(kinds_part)) - {"kind"}  # the header row
+    wrong += [f"notice kind {k} (server/ never sends it)" for k in sorted(doc_kinds - kinds)]
+    wrong += [f"notice kind {k} (no row)" for k in sorted(kinds - doc_kinds)]
+    assert not wrong, "docs/protocol.md's tables disagree with the code: " + ", ".join(wrong)
+
+
+def test_protocol_doc_arguments_are_the_ops():
+    """Under a heading naming ops (``### `send` ``), every argument row names an argument of one of
+    them, marked ``?`` exactly when it is optional (``join_group`` takes one of its two), and every
+    op with such a heading has its arguments written in its section or in an op table row."""
+    from protocol.requests import OPS
+
+    text = _FENCE.sub("", PROTOCOL_DOC.read_text(encoding="utf-8"))
+    parts = re.split(r"^(#{2,4} .*)$", text, flags=re.M)
+    wrong, checked = [], 0
+    for heading, body in zip(parts[1::2], parts[2::2], strict=True):
+        ops = [op for op in re.findall(r"`([a-z_]+)`", heading) if op in OPS]
+        if not ops:
+            continue
+        args = {a.name: a for op in ops for a in OPS[op]}
+        table_rows = "\n".join(m for op in ops for m in re.findall(rf"^\| `{op}` \|.*$", text, re.M))
+        argument_rows = "".join(_ARGUMENT_TABLE.findall(body))
+        for name, mark in re.findall(r"^\| `([a-z_]+)`(\??) \|", argument_rows, re.M):
+            checked += 1
+            if name not in args:
+                wrong.append(f"{heading}: argument {name} is not one of {sorted(args)}")
+            elif (mark == "?") == args[name].required and ops != ["join_group"]:
+                wrong.append(f"{heading}: {name} is {'required' if args[name].required else 'optional'}")
+        wrong += [f"{heading}: argument {a} not documented" for a in args
+                  if f"`{a}`" not in body + table_rows and not (a in _SEND_EXTRAS and ops == ["send"])]
+    assert checked >= 60, "the argument tables of docs/protocol.md were not found"
+    assert not wrong, "docs/protocol.md's arguments disagree with protocol/requests.py:\n" + "\n".join(wrong)
+
+
+_ARGUMENT_TABLE = re.compile(r"^\| argument \|.*\n\|[-| ]+\|\n((?:\|.*\n)*)", re.M)
+# send's v2 arguments are written in "Richer messages", not under its own heading
+_SEND_EXTRAS = {"reply_to", "mentions", "mention_all", "attachments"}
+
+
 # -- operator commands ---------------------------------------------------------------------
 def admin_commands() -> list[str]:
     import argparse
@@ -251,6 +312,71 @@ def test_admin_command_lines_in_the_docs_use_real_commands_and_options():
             wrong += [f"{doc.name}: {command} {o}" for o in _OPTION.findall(rest)
                       if o not in options[command] and o != "--json"]
     assert not wrong, "docs name admin commands or options that do not exist:\n" + "\n".join(wrong)
+
+
+def test_admin_command_fragments_in_the_docs_use_real_options():
+    """A code span that starts with an admin command and gives options (`reports --overdue`,
+    `hold --account AID`), written without ``qunguan admin`` before it, uses options the command takes."""
+    options = admin_options()
+    wrong = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for command, rest in re.findall(r"`([a-z][a-z-]+)( [^`\n]*--[^`\n]*)`", doc.read_text(encoding="utf-8")):
+            if command in options:
+                wrong += [f"{doc.name}: `{command}{rest}`: {o}" for o in _OPTION.findall(rest)
+                          if o not in options[command] and o != "--json"]
+    assert not wrong, "docs name admin options that do not exist:\n" + "\n".join(wrong)
+
+
+# -- metrics -------------------------------------------------------------------------------
+def registered_metrics() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """{exposed name: (type, label names)} of every metric in server/metrics.py's registry."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from server.metrics import METRICS
+
+    out = {}
+    for metric in vars(METRICS).values():
+        if isinstance(metric, MetricWrapperBase) and metric._labelnames is not None:
+            name = metric._name + ("_total" if metric._type == "counter" else "")
+            out[name] = (metric._type, tuple(metric._labelnames))
+    return out
+
+
+def test_operations_doc_lists_exactly_the_registered_metrics():
+    """docs/operations.md's metric table and server/metrics.py agree: names, types, label names
+    (the labels cell names each label in backticks before any ":" or "(" that describes its values)."""
+    registered = registered_metrics()
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    rows = {name: (kind, labels) for name, kind, labels in
+            re.findall(r"^\| `(qunguan_[a-z_]+)` \| ([a-z]+) \|([^|]*)\|", text, re.M)}
+    assert len(registered) >= 20, "the metrics registry was not read"
+    wrong = [f"{n}: documented, not registered" for n in sorted(set(rows) - set(registered))]
+    wrong += [f"{n}: registered, not documented" for n in sorted(set(registered) - set(rows))]
+    for name in sorted(set(rows) & set(registered)):
+        kind, labels = registered[name]
+        doc_kind, doc_labels = rows[name]
+        if doc_kind != kind:
+            wrong.append(f"{name}: documented as a {doc_kind}, registered as a {kind}")
+        written = set(re.findall(r"`([a-z_]+)`", re.split(r"[:(]", doc_labels, maxsplit=1)[0]))
+        if written != set(labels):
+            wrong.append(f"{name}: documented labels {sorted(written)}, registered {list(labels)}")
+    assert not wrong, "docs/operations.md's metrics disagree with server/metrics.py:\n" + "\n".join(wrong)
+
+
+def test_every_metric_named_in_the_docs_exists():
+    """Any ``qunguan_*`` metric name in the docs and the Grafana dashboard is a registered one
+    (histograms with their _bucket, _sum, _count series)."""
+    registered = registered_metrics()
+    series = set(registered)
+    series |= {f"{n}_{s}" for n, (k, _) in registered.items() if k == "histogram" for s in ("bucket", "sum", "count")}
+    # a PostgreSQL table, the terminal client's token file, a key of the benchmark's results
+    not_metrics = {"qunguan_fence", "qunguan_token", "qunguan_config"}
+    wrong = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "docs" / "grafana-dashboard.json"]:
+        for name in set(re.findall(r"\bqunguan_[a-z_]*[a-z]\b", doc.read_text(encoding="utf-8"))):
+            if name not in series and name not in not_metrics:
+                wrong.append(f"{doc.name}: {name}")
+    assert not wrong, "docs name metrics that are not registered:\n" + "\n".join(sorted(wrong))
 
 
 # -- keys read at start only ---------------------------------------------------------------
