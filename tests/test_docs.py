@@ -16,7 +16,7 @@
 - docs/config.md's list of keys read at start only, and the ``(restart)`` marks of
   examples/qunguan.toml, are ``server.operations.RESTART_KEYS``.
 - docs/config.md's type, default and numeric range of every key are the parser's (each documented
-  bound is probed through ``parse_config``).
+  bound is probed through ``parse_config``); every ``section.key`` written in the docs exists.
 - Links between the docs (``file.md#anchor``, ``#anchor``) point at files and
   headings that exist.
 """
@@ -576,6 +576,29 @@ def test_config_doc_types_and_defaults_are_the_codes():
         if not ok:
             wrong.append(f"{table}.{key}: documented default {doc_default!r}, the code's is {s.default!r}")
     assert not wrong, "docs/config.md disagrees with server/config.py:\n" + "\n".join(wrong)
+
+
+_DOTTED_KEY = re.compile(r"(?<![\w./-])([a-z_]+)\.([a-z_0-9]+)\b(?![./]\w)")
+_FILE_TYPES = {"md", "py", "key", "json", "jsonl", "toml", "db", "sock", "txt", "html", "js", "css"}  # retention.md
+
+
+def test_dotted_config_keys_in_the_docs_exist():
+    """Every ``section.key`` the docs, the README and examples/ write, for a config section, names a
+    key of that section (``server.app`` and the like, modules of the server package, excepted)."""
+    import dataclasses
+
+    keys = {t: {f.name for f in dataclasses.fields(c)} for t, c in config_specs().items() if "." not in t}
+    deliberate = {"limits.max_member"}  # config.md's example of a misspelt key
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "examples").iterdir())]
+    wrong = []
+    for doc in docs:
+        for section, key in _DOTTED_KEY.findall(doc.read_text(encoding="utf-8")):
+            if section not in keys or key in keys[section] or f"{section}.{key}" in deliberate or key in _FILE_TYPES:
+                continue
+            if section == "server" and ((ROOT / "server" / key).is_dir() or (ROOT / "server" / f"{key}.py").is_file()):
+                continue
+            wrong.append(f"{doc.name}: {section}.{key}")
+    assert not wrong, "the docs name config keys that do not exist:\n" + "\n".join(sorted(set(wrong)))
 
 
 def _problems_for(table: str, key: str, value: object) -> list[str]:
