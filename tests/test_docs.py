@@ -16,7 +16,8 @@
 - docs/config.md's list of keys read at start only, and the ``(restart)`` marks of
   examples/qunguan.toml, are ``server.operations.RESTART_KEYS``.
 - docs/config.md's type, default and numeric range of every key are the parser's (each documented
-  bound is probed through ``parse_config``); every ``section.key`` written in the docs exists.
+  bound is probed through ``parse_config``); every ``section.key`` and ``QUNGUAN_SECTION_KEY`` written
+  in the docs exists.
 - Links between the docs (``file.md#anchor``, ``#anchor``) point at files and
   headings that exist.
 """
@@ -599,6 +600,23 @@ def test_dotted_config_keys_in_the_docs_exist():
                 continue
             wrong.append(f"{doc.name}: {section}.{key}")
     assert not wrong, "the docs name config keys that do not exist:\n" + "\n".join(sorted(set(wrong)))
+
+
+def test_environment_variables_in_the_docs_are_keys():
+    """Every ``QUNGUAN_<SECTION>_<KEY>`` the docs, the README and examples/ write sets a real key (the
+    parser's own reading of the environment decides); variables of no section are not config."""
+    from server.config import env_overrides
+
+    # the variable deploy.md and compose.yaml name in identity.key_env; config.md's misspelt example
+    not_keys = {"QUNGUAN_IDENTITY_KEY", "QUNGUAN_SERVER_PROT"}
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "examples").iterdir())]
+    wrong = []
+    for doc in docs:
+        for var in sorted(set(re.findall(r"\bQUNGUAN_[A-Z0-9_]*[A-Z0-9]\b", doc.read_text(encoding="utf-8")))):
+            problems = env_overrides({}, {var: "1"})
+            if problems and var not in not_keys:
+                wrong.append(f"{doc.name}: {problems[0]}")
+    assert not wrong, "the docs name QUNGUAN_* variables that set no key:\n" + "\n".join(wrong)
 
 
 def _problems_for(table: str, key: str, value: object) -> list[str]:
