@@ -19,7 +19,7 @@
   bound is probed through ``parse_config``); every ``section.key`` and ``QUNGUAN_SECTION_KEY`` written
   in the docs exists.
 - Links between the docs (``file.md#anchor``, ``#anchor``) point at files and
-  headings that exist.
+  headings that exist; code spans naming a source file (and ``file.py: name``) point at real code.
 """
 
 from __future__ import annotations
@@ -433,6 +433,46 @@ def test_example_config_marks_exactly_the_restart_keys():
         if m and "(restart)" in line:
             marked.add(f"{section}.{m.group(1)}")
     assert marked == set(RESTART_KEYS) - {"server.tls_cert", "server.tls_key"}
+
+
+# -- code the docs point at -------------------------------------------------------------------
+_CODE_PATH = re.compile(r"`((?:server|governance|protocol|client_demo|tests|bench|examples)/[A-Za-z0-9_./-]*|"
+                        r"[a-z_]+\.py)(?::\s*([A-Za-z_][A-Za-z0-9_.]*))?`")
+_SOURCE_DIRS = ("server", "governance", "protocol", "client_demo", "bench", "tests")
+
+
+def _names_defined(path: Path) -> set[str]:
+    """Functions, classes (and their methods) and module or class level names assigned in ``path``."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
+def test_code_the_docs_point_at_exists():
+    """A code span naming a file of the repository (`server/limits.py`, or just `wal_sync.py`) names
+    one that exists; with ``: name`` after it (`governance/tiers.py: caps_for`), the file defines it."""
+    wrong = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for ref, name in _CODE_PATH.findall(doc.read_text(encoding="utf-8")):
+            if ref.startswith("bench/results/"):
+                continue  # the benchmark's output, written when it runs
+            if "/" in ref:
+                found = [ROOT / ref] if (ROOT / ref).exists() else []
+            else:
+                found = [p for d in _SOURCE_DIRS for p in (ROOT / d).rglob(ref)]
+            if not found:
+                wrong.append(f"{doc.name}: {ref} (no such file)")
+            elif name and found[0].is_file() and len(found) == 1 \
+                    and name.split(".")[-1] not in _names_defined(found[0]):
+                wrong.append(f"{doc.name}: {ref}: {name} (not defined there)")
+    assert not wrong, "the docs point at code that is not there:\n" + "\n".join(wrong)
 
 
 # -- links between the docs ----------------------------------------------------------------
