@@ -149,6 +149,14 @@ def test_every_cited_test_exists():
     assert not missing, "docs/compliance.md cites tests that do not exist:\n" + "\n".join(missing)
 
 
+def test_no_row_cites_a_test_twice():
+    twice = []
+    for line in COMPLIANCE_DOC.read_text(encoding="utf-8").splitlines():
+        refs = [f"{path}::{name}" for path, name in _TEST_REF.findall(line)]
+        twice += sorted({r for r in refs if refs.count(r) > 1})
+    assert not twice, f"docs/compliance.md cites a test twice in one row: {twice}"
+
+
 def test_compliance_doc_has_a_row_per_article():
     text = COMPLIANCE_DOC.read_text(encoding="utf-8")
     for art in ("G5", "G6", "G7", "G8", "G9", "G10", "G11", "G12", "G13", "P4", "P5", "P6", "P7", "P8", "P9",
