@@ -294,6 +294,7 @@ async def test_backup_on_postgresql_names_pg_dump(tmp_path, started):
     srv = started(ops.server(tmp_path, backend="postgresql"))
     rc, _, err = await srv.admin("backup", "--out", str(tmp_path / "x.dump"))
     assert rc == 2 and "pg_dump" in err and not (tmp_path / "x.dump").exists()
+    assert f"--file={tmp_path / 'x.dump'}" in err and srv.pg_db in err  # docs/operations.md#backup
 
 
 async def test_environment_overrides_the_file(tmp_path, started, monkeypatch):
