@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import msgpack
@@ -72,6 +73,24 @@ async def test_token_auth_on_a_new_connection(server):
     assert (await c.auth(alice.token))["user_id"] == alice.user_id
     assert (await c.request("me"))["username"] == "ivy"
     for x in (alice, c):
+        await x.close()
+
+
+async def test_session_tokens_are_stored_only_as_their_sha256(server):
+    """G5 security protection: the store keeps a login's token as its SHA-256 only, so a copy of the
+    database opens no session; the token itself still authenticates."""
+    alice = await server.user()
+    other = await server.client()
+    await other.login(alice.username, "password123")  # a second login: a second token
+    tokens = {alice.token, other.token}
+    stored = {bytes(r[0]) for r in server.db_rows("SELECT token_hash FROM tokens WHERE user_id = ?", alice.user_id)}
+    assert stored == {hashlib.sha256(t.encode()).digest() for t in tokens}
+    if server.backend == "sqlite":  # nowhere in the database files, the WAL included
+        files = b"".join(f.read_bytes() for f in server.dir.glob("qunguan.db*") if f.is_file())
+        assert files and not any(t.encode() in files for t in tokens)
+    c = await server.client()
+    assert (await c.auth(alice.token))["user_id"] == alice.user_id
+    for x in (alice, other, c):
         await x.close()
 
 
