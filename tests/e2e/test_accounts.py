@@ -76,10 +76,12 @@ async def test_token_auth_on_a_new_connection(server):
         await x.close()
 
 
-async def test_session_tokens_are_stored_only_as_their_sha256(server):
+async def test_passwords_and_session_tokens_are_stored_only_as_hashes(server):
     """G5 security protection: the store keeps a login's token as its SHA-256 only, so a copy of the
-    database opens no session; the token itself still authenticates."""
+    database opens no session; the token itself still authenticates. The password is an argon2id hash."""
     alice = await server.user()
+    [(password_hash,)] = server.db_rows("SELECT password_hash FROM users WHERE user_id = ?", alice.user_id)
+    assert password_hash.startswith("$argon2id$") and "password123" not in password_hash
     other = await server.client()
     await other.login(alice.username, "password123")  # a second login: a second token
     tokens = {alice.token, other.token}
