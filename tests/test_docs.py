@@ -175,6 +175,16 @@ def test_protocol_doc_names_every_op_and_error_code():
     assert not missing, "docs/protocol.md does not document: " + ", ".join(missing)
 
 
+def test_every_op_in_the_protocol_has_a_handler():
+    """The ops docs/protocol.md documents (the op table) are the ops the server handles."""
+    from protocol.requests import OPS
+    from server.handlers import load_all
+
+    handled = set(load_all())
+    assert set(OPS) == handled, (f"no handler: {sorted(set(OPS) - handled)}; "
+                                 f"handled but not in the op table: {sorted(handled - set(OPS))}")
+
+
 _NOTICE_KIND = re.compile(r"""\bNotice\([^)]*?\bkind=["']([a-z_]+)["']""", re.S)
 
 
