@@ -175,6 +175,16 @@ def test_protocol_doc_names_every_op_and_error_code():
     assert not missing, "docs/protocol.md does not document: " + ", ".join(missing)
 
 
+def test_close_reasons_in_the_protocol_doc_are_the_servers():
+    """Each reason text of docs/protocol.md's close-code table is one the server closes with (the
+    keepalive timeout's is the WebSocket library's)."""
+    code = "\n".join(f.read_text(encoding="utf-8") for f in sorted((ROOT / "server").rglob("*.py")))
+    reasons = re.findall(r"^\| \*\*\d{4}\*\*[^|]*\| `([^`]+)` \|", _protocol_section("Close codes"), re.M)
+    assert len(reasons) >= 5, "the close-code table was not found"
+    missing = [r for r in reasons if f'"{r}"' not in code and r != "keepalive ping timeout"]
+    assert not missing, f"docs/protocol.md's close reasons the server never sends: {missing}"
+
+
 def test_every_op_in_the_protocol_has_a_handler():
     """The ops docs/protocol.md documents (the op table) are the ops the server handles."""
     from protocol.requests import OPS
