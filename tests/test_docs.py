@@ -603,7 +603,7 @@ def config_specs() -> dict[str, type]:
     return specs
 
 
-def _setting(table: str, key: str) -> object:
+def _setting(table: str, key: str) -> Any:
     import dataclasses
 
     from server import config
@@ -668,6 +668,30 @@ def test_dotted_config_keys_in_the_docs_exist():
                 continue
             wrong.append(f"{doc.name}: {section}.{key}")
     assert not wrong, "the docs name config keys that do not exist:\n" + "\n".join(sorted(set(wrong)))
+
+
+_DEFAULT_IN_PROSE = re.compile(r"`([a-z_]+)\.([a-z_0-9]+)`[^`.;]{0,40}?default:? \**(\d[\d,]*(?:\.\d+)?)\**"
+                               r"(?: ?(MiB|days?|s\b|hours?))?")
+
+
+def test_defaults_stated_in_the_docs_prose_are_the_codes():
+    """"`section.key` ... (default N [unit])" anywhere in the docs states the key's real default."""
+    specs = config_specs()
+    wrong, checked = [], 0
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for m in _DEFAULT_IN_PROSE.finditer(doc.read_text(encoding="utf-8")):
+            section, key, number, unit = m.groups()
+            if section not in specs or "." in section:
+                continue
+            seconds = key.endswith("_seconds")
+            scale = {"MiB": 1 << 20, "day": 86400 if seconds else 1, "hour": 3600 if seconds else 1}
+            value = float(number.replace(",", "")) * scale.get((unit or "").rstrip("s"), 1)
+            default = _setting(section, key).default
+            checked += 1
+            if value != default:
+                wrong.append(f"{doc.name}: {' '.join(m.group(0).split())!r}, but the default is {default!r}")
+    assert checked >= 30, "the docs' statements of defaults were not found"
+    assert not wrong, "the docs state defaults the code does not have:\n" + "\n".join(wrong)
 
 
 def test_environment_variables_in_the_docs_are_keys():
