@@ -1,4 +1,4 @@
-"""Contract error codes (shared/PROTOCOL.md, "Error codes") and the exception that carries one."""
+"""Contract error codes (docs/protocol.md, "Error codes") and the exception that carries one."""
 
 from __future__ import annotations
 
