@@ -6,6 +6,8 @@ message and get a refusal (:class:`~protocol.errors.ContractError`) or nothing.
 - :func:`check_edit` -- may this user edit this message now (``edit_message``)?
 - :func:`check_emoji` -- is this a reaction (``react``)?
 - :func:`check_pin_room` -- may one more message be pinned (``pin_message``)?
+- :func:`known_to` -- does this user know the message exists at all (it was delivered, or
+  it is their own one held for review)? ``delete_message`` and ``report`` act only on those.
 """
 
 from __future__ import annotations
@@ -15,11 +17,24 @@ from typing import Final
 
 from protocol.errors import ContractError
 
-__all__ = ["MAX_EMOJI_BYTES", "MAX_REACTIONS_PER_USER", "check_edit", "check_emoji", "check_pin_room"]
+__all__ = [
+    "HELD", "MAX_EMOJI_BYTES", "MAX_REACTIONS_PER_USER", "REJECTED", "check_edit", "check_emoji", "check_pin_room",
+    "known_to",
+]
 
 MAX_EMOJI_BYTES: Final = 32
 # Different reactions one user may leave on one message; one more is ``conflict``.
 MAX_REACTIONS_PER_USER: Final = 20
+# A stored message's ``held`` state: 0 delivered, HELD waiting for the platform's review, REJECTED.
+HELD: Final = 1
+REJECTED: Final = 2
+
+
+def known_to(user_id: str, sender_id: str, held: int) -> bool:
+    """Whether ``user_id`` may know that a stored message exists: it was delivered, or it is
+    their own message still held for review. Someone else's held message was never delivered
+    (nobody but its sender and the operators knows it), and a rejected one is shown to nobody."""
+    return held == 0 or (held == HELD and sender_id == user_id)
 
 
 def check_edit(*, own: bool, held: bool, now: int, sent_at: int, window_seconds: int) -> None:

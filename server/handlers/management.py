@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
+from governance import message_rules as rules
 from governance import permissions as perm
 from governance import posting
 from governance.tiers import check_size_class
@@ -268,14 +269,16 @@ async def delete_message(ctx: Context, sess: Session, req: rq.DeleteMessage, enc
     actor = sess.me
     seq = req.seq
     role = Role(member_of(g, actor).role)
-    found = await ctx.store.message_sender(g.group_id, seq)
+    info = await ctx.store.message_info(g.group_id, seq)
     still_active(actor)  # blacklisted or cancelled while we looked
     me = g.members.get(actor.user_id)
     if me is None:  # left or was removed while we looked
         raise ContractError("not_member", f"you are not a member of group {g.group_id}")
-    if found is None or seq <= me.joined_seq:
+    # Someone else's message held for review was never delivered: managers do not know it
+    # exists (deleting it would tell the group, and pre-empt the platform's decision).
+    if info is None or seq <= me.joined_seq or not rules.known_to(actor.user_id, info.sender_id, info.held):
         raise ContractError("not_found", f"no message {seq} in group {g.group_id}")
-    sender_id, already = found
+    sender_id, already = info.sender_id, info.deleted
     own = sender_id == actor.user_id
     if not own:
         role = _actor_role(ctx, g, actor)
@@ -285,7 +288,9 @@ async def delete_message(ctx: Context, sess: Session, req: rq.DeleteMessage, enc
         return
     await commit(ctx, ch.DeleteMessages(((g.group_id, seq),), ctx.now_ms(), actor.user_id),
                  audit=_audit(ctx, actor, "delete_message", g, sender_id, seq=seq))
-    publish(seeing(g, seq), ev.MessageDeleted(group_id=g.group_id, seq=seq))
+    # A held message (the caller's own) was never delivered: only its sender knows it. Otherwise
+    # the members who may see it are told (one who joined later never saw it).
+    publish(g.online & actor.sessions if info.held else seeing(g, seq), ev.MessageDeleted(group_id=g.group_id, seq=seq))
 
 
 @handler("dissolve_group")

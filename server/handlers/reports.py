@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from governance import message_rules as rules
 from governance import posting
 from protocol.enums import ReportTarget
 from protocol.errors import ContractError
@@ -54,11 +55,15 @@ async def _target(ctx: Context, sess: Session, req: rq.Report) -> Target:
         if gid is None or seq is None:
             raise ContractError("bad_request", "reporting a message needs group_id and seq")
         _known_group(ctx, gid)
-        m = member_of(ctx.state.groups[gid], sess.me)
-        found = await ctx.store.message_sender(gid, seq)
-        if found is None or seq <= m.joined_seq:
+        member_of(ctx.state.groups[gid], sess.me)
+        info = await ctx.store.message_info(gid, seq)
+        _known_group(ctx, gid)  # again after the read: the group may have been closed meanwhile
+        m = member_of(ctx.state.groups[gid], sess.me)  # and the reporter removed
+        # Only a message the reporter could see: one held for review (someone else's) or
+        # rejected was never delivered to them, and a report must not tell them it exists.
+        if info is None or seq <= m.joined_seq or not rules.known_to(sess.me.user_id, info.sender_id, info.held):
             raise ContractError("not_found", f"no message {seq} in group {gid}")
-        return Target(gid, seq, found[0])
+        return Target(gid, seq, info.sender_id)
     if kind is ReportTarget.USER:
         if uid is None:
             raise ContractError("bad_request", "reporting a user needs user_id")

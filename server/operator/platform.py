@@ -82,7 +82,9 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     g = app.state.groups.get(gid)
     if g is not None:
         if decision == "release":
-            publish(seeing(g, seq), await _released(app, gid, seq, item))
+            released = await _released(app, gid, seq, item)
+            if released is not None:
+                publish(seeing(g, seq), released)
         elif decision == "remove":
             publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
     if decision in ("reject", "remove") and sender is not None:
@@ -92,13 +94,14 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     return Result([f"review item {item_id}: {decision}"])
 
 
-async def _released(app: Context, gid: str, seq: int, item: dict[str, Any]) -> ev.MessageEvent:
+async def _released(app: Context, gid: str, seq: int, item: dict[str, Any]) -> ev.MessageEvent | None:
     """The ``message_released`` event of a released message, with its v2 fields (reply, mentions,
     attachments). Not a ``message`` event: its seq is below ones the group's members already got,
-    and ``message`` events reach a connection in ascending seq."""
+    and ``message`` events reach a connection in ascending seq. None when its sender deleted it
+    while it was held: it is released as deleted, and a deleted message's text is shown to nobody."""
     rows = await app.store.history(gid, seq - 1, None, seq + 1, 1)
-    if rows and rows[0].seq == seq and not rows[0].deleted:
-        return event_of(message_obj(app, gid, rows[0]), ev.MessageReleased)
+    if rows and rows[0].seq == seq:
+        return None if rows[0].deleted else event_of(message_obj(app, gid, rows[0]), ev.MessageReleased)
     return ev.MessageReleased(group_id=gid, seq=seq, ts=item["ts"], text=item["text"],
                               sender=user_view(app, item["sender_id"], item["sender_role"]))
 

@@ -139,10 +139,6 @@ class GroupReads(Protocol):
         self, group_id: str, floor_seq: int, after: int | None, before: int | None, limit: int
     ) -> list[HistoryRow]: ...
 
-    async def message_sender(self, group_id: str, seq: int) -> tuple[str, bool] | None:
-        """(sender id, deleted) of a stored message, or None."""
-        ...
-
     async def message_info(self, group_id: str, seq: int) -> MessageInfo | None:
         """Sender, time, deleted, held and whether it has attachments, of a stored message; or None."""
         ...

@@ -138,11 +138,6 @@ class PostgresReads:
             rows.reverse()
         return rows
 
-    async def message_sender(self, group_id: str, seq: int) -> tuple[str, bool] | None:
-        row = await self._fetchone(
-            "SELECT sender_id, deleted_at IS NOT NULL FROM messages WHERE group_id = $1 AND seq = $2", group_id, seq)
-        return (row[0], bool(row[1])) if row else None
-
     async def message_info(self, group_id: str, seq: int) -> MessageInfo | None:
         row = await self._fetchone(
             "SELECT sender_id, ts, deleted_at IS NOT NULL, held, attachments IS NOT NULL FROM messages"

@@ -99,6 +99,73 @@ async def test_review_holds_then_operator_releases_or_rejects(make_server, tmp_p
     assert rc == 2
 
 
+async def _review_items(srv) -> dict[int, int]:
+    """The open review items, seq -> item id."""
+    rc, out, _ = await srv.admin("review-queue", "--open")
+    assert rc == 0
+    return {i["seq"]: i["item_id"] for i in map(json.loads, out.splitlines())}
+
+
+async def test_a_held_message_is_unknown_to_managers_and_reporters(make_server, tmp_path):
+    """Someone else's message held for review, or rejected, was never delivered: a manager cannot
+    delete it (which told the group of it and pre-empted the platform) and nobody can report it
+    (which told the reporter it exists and named its sender as reported); both get ``not_found``
+    as for a seq never issued, and nothing is stored or sent."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    admin = await srv.user()
+    await admin.request("join_group", group_id=gid)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    held = (await member.send(gid, "刷单返利，稳赚"))["seq"]
+    rejected = (await member.send(gid, "刷单返利，快来"))["seq"]
+    rc, _, _ = await srv.admin("decide", str((await _review_items(srv))[rejected]), "--decision", "reject",
+                               "--note", "fraud")
+    assert rc == 0
+    owner.drain_events()
+    for seq in (held, rejected):
+        for manager in (owner, admin):
+            r = await manager.call("delete_message", group_id=gid, seq=seq)
+            assert r["code"] == "not_found", r
+            r = await manager.call("report", target_type="message", group_id=gid, seq=seq, reason="spam")
+            assert r["code"] == "not_found", r
+    # the sender's own rejected message is shown to nobody, them included
+    assert (await member.call("report", target_type="message", group_id=gid, seq=rejected,
+                              reason="x"))["code"] == "not_found"
+    assert (await member.call("delete_message", group_id=gid, seq=rejected))["code"] == "not_found"
+    await asyncio.sleep(0.2)
+    assert not [e for e in owner.drain_events() if e.get("ev") == "message_deleted"]
+    assert srv.db_rows("SELECT COUNT(*) FROM reports") == [(0,)]
+    assert srv.db_rows("SELECT COUNT(*) FROM messages WHERE deleted_at IS NOT NULL") == [(0,)]
+    # once released it was delivered: a manager may delete it and anyone in the group report it
+    rc, _, _ = await srv.admin("decide", str((await _review_items(srv))[held]), "--decision", "release",
+                               "--note", "ok")
+    assert rc == 0
+    assert (await owner.next_event("message_released", timeout=2))["seq"] == held
+    assert (await admin.request("report", target_type="message", group_id=gid, seq=held, reason="spam"))["report_id"]
+    await admin.request("delete_message", group_id=gid, seq=held)
+    assert (await owner.next_event("message_deleted", timeout=2))["seq"] == held
+
+
+async def test_a_held_message_its_sender_deleted_is_never_released_to_the_group(make_server, tmp_path):
+    """The sender may withdraw their own held message. Only they are told (nobody else knew it), and
+    a later release by the platform shows it as deleted: its text never reaches the group."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    held = (await member.send(gid, "刷单返利，稳赚"))["seq"]
+    member.drain_events()
+    await member.request("delete_message", group_id=gid, seq=held)
+    assert (await member.next_event("message_deleted", timeout=2))["seq"] == held
+    rc, _, _ = await srv.admin("decide", str((await _review_items(srv))[held]), "--decision", "release",
+                               "--note", "ok")
+    assert rc == 0
+    await asyncio.sleep(0.3)
+    seen = [e for e in owner.drain_events() if e.get("ev") in ("message_released", "message_deleted")]
+    assert seen == []
+    assert not [e for e in member.drain_events() if e.get("ev") == "message_released"]
+    hist = (await owner.request("history", group_id=gid))["messages"]
+    assert [(m["seq"], m.get("deleted"), "text" in m) for m in hist] == [(held, True, False)]
+
+
 async def test_flag_delivers_and_queues(make_server, tmp_path):
     srv = word_server(make_server, tmp_path)
     owner, member, gid = await group(srv)
