@@ -130,9 +130,7 @@ async def set_agreement(app: Context, args: dict[str, Any]) -> Result:
 # -- emergencies (Art. 5) --------------------------------------------------------------------
 @command("notice")
 async def notice(app: Context, args: dict[str, Any]) -> Result:
-    text = str(args.get("text") or "").strip()
-    if not text:
-        raise OperatorError("--text is required")
+    text = reason_of(args, "text")  # shown to every member: phone and ID numbers masked, as in every reason
     category = args.get("category")
     if category is None:
         targets = {s for s in app.sessions if s.user is not None}

@@ -130,6 +130,20 @@ async def test_operator_reasons_never_carry_a_phone_or_id_number(server):
     assert "13900139000" not in exported and "0013 8000" not in exported and id_number not in exported
 
 
+async def test_a_platform_notice_never_carries_a_phone_or_id_number(server):
+    """``notice --text`` reaches every connected user: masked like every other operator text."""
+    owner, gid, [m] = await setup_group(server)
+    id_number = new_id_number()
+    rc, _, err = await server.admin("notice", "--text", f"寻找 139-0013-9000 的机主, 身份证 {id_number}")
+    assert rc == 0, err
+    for c in (owner, m):
+        ev = await c.next_event("notice", timeout=WITHIN)
+        assert ev["kind"] == "platform"
+        assert ev["text"] == "寻找 [redacted] 的机主, 身份证 [redacted]"
+    rows = server.db_rows("SELECT reason FROM audit WHERE action = 'platform_notice'")
+    assert rows == [("寻找 [redacted] 的机主, 身份证 [redacted]",)]
+
+
 async def test_a_report_resolution_note_never_carries_a_phone_or_id_number(server):
     """``resolve --note`` is told to the reporter and stored: masked like every other operator reason."""
     owner, gid, [m] = await setup_group(server)
