@@ -9,7 +9,8 @@ in, a decision (or a :class:`~protocol.errors.ContractError`) out; no I/O.
   :func:`check_link_limits` -- the arguments' ranges.
 - :func:`slowed` / :func:`slow_mode_slot` -- does slow mode apply to this poster, and
   may they send again now (``send``)?
-- :func:`link_usable` -- may an invite link's code still be used?
+- :func:`link_usable` -- may an invite link's code still be used? :func:`link_creator_manages`
+  -- and does its creator still manage the group (else it stops working too)?
 - :func:`log_entry` -- one enforcement-record entry as a group's managers see it.
 """
 
@@ -42,6 +43,7 @@ __all__ = [
     "check_not_banned",
     "check_slow_mode_seconds",
     "code_hash",
+    "link_creator_manages",
     "link_id",
     "link_usable",
     "log_entry",
@@ -141,6 +143,14 @@ def check_link_limits(max_uses: int | None, expires_in_seconds: int | None) -> N
 def link_usable(uses: int, max_uses: int | None, expires_at: int | None, revoked: bool, now_ms: int) -> bool:
     return (not revoked and (max_uses is None or uses < max_uses)
             and (expires_at is None or expires_at > now_ms))
+
+
+def link_creator_manages(creator_role: Role | str | None) -> bool:
+    """Whether an invite link still speaks for the group: its creator is the group's owner or
+    an admin now. Once they are not (demoted, removed, gone, or ownership passed on), the link
+    stops working: the code is only ever shown to its creator, so the group's remaining
+    managers could not find it to revoke it."""
+    return creator_role is not None and Role(creator_role) in (Role.OWNER, Role.ADMIN)
 
 
 def code_hash(code: str) -> str:

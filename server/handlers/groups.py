@@ -244,6 +244,9 @@ async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:
     g = live_group(ctx, link.group_id)  # a group closed by the platform: group_closed
     if not moderation.link_usable(link.uses, link.max_uses, link.expires_at, link.revoked, now):
         raise unusable  # members too: a dead code is not_found for whoever holds it
+    creator = g.members.get(link.created_by)
+    if not moderation.link_creator_manages(creator.role if creator is not None else None):
+        raise unusable  # its maker no longer manages the group (demoted, removed, ownership passed on)
     reply = {"status": "joined", "group_id": g.group_id}
     if user.user_id in g.members:
         return reply  # already in: no use of the link is counted

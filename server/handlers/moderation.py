@@ -153,6 +153,17 @@ def _drop_dead_links(ctx: Context, g: Group, now: int) -> None:
             links.pop(h, None)
 
 
+def _creator_manages(g: Group, link: InviteLink) -> bool:
+    creator = g.members.get(link.created_by)
+    return moderation.link_creator_manages(creator.role if creator is not None else None)
+
+
+def _links_in_force(ctx: Context, g: Group) -> int:
+    """The group's usable links whose creator still manages it (the others stop working)."""
+    links = ctx.state.invite_links
+    return sum(1 for h in g.invite_links if h in links and _creator_manages(g, links[h]))
+
+
 @handler("create_invite_link")
 async def create_invite_link(ctx: Context, sess: Session, req: rq.CreateInviteLink,
                              enc: Encoding) -> dict[str, Any]:
@@ -163,7 +174,7 @@ async def create_invite_link(ctx: Context, sess: Session, req: rq.CreateInviteLi
     now = ctx.now_ms()
     _drop_dead_links(ctx, g, now)
     cap = ctx.cfg.limits.max_invite_links
-    if len(g.invite_links) >= cap:
+    if _links_in_force(ctx, g) >= cap:
         raise ContractError("conflict", f"a group may have at most {cap} usable invite links; revoke one first")
     code = secrets.token_urlsafe(CODE_BYTES)
     h = moderation.code_hash(code)

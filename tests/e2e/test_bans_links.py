@@ -268,6 +268,32 @@ async def test_invite_link_respects_the_member_cap(make_server):
     await close_all(owner, admin, m1, late)
 
 
+async def test_a_link_stops_working_once_its_creator_no_longer_manages_the_group(make_server):
+    """Only its creator ever sees a code, so the other managers cannot revoke a link they do not
+    know: an admin demoted or removed (say for abusing the group) must not keep a working way in
+    past the group's approval policy. Their links stop working, and stop counting towards
+    ``limits.max_invite_links``; a link the owner made stops when they pass the group on."""
+    srv = make_server("[limits]\nmax_invite_links = 1\n")
+    gid, owner, admin, [m1] = await crowd(srv, 1, join_policy="approval")
+    u1, u2, u3 = await srv.user(), await srv.user(), await srv.user()
+    rogue = (await admin.request("create_invite_link", group_id=gid))["code"]
+    assert code(await owner.call("create_invite_link", group_id=gid)) == "conflict"  # the cap: one link
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="member")
+    assert code(await u1.call("join_group", invite_code=rogue)) == "not_found"
+    # the demoted admin's link no longer counts: the owner can make one
+    own = (await owner.request("create_invite_link", group_id=gid))["code"]
+    # removed altogether: the link stays dead
+    await owner.request("kick", group_id=gid, user_id=admin.user_id)
+    assert code(await u1.call("join_group", invite_code=rogue)) == "not_found"
+    assert (await owner.request("group_info", group_id=gid))["member_count"] == 2
+    # the owner's own link works until ownership passes on
+    assert joined(await u2.request("join_group", invite_code=own)) == gid
+    await owner.request("transfer_owner", group_id=gid, user_id=m1.user_id)
+    assert code(await u3.call("join_group", invite_code=own)) == "not_found"
+    assert srv.db_rows("SELECT uses FROM invite_links ORDER BY created_at") == [(0,), (1,)]
+    await close_all(owner, admin, m1, u1, u2, u3)
+
+
 async def test_concurrent_joins_never_pass_max_uses(server):
     gid, owner, admin, [] = await crowd(server, 0)
     link = (await owner.request("create_invite_link", group_id=gid, max_uses=5))["code"]
