@@ -10,7 +10,8 @@ in, a decision (or a :class:`~protocol.errors.ContractError`) out; no I/O.
 - :func:`slowed` / :func:`slow_mode_slot` -- does slow mode apply to this poster, and
   may they send again now (``send``)?
 - :func:`link_usable` -- may an invite link's code still be used? :func:`link_creator_manages`
-  -- and does its creator still manage the group (else it stops working too)?
+  -- and does its creator still manage the group (else it stops working too)? :func:`link_admits`
+  -- may it admit someone now (also not while its creator's powers are suspended)?
 - :func:`log_entry` -- one enforcement-record entry as a group's managers see it.
 """
 
@@ -43,6 +44,7 @@ __all__ = [
     "check_not_banned",
     "check_slow_mode_seconds",
     "code_hash",
+    "link_admits",
     "link_creator_manages",
     "link_id",
     "link_usable",
@@ -151,6 +153,14 @@ def link_creator_manages(creator_role: Role | str | None) -> bool:
     stops working: the code is only ever shown to its creator, so the group's remaining
     managers could not find it to revoke it."""
     return creator_role is not None and Role(creator_role) in (Role.OWNER, Role.ADMIN)
+
+
+def link_admits(creator_role: Role | str | None, powers_suspended_until: int, now_ms: int) -> bool:
+    """Whether a usable link may admit someone now: its creator manages the group
+    (:func:`link_creator_manages`) and the platform has not suspended their management powers
+    (a join by their link is their management act, refused while the suspension lasts; the link
+    still counts towards the group's cap meanwhile)."""
+    return link_creator_manages(creator_role) and powers_suspended_until <= now_ms
 
 
 def code_hash(code: str) -> str:

@@ -245,8 +245,12 @@ async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:
     if not moderation.link_usable(link.uses, link.max_uses, link.expires_at, link.revoked, now):
         raise unusable  # members too: a dead code is not_found for whoever holds it
     creator = g.members.get(link.created_by)
-    if not moderation.link_creator_manages(creator.role if creator is not None else None):
-        raise unusable  # its maker no longer manages the group (demoted, removed, ownership passed on)
+    maker = ctx.state.users.get(link.created_by)
+    if not moderation.link_admits(creator.role if creator is not None else None,
+                                  maker.powers_suspended_until if maker is not None else 0, now):
+        # its maker no longer manages the group (demoted, removed, ownership passed on), or the
+        # platform suspended their management powers
+        raise unusable
     reply = {"status": "joined", "group_id": g.group_id}
     if user.user_id in g.members:
         return reply  # already in: no use of the link is counted

@@ -294,6 +294,27 @@ async def test_a_link_stops_working_once_its_creator_no_longer_manages_the_group
     await close_all(owner, admin, m1, u1, u2, u3)
 
 
+async def test_a_link_admits_nobody_while_the_platform_suspends_its_creators_powers(make_server):
+    """A join by a link is its creator's management act: refused like every other one while the
+    platform suspends their powers (``suspend-admin``), and working again once it is lifted.
+    Meanwhile the link still counts towards ``limits.max_invite_links``."""
+    srv = make_server("[limits]\nmax_invite_links = 1\n")
+    gid, owner, admin, [] = await crowd(srv, 0, join_policy="approval")
+    u1 = await srv.user()
+    link = (await admin.request("create_invite_link", group_id=gid))["code"]
+    rc, _, err = await srv.admin("suspend-admin", admin.username, "--seconds", "600", "--reason", "abuse")
+    assert rc == 0, err
+    assert code(await u1.call("join_group", invite_code=link)) == "not_found"
+    assert code(await owner.call("create_invite_link", group_id=gid)) == "conflict"
+    rc, out, err = await srv.admin("sanctions", "--user", admin.username)
+    assert rc == 0, err
+    [row] = [json.loads(line) for line in out.splitlines()]
+    rc, _, err = await srv.admin("lift", row["id"], "--reason", "appeal upheld")
+    assert rc == 0, err
+    assert joined(await u1.request("join_group", invite_code=link)) == gid
+    await close_all(owner, admin, u1)
+
+
 async def test_concurrent_joins_never_pass_max_uses(server):
     gid, owner, admin, [] = await crowd(server, 0)
     link = (await owner.request("create_invite_link", group_id=gid, max_uses=5))["code"]
