@@ -36,9 +36,11 @@ __all__ = [
     "MAX_BAN_SECONDS",
     "MAX_LINK_SECONDS",
     "MAX_LINK_USES",
+    "MAX_MUTE_SECONDS",
     "MAX_SLOW_MODE_SECONDS",
     "REDACTED",
     "ban_in_force",
+    "carried_over",
     "check_ban_seconds",
     "check_link_limits",
     "check_not_banned",
@@ -57,6 +59,7 @@ __all__ = [
 
 MAX_BAN_SECONDS: Final = 10 * 366 * 86400  # a timed ban of up to ten years; longer: ban until unbanned
 MAX_SLOW_MODE_SECONDS: Final = 3600
+MAX_MUTE_SECONDS: Final = 30 * 86400  # a group mute lasts at most 30 days
 MAX_LINK_USES: Final = 100_000
 MAX_LINK_SECONDS: Final = 366 * 86400
 LOG_DEFAULT: Final = 50
@@ -108,6 +111,14 @@ def check_ban_seconds(seconds: int | None) -> int:
     if not 0 <= seconds <= MAX_BAN_SECONDS:
         raise ContractError("bad_request", f"seconds must be 0 (until unbanned) to {MAX_BAN_SECONDS}")
     return seconds
+
+
+def carried_over(muted_until: int, last_sent_ms: int, now_ms: int) -> tuple[int, int]:
+    """What a member who left (or was removed) brings back when they rejoin: the mute still in
+    force (else 0) and their last accepted send while slow mode could still count it (the last
+    :data:`MAX_SLOW_MODE_SECONDS`; else 0). Leaving and rejoining must not lift either."""
+    return (muted_until if muted_until > now_ms else 0,
+            last_sent_ms if last_sent_ms > now_ms - MAX_SLOW_MODE_SECONDS * 1000 else 0)
 
 
 def check_slow_mode_seconds(seconds: int) -> int:

@@ -148,6 +148,9 @@ class Group:
     slow_mode_seconds: int = 0  # set_slow_mode: plain members send at most once per this many seconds
     bans: dict[str, Ban] = field(default_factory=dict)  # user id -> ban (expired ones may linger)
     invite_links: set[str] = field(default_factory=set)  # code hashes of links not revoked
+    # Members who left or were removed while a mute or slow mode still bound them: user id ->
+    # their membership as it was. A rejoin carries both over (governance.moderation.carried_over).
+    departed: dict[str, Member] = field(default_factory=dict)
 
     @property
     def alive(self) -> bool:

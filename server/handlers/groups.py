@@ -182,7 +182,9 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
         owner_id_verified=owner.id_verified,
     )
     now = ctx.now_ms()
-    g.members[uid] = Member(Role.MEMBER, g.last_seq)
+    before = g.departed.pop(uid, None)  # a mute or slow mode that bound them when they left still does
+    muted_until, last_sent = moderation.carried_over(before.muted_until, before.last_sent_ms, now) if before else (0, 0)
+    g.members[uid] = Member(Role.MEMBER, g.last_seq, muted_until, last_sent)
     user.add_group(g.group_id)
     requested = g.join_requests.pop(uid, None)
     was_invited = uid in g.invited
@@ -193,6 +195,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     def undo() -> None:
         g.members.pop(uid, None)
         user.drop_group(g.group_id)
+        if before is not None:
+            g.departed.setdefault(uid, before)
         if requested is not None:
             g.join_requests[uid] = requested
         if was_invited:
@@ -201,7 +205,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
             rider.undo()
 
     again = ch.UserCaps(joined=caps_of(ctx, user).max_groups_joined)  # check_room's, decided again by the store
-    add = ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor, again)
+    add = ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor, again,
+                       muted_until)
     await commit(ctx, *((add,) if rider is None else (add, rider.change)), audit=audit, undo=undo)
     g.online.update(user.sessions)
     publish(g.online, ev.MemberJoined(group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
@@ -286,6 +291,12 @@ def to_managers(ctx: Context, g: Group) -> list[Session]:
     return [s for uid, m in g.members.items() if m.role != Role.MEMBER for s in users[uid].sessions]
 
 
+def remember_departed(ctx: Context, g: Group, uid: str, m: Member) -> None:
+    """Keep a leaving member's mute and last send while they still bind, for a rejoin to carry over."""
+    if any(moderation.carried_over(m.muted_until, m.last_sent_ms, ctx.now_ms())):
+        g.departed[uid] = m
+
+
 async def remove(ctx: Context, g: Group, uid: str, action: str, actor: str | None,
                  audit: ch.Audit | None = None) -> None:
     """Take ``uid`` out of ``g`` in memory and store (claimed first, put back if the write fails)."""
@@ -293,9 +304,11 @@ async def remove(ctx: Context, g: Group, uid: str, action: str, actor: str | Non
     m = g.members.pop(uid)
     user.drop_group(g.group_id)
     g.online.difference_update(user.sessions)
+    remember_departed(ctx, g, uid, m)
 
     def undo() -> None:
         g.members[uid] = m
+        g.departed.pop(uid, None)
         user.add_group(g.group_id)
         g.online.update(user.sessions)
 

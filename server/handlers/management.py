@@ -12,8 +12,8 @@ from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
 from governance import message_rules as rules
+from governance import moderation, posting
 from governance import permissions as perm
-from governance import posting
 from governance.tiers import check_size_class
 from protocol import events as ev
 from protocol.enums import Role
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from server.context import Context
     from server.session import Session
 
-MAX_MUTE_SECONDS = 30 * 86400
+MAX_MUTE_SECONDS = moderation.MAX_MUTE_SECONDS
 
 
 def _actor_role(ctx: Context, g: Group, user: User) -> Role:
@@ -177,8 +177,8 @@ async def mute(ctx: Context, sess: Session, req: rq.Mute, enc: Encoding) -> None
     uid = target.user_id
     until = ctx.now_ms() + seconds * 1000 if seconds else 0
     claim = FieldClaim(m, {"muted_until": until})
-    await commit(ctx, ch.SetMuted(g.group_id, uid, until), audit=_audit(ctx, actor, "mute", g, uid, seconds=seconds),
-                 claim=claim)
+    await commit(ctx, ch.SetMuted(g.group_id, uid, until),
+                 audit=_audit(ctx, actor, "mute", g, uid, seconds=seconds, until=until), claim=claim)
     publish(g.online, ev.MemberMuted(group_id=g.group_id, user_id=uid, until=until))
 
 

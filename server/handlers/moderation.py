@@ -21,6 +21,7 @@ from protocol.errors import ContractError
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import commit, live_group
+from server.handlers.groups import remember_departed
 from server.handlers.management import _actor_role, _audit, _managed, _to_user, change_group
 from server.state import Ban, Group, InviteLink
 from server.storage import changes as ch
@@ -76,6 +77,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
         del g.members[uid]
         target.drop_group(gid)
         g.online.difference_update(target.sessions)
+        remember_departed(ctx, g, uid, m)
         changes.append(ch.RemoveMember(gid, uid, now, "ban", actor.user_id))
 
     def undo() -> None:
@@ -89,6 +91,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
             g.invited.add(uid)
         if m is not None:
             g.members[uid] = m
+            g.departed.pop(uid, None)
             target.add_group(gid)
             g.online.update(target.sessions)
 

@@ -237,6 +237,7 @@ class AddMember(Change):
     action: str
     actor: str | None
     caps: UserCaps | None = None
+    muted_until: int = 0  # a mute still in force from before they left (it outlives a rejoin)
 
 
 @dataclass(frozen=True, slots=True)

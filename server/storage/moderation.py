@@ -6,13 +6,14 @@ last sends, bans and invite links into memory at start (called by
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+import json
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from governance.moderation import MAX_SLOW_MODE_SECONDS
-from server.state import Ban, InviteLink
+from governance.moderation import MAX_MUTE_SECONDS, MAX_SLOW_MODE_SECONDS
+from server.state import Ban, InviteLink, Member
 
 if TYPE_CHECKING:
-    from server.state import State
+    from server.state import Group, State
     from server.storage.loading import Fetch
 
 
@@ -45,10 +46,31 @@ SLOW_MODE = "SELECT group_id, slow_mode_seconds FROM groups WHERE slow_mode_seco
 # Each member's latest message of the last MAX_SLOW_MODE_SECONDS (older ones can no longer slow
 # anyone): a range of the ts index, a small part of what the activity counts at start read.
 LAST_SENDS = "SELECT group_id, sender_id, MAX(ts) FROM messages WHERE ts > ? GROUP BY group_id, sender_id"
+# The group mutes of the last MAX_MUTE_SECONDS, oldest first (a later one, an unmute included,
+# replaces an earlier): those of people no longer in the group bind them again if they rejoin.
+MUTES = ("SELECT group_id, target_id, ts, detail FROM audit WHERE ts > ? AND action = 'mute'"
+         " AND actor_type = 'user' ORDER BY id")
 BANS = "SELECT group_id, user_id, until, banned_by, reason, created_at FROM bans WHERE until = 0 OR until > ?"
 LINKS = ("SELECT code_hash, group_id, created_by, created_at, expires_at, max_uses, uses FROM invite_links"
          " WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
          " AND (max_uses IS NULL OR uses < max_uses)")
+
+
+def _load_departed_mutes(groups: dict[str, Group], rows: list[Any], now_ms: int) -> dict[tuple[str, str], Member]:
+    """The mutes in force of people who left (or were removed from) a live group since: the
+    latest ``mute`` entry of each decides (``until`` in its detail; older entries only have
+    ``seconds``)."""
+    latest: dict[tuple[str, str], int] = {}
+    for gid, uid, ts, detail in rows:
+        facts = json.loads(detail) if detail else {}
+        seconds = int(facts.get("seconds") or 0)
+        latest[(gid, uid)] = int(facts.get("until") or (ts + seconds * 1000 if seconds else 0))
+    out: dict[tuple[str, str], Member] = {}
+    for (gid, uid), until in latest.items():
+        g = groups.get(gid)
+        if g is not None and g.alive and uid not in g.members and until > now_ms:
+            out[(gid, uid)] = Member("member", 0, until)
+    return out
 
 
 async def load_moderation(fetch: Fetch, state: State, now_ms: int) -> None:
@@ -56,11 +78,18 @@ async def load_moderation(fetch: Fetch, state: State, now_ms: int) -> None:
     groups = state.groups
     for gid, seconds in await fetch(SLOW_MODE):
         groups[gid].slow_mode_seconds = int(seconds)
+    departed = _load_departed_mutes(groups, await fetch(MUTES, now_ms - MAX_MUTE_SECONDS * 1000), now_ms)
     for gid, uid, ts in await fetch(LAST_SENDS, now_ms - MAX_SLOW_MODE_SECONDS * 1000):
         g = groups.get(gid)
-        m = g.members.get(uid) if g is not None else None
-        if m is not None:  # senders who left since are not members now
+        if g is None:
+            continue
+        m = g.members.get(uid)
+        if m is None and g.alive:  # a sender who left since: slow mode still counts it if they rejoin
+            m = departed.setdefault((gid, uid), Member("member", 0))
+        if m is not None:
             m.last_sent_ms = int(ts)
+    for (gid, uid), m in departed.items():
+        groups[gid].departed[uid] = m
     for gid, uid, until, by, reason, created_at in await fetch(BANS, now_ms):
         groups[gid].bans[uid] = Ban(int(until), by, reason, int(created_at))
     for code_hash, gid, by, created_at, expires_at, max_uses, uses in await fetch(LINKS, now_ms):

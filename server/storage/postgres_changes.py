@@ -297,8 +297,9 @@ async def _check_user_caps(db: Conn, user_id: str, caps: c.UserCaps | None, crea
 
 async def _add_member(db: Conn, m: c.AddMember) -> None:
     await db.execute(
-        "INSERT INTO members (group_id, user_id, role, joined_at, joined_seq) VALUES ($1,$2,$3,$4,$5)",
-        m.group_id, m.user_id, m.role, m.ts, m.joined_seq,
+        "INSERT INTO members (group_id, user_id, role, joined_at, joined_seq, muted_until)"
+        " VALUES ($1,$2,$3,$4,$5,$6)",
+        m.group_id, m.user_id, m.role, m.ts, m.joined_seq, m.muted_until,
     )
     await db.execute("DELETE FROM join_requests WHERE group_id = $1 AND user_id = $2", m.group_id, m.user_id)
     await db.execute("DELETE FROM invitations WHERE group_id = $1 AND user_id = $2", m.group_id, m.user_id)

@@ -265,8 +265,8 @@ async def _check_user_caps(db: aiosqlite.Connection, user_id: str, caps: c.UserC
 
 async def _add_member(db: aiosqlite.Connection, m: c.AddMember) -> None:
     await db.execute(
-        "INSERT INTO members (group_id, user_id, role, joined_at, joined_seq) VALUES (?,?,?,?,?)",
-        (m.group_id, m.user_id, m.role, m.ts, m.joined_seq),
+        "INSERT INTO members (group_id, user_id, role, joined_at, joined_seq, muted_until) VALUES (?,?,?,?,?,?)",
+        (m.group_id, m.user_id, m.role, m.ts, m.joined_seq, m.muted_until),
     )
     await db.execute("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?", (m.group_id, m.user_id))
     await db.execute("DELETE FROM invitations WHERE group_id = ? AND user_id = ?", (m.group_id, m.user_id))

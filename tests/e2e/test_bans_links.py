@@ -326,6 +326,45 @@ async def test_concurrent_joins_never_pass_max_uses(server):
     await close_all(owner, admin, *users)
 
 
+async def test_leaving_and_rejoining_lifts_neither_a_mute_nor_slow_mode(server):
+    """A mute binds until it ends, and slow mode counts one's last message, whether or not the
+    member left (or was kicked) and came back in between; a restart while they are out changes
+    nothing (the mute is read back from the record). An unmute given after the rejoin holds."""
+    gid, owner, admin, [m1, m2] = await crowd(server, 2)
+    await admin.request("mute", group_id=gid, user_id=m1.user_id, seconds=3600)
+    until = (await m1.call("send", group_id=gid, text="x"))["until"]
+    await admin.request("set_slow_mode", group_id=gid, seconds=3600)
+    await m2.send(gid, "one message an hour")
+
+    await m1.request("leave_group", group_id=gid)
+    await m1.request("join_group", group_id=gid)
+    r = await m1.call("send", group_id=gid, text="x")
+    assert r["code"] == "muted" and r["until"] == until
+    await m2.request("leave_group", group_id=gid)
+    await m2.request("join_group", group_id=gid)
+    assert code(await m2.call("send", group_id=gid, text="again")) == "rate_limited"
+
+    await admin.request("kick", group_id=gid, user_id=m1.user_id)
+    await admin.request("kick", group_id=gid, user_id=m2.user_id)
+    await server.stopped()
+    server.start()
+    owner, admin, m1, m2 = await again(server, owner, admin, m1, m2)
+    await m1.request("join_group", group_id=gid)
+    r = await m1.call("send", group_id=gid, text="x")
+    assert r["code"] == "muted" and r["until"] == until
+    await m2.request("join_group", group_id=gid)
+    assert code(await m2.call("send", group_id=gid, text="again")) == "rate_limited"
+
+    await admin.request("mute", group_id=gid, user_id=m1.user_id, seconds=0)
+    await m1.request("leave_group", group_id=gid)
+    await server.stopped()
+    server.start()
+    owner, admin, m1, m2 = await again(server, owner, admin, m1, m2)
+    await m1.request("join_group", group_id=gid)
+    assert (await m1.send(gid, "free again"))["seq"] > 0
+    await close_all(owner, admin, m1, m2)
+
+
 # -- the group log --------------------------------------------------------------------------------
 async def test_group_log(server):
     gid, owner, admin, [m1, m2, m3] = await crowd(server, 3)
@@ -355,7 +394,7 @@ async def test_group_log(server):
     assert by["suspend_group"]["actor"] == "platform"
     assert by["suspend_group"]["detail"] == {"seconds": 60, "reason": "整改"}
     assert by["kick"]["actor"] == admin.user_id and by["kick"]["target_user_id"] == m3.user_id
-    assert by["mute"]["detail"] == {"seconds": 60}
+    assert by["mute"]["detail"]["seconds"] == 60 and by["mute"]["detail"]["until"] > by["mute"]["ts"]
     assert by["ban"]["actor"] == owner.user_id and by["ban"]["target_user_id"] == m1.user_id
     assert by["ban"]["detail"]["reason"] == "spam from [redacted]" and by["ban"]["detail"]["until"] == 0
     assert by["pin_message"]["actor"] == admin.user_id
