@@ -52,12 +52,15 @@ def check_can_post(
     accepted_version: str | None,
     text: str | None = None,
     max_text_chars: int | None = None,
+    powers_suspended_until: int = 0,
 ) -> None:
     """Refuse a post, in this order (the first that applies wins):
 
     1. ``group_suspended`` (with ``until``): the platform suspended posting in the group;
     2. ``muted`` (with ``until``): the member is muted;
-    3. ``muted``: the group is muted (``mute_all``) and the poster is a plain member;
+    3. ``muted``: the group is muted (``mute_all``) and the poster is a plain member, or an
+       owner or admin whose management powers the platform suspended (until
+       ``powers_suspended_until``, epoch ms): speaking through mute-all is a manager's power;
     4. ``verification_required``: posting needs a verified identity (``require_id``);
     5. only when ``text`` is given: :func:`check_text` of it (``too_large``, then
        ``bad_request`` if empty), with ``max_chars=max_text_chars``, ``field="text"``;
@@ -75,7 +78,7 @@ def check_can_post(
         raise ContractError("group_suspended", "posting in this group is suspended", until=group_suspended_until)
     if muted_until > now:
         raise ContractError("muted", "you are muted in this group", until=muted_until)
-    if group_mute_all and role == Role.MEMBER:
+    if group_mute_all and (role == Role.MEMBER or powers_suspended_until > now):
         raise ContractError("muted", "the group is muted; only the owner and admins can speak")
     if require_id and not id_verified:
         raise ContractError("verification_required", "posting needs a verified identity")

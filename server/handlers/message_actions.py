@@ -67,7 +67,7 @@ def _can_post(ctx: Context, g: Group, m: Member, user: User, now: int) -> None:
         now=now, role=Role(m.role), muted_until=m.muted_until, group_mute_all=g.mute_all,
         group_suspended_until=g.suspended_until, require_id=ctx.cfg.identity.require_id_to_post,
         id_verified=user.id_verified, agreement_version=agreement.version if agreement else None,
-        accepted_version=user.accepted_version,
+        accepted_version=user.accepted_version, powers_suspended_until=user.powers_suspended_until,
     )
 
 

@@ -87,7 +87,7 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
         group_suspended_until=g.suspended_until, require_id=ctx.cfg.identity.require_id_to_post,
         id_verified=user.id_verified, agreement_version=agreement.version if agreement else None,
         accepted_version=user.accepted_version, text=None if req.attachments else req.text,
-        max_text_chars=ctx.cfg.limits.max_text_chars,
+        max_text_chars=ctx.cfg.limits.max_text_chars, powers_suspended_until=user.powers_suspended_until,
     )
     text = req.text
     extras = None  # the v2 fields (reply, mentions, @all, attachments): checked only when set

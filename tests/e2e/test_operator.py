@@ -182,6 +182,29 @@ async def test_suspend_admin(server):
     assert (await m1.call("mute", group_id=gid, user_id=m2.user_id, seconds=5))["ok"]  # others unaffected
 
 
+async def test_a_suspended_manager_does_not_speak_through_mute_all(server):
+    """Speaking while the group is muted is a manager's power: an admin whose powers the platform
+    suspended is held to mute-all like a plain member (send, edit and react), as to slow mode, until
+    the suspension is lifted; the owner, not suspended, still speaks."""
+    owner, gid, [m1] = await setup_group(server)
+    await owner.request("set_role", group_id=gid, user_id=m1.user_id, role="admin")
+    seq = (await m1.send(gid, "before"))["seq"]
+    await owner.request("mute_all", group_id=gid, on=True)
+    rc, _, err = await server.admin("suspend-admin", m1.username, "--seconds", "600", "--reason", "abuse")
+    assert rc == 0, err
+    for op, args in (("send", {"text": "still here"}), ("edit_message", {"seq": seq, "text": "edited"}),
+                     ("react", {"seq": seq, "emoji": "👍", "on": True})):
+        r = await m1.call(op, group_id=gid, **args)
+        assert r["code"] == "muted" and "until" not in r, (op, r)
+    assert (await owner.send(gid, "the owner speaks"))["seq"] > seq
+    rc, out, err = await server.admin("sanctions", "--user", m1.username)
+    assert rc == 0, err
+    [row] = [json.loads(line) for line in out.splitlines()]
+    rc, _, err = await server.admin("lift", row["id"], "--reason", "appeal upheld")
+    assert rc == 0, err
+    assert (await m1.send(gid, "back"))["seq"] > seq
+
+
 async def test_revoke_create(server):
     owner = await server.user()
     before = (await owner.request("me"))["credit_score"]
