@@ -142,7 +142,7 @@ class Group:
     members: dict[str, Member] = field(default_factory=dict)
     online: set[Session] = field(default_factory=set)
     join_requests: dict[str, int] = field(default_factory=dict)
-    invited: set[str] = field(default_factory=set)
+    invited: dict[str, str] = field(default_factory=dict)  # invitee's user id -> the inviter's
     daily: dict[int, int] = field(default_factory=dict)  # day number -> messages, for activity classes
     pinned: list[int] = field(default_factory=list)  # seqs of pinned messages, in the order pinned
     slow_mode_seconds: int = 0  # set_slow_mode: plain members send at most once per this many seconds

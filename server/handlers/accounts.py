@@ -281,13 +281,13 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     uid = user.user_id
     left = [groups[gid] for gid in sorted(user.groups)]
     requested = {g.group_id: ts for g in groups.values() if (ts := g.join_requests.pop(uid, None)) is not None}
-    invited = [g for g in groups.values() if uid in g.invited]
+    invited = {g.group_id: by for g in groups.values() if (by := g.invited.get(uid)) is not None}
     memberships = {g.group_id: g.members.pop(uid) for g in left}
     old_name = user.display_name
     for g in left:
         g.online.difference_update(user.sessions)
-    for g in invited:
-        g.invited.discard(uid)
+    for gid in invited:
+        del groups[gid].invited[uid]
     user.groups = NOTHING
     user.deleted, user.display_name = True, CANCELLED_NAME
     undo_accounts = leave_public_accounts(ctx, user)
@@ -301,8 +301,8 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
             user.add_group(g.group_id)
         for gid, ts in requested.items():
             groups[gid].join_requests[uid] = ts
-        for g in invited:
-            g.invited.add(uid)
+        for gid, by in invited.items():
+            groups[gid].invited.setdefault(uid, by)
 
     await commit(
         ctx,

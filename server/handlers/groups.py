@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from governance import moderation, posting
+from governance import permissions as perm
 from governance.ids import new_group_id
 from governance.retention import DAY_MS
 from governance.tiers import activity_class, check_size_class, size_class
@@ -187,8 +188,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     g.members[uid] = Member(Role.MEMBER, g.last_seq, muted_until, last_sent)
     user.add_group(g.group_id)
     requested = g.join_requests.pop(uid, None)
-    was_invited = uid in g.invited
-    g.invited.discard(uid)
+    invited_by = g.invited.pop(uid, None)
     if rider is not None:
         rider.claim()
 
@@ -199,8 +199,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
             g.departed.setdefault(uid, before)
         if requested is not None:
             g.join_requests[uid] = requested
-        if was_invited:
-            g.invited.add(uid)
+        if invited_by is not None:
+            g.invited.setdefault(uid, invited_by)
         if rider is not None:
             rider.undo()
 
@@ -226,13 +226,30 @@ async def join_group(ctx: Context, sess: Session, req: rq.JoinGroup, enc: Encodi
     if user.user_id in g.members:
         return {"status": "joined"}
     check_not_banned(ctx, g, user.user_id)
-    if g.join_policy == JoinPolicy.OPEN or user.user_id in g.invited:
+    if g.join_policy == JoinPolicy.OPEN or invitation_stands(ctx, g, user.user_id):
         await admit(ctx, g, user, "join", user.user_id)
         return {"status": "joined"}
     if g.join_policy == JoinPolicy.INVITE:
         raise ContractError("forbidden", "this group is joined by invitation only")
     await request_to_join(ctx, g, user)
     return {"status": "pending"}
+
+
+def invitation_stands(ctx: Context, g: Group, uid: str) -> bool:
+    """Whether ``uid`` holds an invitation to ``g`` that still lets them in: its inviter may
+    invite now (a member of the group whose role, under the group's current join policy,
+    allows ``invite``; not while the platform suspends their management powers). An invitation
+    from someone since demoted, removed or gone lapses: nobody else can see or withdraw it."""
+    inviter_id = g.invited.get(uid)
+    inviter = ctx.state.users.get(inviter_id) if inviter_id is not None else None
+    m = g.members.get(inviter_id) if inviter_id is not None else None
+    if inviter is None or m is None:
+        return False
+    try:
+        role = posting.acting_role(Role(m.role), inviter.powers_suspended_until, ctx.now_ms())
+    except ContractError:
+        return False
+    return perm.may("invite", role, join_policy=g.join_policy)
 
 
 async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:

@@ -150,10 +150,17 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
     check_not_banned(ctx, g, uid, caller=False)
     check_room(ctx, g, invitee)
     now = ctx.now_ms()
-    fresh = uid not in g.invited
-    g.invited.add(uid)
+    earlier = g.invited.get(uid)
+    g.invited[uid] = actor.user_id  # the latest inviter's (as stored): theirs decides whether it stands
+
+    def undo() -> None:
+        if earlier is None:
+            g.invited.pop(uid, None)
+        else:
+            g.invited[uid] = earlier
+
     await commit(ctx, ch.PutInvitation(g.group_id, uid, actor.user_id, now), audit=_audit(ctx, actor, "invite", g, uid),
-                 undo=lambda: g.invited.discard(uid) if fresh else None)
+                 undo=undo)
     by = user_view(ctx, actor.user_id, g.members[actor.user_id].role if actor.user_id in g.members else Role.MEMBER)
     publish(_to_user(ctx, uid), ev.Invited(group_id=g.group_id, name=g.name, by=by))
 

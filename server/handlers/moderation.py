@@ -70,8 +70,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     earlier = g.bans.get(uid)
     g.bans[uid] = Ban(until, actor.user_id, reason, now)
     requested = g.join_requests.pop(uid, None)
-    was_invited = uid in g.invited
-    g.invited.discard(uid)
+    invited_by = g.invited.pop(uid, None)
     removed_sessions = set(target.sessions) if m is not None else set()
     if m is not None:
         del g.members[uid]
@@ -87,8 +86,8 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
             g.bans.pop(uid, None)
         if requested is not None:
             g.join_requests.setdefault(uid, requested)
-        if was_invited:
-            g.invited.add(uid)
+        if invited_by is not None:
+            g.invited.setdefault(uid, invited_by)
         if m is not None:
             g.members[uid] = m
             g.departed.pop(uid, None)

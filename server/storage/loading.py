@@ -29,7 +29,7 @@ MEMBERS = "SELECT group_id, user_id, role, joined_seq, muted_until FROM members"
 DAILY = "SELECT group_id, ts / 86400000, COUNT(*) FROM messages WHERE ts > ? GROUP BY 1, 2"
 JOIN_REQUESTS = "SELECT group_id, user_id, ts FROM join_requests"
 CATEGORY_FREEZES = "SELECT category, until FROM category_freezes WHERE until > ?"
-INVITATIONS = "SELECT group_id, user_id FROM invitations"
+INVITATIONS = "SELECT group_id, user_id, inviter_id FROM invitations"
 PINS = "SELECT group_id, seq FROM group_pins ORDER BY pinned_at, seq"
 READ_MARKERS = ("SELECT r.group_id, r.user_id, r.seq FROM read_state r"
                 " JOIN members m ON m.group_id = r.group_id AND m.user_id = r.user_id")
@@ -65,8 +65,8 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
         state.category_frozen_until[category] = int(until)
     for gid, uid, ts in await fetch(JOIN_REQUESTS):
         state.groups[gid].join_requests[uid] = ts
-    for gid, uid in await fetch(INVITATIONS):
-        state.groups[gid].invited.add(uid)
+    for gid, uid, inviter_id in await fetch(INVITATIONS):
+        state.groups[gid].invited[uid] = inviter_id
     for gid, seq in await fetch(PINS):
         state.groups[gid].pinned.append(seq)
     await load_sent_ids(fetch, state, now_ms - DAY_MS + 1)

@@ -77,6 +77,41 @@ async def test_invite_policy(server):
     await close_all(owner, member, outsider, guest)
 
 
+async def test_an_invitation_lapses_when_its_inviter_may_no_longer_invite(server):
+    """Nobody but the inviter can see or withdraw an invitation, so one from a manager since
+    demoted or removed, from someone suspended by the platform, or from a member of a group that
+    is no longer open, lets nobody in past the policy; the owner's own invitations outlive a
+    policy change. A restart changes nothing (the inviter is stored with the invitation)."""
+    owner, gid, [admin, member, other] = await group_with(server, 3)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    await owner.request("set_role", group_id=gid, user_id=other.user_id, role="admin")
+    by_admin, by_member, by_owner, by_other = [await server.user() for _ in range(4)]
+    await admin.request("invite", group_id=gid, user_id=by_admin.user_id)
+    await member.request("invite", group_id=gid, user_id=by_member.user_id)  # open group: members may
+    await owner.request("invite", group_id=gid, user_id=by_owner.user_id)
+    await other.request("invite", group_id=gid, user_id=by_other.user_id)
+    await owner.request("update_group", group_id=gid, join_policy="invite")
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="member")
+    rc, _, err = await server.admin("suspend-admin", other.username, "--seconds", "600", "--reason", "abuse")
+    assert rc == 0, err
+    await server.stopped()
+    server.start()
+    for c in (by_admin, by_member, by_other):
+        fresh = await server.client()
+        await fresh.auth(c.token)
+        assert codes_of(await fresh.call("join_group", group_id=gid)) == "forbidden"
+    fresh = await server.client()
+    await fresh.auth(by_owner.token)
+    assert (await fresh.request("join_group", group_id=gid))["status"] == "joined"
+    # invited again by someone who may: it stands
+    boss = await server.client()
+    await boss.auth(owner.token)
+    await boss.request("invite", group_id=gid, user_id=by_admin.user_id)
+    fresh = await server.client()
+    await fresh.auth(by_admin.token)
+    assert (await fresh.request("join_group", group_id=gid))["status"] == "joined"
+
+
 async def test_kick_matrix(server):
     owner, gid, [a1, a2, m1, m2] = await group_with(server, 4)
     for a in (a1, a2):
