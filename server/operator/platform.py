@@ -212,17 +212,22 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError("the term must have at least 2 letters or digits")
     reason = reason_of(args)
     hits: list[tuple[str, int]] = []
+    delivered: list[tuple[str, int]] = []  # the hits members saw: a held or rejected one nobody was shown
     last = ("", -1)
     while True:
         rows = await app.store.messages_page(last, REMOVE_TERM_PAGE)
         if not rows:
             break
-        hits.extend((gid, seq) for gid, seq, text in rows if term in normalize(text))
+        for gid, seq, text, held in rows:
+            if term in normalize(text):
+                hits.append((gid, seq))
+                if not held:
+                    delivered.append((gid, seq))
         last = (rows[-1][0], rows[-1][1])
     now = app.now_ms()
     await apply(app, *changes(DeleteMessages(tuple(hits), now, operator_name()) if hits else None),
                 audit=audit(app, "remove_term", reason, term=term, removed=len(hits)))
-    for gid, seq in hits:
+    for gid, seq in delivered:
         g = app.state.groups.get(gid)
         if g is not None:
             publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))

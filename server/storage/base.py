@@ -206,9 +206,9 @@ class RecordReads(Protocol):
         nothing), with its content's ts and a message's sender_role; or None."""
         ...
 
-    async def messages_page(self, after: tuple[str, int], limit: int) -> list[tuple[str, int, str]]:
-        """Up to ``limit`` stored messages not deleted, (group id, seq, text), in (group id, seq) order
-        after ``after``."""
+    async def messages_page(self, after: tuple[str, int], limit: int) -> list[tuple[str, int, str, int]]:
+        """Up to ``limit`` stored messages not deleted, (group id, seq, text, held: 0 delivered, 1 held
+        for review, 2 rejected), in (group id, seq) order after ``after``."""
         ...
 
     # legal holds (G13)

@@ -166,6 +166,23 @@ async def test_a_held_message_its_sender_deleted_is_never_released_to_the_group(
     assert [(m["seq"], m.get("deleted"), "text" in m) for m in hist] == [(held, True, False)]
 
 
+async def test_remove_term_tells_the_group_only_of_messages_it_saw(make_server, tmp_path):
+    """``remove-term`` hides every stored message with the term, held ones included, but the group
+    is sent ``message_deleted`` only for those it was delivered: a held message was never shown."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    held = (await member.send(gid, "刷单返利，稳赚"))["seq"]
+    shown = (await member.send(gid, "稳赚不赔"))["seq"]
+    await asyncio.sleep(0.2)
+    owner.drain_events()
+    rc, out, err = await srv.admin("remove-term", "稳赚", "--reason", "fraud wave")
+    assert rc == 0 and "removed 2" in out, err
+    assert (await owner.next_event("message_deleted", timeout=2))["seq"] == shown
+    await asyncio.sleep(0.3)
+    assert not [e for e in owner.drain_events() if e.get("ev") == "message_deleted"]
+    assert srv.db_rows("SELECT seq FROM messages WHERE deleted_at IS NOT NULL ORDER BY seq") == [(held,), (shown,)]
+
+
 async def test_flag_delivers_and_queues(make_server, tmp_path):
     srv = word_server(make_server, tmp_path)
     owner, member, gid = await group(srv)
