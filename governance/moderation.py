@@ -166,12 +166,14 @@ def link_creator_manages(creator_role: Role | str | None) -> bool:
     return creator_role is not None and Role(creator_role) in (Role.OWNER, Role.ADMIN)
 
 
-def link_admits(creator_role: Role | str | None, powers_suspended_until: int, now_ms: int) -> bool:
+def link_admits(creator_role: Role | str | None, powers_suspended_until: int, now_ms: int,
+                barred: bool = False) -> bool:
     """Whether a usable link may admit someone now: its creator manages the group
-    (:func:`link_creator_manages`) and the platform has not suspended their management powers
+    (:func:`link_creator_manages`), the platform has not suspended their management powers
     (a join by their link is their management act, refused while the suspension lasts; the link
-    still counts towards the group's cap meanwhile)."""
-    return link_creator_manages(creator_role) and powers_suspended_until <= now_ms
+    still counts towards the group's cap meanwhile) and has not closed their account (``barred``:
+    blacklisted; they keep their memberships, not the power to let people in)."""
+    return link_creator_manages(creator_role) and powers_suspended_until <= now_ms and not barred
 
 
 def code_hash(code: str) -> str:

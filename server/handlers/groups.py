@@ -238,12 +238,13 @@ async def join_group(ctx: Context, sess: Session, req: rq.JoinGroup, enc: Encodi
 def invitation_stands(ctx: Context, g: Group, uid: str) -> bool:
     """Whether ``uid`` holds an invitation to ``g`` that still lets them in: its inviter may
     invite now (a member of the group whose role, under the group's current join policy,
-    allows ``invite``; not while the platform suspends their management powers). An invitation
+    allows ``invite``; not while the platform suspends their management powers, nor once it
+    blacklisted them: they stay members, without the power to let people in). An invitation
     from someone since demoted, removed or gone lapses: nobody else can see or withdraw it."""
     inviter_id = g.invited.get(uid)
     inviter = ctx.state.users.get(inviter_id) if inviter_id is not None else None
     m = g.members.get(inviter_id) if inviter_id is not None else None
-    if inviter is None or m is None:
+    if inviter is None or m is None or inviter.blacklisted:  # a closed account lets nobody in
         return False
     try:
         role = posting.acting_role(Role(m.role), inviter.powers_suspended_until, ctx.now_ms())
@@ -269,9 +270,10 @@ async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:
     creator = g.members.get(link.created_by)
     maker = ctx.state.users.get(link.created_by)
     if not moderation.link_admits(creator.role if creator is not None else None,
-                                  maker.powers_suspended_until if maker is not None else 0, now):
+                                  maker.powers_suspended_until if maker is not None else 0, now,
+                                  barred=maker is None or maker.blacklisted):
         # its maker no longer manages the group (demoted, removed, ownership passed on), or the
-        # platform suspended their management powers
+        # platform suspended their management powers or closed their account
         raise unusable
     reply = {"status": "joined", "group_id": g.group_id}
     if user.user_id in g.members:

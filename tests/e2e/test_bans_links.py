@@ -315,6 +315,22 @@ async def test_a_link_admits_nobody_while_the_platform_suspends_its_creators_pow
     await close_all(owner, admin, u1)
 
 
+async def test_a_blacklisted_admin_lets_nobody_in(server):
+    """``blacklist`` closes an account; its memberships (and an admin's role) stay for the record,
+    but its invite links and its invitations admit nobody any more."""
+    gid, owner, admin, [] = await crowd(server, 0, join_policy="approval")
+    by_link, invited = await server.user(), await server.user()
+    link = (await admin.request("create_invite_link", group_id=gid))["code"]
+    await admin.request("invite", group_id=gid, user_id=invited.user_id)
+    rc, _, err = await server.admin("blacklist", admin.username, "--reason", "fraud ring")
+    assert rc == 0, err
+    assert code(await by_link.call("join_group", invite_code=link)) == "not_found"
+    assert (await invited.request("join_group", group_id=gid))["status"] == "pending"
+    members = (await owner.request("members", group_id=gid))["members"]
+    assert {(m["user_id"], m["role"]) for m in members} == {(owner.user_id, "owner"), (admin.user_id, "admin")}
+    await close_all(owner, by_link, invited)
+
+
 async def test_concurrent_joins_never_pass_max_uses(server):
     gid, owner, admin, [] = await crowd(server, 0)
     link = (await owner.request("create_invite_link", group_id=gid, max_uses=5))["code"]
