@@ -8,7 +8,7 @@ the limits on code requests and failed logins (a fresh hour of password guesses)
   :mod:`governance.codes`) and dropped when used or voided; the live ones are read back;
 - the windows of ``code_requests_per_phone_per_hour``, ``code_requests_per_ip_per_hour``
   and ``failed_logins_per_ip_per_hour`` (per address, and per account for
-  ``delete_account``) are rebuilt from the network log's rows of the last hour, which
+  ``delete_account`` and ``verify_identity``) are rebuilt from the network log's rows of the last hour, which
   every code request and failed login writes anyway (a partial index keeps the read cheap).
 
 A code's count of wrong guesses is not kept: after a takeover it may be guessed five more
@@ -52,7 +52,7 @@ async def restore(app: App) -> None:
             continue
         if ip:
             app.failed_logins_per_ip.hit(ip, at)
-        if kind == "delete_account_failed" and user_id:
+        if kind in ("delete_account_failed", "verify_identity_failed") and user_id:
             app.failed_logins_per_user.hit(user_id, at)
 
 

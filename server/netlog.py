@@ -52,6 +52,7 @@ KINDS = (
     "auth_ok", "auth_failed", "auth_refused",
     "code_request",   # an SMS code was sent: detail.phone_hmac (hex)
     "account_deleted", "delete_account_failed", "delete_account_refused",  # refused: rate-limited
+    "verify_identity_failed", "verify_identity_refused",  # failed: the number's answer; refused: rate-limited
     "logout",
 )
 

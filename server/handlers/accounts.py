@@ -121,6 +121,26 @@ def _failed_login_gate(ctx: Context, sess: Session, what: str) -> float:
     return now_mono
 
 
+def _guess_gate(ctx: Context, sess: Session, what: str) -> float:
+    """For a logged-in op whose refusals answer a guess (``delete_account``'s password,
+    ``verify_identity``'s number): refuse past the failed-login limit of the address or of the
+    account; returns the monotonic now for :func:`_count_guess`."""
+    now_mono = _failed_login_gate(ctx, sess, what)
+    wait = ctx.failed_logins_per_user.peek(sess.me.user_id, now_mono)
+    if wait > 0:
+        netlog.session(ctx, sess, f"{what}_refused", why="rate_limited")
+        raise _rate_limited("failed attempts for this account", wait)
+    return now_mono
+
+
+def _count_guess(ctx: Context, sess: Session, what: str, now_mono: float) -> None:
+    """A wrong guess: counted per address and per account, and logged (``<what>_failed``), which is
+    what a restart counts again (server/limits.py)."""
+    ctx.failed_logins_per_ip.hit(sess.ip, now_mono)
+    ctx.failed_logins_per_user.hit(sess.me.user_id, now_mono)
+    netlog.session(ctx, sess, f"{what}_failed")
+
+
 @handler("login")
 async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> dict[str, Any]:
     now_mono = _failed_login_gate(ctx, sess, "login")
@@ -198,17 +218,26 @@ async def verify_identity(ctx: Context, sess: Session, req: rq.VerifyIdentity, e
     id_number = idn.validate_id_number(req.id_number, today)
     if user.id_verified:
         raise ContractError("conflict", "identity is already verified for this account")
-    # The checksum above is the first step; an outside register (id_verifier = "http") is the
-    # second. Nothing was claimed before this await: VerifyIdentity re-checks in its transaction.
-    await ctx.id_verifier.verify(legal_name, id_number)
-    id_hmac = ctx.vault.lookup("id", idn.id_number_key(id_number))
-    # The blacklist and max_accounts_per_id are decided inside the write's transaction
-    # (VerifyIdentity re-counts the accounts holding this number), so accounts that
-    # verify the same number at the same moment cannot all pass.
-    await commit(ctx, ch.VerifyIdentity(
-        user.user_id, id_hmac, ctx.vault.seal(id_number), ctx.vault.seal(legal_name), ctx.now_ms(),
-        ctx.cfg.identity.max_accounts_per_id,
-    ))
+    # Each answer about a number tells something about other people (whether a name and number
+    # belong together, whether the number already has accounts here or is barred): counted like
+    # wrong passwords, per address and per account, so nobody can sweep numbers through it.
+    now_mono = _guess_gate(ctx, sess, "verify_identity")
+    try:
+        # The checksum above is the first step; an outside register (id_verifier = "http") is the
+        # second. Nothing was claimed before this await: VerifyIdentity re-checks in its transaction.
+        await ctx.id_verifier.verify(legal_name, id_number)
+        id_hmac = ctx.vault.lookup("id", idn.id_number_key(id_number))
+        # The blacklist and max_accounts_per_id are decided inside the write's transaction
+        # (VerifyIdentity re-counts the accounts holding this number), so accounts that
+        # verify the same number at the same moment cannot all pass.
+        await commit(ctx, ch.VerifyIdentity(
+            user.user_id, id_hmac, ctx.vault.seal(id_number), ctx.vault.seal(legal_name), ctx.now_ms(),
+            ctx.cfg.identity.max_accounts_per_id,
+        ))
+    except ContractError as err:
+        if err.code in ("bad_request", "conflict", "blacklisted"):  # not internal: no answer is no guess
+            _count_guess(ctx, sess, "verify_identity", now_mono)
+        raise
     user.id_verified = True
     return {"id_verified": True}
 
@@ -260,15 +289,10 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     """
     user = sess.me
     # A password check is an oracle: count misses with failed logins, per address and per account.
-    now_mono = _failed_login_gate(ctx, sess, "delete_account")
-    wait = ctx.failed_logins_per_user.peek(user.user_id, now_mono)
-    if wait > 0:
-        raise _rate_limited("wrong passwords for this account", wait)
+    now_mono = _guess_gate(ctx, sess, "delete_account")
     stored = await ctx.store.password_hash(user.user_id)
     if not await ctx.passwords.verify(stored, req.password):
-        ctx.failed_logins_per_ip.hit(sess.ip, now_mono)
-        ctx.failed_logins_per_user.hit(user.user_id, now_mono)
-        netlog.session(ctx, sess, "delete_account_failed")
+        _count_guess(ctx, sess, "delete_account", now_mono)
         raise ContractError("unauthenticated", AUTH_FAILED)
     if not user.active:
         raise ContractError("unauthenticated", "this account is already cancelled")

@@ -564,4 +564,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        14,
+        """
+        -- As SQLite's 19: refused verify_identity rows join the ones the limits are rebuilt from.
+        DROP INDEX netlog_limited;
+        CREATE INDEX netlog_limited ON netlog(ts)
+            WHERE kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed',
+                           'verify_identity_failed');
+        """,
+    ),
 ]

@@ -648,4 +648,15 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        19,
+        """
+        -- A refused verify_identity counts like a wrong password (it tells whether an ID number
+        -- has accounts here, or is barred): its rows join the ones the limits are rebuilt from.
+        DROP INDEX netlog_limited;
+        CREATE INDEX netlog_limited ON netlog(ts)
+            WHERE kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed',
+                           'verify_identity_failed');
+        """,
+    ),
 ]

@@ -1,4 +1,4 @@
-"""Hostile and awkward edges: logout revocation, the password oracle, start-up failures."""
+"""Hostile and awkward edges: logout revocation, the password and ID-number oracles, start-up failures."""
 
 from __future__ import annotations
 
@@ -46,6 +46,38 @@ async def test_delete_account_is_not_a_password_oracle(tmp_path):
         r = await victim.call("delete_account", password="password123")
         assert r["code"] == "rate_limited" and r["retry_after_ms"] > 0
         assert (await victim.request("me"))["user_id"]  # and the account still works
+    finally:
+        await srv.stopped()
+
+
+async def test_verify_identity_is_not_an_id_number_oracle(tmp_path):
+    """Whether an ID number already has an account here is an answer about someone else: refused
+    verify_identity attempts count like failed logins, per address and per account, and the count
+    outlives a restart (it is rebuilt from the network log)."""
+    from tests.e2e.harness import ServerProcess, new_id_number
+
+    srv = ServerProcess(tmp_path)
+    srv.config.write_text(srv.config.read_text().replace("failed_logins_per_ip_per_hour = 0",
+                                                         "failed_logins_per_ip_per_hour = 3"))
+    srv.start()
+    try:
+        holder = await srv.user()
+        taken = new_id_number()
+        await holder.request("verify_identity", legal_name="张三", id_number=taken)
+        prober = await srv.user()
+        codes = [(await prober.call("verify_identity", legal_name="李四", id_number=taken))["code"]
+                 for _ in range(4)]
+        assert codes == ["conflict"] * 3 + ["rate_limited"], codes
+        # A free number waits too: the answer would tell the other numbers apart.
+        r = await prober.call("verify_identity", legal_name="李四", id_number=new_id_number("19910101"))
+        assert r["code"] == "rate_limited" and r["retry_after_ms"] > 0
+        # A malformed number is answered at once and costs nothing: it says nothing about anyone.
+        assert (await prober.call("verify_identity", legal_name="李四", id_number="123"))["code"] == "bad_request"
+        await srv.stopped()
+        srv.start()
+        again = await srv.client()
+        r = await again.call("login", username=prober.username, password="password123")
+        assert r["code"] == "rate_limited", r  # the address's window came back from the log
     finally:
         await srv.stopped()
 
