@@ -36,6 +36,7 @@ from server.handlers.common import (
 from server.handlers.groups import (
     admit,
     check_room,
+    invitation_stands,
     remove,
     validate_category,
     validate_group_name,
@@ -150,6 +151,9 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
     check_not_banned(ctx, g, uid, caller=False)
     check_room(ctx, g, invitee)
     now = ctx.now_ms()
+    # Told once per standing invitation: re-inviting someone who holds one changes who invited
+    # them (as stored) but sends nothing, so nobody can flood a user with `invited`.
+    tell = not invitation_stands(ctx, g, uid)
     earlier = g.invited.get(uid)
     g.invited[uid] = actor.user_id  # the latest inviter's (as stored): theirs decides whether it stands
 
@@ -161,8 +165,9 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
 
     await commit(ctx, ch.PutInvitation(g.group_id, uid, actor.user_id, now), audit=_audit(ctx, actor, "invite", g, uid),
                  undo=undo)
-    by = user_view(ctx, actor.user_id, g.members[actor.user_id].role if actor.user_id in g.members else Role.MEMBER)
-    publish(_to_user(ctx, uid), ev.Invited(group_id=g.group_id, name=g.name, by=by))
+    if tell:
+        by = user_view(ctx, actor.user_id, g.members[actor.user_id].role if actor.user_id in g.members else Role.MEMBER)
+        publish(_to_user(ctx, uid), ev.Invited(group_id=g.group_id, name=g.name, by=by))
 
 
 # -- acting on members --------------------------------------------------------------

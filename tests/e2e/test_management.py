@@ -77,6 +77,29 @@ async def test_invite_policy(server):
     await close_all(owner, member, outsider, guest)
 
 
+async def test_inviting_again_cannot_flood_the_invitee(server):
+    """`invited` is sent once per standing invitation: re-invites (by the same or another member
+    who may invite) answer ok and send nothing; once the invitation has lapsed, a new one is told."""
+    owner, gid, [admin, member] = await group_with(server, 2)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    guest = await server.user()
+    await member.request("invite", group_id=gid, user_id=guest.user_id)  # open group: members may
+    assert (await guest.next_event("invited"))["by"]["user_id"] == member.user_id
+    for inviter in (member, owner, member, admin) * 5:
+        assert codes_of(await inviter.call("invite", group_id=gid, user_id=guest.user_id)) == "ok"
+    await guest.request("me")  # a round trip: any event sent before it has arrived
+    assert [e for e in guest.drain_events() if e.get("ev") == "invited"] == []
+    # The last re-invite (the admin's) is the one kept: demoted, the admin's invitation lapses,
+    # and the next invitation is new, so it is told.
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="member")
+    await owner.request("update_group", group_id=gid, join_policy="invite")
+    assert codes_of(await guest.call("join_group", group_id=gid)) == "forbidden"
+    await owner.request("invite", group_id=gid, user_id=guest.user_id)
+    assert (await guest.next_event("invited"))["by"]["role"] == "owner"
+    assert (await guest.request("join_group", group_id=gid))["status"] == "joined"
+    await close_all(owner, admin, member, guest)
+
+
 async def test_an_invitation_lapses_when_its_inviter_may_no_longer_invite(server):
     """Nobody but the inviter can see or withdraw an invitation, so one from a manager since
     demoted or removed, from someone suspended by the platform, or from a member of a group that
