@@ -529,8 +529,10 @@ class Purge(Change):
     limit: int
 
 
-PURGE_TABLES = ("messages", "membership_log", "netlog", "reports", "review_queue", "accounts_erased",
-                "comments", "posts", "post_reads")
+# Order matters: what people wrote goes first, then what names the people (``netlog``,
+# ``accounts_erased``), which stays while a held message, post or comment of theirs is kept.
+PURGE_TABLES = ("messages", "membership_log", "reports", "review_queue", "comments", "posts", "post_reads",
+                "netlog", "accounts_erased")
 
 
 @dataclass(frozen=True, slots=True)

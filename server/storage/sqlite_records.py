@@ -283,6 +283,15 @@ HELD_ACCOUNTS = f"""
     UNION SELECT account_id FROM accounts WHERE owner_id IN ({HELD_USERS})
 """
 REPORTED_POSTS = "SELECT post_id FROM reports WHERE status = 'open' AND post_id IS NOT NULL"
+# Who wrote something past the cutoff that is still kept (held by one of the rules above). The
+# tables holding what people write are purged before the ones naming people (``changes.PURGE_TABLES``),
+# so here only held messages, posts and comments are left: their authors' network logs and, for a
+# cancelled account, its sealed identity stay as long as they do (who wrote it, from where).
+KEPT_AUTHORS = """
+    SELECT sender_id FROM messages WHERE ts < :cutoff
+    UNION SELECT author_id FROM posts WHERE ts < :cutoff
+    UNION SELECT user_id FROM comments WHERE ts < :cutoff
+"""
 
 # One batch per table of ``changes.PURGE_TABLES``: a statement touching at most :limit rows.
 PURGES: dict[str, str] = {
@@ -303,11 +312,6 @@ PURGES: dict[str, str] = {
             AND user_id NOT IN ({HELD_USERS})
             AND (actor_id IS NULL OR actor_id NOT IN ({HELD_USERS}))
           LIMIT :limit)""",
-    "netlog": f"""
-        DELETE FROM netlog WHERE id IN (
-          SELECT id FROM netlog
-          WHERE ts < :cutoff AND (user_id IS NULL OR user_id NOT IN ({HELD_USERS}))
-          LIMIT :limit)""",
     "reports": f"""
         DELETE FROM reports WHERE report_id IN (
           SELECT report_id FROM reports
@@ -323,17 +327,6 @@ PURGES: dict[str, str] = {
             AND (group_id IS NULL OR group_id NOT IN ({HELD_GROUPS}))
             AND (account_id IS NULL OR account_id NOT IN ({HELD_ACCOUNTS}))
             AND sender_id NOT IN ({HELD_USERS})
-          LIMIT :limit)""",
-    # Cancelled accounts (P9): the sealed phone, name and ID number go; the phone
-    # and ID hashes are replaced so they can register again; the row (user id,
-    # username, the cancelled display name) stays, as messages and records name it.
-    "accounts_erased": f"""
-        UPDATE users SET phone_enc = x'', phone_hmac = randomblob(32), id_enc = NULL, id_hmac = NULL,
-                         name_enc = NULL, password_hash = ''
-        WHERE user_id IN (
-          SELECT user_id FROM users
-          WHERE deleted_at < :cutoff AND blacklisted_at IS NULL AND length(phone_enc) > 0
-            AND user_id NOT IN ({HELD_USERS})
           LIMIT :limit)""",
     # Public accounts (P10, P13): comments and posts by their own age; a post goes only once none of
     # its comments is left, and never while its account, its author or a report on it is held.
@@ -365,6 +358,24 @@ PURGES: dict[str, str] = {
           WHERE r.ts < :cutoff
             AND r.user_id NOT IN ({HELD_USERS})
             AND r.post_id NOT IN (SELECT post_id FROM posts WHERE account_id IN ({HELD_ACCOUNTS}))
+          LIMIT :limit)""",
+    "netlog": f"""
+        DELETE FROM netlog WHERE id IN (
+          SELECT id FROM netlog
+          WHERE ts < :cutoff AND (user_id IS NULL OR (user_id NOT IN ({HELD_USERS})
+                                                      AND user_id NOT IN ({KEPT_AUTHORS})))
+          LIMIT :limit)""",
+    # Cancelled accounts (P9): the sealed phone, name and ID number go; the phone
+    # and ID hashes are replaced so they can register again; the row (user id,
+    # username, the cancelled display name) stays, as messages and records name it.
+    "accounts_erased": f"""
+        UPDATE users SET phone_enc = x'', phone_hmac = randomblob(32), id_enc = NULL, id_hmac = NULL,
+                         name_enc = NULL, password_hash = ''
+        WHERE user_id IN (
+          SELECT user_id FROM users
+          WHERE deleted_at < :cutoff AND blacklisted_at IS NULL AND length(phone_enc) > 0
+            AND user_id NOT IN ({HELD_USERS})
+            AND user_id NOT IN ({KEPT_AUTHORS})
           LIMIT :limit)""",
 }
 assert tuple(PURGES) == c.PURGE_TABLES, "every table of changes.PURGE_TABLES needs its purge statement"

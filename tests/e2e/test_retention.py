@@ -135,7 +135,7 @@ async def test_holds_keep_records_past_retention(app_and_clock):
     await add_messages(app, "800000100", "u-held", old, first_seq=1)      # held user's message in a free group
     await add_messages(app, "800000101", "u-reported", old, first_seq=1)  # reported user's message
     await insert(app, "INSERT INTO netlog (ts, kind, user_id) VALUES (?, 'connect', ?)",
-                 (old, "u-held"), (old, "u-plain"), (old, None))
+                 (old, "u-held"), (old, "u-plain"), (old, "u-nothing-kept"), (old, None))
     await insert(app, "INSERT INTO legal_holds (target_type, target_id, reason, created_at, released_at)"
                       " VALUES (?, ?, 'case 7', ?, ?)",
                  ("group", groups["op_hold"], old, None), ("group", groups["released"], old, now - 1),
@@ -159,7 +159,8 @@ async def test_holds_keep_records_past_retention(app_and_clock):
         "closed_recent": [1, 2], "closed_long_ago": [], "review": [2],
     }
     assert await seqs(app, "800000100") == [1] and await seqs(app, "800000101") == [1]
-    assert [r[0] for r in await app.store._fetchall("SELECT user_id FROM netlog")] == ["u-held"]
+    # u-held is held; u-plain wrote messages kept by holds (their network log stays with them).
+    assert sorted(r[0] for r in await app.store._fetchall("SELECT user_id FROM netlog")) == ["u-held", "u-plain"]
     assert removed["messages"] == 2 * 4 + 1
     # The enforcement record is never purged; the purge itself is recorded.
     entries = await app.store._fetchall("SELECT action, detail FROM audit ORDER BY id")
@@ -467,3 +468,46 @@ async def test_cancelled_account_keeps_records_until_the_period_ends(server):
     r = await fresh.call("register", username="returner", password="password123", phone=c.phone,
                          code=server.last_code(c.phone))
     assert r["ok"], r
+
+
+async def test_a_held_groups_messages_keep_who_wrote_them_after_the_writer_cancels(server, tmp_path):
+    """A message kept past retention by a hold keeps its sender's identity and network log with it:
+    an authority asking who wrote it, from where, must get an answer even if they cancelled."""
+    owner = await server.user()
+    gid = await open_group(owner, name="case room")
+    writer = await server.user("writer")
+    id_number = new_id_number("19900512")
+    await writer.request("verify_identity", legal_name="李雷", id_number=id_number)
+    await writer.request("join_group", group_id=gid)
+    await writer.send(gid, "the message under investigation")
+    await writer.request("delete_account", password="password123")
+    uid = writer.user_id
+    await asyncio.sleep(0.3)  # the closed connection's rows are written
+    rc, out, err = await server.admin("hold", "--group", gid, "--reason", "case 9")
+    assert rc == 0, err
+    hold_id = out.split()[1]
+    back = 200 * DAY_MS
+    sql(server, "UPDATE users SET deleted_at = deleted_at - ? WHERE user_id = ?", back, uid)
+    sql(server, "UPDATE messages SET ts = ts - ? WHERE sender_id = ?", back, uid)
+    sql(server, "UPDATE netlog SET ts = ts - ? WHERE user_id = ?", back, uid)
+    netlog_rows = sql(server, "SELECT COUNT(*) FROM netlog WHERE user_id = ?", uid)[0][0]
+    assert netlog_rows > 0
+    rc, out, err = await server.admin("purge")
+    assert rc == 0, err
+    assert sql(server, "SELECT text FROM messages WHERE sender_id = ?", uid) == [("the message under investigation",)]
+    assert sql(server, "SELECT length(phone_enc) > 0, id_enc IS NOT NULL FROM users WHERE user_id = ?", uid)[0] \
+        in ((1, 1), (True, True))
+    assert sql(server, "SELECT COUNT(*) FROM netlog WHERE user_id = ?", uid)[0][0] == netlog_rows
+    rc, _, err = await server.admin("export", "--user", "writer", "--out", str(tmp_path / "case9"))
+    assert rc == 0, err
+    ident = json.loads((tmp_path / "case9" / "identity.json").read_text(encoding="utf-8"))
+    assert (ident["legal_name"], ident["id_number"]) == ("李雷", id_number)
+    assert {e["ip"] for e in read_jsonl(tmp_path / "case9" / "netlog.jsonl")} == {"127.0.0.1"}
+    # Once the hold is released, all of it goes in one purge.
+    rc, _, err = await server.admin("release-hold", hold_id, "--reason", "case closed")
+    assert rc == 0, err
+    rc, out, err = await server.admin("purge")
+    assert rc == 0, err
+    assert sql(server, "SELECT COUNT(*) FROM messages WHERE sender_id = ?", uid)[0][0] == 0
+    assert sql(server, "SELECT COUNT(*) FROM netlog WHERE user_id = ?", uid)[0][0] == 0
+    assert sql(server, "SELECT length(phone_enc), id_enc FROM users WHERE user_id = ?", uid)[0] == (0, None)
