@@ -408,6 +408,7 @@ class App:
             return
         sess.cancel_timer()
         sess.user = user
+        sess.last_user_id = user.user_id
         METRICS.pre_auth.dec()
         METRICS.authenticated.inc()
         user.add_session(sess)

@@ -4,7 +4,8 @@ One row per event in the ``netlog`` table of the same store as the messages,
 kept ``retention.days`` and purged with them (:mod:`server.retention`).
 
 A connection that logs in gets two rows when it closes: ``connect`` (stamped with
-the time it opened) and ``disconnect``. A connection that closes without ever
+the time it opened) and ``disconnect``, naming the user last logged in on it (also
+when they logged out or cancelled the account before it closed). A connection that closes without ever
 logging in gets no row of its own: such connections are counted per address and
 written as one ``unauthenticated`` row per address every ``QUIET_FLUSH_SECONDS``
 (and at shutdown). Under a flood of connections that never log in (the server
@@ -106,6 +107,8 @@ def closed(app: Context, sess: Session, opened_ms: int, user_id: Any = _SESSION_
     cluster's gateway); a connection nobody logged in on is only counted (:class:`QuietConnections`)."""
     if user_id is _SESSION_USER:
         user_id = sess.user.user_id if sess.user is not None else None
+    if user_id is None:  # logged out or cancelled on this connection before it closed: who it was
+        user_id = sess.last_user_id
     now = app.now_ms()
     if user_id is None:
         app.quiet_connections.add(sess.ip, opened_ms, now)

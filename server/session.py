@@ -60,13 +60,16 @@ _flusher = _Flusher()
 
 
 class Session:
-    __slots__ = ("ws", "encoding", "user", "token_hash", "ip", "closing", "_timer", "_max_outbox", "_pending", "_raw",
-                 "__weakref__")
+    __slots__ = ("ws", "encoding", "user", "last_user_id", "token_hash", "ip", "closing", "_timer", "_max_outbox",
+                 "_pending", "_raw", "__weakref__")
 
     def __init__(self, ws: ServerConnection, encoding: Encoding, ip: str, max_outbox: int) -> None:
         self.ws = ws
         self.encoding = encoding
         self.user: User | None = None
+        # Who was last logged in on this connection, kept after a logout or a cancellation: the
+        # network log's connect and disconnect rows name them (server/netlog.py: closed).
+        self.last_user_id: str | None = None
         self.token_hash: bytes | None = None  # of the token this connection authenticated with
         self.ip = ip
         self.closing = False

@@ -123,6 +123,7 @@ class Gateway:
                 conn = conns.get(item[1])
                 if conn is not None:
                     conn.user_id, conn.token_hash = item[2], item[3]
+                    conn.sess.last_user_id = item[2]
                     conn.sess.cancel_timer()
             elif kind == wire.DETACHED:
                 conn = conns.get(item[1])

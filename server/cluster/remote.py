@@ -70,6 +70,7 @@ class RemoteSession(Session):
         self.ws = None  # type: ignore[assignment]  # netlog and the access log read no socket of ours
         self.encoding = encoding
         self.user = None
+        self.last_user_id = None
         self.token_hash = None
         self.ip = ip
         self.closing = False

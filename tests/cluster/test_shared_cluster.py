@@ -162,3 +162,20 @@ async def test_blacklist_from_a_gateway_drops_the_user_everywhere_and_bars_login
     rc, out, err = await far.admin("sanctions", "--user", victim.username)  # type: ignore[attr-defined]
     assert rc == 0, (out, err)
     assert '"blacklist"' in out and str(victim.user_id) in out, out
+
+
+async def test_a_gateway_logs_who_was_on_a_connection_that_logged_out_before_closing(cluster: Cluster) -> None:
+    """On a gateway as on the home: a connection that logged in has its connect and disconnect rows,
+    naming the user, even when they logged out on it before it closed."""
+    gateway = cluster.gateways()[0]
+    c = await gateway.user()
+    uid = c.user_id
+    await c.request("logout")
+    await c.close()
+    kinds: list[str] = []
+    for _ in range(50):
+        kinds = [r[0] for r in cluster.db_rows("SELECT kind FROM netlog WHERE user_id = ? ORDER BY id", uid)]
+        if "disconnect" in kinds:
+            break
+        await asyncio.sleep(0.1)
+    assert "logout" in kinds and kinds[-2:] == ["connect", "disconnect"], kinds

@@ -511,3 +511,22 @@ async def test_a_held_groups_messages_keep_who_wrote_them_after_the_writer_cance
     assert sql(server, "SELECT COUNT(*) FROM messages WHERE sender_id = ?", uid)[0][0] == 0
     assert sql(server, "SELECT COUNT(*) FROM netlog WHERE user_id = ?", uid)[0][0] == 0
     assert sql(server, "SELECT length(phone_enc), id_enc FROM users WHERE user_id = ?", uid)[0] == (0, None)
+
+
+async def test_a_connection_that_logs_out_or_cancels_still_has_its_connect_and_disconnect_rows(server):
+    """Logging out (or cancelling) before the socket closes does not turn a logged-in connection into
+    an anonymous count: its rows name who was last logged in on it, with its port and how it ended."""
+    leaver = await server.user("outgoing")
+    await leaver.request("logout")
+    await leaver.close()
+    canceller = await server.user("cancelling")
+    await canceller.request("delete_account", password="password123")
+    await canceller.close()
+    await asyncio.sleep(0.3)  # the rows are written after the sockets close
+    for c, last in ((leaver, "logout"), (canceller, "account_deleted")):
+        rows = sql(server, "SELECT kind, ip, detail FROM netlog WHERE user_id = ? ORDER BY id", c.user_id)
+        kinds = [r[0] for r in rows]
+        assert "login_ok" in kinds or "register" in kinds, kinds
+        assert last in kinds and kinds[-2:] == ["connect", "disconnect"], kinds
+        ports = {json.loads(r[2])["port"] for r in rows if r[0] in (last, "connect", "disconnect")}
+        assert len(ports) == 1 and all(r[1] == "127.0.0.1" for r in rows), rows
