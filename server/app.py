@@ -290,7 +290,10 @@ class App:
         """The real client: the PROXY header's or X-Forwarded-For's, only from a trusted proxy (server/proxy.py)."""
         ip = getattr(conn, "client_ip", None) or proxy.peer_ip(conn)
         if self.trusted and "X-Forwarded-For" in request.headers:
-            ip = proxy.forwarded_for(ip, request.headers.get_all("X-Forwarded-For"), self.trusted)
+            forwarded = proxy.forwarded_for(ip, request.headers.get_all("X-Forwarded-For"), self.trusted)
+            if forwarded != ip:
+                conn.client_port = None  # type: ignore[attr-defined]  # the header names no port
+            ip = forwarded
         conn.client_ip = ip  # type: ignore[attr-defined]  # a proxy.ClientConnection
         return ip
 

@@ -98,11 +98,13 @@ class ProxyHeaderReader:
     ``feed(data)`` returns ``None`` while more bytes are needed, then
     ``(source address or None, the bytes after the header)``: ``None`` for a
     ``LOCAL`` (v2) or ``UNKNOWN`` (v1) header, the proxy's own health checks.
-    Anything else raises :class:`ProxyHeaderError`.
+    Anything else raises :class:`ProxyHeaderError`. ``source_port``: the client's
+    TCP port the header carried (None until then, and for a header without one).
     """
 
     def __init__(self) -> None:
         self._buf = b""
+        self.source_port: int | None = None
 
     def feed(self, data: bytes) -> tuple[str | None, bytes] | None:
         self._buf += data
@@ -133,6 +135,7 @@ class ProxyHeaderReader:
             raise ProxyHeaderError(f"malformed PROXY v1 line: {line!r}") from None
         if src.version != (4 if parts[1] == "TCP4" else 6) or not all(0 <= p <= 65535 for p in ports):
             raise ProxyHeaderError(f"malformed PROXY v1 line: {line!r}")
+        self.source_port = ports[0]
         return str(src), rest
 
     def _v2(self, buf: bytes) -> tuple[str | None, bytes] | None:
@@ -149,8 +152,10 @@ class ProxyHeaderReader:
             raise ProxyHeaderError(f"PROXY v2 header with unknown command {command}")
         family = fam >> 4
         if family == 1 and len(body) >= 12:  # AF_INET: src, dst (4 bytes each), ports
+            self.source_port = struct.unpack("!H", body[8:10])[0]
             return socket.inet_ntop(socket.AF_INET, body[:4]), rest
-        if family == 2 and len(body) >= 36:
+        if family == 2 and len(body) >= 36:  # AF_INET6: src, dst (16 bytes each), ports
+            self.source_port = struct.unpack("!H", body[32:34])[0]
             return str(_address(socket.inet_ntop(socket.AF_INET6, body[:16]))), rest
         if family == 0:  # AF_UNSPEC
             return None, rest
@@ -186,7 +191,11 @@ class ClientConnection(ServerConnection):
 
     ``client_ip`` starts as the TCP peer; a PROXY header from a trusted peer
     replaces it before any HTTP byte is parsed, and the app may refine it from
-    ``X-Forwarded-For`` during the handshake. Subclassed per server by
+    ``X-Forwarded-For`` during the handshake. ``client_port`` follows it: the
+    peer's port, the PROXY header's source port, or None once
+    ``X-Forwarded-For`` named another address (that header carries no port; the
+    proxy's own port to us is not the client's, and the network log must not
+    pair the client's address with it). Subclassed per server by
     :func:`connection_class` (the trusted networks are class attributes).
     """
 
@@ -197,11 +206,14 @@ class ClientConnection(ServerConnection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.client_ip = "?"
+        self.client_port: int | None = None
         self._proxy_reader: ProxyHeaderReader | None = None
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self.client_ip = peer_ip(self)
+        addr = self.remote_address
+        self.client_port = int(addr[1]) if addr and len(addr) > 1 else None
         if self.proxy_protocol and is_trusted(self.client_ip, self.trusted):
             self._proxy_reader = ProxyHeaderReader()
 
@@ -238,7 +250,7 @@ class ClientConnection(ServerConnection):
         self._proxy_reader = None
         src, rest = got
         if src is not None:
-            self.client_ip = src
+            self.client_ip, self.client_port = src, reader.source_port
         if rest:
             super().data_received(rest)
 

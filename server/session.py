@@ -143,7 +143,11 @@ class Session:
             self._timer = None
 
     def remote_port(self) -> int | None:
-        """The client's TCP port (for the network log), if known."""
+        """The client's TCP port (for the network log), if known: behind a trusted proxy the one
+        its PROXY header gave, none from ``X-Forwarded-For`` (server/proxy.py: ClientConnection)."""
+        if hasattr(self.ws, "client_port"):
+            port: int | None = self.ws.client_port
+            return port
         addr = self.ws.remote_address
         return int(addr[1]) if addr and len(addr) > 1 else None
 

@@ -51,6 +51,11 @@ async def test_forwarded_for_from_a_trusted_proxy_names_the_client(tmp_path, sta
     ips = await _access_ips(srv, 6)
     assert ips[1:] == ["192.0.2.1", "192.0.2.2", "192.0.2.1", "192.0.2.2", "192.0.2.3"]
 
+    # a row of the network log pairs the client's address with no port of the proxy's (the header has none)
+    async with connect(srv.url, subprotocols=JSON,  # type: ignore[arg-type]
+                       additional_headers={"X-Forwarded-For": "203.0.113.77"}) as ws:
+        await ws.send('{"op": "request_code", "rid": 1, "phone": "13900000001"}')
+        assert '"ok":true' in (await ws.recv()).replace(" ", "")
     # the network log, kept six months, has the real addresses too
     user = await srv.client()
     await user.close()
@@ -60,7 +65,10 @@ async def test_forwarded_for_from_a_trusted_proxy_names_the_client(tmp_path, sta
     assert srv.db_rows("SELECT ip FROM netlog WHERE kind IN ('connect', 'disconnect')") == []
     rows = srv.db_rows("SELECT ip, detail FROM netlog WHERE kind = 'unauthenticated'")
     counts = {ip: json.loads(detail)["connections"] for ip, detail in rows}
-    assert counts == {"203.0.113.9": 1, "192.0.2.1": 2, "192.0.2.2": 2, "192.0.2.3": 1, "127.0.0.1": 1}
+    assert counts == {"203.0.113.9": 1, "192.0.2.1": 2, "192.0.2.2": 2, "192.0.2.3": 1, "127.0.0.1": 1,
+                      "203.0.113.77": 1}
+    [(ip, detail)] = srv.db_rows("SELECT ip, detail FROM netlog WHERE kind = 'code_request'")
+    assert ip == "203.0.113.77" and "port" not in json.loads(detail)
 
 
 async def test_an_untrusted_peer_cannot_choose_its_address(tmp_path, started, monkeypatch):
@@ -81,17 +89,27 @@ def _raw_socket(port: int, header: bytes) -> socket.socket:
 
 
 @pytest.mark.parametrize("version", [1, 2])
-async def test_proxy_protocol_from_a_trusted_proxy(tmp_path, started, version):
-    srv = started(ops.server(tmp_path, 'trusted_proxies = ["127.0.0.1"]\nproxy_protocol = true'))
+async def test_proxy_protocol_from_a_trusted_proxy(tmp_path, started, version, backend):
+    srv = started(ops.server(tmp_path, 'trusted_proxies = ["127.0.0.1"]\nproxy_protocol = true', backend=backend))
     make = proxy_v1 if version == 1 else proxy_v2
     sock = _raw_socket(srv.port, make("203.0.113.50", "127.0.0.1", 40000, srv.port))
     async with connect(srv.url, sock=sock, subprotocols=JSON) as ws:  # type: ignore[arg-type]
         await ws.send('{"op": "request_code", "rid": 1, "phone": "13900000000"}')
         assert '"ok":true' in (await ws.recv()).replace(" ", "")
-    sock6 = _raw_socket(srv.port, make("2001:db8::7", "::1", 40000, srv.port))
-    async with connect(srv.url, sock=sock6, subprotocols=JSON):  # type: ignore[arg-type]
-        pass
+    sock6 = _raw_socket(srv.port, make("2001:db8::7", "::1", 40001, srv.port))
+    async with connect(srv.url, sock=sock6, subprotocols=JSON) as ws:  # type: ignore[arg-type]
+        await ws.send('{"op": "request_code", "rid": 1, "phone": "13900000002"}')
+        assert '"ok":true' in (await ws.recv()).replace(" ", "")
     assert await _access_ips(srv, 2) == ["203.0.113.50", "2001:db8::7"]
+    # the network log pairs each client's address with its own port, the one the header carried
+    rows = []
+    for _ in range(50):
+        rows = srv.db_rows("SELECT ip, detail FROM netlog WHERE kind = 'code_request' ORDER BY id")
+        if len(rows) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert [(ip, json.loads(detail)["port"]) for ip, detail in rows] == [("203.0.113.50", 40000),
+                                                                         ("2001:db8::7", 40001)]
     # a trusted peer that must send the header and sends plain HTTP instead is dropped
     with pytest.raises((InvalidHandshake, OSError)):
         await _open_and_close(srv.url, open_timeout=3)
