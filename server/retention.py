@@ -79,11 +79,20 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
     now = app.now_ms() if now_ms is None else now_ms
     days = app.cfg.retention.days
     cutoff, limit = cutoff_ms(now, days), app.cfg.retention.purge_batch
+    kind = "system" if actor == "system" else "operator"
     removed: dict[str, int] = {}
+    started = False  # whether the record says yet that this purge removes rows
     for table in TABLES:
         total = 0
         while True:
-            (n,) = await app.store.apply(Purge(table, now, cutoff, limit))
+            # The first batch that removes anything writes ``purge_started`` in its own transaction:
+            # were the process to die before the closing ``purge`` entry, the record still says
+            # which cutoff removed rows, and when.
+            opening = None if started else Audit(
+                app.now_ms(), kind, actor, "purge_started", reason=f"past retention ({days} days)",
+                detail={"as_of": now, "cutoff": cutoff})
+            (n,) = await app.store.apply(Purge(table, now, cutoff, limit, opening))
+            started = started or n > 0
             total += n
             if n < limit:
                 break
@@ -93,7 +102,7 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
     removed["media"] = await media_cleanup.sweep(app, now, everything=True)
     if any(removed.values()):
         await app.store.apply(audit=Audit(
-            app.now_ms(), "system" if actor == "system" else "operator", actor, "purge",
+            app.now_ms(), kind, actor, "purge",
             reason=f"past retention ({days} days)",
             detail={"as_of": now, "cutoff": cutoff, "removed": removed},
         ))

@@ -521,12 +521,17 @@ class ReleaseHold(Change):
 
 @dataclass(frozen=True, slots=True)
 class Purge(Change):
-    """One retention batch of one table (see ``PURGE_TABLES``); ``apply`` returns the rows removed."""
+    """One retention batch of one table (see ``PURGE_TABLES``); ``apply`` returns the rows removed.
+
+    ``record``: an enforcement-record entry written in the batch's own transaction when
+    it removed anything (so no row is ever removed without the record saying so).
+    """
 
     table: str
     now: int
     cutoff: int
     limit: int
+    record: Audit | None = None
 
 
 # Order matters: what people wrote goes first, then what names the people (``netlog``,

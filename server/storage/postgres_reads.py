@@ -18,7 +18,7 @@ from server.storage import changes as c
 from server.storage import loading
 from server.storage.account_measures import COMMENT_COLS, POST_COLS
 from server.storage.base import LIMITED_IN, HistoryRow, MessageInfo, ReporterRecord
-from server.storage.postgres_changes import Conn, _count, applies
+from server.storage.postgres_changes import Conn, _count, append_audit, applies
 from server.storage.sqlite_records import (
     ACCOUNT_COLS,
     APPEAL_COLS,
@@ -385,11 +385,15 @@ async def _purge(db: Conn, p: c.Purge) -> int:
         raise ValueError(f"no retention purge for {p.table!r}")
     dependents = PURGE_DEPENDENTS.get(p.table)
     if not dependents:
-        return _count(await db.execute(sql, p.now, p.cutoff, p.limit))
-    gone = [tuple(r) for r in await db.fetch(sql + " RETURNING group_id, seq", p.now, p.cutoff, p.limit)]
-    for table in dependents:
-        await db.executemany(f"DELETE FROM {table} WHERE group_id = $1 AND seq = $2", gone)
-    return len(gone)
+        n = _count(await db.execute(sql, p.now, p.cutoff, p.limit))
+    else:
+        gone = [tuple(r) for r in await db.fetch(sql + " RETURNING group_id, seq", p.now, p.cutoff, p.limit)]
+        for table in dependents:
+            await db.executemany(f"DELETE FROM {table} WHERE group_id = $1 AND seq = $2", gone)
+        n = len(gone)
+    if n and p.record is not None:
+        await append_audit(db, p.record)
+    return n
 
 
 # -- identity keys ------------------------------------------------------------------------------------

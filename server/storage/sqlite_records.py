@@ -16,7 +16,7 @@ import aiosqlite
 
 from server.storage import changes as c
 from server.storage.account_measures import COMMENT_COLS, POST_COLS
-from server.storage.sqlite_changes import applies
+from server.storage.sqlite_changes import append_audit, applies
 from server.storage.sqlite_reads import SqliteReader
 
 # -- column lists (the keys of the dicts the reads return) -----------------------------------
@@ -394,12 +394,15 @@ async def _purge(db: aiosqlite.Connection, p: c.Purge) -> int:
     params = {"now": p.now, "cutoff": p.cutoff, "limit": p.limit}
     dependents = PURGE_DEPENDENTS.get(p.table)
     if not dependents:
-        cur = await db.execute(sql, params)
-        return cur.rowcount
-    gone = [tuple(r) for r in await db.execute_fetchall(sql + " RETURNING group_id, seq", params)]
-    for table in dependents:
-        await db.executemany(f"DELETE FROM {table} WHERE group_id = ? AND seq = ?", gone)
-    return len(gone)
+        n = (await db.execute(sql, params)).rowcount
+    else:
+        gone = [tuple(r) for r in await db.execute_fetchall(sql + " RETURNING group_id, seq", params)]
+        for table in dependents:
+            await db.executemany(f"DELETE FROM {table} WHERE group_id = ? AND seq = ?", gone)
+        n = len(gone)
+    if n and p.record is not None:
+        await append_audit(db, p.record)
+    return n
 
 
 # -- identity keys ------------------------------------------------------------------------------------

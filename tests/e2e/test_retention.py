@@ -162,13 +162,13 @@ async def test_holds_keep_records_past_retention(app_and_clock):
     # u-held is held; u-plain wrote messages kept by holds (their network log stays with them).
     assert sorted(r[0] for r in await app.store._fetchall("SELECT user_id FROM netlog")) == ["u-held", "u-plain"]
     assert removed["messages"] == 2 * 4 + 1
-    # The enforcement record is never purged; the purge itself is recorded.
+    # The enforcement record is never purged; the purge itself is recorded (as it starts removing, and done).
     entries = await app.store._fetchall("SELECT action, detail FROM audit ORDER BY id")
-    assert len(entries) == audit_before + 1 and entries[-1][0] == "purge"
+    assert [e[0] for e in entries[audit_before:]] == ["purge_started", "purge"]
     assert json.loads(entries[-1][1])["removed"]["messages"] == removed["messages"]
     # A purge with nothing to do writes nothing.
     assert not any((await retention.purge(app)).values())
-    assert await count(app, "SELECT COUNT(*) FROM audit") == audit_before + 1
+    assert await count(app, "SELECT COUNT(*) FROM audit") == audit_before + 2
 
 
 async def test_purge_runs_in_small_batches_and_lets_writes_through(tmp_path):
@@ -530,3 +530,29 @@ async def test_a_connection_that_logs_out_or_cancels_still_has_its_connect_and_d
         assert last in kinds and kinds[-2:] == ["connect", "disconnect"], kinds
         ports = {json.loads(r[2])["port"] for r in rows if r[0] in (last, "connect", "disconnect")}
         assert len(ports) == 1 and all(r[1] == "127.0.0.1" for r in rows), rows
+
+
+async def test_a_purge_cut_short_by_a_crash_has_already_written_itself_to_the_record(make_server):
+    """The first batch that removes anything writes ``purge_started`` in its own transaction, so a
+    process killed in the middle of a purge never leaves rows removed that the record is silent on."""
+    srv = make_server("[retention]\ndays = 184\npurge_batch = 10\n")
+    old = int(time.time() * 1000) - 200 * DAY_MS
+    sql(srv, "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 20000)"
+             f" INSERT INTO netlog (ts, kind, ip, detail) SELECT {old}, 'unauthenticated', '192.0.2.9', '{{}}' FROM s")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server", "admin", "--config", str(srv.config), "purge", cwd=srv.dir,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    left = 20000
+    for _ in range(2000):
+        left = sql(srv, "SELECT COUNT(*) FROM netlog WHERE ip = '192.0.2.9'")[0][0]
+        if left < 20000:
+            break
+        await asyncio.sleep(0.01)
+    srv.kill9()
+    await proc.wait()
+    left = sql(srv, "SELECT COUNT(*) FROM netlog WHERE ip = '192.0.2.9'")[0][0]
+    assert 0 < left < 20000, "the kill was to land in the middle of the purge"
+    entries = sql(srv, "SELECT action, detail FROM audit WHERE action IN ('purge_started', 'purge') ORDER BY id")
+    assert [a for a, _ in entries] == ["purge_started"], entries
+    assert json.loads(entries[0][1])["cutoff"] > old
