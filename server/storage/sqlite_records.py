@@ -317,6 +317,7 @@ PURGES: dict[str, str] = {
           SELECT report_id FROM reports
           WHERE status != 'open' AND resolved_at < :cutoff
             AND (group_id IS NULL OR group_id NOT IN ({HELD_GROUPS}))
+            AND (account_id IS NULL OR account_id NOT IN ({HELD_ACCOUNTS}))
             AND (user_id IS NULL OR user_id NOT IN ({HELD_USERS}))
             AND reporter_id NOT IN ({HELD_USERS})
           LIMIT :limit)""",

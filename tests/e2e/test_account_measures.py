@@ -440,6 +440,30 @@ async def test_open_reports_keep_an_account_a_post_or_a_comment_past_retention(s
         await c.close()
 
 
+async def test_a_held_account_keeps_the_complaints_about_it_once_resolved(srv):
+    """Complaint handling is part of what a hold keeps: a resolved report on an account (or on a
+    post or comment of it) stays past retention while the account is held, as for a held group."""
+    reporter = await srv.user()
+    owner = await srv.user(verify_id=True)
+    aid = await new_account(owner, "被保全号")
+    post = (await owner.request("publish", account_id=aid, title="文", body="b"))["post_id"]
+    reports = [await reporter.request("report", target_type="account", account_id=aid, reason="违规"),
+               await reporter.request("report", target_type="post", post_id=str(post), reason="违规")]
+    for r in reports:
+        await admin_ok(srv, "resolve", str(r["report_id"]), "--outcome", "upheld", "--note", "成立")
+    hold = (await admin_ok(srv, "hold", "--account", aid, "--reason", "案件 12")).split()[1]
+    srv.db_rows("UPDATE reports SET created_at = created_at - ?, resolved_at = resolved_at - ?",
+                200 * DAY_MS, 200 * DAY_MS)
+    await admin_ok(srv, "purge")
+    kept = sorted(r[0] for r in srv.db_rows("SELECT report_id FROM reports"))
+    assert kept == sorted(int(r["report_id"]) for r in reports)
+    await admin_ok(srv, "release-hold", hold, "--reason", "结案")
+    await admin_ok(srv, "purge")
+    assert srv.db_rows("SELECT report_id FROM reports") == []
+    for c in (reporter, owner):
+        await c.close()
+
+
 async def test_filing_report_counts_public_accounts(srv, tmp_path):
     owner = await srv.user(verify_id=True)
     fan = await srv.user()
