@@ -65,6 +65,20 @@ async def test_a_deleted_entry_in_the_middle_is_named(make_server):
     assert rc == 1 and "entry 3" in out and "missing" in out
 
 
+async def test_two_entries_swapped_are_named(make_server):
+    """Re-ordering the record (entry 2's whole row moved to id 3 and back) is caught at the first moved one."""
+    srv = make_server()
+    await some_record(srv)
+    rows = {e["id"]: e for e in entries(srv)}
+    for eid, other in ((2, 3), (3, 2)):
+        e = rows[other]
+        srv.db_rows("UPDATE audit SET ts = ?, actor_type = ?, actor_id = ?, action = ?, group_id = ?, target_id = ?,"
+                    " reason = ?, detail = ?, prev_hash = ?, hash = ?, mac = ? WHERE id = ?",
+                    *(e[k] for k in COLS[1:]), eid)
+    rc, out = await verify(srv)
+    assert rc == 1 and "entry 2" in out
+
+
 async def test_a_chain_recomputed_without_the_key_is_detected(make_server):
     """Edit an entry, then rewrite every link after it: the unkeyed hashes are perfect, the macs are not."""
     srv = make_server()
