@@ -183,3 +183,25 @@ def test_each_change_returns_the_same_kind_of_result_on_both_backends():
               if inspect.signature(fn).return_annotation
               != inspect.signature(postgres_changes._APPLY[kind]).return_annotation}
     assert differ == set()
+
+
+async def test_purges_that_name_people_check_kept_authors_as_one_hashed_set(open_pg, pg_url: str) -> None:
+    """A held group with many messages past the cutoff: the network-log and identity purges look its
+    senders up in one hashed set, not by scanning the held messages again for every row."""
+    import asyncpg
+
+    from server.storage.postgres_reads import PG_PURGES
+
+    await open_pg()  # the schema
+    db = await asyncpg.connect(pg_url)
+    try:
+        await db.execute("INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text)"
+                         " SELECT 'g', n, 1, 'u' || (n % 50), 'member', 'x' FROM generate_series(1, 200000) n")
+        await db.execute("INSERT INTO netlog (ts, kind, user_id, ip, detail)"
+                         " SELECT 1, 'connect', 'v' || (n % 5000), '192.0.2.1', '{}' FROM generate_series(1, 50000) n")
+        await db.execute("ANALYZE")
+        for table in ("netlog", "accounts_erased"):
+            plan = "\n".join(r[0] for r in await db.fetch("EXPLAIN " + PG_PURGES[table], 10**13, 10**12, 1000))
+            assert "hashed SubPlan" in plan and "NOT (SubPlan" not in plan, (table, plan)
+    finally:
+        await db.close()
