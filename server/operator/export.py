@@ -42,7 +42,8 @@ with an ISO 8601 twin in platform time (UTC+8). The range is ``since <= ts <
 until``; without ``--until`` it ends when the export is generated. Files are
 created mode 0600 (they hold personal data), the folder 0700. Each export is
 written to the enforcement record (action ``export``) with the manifest's
-SHA-256, so a copy handed over can be matched to the record.
+SHA-256, so a copy handed over can be matched to the record; when that entry
+cannot be written, the export fails and its files are removed.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +101,16 @@ def _prepare_out(out: str) -> Path:
     except OSError as err:
         raise OperatorError(f"cannot create --out {path}: {err.strerror or err}") from None
     return path
+
+
+def _empty(out: Path) -> None:
+    """Remove everything in ``out`` (new or empty when the export began: all of it is the export's)."""
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                child.unlink()
 
 
 def _write_files(out: Path, files: dict[str, list[dict[str, Any]] | dict[str, Any]]) -> list[dict[str, Any]]:
@@ -229,18 +241,23 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
     query = {"target": target, "since": since, "until": until, "since_iso": iso(since),
              "until_iso": iso(until), "range": "since <= ts < until (until: generated_at when not given)"}
     loop = asyncio.get_running_loop()
-    entries = await loop.run_in_executor(None, _write_files, out, files)
-    media_files = await loop.run_in_executor(None, export_media.copy_files, app.cfg.media.path, out, media)
-    manifest = {"format": FORMAT, "query": query, "generated_at": now, "generated_at_iso": iso(now),
-                "operator": operator_name(),
-                "retention_days": app.cfg.retention.days, "files": entries, "media": media_files,
-                "record_head": (await record.current_head(app)).as_dict()}
-    digest = await loop.run_in_executor(None, _write_manifest, out, manifest)
-    await apply(app, audit=Audit(
-        app.now_ms(), OPERATOR, operator_name(), "export", audit_group, audit_target, "export for supervision",
-        {"query": query, "out": str(out), "manifest_sha256": digest,
-         "files": {e["name"]: e["sha256"] for e in entries}},
-    ))
+    try:
+        entries = await loop.run_in_executor(None, _write_files, out, files)
+        media_files = await loop.run_in_executor(None, export_media.copy_files, app.cfg.media.path, out, media)
+        manifest = {"format": FORMAT, "query": query, "generated_at": now, "generated_at_iso": iso(now),
+                    "operator": operator_name(),
+                    "retention_days": app.cfg.retention.days, "files": entries, "media": media_files,
+                    "record_head": (await record.current_head(app)).as_dict()}
+        digest = await loop.run_in_executor(None, _write_manifest, out, manifest)
+        await apply(app, audit=Audit(
+            app.now_ms(), OPERATOR, operator_name(), "export", audit_group, audit_target, "export for supervision",
+            {"query": query, "out": str(out), "manifest_sha256": digest,
+             "files": {e["name"]: e["sha256"] for e in entries}},
+        ))
+    except BaseException:
+        # Not on the record, so not handed over: what was written (identity data among it) goes.
+        await asyncio.shield(loop.run_in_executor(None, _empty, out))
+        raise
     label = target.get("group_id") or target.get("username") or target.get("account_id")
     lines = [f"exported {target['type']} {label} to {out}"]
     lines += [f"{e['name']}: {e['lines']} lines, sha256 {e['sha256']}" for e in entries]

@@ -556,3 +556,21 @@ async def test_a_purge_cut_short_by_a_crash_has_already_written_itself_to_the_re
     entries = sql(srv, "SELECT action, detail FROM audit WHERE action IN ('purge_started', 'purge') ORDER BY id")
     assert [a for a, _ in entries] == ["purge_started"], entries
     assert json.loads(entries[0][1])["cutoff"] > old
+
+
+async def test_an_export_the_record_could_not_take_leaves_no_files(server, tmp_path):
+    """An export is handed over only when the enforcement record says so: when writing its record
+    entry fails, the files (decrypted identity among them) are removed and the command fails."""
+    c = await server.user("unrecorded")
+    await c.request("verify_identity", legal_name="张伟", id_number=new_id_number("19800101"))
+    await c.close()
+    if server.backend == "postgresql":  # the database itself refuses the entry, as a failing disk would
+        sql(server, "ALTER TABLE audit ADD CONSTRAINT no_exports CHECK (action <> 'export') NOT VALID")
+    else:
+        sql(server, "CREATE TRIGGER no_exports BEFORE INSERT ON audit WHEN NEW.action = 'export'"
+                    " BEGIN SELECT RAISE(ABORT, 'no exports'); END")
+    out = tmp_path / "refused"
+    rc, _, err = await server.admin("export", "--user", "unrecorded", "--out", str(out))
+    assert rc != 0, err
+    assert not out.exists() or list(out.iterdir()) == []
+    assert sql(server, "SELECT COUNT(*) FROM audit WHERE action = 'export'")[0][0] == 0
