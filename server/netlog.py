@@ -48,11 +48,13 @@ KINDS = (
     "disconnect",     # it closed: user_id, detail.code, detail.seconds
     "unauthenticated",  # connections from one address that closed without logging in, counted:
                         # detail.connections, detail.first_opened, detail.last_closed (ms)
-    "register",       # an account was created from this address
+    "register",       # an account was created from this address: detail.display_name
+    "profile",        # the display name changed: detail.display_name, detail.was
     "login_ok", "login_failed", "login_refused",  # refused: blacklisted or rate-limited
     "auth_ok", "auth_failed", "auth_refused",
     "code_request",   # an SMS code was sent: detail.phone_hmac (hex)
-    "account_deleted", "delete_account_failed", "delete_account_refused",  # refused: rate-limited
+    "account_deleted",  # detail.display_name: the name it had (it is renamed on cancellation)
+    "delete_account_failed", "delete_account_refused",  # refused: rate-limited
     "verify_identity_failed", "verify_identity_refused",  # failed: the number's answer; refused: rate-limited
     "logout",
 )

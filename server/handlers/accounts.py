@@ -107,7 +107,7 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
         undo=undo,
     )
     state.users[user.user_id] = user
-    netlog.session(ctx, sess, "register", user.user_id)
+    netlog.session(ctx, sess, "register", user.user_id, display_name=display_name)
     return {"user_id": user.user_id}
 
 
@@ -246,8 +246,11 @@ async def verify_identity(ctx: Context, sess: Session, req: rq.VerifyIdentity, e
 async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Encoding) -> None:
     user = sess.me
     name = _display_name(ctx, req.display_name)
+    was = user.display_name
     claim = FieldClaim(user, {"display_name": name})
     await commit(ctx, ch.SetUserFields(user.user_id, {"display_name": name}), claim=claim)
+    # Who was shown under which name, and since when: the name is how others know the account (G6).
+    netlog.session(ctx, sess, "profile", display_name=name, was=was)
 
 
 @handler("me")
@@ -336,7 +339,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     )
     for g in left:
         publish(g.online, ev.MemberLeft(group_id=g.group_id, user_id=uid))
-    netlog.session(ctx, sess, "account_deleted")
+    netlog.session(ctx, sess, "account_deleted", display_name=old_name)
     for other in list(user.sessions):
         if other is not sess:
             other.close(1008, "account cancelled")

@@ -574,3 +574,24 @@ async def test_an_export_the_record_could_not_take_leaves_no_files(server, tmp_p
     assert rc != 0, err
     assert not out.exists() or list(out.iterdir()) == []
     assert sql(server, "SELECT COUNT(*) FROM audit WHERE action = 'export'")[0][0] == 0
+
+
+async def test_the_names_an_account_was_shown_under_are_kept_with_their_times(server, tmp_path):
+    """Others know an account by its display name: which account was shown as which name, from when
+    to when, stays answerable after renames and a cancellation (which renames it 已注销用户)."""
+    c = await server.user("renamer")
+    first = (await c.request("me"))["display_name"]
+    await c.request("set_profile", display_name="小王")
+    await c.request("set_profile", display_name="王先生")
+    await c.request("delete_account", password="password123")
+    await c.close()
+    await asyncio.sleep(0.3)
+    rc, _, err = await server.admin("export", "--user", "renamer", "--out", str(tmp_path / "names"))
+    assert rc == 0, err
+    rows = read_jsonl(tmp_path / "names" / "netlog.jsonl")
+    named = [(e["kind"], e["detail"].get("display_name"), e["detail"].get("was")) for e in rows
+             if e["kind"] in ("register", "profile", "account_deleted")]
+    assert named == [("register", first, None), ("profile", "小王", first), ("profile", "王先生", "小王"),
+                     ("account_deleted", "王先生", None)]
+    times = [e["ts"] for e in rows if e["kind"] in ("register", "profile", "account_deleted")]
+    assert times == sorted(times)
