@@ -24,6 +24,22 @@ def entry(reply, gid):
     return found
 
 
+async def until_indexed(server, gid, seq, timeout=10.0):
+    """Until SQLite's search index holds the group's messages through ``seq`` (the writer indexes
+    them once idle); PostgreSQL's index is kept in the commit itself, so there is nothing to wait for."""
+    if server.backend != "sqlite":
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    query = "SELECT indexed_seq FROM search_groups WHERE group_id = ?"
+    while True:
+        [(n,)] = server.db_rows(query, gid)
+        if n >= seq:
+            return
+        assert loop.time() < deadline, f"group {gid} indexed through seq {n} only, not {seq}"
+        await asyncio.sleep(0.05)
+
+
 async def close_all(*clients):
     for c in clients:
         await c.close()
@@ -230,7 +246,7 @@ async def test_search_finds_an_edited_message_by_its_current_text_only(server):
     fresh = (await owner.send(gid, "Apple pie 苹果派"))["seq"]
     await owner.request("edit_message", group_id=gid, seq=fresh, text="Cherry tart 樱桃挞")
     indexed = (await owner.send(gid, "Banana bread 香蕉"))["seq"]
-    await asyncio.sleep(2.5)  # the writer indexes the group's messages once idle
+    await until_indexed(server, gid, indexed)  # the writer indexes the group's messages once idle
     await owner.request("edit_message", group_id=gid, seq=indexed, text="Plum cake 李子")
 
     async def found(query):
