@@ -69,6 +69,65 @@ def create_db() -> tuple[str, str]:
     return name, _url_for(name)
 
 
+def create_migrated_db() -> tuple[str, str]:
+    """A fresh database with the server's schema already in it (no rows): a copy of a template made
+    once per schema by the server's own migrations (:func:`schema_template`). A server started on it
+    applies no migration, which saves a third of a PostgreSQL server's start-up in every test; the
+    migrations from an empty database are still run by every test that uses :func:`create_db`."""
+    import asyncpg
+
+    template = schema_template()
+    name = f"qg_test_{os.getpid()}_{next(_serial)}_{uuid.uuid4().hex[:8]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(ADMIN_URL, timeout=10)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        finally:
+            await conn.close()
+
+    run_sync(create())
+    return name, _url_for(name)
+
+
+TEMPLATE_LOCK = 0x716774  # advisory lock key while a worker builds a template (other workers wait)
+
+
+@functools.cache
+def schema_template() -> str:
+    """The template database for this code's PostgreSQL schema, built if missing: named after a hash of
+    the migrations, migrated by ``PostgresStore.open`` (the server's own code), then marked a template
+    (the mark says it is complete). Shared by the test processes, and kept for the next run."""
+    import hashlib
+
+    import asyncpg
+
+    from server.storage.postgres import PostgresStore
+    from server.storage.postgres_schema import MIGRATIONS
+
+    name = "qg_template_" + hashlib.sha256(repr(MIGRATIONS).encode()).hexdigest()[:16]
+
+    async def build() -> None:
+        conn = await asyncpg.connect(ADMIN_URL, timeout=10)
+        try:
+            await conn.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK)
+            done = await conn.fetchval("SELECT datistemplate FROM pg_database WHERE datname = $1", name)
+            if done:
+                return
+            if done is not None:  # a build that did not finish
+                await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+            store = PostgresStore(_url_for(name))
+            await store.open()
+            await store.close()
+            await conn.execute(f'ALTER DATABASE "{name}" IS_TEMPLATE true')
+        finally:
+            await conn.close()  # (ends the session: the advisory lock goes with it)
+
+    run_sync(build())
+    return name
+
+
 def drop_db(name: str) -> None:
     import asyncpg
 

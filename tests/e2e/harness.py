@@ -41,7 +41,7 @@ messages_per_second = 0
 
 class ServerProcess:
     """A server process. ``backend``: "sqlite" (qunguan.db in ``workdir``) or "postgresql" (a fresh
-    database on the machine's PostgreSQL, made here and dropped by :meth:`cleanup`)."""
+    database on the machine's PostgreSQL with the schema in it, made here and dropped by :meth:`cleanup`)."""
 
     def __init__(self, workdir: Path, extra_config: str = "", backend: str = "sqlite", **fmt: Any) -> None:
         self.dir = workdir
@@ -53,7 +53,7 @@ class ServerProcess:
         if backend == "postgresql":
             from tests import pgtools
 
-            self.pg_db, self.pg_url = pgtools.create_db()
+            self.pg_db, self.pg_url = pgtools.create_migrated_db()
             storage = f'\n[storage]\nurl = "{self.pg_url}"\n'
         elif backend != "sqlite":
             raise ValueError(f"no backend {backend!r}")
