@@ -1,0 +1,23 @@
+"""Settings for the whole test session (loaded before any test module, in every xdist worker)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+PYCACHE = Path(tempfile.gettempdir()) / "qunguan-test-pycache"
+
+
+def _bytecode_for_child_processes() -> None:
+    """The tests start well over a thousand Python processes (``python -m server serve`` and ``admin``,
+    the terminal client, the benchmark). Where ``PYTHONDONTWRITEBYTECODE`` is set, as on this project's
+    shared machines, each of them compiled the project's hundred-odd modules from source again: a third
+    of a server's start-up. The children inherit this environment: they now write and reuse their
+    bytecode in a cache directory outside the source tree (``PYTHONPYCACHEPREFIX``), so the tree stays
+    as clean as that setting keeps it. A prefix already chosen is kept."""
+    if os.environ.pop("PYTHONDONTWRITEBYTECODE", ""):
+        os.environ.setdefault("PYTHONPYCACHEPREFIX", str(PYCACHE))
+
+
+_bytecode_for_child_processes()
