@@ -222,10 +222,15 @@ async def test_two_credit_commands_at_once_both_count(make_server):
     srv = make_server()
     user = await srv.user()
     start = (await user.request("me"))["credit_score"]
+
+    async def both_claimed() -> bool:
+        return (await user.request("me"))["credit_score"] == start + 30
+
     async with writes_held(srv, "users"):
         a = asyncio.ensure_future(srv.admin("credit", user.username, "--delta", "10", "--reason", "a"))
         b = asyncio.ensure_future(srv.admin("credit", user.username, "--delta", "20", "--reason", "b"))
-        await asyncio.sleep(2.0)  # both commands reach the server and queue their writes
+        await until(both_claimed, timeout=4)  # both commands reached the server and queued their writes
+        assert not a.done() and not b.done()  # (their writes wait for the hold)
     assert (await a)[0] == 0 and (await b)[0] == 0
     assert (await user.request("me"))["credit_score"] == start + 30
     [(stored,)] = srv.db_rows("SELECT credit_score FROM users WHERE user_id = ?", user.user_id)
