@@ -277,10 +277,16 @@ async def test_a_suspension_made_while_another_is_lifted_stands(make_server):
     rc, _, err = await srv.admin("suspend-group", gid, "--seconds", "600", "--reason", "first")
     assert rc == 0, err
     rc, out, _ = await srv.admin("sanctions", "--group", gid)
-    [old] = [json.loads(line)["id"] for line in out.splitlines()]
+    [(old, old_end)] = [(json.loads(line)["id"], json.loads(line)["expires_at"]) for line in out.splitlines()]
+
+    async def longer_claimed() -> bool:
+        refused = await owner.call("send", group_id=gid, text="x")
+        return ok_or_code(refused) == "group_suspended" and refused["until"] > old_end
+
     async with writes_held(srv, "groups"):
         again = asyncio.ensure_future(srv.admin("suspend-group", gid, "--seconds", "900", "--reason", "second"))
-        await asyncio.sleep(1.2)  # the new suspension is on its way to the store
+        await until(longer_claimed, timeout=4)  # the new suspension is claimed and on its way to the store
+        assert not again.done()
         lifted = asyncio.ensure_future(srv.admin("lift", old, "--reason", "lifted"))
         await asyncio.sleep(1.3)
     r_again, r_lifted = await again, await lifted
