@@ -139,7 +139,7 @@ async def test_json_logs_access_line_and_quiet_routine_closes(tmp_path, started)
 
     # a client that never logs in is closed by the auth timer; one that vanishes sends no close
     idle = await connect(srv.url, subprotocols=["qunguan.v1+json"])  # type: ignore[list-item]
-    await asyncio.sleep(1.0)
+    await asyncio.wait_for(idle.wait_closed(), 1.0)  # closed as soon as the 0.5 s timer fires, not a fixed 1 s later
     assert idle.close_code == 1008
     gone = await connect(srv.url, subprotocols=["qunguan.v1+json"])  # type: ignore[list-item]
     gone.transport.abort()
