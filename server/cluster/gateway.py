@@ -45,7 +45,10 @@ class Conn:
     number: int
     user_id: str | None = None
     token_hash: bytes | None = None
-    pending: dict[int, tuple[float, Encoding]] = field(default_factory=dict)  # rid -> (deadline, encoding)
+    # rid -> (deadline, encoding) of each forwarded request with that id not answered yet, oldest
+    # first (a client may reuse an id). A request answered `internal` here leaves it: the home's
+    # answer, if it comes after all, is not written (a request is answered once).
+    pending: dict[int, list[tuple[float, Encoding]]] = field(default_factory=dict)
 
 
 class Gateway:
@@ -95,7 +98,7 @@ class Gateway:
         if conn.user_id is None:
             self.app.arm_auth_timer(sess)  # as on one node: each frame before login restarts the timer
         if rid is not None:
-            conn.pending[rid] = (time.monotonic() + self.timeout, enc)
+            conn.pending.setdefault(rid, []).append((time.monotonic() + self.timeout, enc))
         self._out.add([wire.REQ, conn.number, data])
 
     # -- what the home sends ---------------------------------------------------------------------
@@ -115,9 +118,7 @@ class Gateway:
                         conn.sess.push(ev)
             elif kind == wire.REPLY:
                 conn = conns.get(item[2])
-                if conn is not None:
-                    if item[3] is not None:
-                        conn.pending.pop(item[3], None)
+                if conn is not None and _settle(conn, item[3]):
                     conn.sess.write(item[1])
             elif kind == wire.ATTACHED:
                 conn = conns.get(item[1])
@@ -171,18 +172,22 @@ class Gateway:
             return
         for conn in self.conns.values():
             if conn.pending:
-                late = [rid for rid, (deadline, _) in conn.pending.items() if deadline < now]
-                for rid in late:
-                    _, enc = conn.pending.pop(rid)
-                    conn.sess.send(error_reply(rid, ContractError("internal", NO_ANSWER)), enc)
+                for rid in list(conn.pending):
+                    waiting = conn.pending[rid]
+                    while waiting and waiting[0][0] < now:
+                        _, enc = waiting.pop(0)
+                        conn.sess.send(error_reply(rid, ContractError("internal", NO_ANSWER)), enc)
+                    if not waiting:
+                        del conn.pending[rid]
 
     def fail_pending(self, why: str) -> None:
         err = ContractError("internal", why)
         for conn in self.conns.values():
             pending, conn.pending = conn.pending, {}
-            for rid, (_, enc) in pending.items():
-                METRICS.op("(forwarded)", "internal").inc()
-                conn.sess.send(error_reply(rid, err), enc)
+            for rid, waiting in pending.items():
+                for _, enc in waiting:
+                    METRICS.op("(forwarded)", "internal").inc()
+                    conn.sess.send(error_reply(rid, err), enc)
 
     def take_logged_in(self) -> list[Conn]:
         """This node becomes the home: its connections stop being forwarded (see node.promote)."""
@@ -192,3 +197,18 @@ class Gateway:
         self.by_session.clear()
         return logged_in
 
+
+
+def _settle(conn: Conn, rid: int | None) -> bool:
+    """Whether the home's answer to ``rid`` is to be written: its request is still waiting here
+    (the oldest with that id), not answered `internal` already; an answer to no request id (an
+    undecodable frame's) always is."""
+    if rid is None:
+        return True
+    waiting = conn.pending.get(rid)
+    if not waiting:
+        return False
+    waiting.pop(0)
+    if not waiting:
+        del conn.pending[rid]
+    return True
