@@ -363,7 +363,7 @@ class App:
     async def on_frame(self, sess: Session, data: bytes | str) -> None:
         cluster = self.cluster
         if cluster is not None and not cluster.is_home:
-            cluster.forward(sess, data)
+            await cluster.forward(sess, data)  # (waits while the home has too many of its requests)
             return
         enc = Encoding.JSON if isinstance(data, str) else Encoding.MSGPACK
         rid = None

@@ -10,6 +10,7 @@ request waits longer than ``cluster.request_timeout_seconds``, the pending reque
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import time
@@ -38,6 +39,12 @@ NO_HOME = "no node serves the service right now (the home node is changing): ret
 HOME_CHANGED = "the node that served this request went away before answering: retry"
 NO_ANSWER = "no answer in time from the node that serves the service: retry"
 
+# A connection's requests forwarded and not answered yet, at most: with this many waiting, the
+# gateway reads no further frame of that connection until one is answered (or answered
+# `internal`), as one node reads a connection's next frame only once it has handled the last. A
+# client flooding frames thus holds no more than this many in the home's queue and here.
+MAX_WAITING = 64
+
 
 @dataclass(slots=True, eq=False)
 class Conn:
@@ -49,6 +56,17 @@ class Conn:
     # first (a client may reuse an id). A request answered `internal` here leaves it: the home's
     # answer, if it comes after all, is not written (a request is answered once).
     pending: dict[int, list[tuple[float, Encoding]]] = field(default_factory=dict)
+    waiting: int = 0  # how many requests ``pending`` holds
+    room: asyncio.Event = field(default_factory=asyncio.Event)  # set while waiting < MAX_WAITING
+
+    def __post_init__(self) -> None:
+        self.room.set()
+
+    def answered(self, n: int = 1) -> None:
+        """``n`` of its waiting requests were answered (by the home or here)."""
+        self.waiting -= n
+        if self.waiting < MAX_WAITING:
+            self.room.set()
 
 
 class Gateway:
@@ -81,9 +99,11 @@ class Gateway:
         conn = self.by_session.pop(sess, None)
         if conn is not None:
             del self.conns[conn.number]
+            conn.room.set()  # (nothing waits on it any more: its socket is closed)
             self._out.add([wire.GONE, conn.number])
 
-    def forward(self, sess: Session, data: bytes | str) -> None:
+    async def forward(self, sess: Session, data: bytes | str) -> None:
+        """Send a frame on to the home; returns once the connection may send another (see MAX_WAITING)."""
         conn = self.by_session.get(sess)
         enc = Encoding.JSON if isinstance(data, str) else Encoding.MSGPACK
         try:
@@ -99,7 +119,11 @@ class Gateway:
             self.app.arm_auth_timer(sess)  # as on one node: each frame before login restarts the timer
         if rid is not None:
             conn.pending.setdefault(rid, []).append((time.monotonic() + self.timeout, enc))
+            conn.waiting += 1
         self._out.add([wire.REQ, conn.number, data])
+        if conn.waiting >= MAX_WAITING:
+            conn.room.clear()
+            await conn.room.wait()
 
     # -- what the home sends ---------------------------------------------------------------------
     async def on_message(self, msg: Msg) -> None:
@@ -176,6 +200,7 @@ class Gateway:
                     waiting = conn.pending[rid]
                     while waiting and waiting[0][0] < now:
                         _, enc = waiting.pop(0)
+                        conn.answered()
                         conn.sess.send(error_reply(rid, ContractError("internal", NO_ANSWER)), enc)
                     if not waiting:
                         del conn.pending[rid]
@@ -184,6 +209,7 @@ class Gateway:
         err = ContractError("internal", why)
         for conn in self.conns.values():
             pending, conn.pending = conn.pending, {}
+            conn.answered(conn.waiting)
             for rid, waiting in pending.items():
                 for _, enc in waiting:
                     METRICS.op("(forwarded)", "internal").inc()
@@ -193,6 +219,8 @@ class Gateway:
         """This node becomes the home: its connections stop being forwarded (see node.promote)."""
         self.fail_pending(HOME_CHANGED)
         logged_in = [c for c in self.conns.values() if c.user_id is not None]
+        for conn in self.conns.values():
+            conn.room.set()  # (their frames go to this node's own handlers from now on)
         self.conns.clear()
         self.by_session.clear()
         return logged_in
@@ -211,4 +239,5 @@ def _settle(conn: Conn, rid: int | None) -> bool:
     waiting.pop(0)
     if not waiting:
         del conn.pending[rid]
+    conn.answered()
     return True

@@ -123,9 +123,9 @@ class ClusterNode:
         conn = self.gateway.by_session.get(sess) if self.gateway is not None else None
         return conn.user_id if conn is not None else None
 
-    def forward(self, sess: Session, data: bytes | str) -> None:
+    async def forward(self, sess: Session, data: bytes | str) -> None:
         assert self.gateway is not None
-        self.gateway.forward(sess, data)
+        await self.gateway.forward(sess, data)
 
     async def admin(self, who: Operator, line: bytes) -> dict[str, Any]:
         """Run an operator command on the home (this node is a gateway)."""
