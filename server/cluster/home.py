@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from protocol.codec import Encoding
 from server.cluster import wire
 from server.cluster.remote import NodeLink, RemoteSession
+from server.handlers.accounts import standing_token_owner
 from server.metrics import METRICS
 from server.session import CLOSE_POLICY
 
@@ -151,7 +152,7 @@ class Home:
         app = self.app
         if rs.user is not None and rs.user.user_id == r.user_id and rs.token_hash == r.token_hash:
             return
-        uid = await app.store.token_owner(r.token_hash, app.now_ms())
+        uid = await standing_token_owner(app, r.token_hash)  # (a logout meanwhile: None)
         user = app.state.users.get(uid) if uid == r.user_id else None
         if user is None or not user.active or rs.closing:
             rs.close(CLOSE_POLICY, "log in again")

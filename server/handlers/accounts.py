@@ -171,15 +171,7 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
 async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict[str, Any]:
     now_mono = _failed_login_gate(ctx, sess, "auth")
     hashed = token_hash(req.token)
-    revocations = ctx.state.revocations
-    while True:
-        seen = revocations.count
-        uid = await ctx.store.token_owner(hashed, ctx.now_ms())
-        revoked = revocations.since(seen, hashed)
-        if revoked is not None:  # None: too many logouts meanwhile to tell; look again
-            break
-    if revoked:  # a logout committed while the lookup was out: its answer is stale
-        uid = None
+    uid = await standing_token_owner(ctx, hashed)
     user = ctx.state.users.get(uid) if uid else None
     if user is None or user.deleted:
         ctx.failed_logins_per_ip.hit(sess.ip, now_mono)
@@ -191,6 +183,20 @@ async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict
     ctx.attach(sess, user, hashed)
     netlog.session(ctx, sess, "auth_ok")
     return {"user_id": user.user_id}
+
+
+async def standing_token_owner(ctx: Context, hashed: bytes) -> str | None:
+    """The user a token is good for now, or None; also None when a ``logout`` of it committed
+    while the database lookup was out (its answer is stale then: see state.Revocations). The
+    caller binds the connection with no ``await`` in between."""
+    revocations = ctx.state.revocations
+    while True:
+        seen = revocations.count
+        uid = await ctx.store.token_owner(hashed, ctx.now_ms())
+        revoked = revocations.since(seen, hashed)
+        if revoked is not None:  # None: too many logouts meanwhile to tell; look again
+            break
+    return None if revoked else uid
 
 
 @handler("logout")

@@ -1,0 +1,52 @@
+"""A connection re-registered with a new home (``REATTACH``) against a ``logout`` of the same
+token that commits while the home's token lookup is out: the connection must not be bound to the
+revoked token (the same race ``auth`` guards against, tests/server/test_auth_logout_race.py).
+
+The home's side of the cluster (server/cluster/home.py) runs here on a real server in this
+process; the re-registration arrives as the message a gateway would publish."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from nats.aio.msg import Msg
+
+from server.app import App
+from server.cluster import wire
+from server.cluster.home import Home
+from server.security import token_hash
+from tests.server.test_group_ids import registered
+
+
+async def test_a_reattach_whose_lookup_a_logout_overtook_is_not_bound(app: App, tmp_path, monkeypatch) -> None:
+    owner = await registered(app, tmp_path)
+    assert owner.token is not None and owner.user_id is not None
+    published: list[bytes] = []
+    home = Home(app, lambda _subject, data: published.append(data), wire.Subjects("t"), 2, 1 << 20)
+    answered, gate = asyncio.Event(), asyncio.Event()
+    real = app.store.token_owner
+
+    async def answered_then_late(*args: Any) -> Any:
+        found = await real(*args)  # the database answers now, before the logout commits...
+        answered.set()
+        await gate.wait()  # ...and the answer reaches the home after it
+        return found
+
+    monkeypatch.setattr(app.store, "token_owner", answered_then_late)
+    hashed = token_hash(owner.token)
+    reattach = wire.pack(["n2", "i2"]) + wire.pack([wire.REATTACH, 7, "10.0.0.9", wire.ENC_JSON, owner.user_id,
+                                                    hashed, 40000])
+    await home.on_message(Msg(None, subject="t.home.in", data=reattach))  # type: ignore[arg-type]
+    await asyncio.wait_for(answered.wait(), 5)
+    assert (await owner.call("logout"))["ok"]
+    gate.set()
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    rs = home.links["i2"].sessions[7]
+    assert rs.user is None, "the re-registered connection is bound to a token revoked meanwhile"
+    assert rs.closing
+    items = [it for m in published for it in list(wire.unpack_stream(m))[1:]]
+    assert [wire.CLOSE, 7, 1008, "log in again"] in items, items
+    await home.close()
+    await owner.close()
