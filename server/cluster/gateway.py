@@ -80,8 +80,11 @@ class Gateway:
         self.by_session: dict[Session, Conn] = {}
         self._numbers = itertools.count(1)
         self.max_bytes = max_bytes
-        self._out = wire.Outbox(lambda: [node_id, instance], lambda data: publish(subjects.home_in, data), max_bytes)
         self.home_epoch = 0  # of the last home heard from
+        # The header names the home this gateway knows: a newer home ignores its frames until it
+        # has heard that home and re-registered its connections (see home.on_message).
+        self._out = wire.Outbox(lambda: [node_id, instance, self.home_epoch],
+                                lambda data: publish(subjects.home_in, data), max_bytes)
         self.home_node: str | None = None
         self.home_alive = False
         self.last_heartbeat = 0.0
@@ -165,6 +168,7 @@ class Gateway:
             return
         if epoch > self.home_epoch or not self.home_alive:
             if epoch > self.home_epoch:
+                self._out.flush()  # what was queued for the previous home goes out stamped so
                 self.fail_pending(HOME_CHANGED)
                 log.info("home node is %s (epoch %d)", node_id, epoch)
             self.home_epoch, self.home_node, self.home_alive = epoch, node_id, True

@@ -56,13 +56,18 @@ class Home:
     # -- inbound ---------------------------------------------------------------------------
     async def on_message(self, msg: Msg) -> None:
         items = wire.unpack_stream(msg.data)
-        node_id, instance = next(items)
+        node_id, instance, epoch = next(items)
         link = self.links.get(instance)
         if link is None:
             link = self._new_link(node_id, instance)
         link.last_heard = time.monotonic()
         for item in items:
             kind = item[0]
+            if kind == wire.REQ and epoch < self.epoch:
+                # Sent to the previous home: this gateway has not heard this one yet, and has not
+                # re-registered the connection (logged in or not). It answers the request
+                # `internal` itself when it hears this home; run here, it would find no login.
+                continue
             if kind == wire.REQ:
                 rs = link.sessions.get(item[1])
                 if rs is None:  # its OPEN was lost (the home changed in between): the address is unknown

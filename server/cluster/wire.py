@@ -5,7 +5,8 @@ element says what it is). Items are batched per destination and per event-loop i
 (:class:`Outbox`), so a burst costs one NATS message per destination, not one per frame; a batch
 is cut into several messages before it passes the broker's payload limit.
 
-Gateway -> home, on ``<name>.home.in``; header ``[node_id, instance]``:
+Gateway -> home, on ``<name>.home.in``; header ``[node_id, instance, epoch]`` (of the home the
+gateway last heard; a REQ stamped with an older epoch than the home's own is not run):
   ``[REQ, conn, frame]``       a client's frame, as received (bytes: MessagePack, str: JSON)
   ``[OPEN, conn, ip, enc, again, port]``  a new connection (the home counts connections per
                                 IP), or (again) one re-registered with a new home

@@ -35,7 +35,7 @@ async def test_a_reattach_whose_lookup_a_logout_overtook_is_not_bound(app: App, 
 
     monkeypatch.setattr(app.store, "token_owner", answered_then_late)
     hashed = token_hash(owner.token)
-    reattach = wire.pack(["n2", "i2"]) + wire.pack([wire.REATTACH, 7, "10.0.0.9", wire.ENC_JSON, owner.user_id,
+    reattach = wire.pack(["n2", "i2", 2]) + wire.pack([wire.REATTACH, 7, "10.0.0.9", wire.ENC_JSON, owner.user_id,
                                                     hashed, 40000])
     await home.on_message(Msg(None, subject="t.home.in", data=reattach))  # type: ignore[arg-type]
     await asyncio.wait_for(answered.wait(), 5)
@@ -50,3 +50,29 @@ async def test_a_reattach_whose_lookup_a_logout_overtook_is_not_bound(app: App, 
     assert [wire.CLOSE, 7, 1008, "log in again"] in items, items
     await home.close()
     await owner.close()
+
+
+async def test_a_frame_sent_to_the_previous_home_is_not_run_without_its_login(app: App, tmp_path) -> None:
+    """A gateway that has not heard the new home yet still forwards (to the same subject): the new
+    home knows none of its connections then, and would answer a logged-in client's request
+    `unauthenticated`. It leaves such frames to the gateway, which answers them `internal` when it
+    hears the new home, then re-registers its connections (logged in) and forwards again."""
+    published: list[bytes] = []
+    home = Home(app, lambda _subject, data: published.append(data), wire.Subjects("t"), 2, 1 << 20)
+    before = wire.pack(["n2", "i2", 1]) + wire.pack([wire.REQ, 7, '{"op": "my_groups", "rid": 5}'])
+    await home.on_message(Msg(None, subject="t.home.in", data=before))  # type: ignore[arg-type]
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    items = [it for m in published for it in list(wire.unpack_stream(m))[1:]]
+    assert items == [], f"the new home answered a frame meant for the previous one: {items}"
+    assert 7 not in home.links["i2"].sessions
+
+    # Once the gateway stamps the new epoch, its frames run as usual.
+    after = wire.pack(["n2", "i2", 2]) + wire.pack([wire.OPEN, 8, "10.0.0.9", wire.ENC_JSON, False, 40001]) \
+        + wire.pack([wire.REQ, 8, '{"op": "my_groups", "rid": 6}'])
+    await home.on_message(Msg(None, subject="t.home.in", data=after))  # type: ignore[arg-type]
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    replies = [it for m in published for it in list(wire.unpack_stream(m))[1:] if it[0] == wire.REPLY]
+    assert [(r[2], r[3]) for r in replies] == [(8, 6)] and '"unauthenticated"' in replies[0][1], replies
+    await home.close()
