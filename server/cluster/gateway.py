@@ -38,6 +38,7 @@ PublishFn = Callable[[str, bytes], None]
 NO_HOME = "no node serves the service right now (the home node is changing): retry in a few seconds"
 HOME_CHANGED = "the node that served this request went away before answering: retry"
 NO_ANSWER = "no answer in time from the node that serves the service: retry"
+LINK_LOST = "the link to the node that serves the service was interrupted before it answered: retry"
 
 # A connection's requests forwarded and not answered yet, at most: with this many waiting, the
 # gateway reads no further frame of that connection until one is answered (or answered
@@ -186,6 +187,14 @@ class Gateway:
                                sess.remote_port()])
             else:
                 self._out.add([wire.OPEN, conn.number, sess.ip, enc, True, sess.remote_port()])
+
+    def reconnected(self) -> None:
+        """Back on NATS after a cut: what the home sent meanwhile was lost (answers, events, closes).
+        The requests waiting are answered `internal`; every connection is registered again, so
+        the home repeats a close that was lost (see RemoteSession.close_again)."""
+        if self.home_alive:
+            self.fail_pending(LINK_LOST)
+            self._reattach_all()
 
     def alive(self) -> None:
         self._out.add([wire.ALIVE])

@@ -70,6 +70,9 @@ class Home:
                 continue
             if kind == wire.REQ:
                 rs = link.sessions.get(item[1])
+                if rs is not None and rs.closing:
+                    rs.close_again()
+                    continue
                 if rs is None:  # its OPEN was lost (the home changed in between): the address is unknown
                     enc = Encoding.JSON if isinstance(item[2], str) else Encoding.MSGPACK
                     rs = self._session(link, item[1], "", enc, None)
@@ -84,6 +87,9 @@ class Home:
                 rs = link.sessions.get(conn)
                 if rs is None:
                     rs = self._session(link, conn, ip, wire.encoding_of(enc), port)
+                elif rs.closing:
+                    rs.close_again()
+                    continue
                 self._enqueue(rs, Reattach(user_id, token_hash))
 
     def _new_link(self, node_id: str, instance: str) -> NodeLink:
@@ -103,7 +109,10 @@ class Home:
         return rs
 
     def _opened(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, again: bool, port: int | None) -> None:
-        if conn in link.sessions:
+        known = link.sessions.get(conn)
+        if known is not None:
+            if known.closing:
+                known.close_again()
             return
         rs = self._session(link, conn, ip, encoding, port)
         if again:  # re-registered with a new home: counted when it opened

@@ -171,6 +171,8 @@ class ClusterNode:
 
     async def _reconnected(self) -> None:
         log.info("reconnected to NATS")
+        if not self.is_home and self.gateway is not None:
+            self.gateway.reconnected()
 
     async def _error(self, err: Exception) -> None:
         log.warning("NATS: %s", err)

@@ -63,7 +63,7 @@ class NodeLink:
 class RemoteSession(Session):
     """A connection held by a gateway node, as the home's handlers see it."""
 
-    __slots__ = ("link", "conn", "port", "inbox", "busy")
+    __slots__ = ("link", "conn", "port", "inbox", "busy", "closed_with")
 
     def __init__(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, port: int | None = None) -> None:
         # No Session.__init__: there is no socket here. The slots it would set are set directly.
@@ -83,6 +83,7 @@ class RemoteSession(Session):
         self.port = port
         self.inbox: deque[Any] = deque()  # frames (and re-attachments) waiting to be handled, in order
         self.busy = False
+        self.closed_with: tuple[int, str] | None = None  # the close sent to the gateway, to repeat
 
     def send(self, obj: Encodable, encoding: Encoding | None = None) -> None:
         if self.closing:
@@ -110,7 +111,14 @@ class RemoteSession(Session):
         if self.closing:
             return
         self.closing = True
+        self.closed_with = (code, reason)
         self.link.control([wire.CLOSE, self.conn, code, reason])
+
+    def close_again(self) -> None:
+        """The gateway still has this connection after it was told to close it (the message was
+        lost: NATS delivers at most once, and not to a node cut off from it): tell it again."""
+        if self.closed_with is not None:
+            self.link.control([wire.CLOSE, self.conn, *self.closed_with])
 
     def arm_timer(self, seconds: float, on_expiry: Callable[[], None]) -> None:
         """The authentication timer runs at the gateway (it re-arms on DETACHED)."""

@@ -76,3 +76,22 @@ async def test_a_frame_sent_to_the_previous_home_is_not_run_without_its_login(ap
     replies = [it for m in published for it in list(wire.unpack_stream(m))[1:] if it[0] == wire.REPLY]
     assert [(r[2], r[3]) for r in replies] == [(8, 6)] and '"unauthenticated"' in replies[0][1], replies
     await home.close()
+
+
+async def test_a_frame_of_a_connection_the_home_closed_gets_the_close_again(app: App, tmp_path) -> None:
+    """The gateway did not get the close (lost on NATS): the connection's next frame is not run,
+    and the close is sent again."""
+    published: list[bytes] = []
+    home = Home(app, lambda _subject, data: published.append(data), wire.Subjects("t"), 2, 1 << 20)
+    opened = wire.pack(["n2", "i2", 2]) + wire.pack([wire.OPEN, 9, "10.0.0.9", wire.ENC_JSON, False, 40002])
+    await home.on_message(Msg(None, subject="t.home.in", data=opened))  # type: ignore[arg-type]
+    home.links["i2"].sessions[9].close(1008, "account closed")
+    await asyncio.sleep(0.01)
+    published.clear()  # the close is lost on the way
+    frame = wire.pack(["n2", "i2", 2]) + wire.pack([wire.REQ, 9, '{"op": "my_groups", "rid": 1}'])
+    await home.on_message(Msg(None, subject="t.home.in", data=frame))  # type: ignore[arg-type]
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    items = [it for m in published for it in list(wire.unpack_stream(m))[1:]]
+    assert items == [[wire.CLOSE, 9, 1008, "account closed"]], items
+    await home.close()
