@@ -160,6 +160,10 @@ class Home:
                     await self.app.on_frame(rs, item)
         finally:
             rs.busy = False
+            if rs.link.sessions.get(rs.conn) is not rs:
+                # Gone while a handler ran (see _gone): a login it finished after is undone, as
+                # one node detaches a connection once its last frame is handled.
+                self.app.detach(rs)
 
     async def _reattach(self, rs: RemoteSession, r: Reattach) -> None:
         """Log a connection in again with the token it used, if that token still stands."""

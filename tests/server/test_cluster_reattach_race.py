@@ -8,6 +8,7 @@ process; the re-registration arrives as the message a gateway would publish."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -95,3 +96,37 @@ async def test_a_frame_of_a_connection_the_home_closed_gets_the_close_again(app:
     items = [it for m in published for it in list(wire.unpack_stream(m))[1:]]
     assert items == [[wire.CLOSE, 9, 1008, "account closed"]], items
     await home.close()
+
+
+async def test_a_connection_gone_while_its_auth_is_out_is_not_left_bound(app: App, tmp_path, monkeypatch) -> None:
+    """The gateway's connection closes (GONE) while the home runs its `auth`: the home lets the
+    session go at once, and the handler's bind that comes after must not keep it (the user's
+    sessions and their groups' live sets would hold a dead connection for good)."""
+    owner = await registered(app, tmp_path)
+    assert owner.token is not None and owner.user_id is not None
+    published: list[bytes] = []
+    home = Home(app, lambda _subject, data: published.append(data), wire.Subjects("t"), 2, 1 << 20)
+    answered, gate = asyncio.Event(), asyncio.Event()
+    real = app.store.token_owner
+
+    async def late(*args: Any) -> Any:
+        found = await real(*args)
+        answered.set()
+        await gate.wait()
+        return found
+
+    monkeypatch.setattr(app.store, "token_owner", late)
+    head = wire.pack(["n2", "i2", 2])
+    frames = head + wire.pack([wire.OPEN, 4, "10.0.0.9", wire.ENC_JSON, False, 40003]) \
+        + wire.pack([wire.REQ, 4, json.dumps({"op": "auth", "rid": 1, "token": owner.token})])
+    await home.on_message(Msg(None, subject="t.home.in", data=frames))  # type: ignore[arg-type]
+    await asyncio.wait_for(answered.wait(), 5)
+    rs = home.links["i2"].sessions[4]
+    await home.on_message(Msg(None, subject="t.home.in", data=head + wire.pack([wire.GONE, 4])))  # type: ignore[arg-type]
+    gate.set()
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    user = app.state.users[owner.user_id]
+    assert rs not in user.sessions and rs.user is None, "a connection that is gone stays bound to its user"
+    await home.close()
+    await owner.close()
