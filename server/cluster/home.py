@@ -57,6 +57,12 @@ class Home:
     async def on_message(self, msg: Msg) -> None:
         items = wire.unpack_stream(msg.data)
         node_id, instance, epoch = next(items)
+        if epoch > self.epoch:
+            # The gateway has heard a newer home: this one lost its lease (it stops as soon as it
+            # hears that home too). What it would run now could not be written anyway (fenced),
+            # but its other effects (an SMS code sent, an answer read from a stale state) would
+            # be real, and the new home runs the same frame.
+            return
         link = self.links.get(instance)
         if link is None:
             link = self._new_link(node_id, instance)

@@ -130,3 +130,19 @@ async def test_a_connection_gone_while_its_auth_is_out_is_not_left_bound(app: Ap
     assert rs not in user.sessions and rs.user is None, "a connection that is gone stays bound to its user"
     await home.close()
     await owner.close()
+
+
+async def test_a_home_replaced_by_a_newer_one_runs_nothing_a_gateway_sends_it(app: App, tmp_path) -> None:
+    """An old home that is still subscribed (paused, then back) gets the frames a gateway sends the
+    new home (stamped with the newer epoch): it must not run them beside the new home."""
+    published: list[bytes] = []
+    home = Home(app, lambda _subject, data: published.append(data), wire.Subjects("t"), 2, 1 << 20)
+    frame = wire.pack(["n2", "i2", 3]) + wire.pack([wire.OPEN, 3, "10.0.0.9", wire.ENC_JSON, False, 40004]) \
+        + wire.pack([wire.REQ, 3, json.dumps({"op": "request_code", "rid": 1, "phone": "13912345670"})])
+    await home.on_message(Msg(None, subject="t.home.in", data=frame))  # type: ignore[arg-type]
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert published == [] and home.links == {}
+    sms = tmp_path / "sms.jsonl"
+    assert not sms.exists() or "13912345670" not in sms.read_text(), "the replaced home sent an SMS code"
+    await home.close()
