@@ -82,6 +82,8 @@ class Gateway:
         self._numbers = itertools.count(1)
         self.max_bytes = max_bytes
         self.home_epoch = 0  # of the last home heard from
+        self._assembler = wire.Assembler()  # of the home's chunked items
+        self._assembler_epoch = 0
         # The header names the home this gateway knows: a newer home ignores its frames until it
         # has heard that home and re-registered its connections (see home.on_message).
         self._out = wire.Outbox(lambda: [node_id, instance, self.home_epoch],
@@ -135,8 +137,10 @@ class Gateway:
         epoch, instance = next(items)
         if instance != self.instance or epoch < self.home_epoch:
             return  # for an earlier run of this node, or from a home that has been replaced
+        if epoch != self._assembler_epoch:  # (pieces of another home's item are no use)
+            self._assembler, self._assembler_epoch = wire.Assembler(), epoch
         conns = self.conns
-        for item in items:
+        for item in self._assembler.items(items):
             kind = item[0]
             if kind == wire.EVENT:
                 ev = EncodedOnce.from_payload(item[1])

@@ -67,7 +67,7 @@ class Home:
         if link is None:
             link = self._new_link(node_id, instance)
         link.last_heard = time.monotonic()
-        for item in items:
+        for item in link.assembler.items(items):
             kind = item[0]
             if kind == wire.REQ and epoch < self.epoch:
                 # Sent to the previous home: this gateway has not heard this one yet, and has not

@@ -28,6 +28,7 @@ class NodeLink:
         self.instance = instance
         self.sessions: dict[int, RemoteSession] = {}
         self.last_heard = 0.0  # monotonic time of the gateway's last message
+        self.assembler = wire.Assembler()  # of the gateway's chunked items (a frame too large for one message)
         self._out = wire.Outbox(lambda: [epoch(), instance], publish, max_bytes, self._prepare)
         self._last_ev: EncodedOnce | None = None
         self._last_enc: Encoding | None = None

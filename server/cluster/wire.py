@@ -18,6 +18,9 @@ Home -> gateway, on ``<name>.node.<node_id>``; header ``[epoch, instance]`` (the
   ``[REPLY, payload, conn, rid]``     the answer to request ``rid`` (settles it at the gateway)
   ``[ATTACHED, conn, user_id, token_hash]`` / ``[DETACHED, conn]``  the connection logged in / out
   ``[CLOSE, conn, code, reason]``     close it
+Either way, an item too large for one message (a ``history`` page of long messages) travels as
+``[CHUNK, offset, piece, total]`` items, one per message, in order: the packed item cut in pieces,
+put together again by the receiver (:class:`Assembler`, one per sender).
 Heartbeat, home -> all, on ``<name>.home.hb``: ``[node_id, epoch]``.
 Operator commands, gateway -> home, request-reply on ``<name>.home.admin``; a group's public
 page (``GET /groups/ID`` on a gateway), request-reply on ``<name>.home.info`` (empty: none).
@@ -36,6 +39,7 @@ from protocol.codec import Encoding
 REQ, OPEN, GONE, REATTACH, ALIVE = 0, 1, 2, 3, 4
 EVENT, REPLY, ATTACHED, DETACHED, CLOSE = 0, 1, 2, 3, 4
 
+CHUNK = 9  # either direction: a piece of an item too large for one message
 ENC_MSGPACK, ENC_JSON = 0, 1
 
 HOME_LEASE = "home"
@@ -77,9 +81,10 @@ def unpack_stream(data: bytes) -> Iterator[Any]:
 class Outbox:
     """Items for one destination, published at the end of the loop iteration that queued them.
 
-    ``publish`` gets complete messages (header + items), each at most ``max_bytes`` unless one
-    item alone is larger. ``prepare`` runs at flush time on each item (the home turns a shared
-    event into its payload there, once per event and encoding).
+    ``publish`` gets complete messages (header + items), each at most ``max_bytes``; an item
+    too large for one message goes in pieces (``CHUNK``, see :class:`Assembler`). ``prepare``
+    runs at flush time on each item (the home turns a shared event into its payload there, once
+    per event and encoding).
     """
 
     def __init__(self, header: Callable[[], Any], publish: Callable[[bytes], None], max_bytes: int,
@@ -106,11 +111,50 @@ class Outbox:
         parts = [head]
         size = len(head)
         prepare = self._prepare
+        room = self.max_bytes - len(head) - CHUNK_OVERHEAD  # for a piece of an item too large
         for item in items:
             packed = pack(prepare(item) if prepare is not None else item)
             if size + len(packed) > self.max_bytes and len(parts) > 1:
                 self._publish(b"".join(parts))
                 parts, size = [head], len(head)
+            if len(head) + len(packed) > self.max_bytes and room > 0:
+                total = len(packed)
+                for offset in range(0, total, room):
+                    self._publish(head + pack([CHUNK, offset, packed[offset:offset + room], total]))
+                continue
             parts.append(packed)
             size += len(packed)
-        self._publish(b"".join(parts))
+        if len(parts) > 1:
+            self._publish(b"".join(parts))
+
+
+CHUNK_OVERHEAD = 32  # what a CHUNK item adds to its piece, at most (array, kind, two integers, bin header)
+
+
+class Assembler:
+    """Puts a sender's chunked items together again (each sender's messages arrive in order).
+
+    A piece that does not follow on (one was lost on the way) drops the item it belongs to."""
+
+    __slots__ = ("_buf", "_total")
+
+    def __init__(self) -> None:
+        self._buf: bytearray | None = None
+        self._total = 0
+
+    def items(self, stream: Iterator[Any]) -> Iterator[Any]:
+        for item in stream:
+            if item[0] != CHUNK:
+                yield item
+                continue
+            _, offset, piece, total = item
+            if offset == 0:
+                self._buf, self._total = bytearray(), total
+            buf = self._buf
+            if buf is None or len(buf) != offset or total != self._total:
+                self._buf = None  # a piece is missing: this item cannot be made whole
+                continue
+            buf += piece
+            if len(buf) >= total:
+                self._buf = None
+                yield next(unpack_stream(bytes(buf)))

@@ -91,3 +91,35 @@ def test_a_gateway_delivers_the_payload_it_was_given():
     assert ev.framed(Encoding.JSON)[2:] == b'{"ev":"x"}'
     packed = EncodedOnce.from_payload(b"\x81\xa2ev\xa1x")
     assert packed.get(Encoding.MSGPACK) == b"\x81\xa2ev\xa1x"
+
+
+@pytest.mark.asyncio
+async def test_an_item_over_the_message_limit_goes_in_pieces_and_comes_out_whole_in_order():
+    published: list[bytes] = []
+    out = wire.Outbox(lambda: ["n1", "i1", 3], published.append, 2000)
+    big = "长" * 5000  # 15,000 bytes: several messages' worth
+    out.add([wire.REQ, 1, "before"])
+    out.add([wire.REQ, 1, big])
+    out.add([wire.REQ, 1, "after"])
+    await _flushed(published)
+    assert len(published) > 7 and all(len(m) <= 2000 for m in published)
+    assembler = wire.Assembler()
+    got = []
+    for m in published:
+        stream = wire.unpack_stream(m)
+        assert next(stream) == ["n1", "i1", 3]
+        got.extend(assembler.items(stream))
+    assert got == [[wire.REQ, 1, "before"], [wire.REQ, 1, big], [wire.REQ, 1, "after"]]
+
+    # A piece lost on the way: that item is dropped, the ones after it come through.
+    published.clear()
+    out.add([wire.REQ, 2, big])
+    out.add([wire.REQ, 2, "next"])
+    await _flushed(published)
+    del published[2]
+    got = []
+    for m in published:
+        stream = wire.unpack_stream(m)
+        next(stream)
+        got.extend(assembler.items(stream))
+    assert got == [[wire.REQ, 2, "next"]]
