@@ -44,12 +44,13 @@ class Reattach:
 
 class Home:
     def __init__(self, app: App, publish: Callable[[str, bytes], None], subjects: wire.Subjects, epoch: int,
-                 max_bytes: int) -> None:
+                 max_bytes: int, max_reply: int | None = None) -> None:
         self.app = app
         self._publish = publish
         self.subjects = subjects
         self.epoch = epoch
         self.max_bytes = max_bytes
+        self.max_reply = max_reply or max_bytes  # the broker's payload limit: one request-reply answer
         self.links: dict[str, NodeLink] = {}  # gateway instance -> its link
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -194,7 +195,13 @@ class Home:
         else:
             CURRENT.set(Operator(name, role, uid, named))
             reply = await operator.run(line)
-        await msg.respond(wire.pack(reply))
+        data = wire.pack(reply)
+        if len(data) > self.max_reply:  # NATS would refuse it: the gateway would wait, then say "no answer"
+            data = wire.pack({"ok": False, "error": (
+                f"the command ran on the home node, but its result ({len(data)} bytes) is over the "
+                f"broker's message limit ({self.max_reply} bytes): run it with qunguan admin on the home node "
+                "to see it")})
+        await msg.respond(data)
 
     async def on_info(self, msg: Msg) -> None:
         html = self.app.info_page_html(msg.data.decode(errors="replace"))

@@ -257,7 +257,7 @@ class ClusterNode:
         from server.app import tune_gc
 
         tune_gc()  # the state just loaded lives for the whole run: no collection walks it again
-        home = Home(app, self._publish, self.subjects, epoch, self.gateway.max_bytes)
+        home = Home(app, self._publish, self.subjects, epoch, self.gateway.max_bytes, self.nc.max_payload)
         # Our own logged-in connections are attached here as the previous home knew them, with no
         # await before is_home (a frame meanwhile would find neither a gateway entry nor a home);
         # their tokens are checked again just after, as a new home checks a gateway's.

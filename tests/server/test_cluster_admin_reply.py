@@ -1,0 +1,42 @@
+"""An operator command typed on a gateway runs on the home, which answers over NATS request-reply:
+an answer over the broker's payload limit cannot be sent, and the gateway would wait two minutes
+and then say the home did not answer, though the command ran. The home says so plainly instead.
+
+The home's side (server/cluster/home.py) runs on a real server in this process, on the machine's
+NATS, with its limit lowered so that a `ping` result is over it (as a long `reports` list is over
+the real one)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import pytest
+
+from server.app import App
+from server.cluster import wire
+from server.cluster.home import Home
+from tests.cluster.harness import BROKER, nats_unavailable
+
+pytestmark = pytest.mark.skipif(nats_unavailable() is not None, reason=str(nats_unavailable()))
+
+
+async def test_an_operator_result_over_the_broker_limit_is_answered_plainly(app: App) -> None:
+    import nats
+
+    nc = await nats.connect(BROKER)
+    try:
+        subjects = wire.Subjects("t" + secrets.token_hex(4))
+        home = Home(app, lambda _subject, _data: None, subjects, 1, 1 << 16, max_reply=60)
+        await nc.subscribe(subjects.admin, cb=home.on_admin)
+        asked = wire.pack(["alice", "admin", 0, False, json.dumps({"cmd": "ping"}).encode()])
+        reply = next(wire.unpack_stream((await nc.request(subjects.admin, asked, timeout=5)).data))
+        assert reply["ok"] is False, reply
+        assert "the command ran on the home node" in reply["error"] and "over the broker's message limit" in reply[
+            "error"], reply
+
+        home.max_reply = 1 << 20  # under the limit: the result itself
+        reply = next(wire.unpack_stream((await nc.request(subjects.admin, asked, timeout=5)).data))
+        assert reply["ok"] is True and json.loads(reply["lines"][0])["operator"] == "alice", reply
+    finally:
+        await nc.close()
