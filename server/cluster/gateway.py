@@ -90,6 +90,7 @@ class Gateway:
                                 lambda data: publish(subjects.home_in, data), max_bytes)
         self.home_node: str | None = None
         self.home_alive = False
+        self.home_links = 0  # the home's count of its NATS reconnections, from its heartbeat
         self.last_heartbeat = 0.0
         self.timeout = app.cfg.cluster.request_timeout_seconds
         self.lease_seconds = app.cfg.cluster.lease_seconds
@@ -168,9 +169,13 @@ class Gateway:
                 if conn is not None:
                     conn.sess.close(item[2], item[3])
 
-    def on_heartbeat(self, node_id: str, epoch: int) -> None:
+    def on_heartbeat(self, node_id: str, epoch: int, links: int = 0) -> None:
         if epoch < self.home_epoch:
             return
+        if epoch == self.home_epoch and self.home_alive and links != self.home_links:
+            self.home_links = links
+            self.reconnected()  # the home was cut off from NATS: what this gateway sent it meanwhile is lost
+        self.home_links = links
         if epoch > self.home_epoch or not self.home_alive:
             if epoch > self.home_epoch:
                 self._out.flush()  # what was queued for the previous home goes out stamped so
@@ -191,11 +196,13 @@ class Gateway:
                                sess.remote_port()])
             else:
                 self._out.add([wire.OPEN, conn.number, sess.ip, enc, True, sess.remote_port()])
+        self._out.add([wire.LIVE, list(self.conns)])
 
     def reconnected(self) -> None:
-        """Back on NATS after a cut: what the home sent meanwhile was lost (answers, events, closes).
-        The requests waiting are answered `internal`; every connection is registered again, so
-        the home repeats a close that was lost (see RemoteSession.close_again)."""
+        """Back on NATS after a cut (this node's or the home's): what one sent the other meanwhile
+        was lost (answers, events, closes; frames, opens, goodbyes). The requests waiting are
+        answered `internal`; every connection is registered again, so the home repeats a close
+        that was lost (see RemoteSession.close_again) and lets go of a connection whose GONE was."""
         if self.home_alive:
             self.fail_pending(LINK_LOST)
             self._reattach_all()

@@ -52,6 +52,7 @@ class Home:
         self.max_bytes = max_bytes
         self.max_reply = max_reply or max_bytes  # the broker's payload limit: one request-reply answer
         self.links: dict[str, NodeLink] = {}  # gateway instance -> its link
+        self.reconnections = 0  # to NATS, told in the heartbeat: the gateways then re-register
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- inbound ---------------------------------------------------------------------------
@@ -89,6 +90,10 @@ class Home:
                 self._opened(link, conn, ip, wire.encoding_of(enc), again, port)
             elif kind == wire.GONE:
                 self._gone(link, item[1])
+            elif kind == wire.LIVE:
+                live = set(item[1])
+                for conn in [c for c in link.sessions if c not in live]:
+                    self._gone(link, conn)
             elif kind == wire.REATTACH:
                 _, conn, ip, enc, user_id, token_hash, port = item
                 rs = link.sessions.get(conn)
@@ -208,7 +213,7 @@ class Home:
         await msg.respond((html or "").encode())
 
     def heartbeat(self, node_id: str) -> bytes:
-        return wire.pack([node_id, self.epoch])
+        return wire.pack([node_id, self.epoch, self.reconnections])
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -158,20 +158,22 @@ class ClusterNode:
         task.add_done_callback(_log_failure)
 
     async def _on_heartbeat(self, msg: Msg) -> None:
-        node_id, epoch = next(wire.unpack_stream(msg.data))
+        node_id, epoch, *more = next(wire.unpack_stream(msg.data))
         if self.is_home:
             if self.home is not None and epoch > self.home.epoch:
                 self._lose(f"node {node_id} holds the home lease at a later epoch ({epoch})")
             return
         if self.gateway is not None:
-            self.gateway.on_heartbeat(node_id, epoch)
+            self.gateway.on_heartbeat(node_id, epoch, *more)
 
     async def _disconnected(self) -> None:
         log.warning("disconnected from NATS; reconnecting")
 
     async def _reconnected(self) -> None:
         log.info("reconnected to NATS")
-        if not self.is_home and self.gateway is not None:
+        if self.is_home and self.home is not None:
+            self.home.reconnections += 1  # (the next heartbeat says so: the gateways re-register)
+        elif self.gateway is not None:
             self.gateway.reconnected()
 
     async def _error(self, err: Exception) -> None:

@@ -13,6 +13,8 @@ gateway last heard; a REQ stamped with an older epoch than the home's own is not
   ``[GONE, conn]``              the connection closed
   ``[REATTACH, conn, ip, enc, user_id, token_hash, port]``  a new home: this one was logged in
   ``[ALIVE]``                   the gateway still exists (sent every second)
+  ``[LIVE, [conn, ...]]``       every connection it has (after re-registering them): the home
+                                lets go of any other (its GONE was lost)
 Home -> gateway, on ``<name>.node.<node_id>``; header ``[epoch, instance]`` (the gateway's):
   ``[EVENT, payload, [conn, ...]]``   the same encoded message for every listed connection
   ``[REPLY, payload, conn, rid]``     the answer to request ``rid`` (settles it at the gateway)
@@ -21,7 +23,8 @@ Home -> gateway, on ``<name>.node.<node_id>``; header ``[epoch, instance]`` (the
 Either way, an item too large for one message (a ``history`` page of long messages) travels as
 ``[CHUNK, offset, piece, total]`` items, one per message, in order: the packed item cut in pieces,
 put together again by the receiver (:class:`Assembler`, one per sender).
-Heartbeat, home -> all, on ``<name>.home.hb``: ``[node_id, epoch]``.
+Heartbeat, home -> all, on ``<name>.home.hb``: ``[node_id, epoch, links]``; ``links`` grows each
+time the home reconnects to NATS (what gateways sent it meanwhile is lost: they re-register).
 Operator commands, gateway -> home, request-reply on ``<name>.home.admin``; a group's public
 page (``GET /groups/ID`` on a gateway), request-reply on ``<name>.home.info`` (empty: none).
 """
@@ -36,7 +39,7 @@ import msgpack
 
 from protocol.codec import Encoding
 
-REQ, OPEN, GONE, REATTACH, ALIVE = 0, 1, 2, 3, 4
+REQ, OPEN, GONE, REATTACH, ALIVE, LIVE = 0, 1, 2, 3, 4, 5
 EVENT, REPLY, ATTACHED, DETACHED, CLOSE = 0, 1, 2, 3, 4
 
 CHUNK = 9  # either direction: a piece of an item too large for one message

@@ -1,0 +1,51 @@
+"""What a gateway sends while the *home* is cut off from NATS (for less than a lease) is lost:
+NATS delivers at most once. A connection that closed meanwhile (its GONE lost) must not stay on
+the home for good: the home's heartbeat says it reconnected, the gateway re-registers its
+connections and lists them, and the home lets go of the others."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from tests.cluster.harness import BROKER, BROKER_HOST, BROKER_PORT, Cluster, CuttableRelay, Node
+
+CUT = 1.2  # seconds: well under the lease (3 s)
+
+
+async def _connections(node: Node) -> int:
+    code, out, err = await node.admin("ping")
+    assert code == 0, (out, err)
+    return int(json.loads(out.strip().splitlines()[-1])["connections"])
+
+
+async def test_a_goodbye_lost_while_the_home_is_cut_off_does_not_leave_the_connection_there(
+        tmp_path: Path) -> None:
+    relay = CuttableRelay(BROKER_HOST, BROKER_PORT)
+    relay.open()
+    c = Cluster(tmp_path, size=2)
+    home_node = c.nodes[0]  # n1 starts first: the home
+    config = home_node.config.read_text(encoding="utf-8")
+    home_node.config.write_text(config.replace(BROKER, f"nats://127.0.0.1:{relay.port}"), encoding="utf-8")
+    try:
+        await asyncio.to_thread(c.start)
+        assert c.home() is home_node
+        [gw] = c.gateways()
+        stays, leaves = await gw.user(), await gw.user()
+        await asyncio.sleep(0.5)
+        before = await _connections(home_node)
+
+        reopened = relay.cut_for(CUT)
+        await asyncio.sleep(0.3)
+        await leaves.close()  # its GONE goes to the home while the home is not on NATS
+        await asyncio.to_thread(reopened.wait, 10)
+        await asyncio.sleep(1.5)  # a few heartbeats after the home is back
+
+        assert await _connections(home_node) == before - 1, "the closed connection stayed on the home"
+        assert (await stays.request("me"))["user_id"] == stays.user_id  # the other carries on, logged in
+        assert c.lease() is not None and c.lease()[1] == 1  # type: ignore[index]  # no failover on the way
+        await stays.close()
+    finally:
+        await asyncio.to_thread(c.cleanup)
+        relay.close()
