@@ -91,6 +91,7 @@ class Gateway:
         self.home_node: str | None = None
         self.home_alive = False
         self.home_links = 0  # the home's count of its NATS reconnections, from its heartbeat
+        self.messages_lost = False  # NATS dropped some of the home's messages here (a slow consumer)
         self.last_heartbeat = 0.0
         self.timeout = app.cfg.cluster.request_timeout_seconds
         self.lease_seconds = app.cfg.cluster.lease_seconds
@@ -213,6 +214,9 @@ class Gateway:
     def check(self) -> None:
         """Called a few times a second: a silent home, and requests waiting too long."""
         now = time.monotonic()
+        if self.messages_lost:
+            self.messages_lost = False
+            self.reconnected()
         if self.home_alive and now - self.last_heartbeat > self.lease_seconds:
             log.warning("no heartbeat from the home node %s for %.1f s", self.home_node, now - self.last_heartbeat)
             self.home_alive = False

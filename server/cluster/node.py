@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import nats
-from nats.errors import NoRespondersError
+from nats.errors import NoRespondersError, SlowConsumerError
 from nats.errors import TimeoutError as NatsTimeout
 
 from server.cluster import wire
@@ -178,6 +178,14 @@ class ClusterNode:
 
     async def _error(self, err: Exception) -> None:
         log.warning("NATS: %s", err)
+        if isinstance(err, SlowConsumerError):
+            # The client dropped messages this node did not take in time: as after a cut from NATS,
+            # the gateways re-register (see Gateway.reconnected), once per heartbeat or tick.
+            if self.is_home and self.home is not None:
+                if err.subject == self.subjects.home_in:
+                    self.home.reconnections += 1
+            elif self.gateway is not None and err.subject == self.subjects.node(self.node_id):
+                self.gateway.messages_lost = True
 
     # -- the lease -------------------------------------------------------------------------------------
     async def _lease_loop(self) -> None:
