@@ -84,10 +84,10 @@ class Gateway:
         self.home_epoch = 0  # of the last home heard from
         self._assembler = wire.Assembler()  # of the home's chunked items
         self._assembler_epoch = 0
-        # The header names the home this gateway knows: a newer home ignores its frames until it
+        # The stamp names the home this gateway knows: a newer home ignores its frames until it
         # has heard that home and re-registered its connections (see home.on_message).
-        self._out = wire.Outbox(lambda: [node_id, instance, self.home_epoch],
-                                lambda data: publish(subjects.home_in, data), max_bytes)
+        self._out = wire.Outbox(lambda: [node_id, instance], lambda data: publish(subjects.home_in, data), max_bytes,
+                                stamp=lambda: [wire.STAMP, self.home_epoch])
         self.home_node: str | None = None
         self.home_alive = False
         self.home_links = 0  # the home's count of its NATS reconnections, from its heartbeat

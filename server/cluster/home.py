@@ -9,6 +9,7 @@ not know which of its sessions are remote beyond this module and :mod:`server.cl
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -58,7 +59,13 @@ class Home:
     # -- inbound ---------------------------------------------------------------------------
     async def on_message(self, msg: Msg) -> None:
         items = wire.unpack_stream(msg.data)
-        node_id, instance, epoch = next(items)
+        node_id, instance = next(items)
+        first = next(items, None)
+        if first is not None and first[0] == wire.STAMP:
+            epoch = first[1]
+        else:  # a gateway of the previous version (a rolling restart): no stamp
+            epoch = self.epoch
+            items = itertools.chain([first] if first is not None else [], items)
         if epoch > self.epoch:
             # The gateway has heard a newer home: this one lost its lease (it stops as soon as it
             # hears that home too). What it would run now could not be written anyway (fenced),
@@ -213,7 +220,7 @@ class Home:
         await msg.respond((html or "").encode())
 
     def heartbeat(self, node_id: str) -> bytes:
-        return wire.pack([node_id, self.epoch, self.reconnections])
+        return wire.pack([node_id, self.epoch]) + wire.pack(self.reconnections)
 
     async def close(self) -> None:
         for task in list(self._tasks):

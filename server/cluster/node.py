@@ -158,13 +158,15 @@ class ClusterNode:
         task.add_done_callback(_log_failure)
 
     async def _on_heartbeat(self, msg: Msg) -> None:
-        node_id, epoch, *more = next(wire.unpack_stream(msg.data))
+        beat = wire.unpack_stream(msg.data)
+        node_id, epoch = next(beat)[:2]
+        links = next(beat, 0)  # (none from a home of the previous version)
         if self.is_home:
             if self.home is not None and epoch > self.home.epoch:
                 self._lose(f"node {node_id} holds the home lease at a later epoch ({epoch})")
             return
         if self.gateway is not None:
-            self.gateway.on_heartbeat(node_id, epoch, *more)
+            self.gateway.on_heartbeat(node_id, epoch, links)
 
     async def _disconnected(self) -> None:
         log.warning("disconnected from NATS; reconnecting")

@@ -5,8 +5,10 @@ element says what it is). Items are batched per destination and per event-loop i
 (:class:`Outbox`), so a burst costs one NATS message per destination, not one per frame; a batch
 is cut into several messages before it passes the broker's payload limit.
 
-Gateway -> home, on ``<name>.home.in``; header ``[node_id, instance, epoch]`` (of the home the
-gateway last heard; a REQ stamped with an older epoch than the home's own is not run):
+Gateway -> home, on ``<name>.home.in``; header ``[node_id, instance]``, then ``[STAMP, epoch]``
+(of the home the gateway last heard: a REQ stamped older than the home's own epoch is not run; a
+message stamped newer is not run at all. An item, not in the header, so that a node of the
+previous version, during a rolling restart, still reads the header and skips the item):
   ``[REQ, conn, frame]``       a client's frame, as received (bytes: MessagePack, str: JSON)
   ``[OPEN, conn, ip, enc, again, port]``  a new connection (the home counts connections per
                                 IP), or (again) one re-registered with a new home
@@ -23,8 +25,9 @@ Home -> gateway, on ``<name>.node.<node_id>``; header ``[epoch, instance]`` (the
 Either way, an item too large for one message (a ``history`` page of long messages) travels as
 ``[CHUNK, offset, piece, total]`` items, one per message, in order: the packed item cut in pieces,
 put together again by the receiver (:class:`Assembler`, one per sender).
-Heartbeat, home -> all, on ``<name>.home.hb``: ``[node_id, epoch, links]``; ``links`` grows each
-time the home reconnects to NATS (what gateways sent it meanwhile is lost: they re-register).
+Heartbeat, home -> all, on ``<name>.home.hb``: ``[node_id, epoch]``, then ``links``: it grows each
+time the home reconnects to NATS (what gateways sent it meanwhile is lost: they re-register); a
+separate object, which a node of the previous version does not read.
 Operator commands, gateway -> home, request-reply on ``<name>.home.admin``; a group's public
 page (``GET /groups/ID`` on a gateway), request-reply on ``<name>.home.info`` (empty: none).
 """
@@ -42,6 +45,7 @@ from protocol.codec import Encoding
 REQ, OPEN, GONE, REATTACH, ALIVE, LIVE = 0, 1, 2, 3, 4, 5
 EVENT, REPLY, ATTACHED, DETACHED, CLOSE = 0, 1, 2, 3, 4
 
+STAMP = 8  # gateway -> home, first item of each message: the epoch of the home it knows
 CHUNK = 9  # either direction: a piece of an item too large for one message
 ENC_MSGPACK, ENC_JSON = 0, 1
 
@@ -87,12 +91,14 @@ class Outbox:
     ``publish`` gets complete messages (header + items), each at most ``max_bytes``; an item
     too large for one message goes in pieces (``CHUNK``, see :class:`Assembler`). ``prepare``
     runs at flush time on each item (the home turns a shared event into its payload there, once
-    per event and encoding).
+    per event and encoding). ``stamp`` gives an item that starts every message, after the header.
     """
 
     def __init__(self, header: Callable[[], Any], publish: Callable[[bytes], None], max_bytes: int,
-                 prepare: Callable[[list[Any]], list[Any]] | None = None) -> None:
+                 prepare: Callable[[list[Any]], list[Any]] | None = None,
+                 stamp: Callable[[], list[Any]] | None = None) -> None:
         self._header = header
+        self._stamp = stamp
         self._prepare = prepare
         self._publish = publish
         self.max_bytes = max_bytes
@@ -110,7 +116,7 @@ class Outbox:
         items, self.items = self.items, []
         if not items:
             return
-        head = pack(self._header())
+        head = pack(self._header()) if self._stamp is None else pack(self._header()) + pack(self._stamp())
         parts = [head]
         size = len(head)
         prepare = self._prepare

@@ -38,7 +38,7 @@ async def test_a_flooding_client_holds_at_most_max_waiting_requests_at_the_home(
 
     async def home_in(msg: Any) -> None:
         items = wire.unpack_stream(msg.data)
-        _, instance, _ = next(items)
+        _, instance = next(items)  # (then a STAMP item, skipped below)
         forwarded.extend((instance, it[1], it[2]) for it in items if it[0] == wire.REQ)
 
     async def heartbeat() -> None:

@@ -20,6 +20,11 @@ from server.security import token_hash
 from tests.server.test_group_ids import registered
 
 
+def _head(epoch: int) -> bytes:
+    """What starts a gateway's message: its header, then the epoch of the home it knows."""
+    return wire.pack(["n2", "i2"]) + wire.pack([wire.STAMP, epoch])
+
+
 async def test_a_reattach_whose_lookup_a_logout_overtook_is_not_bound(app: App, tmp_path, monkeypatch) -> None:
     owner = await registered(app, tmp_path)
     assert owner.token is not None and owner.user_id is not None
@@ -36,7 +41,7 @@ async def test_a_reattach_whose_lookup_a_logout_overtook_is_not_bound(app: App, 
 
     monkeypatch.setattr(app.store, "token_owner", answered_then_late)
     hashed = token_hash(owner.token)
-    reattach = wire.pack(["n2", "i2", 2]) + wire.pack([wire.REATTACH, 7, "10.0.0.9", wire.ENC_JSON, owner.user_id,
+    reattach = _head(2) + wire.pack([wire.REATTACH, 7, "10.0.0.9", wire.ENC_JSON, owner.user_id,
                                                     hashed, 40000])
     await home.on_message(Msg(None, subject="t.home.in", data=reattach))  # type: ignore[arg-type]
     await asyncio.wait_for(answered.wait(), 5)
@@ -60,7 +65,7 @@ async def test_a_frame_sent_to_the_previous_home_is_not_run_without_its_login(ap
     hears the new home, then re-registers its connections (logged in) and forwards again."""
     published: list[bytes] = []
     home = Home(app, lambda _subject, data: published.append(data), wire.Subjects("t"), 2, 1 << 20)
-    before = wire.pack(["n2", "i2", 1]) + wire.pack([wire.REQ, 7, '{"op": "my_groups", "rid": 5}'])
+    before = _head(1) + wire.pack([wire.REQ, 7, '{"op": "my_groups", "rid": 5}'])
     await home.on_message(Msg(None, subject="t.home.in", data=before))  # type: ignore[arg-type]
     for _ in range(20):
         await asyncio.sleep(0.01)
@@ -69,7 +74,7 @@ async def test_a_frame_sent_to_the_previous_home_is_not_run_without_its_login(ap
     assert 7 not in home.links["i2"].sessions
 
     # Once the gateway stamps the new epoch, its frames run as usual.
-    after = wire.pack(["n2", "i2", 2]) + wire.pack([wire.OPEN, 8, "10.0.0.9", wire.ENC_JSON, False, 40001]) \
+    after = _head(2) + wire.pack([wire.OPEN, 8, "10.0.0.9", wire.ENC_JSON, False, 40001]) \
         + wire.pack([wire.REQ, 8, '{"op": "my_groups", "rid": 6}'])
     await home.on_message(Msg(None, subject="t.home.in", data=after))  # type: ignore[arg-type]
     for _ in range(20):
@@ -84,12 +89,12 @@ async def test_a_frame_of_a_connection_the_home_closed_gets_the_close_again(app:
     and the close is sent again."""
     published: list[bytes] = []
     home = Home(app, lambda _subject, data: published.append(data), wire.Subjects("t"), 2, 1 << 20)
-    opened = wire.pack(["n2", "i2", 2]) + wire.pack([wire.OPEN, 9, "10.0.0.9", wire.ENC_JSON, False, 40002])
+    opened = _head(2) + wire.pack([wire.OPEN, 9, "10.0.0.9", wire.ENC_JSON, False, 40002])
     await home.on_message(Msg(None, subject="t.home.in", data=opened))  # type: ignore[arg-type]
     home.links["i2"].sessions[9].close(1008, "account closed")
     await asyncio.sleep(0.01)
     published.clear()  # the close is lost on the way
-    frame = wire.pack(["n2", "i2", 2]) + wire.pack([wire.REQ, 9, '{"op": "my_groups", "rid": 1}'])
+    frame = _head(2) + wire.pack([wire.REQ, 9, '{"op": "my_groups", "rid": 1}'])
     await home.on_message(Msg(None, subject="t.home.in", data=frame))  # type: ignore[arg-type]
     for _ in range(20):
         await asyncio.sleep(0.01)
@@ -116,7 +121,7 @@ async def test_a_connection_gone_while_its_auth_is_out_is_not_left_bound(app: Ap
         return found
 
     monkeypatch.setattr(app.store, "token_owner", late)
-    head = wire.pack(["n2", "i2", 2])
+    head = _head(2)
     frames = head + wire.pack([wire.OPEN, 4, "10.0.0.9", wire.ENC_JSON, False, 40003]) \
         + wire.pack([wire.REQ, 4, json.dumps({"op": "auth", "rid": 1, "token": owner.token})])
     await home.on_message(Msg(None, subject="t.home.in", data=frames))  # type: ignore[arg-type]
@@ -137,7 +142,7 @@ async def test_a_home_replaced_by_a_newer_one_runs_nothing_a_gateway_sends_it(ap
     new home (stamped with the newer epoch): it must not run them beside the new home."""
     published: list[bytes] = []
     home = Home(app, lambda _subject, data: published.append(data), wire.Subjects("t"), 2, 1 << 20)
-    frame = wire.pack(["n2", "i2", 3]) + wire.pack([wire.OPEN, 3, "10.0.0.9", wire.ENC_JSON, False, 40004]) \
+    frame = _head(3) + wire.pack([wire.OPEN, 3, "10.0.0.9", wire.ENC_JSON, False, 40004]) \
         + wire.pack([wire.REQ, 3, json.dumps({"op": "request_code", "rid": 1, "phone": "13912345670"})])
     await home.on_message(Msg(None, subject="t.home.in", data=frame))  # type: ignore[arg-type]
     for _ in range(20):

@@ -43,7 +43,7 @@ async def test_messages_dropped_at_a_gateway_make_it_register_its_connections_ag
     gw.check()
     gw.check()
     await asyncio.sleep(0)
-    items = [it for m in published for it in list(wire.unpack_stream(m))[1:]]
+    items = [it for m in published for it in list(wire.unpack_stream(m))[1:] if it[0] != wire.STAMP]
     assert items == [[wire.LIVE, []]], items  # registered again, once
 
 
@@ -53,7 +53,8 @@ async def test_messages_dropped_at_the_home_make_the_gateways_register_again(tmp
     assert node is not None
     node.is_home = True
     node.home = Home(app, lambda _s, _d: None, node.subjects, 1, 1 << 20)
-    before = next(wire.unpack_stream(node.home.heartbeat("n1")))
+    before = list(wire.unpack_stream(node.home.heartbeat("n1")))
     await node._error(SlowConsumerError(node.subjects.home_in, "", 1, None))  # type: ignore[arg-type]
-    after = next(wire.unpack_stream(node.home.heartbeat("n1")))
-    assert after[:2] == before[:2] == ["n1", 1] and after[2] > before[2], (before, after)
+    after = list(wire.unpack_stream(node.home.heartbeat("n1")))
+    # (after[0] alone: what a gateway of the previous version reads, during a rolling restart)
+    assert after[0] == before[0] == ["n1", 1] and after[1] > before[1], (before, after)
