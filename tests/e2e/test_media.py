@@ -397,8 +397,9 @@ async def test_unattached_uploads_are_removed_attached_ones_kept(make_server):
     lost = await upload(owner, lost_bytes, "application/pdf")
     await owner.request("send", group_id=gid, text="", attachments=[kept["media_id"]])
     assert stored_file(server, sha(lost_bytes)).exists()
-    for _ in range(100):
-        if not server.db_rows("SELECT 1 FROM media WHERE media_id = ?", lost["media_id"]):
+    for _ in range(100):  # the row goes at the commit, the file just after it: wait for both
+        if not server.db_rows("SELECT 1 FROM media WHERE media_id = ?", lost["media_id"]) \
+                and not stored_file(server, sha(lost_bytes)).exists():
             break
         await asyncio.sleep(0.1)
     assert not server.db_rows("SELECT 1 FROM media WHERE media_id = ?", lost["media_id"])
