@@ -137,3 +137,46 @@ def test_a_held_message_released_while_away_shows_after_the_reconnect(browser: A
     finally:
         srv.stop()
         print("".join(srv.output))
+
+
+def test_a_live_message_that_never_arrived_is_read_again_when_the_next_one_skips_its_seq(
+        browser: Any, tmp_path: Path) -> None:
+    """A node of a cluster cut off from its broker for a moment loses the events published meanwhile,
+    and the page's connection stays open. The next message's seq skips the lost one: the page reads
+    the skipped span with `history`, so the chat has no hole."""
+    srv = ServerProcess(tmp_path).start()
+    try:
+        alice = new_page(browser, srv)
+        register(alice, srv, display="Alice")
+        gid = create_group(alice, "丢包")
+        carol = run_async(_member(srv, gid))
+        dropped: list[str] = []
+
+        def through(ws: Any) -> None:
+            server = ws.connect_to_server()
+
+            def from_server(message: str | bytes) -> None:
+                raw = message.encode() if isinstance(message, str) else message
+                if "lost live".encode() in raw and not dropped:
+                    dropped.append("lost live")  # the one event this connection never gets
+                    return
+                ws.send(message)
+
+            server.on_message(from_server)
+
+        alice.route_web_socket("**/ws", through)
+        alice.reload()
+        alice.wait_for_selector("#status.status-connected")
+        alice.click(f"#group-list [data-gid='{gid}']")
+        run_async(_send_as(srv, carol, gid, ["first"]))
+        alice.wait_for_selector("#messages .msg .text:has-text('first')")
+        run_async(_send_as(srv, carol, gid, ["lost live", "next one"]))
+        alice.wait_for_selector("#messages .msg .text:has-text('next one')")
+        alice.wait_for_selector("#messages .msg .text:has-text('lost live')", timeout=10_000)
+        assert dropped == ["lost live"]
+        assert message_texts(alice) == ["first", "lost live", "next one"]
+        assert seqs(alice) == sorted(seqs(alice)) and len(set(seqs(alice))) == 3
+        assert alice.errors == []
+    finally:
+        srv.stop()
+        print("".join(srv.output))

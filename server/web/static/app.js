@@ -270,6 +270,11 @@ async function refillGaps(g, from) {
   for (const m of r.messages) if (!g.msgs.has(m.seq)) addMessage(g, m);
 }
 
+async function fillSkipped(g, after, before) {
+  const r = await api("history", { group_id: g.group_id, after_seq: after, before_seq: before, limit: 500 });
+  for (const m of r.messages) if (!g.msgs.has(m.seq)) addMessage(g, m);
+}
+
 async function countRequests(g) {
   try { g.requests = (await api("join_requests", { group_id: g.group_id })).requests.length; } catch { g.requests = 0; }
 }
@@ -708,6 +713,15 @@ function onEvent(ev) {
   const meId = S.me ? S.me.user_id : null;
   switch (ev.ev) {
     case "message":
+      if (g) {
+        const last = g.lastSeq;
+        addMessage(g, ev);
+        // Live messages come in seq order: one that skips seqs means some never reached us (a
+        // node of a cluster cut off from its broker for a moment). Read the skipped span again;
+        // a span that holds only messages we may not see (held for review) comes back empty.
+        if (last > 0 && ev.seq > last + 1 && g.resumeAfter === null) fillSkipped(g, last, ev.seq).catch(() => {});
+      }
+      break;
     case "message_released":  // a held message an operator released: its original seq, inserted in place
       if (g) addMessage(g, ev);
       break;
