@@ -54,19 +54,7 @@ def _url_for(db: str) -> str:
 
 def create_db() -> tuple[str, str]:
     """A fresh, empty database: (its name, its url)."""
-    import asyncpg
-
-    name = f"qg_test_{os.getpid()}_{next(_serial)}_{uuid.uuid4().hex[:8]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(ADMIN_URL, timeout=10)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    run_sync(create())
-    return name, _url_for(name)
+    return _new_db(None)
 
 
 def create_migrated_db() -> tuple[str, str]:
@@ -74,15 +62,19 @@ def create_migrated_db() -> tuple[str, str]:
     once per schema by the server's own migrations (:func:`schema_template`). A server started on it
     applies no migration, which saves a third of a PostgreSQL server's start-up in every test; the
     migrations from an empty database are still run by every test that uses :func:`create_db`."""
+    return _new_db(schema_template())
+
+
+def _new_db(template: str | None) -> tuple[str, str]:
     import asyncpg
 
-    template = schema_template()
     name = f"qg_test_{os.getpid()}_{next(_serial)}_{uuid.uuid4().hex[:8]}"
+    copy_of = f' TEMPLATE "{template}"' if template is not None else ""
 
     async def create() -> None:
         conn = await asyncpg.connect(ADMIN_URL, timeout=10)
         try:
-            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            await conn.execute(f'CREATE DATABASE "{name}"{copy_of}')
         finally:
             await conn.close()
 
