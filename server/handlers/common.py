@@ -32,8 +32,10 @@ def commit(ctx: Context, *changes: Change, audit: Audit | None = None,
     """Write ``changes`` (and ``audit``) in one transaction; run ``undo`` if that fails.
 
     ``undo`` runs from the write's own completion, before whoever awaits it
-    wakes up, and also when the awaiting handler was cancelled meanwhile: the
-    claim in memory is undone exactly when the store refused the write.
+    wakes up: the claim in memory is undone exactly when the store refused the
+    write. The waiter gets a shield of the write: cancelling it (a job stopped,
+    a cluster home closing) does not cancel the write, which the store carries
+    out anyway, so its outcome, not the cancellation, decides the undo.
     ``claim`` (e.g. fields set through :class:`server.claims.FieldClaim`) is settled the
     same way, and also told when the write was stored: a field that another write
     may claim meanwhile is taken back right only with both answers.
@@ -47,7 +49,7 @@ def commit(ctx: Context, *changes: Change, audit: Audit | None = None,
                 undo()
 
         fut.add_done_callback(on_done)
-    return fut
+    return asyncio.shield(fut)
 
 
 def still_active(user: User) -> None:

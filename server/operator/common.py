@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from governance.identity import username_key
 from governance.moderation import redact
 from protocol.errors import ContractError
-from server.claims import Settles, settle_when_done
-from server.handlers.common import penalize
+from server.claims import Settles
+from server.handlers.common import commit, penalize
 from server.operator.channel import OperatorError, current_operator
 from server.storage.changes import AddSanction, Audit, Change
 
@@ -97,20 +97,15 @@ async def apply(app: Context, *items: Change, audit: Audit | None = None,
                 conflict: str | None = None) -> list[Any]:
     """Apply ``items`` and ``audit`` in one transaction; returns each change's result.
 
-    When the store refuses (a re-check inside the transaction failed, or the
-    write itself), ``undo`` puts memory back first. ``claim`` is settled from the
-    write's completion either way (see ``server.claims``). A refused re-check
-    (``ContractError`` "conflict") becomes an :class:`OperatorError` with
+    The write rule of the handlers (``server.handlers.common.commit``): when the store
+    refuses (a re-check inside the transaction failed, or the write itself), ``undo``
+    puts memory back first, and ``claim`` is settled by the write's outcome. A refused
+    re-check (``ContractError`` "conflict") becomes an :class:`OperatorError` with
     ``conflict`` as its reason when one is given.
     """
-    fut = app.store.apply(*items, audit=audit)
-    if claim is not None:
-        settle_when_done(fut, claim)
     try:
-        return await fut
+        return await commit(app, *items, audit=audit, undo=undo, claim=claim)
     except Exception as err:
-        if undo is not None:
-            undo()
         if conflict is not None and isinstance(err, ContractError) and err.code == "conflict":
             raise OperatorError(conflict) from None
         raise

@@ -129,3 +129,25 @@ def test_overlapping_renames_of_an_account_leave_exactly_the_stored_name_taken(
     assert (a.name_key, a.name) == (stored_name, stored_name)
     assert names == {stored_name: "a1", "other": "a2"}, (outcomes, names)
     assert FieldClaim.in_flight(a, "name_key") == []
+
+
+async def test_a_cancelled_waiter_does_not_undo_a_write_the_store_carries_out(app: App, tmp_path) -> None:
+    """The store carries out a write whatever becomes of its waiter (a job stopped, a cluster home
+    closing): memory must follow the write's outcome, not the waiter's cancellation."""
+    from server.handlers.common import commit
+    from server.storage import changes as ch
+
+    c = await registered(app, tmp_path)
+    uid = (await c.request("me"))["user_id"]
+    user = app.state.users[uid]
+    undone: list[bool] = []
+    claim = FieldClaim(user, {"display_name": "丙"})
+    waiter = asyncio.ensure_future(commit(app, ch.SetUserFields(uid, {"display_name": "丙"}), claim=claim,
+                                          undo=lambda: undone.append(True)))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    await app.store.apply()  # a later write: the one above was carried out before it
+    assert user.display_name == "丙" and undone == []
+    assert (await c.request("me"))["display_name"] == "丙"
+    await c.close()

@@ -56,14 +56,17 @@ async def test_a_failed_freeze_does_not_undo_another_freeze_of_the_category(app:
     real = app.store.apply
     failed = False
 
-    async def first_fails_late(*changes: Any, **kw: Any) -> Any:
+    async def refused_late() -> Any:
+        reached.set()
+        await gate.wait()
+        raise RuntimeError("the database went away")
+
+    def first_fails_late(*changes: Any, **kw: Any) -> Any:  # the store's apply answers with a future
         nonlocal failed
         if not failed and any(type(c).__name__ == "SuspendCategory" for c in changes):
             failed = True
-            reached.set()
-            await gate.wait()
-            raise RuntimeError("the database went away")
-        return await real(*changes, **kw)
+            return asyncio.ensure_future(refused_late())
+        return real(*changes, **kw)
 
     monkeypatch.setattr(app.store, "apply", first_fails_late)
     first = asyncio.create_task(admin(app, "freeze-category", category="friends", seconds=600, reason="整顿"))
