@@ -43,6 +43,7 @@ __all__ = [
     "carried_over",
     "check_ban_seconds",
     "check_link_limits",
+    "check_mute_seconds",
     "check_not_banned",
     "check_slow_mode_seconds",
     "code_hash",
@@ -119,6 +120,13 @@ def carried_over(muted_until: int, last_sent_ms: int, now_ms: int) -> tuple[int,
     :data:`MAX_SLOW_MODE_SECONDS`; else 0). Leaving and rejoining must not lift either."""
     return (muted_until if muted_until > now_ms else 0,
             last_sent_ms if last_sent_ms > now_ms - MAX_SLOW_MODE_SECONDS * 1000 else 0)
+
+
+def check_mute_seconds(seconds: int) -> int:
+    """A group mute's length: 0 unmutes."""
+    if not 0 <= seconds <= MAX_MUTE_SECONDS:
+        raise ContractError("bad_request", f"seconds must be 0 (unmute) to {MAX_MUTE_SECONDS}")
+    return seconds
 
 
 def check_slow_mode_seconds(seconds: int) -> int:

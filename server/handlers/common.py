@@ -84,12 +84,18 @@ def seeing(g: Group, seq: int) -> Iterator[Session]:
     released): a member who joined later never sees it in ``history``, so is not told of it
     either. Not for ``send``: a new message comes after every member's join point.
     """
+    for s, _ in seeing_members(g, seq):
+        yield s
+
+
+def seeing_members(g: Group, seq: int) -> Iterator[tuple[Session, Member]]:
+    """:func:`seeing`, each connection with its member (for events that differ per member)."""
     members = g.members
     for s in g.online:
         user = s.user
         m = members.get(user.user_id) if user is not None else None
         if m is not None and m.joined_seq < seq:
-            yield s
+            yield s, m
 
 
 def pins_seen(g: Group, m: Member) -> list[int]:

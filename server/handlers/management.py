@@ -50,9 +50,6 @@ if TYPE_CHECKING:
     from server.context import Context
     from server.session import Session
 
-MAX_MUTE_SECONDS = moderation.MAX_MUTE_SECONDS
-
-
 def _actor_role(ctx: Context, g: Group, user: User) -> Role:
     return posting.acting_role(Role(member_of(g, user).role), user.powers_suspended_until, ctx.now_ms())
 
@@ -182,9 +179,7 @@ async def kick(ctx: Context, sess: Session, req: rq.Kick, enc: Encoding) -> None
 
 @handler("mute")
 async def mute(ctx: Context, sess: Session, req: rq.Mute, enc: Encoding) -> None:
-    seconds = req.seconds
-    if not 0 <= seconds <= MAX_MUTE_SECONDS:
-        raise ContractError("bad_request", f"seconds must be 0 (unmute) to {MAX_MUTE_SECONDS}")
+    seconds = moderation.check_mute_seconds(req.seconds)
     g, actor, target, m = _targeted(ctx, sess, req.group_id, req.user_id, "mute")
     uid = target.user_id
     until = ctx.now_ms() + seconds * 1000 if seconds else 0

@@ -25,7 +25,7 @@ from protocol.errors import ContractError
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.accounts import message_bucket
-from server.handlers.common import commit, live_group, member_of, pins_seen, seeing, still_active
+from server.handlers.common import commit, live_group, member_of, pins_seen, seeing, seeing_members, still_active
 from server.handlers.messages import queue_for_review, record_blocked
 from server.state import Group, Member, User
 from server.storage import changes as ch
@@ -206,10 +206,7 @@ def _tell_pins(g: Group, seq: int) -> None:
     others no pin they can see changed), each with the pins its member may see (:func:`pins_seen`);
     one event per distinct list."""
     audiences: dict[tuple[int, ...], list[Session]] = {}
-    members = g.members
-    for s in g.online:
-        m = members.get(s.user.user_id) if s.user is not None else None
-        if m is not None and m.joined_seq < seq:
-            audiences.setdefault(tuple(pins_seen(g, m)), []).append(s)
+    for s, m in seeing_members(g, seq):
+        audiences.setdefault(tuple(pins_seen(g, m)), []).append(s)
     for pinned, sessions in audiences.items():
         publish(sessions, ev.GroupUpdated(group_id=g.group_id, pinned=list(pinned)))

@@ -127,10 +127,15 @@ def _with_urls(ctx: Context, attachments: str) -> list[dict[str, Any]]:
     return items
 
 
+def comments_in_force(a: Account, mode: CommentsMode) -> CommentsMode:
+    """A post's comment mode as it applies now: ``closed`` while the platform restricts the
+    account's comments (the post keeps its own ``mode`` for when that is lifted)."""
+    return CommentsMode.CLOSED if a.comments_restricted else mode
+
+
 def post_obj(ctx: Context, row: PostRow, a: Account) -> dict[str, Any]:
-    """A post as readers get it. ``comments`` is the mode in force: ``closed`` while the platform
-    restricts the account's comments (the post keeps its own mode for when that is lifted)."""
-    mode = CommentsMode.CLOSED.value if a.comments_restricted else row.comments_mode
+    """A post as readers get it, with its comment mode in force (:func:`comments_in_force`)."""
+    mode = comments_in_force(a, CommentsMode(row.comments_mode)).value
     out: dict[str, Any] = {
         "post_id": str(row.post_id), "account_id": row.account_id, "title": row.title, "body": row.body,
         "ts": row.ts, "reads": row.reads, "comment_count": row.comment_count, "comments": mode,
@@ -202,10 +207,7 @@ async def publish_post(ctx: Context, sess: Session, req: rq.Publish, enc: Encodi
         verdict.term if held and verdict is not None else ""), undo=undo)
     if verdict is not None:
         _record(ctx, user, a, "post_held" if held else "content_flagged", verdict, post_id=str(post_id))
-    # The mode in force: none while the platform restricts the account's comments (its status says
-    # so); the post keeps the mode asked for, which applies once the restriction is lifted.
-    shown = CommentsMode.CLOSED if a.comments_restricted else mode
-    reply: dict[str, Any] = {"post_id": str(post_id), "ts": now, "comments": shown.value}
+    reply: dict[str, Any] = {"post_id": str(post_id), "ts": now, "comments": comments_in_force(a, mode).value}
     if held:
         reply["held"] = True  # stored; visible to the account's managers, delivered to nobody
     else:

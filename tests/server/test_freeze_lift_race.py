@@ -19,6 +19,30 @@ async def admin(app: App, cmd: str, **args: Any) -> dict[str, Any]:
     return reply
 
 
+def refuse_first_late(app: App, monkeypatch: Any, change: str,
+                      error: BaseException) -> tuple[asyncio.Event, asyncio.Event]:
+    """Make the store refuse, with ``error``, the first write holding a change of type ``change``, once
+    the test sets the returned gate; the other event is set when that write has reached the store."""
+    reached, gate = asyncio.Event(), asyncio.Event()
+    real = app.store.apply
+    refused = False
+
+    async def refused_late() -> Any:
+        reached.set()
+        await gate.wait()
+        raise error
+
+    def first_refused_late(*changes: Any, **kw: Any) -> Any:  # the store's apply answers with a future
+        nonlocal refused
+        if not refused and any(type(c).__name__ == change for c in changes):
+            refused = True
+            return asyncio.ensure_future(refused_late())
+        return real(*changes, **kw)
+
+    monkeypatch.setattr(app.store, "apply", first_refused_late)
+    return reached, gate
+
+
 async def test_a_lift_that_read_before_a_freeze_does_not_undo_it(app: App, tmp_path, monkeypatch) -> None:
     owner = await registered(app, tmp_path)
     gid = (await owner.request("create_group", name="a", category="friends", join_policy="open"))["group_id"]
@@ -52,23 +76,7 @@ async def test_a_failed_freeze_does_not_undo_another_freeze_of_the_category(app:
     """Two freezes of one category at once, the first failing to store after the second stored: the
     category stays frozen until the second's end (the first's undo must not drop the second's claim)."""
     owner = await registered(app, tmp_path)
-    reached, gate = asyncio.Event(), asyncio.Event()
-    real = app.store.apply
-    failed = False
-
-    async def refused_late() -> Any:
-        reached.set()
-        await gate.wait()
-        raise RuntimeError("the database went away")
-
-    def first_fails_late(*changes: Any, **kw: Any) -> Any:  # the store's apply answers with a future
-        nonlocal failed
-        if not failed and any(type(c).__name__ == "SuspendCategory" for c in changes):
-            failed = True
-            return asyncio.ensure_future(refused_late())
-        return real(*changes, **kw)
-
-    monkeypatch.setattr(app.store, "apply", first_fails_late)
+    reached, gate = refuse_first_late(app, monkeypatch, "SuspendCategory", RuntimeError("the database went away"))
     first = asyncio.create_task(admin(app, "freeze-category", category="friends", seconds=600, reason="整顿"))
     await asyncio.wait_for(reached.wait(), 5)
     second = asyncio.create_task(admin(app, "freeze-category", category="friends", seconds=1200, reason="整顿"))
@@ -86,23 +94,7 @@ async def test_a_create_that_draws_its_id_again_after_a_freeze_is_refused(app: A
     """``create_group`` whose id turned out taken (another node's) draws again after an await: a
     freeze of the category claimed meanwhile refuses the new draw, as it refuses a new create."""
     owner = await registered(app, tmp_path)
-    reached, gate = asyncio.Event(), asyncio.Event()
-    real = app.store.apply
-    taken = False
-
-    async def refused_late() -> Any:
-        reached.set()
-        await gate.wait()
-        raise GroupIdTaken()
-
-    def first_id_taken_late(*changes: Any, **kw: Any) -> Any:  # the store's apply answers with a future
-        nonlocal taken
-        if not taken and any(type(c).__name__ == "CreateGroup" for c in changes):
-            taken = True
-            return asyncio.ensure_future(refused_late())
-        return real(*changes, **kw)
-
-    monkeypatch.setattr(app.store, "apply", first_id_taken_late)
+    reached, gate = refuse_first_late(app, monkeypatch, "CreateGroup", GroupIdTaken())
     create = asyncio.create_task(owner.call("create_group", name="a", category="friends", join_policy="open"))
     await asyncio.wait_for(reached.wait(), 5)
     assert (await admin(app, "freeze-category", category="friends", seconds=600, reason="整顿"))["ok"]

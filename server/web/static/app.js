@@ -266,10 +266,10 @@ async function refillGaps(g, from) {
   let held = 0;
   for (const seq of g.msgs.keys()) if (seq >= low && seq <= from) held++;
   if (held >= from - low + 1) return;
-  const r = await api("history", { group_id: g.group_id, after_seq: low - 1, before_seq: from + 1, limit: 500 });
-  for (const m of r.messages) if (!g.msgs.has(m.seq)) addMessage(g, m);
+  await fillSkipped(g, low - 1, from + 1);
 }
 
+// The messages between `after` and `before` (both left out) that the page does not hold yet.
 async function fillSkipped(g, after, before) {
   const r = await api("history", { group_id: g.group_id, after_seq: after, before_seq: before, limit: 500 });
   for (const m of r.messages) if (!g.msgs.has(m.seq)) addMessage(g, m);
