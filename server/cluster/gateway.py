@@ -24,7 +24,7 @@ from protocol.messages import decode_request
 from protocol.requests import error_reply
 from server.cluster import wire
 from server.metrics import METRICS
-from server.session import Session
+from server.session import CLOSE_TRY_AGAIN, Session
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
@@ -70,6 +70,66 @@ class Conn:
             self.room.set()
 
 
+EVENTS_LOST = "events for this connection were lost between the nodes: reconnect and resume with history"
+
+
+class Numbering:
+    """What this gateway heard of the home's numbered messages (see ``wire.NUMBER``), and whether
+    it missed any.
+
+    A gap in the numbers, a stream that starts after its first message or that replaces another of
+    the same home (the home had let go of this gateway's connections), or a heartbeat saying more
+    was sent than has arrived ``grace`` seconds later: NATS lost something on the way (a cut, a
+    slow consumer). An event can be a message, an edit, a reaction, a membership change; which
+    connections it was for is not known here, so :meth:`Gateway.events_lost` has them all
+    resume, as a connection whose queue overflowed does (1013, then ``history``).
+    """
+
+    __slots__ = ("stream", "received", "owed", "owed_since", "grace")
+
+    def __init__(self, grace: float) -> None:
+        self.stream: tuple[int, int] | None = None  # (home epoch, stream) heard last
+        self.received = 0  # the last number heard on it
+        self.owed: tuple[tuple[int, int], int] | None = None  # what a heartbeat said was sent
+        self.owed_since = 0.0
+        self.grace = grace
+
+    def heard(self, epoch: int, stream: int, n: int) -> bool:
+        """A message numbered ``n``; False when something before it was lost."""
+        key = (epoch, stream)
+        whole = True
+        if key != self.stream:
+            # A new home starts a new stream; the same home starting another had dropped the old one.
+            whole = n == 1 and (self.stream is None or self.stream[0] != epoch)
+            self.stream, self.received = key, 0
+        elif n != self.received + 1:
+            whole = n <= self.received  # (an earlier number again: nothing is missing)
+        self.received = max(self.received, n)
+        if self.owed is not None and self._paid(*self.owed):
+            self.owed = None
+        return whole
+
+    def told(self, epoch: int, stream: int, sent: int, now: float) -> None:
+        """A heartbeat of the home at ``epoch``: it has published ``sent`` messages to this gateway."""
+        key = (epoch, stream)
+        if sent == 0 or self._paid(key, sent):
+            return
+        if self.owed is None:
+            self.owed_since = now
+        if self.owed is None or self.owed < (key, sent):
+            self.owed = (key, sent)
+
+    def overdue(self, now: float) -> bool:
+        """Whether what a heartbeat said was sent is still missing after the grace period."""
+        if self.owed is None or now - self.owed_since < self.grace:
+            return False
+        self.owed = None
+        return True
+
+    def _paid(self, key: tuple[int, int], sent: int) -> bool:
+        return self.stream is not None and (key < self.stream or (key == self.stream and self.received >= sent))
+
+
 class Gateway:
     def __init__(self, app: App, node_id: str, instance: str, subjects: wire.Subjects,
                  publish: PublishFn, max_bytes: int) -> None:
@@ -95,6 +155,7 @@ class Gateway:
         self.last_heartbeat = 0.0
         self.timeout = app.cfg.cluster.request_timeout_seconds
         self.lease_seconds = app.cfg.cluster.lease_seconds
+        self.numbering = Numbering(grace=self.lease_seconds)
 
     # -- connections ---------------------------------------------------------------------------
     def opened(self, sess: Session) -> None:
@@ -139,6 +200,12 @@ class Gateway:
         epoch, instance = next(items)
         if instance != self.instance or epoch < self.home_epoch:
             return  # for an earlier run of this node, or from a home that has been replaced
+        first = next(items, None)
+        whole = True
+        if first is not None and first[0] == wire.NUMBER:
+            whole = self.numbering.heard(epoch, first[1], first[2])
+        elif first is not None:  # a home of the previous version (a rolling restart): not numbered
+            items = itertools.chain([first], items)
         if epoch != self._assembler_epoch:  # (pieces of another home's item are no use)
             self._assembler, self._assembler_epoch = wire.Assembler(), epoch
         conns = self.conns
@@ -169,10 +236,16 @@ class Gateway:
                 conn = conns.get(item[1])
                 if conn is not None:
                     conn.sess.close(item[2], item[3])
+        if not whole:  # (after this message's own items: a close the home repeated keeps its reason)
+            self.events_lost()
 
-    def on_heartbeat(self, node_id: str, epoch: int, links: int = 0) -> None:
+    def on_heartbeat(self, node_id: str, epoch: int, links: int = 0,
+                     sent: dict[str, list[int]] | None = None) -> None:
         if epoch < self.home_epoch:
             return
+        mine = (sent or {}).get(self.instance)
+        if mine is not None:
+            self.numbering.told(epoch, mine[0], mine[1], time.monotonic())
         if epoch == self.home_epoch and self.home_alive and links != self.home_links:
             self.home_links = links
             self.reconnected()  # the home was cut off from NATS: what this gateway sent it meanwhile is lost
@@ -208,12 +281,21 @@ class Gateway:
             self.fail_pending(LINK_LOST)
             self._reattach_all()
 
+    def events_lost(self) -> None:
+        """Some of the home's messages never arrived: every connection here resumes (see Numbering)."""
+        log.warning("messages from the home node were lost on the way (epoch %d); %d connections resume",
+                    self.home_epoch, len(self.conns))
+        for conn in list(self.conns.values()):
+            conn.sess.close(CLOSE_TRY_AGAIN, EVENTS_LOST)
+
     def alive(self) -> None:
         self._out.add([wire.ALIVE])
 
     def check(self) -> None:
         """Called a few times a second: a silent home, and requests waiting too long."""
         now = time.monotonic()
+        if self.numbering.overdue(now):
+            self.events_lost()
         if self.messages_lost:
             self.messages_lost = False
             self.reconnected()

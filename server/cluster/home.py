@@ -220,7 +220,8 @@ class Home:
         await msg.respond((html or "").encode())
 
     def heartbeat(self, node_id: str) -> bytes:
-        return wire.pack([node_id, self.epoch]) + wire.pack(self.reconnections)
+        sent = {link.instance: [link.stream, link.sent] for link in self.links.values()}
+        return wire.pack([node_id, self.epoch]) + wire.pack(self.reconnections) + wire.pack(sent)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -161,12 +161,13 @@ class ClusterNode:
         beat = wire.unpack_stream(msg.data)
         node_id, epoch = next(beat)[:2]
         links = next(beat, 0)  # (none from a home of the previous version)
+        sent = next(beat, None)  # (the same)
         if self.is_home:
             if self.home is not None and epoch > self.home.epoch:
                 self._lose(f"node {node_id} holds the home lease at a later epoch ({epoch})")
             return
         if self.gateway is not None:
-            self.gateway.on_heartbeat(node_id, epoch, links)
+            self.gateway.on_heartbeat(node_id, epoch, links, sent)
 
     async def _disconnected(self) -> None:
         log.warning("disconnected from NATS; reconnecting")

@@ -9,6 +9,7 @@ a group's message crosses to each node once, whatever the number of members ther
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,10 @@ from protocol.codec import Encodable, EncodedOnce, Encoding, encode
 from server.cluster import wire
 from server.metrics import METRICS
 from server.session import Session
+
+# Each link's stream of numbered messages (see wire.NUMBER): a link made again for the same
+# gateway instance (the home had let go of it) starts a new stream, which the gateway notices.
+_STREAMS = itertools.count(1)
 
 
 class NodeLink:
@@ -29,7 +34,9 @@ class NodeLink:
         self.sessions: dict[int, RemoteSession] = {}
         self.last_heard = 0.0  # monotonic time of the gateway's last message
         self.assembler = wire.Assembler()  # of the gateway's chunked items (a frame too large for one message)
-        self._out = wire.Outbox(lambda: [epoch(), instance], publish, max_bytes, self._prepare)
+        self.stream = next(_STREAMS)
+        self.sent = 0  # the number of the last message published to the gateway
+        self._out = wire.Outbox(lambda: [epoch(), instance], publish, max_bytes, self._prepare, self._number)
         self._last_ev: EncodedOnce | None = None
         self._last_enc: Encoding | None = None
         self._last_conns: list[int] = []
@@ -52,6 +59,10 @@ class NodeLink:
     def control(self, item: list[Any]) -> None:
         self._last_ev = None
         self._out.add(item)
+
+    def _number(self) -> list[int]:
+        self.sent += 1
+        return [wire.NUMBER, self.stream, self.sent]
 
     @staticmethod
     def _prepare(item: list[Any]) -> list[Any]:

@@ -17,7 +17,10 @@ previous version, during a rolling restart, still reads the header and skips the
   ``[ALIVE]``                   the gateway still exists (sent every second)
   ``[LIVE, [conn, ...]]``       every connection it has (after re-registering them): the home
                                 lets go of any other (its GONE was lost)
-Home -> gateway, on ``<name>.node.<node_id>``; header ``[epoch, instance]`` (the gateway's):
+Home -> gateway, on ``<name>.node.<node_id>``; header ``[epoch, instance]`` (the gateway's), then
+``[NUMBER, stream, n]``: the home numbers what it publishes to one gateway instance 1, 2, 3...
+within a stream (one per link it keeps to that instance), so a gateway sees what NATS lost on the
+way (a cut, a slow consumer) and has its clients resume (see :class:`server.cluster.gateway.Numbering`):
   ``[EVENT, payload, [conn, ...]]``   the same encoded message for every listed connection
   ``[REPLY, payload, conn, rid]``     the answer to request ``rid`` (settles it at the gateway)
   ``[ATTACHED, conn, user_id, token_hash]`` / ``[DETACHED, conn]``  the connection logged in / out
@@ -26,8 +29,10 @@ Either way, an item too large for one message (a ``history`` page of long messag
 ``[CHUNK, offset, piece, total]`` items, one per message, in order: the packed item cut in pieces,
 put together again by the receiver (:class:`Assembler`, one per sender).
 Heartbeat, home -> all, on ``<name>.home.hb``: ``[node_id, epoch]``, then ``links``: it grows each
-time the home reconnects to NATS (what gateways sent it meanwhile is lost: they re-register); a
-separate object, which a node of the previous version does not read.
+time the home reconnects to NATS (what gateways sent it meanwhile is lost: they re-register); then
+``{instance: [stream, n]}``: the last number published to each gateway instance (a gateway that
+heard less lost the rest, even when nothing came after). Separate objects, which a node of the
+previous version does not read.
 Operator commands, gateway -> home, request-reply on ``<name>.home.admin``; a group's public
 page (``GET /groups/ID`` on a gateway), request-reply on ``<name>.home.info`` (empty: none).
 """
@@ -46,6 +51,7 @@ REQ, OPEN, GONE, REATTACH, ALIVE, LIVE = 0, 1, 2, 3, 4, 5
 EVENT, REPLY, ATTACHED, DETACHED, CLOSE = 0, 1, 2, 3, 4
 
 STAMP = 8  # gateway -> home, first item of each message: the epoch of the home it knows
+NUMBER = 10  # home -> gateway, first item of each message: its stream and number
 CHUNK = 9  # either direction: a piece of an item too large for one message
 ENC_MSGPACK, ENC_JSON = 0, 1
 
@@ -91,7 +97,8 @@ class Outbox:
     ``publish`` gets complete messages (header + items), each at most ``max_bytes``; an item
     too large for one message goes in pieces (``CHUNK``, see :class:`Assembler`). ``prepare``
     runs at flush time on each item (the home turns a shared event into its payload there, once
-    per event and encoding). ``stamp`` gives an item that starts every message, after the header.
+    per event and encoding). ``stamp`` gives an item that starts every message, after the header:
+    it is called once per message, in the order they are published.
     """
 
     def __init__(self, header: Callable[[], Any], publish: Callable[[bytes], None], max_bytes: int,
@@ -116,27 +123,34 @@ class Outbox:
         items, self.items = self.items, []
         if not items:
             return
-        head = pack(self._header()) if self._stamp is None else pack(self._header()) + pack(self._stamp())
-        parts = [head]
-        size = len(head)
+        header = pack(self._header())
+        stamp = self._stamp
+        head_size = len(header) + (STAMP_ROOM if stamp is not None else 0)
+
+        def emit(parts: list[bytes]) -> None:
+            self._publish(b"".join([header, pack(stamp()), *parts] if stamp is not None else [header, *parts]))
+
+        parts: list[bytes] = []
+        size = head_size
         prepare = self._prepare
-        room = self.max_bytes - len(head) - CHUNK_OVERHEAD  # for a piece of an item too large
+        room = self.max_bytes - head_size - CHUNK_OVERHEAD  # for a piece of an item too large
         for item in items:
             packed = pack(prepare(item) if prepare is not None else item)
-            if size + len(packed) > self.max_bytes and len(parts) > 1:
-                self._publish(b"".join(parts))
-                parts, size = [head], len(head)
-            if len(head) + len(packed) > self.max_bytes and room > 0:
+            if size + len(packed) > self.max_bytes and parts:
+                emit(parts)
+                parts, size = [], head_size
+            if head_size + len(packed) > self.max_bytes and room > 0:
                 total = len(packed)
                 for offset in range(0, total, room):
-                    self._publish(head + pack([CHUNK, offset, packed[offset:offset + room], total]))
+                    emit([pack([CHUNK, offset, packed[offset:offset + room], total])])
                 continue
             parts.append(packed)
             size += len(packed)
-        if len(parts) > 1:
-            self._publish(b"".join(parts))
+        if parts:
+            emit(parts)
 
 
+STAMP_ROOM = 32  # what a stamp item takes, at most (an array of three 64-bit integers)
 CHUNK_OVERHEAD = 32  # what a CHUNK item adds to its piece, at most (array, kind, two integers, bin header)
 
 

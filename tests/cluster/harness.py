@@ -347,6 +347,24 @@ async def members_on(nodes: list[Node], gid: str, per_node: int = 1, encodings: 
     return list(await asyncio.gather(*jobs))
 
 
+async def resumed(c: Client) -> Client:
+    """What a client closed with 1013 does: connect again (to the same node) and log in with its
+    token, again after a moment while the node answers `internal` (it hears no home yet)."""
+    node: Node = c.node  # type: ignore[attr-defined]
+    assert c.token is not None
+    fresh = await node.client(encoding=c.encoding.value)
+    deadline = time.monotonic() + 15.0
+    while True:
+        reply = await fresh.call("auth", token=c.token)
+        if reply["ok"] or reply["code"] != "internal" or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert reply["ok"], reply
+    fresh.user_id, fresh.token = reply["user_id"], c.token
+    fresh.node = node  # type: ignore[attr-defined]
+    return fresh
+
+
 async def full_history(c: Client, gid: str) -> list[dict[str, Any]]:
     """Every message of ``gid`` that ``history`` shows, ascending, page by page."""
     out: list[dict[str, Any]] = []
@@ -402,6 +420,7 @@ class Sender:
         self.errors: list[tuple[str, str, float]] = []  # (code, reason, when)
         self.silent: list[str] = []  # requests that got no answer at all (within `timeout`)
         self.died = False  # its connection was closed (its node died)
+        self.resumed = 0  # times its node had it resume (1013: events lost on the way), and it did
         self.first_ok_after: float | None = None  # first ack of a send written after `since`
         self.since = float("inf")
 
@@ -416,6 +435,10 @@ class Sender:
                 self.silent.append(cmid)
                 return
             except (ConnectionError, ConnectionClosed):
+                if self.c.ws.close_code == 1013 and getattr(self.c, "node", None) is not None:
+                    self.c = await resumed(self.c)  # the same send again, as a client resumes
+                    self.resumed += 1
+                    continue
                 self.died = True
                 return
             if r["ok"]:

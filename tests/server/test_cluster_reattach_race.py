@@ -52,7 +52,7 @@ async def test_a_reattach_whose_lookup_a_logout_overtook_is_not_bound(app: App, 
     rs = home.links["i2"].sessions[7]
     assert rs.user is None, "the re-registered connection is bound to a token revoked meanwhile"
     assert rs.closing
-    items = [it for m in published for it in list(wire.unpack_stream(m))[1:]]
+    items = [it for m in published for it in list(wire.unpack_stream(m))[2:]]  # (past header and NUMBER)
     assert [wire.CLOSE, 7, 1008, "log in again"] in items, items
     await home.close()
     await owner.close()
@@ -69,7 +69,7 @@ async def test_a_frame_sent_to_the_previous_home_is_not_run_without_its_login(ap
     await home.on_message(Msg(None, subject="t.home.in", data=before))  # type: ignore[arg-type]
     for _ in range(20):
         await asyncio.sleep(0.01)
-    items = [it for m in published for it in list(wire.unpack_stream(m))[1:]]
+    items = [it for m in published for it in list(wire.unpack_stream(m))[2:]]
     assert items == [], f"the new home answered a frame meant for the previous one: {items}"
     assert 7 not in home.links["i2"].sessions
 
@@ -79,7 +79,7 @@ async def test_a_frame_sent_to_the_previous_home_is_not_run_without_its_login(ap
     await home.on_message(Msg(None, subject="t.home.in", data=after))  # type: ignore[arg-type]
     for _ in range(20):
         await asyncio.sleep(0.01)
-    replies = [it for m in published for it in list(wire.unpack_stream(m))[1:] if it[0] == wire.REPLY]
+    replies = [it for m in published for it in list(wire.unpack_stream(m))[2:] if it[0] == wire.REPLY]
     assert [(r[2], r[3]) for r in replies] == [(8, 6)] and '"unauthenticated"' in replies[0][1], replies
     await home.close()
 
@@ -98,7 +98,7 @@ async def test_a_frame_of_a_connection_the_home_closed_gets_the_close_again(app:
     await home.on_message(Msg(None, subject="t.home.in", data=frame))  # type: ignore[arg-type]
     for _ in range(20):
         await asyncio.sleep(0.01)
-    items = [it for m in published for it in list(wire.unpack_stream(m))[1:]]
+    items = [it for m in published for it in list(wire.unpack_stream(m))[2:]]
     assert items == [[wire.CLOSE, 9, 1008, "account closed"]], items
     await home.close()
 

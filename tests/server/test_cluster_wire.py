@@ -58,8 +58,9 @@ async def test_an_event_to_many_connections_of_a_node_is_one_item_with_its_bytes
         s.push(ev2)
     messages = await _flushed(published)
     assert len(messages) == 1
-    header, *items = messages[0]
+    header, number, *items = messages[0]
     assert header == [7, "i2"]
+    assert number == [wire.NUMBER, link.stream, 1]  # (the gateway sees what NATS lost by these)
     kinds = [it[0] for it in items]
     assert kinds == [wire.EVENT, wire.REPLY, wire.EVENT]
     assert items[0][2] == list(range(1, 501)) and items[2][2] == list(range(1, 501))
@@ -78,7 +79,7 @@ async def test_a_remote_session_keeps_its_own_encoding_and_order():
     mp.push(ev)
     js.close(1008, "bye")
     js.push(ev)  # after close: dropped
-    _, *items = (await _flushed(published))[0]
+    _, _number, *items = (await _flushed(published))[0]
     assert items[0] == [wire.EVENT, ev.get(Encoding.JSON), [1]]
     assert items[1] == [wire.EVENT, ev.get(Encoding.MSGPACK), [2]]
     assert items[2] == [wire.CLOSE, 1, 1008, "bye"]

@@ -1,0 +1,128 @@
+"""A gateway sees what NATS lost of the home's messages to it (``wire.NUMBER``): by a gap in their
+numbers, by a stream that starts late or replaces another, and by a heartbeat that says more was
+sent than arrived. Then every connection of the gateway resumes (1013, then ``history``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.cluster import wire
+from server.cluster.gateway import EVENTS_LOST, Conn, Gateway, Numbering
+from server.cluster.remote import NodeLink
+from server.session import CLOSE_TRY_AGAIN
+
+# (epoch, stream, n) heard in turn -> whether each arrived with nothing missing before it
+HEARD = [
+    ("in order", [(1, 1, 1), (1, 1, 2), (1, 1, 3)], [True, True, True]),
+    ("a gap", [(1, 1, 1), (1, 1, 3)], [True, False]),
+    ("a gap, then in order again", [(1, 1, 1), (1, 1, 4), (1, 1, 5)], [True, False, True]),
+    ("the first messages lost", [(1, 1, 2)], [False]),
+    ("an earlier number again", [(1, 1, 1), (1, 1, 2), (1, 1, 2)], [True, True, True]),
+    ("a new home starts at 1", [(1, 1, 1), (1, 1, 2), (2, 1, 1)], [True, True, True]),
+    ("a new home's first lost", [(1, 1, 1), (2, 1, 2)], [True, False]),
+    ("the same home, another stream: it had let go of this gateway", [(1, 1, 1), (1, 2, 1)], [True, False]),
+]
+
+
+@pytest.mark.parametrize(("heard", "whole"), [(h, w) for _, h, w in HEARD], ids=[name for name, _, _ in HEARD])
+def test_a_gap_in_the_numbers_is_seen(heard: list[tuple[int, int, int]], whole: list[bool]) -> None:
+    numbering = Numbering(grace=1.0)
+    assert [numbering.heard(*h) for h in heard] == whole
+
+
+# (what arrived, what a heartbeat says was sent at t=0, when checked) -> whether it is overdue then
+TOLD = [
+    ("all arrived", [(1, 1, 1), (1, 1, 2)], (1, 1, 2), 5.0, False),
+    ("nothing sent", [], (1, 1, 0), 5.0, False),
+    ("missing, within the grace", [(1, 1, 1)], (1, 1, 2), 0.5, False),
+    ("missing past the grace", [(1, 1, 1)], (1, 1, 2), 1.5, True),
+    ("a stream never heard", [], (1, 3, 1), 1.5, True),
+    ("an older stream", [(1, 2, 1)], (1, 1, 9), 1.5, False),
+]
+
+
+@pytest.mark.parametrize(("heard", "told", "at", "overdue"), [row[1:] for row in TOLD], ids=[row[0] for row in TOLD])
+def test_a_heartbeat_shows_what_never_arrived(heard: list[tuple[int, int, int]], told: tuple[int, int, int],
+                                              at: float, overdue: bool) -> None:
+    numbering = Numbering(grace=1.0)
+    for h in heard:
+        numbering.heard(*h)
+    numbering.told(*told, now=0.0)
+    assert numbering.overdue(at) is overdue
+
+
+def test_what_arrives_late_within_the_grace_is_not_a_loss() -> None:
+    """The heartbeat and the messages come on different subscriptions, so a heartbeat may be read
+    before messages sent ahead of it."""
+    numbering = Numbering(grace=1.0)
+    numbering.heard(1, 1, 1)
+    numbering.told(1, 1, 3, now=0.0)
+    numbering.heard(1, 1, 2)
+    numbering.heard(1, 1, 3)
+    assert not numbering.overdue(2.0)
+
+
+@pytest.mark.asyncio
+async def test_the_home_numbers_each_message_to_a_gateway_and_tells_the_last_in_its_heartbeat() -> None:
+    published: list[bytes] = []
+    link = NodeLink("n2", "i2", lambda: 4, published.append, 600)
+    for i in range(10):
+        link.reply("x" * 200, 1, i)  # about three messages' worth at 600 bytes each
+    await asyncio.sleep(0)
+    numbers = [list(wire.unpack_stream(m))[1] for m in published]
+    assert len(numbers) > 1
+    assert numbers == [[wire.NUMBER, link.stream, n] for n in range(1, len(numbers) + 1)]
+    assert link.sent == len(numbers)
+    assert NodeLink("n2", "i2", lambda: 4, published.append, 600).stream != link.stream
+
+
+class _Sess:
+    """What the gateway uses of a session when it closes it."""
+
+    def __init__(self) -> None:
+        self.closed_with: tuple[int, str] | None = None
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed_with = (code, reason)
+
+
+def _message(epoch: int, stream: int, n: int) -> object:
+    class Msg:
+        data = wire.pack([epoch, "i2"]) + wire.pack([wire.NUMBER, stream, n])
+    return Msg()
+
+
+@pytest.mark.asyncio
+async def test_a_gateway_that_missed_a_message_has_every_connection_resume(app) -> None:  # type: ignore[no-untyped-def]
+    gw = Gateway(app, "n2", "i2", wire.Subjects("t"), lambda _s, _d: None, 1 << 20)
+    gw.on_heartbeat("n1", 1)
+    sessions = [_Sess(), _Sess()]
+    for number, sess in enumerate(sessions, 1):
+        gw.conns[number] = Conn(sess, number)  # type: ignore[arg-type]
+    await gw.on_message(_message(1, 7, 1))  # type: ignore[arg-type]
+    await gw.on_message(_message(1, 7, 2))  # type: ignore[arg-type]
+    assert [s.closed_with for s in sessions] == [None, None]
+    await gw.on_message(_message(1, 7, 4))  # type: ignore[arg-type]
+    assert [s.closed_with for s in sessions] == [(CLOSE_TRY_AGAIN, EVENTS_LOST)] * 2
+
+
+@pytest.mark.asyncio
+async def test_a_gateway_told_of_messages_that_never_came_has_every_connection_resume(app) -> None:  # type: ignore[no-untyped-def]
+    gw = Gateway(app, "n2", "i2", wire.Subjects("t"), lambda _s, _d: None, 1 << 20)
+    gw.numbering.grace = 0.05
+    gw.on_heartbeat("n1", 1)
+    sess = _Sess()
+    gw.conns[1] = Conn(sess, 1)  # type: ignore[arg-type]
+    await gw.on_message(_message(1, 7, 1))  # type: ignore[arg-type]
+    gw.on_heartbeat("n1", 1, 0, {"i2": [7, 1], "other": [3, 50]})
+    await asyncio.sleep(0.1)
+    gw.check()
+    assert sess.closed_with is None
+    gw.on_heartbeat("n1", 1, 0, {"i2": [7, 2]})  # the gateway was cut off while the home sent #2
+    gw.check()
+    assert sess.closed_with is None  # (it may still be on its way)
+    await asyncio.sleep(0.1)
+    gw.check()
+    assert sess.closed_with == (CLOSE_TRY_AGAIN, EVENTS_LOST)
