@@ -305,6 +305,7 @@ PURGES: dict[str, str] = {
             AND sender_id NOT IN ({HELD_USERS})
             AND (group_id, seq) NOT IN (SELECT group_id, seq FROM review_queue
                                         WHERE status = 'open' AND kind = 'message')
+            AND (group_id, seq) NOT IN (SELECT group_id, seq FROM group_pins)
           LIMIT :limit)""",
     "membership_log": f"""
         DELETE FROM membership_log WHERE id IN (

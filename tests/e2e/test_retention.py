@@ -247,6 +247,37 @@ async def test_boundary_after_editing_timestamps_in_the_stopped_servers_file(mak
     assert len(sql(srv, "SELECT seq FROM messages WHERE group_id = ?", gid)) == 2
 
 
+async def test_a_pinned_message_is_kept_while_pinned(make_server):
+    """A pin would otherwise name a message the purge removed, holding a pin place with nothing to show."""
+    srv = make_server("[retention]\ndays = 184\n")
+    owner = await srv.user()
+    gid = await open_group(owner)
+    for text in ("pinned", "plain"):
+        await owner.send(gid, text)
+    assert (await owner.request("pin_message", group_id=gid, seq=1, on=True))["ok"]
+    name = owner.username  # type: ignore[attr-defined]
+    await owner.close()
+    await srv.stopped()
+    old = int(time.time() * 1000) - 185 * DAY_MS
+    sql(srv, "UPDATE messages SET ts = ? WHERE group_id = ?", old, gid)
+    srv.start()
+    rc, out, err = await srv.admin("purge")
+    assert rc == 0 and "messages: 1" in out, (out, err)
+    assert sql(srv, "SELECT seq, text FROM messages WHERE group_id = ?", gid) == [(1, "pinned")]
+    owner = await srv.client()
+    await owner.login(name, "password123")
+    assert (await owner.request("group_info", group_id=gid))["pinned"] == [1]
+    page = (await owner.request("history", group_id=gid, after_seq=0))["messages"]
+    assert [m["text"] for m in page] == ["pinned"]
+
+    # Unpinned, it goes in the next purge.
+    assert (await owner.request("pin_message", group_id=gid, seq=1, on=False))["ok"]
+    rc, out, err = await srv.admin("purge")
+    assert rc == 0 and "messages: 1" in out, (out, err)
+    assert sql(srv, "SELECT seq FROM messages WHERE group_id = ?", gid) == []
+    await owner.close()
+
+
 async def test_hold_and_release_by_operator(server):
     owner = await server.user()
     gid = await open_group(owner)
