@@ -73,16 +73,21 @@ class Conn:
 EVENTS_LOST = "events for this connection were lost between the nodes: reconnect and resume with history"
 
 
+WHOLE, GAP, STALE = "whole", "gap", "stale"  # what Numbering.heard makes of a message
+
+
 class Numbering:
     """What this gateway heard of the home's numbered messages (see ``wire.NUMBER``), and whether
     it missed any.
 
     A gap in the numbers, a stream that starts after its first message or that replaces another of
-    the same home (the home had let go of this gateway's connections), or a heartbeat saying more
-    was sent than has arrived ``grace`` seconds later: NATS lost something on the way (a cut, a
-    slow consumer). An event can be a message, an edit, a reaction, a membership change; which
+    the same home (the home had let go of this gateway's connections), a new home while a
+    heartbeat of the old one names messages that never came, or a heartbeat saying more was sent
+    than has arrived ``grace`` seconds later: NATS lost something on the way (a cut, a slow
+    consumer). An event can be a message, an edit, a reaction, a membership change; which
     connections it was for is not known here, so :meth:`Gateway.events_lost` has them all
-    resume, as a connection whose queue overflowed does (1013, then ``history``).
+    resume, as a connection whose queue overflowed does (1013, then ``history``). A loss, once
+    reported, is settled: the numbering goes on from what the home said it sent.
     """
 
     __slots__ = ("stream", "received", "owed", "owed_since", "grace")
@@ -94,20 +99,26 @@ class Numbering:
         self.owed_since = 0.0
         self.grace = grace
 
-    def heard(self, epoch: int, stream: int, n: int) -> bool:
-        """A message numbered ``n``; False when something before it was lost."""
+    def heard(self, epoch: int, stream: int, n: int) -> str:
+        """A message numbered ``n``: WHOLE, GAP (something before it was lost) or STALE (from a
+        link the home has since replaced: its items are for connections the home let go of)."""
         key = (epoch, stream)
-        whole = True
+        verdict = WHOLE
+        if self.stream is not None and key < self.stream:
+            return STALE
         if key != self.stream:
             # A new home starts a new stream; the same home starting another had dropped the old one.
-            whole = n == 1 and (self.stream is None or self.stream[0] != epoch)
-            self.stream, self.received = key, 0
-        elif n != self.received + 1:
-            whole = n <= self.received  # (an earlier number again: nothing is missing)
+            fresh_home = self.stream is None or self.stream[0] != epoch
+            owed_before = self.owed is not None and not self._paid(*self.owed)
+            if n != 1 or not fresh_home or owed_before:
+                verdict = GAP
+            self.stream, self.received, self.owed = key, 0, None
+        elif n != self.received + 1 and n > self.received:
+            verdict = GAP
         self.received = max(self.received, n)
         if self.owed is not None and self._paid(*self.owed):
             self.owed = None
-        return whole
+        return verdict
 
     def told(self, epoch: int, stream: int, sent: int, now: float) -> None:
         """A heartbeat of the home at ``epoch``: it has published ``sent`` messages to this gateway."""
@@ -120,10 +131,13 @@ class Numbering:
             self.owed = (key, sent)
 
     def overdue(self, now: float) -> bool:
-        """Whether what a heartbeat said was sent is still missing after the grace period."""
+        """Whether what a heartbeat said was sent is still missing after the grace period. If so,
+        the loss is settled here: what follows is numbered on from what the home said it sent."""
         if self.owed is None or now - self.owed_since < self.grace:
             return False
-        self.owed = None
+        (key, sent), self.owed = self.owed, None
+        if self.stream is None or key >= self.stream:
+            self.stream, self.received = key, max(sent, self.received if key == self.stream else 0)
         return True
 
     def _paid(self, key: tuple[int, int], sent: int) -> bool:
@@ -201,9 +215,11 @@ class Gateway:
         if instance != self.instance or epoch < self.home_epoch:
             return  # for an earlier run of this node, or from a home that has been replaced
         first = next(items, None)
-        whole = True
+        verdict = WHOLE
         if first is not None and first[0] == wire.NUMBER:
-            whole = self.numbering.heard(epoch, first[1], first[2])
+            verdict = self.numbering.heard(epoch, first[1], first[2])
+            if verdict is STALE:
+                return
         elif first is not None:  # a home of the previous version (a rolling restart): not numbered
             items = itertools.chain([first], items)
         if epoch != self._assembler_epoch:  # (pieces of another home's item are no use)
@@ -236,7 +252,7 @@ class Gateway:
                 conn = conns.get(item[1])
                 if conn is not None:
                     conn.sess.close(item[2], item[3])
-        if not whole:  # (after this message's own items: a close the home repeated keeps its reason)
+        if verdict is GAP:  # (after this message's own items: a close the home repeated keeps its reason)
             self.events_lost()
 
     def on_heartbeat(self, node_id: str, epoch: int, links: int = 0,

@@ -151,6 +151,7 @@ class Home:
     def _drop_link(self, link: NodeLink) -> None:
         for conn in list(link.sessions):
             self._gone(link, conn)
+        link.drop()
         self.links.pop(link.instance, None)
         log.info("gateway %s (instance %s) left", link.node_id, link.instance)
 

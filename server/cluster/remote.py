@@ -36,7 +36,10 @@ class NodeLink:
         self.assembler = wire.Assembler()  # of the gateway's chunked items (a frame too large for one message)
         self.stream = next(_STREAMS)
         self.sent = 0  # the number of the last message published to the gateway
-        self._out = wire.Outbox(lambda: [epoch(), instance], publish, max_bytes, self._prepare, self._number)
+        self.dropped = False  # the home let go of this link: nothing more goes out on it
+        self._publish = publish
+        self._out = wire.Outbox(lambda: [epoch(), instance], self._publish_unless_dropped, max_bytes,
+                                self._prepare, self._number)
         self._last_ev: EncodedOnce | None = None
         self._last_enc: Encoding | None = None
         self._last_conns: list[int] = []
@@ -59,6 +62,16 @@ class NodeLink:
     def control(self, item: list[Any]) -> None:
         self._last_ev = None
         self._out.add(item)
+
+    def drop(self) -> None:
+        """A handler still running for one of its sessions may push, reply or detach after the home
+        let go of the link; the gateway, which has registered its connections again on a new link
+        by then, must not get that (a DETACHED would log out a connection logged in anew)."""
+        self.dropped = True
+
+    def _publish_unless_dropped(self, data: bytes) -> None:
+        if not self.dropped:
+            self._publish(data)
 
     def _number(self) -> list[int]:
         self.sent += 1

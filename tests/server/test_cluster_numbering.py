@@ -9,27 +9,51 @@ import asyncio
 import pytest
 
 from server.cluster import wire
-from server.cluster.gateway import EVENTS_LOST, Conn, Gateway, Numbering
+from server.cluster.gateway import EVENTS_LOST, GAP, STALE, WHOLE, Conn, Gateway, Numbering
 from server.cluster.remote import NodeLink
 from server.session import CLOSE_TRY_AGAIN
 
-# (epoch, stream, n) heard in turn -> whether each arrived with nothing missing before it
+# (epoch, stream, n) heard in turn -> what each is: WHOLE (nothing missing before it), GAP, STALE
+W, G, S = WHOLE, GAP, STALE
 HEARD = [
-    ("in order", [(1, 1, 1), (1, 1, 2), (1, 1, 3)], [True, True, True]),
-    ("a gap", [(1, 1, 1), (1, 1, 3)], [True, False]),
-    ("a gap, then in order again", [(1, 1, 1), (1, 1, 4), (1, 1, 5)], [True, False, True]),
-    ("the first messages lost", [(1, 1, 2)], [False]),
-    ("an earlier number again", [(1, 1, 1), (1, 1, 2), (1, 1, 2)], [True, True, True]),
-    ("a new home starts at 1", [(1, 1, 1), (1, 1, 2), (2, 1, 1)], [True, True, True]),
-    ("a new home's first lost", [(1, 1, 1), (2, 1, 2)], [True, False]),
-    ("the same home, another stream: it had let go of this gateway", [(1, 1, 1), (1, 2, 1)], [True, False]),
+    ("in order", [(1, 1, 1), (1, 1, 2), (1, 1, 3)], [W, W, W]),
+    ("a gap", [(1, 1, 1), (1, 1, 3)], [W, G]),
+    ("a gap, then in order again", [(1, 1, 1), (1, 1, 4), (1, 1, 5)], [W, G, W]),
+    ("the first messages lost", [(1, 1, 2)], [G]),
+    ("an earlier number again", [(1, 1, 1), (1, 1, 2), (1, 1, 2)], [W, W, W]),
+    ("a new home starts at 1", [(1, 1, 1), (1, 1, 2), (2, 1, 1)], [W, W, W]),
+    ("a new home's first lost", [(1, 1, 1), (2, 1, 2)], [W, G]),
+    ("the same home, another stream: it had let go of this gateway", [(1, 1, 1), (1, 2, 1)], [W, G]),
+    ("a late message of a replaced stream, then the new one goes on",
+     [(1, 1, 1), (1, 2, 1), (1, 1, 2), (1, 2, 2)], [W, G, S, W]),
+    ("a late message of the previous home", [(1, 1, 1), (2, 1, 1), (1, 1, 2), (2, 1, 2)], [W, W, S, W]),
 ]
 
 
-@pytest.mark.parametrize(("heard", "whole"), [(h, w) for _, h, w in HEARD], ids=[name for name, _, _ in HEARD])
-def test_a_gap_in_the_numbers_is_seen(heard: list[tuple[int, int, int]], whole: list[bool]) -> None:
+@pytest.mark.parametrize(("heard", "verdicts"), [(h, v) for _, h, v in HEARD], ids=[name for name, _, _ in HEARD])
+def test_a_gap_in_the_numbers_is_seen(heard: list[tuple[int, int, int]], verdicts: list[str]) -> None:
     numbering = Numbering(grace=1.0)
-    assert [numbering.heard(*h) for h in heard] == whole
+    assert [numbering.heard(*h) for h in heard] == verdicts
+
+
+def test_a_loss_a_heartbeat_showed_is_reported_once_and_the_numbering_goes_on_from_it() -> None:
+    numbering = Numbering(grace=1.0)
+    numbering.heard(1, 1, 1)
+    numbering.told(1, 1, 3, now=0.0)  # numbers 2 and 3 were lost
+    assert numbering.overdue(1.5)
+    numbering.told(1, 1, 3, now=2.0)  # the next heartbeat says the same
+    assert not numbering.overdue(5.0)
+    assert numbering.heard(1, 1, 4) == WHOLE  # (what came next: the reply to a client that resumed)
+
+
+def test_a_new_home_while_the_old_ones_messages_are_missing_is_a_loss() -> None:
+    """Cut off while the old home published, the gateway then hears a new home within the grace."""
+    numbering = Numbering(grace=1.0)
+    numbering.heard(1, 1, 1)
+    numbering.told(1, 1, 2, now=0.0)
+    assert numbering.heard(2, 1, 1) == GAP
+    assert not numbering.overdue(5.0)  # (reported once)
+    assert numbering.heard(2, 1, 2) == WHOLE
 
 
 # (what arrived, what a heartbeat says was sent at t=0, when checked) -> whether it is overdue then
@@ -126,3 +150,16 @@ async def test_a_gateway_told_of_messages_that_never_came_has_every_connection_r
     await asyncio.sleep(0.1)
     gw.check()
     assert sess.closed_with == (CLOSE_TRY_AGAIN, EVENTS_LOST)
+
+
+@pytest.mark.asyncio
+async def test_the_home_sends_nothing_more_on_a_link_it_let_go_of() -> None:
+    """A handler still running for a session of that link may reply or detach after the drop: the
+    gateway has registered its connections on a new link by then."""
+    published: list[bytes] = []
+    link = NodeLink("n2", "i2", lambda: 1, published.append, 1 << 20)
+    link.drop()
+    link.reply("late", 1, 5)
+    link.control([wire.DETACHED, 1])
+    await asyncio.sleep(0.01)
+    assert published == []
