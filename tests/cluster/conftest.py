@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.harness import Cluster, unavailable
+from tests.cluster.harness import Cluster, CuttableRelay, broker_through_relay, unavailable
 
 # What the shared cluster's tests need: a member cap low enough that 50 joiners overflow a group
 # cheaply (test_joins.py), high enough for the chat tests' groups (owner + 12).
@@ -47,3 +47,17 @@ def make_cluster(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
     yield make
     for c in made:
         c.cleanup()
+
+
+@pytest.fixture
+def gateway_behind_relay(tmp_path: Path) -> Iterator[tuple[Cluster, CuttableRelay]]:
+    """Two nodes, started: n1 the home, n2 a gateway that reaches NATS through a relay the test cuts."""
+    c = Cluster(tmp_path, size=2)
+    relay = broker_through_relay(c.nodes[1])
+    try:
+        c.start()
+        assert c.home() is c.nodes[0] and c.gateways() == [c.nodes[1]]
+        yield c, relay
+    finally:
+        c.cleanup()
+        relay.close()

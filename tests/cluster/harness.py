@@ -333,6 +333,15 @@ class CuttableRelay:
         await pgtools.splice(cr, cw, sr, sw)
 
 
+def broker_through_relay(node: Node) -> CuttableRelay:
+    """A relay, open, between ``node`` (not started yet) and the machine's NATS, for the test to cut."""
+    relay = CuttableRelay(BROKER_HOST, BROKER_PORT)
+    relay.open()
+    config = node.config.read_text(encoding="utf-8")
+    node.config.write_text(config.replace(BROKER, f"nats://127.0.0.1:{relay.port}"), encoding="utf-8")
+    return relay
+
+
 # -- client helpers -------------------------------------------------------------------------------
 async def members_on(nodes: list[Node], gid: str, per_node: int = 1, encodings: tuple[str, ...] = ("msgpack",)
                      ) -> list[Client]:

@@ -9,7 +9,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from tests.cluster.harness import BROKER, BROKER_HOST, BROKER_PORT, Cluster, CuttableRelay, Node
+from tests.cluster.harness import Cluster, Node, broker_through_relay
 
 CUT = 1.2  # seconds: well under the lease (3 s)
 
@@ -22,12 +22,9 @@ async def _connections(node: Node) -> int:
 
 async def test_a_goodbye_lost_while_the_home_is_cut_off_does_not_leave_the_connection_there(
         tmp_path: Path) -> None:
-    relay = CuttableRelay(BROKER_HOST, BROKER_PORT)
-    relay.open()
     c = Cluster(tmp_path, size=2)
     home_node = c.nodes[0]  # n1 starts first: the home
-    config = home_node.config.read_text(encoding="utf-8")
-    home_node.config.write_text(config.replace(BROKER, f"nats://127.0.0.1:{relay.port}"), encoding="utf-8")
+    relay = broker_through_relay(home_node)
     try:
         await asyncio.to_thread(c.start)
         assert c.home() is home_node

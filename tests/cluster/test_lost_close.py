@@ -6,41 +6,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
-from tests.cluster.harness import BROKER, BROKER_HOST, BROKER_PORT, Cluster, CuttableRelay
+from tests.cluster.harness import Cluster, CuttableRelay
 
 CUT = 1.2  # seconds: well under the lease (3 s), so the gateway keeps the home
 
 
-async def test_a_logout_while_a_gateway_is_cut_off_still_closes_its_connection(tmp_path: Path) -> None:
-    relay = CuttableRelay(BROKER_HOST, BROKER_PORT)
-    relay.open()
-    c = Cluster(tmp_path, size=2)
-    gw_node = c.nodes[1]
-    config = gw_node.config.read_text(encoding="utf-8")
-    gw_node.config.write_text(config.replace(BROKER, f"nats://127.0.0.1:{relay.port}"), encoding="utf-8")
-    try:
-        await asyncio.to_thread(c.start)
-        home, [gw] = c.home(), c.gateways()
-        assert gw is gw_node
-        owner = await home.user()
-        assert owner.token is not None
-        elsewhere = await gw.client()
-        await elsewhere.auth(owner.token)  # the same token, on the gateway
+async def test_a_logout_while_a_gateway_is_cut_off_still_closes_its_connection(
+        gateway_behind_relay: tuple[Cluster, CuttableRelay]) -> None:
+    c, relay = gateway_behind_relay
+    home, [gw] = c.home(), c.gateways()
+    owner = await home.user()
+    assert owner.token is not None
+    elsewhere = await gw.client()
+    await elsewhere.auth(owner.token)  # the same token, on the gateway
 
-        reopened = relay.cut_for(CUT)
-        await asyncio.sleep(0.3)
-        assert (await owner.call("logout"))["ok"]  # closes every other connection of that token
-        await asyncio.to_thread(reopened.wait, 10)
-        back = time.monotonic()
-        while not elsewhere.closed and time.monotonic() - back < 5.0:
-            await asyncio.sleep(0.05)
-        assert elsewhere.closed, "the connection of a revoked token stays open on the gateway"
-        assert elsewhere.ws.close_code == 1008 and elsewhere.ws.close_reason == "logged out", (
-            elsewhere.ws.close_code, elsewhere.ws.close_reason)
-        assert c.lease() is not None and c.lease()[1] == 1  # type: ignore[index]  # no failover on the way
-        await owner.close()
-    finally:
-        await asyncio.to_thread(c.cleanup)
-        relay.close()
+    reopened = relay.cut_for(CUT)
+    await asyncio.sleep(0.3)
+    assert (await owner.call("logout"))["ok"]  # closes every other connection of that token
+    await asyncio.to_thread(reopened.wait, 10)
+    back = time.monotonic()
+    while not elsewhere.closed and time.monotonic() - back < 5.0:
+        await asyncio.sleep(0.05)
+    assert elsewhere.closed, "the connection of a revoked token stays open on the gateway"
+    assert elsewhere.ws.close_code == 1008 and elsewhere.ws.close_reason == "logged out", (
+        elsewhere.ws.close_code, elsewhere.ws.close_reason)
+    assert c.lease() is not None and c.lease()[1] == 1  # type: ignore[index]  # no failover on the way
+    await owner.close()

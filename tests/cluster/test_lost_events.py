@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 from server.cluster.gateway import EVENTS_LOST
-from tests.cluster.harness import BROKER, BROKER_HOST, BROKER_PORT, Cluster, CuttableRelay, full_history, resumed
+from tests.cluster.harness import Cluster, CuttableRelay, full_history, resumed
 from tests.e2e.harness import open_group
 
 CUT = 1.2  # seconds: well under the lease (3 s), so the gateway keeps the home
@@ -24,53 +23,43 @@ async def _closed(client, within: float) -> bool:  # type: ignore[no-untyped-def
     return bool(client.closed)
 
 
-async def test_a_gateway_that_missed_events_has_its_clients_resume(tmp_path: Path) -> None:
-    relay = CuttableRelay(BROKER_HOST, BROKER_PORT)
-    relay.open()
-    c = Cluster(tmp_path, size=2)
-    gw_node = c.nodes[1]
-    config = gw_node.config.read_text(encoding="utf-8")
-    gw_node.config.write_text(config.replace(BROKER, f"nats://127.0.0.1:{relay.port}"), encoding="utf-8")
-    try:
-        await asyncio.to_thread(c.start)
-        home, [gw] = c.home(), c.gateways()
-        assert gw is gw_node
-        owner = await home.user()
-        gid = await open_group(owner)
-        member = await gw.user()
-        member.node = gw  # type: ignore[attr-defined]
-        await member.request("join_group", group_id=gid)
-        await owner.send(gid, "before")
-        assert (await member.next_event("message"))["text"] == "before"
+async def test_a_gateway_that_missed_events_has_its_clients_resume(
+        gateway_behind_relay: tuple[Cluster, CuttableRelay]) -> None:
+    c, relay = gateway_behind_relay
+    home, [gw] = c.home(), c.gateways()
+    owner = await home.user()
+    gid = await open_group(owner)
+    member = await gw.user()
+    member.node = gw  # type: ignore[attr-defined]
+    await member.request("join_group", group_id=gid)
+    await owner.send(gid, "before")
+    assert (await member.next_event("message"))["text"] == "before"
 
-        # A cut with nothing for the gateway meanwhile: its client stays, and hears what follows.
-        await asyncio.to_thread(relay.cut_for(CUT).wait, 10)
-        assert not await _closed(member, within=c.lease_seconds + 1.5), (
-            "a cut that lost nothing closed the gateway's clients", member.ws.close_code, member.ws.close_reason)
-        await owner.send(gid, "between")
-        assert (await member.next_event("message", timeout=5))["text"] == "between"
+    # A cut with nothing for the gateway meanwhile: its client stays, and hears what follows.
+    await asyncio.to_thread(relay.cut_for(CUT).wait, 10)
+    assert not await _closed(member, within=c.lease_seconds + 1.5), (
+        "a cut that lost nothing closed the gateway's clients", member.ws.close_code, member.ws.close_reason)
+    await owner.send(gid, "between")
+    assert (await member.next_event("message", timeout=5))["text"] == "between"
 
-        # A cut while the home sends the group a message and edits it: both events are lost here.
-        reopened = relay.cut_for(CUT)
-        await asyncio.sleep(0.3)
-        during = await owner.send(gid, "during")
-        assert (await owner.request("edit_message", group_id=gid, seq=during["seq"], text="during, edited"))["ok"]
-        await asyncio.to_thread(reopened.wait, 10)
-        # Nothing else is sent: the gateway learns of the loss from the home's heartbeats.
-        assert await _closed(member, within=c.lease_seconds + 3.0), "the client never heard what it missed"
-        assert (member.ws.close_code, member.ws.close_reason) == (1013, EVENTS_LOST), (
-            member.ws.close_code, member.ws.close_reason)
-        assert [ev["text"] for ev in member.drain_events() if ev.get("ev") == "message"] == []
+    # A cut while the home sends the group a message and edits it: both events are lost here.
+    reopened = relay.cut_for(CUT)
+    await asyncio.sleep(0.3)
+    during = await owner.send(gid, "during")
+    assert (await owner.request("edit_message", group_id=gid, seq=during["seq"], text="during, edited"))["ok"]
+    await asyncio.to_thread(reopened.wait, 10)
+    # Nothing else is sent: the gateway learns of the loss from the home's heartbeats.
+    assert await _closed(member, within=c.lease_seconds + 3.0), "the client never heard what it missed"
+    assert (member.ws.close_code, member.ws.close_reason) == (1013, EVENTS_LOST), (
+        member.ws.close_code, member.ws.close_reason)
+    assert [ev["text"] for ev in member.drain_events() if ev.get("ev") == "message"] == []
 
-        again = await resumed(member)
-        texts = [m["text"] for m in await full_history(again, gid)]
-        assert texts == ["before", "between", "during, edited"], texts
-        await owner.send(gid, "after")
-        assert (await again.next_event("message", timeout=5))["text"] == "after"
-        assert not owner.closed  # (the home's own clients lost nothing)
-        assert c.lease() is not None and c.lease()[1] == 1  # type: ignore[index]  # no failover on the way
-        for cl in (owner, again):
-            await cl.close()
-    finally:
-        await asyncio.to_thread(c.cleanup)
-        relay.close()
+    again = await resumed(member)
+    texts = [m["text"] for m in await full_history(again, gid)]
+    assert texts == ["before", "between", "during, edited"], texts
+    await owner.send(gid, "after")
+    assert (await again.next_event("message", timeout=5))["text"] == "after"
+    assert not owner.closed  # (the home's own clients lost nothing)
+    assert c.lease() is not None and c.lease()[1] == 1  # type: ignore[index]  # no failover on the way
+    for cl in (owner, again):
+        await cl.close()
