@@ -295,6 +295,13 @@ KEPT_AUTHORS = """
     UNION SELECT DISTINCT user_id FROM comments WHERE ts < :cutoff
 """
 
+# Everyone who is or was a member of a held group (its membership log is kept with it): an
+# investigation of a group asks who was in it and from where, not only who wrote.
+HELD_MEMBERS = f"""
+    SELECT user_id FROM members WHERE group_id IN ({HELD_GROUPS})
+    UNION SELECT user_id FROM membership_log WHERE group_id IN ({HELD_GROUPS})
+"""
+
 # One batch per table of ``changes.PURGE_TABLES``: a statement touching at most :limit rows.
 PURGES: dict[str, str] = {
     "messages": f"""
@@ -367,7 +374,8 @@ PURGES: dict[str, str] = {
         DELETE FROM netlog WHERE id IN (
           SELECT id FROM netlog
           WHERE ts < :cutoff AND (user_id IS NULL OR (user_id NOT IN ({HELD_USERS})
-                                                      AND user_id NOT IN ({KEPT_AUTHORS})))
+                                                      AND user_id NOT IN ({KEPT_AUTHORS})
+                                                      AND user_id NOT IN ({HELD_MEMBERS})))
           LIMIT :limit)""",
     # Cancelled accounts (P9): the sealed phone, name and ID number go; the phone
     # and ID hashes are replaced so they can register again; the row (user id,
@@ -380,6 +388,7 @@ PURGES: dict[str, str] = {
           WHERE deleted_at < :cutoff AND blacklisted_at IS NULL AND length(phone_enc) > 0
             AND user_id NOT IN ({HELD_USERS})
             AND user_id NOT IN ({KEPT_AUTHORS})
+            AND user_id NOT IN ({HELD_MEMBERS})
           LIMIT :limit)""",
 }
 assert tuple(PURGES) == c.PURGE_TABLES, "every table of changes.PURGE_TABLES needs its purge statement"

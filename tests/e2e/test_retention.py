@@ -544,6 +544,42 @@ async def test_a_held_groups_messages_keep_who_wrote_them_after_the_writer_cance
     assert sql(server, "SELECT length(phone_enc), id_enc FROM users WHERE user_id = ?", uid)[0] == (0, None)
 
 
+async def test_a_held_group_keeps_the_network_logs_of_members_who_never_wrote(server):
+    """An investigation of a group asks who was in it, and from where: a member who only read (and
+    then cancelled) keeps their network log and identity while the group is held; someone who was
+    never in it does not."""
+    owner = await server.user()
+    gid = await open_group(owner, name="case room")
+    reader = await server.user("reader")
+    await reader.request("verify_identity", legal_name="韩梅梅", id_number=new_id_number("19910303"))
+    await reader.request("join_group", group_id=gid)
+    await reader.request("delete_account", password="password123")  # (leaves the group, logged)
+    outsider = await server.user("outsider")
+    await outsider.close()
+    await asyncio.sleep(0.3)  # the closed connections' rows are written
+    rc, out, err = await server.admin("hold", "--group", gid, "--reason", "case 11")
+    assert rc == 0, err
+    hold_id = out.split()[1]
+    back = 200 * DAY_MS
+    for uid in (reader.user_id, outsider.user_id):
+        sql(server, "UPDATE netlog SET ts = ts - ? WHERE user_id = ?", back, uid)
+    sql(server, "UPDATE users SET deleted_at = deleted_at - ? WHERE user_id = ?", back, reader.user_id)
+    rows = sql(server, "SELECT COUNT(*) FROM netlog WHERE user_id = ?", reader.user_id)[0][0]
+    assert rows > 0
+    rc, _, err = await server.admin("purge")
+    assert rc == 0, err
+    assert sql(server, "SELECT COUNT(*) FROM netlog WHERE user_id = ?", reader.user_id)[0][0] == rows
+    assert sql(server, "SELECT id_enc IS NOT NULL FROM users WHERE user_id = ?", reader.user_id)[0][0] in (1, True)
+    assert sql(server, "SELECT COUNT(*) FROM netlog WHERE user_id = ?", outsider.user_id)[0][0] == 0
+    # Released, the reader's go in the next purge.
+    rc, _, err = await server.admin("release-hold", hold_id, "--reason", "case closed")
+    assert rc == 0, err
+    rc, _, err = await server.admin("purge")
+    assert rc == 0, err
+    assert sql(server, "SELECT COUNT(*) FROM netlog WHERE user_id = ?", reader.user_id)[0][0] == 0
+    assert sql(server, "SELECT id_enc FROM users WHERE user_id = ?", reader.user_id)[0][0] is None
+
+
 async def test_a_connection_that_logs_out_or_cancels_still_has_its_connect_and_disconnect_rows(server):
     """Logging out (or cancelling) before the socket closes does not turn a logged-in connection into
     an anonymous count: its rows name who was last logged in on it, with its port and how it ended."""
