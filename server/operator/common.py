@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from governance.identity import username_key
 from governance.moderation import redact
@@ -53,11 +53,28 @@ def seconds_of(args: dict[str, Any]) -> int:
     return seconds
 
 
+# The largest id a row can have in either store (SQLite INTEGER, PostgreSQL BIGINT). A larger number names
+# nothing, and handed to the database it is no lookup but an error (SQLite: OverflowError), so it is refused here.
+MAX_ID = (1 << 63) - 1
+
+
+def is_id(value: object) -> TypeGuard[int]:
+    """Whether ``value`` can be a stored row's id: a whole number from 1 to :data:`MAX_ID`."""
+    return type(value) is int and 0 < value <= MAX_ID
+
+
+def id_of(args: dict[str, Any], key: str, refusal: str) -> int:
+    """``args[key]`` when :func:`is_id`; otherwise the command is refused with ``refusal``."""
+    value = args.get(key)
+    if not is_id(value):
+        raise OperatorError(refusal)
+    return value
+
+
 def report_id_of(args: dict[str, Any]) -> int | None:
-    rid = args.get("report_id")
-    if rid is not None and (type(rid) is not int or rid <= 0):
-        raise OperatorError("--report must be a report id")
-    return rid
+    if args.get("report_id") is None:
+        return None
+    return id_of(args, "report_id", "--report must be a report id")
 
 
 def group_of(app: Context, args: dict[str, Any]) -> Group:

@@ -22,6 +22,7 @@ from server.operator.common import (
     audit,
     changes,
     group_of,
+    is_id,
     operator_name,
     penalty,
     reason_of,
@@ -347,7 +348,7 @@ async def resolve(app: Context, args: dict[str, Any]) -> Result:
     if outcome not in ("upheld", "rejected"):
         raise OperatorError("--outcome must be upheld or rejected")
     note = reason_of(args, "note")  # told to the reporter and kept: masked like every reason
-    row = await app.store.report(report_id) if type(report_id) is int else None
+    row = await app.store.report(report_id) if is_id(report_id) else None
     if row is None:
         raise OperatorError(f"unknown report {report_id}")
     assert type(report_id) is int

@@ -17,6 +17,7 @@ from server.operator.common import (
     apply,
     audit,
     changes,
+    is_id,
     operator_name,
     penalty,
     reason_of,
@@ -53,7 +54,7 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     """``release``/``reject`` a held message, post or comment; ``keep``/``remove`` a flagged message."""
     item_id, decision = args.get("item_id"), args.get("decision")
     note = reason_of(args, "note")
-    item = await app.store.review_item(item_id) if type(item_id) is int else None
+    item = await app.store.review_item(item_id) if is_id(item_id) else None
     if item is None:
         raise OperatorError(f"unknown review item {item_id}")
     assert type(item_id) is int

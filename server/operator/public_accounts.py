@@ -54,7 +54,16 @@ from protocol.errors import ContractError
 from server.fanout import publish_many
 from server.handlers.public_accounts import MAX_NAME_CHARS, MAX_ORG_NAME_CHARS, AccountClaim, screened_text
 from server.operator.channel import OperatorError, Result, command
-from server.operator.common import apply, audit, operator_name, reason_of, report_id_of, sanction, seconds_of
+from server.operator.common import (
+    apply,
+    audit,
+    id_of,
+    operator_name,
+    reason_of,
+    report_id_of,
+    sanction,
+    seconds_of,
+)
 from server.operator.sanctions import target_lock
 from server.storage.changes import (
     AddAccountCredit,
@@ -358,9 +367,7 @@ async def account_credit(app: Context, args: dict[str, Any]) -> Result:
 
 @command("remove-post")
 async def remove_post(app: Context, args: dict[str, Any]) -> Result:
-    raw = args.get("post_id")
-    if type(raw) is not int or raw <= 0:
-        raise OperatorError("POST_ID must be a post id")
+    raw = id_of(args, "post_id", "POST_ID must be a post id")
     reason = reason_of(args)
     report_id = report_id_of(args)
     row = await app.store.post(raw)

@@ -16,7 +16,7 @@ from governance.identity import username_key
 from server import retention
 from server.operator import export as exporter
 from server.operator.channel import OperatorError, Result, command
-from server.operator.common import apply, audit, operator_name, reason_of
+from server.operator.common import apply, audit, id_of, operator_name, reason_of
 from server.security import read_key
 from server.storage.changes import AddHold, ReleaseHold, ResealBatch
 
@@ -81,9 +81,7 @@ async def hold(app: Context, args: dict[str, Any]) -> Result:
 
 @command("release-hold")
 async def release_hold(app: Context, args: dict[str, Any]) -> Result:
-    hold_id = args.get("hold_id")
-    if type(hold_id) is not int or hold_id <= 0:
-        raise OperatorError("HOLD_ID must be a hold id")
+    hold_id = id_of(args, "hold_id", "HOLD_ID must be a hold id")
     reason = reason_of(args)
     row = await app.store.hold(hold_id)
     if row is None:

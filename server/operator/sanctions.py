@@ -37,7 +37,7 @@ from governance.sanctions import cut_short, standing_until
 from protocol import events as ev
 from server.fanout import publish
 from server.operator.channel import OperatorError, Result, command, current_operator
-from server.operator.common import apply, audit, group_of, operator_name, reason_of, sanction
+from server.operator.common import apply, audit, group_of, id_of, operator_name, reason_of, sanction
 from server.storage.changes import (
     Change,
     DecideAppeal,
@@ -260,10 +260,7 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
 
 
 def _sanction_id(args: dict[str, Any]) -> int:
-    sid = args.get("sanction_id")
-    if type(sid) is not int or sid <= 0:
-        raise OperatorError("SANCTION_ID must be a sanction id")
-    return sid
+    return id_of(args, "sanction_id", "SANCTION_ID must be a sanction id")
 
 
 @command("lift")
@@ -301,9 +298,7 @@ async def appeals(app: Context, args: dict[str, Any]) -> Result:
 
 @command("decide-appeal")
 async def decide_appeal(app: Context, args: dict[str, Any]) -> Result:
-    appeal_id, outcome = args.get("appeal_id"), args.get("outcome")
-    if type(appeal_id) is not int or appeal_id <= 0:
-        raise OperatorError("APPEAL_ID must be an appeal id")
+    appeal_id, outcome = id_of(args, "appeal_id", "APPEAL_ID must be an appeal id"), args.get("outcome")
     if outcome not in ("upheld", "rejected"):
         raise OperatorError("--outcome must be upheld or rejected")
     note = reason_of(args, "note")

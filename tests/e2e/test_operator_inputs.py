@@ -51,3 +51,29 @@ async def test_out_of_range_values_exit_2_with_one_line(server):
         assert rc == 2, (args, out, err)
         assert len(err.strip().splitlines()) == 1 and "internal" not in err, (args, err)
     assert (await owner.request("me"))["credit_score"] == 100  # nothing was applied
+
+
+async def test_ids_past_what_a_store_holds_exit_2_with_one_line(server):
+    """A row id larger than any the database can hold (2**63 - 1, SQLite INTEGER and PostgreSQL
+    BIGINT) names nothing: the command is refused with its usual reason, not passed to the database
+    (where SQLite raised OverflowError: "internal error; see the server log")."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    huge = str(2**63)
+    cases = [
+        ("lift", huge, "--reason", "x"),
+        ("decide-appeal", huge, "--outcome", "upheld", "--note", "x"),
+        ("release-hold", huge, "--reason", "x"),
+        ("remove-post", huge, "--reason", "x"),
+        ("resolve", huge, "--outcome", "upheld", "--note", "x"),
+        ("decide", huge, "--decision", "keep", "--note", "x"),
+        ("warn-group", gid, "--reason", "x", "--report", huge),
+        ("suspend-group", gid, "--seconds", "60", "--reason", "x", "--report", str(10**30)),
+    ]
+    for args in cases:
+        rc, out, err = await server.admin(*args)
+        assert rc == 2 and out == "", (args, out, err)
+        assert len(err.strip().splitlines()) == 1 and "internal" not in err, (args, err)
+    assert "operator command failed" not in "".join(server.output)
+    rc, out, err = await server.admin("sanctions", "--group", gid)
+    assert rc == 0 and out == "", err  # nothing was applied
