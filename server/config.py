@@ -644,6 +644,18 @@ def _numeric_id(v: str) -> bool:
     return v.isascii() and v.isdigit() and len(v) <= 10 and int(v) < 2**32 - 1
 
 
+# The longest path a Unix socket can be bound to or reached at on Linux (sun_path: 108 bytes with its NUL).
+MAX_SOCKET_PATH_BYTES = 107
+
+
+def _socket_path(path: Path) -> str | None:
+    size = len(os.fsencode(path))
+    if size > MAX_SOCKET_PATH_BYTES:
+        return (f"too long for a Unix socket: {size} bytes as an absolute path, at most {MAX_SOCKET_PATH_BYTES}"
+                " (choose a shorter path, such as /run/qunguan/admin.sock)")
+    return None
+
+
 def _os_group(v: str) -> str | None:
     if not v or _numeric_id(v):
         return None
@@ -672,7 +684,7 @@ def _os_user(v: str) -> str | None:
 class AdminConfig:
     """The operator channel: a Unix socket, private to the server's OS user unless operators are named."""
 
-    socket: Path = setting("qunguan.sock", kind=PATH)
+    socket: Path = setting("qunguan.sock", _socket_path, kind=PATH)
     # With [[operators]]: the socket's group (name or gid; "" = the server's own group), mode 0660.
     socket_group: str = setting("", _os_group, kind=STR)
 

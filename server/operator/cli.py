@@ -202,13 +202,26 @@ def _build() -> argparse.ArgumentParser:
     return p
 
 
+class _NoAnswer(Exception):
+    """The server closed the connection without a whole answer (it stopped, or crashed, meanwhile)."""
+
+
 async def _call(socket_path: str, request: dict[str, Any]) -> dict[str, Any]:
     reader, writer = await asyncio.open_unix_connection(socket_path)
-    writer.write(json.dumps(request).encode() + b"\n")
-    await writer.drain()
-    line = await reader.readline()
-    writer.close()
-    reply: dict[str, Any] = json.loads(line)
+    try:
+        writer.write(json.dumps(request).encode() + b"\n")
+        await writer.drain()
+        line = await reader.readline()
+    except ConnectionError as err:  # (reset, broken pipe: the server went away with the request unanswered)
+        raise _NoAnswer from err
+    finally:
+        writer.close()
+    try:
+        reply = json.loads(line)
+    except ValueError:
+        reply = None
+    if not isinstance(reply, dict):
+        raise _NoAnswer
     return reply
 
 
@@ -257,11 +270,16 @@ def main(config_path: str | None, argv: list[str]) -> int:
     socket_path = str(cfg.admin.socket)
     try:
         reply = asyncio.run(_call(socket_path, {"cmd": args.cmd, "args": request_args}))
-    except (FileNotFoundError, ConnectionRefusedError):
+    except (FileNotFoundError, NotADirectoryError, ConnectionRefusedError):
         return _fail(f"no server is running for this config (no socket at {socket_path})")
     except PermissionError:
         return _fail(f"not allowed to open {socket_path}: run as the server's user "
                      "(with [[operators]]: as a named operator in the socket's group)")
+    except _NoAnswer:
+        return _fail("the server closed the connection without answering (did it stop?): "
+                     "its log says whether the command ran")
+    except OSError as err:
+        return _fail(f"cannot reach the server at {socket_path}: {err.strerror or err}")
     if not reply.get("ok"):
         return _fail(reply.get("error", "refused"))
     code = int(reply.get("exit", 0))

@@ -8,6 +8,7 @@ import json
 import logging
 import socket
 import struct
+import threading
 from pathlib import Path
 
 import pytest
@@ -273,6 +274,65 @@ def test_admin_errors_carry_one_prefix(capsys):
     assert main(None, ["backup"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "qunguan admin: backup: the following arguments are required: --out"
+
+
+def _admin_config(tmp_path: Path, socket_path: str) -> str:
+    cfg = tmp_path / "admin.toml"
+    cfg.write_text(f'[admin]\nsocket = "{socket_path}"\n', encoding="utf-8")
+    return str(cfg)
+
+
+def test_admin_that_cannot_reach_a_server_says_so_in_one_line(tmp_path, capsys):
+    """Every way of not reaching a server is exit 2 and one line, never a traceback: a socket path
+    under a regular file (NotADirectoryError escaped as a traceback), a server that closes the
+    connection without answering (a JSON error on the empty line escaped as one)."""
+    from server.operator.cli import main
+
+    (tmp_path / "plain").write_text("", encoding="utf-8")
+    assert main(_admin_config(tmp_path, str(tmp_path / "plain" / "admin.sock")), ["ping"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("qunguan admin: no server is running for this config") and err.count("\n") == 1, err
+
+    path = tmp_path / "mute.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+
+    def hang_up() -> None:  # a server that stops while the command is on its way
+        conn, _ = listener.accept()
+        conn.recv(1 << 16)
+        conn.close()
+
+    mute = threading.Thread(target=hang_up, daemon=True)
+    mute.start()
+    try:
+        assert main(_admin_config(tmp_path, str(path)), ["ping"]) == 2
+    finally:
+        mute.join(10)
+        listener.close()
+    err = capsys.readouterr().err
+    assert err.startswith("qunguan admin: the server closed the connection without answering") and \
+        err.count("\n") == 1, err
+
+
+def test_an_admin_socket_path_too_long_to_bind_is_a_config_problem(tmp_path, capsys):
+    """The kernel binds a Unix socket to at most 107 bytes of path: a longer [admin] socket passed
+    check-config, then stopped the server at start and made ``qunguan admin`` print a traceback
+    (OSError: AF_UNIX path too long)."""
+    from server.config import check_config_main
+    from server.operator.cli import main
+
+    long_path = str(tmp_path / ("s" * 120) / "admin.sock")
+    cfg = _admin_config(tmp_path, long_path)
+    assert check_config_main(cfg) == 2
+    out = capsys.readouterr()
+    assert "admin.socket" in out.out + out.err and "too long for a Unix socket" in out.out + out.err, out
+    assert main(cfg, ["ping"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("qunguan admin: config: admin.socket") and err.count("\n") == 1, err
+    short = str(tmp_path / "admin.sock")
+    assert len(short.encode()) <= 107
+    load_config(_admin_config(tmp_path, short))  # (a path that fits is fine)
 
 
 @pytest.mark.parametrize(("line", "spelled"), [
