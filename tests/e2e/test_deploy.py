@@ -90,6 +90,73 @@ def test_container_builds_and_answers_health():
     assert check.returncode == 0 and "OK" in check.stdout, check.stdout + check.stderr
 
 
+def _written_paths(cfg) -> dict[str, Path]:
+    """Every file or folder the server writes, by key: the SQLite database and each path key with a
+    default (``[identity] sms_outbox``, ``[media] path``, ``[admin] socket``, ...; the paths without
+    one name files the server only reads: word lists, certificates, secrets)."""
+    from dataclasses import fields
+
+    from server.config import _SECTION, _SETTING, PATH, REQUIRED
+
+    out = {"storage.url": cfg.storage.sqlite_file}
+    for section in fields(cfg):
+        if _SECTION not in section.metadata:
+            continue
+        for f in fields(getattr(cfg, section.name)):
+            meta = f.metadata.get(_SETTING)
+            if meta is not None and meta.kind is PATH and meta.default is not REQUIRED:
+                out[f"{section.name}.{f.name}"] = getattr(getattr(cfg, section.name), f.name)
+    assert {"identity.sms_outbox", "media.path", "admin.socket", "audit.checkpoint_file"} <= set(out), out
+    return out
+
+
+def _image_env() -> dict[str, str]:
+    """The ``ENV`` of examples/Dockerfile's final stage."""
+    import shlex
+
+    text = (EXAMPLES / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    final = text.rsplit("\nFROM ", 1)[1]
+    env: dict[str, str] = {}
+    for line in final.splitlines():
+        if line.startswith("ENV "):
+            env.update(pair.split("=", 1) for pair in shlex.split(line[4:]))
+    return env
+
+
+def test_the_image_writes_only_to_its_volume_and_runtime_folder(tmp_path, monkeypatch):
+    """The image ships the example config read-only in /etc/qunguan (owned by root) and runs as uid
+    10001: every path the server writes must come, through the image's ENV, into the volume or the
+    runtime folder. ``[media] path`` did not (it stayed ``media`` beside the config: every upload
+    failed with an internal error)."""
+    from server.config import load_config
+
+    etc = tmp_path / "etc" / "qunguan"
+    etc.mkdir(parents=True)
+    shutil.copy(EXAMPLES / "qunguan.toml", etc / "qunguan.toml")
+    env = _image_env()
+    assert env, "no ENV in examples/Dockerfile"
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    cfg = load_config(etc / "qunguan.toml")
+    writable = (Path("/var/lib/qunguan"), Path("/run/qunguan"))
+    outside = {key: str(path) for key, path in _written_paths(cfg).items()
+               if not any(path.is_relative_to(folder) for folder in writable)}
+    assert not outside, f"the image writes outside /var/lib/qunguan and /run/qunguan: {outside}"
+
+
+def test_deploy_doc_points_every_written_path_at_the_state_directory():
+    """Under the unit (ProtectSystem=strict) the config's folder is read-only: docs/deploy.md's
+    systemd steps name every key that writes a file, so that the operator points it elsewhere."""
+    from server.config import load_config
+
+    doc = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    para = doc.split("In `/etc/qunguan/qunguan.toml` point the writable files", 1)[1].split("\n\n", 1)[0]
+    para = " ".join(para.split())
+    missing = [key for key in _written_paths(load_config(EXAMPLES / "qunguan.toml"))
+               if "[{}] {}".format(*key.split(".")) not in para]
+    assert not missing, f"docs/deploy.md's systemd steps do not name {missing}"
+
+
 def test_compose_file_names_the_three_services():
     text = (EXAMPLES / "compose.yaml").read_text(encoding="utf-8")
     services = text.split("\nservices:\n", 1)[1].split("\nvolumes:\n", 1)[0]
