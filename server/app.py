@@ -412,8 +412,8 @@ class App:
         sess.cancel_timer()
         sess.user = user
         sess.last_user_id = user.user_id
-        METRICS.pre_auth.dec()
-        METRICS.authenticated.inc()
+        if sess.HELD_HERE:
+            METRICS.logged_in()
         user.add_session(sess)
         groups = self.state.groups
         for gid in user.groups:
@@ -441,8 +441,8 @@ class App:
         sess.user = None
         sess.token_hash = None
         sess.identity_changed()
-        METRICS.authenticated.dec()
-        METRICS.pre_auth.inc()
+        if sess.HELD_HERE:
+            METRICS.logged_out()
 
 
 async def _after(turn: asyncio.Future[None]) -> HttpResponse | None:

@@ -110,6 +110,16 @@ class Metrics:
             child = self._close_children[code] = self._closes.labels(label)
         child.inc()
 
+    def logged_in(self) -> None:
+        """A connection held by this node moved from pre_auth to authenticated."""
+        self.pre_auth.dec()
+        self.authenticated.inc()
+
+    def logged_out(self) -> None:
+        """... and back (a logout, a cancelled account, the connection closing while logged in)."""
+        self.authenticated.dec()
+        self.pre_auth.inc()
+
     def filter_hit(self, category: str, action: str) -> None:
         key = (category, action)
         child = self._hit_children.get(key)

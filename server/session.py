@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.protocol import State as WsState
@@ -60,6 +60,10 @@ _flusher = _Flusher()
 
 
 class Session:
+    # Whether this node holds the connection's socket, and so counts it in qunguan_connections. A cluster's
+    # home also serves the connections its gateways hold (server/cluster/remote.py): those are theirs to count.
+    HELD_HERE: ClassVar[bool] = True
+
     __slots__ = ("ws", "encoding", "user", "last_user_id", "token_hash", "ip", "closing", "_timer", "_max_outbox",
                  "_pending", "_raw", "__weakref__")
 

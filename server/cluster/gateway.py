@@ -182,6 +182,8 @@ class Gateway:
         conn = self.by_session.pop(sess, None)
         if conn is not None:
             del self.conns[conn.number]
+            if conn.user_id is not None:
+                METRICS.logged_out()  # (App._connection then counts the pre_auth connection closed)
             conn.room.set()  # (nothing waits on it any more: its socket is closed)
             self._out.add([wire.GONE, conn.number])
 
@@ -240,12 +242,16 @@ class Gateway:
             elif kind == wire.ATTACHED:
                 conn = conns.get(item[1])
                 if conn is not None:
+                    if conn.user_id is None:
+                        METRICS.logged_in()  # (the socket is here: this node counts it, not the home)
                     conn.user_id, conn.token_hash = item[2], item[3]
                     conn.sess.last_user_id = item[2]
                     conn.sess.cancel_timer()
             elif kind == wire.DETACHED:
                 conn = conns.get(item[1])
                 if conn is not None:
+                    if conn.user_id is not None:
+                        METRICS.logged_out()
                     conn.user_id = conn.token_hash = None
                     self.app.arm_auth_timer(conn.sess)
             elif kind == wire.CLOSE:
@@ -345,6 +351,8 @@ class Gateway:
         """This node becomes the home: its connections stop being forwarded (see node.promote)."""
         self.fail_pending(HOME_CHANGED)
         logged_in = [c for c in self.conns.values() if c.user_id is not None]
+        for _ in logged_in:
+            METRICS.logged_out()  # as the home, this node counts them again once App.attach has them
         for conn in self.conns.values():
             conn.room.set()  # (their frames go to this node's own handlers from now on)
         self.conns.clear()

@@ -88,6 +88,7 @@ class NodeLink:
 class RemoteSession(Session):
     """A connection held by a gateway node, as the home's handlers see it."""
 
+    HELD_HERE = False  # the gateway holding the socket counts it (server/cluster/gateway.py)
     __slots__ = ("link", "conn", "port", "inbox", "busy", "closed_with")
 
     def __init__(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, port: int | None = None) -> None:

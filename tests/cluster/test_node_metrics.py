@@ -1,0 +1,53 @@
+"""Each node's metrics count its own connections (docs/scale-out.md: "its own connections, loop and store")."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from tests.cluster.harness import Cluster, free_port
+from tests.e2e import ops_helpers as ops
+
+
+def connections(node) -> tuple[float, float]:
+    """(pre_auth, authenticated) of ``qunguan_connections`` on ``node``."""
+    values = ops.scrape(ops.metrics_url(node))
+    return (values['qunguan_connections{state="pre_auth"}'], values['qunguan_connections{state="authenticated"}'])
+
+
+async def until(node, expected: tuple[float, float], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (seen := await asyncio.to_thread(connections, node)) != expected:
+        assert time.monotonic() < deadline, f"{node.node_id}: (pre_auth, authenticated) = {seen}, not {expected}"
+        await asyncio.sleep(0.05)
+
+
+async def test_connection_gauges_count_the_connections_each_node_holds(tmp_path: Path) -> None:
+    """A login through a gateway made the home count a connection it does not hold as authenticated
+    and its pre_auth gauge negative (-1 per such login), while the gateway went on counting the logged-in
+    connection as pre_auth. Now the node holding the socket counts it, in the state it is in, also
+    after that node becomes the home."""
+    c = Cluster(tmp_path, size=2)
+    for node in c.nodes:
+        node.config.write_text(node.config.read_text() + f"\n[metrics]\nport = {free_port()}\n", encoding="utf-8")
+    try:
+        c.start()
+        home, [gateway] = c.home(), c.gateways()
+        await until(home, (0, 0))
+        client = await gateway.client()
+        await until(gateway, (1, 0))
+        user = await gateway.user()  # registered and logged in through the gateway
+        await until(gateway, (1, 1))
+        await until(home, (0, 0))  # none of them is the home's
+        await client.close()
+        await until(gateway, (0, 1))
+
+        await asyncio.to_thread(home.kill9)  # the gateway becomes the home and attaches its own connection
+        assert c.wait_home(timeout=20, not_=home) is gateway
+        assert (await user.request("me"))["username"] == user.username
+        await until(gateway, (0, 1))
+        await user.close()
+        await until(gateway, (0, 0))
+    finally:
+        c.cleanup()
