@@ -38,6 +38,57 @@ def test_systemd_unit_is_valid_and_has_the_production_options(tmp_path):
     assert out.returncode == 0 and not problems, out.stdout + out.stderr
 
 
+def test_named_operators_reach_the_socket_through_the_units_runtime_directory():
+    """With [[operators]] (docs/operator.md: ``socket = "/run/qunguan/admin.sock"``, ``socket_group =
+    "qunguan-ops"``) the socket is 0660 for the operators' group, but it sits in the unit's
+    RuntimeDirectory, owned by the service user and group: at 0750 no operator outside the group
+    ``qunguan`` could pass through it to the socket ("not allowed to open"). The directory lets
+    everyone through and the socket's own mode (0600, or 0660 for the operators' group) decides.
+    As root, this is shown with a real directory, socket and unprivileged process."""
+    import re
+    import tempfile
+
+    unit = (EXAMPLES / "qunguan.service").read_text(encoding="utf-8")
+    found = re.search(r"^RuntimeDirectoryMode=(\d+)$", unit, re.M)
+    mode = int(found[1], 8) if found else 0o755  # (systemd's default)
+    assert mode & 0o001, f"RuntimeDirectoryMode={mode:04o}: only the service's own group reaches the socket"
+    assert not mode & 0o002, "anyone could replace the socket"
+    if os.geteuid() != 0:
+        return
+    outsider, operators_group = 65534, 65533  # nobody, and a group of which the service user is no member
+    top = Path(tempfile.mkdtemp(prefix="qunguan-run-"))
+    try:
+        top.chmod(0o711)
+        run = top / "qunguan"
+        run.mkdir()
+        run.chmod(mode)  # owned by root here, by qunguan:qunguan under systemd: the outsider is neither
+        path = run / "admin.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        listener.listen(1)
+        os.chown(path, -1, operators_group)
+        path.chmod(0o660)  # as server/operator/channel.py leaves it with [[operators]]
+
+        pid = os.fork()
+        if pid == 0:  # the operator: another user, in the socket's group only
+            code = 1
+            try:
+                os.setgroups([operators_group])
+                os.setgid(outsider)
+                os.setuid(outsider)
+                socket.socket(socket.AF_UNIX).connect(str(path))
+                code = 0
+            except PermissionError:
+                code = 13
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        listener.close()
+        assert os.waitstatus_to_exitcode(status) == 0, "the operator could not open the socket (EACCES)"
+    finally:
+        shutil.rmtree(top)
+
+
 def test_sd_notify_ready_reloading_stopping(tmp_path, monkeypatch):
     path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
