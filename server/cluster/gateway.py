@@ -198,7 +198,7 @@ class Gateway:
             sess.send(error_reply(err.rid, err), enc)
             return
         if conn is None or not self.home_alive:  # (no entry: this node is becoming the home)
-            sess.send(error_reply(rid, ContractError("internal", NO_HOME)), enc)
+            _answer_internal(sess, rid, NO_HOME, enc)
             return
         if conn.user_id is None:
             self.app.arm_auth_timer(sess)  # as on one node: each frame before login restarts the timer
@@ -333,19 +333,17 @@ class Gateway:
                     while waiting and waiting[0][0] < now:
                         _, enc = waiting.pop(0)
                         conn.answered()
-                        conn.sess.send(error_reply(rid, ContractError("internal", NO_ANSWER)), enc)
+                        _answer_internal(conn.sess, rid, NO_ANSWER, enc)
                     if not waiting:
                         del conn.pending[rid]
 
     def fail_pending(self, why: str) -> None:
-        err = ContractError("internal", why)
         for conn in self.conns.values():
             pending, conn.pending = conn.pending, {}
             conn.answered(conn.waiting)
             for rid, waiting in pending.items():
                 for _, enc in waiting:
-                    METRICS.op("(forwarded)", "internal").inc()
-                    conn.sess.send(error_reply(rid, err), enc)
+                    _answer_internal(conn.sess, rid, why, enc)
 
     def take_logged_in(self) -> list[Conn]:
         """This node becomes the home: its connections stop being forwarded (see node.promote)."""
@@ -359,6 +357,13 @@ class Gateway:
         self.by_session.clear()
         return logged_in
 
+
+
+def _answer_internal(sess: Session, rid: int | None, why: str, enc: Encoding) -> None:
+    """Answer a request ``internal`` here, for the home that did not (it is changing, silent, or cut off):
+    counted as ``qunguan_ops_total{op="(forwarded)", outcome="internal"}``, whichever the reason."""
+    METRICS.op("(forwarded)", "internal").inc()
+    sess.send(error_reply(rid, ContractError("internal", why)), enc)
 
 
 def _settle(conn: Conn, rid: int | None) -> bool:

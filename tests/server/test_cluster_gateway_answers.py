@@ -1,0 +1,70 @@
+"""A gateway's own `internal` answers (the home changing, silent, or too slow) are counted like the
+others it gives: ``qunguan_ops_total{op="(forwarded)", outcome="internal"}`` (docs/operations.md).
+
+A node built in this process and not started (nothing connects), as in test_cluster_slow_consumer.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from protocol.codec import Encoding
+from server.app import App
+from server.cluster.gateway import Gateway
+from server.config import parse_config
+from server.metrics import METRICS
+
+
+class FakeSession:
+    """What a gateway asks of a connection: its address, encoding and port; where answers go."""
+
+    def __init__(self) -> None:
+        self.ip, self.encoding, self.closing = "127.0.0.1", Encoding.JSON, False
+        self.sent: list[Any] = []
+
+    def remote_port(self) -> int | None:
+        return None
+
+    def send(self, obj: Any, encoding: Encoding | None = None) -> None:
+        self.sent.append(obj)
+
+    def arm_timer(self, seconds: float, on_expiry: Any) -> None:
+        pass
+
+    def cancel_timer(self) -> None:
+        pass
+
+
+def forwarded_internal() -> float:
+    return float(METRICS.op("(forwarded)", "internal")._value.get())
+
+
+async def test_every_internal_answer_of_a_gateway_is_counted(tmp_path) -> None:
+    app = App(parse_config({
+        "server": {"port": 0},
+        "identity": {"sms_provider": "file", "argon2_time_cost": 1, "argon2_memory_kib": 1024},
+        "storage": {"url": "postgresql://postgres@127.0.0.1:5432/unused"},
+        "cluster": {"broker_url": "nats://127.0.0.1:4222", "node_id": "n2", "name": "t"},
+    }, tmp_path))
+    gw = Gateway(app, "n2", "i2", app.cluster.subjects, lambda _s, _d: None, 1 << 20)  # type: ignore[union-attr]
+    sess = FakeSession()
+    gw.opened(sess)  # type: ignore[arg-type]
+    frame = json.dumps({"op": "me", "rid": 1})
+
+    before = forwarded_internal()
+    await gw.forward(sess, frame)  # type: ignore[arg-type]  # no home heard yet: answered here at once
+    assert len(sess.sent) == 1 and forwarded_internal() == before + 1
+
+    gw.on_heartbeat("n1", 1)
+    gw.timeout = -1.0  # the home beats on but never answers: the request is past its deadline at once
+    await gw.forward(sess, frame)  # type: ignore[arg-type]
+    assert len(sess.sent) == 1
+    gw.check()
+    assert len(sess.sent) == 2 and forwarded_internal() == before + 2
+
+    gw.timeout = 60.0
+    await gw.forward(sess, frame)  # type: ignore[arg-type]
+    gw.fail_pending("the home changed")  # (counted before this change too)
+    assert len(sess.sent) == 3 and forwarded_internal() == before + 3
+    await asyncio.sleep(0)
