@@ -2,15 +2,61 @@
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from server.config import Config
 from server.operator.channel import OperatorError, Result, command
+from server.security import KEY_FILE_NAME
 from server.storage.base import BackupUnsupported
 
 if TYPE_CHECKING:
     from server.context import Context
+
+
+def _own_files(cfg: Config) -> Iterator[tuple[Path, str]]:
+    """The files the running server keeps, each with what it is: a backup written over one of them would
+    replace it under the server (the database and its WAL: every write since lost at the next restart; the
+    identity key: the identity data unreadable)."""
+    db = cfg.storage.sqlite_file
+    if db is not None:
+        yield db, "live database"
+        for suffix, what in (("-wal", "write-ahead log"), ("-shm", "shared-memory index"),
+                             ("-journal", "journal"), (".lock", "lock file")):
+            yield db.with_name(db.name + suffix), f"database's {what}"
+    key = cfg.identity.key_file or (db.parent if db is not None else cfg.base_dir) / KEY_FILE_NAME
+    yield key, "identity key file"
+    for old in cfg.identity.old_key_files:
+        yield cfg.base_dir / old, "earlier identity key file"
+    yield cfg.audit.checkpoint_file, "audit checkpoint file"
+    yield cfg.identity.sms_outbox, "SMS outbox"
+    yield cfg.admin.socket, "operator socket"
+    if cfg.source is not None:
+        yield cfg.source, "config file"
+    for path, what in ((cfg.server.tls_cert, "TLS certificate"), (cfg.server.tls_key, "TLS key")):
+        if path is not None:
+            yield path, what
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)  # (another name for it: a hard link)
+    except OSError:
+        return False
+
+
+def refuse_own_file(cfg: Config, dest: Path) -> None:
+    """Refuse a backup destination that is one of the server's own files, or inside its media folder."""
+    for path, what in _own_files(cfg):
+        if _same(dest, path):
+            raise OperatorError(f"--out {dest} is the server's {what}: back up to a file of its own")
+    if dest.resolve().is_relative_to(cfg.media.path.resolve()):
+        raise OperatorError(f"--out {dest} is inside the media folder ([media] path): back up to a file of its own")
 
 
 @command("backup")
@@ -24,6 +70,7 @@ async def backup(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(f"--out names a folder, not a file: {dest}")
     if not dest.parent.is_dir():
         raise OperatorError(f"no such folder: {dest.parent}")
+    refuse_own_file(app.cfg, dest)
     started = time.monotonic()
     try:
         await app.store.backup(dest)

@@ -6,6 +6,7 @@ Every test drives a real server process; real client IPs are in test_proxies.py.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import sqlite3
@@ -283,6 +284,39 @@ async def test_backup_and_restore(tmp_path, started):
 
     rc, _, err = await srv.admin("backup", "--out", str(tmp_path / "no-such-dir" / "x.db"))
     assert rc == 2 and err.count("qunguan admin:") == 1 and "no such folder" in err
+
+
+async def test_backup_refuses_to_write_over_the_servers_own_files(tmp_path, started):
+    """``backup --out`` naming the live database wrote the copy beside it and renamed it over it: the
+    server went on writing to the replaced file, and every message acknowledged after the backup was
+    gone after the next restart. The same over the identity key would leave identity data that no key
+    opens. Such a destination, under any of its names, is refused (exit 2, one line); nothing is lost."""
+    srv = started(ops.server(tmp_path))
+    alice = await srv.user("alice")
+    gid = await open_group(alice)
+    await alice.send(gid, "before")
+    key = (srv.dir / "identity.key").read_bytes()
+    db = srv.dir / "qunguan.db"
+    inode = db.stat().st_ino
+    (srv.dir / "media").mkdir(exist_ok=True)
+    os.link(db, tmp_path / "another-name.db")
+    own = [db, srv.dir / "qunguan.db-wal", srv.dir / "sub" / ".." / "qunguan.db", tmp_path / "another-name.db",
+           srv.dir / "identity.key", srv.dir / "audit-checkpoints.jsonl", srv.config, srv.dir / "media" / "x.db"]
+    (srv.dir / "sub").mkdir()
+    for dest in own:
+        rc, out, err = await srv.admin("backup", "--out", str(dest))
+        assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1, (dest, rc, out, err)
+        assert "back up to a file of its own" in err, err
+    assert (srv.dir / "identity.key").read_bytes() == key and db.stat().st_ino == inode
+    await alice.send(gid, "after")
+    await alice.close()
+    await srv.stopped()
+    srv.start()
+    again = await srv.client()
+    await again.login("alice", "password123")
+    hist = await again.request("history", group_id=gid)
+    assert [m["text"] for m in hist["messages"]] == ["before", "after"]
+    await again.close()
 
 
 async def test_backup_on_postgresql_names_pg_dump(tmp_path, started):
