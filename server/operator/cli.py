@@ -247,12 +247,14 @@ def main(config_path: str | None, argv: list[str]) -> int:
         return _fail(f"config: {err.problems[0]}")
     request_args = {k: v for k, v in vars(args).items() if k != "cmd" and v is not None}
     if args.cmd == "set-agreement":
-        try:
-            for key in ("rules", "agreement"):
+        for key, flag in (("rules", "--rules-file"), ("agreement", "--agreement-file")):
+            try:
                 with open(request_args[key], encoding="utf-8") as f:
                     request_args[key] = f.read()
-        except OSError as err:
-            return _fail(f"cannot read {err.filename}: {err.strerror}")
+            except OSError as err:
+                return _fail(f"cannot read {err.filename}: {err.strerror}")
+            except UnicodeDecodeError as err:
+                return _fail(f"{flag} {request_args[key]} is not UTF-8 text (byte {err.start}); save it as UTF-8")
     if args.cmd == "verify-audit" and "manifest" in request_args:
         try:
             heads = []

@@ -315,6 +315,20 @@ def test_admin_that_cannot_reach_a_server_says_so_in_one_line(tmp_path, capsys):
         err.count("\n") == 1, err
 
 
+def test_a_rules_file_that_is_not_utf8_is_one_line_exit_2(tmp_path, capsys):
+    """set-agreement reads its two files as UTF-8 before it sends them: a file in another encoding
+    (GB 18030, UTF-16 from a word processor) ended in a UnicodeDecodeError traceback."""
+    from server.operator.cli import main
+
+    rules, agreement = tmp_path / "rules.txt", tmp_path / "agreement.txt"
+    rules.write_bytes("群规".encode("utf-16"))
+    agreement.write_text("协议", encoding="utf-8")
+    args = ["set-agreement", "--version", "v2", "--rules-file", str(rules), "--agreement-file", str(agreement)]
+    assert main(None, args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"qunguan admin: --rules-file {rules} is not UTF-8 text") and err.count("\n") == 1, err
+
+
 def test_an_admin_socket_path_too_long_to_bind_is_a_config_problem(tmp_path, capsys):
     """The kernel binds a Unix socket to at most 107 bytes of path: a longer [admin] socket passed
     check-config, then stopped the server at start and made ``qunguan admin`` print a traceback
