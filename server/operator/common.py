@@ -71,6 +71,18 @@ def id_of(args: dict[str, Any], key: str, refusal: str) -> int:
     return value
 
 
+def time_of(args: dict[str, Any], key: str, refusal: str) -> int | None:
+    """``args[key]``, a time in epoch milliseconds, or None when absent; refused with ``refusal`` unless a
+    whole number a store and the wire can hold (within +-MAX_ID: ``qunguan admin`` sends only years 1 to
+    9999, a script on the socket could send anything)."""
+    value = args.get(key)
+    if value is None:
+        return None
+    if type(value) is not int or not -MAX_ID <= value <= MAX_ID:
+        raise OperatorError(refusal)
+    return value
+
+
 def report_id_of(args: dict[str, Any]) -> int | None:
     if args.get("report_id") is None:
         return None

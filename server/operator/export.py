@@ -62,7 +62,7 @@ from governance.identity import username_key
 from server import record
 from server.operator import export_media
 from server.operator.channel import OperatorError
-from server.operator.common import OPERATOR, apply, operator_name
+from server.operator.common import OPERATOR, apply, operator_name, time_of
 from server.storage.changes import Audit
 
 if TYPE_CHECKING:
@@ -183,10 +183,7 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
     if sum(x is not None for x in (gid, username, aid)) != 1:
         raise OperatorError("export needs exactly one of --group, --user or --account")
     now = app.now_ms()
-    since, until = args.get("since"), args.get("until")
-    for name, v in (("--since", since), ("--until", until)):
-        if v is not None and type(v) is not int:
-            raise OperatorError(f"{name} must be a time")
+    since, until = time_of(args, "since", "--since must be a time"), time_of(args, "until", "--until must be a time")
     lo = since if since is not None else _MIN_TS
     hi = until if until is not None else now + 1
     if lo >= hi:

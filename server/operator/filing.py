@@ -44,7 +44,7 @@ from governance.public_accounts import (
 from governance.retention import DAY_MS
 from governance.tiers import activity_class, credit_level, size_class
 from server.operator.channel import OperatorError, Result, command
-from server.operator.common import apply, audit, operator_name
+from server.operator.common import apply, audit, operator_name, time_of
 from server.operator.export import _prepare_out, iso
 
 if TYPE_CHECKING:
@@ -59,10 +59,7 @@ SINGLE_OPERATOR = ("single operator: no [[operators]] are configured; whoever ca
 
 
 def _period(args: dict[str, Any], now: int) -> tuple[int | None, int]:
-    since, until = args.get("since"), args.get("until")
-    for name, v in (("--since", since), ("--until", until)):
-        if v is not None and type(v) is not int:
-            raise OperatorError(f"{name} must be a time")
+    since, until = time_of(args, "since", "--since must be a time"), time_of(args, "until", "--until must be a time")
     hi = until if until is not None else now + 1
     if since is not None and since >= hi:
         raise OperatorError("--since must be before --until")

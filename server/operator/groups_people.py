@@ -29,6 +29,7 @@ from server.operator.common import (
     report_id_of,
     sanction,
     seconds_of,
+    time_of,
     user_of,
 )
 from server.storage.changes import AddCredit, Audit, Change, ResolveReport, SetGroupFields, SetUserFields
@@ -62,9 +63,9 @@ MAX_CREDIT_DELTA = 1_000_000  # far beyond any level; bounds what one command ca
 async def warn_group(app: Context, args: dict[str, Any]) -> Result:
     g = _live(group_of(app, args))
     reason = reason_of(args)
-    deadline = args.get("deadline")
+    deadline = time_of(args, "deadline", "--deadline must be a time in the future")
     now = app.now_ms()
-    if deadline is not None and (type(deadline) is not int or deadline <= now):
+    if deadline is not None and deadline <= now:
         raise OperatorError("--deadline must be a time in the future")
     (sanction_id,) = await apply(app, sanction("warning", "group", g.group_id, reason, now, deadline,
                                                report_id_of(args)),

@@ -63,6 +63,7 @@ from server.operator.common import (
     report_id_of,
     sanction,
     seconds_of,
+    time_of,
 )
 from server.operator.sanctions import target_lock
 from server.storage.changes import (
@@ -138,9 +139,9 @@ def _lock(a: Account) -> Any:
 async def warn_account(app: Context, args: dict[str, Any]) -> Result:
     a = _live(account_of(app, args))
     reason = reason_of(args)
-    deadline = args.get("deadline")
+    deadline = time_of(args, "deadline", "--deadline must be a time in the future")
     now = app.now_ms()
-    if deadline is not None and (type(deadline) is not int or deadline <= now):
+    if deadline is not None and deadline <= now:
         raise OperatorError("--deadline must be a time in the future")
     (sid,) = await apply(app, sanction("warning", ACCOUNT, a.account_id, reason, now, deadline, report_id_of(args)),
                          audit=_record(app, "warn_account", reason, a, deadline=deadline))

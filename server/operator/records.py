@@ -16,7 +16,7 @@ from governance.identity import username_key
 from server import retention
 from server.operator import export as exporter
 from server.operator.channel import OperatorError, Result, command
-from server.operator.common import apply, audit, id_of, operator_name, reason_of
+from server.operator.common import apply, audit, id_of, operator_name, reason_of, time_of
 from server.security import read_key
 from server.storage.changes import AddHold, ReleaseHold, ResealBatch
 
@@ -34,10 +34,8 @@ async def purge(app: Context, args: dict[str, Any]) -> Result:
     removes. A later time would remove records still inside their period, so
     it is refused.
     """
-    as_of = args.get("now")
+    as_of = time_of(args, "now", "--now must be a time")
     if as_of is not None:
-        if type(as_of) is not int:
-            raise OperatorError("--now must be a time")
         if as_of > app.now_ms():
             raise OperatorError("--now is in the future: a purge as of a later time would remove records "
                                 "still inside their retention period")

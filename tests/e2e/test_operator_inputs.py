@@ -77,3 +77,24 @@ async def test_ids_past_what_a_store_holds_exit_2_with_one_line(server):
     assert "operator command failed" not in "".join(server.output)
     rc, out, err = await server.admin("sanctions", "--group", gid)
     assert rc == 0 and out == "", err  # nothing was applied
+
+
+async def test_times_past_what_a_store_holds_are_refused_on_the_socket(server):
+    """qunguan admin sends only times of years 1 to 9999; a script on the socket (docs/operator.md: times in
+    ms) could send any integer, and one past 2**63 reached the database or the wire: internal errors."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    out = str(server.dir / "out")
+    far = 10**30
+    cases = [
+        ({"cmd": "purge", "args": {"now": -far}}, "--now must be a time"),
+        ({"cmd": "warn-group", "args": {"group_id": gid, "reason": "x", "deadline": far}},
+         "--deadline must be a time in the future"),
+        ({"cmd": "export", "args": {"group_id": gid, "since": -far, "until": far, "out": out}},
+         "--since must be a time"),
+        ({"cmd": "filing-report", "args": {"since": 0, "until": far, "out": out}}, "--until must be a time"),
+    ]
+    for request, reason in cases:
+        reply = await raw_request(server, json.dumps(request).encode() + b"\n")
+        assert reply == {"ok": False, "error": reason}, (request, reply)
+    assert "operator command failed" not in "".join(server.output)
