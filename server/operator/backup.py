@@ -66,6 +66,8 @@ async def backup(app: Context, args: dict[str, Any]) -> Result:
     if not isinstance(out, str) or not out:
         raise OperatorError("backup needs --out FILE")
     dest = Path(out)
+    if not dest.is_absolute():  # (the server resolves nothing against its own working directory)
+        raise OperatorError("--out must be an absolute path (qunguan admin makes it one)")
     if dest.is_dir():
         raise OperatorError(f"--out names a folder, not a file: {dest}")
     if not dest.parent.is_dir():

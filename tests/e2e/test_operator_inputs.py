@@ -98,3 +98,13 @@ async def test_times_past_what_a_store_holds_are_refused_on_the_socket(server):
         reply = await raw_request(server, json.dumps(request).encode() + b"\n")
         assert reply == {"ok": False, "error": reason}, (request, reply)
     assert "operator command failed" not in "".join(server.output)
+
+
+async def test_a_relative_backup_path_on_the_socket_is_refused_as_the_docs_say(server):
+    """docs/operator.md: ``out`` must be an absolute path on the socket, the server resolves nothing against
+    its own folder. export refused a relative one; backup wrote it in the server's working directory."""
+    reply = await raw_request(server, json.dumps({"cmd": "backup", "args": {"out": "copy.db"}}).encode() + b"\n")
+    assert reply == {"ok": False, "error": "--out must be an absolute path (qunguan admin makes it one)"}, reply
+    assert not (server.dir / "copy.db").exists()
+    rc, out, err = await server.admin("backup", "--out", "copy.db")  # the CLI makes it absolute: its own folder
+    assert (rc == 0 and (server.dir / "copy.db").is_file()) if server.backend == "sqlite" else rc == 2, err
