@@ -198,11 +198,14 @@ def check_can_own(
     ``max_groups_joined`` (the creator joins the group; skipped when not given).
 
     Receiving it (``by_transfer``: ``transfer_owner``'s new owner, already a
-    member), in this order: ``forbidden`` when the platform closed their account
-    (``barred``: blacklisted; their memberships stay, but a group is never handed to
-    them), ``create_cap_reached``, then ``forbidden`` when the right was revoked; the
-    reasons speak of "that user". ``joined``,
-    ``max_groups_joined`` and ``require_id`` do not apply.
+    member; or the heir of a blacklisted owner's group), in this order: ``forbidden``
+    when the platform closed their account (``barred``: blacklisted; their memberships
+    stay, but a group is never handed to them), ``create_cap_reached``, ``forbidden``
+    when the right was revoked, then ``verification_required`` when ``require_id`` and
+    not ``id_verified``: whoever owns a group answers for it (Art. 8, 9), so a group is
+    never handed to someone who could not have created it for want of a verified
+    identity. The reasons speak of "that user". ``joined`` and ``max_groups_joined``
+    do not apply.
 
     The size class the group then needs of its owner is
     :func:`governance.tiers.check_size_class`'s.
@@ -214,6 +217,9 @@ def check_can_own(
             raise ContractError("create_cap_reached", "that user already owns as many groups as allowed")
         if create_revoked:
             raise ContractError("forbidden", "that user may not own groups")
+        if require_id and not id_verified:
+            raise ContractError("verification_required",
+                                "that user has no verified identity; owning a group needs one")
         return
     if create_revoked:
         raise ContractError("forbidden", "the platform has revoked your right to create groups")

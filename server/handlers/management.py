@@ -226,7 +226,8 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
     posting.check_can_own(owned=owned_count(ctx, new_owner),
                           max_groups_created=caps_of(ctx, new_owner).max_groups_created,
                           create_revoked=new_owner.create_revoked, by_transfer=True,
-                          barred=new_owner.blacklisted)
+                          barred=new_owner.blacklisted, require_id=ctx.cfg.identity.require_id_to_create,
+                          id_verified=new_owner.id_verified)
     check_size_class(len(g.members), ctx.cfg.groups.size_classes,
                      owner_level=level_of(ctx, new_owner), owner_id_verified=new_owner.id_verified)
     old = g.members[actor.user_id]

@@ -7,7 +7,8 @@ group it owns:
   group first: lowest ``joined_seq``, then user id) among those who may own it
   now: an active account, under their own ``max_groups_created`` cap (groups
   passed on earlier in the same blacklisting count), the right to create groups
-  not revoked, and meeting the group's size class. The old owner stays a plain
+  not revoked, a verified identity when ``identity.require_id_to_create`` asks
+  it of owners, and meeting the group's size class. The old owner stays a plain
   member of a closed account.
 - a group with no such admin is **closed** (final, like ``close-group``), with the
   reason "owner blacklisted: ...". Nobody is penalised for it.
@@ -60,7 +61,8 @@ def _may_own(app: Context, g: Group, user: User) -> bool:
         return False
     try:
         posting.check_can_own(owned=owned_count(app, user), max_groups_created=caps_of(app, user).max_groups_created,
-                              create_revoked=user.create_revoked, by_transfer=True)
+                              create_revoked=user.create_revoked, by_transfer=True,
+                              require_id=app.cfg.identity.require_id_to_create, id_verified=user.id_verified)
         check_size_class(len(g.members), app.cfg.groups.size_classes, owner_level=level_of(app, user),
                          owner_id_verified=user.id_verified)
     except ContractError:

@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 
 from governance.audit import first_broken
-from tests.e2e.harness import open_group
+from tests.e2e.harness import new_id_number, open_group
 
 
 async def group_with(server, n_members: int, **kw):
@@ -225,6 +225,41 @@ async def test_transfer_owner(server):
     assert codes_of(await owner.call("dissolve_group", group_id=gid)) == "forbidden"
     await owner.request("leave_group", group_id=gid)
     await close_all(owner, a, b)
+
+
+async def test_a_group_is_never_handed_to_someone_without_a_verified_identity(make_server):
+    """With ``identity.require_id_to_create`` (the default) an owner answers for the group with a
+    verified identity (Art. 8): ``transfer_owner`` to a member without one is
+    ``verification_required``, or a creator's accomplice could hand a group to an account that may
+    not create one; and a blacklisted owner's group does not pass to such an admin (it closes)."""
+    srv = make_server(require_id_to_create="true")
+    owner = await srv.user(verify_id=True)
+    gid = await open_group(owner)
+    unverified, verified = await srv.user(), await srv.user(verify_id=True)
+    for c in (unverified, verified):
+        await c.request("join_group", group_id=gid)
+    refused = await owner.call("transfer_owner", group_id=gid, user_id=unverified.user_id)
+    assert refused["code"] == "verification_required" and "verified identity" in refused["reason"], refused
+    info = await owner.request("group_info", group_id=gid)
+    assert info["owner"]["user_id"] == owner.user_id  # nothing changed
+    await owner.request("transfer_owner", group_id=gid, user_id=verified.user_id)
+    assert (await verified.request("group_info", group_id=gid))["owner"]["user_id"] == verified.user_id
+    # once verified, the member may receive it
+    await unverified.request("verify_identity", legal_name="赵六", id_number=new_id_number())
+    await verified.request("transfer_owner", group_id=gid, user_id=unverified.user_id)
+    assert (await owner.request("group_info", group_id=gid))["owner"]["user_id"] == unverified.user_id
+
+    # a blacklisted owner's only admin has no verified identity: the group closes, it does not pass
+    boss = await srv.user(verify_id=True)
+    gid2 = await open_group(boss, name="second")
+    admin = await srv.user()
+    await admin.request("join_group", group_id=gid2)
+    await boss.request("set_role", group_id=gid2, user_id=admin.user_id, role="admin")
+    rc, out, err = await srv.admin("blacklist", boss.username, "--reason", "fraud")
+    assert rc == 0, err
+    assert f"group {gid2} closed" in out, out
+    assert (await admin.call("send", group_id=gid2, text="x"))["code"] == "group_closed"
+    await close_all(owner, unverified, verified, admin)
 
 
 async def test_announcement_and_update_group(server):

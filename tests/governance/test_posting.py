@@ -259,6 +259,7 @@ CREATE_CAP = "create_cap_reached", "you may own at most 2 groups at your credit 
 JOIN_CAP = "join_cap_reached", "you may be in at most 20 groups", {}
 TRANSFER_CAP = "create_cap_reached", "that user already owns as many groups as allowed", {}
 TRANSFER_REVOKED = "forbidden", "that user may not own groups", {}
+TRANSFER_VERIFY = "verification_required", "that user has no verified identity; owning a group needs one", {}
 TRANSFER_BARRED = "forbidden", "the platform has closed that user's account; it cannot own a group", {}
 
 OWN: dict[str, Any] = {"owned": 1, "max_groups_created": 2, "create_revoked": False}
@@ -284,7 +285,12 @@ OWN_CASES = [
     ("transfer: revoked", {**OWN, "create_revoked": True, "by_transfer": True}, TRANSFER_REVOKED),
     # the order: create cap, then revoked (the reverse of create_group's)
     ("transfer: cap beats revoked", {**OWN, "owned": 2, "create_revoked": True, "by_transfer": True}, TRANSFER_CAP),
-    ("transfer: no join cap or identity", {**CREATE, "joined": 20, "require_id": True, "by_transfer": True}, None),
+    ("transfer: no join cap", {**CREATE, "joined": 20, "by_transfer": True}, None),
+    ("transfer: id required", {**OWN, "require_id": True, "by_transfer": True}, TRANSFER_VERIFY),
+    ("transfer: id required and verified", {**OWN, "require_id": True, "id_verified": True, "by_transfer": True},
+     None),
+    ("transfer: revoked beats verification", {**OWN, "create_revoked": True, "require_id": True,
+                                              "by_transfer": True}, TRANSFER_REVOKED),
     ("transfer: to a blacklisted member", {**OWN, "barred": True, "by_transfer": True}, TRANSFER_BARRED),
     ("transfer: barred beats the cap", {**OWN, "owned": 2, "barred": True, "by_transfer": True}, TRANSFER_BARRED),
 ]
