@@ -92,6 +92,32 @@ async def test_suspend_group_then_restored(server):
     assert (await m.call("send", group_id=gid, text="back"))["ok"]
 
 
+async def test_a_suspended_group_gets_no_new_announcement_but_may_clear_one(server):
+    """``suspend-group`` stops information being published in the group (G11): an announcement
+    reaches every member like a message, so the owner cannot post one around the suspension
+    (``group_suspended``, with ``until``); clearing the one it has (rectifying) still works."""
+    owner, gid, [m] = await setup_group(server)
+    await owner.request("set_announcement", group_id=gid, text="群规")
+    await m.next_event("group_updated")
+    rc, _, err = await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "spam")
+    assert rc == 0, err
+    await m.next_event("group_suspended", timeout=WITHIN)
+    refused = await owner.call("set_announcement", group_id=gid, text="加我微信领红包")
+    assert refused["code"] == "group_suspended" and refused["until"] > 0, refused
+    assert (await m.request("group_info", group_id=gid))["announcement"] == "群规"
+    assert (await owner.call("set_announcement", group_id=gid, text=""))["ok"]  # taking it down
+    assert (await m.next_event("group_updated", timeout=WITHIN))["announcement"] == ""
+    # a member the owner muted, made admin, cannot announce either
+    await owner.request("set_role", group_id=gid, user_id=m.user_id, role="admin")
+    await owner.request("mute", group_id=gid, user_id=m.user_id, seconds=600)
+    [sid] = [row["id"] for row in map(json.loads, (await server.admin("sanctions", "--group", gid))[1].splitlines())
+             if row["kind"] == "suspend_group"]
+    rc, _, err = await server.admin("lift", str(sid), "--reason", "rectified")
+    assert rc == 0, err
+    assert (await m.call("set_announcement", group_id=gid, text="x"))["code"] == "muted"
+    assert (await owner.call("set_announcement", group_id=gid, text="新群规"))["ok"]
+
+
 async def test_close_group_is_final(server):
     owner, gid, [m] = await setup_group(server)
     rc, _, _ = await server.admin("close-group", gid, "--reason", "赌博")
