@@ -59,6 +59,8 @@ PERMISSIONS: dict[str, frozenset[OperatorRole]] = {
     # content review and complaints (Art. 10, 12)
     "decide": _ALL,
     "resolve": _ALL,
+    "remove-message": _ALL,
+    "remove-comment": _ALL,
     # sanctions on groups and people (Art. 11)
     "warn-group": _ENFORCE,
     "suspend-group": _ENFORCE,

@@ -153,6 +153,8 @@ def _build() -> argparse.ArgumentParser:
         (("--delta",), {"required": True, "type": int}), reason)
     cmd("remove-post", "remove a post from a public account (kept for the record)",
         (("post_id",), {"type": _positive, "metavar": "POST_ID"}), reason, report)
+    cmd("remove-comment", "remove one comment on a public account's post (kept for the record)",
+        (("comment_id",), {"type": _positive, "metavar": "COMMENT_ID"}), reason)
     cmd("accounts", "public accounts with their figures and classes, one JSON object per line",
         (("--subject",), {"dest": "username", "metavar": "USERNAME",
                           "help": "only the accounts of this user's verified person and organisations"}))
@@ -199,6 +201,8 @@ def _build() -> argparse.ArgumentParser:
         (("category",), {"metavar": "CATEGORY"}), seconds, reason)
     cmd("remove-term", "hide every stored message containing a term (kept for the record)",
         (("term",), {"metavar": "TERM"}), reason)
+    cmd("remove-message", "remove one delivered message from a group (kept for the record)",
+        (("group_id",), {"metavar": "GROUP_ID"}), (("seq",), {"type": _positive, "metavar": "SEQ"}), reason)
     return p
 
 

@@ -17,6 +17,7 @@ from server.operator.common import (
     apply,
     audit,
     changes,
+    group_of,
     is_id,
     operator_name,
     penalty,
@@ -93,6 +94,40 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
         publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
                                        text=f"message {seq} was {done} by the platform: {note}"))
     return Result([f"review item {item_id}: {decision}"])
+
+
+@command("remove-message")
+async def remove_message(app: Context, args: dict[str, Any]) -> Result:
+    """Take one delivered message down (G10, G11): a complaint upheld against it, or illegal content
+    the platform found, without a word to search for (``remove-term``) or a review item (``decide``).
+
+    As ``decide --decision remove``: members who could see it get ``message_deleted``, the stored
+    text is kept for the record, the sender gets ``notice {kind: "content_removed"}`` and loses
+    ``credit.penalty_report_upheld`` points; the record entry is ``remove_message``."""
+    g = group_of(app, args)
+    gid, seq = g.group_id, args.get("seq")
+    if type(seq) is not int or seq <= 0:
+        raise OperatorError("SEQ must be a message's seq")
+    reason = reason_of(args)
+    info = await app.store.message_info(gid, seq)
+    if info is None:
+        raise OperatorError(f"no message {seq} in group {gid}")
+    if info.held == 1:
+        raise OperatorError(f"message {seq} in group {gid} is held for review and was never delivered: "
+                            "decide it in the review queue")
+    if info.deleted or info.held == 2:
+        raise OperatorError(f"message {seq} in group {gid} is already deleted or rejected")
+    now = app.now_ms()
+    sender = app.state.users.get(info.sender_id)
+    pen, undo = penalty(sender, app.cfg.credit.penalty_report_upheld)
+    await apply(app, DeleteMessages(((gid, seq),), now, operator_name()), *changes(pen),
+                audit=audit(app, "remove_message", reason, gid, info.sender_id, seq=seq), undo=undo)
+    if g.alive:
+        publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
+    if sender is not None:
+        publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
+                                       text=f"message {seq} was removed by the platform: {reason}"))
+    return Result([f"removed message {seq} of group {gid}"])
 
 
 async def _released(app: Context, gid: str, seq: int, item: dict[str, Any]) -> ev.MessageEvent | None:

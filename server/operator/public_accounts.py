@@ -22,6 +22,8 @@ next ``publish`` or ``comment`` sees it at once.
 - ``account-credit AID --delta N --reason``: the account's credit score (its level gates
   the publishing interval and comments, :mod:`governance.public_accounts`).
 - ``remove-post POST_ID --reason``: the post leaves ``posts`` (kept for the record).
+- ``remove-comment COMMENT_ID --reason``: one comment disappears for everyone (kept for the
+  record); its author is told and loses credit, as for a comment rejected in review.
 - ``accounts [--subject USERNAME]``: one JSON object per account with its classification.
 
 A suspension and a post removal also cost the account ``credit.penalty_sanction``
@@ -51,14 +53,16 @@ from governance.retention import DAY_MS
 from governance.sanctions import standing_until
 from protocol import events as ev
 from protocol.errors import ContractError
-from server.fanout import publish_many
+from server.fanout import publish, publish_many
 from server.handlers.public_accounts import MAX_NAME_CHARS, MAX_ORG_NAME_CHARS, AccountClaim, screened_text
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import (
     apply,
     audit,
+    changes,
     id_of,
     operator_name,
+    penalty,
     reason_of,
     report_id_of,
     sanction,
@@ -72,9 +76,11 @@ from server.storage.changes import (
     BarSubject,
     Change,
     LiftSanction,
+    ModerateComment,
     RemovePost,
     SetAccountFields,
 )
+from server.storage.public import GONE_COMMENT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -393,6 +399,45 @@ async def remove_post(app: Context, args: dict[str, Any]) -> Result:
     _tell(app, a, ev.Notice(kind="post_removed", text=f"the platform removed the post {row.title!r}: {reason}",
                             account_id=a.account_id, post_id=str(raw), by=operator_name()))
     return Result([f"removed post {raw} of account {a.account_id}; credit score {a.credit_score}"])
+
+
+@command("remove-comment")
+async def remove_comment(app: Context, args: dict[str, Any]) -> Result:
+    """Take one comment down (P11, P12): the platform removes illegal content at once, a comment
+    already shown included, not only posts (``remove-post``) and what the word lists held. It
+    becomes ``rejected``: shown to nobody, its author and the account's managers included, kept for
+    the record; the author gets ``notice {kind: "content_removed"}`` and loses
+    ``credit.penalty_report_upheld`` points, as for a comment rejected in review."""
+    raw = args.get("comment_id")
+    if type(raw) is not int or raw <= 0:
+        raise OperatorError("COMMENT_ID must be a comment id")
+    reason = reason_of(args)
+    row = await app.store.comment(raw)
+    if row is None:
+        raise OperatorError(f"unknown comment {raw}")
+    if row.status in GONE_COMMENT:
+        raise OperatorError(f"comment {raw} is already deleted or rejected")
+    if row.review is not None:
+        raise OperatorError(f"comment {raw} waits for the platform's review: decide it in the review queue")
+    post = await app.store.post(row.post_id)
+    aid = post.account_id if post is not None else None
+    author = app.state.users.get(row.user_id)
+    pen, undo = penalty(author, app.cfg.credit.penalty_report_upheld)
+    try:
+        # ModerateComment re-checks in its transaction that the comment is not gone meanwhile.
+        await apply(app, ModerateComment(raw, "rejected", operator_name(), app.now_ms()), *changes(pen),
+                    audit=audit(app, "remove_comment", reason, None, aid, target_type=ACCOUNT, post_id=row.post_id,
+                                comment_id=raw, author_id=row.user_id),
+                    undo=undo)
+    except ContractError as err:
+        if err.code == "not_found":
+            raise OperatorError(f"comment {raw} is already deleted or rejected") from None
+        raise
+    if author is not None:
+        publish(author.sessions, ev.Notice(
+            kind="content_removed", account_id=aid, post_id=str(row.post_id), comment_id=str(raw),
+            by=operator_name(), text=f"your comment {raw} was removed by the platform: {reason}"))
+    return Result([f"removed comment {raw} on post {row.post_id}"])
 
 
 # -- the listing (P7) ----------------------------------------------------------------------

@@ -235,6 +235,34 @@ async def test_remove_post(srv):
     assert row["credit_score"] == 80  # 100 less credit.penalty_sanction (P6, P11)
 
 
+async def test_remove_comment_takes_one_shown_comment_down_for_everyone(srv):
+    """P11, P12: the platform removes illegal content at once, a comment already shown too (not only
+    whole posts): it disappears for every reader and for the account's managers, stays stored for
+    the record, and its author is told and loses credit as for a comment rejected in review."""
+    owner = await srv.user(verify_id=True)
+    commenter, reader = await srv.user(), await srv.user()
+    aid = await new_account(owner, "评论号")
+    post = (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
+    keep = (await commenter.request("comment", post_id=post, text="好文"))["comment_id"]
+    bad = (await commenter.request("comment", post_id=post, text="违法广告"))["comment_id"]
+    before = (await commenter.request("me"))["credit_score"]
+    await admin_refused(srv, "remove-comment", "999999", "--reason", "x")
+    out = await admin_ok(srv, "remove-comment", bad, "--reason", "违法广告")
+    assert f"removed comment {bad}" in out
+    ev = await notice(commenter, "content_removed")
+    assert (ev["account_id"], ev["post_id"], ev["comment_id"]) == (aid, post, bad) and "违法广告" in ev["text"]
+    for who in (reader, owner, commenter):
+        assert [c["comment_id"] for c in (await who.request("comments", post_id=post))["comments"]] == [keep]
+    assert code(await owner.call("moderate_comment", post_id=post, comment_id=bad, action="approve")) == "not_found"
+    assert code(await reader.call("comment", post_id=post, text="回复", reply_to=bad)) == "not_found"
+    assert (await commenter.request("me"))["credit_score"] == before - 10  # credit.penalty_report_upheld
+    assert "already" in await admin_refused(srv, "remove-comment", bad, "--reason", "again")
+    assert srv.db_rows("SELECT text, status FROM comments WHERE comment_id = ?", int(bad)) == [("违法广告", "rejected")]
+    [(actor, target, reason, detail)] = record(srv, "remove_comment")
+    assert (actor, target, reason) == ("operator", aid, "违法广告")
+    assert (detail["comment_id"], detail["author_id"]) == (int(bad), commenter.user_id)
+
+
 async def test_accounts_listing_by_subject_never_shows_identity(srv):
     a1 = await srv.user(verify_id=False)
     number = new_id_number()

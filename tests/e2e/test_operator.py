@@ -118,6 +118,33 @@ async def test_a_suspended_group_gets_no_new_announcement_but_may_clear_one(serv
     assert (await owner.call("set_announcement", group_id=gid, text="新群规"))["ok"]
 
 
+async def test_remove_message_takes_one_delivered_message_down(server):
+    """G10, G11: a message found illegal (a complaint upheld against it, say) is taken down by the
+    platform on its own, with no term to search for and no review item: members who saw it get
+    ``message_deleted``, the text stays stored for the record, the sender is told and penalised."""
+    owner, gid, [m] = await setup_group(server)
+    keep = (await m.send(gid, "大家好"))["seq"]
+    bad = (await m.send(gid, "出售枪支联系我"))["seq"]
+    before = (await m.request("me"))["credit_score"]
+    owner.drain_events()
+    rc, out, err = await server.admin("remove-message", gid, str(bad), "--reason", "违禁物品")
+    assert rc == 0 and f"removed message {bad}" in out, err
+    assert (await owner.next_event("message_deleted", timeout=WITHIN)) == {
+        "ev": "message_deleted", "group_id": gid, "seq": bad}
+    ev = await m.next_event("notice", timeout=WITHIN)
+    assert (ev["kind"], ev["group_id"]) == ("content_removed", gid) and "违禁物品" in ev["text"]
+    texts = {x["seq"]: x.get("text") for x in (await owner.request("history", group_id=gid))["messages"]}
+    assert texts[keep] == "大家好" and texts[bad] is None
+    assert (await m.request("me"))["credit_score"] == before - 10  # credit.penalty_report_upheld
+    assert server.db_rows("SELECT text FROM messages WHERE group_id = ? AND seq = ?", gid, bad) == [("出售枪支联系我",)]
+    [(actor, target, reason, detail)] = server.db_rows(
+        "SELECT actor_id, target_id, reason, detail FROM audit WHERE action = 'remove_message'")
+    assert (actor, target, reason, json.loads(detail)) == ("operator", m.user_id, "违禁物品", {"seq": bad})
+    for args in ([gid, str(bad)], [gid, "9999"], ["999999999", "1"]):  # already removed, no such message or group
+        rc, out, err = await server.admin("remove-message", *args, "--reason", "x")
+        assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1, (args, err)
+
+
 async def test_close_group_is_final(server):
     owner, gid, [m] = await setup_group(server)
     rc, _, _ = await server.admin("close-group", gid, "--reason", "赌博")
