@@ -127,15 +127,22 @@ def _with_urls(ctx: Context, attachments: str) -> list[dict[str, Any]]:
     return items
 
 
-def comments_in_force(a: Account, mode: CommentsMode) -> CommentsMode:
-    """A post's comment mode as it applies now: ``closed`` while the platform restricts the
-    account's comments (the post keeps its own ``mode`` for when that is lifted)."""
-    return CommentsMode.CLOSED if a.comments_restricted else mode
+def comments_open_now(ctx: Context, a: Account) -> bool:
+    """Whether the account's posts take comments now: not while the platform restricts its comments
+    (P12), nor while its credit level allows none (P6: service according to credit level; a post
+    published at a higher level does not keep taking comments once the account's level falls)."""
+    return not a.comments_restricted and policy.may_open_comments(level_of(ctx, a), ctx.cfg.public_accounts.levels)
+
+
+def comments_in_force(ctx: Context, a: Account, mode: CommentsMode) -> CommentsMode:
+    """A post's comment mode as it applies now: ``closed`` while :func:`comments_open_now` says no
+    (the post keeps its own ``mode`` for when the restriction is lifted or the level rises)."""
+    return mode if comments_open_now(ctx, a) else CommentsMode.CLOSED
 
 
 def post_obj(ctx: Context, row: PostRow, a: Account) -> dict[str, Any]:
     """A post as readers get it, with its comment mode in force (:func:`comments_in_force`)."""
-    mode = comments_in_force(a, CommentsMode(row.comments_mode)).value
+    mode = comments_in_force(ctx, a, CommentsMode(row.comments_mode)).value
     out: dict[str, Any] = {
         "post_id": str(row.post_id), "account_id": row.account_id, "title": row.title, "body": row.body,
         "ts": row.ts, "reads": row.reads, "comment_count": row.comment_count, "comments": mode,
@@ -207,7 +214,7 @@ async def publish_post(ctx: Context, sess: Session, req: rq.Publish, enc: Encodi
         verdict.term if held and verdict is not None else ""), undo=undo)
     if verdict is not None:
         _record(ctx, user, a, "post_held" if held else "content_flagged", verdict, post_id=str(post_id))
-    reply: dict[str, Any] = {"post_id": str(post_id), "ts": now, "comments": comments_in_force(a, mode).value}
+    reply: dict[str, Any] = {"post_id": str(post_id), "ts": now, "comments": comments_in_force(ctx, a, mode).value}
     if held:
         reply["held"] = True  # stored; visible to the account's managers, delivered to nobody
     else:
@@ -267,6 +274,9 @@ async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -
         raise ContractError("forbidden", "comments are closed on this post")
     if a.comments_restricted:
         raise ContractError("forbidden", "the platform has restricted comments on this account")
+    if not comments_open_now(ctx, a):
+        raise ContractError("forbidden", f"at its credit level ({level_of(ctx, a)}) this account's posts take "
+                                         "no comments")
     _check_poster(ctx, user)
     text = posting.check_text(req.text.strip(), max_chars=ctx.cfg.limits.max_text_chars, field="text")
     verdict = _screen(ctx, user, a, {"text": text})

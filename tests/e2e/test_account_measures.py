@@ -215,6 +215,27 @@ async def test_account_credit_sets_the_level_and_what_it_allows(srv):
     assert (actor, target, reason, detail["delta"], detail["score"]) == ("operator", aid, "多次违规", -70, 30)
 
 
+async def test_posts_stop_taking_comments_when_the_accounts_level_falls(srv):
+    """P6: an account is served according to its credit level now. Posts it published while its
+    level allowed comments do not keep taking them after the level falls to one that allows none
+    (``forbidden``, and ``comments`` in force is ``closed``); once the level rises again they do."""
+    owner = await srv.user(verify_id=True)
+    reader = await srv.user()
+    aid = await new_account(owner, "旬刊")
+    post = (await owner.request("publish", account_id=aid, title="t", body="b", comments="open"))["post_id"]
+    assert (await reader.request("comment", post_id=post, text="第一"))["held"] is False
+    await admin_ok(srv, "account-credit", aid, "--delta", "-70", "--reason", "多次违规")
+    refused = await reader.call("comment", post_id=post, text="第二")
+    assert code(refused) == "forbidden" and "credit level" in refused["reason"], refused
+    assert (await reader.request("read_post", post_id=post))["comments"] == "closed"
+    [listed] = (await reader.request("posts", account_id=aid))["posts"]
+    assert listed["comments"] == "closed"
+    assert [c["text"] for c in (await reader.request("comments", post_id=post))["comments"]] == ["第一"]
+    await admin_ok(srv, "account-credit", aid, "--delta", "70", "--reason", "已整改")
+    assert (await reader.request("read_post", post_id=post))["comments"] == "open"
+    assert (await reader.call("comment", post_id=post, text="第三"))["ok"]
+
+
 async def test_remove_post(srv):
     owner = await srv.user(verify_id=True)
     reader = await srv.user()
