@@ -96,6 +96,7 @@ __all__ = [
     "MuteAll",
     "MyAccounts",
     "MyGroups",
+    "MyReports",
     "MySubscriptions",
     "Named",
     "PinMessage",
@@ -353,6 +354,12 @@ class Report(RequestBase, tag="report", kw_only=True, frozen=True):
             raise ValueError(BAD_GROUP_ID)
         if self.account_id is not None and not is_group_id(self.account_id):
             raise ValueError(BAD_ACCOUNT_ID)
+
+
+class MyReports(RequestBase, tag="my_reports", kw_only=True, frozen=True):
+    """One's own reports with how each was handled, newest first, before the report ``before`` (extension)."""
+    before: Str | None = None
+    limit: Int64 | None = None
 
 
 # -- Management (Art. 8, 9) -----------------------------------------------------------
@@ -662,6 +669,7 @@ Request: TypeAlias = (
     | Send
     | History
     | Report
+    | MyReports
     | Invite
     | JoinRequests
     | ApproveJoin

@@ -92,6 +92,7 @@ OPS: dict[str, tuple[Arg, ...]] = {
         "target_type:str", "group_id:gid?", "seq:int?", "user_id:str?", "reason:str", "detail:text?",
         "account_id:aid?", "post_id:str?", "comment_id:str?",  # v2: public accounts, posts, comments
     ),
+    "my_reports": _op("before:str?", "limit:int?"),  # extension: one's reports and their outcomes (Art. 12)
     # Management (Art. 8, 9)
     "invite": _op("group_id:gid", "user_id:str"),
     "join_requests": _op("group_id:gid"),

@@ -1,7 +1,11 @@
-"""``report``: complaints from any client (Art. 12), rate-limited, de-duplicated.
+"""``report``: complaints from any client (Art. 12), rate-limited, de-duplicated;
+``my_reports``: the reporter's own reports and how each was handled.
 
 A reporter whose resolved reports are mostly rejected is slowed down (P15:
 malicious reporting) to ``rate_limits.reports_per_hour_when_mostly_rejected``.
+The ``report_result`` notice reaches only a reporter connected when the report is
+resolved; ``my_reports`` gives every reporter the outcome and the operator's note
+whenever they look (feedback to the reporter, Art. 12).
 """
 
 from __future__ import annotations
@@ -116,3 +120,32 @@ async def report(ctx: Context, sess: Session, req: rq.Report, enc: Encoding) -> 
     if duplicate:
         return {"report_id": str(report_id), "duplicate": True}
     return {"report_id": str(report_id)}
+
+
+MY_REPORTS_DEFAULT, MY_REPORTS_MAX = 20, 100
+_TARGET_KEYS = ("group_id", "seq", "user_id", "account_id", "post_id", "comment_id")
+
+
+@handler("my_reports")
+async def my_reports(ctx: Context, sess: Session, req: rq.MyReports, enc: Encoding) -> dict[str, Any]:
+    """The caller's reports, newest first: what they named, the status, and once resolved the outcome,
+    the operator's note and when. Nothing about anyone else's reports, nor the reporter's own
+    ``detail`` (they wrote it), nor who resolved it."""
+    before = None
+    if req.before is not None:
+        if not (req.before.isascii() and req.before.isdigit() and len(req.before) <= 18):
+            raise ContractError("bad_request", "'before' must be a report id")
+        before = int(req.before)
+    limit = MY_REPORTS_DEFAULT if req.limit is None else max(1, min(req.limit, MY_REPORTS_MAX))
+    rows = await ctx.store.reports_by(sess.me.user_id, before, limit)
+    out = []
+    for r in rows:
+        item: dict[str, Any] = {"report_id": str(r["report_id"]), "target_type": r["target_type"],
+                                "reason": r["reason"], "created_at": r["created_at"], "status": r["status"]}
+        for key in _TARGET_KEYS:
+            if r[key] is not None:
+                item[key] = str(r[key]) if key in ("post_id", "comment_id") else r[key]
+        if r["status"] != "open":
+            item.update(outcome=r["outcome"], note=r["note"], resolved_at=r["resolved_at"])
+        out.append(item)
+    return {"reports": out}

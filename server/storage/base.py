@@ -189,6 +189,10 @@ class RecordReads(Protocol):
         """One report (the keys of :meth:`reports`), or None."""
         ...
 
+    async def reports_by(self, reporter_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
+        """One reporter's reports (the keys of :meth:`reports`), newest first, with ``report_id < before``."""
+        ...
+
     async def report_durations(self) -> list[tuple[str, str | None, int, int | None]]:
         """(status, outcome, created_at, resolved_at) of every report."""
         ...

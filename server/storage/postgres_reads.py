@@ -195,6 +195,11 @@ class PostgresReads:
         return _dict(REPORT_COLS, await self._fetchone(
             f"SELECT {_cols(REPORT_COLS)} FROM reports WHERE report_id = $1", report_id))
 
+    async def reports_by(self, reporter_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
+        return _dicts(REPORT_COLS, await self._fetchall(
+            f"SELECT {_cols(REPORT_COLS)} FROM reports WHERE reporter_id = $1 AND ($2::bigint IS NULL"
+            " OR report_id < $2) ORDER BY report_id DESC LIMIT $3", reporter_id, before, limit))
+
     async def report_durations(self) -> list[tuple[str, str | None, int, int | None]]:
         rows = await self._fetchall("SELECT status, outcome, created_at, resolved_at FROM reports")
         return [(r[0], r[1], r[2], r[3]) for r in rows]

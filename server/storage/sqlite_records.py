@@ -85,6 +85,13 @@ class SqliteRecordReads(SqliteReader):
         row = await self._fetchone(f"SELECT {_cols(REPORT_COLS)} FROM reports WHERE report_id = ?", (report_id,))
         return dict(zip(REPORT_COLS, row, strict=True)) if row is not None else None
 
+    async def reports_by(self, reporter_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
+        below = " AND report_id < ?" if before is not None else ""
+        params = (reporter_id, before, limit) if before is not None else (reporter_id, limit)
+        return _dicts(REPORT_COLS, await self._fetchall(
+            f"SELECT {_cols(REPORT_COLS)} FROM reports WHERE reporter_id = ?{below} ORDER BY report_id DESC LIMIT ?",
+            params))
+
     async def report_durations(self) -> list[tuple[str, str | None, int, int | None]]:
         rows = await self._fetchall("SELECT status, outcome, created_at, resolved_at FROM reports")
         return [(r[0], r[1], r[2], r[3]) for r in rows]

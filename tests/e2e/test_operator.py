@@ -352,6 +352,36 @@ async def test_reports_and_resolution(server):
     assert stats["open"] == 1 and stats["resolved"] == 2 and "median_hours_to_resolution" in stats
 
 
+async def test_a_reporter_offline_at_the_resolution_learns_the_outcome_from_my_reports(server):
+    """G12 feedback to the reporter: the ``report_result`` notice reaches only connections open at
+    the moment; a reporter who was offline reads the outcome and the operator's note with
+    ``my_reports`` (their own reports only, newest first, paged)."""
+    owner, gid, [spammer, witness] = await setup_group(server, 2)
+    seq = (await spammer.send(gid, "buy stuff"))["seq"]
+    r1 = (await witness.request("report", target_type="message", group_id=gid, seq=seq, reason="spam",
+                                detail="私下给我发了三次"))["report_id"]
+    r2 = (await witness.request("report", target_type="user", user_id=spammer.user_id, reason="spammer"))["report_id"]
+    await spammer.request("report", target_type="group", group_id=gid, reason="revenge")  # someone else's
+    token = witness.token
+    await witness.close()  # offline when the operator decides
+    rc, _, err = await server.admin("resolve", r1, "--outcome", "upheld", "--note", "已删除")
+    assert rc == 0, err
+    back = await server.client()
+    await back.auth(token)
+    back.drain_events()
+    mine = (await back.request("my_reports"))["reports"]
+    assert [r["report_id"] for r in mine] == [r2, r1]  # newest first, only the caller's
+    assert mine[0] == {"report_id": r2, "target_type": "user", "reason": "spammer", "user_id": spammer.user_id,
+                       "created_at": mine[0]["created_at"], "status": "open"}
+    resolved = mine[1]
+    assert (resolved["status"], resolved["outcome"], resolved["note"]) == ("resolved", "upheld", "已删除")
+    assert (resolved["group_id"], resolved["seq"], resolved["user_id"]) == (gid, seq, spammer.user_id)
+    assert resolved["resolved_at"] >= resolved["created_at"] and "detail" not in resolved
+    page = (await back.request("my_reports", before=r2, limit=1))["reports"]
+    assert [r["report_id"] for r in page] == [r1]
+    assert (await back.call("my_reports", before="abc"))["code"] == "bad_request"
+
+
 async def test_reports_per_hour_limit_each_reporter(make_server):
     srv = make_server("reports_per_hour = 2\n")  # the harness's config ends inside [rate_limits]
     owner = await srv.user()
