@@ -628,7 +628,8 @@ class InsertAccount(Change):
     concurrent creates cannot pass together: ``blacklisted`` when the subject or
     the person is barred (``barred_subjects``, or a blacklisted account verified
     with the same ID number), ``create_cap_reached`` when the subject already has
-    ``max_per_subject`` live accounts or, for an organisation account, the person
+    ``max_per_subject`` live accounts (an account closed while a platform suspension of it stands
+    counts until the suspension ends) or, for an organisation account, the person
     has already opened that many organisation accounts, ``conflict`` when
     ``name_key`` is taken, :class:`AccountIdTaken` when the id is.
     """

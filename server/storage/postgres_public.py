@@ -30,6 +30,7 @@ from server.storage.public import (
     cap_counts,
     cap_refusal,
     comments_query,
+    counted,
     moderation_refusal,
     post_row,
 )
@@ -73,7 +74,8 @@ async def _insert_account(db: Conn, a: c.InsertAccount) -> tuple[str, str]:
         await db.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_SUBJECT, lock)
     await _check_subjects(db, bytes(id_hmac), key)
     for which, where, param in cap_counts(key, person, "$1"):
-        live = await db.fetchval(f"SELECT COUNT(*) FROM accounts WHERE {where} AND closed_at IS NULL", param)
+        live = await db.fetchval(f"SELECT COUNT(*) FROM accounts WHERE {where} AND {counted('$2')}", param,
+                                 a.created_at)
         if live >= a.max_per_subject:
             raise cap_refusal(a.max_per_subject, which)
     try:

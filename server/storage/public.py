@@ -99,7 +99,15 @@ def cap_counts(key: str, person: str, ph: str = "?") -> list[tuple[str, str, str
 
 
 def cap_refusal(cap: int, which: str) -> ContractError:
-    return ContractError("create_cap_reached", CAP_REASONS[which].format(cap=cap))
+    return ContractError("create_cap_reached", CAP_REASONS[which].format(cap=cap)
+                         + " (an account closed while the platform suspends it counts until the suspension ends)")
+
+
+def counted(now_ph: str = "?") -> str:
+    """The accounts ``max_per_subject`` counts: open ones, and closed ones the platform still suspends
+    (P13). Without the latter, an owner could close a suspended account, which frees its slot, and
+    open a fresh one with new credit at once: the suspension would end the moment they wanted."""
+    return f"(closed_at IS NULL OR suspended_until > {now_ph})"
 
 
 def post_row(r: Sequence[Any]) -> PostRow:

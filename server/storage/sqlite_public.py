@@ -27,6 +27,7 @@ from server.storage.public import (
     cap_counts,
     cap_refusal,
     comments_query,
+    counted,
     moderation_refusal,
     post_row,
 )
@@ -69,7 +70,8 @@ async def _insert_account(db: aiosqlite.Connection, a: c.InsertAccount) -> tuple
     await _check_subjects(db, id_hmac, key)
     # One writer: nothing is inserted between these counts and the insert below.
     for which, where, param in cap_counts(key, person):
-        (live,) = await _one(db, f"SELECT COUNT(*) FROM accounts WHERE {where} AND closed_at IS NULL", (param,))
+        (live,) = await _one(db, f"SELECT COUNT(*) FROM accounts WHERE {where} AND {counted()}",
+                             (param, a.created_at))
         if live >= a.max_per_subject:
             raise cap_refusal(a.max_per_subject, which)
     try:

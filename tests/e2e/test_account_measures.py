@@ -127,6 +127,26 @@ async def test_suspend_blocks_publishing_until_lifted(srv):
     assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "ok"
 
 
+async def test_closing_a_suspended_account_frees_no_slot_before_the_suspension_ends(srv):
+    """P13 with the P7 cap: an owner at ``max_per_subject`` whose account the platform suspended could
+    close it, which freed its slot, and open a fresh one with new credit at once, ending the
+    suspension in effect. A closed account the platform still suspends counts toward the cap until
+    the suspension ends (``create_cap_reached``); then the slot is free. Closing an account nobody
+    suspended frees its slot at once, as before."""
+    owner = await srv.user(verify_id=True)
+    first = await new_account(owner, "早报")
+    second = await new_account(owner, "午报")  # at the cap of 2
+    await admin_ok(srv, "suspend-account", first, "--seconds", "3", "--reason", "违规转载")
+    await owner.request("close_account", account_id=first)
+    refused = await owner.call("create_account", name="新早报", category="culture", intro="x",
+                               subject_type="individual")
+    assert code(refused) == "create_cap_reached" and "suspend" in refused["reason"], refused
+    await asyncio.sleep(3.2)  # the suspension ends by itself
+    fresh = await new_account(owner, "新早报")
+    await owner.request("close_account", account_id=second)  # never suspended: its slot is free at once
+    assert fresh and await new_account(owner, "晚报")
+
+
 async def test_a_shorter_suspension_never_cuts_a_longer_one_short(srv):
     """suspend-account keeps the later end: both suspensions stand in `sanctions`, and lifting one
     leaves the account suspended until the other ends, as `lift` says."""
