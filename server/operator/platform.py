@@ -106,7 +106,7 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
     ``credit.penalty_report_upheld`` points; the record entry is ``remove_message``."""
     g = group_of(app, args)
     gid, seq = g.group_id, args.get("seq")
-    if type(seq) is not int or seq <= 0:
+    if not is_id(seq):
         raise OperatorError("SEQ must be a message's seq")
     reason = reason_of(args)
     info = await app.store.message_info(gid, seq)

@@ -408,9 +408,7 @@ async def remove_comment(app: Context, args: dict[str, Any]) -> Result:
     becomes ``rejected``: shown to nobody, its author and the account's managers included, kept for
     the record; the author gets ``notice {kind: "content_removed"}`` and loses
     ``credit.penalty_report_upheld`` points, as for a comment rejected in review."""
-    raw = args.get("comment_id")
-    if type(raw) is not int or raw <= 0:
-        raise OperatorError("COMMENT_ID must be a comment id")
+    raw = id_of(args, "comment_id", "COMMENT_ID must be a comment id")
     reason = reason_of(args)
     row = await app.store.comment(raw)
     if row is None:

@@ -67,6 +67,8 @@ async def test_ids_past_what_a_store_holds_exit_2_with_one_line(server):
         ("remove-post", huge, "--reason", "x"),
         ("resolve", huge, "--outcome", "upheld", "--note", "x"),
         ("decide", huge, "--decision", "keep", "--note", "x"),
+        ("remove-message", gid, huge, "--reason", "x"),
+        ("remove-comment", huge, "--reason", "x"),
         ("warn-group", gid, "--reason", "x", "--report", huge),
         ("suspend-group", gid, "--seconds", "60", "--reason", "x", "--report", str(10**30)),
     ]
