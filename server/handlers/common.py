@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from governance import moderation
+from governance import moderation, posting
 from governance.tiers import Caps, caps_for, credit_level
 from protocol.enums import Role
 from protocol.errors import ContractError
@@ -102,6 +102,18 @@ def pins_seen(g: Group, m: Member) -> list[int]:
     """The group's pinned seqs that member ``m`` may see, in the order pinned: only messages sent
     after they joined, as ``history`` shows them (a pin names no message they could not read)."""
     return [seq for seq in g.pinned if seq > m.joined_seq]
+
+
+def can_post(ctx: Context, g: Group, m: Member, user: User, now: int) -> None:
+    """What would stop a ``send`` by this member now (the same refusals, in the same order): also
+    asked of what reaches the group like a message (an edit, a reaction, a new announcement)."""
+    agreement = ctx.agreement
+    posting.check_can_post(
+        now=now, role=Role(m.role), muted_until=m.muted_until, group_mute_all=g.mute_all,
+        group_suspended_until=g.suspended_until, require_id=ctx.cfg.identity.require_id_to_post,
+        id_verified=user.id_verified, agreement_version=agreement.version if agreement else None,
+        accepted_version=user.accepted_version, powers_suspended_until=user.powers_suspended_until,
+    )
 
 
 def check_not_banned(ctx: Context, g: Group, uid: str, caller: bool = True) -> None:

@@ -22,6 +22,7 @@ from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import (
+    can_post,
     caps_of,
     check_not_banned,
     commit,
@@ -255,14 +256,7 @@ async def set_announcement(ctx: Context, sess: Session, req: rq.SetAnnouncement,
         # manager's ``send`` now stops it: the platform's suspension of the group (or its
         # category's freeze), a mute, identity, the agreement. Clearing one stays allowed:
         # taking content down is what a suspended or warned group must still be able to do.
-        actor, m = sess.me, member_of(g, sess.me)
-        agreement = ctx.agreement
-        posting.check_can_post(
-            now=ctx.now_ms(), role=Role(m.role), muted_until=m.muted_until, group_mute_all=g.mute_all,
-            group_suspended_until=g.suspended_until, require_id=ctx.cfg.identity.require_id_to_post,
-            id_verified=actor.id_verified, agreement_version=agreement.version if agreement else None,
-            accepted_version=actor.accepted_version, powers_suspended_until=actor.powers_suspended_until,
-        )
+        can_post(ctx, g, member_of(g, sess.me), sess.me, ctx.now_ms())
     posting.screen_text(ctx.content, text, "announcement")
     await change_group(ctx, sess.me, g, "set_announcement", announcement=text)
 

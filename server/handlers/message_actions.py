@@ -25,7 +25,16 @@ from protocol.errors import ContractError
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.accounts import message_bucket
-from server.handlers.common import commit, live_group, member_of, pins_seen, seeing, seeing_members, still_active
+from server.handlers.common import (
+    can_post,
+    commit,
+    live_group,
+    member_of,
+    pins_seen,
+    seeing,
+    seeing_members,
+    still_active,
+)
 from server.handlers.messages import queue_for_review, record_blocked
 from server.state import Group, Member, User
 from server.storage import changes as ch
@@ -60,17 +69,6 @@ async def _stored(ctx: Context, user: User, gid: str, seq: int) -> tuple[Group, 
     return g, m, info
 
 
-def _can_post(ctx: Context, g: Group, m: Member, user: User, now: int) -> None:
-    """What would stop a ``send`` by this member now (the same refusals, in the same order)."""
-    agreement = ctx.agreement
-    posting.check_can_post(
-        now=now, role=Role(m.role), muted_until=m.muted_until, group_mute_all=g.mute_all,
-        group_suspended_until=g.suspended_until, require_id=ctx.cfg.identity.require_id_to_post,
-        id_verified=user.id_verified, agreement_version=agreement.version if agreement else None,
-        accepted_version=user.accepted_version, powers_suspended_until=user.powers_suspended_until,
-    )
-
-
 def _throttle(ctx: Context, user: User, now: int) -> None:
     """Edits and reactions reach the whole group like messages: they share the sender's message rate."""
     wait = message_bucket(ctx, user).take(now / 1000)
@@ -99,7 +97,7 @@ async def edit_message(ctx: Context, sess: Session, req: rq.EditMessage, enc: En
     now = ctx.now_ms()
     rules.check_edit(own=own, held=bool(info.held), now=now, sent_at=info.ts,
                      window_seconds=ctx.cfg.limits.edit_window_seconds)
-    _can_post(ctx, g, m, user, now)
+    can_post(ctx, g, m, user, now)
     text = posting.check_text(req.text, max_chars=ctx.cfg.limits.max_text_chars, field="text",
                               allow_empty=info.has_attachments)
     verdict = ctx.content.check(text)
@@ -140,7 +138,7 @@ async def react(ctx: Context, sess: Session, req: rq.React, enc: Encoding) -> No
     if info.held:
         raise _not_found(g, seq)
     now = ctx.now_ms()
-    _can_post(ctx, g, m, user, now)
+    can_post(ctx, g, m, user, now)
     _throttle(ctx, user, now)
     (changed,) = await commit(ctx, ch.SetReaction(g.group_id, seq, user.user_id, emoji, req.on, now,
                                                   rules.MAX_REACTIONS_PER_USER))

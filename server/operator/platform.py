@@ -109,19 +109,22 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
     if not is_id(seq):
         raise OperatorError("SEQ must be a message's seq")
     reason = reason_of(args)
-    info = await app.store.message_info(gid, seq)
-    if info is None:
-        raise OperatorError(f"no message {seq} in group {gid}")
-    if info.held == 1:
-        raise OperatorError(f"message {seq} in group {gid} is held for review and was never delivered: "
-                            "decide it in the review queue")
-    if info.deleted or info.held == 2:
-        raise OperatorError(f"message {seq} in group {gid} is already deleted or rejected")
-    now = app.now_ms()
-    sender = app.state.users.get(info.sender_id)
-    pen, undo = penalty(sender, app.cfg.credit.penalty_report_upheld)
-    await apply(app, DeleteMessages(((gid, seq),), now, operator_name()), *changes(pen),
-                audit=audit(app, "remove_message", reason, gid, info.sender_id, seq=seq), undo=undo)
+    # One removal of a message at a time, from the read to the commit: two operators removing it at
+    # once would otherwise both find it shown, and its sender lose the points twice.
+    async with lock_target("message", f"{gid}/{seq}"):
+        info = await app.store.message_info(gid, seq)
+        if info is None:
+            raise OperatorError(f"no message {seq} in group {gid}")
+        if info.held == 1:
+            raise OperatorError(f"message {seq} in group {gid} is held for review and was never delivered: "
+                                "decide it in the review queue")
+        if info.deleted or info.held == 2:
+            raise OperatorError(f"message {seq} in group {gid} is already deleted or rejected")
+        now = app.now_ms()
+        sender = app.state.users.get(info.sender_id)
+        pen, undo = penalty(sender, app.cfg.credit.penalty_report_upheld)
+        await apply(app, DeleteMessages(((gid, seq),), now, operator_name()), *changes(pen),
+                    audit=audit(app, "remove_message", reason, gid, info.sender_id, seq=seq), undo=undo)
     if g.alive:
         publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
     if sender is not None:
