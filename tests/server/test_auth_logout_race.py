@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from client_demo.client import Client
 from server.app import App
 from server.state import Revocations
+from tests.server.lookups import hold_token_lookups
 from tests.server.test_group_ids import registered
 
 
@@ -15,16 +15,8 @@ async def test_a_lookup_answered_before_a_logout_does_not_bind_the_revoked_token
                                                                                monkeypatch) -> None:
     owner = await registered(app, tmp_path)
     assert owner.token is not None
-    answered, gate = asyncio.Event(), asyncio.Event()
     real = app.store.token_owner
-
-    async def answered_then_late(*args: Any) -> Any:
-        found = await real(*args)  # the database answers now, before the logout commits...
-        answered.set()
-        await gate.wait()  # ...and the answer reaches the handler after it
-        return found
-
-    monkeypatch.setattr(app.store, "token_owner", answered_then_late)
+    answered, gate = hold_token_lookups(app, monkeypatch)
     late = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
     pending = asyncio.create_task(late.call("auth", token=owner.token))
     await asyncio.wait_for(answered.wait(), 5)

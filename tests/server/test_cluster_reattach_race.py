@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from nats.aio.msg import Msg
 
@@ -17,6 +16,7 @@ from server.app import App
 from server.cluster import wire
 from server.cluster.home import Home
 from server.security import token_hash
+from tests.server.lookups import hold_token_lookups
 from tests.server.test_group_ids import registered
 
 
@@ -30,16 +30,7 @@ async def test_a_reattach_whose_lookup_a_logout_overtook_is_not_bound(app: App, 
     assert owner.token is not None and owner.user_id is not None
     published: list[bytes] = []
     home = Home(app, lambda _subject, data: published.append(data), wire.Subjects("t"), 2, 1 << 20)
-    answered, gate = asyncio.Event(), asyncio.Event()
-    real = app.store.token_owner
-
-    async def answered_then_late(*args: Any) -> Any:
-        found = await real(*args)  # the database answers now, before the logout commits...
-        answered.set()
-        await gate.wait()  # ...and the answer reaches the home after it
-        return found
-
-    monkeypatch.setattr(app.store, "token_owner", answered_then_late)
+    answered, gate = hold_token_lookups(app, monkeypatch)
     hashed = token_hash(owner.token)
     reattach = _head(2) + wire.pack([wire.REATTACH, 7, "10.0.0.9", wire.ENC_JSON, owner.user_id,
                                                     hashed, 40000])
@@ -111,16 +102,7 @@ async def test_a_connection_gone_while_its_auth_is_out_is_not_left_bound(app: Ap
     assert owner.token is not None and owner.user_id is not None
     published: list[bytes] = []
     home = Home(app, lambda _subject, data: published.append(data), wire.Subjects("t"), 2, 1 << 20)
-    answered, gate = asyncio.Event(), asyncio.Event()
-    real = app.store.token_owner
-
-    async def late(*args: Any) -> Any:
-        found = await real(*args)
-        answered.set()
-        await gate.wait()
-        return found
-
-    monkeypatch.setattr(app.store, "token_owner", late)
+    answered, gate = hold_token_lookups(app, monkeypatch)
     head = _head(2)
     frames = head + wire.pack([wire.OPEN, 4, "10.0.0.9", wire.ENC_JSON, False, 40003]) \
         + wire.pack([wire.REQ, 4, json.dumps({"op": "auth", "rid": 1, "token": owner.token})])
