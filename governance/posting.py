@@ -13,6 +13,7 @@ handlers have always used, so moving a check here changes nothing on the wire.
 - :func:`check_admin_cap` -- ``set_role`` to admin.
 - :func:`mostly_rejected` -- the slower report limit for a malicious reporter (P15).
 - :func:`check_can_own` -- ``create_group`` and ``transfer_owner``.
+- :func:`check_keeps_owner` -- ``dissolve_group`` and ``transfer_owner`` of a suspended group.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "check_admin_cap",
     "check_can_own",
     "check_can_post",
+    "check_keeps_owner",
     "check_no_nul",
     "check_text",
     "mostly_rejected",
@@ -188,8 +190,17 @@ def check_can_own(
     id_verified: bool = False,
     by_transfer: bool = False,
     barred: bool = False,
+    held_until: int = 0,
+    now: int = 0,
 ) -> None:
     """May a user own one more group? ``owned`` is how many they own now.
+
+    ``held_until`` (epoch ms, 0 for none) is the latest end of the platform's suspensions of
+    posting in the groups they own now (``suspend-group`` or a category freeze). While it is
+    after ``now`` they take on no new group, created or handed to them, with ``forbidden``:
+    a suspension follows its owner (Art. 11), so it cannot be sidestepped by opening another
+    group and calling the members over. (:func:`check_keeps_owner` keeps the suspended group
+    from being dissolved or handed on meanwhile.)
 
     Creating it (``create_group``: the caller), in this order: ``forbidden`` when the
     platform revoked their right to create groups; ``verification_required`` when
@@ -204,8 +215,8 @@ def check_can_own(
     when the right was revoked, then ``verification_required`` when ``require_id`` and
     not ``id_verified``: whoever owns a group answers for it (Art. 8, 9), so a group is
     never handed to someone who could not have created it for want of a verified
-    identity. The reasons speak of "that user". ``joined`` and ``max_groups_joined``
-    do not apply.
+    identity; then ``forbidden`` while ``held_until`` is ahead. The reasons speak of
+    "that user". ``joined`` and ``max_groups_joined`` do not apply.
 
     The size class the group then needs of its owner is
     :func:`governance.tiers.check_size_class`'s.
@@ -220,9 +231,15 @@ def check_can_own(
         if require_id and not id_verified:
             raise ContractError("verification_required",
                                 "that user has no verified identity; owning a group needs one")
+        if held_until > now:
+            raise ContractError("forbidden", "the platform has suspended a group that user owns; until that "
+                                             "suspension ends they cannot take on another", until=held_until)
         return
     if create_revoked:
         raise ContractError("forbidden", "the platform has revoked your right to create groups")
+    if held_until > now:
+        raise ContractError("forbidden", "the platform has suspended a group you own; you cannot create another "
+                                         "until that suspension ends", until=held_until)
     if require_id and not id_verified:
         raise ContractError("verification_required", "creating a group needs a verified identity")
     if owned >= max_groups_created:
@@ -231,6 +248,16 @@ def check_can_own(
         )
     if joined is not None and max_groups_joined is not None and joined >= max_groups_joined:
         raise ContractError("join_cap_reached", f"you may be in at most {max_groups_joined} groups")
+
+
+def check_keeps_owner(action: str, suspended_until: int, now: int) -> None:
+    """``group_suspended`` (with ``until``) for ``dissolve_group`` or ``transfer_owner`` while the
+    platform's suspension of posting in the group stands: its owner answers for the group (Art. 9,
+    11) until the suspension ends, and neither ending the group nor handing it on escapes that
+    (a new group of theirs is refused meanwhile by :func:`check_can_own`)."""
+    if suspended_until > now:
+        raise ContractError("group_suspended", f"the platform has suspended this group; it cannot be {action} "
+                                               "until the suspension ends", until=suspended_until)
 
 
 def check_category_open(category: str, frozen_until: int, now: int) -> None:

@@ -157,3 +157,11 @@ def penalize(user: User, points: int) -> AddCredit | None:
 def owned_count(ctx: Context, user: User) -> int:
     groups = ctx.state.groups
     return sum(1 for gid in user.groups if groups[gid].owner_id == user.user_id)
+
+
+def held_until(ctx: Context, user: User) -> int:
+    """The latest end of the platform's suspensions of the live groups ``user`` owns (0: none):
+    while it is ahead they take on no new group (``posting.check_can_own``'s ``held_until``)."""
+    groups = ctx.state.groups
+    return max((g.suspended_until for g in (groups[gid] for gid in user.groups) if g.owner_id == user.user_id),
+               default=0)

@@ -21,6 +21,7 @@ from server.handlers.common import (
     check_not_banned,
     commit,
     group_max_members,
+    held_until,
     level_of,
     live_group,
     member_of,
@@ -64,6 +65,7 @@ def check_can_create(ctx: Context, user: User) -> None:
         owned=owned_count(ctx, user), max_groups_created=caps.max_groups_created,
         create_revoked=user.create_revoked, joined=len(user.groups), max_groups_joined=caps.max_groups_joined,
         require_id=ctx.cfg.identity.require_id_to_create, id_verified=user.id_verified,
+        held_until=held_until(ctx, user), now=ctx.now_ms(),
     )
     check_size_class(1, ctx.cfg.groups.size_classes, owner_level=level_of(ctx, user),
                      owner_id_verified=user.id_verified)

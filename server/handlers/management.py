@@ -26,6 +26,7 @@ from server.handlers.common import (
     caps_of,
     check_not_banned,
     commit,
+    held_until,
     level_of,
     live_group,
     member_of,
@@ -224,11 +225,13 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
     the same owner, or one more group for a new owner at their cap, is refused at once), then
     written by ``TransferOwner``, which re-checks in the database that the actor still owns it."""
     g, actor, new_owner, m = _targeted(ctx, sess, req.group_id, req.user_id, "transfer_owner")
+    now = ctx.now_ms()
+    posting.check_keeps_owner("handed on", g.suspended_until, now)
     posting.check_can_own(owned=owned_count(ctx, new_owner),
                           max_groups_created=caps_of(ctx, new_owner).max_groups_created,
                           create_revoked=new_owner.create_revoked, by_transfer=True,
                           barred=new_owner.blacklisted, require_id=ctx.cfg.identity.require_id_to_create,
-                          id_verified=new_owner.id_verified)
+                          id_verified=new_owner.id_verified, held_until=held_until(ctx, new_owner), now=now)
     check_size_class(len(g.members), ctx.cfg.groups.size_classes,
                      owner_level=level_of(ctx, new_owner), owner_id_verified=new_owner.id_verified)
     old = g.members[actor.user_id]
@@ -266,7 +269,12 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
     g = _managed(ctx, sess, req.group_id, "update_group")
     changed: dict[str, str] = {}
     if req.name is not None:
-        changed["name"] = validate_group_name(ctx, req.name)
+        # A new name is shown to every member, like a post: not while the platform suspends posting.
+        # (The category and the join policy may change; a suspended group may still tidy itself up.)
+        name = validate_group_name(ctx, req.name)
+        if name != g.name:
+            posting.check_keeps_owner("renamed", g.suspended_until, ctx.now_ms())
+        changed["name"] = name
     if req.category is not None:
         # Restating the category it has is no move: a group frozen with its category stays as it is.
         changed["category"] = req.category if req.category == g.category else validate_category(ctx, req.category)
@@ -313,6 +321,7 @@ async def dissolve_group(ctx: Context, sess: Session, req: rq.DissolveGroup, enc
     """Members are told; the id stays taken for all time and the history stays stored."""
     g = _managed(ctx, sess, req.group_id, "dissolve_group")
     now = ctx.now_ms()
+    posting.check_keeps_owner("dissolved", g.suspended_until, now)
     users = ctx.state.users
     online = set(g.online)
     g.dissolved_at = now

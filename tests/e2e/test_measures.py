@@ -389,3 +389,45 @@ async def test_blacklisted_owner_groups_pass_to_longest_serving_admin_or_close(s
     roles = {u["user_id"]: u["role"] for u in (await c.request("members", group_id=with_admins))["members"]}
     assert roles[first.user_id] == "owner"
     assert (await c.call("group_info", group_id=no_admin))["code"] == "group_closed"
+
+
+async def test_a_group_suspension_follows_its_owner(server):
+    """While the platform suspends posting in a group, its owner cannot escape it: no new group
+    (created or handed over), and the suspended group is neither dissolved, handed on nor renamed.
+    Its settings may still change, and everything works again once the suspension is lifted."""
+    owner, gid, [m] = await setup_group(server)
+    other = await server.user()
+    other_gid = await open_group(other, name="other room")
+    await owner.request("join_group", group_id=other_gid)
+    rc, _, err = await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "spam")
+    assert rc == 0, err
+    ev = await m.next_event("group_suspended", timeout=WITHIN)
+    until = ev["until"]
+
+    refused = await owner.call("create_group", name="new room", category="friends", join_policy="open")
+    assert refused["code"] == "forbidden" and refused["until"] == until, refused
+    assert "suspended a group you own" in refused["reason"]
+    for op, args, verb in (("dissolve_group", {}, "dissolved"), ("transfer_owner", {"user_id": m.user_id}, "handed on"),
+                           ("update_group", {"name": "fresh name"}, "renamed")):
+        refused = await owner.call(op, group_id=gid, **args)
+        assert refused["code"] == "group_suspended" and refused["until"] == until, (op, refused)
+        assert verb in refused["reason"]
+    # The owner takes on no group by transfer either; the group offered stays with its owner.
+    refused = await other.call("transfer_owner", group_id=other_gid, user_id=owner.user_id)
+    assert refused["code"] == "forbidden" and refused["until"] == until and "that user" in refused["reason"]
+    # A suspended group may still tidy itself up: its join policy, and its own name restated.
+    assert (await owner.call("update_group", group_id=gid, join_policy="approval"))["ok"]
+    assert (await owner.call("update_group", group_id=gid, name="tea room"))["ok"]
+    mine = (await owner.request("my_groups"))["groups"]
+    assert sorted(g["group_id"] for g in mine) == sorted([gid, other_gid])
+    info = await owner.request("group_info", group_id=gid)
+    assert info["name"] == "tea room" and info["member_count"] == 2
+
+    row = await one_sanction(server, "suspend_group", "--group", gid)
+    rc, _, err = await server.admin("lift", row["id"], "--reason", "已整改")
+    assert rc == 0, err
+    await m.next_event("notice", timeout=WITHIN)
+    assert (await owner.call("update_group", group_id=gid, name="renamed room"))["ok"]
+    assert (await owner.call("create_group", name="new room", category="friends", join_policy="open"))["ok"]
+    assert (await other.call("transfer_owner", group_id=other_gid, user_id=owner.user_id))["ok"]
+    assert (await owner.call("dissolve_group", group_id=gid))["ok"]

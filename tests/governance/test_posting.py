@@ -262,6 +262,11 @@ TRANSFER_REVOKED = "forbidden", "that user may not own groups", {}
 TRANSFER_VERIFY = "verification_required", "that user has no verified identity; owning a group needs one", {}
 TRANSFER_BARRED = "forbidden", "the platform has closed that user's account; it cannot own a group", {}
 
+CREATE_HELD = ("forbidden", "the platform has suspended a group you own; you cannot create another until that "
+               "suspension ends", {"until": 2000})
+TRANSFER_HELD = ("forbidden", "the platform has suspended a group that user owns; until that suspension ends they "
+                 "cannot take on another", {"until": 2000})
+
 OWN: dict[str, Any] = {"owned": 1, "max_groups_created": 2, "create_revoked": False}
 CREATE: dict[str, Any] = {**OWN, "joined": 5, "max_groups_joined": 20}
 
@@ -293,12 +298,38 @@ OWN_CASES = [
                                               "by_transfer": True}, TRANSFER_REVOKED),
     ("transfer: to a blacklisted member", {**OWN, "barred": True, "by_transfer": True}, TRANSFER_BARRED),
     ("transfer: barred beats the cap", {**OWN, "owned": 2, "barred": True, "by_transfer": True}, TRANSFER_BARRED),
+    # a suspension of a group they own follows the owner until it ends (``now`` 1000)
+    ("create: a group of theirs suspended", {**CREATE, "held_until": 2000, "now": 1000}, CREATE_HELD),
+    ("create: its suspension ended", {**CREATE, "held_until": 1000, "now": 1000}, None),
+    ("create: revoked beats held", {**CREATE, "create_revoked": True, "held_until": 2000, "now": 1000}, REVOKED),
+    ("create: held beats verification and caps", {**CREATE, "held_until": 2000, "now": 1000, "require_id": True,
+                                                  "owned": 2}, CREATE_HELD),
+    ("transfer: to an owner of a suspended group", {**OWN, "by_transfer": True, "held_until": 2000, "now": 1000},
+     TRANSFER_HELD),
+    ("transfer: verification beats held", {**OWN, "by_transfer": True, "held_until": 2000, "now": 1000,
+                                           "require_id": True}, TRANSFER_VERIFY),
+    ("transfer: its suspension ended", {**OWN, "by_transfer": True, "held_until": 999, "now": 1000}, None),
 ]
 
 
 @pytest.mark.parametrize("case,kwargs,outcome", OWN_CASES, ids=[c[0] for c in OWN_CASES])
 def test_check_can_own(case, kwargs, outcome):
     expect(lambda: check_can_own(**kwargs), outcome)
+
+
+KEEPS_OWNER_CASES = [
+    ("dissolved", 2000, 1000, ("group_suspended", "the platform has suspended this group; it cannot be dissolved "
+                                                  "until the suspension ends", {"until": 2000})),
+    ("handed on", 2000, 1999, ("group_suspended", "the platform has suspended this group; it cannot be handed on "
+                                                  "until the suspension ends", {"until": 2000})),
+    ("renamed", 2000, 2000, None),  # the suspension ends at ``until``, as posting's does
+    ("dissolved", 0, 1000, None),
+]
+
+
+@pytest.mark.parametrize("action,until,now,outcome", KEEPS_OWNER_CASES)
+def test_check_keeps_owner(action, until, now, outcome):
+    expect(lambda: posting.check_keeps_owner(action, until, now), outcome)
 
 
 def test_every_code_used_is_a_contract_code():
