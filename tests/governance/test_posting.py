@@ -262,10 +262,10 @@ TRANSFER_REVOKED = "forbidden", "that user may not own groups", {}
 TRANSFER_VERIFY = "verification_required", "that user has no verified identity; owning a group needs one", {}
 TRANSFER_BARRED = "forbidden", "the platform has closed that user's account; it cannot own a group", {}
 
-CREATE_HELD = ("forbidden", "the platform has suspended a group you own; you cannot create another until that "
-               "suspension ends", {"until": 2000})
-TRANSFER_HELD = ("forbidden", "the platform has suspended a group that user owns; until that suspension ends they "
-                 "cannot take on another", {"until": 2000})
+CREATE_HELD = ("forbidden", ("the platform has suspended a group you own; you cannot create another until that "
+               "suspension ends"), {"until": 2000})
+TRANSFER_HELD = ("forbidden", ("the platform has suspended a group that user owns; until that suspension ends they "
+                 "cannot take on another"), {"until": 2000})
 
 OWN: dict[str, Any] = {"owned": 1, "max_groups_created": 2, "create_revoked": False}
 CREATE: dict[str, Any] = {**OWN, "joined": 5, "max_groups_joined": 20}
@@ -318,10 +318,10 @@ def test_check_can_own(case, kwargs, outcome):
 
 
 KEEPS_OWNER_CASES = [
-    ("dissolved", 2000, 1000, ("group_suspended", "the platform has suspended this group; it cannot be dissolved "
-                                                  "until the suspension ends", {"until": 2000})),
-    ("handed on", 2000, 1999, ("group_suspended", "the platform has suspended this group; it cannot be handed on "
-                                                  "until the suspension ends", {"until": 2000})),
+    ("dissolved", 2000, 1000, ("group_suspended", ("the platform has suspended this group; it cannot be dissolved "
+                                                  "until the suspension ends"), {"until": 2000})),
+    ("handed on", 2000, 1999, ("group_suspended", ("the platform has suspended this group; it cannot be handed on "
+                                                  "until the suspension ends"), {"until": 2000})),
     ("renamed", 2000, 2000, None),  # the suspension ends at ``until``, as posting's does
     ("dissolved", 0, 1000, None),
 ]
