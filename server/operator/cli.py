@@ -127,7 +127,9 @@ def _build() -> argparse.ArgumentParser:
         (("--account",), {"dest": "account_id", "metavar": "AID"}),
         (("--overdue",), {"action": "store_true", "help": "only warnings whose deadline passed"}))
     cmd("lift", "end a sanction early and undo its effect",
-        (("sanction_id",), {"type": _positive, "metavar": "SANCTION_ID"}), reason)
+        (("sanction_id",), {"type": _positive, "metavar": "SANCTION_ID"}), reason,
+        (("--restore-credit",), {"action": "store_true",
+                                 "help": "also give back the credit points the sanction took (it was wrong)"}))
     cmd("appeals", "users' appeals against sanctions, one JSON object per line",
         (("--open",), {"action": "store_true"}))
     cmd("decide-appeal", "decide an appeal (upheld lifts the sanction); the user gets a notice",

@@ -11,7 +11,7 @@ from protocol.errors import ContractError
 from server.claims import Settles
 from server.handlers.common import commit, penalize
 from server.operator.channel import OperatorError, current_operator
-from server.storage.changes import AddSanction, Audit, Change
+from server.storage.changes import AddCredit, AddSanction, Audit, Change
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -112,8 +112,14 @@ def audit(app: Context, action: str, reason: str, group_id: str | None = None, t
 
 
 def sanction(kind: str, target_type: str, target_id: str, reason: str, now: int,
-             expires_at: int | None = None, report_id: int | None = None) -> AddSanction:
-    return AddSanction(kind, target_type, target_id, reason, operator_name(), now, expires_at, report_id)
+             expires_at: int | None = None, report_id: int | None = None, credit_taken: int = 0) -> AddSanction:
+    return AddSanction(kind, target_type, target_id, reason, operator_name(), now, expires_at, report_id,
+                       credit_taken)
+
+
+def points_of(change: Change | None) -> int:
+    """The points a :func:`penalty` took (0 for none), for its sanction's ``credit_taken``."""
+    return -change.delta if isinstance(change, AddCredit) else 0
 
 
 def changes(*items: Change | None) -> list[Change]:

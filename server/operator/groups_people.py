@@ -25,6 +25,7 @@ from server.operator.common import (
     is_id,
     operator_name,
     penalty,
+    points_of,
     reason_of,
     report_id_of,
     sanction,
@@ -111,7 +112,8 @@ async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
 
 
 async def close_group_now(app: Context, g: Group, reason: str, record: Audit, extra: list[Change] | None = None,
-                          report_id: int | None = None, undo: Callable[[], None] | None = None) -> None:
+                          report_id: int | None = None, undo: Callable[[], None] | None = None,
+                          credit_taken: int = 0) -> None:
     """Close ``g`` for good with its sanction row and ``record`` (and ``extra`` changes), then tell its members.
 
     Claimed in memory before the write, like ``dissolve_group``: from this step on no one
@@ -137,7 +139,7 @@ async def close_group_now(app: Context, g: Group, reason: str, record: Audit, ex
     await apply(
         app,
         SetGroupFields(g.group_id, {"closed_at": now, "closed_reason": reason}),
-        sanction("close_group", "group", g.group_id, reason, now, None, report_id),
+        sanction("close_group", "group", g.group_id, reason, now, None, report_id, credit_taken),
         *(extra or []),
         audit=record,
         undo=undo_close,
@@ -154,7 +156,7 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
     owner = app.state.users[g.owner_id]
     pen, undo = penalty(owner, app.cfg.credit.penalty_sanction)
     await close_group_now(app, g, reason, audit(app, "close_group", reason, g.group_id), changes(pen),
-                          report_id, undo)
+                          report_id, undo, points_of(pen))
     return Result([f"closed group {g.group_id}"])
 
 
@@ -171,9 +173,9 @@ async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
         rows = await app.store.sanctions("user", user.user_id)
         now = app.now_ms()
         until = now + seconds * 1000
-        writes, cut = sanctions.replacing(rows, "suspend_admin", "user", user.user_id, reason, now, until,
-                                          report_id, "suspend-admin")
         pen, undo_penalty = penalty(user, app.cfg.credit.penalty_sanction)
+        writes, cut = sanctions.replacing(rows, "suspend_admin", "user", user.user_id, reason, now, until,
+                                          report_id, "suspend-admin", points_of(pen))
         old = user.powers_suspended_until
         user.powers_suspended_until = until
 
@@ -214,7 +216,7 @@ async def revoke_create(app: Context, args: dict[str, Any]) -> Result:
         await apply(
             app,
             SetUserFields(user.user_id, {"create_revoked_at": now}),
-            sanction("revoke_create", "user", user.user_id, reason, now, None, report_id),
+            sanction("revoke_create", "user", user.user_id, reason, now, None, report_id, points_of(pen)),
             *changes(pen),
             audit=audit(app, "revoke_create", reason, target_id=user.user_id),
             undo=undo,

@@ -228,7 +228,7 @@ async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
             a.suspended_until = old_until
             a.credit_score += points
 
-        await apply(app, sanction("suspend_account", ACCOUNT, a.account_id, reason, now, until, report_id),
+        await apply(app, sanction("suspend_account", ACCOUNT, a.account_id, reason, now, until, report_id, points),
                     SetAccountFields(a.account_id, {"suspended_until": a.suspended_until}),
                     AddAccountCredit(a.account_id, -points),
                     audit=_record(app, "suspend_account", reason, a, seconds=seconds, until=a.suspended_until,
@@ -391,7 +391,8 @@ async def remove_post(app: Context, args: dict[str, Any]) -> Result:
 
     # RemovePost re-checks inside the transaction that the post is there and not removed yet.
     await apply(app, RemovePost(raw, now, reason),
-                AddSanction("remove_post", ACCOUNT, a.account_id, reason, operator_name(), now, None, report_id),
+                AddSanction("remove_post", ACCOUNT, a.account_id, reason, operator_name(), now, None, report_id,
+                            points),
                 AddAccountCredit(a.account_id, -points),
                 audit=_record(app, "remove_post", reason, a, post_id=raw, title=row.title,
                               credit_score=a.credit_score),
@@ -622,3 +623,23 @@ def lift_account_sanction(app: Context, row: dict[str, Any], others: list[dict[s
                                 text=f"the platform lifted its {kind.replace('_', ' ')} of this account: {reason}"))
 
     return AccountLift(changes, undo, tell, effect)
+
+
+def give_back_account(app: Context, aid: str, points: int, sid: int) -> AccountLift | None:
+    """Claim in memory ``points`` given back to account ``aid`` (an overturned sanction ``sid`` took
+    them); the change, its undo and the notice to the owner and editors. No await."""
+    a = app.state.accounts.get(aid)
+    if a is None:
+        return None
+    a.credit_score += points
+
+    def undo() -> None:
+        a.credit_score -= points
+
+    def tell() -> None:
+        level = account_level(a.credit_score, app.cfg.public_accounts.levels)
+        _tell(app, a, ev.Notice(kind="account_credit", account_id=aid, by=operator_name(),
+                                text=f"{points} credit points taken with sanction {sid} were given back: the "
+                                     f"account's score is now {a.credit_score} (level {level})"))
+
+    return AccountLift([AddAccountCredit(aid, points)], undo, tell, f"{points} credit points given back")

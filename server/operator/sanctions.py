@@ -34,11 +34,13 @@ from typing import TYPE_CHECKING, Any
 from governance.identity import username_key
 from governance.operators import LIFT_BLACKLIST, refusal
 from governance.sanctions import cut_short, standing_until
+from governance.tiers import credit_level
 from protocol import events as ev
 from server.fanout import publish
 from server.operator.channel import OperatorError, Result, command, current_operator
 from server.operator.common import apply, audit, group_of, id_of, operator_name, reason_of, sanction
 from server.storage.changes import (
+    AddCredit,
     Change,
     DecideAppeal,
     LiftSanction,
@@ -133,7 +135,8 @@ def target_lock(row: dict[str, Any] | None) -> asyncio.Lock | contextlib.nullcon
 
 
 def replacing(rows: list[dict[str, Any]], kind: str, target_type: str, target_id: str, reason: str, now: int,
-              until: int, report_id: int | None, command_name: str) -> tuple[list[Change], list[int]]:
+              until: int, report_id: int | None, command_name: str,
+              credit_taken: int = 0) -> tuple[list[Change], list[int]]:
     """The changes that impose a timed measure of ``kind`` ending at ``until`` on a target whose
     sanctions are ``rows`` (read under :func:`lock_target`): its sanction row, and the lift of each
     standing sanction it cuts short (:func:`governance.sanctions.cut_short`), so the record, ``lift``
@@ -142,7 +145,7 @@ def replacing(rows: list[dict[str, Any]], kind: str, target_type: str, target_id
     cut = cut_short(rows, kind, until, now)
     why = f"replaced by a shorter {command_name}: {reason}"
     by = operator_name()
-    return [sanction(kind, target_type, target_id, reason, now, until, report_id),
+    return [sanction(kind, target_type, target_id, reason, now, until, report_id, credit_taken),
             *(LiftSanction(sid, now, by, why) for sid in cut)], cut
 
 
@@ -260,6 +263,54 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
     return lift
 
 
+def give_back(app: Context, row: dict[str, Any], lift: Lift) -> int:
+    """Give back the credit points the sanction ``row`` took (its ``credit_taken``) to the user or
+    public account it names, as part of ``lift``: the change is added, the claim in memory is undone
+    with the lift's, and the owner is told after the lift's own notice. Returns the points (0: none,
+    or a group's sanction, whose owner paid for a closing that is final). No await.
+
+    Called for an upheld appeal, and for ``lift --restore-credit``: a sanction found to be wrong
+    should not go on lowering the caps that follow the score (G7, G11)."""
+    points, target, sid = int(row.get("credit_taken") or 0), str(row["target_id"]), int(row["id"])
+    if points <= 0:
+        return 0
+    if row["target_type"] == "account":
+        from server.operator.public_accounts import give_back_account
+
+        done = give_back_account(app, target, points, sid)
+        if done is None:
+            return 0
+        change, back, told = done.changes[0], done.undo, done.tell
+    elif row["target_type"] == "user" and (user := app.state.users.get(target)) is not None:
+        user.credit_score += points
+        change = AddCredit(target, points)
+
+        def back() -> None:
+            user.credit_score -= points
+
+        def told() -> None:
+            level = credit_level(user.credit_score, app.cfg.credit.levels)
+            publish(user.sessions, ev.Notice(kind="credit", by=operator_name(),
+                                             text=f"{points} credit points taken with sanction {sid} were given "
+                                                  f"back: your score is now {user.credit_score} (level {level})"))
+    else:
+        return 0
+    lift.changes.append(change)
+    undo, tell = lift.undo, lift.tell
+
+    def undo_both() -> None:
+        back()
+        undo()
+
+    def tell_both() -> None:
+        tell()
+        told()
+
+    lift.undo, lift.tell = undo_both, tell_both
+    lift.effect = (f"{lift.effect}; " if lift.effect else "") + f"{points} credit points given back"
+    return points
+
+
 def _sanction_id(args: dict[str, Any]) -> int:
     return id_of(args, "sanction_id", "SANCTION_ID must be a sanction id")
 
@@ -275,10 +326,11 @@ async def lift(app: Context, args: dict[str, Any]) -> Result:
     async with target_lock(row):
         now = app.now_ms()
         done = await lift_changes(app, row, reason, now)
+        given = give_back(app, row, done) if args.get("restore_credit") else 0
         # LiftSanction re-checks inside the transaction that the sanction is still in force.
         await apply(app, *done.changes,
                     audit=audit(app, "lift_sanction", reason, group_id, row["target_id"], sanction_id=sid,
-                                kind=row["kind"]),
+                                kind=row["kind"], **({"credit_given_back": given} if given else {})),
                     undo=done.undo, conflict=f"sanction {sid} was lifted meanwhile")
     done.tell()
     what = f"{row['kind']} on {row['target_type']} {row['target_id']}"
@@ -321,27 +373,38 @@ async def _decide_appeal(app: Context, row: dict[str, Any], sanction: dict[str, 
     now = app.now_ms()
     writes: list[Change] = [DecideAppeal(appeal_id, outcome, note, now, operator_name())]
     done: Lift | None = None
+    given, lifted = 0, False
     effect = "the sanction stands"
     if outcome == "upheld":
+        # The sanction was wrong: what it took is given back, whether it still stands (it is lifted)
+        # or ran out meanwhile. One lifted already (by an operator, who chose then whether to give
+        # the points back) gives nothing more.
         if sanction is not None and sanction["lifted_at"] is None and status(sanction, now) != "expired":
             done = await lift_changes(app, sanction, f"appeal {appeal_id} upheld: {note}", now)
-            writes += done.changes
+            given, lifted = give_back(app, sanction, done), True
             effect = f"sanction {sid} lifted: {done.effect}"
         else:
             effect = f"sanction {sid} had already ended"
+            if sanction is not None and sanction["lifted_at"] is None:
+                done = Lift()  # ran out by itself: nothing to lift, the points alone
+                given = give_back(app, sanction, done)
+                if given:
+                    effect += f"; {done.effect}"
+        writes += done.changes if done is not None else []
     target = sanction["target_id"] if sanction is not None else None
     group_id = target if sanction is not None and sanction["target_type"] == "group" else None
     # DecideAppeal re-checks inside the transaction that the appeal is still open (and LiftSanction
     # that the sanction still stands).
     await apply(app, *writes,
                 audit=audit(app, "decide_appeal", note, group_id, target, appeal_id=appeal_id, sanction_id=sid,
-                            outcome=outcome, appellant=row["user_id"]),
+                            outcome=outcome, appellant=row["user_id"],
+                            **({"credit_given_back": given} if given else {})),
                 undo=done.undo if done is not None else None, conflict=already)
     if done is not None:
         done.tell()
     user = app.state.users.get(row["user_id"])
     if user is not None:
-        verdict = "upheld: the sanction is lifted" if done is not None else outcome
+        verdict = "upheld: the sanction is lifted" if lifted else outcome
         publish(user.sessions, ev.Notice(kind="appeal_result", appeal_id=str(appeal_id), sanction_id=str(sid),
                                          outcome=outcome, text=f"your appeal was {verdict}. {note}",
                                          by=operator_name()))

@@ -469,6 +469,7 @@ class AddSanction(Change):
     starts_at: int
     expires_at: int | None = None
     report_id: int | None = None
+    credit_taken: int = 0  # points taken from the target (a group's: its owner) with it, given back if overturned
 
 
 @dataclass(frozen=True, slots=True)

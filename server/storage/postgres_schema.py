@@ -574,4 +574,11 @@ MIGRATIONS: list[tuple[int, str]] = [
                            'verify_identity_failed');
         """,
     ),
+    (
+        15,
+        """
+        -- As SQLite's 20: the credit points a sanction took, given back when it is overturned.
+        ALTER TABLE sanctions ADD COLUMN credit_taken INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]

@@ -659,4 +659,12 @@ MIGRATIONS: list[tuple[int, str]] = [
                            'verify_identity_failed');
         """,
     ),
+    (
+        20,
+        """
+        -- The credit points a sanction took from the user or account it names, so that an upheld
+        -- appeal (or a lift --restore-credit) gives back exactly what was taken (G11).
+        ALTER TABLE sanctions ADD COLUMN credit_taken INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]

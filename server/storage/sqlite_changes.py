@@ -484,9 +484,10 @@ async def _resolve_report(db: aiosqlite.Connection, r: c.ResolveReport) -> None:
 @applies(c.AddSanction)
 async def _add_sanction(db: aiosqlite.Connection, s: c.AddSanction) -> int:
     cur = await db.execute(
-        "INSERT INTO sanctions (kind, target_type, target_id, reason, actor, starts_at, expires_at, report_id)"
-        " VALUES (?,?,?,?,?,?,?,?)",
-        (s.kind, s.target_type, s.target_id, s.reason, s.actor, s.starts_at, s.expires_at, s.report_id),
+        "INSERT INTO sanctions (kind, target_type, target_id, reason, actor, starts_at, expires_at, report_id,"
+        " credit_taken) VALUES (?,?,?,?,?,?,?,?,?)",
+        (s.kind, s.target_type, s.target_id, s.reason, s.actor, s.starts_at, s.expires_at, s.report_id,
+         s.credit_taken),
     )
     assert cur.lastrowid is not None
     return cur.lastrowid  # the sanction id

@@ -125,6 +125,24 @@ async def test_suspend_blocks_publishing_until_lifted(srv):
     assert (await notice(owner, "sanction_lifted"))["account_id"] == aid
     assert (await owner.request("account_info", account_id=aid))["status"] == "active"
     assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "ok"
+    [row] = await listing(srv)
+    assert row["credit_score"] == 80  # a plain lift keeps the points taken
+
+
+async def test_lift_restore_credit_gives_an_account_its_points_back(srv):
+    """A suspension found to be wrong: ``lift --restore-credit`` gives back the points it took."""
+    owner = await srv.user(verify_id=True)
+    aid = await new_account(owner, "晨报")
+    await admin_ok(srv, "suspend-account", aid, "--seconds", "3600", "--reason", "违规转载")
+    await notice(owner, "account_suspended")
+    [susp] = [s for s in await sanctions(srv, aid) if s["kind"] == "suspend_account"]
+    assert susp["credit_taken"] == 20
+    await admin_ok(srv, "lift", susp["id"], "--reason", "误判", "--restore-credit")
+    assert (await notice(owner, "sanction_lifted"))["account_id"] == aid
+    back = await notice(owner, "account_credit")
+    assert back["account_id"] == aid and "now 100" in back["text"]
+    [row] = await listing(srv)
+    assert row["status"] == "active" and row["credit_score"] == 100
 
 
 async def test_closing_a_suspended_account_frees_no_slot_before_the_suspension_ends(srv):

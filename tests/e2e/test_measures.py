@@ -431,3 +431,71 @@ async def test_a_group_suspension_follows_its_owner(server):
     assert (await owner.call("create_group", name="new room", category="friends", join_policy="open"))["ok"]
     assert (await other.call("transfer_owner", group_id=other_gid, user_id=owner.user_id))["ok"]
     assert (await owner.call("dissolve_group", group_id=gid))["ok"]
+
+
+async def score(client) -> int:
+    return (await client.request("me"))["credit_score"]
+
+
+async def until_notice(client, kind):
+    return await until_event(client, lambda e: e.get("ev") == "notice" and e.get("kind") == kind, keep=True)
+
+
+async def test_an_upheld_appeal_gives_back_the_credit_the_sanction_took(server):
+    """The points a sanction took are recorded with it (``credit_taken``) and given back, once, when
+    an appeal against it is upheld; a plain lift keeps them taken, ``lift --restore-credit`` does not."""
+    owner, gid, _ = await setup_group(server)
+    start = await score(owner)
+    await server.admin("suspend-admin", owner.username, "--seconds", "600", "--reason", "abuse")
+    await until_notice(owner, "sanction")
+    assert await score(owner) == start - 20  # credit.penalty_sanction's default
+    row = await one_sanction(server, "suspend_admin", "--user", owner.username)
+    assert row["credit_taken"] == 20
+    appeal_id = (await owner.request("appeal", sanction_id=row["id"], text="误判"))["appeal_id"]
+    rc, out, err = await server.admin("decide-appeal", appeal_id, "--outcome", "upheld", "--note", "情况属实")
+    assert rc == 0, err
+    assert "20 credit points given back" in out
+    credit = await until_notice(owner, "credit")
+    assert f"sanction {row['id']}" in credit["text"] and f"now {start}" in credit["text"]
+    assert await score(owner) == start
+    decided = [json.loads(d) for a, _, d in audit_actions(server) if a == "decide_appeal"]
+    assert decided[-1]["credit_given_back"] == 20
+
+    # revoke-create: a plain lift keeps the points taken, --restore-credit gives them back.
+    await server.admin("revoke-create", owner.username, "--reason", "spam groups")
+    await until_notice(owner, "sanction")
+    first = await one_sanction(server, "revoke_create", "--user", owner.username)
+    rc, out, _ = await server.admin("lift", first["id"], "--reason", "已整改")
+    assert rc == 0 and "given back" not in out
+    assert await score(owner) == start - 20
+    await server.admin("revoke-create", owner.username, "--reason", "again")
+    await until_notice(owner, "sanction")
+    second = await one_sanction(server, "revoke_create", "--user", owner.username)
+    rc, out, err = await server.admin("lift", second["id"], "--reason", "误判", "--restore-credit")
+    assert rc == 0 and "20 credit points given back" in out, (out, err)
+    assert await score(owner) == start - 20  # the second sanction's 20 back, the first's stay taken
+    lifts = [json.loads(d) for a, _, d in audit_actions(server) if a == "lift_sanction"]
+    assert [x.get("credit_given_back") for x in lifts] == [None, 20]
+
+    # Stored, not only in memory: the scores survive a restart.
+    await server.stopped()
+    server.start()
+    c = await server.client()
+    await c.auth(owner.token)
+    assert await score(c) == start - 20
+
+
+async def test_an_upheld_appeal_gives_back_the_points_of_a_sanction_that_ran_out_meanwhile(server):
+    owner, _, _ = await setup_group(server)
+    start = await score(owner)
+    await server.admin("suspend-admin", owner.username, "--seconds", "2", "--reason", "abuse")
+    await until_notice(owner, "sanction")
+    row = await one_sanction(server, "suspend_admin", "--user", owner.username)
+    appeal_id = (await owner.request("appeal", sanction_id=row["id"], text="误判"))["appeal_id"]
+    await asyncio.sleep(max(0.0, row["expires_at"] / 1000 - time.time()) + 0.1)
+    rc, out, err = await server.admin("decide-appeal", appeal_id, "--outcome", "upheld", "--note", "情况属实")
+    assert rc == 0, err
+    assert "had already ended; 20 credit points given back" in out
+    assert await score(owner) == start
+    result = await until_notice(owner, "appeal_result")
+    assert result["outcome"] == "upheld" and "the sanction is lifted" not in result["text"]
