@@ -26,7 +26,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from governance.public_accounts import DEFAULT_ACCOUNT_LEVELS, AccountLevel
+from governance.public_accounts import (
+    DEFAULT_ACCOUNT_LEVELS,
+    DEFAULT_READ_CLASSES,
+    DEFAULT_SUBSCRIBER_CLASSES,
+    AccountLevel,
+    ReadClass,
+    SubscriberClass,
+)
 from governance.tiers import (
     DEFAULT_ACTIVITY_CLASSES,
     DEFAULT_CREDIT_LEVELS,
@@ -611,6 +618,18 @@ class _AccountLevelKeys:
 
 
 @dataclass(frozen=True, kw_only=True)
+class _SubscriberClassKeys:
+    name: str = setting(REQUIRED, not_empty, kind=STR)
+    min_subscribers: int = setting(REQUIRED, at_least(0), kind=INT)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ReadClassKeys:
+    name: str = setting(REQUIRED, not_empty, kind=STR)
+    min_reads: int = setting(REQUIRED, at_least(0), kind=INT)
+
+
+@dataclass(frozen=True, kw_only=True)
 class PublicAccountsConfig:
     """Public accounts (P4-P13): categories, caps, reserved names, account credit levels."""
 
@@ -630,6 +649,15 @@ class PublicAccountsConfig:
     )
     max_title_chars: int = setting(128, between(1, 256))
     max_body_chars: int = setting(20000, at_least(1))
+    # P7 tiered management: the classes by subscribers and by reads in the activity window.
+    subscriber_classes: tuple[SubscriberClass, ...] = setting(
+        DEFAULT_SUBSCRIBER_CLASSES, not_empty, unique("name"), ascending("min_subscribers"),
+        kind=tables(_SubscriberClassKeys, SubscriberClass),
+    )
+    read_classes: tuple[ReadClass, ...] = setting(
+        DEFAULT_READ_CLASSES, not_empty, unique("name"), ascending("min_reads"),
+        kind=tables(_ReadClassKeys, ReadClass),
+    )
 
     @functools.cached_property
     def reserved(self) -> tuple[str, ...]:

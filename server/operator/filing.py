@@ -35,8 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 from governance.operators import ROLE_ORDER, permission_rows
 from governance.public_accounts import (
-    DEFAULT_READ_CLASSES,
-    DEFAULT_SUBSCRIBER_CLASSES,
     LABELS,
     account_classes,
     account_level,
@@ -132,7 +130,8 @@ async def _public_accounts(app: Context, now: int) -> dict[str, Any]:
         row["organizations" if a.subject_type == "organization" else "individuals"] += 1
         row["subscribers"] += len(a.subscribers)
         f = figures.get(a.account_id)
-        classes = account_classes(len(a.subscribers), f.recent_reads if f is not None else 0)
+        classes = account_classes(len(a.subscribers), f.recent_reads if f is not None else 0,
+                                  subscriber_classes=cfg.subscriber_classes, read_classes=cfg.read_classes)
         by_subscribers[classes["subscriber_class"]] += 1
         by_reads[classes["read_class"]] += 1
         per_level[account_level(a.credit_score, cfg.levels)] += 1
@@ -150,9 +149,9 @@ async def _public_accounts(app: Context, now: int) -> dict[str, Any]:
         "window_days": window,
         "by_category": [{"category": c, **v} for c, v in by_category.items()],
         "by_subscriber_class": [{"name": s.name, "min_subscribers": s.min_subscribers,
-                                 "accounts": by_subscribers[s.name]} for s in DEFAULT_SUBSCRIBER_CLASSES],
+                                 "accounts": by_subscribers[s.name]} for s in cfg.subscriber_classes],
         "by_read_class": [{"name": r.name, "min_reads": r.min_reads, "accounts": by_reads[r.name]}
-                          for r in DEFAULT_READ_CLASSES],
+                          for r in cfg.read_classes],
         "credit_levels": [{"level": i, "min_score": lv.min_score,
                            "publish_interval_seconds": lv.publish_interval_seconds, "comments": lv.comments,
                            "accounts": per_level[i]}

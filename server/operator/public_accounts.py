@@ -476,7 +476,9 @@ async def accounts(app: Context, args: dict[str, Any]) -> Result:
             "suspended_until": a.suspended_until or None, "credit_score": a.credit_score,
             "credit_level": account_level(a.credit_score, app.cfg.public_accounts.levels),
             "subscribers": len(a.subscribers), "posts": posts, "reads": reads, "recent_reads": recent,
-            "window_days": window, **account_classes(len(a.subscribers), recent),
+            "window_days": window, **account_classes(len(a.subscribers), recent,
+                                                     subscriber_classes=app.cfg.public_accounts.subscriber_classes,
+                                                     read_classes=app.cfg.public_accounts.read_classes),
             "created_at": a.created_at, "closed_at": a.closed_at,
         }, ensure_ascii=False))
     return Result(lines)

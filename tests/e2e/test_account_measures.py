@@ -572,3 +572,29 @@ async def test_filing_report_counts_public_accounts(srv, tmp_path):
     assert pa["caps"]["max_per_subject"] == 2
     page = (out / "filing-report.html").read_text(encoding="utf-8")
     assert "公众账号按类别" in page and "报一" not in page  # figures, no names
+
+
+async def test_the_operator_sets_the_class_thresholds(make_server, tmp_path):
+    """P7 tiered management with the platform's own thresholds: one subscriber and one read already
+    make an account ``followed`` and ``seen`` here, in the listing and in the filing report."""
+    srv = make_server("""
+[public_accounts]
+subscriber_classes = [{name = "new", min_subscribers = 0}, {name = "followed", min_subscribers = 1}]
+read_classes = [{name = "unread", min_reads = 0}, {name = "seen", min_reads = 1}]
+""")
+    owner = await srv.user(verify_id=True)
+    fan = await srv.user()
+    quiet = await new_account(owner, "静号")
+    busy = await new_account(owner, "热号")
+    await fan.request("subscribe", account_id=busy)
+    post_id = (await owner.request("publish", account_id=busy, title="t", body="b"))["post_id"]
+    await fan.request("read_post", post_id=post_id)
+    every = {r["account_id"]: r for r in await listing(srv)}
+    assert (every[busy]["subscriber_class"], every[busy]["read_class"]) == ("followed", "seen")
+    assert (every[quiet]["subscriber_class"], every[quiet]["read_class"]) == ("new", "unread")
+    out = tmp_path / "filing"
+    await admin_ok(srv, "filing-report", "--out", str(out))
+    pa = json.loads((out / "filing-report.json").read_text(encoding="utf-8"))["public_accounts"]
+    assert [(c["name"], c["min_subscribers"], c["accounts"]) for c in pa["by_subscriber_class"]] == [
+        ("new", 0, 1), ("followed", 1, 1)]
+    assert [(c["name"], c["accounts"]) for c in pa["by_read_class"]] == [("unread", 1), ("seen", 1)]
