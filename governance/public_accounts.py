@@ -16,8 +16,13 @@ Signatures (callers rely on these; keyword arguments with defaults may be added)
   time between two posts of an account at that level (0 = no limit).
 - ``may_open_comments(level: int, levels=DEFAULT_ACCOUNT_LEVELS) -> bool``: whether posts of
   an account at that level may carry comments (``open`` or ``review``).
-- ``check_publish(*, status, category, labels, level, last_post_at, now, levels=...) -> None``:
-  every refusal of ``publish`` the policy decides (``forbidden`` / ``rate_limited``).
+- ``check_publish(*, status, category, labels, level, last_post_at, now, publisher_verified,
+  levels=...) -> None``: every refusal of ``publish`` the policy decides (``forbidden`` /
+  ``rate_limited`` / ``verification_required``).
+- ``check_profile_edit(*, status) -> None``: whether the account's owner may change its name or
+  introduction now (``forbidden`` while closed or suspended).
+- ``check_editor(*, id_verified) -> None``: whether a user may be made an editor
+  (``verification_required`` without a verified identity).
 - ``account_classes(subscribers: int, reads: int, ...) -> dict[str, str]``:
   ``{"subscriber_class": ..., "read_class": ...}`` for tiered management and filing.
 - ``LICENSED_CATEGORIES``: categories that publish only with the operator's label of the
@@ -50,7 +55,9 @@ __all__ = [
     "SubscriberClass",
     "account_classes",
     "account_level",
+    "check_editor",
     "check_org_code",
+    "check_profile_edit",
     "check_publish",
     "level_for",
     "may_open_comments",
@@ -216,12 +223,17 @@ def check_publish(
     level: int,
     last_post_at: int,
     now: int,
+    publisher_verified: bool,
     levels: Sequence[AccountLevel] = DEFAULT_ACCOUNT_LEVELS,
 ) -> None:
     """Every refusal of ``publish`` that policy decides; times in milliseconds.
 
     ``status`` is ``active``/``restricted``/``suspended``/``closed``: a restricted account
     (comments restricted) may still publish. ``last_post_at`` 0 = never posted.
+    ``publisher_verified``: whether the user publishing (the owner or an editor) has a verified
+    identity. Every publisher needs one (P6: real identity behind what an account publishes), not
+    only the owner who opened it: an editor made before editors had to be verified, or one whose
+    identity was never checked, is refused here, whatever the platform's ``require_id_to_post``.
     """
     if status == "closed":
         raise ContractError("forbidden", "the account is closed")
@@ -237,6 +249,27 @@ def check_publish(
             f"at credit level {level} an account may publish once every {interval_ms // 1000} s",
             retry_after_ms=wait,
         )
+    if not publisher_verified:
+        raise ContractError("verification_required", "publishing for a public account needs a verified identity "
+                            "(editors too)")
+
+
+def check_profile_edit(*, status: str) -> None:
+    """Whether the owner may change the account's name or introduction now: not once it is closed,
+    nor while the platform suspends it (P13 suspension of updates: what the account shows stays as
+    it was, as its posts do, until the suspension ends or is lifted)."""
+    if status == "closed":
+        raise ContractError("forbidden", "the account is closed")
+    if status == "suspended":
+        raise ContractError("forbidden", "the account is suspended: its name and introduction cannot change "
+                            "until the suspension ends")
+
+
+def check_editor(*, id_verified: bool) -> None:
+    """Whether a user may be made an editor of an account: editors publish in its name, so they need a
+    verified identity like the owner who opened it (P6)."""
+    if not id_verified:
+        raise ContractError("verification_required", "an editor of a public account needs a verified identity")
 
 
 # --- classes --------------------------------------------------------------------------------

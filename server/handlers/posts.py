@@ -186,7 +186,8 @@ async def publish_post(ctx: Context, sess: Session, req: rq.Publish, enc: Encodi
     now = ctx.now_ms()
     level = level_of(ctx, a)
     policy.check_publish(status=a.status(now), category=a.category, labels=a.labels, level=level,
-                         last_post_at=a.last_post_at, now=now, levels=cfg.levels)
+                         last_post_at=a.last_post_at, now=now, publisher_verified=user.id_verified,
+                         levels=cfg.levels)
     _check_poster(ctx, user)
     title = posting.check_text(req.title.strip(), max_chars=cfg.max_title_chars, field="title")
     body = posting.check_text(req.body, max_chars=cfg.max_body_chars, field="body")

@@ -231,6 +231,9 @@ async def account_info(ctx: Context, sess: Session, req: rq.AccountInfo, enc: En
 async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc: Encoding) -> None:
     user = sess.me
     a = managed_account(ctx, user, req.account_id, owner_only=True)
+    # Checked here and claimed below (the fields, in memory) with no await in between: a suspension
+    # the platform claims after this is one the edit came before.
+    policy.check_profile_edit(status=a.status(ctx.now_ms()))
     fields: dict[str, Any] = {}
     if req.name is not None:
         name, key = _name(ctx, req.name)
@@ -294,6 +297,8 @@ async def set_editor(ctx: Context, sess: Session, req: rq.SetEditor, enc: Encodi
         raise ContractError("bad_request", "the owner cannot be an editor of their own account")
     if req.on == (uid in a.editors):
         return
+    if req.on:
+        policy.check_editor(id_verified=target.id_verified)
     cap = ctx.cfg.public_accounts.max_editors
     if req.on and len(a.editors) >= cap:  # checked and claimed below with no await between
         raise ContractError("conflict", f"an account has at most {cap} editors")

@@ -11,7 +11,8 @@ next ``publish`` or ``comment`` sees it at once.
 - ``restrict-account AID --comments off|on --reason``: comments off (P12, sanction
   ``restrict_comments``; ``account_info.status`` is ``restricted``) or back on (the
   standing restrictions are lifted).
-- ``suspend-account AID --seconds N --reason``: no publishing until then (``forbidden``).
+- ``suspend-account AID --seconds N --reason``: no publishing, and no change to the account's name or
+  introduction, until then (``forbidden``).
 - ``close-account AID --reason``: closed for good; online subscribers get a notice too.
 - ``license-account AID --news|--government|--verified [--revoke] --reason``: the labels that
   let a ``news`` (P8) or ``government`` (P4) account publish, or the platform's confirmation of
@@ -234,8 +235,9 @@ async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
                     audit=_record(app, "suspend_account", reason, a, seconds=seconds, until=a.suspended_until,
                                   credit_score=a.credit_score),
                     undo=undo)
-    _tell(app, a, ev.Notice(kind="account_suspended", text=f"publishing is suspended: {reason}",
-                            account_id=a.account_id, deadline=a.suspended_until, by=operator_name()))
+    _tell(app, a, ev.Notice(kind="account_suspended", account_id=a.account_id, by=operator_name(),
+                            text=f"publishing, and changing the name or introduction, are suspended: {reason}",
+                            deadline=a.suspended_until))
     return Result([f"suspended publishing of account {a.account_id} until {a.suspended_until}; credit score "
                    + str(a.credit_score)])
 

@@ -115,6 +115,7 @@ def test_open_follow_publish_comment_and_moderate(server, tui):
 def test_licences_editors_review_closed_comments_and_closing(server, tui):
     alice, bob, carol = make_user(server, "Alice"), make_user(server, "Bob Li"), make_user(server, "Carol")
     verify(server, alice)
+    verify(server, bob)  # an editor needs a verified identity
     verify(server, carol)
     a, b, c = tui(alice), tui(bob), tui(carol)
 

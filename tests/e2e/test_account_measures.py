@@ -56,7 +56,7 @@ def record(srv, action):
 async def test_warn_and_restrict_comments(srv):
     owner = await srv.user(verify_id=True)
     reader = await srv.user()
-    editor = await srv.user()
+    editor = await srv.user(verify_id=True)  # an editor needs a verified identity (P6)
     aid = await new_account(owner, "茶馆日报")
     await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
     post_id = (await owner.request("publish", account_id=aid, title="开张", body="欢迎"))["post_id"]

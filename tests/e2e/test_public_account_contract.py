@@ -72,7 +72,7 @@ async def test_a_report_names_only_what_the_reporter_can_see(srv):
     as in ``read_post`` and ``comments``: a stranger cannot learn by reporting that a held post,
     someone else's held comment or a hidden comment exists. Who sees them may report them."""
     owner = await srv.user(verify_id=True)
-    editor, author, stranger = await srv.user(), await srv.user(), await srv.user()
+    editor, author, stranger = await srv.user(verify_id=True), await srv.user(), await srv.user()
     aid = await new_account(owner, "Reportable")
     await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
     held_post = await owner.request("publish", account_id=aid, title="周末", body="有人组织集会")
@@ -142,15 +142,17 @@ async def test_replies_go_to_comments_everyone_sees_or_ones_own_held_one(srv):
 
 
 async def test_publishing_and_commenting_need_an_id_when_the_platform_says_so(tmp_path, make_server, monkeypatch):
-    """``identity.require_id_to_post``: an editor or commenter with only a verified phone gets
-    ``verification_required``, as for ``send``."""
+    """``identity.require_id_to_post``: a commenter with only a verified phone gets
+    ``verification_required``, as for ``send`` (an editor needs a verified identity whatever the
+    setting: ``set_editor`` refuses one without it)."""
     monkeypatch.setenv("QUNGUAN_IDENTITY_REQUIRE_ID_TO_POST", "true")
     srv = make_server()
     owner = await srv.user(verify_id=True)
     editor, reader = await srv.user(), await srv.user()
     aid = await new_account(owner, "Verified Only")
-    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
-    assert code(await editor.call("publish", account_id=aid, title="t", body="b")) == "verification_required"
+    refused = await owner.call("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    assert code(refused) == "verification_required", refused
+    assert code(await editor.call("publish", account_id=aid, title="t", body="b")) == "forbidden"  # not an editor
     post = (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
     assert code(await reader.call("comment", post_id=post, text="hi")) == "verification_required"
     assert code(await owner.call("comment", post_id=post, text="hi")) == "ok"

@@ -59,7 +59,7 @@ async def login_again(srv, c):
 # -- delete_account and public accounts ---------------------------------------------------------
 async def test_owner_closes_accounts_before_cancelling_and_editors_and_fans_leave(srv):
     owner = await srv.user(verify_id=True)
-    editor, fan, spare = await srv.user(), await srv.user(), await srv.user()
+    editor, fan, spare = [await srv.user(verify_id=True) for _ in range(3)]  # editors need a verified identity
     aid = await new_account(owner, "Tea House")
     other = await new_account(owner, "Tea Garden")
     await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)

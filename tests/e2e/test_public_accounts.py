@@ -206,7 +206,7 @@ async def test_concurrent_creates_never_pass_the_cap(srv):
 
 async def test_editors_roles_and_my_accounts(srv):
     owner = await srv.user(verify_id=True)
-    e1, e2, e3 = await srv.user(), await srv.user(), await srv.user()
+    e1, e2, e3 = [await srv.user(verify_id=True) for _ in range(3)]  # editors need a verified identity
     aid = await new_account(owner, "Editors Desk")
     assert code(await e1.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
     await owner.request("set_editor", account_id=aid, user_id=e1.user_id, on=True)
@@ -317,7 +317,7 @@ async def test_post_text_is_screened(srv):
 
 async def test_comments_modes_moderation_and_who_sees_held_ones(srv):
     owner = await srv.user(verify_id=True)
-    editor, reader, other = await srv.user(), await srv.user(), await srv.user()
+    editor, reader, other = await srv.user(verify_id=True), await srv.user(), await srv.user()
     aid = await new_account(owner, "Talk Back")
     await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
     posted = [(await owner.request("publish", account_id=aid, title=mode, body="b", comments=mode))["post_id"]
@@ -503,7 +503,7 @@ async def test_reports_on_accounts_posts_and_comments(srv):
 
 async def test_accounts_and_subscriptions_survive_a_restart(srv):
     owner = await srv.user(verify_id=True)
-    editor, fan = await srv.user(), await srv.user()
+    editor, fan = await srv.user(verify_id=True), await srv.user()
     aid = await new_account(owner, "Durable")
     await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
     await fan.request("subscribe", account_id=aid)

@@ -155,7 +155,8 @@ def test_custom_levels_and_empty_table():
 
 
 def _publish(**kw):
-    args = {"status": "active", "category": "culture", "labels": (), "level": 3, "last_post_at": 0, "now": 10_000_000}
+    args = {"status": "active", "category": "culture", "labels": (), "level": 3, "last_post_at": 0, "now": 10_000_000,
+            "publisher_verified": True}
     args.update(kw)
     check_publish(**args, levels=DEFAULT_ACCOUNT_LEVELS)
 
@@ -176,6 +177,8 @@ def _publish(**kw):
         ({"level": 2, "last_post_at": 10_000_000 - 3_600_000}, None),
         ({"level": 3, "last_post_at": 9_999_999}, None),
         ({"level": 1, "last_post_at": 0}, None),  # first post
+        ({"publisher_verified": False}, "verification_required"),  # an editor without a verified identity
+        ({"status": "suspended", "publisher_verified": False}, "forbidden"),  # the account's state first
     ],
 )
 def test_check_publish(kw, code):

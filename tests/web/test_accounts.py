@@ -217,6 +217,7 @@ def test_editors_and_closing(browser: Any, server: ServerProcess) -> None:
     register(erin, server, display="Erin")
     alice.click("#lang-btn")  # English
     verify_identity(alice)
+    verify_identity(erin)  # an editor needs a verified identity (P6)
     aid = create_account(alice, "Morning Post")
     erin.click("#btn-profile")
     erin_id = erin.inner_text("#my-user-id")

@@ -1,0 +1,114 @@
+"""Public accounts end to end, both backends: a suspension stops changes to what the account shows
+(P13 suspension of updates), editors need a verified identity like the owner (P6), and the mass
+emergency tools reach posts and comments (P5 with G5)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.admin_helpers import admin_ok, notice
+from tests.e2e.harness import new_id_number
+
+
+def code(reply):
+    return "ok" if reply.get("ok") else reply["code"]
+
+
+async def new_account(owner, name, category="culture"):
+    return (await owner.request("create_account", name=name, category=category, intro="简介",
+                                subject_type="individual"))["account_id"]
+
+
+async def close_all(*clients):
+    for c in clients:
+        await c.close()
+
+
+async def restart(srv, *clients):
+    """Stop and start the server; the clients logged in again on new connections."""
+    await close_all(*clients)
+    await srv.stopped()
+    srv.start()
+    fresh = []
+    for c in clients:
+        n = await srv.client()
+        await n.login(c.username, "password123")
+        n.username = c.username
+        fresh.append(n)
+    return fresh
+
+
+@pytest.fixture
+def srv(make_server):
+    return make_server()
+
+
+# -- P13: a suspension of updates covers the account's name and introduction ------------------------
+async def test_a_suspended_account_cannot_change_its_name_or_intro_until_the_suspension_ends(srv):
+    """``suspend-account`` suspends updates: not only ``publish`` but ``update_account`` is ``forbidden``
+    (name and intro both, saying why), and nothing changes; closing the account stays allowed. Once
+    the suspension is lifted the owner edits again."""
+    owner = await srv.user(verify_id=True)
+    aid = await new_account(owner, "停更号")
+    spare = await new_account(owner, "关门号")
+    await admin_ok(srv, "suspend-account", aid, "--seconds", "3600", "--reason", "违规转载")
+    await notice(owner, "account_suspended")
+    for change in ({"name": "改名号"}, {"intro": "新简介"}, {"name": "改名号", "intro": "新简介"}):
+        refused = await owner.call("update_account", account_id=aid, **change)
+        assert code(refused) == "forbidden" and "suspended" in refused["reason"], (change, refused)
+    info = await owner.request("account_info", account_id=aid)
+    assert (info["name"], info["intro"], info["status"]) == ("停更号", "简介", "suspended")
+    # the refused name was never taken: another account may have it
+    await owner.request("update_account", account_id=spare, name="改名号")
+
+    [susp] = [json.loads(x) for x in (await admin_ok(srv, "sanctions", "--account", aid)).splitlines()
+              if json.loads(x)["kind"] == "suspend_account"]
+    await admin_ok(srv, "lift", str(susp["id"]), "--reason", "申诉成立")
+    await owner.request("update_account", account_id=aid, intro="新简介")
+    assert (await owner.request("account_info", account_id=aid))["intro"] == "新简介"
+
+    await admin_ok(srv, "suspend-account", spare, "--seconds", "3600", "--reason", "违规转载")
+    await owner.request("close_account", account_id=spare)  # closing stays allowed while suspended
+    assert (await owner.request("account_info", account_id=spare))["status"] == "closed"
+    await owner.close()
+
+
+# -- P6: editors publish in the account's name, so they need a verified identity -----------------------
+async def test_only_a_user_with_a_verified_identity_becomes_an_editor(srv):
+    owner = await srv.user(verify_id=True)
+    plain, verified = await srv.user(), await srv.user(verify_id=True)
+    aid = await new_account(owner, "实名编辑")
+    refused = await owner.call("set_editor", account_id=aid, user_id=plain.user_id, on=True)
+    assert code(refused) == "verification_required" and "verified identity" in refused["reason"], refused
+    assert (await plain.request("my_accounts"))["accounts"] == []
+    assert code(await plain.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    assert srv.db_rows("SELECT COUNT(*) FROM account_editors WHERE account_id = ?", aid) == [(0,)]
+
+    await owner.request("set_editor", account_id=aid, user_id=verified.user_id, on=True)
+    assert (await verified.request("publish", account_id=aid, title="t", body="b"))["post_id"]
+    await plain.request("verify_identity", legal_name="张三", id_number=new_id_number())
+    await owner.request("set_editor", account_id=aid, user_id=plain.user_id, on=True)  # verified now
+    assert (await plain.request("publish", account_id=aid, title="t2", body="b"))["post_id"]
+    await close_all(owner, plain, verified)
+
+
+async def test_an_editor_without_a_verified_identity_cannot_publish(srv):
+    """An editor made before editors had to be verified (the row stored as ``set_editor`` stored it
+    then) stays an editor but cannot ``publish`` (``verification_required``) until they verify;
+    the owner publishes as before."""
+    owner = await srv.user(verify_id=True)
+    editor = await srv.user()
+    aid = await new_account(owner, "老编辑")
+    srv.db_rows("INSERT INTO account_editors (account_id, user_id, added_at) VALUES (?, ?, ?)",
+                aid, editor.user_id, 1)
+    owner, editor = await restart(srv, owner, editor)
+    assert (await editor.request("my_accounts"))["accounts"][0]["role"] == "editor"
+    refused = await editor.call("publish", account_id=aid, title="t", body="b")
+    assert code(refused) == "verification_required" and "verified identity" in refused["reason"], refused
+    assert srv.db_rows("SELECT COUNT(*) FROM posts WHERE account_id = ?", aid) == [(0,)]
+    assert (await owner.request("publish", account_id=aid, title="owner", body="b"))["post_id"]
+    await editor.request("verify_identity", legal_name="张三", id_number=new_id_number())
+    assert (await editor.request("publish", account_id=aid, title="editor", body="b"))["post_id"]
+    await close_all(owner, editor)
