@@ -201,7 +201,8 @@ def _build() -> argparse.ArgumentParser:
         (("--text",), {"required": True}), (("--category",), {}))
     cmd("freeze-category", "suspend posting in every group of a category",
         (("category",), {"metavar": "CATEGORY"}), seconds, reason)
-    cmd("remove-term", "hide every stored message containing a term (kept for the record)",
+    cmd("remove-term", "hide every stored message, and take down every shown post and comment, containing a term "
+        "(kept for the record)",
         (("term",), {"metavar": "TERM"}), reason)
     cmd("remove-message", "remove one delivered message from a group (kept for the record)",
         (("group_id",), {"metavar": "GROUP_ID"}), (("seq",), {"type": _positive, "metavar": "SEQ"}), reason)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance.content import normalize
 from protocol import events as ev
+from protocol.errors import ContractError
 from server.fanout import publish
 from server.handlers.common import seeing, user_view
 from server.handlers.message_extras import event_of, message_obj
@@ -25,6 +26,7 @@ from server.operator.common import (
     sanction,
     seconds_of,
 )
+from server.operator.public_accounts import take_comment_down, take_post_down
 from server.operator.sanctions import lock_target
 from server.state import Agreement, Group
 from server.storage.changes import (
@@ -37,7 +39,10 @@ from server.storage.changes import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from server.context import Context
+    from server.storage.public import CommentRow, PostRow
 
 DECISIONS = {"review": ("release", "reject"), "flag": ("keep", "remove")}
 REMOVE_TERM_PAGE = 2000
@@ -245,11 +250,15 @@ async def _freeze(app: Context, category: str, reason: str, seconds: int, now: i
 
 @command("remove-term")
 async def remove_term(app: Context, args: dict[str, Any]) -> Result:
-    """Hide every stored message containing the term (normalised like the filter); keep them for the record."""
+    """Take down everything stored that contains the term (normalised like the filter), keeping it for
+    the record: every group message (hidden), and every shown post and live comment of public accounts
+    (P5 with G5: the emergency tool reaches them too), each as ``remove-post`` and ``remove-comment``
+    take one down (:func:`~server.operator.public_accounts.take_post_down`, ``take_comment_down``)."""
     term = normalize(str(args.get("term") or ""))
     if len(term) < 2:
         raise OperatorError("the term must have at least 2 letters or digits")
     reason = reason_of(args)
+    posts, comments = await _remove_term_public(app, term, reason)
     hits: list[tuple[str, int]] = []
     delivered: list[tuple[str, int]] = []  # the hits members saw: a held or rejected one nobody was shown
     last = ("", -1)
@@ -265,9 +274,49 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
         last = (rows[-1][0], rows[-1][1])
     now = app.now_ms()
     await apply(app, *changes(DeleteMessages(tuple(hits), now, operator_name()) if hits else None),
-                audit=audit(app, "remove_term", reason, term=term, removed=len(hits)))
+                audit=audit(app, "remove_term", reason, term=term, removed=len(hits), posts=posts,
+                            comments=comments))
     for gid, seq in delivered:
         g = app.state.groups.get(gid)
         if g is not None:
             publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
-    return Result([f"removed {len(hits)} messages containing {term!r}"])
+    done = f"removed {len(hits)} messages, {len(posts)} posts and {len(comments)} comments"
+    return Result([f"{done} containing {term!r}"])
+
+
+async def _remove_term_public(app: Context, term: str, reason: str) -> tuple[list[int], list[int]]:
+    """Take down the shown posts (title or body) and the live comments containing ``term``: each in its
+    own transaction with its sanction, penalty, record entry (detail ``term``) and notice, as the
+    one-item commands do; one taken down meanwhile by someone else is skipped. Held ones wait in the
+    review queue (``decide``). Returns the ids taken down (posts, comments)."""
+    found_posts: list[PostRow] = []
+    after = 0
+    while rows := await app.store.shown_posts_page(after, REMOVE_TERM_PAGE):
+        found_posts += [r for r in rows if term in normalize(r.title) or term in normalize(r.body)]
+        after = rows[-1].post_id
+    found_comments: list[CommentRow] = []
+    after = 0
+    while comment_rows := await app.store.live_comments_page(after, REMOVE_TERM_PAGE):
+        found_comments += [r for r in comment_rows if term in normalize(r.text)]
+        after = comment_rows[-1].comment_id
+    posts: list[int] = []
+    for post in found_posts:
+        if post.account_id in app.state.accounts and await _gone_meanwhile(
+                take_post_down(app, post, reason, term=term)):
+            posts.append(post.post_id)
+    comments: list[int] = []
+    for comment in found_comments:
+        if await _gone_meanwhile(take_comment_down(app, comment, reason, term=term)):
+            comments.append(comment.comment_id)
+    return posts, comments
+
+
+async def _gone_meanwhile(removal: Awaitable[Any]) -> bool:
+    """Whether ``removal`` took its item down: False when the item was gone by then (``not_found``)."""
+    try:
+        await removal
+    except ContractError as err:
+        if err.code == "not_found":
+            return False
+        raise
+    return True

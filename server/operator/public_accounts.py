@@ -81,7 +81,7 @@ from server.storage.changes import (
     RemovePost,
     SetAccountFields,
 )
-from server.storage.public import GONE_COMMENT
+from server.storage.public import GONE_COMMENT, CommentRow, PostRow
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -382,9 +382,19 @@ async def remove_post(app: Context, args: dict[str, Any]) -> Result:
     row = await app.store.post(raw)
     if row is None:
         raise OperatorError(f"unknown post {raw}")
+    a = await take_post_down(app, row, reason, report_id)
+    return Result([f"removed post {raw} of account {a.account_id}; credit score {a.credit_score}"])
+
+
+async def take_post_down(app: Context, row: PostRow, reason: str, report_id: int | None = None,
+                         **detail: Any) -> Account:
+    """Remove post ``row`` (``remove-post``, and each post ``remove-term`` finds): kept for the record
+    with its removal reason, a ``remove_post`` sanction on the account, which loses
+    ``credit.penalty_sanction`` points, the record entry ``remove_post`` (with ``detail``), and the
+    owner and editors told. ``not_found`` (a ``ContractError``) when it was removed meanwhile."""
     a = app.state.accounts.get(row.account_id)
     if a is None:
-        raise OperatorError(f"post {raw} belongs to no known account")
+        raise OperatorError(f"post {row.post_id} belongs to no known account")
     now = app.now_ms()
     points = _penalty(app, a)
 
@@ -392,16 +402,16 @@ async def remove_post(app: Context, args: dict[str, Any]) -> Result:
         a.credit_score += points
 
     # RemovePost re-checks inside the transaction that the post is there and not removed yet.
-    await apply(app, RemovePost(raw, now, reason),
+    await apply(app, RemovePost(row.post_id, now, reason),
                 AddSanction("remove_post", ACCOUNT, a.account_id, reason, operator_name(), now, None, report_id,
                             points),
                 AddAccountCredit(a.account_id, -points),
-                audit=_record(app, "remove_post", reason, a, post_id=raw, title=row.title,
-                              credit_score=a.credit_score),
+                audit=_record(app, "remove_post", reason, a, post_id=row.post_id, title=row.title,
+                              credit_score=a.credit_score, **detail),
                 undo=undo)
     _tell(app, a, ev.Notice(kind="post_removed", text=f"the platform removed the post {row.title!r}: {reason}",
-                            account_id=a.account_id, post_id=str(raw), by=operator_name()))
-    return Result([f"removed post {raw} of account {a.account_id}; credit score {a.credit_score}"])
+                            account_id=a.account_id, post_id=str(row.post_id), by=operator_name()))
+    return a
 
 
 @command("remove-comment")
@@ -420,25 +430,33 @@ async def remove_comment(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(f"comment {raw} is already deleted or rejected")
     if row.review is not None:
         raise OperatorError(f"comment {raw} waits for the platform's review: decide it in the review queue")
-    post = await app.store.post(row.post_id)
-    aid = post.account_id if post is not None else None
-    author = app.state.users.get(row.user_id)
-    pen, undo = penalty(author, app.cfg.credit.penalty_report_upheld)
     try:
-        # ModerateComment re-checks in its transaction that the comment is not gone meanwhile.
-        await apply(app, ModerateComment(raw, "rejected", operator_name(), app.now_ms()), *changes(pen),
-                    audit=audit(app, "remove_comment", reason, None, aid, target_type=ACCOUNT, post_id=row.post_id,
-                                comment_id=raw, author_id=row.user_id),
-                    undo=undo)
+        await take_comment_down(app, row, reason)
     except ContractError as err:
         if err.code == "not_found":
             raise OperatorError(f"comment {raw} is already deleted or rejected") from None
         raise
+    return Result([f"removed comment {raw} on post {row.post_id}"])
+
+
+async def take_comment_down(app: Context, row: CommentRow, reason: str, **detail: Any) -> None:
+    """Reject comment ``row`` (``remove-comment``, and each comment ``remove-term`` finds): the record
+    entry ``remove_comment`` (with ``detail``), its author told and penalised. ``not_found`` (a
+    ``ContractError``) when it was deleted or rejected meanwhile."""
+    raw = row.comment_id
+    post = await app.store.post(row.post_id)
+    aid = post.account_id if post is not None else None
+    author = app.state.users.get(row.user_id)
+    pen, undo = penalty(author, app.cfg.credit.penalty_report_upheld)
+    # ModerateComment re-checks in its transaction that the comment is not gone meanwhile.
+    await apply(app, ModerateComment(raw, "rejected", operator_name(), app.now_ms()), *changes(pen),
+                audit=audit(app, "remove_comment", reason, None, aid, target_type=ACCOUNT, post_id=row.post_id,
+                            comment_id=raw, author_id=row.user_id, **detail),
+                undo=undo)
     if author is not None:
         publish(author.sessions, ev.Notice(
             kind="content_removed", account_id=aid, post_id=str(row.post_id), comment_id=str(raw),
             by=operator_name(), text=f"your comment {raw} was removed by the platform: {reason}"))
-    return Result([f"removed comment {raw} on post {row.post_id}"])
 
 
 # -- the listing (P7) ----------------------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, Protocol
 
+from server.storage.public import COMMENT_SELECT, CommentRow, PostRow
+
 ACCOUNT_ROW_COLS = ("account_id", "name", "category", "intro", "subject_type", "subject_key", "org_name",
                     "org_code", "owner_id", "labels", "credit_score", "comments_restricted", "suspended_until",
                     "created_at", "closed_at", "closed_reason")
@@ -17,6 +19,20 @@ POST_COLS = ("post_id", "account_id", "author_id", "title", "body", "attachments
              "reads", "deleted_at", "deleted_by", "removed_at", "removed_reason")
 COMMENT_COLS = ("comment_id", "post_id", "user_id", "text", "reply_to", "ts", "status", "review", "moderated_by",
                 "moderated_at")
+
+
+# The pages ``remove-term`` scans (``?`` placeholders, both backends): shown posts (neither held, deleted
+# nor removed; ``comment_count`` is not counted, 0) and comments neither deleted, rejected nor waiting for
+# the platform's review, each in id order after the one given.
+SHOWN_POSTS_PAGE = (
+    "SELECT post_id, account_id, author_id, title, body, attachments, comments_mode, ts, held, reads, 0, 0"
+    " FROM posts WHERE post_id > ? AND held = 0 AND deleted_at IS NULL AND removed_at IS NULL"
+    " ORDER BY post_id LIMIT ?"
+)
+LIVE_COMMENTS_PAGE = (
+    COMMENT_SELECT + " WHERE comment_id > ? AND status IN ('visible', 'held', 'hidden') AND review IS NULL"
+    " ORDER BY comment_id LIMIT ?"
+)
 
 
 class AccountFigures(NamedTuple):
@@ -43,6 +59,16 @@ class AccountMeasureReads(Protocol):
 
     async def person_key(self, user_id: str) -> str | None:
         """The subject key of a user's verified person (their ID number's keyed hash, hex), or None."""
+        ...
+
+    async def shown_posts_page(self, after: int, limit: int) -> list[PostRow]:
+        """Up to ``limit`` posts readers are shown (neither held, deleted nor removed), by ``post_id``
+        after ``after``; ``comment_count`` is 0 (not counted)."""
+        ...
+
+    async def live_comments_page(self, after: int, limit: int) -> list[CommentRow]:
+        """Up to ``limit`` comments neither deleted, rejected nor waiting for the platform's review (the
+        ones ``remove-comment`` takes), by ``comment_id`` after ``after``."""
         ...
 
     async def export_account(self, account_id: str, since: int, until: int) -> dict[str, Any]:

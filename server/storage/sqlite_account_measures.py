@@ -9,7 +9,15 @@ import aiosqlite
 
 from protocol.errors import ContractError
 from server.storage import changes as c
-from server.storage.account_measures import ACCOUNT_ROW_COLS, COMMENT_COLS, POST_COLS, AccountFigures
+from server.storage.account_measures import (
+    ACCOUNT_ROW_COLS,
+    COMMENT_COLS,
+    LIVE_COMMENTS_PAGE,
+    POST_COLS,
+    SHOWN_POSTS_PAGE,
+    AccountFigures,
+)
+from server.storage.public import CommentRow, PostRow, post_row
 from server.storage.sqlite_changes import applies
 from server.storage.sqlite_reads import SqliteReader
 from server.storage.sqlite_records import AUDIT_COLS, SANCTION_COLS
@@ -44,6 +52,12 @@ async def _unbar_subjects(db: aiosqlite.Connection, u: c.UnbarSubjects) -> None:
 
 
 class SqliteAccountMeasureReads(SqliteReader):
+    async def shown_posts_page(self, after: int, limit: int) -> list[PostRow]:
+        return [post_row(r) for r in await self._fetchall(SHOWN_POSTS_PAGE, (after, limit))]
+
+    async def live_comments_page(self, after: int, limit: int) -> list[CommentRow]:
+        return [CommentRow(*r) for r in await self._fetchall(LIVE_COMMENTS_PAGE, (after, limit))]
+
     async def account_row(self, account_id: str) -> dict[str, Any] | None:
         row = await self._fetchone(f"SELECT {_cols(ACCOUNT_ROW_COLS)} FROM accounts WHERE account_id = ?",
                                    (account_id,))

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.e2e.admin_helpers import admin_ok, notice
-from tests.e2e.harness import new_id_number
+from tests.e2e.harness import new_id_number, open_group
 
 
 def code(reply):
@@ -112,3 +112,59 @@ async def test_an_editor_without_a_verified_identity_cannot_publish(srv):
     await editor.request("verify_identity", legal_name="张三", id_number=new_id_number())
     assert (await editor.request("publish", account_id=aid, title="editor", body="b"))["post_id"]
     await close_all(owner, editor)
+
+
+# -- P5 with G5: the mass emergency tool reaches posts and comments -------------------------------------
+async def test_remove_term_takes_down_shown_posts_and_comments_containing_it(srv):
+    """``remove-term`` takes down, besides group messages, every shown post whose title or body
+    contains the term and every live comment that does (normalised as for messages: spaces do not
+    hide it), each as ``remove-post`` / ``remove-comment`` would: kept for the record, gone for
+    readers, the owner and the commenter told, the sanctions, penalties and record entries written."""
+    owner = await srv.user(verify_id=True)
+    commenter, reader = await srv.user(), await srv.user()
+    aid = await new_account(owner, "谣言号")
+    by_body = (await owner.request("publish", account_id=aid, title="通知", body="据说明天停水，请储水"))["post_id"]
+    by_title = (await owner.request("publish", account_id=aid, title="明天 停水", body="详情"))["post_id"]
+    keep = (await owner.request("publish", account_id=aid, title="天气", body="晴"))["post_id"]
+    bad = (await commenter.request("comment", post_id=keep, text="听说明天停水"))["comment_id"]
+    fine = (await commenter.request("comment", post_id=keep, text="好天气"))["comment_id"]
+    gid = await open_group(owner)
+    await owner.send(gid, "明天停水吗")
+    before = (await commenter.request("me"))["credit_score"]
+
+    out = await admin_ok(srv, "remove-term", "明天停水", "--reason", "谣言")
+    assert "removed 1 messages, 2 posts and 1 comments" in out, out
+    removed = {(await notice(owner, "post_removed"))["post_id"] for _ in range(2)}
+    assert removed == {by_body, by_title}
+    told = await notice(commenter, "content_removed")
+    assert (told["account_id"], told["post_id"], told["comment_id"]) == (aid, keep, bad) and "谣言" in told["text"]
+
+    assert [p["post_id"] for p in (await reader.request("posts", account_id=aid))["posts"]] == [keep]
+    assert code(await reader.call("read_post", post_id=by_body)) == "not_found"
+    for who in (reader, owner, commenter):
+        assert [c["comment_id"] for c in (await who.request("comments", post_id=keep))["comments"]] == [fine]
+    assert (await commenter.request("me"))["credit_score"] == before - 10  # credit.penalty_report_upheld
+    # kept for the record, as the one-item commands keep them
+    assert srv.db_rows("SELECT body, removed_reason FROM posts WHERE post_id = ?", int(by_body)) == [
+        ("据说明天停水，请储水", "谣言")]
+    assert srv.db_rows("SELECT text, status FROM comments WHERE comment_id = ?", int(bad)) == [
+        ("听说明天停水", "rejected")]
+    kinds = [json.loads(x)["kind"] for x in (await admin_ok(srv, "sanctions", "--account", aid)).splitlines()]
+    assert kinds.count("remove_post") == 2
+    [row] = [json.loads(x) for x in (await admin_ok(srv, "accounts")).splitlines()]
+    assert row["credit_score"] == 60  # 100 less credit.penalty_sanction for each post
+    entries = {(action, json.loads(detail).get("post_id"), json.loads(detail).get("comment_id"))
+               for action, detail in srv.db_rows("SELECT action, detail FROM audit WHERE action IN"
+                                                 " ('remove_post', 'remove_comment')")}
+    assert entries == {("remove_post", int(by_body), None), ("remove_post", int(by_title), None),
+                       ("remove_comment", int(keep), int(bad))}
+    assert all(json.loads(d)["term"] == "明天停水" for (d,) in srv.db_rows(
+        "SELECT detail FROM audit WHERE action IN ('remove_post', 'remove_comment', 'remove_term')"))
+    [(detail,)] = srv.db_rows("SELECT detail FROM audit WHERE action = 'remove_term'")
+    assert (sorted(json.loads(detail)["posts"]), json.loads(detail)["comments"]) == (
+        sorted([int(by_body), int(by_title)]), [int(bad)])
+
+    # nothing is left to take down: a second run removes nothing and penalises nobody again
+    assert "removed 0 messages, 0 posts and 0 comments" in await admin_ok(srv, "remove-term", "明天停水",
+                                                                          "--reason", "谣言")
+    await close_all(owner, commenter, reader)
