@@ -286,9 +286,11 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
 
 async def _remove_term_public(app: Context, term: str, reason: str) -> tuple[list[int], list[int]]:
     """Take down the shown posts (title or body) and the live comments containing ``term``: each in its
-    own transaction with its sanction, penalty, record entry (detail ``term``) and notice, as the
-    one-item commands do; one taken down meanwhile by someone else is skipped. Held ones wait in the
-    review queue (``decide``). Returns the ids taken down (posts, comments)."""
+    own transaction with its sanction, record entry (detail ``term``) and notice, as the one-item
+    commands do, but without their credit penalty, as for messages: a term is often banned in an
+    emergency after it was posted in good faith, and one term over many posts of one account would
+    otherwise take 20 points a post. One taken down meanwhile by someone else is skipped. Held ones
+    wait in the review queue (``decide``). Returns the ids taken down (posts, comments)."""
     found_posts: list[PostRow] = []
     after = 0
     while rows := await app.store.shown_posts_page(after, REMOVE_TERM_PAGE):
@@ -302,11 +304,11 @@ async def _remove_term_public(app: Context, term: str, reason: str) -> tuple[lis
     posts: list[int] = []
     for post in found_posts:
         if post.account_id in app.state.accounts and await _gone_meanwhile(
-                take_post_down(app, post, reason, term=term)):
+                take_post_down(app, post, reason, penalise=False, term=term)):
             posts.append(post.post_id)
     comments: list[int] = []
     for comment in found_comments:
-        if await _gone_meanwhile(take_comment_down(app, comment, reason, term=term)):
+        if await _gone_meanwhile(take_comment_down(app, comment, reason, penalise=False, term=term)):
             comments.append(comment.comment_id)
     return posts, comments
 

@@ -387,16 +387,17 @@ async def remove_post(app: Context, args: dict[str, Any]) -> Result:
 
 
 async def take_post_down(app: Context, row: PostRow, reason: str, report_id: int | None = None,
-                         **detail: Any) -> Account:
+                         penalise: bool = True, **detail: Any) -> Account:
     """Remove post ``row`` (``remove-post``, and each post ``remove-term`` finds): kept for the record
     with its removal reason, a ``remove_post`` sanction on the account, which loses
-    ``credit.penalty_sanction`` points, the record entry ``remove_post`` (with ``detail``), and the
-    owner and editors told. ``not_found`` (a ``ContractError``) when it was removed meanwhile."""
+    ``credit.penalty_sanction`` points unless not ``penalise``, the record entry ``remove_post`` (with
+    ``detail``), and the owner and editors told. ``not_found`` (a ``ContractError``) when it was
+    removed meanwhile."""
     a = app.state.accounts.get(row.account_id)
     if a is None:
         raise OperatorError(f"post {row.post_id} belongs to no known account")
     now = app.now_ms()
-    points = _penalty(app, a)
+    points = _penalty(app, a) if penalise else 0
 
     def undo() -> None:
         a.credit_score += points
@@ -405,7 +406,7 @@ async def take_post_down(app: Context, row: PostRow, reason: str, report_id: int
     await apply(app, RemovePost(row.post_id, now, reason),
                 AddSanction("remove_post", ACCOUNT, a.account_id, reason, operator_name(), now, None, report_id,
                             points),
-                AddAccountCredit(a.account_id, -points),
+                *([AddAccountCredit(a.account_id, -points)] if points else []),
                 audit=_record(app, "remove_post", reason, a, post_id=row.post_id, title=row.title,
                               credit_score=a.credit_score, **detail),
                 undo=undo)
@@ -439,15 +440,16 @@ async def remove_comment(app: Context, args: dict[str, Any]) -> Result:
     return Result([f"removed comment {raw} on post {row.post_id}"])
 
 
-async def take_comment_down(app: Context, row: CommentRow, reason: str, **detail: Any) -> None:
+async def take_comment_down(app: Context, row: CommentRow, reason: str, penalise: bool = True,
+                            **detail: Any) -> None:
     """Reject comment ``row`` (``remove-comment``, and each comment ``remove-term`` finds): the record
-    entry ``remove_comment`` (with ``detail``), its author told and penalised. ``not_found`` (a
-    ``ContractError``) when it was deleted or rejected meanwhile."""
+    entry ``remove_comment`` (with ``detail``), its author told and, if ``penalise``, penalised.
+    ``not_found`` (a ``ContractError``) when it was deleted or rejected meanwhile."""
     raw = row.comment_id
     post = await app.store.post(row.post_id)
     aid = post.account_id if post is not None else None
     author = app.state.users.get(row.user_id)
-    pen, undo = penalty(author, app.cfg.credit.penalty_report_upheld)
+    pen, undo = penalty(author if penalise else None, app.cfg.credit.penalty_report_upheld)
     # ModerateComment re-checks in its transaction that the comment is not gone meanwhile.
     await apply(app, ModerateComment(raw, "rejected", operator_name(), app.now_ms()), *changes(pen),
                 audit=audit(app, "remove_comment", reason, None, aid, target_type=ACCOUNT, post_id=row.post_id,
