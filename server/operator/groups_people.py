@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from server.context import Context
-    from server.state import Group
+    from server.state import Group, User
 
 CLOSE_BLACKLISTED = 1008
 
@@ -253,14 +253,30 @@ async def credit(app: Context, args: dict[str, Any]) -> Result:
 
 @command("blacklist")
 async def blacklist(app: Context, args: dict[str, Any]) -> Result:
-    """Close the account and bar its verified identity from every other account (Art. 11, P13)."""
+    """Close the account and bar its verified identity from every other account (Art. 11, P13).
+
+    The person is blacklisted, not one login: every other account verified with the same ID number
+    (``identity.max_accounts_per_id`` above 1) is blacklisted after it, each in a transaction of its
+    own with its own sanction row (so that each is listed, and lifted, as the accounts it names)."""
     user = user_of(app, args)
     reason = reason_of(args)
     if user.blacklisted:
         raise OperatorError(f"{user.username} is already blacklisted")
     report_id = report_id_of(args)
-    joined_at = await handover.seniority(app, user)
     person = await app.store.person_key(user.user_id)  # whose public accounts close with it (P13)
+    lines = await _blacklist_one(app, user, reason, report_id, person)
+    for uid in await app.store.logins_of_person(person) if person is not None else []:
+        other = app.state.users.get(uid)
+        if other is None or other is user or not other.active:
+            continue  # cancelled, or blacklisted already: nothing to close
+        lines += await _blacklist_one(app, other, f"{reason} (the same verified identity as {user.username})",
+                                      report_id, person, same_person_as=user.user_id)
+    return Result(lines)
+
+
+async def _blacklist_one(app: Context, user: User, reason: str, report_id: int | None, person: str | None,
+                         same_person_as: str | None = None) -> list[str]:
+    joined_at = await handover.seniority(app, user)
     if user.blacklisted:  # blacklisted meanwhile (the reads above awaited)
         raise OperatorError(f"{user.username} is already blacklisted")
     now = app.now_ms()
@@ -290,6 +306,8 @@ async def blacklist(app: Context, args: dict[str, Any]) -> Result:
         detail["accounts_closed"] = pa.closed
     if pa.barred:
         detail["subjects_barred"] = len(pa.barred)
+    if same_person_as is not None:
+        detail["same_person_as"] = same_person_as
 
     await apply(
         app,
@@ -305,11 +323,11 @@ async def blacklist(app: Context, args: dict[str, Any]) -> Result:
         sess.close(CLOSE_BLACKLISTED, "account closed by the platform")
     h.publish()
     pa.tell()
-    lines = [f"blacklisted {user.username}"]
+    lines = [f"blacklisted {user.username}" + (" (the same verified identity)" if same_person_as else "")]
     lines += [f"group {gid} passed to {app.state.users[uid].username}" for gid, uid in h.passed.items()]
     lines += [f"group {gid} closed: it had no admin who may own it" for gid in h.closed]
     lines += [f"public account {aid} closed" for aid in pa.closed]
-    return Result(lines)
+    return lines
 
 
 # -- the record ------------------------------------------------------------------------

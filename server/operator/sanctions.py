@@ -51,6 +51,7 @@ from server.storage.changes import (
 
 if TYPE_CHECKING:
     from server.context import Context
+    from server.state import User
 
 LIFTABLE = ("warning", "suspend_group", "suspend_admin", "revoke_create", "blacklist",
             "restrict_comments", "suspend_account")  # the last two: public accounts
@@ -170,8 +171,10 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
         if refused is not None:
             raise OperatorError(refused)
     others = await app.store.sanctions(row["target_type"], target)
-    # Lifting a blacklist unbars the person behind the user account (public accounts, P13).
+    # Lifting a blacklist unbars the person behind the user account (public accounts, P13), and
+    # reopens the person's other logins the blacklisting closed with it (``blacklist``).
     person = await app.store.person_key(str(target)) if kind == "blacklist" else None
+    twins = await _twins_blacklisted(app, str(target), person) if person is not None else []
     by = operator_name()
     lift = Lift(changes=[LiftSanction(sid, now, by, reason)])
     # From here on: no await (the claim and its check are one step).
@@ -240,8 +243,13 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
             raise OperatorError(f"{user.username}'s account was cancelled; there is nothing to reopen")
         from server.operator.public_accounts import unbar_on_lift
 
-        user.blacklisted = False
-        lift.changes.append(SetUserFields(user.user_id, {"blacklisted_at": None}))
+        twins = [(u, rows) for u, rows in twins if u.blacklisted and not u.deleted]  # as it is now
+        reopened = [user, *(u for u, _ in twins)]
+        for u in reopened:
+            u.blacklisted = False
+            lift.changes.append(SetUserFields(u.user_id, {"blacklisted_at": None}))
+        for _, rows in twins:
+            lift.changes += [LiftSanction(int(r["id"]), now, by, reason) for r in rows]
         # The person and the organisations behind its public accounts are unbarred too.
         unbarred, undo_unbar = unbar_on_lift(app, user, person)
         if unbarred:
@@ -249,11 +257,15 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
 
         def undo_blacklist() -> None:
             undo_unbar()
-            user.blacklisted = True
+            for u in reopened:
+                u.blacklisted = True
 
         lift.undo = undo_blacklist
         lift.effect = ("the account is open again and its identity no longer barred; "
                        "groups it owned stay with whoever holds them now")
+        if twins:
+            lift.effect += "; the same person's other accounts are open again too: " + ", ".join(
+                u.username for u, _ in twins)
         text = f"the platform reopened your account: {reason}"
 
     def tell_user() -> None:
@@ -261,6 +273,20 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
 
     lift.tell = tell_user
     return lift
+
+
+async def _twins_blacklisted(app: Context, user_id: str, person: str) -> list[tuple[User, list[dict[str, Any]]]]:
+    """The person's other logins (``blacklist`` closes every account verified with one ID number) that
+    are blacklisted now, each with its standing ``blacklist`` sanctions: lifting the person's
+    blacklist reopens them all, as it barred them all."""
+    twins = []
+    for uid in await app.store.logins_of_person(person):
+        u = app.state.users.get(uid)
+        if uid == user_id or u is None or not u.blacklisted or u.deleted:
+            continue
+        rows = await app.store.sanctions("user", uid)
+        twins.append((u, [r for r in rows if r["kind"] == "blacklist" and r["lifted_at"] is None]))
+    return twins
 
 
 def give_back(app: Context, row: dict[str, Any], lift: Lift) -> int:

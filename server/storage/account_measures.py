@@ -61,6 +61,11 @@ class AccountMeasureReads(Protocol):
         """The subject key of a user's verified person (their ID number's keyed hash, hex), or None."""
         ...
 
+    async def logins_of_person(self, person: str) -> list[str]:
+        """The user ids verified with the ID number whose subject key is ``person`` (:meth:`person_key`),
+        cancelled accounts included, by user id."""
+        ...
+
     async def shown_posts_page(self, after: int, limit: int) -> list[PostRow]:
         """Up to ``limit`` posts readers are shown (neither held, deleted nor removed), by ``post_id``
         after ``after``; ``comment_count`` is 0 (not counted)."""

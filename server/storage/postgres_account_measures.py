@@ -79,6 +79,11 @@ class PostgresAccountMeasureReads(PostgresReads):
         row = await self._fetchone("SELECT id_hmac FROM users WHERE user_id = $1", user_id)
         return bytes(row[0]).hex() if row is not None and row[0] is not None else None
 
+    async def logins_of_person(self, person: str) -> list[str]:
+        rows = await self._fetchall("SELECT user_id FROM users WHERE id_hmac = $1 ORDER BY user_id",
+                                    bytes.fromhex(person))
+        return [str(r[0]) for r in rows]
+
     async def export_account(self, account_id: str, since: int, until: int) -> dict[str, Any]:
         account = await self.account_row(account_id)
         posts = _dicts(POST_COLS, await self._fetchall(

@@ -14,7 +14,7 @@ import pytest
 from governance.public_accounts import org_check_char
 from governance.retention import DAY_MS
 from tests.e2e.admin_helpers import admin_ok, admin_refused, notice
-from tests.e2e.harness import new_id_number
+from tests.e2e.harness import new_id_number, open_group
 
 LEGAL_NAME = "张三"
 
@@ -372,29 +372,42 @@ async def test_blacklist_closes_accounts_and_bars_the_person_and_organisation(sr
                                 org_code=org_code(11))
     await fan.request("subscribe", account_id=personal)
 
+    twin_group = await open_group(twin)  # the twin's own group passes on or closes with it
     out = await admin_ok(srv, "blacklist", bad.username, "--reason", "诈骗")
     assert f"public account {personal} closed" in out and f"public account {company} closed" in out
     ev = await notice(fan, "account_closed")
     assert ev["account_id"] == personal
     for aid in (personal, company):
         assert (await fan.request("account_info", account_id=aid))["status"] == "closed"
-    # the same person from a second login, and the same organisation from anyone: blacklisted
-    assert code(await twin.call("create_account", name="新号", category="culture", intro="",
-                                subject_type="individual")) == "blacklisted"
+    # The person is blacklisted, not one login: the other account verified with the same ID number
+    # is closed too, its connection dropped, its group closed (it had no admin).
+    assert f"blacklisted {twin.username} (the same verified identity)" in out
+    assert f"group {twin_group} closed" in out
+    told = await notice(twin, "blacklisted")
+    assert told["text"] == f"诈骗 (the same verified identity as {bad.username})"
+    c = await srv.client()
+    assert code(await c.call("login", username=twin.username, password="password123")) == "blacklisted"
+    # the same organisation from anyone: barred
     org_args = {"name": "新公司号", "category": "business", "intro": "", "subject_type": "organization",
                 "org_name": "某贸易公司", "org_code": org_code(11)}
     assert code(await stranger.call("create_account", **org_args)) == "blacklisted"
-    [(_, _, _, detail)] = record(srv, "blacklist")
+    [(_, _, _, detail), (_, twin_target, _, twin_detail)] = record(srv, "blacklist")
     assert sorted(detail["accounts_closed"]) == sorted([personal, company])
     assert detail["subjects_barred"] == 2  # the person and the organisation
+    assert (twin_target, twin_detail["same_person_as"]) == (twin.user_id, bad.user_id)
 
-    # Lifting the blacklist lifts the bars; closed accounts stay closed.
+    # Lifting the blacklist lifts the bars and reopens the person's every login; closed accounts
+    # stay closed.
     [row] = [s for s in json.loads("[" + ",".join((await admin_ok(srv, "sanctions", "--user", bad.username))
                                                  .splitlines()) + "]") if s["kind"] == "blacklist"]
-    await admin_ok(srv, "lift", row["id"], "--reason", "误判")
+    out = await admin_ok(srv, "lift", row["id"], "--reason", "误判")
+    assert f"other accounts are open again too: {twin.username}" in out
     assert code(await stranger.call("create_account", **org_args)) == "ok"
-    assert code(await twin.call("create_account", name="新号", category="culture", intro="",
-                                subject_type="individual")) == "ok"
+    assert code(await c.call("login", username=twin.username, password="password123")) == "ok"
+    assert code(await c.call("create_account", name="新号", category="culture", intro="",
+                             subject_type="individual")) == "ok"
+    twin_rows = [json.loads(x) for x in (await admin_ok(srv, "sanctions", "--user", twin.username)).splitlines()]
+    assert [(s["kind"], s["status"]) for s in twin_rows] == [("blacklist", "lifted")]
     assert (await fan.request("account_info", account_id=personal))["status"] == "closed"
 
 
