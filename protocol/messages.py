@@ -95,6 +95,7 @@ __all__ = [
     "Mute",
     "MuteAll",
     "MyAccounts",
+    "MyAppeals",
     "MyGroups",
     "MyReports",
     "MySubscriptions",
@@ -438,6 +439,12 @@ class Appeal(RequestBase, tag="appeal", kw_only=True, frozen=True):
     text: Text
 
 
+class MyAppeals(RequestBase, tag="my_appeals", kw_only=True, frozen=True):
+    """One's own appeals with how each was decided, newest first, before the appeal ``before`` (extension)."""
+    before: Str | None = None
+    limit: Int64 | None = None
+
+
 # -- Messages, richer (v2) ---------------------------------------------------------------
 class EditMessage(GroupRequest, tag="edit_message", kw_only=True, frozen=True):
     """Change the text of one's own message (earlier versions are kept for the record)."""
@@ -684,6 +691,7 @@ Request: TypeAlias = (
     | DeleteMessage
     | DissolveGroup
     | Appeal
+    | MyAppeals
     | EditMessage
     | React
     | PinMessage

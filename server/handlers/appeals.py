@@ -6,7 +6,9 @@ blacklisted account cannot sign in, so it appeals outside the platform; a closed
 group is final and cannot be appealed. One open appeal per sanction and user
 (decided by the database). The appeal is queued for the operators
 (``qunguan admin appeals``, ``decide-appeal``); the user gets a notice of kind
-``appeal_result`` when it is decided.
+``appeal_result`` when it is decided, reaching only the connections open then;
+``my_appeals`` gives the appellant each of their appeals with its status, the
+outcome and the operator's note whenever they look (like ``my_reports``).
 """
 
 from __future__ import annotations
@@ -64,3 +66,28 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
     # this user has no other open appeal against it.
     [appeal_id] = await ctx.store.apply(ch.InsertAppeal(int(sid), me.user_id, text, now))
     return {"appeal_id": str(appeal_id)}
+
+
+MY_APPEALS_DEFAULT, MY_APPEALS_MAX = 20, 100
+
+
+@handler("my_appeals")
+async def my_appeals(ctx: Context, sess: Session, req: rq.MyAppeals, enc: Encoding) -> dict[str, Any]:
+    """The caller's appeals, newest first: the sanction, the status, and once decided the outcome, the
+    operator's note (masked when the operator typed it, as a report's note) and when. Nothing about
+    anyone else's appeals, nor the appeal's own ``text`` (they wrote it), nor who decided it."""
+    before = None
+    if req.before is not None:
+        if not (req.before.isascii() and req.before.isdigit() and len(req.before) <= 18):
+            raise ContractError("bad_request", "'before' must be an appeal id")
+        before = int(req.before)
+    limit = MY_APPEALS_DEFAULT if req.limit is None else max(1, min(req.limit, MY_APPEALS_MAX))
+    rows = await ctx.store.appeals_by(sess.me.user_id, before, limit)
+    out = []
+    for r in rows:
+        item: dict[str, Any] = {"appeal_id": str(r["appeal_id"]), "sanction_id": str(r["sanction_id"]),
+                                "created_at": r["created_at"], "status": r["status"]}
+        if r["status"] != "open":
+            item.update(outcome=r["outcome"], note=r["note"], decided_at=r["decided_at"])
+        out.append(item)
+    return {"appeals": out}

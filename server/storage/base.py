@@ -296,6 +296,10 @@ class RecordReads(Protocol):
         """One appeal (the keys of :meth:`appeals`), or None."""
         ...
 
+    async def appeals_by(self, user_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
+        """One user's appeals (the keys of :meth:`appeals`), newest first, with ``appeal_id < before``."""
+        ...
+
     async def members_joined_at(self, group_id: str) -> dict[str, int]:
         """When each current member of a group joined it (epoch ms), by user id."""
         ...

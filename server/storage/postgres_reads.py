@@ -366,6 +366,11 @@ class PostgresReads:
         return _dict(APPEAL_COLS, await self._fetchone(
             f"SELECT {_cols(APPEAL_COLS)} FROM appeals WHERE appeal_id = $1", appeal_id))
 
+    async def appeals_by(self, user_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
+        return _dicts(APPEAL_COLS, await self._fetchall(
+            f"SELECT {_cols(APPEAL_COLS)} FROM appeals WHERE user_id = $1 AND ($2::bigint IS NULL"
+            " OR appeal_id < $2) ORDER BY appeal_id DESC LIMIT $3", user_id, before, limit))
+
     async def members_joined_at(self, group_id: str) -> dict[str, int]:
         rows = await self._fetchall("SELECT user_id, joined_at FROM members WHERE group_id = $1", group_id)
         return {r[0]: int(r[1]) for r in rows}

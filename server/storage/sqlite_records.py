@@ -488,6 +488,13 @@ class SqliteSanctionReads(SqliteReader):
         row = await self._fetchone(f"SELECT {_cols(APPEAL_COLS)} FROM appeals WHERE appeal_id = ?", (appeal_id,))
         return dict(zip(APPEAL_COLS, row, strict=True)) if row is not None else None
 
+    async def appeals_by(self, user_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
+        below = " AND appeal_id < ?" if before is not None else ""
+        params = (user_id, before, limit) if before is not None else (user_id, limit)
+        return _dicts(APPEAL_COLS, await self._fetchall(
+            f"SELECT {_cols(APPEAL_COLS)} FROM appeals WHERE user_id = ?{below} ORDER BY appeal_id DESC LIMIT ?",
+            params))
+
     async def members_joined_at(self, group_id: str) -> dict[str, int]:
         rows = await self._fetchall("SELECT user_id, joined_at FROM members WHERE group_id = ?", (group_id,))
         return {uid: ts for uid, ts in rows}

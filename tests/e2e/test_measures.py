@@ -352,6 +352,43 @@ async def test_appeal_rejected_keeps_the_sanction(server):
     assert (await owner.call("appeal", sanction_id=closed["id"], text="x"))["code"] == "forbidden"
 
 
+async def test_an_appellant_offline_at_the_decision_reads_the_outcome_with_my_appeals(server):
+    """The ``appeal_result`` notice reaches only connections open at the moment; ``my_appeals`` gives
+    an appellant who was offline each of their appeals (their own only, newest first, paged) with the
+    status, the outcome and the operator's note (masked), but not the text they wrote nor who decided."""
+    alice, bob = await server.user(), await server.user()
+    for u in (alice, bob):
+        await server.admin("revoke-create", u.username, "--reason", "spam groups")
+        assert (await u.next_event("notice", timeout=WITHIN))["kind"] == "sanction"
+    mine = await one_sanction(server, "revoke_create", "--user", alice.username)
+    theirs = await one_sanction(server, "revoke_create", "--user", bob.username)
+    assert (await alice.request("my_appeals"))["appeals"] == []
+    first = (await alice.request("appeal", sanction_id=mine["id"], text="我没有发广告"))["appeal_id"]
+    other = (await bob.request("appeal", sanction_id=theirs["id"], text="bob's"))["appeal_id"]
+    token = alice.token
+    await alice.close()  # offline when the operator decides
+    rc, _, err = await server.admin("decide-appeal", first, "--outcome", "rejected",
+                                    "--note", "证据确凿，可致电 13800138000")
+    assert rc == 0, err
+    back = await server.client()
+    await back.auth(token)
+    back.drain_events()
+    second = (await back.request("appeal", sanction_id=mine["id"], text="新的证据"))["appeal_id"]
+    listed = (await back.request("my_appeals"))["appeals"]
+    assert [a["appeal_id"] for a in listed] == [second, first] and other not in {a["appeal_id"] for a in listed}
+    assert listed[0] == {"appeal_id": second, "sanction_id": mine["id"], "created_at": listed[0]["created_at"],
+                         "status": "open"}
+    decided = listed[1]
+    assert (decided["sanction_id"], decided["status"], decided["outcome"]) == (mine["id"], "decided", "rejected")
+    assert decided["note"].startswith("证据确凿") and "13800138000" not in decided["note"]
+    assert decided["decided_at"] >= decided["created_at"]
+    assert "text" not in decided and "decided_by" not in decided and "user_id" not in decided
+    page = (await back.request("my_appeals", before=second, limit=1))["appeals"]
+    assert [a["appeal_id"] for a in page] == [first]
+    assert (await back.call("my_appeals", before="abc"))["code"] == "bad_request"
+    assert [a["appeal_id"] for a in (await bob.request("my_appeals"))["appeals"]] == [other]
+
+
 async def test_blacklisted_owner_groups_pass_to_longest_serving_admin_or_close(server):
     owner = await server.user()
     with_admins = await open_group(owner)
