@@ -239,6 +239,9 @@ def above(n: float) -> Check:
     return lambda v: None if v > n else f"must be greater than {n}"
 
 
+MAX_SHUTDOWN_GRACE_SECONDS = 300  # [server] shutdown_grace_seconds; examples/qunguan.service stops after more
+
+
 def between(lo: int, hi: int) -> Check:
     return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}"
 
@@ -372,8 +375,9 @@ class ServerConfig:
     # TLS directly on the listener (both or neither); re-read on SIGHUP.
     tls_cert: Path | None = setting("", readable_file, kind=OPTIONAL_PATH)
     tls_key: Path | None = setting("", readable_file, kind=OPTIONAL_PATH)
-    # After SIGTERM, /readyz answers 503 this long before connections are closed.
-    shutdown_grace_seconds: float = setting(0.0, between(0, 300), kind=FLOAT)
+    # After SIGTERM, /readyz answers 503 this long before connections are closed (examples/qunguan.service
+    # gives systemd's stop more time than the longest).
+    shutdown_grace_seconds: float = setting(0.0, between(0, MAX_SHUTDOWN_GRACE_SECONDS), kind=FLOAT)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -38,6 +38,100 @@ def test_systemd_unit_is_valid_and_has_the_production_options(tmp_path):
     assert out.returncode == 0 and not problems, out.stdout + out.stderr
 
 
+STOP_ALLOWANCE = 30  # seconds after the drain: close every connection (2 s close timeout each) and commit
+
+
+def _seconds(value: str) -> float:
+    """A systemd or compose duration ("330", "330s", "5min 30s", "1m30s") in seconds."""
+    import re
+
+    units = {"": 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", value.strip())
+    assert parts and "".join(n + u for n, u in parts) == re.sub(r"\s+", "", value.strip()), value
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def test_systemd_waits_longer_than_the_longest_drain_the_config_allows(tmp_path):
+    """systemd kills a service still running ``TimeoutStopSec`` after SIGTERM: that must outlast the
+    longest ``[server] shutdown_grace_seconds`` the config accepts, plus the time to close, or a
+    graceful drain configured within the limits would end in SIGKILL."""
+    import re
+
+    from server.config import MAX_SHUTDOWN_GRACE_SECONDS, ConfigError, parse_config
+
+    parse_config({"server": {"shutdown_grace_seconds": MAX_SHUTDOWN_GRACE_SECONDS}}, tmp_path)
+    with pytest.raises(ConfigError):  # the constant is the config's real bound
+        parse_config({"server": {"shutdown_grace_seconds": MAX_SHUTDOWN_GRACE_SECONDS + 0.5}}, tmp_path)
+    unit = (EXAMPLES / "qunguan.service").read_text(encoding="utf-8")
+    found = re.findall(r"^TimeoutStopSec=(.+)$", unit, re.M)
+    assert found, "no TimeoutStopSec: systemd's default (90 s) is shorter than the longest drain"
+    assert _seconds(found[-1]) >= MAX_SHUTDOWN_GRACE_SECONDS + STOP_ALLOWANCE, found[-1]
+
+
+def _compose() -> dict:
+    import yaml
+
+    return yaml.safe_load((EXAMPLES / "compose.yaml").read_text(encoding="utf-8"))
+
+
+def test_compose_publishes_only_the_proxy_so_qunguan_scales(tmp_path):
+    """``docker compose up --scale qunguan=3`` cannot start a second replica that publishes a fixed
+    host port: only the proxy publishes one, and it sends to every replica of the service."""
+    from server.config import parse_config
+
+    services = _compose()["services"]
+    published = {name for name, svc in services.items() if svc.get("ports")}
+    assert published == {"proxy"}, published
+    qunguan, proxy = services["qunguan"], services["proxy"]
+    assert "container_name" not in qunguan  # a fixed name stops --scale too
+    assert {str(p) for p in qunguan.get("expose", [])} >= {"8765"}
+    [port] = proxy["ports"]
+    assert str(port).endswith(":80")
+    [mount] = [v for v in proxy["volumes"] if "/etc/nginx/" in v]
+    conf = (EXAMPLES / mount.split(":")[0]).read_text(encoding="utf-8")
+    assert "listen 80;" in conf and "http://qunguan:8765" in conf
+    assert "resolver 127.0.0.11" in conf  # replicas added later are looked up again, not once at start
+    # qunguan believes the proxy's X-Forwarded-For (the value is read as TOML, as the server reads it)
+    import tomllib
+
+    trusted = tomllib.loads("v = " + qunguan["environment"]["QUNGUAN_SERVER_TRUSTED_PROXIES"])["v"]
+    parse_config({"server": {"trusted_proxies": trusted}}, tmp_path)
+    # stopping a replica leaves it its drain: compose waits longer than the image's grace
+    env = qunguan["environment"]
+    grace = env.get("QUNGUAN_SERVER_SHUTDOWN_GRACE_SECONDS") or next(
+        ln.split("QUNGUAN_SERVER_SHUTDOWN_GRACE_SECONDS=", 1)[1].split()[0]
+        for ln in (EXAMPLES / "Dockerfile").read_text(encoding="utf-8").splitlines()
+        if "QUNGUAN_SERVER_SHUTDOWN_GRACE_SECONDS=" in ln)
+    assert _seconds(str(qunguan["stop_grace_period"])) >= float(grace) + STOP_ALLOWANCE
+
+
+def _forwarded_host(conf: str, browser_host: str) -> str:
+    """What nginx puts in the Host header it sends to qunguan, for a browser's ``Host``."""
+    import re
+
+    [value] = re.findall(r"^\s*proxy_set_header\s+Host\s+(\S+);", conf, re.M)
+    variables = {"$http_host": browser_host, "$host": browser_host.rsplit(":", 1)[0]}
+    assert value in variables, f"proxy_set_header Host {value}: a value this test does not know"
+    return variables[value]
+
+
+@pytest.mark.parametrize("name", ["nginx.conf", "compose-nginx.conf"])
+def test_nginx_forwards_the_host_with_its_port_so_the_origin_check_passes(name):
+    """The server lets a browser's WebSocket in when its Origin names the Host the request came to
+    (server/web/routes.py: origin_allowed). Behind nginx that Host is what nginx forwards: with
+    ``$host`` the port is gone and a site served on :8443 is refused with 403."""
+    from server.web.routes import origin_allowed
+
+    conf = (EXAMPLES / name).read_text(encoding="utf-8")
+    for origin, host in (("https://chat.example.com:8443", "chat.example.com:8443"),
+                         ("https://chat.example.com", "chat.example.com"),
+                         ("http://127.0.0.1:8765", "127.0.0.1:8765")):
+        assert origin_allowed(origin, _forwarded_host(conf, host), ()), (name, origin)
+    # and it still refuses a page of another port or host
+    assert not origin_allowed("https://chat.example.com:9000", _forwarded_host(conf, "chat.example.com:8443"), ())
+    assert not origin_allowed("https://evil.example", _forwarded_host(conf, "chat.example.com"), ())
+
+
 def test_named_operators_reach_the_socket_through_the_units_runtime_directory():
     """With [[operators]] (docs/operator.md: ``socket = "/run/qunguan/admin.sock"``, ``socket_group =
     "qunguan-ops"``) the socket is 0660 for the operators' group, but it sits in the unit's
@@ -208,11 +302,8 @@ def test_deploy_doc_points_every_written_path_at_the_state_directory():
     assert not missing, f"docs/deploy.md's systemd steps do not name {missing}"
 
 
-def test_compose_file_names_the_three_services():
+def test_compose_file_names_the_four_services():
     text = (EXAMPLES / "compose.yaml").read_text(encoding="utf-8")
-    services = text.split("\nservices:\n", 1)[1].split("\nvolumes:\n", 1)[0]
-    names = {ln.strip().rstrip(":") for ln in services.splitlines() if ln.startswith("  ") and not ln.startswith("   ")
-             and ln.strip().endswith(":")}
-    assert names == {"qunguan", "postgres", "nats"}
+    assert set(_compose()["services"]) == {"qunguan", "postgres", "nats", "proxy"}
     assert "QUNGUAN_STORAGE_URL: postgresql://" in text and "dockerfile: examples/Dockerfile" in text
     assert "POSTGRES_PASSWORD:?" in text and "QUNGUAN_IDENTITY_KEY:?" in text  # secrets from the environment only
