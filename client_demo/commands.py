@@ -345,6 +345,40 @@ def _report(a: list[str]) -> Command:
     return _req("report", a, "report", params, **kw)
 
 
+def _mine(name: str, a: list[str], op: str) -> Command:
+    """``/reports`` and ``/appeals``: ``[N] [before ID]``."""
+    params: dict[str, Any] = {}
+    rest = list(a)
+    if rest and rest[0].isdigit():
+        params["limit"] = _int(name, rest.pop(0), "N", 1)
+    if rest:
+        if len(rest) != 2 or rest[0].lower() != "before":
+            raise _usage(name)
+        params["before"] = str(_int(name, rest[1], "ID", 1))
+    return _req(name, a, op, params)
+
+
+@_command("/reports [N] [before ID]",
+          "your reports and how the platform handled each (outcome, its note), newest first", "Groups")
+def _reports(a: list[str]) -> Command:
+    return _mine("reports", a, "my_reports")
+
+
+@_command("/appeal SANCTION_ID REASON...",
+          "contest a sanction against you or a group you own (the id comes with its notice)", "Groups")
+def _appeal(a: list[str]) -> Command:
+    _arity("appeal", a, 2)
+    if not a[0].isdigit():
+        raise _usage("appeal", f"{a[0]!r} is not a sanction id (digits)")
+    return _req("appeal", a, "appeal", {"sanction_id": a[0], "text": " ".join(a[1:])})
+
+
+@_command("/appeals [N] [before ID]",
+          "your appeals against sanctions and how each was decided, newest first", "Groups")
+def _appeals(a: list[str]) -> Command:
+    return _mine("appeals", a, "my_appeals")
+
+
 # Messages (current group) ------------------------------------------------------------
 
 @_command("/reply SEQ TEXT", "answer message #SEQ (@name mentions a member, @all everyone)", "Messages")

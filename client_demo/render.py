@@ -344,3 +344,38 @@ def format_log_entry(e: dict[str, Any], names: Names) -> str:
     if e.get("detail") not in (None, "", {}):
         line += f": {_detail(e['detail'])}"
     return line
+
+
+_TARGET_WORDS = {"post": "post_id", "comment": "comment_id", "account": "account_id"}
+
+
+def _report_target(r: dict[str, Any], names: Names) -> str:
+    kind = r.get("target_type")
+    if kind == "message":
+        return f"message #{clean(r.get('seq'))} in {clean(r.get('group_id'))}"
+    if kind == "user":
+        return f"user {names(r.get('user_id'))}" + (f" in {clean(r['group_id'])}" if r.get("group_id") else "")
+    if kind == "group":
+        return f"group {clean(r.get('group_id'))}"
+    if kind in _TARGET_WORDS:
+        return f"{kind} {clean(r.get(_TARGET_WORDS[kind]))}"
+    return clean(kind)
+
+
+def _outcome(x: dict[str, Any], when: str) -> str:
+    if x.get("status") == "open":
+        return "open"
+    line = f"{clean(x.get('outcome'))} {hhmm(x.get(when))}"
+    return line + (f": {clean(x['note'])}" if x.get("note") else "")
+
+
+def format_my_report(r: dict[str, Any], names: Names) -> str:
+    """``  #7 18:00 message #3 in 123456789: spam  -> upheld 18:05: 已删除`` (``-> open`` until handled)."""
+    return (f"  #{clean(r.get('report_id'))} {hhmm(r.get('created_at'))} {_report_target(r, names)}: "
+            f"{clean(r.get('reason'))}  -> {_outcome(r, 'resolved_at')}")
+
+
+def format_my_appeal(a: dict[str, Any]) -> str:
+    """``  #3 18:00 sanction 17  -> rejected 18:05: 证据确凿`` (upheld: the sanction was lifted)."""
+    return f"  #{clean(a.get('appeal_id'))} {hhmm(a.get('created_at'))} sanction {clean(a.get('sanction_id'))}  -> " + (
+        _outcome(a, "decided_at") + ("; the sanction was lifted" if a.get("outcome") == "upheld" else ""))

@@ -57,6 +57,8 @@ from client_demo.render import (
     format_event,
     format_log_entry,
     format_message,
+    format_my_appeal,
+    format_my_report,
     format_user,
     hhmm,
     human_size,
@@ -598,6 +600,10 @@ class ChatTUI:
                 self.say(f"* older: /history {params.get('limit', 50)} before {clean(msgs[0].get('seq'))}")
         elif op == "report":
             self.say(f"* report filed (id {clean(r.get('report_id'))})")
+        elif op in ("my_reports", "my_appeals"):
+            self.show_mine(str(op), params, r)
+        elif op == "appeal":
+            self.say(f"* appeal filed (id {clean(r.get('appeal_id'))}); /appeals shows how it is decided")
         elif op == "mute":
             secs = params["seconds"]
             self.say(f"* unmuted {who}" if secs == 0 else f"* muted {who} for {format_duration(secs)}")
@@ -618,6 +624,21 @@ class ChatTUI:
                     "reject_join": "rejected", "set_announcement": "announcement set",
                     "update_group": "group updated", "delete_message": f"deleted #{params.get('seq')}"}
             self.say(f"* {done.get(str(op), 'done')}{' ' + who if who else ''}")
+
+    def show_mine(self, op: str, params: dict[str, Any], r: dict[str, Any]) -> None:
+        """``/reports`` and ``/appeals``: one line each, newest first, and how to page back."""
+        key, id_key, cmd = ("reports", "report_id", "/reports") if op == "my_reports" else (
+            "appeals", "appeal_id", "/appeals")
+        rows = r.get(key) or []
+        if not rows:
+            self.say(f"* no {'older ' if 'before' in params else ''}{key}")
+            return
+        self.say(f"* your {key}: {len(rows)}")
+        for x in rows:
+            self.say(format_my_report(x, self.names) if key == "reports" else format_my_appeal(x))
+        limit = params.get("limit", 20)
+        if len(rows) >= limit:
+            self.say(f"* older: {cmd} {limit} before {clean(rows[-1].get(id_key))}")
 
     def show_v2_reply(self, op: str, params: dict[str, Any], r: dict[str, Any], who: str) -> bool:
         """The replies of the v2 ops (richer messages, bans, links, search, log); False for others."""
