@@ -10,6 +10,7 @@ import { attachmentsNode, stamp, previewText } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, forgetQuoted } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft } from "./composer.js";
 import { fmtSeconds } from "./moderation.js";
+import { checkOutcomes, markOutcomesSeen, openMyReports, SEEN_PREFIX } from "./outcomes.js";
 import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onCommentEvent, accountNotice, setAccountHooks } from "./accounts.js";
 
 const CATEGORIES = ["family", "friends", "work", "study", "interest", "business", "public_affairs", "other"];
@@ -152,11 +153,14 @@ async function login(username, password) {
 
 // What this browser keeps for the user logged in (the token, which messages they reacted to:
 // "qg.react.USER.GROUP") is forgotten when they log out, so whoever uses the browser next finds
-// none of it. Only the device's own settings stay.
+// none of it. Only the device's own settings stay, and when each user last looked at the outcome
+// of their reports and appeals (outcomes.js: a time under a hash of the user id, no content).
 const DEVICE_KEYS = new Set(["qg.lang"]);
 
 function forgetUser() {
-  for (const k of Object.keys(localStorage)) if (k.startsWith("qg.") && !DEVICE_KEYS.has(k)) localStorage.removeItem(k);
+  for (const k of Object.keys(localStorage)) {
+    if (k.startsWith("qg.") && !DEVICE_KEYS.has(k) && !k.startsWith(SEEN_PREFIX)) localStorage.removeItem(k);
+  }
 }
 
 function localLogout(message) {
@@ -164,6 +168,7 @@ function localLogout(message) {
   S.token = null; S.me = null; S.authed = false; S.groups.clear(); S.current = null; S.outbox = []; S.notices = []; S.unseen = 0;
   resetAccounts(); S.tab = "groups";
   document.body.classList.remove("show-account");
+  delete document.body.dataset.outcomes;
   forgetUser();
   document.body.classList.remove("show-chat");
   renderLogin("login");
@@ -207,6 +212,7 @@ async function afterAuth() {
     flushOutbox();
     syncAccounts();
     checkAgreement();
+    checkOutcomes(notice);
     if (S.pendingInvite) useInvite();
   } catch (e) {
     if (e.code !== "disconnected") toast(errorText(e), "error");
@@ -861,6 +867,7 @@ function platformNotice(ev) {
     case "appeal_result":
       notice(t(ev.outcome === "upheld" ? "n_appeal_upheld" : "n_appeal_rejected", { sid: ev.sanction_id || "", text }),
         null, ev.outcome === "upheld" ? "info" : "error");
+      markOutcomesSeen();
       break;
     case "sanction_lifted":
       notice(ev.group_id ? t("n_sanction_lifted_group", { group, sid: ev.sanction_id || "", text })
@@ -868,6 +875,7 @@ function platformNotice(ev) {
       break;
     case "report_result":
       notice(t(ev.outcome === "upheld" ? "n_report_result_upheld" : "n_report_result_rejected", { text }));
+      markOutcomesSeen();
       break;
     case "sanction": notice(t("n_sanction", { text }), null, "error"); break;
     case "blacklisted": notice(t("n_blacklisted", { text }), null, "error"); break;
@@ -980,6 +988,7 @@ function openProfile() {
         el("button", { type: "button", class: "ghost", text: t("agreement"), onclick: async () => {
           try { const r = await api("agreement"); if (r.version) showAgreementView(r); else toast(t("no_agreement")); } catch (err) { bad(err); }
         } }),
+        el("button", { type: "button", class: "ghost", id: "btn-my-reports", text: t("my_reports"), onclick: () => { done(); openMyReports(); } }),
         el("button", { type: "button", class: "ghost", id: "btn-appeal", text: t("appeal"), onclick: () => { done(); appealDialog(); } }),
         el("button", { type: "button", class: "ghost", id: "btn-logout", text: t("logout"), onclick: async () => {
           try { await api("logout"); } catch { /* logout is v2; older servers just forget the token here */ }

@@ -1,0 +1,161 @@
+// One's own reports and appeals with how each was handled (`my_reports`, `my_appeals`), and, after
+// each login or reconnect, a notice for those handled since the user last looked: the live
+// `report_result` and `appeal_result` notices reach only pages connected at that moment.
+//
+// "Last looked" is kept in this browser: the latest resolution time (the server's clock, ms) the user
+// was told of, under "qg.seen.<first 16 hex digits of SHA-256 of the user id>". Unlike the rest of
+// what the page keeps for a user it stays after logout (the next login would otherwise announce every
+// old outcome again), and it holds no content and not the user id itself.
+import { el, toast, modal } from "./dom.js";
+import { t, errorText, fmtTime } from "./i18n.js";
+import { S, api } from "./state.js";
+import { sha256hex } from "./sha256.js";
+
+const PAGE = 20;
+const CHECK_PAGES = 5;   // on login: the newest 500 reports and appeals (a report is rate-limited to 20 an hour)
+export const SEEN_PREFIX = "qg.seen.";
+
+async function seenKey(userId) {
+  return SEEN_PREFIX + (await sha256hex(new TextEncoder().encode(userId))).slice(0, 16);
+}
+async function seenAt(userId) {
+  const v = Number(localStorage.getItem(await seenKey(userId)));
+  return Number.isFinite(v) && v > 0 ? v : 0;
+}
+async function setSeen(userId, at) {
+  if (at > await seenAt(userId)) localStorage.setItem(await seenKey(userId), String(at));
+}
+
+const doneAt = (x) => x.resolved_at ?? x.decided_at ?? 0;
+
+// Every handled report and appeal among the newest CHECK_PAGES pages of each.
+async function handled() {
+  const out = [];
+  for (const [op, key, id] of [["my_reports", "reports", "report_id"], ["my_appeals", "appeals", "appeal_id"]]) {
+    let before = null;
+    for (let i = 0; i < CHECK_PAGES; i++) {
+      const r = await api(op, before ? { before, limit: 100 } : { limit: 100 });
+      const rows = r[key] || [];
+      for (const x of rows) if (x.status !== "open") out.push({ kind: key, ...x });
+      if (rows.length < 100) break;
+      before = rows[rows.length - 1][id];
+    }
+  }
+  return out;
+}
+
+// One outcome in the words of the live notice it stands for.
+function outcomeText(x) {
+  const text = x.note || "";
+  if (x.kind === "reports") return t(x.outcome === "upheld" ? "n_report_result_upheld" : "n_report_result_rejected", { text });
+  return t(x.outcome === "upheld" ? "n_appeal_upheld" : "n_appeal_rejected", { sid: x.sanction_id, text });
+}
+
+// After login or a reconnect: a notice for what was handled since the user last looked (one with its
+// words when there is one, else how many), with a button that opens the list.
+// <body data-outcomes> says "checking", then "checked" (the tests wait for it).
+export async function checkOutcomes(notice) {
+  const me = S.me;
+  if (!me) return;
+  document.body.dataset.outcomes = "checking";
+  try {
+    let rows;
+    try { rows = await handled(); } catch { return; }   // an older server without my_appeals: nothing to say
+    const since = await seenAt(me.user_id);
+    const fresh = rows.filter((x) => doneAt(x) > since).sort((a, b) => doneAt(b) - doneAt(a));
+    if (!fresh.length || S.me !== me) return;
+    const view = { label: t("view_my_reports"), run: () => openMyReports() };
+    notice(fresh.length === 1 ? outcomeText(fresh[0]) : t("n_outcomes_since", { n: fresh.length }), view);
+    await setSeen(me.user_id, doneAt(fresh[0]));
+  } finally {
+    if (S.me === me) document.body.dataset.outcomes = "checked";
+  }
+}
+
+// A live result notice was shown: what it told is seen (the next login does not repeat it).
+export async function markOutcomesSeen() {
+  const me = S.me;
+  if (!me) return;
+  try {
+    const rows = await handled();
+    if (rows.length) await setSeen(me.user_id, Math.max(...rows.map(doneAt)));
+  } catch { /* told again at the next login: better than never */ }
+}
+
+function reportTarget(r) {
+  const g = r.group_id ? S.groups.get(r.group_id) : null;
+  const group = g ? g.name : r.group_id;
+  switch (r.target_type) {
+    case "message": return t("rt_message", { group, seq: r.seq });
+    case "user": return t("rt_user", { user: S.names.get(r.user_id) || r.user_id });
+    case "group": return t("rt_group", { group });
+    case "account": return t("rt_account", { id: r.account_id });
+    case "post": return t("rt_post", { id: r.account_id });
+    case "comment": return t("rt_comment", { id: r.account_id });
+    default: return r.target_type;
+  }
+}
+
+function statusTag(x) {
+  const key = x.status === "open" ? "outcome_open" : x.outcome === "upheld" ? "outcome_upheld" : "outcome_rejected";
+  return el("span", { class: "tag tag-outcome-" + (x.status === "open" ? "open" : x.outcome), text: t(key) });
+}
+
+function reportItem(r) {
+  return el("li", { "data-report-id": r.report_id },
+    el("p", {}, statusTag(r), " ", el("span", { text: t("report_about", { target: reportTarget(r), reason: r.reason }) })),
+    el("small", { class: "muted", text: t("sent_at", { time: fmtTime(r.created_at) }) }),
+    r.status === "open" ? null : el("p", { class: "outcome-note",
+      text: t("handled_note", { time: fmtTime(r.resolved_at), note: r.note || "" }) }));
+}
+
+function appealItem(a) {
+  const upheld = a.outcome === "upheld";
+  return el("li", { "data-appeal-id": a.appeal_id },
+    el("p", {}, statusTag(a), " ", el("span", { text: t("appeal_about", { sid: a.sanction_id }) })),
+    el("small", { class: "muted", text: t("sent_at", { time: fmtTime(a.created_at) }) }),
+    a.status === "open" ? null : el("p", { class: "outcome-note",
+      text: (upheld ? t("appeal_lifted") + " " : t("appeal_stands") + " ") +
+        t("handled_note", { time: fmtTime(a.decided_at), note: a.note || "" }) }));
+}
+
+// A list that pages back with "load more" (`before` = the oldest id shown).
+function pagedList(op, key, id, item, empty, listId) {
+  const list = el("ul", { class: "outcomes", id: listId });
+  const more = el("button", { type: "button", class: "ghost small", text: t("load_more"), hidden: true });
+  const wrap = el("div", {}, list, more);
+  let before = null;
+  const load = async () => {
+    more.hidden = true;
+    try {
+      const r = await api(op, before ? { before, limit: PAGE } : { limit: PAGE });
+      const rows = r[key] || [];
+      if (!before && rows.length === 0) list.append(el("li", { class: "muted", text: t(empty) }));
+      for (const x of rows) list.append(item(x));
+      if (rows.length) before = rows[rows.length - 1][id];
+      more.hidden = rows.length < PAGE;
+      return rows;
+    } catch (e) {
+      list.append(el("li", { class: "form-msg error", text: errorText(e) }));
+      return [];
+    }
+  };
+  more.addEventListener("click", load);
+  return { wrap, load };
+}
+
+// 我的举报与申诉: each report and appeal with its status and, once handled, the outcome, the
+// platform's note and when. Looking at it counts as having seen every outcome it shows.
+export function openMyReports() {
+  const reports = pagedList("my_reports", "reports", "report_id", reportItem, "no_my_reports", "my-report-list");
+  const appeals = pagedList("my_appeals", "appeals", "appeal_id", appealItem, "no_my_appeals", "my-appeal-list");
+  modal(t("my_reports"), () => [
+    el("h3", { text: t("my_reports_list") }), reports.wrap,
+    el("h3", { text: t("my_appeals_list") }), appeals.wrap,
+  ], { id: "my-reports-dialog" });
+  const me = S.me;
+  Promise.all([reports.load(), appeals.load()]).then(([rs, as]) => {
+    const times = [...rs, ...as].filter((x) => x.status !== "open").map(doneAt);
+    if (me && times.length) setSeen(me.user_id, Math.max(...times));
+  }).catch((e) => toast(errorText(e), "error"));
+}

@@ -1,0 +1,145 @@
+"""The outcome of one's reports and appeals in the browser (Art. 12 feedback to the reporter, Art. 11
+appeals): 我的账号 → 我的举报与申诉 lists them with their status, outcome and the operator's note, and a
+user who was away when they were handled is told at the next login, once (what was seen is kept in
+the browser, across logout, under a hash of the user id)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.e2e.harness import ServerProcess
+from tests.web.browser import close_dialogs, create_group, join_group, login, new_page, register, run_async, send
+
+
+def _reopen(ctx: Any, srv: ServerProcess) -> Any:
+    """A new tab in the same browser profile (its localStorage, so its login and what it has seen)."""
+    page = ctx.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.goto(f"http://127.0.0.1:{srv.port}/")
+    page.wait_for_selector("#status.status-connected")
+    return page
+
+
+def _checked(page: Any) -> None:
+    page.wait_for_selector("body[data-outcomes='checked']")
+
+
+def _admin(srv: ServerProcess, *args: str) -> str:
+    rc, out, err = run_async(srv.admin(*args))
+    assert rc == 0, err
+    return out
+
+
+def _report_message(page: Any, text: str, reason: str) -> None:
+    msg = page.locator("#messages .msg", has=page.locator(".text", has_text=text)).last
+    msg.hover()
+    msg.locator(".more").click()
+    page.click("#act-report-message")
+    page.select_option("#report-reason", reason)
+    page.click("#report-submit")
+    page.wait_for_selector("#toasts .toast:has-text('举报已提交')")
+
+
+def _open_reports(page: Any) -> None:
+    page.click("#btn-profile")
+    page.click("#btn-my-reports")
+    page.wait_for_selector("#my-report-list li")
+    page.wait_for_selector("#my-appeal-list li")
+
+
+def test_reports_and_appeals_decided_while_away_are_listed_and_noticed_once(browser: Any,
+                                                                             any_server: ServerProcess) -> None:
+    srv = any_server
+    alice, bob = new_page(browser, srv), new_page(browser, srv)
+    register(alice, srv, display="Alice")
+    bob_name = register(bob, srv, display="Bob")
+    gid = create_group(alice, "举报结果")
+    join_group(bob, gid)
+    bob.wait_for_selector("#composer-text:enabled")
+    _open_reports(bob)
+    assert bob.inner_text("#my-report-list") == "你还没有举报过"
+    assert bob.inner_text("#my-appeal-list") == "你还没有申诉过"
+    close_dialogs(bob)
+    send(alice, "加我微信买发票")
+    send(alice, "第二条广告")
+    _report_message(bob, "加我微信买发票", "诈骗")
+
+    _admin(srv, "revoke-create", bob_name, "--reason", "批量建群发广告")
+    [sanction] = [json.loads(ln) for ln in _admin(srv, "sanctions", "--user", bob_name).splitlines()]
+    bob.click("#btn-profile")
+    bob.click("#btn-appeal")
+    bob.fill("#appeal-sanction", sanction["id"])
+    bob.fill("#appeal-text", "我没有发广告")
+    bob.click("#appeal-submit")
+    bob.wait_for_selector("#toasts .toast:has-text('申诉已提交')")
+    _open_reports(bob)
+    assert "处理中" in bob.inner_text("#my-report-list li") and "诈骗" in bob.inner_text("#my-report-list li")
+    assert "处理中" in bob.inner_text("#my-appeal-list li")
+    assert sanction["id"] in bob.inner_text("#my-appeal-list li")
+    ctx = bob.context
+    assert bob.errors == []
+    bob.close()  # away while the operator decides: the live notices reach nobody
+
+    [report] = [json.loads(ln) for ln in _admin(srv, "reports", "--open").splitlines()]
+    _admin(srv, "resolve", str(report["report_id"]), "--outcome", "upheld", "--note", "已删除并警告")
+    [appeal] = [json.loads(ln) for ln in _admin(srv, "appeals", "--open").splitlines()]
+    _admin(srv, "decide-appeal", str(appeal["appeal_id"]), "--outcome", "rejected",
+           "--note", "证据确凿，来电 13800138000")
+
+    back = _reopen(ctx, srv)
+    back.wait_for_selector("#toasts .toast:has-text('你上次查看之后，平台处理了你的 2 项举报或申诉')")
+    back.click("#btn-notices")
+    back.click("#notice-list li button:has-text('查看')")
+    back.wait_for_selector("#my-report-list li:has-text('成立')")
+    report_line = back.inner_text("#my-report-list li")
+    assert "已删除并警告" in report_line and "诈骗" in report_line and "举报结果" in report_line
+    appeal_line = back.inner_text("#my-appeal-list li")
+    assert "未成立" in appeal_line and "处罚维持" in appeal_line and "证据确凿" in appeal_line
+    assert "13800138000" not in appeal_line  # the operator's note as masked when written
+    assert back.errors == []
+    back.close()
+
+    # Told once: the next visit, and a logout and login, say nothing more.
+    again = _reopen(ctx, srv)
+    _checked(again)
+    assert again.locator("#notice-count").is_hidden()
+    again.click("#btn-profile")
+    again.click("#btn-logout")
+    again.wait_for_selector("#login-form")
+    keys = again.evaluate("() => Object.keys(localStorage)")
+    me = [k for k in keys if k.startswith("qg.seen.")]
+    assert len(me) == 1 and "qg.token" not in keys  # the rest of what the page kept for bob is gone
+    login(again, bob_name)
+    _checked(again)
+    assert again.locator("#notice-count").is_hidden()
+
+    # One outcome while away is told in its own words; one seen live is not told again.
+    again.click(f"#group-list li[data-gid='{gid}']")
+    _report_message(again, "第二条广告", "其他")
+    again.close()
+    [second] = [json.loads(ln) for ln in _admin(srv, "reports", "--open").splitlines()]
+    _admin(srv, "resolve", str(second["report_id"]), "--outcome", "rejected", "--note", "不构成违规")
+    live = _reopen(ctx, srv)
+    live.wait_for_selector("#toasts .toast:has-text('你的举报已处理，未成立：不构成违规')")
+    _checked(live)
+    _admin(srv, "revoke-create", bob_name, "--reason", "again")
+    [_, newer] = [json.loads(ln) for ln in _admin(srv, "sanctions", "--user", bob_name).splitlines()]
+    live.click("#btn-profile")
+    live.click("#btn-appeal")
+    live.fill("#appeal-sanction", newer["id"])
+    live.fill("#appeal-text", "第二次")
+    live.click("#appeal-submit")
+    live.wait_for_selector("#toasts .toast:has-text('申诉已提交')")
+    [open_appeal] = [json.loads(ln) for ln in _admin(srv, "appeals", "--open").splitlines()]
+    _admin(srv, "decide-appeal", str(open_appeal["appeal_id"]), "--outcome", "upheld", "--note", "已核实")
+    live.wait_for_selector(f"#toasts .toast:has-text('你的申诉（处罚 {newer['id']}）已通过')")
+    live.wait_for_function("() => Object.keys(localStorage).some(k => k.startsWith('qg.seen.'))")
+    live.wait_for_timeout(500)  # markOutcomesSeen: two requests after the notice
+    assert live.errors == []
+    live.close()
+    last = _reopen(ctx, srv)
+    _checked(last)
+    assert last.locator("#notice-count").is_hidden()
+    assert last.errors == [] and alice.errors == []
