@@ -581,4 +581,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE sanctions ADD COLUMN credit_taken INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        16,
+        """
+        -- As SQLite's 21: my_appeals reads a user's appeals by this index.
+        CREATE INDEX appeals_by_user ON appeals(user_id, appeal_id);
+        """,
+    ),
 ]

@@ -667,4 +667,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE sanctions ADD COLUMN credit_taken INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        21,
+        """
+        -- my_appeals: a user's appeals, newest first, without reading the whole table.
+        CREATE INDEX appeals_by_user ON appeals(user_id, appeal_id);
+        """,
+    ),
 ]
