@@ -208,5 +208,26 @@ async def open_group(owner: Client, **kw: Any) -> str:
     return (await owner.request("create_group", **args))["group_id"]
 
 
+async def close_all(*clients: Client) -> None:
+    for c in clients:
+        await c.close()
+
+
+async def restart(srv: ServerProcess, *clients: Client) -> list[Client]:
+    """Stop and start the server (after a test changed the database as an operator's tool would, or
+    to show that something holds across a restart); returns the clients logged in again on new
+    connections (each registered with the password ``password123``)."""
+    await close_all(*clients)
+    await srv.stopped()
+    srv.start()
+    fresh = []
+    for c in clients:
+        n = await srv.client()
+        await n.login(c.username, "password123")  # type: ignore[attr-defined]
+        n.username = c.username  # type: ignore[attr-defined]
+        fresh.append(n)
+    return fresh
+
+
 async def gather(*aws: Any) -> list[Any]:
     return list(await asyncio.gather(*aws))

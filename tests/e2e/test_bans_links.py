@@ -8,7 +8,7 @@ import json
 import re
 import time
 
-from tests.e2e.harness import open_group
+from tests.e2e.harness import close_all, open_group
 
 BLOCKED_WORDS = """
 [[content.lists]]
@@ -44,10 +44,6 @@ async def crowd(srv, n_members: int, **kw):
         c.drain_events()
     return gid, owner, admin, members
 
-
-async def close_all(*clients):
-    for c in clients:
-        await c.close()
 
 
 async def again(srv, *clients):

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from governance.retention import DAY_MS
-from tests.e2e.harness import open_group
+from tests.e2e.harness import close_all, open_group
 from tests.e2e.store_hold import reads_held, until
 
 FAST_MEDIA = """
@@ -92,10 +92,6 @@ async def group_of(server, n: int = 1):
     owner.drain_events()
     return owner, gid, others
 
-
-async def close_all(*clients) -> None:
-    for c in clients:
-        await c.close()
 
 
 # -- uploads -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 from governance.public_accounts import org_check_char
 from tests.e2e.admin_helpers import admin_ok, admin_refused, notice
-from tests.e2e.harness import new_id_number
+from tests.e2e.harness import close_all, new_id_number
 
 LEGAL_NAME = "张三"
 RESERVED = "新华\n"
@@ -90,10 +90,6 @@ async def one_person(srv, logins=2):
 async def labels(client, aid):
     return (await client.request("account_info", account_id=aid))["labels"]
 
-
-async def close_all(*clients):
-    for c in clients:
-        await c.close()
 
 
 # -- 1. the caps: a person's own accounts, an organisation's, and those a person opens for organisations --

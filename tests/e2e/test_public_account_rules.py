@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.e2e.admin_helpers import admin_ok, notice
-from tests.e2e.harness import new_id_number, open_group
+from tests.e2e.harness import close_all, new_id_number, open_group, restart
 
 
 def code(reply):
@@ -21,23 +21,6 @@ async def new_account(owner, name, category="culture"):
                                 subject_type="individual"))["account_id"]
 
 
-async def close_all(*clients):
-    for c in clients:
-        await c.close()
-
-
-async def restart(srv, *clients):
-    """Stop and start the server; the clients logged in again on new connections."""
-    await close_all(*clients)
-    await srv.stopped()
-    srv.start()
-    fresh = []
-    for c in clients:
-        n = await srv.client()
-        await n.login(c.username, "password123")
-        n.username = c.username
-        fresh.append(n)
-    return fresh
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from governance.public_accounts import org_check_char
-from tests.e2e.harness import new_id_number
+from tests.e2e.harness import close_all, new_id_number, restart
 
 LEGAL_NAME = "张三"  # what ServerProcess.user(verify_id=True) verifies with
 RESERVED = "新华\nOfficial Daily\n"
@@ -75,24 +75,6 @@ async def comment_event(client, comment_id):
             return ev
 
 
-async def close_all(*clients):
-    for c in clients:
-        await c.close()
-
-
-async def restart(srv, *clients):
-    """Stop and start the server (after a test changed the database as an operator's tool would);
-    returns the clients logged in again on new connections."""
-    await close_all(*clients)
-    await srv.stopped()
-    srv.start()
-    fresh = []
-    for c in clients:
-        n = await srv.client()
-        await n.login(c.username, "password123")
-        n.username = c.username
-        fresh.append(n)
-    return fresh
 
 
 async def test_create_info_and_who_may_create(srv):

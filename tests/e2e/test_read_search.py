@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.e2e.harness import open_group
+from tests.e2e.harness import close_all, open_group
 
 
 def code_of(reply):
@@ -39,10 +39,6 @@ async def until_indexed(server, gid, seq, timeout=10.0):
         assert loop.time() < deadline, f"group {gid} indexed through seq {n} only, not {seq}"
         await asyncio.sleep(0.05)
 
-
-async def close_all(*clients):
-    for c in clients:
-        await c.close()
 
 
 async def test_mark_read_reaches_the_users_other_connections_and_survives_a_restart(server):

@@ -16,7 +16,7 @@ import zlib
 
 from governance.retention import DAY_MS
 from protocol.codec import Encoding
-from tests.e2e.harness import open_group
+from tests.e2e.harness import close_all, open_group
 from tests.e2e.ops_helpers import http_get
 from tests.e2e.store_hold import reads_held, until
 
@@ -73,10 +73,6 @@ def code(reply) -> str:
 async def last_message(client, gid):
     return (await client.request("history", group_id=gid))["messages"][-1]
 
-
-async def close_all(*clients):
-    for c in clients:
-        await c.close()
 
 
 # -- send: reply_to, mentions, mention_all ---------------------------------------------------------
