@@ -55,6 +55,7 @@ __all__ = [
     "SubscriberClass",
     "account_classes",
     "account_level",
+    "check_category_open",
     "check_editor",
     "check_org_code",
     "check_profile_edit",
@@ -213,6 +214,15 @@ def shown_labels(subject_type: str, granted: Iterable[str]) -> list[str]:
     else:
         out.append(VERIFIED)
     return out + [x for x in granted if x != VERIFIED]
+
+
+def check_category_open(category: str, frozen_until: int, now: int) -> None:
+    """An account may be opened in ``category`` only while the platform has not frozen it
+    (``freeze-category --accounts``, P5 emergency handling): until ``frozen_until`` it is
+    ``forbidden``, so a fresh account cannot sidestep a freeze of its category."""
+    if frozen_until > now:
+        raise ContractError("forbidden", f"the platform has frozen the public-account category {category} for "
+                                         "now; no account can be opened in it")
 
 
 def check_publish(

@@ -160,6 +160,7 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
         raise ContractError("blacklisted", "this organisation is barred from running public accounts")
     cfg = ctx.cfg.public_accounts
     state = ctx.state
+    policy.check_category_open(category, state.account_category_frozen_until.get(category, 0), ctx.now_ms())
     for _ in range(ACCOUNT_ID_TRIES):
         # The name is claimed in memory with no await since the check, so a concurrent create
         # with the same name is refused at once; the database's UNIQUE has the last word.
@@ -190,8 +191,27 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
             # could see, not this one: close it here, so a barred subject keeps no live account.
             # (A blacklisting bars the person's key in memory too, whichever of their logins it hit.)
             await _close_barred(ctx, user, a)
+        if state.account_category_frozen_until.get(category, 0) > a.suspended_until:
+            # A freeze of the category that listed its accounts while this insert was in flight
+            # did not see this one: it is suspended like the others.
+            await _frozen_meanwhile(ctx, a)
         return {"account_id": aid}
     raise ContractError("internal", "could not find a free account id; try again")
+
+
+async def _frozen_meanwhile(ctx: Context, a: Account) -> None:
+    until = ctx.state.account_category_frozen_until[a.category]
+    old, a.suspended_until = a.suspended_until, until
+    reason = f"the platform froze the category {a.category} while the account was being opened"
+
+    def undo() -> None:
+        a.suspended_until = old
+
+    now = ctx.now_ms()
+    await commit(ctx, ch.SetAccountFields(a.account_id, {"suspended_until": until}),
+                 ch.AddSanction("suspend_account", "account", a.account_id, reason, "system", now, until),
+                 audit=ch.Audit(now, "system", None, "suspend_account", None, a.account_id, reason),
+                 undo=undo)
 
 
 async def _close_barred(ctx: Context, user: User, a: Account) -> None:

@@ -199,8 +199,10 @@ def _build() -> argparse.ArgumentParser:
         (("--agreement-file",), {"required": True, "dest": "agreement"}))
     cmd("notice", "a notice to every connected user, or to the groups of one category",
         (("--text",), {"required": True}), (("--category",), {}))
-    cmd("freeze-category", "suspend posting in every group of a category",
-        (("category",), {"metavar": "CATEGORY"}), seconds, reason)
+    cmd("freeze-category", "suspend posting in every group of a category (with --accounts: publishing in every "
+        "public account of one)",
+        (("category",), {"metavar": "CATEGORY"}), seconds, reason,
+        (("--accounts",), {"action": "store_true", "help": "CATEGORY is a public-account category"}))
     cmd("remove-term", "hide every stored message, and take down every shown post and comment, containing a term "
         "(kept for the record)",
         (("term",), {"metavar": "TERM"}), reason)

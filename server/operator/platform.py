@@ -26,7 +26,7 @@ from server.operator.common import (
     sanction,
     seconds_of,
 )
-from server.operator.public_accounts import take_comment_down, take_post_down
+from server.operator.public_accounts import freeze_account_category, take_comment_down, take_post_down
 from server.operator.sanctions import lock_target
 from server.state import Agreement, Group
 from server.storage.changes import (
@@ -189,6 +189,8 @@ async def notice(app: Context, args: dict[str, Any]) -> Result:
 
 @command("freeze-category")
 async def freeze_category(app: Context, args: dict[str, Any]) -> Result:
+    if args.get("accounts"):
+        return await freeze_account_category(app, args)
     category = args.get("category")
     if category not in app.cfg.groups.categories:
         raise OperatorError(f"unknown category {category}")

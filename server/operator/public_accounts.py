@@ -36,6 +36,7 @@ blacklist lifts those bars again (:func:`unbar_on_lift`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -70,7 +71,7 @@ from server.operator.common import (
     seconds_of,
     time_of,
 )
-from server.operator.sanctions import target_lock
+from server.operator.sanctions import lock_target, target_lock
 from server.storage.changes import (
     AddAccountCredit,
     AddSanction,
@@ -80,6 +81,7 @@ from server.storage.changes import (
     ModerateComment,
     RemovePost,
     SetAccountFields,
+    SuspendAccountCategory,
 )
 from server.storage.public import GONE_COMMENT, CommentRow, PostRow
 
@@ -667,3 +669,59 @@ def give_back_account(app: Context, aid: str, points: int, sid: int) -> AccountL
                                      f"account's score is now {a.credit_score} (level {level})"))
 
     return AccountLift([AddAccountCredit(aid, points)], undo, tell, f"{points} credit points given back")
+
+
+# -- freezing a category of accounts (P5 emergency handling) --------------------------------
+async def freeze_account_category(app: Context, args: dict[str, Any]) -> Result:
+    """``freeze-category C --accounts``: ``suspend-account`` for every live account of a public-account
+    category at once, and no account opened in it until the freeze ends. No credit penalty (the
+    accounts did nothing: the platform is handling an emergency)."""
+    category = args.get("category")
+    if category not in app.cfg.public_accounts.categories:
+        raise OperatorError(f"unknown public-account category {category}")
+    assert isinstance(category, str)
+    reason, seconds = reason_of(args), seconds_of(args)
+    async with lock_target("account_category", category):
+        now = app.now_ms()
+        until = now + seconds * 1000
+        # Claimed first, with no await before the list: from here no account is opened in the
+        # category (create_account checks it, and suspends one whose insert was in flight).
+        frozen = app.state.account_category_frozen_until
+        frozen_before = frozen.get(category)
+        frozen[category] = max(frozen_before or 0, until)
+        accounts = sorted((a for a in app.state.accounts.values() if a.category == category and a.closed_at is None),
+                          key=lambda a: a.account_id)
+        try:
+            async with contextlib.AsyncExitStack() as locks:
+                # Under each account's sanction lock, as suspend-account and lift take it, in one
+                # order (by id), after the category's: nobody else holds two.
+                for a in accounts:
+                    await locks.enter_async_context(_lock(a))
+                accounts = [a for a in accounts if a.closed_at is None]  # closed while the locks were taken
+                before = {a.account_id: a.suspended_until for a in accounts}
+                for a in accounts:
+                    a.suspended_until = max(a.suspended_until, until)
+
+                def undo() -> None:
+                    for a in accounts:
+                        a.suspended_until = before[a.account_id]
+
+                await apply(
+                    app,
+                    SuspendAccountCategory(category, until),
+                    *[sanction("suspend_account", ACCOUNT, a.account_id, reason, now, until) for a in accounts],
+                    audit=audit(app, "freeze_account_category", reason, category=category, seconds=seconds,
+                                accounts=len(accounts)),
+                    undo=undo,
+                )
+        except BaseException:
+            if frozen_before is None:
+                frozen.pop(category, None)
+            else:
+                frozen[category] = frozen_before
+            raise
+    for a in accounts:
+        _tell(app, a, ev.Notice(kind="account_suspended", account_id=a.account_id, by=operator_name(),
+                                text=f"publishing, and changing the name or introduction, are suspended: {reason}",
+                                deadline=a.suspended_until))
+    return Result([f"froze {len(accounts)} public accounts in {category} until {until}"])

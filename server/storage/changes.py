@@ -501,6 +501,15 @@ class SuspendCategory(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class SuspendAccountCategory(Change):
+    """Suspend publishing in every live public account of a category until ``until`` (never shortening
+    one), and keep the category frozen until then."""
+
+    category: str
+    until: int
+
+
+@dataclass(frozen=True, slots=True)
 class AddHold(Change):
     """A legal hold; ``apply`` returns its id. ``audit`` is written with ``hold_id`` added to its detail."""
 

@@ -29,6 +29,7 @@ MEMBERS = "SELECT group_id, user_id, role, joined_seq, muted_until FROM members"
 DAILY = "SELECT group_id, ts / 86400000, COUNT(*) FROM messages WHERE ts > ? GROUP BY 1, 2"
 JOIN_REQUESTS = "SELECT group_id, user_id, ts FROM join_requests"
 CATEGORY_FREEZES = "SELECT category, until FROM category_freezes WHERE until > ?"
+ACCOUNT_CATEGORY_FREEZES = "SELECT category, until FROM account_category_freezes WHERE until > ?"
 INVITATIONS = "SELECT group_id, user_id, inviter_id FROM invitations"
 PINS = "SELECT group_id, seq FROM group_pins ORDER BY pinned_at, seq"
 READ_MARKERS = ("SELECT r.group_id, r.user_id, r.seq FROM read_state r"
@@ -71,6 +72,8 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
         state.groups[gid].pinned.append(seq)
     await load_sent_ids(fetch, state, now_ms - DAY_MS + 1)
     await load_accounts(fetch, state)
+    for category, until in await fetch(ACCOUNT_CATEGORY_FREEZES, now_ms):
+        state.account_category_frozen_until[category] = int(until)
     await load_media(fetch, state)
     await load_moderation(fetch, state, now_ms)
     return state

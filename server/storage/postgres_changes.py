@@ -548,6 +548,20 @@ async def _insert_agreement(db: Conn, a: c.InsertAgreement) -> None:
         raise ContractError("conflict", f"version {a.version} was used before; pick a new one") from None
 
 
+@applies(c.SuspendAccountCategory)
+async def _suspend_account_category(db: Conn, s: c.SuspendAccountCategory) -> None:
+    await db.execute(
+        "UPDATE accounts SET suspended_until = GREATEST(suspended_until, $1) WHERE category = $2"
+        " AND closed_at IS NULL",
+        s.until, s.category,
+    )
+    await db.execute(
+        "INSERT INTO account_category_freezes (category, until) VALUES ($1, $2)"
+        " ON CONFLICT (category) DO UPDATE SET until = GREATEST(account_category_freezes.until, excluded.until)",
+        s.category, s.until,
+    )
+
+
 @applies(c.SuspendCategory)
 async def _suspend_category(db: Conn, s: c.SuspendCategory) -> None:
     await db.execute(

@@ -588,4 +588,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX appeals_by_user ON appeals(user_id, appeal_id);
         """,
     ),
+    (
+        17,
+        """
+        -- As SQLite's 22: public-account categories the platform froze, and until when.
+        CREATE TABLE account_category_freezes (
+            category TEXT PRIMARY KEY,
+            until    BIGINT NOT NULL
+        );
+        """,
+    ),
 ]

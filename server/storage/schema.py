@@ -674,4 +674,15 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX appeals_by_user ON appeals(user_id, appeal_id);
         """,
     ),
+    (
+        22,
+        """
+        -- Public-account categories the platform froze (freeze-category --accounts, P5 emergency
+        -- handling) and until when: no account is opened in a frozen category meanwhile.
+        CREATE TABLE account_category_freezes (
+            category TEXT PRIMARY KEY,
+            until    INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]

@@ -514,6 +514,19 @@ async def _insert_agreement(db: aiosqlite.Connection, a: c.InsertAgreement) -> N
         raise ContractError("conflict", f"version {a.version} was used before; pick a new one") from None
 
 
+@applies(c.SuspendAccountCategory)
+async def _suspend_account_category(db: aiosqlite.Connection, s: c.SuspendAccountCategory) -> None:
+    await db.execute(
+        "UPDATE accounts SET suspended_until = MAX(suspended_until, ?) WHERE category = ? AND closed_at IS NULL",
+        (s.until, s.category),
+    )
+    await db.execute(
+        "INSERT INTO account_category_freezes (category, until) VALUES (?, ?)"
+        " ON CONFLICT (category) DO UPDATE SET until = MAX(until, excluded.until)",
+        (s.category, s.until),
+    )
+
+
 @applies(c.SuspendCategory)
 async def _suspend_category(db: aiosqlite.Connection, s: c.SuspendCategory) -> None:
     await db.execute(

@@ -14,7 +14,8 @@ import pytest
 from governance.public_accounts import org_check_char
 from governance.retention import DAY_MS
 from tests.e2e.admin_helpers import admin_ok, admin_refused, notice
-from tests.e2e.harness import new_id_number, open_group
+from tests.e2e.harness import new_id_number, open_group, restart
+from tests.e2e.store_hold import until, writes_held
 
 LEGAL_NAME = "张三"
 
@@ -611,3 +612,67 @@ read_classes = [{name = "unread", min_reads = 0}, {name = "seen", min_reads = 1}
     assert [(c["name"], c["min_subscribers"], c["accounts"]) for c in pa["by_subscriber_class"]] == [
         ("new", 0, 1), ("followed", 1, 1)]
     assert [(c["name"], c["accounts"]) for c in pa["by_read_class"]] == [("unread", 1), ("seen", 1)]
+
+
+async def test_freeze_a_public_account_category(srv):
+    """P5 emergency handling, as G5's for groups: ``freeze-category C --accounts`` suspends publishing
+    in every live account of a public-account category and opens no new one in it until the freeze
+    ends, across a restart; each account's suspension is its own sanction, lifted one by one."""
+    one, two = await srv.user(verify_id=True), await srv.user(verify_id=True)
+    a1 = await new_account(one, "文化一号")
+    a2 = await new_account(two, "文化二号")
+    other = await new_account(one, "生活号", category="lifestyle")
+    assert "unknown category culture" in await admin_refused(srv, "freeze-category", "culture", "--seconds", "60",
+                                                             "--reason", "x")  # without --accounts: groups'
+    out = await admin_ok(srv, "freeze-category", "culture", "--accounts", "--seconds", "3600", "--reason", "突发事件")
+    assert "froze 2 public accounts in culture" in out
+    for owner, aid in ((one, a1), (two, a2)):
+        told = await notice(owner, "account_suspended")
+        assert told["account_id"] == aid and "突发事件" in told["text"] and told["deadline"] > 0
+        assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    assert code(await one.call("publish", account_id=other, title="t", body="b")) == "ok"
+    fresh = await srv.user(verify_id=True)
+    refused = await fresh.call("create_account", name="新文化号", category="culture", intro="",
+                               subject_type="individual")
+    assert code(refused) == "forbidden" and "frozen" in refused["reason"]
+    [(_, _, reason, detail)] = record(srv, "freeze_account_category")
+    assert (reason, detail["category"], detail["accounts"]) == ("突发事件", "culture", 2)
+
+    one, two, fresh = await restart(srv, one, two, fresh)
+    assert code(await fresh.call("create_account", name="新文化号", category="culture", intro="",
+                                 subject_type="individual")) == "forbidden"
+    [susp] = [s for s in await sanctions(srv, a1) if s["kind"] == "suspend_account"]
+    await admin_ok(srv, "lift", susp["id"], "--reason", "已核实")
+    assert code(await one.call("publish", account_id=a1, title="t", body="b")) == "ok"
+    assert code(await two.call("publish", account_id=a2, title="t", body="b")) == "forbidden"
+
+
+async def test_an_account_opened_while_its_category_freezes_is_suspended_too(srv):
+    """The freeze lists the category's accounts from memory, and an account enters memory once its
+    insert is stored: one whose insert was in flight at the freeze is suspended when it lands, in
+    memory (publishing refused) as in the store (after a restart), with a sanction row of its own."""
+    opener, probe = await srv.user(verify_id=True), await srv.user(verify_id=True)
+    args = {"category": "culture", "intro": "", "subject_type": "individual"}
+
+    async def frozen() -> bool:
+        # The in-flight account's name: "conflict" (nothing written) until the freeze, "forbidden" after.
+        return code(await probe.call("create_account", name="在途号", **args)) == "forbidden"
+
+    async with writes_held(srv, "accounts"):
+        opening = asyncio.ensure_future(opener.call("create_account", name="在途号", **args))
+        await asyncio.sleep(0.5)  # past its checks, its insert waiting for the hold
+        freezing = asyncio.ensure_future(srv.admin("freeze-category", "culture", "--accounts", "--seconds", "3600",
+                                                   "--reason", "突发事件"))
+        await until(frozen, timeout=2)  # the freeze claimed the category (its write waits too)
+        assert not opening.done()
+    reply = await opening
+    assert code(reply) == "ok", reply
+    aid = reply["account_id"]
+    rc, out, err = await freezing
+    assert rc == 0 and "froze 0 public accounts" in out, (out, err)
+    assert code(await opener.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    assert (await opener.request("account_info", account_id=aid))["status"] == "suspended"
+    [susp] = [s for s in await sanctions(srv, aid) if s["kind"] == "suspend_account"]
+    assert susp["actor"] == "system" and "froze the category culture" in susp["reason"]
+    [opener] = await restart(srv, opener)
+    assert code(await opener.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
