@@ -196,8 +196,9 @@ def check_can_own(
     """May a user own one more group? ``owned`` is how many they own now.
 
     ``held_until`` (epoch ms, 0 for none) is the latest end of the platform's suspensions of
-    posting in the groups they own now (``suspend-group`` or a category freeze). While it is
-    after ``now`` they take on no new group, created or handed to them, with ``forbidden``:
+    posting in the groups they own now (``suspend-group``; not a freeze of a whole category,
+    which is no sanction of the owner). While it is after ``now`` they take on no new group,
+    created or handed to them, with ``forbidden``:
     a suspension follows its owner (Art. 11), so it cannot be sidestepped by opening another
     group and calling the members over. (:func:`check_keeps_owner` keeps the suspended group
     from being dissolved or handed on meanwhile.)

@@ -159,9 +159,20 @@ def owned_count(ctx: Context, user: User) -> int:
     return sum(1 for gid in user.groups if groups[gid].owner_id == user.user_id)
 
 
+def own_suspension(ctx: Context, g: Group) -> int:
+    """The end of the platform's suspension of ``g`` as a sanction of the group itself (0: none).
+
+    A ``freeze-category`` suspends every group of a category for an emergency, through no fault of
+    theirs: it stops posting (``g.suspended_until``) but does not follow the owners. So a suspension
+    that ends no later than the category's freeze counts as the freeze's. (A group's own shorter
+    suspension inside a longer freeze is then taken for the freeze's: the owner is free to open a
+    group elsewhere meanwhile, as every owner in the category is.)"""
+    return g.suspended_until if g.suspended_until > ctx.state.category_frozen_until.get(g.category, 0) else 0
+
+
 def held_until(ctx: Context, user: User) -> int:
     """The latest end of the platform's suspensions of the live groups ``user`` owns (0: none):
     while it is ahead they take on no new group (``posting.check_can_own``'s ``held_until``)."""
     groups = ctx.state.groups
-    return max((g.suspended_until for g in (groups[gid] for gid in user.groups) if g.owner_id == user.user_id),
-               default=0)
+    return max((own_suspension(ctx, g) for g in (groups[gid] for gid in user.groups)
+                if g.owner_id == user.user_id), default=0)

@@ -30,6 +30,7 @@ from server.handlers.common import (
     level_of,
     live_group,
     member_of,
+    own_suspension,
     owned_count,
     seeing,
     still_active,
@@ -226,7 +227,7 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
     written by ``TransferOwner``, which re-checks in the database that the actor still owns it."""
     g, actor, new_owner, m = _targeted(ctx, sess, req.group_id, req.user_id, "transfer_owner")
     now = ctx.now_ms()
-    posting.check_keeps_owner("handed on", g.suspended_until, now)
+    posting.check_keeps_owner("handed on", own_suspension(ctx, g), now)
     posting.check_can_own(owned=owned_count(ctx, new_owner),
                           max_groups_created=caps_of(ctx, new_owner).max_groups_created,
                           create_revoked=new_owner.create_revoked, by_transfer=True,
@@ -321,7 +322,7 @@ async def dissolve_group(ctx: Context, sess: Session, req: rq.DissolveGroup, enc
     """Members are told; the id stays taken for all time and the history stays stored."""
     g = _managed(ctx, sess, req.group_id, "dissolve_group")
     now = ctx.now_ms()
-    posting.check_keeps_owner("dissolved", g.suspended_until, now)
+    posting.check_keeps_owner("dissolved", own_suspension(ctx, g), now)
     users = ctx.state.users
     online = set(g.online)
     g.dissolved_at = now

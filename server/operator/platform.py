@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +22,9 @@ from server.operator.common import (
     operator_name,
     penalty,
     reason_of,
-    sanction,
     seconds_of,
 )
+from server.operator.freezing import freeze
 from server.operator.public_accounts import freeze_account_category, take_comment_down, take_post_down
 from server.operator.sanctions import lock_target
 from server.state import Agreement, Group
@@ -210,44 +209,11 @@ async def freeze_category(app: Context, args: dict[str, Any]) -> Result:
 
 async def _freeze(app: Context, category: str, reason: str, seconds: int, now: int, until: int) -> list[Group]:
     """Freeze ``category`` until ``until`` (under its lock); the groups suspended."""
-    # Claimed first, with no await before the list: from here no group is created in the category
-    # or moved into it, so the list below is the whole of it.
-    frozen = app.state.category_frozen_until
-    frozen_before = frozen.get(category)
-    frozen[category] = max(frozen_before or 0, until)
-    groups = sorted((g for g in app.state.groups.values() if g.category == category and g.alive),
-                    key=lambda g: g.group_id)
-    try:
-        async with contextlib.AsyncExitStack() as locks:
-            # Under each group's sanction lock, as suspend-group and lift take it: a lift that read
-            # a group's sanctions before this freeze's row existed would otherwise set the group's
-            # end from that list after this freeze set it. Taken in one order (by id), after the
-            # category's, and nobody else holds two, so no two commands wait for each other.
-            for g in groups:
-                await locks.enter_async_context(lock_target("group", g.group_id))
-            groups = [g for g in groups if g.alive]  # closed or dissolved while the locks were taken
-            before = {g.group_id: g.suspended_until for g in groups}
-            for g in groups:
-                g.suspended_until = max(g.suspended_until, until)
-
-            def undo() -> None:
-                for g in groups:
-                    g.suspended_until = before[g.group_id]
-
-            await apply(
-                app,
-                SuspendCategory(category, until),
-                *[sanction("suspend_group", "group", g.group_id, reason, now, until) for g in groups],
-                audit=audit(app, "freeze_category", reason, category=category, seconds=seconds, groups=len(groups)),
-                undo=undo,
-            )
-    except BaseException:
-        if frozen_before is None:
-            frozen.pop(category, None)
-        else:
-            frozen[category] = frozen_before
-        raise
-    return groups
+    return await freeze(
+        app, app.state.category_frozen_until, category,
+        lambda: ((g.group_id, g) for g in app.state.groups.values() if g.category == category and g.alive),
+        lambda g: g.alive, "group", "suspend_group", reason, now, until, SuspendCategory(category, until),
+        lambda n: audit(app, "freeze_category", reason, category=category, seconds=seconds, groups=n))
 
 
 @command("remove-term")

@@ -36,7 +36,6 @@ blacklist lifts those bars again (:func:`unbar_on_lift`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -71,6 +70,7 @@ from server.operator.common import (
     seconds_of,
     time_of,
 )
+from server.operator.freezing import freeze
 from server.operator.sanctions import lock_target, target_lock
 from server.storage.changes import (
     AddAccountCredit,
@@ -684,42 +684,14 @@ async def freeze_account_category(app: Context, args: dict[str, Any]) -> Result:
     async with lock_target("account_category", category):
         now = app.now_ms()
         until = now + seconds * 1000
-        # Claimed first, with no await before the list: from here no account is opened in the
-        # category (create_account checks it, and suspends one whose insert was in flight).
-        frozen = app.state.account_category_frozen_until
-        frozen_before = frozen.get(category)
-        frozen[category] = max(frozen_before or 0, until)
-        accounts = sorted((a for a in app.state.accounts.values() if a.category == category and a.closed_at is None),
-                          key=lambda a: a.account_id)
-        try:
-            async with contextlib.AsyncExitStack() as locks:
-                # Under each account's sanction lock, as suspend-account and lift take it, in one
-                # order (by id), after the category's: nobody else holds two.
-                for a in accounts:
-                    await locks.enter_async_context(_lock(a))
-                accounts = [a for a in accounts if a.closed_at is None]  # closed while the locks were taken
-                before = {a.account_id: a.suspended_until for a in accounts}
-                for a in accounts:
-                    a.suspended_until = max(a.suspended_until, until)
-
-                def undo() -> None:
-                    for a in accounts:
-                        a.suspended_until = before[a.account_id]
-
-                await apply(
-                    app,
-                    SuspendAccountCategory(category, until),
-                    *[sanction("suspend_account", ACCOUNT, a.account_id, reason, now, until) for a in accounts],
-                    audit=audit(app, "freeze_account_category", reason, category=category, seconds=seconds,
-                                accounts=len(accounts)),
-                    undo=undo,
-                )
-        except BaseException:
-            if frozen_before is None:
-                frozen.pop(category, None)
-            else:
-                frozen[category] = frozen_before
-            raise
+        # create_account checks the category's end, and suspends an account whose insert was in flight.
+        accounts = await freeze(
+            app, app.state.account_category_frozen_until, category,
+            lambda: ((a.account_id, a) for a in app.state.accounts.values()
+                     if a.category == category and a.closed_at is None),
+            lambda a: a.closed_at is None, ACCOUNT, "suspend_account", reason, now, until,
+            SuspendAccountCategory(category, until),
+            lambda n: audit(app, "freeze_account_category", reason, category=category, seconds=seconds, accounts=n))
     for a in accounts:
         _tell(app, a, ev.Notice(kind="account_suspended", account_id=a.account_id, by=operator_name(),
                                 text=f"publishing, and changing the name or introduction, are suspended: {reason}",

@@ -287,8 +287,11 @@ async def test_a_frozen_category_cannot_be_escaped_by_a_new_or_moved_group(serve
     assert refused["code"] == "forbidden" and "frozen" in refused["reason"]
     assert (await other.call("update_group", group_id=g2, category="friends"))["code"] == "forbidden"
     assert (await other.call("send", group_id=g2, text="still in work"))["ok"]
-    # restating the category a frozen group has is no move; other changes still go through
-    assert (await owner.call("update_group", group_id=gid, name="renamed", category="friends"))["ok"]
+    # restating the category a frozen group has is no move; other changes still go through, but not
+    # a new name (shown to every member, like a post)
+    assert (await owner.call("update_group", group_id=gid, join_policy="approval", category="friends"))["ok"]
+    assert (await owner.call("update_group", group_id=gid, name="renamed"))["code"] == "group_suspended"
+    # the freeze is no sanction of the owner: a group elsewhere is theirs to open
     assert (await open_group(owner, category="work"))
     await server.stopped()
     server.start()

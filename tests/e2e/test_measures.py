@@ -536,3 +536,20 @@ async def test_an_upheld_appeal_gives_back_the_points_of_a_sanction_that_ran_out
     assert await score(owner) == start
     result = await until_notice(owner, "appeal_result")
     assert result["outcome"] == "upheld" and "the sanction is lifted" not in result["text"]
+
+
+async def test_a_category_freeze_does_not_follow_the_owners(server):
+    """A freeze-category is an emergency measure on a whole category, not a sanction of its owners:
+    they may still open a group elsewhere, hand theirs on and dissolve it; a group's own suspension
+    that outlasts the freeze still follows its owner."""
+    owner, gid, [m] = await setup_group(server)  # open_group's category: friends
+    rc, _, err = await server.admin("freeze-category", "friends", "--seconds", "600", "--reason", "突发")
+    assert rc == 0, err
+    await m.next_event("group_suspended", timeout=WITHIN)
+    assert (await owner.call("create_group", name="elsewhere", category="work", join_policy="open"))["ok"]
+    assert (await owner.call("transfer_owner", group_id=gid, user_id=m.user_id))["ok"]
+    # The new owner's group is suspended for longer by a sanction of its own: that one holds them.
+    rc, _, err = await server.admin("suspend-group", gid, "--seconds", "1200", "--reason", "spam")
+    assert rc == 0, err
+    assert (await m.call("dissolve_group", group_id=gid))["code"] == "group_suspended"
+    assert (await m.call("create_group", name="m's", category="work", join_policy="open"))["code"] == "forbidden"

@@ -1,0 +1,68 @@
+"""Freezing a category (G5, P5 emergency handling): the one way groups and public accounts are frozen.
+
+``freeze-category C`` (groups) and ``freeze-category C --accounts`` (public accounts) both
+claim the category's end in memory first, so that nothing new is opened in it from then on,
+list its live targets, take each target's sanction lock in one order, suspend each in memory
+and store it all in one transaction with a sanction row per target; a failed write puts
+memory back as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from server.operator.common import apply, sanction
+from server.operator.sanctions import lock_target
+
+if TYPE_CHECKING:
+    from server.context import Context
+    from server.storage.changes import Audit, Change
+
+
+class Suspendable(Protocol):
+    suspended_until: int
+
+
+S = TypeVar("S", bound=Suspendable)
+
+
+async def freeze(app: Context, frozen: dict[str, int], category: str, targets: Callable[[], Iterable[tuple[str, S]]],
+                 alive: Callable[[S], bool], target_type: str, kind: str, reason: str, now: int, until: int,
+                 bulk: Change, record: Callable[[int], Audit]) -> list[S]:
+    """Freeze ``category`` until ``until`` in ``frozen`` (category -> end) and suspend each live target
+    (``targets()``: id and object, read right after the claim) until then, never shortening a longer
+    suspension. ``bulk`` stores the category's end and the targets' ends; ``record(n)`` is the record
+    entry for ``n`` targets suspended. The caller holds the category's lock. Returns the targets."""
+    # Claimed first, with no await before the list: from here nothing is opened in the category
+    # (or moved into it), so the list below is the whole of it.
+    frozen_before = frozen.get(category)
+    frozen[category] = max(frozen_before or 0, until)
+    listed = sorted(targets(), key=lambda item: item[0])
+    try:
+        async with contextlib.AsyncExitStack() as locks:
+            # Under each target's sanction lock, as a suspension and a lift take it: a lift that read
+            # the target's sanctions before this freeze's row existed would otherwise set its end from
+            # that list after this freeze set it. Taken in one order (by id), after the category's,
+            # and nobody else holds two, so no two commands wait for each other.
+            for tid, _ in listed:
+                await locks.enter_async_context(lock_target(target_type, tid))
+            live = [(tid, t) for tid, t in listed if alive(t)]  # closed while the locks were taken
+            before = [t.suspended_until for _, t in live]
+            for _, t in live:
+                t.suspended_until = max(t.suspended_until, until)
+
+            def undo() -> None:
+                for (_, t), end in zip(live, before, strict=True):
+                    t.suspended_until = end
+
+            await apply(app, bulk, *[sanction(kind, target_type, tid, reason, now, until) for tid, _ in live],
+                        audit=record(len(live)), undo=undo)
+    except BaseException:
+        if frozen_before is None:
+            frozen.pop(category, None)
+        else:
+            frozen[category] = frozen_before
+        raise
+    return [t for _, t in live]
