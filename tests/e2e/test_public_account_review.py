@@ -211,27 +211,33 @@ async def test_blacklist_closes_the_accounts_of_every_login_and_the_organisation
         assert (await fan.request("account_info", account_id=aid))["status"] == "closed"
     assert (await notice(fan, "account_closed"))["account_id"] == twins
     assert (await notice(twin, "account_closed"))["account_id"] in (twins, company)
-    assert code(await twin.call("publish", account_id=twins, title="t", body="b")) == "forbidden"
-    # The person (from any login) and the organisation they opened (for anyone) are barred.
-    assert code(await create(twin, "新分身号")) == "blacklisted"
+    # The person is blacklisted, from every login: the twin's account is closed right after.
+    assert f"blacklisted {twin.username} (the same verified identity)" in out
+    assert (await notice(twin, "blacklisted"))["text"].startswith("诈骗")
+    c = await srv.client()
+    assert code(await c.call("login", username=twin.username, password="password123")) == "blacklisted"
+    # The organisation they opened is barred, for anyone.
     assert code(await create(stranger, "接手公司号", **org(61))) == "blacklisted"
-    [(detail,)] = srv.db_rows("SELECT detail FROM audit WHERE action = 'blacklist'")
+    [(detail,), _] = srv.db_rows("SELECT detail FROM audit WHERE action = 'blacklist' ORDER BY id")
     detail = json.loads(detail)
     assert sorted(detail["accounts_closed"]) == sorted([own, twins, company]) and detail["subjects_barred"] == 2
 
-    # After a restart the bars still hold; lifting the blacklisting lifts them, the accounts stay closed.
-    await close_all(bad, twin, stranger, fan)
+    # After a restart the bars still hold; lifting the blacklisting lifts them and reopens both
+    # logins, the accounts stay closed.
+    await close_all(bad, twin, stranger, fan, c)
     await srv.stopped()
     srv.start()
-    twin, stranger = await relogin(srv, twin), await relogin(srv, stranger)
-    assert code(await create(twin, "新分身号")) == "blacklisted"
+    stranger = await relogin(srv, stranger)
+    c = await srv.client()
+    assert code(await c.call("login", username=twin.username, password="password123")) == "blacklisted"
     sanction = [json.loads(x) for x in (await admin_ok(srv, "sanctions", "--user", bad.username)).splitlines()]
     [row] = [s for s in sanction if s["kind"] == "blacklist"]
     await admin_ok(srv, "lift", row["id"], "--reason", "误判")
     assert code(await create(stranger, "接手公司号", **org(61))) == "ok"
+    twin = await relogin(srv, twin)
     assert code(await create(twin, "新分身号")) == "ok"
     assert (await twin.request("account_info", account_id=twins))["status"] == "closed"
-    await close_all(twin, stranger)
+    await close_all(twin, stranger, c)
 
 
 async def relogin(srv, client):
