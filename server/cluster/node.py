@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("qunguan.cluster")
 
 ADMIN_TIMEOUT = 120.0  # an operator command (an export, a purge) may take a while
+# A home cut off from NATS this many lease periods gives the lease up and stops: it still renews
+# the lease in PostgreSQL, so no other node could take over, and no gateway can reach it.
+CUT_OFF_LEASES = 3
 
 
 class LostLease(SystemExit):
@@ -63,6 +66,8 @@ class ClusterNode:
         self._tasks: list[asyncio.Task[None]] = []
         self.lost = asyncio.Event()  # set when the home lost its lease: run() exits
         self.lost_why = ""
+        self.cut_since: float | None = None  # monotonic time NATS went away (None: connected)
+        self._giving_up = False
 
     @property
     def leases(self) -> PostgresLeases:
@@ -171,9 +176,12 @@ class ClusterNode:
 
     async def _disconnected(self) -> None:
         log.warning("disconnected from NATS; reconnecting")
+        if self.cut_since is None:
+            self.cut_since = time.monotonic()
 
     async def _reconnected(self) -> None:
         log.info("reconnected to NATS")
+        self.cut_since = None
         if self.is_home and self.home is not None:
             self.home.reconnections += 1  # (the next heartbeat says so: the gateways re-register)
         elif self.gateway is not None:
@@ -207,7 +215,12 @@ class ClusterNode:
         epoch: int | None = None
         stale_since: float | None = None  # a home is heard, but its lease was seen expired since then
         while epoch is None:
-            if self.gateway is not None and self.gateway.home_alive:
+            if self.nc is None or not self.nc.is_connected:
+                # Cut off from NATS: as the home, this node could serve no gateway (it would give
+                # the lease up again, see _tick), so it leaves the lease to a node that is on NATS.
+                stale_since = None
+                contest = False
+            elif self.gateway is not None and self.gateway.home_alive:
                 # Contest a heard home only once its lease has stayed expired for a whole lease
                 # while the database answered: after a database outage the home renews first.
                 stale_since = await self._stale_lease(stale_since)
@@ -296,6 +309,19 @@ class ClusterNode:
                 if user is not None and uid != user.user_id:
                     conn.sess.close(1008, "log in again")
 
+    async def _give_up(self, seconds: float) -> None:
+        """Cut off from NATS for several lease periods: no gateway hears this home, and none can take
+        a lease it keeps renewing, so the whole service would wait for this node's link to heal.
+        Hand the lease over (a node on NATS takes it at once) and stop, as a home that lost it does."""
+        home = self.home
+        if home is not None:
+            try:
+                await asyncio.wait_for(self.leases.release_lease(wire.HOME_LEASE, self.holder, home.epoch),
+                                       self.cfg.lease_seconds)
+            except Exception as err:
+                log.warning("could not release the home lease (it expires on its own): %r", err)
+        self._lose(f"cut off from NATS for {seconds:.1f} s: no other node could reach this home")
+
     def _beat(self) -> None:
         if self.home is not None and self.nc is not None:
             self._publish(self.subjects.heartbeat, self.home.heartbeat(self.node_id))
@@ -317,6 +343,11 @@ class ClusterNode:
                 self._beat()
                 if self.home is not None and n % 4 == 0:
                     self.home.sweep(ttl)
+                cut = self.cut_since
+                if cut is not None and time.monotonic() - cut > CUT_OFF_LEASES * ttl and not self._giving_up:
+                    self._giving_up = True
+                    self._tasks.append(asyncio.create_task(self._give_up(time.monotonic() - cut),
+                                                           name="cluster-give-up"))
             elif self.gateway is not None:
                 self.gateway.check()
                 if n % 2 == 0:
