@@ -199,6 +199,14 @@ class Home:
 
     # -- operator commands from other nodes ------------------------------------------------------
     async def on_admin(self, msg: Msg) -> None:
+        """Each command in a task of its own: the NATS client hands a subscription its messages one
+        at a time, and a long command (an export) must not hold up those typed after it, as on the
+        home's own operator socket, where they run side by side."""
+        task = asyncio.get_running_loop().create_task(self._admin(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _admin(self, msg: Msg) -> None:
         from server.operator.channel import CURRENT, Operator
 
         name, role, uid, named, line = wire.unpack_stream(msg.data).__next__()

@@ -40,3 +40,45 @@ async def test_an_operator_result_over_the_broker_limit_is_answered_plainly(app:
         assert reply["ok"] is True and json.loads(reply["lines"][0])["operator"] == "alice", reply
     finally:
         await nc.close()
+
+
+async def test_a_long_command_typed_on_one_gateway_does_not_hold_up_another(app: App, monkeypatch) -> None:
+    """The home's NATS client hands a subscription its messages one at a time: a command that takes
+    a minute (an export, a key rotation) must not keep a `ping` or a `blacklist` typed meanwhile,
+    on any node, waiting behind it (on the home's own socket they run side by side)."""
+    import asyncio
+
+    import nats
+
+    from server.operator.channel import COMMANDS, Result
+
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def slow(_app: object, _args: object) -> Result:
+        started.set()
+        await release.wait()
+        return Result(["done"])
+
+    monkeypatch.setitem(COMMANDS, "slow", slow)
+    nc = await nats.connect(BROKER)
+    try:
+        subjects = wire.Subjects("t" + secrets.token_hex(4))
+        home = Home(app, lambda _subject, _data: None, subjects, 1, 1 << 16)
+        await nc.subscribe(subjects.admin, cb=home.on_admin)
+        long = asyncio.create_task(nc.request(subjects.admin, wire.pack(
+            ["alice", "admin", 0, False, json.dumps({"cmd": "slow"}).encode()]), timeout=10))
+        await asyncio.wait_for(started.wait(), 5)
+        asked = wire.pack(["bob", "admin", 0, False, json.dumps({"cmd": "ping"}).encode()])
+        try:
+            reply = next(wire.unpack_stream((await nc.request(subjects.admin, asked, timeout=3)).data))
+        except nats.errors.TimeoutError:
+            raise AssertionError("a ping waited behind a long command typed before it") from None
+        assert reply["ok"] is True and json.loads(reply["lines"][0])["operator"] == "bob", reply
+        release.set()
+        first = next(wire.unpack_stream((await long).data))
+        assert first == {"ok": True, "lines": ["done"], "exit": 0}, first
+        await home.close()
+    finally:
+        release.set()
+        await nc.close()
