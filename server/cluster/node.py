@@ -277,6 +277,7 @@ class ClusterNode:
         assert self.nc is not None and self.gateway is not None
         log.info("node %s takes the home lease (epoch %d)", self.node_id, epoch)
         self.leases.set_fence(wire.HOME_LEASE, epoch)
+        self.leases.on_fenced = lambda: self._lose("a write was refused: another node holds the home lease")
         self.gateway.home_alive = False  # our own connections' requests are answered `internal` meanwhile
         self.gateway.home_epoch = epoch
         await app.load_home()
@@ -327,6 +328,7 @@ class ClusterNode:
             self._publish(self.subjects.heartbeat, self.home.heartbeat(self.node_id))
 
     def _lose(self, why: str) -> None:
+        self.app.store.fenced_out = True  # (the undos of writes failing meanwhile remove no shared file)
         log.error("stopping: %s", why)
         self.lost_why = why
         self.lost.set()

@@ -225,7 +225,9 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
 
     def undo() -> None:
         index.remove(media_id)
-        if not index.file_in_use(digest):
+        # A cluster's home refused by the fence: the node that took over may have a row naming
+        # this file that this node's index never saw (the same bytes uploaded there meanwhile).
+        if not index.file_in_use(digest) and not ctx.store.fenced_out:
             remove_file(root, digest)
 
     audit = None

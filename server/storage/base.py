@@ -307,6 +307,8 @@ class RecordReads(Protocol):
 
 class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMeasureReads, ModerationReads,
             MediaReads, Protocol):
+    fenced_out: bool  # a cluster home's write was refused by the fence (server/storage/queue.py)
+
     async def open(self) -> None: ...
     async def close(self) -> None: ...
 

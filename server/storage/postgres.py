@@ -372,6 +372,8 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
                 return
             log.error("batch commit failed (%r); %d ops, %d messages and %d log rows refused",
                       exc, len(ops) + len(raw), len(msgs), len(netlog))
+            if _fenced(exc):  # before the callers' undos run: they must not remove shared files
+                self.lost_fence()
             self._fail_batch(ops, raw, msgs, netlog, exc)
             return
         self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)

@@ -9,6 +9,7 @@ first, which fails once somebody else has taken the lease (see ``PostgresStore._
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import asyncpg
 
@@ -137,3 +138,13 @@ class PostgresLeases:
     def set_fence(self, name: str, epoch: int) -> None:
         """From now on every write transaction first proves ``name`` is still held at ``epoch``."""
         self.fence = (name, epoch)
+
+    fenced_out: bool
+    on_fenced: Callable[[], None] | None = None  # the cluster node: it stops at once
+
+    def lost_fence(self) -> None:
+        """A write was refused by the fence: another node holds the lease. From now on nothing
+        shared is removed on this node's word (see WriteQueue.fenced_out), and the node stops."""
+        self.fenced_out = True
+        if self.on_fenced is not None:
+            self.on_fenced()

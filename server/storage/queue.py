@@ -32,6 +32,10 @@ class WriteQueue:
         self._observer: CommitObserver | None = None
         self.batches = 0
         self.batched_messages = 0
+        # A cluster's home whose write the fence refused (server/storage/postgres_cluster.py): another
+        # node serves the database now. Nothing shared (a media file) is removed on this node's word
+        # any more: its memory no longer knows every row that names it.
+        self.fenced_out = False
 
     def append_message(self, row: MessageRow, done: Done) -> None:
         """Queue a message insert; ``done(None)`` runs after its commit, ``done(exc)`` on failure."""
