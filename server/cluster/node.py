@@ -280,6 +280,11 @@ class ClusterNode:
         self.leases.on_fenced = lambda: self._lose("a write was refused: another node holds the home lease")
         self.gateway.home_alive = False  # our own connections' requests are answered `internal` meanwhile
         self.gateway.home_epoch = epoch
+        # The identity keys again, as at a start: the home may have rotated the key since this node
+        # started. With a key ring that can no longer open the data, this node refuses to be the
+        # home as it would refuse to start (see _promoted), rather than seal under the retired key.
+        await app.vault.bind(app.store, app.now_ms())
+        app.store.set_record_key(app.vault.record_key())
         await app.load_home()
         from server.app import tune_gc
 
