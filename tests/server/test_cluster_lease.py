@@ -100,3 +100,35 @@ def test_a_cluster_needs_postgresql(tmp_path):
     assert cfg.cluster.enabled and cfg.cluster.node_id == "n1"
     with pytest.raises(ConfigError, match="node_id"):
         parse_config({"cluster": {"node_id": "a.b"}}, tmp_path)  # a dot would split its NATS subject
+
+
+async def test_a_node_cut_off_from_nats_does_not_contest_the_lease(app, monkeypatch):
+    """As the home it could serve no gateway (and would give the lease up again): a node that is
+    not on NATS leaves the lease to one that is, and contests it again once it is back."""
+    import dataclasses
+
+    from server.cluster.node import ClusterNode
+
+    node = ClusterNode(app)
+    node.cfg = dataclasses.replace(node.cfg, lease_seconds=0.3)
+    tried: list[str] = []
+
+    class Broker:
+        is_connected = False
+
+    class Leases:
+        async def take_lease(self, name: str, holder: str, ttl: float) -> int | None:
+            tried.append(name)
+            return None  # (held elsewhere: the loop goes on trying)
+
+    node.nc = Broker()  # type: ignore[assignment]
+    monkeypatch.setattr(ClusterNode, "leases", property(lambda _self: Leases()))
+    loop = asyncio.create_task(node._lease_loop())
+    try:
+        await asyncio.sleep(0.4)
+        assert tried == [], "a node cut off from NATS tried to take the home lease"
+        Broker.is_connected = True
+        await asyncio.sleep(0.3)
+        assert tried, "a node back on NATS does not contest the lease"
+    finally:
+        loop.cancel()
