@@ -123,8 +123,12 @@ class Numbering:
     def told(self, epoch: int, stream: int, sent: int, now: float) -> None:
         """A heartbeat of the home at ``epoch``: it has published ``sent`` messages to this gateway."""
         key = (epoch, stream)
-        if sent == 0 or self._paid(key, sent):
+        if self._paid(key, sent):
             return
+        if sent == 0 and (self.stream is None or self.stream[0] != epoch):
+            return  # a link that has carried nothing yet: this gateway's first, or a new home's
+        # (The same home naming a new stream, even with nothing on it yet, let go of this
+        # gateway's connections: owed, so that they resume instead of missing events silently.)
         if self.owed is None:
             self.owed_since = now
         if self.owed is None or self.owed < (key, sent):

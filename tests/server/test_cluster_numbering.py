@@ -64,6 +64,10 @@ TOLD = [
     ("missing past the grace", [(1, 1, 1)], (1, 1, 2), 1.5, True),
     ("a stream never heard", [], (1, 3, 1), 1.5, True),
     ("an older stream", [(1, 2, 1)], (1, 1, 9), 1.5, False),
+    # The same home names a new stream with nothing on it yet: it let go of this gateway's
+    # connections (and made its link anew), so idle clients here would miss every event silently.
+    ("the same home's new stream, nothing sent on it yet", [(1, 1, 1)], (1, 2, 0), 1.5, True),
+    ("a new home's first stream, nothing sent on it yet", [(1, 1, 1)], (2, 1, 0), 1.5, False),
 ]
 
 
