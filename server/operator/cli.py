@@ -197,8 +197,10 @@ def _build() -> argparse.ArgumentParser:
     cmd("set-agreement", "publish a new version of the platform rules and service agreement",
         (("--version",), {"required": True}), (("--rules-file",), {"required": True, "dest": "rules"}),
         (("--agreement-file",), {"required": True, "dest": "agreement"}))
-    cmd("notice", "a notice to every connected user, or to the groups of one category",
-        (("--text",), {"required": True}), (("--category",), {}))
+    cmd("notice", "a notice to every connected user, or to the groups of one category (with --accounts: to the "
+        "followers and managers of the public accounts of one)",
+        (("--text",), {"required": True}), (("--category",), {}),
+        (("--accounts",), {"action": "store_true", "help": "--category is a public-account category"}))
     cmd("freeze-category", "suspend posting in every group of a category (with --accounts: publishing in every "
         "public account of one)",
         (("category",), {"metavar": "CATEGORY"}), seconds, reason,

@@ -175,13 +175,25 @@ async def set_agreement(app: Context, args: dict[str, Any]) -> Result:
 async def notice(app: Context, args: dict[str, Any]) -> Result:
     text = reason_of(args, "text")  # shown to every member: phone and ID numbers masked, as in every reason
     category = args.get("category")
+    accounts = bool(args.get("accounts"))
     if category is None:
+        if accounts:
+            raise OperatorError("--accounts names a public-account category: give --category too")
         targets = {s for s in app.sessions if s.user is not None}
+    elif accounts:
+        # P5: the followers, owners and editors of every live public account of the category.
+        if category not in app.cfg.public_accounts.categories:
+            raise OperatorError(f"unknown public-account category {category}")
+        users = app.state.users
+        people = {uid for a in app.state.accounts.values() if a.category == category and a.closed_at is None
+                  for uid in (a.owner_id, *a.editors, *a.subscribers)}
+        targets = {s for uid in people if (u := users.get(uid)) is not None for s in u.sessions}
     else:
         if category not in app.cfg.groups.categories:
             raise OperatorError(f"unknown category {category}")
         targets = {s for g in app.state.groups.values() if g.category == category and g.alive for s in g.online}
-    await apply(app, audit=audit(app, "platform_notice", text, category=category))
+    detail: dict[str, Any] = {"category": category, "accounts": True} if accounts else {"category": category}
+    await apply(app, audit=audit(app, "platform_notice", text, **detail))
     publish(targets, ev.Notice(kind="platform", text=text, category=category, by=operator_name()))
     return Result([f"notice sent to {len(targets)} connections"])
 

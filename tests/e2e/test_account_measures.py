@@ -676,3 +676,28 @@ async def test_an_account_opened_while_its_category_freezes_is_suspended_too(srv
     assert susp["actor"] == "system" and "froze the category culture" in susp["reason"]
     [opener] = await restart(srv, opener)
     assert code(await opener.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+
+
+async def test_a_platform_notice_to_the_accounts_of_a_category(srv):
+    """P5 emergency handling: ``notice --category C --accounts`` reaches the followers, owners and editors
+    of the live accounts of a public-account category, and nobody else."""
+    owner, editor, fan = await srv.user(verify_id=True), await srv.user(verify_id=True), await srv.user()
+    elsewhere, bystander = await srv.user(verify_id=True), await srv.user()
+    aid = await new_account(owner, "文化号")
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    await fan.request("subscribe", account_id=aid)
+    other = await new_account(elsewhere, "生活号", category="lifestyle")
+    await bystander.request("subscribe", account_id=other)
+    assert "--category" in await admin_refused(srv, "notice", "--text", "x", "--accounts")
+    assert "unknown public-account category" in await admin_refused(srv, "notice", "--text", "x", "--category",
+                                                                    "friends", "--accounts")
+    out = await admin_ok(srv, "notice", "--text", "请核实转载来源", "--category", "culture", "--accounts")
+    assert "notice sent to 3 connections" in out
+    for c in (owner, editor, fan):
+        told = await notice(c, "platform")
+        assert (told["text"], told["category"]) == ("请核实转载来源", "culture")
+    await asyncio.sleep(0.2)
+    for c in (elsewhere, bystander):
+        assert not [e for e in c.drain_events() if e.get("ev") == "notice" and e.get("kind") == "platform"]
+    [(_, _, reason, detail)] = record(srv, "platform_notice")
+    assert (reason, detail) == ("请核实转载来源", {"category": "culture", "accounts": True})
