@@ -245,6 +245,7 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
 
         twins = [(u, rows) for u, rows in twins if u.blacklisted and not u.deleted]  # as it is now
         reopened = [user, *(u for u, _ in twins)]
+        was = [u.blacklisted for u in reopened]  # the undo puts back what was, not "blacklisted"
         for u in reopened:
             u.blacklisted = False
             lift.changes.append(SetUserFields(u.user_id, {"blacklisted_at": None}))
@@ -257,8 +258,8 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
 
         def undo_blacklist() -> None:
             undo_unbar()
-            for u in reopened:
-                u.blacklisted = True
+            for u, flag in zip(reopened, was, strict=True):
+                u.blacklisted = flag
 
         lift.undo = undo_blacklist
         lift.effect = ("the account is open again and its identity no longer barred; "

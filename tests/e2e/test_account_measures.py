@@ -701,3 +701,35 @@ async def test_a_platform_notice_to_the_accounts_of_a_category(srv):
         assert not [e for e in c.drain_events() if e.get("ev") == "notice" and e.get("kind") == "platform"]
     [(_, _, reason, detail)] = record(srv, "platform_notice")
     assert (reason, detail) == ("请核实转载来源", {"category": "culture", "accounts": True})
+
+
+async def test_lifting_both_logins_blacklists_at_once_leaves_both_open(srv):
+    """A blacklisted person's two logins each have a blacklist sanction, and lifting either reopens
+    both; each lift holds only its own target's lock. The lift of the twin's sanction, begun while the
+    first lift's write was in flight, found its sanction lifted by the store and undid its claim: the
+    undo closed the twin in memory again though the store had it open (login refused until a restart)."""
+    number = new_id_number()
+    bad, twin = await srv.user(), await srv.user()
+    for u in (bad, twin):
+        await u.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
+    await admin_ok(srv, "blacklist", bad.username, "--reason", "诈骗")
+
+    async def blacklist_row(u):
+        rows = [json.loads(x) for x in (await admin_ok(srv, "sanctions", "--user", u.username)).splitlines()]
+        [row] = [r for r in rows if r["kind"] == "blacklist" and r["status"] == "in_force"]
+        return row["id"]
+
+    mine, theirs = await blacklist_row(bad), await blacklist_row(twin)
+    async with writes_held(srv, "sanctions"):
+        first = asyncio.ensure_future(srv.admin("lift", mine, "--reason", "误判"))
+        await asyncio.sleep(1.2)  # both logins reopened in memory; the write waits for the hold
+        second = asyncio.ensure_future(srv.admin("lift", theirs, "--reason", "误判"))
+        await asyncio.sleep(1.2)  # the second claimed (nothing more to reopen) and waits for the hold too
+        assert not first.done()
+    (rc1, _, err1), (rc2, _, err2) = await first, await second
+    assert rc1 == 0, err1
+    assert rc2 == 2 and "lifted meanwhile" in err2, err2
+    c = await srv.client()
+    for u in (bad, twin):
+        assert code(await c.call("login", username=u.username, password="password123")) == "ok", u.username
+    assert srv.db_rows("SELECT COUNT(*) FROM users WHERE blacklisted_at IS NOT NULL") == [(0,)]

@@ -9,6 +9,7 @@ import json
 import time
 
 from tests.e2e.harness import open_group
+from tests.e2e.store_hold import writes_held
 
 WITHIN = 2.0
 
@@ -553,3 +554,28 @@ async def test_a_category_freeze_does_not_follow_the_owners(server):
     assert rc == 0, err
     assert (await m.call("dissolve_group", group_id=gid))["code"] == "group_suspended"
     assert (await m.call("create_group", name="m's", category="work", join_policy="open"))["code"] == "forbidden"
+
+
+async def test_two_lifts_of_one_blacklist_at_once_leave_the_account_open(server):
+    """``lift`` read the sanction before taking its target's lock: a second lift of the same blacklist,
+    which read it while the first's write was in flight, claimed the reopening again, was refused by
+    the store (already lifted) and its undo closed the account in memory again: the store said open,
+    the server refused the login until a restart."""
+    user = await server.user()
+    rc, _, err = await server.admin("blacklist", user.username, "--reason", "spam")
+    assert rc == 0, err
+    row = await one_sanction(server, "blacklist", "--user", user.username)
+    async with writes_held(server, "sanctions"):
+        first = asyncio.ensure_future(server.admin("lift", row["id"], "--reason", "误判"))
+        await asyncio.sleep(1.2)  # the first lift claimed the reopening; its write waits for the hold
+        second = asyncio.ensure_future(server.admin("lift", row["id"], "--reason", "误判"))
+        await asyncio.sleep(1.2)  # the second read the sanction (still standing) and waits for the lock
+        assert not first.done()
+    (rc1, _, err1), (rc2, out2, err2) = await first, await second
+    assert rc1 == 0, err1
+    assert rc2 == 2 and out2 == "" and f"sanction {row['id']}" in err2 and "lifted" in err2, (rc2, out2, err2)
+    c = await server.client()
+    assert (await c.call("login", username=user.username, password="password123"))["ok"]
+    [(stored,)] = server.db_rows("SELECT blacklisted_at FROM users WHERE user_id = ?", user.user_id)
+    assert stored is None
+
