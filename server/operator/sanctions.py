@@ -391,6 +391,10 @@ async def decide_appeal(app: Context, args: dict[str, Any]) -> Result:
     sid = int(row["sanction_id"])
     sanction = await app.store.sanction(sid)
     async with target_lock(sanction if outcome == "upheld" else None):
+        if sanction is not None and outcome == "upheld":
+            # Read again under the lock: lifted meanwhile (perhaps with its points given back),
+            # it must not be taken for one still standing or one that ran out by itself.
+            sanction = await app.store.sanction(sid) or sanction
         return await _decide_appeal(app, row, sanction, appeal_id, outcome, note, already)
 
 

@@ -9,7 +9,7 @@ import json
 import time
 
 from tests.e2e.harness import open_group
-from tests.e2e.store_hold import writes_held
+from tests.e2e.store_hold import until, writes_held
 
 WITHIN = 2.0
 
@@ -579,3 +579,34 @@ async def test_two_lifts_of_one_blacklist_at_once_leave_the_account_open(server)
     [(stored,)] = server.db_rows("SELECT blacklisted_at FROM users WHERE user_id = ?", user.user_id)
     assert stored is None
 
+
+async def test_a_lift_and_an_upheld_appeal_at_once_give_the_credit_back_once(server):
+    """``decide-appeal`` read the sanction before taking its target's lock: an upheld appeal decided
+    while ``lift --restore-credit`` was in flight, of a suspension that ran out meanwhile, took it for
+    one that had ended by itself and still stood, and gave its points back a second time."""
+    owner, _, _ = await setup_group(server)
+    start = await score(owner)
+    await server.admin("suspend-admin", owner.username, "--seconds", "3", "--reason", "abuse")
+    await until_notice(owner, "sanction")
+    row = await one_sanction(server, "suspend_admin", "--user", owner.username)
+    appeal_id = (await owner.request("appeal", sanction_id=row["id"], text="误判"))["appeal_id"]
+
+    async def given_back() -> bool:
+        return await score(owner) == start
+
+    async with writes_held(server, "sanctions"):
+        lifting = asyncio.ensure_future(server.admin("lift", row["id"], "--reason", "误判", "--restore-credit"))
+        await until(given_back, timeout=2.5)  # the lift claimed the points; its write waits for the hold
+        deciding = asyncio.ensure_future(server.admin("decide-appeal", appeal_id, "--outcome", "upheld",
+                                                      "--note", "情况属实"))
+        # The decision reads the sanction (standing) and waits for the lock; the suspension runs out.
+        await asyncio.sleep(max(0.8, row["expires_at"] / 1000 - time.time() + 0.3))
+        assert not lifting.done()
+    rc, _, err = await lifting
+    assert rc == 0, err
+    rc, out, err = await deciding
+    assert rc == 0, err
+    assert "given back" not in out, out
+    assert await score(owner) == start
+    [(stored,)] = server.db_rows("SELECT credit_score FROM users WHERE user_id = ?", owner.user_id)
+    assert stored == start
