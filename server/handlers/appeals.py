@@ -51,7 +51,7 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
     if row is not None:
         if row["target_type"] == "user":
             mine = row["target_id"] == me.user_id
-        else:
+        elif row["target_type"] == "group":  # not an account's: its id may equal a group's
             g = ctx.state.groups.get(row["target_id"])
             mine = g is not None and g.owner_id == me.user_id
     if row is None or not mine:
