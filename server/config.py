@@ -292,6 +292,19 @@ def ascending(attr: str) -> Check:
     return check
 
 
+def from_zero(attr: str) -> Check:
+    """The first item's ``attr`` is 0, so that every count falls in some item (a class list: an
+    account below the first threshold would be in no class, and missing from the filing report's
+    per-class counts)."""
+
+    def check(items: tuple[Any, ...]) -> list[tuple[str, object, str]]:
+        first = getattr(items[0], attr) if items else 0
+        why = "must be 0: the first class takes every account below the next one"
+        return [] if first == 0 else [(f"[0].{attr}", first, why)]
+
+    return check
+
+
 def readable_file(path: Path) -> str | None:
     try:
         with open(path, "rb"):
@@ -656,10 +669,11 @@ class PublicAccountsConfig:
     # P7 tiered management: the classes by subscribers and by reads in the activity window.
     subscriber_classes: tuple[SubscriberClass, ...] = setting(
         DEFAULT_SUBSCRIBER_CLASSES, not_empty, unique("name"), ascending("min_subscribers"),
+        from_zero("min_subscribers"),
         kind=tables(_SubscriberClassKeys, SubscriberClass),
     )
     read_classes: tuple[ReadClass, ...] = setting(
-        DEFAULT_READ_CLASSES, not_empty, unique("name"), ascending("min_reads"),
+        DEFAULT_READ_CLASSES, not_empty, unique("name"), ascending("min_reads"), from_zero("min_reads"),
         kind=tables(_ReadClassKeys, ReadClass),
     )
 
