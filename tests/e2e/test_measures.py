@@ -586,7 +586,7 @@ async def test_a_lift_and_an_upheld_appeal_at_once_give_the_credit_back_once(ser
     one that had ended by itself and still stood, and gave its points back a second time."""
     owner, _, _ = await setup_group(server)
     start = await score(owner)
-    await server.admin("suspend-admin", owner.username, "--seconds", "3", "--reason", "abuse")
+    await server.admin("suspend-admin", owner.username, "--seconds", "4", "--reason", "abuse")
     await until_notice(owner, "sanction")
     row = await one_sanction(server, "suspend_admin", "--user", owner.username)
     appeal_id = (await owner.request("appeal", sanction_id=row["id"], text="误判"))["appeal_id"]
@@ -596,7 +596,7 @@ async def test_a_lift_and_an_upheld_appeal_at_once_give_the_credit_back_once(ser
 
     async with writes_held(server, "sanctions"):
         lifting = asyncio.ensure_future(server.admin("lift", row["id"], "--reason", "误判", "--restore-credit"))
-        await until(given_back, timeout=2.5)  # the lift claimed the points; its write waits for the hold
+        await until(given_back, timeout=3)  # the lift claimed the points; its write waits for the hold
         deciding = asyncio.ensure_future(server.admin("decide-appeal", appeal_id, "--outcome", "upheld",
                                                       "--note", "情况属实"))
         # The decision reads the sanction (standing) and waits for the lock; the suspension runs out.
