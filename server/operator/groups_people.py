@@ -278,6 +278,8 @@ async def _blacklist_one(app: Context, user: User, reason: str, report_id: int |
                          same_person_as: str | None = None) -> list[str]:
     joined_at = await handover.seniority(app, user)
     if user.blacklisted:  # blacklisted meanwhile (the reads above awaited)
+        if same_person_as is not None:
+            return [f"{user.username} was blacklisted meanwhile"]  # the person's other logins go on
         raise OperatorError(f"{user.username} is already blacklisted")
     now = app.now_ms()
     # The groups it owns pass to their longest-serving admin or are closed (server/operator/handover.py),

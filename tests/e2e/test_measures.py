@@ -526,7 +526,7 @@ async def test_an_upheld_appeal_gives_back_the_credit_the_sanction_took(server):
 async def test_an_upheld_appeal_gives_back_the_points_of_a_sanction_that_ran_out_meanwhile(server):
     owner, _, _ = await setup_group(server)
     start = await score(owner)
-    await server.admin("suspend-admin", owner.username, "--seconds", "2", "--reason", "abuse")
+    await server.admin("suspend-admin", owner.username, "--seconds", "4", "--reason", "abuse")
     await until_notice(owner, "sanction")
     row = await one_sanction(server, "suspend_admin", "--user", owner.username)
     appeal_id = (await owner.request("appeal", sanction_id=row["id"], text="误判"))["appeal_id"]
