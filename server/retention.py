@@ -1,6 +1,7 @@
 """The retention purge (G13, P16): remove what is past ``retention.days``, nothing else.
 
-A background job runs every ``retention.purge_interval_seconds``;
+A background job runs every ``retention.purge_interval_seconds`` (counted from the service's
+last purge, which the store remembers: a restart or a new cluster home does not put it off);
 ``qunguan admin purge`` runs the same code at once. Each table is purged in
 batches of ``retention.purge_batch`` rows, each batch its own transaction
 through the store's group-commit writer, so the hot path (message appends in
@@ -35,7 +36,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from governance.retention import cutoff_ms
-from server.intervals import wait_interval
+from server.intervals import job_ran, since_last_run, wait_interval
 from server.media import cleanup as media_cleanup
 from server.metrics import METRICS
 from server.storage.changes import PURGE_TABLES, Audit, Purge
@@ -110,12 +111,22 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
     return removed
 
 
+JOB = "retention"  # its name in the store's record of job runs (see server/intervals.py)
+
+
 async def run_forever(app: Context) -> None:
-    """The background job: purge every ``retention.purge_interval_seconds``; errors are logged, not fatal."""
+    """The background job: purge every ``retention.purge_interval_seconds``; errors are logged, not fatal.
+
+    The first wait is only what is left of the interval since the last purge of the service (on
+    whichever node it ran): a home that changes, or a node restarted, more often than the
+    interval would otherwise never purge."""
+    ago = await since_last_run(app, JOB)
     while True:
-        await wait_interval(lambda: app.cfg.retention.purge_interval_seconds)
+        await wait_interval(lambda: app.cfg.retention.purge_interval_seconds, elapsed=ago)
+        ago = 0.0
         try:
             await purge(app)
+            await job_ran(app, JOB)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -26,7 +26,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from server.intervals import wait_interval
+from server.intervals import job_ran, since_last_run, wait_interval
 from server.media import uploads
 from server.media.service import UPLOAD_IDLE_MS
 from server.storage.changes import DeleteMedia
@@ -121,13 +121,21 @@ async def tidy(ctx: Context) -> None:
     await sweep(ctx)
 
 
+JOB = "media_cleanup"  # its name in the store's record of job runs (see server/intervals.py)
+
+
 async def run_forever(ctx: Context) -> None:
-    """The background job: :func:`tidy` every ``media.cleanup_interval_seconds``; errors are logged."""
+    """The background job: :func:`tidy` every ``media.cleanup_interval_seconds``; errors are logged.
+    The first wait is what is left of the interval since its last run on any node (see
+    :func:`server.intervals.since_last_run`)."""
+    ago = await since_last_run(ctx, JOB)
     while True:
-        await wait_interval(lambda: ctx.cfg.media.cleanup_interval_seconds)
+        await wait_interval(lambda: ctx.cfg.media.cleanup_interval_seconds, elapsed=ago)
+        ago = 0.0
         try:
             with ctx.monitor.job("media cleanup"):
                 await tidy(ctx)
+            await job_ran(ctx, JOB)
         except asyncio.CancelledError:
             raise
         except Exception:

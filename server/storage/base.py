@@ -128,6 +128,10 @@ class AccountReads(Protocol):
         """(phone key, code MAC, expires_at ms) of the SMS codes not expired at ``now``."""
         ...
 
+    async def job_last_run(self, name: str) -> int | None:
+        """When the background job ``name`` last ran (ms, see ``JobRan``), or None: never."""
+        ...
+
     async def limited_events(self, since: int) -> list[tuple[int, str, str | None, str | None, str]]:
         """(ts, kind, user_id, ip, detail) of the network-log rows of ``LIMITED_KINDS`` after
         ``since``, oldest first."""

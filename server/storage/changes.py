@@ -155,6 +155,16 @@ class PurgeCodes(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class JobRan(Change):
+    """A background job (``"retention"``, ``"media_cleanup"``) ran at ``at`` (ms): a node that
+    starts or becomes the home waits only for what is left of its interval (``job_last_run``).
+    A later time is kept over an earlier one."""
+
+    name: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
 class AcceptAgreement(Change):
     user_id: str
     version: str

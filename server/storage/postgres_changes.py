@@ -263,6 +263,14 @@ async def _purge_codes(db: Conn, p: c.PurgeCodes) -> None:
     await db.execute("DELETE FROM sms_codes WHERE expires_at < $1", p.before)
 
 
+@applies(c.JobRan)
+async def _job_ran(db: Conn, j: c.JobRan) -> None:
+    await db.execute(
+        "INSERT INTO job_runs (name, last_run) VALUES ($1, $2)"
+        " ON CONFLICT (name) DO UPDATE SET last_run = GREATEST(job_runs.last_run, excluded.last_run)",
+        j.name, j.at)
+
+
 @applies(c.AcceptAgreement)
 async def _accept_agreement(db: Conn, a: c.AcceptAgreement) -> None:
     await db.execute(

@@ -111,6 +111,10 @@ class PostgresReads:
                                     now)
         return [(r[0], bytes(r[1]), r[2]) for r in rows]
 
+    async def job_last_run(self, name: str) -> int | None:
+        row = await self._fetchone("SELECT last_run FROM job_runs WHERE name = $1", name)
+        return int(row[0]) if row else None
+
     async def limited_events(self, since: int) -> list[tuple[int, str, str | None, str | None, str]]:
         rows = await self._fetchall(
             f"SELECT ts, kind, user_id, ip, detail FROM netlog WHERE ts > $1 AND kind IN ({LIMITED_IN}) ORDER BY ts",

@@ -598,4 +598,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        18,
+        """
+        -- As SQLite's 23: when each background job last ran.
+        CREATE TABLE job_runs (
+            name     TEXT PRIMARY KEY,
+            last_run BIGINT NOT NULL
+        );
+        """,
+    ),
 ]

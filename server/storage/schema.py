@@ -685,4 +685,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        23,
+        """
+        -- When each background job last ran (server/retention.py, server/media/cleanup.py): a
+        -- node that starts, or becomes a cluster's home, waits only for what is left of the
+        -- job's interval, so a job runs even when nodes restart more often than its interval.
+        CREATE TABLE job_runs (
+            name     TEXT PRIMARY KEY,
+            last_run INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]

@@ -226,6 +226,14 @@ async def _purge_codes(db: aiosqlite.Connection, p: c.PurgeCodes) -> None:
     await db.execute("DELETE FROM sms_codes WHERE expires_at < ?", (p.before,))
 
 
+@applies(c.JobRan)
+async def _job_ran(db: aiosqlite.Connection, j: c.JobRan) -> None:
+    await db.execute(
+        "INSERT INTO job_runs (name, last_run) VALUES (?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET last_run = MAX(job_runs.last_run, excluded.last_run)",
+        (j.name, j.at))
+
+
 @applies(c.AcceptAgreement)
 async def _accept_agreement(db: aiosqlite.Connection, a: c.AcceptAgreement) -> None:
     await db.execute(
