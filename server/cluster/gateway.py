@@ -53,10 +53,13 @@ class Conn:
     number: int
     user_id: str | None = None
     token_hash: bytes | None = None
-    # rid -> (deadline, encoding) of each forwarded request with that id not answered yet, oldest
-    # first (a client may reuse an id). A request answered `internal` here leaves it: the home's
-    # answer, if it comes after all, is not written (a request is answered once).
-    pending: dict[int, list[tuple[float, Encoding]]] = field(default_factory=dict)
+    # rid -> (deadline, encoding, forward number) of each forwarded request with that id not
+    # answered yet, oldest first (a client may reuse an id). A request answered `internal` here
+    # leaves it: the home's answer, if it comes after all, is not written (a request is answered
+    # once), nor taken for the answer to a later request with the same id (the home names the
+    # forward number of the request it answers).
+    pending: dict[int, list[tuple[float, Encoding, int]]] = field(default_factory=dict)
+    forwarded: int = 0  # the forward number of its last request (wire.REQ)
     waiting: int = 0  # how many requests ``pending`` holds
     room: asyncio.Event = field(default_factory=asyncio.Event)  # set while waiting < MAX_WAITING
 
@@ -206,10 +209,11 @@ class Gateway:
             return
         if conn.user_id is None:
             self.app.arm_auth_timer(sess)  # as on one node: each frame before login restarts the timer
+        conn.forwarded += 1
         if rid is not None:
-            conn.pending.setdefault(rid, []).append((time.monotonic() + self.timeout, enc))
+            conn.pending.setdefault(rid, []).append((time.monotonic() + self.timeout, enc, conn.forwarded))
             conn.waiting += 1
-        self._out.add([wire.REQ, conn.number, data])
+        self._out.add([wire.REQ, conn.number, data, conn.forwarded, rid])
         if conn.waiting >= MAX_WAITING:
             conn.room.clear()
             await conn.room.wait()
@@ -241,7 +245,7 @@ class Gateway:
                         conn.sess.push(ev)
             elif kind == wire.REPLY:
                 conn = conns.get(item[2])
-                if conn is not None and _settle(conn, item[3]):
+                if conn is not None and _settle(conn, item[3], item[4] if len(item) > 4 else None):
                     conn.sess.write(item[1])
             elif kind == wire.ATTACHED:
                 conn = conns.get(item[1])
@@ -335,7 +339,7 @@ class Gateway:
                 for rid in list(conn.pending):
                     waiting = conn.pending[rid]
                     while waiting and waiting[0][0] < now:
-                        _, enc = waiting.pop(0)
+                        _, enc, _ = waiting.pop(0)
                         conn.answered()
                         _answer_internal(conn.sess, rid, NO_ANSWER, enc)
                     if not waiting:
@@ -346,7 +350,7 @@ class Gateway:
             pending, conn.pending = conn.pending, {}
             conn.answered(conn.waiting)
             for rid, waiting in pending.items():
-                for _, enc in waiting:
+                for _, enc, _ in waiting:
                     _answer_internal(conn.sess, rid, why, enc)
 
     def take_logged_in(self) -> list[Conn]:
@@ -370,16 +374,23 @@ def _answer_internal(sess: Session, rid: int | None, why: str, enc: Encoding) ->
     sess.send(error_reply(rid, ContractError("internal", why)), enc)
 
 
-def _settle(conn: Conn, rid: int | None) -> bool:
-    """Whether the home's answer to ``rid`` is to be written: its request is still waiting here
-    (the oldest with that id), not answered `internal` already; an answer to no request id (an
-    undecodable frame's) always is."""
+def _settle(conn: Conn, rid: int | None, number: int | None = None) -> bool:
+    """Whether the home's answer to ``rid`` is to be written: its request (forward ``number``) is
+    still waiting here, not answered `internal` already; an answer to no request id (an
+    undecodable frame's) always is. A home of the previous version names no forward number: the
+    oldest request with that id is taken for it."""
     if rid is None:
         return True
     waiting = conn.pending.get(rid)
     if not waiting:
         return False
-    waiting.pop(0)
+    if number is None:
+        waiting.pop(0)
+    else:
+        at = next((i for i, w in enumerate(waiting) if w[2] == number), None)
+        if at is None:  # answered `internal` here already: a later request with the same id waits on
+            return False
+        del waiting[at]
     if not waiting:
         del conn.pending[rid]
     conn.answered()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocol.codec import Encoding
 from server.cluster import wire
-from server.cluster.remote import NodeLink, RemoteSession
+from server.cluster.remote import HANDLING, Frame, Handling, NodeLink, RemoteSession
 from server.handlers.accounts import standing_token_owner
 from server.metrics import METRICS
 from server.session import CLOSE_POLICY
@@ -91,7 +91,8 @@ class Home:
                 if rs is None:  # its OPEN was lost (the home changed in between): the address is unknown
                     enc = Encoding.JSON if isinstance(item[2], str) else Encoding.MSGPACK
                     rs = self._session(link, item[1], "", enc, None)
-                self._enqueue(rs, item[2])
+                # (A gateway of the previous version sends no forward number and request id.)
+                self._enqueue(rs, Frame(item[2], *item[3:5]) if len(item) >= 5 else Frame(item[2], None, None))
             elif kind == wire.OPEN:
                 _, conn, ip, enc, again, port = item
                 self._opened(link, conn, ip, wire.encoding_of(enc), again, port)
@@ -177,7 +178,13 @@ class Home:
                 if isinstance(item, Reattach):
                     await self._reattach(rs, item)
                 else:
-                    await self.app.on_frame(rs, item)
+                    handling = Handling(rs, item)
+                    token = HANDLING.set(handling)  # (what the handler answers names this frame)
+                    try:
+                        await self.app.on_frame(rs, item.data)
+                    finally:
+                        HANDLING.reset(token)
+                    rs.answer_later(handling)
         finally:
             rs.busy = False
             if rs.link.sessions.get(rs.conn) is not rs:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from protocol.codec import Encodable, EncodedOnce, Encoding, encode
@@ -22,6 +23,41 @@ from server.session import Session
 # Each link's stream of numbered messages (see wire.NUMBER): a link made again for the same
 # gateway instance (the home had let go of it) starts a new stream, which the gateway notices.
 _STREAMS = itertools.count(1)
+
+# Forward numbers (see wire.REQ) a connection's deferred answers still owe, at most: every
+# request is answered, so this only bounds what a handler that never answers would leave.
+MAX_OWED = 256
+
+
+class Frame:
+    """A client's frame forwarded by a gateway, with the gateway's forward number and the
+    request id it read (None from a gateway of the previous version)."""
+
+    __slots__ = ("data", "number", "rid")
+
+    def __init__(self, data: bytes | str, number: int | None, rid: Any) -> None:
+        self.data = data
+        self.number = number
+        self.rid = rid
+
+
+class Handling:
+    """The frame a connection's handler is running now (see HANDLING)."""
+
+    __slots__ = ("session", "number", "rid", "answered")
+
+    def __init__(self, session: RemoteSession, frame: Frame) -> None:
+        self.session = session
+        self.number = frame.number
+        self.rid = frame.rid
+        self.answered = False
+
+
+# Set by the home around each forwarded frame's handler (server/cluster/home.py _drain): an answer
+# sent in that context is the answer to that frame. One sent later, from the store's commit
+# callback (a `send` acknowledged once stored), is in no handler's context: it takes the oldest
+# forward number owed for its request id (RemoteSession.owed).
+HANDLING: ContextVar[Handling | None] = ContextVar("qunguan_cluster_handling", default=None)
 
 
 class NodeLink:
@@ -55,9 +91,9 @@ class NodeLink:
         self._last_ev = None
         self._out.add([wire.EVENT, payload, [conn]])
 
-    def reply(self, payload: bytes | str, conn: int, rid: int | None) -> None:
+    def reply(self, payload: bytes | str, conn: int, rid: int | None, number: int | None = None) -> None:
         self._last_ev = None
-        self._out.add([wire.REPLY, payload, conn, rid])
+        self._out.add([wire.REPLY, payload, conn, rid] if number is None else [wire.REPLY, payload, conn, rid, number])
 
     def control(self, item: list[Any]) -> None:
         self._last_ev = None
@@ -89,7 +125,7 @@ class RemoteSession(Session):
     """A connection held by a gateway node, as the home's handlers see it."""
 
     HELD_HERE = False  # the gateway holding the socket counts it (server/cluster/gateway.py)
-    __slots__ = ("link", "conn", "port", "inbox", "busy", "closed_with")
+    __slots__ = ("link", "conn", "port", "inbox", "busy", "closed_with", "owed", "owed_count")
 
     def __init__(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, port: int | None = None) -> None:
         # No Session.__init__: there is no socket here. The slots it would set are set directly.
@@ -110,15 +146,52 @@ class RemoteSession(Session):
         self.inbox: deque[Any] = deque()  # frames (and re-attachments) waiting to be handled, in order
         self.busy = False
         self.closed_with: tuple[int, str] | None = None  # the close sent to the gateway, to repeat
+        # rid -> forward numbers of the frames with that id whose handler left the answer for later
+        # (DEFERRED), oldest first: the answer, when it comes, names its frame (see HANDLING).
+        self.owed: dict[Any, deque[int]] = {}
+        self.owed_count = 0
 
     def send(self, obj: Encodable, encoding: Encoding | None = None) -> None:
         if self.closing:
             return
         payload = encode(obj, encoding or self.encoding)
         if type(obj) is dict and "re" in obj:  # an answer: it settles the request at the gateway
-            self.link.reply(payload, self.conn, obj["re"])
+            self.link.reply(payload, self.conn, obj["re"], self._number_of(obj["re"]))
         else:
             self.link.payload(payload, self.conn)
+
+    def _number_of(self, rid: Any) -> int | None:
+        """The forward number of the frame an answer to ``rid`` belongs to (None: unknown, the
+        gateway then settles the oldest request with that id, as before forward numbers)."""
+        handling = HANDLING.get()
+        if handling is not None and handling.session is self and handling.rid == rid and not handling.answered:
+            handling.answered = True
+            return handling.number
+        owed = self.owed.get(rid)
+        if not owed:
+            return None
+        self.owed_count -= 1
+        number = owed.popleft()
+        if not owed:
+            del self.owed[rid]
+        return number
+
+    def answer_later(self, handling: Handling) -> None:
+        """The handler of ``handling``'s frame returned without answering: its answer comes later
+        (in any context, even one copied from the handler's: it takes the number owed)."""
+        if handling.answered:
+            return
+        handling.answered = True
+        if handling.number is None or handling.rid is None:
+            return
+        if self.owed_count >= MAX_OWED:  # (never, as every request is answered: a bound all the same)
+            oldest = next(iter(self.owed))
+            self.owed[oldest].popleft()
+            self.owed_count -= 1
+            if not self.owed[oldest]:
+                del self.owed[oldest]
+        self.owed.setdefault(handling.rid, deque()).append(handling.number)
+        self.owed_count += 1
 
     def write(self, payload: bytes | str) -> None:
         if not self.closing:

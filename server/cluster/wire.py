@@ -9,7 +9,9 @@ Gateway -> home, on ``<name>.home.in``; header ``[node_id, instance]``, then ``[
 (of the home the gateway last heard: a REQ stamped older than the home's own epoch is not run; a
 message stamped newer is not run at all. An item, not in the header, so that a node of the
 previous version, during a rolling restart, still reads the header and skips the item):
-  ``[REQ, conn, frame]``       a client's frame, as received (bytes: MessagePack, str: JSON)
+  ``[REQ, conn, frame, n, rid]``  a client's frame, as received (bytes: MessagePack, str: JSON),
+                                with its forward number on that connection (1, 2, 3...) and its
+                                request id (a node of the previous version sends neither)
   ``[OPEN, conn, ip, enc, again, port]``  a new connection (the home counts connections per
                                 IP), or (again) one re-registered with a new home
   ``[GONE, conn]``              the connection closed
@@ -22,7 +24,8 @@ Home -> gateway, on ``<name>.node.<node_id>``; header ``[epoch, instance]`` (the
 within a stream (one per link it keeps to that instance), so a gateway sees what NATS lost on the
 way (a cut, a slow consumer) and has its clients resume (see :class:`server.cluster.gateway.Numbering`):
   ``[EVENT, payload, [conn, ...]]``   the same encoded message for every listed connection
-  ``[REPLY, payload, conn, rid]``     the answer to request ``rid`` (settles it at the gateway)
+  ``[REPLY, payload, conn, rid, n]``  the answer to request ``rid``, forwarded as number ``n``
+                                      (settles it at the gateway; no ``n``: the oldest with ``rid``)
   ``[ATTACHED, conn, user_id, token_hash]`` / ``[DETACHED, conn]``  the connection logged in / out
   ``[CLOSE, conn, code, reason]``     close it
 Either way, an item too large for one message (a ``history`` page of long messages) travels as
