@@ -501,10 +501,13 @@ async def run(cfg: Config) -> None:
                        return_when=asyncio.FIRST_COMPLETED)
     if lost.is_set():  # a cluster's home that lost its lease: crash-only, nothing more may happen here
         assert app.cluster is not None
-        log.critical("this node lost the home lease (%s); exiting so that it restarts as a gateway",
-                     app.cluster.lost_why)
+        if app.cluster.exit_status == 3:
+            log.critical("this node lost the home lease (%s); exiting so that it restarts as a gateway",
+                         app.cluster.lost_why)
+        else:  # (a gateway refused: another running node has its node id)
+            log.critical("qunguan: stopping: %s", app.cluster.lost_why)
         logging.shutdown()
-        os._exit(3)
+        os._exit(app.cluster.exit_status)
     sdnotify.stopping()
     app.readiness.stopping = True  # /readyz says 503 from now on; load balancers drain us
     grace = app.cfg.server.shutdown_grace_seconds  # the running config: a reload may have changed it

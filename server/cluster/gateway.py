@@ -177,6 +177,8 @@ class Gateway:
         self.timeout = app.cfg.cluster.request_timeout_seconds
         self.lease_seconds = app.cfg.cluster.lease_seconds
         self.numbering = Numbering(grace=self.lease_seconds)
+        # Called when the home refuses this instance: another running node has its node id.
+        self.on_stop: Callable[[str], None] = lambda why: None
 
     # -- connections ---------------------------------------------------------------------------
     def opened(self, sess: Session) -> None:
@@ -266,6 +268,8 @@ class Gateway:
                 conn = conns.get(item[1])
                 if conn is not None:
                     conn.sess.close(item[2], item[3])
+            elif kind == wire.STOP:
+                self.on_stop(item[1])
         if verdict is GAP:  # (after this message's own items: a close the home repeated keeps its reason)
             self.events_lost()
 

@@ -31,6 +31,10 @@ log = logging.getLogger("qunguan.cluster")
 
 # A gateway unheard of this many lease periods is gone: its connections are let go here.
 GATEWAY_SILENCE_LEASES = 3
+# A gateway instance replaced by a newer one with its node id is remembered this long: were it to
+# talk again meanwhile, two running nodes share that node id (a live gateway talks every second).
+TWIN_MEMORY_SECONDS = 60.0
+TWIN_STOP_EVERY = 5.0  # how often a refused instance that still talks is told again to stop
 
 
 class Reattach:
@@ -54,6 +58,11 @@ class Home:
         self.max_reply = max_reply or max_bytes  # the broker's payload limit: one request-reply answer
         self.links: dict[str, NodeLink] = {}  # gateway instance -> its link
         self.reconnections = 0  # to NATS, told in the heartbeat: the gateways then re-register
+        # Instances of a node id that a newer instance replaced: instance -> (node id, newer, when).
+        self.replaced: dict[str, tuple[str, str, float]] = {}
+        # Instances refused as the twin of a running node with the same id: instance -> (node id,
+        # when it was last told to stop, when it was last heard).
+        self.refused: dict[str, tuple[str, float, float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- inbound ---------------------------------------------------------------------------
@@ -74,6 +83,9 @@ class Home:
             return
         link = self.links.get(instance)
         if link is None:
+            if instance in self.refused or self._twin_talks(node_id, instance):
+                self._refuse_again(instance)
+                return
             link = self._new_link(node_id, instance)
         link.last_heard = time.monotonic()
         for item in link.assembler.items(items):
@@ -116,12 +128,42 @@ class Home:
         # A gateway restarted under the same node id: the old instance's connections are gone.
         for old in [lk for lk in self.links.values() if lk.node_id == node_id]:
             self._drop_link(old)
+            self.replaced[old.instance] = (node_id, instance, time.monotonic())
         subject = self.subjects.node(node_id)
         link = NodeLink(node_id, instance, lambda: self.epoch, lambda data: self._publish(subject, data),
                         self.max_bytes)
         self.links[instance] = link
         log.info("gateway %s (instance %s) joined", node_id, instance)
         return link
+
+    def _twin_talks(self, node_id: str, instance: str) -> bool:
+        """Whether ``instance`` is one a newer instance of its node id replaced, and still talks:
+        two nodes run with one node id (a restarted node's old run is gone and says nothing).
+        Each would replace the other's link at its every message, and their clients would be
+        closed with 1013 over and over: the newer one is refused (told to stop, then ignored)."""
+        known = self.replaced.pop(instance, None)
+        if known is None:
+            return False
+        _, newer, _ = known
+        link = self.links.get(newer)
+        if link is not None:
+            self._drop_link(link)
+        log.error("two running nodes use the node id %s (instances %s and %s): the newer one (%s) is "
+                  "told to stop; give every node its own cluster.node_id", node_id, instance, newer, newer)
+        self.refused[newer] = (node_id, 0.0, time.monotonic())
+        self._refuse_again(newer)
+        return False
+
+    def _refuse_again(self, instance: str) -> None:
+        node_id, told, _ = self.refused[instance]
+        now = time.monotonic()
+        if now - told >= TWIN_STOP_EVERY:
+            told = now
+            why = (f"another running node uses the node id {node_id}; give every node its own "
+                   "cluster.node_id")
+            # Not on a link (nothing numbered): the instance's connections are not served here any more.
+            self._publish(self.subjects.node(node_id), wire.pack([self.epoch, instance]) + wire.pack([wire.STOP, why]))
+        self.refused[instance] = (node_id, told, now)
 
     def _session(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, port: int | None) -> RemoteSession:
         rs = link.sessions[conn] = RemoteSession(link, conn, ip, encoding, port)
@@ -158,9 +200,15 @@ class Home:
 
     def sweep(self, lease_seconds: float) -> None:
         """Let go of gateways not heard from for a while (killed nodes send no GONE)."""
-        cutoff = time.monotonic() - GATEWAY_SILENCE_LEASES * lease_seconds
+        now = time.monotonic()
+        cutoff = now - GATEWAY_SILENCE_LEASES * lease_seconds
         for link in [lk for lk in self.links.values() if lk.last_heard < cutoff]:
             self._drop_link(link)
+        forget = now - TWIN_MEMORY_SECONDS
+        for instance in [i for i, (_, _, when) in self.replaced.items() if when < forget]:
+            del self.replaced[instance]
+        for instance in [i for i, (_, _, heard) in self.refused.items() if heard < forget]:
+            del self.refused[instance]
 
     # -- one connection's requests, in order -------------------------------------------------
     def _enqueue(self, rs: RemoteSession, item: Any) -> None:

@@ -42,6 +42,10 @@ ADMIN_TIMEOUT = 120.0  # an operator command (an export, a purge) may take a whi
 CUT_OFF_LEASES = 3
 
 
+class NodeIdTaken(ValueError):
+    """Another running node of the service answers to this node's id (qunguan: cannot start)."""
+
+
 class LostLease(SystemExit):
     """The home could not keep its lease: the process ends (exit status 3)."""
 
@@ -66,6 +70,7 @@ class ClusterNode:
         self._tasks: list[asyncio.Task[None]] = []
         self.lost = asyncio.Event()  # set when the home lost its lease: run() exits
         self.lost_why = ""
+        self.exit_status = 3  # 3: the home lost its lease; 2: refused (another node has this node id)
         self.cut_since: float | None = None  # monotonic time NATS went away (None: connected)
         self._giving_up = False
 
@@ -83,13 +88,41 @@ class ClusterNode:
             reconnect_time_wait=0.5, connect_timeout=5,
             disconnected_cb=self._disconnected, reconnected_cb=self._reconnected, error_cb=self._error,
         )
+        await self._check_node_id()
+        await self.nc.subscribe(self.subjects.node_id(self.node_id), cb=self._on_node_id)
         max_bytes = max(64 * 1024, self.nc.max_payload // 2)
         self.gateway = Gateway(self.app, self.node_id, self.instance, self.subjects, self._publish, max_bytes)
+        self.gateway.on_stop = self._refused
         await self.nc.subscribe(self.subjects.node(self.node_id), cb=self.gateway.on_message)
         await self.nc.subscribe(self.subjects.heartbeat, cb=self._on_heartbeat)
         self._tasks.append(asyncio.create_task(self._lease_loop(), name="cluster-lease"))
         self._tasks.append(asyncio.create_task(self._tick(), name="cluster-tick"))
         log.info("cluster node %s (service %r) on %s", self.node_id, self.cfg.name, self.cfg.broker_url)
+
+    async def _check_node_id(self) -> None:
+        """Refuse to start beside a running node with the same node id: the home would take each
+        for a restart of the other at its every message, and close their clients over and over."""
+        assert self.nc is not None
+        try:
+            msg = await self.nc.request(self.subjects.node_id(self.node_id), self.holder.encode(), timeout=1.0)
+        except (NoRespondersError, NatsTimeout):
+            return
+        await self.nc.close()
+        raise NodeIdTaken(f"another running node uses cluster.node_id {self.node_id!r} "
+                          f"({msg.data.decode(errors='replace')}): give every node its own node_id")
+
+    async def _on_node_id(self, msg: Msg) -> None:
+        if msg.data.decode(errors="replace") != self.holder:
+            log.error("a node starting with this node's id (%s, instance %s) was refused",
+                      self.node_id, msg.data.decode(errors="replace"))
+        await msg.respond(self.holder.encode())
+
+    def _refused(self, why: str) -> None:
+        """The home refuses this gateway: another node with its id was running first (two started
+        at once, past _check_node_id). It stops, as it would refuse to start."""
+        if not self.is_home and not self.lost.is_set():
+            self.exit_status = 2
+            self._lose(why)
 
     async def stop(self) -> None:
         for task in self._tasks:

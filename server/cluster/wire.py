@@ -28,6 +28,9 @@ way (a cut, a slow consumer) and has its clients resume (see :class:`server.clus
                                       (settles it at the gateway; no ``n``: the oldest with ``rid``)
   ``[ATTACHED, conn, user_id, token_hash]`` / ``[DETACHED, conn]``  the connection logged in / out
   ``[CLOSE, conn, code, reason]``     close it
+  ``[STOP, reason]``                  (not numbered) this gateway instance shares its node id with
+                                      another running node: it stops (a node of the previous
+                                      version ignores it; the home ignores that instance anyway)
 Either way, an item too large for one message (a ``history`` page of long messages) travels as
 ``[CHUNK, offset, piece, total]`` items, one per message, in order: the packed item cut in pieces,
 put together again by the receiver (:class:`Assembler`, one per sender).
@@ -36,6 +39,8 @@ time the home reconnects to NATS (what gateways sent it meanwhile is lost: they 
 ``{instance: [stream, n]}``: the last number published to each gateway instance (a gateway that
 heard less lost the rest, even when nothing came after). Separate objects, which a node of the
 previous version does not read.
+Node ids, request-reply on ``<name>.id.<node_id>``: every node answers with its ``node/instance``;
+a node that starts asks first, and refuses to start when another answers (see node.start).
 Operator commands, gateway -> home, request-reply on ``<name>.home.admin``; a group's public
 page (``GET /groups/ID`` on a gateway), request-reply on ``<name>.home.info`` (empty: none).
 """
@@ -51,7 +56,7 @@ import msgpack
 from protocol.codec import Encoding
 
 REQ, OPEN, GONE, REATTACH, ALIVE, LIVE = 0, 1, 2, 3, 4, 5
-EVENT, REPLY, ATTACHED, DETACHED, CLOSE = 0, 1, 2, 3, 4
+EVENT, REPLY, ATTACHED, DETACHED, CLOSE, STOP = 0, 1, 2, 3, 4, 5
 
 STAMP = 8  # gateway -> home, first item of each message: the epoch of the home it knows
 NUMBER = 10  # home -> gateway, first item of each message: its stream and number
@@ -77,10 +82,15 @@ class Subjects:
         self.heartbeat = f"{name}.home.hb"
         self.admin = f"{name}.home.admin"
         self.info = f"{name}.home.info"
+        self._id = f"{name}.id."
         self._node = f"{name}.node."
 
     def node(self, node_id: str) -> str:
         return self._node + node_id
+
+    def node_id(self, node_id: str) -> str:
+        """Where the running node with that id answers (and a starting one asks)."""
+        return self._id + node_id
 
 
 def pack(obj: Any) -> bytes:
