@@ -60,6 +60,9 @@ class Conn:
     # forward number of the request it answers).
     pending: dict[int, list[tuple[float, Encoding, int]]] = field(default_factory=dict)
     forwarded: int = 0  # the forward number of its last request (wire.REQ)
+    # Whether a home has counted it in the connections per address: not when it opened while no
+    # home was heard (its OPEN went to none); the next home is then told it is new (wire.OPEN).
+    counted: bool = True
     waiting: int = 0  # how many requests ``pending`` holds
     room: asyncio.Event = field(default_factory=asyncio.Event)  # set while waiting < MAX_WAITING
 
@@ -182,7 +185,7 @@ class Gateway:
 
     # -- connections ---------------------------------------------------------------------------
     def opened(self, sess: Session) -> None:
-        conn = Conn(sess, next(self._numbers))
+        conn = Conn(sess, next(self._numbers), counted=self.home_alive)
         self.conns[conn.number] = conn
         self.by_session[sess] = conn
         self._out.add([wire.OPEN, conn.number, sess.ip, wire.encoding_code(sess.encoding), False, sess.remote_port()])
@@ -302,8 +305,9 @@ class Gateway:
             if conn.user_id is not None and conn.token_hash is not None:
                 self._out.add([wire.REATTACH, conn.number, sess.ip, enc, conn.user_id, conn.token_hash,
                                sess.remote_port()])
-            else:
-                self._out.add([wire.OPEN, conn.number, sess.ip, enc, True, sess.remote_port()])
+            else:  # (again: counted by a home when it opened, unless it opened while there was none)
+                self._out.add([wire.OPEN, conn.number, sess.ip, enc, conn.counted, sess.remote_port()])
+                conn.counted = True
         self._out.add([wire.LIVE, list(self.conns)])
 
     def reconnected(self) -> None:

@@ -122,6 +122,8 @@ class Home:
                 elif rs.closing:
                     rs.close_again()
                     continue
+                else:  # (made by a frame whose OPEN was lost: its address was unknown)
+                    rs.ip, rs.port = ip, port
                 self._enqueue(rs, Reattach(user_id, token_hash))
 
     def _new_link(self, node_id: str, instance: str) -> NodeLink:
@@ -171,14 +173,21 @@ class Home:
         return rs
 
     def _opened(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, again: bool, port: int | None) -> None:
-        known = link.sessions.get(conn)
-        if known is not None:
-            if known.closing:
-                known.close_again()
+        rs = link.sessions.get(conn)
+        if rs is not None:
+            if rs.closing:
+                rs.close_again()
+                return
+            # Made by a frame whose OPEN was lost, its address was unknown till now (the gateway
+            # holds the socket: the address it says is the one).
+            rs.ip, rs.port = ip, port
+        else:
+            rs = self._session(link, conn, ip, encoding, port)
+        # Re-registered with a new home (`again`): counted when it opened, by the home then. A
+        # connection that opened while there was none is sent as new (see Gateway._reattach_all).
+        if again or rs.counted:
             return
-        rs = self._session(link, conn, ip, encoding, port)
-        if again:  # re-registered with a new home: counted when it opened
-            return
+        rs.counted = True
         if self.app.connections_per_ip.hit(ip, time.monotonic()) > 0:  # counted service-wide, here
             METRICS.rate_limited("connections_per_ip")
             rs.close(CLOSE_POLICY, "too many connections")

@@ -13,7 +13,10 @@ previous version, during a rolling restart, still reads the header and skips the
                                 with its forward number on that connection (1, 2, 3...) and its
                                 request id (a node of the previous version sends neither)
   ``[OPEN, conn, ip, enc, again, port]``  a new connection (the home counts connections per
-                                IP), or (again) one re-registered with a new home
+                                IP), or (again) one re-registered with a new home, counted by a
+                                home before (one that opened while there was none is sent as
+                                new); either corrects the address of a connection whose frames
+                                came first (its OPEN was lost), as REATTACH does
   ``[GONE, conn]``              the connection closed
   ``[REATTACH, conn, ip, enc, user_id, token_hash, port]``  a new home: this one was logged in
   ``[ALIVE]``                   the gateway still exists (sent every second)
