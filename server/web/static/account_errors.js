@@ -27,6 +27,8 @@ export function refusal(e, op, args = {}, info = null) {
     if (c === "conflict") return t("ae_name_taken");
     if (c === "blacklisted") return t("ae_barred");
     if (c === "forbidden" && op === "create_account" && args.category === "government" && args.subject_type !== "organization") return t("ae_gov_org_only");
+    if (c === "forbidden" && op === "create_account" && /has frozen the public-account category/.test(e.reason)) return t("ae_category_frozen");
+    if (c === "forbidden" && op === "update_account" && ((info && info.status === "suspended") || /is suspended/.test(e.reason))) return t("ae_suspended_edit");
     if (c === "forbidden" && args.name !== undefined) return t("ae_reserved");
     if (c === "bad_request" && /org_code/.test(e.reason)) return t("ae_org_code");
     if (c === "bad_request" && /org_name/.test(e.reason)) return t("ae_org_name");
@@ -34,6 +36,7 @@ export function refusal(e, op, args = {}, info = null) {
   }
   if (op === "publish") {
     if (c === "rate_limited") return t("ae_publish_wait", { d: fmtWait(e.reply.retry_after_ms || 1000) });
+    if (c === "verification_required") return t("ae_publish_verify");
     if (c === "forbidden" && info) {
       if (info.status === "suspended") return t("ae_suspended");
       if (info.status === "closed") return t("ae_closed");
@@ -48,6 +51,7 @@ export function refusal(e, op, args = {}, info = null) {
   if (op === "moderate_comment" && c === "forbidden" && args.action === "approve") return t("ae_platform_review");
   if (op === "set_editor") {
     if (c === "not_found") return t("ae_no_user");
+    if (c === "verification_required") return t("ae_editor_unverified");
     if (c === "bad_request") return t("ae_editor_owner");
     if (c === "conflict") return t("ae_editors_full");
   }

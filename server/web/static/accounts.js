@@ -5,7 +5,7 @@
 // refusal() puts a refused request in plain language.
 import { el, clear, $, toast, modal, confirmBox } from "./dom.js";
 import { t, errorText, fmtDate, fmtTime } from "./i18n.js";
-import { A, api, managerRole } from "./state.js";
+import { A, S, api, managerRole } from "./state.js";
 import { reportDialog } from "./manage.js";
 import { refusal, setRefusalHooks } from "./account_errors.js";
 import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts } from "./posts.js";
@@ -158,10 +158,22 @@ function actionsRow(v) {
   return el("div", { class: "row wrap account-actions" },
     following ? el("button", { type: "button", class: "ghost", id: "btn-unfollow", text: t("unfollow"), onclick: () => follow(v, false) })
       : closed ? null : el("button", { type: "button", class: "primary", id: "btn-follow", text: t("follow"), onclick: () => follow(v, true) }),
-    role ? el("button", { type: "button", class: "primary", id: "btn-publish", text: t("publish"), onclick: () => publishDialog(v, renderPane) }) : null,
+    role ? publishButton(v) : null,
     role === "owner" ? el("button", { type: "button", class: "ghost", id: "btn-account-manage", text: t("account_manage"), onclick: () => manageDialog(v) }) : null,
     el("button", { type: "button", class: "ghost", id: "btn-report-account", text: t("report_account"),
       onclick: () => reportDialog({ target_type: "account", account_id: v.aid }) }));
+}
+
+// Publishing is refused while the platform suspends the account, and to anyone without a verified
+// identity (editors too): the button says so instead of opening a form that would be refused.
+function publishButton(v) {
+  if (v.info.status === "suspended") {
+    return el("button", { type: "button", class: "primary", id: "btn-publish", text: t("publish"), disabled: true, title: t("publish_suspended") });
+  }
+  if (S.me && !S.me.id_verified) {
+    return el("button", { type: "button", class: "ghost", id: "btn-publish-verify", text: t("verify_to_publish"), onclick: () => hooks.openProfile() });
+  }
+  return el("button", { type: "button", class: "primary", id: "btn-publish", text: t("publish"), onclick: () => publishDialog(v, renderPane) });
 }
 
 async function follow(v, on) {
@@ -234,8 +246,10 @@ function manageDialog(v) {
   modal(t("account_manage"), (done) => {
     const msg = el("p", { class: "form-msg", role: "alert" });
     const say = (text, ok) => { msg.textContent = text; msg.className = "form-msg " + (ok ? "ok" : "error"); };
-    const name = el("input", { id: "account-edit-name", value: info.name, maxlength: 30 });
-    const intro = el("textarea", { id: "account-edit-intro", rows: 3, maxlength: 500, value: info.intro || "" });
+    // A suspension covers what the account shows as well as its posts: no new name or introduction.
+    const suspended = info.status === "suspended";
+    const name = el("input", { id: "account-edit-name", value: info.name, maxlength: 30, disabled: suspended });
+    const intro = el("textarea", { id: "account-edit-intro", rows: 3, maxlength: 500, value: info.intro || "", disabled: suspended });
     const uid = el("input", { id: "editor-user-id", placeholder: "u0123456789abcdef", autocomplete: "off" });
     const editors = el("ul", { class: "members", id: "editor-list" });
     const drawEditors = () => {
@@ -266,8 +280,10 @@ function manageDialog(v) {
         try { await api("update_account", args); } catch (err) { say(refusal(err, "update_account", args, info), false); return; }
         say(t("saved"), true);
         await syncAccounts();
-      } }, el("h3", { text: t("account_profile") }), field(t("account_name"), name), field(t("intro"), intro),
-      el("button", { type: "submit", class: "primary", id: "account-edit-save", text: t("save") })),
+      } }, el("h3", { text: t("account_profile") }),
+      suspended ? el("p", { class: "form-msg error", id: "account-edit-suspended", text: t("ae_suspended_edit") }) : null,
+      field(t("account_name"), name), field(t("intro"), intro),
+      el("button", { type: "submit", class: "primary", id: "account-edit-save", text: t("save"), disabled: suspended })),
       el("section", { class: "stack" }, el("h3", { text: t("editors") }), el("small", { class: "muted", text: t("editors_hint") }),
         el("div", { class: "row" }, uid,
           el("button", { type: "button", class: "primary", id: "editor-add", text: t("editor_add"), onclick: () => setEditor(true) }),
@@ -304,6 +320,16 @@ export function onCommentEvent(ev) {
   toast(t(ev.held ? "new_comment_held" : "new_comment", { name: accountName(ev.account_id), who: ev.user.display_name, text: ev.text }));
 }
 
+// `account_credit`: the operator changed the account's score, or gave back what an overturned
+// sanction took; the server's two sentences in the reader's language, anything else as written.
+function accountCreditText(name, text) {
+  let m = /^(\d+) credit points taken with sanction (\S+) were given back: the account's score is now (-?\d+) \(level (\d+)\)$/.exec(text);
+  if (m) return t("an_credit_back", { name, points: m[1], sid: m[2], score: m[3], level: m[4] });
+  m = /^the account's credit score changed by (-?\d+) to (-?\d+) \(level (\d+)\): ([\s\S]*)$/.exec(text);
+  if (m) return t("an_credit_changed", { name, delta: m[1], score: m[2], level: m[3], reason: m[4] });
+  return t("an_account_credit", { name, text });
+}
+
 // A platform notice about an account (P12, P13): its text in plain language; the lists, the open
 // page and (for a removed post) the open post follow.
 export function accountNotice(ev) {
@@ -314,12 +340,19 @@ export function accountNotice(ev) {
     case "account_warning":
       s = t("an_warning", { name, text }) + (ev.deadline ? " " + t("n_warning_deadline", { deadline: fmtTime(ev.deadline) }) : "");
       break;
-    case "account_suspended": s = t("an_suspended", { name, until: ev.deadline ? fmtTime(ev.deadline) : "", text }); break;
+    case "account_suspended": {
+      // A freeze of the account's category (freeze-category --accounts) says what it stops before the
+      // operator's reason: an_suspended says that in the reader's language.
+      const why = text.replace(/^publishing, and changing the name or introduction, are suspended: /, "");
+      s = t("an_suspended", { name, until: ev.deadline ? fmtTime(ev.deadline) : "", text: why });
+      break;
+    }
+    case "account_credit": s = accountCreditText(name, text); break;
     case "account_closed":
       s = ev.by ? t("an_account_closed", { name, text }) : t("an_account_closed_by_owner", { name });  // no `by`: its owner
       break;
     case "account_restricted": case "account_unrestricted": case "account_licensed":
-    case "account_credit": case "post_removed": case "sanction_lifted":
+    case "post_removed": case "sanction_lifted":
       s = t("an_" + ev.kind, { name, text });
       break;
     default: s = text;

@@ -22,7 +22,7 @@ function boot() {
   conn.onOpen = onOpen;
   conn.onEvent = onEvent;
   conn.onClose = onClose;
-  setHooks({ dropGroup, reload: syncGroups });
+  setHooks({ dropGroup, reload: syncGroups, suspended: (g) => { if (g.group_id === S.current) updateComposer(); } });
   setRichHooks({ jumpTo });
   setAccountHooks({ openProfile, checkAgreement });
   takeInviteFromUrl();
@@ -165,7 +165,7 @@ function forgetUser() {
 
 function localLogout(message) {
   conn.close();
-  S.token = null; S.me = null; S.authed = false; S.groups.clear(); S.current = null; S.outbox = []; S.notices = []; S.unseen = 0;
+  S.token = null; S.me = null; S.authed = false; S.groups.clear(); S.current = null; S.outbox = []; S.notices = []; S.unseen = 0; S.blacklistedText = null;
   resetAccounts(); S.tab = "groups";
   document.body.classList.remove("show-account");
   delete document.body.dataset.outcomes;
@@ -193,7 +193,10 @@ function onClose(code, reason) {
   // will move lastSeq past messages sent while we were away.
   for (const g of S.groups.values()) if (g.resumeAfter === null) g.resumeAfter = g.lastSeq;
   if (code === 1008 && (reason === "account closed by the platform" || reason === "account cancelled")) {
-    localLogout(reason === "account cancelled" ? t("account_deleted") : t("e_blacklisted"));
+    // The `blacklisted` notice came just before the close: its reason stays on the login form (the
+    // notices list goes with the logout). Every login of the same verified person is closed so.
+    const why = S.blacklistedText;
+    localLogout(reason === "account cancelled" ? t("account_deleted") : why ? t("n_blacklisted", { text: why }) : t("e_blacklisted"));
     return;
   }
   if (S.me) setStatus(conn.keep ? "reconnecting" : "offline");
@@ -815,7 +818,7 @@ function onEvent(ev) {
       dropGroup(ev.group_id);
       break;
     case "group_suspended":
-      if (g) { g.suspendedUntil = ev.until; if (g.group_id === S.current) updateComposer(); }
+      if (g) { g.suspendedUntil = ev.until; if (g.group_id === S.current) updateComposer(); refreshManage(g); }
       notice(t("n_suspended", { group: gname(ev.group_id), until: fmtTime(ev.until), reason: ev.reason || "" }), null, "error");
       break;
     case "notice":
@@ -877,13 +880,38 @@ function platformNotice(ev) {
       notice(t(ev.outcome === "upheld" ? "n_report_result_upheld" : "n_report_result_rejected", { text }));
       markOutcomesSeen();
       break;
-    case "sanction": notice(t("n_sanction", { text }), null, "error"); break;
-    case "blacklisted": notice(t("n_blacklisted", { text }), null, "error"); break;
+    case "sanction": notice(t("n_sanction", { text }), null, "error"); refreshMe(); break;   // a sanction may take credit
+    case "blacklisted": {
+      // Another login of the same verified person is closed with the reason and whose it was.
+      const m = /^([\s\S]*) \(the same verified identity as (\S+)\)$/.exec(text);
+      const why = m ? t("n_blacklisted_twin", { text: m[1], user: m[2] }) : text;
+      S.blacklistedText = why;
+      notice(t("n_blacklisted", { text: why }), null, "error");
+      break;
+    }
+    case "credit": notice(creditText(text)); refreshMe(); break;
     case "agreement": notice(t("n_agreement")); if (S.authed) checkAgreement(); break;
     case "platform": notice(t("n_platform", { text })); break;
     case "content_removed": notice(t("n_content_removed", { group, text }), null, "error"); break;
     default: notice(text);   // a kind this client does not know: its text as it is
   }
+}
+
+// `credit`: the operator changed the score, or gave back what an overturned sanction took. The
+// server's words, in the reader's language when they are one of its two sentences.
+function creditText(text) {
+  let m = /^(\d+) credit points taken with sanction (\S+) were given back: your score is now (-?\d+) \(level (\d+)\)$/.exec(text);
+  if (m) return t("n_credit_back", { points: m[1], sid: m[2], score: m[3], level: m[4] });
+  m = /^your credit score is now (-?\d+) \(level (\d+)\): ([\s\S]*)$/.exec(text);
+  if (m) return t("n_credit", { score: m[1], level: m[2], reason: m[3] });
+  return t("n_credit_other", { text });
+}
+
+// The score and level shown (我的账号) follow a credit notice.
+async function refreshMe() {
+  try { S.me = await api("me"); } catch { return; }
+  const dd = $("#my-credit");
+  if (dd) dd.textContent = String(S.me.credit_level);
 }
 
 export function notice(text, action = null, kind = "info") {
@@ -965,7 +993,7 @@ function openProfile() {
       el("dl", { class: "facts" },
         el("dt", { text: t("username") }), el("dd", { text: me.username }),
         el("dt", { text: t("my_user_id") }), el("dd", { class: "mono", id: "my-user-id", text: me.user_id }),
-        el("dt", { text: t("credit_level") }), el("dd", { text: String(me.credit_level) }),
+        el("dt", { text: t("credit_level") }), el("dd", { id: "my-credit", text: String(me.credit_level) }),
         el("dt", { text: t("verify") }), el("dd", { id: "id-state", text: me.id_verified ? t("id_verified") : t("id_not_verified") })),
       el("form", { class: "row", onsubmit: async (e) => {
         e.preventDefault();
@@ -977,7 +1005,7 @@ function openProfile() {
       const idn = el("input", { id: "verify-id", required: true, autocomplete: "off", maxlength: 18 });
       parts.push(el("form", { class: "stack", id: "verify-form", onsubmit: async (e) => {
         e.preventDefault();
-        try { await api("verify_identity", { legal_name: ln.value.trim(), id_number: idn.value.trim() }); S.me = await api("me"); ok(t("verify_done")); ln.value = ""; idn.value = ""; $("#id-state").textContent = t("id_verified"); }
+        try { await api("verify_identity", { legal_name: ln.value.trim(), id_number: idn.value.trim() }); S.me = await api("me"); ok(t("verify_done")); ln.value = ""; idn.value = ""; $("#id-state").textContent = t("id_verified"); renderPane(); }
         catch (err) { bad(err); }
       } }, el("h3", { text: t("verify") }), el("small", { class: "muted", text: t("verify_hint") }),
         field(t("legal_name"), ln), field(t("id_number"), idn), el("button", { type: "submit", class: "primary", id: "verify-btn", text: t("verify") })));

@@ -120,7 +120,7 @@ const zh = {
   account_close: "注销公众号", account_close_hint: "注销后不能再发布，也不能恢复；文章和评论按规定保存一段时间，名称不能再被使用。",
   confirm_account_close: "确定注销「{name}」？注销后无法恢复。", account_closed_done: "「{name}」已注销",
   new_post: "「{name}」发布了新文章：{title}", new_comment: "「{name}」有新评论，{who}：{text}", new_comment_held: "「{name}」有新评论等待审核，{who}：{text}",
-  an_warning: "平台警告（公众号「{name}」）：{text}", an_suspended: "公众号「{name}」已被平台暂停更新，{until} 恢复。{text}",
+  an_warning: "平台警告（公众号「{name}」）：{text}", an_suspended: "公众号「{name}」已被平台暂停更新：{until} 前不能发布文章，也不能修改名称和简介。{text}",
   an_account_restricted: "公众号「{name}」的评论已被平台关闭：{text}", an_account_unrestricted: "公众号「{name}」的评论已恢复。{text}",
   an_account_closed: "公众号「{name}」已被平台关闭：{text}", an_account_closed_by_owner: "公众号「{name}」已被其所有者注销", an_account_licensed: "公众号「{name}」的资质有变化：{text}",
   an_account_credit: "公众号「{name}」的信用分有变化：{text}", an_post_removed: "公众号「{name}」的一篇文章已被平台移除：{text}",
@@ -145,6 +145,19 @@ const zh = {
   post_title: "标题", post_body: "正文", post_comments: "评论", cmode_open: "允许评论", cmode_review: "评论需审核后公开", cmode_closed: "关闭评论",
   add_images: "添加图片", images_only: "文章只能附图片", uploading: "正在上传图片…", post_published: "文章已发布",
   post_held_toast: "文章已提交平台审核，通过后才会推送给关注者", comments_forced_closed: "按公众号当前的信用等级，这篇文章不能开放评论，评论已关闭。",
+  // the platform's measures that follow a group's owner, credit given back, a person's blacklisting
+  e_group_suspended_until: "本群已被平台暂停发言，{until} 恢复", e_held_dissolved: "本群正被平台暂停，{until} 前不能解散",
+  e_held_handed_on: "本群正被平台暂停，{until} 前不能转让群主", e_held_renamed: "本群已被平台暂停发言，{until} 前不能修改群名",
+  e_held_create: "你担任群主的一个群正被平台暂停，{until} 前不能创建新群", e_held_target: "对方担任群主的一个群正被平台暂停，{until} 前不能接手其他群",
+  held_note: "本群已被平台暂停发言，{until} 恢复。暂停期间不能修改群名；平台针对本群的暂停期间，也不能解散或转让本群，你也不能创建新群。",
+  held_disabled: "平台暂停期间不能这样做（{until} 恢复）",
+  n_credit: "你的信用分现为 {score}（等级 {level}）：{reason}", n_credit_back: "处罚 {sid} 扣除的 {points} 信用分已退还，你的信用分现为 {score}（等级 {level}）。",
+  n_credit_other: "你的信用分有变化：{text}", n_blacklisted_twin: "{text}（与账号 {user} 为同一实名身份）",
+  an_credit_changed: "公众号「{name}」的信用分变动 {delta}，现为 {score}（等级 {level}）：{reason}",
+  an_credit_back: "公众号「{name}」被处罚 {sid} 扣除的 {points} 信用分已退还，现为 {score}（等级 {level}）。",
+  ae_category_frozen: "平台已暂时冻结这个类别，现在不能在其中开设公众号。", ae_suspended_edit: "公众号已被平台暂停更新，暂停期间不能修改名称和简介。",
+  ae_editor_unverified: "对方还没有完成实名认证，不能设为编辑：编辑以公众号的名义发布，和所有者一样需要实名认证。",
+  ae_publish_verify: "发布文章需要先完成实名认证（编辑也一样）。", publish_suspended: "暂停更新期间不能发布文章", verify_to_publish: "实名认证后才能发布",
 };
 const en = {
   app: "Qunguan", tagline: "Safe, compliant group chat", lang_switch: "中文",
@@ -265,7 +278,7 @@ const en = {
   account_close: "Close account", account_close_hint: "A closed account publishes nothing more and cannot be reopened; posts and comments are kept for the retention period and the name stays taken.",
   confirm_account_close: "Close “{name}”? This cannot be undone.", account_closed_done: "“{name}” is closed",
   new_post: "“{name}” published: {title}", new_comment: "New comment on “{name}”, {who}: {text}", new_comment_held: "A comment on “{name}” awaits review, {who}: {text}",
-  an_warning: "Platform warning (account “{name}”): {text}", an_suspended: "The platform suspended “{name}” from publishing until {until}. {text}",
+  an_warning: "Platform warning (account “{name}”): {text}", an_suspended: "The platform suspended “{name}”: no posts and no change of its name or introduction until {until}. {text}",
   an_account_restricted: "The platform turned comments off on “{name}”: {text}", an_account_unrestricted: "Comments work again on “{name}”. {text}",
   an_account_closed: "The platform closed “{name}”: {text}", an_account_closed_by_owner: "“{name}” was closed by its owner", an_account_licensed: "The licences of “{name}” changed: {text}",
   an_account_credit: "The credit of “{name}” changed: {text}", an_post_removed: "The platform removed a post of “{name}”: {text}",
@@ -290,6 +303,19 @@ const en = {
   post_title: "Title", post_body: "Text", post_comments: "Comments", cmode_open: "open", cmode_review: "shown after approval", cmode_closed: "off",
   add_images: "Add pictures", images_only: "Posts carry pictures only", uploading: "Uploading pictures…", post_published: "Post published",
   post_held_toast: "The post awaits the platform's review; followers get it once approved", comments_forced_closed: "At the account's credit level this post may not carry comments; they are off.",
+  // the platform's measures that follow a group's owner, credit given back, a person's blacklisting
+  e_group_suspended_until: "The platform suspended posting in this group until {until}", e_held_dissolved: "The platform suspended this group; it cannot be dissolved before {until}",
+  e_held_handed_on: "The platform suspended this group; it cannot be handed on before {until}", e_held_renamed: "The platform suspended posting in this group; it cannot be renamed before {until}",
+  e_held_create: "The platform suspended a group you own; you cannot create another before {until}", e_held_target: "The platform suspended a group that user owns; they cannot take on another before {until}",
+  held_note: "The platform suspended posting in this group until {until}. Meanwhile it cannot be renamed; while the platform suspends this group itself, it cannot be dissolved or handed on either, and you cannot create another group.",
+  held_disabled: "Not while the platform suspends the group (until {until})",
+  n_credit: "Your credit score is now {score} (level {level}): {reason}", n_credit_back: "The {points} credit points sanction {sid} took were given back: your score is now {score} (level {level}).",
+  n_credit_other: "Your credit changed: {text}", n_blacklisted_twin: "{text} (the same verified identity as {user})",
+  an_credit_changed: "The credit score of “{name}” changed by {delta} to {score} (level {level}): {reason}",
+  an_credit_back: "The {points} credit points sanction {sid} took from “{name}” were given back: its score is now {score} (level {level}).",
+  ae_category_frozen: "The platform has frozen this category for now: no account can be opened in it.", ae_suspended_edit: "The platform suspended this account: its name and introduction cannot change until the suspension ends.",
+  ae_editor_unverified: "That user has not verified their identity: editors publish in the account's name and need a verified identity, like its owner.",
+  ae_publish_verify: "Publishing needs a verified identity (editors too).", publish_suspended: "No publishing while the account is suspended", verify_to_publish: "Verify your identity to publish",
 };
 const TABLES = { "zh-CN": zh, en };
 let lang = localStorage.getItem("qg.lang") === "en" ? "en" : "zh-CN";
@@ -311,6 +337,15 @@ export function errorText(err) {
   const raw = (err && err.reason) || "";
   const zhReason = lang === "zh-CN" ? reasonZh(raw) : null;
   const reason = zhReason || raw;
+  // A measure that lasts until a time: say until when, and what it stops.
+  const until = err && err.reply ? err.reply.until : undefined;
+  if (code === "group_suspended" && until) {
+    const m = /cannot be (dissolved|handed on|renamed)/.exec(raw);
+    return t(m ? "e_held_" + m[1].replace(" ", "_") : "e_group_suspended_until", { until: fmtTime(until) });
+  }
+  if (code === "forbidden" && until && /suspended a group (you|that user) own/.test(raw)) {
+    return t(/that user/.test(raw) ? "e_held_target" : "e_held_create", { until: fmtTime(until) });
+  }
   // The rule alone says it: "冲突：" adds nothing, and "没有权限" would hide why.
   if ((code === "conflict" || code === "forbidden") && zhReason) return zhReason;
   if (code === "rate_limited") {

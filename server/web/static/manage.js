@@ -20,8 +20,25 @@ const EDIT_WINDOW_MS = 172800 * 1000;   // the default limits.edit_window_second
 export function setHooks(h) { hooks = h; }
 
 async function act(op, args, okText) {
-  try { await api(op, args); if (okText) toast(okText); return true; } catch (e) { toast(errorText(e), "error"); return false; }
+  try { await api(op, args); if (okText) toast(okText); return true; } catch (e) { toast(errorText(e), "error"); learnSuspension(op, args, e); return false; }
 }
+
+// A refusal that names the platform's suspension of the group (group_suspended with `until`): the
+// composer and the panel learn it (group_info does not show it). Refused for dissolving or handing
+// on, it is the platform's suspension of this group itself (a category freeze does not hold those):
+// those buttons wait for its end.
+function learnSuspension(op, args, e) {
+  const until = e.code === "group_suspended" && e.reply ? e.reply.until : 0;
+  const g = until && args.group_id ? S.groups.get(args.group_id) : null;
+  if (!g) return;
+  g.suspendedUntil = Math.max(g.suspendedUntil || 0, until);
+  if (op === "dissolve_group" || op === "transfer_owner") g.heldUntil = Math.max(g.heldUntil || 0, until);
+  if (hooks.suspended) hooks.suspended(g);
+  if (open && open.g === g) draw(g);
+}
+
+function suspendedUntil(g) { return g.suspendedUntil > Date.now() ? g.suspendedUntil : 0; }
+function heldUntil(g) { return g.heldUntil > Date.now() ? g.heldUntil : 0; }
 
 export function openManage(g) {
   const box = el("div", { id: "manage" });
@@ -96,7 +113,9 @@ function draw(g) {
         actions.push(u.role === "admin"
           ? el("button", { type: "button", class: "small act-role", text: t("remove_admin"), onclick: () => act("set_role", { group_id: g.group_id, user_id: u.user_id, role: "member" }) })
           : el("button", { type: "button", class: "small act-role", text: t("make_admin"), onclick: () => act("set_role", { group_id: g.group_id, user_id: u.user_id, role: "admin" }) }));
-        actions.push(el("button", { type: "button", class: "small act-transfer", text: t("transfer"), onclick: async () => {
+        const held = heldUntil(g);
+        actions.push(el("button", { type: "button", class: "small act-transfer", text: t("transfer"), disabled: !!held,
+          title: held ? t("held_disabled", { until: fmtTime(held) }) : null, onclick: async () => {
           if (await confirmBox(t("confirm_transfer", { name: u.display_name }), t("transfer"), t("cancel"))) act("transfer_owner", { group_id: g.group_id, user_id: u.user_id });
         } }));
       }
@@ -118,7 +137,8 @@ function draw(g) {
   box.append(el("section", { class: "row wrap" },
     el("button", { type: "button", class: "ghost", id: "btn-report-group", text: t("report_group"), onclick: () => reportDialog({ target_type: "group", group_id: g.group_id }) }),
     me === "owner"
-      ? el("button", { type: "button", class: "danger", id: "btn-dissolve", text: t("dissolve"), onclick: async () => {
+      ? el("button", { type: "button", class: "danger", id: "btn-dissolve", text: t("dissolve"), disabled: !!heldUntil(g),
+        title: heldUntil(g) ? t("held_disabled", { until: fmtTime(heldUntil(g)) }) : null, onclick: async () => {
         if (await confirmBox(t("confirm_dissolve", { name: g.name }), t("dissolve"), t("cancel"))
             && await act("dissolve_group", { group_id: g.group_id })) { closeDialog(); hooks.dropGroup(g.group_id); }
       } })
@@ -157,7 +177,12 @@ function adminSection(g) {
       el("span", { class: "label", text: t("announcement_edit") }), ann,
       el("button", { type: "submit", class: "primary", id: "announcement-save", text: t("save") }))];
   if (g.role === "owner") {
-    const name = el("input", { id: "settings-name", value: info.name || g.name, maxlength: 64 });
+    // While the platform suspends posting a new name is refused (a name is shown to every member
+    // like a post); the category and the join policy may still change.
+    const susp = suspendedUntil(g);
+    if (susp) parts.push(el("p", { class: "form-msg error", id: "held-note", text: t("held_note", { until: fmtTime(susp) }) }));
+    const name = el("input", { id: "settings-name", value: info.name || g.name, maxlength: 64, disabled: !!susp,
+      title: susp ? t("held_disabled", { until: fmtTime(susp) }) : null });
     const cat = el("select", { id: "settings-category" }, CATEGORIES.map((c) => el("option", { value: c, text: t("cat_" + c), selected: c === info.category })));
     const pol = el("select", { id: "settings-policy" }, ["open", "approval", "invite"].map((p) => el("option", { value: p, text: t("policy_" + p), selected: p === info.join_policy })));
     parts.push(el("form", { class: "stack", onsubmit: (e) => {

@@ -18,6 +18,7 @@ export const S = {
   invites: new Map(),  // group_id -> invite links created in this page's life (the server lists none)
   pendingInvite: null, // an invite code from the URL (#join=CODE), used once logged in
   tab: "groups",       // what the sidebar shows: "groups" or "accounts"
+  blacklistedText: null, // the reason of a `blacklisted` notice, shown on the login form once the server closes the page
 };
 
 export const conn = new Conn(wsUrl, {});
@@ -35,7 +36,7 @@ export function newGroup(gid, name, role) {
     resumeAfter: null,         // lastSeq when the connection dropped: the catch-up starts there
     readSeq: 0,                // the server's read position (my_groups, read_marker, our own mark_read)
     countedTo: 0,              // unread counts every message from others in (readSeq, countedTo]
-    unread: 0, mentioned: false, preview: "", requests: 0, muteAll: false, suspendedUntil: 0,
+    unread: 0, mentioned: false, preview: "", requests: 0, muteAll: false, suspendedUntil: 0, heldUntil: 0,
     pinned: [], slowMode: 0, slowUntil: 0,
     draft: null,               // the composer's reply, mentions and files (composer.js)
   };
