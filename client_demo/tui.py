@@ -87,6 +87,24 @@ def http_base(url: str) -> str:
     return f"{'https' if scheme == 'wss' else 'http'}://{host}"
 
 
+def refusal_tail(reply: dict[str, Any]) -> str:
+    """What a refusal says beyond its reason: the wait of ``rate_limited``, and the end of a measure
+    that lasts (``until``: a mute, the platform's suspension of a group, which also keeps its owner
+    from dissolving, handing on or renaming it and from taking on another group)."""
+    retry = reply.get("retry_after_ms")
+    if isinstance(retry, (int, float)) and not isinstance(retry, bool):
+        return f" (try again in {retry / 1000:.1f} s)"
+    until = reply.get("until")
+    if isinstance(until, int) and not isinstance(until, bool) and until > 0:
+        return f" (until {hhmm(until)})"
+    return ""
+
+
+# The server's close reasons that end a login for good (code 1008): no reconnecting with its token.
+ENDED = {"account closed by the platform": "the platform closed your account (see the notice above)",
+         "account cancelled": "the account was cancelled"}
+
+
 def close_reason(exc: BaseException | None) -> str:
     """Why a connection closed, in a few words: the server's close reason (``authentication
     timeout``), else its close code, else the error."""
@@ -267,6 +285,12 @@ class ChatTUI:
                 return
             why = close_reason(client.close_error)
             tail = f" ({clean(why)})" if why else ""
+            if self.token is not None and why in ENDED:
+                # Blacklisted (this login, or another of the same verified person) or cancelled:
+                # the token is revoked, so reconnecting would only be refused.
+                self.token = None
+                self.say(f"* disconnected: {ENDED[why]}; logged out - /login or /auth as someone else")
+                return
             if self.token is None:
                 self.say(f"* disconnected: the server closed the connection{tail} because it was not logged in "
                          "in time - no harm done; the next command reconnects")
@@ -333,9 +357,7 @@ class ChatTUI:
         except CommandError as exc:
             self.error(exc.code, exc.message)
         except RequestError as exc:
-            retry = exc.reply.get("retry_after_ms")
-            wait = f" (try again in {retry / 1000:.1f} s)" if isinstance(retry, (int, float)) else ""
-            self.error(exc.code, f"{exc.reason}{wait}")
+            self.error(exc.code, f"{exc.reason}{refusal_tail(exc.reply)}")
         except TimeoutError:
             self.error("timeout", f"no reply within {REQUEST_TIMEOUT:g} s")
         except Unreachable as exc:

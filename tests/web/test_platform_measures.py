@@ -32,7 +32,8 @@ def _admin(srv: ServerProcess, *args: str) -> str:
 
 
 def _sanction(srv: ServerProcess, kind: str, *args: str) -> dict[str, Any]:
-    [row] = [r for r in map(json.loads, _admin(srv, "sanctions", *args).splitlines()) if r["kind"] == kind]
+    rows: list[dict[str, Any]] = [json.loads(x) for x in _admin(srv, "sanctions", *args).splitlines()]
+    [row] = [r for r in rows if r["kind"] == kind]
     return row
 
 
