@@ -212,6 +212,12 @@ async def _frozen_meanwhile(ctx: Context, a: Account) -> None:
                  ch.AddSanction("suspend_account", "account", a.account_id, reason, "system", now, until),
                  audit=ch.Audit(now, "system", None, "suspend_account", None, a.account_id, reason),
                  undo=undo)
+    # The owner hears it as every account of the category did (its only manager yet).
+    owner = ctx.state.users.get(a.owner_id)
+    if owner is not None:
+        publish_many(owner.sessions, ev.Notice(kind="account_suspended", account_id=a.account_id, by="system",
+                                               text=f"publishing, and changing the name or introduction, are "
+                                                    f"suspended: {reason}", deadline=until))
 
 
 async def _close_barred(ctx: Context, user: User, a: Account) -> None:

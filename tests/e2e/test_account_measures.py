@@ -672,6 +672,8 @@ async def test_an_account_opened_while_its_category_freezes_is_suspended_too(srv
     assert rc == 0 and "froze 0 public accounts" in out, (out, err)
     assert code(await opener.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
     assert (await opener.request("account_info", account_id=aid))["status"] == "suspended"
+    told = await notice(opener, "account_suspended")
+    assert told["account_id"] == aid and told["by"] == "system" and told["deadline"] > 0
     [susp] = [s for s in await sanctions(srv, aid) if s["kind"] == "suspend_account"]
     assert susp["actor"] == "system" and "froze the category culture" in susp["reason"]
     [opener] = await restart(srv, opener)
