@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from governance import posting
 from protocol.errors import ContractError
 from server.handlers import handler
+from server.handlers.common import own_page
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -76,12 +77,7 @@ async def my_appeals(ctx: Context, sess: Session, req: rq.MyAppeals, enc: Encodi
     """The caller's appeals, newest first: the sanction, the status, and once decided the outcome, the
     operator's note (masked when the operator typed it, as a report's note) and when. Nothing about
     anyone else's appeals, nor the appeal's own ``text`` (they wrote it), nor who decided it."""
-    before = None
-    if req.before is not None:
-        if not (req.before.isascii() and req.before.isdigit() and len(req.before) <= 18):
-            raise ContractError("bad_request", "'before' must be an appeal id")
-        before = int(req.before)
-    limit = MY_APPEALS_DEFAULT if req.limit is None else max(1, min(req.limit, MY_APPEALS_MAX))
+    before, limit = own_page(req.before, req.limit, "an appeal id", MY_APPEALS_DEFAULT, MY_APPEALS_MAX)
     rows = await ctx.store.appeals_by(sess.me.user_id, before, limit)
     out = []
     for r in rows:

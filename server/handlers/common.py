@@ -154,6 +154,18 @@ def penalize(user: User, points: int) -> AddCredit | None:
     return AddCredit(user.user_id, -points)
 
 
+def own_page(before: str | None, limit: int | None, what: str, default: int = 20, most: int = 100,
+             ) -> tuple[int | None, int]:
+    """The ``before`` id and the page size of a listing of one's own items (``my_reports``,
+    ``my_appeals``): ``bad_request`` for a ``before`` that is no id of ``what``; the size clamped."""
+    after = None
+    if before is not None:
+        if not (before.isascii() and before.isdigit() and len(before) <= 18):
+            raise ContractError("bad_request", f"'before' must be {what}")
+        after = int(before)
+    return after, default if limit is None else max(1, min(limit, most))
+
+
 def owned_count(ctx: Context, user: User) -> int:
     groups = ctx.state.groups
     return sum(1 for gid in user.groups if groups[gid].owner_id == user.user_id)

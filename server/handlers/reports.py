@@ -18,7 +18,7 @@ from governance import posting
 from protocol.enums import ReportTarget
 from protocol.errors import ContractError
 from server.handlers import handler
-from server.handlers.common import member_of
+from server.handlers.common import member_of, own_page
 from server.handlers.posts import reported_content
 from server.storage import changes as ch
 
@@ -131,12 +131,7 @@ async def my_reports(ctx: Context, sess: Session, req: rq.MyReports, enc: Encodi
     """The caller's reports, newest first: what they named, the status, and once resolved the outcome,
     the operator's note and when. Nothing about anyone else's reports, nor the reporter's own
     ``detail`` (they wrote it), nor who resolved it."""
-    before = None
-    if req.before is not None:
-        if not (req.before.isascii() and req.before.isdigit() and len(req.before) <= 18):
-            raise ContractError("bad_request", "'before' must be a report id")
-        before = int(req.before)
-    limit = MY_REPORTS_DEFAULT if req.limit is None else max(1, min(req.limit, MY_REPORTS_MAX))
+    before, limit = own_page(req.before, req.limit, "a report id", MY_REPORTS_DEFAULT, MY_REPORTS_MAX)
     rows = await ctx.store.reports_by(sess.me.user_id, before, limit)
     out = []
     for r in rows:
