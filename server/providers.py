@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import certifi
-import httpx
 
 from protocol.errors import ContractError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # httpx is imported on first use: most servers (the file providers) never load it
+    import httpx
+
     from server.config import IdentityConfig
 
 log = logging.getLogger("qunguan.providers")
@@ -86,11 +87,15 @@ class SignedPoster:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:  # made on first use, inside the running loop
+            import httpx
+
             self._client = httpx.AsyncClient(verify=self._tls, timeout=self.timeout, follow_redirects=False)
         return self._client
 
     async def post(self, payload: dict[str, Any]) -> httpx.Response:
         """The provider's final answer (2xx or a 4xx other than 429); ``ProviderDown`` otherwise."""
+        import httpx
+
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         request_id = secrets.token_hex(16)
         why = "no attempt was made"
