@@ -111,6 +111,27 @@ class WindowCounter:
             del self._logs[next(iter(self._logs))]
         return 0.0
 
+    def record(self, key: Hashable, at: float, now: float) -> None:
+        """Count a hit that happened at ``at`` (at most ``now``), whatever the limit: something
+        admitted elsewhere that this counter learns of late (a connection a cluster's previous
+        home admitted, re-registered with the next one). It is refused nothing, but later hits
+        count it as of ``at``; one that has already left the window changes nothing."""
+        if self.disabled or at <= now - self.window:
+            return
+        self.prune(now)
+        log = self._current(key, now)
+        if log is None:
+            log = deque()
+        else:
+            del self._logs[key]  # re-insert at the end, as hit does
+        i = len(log)
+        while i and log[i - 1] > at:  # keep the log in time order (the window drops from its front)
+            i -= 1
+        log.insert(i, min(at, now))
+        self._logs[key] = log
+        while len(self._logs) > self.max_keys:
+            del self._logs[next(iter(self._logs))]
+
     def reset(self, key: Hashable) -> None:
         self._logs.pop(key, None)
 

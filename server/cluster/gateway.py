@@ -63,6 +63,7 @@ class Conn:
     # Whether a home has counted it in the connections per address: not when it opened while no
     # home was heard (its OPEN went to none); the next home is then told it is new (wire.OPEN).
     counted: bool = True
+    opened: float = field(default_factory=time.monotonic)  # when it opened (re-registering says how long ago)
     waiting: int = 0  # how many requests ``pending`` holds
     room: asyncio.Event = field(default_factory=asyncio.Event)  # set while waiting < MAX_WAITING
 
@@ -298,17 +299,30 @@ class Gateway:
 
     def _reattach_all(self) -> None:
         """Tell a (new or returning) home about every connection: which are logged in (it checks
-        each token) and the address of the others (for its network log)."""
+        each token) and the address of the others (for its network log). Then the list of them all
+        with how long ago each opened (``LIVE``): the home lets go of any other, and counts in the
+        connections per address, as of its opening, each that it has not counted yet (a new home
+        does not know what the previous one counted, nor whether an OPEN sent just before that
+        one died was ever read). Last, the connections that opened while no home was heard, as
+        new: judged against the limit once the others are counted."""
+        now = time.monotonic()
+        new: list[Conn] = []
         for conn in self.conns.values():
             sess = conn.sess
             enc = wire.encoding_code(sess.encoding)
             if conn.user_id is not None and conn.token_hash is not None:
                 self._out.add([wire.REATTACH, conn.number, sess.ip, enc, conn.user_id, conn.token_hash,
                                sess.remote_port()])
-            else:  # (again: counted by a home when it opened, unless it opened while there was none)
-                self._out.add([wire.OPEN, conn.number, sess.ip, enc, conn.counted, sess.remote_port()])
-                conn.counted = True
-        self._out.add([wire.LIVE, list(self.conns)])
+            elif conn.counted:
+                self._out.add([wire.OPEN, conn.number, sess.ip, enc, True, sess.remote_port()])
+            else:
+                new.append(conn)
+        self._out.add([wire.LIVE, list(self.conns), [round(now - c.opened, 3) for c in self.conns.values()]])
+        for conn in new:
+            sess = conn.sess
+            self._out.add([wire.OPEN, conn.number, sess.ip, wire.encoding_code(sess.encoding), False,
+                           sess.remote_port()])
+            conn.counted = True
 
     def reconnected(self) -> None:
         """Back on NATS after a cut (this node's or the home's): what one sent the other meanwhile

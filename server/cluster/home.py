@@ -63,6 +63,10 @@ class Home:
         # Instances refused as the twin of a running node with the same id: instance -> (node id,
         # when it was last told to stop, when it was last heard).
         self.refused: dict[str, tuple[str, float, float]] = {}
+        # The connections counted here in the connections per address within the last window
+        # (gateway instance, connection number) -> when: each once, even when a gateway's link is
+        # dropped and made again (a re-registration then names them again).
+        self.counted: dict[tuple[str, int], float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- inbound ---------------------------------------------------------------------------
@@ -114,6 +118,8 @@ class Home:
                 live = set(item[1])
                 for conn in [c for c in link.sessions if c not in live]:
                     self._gone(link, conn)
+                if len(item) > 2:  # (a gateway of the previous version says no ages)
+                    self._count_live(link, item[1], item[2])
             elif kind == wire.REATTACH:
                 _, conn, ip, enc, user_id, token_hash, port = item
                 rs = link.sessions.get(conn)
@@ -183,14 +189,35 @@ class Home:
             rs.ip, rs.port = ip, port
         else:
             rs = self._session(link, conn, ip, encoding, port)
-        # Re-registered with a new home (`again`): counted when it opened, by the home then. A
-        # connection that opened while there was none is sent as new (see Gateway._reattach_all).
-        if again or rs.counted:
+        # Re-registered (`again`): admitted when it opened, by the home then; it is counted here by
+        # the LIVE that follows (see _count_live). A connection that opened while there was no
+        # home is sent as new (see Gateway._reattach_all): counted and judged now.
+        key = (link.instance, conn)
+        if again or key in self.counted:
             return
-        rs.counted = True
-        if self.app.connections_per_ip.hit(ip, time.monotonic()) > 0:  # counted service-wide, here
+        now = time.monotonic()
+        self.counted[key] = now
+        if self.app.connections_per_ip.hit(ip, now) > 0:  # counted service-wide, here
             METRICS.rate_limited("connections_per_ip")
             rs.close(CLOSE_POLICY, "too many connections")
+
+    def _count_live(self, link: NodeLink, conns: list[int], ages: list[float]) -> None:
+        """A gateway's re-registration: count each of its connections not counted here yet, as of
+        when it opened, without refusing it (a home admitted it then, or the gateway thought one
+        did: its OPEN may have died with that home). The previous home's count is not known here,
+        so every connection that exists after a takeover is counted once by the new home, and the
+        connections an address opens next are judged with them."""
+        now = time.monotonic()
+        window = self.app.connections_per_ip
+        for conn, age in zip(conns, ages, strict=False):
+            rs = link.sessions.get(conn)
+            key = (link.instance, conn)
+            if rs is None or key in self.counted or not isinstance(age, (int, float)):
+                continue
+            at = now - max(0.0, float(age))
+            if at > now - window.window:  # (older ones have left the window: nothing to count)
+                self.counted[key] = at
+                window.record(rs.ip, at, now)
 
     def _gone(self, link: NodeLink, conn: int) -> None:
         rs = link.sessions.pop(conn, None)
@@ -213,6 +240,9 @@ class Home:
         cutoff = now - GATEWAY_SILENCE_LEASES * lease_seconds
         for link in [lk for lk in self.links.values() if lk.last_heard < cutoff]:
             self._drop_link(link)
+        horizon = now - self.app.connections_per_ip.window
+        for key in [k for k, when in self.counted.items() if when <= horizon]:
+            del self.counted[key]
         forget = now - TWIN_MEMORY_SECONDS
         for instance in [i for i, (_, _, when) in self.replaced.items() if when < forget]:
             del self.replaced[instance]

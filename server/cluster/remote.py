@@ -125,7 +125,7 @@ class RemoteSession(Session):
     """A connection held by a gateway node, as the home's handlers see it."""
 
     HELD_HERE = False  # the gateway holding the socket counts it (server/cluster/gateway.py)
-    __slots__ = ("link", "conn", "port", "inbox", "busy", "closed_with", "owed", "owed_count", "counted")
+    __slots__ = ("link", "conn", "port", "inbox", "busy", "closed_with", "owed", "owed_count")
 
     def __init__(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, port: int | None = None) -> None:
         # No Session.__init__: there is no socket here. The slots it would set are set directly.
@@ -150,7 +150,6 @@ class RemoteSession(Session):
         # (DEFERRED), oldest first: the answer, when it comes, names its frame (see HANDLING).
         self.owed: dict[Any, deque[int]] = {}
         self.owed_count = 0
-        self.counted = False  # in the service-wide connections per address (Home._opened)
 
     def send(self, obj: Encodable, encoding: Encoding | None = None) -> None:
         if self.closing:

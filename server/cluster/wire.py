@@ -13,15 +13,19 @@ previous version, during a rolling restart, still reads the header and skips the
                                 with its forward number on that connection (1, 2, 3...) and its
                                 request id (a node of the previous version sends neither)
   ``[OPEN, conn, ip, enc, again, port]``  a new connection (the home counts connections per
-                                IP), or (again) one re-registered with a new home, counted by a
-                                home before (one that opened while there was none is sent as
-                                new); either corrects the address of a connection whose frames
-                                came first (its OPEN was lost), as REATTACH does
+                                IP), or (again) one re-registered with a home, admitted by a home
+                                before (counted by the LIVE that follows; one that opened while
+                                there was none is sent as new, after that LIVE); either corrects
+                                the address of a connection whose frames came first (its OPEN was
+                                lost), as REATTACH does
   ``[GONE, conn]``              the connection closed
   ``[REATTACH, conn, ip, enc, user_id, token_hash, port]``  a new home: this one was logged in
   ``[ALIVE]``                   the gateway still exists (sent every second)
-  ``[LIVE, [conn, ...]]``       every connection it has (after re-registering them): the home
-                                lets go of any other (its GONE was lost)
+  ``[LIVE, [conn, ...], [age, ...]]``  every connection it has (after re-registering them): the
+                                home lets go of any other (its GONE was lost); with how many
+                                seconds ago each opened, so the home counts each it has not
+                                counted yet in the connections per IP, as of then (a node of the
+                                previous version sends no ages, and reads none)
 Home -> gateway, on ``<name>.node.<node_id>``; header ``[epoch, instance]`` (the gateway's), then
 ``[NUMBER, stream, n]``: the home numbers what it publishes to one gateway instance 1, 2, 3...
 within a stream (one per link it keeps to that instance), so a gateway sees what NATS lost on the

@@ -194,3 +194,14 @@ def test_window_limit_changed_at_run_time():
     assert w.peek("k", 102.0) == 0.0
     assert w.hit("k", 102.0) == 0.0
     assert w.hit("k", 102.5) == pytest.approx(0.5)  # the hits at 3 and 102 fill it
+
+
+def test_record_counts_a_late_learned_hit_as_of_its_time_and_refuses_nothing() -> None:
+    w = WindowCounter(limit=2, window=60.0)
+    w.record("ip", 50.0, 100.0)  # learned at 100 of a hit at 50
+    w.record("ip", 45.0, 100.0)  # out of order: kept in time order
+    w.record("ip", 30.0, 100.0)  # left the window already (it starts at 40): nothing
+    assert w.peek("ip", 100.0) == pytest.approx(5.0)  # free again once the hit at 45 leaves the window
+    w.record("ip", 90.0, 100.0)  # over the limit: recorded all the same (it was admitted elsewhere)
+    assert w.hit("ip", 100.0) == pytest.approx(10.0)  # the hits at 50 and 90 are the last two
+    assert w.hit("ip", 110.1) == 0.0

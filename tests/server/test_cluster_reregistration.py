@@ -4,7 +4,9 @@ it did not hear open (docs/scale-out.md, "Service-wide behaviour"):
 - a connection whose frame reached the home before its OPEN (lost in a long NATS cut) gets its
   client address from the re-registration: the network log and the per-address limits use it;
 - a connection that opened while there was no home (a failover) is counted in the service-wide
-  connections per address when the next home hears of it.
+  connections per address when the next home hears of it, and judged then;
+- every other connection that exists after a takeover (one the previous home counted, or one
+  whose OPEN died with it) is counted once by the next home, as of when it opened.
 
 A real home (the ``app`` fixture, SQLite) and gateways built in this process (see
 test_cluster_reused_rid.py)."""
@@ -17,6 +19,7 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
+from governance.ratelimit import WindowCounter
 from server.app import App
 from server.cluster import wire
 from server.cluster.gateway import Gateway
@@ -85,15 +88,67 @@ async def test_connections_opened_during_a_failover_count_against_the_address_li
     assert [first.closing, second.closing] == [False, True], \
         "two connections from one address, over the limit of one a minute, were not counted"
 
-    # Connections that a home counted when they opened are not counted again by the next one.
-    app.connections_per_ip.limit = 2
+    # The next home (another process) does not know what this one counted: it counts each
+    # connection re-registered with it once, as of its opening, and judges the next ones with them.
+    gw.closed(second)  # type: ignore[arg-type]  # (its socket closes, as the home said)
     third = Client()
     third.ip = "10.0.0.3"
     gw.opened(third)  # type: ignore[arg-type]
     await settle()
     await homes[0].close()
+    app.connections_per_ip = WindowCounter(2, 60.0)  # (the next home's own window, empty)
     homes.append(Home(app, lambda _s, data: deliver(gw.on_message, data), wire.Subjects("t"), 3, 1 << 20))
-    gw.on_heartbeat("n3", 3)  # (this home's window is the same object: what it counted stays counted)
+    gw.on_heartbeat("n3", 3)
     await settle()
     assert not third.closing and not first.closing
+    fourth, fifth = Client(), Client()
+    fourth.ip = fifth.ip = "10.0.0.3"
+    gw.opened(fourth)  # type: ignore[arg-type]
+    gw.opened(fifth)  # type: ignore[arg-type]
+    await settle()
+    assert [fourth.closing, fifth.closing] == [False, True], "the next home did not count the connections it was given"
     await homes[1].close()
+
+
+async def test_a_connection_opened_just_before_the_home_died_is_counted_once_by_the_next(app: App, tmp_path) -> None:
+    """The gateway heard the home when the connection opened and sent its OPEN, but the home died
+    before reading it (or the OPEN was lost in the takeover): the gateway takes it for counted and
+    registers it again with the next home as such. The next home counts it all the same, once, at
+    the time it opened: a re-registration's LIVE says how long ago each connection opened."""
+    app.connections_per_ip.limit = 3
+    gw_app = App(parse_config({
+        "server": {"port": 0},
+        "identity": {"sms_provider": "file", "argon2_time_cost": 1, "argon2_memory_kib": 1024},
+        "storage": {"url": "postgresql://postgres@127.0.0.1:5432/unused"},
+        "cluster": {"broker_url": "nats://127.0.0.1:4222", "node_id": "n2", "name": "t"},
+    }, tmp_path / "gw"))
+    tasks: set[asyncio.Task[Any]] = set()
+
+    def deliver(to: Any, data: bytes) -> None:
+        task = asyncio.get_running_loop().create_task(to(Msg(None, subject="t", data=data)))  # type: ignore[arg-type]
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    homes: list[Home] = []  # none yet: the home of epoch 2 is dead, what is sent to it is lost
+    gw = Gateway(gw_app, "n2", "i2", wire.Subjects("t"),
+                 lambda _s, data: deliver(homes[-1].on_message, data) if homes else None, 1 << 20)
+    gw.on_heartbeat("n1", 2)  # the gateway still hears the home of epoch 2...
+    first, logged_in = Client(), Client()
+    gw.opened(first)  # type: ignore[arg-type]  # ...and sends these OPENs to it, which it never reads
+    gw.opened(logged_in)  # type: ignore[arg-type]
+    conn = gw.by_session[logged_in]  # type: ignore[index]
+    conn.user_id, conn.token_hash = "u1", b"h" * 32  # (re-registered as logged in: REATTACH)
+    await settle()
+    homes.append(Home(app, lambda _s, data: deliver(gw.on_message, data), wire.Subjects("t"), 3, 1 << 20))
+    gw.on_heartbeat("n3", 3)  # the next home: the gateway registers its connections with it
+    await settle()
+    gw.reconnected()  # registered again with the same home (a NATS cut): nothing is counted twice
+    await settle()
+    second, third = Client(), Client()
+    gw.opened(second)  # type: ignore[arg-type]  # the third connection of the address this minute
+    await settle()
+    assert not second.closing, "a connection re-registered twice was counted twice"
+    gw.opened(third)  # type: ignore[arg-type]  # the fourth
+    await settle()
+    assert third.closing, "connections opened just before the home died were not counted by the next home"
+    await homes[-1].close()
