@@ -157,10 +157,11 @@ class Numbering:
 
 class Gateway:
     def __init__(self, app: App, node_id: str, instance: str, subjects: wire.Subjects,
-                 publish: PublishFn, max_bytes: int) -> None:
+                 publish: PublishFn, max_bytes: int, started: int = 0) -> None:
         self.app = app
         self.node_id = node_id
         self.instance = instance
+        self.started = started  # this run's start on the database's clock (µs): see wire.STAMP
         self.subjects = subjects
         self.conns: dict[int, Conn] = {}
         self.by_session: dict[Session, Conn] = {}
@@ -170,9 +171,11 @@ class Gateway:
         self._assembler = wire.Assembler()  # of the home's chunked items
         self._assembler_epoch = 0
         # The stamp names the home this gateway knows: a newer home ignores its frames until it
-        # has heard that home and re-registered its connections (see home.on_message).
+        # has heard that home and re-registered its connections (see home.on_message). It also
+        # says when this run started: of two running nodes with one node id, every home stops
+        # the one that started later (see Home._twin_talks).
         self._out = wire.Outbox(lambda: [node_id, instance], lambda data: publish(subjects.home_in, data), max_bytes,
-                                stamp=lambda: [wire.STAMP, self.home_epoch])
+                                stamp=lambda: [wire.STAMP, self.home_epoch, self.started])
         self.home_node: str | None = None
         self.home_alive = False
         self.home_links = 0  # the home's count of its NATS reconnections, from its heartbeat

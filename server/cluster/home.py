@@ -58,8 +58,9 @@ class Home:
         self.max_reply = max_reply or max_bytes  # the broker's payload limit: one request-reply answer
         self.links: dict[str, NodeLink] = {}  # gateway instance -> its link
         self.reconnections = 0  # to NATS, told in the heartbeat: the gateways then re-register
-        # Instances of a node id that a newer instance replaced: instance -> (node id, newer, when).
-        self.replaced: dict[str, tuple[str, str, float]] = {}
+        # Instances of a node id that a later-heard instance replaced: instance -> (node id, the
+        # one that replaced it, when, that one's start stamp or None).
+        self.replaced: dict[str, tuple[str, str, float, int | None]] = {}
         # Instances refused as the twin of a running node with the same id: instance -> (node id,
         # when it was last told to stop, when it was last heard).
         self.refused: dict[str, tuple[str, float, float]] = {}
@@ -74,8 +75,11 @@ class Home:
         items = wire.unpack_stream(msg.data)
         node_id, instance = next(items)
         first = next(items, None)
+        started: int | None = None  # (not said by a gateway of the previous version)
         if first is not None and first[0] == wire.STAMP:
             epoch = first[1]
+            if len(first) > 2 and isinstance(first[2], int):
+                started = first[2]
         else:  # a gateway of the previous version (a rolling restart): no stamp
             epoch = self.epoch
             items = itertools.chain([first] if first is not None else [], items)
@@ -87,10 +91,10 @@ class Home:
             return
         link = self.links.get(instance)
         if link is None:
-            if instance in self.refused or self._twin_talks(node_id, instance):
+            if instance in self.refused or self._twin_talks(node_id, instance, started):
                 self._refuse_again(instance)
                 return
-            link = self._new_link(node_id, instance)
+            link = self._new_link(node_id, instance, started)
         link.last_heard = time.monotonic()
         for item in link.assembler.items(items):
             kind = item[0]
@@ -132,11 +136,11 @@ class Home:
                     rs.ip, rs.port = ip, port
                 self._enqueue(rs, Reattach(user_id, token_hash))
 
-    def _new_link(self, node_id: str, instance: str) -> NodeLink:
+    def _new_link(self, node_id: str, instance: str, started: int | None) -> NodeLink:
         # A gateway restarted under the same node id: the old instance's connections are gone.
         for old in [lk for lk in self.links.values() if lk.node_id == node_id]:
             self._drop_link(old)
-            self.replaced[old.instance] = (node_id, instance, time.monotonic())
+            self.replaced[old.instance] = (node_id, instance, time.monotonic(), started)
         subject = self.subjects.node(node_id)
         link = NodeLink(node_id, instance, lambda: self.epoch, lambda data: self._publish(subject, data),
                         self.max_bytes)
@@ -144,21 +148,35 @@ class Home:
         log.info("gateway %s (instance %s) joined", node_id, instance)
         return link
 
-    def _twin_talks(self, node_id: str, instance: str) -> bool:
-        """Whether ``instance`` is one a newer instance of its node id replaced, and still talks:
-        two nodes run with one node id (a restarted node's old run is gone and says nothing).
-        Each would replace the other's link at its every message, and their clients would be
-        closed with 1013 over and over: the newer one is refused (told to stop, then ignored)."""
+    def _twin_talks(self, node_id: str, instance: str, started: int | None) -> bool:
+        """Whether ``instance`` is one another instance of its node id replaced, still talks, and
+        is the newer of the two (it is then refused: the caller tells it to stop). A restarted
+        node's old run is gone and says nothing; one that talks again means two nodes run with
+        one node id, which would replace each other's link at their every message, their clients
+        closed with 1013 over and over. The newer one is refused (told to stop, then ignored).
+
+        Newer is the later start stamp (``started``: the database's clock when the node started,
+        in every message it sends; the instance ids break a tie), not the order this home heard
+        them in: a home that took over hears the two in any order, and must refuse the same one
+        as the home before it (which may have died before its STOP arrived). Without stamps (a
+        node of the previous version), the one heard later is taken for the newer, as before."""
         known = self.replaced.pop(instance, None)
         if known is None:
             return False
-        _, newer, _ = known
+        _, other, _, other_started = known
+        if started is not None and other_started is not None:
+            talking_is_newer = (started, instance) > (other_started, other)
+        else:
+            talking_is_newer = False
+        newer, older = (instance, other) if talking_is_newer else (other, instance)
+        log.error("two running nodes use the node id %s (instances %s and %s): the newer one (%s) is "
+                  "told to stop; give every node its own cluster.node_id", node_id, older, newer, newer)
+        self.refused[newer] = (node_id, 0.0, time.monotonic())
+        if talking_is_newer:
+            return True  # (the older one keeps its link)
         link = self.links.get(newer)
         if link is not None:
             self._drop_link(link)
-        log.error("two running nodes use the node id %s (instances %s and %s): the newer one (%s) is "
-                  "told to stop; give every node its own cluster.node_id", node_id, instance, newer, newer)
-        self.refused[newer] = (node_id, 0.0, time.monotonic())
         self._refuse_again(newer)
         return False
 
@@ -244,7 +262,7 @@ class Home:
         for key in [k for k, when in self.counted.items() if when <= horizon]:
             del self.counted[key]
         forget = now - TWIN_MEMORY_SECONDS
-        for instance in [i for i, (_, _, when) in self.replaced.items() if when < forget]:
+        for instance in [i for i, (_, _, when, _) in self.replaced.items() if when < forget]:
             del self.replaced[instance]
         for instance in [i for i, (_, _, heard) in self.refused.items() if heard < forget]:
             del self.refused[instance]

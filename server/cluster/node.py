@@ -62,6 +62,7 @@ class ClusterNode:
         self.node_id = c.node_id or f"{socket.gethostname()}-{app.cfg.server.port}".replace(".", "-")
         self.instance = secrets.token_hex(6)  # this run of the node: a restart is a new gateway
         self.holder = f"{self.node_id}/{self.instance}"
+        self.started = 0  # this run's start, on the database's clock (µs), taken in start()
         self.subjects = wire.Subjects(c.name)
         self.nc: Nats | None = None
         self.gateway: Gateway | None = None
@@ -89,9 +90,14 @@ class ClusterNode:
             disconnected_cb=self._disconnected, reconnected_cb=self._reconnected, error_cb=self._error,
         )
         await self._check_node_id()
+        # When this run started, on the one clock all nodes share: two nodes that started at once
+        # with one node id both pass the check above, and every home (this one's and the next
+        # after a failover) then stops the later of the two, deterministically (see wire.STAMP).
+        self.started = await self.leases.clock_us()
         await self.nc.subscribe(self.subjects.node_id(self.node_id), cb=self._on_node_id)
         max_bytes = max(64 * 1024, self.nc.max_payload // 2)
-        self.gateway = Gateway(self.app, self.node_id, self.instance, self.subjects, self._publish, max_bytes)
+        self.gateway = Gateway(self.app, self.node_id, self.instance, self.subjects, self._publish, max_bytes,
+                               self.started)
         self.gateway.on_stop = self._refused
         await self.nc.subscribe(self.subjects.node(self.node_id), cb=self.gateway.on_message)
         await self.nc.subscribe(self.subjects.heartbeat, cb=self._on_heartbeat)

@@ -5,10 +5,13 @@ element says what it is). Items are batched per destination and per event-loop i
 (:class:`Outbox`), so a burst costs one NATS message per destination, not one per frame; a batch
 is cut into several messages before it passes the broker's payload limit.
 
-Gateway -> home, on ``<name>.home.in``; header ``[node_id, instance]``, then ``[STAMP, epoch]``
-(of the home the gateway last heard: a REQ stamped older than the home's own epoch is not run; a
-message stamped newer is not run at all. An item, not in the header, so that a node of the
-previous version, during a rolling restart, still reads the header and skips the item):
+Gateway -> home, on ``<name>.home.in``; header ``[node_id, instance]``, then ``[STAMP, epoch,
+started]`` (``epoch`` of the home the gateway last heard: a REQ stamped older than the home's own
+epoch is not run; a message stamped newer is not run at all. ``started``: when this run of the
+node started, in microseconds on the database's clock; of two running instances with one node
+id, every home stops the one with the later ``(started, instance)``, whichever it heard first.
+An item, not in the header, so that a node of the previous version, during a rolling restart,
+still reads the header and skips the item; it reads no ``started``, and sends none):
   ``[REQ, conn, frame, n, rid]``  a client's frame, as received (bytes: MessagePack, str: JSON),
                                 with its forward number on that connection (1, 2, 3...) and its
                                 request id (a node of the previous version sends neither)

@@ -34,6 +34,7 @@ _RELEASE = """
 UPDATE cluster_leases SET expires_at = now() - interval '1 second'
 WHERE name = $1 AND holder = $2 AND epoch = $3
 """
+_CLOCK = "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
 _HOLDER = "SELECT holder, epoch, expires_at > now() FROM cluster_leases WHERE name = $1"
 _ANY_LIVE_LEASE = "SELECT holder FROM cluster_leases WHERE expires_at > now() LIMIT 1"
 LOCK_SERVE = 0x5147_0005  # pg_advisory_lock(LOCK_SERVE, 0): who serves the database (see claim)
@@ -134,6 +135,13 @@ class PostgresLeases:
         """(holder, epoch, still valid) of a lease, or None if it was never taken."""
         row = await self._lease_call("fetchrow", _HOLDER, name)
         return None if row is None else (row[0], row[1], row[2])  # type: ignore[index]
+
+    async def clock_us(self) -> int:
+        """The database's clock, in microseconds since 1970: one clock for every node of the
+        cluster (a node's start stamp, which orders two nodes started with one node id)."""
+        now = await self._lease_call("fetchval", _CLOCK)
+        assert isinstance(now, int)
+        return now
 
     def set_fence(self, name: str, epoch: int) -> None:
         """From now on every write transaction first proves ``name`` is still held at ``epoch``."""

@@ -92,6 +92,19 @@ async def test_a_takeover_waits_for_the_old_homes_write_in_flight(two_nodes):
     assert await taking == epoch + 1
 
 
+@pg
+async def test_every_node_reads_one_clock_for_its_start_stamp(two_nodes):
+    """The start stamp that orders two nodes with one node id (server/cluster/home.py, _twin_talks)
+    is read from the database, not from each machine's clock."""
+    import time
+
+    a, b = two_nodes
+    first = await a.clock_us()
+    second = await b.clock_us()
+    assert first < second  # (microseconds: two reads one after the other differ)
+    assert abs(first / 1e6 - time.time()) < 60  # (the same machine here: about the same time)
+
+
 def test_a_cluster_needs_postgresql(tmp_path):
     with pytest.raises(ConfigError, match="cluster.broker_url"):
         parse_config({"cluster": {"broker_url": "nats://127.0.0.1:4222"}}, tmp_path)

@@ -1,7 +1,9 @@
 """Two running nodes with the same ``cluster.node_id`` (a copied config): the home would take each
 for a restart of the other at its every message, drop the other's connections, and the clients
 of both would be closed with 1013 over and over. A node refuses to start beside a running one
-with its id; two that started at once are caught by the home, which refuses the newer one.
+with its id; two that started at once are caught by the home, which refuses the newer one: the
+later start stamp (the database's clock, in every message; instance ids break a tie), so that a
+home that took over refuses the same one as the home before it, in whatever order it hears them.
 
 The home runs on a real server in this process (the ``app`` fixture); the gateways' messages are
 the ones they would publish. The start check uses the real NATS server of the tests."""
@@ -46,6 +48,74 @@ async def test_the_home_stops_two_gateways_with_one_node_id_replacing_each_other
     stops = [m for m in stops if any(it[0] == wire.STOP for it in m[1:])]
     assert stops and stops[0][0] == [2, "b"] and "n2" in stops[0][1][1], stops
     await home.close()
+
+
+def _stamped(instance: str, epoch: int, started: int, *items: list) -> Msg:
+    """A message of the instance started at ``started`` (its STAMP says so, see wire.STAMP)."""
+    data = wire.pack(["n2", instance]) + wire.pack([wire.STAMP, epoch, started]) + b"".join(wire.pack(i) for i in items)
+    return Msg(None, subject="t.home.in", data=data)  # type: ignore[arg-type]
+
+
+def _stopped(published: list[tuple[str, bytes]]) -> list[str]:
+    """The instances told to stop, in order."""
+    out = []
+    for subject, data in published:
+        msg = list(wire.unpack_stream(data))
+        if subject == "t.node.n2" and any(it[0] == wire.STOP for it in msg[1:]):
+            out.append(msg[0][1])
+    return out
+
+
+@pytest.mark.parametrize("older, newer", [
+    (("b", 1_000), ("a", 2_000)),  # started one after the other: the start decides, whatever the instance ids
+    (("a", 1_000), ("b", 1_000)),  # in the same clock tick: the instance ids decide, the same way on every home
+])
+async def test_after_a_failover_the_new_home_stops_the_same_twin(app: App, caplog, older, newer) -> None:
+    """Twins started at once, the home died before its STOP reached the newer one (or that one
+    ignored it, a node of the previous version): the next home hears them in any order, here the
+    newer first. Which one is newer is what they say of their start, not the order a home heard
+    them in, so every home stops the same one."""
+    old, new = older[0], newer[0]
+    first: list[tuple[str, bytes]] = []
+    home = Home(app, lambda subject, data: first.append((subject, data)), wire.Subjects("t"), 2, 1 << 20)
+    for instance, started in (older, newer, older, newer):  # heard in the order they started
+        await home.on_message(_stamped(instance, 2, started, [wire.ALIVE]))
+    assert _stopped(first) == [new] and list(home.links) == [old]
+    await home.close()
+
+    nxt: list[tuple[str, bytes]] = []
+    home = Home(app, lambda subject, data: nxt.append((subject, data)), wire.Subjects("t"), 3, 1 << 20)
+    for instance, started in (newer, older, newer, older):  # the newer one talks first to the next home
+        await home.on_message(_stamped(instance, 3, started, [wire.ALIVE]))
+    assert _stopped(nxt) == [new], "the next home stopped the older twin and kept the newer one"
+    assert list(home.links) == [old]
+    await home.close()
+
+
+async def test_twins_started_in_one_tick_are_told_apart_by_what_their_gateways_send(app: App, tmp_path) -> None:
+    """The same with the messages real gateways publish: each stamps its start (the same tick
+    here), and two homes that hear them in opposite orders stop the same one."""
+    sent: dict[str, list[bytes]] = {"a": [], "b": []}
+    gws = {i: Gateway(_node(tmp_path / i, "n2", "t"), "n2", i, wire.Subjects("t"),
+                      lambda _s, data, i=i: sent[i].append(data), 1 << 20, started=1_700_000_000_000_000)
+           for i in ("a", "b")}
+    stopped: list[list[str]] = []
+    for epoch, order in ((2, "abab"), (3, "baba")):
+        published: list[tuple[str, bytes]] = []
+        home = Home(app, lambda subject, data, out=published: out.append((subject, data)), wire.Subjects("t"),
+                    epoch, 1 << 20)
+        for gw in gws.values():
+            gw.on_heartbeat("n1", epoch)  # (each registers its connections: none)
+        await asyncio.sleep(0)
+        for i in order:
+            gws[i].alive()
+            await asyncio.sleep(0)
+            for data in sent[i]:
+                await home.on_message(Msg(None, subject="t.home.in", data=data))  # type: ignore[arg-type]
+            sent[i].clear()
+        stopped.append(_stopped(published))
+        await home.close()
+    assert stopped == [["b"], ["b"]], stopped
 
 
 async def test_a_gateway_told_to_stop_stops_with_the_reason(tmp_path) -> None:
