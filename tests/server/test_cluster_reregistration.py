@@ -144,6 +144,10 @@ async def test_a_connection_opened_just_before_the_home_died_is_counted_once_by_
     await settle()
     gw.reconnected()  # registered again with the same home (a NATS cut): nothing is counted twice
     await settle()
+    homes[-1]._drop_link(homes[-1].links["i2"])  # (the home let go of the gateway: silent too long)
+    gw.reconnected()  # nor when it registers them again on a new link
+    await settle()
+    assert set(homes[-1].links["i2"].sessions) == {1, 2}
     second, third = Client(), Client()
     gw.opened(second)  # type: ignore[arg-type]  # the third connection of the address this minute
     await settle()
