@@ -14,6 +14,7 @@ handlers have always used, so moving a check here changes nothing on the wire.
 - :func:`mostly_rejected` -- the slower report limit for a malicious reporter (P15).
 - :func:`check_can_own` -- ``create_group`` and ``transfer_owner``.
 - :func:`check_keeps_owner` -- ``dissolve_group`` and ``transfer_owner`` of a suspended group.
+- :func:`check_fits_new_owner` -- ``transfer_owner``: the group within the new owner's group caps.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "check_admin_cap",
     "check_can_own",
     "check_can_post",
+    "check_fits_new_owner",
     "check_keeps_owner",
     "check_no_nul",
     "check_text",
@@ -249,6 +251,24 @@ def check_can_own(
         )
     if joined is not None and max_groups_joined is not None and joined >= max_groups_joined:
         raise ContractError("join_cap_reached", f"you may be in at most {max_groups_joined} groups")
+
+
+def check_fits_new_owner(*, members: int, max_members: int, admins: int, max_admins: int) -> None:
+    """May a group be handed to a new owner whose credit level sets its caps (``transfer_owner``)?
+
+    A group's member cap and admin cap follow its owner's level, so a transfer to an owner of a
+    lower level would leave the group above its caps at once: that is refused rather than
+    accepted, since the new owner could never have grown it so far. ``members`` is the group's
+    member count (owner included), ``admins`` the admins it keeps after the transfer (the new
+    owner no longer counts as one). In this order: ``member_cap_reached``, ``admin_cap_reached``.
+    (A cap lowered later, with the same owner, removes nobody: the group only stops growing.)
+    """
+    if members > max_members:
+        raise ContractError("member_cap_reached", f"the group has {members} members; at that user's credit level "
+                                                  f"a group may have at most {max_members}")
+    if admins > max_admins:
+        raise ContractError("admin_cap_reached", f"the group has {admins} admins; at that user's credit level "
+                                                 f"a group may have at most {max_admins}")
 
 
 def check_keeps_owner(action: str, suspended_until: int, now: int) -> None:

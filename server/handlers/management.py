@@ -224,7 +224,10 @@ async def set_role(ctx: Context, sess: Session, req: rq.SetRole, enc: Encoding) 
 async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc: Encoding) -> None:
     """Hand the group on. Checked and claimed in memory in one step (so a second transfer from
     the same owner, or one more group for a new owner at their cap, is refused at once), then
-    written by ``TransferOwner``, which re-checks in the database that the actor still owns it."""
+    written by ``TransferOwner``, which re-checks in the database that the actor still owns it
+    and that the new owner's caps hold: the groups they own, and the group's member and admin
+    caps at their level (a join admitted meanwhile is checked against the new owner's cap,
+    which memory holds from the claim on)."""
     g, actor, new_owner, m = _targeted(ctx, sess, req.group_id, req.user_id, "transfer_owner")
     now = ctx.now_ms()
     posting.check_keeps_owner("handed on", own_suspension(ctx, g), now)
@@ -233,6 +236,11 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
                           create_revoked=new_owner.create_revoked, by_transfer=True,
                           barred=new_owner.blacklisted, require_id=ctx.cfg.identity.require_id_to_create,
                           id_verified=new_owner.id_verified, held_until=held_until(ctx, new_owner), now=now)
+    # The group's member and admin caps follow its owner's level: it must fit the new owner's.
+    caps = caps_of(ctx, new_owner)
+    admins = sum(1 for x in g.members.values() if x.role == Role.ADMIN) - (m.role == Role.ADMIN)
+    posting.check_fits_new_owner(members=len(g.members), max_members=caps.max_members,
+                                 admins=admins, max_admins=caps.max_admins)
     check_size_class(len(g.members), ctx.cfg.groups.size_classes,
                      owner_level=level_of(ctx, new_owner), owner_id_verified=new_owner.id_verified)
     old = g.members[actor.user_id]
@@ -242,8 +250,10 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
     def undo() -> None:
         g.owner_id, m.role, old.role = actor.user_id, prior_role, Role.OWNER
 
-    again = ch.UserCaps(created=caps_of(ctx, new_owner).max_groups_created)  # decided again by the store
-    await commit(ctx, ch.TransferOwner(g.group_id, actor.user_id, new_owner.user_id, again),
+    # Decided again by the store, at the same level (no await since the checks above).
+    again = ch.UserCaps(created=caps.max_groups_created)
+    group_caps = ch.GroupCaps(max_members=caps.max_members, max_admins=caps.max_admins)
+    await commit(ctx, ch.TransferOwner(g.group_id, actor.user_id, new_owner.user_id, again, group_caps),
                  audit=_audit(ctx, actor, "transfer_owner", g, new_owner.user_id), undo=undo)
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=new_owner.user_id, role=Role.OWNER))
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=actor.user_id, role=Role.MEMBER))

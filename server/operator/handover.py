@@ -8,7 +8,8 @@ group it owns:
   now: an active account, under their own ``max_groups_created`` cap (groups
   passed on earlier in the same blacklisting count), the right to create groups
   not revoked, a verified identity when ``identity.require_id_to_create`` asks
-  it of owners, and meeting the group's size class. The old owner stays a plain
+  it of owners, meeting the group's size class, and a credit level whose member
+  and admin caps the group fits (``posting.check_fits_new_owner``). The old owner stays a plain
   member of a closed account.
 - a group with no such admin is **closed** (final, like ``close-group``), with the
   reason "owner blacklisted: ...". Nobody is penalised for it.
@@ -32,7 +33,7 @@ from protocol.enums import Role
 from protocol.errors import ContractError
 from server.fanout import publish
 from server.handlers.common import caps_of, level_of, owned_count
-from server.storage.changes import AddSanction, Change, SetGroupFields, TransferOwner, UserCaps
+from server.storage.changes import AddSanction, Change, GroupCaps, SetGroupFields, TransferOwner, UserCaps
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -60,14 +61,22 @@ def _may_own(app: Context, g: Group, user: User) -> bool:
     if not user.active:
         return False
     try:
-        posting.check_can_own(owned=owned_count(app, user), max_groups_created=caps_of(app, user).max_groups_created,
+        caps = caps_of(app, user)
+        posting.check_can_own(owned=owned_count(app, user), max_groups_created=caps.max_groups_created,
                               create_revoked=user.create_revoked, by_transfer=True,
                               require_id=app.cfg.identity.require_id_to_create, id_verified=user.id_verified)
+        posting.check_fits_new_owner(members=len(g.members), max_members=caps.max_members,
+                                     admins=_admins_after(g, user), max_admins=caps.max_admins)
         check_size_class(len(g.members), app.cfg.groups.size_classes, owner_level=level_of(app, user),
                          owner_id_verified=user.id_verified)
     except ContractError:
         return False
     return True
+
+
+def _admins_after(g: Group, heir: User) -> int:
+    """The admins ``g`` keeps when ``heir`` (an admin) becomes its owner."""
+    return sum(1 for uid, m in g.members.items() if m.role == Role.ADMIN and uid != heir.user_id)
 
 
 def successor(app: Context, g: Group, joined_at: dict[str, int]) -> User | None:
@@ -127,8 +136,10 @@ def _pass(h: Handover, app: Context, g: Group, owner: User, heir: User, by: str)
                                          text=f"the owner of group {g.group_id} was blacklisted by the platform; "
                                               "you now own it as its longest-serving admin"))
 
-    again = UserCaps(created=caps_of(app, heir).max_groups_created)  # _may_own's, decided again by the store
-    h.changes.append(TransferOwner(g.group_id, owner.user_id, heir.user_id, again))
+    caps = caps_of(app, heir)  # _may_own's, decided again by the store
+    again = UserCaps(created=caps.max_groups_created)
+    h.changes.append(TransferOwner(g.group_id, owner.user_id, heir.user_id, again,
+                                   GroupCaps(max_members=caps.max_members, max_admins=caps.max_admins)))
     h.passed[g.group_id] = heir.user_id
     h.undos.append(undo)
     h.tell.append(tell)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from governance.posting import check_fits_new_owner
 from protocol.errors import ContractError
 
 
@@ -226,13 +227,33 @@ GROUP_FIELDS = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class GroupCaps:
+    """A group's caps under a new owner, which the database re-checks when the group is handed on.
+
+    The handler decides them in memory first (``posting.check_fits_new_owner``); the store counts
+    the group's members and the admins it keeps (the new owner no longer counts as one) in the
+    transfer's transaction, after the group's row is taken, and refuses as the handler would.
+    """
+
+    max_members: int
+    max_admins: int
+
+    def refuse(self, members: int, admins: int) -> None:
+        """Raise the cap error the counts the backend read reach, if any."""
+        check_fits_new_owner(members=members, max_members=self.max_members, admins=admins,
+                             max_admins=self.max_admins)
+
+
+@dataclass(frozen=True, slots=True)
 class TransferOwner(Change):
-    """Make ``to_user`` the owner; ``conflict`` unless ``from_user`` still owns the live group."""
+    """Make ``to_user`` the owner; ``conflict`` unless ``from_user`` still owns the live group;
+    the cap errors when the new owner is over ``caps`` or the group over ``group_caps``."""
 
     group_id: str
     from_user: str
     to_user: str
     caps: UserCaps | None = None  # the new owner's created cap, decided again by the store
+    group_caps: GroupCaps | None = None  # the group's caps at the new owner's level, decided again
 
 
 @dataclass(frozen=True, slots=True)

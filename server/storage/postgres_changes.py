@@ -356,6 +356,11 @@ async def _transfer_owner(db: Conn, t: c.TransferOwner) -> None:
                                 t.group_id, t.to_user))
     if n != 1:
         raise ContractError("conflict", "the new owner is no longer a member")
+    if t.group_caps is not None:
+        # Counted after the UPDATE above took the group's row: a second transfer of this group waits.
+        row = await db.fetchrow("SELECT COUNT(*), COUNT(*) FILTER (WHERE role = 'admin') FROM members"
+                                " WHERE group_id = $1", t.group_id)
+        t.group_caps.refuse(int(row[0]), int(row[1]))
 
 
 @applies(c.AddMember)

@@ -319,6 +319,16 @@ async def _transfer_owner(db: aiosqlite.Connection, t: c.TransferOwner) -> None:
                         (t.group_id, t.to_user))
     if n != 1:
         raise ContractError("conflict", "the new owner is no longer a member")
+    await _check_group_caps(db, t)
+
+
+async def _check_group_caps(db: aiosqlite.Connection, t: c.TransferOwner) -> None:
+    """The group's member and admin counts under the new owner (one writer: nothing joins meanwhile)."""
+    if t.group_caps is None:
+        return
+    [(members, admins)] = list(await db.execute_fetchall(
+        "SELECT COUNT(*), COALESCE(SUM(role = 'admin'), 0) FROM members WHERE group_id = ?", (t.group_id,)))
+    t.group_caps.refuse(int(members), int(admins))
 
 
 @applies(c.AddMember)

@@ -405,6 +405,44 @@ async def test_credit_levels_and_size_classes(make_server):
     await close_all(owner, a, b, c)
 
 
+LOW_LEVEL_CAPS = """
+[credit]
+initial_score = 100
+[[credit.levels]]
+min_score = 0
+max_members = 4
+max_admins = 1
+[[credit.levels]]
+min_score = 100
+"""
+
+
+async def test_a_transfer_that_would_put_the_group_over_the_new_owners_caps_is_refused(make_server):
+    """A group's member and admin caps follow its owner's credit level, so ownership never passes to a
+    member whose level would leave the group over them at once: ``member_cap_reached`` or
+    ``admin_cap_reached``, with nothing changed; once the group fits, the transfer goes through."""
+    srv = make_server(LOW_LEVEL_CAPS)
+    owner, gid, [low, a, b, c] = await group_with(srv, 4)
+    rc, _, err = await srv.admin("credit", low.username, "--delta", "-50", "--reason", "violations")
+    assert rc == 0, err
+    assert (await low.request("me"))["credit_level"] == 1
+    refused = await owner.call("transfer_owner", group_id=gid, user_id=low.user_id)
+    assert refused["code"] == "member_cap_reached", refused
+    assert "5 members" in refused["reason"] and "at most 4" in refused["reason"]
+    info = await owner.request("group_info", group_id=gid)
+    assert info["owner"]["user_id"] == owner.user_id and info["max_members"] == 500
+    await c.request("leave_group", group_id=gid)
+    for m in (a, b):
+        await owner.request("set_role", group_id=gid, user_id=m.user_id, role="admin")
+    refused = await owner.call("transfer_owner", group_id=gid, user_id=low.user_id)
+    assert refused["code"] == "admin_cap_reached" and "2 admins" in refused["reason"], refused
+    await owner.request("set_role", group_id=gid, user_id=b.user_id, role="member")
+    await owner.request("transfer_owner", group_id=gid, user_id=low.user_id)
+    info = await a.request("group_info", group_id=gid)
+    assert info["owner"]["user_id"] == low.user_id and info["max_members"] == 4 and info["member_count"] == 4
+    await close_all(owner, low, a, b, c)
+
+
 def _http(url):
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:

@@ -332,9 +332,28 @@ def test_check_keeps_owner(action, until, now, outcome):
     expect(lambda: posting.check_keeps_owner(action, until, now), outcome)
 
 
+FITS_CASES = [
+    ("at both caps", {"members": 4, "max_members": 4, "admins": 2, "max_admins": 2}, None),
+    ("more members than the new owner's level allows",
+     {"members": 5, "max_members": 4, "admins": 0, "max_admins": 2},
+     ("member_cap_reached", "the group has 5 members; at that user's credit level a group may have at most 4", {})),
+    ("more admins than the new owner's level allows",
+     {"members": 3, "max_members": 4, "admins": 3, "max_admins": 2},
+     ("admin_cap_reached", "the group has 3 admins; at that user's credit level a group may have at most 2", {})),
+    ("members before admins", {"members": 9, "max_members": 4, "admins": 9, "max_admins": 2},
+     ("member_cap_reached", "the group has 9 members; at that user's credit level a group may have at most 4", {})),
+]
+
+
+@pytest.mark.parametrize("case,kwargs,outcome", FITS_CASES, ids=[c[0] for c in FITS_CASES])
+def test_check_fits_new_owner(case, kwargs, outcome):
+    expect(lambda: posting.check_fits_new_owner(**kwargs), outcome)
+
+
 def test_every_code_used_is_a_contract_code():
     codes = {c[2][0] for c in POST_CASES if c[2]} | {"too_large", "bad_request", "content_blocked", "forbidden",
-                                                       "admin_cap_reached", "create_cap_reached", "join_cap_reached"}
+                                                       "admin_cap_reached", "create_cap_reached", "join_cap_reached",
+                                                       "member_cap_reached"}
     assert codes <= ERROR_CODES
 
 

@@ -65,3 +65,24 @@ async def test_transfers_to_one_user_from_two_writers_stop_at_the_created_cap(op
     transfers = [(a if i % 2 else b).apply(ch.TransferOwner(f"30000000{i}", f"o{i}", "heir", caps))
                  for i in range(5)]
     assert _results(await asyncio.gather(*transfers, return_exceptions=True)) == (2, {"create_cap_reached"})
+
+
+async def test_a_transfer_is_refused_when_the_group_is_over_the_new_owners_group_caps(open_store) -> None:
+    """The store counts the group's members and the admins it keeps under the new owner (the new owner,
+    an admin before, no longer counts as one) in the transfer's transaction."""
+    a = await open_store()
+    await _users(a, "boss", "heir", "adm", "m")
+    gid = "400000001"
+    await a.apply(ch.CreateGroup(gid, "g", "friends", "open", "boss", 1))
+    for uid, role in (("heir", "admin"), ("adm", "admin"), ("m", "member")):
+        await a.apply(ch.AddMember(gid, uid, role, 2, 0, "join", None))
+    for caps, code in ((ch.GroupCaps(max_members=3, max_admins=5), "member_cap_reached"),
+                       (ch.GroupCaps(max_members=9, max_admins=0), "admin_cap_reached")):
+        with pytest.raises(ContractError) as err:
+            await a.apply(ch.TransferOwner(gid, "boss", "heir", None, caps))
+        assert err.value.code == code
+        rows = await a.load_state(10, 7)
+        assert rows.groups[gid].owner_id == "boss"  # nothing of the refused transfer stays
+    # at both caps exactly: four members, one admin kept (adm; heir becomes the owner)
+    await a.apply(ch.TransferOwner(gid, "boss", "heir", None, ch.GroupCaps(max_members=4, max_admins=1)))
+    assert (await a.load_state(10, 7)).groups[gid].owner_id == "heir"
