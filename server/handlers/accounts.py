@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from governance import identity as idn
-from governance import posting
+from governance import shown_text
 from governance.ids import new_user_id
 from governance.ratelimit import TokenBucket
 from governance.tiers import credit_level
@@ -17,7 +17,7 @@ from protocol.errors import ContractError
 from server import limits, netlog
 from server.claims import FieldClaim
 from server.fanout import publish
-from server.handlers import handler
+from server.handlers import handler, screening
 from server.handlers.common import commit
 from server.handlers.public_accounts import leave_public_accounts, refuse_if_running_accounts
 from server.security import new_token, token_hash
@@ -61,10 +61,6 @@ async def request_code(ctx: Context, sess: Session, req: rq.RequestCode, enc: En
     await ctx.sms.send(phone, code, ctx.now_ms())  # raises internal if the provider cannot take it
 
 
-def _display_name(ctx: Context, raw: str) -> str:
-    name = idn.validate_display_name(raw)
-    posting.screen_text(ctx.content, name, "display_name")
-    return name
 
 
 @handler("register")
@@ -72,7 +68,10 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     username = idn.validate_username(req.username)
     idn.validate_password(req.password)
     phone = idn.normalize_phone(req.phone)
-    display_name = _display_name(ctx, req.display_name or username)
+    chosen = idn.validate_display_name(req.display_name or username)
+    # A name held for review (G10): the account shows its username until an operator releases it.
+    screened = screening.screen(ctx, chosen, "display_name", shown_text.neutral("display_name", username=username))
+    display_name = screened.shown(username)
     ukey = idn.username_key(username)
     state = ctx.state
     if ukey in state.by_username:
@@ -100,15 +99,17 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
         state.by_username.pop(ukey, None)
 
     # The phone's uniqueness is the database's: a second account racing for it gets conflict.
+    queued = screened.queued(ctx, "display_name", None, user.user_id, expect=display_name)
     await commit(
         ctx,
         ch.InsertUser(user.user_id, username, ukey, pw_hash, display_name, phone_hmac,
                       ctx.vault.seal(phone), user.credit_score, user.created_at),
+        *([queued] if queued else []),
         undo=undo,
     )
     state.users[user.user_id] = user
     netlog.session(ctx, sess, "register", user.user_id, display_name=display_name)
-    return {"user_id": user.user_id}
+    return {"user_id": user.user_id, "held": True} if screened.held else {"user_id": user.user_id}
 
 
 def _failed_login_gate(ctx: Context, sess: Session, what: str) -> float:
@@ -249,14 +250,24 @@ async def verify_identity(ctx: Context, sess: Session, req: rq.VerifyIdentity, e
 
 
 @handler("set_profile")
-async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Encoding) -> None:
+async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Encoding) -> dict[str, Any] | None:
     user = sess.me
-    name = _display_name(ctx, req.display_name)
+    name = idn.validate_display_name(req.display_name)
     was = user.display_name
+    screened = screening.screen(ctx, name, "display_name", was)
+    # flagged: applied and queued; held for review: queued, the old name stays shown (G10)
+    queued = screened.queued(ctx, "display_name", None, user.user_id, expect=screened.shown(was)) \
+        if name != was else None
+    if screened.held:
+        assert queued is not None  # held only when the name differs from the one shown
+        await commit(ctx, queued)
+        return {"held": True}
     claim = FieldClaim(user, {"display_name": name})
-    await commit(ctx, ch.SetUserFields(user.user_id, {"display_name": name}), claim=claim)
+    await commit(ctx, ch.SetUserFields(user.user_id, {"display_name": name}), *([queued] if queued else []),
+                 claim=claim)
     # Who was shown under which name, and since when: the name is how others know the account (G6).
     netlog.session(ctx, sess, "profile", display_name=name, was=was)
+    return None
 
 
 @handler("me")

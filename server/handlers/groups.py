@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from governance import moderation, posting
+from governance import moderation, posting, shown_text
 from governance import permissions as perm
 from governance.ids import new_group_id
 from governance.retention import DAY_MS
@@ -15,7 +15,7 @@ from protocol import events as ev
 from protocol.enums import JoinPolicy, Role
 from protocol.errors import ContractError
 from server.fanout import publish
-from server.handlers import handler
+from server.handlers import handler, screening
 from server.handlers.common import (
     caps_of,
     check_not_banned,
@@ -41,11 +41,11 @@ if TYPE_CHECKING:
 GROUP_ID_TRIES = 8  # a 9-to-12-digit random id collides rarely; the store has the last word
 
 
-def validate_group_name(ctx: Context, raw: str) -> str:
+def validate_group_name(raw: str) -> str:
+    """The trimmed name, 1 to 64 printable characters (screen it with :func:`screening.screen`)."""
     name = raw.strip()
     if not 1 <= len(name) <= 64 or any(not ch.isprintable() for ch in name):
         raise ContractError("bad_request", "a group name is 1 to 64 printable characters")
-    posting.screen_text(ctx.content, name, "name")
     return name
 
 
@@ -74,7 +74,10 @@ def check_can_create(ctx: Context, user: User) -> None:
 @handler("create_group")
 async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: Encoding) -> dict[str, Any]:
     user = sess.me
-    name = validate_group_name(ctx, req.name)
+    name = validate_group_name(req.name)
+    # A name held for review (G10): the group opens under its neutral name until an operator
+    # releases it; the neutral name depends on the id drawn below (its prefix is what counts).
+    screened = screening.screen(ctx, name, "name", shown_text.neutral("group_name", group_id=""))
     policy = req.join_policy
     groups = ctx.state.groups
     for _ in range(GROUP_ID_TRIES):
@@ -87,7 +90,8 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
         while gid in groups:  # every id this node has seen stays in memory
             gid = new_group_id(ctx.randbelow)
         now = ctx.now_ms()
-        g = Group(gid, name, category, policy.value, user.user_id, now)
+        shown = screened.shown(shown_text.neutral("group_name", group_id=gid))
+        g = Group(gid, shown, category, policy.value, user.user_id, now)
         g.members[user.user_id] = Member(Role.OWNER, 0)
         groups[gid] = g
         user.add_group(gid)
@@ -100,12 +104,13 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
         try:
             caps = caps_of(ctx, user)  # decided above in memory; the store decides them again
             again = ch.UserCaps(joined=caps.max_groups_joined, created=caps.max_groups_created)
-            await commit(ctx, ch.CreateGroup(gid, name, category, policy.value, user.user_id, now, again),
-                         undo=undo)
+            queued = screened.queued(ctx, "group_name", gid, user.user_id, expect=shown)
+            await commit(ctx, ch.CreateGroup(gid, shown, category, policy.value, user.user_id, now, again),
+                         *([queued] if queued else []), undo=undo)
         except ch.GroupIdTaken:
             continue  # issued before (another node, or a group this node never loaded): draw again
         g.online.update(user.sessions)
-        return {"group_id": gid}
+        return {"group_id": gid, "held": True} if screened.held else {"group_id": gid}
     raise ContractError("internal", "could not find a free group id; try again")
 
 

@@ -20,7 +20,7 @@ from protocol.enums import Role
 from protocol.errors import ContractError
 from server.claims import FieldClaim
 from server.fanout import publish
-from server.handlers import handler
+from server.handlers import handler, screening
 from server.handlers.common import (
     can_post,
     caps_of,
@@ -192,11 +192,19 @@ async def mute(ctx: Context, sess: Session, req: rq.Mute, enc: Encoding) -> None
     publish(g.online, ev.MemberMuted(group_id=g.group_id, user_id=uid, until=until))
 
 
-async def change_group(ctx: Context, actor: User, g: Group, op: str, **fields: Any) -> None:
-    """Claim group fields in memory, store them with the op's record entry, send ``group_updated``."""
-    claim = FieldClaim(g, fields)
-    await commit(ctx, ch.SetGroupFields(g.group_id, fields), audit=_audit(ctx, actor, op, g, **fields), claim=claim)
-    publish(g.online, ev.GroupUpdated(group_id=g.group_id, **fields))
+async def change_group(ctx: Context, actor: User, g: Group, op: str, *, queued: ch.Change | None = None,
+                       held: dict[str, str] | None = None, **fields: Any) -> None:
+    """Claim group fields in memory, store them with the op's record entry, send ``group_updated``.
+
+    ``queued``: a review-queue item stored in the same transaction (a name or announcement the
+    word lists flagged or held, G10); ``held``: the held texts by field, for the record entry
+    only (they are not applied: the group keeps showing what it showed)."""
+    detail = {**fields, **{f"held_{k}": v for k, v in (held or {}).items()}}
+    writes = [*([ch.SetGroupFields(g.group_id, fields)] if fields else []), *([queued] if queued else [])]
+    claim = FieldClaim(g, fields) if fields else None
+    await commit(ctx, *writes, audit=_audit(ctx, actor, op, g, **detail), claim=claim)
+    if fields:
+        publish(g.online, ev.GroupUpdated(group_id=g.group_id, **fields))
 
 
 @handler("mute_all")
@@ -261,7 +269,8 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
 
 # -- the group itself -----------------------------------------------------------------
 @handler("set_announcement")
-async def set_announcement(ctx: Context, sess: Session, req: rq.SetAnnouncement, enc: Encoding) -> None:
+async def set_announcement(ctx: Context, sess: Session, req: rq.SetAnnouncement,
+                           enc: Encoding) -> dict[str, Any] | None:
     g = _managed(ctx, sess, req.group_id, "set_announcement")
     text = posting.check_text(req.text.strip(), max_chars=ctx.cfg.limits.max_text_chars, field="announcement",
                               allow_empty=True)
@@ -271,29 +280,44 @@ async def set_announcement(ctx: Context, sess: Session, req: rq.SetAnnouncement,
         # category's freeze), a mute, identity, the agreement. Clearing one stays allowed:
         # taking content down is what a suspended or warned group must still be able to do.
         can_post(ctx, g, member_of(g, sess.me), sess.me, ctx.now_ms())
-    posting.screen_text(ctx.content, text, "announcement")
-    await change_group(ctx, sess.me, g, "set_announcement", announcement=text)
+    screened = screening.screen(ctx, text, "announcement", g.announcement)
+    queued = (screened.queued(ctx, "announcement", g.group_id, sess.me.user_id,
+                              expect=screened.shown(g.announcement)) if text != g.announcement else None)
+    if screened.held:  # waits for an operator; the group keeps its announcement meanwhile
+        await change_group(ctx, sess.me, g, "set_announcement", queued=queued, held={"announcement": text})
+        return {"held": True}
+    await change_group(ctx, sess.me, g, "set_announcement", queued=queued, announcement=text)
+    return None
 
 
 @handler("update_group")
-async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: Encoding) -> None:
+async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: Encoding) -> dict[str, Any] | None:
     g = _managed(ctx, sess, req.group_id, "update_group")
     changed: dict[str, str] = {}
+    held: dict[str, str] = {}
+    queued: ch.Change | None = None
     if req.name is not None:
         # A new name is shown to every member, like a post: not while the platform suspends posting.
         # (The category and the join policy may change; a suspended group may still tidy itself up.)
-        name = validate_group_name(ctx, req.name)
+        name = validate_group_name(req.name)
+        screened = screening.screen(ctx, name, "name", g.name)
         if name != g.name:
             posting.check_keeps_owner("renamed", g.suspended_until, ctx.now_ms())
-        changed["name"] = name
+            # flagged: applied and queued; held for review: queued, the group keeps its name (G10)
+            queued = screened.queued(ctx, "group_name", g.group_id, sess.me.user_id, expect=screened.shown(g.name))
+        if screened.held:
+            held["name"] = name
+        else:
+            changed["name"] = name
     if req.category is not None:
         # Restating the category it has is no move: a group frozen with its category stays as it is.
         changed["category"] = req.category if req.category == g.category else validate_category(ctx, req.category)
     if req.join_policy is not None:
         changed["join_policy"] = req.join_policy.value
-    if not changed:
+    if not changed and not held:
         raise ContractError("bad_request", "update_group needs name, category or join_policy")
-    await change_group(ctx, sess.me, g, "update_group", **changed)
+    await change_group(ctx, sess.me, g, "update_group", queued=queued, held=held, **changed)
+    return {"held": True} if held else None
 
 
 @handler("delete_message")

@@ -189,7 +189,8 @@ def _build() -> argparse.ArgumentParser:
         (("--new-key-file",), {"required": True}), (("--reason",), {}))
     cmd("ping", "check that the server answers")
     cmd("backup", "copy the live database to a file (SQLite; PostgreSQL: pg_dump)", (("--out",), {"required": True}))
-    cmd("review-queue", "held and flagged messages, held posts and comments, one JSON object per line",
+    cmd("review-queue", "held and flagged messages, held posts and comments, held and flagged group names, "
+        "announcements and display names, one JSON object per line",
         (("--open",), {"action": "store_true"}))
     cmd("decide", "decide a review item", (("item_id",), {"type": _positive, "metavar": "ITEM_ID"}),
         (("--decision",), {"required": True, "choices": ["release", "reject", "keep", "remove"]}),

@@ -11,7 +11,7 @@ from protocol.errors import ContractError
 from server.fanout import publish
 from server.handlers.common import seeing, user_view
 from server.handlers.message_extras import event_of, message_obj
-from server.operator import review_public
+from server.operator import review_names, review_public
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import (
     apply,
@@ -56,7 +56,8 @@ async def review_queue(app: Context, args: dict[str, Any]) -> Result:
 
 @command("decide")
 async def decide(app: Context, args: dict[str, Any]) -> Result:
-    """``release``/``reject`` a held message, post or comment; ``keep``/``remove`` a flagged message."""
+    """``release``/``reject`` a held message, post, comment, group name, announcement or display name;
+    ``keep``/``remove`` a flagged message, group name, announcement or display name."""
     item_id, decision = args.get("item_id"), args.get("decision")
     note = reason_of(args, "note")
     item = await app.store.review_item(item_id) if is_id(item_id) else None
@@ -71,6 +72,8 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(f"a {action} item takes --decision {' or '.join(DECISIONS[action])}")
     if item["kind"] in review_public.KINDS:
         return await review_public.decide_public(app, item, decision, note)
+    if item["kind"] in review_names.KINDS:
+        return await review_names.decide_shown(app, item, decision, note)
     now = app.now_ms()
     sender = app.state.users.get(sender_id)
     writes: list[Change] = [DecideReview(item_id, decision, note, now)]

@@ -203,15 +203,18 @@ class RecordReads(Protocol):
 
     # content review (Art. 10)
     async def review_items(self, open_only: bool) -> list[dict[str, Any]]:
-        """Review items by id: item_id, kind (message, post, comment), what it names (a message:
-        group_id, seq; a post: account_id, post_id; a comment: account_id, post_id, comment_id),
-        sender_id, action, category, term, created_at, status, decision, note, decided_at, and the
-        text (a post's body, with its title as title; a comment's post's title too)."""
+        """Review items by id: item_id, kind (message, post, comment, group_name, announcement,
+        display_name), what it names (a message: group_id, seq; a post: account_id, post_id; a
+        comment: account_id, post_id, comment_id; a group name or announcement: group_id; a display
+        name: user_id, the sender), sender_id, action, category, term, created_at, status, decision,
+        note, decided_at, and the text (a post's body, with its title as title; a comment's post's
+        title too; the name or announcement under review)."""
         ...
 
     async def review_item(self, item_id: int) -> dict[str, Any] | None:
         """One review item, every key of :meth:`review_items` present (None where its kind names
-        nothing), with its content's ts and a message's sender_role; or None."""
+        nothing; no user_id), with its content's ts, a message's sender_role and expect_text (for a
+        name or announcement: the value its field must still show for a decision to change it); or None."""
         ...
 
     async def messages_page(self, after: tuple[str, int], limit: int) -> list[tuple[str, int, str, int]]:

@@ -357,6 +357,47 @@ class QueueReview(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class QueueShownText(Change):
+    """A group name, announcement or display name the word lists flagged (applied) or held
+    (``review``: not applied), queued for the operators (``governance/shown_text.py``).
+
+    ``kind``: ``group_name`` | ``announcement`` (``group_id`` set; ``sender_id`` who set it) |
+    ``display_name`` (``group_id`` None; ``sender_id`` the user). ``expect``: the value the field
+    must still show for the decision to change it."""
+
+    kind: str
+    group_id: str | None
+    sender_id: str
+    action: str
+    category: str
+    term: str
+    text: str
+    expect: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetShownText(Change):
+    """An operator's decision on a queued name or announcement: set the field of the group
+    (``group_name``, ``announcement``; ``target_id`` the group) or user (``display_name``) to
+    ``value``, only if it still holds ``expect`` (a live group, an active account);
+    ``conflict`` otherwise."""
+
+    kind: str
+    target_id: str
+    value: str
+    expect: str
+
+
+# kind -> (table, column, key column, what must hold of the row besides)
+SHOWN_TEXT_FIELDS: Mapping[str, tuple[str, str, str, str]] = {
+    "group_name": ("groups", "name", "group_id", "dissolved_at IS NULL AND closed_at IS NULL"),
+    "announcement": ("groups", "announcement", "group_id", "dissolved_at IS NULL AND closed_at IS NULL"),
+    "display_name": ("users", "display_name", "user_id", "deleted_at IS NULL"),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class EditMessage(Change):
     """Replace a message's text, keeping the text it had as its next earlier version.
 

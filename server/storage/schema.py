@@ -697,4 +697,15 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        25,
+        """
+        -- Review items for texts that are not stored elsewhere while they wait (kind group_name,
+        -- announcement: group_id and sender_id, who set it; display_name: sender_id, the user):
+        -- item_text is the text under review, expect_text the value the field must still show for
+        -- the operator's decision to change it (governance/shown_text.py).
+        ALTER TABLE review_queue ADD COLUMN item_text TEXT;
+        ALTER TABLE review_queue ADD COLUMN expect_text TEXT;
+        """,
+    ),
 ]

@@ -411,6 +411,24 @@ async def _queue_review(db: aiosqlite.Connection, q: c.QueueReview) -> None:
     )
 
 
+@applies(c.QueueShownText)
+async def _queue_shown_text(db: aiosqlite.Connection, q: c.QueueShownText) -> None:
+    await db.execute(
+        "INSERT INTO review_queue (kind, group_id, sender_id, action, category, term, created_at, item_text,"
+        " expect_text) VALUES (?,?,?,?,?,?,?,?,?)",
+        (q.kind, q.group_id, q.sender_id, q.action, q.category, q.term, q.created_at, q.text, q.expect),
+    )
+
+
+@applies(c.SetShownText)
+async def _set_shown_text(db: aiosqlite.Connection, s: c.SetShownText) -> None:
+    table, column, key, live = c.SHOWN_TEXT_FIELDS[s.kind]
+    n = await _rowcount(db, f"UPDATE {table} SET {column} = ? WHERE {key} = ? AND {column} = ? AND {live}",
+                        (s.value, s.target_id, s.expect))
+    if n != 1:
+        raise ContractError("conflict", f"the {s.kind.replace('_', ' ')} changed meanwhile")
+
+
 @applies(c.EditMessage)
 async def _edit_message(db: aiosqlite.Connection, e: c.EditMessage) -> None:
     # The text being replaced becomes the next earlier version, written at its own time.

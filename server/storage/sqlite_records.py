@@ -23,18 +23,21 @@ from server.storage.sqlite_reads import SqliteReader
 REPORT_COLS = ("report_id", "reporter_id", "target_type", "group_id", "seq", "user_id", "reason", "detail",
                "created_at", "status", "outcome", "note", "resolved_at", "account_id", "post_id", "comment_id")
 QUEUE_COLS = ("item_id", "kind", "group_id", "seq", "account_id", "post_id", "comment_id", "sender_id", "action",
-              "category", "term", "created_at", "status", "decision", "note", "decided_at")
+              "category", "term", "created_at", "status", "decision", "note", "decided_at", "expect_text")
 # A review item with what it names (kind message: the message; post: the post; comment: the comment
-# and its post): the item's columns, then text (the message's, post body or comment), the post's title
-# (posts and comments), ts and the message's sender_role. Items whose content is purged are left out.
+# and its post; group_name, announcement, display_name: the item's own text): the item's columns, then
+# text (the message's, post body, comment or the item's), the post's title (posts and comments), ts and
+# the message's sender_role. Items whose content is purged are left out.
 QUEUE_SELECT = (
-    "SELECT {cols}, {text} AS text, p.title, COALESCE(m.ts, c.ts, p.ts), m.sender_role FROM review_queue q"
+    "SELECT {cols}, {text} AS text, p.title, COALESCE(m.ts, c.ts, p.ts, q.created_at), m.sender_role"
+    " FROM review_queue q"
     " LEFT JOIN messages m ON q.kind = 'message' AND m.group_id = q.group_id AND m.seq = q.seq"
     " LEFT JOIN posts p ON p.post_id = q.post_id"
     " LEFT JOIN comments c ON q.kind = 'comment' AND c.comment_id = q.comment_id"
     " WHERE {text} IS NOT NULL"
 ).format(cols=", ".join("q." + col for col in QUEUE_COLS),
-         text="(CASE q.kind WHEN 'message' THEN m.text WHEN 'post' THEN p.body ELSE c.text END)")
+         text="(CASE q.kind WHEN 'message' THEN m.text WHEN 'post' THEN p.body WHEN 'comment' THEN c.text"
+              " ELSE q.item_text END)")
 QUEUE_ITEM_COLS = (*QUEUE_COLS, "text", "title", "ts", "sender_role")
 HOLD_COLS = ("id", "target_type", "target_id", "reason", "created_at", "released_at", "release_reason")
 MSG_COLS = ("group_id", "seq", "ts", "sender_id", "sender_role", "text", "client_msg_id", "held",
@@ -64,11 +67,19 @@ def queue_item(row: Any) -> dict[str, Any]:
     """A review item as ``review-queue`` lists it: the keys of ``QUEUE_ITEM_COLS`` but ts and
     sender_role (what deciding needs), with only the keys its kind names."""
     item = dict(zip(QUEUE_ITEM_COLS, row, strict=True))
-    del item["ts"], item["sender_role"]
-    unused = ("account_id", "post_id", "comment_id", "title") if item["kind"] == "message" else ("group_id", "seq")
+    del item["ts"], item["sender_role"], item["expect_text"]
+    kind = item["kind"]
+    if kind in ("message", "post", "comment"):
+        unused: tuple[str, ...] = (("account_id", "post_id", "comment_id", "title") if kind == "message"
+                                   else ("group_id", "seq"))
+    else:  # a group name or announcement names its group; a display name its user (the sender)
+        unused = ("seq", "account_id", "post_id", "comment_id", "title")
+        if kind == "display_name":
+            unused += ("group_id",)
+            item["user_id"] = item["sender_id"]
     for key in unused:
         del item[key]
-    if item["kind"] == "post":
+    if kind == "post":
         del item["comment_id"]
     return item
 

@@ -164,3 +164,39 @@ async def test_open_post_items_keep_their_post_and_do_not_block_the_message_purg
     [purged_posts] = await store.apply(ch.Purge("posts", NOW, NOW - 1, 100))
     assert (purged_items, purged_posts) == (1, 1)
 
+
+
+async def test_names_and_announcements_are_queued_with_their_text_and_decided_by_compare_and_set(db: Backend) -> None:
+    """Items of kind group_name, announcement and display_name carry their own text (nothing else stores a
+    held one) and the value the field must still show; SetShownText changes the field only then."""
+    store = await db.open()
+    await store.apply(ch.InsertUser("u1", "alice", "alice", "h", "alice", b"\x01" * 32, b"e", 100, 1))
+    await store.apply(ch.CreateGroup("500000001", "tea", "friends", "open", "u1", 1))
+    await store.apply(ch.QueueShownText("group_name", "500000001", "u1", "review", "rumour", "t", "held name", "tea",
+                                        OLD),
+                      ch.QueueShownText("announcement", "500000001", "u1", "flag", "porn", "v", "vpn", "vpn", OLD),
+                      ch.QueueShownText("display_name", None, "u1", "flag", "porn", "v", "vpn girl", "vpn girl", OLD))
+    items = await store.review_items(open_only=True)
+    assert [(i["kind"], i.get("group_id"), i.get("user_id"), i["text"]) for i in items] == [
+        ("group_name", "500000001", None, "held name"), ("announcement", "500000001", None, "vpn"),
+        ("display_name", None, "u1", "vpn girl")]
+    assert {"seq", "post_id", "account_id", "expect_text"}.isdisjoint(items[0])
+    full = await store.review_item(items[0]["item_id"])
+    assert (full["expect_text"], full["ts"]) == ("tea", OLD)
+
+    # the name is still "tea": released, it is applied; a second write over "tea" finds "held name"
+    await store.apply(ch.DecideReview(items[0]["item_id"], "release", "ok", NOW),
+                      ch.SetShownText("group_name", "500000001", "held name", "tea"))
+    with pytest.raises(ContractError) as err:
+        await store.apply(ch.DecideReview(items[1]["item_id"], "remove", "x", NOW),
+                          ch.SetShownText("group_name", "500000001", "", "tea"))
+    assert err.value.code == "conflict"
+    assert [i["item_id"] for i in await store.review_items(open_only=True)][0] == items[1]["item_id"]  # undone
+    assert db.sql("SELECT name FROM groups WHERE group_id = ?", "500000001") == [("held name",)]
+    await store.apply(ch.SetShownText("display_name", "u1", "alice", "alice"))  # compare-and-set on users too
+    with pytest.raises(ContractError):
+        await store.apply(ch.SetShownText("display_name", "u1", "x", "vpn girl"))
+    # a dissolved group's name is not changed any more
+    await store.apply(ch.SetGroupFields("500000001", {"dissolved_at": 5}))
+    with pytest.raises(ContractError):
+        await store.apply(ch.SetShownText("group_name", "500000001", "x", "held name"))

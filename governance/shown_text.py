@@ -1,0 +1,84 @@
+"""What the word lists' ``review`` and ``flag`` hits do to names and announcements (Art. 10, G10).
+
+A group's name, its announcement and a user's display name are shown to others like a
+message, but they are not messages: they stand in place of what was there before. So:
+
+- ``flag``: the text is applied at once and queued for an operator (as a flagged message
+  is delivered and queued). ``decide --decision keep`` leaves it; ``remove`` puts a
+  neutral value in its place (:func:`neutral`), if the field still shows the flagged text.
+- ``review``: the text is **not** applied. What was shown before stays shown, and the new
+  text waits in the queue (as a held message waits). ``release`` applies it, if the field
+  still shows what it showed when the text was queued (a later change by its managers is
+  not overwritten by an older request); ``reject`` discards it.
+  Where nothing was shown before (``create_group``, ``register``), the neutral value
+  stands in until the operator decides.
+
+Every item carries the text and the value the field must still hold for the decision to
+change it (``expect``): the decision is a compare-and-set, never a blind write.
+
+No I/O; the handlers and the operator's ``decide`` call these.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Final
+
+from governance.content import Action, Verdict
+
+__all__ = ["KINDS", "Outcome", "neutral", "outcome", "settle"]
+
+# The review queue's item kinds for these texts; what each names: a group (group_name,
+# announcement) or a user (display_name).
+KINDS: Final = ("group_name", "announcement", "display_name")
+
+
+class Outcome(Enum):
+    """What happens to a screened text (after ``block`` was refused by ``posting.screen_text``)."""
+
+    APPLY = "apply"  # clean: applied, nothing queued
+    APPLY_AND_QUEUE = "flag"  # applied and queued (item action ``flag``)
+    HOLD = "review"  # not applied; queued (item action ``review``)
+
+
+def outcome(verdict: Verdict | None, text: str, shown: str) -> Outcome:
+    """The outcome for ``text`` given the filter's ``verdict``; ``shown`` is what the field would
+    show meanwhile if the text were held. Holding a text that equals it would change nothing,
+    so such a ``review`` hit is applied and queued like a ``flag``."""
+    if verdict is None:
+        return Outcome.APPLY
+    if verdict.action is Action.REVIEW and text != shown:
+        return Outcome.HOLD
+    return Outcome.APPLY_AND_QUEUE
+
+
+def neutral(kind: str, *, group_id: str | None = None, username: str | None = None) -> str:
+    """The value that stands in for a held or removed text: a group called after its id, no
+    announcement, a user shown under their username (what ``register`` shows by default)."""
+    if kind == "group_name":
+        if group_id is None:
+            raise TypeError("a group name's neutral value needs the group id")
+        return f"群聊 {group_id}"
+    if kind == "announcement":
+        return ""
+    if kind == "display_name":
+        if username is None:
+            raise TypeError("a display name's neutral value needs the username")
+        return username
+    raise ValueError(f"no neutral value for {kind!r}")
+
+
+def settle(action: str, decision: str, text: str, expect: str, neutral_value: str) -> tuple[str, str] | None:
+    """What an operator's decision on an item writes: ``(new value, value the field must still hold)``,
+    or None when it writes nothing (``reject`` of a held text, ``keep`` of a flagged one).
+
+    ``action`` is the item's (``review`` | ``flag``), ``decision`` one of ``release``/``reject``
+    (review) or ``keep``/``remove`` (flag); anything else is a ``ValueError``.
+    """
+    if action == "review" and decision == "release":
+        return text, expect
+    if action == "flag" and decision == "remove":
+        return neutral_value, expect
+    if (action, decision) in (("review", "reject"), ("flag", "keep")):
+        return None
+    raise ValueError(f"a {action} item cannot be decided {decision!r}")

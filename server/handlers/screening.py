@@ -1,0 +1,52 @@
+"""The word lists on names and announcements (G10): a ``block`` hit refuses, a ``flag`` hit is applied
+and queued, a ``review`` hit is held in the queue while the old value stays shown.
+
+The policy is ``governance/shown_text.py``; this module only screens the text and builds the queue
+item (``changes.QueueShownText``) the handler stores in the same transaction as its change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from governance import posting, shown_text
+from governance.shown_text import Outcome
+from server.storage import changes as ch
+
+if TYPE_CHECKING:
+    from governance.content import Verdict
+    from server.context import Context
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """A text that passed the ``block`` lists: what to do with it, and why."""
+
+    text: str
+    outcome: Outcome
+    verdict: Verdict | None
+
+    @property
+    def held(self) -> bool:
+        return self.outcome is Outcome.HOLD
+
+    def shown(self, meanwhile: str) -> str:
+        """What the field shows from now: the text, or ``meanwhile`` while it is held."""
+        return meanwhile if self.held else self.text
+
+    def queued(self, ctx: Context, kind: str, group_id: str | None, sender_id: str,
+               expect: str) -> ch.QueueShownText | None:
+        """The queue item to store with the change (None for clean text); ``expect``: what the field
+        must still show for the operator's decision to change it."""
+        if self.verdict is None or self.outcome is Outcome.APPLY:
+            return None
+        return ch.QueueShownText(kind, group_id, sender_id, self.outcome.value, self.verdict.category,
+                                 self.verdict.term, self.text, expect, ctx.now_ms())
+
+
+def screen(ctx: Context, text: str, field: str, shown: str) -> Screened:
+    """Run the word lists over ``text`` (the argument ``field``): ``content_blocked`` on a ``block``
+    hit; ``shown`` is what the field would show meanwhile if the text were held."""
+    verdict = posting.screen_text(ctx.content, text, field)
+    return Screened(text, shown_text.outcome(verdict, text, shown), verdict)

@@ -1,0 +1,142 @@
+"""The word lists' review and flag hits on group names, announcements and display names (G10) end to end:
+a held text waits in the operators' review queue while the old value stays shown; a flagged one is
+shown and queued; ``decide`` settles either, never over a later change."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from tests.e2e.harness import new_phone
+from tests.e2e.test_content import group, word_server
+
+
+async def _open_items(srv: Any) -> list[dict[str, Any]]:
+    rc, out, err = await srv.admin("review-queue", "--open")
+    assert rc == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+async def _decide(srv: Any, item: dict[str, Any], decision: str, note: str = "checked") -> str:
+    rc, out, err = await srv.admin("decide", str(item["item_id"]), "--decision", decision, "--note", note)
+    assert rc == 0, err
+    return out
+
+
+def _events(client: Any, kind: str) -> list[dict[str, Any]]:
+    return [e for e in client.drain_events() if e.get("ev") == kind]
+
+
+async def test_held_group_names_and_announcements_wait_for_the_operator(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+
+    # held: the reply says so, the group keeps showing what it showed, nobody is told of the new text
+    assert (await owner.request("update_group", group_id=gid, name="刷单返利群"))["held"] is True
+    assert (await owner.request("set_announcement", group_id=gid, text="刷 单 返 利 今晚八点"))["held"] is True
+    await asyncio.sleep(0.2)
+    assert not _events(member, "group_updated")
+    info = await member.request("group_info", group_id=gid)
+    assert (info["name"], info["announcement"]) == ("tea room", "")
+    name_item, note_item = await _open_items(srv)
+    assert {k: name_item[k] for k in ("kind", "group_id", "sender_id", "action", "category", "text")} == {
+        "kind": "group_name", "group_id": gid, "sender_id": owner.user_id, "action": "review",
+        "category": "rumour_fraud", "text": "刷单返利群"}
+    assert "seq" not in name_item and "post_id" not in name_item
+    assert (note_item["kind"], note_item["text"]) == ("announcement", "刷 单 返 利 今晚八点")
+
+    # release applies the name and tells the group; reject discards the announcement and tells its author
+    score = (await owner.request("me"))["credit_score"]
+    assert "(applied)" in await _decide(srv, name_item, "release")
+    assert (await member.next_event("group_updated", timeout=2)) == {
+        "ev": "group_updated", "group_id": gid, "name": "刷单返利群"}
+    assert (await owner.request("me"))["credit_score"] == score  # a released text costs nothing
+    await _decide(srv, note_item, "reject", "fraud")
+    notice = await owner.next_event("notice", timeout=2)
+    assert notice["kind"] == "content_removed" and notice["group_id"] == gid and "fraud" in notice["text"]
+    assert (await owner.request("me"))["credit_score"] == score - 10  # credit.penalty_report_upheld
+    info = await member.request("group_info", group_id=gid)
+    assert (info["name"], info["announcement"]) == ("刷单返利群", "")
+    rc, _, err = await srv.admin("decide", str(note_item["item_id"]), "--decision", "release", "--note", "x")
+    assert rc != 0 and "already decided" in err
+
+    # a name changed since it was held is not overwritten by releasing the older request
+    assert (await owner.request("update_group", group_id=gid, name="刷单返利 二群"))["held"] is True
+    await owner.request("update_group", group_id=gid, name="tea again")
+    [stale] = await _open_items(srv)
+    assert "not applied" in await _decide(srv, stale, "release")
+    assert (await member.request("group_info", group_id=gid))["name"] == "tea again"
+
+    # a group created under a held name opens under a neutral one until the name is released
+    created = await owner.request("create_group", name="刷单返利交流", category="friends", join_policy="open")
+    assert created["held"] is True
+    new_gid = created["group_id"]
+    assert (await owner.request("group_info", group_id=new_gid))["name"] == f"群聊 {new_gid}"
+    [item] = await _open_items(srv)
+    assert (item["kind"], item["group_id"], item["text"]) == ("group_name", new_gid, "刷单返利交流")
+    await _decide(srv, item, "release")
+    assert (await owner.request("group_info", group_id=new_gid))["name"] == "刷单返利交流"
+    rows = srv.db_rows("SELECT action, detail FROM audit WHERE action IN ('update_group', 'review_release')"
+                       " ORDER BY id")
+    assert rows[0][0] == "update_group" and "held_name" in rows[0][1]  # the record keeps what was held
+
+
+async def test_flagged_names_are_shown_and_queued_and_removal_puts_a_neutral_one_back(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+
+    assert "held" not in await member.request("set_profile", display_name="VPN下载王")
+    assert (await member.request("me"))["display_name"] == "VPN下载王"  # shown at once
+    await owner.request("update_group", group_id=gid, name="vpn 下载 群")
+    assert (await member.next_event("group_updated", timeout=2))["name"] == "vpn 下载 群"
+    await owner.request("set_announcement", group_id=gid, text="VPN下载看群文件")
+    member.drain_events()
+    name_item, group_item, note_item = await _open_items(srv)
+    assert {k: name_item[k] for k in ("kind", "user_id", "sender_id", "action", "text")} == {
+        "kind": "display_name", "user_id": member.user_id, "sender_id": member.user_id, "action": "flag",
+        "text": "VPN下载王"}
+    assert "group_id" not in name_item
+    assert (group_item["kind"], group_item["action"], note_item["kind"]) == ("group_name", "flag", "announcement")
+
+    score = (await member.request("me"))["credit_score"]
+    assert "(applied)" in await _decide(srv, name_item, "remove", "porn")
+    me = await member.request("me")
+    assert me["display_name"] == member.username and me["credit_score"] == score - 10
+    notice = await member.next_event("notice", timeout=2)
+    assert notice["kind"] == "content_removed" and "display name" in notice["text"]
+    members = (await owner.request("members", group_id=gid))["members"]
+    assert {m["user_id"]: m["display_name"] for m in members}[member.user_id] == member.username
+    await _decide(srv, group_item, "keep")
+    assert (await member.request("group_info", group_id=gid))["name"] == "vpn 下载 群"
+    await _decide(srv, note_item, "remove")
+    assert (await member.next_event("group_updated", timeout=2)) == {
+        "ev": "group_updated", "group_id": gid, "announcement": ""}
+    assert await _open_items(srv) == []
+    # the name the account was shown under, and the one it shows now, are in the network log (G6)
+    rows = srv.db_rows("SELECT detail FROM netlog WHERE kind = 'profile' AND user_id = ? ORDER BY id",
+                       member.user_id)
+    assert [json.loads(r[0])["display_name"] for r in rows] == ["VPN下载王", member.username]
+
+
+async def test_a_display_name_held_at_registration_waits_and_the_username_stands_in(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    c = await srv.client()
+    phone = new_phone()
+    await c.request("request_code", phone=phone)
+    reply = await c.request("register", username="heldname1", password="password123", phone=phone,
+                            code=srv.last_code(phone), display_name="刷单返利达人")
+    assert reply["held"] is True
+    await c.login("heldname1", "password123")
+    assert (await c.request("me"))["display_name"] == "heldname1"
+    # set_profile with a held name: the current name stays
+    assert (await c.request("set_profile", display_name="刷单返利 老手"))["held"] is True
+    assert (await c.request("me"))["display_name"] == "heldname1"
+    first, second = await _open_items(srv)
+    assert (first["kind"], first["user_id"], first["text"]) == ("display_name", reply["user_id"], "刷单返利达人")
+    await _decide(srv, first, "release")
+    assert (await c.request("me"))["display_name"] == "刷单返利达人"
+    # the second was held over "heldname1", which is no longer shown: releasing it changes nothing
+    assert "not applied" in await _decide(srv, second, "release")
+    assert (await c.request("me"))["display_name"] == "刷单返利达人"
+    await c.close()

@@ -1,0 +1,56 @@
+"""What review and flag hits do to group names, announcements and display names (G10)."""
+
+from __future__ import annotations
+
+import pytest
+
+from governance.content import Action, Verdict
+from governance.shown_text import KINDS, Outcome, neutral, outcome, settle
+
+REVIEW = Verdict(Action.REVIEW, "rumour", "刷单")
+FLAG = Verdict(Action.FLAG, "porn", "vpn")
+
+
+@pytest.mark.parametrize("verdict,text,shown,expected", [
+    (None, "tea", "old", Outcome.APPLY),
+    (FLAG, "vpn room", "old", Outcome.APPLY_AND_QUEUE),
+    (REVIEW, "刷单 room", "old", Outcome.HOLD),
+    # holding a text equal to what would be shown meanwhile changes nothing: applied and queued
+    (REVIEW, "user1", "user1", Outcome.APPLY_AND_QUEUE),
+])
+def test_outcome(verdict, text, shown, expected):
+    assert outcome(verdict, text, shown) is expected
+
+
+def test_outcome_values_are_the_queue_actions():
+    assert (Outcome.HOLD.value, Outcome.APPLY_AND_QUEUE.value) == ("review", "flag")
+
+
+def test_neutral_values():
+    assert neutral("group_name", group_id="123456789") == "群聊 123456789"
+    assert neutral("announcement") == ""
+    assert neutral("display_name", username="alice") == "alice"
+    assert set(KINDS) == {"group_name", "announcement", "display_name"}
+    with pytest.raises(TypeError):
+        neutral("group_name")
+    with pytest.raises(TypeError):
+        neutral("display_name")
+    with pytest.raises(ValueError):
+        neutral("message")
+
+
+@pytest.mark.parametrize("action,decision,expected", [
+    ("review", "release", ("held text", "shown before")),  # the held text, over what was shown
+    ("review", "reject", None),  # discarded: the field keeps what it shows
+    ("flag", "keep", None),
+    ("flag", "remove", ("neutral", "shown before")),  # the neutral value, over the flagged text
+])
+def test_settle(action, decision, expected):
+    assert settle(action, decision, "held text", "shown before", "neutral") == expected
+
+
+@pytest.mark.parametrize("action,decision", [("review", "keep"), ("flag", "release"), ("flag", "reject"),
+                                             ("review", "remove"), ("block", "release")])
+def test_settle_refuses_a_decision_the_action_does_not_take(action, decision):
+    with pytest.raises(ValueError):
+        settle(action, decision, "t", "e", "n")
