@@ -443,6 +443,23 @@ async def test_a_transfer_that_would_put_the_group_over_the_new_owners_caps_is_r
     await close_all(owner, low, a, b, c)
 
 
+async def test_a_blacklisted_owners_group_passes_over_an_admin_whose_caps_it_exceeds(make_server):
+    """The heir of a blacklisted owner's group must fit it like a new owner by transfer: the
+    longest-serving admin, whose level allows fewer members than the group has, is passed over
+    for the next admin who fits."""
+    srv = make_server(LOW_LEVEL_CAPS)
+    boss, gid, [low, fine, a, b] = await group_with(srv, 4)
+    for m in (low, fine):  # low joined first: the longest-serving admin
+        await boss.request("set_role", group_id=gid, user_id=m.user_id, role="admin")
+    rc, _, err = await srv.admin("credit", low.username, "--delta", "-50", "--reason", "violations")
+    assert rc == 0, err
+    rc, out, err = await srv.admin("blacklist", boss.username, "--reason", "fraud")
+    assert rc == 0, err
+    info = await a.request("group_info", group_id=gid)
+    assert info["owner"]["user_id"] == fine.user_id, out
+    await close_all(low, fine, a, b)
+
+
 def _http(url):
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
