@@ -75,9 +75,9 @@ def check_can_create(ctx: Context, user: User) -> None:
 async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: Encoding) -> dict[str, Any]:
     user = sess.me
     name = validate_group_name(req.name)
-    # A name held for review (G10): the group opens under its neutral name until an operator
-    # releases it; the neutral name depends on the id drawn below (its prefix is what counts).
-    screened = screening.screen(ctx, name, "name", shown_text.neutral("group_name", group_id=""))
+    # A name held for review (G10): the group opens under its neutral name (which needs the id
+    # drawn below) until an operator releases it. Nothing is shown before the group exists.
+    screened = screening.screen(ctx, name, "name", "")
     policy = req.join_policy
     groups = ctx.state.groups
     for _ in range(GROUP_ID_TRIES):
