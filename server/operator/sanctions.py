@@ -351,6 +351,10 @@ async def lift(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(f"unknown sanction {sid}")
     group_id = row["target_id"] if row["target_type"] == "group" else None
     async with target_lock(row):
+        # Read again under the lock (the first read only names the target, whose lock it is): a lift
+        # of the same sanction that held the lock meanwhile has stored it as lifted, and this one is
+        # refused as "already lifted" up front, not by the store after claiming the undoing again.
+        row = await app.store.sanction(sid) or row
         now = app.now_ms()
         done = await lift_changes(app, row, reason, now)
         given = give_back(app, row, done) if args.get("restore_credit") else 0

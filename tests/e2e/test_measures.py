@@ -573,11 +573,32 @@ async def test_two_lifts_of_one_blacklist_at_once_leave_the_account_open(server)
         assert not first.done()
     (rc1, _, err1), (rc2, out2, err2) = await first, await second
     assert rc1 == 0, err1
-    assert rc2 == 2 and out2 == "" and f"sanction {row['id']}" in err2 and "lifted" in err2, (rc2, out2, err2)
+    # Told what is so: the second read the sanction again under the lock, after the first stored it.
+    assert rc2 == 2 and out2 == "" and f"sanction {row['id']} was already lifted" in err2, (rc2, out2, err2)
     c = await server.client()
     assert (await c.call("login", username=user.username, password="password123"))["ok"]
     [(stored,)] = server.db_rows("SELECT blacklisted_at FROM users WHERE user_id = ?", user.user_id)
     assert stored is None
+
+
+async def test_the_second_of_two_lifts_of_one_suspension_at_once_is_told_it_is_already_lifted(server):
+    """``lift`` read the sanction before taking its target's lock: the second of two lifts of one group
+    suspension, which read it while the first's write was in flight, was refused by the store and said
+    "lifted meanwhile"; read again under the lock, it is "already lifted", and posting works again."""
+    owner, gid, _ = await setup_group(server)
+    rc, _, err = await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "spam")
+    assert rc == 0, err
+    row = await one_sanction(server, "suspend_group", "--group", gid)
+    async with writes_held(server, "sanctions"):
+        first = asyncio.ensure_future(server.admin("lift", row["id"], "--reason", "误判"))
+        await asyncio.sleep(1.2)  # the first lift claimed the end of the suspension; its write waits
+        second = asyncio.ensure_future(server.admin("lift", row["id"], "--reason", "误判"))
+        await asyncio.sleep(1.2)  # the second waits for the group's sanction lock
+        assert not first.done()
+    (rc1, out1, err1), (rc2, out2, err2) = await first, await second
+    assert rc1 == 0 and "posting works again" in out1, (out1, err1)
+    assert rc2 == 2 and out2 == "" and f"sanction {row['id']} was already lifted" in err2, (rc2, out2, err2)
+    assert (await owner.call("send", group_id=gid, text="again"))["ok"]
 
 
 async def test_a_lift_and_an_upheld_appeal_at_once_give_the_credit_back_once(server):
