@@ -287,13 +287,18 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
         where = f" {gid}" if ev.get("group_id") else ""
         if ev.get("account_id"):
             where += f" account {names.account(ev['account_id'])}"
-        return f"* notice [{clean(ev.get('kind', ''))}]{where}: {clean(ev.get('text', ''))}"
+        text = clean(ev.get("text", ""))
+        if ev.get("same_person_as"):  # another login of this person was blacklisted, and this one with it
+            text += f" (the same verified identity as {clean(ev['same_person_as'])})"
+        return f"* notice [{clean(ev.get('kind', ''))}]{where}: {text}"
     if kind == "group_dissolved":
         return f"* group {gid} was dissolved"
     if kind == "group_closed":
         return f"* group {gid} was closed by the platform: {clean(ev.get('reason', ''))}"
     if kind == "group_suspended":
-        return f"* group {gid} is suspended until {hhmm(ev.get('until'))}"
+        why = {"sanction": " (it cannot be renamed, dissolved or handed on meanwhile)",
+               "category_freeze": " with its whole category (it cannot be renamed meanwhile)"}.get(ev.get("cause"), "")
+        return f"* group {gid} is suspended until {hhmm(ev.get('until'))}{why}"
     if kind is None and ev.get("ok") is False:  # an error reply to an unreadable frame
         return f"! {clean(ev.get('code'))}: {clean(ev.get('reason', ''))}"
     fields = ", ".join(f"{clean(k)}={clean(v)}" for k, v in ev.items() if k != "ev")

@@ -57,10 +57,12 @@ def check_can_post(
     text: str | None = None,
     max_text_chars: int | None = None,
     powers_suspended_until: int = 0,
+    group_suspension_cause: str | None = None,
 ) -> None:
     """Refuse a post, in this order (the first that applies wins):
 
-    1. ``group_suspended`` (with ``until``): the platform suspended posting in the group;
+    1. ``group_suspended`` (with ``until``, and ``cause`` when ``group_suspension_cause`` is given:
+       ``sanction`` or ``category_freeze``): the platform suspended posting in the group;
     2. ``muted`` (with ``until``): the member is muted;
     3. ``muted``: the group is muted (``mute_all``) and the poster is a plain member, or an
        owner or admin whose management powers the platform suspended (until
@@ -79,7 +81,8 @@ def check_can_post(
     (0 means never muted / not suspended).
     """
     if group_suspended_until > now:
-        raise ContractError("group_suspended", "posting in this group is suspended", until=group_suspended_until)
+        raise ContractError("group_suspended", "posting in this group is suspended", until=group_suspended_until,
+                            **_cause(group_suspension_cause))
     if muted_until > now:
         raise ContractError("muted", "you are muted in this group", until=muted_until)
     if group_mute_all and (role == Role.MEMBER or powers_suspended_until > now):
@@ -271,14 +274,19 @@ def check_fits_new_owner(*, members: int, max_members: int, admins: int, max_adm
                                                  f"a group may have at most {max_admins}")
 
 
-def check_keeps_owner(action: str, suspended_until: int, now: int) -> None:
-    """``group_suspended`` (with ``until``) for ``dissolve_group`` or ``transfer_owner`` while the
-    platform's suspension of posting in the group stands: its owner answers for the group (Art. 9,
-    11) until the suspension ends, and neither ending the group nor handing it on escapes that
-    (a new group of theirs is refused meanwhile by :func:`check_can_own`)."""
+def check_keeps_owner(action: str, suspended_until: int, now: int, cause: str | None = None) -> None:
+    """``group_suspended`` (with ``until``, and ``cause`` when given) for ``dissolve_group`` or
+    ``transfer_owner`` while the platform's suspension of posting in the group stands: its owner
+    answers for the group (Art. 9, 11) until the suspension ends, and neither ending the group nor
+    handing it on escapes that (a new group of theirs is refused meanwhile by :func:`check_can_own`)."""
     if suspended_until > now:
         raise ContractError("group_suspended", f"the platform has suspended this group; it cannot be {action} "
-                                               "until the suspension ends", until=suspended_until)
+                                               "until the suspension ends", until=suspended_until, **_cause(cause))
+
+
+def _cause(cause: str | None) -> dict[str, str]:
+    """The ``cause`` extra of a ``group_suspended`` refusal (none when the caller did not say)."""
+    return {} if cause is None else {"cause": cause}
 
 
 def check_category_open(category: str, frozen_until: int, now: int) -> None:

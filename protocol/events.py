@@ -252,6 +252,8 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     Measures on a public account (``account_warning``, ``account_restricted``,
     ``account_suspended``, ``account_closed``, ``account_licensed``, ``account_credit``,
     ``post_removed``) have ``account_id`` (and ``post_id`` for a removed post).
+    ``blacklisted`` has ``same_person_as`` (the username of the login whose blacklisting closed this
+    one too, the same verified person) when it was not this account the operator named.
     ``by``: the name of the operator who acted, on every notice an operator caused.
     """
 
@@ -269,6 +271,7 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     post_id: str | None = None
     comment_id: str | None = None
     by: str | None = None
+    same_person_as: str | None = None
 
 
 class GroupDissolved(EventBase, tag="group_dissolved", kw_only=True, frozen=True):
@@ -282,12 +285,21 @@ class GroupClosed(EventBase, tag="group_closed", kw_only=True, frozen=True):
     reason: str
 
 
+SuspensionCause: TypeAlias = Literal["sanction", "category_freeze"]
+
+
 class GroupSuspended(EventBase, tag="group_suspended", kw_only=True, frozen=True):
-    """Posting is suspended until ``until`` (epoch milliseconds)."""
+    """Posting is suspended until ``until`` (epoch milliseconds).
+
+    ``cause``: ``sanction`` when the platform suspends this group itself (``suspend-group``: it can
+    be neither renamed, dissolved nor handed on until then), ``category_freeze`` when the suspension
+    in force is the freeze of the group's whole category (``freeze-category``: no renaming, but its
+    owner may still dissolve or hand it on)."""
 
     group_id: str
     until: int
     reason: str | None = None
+    cause: SuspensionCause | None = None
 
 
 class Invited(EventBase, tag="invited", kw_only=True, frozen=True):

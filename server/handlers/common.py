@@ -17,7 +17,7 @@ from governance import moderation, posting
 from governance.tiers import Caps, caps_for, credit_level
 from protocol.enums import Role
 from protocol.errors import ContractError
-from protocol.events import UserObj
+from protocol.events import SuspensionCause, UserObj
 from server.claims import Settles, settle_when_done
 from server.context import Context
 from server.state import Group, Member, User
@@ -113,6 +113,7 @@ def can_post(ctx: Context, g: Group, m: Member, user: User, now: int) -> None:
         group_suspended_until=g.suspended_until, require_id=ctx.cfg.identity.require_id_to_post,
         id_verified=user.id_verified, agreement_version=agreement.version if agreement else None,
         accepted_version=user.accepted_version, powers_suspended_until=user.powers_suspended_until,
+        group_suspension_cause=suspension_cause(ctx, g),
     )
 
 
@@ -180,6 +181,13 @@ def own_suspension(ctx: Context, g: Group) -> int:
     suspension inside a longer freeze is then taken for the freeze's: the owner is free to open a
     group elsewhere meanwhile, as every owner in the category is.)"""
     return g.suspended_until if g.suspended_until > ctx.state.category_frozen_until.get(g.category, 0) else 0
+
+
+def suspension_cause(ctx: Context, g: Group) -> SuspensionCause:
+    """What the suspension of ``g`` in force is, for clients (``group_suspended``'s ``cause``): the
+    platform's sanction of the group itself (no renaming, dissolving or handing on), or the freeze of
+    its category (no renaming only); decided as :func:`own_suspension` decides what holds the owner."""
+    return "sanction" if own_suspension(ctx, g) else "category_freeze"
 
 
 def held_until(ctx: Context, user: User) -> int:

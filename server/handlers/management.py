@@ -34,6 +34,7 @@ from server.handlers.common import (
     owned_count,
     seeing,
     still_active,
+    suspension_cause,
     user_view,
 )
 from server.handlers.groups import (
@@ -238,7 +239,7 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
     which memory holds from the claim on)."""
     g, actor, new_owner, m = _targeted(ctx, sess, req.group_id, req.user_id, "transfer_owner")
     now = ctx.now_ms()
-    posting.check_keeps_owner("handed on", own_suspension(ctx, g), now)
+    posting.check_keeps_owner("handed on", own_suspension(ctx, g), now, "sanction")
     posting.check_can_own(owned=owned_count(ctx, new_owner),
                           max_groups_created=caps_of(ctx, new_owner).max_groups_created,
                           create_revoked=new_owner.create_revoked, by_transfer=True,
@@ -302,7 +303,7 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
         name = validate_group_name(req.name)
         screened = screening.screen(ctx, name, "name", g.name)
         if name != g.name:
-            posting.check_keeps_owner("renamed", g.suspended_until, ctx.now_ms())
+            posting.check_keeps_owner("renamed", g.suspended_until, ctx.now_ms(), suspension_cause(ctx, g))
             # flagged: applied and queued; held for review: queued, the group keeps its name (G10)
             queued = screened.queued(ctx, "group_name", g.group_id, sess.me.user_id, expect=screened.shown(g.name))
         if screened.held:
@@ -356,7 +357,7 @@ async def dissolve_group(ctx: Context, sess: Session, req: rq.DissolveGroup, enc
     """Members are told; the id stays taken for all time and the history stays stored."""
     g = _managed(ctx, sess, req.group_id, "dissolve_group")
     now = ctx.now_ms()
-    posting.check_keeps_owner("dissolved", own_suspension(ctx, g), now)
+    posting.check_keeps_owner("dissolved", own_suspension(ctx, g), now, "sanction")
     users = ctx.state.users
     online = set(g.online)
     g.dissolved_at = now

@@ -23,7 +23,7 @@ from protocol.requests import error_reply, ok_reply
 from server.fanout import publish
 from server.handlers import DEFERRED, handler
 from server.handlers.accounts import message_bucket
-from server.handlers.common import live_group, member_of, penalize, still_active
+from server.handlers.common import live_group, member_of, penalize, still_active, suspension_cause
 from server.handlers.message_extras import check_extras, claim, message_event, message_obj, reply_visible
 from server.sent_ids import Key
 from server.state import Group, SentMessage, User
@@ -88,6 +88,7 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
         id_verified=user.id_verified, agreement_version=agreement.version if agreement else None,
         accepted_version=user.accepted_version, text=None if req.attachments else req.text,
         max_text_chars=ctx.cfg.limits.max_text_chars, powers_suspended_until=user.powers_suspended_until,
+        group_suspension_cause=suspension_cause(ctx, g),
     )
     text = req.text
     extras = None  # the v2 fields (reply, mentions, @all, attachments): checked only when set

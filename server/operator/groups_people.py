@@ -15,6 +15,7 @@ from governance.tiers import credit_level
 from protocol import events as ev
 from server import record
 from server.fanout import publish
+from server.handlers.common import suspension_cause
 from server.operator import handover, public_accounts, sanctions
 from server.operator.channel import OperatorError, Result, command, current_operator
 from server.operator.common import (
@@ -107,7 +108,8 @@ async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
             undo=undo,
             conflict=f"a suspension of group {g.group_id} was lifted meanwhile",
         )
-    publish(g.online, ev.GroupSuspended(group_id=g.group_id, until=until, reason=reason))
+    publish(g.online, ev.GroupSuspended(group_id=g.group_id, until=until, reason=reason,
+                                        cause=suspension_cause(app, g)))
     return Result([f"suspended group {g.group_id} until {until}"])
 
 
@@ -269,13 +271,18 @@ async def blacklist(app: Context, args: dict[str, Any]) -> Result:
         other = app.state.users.get(uid)
         if other is None or other is user or not other.active:
             continue  # cancelled, or blacklisted already: nothing to close
-        lines += await _blacklist_one(app, other, f"{reason} (the same verified identity as {user.username})",
-                                      report_id, person, same_person_as=user.user_id)
+        lines += await _blacklist_one(app, other, reason, report_id, person, same_person_as=user)
     return Result(lines)
 
 
-async def _blacklist_one(app: Context, user: User, reason: str, report_id: int | None, person: str | None,
-                         same_person_as: str | None = None) -> list[str]:
+async def _blacklist_one(app: Context, user: User, given: str, report_id: int | None, person: str | None,
+                         same_person_as: User | None = None) -> list[str]:
+    """Blacklist ``user`` for the operator's reason ``given``; ``same_person_as``: the login the operator
+    named, when ``user`` is another login of the same verified person. The record, the sanction and
+    what passes with it say so in the reason; the user's ``blacklisted`` notice carries the operator's
+    reason as its text and the other login's username as ``same_person_as``, for clients to show it
+    without reading the text."""
+    reason = given if same_person_as is None else f"{given} (the same verified identity as {same_person_as.username})"
     joined_at = await handover.seniority(app, user)
     if user.blacklisted:  # blacklisted meanwhile (the reads above awaited)
         if same_person_as is not None:
@@ -309,7 +316,7 @@ async def _blacklist_one(app: Context, user: User, reason: str, report_id: int |
     if pa.barred:
         detail["subjects_barred"] = len(pa.barred)
     if same_person_as is not None:
-        detail["same_person_as"] = same_person_as
+        detail["same_person_as"] = same_person_as.user_id
 
     await apply(
         app,
@@ -321,7 +328,8 @@ async def _blacklist_one(app: Context, user: User, reason: str, report_id: int |
         undo=undo,
     )
     for sess in list(user.sessions):
-        sess.send(ev.Notice(kind="blacklisted", text=reason, by=operator_name()))
+        sess.send(ev.Notice(kind="blacklisted", text=given, by=operator_name(),
+                            same_person_as=same_person_as.username if same_person_as is not None else None))
         sess.close(CLOSE_BLACKLISTED, "account closed by the platform")
     h.publish()
     pa.tell()

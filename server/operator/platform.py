@@ -9,7 +9,7 @@ from governance.content import normalize
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.fanout import publish
-from server.handlers.common import seeing, user_view
+from server.handlers.common import seeing, suspension_cause, user_view
 from server.handlers.message_extras import event_of, message_obj
 from server.operator import review_names, review_public
 from server.operator.channel import OperatorError, Result, command
@@ -218,7 +218,8 @@ async def freeze_category(app: Context, args: dict[str, Any]) -> Result:
         until = now + seconds * 1000
         groups = await _freeze(app, category, reason, seconds, now, until)
     for g in groups:
-        publish(g.online, ev.GroupSuspended(group_id=g.group_id, until=g.suspended_until, reason=reason))
+        publish(g.online, ev.GroupSuspended(group_id=g.group_id, until=g.suspended_until, reason=reason,
+                                            cause=suspension_cause(app, g)))
     return Result([f"froze {len(groups)} groups in {category} until {until}"])
 
 

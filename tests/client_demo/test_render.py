@@ -120,6 +120,13 @@ def test_sizes_and_reactions():
      f"* Bob (u2) was banned from {GID} by Alice (u1)"),
     ({"ev": "member_removed", "group_id": GID, "user_id": "u2", "by": "u1"},
      f"* Bob (u2) was removed from {GID} by Alice (u1)"),
+    ({"ev": "group_suspended", "group_id": GID, "until": NOW_MS, "cause": "sanction"},
+     f"* group {GID} is suspended until {NOW} (it cannot be renamed, dissolved or handed on meanwhile)"),
+    ({"ev": "group_suspended", "group_id": GID, "until": NOW_MS, "cause": "category_freeze"},
+     f"* group {GID} is suspended until {NOW} with its whole category (it cannot be renamed meanwhile)"),
+    ({"ev": "group_suspended", "group_id": GID, "until": NOW_MS}, f"* group {GID} is suspended until {NOW}"),
+    ({"ev": "notice", "kind": "blacklisted", "text": "诈骗", "same_person_as": "bad1"},
+     "* notice [blacklisted]: 诈骗 (the same verified identity as bad1)"),
 ])
 def test_format_v2_events(ev, line):
     assert format_event(ev, names()) == line

@@ -631,3 +631,39 @@ async def test_a_lift_and_an_upheld_appeal_at_once_give_the_credit_back_once(ser
     assert await score(owner) == start
     [(stored,)] = server.db_rows("SELECT credit_score FROM users WHERE user_id = ?", owner.user_id)
     assert stored == start
+
+
+async def test_group_suspended_says_whether_the_group_is_sanctioned_or_its_category_frozen(server):
+    """``group_suspended`` (the event, and the refusals) carries ``cause``: ``sanction`` for the group's
+    own suspension, which holds its owner too (no dissolving, handing on or renaming), and
+    ``category_freeze`` for a freeze of its category, which stops posting and renaming only."""
+    owner, gid, [member] = await setup_group(server)
+    rc, _, err = await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "spam")
+    assert rc == 0, err
+    ev = await member.next_event("group_suspended", timeout=WITHIN)
+    assert (ev["group_id"], ev["cause"]) == (gid, "sanction")
+    for op, args in (("send", {"text": "x"}), ("update_group", {"name": "new name"}), ("dissolve_group", {}),
+                     ("transfer_owner", {"user_id": member.user_id})):
+        refused = await owner.call(op, group_id=gid, **args)
+        assert (refused["code"], refused["cause"]) == ("group_suspended", "sanction"), (op, refused)
+
+    frozen_owner = await server.user()
+    frozen = await open_group(frozen_owner, category="study")
+    heir = await server.user()
+    await heir.request("join_group", group_id=frozen)
+    rc, _, err = await server.admin("freeze-category", "study", "--seconds", "600", "--reason", "emergency")
+    assert rc == 0, err
+    ev = await heir.next_event("group_suspended", timeout=WITHIN)
+    assert (ev["group_id"], ev["cause"]) == (frozen, "category_freeze")
+    for op, args in (("send", {"text": "x"}), ("update_group", {"name": "new name"})):
+        refused = await frozen_owner.call(op, group_id=frozen, **args)
+        assert (refused["code"], refused["cause"]) == ("group_suspended", "category_freeze"), (op, refused)
+    assert (await frozen_owner.call("transfer_owner", group_id=frozen, user_id=heir.user_id))["ok"]
+
+    # The group's own suspension outlasting the freeze is a sanction again, and says so.
+    rc, _, err = await server.admin("suspend-group", frozen, "--seconds", "1200", "--reason", "spam")
+    assert rc == 0, err
+    ev = await heir.next_event("group_suspended", timeout=WITHIN)
+    assert (ev["group_id"], ev["cause"]) == (frozen, "sanction")
+    refused = await heir.call("dissolve_group", group_id=frozen)
+    assert (refused["code"], refused["cause"]) == ("group_suspended", "sanction")

@@ -55,15 +55,14 @@ def test_a_suspended_groups_owner_is_told_until_when_and_credit_given_back_shows
     _toast(alice, "已被平台暂停发言")
 
     alice.click("#btn-manage")
-    alice.wait_for_selector("#held-note")
+    alice.wait_for_selector("#held-note[data-cause='sanction']")
     assert alice.is_disabled("#settings-name")  # a new name is refused while posting is suspended
     assert alice.is_enabled("#settings-policy")  # the join policy may still change
-    # a category freeze would not hold dissolving: the client offers it until the server says no
-    alice.click("#btn-dissolve")
-    alice.click("#confirm-ok")
-    said = _toast(alice, "前不能解散")
-    assert said.startswith("本群正被平台暂停，") and "群" in said
-    alice.wait_for_selector("#btn-dissolve:disabled")
+    # the event said it is the group's own suspension (cause "sanction"), which holds dissolving and
+    # handing on too: those buttons wait for its end, with the time
+    assert "不能发言、修改群名、解散或转让本群" in alice.inner_text("#held-note")
+    assert alice.is_disabled("#btn-dissolve")
+    assert "恢复" in (alice.get_attribute("#btn-dissolve", "title") or "")
     assert alice.locator("#member-list .act-transfer").first.is_disabled()
     assert alice.locator("#group-list [data-gid]").count() == 1  # still there
     close_dialogs(alice)
@@ -86,6 +85,33 @@ def test_a_suspended_groups_owner_is_told_until_when_and_credit_given_back_shows
     said = _toast(alice, "信用分已退还")
     assert said == f"处罚 {sid} 扣除的 20 信用分已退还，你的信用分现为 100（等级 3）。"
     alice.wait_for_selector("#my-credit:text-is('3')")
+    assert alice.errors == bob.errors == []
+
+
+def test_a_category_freeze_stops_renaming_but_not_dissolving_or_handing_on(browser: Any,
+                                                                          server: ServerProcess) -> None:
+    """A freeze of the group's category (``group_suspended`` with cause ``category_freeze``) stops posting
+    and renaming only: the owner's panel disables the name alone, and dissolving works."""
+    alice, bob = new_page(browser, server), new_page(browser, server)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    gid = create_group(alice, "冻结群")  # in the category "study"
+    join_group(bob, gid)
+    bob.wait_for_selector("#chat-gid")
+    _admin(server, "freeze-category", "study", "--seconds", "7200", "--reason", "突发事件")
+    said = _toast(alice, "所在的类别")
+    assert said.startswith("平台已临时冻结群「冻结群」所在的类别，") and said.endswith("突发事件")
+
+    alice.click("#btn-manage")
+    alice.wait_for_selector("#held-note[data-cause='category_freeze']")
+    assert "仍可解散或转让本群" in alice.inner_text("#held-note")
+    assert alice.is_disabled("#settings-name")
+    assert alice.is_enabled("#btn-dissolve")
+    assert alice.get_attribute("#btn-dissolve", "title") is None
+    assert alice.locator("#member-list .act-transfer").first.is_enabled()
+    alice.click("#btn-dissolve")
+    alice.click("#confirm-ok")
+    alice.wait_for_selector(f"#group-list [data-gid='{gid}']", state="detached")
     assert alice.errors == bob.errors == []
 
 

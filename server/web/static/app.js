@@ -5,7 +5,7 @@
 import { el, clear, $, toast, modal } from "./dom.js";
 import { t, errorText, setLang, getLang, fmtTime } from "./i18n.js";
 import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts } from "./state.js";
-import { openManage, refreshManage, messageActions, setHooks, appealDialog } from "./manage.js";
+import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension } from "./manage.js";
 import { attachmentsNode, stamp, previewText } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, forgetQuoted } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft } from "./composer.js";
@@ -701,7 +701,7 @@ async function trySend(item) {
     if (e.code === "muted") {
       if (e.reply.until) g.mutes.set(S.me.user_id, e.reply.until); else g.muteAll = true;
       updateComposer();
-    } else if (e.code === "group_suspended" && e.reply.until) { g.suspendedUntil = e.reply.until; updateComposer(); }
+    } else if (e.code === "group_suspended" && e.reply.until) { learnSuspension(g, e.reply.until, e.reply.cause); updateComposer(); }
     else if (e.code === "rate_limited" && g.slowMode && e.reply.retry_after_ms) { g.slowUntil = Date.now() + e.reply.retry_after_ms; updateComposer(); }
     if (e.code === "forbidden" && e.reply.agreement_version) { toast(t("agreement_needed"), "error"); checkAgreement(); }
     else toast(t("send_failed", { reason: errorText(e) }), "error");
@@ -818,8 +818,10 @@ function onEvent(ev) {
       dropGroup(ev.group_id);
       break;
     case "group_suspended":
-      if (g) { g.suspendedUntil = ev.until; if (g.group_id === S.current) updateComposer(); refreshManage(g); }
-      notice(t("n_suspended", { group: gname(ev.group_id), until: fmtTime(ev.until), reason: ev.reason || "" }), null, "error");
+      // `cause` says whether the group itself is suspended or its category frozen (manage.js).
+      if (g) { learnSuspension(g, ev.until, ev.cause); if (g.group_id === S.current) updateComposer(); refreshManage(g); }
+      notice(t(ev.cause === "category_freeze" ? "n_frozen" : "n_suspended",
+        { group: gname(ev.group_id), until: fmtTime(ev.until), reason: ev.reason || "" }), null, "error");
       break;
     case "notice":
       platformNotice(ev);
@@ -882,9 +884,9 @@ function platformNotice(ev) {
       break;
     case "sanction": notice(t("n_sanction", { text }), null, "error"); refreshMe(); break;   // a sanction may take credit
     case "blacklisted": {
-      // Another login of the same verified person is closed with the reason and whose it was.
-      const m = /^([\s\S]*) \(the same verified identity as (\S+)\)$/.exec(text);
-      const why = m ? t("n_blacklisted_twin", { text: m[1], user: m[2] }) : text;
+      // Another login of the same verified person is closed with the operator's reason (`text`) and
+      // whose blacklisting it followed (`same_person_as`, that login's username).
+      const why = ev.same_person_as ? t("n_blacklisted_twin", { text, user: ev.same_person_as }) : text;
       S.blacklistedText = why;
       notice(t("n_blacklisted", { text: why }), null, "error");
       break;

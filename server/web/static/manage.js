@@ -20,19 +20,27 @@ const EDIT_WINDOW_MS = 172800 * 1000;   // the default limits.edit_window_second
 export function setHooks(h) { hooks = h; }
 
 async function act(op, args, okText) {
-  try { await api(op, args); if (okText) toast(okText); return true; } catch (e) { toast(errorText(e), "error"); learnSuspension(op, args, e); return false; }
+  try { await api(op, args); if (okText) toast(okText); return true; } catch (e) { toast(errorText(e), "error"); learnRefusal(op, args, e); return false; }
 }
 
-// A refusal that names the platform's suspension of the group (group_suspended with `until`): the
-// composer and the panel learn it (group_info does not show it). Refused for dissolving or handing
-// on, it is the platform's suspension of this group itself (a category freeze does not hold those):
-// those buttons wait for its end.
-function learnSuspension(op, args, e) {
+// The platform's suspension of a group, learnt from a `group_suspended` event or refusal (group_info
+// does not show it). Its `cause` says what it holds: `sanction` (the group itself is suspended) stops
+// renaming, dissolving and handing on, `category_freeze` (its whole category is frozen) renaming
+// only, so only a sanction makes the dissolve and transfer buttons wait for its end. A server that
+// does not say (no `cause`) is taken at its word: a refusal of dissolving or handing on is a sanction.
+export function learnSuspension(g, until, cause) {
+  g.suspendedUntil = until;
+  if (cause === "sanction") g.heldUntil = until;
+  else if (cause === "category_freeze") g.heldUntil = 0;
+  if (cause) g.suspensionCause = cause;
+}
+
+function learnRefusal(op, args, e) {
   const until = e.code === "group_suspended" && e.reply ? e.reply.until : 0;
   const g = until && args.group_id ? S.groups.get(args.group_id) : null;
   if (!g) return;
-  g.suspendedUntil = Math.max(g.suspendedUntil || 0, until);
-  if (op === "dissolve_group" || op === "transfer_owner") g.heldUntil = Math.max(g.heldUntil || 0, until);
+  const cause = e.reply.cause || (op === "dissolve_group" || op === "transfer_owner" ? "sanction" : undefined);
+  learnSuspension(g, Math.max(g.suspendedUntil || 0, until), cause);
   if (hooks.suspended) hooks.suspended(g);
   if (open && open.g === g) draw(g);
 }
@@ -180,7 +188,9 @@ function adminSection(g) {
     // While the platform suspends posting a new name is refused (a name is shown to every member
     // like a post); the category and the join policy may still change.
     const susp = suspendedUntil(g);
-    if (susp) parts.push(el("p", { class: "form-msg error", id: "held-note", text: t("held_note", { until: fmtTime(susp) }) }));
+    const note = heldUntil(g) ? "held_note_sanction" : g.suspensionCause === "category_freeze" ? "held_note_freeze" : "held_note";
+    if (susp) parts.push(el("p", { class: "form-msg error", id: "held-note", "data-cause": g.suspensionCause || "",
+      text: t(note, { until: fmtTime(susp) }) }));
     const name = el("input", { id: "settings-name", value: info.name || g.name, maxlength: 64, disabled: !!susp,
       title: susp ? t("held_disabled", { until: fmtTime(susp) }) : null });
     const cat = el("select", { id: "settings-category" }, CATEGORIES.map((c) => el("option", { value: c, text: t("cat_" + c), selected: c === info.category })));
