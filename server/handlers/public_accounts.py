@@ -14,6 +14,7 @@ claimed in memory first, like the group handlers (docs/architecture.md).
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from protocol.codec import Encoding
     from server.context import Context
     from server.session import Session
+
+log = logging.getLogger("qunguan.public_accounts")
 
 ACCOUNT_ID_TRIES = 8
 MAX_NAME_CHARS = 30
@@ -186,17 +189,34 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
                                           org_name, user.user_id, now, credit_score=cfg.initial_credit,
                                           opener_key=person)
         user.add_managed(aid)
+        await _after_insert(ctx, user, a, stored_key, person)
+        return {"account_id": aid}
+    raise ContractError("internal", "could not find a free account id; try again")
+
+
+async def _after_insert(ctx: Context, user: User, a: Account, stored_key: str | None, person: str | None) -> None:
+    """What a measure that landed while the insert was in flight asks of the new account. The account
+    is stored by now: every refusal from here on carries its ``account_id`` (``blacklisted``: it was
+    closed at once; ``internal``: a write that had to follow the insert failed, and ``account_info``
+    tells what the account is), so a client never hears only "failed" about an account that exists."""
+    state = ctx.state
+    try:
         if user.blacklisted or stored_key in state.barred_subjects or person in state.barred_subjects:
             # A blacklist that committed while this insert was in flight closed the accounts it
             # could see, not this one: close it here, so a barred subject keeps no live account.
             # (A blacklisting bars the person's key in memory too, whichever of their logins it hit.)
             await _close_barred(ctx, user, a)
-        if state.account_category_frozen_until.get(category, 0) > a.suspended_until:
+        if state.account_category_frozen_until.get(a.category, 0) > a.suspended_until:
             # A freeze of the category that listed its accounts while this insert was in flight
             # did not see this one: it is suspended like the others.
             await _frozen_meanwhile(ctx, a)
-        return {"account_id": aid}
-    raise ContractError("internal", "could not find a free account id; try again")
+    except ContractError as err:
+        err.extra.setdefault("account_id", a.account_id)
+        raise
+    except Exception as err:
+        log.exception("account %s was opened, but a write that had to follow its insert failed", a.account_id)
+        raise ContractError("internal", f"the account {a.account_id} was opened, but a write that had to follow "
+                                        "failed; account_info tells its state", account_id=a.account_id) from err
 
 
 async def _frozen_meanwhile(ctx: Context, a: Account) -> None:
@@ -224,9 +244,14 @@ async def _close_barred(ctx: Context, user: User, a: Account) -> None:
     now = ctx.now_ms()
     a.closed_at = now
     reason = "the subject was blacklisted while the account was being opened"
+
+    def undo() -> None:
+        a.closed_at = None
+
     await commit(ctx, ch.SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": reason}),
-                 audit=ch.Audit(now, "system", None, "close_account", None, a.account_id, reason))
-    raise ContractError("blacklisted", "this subject is barred from running public accounts")
+                 audit=ch.Audit(now, "system", None, "close_account", None, a.account_id, reason), undo=undo)
+    raise ContractError("blacklisted", "this subject is barred from running public accounts; the account opened "
+                                       "meanwhile is closed")
 
 
 def info(ctx: Context, a: Account) -> dict[str, Any]:

@@ -686,6 +686,61 @@ async def test_an_account_opened_while_its_category_freezes_is_suspended_too(srv
     assert code(await opener.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
 
 
+async def test_an_account_whose_late_suspension_fails_to_store_is_named_in_the_refusal(srv):
+    """The account is stored before the freeze that landed meanwhile is applied to it: when that write
+    fails, ``create_account`` answered a bare ``internal`` for an account that exists (its name taken,
+    its id unknown to the client). The refusal now carries the ``account_id``."""
+    opener, probe = await srv.user(verify_id=True), await srv.user(verify_id=True)
+    args = {"category": "culture", "intro": "", "subject_type": "individual"}
+    # The database refuses the late suspension's record entry, as a failing disk would refuse the write
+    # (the freeze's own entry is a freeze_account_category, which goes through).
+    if srv.backend == "postgresql":
+        srv.db_rows("ALTER TABLE audit ADD CONSTRAINT no_late_suspension CHECK (action <> 'suspend_account') "
+                    "NOT VALID")
+    else:
+        srv.db_rows("CREATE TRIGGER no_late_suspension BEFORE INSERT ON audit WHEN NEW.action = 'suspend_account'"
+                    " BEGIN SELECT RAISE(ABORT, 'no late suspension'); END")
+
+    async def frozen() -> bool:
+        return code(await probe.call("create_account", name="在途号", **args)) == "forbidden"
+
+    async with writes_held(srv, "accounts"):
+        opening = asyncio.ensure_future(opener.call("create_account", name="在途号", **args))
+        await asyncio.sleep(0.5)  # past its checks, its insert waiting for the hold
+        freezing = asyncio.ensure_future(srv.admin("freeze-category", "culture", "--accounts", "--seconds", "3600",
+                                                   "--reason", "突发事件"))
+        await until(frozen, timeout=2)
+        assert not opening.done()
+    reply = await opening
+    assert code(reply) == "internal" and reply["account_id"], reply
+    aid = reply["account_id"]
+    assert aid in reply["reason"] and "account_info" in reply["reason"]
+    assert (await freezing)[0] == 0
+    # It is the client's account, as the reply says.
+    assert (await opener.request("account_info", account_id=aid))["name"] == "在途号"
+    assert srv.db_rows("SELECT owner_id FROM accounts WHERE account_id = ?", aid) == [(opener.user_id,)]
+
+
+async def test_an_account_closed_as_it_lands_for_a_barred_subject_is_named_in_the_refusal(srv):
+    """A blacklisting that bars an organisation while another person's account for it is being opened
+    does not see that account: it is closed as it lands, and the ``blacklisted`` refusal names it
+    (``account_id``): the account exists, closed, and the client is told which."""
+    holder, opener = await srv.user(verify_id=True), await srv.user(verify_id=True)
+    org = {"category": "business", "intro": "", "subject_type": "organization", "org_name": "某贸易公司",
+           "org_code": org_code(21)}
+    await new_account(holder, "甲公司号", **org)
+    async with writes_held(srv, "accounts"):
+        opening = asyncio.ensure_future(opener.call("create_account", name="乙公司号", **org))
+        await asyncio.sleep(0.5)  # past its checks, its insert waiting for the hold
+        barring = asyncio.ensure_future(srv.admin("blacklist", holder.username, "--reason", "诈骗"))
+        await asyncio.sleep(1.2)  # the blacklisting barred the organisation in memory; its write waits
+        assert not opening.done()
+    reply = await opening
+    assert code(reply) == "blacklisted" and reply["account_id"], reply
+    assert (await barring)[0] == 0
+    assert (await opener.request("account_info", account_id=reply["account_id"]))["status"] == "closed"
+
+
 async def test_a_platform_notice_to_the_accounts_of_a_category(srv):
     """P5 emergency handling: ``notice --category C --accounts`` reaches the followers, owners and editors
     of the live accounts of a public-account category, and nobody else."""

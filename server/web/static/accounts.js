@@ -231,6 +231,7 @@ function createDialog() {
         toast(t("account_created", { id: r.account_id }));
       } catch (err) {
         msg.textContent = refusal(err, "create_account", args); msg.className = "form-msg error";
+        if (err.reply && err.reply.account_id) syncAccounts();   // refused after it was stored: it exists, list it
         if (err.code === "verification_required") msg.append(" ", el("button", { type: "button", class: "link", id: "account-create-verify", text: t("verify"), onclick: () => { done(); hooks.openProfile(); } }));
       }
     } }, el("small", { class: "muted", text: t("new_account_hint") }),
