@@ -8,7 +8,8 @@ vouch for by itself:
   (:class:`~server.storage.changes.SealRecord`), after their unkeyed chain is
   checked;
 - a background job appends the chain head to ``audit.checkpoint_file`` (one
-  JSON line: ts, count, last_id, mac) whenever the record grew, and once more at
+  JSON line: ts, count, last_id, mac) every ``audit.checkpoint_interval_seconds``
+  (counted from its last run on any node) when the record grew, and once more at
   shutdown; a tail removed from the database no longer matches the last line;
 - :func:`verify` checks the record against the key and every checkpoint (the
   file's, and those handed in from export manifests).
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from governance.audit import GENESIS, Checkpoint, Finding
 from governance.audit import verify as verify_chain
-from server.intervals import wait_interval
+from server.intervals import Schedule
 from server.storage.changes import SealRecord
 
 if TYPE_CHECKING:
@@ -91,18 +92,30 @@ async def checkpoint(ctx: Context, last: Checkpoint | None = None) -> Checkpoint
     return cp
 
 
+JOB = "record_checkpoint"  # its name in the store's record of job runs (see server/intervals.py)
+
+
 async def run_checkpoints(ctx: Context) -> None:
-    """The background job: a checkpoint every ``audit.checkpoint_interval_seconds`` when the record grew."""
+    """The background job: a checkpoint every ``audit.checkpoint_interval_seconds`` when the record grew.
+
+    The interval is the service's, like the purge's: it counts from the last checkpoint run on
+    any node (the store remembers it), so a node that starts or becomes the home writes one when
+    it is due, not a whole interval after its start (a home that changes more often than the
+    interval would otherwise never write one), nor one at every start. The line goes to this
+    node's ``audit.checkpoint_file`` (the same file on shared storage in a cluster: see
+    docs/scale-out.md); it is compared with that file's last line."""
     files = read_checkpoints(ctx.cfg.audit.checkpoint_file)
     last: Checkpoint | None = files[-1] if files else None
+    due = Schedule(ctx, JOB, lambda: ctx.cfg.audit.checkpoint_interval_seconds)
     while True:
+        await due.wait()
         try:
             last = await checkpoint(ctx, last)
+            await due.ran()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("writing an enforcement-record checkpoint failed; trying again later")
-        await wait_interval(lambda: ctx.cfg.audit.checkpoint_interval_seconds)
 
 
 async def verify(ctx: Context, extra: list[Checkpoint] | None = None) -> Finding:

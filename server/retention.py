@@ -2,7 +2,7 @@
 
 A background job runs every ``retention.purge_interval_seconds`` (counted from the service's
 last purge, which the store remembers: a restart or a new cluster home does not put it off);
-``qunguan admin purge`` runs the same code at once. Each table is purged in
+``qunguan admin purge`` runs the same code at once, and counts as the service's last purge. Each table is purged in
 batches of ``retention.purge_batch`` rows, each batch its own transaction
 through the store's group-commit writer, so the hot path (message appends in
 the same writer) waits for at most one small batch, never for the whole purge.
@@ -36,7 +36,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from governance.retention import cutoff_ms
-from server.intervals import job_ran, since_last_run, wait_interval
+from server.intervals import Schedule
 from server.media import cleanup as media_cleanup
 from server.metrics import METRICS
 from server.storage.changes import PURGE_TABLES, Audit, Purge
@@ -117,16 +117,15 @@ JOB = "retention"  # its name in the store's record of job runs (see server/inte
 async def run_forever(app: Context) -> None:
     """The background job: purge every ``retention.purge_interval_seconds``; errors are logged, not fatal.
 
-    The first wait is only what is left of the interval since the last purge of the service (on
-    whichever node it ran): a home that changes, or a node restarted, more often than the
-    interval would otherwise never purge."""
-    ago = await since_last_run(app, JOB)
+    The interval counts from the last purge of the service (on whichever node it ran, or by
+    ``qunguan admin purge``): a home that changes, or a node restarted, more often than the
+    interval would otherwise never purge, and a purge by hand would be followed by another."""
+    due = Schedule(app, JOB, lambda: app.cfg.retention.purge_interval_seconds)
     while True:
-        await wait_interval(lambda: app.cfg.retention.purge_interval_seconds, elapsed=ago)
-        ago = 0.0
+        await due.wait()
         try:
             await purge(app)
-            await job_ran(app, JOB)
+            await due.ran()
         except asyncio.CancelledError:
             raise
         except Exception:

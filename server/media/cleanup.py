@@ -26,7 +26,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from server.intervals import job_ran, since_last_run, wait_interval
+from server.intervals import Schedule
 from server.media import uploads
 from server.media.service import UPLOAD_IDLE_MS
 from server.storage.changes import DeleteMedia
@@ -126,16 +126,14 @@ JOB = "media_cleanup"  # its name in the store's record of job runs (see server/
 
 async def run_forever(ctx: Context) -> None:
     """The background job: :func:`tidy` every ``media.cleanup_interval_seconds``; errors are logged.
-    The first wait is what is left of the interval since its last run on any node (see
-    :func:`server.intervals.since_last_run`)."""
-    ago = await since_last_run(ctx, JOB)
+    The interval counts from its last run on any node (see :class:`server.intervals.Schedule`)."""
+    due = Schedule(ctx, JOB, lambda: ctx.cfg.media.cleanup_interval_seconds)
     while True:
-        await wait_interval(lambda: ctx.cfg.media.cleanup_interval_seconds, elapsed=ago)
-        ago = 0.0
+        await due.wait()
         try:
             with ctx.monitor.job("media cleanup"):
                 await tidy(ctx)
-            await job_ran(ctx, JOB)
+            await due.ran()
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance.identity import username_key
 from server import retention
+from server.intervals import job_ran
 from server.operator import export as exporter
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import apply, audit, id_of, operator_name, reason_of, time_of
@@ -33,6 +34,10 @@ async def purge(app: Context, args: dict[str, Any]) -> Result:
     that were already past retention then: a subset of what a purge now
     removes. A later time would remove records still inside their period, so
     it is refused.
+
+    A purge as of now is the service's last purge (``job_runs``): the scheduled one comes an
+    interval after it, not right after. One as of an earlier time is not (it left out what the
+    scheduled purge removes).
     """
     as_of = time_of(args, "now", "--now must be a time")
     if as_of is not None:
@@ -40,6 +45,8 @@ async def purge(app: Context, args: dict[str, Any]) -> Result:
             raise OperatorError("--now is in the future: a purge as of a later time would remove records "
                                 "still inside their retention period")
     removed = await retention.purge(app, as_of, actor=operator_name())
+    if as_of is None:
+        await job_ran(app, retention.JOB)
     total = sum(removed.values())
     lines = [f"{name}: {n}" for name, n in removed.items()]
     lines.append(f"removed {total} past retention ({app.cfg.retention.days} days)")

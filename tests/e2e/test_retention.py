@@ -217,6 +217,27 @@ def sql(srv, query: str, *params):
     return srv.db_rows(query, *params)
 
 
+async def test_a_purge_by_hand_is_remembered_as_the_services_last_purge(make_server):
+    """The store's record of job runs takes ``admin purge`` as a run of the retention job (the
+    scheduled purge then counts its interval from it: tests/server/test_job_runs.py); a purge as
+    of an earlier time is not one."""
+    srv = make_server()
+    await srv.user()
+    for _ in range(100):  # the purge job makes its row when it starts
+        if sql(srv, "SELECT last_run FROM job_runs WHERE name = 'retention'"):
+            break
+        await asyncio.sleep(0.05)
+    sql(srv, "UPDATE job_runs SET last_run = 1 WHERE name = 'retention'")
+    rc, out, err = await srv.admin("purge", "--now", "2020-01-01T00:00:00")
+    assert rc == 0, err
+    assert sql(srv, "SELECT last_run FROM job_runs WHERE name = 'retention'") == [(1,)]
+    before = int(time.time() * 1000)
+    rc, out, err = await srv.admin("purge")
+    assert rc == 0, err
+    [(last,)] = sql(srv, "SELECT last_run FROM job_runs WHERE name = 'retention'")
+    assert before <= last <= int(time.time() * 1000)
+
+
 async def test_boundary_after_editing_timestamps_in_the_stopped_servers_file(make_server):
     srv = make_server("[retention]\ndays = 184\n")
     owner = await srv.user()
