@@ -372,7 +372,7 @@ class ClusterNode:
             self._publish(self.subjects.heartbeat, self.home.heartbeat(self.node_id))
 
     def _lose(self, why: str) -> None:
-        self.app.store.fenced_out = True  # (the undos of writes failing meanwhile remove no shared file)
+        self.app.store.fenced_out = True  # (the orphan sweep removes no shared file meanwhile)
         log.error("stopping: %s", why)
         self.lost_why = why
         self.lost.set()

@@ -36,7 +36,7 @@ from server.media import sniff
 from server.media.index import MediaEntry
 from server.media.lists import Listed
 from server.media.service import MAX_OPEN_UPLOADS, chunk_bytes
-from server.media.uploads import Upload, inspect, media_file, place, remove_file
+from server.media.uploads import Upload, inspect, media_file, place
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -224,11 +224,11 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
         index.release_placing(digest)
 
     def undo() -> None:
+        # The file stays: whatever made the write fail (the fence, or a home that lost the database),
+        # a row this node's index never saw may name it (the same bytes stored by the node that
+        # took over). The cleanup's orphan sweep removes it once no row names it and it is older
+        # than its grace (server/media/cleanup.py: sweep_orphans).
         index.remove(media_id)
-        # A cluster's home refused by the fence: the node that took over may have a row naming
-        # this file that this node's index never saw (the same bytes uploaded there meanwhile).
-        if not index.file_in_use(digest) and not ctx.store.fenced_out:
-            remove_file(root, digest)
 
     audit = None
     if listed is not None:

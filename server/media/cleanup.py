@@ -10,7 +10,10 @@ naming that content. Two passes find the rows:
   the TTL; it also drops idle unfinished uploads and stray temp files;
 - the retention purge (:func:`sweep` with ``everything=True``, from
   ``server/retention.py``) asks the store for every row nothing carries, so the
-  files of messages and posts it just purged go in the same run.
+  files of messages and posts it just purged go in the same run;
+- the orphan sweep (:func:`sweep_orphans`, part of the frequent pass, at most once
+  per ``uploads.ORPHAN_GRACE_S``) removes files on disk that no row names at all,
+  once they are older than that grace: those of uploads whose row was never written.
 
 No race with ``send`` or ``publish``: a row is chosen only if memory says it was
 not attached lately (attaching stamps ``last_used`` in the same step as the
@@ -26,7 +29,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from server.intervals import Schedule
+from server.intervals import Schedule, job_ran
 from server.media import uploads
 from server.media.service import UPLOAD_IDLE_MS
 from server.storage.changes import DeleteMedia
@@ -100,6 +103,49 @@ async def _remove(ctx: Context, ids: list[str], now: int, cutoff: int) -> int:
     return len(gone)
 
 
+ORPHANS_JOB = "media_orphans"  # the orphan sweep's name in the store's record of job runs
+
+
+async def sweep_orphans(ctx: Context, grace_s: float = uploads.ORPHAN_GRACE_S) -> int:
+    """Remove the finished files on disk that no media row names, once placed more than ``grace_s``
+    ago; how many.
+
+    What leaves them: an upload whose row could not be written (its undo removes no file: on a
+    cluster's home that lost the database it cannot know whether a row another node wrote names
+    the same content-addressed file), a crash between placing a file and writing its row. The
+    store answers which files rows name (every node's rows, not this node's memory); this node's
+    index and the uploads it is placing keep theirs too. The grace covers a row still on its way:
+    ``place`` makes a file new again each time an upload names it (server/media/uploads.py), and
+    the age is looked at again, with the index, right before the unlink (no await in between)."""
+    root = ctx.cfg.media.path
+    index = ctx.state.media
+    removed = 0
+    if ctx.store.fenced_out:  # another node serves the database: nothing shared goes on this one's word
+        return 0
+    for folder in await asyncio.to_thread(uploads.folders, root):
+        candidates = await asyncio.to_thread(uploads.orphans_in, root, folder, grace_s)
+        for i in range(0, len(candidates), BATCH):
+            batch = candidates[i:i + BATCH]
+            named = await ctx.store.referenced_media_files(batch)
+            for sha in batch:
+                if (sha not in named and not index.file_in_use(sha) and not ctx.store.fenced_out
+                        and uploads.remove_if_old(root, sha, grace_s)):
+                    removed += 1
+    if removed:
+        log.info("removed %d media files no row names (older than %d s)", removed, grace_s)
+    return removed
+
+
+async def _orphans_when_due(ctx: Context) -> None:
+    """The orphan sweep reads every file's age: it runs once per ``ORPHAN_GRACE_S`` for the whole
+    service (its last run in the store's record of job runs), not at every cleanup."""
+    last = await ctx.store.job_last_run(ORPHANS_JOB)
+    if last is not None and ctx.now_ms() - last < uploads.ORPHAN_GRACE_S * 1000:
+        return
+    await sweep_orphans(ctx)
+    await job_ran(ctx, ORPHANS_JOB)
+
+
 def drop_idle_uploads(ctx: Context, now_ms: int) -> int:
     """Forget unfinished uploads nobody wrote to for a while; remove their temp files."""
     svc = ctx.media
@@ -119,6 +165,7 @@ async def tidy(ctx: Context) -> None:
     if dropped or strays:
         log.info("dropped %d idle uploads, removed %d stray temp files", dropped, strays)
     await sweep(ctx)
+    await _orphans_when_due(ctx)
 
 
 JOB = "media_cleanup"  # its name in the store's record of job runs (see server/intervals.py)

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -96,12 +97,16 @@ def place(tmp: Path, final: Path) -> bool:
     """Move a finished temp file to its content address; True when it was not there yet.
 
     The same content already there is kept (it is the same bytes) and the temp file dropped.
+    Either way the file's modification time is now: the orphan sweep (:func:`orphans_in`) leaves
+    a file alone for ``ORPHAN_GRACE_S`` after that, while the row naming it is on its way.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
         tmp.unlink(missing_ok=True)
+        os.utime(final)
         return False
     os.chmod(tmp, 0o600)
+    os.utime(tmp)  # (its time was that of its last chunk, which may be minutes ago)
     os.replace(tmp, final)
     fd = os.open(final.parent, os.O_RDONLY)
     try:
@@ -116,6 +121,64 @@ def remove_file(root: Path, sha256: str) -> None:
         media_file(root, sha256).unlink(missing_ok=True)
     except OSError as err:
         log.error("media file %s could not be removed: %s", sha256, err)
+
+
+# A finished file no media row names is removed only once it was last placed this long ago: an
+# upload's row may still be on its way to the database (its write queued, or cut off at COMMIT and
+# being checked), and a cluster's other nodes' clocks and the shared folder's may differ a little.
+ORPHAN_GRACE_S = 3600.0
+_HEX2 = re.compile(r"[0-9a-f]{2}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def folders(root: Path) -> list[str]:
+    """The first-level folders of finished files (``ab``) under ``root``."""
+    try:
+        return sorted(e.name for e in os.scandir(root) if _HEX2.fullmatch(e.name) and e.is_dir())
+    except FileNotFoundError:
+        return []
+
+
+def orphans_in(root: Path, folder: str, older_than_s: float) -> list[str]:
+    """The digests of the finished files in ``root/folder`` (``ab/cd/<sha256>``) last placed more
+    than ``older_than_s`` ago: the candidates of the orphan sweep (whether a row names them is the
+    store's to say). Anything else there (a name that is not a digest of its folders) is left."""
+    limit = time.time() - older_than_s
+    out: list[str] = []
+    try:
+        subs = [e for e in os.scandir(root / folder) if _HEX2.fullmatch(e.name) and e.is_dir()]
+    except FileNotFoundError:
+        return out
+    for sub in subs:
+        try:
+            files = list(os.scandir(sub.path))
+        except FileNotFoundError:
+            continue
+        for f in files:
+            if not (_SHA256.fullmatch(f.name) and f.name[:2] == folder and f.name[2:4] == sub.name):
+                continue
+            try:
+                if f.is_file(follow_symlinks=False) and f.stat(follow_symlinks=False).st_mtime < limit:
+                    out.append(f.name)
+            except FileNotFoundError:
+                continue
+    return out
+
+
+def remove_if_old(root: Path, sha256: str, older_than_s: float) -> bool:
+    """Remove the file of ``sha256`` if it was still last placed more than ``older_than_s`` ago
+    (a ``place`` of the same content meanwhile makes it new again); whether it was removed."""
+    path = media_file(root, sha256)
+    try:
+        if path.stat().st_mtime >= time.time() - older_than_s:
+            return False
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        log.error("media file %s could not be removed: %s", sha256, err)
+        return False
+    return True
 
 
 def sweep_temp(root: Path, live: Iterable[str], older_than_s: float) -> int:

@@ -39,6 +39,10 @@ DELETE_UNCARRIED_PG = f"DELETE FROM media WHERE media_id = ANY($1::text[]) AND {
 UNCARRIED = (f"SELECT media_id FROM media WHERE created_at < ? AND media_id > ? AND {_NOT_CARRIED}"
              " ORDER BY media_id LIMIT ?")
 
+# Which of a batch of content digests some media row names (the orphan sweep of server/media/cleanup.py).
+REFERENCED_SQLITE = "SELECT DISTINCT sha256 FROM media WHERE sha256 IN (SELECT value FROM json_each(?))"
+REFERENCED_PG = "SELECT DISTINCT sha256 FROM media WHERE sha256 = ANY($1::text[])"
+
 # Is the media carried by a message nobody deleted and that was delivered, or by a post
 # neither deleted by its account nor removed by an operator?
 LIVE = (
@@ -71,6 +75,12 @@ class MediaReads(Protocol):
     async def uncarried_media(self, created_before: int, after: str, limit: int) -> list[str]:
         """Up to ``limit`` ids of media rows made before ``created_before`` that no message and no
         post carries, in id order, after the id ``after``."""
+        ...
+
+    async def referenced_media_files(self, sha256s: list[str]) -> set[str]:
+        """Those of the content digests ``sha256s`` that some media row names (whatever carries
+        it): the files on disk that must stay. Read from the database, not from a node's memory,
+        so it also knows the rows another node wrote."""
         ...
 
 

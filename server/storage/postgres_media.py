@@ -54,3 +54,8 @@ class PostgresMediaReads(PostgresReads):
 
     async def uncarried_media(self, created_before: int, after: str, limit: int) -> list[str]:
         return [r[0] for r in await self._fetchall(_UNCARRIED, created_before, after, limit)]
+
+    async def referenced_media_files(self, sha256s: list[str]) -> set[str]:
+        if not sha256s:
+            return set()
+        return {r[0] for r in await self._fetchall(m.REFERENCED_PG, sha256s)}

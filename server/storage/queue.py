@@ -34,7 +34,7 @@ class WriteQueue:
         self.batched_messages = 0
         # A cluster's home whose write the fence refused (server/storage/postgres_cluster.py): another
         # node serves the database now. Nothing shared (a media file) is removed on this node's word
-        # any more: its memory no longer knows every row that names it.
+        # any more: the media cleanup's orphan sweep stops (server/media/cleanup.py).
         self.fenced_out = False
 
     def append_message(self, row: MessageRow, done: Done) -> None:

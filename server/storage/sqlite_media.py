@@ -45,3 +45,8 @@ class SqliteMediaReads(SqliteReader):
 
     async def uncarried_media(self, created_before: int, after: str, limit: int) -> list[str]:
         return [r[0] for r in await self._fetchall(m.UNCARRIED, (created_before, after, limit))]
+
+    async def referenced_media_files(self, sha256s: list[str]) -> set[str]:
+        if not sha256s:
+            return set()
+        return {r[0] for r in await self._fetchall(m.REFERENCED_SQLITE, (json.dumps(sha256s),))}

@@ -1,5 +1,6 @@
 """A home that lost its lease (paused, then back) finishes an upload whose file another node's row
-names: its write is fenced and undone, and the undo must not remove the shared file.
+names: its write is fenced (or fails otherwise) and is undone, and the undo must not remove the
+shared file (the undo removes no file at all: the media cleanup's orphan sweep does, from the database).
 
 The old home's media index knows only the rows of its own time. After a takeover the new home
 may store an upload of the same bytes (the client retried it there): ``place`` finds the file
@@ -63,6 +64,49 @@ async def test_an_old_homes_fenced_upload_leaves_the_file_a_new_homes_row_names(
         assert not reply["ok"] and reply["code"] == "internal", reply
         await asyncio.sleep(0.1)
         assert path.exists(), "the fenced old home removed a file the new home's media row names"
+        await c.close()
+    finally:
+        await new_home.close()
+        await app.stop()
+        await asyncio.to_thread(pgtools.drop_db, name)
+
+
+async def test_an_old_home_that_lost_the_database_keeps_the_file_when_its_write_fails(tmp_path) -> None:
+    """The write fails for another reason than the fence (here the database refuses the row, as
+    a home cut off from PostgreSQL fails it): the node is not fenced out, yet another node's row
+    may name the file. The undo removes no file; the orphan sweep decides later, from the database."""
+    from server.storage.postgres import PostgresStore
+
+    name, url = await asyncio.to_thread(pgtools.create_db)
+    cfg = config(tmp_path)
+    cfg = dataclasses.replace(cfg, storage=dataclasses.replace(cfg.storage, url=url, sqlite_file=None))
+    app = App(cfg)
+    new_home = PostgresStore(url)
+    try:
+        await app.start()
+        await new_home.open()
+        new_home.set_record_key(b"k" * 32)
+        c = await registered(app, tmp_path)
+        doc = pdf(4000)
+        begin = await c.request("upload_begin", mime="application/pdf", size=len(doc))
+        await c.request("upload_chunk", upload_id=begin["upload_id"], offset=0, data=doc)
+        # Another node stored the same bytes (its row, its file); this node's index never saw it.
+        path = media_file(cfg.media.path, sha(doc))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(doc)
+        await new_home.apply(ch.InsertMedia("m-new", sha(doc), c.user_id or "", "application/pdf", "file",
+                                            len(doc), None, None, None, 1))
+        # This node's own row fails to be written, and not by the fence.
+        await asyncio.to_thread(pgtools.query, url, (
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'the database is out of reach'; END $$"))
+        await asyncio.to_thread(pgtools.query, url, (
+            "CREATE TRIGGER refuse BEFORE INSERT ON media FOR EACH ROW EXECUTE FUNCTION refuse()"))
+        reply = await c.call("upload_end", upload_id=begin["upload_id"], sha256=sha(doc))
+        assert not reply["ok"] and reply["code"] == "internal", reply
+        assert not app.store.fenced_out
+        await asyncio.sleep(0.1)
+        assert path.exists(), "a failed write's undo removed a file another node's media row names"
         await c.close()
     finally:
         await new_home.close()

@@ -1,0 +1,107 @@
+"""The orphan sweep of the media cleanup: a finished file no media row names goes once it is older
+than its grace, and nothing else does.
+
+A failed upload write leaves its file (the undo cannot know whether a row on another node names
+the same content-addressed file); the sweep asks the database which files rows name, so it knows
+every node's rows, and leaves a file placed within ``ORPHAN_GRACE_S`` (a row on its way)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from server.app import App
+from server.media import cleanup, uploads
+from server.media.index import MediaEntry, MediaIndex
+from server.storage import changes as ch
+from tests.server.test_group_ids import config
+
+GRACE = uploads.ORPHAN_GRACE_S
+
+
+def _file(root: Path, seed: str, age_s: float) -> tuple[str, Path]:
+    data = seed.encode()
+    digest = hashlib.sha256(data).hexdigest()
+    path = uploads.media_file(root, digest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    then = time.time() - age_s
+    os.utime(path, (then, then))
+    return digest, path
+
+
+def _row(media_id: str, digest: str) -> ch.InsertMedia:
+    return ch.InsertMedia(media_id, digest, "u1", "application/pdf", "file", 1, None, None, None, 1)
+
+
+async def test_the_store_says_which_files_rows_name(open_store) -> None:
+    store = await open_store()
+    a, b, c = ("a" * 64, "b" * 64, "c" * 64)
+    await store.apply(_row("m1", a), _row("m2", a), _row("m3", b))
+    assert await store.referenced_media_files([a, b, c]) == {a, b}
+    assert await store.referenced_media_files([c]) == set()
+    assert await store.referenced_media_files([]) == set()
+
+
+async def test_only_an_old_file_no_row_names_is_swept(open_store, tmp_path) -> None:
+    store = await open_store()
+    root = tmp_path / "media"
+    index = MediaIndex()
+    ctx: Any = SimpleNamespace(store=store, cfg=SimpleNamespace(media=SimpleNamespace(path=root)),
+                               state=SimpleNamespace(media=index))
+    orphan, orphan_path = _file(root, "no row, old", GRACE + 60)
+    fresh, fresh_path = _file(root, "no row, placed just now", 60)
+    named, named_path = _file(root, "another node's row, old", GRACE + 60)
+    await store.apply(_row("m-other", named))  # written by another node: not in this node's index
+    indexed, indexed_path = _file(root, "this node's row on its way, old", GRACE + 60)
+    index.add(MediaEntry("m-here", indexed, "u1", "application/pdf", "file", 1, None, None, None, 1))
+    placing, placing_path = _file(root, "being placed, old", GRACE + 60)
+    index.claim_placing(placing)
+    stranger = root / orphan[:2] / orphan[2:4] / "notes.txt"
+    stranger.write_text("not a digest: not ours to remove")
+    os.utime(stranger, (0, 0))
+
+    assert await cleanup.sweep_orphans(ctx) == 1
+    assert not orphan_path.exists()
+    assert fresh_path.exists() and named_path.exists() and indexed_path.exists() and placing_path.exists()
+    assert stranger.exists()
+
+    # A home the fence refused (another node serves the database) removes nothing.
+    _, again = _file(root, "no row, old, on a fenced-out home", GRACE + 60)
+    store.fenced_out = True
+    assert await cleanup.sweep_orphans(ctx) == 0 and again.exists()
+    store.fenced_out = False
+
+
+async def test_placing_the_same_bytes_again_makes_an_orphan_new(tmp_path) -> None:
+    """An upload of content whose orphan is on disk keeps that file: ``place`` makes it new, so
+    the sweep leaves it while the upload's row is on its way."""
+    root = tmp_path / "media"
+    digest, path = _file(root, "same bytes", GRACE + 60)
+    tmp = tmp_path / "upload.part"
+    tmp.write_bytes(b"same bytes")
+    assert uploads.place(tmp, path) is False
+    assert uploads.orphans_in(root, digest[:2], GRACE) == []
+    assert uploads.remove_if_old(root, digest, GRACE) is False and path.exists()
+
+
+async def test_the_cleanup_sweeps_orphans_once_per_grace(tmp_path) -> None:
+    app = App(config(tmp_path))
+    await app.start()
+    try:
+        root = app.cfg.media.path
+        _, first = _file(root, "orphan one", GRACE + 60)
+        await cleanup.tidy(app)
+        assert not first.exists()
+        ran = await app.store.job_last_run(cleanup.ORPHANS_JOB)
+        assert ran is not None
+        _, second = _file(root, "orphan two", GRACE + 60)
+        await cleanup.tidy(app)  # within the grace of the last sweep: not due yet
+        assert second.exists()
+        assert await app.store.job_last_run(cleanup.ORPHANS_JOB) == ran
+    finally:
+        await app.stop()
