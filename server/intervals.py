@@ -73,7 +73,9 @@ class Schedule:
     Every wait reads the store again at its end: a run recorded meanwhile by someone else (``qunguan
     admin purge``, which runs the retention purge by hand; an old home's last run) starts the wait
     again from that run, so the job does not run again right after it. The store unreadable at
-    that point: the job runs (it fails alone if the store is down, and waits a whole interval)."""
+    that point: the job runs (it fails alone if the store is down, and waits a whole interval).
+    A run recorded between that read and the job's own run is not seen: the job then runs twice
+    in a row, which each of them bears (the purge takes a lock and finds nothing left to do)."""
 
     def __init__(self, ctx: Context, name: str, seconds: Callable[[], float]) -> None:
         self.ctx = ctx

@@ -102,9 +102,13 @@ def place(tmp: Path, final: Path) -> bool:
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
-        tmp.unlink(missing_ok=True)
-        os.utime(final)
-        return False
+        try:
+            os.utime(final)
+        except FileNotFoundError:
+            pass  # swept just now (by another node's orphan sweep): this upload's bytes take its place
+        else:
+            tmp.unlink(missing_ok=True)
+            return False
     os.chmod(tmp, 0o600)
     os.utime(tmp)  # (its time was that of its last chunk, which may be minutes ago)
     os.replace(tmp, final)
