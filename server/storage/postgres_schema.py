@@ -609,9 +609,9 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
-        20,
+        19,
         """
-        -- As SQLite's 25: the text of a group name, announcement or display name under review,
+        -- As SQLite's 24: the text of a group name, announcement or display name under review,
         -- and the value the field must still show for the decision to change it.
         ALTER TABLE review_queue ADD COLUMN item_text TEXT;
         ALTER TABLE review_queue ADD COLUMN expect_text TEXT;

@@ -698,7 +698,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
-        25,
+        24,
         """
         -- Review items for texts that are not stored elsewhere while they wait (kind group_name,
         -- announcement: group_id and sender_id, who set it; display_name: sender_id, the user):
