@@ -113,7 +113,8 @@ def can_post(ctx: Context, g: Group, m: Member, user: User, now: int) -> None:
         group_suspended_until=g.suspended_until, require_id=ctx.cfg.identity.require_id_to_post,
         id_verified=user.id_verified, agreement_version=agreement.version if agreement else None,
         accepted_version=user.accepted_version, powers_suspended_until=user.powers_suspended_until,
-        group_suspension_cause=suspension_cause(ctx, g),
+        # (the cause only for a group suspended now: a send in a live group looks up nothing more)
+        group_suspension_cause=suspension_cause(ctx, g) if g.suspended_until > now else None,
     )
 
 

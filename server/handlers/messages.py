@@ -88,7 +88,8 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
         id_verified=user.id_verified, agreement_version=agreement.version if agreement else None,
         accepted_version=user.accepted_version, text=None if req.attachments else req.text,
         max_text_chars=ctx.cfg.limits.max_text_chars, powers_suspended_until=user.powers_suspended_until,
-        group_suspension_cause=suspension_cause(ctx, g),
+        # (the cause only for a group suspended now: a send in a live group looks up nothing more)
+        group_suspension_cause=suspension_cause(ctx, g) if g.suspended_until > now else None,
     )
     text = req.text
     extras = None  # the v2 fields (reply, mentions, @all, attachments): checked only when set
