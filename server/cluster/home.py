@@ -49,8 +49,14 @@ class Reattach:
 
 class Home:
     def __init__(self, app: App, publish: Callable[[str, bytes], None], subjects: wire.Subjects, epoch: int,
-                 max_bytes: int, max_reply: int | None = None) -> None:
+                 max_bytes: int, max_reply: int | None = None, me: tuple[str, str, int] | None = None) -> None:
         self.app = app
+        # This home's own node id, instance and start stamp (see wire.STAMP): a gateway with the
+        # same node id is its twin (see _twin_of_home). None: not known (a test's bare home).
+        self.me = me
+        # Called once when this home is the newer of it and a gateway twin: it must go (node.py).
+        self.on_twin: Callable[[str], None] = lambda why: None
+        self.twin_found = False
         self._publish = publish
         self.subjects = subjects
         self.epoch = epoch
@@ -91,6 +97,8 @@ class Home:
             return
         link = self.links.get(instance)
         if link is None:
+            if self.me is not None and node_id == self.me[0] and not self._twin_of_home(instance, started):
+                return  # (this run of the node itself, or a twin this home gives way to)
             if instance in self.refused or self._twin_talks(node_id, instance, started):
                 self._refuse_again(instance)
                 return
@@ -179,6 +187,40 @@ class Home:
             self._drop_link(link)
         self._refuse_again(newer)
         return False
+
+    def _twin_of_home(self, instance: str, started: int | None) -> bool:
+        """A gateway with this home's own node id talks: whether to carry on with it (True: it
+        is refused, the caller tells it to stop). Its link would never replace one of this home's
+        (the home has none for itself), so _twin_talks cannot see it; without this, the two would
+        run side by side for good, both answering ``<name>.id.<node_id>`` and sharing one
+        subject, and a restart of either would be refused as a twin of the other.
+
+        Of the two, the newer by the same rule as _twin_talks (the later ``(started, instance)``;
+        a gateway without a stamp, of the previous version, is taken for the newer: this home
+        was running first) is the one that goes: the gateway is told to stop, or this home is
+        (``on_twin``, once), which hands the lease over and stops as a refused node does."""
+        assert self.me is not None
+        node_id, mine, my_start = self.me
+        if instance == mine:
+            return False  # (an echo of what this node sent as a gateway, before it became the home)
+        if instance in self.refused:
+            return True
+        home_is_newer = started is not None and (my_start, mine) > (started, instance)
+        newer, older = (mine, instance) if home_is_newer else (instance, mine)
+        if home_is_newer:
+            if not self.twin_found:
+                self.twin_found = True
+                log.error("two running nodes use the node id %s (instances %s and %s): this home (%s) is the "
+                          "newer one and stops; give every node its own cluster.node_id", node_id, older, newer,
+                          newer)
+                self.on_twin(f"another running node uses the node id {node_id} (instance {older}, started "
+                             "before this one); give every node its own cluster.node_id")
+            return False
+        log.error("two running nodes use the node id %s (instances %s and %s): the newer one (%s), a gateway "
+                  "beside this home, is told to stop; give every node its own cluster.node_id",
+                  node_id, older, newer, newer)
+        self.refused[instance] = (node_id, 0.0, time.monotonic())
+        return True
 
     def _refuse_again(self, instance: str) -> None:
         node_id, told, _ = self.refused[instance]

@@ -130,6 +130,30 @@ class ClusterNode:
             self.exit_status = 2
             self._lose(why)
 
+    def _twin_home(self, why: str) -> None:
+        """This node is the home, and a gateway with its node id that started before it is running
+        (it got past _check_node_id, see Home._twin_of_home): by the rule every home applies to two
+        gateway twins, the newer one goes, here the home itself. It stops as a refused node does
+        (exit status 2, not 3): restarted, it would be refused at its start check anyway, since
+        the older twin answers there. The lease is handed over first, as _give_up does, so that
+        a node takes over a lease period after this one's last heartbeat, not a lease period
+        after the lease would have expired."""
+        if self.lost.is_set() or self._giving_up:
+            return
+        self._giving_up = True
+        self.exit_status = 2  # (also if the lease is lost meanwhile: this node is the twin that goes)
+        self._tasks.append(asyncio.create_task(self._leave_to_twin(why), name="cluster-twin-home"))
+
+    async def _leave_to_twin(self, why: str) -> None:
+        home = self.home
+        if home is not None:
+            try:
+                await asyncio.wait_for(self.leases.release_lease(wire.HOME_LEASE, self.holder, home.epoch),
+                                       self.cfg.lease_seconds)
+            except Exception as err:
+                log.warning("could not release the home lease (it expires on its own): %r", err)
+        self._lose(why)
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -328,7 +352,9 @@ class ClusterNode:
         from server.app import tune_gc
 
         tune_gc()  # the state just loaded lives for the whole run: no collection walks it again
-        home = Home(app, self._publish, self.subjects, epoch, self.gateway.max_bytes, self.nc.max_payload)
+        home = Home(app, self._publish, self.subjects, epoch, self.gateway.max_bytes, self.nc.max_payload,
+                    me=(self.node_id, self.instance, self.started))
+        home.on_twin = self._twin_home
         # Our own logged-in connections are attached here as the previous home knew them, with no
         # await before is_home (a frame meanwhile would find neither a gateway entry nor a home);
         # their tokens are checked again just after, as a new home checks a gateway's.

@@ -161,3 +161,55 @@ async def test_a_node_does_not_start_beside_a_running_one_with_its_id(tmp_path) 
         for nc in (first.nc, second.nc, other.nc):
             await nc.close()
     await asyncio.sleep(0)
+
+
+def _home_of(app: App, published: list[tuple[str, bytes]], started: int) -> Home:
+    """The home of node n2 (instance "h", started at ``started``), as node.promote makes it."""
+    return Home(app, lambda subject, data: published.append((subject, data)), wire.Subjects("t"), 2, 1 << 20,
+                me=("n2", "h", started))
+
+
+async def test_the_home_stops_a_newer_gateway_that_has_its_own_node_id(app: App, caplog) -> None:
+    """The twin of the home itself: its link replaces none (the home has no link for itself), so
+    only the home's own node id tells it apart. The gateway started later: it is told to stop, and
+    nothing it sends is run."""
+    published: list[tuple[str, bytes]] = []
+    home = _home_of(app, published, started=1_000)
+    stopped_home: list[str] = []
+    home.on_twin = stopped_home.append
+    caplog.set_level(logging.ERROR, "qunguan.cluster")
+    await home.on_message(_stamped("a", 2, 2_000, [wire.OPEN, 1, "10.0.0.1", wire.ENC_JSON, False, 1]))
+    await home.on_message(_stamped("a", 2, 2_000, [wire.REQ, 1, '{"op":"ping","rid":1}', 1, 1]))
+    assert home.links == {} and not app.sessions, "the home serves a gateway that has its own node id"
+    assert _stopped(published) == ["a"] and stopped_home == []
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "n2" in errors[0] and "a gateway beside this home" in errors[0], errors
+    await home.on_message(_stamped("h", 2, 1_000, [wire.ALIVE]))  # (this node's own echo: no twin)
+    assert _stopped(published) == ["a"] and stopped_home == []
+    await home.close()
+
+
+@pytest.mark.parametrize("twin", [("z", 1_000), ("a", 2_000)])  # started before it; in the same tick, a lower id
+async def test_a_home_that_is_the_newer_twin_gives_way(app: App, caplog, twin) -> None:
+    """The gateway with the home's node id started first: by the same rule, the home is the one
+    that goes (once, however often the twin talks); the twin is not told to stop, nor served."""
+    published: list[tuple[str, bytes]] = []
+    home = _home_of(app, published, started=2_000)
+    stopped_home: list[str] = []
+    home.on_twin = stopped_home.append
+    instance, started = twin
+    for _ in range(3):
+        await home.on_message(_stamped(instance, 2, started, [wire.ALIVE]))
+    assert len(stopped_home) == 1 and "another running node uses the node id n2" in stopped_home[0], stopped_home
+    assert _stopped(published) == [] and home.links == {}
+    await home.close()
+
+
+async def test_a_gateway_of_the_previous_version_with_the_homes_id_is_the_newer(app: App) -> None:
+    """No start stamp: the home was running first (it holds the lease), so the gateway is newer."""
+    published: list[tuple[str, bytes]] = []
+    home = _home_of(app, published, started=2_000)
+    home.on_twin = lambda why: pytest.fail("the home gave way to a twin that says nothing of its start")
+    await home.on_message(_from("a", [wire.ALIVE]))
+    assert _stopped(published) == ["a"]
+    await home.close()
