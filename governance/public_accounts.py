@@ -98,6 +98,11 @@ def org_check_char(first17: str) -> str:
     return ORG_CODE_CHARSET[(31 - total % 31) % 31]
 
 
+def _bad_org_code(reason: str) -> ContractError:
+    """A refused ``org_code``: ``bad_request`` with ``field`` naming it, so a client need not read the reason."""
+    return ContractError("bad_request", reason, field="org_code")
+
+
 def check_org_code(code: str) -> None:
     """Refuse anything that is not a well-formed unified social credit code.
 
@@ -107,21 +112,19 @@ def check_org_code(code: str) -> None:
     check character already covers all 17 characters.
     """
     if not isinstance(code, str) or len(code) != 18:
-        raise ContractError("bad_request", "org_code must be 18 characters")
+        raise _bad_org_code("org_code must be 18 characters")
     bad = [c for c in code if c not in _VALUE]
     if bad:
-        raise ContractError(
-            "bad_request", f"org_code may use only 0-9 and upper-case A-Y without I, O, S, V, Z (found {bad[0]!r})"
-        )
+        raise _bad_org_code(f"org_code may use only 0-9 and upper-case A-Y without I, O, S, V, Z (found {bad[0]!r})")
     authority, category, region = code[0], code[1], code[2:8]
     if authority not in _CATEGORIES:
-        raise ContractError("bad_request", f"org_code: {authority!r} is not a registration authority code")
+        raise _bad_org_code(f"org_code: {authority!r} is not a registration authority code")
     if category not in _CATEGORIES[authority]:
-        raise ContractError("bad_request", f"org_code: {category!r} is not a category of authority {authority!r}")
+        raise _bad_org_code(f"org_code: {category!r} is not a category of authority {authority!r}")
     if not region.isdigit() or region[0] == "0" or region[0] == "9":
-        raise ContractError("bad_request", "org_code: characters 3-8 must be a 6-digit region code")
+        raise _bad_org_code("org_code: characters 3-8 must be a 6-digit region code")
     if org_check_char(code[:17]) != code[17]:
-        raise ContractError("bad_request", "org_code: check character does not match")
+        raise _bad_org_code("org_code: check character does not match")
 
 
 # --- names ----------------------------------------------------------------------------------
@@ -222,7 +225,7 @@ def check_category_open(category: str, frozen_until: int, now: int) -> None:
     ``forbidden``, so a fresh account cannot sidestep a freeze of its category."""
     if frozen_until > now:
         raise ContractError("forbidden", f"the platform has frozen the public-account category {category} for "
-                                         "now; no account can be opened in it")
+                                         "now; no account can be opened in it", until=frozen_until)
 
 
 def check_publish(
@@ -264,15 +267,17 @@ def check_publish(
                             "(editors too)")
 
 
-def check_profile_edit(*, status: str) -> None:
+def check_profile_edit(*, status: str, suspended_until: int | None = None) -> None:
     """Whether the owner may change the account's name or introduction now: not once it is closed,
     nor while the platform suspends it (P13 suspension of updates: what the account shows stays as
-    it was, as its posts do, until the suspension ends or is lifted)."""
+    it was, as its posts do, until the suspension ends or is lifted). ``suspended_until`` (ms), when
+    given, rides on the suspension's refusal as ``until``: a client tells it apart by that field."""
     if status == "closed":
         raise ContractError("forbidden", "the account is closed")
     if status == "suspended":
         raise ContractError("forbidden", "the account is suspended: its name and introduction cannot change "
-                            "until the suspension ends")
+                            "until the suspension ends",
+                            **({} if suspended_until is None else {"until": suspended_until}))
 
 
 def check_editor(*, id_verified: bool) -> None:

@@ -247,11 +247,14 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     ``report_result`` has ``report_id`` and ``outcome``; ``agreement`` has ``version``;
     ``platform`` maybe ``category``; ``content_removed`` has ``group_id`` (a message), or
     ``account_id`` and ``post_id`` (a post) and ``comment_id`` (a comment);
-    ``sanction_lifted`` has ``sanction_id`` (and ``group_id`` for a group's);
+    ``sanction_lifted`` has ``sanction_id`` (and ``group_id`` for a group's; for a group's suspension
+    also ``until``, the end of the suspension that still holds the group, 0 for none, and ``cause``
+    while one does);
     ``appeal_result`` has ``appeal_id``, ``sanction_id`` and ``outcome``.
     Measures on a public account (``account_warning``, ``account_restricted``,
     ``account_suspended``, ``account_closed``, ``account_licensed``, ``account_credit``,
-    ``post_removed``) have ``account_id`` (and ``post_id`` for a removed post).
+    ``post_removed``) have ``account_id`` (and ``post_id`` for a removed post); ``account_suspended``
+    also has ``reason``, the operator's reason alone (``text`` says what the suspension stops too).
     ``blacklisted`` has ``same_person_as`` (the username of the login whose blacklisting closed this
     one too, the same verified person) when it was not this account the operator named.
     ``by``: the name of the operator who acted, on every notice an operator caused.
@@ -272,6 +275,9 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     comment_id: str | None = None
     by: str | None = None
     same_person_as: str | None = None
+    reason: str | None = None
+    until: int | None = None
+    cause: str | None = None
 
 
 class GroupDissolved(EventBase, tag="group_dissolved", kw_only=True, frozen=True):

@@ -85,9 +85,9 @@ def audit(ctx: Context, user: User, action: str, a: Account, /, **detail: Any) -
 def _short_text(raw: str, field: str, max_chars: int) -> str:
     text = raw.strip()
     if len(text) > max_chars:
-        raise ContractError("too_large", f"{field} is at most {max_chars} characters")
+        raise ContractError("too_large", f"{field} is at most {max_chars} characters", field=field)
     if not text or any(not c.isprintable() and unicodedata.category(c) != "Zs" for c in text):
-        raise ContractError("bad_request", f"{field} is 1 to {max_chars} printable characters")
+        raise ContractError("bad_request", f"{field} is 1 to {max_chars} printable characters", field=field)
     return text
 
 
@@ -140,7 +140,8 @@ def _subject(ctx: Context, req: rq.CreateAccount) -> tuple[str | None, str | Non
             raise ContractError("bad_request", "org_name and org_code are for organisation accounts only")
         return None, None, None
     if req.org_name is None or req.org_code is None:
-        raise ContractError("bad_request", "an organisation account needs org_name and org_code")
+        raise ContractError("bad_request", "an organisation account needs org_name and org_code",
+                            field="org_name" if req.org_name is None else "org_code")
     org_name = _short_text(req.org_name, "org_name", MAX_ORG_NAME_CHARS)
     _unreserved(ctx, org_name, "org_name")
     posting.screen_text(ctx.content, org_name, "org_name")
@@ -237,7 +238,7 @@ async def _frozen_meanwhile(ctx: Context, a: Account) -> None:
     if owner is not None:
         publish_many(owner.sessions, ev.Notice(kind="account_suspended", account_id=a.account_id, by="system",
                                                text=f"publishing, and changing the name or introduction, are "
-                                                    f"suspended: {reason}", deadline=until))
+                                                    f"suspended: {reason}", reason=reason, deadline=until))
 
 
 async def _close_barred(ctx: Context, user: User, a: Account) -> None:
@@ -284,7 +285,7 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
     a = managed_account(ctx, user, req.account_id, owner_only=True)
     # Checked here and claimed below (the fields, in memory) with no await in between: a suspension
     # the platform claims after this is one the edit came before.
-    policy.check_profile_edit(status=a.status(ctx.now_ms()))
+    policy.check_profile_edit(status=a.status(ctx.now_ms()), suspended_until=a.suspended_until)
     fields: dict[str, Any] = {}
     if req.name is not None:
         name, key = _name(ctx, req.name)

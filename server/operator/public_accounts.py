@@ -239,6 +239,7 @@ async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
                     undo=undo)
     _tell(app, a, ev.Notice(kind="account_suspended", account_id=a.account_id, by=operator_name(),
                             text=f"publishing, and changing the name or introduction, are suspended: {reason}",
+                            reason=reason,
                             deadline=a.suspended_until))
     return Result([f"suspended publishing of account {a.account_id} until {a.suspended_until}; credit score "
                    + str(a.credit_score)])
@@ -695,5 +696,6 @@ async def freeze_account_category(app: Context, args: dict[str, Any]) -> Result:
     for a in accounts:
         _tell(app, a, ev.Notice(kind="account_suspended", account_id=a.account_id, by=operator_name(),
                                 text=f"publishing, and changing the name or introduction, are suspended: {reason}",
+                                reason=reason,
                                 deadline=a.suspended_until))
     return Result([f"froze {len(accounts)} public accounts in {category} until {until}"])

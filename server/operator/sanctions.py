@@ -37,6 +37,7 @@ from governance.sanctions import cut_short, standing_until
 from governance.tiers import credit_level
 from protocol import events as ev
 from server.fanout import publish
+from server.handlers.common import suspension_cause
 from server.operator.channel import OperatorError, Result, command, current_operator
 from server.operator.common import apply, audit, group_of, id_of, operator_name, reason_of, sanction
 from server.storage.changes import (
@@ -205,8 +206,16 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
             lift.effect = "the warning and its deadline no longer stand"
 
         def tell_group() -> None:
+            # A lifted suspension says what holds the group now (``until`` 0: nothing, posting works
+            # again), so a client clears or keeps its suspension from fields, not from ``text``.
+            after: dict[str, Any] = {}
+            if kind == "suspend_group":
+                still = g.suspended_until > app.now_ms()
+                after = {"until": g.suspended_until if still else 0}
+                if still:
+                    after["cause"] = suspension_cause(app, g)
             publish(g.online, ev.Notice(kind="sanction_lifted", group_id=g.group_id, sanction_id=str(sid),
-                                        text=text, by=by))
+                                        text=text, by=by, **after))
 
         lift.tell = tell_group
         return lift

@@ -116,8 +116,12 @@ async def test_suspend_blocks_publishing_until_lifted(srv):
     await admin_ok(srv, "suspend-account", aid, "--seconds", "3600", "--reason", "违规转载")
     ev = await notice(owner, "account_suspended")
     assert ev["account_id"] == aid and ev["deadline"] > 0
+    assert ev["reason"] == "违规转载"  # the operator's reason alone, so a client never cuts it out of `text`
     assert (await owner.request("account_info", account_id=aid))["status"] == "suspended"
     assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    # A suspension's refusal of a new name carries its end: a client tells it from a reserved name by that.
+    renamed = await owner.call("update_account", account_id=aid, name="晨报二")
+    assert code(renamed) == "forbidden" and renamed["until"] == ev["deadline"]
     [row] = await listing(srv)
     assert row["status"] == "suspended" and row["credit_score"] == 80  # 100 less the sanction penalty
 
@@ -635,12 +639,14 @@ async def test_freeze_a_public_account_category(srv):
     for owner, aid in ((one, a1), (two, a2)):
         told = await notice(owner, "account_suspended")
         assert told["account_id"] == aid and "突发事件" in told["text"] and told["deadline"] > 0
+        assert told["reason"] == "突发事件"
         assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
     assert code(await one.call("publish", account_id=other, title="t", body="b")) == "ok"
     fresh = await srv.user(verify_id=True)
     refused = await fresh.call("create_account", name="新文化号", category="culture", intro="",
                                subject_type="individual")
     assert code(refused) == "forbidden" and "frozen" in refused["reason"]
+    assert refused["until"] > 0  # the freeze's end: what tells this refusal apart from the other `forbidden`s
     [(_, _, reason, detail)] = record(srv, "freeze_account_category")
     assert (reason, detail["category"], detail["accounts"]) == ("突发事件", "culture", 2)
 
@@ -680,6 +686,7 @@ async def test_an_account_opened_while_its_category_freezes_is_suspended_too(srv
     assert (await opener.request("account_info", account_id=aid))["status"] == "suspended"
     told = await notice(opener, "account_suspended")
     assert told["account_id"] == aid and told["by"] == "system" and told["deadline"] > 0
+    assert told["reason"] == "the platform froze the category culture while the account was being opened"
     [susp] = [s for s in await sanctions(srv, aid) if s["kind"] == "suspend_account"]
     assert susp["actor"] == "system" and "froze the category culture" in susp["reason"]
     [opener] = await restart(srv, opener)

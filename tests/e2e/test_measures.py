@@ -102,6 +102,7 @@ async def test_warning_deadline_that_passes_is_reported_overdue(server):
     assert rc == 0
     ev = await m.next_event("notice", timeout=WITHIN)
     assert ev["kind"] == "sanction_lifted" and ev["group_id"] == gid and ev["sanction_id"] == row["id"]
+    assert "until" not in ev  # a warning held no posting: nothing to say about a suspension
     assert await sanctions(server, "--overdue") == []
     [lifted] = [r for r in await sanctions(server, "--group", gid) if r["id"] == row["id"]]
     assert lifted["status"] == "lifted" and lifted["lift_reason"] == "已整改" and lifted["lifted_by"] == "operator"
@@ -119,6 +120,7 @@ async def test_lift_group_suspension_posting_works_again(server):
     assert "posting works again" in out
     ev = await m.next_event("notice", timeout=WITHIN)
     assert ev["kind"] == "sanction_lifted" and ev["group_id"] == gid and "误判" in ev["text"]
+    assert ev["until"] == 0 and "cause" not in ev  # nothing holds the group now: a client clears it from this
     assert (await m.call("send", group_id=gid, text="back"))["ok"]
     # lifting twice is refused; the record has the lift, with the sanction it lifted
     rc, _, err = await server.admin("lift", row["id"], "--reason", "again")
@@ -223,6 +225,23 @@ async def test_a_shorter_suspend_group_cuts_a_category_freeze_short_but_a_freeze
     assert r["code"] == "group_suspended" and r["until"] == last["expires_at"]
     rc, out, _ = await server.admin("lift", last["id"], "--reason", "x")
     assert rc == 0 and "posting works again" in out
+
+
+async def test_a_lifted_group_suspension_says_what_still_holds_the_group(server):
+    """``sanction_lifted`` of a group's suspension carries ``until`` and ``cause`` of what still
+    holds it (here its category's freeze), so a client keeps the right end without reading ``text``."""
+    owner, gid, [m] = await setup_group(server)
+    await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "long")
+    rc, _, err = await server.admin("freeze-category", "friends", "--seconds", "60", "--reason", "emergency")
+    assert rc == 0, err
+    own, freeze = await sanctions(server, "--group", gid)
+    rc, _, err = await server.admin("lift", own["id"], "--reason", "x")
+    assert rc == 0, err
+    ev = await m.next_event("notice", timeout=WITHIN)
+    assert ev["kind"] == "sanction_lifted" and ev["sanction_id"] == own["id"]
+    assert ev["until"] == freeze["expires_at"] and ev["cause"] == "category_freeze"
+    r = await m.call("send", group_id=gid, text="x")
+    assert r["code"] == "group_suspended" and (r["until"], r["cause"]) == (ev["until"], ev["cause"])
 
 
 async def test_a_shorter_suspend_admin_ends_the_longer_in_the_record(server):

@@ -97,14 +97,19 @@ async def test_create_info_and_who_may_create(srv):
                                  subject_type="individual")) == "bad_request"
     assert code(await owner.call("create_account", name="x3", category="culture", intro="", org_name="某公司",
                                  subject_type="individual")) == "bad_request"
-    assert code(await owner.call("create_account", name="x4", category="culture", intro="", org_name="某公司",
-                                 subject_type="organization")) == "bad_request"
+    missing = await owner.call("create_account", name="x4", category="culture", intro="", org_name="某公司",
+                               subject_type="organization")
+    assert code(missing) == "bad_request" and missing["field"] == "org_code"  # the argument, not the wording
     # a bad unified social credit code (check character wrong; too short)
     good = org_code(1)
     bad = good[:-1] + ("0" if good[-1] != "0" else "1")
     for org in (bad, good[:10]):
-        assert code(await owner.call("create_account", name="x5", category="culture", intro="", org_code=org,
-                                     subject_type="organization", org_name="北京某文化公司")) == "bad_request"
+        refused = await owner.call("create_account", name="x5", category="culture", intro="", org_code=org,
+                                   subject_type="organization", org_name="北京某文化公司")
+        assert code(refused) == "bad_request" and refused["field"] == "org_code"
+    blank = await owner.call("create_account", name="x6", category="culture", intro="", org_code=good,
+                             subject_type="organization", org_name="\u200b")
+    assert code(blank) == "bad_request" and blank["field"] == "org_name"
     org_aid = await new_account(owner, "某文化", subject_type="organization", org_name="北京某文化公司", org_code=good)
     org_info = await plain.request("account_info", account_id=org_aid)
     assert org_info["org_name"] == "北京某文化公司" and org_info["subject_type"] == "organization"
