@@ -1,7 +1,7 @@
 // Refused public-account requests in plain language. The contract's code decides; what the user
-// asked for tells apart the cases that share a code (a reserved name and a person's government
-// account are both `forbidden`). The org_code checks name the field in their reason, which the
-// contract's argument names keep stable.
+// asked for, and the refusal's fields, tell apart the cases that share a code (a reserved name and a
+// person's government account are both `forbidden`; a frozen category's and a suspension's carry
+// `until`; a malformed argument is named by `field`), never the reason's wording.
 import { t, errorText } from "./i18n.js";
 
 const LICENSED = ["news", "government"];   // these publish only with the platform's label of the same name
@@ -27,11 +27,13 @@ export function refusal(e, op, args = {}, info = null) {
     if (c === "conflict") return t("ae_name_taken");
     if (c === "blacklisted") return t("ae_barred");
     if (c === "forbidden" && op === "create_account" && args.category === "government" && args.subject_type !== "organization") return t("ae_gov_org_only");
-    if (c === "forbidden" && op === "create_account" && /has frozen the public-account category/.test(e.reason)) return t("ae_category_frozen");
-    if (c === "forbidden" && op === "update_account" && ((info && info.status === "suspended") || /is suspended/.test(e.reason))) return t("ae_suspended_edit");
+    const until = e.reply && e.reply.until;
+    if (c === "forbidden" && op === "create_account" && until) return t("ae_category_frozen");
+    if (c === "forbidden" && op === "update_account" && ((info && info.status === "suspended") || until)) return t("ae_suspended_edit");
     if (c === "forbidden" && args.name !== undefined) return t("ae_reserved");
-    if (c === "bad_request" && /org_code/.test(e.reason)) return t("ae_org_code");
-    if (c === "bad_request" && /org_name/.test(e.reason)) return t("ae_org_name");
+    const field = e.reply && e.reply.field;
+    if (c === "bad_request" && field === "org_code") return t("ae_org_code");
+    if (c === "bad_request" && field === "org_name") return t("ae_org_name");
     if (c === "too_large") return t("ae_too_long");
   }
   if (op === "publish") {

@@ -342,10 +342,9 @@ export function accountNotice(ev) {
       s = t("an_warning", { name, text }) + (ev.deadline ? " " + t("n_warning_deadline", { deadline: fmtTime(ev.deadline) }) : "");
       break;
     case "account_suspended": {
-      // A freeze of the account's category (freeze-category --accounts) says what it stops before the
-      // operator's reason: an_suspended says that in the reader's language.
-      const why = text.replace(/^publishing, and changing the name or introduction, are suspended: /, "");
-      s = t("an_suspended", { name, until: ev.deadline ? fmtTime(ev.deadline) : "", text: why });
+      // an_suspended says what a suspension stops in the reader's language; `reason` is the operator's
+      // reason alone (`text`, in English, says both). A server without `reason` leaves it out.
+      s = t("an_suspended", { name, until: ev.deadline ? fmtTime(ev.deadline) : "", text: ev.reason || "" });
       break;
     }
     case "account_credit": s = accountCreditText(name, text); break;

@@ -117,8 +117,10 @@ function renderLogin(which) {
         const dn = $("#reg-display").value.trim();
         if (dn) args.display_name = dn;
         try {
-          await conn.request("register", args, { connect: true });
+          const r = await conn.request("register", args, { connect: true });
           await login(username, password);
+          // The display name waits for the platform's review: the account shows its username meanwhile.
+          if (r.held) toast(t("held_register_name", { name: dn, username }));
         } catch (err) { fail(err); }
       } },
       el("h2", { text: t("register") }),
@@ -851,6 +853,17 @@ function bumpCount(g, d) {
   if (g.info) { g.info.member_count += d; if (g.group_id === S.current) renderChatHead(); }
 }
 
+// A group's suspension lifted early: `until` and `cause` say what still holds the group (until 0:
+// nothing), so the composer and the owner's panel follow at once, not at the lifted sanction's end.
+function liftSuspension(ev) {
+  const g = S.groups.get(ev.group_id);
+  if (!g) return;
+  if (ev.until > Date.now()) learnSuspension(g, ev.until, ev.cause);
+  else { g.suspendedUntil = 0; g.heldUntil = 0; g.suspensionCause = undefined; }
+  if (g.group_id === S.current) updateComposer();
+  refreshManage(g);
+}
+
 function platformNotice(ev) {
   const group = ev.group_id ? gname(ev.group_id) : "";
   const text = ev.text || "";
@@ -877,6 +890,7 @@ function platformNotice(ev) {
     case "sanction_lifted":
       notice(ev.group_id ? t("n_sanction_lifted_group", { group, sid: ev.sanction_id || "", text })
         : t("n_sanction_lifted", { sid: ev.sanction_id || "", text }));
+      if (ev.group_id && typeof ev.until === "number") liftSuspension(ev);
       break;
     case "report_result":
       notice(t(ev.outcome === "upheld" ? "n_report_result_upheld" : "n_report_result_rejected", { text }));
@@ -971,8 +985,11 @@ function openNewGroup() {
       el("form", { class: "stack", onsubmit: async (e) => {
         e.preventDefault();
         try {
-          const r = await api("create_group", { name: nameIn.value.trim(), category: cat.value, join_policy: pol.value });
+          const name = nameIn.value.trim();
+          const r = await api("create_group", { name, category: cat.value, join_policy: pol.value });
           done(); await syncGroups(); openGroup(r.group_id); notice(t("n_created", { id: r.group_id }));
+          // The name waits for the platform's review: the group shows the server's neutral name meanwhile.
+          if (r.held) notice(t("held_new_group", { name, id: r.group_id }));
         } catch (err) {
           msg.textContent = errorText(err); msg.className = "form-msg error";
           if (err.code === "verification_required") msg.append(" ", el("button", { type: "button", class: "link", text: t("verify"), onclick: () => { done(); openProfile(); } }));
@@ -999,7 +1016,13 @@ function openProfile() {
         el("dt", { text: t("verify") }), el("dd", { id: "id-state", text: me.id_verified ? t("id_verified") : t("id_not_verified") })),
       el("form", { class: "row", onsubmit: async (e) => {
         e.preventDefault();
-        try { await api("set_profile", { display_name: dn.value.trim() }); S.me = await api("me"); $("#me-name").textContent = S.me.display_name; ok(t("saved")); } catch (err) { bad(err); }
+        try {
+          const wanted = dn.value.trim();
+          const r = await api("set_profile", { display_name: wanted });
+          S.me = await api("me"); $("#me-name").textContent = S.me.display_name;
+          // A held name is not shown as the user's: the field goes back to the name others see.
+          if (r.held) { dn.value = S.me.display_name; ok(t("held_display_name", { name: wanted })); } else ok(t("saved"));
+        } catch (err) { bad(err); }
       } }, dn, el("button", { type: "submit", class: "primary", text: t("save") })),
     ];
     if (!me.id_verified) {

@@ -1,7 +1,8 @@
 // One WebSocket to the server (JSON subprotocol), requests matched to replies by rid,
 // and reconnection with backoff while the user is logged in.
 export class RequestError extends Error {
-  constructor(code, reason, reply) { super(code + ": " + reason); this.code = code; this.reason = reason; this.reply = reply || {}; }
+  // op: the refused request's op, which tells apart refusals that share a code (never the reason's wording).
+  constructor(code, reason, reply, op) { super(code + ": " + reason); this.code = code; this.reason = reason; this.reply = reply || {}; this.op = op; }
 }
 
 export class Conn {
@@ -64,7 +65,7 @@ export class Conn {
       const p = this.pending.get(f.re);
       if (!p) return;
       this.pending.delete(f.re);
-      if (f.ok) p.resolve(f); else p.reject(new RequestError(f.code, f.reason || "", f));
+      if (f.ok) p.resolve(f); else p.reject(new RequestError(f.code, f.reason || "", f, p.op));
     } else if ("ev" in f && this.onEvent) {
       this.onEvent(f);
     }
@@ -77,7 +78,7 @@ export class Conn {
     }
     const rid = ++this.rid;
     return new Promise((resolve, reject) => {
-      this.pending.set(rid, { resolve, reject });
+      this.pending.set(rid, { resolve, reject, op });
       this.ws.send(JSON.stringify({ ...args, op, rid }));
     });
   }

@@ -147,6 +147,11 @@ const zh = {
   add_images: "添加图片", images_only: "文章只能附图片", uploading: "正在上传图片…", post_published: "文章已发布",
   post_held_toast: "文章已提交平台审核，通过后才会推送给关注者", comments_forced_closed: "按公众号当前的信用等级，这篇文章不能开放评论，评论已关闭。",
   // the platform's measures that follow a group's owner, credit given back, a person's blacklisting
+  held_group_name: "新群名「{name}」已提交平台审核，通过后才会生效；在此之前仍显示原来的群名。",
+  held_new_group: "群名「{name}」已提交平台审核，通过前群名显示为「群聊 {id}」。",
+  held_announcement: "公告已提交平台审核，通过后才会发布；在此之前群里仍是原来的公告。",
+  held_display_name: "昵称「{name}」已提交平台审核，通过后才会生效；在此之前仍显示原来的昵称。",
+  held_register_name: "注册成功。昵称「{name}」已提交平台审核，通过前显示为用户名「{username}」。",
   e_group_suspended_until: "本群已被平台暂停发言，{until} 恢复", e_held_dissolved: "本群正被平台暂停，{until} 前不能解散",
   e_held_handed_on: "本群正被平台暂停，{until} 前不能转让群主", e_held_renamed: "本群已被平台暂停发言，{until} 前不能修改群名",
   e_held_create: "你担任群主的一个群正被平台暂停，{until} 前不能创建新群", e_held_target: "对方担任群主的一个群正被平台暂停，{until} 前不能接手其他群",
@@ -308,6 +313,11 @@ const en = {
   add_images: "Add pictures", images_only: "Posts carry pictures only", uploading: "Uploading pictures…", post_published: "Post published",
   post_held_toast: "The post awaits the platform's review; followers get it once approved", comments_forced_closed: "At the account's credit level this post may not carry comments; they are off.",
   // the platform's measures that follow a group's owner, credit given back, a person's blacklisting
+  held_group_name: "The new group name “{name}” is held for the platform's review; until it is approved the group keeps its name.",
+  held_new_group: "The group name “{name}” is held for the platform's review; until it is approved the group is called “群聊 {id}”.",
+  held_announcement: "The announcement is held for the platform's review; until it is approved the group keeps its announcement.",
+  held_display_name: "The display name “{name}” is held for the platform's review; until it is approved your name stays as it was.",
+  held_register_name: "Registered. The display name “{name}” is held for the platform's review; until then you are shown as “{username}”.",
   e_group_suspended_until: "The platform suspended posting in this group until {until}", e_held_dissolved: "The platform suspended this group; it cannot be dissolved before {until}",
   e_held_handed_on: "The platform suspended this group; it cannot be handed on before {until}", e_held_renamed: "The platform suspended posting in this group; it cannot be renamed before {until}",
   e_held_create: "The platform suspended a group you own; you cannot create another before {until}", e_held_target: "The platform suspended a group that user owns; they cannot take on another before {until}",
@@ -343,14 +353,17 @@ export function errorText(err) {
   const raw = (err && err.reason) || "";
   const zhReason = lang === "zh-CN" ? reasonZh(raw) : null;
   const reason = zhReason || raw;
-  // A measure that lasts until a time: say until when, and what it stops.
+  // A measure that lasts until a time: say until when, and what it stops. The op refused says which
+  // (dissolving, handing on or renaming a suspended group; opening a group, or taking one on, while
+  // one's own group is suspended), never the reason's wording.
   const until = err && err.reply ? err.reply.until : undefined;
+  const op = err && err.op;
   if (code === "group_suspended" && until) {
-    const m = /cannot be (dissolved|handed on|renamed)/.exec(raw);
-    return t(m ? "e_held_" + m[1].replace(" ", "_") : "e_group_suspended_until", { until: fmtTime(until) });
+    const held = { dissolve_group: "e_held_dissolved", transfer_owner: "e_held_handed_on", update_group: "e_held_renamed" }[op];
+    return t(held || "e_group_suspended_until", { until: fmtTime(until) });
   }
-  if (code === "forbidden" && until && /suspended a group (you|that user) own/.test(raw)) {
-    return t(/that user/.test(raw) ? "e_held_target" : "e_held_create", { until: fmtTime(until) });
+  if (code === "forbidden" && until && (op === "create_group" || op === "transfer_owner")) {
+    return t(op === "transfer_owner" ? "e_held_target" : "e_held_create", { until: fmtTime(until) });
   }
   // The rule alone says it: "冲突：" adds nothing, and "没有权限" would hide why.
   if ((code === "conflict" || code === "forbidden") && zhReason) return zhReason;

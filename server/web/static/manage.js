@@ -20,7 +20,20 @@ const EDIT_WINDOW_MS = 172800 * 1000;   // the default limits.edit_window_second
 export function setHooks(h) { hooks = h; }
 
 async function act(op, args, okText) {
-  try { await api(op, args); if (okText) toast(okText); return true; } catch (e) { toast(errorText(e), "error"); learnRefusal(op, args, e); return false; }
+  let r;
+  try { r = await api(op, args); } catch (e) { toast(errorText(e), "error"); learnRefusal(op, args, e); return false; }
+  if (r && r.held) { heldForReview(op, args); return true; }
+  if (okText) toast(okText);
+  return true;
+}
+
+// `held: true`: the word lists sent a new announcement or group name to the platform's review. The
+// group keeps what it showed (no `group_updated` comes), so the user is told, and the panel is read
+// again so that its form shows what the group shows, not the text that waits.
+function heldForReview(op, args) {
+  toast(op === "set_announcement" ? t("held_announcement") : t("held_group_name", { name: args.name || "" }));
+  const g = S.groups.get(args.group_id);
+  if (g && open && open.g === g) load(g);
 }
 
 // The platform's suspension of a group, learnt from a `group_suspended` event or refusal (group_info

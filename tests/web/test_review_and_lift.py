@@ -1,0 +1,166 @@
+"""What the web client takes from the contract's fields rather than from the server's wording: a text
+held for review (``held: true``) is said to wait and is not shown as applied; a group's suspension
+lifted early by an operator (``sanction_lifted`` with ``until``) frees the group at once; a refusal is
+read from its code, the op and its fields, so it reads the same when the reason's words change."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import ServerProcess
+from tests.web.browser import (
+    close_dialogs,
+    create_group,
+    join_group,
+    new_page,
+    register,
+    run_async,
+    submit_registration,
+)
+
+REVIEW_WORDS = """
+[[content.lists]]
+category = "rumour_fraud"
+path = "fraud.txt"
+action = "review"
+"""
+
+
+@pytest.fixture
+def review_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server whose word lists hold 刷单返利 for review."""
+    d = tmp_path / "srv"
+    d.mkdir()
+    (d / "fraud.txt").write_text("刷单返利\n", encoding="utf-8")
+    srv = ServerProcess(d, REVIEW_WORDS).start()
+    yield srv
+    srv.stop()
+    print("".join(srv.output))
+
+
+def _admin(srv: ServerProcess, *args: str) -> str:
+    rc, out, err = run_async(srv.admin(*args))
+    assert rc == 0, err
+    return out
+
+
+def _toast(page: Any, text: str) -> str:
+    loc = page.locator("#toasts .toast", has_text=text).last
+    loc.wait_for()
+    return str(loc.inner_text())
+
+
+def reworded_page(browser: Any, srv: ServerProcess) -> Any:
+    """A page whose WebSocket passes through a proxy that rewrites every refusal's ``reason`` and every
+    notice's ``text``: a server that words things differently. Codes and fields are left as they are."""
+    ctx = browser.new_context(viewport={"width": 1200, "height": 800}, locale="zh-CN")
+    page = ctx.new_page()
+    page.errors = []
+
+    def route(ws: Any) -> None:
+        upstream = ws.connect_to_server()
+
+        def down(msg: str | bytes) -> None:
+            f = json.loads(msg)
+            if f.get("ok") is False:
+                f["reason"] = "reworded"
+            if f.get("ev") == "notice":
+                f["text"] = "reworded"
+            ws.send(json.dumps(f))
+
+        upstream.on_message(down)
+
+    page.route_web_socket("**/ws", route)
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.goto(f"http://127.0.0.1:{srv.port}/")
+    return page
+
+
+def test_texts_held_for_review_are_said_to_wait_and_not_shown(browser: Any, review_server: ServerProcess) -> None:
+    srv = review_server
+    alice = new_page(browser, srv)
+    # register with a display name the word lists hold: the account shows its username meanwhile
+    submit_registration(alice, srv, "heldweb", "刷单返利哥")
+    alice.wait_for_selector("#status.status-connected")
+    said = _toast(alice, "已提交平台审核")
+    assert said == "注册成功。昵称「刷单返利哥」已提交平台审核，通过前显示为用户名「heldweb」。"
+    assert alice.inner_text("#me-name") == "heldweb"
+
+    # a new group whose name is held opens under the neutral name, and the user is told why
+    alice.click("#btn-new-group")
+    alice.fill("#create-name", "刷单返利群")
+    alice.click("#create-btn")
+    alice.wait_for_selector("#chat-gid")
+    gid = alice.inner_text("#chat-gid")
+    said = _toast(alice, "群名「刷单返利群」")
+    assert said == f"群名「刷单返利群」已提交平台审核，通过前群名显示为「群聊 {gid}」。"
+    assert alice.inner_text("#chat-title") == f"群聊 {gid}"
+    assert "刷单返利群" not in alice.inner_text("#group-list")
+
+    # a held new name and a held announcement: told, and the panel shows what the group shows
+    alice.click("#btn-manage")
+    alice.wait_for_selector("#settings-name")
+    alice.fill("#settings-name", "刷单返利二群")
+    alice.click("#settings-save")
+    assert _toast(alice, "新群名").startswith("新群名「刷单返利二群」已提交平台审核")
+    alice.wait_for_function("() => document.querySelector('#settings-name').value.startsWith('群聊')")
+    alice.fill("#announcement-text", "刷单返利 今晚八点")
+    alice.click("#announcement-save")
+    assert _toast(alice, "公告已提交").startswith("公告已提交平台审核")
+    alice.wait_for_function("() => document.querySelector('#announcement-text').value === ''")
+    assert "今晚八点" not in alice.inner_text("#chat")
+    close_dialogs(alice)
+
+    # a held display name: said in the profile, and the field goes back to the name others see
+    alice.click("#btn-profile")
+    alice.fill("#profile-name", "刷单返利姐")
+    alice.press("#profile-name", "Enter")
+    alice.wait_for_selector("dialog .form-msg.ok")
+    assert alice.inner_text("dialog .form-msg.ok").startswith("昵称「刷单返利姐」已提交平台审核")
+    assert alice.input_value("#profile-name") == "heldweb"
+    assert alice.inner_text("#me-name") == "heldweb"
+    assert alice.errors == []
+
+
+def test_a_lifted_suspension_frees_the_group_at_once_and_refusals_are_read_from_fields(
+        browser: Any, server: ServerProcess) -> None:
+    """The suspension is lifted two hours early: the composer, the name field and the dissolve
+    button come back with the notice, not at the original end. Throughout, alice's server words
+    every refusal and notice differently: what she reads comes from codes, ops and fields."""
+    alice, bob = reworded_page(browser, server), new_page(browser, server)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    gid = create_group(alice, "整顿群")
+    join_group(bob, gid)
+    bob.wait_for_selector("#chat-gid")
+    _admin(server, "suspend-group", gid, "--seconds", "7200", "--reason", "整顿")
+    _toast(alice, "已被平台暂停发言")
+    alice.wait_for_selector("#composer-text:disabled")
+
+    # refused with the reason reworded: the op and `until` still say which measure and until when
+    alice.click("#btn-new-group")
+    alice.fill("#create-name", "另起炉灶")
+    alice.click("#create-btn")
+    alice.wait_for_selector("dialog .form-msg.error")
+    assert alice.inner_text("dialog .form-msg.error").startswith("你担任群主的一个群正被平台暂停，")
+    close_dialogs(alice)
+
+    alice.click("#btn-manage")
+    alice.wait_for_selector("#held-note[data-cause='sanction']")
+    assert alice.is_disabled("#settings-name") and alice.is_disabled("#btn-dissolve")
+
+    rows = [json.loads(x) for x in _admin(server, "sanctions", "--group", gid).splitlines()]
+    [row] = [r for r in rows if r["kind"] == "suspend_group"]
+    _admin(server, "lift", str(row["id"]), "--reason", "误判")
+    alice.wait_for_selector("#held-note", state="detached")
+    assert alice.is_enabled("#settings-name") and alice.is_enabled("#btn-dissolve")
+    assert alice.get_attribute("#btn-dissolve", "title") is None
+    assert alice.locator("#member-list .act-transfer").first.is_enabled()
+    close_dialogs(alice)
+    assert alice.is_enabled("#composer-text") and alice.is_hidden("#composer-note")
+    assert alice.errors == bob.errors == []
