@@ -384,3 +384,24 @@ def format_my_appeal(a: dict[str, Any]) -> str:
     """``  #3 18:00 sanction 17  -> rejected 18:05: 证据确凿`` (upheld: the sanction was lifted)."""
     return f"  #{clean(a.get('appeal_id'))} {hhmm(a.get('created_at'))} sanction {clean(a.get('sanction_id'))}  -> " + (
         _outcome(a, "decided_at") + ("; the sanction was lifted" if a.get("outcome") == "upheld" else ""))
+
+
+def format_held(op: str, params: dict[str, Any], r: dict[str, Any]) -> str | None:
+    """The line for a success with ``held: true``: the word lists sent a display name, a group's name
+    or an announcement to the platform's review, and what was shown before stays shown until an
+    operator releases it. None when the reply is not held (or the op holds nothing)."""
+    if not r.get("held"):
+        return None
+    wait = "is held for the platform's review"
+    if op in ("register", "set_profile"):
+        shown = f"you are shown as {clean(params.get('username'))}" if op == "register" else "your name stays as it was"
+        return f"* the display name {clean(params.get('display_name'))} {wait}; {shown} until it is approved"
+    if op == "create_group":
+        neutral = f"群聊 {clean(r.get('group_id'))}"
+        name = clean(params.get("name"))
+        return f"* the group name {name} {wait}; the group is called {neutral} until it is approved"
+    if op == "update_group":
+        return f"* the new name {clean(params.get('name'))} {wait}; the group keeps its name until it is approved"
+    if op == "set_announcement":
+        return f"* the announcement {wait}; the group keeps its announcement until it is approved"
+    return None

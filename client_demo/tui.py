@@ -55,6 +55,7 @@ from client_demo.render import (
     clean,
     format_ban,
     format_event,
+    format_held,
     format_log_entry,
     format_message,
     format_my_appeal,
@@ -541,6 +542,10 @@ class ChatTUI:
         who = self.names(params["user_id"]) if "user_id" in params else ""
         if op == "send":
             return  # the message event shows it
+        held = format_held(str(op), params, r)
+        if held is not None:
+            self.show_held(cmd, params, r, held)
+            return
         if op == "request_code":
             self.say(f"* code sent to {params['phone']}")
         elif op == "register":
@@ -646,6 +651,21 @@ class ChatTUI:
                     "reject_join": "rejected", "set_announcement": "announcement set",
                     "update_group": "group updated", "delete_message": f"deleted #{params.get('seq')}"}
             self.say(f"* {done.get(str(op), 'done')}{' ' + who if who else ''}")
+
+    def show_held(self, cmd: Command, params: dict[str, Any], r: dict[str, Any], line: str) -> None:
+        """A reply with ``held: true``: what the op did besides (registered, created the group, changed
+        the other fields of ``update_group``), then the line saying the text waits for review, never
+        the held text as if it were applied."""
+        op = cmd.op
+        if op == "register":
+            self.say(f"* registered {params['username']} (user_id {clean(r.get('user_id'))}); "
+                     f"now /login {params['username']} PASSWORD")
+        elif op == "create_group":
+            self.current = r.get("group_id")
+            self.say(f"* created group {clean(self.current)} (群聊 {clean(self.current)}); it is the current group")
+        elif op == "update_group" and len(params) > 2:
+            self.say("* group updated")
+        self.say(line)
 
     def show_mine(self, op: str, params: dict[str, Any], r: dict[str, Any]) -> None:
         """``/reports`` and ``/appeals``: one line each, newest first, and how to page back."""

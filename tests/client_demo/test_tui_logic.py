@@ -144,3 +144,34 @@ def test_v2_replies():
     assert f"* slow mode in {GID}: a member may send once per 1m" in out
     assert f"* pinned #4 in {GID}" in out and "* reacted 👍 to #4" in out and "* edited #4" in out
     assert t.last_seq[GID] == 4  # a search result counts as shown
+
+
+def test_a_held_text_is_said_to_wait_for_review_and_not_shown_as_applied():
+    """``held: true`` (names and announcements under review): one line says the text waits for the
+    platform's review, and the held text is never printed as if it were the name or announcement."""
+    t = Scripted({
+        "register": {"ok": True, "user_id": "u9", "held": True},
+        "set_profile": {"ok": True, "held": True},
+        "create_group": {"ok": True, "group_id": "987654321", "held": True},
+        "update_group": {"ok": True, "held": True},
+        "set_announcement": {"ok": True, "held": True},
+    })
+    out = t.run_lines("/register alice secret123 13800138000 123456 茶友", "/nick 茶友二", "/announce 周末聚会",
+                      "/rename 新茶馆", "/create 茶馆 friends")
+    wait = "is held for the platform's review"
+    assert out == [
+        "* registered alice (user_id u9); now /login alice PASSWORD",
+        f"* the display name 茶友 {wait}; you are shown as alice until it is approved",
+        f"* the display name 茶友二 {wait}; your name stays as it was until it is approved",
+        f"* the announcement {wait}; the group keeps its announcement until it is approved",
+        f"* the new name 新茶馆 {wait}; the group keeps its name until it is approved",
+        "* created group 987654321 (群聊 987654321); it is the current group",
+        f"* the group name 茶馆 {wait}; the group is called 群聊 987654321 until it is approved",
+    ]
+    assert t.current == "987654321"
+    assert not any("display name set to" in line or "announcement set" in line for line in out)
+
+
+def test_a_reply_that_is_not_held_reads_as_before():
+    t = Scripted({"set_profile": {"ok": True}, "update_group": {"ok": True}})
+    assert t.run_lines("/nick 茶友", "/rename 新茶馆") == ["* display name set to 茶友", "* group updated"]
