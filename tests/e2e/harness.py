@@ -97,6 +97,18 @@ class ServerProcess:
                 listening.set()
         listening.set()
 
+    async def logged(self, *needles: str, timeout: float = 10.0) -> bool:
+        """Whether a line with any of ``needles`` has reached :attr:`output` within ``timeout``: a
+        line the server logged just before it answered may still be on its way through the pipe
+        (read by a thread) when the test has the answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if any(n in line for line in list(self.output) for n in needles):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+
     def kill9(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
