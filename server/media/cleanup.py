@@ -2,25 +2,30 @@
 
 A media row goes when no message and no post carries it and either it was never
 attached and is older than ``media.unattached_ttl_seconds``, or it was last
-attached more than ``ATTACH_GRACE_MS`` ago; its file goes with the last row
-naming that content. Two passes find the rows:
+attached more than ``ATTACH_GRACE_MS`` ago. Two passes find the rows:
 
 - the frequent one (:func:`run_forever`, every ``media.cleanup_interval_seconds``)
   looks only at uploads never attached, from memory: unattached uploads older than
   the TTL; it also drops idle unfinished uploads and stray temp files;
 - the retention purge (:func:`sweep` with ``everything=True``, from
   ``server/retention.py``) asks the store for every row nothing carries, so the
-  files of messages and posts it just purged go in the same run;
-- the orphan sweep (:func:`sweep_orphans`, part of the frequent pass, at most once
-  per ``uploads.ORPHAN_GRACE_S``) removes files on disk that no row names at all,
-  once they are older than that grace: those of uploads whose row was never written.
+  rows of messages and posts it just purged go in the same run.
+
+Neither removes a file: only the orphan sweep (:func:`sweep_orphans`, part of the
+frequent pass, at most once per ``uploads.ORPHAN_GRACE_S``) does, once the database
+shows no row naming the file and the file was last placed more than that grace ago.
+A node deciding from its own memory that a row was a file's last could be wrong:
+on a cluster, a home that lost its lease without noticing yet may delete its row
+while the new home stores the same bytes again (a new row naming the same
+content-addressed file); unlinking then would leave the new row naming nothing.
+The sweep asks the database, and ``place`` makes a file new again whenever an upload
+names it, so a file the new home just stored again is left for its row.
 
 No race with ``send`` or ``publish``: a row is chosen only if memory says it was
 not attached lately (attaching stamps ``last_used`` in the same step as the
 check), chosen rows are marked ``removing`` (attaching one is then refused)
 before the delete is handed to the store, and the delete itself re-checks in its
-transaction that nothing carries the row. A file is unlinked only after checking,
-with no await in between, that no row and no upload being placed names its digest.
+transaction that nothing carries the row.
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ ATTACH_GRACE_MS = 10 * 60 * 1000
 
 
 async def sweep(ctx: Context, now_ms: int | None = None, everything: bool = False) -> int:
-    """Remove media rows (and files) nothing carries and nobody used within the TTL; how many rows."""
+    """Remove media rows nothing carries and nobody used within the TTL; how many rows. Their files
+    stay for the orphan sweep (:func:`sweep_orphans`)."""
     now = ctx.now_ms() if now_ms is None else now_ms
     cutoff = now - ctx.cfg.media.unattached_ttl_seconds * 1000
     index = ctx.state.media
@@ -89,17 +95,10 @@ async def _remove(ctx: Context, ids: list[str], now: int, cutoff: int) -> int:
             e = index.get(media_id)
             if e is not None:
                 e.removing = False
-    shas = set()
     for media_id in gone:
-        e = index.remove(media_id)
-        if e is not None:
-            shas.add(e.sha256)
-    root = ctx.cfg.media.path
-    for sha in shas:
-        if not index.file_in_use(sha):  # checked and unlinked with no await in between
-            uploads.remove_file(root, sha)
+        index.remove(media_id)  # the file stays: the orphan sweep removes it once no row names it
     if gone:
-        log.info("removed %d media nothing carries any more (%d files)", len(gone), len(shas))
+        log.info("removed %d media rows nothing carries any more (their files go with the orphan sweep)", len(gone))
     return len(gone)
 
 

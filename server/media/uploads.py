@@ -7,7 +7,9 @@ each upload's chunks are written one at a time, in the order they were accepted.
 
 Finished files are content-addressed: ``media.path/ab/cd/<sha256>`` (the first two
 pairs of hex digits as folders). Two uploads of the same bytes share one file;
-the file goes when no media row names its digest any more.
+only the orphan sweep removes it (server/media/cleanup.py: ``sweep_orphans``), once
+no media row in the database names its digest and it was last placed more than
+``ORPHAN_GRACE_S`` ago.
 """
 
 from __future__ import annotations
@@ -118,13 +120,6 @@ def place(tmp: Path, final: Path) -> bool:
     finally:
         os.close(fd)
     return True
-
-
-def remove_file(root: Path, sha256: str) -> None:
-    try:
-        media_file(root, sha256).unlink(missing_ok=True)
-    except OSError as err:
-        log.error("media file %s could not be removed: %s", sha256, err)
 
 
 # A finished file no media row names is removed only once it was last placed this long ago: an

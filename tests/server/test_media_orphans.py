@@ -7,12 +7,15 @@ every node's rows, and leaves a file placed within ``ORPHAN_GRACE_S`` (a row on 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from server.app import App
 from server.media import cleanup, uploads
@@ -105,3 +108,38 @@ async def test_the_cleanup_sweeps_orphans_once_per_grace(tmp_path) -> None:
         assert await app.store.job_last_run(cleanup.ORPHANS_JOB) == ran
     finally:
         await app.stop()
+
+
+def _ctx(store: Any, root: Path, index: MediaIndex, now_ms: int) -> Any:
+    media = SimpleNamespace(path=root, unattached_ttl_seconds=60)
+    return SimpleNamespace(store=store, cfg=SimpleNamespace(media=media), state=SimpleNamespace(media=index),
+                           now_ms=lambda: now_ms)
+
+
+@pytest.mark.parametrize("everything", [False, True], ids=["unattached", "retention"])
+async def test_removing_a_row_leaves_its_file_to_the_sweep(open_store, tmp_path, everything) -> None:
+    """A former home (lost its lease, not noticed yet) removes its own row of a file while the new
+    home stores the same bytes again: the new home's row is in the database, not in the old home's
+    memory. The cleanup (frequent pass and retention's) removes rows only; the file stays while any
+    row names it, and the orphan sweep removes it once none does."""
+    old_home = await open_store()
+    new_home = await open_store()  # another node's writer on the same database
+    root = tmp_path / "media"
+    index = MediaIndex()
+    digest, path = _file(root, "stored on the old home, stored again on the new one", GRACE + 60)
+    await old_home.apply(_row("m-old", digest))
+    index.add(MediaEntry("m-old", digest, "u1", "application/pdf", "file", 1, None, None, None, 1))
+    now = 10 * 86_400_000
+    # The new home's row, just written: unknown to the old home's index.
+    await new_home.apply(dataclasses.replace(_row("m-new", digest), created_at=now - 1000))
+    ctx = _ctx(old_home, root, index, now_ms=now)
+
+    assert await cleanup.sweep(ctx, everything=everything) == 1
+    assert index.get("m-old") is None and await old_home.referenced_media_files([digest]) == {digest}
+    assert path.exists(), "the old home's cleanup removed a file the new home's row names"
+    assert await cleanup.sweep_orphans(ctx) == 0 and path.exists()
+
+    # Once no row names it, the orphan sweep removes it (the grace counts from its last placing).
+    (gone,) = await new_home.apply(ch.DeleteMedia(("m-new",)))
+    assert gone == ["m-new"] and path.exists()
+    assert await cleanup.sweep_orphans(ctx) == 1 and not path.exists()
