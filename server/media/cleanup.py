@@ -20,6 +20,8 @@ while the new home stores the same bytes again (a new row naming the same
 content-addressed file); unlinking then would leave the new row naming nothing.
 The sweep asks the database, and ``place`` makes a file new again whenever an upload
 names it, so a file the new home just stored again is left for its row.
+The sweep also removes nothing from a folder bound to another database
+(:mod:`server.media.binding`).
 
 No race with ``send`` or ``publish``: a row is chosen only if memory says it was
 not attached lately (attaching stamps ``last_used`` in the same step as the
@@ -35,7 +37,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from server.intervals import Schedule, job_ran
-from server.media import uploads
+from server.media import binding, uploads
 from server.media.service import UPLOAD_IDLE_MS
 from server.storage.changes import DeleteMedia
 
@@ -120,6 +122,8 @@ async def sweep_orphans(ctx: Context, grace_s: float = uploads.ORPHAN_GRACE_S) -
     index = ctx.state.media
     removed = 0
     if ctx.store.fenced_out:  # another node serves the database: nothing shared goes on this one's word
+        return 0
+    if not await binding.bound(ctx):  # the folder is another database's: none of its rows are known here
         return 0
     for folder in await asyncio.to_thread(uploads.folders, root):
         candidates = await asyncio.to_thread(uploads.orphans_in, root, folder, grace_s)

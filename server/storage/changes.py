@@ -916,6 +916,16 @@ class InsertMedia(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class BindStoreId(Change):
+    """Give the database its identifier, ``candidate``, unless it has one already; ``apply`` returns
+    the one it has (nodes that start on a new database at once all get the first one written).
+    The ``[media] path`` folder carries it too (server/media/binding.py), so a server pointed at
+    another database never sweeps that folder."""
+
+    candidate: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteMedia(Change):
     """Remove the media rows among ``media_ids`` that no message and no post carries (re-checked in
     the transaction); ``apply`` returns the media ids removed."""

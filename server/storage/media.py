@@ -43,6 +43,12 @@ UNCARRIED = (f"SELECT media_id FROM media WHERE created_at < ? AND media_id > ? 
 REFERENCED_SQLITE = "SELECT DISTINCT sha256 FROM media WHERE sha256 IN (SELECT value FROM json_each(?))"
 REFERENCED_PG = "SELECT DISTINCT sha256 FROM media WHERE sha256 = ANY($1::text[])"
 
+# The database's identifier (server/media/binding.py), kept in the name/value table of the identity
+# key store; set once, never changed: the first node to write it wins.
+BIND_STORE_ID_SQLITE = "INSERT INTO vault_secrets (name, value) VALUES ('store_id', ?) ON CONFLICT (name) DO NOTHING"
+BIND_STORE_ID_PG = "INSERT INTO vault_secrets (name, value) VALUES ('store_id', $1) ON CONFLICT (name) DO NOTHING"
+STORE_ID = "SELECT value FROM vault_secrets WHERE name = 'store_id'"
+
 # Is the media carried by a message nobody deleted and that was delivered, or by a post
 # neither deleted by its account nor removed by an operator?
 LIVE = (

@@ -41,6 +41,12 @@ async def _delete_media(db: Conn, d: c.DeleteMedia) -> list[str]:
     return [r[0] for r in rows]
 
 
+@applies(c.BindStoreId)
+async def _bind_store_id(db: Conn, b: c.BindStoreId) -> str:
+    await db.execute(m.BIND_STORE_ID_PG, b.candidate.encode())
+    return bytes(await db.fetchval(m.STORE_ID)).decode()
+
+
 class PostgresMediaReads(PostgresReads):
     async def media_live(self, media_id: str) -> bool:
         return await self._fetchone(_LIVE, media_id, media_id) is not None

@@ -32,6 +32,13 @@ async def _delete_media(db: aiosqlite.Connection, d: c.DeleteMedia) -> list[str]
     return [r[0] for r in rows]
 
 
+@applies(c.BindStoreId)
+async def _bind_store_id(db: aiosqlite.Connection, b: c.BindStoreId) -> str:
+    await db.execute(m.BIND_STORE_ID_SQLITE, (b.candidate.encode(),))
+    rows = list(await db.execute_fetchall(m.STORE_ID))
+    return bytes(rows[0][0]).decode()
+
+
 class SqliteMediaReads(SqliteReader):
     async def media_live(self, media_id: str) -> bool:
         return await self._fetchone(m.LIVE, (media_id, media_id)) is not None

@@ -81,6 +81,15 @@ def stored_file(server, digest: str) -> Path:
     return media_dir(server) / digest[:2] / digest[2:4] / digest
 
 
+async def eventually(check: Any, timeout: float = 20.0) -> None:
+    """Wait until ``check()`` is true (polled every 0.1 s)."""
+    for _ in range(int(timeout / 0.1)):
+        if check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the condition never held")
+
+
 async def orphan_sweep_removes(server, digest: str) -> None:
     """Make the file of ``digest`` older than the orphan sweep's grace and the sweep due (its last run
     forgotten) until the server's media cleanup (every second here) has removed the file."""
@@ -477,3 +486,28 @@ async def test_media_go_with_purged_messages_and_are_exported(make_server, tmp_p
     await orphan_sweep_removes(server, sha(old_bytes))
     assert stored_file(server, sha(new_bytes)).exists()
     assert server.db_rows("SELECT 1 FROM media WHERE media_id = ?", new["media_id"])
+
+
+async def test_a_server_on_another_database_removes_nothing_from_the_folder(make_server):
+    """The first server's orphan sweep binds its media folder to its database; a second server on a
+    new, empty database pointed at the same folder finds none of its files named, yet removes none:
+    the folder's marker names another database, and it says so in its log."""
+    first = make_server(FAST_MEDIA + "cleanup_interval_seconds = 1\n")
+    marker = media_dir(first) / "qunguan-store-id"
+    owner = await first.user()
+    data = pdf(1000, b"the first database's")
+    assert (await upload(owner, data, "application/pdf"))["ok"]
+    swept = "SELECT 1 FROM job_runs WHERE name = 'media_orphans'"
+    await eventually(lambda: bool(first.db_rows(swept)))  # its first orphan sweep ran (and bound the folder)
+    await close_all(owner)
+    await first.stopped()
+    then = time.time() - 2 * 3600  # older than the orphan sweep's grace
+    os.utime(stored_file(first, sha(data)), (then, then))
+
+    second = make_server(FAST_MEDIA + f'cleanup_interval_seconds = 1\npath = "{media_dir(first)}"\n',
+                         subdir="other")
+    await eventually(lambda: bool(second.db_rows(swept)))  # its first orphan sweep ran
+    assert stored_file(first, sha(data)).exists(), "a server on another database swept the folder"
+    assert any("media files are not removed" in line and "qunguan-store-id" in line for line in second.output)
+    assert first.db_rows("SELECT value FROM vault_secrets WHERE name = 'store_id'")[0][0].decode() \
+        == marker.read_text(encoding="ascii").strip()

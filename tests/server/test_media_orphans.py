@@ -7,8 +7,10 @@ every node's rows, and leaves a file placed within ``ORPHAN_GRACE_S`` (a row on 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
+import logging
 import os
 import time
 from pathlib import Path
@@ -18,9 +20,10 @@ from typing import Any
 import pytest
 
 from server.app import App
-from server.media import cleanup, uploads
+from server.media import binding, cleanup, uploads
 from server.media.index import MediaEntry, MediaIndex
 from server.storage import changes as ch
+from tests import pgtools
 from tests.server.test_group_ids import config
 
 GRACE = uploads.ORPHAN_GRACE_S
@@ -143,3 +146,50 @@ async def test_removing_a_row_leaves_its_file_to_the_sweep(open_store, tmp_path,
     (gone,) = await new_home.apply(ch.DeleteMedia(("m-new",)))
     assert gone == ["m-new"] and path.exists()
     assert await cleanup.sweep_orphans(ctx) == 1 and not path.exists()
+
+
+async def _other_database(open_store, tmp_path: Path) -> tuple[Any, str | None]:
+    """A store on a database of its own (the backend of ``open_store``); the PostgreSQL database's
+    name, to drop."""
+    from server.storage.sqlite import SqliteStore
+
+    probe = await open_store()
+    if isinstance(probe, SqliteStore):
+        other: Any = SqliteStore(tmp_path / "other.db")
+        name = None
+    else:
+        from server.storage.postgres import PostgresStore
+
+        name, url = await asyncio.to_thread(pgtools.create_db)
+        other = PostgresStore(url)
+    await other.open()
+    other.set_record_key(b"k" * 32)
+    return other, name
+
+
+async def test_a_folder_bound_to_another_database_is_never_swept(open_store, tmp_path, caplog) -> None:
+    """The first sweep binds ``[media] path`` to its database (a marker holding the database's id,
+    which the database keeps); a server on another (here: new, empty) database with the same
+    folder removes nothing from it and says why in its log."""
+    store = await open_store()
+    root = tmp_path / "media"
+    _, first = _file(root, "an orphan of this database", GRACE + 60)
+    assert await cleanup.sweep_orphans(_ctx(store, root, MediaIndex(), 0)) == 1 and not first.exists()
+
+    other, name = await _other_database(open_store, tmp_path)
+    try:
+        _, kept = _file(root, "a file of the first database (its row aside)", GRACE + 60)
+        with caplog.at_level(logging.ERROR, logger="qunguan.media"):
+            assert await cleanup.sweep_orphans(_ctx(other, root, MediaIndex(), 0)) == 0
+        assert kept.exists(), "a server on another database swept the folder"
+        assert binding.MARKER in caplog.text and "not removed" in caplog.text
+        marker = binding.read_marker(root)
+        assert marker, "the first sweep left the folder unbound"
+        (again,) = await (await open_store()).apply(ch.BindStoreId("a-later-node-s-guess"))
+        assert again == marker, "the database's id changed once set"
+        # Its own database still sweeps it.
+        assert await cleanup.sweep_orphans(_ctx(store, root, MediaIndex(), 0)) == 1 and not kept.exists()
+    finally:
+        await other.close()
+        if name is not None:
+            await asyncio.to_thread(pgtools.drop_db, name)
