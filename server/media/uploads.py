@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -166,18 +167,34 @@ def orphans_in(root: Path, folder: str, older_than_s: float) -> list[str]:
 
 def remove_if_old(root: Path, sha256: str, older_than_s: float) -> bool:
     """Remove the file of ``sha256`` if it was still last placed more than ``older_than_s`` ago
-    (a ``place`` of the same content meanwhile makes it new again); whether it was removed."""
+    (a ``place`` of the same content meanwhile makes it new again); whether it was removed.
+
+    The file is moved aside first and its age looked at again there: a ``place`` on another node
+    (the folder is shared) that found the file after the first look and renewed it before the
+    move has promised its row that file (it returned False), so the file goes back; a ``place``
+    after the move finds no file and moves its own bytes in. Checking the age and then unlinking
+    the path would remove a file renewed in between."""
     path = media_file(root, sha256)
+    aside = root / TEMP_DIR / f"{sha256}.{secrets.token_hex(4)}.gone{TEMP_SUFFIX}"
     try:
         if path.stat().st_mtime >= time.time() - older_than_s:
             return False
-        path.unlink()
+        aside.parent.mkdir(exist_ok=True)
+        os.rename(path, aside)
     except FileNotFoundError:
         return False
     except OSError as err:
         log.error("media file %s could not be removed: %s", sha256, err)
         return False
-    return True
+    try:
+        if aside.stat().st_mtime >= time.time() - older_than_s:  # placed again just now: it stays
+            with contextlib.suppress(FileExistsError):  # (a place after the move put the same bytes there)
+                os.link(aside, path)
+            return False
+        return True
+    finally:
+        with contextlib.suppress(OSError):
+            aside.unlink()
 
 
 def sweep_temp(root: Path, live: Iterable[str], older_than_s: float) -> int:

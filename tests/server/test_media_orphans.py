@@ -193,3 +193,26 @@ async def test_a_folder_bound_to_another_database_is_never_swept(open_store, tmp
         await other.close()
         if name is not None:
             await asyncio.to_thread(pgtools.drop_db, name)
+
+
+async def test_a_file_placed_again_while_the_sweep_removes_it_stays(tmp_path, monkeypatch) -> None:
+    """Another node (the folder is shared) places the same bytes again right after the sweep
+    looked at the file's age: its ``place`` found the file and renewed it, so its row will name
+    that file, which must stay. (The clock the sweep reads is where the other node steps in.)"""
+    root = tmp_path / "media"
+    digest, path = _file(root, "an old orphan, uploaded again on another node", GRACE + 60)
+    placed: list[bool] = []
+
+    def other_node_places_then_tells_the_time() -> float:
+        if not placed:
+            tmp = tmp_path / "upload.part"
+            tmp.write_bytes(b"an old orphan, uploaded again on another node")
+            placed.append(uploads.place(tmp, path))
+        return time.time()
+
+    monkeypatch.setattr(uploads, "time", SimpleNamespace(time=other_node_places_then_tells_the_time))
+    assert uploads.remove_if_old(root, digest, GRACE) is False
+    assert placed == [False], "place should have kept the file it found"
+    assert path.read_bytes() == b"an old orphan, uploaded again on another node", \
+        "the sweep removed a file a place() had just renewed for its row"
+    assert not [p for p in (root / uploads.TEMP_DIR).iterdir()]
