@@ -145,6 +145,11 @@ class ClusterNode:
         self._tasks.append(asyncio.create_task(self._leave_to_twin(why), name="cluster-twin-home"))
 
     async def _leave_to_twin(self, why: str) -> None:
+        await self._hand_over_and_lose(why)
+
+    async def _hand_over_and_lose(self, why: str) -> None:
+        """Release the home lease (within one lease period: a node on NATS takes it at once; one
+        not released expires on its own), then stop as a home that lost it."""
         home = self.home
         if home is not None:
             try:
@@ -384,14 +389,7 @@ class ClusterNode:
         """Cut off from NATS for several lease periods: no gateway hears this home, and none can take
         a lease it keeps renewing, so the whole service would wait for this node's link to heal.
         Hand the lease over (a node on NATS takes it at once) and stop, as a home that lost it does."""
-        home = self.home
-        if home is not None:
-            try:
-                await asyncio.wait_for(self.leases.release_lease(wire.HOME_LEASE, self.holder, home.epoch),
-                                       self.cfg.lease_seconds)
-            except Exception as err:
-                log.warning("could not release the home lease (it expires on its own): %r", err)
-        self._lose(f"cut off from NATS for {seconds:.1f} s: no other node could reach this home")
+        await self._hand_over_and_lose(f"cut off from NATS for {seconds:.1f} s: no other node could reach this home")
 
     def _beat(self) -> None:
         if self.home is not None and self.nc is not None:
