@@ -237,6 +237,25 @@ def format_group_updated(ev: dict[str, Any]) -> str:
     return f"* {gid} updated: " + ", ".join(_group_change(k, v) for k, v in changes.items())
 
 
+def _int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def credit_line(ev: dict[str, Any]) -> str | None:
+    """A ``credit`` or ``account_credit`` notice said from its fields (``credit_score``,
+    ``credit_level``, ``delta``, and ``sanction_id`` or ``reason``), not from its text; ``None``
+    when a field is missing (an older server: show its text)."""
+    score, level, delta = _int(ev.get("credit_score")), _int(ev.get("credit_level")), _int(ev.get("delta"))
+    if score is None or level is None or delta is None:
+        return None
+    whose = "the account's" if ev.get("kind") == "account_credit" else "your"
+    if ev.get("sanction_id"):
+        return (f"{abs(delta)} credit points taken with sanction {clean(ev['sanction_id'])} were given back: "
+                f"{whose} score is now {score} (level {level})")
+    why = f": {clean(ev['reason'])}" if ev.get("reason") else ""
+    return f"{whose} credit score changed by {delta:+d} to {score} (level {level}){why}"
+
+
 def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, base: str = "") -> str:
     """One readable line (or a few) for a server event."""
     kind = ev.get("ev")
@@ -288,6 +307,8 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
         if ev.get("account_id"):
             where += f" account {names.account(ev['account_id'])}"
         text = clean(ev.get("text", ""))
+        if ev.get("kind") in ("credit", "account_credit"):
+            text = credit_line(ev) or text
         if ev.get("same_person_as"):  # another login of this person was blacklisted, and this one with it
             text += f" (the same verified identity as {clean(ev['same_person_as'])})"
         return f"* notice [{clean(ev.get('kind', ''))}]{where}: {text}"

@@ -255,6 +255,11 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     ``account_suspended``, ``account_closed``, ``account_licensed``, ``account_credit``,
     ``post_removed``) have ``account_id`` (and ``post_id`` for a removed post); ``account_suspended``
     also has ``reason``, the operator's reason alone (``text`` says what the suspension stops too).
+    ``credit`` (a user's score changed) and ``account_credit`` (a public account's) have
+    ``credit_score`` (the new score), ``credit_level`` (the level it gives, 1-based) and ``delta``
+    (the change, signed); an operator's change also ``reason`` (the operator's reason alone), a
+    give-back ``sanction_id`` (the overturned sanction whose points came back). A client builds its
+    line from these fields; ``text`` says the same in English.
     ``blacklisted`` has ``same_person_as`` (the username of the login whose blacklisting closed this
     one too, the same verified person) when it was not this account the operator named.
     ``by``: the name of the operator who acted, on every notice an operator caused.
@@ -278,6 +283,9 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     reason: str | None = None
     until: int | None = None
     cause: str | None = None
+    credit_score: int | None = None
+    credit_level: int | None = None
+    delta: int | None = None
 
 
 class GroupDissolved(EventBase, tag="group_dissolved", kw_only=True, frozen=True):

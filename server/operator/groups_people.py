@@ -249,7 +249,8 @@ async def credit(app: Context, args: dict[str, Any]) -> Result:
                 audit=audit(app, "credit", reason, target_id=user.user_id, delta=delta, score=score), undo=undo)
     level = credit_level(score, app.cfg.credit.levels)
     publish(user.sessions, ev.Notice(kind="credit", text=f"your credit score is now {score} (level {level}): {reason}",
-                                     by=operator_name()))
+                                     by=operator_name(), credit_score=score, credit_level=level, delta=delta,
+                                     reason=reason))
     return Result([f"{user.username}: credit score {score}, level {level}"])
 
 

@@ -373,7 +373,8 @@ async def account_credit(app: Context, args: dict[str, Any]) -> Result:
                 audit=_record(app, "account_credit", reason, a, delta=delta, score=score), undo=undo)
     level = account_level(score, app.cfg.public_accounts.levels)
     _tell(app, a, ev.Notice(kind="account_credit", account_id=a.account_id, by=operator_name(),
-                            text=f"the account's credit score changed by {delta} to {score} (level {level}): {reason}"))
+                            text=f"the account's credit score changed by {delta} to {score} (level {level}): {reason}",
+                            credit_score=score, credit_level=level, delta=delta, reason=reason))
     return Result([f"account {a.account_id}: credit score {score}, level {level}"])
 
 
@@ -667,7 +668,8 @@ def give_back_account(app: Context, aid: str, points: int, sid: int) -> AccountL
         level = account_level(a.credit_score, app.cfg.public_accounts.levels)
         _tell(app, a, ev.Notice(kind="account_credit", account_id=aid, by=operator_name(),
                                 text=f"{points} credit points taken with sanction {sid} were given back: the "
-                                     f"account's score is now {a.credit_score} (level {level})"))
+                                     f"account's score is now {a.credit_score} (level {level})",
+                                credit_score=a.credit_score, credit_level=level, delta=points, sanction_id=str(sid)))
 
     return AccountLift([AddAccountCredit(aid, points)], undo, tell, f"{points} credit points given back")
 

@@ -328,7 +328,9 @@ def give_back(app: Context, row: dict[str, Any], lift: Lift) -> int:
             level = credit_level(user.credit_score, app.cfg.credit.levels)
             publish(user.sessions, ev.Notice(kind="credit", by=operator_name(),
                                              text=f"{points} credit points taken with sanction {sid} were given "
-                                                  f"back: your score is now {user.credit_score} (level {level})"))
+                                                  f"back: your score is now {user.credit_score} (level {level})",
+                                             credit_score=user.credit_score, credit_level=level, delta=points,
+                                             sanction_id=str(sid)))
     else:
         return 0
     lift.changes.append(change)

@@ -127,6 +127,24 @@ def test_sizes_and_reactions():
     ({"ev": "group_suspended", "group_id": GID, "until": NOW_MS}, f"* group {GID} is suspended until {NOW}"),
     ({"ev": "notice", "kind": "blacklisted", "text": "诈骗", "same_person_as": "bad1"},
      "* notice [blacklisted]: 诈骗 (the same verified identity as bad1)"),
+    # credit notices are said from their fields: a server that words `text` otherwise reads the same
+    ({"ev": "notice", "kind": "credit", "text": "reworded", "credit_score": 40, "credit_level": 1, "delta": -60,
+      "reason": "violations"},
+     "* notice [credit]: your credit score changed by -60 to 40 (level 1): violations"),
+    ({"ev": "notice", "kind": "credit", "text": "reworded", "credit_score": 100, "credit_level": 3, "delta": 20,
+      "sanction_id": "7"},
+     "* notice [credit]: 20 credit points taken with sanction 7 were given back: your score is now 100 (level 3)"),
+    ({"ev": "notice", "kind": "account_credit", "text": "reworded", "account_id": "123456789", "credit_score": 30,
+      "credit_level": 1, "delta": -70, "reason": "多次违规"},
+     ("* notice [account_credit] account 123456789: the account's credit score changed by -70 to 30 (level 1): "
+      "多次违规")),
+    ({"ev": "notice", "kind": "account_credit", "text": "reworded", "account_id": "123456789", "credit_score": 100,
+      "credit_level": 3, "delta": 20, "sanction_id": "9"},
+     ("* notice [account_credit] account 123456789: 20 credit points taken with sanction 9 were given back: "
+      "the account's score is now 100 (level 3)")),
+    # an older server sends no fields: its text as it is
+    ({"ev": "notice", "kind": "credit", "text": "your credit score is now 40 (level 1): x"},
+     "* notice [credit]: your credit score is now 40 (level 1): x"),
 ])
 def test_format_v2_events(ev, line):
     assert format_event(ev, names()) == line

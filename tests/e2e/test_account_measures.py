@@ -146,6 +146,8 @@ async def test_lift_restore_credit_gives_an_account_its_points_back(srv):
     assert (await notice(owner, "sanction_lifted"))["account_id"] == aid
     back = await notice(owner, "account_credit")
     assert back["account_id"] == aid and "now 100" in back["text"]
+    assert (back["credit_score"], back["credit_level"], back["delta"], back["sanction_id"]) == (100, 3, 20,
+                                                                                               str(susp["id"]))
     [row] = await listing(srv)
     assert row["status"] == "active" and row["credit_score"] == 100
 
@@ -248,7 +250,10 @@ async def test_account_credit_sets_the_level_and_what_it_allows(srv):
     await admin_refused(srv, "account-credit", aid, "--delta", "0", "--reason", "x")
     out = await admin_ok(srv, "account-credit", aid, "--delta", "-70", "--reason", "多次违规")
     assert "credit score 30, level 1" in out
-    assert (await notice(owner, "account_credit"))["account_id"] == aid
+    changed = await notice(owner, "account_credit")
+    assert changed["account_id"] == aid
+    assert (changed["credit_score"], changed["credit_level"], changed["delta"], changed["reason"]) == (30, 1, -70,
+                                                                                                      "多次违规")
     assert (await owner.request("account_info", account_id=aid))["credit_level"] == 1
     first = await owner.request("publish", account_id=aid, title="一", body="b", comments="open")
     assert first["comments"] == "closed"  # level 1 carries no comments

@@ -514,6 +514,11 @@ async def test_an_upheld_appeal_gives_back_the_credit_the_sanction_took(server):
     assert "20 credit points given back" in out
     credit = await until_notice(owner, "credit")
     assert f"sanction {row['id']}" in credit["text"] and f"now {start}" in credit["text"]
+    # The numbers as fields too: a client builds its line from them, never from the English text.
+    level = (await owner.request("me"))["credit_level"]
+    assert (credit["credit_score"], credit["credit_level"], credit["delta"], credit["sanction_id"]) == (
+        start, level, 20, str(row["id"]))
+    assert "reason" not in credit
     assert await score(owner) == start
     decided = [json.loads(d) for a, _, d in audit_actions(server) if a == "decide_appeal"]
     assert decided[-1]["credit_given_back"] == 20
@@ -530,6 +535,8 @@ async def test_an_upheld_appeal_gives_back_the_credit_the_sanction_took(server):
     second = await one_sanction(server, "revoke_create", "--user", owner.username)
     rc, out, err = await server.admin("lift", second["id"], "--reason", "误判", "--restore-credit")
     assert rc == 0 and "20 credit points given back" in out, (out, err)
+    restored = await until_notice(owner, "credit")
+    assert (restored["credit_score"], restored["delta"], restored["sanction_id"]) == (start - 20, 20, str(second["id"]))
     assert await score(owner) == start - 20  # the second sanction's 20 back, the first's stay taken
     lifts = [json.loads(d) for a, _, d in audit_actions(server) if a == "lift_sanction"]
     assert [x.get("credit_given_back") for x in lifts] == [None, 20]

@@ -279,6 +279,9 @@ async def test_credit_changes_level(server):
     ev = await alice.next_event("notice", timeout=WITHIN)
     assert ev["kind"] == "credit" and "40" in ev["text"] and "violations" in ev["text"]
     after = (await alice.request("me"))
+    assert (ev["credit_score"], ev["credit_level"], ev["delta"], ev["reason"]) == (40, after["credit_level"], -60,
+                                                                                  "violations")
+    assert "sanction_id" not in ev
     assert after["credit_level"] < before and after["credit_score"] == 40
     rc, _, _ = await server.admin("credit", alice.username, "--delta", "0", "--reason", "x")
     assert rc == 2

@@ -1,7 +1,9 @@
 """What the web client takes from the contract's fields rather than from the server's wording: a text
 held for review (``held: true``) is said to wait and is not shown as applied; a group's suspension
 lifted early by an operator (``sanction_lifted`` with ``until``) frees the group at once; a refusal is
-read from its code, the op and its fields, so it reads the same when the reason's words change."""
+read from its code, the op and its fields, so it reads the same when the reason's words change; a
+credit notice (``credit``, ``account_credit``) is said from its ``credit_score``, ``credit_level``,
+``delta`` and ``sanction_id`` or ``reason``, whatever its text says."""
 
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ import pytest
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import (
     close_dialogs,
+    create_account,
     create_group,
     join_group,
     new_page,
     register,
     run_async,
     submit_registration,
+    verify_identity,
 )
 
 REVIEW_WORDS = """
@@ -164,3 +168,36 @@ def test_a_lifted_suspension_frees_the_group_at_once_and_refusals_are_read_from_
     close_dialogs(alice)
     assert alice.is_enabled("#composer-text") and alice.is_hidden("#composer-note")
     assert alice.errors == bob.errors == []
+
+
+def _sanction_id(srv: ServerProcess, kind: str, *args: str) -> str:
+    rows = [json.loads(x) for x in _admin(srv, "sanctions", *args).splitlines()]
+    [row] = [r for r in rows if r["kind"] == kind]
+    return str(row["id"])
+
+
+def test_credit_notices_are_said_from_their_fields(browser: Any, server: ServerProcess) -> None:
+    """Alice's server words every notice differently (``text`` is "reworded"): the lines about her
+    credit and her account's still give the change, the score, the level and the sanction or reason."""
+    alice = reworded_page(browser, server)
+    name = register(alice, server, display="Alice")
+    _admin(server, "credit", name, "--delta", "-60", "--reason", "多次刷屏")
+    assert _toast(alice, "你的信用分现为") == "你的信用分现为 40（等级 1）：多次刷屏"
+    _admin(server, "credit", name, "--delta", "60", "--reason", "已整改")
+    assert _toast(alice, "已整改") == "你的信用分现为 100（等级 3）：已整改"
+    _admin(server, "revoke-create", name, "--reason", "spam groups")
+    sid = _sanction_id(server, "revoke_create", "--user", name)
+    _admin(server, "lift", sid, "--reason", "误判", "--restore-credit")
+    assert _toast(alice, "信用分已退还") == f"处罚 {sid} 扣除的 20 信用分已退还，你的信用分现为 100（等级 3）。"
+
+    verify_identity(alice)
+    aid = create_account(alice, "茶馆日报")
+    _admin(server, "account-credit", aid, "--delta", "-70", "--reason", "多次违规")
+    assert _toast(alice, "信用分变动") == "公众号「茶馆日报」的信用分变动 -70，现为 30（等级 1）：多次违规"
+    _admin(server, "suspend-account", aid, "--seconds", "3600", "--reason", "违规转载")
+    asid = _sanction_id(server, "suspend_account", "--account", aid)
+    _admin(server, "lift", asid, "--reason", "误判", "--restore-credit")
+    said = _toast(alice, "信用分已退还，现为")
+    assert said == f"公众号「茶馆日报」被处罚 {asid} 扣除的 20 信用分已退还，现为 30（等级 1）。"
+    assert "reworded" not in said
+    assert alice.errors == []

@@ -322,13 +322,15 @@ export function onCommentEvent(ev) {
 }
 
 // `account_credit`: the operator changed the account's score, or gave back what an overturned
-// sanction took; the server's two sentences in the reader's language, anything else as written.
-function accountCreditText(name, text) {
-  let m = /^(\d+) credit points taken with sanction (\S+) were given back: the account's score is now (-?\d+) \(level (\d+)\)$/.exec(text);
-  if (m) return t("an_credit_back", { name, points: m[1], sid: m[2], score: m[3], level: m[4] });
-  m = /^the account's credit score changed by (-?\d+) to (-?\d+) \(level (\d+)\): ([\s\S]*)$/.exec(text);
-  if (m) return t("an_credit_changed", { name, delta: m[1], score: m[2], level: m[3], reason: m[4] });
-  return t("an_account_credit", { name, text });
+// sanction took. Built from the notice's fields (`credit_score`, `credit_level`, `delta`, and
+// `sanction_id` or `reason`), never from its English text; a server that sends no fields: its text.
+function accountCreditText(name, ev, text) {
+  const score = ev.credit_score, level = ev.credit_level, delta = ev.delta;
+  if (typeof score !== "number" || typeof level !== "number" || typeof delta !== "number") {
+    return t("an_account_credit", { name, text });
+  }
+  if (ev.sanction_id) return t("an_credit_back", { name, points: delta, sid: ev.sanction_id, score, level });
+  return t("an_credit_changed", { name, delta: delta > 0 ? "+" + delta : String(delta), score, level, reason: ev.reason || "" });
 }
 
 // A platform notice about an account (P12, P13): its text in plain language; the lists, the open
@@ -347,7 +349,7 @@ export function accountNotice(ev) {
       s = t("an_suspended", { name, until: ev.deadline ? fmtTime(ev.deadline) : "", text: ev.reason || "" });
       break;
     }
-    case "account_credit": s = accountCreditText(name, text); break;
+    case "account_credit": s = accountCreditText(name, ev, text); break;
     case "account_closed":
       s = ev.by ? t("an_account_closed", { name, text }) : t("an_account_closed_by_owner", { name });  // no `by`: its owner
       break;

@@ -905,7 +905,7 @@ function platformNotice(ev) {
       notice(t("n_blacklisted", { text: why }), null, "error");
       break;
     }
-    case "credit": notice(creditText(text)); refreshMe(); break;
+    case "credit": notice(creditText(ev, text)); refreshMe(); break;
     case "agreement": notice(t("n_agreement")); if (S.authed) checkAgreement(); break;
     case "platform": notice(t("n_platform", { text })); break;
     case "content_removed": notice(t("n_content_removed", { group, text }), null, "error"); break;
@@ -913,14 +913,16 @@ function platformNotice(ev) {
   }
 }
 
-// `credit`: the operator changed the score, or gave back what an overturned sanction took. The
-// server's words, in the reader's language when they are one of its two sentences.
-function creditText(text) {
-  let m = /^(\d+) credit points taken with sanction (\S+) were given back: your score is now (-?\d+) \(level (\d+)\)$/.exec(text);
-  if (m) return t("n_credit_back", { points: m[1], sid: m[2], score: m[3], level: m[4] });
-  m = /^your credit score is now (-?\d+) \(level (\d+)\): ([\s\S]*)$/.exec(text);
-  if (m) return t("n_credit", { score: m[1], level: m[2], reason: m[3] });
-  return t("n_credit_other", { text });
+// `credit`: the operator changed the score, or gave back what an overturned sanction took. Built
+// from the notice's fields (`credit_score`, `credit_level`, `delta`, and `sanction_id` or `reason`),
+// never from its English text; a server that sends no fields: its text as it is.
+function creditText(ev, text) {
+  if (typeof ev.credit_score !== "number" || typeof ev.credit_level !== "number") return t("n_credit_other", { text });
+  const score = ev.credit_score, level = ev.credit_level;
+  if (ev.sanction_id && typeof ev.delta === "number") {
+    return t("n_credit_back", { points: ev.delta, sid: ev.sanction_id, score, level });
+  }
+  return t("n_credit", { score, level, reason: ev.reason || "" });
 }
 
 // The score and level shown (我的账号) follow a credit notice.
