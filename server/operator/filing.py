@@ -14,7 +14,8 @@ credit level, with the subjects running them and the caps (P7); accounts
 the credit levels; the caps, the size-class rules, the content lists and every
 version of the platform rules and service agreement; the sanctions that started in
 the period by kind, the complaints made in it by target and outcome with handling
-times, the content-review decisions; and who operates the platform (the named
+times, the content-review decisions (in all, and by kind of item: message, post,
+comment, group name, announcement, display name); and who operates the platform (the named
 operators, their roles and what each role may run) and who generated it. Counts of
 groups and accounts are as of generation; the period applies to sanctions,
 complaints and reviews (``since <= ts < until``; by default all of the record up to
@@ -231,8 +232,20 @@ async def _enforcement(app: Context, since: int | None, until: int) -> dict[str,
             "hours_to_resolution": _hours(handling),
             "resolved_within_24_hours": sum(1 for ms in handling if ms <= 24 * HOUR_MS),
         },
-        "content_review": [{"action": a, "status": s, "decision": d, "count": n} for a, s, d, n in reviews],
+        "content_review": _reviews_by_action(reviews),
+        "content_review_by_kind": [{"kind": k, "action": a, "status": s, "decision": d, "count": n}
+                                   for k, a, s, d, n in reviews],
     }
+
+
+def _reviews_by_action(reviews: list[tuple[str, str, str, str | None, int]]) -> list[dict[str, Any]]:
+    """The review items by action, status and decision over every kind: the totals
+    ``content_review_by_kind`` splits by what the item holds."""
+    totals: Counter[tuple[str, str, str | None]] = Counter()
+    for _, a, s, d, n in reviews:
+        totals[(a, s, d)] += n
+    return [{"action": a, "status": s, "decision": d, "count": n}
+            for (a, s, d), n in sorted(totals.items(), key=lambda x: (x[0][0], x[0][1], x[0][2] or ""))]
 
 
 def _operators(app: Context) -> dict[str, Any]:
@@ -418,6 +431,10 @@ def render_html(r: dict[str, Any]) -> str:
         _h2("内容审核", "Content review in the period"),
         _table(r["content_review"], [("action", "方式 action"), ("status", "状态 status"),
                                      ("decision", "决定 decision"), ("count", "数量 count")]),
+        _h2("内容审核(按对象)", "Content review by kind of item"),
+        _table(r["content_review_by_kind"], [("kind", "对象 kind"), ("action", "方式 action"),
+                                             ("status", "状态 status"), ("decision", "决定 decision"),
+                                             ("count", "数量 count")]),
         _h2("运营人员与角色", "Operators and roles"),
         _table(r["operators"]["operators"], [("name", "姓名 name"), ("role", "角色 role")])
         if r["operators"]["operators"] else _note(r["operators"]["note"]),

@@ -275,8 +275,9 @@ class RecordReads(Protocol):
         """(target_type, status, outcome, created_at, resolved_at) of each report made in the range."""
         ...
 
-    async def filing_reviews(self, since: int, until: int) -> list[tuple[str, str, str | None, int]]:
-        """(action, status, decision, how many) of the content-review items made in the range."""
+    async def filing_reviews(self, since: int, until: int) -> list[tuple[str, str, str, str | None, int]]:
+        """(kind, action, status, decision, how many) of the content-review items made in the range
+        (``kind``: what the item holds: ``message``, ``post``, ``comment``, ``group_name``, ...)."""
         ...
 
     async def filing_agreements(self) -> list[tuple[str, int, int]]:

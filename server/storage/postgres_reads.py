@@ -335,11 +335,12 @@ class PostgresReads:
             " WHERE created_at >= $1 AND created_at < $2 ORDER BY report_id", since, until)
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
-    async def filing_reviews(self, since: int, until: int) -> list[tuple[str, str, str | None, int]]:
+    async def filing_reviews(self, since: int, until: int) -> list[tuple[str, str, str, str | None, int]]:
         rows = await self._fetchall(
-            "SELECT action, status, decision, COUNT(*) FROM review_queue WHERE created_at >= $1 AND created_at < $2"
-            " GROUP BY action, status, decision ORDER BY action, status, decision", since, until)
-        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+            "SELECT kind, action, status, decision, COUNT(*) FROM review_queue"
+            " WHERE created_at >= $1 AND created_at < $2"
+            " GROUP BY kind, action, status, decision ORDER BY kind, action, status, decision", since, until)
+        return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
     async def filing_agreements(self) -> list[tuple[str, int, int]]:
         rows = await self._fetchall(

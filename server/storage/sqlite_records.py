@@ -262,11 +262,12 @@ class SqliteRecordReads(SqliteReader):
             " WHERE created_at >= ? AND created_at < ? ORDER BY report_id", (since, until))
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
-    async def filing_reviews(self, since: int, until: int) -> list[tuple[str, str, str | None, int]]:
+    async def filing_reviews(self, since: int, until: int) -> list[tuple[str, str, str, str | None, int]]:
         rows = await self._fetchall(
-            "SELECT action, status, decision, COUNT(*) FROM review_queue WHERE created_at >= ? AND created_at < ?"
-            " GROUP BY action, status, decision ORDER BY action, status, decision", (since, until))
-        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+            "SELECT kind, action, status, decision, COUNT(*) FROM review_queue"
+            " WHERE created_at >= ? AND created_at < ?"
+            " GROUP BY kind, action, status, decision ORDER BY kind, action, status, decision", (since, until))
+        return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
     async def filing_agreements(self) -> list[tuple[str, int, int]]:
         rows = await self._fetchall(

@@ -7,6 +7,7 @@ import hashlib
 import json
 
 from tests.e2e.harness import open_group
+from tests.e2e.test_content import word_server
 
 
 async def _scene(server, tmp_path):
@@ -136,3 +137,49 @@ async def test_filing_report_names_the_operators_and_their_roles(make_server, tm
     assert report["generated_by"] == "王主编"  # the person at the socket (root maps to 王主编)
     page = (out / "filing-report.html").read_text(encoding="utf-8")
     assert "王主编" in page and "李审核" in page and "content_safety_officer" in page
+
+
+async def test_filing_report_counts_review_decisions_by_kind_of_item(make_server, tmp_path):
+    """The review queue holds messages, posts, comments, group names, announcements and display
+    names: the report counts them and their decisions per kind, and keeps the totals by action."""
+    srv = word_server(make_server, tmp_path)
+    owner = await srv.user(verify_id=True)
+    member = await srv.user()
+    gid = await open_group(owner)
+    await member.request("join_group", group_id=gid)
+    assert (await member.request("send", group_id=gid, text="刷单返利 加我"))["held"] is True    # message, review
+    await member.request("send", group_id=gid, text="vpn下载 这里")                              # message, flag
+    assert (await owner.request("update_group", group_id=gid, name="刷单返利群"))["held"] is True  # group_name
+    assert (await owner.request("set_announcement", group_id=gid, text="刷单返利 今晚"))["held"] is True
+    assert (await member.request("set_profile", display_name="刷单返利 老手"))["held"] is True   # display_name
+    aid = (await owner.request("create_account", name="晨报", category="culture", intro="简介",
+                               subject_type="individual"))["account_id"]
+    assert (await owner.request("publish", account_id=aid, title="刷单返利", body="b"))["held"] is True  # post
+    rc, out, err = await srv.admin("review-queue", "--open")
+    assert rc == 0, err
+    items = {(i["kind"], i["action"]): i["item_id"] for i in map(json.loads, out.splitlines())}
+    assert set(items) == {("message", "review"), ("message", "flag"), ("group_name", "review"),
+                          ("announcement", "review"), ("display_name", "review"), ("post", "review")}
+    for key, decision in ((("message", "review"), "release"), (("message", "flag"), "keep"),
+                          (("announcement", "review"), "reject"), (("display_name", "review"), "release"),
+                          (("post", "review"), "reject")):  # the group name stays open
+        rc, _, err = await srv.admin("decide", str(items[key]), "--decision", decision, "--note", "checked")
+        assert rc == 0, (key, err)
+
+    out_dir = tmp_path / "filing"
+    rc, _, err = await srv.admin("filing-report", "--out", str(out_dir))
+    assert rc == 0, err
+    report = json.loads((out_dir / "filing-report.json").read_text(encoding="utf-8"))
+    by_kind = {(r["kind"], r["action"], r["status"], r["decision"]): r["count"]
+               for r in report["content_review_by_kind"]}
+    assert by_kind == {("message", "review", "decided", "release"): 1, ("message", "flag", "decided", "keep"): 1,
+                       ("announcement", "review", "decided", "reject"): 1,
+                       ("display_name", "review", "decided", "release"): 1,
+                       ("post", "review", "decided", "reject"): 1, ("group_name", "review", "open", None): 1}
+    # the totals by action over every kind, as before
+    totals = {(r["action"], r["status"], r["decision"]): r["count"] for r in report["content_review"]}
+    assert totals == {("review", "decided", "release"): 2, ("review", "decided", "reject"): 2,
+                      ("review", "open", None): 1, ("flag", "decided", "keep"): 1}
+    page = (out_dir / "filing-report.html").read_text(encoding="utf-8")
+    assert "内容审核(按对象) <small>Content review by kind of item" in page
+    assert '<td>display_name</td><td>review</td><td>decided</td><td>release</td><td class="n">1</td>' in page
