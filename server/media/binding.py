@@ -12,6 +12,15 @@ The marker is written by the first sweep that finds none (one cleanup interval a
 start; nothing is removed before that): created beside its place and linked into it, so two
 nodes of a cluster binding the folder at once leave one marker, and both then read that one.
 A database restored from a backup keeps its id, so a restored pair still matches.
+
+A folder without a marker (after an upgrade from a version without markers, or copied without
+it) is not simply taken by whichever server sweeps it first: if it holds finished files placed
+more than ``BEFORE_STORE_S`` before this database was made (its first schema migration, which a
+backup restores with it) and no media row of this database names any of them, those files
+cannot have been uploaded through this database, so the sweep refuses to bind it (and removes
+nothing). Neither a new service (an empty folder, or only files placed since) nor a real one
+whose old rows were all purged (its files were all placed after its database was made) is
+refused; a database whose rows came with older files (any one named) binds as before.
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from server.media import uploads
 from server.storage.changes import BindStoreId
 
 if TYPE_CHECKING:
@@ -32,6 +43,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("qunguan.media")
 
 MARKER = "qunguan-store-id"
+# How long before its database was made a file must have been placed to prove the folder is not
+# that database's: far more than the clocks of the nodes and of a shared folder's server differ.
+BEFORE_STORE_S = 86_400.0
+BATCH = 500  # digests per question to the store
+
+
+def placed_before(root: Path, when_s: float) -> list[str]:
+    """The digests of the finished files under ``root`` last placed before ``when_s`` (epoch s)."""
+    older_than = time.time() - when_s
+    return [sha for folder in uploads.folders(root) for sha in uploads.orphans_in(root, folder, older_than)]
 
 
 def read_marker(root: Path) -> str | None:
@@ -73,11 +94,18 @@ def claim(root: Path, store_id: str) -> str:
 
 
 async def bound(ctx: Context) -> bool:
-    """Is ``[media] path`` this database's folder? Binds a folder without a marker to it first.
-    False (and an error in the log) when the marker names another database."""
+    """Is ``[media] path`` this database's folder? Binds a folder without a marker to it first,
+    unless :func:`may_bind` says the folder's files predate the database.
+    False (and an error in the log) when the marker names another database or the folder cannot
+    be bound."""
     (store_id,) = await ctx.store.apply(BindStoreId(secrets.token_hex(16)))
     root = ctx.cfg.media.path
-    there = await asyncio.to_thread(claim, root, store_id)
+    there = await asyncio.to_thread(read_marker, root)
+    if there is None:
+        if not await may_bind(ctx, store_id):
+            return False
+        # A marker another server wrote since the look above is kept: claim() links, never replaces.
+        there = await asyncio.to_thread(claim, root, store_id)
     if there == store_id:
         return True
     log.error(
@@ -86,4 +114,30 @@ async def bound(ctx: Context) -> bool:
         "Point [media] path at this database's own folder; if this folder really is this database's, "
         "replace the marker's content with %r",
         MARKER, root, there, store_id, store_id)
+    return False
+
+
+async def may_bind(ctx: Context, store_id: str) -> bool:
+    """May an unmarked folder be bound to this database? Not when it holds files placed more than
+    ``BEFORE_STORE_S`` before the database was made and no row of the database (nor this node's
+    index) names any of them: then an error in the log says what to do."""
+    created_ms = await ctx.store.store_created_at()
+    if created_ms is None:
+        return True
+    root = ctx.cfg.media.path
+    older = await asyncio.to_thread(placed_before, root, created_ms / 1000 - BEFORE_STORE_S)
+    index = ctx.state.media
+    for i in range(0, len(older), BATCH):
+        batch = older[i:i + BATCH]
+        if any(index.file_in_use(sha) for sha in batch) or await ctx.store.referenced_media_files(batch):
+            return True
+    if not older:
+        return True
+    log.error(
+        "media files are not removed: the folder [media] path = %s has no %s marker and holds %d files "
+        "placed more than a day before this server's database was made, none of which a media row of "
+        "this database names: it looks like another database's folder. Start the server of the "
+        "folder's own database first (its first orphan sweep writes the marker), or point [media] path "
+        "at this database's own folder. If this folder really is this database's, write %r into %s",
+        root, MARKER, len(older), store_id, root / MARKER)
     return False

@@ -20,8 +20,8 @@ while the new home stores the same bytes again (a new row naming the same
 content-addressed file); unlinking then would leave the new row naming nothing.
 The sweep asks the database, and ``place`` makes a file new again whenever an upload
 names it, so a file the new home just stored again is left for its row.
-The sweep also removes nothing from a folder bound to another database
-(:mod:`server.media.binding`).
+The sweep also removes nothing from a folder bound to another database, nor from an unbound
+one whose files predate the database (:mod:`server.media.binding`).
 
 No race with ``send`` or ``publish``: a row is chosen only if memory says it was
 not attached lately (attaching stamps ``last_used`` in the same step as the

@@ -48,6 +48,8 @@ REFERENCED_PG = "SELECT DISTINCT sha256 FROM media WHERE sha256 = ANY($1::text[]
 BIND_STORE_ID_SQLITE = "INSERT INTO vault_secrets (name, value) VALUES ('store_id', ?) ON CONFLICT (name) DO NOTHING"
 BIND_STORE_ID_PG = "INSERT INTO vault_secrets (name, value) VALUES ('store_id', $1) ON CONFLICT (name) DO NOTHING"
 STORE_ID = "SELECT value FROM vault_secrets WHERE name = 'store_id'"
+# When the database was made: its first schema migration (a backup restores it with the rest).
+STORE_CREATED = "SELECT min(applied_at) FROM schema_migrations"
 
 # Is the media carried by a message nobody deleted and that was delivered, or by a post
 # neither deleted by its account nor removed by an operator?
@@ -87,6 +89,12 @@ class MediaReads(Protocol):
         """Those of the content digests ``sha256s`` that some media row names (whatever carries
         it): the files on disk that must stay. Read from the database, not from a node's memory,
         so it also knows the rows another node wrote."""
+        ...
+
+    async def store_created_at(self) -> int | None:
+        """When the database was made (ms since the epoch: its first schema migration, restored
+        with it from a backup). The media folder's binding (server/media/binding.py) refuses a
+        folder holding files placed long before its database existed."""
         ...
 
 

@@ -57,3 +57,7 @@ class SqliteMediaReads(SqliteReader):
         if not sha256s:
             return set()
         return {r[0] for r in await self._fetchall(m.REFERENCED_SQLITE, (json.dumps(sha256s),))}
+
+    async def store_created_at(self) -> int | None:
+        row = await self._fetchone(m.STORE_CREATED)
+        return None if row is None or row[0] is None else int(row[0])

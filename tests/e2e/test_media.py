@@ -511,3 +511,38 @@ async def test_a_server_on_another_database_removes_nothing_from_the_folder(make
     assert any("media files are not removed" in line and "qunguan-store-id" in line for line in second.output)
     assert first.db_rows("SELECT value FROM vault_secrets WHERE name = 'store_id'")[0][0].decode() \
         == marker.read_text(encoding="ascii").strip()
+
+
+async def test_an_unmarked_folder_is_not_taken_by_a_new_database(make_server):
+    """A folder without its marker (copied or restored without it, or from a version without
+    markers) whose files were placed long before a new, empty database was made: the server on
+    that database removes nothing, writes no marker and says what to do; the server of the folder's own
+    database binds it later."""
+    first = make_server(FAST_MEDIA + "cleanup_interval_seconds = 1\n")
+    marker = media_dir(first) / "qunguan-store-id"
+    owner = await first.user()
+    data = pdf(1000, b"the first database's, in a folder without its marker")
+    assert (await upload(owner, data, "application/pdf"))["ok"]
+    swept = "SELECT 1 FROM job_runs WHERE name = 'media_orphans'"
+    await eventually(lambda: bool(first.db_rows(swept)) and marker.exists())
+    await close_all(owner)
+    await first.stopped()
+    marker.unlink()  # the folder copied without it
+    then = time.time() - 3 * 86_400  # placed days before the second database is made
+    os.utime(stored_file(first, sha(data)), (then, then))
+
+    second = make_server(FAST_MEDIA + f'cleanup_interval_seconds = 1\npath = "{media_dir(first)}"\n',
+                         subdir="other")
+    await eventually(lambda: bool(second.db_rows(swept)))  # its first orphan sweep ran
+    assert stored_file(first, sha(data)).exists(), "a server on a new database swept an unmarked folder"
+    assert not marker.exists(), "a server on a new database took an unmarked folder"
+    assert any("media files are not removed" in line and "no qunguan-store-id marker" in line
+               for line in second.output)
+    await second.stopped()
+
+    first.start()  # its own database: a row names the file, so its sweep binds the folder
+    first.db_rows("DELETE FROM job_runs WHERE name = 'media_orphans'")
+    await eventually(marker.exists)
+    assert first.db_rows("SELECT value FROM vault_secrets WHERE name = 'store_id'")[0][0].decode() \
+        == marker.read_text(encoding="ascii").strip()
+    assert stored_file(first, sha(data)).exists()

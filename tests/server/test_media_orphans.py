@@ -195,6 +195,57 @@ async def test_a_folder_bound_to_another_database_is_never_swept(open_store, tmp
             await asyncio.to_thread(pgtools.drop_db, name)
 
 
+DAYS_BEFORE = binding.BEFORE_STORE_S + 3600  # placed well before a database made just now
+
+
+async def test_an_unmarked_folder_of_another_database_s_files_is_not_taken(open_store, tmp_path, caplog) -> None:
+    """A folder without its marker (an upgrade, a copy without it) holding files placed long before
+    a new, empty database was made is not bound to that database by its first sweep, which
+    removes nothing and says what to do; the folder's own database (a row
+    names one of its files) binds it afterwards and sweeps it."""
+    new_db = await open_store()
+    root = tmp_path / "media"
+    theirs, theirs_path = _file(root, "a file the other database's row names", DAYS_BEFORE)
+    _, orphan_path = _file(root, "an old orphan of the other database", DAYS_BEFORE)
+    _, own_path = _file(root, "an upload of the new database's, its row lost", GRACE + 60)
+    with caplog.at_level(logging.ERROR, logger="qunguan.media"):
+        assert await cleanup.sweep_orphans(_ctx(new_db, root, MediaIndex(), 0)) == 0
+    assert theirs_path.exists() and orphan_path.exists() and own_path.exists(), \
+        "a new database's first sweep took another database's unmarked folder"
+    assert binding.read_marker(root) is None, "the folder was bound to the new database"
+    (new_id,) = await new_db.apply(ch.BindStoreId("unused"))
+    assert "not removed" in caplog.text and binding.MARKER in caplog.text and new_id in caplog.text
+    # Every later sweep refuses as well (its own uploads, placed since, change nothing).
+    assert await cleanup.sweep_orphans(_ctx(new_db, root, MediaIndex(), 0)) == 0 and orphan_path.exists()
+
+    owner, name = await _other_database(open_store, tmp_path)
+    try:
+        await owner.apply(_row("m-theirs", theirs))
+        assert await cleanup.sweep_orphans(_ctx(owner, root, MediaIndex(), 0)) == 2
+        (owner_id,) = await owner.apply(ch.BindStoreId("unused"))
+        assert binding.read_marker(root) == owner_id
+        assert theirs_path.exists() and not orphan_path.exists() and not own_path.exists()
+    finally:
+        await owner.close()
+        if name is not None:
+            await asyncio.to_thread(pgtools.drop_db, name)
+
+
+async def test_an_unmarked_folder_is_bound_when_nothing_says_otherwise(open_store, tmp_path) -> None:
+    """A new service with an empty folder, and a service whose old rows were all purged (their
+    files, placed since its database was made, wait for the sweep), bind their folder and sweep it."""
+    store = await open_store()
+    empty = tmp_path / "empty"
+    assert await cleanup.sweep_orphans(_ctx(store, empty, MediaIndex(), 0)) == 0
+    (store_id,) = await store.apply(ch.BindStoreId("unused"))
+    assert binding.read_marker(empty) == store_id
+
+    purged = tmp_path / "purged"
+    _, path = _file(purged, "its row purged by retention", GRACE + 60)
+    assert await cleanup.sweep_orphans(_ctx(store, purged, MediaIndex(), 0)) == 1 and not path.exists()
+    assert binding.read_marker(purged) == store_id
+
+
 async def test_a_file_placed_again_while_the_sweep_removes_it_stays(tmp_path, monkeypatch) -> None:
     """Another node (the folder is shared) places the same bytes again right after the sweep
     looked at the file's age: its ``place`` found the file and renewed it, so its row will name
