@@ -83,6 +83,9 @@ class Metrics:
         self.search_backlog = Gauge("qunguan_search_index_backlog",
                                     "Messages not yet in the search index (searches read them directly)", registry=r)
         self.ready = Gauge("qunguan_ready", "1 while /readyz answers 200", registry=r)
+        self.media_sweep_refused = Gauge("qunguan_media_sweep_refused",
+                                         "1 while the last orphan sweep removed nothing: the media folder "
+                                         "is not (or cannot be) bound to this database", registry=r)
         self.internal_errors = Counter("qunguan_internal_errors", "Requests answered with internal", registry=r)
         self._http: WSGIServer | None = None
         self._thread: threading.Thread | None = None

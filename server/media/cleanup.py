@@ -21,7 +21,8 @@ content-addressed file); unlinking then would leave the new row naming nothing.
 The sweep asks the database, and ``place`` makes a file new again whenever an upload
 names it, so a file the new home just stored again is left for its row.
 The sweep also removes nothing from a folder bound to another database, nor from an unbound
-one whose files predate the database (:mod:`server.media.binding`).
+one whose files predate the database (:mod:`server.media.binding`); the gauge
+``qunguan_media_sweep_refused`` is 1 while the last sweep refused.
 
 No race with ``send`` or ``publish``: a row is chosen only if memory says it was
 not attached lately (attaching stamps ``last_used`` in the same step as the
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING
 from server.intervals import Schedule, job_ran
 from server.media import binding, uploads
 from server.media.service import UPLOAD_IDLE_MS
+from server.metrics import METRICS
 from server.storage.changes import DeleteMedia
 
 if TYPE_CHECKING:
@@ -124,7 +126,9 @@ async def sweep_orphans(ctx: Context, grace_s: float = uploads.ORPHAN_GRACE_S) -
     if ctx.store.fenced_out:  # another node serves the database: nothing shared goes on this one's word
         return 0
     if not await binding.bound(ctx):  # the folder is another database's: none of its rows are known here
+        METRICS.media_sweep_refused.set(1)
         return 0
+    METRICS.media_sweep_refused.set(0)
     for folder in await asyncio.to_thread(uploads.folders, root):
         candidates = await asyncio.to_thread(uploads.orphans_in, root, folder, grace_s)
         for i in range(0, len(candidates), BATCH):

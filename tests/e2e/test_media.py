@@ -516,8 +516,10 @@ async def test_a_server_on_another_database_removes_nothing_from_the_folder(make
 async def test_an_unmarked_folder_is_not_taken_by_a_new_database(make_server):
     """A folder without its marker (copied or restored without it, or from a version without
     markers) whose files were placed long before a new, empty database was made: the server on
-    that database removes nothing, writes no marker and says what to do; the server of the folder's own
-    database binds it later."""
+    that database removes nothing, writes no marker, says what to do and shows it in the gauge
+    ``qunguan_media_sweep_refused``; the server of the folder's own database binds it later."""
+    from tests.e2e import ops_helpers as ops
+
     first = make_server(FAST_MEDIA + "cleanup_interval_seconds = 1\n")
     marker = media_dir(first) / "qunguan-store-id"
     owner = await first.user()
@@ -531,13 +533,15 @@ async def test_an_unmarked_folder_is_not_taken_by_a_new_database(make_server):
     then = time.time() - 3 * 86_400  # placed days before the second database is made
     os.utime(stored_file(first, sha(data)), (then, then))
 
-    second = make_server(FAST_MEDIA + f'cleanup_interval_seconds = 1\npath = "{media_dir(first)}"\n',
-                         subdir="other")
+    second = make_server(FAST_MEDIA + f'cleanup_interval_seconds = 1\npath = "{media_dir(first)}"\n'
+                         f"[metrics]\nport = {ops.free_port()}\n", subdir="other")
+    metrics = ops.metrics_url(second)
     await eventually(lambda: bool(second.db_rows(swept)))  # its first orphan sweep ran
     assert stored_file(first, sha(data)).exists(), "a server on a new database swept an unmarked folder"
     assert not marker.exists(), "a server on a new database took an unmarked folder"
     assert any("media files are not removed" in line and "no qunguan-store-id marker" in line
                for line in second.output)
+    assert ops.scrape(metrics)["qunguan_media_sweep_refused"] == 1
     await second.stopped()
 
     first.start()  # its own database: a row names the file, so its sweep binds the folder

@@ -22,6 +22,7 @@ import pytest
 from server.app import App
 from server.media import binding, cleanup, uploads
 from server.media.index import MediaEntry, MediaIndex
+from server.metrics import METRICS
 from server.storage import changes as ch
 from tests import pgtools
 from tests.server.test_group_ids import config
@@ -182,6 +183,7 @@ async def test_a_folder_bound_to_another_database_is_never_swept(open_store, tmp
         with caplog.at_level(logging.ERROR, logger="qunguan.media"):
             assert await cleanup.sweep_orphans(_ctx(other, root, MediaIndex(), 0)) == 0
         assert kept.exists(), "a server on another database swept the folder"
+        assert refused() == 1, "the refusal shows in the log only"
         assert binding.MARKER in caplog.text and "not removed" in caplog.text
         marker = binding.read_marker(root)
         assert marker, "the first sweep left the folder unbound"
@@ -189,10 +191,16 @@ async def test_a_folder_bound_to_another_database_is_never_swept(open_store, tmp
         assert again == marker, "the database's id changed once set"
         # Its own database still sweeps it.
         assert await cleanup.sweep_orphans(_ctx(store, root, MediaIndex(), 0)) == 1 and not kept.exists()
+        assert refused() == 0
     finally:
         await other.close()
         if name is not None:
             await asyncio.to_thread(pgtools.drop_db, name)
+
+
+def refused() -> float:
+    """The gauge ``qunguan_media_sweep_refused`` of this process."""
+    return float(METRICS.media_sweep_refused._value.get())
 
 
 DAYS_BEFORE = binding.BEFORE_STORE_S + 3600  # placed well before a database made just now
@@ -201,7 +209,7 @@ DAYS_BEFORE = binding.BEFORE_STORE_S + 3600  # placed well before a database mad
 async def test_an_unmarked_folder_of_another_database_s_files_is_not_taken(open_store, tmp_path, caplog) -> None:
     """A folder without its marker (an upgrade, a copy without it) holding files placed long before
     a new, empty database was made is not bound to that database by its first sweep, which
-    removes nothing and says what to do; the folder's own database (a row
+    removes nothing, says what to do, and shows in the gauge; the folder's own database (a row
     names one of its files) binds it afterwards and sweeps it."""
     new_db = await open_store()
     root = tmp_path / "media"
@@ -215,6 +223,7 @@ async def test_an_unmarked_folder_of_another_database_s_files_is_not_taken(open_
     assert binding.read_marker(root) is None, "the folder was bound to the new database"
     (new_id,) = await new_db.apply(ch.BindStoreId("unused"))
     assert "not removed" in caplog.text and binding.MARKER in caplog.text and new_id in caplog.text
+    assert refused() == 1
     # Every later sweep refuses as well (its own uploads, placed since, change nothing).
     assert await cleanup.sweep_orphans(_ctx(new_db, root, MediaIndex(), 0)) == 0 and orphan_path.exists()
 
@@ -225,6 +234,7 @@ async def test_an_unmarked_folder_of_another_database_s_files_is_not_taken(open_
         (owner_id,) = await owner.apply(ch.BindStoreId("unused"))
         assert binding.read_marker(root) == owner_id
         assert theirs_path.exists() and not orphan_path.exists() and not own_path.exists()
+        assert refused() == 0
     finally:
         await owner.close()
         if name is not None:
@@ -238,12 +248,12 @@ async def test_an_unmarked_folder_is_bound_when_nothing_says_otherwise(open_stor
     empty = tmp_path / "empty"
     assert await cleanup.sweep_orphans(_ctx(store, empty, MediaIndex(), 0)) == 0
     (store_id,) = await store.apply(ch.BindStoreId("unused"))
-    assert binding.read_marker(empty) == store_id
+    assert binding.read_marker(empty) == store_id and refused() == 0
 
     purged = tmp_path / "purged"
     _, path = _file(purged, "its row purged by retention", GRACE + 60)
     assert await cleanup.sweep_orphans(_ctx(store, purged, MediaIndex(), 0)) == 1 and not path.exists()
-    assert binding.read_marker(purged) == store_id
+    assert binding.read_marker(purged) == store_id and refused() == 0
 
 
 async def test_a_file_placed_again_while_the_sweep_removes_it_stays(tmp_path, monkeypatch) -> None:
