@@ -7,7 +7,8 @@ children are cached in plain dicts, so the per-frame cost is one dict lookup
 and one increment, never a label lookup.
 
 Every name is prefixed ``qunguan_``; docs/operations.md lists them all and
-docs/grafana-dashboard.json draws them.
+docs/grafana-dashboard.json draws the ones to watch over time (not the alert-only gauges
+such as ``qunguan_reports_overdue`` and ``qunguan_media_sweep_refused``).
 """
 
 from __future__ import annotations
