@@ -119,7 +119,9 @@ class ClusterNode:
 
     async def _on_node_id(self, msg: Msg) -> None:
         if msg.data.decode(errors="replace") != self.holder:
-            log.error("a node starting with this node's id (%s, instance %s) was refused",
+            # (It stops if this answer reaches it within its wait: one that came late, from a node
+            # paused meanwhile, did not, and the home then stops the newer of the two.)
+            log.error("a node starting with this node's id (%s, instance %s) was told it is taken",
                       self.node_id, msg.data.decode(errors="replace"))
         await msg.respond(self.holder.encode())
 
