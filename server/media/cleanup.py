@@ -22,7 +22,8 @@ The sweep asks the database, and ``place`` makes a file new again whenever an up
 names it, so a file the new home just stored again is left for its row.
 The sweep also removes nothing from a folder bound to another database, nor from an unbound
 one whose files predate the database (:mod:`server.media.binding`); the gauge
-``qunguan_media_sweep_refused`` is 1 while the last sweep refused.
+``qunguan_media_sweep_refused`` is 1 while the last sweep refused (and from start, for a folder
+marked as another database's: :func:`check_marker`).
 
 No race with ``send`` or ``publish``: a row is chosen only if memory says it was
 not attached lately (attaching stamps ``last_used`` in the same step as the
@@ -178,10 +179,25 @@ async def tidy(ctx: Context) -> None:
 JOB = "media_cleanup"  # its name in the store's record of job runs (see server/intervals.py)
 
 
+async def check_marker(ctx: Context) -> None:
+    """At start (or promotion): a folder marked as another database's shows in
+    ``qunguan_media_sweep_refused`` (and the log) at once, not only at the next sweep, which may
+    be an hour away. A folder with no marker yet is left to the sweep, which decides whether to
+    bind it (that reads every file's age)."""
+    try:
+        if await asyncio.to_thread(binding.read_marker, ctx.cfg.media.path) is not None:
+            METRICS.media_sweep_refused.set(0 if await binding.bound(ctx) else 1)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("could not compare the media folder's marker with the database; the sweep does")
+
+
 async def run_forever(ctx: Context) -> None:
     """The background job: :func:`tidy` every ``media.cleanup_interval_seconds``; errors are logged.
     The interval counts from its last run on any node (see :class:`server.intervals.Schedule`)."""
     due = Schedule(ctx, JOB, lambda: ctx.cfg.media.cleanup_interval_seconds)
+    await check_marker(ctx)
     while True:
         await due.wait()
         try:

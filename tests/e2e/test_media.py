@@ -550,3 +550,24 @@ async def test_an_unmarked_folder_is_not_taken_by_a_new_database(make_server):
     assert first.db_rows("SELECT value FROM vault_secrets WHERE name = 'store_id'")[0][0].decode() \
         == marker.read_text(encoding="ascii").strip()
     assert stored_file(first, sha(data)).exists()
+
+
+async def test_a_folder_marked_for_another_database_shows_in_the_gauge_at_start(make_server):
+    """A server started on another database than its media folder's marker names says so in its
+    log and in ``qunguan_media_sweep_refused`` at start, though its first sweep is an hour away."""
+    from tests.e2e import ops_helpers as ops
+
+    first = make_server(FAST_MEDIA + "cleanup_interval_seconds = 1\n")
+    marker = media_dir(first) / "qunguan-store-id"
+    owner = await first.user()
+    assert (await upload(owner, pdf(1000, b"marked"), "application/pdf"))["ok"]
+    await eventually(marker.exists)
+    await close_all(owner)
+    await first.stopped()
+
+    second = make_server(FAST_MEDIA + f'cleanup_interval_seconds = 3600\npath = "{media_dir(first)}"\n'
+                         f"[metrics]\nport = {ops.free_port()}\n", subdir="other")
+    metrics = ops.metrics_url(second)
+    await eventually(lambda: ops.scrape(metrics)["qunguan_media_sweep_refused"] == 1)
+    assert await second.logged("media files are not removed")
+    assert not second.db_rows("SELECT 1 FROM job_runs WHERE name = 'media_orphans'"), "no sweep ran"
