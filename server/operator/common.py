@@ -112,8 +112,10 @@ def audit(app: Context, action: str, reason: str, group_id: str | None = None, t
 
 
 def sanction(kind: str, target_type: str, target_id: str, reason: str, now: int,
-             expires_at: int | None = None, report_id: int | None = None, credit_taken: int = 0) -> AddSanction:
-    return AddSanction(kind, target_type, target_id, reason, operator_name(), now, expires_at, report_id,
+             expires_at: int | None = None, report_id: int | None = None, credit_taken: int = 0,
+             actor: str | None = None) -> AddSanction:
+    """A sanction row by ``actor`` (``system`` for the server's own), by default the operator."""
+    return AddSanction(kind, target_type, target_id, reason, actor or operator_name(), now, expires_at, report_id,
                        credit_taken)
 
 

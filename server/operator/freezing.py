@@ -5,6 +5,10 @@ claim the category's end in memory first, so that nothing new is opened in it fr
 list its live targets, take each target's sanction lock in one order, suspend each in memory
 and store it all in one transaction with a sanction row per target; a failed write puts
 memory back as it was.
+
+A target the freeze's list could not see (an account whose insert was in flight) is suspended
+by a write of its own as it lands; the upkeep job (``server/operator/freeze_upkeep.py``) applies
+:func:`suspend_each` to any such target that the store still holds unsuspended.
 """
 
 from __future__ import annotations
@@ -39,30 +43,45 @@ async def freeze(app: Context, frozen: dict[str, int], category: str, targets: C
     # (or moved into it), so the list below is the whole of it.
     frozen_before = frozen.get(category)
     frozen[category] = max(frozen_before or 0, until)
-    listed = sorted(targets(), key=lambda item: item[0])
+    listed = list(targets())
     try:
-        async with contextlib.AsyncExitStack() as locks:
-            # Under each target's sanction lock, as a suspension and a lift take it: a lift that read
-            # the target's sanctions before this freeze's row existed would otherwise set its end from
-            # that list after this freeze set it. Taken in one order (by id), after the category's,
-            # and nobody else holds two, so no two commands wait for each other.
-            for tid, _ in listed:
-                await locks.enter_async_context(lock_target(target_type, tid))
-            live = [(tid, t) for tid, t in listed if alive(t)]  # closed while the locks were taken
-            before = [t.suspended_until for _, t in live]
-            for _, t in live:
-                t.suspended_until = max(t.suspended_until, until)
-
-            def undo() -> None:
-                for (_, t), end in zip(live, before, strict=True):
-                    t.suspended_until = end
-
-            await apply(app, bulk, *[sanction(kind, target_type, tid, reason, now, until) for tid, _ in live],
-                        audit=record(len(live)), undo=undo)
+        return await suspend_each(app, listed, alive, target_type, kind, reason, now, until, lambda _: [bulk], record)
     except BaseException:
         if frozen_before is None:
             frozen.pop(category, None)
         else:
             frozen[category] = frozen_before
         raise
+
+
+async def suspend_each(app: Context, listed: list[tuple[str, S]], alive: Callable[[S], bool], target_type: str,
+                       kind: str, reason: str, now: int, until: int, writes: Callable[[list[str]], list[Change]],
+                       record: Callable[[int], Audit], actor: str | None = None) -> list[S]:
+    """Suspend until ``until`` each of ``listed`` (id, object) that is still ``alive`` once its lock is
+    held, never shortening a longer suspension, and store it in one transaction: ``writes(ids)`` (the
+    targets' ends), a ``kind`` sanction by ``actor`` (default: the operator) per target, ``record(n)``.
+    Nothing is written when ``writes`` gives nothing. Returns the targets suspended."""
+    listed = sorted(listed, key=lambda item: item[0])
+    async with contextlib.AsyncExitStack() as locks:
+        # Under each target's sanction lock, as a suspension and a lift take it: a lift that read
+        # the target's sanctions before this freeze's row existed would otherwise set its end from
+        # that list after this freeze set it. Taken in one order (by id), after the category's,
+        # and nobody else holds two, so no two commands wait for each other.
+        for tid, _ in listed:
+            await locks.enter_async_context(lock_target(target_type, tid))
+        live = [(tid, t) for tid, t in listed if alive(t)]  # decided again now that the locks are held
+        stored = writes([tid for tid, _ in live])
+        if not stored:
+            return []
+        before = [t.suspended_until for _, t in live]
+        for _, t in live:
+            t.suspended_until = max(t.suspended_until, until)
+
+        def undo() -> None:
+            for (_, t), end in zip(live, before, strict=True):
+                t.suspended_until = end
+
+        await apply(app, *stored, *[sanction(kind, target_type, tid, reason, now, until, actor=actor)
+                                    for tid, _ in live],
+                    audit=record(len(live)), undo=undo)
     return [t for _, t in live]
