@@ -36,7 +36,7 @@ from server.media import cleanup as media_cleanup
 from server.media import web as media_web
 from server.media.service import MediaService
 from server.metrics import METRICS
-from server.operator import OperatorChannel
+from server.operator import OperatorChannel, freeze_upkeep
 from server.providers import make_id_verifier
 from server.security import KEY_FILE_NAME, IdentityVault, Passwords
 from server.session import CLOSE_POLICY, Session
@@ -188,6 +188,7 @@ class App:
         self._jobs.append(asyncio.create_task(retention.run_forever(self), name="retention"))
         self._jobs.append(asyncio.create_task(media_cleanup.run_forever(self), name="media-cleanup"))
         self._jobs.append(asyncio.create_task(record.run_checkpoints(self), name="record-checkpoints"))
+        self._jobs.append(asyncio.create_task(freeze_upkeep.run_forever(self), name="freeze-upkeep"))
         if self.cfg.metrics.port:  # the review queues are the service's: counted by the home only
             self._jobs.append(asyncio.create_task(operations.refresh_queue_gauges(self), name="queue-gauges"))
 

@@ -220,10 +220,17 @@ async def _after_insert(ctx: Context, user: User, a: Account, stored_key: str | 
                                         "failed; account_info tells its state", account_id=a.account_id) from err
 
 
+def frozen_meanwhile(category: str) -> str:
+    """The reason of the suspension of an account opened as its category froze."""
+    return f"the platform froze the category {category} while the account was being opened"
+
+
 async def _frozen_meanwhile(ctx: Context, a: Account) -> None:
+    # Should this write fail, the freeze upkeep job suspends the account a few seconds later
+    # (server/operator/freeze_upkeep.py), telling its owner the same.
     until = ctx.state.account_category_frozen_until[a.category]
     old, a.suspended_until = a.suspended_until, until
-    reason = f"the platform froze the category {a.category} while the account was being opened"
+    reason = frozen_meanwhile(a.category)
 
     def undo() -> None:
         a.suspended_until = old

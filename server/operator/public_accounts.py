@@ -55,7 +55,13 @@ from governance.sanctions import standing_until
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.fanout import publish, publish_many
-from server.handlers.public_accounts import MAX_NAME_CHARS, MAX_ORG_NAME_CHARS, AccountClaim, screened_text
+from server.handlers.public_accounts import (
+    MAX_NAME_CHARS,
+    MAX_ORG_NAME_CHARS,
+    AccountClaim,
+    frozen_meanwhile,
+    screened_text,
+)
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import (
     apply,
@@ -70,11 +76,12 @@ from server.operator.common import (
     seconds_of,
     time_of,
 )
-from server.operator.freezing import freeze
+from server.operator.freezing import freeze, suspend_each
 from server.operator.sanctions import lock_target, target_lock
 from server.storage.changes import (
     AddAccountCredit,
     AddSanction,
+    Audit,
     BarSubject,
     Change,
     LiftSanction,
@@ -93,6 +100,7 @@ if TYPE_CHECKING:
     from server.state import Account, User
 
 ACCOUNT = "account"  # the target type of every sanction on a public account
+SYSTEM = "system"  # the actor of what the server does by itself
 MAX_CREDIT_DELTA = 1_000_000
 
 
@@ -696,8 +704,38 @@ async def freeze_account_category(app: Context, args: dict[str, Any]) -> Result:
             SuspendAccountCategory(category, until),
             lambda n: audit(app, "freeze_account_category", reason, category=category, seconds=seconds, accounts=n))
     for a in accounts:
-        _tell(app, a, ev.Notice(kind="account_suspended", account_id=a.account_id, by=operator_name(),
-                                text=f"publishing, and changing the name or introduction, are suspended: {reason}",
-                                reason=reason,
-                                deadline=a.suspended_until))
+        _tell_frozen(app, a, reason, operator_name())
     return Result([f"froze {len(accounts)} public accounts in {category} until {until}"])
+
+
+def _tell_frozen(app: Context, a: Account, reason: str, by: str) -> None:
+    _tell(app, a, ev.Notice(kind="account_suspended", account_id=a.account_id, by=by,
+                            text=f"publishing, and changing the name or introduction, are suspended: {reason}",
+                            reason=reason, deadline=a.suspended_until))
+
+
+async def keep_account_frozen(app: Context, account_id: str, category: str, until: int) -> bool:
+    """Suspend an account the store holds unsuspended in ``category``, frozen until ``until``
+    (:meth:`~server.storage.freezes.FreezeReads.freeze_misses` read so), as the freeze suspended the
+    others: a sanction by ``system``, its owner and editors told. True when it was suspended."""
+    async with lock_target("account_category", category):
+        # Under the category's lock no freeze of it is under way. A category frozen anew since the store
+        # was read suspended the account itself, and an operator may have lifted that since: left alone.
+        if app.state.account_category_frozen_until.get(category) != until:
+            return False
+        a = app.state.accounts.get(account_id)
+        if a is None:
+            return False
+        now = app.now_ms()
+        reason = frozen_meanwhile(category)  # the only way an account is missed: see _frozen_meanwhile
+
+        def still_missed(a: Account) -> bool:  # once its lock is held, with no await before the claim
+            return a.closed_at is None and a.category == category and a.suspended_until < until and until > now
+
+        suspended = await suspend_each(
+            app, [(account_id, a)], still_missed, ACCOUNT, "suspend_account", reason, now, until,
+            lambda ids: [SetAccountFields(aid, {"suspended_until": until}) for aid in ids],
+            lambda _: Audit(now, SYSTEM, None, "suspend_account", None, account_id, reason), actor=SYSTEM)
+    for a in suspended:
+        _tell_frozen(app, a, reason, SYSTEM)
+    return bool(suspended)

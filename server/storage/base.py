@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from server.storage.account_measures import AccountMeasureReads
 from server.storage.changes import Audit, Change
+from server.storage.freezes import FreezeReads
 from server.storage.media import MediaReads
 from server.storage.moderation import ModerationReads
 from server.storage.public import PublicAccountReads
@@ -314,7 +315,7 @@ class RecordReads(Protocol):
 
 
 class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMeasureReads, ModerationReads,
-            MediaReads, Protocol):
+            MediaReads, FreezeReads, Protocol):
     fenced_out: bool  # a cluster home's write was refused by the fence (server/storage/queue.py)
 
     async def open(self) -> None: ...

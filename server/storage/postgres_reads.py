@@ -18,6 +18,7 @@ from server.storage import changes as c
 from server.storage import loading
 from server.storage.account_measures import COMMENT_COLS, POST_COLS
 from server.storage.base import LIMITED_IN, HistoryRow, MessageInfo, ReporterRecord
+from server.storage.freezes import FREEZE_MISSES
 from server.storage.postgres_changes import Conn, _count, append_audit, applies
 from server.storage.sqlite_records import (
     ACCOUNT_COLS,
@@ -357,6 +358,10 @@ class PostgresReads:
                 f"SELECT {_cols(SANCTION_COLS)} FROM sanctions WHERE target_type = $1 AND target_id = $2 ORDER BY id",
                 target_type, target_id)
         return _dicts(SANCTION_COLS, rows)
+
+    async def freeze_misses(self, now: int) -> list[tuple[str, str, str, int]]:
+        rows = await self._fetchall(FREEZE_MISSES.replace("?", "$1"), now)  # both bounds are ``now``
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
 
     async def sanction(self, sanction_id: int) -> dict[str, Any] | None:
         return _dict(SANCTION_COLS, await self._fetchone(

@@ -16,6 +16,7 @@ import aiosqlite
 
 from server.storage import changes as c
 from server.storage.account_measures import COMMENT_COLS, POST_COLS
+from server.storage.freezes import FREEZE_MISSES
 from server.storage.sqlite_changes import append_audit, applies
 from server.storage.sqlite_reads import SqliteReader
 
@@ -486,6 +487,9 @@ class SqliteSanctionReads(SqliteReader):
                 f"SELECT {_cols(SANCTION_COLS)} FROM sanctions WHERE target_type = ? AND target_id = ? ORDER BY id",
                 (target_type, target_id))
         return _dicts(SANCTION_COLS, rows)
+
+    async def freeze_misses(self, now: int) -> list[tuple[str, str, str, int]]:
+        return [(r[0], r[1], r[2], int(r[3])) for r in await self._fetchall(FREEZE_MISSES, (now, now))]
 
     async def sanction(self, sanction_id: int) -> dict[str, Any] | None:
         row = await self._fetchone(f"SELECT {_cols(SANCTION_COLS)} FROM sanctions WHERE id = ?", (sanction_id,))

@@ -733,6 +733,63 @@ async def test_an_account_whose_late_suspension_fails_to_store_is_named_in_the_r
     assert srv.db_rows("SELECT owner_id FROM accounts WHERE account_id = ?", aid) == [(opener.user_id,)]
 
 
+async def test_an_account_whose_late_suspension_fails_is_suspended_by_the_freeze_upkeep(srv):
+    """The late suspension of an account opened as its category froze is one write: when it failed, the
+    account stayed unsuspended in a frozen category and nothing tried again. The freeze upkeep job finds it
+    in the store (no suspension, no sanction lasting the freeze) and suspends it as the freeze suspended
+    the others: a sanction by ``system``, the owner told. An account whose freeze an operator lifted keeps
+    its lifted sanction row, and is left alone."""
+    opener, probe = await srv.user(verify_id=True), await srv.user(verify_id=True)
+    args = {"category": "culture", "intro": "", "subject_type": "individual"}
+    # A failing disk refuses the late suspension (its record entry): the freeze's own entry goes through.
+    if srv.backend == "postgresql":
+        srv.db_rows("ALTER TABLE audit ADD CONSTRAINT no_late_suspension CHECK (action <> 'suspend_account') "
+                    "NOT VALID")
+    else:
+        srv.db_rows("CREATE TRIGGER no_late_suspension BEFORE INSERT ON audit WHEN NEW.action = 'suspend_account'"
+                    " BEGIN SELECT RAISE(ABORT, 'no late suspension'); END")
+
+    async def frozen() -> bool:
+        return code(await probe.call("create_account", name="在途号", **args)) == "forbidden"
+
+    async with writes_held(srv, "accounts"):
+        opening = asyncio.ensure_future(opener.call("create_account", name="在途号", **args))
+        await asyncio.sleep(0.5)  # past its checks, its insert waiting for the hold
+        freezing = asyncio.ensure_future(srv.admin("freeze-category", "culture", "--accounts", "--seconds", "3600",
+                                                   "--reason", "突发事件"))
+        await until(frozen, timeout=2)
+        assert not opening.done()
+    reply = await opening
+    assert code(reply) == "internal" and reply["account_id"], reply
+    aid = reply["account_id"]
+    assert (await freezing)[0] == 0
+    assert (await opener.request("account_info", account_id=aid))["status"] != "suspended"
+    # The disk mends; the upkeep (every few seconds while a freeze is in force) suspends the account.
+    if srv.backend == "postgresql":
+        srv.db_rows("ALTER TABLE audit DROP CONSTRAINT no_late_suspension")
+    else:
+        srv.db_rows("DROP TRIGGER no_late_suspension")
+
+    async def suspended() -> bool:
+        return (await opener.request("account_info", account_id=aid))["status"] == "suspended"
+
+    await until(suspended, timeout=15)
+    told = await notice(opener, "account_suspended")
+    assert told["account_id"] == aid and told["by"] == "system" and told["deadline"] > 0
+    assert told["reason"] == "the platform froze the category culture while the account was being opened"
+    assert code(await opener.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    [susp] = [s for s in await sanctions(srv, aid) if s["kind"] == "suspend_account"]
+    assert susp["actor"] == "system" and susp["expires_at"] == told["deadline"]
+    assert [(actor, target) for actor, target, _, _ in record(srv, "suspend_account")] == [(None, aid)]
+    [opener] = await restart(srv, opener)
+    assert (await opener.request("account_info", account_id=aid))["status"] == "suspended"
+    # An operator lifts the freeze for this one account: the upkeep leaves it lifted.
+    await admin_ok(srv, "lift", susp["id"], "--reason", "已核实")
+    await asyncio.sleep(7)  # past a run of the upkeep
+    assert (await opener.request("account_info", account_id=aid))["status"] != "suspended"
+    assert [s["kind"] for s in await sanctions(srv, aid)] == ["suspend_account"]
+
+
 async def test_an_account_closed_as_it_lands_for_a_barred_subject_is_named_in_the_refusal(srv):
     """A blacklisting that bars an organisation while another person's account for it is being opened
     does not see that account: it is closed as it lands, and the ``blacklisted`` refusal names it

@@ -565,6 +565,39 @@ async def test_an_upheld_appeal_gives_back_the_points_of_a_sanction_that_ran_out
     assert result["outcome"] == "upheld" and "the sanction is lifted" not in result["text"]
 
 
+async def test_a_group_whose_move_out_fails_as_its_category_freezes_is_suspended_by_the_freeze_upkeep(server):
+    """A group whose move out of a category was in flight when the category froze is not in the freeze's
+    list (memory has it elsewhere); when the move's write fails, the group is back in the frozen category,
+    unsuspended, and no write of its own follows. The freeze upkeep job finds it (no ``suspend_group``
+    sanction lasting the freeze) and suspends it as the freeze did the others, by ``system``."""
+    owner, gid, [m] = await setup_group(server)  # in friends
+    # The move's write fails (as a failing disk would refuse it); the upkeep's write does not touch the category.
+    if server.backend == "postgresql":
+        server.db_rows("ALTER TABLE groups ADD CONSTRAINT no_move CHECK (category <> 'work') NOT VALID")
+    else:
+        server.db_rows("CREATE TRIGGER no_move BEFORE UPDATE OF category ON groups WHEN NEW.category = 'work'"
+                       " BEGIN SELECT RAISE(ABORT, 'no move'); END")
+    async with writes_held(server, "groups"):
+        moving = asyncio.ensure_future(owner.call("update_group", group_id=gid, category="work"))
+        await asyncio.sleep(0.5)  # claimed in memory, its write waiting for the hold
+        freezing = asyncio.ensure_future(server.admin("freeze-category", "friends", "--seconds", "3600",
+                                                      "--reason", "突发"))
+        await asyncio.sleep(1.2)  # the freeze listed the category's groups (not this one); its write waits
+        assert not moving.done()
+    reply = await moving
+    assert not reply["ok"], reply
+    rc, out, err = await freezing
+    assert rc == 0 and "froze 0 groups" in out, (out, err)
+    ev = await until_event(m, lambda e: e.get("ev") == "group_suspended", timeout=15)
+    assert (ev["group_id"], ev["cause"]) == (gid, "category_freeze")
+    assert ev["reason"] == "the platform froze the category friends"
+    r = await m.call("send", group_id=gid, text="x")
+    assert (r["code"], r["until"]) == ("group_suspended", ev["until"])
+    [row] = await sanctions(server, "--group", gid)
+    assert (row["kind"], row["actor"], row["expires_at"]) == ("suspend_group", "system", ev["until"])
+    assert ("suspend_group", None) in [(a, actor) for a, actor, _ in audit_actions(server)]
+
+
 async def test_a_category_freeze_does_not_follow_the_owners(server):
     """A freeze-category is an emergency measure on a whole category, not a sanction of its owners:
     they may still open a group elsewhere, hand theirs on and dissolve it; a group's own suspension
