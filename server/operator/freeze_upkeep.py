@@ -12,12 +12,18 @@ its owner and editors or its connected members. A target an operator lifted the 
 keeps its lifted sanction row, and is left alone.
 
 It runs once per service (on the home node in a cluster): the state it corrects is the home's.
+
+The store's read walks the frozen categories' groups and accounts, which on a large service is
+not free: it runs at the job's first look after a start or promotion, at once after any store
+write failed (``failed_writes``: the only way a target is missed is a write that failed), and
+otherwise every ``SCAN_SECONDS`` as a safety net, only while a freeze is in force.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from server.operator.platform import keep_group_frozen
@@ -31,15 +37,23 @@ log = logging.getLogger("qunguan.freeze")
 # How soon a missed target is suspended (and a failed attempt tried again). The store is read only
 # while a freeze is in force, so a service without one pays nothing.
 CHECK_SECONDS = 5.0
+SCAN_SECONDS = 300.0  # with no failed write since the last read: the safety net's period
 
 
 async def run_forever(app: Context) -> None:
+    last_scan = -SCAN_SECONDS
+    failed_at_scan = -1
     while True:
         await asyncio.sleep(CHECK_SECONDS)
+        failed = app.store.failed_writes
+        if failed == failed_at_scan and time.monotonic() - last_scan < SCAN_SECONDS:
+            continue
         try:
             await keep_freezes(app)
         except Exception:  # the store unreachable: tried again next time
             log.exception("the freeze upkeep could not read the store; trying again in %s s", CHECK_SECONDS)
+            continue
+        last_scan, failed_at_scan = time.monotonic(), failed
 
 
 async def keep_freezes(app: Context) -> int:

@@ -317,6 +317,7 @@ class RecordReads(Protocol):
 class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMeasureReads, ModerationReads,
             MediaReads, FreezeReads, Protocol):
     fenced_out: bool  # a cluster home's write was refused by the fence (server/storage/queue.py)
+    failed_writes: int  # changes that failed other than by a contract refusal (server/storage/queue.py)
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+from protocol.errors import ContractError
 from server.storage.base import CommitObserver, Done, MessageRow, NetlogRow
 from server.storage.changes import Audit, Change
 
@@ -36,6 +37,10 @@ class WriteQueue:
         # node serves the database now. Nothing shared (a media file) is removed on this node's word
         # any more: the media cleanup's orphan sweep stops (server/media/cleanup.py).
         self.fenced_out = False
+        # Changes (``apply``) that failed other than by a contract refusal (a change's re-check): a
+        # write that may have left memory ahead of the store. The freeze upkeep reads the store again
+        # at once when this grew (server/operator/freeze_upkeep.py).
+        self.failed_writes = 0
 
     def append_message(self, row: MessageRow, done: Done) -> None:
         """Queue a message insert; ``done(None)`` runs after its commit, ``done(exc)`` on failure."""
@@ -106,6 +111,8 @@ class WriteQueue:
         for fut in (*(o[2] for o in ops), *(r[1] for r in raw)):
             if not fut.done():
                 fut.set_exception(exc)
+        if ops and not isinstance(exc, ContractError):
+            self.failed_writes += len(ops)
         for _, done in (*msgs, *netlog):
             call_done(done, exc)
         self._observe(len(ops) + len(raw), len(msgs), len(netlog), False, started)
@@ -125,6 +132,8 @@ class WriteQueue:
                 fut.set_result(result)
             else:
                 fut.set_exception(err)
+                if not isinstance(err, ContractError):
+                    self.failed_writes += 1
         for i, (_, done) in enumerate(msgs):
             call_done(done, msg_errors.get(i))
         for i, (_, done) in enumerate(netlog):
