@@ -294,13 +294,15 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
     # claimed in memory now and written in the same transaction as the blacklisting.
     user.blacklisted = True
     try:
-        h = handover.plan(app, user, reason, operator_name(), now, operator_name(), joined_at)
+        # (The groups and accounts that close show members the operator's reason alone: that two
+        # logins are one verified person is for the record and the person, never for other users.)
+        h = handover.plan(app, user, given, operator_name(), now, operator_name(), joined_at)
     except BaseException:
         user.blacklisted = False
         raise
     # The public accounts of their verified person close and the person and organisations behind them
     # are barred (P13), claimed now too.
-    pa = public_accounts.blacklist_plan(app, user, reason, now, person)
+    pa = public_accounts.blacklist_plan(app, user, given, now, person)
 
     def undo() -> None:
         pa.undo()

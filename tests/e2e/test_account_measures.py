@@ -383,6 +383,7 @@ async def test_blacklist_closes_accounts_and_bars_the_person_and_organisation(sr
     await fan.request("subscribe", account_id=personal)
 
     twin_group = await open_group(twin)  # the twin's own group passes on or closes with it
+    await fan.request("join_group", group_id=twin_group)
     out = await admin_ok(srv, "blacklist", bad.username, "--reason", "诈骗")
     assert f"public account {personal} closed" in out and f"public account {company} closed" in out
     ev = await notice(fan, "account_closed")
@@ -393,6 +394,11 @@ async def test_blacklist_closes_accounts_and_bars_the_person_and_organisation(sr
     # is closed too, its connection dropped, its group closed (it had no admin).
     assert f"blacklisted {twin.username} (the same verified identity)" in out
     assert f"group {twin_group} closed" in out
+    # Its members are told why the group closed, in the operator's words alone: that two logins are
+    # one verified person is for the record and the person, never for other users.
+    closed = await fan.next_event("group_closed", timeout=10)
+    assert closed["group_id"] == twin_group and "诈骗" in closed["reason"]
+    assert bad.username not in closed["reason"] and "verified identity" not in closed["reason"]
     told = await notice(twin, "blacklisted")
     # Whose blacklisting closed it is a field of its own, so no client reads it out of the text;
     # the text is the operator's reason, and the record keeps the reason with the login named.
