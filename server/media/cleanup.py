@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qunguan.media")
 
+YIELD_EVERY = 16  # orphan removals between two yields to the loop
 BATCH = 500  # media ids per delete
 # An attached row nothing carries is left alone this long after it was last attached: the
 # message or post naming it may still be on its way to the store.
@@ -135,7 +136,11 @@ async def sweep_orphans(ctx: Context, grace_s: float = uploads.ORPHAN_GRACE_S) -
         for i in range(0, len(candidates), BATCH):
             batch = candidates[i:i + BATCH]
             named = await ctx.store.referenced_media_files(batch)
-            for sha in batch:
+            for n, sha in enumerate(batch):
+                if n and n % YIELD_EVERY == 0:
+                    # The removals are file-system calls on the loop (each file's checks and its
+                    # removal with no await between); other work runs between every few of them.
+                    await asyncio.sleep(0)
                 if (sha not in named and not index.file_in_use(sha) and not ctx.store.fenced_out
                         and uploads.remove_if_old(root, sha, grace_s)):
                     removed += 1

@@ -187,14 +187,21 @@ def remove_if_old(root: Path, sha256: str, older_than_s: float) -> bool:
         log.error("media file %s could not be removed: %s", sha256, err)
         return False
     try:
-        if aside.stat().st_mtime >= time.time() - older_than_s:  # placed again just now: it stays
-            with contextlib.suppress(FileExistsError):  # (a place after the move put the same bytes there)
-                os.link(aside, path)
-            return False
-        return True
-    finally:
+        renewed = aside.stat().st_mtime >= time.time() - older_than_s
+    except OSError:
+        renewed = True  # (not known: it goes back)
+    if not renewed:
         with contextlib.suppress(OSError):
             aside.unlink()
+        return True
+    # Placed again just now: it goes back. A rename, not a link: it needs no hard links from the
+    # file system, and it may replace the same bytes a place after the move put there.
+    try:
+        os.rename(aside, path)
+    except OSError as err:  # kept where it is, never deleted: a row was promised these bytes
+        log.error("media file %s was placed again while the sweep removed it and could not be put back "
+                  "(%s): it is at %s; move it to %s before the temp-file sweep removes it", sha256, err, aside, path)
+    return False
 
 
 def sweep_temp(root: Path, live: Iterable[str], older_than_s: float) -> int:

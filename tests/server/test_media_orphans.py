@@ -277,3 +277,31 @@ async def test_a_file_placed_again_while_the_sweep_removes_it_stays(tmp_path, mo
     assert path.read_bytes() == b"an old orphan, uploaded again on another node", \
         "the sweep removed a file a place() had just renewed for its row"
     assert not [p for p in (root / uploads.TEMP_DIR).iterdir()]
+
+
+def test_a_file_placed_again_goes_back_without_hard_links(tmp_path, monkeypatch):
+    """A file renewed by another node's ``place`` just before the sweep moved it aside goes back
+    by a rename: on a file system without hard links (or out of them) it was deleted instead,
+    though a row had been promised it."""
+    sha = "ab" + "0" * 62
+    path = uploads.media_file(tmp_path, sha)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"promised")
+    then = time.time() - 7200
+    os.utime(path, (then, then))
+    real_rename = os.rename
+    moves: list[str] = []
+
+    def place_renews_then_move(src: Any, dst: Any) -> None:
+        if not moves:  # the sweep's move aside: the other node's place renewed the file just before
+            os.utime(src)
+        moves.append(str(dst))
+        real_rename(src, dst)
+
+    def no_links(src: Any, dst: Any) -> None:
+        raise OSError(1, "hard links are not supported here")
+
+    monkeypatch.setattr(uploads.os, "rename", place_renews_then_move)
+    monkeypatch.setattr(uploads.os, "link", no_links)
+    assert uploads.remove_if_old(tmp_path, sha, 3600) is False
+    assert path.read_bytes() == b"promised"
