@@ -130,7 +130,7 @@ class Home:
                 live = set(item[1])
                 for conn in [c for c in link.sessions if c not in live]:
                     self._gone(link, conn)
-                if len(item) > 2:  # (a gateway of the previous version says no ages)
+                if len(item) > 2 and isinstance(item[2], list):  # (a previous version's gateway: no ages)
                     self._count_live(link, item[1], item[2])
             elif kind == wire.REATTACH:
                 _, conn, ip, enc, user_id, token_hash, port = item
@@ -270,6 +270,8 @@ class Home:
         now = time.monotonic()
         window = self.app.connections_per_ip
         for conn, age in zip(conns, ages, strict=False):
+            if not isinstance(conn, int):
+                continue
             rs = link.sessions.get(conn)
             key = (link.instance, conn)
             if rs is None or key in self.counted or not isinstance(age, (int, float)):
