@@ -144,10 +144,7 @@ class ClusterNode:
             return
         self._giving_up = True
         self.exit_status = 2  # (also if the lease is lost meanwhile: this node is the twin that goes)
-        self._tasks.append(asyncio.create_task(self._leave_to_twin(why), name="cluster-twin-home"))
-
-    async def _leave_to_twin(self, why: str) -> None:
-        await self._hand_over_and_lose(why)
+        self._tasks.append(asyncio.create_task(self._hand_over_and_lose(why), name="cluster-twin-home"))
 
     async def _hand_over_and_lose(self, why: str) -> None:
         """Release the home lease (within one lease period: a node on NATS takes it at once; one

@@ -61,8 +61,6 @@ async def request_code(ctx: Context, sess: Session, req: rq.RequestCode, enc: En
     await ctx.sms.send(phone, code, ctx.now_ms())  # raises internal if the provider cannot take it
 
 
-
-
 @handler("register")
 async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding) -> dict[str, Any]:
     username = idn.validate_username(req.username)

@@ -39,7 +39,7 @@ class Screened:
                expect: str) -> ch.QueueShownText | None:
         """The queue item to store with the change (None for clean text); ``expect``: what the field
         must still show for the operator's decision to change it."""
-        if self.verdict is None or self.outcome is Outcome.APPLY:
+        if self.verdict is None:  # (clean text: the outcome is APPLY)
             return None
         return ch.QueueShownText(kind, group_id, sender_id, self.outcome.value, self.verdict.category,
                                  self.verdict.term, self.text, expect, ctx.now_ms())

@@ -126,13 +126,13 @@ async def may_bind(ctx: Context, store_id: str) -> bool:
         return True
     root = ctx.cfg.media.path
     older = await asyncio.to_thread(placed_before, root, created_ms / 1000 - BEFORE_STORE_S)
+    if not older:
+        return True
     index = ctx.state.media
     for i in range(0, len(older), BATCH):
         batch = older[i:i + BATCH]
         if any(index.file_in_use(sha) for sha in batch) or await ctx.store.referenced_media_files(batch):
             return True
-    if not older:
-        return True
     log.error(
         "media files are not removed: the folder [media] path = %s has no %s marker and holds %d files "
         "placed more than a day before this server's database was made, none of which a media row of "

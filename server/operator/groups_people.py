@@ -279,10 +279,10 @@ async def blacklist(app: Context, args: dict[str, Any]) -> Result:
 async def _blacklist_one(app: Context, user: User, given: str, report_id: int | None, person: str | None,
                          same_person_as: User | None = None) -> list[str]:
     """Blacklist ``user`` for the operator's reason ``given``; ``same_person_as``: the login the operator
-    named, when ``user`` is another login of the same verified person. The record, the sanction and
-    what passes with it say so in the reason; the user's ``blacklisted`` notice carries the operator's
-    reason as its text and the other login's username as ``same_person_as``, for clients to show it
-    without reading the text."""
+    named, when ``user`` is another login of the same verified person. The record and the sanction
+    say so in the reason (the groups and accounts that close with it do not); the user's
+    ``blacklisted`` notice carries the operator's reason as its text and the other login's username
+    as ``same_person_as``, for clients to show it without reading the text."""
     reason = given if same_person_as is None else f"{given} (the same verified identity as {same_person_as.username})"
     joined_at = await handover.seniority(app, user)
     if user.blacklisted:  # blacklisted meanwhile (the reads above awaited)

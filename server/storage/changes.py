@@ -389,13 +389,6 @@ class SetShownText(Change):
     expect: str
 
 
-# kind -> (table, column, key column, what must hold of the row besides)
-SHOWN_TEXT_FIELDS: Mapping[str, tuple[str, str, str, str]] = {
-    "group_name": ("groups", "name", "group_id", "dissolved_at IS NULL AND closed_at IS NULL"),
-    "announcement": ("groups", "announcement", "group_id", "dissolved_at IS NULL AND closed_at IS NULL"),
-    "display_name": ("users", "display_name", "user_id", "deleted_at IS NULL"),
-}
-
 
 @dataclass(frozen=True, slots=True)
 class EditMessage(Change):

@@ -45,8 +45,7 @@ REFERENCED_PG = "SELECT DISTINCT sha256 FROM media WHERE sha256 = ANY($1::text[]
 
 # The database's identifier (server/media/binding.py), kept in the name/value table of the identity
 # key store; set once, never changed: the first node to write it wins.
-BIND_STORE_ID_SQLITE = "INSERT INTO vault_secrets (name, value) VALUES ('store_id', ?) ON CONFLICT (name) DO NOTHING"
-BIND_STORE_ID_PG = "INSERT INTO vault_secrets (name, value) VALUES ('store_id', $1) ON CONFLICT (name) DO NOTHING"
+BIND_STORE_ID = "INSERT INTO vault_secrets (name, value) VALUES ('store_id', ?) ON CONFLICT (name) DO NOTHING"
 STORE_ID = "SELECT value FROM vault_secrets WHERE name = 'store_id'"
 # When the database was made: its first schema migration (a backup restores it with the rest).
 STORE_CREATED = "SELECT min(applied_at) FROM schema_migrations"

@@ -17,6 +17,29 @@ if TYPE_CHECKING:
     from server.storage.loading import Fetch
 
 
+# The review queue's items for names and announcements (``changes.QueueShownText``) and the
+# operator's compare-and-set on the field (``changes.SetShownText``), ``?`` placeholders (the
+# PostgreSQL backend numbers them).
+QUEUE_SHOWN_TEXT = (
+    "INSERT INTO review_queue (kind, group_id, sender_id, action, category, term, created_at, item_text,"
+    " expect_text) VALUES (?,?,?,?,?,?,?,?,?)"
+)
+_LIVE_GROUP = "dissolved_at IS NULL AND closed_at IS NULL"
+# kind -> (table, column, key column, what must hold of the row besides)
+_SHOWN_TEXT_FIELDS = {
+    "group_name": ("groups", "name", "group_id", _LIVE_GROUP),
+    "announcement": ("groups", "announcement", "group_id", _LIVE_GROUP),
+    "display_name": ("users", "display_name", "user_id", "deleted_at IS NULL"),
+}
+
+
+def set_shown_text_sql(kind: str) -> str:
+    """The ``UPDATE`` of ``SetShownText`` for ``kind``; parameters: the new value, the group or user
+    id, the value the field must still hold."""
+    table, column, key, live = _SHOWN_TEXT_FIELDS[kind]
+    return f"UPDATE {table} SET {column} = ? WHERE {key} = ? AND {column} = ? AND {live}"
+
+
 class GroupLogRow(NamedTuple):
     """One enforcement-record entry about a group, as stored (``detail``: JSON text)."""
 

@@ -32,6 +32,8 @@ import asyncpg
 from governance.audit import GENESIS, entry_hash, entry_mac
 from protocol.errors import ContractError
 from server.storage import changes as c
+from server.storage import moderation
+from server.storage.media import numbered
 
 C = TypeVar("C", bound=c.Change)
 Conn: TypeAlias = asyncpg.Connection
@@ -452,20 +454,18 @@ async def _lock_message(db: Conn, group_id: str, seq: int, where: str, *params: 
         " FOR UPDATE", group_id, seq, *params)
 
 
+_QUEUE_SHOWN_TEXT = numbered(moderation.QUEUE_SHOWN_TEXT)
+
+
 @applies(c.QueueShownText)
 async def _queue_shown_text(db: Conn, q: c.QueueShownText) -> None:
-    await db.execute(
-        "INSERT INTO review_queue (kind, group_id, sender_id, action, category, term, created_at, item_text,"
-        " expect_text) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-        q.kind, q.group_id, q.sender_id, q.action, q.category, q.term, q.created_at, q.text, q.expect,
-    )
+    await db.execute(_QUEUE_SHOWN_TEXT,
+                     q.kind, q.group_id, q.sender_id, q.action, q.category, q.term, q.created_at, q.text, q.expect)
 
 
 @applies(c.SetShownText)
 async def _set_shown_text(db: Conn, s: c.SetShownText) -> None:
-    table, column, key, live = c.SHOWN_TEXT_FIELDS[s.kind]
-    n = _count(await db.execute(f"UPDATE {table} SET {column} = $1 WHERE {key} = $2 AND {column} = $3 AND {live}",
-                                s.value, s.target_id, s.expect))
+    n = _count(await db.execute(numbered(moderation.set_shown_text_sql(s.kind)), s.value, s.target_id, s.expect))
     if n != 1:
         raise ContractError("conflict", f"the {s.kind.replace('_', ' ')} changed meanwhile")
 

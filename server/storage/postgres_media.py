@@ -22,6 +22,7 @@ _LIVE = m.numbered(m.LIVE)
 _IN_MESSAGE = m.numbered(m.IN_MESSAGE)
 _UNCARRIED = m.numbered(m.UNCARRIED)
 _ONE = m.numbered(m.ONE_MEDIA)
+_BIND_STORE_ID = m.numbered(m.BIND_STORE_ID)
 
 
 @applies(c.InsertMedia)
@@ -43,7 +44,7 @@ async def _delete_media(db: Conn, d: c.DeleteMedia) -> list[str]:
 
 @applies(c.BindStoreId)
 async def _bind_store_id(db: Conn, b: c.BindStoreId) -> str:
-    await db.execute(m.BIND_STORE_ID_PG, b.candidate.encode())
+    await db.execute(_BIND_STORE_ID, b.candidate.encode())
     return bytes(await db.fetchval(m.STORE_ID)).decode()
 
 

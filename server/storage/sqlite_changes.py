@@ -18,6 +18,7 @@ import aiosqlite
 from governance.audit import GENESIS, entry_hash, entry_mac
 from protocol.errors import ContractError
 from server.storage import changes as c
+from server.storage import moderation
 
 C = TypeVar("C", bound=c.Change)
 Applier = Callable[[aiosqlite.Connection, Any], Awaitable[Any]]
@@ -413,18 +414,13 @@ async def _queue_review(db: aiosqlite.Connection, q: c.QueueReview) -> None:
 
 @applies(c.QueueShownText)
 async def _queue_shown_text(db: aiosqlite.Connection, q: c.QueueShownText) -> None:
-    await db.execute(
-        "INSERT INTO review_queue (kind, group_id, sender_id, action, category, term, created_at, item_text,"
-        " expect_text) VALUES (?,?,?,?,?,?,?,?,?)",
-        (q.kind, q.group_id, q.sender_id, q.action, q.category, q.term, q.created_at, q.text, q.expect),
-    )
+    await db.execute(moderation.QUEUE_SHOWN_TEXT,
+                     (q.kind, q.group_id, q.sender_id, q.action, q.category, q.term, q.created_at, q.text, q.expect))
 
 
 @applies(c.SetShownText)
 async def _set_shown_text(db: aiosqlite.Connection, s: c.SetShownText) -> None:
-    table, column, key, live = c.SHOWN_TEXT_FIELDS[s.kind]
-    n = await _rowcount(db, f"UPDATE {table} SET {column} = ? WHERE {key} = ? AND {column} = ? AND {live}",
-                        (s.value, s.target_id, s.expect))
+    n = await _rowcount(db, moderation.set_shown_text_sql(s.kind), (s.value, s.target_id, s.expect))
     if n != 1:
         raise ContractError("conflict", f"the {s.kind.replace('_', ' ')} changed meanwhile")
 

@@ -34,7 +34,7 @@ async def _delete_media(db: aiosqlite.Connection, d: c.DeleteMedia) -> list[str]
 
 @applies(c.BindStoreId)
 async def _bind_store_id(db: aiosqlite.Connection, b: c.BindStoreId) -> str:
-    await db.execute(m.BIND_STORE_ID_SQLITE, (b.candidate.encode(),))
+    await db.execute(m.BIND_STORE_ID, (b.candidate.encode(),))
     rows = list(await db.execute_fetchall(m.STORE_ID))
     return bytes(rows[0][0]).decode()
 
