@@ -178,6 +178,13 @@ def acting_role(role: Role, powers_suspended_until: int, now: int) -> Role:
     return role
 
 
+def check_member_cap(member_count: int, cap: int, group_id: str) -> None:
+    """One more member in a group that has ``member_count`` (owner included): ``member_cap_reached``
+    at the cap (which follows the owner's credit level, Art. 7, 8)."""
+    if member_count >= cap:
+        raise ContractError("member_cap_reached", f"group {group_id} is full ({cap} members)")
+
+
 def check_admin_cap(admin_count: int, cap: int) -> None:
     """One more admin in a group that has ``admin_count``: ``admin_cap_reached`` at the cap."""
     if admin_count >= cap:

@@ -152,9 +152,7 @@ async def group_info(ctx: Context, sess: Session, req: rq.GroupInfo, enc: Encodi
 
 def check_room(ctx: Context, g: Group, user: User) -> None:
     """The group's member cap and the user's joined-groups cap (both follow credit levels)."""
-    cap = group_max_members(ctx, g)
-    if len(g.members) >= cap:
-        raise ContractError("member_cap_reached", f"group {g.group_id} is full ({cap} members)")
+    posting.check_member_cap(len(g.members), group_max_members(ctx, g), g.group_id)
     joined_cap = caps_of(ctx, user).max_groups_joined
     if len(user.groups) >= joined_cap:
         raise ContractError("join_cap_reached", f"{user.display_name} may be in at most {joined_cap} groups")
@@ -183,11 +181,14 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     check_not_banned(ctx, g, uid, caller=action != "approve")
     check_room(ctx, g, user)
     owner = ctx.state.users[g.owner_id]
+    # check_room's member cap and this size class, decided again by the store (no await in between)
+    room = ch.GroupRoom(group_max_members(ctx, g), tuple(ctx.cfg.groups.size_classes),
+                        owner_level=level_of(ctx, owner), owner_id_verified=owner.id_verified)
     check_size_class(
         len(g.members) + 1,
-        ctx.cfg.groups.size_classes,
-        owner_level=level_of(ctx, owner),
-        owner_id_verified=owner.id_verified,
+        room.size_classes,
+        owner_level=room.owner_level,
+        owner_id_verified=room.owner_id_verified,
     )
     now = ctx.now_ms()
     before = g.departed.pop(uid, None)  # a mute or slow mode that bound them when they left still does
@@ -213,7 +214,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
 
     again = ch.UserCaps(joined=caps_of(ctx, user).max_groups_joined)  # check_room's, decided again by the store
     add = ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor, again,
-                       muted_until)
+                       muted_until, room)
     await commit(ctx, *((add,) if rider is None else (add, rider.change)), audit=audit, undo=undo)
     g.online.update(user.sessions)
     publish(g.online, ev.MemberJoined(group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))

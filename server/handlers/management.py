@@ -220,11 +220,13 @@ async def set_role(ctx: Context, sess: Session, req: rq.SetRole, enc: Encoding) 
     g, actor, target, m = _targeted(ctx, sess, req.group_id, req.user_id, "set_role")
     if m.role == new_role:
         return
+    max_admins = None
     if new_role is Role.ADMIN:
         admins = sum(1 for x in g.members.values() if x.role == Role.ADMIN)
-        posting.check_admin_cap(admins, caps_of(ctx, ctx.state.users[g.owner_id]).max_admins)
+        max_admins = caps_of(ctx, ctx.state.users[g.owner_id]).max_admins  # decided again by the store
+        posting.check_admin_cap(admins, max_admins)
     claim = FieldClaim(m, {"role": new_role})
-    await commit(ctx, ch.SetMemberRole(g.group_id, target.user_id, new_role),
+    await commit(ctx, ch.SetMemberRole(g.group_id, target.user_id, new_role, max_admins),
                  audit=_audit(ctx, actor, "set_role", g, target.user_id, role=new_role.value), claim=claim)
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=target.user_id, role=new_role))
 
@@ -261,7 +263,9 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
 
     # Decided again by the store, at the same level (no await since the checks above).
     again = ch.UserCaps(created=caps.max_groups_created)
-    group_caps = ch.GroupCaps(max_members=caps.max_members, max_admins=caps.max_admins)
+    group_caps = ch.GroupCaps(max_members=caps.max_members, max_admins=caps.max_admins,
+                              size_classes=tuple(ctx.cfg.groups.size_classes),
+                              owner_level=level_of(ctx, new_owner), owner_id_verified=new_owner.id_verified)
     await commit(ctx, ch.TransferOwner(g.group_id, actor.user_id, new_owner.user_id, again, group_caps),
                  audit=_audit(ctx, actor, "transfer_owner", g, new_owner.user_id), undo=undo)
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=new_owner.user_id, role=Role.OWNER))

@@ -139,7 +139,9 @@ def _pass(h: Handover, app: Context, g: Group, owner: User, heir: User, by: str)
     caps = caps_of(app, heir)  # _may_own's, decided again by the store
     again = UserCaps(created=caps.max_groups_created)
     h.changes.append(TransferOwner(g.group_id, owner.user_id, heir.user_id, again,
-                                   GroupCaps(max_members=caps.max_members, max_admins=caps.max_admins)))
+                                   GroupCaps(max_members=caps.max_members, max_admins=caps.max_admins,
+                                             size_classes=tuple(app.cfg.groups.size_classes),
+                                             owner_level=level_of(app, heir), owner_id_verified=heir.id_verified)))
     h.passed[g.group_id] = heir.user_id
     h.undos.append(undo)
     h.tell.append(tell)

@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from governance.posting import check_fits_new_owner
+from governance.posting import check_admin_cap, check_fits_new_owner, check_member_cap
+from governance.tiers import SizeClass, check_size_class
 from protocol.errors import ContractError
 
 
@@ -230,18 +231,51 @@ GROUP_FIELDS = frozenset(
 class GroupCaps:
     """A group's caps under a new owner, which the database re-checks when the group is handed on.
 
-    The handler decides them in memory first (``posting.check_fits_new_owner``); the store counts
-    the group's members and the admins it keeps (the new owner no longer counts as one) in the
-    transfer's transaction, after the group's row is taken, and refuses as the handler would.
+    The handler decides them in memory first (``posting.check_fits_new_owner``, ``check_size_class``);
+    the store counts the group's members and the admins it keeps (the new owner no longer counts as
+    one) in the transfer's transaction, after the group's row is taken (and, on PostgreSQL, under
+    the group's advisory lock that ``AddMember`` and a promotion take too), and refuses as the
+    handler would.
     """
 
     max_members: int
     max_admins: int
+    # the size classes the group is in, which the new owner must meet (``check_size_class``)
+    size_classes: tuple[SizeClass, ...] = ()
+    owner_level: int = 0
+    owner_id_verified: bool = False
 
     def refuse(self, members: int, admins: int) -> None:
         """Raise the cap error the counts the backend read reach, if any."""
         check_fits_new_owner(members=members, max_members=self.max_members, admins=admins,
                              max_admins=self.max_admins)
+        check_size_class(members, self.size_classes, owner_level=self.owner_level,
+                         owner_id_verified=self.owner_id_verified)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRoom:
+    """A group's caps on one more member, which the database re-checks when it adds one (``AddMember``).
+
+    The handler decides them in memory first (``check_room``, ``check_size_class``, no await in
+    between); the store counts the group's members in the change's transaction and refuses as the
+    handler would: ``member_cap_reached`` at ``max_members`` (the owner's level's cap), then the
+    size class one more member would take the group into when its owner does not meet it
+    (``verification_required`` / ``credit_too_low``). On PostgreSQL the count runs under a
+    transaction-level advisory lock on the group, so two writers adding members to one group
+    count one after the other; SQLite's single writer counts in the same transaction.
+    """
+
+    max_members: int
+    size_classes: tuple[SizeClass, ...] = ()
+    owner_level: int = 0
+    owner_id_verified: bool = False
+
+    def refuse(self, group_id: str, members: int) -> None:
+        """Raise the cap error one more member on top of ``members`` would break, if any."""
+        check_member_cap(members, self.max_members, group_id)
+        check_size_class(members + 1, self.size_classes, owner_level=self.owner_level,
+                         owner_id_verified=self.owner_id_verified)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +303,7 @@ class AddMember(Change):
     actor: str | None
     caps: UserCaps | None = None
     muted_until: int = 0  # a mute still in force from before they left (it outlives a rejoin)
+    room: GroupRoom | None = None  # the group's member cap and size classes, decided again by the store
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,9 +317,18 @@ class RemoveMember(Change):
 
 @dataclass(frozen=True, slots=True)
 class SetMemberRole(Change):
+    """``max_admins`` (a promotion to admin): the store counts the group's other admins in the
+    transaction, under the group's lock on PostgreSQL, and refuses ``admin_cap_reached`` at the cap."""
+
     group_id: str
     user_id: str
     role: str
+    max_admins: int | None = None
+
+    def refuse(self, admins: int) -> None:
+        """Raise ``admin_cap_reached`` when the group's other admins leave no room for this one."""
+        if self.max_admins is not None:
+            check_admin_cap(admins, self.max_admins)
 
 
 @dataclass(frozen=True, slots=True)

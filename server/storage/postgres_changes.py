@@ -17,6 +17,11 @@ within this process's single writer:
 - ``CreateGroup`` and ``TransferOwner`` lock the new owner's account row
   (``FOR SHARE``) so a cancellation cannot commit in between, and
   ``CancelAccount`` checks ownership after locking that row for update;
+- caps are counted under transaction-level advisory locks: a user's groups
+  (``UserCaps``: ``AddMember``, ``CreateGroup``, ``TransferOwner``) under one on
+  the user, a group's members and admins (``GroupRoom`` of ``AddMember``, a
+  promotion's ``SetMemberRole``, ``TransferOwner``'s ``GroupCaps``) under one on
+  the group; a change taking both takes the user's first;
 - the enforcement record is appended under a transaction-level advisory lock
   taken before reading its last entry.
 """
@@ -46,6 +51,7 @@ LOCK_IDENTITY = 0x5147_0002
 LOCK_MIGRATE = 0x5147_0003
 LOCK_USER_CAPS = 0x5147_0006  # (LOCK_USER_CAPS, hashtext(user_id)): one user's caps, see UserCaps
 LOCK_REPORTER = 0x5147_0007  # (LOCK_REPORTER, hashtext(user_id)): one reporter's open reports, see InsertReport
+LOCK_GROUP_CAPS = 0x5147_0008  # (LOCK_GROUP_CAPS, hashtext(group_id)): one group's caps, see GroupRoom
 
 
 def applies(kind: type[C]) -> Callable[[Callable[[Conn, C], Awaitable[Any]]], Applier]:
@@ -305,6 +311,19 @@ async def _check_user_caps(db: Conn, user_id: str, caps: c.UserCaps | None, crea
                 await db.fetchval(_JOINED, user_id) if caps.joined is not None else None)
 
 
+async def _lock_group_caps(db: Conn, group_id: str) -> None:
+    """Writers adding, promoting or counting in this group queue here until the end of their
+    transaction (taken after the user's caps lock, before the group's row, in every change)."""
+    await db.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", LOCK_GROUP_CAPS, group_id)
+
+
+async def _check_group_room(db: Conn, m: c.AddMember) -> None:
+    if m.room is None:
+        return
+    await _lock_group_caps(db, m.group_id)
+    m.room.refuse(m.group_id, await db.fetchval("SELECT COUNT(*) FROM members WHERE group_id = $1", m.group_id))
+
+
 async def _add_member(db: Conn, m: c.AddMember) -> None:
     await db.execute(
         "INSERT INTO members (group_id, user_id, role, joined_at, joined_seq, muted_until)"
@@ -345,6 +364,8 @@ async def _transfer_owner(db: Conn, t: c.TransferOwner) -> None:
     # committed row, so the second of two transfers from one owner matches nothing.
     await _check_user_caps(db, t.to_user, t.caps, creating=True)  # (its lock before the row's)
     await _owner_still_active(db, t.to_user)
+    if t.group_caps is not None:
+        await _lock_group_caps(db, t.group_id)  # a join or promotion by another writer waits
     n = _count(await db.execute(
         "UPDATE groups SET owner_id = $1 WHERE group_id = $2 AND owner_id = $3"
         " AND dissolved_at IS NULL AND closed_at IS NULL",
@@ -359,7 +380,8 @@ async def _transfer_owner(db: Conn, t: c.TransferOwner) -> None:
     if n != 1:
         raise ContractError("conflict", "the new owner is no longer a member")
     if t.group_caps is not None:
-        # Counted after the UPDATE above took the group's row: a second transfer of this group waits.
+        # Counted after the UPDATE above took the group's row (a second transfer of this group waits)
+        # and under the group's caps lock (so does a join or promotion by another writer).
         row = await db.fetchrow("SELECT COUNT(*), COUNT(*) FILTER (WHERE role = 'admin') FROM members"
                                 " WHERE group_id = $1", t.group_id)
         t.group_caps.refuse(int(row[0]), int(row[1]))
@@ -367,7 +389,8 @@ async def _transfer_owner(db: Conn, t: c.TransferOwner) -> None:
 
 @applies(c.AddMember)
 async def _add_member_change(db: Conn, m: c.AddMember) -> None:
-    await _check_user_caps(db, m.user_id, m.caps, creating=False)
+    await _check_user_caps(db, m.user_id, m.caps, creating=False)  # the user's lock, then the group's
+    await _check_group_room(db, m)
     await _add_member(db, m)
 
 
@@ -379,6 +402,10 @@ async def _remove_member(db: Conn, m: c.RemoveMember) -> None:
 
 @applies(c.SetMemberRole)
 async def _set_member_role(db: Conn, m: c.SetMemberRole) -> None:
+    if m.max_admins is not None:
+        await _lock_group_caps(db, m.group_id)
+        m.refuse(await db.fetchval("SELECT COUNT(*) FROM members WHERE group_id = $1 AND role = 'admin'"
+                                   " AND user_id <> $2", m.group_id, m.user_id))
     await db.execute("UPDATE members SET role = $1 WHERE group_id = $2 AND user_id = $3",
                      m.role, m.group_id, m.user_id)
 

@@ -332,9 +332,18 @@ async def _check_group_caps(db: aiosqlite.Connection, t: c.TransferOwner) -> Non
     t.group_caps.refuse(int(members), int(admins))
 
 
+async def _check_group_room(db: aiosqlite.Connection, m: c.AddMember) -> None:
+    """The group's members, counted in the transaction (one writer: nothing joins meanwhile)."""
+    if m.room is None:
+        return
+    [(n,)] = list(await db.execute_fetchall("SELECT COUNT(*) FROM members WHERE group_id = ?", (m.group_id,)))
+    m.room.refuse(m.group_id, int(n))
+
+
 @applies(c.AddMember)
 async def _add_member_change(db: aiosqlite.Connection, m: c.AddMember) -> None:
     await _check_user_caps(db, m.user_id, m.caps, creating=False)
+    await _check_group_room(db, m)
     await _add_member(db, m)
 
 
@@ -346,6 +355,11 @@ async def _remove_member(db: aiosqlite.Connection, m: c.RemoveMember) -> None:
 
 @applies(c.SetMemberRole)
 async def _set_member_role(db: aiosqlite.Connection, m: c.SetMemberRole) -> None:
+    if m.max_admins is not None:  # the other admins, counted in the transaction
+        [(n,)] = list(await db.execute_fetchall(
+            "SELECT COUNT(*) FROM members WHERE group_id = ? AND role = 'admin' AND user_id <> ?",
+            (m.group_id, m.user_id)))
+        m.refuse(int(n))
     await db.execute("UPDATE members SET role = ? WHERE group_id = ? AND user_id = ?",
                      (m.role, m.group_id, m.user_id))
 

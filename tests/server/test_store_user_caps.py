@@ -86,3 +86,91 @@ async def test_a_transfer_is_refused_when_the_group_is_over_the_new_owners_group
     # at both caps exactly: four members, one admin kept (adm; heir becomes the owner)
     await a.apply(ch.TransferOwner(gid, "boss", "heir", None, ch.GroupCaps(max_members=4, max_admins=1)))
     assert (await a.load_state(10, 7)).groups[gid].owner_id == "heir"
+
+
+# -- a group's caps, decided again by the store (changes.GroupRoom, SetMemberRole.max_admins) ----
+async def test_joins_to_one_group_from_two_writers_stop_at_the_member_cap(open_store) -> None:
+    """Eight users join one group of cap 4 (the owner and three more) through two writers at once:
+    three get in, the rest are refused ``member_cap_reached``, each failing alone."""
+    a = await open_store()
+    b = await open_store() if "Postgres" in type(a).__name__ else a
+    joiners = [f"j{i}" for i in range(8)]
+    await _users(a, "owner", *joiners)
+    gid = "500000001"
+    await a.apply(ch.CreateGroup(gid, "g", "friends", "open", "owner", 1))
+    room = ch.GroupRoom(max_members=4)
+    joins = [(a if i % 2 else b).apply(ch.AddMember(gid, uid, "member", 2, 0, "join", None, room=room))
+             for i, uid in enumerate(joiners)]
+    assert _results(await asyncio.gather(*joins, return_exceptions=True)) == (3, {"member_cap_reached"})
+    assert len((await a.load_state(10, 7)).groups[gid].members) == 4
+
+
+async def test_a_refused_join_fails_alone_and_the_size_class_is_decided_again(open_store) -> None:
+    """A join over the cap fails alone in its batch (the other writes commit); one that would take
+    the group into a size class its owner does not meet is refused with that class's code."""
+    from governance.tiers import SizeClass
+
+    a = await open_store()
+    await _users(a, "owner", "x", "y", "z")
+    gid = "500000002"
+    await a.apply(ch.CreateGroup(gid, "g", "friends", "open", "owner", 1))
+    full = ch.GroupRoom(max_members=1)
+    over, fine = await asyncio.gather(
+        a.apply(ch.AddMember(gid, "x", "member", 2, 0, "join", None, room=full)),
+        a.apply(ch.PutJoinRequest(gid, "y", 3)),
+        return_exceptions=True,
+    )
+    assert isinstance(over, ContractError) and over.code == "member_cap_reached"
+    assert fine == [None]
+    rows = await a.load_state(10, 7)
+    assert set(rows.groups[gid].members) == {"owner"} and "y" in rows.groups[gid].join_requests
+    big = (SizeClass("large", 3, require_id=True), SizeClass("huge", 4, min_credit_level=3))
+    await a.apply(ch.AddMember(gid, "x", "member", 2, 0, "join", None,
+                               room=ch.GroupRoom(9, big, owner_level=1, owner_id_verified=False)))
+    for room, code in ((ch.GroupRoom(9, big, owner_level=1, owner_id_verified=False), "verification_required"),
+                       (ch.GroupRoom(9, big, owner_level=2, owner_id_verified=True), None)):
+        if code is None:
+            await a.apply(ch.AddMember(gid, "y", "member", 3, 0, "join", None, room=room))
+            continue
+        with pytest.raises(ContractError) as err:
+            await a.apply(ch.AddMember(gid, "y", "member", 3, 0, "join", None, room=room))
+        assert err.value.code == code
+    with pytest.raises(ContractError) as err:  # a fourth member: "huge" needs level 3
+        await a.apply(ch.AddMember(gid, "z", "member", 4, 0, "join", None,
+                                   room=ch.GroupRoom(9, big, owner_level=2, owner_id_verified=True)))
+    assert err.value.code == "credit_too_low"
+
+
+async def test_promotions_in_one_group_from_two_writers_stop_at_the_admin_cap(open_store) -> None:
+    a = await open_store()
+    b = await open_store() if "Postgres" in type(a).__name__ else a
+    members = [f"m{i}" for i in range(6)]
+    await _users(a, "owner", *members)
+    gid = "500000003"
+    await a.apply(ch.CreateGroup(gid, "g", "friends", "open", "owner", 1))
+    for uid in members:
+        await a.apply(ch.AddMember(gid, uid, "member", 2, 0, "join", None))
+    await a.apply(ch.SetMemberRole(gid, "m0", "admin", 2))  # one admin already
+    ups = [(a if i % 2 else b).apply(ch.SetMemberRole(gid, uid, "admin", 2)) for i, uid in enumerate(members[1:])]
+    assert _results(await asyncio.gather(*ups, return_exceptions=True)) == (1, {"admin_cap_reached"})
+    rows = await a.load_state(10, 7)
+    assert sum(m.role == "admin" for m in rows.groups[gid].members.values()) == 2
+    await a.apply(ch.SetMemberRole(gid, "m0", "admin", 2))  # already one of the two: no refusal
+
+
+async def test_a_transfer_is_refused_when_the_group_is_in_a_size_class_the_new_owner_does_not_meet(
+        open_store) -> None:
+    from governance.tiers import SizeClass
+
+    a = await open_store()
+    await _users(a, "boss", "heir", "m")
+    gid = "500000004"
+    await a.apply(ch.CreateGroup(gid, "g", "friends", "open", "boss", 1))
+    for uid in ("heir", "m"):
+        await a.apply(ch.AddMember(gid, uid, "member", 2, 0, "join", None))
+    big = (SizeClass("large", 3, require_id=True),)
+    with pytest.raises(ContractError) as err:
+        await a.apply(ch.TransferOwner(gid, "boss", "heir", None, ch.GroupCaps(9, 9, big, 1, False)))
+    assert err.value.code == "verification_required"
+    assert (await a.load_state(10, 7)).groups[gid].owner_id == "boss"
+    await a.apply(ch.TransferOwner(gid, "boss", "heir", None, ch.GroupCaps(9, 9, big, 1, True)))
