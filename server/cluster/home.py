@@ -74,6 +74,10 @@ class Home:
         # (gateway instance, connection number) -> when: each once, even when a gateway's link is
         # dropped and made again (a re-registration then names them again).
         self.counted: dict[tuple[str, int], float] = {}
+        # Of those, the ones a LIVE named while their address was unknown (a frame made their
+        # session, their OPEN was lost) -> when they opened: put in the connections per address
+        # when their address is known (see _place), never under "".
+        self.unplaced: dict[tuple[str, int], float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- inbound ---------------------------------------------------------------------------
@@ -142,6 +146,7 @@ class Home:
                     continue
                 else:  # (made by a frame whose OPEN was lost: its address was unknown)
                     rs.ip, rs.port = ip, port
+                    self._place(link, conn, ip)
                 self._enqueue(rs, Reattach(user_id, token_hash))
 
     def _new_link(self, node_id: str, instance: str, started: int | None) -> NodeLink:
@@ -247,6 +252,7 @@ class Home:
             # Made by a frame whose OPEN was lost, its address was unknown till now (the gateway
             # holds the socket: the address it says is the one).
             rs.ip, rs.port = ip, port
+            self._place(link, conn, ip)
         else:
             rs = self._session(link, conn, ip, encoding, port)
         # Re-registered (`again`): admitted when it opened, by the home then; it is counted here by
@@ -279,7 +285,19 @@ class Home:
             at = now - max(0.0, float(age))
             if at > now - window.window:  # (older ones have left the window: nothing to count)
                 self.counted[key] = at
-                window.record(rs.ip, at, now)
+                if rs.ip:
+                    window.record(rs.ip, at, now)
+                else:  # its OPEN was lost: counted under its address once that is known
+                    self.unplaced[key] = at
+
+    def _place(self, link: NodeLink, conn: int, ip: str) -> None:
+        """A connection whose address was unknown when a LIVE counted it (see _count_live) now has
+        one: it is counted there, once, as of when it opened."""
+        if not ip:
+            return
+        at = self.unplaced.pop((link.instance, conn), None)
+        if at is not None:
+            self.app.connections_per_ip.record(ip, at, time.monotonic())
 
     def _gone(self, link: NodeLink, conn: int) -> None:
         rs = link.sessions.pop(conn, None)
@@ -305,6 +323,7 @@ class Home:
         horizon = now - self.app.connections_per_ip.window
         for key in [k for k, when in self.counted.items() if when <= horizon]:
             del self.counted[key]
+            self.unplaced.pop(key, None)
         forget = now - TWIN_MEMORY_SECONDS
         for instance in [i for i, (_, _, when, _) in self.replaced.items() if when < forget]:
             del self.replaced[instance]

@@ -6,7 +6,8 @@ it did not hear open (docs/scale-out.md, "Service-wide behaviour"):
 - a connection that opened while there was no home (a failover) is counted in the service-wide
   connections per address when the next home hears of it, and judged then;
 - every other connection that exists after a takeover (one the previous home counted, or one
-  whose OPEN died with it) is counted once by the next home, as of when it opened.
+  whose OPEN died with it) is counted once by the next home, as of when it opened, at its
+  address (when that is not known yet, once it is).
 
 A real home (the ``app`` fixture, SQLite) and gateways built in this process (see
 test_cluster_reused_rid.py)."""
@@ -156,3 +157,32 @@ async def test_a_connection_opened_just_before_the_home_died_is_counted_once_by_
     await settle()
     assert third.closing, "connections opened just before the home died were not counted by the next home"
     await homes[-1].close()
+
+
+async def test_a_connection_counted_before_its_address_was_known_is_counted_at_that_address(app: App) -> None:
+    """A frame made the session (its OPEN was lost), then a LIVE counted it while its address was
+    unknown: once its OPEN (or REATTACH) says the address, the count is there, once, and never
+    under "" (where it would count against no real address and be lost to the one it came from)."""
+    app.connections_per_ip = WindowCounter(5, 60.0)
+    home = Home(app, lambda _s, _d: None, wire.Subjects("t"), 2, 1 << 20)
+
+    async def send(*items: list[Any]) -> None:
+        data = _head(2) + b"".join(wire.pack(item) for item in items)
+        await home.on_message(Msg(None, subject="t.home.in", data=data))  # type: ignore[arg-type]
+
+    def counted(ip: str) -> int:
+        return len(app.connections_per_ip._logs.get(ip, ()))
+
+    for conn in (7, 8):  # no OPEN before them
+        await send([wire.REQ, conn, json.dumps({"op": "my_groups", "rid": 1}), 1, 1])
+    await send([wire.LIVE, [7, 8], [5.0, 3.0]])
+    assert counted("") == 0
+    await send([wire.OPEN, 7, "10.0.0.9", wire.ENC_JSON, True, 40007])
+    await send([wire.REATTACH, 8, "10.0.0.8", wire.ENC_JSON, "u1", b"h" * 32, 40008])
+    assert (counted("10.0.0.9"), counted("10.0.0.8"), counted("")) == (1, 1, 0)
+    # named again (a re-registration, a late OPEN of its own, the next LIVE): counted no more
+    await send([wire.OPEN, 7, "10.0.0.9", wire.ENC_JSON, True, 40007],
+               [wire.OPEN, 7, "10.0.0.9", wire.ENC_JSON, False, 40007], [wire.LIVE, [7, 8], [6.0, 4.0]])
+    assert (counted("10.0.0.9"), counted("10.0.0.8"), counted("")) == (1, 1, 0)
+    await settle()
+    await home.close()
