@@ -33,6 +33,7 @@ __all__ = [
     "GroupDissolved",
     "GroupSuspended",
     "GroupUpdated",
+    "HeldTextSettled",
     "Invited",
     "JoinRequest",
     "JoinResult",
@@ -288,6 +289,19 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     delta: int | None = None
 
 
+class HeldTextSettled(EventBase, tag="held_text_settled", kw_only=True, frozen=True):
+    """[ext] One's own held group name, announcement or display name (``my_held_texts``) no longer
+    waits: an operator ``released`` or ``rejected`` it, or its author ``withdrawn`` it. To the
+    author's connections only. ``applied`` (released only): whether the text is shown now (false
+    when the field was changed since it was held, or the group or account is gone)."""
+
+    held_id: str
+    kind: str
+    outcome: str
+    group_id: str | None = None
+    applied: bool | None = None
+
+
 class GroupDissolved(EventBase, tag="group_dissolved", kw_only=True, frozen=True):
     group_id: str
 
@@ -386,6 +400,7 @@ Event: TypeAlias = (
     | RoleChanged
     | MemberMuted
     | GroupUpdated
+    | HeldTextSettled
     | JoinRequest
     | Notice
     | GroupDissolved

@@ -97,6 +97,7 @@ __all__ = [
     "MyAccounts",
     "MyAppeals",
     "MyGroups",
+    "MyHeldTexts",
     "MyReports",
     "MySubscriptions",
     "Named",
@@ -131,6 +132,7 @@ __all__ = [
     "UploadChunk",
     "UploadEnd",
     "VerifyIdentity",
+    "WithdrawHeldText",
     "decode_request",
     "is_group_id",
 ]
@@ -422,6 +424,18 @@ class UpdateGroup(GroupRequest, tag="update_group", kw_only=True, frozen=True):
     join_policy: JoinPolicy | None = None
 
 
+class MyHeldTexts(RequestBase, tag="my_held_texts", kw_only=True, frozen=True):
+    """One's own group names, announcements and display names held for review that still wait,
+    newest first, before the item ``before`` (extension)."""
+    before: Str | None = None
+    limit: Int64 | None = None
+
+
+class WithdrawHeldText(RequestBase, tag="withdraw_held_text", kw_only=True, frozen=True):
+    """Take back one's own held name, announcement or display name while it waits (extension)."""
+    held_id: Str
+
+
 class DeleteMessage(GroupRequest, tag="delete_message", kw_only=True, frozen=True):
     """Delete a message (members see ``deleted``; the text stays stored)."""
     seq: Int64
@@ -688,6 +702,8 @@ Request: TypeAlias = (
     | TransferOwner
     | SetAnnouncement
     | UpdateGroup
+    | MyHeldTexts
+    | WithdrawHeldText
     | DeleteMessage
     | DissolveGroup
     | Appeal

@@ -105,6 +105,8 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "transfer_owner": _op("group_id:gid", "user_id:str"),
     "set_announcement": _op("group_id:gid", "text:text"),
     "update_group": _op("group_id:gid", "name:str?", "category:str?", "join_policy:str?"),
+    "my_held_texts": _op("before:str?", "limit:int?"),  # extension: one's texts held for review (G10)
+    "withdraw_held_text": _op("held_id:str"),  # extension: take one of them back
     "delete_message": _op("group_id:gid", "seq:int"),
     "dissolve_group": _op("group_id:gid"),
     # Measures that finish (Art. 11)

@@ -36,6 +36,7 @@ def load_all() -> dict[str, Handler]:
         agreement,
         appeals,
         groups,
+        held_texts,
         management,
         media,
         message_actions,

@@ -68,6 +68,8 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     assert type(item_id) is int
     gid, seq, sender_id, action = item["group_id"], item["seq"], item["sender_id"], item["action"]
     already = f"review item {item_id} is already decided"
+    if item["status"] == "withdrawn":
+        raise OperatorError(f"review item {item_id} was withdrawn by its author: there is nothing to decide")
     if item["status"] != "open":
         raise OperatorError(already)
     if decision not in DECISIONS[action]:

@@ -12,7 +12,8 @@ stays shown (``governance/shown_text.py``). ``decide ITEM_ID --decision ...`` se
 Either change is made only if the field still shows what the item expects (what it showed when the
 text was held, or the flagged text): a later change by the group's managers or the user is never
 overwritten by an older decision. The decision is then recorded without a change, and the result
-line says so. ``reject`` and ``remove`` tell the author (``notice {kind: "content_removed"}``) and
+line says so. A held text's author gets ``held_text_settled`` (released, with whether it was
+applied, or rejected); ``reject`` and ``remove`` tell the author (``notice {kind: "content_removed"}``) and
 cost them ``credit.penalty_report_upheld`` points, as for a message.
 
 The decision, the change (a compare-and-set: ``SetShownText``), the penalty and the record entry
@@ -91,6 +92,10 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
             g = app.state.groups[gid]
             publish(g.online, ev.GroupUpdated(group_id=gid, name=changed) if kind == "group_name"
                     else ev.GroupUpdated(group_id=gid, announcement=changed))
+    if action == "review" and author is not None:  # the author's my_held_texts no longer lists it
+        publish(author.sessions, ev.HeldTextSettled(
+            held_id=str(item_id), kind=kind, group_id=gid, outcome="released" if decision == "release" else "rejected",
+            applied=(changed is not None) if decision == "release" else None))
     if decision in ("reject", "remove") and author is not None:
         done = "rejected" if decision == "reject" else "removed"
         where = f" for group {gid}" if gid is not None else ""

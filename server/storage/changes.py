@@ -421,6 +421,17 @@ class QueueShownText(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class WithdrawHeldText(Change):
+    """The author takes back a held name, announcement or display name that still waits
+    (``status`` becomes ``withdrawn``: no decision can apply it any more); ``not_found`` when
+    there is no such open held item of ``sender_id``'s."""
+
+    item_id: int
+    sender_id: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
 class SetShownText(Change):
     """An operator's decision on a queued name or announcement: set the field of the group
     (``group_name``, ``announcement``; ``target_id`` the group) or user (``display_name``) to

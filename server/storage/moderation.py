@@ -33,6 +33,23 @@ _SHOWN_TEXT_FIELDS = {
 }
 
 
+# The held ones (``review``) waiting for a decision, one author's (``my_held_texts``), newest first;
+# parameters: the author, the item id to list below, the page size.
+HELD_TEXTS_BY = (
+    "SELECT item_id, kind, group_id, item_text, created_at FROM review_queue"
+    " WHERE sender_id = ? AND status = 'open' AND action = 'review'"
+    " AND kind IN ('group_name', 'announcement', 'display_name') AND item_id < ?"
+    " ORDER BY item_id DESC LIMIT ?"
+)
+HELD_TEXT_COLS = ("item_id", "kind", "group_id", "text", "created_at")
+# ``changes.WithdrawHeldText``: the author closes their own held text while it still waits; parameters:
+# when, the item id, the author.
+WITHDRAW_HELD_TEXT = (
+    "UPDATE review_queue SET status = 'withdrawn', decided_at = ? WHERE item_id = ? AND sender_id = ?"
+    " AND status = 'open' AND action = 'review' AND kind IN ('group_name', 'announcement', 'display_name')"
+)
+
+
 def set_shown_text_sql(kind: str) -> str:
     """The ``UPDATE`` of ``SetShownText`` for ``kind``; parameters: the new value, the group or user
     id, the value the field must still hold."""
@@ -62,6 +79,11 @@ class ModerationReads(Protocol):
                         hidden_actions: tuple[str, ...]) -> list[GroupLogRow]:
         """Up to ``limit`` record entries of the group, newest first, with ids below ``before_id``
         when given, leaving out the ``hidden_actions``."""
+        ...
+
+    async def held_texts_by(self, sender_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
+        """The group names, announcements and display names ``sender_id`` set that the word lists hold
+        and that still wait for an operator (keys: ``HELD_TEXT_COLS``), newest first, ids below ``before``."""
         ...
 
 

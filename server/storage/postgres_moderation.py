@@ -7,9 +7,12 @@ condition after a concurrent use commits, so two uses can never take the last on
 
 from __future__ import annotations
 
+from typing import Any
+
 from protocol.errors import ContractError
 from server.storage import changes as c
-from server.storage.moderation import GROUP_LOG_COLS, GroupLogRow
+from server.storage.media import numbered
+from server.storage.moderation import GROUP_LOG_COLS, HELD_TEXT_COLS, HELD_TEXTS_BY, WITHDRAW_HELD_TEXT, GroupLogRow
 from server.storage.postgres_changes import Conn, _count, applies
 from server.storage.postgres_reads import PostgresReads
 
@@ -59,6 +62,18 @@ async def _use_invite_link(db: Conn, x: c.UseInviteLink) -> None:
         raise ContractError("not_found", "this invite link is unknown, used up, expired or revoked")
 
 
+_WITHDRAW_HELD_TEXT = numbered(WITHDRAW_HELD_TEXT)
+_HELD_TEXTS_BY = numbered(HELD_TEXTS_BY)
+
+
+@applies(c.WithdrawHeldText)
+async def _withdraw_held_text(db: Conn, w: c.WithdrawHeldText) -> None:
+    # One conditional UPDATE: it takes the item's row lock, and a decision committing meanwhile
+    # (status no longer 'open') makes it match nothing.
+    if _count(await db.execute(_WITHDRAW_HELD_TEXT, w.at, w.item_id, w.sender_id)) != 1:
+        raise ContractError("not_found", f"no held text {w.item_id} of yours waits for review")
+
+
 class PostgresModerationReads(PostgresReads):
     async def group_log(self, group_id: str, before_id: int | None, limit: int,
                         hidden_actions: tuple[str, ...]) -> list[GroupLogRow]:
@@ -67,3 +82,7 @@ class PostgresModerationReads(PostgresReads):
             " ORDER BY id DESC LIMIT $4",
             group_id, before_id if before_id is not None else 2**62, list(hidden_actions), limit)
         return [GroupLogRow(*r) for r in rows]
+
+    async def held_texts_by(self, sender_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
+        rows = await self._fetchall(_HELD_TEXTS_BY, sender_id, before if before is not None else 2**62, limit)
+        return [dict(zip(HELD_TEXT_COLS, r, strict=True)) for r in rows]

@@ -7,11 +7,13 @@ the re-check of :class:`~server.storage.changes.UseInviteLink` (a conditional
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiosqlite
 
 from protocol.errors import ContractError
 from server.storage import changes as c
-from server.storage.moderation import GROUP_LOG_COLS, GroupLogRow
+from server.storage.moderation import GROUP_LOG_COLS, HELD_TEXT_COLS, HELD_TEXTS_BY, WITHDRAW_HELD_TEXT, GroupLogRow
 from server.storage.sqlite_changes import _rowcount, applies
 from server.storage.sqlite_reads import SqliteReader
 
@@ -62,6 +64,12 @@ async def _use_invite_link(db: aiosqlite.Connection, x: c.UseInviteLink) -> None
         raise ContractError("not_found", "this invite link is unknown, used up, expired or revoked")
 
 
+@applies(c.WithdrawHeldText)
+async def _withdraw_held_text(db: aiosqlite.Connection, w: c.WithdrawHeldText) -> None:
+    if await _rowcount(db, WITHDRAW_HELD_TEXT, (w.at, w.item_id, w.sender_id)) != 1:
+        raise ContractError("not_found", f"no held text {w.item_id} of yours waits for review")
+
+
 class SqliteModerationReads(SqliteReader):
     async def group_log(self, group_id: str, before_id: int | None, limit: int,
                         hidden_actions: tuple[str, ...]) -> list[GroupLogRow]:
@@ -71,3 +79,7 @@ class SqliteModerationReads(SqliteReader):
             " ORDER BY id DESC LIMIT ?",
             (group_id, before_id if before_id is not None else 2**62, *hidden_actions, limit))
         return [GroupLogRow(*r) for r in rows]
+
+    async def held_texts_by(self, sender_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
+        rows = await self._fetchall(HELD_TEXTS_BY, (sender_id, before if before is not None else 2**62, limit))
+        return [dict(zip(HELD_TEXT_COLS, r, strict=True)) for r in rows]

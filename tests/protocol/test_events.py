@@ -20,6 +20,7 @@ from protocol.events import (
     GroupDissolved,
     GroupSuspended,
     GroupUpdated,
+    HeldTextSettled,
     Invited,
     JoinRequest,
     JoinResult,
@@ -133,6 +134,10 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
     (ReadMarker(group_id=GID, seq=9), event("read_marker", group_id=GID, seq=9)),
     (MemberRemoved(group_id=GID, user_id=BOB.user_id, by=ALICE.user_id, banned=True),
      event("member_removed", group_id=GID, user_id=BOB.user_id, by=ALICE.user_id, banned=True)),
+    (HeldTextSettled(held_id="12", kind="group_name", outcome="released", group_id=GID, applied=False),
+     event("held_text_settled", held_id="12", kind="group_name", outcome="released", group_id=GID, applied=False)),
+    (HeldTextSettled(held_id="13", kind="display_name", outcome="withdrawn"),
+     event("held_text_settled", held_id="13", kind="display_name", outcome="withdrawn")),
     (GroupUpdated(group_id=GID, pinned=[7, 9]), event("group_updated", group_id=GID, pinned=[7, 9])),
     (GroupUpdated(group_id=GID, slow_mode_seconds=30), event("group_updated", group_id=GID, slow_mode_seconds=30)),
     # v2: public accounts
@@ -155,7 +160,7 @@ def test_every_event_is_covered():
         "message", "message_released", "message_deleted", "member_joined", "member_left", "member_removed",
         "role_changed", "member_muted", "group_updated", "join_request", "notice", "group_dissolved", "group_closed",
         "group_suspended", "invited", "join_result", "message_edited", "reaction", "read_marker",
-        "post", "comment",
+        "post", "comment", "held_text_settled",
     }
     for name, cls in EVENT_TYPES.items():
         assert cls.ev == name == cls.__struct_config__.tag and cls.__struct_config__.tag_field == "ev"

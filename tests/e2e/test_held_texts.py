@@ -1,0 +1,97 @@
+"""A held group name, announcement or display name seen by its author (G10): ``my_held_texts``
+lists what still waits, ``withdraw_held_text`` takes it back, and ``held_text_settled`` tells the
+author when it no longer waits. Nobody but the author sees the held text."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from tests.e2e.harness import restart
+from tests.e2e.test_content import group, word_server
+
+
+async def _open_items(srv: Any) -> list[dict[str, Any]]:
+    rc, out, err = await srv.admin("review-queue", "--open")
+    assert rc == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+async def _held(client: Any) -> list[dict[str, Any]]:
+    held: list[dict[str, Any]] = (await client.request("my_held_texts"))["held"]
+    return held
+
+
+async def test_the_author_lists_and_withdraws_their_held_texts_and_nobody_else_sees_them(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    owner, admin, gid = await group(srv)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    assert (await owner.request("update_group", group_id=gid, name="刷单返利群"))["held"] is True
+    assert (await admin.request("set_announcement", group_id=gid, text="刷单返利 今晚八点"))["held"] is True
+    assert (await owner.request("set_profile", display_name="刷单返利王"))["held"] is True
+
+    # each author sees their own, newest first; the other manager of the group sees none of them
+    profile_text, name_text = await _held(owner)
+    assert {k: profile_text[k] for k in ("kind", "text")} == {"kind": "display_name", "text": "刷单返利王"}
+    assert "group_id" not in profile_text
+    assert {k: name_text[k] for k in ("kind", "group_id", "text")} == {
+        "kind": "group_name", "group_id": gid, "text": "刷单返利群"}
+    assert isinstance(name_text["created_at"], int)
+    [note] = await _held(admin)
+    assert (note["kind"], note["group_id"], note["text"]) == ("announcement", gid, "刷单返利 今晚八点")
+    stranger = await srv.user()
+    assert await _held(stranger) == []
+    # someone else's held text cannot be withdrawn: the answer is that of an id that does not exist
+    for hid in (note["held_id"], "999999"):
+        r = await owner.call("withdraw_held_text", held_id=hid)
+        assert (r["ok"], r["code"]) == (False, "not_found")
+    assert (await admin.call("withdraw_held_text", held_id="x1"))["code"] == "bad_request"
+
+    # after a reconnect the author still knows what waits
+    owner, admin = await restart(srv, owner, admin)
+    assert [h["held_id"] for h in await _held(owner)] == [profile_text["held_id"], name_text["held_id"]]
+
+    # withdrawing: the author's connections are told, the list no longer has it, the group keeps its name
+    other = await srv.client()
+    await other.login(owner.username, "password123")
+    await owner.request("withdraw_held_text", held_id=name_text["held_id"])
+    assert (await other.next_event("held_text_settled", timeout=2)) == {
+        "ev": "held_text_settled", "held_id": name_text["held_id"], "kind": "group_name", "outcome": "withdrawn",
+        "group_id": gid}
+    assert [h["held_id"] for h in await _held(owner)] == [profile_text["held_id"]]
+    assert (await admin.request("group_info", group_id=gid))["name"] == "tea room"
+    r = await owner.call("withdraw_held_text", held_id=name_text["held_id"])  # once only
+    assert r["code"] == "not_found"
+
+    # the operator sees it withdrawn, and deciding it afterwards is refused and changes nothing
+    items = {i["item_id"]: i for i in (await _open_items(srv))}
+    assert int(name_text["held_id"]) not in items
+    rc, _, err = await srv.admin("decide", name_text["held_id"], "--decision", "release", "--note", "late")
+    assert rc != 0 and "withdrawn by its author" in err
+    assert (await admin.request("group_info", group_id=gid))["name"] == "tea room"
+    # the group's log does not tell the other managers about it
+    log = (await admin.request("group_log", group_id=gid))["entries"]
+    assert not [e for e in log if e["action"] == "withdraw_held_text"]
+
+
+async def test_the_author_is_told_when_the_operator_releases_or_rejects_a_held_text(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    assert (await owner.request("update_group", group_id=gid, name="刷单返利群"))["held"] is True
+    assert (await member.request("set_profile", display_name="刷单返利达人"))["held"] is True
+    name_item, profile_item = await _open_items(srv)
+
+    rc, _, err = await srv.admin("decide", str(name_item["item_id"]), "--decision", "release", "--note", "ok")
+    assert rc == 0, err
+    assert (await owner.next_event("held_text_settled", timeout=2)) == {
+        "ev": "held_text_settled", "held_id": str(name_item["item_id"]), "kind": "group_name",
+        "outcome": "released", "group_id": gid, "applied": True}
+    rc, _, err = await srv.admin("decide", str(profile_item["item_id"]), "--decision", "reject", "--note", "fraud")
+    assert rc == 0, err
+    assert (await member.next_event("held_text_settled", timeout=2)) == {
+        "ev": "held_text_settled", "held_id": str(profile_item["item_id"]), "kind": "display_name",
+        "outcome": "rejected"}
+    await asyncio.sleep(0.2)
+    assert not [e for e in owner.drain_events() if e.get("ev") == "held_text_settled"]  # only the author's
+    assert await _held(owner) == [] and await _held(member) == []
