@@ -34,10 +34,12 @@ S = TypeVar("S", bound=Suspendable)
 
 async def freeze(app: Context, frozen: dict[str, int], category: str, targets: Callable[[], Iterable[tuple[str, S]]],
                  alive: Callable[[S], bool], target_type: str, kind: str, reason: str, now: int, until: int,
-                 bulk: Change, record: Callable[[int], Audit]) -> list[S]:
+                 bulk: Callable[[list[str]], Change], record: Callable[[int], Audit]) -> list[S]:
     """Freeze ``category`` until ``until`` in ``frozen`` (category -> end) and suspend each live target
     (``targets()``: id and object, read right after the claim) until then, never shortening a longer
-    suspension. ``bulk`` stores the category's end and the targets' ends; ``record(n)`` is the record
+    suspension. ``bulk(ids)`` stores the category's end and the targets' ends (``ids``: those suspended,
+    each stored suspended even if it is no longer in the category by then, as memory holds it: a move
+    into the category claimed before the freeze and failing after); ``record(n)`` is the record
     entry for ``n`` targets suspended. The caller holds the category's lock. Returns the targets."""
     # Claimed first, with no await before the list: from here nothing is opened in the category
     # (or moved into it), so the list below is the whole of it.
@@ -45,7 +47,8 @@ async def freeze(app: Context, frozen: dict[str, int], category: str, targets: C
     frozen[category] = max(frozen_before or 0, until)
     listed = list(targets())
     try:
-        return await suspend_each(app, listed, alive, target_type, kind, reason, now, until, lambda _: [bulk], record)
+        return await suspend_each(app, listed, alive, target_type, kind, reason, now, until,
+                                  lambda ids: [bulk(ids)], record)
     except BaseException:
         if frozen_before is None:
             frozen.pop(category, None)

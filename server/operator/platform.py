@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from governance.content import normalize
 from protocol import events as ev
 from protocol.errors import ContractError
+from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers.common import seeing, suspension_cause, user_view
 from server.handlers.message_extras import event_of, message_obj
@@ -260,12 +261,24 @@ async def keep_group_frozen(app: Context, group_id: str, category: str, until: i
     return bool(suspended)
 
 
+def _moving(app: Context, category: str, ids: list[str]) -> tuple[str, ...]:
+    """Of the groups a freeze of ``category`` suspends (``ids``), those the store may not hold in the
+    category when the freeze's write runs: a move into it still in flight, or one that failed since the
+    freeze listed the group. They are suspended in memory all the same, so they are stored suspended by
+    id: memory and the store agree whichever way the move ends (a failed move leaves the group in its old
+    category, suspended until the freeze's end, with its sanction row; an operator may lift it)."""
+    groups = app.state.groups
+    return tuple(gid for gid in ids
+                 if groups[gid].category != category or FieldClaim.in_flight(groups[gid], "category"))
+
+
 async def _freeze(app: Context, category: str, reason: str, seconds: int, now: int, until: int) -> list[Group]:
     """Freeze ``category`` until ``until`` (under its lock); the groups suspended."""
     return await freeze(
         app, app.state.category_frozen_until, category,
         lambda: ((g.group_id, g) for g in app.state.groups.values() if g.category == category and g.alive),
-        lambda g: g.alive, "group", "suspend_group", reason, now, until, SuspendCategory(category, until),
+        lambda g: g.alive, "group", "suspend_group", reason, now, until,
+        lambda ids: SuspendCategory(category, until, _moving(app, category, ids)),
         lambda n: audit(app, "freeze_category", reason, category=category, seconds=seconds, groups=n))
 
 

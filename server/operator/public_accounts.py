@@ -701,7 +701,7 @@ async def freeze_account_category(app: Context, args: dict[str, Any]) -> Result:
             lambda: ((a.account_id, a) for a in app.state.accounts.values()
                      if a.category == category and a.closed_at is None),
             lambda a: a.closed_at is None, ACCOUNT, "suspend_account", reason, now, until,
-            SuspendAccountCategory(category, until),
+            lambda _: SuspendAccountCategory(category, until),
             lambda n: audit(app, "freeze_account_category", reason, category=category, seconds=seconds, accounts=n))
     for a in accounts:
         _tell_frozen(app, a, reason, operator_name())

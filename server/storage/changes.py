@@ -614,10 +614,13 @@ class InsertAgreement(Change):
 
 @dataclass(frozen=True, slots=True)
 class SuspendCategory(Change):
-    """Suspend posting in every live group of a category until ``until`` (never shortening one)."""
+    """Suspend posting in every live group of a category until ``until`` (never shortening one), and in
+    the live groups ``also`` (those the freeze listed: a group whose move into the category was claimed
+    in memory, and whose move then fails, is suspended in the store as it is in memory)."""
 
     category: str
     until: int
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -623,9 +623,9 @@ async def _suspend_account_category(db: Conn, s: c.SuspendAccountCategory) -> No
 @applies(c.SuspendCategory)
 async def _suspend_category(db: Conn, s: c.SuspendCategory) -> None:
     await db.execute(
-        "UPDATE groups SET suspended_until = GREATEST(suspended_until, $1) WHERE category = $2"
-        " AND dissolved_at IS NULL AND closed_at IS NULL",
-        s.until, s.category,
+        "UPDATE groups SET suspended_until = GREATEST(suspended_until, $1)"
+        " WHERE (category = $2 OR group_id = ANY($3::text[])) AND dissolved_at IS NULL AND closed_at IS NULL",
+        s.until, s.category, list(s.also),
     )
     await db.execute(
         "INSERT INTO category_freezes (category, until) VALUES ($1, $2)"

@@ -575,10 +575,11 @@ async def _suspend_account_category(db: aiosqlite.Connection, s: c.SuspendAccoun
 
 @applies(c.SuspendCategory)
 async def _suspend_category(db: aiosqlite.Connection, s: c.SuspendCategory) -> None:
+    listed = ", ".join("?" * len(s.also)) or "NULL"
     await db.execute(
-        "UPDATE groups SET suspended_until = MAX(suspended_until, ?) WHERE category = ?"
+        f"UPDATE groups SET suspended_until = MAX(suspended_until, ?) WHERE (category = ? OR group_id IN ({listed}))"
         " AND dissolved_at IS NULL AND closed_at IS NULL",
-        (s.until, s.category),
+        (s.until, s.category, *s.also),
     )
     await db.execute(
         "INSERT INTO category_freezes (category, until) VALUES (?, ?)"

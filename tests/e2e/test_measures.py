@@ -598,6 +598,41 @@ async def test_a_group_whose_move_out_fails_as_its_category_freezes_is_suspended
     assert ("suspend_group", None) in [(a, actor) for a, actor, _ in audit_actions(server)]
 
 
+async def test_a_group_whose_move_in_fails_as_its_category_freezes_stays_suspended_after_a_restart(server):
+    """The mirror case: a group whose move into a category was claimed in memory when the category froze is
+    in the freeze's list and suspended in memory (its members told). When the move's write then fails, the
+    group is back in its old category; the store holds it suspended too, with its sanction row, so memory
+    and the store agree and a restart does not free it."""
+    owner, gid, [m] = await setup_group(server)  # in friends
+    if server.backend == "postgresql":
+        server.db_rows("ALTER TABLE groups ADD CONSTRAINT no_move CHECK (category <> 'work') NOT VALID")
+    else:
+        server.db_rows("CREATE TRIGGER no_move BEFORE UPDATE OF category ON groups WHEN NEW.category = 'work'"
+                       " BEGIN SELECT RAISE(ABORT, 'no move'); END")
+    async with writes_held(server, "groups"):
+        moving = asyncio.ensure_future(owner.call("update_group", group_id=gid, category="work"))
+        await asyncio.sleep(0.5)  # claimed in memory, its write waiting for the hold
+        freezing = asyncio.ensure_future(server.admin("freeze-category", "work", "--seconds", "3600",
+                                                      "--reason", "突发"))
+        await asyncio.sleep(1.2)  # the freeze listed the category's groups (this one too); its write waits
+        assert not moving.done()
+    assert not (await moving)["ok"]
+    rc, out, err = await freezing
+    assert rc == 0 and "froze 1 groups" in out, (out, err)
+    r = await m.call("send", group_id=gid, text="x")
+    assert r["code"] == "group_suspended"
+    until_ms = r["until"]
+    await server.stopped()
+    server.start()
+    c = await server.client()
+    await c.auth(m.token)
+    assert (await c.call("group_info", group_id=gid))["category"] == "friends"
+    r = await c.call("send", group_id=gid, text="after restart")
+    assert (r["code"], r["until"]) == ("group_suspended", until_ms)
+    [row] = await sanctions(server, "--group", gid)
+    assert (row["kind"], row["expires_at"]) == ("suspend_group", until_ms)
+
+
 async def test_a_category_freeze_does_not_follow_the_owners(server):
     """A freeze-category is an emergency measure on a whole category, not a sanction of its owners:
     they may still open a group elsewhere, hand theirs on and dissolve it; a group's own suspension

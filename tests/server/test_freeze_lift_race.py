@@ -103,3 +103,24 @@ async def test_a_create_that_draws_its_id_again_after_a_freeze_is_refused(app: A
     assert reply["code"] == "forbidden", reply
     assert not [g for g in app.state.groups.values() if g.category == "friends"]
     await owner.close()
+
+
+async def test_a_group_whose_move_into_a_freezing_category_fails_is_suspended_in_the_store_as_in_memory(
+        app: App, tmp_path, monkeypatch) -> None:
+    """A move into a category claimed in memory before the category froze: the freeze lists the group and
+    suspends it. When the move then fails to store, the group is back in its old category, suspended in
+    memory; the store must hold it suspended too (it did not: the freeze's write suspended the category's
+    groups as the store saw them, so a restart freed the group)."""
+    owner = await registered(app, tmp_path)
+    gid = (await owner.request("create_group", name="a", category="work", join_policy="open"))["group_id"]
+    reached, gate = refuse_first_late(app, monkeypatch, "SetGroupFields", RuntimeError("the disk is full"))
+    move = asyncio.create_task(owner.call("update_group", group_id=gid, category="friends"))
+    await asyncio.wait_for(reached.wait(), 5)
+    assert (await admin(app, "freeze-category", category="friends", seconds=600, reason="整顿"))["ok"]
+    gate.set()
+    assert (await asyncio.wait_for(move, 5))["code"] == "internal"
+    g = app.state.groups[gid]
+    assert g.category == "work" and g.suspended_until >= app.now_ms() + 590_000
+    stored = (await app.store.load_state(app.now_ms(), 30)).groups[gid]  # what a restart would load
+    assert (stored.category, stored.suspended_until) == ("work", g.suspended_until)
+    await owner.close()
