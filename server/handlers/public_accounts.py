@@ -207,10 +207,18 @@ async def _after_insert(ctx: Context, user: User, a: Account, stored_key: str | 
             # could see, not this one: close it here, so a barred subject keeps no live account.
             # (A blacklisting bars the person's key in memory too, whichever of their logins it hit.)
             await _close_barred(ctx, user, a)
-        if state.account_category_frozen_until.get(a.category, 0) > a.suspended_until:
-            # A freeze of the category that listed its accounts while this insert was in flight
-            # did not see this one: it is suspended like the others.
-            await _frozen_meanwhile(ctx, a)
+        frozen_until = state.account_category_frozen_until.get(a.category, 0)
+        if frozen_until > a.suspended_until:
+            # A freeze of the category that listed its accounts while this insert was in flight did not
+            # see this one: it is suspended like the others, by the path the freeze upkeep takes for a
+            # missed account, under the category's and the account's sanction locks as every sanction
+            # of it is, so an operator's measure on the new account waits for this write to settle (a
+            # failed one would otherwise put back an end that measure had stored meanwhile). Should the
+            # write fail, the freeze upkeep (server/operator/freeze_upkeep.py) tries again. Imported
+            # here: the operator's module imports this one.
+            from server.operator.public_accounts import keep_account_frozen
+
+            await keep_account_frozen(ctx, a.account_id, a.category, frozen_until)
     except ContractError as err:
         err.extra.setdefault("account_id", a.account_id)
         raise
@@ -223,29 +231,6 @@ async def _after_insert(ctx: Context, user: User, a: Account, stored_key: str | 
 def frozen_meanwhile(category: str) -> str:
     """The reason of the suspension of an account opened as its category froze."""
     return f"the platform froze the category {category} while the account was being opened"
-
-
-async def _frozen_meanwhile(ctx: Context, a: Account) -> None:
-    # Should this write fail, the freeze upkeep job suspends the account a few seconds later
-    # (server/operator/freeze_upkeep.py), telling its owner the same.
-    until = ctx.state.account_category_frozen_until[a.category]
-    old, a.suspended_until = a.suspended_until, until
-    reason = frozen_meanwhile(a.category)
-
-    def undo() -> None:
-        a.suspended_until = old
-
-    now = ctx.now_ms()
-    await commit(ctx, ch.SetAccountFields(a.account_id, {"suspended_until": until}),
-                 ch.AddSanction("suspend_account", "account", a.account_id, reason, "system", now, until),
-                 audit=ch.Audit(now, "system", None, "suspend_account", None, a.account_id, reason),
-                 undo=undo)
-    # The owner hears it as every account of the category did (its only manager yet).
-    owner = ctx.state.users.get(a.owner_id)
-    if owner is not None:
-        publish_many(owner.sessions, ev.Notice(kind="account_suspended", account_id=a.account_id, by="system",
-                                               text=f"publishing, and changing the name or introduction, are "
-                                                    f"suspended: {reason}", reason=reason, deadline=until))
 
 
 async def _close_barred(ctx: Context, user: User, a: Account) -> None:

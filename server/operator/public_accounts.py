@@ -727,7 +727,9 @@ async def keep_account_frozen(app: Context, account_id: str, category: str, unti
         if a is None:
             return False
         now = app.now_ms()
-        reason = frozen_meanwhile(category)  # the only way an account is missed: see _frozen_meanwhile
+        # The only way an account is missed: its insert was in flight as the freeze listed the category's
+        # (create_account's late suspension comes here too, as soon as the account lands).
+        reason = frozen_meanwhile(category)
 
         def still_missed(a: Account) -> bool:  # once its lock is held, with no await before the claim
             return a.closed_at is None and a.category == category and a.suspended_until < until and until > now

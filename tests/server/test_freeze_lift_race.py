@@ -124,3 +124,58 @@ async def test_a_group_whose_move_into_a_freezing_category_fails_is_suspended_in
     stored = (await app.store.load_state(app.now_ms(), 30)).groups[gid]  # what a restart would load
     assert (stored.category, stored.suspended_until) == ("work", g.suspended_until)
     await owner.close()
+
+
+async def test_an_operators_measure_waits_for_the_late_suspension_of_an_account_opened_as_its_category_froze(
+        app: App, tmp_path, monkeypatch) -> None:
+    """``create_account`` suspends an account that landed in a category frozen while its insert was in flight
+    (the freeze could not list it). That late suspension claims the account's end in memory before its write,
+    as every sanction path does, and must hold the account's sanction lock meanwhile: a ``suspend-account`` run
+    in between stored the claimed end as its own, and the late write's failure then put memory back below it
+    (memory unsuspended, the store suspended until the freeze's end)."""
+    from tests.e2e.harness import new_id_number
+
+    opener = await registered(app, tmp_path)
+    await opener.request("verify_identity", legal_name="张三", id_number=new_id_number())
+    real = app.store.apply
+    insert_reached, insert_gate = asyncio.Event(), asyncio.Event()
+    late_reached, late_gate = asyncio.Event(), asyncio.Event()
+
+    async def late(fut: Any, reached: asyncio.Event, gate: asyncio.Event, fail: bool) -> Any:
+        reached.set()
+        await gate.wait()
+        if fail:
+            fut.cancel()
+            raise RuntimeError("the disk is full")
+        return await fut
+
+    def gated(*changes: Any, **kw: Any) -> Any:
+        names = {type(c).__name__ for c in changes}
+        if "InsertAccount" in names and not insert_reached.is_set():
+            return asyncio.ensure_future(late(real(*changes, **kw), insert_reached, insert_gate, False))
+        if any(type(c).__name__ == "AddSanction" and c.actor == "system" for c in changes) \
+                and not late_reached.is_set():
+            fut = asyncio.get_running_loop().create_future()  # never written: the write fails
+            return asyncio.ensure_future(late(fut, late_reached, late_gate, True))
+        return real(*changes, **kw)
+
+    monkeypatch.setattr(app.store, "apply", gated)
+    opening = asyncio.create_task(opener.call("create_account", name="在途号", category="culture", intro="",
+                                              subject_type="individual"))
+    await asyncio.wait_for(insert_reached.wait(), 5)
+    frozen = await admin(app, "freeze-category", category="culture", accounts=True, seconds=3600, reason="突发")
+    assert frozen["ok"] and "froze 0 public accounts" in frozen["lines"][0], frozen
+    insert_gate.set()
+    await asyncio.wait_for(late_reached.wait(), 5)  # the account landed; its late suspension is being written
+    [aid] = [a.account_id for a in app.state.accounts.values() if a.name == "在途号"]
+    suspend = asyncio.create_task(admin(app, "suspend-account", account_id=aid, seconds=60, reason="刷屏"))
+    await asyncio.sleep(0.3)
+    late_gate.set()
+    reply = await asyncio.wait_for(opening, 5)
+    assert reply["code"] == "internal" and reply["account_id"] == aid, reply
+    assert (await asyncio.wait_for(suspend, 5))["ok"]
+    a = app.state.accounts[aid]
+    stored = (await app.store.load_state(app.now_ms(), 30)).accounts[aid]  # what a restart would load
+    assert a.suspended_until >= app.now_ms() + 50_000  # the operator's suspension holds in memory
+    assert stored.suspended_until == a.suspended_until
+    await opener.close()
