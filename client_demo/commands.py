@@ -346,7 +346,7 @@ def _report(a: list[str]) -> Command:
 
 
 def _mine(name: str, a: list[str], op: str) -> Command:
-    """``/reports`` and ``/appeals``: ``[N] [before ID]``."""
+    """``/reports``, ``/appeals`` and ``/held``: ``[N] [before ID]``."""
     params: dict[str, Any] = {}
     rest = list(a)
     if rest and rest[0].isdigit():
@@ -377,6 +377,21 @@ def _appeal(a: list[str]) -> Command:
           "your appeals against sanctions and how each was decided, newest first", "Groups")
 def _appeals(a: list[str]) -> Command:
     return _mine("appeals", a, "my_appeals")
+
+
+@_command("/held [N] [before ID]",
+          "your group names, announcements and display names waiting for the platform's review (only you "
+          "see them)", "Groups")
+def _held(a: list[str]) -> Command:
+    return _mine("held", a, "my_held_texts")
+
+
+@_command("/withdraw HELD_ID", "take back one of your texts waiting for review (the id from /held)", "Groups")
+def _withdraw(a: list[str]) -> Command:
+    _arity("withdraw", a, 1, 1)
+    if not a[0].isdigit():
+        raise _usage("withdraw", f"{a[0]!r} is not a held id (digits)")
+    return _req("withdraw", a, "withdraw_held_text", {"held_id": a[0]})
 
 
 # Messages (current group) ------------------------------------------------------------

@@ -272,6 +272,8 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
         what = "reacted" if ev.get("on") else "took back"
         prep = "to" if ev.get("on") else "on"
         return f"* {names(ev.get('user_id'))} {what} {clean(ev.get('emoji'))} {prep} [{gid} #{clean(ev.get('seq'))}]"
+    if kind == "held_text_settled":
+        return format_held_settled(ev)
     if kind == "read_marker":
         return f"* read {gid} up to #{clean(ev.get('seq'))} (on another device)"
     if kind == "post":
@@ -405,6 +407,33 @@ def format_my_appeal(a: dict[str, Any]) -> str:
     """``  #3 18:00 sanction 17  -> rejected 18:05: 证据确凿`` (upheld: the sanction was lifted)."""
     return f"  #{clean(a.get('appeal_id'))} {hhmm(a.get('created_at'))} sanction {clean(a.get('sanction_id'))}  -> " + (
         _outcome(a, "decided_at") + ("; the sanction was lifted" if a.get("outcome") == "upheld" else ""))
+
+
+_HELD_KINDS = {"group_name": "group name", "announcement": "announcement", "display_name": "display name"}
+
+
+def format_held_text(h: dict[str, Any]) -> str:
+    """``  #12 18:00 group name of 123456789: 刷单返利群`` (one of ``my_held_texts``)."""
+    where = f" of {clean(h.get('group_id'))}" if h.get("group_id") else ""
+    text = clean(h.get("text", "")).replace("\n", "\n    ")
+    return (f"  #{clean(h.get('held_id'))} {hhmm(h.get('created_at'))} "
+            f"{_HELD_KINDS.get(str(h.get('kind')), clean(h.get('kind')))}{where}: {text}")
+
+
+def format_held_settled(ev: dict[str, Any]) -> str:
+    """``held_text_settled``: one of the user's held texts no longer waits, and why."""
+    what = _HELD_KINDS.get(str(ev.get("kind")), clean(ev.get("kind")))
+    where = f" for {clean(ev.get('group_id'))}" if ev.get("group_id") else ""
+    outcome = ev.get("outcome")
+    if outcome == "released":
+        done = "was approved" + ("" if ev.get("applied") is not False else ", but not applied: it was changed since")
+    elif outcome == "rejected":
+        done = "was rejected"
+    elif outcome == "withdrawn":
+        done = "was withdrawn"
+    else:
+        done = f"no longer waits ({clean(outcome)})"
+    return f"* your held {what}{where} (#{clean(ev.get('held_id'))}) {done}"
 
 
 def format_held(op: str, params: dict[str, Any], r: dict[str, Any]) -> str | None:

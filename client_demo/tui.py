@@ -56,6 +56,7 @@ from client_demo.render import (
     format_ban,
     format_event,
     format_held,
+    format_held_text,
     format_log_entry,
     format_message,
     format_my_appeal,
@@ -629,6 +630,10 @@ class ChatTUI:
             self.say(f"* report filed (id {clean(r.get('report_id'))})")
         elif op in ("my_reports", "my_appeals"):
             self.show_mine(str(op), params, r)
+        elif op == "my_held_texts":
+            self.show_held_texts(params, r)
+        elif op == "withdraw_held_text":
+            self.say(f"* withdrew held text {clean(params.get('held_id'))}: it no longer waits for review")
         elif op == "appeal":
             self.say(f"* appeal filed (id {clean(r.get('appeal_id'))}); /appeals shows how it is decided")
         elif op == "mute":
@@ -681,6 +686,19 @@ class ChatTUI:
         limit = params.get("limit", 20)
         if len(rows) >= limit:
             self.say(f"* older: {cmd} {limit} before {clean(rows[-1].get(id_key))}")
+
+    def show_held_texts(self, params: dict[str, Any], r: dict[str, Any]) -> None:
+        """``/held``: one line per text still waiting for review, newest first, and how to page back."""
+        rows = r.get("held") or []
+        if not rows:
+            self.say(f"* nothing {'older ' if 'before' in params else ''}of yours waits for review")
+            return
+        self.say(f"* waiting for review: {len(rows)} (/withdraw ID takes one back)")
+        for x in rows:
+            self.say(format_held_text(x))
+        limit = params.get("limit", 20)
+        if len(rows) >= limit:
+            self.say(f"* older: /held {limit} before {clean(rows[-1].get('held_id'))}")
 
     def show_v2_reply(self, op: str, params: dict[str, Any], r: dict[str, Any], who: str) -> bool:
         """The replies of the v2 ops (richer messages, bans, links, search, log); False for others."""

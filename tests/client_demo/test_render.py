@@ -233,3 +233,18 @@ def test_upload_of_a_missing_file_is_said_plainly(tmp_path: Path):
         asyncio.run(upload_file(fake.request, tmp_path / "nope.png"))
     assert exc.value.code == "no_file" and "nope.png" in exc.value.message
     assert fake.calls == []
+
+
+@pytest.mark.parametrize("ev,line", [
+    ({"ev": "held_text_settled", "held_id": "12", "kind": "group_name", "group_id": "123456789",
+      "outcome": "released", "applied": True}, "* your held group name for 123456789 (#12) was approved"),
+    ({"ev": "held_text_settled", "held_id": "12", "kind": "announcement", "group_id": "123456789",
+      "outcome": "released", "applied": False},
+     "* your held announcement for 123456789 (#12) was approved, but not applied: it was changed since"),
+    ({"ev": "held_text_settled", "held_id": "13", "kind": "display_name", "outcome": "rejected"},
+     "* your held display name (#13) was rejected"),
+    ({"ev": "held_text_settled", "held_id": "13", "kind": "display_name", "outcome": "withdrawn"},
+     "* your held display name (#13) was withdrawn"),
+])
+def test_format_held_text_settled(ev, line):
+    assert format_event(ev, names()) == line

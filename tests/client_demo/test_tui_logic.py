@@ -175,3 +175,19 @@ def test_a_held_text_is_said_to_wait_for_review_and_not_shown_as_applied():
 def test_a_reply_that_is_not_held_reads_as_before():
     t = Scripted({"set_profile": {"ok": True}, "update_group": {"ok": True}})
     assert t.run_lines("/nick 茶友", "/rename 新茶馆") == ["* display name set to 茶友", "* group updated"]
+
+
+def test_held_lists_ones_own_texts_under_review_and_withdraw_takes_one_back():
+    t = Scripted({
+        "my_held_texts": {"ok": True, "held": [
+            {"held_id": "13", "kind": "display_name", "text": "茶友二", "created_at": 0},
+            {"held_id": "12", "kind": "group_name", "group_id": GID, "text": "新茶馆", "created_at": 0}]},
+    })
+    out = t.run_lines("/held 2", "/withdraw 12")
+    assert out[0] == "* waiting for review: 2 (/withdraw ID takes one back)"
+    assert out[1].startswith("  #13 ") and out[1].endswith(" display name: 茶友二")
+    assert out[2].startswith("  #12 ") and out[2].endswith(f" group name of {GID}: 新茶馆")
+    assert out[3:] == ["* older: /held 2 before 12", "* withdrew held text 12: it no longer waits for review"]
+    assert t.ops("withdraw_held_text") == [{"held_id": "12"}]
+    assert Scripted({"my_held_texts": {"ok": True, "held": []}}).run_lines("/held") == [
+        "* nothing of yours waits for review"]

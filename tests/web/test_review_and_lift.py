@@ -131,6 +131,60 @@ def test_texts_held_for_review_are_said_to_wait_and_not_shown(browser: Any, revi
     assert alice.errors == []
 
 
+def test_the_author_sees_what_waits_for_review_and_withdraws_it(browser: Any, review_server: ServerProcess) -> None:
+    """A held group name, announcement and display name are shown to their author where they would apply,
+    as waiting for review with a withdraw button, also after a reload; withdrawing takes one away, and an
+    operator's decision (``held_text_settled``) takes another away with a word on what came of it."""
+    srv = review_server
+    alice = new_page(browser, srv)
+    register(alice, srv, "heldauthor")
+    gid = create_group(alice, "茶室")
+    alice.click("#btn-manage")
+    alice.wait_for_selector("#settings-name")
+    alice.fill("#settings-name", "刷单返利二群")
+    alice.click("#settings-save")
+    name_box = alice.locator("#manage .held-texts[data-kind='group_name'] .held-text")
+    name_box.wait_for()
+    assert "刷单返利二群" in name_box.inner_text() and "等待审核" in name_box.inner_text()
+    alice.fill("#announcement-text", "刷单返利 今晚八点")
+    alice.click("#announcement-save")
+    note_box = alice.locator("#manage .held-texts[data-kind='announcement'] .held-text")
+    note_box.wait_for()
+    assert "刷单返利 今晚八点" in note_box.inner_text()
+    close_dialogs(alice)
+
+    # after a reload (a new connection) the panel still shows both
+    alice.reload()
+    alice.wait_for_selector("#status.status-connected")
+    alice.click(f"#group-list [data-gid='{gid}']")
+    alice.click("#btn-manage")
+    name_box.wait_for()
+    note_box.wait_for()
+    # withdrawn: gone from the panel, and the operator has nothing left to decide on it
+    name_box.locator(".act-withdraw-held").click()
+    assert _toast(alice, "已撤回").startswith("已撤回")
+    name_box.wait_for(state="detached")
+    items = [json.loads(line) for line in _admin(srv, "review-queue", "--open").splitlines()]
+    assert [i["kind"] for i in items] == ["announcement"]
+    # released by the operator: the waiting line goes, the announcement is shown
+    _admin(srv, "decide", str(items[0]["item_id"]), "--decision", "release", "--note", "ok")
+    note_box.wait_for(state="detached")
+    assert _toast(alice, "已通过").startswith("你提交审核的内容已通过")
+    close_dialogs(alice)
+
+    # a held display name waits in the profile, with its own withdraw button
+    alice.click("#btn-profile")
+    alice.fill("#profile-name", "刷单返利姐")
+    alice.press("#profile-name", "Enter")
+    held_name = alice.locator("#profile-held .held-text")
+    held_name.wait_for()
+    assert "刷单返利姐" in held_name.inner_text()
+    held_name.locator(".act-withdraw-held").click()
+    held_name.wait_for(state="detached")
+    assert _admin(srv, "review-queue", "--open").strip() == ""
+    assert alice.errors == []
+
+
 def test_a_lifted_suspension_frees_the_group_at_once_and_refusals_are_read_from_fields(
         browser: Any, server: ServerProcess) -> None:
     """The suspension is lifted two hours early: the composer, the name field and the dissolve

@@ -11,6 +11,7 @@ import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinB
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft } from "./composer.js";
 import { fmtSeconds } from "./moderation.js";
 import { checkOutcomes, markOutcomesSeen, openMyReports, SEEN_PREFIX } from "./outcomes.js";
+import { loadHeld, onHeldSettled, heldBox, onHeldChange } from "./held.js";
 import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onCommentEvent, accountNotice, setAccountHooks } from "./accounts.js";
 
 const CATEGORIES = ["family", "friends", "work", "study", "interest", "business", "public_affairs", "other"];
@@ -218,6 +219,7 @@ async function afterAuth() {
     syncAccounts();
     checkAgreement();
     checkOutcomes(notice);
+    loadHeld();   // what of mine still waits for the platform's review (names, announcements)
     if (S.pendingInvite) useInvite();
   } catch (e) {
     if (e.code !== "disconnected") toast(errorText(e), "error");
@@ -828,6 +830,9 @@ function onEvent(ev) {
     case "notice":
       platformNotice(ev);
       break;
+    case "held_text_settled":   // one of my held names or announcements no longer waits
+      onHeldSettled(ev);
+      break;
     case "post":
       onPostEvent(ev);
       break;
@@ -991,7 +996,7 @@ function openNewGroup() {
           const r = await api("create_group", { name, category: cat.value, join_policy: pol.value });
           done(); await syncGroups(); openGroup(r.group_id); notice(t("n_created", { id: r.group_id }));
           // The name waits for the platform's review: the group shows the server's neutral name meanwhile.
-          if (r.held) notice(t("held_new_group", { name, id: r.group_id }));
+          if (r.held) { notice(t("held_new_group", { name, id: r.group_id })); loadHeld(); }
         } catch (err) {
           msg.textContent = errorText(err); msg.className = "form-msg error";
           if (err.code === "verification_required") msg.append(" ", el("button", { type: "button", class: "link", text: t("verify"), onclick: () => { done(); openProfile(); } }));
@@ -1004,12 +1009,18 @@ function openNewGroup() {
 }
 
 function openProfile() {
+  let stopHeld = null;
   modal(t("profile"), (done) => {
     const me = S.me;
     const msg = el("p", { class: "form-msg", role: "alert" });
     const ok = (s) => { msg.textContent = s; msg.className = "form-msg ok"; };
     const bad = (e) => { msg.textContent = errorText(e); msg.className = "form-msg error"; };
     const dn = el("input", { id: "profile-name", value: me.display_name, maxlength: 32 });
+    // My display names waiting for review (only I see them), with a withdraw button each.
+    const heldNames = el("div", { id: "profile-held" });
+    const drawHeld = () => { clear(heldNames); const box = heldBox("display_name"); if (box) heldNames.append(box); };
+    drawHeld();
+    stopHeld = onHeldChange(drawHeld);
     const parts = [
       el("dl", { class: "facts" },
         el("dt", { text: t("username") }), el("dd", { text: me.username }),
@@ -1023,9 +1034,10 @@ function openProfile() {
           const r = await api("set_profile", { display_name: wanted });
           S.me = await api("me"); $("#me-name").textContent = S.me.display_name;
           // A held name is not shown as the user's: the field goes back to the name others see.
-          if (r.held) { dn.value = S.me.display_name; ok(t("held_display_name", { name: wanted })); } else ok(t("saved"));
+          if (r.held) { dn.value = S.me.display_name; ok(t("held_display_name", { name: wanted })); loadHeld(); } else ok(t("saved"));
         } catch (err) { bad(err); }
       } }, dn, el("button", { type: "submit", class: "primary", text: t("save") })),
+      heldNames,
     ];
     if (!me.id_verified) {
       const ln = el("input", { id: "verify-name", required: true, autocomplete: "off" });
@@ -1056,7 +1068,7 @@ function openProfile() {
         } }))),
       msg);
     return parts;
-  });
+  }).then(() => { if (stopHeld) stopHeld(); });
 }
 
 function showAgreementView(r) {

@@ -9,6 +9,7 @@ import { banDialog, bansSection, loadBans, slowModeControl, inviteLinksSection, 
 import { emojiRow, editDialog, setPinned } from "./rich.js";
 import { setReply } from "./composer.js";
 import { previewText } from "./media.js";
+import { heldBox, loadHeld, onHeldChange } from "./held.js";
 
 const MUTES = [["mute_10m", 600], ["mute_1h", 3600], ["mute_1d", 86400], ["mute_7d", 604800], ["mute_30d", 2592000]];
 const CATEGORIES = ["family", "friends", "work", "study", "interest", "business", "public_affairs", "other"];
@@ -34,7 +35,11 @@ function heldForReview(op, args) {
   toast(op === "set_announcement" ? t("held_announcement") : t("held_group_name", { name: args.name || "" }));
   const g = S.groups.get(args.group_id);
   if (g && open && open.g === g) load(g);
+  loadHeld();   // the panel shows what waits, with a button to withdraw it
 }
+
+// My held name or announcement of the open group came or went: the panel shows it where it applies.
+onHeldChange(() => { if (open) draw(open.g); });
 
 // The platform's suspension of a group, learnt from a `group_suspended` event or refusal (group_info
 // does not show it). Its `cause` says what it holds: `sanction` (the group itself is suspended) stops
@@ -195,7 +200,7 @@ function adminSection(g) {
       el("span", { text: t("mute_all") })),
     slowModeControl(g),
     el("form", { class: "stack", onsubmit: (e) => { e.preventDefault(); act("set_announcement", { group_id: g.group_id, text: ann.value }, t("announcement_saved")); } },
-      el("span", { class: "label", text: t("announcement_edit") }), ann,
+      el("span", { class: "label", text: t("announcement_edit") }), ann, heldBox("announcement", g.group_id),
       el("button", { type: "submit", class: "primary", id: "announcement-save", text: t("save") }))];
   if (g.role === "owner") {
     // While the platform suspends posting a new name is refused (a name is shown to every member
@@ -216,6 +221,7 @@ function adminSection(g) {
       if (pol.value !== info.join_policy) args.join_policy = pol.value;
       if (Object.keys(args).length > 1) act("update_group", args, t("saved"));
     } }, el("label", { class: "field" }, el("span", { class: "label", text: t("group_name") }), name),
+      heldBox("group_name", g.group_id),
       el("label", { class: "field" }, el("span", { class: "label", text: t("category") }), cat),
       el("label", { class: "field" }, el("span", { class: "label", text: t("join_policy") }), pol),
       el("button", { type: "submit", class: "primary", id: "settings-save", text: t("save") })));
