@@ -200,3 +200,42 @@ async def test_names_and_announcements_are_queued_with_their_text_and_decided_by
     await store.apply(ch.SetGroupFields("500000001", {"dissolved_at": 5}))
     with pytest.raises(ContractError):
         await store.apply(ch.SetShownText("group_name", "500000001", "x", "held name"))
+
+
+async def test_a_held_text_is_listed_for_its_author_alone_and_withdrawn_or_decided_once(db: Backend) -> None:
+    """``held_texts_by`` lists one author's held (``review``) names, announcements and display names still
+    open, newest first (not flagged ones, not someone else's); ``WithdrawHeldText`` closes one only while
+    it is open and the author's, and a decision after it (or before it) is the one that counts."""
+    store = await db.open()
+    await store.apply(ch.InsertUser("u1", "alice", "alice", "h", "alice", b"\x01" * 32, b"e", 100, 1))
+    await store.apply(ch.InsertUser("u2", "bob", "bob", "h", "bob", b"\x02" * 32, b"f", 100, 1))
+    await store.apply(ch.CreateGroup("500000002", "tea", "friends", "open", "u1", 1))
+    await store.apply(ch.QueueShownText("group_name", "500000002", "u1", "review", "r", "t", "name one", "tea", 10),
+                      ch.QueueShownText("announcement", "500000002", "u2", "review", "r", "t", "bob's", "", 11),
+                      ch.QueueShownText("display_name", None, "u1", "flag", "r", "t", "shown", "shown", 12),
+                      ch.QueueShownText("display_name", None, "u1", "review", "r", "t", "held nick", "alice", 13))
+    mine = await store.held_texts_by("u1", None, 10)
+    assert [(h["kind"], h["group_id"], h["text"], h["created_at"]) for h in mine] == [
+        ("display_name", None, "held nick", 13), ("group_name", "500000002", "name one", 10)]
+    assert [h["text"] for h in await store.held_texts_by("u1", mine[0]["item_id"], 10)] == ["name one"]
+    assert [h["text"] for h in await store.held_texts_by("u1", None, 1)] == ["held nick"]
+    [bobs] = await store.held_texts_by("u2", None, 10)
+    flagged = [i for i in await store.review_items(open_only=True) if i["action"] == "flag"][0]
+    nick, name = mine[0]["item_id"], mine[1]["item_id"]
+
+    for item_id, who in ((bobs["item_id"], "u1"), (flagged["item_id"], "u1"), (999_999, "u1")):
+        with pytest.raises(ContractError) as err:  # someone else's, not held, or none: the same answer
+            await store.apply(ch.WithdrawHeldText(item_id, who, NOW))
+        assert err.value.code == "not_found"
+    await store.apply(ch.WithdrawHeldText(nick, "u1", NOW))
+    with pytest.raises(ContractError) as err:  # a decision after the withdrawal changes nothing
+        await store.apply(ch.DecideReview(nick, "release", "late", NOW),
+                          ch.SetShownText("display_name", "u1", "held nick", "alice"))
+    assert err.value.code == "conflict"
+    assert db.sql("SELECT display_name FROM users WHERE user_id = ?", "u1") == [("alice",)]
+    await store.apply(ch.DecideReview(name, "reject", "no", NOW))
+    with pytest.raises(ContractError) as err:  # nor a withdrawal after the decision
+        await store.apply(ch.WithdrawHeldText(name, "u1", NOW))
+    assert err.value.code == "not_found"
+    assert await store.held_texts_by("u1", None, 10) == []
+    assert (await store.review_item(nick))["status"] == "withdrawn"
