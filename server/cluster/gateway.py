@@ -65,6 +65,9 @@ class Conn:
     counted: bool = True
     opened: float = field(default_factory=time.monotonic)  # when it opened (re-registering says how long ago)
     waiting: int = 0  # how many requests ``pending`` holds
+    # When it logged in, on the home's clock (ms; wire.ATTACHED): kept while the same user stays
+    # logged in, across homes; a new home catches it up on messages from then on (wire.SEEN).
+    since: int | None = None
     room: asyncio.Event = field(default_factory=asyncio.Event)  # set while waiting < MAX_WAITING
 
     def __post_init__(self) -> None:
@@ -184,6 +187,13 @@ class Gateway:
         self.timeout = app.cfg.cluster.request_timeout_seconds
         self.lease_seconds = app.cfg.cluster.lease_seconds
         self.numbering = Numbering(grace=self.lease_seconds)
+        # Each group's last `message` seq relayed here, and when (monotonic): told to a new home
+        # (wire.SEEN), which sends the connections the previous home's last messages they missed.
+        # Entries older than twice the catch-up window are dropped (the new home looks back no
+        # further: a group without an entry had nothing relayed within it).
+        self.relayed: dict[str, tuple[int, float]] = {}
+        self.catch_up_seconds = wire.catch_up_seconds(self.lease_seconds)
+        self._pruned = time.monotonic()
         # Called when the home refuses this instance: another running node has its node id.
         self.on_stop: Callable[[str], None] = lambda why: None
 
@@ -244,6 +254,7 @@ class Gateway:
         if epoch != self._assembler_epoch:  # (pieces of another home's item are no use)
             self._assembler, self._assembler_epoch = wire.Assembler(), epoch
         conns = self.conns
+        now = time.monotonic()
         for item in self._assembler.items(items):
             kind = item[0]
             if kind == wire.EVENT:
@@ -252,6 +263,8 @@ class Gateway:
                     conn = conns.get(number)
                     if conn is not None:
                         conn.sess.push(ev)
+                if len(item) > 4:  # a `message` event: the group's last seq relayed here
+                    self.relayed[item[3]] = (item[4], now)
             elif kind == wire.REPLY:
                 conn = conns.get(item[2])
                 if conn is not None and _settle(conn, item[3], item[4] if len(item) > 4 else None):
@@ -261,6 +274,8 @@ class Gateway:
                 if conn is not None:
                     if conn.user_id is None:
                         METRICS.logged_in()  # (the socket is here: this node counts it, not the home)
+                    if conn.user_id != item[2]:  # (a new home re-attaching it says nothing new)
+                        conn.since = item[4] if len(item) > 4 else None
                     conn.user_id, conn.token_hash = item[2], item[3]
                     conn.sess.last_user_id = item[2]
                     conn.sess.cancel_timer()
@@ -270,6 +285,7 @@ class Gateway:
                     if conn.user_id is not None:
                         METRICS.logged_out()
                     conn.user_id = conn.token_hash = None
+                    conn.since = None
                     self.app.arm_auth_timer(conn.sess)
             elif kind == wire.CLOSE:
                 conn = conns.get(item[1])
@@ -292,11 +308,15 @@ class Gateway:
             self.reconnected()  # the home was cut off from NATS: what this gateway sent it meanwhile is lost
         self.home_links = links
         if epoch > self.home_epoch or not self.home_alive:
-            if epoch > self.home_epoch:
+            previous = self.home_epoch
+            if epoch > previous:
                 self._out.flush()  # what was queued for the previous home goes out stamped so
                 self.fail_pending(HOME_CHANGED)
                 log.info("home node is %s (epoch %d)", node_id, epoch)
             self.home_epoch, self.home_node, self.home_alive = epoch, node_id, True
+            if 0 < previous < epoch:
+                self._out.add([wire.SEEN, previous, self.relayed_groups(),
+                               [[c.number, c.since] for c in self.conns.values() if c.since is not None]])
             self._reattach_all()
         self.last_heartbeat = time.monotonic()
 
@@ -327,6 +347,17 @@ class Gateway:
                            sess.remote_port()])
             conn.counted = True
 
+    def relayed_groups(self) -> dict[str, int]:
+        """Each group's last `message` seq relayed here within twice the catch-up window."""
+        self.prune(time.monotonic())
+        return {gid: seq for gid, (seq, _) in self.relayed.items()}
+
+    def prune(self, now: float) -> None:
+        horizon = now - 2 * self.catch_up_seconds
+        for gid in [gid for gid, (_, at) in self.relayed.items() if at < horizon]:
+            del self.relayed[gid]
+        self._pruned = now
+
     def reconnected(self) -> None:
         """Back on NATS after a cut (this node's or the home's): what one sent the other meanwhile
         was lost (answers, events, closes; frames, opens, goodbyes). The requests waiting are
@@ -349,6 +380,8 @@ class Gateway:
     def check(self) -> None:
         """Called a few times a second: a silent home, and requests waiting too long."""
         now = time.monotonic()
+        if now - self._pruned > self.catch_up_seconds:
+            self.prune(now)
         if self.numbering.overdue(now):
             self.events_lost()
         if self.messages_lost:

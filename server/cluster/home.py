@@ -12,13 +12,14 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from protocol.codec import Encoding
+from protocol.codec import EncodedOnce, Encoding
 from server.cluster import wire
-from server.cluster.remote import HANDLING, Frame, Handling, NodeLink, RemoteSession
+from server.cluster.remote import HANDLING, Frame, Handling, NodeLink, RemoteSession, Seen
 from server.handlers.accounts import standing_token_owner
+from server.handlers.message_extras import event_of, message_obj
 from server.metrics import METRICS
 from server.session import CLOSE_POLICY
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
 
     from server.app import App
+    from server.state import User
+    from server.storage.base import HistoryRow
 
 log = logging.getLogger("qunguan.cluster")
 
@@ -45,6 +48,61 @@ class Reattach:
     def __init__(self, user_id: str, token_hash: bytes) -> None:
         self.user_id = user_id
         self.token_hash = token_hash
+
+
+class Tail:
+    """The previous home's last messages, read once when this home takes over, before it writes
+    anything (so each group's are exactly the previous home's: every seq up to the one loaded),
+    for the gateways' connections that never got them as ``message`` events: a home killed after
+    committing messages and before publishing their events (its last instants) leaves them unsent.
+
+    Only what the previous home sent as ``message`` events and members still see as sent: not a
+    message held for review (still held, rejected, or released: that one went out as
+    ``message_released``), nor a deleted one; an edited one as it reads now. The messages of the
+    last ``wire.catch_up_seconds`` only, at most ``wire.CATCH_UP_PER_GROUP`` per group; kept as
+    long (``until``) for the gateways to re-register. Each event is encoded once for everyone
+    (built on first use), as the previous home's fan-out would have.
+    """
+
+    __slots__ = ("app", "groups", "until", "_events")
+
+    def __init__(self, app: App, rows: list[tuple[str, HistoryRow]], until: float) -> None:
+        self.app = app
+        self.groups: dict[str, list[HistoryRow]] = {}
+        for gid, row in rows:  # (by group, ascending seq)
+            self.groups.setdefault(gid, []).append(row)
+        self.until = until
+        self._events: dict[tuple[str, int], EncodedOnce] = {}
+
+    def _event(self, gid: str, row: HistoryRow) -> EncodedOnce:
+        key = (gid, row.seq)
+        ev = self._events.get(key)
+        if ev is None:
+            ev = self._events[key] = EncodedOnce(event_of(message_obj(self.app, gid, row)))
+        return ev
+
+    def owed(self, user: User, relayed: Mapping[str, int], since: int) -> Iterator[EncodedOnce]:
+        """The ``message`` events of these messages that a connection of ``user`` would have had
+        from the previous home and did not: in a live group of the user's, after their join
+        point; after the last seq of the group its node relayed (``relayed``: the events of a
+        group reach a node in ascending seq, so none after it arrived); and sent at ``since`` or
+        later, when the connection was logged in (the home's clock, ms: one sent before it logged
+        in it may have read with ``history``). Each group's in ascending seq."""
+        mine = user.groups
+        tail = self.groups
+        if not mine or not tail:
+            return
+        gids = [gid for gid in tail if gid in mine] if len(tail) < len(mine) else [gid for gid in mine if gid in tail]
+        groups = self.app.state.groups
+        for gid in gids:
+            g = groups.get(gid)
+            m = g.members.get(user.user_id) if g is not None and g.alive else None
+            if m is None:
+                continue
+            after = max(relayed.get(gid, 0), m.joined_seq)
+            for row in tail[gid]:
+                if row.seq > after and row.ts >= since:
+                    yield self._event(gid, row)
 
 
 class Home:
@@ -78,6 +136,8 @@ class Home:
         # session, their OPEN was lost) -> when they opened: put in the connections per address
         # when their address is known (see _place), never under "".
         self.unplaced: dict[tuple[str, int], float] = {}
+        # The previous home's last messages (set by node._promote; None: gone, see sweep).
+        self.tail: Tail | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- inbound ---------------------------------------------------------------------------
@@ -136,6 +196,11 @@ class Home:
                     self._gone(link, conn)
                 if len(item) > 2 and isinstance(item[2], list):  # (a previous version's gateway: no ages)
                     self._count_live(link, item[1], item[2])
+            elif kind == wire.SEEN:
+                # Re-registering after a takeover (the gateway last heard an older home): what it
+                # relayed from that one, for the catch-up of each connection as it is re-attached.
+                if item[1] < self.epoch and self.tail is not None:
+                    link.seen = Seen(dict(item[2]), {conn: at for conn, at in item[3]})
             elif kind == wire.REATTACH:
                 _, conn, ip, enc, user_id, token_hash, port = item
                 rs = link.sessions.get(conn)
@@ -156,7 +221,7 @@ class Home:
             self.replaced[old.instance] = (node_id, instance, time.monotonic(), started)
         subject = self.subjects.node(node_id)
         link = NodeLink(node_id, instance, lambda: self.epoch, lambda data: self._publish(subject, data),
-                        self.max_bytes)
+                        self.max_bytes, self.app.now_ms)
         self.links[instance] = link
         log.info("gateway %s (instance %s) joined", node_id, instance)
         return link
@@ -317,6 +382,10 @@ class Home:
     def sweep(self, lease_seconds: float) -> None:
         """Let go of gateways not heard from for a while (killed nodes send no GONE)."""
         now = time.monotonic()
+        if self.tail is not None and now > self.tail.until:
+            self.tail = None  # (gateways re-register within a lease period or two of the takeover)
+            for link in self.links.values():
+                link.seen = None
         cutoff = now - GATEWAY_SILENCE_LEASES * lease_seconds
         for link in [lk for lk in self.links.values() if lk.last_heard < cutoff]:
             self._drop_link(link)
@@ -371,6 +440,20 @@ class Home:
             rs.close(CLOSE_POLICY, "log in again")
             return
         app.attach(rs, user, r.token_hash)
+        self.catch_up(rs)  # (no await since the attach: no new message of its groups came first)
+
+    def catch_up(self, rs: RemoteSession) -> None:
+        """Send a connection re-attached after a takeover the previous home's last messages it
+        never got (see Tail), before any new message of those groups can reach it."""
+        seen, tail, user = rs.link.seen, self.tail, rs.user
+        if seen is None or tail is None or user is None:
+            return
+        since = seen.since.pop(rs.conn, None)
+        if since is None:
+            return
+        link, enc, conn = rs.link, rs.encoding, rs.conn
+        for ev in tail.owed(user, seen.relayed, since):
+            link.catch_up(ev, enc, conn)
 
     # -- operator commands from other nodes ------------------------------------------------------
     async def on_admin(self, msg: Msg) -> None:

@@ -23,7 +23,7 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from server.cluster import wire
 from server.cluster.gateway import Gateway
-from server.cluster.home import Home
+from server.cluster.home import Home, Tail
 from server.session import Session
 
 if TYPE_CHECKING:
@@ -353,12 +353,19 @@ class ClusterNode:
         await app.vault.bind(app.store, app.now_ms())
         app.store.set_record_key(app.vault.record_key())
         await app.load_home()
+        # The previous home's last messages, before this one writes any (see Tail): a gateway's
+        # connections get those they never got as events when they re-register, and so do this
+        # node's own, below.
+        window = wire.catch_up_seconds(self.cfg.lease_seconds)
+        recent = await app.store.recent_messages(app.now_ms() - int(window * 1000), wire.CATCH_UP_PER_GROUP)
         from server.app import tune_gc
 
         tune_gc()  # the state just loaded lives for the whole run: no collection walks it again
         home = Home(app, self._publish, self.subjects, epoch, self.gateway.max_bytes, self.nc.max_payload,
                     me=(self.node_id, self.instance, self.started))
         home.on_twin = self._twin_home
+        home.tail = tail = Tail(app, recent, time.monotonic() + window)
+        relayed = self.gateway.relayed_groups()
         # Our own logged-in connections are attached here as the previous home knew them, with no
         # await before is_home (a frame meanwhile would find neither a gateway entry nor a home);
         # their tokens are checked again just after, as a new home checks a gateway's.
@@ -367,6 +374,9 @@ class ClusterNode:
             user = app.state.users.get(conn.user_id or "")
             if user is not None and user.active and not conn.sess.closing and conn.token_hash is not None:
                 app.attach(conn.sess, user, conn.token_hash)
+                if conn.since is not None:  # (what it was owed, before anything new can reach it)
+                    for ev in tail.owed(user, relayed, conn.since):
+                        conn.sess.push(ev)
             else:
                 conn.sess.close(1008, "log in again")
         self.home = home

@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from protocol.codec import Encodable, EncodedOnce, Encoding, encode
+from protocol.events import MessageEvent
 from server.cluster import wire
 from server.metrics import METRICS
 from server.session import Session
@@ -60,12 +61,27 @@ class Handling:
 HANDLING: ContextVar[Handling | None] = ContextVar("qunguan_cluster_handling", default=None)
 
 
+class Seen:
+    """What a gateway re-registering with a new home said it had relayed from the previous one
+    (``wire.SEEN``): each group's last ``message`` seq, and when each logged-in connection logged
+    in (the home's clock, ms). Each connection's entry is used once, as it is re-attached."""
+
+    __slots__ = ("relayed", "since")
+
+    def __init__(self, relayed: dict[str, int], since: dict[int, int]) -> None:
+        self.relayed = relayed
+        self.since = since
+
+
 class NodeLink:
     """Everything the home writes to one gateway instance's connections."""
 
     def __init__(self, node_id: str, instance: str, epoch: Callable[[], int],
-                 publish: Callable[[bytes], None], max_bytes: int) -> None:
+                 publish: Callable[[bytes], None], max_bytes: int,
+                 clock: Callable[[], int] = lambda: 0) -> None:
         self.node_id = node_id
+        self.clock = clock  # the home's clock in ms (ATTACHED says when a connection logged in)
+        self.seen: Seen | None = None  # set when the gateway re-registers after a takeover
         self.instance = instance
         self.sessions: dict[int, RemoteSession] = {}
         self.last_heard = 0.0  # monotonic time of the gateway's last message
@@ -79,6 +95,10 @@ class NodeLink:
         self._last_ev: EncodedOnce | None = None
         self._last_enc: Encoding | None = None
         self._last_conns: list[int] = []
+        # The catch-up events queued in the current batch (see catch_up): (id of the event,
+        # encoding) -> its list of connections; valid while the outbox has not flushed.
+        self._catching: dict[tuple[int, Encoding], list[int]] = {}
+        self._catching_batch = -1
 
     def event(self, ev: EncodedOnce, encoding: Encoding, conn: int) -> None:
         if ev is self._last_ev and encoding is self._last_enc and self._out.items:
@@ -86,6 +106,23 @@ class NodeLink:
             return
         self._last_ev, self._last_enc, self._last_conns = ev, encoding, [conn]
         self._out.add([wire.EVENT, ev, self._last_conns, encoding])
+
+    def catch_up(self, ev: EncodedOnce, encoding: Encoding, conn: int) -> None:
+        """A message the previous home owed this connection (see Home.catch_up): connections
+        re-attached in the same loop iteration share one item per message, wherever it is in the
+        batch (each connection's own items stay in order: a connection is caught up as it is
+        attached, before any new message of the group reaches it)."""
+        if self._catching_batch != self._out.batches:
+            self._catching.clear()
+            self._catching_batch = self._out.batches
+        key = (id(ev), encoding)
+        conns = self._catching.get(key)
+        if conns is not None:
+            conns.append(conn)
+            return
+        self._last_ev = None
+        conns = self._catching[key] = [conn]
+        self._out.add([wire.EVENT, ev, conns, encoding])
 
     def payload(self, payload: bytes | str, conn: int) -> None:
         self._last_ev = None
@@ -117,6 +154,9 @@ class NodeLink:
     def _prepare(item: list[Any]) -> list[Any]:
         if item[0] == wire.EVENT and len(item) == 4:
             ev, conns, encoding = item[1], item[2], item[3]
+            obj = ev.obj
+            if type(obj) is MessageEvent:  # (the gateway keeps each group's last seq: see wire.SEEN)
+                return [wire.EVENT, ev.get(encoding), conns, obj.group_id, obj.seq]
             return [wire.EVENT, ev.get(encoding), conns]
         return item
 
@@ -233,4 +273,4 @@ class RemoteSession(Session):
         if user is None:
             self.link.control([wire.DETACHED, self.conn])
         else:
-            self.link.control([wire.ATTACHED, self.conn, user.user_id, self.token_hash])
+            self.link.control([wire.ATTACHED, self.conn, user.user_id, self.token_hash, self.link.clock()])

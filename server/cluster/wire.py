@@ -29,14 +29,25 @@ still reads the header and skips the item; it reads no ``started``, and sends no
                                 seconds ago each opened, so the home counts each it has not
                                 counted yet in the connections per IP, as of then (a node of the
                                 previous version sends no ages, and reads none)
+  ``[SEEN, epoch, {group_id: seq}, {conn: since}]``  first, when it re-registers with a newer
+                                home than ``epoch`` (the one it heard last): the last ``message``
+                                seq it relayed in each group within twice the catch-up window,
+                                and, per logged-in connection, the home clock (ms) when it logged
+                                in. The new home sends each connection, as it re-attaches it, the
+                                previous home's last messages it was owed and never got (see
+                                :class:`server.cluster.home.Tail`); a home of the previous version
+                                ignores the item
 Home -> gateway, on ``<name>.node.<node_id>``; header ``[epoch, instance]`` (the gateway's), then
 ``[NUMBER, stream, n]``: the home numbers what it publishes to one gateway instance 1, 2, 3...
 within a stream (one per link it keeps to that instance), so a gateway sees what NATS lost on the
 way (a cut, a slow consumer) and has its clients resume (see :class:`server.cluster.gateway.Numbering`):
-  ``[EVENT, payload, [conn, ...]]``   the same encoded message for every listed connection
+  ``[EVENT, payload, [conn, ...], group_id, seq]``   the same encoded message for every listed
+                                      connection; the group id and seq only for a ``message``
+                                      event (the gateway remembers each group's last: see SEEN)
   ``[REPLY, payload, conn, rid, n]``  the answer to request ``rid``, forwarded as number ``n``
                                       (settles it at the gateway; no ``n``: the oldest with ``rid``)
-  ``[ATTACHED, conn, user_id, token_hash]`` / ``[DETACHED, conn]``  the connection logged in / out
+  ``[ATTACHED, conn, user_id, token_hash, at]`` / ``[DETACHED, conn]``  the connection logged in /
+                                      out; ``at``: the home's clock (ms) then (see SEEN)
   ``[CLOSE, conn, code, reason]``     close it
   ``[STOP, reason]``                  (not numbered) this gateway instance shares its node id with
                                       another running node: it stops (a node of the previous
@@ -65,7 +76,7 @@ import msgpack
 
 from protocol.codec import Encoding
 
-REQ, OPEN, GONE, REATTACH, ALIVE, LIVE = 0, 1, 2, 3, 4, 5
+REQ, OPEN, GONE, REATTACH, ALIVE, LIVE, SEEN = 0, 1, 2, 3, 4, 5, 6
 EVENT, REPLY, ATTACHED, DETACHED, CLOSE, STOP = 0, 1, 2, 3, 4, 5
 
 STAMP = 8  # gateway -> home, first item of each message: the epoch of the home it knows
@@ -74,6 +85,19 @@ CHUNK = 9  # either direction: a piece of an item too large for one message
 ENC_MSGPACK, ENC_JSON = 0, 1
 
 HOME_LEASE = "home"
+
+# A new home resends each gateway connection the previous home's last `message` events it never
+# got (see SEEN): the messages of the last catch_up_seconds before the takeover, at most this many
+# per group (beyond that, the client's seq skip and `history` cover the rest, as before).
+CATCH_UP_PER_GROUP = 200
+
+
+def catch_up_seconds(lease_seconds: float) -> float:
+    """How far back a new home looks for the previous home's last messages: well past a lease
+    period (the previous home died at least that long before the takeover), and how long it keeps
+    them for the gateways to re-register. A gateway reports the groups it relayed a message of
+    within twice that (see SEEN)."""
+    return max(30.0, 10 * lease_seconds)
 
 
 def encoding_code(encoding: Encoding) -> int:
@@ -133,6 +157,7 @@ class Outbox:
         self._publish = publish
         self.max_bytes = max_bytes
         self.items: list[list[Any]] = []
+        self.batches = 0  # how many times the queued items were taken to be published
         self._scheduled = False
 
     def add(self, item: list[Any]) -> None:
@@ -143,6 +168,7 @@ class Outbox:
 
     def flush(self) -> None:
         self._scheduled = False
+        self.batches += 1
         items, self.items = self.items, []
         if not items:
             return

@@ -148,6 +148,14 @@ class GroupReads(Protocol):
         """Sender, time, deleted, held and whether it has attachments, of a stored message; or None."""
         ...
 
+    async def recent_messages(self, since_ms: int, per_group: int) -> list[tuple[str, HistoryRow]]:
+        """The messages of every group sent at ``since_ms`` or later that members were sent as
+        ``message`` events and still see as sent: delivered (``held = 0``), never held for review
+        (a released one went out as ``message_released``), not deleted. At most the last
+        ``per_group`` of each group; (group id, row), by group id and ascending seq. A new cluster
+        home reads the previous one's last messages with it (server/cluster/home.py Tail)."""
+        ...
+
     async def sent_copy(self, group_id: str, seq: int, sender_id: str, client_msg_id: str) -> tuple[int, int] | None:
         """(ts, held) of message ``seq`` if ``sender_id`` sent it with ``client_msg_id``; else None."""
         ...

@@ -143,6 +143,18 @@ class PostgresReads:
             rows.reverse()
         return rows
 
+    async def recent_messages(self, since_ms: int, per_group: int) -> list[tuple[str, HistoryRow]]:
+        """See :meth:`server.storage.base.GroupReads.recent_messages` (messages_ts bounds the scan)."""
+        sql = (f"SELECT group_id, seq, ts, sender_id, sender_role, text, FALSE, {HISTORY_EXTRAS} FROM messages"
+               " WHERE (group_id, seq) IN (SELECT group_id, seq FROM ("
+               " SELECT m.group_id, m.seq, row_number() OVER (PARTITION BY m.group_id ORDER BY m.seq DESC) AS k"
+               " FROM messages m WHERE m.ts >= $1 AND m.held = 0 AND m.deleted_at IS NULL AND NOT EXISTS ("
+               " SELECT 1 FROM review_queue q WHERE q.kind = 'message' AND q.action = 'review'"
+               " AND q.group_id = m.group_id AND q.seq = m.seq AND q.created_at >= $1)) AS t WHERE t.k <= $2)"
+               " ORDER BY group_id, seq")
+        return [(r[0], HistoryRow(r[1], r[2], r[3], r[4], r[5], bool(r[6]), *r[7:]))
+                for r in await self._fetchall(sql, since_ms, per_group)]
+
     async def message_info(self, group_id: str, seq: int) -> MessageInfo | None:
         row = await self._fetchone(
             "SELECT sender_id, ts, deleted_at IS NOT NULL, held, attachments IS NOT NULL FROM messages"
