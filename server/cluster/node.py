@@ -352,12 +352,13 @@ class ClusterNode:
         # home as it would refuse to start (see _promoted), rather than seal under the retired key.
         await app.vault.bind(app.store, app.now_ms())
         app.store.set_record_key(app.vault.record_key())
-        await app.load_home()
-        # The previous home's last messages, before this one writes any (see Tail): a gateway's
-        # connections get those they never got as events when they re-register, and so do this
-        # node's own, below.
+        # The previous home's last messages, read with the state, before this home writes any
+        # message (see Tail): a gateway's connections get those they never got as events when
+        # they re-register, and so do this node's own, below.
         window = wire.catch_up_seconds(self.cfg.lease_seconds)
-        recent = await app.store.recent_messages(app.now_ms() - int(window * 1000), wire.CATCH_UP_PER_GROUP)
+        _, recent = await asyncio.gather(
+            app.load_home(),
+            app.store.recent_messages(app.now_ms() - int(window * 1000), wire.CATCH_UP_PER_GROUP))
         from server.app import tune_gc
 
         tune_gc()  # the state just loaded lives for the whole run: no collection walks it again
