@@ -44,7 +44,8 @@ from server.storage.base import (
 from server.storage.changes import Audit, Change
 from server.storage.postgres_account_measures import PostgresAccountMeasureReads
 from server.storage.postgres_changes import LOCK_MIGRATE, append_audit, apply_change, set_record_key
-from server.storage.postgres_cluster import PostgresLeases
+from server.storage.postgres_cluster import FENCED_SQLSTATE, PostgresLeases
+from server.storage.postgres_indexing import PostgresSearchIndex
 from server.storage.postgres_media import PostgresMediaReads
 from server.storage.postgres_moderation import PostgresModerationReads
 from server.storage.postgres_public import PostgresPublicReads
@@ -117,7 +118,6 @@ _MESSAGE_STORED = "SELECT 1 FROM messages WHERE group_id = $1 AND seq = $2 AND t
 _NETLOG_STORED = ("SELECT 1 FROM netlog WHERE ts = $1 AND kind = $2 AND user_id IS NOT DISTINCT FROM $3"
                   " AND ip IS NOT DISTINCT FROM $4 AND detail = $5 LIMIT 1")
 OUTCOME_WAIT = 5.0  # seconds to learn whether a batch cut off at its COMMIT committed
-FENCED_SQLSTATE = "QGF01"  # raised by qunguan_fence (migration 11)
 
 
 def _fenced(exc: BaseException) -> bool:
@@ -158,7 +158,7 @@ def _where(url: str) -> str:
     return f"{scheme}://{userinfo.split(':', 1)[0]}@{tail}"
 
 
-class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAccountMeasureReads,
+class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPublicReads, PostgresAccountMeasureReads,
                     PostgresModerationReads, PostgresSearchReads, PostgresMediaReads, PostgresReads):
     def __init__(self, url: str) -> None:
         self.url = url
@@ -166,8 +166,10 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
         self.pool: asyncpg.Pool | None = None
         self._record_key: bytes | None = None
         self._init_queue()
+        self._init_index()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._cluster = False  # one of a cluster's nodes: it indexes search only while it is the home
 
     # -- lifecycle -------------------------------------------------------
     async def open(self) -> None:
@@ -181,9 +183,18 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
             await self._close_connections()
             raise StoreUnavailable(f"the PostgreSQL database {_where(self.url)} cannot be used: {err}") from None
         self._task = asyncio.create_task(self._run(), name="store-writer")
+        if not self._cluster:
+            self._start_indexing()  # a lone node writes from its start (a cluster's home: set_fence)
+
+    def set_fence(self, name: str, epoch: int) -> None:
+        """See :meth:`PostgresLeases.set_fence`: this node is the cluster's home and writes from now
+        on, so it indexes search too, beginning with what the previous home left."""
+        super().set_fence(name, epoch)
+        self._start_indexing()
 
     async def claim(self, cluster: bool) -> None:
         """See :meth:`PostgresLeases._claim`; an unreachable server is one line, as in :meth:`open`."""
+        self._cluster = cluster
         try:
             await self._claim(cluster)
         except (*_CONNECTION_ERRORS, asyncpg.PostgresError) as err:
@@ -255,9 +266,6 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
         finally:
             await db.execute("SELECT pg_advisory_unlock($1, 0)", LOCK_MIGRATE)
 
-    def search_index_backlog(self) -> int:
-        return 0  # pg_trgm's GIN index takes each message in the message's own commit
-
     async def ping(self) -> None:
         """A transaction through the writer that changes nothing: proves the database takes writes now."""
 
@@ -279,6 +287,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
             set_record_key(self._w, key)
 
     async def close(self) -> None:
+        await self._stop_indexing()
         await self.close_leases()
         self._closing = True
         self._wake.set()
@@ -368,6 +377,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
                 # before its answer: the batch is stored, so its callers are told so (their undo
                 # would otherwise take out of memory what the database holds).
                 log.warning("the connection was lost after the batch was stored (%r)", exc)
+                self._note_unindexed(msgs, msg_errors)
                 self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
                 return
             log.error("batch commit failed (%r); %d ops, %d messages and %d log rows refused",
@@ -376,6 +386,8 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresPublicReads, PostgresAcc
                 self.lost_fence()
             self._fail_batch(ops, raw, msgs, netlog, exc)
             return
+        if msgs:
+            self._note_unindexed(msgs, msg_errors)
         self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
 
 

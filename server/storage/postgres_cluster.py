@@ -37,6 +37,7 @@ WHERE name = $1 AND holder = $2 AND epoch = $3
 _CLOCK = "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
 _HOLDER = "SELECT holder, epoch, expires_at > now() FROM cluster_leases WHERE name = $1"
 _ANY_LIVE_LEASE = "SELECT holder FROM cluster_leases WHERE expires_at > now() LIMIT 1"
+FENCED_SQLSTATE = "QGF01"  # raised by qunguan_fence (migration 11)
 LOCK_SERVE = 0x5147_0005  # pg_advisory_lock(LOCK_SERVE, 0): who serves the database (see claim)
 _CLAIM_SETTINGS = {"application_name": "qunguan serve", "tcp_keepalives_idle": "10",
                    "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}

@@ -617,4 +617,62 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE review_queue ADD COLUMN expect_text TEXT;
         """,
     ),
+    (
+        20,
+        """
+        -- Search leaves the ack path (postgres_search.py): the trigram index moves from messages,
+        -- where every insert of the writer's batch maintained it (and, once its pending list
+        -- filled, merged that list inside an ack), to message_search, a copy of the visible
+        -- messages' text that a background task of the writing node fills in slices after the
+        -- commit, on a connection of its own. A group's messages up to search_progress.indexed_seq
+        -- are in it; a search reads the ones above directly from messages.
+        -- No writes while the copy is made: what is copied and the marks set agree.
+        LOCK TABLE messages IN SHARE MODE;
+        CREATE TABLE message_search (
+            group_id TEXT NOT NULL,
+            seq      BIGINT NOT NULL,
+            text     TEXT NOT NULL,
+            PRIMARY KEY (group_id, seq)
+        );
+        CREATE TABLE search_progress (
+            group_id    TEXT PRIMARY KEY,
+            indexed_seq BIGINT NOT NULL
+        );
+        INSERT INTO message_search (group_id, seq, text)
+            SELECT group_id, seq, text FROM messages WHERE held = 0 AND deleted_at IS NULL;
+        INSERT INTO search_progress (group_id, indexed_seq) SELECT group_id, last_seq FROM groups;
+        -- Built once over the copy (faster than row by row); filled by the slices from now on.
+        CREATE INDEX message_search_trgm ON message_search USING gin (text gin_trgm_ops);
+        DROP INDEX messages_text_trgm;
+        -- Edits, holds and releases, recalls and purges of messages the index already covers
+        -- change it at once, in their own transaction. The shared lock (qunguan_search_lock)
+        -- excludes an indexing slice, which takes it exclusively: a change never slips between
+        -- a slice's read of a message and its commit, and the mark read here does not move
+        -- until this transaction ends.
+        CREATE FUNCTION qunguan_search_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            row_ messages%ROWTYPE;
+        BEGIN
+            IF TG_OP = 'DELETE' THEN row_ := OLD; ELSE row_ := NEW; END IF;
+            PERFORM pg_advisory_xact_lock_shared(1363607560, 0);  -- LOCK_SEARCH (postgres_search.py)
+            IF NOT EXISTS (SELECT 1 FROM search_progress
+                           WHERE group_id = row_.group_id AND indexed_seq >= row_.seq) THEN
+                RETURN NULL;  -- not indexed yet: the slice that reaches it reads it as it is then
+            END IF;
+            IF TG_OP = 'UPDATE' AND NEW.held = 0 AND NEW.deleted_at IS NULL THEN
+                INSERT INTO message_search (group_id, seq, text) VALUES (NEW.group_id, NEW.seq, NEW.text)
+                    ON CONFLICT (group_id, seq) DO UPDATE SET text = EXCLUDED.text;
+            ELSE
+                DELETE FROM message_search WHERE group_id = row_.group_id AND seq = row_.seq;
+            END IF;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER message_search_update AFTER UPDATE OF text, held, deleted_at ON messages
+            FOR EACH ROW WHEN (OLD.text IS DISTINCT FROM NEW.text OR OLD.held IS DISTINCT FROM NEW.held
+                               OR OLD.deleted_at IS DISTINCT FROM NEW.deleted_at)
+            EXECUTE FUNCTION qunguan_search_sync();
+        CREATE TRIGGER message_search_delete AFTER DELETE ON messages
+            FOR EACH ROW EXECUTE FUNCTION qunguan_search_sync();
+        """,
+    ),
 ]

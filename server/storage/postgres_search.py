@@ -1,4 +1,16 @@
-"""PostgreSQL reads for read markers (unread counts) and message search (the read pool).
+"""PostgreSQL reads for read markers (unread counts) and message search (the read pool),
+and the search index's slices.
+
+The search index is ``message_search`` (migration 20): a copy of the visible messages'
+text (not held, not deleted) with the pg_trgm GIN index ``message_search_trgm``. No
+commit that acknowledges a send touches it: new messages are copied into it after
+their commit, in slices (:func:`index_slice`, a transaction of its own, a few thousand
+seqs at a time) by a background task of the node that writes, on a connection of its
+own (``PostgresStore._index_run``). Each group's copy holds its messages up to
+``search_progress.indexed_seq``; edits, holds, releases, recalls and purges of the
+messages up to there change it at once, by triggers, in their own transaction. A
+search reads the seqs above that mark (the newest, not yet indexed) directly from
+``messages``, so it never waits for indexing and never misses a message just sent.
 
 Search is a case-insensitive substring match over the visible messages of one
 group, newest first, in two steps:
@@ -9,12 +21,17 @@ group, newest first, in two steps:
    (up to ``EXTEND_MAX``) are read the same way: a fairly common word costs less so
    than through the index, which would fetch every one of its matches;
 2. if more are wanted, the rest of the range: for three characters or more
-   ``text ILIKE '%query%'`` (wildcards in the query escaped) through the pg_trgm
-   GIN index ``messages_text_trgm`` (the matching seqs are gathered first, then
-   the newest ``limit`` of them are read); two characters have no trigram, so they
-   read the rest of the range through the primary key, newest first, testing each
-   text with ``strpos`` for the pair in each of its letter cases (several times
-   cheaper than ``ILIKE``, which lowers every text first).
+   ``text ILIKE '%query%'`` (wildcards in the query escaped), the seqs above the
+   group's ``indexed_seq`` from ``messages`` through the primary key, then those up
+   to it through the trigram index of ``message_search`` (the matching seqs are
+   gathered first, then the newest ``limit`` of them are read from ``messages``);
+   two characters have no trigram, so they read the rest of the range through the
+   primary key, newest first, testing each text with ``strpos`` for the pair in each
+   of its letter cases (several times cheaper than ``ILIKE``, which lowers every
+   text first).
+
+The copy holds each message's text as ``messages`` does, and both parts test it with
+the same ``ILIKE``: a message matches whichever part reads it.
 
 Both run with ``plan_cache_mode = force_custom_plan``: the read pool's statements
 are prepared once per connection, and a generic plan, made without the pattern,
@@ -24,12 +41,16 @@ trigram scan with the primary key: seconds instead of milliseconds).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import product
 from typing import Any
+
+import asyncpg
 
 from server.storage.base import HistoryRow
 from server.storage.postgres_reads import HISTORY_EXTRAS, PostgresReads
 
+LOCK_SEARCH = 0x5147_0008  # (LOCK_SEARCH, 0): a slice exclusively, the triggers of migration 20 shared
 SEARCH_WINDOW = 500  # seqs read through the primary key before the rest of the group
 EXTEND_MAX = 30_000  # seqs more read that way when the window's matches say they will do
 SEQ_END = 1 << 62  # above any seq
@@ -38,9 +59,57 @@ _COLS = f"seq, ts, sender_id, sender_role, text, deleted_at IS NOT NULL, {HISTOR
 _RANGE = "group_id = $1 AND seq > $2 AND seq < $3 AND held = 0 AND deleted_at IS NULL"
 _SCAN = f"SELECT {_COLS} FROM messages WHERE {_RANGE} AND text ILIKE $5 ORDER BY seq DESC LIMIT $4"
 # MATERIALIZED: the matching seqs come from the trigram index, never from walking the key backwards.
-_TRIGRAM = (f"WITH hit AS MATERIALIZED (SELECT seq FROM messages WHERE {_RANGE} AND text ILIKE $5)"
+# (The copy holds visible messages only; the test on messages is for what a reader may see.)
+_TRIGRAM = ("WITH hit AS MATERIALIZED (SELECT seq FROM message_search"
+            " WHERE group_id = $1 AND seq > $2 AND seq < $3 AND text ILIKE $5)"
             f" SELECT {_COLS} FROM messages WHERE group_id = $1"
-            " AND seq IN (SELECT seq FROM hit ORDER BY seq DESC LIMIT $4) ORDER BY seq DESC")
+            " AND seq IN (SELECT seq FROM hit ORDER BY seq DESC LIMIT $4)"
+            " AND held = 0 AND deleted_at IS NULL ORDER BY seq DESC")
+# A group's last seq and how far its index reaches.
+_INDEX_STATE = ("SELECT g.last_seq, COALESCE(p.indexed_seq, 0) FROM groups g"
+                " LEFT JOIN search_progress p ON p.group_id = g.group_id WHERE g.group_id = $1")
+# Every group the index lags behind: (group id, last seq, indexed seq); the backlog at a start.
+BACKLOG = ("SELECT g.group_id, g.last_seq, COALESCE(p.indexed_seq, 0) FROM groups g"
+           " LEFT JOIN search_progress p ON p.group_id = g.group_id WHERE g.last_seq > COALESCE(p.indexed_seq, 0)")
+_TRY_LOCK = f"SELECT pg_try_advisory_xact_lock({LOCK_SEARCH}, 0)"
+_SLICE_STATE = ("SELECT x.g, COALESCE(p.indexed_seq, 0), g.last_seq FROM unnest($1::text[]) AS x(g)"
+                " JOIN groups g ON g.group_id = x.g LEFT JOIN search_progress p ON p.group_id = x.g")
+_SLICE_COPY = ("INSERT INTO message_search (group_id, seq, text)"
+               " SELECT m.group_id, m.seq, m.text FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS r(g, lo, hi)"
+               " JOIN messages m ON m.group_id = r.g AND m.seq > r.lo AND m.seq <= r.hi"
+               " WHERE m.held = 0 AND m.deleted_at IS NULL")
+_SLICE_MARK = ("INSERT INTO search_progress (group_id, indexed_seq) SELECT * FROM unnest($1::text[], $2::bigint[])"
+               " ON CONFLICT (group_id) DO UPDATE SET indexed_seq = EXCLUDED.indexed_seq")
+_FENCE = "SELECT qunguan_fence($1, $2)"
+
+
+async def index_slice(db: asyncpg.Connection, plan: Sequence[tuple[str, int]],
+                      fence: tuple[str, int] | None) -> dict[str, tuple[int, int]] | None:
+    """One transaction on ``db``: for each (group id, at most this many seqs) of ``plan``, the
+    group's visible messages past its indexed_seq are copied into ``message_search`` and
+    indexed_seq moves up. ``fence``: a cluster home's lease, which the transaction must still hold.
+
+    Returns each planned group's (last seq read, indexed seq now); a group gone is left out.
+    None when a change of messages holds the lock (see migration 20): nothing done, try again.
+    """
+    want = dict(plan)
+    async with db.transaction():
+        if fence is not None:
+            await db.execute(_FENCE, *fence)
+        if not await db.fetchval(_TRY_LOCK):
+            return None
+        state: dict[str, tuple[int, int]] = {}
+        ranges: list[tuple[str, int, int]] = []
+        for gid, done, last in await db.fetch(_SLICE_STATE, list(want)):
+            upto = min(int(last), int(done) + want[gid])
+            if upto > done:
+                ranges.append((gid, int(done), upto))
+            state[gid] = (int(last), max(upto, int(done)))
+        if ranges:
+            gids, los, his = (list(col) for col in zip(*ranges, strict=True))
+            await db.execute(_SLICE_COPY, gids, los, his)
+            await db.execute(_SLICE_MARK, gids, his)
+    return state
 
 
 def like_pattern(query: str) -> str:
@@ -90,9 +159,12 @@ class PostgresSearchReads(PostgresReads):
         assert self.pool is not None
         async with self.pool.acquire() as conn, conn.transaction(readonly=True):
             await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-            last = await conn.fetchval("SELECT last_seq FROM groups WHERE group_id = $1", group_id)
-            if last is None:
+            state = await conn.fetchrow(_INDEX_STATE, group_id)
+            if state is None:
                 return []
+            # `indexed` is read once, before every read below: the copy holds every visible
+            # seq up to it from then on (the mark never moves back).
+            last, indexed = int(state[0]), int(state[1])
             lo = max(floor_seq, 0)  # results have lo < seq < hi
             hi = min(int(last) + 1, SEQ_END if before is None else before)
             if hi <= lo + 1:
@@ -104,6 +176,17 @@ class PostgresSearchReads(PostgresReads):
                 if need <= EXTEND_MAX:
                     top, mid = mid + 1, max(lo, mid - need)
                     found += [_row(r) for r in await conn.fetch(window, group_id, mid, top, limit - len(found), *args)]
+            if len(found) < limit and mid > lo and rest is _TRIGRAM:
+                split = max(lo, min(indexed, mid))  # seqs above it are not in the index yet: read directly
+                if mid > split:
+                    found += [_row(r) for r in await conn.fetch(_SCAN, group_id, split, mid + 1, limit - len(found),
+                                                                *args)]
+                mid = split
             if len(found) < limit and mid > lo:
                 found += [_row(r) for r in await conn.fetch(rest, group_id, lo, mid + 1, limit - len(found), *args)]
+        if indexed < hi - 1:
+            self._index_soon(group_id)
         return found
+
+    def _index_soon(self, group_id: str) -> None:
+        """A search read some of the group's messages directly: index that group next (the store)."""
