@@ -25,7 +25,7 @@ import asyncpg
 
 from server.storage.base import Done, MessageRow
 from server.storage.postgres_cluster import FENCED_SQLSTATE
-from server.storage.postgres_search import BACKLOG, index_slice
+from server.storage.postgres_search import BACKLOG, MERGE_PENDING, index_slice
 
 log = logging.getLogger("qunguan.store")
 
@@ -34,6 +34,7 @@ INDEX_GATHER = 0.05  # seconds a slice waits for more messages when less than a 
 INDEX_BUSY = 0.005  # seconds before trying again while a change of messages holds the index's lock
 INDEX_PAUSE = 1.0  # seconds after a failed slice (the database unreachable, say)
 CONNECT_TIMEOUT = 10.0  # seconds
+STOP_WAIT = 2.0  # seconds a close waits for the slice under way
 
 
 class PostgresSearchIndex:
@@ -85,7 +86,12 @@ class PostgresSearchIndex:
         if task is not None:
             self._index_halt.set()
             self._index_wake.set()
-            await task
+            try:  # (a connection attempt to a database gone is not waited for: what is left stays owed)
+                await asyncio.wait_for(asyncio.shield(task), STOP_WAIT)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def _count_backlog(self, rows: list[asyncpg.Record]) -> None:
         """The database's backlog (postgres_search.BACKLOG) into the in-memory one."""
@@ -144,8 +150,10 @@ class PostgresSearchIndex:
                         await self._index_wake.wait()
                         continue
                     if self._unindexed < INDEX_SLICE_SEQS and not self._searched:
-                        with contextlib.suppress(asyncio.TimeoutError):  # more messages to one slice
+                        with contextlib.suppress(TimeoutError):  # more messages to one slice
                             await asyncio.wait_for(self._index_halt.wait(), INDEX_GATHER)
+                        if self._index_halt.is_set():
+                            return
                     plan = self._plan()
                     state = await index_slice(db, plan, self.fence)
                     if state is None:  # a change of messages holds the lock: soon again
@@ -154,6 +162,8 @@ class PostgresSearchIndex:
                         await asyncio.sleep(INDEX_BUSY)
                         continue
                     self._account(plan, state)
+                    # Outside the slice's transaction: a change of messages never waits for the merge.
+                    await db.execute(MERGE_PENDING)
                 except Exception as exc:
                     if getattr(exc, "sqlstate", None) == FENCED_SQLSTATE:
                         log.warning("the search index stops: another node holds the home lease")
@@ -162,7 +172,7 @@ class PostgresSearchIndex:
                     if db is not None:
                         db.terminate()
                         db = None
-                    with contextlib.suppress(asyncio.TimeoutError):
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._index_halt.wait(), INDEX_PAUSE)
         finally:
             if db is not None:

@@ -641,8 +641,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         INSERT INTO message_search (group_id, seq, text)
             SELECT group_id, seq, text FROM messages WHERE held = 0 AND deleted_at IS NULL;
         INSERT INTO search_progress (group_id, indexed_seq) SELECT group_id, last_seq FROM groups;
-        -- Built once over the copy (faster than row by row); filled by the slices from now on.
-        CREATE INDEX message_search_trgm ON message_search USING gin (text gin_trgm_ops);
+        -- Built once over the copy (faster than row by row); filled by the slices from now on. A
+        -- slice only appends to the index's pending list (32 MB allowed, so no slice has to merge
+        -- it); the index task merges the list after each slice, outside the slice's lock.
+        CREATE INDEX message_search_trgm ON message_search USING gin (text gin_trgm_ops)
+            WITH (gin_pending_list_limit = 32768);
         DROP INDEX messages_text_trgm;
         -- Edits, holds and releases, recalls and purges of messages the index already covers
         -- change it at once, in their own transaction. The shared lock (qunguan_search_lock)

@@ -81,6 +81,8 @@ _SLICE_COPY = ("INSERT INTO message_search (group_id, seq, text)"
 _SLICE_MARK = ("INSERT INTO search_progress (group_id, indexed_seq) SELECT * FROM unnest($1::text[], $2::bigint[])"
                " ON CONFLICT (group_id) DO UPDATE SET indexed_seq = EXCLUDED.indexed_seq")
 _FENCE = "SELECT qunguan_fence($1, $2)"
+# The trigram index's pending list into the index proper (a search reads the whole list).
+MERGE_PENDING = "SELECT gin_clean_pending_list('message_search_trgm'::regclass)"
 
 
 async def index_slice(db: asyncpg.Connection, plan: Sequence[tuple[str, int]],

@@ -94,7 +94,7 @@ action = "block"
     assert after["qunguan_commit_seconds_count"] == after["qunguan_commit_batch_size_count"]
     assert after['qunguan_events_total{event="message"}'] == 6
     assert after["qunguan_ready"] == 1
-    # The search index catches up as soon as the server has a moment (SQLite; PostgreSQL indexes in the commit).
+    # The search index catches up after the commits: SQLite's writer when it has a moment, PostgreSQL's index task.
     for _ in range(50):
         if ops.scrape(url)["qunguan_search_index_backlog"] == 0:
             break
