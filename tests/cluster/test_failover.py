@@ -135,6 +135,17 @@ async def test_kill9_of_the_home_during_a_burst(make_cluster: Callable[..., Clus
         ev: dict[str, Any] = await rcv.next_event("message")
         while ev["text"] != "after the failover":
             ev = await rcv.next_event("message")
+    # The new home indexes search, beginning with what the dead one left unindexed; meanwhile a
+    # search reads those messages directly, so the newest is found at once.
+    found = await owner.request("search", group_id=gid, query="after the fail")
+    assert [m["text"] for m in found["messages"]] == ["after the failover"]
+    deadline = time.monotonic() + 10
+    while c.db_rows("SELECT g.last_seq, p.indexed_seq FROM groups g JOIN search_progress p"
+                    " ON p.group_id = g.group_id WHERE g.group_id = ?", gid) != [(rows[-1][0] + 1,) * 2]:
+        assert time.monotonic() < deadline, "the new home did not index the backlog"
+        await asyncio.sleep(0.1)
+    assert c.db_rows("SELECT seq, text FROM message_search WHERE group_id = ? ORDER BY seq", gid) == [
+        *rows, (rows[-1][0] + 1, "after the failover")]
     for cl in [owner, *gw_clients, *receivers, *idle, *probes, *resumed]:
         await cl.close()
 
