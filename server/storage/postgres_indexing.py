@@ -140,7 +140,8 @@ class PostgresSearchIndex:
             while not self._index_halt.is_set():
                 try:
                     if db is None or db.is_closed():
-                        db = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+                        db = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT,
+                                                   server_settings={"application_name": "qunguan search index"})
                         counted = False
                     if not counted:  # a start, a failover, or the connection back: what the database owes
                         self._count_backlog(await db.fetch(BACKLOG))
