@@ -51,7 +51,7 @@ LOCK_IDENTITY = 0x5147_0002
 LOCK_MIGRATE = 0x5147_0003
 LOCK_USER_CAPS = 0x5147_0006  # (LOCK_USER_CAPS, hashtext(user_id)): one user's caps, see UserCaps
 LOCK_REPORTER = 0x5147_0007  # (LOCK_REPORTER, hashtext(user_id)): one reporter's open reports, see InsertReport
-LOCK_GROUP_CAPS = 0x5147_0008  # (LOCK_GROUP_CAPS, hashtext(group_id)): one group's caps, see GroupRoom
+LOCK_GROUP_CAPS = 0x5147_0009  # (LOCK_GROUP_CAPS, hashtext(group_id)): one group's caps, see GroupRoom
 
 
 def applies(kind: type[C]) -> Callable[[Callable[[Conn, C], Awaitable[Any]]], Applier]:
