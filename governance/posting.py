@@ -302,7 +302,7 @@ def check_category_open(category: str, frozen_until: int, now: int) -> None:
     frozen category cannot be escaped into by a new group or by changing a group's category."""
     if frozen_until > now:
         raise ContractError("forbidden", f"the platform has frozen the category {category} for now; "
-                                         "no group can be opened in it or moved into it")
+                                         "no group can be opened in it or moved into it", until=frozen_until)
 
 
 # -- reports (Art. 12, P15) -------------------------------------------------------------------

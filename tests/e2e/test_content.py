@@ -284,8 +284,9 @@ async def test_a_frozen_category_cannot_be_escaped_by_a_new_or_moved_group(serve
     assert rc == 0, err
     until_ms = int(out.rsplit("(", 1)[1].split(")")[0])
     refused = await owner.call("create_group", name="new room", category="friends", join_policy="open")
-    assert refused["code"] == "forbidden" and "frozen" in refused["reason"]
-    assert (await other.call("update_group", group_id=g2, category="friends"))["code"] == "forbidden"
+    assert refused["code"] == "forbidden" and "frozen" in refused["reason"] and refused["until"] == until_ms
+    moved = await other.call("update_group", group_id=g2, category="friends")
+    assert moved["code"] == "forbidden" and moved["until"] == until_ms
     assert (await other.call("send", group_id=g2, text="still in work"))["ok"]
     # restating the category a frozen group has is no move; other changes still go through, but not
     # a new name (shown to every member, like a post)
