@@ -582,7 +582,8 @@ async def test_a_group_whose_move_out_fails_as_its_category_freezes_is_suspended
         await asyncio.sleep(0.5)  # claimed in memory, its write waiting for the hold
         freezing = asyncio.ensure_future(server.admin("freeze-category", "friends", "--seconds", "3600",
                                                       "--reason", "突发"))
-        await asyncio.sleep(1.2)  # the freeze listed the category's groups (not this one); its write waits
+        # an admin process starts slowly on a busy machine: 1.2 s was not always enough in CI
+        await asyncio.sleep(3.0)  # the freeze listed the category's groups (not this one); its write waits
         assert not moving.done()
     reply = await moving
     assert not reply["ok"], reply
@@ -614,7 +615,8 @@ async def test_a_group_whose_move_in_fails_as_its_category_freezes_stays_suspend
         await asyncio.sleep(0.5)  # claimed in memory, its write waiting for the hold
         freezing = asyncio.ensure_future(server.admin("freeze-category", "work", "--seconds", "3600",
                                                       "--reason", "突发"))
-        await asyncio.sleep(1.2)  # the freeze listed the category's groups (this one too); its write waits
+        # an admin process starts slowly on a busy machine: 1.2 s was not always enough in CI
+        await asyncio.sleep(3.0)  # the freeze listed the category's groups (this one too); its write waits
         assert not moving.done()
     assert not (await moving)["ok"]
     rc, out, err = await freezing
