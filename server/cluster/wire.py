@@ -29,7 +29,7 @@ still reads the header and skips the item; it reads no ``started``, and sends no
                                 seconds ago each opened, so the home counts each it has not
                                 counted yet in the connections per IP, as of then (a node of the
                                 previous version sends no ages, and reads none)
-  ``[SEEN, epoch, {group_id: seq}, {conn: since}]``  first, when it re-registers with a newer
+  ``[SEEN, epoch, {group_id: seq}, [[conn, since], ...]]``  first, when it re-registers with a newer
                                 home than ``epoch`` (the one it heard last): the last ``message``
                                 seq it relayed in each group within twice the catch-up window,
                                 and, per logged-in connection, the home clock (ms) when it logged
