@@ -81,13 +81,13 @@ class Tail:
             ev = self._events[key] = EncodedOnce(event_of(message_obj(self.app, gid, row)))
         return ev
 
-    def owed(self, user: User, relayed: Mapping[str, int], since: int) -> Iterator[EncodedOnce]:
+    def owed(self, user: User, relayed: Mapping[str, int], since: int) -> Iterator[tuple[str, EncodedOnce]]:
         """The ``message`` events of these messages that a connection of ``user`` would have had
         from the previous home and did not: in a live group of the user's, after their join
         point; after the last seq of the group its node relayed (``relayed``: the events of a
         group reach a node in ascending seq, so none after it arrived); and sent at ``since`` or
         later, when the connection was logged in (the home's clock, ms: one sent before it logged
-        in it may have read with ``history``). Each group's in ascending seq."""
+        in it may have read with ``history``). Each group's in ascending seq, with its group."""
         mine = user.groups
         tail = self.groups
         if not mine or not tail:
@@ -102,7 +102,7 @@ class Tail:
             after = max(relayed.get(gid, 0), m.joined_seq)
             for row in tail[gid]:
                 if row.seq > after and row.ts >= since:
-                    yield self._event(gid, row)
+                    yield gid, self._event(gid, row)
 
 
 class Home:
@@ -452,8 +452,9 @@ class Home:
         if since is None:
             return
         link, enc, conn = rs.link, rs.encoding, rs.conn
-        for ev in tail.owed(user, seen.relayed, since):
-            link.catch_up(ev, enc, conn)
+        last: dict[str, int] = {}  # group -> the position of its previous item (see NodeLink.catch_up)
+        for gid, ev in tail.owed(user, seen.relayed, since):
+            last[gid] = link.catch_up(ev, enc, conn, last.get(gid, -1))
 
     # -- operator commands from other nodes ------------------------------------------------------
     async def on_admin(self, msg: Msg) -> None:

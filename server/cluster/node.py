@@ -376,7 +376,7 @@ class ClusterNode:
             if user is not None and user.active and not conn.sess.closing and conn.token_hash is not None:
                 app.attach(conn.sess, user, conn.token_hash)
                 if conn.since is not None:  # (what it was owed, before anything new can reach it)
-                    for ev in tail.owed(user, relayed, conn.since):
+                    for _, ev in tail.owed(user, relayed, conn.since):
                         conn.sess.push(ev)
             else:
                 conn.sess.close(1008, "log in again")

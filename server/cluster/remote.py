@@ -96,9 +96,11 @@ class NodeLink:
         self._last_enc: Encoding | None = None
         self._last_conns: list[int] = []
         # The catch-up events queued in the current batch (see catch_up): (id of the event,
-        # encoding) -> its list of connections; valid while the outbox has not flushed.
-        self._catching: dict[tuple[int, Encoding], list[int]] = {}
+        # encoding) -> (its position among them, its list of connections); valid while the
+        # outbox has not flushed.
+        self._catching: dict[tuple[int, Encoding], tuple[int, list[int]]] = {}
         self._catching_batch = -1
+        self._catching_next = 0
 
     def event(self, ev: EncodedOnce, encoding: Encoding, conn: int) -> None:
         if ev is self._last_ev and encoding is self._last_enc and self._out.items:
@@ -107,22 +109,30 @@ class NodeLink:
         self._last_ev, self._last_enc, self._last_conns = ev, encoding, [conn]
         self._out.add([wire.EVENT, ev, self._last_conns, encoding])
 
-    def catch_up(self, ev: EncodedOnce, encoding: Encoding, conn: int) -> None:
-        """A message the previous home owed this connection (see Home.catch_up): connections
-        re-attached in the same loop iteration share one item per message, wherever it is in the
-        batch (each connection's own items stay in order: a connection is caught up as it is
-        attached, before any new message of the group reaches it)."""
+    def catch_up(self, ev: EncodedOnce, encoding: Encoding, conn: int, after: int) -> int:
+        """A message the previous home owed this connection (see Home.catch_up); returns the
+        position of the item that carries it in this batch. Connections re-attached in the same
+        batch share one item per message, but only where that keeps each connection's messages of
+        a group in seq order: ``after`` is the position of the item that carries the connection's
+        previous message of the same group (-1 for its first), and an item at or before it is not
+        shared (a connection owed only a later message may have put that one first). A connection
+        is caught up as it is attached, before any new message of the group reaches it."""
         if self._catching_batch != self._out.batches:
             self._catching.clear()
             self._catching_batch = self._out.batches
+            self._catching_next = 0
         key = (id(ev), encoding)
-        conns = self._catching.get(key)
-        if conns is not None:
-            conns.append(conn)
-            return
+        shared = self._catching.get(key)
+        if shared is not None and shared[0] > after:
+            shared[1].append(conn)
+            return shared[0]
         self._last_ev = None
-        conns = self._catching[key] = [conn]
+        position = self._catching_next
+        self._catching_next += 1
+        conns = [conn]
+        self._catching[key] = (position, conns)  # (later connections share this newer item)
         self._out.add([wire.EVENT, ev, conns, encoding])
+        return position
 
     def payload(self, payload: bytes | str, conn: int) -> None:
         self._last_ev = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgpack
 import pytest
 
 from protocol.codec import EncodedOnce, Encoding
@@ -146,3 +147,25 @@ def test_a_home_of_the_previous_version_still_reads_a_gateways_header():
     assert (node_id, instance) == ("n2", "i2")
     assert list(itertools.islice(stream, 2)) == [[wire.STAMP, 4], [wire.ALIVE]]
     # (The heartbeat: tests/server/test_cluster_slow_consumer.py reads its first object alone.)
+
+
+@pytest.mark.asyncio
+async def test_catch_up_items_are_shared_only_where_each_connection_keeps_seq_order():
+    """A connection owed only m4 put m4 first in the batch; one owed m3 and m4 must get m3 first,
+    so it gets m4 on a new item rather than on the earlier one (CI once saw [m4, m3])."""
+    published: list[bytes] = []
+    link = NodeLink("n2", "i2", lambda: 1, published.append, 1 << 20)
+    m = {n: EncodedOnce({"ev": "message", "seq": n}) for n in (2, 3, 4)}
+    owed = {1: [4], 2: [3, 4], 3: [2, 3, 4], 4: [3, 4]}  # connection -> the seqs of one group it is owed
+    for conn, seqs in owed.items():
+        after = -1
+        for n in seqs:
+            after = link.catch_up(m[n], Encoding.MSGPACK, conn, after)
+    _, _number, *items = (await _flushed(published))[0]
+    got: dict[int, list[int]] = {}
+    for kind, payload, conns in items:
+        assert kind == wire.EVENT
+        for conn in conns:
+            got.setdefault(conn, []).append(msgpack.unpackb(payload)["seq"])
+    assert got == owed
+    assert len(items) < sum(len(s) for s in owed.values())  # (still shared where order allows)
