@@ -112,6 +112,7 @@ class App:
         self.readiness = operations.Readiness(self.store.ping)
         self.store.set_commit_observer(METRICS.observe_commit)
         METRICS.search_backlog.set_function(self.store.search_index_backlog)
+        METRICS.writes_queued.set_function(self.store.queued)
         self.metrics_port: int | None = None
         # In a cluster (server/cluster/) this node runs the logic only while it is the home node;
         # until then it forwards its connections' frames to the node that is.

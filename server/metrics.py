@@ -83,6 +83,9 @@ class Metrics:
         self.reloads = Counter("qunguan_config_reloads", "SIGHUP reloads, by result", ["result"], registry=r)
         self.search_backlog = Gauge("qunguan_search_index_backlog",
                                     "Messages not yet in the search index (searches read them directly)", registry=r)
+        self.writes_queued = Gauge("qunguan_store_writes_queued",
+                                   "Writes waiting for the store's writer behind the commit running now "
+                                   "(grows while the database is slow or stuck)", registry=r)
         self.ready = Gauge("qunguan_ready", "1 while /readyz answers 200", registry=r)
         self.media_sweep_refused = Gauge("qunguan_media_sweep_refused",
                                          "1 while the last orphan sweep removed nothing: the media folder "

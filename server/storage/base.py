@@ -347,6 +347,10 @@ class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMe
         """What the store is doing right now, in words (a commit and its size, a checkpoint, queued writes)."""
         ...
 
+    def queued(self) -> int:
+        """Writes (changes, messages, network-log rows) waiting for the writer's next batch."""
+        ...
+
     def search_index_backlog(self) -> int:
         """Messages stored and not yet in the search index (a search reads them directly);
         0 where the index is written in the message's own commit."""

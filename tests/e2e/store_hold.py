@@ -101,3 +101,26 @@ async def until(check: Any, timeout: float = 5.0) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the condition never held")
+
+
+METERED = "\n[metrics]\nport = {port}\n"  # the extra config of a server whose queued writes a test watches
+
+
+def metered(port: int) -> str:
+    """The extra config text that serves a server's metrics on ``port`` (for :func:`until_writes_queued`)."""
+    return METERED.format(port=port)
+
+
+async def until_writes_queued(srv: Any, timeout: float = 20.0) -> None:
+    """Return once the server's writer has a write queued behind the one a hold keeps in flight
+    (``qunguan_store_writes_queued``): a command the test started has made its claims in memory
+    and queued its write. Waiting on this rather than a fixed time: an operator command runs in a
+    process of its own, which a busy machine starts late."""
+    from tests.e2e import ops_helpers as ops
+
+    url = ops.metrics_url(srv)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (await asyncio.to_thread(ops.scrape, url)).get("qunguan_store_writes_queued", 0) < 1:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"no write was queued within {timeout} s")
+        await asyncio.sleep(0.02)

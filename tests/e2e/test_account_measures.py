@@ -15,7 +15,8 @@ from governance.public_accounts import org_check_char
 from governance.retention import DAY_MS
 from tests.e2e.admin_helpers import admin_ok, admin_refused, notice
 from tests.e2e.harness import new_id_number, open_group, restart
-from tests.e2e.store_hold import until, writes_held
+from tests.e2e.ops_helpers import free_port
+from tests.e2e.store_hold import metered, until, until_writes_queued, writes_held
 
 LEGAL_NAME = "张三"
 
@@ -796,10 +797,12 @@ async def test_an_account_whose_late_suspension_fails_is_suspended_by_the_freeze
     assert [s["kind"] for s in await sanctions(srv, aid)] == ["suspend_account"]
 
 
-async def test_an_account_closed_as_it_lands_for_a_barred_subject_is_named_in_the_refusal(srv):
+async def test_an_account_closed_as_it_lands_for_a_barred_subject_is_named_in_the_refusal(make_server, monkeypatch):
     """A blacklisting that bars an organisation while another person's account for it is being opened
     does not see that account: it is closed as it lands, and the ``blacklisted`` refusal names it
     (``account_id``): the account exists, closed, and the client is told which."""
+    monkeypatch.setenv("QUNGUAN_IDENTITY_MAX_ACCOUNTS_PER_ID", "2")  # (as the srv fixture)
+    srv = make_server(metered(free_port()))
     holder, opener = await srv.user(verify_id=True), await srv.user(verify_id=True)
     org = {"category": "business", "intro": "", "subject_type": "organization", "org_name": "某贸易公司",
            "org_code": org_code(21)}
@@ -808,7 +811,7 @@ async def test_an_account_closed_as_it_lands_for_a_barred_subject_is_named_in_th
         opening = asyncio.ensure_future(opener.call("create_account", name="乙公司号", **org))
         await asyncio.sleep(0.5)  # past its checks, its insert waiting for the hold
         barring = asyncio.ensure_future(srv.admin("blacklist", holder.username, "--reason", "诈骗"))
-        await asyncio.sleep(1.2)  # the blacklisting barred the organisation in memory; its write waits
+        await until_writes_queued(srv)  # the blacklisting barred the organisation in memory; its write waits
         assert not opening.done()
     reply = await opening
     assert code(reply) == "blacklisted" and reply["account_id"], reply

@@ -9,7 +9,8 @@ import json
 import time
 
 from tests.e2e.harness import open_group
-from tests.e2e.store_hold import until, writes_held
+from tests.e2e.ops_helpers import free_port
+from tests.e2e.store_hold import metered, until, until_writes_queued, writes_held
 
 WITHIN = 2.0
 
@@ -565,11 +566,12 @@ async def test_an_upheld_appeal_gives_back_the_points_of_a_sanction_that_ran_out
     assert result["outcome"] == "upheld" and "the sanction is lifted" not in result["text"]
 
 
-async def test_a_group_whose_move_out_fails_as_its_category_freezes_is_suspended_by_the_freeze_upkeep(server):
+async def test_a_group_whose_move_out_fails_as_its_category_freezes_is_suspended_by_the_freeze_upkeep(make_server):
     """A group whose move out of a category was in flight when the category froze is not in the freeze's
     list (memory has it elsewhere); when the move's write fails, the group is back in the frozen category,
     unsuspended, and no write of its own follows. The freeze upkeep job finds it (no ``suspend_group``
     sanction lasting the freeze) and suspends it as the freeze did the others, by ``system``."""
+    server = make_server(metered(free_port()))
     owner, gid, [m] = await setup_group(server)  # in friends
     # The move's write fails (as a failing disk would refuse it); the upkeep's write does not touch the category.
     if server.backend == "postgresql":
@@ -582,8 +584,7 @@ async def test_a_group_whose_move_out_fails_as_its_category_freezes_is_suspended
         await asyncio.sleep(0.5)  # claimed in memory, its write waiting for the hold
         freezing = asyncio.ensure_future(server.admin("freeze-category", "friends", "--seconds", "3600",
                                                       "--reason", "突发"))
-        # an admin process starts slowly on a busy machine: 1.2 s was not always enough in CI
-        await asyncio.sleep(3.0)  # the freeze listed the category's groups (not this one); its write waits
+        await until_writes_queued(server)  # the freeze listed the category's groups (not this one); its write waits
         assert not moving.done()
     reply = await moving
     assert not reply["ok"], reply
@@ -599,11 +600,12 @@ async def test_a_group_whose_move_out_fails_as_its_category_freezes_is_suspended
     assert ("suspend_group", None) in [(a, actor) for a, actor, _ in audit_actions(server)]
 
 
-async def test_a_group_whose_move_in_fails_as_its_category_freezes_stays_suspended_after_a_restart(server):
+async def test_a_group_whose_move_in_fails_as_its_category_freezes_stays_suspended_after_a_restart(make_server):
     """The mirror case: a group whose move into a category was claimed in memory when the category froze is
     in the freeze's list and suspended in memory (its members told). When the move's write then fails, the
     group is back in its old category; the store holds it suspended too, with its sanction row, so memory
     and the store agree and a restart does not free it."""
+    server = make_server(metered(free_port()))
     owner, gid, [m] = await setup_group(server)  # in friends
     if server.backend == "postgresql":
         server.db_rows("ALTER TABLE groups ADD CONSTRAINT no_move CHECK (category <> 'work') NOT VALID")
@@ -615,8 +617,7 @@ async def test_a_group_whose_move_in_fails_as_its_category_freezes_stays_suspend
         await asyncio.sleep(0.5)  # claimed in memory, its write waiting for the hold
         freezing = asyncio.ensure_future(server.admin("freeze-category", "work", "--seconds", "3600",
                                                       "--reason", "突发"))
-        # an admin process starts slowly on a busy machine: 1.2 s was not always enough in CI
-        await asyncio.sleep(3.0)  # the freeze listed the category's groups (this one too); its write waits
+        await until_writes_queued(server)  # the freeze listed the category's groups (this one too); its write waits
         assert not moving.done()
     assert not (await moving)["ok"]
     rc, out, err = await freezing
