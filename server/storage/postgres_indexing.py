@@ -156,13 +156,14 @@ class PostgresSearchIndex:
                         if self._index_halt.is_set():
                             return
                     plan = self._plan()
-                    state = await index_slice(db, plan, self.fence)
-                    if state is None:  # a change of messages holds the lock: soon again
-                        for gid, _ in plan:
-                            self._searched[gid] = None
+                    state, busy = await index_slice(db, plan, self.fence)
+                    for gid in busy:  # a change of its messages holds its lock: first in the next slice
+                        self._searched[gid] = None
+                    done = [(gid, n) for gid, n in plan if gid not in busy]
+                    if not done:
                         await asyncio.sleep(INDEX_BUSY)
                         continue
-                    self._account(plan, state)
+                    self._account(done, state)
                     # Outside the slice's transaction: a change of messages never waits for the merge.
                     await db.execute(MERGE_PENDING)
                 except Exception as exc:

@@ -678,4 +678,32 @@ MIGRATIONS: list[tuple[int, str]] = [
             FOR EACH ROW EXECUTE FUNCTION qunguan_search_sync();
         """,
     ),
+    (
+        21,
+        """
+        -- The search lock per group (postgres_search.py): a change of a message takes it shared for
+        -- its own group only, a slice exclusively for each group it indexes (skipping a busy one).
+        -- With one lock for the whole service, an edit or recall in any group waited for a whole
+        -- slice of other groups' messages, and the writer's batch, acks included, with it.
+        CREATE OR REPLACE FUNCTION qunguan_search_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            row_ messages%ROWTYPE;
+        BEGIN
+            IF TG_OP = 'DELETE' THEN row_ := OLD; ELSE row_ := NEW; END IF;
+            -- LOCK_SEARCH (postgres_search.py), the group's key
+            PERFORM pg_advisory_xact_lock_shared(1363607560, hashtext(row_.group_id));
+            IF NOT EXISTS (SELECT 1 FROM search_progress
+                           WHERE group_id = row_.group_id AND indexed_seq >= row_.seq) THEN
+                RETURN NULL;  -- not indexed yet: the slice that reaches it reads it as it is then
+            END IF;
+            IF TG_OP = 'UPDATE' AND NEW.held = 0 AND NEW.deleted_at IS NULL THEN
+                INSERT INTO message_search (group_id, seq, text) VALUES (NEW.group_id, NEW.seq, NEW.text)
+                    ON CONFLICT (group_id, seq) DO UPDATE SET text = EXCLUDED.text;
+            ELSE
+                DELETE FROM message_search WHERE group_id = row_.group_id AND seq = row_.seq;
+            END IF;
+            RETURN NULL;
+        END $$;
+        """,
+    ),
 ]

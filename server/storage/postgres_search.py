@@ -50,7 +50,9 @@ import asyncpg
 from server.storage.base import HistoryRow
 from server.storage.postgres_reads import HISTORY_EXTRAS, PostgresReads
 
-LOCK_SEARCH = 0x5147_0008  # (LOCK_SEARCH, 0): a slice exclusively, the triggers of migration 20 shared
+# (LOCK_SEARCH, hashtext(group id)): a slice exclusively for each group it indexes, the triggers of
+# migration 21 shared for the group of the message they change.
+LOCK_SEARCH = 0x5147_0008
 SEARCH_WINDOW = 500  # seqs read through the primary key before the rest of the group
 EXTEND_MAX = 30_000  # seqs more read that way when the window's matches say they will do
 SEQ_END = 1 << 62  # above any seq
@@ -71,7 +73,8 @@ _INDEX_STATE = ("SELECT g.last_seq, COALESCE(p.indexed_seq, 0) FROM groups g"
 # Every group the index lags behind: (group id, last seq, indexed seq); the backlog at a start.
 BACKLOG = ("SELECT g.group_id, g.last_seq, COALESCE(p.indexed_seq, 0) FROM groups g"
            " LEFT JOIN search_progress p ON p.group_id = g.group_id WHERE g.last_seq > COALESCE(p.indexed_seq, 0)")
-_TRY_LOCK = f"SELECT pg_try_advisory_xact_lock({LOCK_SEARCH}, 0)"
+# The groups of the plan whose lock this slice got (one not free: a change of its messages in flight).
+_TRY_LOCKS = (f"SELECT g FROM unnest($1::text[]) AS x(g) WHERE pg_try_advisory_xact_lock({LOCK_SEARCH}, hashtext(g))")
 _SLICE_STATE = ("SELECT x.g, COALESCE(p.indexed_seq, 0), g.last_seq FROM unnest($1::text[]) AS x(g)"
                 " JOIN groups g ON g.group_id = x.g LEFT JOIN search_progress p ON p.group_id = x.g")
 _SLICE_COPY = ("INSERT INTO message_search (group_id, seq, text)"
@@ -86,23 +89,27 @@ MERGE_PENDING = "SELECT gin_clean_pending_list('message_search_trgm'::regclass)"
 
 
 async def index_slice(db: asyncpg.Connection, plan: Sequence[tuple[str, int]],
-                      fence: tuple[str, int] | None) -> dict[str, tuple[int, int]] | None:
+                      fence: tuple[str, int] | None) -> tuple[dict[str, tuple[int, int]], list[str]]:
     """One transaction on ``db``: for each (group id, at most this many seqs) of ``plan``, the
     group's visible messages past its indexed_seq are copied into ``message_search`` and
     indexed_seq moves up. ``fence``: a cluster home's lease, which the transaction must still hold.
 
-    Returns each planned group's (last seq read, indexed seq now); a group gone is left out.
-    None when a change of messages holds the lock (see migration 20): nothing done, try again.
+    Returns each indexed group's (last seq read, indexed seq now), and the groups left for later
+    because a change of their messages holds their lock (see migration 21). A group gone is in
+    neither. A slice never waits for a lock: a change of messages waits for at most the slice
+    that holds its group's.
     """
     want = dict(plan)
     async with db.transaction():
         if fence is not None:
             await db.execute(_FENCE, *fence)
-        if not await db.fetchval(_TRY_LOCK):
-            return None
+        locked = {r[0] for r in await db.fetch(_TRY_LOCKS, sorted(want))}
+        busy = [gid for gid in want if gid not in locked]
         state: dict[str, tuple[int, int]] = {}
+        if not locked:
+            return state, busy
         ranges: list[tuple[str, int, int]] = []
-        for gid, done, last in await db.fetch(_SLICE_STATE, list(want)):
+        for gid, done, last in await db.fetch(_SLICE_STATE, sorted(locked)):
             upto = min(int(last), int(done) + want[gid])
             if upto > done:
                 ranges.append((gid, int(done), upto))
@@ -111,7 +118,7 @@ async def index_slice(db: asyncpg.Connection, plan: Sequence[tuple[str, int]],
             gids, los, his = (list(col) for col in zip(*ranges, strict=True))
             await db.execute(_SLICE_COPY, gids, los, his)
             await db.execute(_SLICE_MARK, gids, his)
-    return state
+    return state, busy
 
 
 def like_pattern(query: str) -> str:

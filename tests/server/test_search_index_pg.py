@@ -43,12 +43,15 @@ async def side(pg_url: str) -> AsyncIterator[asyncpg.Connection]:
     await conn.close()
 
 
-async def hold_index(conn: asyncpg.Connection) -> None:
-    await conn.execute("SELECT pg_advisory_lock_shared($1, 0)", LOCK_SEARCH)
+async def hold_index(conn: asyncpg.Connection, gids: tuple[str, ...] = (G1, G2)) -> None:
+    """Keep the index task off ``gids``: their search locks taken shared, as a change of their messages takes them."""
+    for gid in gids:
+        await conn.execute("SELECT pg_advisory_lock_shared($1, hashtext($2))", LOCK_SEARCH, gid)
 
 
-async def release_index(conn: asyncpg.Connection) -> None:
-    await conn.execute("SELECT pg_advisory_unlock_shared($1, 0)", LOCK_SEARCH)
+async def release_index(conn: asyncpg.Connection, gids: tuple[str, ...] = (G1, G2)) -> None:
+    for gid in gids:
+        await conn.execute("SELECT pg_advisory_unlock_shared($1, hashtext($2))", LOCK_SEARCH, gid)
 
 
 async def opened(url: str, cluster: bool = False) -> Any:
@@ -244,6 +247,28 @@ async def test_a_slice_waits_for_a_change_of_messages_in_flight(pg_url: str, sid
         await drained(store)
         assert await indexed(side) == {(G1, 1): "kept secret"}
         assert await found(store, G1, "secret") == [1]
+    finally:
+        await store.close()
+
+
+async def test_a_change_in_flight_holds_back_its_own_group_only(pg_url: str, side: asyncpg.Connection) -> None:
+    """The search lock is per group: a change of one group's messages in flight keeps slices off
+    that group, not off the others (with one lock for the service, the writer's edit or recall
+    in any group waited for a whole slice of every group's backlog, and so did its acks)."""
+    store = await with_groups(pg_url)
+    try:
+        await hold_index(side, (G1,))
+        await send(store, [(gid, s, f"text {s}") for gid in (G1, G2) for s in range(1, 21)])
+        for _ in range(250):
+            if (await marks(side)).get(G2) == 20:
+                break
+            await asyncio.sleep(0.02)
+        assert (await marks(side)).get(G2) == 20
+        assert (await marks(side)).get(G1, 0) == 0 and store.search_index_backlog() == 20
+        await release_index(side, (G1,))
+        await drained(store)
+        assert await marks(side) == {G1: 20, G2: 20}
+        assert await indexed(side) == await visible(side)
     finally:
         await store.close()
 

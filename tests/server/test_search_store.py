@@ -79,7 +79,8 @@ async def hold_pg_index(store: Any) -> Any:
         await asyncio.sleep(0.02)
     assert store.search_index_backlog() == 0
     conn = await asyncpg.connect(store.url)
-    await conn.execute("SELECT pg_advisory_lock_shared($1, 0)", postgres_search.LOCK_SEARCH)
+    for gid in (G1, G2):
+        await conn.execute("SELECT pg_advisory_lock_shared($1, hashtext($2))", postgres_search.LOCK_SEARCH, gid)
     return conn
 
 
