@@ -98,7 +98,7 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
 
     # The phone's uniqueness is the database's: a second account racing for it gets conflict.
     queued = screened.queued(ctx, "display_name", None, user.user_id, expect=display_name)
-    await commit(
+    results = await commit(
         ctx,
         ch.InsertUser(user.user_id, username, ukey, pw_hash, display_name, phone_hmac,
                       ctx.vault.seal(phone), user.credit_score, user.created_at),
@@ -107,7 +107,7 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     )
     state.users[user.user_id] = user
     netlog.session(ctx, sess, "register", user.user_id, display_name=display_name)
-    return {"user_id": user.user_id, "held": True} if screened.held else {"user_id": user.user_id}
+    return screening.held_reply(results, user_id=user.user_id) if screened.held else {"user_id": user.user_id}
 
 
 def _failed_login_gate(ctx: Context, sess: Session, what: str) -> float:
@@ -258,8 +258,7 @@ async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Enco
         if name != was else None
     if screened.held:
         assert queued is not None  # held only when the name differs from the one shown
-        await commit(ctx, queued)
-        return {"held": True}
+        return screening.held_reply(await commit(ctx, queued))
     claim = FieldClaim(user, {"display_name": name})
     await commit(ctx, ch.SetUserFields(user.user_id, {"display_name": name}), *([queued] if queued else []),
                  claim=claim)

@@ -105,12 +105,12 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
             caps = caps_of(ctx, user)  # decided above in memory; the store decides them again
             again = ch.UserCaps(joined=caps.max_groups_joined, created=caps.max_groups_created)
             queued = screened.queued(ctx, "group_name", gid, user.user_id, expect=shown)
-            await commit(ctx, ch.CreateGroup(gid, shown, category, policy.value, user.user_id, now, again),
-                         *([queued] if queued else []), undo=undo)
+            results = await commit(ctx, ch.CreateGroup(gid, shown, category, policy.value, user.user_id, now, again),
+                                   *([queued] if queued else []), undo=undo)
         except ch.GroupIdTaken:
             continue  # issued before (another node, or a group this node never loaded): draw again
         g.online.update(user.sessions)
-        return {"group_id": gid, "held": True} if screened.held else {"group_id": gid}
+        return screening.held_reply(results, group_id=gid) if screened.held else {"group_id": gid}
     raise ContractError("internal", "could not find a free group id; try again")
 
 

@@ -194,18 +194,20 @@ async def mute(ctx: Context, sess: Session, req: rq.Mute, enc: Encoding) -> None
 
 
 async def change_group(ctx: Context, actor: User, g: Group, op: str, *, queued: ch.Change | None = None,
-                       held: dict[str, str] | None = None, **fields: Any) -> None:
+                       held: dict[str, str] | None = None, **fields: Any) -> list[Any]:
     """Claim group fields in memory, store them with the op's record entry, send ``group_updated``.
 
     ``queued``: a review-queue item stored in the same transaction (a name or announcement the
     word lists flagged or held, G10); ``held``: the held texts by field, for the record entry
-    only (they are not applied: the group keeps showing what it showed)."""
+    only (they are not applied: the group keeps showing what it showed). Returns the write's
+    results (``queued``'s last)."""
     detail = {**fields, **{f"held_{k}": v for k, v in (held or {}).items()}}
     writes = [*([ch.SetGroupFields(g.group_id, fields)] if fields else []), *([queued] if queued else [])]
     claim = FieldClaim(g, fields) if fields else None
-    await commit(ctx, *writes, audit=_audit(ctx, actor, op, g, **detail), claim=claim)
+    results = await commit(ctx, *writes, audit=_audit(ctx, actor, op, g, **detail), claim=claim)
     if fields:
         publish(g.online, ev.GroupUpdated(group_id=g.group_id, **fields))
+    return results
 
 
 @handler("mute_all")
@@ -289,8 +291,8 @@ async def set_announcement(ctx: Context, sess: Session, req: rq.SetAnnouncement,
     queued = (screened.queued(ctx, "announcement", g.group_id, sess.me.user_id,
                               expect=screened.shown(g.announcement)) if text != g.announcement else None)
     if screened.held:  # waits for an operator; the group keeps its announcement meanwhile
-        await change_group(ctx, sess.me, g, "set_announcement", queued=queued, held={"announcement": text})
-        return {"held": True}
+        return screening.held_reply(
+            await change_group(ctx, sess.me, g, "set_announcement", queued=queued, held={"announcement": text}))
     await change_group(ctx, sess.me, g, "set_announcement", queued=queued, announcement=text)
     return None
 
@@ -321,8 +323,8 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
         changed["join_policy"] = req.join_policy.value
     if not changed and not held:
         raise ContractError("bad_request", "update_group needs name, category or join_policy")
-    await change_group(ctx, sess.me, g, "update_group", queued=queued, held=held, **changed)
-    return {"held": True} if held else None
+    results = await change_group(ctx, sess.me, g, "update_group", queued=queued, held=held, **changed)
+    return screening.held_reply(results) if held else None
 
 
 @handler("delete_message")

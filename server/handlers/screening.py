@@ -8,7 +8,7 @@ item (``changes.QueueShownText``) the handler stores in the same transaction as 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from governance import posting, shown_text
 from governance.shown_text import Outcome
@@ -43,6 +43,12 @@ class Screened:
             return None
         return ch.QueueShownText(kind, group_id, sender_id, self.outcome.value, self.verdict.category,
                                  self.verdict.term, self.text, expect, ctx.now_ms())
+
+
+def held_reply(results: list[Any], **reply: Any) -> dict[str, Any]:
+    """The reply to an op whose text was held: ``held: true`` and the ``held_id`` the author can
+    withdraw it by (``withdraw_held_text``); ``results``: the commit's, the queue item's last."""
+    return {**reply, "held": True, "held_id": str(results[-1])}
 
 
 def screen(ctx: Context, text: str, field: str, shown: str) -> Screened:

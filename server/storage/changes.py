@@ -407,7 +407,8 @@ class QueueShownText(Change):
 
     ``kind``: ``group_name`` | ``announcement`` (``group_id`` set; ``sender_id`` who set it) |
     ``display_name`` (``group_id`` None; ``sender_id`` the user). ``expect``: the value the field
-    must still show for the decision to change it."""
+    must still show for the decision to change it. Its result: the item's id (a held text's
+    ``held_id``)."""
 
     kind: str
     group_id: str | None

@@ -481,13 +481,14 @@ async def _lock_message(db: Conn, group_id: str, seq: int, where: str, *params: 
         " FOR UPDATE", group_id, seq, *params)
 
 
-_QUEUE_SHOWN_TEXT = numbered(moderation.QUEUE_SHOWN_TEXT)
+_QUEUE_SHOWN_TEXT = numbered(moderation.QUEUE_SHOWN_TEXT) + " RETURNING item_id"
 
 
 @applies(c.QueueShownText)
-async def _queue_shown_text(db: Conn, q: c.QueueShownText) -> None:
-    await db.execute(_QUEUE_SHOWN_TEXT,
-                     q.kind, q.group_id, q.sender_id, q.action, q.category, q.term, q.created_at, q.text, q.expect)
+async def _queue_shown_text(db: Conn, q: c.QueueShownText) -> int:
+    item_id: int = await db.fetchval(_QUEUE_SHOWN_TEXT, q.kind, q.group_id, q.sender_id, q.action, q.category,
+                                     q.term, q.created_at, q.text, q.expect)
+    return item_id  # the item's id (a held text's held_id)
 
 
 @applies(c.SetShownText)

@@ -427,9 +427,12 @@ async def _queue_review(db: aiosqlite.Connection, q: c.QueueReview) -> None:
 
 
 @applies(c.QueueShownText)
-async def _queue_shown_text(db: aiosqlite.Connection, q: c.QueueShownText) -> None:
-    await db.execute(moderation.QUEUE_SHOWN_TEXT,
-                     (q.kind, q.group_id, q.sender_id, q.action, q.category, q.term, q.created_at, q.text, q.expect))
+async def _queue_shown_text(db: aiosqlite.Connection, q: c.QueueShownText) -> int:
+    cur = await db.execute(moderation.QUEUE_SHOWN_TEXT,
+                           (q.kind, q.group_id, q.sender_id, q.action, q.category, q.term, q.created_at, q.text,
+                            q.expect))
+    assert cur.lastrowid is not None
+    return cur.lastrowid  # the item's id (a held text's held_id)
 
 
 @applies(c.SetShownText)

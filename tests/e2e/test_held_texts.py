@@ -27,18 +27,22 @@ async def test_the_author_lists_and_withdraws_their_held_texts_and_nobody_else_s
     srv = word_server(make_server, tmp_path)
     owner, admin, gid = await group(srv)
     await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
-    assert (await owner.request("update_group", group_id=gid, name="刷单返利群"))["held"] is True
-    assert (await admin.request("set_announcement", group_id=gid, text="刷单返利 今晚八点"))["held"] is True
-    assert (await owner.request("set_profile", display_name="刷单返利王"))["held"] is True
+    renamed = await owner.request("update_group", group_id=gid, name="刷单返利群")
+    announced = await admin.request("set_announcement", group_id=gid, text="刷单返利 今晚八点")
+    profiled = await owner.request("set_profile", display_name="刷单返利王")
+    assert renamed["held"] is announced["held"] is profiled["held"] is True
 
     # each author sees their own, newest first; the other manager of the group sees none of them
     profile_text, name_text = await _held(owner)
+    # the reply that held each text named it (the id to withdraw it by, without listing first)
+    assert (renamed["held_id"], profiled["held_id"]) == (name_text["held_id"], profile_text["held_id"])
     assert {k: profile_text[k] for k in ("kind", "text")} == {"kind": "display_name", "text": "刷单返利王"}
     assert "group_id" not in profile_text
     assert {k: name_text[k] for k in ("kind", "group_id", "text")} == {
         "kind": "group_name", "group_id": gid, "text": "刷单返利群"}
     assert isinstance(name_text["created_at"], int)
     [note] = await _held(admin)
+    assert note["held_id"] == announced["held_id"]
     assert (note["kind"], note["group_id"], note["text"]) == ("announcement", gid, "刷单返利 今晚八点")
     stranger = await srv.user()
     assert await _held(stranger) == []

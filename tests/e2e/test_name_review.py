@@ -75,6 +75,7 @@ async def test_held_group_names_and_announcements_wait_for_the_operator(make_ser
     assert (await owner.request("group_info", group_id=new_gid))["name"] == f"群聊 {new_gid}"
     [item] = await _open_items(srv)
     assert (item["kind"], item["group_id"], item["text"]) == ("group_name", new_gid, "刷单返利交流")
+    assert created["held_id"] == str(item["item_id"])  # the id its author may withdraw it by
     await _decide(srv, item, "release")
     assert (await owner.request("group_info", group_id=new_gid))["name"] == "刷单返利交流"
     rows = srv.db_rows("SELECT action, detail FROM audit WHERE action IN ('update_group', 'review_release')"
@@ -134,6 +135,7 @@ async def test_a_display_name_held_at_registration_waits_and_the_username_stands
     assert (await c.request("me"))["display_name"] == "heldname1"
     first, second = await _open_items(srv)
     assert (first["kind"], first["user_id"], first["text"]) == ("display_name", reply["user_id"], "刷单返利达人")
+    assert reply["held_id"] == str(first["item_id"])
     await _decide(srv, first, "release")
     assert (await c.request("me"))["display_name"] == "刷单返利达人"
     # the second was held over "heldname1", which is no longer shown: releasing it changes nothing
