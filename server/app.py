@@ -89,6 +89,7 @@ class App:
         self.reports_when_mostly_rejected = WindowCounter(rl.reports_per_hour_when_mostly_rejected, HOUR)
         self.mention_all_per_group = WindowCounter(rl.mention_all_per_group_per_hour, HOUR)
         self.sessions: set[Session] = set()
+        self.forget_owed: Callable[[str, int], None] = lambda gid, seq: None  # (see Context; a cluster home's catch-up)
         self.handlers = load_all()
         # Dispatch on the request's type: decoding already named the op.
         self.dispatch = {OP_TYPES[op]: fn for op, fn in self.handlers.items()}

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 class Context(Protocol):
     cfg: Config
+    # Called with (group id, seq) when a message is edited, recalled or removed: a new cluster home
+    # does not send it to connections it re-attaches later as the previous home left it
+    # (server/cluster/home.py: Tail.forget); does nothing otherwise.
+    forget_owed: Callable[[str, int], None]
     now_ms: Callable[[], int]
     randbelow: Callable[[int], int]
     store: Store

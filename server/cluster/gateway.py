@@ -263,8 +263,10 @@ class Gateway:
                     conn = conns.get(number)
                     if conn is not None:
                         conn.sess.push(ev)
-                if len(item) > 4:  # a `message` event: the group's last seq relayed here
-                    self.relayed[item[3]] = (item[4], now)
+                if len(item) > 4:  # a `message` event to all the group's connections here: its seq
+                    gid, seq = item[3], item[4]
+                    was = self.relayed.get(gid)  # (never lowered: a late catch-up never says less)
+                    self.relayed[gid] = (seq if was is None or seq > was[0] else was[0], now)
             elif kind == wire.REPLY:
                 conn = conns.get(item[2])
                 if conn is not None and _settle(conn, item[3], item[4] if len(item) > 4 else None):
@@ -274,7 +276,10 @@ class Gateway:
                 if conn is not None:
                     if conn.user_id is None:
                         METRICS.logged_in()  # (the socket is here: this node counts it, not the home)
-                    if conn.user_id != item[2]:  # (a new home re-attaching it says nothing new)
+                    if conn.user_id != item[2] or len(item) <= 4:
+                        # When it logged in, for a later home's catch-up (see wire.SEEN); a new home
+                        # re-attaching it says nothing new. A home of the previous version says
+                        # nothing (and tags no message with its seq): not known, so none is owed.
                         conn.since = item[4] if len(item) > 4 else None
                     conn.user_id, conn.token_hash = item[2], item[3]
                     conn.sess.last_user_id = item[2]

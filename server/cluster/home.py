@@ -50,6 +50,10 @@ class Reattach:
         self.token_hash = token_hash
 
 
+def nothing_owed(gid: str, seq: int) -> None:
+    """``Context.forget_owed`` while no takeover's catch-up is under way."""
+
+
 class Tail:
     """The previous home's last messages, read once when this home takes over, before it writes
     anything (so each group's are exactly the previous home's: every seq up to the one loaded),
@@ -73,6 +77,16 @@ class Tail:
             self.groups.setdefault(gid, []).append(row)
         self.until = until
         self._events: dict[tuple[str, int], EncodedOnce] = {}
+
+    def forget(self, gid: str, seq: int) -> None:
+        """Message ``seq`` of ``gid`` changed after the takeover (edited, recalled, removed): a
+        connection re-attached later must not get it as it read then, nor miss the change, which
+        went only to the connections attached by then. It is not sent at all: the connection sees
+        the gap in seq and reads ``history``, which has it as it is now."""
+        rows = self.groups.get(gid)
+        if rows is not None:
+            self.groups[gid] = [r for r in rows if r.seq != seq]
+        self._events.pop((gid, seq), None)
 
     def _event(self, gid: str, row: HistoryRow) -> EncodedOnce:
         key = (gid, row.seq)
@@ -306,6 +320,7 @@ class Home:
     def _session(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, port: int | None) -> RemoteSession:
         rs = link.sessions[conn] = RemoteSession(link, conn, ip, encoding, port)
         self.app.sessions.add(rs)  # every connection of the service, for notices to everyone
+        self._place(link, conn, ip)  # (a LIVE may have counted it before: a link made again)
         return rs
 
     def _opened(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, again: bool, port: int | None) -> None:
@@ -384,6 +399,7 @@ class Home:
         now = time.monotonic()
         if self.tail is not None and now > self.tail.until:
             self.tail = None  # (gateways re-register within a lease period or two of the takeover)
+            self.app.forget_owed = nothing_owed
             for link in self.links.values():
                 link.seen = None
         cutoff = now - GATEWAY_SILENCE_LEASES * lease_seconds
@@ -441,6 +457,13 @@ class Home:
             return
         app.attach(rs, user, r.token_hash)
         self.catch_up(rs)  # (no await since the attach: no new message of its groups came first)
+
+    def start_catch_up(self, tail: Tail) -> Tail:
+        """Keep ``tail`` (the previous home's last messages) for the connections re-attached
+        until it expires; a message changed meanwhile is left out of it (``Context.forget_owed``)."""
+        self.tail = tail
+        self.app.forget_owed = tail.forget
+        return tail
 
     def catch_up(self, rs: RemoteSession) -> None:
         """Send a connection re-attached after a takeover the previous home's last messages it

@@ -365,7 +365,7 @@ class ClusterNode:
         home = Home(app, self._publish, self.subjects, epoch, self.gateway.max_bytes, self.nc.max_payload,
                     me=(self.node_id, self.instance, self.started))
         home.on_twin = self._twin_home
-        home.tail = tail = Tail(app, recent, time.monotonic() + window)
+        tail = home.start_catch_up(Tail(app, recent, time.monotonic() + window))
         relayed = self.gateway.relayed_groups()
         # Our own logged-in connections are attached here as the previous home knew them, with no
         # await before is_home (a frame meanwhile would find neither a gateway entry nor a home);

@@ -25,6 +25,9 @@ from server.session import Session
 # gateway instance (the home had let go of it) starts a new stream, which the gateway notices.
 _STREAMS = itertools.count(1)
 
+# The mark of a catch-up item in the outbox (see NodeLink.catch_up), dropped when it is packed.
+CATCH_UP = 1
+
 # Forward numbers (see wire.REQ) a connection's deferred answers still owe, at most: every
 # request is answered, so this only bounds what a handler that never answers would leave.
 MAX_OWED = 256
@@ -131,7 +134,7 @@ class NodeLink:
         self._catching_next += 1
         conns = [conn]
         self._catching[key] = (position, conns)  # (later connections share this newer item)
-        self._out.add([wire.EVENT, ev, conns, encoding])
+        self._out.add([wire.EVENT, ev, conns, encoding, CATCH_UP])
         return position
 
     def payload(self, payload: bytes | str, conn: int) -> None:
@@ -162,10 +165,12 @@ class NodeLink:
 
     @staticmethod
     def _prepare(item: list[Any]) -> list[Any]:
-        if item[0] == wire.EVENT and len(item) == 4:
+        if item[0] == wire.EVENT and len(item) >= 4:
             ev, conns, encoding = item[1], item[2], item[3]
             obj = ev.obj
-            if type(obj) is MessageEvent:  # (the gateway keeps each group's last seq: see wire.SEEN)
+            # A message event is tagged with its group and seq: the gateway keeps each group's last
+            # seq relayed (see wire.SEEN). Not a catch-up: it went to some connections only.
+            if type(obj) is MessageEvent and len(item) == 4:
                 return [wire.EVENT, ev.get(encoding), conns, obj.group_id, obj.seq]
             return [wire.EVENT, ev.get(encoding), conns]
         return item

@@ -353,6 +353,7 @@ async def delete_message(ctx: Context, sess: Session, req: rq.DeleteMessage, enc
         return
     await commit(ctx, ch.DeleteMessages(((g.group_id, seq),), ctx.now_ms(), actor.user_id),
                  audit=_audit(ctx, actor, "delete_message", g, sender_id, seq=seq))
+    ctx.forget_owed(g.group_id, seq)
     # A held message (the caller's own) was never delivered: only its sender knows it. Otherwise
     # the members who may see it are told (one who joined later never saw it).
     publish(g.online & actor.sessions if info.held else seeing(g, seq), ev.MessageDeleted(group_id=g.group_id, seq=seq))

@@ -109,6 +109,7 @@ async def edit_message(ctx: Context, sess: Session, req: rq.EditMessage, enc: En
                                                "send it as a new message instead")
     _throttle(ctx, user, now)
     await commit(ctx, ch.EditMessage(g.group_id, seq, user.user_id, text, now))
+    ctx.forget_owed(g.group_id, seq)
     if verdict is not None:  # a flag: delivered, and queued for the operators
         queue_for_review(ctx, g.group_id, seq, user.user_id, verdict, now)
     publish(seeing(g, seq), ev.MessageEdited(group_id=g.group_id, seq=seq, text=text, edited_at=now))

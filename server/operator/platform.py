@@ -100,6 +100,7 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
             if released is not None:
                 publish(seeing(g, seq), released)
         elif decision == "remove":
+            app.forget_owed(gid, seq)
             publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
     if decision in ("reject", "remove") and sender is not None:
         done = "rejected" if decision == "reject" else "removed"
@@ -137,6 +138,7 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
         pen, undo = penalty(sender, app.cfg.credit.penalty_report_upheld)
         await apply(app, DeleteMessages(((gid, seq),), now, operator_name()), *changes(pen),
                     audit=audit(app, "remove_message", reason, gid, info.sender_id, seq=seq), undo=undo)
+    app.forget_owed(gid, seq)
     if g.alive:
         publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
     if sender is not None:
@@ -310,6 +312,8 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
     await apply(app, *changes(DeleteMessages(tuple(hits), now, operator_name()) if hits else None),
                 audit=audit(app, "remove_term", reason, term=term, removed=len(hits), posts=posts,
                             comments=comments))
+    for gid, seq in hits:
+        app.forget_owed(gid, seq)
     for gid, seq in delivered:
         g = app.state.groups.get(gid)
         if g is not None:

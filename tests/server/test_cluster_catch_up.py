@@ -14,6 +14,8 @@ import json
 import time
 from typing import Any
 
+from nats.aio.msg import Msg
+
 from client_demo.client import Client as WsClient
 from protocol.codec import Encoding
 from server.app import App
@@ -65,7 +67,7 @@ async def test_a_reattached_connection_gets_what_the_previous_home_owed_it_in_or
 
     home, gw, first = await joined(app, tmp_path)
     home.epoch = 3
-    home.tail = Tail(app, await app.store.recent_messages(0, 200), time.monotonic() + 30)
+    home.start_catch_up(Tail(app, await app.store.recent_messages(0, 200), time.monotonic() + 30))
     gw.home_epoch = 2  # it last heard the previous home (epoch 2): this one is newer
     gw.conns.clear()
     gw.by_session.clear()
@@ -84,7 +86,9 @@ async def test_a_reattached_connection_gets_what_the_previous_home_owed_it_in_or
     assert listeners["b"].seqs() == seqs[3:]  # sent once it was logged in
     assert listeners["late"].seqs() == seqs[2:]  # after its join point
     assert [e["text"] for e in listeners["a"].events] == ["m2", "m3", "m4"]
-    assert gw.relayed[gid][0] == seqs[3]
+    # A catch-up went to some of the node's connections only: it does not say the node has m4
+    # (a later home's catch-up sends it again rather than leave a connection without it).
+    assert gw.relayed[gid][0] == seqs[0]
 
     # A new message comes after them, once; re-registering with the same home again resends nothing.
     new = await _send(owner, gid, "m5")
@@ -94,6 +98,7 @@ async def test_a_reattached_connection_gets_what_the_previous_home_owed_it_in_or
     for listener in listeners.values():
         assert listener.seqs()[-1:] == [new["seq"]] and listener.seqs().count(new["seq"]) == 1
     assert listeners["a"].seqs() == [*seqs[1:], new["seq"]]
+    assert gw.relayed[gid][0] == new["seq"]
     await home.close()
     for c in (owner, a, b, late):
         await c.close()
@@ -106,7 +111,7 @@ async def test_a_home_that_is_not_newer_sends_nothing_again(app: App, tmp_path) 
     await a.request("join_group", group_id=gid)
     await _send(owner, gid, "m1")
     home, gw, first = await joined(app, tmp_path)
-    home.tail = Tail(app, await app.store.recent_messages(0, 200), time.monotonic() + 30)
+    home.start_catch_up(Tail(app, await app.store.recent_messages(0, 200), time.monotonic() + 30))
     listener = Listener()
     gw.opened(listener)  # type: ignore[arg-type]
     conn = gw.by_session[listener]  # type: ignore[index]
@@ -125,3 +130,59 @@ def test_a_seen_item_carries_the_group_seqs_and_login_times() -> None:
     reader refuses those), so the login times go as pairs."""
     item = [wire.SEEN, 2, {"100000001": 7}, [[3, 1700000000000]]]
     assert next(wire.unpack_stream(wire.pack(item))) == item
+
+
+async def test_a_message_recalled_or_edited_after_the_takeover_is_not_caught_up_as_it_was(app: App, tmp_path) -> None:
+    """The recall and the edit reach only the connections attached by then: one re-attached later
+    must not get the message as the previous home left it (it sees the gap and reads history)."""
+    owner, a = [await _user(app, tmp_path, n) for n in range(2)]
+    gid = (await owner.request("create_group", name="g", category="friends", join_policy="open"))["group_id"]
+    await a.request("join_group", group_id=gid)
+    sent = [await _send(owner, gid, t) for t in ("m1", "m2", "m3")]
+    home, gw, first = await joined(app, tmp_path)
+    home.epoch = 3
+    home.start_catch_up(Tail(app, await app.store.recent_messages(0, 200), time.monotonic() + 30))
+    await owner.request("delete_message", group_id=gid, seq=sent[1]["seq"])  # on the new home, meanwhile
+    await owner.request("edit_message", group_id=gid, seq=sent[2]["seq"], text="m3 again")
+    gw.home_epoch = 2
+    gw.conns.clear()
+    gw.by_session.clear()
+    listener = Listener()
+    gw.opened(listener)  # type: ignore[arg-type]
+    conn = gw.by_session[listener]  # type: ignore[index]
+    conn.user_id, conn.token_hash, conn.since = a.user_id, token_hash(a.token or ""), 0
+    gw.on_heartbeat("n1", 3)
+    await settle()
+    assert listener.seqs() == [sent[0]["seq"]]
+    history = (await a.request("history", group_id=gid))["messages"]
+    assert [(m["seq"], m.get("text"), m.get("deleted", False)) for m in history][-2:] == [
+        (sent[1]["seq"], None, True), (sent[2]["seq"], "m3 again", False)]
+    await home.close()
+    for c in (owner, a):
+        await c.close()
+
+
+async def test_a_gateway_never_lowers_a_groups_relayed_seq_and_forgets_an_old_homes_logins(app: App, tmp_path) -> None:
+    """What the gateway tells a later home (SEEN) must not say less than it relayed, and a home of the
+    previous version, which says neither when a connection logged in nor which seq it relayed,
+    leaves nothing owed to a connection it attached (a later home would send it again)."""
+    home, gw, client = await joined(app, tmp_path)
+
+    def heard(*items: list[Any]) -> None:
+        data = wire.pack([2, "i2"]) + b"".join(wire.pack(it) for it in items)
+        asyncio.get_running_loop().create_task(gw.on_message(Msg(None, subject="t", data=data)))  # type: ignore[arg-type]
+
+    payload = json.dumps({"ev": "message", "group_id": "100000001", "seq": 5})
+    heard([wire.EVENT, payload, [], "100000001", 5])
+    await settle()
+    heard([wire.EVENT, payload, [], "100000001", 3])  # (an older one, late)
+    await settle()
+    assert gw.relayed["100000001"][0] == 5
+    conn = gw.by_session[client]  # type: ignore[index]
+    heard([wire.ATTACHED, conn.number, "u1", "h", 1700000000000])
+    await settle()
+    assert conn.since == 1700000000000
+    heard([wire.ATTACHED, conn.number, "u1", "h"])  # the same user, by a home that says no time
+    await settle()
+    assert conn.since is None
+    await home.close()
