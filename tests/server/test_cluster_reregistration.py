@@ -186,3 +186,26 @@ async def test_a_connection_counted_before_its_address_was_known_is_counted_at_t
     assert (counted("10.0.0.9"), counted("10.0.0.8"), counted("")) == (1, 1, 0)
     await settle()
     await home.close()
+
+
+async def test_a_connection_counted_before_its_address_was_known_is_counted_there_on_a_link_made_again(
+        app: App) -> None:
+    """As above, but the home let go of the gateway's link (silent too long) between the LIVE and the
+    OPEN: the OPEN makes a new session on a new link, and still counts the connection at its address."""
+    app.connections_per_ip = WindowCounter(5, 60.0)
+    home = Home(app, lambda _s, _d: None, wire.Subjects("t"), 2, 1 << 20)
+
+    async def send(*items: list[Any]) -> None:
+        data = _head(2) + b"".join(wire.pack(item) for item in items)
+        await home.on_message(Msg(None, subject="t.home.in", data=data))  # type: ignore[arg-type]
+
+    await send([wire.REQ, 7, json.dumps({"op": "my_groups", "rid": 1}), 1, 1])  # no OPEN before it
+    await send([wire.LIVE, [7], [5.0]])
+    [link] = home.links.values()
+    link.last_heard = 0.0
+    home.sweep(1.0)  # let go of it
+    assert not home.links
+    await send([wire.OPEN, 7, "10.0.0.9", wire.ENC_JSON, True, 40007])
+    assert len(app.connections_per_ip._logs.get("10.0.0.9", ())) == 1
+    await settle()
+    await home.close()
