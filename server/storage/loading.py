@@ -34,6 +34,8 @@ INVITATIONS = "SELECT group_id, user_id, inviter_id FROM invitations"
 PINS = "SELECT group_id, seq FROM group_pins ORDER BY pinned_at, seq"
 READ_MARKERS = ("SELECT r.group_id, r.user_id, r.seq FROM read_state r"
                 " JOIN members m ON m.group_id = r.group_id AND m.user_id = r.user_id")
+# Each group's highest seq a message review names (see _seq_floor).
+REVIEWED_SEQS = "SELECT group_id, MAX(seq) FROM review_queue WHERE seq IS NOT NULL GROUP BY group_id"
 # The last day's ids, read in slices of ID_CHUNK in ts order from a bound (the ts index), so
 # a takeover never holds a day of rows at once; a millisecond is never split between slices.
 ID_CHUNK = 100_000
@@ -43,6 +45,13 @@ IDS_AT = "SELECT group_id, sender_id, client_msg_id, seq, ts FROM messages WHERE
 
 
 async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> State:
+    """The whole in-memory state.
+
+    A group's next seq follows the highest one the store names, not only its messages
+    (``groups.last_seq``): a seq is handed out before its message is stored, and a member who
+    joined, a read marker or a review item stored meanwhile names it even when the message's write
+    then failed (a database outage). After a restart that seq must not go to another message: it
+    would be read already, before a member's join point, or under review as someone else's."""
     state = State()
     for row in await fetch(USERS):
         user = User(row[0], row[1], row[3], row[4], bool(row[5]), row[6], bool(row[7]), bool(row[8]),
@@ -58,8 +67,17 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
         g.members[uid] = Member(role, joined_seq, muted_until)
         if g.alive:
             state.users[uid].add_group(gid)
+        if joined_seq > g.last_seq:
+            g.last_seq = joined_seq  # (see _seq_floor)
     for gid, uid, seq in await fetch(READ_MARKERS):
-        state.groups[gid].members[uid].read_seq = seq
+        g = state.groups[gid]
+        g.members[uid].read_seq = seq
+        if seq > g.last_seq:
+            g.last_seq = seq
+    for gid, seq in await fetch(REVIEWED_SEQS):
+        reviewed = state.groups.get(gid)
+        if reviewed is not None and seq > reviewed.last_seq:
+            reviewed.last_seq = int(seq)
     for gid, day, n in await fetch(DAILY, now_ms - activity_window_days * DAY_MS):
         state.groups[gid].daily[int(day)] = int(n)
     for category, until in await fetch(CATEGORY_FREEZES, now_ms):
