@@ -10,6 +10,7 @@ cannot be overshot), and a failed write leaves memory as it was.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ from server.claims import Settles, settle_when_done
 from server.context import Context
 from server.state import Group, Member, User
 from server.storage.changes import AddCredit, Audit, Change
+
+log = logging.getLogger("qunguan.handlers")
 
 if TYPE_CHECKING:
     from server.session import Session
@@ -154,6 +157,21 @@ def penalize(user: User, points: int) -> AddCredit | None:
         return None
     user.credit_score -= points
     return AddCredit(user.user_id, -points)
+
+
+def record_penalized(ctx: Context, user: User, points: int, audit: Audit, what: str) -> None:
+    """Store an enforcement-record entry and a credit penalty taken now, without waiting for the
+    write (the request is refused at once); should it fail, the points are given back in memory, as
+    :func:`penalize` promises, and the failure is logged (``what`` was not recorded)."""
+    change = penalize(user, points)
+
+    def settled(fut: asyncio.Future[list[Any]]) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            if change is not None:
+                user.credit_score += points
+            log.error("%s could not be recorded: %r", what, None if fut.cancelled() else fut.exception())
+
+    ctx.store.apply(*([change] if change is not None else []), audit=audit).add_done_callback(settled)
 
 
 def own_page(before: str | None, limit: int | None, what: str, default: int = 20, most: int = 100,

@@ -31,7 +31,7 @@ from governance.content import Action
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.handlers import handler
-from server.handlers.common import commit, live_group, member_of, penalize
+from server.handlers.common import commit, live_group, member_of, record_penalized
 from server.media import sniff
 from server.media.index import MediaEntry
 from server.media.lists import Listed
@@ -247,16 +247,10 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
 def _record_blocked(ctx: Context, user: User, digest: str, listed: Listed, now: int) -> None:
     """A blocked file costs credit (Art. 7) and is written to the record (its digest; the bytes are not kept)."""
     penalty = ctx.cfg.credit.penalty_blocked_content
-    changes = [c for c in (penalize(user, penalty),) if c is not None]
-
-    def logged(fut: asyncio.Future[list[Any]]) -> None:
-        if not fut.cancelled() and fut.exception() is not None:
-            log.error("a blocked upload could not be recorded: %r", fut.exception())
-
-    ctx.store.apply(*changes, audit=ch.Audit(
+    record_penalized(ctx, user, penalty, ch.Audit(
         now, "system", None, "content_blocked", None, user.user_id, listed.category,
         {"sha256": digest, "penalty": penalty, "media": True},
-    )).add_done_callback(logged)
+    ), "a blocked upload")
 
 
 # -- showing media again ------------------------------------------------------------------------

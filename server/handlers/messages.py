@@ -23,7 +23,7 @@ from protocol.requests import error_reply, ok_reply
 from server.fanout import publish
 from server.handlers import DEFERRED, handler
 from server.handlers.accounts import message_bucket
-from server.handlers.common import live_group, member_of, penalize, still_active, suspension_cause
+from server.handlers.common import live_group, member_of, record_penalized, still_active, suspension_cause
 from server.handlers.message_extras import check_extras, claim, message_event, message_obj, reply_visible
 from server.sent_ids import Key
 from server.state import Group, SentMessage, User
@@ -214,12 +214,9 @@ def _log_write_failure(fut: asyncio.Future[list[Any]]) -> None:
 def record_blocked(ctx: Context, user: User, gid: str, verdict: Verdict, now: int) -> None:
     """Blocked content costs credit (Art. 7) and is written to the record; the text is not kept."""
     penalty = ctx.cfg.credit.penalty_blocked_content
-    changes = [c for c in (penalize(user, penalty),) if c is not None]
-    ctx.store.apply(
-        *changes,
-        audit=ch.Audit(now, "system", None, "content_blocked", gid, user.user_id, verdict.category,
-                       {"term": verdict.term, "penalty": penalty}),
-    ).add_done_callback(_log_write_failure)
+    record_penalized(ctx, user, penalty, ch.Audit(now, "system", None, "content_blocked", gid, user.user_id,
+                                                  verdict.category, {"term": verdict.term, "penalty": penalty}),
+                     "a blocked message")
 
 
 def queue_for_review(ctx: Context, gid: str, seq: int, sender: str, verdict: Verdict, now: int) -> None:
