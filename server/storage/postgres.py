@@ -355,10 +355,12 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                     if db.is_closed() or _fenced(exc):
                         raise
                     log.warning("a batch insert failed (%r); inserting its rows one by one", exc)
-                    probe = None  # one by one, rows may be left out: one row no longer tells the batch's fate
+                    probe = None  # one by one, rows may be left out: its transaction id tells the batch's fate
                     async with db.transaction():
-                        if fence is not None:
-                            await db.execute(_FENCE, *fence)
+                        if fence is None:
+                            xid = await db.fetchval(_XID)
+                        else:
+                            xid = (await db.fetchrow(_FENCE_XID, *fence))[1]
                         msg_errors, log_errors = await _rows_one_by_one(db, *rows)
             else:
                 async with db.transaction():
