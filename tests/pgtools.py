@@ -15,7 +15,7 @@ import itertools
 import os
 import re
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 ADMIN_URL = os.environ.get("QUNGUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -154,12 +154,15 @@ def query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 
 async def splice(cr: asyncio.StreamReader, cw: asyncio.StreamWriter,
-                 sr: asyncio.StreamReader, sw: asyncio.StreamWriter) -> None:
+                 sr: asyncio.StreamReader, sw: asyncio.StreamWriter,
+                 dropping: Callable[[], bool] = lambda: False) -> None:
     """Relay both ways between a client's and a server's streams until either side ends (for the
-    tests' cuttable relays to PostgreSQL)."""
+    tests' cuttable relays to PostgreSQL); what is read while ``dropping()`` is dropped."""
     async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         try:
             while data := await r.read(65536):
+                if dropping():
+                    continue
                 w.write(data)
                 await w.drain()
         except (OSError, asyncio.CancelledError):

@@ -325,6 +325,17 @@ class Gateway:
             self._reattach_all()
         self.last_heartbeat = time.monotonic()
 
+    def released(self, node_id: str, epoch: int) -> bool:
+        """The home this gateway follows gave its lease back (its last heartbeat, wire.RELEASED):
+        heard no more, so its requests waiting fail at once and the lease is contested now. True
+        when it was that home."""
+        if not (self.home_alive and epoch == self.home_epoch and node_id == self.home_node):
+            return False
+        log.info("the home node %s gave the lease back", node_id)
+        self.home_alive = False
+        self.fail_pending(HOME_CHANGED)
+        return True
+
     def _reattach_all(self) -> None:
         """Tell a (new or returning) home about every connection: which are logged in (it checks
         each token) and the address of the others (for its network log). Then the list of them all

@@ -510,9 +510,11 @@ class Home:
         html = self.app.info_page_html(msg.data.decode(errors="replace"))
         await msg.respond((html or "").encode())
 
-    def heartbeat(self, node_id: str) -> bytes:
+    def heartbeat(self, node_id: str, released: bool = False) -> bytes:
+        """This home's heartbeat; ``released``: its last, once it has given the lease back."""
         sent = {link.instance: [link.stream, link.sent] for link in self.links.values()}
-        return wire.pack([node_id, self.epoch]) + wire.pack(self.reconnections) + wire.pack(sent)
+        first = [node_id, self.epoch, wire.RELEASED] if released else [node_id, self.epoch]
+        return wire.pack(first) + wire.pack(self.reconnections) + wire.pack(sent)
 
     async def close(self) -> None:
         for task in list(self._tasks):

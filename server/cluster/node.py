@@ -11,6 +11,7 @@ this one's writes. Its supervisor starts it again, as a gateway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import socket
@@ -73,6 +74,10 @@ class ClusterNode:
         self.lost_why = ""
         self.exit_status = 3  # 3: the home lost its lease; 2: refused (another node has this node id)
         self.cut_since: float | None = None  # monotonic time NATS went away (None: connected)
+        # The home: when it last heard its own heartbeat back from NATS (see _tick): a link that
+        # drops packets without a reset looks connected to the client for minutes.
+        self.heard_own = 0.0
+        self._contest_now = asyncio.Event()  # a home gave the lease back: try to take it at once
         self._giving_up = False
 
     @property
@@ -84,9 +89,12 @@ class ClusterNode:
         if not self.cfg.node_id:  # the port it listens on: with port = 0, the one the system chose
             self.node_id = f"{socket.gethostname()}-{self.app.port}".replace(".", "-")
             self.holder = f"{self.node_id}/{self.instance}"
+        # Pings every lease period (nats-py's default is two minutes): a link that silently drops
+        # packets is taken for lost after two unanswered ones, and reconnected, within a few leases.
         self.nc = await nats.connect(
             self.cfg.broker_url, name=self.holder, allow_reconnect=True, max_reconnect_attempts=-1,
             reconnect_time_wait=0.5, connect_timeout=5,
+            ping_interval=max(1, round(self.cfg.lease_seconds)), max_outstanding_pings=2,
             disconnected_cb=self._disconnected, reconnected_cb=self._reconnected, error_cb=self._error,
         )
         await self._check_node_id()
@@ -101,8 +109,10 @@ class ClusterNode:
         self.gateway.on_stop = self._refused
         await self.nc.subscribe(self.subjects.node(self.node_id), cb=self.gateway.on_message)
         await self.nc.subscribe(self.subjects.heartbeat, cb=self._on_heartbeat)
-        self._tasks.append(asyncio.create_task(self._lease_loop(), name="cluster-lease"))
-        self._tasks.append(asyncio.create_task(self._tick(), name="cluster-tick"))
+        for run, name in ((self._lease_loop, "cluster-lease"), (self._tick, "cluster-tick")):
+            task = asyncio.create_task(run(), name=name)
+            task.add_done_callback(self._ended)
+            self._tasks.append(task)
         log.info("cluster node %s (service %r) on %s", self.node_id, self.cfg.name, self.cfg.broker_url)
 
     async def _check_node_id(self) -> None:
@@ -156,7 +166,14 @@ class ClusterNode:
                                        self.cfg.lease_seconds)
             except Exception as err:
                 log.warning("could not release the home lease (it expires on its own): %r", err)
+            else:
+                self._released_beat()
         self._lose(why)
+
+    def _released_beat(self) -> None:
+        """Tell the gateways the lease is free (see wire.RELEASED): one takes it at once."""
+        if self.home is not None and self.nc is not None and self.nc.is_connected:
+            self._publish(self.subjects.heartbeat, self.home.heartbeat(self.node_id, released=True))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -167,6 +184,8 @@ class ClusterNode:
                 await self.leases.release_lease(wire.HOME_LEASE, self.holder, self.home.epoch)
             except Exception as err:
                 log.warning("could not release the home lease: %s", err)
+            else:
+                self._released_beat()  # (the drain below sends it)
         if self.nc is not None:
             try:
                 await self.nc.drain()
@@ -231,12 +250,19 @@ class ClusterNode:
 
     async def _on_heartbeat(self, msg: Msg) -> None:
         beat = wire.unpack_stream(msg.data)
-        node_id, epoch = next(beat)[:2]
+        first = next(beat)
+        node_id, epoch = first[:2]
+        if len(first) > 2 and first[2] == wire.RELEASED:  # that home gave its lease back
+            if not self.is_home and self.gateway is not None and self.gateway.released(node_id, epoch):
+                self._contest_now.set()
+            return
         links = next(beat, 0)  # (none from a home of the previous version)
         sent = next(beat, None)  # (the same)
         if self.is_home:
             if self.home is not None and epoch > self.home.epoch:
                 self._lose(f"node {node_id} holds the home lease at a later epoch ({epoch})")
+            elif node_id == self.node_id:
+                self.heard_own = time.monotonic()  # its own, back through NATS: the link works
             return
         if self.gateway is not None:
             self.gateway.on_heartbeat(node_id, epoch, links, sent)
@@ -301,7 +327,10 @@ class ClusterNode:
                 except Exception as err:
                     log.debug("home lease not taken: %r", err)
             if epoch is None:
-                await asyncio.sleep(ttl / 6 if not (self.gateway and self.gateway.home_alive) else ttl / 2)
+                self._contest_now.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._contest_now.wait(),
+                                           ttl / 6 if not (self.gateway and self.gateway.home_alive) else ttl / 2)
         promoting = asyncio.create_task(self._promote(epoch), name="cluster-promote")
         promoting.add_done_callback(self._promoted)
         self._tasks.append(promoting)
@@ -381,6 +410,7 @@ class ClusterNode:
             else:
                 conn.sess.close(1008, "log in again")
         self.home = home
+        self.heard_own = time.monotonic()
         self.is_home = True
         await self.nc.subscribe(self.subjects.home_in, cb=home.on_message)
         await self.nc.subscribe(self.subjects.admin, cb=home.on_admin)
@@ -405,6 +435,16 @@ class ClusterNode:
         if self.home is not None and self.nc is not None:
             self._publish(self.subjects.heartbeat, self.home.heartbeat(self.node_id))
 
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """The lease loop and the tick run for the node's whole life: one that ends by a bug would
+        leave a home renewing its lease with no heartbeat (every gateway waiting on it), or a node
+        that never takes the lease. Crash-only: the node stops, its supervisor starts it again."""
+        if task.cancelled() or self.lost.is_set():
+            return
+        err = task.exception()
+        log.error("the task %s ended (%r): this node stops", task.get_name(), err, exc_info=err)
+        self._lose(f"its task {task.get_name()} ended: {err!r}")
+
     def _lose(self, why: str) -> None:
         self.app.store.fenced_out = True  # (the orphan sweep removes no shared file meanwhile)
         log.error("stopping: %s", why)
@@ -424,6 +464,8 @@ class ClusterNode:
                 if self.home is not None and n % 4 == 0:
                     self.home.sweep(ttl)
                 cut = self.cut_since
+                if cut is None and time.monotonic() - self.heard_own > CUT_OFF_LEASES * ttl:
+                    cut = self.heard_own  # connected, yet none of its heartbeats came back: cut off all the same
                 if cut is not None and time.monotonic() - cut > CUT_OFF_LEASES * ttl and not self._giving_up:
                     self._giving_up = True
                     self._tasks.append(asyncio.create_task(self._give_up(time.monotonic() - cut),

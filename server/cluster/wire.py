@@ -85,6 +85,10 @@ CHUNK = 9  # either direction: a piece of an item too large for one message
 ENC_MSGPACK, ENC_JSON = 0, 1
 
 HOME_LEASE = "home"
+# The last heartbeat of a home that gave its lease back (a clean stop, a hand-over): its first
+# element is [node id, epoch, RELEASED]. A gateway contests the lease at once instead of after a
+# lease period of silence; one of the previous version reads it as a plain heartbeat.
+RELEASED = "released"
 
 # A new home resends each gateway connection the previous home's last `message` events it never
 # got (see SEEN): the messages of the last catch_up_seconds before the takeover, at most this many

@@ -8,6 +8,7 @@ first, which fails once somebody else has taken the lease (see ``PostgresStore._
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -72,8 +73,12 @@ class PostgresLeases:
         db = await self._leases()
         try:
             return await getattr(db, method)(sql, *args)
-        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
-            db.terminate()  # a fresh connection next time
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncio.CancelledError,
+                TimeoutError):
+            # A fresh connection next time. Also after a call the caller gave up on (its time ran
+            # out): the next one would wait behind it, on a link that may be dead without a reset
+            # (a database host gone), for as long as the kernel keeps the connection (minutes).
+            db.terminate()
             self._lease_db = None
             raise
 

@@ -281,6 +281,7 @@ class CuttableRelay:
         self._thread.start()
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.StreamWriter] = set()
+        self.stalled = False  # see stall()
 
     def _call(self, coro: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro(), self.loop).result(10)
@@ -318,6 +319,12 @@ class CuttableRelay:
                                        lambda: self.loop.create_task(reopen()))
         return reopened
 
+    def stall(self) -> None:
+        """From now on drop every byte both ways, keeping the connections open: a link that loses
+        packets without a reset (a firewall's drop, a detached network), which neither end notices
+        by itself."""
+        self.stalled = True
+
     def close(self) -> None:
         self.cut()
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -330,7 +337,7 @@ class CuttableRelay:
             cw.close()
             return
         self._links |= {cw, sw}
-        await pgtools.splice(cr, cw, sr, sw)
+        await pgtools.splice(cr, cw, sr, sw, dropping=lambda: self.stalled)
 
 
 def broker_through_relay(node: Node) -> CuttableRelay:

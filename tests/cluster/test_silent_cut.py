@@ -1,0 +1,55 @@
+"""A home whose link to NATS drops every packet without a reset (a firewall's silent drop): its NATS
+client thinks it is connected, so nothing says "disconnected", while no gateway hears it and none
+may take the lease it keeps renewing. It notices that none of its own heartbeats come back, hands
+the lease over and stops (exit 3, to restart as a gateway); a gateway serves the clients again.
+Before, the whole service waited for the NATS client's own pings: two minutes apart by default."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from tests.cluster.harness import Cluster, broker_through_relay
+from tests.e2e.harness import open_group
+
+LEASE = 1.0
+
+
+async def test_a_home_whose_nats_link_drops_silently_hands_over_within_a_few_leases(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, size=2, lease_seconds=LEASE)
+    home_node = c.nodes[0]
+    relay = broker_through_relay(home_node)
+    try:
+        c.start()
+        assert c.home() is home_node
+        gateway = c.nodes[1]
+        client = await gateway.user()
+        gid = await open_group(client)
+
+        relay.stall()
+        stalled = time.monotonic()
+        new_home = c.wait_home(timeout=20.0, not_=home_node)
+        took = time.monotonic() - stalled
+        assert new_home is gateway
+        assert home_node.proc is not None
+        try:
+            status = home_node.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            status = None
+        assert status == 3, f"the cut-off home still runs (exit status {status})"
+        assert "cut off from NATS" in home_node.log()
+        # 3 leases of silence, the hand-over, the gateway's take and its state load
+        assert took < 10 * LEASE + 5, took
+        # the client on the gateway is served by the new home (after the 1013 a failover closes with)
+        again = await gateway.client()
+        reply = await again.call("auth", token=client.token)
+        deadline = time.monotonic() + 10
+        while not reply["ok"] and reply["code"] == "internal" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            reply = await again.call("auth", token=client.token)
+        assert reply["ok"], reply
+        assert (await again.send(gid, "served again"))["seq"] >= 1
+    finally:
+        c.cleanup()
+        relay.close()
