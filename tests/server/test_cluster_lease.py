@@ -145,3 +145,38 @@ async def test_a_node_cut_off_from_nats_does_not_contest_the_lease(app, monkeypa
         assert tried, "a node back on NATS does not contest the lease"
     finally:
         loop.cancel()
+
+
+@pg
+async def test_a_lease_call_given_up_on_drops_its_connection(two_nodes):
+    """A renewal that timed out (a database host gone without a reset) must not leave the next one
+    queued behind it on the same connection: the connection is dropped and the next call opens a
+    fresh one."""
+    a, _ = two_nodes
+    first = await a._leases()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(a._lease_call("fetchval", "SELECT pg_sleep(5)"), 0.3)
+    assert a._lease_db is None and first.is_closed()
+    assert await asyncio.wait_for(a._lease_call("fetchval", "SELECT 1"), 2) == 1
+
+
+async def test_a_node_whose_lease_loop_or_tick_ends_stops(app):
+    """Those two tasks run for the node's whole life: one ended by a bug would leave a home renewing
+    its lease with no heartbeat. The node stops instead (crash-only); a cancel at its stop does not."""
+    from server.cluster.node import ClusterNode
+
+    node = ClusterNode(app)
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    cancelled = asyncio.create_task(asyncio.sleep(10), name="cluster-tick")
+    cancelled.add_done_callback(node._ended)
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert not node.lost.is_set()
+    task = asyncio.create_task(broken(), name="cluster-lease")
+    task.add_done_callback(node._ended)
+    await asyncio.sleep(0.05)
+    assert node.lost.is_set() and "cluster-lease ended" in node.lost_why
