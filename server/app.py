@@ -479,6 +479,10 @@ def tune_gc() -> gcpolicy.GcPolicy:
     return gcpolicy.install()
 
 
+# The exit status of a server whose store failed for good (a failed fsync of the WAL): EX_IOERR.
+EXIT_STORE_FAILED = 74
+
+
 async def run(cfg: Config) -> None:
     app = App(cfg)
     try:
@@ -500,8 +504,15 @@ async def run(cfg: Config) -> None:
     if app.metrics_port is not None:
         print(f"metrics on http://{cfg.metrics.host}:{app.metrics_port}/metrics", flush=True)
     sdnotify.ready(f"listening on port {app.port}")
-    await asyncio.wait([asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())],
-                       return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait([asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait()),
+                        asyncio.ensure_future(app.store.fatal.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if app.store.fatal.is_set():
+        # The store can no longer tell what is on disk (a failed fsync of the WAL): crash-only, as
+        # PostgreSQL panics. Every write waiting failed, none was acknowledged; the restart recovers
+        # from what the disk holds. (The store logged CRITICAL what happened and what to check.)
+        log.critical("qunguan: stopping (exit status %d): %s", EXIT_STORE_FAILED, app.store.fatal_why)
+        logging.shutdown()
+        os._exit(EXIT_STORE_FAILED)
     if lost.is_set():  # a cluster's home that lost its lease: crash-only, nothing more may happen here
         assert app.cluster is not None
         if app.cluster.exit_status == 3:

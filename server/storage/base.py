@@ -45,6 +45,12 @@ class StoreUnavailable(ValueError):
     """The store cannot be opened for writing (read-only, locked, unreachable): one line for the operator."""
 
 
+class StoreFailed(OSError):
+    """The store takes no more writes: it can no longer tell what is on disk (SQLite: an fsync of its
+    WAL failed). Every write waiting or queued fails with it (a send: ``internal``) and the process
+    exits (``WriteQueue.fatal``, server/app.py ``run``), to start again from what is on disk."""
+
+
 class BackupUnsupported(ValueError):
     """This backend is backed up with its own tools; the message says which."""
 
@@ -326,6 +332,8 @@ class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMe
             MediaReads, FreezeReads, Protocol):
     fenced_out: bool  # a cluster home's write was refused by the fence (server/storage/queue.py)
     failed_writes: int  # changes that failed other than by a contract refusal (server/storage/queue.py)
+    fatal: asyncio.Event  # set when the store takes no more writes: the process must exit (server/storage/queue.py)
+    fatal_why: str | None
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from protocol.errors import ContractError
-from server.storage.base import CommitObserver, Done, MessageRow, NetlogRow
+from server.storage.base import CommitObserver, Done, MessageRow, NetlogRow, StoreFailed
 from server.storage.changes import Audit, Change
 
 Op = tuple[tuple[Change, ...], Audit | None, "asyncio.Future[list[Any]]"]
@@ -41,18 +42,33 @@ class WriteQueue:
         # write that may have left memory ahead of the store. The freeze upkeep reads the store again
         # at once when this grew (server/operator/freeze_upkeep.py).
         self.failed_writes = 0
+        # Set for good when the store can no longer tell what is on disk (SQLite: an fsync of the
+        # WAL failed, see _fail_for_good): no write is acknowledged or even committed from then on,
+        # and the server process exits at once with status 74 (server/app.py: run), crash-only, so
+        # that it starts again from what the disk holds. ``fatal_why`` says what happened.
+        self.fatal = asyncio.Event()
+        self.fatal_why: str | None = None
 
     def append_message(self, row: MessageRow, done: Done) -> None:
         """Queue a message insert; ``done(None)`` runs after its commit, ``done(exc)`` on failure."""
+        if self.fatal_why is not None:
+            self._refuse(done)
+            return
         self._msgs.append((row, done))
         self._wake.set()
 
     def log_network(self, row: NetlogRow, done: Done) -> None:
+        if self.fatal_why is not None:
+            self._refuse(done)
+            return
         self._netlog.append((row, done))
         self._wake.set()
 
     def apply(self, *changes: Change, audit: Audit | None = None) -> asyncio.Future[list[Any]]:
         fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        if self.fatal_why is not None:
+            fut.set_exception(self._failed())
+            return fut
         self._ops.append((changes, audit, fut))
         self._wake.set()
         return fut
@@ -60,9 +76,43 @@ class WriteQueue:
     def run_in_batch(self, fn: Any) -> asyncio.Future[Any]:
         """Run ``fn(connection)`` in the next batch's transaction, in its own savepoint (tests use it)."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self.fatal_why is not None:
+            fut.set_exception(self._failed())
+            return fut
         self._raw.append((fn, fut))
         self._wake.set()
         return fut
+
+    # -- a store that takes no more writes ------------------------------------------------
+    def _fail_for_good(self, why: str, unsettled: Callable[[], None] | None = None) -> None:
+        """The store can no longer tell what is on disk: refuse every write queued and every later one.
+
+        ``unsettled`` fails what the backend has committed and not settled (SQLite's batches
+        waiting for their fsync), before what is queued behind it, so writes fail in the order
+        they came. Nothing is acknowledged that is not known to be on disk; the process is then
+        ended by ``run`` (server/app.py), which waits on :attr:`fatal`.
+        """
+        if self.fatal_why is not None:
+            return
+        self.fatal_why = why
+        log.critical("%s. The store takes no more writes and the server exits (status 74) so that it "
+                     "restarts from what is on disk: writes not acknowledged may or may not be stored. "
+                     "Check the disk and its kernel log (dmesg) before starting it again; if the disk is "
+                     "failing, restore from a backup onto a sound one.", why)
+        if unsettled is not None:
+            unsettled()
+        ops, raw, msgs, netlog = self.take()
+        if ops or raw or msgs or netlog:
+            self._fail_batch(ops, raw, msgs, netlog, self._failed())
+        self.fatal.set()
+        self._wake.set()
+
+    def _failed(self) -> StoreFailed:
+        return StoreFailed(f"the store takes no more writes: {self.fatal_why}")
+
+    def _refuse(self, done: Done) -> None:
+        """A row offered once the store takes no more writes: ``done`` fails, soon (never inside the caller)."""
+        asyncio.get_running_loop().call_soon(call_done, done, self._failed())
 
     def queued(self) -> int:
         return len(self._ops) + len(self._raw) + len(self._msgs) + len(self._netlog)
