@@ -197,6 +197,11 @@ async def older_copy(ctx: Context, key: Key, seq: int) -> dict[str, Any] | None:
     """
     gid, sender_id, cmid = key
     stored = await ctx.store.sent_copy(gid, seq, sender_id, cmid)
+    if ctx.store.fatal_why is not None:
+        # The store failed for good (a failed WAL fsync): the copy read may be in memory only, never
+        # to reach the disk. Not acknowledged; the server exits, and the retry after its restart
+        # reads what the disk holds.
+        raise ContractError("internal", "the message could not be stored; send it again")
     if stored is None or ctx.now_ms() - stored[0] >= DEDUP_WINDOW_MS:
         return None  # another message's digest, or over a day old
     ts, held = stored

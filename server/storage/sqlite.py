@@ -258,7 +258,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         assert self._ckpt is not None
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL)
-            if self.batches == self._ckpt_at or self._truncate_due:
+            if self.batches == self._ckpt_at or self._truncate_due or self.fatal_why is not None:
                 continue
             self._ckpt_at = self.batches
             self._ckpt_since = time.perf_counter()
@@ -403,7 +403,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
 
     async def _index_work(self, busy: bool) -> None:
         """Index steps: after a batch (``busy``) only past the bounds, else while no write waits."""
-        if asyncio.get_running_loop().time() < self._index_pause:
+        if asyncio.get_running_loop().time() < self._index_pause or self.fatal_why is not None:
             return
         try:
             if busy:
@@ -424,7 +424,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         One timer at a time (not one per idle moment: under steady load the writer is idle
         between most batches, and every cost there is the event loop's).
         """
-        if not self._side_work():
+        if not self._side_work() or self.fatal_why is not None:
             return False
         due = max(self._last_batch + INDEX_QUIET, self._index_pause)  # (a failed step pauses it a while)
         if loop.time() >= due:
@@ -496,7 +496,8 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self.r = None
         self.scanners = []
         if self._ckpt is not None:
-            await self._ckpt.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if self.fatal_why is None:  # (else nothing more is written: the next start recovers the WAL)
+                await self._ckpt.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             await self._ckpt.close()
             self._ckpt = None
         if self._w is not None:
@@ -560,7 +561,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             if self._searches:
                 await self._catch_up_searches()
                 continue
-            if self._truncate_due:
+            if self._truncate_due and self.fatal_why is None:
                 await self._until_synced()
                 await self._truncate_wal()
             if self._worth_waiting_for_the_sync():
@@ -617,6 +618,9 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         so only the bad row fails. Only a failing
         COMMIT (the disk) fails the whole batch.
         """
+        if self.fatal_why is not None:  # (set while the writer waited for the batches before it)
+            self._fail_batch(ops, raw, msgs, netlog, self._failed())
+            return
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         msg_errors: dict[int, BaseException] = {}
         log_errors: dict[int, BaseException] = {}
@@ -649,6 +653,11 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                 pass
             self._fail_batch(ops, raw, msgs, netlog, exc)
             return
+        if self.fatal_why is not None:
+            # A WAL fsync failed while this commit ran: its own fsync may have succeeded without
+            # writing the pages the failed one lost (see _sync_failed), so it is not known to be on disk.
+            self._fail_batch(ops, raw, msgs, netlog, self._failed())
+            return
         self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
 
     async def _commit_hot(self, msgs: list[tuple[MessageRow, Done]], netlog: list[tuple[NetlogRow, Done]]) -> bool:
@@ -665,6 +674,9 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         and the batches are settled in the order they committed. True if the batch committed.
         """
         assert self._hot is not None
+        if self.fatal_why is not None:  # (set while the writer waited for a sync)
+            self._fail_batch([], [], msgs, netlog, self._failed())
+            return False
         loop = asyncio.get_running_loop()
         rows, logs = [m[0] for m in msgs], [n[0] for n in netlog]
         try:
@@ -679,6 +691,9 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             log.exception("batch commit failed; %d messages and %d log rows refused", len(msgs), len(netlog))
             self._fail_batch([], [], msgs, netlog, exc)
             return False
+        if self.fatal_why is not None:  # a sync failed while it committed on the hot thread
+            self._fail_batch([], [], msgs, netlog, self._failed())
+            return True  # (committed all the same: in the WAL, never acknowledged)
         self.hot_batches += 1
         self._unsynced.append(_Unsynced(msgs, netlog, *outcome, self._commit_since))
         syncer = self._syncer
@@ -701,19 +716,40 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         return 0 < len(self._msgs) + len(self._netlog) < PIPELINE_ROWS
 
     def _on_synced(self, err: BaseException | None) -> None:
-        """The helper answered the oldest request: settle the oldest unsynced batch (or fail it)."""
+        """The helper answered the oldest request: settle the oldest unsynced batch (or fail for good)."""
+        if self.fatal_why is not None:
+            return  # (a late answer: every batch it covered failed already)
         if isinstance(err, HelperLost):
             self._resync_due = True  # every batch still waiting is synced on the thread
             self._wake.set()
             return
-        batch = self._unsynced.popleft()
         if err is None:
+            batch = self._unsynced.popleft()
             self._settle_batch(0, [], batch.msgs, batch.netlog, batch.msg_errors, batch.log_errors, batch.started)
         else:
-            log.error("fsync of the WAL failed (%s); %d messages and %d log rows refused",
-                      err, len(batch.msgs), len(batch.netlog))
-            self._fail_batch([], [], batch.msgs, batch.netlog, err, batch.started)
+            self._sync_failed(err)
         self._wake.set()  # the writer may be waiting for this (_until_synced, _worth_waiting_for_the_sync)
+
+    def _sync_failed(self, err: BaseException) -> None:
+        """An fdatasync of the WAL failed: the store takes no more writes, and the process exits.
+
+        Carrying on is not safe. The rows are committed, and readable from the page cache, so a
+        retried send would find its "stored" copy and be acknowledged though it may never reach
+        the disk. And on Linux a failed writeback leaves the lost pages marked clean: the next
+        fsync succeeds without writing them, and a recovery stops at the first bad WAL frame, so
+        every batch acknowledged after it could be lost in a crash. (PostgreSQL panics for the
+        same reason.) So every batch waiting for a sync fails, the one that failed and those
+        after it alike, and so does everything queued and every later write (_fail_for_good).
+        """
+        batches, self._unsynced = self._unsynced, deque()
+
+        def fail_waiting() -> None:
+            for batch in batches:
+                self._fail_batch([], [], batch.msgs, batch.netlog, err, batch.started)
+
+        msgs, rows = sum(len(b.msgs) for b in batches), sum(len(b.netlog) for b in batches)
+        self._fail_for_good(f"fsync of the SQLite WAL {self._wal_path} failed ({err}); {msgs} messages and "
+                            f"{rows} log rows waiting for it refused", fail_waiting)
 
     async def _sync_on_thread(self) -> None:
         """Without the helper: fsync the WAL on the hot thread, then settle every batch waiting."""
@@ -723,7 +759,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         except OSError as exc:
             err = SyncFailed(f"fdatasync of the WAL failed: {exc}")
         self._resync_due = False
-        while self._unsynced:  # only this task commits, so none was added meanwhile
+        while self._unsynced and self.fatal_why is None:  # only this task commits: none was added meanwhile
             self._on_synced(err)
 
     async def _until_synced(self, at_most: int = 0) -> None:

@@ -20,8 +20,10 @@ the next batch meanwhile instead of waiting (``sqlite.PIPELINE_ROWS``,
 
 If the helper dies, the store syncs the WAL on a thread from then on (slower,
 as durable), the batch waiting at that moment included. If ``fdatasync`` itself
-fails, the writes waiting on it fail (``internal`` for a ``send``; the rows may
-be stored: a retried ``send`` with the same ``client_msg_id`` finds its copy).
+fails, the store takes no more writes and the server exits with status 74
+(``SqliteStore._sync_failed``): every write waiting or queued fails (``internal``
+for a ``send``), none is acknowledged. The rows may be stored all the same: a
+retried ``send`` with the same ``client_msg_id`` finds its copy after the restart.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import signal
 
 from bench.servers import child_pids
 from client_demo.client import Client
-from tests.e2e.harness import ServerProcess, open_group
+from tests.e2e.harness import ServerProcess, open_group, restart
 
 
 async def test_kill9_loses_nothing_acknowledged(server):
@@ -216,23 +216,34 @@ async def test_an_ack_waits_for_the_wal_fsync(tmp_path):
         await srv.cleaned_up()
 
 
-async def test_a_send_refused_after_its_commit_is_not_stored_again_by_its_retry(tmp_path):
-    """SQLite: when the WAL's fdatasync fails, the batch is refused (``internal``: send it again)
-    although its rows were committed. The retry with the same ``client_msg_id`` is answered with
-    that copy's seq, as wal_sync.py promises: the message is stored once, not twice."""
+async def test_a_failed_wal_fsync_ends_the_server_with_status_74_and_acks_nothing(tmp_path):
+    """SQLite: when the WAL's fdatasync fails, the send waiting on it is not acknowledged and the
+    server exits at once with status 74 (EX_IOERR), crash-only: carrying on, a retry would find
+    the committed row in the page cache, and on Linux a later fsync can succeed without the pages
+    the failed one lost. After the restart the retry with the same ``client_msg_id`` is answered
+    with the copy the disk holds: the message is stored once, not twice."""
     srv = ServerProcess(tmp_path, backend="sqlite").start()
     try:
         alice = await srv.user()
         gid = await open_group(alice)
         await alice.send(gid, "before")
+        assert srv.proc is not None
         wal, keep = tmp_path / "qunguan.db-wal", tmp_path / "kept-wal"
         os.link(wal, keep)
         os.unlink(wal)  # the helper opens the WAL by name: its fdatasync fails (SyncFailed)
         try:
-            first = await alice.call("send", group_id=gid, text="once", client_msg_id="c-1")
+            try:
+                first: dict | None = await alice.call("send", group_id=gid, text="once", client_msg_id="c-1")
+            except ConnectionError:
+                first = None  # the server was gone before its refusal went out
+            status = await asyncio.wait_for(asyncio.to_thread(srv.proc.wait), 10)
         finally:
-            os.link(keep, wal)  # the same file again: the next fsyncs succeed
-        assert first["code"] == "internal"
+            os.link(keep, wal)  # the same file again, as a restarted server finds it
+        assert first is None or (first["ok"] is False and first["code"] == "internal"), first
+        assert status == 74, "".join(srv.output)
+        assert await srv.logged("fsync of the SQLite WAL"), "".join(srv.output)
+        assert any("CRITICAL" in line and "exits (status 74)" in line for line in srv.output)
+        [alice] = await restart(srv, alice)
         again = await alice.send(gid, "once", client_msg_id="c-1")
         page = (await alice.request("history", group_id=gid, after_seq=0, limit=50))["messages"]
         assert [(m["seq"], m["text"]) for m in page] == [(1, "before"), (again["seq"], "once")]

@@ -236,3 +236,101 @@ async def test_a_trickle_of_rows_gathers_while_a_sync_runs(tmp_path):
     await store.close()
     assert store.hot_batches == batches + 1  # the trickle went in as one batch
     assert set(done.values()) == {None} and _count(tmp_path / "q.db") == PIPELINE_ROWS
+
+
+async def test_a_failed_wal_fsync_fails_the_store_for_good(tmp_path, caplog):
+    """A failed fdatasync (not a lost helper) is fatal: the batch waiting on it fails, so does
+    everything queued behind it and every later write, even once the disk would sync again; the
+    store's ``fatal`` event is set (the server exits on it, server/app.py) and CRITICAL says why.
+    Carrying on would ack rows that may never reach the disk (the module docstring of wal_sync)."""
+    from server.storage import changes as ch
+    from server.storage.base import StoreFailed
+
+    store = SqliteStore(tmp_path / "q.db")
+    await store.open()
+    done: dict[int, BaseException | None] = {}
+    store.append_message(_row(1), lambda exc: done.__setitem__(1, exc))
+    await _settled(done, 1)
+    assert done == {1: None}
+    wal, keep = tmp_path / "q.db-wal", tmp_path / "kept-wal"
+    try:
+        with caplog.at_level(logging.ERROR, logger="qunguan.store"), _helper_stopped(store):
+            store.append_message(_row(2), lambda exc: done.__setitem__(2, exc))
+            await asyncio.sleep(0.05)
+            assert _count(tmp_path / "q.db") == 2  # committed; its sync waits
+            os.link(wal, keep)
+            os.unlink(wal)  # the helper opens the WAL by name: its fdatasync fails (SyncFailed)
+            store.append_message(_row(3), lambda exc: done.__setitem__(3, exc))  # queued behind the sync
+            change = store.apply(ch.CreateGroup(GID, "g", "work", "open", "u1", 1))
+            await asyncio.sleep(0.05)
+            assert done.keys() == {1}
+        await _settled(done, 3)
+        assert isinstance(done[2], SyncFailed) and not isinstance(done[2], HelperLost)
+        assert isinstance(done[3], StoreFailed)
+        with pytest.raises(StoreFailed):
+            await asyncio.wait_for(change, 5)
+    finally:
+        os.link(keep, wal)  # the same file again: a sync would succeed from now on
+    assert store.fatal.is_set() and store.fatal_why is not None and "fsync" in store.fatal_why
+    assert any(r.levelno == logging.CRITICAL and "exits (status 74)" in r.getMessage() for r in caplog.records)
+    store.append_message(_row(4), lambda exc: done.__setitem__(4, exc))  # a later write: refused, not acked
+    await _settled(done, 4)
+    assert isinstance(done[4], StoreFailed)
+    await asyncio.sleep(0.2)
+    await store.close()
+    assert _count(tmp_path / "q.db") == 2  # nothing was committed after the failure
+
+
+async def test_a_batch_committed_after_a_failed_fsync_is_not_acked_by_its_own_sync(tmp_path):
+    """On Linux a failed writeback leaves the lost pages clean: the next fsync succeeds without
+    them, and a recovery stops at the first bad WAL frame. So a batch committed after the one
+    whose sync failed fails too, even when the sync that covers it succeeds."""
+    from server.storage.sqlite import PIPELINE_ROWS
+
+    store = SqliteStore(tmp_path / "q.db")
+    await store.open()
+    done: dict[int, BaseException | None] = {}
+    try:
+        with _helper_stopped(store):
+            store.append_message(_row(1), lambda exc: done.__setitem__(1, exc))
+            await asyncio.sleep(0.05)
+            for seq in range(2, PIPELINE_ROWS + 2):  # a burst: commits while the first sync runs
+                store.append_message(_row(seq), lambda exc, seq=seq: done.__setitem__(seq, exc))
+            await asyncio.sleep(0.05)
+            assert _count(tmp_path / "q.db") == PIPELINE_ROWS + 1 and len(store._unsynced) == 2
+            store._on_synced(SyncFailed("injected: fdatasync of the WAL failed"))  # the first request's answer
+        await _settled(done, PIPELINE_ROWS + 1)  # the helper answers both requests: synced, as far as it knows
+        await asyncio.sleep(0.1)
+    finally:
+        await store.close()
+    assert all(isinstance(exc, OSError) for exc in done.values()), done
+    assert store.fatal.is_set()
+
+
+async def test_a_failed_fsync_on_the_thread_is_fatal_too(tmp_path, monkeypatch):
+    """Without the helper the store fsyncs on a thread; a failure there is as fatal."""
+    import server.storage.sqlite as sqlite_store
+    from server.storage.base import StoreFailed
+
+    def eio(path: Path) -> None:
+        raise OSError(5, "Input/output error")
+
+    store = SqliteStore(tmp_path / "q.db")
+    await store.open()
+    done: dict[int, BaseException | None] = {}
+    try:
+        os.kill(_helper_pid(store), signal.SIGKILL)
+        store.append_message(_row(1), lambda exc: done.__setitem__(1, exc))
+        await _settled(done, 1)  # synced on the thread once the helper is found gone
+        assert done == {1: None}
+        monkeypatch.setattr(sqlite_store, "fdatasync_file", eio)
+        store.append_message(_row(2), lambda exc: done.__setitem__(2, exc))
+        await _settled(done, 2)
+        assert isinstance(done[2], SyncFailed)
+        monkeypatch.undo()
+        store.append_message(_row(3), lambda exc: done.__setitem__(3, exc))
+        await _settled(done, 3)
+        assert isinstance(done[3], StoreFailed)  # the disk syncs again: still refused
+        assert store.fatal.is_set()
+    finally:
+        await store.close()
