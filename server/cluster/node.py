@@ -326,6 +326,7 @@ class ClusterNode:
                     epoch = await asyncio.wait_for(self.leases.take_lease(wire.HOME_LEASE, self.holder, ttl), ttl / 2)
                 except Exception as err:
                     log.debug("home lease not taken: %r", err)
+                    epoch = await self._taken_after_all()
             if epoch is None:
                 self._contest_now.clear()
                 with contextlib.suppress(TimeoutError):
@@ -350,6 +351,21 @@ class ClusterNode:
             if failing_since is not None:
                 log.info("home lease renewed again after %.1f s", time.monotonic() - failing_since)
                 failing_since = None
+
+    async def _taken_after_all(self) -> int | None:
+        """After a take that failed without an answer (its time ran out waiting behind the old
+        home's write, or the connection went): the take may have committed all the same. Then this
+        node holds the lease without knowing it, and nobody would be the home until it expired:
+        its epoch, to go on as the home; otherwise None."""
+        try:
+            held = await asyncio.wait_for(self.leases.lease_holder(wire.HOME_LEASE), self.cfg.lease_seconds / 2)
+        except Exception as err:
+            log.debug("could not read the home lease: %r", err)
+            return None
+        if held is not None and held[0] == self.holder and held[2]:
+            log.info("the home lease was taken after all (epoch %d)", held[1])
+            return held[1]
+        return None
 
     async def _stale_lease(self, since: float | None) -> float | None:
         """When the home lease was first seen expired (and still is), or None: not expired, or

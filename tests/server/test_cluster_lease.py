@@ -180,3 +180,42 @@ async def test_a_node_whose_lease_loop_or_tick_ends_stops(app):
     task.add_done_callback(node._ended)
     await asyncio.sleep(0.05)
     assert node.lost.is_set() and "cluster-lease ended" in node.lost_why
+
+
+async def test_a_take_that_commits_after_its_time_ran_out_is_adopted(app, monkeypatch):
+    """The take waited behind the old home's write and committed just as its time ran out: this
+    node holds the lease without an answer saying so. It reads the lease and goes on as the home
+    (before, nobody was the home until that lease expired)."""
+    import dataclasses
+
+    from server.cluster.node import ClusterNode
+
+    node = ClusterNode(app)
+    node.cfg = dataclasses.replace(node.cfg, lease_seconds=0.3)
+    promoted: list[int] = []
+
+    class Broker:
+        is_connected = True
+
+    class Leases:
+        async def take_lease(self, name: str, holder: str, ttl: float) -> int | None:
+            raise TimeoutError
+
+        async def lease_holder(self, name: str) -> tuple[str, int, bool] | None:
+            return node.holder, 7, True
+
+        async def renew_lease(self, name: str, holder: str, epoch: int, ttl: float) -> bool:
+            return True
+
+    async def promote(self: ClusterNode, epoch: int) -> None:
+        promoted.append(epoch)
+
+    node.nc = Broker()  # type: ignore[assignment]
+    monkeypatch.setattr(ClusterNode, "leases", property(lambda _self: Leases()))
+    monkeypatch.setattr(ClusterNode, "_promote", promote)
+    loop = asyncio.create_task(node._lease_loop())
+    try:
+        await asyncio.sleep(0.3)
+        assert promoted == [7]
+    finally:
+        loop.cancel()
