@@ -406,6 +406,9 @@ class MetricsConfig:
 @dataclass(frozen=True, kw_only=True)
 class StorageConfig:
     url: str = setting("sqlite:///qunguan.db")
+    # A send is refused (rate_limited, retry_after_ms) while this many writes wait for the writer:
+    # a slow or stuck database must not grow the queue, and every sender's wait, without bound.
+    max_queued_writes: int = setting(100_000, at_least(0))  # 0: no bound
     # Derived from url and base_dir by parse_config; None for PostgreSQL.
     sqlite_file: Path | None = Path("qunguan.db")
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from server.session import Session
 
 log = logging.getLogger("qunguan.messages")
+STORE_BEHIND_RETRY_MS = 1000  # when a send is refused because the store's writer is far behind
 
 DEDUP_WINDOW_MS = DAY_MS
 HISTORY_DEFAULT, HISTORY_MAX = 50, 500
@@ -103,6 +104,10 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
             raise ContractError("content_blocked", f"the message contains prohibited content ({verdict.category})")
         held = 1 if verdict.action is Action.REVIEW else 0
 
+    backlog = ctx.cfg.storage.max_queued_writes
+    if backlog and ctx.store.queued() >= backlog:
+        raise ContractError("rate_limited", "the server is behind in storing messages; send it again shortly",
+                            retry_after_ms=STORE_BEHIND_RETRY_MS)
     wait = message_bucket(ctx, user).take(now / 1000)
     if wait > 0:
         raise ContractError("rate_limited", "sending too fast", retry_after_ms=int(wait * 1000) + 1)
