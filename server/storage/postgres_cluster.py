@@ -3,7 +3,9 @@
 A lease names one role in the service ("home": the node that runs the logic). Times are on the
 database's clock (``now()``), so the nodes' clocks never decide who holds a lease. ``epoch``
 grows on every takeover; the holder's write transactions call ``qunguan_fence(name, epoch)``
-first, which fails once somebody else has taken the lease (see ``PostgresStore._commit``).
+first, which fails once somebody else has taken the lease (see ``PostgresStore._commit``). The
+fence holds the row FOR KEY SHARE (migration 22): a renewal does not wait for the home's writes,
+a takeover (FOR UPDATE, see ``_TAKE``) does.
 """
 
 from __future__ import annotations
@@ -18,14 +20,28 @@ from server.storage.base import StoreUnavailable
 
 log = logging.getLogger("qunguan")
 
+# The takeover locks the expired row FOR UPDATE before it changes the holder and the epoch: that
+# lock waits for every write of the old home in flight (the fence holds the row FOR KEY SHARE,
+# which only FOR UPDATE conflicts with, see migration 22), so such a write either commits before
+# the takeover or, waiting for it, finds the epoch moved and is refused. The ON CONFLICT update
+# alone would only take FOR NO KEY UPDATE (no key column changes), which does not wait for the
+# fence. The aggregate makes the lock come first; the update happens only on the row it locked
+# (not on one released a moment later, which no FOR UPDATE waited for). A live lease is not
+# locked, so another node's attempt on it never waits for the home's writes.
 _TAKE = """
+WITH expired AS MATERIALIZED (
+    SELECT 1 FROM cluster_leases WHERE name = $1 AND expires_at < now() FOR UPDATE
+)
 INSERT INTO cluster_leases AS l (name, holder, epoch, expires_at)
-VALUES ($1, $2, 1, now() + make_interval(secs => $3))
+SELECT $1, $2, 1, now() + make_interval(secs => $3) FROM (SELECT count(*) FROM expired) AS locked
 ON CONFLICT (name) DO UPDATE
     SET holder = EXCLUDED.holder, epoch = l.epoch + 1, expires_at = EXCLUDED.expires_at
-    WHERE l.expires_at < now()
+    WHERE l.expires_at < now() AND EXISTS (SELECT 1 FROM expired)
 RETURNING epoch
 """
+# The renewal and the release change expires_at only (FOR NO KEY UPDATE): they do not wait for
+# the home's writes in flight, nor for a batch longer than the lease. They must never change the
+# holder or the epoch: whatever does must lock the row FOR UPDATE first, as _TAKE does.
 _RENEW = """
 UPDATE cluster_leases SET expires_at = now() + make_interval(secs => $4)
 WHERE name = $1 AND holder = $2 AND epoch = $3

@@ -706,4 +706,33 @@ MIGRATIONS: list[tuple[int, str]] = [
         END $$;
         """,
     ),
+    (
+        22,
+        """
+        -- The fence holds the lease row FOR KEY SHARE instead of FOR SHARE. PostgreSQL's row locks,
+        -- which conflicts with which (x):
+        --                      KEY SHARE  SHARE  NO KEY UPDATE  UPDATE
+        --     FOR KEY SHARE                                       x
+        --     FOR SHARE                            x              x
+        --     FOR NO KEY UPDATE           x        x              x
+        --     FOR UPDATE          x       x        x              x
+        -- A plain UPDATE that changes no key column (name is the only one here) takes FOR NO KEY
+        -- UPDATE: the renewal and the release, and the takeover's ON CONFLICT DO UPDATE too. With
+        -- FOR SHARE every renewal waited for every write of the home in flight (its writer's batch,
+        -- its search index's slice), so a write longer than the lease cost the home its lease.
+        -- FOR KEY SHARE lets the renewal by; the takeover (_TAKE, postgres_cluster.py) now first
+        -- locks the row FOR UPDATE, which still waits for each write in flight (also when a
+        -- renewal made a later version of the row meanwhile: the version carries the lockers on),
+        -- and a fence that comes during the takeover waits for it, then finds the epoch moved.
+        CREATE OR REPLACE FUNCTION qunguan_fence(lease TEXT, expected BIGINT) RETURNS void
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM 1 FROM cluster_leases WHERE name = lease AND epoch = expected FOR KEY SHARE;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'fenced: the % lease has moved past epoch %', lease, expected
+                    USING ERRCODE = 'QGF01';
+            END IF;
+        END $$;
+        """,
+    ),
 ]

@@ -77,19 +77,67 @@ async def test_a_home_that_lost_its_lease_cannot_write_and_its_late_seq_stays_fr
 
 
 @pg
+async def test_a_write_in_flight_does_not_hold_up_the_renewal(two_nodes):
+    """The fence holds the lease row FOR KEY SHARE, which a renewal (an UPDATE of expires_at
+    only) does not wait for: a batch longer than the lease no longer makes its own home miss
+    its renewals and lose the lease. Nor does the release, nor another node's attempt on the
+    live lease."""
+    a, b = two_nodes
+    epoch = await a.take_lease("home", "a", 5.0)
+    assert a.pool is not None
+    async with a.pool.acquire() as db, db.transaction():
+        await db.execute("SELECT qunguan_fence($1, $2)", "home", epoch)  # the home's write, still open
+        assert await asyncio.wait_for(a.renew_lease("home", "a", epoch, 5.0), 2.0)
+        assert await asyncio.wait_for(b.take_lease("home", "b", 5.0), 2.0) is None  # held: refused at once
+        await db.execute("SELECT qunguan_fence($1, $2)", "home", epoch)  # still the home's
+        await asyncio.wait_for(a.release_lease("home", "a", epoch), 2.0)  # nor does the release
+        taking = asyncio.ensure_future(b.take_lease("home", "b", 5.0))
+        await asyncio.sleep(0.3)
+        assert not taking.done()  # but a takeover of the released lease waits for the write
+    assert await taking == epoch + 1
+
+
+@pg
 async def test_a_takeover_waits_for_the_old_homes_write_in_flight(two_nodes):
-    """The fence holds the lease row FOR SHARE in the write's transaction: a takeover that comes
-    while that write runs commits after it, so the new home reads a last seq that includes it."""
+    """The fence holds the lease row FOR KEY SHARE in the write's transaction and a takeover locks
+    the row FOR UPDATE first: a takeover that comes while that write runs commits after it (also
+    when the home renewed meanwhile, so the row it locks is a later version), so the new home
+    reads a last seq that includes it; the old epoch's writes after the takeover are refused."""
     a, b = two_nodes
     epoch = await a.take_lease("home", "a", 0.3)
-    await asyncio.sleep(0.4)  # expired, but a still writes with its fence
     assert a.pool is not None
     async with a.pool.acquire() as db, db.transaction():
         await db.execute("SELECT qunguan_fence($1, $2)", "home", epoch)
+        # A new version of the row, which carries the write's lock on:
+        assert await asyncio.wait_for(a.renew_lease("home", "a", epoch, 0.3), 2.0)
+        await asyncio.sleep(0.4)  # expired, but a still writes with its fence
         taking = asyncio.ensure_future(b.take_lease("home", "b", 5.0))
         await asyncio.sleep(0.3)
         assert not taking.done()  # blocked behind the write in flight
     assert await taking == epoch + 1
+    a.set_fence("home", epoch)
+    with pytest.raises(Exception, match="fenced"):
+        await a.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
+
+
+@pg
+async def test_a_write_that_comes_during_a_takeover_is_refused_after_it(two_nodes):
+    """The takeover's FOR UPDATE lock makes the old home's next fence wait; once the takeover
+    commits, that fence finds the epoch moved and refuses the write."""
+    from server.storage.postgres_cluster import _TAKE
+
+    a, b = two_nodes
+    epoch = await a.take_lease("home", "a", 0.3)
+    await asyncio.sleep(0.4)
+    assert a.pool is not None and b.pool is not None
+    async with b.pool.acquire() as taker, a.pool.acquire() as writer:
+        async with taker.transaction():
+            assert await taker.fetchval(_TAKE, "home", "b", 5.0) == epoch + 1
+            fencing = asyncio.ensure_future(writer.execute("SELECT qunguan_fence($1, $2)", "home", epoch))
+            await asyncio.sleep(0.3)
+            assert not fencing.done()  # waits for the takeover to end
+        with pytest.raises(Exception, match="fenced"):
+            await fencing
 
 
 @pg
