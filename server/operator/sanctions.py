@@ -45,6 +45,7 @@ from server.storage.changes import (
     Change,
     DecideAppeal,
     LiftSanction,
+    RevokeTokens,
     SetGroupFields,
     SetUserFields,
     UnbarSubjects,
@@ -258,6 +259,9 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
         for u in reopened:
             u.blacklisted = False
             lift.changes.append(SetUserFields(u.user_id, {"blacklisted_at": None}))
+            # Its tokens answered `blacklisted` meanwhile; reopened, it logs in again: a token from
+            # before (a stolen one, the reason for many a blacklisting) never works again.
+            lift.changes.append(RevokeTokens(u.user_id))
         for _, rows in twins:
             lift.changes += [LiftSanction(int(r["id"]), now, by, reason) for r in rows]
         # The person and the organisations behind its public accounts are unbarred too.

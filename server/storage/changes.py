@@ -78,6 +78,14 @@ class RevokeToken(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class RevokeTokens(Change):
+    """Every token of ``user_id`` stops authenticating (a lifted blacklist: its owner logs in again,
+    so no token from before the blacklist, a stolen one included, ever comes back)."""
+
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyIdentity(Change):
     """Bind a verified identity to an account, re-checking the per-ID caps in the transaction.
 

@@ -182,6 +182,11 @@ async def _revoke_token(db: Conn, t: c.RevokeToken) -> None:
     await db.execute("DELETE FROM tokens WHERE token_hash = $1", t.token_hash)
 
 
+@applies(c.RevokeTokens)
+async def _revoke_tokens(db: Conn, t: c.RevokeTokens) -> None:
+    await db.execute("DELETE FROM tokens WHERE user_id = $1", t.user_id)
+
+
 def _id_lock_key(id_hmac: bytes) -> int:
     return int.from_bytes(id_hmac[:4].ljust(4, b"\0"), "big", signed=True)
 

@@ -151,6 +151,11 @@ async def _revoke_token(db: aiosqlite.Connection, t: c.RevokeToken) -> None:
     await db.execute("DELETE FROM tokens WHERE token_hash = ?", (t.token_hash,))
 
 
+@applies(c.RevokeTokens)
+async def _revoke_tokens(db: aiosqlite.Connection, t: c.RevokeTokens) -> None:
+    await db.execute("DELETE FROM tokens WHERE user_id = ?", (t.user_id,))
+
+
 @applies(c.VerifyIdentity)
 async def _verify_identity(db: aiosqlite.Connection, v: c.VerifyIdentity) -> None:
     # The writer's transaction is IMMEDIATE, so no other write can slip in between this

@@ -298,9 +298,12 @@ async def test_lift_blacklist_reopens_the_account(server):
     await server.admin("blacklist", bob.username, "--reason", "fraud")
     c = await server.client()
     assert (await c.call("login", username=bob.username, password="password123"))["code"] == "blacklisted"
+    assert (await c.call("auth", token=bob.token))["code"] == "blacklisted"  # (while it stands)
     row = await one_sanction(server, "blacklist", "--user", bob.username)
     rc, out, _ = await server.admin("lift", row["id"], "--reason", "身份被冒用，已核实")
     assert rc == 0 and "open again" in out
+    # A token from before the blacklist (a stolen one, say) never comes back: its owner logs in again.
+    assert (await c.call("auth", token=bob.token))["code"] == "unauthenticated"
     assert (await c.call("login", username=bob.username, password="password123"))["ok"]
 
 
