@@ -124,6 +124,9 @@ async def report(ctx: Context, sess: Session, req: rq.Report, enc: Encoding) -> 
 
 MY_REPORTS_DEFAULT, MY_REPORTS_MAX = 20, 100
 _TARGET_KEYS = ("group_id", "seq", "user_id", "account_id", "post_id", "comment_id")
+# Reports whose stored user_id the reporter never named and may not learn: nothing else shows who
+# runs a public account or wrote its post.
+_OWNER_HIDDEN = frozenset({"account", "post"})
 
 
 @handler("my_reports")
@@ -138,6 +141,8 @@ async def my_reports(ctx: Context, sess: Session, req: rq.MyReports, enc: Encodi
         item: dict[str, Any] = {"report_id": str(r["report_id"]), "target_type": r["target_type"],
                                 "reason": r["reason"], "created_at": r["created_at"], "status": r["status"]}
         for key in _TARGET_KEYS:
+            if key == "user_id" and r["target_type"] in _OWNER_HIDDEN:
+                continue  # (stored for the operators: who runs the account, who wrote the post)
             if r[key] is not None:
                 item[key] = str(r[key]) if key in ("post_id", "comment_id") else r[key]
         if r["status"] != "open":

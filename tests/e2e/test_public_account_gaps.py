@@ -293,3 +293,18 @@ async def test_held_comments_wait_for_the_operator_and_a_rejected_one_stays_hidd
         ("comment", dropped["comment_id"], talker.user_id)
     assert len(record(srv, "review_release")) == 2
     await close_all(owner, talker, reader)
+
+
+async def test_my_reports_does_not_name_who_runs_a_reported_account_or_wrote_a_post(srv):
+    """The report stores the account's owner and the post's author for the operators; the reporter,
+    who was never shown them, does not learn them from ``my_reports``."""
+    owner, reporter = await srv.user(verify_id=True), await srv.user()
+    aid = await new_account(owner, "文化号")
+    post = (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
+    await reporter.request("report", target_type="account", account_id=aid, reason="违规")
+    await reporter.request("report", target_type="post", post_id=post, reason="违规")
+    mine = (await reporter.request("my_reports"))["reports"]
+    assert [r["target_type"] for r in mine] == ["post", "account"]
+    assert all("user_id" not in r for r in mine), mine
+    assert (mine[0]["post_id"], mine[1]["account_id"]) == (post, aid)
+    assert owner.user_id not in json.dumps(mine)
