@@ -360,7 +360,9 @@ PURGES: dict[str, str] = {
             AND sender_id NOT IN ({HELD_USERS})
           LIMIT :limit)""",
     # Public accounts (P10, P13): comments and posts by their own age; a post goes only once none of
-    # its comments is left, and never while its account, its author or a report on it is held.
+    # its comments is left, and never while its account, its author or a report on it is held. A
+    # comment the platform's review still waits on stays whatever its managers did with it (hidden or
+    # deleted: its review item is open all the same), as do the comments on a held author's post.
     # Which uploads a purged post carried goes with it (a trigger, schema 14), so they are unattached.
     "comments": f"""
         DELETE FROM comments WHERE comment_id IN (
@@ -370,7 +372,9 @@ PURGES: dict[str, str] = {
             AND c.user_id NOT IN ({HELD_USERS})
             AND c.comment_id NOT IN (SELECT comment_id FROM reports WHERE status = 'open' AND comment_id IS NOT NULL)
             AND c.post_id NOT IN ({REPORTED_POSTS})
-            AND NOT (c.status = 'held' AND c.review IS NOT NULL)
+            AND c.post_id NOT IN (SELECT post_id FROM posts WHERE author_id IN ({HELD_USERS}))
+            AND c.comment_id NOT IN (SELECT comment_id FROM review_queue
+                                     WHERE status = 'open' AND comment_id IS NOT NULL)
           LIMIT :limit)""",
     "posts": f"""
         DELETE FROM posts WHERE post_id IN (
@@ -388,7 +392,8 @@ PURGES: dict[str, str] = {
           SELECT r.post_id, r.user_id FROM post_reads r
           WHERE r.ts < :cutoff
             AND r.user_id NOT IN ({HELD_USERS})
-            AND r.post_id NOT IN (SELECT post_id FROM posts WHERE account_id IN ({HELD_ACCOUNTS}))
+            AND r.post_id NOT IN (SELECT post_id FROM posts WHERE account_id IN ({HELD_ACCOUNTS})
+                                                            OR author_id IN ({HELD_USERS}))
           LIMIT :limit)""",
     "netlog": f"""
         DELETE FROM netlog WHERE id IN (

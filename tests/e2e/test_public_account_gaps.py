@@ -308,3 +308,32 @@ async def test_my_reports_does_not_name_who_runs_a_reported_account_or_wrote_a_p
     assert all("user_id" not in r for r in mine), mine
     assert (mine[0]["post_id"], mine[1]["account_id"]) == (post, aid)
     assert owner.user_id not in json.dumps(mine)
+
+
+async def test_retention_keeps_a_comment_under_review_that_its_managers_deleted_and_a_held_authors_post(srv):
+    """A comment the word lists hold waits for the platform's decision: its account's managers may
+    delete it from every view, yet it stays stored past retention until an operator decides it (its
+    review item stays open and listed). And a post kept because its author is held keeps the other
+    people's comments on it and who read it."""
+    from governance.retention import DAY_MS
+    from tests.e2e.admin_helpers import admin_ok
+
+    owner, editor, reader = await srv.user(verify_id=True), await srv.user(verify_id=True), await srv.user()
+    aid = await new_account(owner, "文化号")
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    post = (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
+    held = await reader.request("comment", post_id=post, text="周末集会")
+    assert held["held"] is True
+    await owner.request("moderate_comment", post_id=post, comment_id=held["comment_id"], action="delete")
+    by_editor = (await editor.request("publish", account_id=aid, title="编辑的文章", body="b"))["post_id"]
+    on_it = (await reader.request("comment", post_id=by_editor, text="好文"))["comment_id"]
+    await reader.request("read_post", post_id=by_editor)
+    await admin_ok(srv, "hold", "--user", editor.username, "--reason", "案件调查")
+    for table in ("posts", "comments", "post_reads"):
+        srv.db_rows(f"UPDATE {table} SET ts = ts - ?", 200 * DAY_MS)
+    await admin_ok(srv, "purge")
+    kept = {str(r[0]) for r in srv.db_rows("SELECT comment_id FROM comments")}
+    assert held["comment_id"] in kept and on_it in kept, kept
+    assert [str(r[0]) for r in srv.db_rows("SELECT post_id FROM post_reads")] == [by_editor]
+    items = [json.loads(line) for line in (await admin_ok(srv, "review-queue", "--open")).splitlines()]
+    assert [str(i.get("comment_id")) for i in items if i.get("kind") == "comment"] == [held["comment_id"]]
