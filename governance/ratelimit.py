@@ -93,6 +93,19 @@ class WindowCounter:
             return 0.0
         return self._delay(self._current(key, now), now)
 
+    def take_back(self, key: Hashable, at: float) -> None:
+        """Forget one hit of ``key`` made at ``at`` (an attempt counted before its outcome was known,
+        which then did not count); nothing when there is none."""
+        log = self._logs.get(key)
+        if log is None:
+            return
+        for i in range(len(log) - 1, -1, -1):
+            if log[i] == at:
+                del log[i]
+                break
+        if not log:
+            del self._logs[key]
+
     def hit(self, key: Hashable, now: float) -> float:
         if self.disabled:
             return 0.0

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from governance import identity as idn
 from governance import shown_text
 from governance.ids import new_user_id
-from governance.ratelimit import TokenBucket
+from governance.ratelimit import TokenBucket, WindowCounter
 from governance.tiers import credit_level
 from protocol import events as ev
 from protocol.errors import ContractError
@@ -110,47 +111,74 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     return screening.held_reply(results, user_id=user.user_id) if screened.held else {"user_id": user.user_id}
 
 
-def _failed_login_gate(ctx: Context, sess: Session, what: str) -> float:
-    """Refuse an address past its failed-login limit; returns the monotonic now for the later hit."""
-    now_mono = time.monotonic()
-    wait = ctx.failed_logins_per_ip.peek(sess.ip, now_mono)
+class Guess:
+    """An attempt that may be a guess (a password, a token, an ID number), counted against the
+    failed-login limits before its outcome is known: attempts made in parallel see each other, so
+    a burst of them over many connections cannot all pass the limit while the first await (the
+    password hash, the store, an outside register) is under way. Given back unless it :meth:`failed`."""
+
+    __slots__ = ("counted", "at", "wrong")
+
+    def __init__(self, at: float) -> None:
+        self.counted: list[tuple[WindowCounter, Hashable]] = []
+        self.at = at
+        self.wrong = False
+
+    def failed(self) -> None:
+        self.wrong = True
+
+    def __enter__(self) -> Guess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.wrong:
+            for counter, key in self.counted:
+                counter.take_back(key, self.at)
+
+
+def _count(ctx: Context, sess: Session, what: str, guess: Guess, counter: WindowCounter, key: Hashable,
+           whose: str) -> None:
+    wait = counter.hit(key, guess.at)
     if wait > 0:
-        netlog.session(ctx, sess, f"{what}_refused", why="rate_limited")
-        raise _rate_limited("failed logins from this address", wait)
-    return now_mono
+        with guess:  # (the counts already taken go back: this one is refused, not failed)
+            netlog.session(ctx, sess, f"{what}_refused", why="rate_limited")
+            raise _rate_limited(f"failed {whose}", wait)
+    guess.counted.append((counter, key))
 
 
-def _guess_gate(ctx: Context, sess: Session, what: str) -> float:
+def _failed_login_gate(ctx: Context, sess: Session, what: str) -> Guess:
+    """Refuse an address past its failed-login limit, else count this attempt there (see Guess)."""
+    guess = Guess(time.monotonic())
+    _count(ctx, sess, what, guess, ctx.failed_logins_per_ip, sess.ip, "logins from this address")
+    return guess
+
+
+def _guess_gate(ctx: Context, sess: Session, what: str) -> Guess:
     """For a logged-in op whose refusals answer a guess (``delete_account``'s password,
-    ``verify_identity``'s number): refuse past the failed-login limit of the address or of the
-    account; returns the monotonic now for :func:`_count_guess`."""
-    now_mono = _failed_login_gate(ctx, sess, what)
-    wait = ctx.failed_logins_per_user.peek(sess.me.user_id, now_mono)
-    if wait > 0:
-        netlog.session(ctx, sess, f"{what}_refused", why="rate_limited")
-        raise _rate_limited("failed attempts for this account", wait)
-    return now_mono
+    ``verify_identity``'s number): as :func:`_failed_login_gate`, per address and per account."""
+    guess = _failed_login_gate(ctx, sess, what)
+    _count(ctx, sess, what, guess, ctx.failed_logins_per_user, sess.me.user_id, "attempts for this account")
+    return guess
 
 
-def _count_guess(ctx: Context, sess: Session, what: str, now_mono: float) -> None:
-    """A wrong guess: counted per address and per account, and logged (``<what>_failed``), which is
-    what a restart counts again (server/limits.py)."""
-    ctx.failed_logins_per_ip.hit(sess.ip, now_mono)
-    ctx.failed_logins_per_user.hit(sess.me.user_id, now_mono)
+def _count_guess(ctx: Context, sess: Session, what: str, guess: Guess) -> None:
+    """A wrong guess: it stays counted per address and per account, and is logged (``<what>_failed``),
+    which is what a restart counts again (server/limits.py)."""
+    guess.failed()
     netlog.session(ctx, sess, f"{what}_failed")
 
 
 @handler("login")
 async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> dict[str, Any]:
-    now_mono = _failed_login_gate(ctx, sess, "login")
-    uid = ctx.state.by_username.get(idn.username_key(req.username))
-    stored = await ctx.store.password_hash(uid) if uid else None
-    ok = await ctx.passwords.verify(stored, req.password)
-    user = ctx.state.users.get(uid) if uid else None
-    if not ok or user is None or user.deleted:
-        ctx.failed_logins_per_ip.hit(sess.ip, now_mono)
-        netlog.session(ctx, sess, "login_failed", uid)
-        raise ContractError("unauthenticated", AUTH_FAILED)
+    with _failed_login_gate(ctx, sess, "login") as guess:
+        uid = ctx.state.by_username.get(idn.username_key(req.username))
+        stored = await ctx.store.password_hash(uid) if uid else None
+        ok = await ctx.passwords.verify(stored, req.password)
+        user = ctx.state.users.get(uid) if uid else None
+        if not ok or user is None or user.deleted:
+            guess.failed()
+            netlog.session(ctx, sess, "login_failed", uid)
+            raise ContractError("unauthenticated", AUTH_FAILED)
     if user.blacklisted:
         netlog.session(ctx, sess, "login_refused", uid, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
@@ -168,14 +196,14 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
 
 @handler("auth")
 async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict[str, Any]:
-    now_mono = _failed_login_gate(ctx, sess, "auth")
-    hashed = token_hash(req.token)
-    uid = await standing_token_owner(ctx, hashed)
-    user = ctx.state.users.get(uid) if uid else None
-    if user is None or user.deleted:
-        ctx.failed_logins_per_ip.hit(sess.ip, now_mono)
-        netlog.session(ctx, sess, "auth_failed", uid)
-        raise ContractError("unauthenticated", AUTH_FAILED)
+    with _failed_login_gate(ctx, sess, "auth") as guess:
+        hashed = token_hash(req.token)
+        uid = await standing_token_owner(ctx, hashed)
+        user = ctx.state.users.get(uid) if uid else None
+        if user is None or user.deleted:
+            guess.failed()
+            netlog.session(ctx, sess, "auth_failed", uid)
+            raise ContractError("unauthenticated", AUTH_FAILED)
     if user.blacklisted:
         netlog.session(ctx, sess, "auth_refused", uid, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
@@ -226,23 +254,23 @@ async def verify_identity(ctx: Context, sess: Session, req: rq.VerifyIdentity, e
     # Each answer about a number tells something about other people (whether a name and number
     # belong together, whether the number already has accounts here or is barred): counted like
     # wrong passwords, per address and per account, so nobody can sweep numbers through it.
-    now_mono = _guess_gate(ctx, sess, "verify_identity")
-    try:
-        # The checksum above is the first step; an outside register (id_verifier = "http") is the
-        # second. Nothing was claimed before this await: VerifyIdentity re-checks in its transaction.
-        await ctx.id_verifier.verify(legal_name, id_number)
-        id_hmac = ctx.vault.lookup("id", idn.id_number_key(id_number))
-        # The blacklist and max_accounts_per_id are decided inside the write's transaction
-        # (VerifyIdentity re-counts the accounts holding this number), so accounts that
-        # verify the same number at the same moment cannot all pass.
-        await commit(ctx, ch.VerifyIdentity(
-            user.user_id, id_hmac, ctx.vault.seal(id_number), ctx.vault.seal(legal_name), ctx.now_ms(),
-            ctx.cfg.identity.max_accounts_per_id,
-        ))
-    except ContractError as err:
-        if err.code in ("bad_request", "conflict", "blacklisted"):  # not internal: no answer is no guess
-            _count_guess(ctx, sess, "verify_identity", now_mono)
-        raise
+    with _guess_gate(ctx, sess, "verify_identity") as guess:
+        try:
+            # The checksum above is the first step; an outside register (id_verifier = "http") is the
+            # second. Nothing was claimed before this await: VerifyIdentity re-checks in its transaction.
+            await ctx.id_verifier.verify(legal_name, id_number)
+            id_hmac = ctx.vault.lookup("id", idn.id_number_key(id_number))
+            # The blacklist and max_accounts_per_id are decided inside the write's transaction
+            # (VerifyIdentity re-counts the accounts holding this number), so accounts that
+            # verify the same number at the same moment cannot all pass.
+            await commit(ctx, ch.VerifyIdentity(
+                user.user_id, id_hmac, ctx.vault.seal(id_number), ctx.vault.seal(legal_name), ctx.now_ms(),
+                ctx.cfg.identity.max_accounts_per_id,
+            ))
+        except ContractError as err:
+            if err.code in ("bad_request", "conflict", "blacklisted"):  # not internal: no answer is no guess
+                _count_guess(ctx, sess, "verify_identity", guess)
+            raise
     user.id_verified = True
     return {"id_verified": True}
 
@@ -306,11 +334,11 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     """
     user = sess.me
     # A password check is an oracle: count misses with failed logins, per address and per account.
-    now_mono = _guess_gate(ctx, sess, "delete_account")
-    stored = await ctx.store.password_hash(user.user_id)
-    if not await ctx.passwords.verify(stored, req.password):
-        _count_guess(ctx, sess, "delete_account", now_mono)
-        raise ContractError("unauthenticated", AUTH_FAILED)
+    with _guess_gate(ctx, sess, "delete_account") as guess:
+        stored = await ctx.store.password_hash(user.user_id)
+        if not await ctx.passwords.verify(stored, req.password):
+            _count_guess(ctx, sess, "delete_account", guess)
+            raise ContractError("unauthenticated", AUTH_FAILED)
     if not user.active:
         raise ContractError("unauthenticated", "this account is already cancelled")
     groups = ctx.state.groups

@@ -205,3 +205,15 @@ def test_record_counts_a_late_learned_hit_as_of_its_time_and_refuses_nothing() -
     w.record("ip", 90.0, 100.0)  # over the limit: recorded all the same (it was admitted elsewhere)
     assert w.hit("ip", 100.0) == pytest.approx(10.0)  # the hits at 50 and 90 are the last two
     assert w.hit("ip", 110.1) == 0.0
+
+
+def test_take_back_forgets_one_hit_made_at_that_moment():
+    w = WindowCounter(2, 60.0)
+    w.hit("ip", 1.0)
+    w.hit("ip", 2.0)
+    assert w.peek("ip", 3.0) > 0
+    w.take_back("ip", 2.0)
+    assert w.peek("ip", 3.0) == 0.0
+    w.take_back("ip", 9.0)  # none made then: nothing changes
+    w.take_back("other", 1.0)
+    assert w.hit("ip", 3.0) == 0.0 and w.peek("ip", 3.5) > 0
