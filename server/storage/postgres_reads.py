@@ -403,6 +403,9 @@ def _pg_purge(sql: str) -> str:
     sql = sql.replace(":now", "$1").replace(":cutoff", "$2").replace(":limit", "$3")
     # A cancelled account's phone hash is replaced by 32 random bytes; its sealed phone by none.
     sql = sql.replace("randomblob(32)", "sha256((random()::text || user_id)::bytea)").replace("x''", "''::bytea")
+    # A code request's phone hash (hex, in its JSON detail) against a user's (bytes).
+    sql = sql.replace("json_extract(detail, '$.phone_hmac')", "(detail::jsonb ->> 'phone_hmac')")
+    sql = sql.replace("lower(hex(phone_hmac))", "encode(phone_hmac, 'hex')")
     return sql
 
 

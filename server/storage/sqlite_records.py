@@ -395,12 +395,19 @@ PURGES: dict[str, str] = {
             AND r.post_id NOT IN (SELECT post_id FROM posts WHERE account_id IN ({HELD_ACCOUNTS})
                                                             OR author_id IN ({HELD_USERS}))
           LIMIT :limit)""",
+    # A code request is made before login (no user_id): it is the held person's by its phone's
+    # keyed hash, as an export of that user finds it.
     "netlog": f"""
         DELETE FROM netlog WHERE id IN (
           SELECT id FROM netlog
           WHERE ts < :cutoff AND (user_id IS NULL OR (user_id NOT IN ({HELD_USERS})
                                                       AND user_id NOT IN ({KEPT_AUTHORS})
                                                       AND user_id NOT IN ({HELD_MEMBERS})))
+            AND NOT (kind = 'code_request' AND user_id IS NULL
+                     AND json_extract(detail, '$.phone_hmac') IN (
+                       SELECT lower(hex(phone_hmac)) FROM users
+                       WHERE user_id IN ({HELD_USERS}) OR user_id IN ({KEPT_AUTHORS})
+                          OR user_id IN ({HELD_MEMBERS})))
           LIMIT :limit)""",
     # Cancelled accounts (P9): the sealed phone, name and ID number go; the phone
     # and ID hashes are replaced so they can register again; the row (user id,

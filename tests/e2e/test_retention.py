@@ -683,3 +683,20 @@ async def test_the_names_an_account_was_shown_under_are_kept_with_their_times(se
                      ("account_deleted", "王先生", None)]
     times = [e["ts"] for e in rows if e["kind"] in ("register", "profile", "account_deleted")]
     assert times == sorted(times)
+
+
+async def test_a_held_users_code_requests_are_kept_with_their_network_log(server):
+    """A code request comes before there is a login (no user id in its row): it is the held person's
+    by the phone's keyed hash, as ``export --user`` finds it, and kept with the rest of their network
+    log; a code request of someone not held goes by age."""
+    held, free = await server.user("heldone"), await server.user("freeone")
+    rc, out, err = await server.admin("hold", "--user", held.username, "--reason", "case 12")
+    assert rc == 0, err
+    sql(server, "UPDATE netlog SET ts = ts - ?", 200 * DAY_MS)
+    rows = sql(server, "SELECT COUNT(*) FROM netlog WHERE kind = 'code_request'")[0][0]
+    assert rows == 2
+    rc, _, err = await server.admin("purge")
+    assert rc == 0, err
+    [(detail,)] = sql(server, "SELECT detail FROM netlog WHERE kind = 'code_request'")
+    [(phone_hmac,)] = sql(server, "SELECT phone_hmac FROM users WHERE user_id = ?", held.user_id)
+    assert json.loads(detail)["phone_hmac"] == bytes(phone_hmac).hex()
