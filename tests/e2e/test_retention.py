@@ -689,7 +689,7 @@ async def test_a_held_users_code_requests_are_kept_with_their_network_log(server
     """A code request comes before there is a login (no user id in its row): it is the held person's
     by the phone's keyed hash, as ``export --user`` finds it, and kept with the rest of their network
     log; a code request of someone not held goes by age."""
-    held, free = await server.user("heldone"), await server.user("freeone")
+    held, _free = await server.user("heldone"), await server.user("freeone")
     rc, out, err = await server.admin("hold", "--user", held.username, "--reason", "case 12")
     assert rc == 0, err
     sql(server, "UPDATE netlog SET ts = ts - ?", 200 * DAY_MS)
