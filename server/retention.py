@@ -100,7 +100,10 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
             await asyncio.sleep(0)  # let the hot path in between batches
         removed[table] = total
     # Media no message or post carries any more (those of the messages just purged among them).
-    removed["media"] = await media_cleanup.sweep(app, now, everything=True)
+    # Written with the first removal when no table batch wrote it: no removed row goes unrecorded.
+    removed["media"] = await media_cleanup.sweep(app, now, everything=True, opening=None if started else Audit(
+        app.now_ms(), kind, actor, "purge_started", reason=f"past retention ({days} days)",
+        detail={"as_of": now, "cutoff": cutoff}))
     if any(removed.values()):
         await app.store.apply(audit=Audit(
             app.now_ms(), kind, actor, "purge",

@@ -42,7 +42,7 @@ from server.intervals import Schedule, job_ran
 from server.media import binding, uploads
 from server.media.service import UPLOAD_IDLE_MS
 from server.metrics import METRICS
-from server.storage.changes import DeleteMedia
+from server.storage.changes import Audit, DeleteMedia
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -56,9 +56,11 @@ BATCH = 500  # media ids per delete
 ATTACH_GRACE_MS = 10 * 60 * 1000
 
 
-async def sweep(ctx: Context, now_ms: int | None = None, everything: bool = False) -> int:
+async def sweep(ctx: Context, now_ms: int | None = None, everything: bool = False,
+                opening: Audit | None = None) -> int:
     """Remove media rows nothing carries and nobody used within the TTL; how many rows. Their files
-    stay for the orphan sweep (:func:`sweep_orphans`)."""
+    stay for the orphan sweep (:func:`sweep_orphans`). ``opening``: a record entry to write with
+    the first removal (the retention purge's ``purge_started``, when nothing else wrote it)."""
     now = ctx.now_ms() if now_ms is None else now_ms
     cutoff = now - ctx.cfg.media.unattached_ttl_seconds * 1000
     index = ctx.state.media
@@ -66,7 +68,8 @@ async def sweep(ctx: Context, now_ms: int | None = None, everything: bool = Fals
     if not everything:
         ids = [e.media_id for e in index.entries.values() if not e.attached and e.last_used < cutoff]
         for i in range(0, len(ids), BATCH):
-            removed += await _remove(ctx, ids[i:i + BATCH], now, cutoff)
+            n, opening = await _remove(ctx, ids[i:i + BATCH], now, cutoff, opening)
+            removed += n
         return removed
     after = ""
     while True:
@@ -74,14 +77,17 @@ async def sweep(ctx: Context, now_ms: int | None = None, everything: bool = Fals
         if not ids:
             return removed
         after = ids[-1]
-        removed += await _remove(ctx, ids, now, cutoff)
+        n, opening = await _remove(ctx, ids, now, cutoff, opening)
+        removed += n
         if len(ids) < BATCH:
             return removed
 
 
-async def _remove(ctx: Context, ids: list[str], now: int, cutoff: int) -> int:
+async def _remove(ctx: Context, ids: list[str], now: int, cutoff: int,
+                  opening: Audit | None) -> tuple[int, Audit | None]:
     """Remove those of ``ids`` not used lately (never attached: before ``cutoff``; attached: more
-    than ``ATTACH_GRACE_MS`` ago) that the store finds nothing carries."""
+    than ``ATTACH_GRACE_MS`` ago) that the store finds nothing carries; how many, and ``opening``
+    unless it was written with them."""
     index = ctx.state.media
     chosen = []
     for media_id in ids:  # no await from here to the apply: the marks are the claim
@@ -92,9 +98,9 @@ async def _remove(ctx: Context, ids: list[str], now: int, cutoff: int) -> int:
             e.removing = True
             chosen.append(media_id)
     if not chosen:
-        return 0
+        return 0, opening
     try:
-        (removed,) = await ctx.store.apply(DeleteMedia(tuple(chosen)))
+        (removed,) = await ctx.store.apply(DeleteMedia(tuple(chosen)), audit=opening)
         gone = set(removed)
     finally:
         for media_id in chosen:
@@ -105,7 +111,7 @@ async def _remove(ctx: Context, ids: list[str], now: int, cutoff: int) -> int:
         index.remove(media_id)  # the file stays: the orphan sweep removes it once no row names it
     if gone:
         log.info("removed %d media rows nothing carries any more (their files go with the orphan sweep)", len(gone))
-    return len(gone)
+    return len(gone), None
 
 
 ORPHANS_JOB = "media_orphans"  # the orphan sweep's name in the store's record of job runs

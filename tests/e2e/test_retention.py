@@ -700,3 +700,22 @@ async def test_a_held_users_code_requests_are_kept_with_their_network_log(server
     [(detail,)] = sql(server, "SELECT detail FROM netlog WHERE kind = 'code_request'")
     [(phone_hmac,)] = sql(server, "SELECT phone_hmac FROM users WHERE user_id = ?", held.user_id)
     assert json.loads(detail)["phone_hmac"] == bytes(phone_hmac).hex()
+
+
+async def test_a_purge_that_removes_only_media_rows_records_it_with_the_first(server):
+    """Media rows nothing carries are removed by the purge too: when no table batch removed anything,
+    the ``purge_started`` entry goes with the first media removal, so rows never go unrecorded, even
+    when the closing ``purge`` entry cannot be written."""
+    old = int(time.time() * 1000) - 200 * DAY_MS
+    sql(server, "INSERT INTO media (media_id, sha256, uploader, mime, kind, size, created_at)"
+                " VALUES ('m-old', 'ab', 'u-gone', 'image/png', 'image', 10, ?)", old)
+    if server.backend == "postgresql":  # the database refuses the closing entry, as a failing disk would
+        sql(server, "ALTER TABLE audit ADD CONSTRAINT no_close CHECK (action <> 'purge') NOT VALID")
+    else:
+        sql(server, "CREATE TRIGGER no_close BEFORE INSERT ON audit WHEN NEW.action = 'purge'"
+                    " BEGIN SELECT RAISE(ABORT, 'no close'); END")
+    rc, _, _ = await server.admin("purge")
+    assert rc != 0  # (the closing entry failed)
+    assert sql(server, "SELECT COUNT(*) FROM media WHERE media_id = 'm-old'")[0][0] == 0
+    entries = sql(server, "SELECT action, detail FROM audit WHERE action IN ('purge_started', 'purge')")
+    assert [a for a, _ in entries] == ["purge_started"], entries
