@@ -109,7 +109,8 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
                                    *([queued] if queued else []), undo=undo)
         except ch.GroupIdTaken:
             continue  # issued before (another node, or a group this node never loaded): draw again
-        g.online.update(user.sessions)
+        if groups.get(gid) is g and g.alive and user.user_id in g.members:  # (not dissolved meanwhile)
+            g.online.update(user.sessions)
         return screening.held_reply(results, group_id=gid) if screened.held else {"group_id": gid}
     raise ContractError("internal", "could not find a free group id; try again")
 
@@ -193,7 +194,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     now = ctx.now_ms()
     before = g.departed.pop(uid, None)  # a mute or slow mode that bound them when they left still does
     muted_until, last_sent = moderation.carried_over(before.muted_until, before.last_sent_ms, now) if before else (0, 0)
-    g.members[uid] = Member(Role.MEMBER, g.last_seq, muted_until, last_sent)
+    joined = g.members[uid] = Member(Role.MEMBER, g.last_seq, muted_until, last_sent)
     user.add_group(g.group_id)
     requested = g.join_requests.pop(uid, None)
     invited_by = g.invited.pop(uid, None)
@@ -216,6 +217,10 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     add = ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor, again,
                        muted_until, room)
     await commit(ctx, *((add,) if rider is None else (add, rider.change)), audit=audit, undo=undo)
+    if g.members.get(uid) is not joined or not g.alive:
+        # Kicked, banned or gone while the join was stored (that change told the group and took
+        # the user's connections out), or the group ended: its connections are not put back.
+        return
     g.online.update(user.sessions)
     publish(g.online, ev.MemberJoined(group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
 
