@@ -28,7 +28,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["FieldClaim", "Settles", "settle_when_done"]
+__all__ = ["FieldClaim", "Settles", "Together", "settle_when_done"]
 
 
 class Settles(Protocol):
@@ -104,3 +104,16 @@ class FieldClaim:
             if not chain:
                 del _CHAINS[key]
         return stood_on
+
+
+class Together:
+    """Claims stored by one write (a transfer: the group's owner and two members' roles), settled as one."""
+
+    __slots__ = ("_claims",)
+
+    def __init__(self, *claims: Settles) -> None:
+        self._claims = claims
+
+    def settle(self, stored: bool) -> None:
+        for claim in self._claims:
+            claim.settle(stored)

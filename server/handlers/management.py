@@ -18,7 +18,7 @@ from governance.tiers import check_size_class
 from protocol import events as ev
 from protocol.enums import Role
 from protocol.errors import ContractError
-from server.claims import FieldClaim
+from server.claims import FieldClaim, Together
 from server.fanout import publish
 from server.handlers import handler, screening
 from server.handlers.common import (
@@ -257,11 +257,10 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
     check_size_class(len(g.members), ctx.cfg.groups.size_classes,
                      owner_level=level_of(ctx, new_owner), owner_id_verified=new_owner.id_verified)
     old = g.members[actor.user_id]
-    prior_role = m.role
-    g.owner_id, m.role, old.role = new_owner.user_id, Role.OWNER, Role.MEMBER
-
-    def undo() -> None:
-        g.owner_id, m.role, old.role = actor.user_id, prior_role, Role.OWNER
+    # Claimed field by field: a refused write takes back only what no later claim (the new owner
+    # handing it on in turn, a role set meanwhile) has built on (server/claims.py).
+    claim = Together(FieldClaim(g, {"owner_id": new_owner.user_id}), FieldClaim(m, {"role": Role.OWNER}),
+                     FieldClaim(old, {"role": Role.MEMBER}))
 
     # Decided again by the store, at the same level (no await since the checks above).
     again = ch.UserCaps(created=caps.max_groups_created)
@@ -269,7 +268,7 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
                               size_classes=tuple(ctx.cfg.groups.size_classes),
                               owner_level=level_of(ctx, new_owner), owner_id_verified=new_owner.id_verified)
     await commit(ctx, ch.TransferOwner(g.group_id, actor.user_id, new_owner.user_id, again, group_caps),
-                 audit=_audit(ctx, actor, "transfer_owner", g, new_owner.user_id), undo=undo)
+                 audit=_audit(ctx, actor, "transfer_owner", g, new_owner.user_id), claim=claim)
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=new_owner.user_id, role=Role.OWNER))
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=actor.user_id, role=Role.MEMBER))
 

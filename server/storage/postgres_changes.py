@@ -399,14 +399,24 @@ async def _add_member_change(db: Conn, m: c.AddMember) -> None:
     await _add_member(db, m)
 
 
+async def _refuse_owner(db: Conn, group_id: str, user_id: str) -> None:
+    """The store keeps one owner: its row is neither removed nor given another role (memory may
+    have claimed a transfer whose write then failed, with a leave or a kick stored after it). The
+    group's row is read FOR SHARE: a transfer in another transaction is waited for."""
+    if await db.fetchval("SELECT owner_id FROM groups WHERE group_id = $1 FOR SHARE", group_id) == user_id:
+        raise ContractError("conflict", "the group's owner stays its owner until it is handed on")
+
+
 @applies(c.RemoveMember)
 async def _remove_member(db: Conn, m: c.RemoveMember) -> None:
+    await _refuse_owner(db, m.group_id, m.user_id)
     await db.execute("DELETE FROM members WHERE group_id = $1 AND user_id = $2", m.group_id, m.user_id)
     await _log_membership(db, m.group_id, m.user_id, m.action, m.actor, m.ts)
 
 
 @applies(c.SetMemberRole)
 async def _set_member_role(db: Conn, m: c.SetMemberRole) -> None:
+    await _refuse_owner(db, m.group_id, m.user_id)
     if m.max_admins is not None:
         await _lock_group_caps(db, m.group_id)
         m.refuse(await db.fetchval("SELECT COUNT(*) FROM members WHERE group_id = $1 AND role = 'admin'"

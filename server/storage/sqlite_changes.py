@@ -352,14 +352,24 @@ async def _add_member_change(db: aiosqlite.Connection, m: c.AddMember) -> None:
     await _add_member(db, m)
 
 
+async def _refuse_owner(db: aiosqlite.Connection, group_id: str, user_id: str) -> None:
+    """The store keeps one owner: its row is neither removed nor given another role (memory may
+    have claimed a transfer whose write then failed, with a leave or a kick stored after it)."""
+    rows = list(await db.execute_fetchall("SELECT owner_id FROM groups WHERE group_id = ?", (group_id,)))
+    if rows and rows[0][0] == user_id:
+        raise ContractError("conflict", "the group's owner stays its owner until it is handed on")
+
+
 @applies(c.RemoveMember)
 async def _remove_member(db: aiosqlite.Connection, m: c.RemoveMember) -> None:
+    await _refuse_owner(db, m.group_id, m.user_id)
     await db.execute("DELETE FROM members WHERE group_id = ? AND user_id = ?", (m.group_id, m.user_id))
     await _log_membership(db, m.group_id, m.user_id, m.action, m.actor, m.ts)
 
 
 @applies(c.SetMemberRole)
 async def _set_member_role(db: aiosqlite.Connection, m: c.SetMemberRole) -> None:
+    await _refuse_owner(db, m.group_id, m.user_id)
     if m.max_admins is not None:  # the other admins, counted in the transaction
         [(n,)] = list(await db.execute_fetchall(
             "SELECT COUNT(*) FROM members WHERE group_id = ? AND role = 'admin' AND user_id <> ?",
