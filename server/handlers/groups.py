@@ -202,8 +202,9 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
         rider.claim()
 
     def undo() -> None:
-        g.members.pop(uid, None)
-        user.drop_group(g.group_id)
+        if g.members.get(uid) is joined:  # (not if removed meanwhile, or in again by another join)
+            del g.members[uid]
+            user.drop_group(g.group_id)
         if before is not None:
             g.departed.setdefault(uid, before)
         if requested is not None:
@@ -339,6 +340,8 @@ async def remove(ctx: Context, g: Group, uid: str, action: str, actor: str | Non
     remember_departed(ctx, g, uid, m)
 
     def undo() -> None:
+        if uid in g.members:  # back meanwhile (rejoined): that membership stands, not this one
+            return
         g.members[uid] = m
         g.departed.pop(uid, None)
         user.add_group(g.group_id)

@@ -116,7 +116,14 @@ async def approve_join(ctx: Context, sess: Session, req: rq.ApproveJoin, enc: En
     _pending(g, uid)
     requester = ctx.state.users.get(uid)
     if requester is None or not requester.active:
-        g.join_requests.pop(uid, None)
+        # The request goes, from memory and the store alike (in memory only, it came back at the
+        # next start); the manager is told why nobody was let in.
+        ts = g.join_requests.pop(uid)
+
+        def undo() -> None:
+            g.join_requests.setdefault(uid, ts)
+
+        await commit(ctx, ch.DropJoinRequest(g.group_id, uid), undo=undo)
         raise ContractError("not_found", f"{uid} no longer has an account")
     await admit(ctx, g, requester, "approve", sess.me.user_id, audit=_audit(ctx, sess.me, "approve_join", g, uid))
     publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="approved", name=g.name))
@@ -335,6 +342,7 @@ async def delete_message(ctx: Context, sess: Session, req: rq.DeleteMessage, enc
     role = Role(member_of(g, actor).role)
     info = await ctx.store.message_info(g.group_id, seq)
     still_active(actor)  # blacklisted or cancelled while we looked
+    g = live_group(ctx, g.group_id)  # closed or dissolved while we looked: final for every op
     me = g.members.get(actor.user_id)
     if me is None:  # left or was removed while we looked
         raise ContractError("not_member", f"you are not a member of group {g.group_id}")

@@ -119,3 +119,30 @@ async def test_the_store_never_removes_or_demotes_a_groups_owner(open_store) -> 
         with pytest.raises(ContractError) as err:
             await store.apply(change)
         assert err.value.code == "conflict"
+
+
+async def test_a_delete_message_that_waited_while_the_group_was_dissolved_is_refused(
+        app: App, tmp_path: Any, monkeypatch: Any) -> None:
+    """``delete_message`` reads the message from the store; a group dissolved meanwhile is final for
+    it as for every op (``not_found``), and nothing is written for it."""
+    owner = await _user(app, tmp_path, 6)
+    other = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
+    await other.auth(owner.token or "")
+    gid = (await owner.request("create_group", name="g", category="friends", join_policy="open"))["group_id"]
+    seq = (await owner.send(gid, "to delete"))["seq"]
+    gate, reading = asyncio.Event(), asyncio.Event()
+    real = app.store.message_info
+
+    async def slow(group_id: str, s: int) -> Any:
+        reading.set()
+        await gate.wait()
+        return await real(group_id, s)
+
+    monkeypatch.setattr(app.store, "message_info", slow)
+    deleting = asyncio.ensure_future(owner.call("delete_message", group_id=gid, seq=seq))
+    await asyncio.wait_for(reading.wait(), 5)
+    assert (await other.call("dissolve_group", group_id=gid))["ok"]
+    gate.set()
+    assert (await deleting)["code"] == "not_found"
+    for c in (owner, other):
+        await c.close()
