@@ -28,11 +28,12 @@ from protocol.errors import ContractError
 from server.claims import FieldClaim
 from server.fanout import publish_many
 from server.handlers import handler
-from server.handlers.common import commit
+from server.handlers.common import commit, record_penalized
 from server.state import Account, User
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
+    from governance.content import Verdict
     from protocol import messages as rq
     from protocol.codec import Encoding
     from server.context import Context
@@ -99,14 +100,45 @@ def screened_text(ctx: Context, raw: str, field: str, max_chars: int) -> str:
     return text
 
 
-def _name(ctx: Context, raw: str) -> tuple[str, str]:
-    """A valid, clean, unreserved account name and its comparison key."""
+class Hits:
+    """The word lists' hits on an account's name, intro and ``org_name`` (P10, as on a post): a
+    ``block`` hit refuses the request and is recorded at once, with the author's credit penalty;
+    ``flag`` and ``review`` hits are applied and recorded (``content_flagged``) once the change is
+    stored (:meth:`record`); these fields are not held for review as a post is."""
+
+    def __init__(self, ctx: Context, user: User, account_id: str | None) -> None:
+        self.ctx, self.user, self.account_id = ctx, user, account_id
+        self.found: list[tuple[str, Verdict]] = []
+
+    def screen(self, text: str, field: str) -> None:
+        try:
+            verdict = posting.screen_text(self.ctx.content, text, field)
+        except posting.ContentBlocked as blocked:
+            self._write("content_blocked", field, blocked.verdict, self.account_id)
+            raise
+        if verdict is not None:
+            self.found.append((field, verdict))
+
+    def record(self, account_id: str) -> None:
+        for field, verdict in self.found:
+            self._write("content_flagged", field, verdict, account_id)
+
+    def _write(self, action: str, field: str, verdict: Verdict, account_id: str | None) -> None:
+        penalty = self.ctx.cfg.credit.penalty_blocked_content if action == "content_blocked" else 0
+        record_penalized(self.ctx, self.user, penalty, ch.Audit(
+            self.ctx.now_ms(), "system", None, action, None, self.user.user_id, verdict.category,
+            {"term": verdict.term, "field": field, "account_id": account_id, "penalty": penalty},
+        ), f"a filter hit ({action}) on a public account's {field}")
+
+
+def _name(ctx: Context, raw: str, hits: Hits) -> tuple[str, str]:
+    """A valid, unreserved account name (screened by ``hits``) and its comparison key."""
     name = _short_text(raw, "name", MAX_NAME_CHARS)
     key = policy.normalize_name(name)
     if not key:
         raise ContractError("bad_request", "a name needs at least one visible character")
     _unreserved(ctx, name, "name")
-    posting.screen_text(ctx.content, name, "name")
+    hits.screen(name, "name")
     return name, key
 
 
@@ -117,9 +149,9 @@ def _unreserved(ctx: Context, text: str, field: str) -> None:
         raise ContractError("forbidden", f"{field}: names containing {hit!r} are reserved and not available")
 
 
-def _intro(ctx: Context, raw: str) -> str:
+def _intro(ctx: Context, raw: str, hits: Hits) -> str:
     intro = posting.check_text(raw.strip(), max_chars=MAX_INTRO_CHARS, field="intro", allow_empty=True)
-    posting.screen_text(ctx.content, intro, "intro")
+    hits.screen(intro, "intro")
     return intro
 
 
@@ -132,7 +164,7 @@ def _category(ctx: Context, category: str, subject: SubjectType) -> str:
     return category
 
 
-def _subject(ctx: Context, req: rq.CreateAccount) -> tuple[str | None, str | None, str | None]:
+def _subject(ctx: Context, req: rq.CreateAccount, hits: Hits) -> tuple[str | None, str | None, str | None]:
     """(subject key, org name, org code): an organisation's from its code; a person's is their
     verified ID number's, which the database reads (None here)."""
     if req.subject_type is SubjectType.INDIVIDUAL:
@@ -144,7 +176,7 @@ def _subject(ctx: Context, req: rq.CreateAccount) -> tuple[str | None, str | Non
                             field="org_name" if req.org_name is None else "org_code")
     org_name = _short_text(req.org_name, "org_name", MAX_ORG_NAME_CHARS)
     _unreserved(ctx, org_name, "org_name")
-    posting.screen_text(ctx.content, org_name, "org_name")
+    hits.screen(org_name, "org_name")
     code = req.org_code.strip()
     policy.check_org_code(code)
     return ctx.vault.lookup("org", code).hex(), org_name, code
@@ -156,10 +188,11 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
     user = sess.me
     if not user.id_verified:
         raise ContractError("verification_required", "opening a public account needs a verified identity")
-    name, key = _name(ctx, req.name)
+    hits = Hits(ctx, user, None)
+    name, key = _name(ctx, req.name, hits)
     category = _category(ctx, req.category, req.subject_type)
-    intro = _intro(ctx, req.intro)
-    subject_key, org_name, org_code = _subject(ctx, req)
+    intro = _intro(ctx, req.intro, hits)
+    subject_key, org_name, org_code = _subject(ctx, req, hits)
     if subject_key is not None and subject_key in ctx.state.barred_subjects:
         raise ContractError("blacklisted", "this organisation is barred from running public accounts")
     cfg = ctx.cfg.public_accounts
@@ -190,6 +223,7 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
                                           org_name, user.user_id, now, credit_score=cfg.initial_credit,
                                           opener_key=person)
         user.add_managed(aid)
+        hits.record(aid)
         await _after_insert(ctx, user, a, stored_key, person)
         return {"account_id": aid}
     raise ContractError("internal", "could not find a free account id; try again")
@@ -279,21 +313,23 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
     # the platform claims after this is one the edit came before.
     policy.check_profile_edit(status=a.status(ctx.now_ms()), suspended_until=a.suspended_until)
     fields: dict[str, Any] = {}
+    hits = Hits(ctx, user, a.account_id)
     if req.name is not None:
-        name, key = _name(ctx, req.name)
+        name, key = _name(ctx, req.name, hits)
         if key != a.name_key:
             if key in ctx.state.account_names:
                 raise ContractError("conflict", "that account name is taken")
             fields.update(name_key=key)
         fields.update(name=name)
     if req.intro is not None:
-        fields.update(intro=_intro(ctx, req.intro))
+        fields.update(intro=_intro(ctx, req.intro, hits))
     if not fields:
         raise ContractError("bad_request", "update_account needs name or intro")
     claim = AccountClaim(ctx.state.account_names, a, fields)
     await commit(ctx, ch.SetAccountFields(a.account_id, fields),
                  audit=audit(ctx, user, "update_account", a, **{k: v for k, v in fields.items() if k != "name_key"}),
                  claim=claim)
+    hits.record(a.account_id)
 
 
 class AccountClaim:

@@ -337,3 +337,25 @@ async def test_retention_keeps_a_comment_under_review_that_its_managers_deleted_
     assert [str(r[0]) for r in srv.db_rows("SELECT post_id FROM post_reads")] == [by_editor]
     items = [json.loads(line) for line in (await admin_ok(srv, "review-queue", "--open")).splitlines()]
     assert [str(i.get("comment_id")) for i in items if i.get("kind") == "comment"] == [held["comment_id"]]
+
+
+async def test_an_accounts_name_intro_and_org_name_hits_are_recorded_as_a_posts_are(srv):
+    """P10: a ``block`` hit in a name, intro or ``org_name`` is refused, recorded and costs credit;
+    ``flag`` and ``review`` hits are applied and recorded (``content_flagged``) once stored."""
+    owner = await srv.user(verify_id=True)
+    before = (await owner.request("me"))["credit_score"]
+    r = await owner.call("create_account", name="赌场之家", category="culture", intro="", subject_type="individual")
+    assert r["code"] == "content_blocked"
+    assert (await owner.request("me"))["credit_score"] < before
+    aid = await new_account(owner, "文化号")
+    assert (await owner.call("update_account", account_id=aid, intro="周末集会"))["ok"]
+    assert (await owner.request("account_info", account_id=aid))["intro"] == "周末集会"
+    for _ in range(100):  # (the record entries are written beside the request's answer)
+        rows = [(a, json.loads(d)) for a, d in srv.db_rows(
+            "SELECT action, detail FROM audit WHERE action IN ('content_blocked', 'content_flagged') ORDER BY id")]
+        if len(rows) >= 2:
+            break
+        await asyncio.sleep(0.02)
+    assert [(a, d["field"], d["account_id"]) for a, d in rows] == [
+        ("content_blocked", "name", None), ("content_flagged", "intro", aid)]
+    assert rows[0][1]["penalty"] > 0 and rows[1][1]["term"] == "集会"
