@@ -338,6 +338,10 @@ async def moderate_comment(ctx: Context, sess: Session, req: rq.ModerateComment,
     if found is None or found.post_id != post_id or found.status in GONE_COMMENT:
         raise ContractError("not_found", f"no comment {req.comment_id} on post {req.post_id}")
     status = MODERATED[req.action]
+    if status == "visible" and found.status != "visible" and not comments_open_now(ctx, a):
+        # What the platform's restriction (or the account's credit level) keeps off the posts is not
+        # let on by approving it: held and hidden comments wait until comments are open again.
+        raise ContractError("forbidden", "comments are closed on this account for now: approve later")
     await commit(ctx, ch.ModerateComment(comment_id, status, user.user_id, ctx.now_ms()),
                  audit=audit(ctx, user, "moderate_comment", a, post_id=req.post_id, comment_id=req.comment_id,
                              action=req.action.value))

@@ -77,13 +77,18 @@ async def test_warn_and_restrict_comments(srv):
     assert (warning["kind"], warning["target_type"], warning["status"], warning["id"]) == (
         "warning", "account", "in_force", ev["sanction_id"])
 
-    assert code(await reader.call("comment", post_id=post_id, text="first")) == "ok"
+    first = await reader.call("comment", post_id=post_id, text="first")
+    assert code(first) == "ok"
+    hidden = {"post_id": post_id, "comment_id": first["comment_id"]}
+    await owner.request("moderate_comment", **hidden, action="hide")
     await admin_ok(srv, "restrict-account", aid, "--comments", "off", "--reason", "评论区管理不力")
     ev = await notice(owner, "account_restricted")
     assert ev["account_id"] == aid
     assert (await reader.request("account_info", account_id=aid))["status"] == "restricted"
     assert code(await reader.call("comment", post_id=post_id, text="second")) == "forbidden"
     await admin_refused(srv, "restrict-account", aid, "--comments", "off", "--reason", "again")
+    # nor are comments let on by its managers meanwhile: a hidden one is approved only afterwards
+    assert code(await owner.call("moderate_comment", **hidden, action="approve")) == "forbidden"
     # a restricted account still publishes; the reply says, as the status does, that no comments
     # can be made for now
     during = await owner.request("publish", account_id=aid, title="第二篇", body="正文")
@@ -97,6 +102,7 @@ async def test_warn_and_restrict_comments(srv):
     assert (await notice(owner, "account_unrestricted"))["account_id"] == aid
     assert (await reader.request("account_info", account_id=aid))["status"] == "active"
     assert code(await reader.call("comment", post_id=post_id, text="third")) == "ok"
+    assert code(await owner.call("moderate_comment", **hidden, action="approve")) == "ok"
     # the post published meanwhile takes comments now: it kept the mode asked for (open)
     assert code(await reader.call("comment", post_id=during["post_id"], text="fourth")) == "ok"
     listed = (await reader.request("posts", account_id=aid))["posts"]
