@@ -248,12 +248,7 @@ def check_publish(
     only the owner who opened it: an editor made before editors had to be verified, or one whose
     identity was never checked, is refused here, whatever the platform's ``require_id_to_post``.
     """
-    if status == "closed":
-        raise ContractError("forbidden", "the account is closed")
-    if status == "suspended":
-        raise ContractError("forbidden", "the account is suspended from publishing")
-    if category in LICENSED_CATEGORIES and category not in set(labels):
-        raise ContractError("forbidden", f"a {category} account publishes only after the platform grants its licence")
+    check_release(status=status, category=category, labels=labels)
     interval_ms = publish_interval_seconds(level, levels) * 1000
     if interval_ms and last_post_at and now - last_post_at < interval_ms:
         wait = interval_ms - (now - last_post_at)
@@ -265,6 +260,18 @@ def check_publish(
     if not publisher_verified:
         raise ContractError("verification_required", "publishing for a public account needs a verified identity "
                             "(editors too)")
+
+
+def check_release(*, status: str, category: str, labels: Iterable[str]) -> None:
+    """Whether a post may reach readers now: what ``publish`` checks of the account itself (not its
+    pace or who publishes). Also for a held post an operator releases: one released while the
+    account is suspended, or no longer licensed, would publish through the measure."""
+    if status == "closed":
+        raise ContractError("forbidden", "the account is closed")
+    if status == "suspended":
+        raise ContractError("forbidden", "the account is suspended from publishing")
+    if category in LICENSED_CATEGORIES and category not in set(labels):
+        raise ContractError("forbidden", f"a {category} account publishes only after the platform grants its licence")
 
 
 def check_profile_edit(*, status: str, suspended_until: int | None = None) -> None:

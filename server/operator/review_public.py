@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from governance import public_accounts as policy
 from protocol import events as ev
+from protocol.errors import ContractError
 from server.fanout import publish, publish_many
-from server.operator.channel import Result
+from server.operator.channel import OperatorError, Result
 from server.operator.common import apply, audit, changes, operator_name, penalty
 from server.storage.changes import Change, DecideHeldComment, DecideHeldPost, DecideReview
 
@@ -40,6 +42,13 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
     comment_id, author_id = item["comment_id"], item["sender_id"]
     release = decision == "release"
     now = app.now_ms()
+    account = app.state.accounts.get(aid)
+    if release and kind == "post" and account is not None:
+        try:  # (right before the write: a suspension claimed while it is stored came after the release)
+            policy.check_release(status=account.status(now), category=account.category, labels=account.labels)
+        except ContractError as refused:
+            raise OperatorError(f"review item {item_id}: the post cannot be released now ({refused.reason});"
+                                " release it once the account may publish again, or reject it") from None
     settle: Change = (DecideHeldPost(post_id, release, now, note) if kind == "post"
                       else DecideHeldComment(comment_id, release, operator_name(), now))
     author = app.state.users.get(author_id)

@@ -359,3 +359,27 @@ async def test_an_accounts_name_intro_and_org_name_hits_are_recorded_as_a_posts_
     assert [(a, d["field"], d["account_id"]) for a, d in rows] == [
         ("content_blocked", "name", None), ("content_flagged", "intro", aid)]
     assert rows[0][1]["penalty"] > 0 and rows[1][1]["term"] == "集会"
+
+
+async def test_a_held_post_is_not_released_while_its_account_is_suspended(srv):
+    """P13: a suspended account publishes nothing until the suspension ends, and a held post an
+    operator releases meanwhile would be published through the measure. The release is refused
+    (saying why); rejecting it stays possible, and so does releasing it once the suspension is lifted."""
+    owner, fan = await srv.user(verify_id=True), await srv.user()
+    aid = await new_account(owner, "文化号")
+    await fan.request("subscribe", account_id=aid)
+    held = await owner.request("publish", account_id=aid, title="周末集会", body="b")
+    assert held["held"] is True
+    rc, _, err = await srv.admin("suspend-account", aid, "--seconds", "600", "--reason", "违规转载")
+    assert rc == 0, err
+    [item] = await queue(srv, kind="post")
+    rc, out, err = await decide(srv, item, "release")
+    assert rc == 2 and out == "" and "suspended" in err, (rc, out, err)
+    fan.drain_events()
+    rows = [json.loads(x) for x in (await srv.admin("sanctions", "--account", aid))[1].splitlines()]
+    [row] = [r for r in rows if r["kind"] == "suspend_account"]
+    rc, _, err = await srv.admin("lift", str(row["id"]), "--reason", "已整改")
+    assert rc == 0, err
+    rc, _, err = await decide(srv, item, "release")
+    assert rc == 0, err
+    assert (await fan.next_event("post", timeout=2))["post_id"] == held["post_id"]
