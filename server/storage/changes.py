@@ -882,7 +882,8 @@ class InsertComment(Change):
     """A comment; ``apply`` returns its comment id. ``status``: ``visible`` or ``held``; ``review``:
     the content filter's category (``term``: the matched term) when the platform must look at it
     first: queued for the operators' content review in the same transaction. ``not_found`` when
-    the post was deleted or removed after the handler read it."""
+    the post was deleted or removed after the handler read it, or the comment it replies to
+    (``reply_to``) is no longer one the commenter sees (hidden, rejected or deleted meanwhile)."""
 
     post_id: int
     user_id: str

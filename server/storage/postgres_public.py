@@ -25,6 +25,7 @@ from server.storage.public import (
     POST_SELECT,
     REJECTED_PREFIX,
     RELEASE_COMMENT,
+    REPLY_PARENT,
     CommentRow,
     PostRow,
     cap_counts,
@@ -35,6 +36,9 @@ from server.storage.public import (
     post_row,
 )
 
+# (FOR SHARE: a hiding or rejection of the parent on another connection waits for this reply, or
+# this reply for it and then finds the parent gone)
+_REPLY_PARENT = REPLY_PARENT.replace("= ?", "= {}").format("$1", "$2", "$3") + " FOR SHARE"
 LOCK_SUBJECT = 0x5147_00A1  # advisory-lock namespace: one public-account subject
 
 
@@ -166,6 +170,8 @@ async def _read_post(db: Conn, r: c.ReadPost) -> bool:
 
 @applies(c.InsertComment)
 async def _insert_comment(db: Conn, m: c.InsertComment) -> int:
+    if m.reply_to is not None and await db.fetchval(_REPLY_PARENT, m.reply_to, m.post_id, m.user_id) is None:
+        raise ContractError("not_found", f"no comment {m.reply_to} on post {m.post_id}")  # changed since read
     # FOR SHARE: a deletion or removal of the post on another connection waits for this insert, or
     # this insert for it and then finds the post gone.
     inserted = await db.fetchval(

@@ -51,6 +51,10 @@ POST_SELECT = (
     " (SELECT COUNT(*) FROM comments c WHERE c.post_id = p.post_id AND c.status = 'visible') FROM posts p"
 )
 COMMENT_SELECT = "SELECT comment_id, post_id, user_id, text, reply_to, ts, status, review FROM comments"
+# The comment a reply names, still one its author sees (as ``comment`` checked it from memory): a
+# visible one, or their own held one. Parameters: the parent's id, the post's, the replier's.
+REPLY_PARENT = ("SELECT 1 FROM comments WHERE comment_id = ? AND post_id = ?"
+                " AND (status = 'visible' OR (status = 'held' AND user_id = ?))")
 GONE_COMMENT = ("deleted", "rejected")  # the statuses of a comment nobody sees or acts on any more
 REJECTED_PREFIX = "rejected in content review: "  # a rejected post's removed_reason starts so
 # Lifting the platform's hold on comment $1: visible, or still held for the account's approval on a

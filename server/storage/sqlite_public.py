@@ -22,6 +22,7 @@ from server.storage.public import (
     POST_SELECT,
     REJECTED_PREFIX,
     RELEASE_COMMENT,
+    REPLY_PARENT,
     CommentRow,
     PostRow,
     cap_counts,
@@ -161,6 +162,8 @@ async def _read_post(db: aiosqlite.Connection, r: c.ReadPost) -> bool:
 
 @applies(c.InsertComment)
 async def _insert_comment(db: aiosqlite.Connection, m: c.InsertComment) -> int:
+    if m.reply_to is not None and not list(await db.execute_fetchall(REPLY_PARENT, (m.reply_to, m.post_id, m.user_id))):
+        raise ContractError("not_found", f"no comment {m.reply_to} on post {m.post_id}")  # changed since read
     cur = await db.execute(
         "INSERT INTO comments (post_id, user_id, text, reply_to, ts, status, review) SELECT ?,?,?,?,?,?,?"
         " WHERE EXISTS (SELECT 1 FROM posts WHERE post_id = ? AND deleted_at IS NULL AND removed_at IS NULL)",

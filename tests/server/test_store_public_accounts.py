@@ -239,3 +239,22 @@ async def test_a_comment_on_a_post_gone_since_it_was_read_is_refused_alone(open_
     assert [len(r) for r in (results[0], results[2])] == [1, 1]
     assert [c.text for c in await store.post_comments(kept, None, 10, "u0", True)] == ["also fine", "fine"]
     assert await store.post_comments(deleted, None, 10, "u0", True) == []
+
+
+async def test_a_reply_to_a_comment_hidden_since_it_was_read_is_refused(open_store):
+    """``comment`` checks the parent from its read; the insert checks it again, so a reply never
+    names a comment its author no longer sees (hidden or deleted by the managers, rejected)."""
+    store = await open_store()
+    await _people(store, 1)
+    await store.apply(_account("100000001", "u0", "Tea"))
+    [p1] = await store.apply(ch.InsertPost("100000001", "u0", "one", "b", "[]", (), "open", 10, 0))
+    [c1] = await store.apply(ch.InsertComment(p1, "u0", "hi", None, 11, "visible", None))
+    [mine] = await store.apply(ch.InsertComment(p1, "u9", "mine, held", None, 12, "held", None))
+    assert await store.apply(ch.InsertComment(p1, "u9", "to mine", mine, 13, "visible", None))  # their own held one
+    await store.apply(ch.ModerateComment(c1, "hidden", "u0", 14))
+    for parent, replier in ((c1, "u9"), (mine, "u8")):  # hidden since; someone else's held one
+        with pytest.raises(ContractError) as err:
+            await store.apply(ch.InsertComment(p1, replier, "late reply", parent, 15, "visible", None))
+        assert err.value.code == "not_found"
+    assert [r.comment_id for r in await store.post_comments(p1, None, 10, "u0", True)] == sorted(
+        [c1, mine, mine + 1], reverse=True)
