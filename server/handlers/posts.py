@@ -234,6 +234,8 @@ async def posts(ctx: Context, sess: Session, req: rq.Posts, enc: Encoding) -> di
 async def read_post(ctx: Context, sess: Session, req: rq.ReadPost, enc: Encoding) -> dict[str, Any]:
     user = sess.me
     row, a, _ = await _readable_post(ctx, user, req.post_id)
+    if row.held:  # (its managers reading it before the platform decides: no reader counted yet)
+        return post_obj(ctx, row, a)
     # Awaited since the read: a post deleted meanwhile still gets this read counted, harmlessly.
     [counted] = await commit(ctx, ch.ReadPost(row.post_id, user.user_id, ctx.now_ms()))
     return post_obj(ctx, row._replace(reads=row.reads + 1) if counted else row, a)

@@ -383,3 +383,18 @@ async def test_a_held_post_is_not_released_while_its_account_is_suspended(srv):
     rc, _, err = await decide(srv, item, "release")
     assert rc == 0, err
     assert (await fan.next_event("post", timeout=2))["post_id"] == held["post_id"]
+
+
+async def test_a_held_posts_reads_by_its_managers_are_not_counted(srv):
+    """``reads`` counts readers once per user; a held post's only readers are its account's managers,
+    looking at it before the platform decides: not readers, so none is counted."""
+    owner, editor, fan = await srv.user(verify_id=True), await srv.user(verify_id=True), await srv.user()
+    aid = await new_account(owner, "文化号")
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    held = await owner.request("publish", account_id=aid, title="周末集会", body="b")
+    for manager in (owner, editor):
+        assert (await manager.request("read_post", post_id=held["post_id"]))["reads"] == 0
+    [item] = await queue(srv, kind="post")
+    rc, _, err = await decide(srv, item, "release")
+    assert rc == 0, err
+    assert (await fan.request("read_post", post_id=held["post_id"]))["reads"] == 1
