@@ -32,7 +32,7 @@ from protocol import events as ev
 from protocol.enums import Role
 from protocol.errors import ContractError
 from server.fanout import publish
-from server.handlers.common import caps_of, level_of, owned_count
+from server.handlers.common import caps_of, held_until, level_of, owned_count
 from server.storage.changes import AddSanction, Change, GroupCaps, SetGroupFields, TransferOwner, UserCaps
 
 if TYPE_CHECKING:
@@ -62,9 +62,11 @@ def _may_own(app: Context, g: Group, user: User) -> bool:
         return False
     try:
         caps = caps_of(app, user)
+        # (as transfer_owner: an admin whose own group the platform suspends receives no other group)
         posting.check_can_own(owned=owned_count(app, user), max_groups_created=caps.max_groups_created,
                               create_revoked=user.create_revoked, by_transfer=True,
-                              require_id=app.cfg.identity.require_id_to_create, id_verified=user.id_verified)
+                              require_id=app.cfg.identity.require_id_to_create, id_verified=user.id_verified,
+                              held_until=held_until(app, user), now=app.now_ms())
         posting.check_fits_new_owner(members=len(g.members), max_members=caps.max_members,
                                      admins=_admins_after(g, user), max_admins=caps.max_admins)
         check_size_class(len(g.members), app.cfg.groups.size_classes, owner_level=level_of(app, user),

@@ -767,3 +767,23 @@ async def test_group_suspended_says_whether_the_group_is_sanctioned_or_its_categ
     assert (ev["group_id"], ev["cause"]) == (frozen, "sanction")
     refused = await heir.call("dissolve_group", group_id=frozen)
     assert (refused["code"], refused["cause"]) == ("group_suspended", "sanction")
+
+
+async def test_a_blacklisted_owners_group_skips_an_admin_whose_own_group_is_suspended(server):
+    """The handover follows transfer_owner's rule: while the platform suspends a group, its owner
+    receives no other group (else the members are called over to one that is not suspended). The
+    group passes to the next admin, or closes."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    suspended_admin, next_admin = await server.user(), await server.user()
+    for c in (suspended_admin, next_admin):
+        await c.request("join_group", group_id=gid)
+        await asyncio.sleep(0.01)  # joined at distinct milliseconds: the first is the longest-serving
+    for c in (suspended_admin, next_admin):
+        await owner.request("set_role", group_id=gid, user_id=c.user_id, role="admin")
+    own = await open_group(suspended_admin, name="their own")
+    rc, _, err = await server.admin("suspend-group", own, "--seconds", "600", "--reason", "spam")
+    assert rc == 0, err
+    rc, out, err = await server.admin("blacklist", owner.username, "--reason", "诈骗")
+    assert rc == 0, err
+    assert f"group {gid} passed to {next_admin.username}" in out, out
