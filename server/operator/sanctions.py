@@ -137,6 +137,14 @@ def target_lock(row: dict[str, Any] | None) -> asyncio.Lock | contextlib.nullcon
     return lock_target(str(row["target_type"]), str(row["target_id"]))
 
 
+REPLACED_BY = "replaced by a shorter "  # how the lift_reason of a sanction cut short begins (see replacing)
+
+
+def cut_short_by_another(row: dict[str, Any]) -> bool:
+    """Whether sanction ``row`` was lifted because a shorter one of its kind replaced it."""
+    return row["lifted_at"] is not None and str(row.get("lift_reason") or "").startswith(REPLACED_BY)
+
+
 def replacing(rows: list[dict[str, Any]], kind: str, target_type: str, target_id: str, reason: str, now: int,
               until: int, report_id: int | None, command_name: str,
               credit_taken: int = 0) -> tuple[list[Change], list[int]]:
@@ -146,7 +154,7 @@ def replacing(rows: list[dict[str, Any]], kind: str, target_type: str, target_id
     and the target's end agree. Returns them and the ids cut short (for the record entry's
     ``sanctions_lifted``)."""
     cut = cut_short(rows, kind, until, now)
-    why = f"replaced by a shorter {command_name}: {reason}"
+    why = f"{REPLACED_BY}{command_name}: {reason}"
     by = operator_name()
     return [sanction(kind, target_type, target_id, reason, now, until, report_id, credit_taken),
             *(LiftSanction(sid, now, by, why) for sid in cut)], cut
@@ -435,8 +443,10 @@ async def _decide_appeal(app: Context, row: dict[str, Any], sanction: dict[str, 
             effect = f"sanction {sid} lifted: {done.effect}"
         else:
             effect = f"sanction {sid} had already ended"
-            if sanction is not None and sanction["lifted_at"] is None:
-                done = Lift()  # ran out by itself: nothing to lift, the points alone
+            if sanction is not None and (sanction["lifted_at"] is None or cut_short_by_another(sanction)):
+                # Ran out by itself, or cut short by a shorter one of its kind (nobody chose then
+                # whether its points come back, and `lift` can no longer reach it): the points alone.
+                done = Lift()
                 given = give_back(app, sanction, done)
                 if given:
                     effect += f"; {done.effect}"

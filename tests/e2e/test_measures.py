@@ -787,3 +787,21 @@ async def test_a_blacklisted_owners_group_skips_an_admin_whose_own_group_is_susp
     rc, out, err = await server.admin("blacklist", owner.username, "--reason", "诈骗")
     assert rc == 0, err
     assert f"group {gid} passed to {next_admin.username}" in out, out
+
+
+async def test_an_upheld_appeal_of_a_suspension_cut_short_by_a_shorter_one_gives_its_points_back(server):
+    """A shorter ``suspend-admin`` lifts the longer one it cuts short; nobody chose then whether that
+    one's points come back, and ``lift`` can no longer reach it. An upheld appeal against it gives
+    them back (before, it said "upheld" and gave nothing)."""
+    owner, _, _ = await setup_group(server)
+    start = await score(owner)
+    await server.admin("suspend-admin", owner.username, "--seconds", "2592000", "--reason", "abuse")
+    await until_notice(owner, "sanction")
+    longer = await one_sanction(server, "suspend_admin", "--user", owner.username)
+    appeal_id = (await owner.request("appeal", sanction_id=longer["id"], text="误判"))["appeal_id"]
+    await server.admin("suspend-admin", owner.username, "--seconds", "86400", "--reason", "abuse")
+    assert await score(owner) == start - 40  # each took its points
+    rc, out, err = await server.admin("decide-appeal", appeal_id, "--outcome", "upheld", "--note", "情况属实")
+    assert rc == 0, err
+    assert "20 credit points given back" in out, out
+    assert await score(owner) == start - 20
