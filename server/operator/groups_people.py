@@ -263,12 +263,18 @@ async def blacklist(app: Context, args: dict[str, Any]) -> Result:
     own with its own sanction row (so that each is listed, and lifted, as the accounts it names)."""
     user = user_of(app, args)
     reason = reason_of(args)
-    if user.blacklisted:
-        raise OperatorError(f"{user.username} is already blacklisted")
     report_id = report_id_of(args)
     person = await app.store.person_key(user.user_id)  # whose public accounts close with it (P13)
-    lines = await _blacklist_one(app, user, reason, report_id, person)
-    for uid in await app.store.logins_of_person(person) if person is not None else []:
+    others = await app.store.logins_of_person(person) if person is not None else []
+    if user.blacklisted:
+        # Run again after a write for another login of the person failed half-way: the logins left
+        # open are blacklisted now; with none, it is a mistake as before.
+        if not any((o := app.state.users.get(uid)) is not None and o is not user and o.active for uid in others):
+            raise OperatorError(f"{user.username} is already blacklisted")
+        lines = [f"{user.username} was blacklisted already"]
+    else:
+        lines = await _blacklist_one(app, user, reason, report_id, person)
+    for uid in others:
         other = app.state.users.get(uid)
         if other is None or other is user or not other.active:
             continue  # cancelled, or blacklisted already: nothing to close

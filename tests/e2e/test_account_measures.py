@@ -880,3 +880,28 @@ async def test_lifting_both_logins_blacklists_at_once_leaves_both_open(srv):
     for u in (bad, twin):
         assert code(await c.call("login", username=u.username, password="password123")) == "ok", u.username
     assert srv.db_rows("SELECT COUNT(*) FROM users WHERE blacklisted_at IS NOT NULL") == [(0,)]
+
+
+async def test_a_blacklist_stopped_half_way_is_finished_by_running_it_again(srv):
+    """The person is blacklisted, not one login: when the write for another login fails, running the
+    command again blacklists the logins left open (before, it was refused: "already blacklisted")."""
+    number = new_id_number()
+    bad, twin = await srv.user(), await srv.user()
+    for u in (bad, twin):
+        await u.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
+    if srv.backend == "postgresql":  # the store refuses the twin's write, as a failing disk would
+        srv.db_rows(f"ALTER TABLE sanctions ADD CONSTRAINT no_twin CHECK (target_id <> '{twin.user_id}') NOT VALID")
+    else:
+        srv.db_rows(f"CREATE TRIGGER no_twin BEFORE INSERT ON sanctions WHEN NEW.target_id = '{twin.user_id}'"
+                    " BEGIN SELECT RAISE(ABORT, 'no twin'); END")
+    rc, _, _ = await srv.admin("blacklist", bad.username, "--reason", "诈骗")
+    assert rc != 0
+    c = await srv.client()
+    assert (await c.call("login", username=twin.username, password="password123"))["ok"]  # left open
+    srv.db_rows("ALTER TABLE sanctions DROP CONSTRAINT no_twin" if srv.backend == "postgresql"
+                else "DROP TRIGGER no_twin")
+    out = await admin_ok(srv, "blacklist", bad.username, "--reason", "诈骗")
+    assert f"{bad.username} was blacklisted already" in out
+    fresh = await srv.client()  # (the twin's connections were closed with its blacklisting)
+    assert (await fresh.call("login", username=twin.username, password="password123"))["code"] == "blacklisted"
+    assert "already blacklisted" in await admin_refused(srv, "blacklist", bad.username, "--reason", "诈骗")
