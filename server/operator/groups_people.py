@@ -412,6 +412,13 @@ async def resolve(app: Context, args: dict[str, Any]) -> Result:
     if reporter is not None:
         publish(reporter.sessions, ev.Notice(kind="report_result", report_id=str(report_id), by=operator_name(),
                                          outcome=outcome, text=note))
+    if pen is not None and target is not None:  # what it cost the user reported, who is told as for any change
+        points = app.cfg.credit.penalty_report_upheld
+        score = target.credit_score
+        level = credit_level(score, app.cfg.credit.levels)
+        publish(target.sessions, ev.Notice(
+            kind="credit", text=f"your credit score is now {score} (level {level}): a report about you was upheld",
+            by=operator_name(), credit_score=score, credit_level=level, delta=-points, report_id=str(report_id)))
     return Result([f"report {report_id} {outcome}"])
 
 

@@ -343,7 +343,13 @@ async def test_reports_and_resolution(server):
     assert rc == 0
     ev = await witness.next_event("notice", timeout=WITHIN)
     assert ev["kind"] == "report_result" and ev["report_id"] == r1["report_id"] and ev["outcome"] == "upheld"
-    assert (await spammer.request("me"))["credit_score"] < score_before
+    me = await spammer.request("me")
+    assert me["credit_score"] < score_before
+    # the user reported is told what it cost them, as for any change of their score (not the note)
+    told = await spammer.next_event("notice", timeout=WITHIN)
+    assert (told["kind"], told["report_id"], told["credit_score"], told["credit_level"], told["delta"]) == (
+        "credit", r1["report_id"], me["credit_score"], me["credit_level"], me["credit_score"] - score_before)
+    assert "removed" not in told["text"]
     rc, _, _ = await server.admin("resolve", str(r3["report_id"]), "--outcome", "rejected", "--note", "fine")
     assert rc == 0
     rc, _, _ = await server.admin("resolve", str(r3["report_id"]), "--outcome", "rejected", "--note", "again")
