@@ -31,6 +31,10 @@ MAX_OPEN_UPLOADS = 4
 UPLOAD_IDLE_MS = 10 * 60 * 1000
 # Files read whole for GET /media/... at once (server/media/web.py); more requests wait.
 MAX_CONCURRENT_READS = 4
+# The bodies of GET /media/... held until their connection closes, at most this many largest files'
+# worth (media.max_bytes each): a client that asks and never reads holds its body until the
+# handshake timeout; past the budget the answer is 503, so such clients cannot exhaust memory.
+MAX_BODIES_IN_FLIGHT = 8
 # JSON frame around a chunk's data: op, rid, upload_id, offset, quotes and braces (generous).
 CHUNK_FRAME_OVERHEAD = 512
 
@@ -42,6 +46,7 @@ class MediaService:
         self.per_hour = WindowCounter(cfg.media.uploads_per_hour, HOUR)
         self._url_key = url_key
         self.reads = asyncio.Semaphore(MAX_CONCURRENT_READS)
+        self.bodies = 0  # bytes of /media bodies whose connection has not closed yet (see MAX_BODIES_IN_FLIGHT)
 
     # -- uploads ---------------------------------------------------------------------------
     def open_uploads(self, user_id: str) -> int:

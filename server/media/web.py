@@ -11,8 +11,10 @@
 
 The HTTP side of the WebSocket library answers with one body, so the file is
 read whole (at most ``media.max_bytes``) in a worker thread; at most
-``MAX_CONCURRENT_READS`` (server/media/service.py) files are held in memory at once, further requests
-wait their turn.
+``MAX_CONCURRENT_READS`` (server/media/service.py) files are read at once, further requests
+wait their turn. A body stays in memory until its connection closes (a client that never reads
+keeps it until the handshake timeout): past ``MAX_BODIES_IN_FLIGHT`` largest files' worth of
+bodies held, the answer is 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -21,20 +23,26 @@ import asyncio
 import http
 import logging
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, urlsplit
 
 from websockets.http11 import Request, Response
 
+from server.media.service import MAX_BODIES_IN_FLIGHT
 from server.media.uploads import media_file
 from server.web.routes import http_response
 
 if TYPE_CHECKING:
+    from websockets.asyncio.server import ServerConnection
+
     from server.context import Context
+    from server.media.service import MediaService
 
 log = logging.getLogger("qunguan.media")
 
 PREFIX = "/media/"
+_PENDING: set[asyncio.Future[None]] = set()  # the waits for a body's connection to close
 _MEDIA_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -51,8 +59,8 @@ def _disposition(kind: str, name: str | None) -> str:
     return f"{how}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-async def serve(ctx: Context, request: Request) -> Response:
-    """The answer to one ``GET /media/...`` request."""
+async def serve(ctx: Context, request: Request, conn: ServerConnection | None = None) -> Response:
+    """The answer to one ``GET /media/...`` request (on ``conn``, which holds its body until it closes)."""
     parts = urlsplit(request.path)
     media_id = parts.path[len(PREFIX):]
     query = parse_qs(parts.query)
@@ -66,14 +74,51 @@ async def serve(ctx: Context, request: Request) -> Response:
     if e is None or not await ctx.store.media_live(media_id):
         return _text(http.HTTPStatus.NOT_FOUND, "no such media (or its message was deleted)\n")
     path = media_file(ctx.cfg.media.path, e.sha256)
+    service, size = ctx.media, e.size
+    if service.bodies + size > MAX_BODIES_IN_FLIGHT * ctx.cfg.media.max_bytes:
+        return http_response(http.HTTPStatus.SERVICE_UNAVAILABLE, b"too many media downloads at once; try again\n",
+                             "text/plain; charset=utf-8", "no-store", (("Retry-After", "1"),))
+    service.bodies += size  # (claimed with no await since the check)
+    if conn is None:
+        held: asyncio.Future[None] | None = None
+    else:
+        held = asyncio.ensure_future(conn.wait_closed())
+        _PENDING.add(held)
+    release = _releaser(service, size, held)
     async with ctx.media.reads:
         try:
             body = await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
             log.error("media %s: its file %s is missing", media_id, path)
+            release()
             return _text(http.HTTPStatus.NOT_FOUND, "no such media\n")
+        except BaseException:
+            release()
+            raise
+    if held is None:
+        release()
     left = max(0, int(expires or 0) - now // 1000)
     return http_response(http.HTTPStatus.OK, body, e.mime, f"private, max-age={left}", (
         ("Content-Disposition", _disposition(e.kind, e.name)), ("X-Content-Type-Options", "nosniff"),
         ("Content-Security-Policy", "default-src 'none'; sandbox"), ("Cross-Origin-Resource-Policy", "same-origin"),
         ("Referrer-Policy", "no-referrer")))
+
+
+def _releaser(service: MediaService, size: int, held: asyncio.Future[None] | None) -> Callable[[], None]:
+    """What gives back a body's ``size`` bytes: when its connection closes (``held``), or at once
+    when called (the body was not sent); once either way."""
+    done = False
+
+    def release(_: object = None) -> None:
+        nonlocal done
+        if not done:
+            done = True
+            service.bodies -= size
+        if held is not None:
+            _PENDING.discard(held)
+            if not held.done():
+                held.cancel()  # (released before its connection closed: the body was not sent)
+
+    if held is not None:
+        held.add_done_callback(release)
+    return release

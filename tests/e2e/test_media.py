@@ -571,3 +571,34 @@ async def test_a_folder_marked_for_another_database_shows_in_the_gauge_at_start(
     await eventually(lambda: ops.scrape(metrics)["qunguan_media_sweep_refused"] == 1)
     assert await second.logged("media files are not removed")
     assert not second.db_rows("SELECT 1 FROM job_runs WHERE name = 'media_orphans'"), "no sweep ran"
+
+
+async def test_clients_that_ask_for_media_and_never_read_cannot_exhaust_memory(make_server):
+    """A body stays in memory until its connection closes, and a client that asks and never reads
+    keeps it until the handshake timeout: past MAX_BODIES_IN_FLIGHT largest files' worth, the answer is
+    503 with Retry-After; once those connections close, files are served again."""
+    import socket
+
+    from server.media.service import MAX_BODIES_IN_FLIGHT
+
+    size = 3_000_000
+    server = make_server(FAST_MEDIA + f"max_bytes = {size}\n")
+    owner, gid, _ = await group_of(server)
+    doc = pdf(size - 1000)
+    r = await upload(owner, doc, "application/pdf", name="big.pdf")
+    assert r["ok"], r
+    sent = await owner.request("send", group_id=gid, text="big", attachments=[r["media_id"]])
+    url = (await owner.request("media_url", group_id=gid, seq=sent["seq"], media_id=r["media_id"]))["url"]
+    stalled = []
+    for _ in range(MAX_BODIES_IN_FLIGHT):  # each asks and never reads: its body is held
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        stalled.append(s)
+    await asyncio.sleep(1.0)
+    refused = get(server, url)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.status_code
+    for s in stalled:
+        s.close()
+
+    await eventually(lambda: get(server, url).status_code == 200, timeout=15)
