@@ -55,7 +55,8 @@ MAX_NAME_CHARS = 255
 # -- the interface of send and publish -------------------------------------------------------
 def attachments_for(ctx: Context, user: User, media_ids: list[str]) -> list[ev.AttachmentObj]:
     """The attachment objects (without ``url``) for ``media_ids``, each a finished upload of ``user``'s;
-    ``bad_request`` naming the first that is not. Synchronous, from memory.
+    ``bad_request`` naming the first that is not, ``content_blocked`` one whose file a ``block`` list
+    names now (added since the upload). Synchronous, from memory.
 
     Marks each as attached now (in the same step as the check), so the cleanup leaves
     it alone while the message or post that carries it is on its way to the store.
@@ -66,6 +67,9 @@ def attachments_for(ctx: Context, user: User, media_ids: list[str]) -> list[ev.A
         e = index.get(media_id)
         if e is None or e.uploader != user.user_id or e.removing:
             raise ContractError("bad_request", f"{media_id} is not a finished upload of yours")
+        listed = ctx.media.lists.check(e.sha256)
+        if listed is not None and listed.action is Action.BLOCK:  # put on a list since it was uploaded
+            raise ContractError("content_blocked", f"{media_id} is on a list of prohibited files ({listed.category})")
         entries.append(e)
     now = ctx.now_ms()
     out = []

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from websockets.http11 import Request, Response
 
+from governance.content import Action
 from server.media.service import MAX_BODIES_IN_FLIGHT
 from server.media.uploads import media_file
 from server.web.routes import http_response
@@ -73,6 +74,9 @@ async def serve(ctx: Context, request: Request, conn: ServerConnection | None = 
     e = ctx.state.media.get(media_id) or await ctx.store.media_entry(media_id)
     if e is None or not await ctx.store.media_live(media_id):
         return _text(http.HTTPStatus.NOT_FOUND, "no such media (or its message was deleted)\n")
+    listed = ctx.media.lists.check(e.sha256)
+    if listed is not None and listed.action is Action.BLOCK:  # put on a list after it was shared
+        return _text(http.HTTPStatus.NOT_FOUND, "no such media\n")
     path = media_file(ctx.cfg.media.path, e.sha256)
     service, size = ctx.media, e.size
     if service.bodies + size > MAX_BODIES_IN_FLIGHT * ctx.cfg.media.max_bytes:

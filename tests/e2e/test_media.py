@@ -228,7 +228,12 @@ action = "review"
     server = make_server(extra)
     c = await server.user()
     assert code(await upload(c, bad1, "application/pdf")) == "content_blocked"
-    assert code(await upload(c, bad2, "application/pdf")) == "ok"
+    shared = await upload(c, bad2, "application/pdf")
+    assert code(shared) == "ok"
+    gid = await open_group(c)
+    sent = await c.request("send", group_id=gid, text="f", attachments=[shared["media_id"]])
+    url = (await c.request("media_url", group_id=gid, seq=sent["seq"], media_id=shared["media_id"]))["url"]
+    assert get(server, url).status_code == 200
     assert not stored_file(server, sha(bad1)).exists()
     rows = server.db_rows("SELECT action, target_id, reason, detail FROM audit WHERE action = 'content_blocked'")
     assert len(rows) == 1 and rows[0][1] == c.user_id and rows[0][2] == "known_bad"
@@ -247,6 +252,10 @@ action = "review"
             break
         await asyncio.sleep(0.1)
     assert code(await upload(c, bad2, "application/pdf")) == "content_blocked"
+    # What was shared before it was listed is neither served nor attached again from now on.
+    assert get(server, url).status_code == 404
+    again = await c.call("send", group_id=gid, text="again", attachments=[shared["media_id"]])
+    assert code(again) == "content_blocked"
     assert code(await upload(c, bad1, "application/pdf")) == "ok"
     # A broken list is refused whole: the running lists stay.
     (lists / "blocked.txt").write_text("not a digest\n", encoding="utf-8")
