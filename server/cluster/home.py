@@ -21,7 +21,7 @@ from server.cluster.remote import HANDLING, Frame, Handling, NodeLink, RemoteSes
 from server.handlers.accounts import standing_token_owner
 from server.handlers.message_extras import event_of, message_obj
 from server.metrics import METRICS
-from server.session import CLOSE_POLICY
+from server.session import CLOSE_POLICY, CLOSE_TRY_AGAIN
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
@@ -429,7 +429,14 @@ class Home:
             while rs.inbox:
                 item = rs.inbox.popleft()
                 if isinstance(item, Reattach):
-                    await self._reattach(rs, item)
+                    try:
+                        await self._reattach(rs, item)
+                    except Exception:  # (the token's read failed: a database going away as the home changed)
+                        # The gateway takes it as logged in and would send its frames on to a home
+                        # that does not: closed, so the client connects and logs in again.
+                        log.exception("re-attaching connection %s of %s failed", rs.conn, rs.link.node_id)
+                        rs.close(CLOSE_TRY_AGAIN, "reconnect")
+                        rs.inbox.clear()
                 else:
                     handling = Handling(rs, item)
                     token = HANDLING.set(handling)  # (what the handler answers names this frame)

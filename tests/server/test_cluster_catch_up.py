@@ -186,3 +186,29 @@ async def test_a_gateway_never_lowers_a_groups_relayed_seq_and_forgets_an_old_ho
     await settle()
     assert conn.since is None
     await home.close()
+
+
+async def test_a_reattach_whose_token_read_fails_closes_the_connection(app: App, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A new home reads each re-attached connection's token from the store; when that read fails (the
+    database going away as the home changed), the connection is closed with 1013 so that its client
+    logs in again, instead of a gateway taking it for logged in and a home that does not."""
+    a = await _user(app, tmp_path, 0)
+    home, gw, first = await joined(app, tmp_path)
+    home.epoch = 3
+    gw.home_epoch = 2
+    gw.conns.clear()
+    gw.by_session.clear()
+    listener = Listener()
+    gw.opened(listener)  # type: ignore[arg-type]
+    conn = gw.by_session[listener]  # type: ignore[index]
+    conn.user_id, conn.token_hash, conn.since = a.user_id, token_hash(a.token or ""), 0
+
+    async def gone(*_args: Any) -> None:
+        raise OSError("the database went away")
+
+    monkeypatch.setattr(app.store, "token_owner", gone)
+    gw.on_heartbeat("n1", 3)
+    await settle()
+    assert listener.closing
+    await home.close()
+    await a.close()
