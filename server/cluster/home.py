@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from server.storage.base import HistoryRow
 
 log = logging.getLogger("qunguan.cluster")
+# Frames one gateway connection may have waiting at the home (four times what a gateway lets it have
+# unanswered: see Home._enqueue).
+MAX_INBOX = 4 * 64
 
 # A gateway unheard of this many lease periods is gone: its connections are let go here.
 GATEWAY_SILENCE_LEASES = 3
@@ -417,6 +420,16 @@ class Home:
 
     # -- one connection's requests, in order -------------------------------------------------
     def _enqueue(self, rs: RemoteSession, item: Any) -> None:
+        if len(rs.inbox) >= MAX_INBOX:
+            # The gateway lets a connection have MAX_WAITING requests unanswered, and answers those
+            # past their deadline itself, freeing room for more: a home slower than that (a slow
+            # database) would queue without end. The client reconnects and asks again.
+            if not rs.closing:
+                log.warning("connection %s of %s has %d frames waiting at the home: closed", rs.conn,
+                            rs.link.node_id, len(rs.inbox))
+                rs.close(CLOSE_TRY_AGAIN, "too many requests waiting; reconnect")
+            rs.inbox.clear()
+            return
         rs.inbox.append(item)
         if not rs.busy:
             rs.busy = True

@@ -212,3 +212,28 @@ async def test_a_reattach_whose_token_read_fails_closes_the_connection(app: App,
     assert listener.closing
     await home.close()
     await a.close()
+
+
+async def test_a_connection_whose_frames_pile_up_at_a_slow_home_is_closed(app: App, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The gateway answers requests past their deadline itself and forwards more; a home slower than
+    that would queue a connection's frames without end. Past MAX_INBOX waiting, it is closed (1013)."""
+    from server.cluster.home import MAX_INBOX
+    from server.cluster.remote import Frame
+
+    home, gw, client = await joined(app, tmp_path)
+    gate = asyncio.Event()
+
+    async def stuck(*_args: Any) -> None:
+        await gate.wait()
+
+    monkeypatch.setattr(app, "on_frame", stuck)
+    [link] = home.links.values()
+    [rs] = link.sessions.values()
+    for n in range(MAX_INBOX + 2):
+        home._enqueue(rs, Frame(json.dumps({"op": "my_groups", "rid": n}), n + 1, n))
+    assert rs.closing and len(rs.inbox) <= MAX_INBOX
+    await settle()
+    assert client.closing
+    gate.set()
+    await settle()
+    await home.close()
