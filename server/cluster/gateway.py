@@ -410,22 +410,26 @@ class Gateway:
             return
         for conn in self.conns.values():
             if conn.pending:
+                expired: list[tuple[int, int, Encoding]] = []
                 for rid in list(conn.pending):
                     waiting = conn.pending[rid]
                     while waiting and waiting[0][0] < now:
-                        _, enc, _ = waiting.pop(0)
-                        conn.answered()
-                        _answer_internal(conn.sess, rid, NO_ANSWER, enc)
+                        _, enc, number = waiting.pop(0)
+                        expired.append((number, rid, enc))
                     if not waiting:
                         del conn.pending[rid]
+                for _, rid, enc in sorted(expired, key=lambda e: e[0]):  # in the order they were sent
+                    conn.answered()
+                    _answer_internal(conn.sess, rid, NO_ANSWER, enc)
 
     def fail_pending(self, why: str) -> None:
         for conn in self.conns.values():
             pending, conn.pending = conn.pending, {}
             conn.answered(conn.waiting)
-            for rid, waiting in pending.items():
-                for _, enc, _ in waiting:
-                    _answer_internal(conn.sess, rid, why, enc)
+            failed = sorted(((number, rid, enc) for rid, waiting in pending.items() for _, enc, number in waiting),
+                            key=lambda e: e[0])
+            for _, rid, enc in failed:  # in the order they were sent
+                _answer_internal(conn.sess, rid, why, enc)
 
     def take_logged_in(self) -> list[Conn]:
         """This node becomes the home: its connections stop being forwarded (see node.promote)."""

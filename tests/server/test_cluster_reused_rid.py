@@ -164,3 +164,22 @@ async def test_nodes_of_the_previous_version_are_still_understood(app: App, tmp_
     await gw.on_message(Msg(None, subject="t", data=old_home))  # type: ignore[arg-type]
     assert [w[2] for w in conn.pending[4]] == [conn.forwarded], "an answer naming no request settled no request"
     assert client.answers[-1] == {"re": 4, "ok": True, "n": 1}
+
+
+async def test_requests_the_gateway_answers_itself_are_answered_in_the_order_they_were_sent(
+        app: App, tmp_path, monkeypatch) -> None:
+    """A client reusing request ids: rid 1, rid 2, rid 1 again, none answered by their deadline. The
+    gateway's own `internal` answers come in the order the requests were sent (1, 2, 1), not grouped
+    by id (1, 1, 2)."""
+    owner = await registered(app, tmp_path)
+    home, gw, client = await joined(app, tmp_path)
+    answered, gate = hold_token_lookups(app, monkeypatch)
+    for rid in (1, 2, 1):  # (each an auth: the home's first one waits on the token lookup)
+        await gw.forward(client, json.dumps({"op": "auth", "rid": rid, "token": owner.token}))  # type: ignore[arg-type]
+    await asyncio.wait_for(answered.wait(), 5)
+    await timed_out(gw)
+    assert [(a["re"], a["code"]) for a in client.answers] == [(1, "internal"), (2, "internal"), (1, "internal")]
+    gate.set()
+    await settle()
+    await home.close()
+    await owner.close()
