@@ -64,7 +64,7 @@ async def _stored(ctx: Context, user: User, gid: str, seq: int) -> tuple[Group, 
     still_active(user)
     g = live_group(ctx, gid)
     m = member_of(g, user)
-    if info is None or info.deleted or info.held == 2:
+    if info is None or info.deleted or info.held == 2 or not m.joined_seq < seq:  # (rejoined meanwhile: later)
         raise _not_found(g, seq)
     return g, m, info
 
@@ -165,6 +165,8 @@ async def pin_message(ctx: Context, sess: Session, req: rq.PinMessage, enc: Enco
     gid, seq = req.group_id, req.seq
     g = live_group(ctx, gid)
     _manage(ctx, g, actor)
+    if not member_of(g, actor).joined_seq < seq:  # (pinned or not: one sent before they joined is not theirs)
+        raise _not_found(g, seq)
     if req.on:
         if seq in g.pinned:
             return

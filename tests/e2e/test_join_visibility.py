@@ -67,6 +67,12 @@ async def test_a_member_sees_only_the_pins_of_messages_sent_since_they_joined(ma
     assert (await late.request("history", group_id=gid))["messages"] == []
     assert (await late.request("group_info", group_id=gid))["pinned"] == []
     assert (await m1.request("group_info", group_id=gid))["pinned"] == [old]
+    # Made an admin, the newcomer still cannot touch (nor learn of) the pin of a message from before
+    # they joined: pinning it again or unpinning it answers as for a message that does not exist.
+    await owner.request("set_role", group_id=gid, user_id=late.user_id, role="admin")
+    for on in (True, False):
+        assert (await late.call("pin_message", group_id=gid, seq=old, on=on))["code"] == "not_found"
+    assert (await m1.request("group_info", group_id=gid))["pinned"] == [old]
     for c in (owner, admin, m1, late):
         c.drain_events()
 
