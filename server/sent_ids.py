@@ -76,6 +76,14 @@ class SentIds:
         if self.recent.get(key) is sent:
             del self.recent[key]
 
+    def released(self, group_id: str, sender_id: str, seq: int) -> None:
+        """An operator released held message ``seq``: a retry of it from now on is told it was
+        accepted, not held (the older tier keeps no flag: its retries read the store). Walks the
+        recent tier, two minutes of sends, once per release."""
+        for (gid, sid, _), sent in self.recent.items():
+            if sent.seq == seq and gid == group_id and sid == sender_id:
+                sent.held = False
+
     # -- the older tier ------------------------------------------------------------------------
     def add_older(self, key: Key, seq: int, ts: int) -> None:
         d = self.digest(key)

@@ -93,6 +93,8 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     await apply(app, *writes, *changes(pen),
                 audit=audit(app, f"review_{decision}", note, gid, sender_id, seq=seq, item_id=item_id),
                 undo=undo, conflict=already)
+    if decision == "release":
+        app.state.sent_ids.released(gid, sender_id, seq)  # (no await since the write: a retry now says so)
     g = app.state.groups.get(gid)
     if g is not None:
         if decision == "release":

@@ -71,9 +71,9 @@ async def test_blocked_content_in_every_disguise(make_server, tmp_path):
 async def test_review_holds_then_operator_releases_or_rejects(make_server, tmp_path):
     srv = word_server(make_server, tmp_path)
     owner, member, gid = await group(srv)
-    held = await member.send(gid, "刷 单 返 利，日入千元")
+    held = await member.send(gid, "刷 单 返 利，日入千元", client_msg_id="c-held")
     assert held["held"] is True
-    rejected = await member.send(gid, "刷单返利2")
+    rejected = await member.send(gid, "刷单返利2", client_msg_id="c-rejected")
     await asyncio.sleep(0.3)
     assert not [e for e in owner.drain_events() if e.get("ev") == "message"]
     assert (await owner.request("history", group_id=gid))["messages"] == []
@@ -89,9 +89,13 @@ async def test_review_holds_then_operator_releases_or_rejects(make_server, tmp_p
     # not a message event: its seq is below ones already delivered, and those come in ascending seq
     assert not [e for e in owner.drain_events() if e.get("ev") == "message"]
     assert (await member.request("me"))["credit_score"] == score  # a released message costs nothing
+    # a retry of it (within the two minutes a send is remembered in full) is no longer told it is held
+    retried = await member.send(gid, "刷 单 返 利，日入千元", client_msg_id="c-held")
+    assert retried["seq"] == held["seq"] and "held" not in retried, retried
     rc, _, _ = await srv.admin("decide", str(items[1]["item_id"]), "--decision", "reject", "--note", "fraud")
     assert rc == 0
     assert (await member.next_event("notice", timeout=2))["kind"] == "content_removed"
+    assert (await member.send(gid, "刷单返利2", client_msg_id="c-rejected"))["held"] is True  # (rejected: as held)
     assert (await member.request("me"))["credit_score"] == score - 10  # credit.penalty_report_upheld
     hist = (await owner.request("history", group_id=gid))["messages"]
     assert [m["seq"] for m in hist] == [held["seq"]]
