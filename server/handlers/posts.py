@@ -28,9 +28,9 @@ from protocol.errors import ContractError
 from server.fanout import publish, publish_many
 from server.handlers import handler
 from server.handlers.accounts import message_bucket
-from server.handlers.common import commit, record_penalized, still_active
+from server.handlers.common import commit, still_active
 from server.handlers.media import attachments_for, signed_url
-from server.handlers.public_accounts import audit, find_account, level_of, managed_account
+from server.handlers.public_accounts import audit, find_account, level_of, managed_account, record_hit
 from server.state import Account, User
 from server.storage import changes as ch
 from server.storage.public import GONE_COMMENT, CommentRow, PostRow
@@ -103,11 +103,7 @@ def _screen(ctx: Context, user: User, a: Account, texts: dict[str, str]) -> Verd
 
 def _record(ctx: Context, user: User, a: Account, action: str, verdict: Verdict, **detail: Any) -> None:
     """An enforcement-record entry for a filter hit (a blocked one also lowers the author's credit)."""
-    penalty = ctx.cfg.credit.penalty_blocked_content if action == "content_blocked" else 0
-    record_penalized(ctx, user, penalty, ch.Audit(
-        ctx.now_ms(), "system", None, action, None, user.user_id, verdict.category,
-        {"term": verdict.term, "account_id": a.account_id, "penalty": penalty, **detail},
-    ), f"a filter hit ({action}) on a public account")
+    record_hit(ctx, user, a.account_id, action, verdict, **detail)
 
 
 def _managers(ctx: Context, a: Account) -> list[Session]:

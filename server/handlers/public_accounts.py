@@ -124,11 +124,18 @@ class Hits:
             self._write("content_flagged", field, verdict, account_id)
 
     def _write(self, action: str, field: str, verdict: Verdict, account_id: str | None) -> None:
-        penalty = self.ctx.cfg.credit.penalty_blocked_content if action == "content_blocked" else 0
-        record_penalized(self.ctx, self.user, penalty, ch.Audit(
-            self.ctx.now_ms(), "system", None, action, None, self.user.user_id, verdict.category,
-            {"term": verdict.term, "field": field, "account_id": account_id, "penalty": penalty},
-        ), f"a filter hit ({action}) on a public account's {field}")
+        record_hit(self.ctx, self.user, account_id, action, verdict, field=field)
+
+
+def record_hit(ctx: Context, user: User, account_id: str | None, action: str, verdict: Verdict,
+               **detail: Any) -> None:
+    """An enforcement-record entry for a word-list hit in what a public account shows (a name, a
+    post, a comment); a ``content_blocked`` one also lowers the author's credit."""
+    penalty = ctx.cfg.credit.penalty_blocked_content if action == "content_blocked" else 0
+    record_penalized(ctx, user, penalty, ch.Audit(
+        ctx.now_ms(), "system", None, action, None, user.user_id, verdict.category,
+        {"term": verdict.term, "account_id": account_id, "penalty": penalty, **detail},
+    ), f"a filter hit ({action}) on a public account")
 
 
 def _name(ctx: Context, raw: str, hits: Hits) -> tuple[str, str]:

@@ -55,6 +55,19 @@ async def _send(owner: WsClient, gid: str, text: str) -> dict[str, Any]:
     return await owner.send(gid, text)
 
 
+def _logged_in_after_a_takeover(gw: Any, client: WsClient) -> Listener:
+    """The gateway last heard the home of epoch 2, and holds one connection, logged in as ``client``
+    from the start; the next heartbeat (epoch 3) has it re-register with the new home."""
+    gw.home_epoch = 2
+    gw.conns.clear()
+    gw.by_session.clear()
+    listener = Listener()
+    gw.opened(listener)
+    conn = gw.by_session[listener]
+    conn.user_id, conn.token_hash, conn.since = client.user_id, token_hash(client.token or ""), 0
+    return listener
+
+
 async def test_a_reattached_connection_gets_what_the_previous_home_owed_it_in_order(app: App, tmp_path) -> None:
     owner, a, b, late = [await _user(app, tmp_path, n) for n in range(4)]
     gid = (await owner.request("create_group", name="g", category="friends", join_policy="open"))["group_id"]
@@ -144,13 +157,7 @@ async def test_a_message_recalled_or_edited_after_the_takeover_is_not_caught_up_
     home.start_catch_up(Tail(app, await app.store.recent_messages(0, 200), time.monotonic() + 30))
     await owner.request("delete_message", group_id=gid, seq=sent[1]["seq"])  # on the new home, meanwhile
     await owner.request("edit_message", group_id=gid, seq=sent[2]["seq"], text="m3 again")
-    gw.home_epoch = 2
-    gw.conns.clear()
-    gw.by_session.clear()
-    listener = Listener()
-    gw.opened(listener)  # type: ignore[arg-type]
-    conn = gw.by_session[listener]  # type: ignore[index]
-    conn.user_id, conn.token_hash, conn.since = a.user_id, token_hash(a.token or ""), 0
+    listener = _logged_in_after_a_takeover(gw, a)
     gw.on_heartbeat("n1", 3)
     await settle()
     assert listener.seqs() == [sent[0]["seq"]]
@@ -195,13 +202,7 @@ async def test_a_reattach_whose_token_read_fails_closes_the_connection(app: App,
     a = await _user(app, tmp_path, 0)
     home, gw, first = await joined(app, tmp_path)
     home.epoch = 3
-    gw.home_epoch = 2
-    gw.conns.clear()
-    gw.by_session.clear()
-    listener = Listener()
-    gw.opened(listener)  # type: ignore[arg-type]
-    conn = gw.by_session[listener]  # type: ignore[index]
-    conn.user_id, conn.token_hash, conn.since = a.user_id, token_hash(a.token or ""), 0
+    listener = _logged_in_after_a_takeover(gw, a)
 
     async def gone(*_args: Any) -> None:
         raise OSError("the database went away")

@@ -5,22 +5,11 @@ the group's messages, and the group is not told of a join after the removal."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from client_demo.client import Client
 from server.app import App
-
-
-async def _user(app: App, tmp_path: Any, n: int) -> Client:
-    c = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
-    phone = f"139123451{n:02d}"
-    await c.request("request_code", phone=phone)
-    sent = [json.loads(line) for line in (tmp_path / "sms.jsonl").read_text().splitlines()]
-    code = [s["code"] for s in sent if s["phone"] == phone][-1]
-    await c.request("register", username=f"member{n}", password="password123", phone=phone, code=code)
-    await c.login(f"member{n}", "password123")
-    return c
+from tests.server.test_cluster_catch_up import _user
 
 
 async def test_a_member_kicked_while_their_join_is_stored_gets_no_group_messages(app: App, tmp_path: Any) -> None:
