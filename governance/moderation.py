@@ -214,11 +214,12 @@ def log_entry(entry_id: int, ts: int, actor_type: str, actor_id: str | None, act
               target_id: str | None, reason: str, detail: str | Mapping[str, Any] | None) -> dict[str, Any]:
     """One enforcement-record entry as ``group_log`` shows it to a group's owner and admins.
 
+    ``id`` is a string, as every id of the contract is.
     ``actor`` is the managing user's id, or ``"platform"`` for operators (never their names)
     and the system; ``target_user_id`` only when the target is a user; ``detail`` keeps only
     the fields of :data:`LOG_DETAIL_KEYS` and the reason, with phone and ID numbers masked.
     """
-    out: dict[str, Any] = {"id": entry_id, "ts": ts, "action": action,
+    out: dict[str, Any] = {"id": str(entry_id), "ts": ts, "action": action,
                            "actor": actor_id if actor_type == "user" and actor_id else "platform"}
     if is_user_id(target_id):
         out["target_user_id"] = target_id

@@ -173,6 +173,11 @@ MAX_ATTACHMENTS: Final = 9
 Mentions = Annotated[list[Str], Meta(max_length=MAX_MENTIONS, description="a list of at most 100 user ids")]
 Attachments = Annotated[list[Str], Meta(max_length=MAX_ATTACHMENTS, description="a list of at most 9 media ids")]
 Data = Annotated[bytes, Meta(description="bytes (MessagePack bin; base64 text on the JSON subprotocol)")]
+# An enforcement-record entry's id: the contract's ids are strings, and group_log shows them so;
+# the integer a client may have kept from before is accepted too (see entry_id).
+ENTRY_ID_DESCRIPTION: Final = "an entry id: a string of 1 to 18 decimal digits (or that integer)"
+ENTRY_ID_PATTERN: Final = "^[0-9]{1,18}$"
+EntryIdText = Annotated[str, Meta(pattern=ENTRY_ID_PATTERN, description=ENTRY_ID_DESCRIPTION)]
 
 UNAUTHENTICATED_OPS: Final = frozenset({"request_code", "register", "login", "auth"})
 
@@ -526,8 +531,13 @@ class Search(GroupRequest, tag="search", kw_only=True, frozen=True):
 
 class GroupLog(GroupRequest, tag="group_log", kw_only=True, frozen=True):
     """The group's moderation log, newest first (owner, admins)."""
-    before_id: Int64 | None = None
+    before_id: EntryIdText | Int64 | None = None
     limit: Int64 | None = None
+
+
+def entry_id(value: str | int | None) -> int | None:
+    """``before_id`` as the number the store pages by, whichever form the client sent."""
+    return int(value) if value is not None else None
 
 
 # -- Media (v2) ---------------------------------------------------------------------------
@@ -933,7 +943,11 @@ _SHORT_STR: Final = "a string"
 def _expected(t: mi.Type) -> str:
     """How a reason says what an argument of type ``t`` must be."""
     if isinstance(t, mi.UnionType):  # an optional argument: X | None
-        (t,) = (x for x in t.types if not isinstance(x, mi.NoneType))
+        types = [x for x in t.types if not isinstance(x, mi.NoneType)]
+        if any(isinstance(x, mi.Metadata) and x.extra_json_schema is not None
+               and x.extra_json_schema.get("description") == ENTRY_ID_DESCRIPTION for x in types):
+            return "an entry id (a string of digits)"
+        (t,) = types
     if isinstance(t, mi.Metadata):  # Annotated[X, Meta(description=...)]
         if (t.extra_json_schema or {}).get("description") == ACCOUNT_ID_DESCRIPTION:
             return "an account id (9 to 12 digits)"

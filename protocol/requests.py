@@ -43,6 +43,8 @@ STR, TEXT, INT, BOOL, NUM, GID = "str", "text", "int", "bool", "num", "gid"
 AID = "aid"  # a public account id: the form of a group id, a space of its own
 # v2: a list of short strings (at most LIST_MAX[name] of them) and raw bytes.
 STRS, BYTES = "strs", "bytes"
+ENTRY = "entry"  # an enforcement-record entry id: a string of digits, or that integer
+_ENTRY_ID = re.compile(r"[0-9]{1,18}")
 LIST_MAX = {"mentions": 100, "attachments": 9}
 
 
@@ -124,7 +126,7 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "revoke_invite_link": _op("group_id:gid", "code:str"),
     "mark_read": _op("group_id:gid", "seq:int"),
     "search": _op("group_id:gid", "query:str", "limit:int?", "before_seq:int?"),
-    "group_log": _op("group_id:gid", "before_id:int?", "limit:int?"),
+    "group_log": _op("group_id:gid", "before_id:entry?", "limit:int?"),
     # Media (v2)
     "upload_begin": _op("mime:str", "size:int", "name:text?"),
     "upload_chunk": _op("upload_id:str", "offset:int", "data:bytes"),
@@ -226,6 +228,12 @@ def _check(op: str, arg: Arg, value: Any) -> Any:
         if any(len(v) > SHORT_STR_MAX for v in value):
             raise _type_error(op, arg, f"a list of at most {limit} strings")
         return value
+    if kind == ENTRY:
+        if type(value) is str and _ENTRY_ID.fullmatch(value):
+            return value
+        if type(value) is int and INT64_MIN <= value <= INT64_MAX:
+            return value
+        raise _type_error(op, arg, "an entry id (a string of digits)")
     if kind == BYTES:
         if type(value) is not bytes:
             raise _type_error(op, arg, "bytes (base64 text in JSON)")

@@ -18,6 +18,7 @@ from governance import permissions as perm
 from protocol import events as ev
 from protocol.enums import Role
 from protocol.errors import ContractError
+from protocol.messages import entry_id
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import commit, live_group
@@ -231,5 +232,5 @@ async def group_log(ctx: Context, sess: Session, req: rq.GroupLog, enc: Encoding
     """Management actions in the group and platform measures on it, newest first (for its managers)."""
     g = _managed(ctx, sess, req.group_id, "group_log")
     limit = moderation.log_limit(req.limit)
-    rows = await ctx.store.group_log(g.group_id, req.before_id, limit, moderation.HIDDEN_ACTIONS)
+    rows = await ctx.store.group_log(g.group_id, entry_id(req.before_id), limit, moderation.HIDDEN_ACTIONS)
     return {"entries": [moderation.log_entry(*row) for row in rows]}

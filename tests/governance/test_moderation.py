@@ -64,11 +64,11 @@ def test_log_entry_shows_only_what_managers_may_see():
                           f"owner {number} warned, phone +86 13912345678",
                           json.dumps({"phone": "13912345678", "legal_name": "张三", "seconds": 5,
                                       "note": "ring 13800000000", "nested": {"x": 1}}))
-    assert entry == {"id": 1, "ts": 2, "action": "warn_group", "actor": "platform",
+    assert entry == {"id": "1", "ts": 2, "action": "warn_group", "actor": "platform",
                      "detail": {"seconds": 5, "note": "ring [redacted]",
                                 "reason": "owner [redacted] warned, phone [redacted]"}}
     by_user = mod.log_entry(3, 4, "user", "u0123456789abcdef", "kick", "ufedcba9876543210", "", "{}")
-    assert by_user == {"id": 3, "ts": 4, "action": "kick", "actor": "u0123456789abcdef",
+    assert by_user == {"id": "3", "ts": 4, "action": "kick", "actor": "u0123456789abcdef",
                        "target_user_id": "ufedcba9876543210"}
     assert mod.log_entry(5, 6, "system", None, "x", None, "", None)["actor"] == "platform"
 

@@ -24,7 +24,7 @@ from protocol.requests import UNAUTHENTICATED_OPS as OLD_UNAUTHENTICATED_OPS
 MAX = 1 << 20
 # A valid value for an argument, by op table kind; closed sets by argument name.
 SAMPLE = {"str": "x", "text": "hello", "int": 5, "bool": True, "gid": "123456789", "strs": ["u1", "u2"],
-          "bytes": b"\x00\xffchunk", "aid": "987654321"}
+          "bytes": b"\x00\xffchunk", "aid": "987654321", "entry": "42"}
 CLOSED = {"join_policy": "approval", "target_type": "user", "role": "admin", "subject_type": "organization",
           "comments": "review", "action": "hide"}
 ENUMS = {"join_policy": JoinPolicy, "target_type": ReportTarget, "role": NewRole, "subject_type": SubjectType,
@@ -205,7 +205,8 @@ def test_null_required_argument_is_missing(op, arg):
         assert refusal(data).reason == f"{op}: missing argument '{arg.name}'"
 
 
-WRONG = {"str": 5, "text": 5, "int": "5", "bool": 1, "gid": "12345", "strs": 5, "bytes": 5, "aid": "012345678x"}
+WRONG = {"str": 5, "text": 5, "int": "5", "bool": 1, "gid": "12345", "strs": 5, "bytes": 5, "aid": "012345678x",
+         "entry": "4x2"}
 
 
 @pytest.mark.parametrize("op,arg", [(op, a) for op in sorted(OPS) for a in OPS[op]])

@@ -10,9 +10,9 @@ from protocol.errors import ERROR_CODES, ContractError
 from protocol.requests import OPS, UNAUTHENTICATED_OPS, error_reply, ok_reply, parse_request, read_rid
 
 SAMPLE = {"str": "x", "text": "hello", "int": 5, "bool": True, "num": 1.5, "gid": "123456789", "strs": ["u1"],
-          "bytes": b"chunk", "aid": "987654321"}
+          "bytes": b"chunk", "aid": "987654321", "entry": "42"}
 WRONG = {"str": 5, "text": None, "int": "5", "bool": 1, "num": "1", "gid": "12345", "strs": "u1", "bytes": "x",
-         "aid": "012345678x"}
+         "aid": "012345678x", "entry": "4x2"}
 
 
 def valid_frame(op):
