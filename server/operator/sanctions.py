@@ -39,9 +39,10 @@ from protocol import events as ev
 from server.fanout import publish
 from server.handlers.common import suspension_cause
 from server.operator.channel import OperatorError, Result, command, current_operator
-from server.operator.common import apply, audit, group_of, id_of, operator_name, reason_of, sanction
+from server.operator.common import apply, audit, group_of, id_of, operator_name, reason_of
 from server.storage.changes import (
     AddCredit,
+    AddSanction,
     Change,
     DecideAppeal,
     LiftSanction,
@@ -73,7 +74,9 @@ def status(row: dict[str, Any], now: int) -> str:
 
 
 def _row_out(app: Context, row: dict[str, Any], now: int) -> str:
-    out = {**row, "id": str(row["id"]), "status": status(row, now)}
+    replaced_by = row.get("replaced_by")
+    out = {**row, "id": str(row["id"]), "replaced_by": str(replaced_by) if replaced_by is not None else None,
+           "status": status(row, now)}
     if row["target_type"] == "user":
         u = app.state.users.get(row["target_id"])
         out["username"] = u.username if u is not None else None
@@ -137,12 +140,11 @@ def target_lock(row: dict[str, Any] | None) -> asyncio.Lock | contextlib.nullcon
     return lock_target(str(row["target_type"]), str(row["target_id"]))
 
 
-REPLACED_BY = "replaced by a shorter "  # how the lift_reason of a sanction cut short begins (see replacing)
-
-
 def cut_short_by_another(row: dict[str, Any]) -> bool:
-    """Whether sanction ``row`` was lifted because a shorter one of its kind replaced it."""
-    return row["lifted_at"] is not None and str(row.get("lift_reason") or "").startswith(REPLACED_BY)
+    """Whether sanction ``row`` was lifted because a shorter one of its kind replaced it: its
+    ``replaced_by`` column, set in the transaction that replaced it. Never read from ``lift_reason``,
+    which is free text (an operator's own reason may begin with the same words)."""
+    return row["lifted_at"] is not None and row.get("replaced_by") is not None
 
 
 def replacing(rows: list[dict[str, Any]], kind: str, target_type: str, target_id: str, reason: str, now: int,
@@ -152,12 +154,14 @@ def replacing(rows: list[dict[str, Any]], kind: str, target_type: str, target_id
     sanctions are ``rows`` (read under :func:`lock_target`): its sanction row, and the lift of each
     standing sanction it cuts short (:func:`governance.sanctions.cut_short`), so the record, ``lift``
     and the target's end agree. Returns them and the ids cut short (for the record entry's
-    ``sanctions_lifted``)."""
+    ``sanctions_lifted``).
+
+    The new row and the lifts are one change (``AddSanction.replaces``): each sanction cut short
+    records the new one's id as its ``replaced_by``, which exists only inside the transaction. The
+    ``lift_reason`` says the same in words, for operators."""
     cut = cut_short(rows, kind, until, now)
-    why = f"{REPLACED_BY}{command_name}: {reason}"
-    by = operator_name()
-    return [sanction(kind, target_type, target_id, reason, now, until, report_id, credit_taken),
-            *(LiftSanction(sid, now, by, why) for sid in cut)], cut
+    return [AddSanction(kind, target_type, target_id, reason, operator_name(), now, until, report_id, credit_taken,
+                        replaces=tuple(cut), lift_reason=f"replaced by a shorter {command_name}: {reason}")], cut
 
 
 async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int) -> Lift:

@@ -590,6 +590,15 @@ class ResolveReport(Change):
 # -- platform governance ----------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class AddSanction(Change):
+    """A new sanction; ``apply`` returns its id.
+
+    ``replaces``: the standing sanctions it cuts short (a shorter ``suspend-group`` / ``suspend-admin``,
+    server/operator/sanctions.py: ``replacing``). Each is lifted in the same transaction, at
+    ``starts_at`` by ``actor`` with ``lift_reason``, and names the new sanction as its ``replaced_by``
+    (the new id exists only inside the transaction, hence one change for both); ``conflict`` when one
+    is unknown or lifted already.
+    """
+
     kind: str
     target_type: str
     target_id: str
@@ -599,6 +608,8 @@ class AddSanction(Change):
     expires_at: int | None = None
     report_id: int | None = None
     credit_taken: int = 0  # points taken from the target (a group's: its owner) with it, given back if overturned
+    replaces: tuple[int, ...] = ()
+    lift_reason: str = ""  # of the sanctions it replaces: readable, for operators; never parsed
 
 
 @dataclass(frozen=True, slots=True)

@@ -599,6 +599,8 @@ async def _add_sanction(db: Conn, s: c.AddSanction) -> int:
         s.kind, s.target_type, s.target_id, s.reason, s.actor, s.starts_at, s.expires_at, s.report_id,
         s.credit_taken,
     )
+    for old in s.replaces:
+        await _lift(db, old, s.starts_at, s.actor, s.lift_reason, replaced_by=int(sanction_id))
     return int(sanction_id)  # the sanction id
 
 
@@ -675,12 +677,18 @@ async def _release_hold(db: Conn, r: c.ReleaseHold) -> None:
 # -- measures that finish: lifting sanctions, appeals ---------------------------------------------
 @applies(c.LiftSanction)
 async def _lift_sanction(db: Conn, x: c.LiftSanction) -> None:
+    await _lift(db, x.sanction_id, x.lifted_at, x.lifted_by, x.reason)
+
+
+async def _lift(db: Conn, sanction_id: int, at: int, by: str, reason: str, replaced_by: int | None = None) -> None:
+    """Lift a standing sanction (``replaced_by``: the sanction that cut it short, see AddSanction)."""
     n = _count(await db.execute(
-        "UPDATE sanctions SET lifted_at = $1, lifted_by = $2, lift_reason = $3 WHERE id = $4 AND lifted_at IS NULL",
-        x.lifted_at, x.lifted_by, x.reason, x.sanction_id,
+        "UPDATE sanctions SET lifted_at = $1, lifted_by = $2, lift_reason = $3, replaced_by = $4"
+        " WHERE id = $5 AND lifted_at IS NULL",
+        at, by, reason, replaced_by, sanction_id,
     ))
     if n != 1:
-        raise ContractError("conflict", f"sanction {x.sanction_id} is unknown or already lifted")
+        raise ContractError("conflict", f"sanction {sanction_id} is unknown or already lifted")
 
 
 @applies(c.InsertAppeal)

@@ -735,4 +735,28 @@ MIGRATIONS: list[tuple[int, str]] = [
         END $$;
         """,
     ),
+    (
+        23,
+        """
+        -- The sanction that replaced this one: a shorter suspend-group / suspend-admin lifts, in its
+        -- own transaction, the suspensions it cuts short (server/operator/sanctions.py: replacing)
+        -- and names itself here; NULL for every other sanction, lifted or not. An upheld appeal of a
+        -- sanction replaced so gives its points back (nobody chose then whether they come back).
+        -- lift_reason stays the readable text for operators and is never parsed.
+        ALTER TABLE sanctions ADD COLUMN replaced_by BIGINT;
+        -- Rows from before: their replacement was told only by the text ("replaced by a shorter
+        -- suspend-group: REASON"). One is taken as replaced only where the sanction that replaced it
+        -- is found: the same command's, on the same target, started the moment it was lifted, by the
+        -- same operator, with that REASON. An operator's own lift whose words begin the same way
+        -- has no such sanction beside it (short of copying all of that to the millisecond): NULL.
+        UPDATE sanctions AS s SET replaced_by = (
+            SELECT MIN(n.id) FROM sanctions AS n
+            WHERE n.target_type = s.target_type AND n.target_id = s.target_id
+              AND n.kind = s.kind AND n.id > s.id AND n.starts_at = s.lifted_at
+              AND n.actor = s.lifted_by
+              AND s.lift_reason = 'replaced by a shorter ' || replace(n.kind, '_', '-') || ': ' || n.reason)
+        WHERE s.lifted_at IS NOT NULL AND s.kind IN ('suspend_group', 'suspend_admin')
+          AND substr(s.lift_reason, 1, 22) = 'replaced by a shorter ';
+        """,
+    ),
 ]

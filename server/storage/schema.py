@@ -708,4 +708,28 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE review_queue ADD COLUMN expect_text TEXT;
         """,
     ),
+    (
+        25,
+        """
+        -- The sanction that replaced this one: a shorter suspend-group / suspend-admin lifts, in its
+        -- own transaction, the suspensions it cuts short (server/operator/sanctions.py: replacing)
+        -- and names itself here; NULL for every other sanction, lifted or not. An upheld appeal of a
+        -- sanction replaced so gives its points back (nobody chose then whether they come back).
+        -- lift_reason stays the readable text for operators and is never parsed.
+        ALTER TABLE sanctions ADD COLUMN replaced_by INTEGER;
+        -- Rows from before: their replacement was told only by the text ("replaced by a shorter
+        -- suspend-group: REASON"). One is taken as replaced only where the sanction that replaced it
+        -- is found: the same command's, on the same target, started the moment it was lifted, by the
+        -- same operator, with that REASON. An operator's own lift whose words begin the same way
+        -- has no such sanction beside it (short of copying all of that to the millisecond): NULL.
+        UPDATE sanctions SET replaced_by = (
+            SELECT MIN(n.id) FROM sanctions AS n
+            WHERE n.target_type = sanctions.target_type AND n.target_id = sanctions.target_id
+              AND n.kind = sanctions.kind AND n.id > sanctions.id AND n.starts_at = sanctions.lifted_at
+              AND n.actor = sanctions.lifted_by
+              AND sanctions.lift_reason = 'replaced by a shorter ' || replace(n.kind, '_', '-') || ': ' || n.reason)
+        WHERE lifted_at IS NOT NULL AND kind IN ('suspend_group', 'suspend_admin')
+          AND substr(lift_reason, 1, 22) = 'replaced by a shorter ';
+        """,
+    ),
 ]

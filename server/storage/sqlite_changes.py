@@ -554,6 +554,8 @@ async def _add_sanction(db: aiosqlite.Connection, s: c.AddSanction) -> int:
          s.credit_taken),
     )
     assert cur.lastrowid is not None
+    for old in s.replaces:
+        await _lift(db, old, s.starts_at, s.actor, s.lift_reason, replaced_by=cur.lastrowid)
     return cur.lastrowid  # the sanction id
 
 
@@ -634,13 +636,20 @@ async def _release_hold(db: aiosqlite.Connection, r: c.ReleaseHold) -> None:
 # -- measures that finish: lifting sanctions, appeals ---------------------------------------------
 @applies(c.LiftSanction)
 async def _lift_sanction(db: aiosqlite.Connection, x: c.LiftSanction) -> None:
+    await _lift(db, x.sanction_id, x.lifted_at, x.lifted_by, x.reason)
+
+
+async def _lift(db: aiosqlite.Connection, sanction_id: int, at: int, by: str, reason: str,
+                replaced_by: int | None = None) -> None:
+    """Lift a standing sanction (``replaced_by``: the sanction that cut it short, see AddSanction)."""
     n = await _rowcount(
         db,
-        "UPDATE sanctions SET lifted_at = ?, lifted_by = ?, lift_reason = ? WHERE id = ? AND lifted_at IS NULL",
-        (x.lifted_at, x.lifted_by, x.reason, x.sanction_id),
+        "UPDATE sanctions SET lifted_at = ?, lifted_by = ?, lift_reason = ?, replaced_by = ?"
+        " WHERE id = ? AND lifted_at IS NULL",
+        (at, by, reason, replaced_by, sanction_id),
     )
     if n != 1:
-        raise ContractError("conflict", f"sanction {x.sanction_id} is unknown or already lifted")
+        raise ContractError("conflict", f"sanction {sanction_id} is unknown or already lifted")
 
 
 @applies(c.InsertAppeal)

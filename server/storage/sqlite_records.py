@@ -485,7 +485,7 @@ async def _reseal_batch(db: aiosqlite.Connection, r: c.ResealBatch) -> tuple[str
 
 # -- measures that finish: sanctions and appeals ----------------------------------------------------
 SANCTION_COLS = ("id", "kind", "target_type", "target_id", "reason", "actor", "starts_at", "expires_at",
-                 "report_id", "lifted_at", "lifted_by", "lift_reason", "credit_taken")
+                 "report_id", "lifted_at", "lifted_by", "lift_reason", "credit_taken", "replaced_by")
 APPEAL_COLS = ("appeal_id", "sanction_id", "user_id", "text", "created_at", "status", "outcome", "note",
                "decided_at", "decided_by")
 

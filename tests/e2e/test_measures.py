@@ -169,6 +169,7 @@ async def test_a_shorter_suspend_group_ends_the_longer_in_the_record(server):
     cut, shorter = await sanctions(server, "--group", gid)
     assert cut["id"] == longer["id"] and cut["status"] == "lifted" and cut["lifted_by"] == "operator"
     assert cut["lift_reason"] == "replaced by a shorter suspend-group: 已整改，缩短"
+    assert (cut["replaced_by"], shorter["replaced_by"]) == (shorter["id"], None)
     assert cut["expires_at"] == longer["expires_at"]  # its own period stays as imposed
     # (the one-second suspension may already have run out on a busy machine: each admin call is a process)
     assert shorter["status"] in ("in_force", "expired") and f"({shorter['expires_at']})" in out
@@ -255,6 +256,7 @@ async def test_a_shorter_suspend_admin_ends_the_longer_in_the_record(server):
     cut, shorter = await sanctions(server, "--user", owner.username)
     assert cut["id"] == longer["id"] and cut["status"] == "lifted"
     assert cut["lift_reason"] == "replaced by a shorter suspend-admin: shorter"
+    assert (cut["replaced_by"], shorter["replaced_by"]) == (shorter["id"], None)
     assert shorter["status"] == "in_force" and f"({shorter['expires_at']})" in out
     after = audit_rows(server)
     assert after[:len(before)] == before and len(after) == len(before) + 1
@@ -804,4 +806,26 @@ async def test_an_upheld_appeal_of_a_suspension_cut_short_by_a_shorter_one_gives
     rc, out, err = await server.admin("decide-appeal", appeal_id, "--outcome", "upheld", "--note", "情况属实")
     assert rc == 0, err
     assert "20 credit points given back" in out, out
+    assert await score(owner) == start - 20
+
+
+async def test_an_operator_lift_worded_like_a_replacement_is_not_taken_for_one(server):
+    """Whether a shorter sanction replaced one is its own column (``replaced_by``), not the start of
+    the free-text ``lift_reason``: an operator who lifts a suspension with words that happen to begin
+    like a replacement's chose then not to give its points back, and an upheld appeal gives nothing
+    more (before, the words alone made it give the points back)."""
+    owner, _, _ = await setup_group(server)
+    start = await score(owner)
+    await server.admin("suspend-admin", owner.username, "--seconds", "2592000", "--reason", "abuse")
+    await until_notice(owner, "sanction")
+    row = await one_sanction(server, "suspend_admin", "--user", owner.username)
+    appeal_id = (await owner.request("appeal", sanction_id=row["id"], text="误判"))["appeal_id"]
+    rc, _, err = await server.admin("lift", row["id"], "--reason", "replaced by a shorter suspend-admin: 已整改")
+    assert rc == 0, err
+    [lifted] = [r for r in await sanctions(server, "--user", owner.username) if r["id"] == row["id"]]
+    assert (lifted["status"], lifted["replaced_by"]) == ("lifted", None)
+    assert await score(owner) == start - 20
+    rc, out, err = await server.admin("decide-appeal", appeal_id, "--outcome", "upheld", "--note", "情况属实")
+    assert rc == 0, err
+    assert "had already ended" in out and "given back" not in out, out
     assert await score(owner) == start - 20
