@@ -386,14 +386,16 @@ PURGES: dict[str, str] = {
             AND p.post_id NOT IN (SELECT post_id FROM review_queue WHERE status = 'open' AND post_id IS NOT NULL)
             AND NOT EXISTS (SELECT 1 FROM comments c WHERE c.post_id = p.post_id)
           LIMIT :limit)""",
-    # Who read what: a log of its own, kept as long as the post it names is held.
+    # Who read what: a log of its own, kept a full period after the read, and while the post it
+    # names is kept (held, or still carrying comments), as the row is also what says this reader
+    # was counted in the post's ``reads``: without it a read after the purge counted again. Posts
+    # are purged first, so a post's reads past their period go in the run that purges it.
     "post_reads": f"""
         DELETE FROM post_reads WHERE (post_id, user_id) IN (
           SELECT r.post_id, r.user_id FROM post_reads r
           WHERE r.ts < :cutoff
             AND r.user_id NOT IN ({HELD_USERS})
-            AND r.post_id NOT IN (SELECT post_id FROM posts WHERE account_id IN ({HELD_ACCOUNTS})
-                                                            OR author_id IN ({HELD_USERS}))
+            AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.post_id = r.post_id)
           LIMIT :limit)""",
     # A code request is made before login (no user_id): it is the held person's by its phone's
     # keyed hash, as an export of that user finds it.

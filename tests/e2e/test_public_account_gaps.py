@@ -398,3 +398,37 @@ async def test_a_held_posts_reads_by_its_managers_are_not_counted(srv):
     rc, _, err = await decide(srv, item, "release")
     assert rc == 0, err
     assert (await fan.request("read_post", post_id=held["post_id"]))["reads"] == 1
+
+
+async def test_a_reader_counted_once_is_not_counted_again_after_retention(srv):
+    """``reads`` counts each user once. A post outlives its retention period while a comment on it is
+    kept (a post goes only once none of its comments is left); the read-log row that says who was
+    counted stays with the post, so a read after the purge is not counted a second time. A read
+    log is still kept a full period after the read, also when its post goes first."""
+    from governance.retention import DAY_MS
+    from tests.e2e.admin_helpers import admin_ok
+
+    owner, reader, commenter = await srv.user(verify_id=True), await srv.user(), await srv.user()
+    aid = await new_account(owner, "文化号")
+    kept = (await owner.request("publish", account_id=aid, title="旧文", body="b"))["post_id"]
+    gone = (await owner.request("publish", account_id=aid, title="另一篇", body="b"))["post_id"]
+    for post in (kept, gone):
+        assert (await reader.request("read_post", post_id=post))["reads"] == 1
+    await commenter.request("comment", post_id=kept, text="好文")  # a recent comment keeps the post
+    srv.db_rows("UPDATE posts SET ts = ts - ?", 200 * DAY_MS)
+    srv.db_rows("UPDATE post_reads SET ts = ts - ? WHERE post_id = ?", 200 * DAY_MS, int(kept))
+    out = await admin_ok(srv, "purge")
+    assert "posts: 1" in out and "post_reads: 0" in out, out
+    assert sorted(str(r[0]) for r in srv.db_rows("SELECT post_id FROM post_reads")) == sorted([kept, gone])
+    assert (await reader.request("read_post", post_id=kept))["reads"] == 1
+    assert [p["reads"] for p in (await commenter.request("posts", account_id=aid))["posts"]] == [1]
+
+    # Once nothing keeps the post, it goes, and its read log with it in the same run (the log of
+    # the post purged above stays until its own period ends).
+    srv.db_rows("UPDATE comments SET ts = ts - ?", 200 * DAY_MS)
+    out = await admin_ok(srv, "purge")
+    assert "posts: 1" in out and "post_reads: 1" in out, out
+    assert [str(r[0]) for r in srv.db_rows("SELECT post_id FROM post_reads")] == [gone]
+    srv.db_rows("UPDATE post_reads SET ts = ts - ?", 200 * DAY_MS)
+    assert "post_reads: 1" in await admin_ok(srv, "purge")
+    await close_all(owner, reader, commenter)
