@@ -3,7 +3,9 @@
 - No signature, a wrong one, or one past its expiry: 403 (nothing about the
   media is revealed, not even whether it exists).
 - Signed, but no message or post still carries it (deleted, rejected, purged,
-  or never attached): 404.
+  or never attached), or only a post held for the platform's review: 404. The
+  request names nobody, so a file is served only while everyone may see what
+  carries it (``LIVE`` in server/storage/media.py).
 - Otherwise 200 with the stored ``Content-Type``, ``X-Content-Type-Options:
   nosniff``, ``Content-Disposition: attachment`` for everything but images (so
   a PDF or an audio file is downloaded, never rendered as a page of this

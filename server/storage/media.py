@@ -51,12 +51,15 @@ STORE_ID = "SELECT value FROM vault_secrets WHERE name = 'store_id'"
 STORE_CREATED = "SELECT min(applied_at) FROM schema_migrations"
 
 # Is the media carried by a message nobody deleted and that was delivered, or by a post
-# neither deleted by its account nor removed by an operator?
+# neither deleted by its account nor removed by an operator, and shown to everyone (not held for
+# the platform's review, nor rejected by it)? A signed URL is a capability: whoever holds one may
+# use it, and the request names nobody, so a file is served only while everyone may see what
+# carries it. A held post's managers get URLs with it; those work once the post is released.
 LIVE = (
     "SELECT 1 FROM message_media mm JOIN messages m ON m.group_id = mm.group_id AND m.seq = mm.seq"
     " WHERE mm.media_id = ? AND m.deleted_at IS NULL AND m.held = 0"
     " UNION ALL SELECT 1 FROM post_media pm JOIN posts p ON p.post_id = pm.post_id"
-    " WHERE pm.media_id = ? AND p.deleted_at IS NULL AND p.removed_at IS NULL"
+    " WHERE pm.media_id = ? AND p.deleted_at IS NULL AND p.removed_at IS NULL AND p.held = 0"
     " LIMIT 1"
 )
 # Does this delivered, undeleted message carry this media?
@@ -68,7 +71,8 @@ IN_MESSAGE = (
 
 class MediaReads(Protocol):
     async def media_live(self, media_id: str) -> bool:
-        """Is the media carried by a delivered message nobody deleted, or by a post still up?"""
+        """Is the media carried by a delivered message nobody deleted, or by a post still up and
+        not held or rejected by the platform's review?"""
         ...
 
     async def media_entry(self, media_id: str) -> MediaEntry | None:

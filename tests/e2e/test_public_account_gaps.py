@@ -432,3 +432,31 @@ async def test_a_reader_counted_once_is_not_counted_again_after_retention(srv):
     srv.db_rows("UPDATE post_reads SET ts = ts - ?", 200 * DAY_MS)
     assert "post_reads: 1" in await admin_ok(srv, "purge")
     await close_all(owner, reader, commenter)
+
+
+async def test_a_held_posts_files_are_served_only_once_it_is_released(srv):
+    """A held post's managers get its attachments with URLs, but a URL is a capability anyone holding
+    it may use (a GET carries no login): while the post is held (and once it is rejected) its files
+    are served to nobody, like a held message's; once an operator releases it, the same URL works."""
+    from tests.e2e.test_media import get, pdf, png, upload
+
+    owner = await srv.user(verify_id=True)
+    aid = await new_account(owner, "图文号")
+    image, doc = png(5, 5), pdf(2000, b"held")
+    ids = [(await upload(owner, data, mime))["media_id"] for data, mime in ((image, "image/png"),
+                                                                        (doc, "application/pdf"))]
+    kept = await owner.request("publish", account_id=aid, title="周末集会", body="b", attachments=ids[:1])
+    dropped = await owner.request("publish", account_id=aid, title="集会通知", body="b", attachments=ids[1:])
+    assert kept["held"] is True and dropped["held"] is True
+    urls = [(await owner.request("read_post", post_id=p["post_id"]))["attachments"][0]["url"]
+            for p in (kept, dropped)]
+    assert [get(srv, url).status_code for url in urls] == [404, 404]
+    first, second = await queue(srv, kind="post")
+    rc, _, err = await decide(srv, first, "release")
+    assert rc == 0, err
+    rc, _, err = await decide(srv, second, "reject")
+    assert rc == 0, err
+    released = get(srv, urls[0])
+    assert (released.status_code, released.content) == (200, image)
+    assert get(srv, urls[1]).status_code == 404  # rejected: never shown
+    await owner.close()

@@ -109,12 +109,13 @@ export function postView(v, render) {
         p.held ? el("span", { class: "tag tag-muted", text: t("post_held") }) : null),
       p.held ? el("p", { class: "muted small", text: t("post_held_hint") }) : null,
       el("div", { class: "post-body", id: "post-body", text: p.body }),
+      // A held post's files are served once the platform releases it (its URLs answer 404 until then).
       atts.length ? el("div", { class: "attachments post-images" }, atts.map((a) => mediaNode(a, async () => {
         // A post's URLs come with the post: asking for it again (already read: no second read counted).
         const again = await api("read_post", { post_id: p.post_id });
         const x = (again.attachments || []).find((y) => y.media_id === a.media_id);
         return x ? x.url : null;
-      }))) : null,
+      }, !p.held))) : null,
       el("div", { class: "row wrap post-actions" },
         role ? null : el("button", { type: "button", class: "ghost small", id: "btn-report-post", text: t("report_post"),
           onclick: () => reportDialog({ target_type: "post", post_id: p.post_id }) }),
