@@ -25,6 +25,7 @@ ERROR_CODES = frozenset(
         "content_blocked",
         "rate_limited",
         "too_large",
+        "storage_quota_reached",
         "internal",
     }
 )

@@ -616,6 +616,8 @@ class MediaConfig:
     allowed_types: tuple[str, ...] = setting(DEFAULT_ALLOWED, unique(), kind=str_list(_MIME))
     url_ttl_seconds: int = setting(3600, between(1, 604800))
     uploads_per_hour: int = setting(60, at_least(0))  # upload_begin per user; 0: no limit
+    # The bytes of one user's stored uploads (their media rows); 0: no quota.
+    max_bytes_per_user: int = setting(1073741824, at_least(0))
     unattached_ttl_seconds: int = setting(86400, at_least(1))  # an upload no message carries goes after this
     cleanup_interval_seconds: int = setting(600, at_least(1))
 
@@ -889,8 +891,18 @@ def _read_operators(raw: object, ctx: _Context) -> tuple[OperatorConfig, ...]:
     return ops if ok else ()
 
 
+def _finish_media(values: dict[str, Any], at: str, ctx: _Context) -> bool:
+    quota, largest = values.get("max_bytes_per_user"), values.get("max_bytes")
+    if quota and largest is not None and quota < largest:
+        ctx.report(f"{at}.max_bytes_per_user", quota, f"must be 0 (no quota) or at least max_bytes ({largest}): "
+                   "a file max_bytes allows could never be stored")
+        return False
+    return True
+
+
 _FINISHERS: dict[type, Callable[[dict[str, Any], str, _Context], bool]] = {
     ServerConfig: _finish_server,
+    MediaConfig: _finish_media,
     StorageConfig: _finish_storage,
     IdentityConfig: _finish_identity,
 }

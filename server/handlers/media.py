@@ -9,7 +9,11 @@ stays flat whatever the size. ``upload_end`` checks, in this order: every
 declared byte arrived (``bad_request``), the SHA-256 (``bad_request``), the
 magic numbers of the declared type and, for images, a readable width and
 height (``bad_request``), the known-file lists (``content_blocked`` on a
-``block`` list). Any of these ends the upload; the client starts again.
+``block`` list), and last the uploader's storage quota, ``media.max_bytes_per_user``
+(``storage_quota_reached``), which the store decides from the uploader's media rows
+as it inserts the new one (``upload_begin`` refuses a file that would not fit
+before any byte is sent, counting the user's unfinished uploads too). Any of these
+ends the upload; the client starts again.
 
 Known-file lists: a ``block`` match is refused, written to the enforcement record
 (``content_blocked``, with the digest) and costs credit like a blocked message; a
@@ -31,7 +35,7 @@ from governance.content import Action
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.handlers import handler
-from server.handlers.common import commit, live_group, member_of, record_penalized
+from server.handlers.common import commit, live_group, member_of, record_penalized, still_active
 from server.media import sniff
 from server.media.index import MediaEntry
 from server.media.lists import Listed
@@ -125,10 +129,18 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
     if mime not in cfg.allowed_types:
         raise ContractError("bad_request", f"{mime!r} is not an allowed type ({', '.join(cfg.allowed_types)})")
     name = _name(ctx, req.name)
+    # The stored bytes are read first; everything after that read is checked and claimed in one
+    # step (no await), so of two uploads begun at once the second counts the first. upload_end's
+    # InsertMedia decides the quota again, for good, from the rows.
+    quota = ch.MediaQuota(cfg.max_bytes_per_user) if cfg.max_bytes_per_user else None
+    stored = 0 if quota is None else await ctx.store.media_bytes_of(user.user_id)
+    still_active(user)
     svc = ctx.media
     if svc.open_uploads(user.user_id) >= MAX_OPEN_UPLOADS:
         raise ContractError("rate_limited", f"at most {MAX_OPEN_UPLOADS} unfinished uploads at once",
                             retry_after_ms=1000)
+    if quota is not None:
+        quota.refuse(stored + svc.pending_bytes(user.user_id), req.size)
     now = ctx.now_ms()
     svc.per_hour.limit = cfg.uploads_per_hour  # follows SIGHUP
     wait = svc.per_hour.hit(user.user_id, now / 1000)
@@ -238,8 +250,10 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
     if listed is not None:
         audit = ch.Audit(now, "system", None, "media_listed", None, user.user_id, listed.category,
                          {"sha256": digest, "media_id": media_id, "action": listed.action.value})
+    limit = ctx.cfg.media.max_bytes_per_user  # (as it is now: a reload since upload_begin applies)
     await commit(ctx, ch.InsertMedia(media_id, digest, user.user_id, up.mime, kind, up.size, up.name,
-                                     width, height, now), audit=audit, undo=undo)
+                                     width, height, now, ch.MediaQuota(limit) if limit else None),
+                 audit=audit, undo=undo)
     reply: dict[str, Any] = {"media_id": media_id, "kind": kind, "mime": up.mime, "size": up.size}
     if up.name is not None:
         reply["name"] = up.name

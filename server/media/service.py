@@ -52,6 +52,12 @@ class MediaService:
     def open_uploads(self, user_id: str) -> int:
         return sum(1 for u in self.uploads.values() if u.user_id == user_id)
 
+    def pending_bytes(self, user_id: str) -> int:
+        """The declared bytes of ``user_id``'s unfinished uploads, counted against their storage quota
+        at ``upload_begin`` (not one whose ``upload_end`` runs: its row may be stored already, and
+        the store decides it at its insert anyway)."""
+        return sum(u.size for u in self.uploads.values() if u.user_id == user_id and not u.finishing)
+
     def idle_uploads(self, now_ms: int) -> list[Upload]:
         return [u for u in self.uploads.values() if not u.finishing and now_ms - u.touched_ms > UPLOAD_IDLE_MS]
 

@@ -972,8 +972,31 @@ class UnbarSubjects(Change):
 
 # -- media ------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
+class MediaQuota:
+    """The bytes one user's stored uploads may take (``media.max_bytes_per_user``).
+
+    ``upload_begin`` checks it first (the stored bytes read from the database, the user's
+    unfinished uploads from memory); ``InsertMedia`` decides it for good from the uploader's
+    media rows in its own transaction (on PostgreSQL under a transaction-level advisory lock
+    on the uploader), so two uploads finishing at once cannot both take the last room.
+    """
+
+    limit: int
+
+    def refuse(self, stored: int, size: int) -> None:
+        """``storage_quota_reached`` when ``size`` more bytes on top of ``stored`` pass the limit."""
+        if stored + size > self.limit:
+            raise ContractError(
+                "storage_quota_reached",
+                f"your stored files take {stored} of the {self.limit} bytes each user may keep; "
+                f"this one ({size} bytes) does not fit",
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class InsertMedia(Change):
-    """A finished upload, whose file is already in place under ``media.path``."""
+    """A finished upload, whose file is already in place under ``media.path``; with ``quota``,
+    refused (``storage_quota_reached``) when the uploader's stored media would pass it."""
 
     media_id: str
     sha256: str
@@ -985,6 +1008,7 @@ class InsertMedia(Change):
     width: int | None
     height: int | None
     created_at: int
+    quota: MediaQuota | None = None
 
 
 @dataclass(frozen=True, slots=True)

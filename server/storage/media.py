@@ -39,6 +39,10 @@ DELETE_UNCARRIED_PG = f"DELETE FROM media WHERE media_id = ANY($1::text[]) AND {
 UNCARRIED = (f"SELECT media_id FROM media WHERE created_at < ? AND media_id > ? AND {_NOT_CARRIED}"
              " ORDER BY media_id LIMIT ?")
 
+# The bytes of one uploader's media rows (the storage quota, media.max_bytes_per_user), by the
+# media_uploader index (uploader, size): no row is read.
+STORED_BYTES = "SELECT COALESCE(SUM(size), 0) FROM media WHERE uploader = ?"
+
 # Which of a batch of content digests some media row names (the orphan sweep of server/media/cleanup.py).
 REFERENCED_SQLITE = "SELECT DISTINCT sha256 FROM media WHERE sha256 IN (SELECT value FROM json_each(?))"
 REFERENCED_PG = "SELECT DISTINCT sha256 FROM media WHERE sha256 = ANY($1::text[])"
@@ -73,6 +77,11 @@ class MediaReads(Protocol):
     async def media_live(self, media_id: str) -> bool:
         """Is the media carried by a delivered message nobody deleted, or by a post still up and
         not held or rejected by the platform's review?"""
+        ...
+
+    async def media_bytes_of(self, uploader: str) -> int:
+        """The bytes of ``uploader``'s stored media rows (attached or not): what counts against
+        ``media.max_bytes_per_user``."""
         ...
 
     async def media_entry(self, media_id: str) -> MediaEntry | None:

@@ -759,4 +759,11 @@ MIGRATIONS: list[tuple[int, str]] = [
           AND substr(s.lift_reason, 1, 22) = 'replaced by a shorter ';
         """,
     ),
+    (
+        24,
+        """
+        -- The bytes of one user's uploads (media.max_bytes_per_user), summed from the index alone.
+        CREATE INDEX media_uploader ON media(uploader, size);
+        """,
+    ),
 ]

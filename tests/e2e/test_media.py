@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from governance.retention import DAY_MS
-from tests.e2e.harness import close_all, open_group
+from tests.e2e.harness import close_all, open_group, restart
 from tests.e2e.store_hold import reads_held, until
 
 FAST_MEDIA = """
@@ -286,6 +286,70 @@ async def test_upload_rate_limit_and_open_uploads(make_server):
     other = await server.user()  # per user
     assert code(await other.call("upload_begin", mime="application/pdf", size=100)) == "ok"
     await close_all(c, other)
+
+
+QUOTA_MEDIA = """
+[media]
+uploads_per_hour = 0
+max_bytes = 5000
+max_bytes_per_user = 10000
+"""
+
+
+async def begin_size(c, size: int) -> dict[str, Any]:
+    return await c.call("upload_begin", mime="application/pdf", size=size)
+
+
+async def test_a_users_stored_files_are_capped_by_their_quota(make_server):
+    """``media.max_bytes_per_user``: counted from the user's stored media rows (so it holds across a
+    restart, and a row that goes gives its room back) and their unfinished uploads; refused with
+    ``storage_quota_reached`` and a reason saying how much is taken, before any byte is sent."""
+    server = make_server(QUOTA_MEDIA)
+    c, other = await server.user(), await server.user()
+    for seed in (b"a", b"b"):
+        assert code(await upload(c, pdf(4000, seed), "application/pdf")) == "ok"
+    refused = await begin_size(c, 3000)
+    assert code(refused) == "storage_quota_reached", refused
+    assert "8000 of the 10000 bytes" in refused["reason"], refused["reason"]
+    assert code(await upload(c, pdf(2000, b"c"), "application/pdf")) == "ok"  # exactly full
+    assert code(await begin_size(c, 1)) == "storage_quota_reached"
+    assert code(await upload(other, pdf(4000, b"a"), "application/pdf")) == "ok"  # per user (same bytes too)
+
+    # Three begun at once: each counts the unfinished ones begun before it, so only two fit.
+    third = await server.user()
+    answers = await asyncio.gather(*(begin_size(third, 4000) for _ in range(3)))
+    assert sorted(code(a) for a in answers) == ["ok", "ok", "storage_quota_reached"], answers
+
+    # From the stored rows: the same after a restart; a row that goes (as the purge or the cleanup
+    # of unattached uploads removes it) gives its room back.
+    c, *others = await restart(server, c, other, third)
+    assert code(await begin_size(c, 1)) == "storage_quota_reached"
+    [(media_id,)] = server.db_rows("SELECT media_id FROM media WHERE uploader = ? AND size = 2000", c.user_id)
+    server.db_rows("DELETE FROM media WHERE media_id = ?", media_id)
+    assert code(await begin_size(c, 2000)) == "ok"
+    await close_all(c, *others)
+
+
+async def test_two_uploads_finishing_at_once_cannot_both_take_the_last_room(make_server):
+    """The quota is decided for good by the store as the media row is inserted: two uploads begun
+    while both fitted (here: before a reload lowered the quota) and finished at once store one."""
+    server = make_server(QUOTA_MEDIA)
+    c = await server.user()
+    docs = [pdf(4000, b"x"), pdf(4000, b"y")]
+    ids = []
+    for doc in docs:
+        begin = await c.request("upload_begin", mime="application/pdf", size=len(doc))
+        await c.request("upload_chunk", upload_id=begin["upload_id"], offset=0, data=doc)
+        ids.append(begin["upload_id"])
+    server.config.write_text(server.config.read_text(encoding="utf-8").replace(
+        "max_bytes_per_user = 10000", "max_bytes_per_user = 5000"), encoding="utf-8")
+    server.proc.send_signal(signal.SIGHUP)
+    assert await server.logged("config reloaded")
+    ends = await asyncio.gather(*(c.call("upload_end", upload_id=u, sha256=sha(d))
+                                  for u, d in zip(ids, docs, strict=True)))
+    assert sorted(code(e) for e in ends) == ["ok", "storage_quota_reached"], ends
+    assert server.db_rows("SELECT COUNT(*), SUM(size) FROM media WHERE uploader = ?", c.user_id) == [(1, 4000)]
+    await c.close()
 
 
 # -- signed URLs ---------------------------------------------------------------------------------

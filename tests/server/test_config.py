@@ -301,6 +301,10 @@ BAD = [
      "public_accounts.subscriber_classes[0].min_subscribers", "must be 0"),
     ({"public_accounts": {"read_classes": [{"name": "read", "min_reads": 10}, {"name": "hot", "min_reads": 100}]}},
      "public_accounts.read_classes[0].min_reads", "must be 0"),
+    ({"media": {"max_bytes_per_user": -1}}, "media.max_bytes_per_user", "at least 0"),
+    ({"media": {"max_bytes_per_user": "1G"}}, "media.max_bytes_per_user", "expected an integer"),
+    # A quota below the largest file would refuse files max_bytes allows, whatever the user stored.
+    ({"media": {"max_bytes": 2000, "max_bytes_per_user": 1999}}, "media.max_bytes_per_user", "at least max_bytes"),
     ({"identity": {"sms_provider": "twilio"}}, "identity.sms_provider", "must be one of"),
     ({"identity": {"id_verifier": "http", "id_verifier_url": "https://id.example/v"}},
      "identity.id_verifier_secret_file", "required when"),
@@ -522,3 +526,10 @@ def test_parse_never_raises_anything_but_config_error(tmp_path, data):
         str(exc)
     else:
         assert isinstance(cfg, Config)
+
+
+def test_media_quota_is_off_at_0_and_may_equal_the_largest_file(tmp_path):
+    assert parse_config({}, tmp_path).media.max_bytes_per_user == 1024 ** 3
+    for quota in (0, 2000, 10 ** 12):
+        cfg = parse_config({"media": {"max_bytes": 2000, "max_bytes_per_user": quota}}, tmp_path)
+        assert cfg.media.max_bytes_per_user == quota

@@ -85,6 +85,17 @@ async def test_id_cap_holds_across_two_writers_on_one_database(open_pg):
     assert sum(u.id_verified for u in (await a.load_state(10, 7)).users.values()) == 2
 
 
+async def test_media_quota_holds_across_two_writers_on_one_database(open_pg):
+    """Two stores (two nodes' writers) insert 8 uploads of one user at once; 3 fit the quota."""
+    a, b = await open_pg(), await open_pg()
+    quota = ch.MediaQuota(3000)
+    inserts = [(a if i % 2 else b).apply(ch.InsertMedia(f"m{i}", f"{i:064x}", "u1", "application/pdf", "file",
+                                                        1000, None, None, None, 1, quota)) for i in range(8)]
+    results = await asyncio.gather(*inserts, return_exceptions=True)
+    assert sum(r == [None] for r in results) == 3, results
+    assert all(isinstance(r, ContractError) and r.code == "storage_quota_reached" for r in results if r != [None])
+    assert await a.media_bytes_of("u1") == 3000 and await a.media_bytes_of("u2") == 0
+
 async def test_audit_chain_stays_whole_with_two_writers_appending(open_pg):
     a, b = await open_pg(), await open_pg()
     writes = [(a if i % 2 else b).apply(audit=ch.Audit(i, "system", None, f"act{i}")) for i in range(40)]
