@@ -35,7 +35,7 @@ from server.handlers.common import (
     seeing_members,
     still_active,
 )
-from server.handlers.messages import queue_for_review, record_blocked
+from server.handlers.messages import record_blocked, review_item
 from server.state import Group, Member, User
 from server.storage import changes as ch
 from server.storage.base import MessageInfo
@@ -108,10 +108,12 @@ async def edit_message(ctx: Context, sess: Session, req: rq.EditMessage, enc: En
         raise ContractError("content_blocked", f"the new text needs the platform's review ({verdict.category}); "
                                                "send it as a new message instead")
     _throttle(ctx, user, now)
-    await commit(ctx, ch.EditMessage(g.group_id, seq, user.user_id, text, now))
+    edit: tuple[ch.Change, ...] = (ch.EditMessage(g.group_id, seq, user.user_id, text, now),)
+    if verdict is not None:  # a flag: applied, and queued for the operators in the same write
+        item = review_item(verdict)
+        edit += (ch.QueueReview(g.group_id, seq, user.user_id, item.action, item.category, item.term, now),)
+    await commit(ctx, *edit)
     ctx.forget_owed(g.group_id, seq)
-    if verdict is not None:  # a flag: delivered, and queued for the operators
-        queue_for_review(ctx, g.group_id, seq, user.user_id, verdict, now)
     publish(seeing(g, seq), ev.MessageEdited(group_id=g.group_id, seq=seq, text=text, edited_at=now))
     return {"seq": seq, "edited_at": now}
 

@@ -9,8 +9,6 @@ or delivered before it is durable. A reply alone first awaits one store read
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import TYPE_CHECKING, Any
 
 from governance import moderation, posting
@@ -28,7 +26,7 @@ from server.handlers.message_extras import check_extras, claim, message_event, m
 from server.sent_ids import Key
 from server.state import Group, SentMessage, User
 from server.storage import changes as ch
-from server.storage.base import MessageRow
+from server.storage.base import MessageRow, ReviewItem
 
 if TYPE_CHECKING:
     from protocol import messages as rq
@@ -36,7 +34,6 @@ if TYPE_CHECKING:
     from server.context import Context
     from server.session import Session
 
-log = logging.getLogger("qunguan.messages")
 STORE_BEHIND_RETRY_MS = 1000  # when a send is refused because the store's writer is far behind
 
 DEDUP_WINDOW_MS = DAY_MS
@@ -127,9 +124,9 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
         claim(ctx, g, extras, now)
         msg = message_event(ctx, g, seq, now, sender, text, extras)
         row = MessageRow(g.group_id, seq, now, user.user_id, m.role, text, cmid, held, *extras.columns())
+    if verdict is not None:  # held or flagged: its review item is stored with it, or neither is
+        row = row._replace(review=review_item(verdict))
     rid = req.rid
-    if verdict is not None:
-        queue_for_review(ctx, g.group_id, seq, user.user_id, verdict, now)
     if key is not None and sent is not None:  # with the append: nothing can raise in between
         ctx.state.sent_ids.remember(key, sent, now)
     ctx.store.append_message(row, Stored(ctx, sess, enc, rid, key, sent, seq, now, bool(held), g, msg))
@@ -216,11 +213,6 @@ async def older_copy(ctx: Context, key: Key, seq: int) -> dict[str, Any] | None:
     return first.reply()
 
 
-def _log_write_failure(fut: asyncio.Future[list[Any]]) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        log.error("a content-review record could not be written: %r", fut.exception())
-
-
 def record_blocked(ctx: Context, user: User, gid: str, verdict: Verdict, now: int) -> None:
     """Blocked content costs credit (Art. 7) and is written to the record; the text is not kept."""
     penalty = ctx.cfg.credit.penalty_blocked_content
@@ -229,10 +221,11 @@ def record_blocked(ctx: Context, user: User, gid: str, verdict: Verdict, now: in
                      "a blocked message")
 
 
-def queue_for_review(ctx: Context, gid: str, seq: int, sender: str, verdict: Verdict, now: int) -> None:
-    ctx.store.apply(
-        ch.QueueReview(gid, seq, sender, verdict.action.value, verdict.category, verdict.term, now)
-    ).add_done_callback(_log_write_failure)
+def review_item(verdict: Verdict) -> ReviewItem:
+    """A held or flagged message's content-review item, written in the message's own write (a
+    ``send``'s row, an edit's change): a message the operators cannot see in their queue is never
+    stored, delivered or acknowledged."""
+    return ReviewItem(verdict.action.value, verdict.category, verdict.term)
 
 
 def count_activity(g: Group, now_ms: int, window_days: int) -> None:

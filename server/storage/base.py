@@ -55,8 +55,22 @@ class BackupUnsupported(ValueError):
     """This backend is backed up with its own tools; the message says which."""
 
 
+class ReviewItem(NamedTuple):
+    """What the word lists found in a held or flagged message: its content-review item, stored with
+    the message (the item's group, seq, sender and time are the message's own)."""
+
+    action: str  # "review" (held) or "flag" (delivered)
+    category: str
+    term: str
+
+
 class MessageRow(NamedTuple):
-    """A message as appended by ``send`` (the hot path)."""
+    """A message as appended by ``send`` (the hot path).
+
+    ``review``, the one field that is not a column of ``messages``: a held or flagged message's
+    review item, inserted in the same transaction and savepoint as the row, so the message is
+    stored with its item or not at all. It comes last, and is None for every other message.
+    """
 
     group_id: str
     seq: int
@@ -73,6 +87,7 @@ class MessageRow(NamedTuple):
     mentions: str | None = None
     mention_all: int = 0
     attachments: str | None = None
+    review: ReviewItem | None = None
 
 
 class NetlogRow(NamedTuple):

@@ -95,6 +95,27 @@ SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM n)
 _FENCED_BATCH = _BATCH.replace("WITH m AS (", "WITH f AS MATERIALIZED (SELECT qunguan_fence($18, $19) AS ok), m AS (", 1
                                ).replace("SELECT (SELECT count(*) FROM m),", "SELECT (SELECT count(*) FROM f),"
                                          " (SELECT count(*) FROM m),", 1)
+# A batch with held or flagged messages: the same statement, their review items (MessageRow.review)
+# in it too, so each message is stored with its item or not at all. Its arrays come after the
+# others (the fence's too, on a home); a batch without such a message keeps the statement above.
+_REVIEWS = """, r AS (
+  INSERT INTO review_queue (group_id, seq, sender_id, action, category, term, created_at)
+  SELECT * FROM unnest(${0}::text[], ${1}::bigint[], ${2}::text[], ${3}::text[], ${4}::text[], ${5}::text[],
+                       ${6}::bigint[])
+  RETURNING 1
+)
+SELECT """
+
+
+def _with_reviews(batch: str, first: int) -> str:
+    """``batch`` inserting review items too, from parameters ``$first`` to ``$first + 6``."""
+    head, sep, tail = batch.rpartition("\nSELECT ")
+    assert sep
+    return head + _REVIEWS.format(*range(first, first + 7)) + tail
+
+
+_REVIEWED_BATCH = _with_reviews(_BATCH, 18)
+_FENCED_REVIEWED_BATCH = _with_reviews(_FENCED_BATCH, 20)
 _INSERT_MESSAGE = (
     "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held,"
     " reply_to, mentions, mention_all, attachments) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -106,6 +127,10 @@ _INSERT_MEDIA = (
 )
 _LAST_SEQ = "UPDATE groups SET last_seq = $1 WHERE group_id = $2 AND last_seq < $1"
 _INSERT_NETLOG = "INSERT INTO netlog (ts, kind, user_id, ip, detail) VALUES ($1, $2, $3, $4, $5)"
+_INSERT_REVIEW = (
+    "INSERT INTO review_queue (group_id, seq, sender_id, action, category, term, created_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+)
 
 _FENCE = "SELECT qunguan_fence($1, $2)"
 _XID = "SELECT txid_current()"
@@ -135,11 +160,34 @@ def _from_config(cfg: Config) -> PostgresStore:
     return PostgresStore(cfg.storage.url)
 
 
-def _batch_args(msgs: list[MessageRow], logs: list[NetlogRow]) -> list[list[Any]]:
-    cols: list[list[Any]] = ([list(col) for col in zip(*msgs, strict=True)] if msgs
-                             else [[] for _ in MessageRow._fields])
+def _batch_args(msgs: list[MessageRow], logs: list[NetlogRow]) -> tuple[list[list[Any]], list[list[Any]] | None]:
+    """The batch statement's arrays: the messages' columns and the log rows', and the review items'
+    columns, or None when no message has one (then the statement without them, :data:`_BATCH`)."""
+    items: list[list[Any]] | None = None
+    if msgs:
+        *columns, reviews = zip(*msgs, strict=True)
+        cols: list[list[Any]] = [list(col) for col in columns]
+        if reviews.count(None) != len(reviews):  # (a C loop: nothing per message in Python)
+            reviewed = [(r, r.review) for r in msgs if r.review is not None]
+            items = [[r.group_id for r, _ in reviewed], [r.seq for r, _ in reviewed],
+                     [r.sender_id for r, _ in reviewed], [i.action for _, i in reviewed],
+                     [i.category for _, i in reviewed], [i.term for _, i in reviewed], [r.ts for r, _ in reviewed]]
+    else:
+        cols = [[] for _ in range(len(MessageRow._fields) - 1)]
     cols += [list(col) for col in zip(*logs, strict=True)] if logs else [[] for _ in range(5)]
-    return cols
+    return cols, items
+
+
+def _batch_statement(msgs: list[MessageRow], logs: list[NetlogRow], fence: tuple[Any, ...] | None
+                     ) -> tuple[Any, ...]:
+    """The batch statement and its arguments, for ``execute``: with the fence on a cluster's home,
+    with the review items when a message of the batch has one."""
+    cols, items = _batch_args(msgs, logs)
+    if items is None:
+        return (_BATCH, *cols) if fence is None else (_FENCED_BATCH, *cols, *fence)
+    if fence is None:
+        return _REVIEWED_BATCH, *cols, *items
+    return _FENCED_REVIEWED_BATCH, *cols, *fence, *items
 
 
 def _plain(exc: BaseException) -> BaseException:
@@ -345,10 +393,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             if not ops and not raw:
                 probe = msgs[0][0] if msgs else netlog[0][0] if netlog else None
                 try:  # one statement: its own transaction
-                    if fence is None:
-                        await db.execute(_BATCH, *_batch_args(*rows))
-                    else:
-                        await db.execute(_FENCED_BATCH, *_batch_args(*rows), *fence)
+                    await db.execute(*_batch_statement(*rows, fence))
                 except _CONNECTION_ERRORS:
                     raise
                 except Exception as exc:
@@ -407,7 +452,7 @@ async def _in_transaction(
     for fn, rfut in raw:
         outcomes.append((rfut, *await _in_savepoint(db, fn(db))))
     if rows[0] or rows[1]:
-        _, err = await _in_savepoint(db, db.execute(_BATCH, *_batch_args(*rows)))
+        _, err = await _in_savepoint(db, db.execute(*_batch_statement(*rows, None)))
         if err is not None:
             log.warning("a batch insert failed (%r); inserting its rows one by one", err)
             return await _rows_one_by_one(db, *rows)
@@ -440,9 +485,12 @@ async def _in_savepoint(db: asyncpg.Connection, work: Awaitable[Any]) -> tuple[A
 
 
 async def _insert_message(db: asyncpg.Connection, row: MessageRow) -> None:
-    await db.execute(_INSERT_MESSAGE, *row)
+    """One message with its media links and its review item (in the caller's savepoint: all or none)."""
+    await db.execute(_INSERT_MESSAGE, *row[:-1])
     if row.attachments is not None:
         await db.execute(_INSERT_MEDIA, row.group_id, row.seq, row.attachments)
+    if row.review is not None:
+        await db.execute(_INSERT_REVIEW, row.group_id, row.seq, row.sender_id, *row.review, row.ts)
 
 
 async def _rows_one_by_one(

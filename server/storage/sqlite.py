@@ -105,10 +105,16 @@ _INSERT_PLAIN_MESSAGE = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _PLAIN_COLUMNS = 8
+_COLUMNS = 12  # MessageRow's columns; its last field (review) goes to review_queue
 # The media ids of a stored message's attachments (its JSON array of attachment objects).
 _INSERT_MEDIA = (
     "INSERT INTO message_media (group_id, seq, media_id)"
     " SELECT ?, ?, json_extract(value, '$.media_id') FROM json_each(?)"
+)
+# A held or flagged message's content-review item, inserted with the message (MessageRow.review).
+_INSERT_REVIEW = (
+    "INSERT INTO review_queue (group_id, seq, sender_id, action, category, term, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_NETLOG = "INSERT INTO netlog (ts, kind, user_id, ip, detail) VALUES (?, ?, ?, ?, ?)"
 
@@ -611,10 +617,11 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
     ) -> None:
         """One transaction for the whole batch; every write that fails is rolled back alone.
 
-        Each op runs in a savepoint of its own. Messages (with their media links)
-        and network-log rows go in with one ``executemany`` each; if one of those
-        fails (a row or a link that cannot be stored), that savepoint is rolled
-        back and its rows are inserted one at a time (a message with its links),
+        Each op runs in a savepoint of its own. Messages (with their media links
+        and review items) and network-log rows go in with one ``executemany`` each;
+        if one of those fails (a row, a link or an item that cannot be stored), that
+        savepoint is rolled back and its rows are inserted one at a time (a message
+        with its links and its item),
         so only the bad row fails. Only a failing
         COMMIT (the disk) fails the whole batch.
         """
@@ -633,7 +640,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             if msgs:
                 rows = [m[0] for m in msgs]
                 sql, params, plain = _message_insert(rows)
-                msg_errors = await _insert_rows(db, sql, params, None if plain else _media_links(rows))
+                msg_errors = await _insert_rows(db, sql, params, None if plain else _beside(rows))
                 last: dict[str, int] = {}
                 for i, (row, _) in enumerate(msgs):
                     if i not in msg_errors:
@@ -826,7 +833,7 @@ def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: lis
         raise
     try:
         sql, params, plain = _message_insert(msgs)
-        msg_errors = _insert_rows_now(db, sql, params, None if plain else _media_links(msgs)) if msgs else {}
+        msg_errors = _insert_rows_now(db, sql, params, None if plain else _beside(msgs)) if msgs else {}
         last: dict[str, int] = {}
         for i, row in enumerate(msgs):
             if i not in msg_errors:
@@ -846,7 +853,8 @@ def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: lis
 
 
 def _message_insert(rows: list[MessageRow]) -> tuple[str, list[Any], bool]:
-    """The insert for a batch of messages, its parameter rows, and whether none has a v2 field.
+    """The insert for a batch of messages, its parameter rows, and whether none has a v2 field
+    or a review item (then nothing goes into another table beside the rows: :func:`_beside`).
 
     A batch in which no message has a reply, mentions, @all or attachments (most batches)
     binds only the first eight columns. The sqlite3 module binds a None through its adapter
@@ -854,27 +862,45 @@ def _message_insert(rows: list[MessageRow]) -> tuple[str, list[Any], bool]:
     a third dearer (docs/benchmark.md, "Where the rest went").
     """
     for r in rows:
-        if r.reply_to is not None or r.mentions is not None or r.mention_all or r.attachments is not None:
-            return _INSERT_MESSAGE, rows, False
+        if (r.reply_to is not None or r.mentions is not None or r.mention_all or r.attachments is not None
+                or r.review is not None):
+            return _INSERT_MESSAGE, [r[:_COLUMNS] for r in rows], False
     return _INSERT_PLAIN_MESSAGE, [r[:_PLAIN_COLUMNS] for r in rows], True
 
 
-Links = list[tuple[str, int, str] | None]  # each message's media links: (group id, seq, attachments JSON)
+class _Beside(NamedTuple):
+    """What each message of a batch stores in other tables, by the message's index, None for none:
+    its media links' parameters (:data:`_INSERT_MEDIA`: group id, seq, attachments JSON) and its
+    review item's (:data:`_INSERT_REVIEW`)."""
+
+    links: list[tuple[str, int, str] | None]
+    reviews: list[tuple[str, int, str, str, str, str, int] | None]
+
+    def at_once(self) -> tuple[list[tuple[str, int, str]], list[tuple[str, int, str, str, str, str, int]]]:
+        """Every message's links and items, for one ``executemany`` each."""
+        return [p for p in self.links if p is not None], [p for p in self.reviews if p is not None]
 
 
-def _media_links(msgs: list[MessageRow]) -> Links:
-    """For each message, the parameters of its media links' insert (:data:`_INSERT_MEDIA`), or None."""
-    return [None if row.attachments is None else (row.group_id, row.seq, row.attachments) for row in msgs]
+def _beside(msgs: list[MessageRow]) -> _Beside:
+    return _Beside(
+        [None if row.attachments is None else (row.group_id, row.seq, row.attachments) for row in msgs],
+        [None if (rv := row.review) is None else (row.group_id, row.seq, row.sender_id, rv.action, rv.category,
+                                                  rv.term, row.ts) for row in msgs],
+    )
 
 
-def _insert_rows_now(db: sqlite3.Connection, sql: str, rows: list[Any], links: Links | None = None
+def _insert_rows_now(db: sqlite3.Connection, sql: str, rows: list[Any], beside: _Beside | None = None
                      ) -> dict[int, BaseException]:
     """:func:`_insert_rows` on a plain connection: at once, else one by one, each in a savepoint."""
     db.execute("SAVEPOINT rows")
     try:
         db.executemany(sql, rows)
-        if links:
-            db.executemany(_INSERT_MEDIA, [p for p in links if p is not None])
+        if beside is not None:
+            links, reviews = beside.at_once()
+            if links:
+                db.executemany(_INSERT_MEDIA, links)
+            if reviews:
+                db.executemany(_INSERT_REVIEW, reviews)
     except Exception as err:
         db.execute("ROLLBACK TO rows")
         db.execute("RELEASE rows")
@@ -887,9 +913,12 @@ def _insert_rows_now(db: sqlite3.Connection, sql: str, rows: list[Any], links: L
         db.execute("SAVEPOINT row")
         try:
             db.execute(sql, row)
-            link = links[i] if links else None
-            if link is not None:
-                db.execute(_INSERT_MEDIA, link)
+            if beside is not None:
+                link, review = beside.links[i], beside.reviews[i]
+                if link is not None:
+                    db.execute(_INSERT_MEDIA, link)
+                if review is not None:
+                    db.execute(_INSERT_REVIEW, review)
         except Exception as exc:
             db.execute("ROLLBACK TO row")
             errors[i] = exc
@@ -917,24 +946,32 @@ async def _in_savepoint(db: aiosqlite.Connection, work: Awaitable[Any]) -> tuple
     return result, None
 
 
-async def _insert_rows(db: aiosqlite.Connection, sql: str, rows: list[Any], links: Links | None = None
+async def _insert_rows(db: aiosqlite.Connection, sql: str, rows: list[Any], beside: _Beside | None = None
                        ) -> dict[int, BaseException]:
     """Insert ``rows`` at once; if that fails, one by one. Returns {index: error} of the rows left out.
 
-    ``links``: each message row's media links, inserted with it (in its savepoint when one by
-    one), so a message whose links cannot be stored is left out alone, links and row.
+    ``beside``: each message row's media links and review item, inserted with it (in its
+    savepoint when one by one), so a message whose links or item cannot be stored is left out
+    alone, with them: a held or flagged message is never stored without its review item.
     """
 
     async def at_once() -> None:
         await db.executemany(sql, rows)
-        if links:
-            await db.executemany(_INSERT_MEDIA, [p for p in links if p is not None])
+        if beside is not None:
+            links, reviews = beside.at_once()
+            if links:
+                await db.executemany(_INSERT_MEDIA, links)
+            if reviews:
+                await db.executemany(_INSERT_REVIEW, reviews)
 
     async def one(i: int) -> None:
         await db.execute(sql, rows[i])
-        link = links[i] if links else None
-        if link is not None:
-            await db.execute(_INSERT_MEDIA, link)
+        if beside is not None:
+            link, review = beside.links[i], beside.reviews[i]
+            if link is not None:
+                await db.execute(_INSERT_MEDIA, link)
+            if review is not None:
+                await db.execute(_INSERT_REVIEW, review)
 
     _, err = await _in_savepoint(db, at_once())
     if err is None:

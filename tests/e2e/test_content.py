@@ -203,6 +203,53 @@ async def test_flag_delivers_and_queues(make_server, tmp_path):
     assert (await member.request("me"))["credit_score"] == score - 10  # credit.penalty_report_upheld
 
 
+def refuse_review_items(srv, categories: tuple[str, ...]) -> None:
+    """The database refuses review items of these categories, as a failing disk would refuse the write."""
+    listed = ", ".join(f"'{c}'" for c in categories)
+    if srv.backend == "postgresql":
+        srv.db_rows(f"ALTER TABLE review_queue ADD CONSTRAINT no_review CHECK (category NOT IN ({listed})) NOT VALID")
+    else:
+        srv.db_rows(f"CREATE TRIGGER no_review BEFORE INSERT ON review_queue WHEN NEW.category IN ({listed})"
+                    " BEGIN SELECT RAISE(ABORT, 'no review item'); END")
+
+
+def mend_review_items(srv) -> None:
+    srv.db_rows("ALTER TABLE review_queue DROP CONSTRAINT no_review" if srv.backend == "postgresql"
+                else "DROP TRIGGER no_review")
+
+
+async def test_a_message_whose_review_item_cannot_be_stored_is_not_stored_either(make_server, tmp_path):
+    """A held or flagged message and its review item are one write: when the item cannot be stored,
+    the message is refused (``internal``, nothing stored, the ``client_msg_id`` not used up) instead
+    of being stored, acknowledged and even delivered with nothing for an operator to review. An
+    ordinary message in the same batch is stored; once the store takes items again, the retry is
+    stored with its item. A flagged edit is refused the same way."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    shown = (await member.send(gid, "周末爬山"))["seq"]
+    assert (await owner.next_event("message"))["seq"] == shown
+    refuse_review_items(srv, ("rumour_fraud", "pornography"))
+    held, flagged, plain = await asyncio.gather(
+        member.call("send", group_id=gid, text="刷单返利，日入千元", client_msg_id="c-held"),
+        member.call("send", group_id=gid, text="vpn下载 地址", client_msg_id="c-flag"),
+        owner.call("send", group_id=gid, text="好的", client_msg_id="c-plain"))
+    assert (held["ok"], held.get("code")) == (False, "internal"), held
+    assert (flagged["ok"], flagged.get("code")) == (False, "internal"), flagged
+    assert plain["ok"], plain
+    edit = await member.call("edit_message", group_id=gid, seq=shown, text="vpn下载 在这里")
+    assert (edit["ok"], edit.get("code")) == (False, "internal"), edit
+    await asyncio.sleep(0.2)
+    assert srv.db_rows("SELECT seq, text FROM messages ORDER BY seq") == [(shown, "周末爬山"), (plain["seq"], "好的")]
+    assert srv.db_rows("SELECT count(*) FROM review_queue") == [(0,)]
+    assert [e["seq"] for e in owner.drain_events() if e.get("ev") == "message"] == [plain["seq"]]
+    mend_review_items(srv)
+    held = await member.send(gid, "刷单返利，日入千元", client_msg_id="c-held")
+    flagged = await member.send(gid, "vpn下载 地址", client_msg_id="c-flag")
+    assert held["held"] is True and "held" not in flagged
+    items = srv.db_rows("SELECT seq, action FROM review_queue ORDER BY seq")
+    assert items == [(held["seq"], "review"), (flagged["seq"], "flag")]
+
+
 async def test_word_lists_reload_on_sighup(make_server, tmp_path):
     srv = word_server(make_server, tmp_path)
     owner, member, gid = await group(srv)
