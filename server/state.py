@@ -98,6 +98,10 @@ class Member:
     muted_until: int = 0
     last_sent_ms: int = 0  # the member's last accepted send (for slow mode); after a restart: loaded, last hour only
     read_seq: int = 0  # how far the member has read (mark_read, all their devices); never moves back
+    # Claimed in memory and not yet stored: a join (or a new group's owner) whose write is in flight.
+    # Such a member cannot send (not_member): a message from another of their connections meanwhile
+    # would be stored even if the admission were then refused (server/handlers/groups.py: Admission).
+    pending: bool = False
 
 
 @dataclass(slots=True)

@@ -92,7 +92,7 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
         now = ctx.now_ms()
         shown = screened.shown(shown_text.neutral("group_name", group_id=gid))
         g = Group(gid, shown, category, policy.value, user.user_id, now)
-        g.members[user.user_id] = Member(Role.OWNER, 0)
+        owner = g.members[user.user_id] = Member(Role.OWNER, 0, pending=True)
         groups[gid] = g
         user.add_group(gid)
 
@@ -106,7 +106,7 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
             again = ch.UserCaps(joined=caps.max_groups_joined, created=caps.max_groups_created)
             queued = screened.queued(ctx, "group_name", gid, user.user_id, expect=shown)
             results = await commit(ctx, ch.CreateGroup(gid, shown, category, policy.value, user.user_id, now, again),
-                                   *([queued] if queued else []), undo=undo)
+                                   *([queued] if queued else []), undo=undo, claim=Admission(owner))
         except ch.GroupIdTaken:
             continue  # issued before (another node, or a group this node never loaded): draw again
         if groups.get(gid) is g and g.alive and user.user_id in g.members:  # (not dissolved meanwhile)
@@ -159,6 +159,22 @@ def check_room(ctx: Context, g: Group, user: User) -> None:
         raise ContractError("join_cap_reached", f"{user.display_name} may be in at most {joined_cap} groups")
 
 
+class Admission:
+    """A membership claimed in memory (a join, a new group's owner), pending until its write is
+    decided: stored, the member may send from then on (``Member.pending``); refused, the claim's
+    undo takes the member out. Settled from the write's own completion (``commit(claim=...)``),
+    so a handler cancelled meanwhile leaves no member pending for good."""
+
+    __slots__ = ("member",)
+
+    def __init__(self, member: Member) -> None:
+        self.member = member
+
+    def settle(self, stored: bool) -> None:
+        if stored:
+            self.member.pending = False
+
+
 @dataclass(frozen=True, slots=True)
 class Rider:
     """A change stored in the same transaction as an admission, claimed in memory in the same
@@ -194,7 +210,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     now = ctx.now_ms()
     before = g.departed.pop(uid, None)  # a mute or slow mode that bound them when they left still does
     muted_until, last_sent = moderation.carried_over(before.muted_until, before.last_sent_ms, now) if before else (0, 0)
-    joined = g.members[uid] = Member(Role.MEMBER, g.last_seq, muted_until, last_sent)
+    joined = g.members[uid] = Member(Role.MEMBER, g.last_seq, muted_until, last_sent, pending=True)
     user.add_group(g.group_id)
     requested = g.join_requests.pop(uid, None)
     invited_by = g.invited.pop(uid, None)
@@ -217,7 +233,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     again = ch.UserCaps(joined=caps_of(ctx, user).max_groups_joined)  # check_room's, decided again by the store
     add = ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor, again,
                        muted_until, room)
-    await commit(ctx, *((add,) if rider is None else (add, rider.change)), audit=audit, undo=undo)
+    await commit(ctx, *((add,) if rider is None else (add, rider.change)), audit=audit, undo=undo,
+                 claim=Admission(joined))
     if g.members.get(uid) is not joined or not g.alive:
         # Kicked, banned or gone while the join was stored (that change told the group and took
         # the user's connections out), or the group ended: its connections are not put back.

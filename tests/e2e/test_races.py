@@ -398,3 +398,44 @@ async def test_an_account_penalty_undone_after_a_later_credit_change_leaves_memo
     assert await score() == expected
     [(stored,)] = srv.db_rows("SELECT credit_score FROM accounts WHERE account_id = ?", aid)
     assert stored == expected
+
+
+async def test_no_message_from_a_member_whose_join_is_being_stored(make_server):
+    """A join is claimed in memory before its write: a ``send`` from another connection of the same
+    user while that write was in flight was accepted and stored, and stayed stored, in a group the
+    user never joined, when the join was then refused. A member whose admission is not stored yet
+    is answered ``not_member``; once it is, they send as any member."""
+    srv = make_server()
+    owner, joiner = await srv.user(), await srv.user()
+    other = await srv.client()  # the joiner's second connection
+    await other.login(joiner.username, "password123")
+    gid = await open_group(owner)
+    # The database refuses the joiner's membership row, as a failing disk would refuse the write.
+    if srv.backend == "postgresql":
+        srv.db_rows(f"ALTER TABLE members ADD CONSTRAINT no_joiner CHECK (user_id <> '{joiner.user_id}') NOT VALID")
+    else:
+        srv.db_rows(f"CREATE TRIGGER no_joiner BEFORE INSERT ON members WHEN NEW.user_id = '{joiner.user_id}'"
+                    " BEGIN SELECT RAISE(ABORT, 'no joiner'); END")
+
+    async def claimed() -> bool:  # the join is claimed in memory (its write waits for the hold)
+        listed = (await owner.request("members", group_id=gid))["members"]
+        return joiner.user_id in [m["user_id"] for m in listed]
+
+    async with writes_held(srv, "members"):
+        joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
+        await until(claimed, timeout=2)
+        sending = asyncio.ensure_future(other.call("send", group_id=gid, text="我也在", client_msg_id="c-1"))
+        await asyncio.wait([sending], timeout=2)  # refused at once (accepted, it would wait for the hold)
+        assert not joining.done()
+    assert ok_or_code(await joining) == "internal"
+    sent = await sending
+    assert ok_or_code(sent) == "not_member", sent
+    assert ok_or_code(await other.call("send", group_id=gid, text="我也在", client_msg_id="c-1")) == "not_member"
+    assert srv.db_rows("SELECT COUNT(*) FROM messages WHERE group_id = ?", gid) == [(0,)]
+    assert srv.db_rows("SELECT COUNT(*) FROM members WHERE user_id = ?", joiner.user_id) == [(0,)]
+    # A join that is stored lets them send, from every connection.
+    srv.db_rows("ALTER TABLE members DROP CONSTRAINT no_joiner" if srv.backend == "postgresql"
+                else "DROP TRIGGER no_joiner")
+    assert (await joiner.request("join_group", group_id=gid))["status"] == "joined"
+    assert (await other.call("send", group_id=gid, text="我也在", client_msg_id="c-1"))["ok"]
+    assert srv.db_rows("SELECT sender_id, text FROM messages WHERE group_id = ?", gid) == [(joiner.user_id, "我也在")]
