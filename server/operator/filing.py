@@ -9,7 +9,9 @@ write into a new (or empty) folder DIR:
 
 What it holds: groups by category, size class and activity class (live, dissolved,
 closed, suspended); public accounts by category, subscriber class, read class and
-credit level, with the subjects running them and the caps (P7); accounts
+credit level, with the subjects running them and the caps, and every subject's account list:
+each verified person or organisation, by its subject key, with its accounts' ids, names, status,
+licences and opening times (P7); accounts
 (registered, verified, cancelled, blacklisted, restricted) and how they spread over
 the credit levels; the caps, the size-class rules, the content lists and every
 version of the platform rules and service agreement; the sanctions that started in
@@ -19,7 +21,8 @@ comment, group name, announcement, display name); and who operates the platform 
 operators, their roles and what each role may run) and who generated it. Counts of
 groups and accounts are as of generation; the period applies to sanctions,
 complaints and reviews (``since <= ts < until``; by default all of the record up to
-now). Nothing in it identifies a user. Writing it is an enforcement-record entry
+now). Nothing in it identifies a user (a subject is its keyed hash, as ``qunguan admin accounts``
+shows it; an organisation also by its name and code). Writing it is an enforcement-record entry
 (action ``filing_report``) carrying the SHA-256 of both files.
 """
 
@@ -39,6 +42,7 @@ from governance.public_accounts import (
     LABELS,
     account_classes,
     account_level,
+    shown_labels,
 )
 from governance.retention import DAY_MS
 from governance.tiers import activity_class, credit_level, size_class
@@ -48,11 +52,15 @@ from server.operator.export import _prepare_out, iso
 
 if TYPE_CHECKING:
     from server.context import Context
+    from server.state import Account
 
 FORMAT = "qunguan-filing-report/1"
 HOUR_MS = 3_600_000
 PUBLIC_ACCOUNTS_NOTE = ("public accounts (公众账号, P7): counts as of generation; classes from subscribers and "
                         "from reads in the activity window; a subject is one verified person or organisation")
+SUBJECTS_NOTE = ("each subject is a verified person or an organisation, given by its subject key (the keyed hash "
+                 "`qunguan admin accounts` shows, never a name or ID number); its accounts oldest first, closed "
+                 "ones included")
 SINGLE_OPERATOR = ("single operator: no [[operators]] are configured; whoever can open the operator socket "
                    "(the server's OS user) acts as the one operator with every permission")
 
@@ -113,11 +121,41 @@ def _groups(app: Context, now: int) -> dict[str, Any]:
     }
 
 
+def _by_subject(every: list[Account], codes: dict[str, str], now: int) -> list[dict[str, Any]]:
+    """P7's account list of every subject: each verified person or organisation with its
+    accounts, closed ones included, as ``qunguan admin accounts --subject`` shows them.
+
+    A subject is given as the operator's tools give it: its ``subject_key`` (the keyed hash that
+    groups one person's or one organisation's accounts, never a name or ID number) and type; an
+    organisation also by its unified social credit code, and each of its accounts by the
+    organisation name it was opened under. No owner or username: the report names no user.
+    """
+    subjects: dict[str, list[Account]] = {}
+    for a in sorted(every, key=lambda x: (x.created_at, x.account_id)):
+        subjects.setdefault(a.subject_key, []).append(a)
+    rows = []
+    for key, accounts in subjects.items():
+        first = accounts[0]
+        org = first.subject_type == "organization"
+        rows.append({
+            "subject_key": key, "subject_type": first.subject_type,
+            "org_code": next((codes[a.account_id] for a in accounts if a.account_id in codes), None) if org else None,
+            "live": sum(1 for a in accounts if a.closed_at is None),
+            "accounts": [{"account_id": a.account_id, "name": a.name, "org_name": a.org_name, "category": a.category,
+                          "status": a.status(now), "labels": shown_labels(a.subject_type, a.labels),
+                          "licences": [label for label in a.labels if label in LABELS],
+                          "created_at": a.created_at, "created_at_iso": iso(a.created_at),
+                          "closed_at": a.closed_at, "closed_at_iso": iso(a.closed_at)} for a in accounts],
+        })
+    return rows
+
+
 async def _public_accounts(app: Context, now: int) -> dict[str, Any]:
     """Public accounts per category and class (P7), their labels, subjects and credit levels."""
     cfg = app.cfg.public_accounts
     window = app.cfg.groups.activity_window_days
     figures = await app.store.account_figures(now - window * DAY_MS)
+    codes = await app.store.org_codes()
     every = list(app.state.accounts.values())
     live = [a for a in every if a.closed_at is None]
     by_category: dict[str, dict[str, int]] = {c: {"live": 0, "organizations": 0, "individuals": 0, "subscribers": 0}
@@ -144,6 +182,7 @@ async def _public_accounts(app: Context, now: int) -> dict[str, Any]:
         "comments_restricted": sum(1 for a in live if a.comments_restricted),
         "subjects": len({a.subject_key for a in live}),
         "barred_subjects": len(app.state.barred_subjects),
+        "by_subject": _by_subject(every, codes, now),
         "licensed": {label: sum(1 for a in live if label in a.labels) for label in LABELS},
         "posts": sum(f.posts for f in figures.values()),
         "reads_in_window": sum(f.recent_reads for f in figures.values()),
@@ -289,6 +328,7 @@ th, td { border: 1px solid #999; padding: .25em .5em; text-align: left; vertical
 th { background: #eee; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 p.note { color: #333; font-size: .92em; }
+p.subject { margin: 1em 0 .2em; } p.subject code { font-size: .8em; word-break: break-all; }
 @media print { body { margin: 0; max-width: none; font-size: 10.5pt; }
   h2 { break-after: avoid; } table, tr { break-inside: avoid; } }
 """
@@ -353,7 +393,25 @@ def _public_accounts_html(pa: dict[str, Any]) -> list[str]:
                                      ("comments", "可开评论 comments"), ("accounts", "账号 accounts")]),
         _pairs(pa["caps"], {"max_per_subject": "每主体账号上限 accounts per subject",
                             "max_editors": "编辑上限 editors per account"}),
+        _h2("公众账号主体及账号清单", "Public accounts by subject"),
+        *(_subject_html(i, s) for i, s in enumerate(pa["by_subject"], start=1)),
+        _note(SUBJECTS_NOTE) if pa["by_subject"] else _note("无 none"),
     ]
+
+
+def _subject_html(n: int, s: dict[str, Any]) -> str:
+    """One subject (P7) and its accounts: a heading line, then a table of the accounts."""
+    kind = "机构 organisation" if s["subject_type"] == "organization" else "个人 individual"
+    code = f" · 统一社会信用代码 code {s['org_code']}" if s["org_code"] else ""
+    head = (f'<p class="subject"><b>主体 subject {n}</b> · {html.escape(kind)}{html.escape(code)} · '
+            f'存续账号 live {s["live"]}<br><code>{html.escape(s["subject_key"])}</code></p>')
+    rows = [{**a, "labels": ", ".join(a["labels"]) or None} for a in s["accounts"]]
+    cols = [("account_id", "账号 ID"), ("name", "名称 name"), ("category", "类别 category"),
+            ("status", "状态 status"), ("labels", "标识与资质 labels and licences"),
+            ("created_at_iso", "开通 created"), ("closed_at_iso", "关闭 closed")]
+    if s["subject_type"] == "organization":
+        cols.insert(2, ("org_name", "机构名称 organisation"))
+    return head + _table(rows, cols)
 
 
 def render_html(r: dict[str, Any]) -> str:

@@ -618,7 +618,66 @@ async def test_filing_report_counts_public_accounts(srv, tmp_path):
     assert sum(lv["accounts"] for lv in pa["credit_levels"]) == 2
     assert pa["caps"]["max_per_subject"] == 2
     page = (out / "filing-report.html").read_text(encoding="utf-8")
-    assert "公众账号按类别" in page and "报一" not in page  # figures, no names
+    assert "公众账号按类别" in page
+
+
+async def test_filing_report_lists_each_subjects_accounts(srv, tmp_path):
+    """P7: subjects running several accounts give their account list, which is filed. The filing
+    report lists every subject (a verified person from any of their logins, or an organisation
+    whoever opened its accounts) with its accounts, closed ones included, each with its id, name,
+    status, licences and opening time, in the JSON and on the printable page; a subject is given by
+    the subject key ``qunguan admin accounts`` shows, never by a username, phone, name or ID number."""
+    number = new_id_number()
+    a1, a2 = await srv.user(), await srv.user()  # two logins of one person
+    for login in (a1, a2):
+        await login.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
+    other = await srv.user(verify_id=True)
+    first = await new_account(a1, "甲号")
+    await a1.request("close_account", account_id=first)
+    second = await new_account(a2, "乙号")
+    org = await new_account(a2, "某公司号", subject_type="organization", org_name="上海某公司", org_code=org_code(9))
+    news = await new_account(other, "丙号", category="news")
+    colleague = await new_account(other, "某公司二号", subject_type="organization", org_name="上海某公司",
+                                  org_code=org_code(9))
+    await admin_ok(srv, "license-account", news, "--news", "--reason", "持有新闻信息服务许可证")
+    await admin_ok(srv, "suspend-account", second, "--seconds", "3600", "--reason", "违规转载")
+    keys = {r["account_id"]: r["subject_key"] for r in await listing(srv)}
+    person, company, theirs = keys[second], keys[org], keys[news]
+    assert len({person, company, theirs}) == 3 and keys[first] == person and keys[colleague] == company
+
+    out = tmp_path / "filing"
+    await admin_ok(srv, "filing-report", "--out", str(out))
+    text = (out / "filing-report.json").read_text(encoding="utf-8")
+    subjects = {s["subject_key"]: s for s in json.loads(text)["public_accounts"]["by_subject"]}
+    assert set(subjects) == {person, company, theirs}
+
+    def rows(key):
+        return {a["account_id"]: (a["name"], a["status"], a["licences"]) for a in subjects[key]["accounts"]}
+
+    assert rows(person) == {first: ("甲号", "closed", []), second: ("乙号", "suspended", [])}
+    assert (subjects[person]["subject_type"], subjects[person]["live"], subjects[person]["org_code"]) == (
+        "individual", 1, None)
+    assert rows(company) == {org: ("某公司号", "active", []), colleague: ("某公司二号", "active", [])}
+    assert (subjects[company]["subject_type"], subjects[company]["org_code"]) == ("organization", org_code(9))
+    assert {a["org_name"] for a in subjects[company]["accounts"]} == {"上海某公司"}
+    assert rows(theirs) == {news: ("丙号", "active", ["news"])}
+    every = [a for s in subjects.values() for a in s["accounts"]]
+    assert all(a["created_at"] > 0 and a["created_at_iso"] for a in every)
+    closed = next(a for a in every if a["account_id"] == first)
+    assert closed["closed_at"] >= closed["created_at"] and closed["closed_at_iso"]
+
+    page = (out / "filing-report.html").read_text(encoding="utf-8")
+    assert "公众账号主体及账号清单 <small>Public accounts by subject" in page
+    for key in (person, company, theirs):
+        assert f"<code>{key}</code>" in page
+    for aid, name in ((first, "甲号"), (second, "乙号"), (org, "某公司号"), (news, "丙号"), (colleague, "某公司二号")):
+        assert f"<td>{aid}</td><td>{name}</td>" in page
+    assert org_code(9) in page and "<td>closed</td>" in page and "<td>suspended</td>" in page
+    assert "<td>verified, news</td>" in page
+    for shown in (text, page):  # nothing in it identifies a user
+        for c in (a1, a2, other):
+            assert c.username not in shown and c.phone not in shown and c.user_id not in shown
+        assert LEGAL_NAME not in shown and number not in shown
 
 
 async def test_the_operator_sets_the_class_thresholds(make_server, tmp_path):

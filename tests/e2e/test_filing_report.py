@@ -65,6 +65,7 @@ async def test_filing_report_figures(server, tmp_path):
     assert {a["name"]: a["groups"] for a in g["by_activity_class"]} == {"dormant": 1, "quiet": 1, "active": 0,
                                                                         "busy": 0}
     assert report["public_accounts"]["count"] == 0 and report["public_accounts"]["by_category"][0]["live"] == 0
+    assert report["public_accounts"]["by_subject"] == []
 
     a = report["accounts"]
     assert (a["registered"], a["active"], a["id_verified"], a["blacklisted"]) == (4, 4, 1, 0)
