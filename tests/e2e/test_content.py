@@ -296,6 +296,60 @@ async def test_agreement_must_be_accepted_before_posting(server, tmp_path):
     assert server.db_rows("SELECT COUNT(*) FROM agreement_acceptances") == [(1,)]
 
 
+async def _publish_agreement(server, tmp_path, version: str = "2026-11") -> None:
+    (tmp_path / "rules.txt").write_text("一、不得发布违法信息", encoding="utf-8")
+    (tmp_path / "agreement.txt").write_text("服务协议正文", encoding="utf-8")
+    rc, _, err = await server.admin("set-agreement", "--version", version, "--rules-file",
+                                    str(tmp_path / "rules.txt"), "--agreement-file", str(tmp_path / "agreement.txt"))
+    assert rc == 0, err
+
+
+def _waits_for_the_agreement(reply, version: str = "2026-11") -> None:
+    assert reply["code"] == "forbidden" and reply["agreement_version"] == version, reply
+
+
+async def test_an_edit_waits_for_the_current_agreement(server, tmp_path):
+    """G5: an edit reaches the group like a message, so it too is refused until the current version
+    of the agreement is accepted; the message stays as it was."""
+    owner, member, gid = await group(server)
+    seq = (await owner.send(gid, "before the rules"))["seq"]
+    await _publish_agreement(server, tmp_path)
+    _waits_for_the_agreement(await owner.call("edit_message", group_id=gid, seq=seq, text="edited"))
+    hist = {m["seq"]: m for m in (await member.request("history", group_id=gid))["messages"]}
+    assert hist[seq]["text"] == "before the rules"
+    await owner.request("accept_agreement", version="2026-11")
+    assert (await owner.call("edit_message", group_id=gid, seq=seq, text="edited"))["ok"]
+    assert (await member.next_event("message_edited", timeout=2))["text"] == "edited"
+
+
+async def test_a_reaction_waits_for_the_current_agreement(server, tmp_path):
+    """G5: a reaction speaks in the group, so a member who has not accepted the current agreement
+    cannot add one (nor take one back) until they do."""
+    owner, member, gid = await group(server)
+    seq = (await owner.send(gid, "before the rules"))["seq"]
+    assert (await member.call("react", group_id=gid, seq=seq, emoji="👍", on=True))["ok"]
+    await _publish_agreement(server, tmp_path)
+    for on in (True, False):
+        _waits_for_the_agreement(await member.call("react", group_id=gid, seq=seq, emoji="👏", on=on))
+    await member.request("accept_agreement", version="2026-11")
+    assert (await member.call("react", group_id=gid, seq=seq, emoji="👏", on=True))["ok"]
+    assert (await member.call("react", group_id=gid, seq=seq, emoji="👍", on=False))["ok"]
+
+
+async def test_a_new_announcement_waits_for_the_current_agreement(server, tmp_path):
+    """G5: a new group announcement reaches every member like a message and waits for the manager's
+    acceptance of the current agreement; clearing one stays allowed (taking content down)."""
+    owner, member, gid = await group(server)
+    await owner.request("set_announcement", group_id=gid, text="旧公告")
+    await _publish_agreement(server, tmp_path)
+    _waits_for_the_agreement(await owner.call("set_announcement", group_id=gid, text="新公告"))
+    assert (await member.request("group_info", group_id=gid))["announcement"] == "旧公告"
+    assert (await owner.call("set_announcement", group_id=gid, text=""))["ok"]
+    await owner.request("accept_agreement", version="2026-11")
+    assert (await owner.call("set_announcement", group_id=gid, text="新公告"))["ok"]
+    assert (await member.request("group_info", group_id=gid))["announcement"] == "新公告"
+
+
 async def test_platform_notice_freeze_and_remove_term(server):
     owner, member, gid = await group(server)
     other_owner = await server.user()
