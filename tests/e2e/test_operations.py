@@ -286,6 +286,32 @@ async def test_backup_and_restore(tmp_path, started):
     assert rc == 2 and err.count("qunguan admin:") == 1 and "no such folder" in err
 
 
+async def test_without_a_configured_key_the_first_start_makes_one_by_the_database_or_the_config(
+        tmp_path, started, backend):
+    """G6, privacy.md: with neither identity.key_file nor key_env, the first start creates a random
+    key file (mode 0600) next to the SQLite database, or, on PostgreSQL (no database file), in the
+    config file's folder; it says where in its log, and the next start reads the same key."""
+    data = tmp_path / "srv" / "data"
+    data.mkdir(parents=True)
+    extra = '[storage]\nurl = "sqlite:///data/qunguan.db"\n' if backend == "sqlite" else ""
+    srv = started(ops.server(tmp_path, extra=extra, backend=backend))
+    key = (data if backend == "sqlite" else srv.dir) / "identity.key"
+    elsewhere = (srv.dir if backend == "sqlite" else data) / "identity.key"
+    assert key.stat().st_mode & 0o777 == 0o600 and not elsewhere.exists()
+    assert len(bytes.fromhex(key.read_text().strip())) == 32
+    assert await srv.logged("created a new identity key in " + str(key))
+    alice = await srv.user("alice", verify_id=True)  # identity sealed with that key
+    await alice.close()
+    before = key.read_bytes()
+    await srv.stopped()
+    srv.start()
+    again = await srv.client()
+    await again.login("alice", "password123")
+    assert key.read_bytes() == before and not elsewhere.exists()
+    assert (await again.request("me"))["id_verified"] is True
+    await again.close()
+
+
 async def test_backup_refuses_to_write_over_the_servers_own_files(tmp_path, started):
     """``backup --out`` naming the live database wrote the copy beside it and renamed it over it: the
     server went on writing to the replaced file, and every message acknowledged after the backup was
