@@ -540,6 +540,56 @@ async def test_retention_purges_old_posts_and_comments_but_not_held_ones(srv):
     assert [(h["target_type"], h["target_id"]) for h in holds] == [("account", held)]
 
 
+async def test_a_post_past_retention_goes_only_once_none_of_its_comments_is_left(srv):
+    """P16: posts and comments are purged each by its own age, and a post never before its
+    comments: an old post with a comment still within retention stays (and still reads), and goes
+    in the purge that takes its last comment."""
+    owner = await srv.user(verify_id=True)
+    reader = await srv.user()
+    aid = await new_account(owner, "老文号")
+    post_id = (await owner.request("publish", account_id=aid, title="旧文", body="b"))["post_id"]
+    comment_id = int((await reader.request("comment", post_id=post_id, text="新评"))["comment_id"])
+    srv.db_rows("UPDATE posts SET ts = ts - ? WHERE post_id = ?", 200 * DAY_MS, int(post_id))
+    out = await admin_ok(srv, "purge")
+    assert "posts: 1" not in out and "comments: 1" not in out, out
+    assert srv.db_rows("SELECT post_id FROM posts") == [(int(post_id),)]
+    assert srv.db_rows("SELECT comment_id FROM comments") == [(comment_id,)]
+    assert (await reader.request("read_post", post_id=post_id))["title"] == "旧文"
+    srv.db_rows("UPDATE comments SET ts = ts - ? WHERE comment_id = ?", 200 * DAY_MS, comment_id)
+    out = await admin_ok(srv, "purge")
+    assert "comments: 1" in out and "posts: 1" in out, out
+    assert srv.db_rows("SELECT post_id FROM posts") == [] and srv.db_rows("SELECT comment_id FROM comments") == []
+    for c in (owner, reader):
+        await c.close()
+
+
+async def test_account_rows_are_never_purged(srv):
+    """P16: retention takes an account's posts, comments and reads, never the account's own row,
+    closed or not, however old: its id is never reused, and the listing still names it."""
+    owner = await srv.user(verify_id=True)
+    reader = await srv.user()
+    closed = await new_account(owner, "已关闭号")
+    dormant = await new_account(owner, "沉睡号")
+    for aid in (closed, dormant):
+        post_id = (await owner.request("publish", account_id=aid, title="旧文", body="b"))["post_id"]
+        await reader.request("comment", post_id=post_id, text="旧评")
+        await reader.request("read_post", post_id=post_id)
+    await owner.request("close_account", account_id=closed)
+    old = 400 * DAY_MS
+    for table in ("posts", "comments", "post_reads"):
+        srv.db_rows(f"UPDATE {table} SET ts = ts - ?", old)
+    srv.db_rows("UPDATE accounts SET created_at = created_at - ?, closed_at = closed_at - ?", old, old)
+    out = await admin_ok(srv, "purge")
+    assert "posts: 2" in out and "comments: 2" in out and "post_reads: 2" in out, out
+    assert srv.db_rows("SELECT post_id FROM posts") == []
+    assert sorted(srv.db_rows("SELECT account_id, name FROM accounts")) == sorted(
+        [(closed, "已关闭号"), (dormant, "沉睡号")])
+    every = {r["account_id"]: r for r in await listing(srv)}
+    assert (every[closed]["status"], every[dormant]["status"]) == ("closed", "active")
+    for c in (owner, reader):
+        await c.close()
+
+
 async def test_open_reports_keep_an_account_a_post_or_a_comment_past_retention(srv):
     """P15 with P16: what an open report names is kept past retention until it is resolved."""
     reporter = await srv.user()
