@@ -74,9 +74,17 @@ def live_group(ctx: Context, gid: str) -> Group:
 
 
 def member_of(g: Group, user: User) -> Member:
+    """The user's membership of ``g``, for an op that acts as a member.
+
+    A membership whose write is still in flight (``Member.pending``: a join or a new group's owner,
+    from another of the user's connections) does not count yet: a message, reaction, read marker
+    or report stored meanwhile would stay if the admission were then refused."""
     m = g.members.get(user.user_id)
     if m is None:
         raise ContractError("not_member", f"you are not a member of group {g.group_id}")
+    if m.pending:
+        raise ContractError("not_member", f"your joining group {g.group_id} is still being stored; "
+                                          "try again once join_group has answered")
     return m
 
 

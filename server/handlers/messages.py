@@ -77,12 +77,7 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
         still_active(user)
     now = ctx.now_ms()
     g = live_group(ctx, req.group_id)
-    m = member_of(g, user)
-    if m.pending:
-        # Their join (from another of their connections) is still being stored: until it is, they
-        # are not a member. Stored meanwhile, this message would stay if the join were refused.
-        raise ContractError("not_member", f"your joining group {g.group_id} is still being stored; "
-                                          "send again once join_group has answered")
+    m = member_of(g, user)  # (not while their join, from another connection, is still being stored)
     role = Role(m.role)  # once: the posting check, slow mode and the event's sender all need it
     agreement = ctx.agreement
     posting.check_can_post(

@@ -426,6 +426,8 @@ async def test_no_message_from_a_member_whose_join_is_being_stored(make_server):
         await until(claimed, timeout=2)
         sending = asyncio.ensure_future(other.call("send", group_id=gid, text="我也在", client_msg_id="c-1"))
         await asyncio.wait([sending], timeout=2)  # refused at once (accepted, it would wait for the hold)
+        # Not only send: every op that acts as a member waits for the membership to be stored.
+        assert ok_or_code(await other.call("history", group_id=gid)) == "not_member"
         assert not joining.done()
     assert ok_or_code(await joining) == "internal"
     sent = await sending
