@@ -479,10 +479,6 @@ def tune_gc() -> gcpolicy.GcPolicy:
     return gcpolicy.install()
 
 
-# The exit status of a server whose store failed for good (a failed fsync of the WAL): EX_IOERR.
-EXIT_STORE_FAILED = 74
-
-
 async def run(cfg: Config) -> None:
     app = App(cfg)
     try:
@@ -507,12 +503,13 @@ async def run(cfg: Config) -> None:
     await asyncio.wait([asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait()),
                         asyncio.ensure_future(app.store.fatal.wait())], return_when=asyncio.FIRST_COMPLETED)
     if app.store.fatal.is_set():
-        # The store can no longer tell what is on disk (a failed fsync of the WAL): crash-only, as
-        # PostgreSQL panics. Every write waiting failed, none was acknowledged; the restart recovers
-        # from what the disk holds. (The store logged CRITICAL what happened and what to check.)
-        log.critical("qunguan: stopping (exit status %d): %s", EXIT_STORE_FAILED, app.store.fatal_why)
+        # The store can no longer tell what it holds (a failed fsync of the WAL or COMMIT on SQLite,
+        # 74): crash-only, as
+        # PostgreSQL panics. Every write waiting failed, none was acknowledged; the restart loads
+        # memory from what the store holds. (The store logged CRITICAL what happened and what to check.)
+        log.critical("qunguan: stopping (exit status %d): %s", app.store.fatal_status, app.store.fatal_why)
         logging.shutdown()
-        os._exit(EXIT_STORE_FAILED)
+        os._exit(app.store.fatal_status)
     if lost.is_set():  # a cluster's home that lost its lease: crash-only, nothing more may happen here
         assert app.cluster is not None
         if app.cluster.exit_status == 3:

@@ -21,6 +21,11 @@ Raw = tuple[Any, "asyncio.Future[Any]"]  # (a backend-specific function of the c
 
 log = logging.getLogger("qunguan.store")
 
+# The exit statuses of a server whose store failed for good (server/app.py: run; docs/operations.md).
+EXIT_STORE_FAILED = 74  # EX_IOERR: the disk (SQLite: an fsync of the WAL or a COMMIT failed)
+DISK_ADVICE = ("Check the disk and its kernel log (dmesg) before starting it again; if the disk is failing, "
+               "restore from a backup onto a sound one.")
+
 
 class WriteQueue:
     def _init_queue(self) -> None:
@@ -42,12 +47,14 @@ class WriteQueue:
         # write that may have left memory ahead of the store. The freeze upkeep reads the store again
         # at once when this grew (server/operator/freeze_upkeep.py).
         self.failed_writes = 0
-        # Set for good when the store can no longer tell what is on disk (SQLite: an fsync of the
-        # WAL failed, see _fail_for_good): no write is acknowledged or even committed from then on,
-        # and the server process exits at once with status 74 (server/app.py: run), crash-only, so
-        # that it starts again from what the disk holds. ``fatal_why`` says what happened.
+        # Set for good when the store can no longer tell what it holds (SQLite: an fsync of the WAL
+        # or a COMMIT failed; see _fail_for_good): no write is acknowledged or even committed from then on,
+        # and the server process exits at once with ``fatal_status`` (server/app.py: run),
+        # crash-only, so that it starts again from what the store holds. ``fatal_why`` says what
+        # happened.
         self.fatal = asyncio.Event()
         self.fatal_why: str | None = None
+        self.fatal_status = EXIT_STORE_FAILED
 
     def append_message(self, row: MessageRow, done: Done) -> None:
         """Queue a message insert; ``done(None)`` runs after its commit, ``done(exc)`` on failure."""
@@ -84,21 +91,23 @@ class WriteQueue:
         return fut
 
     # -- a store that takes no more writes ------------------------------------------------
-    def _fail_for_good(self, why: str, unsettled: Callable[[], None] | None = None) -> None:
-        """The store can no longer tell what is on disk: refuse every write queued and every later one.
+    def _fail_for_good(self, why: str, unsettled: Callable[[], None] | None = None, *,
+                       status: int = EXIT_STORE_FAILED, advice: str = DISK_ADVICE) -> None:
+        """The store can no longer tell what it holds: refuse every write queued and every later one.
 
         ``unsettled`` fails what the backend has committed and not settled (SQLite's batches
-        waiting for their fsync), before what is queued behind it, so writes fail in the order
-        they came. Nothing is acknowledged that is not known to be on disk; the process is then
-        ended by ``run`` (server/app.py), which waits on :attr:`fatal`.
+        waiting for their fsync, a batch whose COMMIT failed), before what is queued behind
+        it, so writes fail in the order they came. Nothing is acknowledged that is not known to be
+        stored; the process is then ended by ``run`` (server/app.py), which waits on :attr:`fatal`,
+        with ``status``. ``advice``: what the operator should check, for the CRITICAL line.
         """
         if self.fatal_why is not None:
             return
         self.fatal_why = why
-        log.critical("%s. The store takes no more writes and the server exits (status 74) so that it "
-                     "restarts from what is on disk: writes not acknowledged may or may not be stored. "
-                     "Check the disk and its kernel log (dmesg) before starting it again; if the disk is "
-                     "failing, restore from a backup onto a sound one.", why)
+        self.fatal_status = status
+        log.critical("%s. The store takes no more writes and the server exits (status %d) so that it "
+                     "restarts from what the store holds: writes not acknowledged may or may not be stored. "
+                     "%s", why, status, advice)
         if unsettled is not None:
             unsettled()
         ops, raw, msgs, netlog = self.take()

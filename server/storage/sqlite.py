@@ -631,6 +631,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         msg_errors: dict[int, BaseException] = {}
         log_errors: dict[int, BaseException] = {}
+        committing = False
         try:
             await db.execute("BEGIN IMMEDIATE")
             for changes, audit, fut in ops:
@@ -651,6 +652,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                 )
             if netlog:
                 log_errors = await _insert_rows(db, _INSERT_NETLOG, [n[0] for n in netlog])
+            committing = True
             await db.execute("COMMIT")
         except Exception as exc:
             log.exception("batch commit failed; %d ops and %d messages refused", len(ops), len(msgs))
@@ -658,6 +660,10 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                 await db.execute("ROLLBACK")
             except Exception:
                 pass
+            if committing and not _rolled_back(exc):
+                err = exc
+                self._commit_failed(err, lambda: self._fail_batch(ops, raw, msgs, netlog, err))
+                return
             self._fail_batch(ops, raw, msgs, netlog, exc)
             return
         if self.fatal_why is not None:
@@ -696,6 +702,12 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             assert outcome is not None
         except Exception as exc:
             log.exception("batch commit failed; %d messages and %d log rows refused", len(msgs), len(netlog))
+            if isinstance(exc, _CommitFailed):
+                err = exc.error
+                if not _rolled_back(err):
+                    self._commit_failed(err, lambda: self._fail_batch([], [], msgs, netlog, err))
+                    return False
+                exc = err
             self._fail_batch([], [], msgs, netlog, exc)
             return False
         if self.fatal_why is not None:  # a sync failed while it committed on the hot thread
@@ -758,6 +770,31 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self._fail_for_good(f"fsync of the SQLite WAL {self._wal_path} failed ({err}); {msgs} messages and "
                             f"{rows} log rows waiting for it refused", fail_waiting)
 
+    def _commit_failed(self, err: BaseException, fail_batch: Callable[[], None]) -> None:
+        """A COMMIT failed other than by a full disk: the store takes no more writes, and the process exits.
+
+        SQLite rolls the transaction back in this process, but what the WAL file holds is not
+        known: a commit writes its frames, the last one marking the commit, and then (on the
+        writer's connection, ``synchronous=FULL``) fsyncs the WAL and publishes the commit in the
+        WAL index. An error after the commit frame is written (the fsync: ``SQLITE_IOERR_FSYNC``;
+        the WAL index: ``SQLITE_IOERR_SHM*``) leaves a whole commit in the WAL, which the next
+        open's recovery reads and applies, from the page cache or from the disk, while the writers
+        here were told it failed and undid it in memory; and a failed fsync has the dangers
+        _sync_failed describes. Only ``SQLITE_FULL`` is known to leave no commit behind (see
+        :func:`_rolled_back`); any other error is taken as this, so the server restarts from what
+        the disk holds. The hot batches committed before it and still waiting for their fsync
+        fail first (never acknowledged: they may be on disk or not), then this batch
+        (``fail_batch``), then everything queued."""
+        batches, self._unsynced = self._unsynced, deque()
+
+        def fail_unsettled() -> None:
+            for batch in batches:
+                self._fail_batch([], [], batch.msgs, batch.netlog, self._failed(), batch.started)
+            fail_batch()
+
+        self._fail_for_good(f"COMMIT of a batch on the SQLite database {self.path} failed ({err}): whether "
+                            f"it is on disk is not known", fail_unsettled)
+
     async def _sync_on_thread(self) -> None:
         """Without the helper: fsync the WAL on the hot thread, then settle every batch waiting."""
         err: BaseException | None = None
@@ -777,6 +814,25 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                 continue
             self._wake.clear()  # (what is queued meanwhile is taken by the writer's next turn anyway)
             await self._wake.wait()
+
+
+class _CommitFailed(Exception):
+    """The COMMIT of a hot batch failed with ``error`` (told apart from an error before it)."""
+
+    def __init__(self, error: sqlite3.Error) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _rolled_back(exc: BaseException) -> bool:
+    """Whether a COMMIT that failed with ``exc`` is known to have left nothing of its transaction.
+
+    ``SQLITE_FULL``: a write of the WAL frames ran out of space (ENOSPC or a short write). The
+    frame that marks the commit is the last one written, so it is missing or torn, and recovery
+    ignores a WAL's tail after the last whole commit frame: the disk holds nothing of the batch,
+    as this process does not, and the batch fails alone. Any other error may come after that
+    frame (see SqliteStore._commit_failed)."""
+    return isinstance(exc, sqlite3.Error) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL
 
 
 class _Unsynced(NamedTuple):
@@ -842,7 +898,10 @@ def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: lis
             db.executemany("UPDATE groups SET last_seq = ? WHERE group_id = ? AND last_seq < ?",
                            [(seq, gid, seq) for gid, seq in last.items()])
         log_errors = _insert_rows_now(db, _INSERT_NETLOG, netlog) if netlog else {}
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise _CommitFailed(err) from err
     except BaseException:
         try:
             db.execute("ROLLBACK")

@@ -334,3 +334,21 @@ async def test_a_failed_fsync_on_the_thread_is_fatal_too(tmp_path, monkeypatch):
         assert store.fatal.is_set()
     finally:
         await store.close()
+
+
+def test_only_a_full_disk_at_commit_is_known_to_leave_nothing_behind(tmp_path):
+    """A COMMIT that fails with SQLITE_FULL wrote no whole commit frame (the frames' write ran out
+    of space), so its batch fails alone; any other error at COMMIT stops the store (status 74:
+    tests/e2e/test_store_fails_for_good.py), since it may come after that frame."""
+    from server.storage.sqlite import _rolled_back
+
+    db = sqlite3.connect(tmp_path / "full.db")
+    db.execute("PRAGMA max_page_count = 2")  # a disk with room for two pages
+    db.execute("CREATE TABLE t (x)")
+    with pytest.raises(sqlite3.Error) as full:
+        db.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    assert full.value.sqlite_errorcode == sqlite3.SQLITE_FULL and _rolled_back(full.value)
+    with pytest.raises(sqlite3.Error) as other:
+        db.execute("INSERT INTO nowhere VALUES (1)")
+    assert not _rolled_back(other.value)
+    assert not _rolled_back(OSError(5, "Input/output error"))
