@@ -409,6 +409,10 @@ class StorageConfig:
     # A send is refused (rate_limited, retry_after_ms) while this many writes wait for the writer:
     # a slow or stuck database must not grow the queue, and every sender's wait, without bound.
     max_queued_writes: int = setting(100_000, at_least(0))  # 0: no bound
+    # PostgreSQL: the longest the store waits for the database to answer one batch of writes (or one
+    # read, or a search index slice), and then to learn what became of a batch cut off at its COMMIT;
+    # a database that stops answering (a partition without a reset) must not hold the writer forever.
+    command_timeout_seconds: float = setting(30.0, between(1, 3600), kind=FLOAT)
     # Derived from url and base_dir by parse_config; None for PostgreSQL.
     sqlite_file: Path | None = Path("qunguan.db")
 

@@ -16,6 +16,10 @@ The same behaviour as the SQLite store, in the same three kinds of call:
 - **Never a false ack.** Callbacks run after COMMIT returned. If the server is
   unreachable the batch fails (callers answer ``internal``) and the writer
   reconnects for the next one.
+- **A bounded wait.** A batch waits at most ``storage.command_timeout_seconds``
+  for its answer. One cut off (or timed out) once its COMMIT may have reached
+  the database is settled by what the database holds, learned on a new
+  connection.
 
 Reads use a pool of their own (``asyncpg.create_pool``), never the writer's
 connection. Migrations (``postgres_schema.py``) run at open under an advisory
@@ -44,7 +48,7 @@ from server.storage.base import (
 from server.storage.changes import Audit, Change
 from server.storage.postgres_account_measures import PostgresAccountMeasureReads
 from server.storage.postgres_changes import LOCK_MIGRATE, append_audit, apply_change, set_record_key
-from server.storage.postgres_cluster import FENCED_SQLSTATE, PostgresLeases
+from server.storage.postgres_cluster import FENCED_SQLSTATE, PostgresLeases, server_settings
 from server.storage.postgres_indexing import PostgresSearchIndex
 from server.storage.postgres_media import PostgresMediaReads
 from server.storage.postgres_moderation import PostgresModerationReads
@@ -62,6 +66,7 @@ log = logging.getLogger("qunguan.store")
 WriteFn = Callable[[asyncpg.Connection], Awaitable[Any]]
 
 CONNECT_TIMEOUT = 10.0  # seconds
+COMMAND_TIMEOUT = 30.0  # seconds: storage.command_timeout_seconds's default
 READ_POOL_SIZE = 4
 
 # The hot path's one statement: every queued message and network-log row, and each group's
@@ -136,13 +141,15 @@ _FENCE = "SELECT qunguan_fence($1, $2)"
 _XID = "SELECT txid_current()"
 _FENCE_XID = "SELECT qunguan_fence($1, $2), txid_current()"
 _XID_STATUS = "SELECT txid_status($1)"
-_BACKEND_ALIVE = "SELECT 1 FROM pg_stat_activity WHERE pid = $1"
+_BACKEND_START = "SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+# A backend is known by its pid and its start: a pid may be taken again by a later backend.
+_BACKEND_ALIVE = "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2"
+_END_BACKEND = "SELECT pg_terminate_backend($1)"
 _MESSAGE_STORED = "SELECT 1 FROM messages WHERE group_id = $1 AND seq = $2 AND ts = $3 AND sender_id = $4"
 # A network-log row has no key of its own: the same millisecond, kind, user, address and detail (a
 # connection's rows carry its port) is taken as that row.
 _NETLOG_STORED = ("SELECT 1 FROM netlog WHERE ts = $1 AND kind = $2 AND user_id IS NOT DISTINCT FROM $3"
                   " AND ip IS NOT DISTINCT FROM $4 AND detail = $5 LIMIT 1")
-OUTCOME_WAIT = 5.0  # seconds to learn whether a batch cut off at its COMMIT committed
 
 
 def _fenced(exc: BaseException) -> bool:
@@ -157,7 +164,7 @@ _CONNECTION_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
 @backend("postgresql")
 @backend("postgres")
 def _from_config(cfg: Config) -> PostgresStore:
-    return PostgresStore(cfg.storage.url)
+    return PostgresStore(cfg.storage.url, cfg.storage.command_timeout_seconds)
 
 
 def _batch_args(msgs: list[MessageRow], logs: list[NetlogRow]) -> tuple[list[list[Any]], list[list[Any]] | None]:
@@ -208,9 +215,11 @@ def _where(url: str) -> str:
 
 class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPublicReads, PostgresAccountMeasureReads,
                     PostgresModerationReads, PostgresSearchReads, PostgresMediaReads, PostgresReads):
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, command_timeout: float = COMMAND_TIMEOUT) -> None:
         self.url = url
+        self.command_timeout = command_timeout
         self._w: asyncpg.Connection | None = None
+        self._w_backend: tuple[int, Any] = (0, None)  # the writer connection's backend: (pid, backend_start)
         self.pool: asyncpg.Pool | None = None
         self._record_key: bytes | None = None
         self._init_queue()
@@ -226,7 +235,8 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             self._w = await self._connect()
             await self._migrate()
             self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=READ_POOL_SIZE,
-                                                  timeout=CONNECT_TIMEOUT)
+                                                  timeout=CONNECT_TIMEOUT, command_timeout=self.command_timeout,
+                                                  server_settings=server_settings("qunguan reads"))
         except (*_CONNECTION_ERRORS, asyncpg.PostgresError, ValueError) as err:
             await self._close_connections()
             raise StoreUnavailable(f"the PostgreSQL database {_where(self.url)} cannot be used: {err}") from None
@@ -248,38 +258,45 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         except (*_CONNECTION_ERRORS, asyncpg.PostgresError) as err:
             raise StoreUnavailable(f"the PostgreSQL database {_where(self.url)} cannot be used: {err}") from None
 
-    async def _stored_after_cut(self, pid: int, xid: int | None, row: MessageRow | NetlogRow | None) -> bool:
-        """Whether a batch whose connection (to backend ``pid``) was lost before its answer is
-        stored, asked on a new connection once that backend has gone: it finishes what it runs
-        before it notices its client gone, so the outcome is then final. A batch with changes is
-        known by its transaction id (``xid``), one of a single auto-committed statement by one of
-        its rows (``row``: a message, or a network-log row when it has no message; the statement
-        is all or nothing). No answer within :data:`OUTCOME_WAIT`, or the database unreachable:
-        not stored, as before."""
-        deadline = time.monotonic() + OUTCOME_WAIT
-        try:
-            conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+    async def _stored_after_cut(self, backend: tuple[int, Any], xid: int | None,
+                                row: MessageRow | NetlogRow | None) -> bool:
+        """Whether a batch cut off (or timed out) once its COMMIT, or its one statement, may have
+        reached the database is stored; not learned within ``command_timeout``: not stored.
+
+        Asked on a new connection, once the batch's backend (``backend``: its pid and start) has
+        gone: until then it may still commit. It is asked to end (``pg_terminate_backend``): its
+        client has given up on it, and a backend that does not notice its client gone (a link
+        that drops packets without a reset) could stay for minutes. A batch with changes is known
+        by its transaction id (``xid``), one of a single auto-committed statement by one of its
+        rows (``row``: a message, or a network-log row when it has no message; the statement is
+        all or nothing). The database may be restarting: the question is asked again until
+        ``command_timeout`` has passed."""
+        deadline = time.monotonic() + self.command_timeout
+        why: BaseException | None = None
+        while (left := deadline - time.monotonic()) > 0:
             try:
-                while await conn.fetchval(_BACKEND_ALIVE, pid):
-                    if time.monotonic() > deadline:
-                        log.error("the backend of a batch cut off before its answer is still there after %.0f s",
-                                  OUTCOME_WAIT)
-                        return False
-                    await asyncio.sleep(0.05)
-                if xid is not None:
-                    return bool(await conn.fetchval(_XID_STATUS, xid) == "committed")
-                if isinstance(row, NetlogRow):
-                    return await conn.fetchval(_NETLOG_STORED, *row) is not None
-                assert row is not None
-                return await conn.fetchval(_MESSAGE_STORED, row.group_id, row.seq, row.ts, row.sender_id) is not None
-            finally:
-                await conn.close()
-        except Exception as exc:  # noqa: BLE001 - the outcome stays unknown; logged
-            log.error("could not learn whether a batch cut off before its answer was stored (%r)", exc)
-            return False
+                async with asyncio.timeout(left):
+                    conn = await asyncpg.connect(self.url, timeout=left)
+                    try:
+                        return await _outcome(conn, backend, xid, row)
+                    finally:
+                        conn.terminate()
+            except (*_CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+                why = exc
+                await asyncio.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
+        log.error("could not learn within %g s whether a batch cut off before its answer was stored (%r)",
+                  self.command_timeout, why)
+        return False
 
     async def _connect(self) -> asyncpg.Connection:
-        conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+        """The writer's connection (also the one that migrates at open)."""
+        conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT,
+                                     server_settings=server_settings("qunguan writer"))
+        try:
+            self._w_backend = (conn.get_server_pid(), await conn.fetchval(_BACKEND_START, timeout=CONNECT_TIMEOUT))
+        except BaseException:
+            conn.terminate()
+            raise
         if self._record_key is not None:
             set_record_key(conn, self._record_key)
         return conn
@@ -376,57 +393,77 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         msgs: list[tuple[MessageRow, Done]],
         netlog: list[tuple[NetlogRow, Done]],
     ) -> None:
-        """Commit one batch and settle every caller: each after the commit, or with its own error."""
+        """Commit one batch and settle every caller: each after the commit, or with its own error.
+
+        The batch gets ``command_timeout`` to be answered. Cut off or timed out before its COMMIT
+        (or its one statement) was sent, it is not stored (the database rolls back what it never
+        was told to commit) and fails. Once that may have reached the database, the database is
+        asked what it holds (:meth:`_stored_after_cut`).
+        """
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         msg_errors: dict[int, BaseException] = {}
         log_errors: dict[int, BaseException] = {}
         xid: int | None = None  # the transaction of a batch with changes, to learn its fate if cut off
         probe: MessageRow | NetlogRow | None = None  # a row of a one-statement batch, to learn its fate if cut off
-        pid = 0  # the writer connection's backend
+        sent = False  # the COMMIT, or the batch's one statement, may have reached the database
+        backend = (0, None)
         try:
             if self._w is None or self._w.is_closed():
                 self._w = await self._connect()  # the previous connection was lost: a fresh one
             db = self._w
-            pid = db.get_server_pid()
+            backend = self._w_backend
             rows = [m[0] for m in msgs], [n[0] for n in netlog]
             fence = self.fence  # a cluster's home: nothing is written once another node took over
-            if not ops and not raw:
-                probe = msgs[0][0] if msgs else netlog[0][0] if netlog else None
-                try:  # one statement: its own transaction
-                    await db.execute(*_batch_statement(*rows, fence))
-                except _CONNECTION_ERRORS:
-                    raise
-                except Exception as exc:
-                    if db.is_closed() or _fenced(exc):
+            # Not one await on the connection after a timeout: asyncpg would wait for the answer
+            # to its cancel request first, on a link that may never answer (the connection is
+            # dropped below instead, and with it the transaction, unless it was committed).
+            async with asyncio.timeout(self.command_timeout):
+                if not ops and not raw:
+                    probe = msgs[0][0] if msgs else netlog[0][0] if netlog else None
+                    try:  # one statement: its own transaction
+                        sent = True
+                        await db.execute(*_batch_statement(*rows, fence))
+                    except _CONNECTION_ERRORS:
                         raise
-                    log.warning("a batch insert failed (%r); inserting its rows one by one", exc)
-                    probe = None  # one by one, rows may be left out: its transaction id tells the batch's fate
-                    async with db.transaction():
+                    except Exception as exc:
+                        if db.is_closed() or _fenced(exc):
+                            raise
+                        sent = False  # answered with an error: nothing of it stays
+                        log.warning("a batch insert failed (%r); inserting its rows one by one", exc)
+                        probe = None  # one by one, rows may be left out: its transaction id tells the batch's fate
+                        tr = db.transaction()
+                        await tr.start()
                         if fence is None:
                             xid = await db.fetchval(_XID)
                         else:
                             xid = (await db.fetchrow(_FENCE_XID, *fence))[1]
                         msg_errors, log_errors = await _rows_one_by_one(db, *rows)
-            else:
-                async with db.transaction():
+                        sent = True
+                        await tr.commit()
+                else:
+                    tr = db.transaction()
+                    await tr.start()
                     if fence is None:
                         xid = await db.fetchval(_XID)
                     else:
                         xid = (await db.fetchrow(_FENCE_XID, *fence))[1]
                     msg_errors, log_errors = await _in_transaction(db, ops, raw, rows, outcomes)
+                    sent = True
+                    await tr.commit()
         except Exception as exc:
-            if isinstance(exc, _CONNECTION_ERRORS) and self._w is not None:
+            if self._w is not None:  # in an unknown state (a transaction left open, a cancel pending): a new one next
                 self._w.terminate()
                 self._w = None
-            if ((xid is not None or probe is not None) and isinstance(exc, _CONNECTION_ERRORS)
-                    and await self._stored_after_cut(pid, xid, probe)):
-                # The COMMIT (or the one statement) reached the database and the connection went
-                # before its answer: the batch is stored, so its callers are told so (their undo
-                # would otherwise take out of memory what the database holds).
-                log.warning("the connection was lost after the batch was stored (%r)", exc)
-                self._note_unindexed(msgs, msg_errors)
-                self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
-                return
+            if sent and isinstance(exc, _CONNECTION_ERRORS):  # (a timeout included)
+                stored = await self._stored_after_cut(backend, xid, probe)
+                if stored:
+                    # The COMMIT (or the one statement) reached the database and the answer did
+                    # not come back: the batch is stored, so its callers are told so (their undo
+                    # would otherwise take out of memory what the database holds).
+                    log.warning("the connection was lost after the batch was stored (%r)", exc)
+                    self._note_unindexed(msgs, msg_errors)
+                    self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
+                    return
             log.error("batch commit failed (%r); %d ops, %d messages and %d log rows refused",
                       exc, len(ops) + len(raw), len(msgs), len(netlog))
             if _fenced(exc):  # before the callers' undos run: they must not remove shared files
@@ -436,6 +473,28 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         if msgs:
             self._note_unindexed(msgs, msg_errors)
         self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
+
+
+async def _outcome(conn: asyncpg.Connection, backend: tuple[int, Any], xid: int | None,
+                   row: MessageRow | NetlogRow | None) -> bool:
+    """:meth:`PostgresStore._stored_after_cut` on ``conn``: end the batch's backend, wait until it
+    has gone (its outcome is final then), and look."""
+    pid, started = backend
+    ended = False
+    while await conn.fetchval(_BACKEND_ALIVE, pid, started):
+        if not ended:
+            ended = True
+            try:
+                await conn.fetchval(_END_BACKEND, pid)
+            except asyncpg.PostgresError as exc:  # (not allowed: it ends once it notices its client gone)
+                log.warning("could not end the backend of a batch cut off before its answer (%r)", exc)
+        await asyncio.sleep(0.05)
+    if xid is not None:
+        return bool(await conn.fetchval(_XID_STATUS, xid) == "committed")
+    if isinstance(row, NetlogRow):
+        return await conn.fetchval(_NETLOG_STORED, *row) is not None
+    assert row is not None
+    return await conn.fetchval(_MESSAGE_STORED, row.group_id, row.seq, row.ts, row.sender_id) is not None
 
 
 async def _in_transaction(
@@ -472,7 +531,11 @@ async def _in_savepoint(db: asyncpg.Connection, work: Awaitable[Any]) -> tuple[A
     A lost connection is not a failed write: it propagates and fails the batch.
     """
     sp = db.transaction()
-    await sp.start()
+    try:
+        await sp.start()
+    except BaseException:
+        getattr(work, "close", lambda: None)()  # (a coroutine never started: no "never awaited" warning)
+        raise
     try:
         result = await work
     except _CONNECTION_ERRORS:

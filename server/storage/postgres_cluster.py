@@ -56,8 +56,18 @@ _HOLDER = "SELECT holder, epoch, expires_at > now() FROM cluster_leases WHERE na
 _ANY_LIVE_LEASE = "SELECT holder FROM cluster_leases WHERE expires_at > now() LIMIT 1"
 FENCED_SQLSTATE = "QGF01"  # raised by qunguan_fence (migration 11)
 LOCK_SERVE = 0x5147_0005  # pg_advisory_lock(LOCK_SERVE, 0): who serves the database (see claim)
-_CLAIM_SETTINGS = {"application_name": "qunguan serve", "tcp_keepalives_idle": "10",
-                   "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
+
+
+def server_settings(application_name: str) -> dict[str, str]:
+    """The settings of every store connection: its name in ``pg_stat_activity``, and keepalives, so
+    that PostgreSQL drops the session of a host that died or was cut off (and the locks and the
+    open transaction it held) within about half a minute, not after the system's default two
+    hours of silence."""
+    return {"application_name": application_name, "tcp_keepalives_idle": "10",
+            "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
+
+
+_CLAIM_SETTINGS = server_settings("qunguan serve")
 _CLAIM_HOLDERS = """
 SELECT a.pid, a.client_addr::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = 0 AND l.granted AND a.pid <> pg_backend_pid()
@@ -82,7 +92,8 @@ class PostgresLeases:
     async def _leases(self) -> asyncpg.Connection:
         db = self._lease_db
         if db is None or db.is_closed():
-            db = self._lease_db = await asyncpg.connect(self.url, timeout=5)
+            db = self._lease_db = await asyncpg.connect(self.url, timeout=5,
+                                                        server_settings=server_settings("qunguan leases"))
         return db
 
     async def _lease_call(self, method: str, sql: str, *args: object) -> object:
@@ -121,8 +132,7 @@ class PostgresLeases:
         beside a running cluster or another lone node, nor a cluster node beside a lone node.
         A start-up guard: if that connection breaks later, the lock goes with it (logged there).
         """
-        # Keepalives: if this host dies, PostgreSQL drops the session (and the lock) within
-        # about half a minute, not after the system's default two hours of silence.
+        # Keepalives (server_settings): if this host dies, PostgreSQL drops the session and the lock.
         db = await asyncpg.connect(self.url, timeout=5, server_settings=_CLAIM_SETTINGS)
         taken = await db.fetchval("SELECT pg_try_advisory_lock_shared($1, 0)" if cluster else
                                   "SELECT pg_try_advisory_lock($1, 0)", LOCK_SERVE)

@@ -24,7 +24,7 @@ import logging
 import asyncpg
 
 from server.storage.base import Done, MessageRow
-from server.storage.postgres_cluster import FENCED_SQLSTATE
+from server.storage.postgres_cluster import FENCED_SQLSTATE, server_settings
 from server.storage.postgres_search import BACKLOG, MERGE_PENDING, index_slice
 
 log = logging.getLogger("qunguan.store")
@@ -42,6 +42,7 @@ class PostgresSearchIndex:
 
     url: str
     fence: tuple[str, int] | None
+    command_timeout: float  # seconds any one statement may take (storage.command_timeout_seconds)
 
     def _init_index(self) -> None:
         self._lag: dict[str, int] = {}  # group id -> seqs not yet indexed (a slice corrects it)
@@ -141,7 +142,8 @@ class PostgresSearchIndex:
                 try:
                     if db is None or db.is_closed():
                         db = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT,
-                                                   server_settings={"application_name": "qunguan search index"})
+                                                   command_timeout=self.command_timeout,
+                                                   server_settings=server_settings("qunguan search index"))
                         counted = False
                     if not counted:  # a start, a failover, or the connection back: what the database owes
                         self._count_backlog(await db.fetch(BACKLOG))

@@ -1,10 +1,11 @@
-"""PostgreSQL: a batch with changes whose connection is lost at its COMMIT.
+"""PostgreSQL: a batch whose connection is lost at its COMMIT, or whose answer does not come.
 
 The database may have committed it while its answer never came back. The writer asks the
 database what became of the transaction (``txid_status``) on a new connection: a committed
 batch is confirmed to its callers (their in-memory undo would otherwise take out what the
-database holds), one cut off before its COMMIT fails as before. A relay between the store and
-the machine's PostgreSQL cuts the connection at the chosen moment."""
+database holds), one cut off before its COMMIT fails as before. A batch waits at most
+``storage.command_timeout_seconds`` for its answer. A relay between the store and the machine's
+PostgreSQL cuts the connection at the chosen moment."""
 
 from __future__ import annotations
 
@@ -31,12 +32,14 @@ class CutAt:
         self.target = (host, port)
         self.marker: bytes | None = None
         self.after = True
+        self.refuse = False  # True: once fired, refuse new connections too (the database unreachable)
         self.fired = asyncio.Event()
         self.server: asyncio.Server | None = None
         self.port = 0
 
     async def start(self) -> None:
-        self.server = await asyncio.start_server(self._link, "127.0.0.1", 0)
+        """Listen (again, on the same port once it has one)."""
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def _link(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
@@ -49,6 +52,8 @@ class CutAt:
                     self.marker = None
                     cut.set()  # not a byte of the answer goes back from now on
                     self.fired.set()
+                    if self.refuse and self.server is not None:
+                        self.server.close()
                     if self.after:
                         sw.write(data)
                         await sw.drain()
@@ -74,8 +79,8 @@ class CutAt:
             sw.transport.abort()
 
     async def close(self) -> None:
-        assert self.server is not None
-        self.server.close()
+        if self.server is not None:
+            self.server.close()
 
 
 @pytest.fixture
@@ -186,3 +191,51 @@ async def test_a_network_log_batch_cut_off_is_told_what_the_database_holds(store
     assert relay.fired.is_set()
     assert (outcome is None) is after  # stored and confirmed, or never stored and refused
     assert await _logged(direct) == (['{"marker":"cut-here-9c1d"}'] if after else [])
+
+
+# -- a database that does not answer ----------------------------------------------------------
+SHORT = 2.0  # seconds: storage.command_timeout_seconds for these tests
+
+
+async def test_a_batch_cut_off_before_its_commit_fails_alone_while_the_database_is_gone(stores) -> None:
+    """Cut off before its COMMIT, the batch is not stored whatever the database says (it never was
+    told to commit), so the writer need not ask the unreachable database: the batch fails at
+    once, and the writer carries on once the database is back."""
+    cut, direct, relay = stores
+    cut.command_timeout = SHORT
+    relay.refuse, relay.after, relay.marker = True, False, b"SAVEPOINT"
+    with pytest.raises(Exception) as err:
+        await asyncio.wait_for(cut.apply(_join()), 30)
+    assert not isinstance(err.value, ContractError)
+    assert relay.fired.is_set() and not cut.fatal.is_set()
+    assert await _members(direct) == ["u1"]
+    await relay.start()  # reachable again, on the same port
+    await asyncio.wait_for(cut.apply(_join()), 30)
+    assert await _members(direct) == ["u1", "u2"]
+
+
+async def test_a_batch_that_gets_no_answer_fails_after_the_command_timeout(stores) -> None:
+    """A database that does not answer (here: the batch waits for a lock the test holds) holds the
+    writer for ``command_timeout`` at most, not for ever. Its backend is ended, and once it has
+    gone the batch is known not stored: it fails alone and the writer carries on."""
+    import asyncpg
+
+    cut, direct, relay = stores
+    cut.command_timeout = SHORT
+    blocker = await asyncpg.connect(direct.url)
+    try:
+        tr = blocker.transaction()
+        await tr.start()
+        await blocker.execute("LOCK TABLE groups IN EXCLUSIVE MODE")  # the batch's last_seq update waits
+        started = asyncio.get_running_loop().time()
+        refused = await asyncio.wait_for(_append(cut, 1, "waits"), 4 * SHORT + 5)
+        waited = asyncio.get_running_loop().time() - started
+        assert isinstance(refused, TimeoutError), refused
+        assert SHORT <= waited < 4 * SHORT + 5
+        assert not cut.fatal.is_set()
+        await tr.rollback()
+    finally:
+        await blocker.close()
+    assert await _texts(direct) == []
+    assert await _append(cut, 1, "again") is None
+    assert await _texts(direct) == ["again"]
