@@ -504,7 +504,7 @@ async def run(cfg: Config) -> None:
                         asyncio.ensure_future(app.store.fatal.wait())], return_when=asyncio.FIRST_COMPLETED)
     if app.store.fatal.is_set():
         # The store can no longer tell what it holds (a failed fsync of the WAL or COMMIT on SQLite,
-        # 74): crash-only, as
+        # 74; on PostgreSQL a batch whose outcome could not be learned, 75): crash-only, as
         # PostgreSQL panics. Every write waiting failed, none was acknowledged; the restart loads
         # memory from what the store holds. (The store logged CRITICAL what happened and what to check.)
         log.critical("qunguan: stopping (exit status %d): %s", app.store.fatal_status, app.store.fatal_why)

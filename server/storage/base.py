@@ -47,7 +47,7 @@ class StoreUnavailable(ValueError):
 
 class StoreFailed(OSError):
     """The store takes no more writes: it can no longer tell what it holds (SQLite: an fsync of its
-    WAL or a COMMIT failed). Every write
+    WAL or a COMMIT failed; PostgreSQL: whether a batch committed could not be learned). Every write
     waiting or queued fails with it (a send: ``internal``) and the process exits
     (``WriteQueue.fatal``, server/app.py ``run``), to start again from what the store holds."""
 
@@ -351,7 +351,7 @@ class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMe
     failed_writes: int  # changes that failed other than by a contract refusal (server/storage/queue.py)
     fatal: asyncio.Event  # set when the store takes no more writes: the process must exit (server/storage/queue.py)
     fatal_why: str | None
-    fatal_status: int  # the exit status for it (server/storage/queue.py: EXIT_STORE_FAILED)
+    fatal_status: int  # the exit status for it (server/storage/queue.py: EXIT_STORE_FAILED, EXIT_OUTCOME_UNKNOWN)
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...

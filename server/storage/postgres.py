@@ -16,10 +16,11 @@ The same behaviour as the SQLite store, in the same three kinds of call:
 - **Never a false ack.** Callbacks run after COMMIT returned. If the server is
   unreachable the batch fails (callers answer ``internal``) and the writer
   reconnects for the next one.
-- **A bounded wait.** A batch waits at most ``storage.command_timeout_seconds``
+- **Never a guess.** A batch waits at most ``storage.command_timeout_seconds``
   for its answer. One cut off (or timed out) once its COMMIT may have reached
   the database is settled by what the database holds, learned on a new
-  connection.
+  connection; if that cannot be learned either, the store fails for good and
+  the server exits (status 75) to load its memory from the database again.
 
 Reads use a pool of their own (``asyncpg.create_pool``), never the writer's
 connection. Migrations (``postgres_schema.py``) run at open under an advisory
@@ -56,7 +57,7 @@ from server.storage.postgres_public import PostgresPublicReads
 from server.storage.postgres_reads import PostgresReads
 from server.storage.postgres_schema import MIGRATIONS
 from server.storage.postgres_search import PostgresSearchReads
-from server.storage.queue import Op, WriteQueue
+from server.storage.queue import EXIT_OUTCOME_UNKNOWN, Op, WriteQueue
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -150,6 +151,8 @@ _MESSAGE_STORED = "SELECT 1 FROM messages WHERE group_id = $1 AND seq = $2 AND t
 # connection's rows carry its port) is taken as that row.
 _NETLOG_STORED = ("SELECT 1 FROM netlog WHERE ts = $1 AND kind = $2 AND user_id IS NOT DISTINCT FROM $3"
                   " AND ip IS NOT DISTINCT FROM $4 AND detail = $5 LIMIT 1")
+OUTCOME_ADVICE = ("PostgreSQL keeps every committed write, so nothing acknowledged is lost; if this repeats, "
+                  "check the network path to PostgreSQL and its log.")
 
 
 def _fenced(exc: BaseException) -> bool:
@@ -259,9 +262,9 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             raise StoreUnavailable(f"the PostgreSQL database {_where(self.url)} cannot be used: {err}") from None
 
     async def _stored_after_cut(self, backend: tuple[int, Any], xid: int | None,
-                                row: MessageRow | NetlogRow | None) -> bool:
+                                row: MessageRow | NetlogRow | None) -> bool | None:
         """Whether a batch cut off (or timed out) once its COMMIT, or its one statement, may have
-        reached the database is stored; not learned within ``command_timeout``: not stored.
+        reached the database is stored; None when that cannot be learned.
 
         Asked on a new connection, once the batch's backend (``backend``: its pid and start) has
         gone: until then it may still commit. It is asked to end (``pg_terminate_backend``): its
@@ -286,7 +289,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                 await asyncio.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
         log.error("could not learn within %g s whether a batch cut off before its answer was stored (%r)",
                   self.command_timeout, why)
-        return False
+        return None
 
     async def _connect(self) -> asyncpg.Connection:
         """The writer's connection (also the one that migrates at open)."""
@@ -398,7 +401,9 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         The batch gets ``command_timeout`` to be answered. Cut off or timed out before its COMMIT
         (or its one statement) was sent, it is not stored (the database rolls back what it never
         was told to commit) and fails. Once that may have reached the database, the database is
-        asked what it holds (:meth:`_stored_after_cut`).
+        asked what it holds (:meth:`_stored_after_cut`); if it cannot say, the store fails for good
+        (exit status 75): the callers' undo would guess, and a guess either way could leave memory
+        without a change the database holds or with one it does not.
         """
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         msg_errors: dict[int, BaseException] = {}
@@ -463,6 +468,14 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                     log.warning("the connection was lost after the batch was stored (%r)", exc)
                     self._note_unindexed(msgs, msg_errors)
                     self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
+                    return
+                if stored is None:
+                    self._fail_for_good(
+                        f"PostgreSQL {_where(self.url)} did not answer a batch of {len(ops) + len(raw)} changes, "
+                        f"{len(msgs)} messages and {len(netlog)} log rows ({exc!r}), and whether it was "
+                        f"stored could not be learned",
+                        lambda: self._fail_batch(ops, raw, msgs, netlog, self._failed()),
+                        status=EXIT_OUTCOME_UNKNOWN, advice=OUTCOME_ADVICE)
                     return
             log.error("batch commit failed (%r); %d ops, %d messages and %d log rows refused",
                       exc, len(ops) + len(raw), len(msgs), len(netlog))

@@ -23,6 +23,7 @@ log = logging.getLogger("qunguan.store")
 
 # The exit statuses of a server whose store failed for good (server/app.py: run; docs/operations.md).
 EXIT_STORE_FAILED = 74  # EX_IOERR: the disk (SQLite: an fsync of the WAL or a COMMIT failed)
+EXIT_OUTCOME_UNKNOWN = 75  # EX_TEMPFAIL: PostgreSQL did not tell whether a batch committed; a restart reloads
 DISK_ADVICE = ("Check the disk and its kernel log (dmesg) before starting it again; if the disk is failing, "
                "restore from a backup onto a sound one.")
 
@@ -48,7 +49,8 @@ class WriteQueue:
         # at once when this grew (server/operator/freeze_upkeep.py).
         self.failed_writes = 0
         # Set for good when the store can no longer tell what it holds (SQLite: an fsync of the WAL
-        # or a COMMIT failed; see _fail_for_good): no write is acknowledged or even committed from then on,
+        # or a COMMIT failed; PostgreSQL: whether a batch cut off at its COMMIT committed could not
+        # be learned; see _fail_for_good): no write is acknowledged or even committed from then on,
         # and the server process exits at once with ``fatal_status`` (server/app.py: run),
         # crash-only, so that it starts again from what the store holds. ``fatal_why`` says what
         # happened.
@@ -96,7 +98,7 @@ class WriteQueue:
         """The store can no longer tell what it holds: refuse every write queued and every later one.
 
         ``unsettled`` fails what the backend has committed and not settled (SQLite's batches
-        waiting for their fsync, a batch whose COMMIT failed), before what is queued behind
+        waiting for their fsync, a batch whose outcome is unknown), before what is queued behind
         it, so writes fail in the order they came. Nothing is acknowledged that is not known to be
         stored; the process is then ended by ``run`` (server/app.py), which waits on :attr:`fatal`,
         with ``status``. ``advice``: what the operator should check, for the CRITICAL line.

@@ -3,7 +3,9 @@
 The database may have committed it while its answer never came back. The writer asks the
 database what became of the transaction (``txid_status``) on a new connection: a committed
 batch is confirmed to its callers (their in-memory undo would otherwise take out what the
-database holds), one cut off before its COMMIT fails as before. A batch waits at most
+database holds), one cut off before its COMMIT fails as before. When the database cannot be
+asked either, the store fails for good (the server exits with status 75 and loads its memory
+from the database at its restart) instead of guessing. A batch waits at most
 ``storage.command_timeout_seconds`` for its answer. A relay between the store and the machine's
 PostgreSQL cuts the connection at the chosen moment."""
 
@@ -193,14 +195,47 @@ async def test_a_network_log_batch_cut_off_is_told_what_the_database_holds(store
     assert await _logged(direct) == (['{"marker":"cut-here-9c1d"}'] if after else [])
 
 
-# -- a database that does not answer ----------------------------------------------------------
+# -- the outcome cannot be learned: the store stops -------------------------------------------
 SHORT = 2.0  # seconds: storage.command_timeout_seconds for these tests
+
+
+@pytest.mark.parametrize("kind", ["change", "message"])
+async def test_a_batch_whose_fate_cannot_be_learned_stops_the_store(stores, kind: str, caplog) -> None:
+    """Cut off once its COMMIT (or its one statement) reached the database, with the database
+    unreachable afterwards: the batch may be stored or not, and nobody can say. Taking it as not
+    stored would let a handler undo in memory what the database holds (here it does hold it), so
+    the store fails for good with status 75 (the server exits and loads its memory from the
+    database at its restart); every later write is refused."""
+    from server.storage.base import StoreFailed
+    from server.storage.queue import EXIT_OUTCOME_UNKNOWN
+
+    cut, direct, relay = stores
+    cut.command_timeout = SHORT
+    relay.refuse, relay.after = True, True
+    relay.marker = b"COMMIT" if kind == "change" else b"cut-here-5e2b"
+    with caplog.at_level("ERROR", logger="qunguan.store"):
+        if kind == "change":
+            with pytest.raises(StoreFailed):
+                await asyncio.wait_for(cut.apply(_join()), 30)
+        else:
+            assert isinstance(await _append(cut, 1, "cut-here-5e2b"), StoreFailed)
+    assert relay.fired.is_set()
+    assert cut.fatal.is_set() and cut.fatal_status == EXIT_OUTCOME_UNKNOWN
+    assert "could not be learned" in (cut.fatal_why or "")
+    assert any(r.levelname == "CRITICAL" and "exits (status 75)" in r.getMessage() for r in caplog.records)
+    # It was stored: a guess of "not stored" would have been wrong.
+    if kind == "change":
+        assert await _members(direct) == ["u1", "u2"]
+    else:
+        assert await _texts(direct) == ["cut-here-5e2b"]
+    with pytest.raises(StoreFailed):  # nothing more is written
+        await asyncio.wait_for(cut.apply(ch.SetGroupFields("100000001", {"announcement": "hi"})), 5)
 
 
 async def test_a_batch_cut_off_before_its_commit_fails_alone_while_the_database_is_gone(stores) -> None:
     """Cut off before its COMMIT, the batch is not stored whatever the database says (it never was
-    told to commit), so the writer need not ask the unreachable database: the batch fails at
-    once, and the writer carries on once the database is back."""
+    told to commit), so the database being unreachable afterwards stops nothing: the batch fails,
+    and the writer carries on once the database is back."""
     cut, direct, relay = stores
     cut.command_timeout = SHORT
     relay.refuse, relay.after, relay.marker = True, False, b"SAVEPOINT"

@@ -169,7 +169,8 @@ async def test_unreachable_database_fails_writes_then_recovers(pg_url):
         await store.apply(ch.CreateGroup("100000001", "g", "work", "open", "u1", 1))
         await proxy.cut()
         # The writer sees its connection go before the write (a write in flight when the database
-        # goes is another case: tests/server/test_store_commit_cut.py).
+        # goes, with no way to ask it what became of the write, is another case: the store stops,
+        # tests/server/test_store_commit_cut.py).
         await asyncio.sleep(0.2)
         lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
         store.append_message(MessageRow("100000001", 1, 1, "u1", "owner", "lost", None, 0), lost.set_result)
