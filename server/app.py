@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING
 
+import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, NegotiationError
 from websockets.http11 import Request as HttpRequest
@@ -27,6 +28,7 @@ from protocol.messages import OP_TYPES, decode_request
 from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply
 from server import gcpolicy, infopage, limits, netlog, operations, proxy, record, retention, sdnotify
 from server.admission import HandshakeGate
+from server.cluster.remote import Answering
 from server.config import Config
 from server.content import build_filter
 from server.handlers import DEFERRED, load_all
@@ -363,7 +365,10 @@ class App:
             lambda: sess.close(CLOSE_POLICY, "authentication timeout"),
         )
 
-    async def on_frame(self, sess: Session, data: bytes | str) -> None:
+    async def on_frame(self, sess: Session, data: bytes | str, forward: int | None = None) -> None:
+        """Handle one frame of ``sess``. ``forward``: on a cluster's home, the number a gateway gave
+        the frame (server/cluster/home.py): the request's id then carries it (``Answering``), so an
+        answer given later, from a commit, still names the request it answers."""
         cluster = self.cluster
         if cluster is not None and not cluster.is_home:
             await cluster.forward(sess, data)  # (waits while the home has too many of its requests)
@@ -374,6 +379,9 @@ class App:
         try:
             req = decode_request(data, self.cfg.server.max_frame_bytes)
             rid = req.rid
+            if forward is not None:
+                rid = Answering(rid, forward)
+                req = msgspec.structs.replace(req, rid=rid)
             user = sess.user
             if user is None:
                 self.arm_auth_timer(sess)
@@ -387,7 +395,8 @@ class App:
             METRICS.op(self.op_names[type(req)], "ok").inc()  # a deferred reply counts when queued
         except FrameError as err:
             METRICS.op("(undecodable)", err.code).inc()
-            sess.send(error_reply(err.rid, err), enc)
+            sess.send(error_reply(err.rid if forward is None or err.rid is None else Answering(err.rid, forward), err),
+                      enc)
         except ContractError as err:
             op = self.op_names.get(type(req), "(undecodable)")
             METRICS.op(op, err.code).inc()

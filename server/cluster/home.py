@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocol.codec import EncodedOnce, Encoding
 from server.cluster import wire
-from server.cluster.remote import HANDLING, Frame, Handling, NodeLink, RemoteSession, Seen
+from server.cluster.remote import Frame, NodeLink, RemoteSession, Seen
 from server.handlers.accounts import standing_token_owner
 from server.handlers.message_extras import event_of, message_obj
 from server.metrics import METRICS
@@ -200,8 +200,8 @@ class Home:
                 if rs is None:  # its OPEN was lost (the home changed in between): the address is unknown
                     enc = Encoding.JSON if isinstance(item[2], str) else Encoding.MSGPACK
                     rs = self._session(link, item[1], "", enc, None)
-                # (A gateway of the previous version sends no forward number and request id.)
-                self._enqueue(rs, Frame(item[2], *item[3:5]) if len(item) >= 5 else Frame(item[2], None, None))
+                # (A gateway of the previous version sends no forward number.)
+                self._enqueue(rs, Frame(item[2], item[3] if len(item) > 3 else None))
             elif kind == wire.OPEN:
                 _, conn, ip, enc, again, port = item
                 self._opened(link, conn, ip, wire.encoding_of(enc), again, port)
@@ -450,14 +450,8 @@ class Home:
                         log.exception("re-attaching connection %s of %s failed", rs.conn, rs.link.node_id)
                         rs.close(CLOSE_TRY_AGAIN, "reconnect")
                         rs.inbox.clear()
-                else:
-                    handling = Handling(rs, item)
-                    token = HANDLING.set(handling)  # (what the handler answers names this frame)
-                    try:
-                        await self.app.on_frame(rs, item.data)
-                    finally:
-                        HANDLING.reset(token)
-                    rs.answer_later(handling)
+                else:  # (whatever answers it, then or later, names its forward number: see Answering)
+                    await self.app.on_frame(rs, item.data, item.number)
         finally:
             rs.busy = False
             if rs.link.sessions.get(rs.conn) is not rs:

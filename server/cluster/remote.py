@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import Any
 
 from protocol.codec import Encodable, EncodedOnce, Encoding, encode
@@ -28,40 +27,37 @@ _STREAMS = itertools.count(1)
 # The mark of a catch-up item in the outbox (see NodeLink.catch_up), dropped when it is packed.
 CATCH_UP = 1
 
-# Forward numbers (see wire.REQ) a connection's deferred answers still owe, at most: every
-# request is answered, so this only bounds what a handler that never answers would leave.
-MAX_OWED = 256
-
 
 class Frame:
-    """A client's frame forwarded by a gateway, with the gateway's forward number and the
-    request id it read (None from a gateway of the previous version)."""
+    """A client's frame forwarded by a gateway, with the gateway's forward number (None from a
+    gateway of the previous version)."""
 
-    __slots__ = ("data", "number", "rid")
+    __slots__ = ("data", "number")
 
-    def __init__(self, data: bytes | str, number: int | None, rid: Any) -> None:
+    def __init__(self, data: bytes | str, number: int | None) -> None:
         self.data = data
         self.number = number
-        self.rid = rid
 
 
-class Handling:
-    """The frame a connection's handler is running now (see HANDLING)."""
+class Answering(int):
+    """A forwarded request's id as the home's handlers see it (``App.on_frame``): equal to the
+    client's ``rid``, and carrying the gateway's forward number of that request (``number``).
 
-    __slots__ = ("session", "number", "rid", "answered")
+    Whatever answers the request, in the handler or later (a ``send`` acknowledged from its
+    commit callback, a retry answered when the first copy's commit settles), answers with this
+    value, so the answer names its own request (``wire.REPLY``), never one found by the id: a
+    client may reuse an id once the gateway has answered a request ``internal``, and deferred
+    answers of one id need not come back in the order their requests came. Nothing is kept per
+    request here, so nothing has to be bounded or guessed; the gateway writes an answer only
+    while its request waits there (``gateway._settle``), and forward numbers are never reused.
+    """
 
-    def __init__(self, session: RemoteSession, frame: Frame) -> None:
-        self.session = session
-        self.number = frame.number
-        self.rid = frame.rid
-        self.answered = False
+    number: int
 
-
-# Set by the home around each forwarded frame's handler (server/cluster/home.py _drain): an answer
-# sent in that context is the answer to that frame. One sent later, from the store's commit
-# callback (a `send` acknowledged once stored), is in no handler's context: it takes the oldest
-# forward number owed for its request id (RemoteSession.owed).
-HANDLING: ContextVar[Handling | None] = ContextVar("qunguan_cluster_handling", default=None)
+    def __new__(cls, rid: int, number: int) -> Answering:
+        value = super().__new__(cls, rid)
+        value.number = number
+        return value
 
 
 class Seen:
@@ -180,7 +176,7 @@ class RemoteSession(Session):
     """A connection held by a gateway node, as the home's handlers see it."""
 
     HELD_HERE = False  # the gateway holding the socket counts it (server/cluster/gateway.py)
-    __slots__ = ("link", "conn", "port", "inbox", "busy", "closed_with", "owed", "owed_count")
+    __slots__ = ("link", "conn", "port", "inbox", "busy", "closed_with")
 
     def __init__(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, port: int | None = None) -> None:
         # No Session.__init__: there is no socket here. The slots it would set are set directly.
@@ -201,52 +197,21 @@ class RemoteSession(Session):
         self.inbox: deque[Any] = deque()  # frames (and re-attachments) waiting to be handled, in order
         self.busy = False
         self.closed_with: tuple[int, str] | None = None  # the close sent to the gateway, to repeat
-        # rid -> forward numbers of the frames with that id whose handler left the answer for later
-        # (DEFERRED), oldest first: the answer, when it comes, names its frame (see HANDLING).
-        self.owed: dict[Any, deque[int]] = {}
-        self.owed_count = 0
 
     def send(self, obj: Encodable, encoding: Encoding | None = None) -> None:
         if self.closing:
             return
-        payload = encode(obj, encoding or self.encoding)
         if type(obj) is dict and "re" in obj:  # an answer: it settles the request at the gateway
-            self.link.reply(payload, self.conn, obj["re"], self._number_of(obj["re"]))
-        else:
-            self.link.payload(payload, self.conn)
-
-    def _number_of(self, rid: Any) -> int | None:
-        """The forward number of the frame an answer to ``rid`` belongs to (None: unknown, the
-        gateway then settles the oldest request with that id, as before forward numbers)."""
-        handling = HANDLING.get()
-        if handling is not None and handling.session is self and handling.rid == rid and not handling.answered:
-            handling.answered = True
-            return handling.number
-        owed = self.owed.get(rid)
-        if not owed:
-            return None
-        self.owed_count -= 1
-        number = owed.popleft()
-        if not owed:
-            del self.owed[rid]
-        return number
-
-    def answer_later(self, handling: Handling) -> None:
-        """The handler of ``handling``'s frame returned without answering: its answer comes later
-        (in any context, even one copied from the handler's: it takes the number owed)."""
-        if handling.answered:
+            rid = obj["re"]
+            if type(rid) is Answering:  # (the client's id goes back to it, the forward number to the gateway)
+                obj = {**obj, "re": int(rid)}
+                self.link.reply(encode(obj, encoding or self.encoding), self.conn, int(rid), rid.number)
+                return
+            # A gateway of the previous version named no forward number: it settles the oldest
+            # request with this id. (An answer to no id, an undecodable frame's, is always written.)
+            self.link.reply(encode(obj, encoding or self.encoding), self.conn, rid)
             return
-        handling.answered = True
-        if handling.number is None or handling.rid is None:
-            return
-        if self.owed_count >= MAX_OWED:  # (never, as every request is answered: a bound all the same)
-            oldest = next(iter(self.owed))
-            self.owed[oldest].popleft()
-            self.owed_count -= 1
-            if not self.owed[oldest]:
-                del self.owed[oldest]
-        self.owed.setdefault(handling.rid, deque()).append(handling.number)
-        self.owed_count += 1
+        self.link.payload(encode(obj, encoding or self.encoding), self.conn)
 
     def write(self, payload: bytes | str) -> None:
         if not self.closing:

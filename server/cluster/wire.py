@@ -13,8 +13,9 @@ id, every home stops the one with the later ``(started, instance)``, whichever i
 An item, not in the header, so that a node of the previous version, during a rolling restart,
 still reads the header and skips the item; it reads no ``started``, and sends none):
   ``[REQ, conn, frame, n, rid]``  a client's frame, as received (bytes: MessagePack, str: JSON),
-                                with its forward number on that connection (1, 2, 3...) and its
-                                request id (a node of the previous version sends neither)
+                                with its forward number on that connection (1, 2, 3...), never
+                                reused, and its request id (read by a home of the previous
+                                version only; a node of the previous version sends neither)
   ``[OPEN, conn, ip, enc, again, port]``  a new connection (the home counts connections per
                                 IP), or (again) one re-registered with a home, admitted by a home
                                 before (counted by the LIVE that follows; one that opened while

@@ -231,7 +231,7 @@ async def test_a_connection_whose_frames_pile_up_at_a_slow_home_is_closed(app: A
     [link] = home.links.values()
     [rs] = link.sessions.values()
     for n in range(MAX_INBOX + 2):
-        home._enqueue(rs, Frame(json.dumps({"op": "my_groups", "rid": n}), n + 1, n))
+        home._enqueue(rs, Frame(json.dumps({"op": "my_groups", "rid": n}), n + 1))
     assert rs.closing and len(rs.inbox) <= MAX_INBOX
     await settle()
     assert client.closing

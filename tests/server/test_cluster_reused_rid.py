@@ -183,3 +183,95 @@ async def test_requests_the_gateway_answers_itself_are_answered_in_the_order_the
     await settle()
     await home.close()
     await owner.close()
+
+
+async def held_commits(app: App, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Each message is stored as usual, but its send's answer (the commit callback) waits for the test."""
+    held: list[Any] = []
+    real = app.store.append_message
+    monkeypatch.setattr(app.store, "append_message", lambda row, done: real(row, lambda exc: held.append((done, exc))))
+    return held
+
+
+async def test_a_late_answer_owed_past_any_bound_never_answers_a_newer_request_with_its_id(
+        app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long stall of the store: the first send (rid 7) gets no answer in time (`internal` at the
+    gateway), nor do the 256 sends after it, and the client then sends again with rid 7. When the
+    commits come through, the first send's answer must not be taken for the new one's: the home
+    once kept the forward numbers of 256 deferred answers at most, by request id, and dropped the
+    oldest past that, so the first send's late answer took the new request's number."""
+    from governance.ratelimit import TokenBucket
+    from server.handlers import messages
+
+    owner = await registered(app, tmp_path)
+    gid = (await owner.request("create_group", name="g", category="friends", join_policy="open"))["group_id"]
+    home, gw, client = await joined(app, tmp_path)
+    await gw.forward(client, json.dumps({"op": "auth", "rid": 1, "token": owner.token}))  # type: ignore[arg-type]
+    await settle()
+    bucket = TokenBucket(1e9, 1e9)
+    monkeypatch.setattr(messages, "message_bucket", lambda ctx, user: bucket)
+    held = await held_commits(app, monkeypatch)
+    conn = next(iter(gw.conns.values()))
+
+    async def send(rid: int, text: str) -> None:
+        nonlocal sent
+        if conn.waiting >= 60:  # (the gateway's own answers free room for more, as its deadline does)
+            await timed_out(gw)
+        await gw.forward(client, json.dumps({"op": "send", "rid": rid, "group_id": gid, "text": text}))  # type: ignore[arg-type]
+        while len(held) < sent + 1:  # (each is run at the home before the next is sent: no queue there)
+            await asyncio.sleep(0.001)
+        sent += 1
+
+    sent = 0
+    await send(7, "first")
+    for i in range(256):
+        await send(1000 + i, f"filler {i}")
+    await settle()
+    await timed_out(gw)
+    await send(7, "second")
+    for done, exc in held:  # the commits settle, in order
+        done(exc)
+    await settle()
+    history = (await owner.request("history", group_id=gid, limit=10))["messages"]
+    second = next(m["seq"] for m in history if m.get("text") == "second")
+    answers = [a for a in client.answers if a.get("re") == 7]
+    assert [a.get("code") for a in answers] == ["internal", None], answers
+    assert answers[1]["seq"] == second, f"the second send was answered with the first one's seq: {answers[1]}"
+    await home.close()
+    await owner.close()
+
+
+async def test_a_retry_waiting_on_its_first_copy_gets_its_own_answer_whatever_id_it_reuses(
+        app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deferred answers of one request id come back in another order than their requests: send Y
+    (rid 2) and send X (rid 1), both answered `internal` by the gateway; the client retries Y with
+    rid 1, which waits on Y's commit. Y commits first and answers the retry; X's answer, after it,
+    is for a request the gateway answered already. Matched by request id, oldest first, the retry
+    got X's answer (the seq of another message)."""
+    owner = await registered(app, tmp_path)
+    gid = (await owner.request("create_group", name="g", category="friends", join_policy="open"))["group_id"]
+    home, gw, client = await joined(app, tmp_path)
+    await gw.forward(client, json.dumps({"op": "auth", "rid": 9, "token": owner.token}))  # type: ignore[arg-type]
+    await settle()
+    held = await held_commits(app, monkeypatch)
+
+    def send(rid: int, text: str, cmid: str) -> str:
+        return json.dumps({"op": "send", "rid": rid, "group_id": gid, "text": text, "client_msg_id": cmid})
+
+    await gw.forward(client, send(2, "y", "cm-y"))  # type: ignore[arg-type]
+    await gw.forward(client, send(1, "x", "cm-x"))  # type: ignore[arg-type]
+    while len(held) < 2:
+        await asyncio.sleep(0.01)
+    await timed_out(gw)
+    await gw.forward(client, send(1, "y", "cm-y"))  # type: ignore[arg-type]  # the retry of Y, with X's old id
+    await settle()
+    for done, exc in held:  # Y's commit, then X's
+        done(exc)
+        await settle()
+    history = (await owner.request("history", group_id=gid, limit=10))["messages"]
+    y = next(m["seq"] for m in history if m.get("text") == "y")
+    answers = [a for a in client.answers if a.get("re") == 1]
+    assert [a.get("code") for a in answers] == ["internal", None], answers
+    assert answers[1]["seq"] == y, f"the retry of Y was answered with another message's seq: {answers[1]} (Y is {y})"
+    await home.close()
+    await owner.close()
