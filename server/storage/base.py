@@ -198,7 +198,9 @@ class GroupReads(Protocol):
         self, group_id: str, floor_seq: int, query: str, before: int | None, limit: int
     ) -> list[HistoryRow]:
         """Up to ``limit`` visible messages with ``floor_seq < seq < before`` whose text contains
-        ``query`` (at least 2 characters; case-insensitive), newest first."""
+        ``query`` (at least 2 characters; case-insensitive), newest first. Never fewer than there
+        are: a backend that cannot read them all now (PostgreSQL, its search index far behind on
+        the group) raises ``ContractError("rate_limited")`` with ``retry_after_ms`` instead."""
         ...
 
 

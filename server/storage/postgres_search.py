@@ -22,9 +22,11 @@ group, newest first, in two steps:
    than through the index, which would fetch every one of its matches;
 2. if more are wanted, the rest of the range: for three characters or more
    ``text ILIKE '%query%'`` (wildcards in the query escaped), the seqs above the
-   group's ``indexed_seq`` from ``messages`` through the primary key, then those up
-   to it through the trigram index of ``message_search`` (the matching seqs are
-   gathered first, then the newest ``limit`` of them are read from ``messages``);
+   group's ``indexed_seq`` from ``messages`` through the primary key (the newest
+   ``UNINDEXED_MAX`` of them at most: past that a search that needs more is refused
+   ``rate_limited``), then those up to it through the trigram index of
+   ``message_search`` (the matching seqs are gathered first, then the newest
+   ``limit`` of them are read from ``messages``);
    two characters have no trigram, so they read the rest of the range through the
    primary key, newest first, testing each text with ``strpos`` for the pair in each
    of its letter cases (several times cheaper than ``ILIKE``, which lowers every
@@ -47,6 +49,7 @@ from typing import Any
 
 import asyncpg
 
+from protocol.errors import ContractError
 from server.storage.base import HistoryRow
 from server.storage.postgres_reads import HISTORY_EXTRAS, PostgresReads
 
@@ -56,6 +59,14 @@ LOCK_SEARCH = 0x5147_0008
 SEARCH_WINDOW = 500  # seqs read through the primary key before the rest of the group
 EXTEND_MAX = 30_000  # seqs more read that way when the window's matches say they will do
 SEQ_END = 1 << 62  # above any seq
+# Unindexed seqs one search reads directly below its window, at most. A group's backlog is
+# normally a few milliseconds' worth; a large one (the index task stopped for long: the database
+# unreachable from it, a failover after a flood) would be scanned whole, row by row, by every
+# search that looks past the newest matches. Past this bound a search reads the newest that many
+# and, when those do not fill the page, is refused ``rate_limited`` (retry_after_ms) while the
+# index task takes that group first: an answer never skips unindexed messages it did not read.
+UNINDEXED_MAX = 50_000
+SEARCH_BEHIND_RETRY_MS = 1000
 
 _COLS = f"seq, ts, sender_id, sender_role, text, deleted_at IS NOT NULL, {HISTORY_EXTRAS}"
 _RANGE = "group_id = $1 AND seq > $2 AND seq < $3 AND held = 0 AND deleted_at IS NULL"
@@ -187,9 +198,16 @@ class PostgresSearchReads(PostgresReads):
                     found += [_row(r) for r in await conn.fetch(window, group_id, mid, top, limit - len(found), *args)]
             if len(found) < limit and mid > lo and rest is _TRIGRAM:
                 split = max(lo, min(indexed, mid))  # seqs above it are not in the index yet: read directly
-                if mid > split:
-                    found += [_row(r) for r in await conn.fetch(_SCAN, group_id, split, mid + 1, limit - len(found),
+                bounded = mid - split > UNINDEXED_MAX
+                upto = mid - UNINDEXED_MAX if bounded else split
+                if mid > upto:
+                    found += [_row(r) for r in await conn.fetch(_SCAN, group_id, upto, mid + 1, limit - len(found),
                                                                 *args)]
+                if bounded and len(found) < limit:  # (seqs split < seq <= upto were not read)
+                    self._index_soon(group_id)
+                    raise ContractError(
+                        "rate_limited", "this group's latest messages are still being indexed for search: "
+                        "search again in a moment", retry_after_ms=SEARCH_BEHIND_RETRY_MS)
                 mid = split
             if len(found) < limit and mid > lo:
                 found += [_row(r) for r in await conn.fetch(rest, group_id, lo, mid + 1, limit - len(found), *args)]

@@ -157,6 +157,35 @@ async def test_a_search_right_after_an_ack_sees_the_message(pg_url: str, side: a
         await store.close()
 
 
+async def test_a_large_unindexed_backlog_is_read_up_to_a_bound_and_a_search_past_it_is_refused(
+        pg_url: str, side: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group's index far behind: a search reads at most UNINDEXED_MAX of its unindexed seqs
+    directly (the newest). When they hold the page, it is answered; when not, the rest cannot be
+    read through the index yet, and the search is refused ``rate_limited`` rather than scanning
+    the whole backlog (or answering without it). Once the index has caught up, it is answered."""
+    from protocol.errors import ContractError
+    from server.storage import postgres_search
+
+    monkeypatch.setattr(postgres_search, "SEARCH_WINDOW", 10)
+    monkeypatch.setattr(postgres_search, "UNINDEXED_MAX", 50, raising=False)
+    store = await with_groups(pg_url)
+    try:
+        await hold_index(side)
+        await send(store, [(G1, s, "needle, the oldest" if s == 5 else "hay near the top" if s == 250 else f"hay {s}")
+                           for s in range(1, 301)])
+        with pytest.raises(ContractError) as refused:  # (290 unindexed below the window: 50 read)
+            await found(store, G1, "the oldest")
+        assert refused.value.code == "rate_limited" and refused.value.extra["retry_after_ms"] > 0
+        # The newest 10 (the window) and 50 unindexed below them hold a match: answered.
+        assert [r.seq for r in await store.search_messages(G1, 0, "near the top", None, 1)] == [250]
+        assert [r.seq for r in await store.search_messages(G1, 0, "hay", None, 3)] == [300, 299, 298]
+        await release_index(side)
+        await drained(store)
+        assert await found(store, G1, "the oldest") == [5]
+    finally:
+        await store.close()
+
+
 async def test_changed_before_indexed_never_found_and_the_index_matches_its_source(
         pg_url: str, side: asyncpg.Connection) -> None:
     store = await with_groups(pg_url)
