@@ -914,6 +914,12 @@ function platformNotice(ev) {
     case "agreement": notice(t("n_agreement")); if (S.authed) checkAgreement(); break;
     case "platform": notice(t("n_platform", { text })); break;
     case "content_removed": notice(t("n_content_removed", { group, text }), null, "error"); break;
+    case "resync":
+      // A cluster's node was lost, not handed over: events of its last moments (members, roles, edits,
+      // group settings) may never come. Read the groups again, as after a reconnect; at a random
+      // moment within 5 s, so that every page of the service does not ask at once.
+      setTimeout(() => { if (S.authed) syncGroups().catch(() => {}); }, Math.random() * 5000);
+      break;
     default: notice(text);   // a kind this client does not know: its text as it is
   }
 }
