@@ -263,6 +263,8 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     line from these fields; ``text`` says the same in English.
     ``blacklisted`` has ``same_person_as`` (the username of the login whose blacklisting closed this
     one too, the same verified person) when it was not this account the operator named.
+    ``resync`` has no further field: a cluster's serving node was lost, and events of its last
+    moments may never come; the client reads its state again.
     ``by``: the name of the operator who acted, on every notice an operator caused.
     """
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from protocol.codec import EncodedOnce, Encoding
 from protocol.errors import ContractError, FrameError
+from protocol.events import Notice
 from protocol.messages import decode_request
 from protocol.requests import error_reply
 from server.cluster import wire
@@ -81,6 +82,23 @@ class Conn:
 
 
 EVENTS_LOST = "events for this connection were lost between the nodes: reconnect and resume with history"
+
+# Told to every logged-in connection that stays connected through a takeover from a home that was
+# lost rather than handed over (see Gateway.on_heartbeat and resync_notice).
+RESYNC = ("the node that served the service was lost, not handed over: changes of its last moments (members, "
+          "roles, group settings, edits, recalls, reactions, read markers) may not have reached this "
+          "connection; read again what you show (my_groups, members, history)")
+
+
+def resync_notice() -> EncodedOnce:
+    """``notice {kind: "resync"}``: the previous home may have committed changes in its last
+    moments whose events never left it (killed between a commit and its publication, or cut off
+    from NATS while it still wrote). Its last ``message`` events are caught up (see home.Tail):
+    a message has its own seq, so the gateway can say which it relayed and the new home which
+    are owed. No other event has a position of its own, and some leave no trace in the database
+    (a reaction taken back, a mute lifted, a read marker), so neither the gateway nor the new
+    home can tell which a connection missed: the client is told to read its state again."""
+    return EncodedOnce(Notice(kind="resync", text=RESYNC))
 
 
 WHOLE, GAP, STALE = "whole", "gap", "stale"  # what Numbering.heard makes of a message
@@ -181,6 +199,9 @@ class Gateway:
                                 stamp=lambda: [wire.STAMP, self.home_epoch, self.started])
         self.home_node: str | None = None
         self.home_alive = False
+        # The home heard last gave its lease back (wire.RELEASED): what it committed went out
+        # before its last heartbeat, so the next home owes no resync (see resync_notice).
+        self.home_released = False
         self.home_links = 0  # the home's count of its NATS reconnections, from its heartbeat
         self.messages_lost = False  # NATS dropped some of the home's messages here (a slow consumer)
         self.last_heartbeat = 0.0
@@ -323,6 +344,10 @@ class Gateway:
                 self._out.add([wire.SEEN, previous, self.relayed_groups(),
                                [[c.number, c.since] for c in self.conns.values() if c.since is not None]])
             self._reattach_all()
+            if previous < epoch:
+                if previous_lost(previous, epoch, self.home_released):
+                    self.resync()
+                self.home_released = False
         self.last_heartbeat = time.monotonic()
 
     def released(self, node_id: str, epoch: int) -> bool:
@@ -333,6 +358,7 @@ class Gateway:
             return False
         log.info("the home node %s gave the lease back", node_id)
         self.home_alive = False
+        self.home_released = True
         self.fail_pending(HOME_CHANGED)
         return True
 
@@ -382,6 +408,17 @@ class Gateway:
         if self.home_alive:
             self.fail_pending(LINK_LOST)
             self._reattach_all()
+
+    def resync(self) -> None:
+        """A new home after one that was lost: every logged-in connection reads its state again
+        (see resync_notice). One not logged in had no events to miss."""
+        conns = [c for c in self.conns.values() if c.user_id is not None]
+        if conns:
+            log.info("the home node before epoch %d was lost, not handed over: %d connections read their "
+                     "state again", self.home_epoch, len(conns))
+            ev = resync_notice()
+            for conn in conns:
+                conn.sess.push(ev)
 
     def events_lost(self) -> None:
         """Some of the home's messages never arrived: every connection here resumes (see Numbering)."""
@@ -443,6 +480,13 @@ class Gateway:
         self.by_session.clear()
         return logged_in
 
+
+
+def previous_lost(previous: int, epoch: int, released: bool) -> bool:
+    """Whether a node that followed the home of epoch ``previous`` (0: none yet) and now hears the
+    home of ``epoch`` may have missed events of a home's last moments: the previous home did not
+    give its lease back (``released``), or a home came in between that this node never heard."""
+    return 0 < previous < epoch and (not released or epoch > previous + 1)
 
 
 def _answer_internal(sess: Session, rid: int | None, why: str, enc: Encoding) -> None:

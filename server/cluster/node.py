@@ -23,7 +23,7 @@ from nats.errors import NoRespondersError, SlowConsumerError
 from nats.errors import TimeoutError as NatsTimeout
 
 from server.cluster import wire
-from server.cluster.gateway import Gateway
+from server.cluster.gateway import Gateway, previous_lost, resync_notice
 from server.cluster.home import Home, Tail
 from server.session import Session
 
@@ -391,6 +391,8 @@ class ClusterNode:
         self.leases.set_fence(wire.HOME_LEASE, epoch)
         self.leases.on_fenced = lambda: self._lose("a write was refused: another node holds the home lease")
         self.gateway.home_alive = False  # our own connections' requests are answered `internal` meanwhile
+        # (Whether the home before may have left changes unsent, as a gateway judges it: see resync_notice.)
+        lost = previous_lost(self.gateway.home_epoch, epoch, self.gateway.home_released)
         self.gateway.home_epoch = epoch
         # The identity keys again, as at a start: the home may have rotated the key since this node
         # started. With a key ring that can no longer open the data, this node refuses to be the
@@ -416,6 +418,7 @@ class ClusterNode:
         # await before is_home (a frame meanwhile would find neither a gateway entry nor a home);
         # their tokens are checked again just after, as a new home checks a gateway's.
         taken = self.gateway.take_logged_in()
+        resync = resync_notice() if lost else None
         for conn in taken:
             user = app.state.users.get(conn.user_id or "")
             if user is not None and user.active and not conn.sess.closing and conn.token_hash is not None:
@@ -423,6 +426,8 @@ class ClusterNode:
                 if conn.since is not None:  # (what it was owed, before anything new can reach it)
                     for _, ev in tail.owed(user, relayed, conn.since):
                         conn.sess.push(ev)
+                if resync is not None:  # (the other events of those last moments: read them again)
+                    conn.sess.push(resync)
             else:
                 conn.sess.close(1008, "log in again")
         self.home = home

@@ -1,0 +1,68 @@
+"""After a takeover from a home that was lost rather than handed over, every logged-in connection
+that stays connected is told to read its state again (``notice {kind: "resync"}``, docs/scale-out.md,
+"What a client sees during a failover"): the previous home may have committed changes in its last
+moments whose events never left it, and only its ``message`` events can be caught up. After a
+clean hand-over (wire.RELEASED) nothing is owed and nothing is said.
+
+A real home (the ``app`` fixture, SQLite) and a gateway built in this process, joined by hand
+instead of NATS (see test_cluster_reused_rid.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.app import App
+from server.cluster.gateway import previous_lost
+from tests.server.test_cluster_catch_up import Listener, _logged_in_after_a_takeover, _user
+from tests.server.test_cluster_reused_rid import joined, settle
+
+
+def _resyncs(listener: Listener) -> list[dict[str, Any]]:
+    return [e for e in listener.events if e.get("ev") == "notice" and e.get("kind") == "resync"]
+
+
+async def test_a_takeover_after_a_lost_home_tells_each_logged_in_connection_to_read_again(
+        app: App, tmp_path) -> None:
+    user = await _user(app, tmp_path, 1)
+    home, gw, _ = await joined(app, tmp_path)
+    home.epoch = 3
+    listener = _logged_in_after_a_takeover(gw, user)  # (it last heard the home of epoch 2)
+    anonymous = Listener()
+    gw.opened(anonymous)  # type: ignore[arg-type]
+    gw.home_alive = False  # the home of epoch 2 went silent...
+    gw.on_heartbeat("n1", 3)  # ...and the next one took over
+    await settle()
+    [notice] = _resyncs(listener)
+    assert "read again" in notice["text"]
+    assert anonymous.events == []  # (no events to miss before a login)
+    # The same home heard again (a cut from NATS, say) owes nothing more: lost events are the
+    # numbering's to find (1013).
+    gw.reconnected()
+    gw.home_alive = False
+    gw.on_heartbeat("n1", 3)
+    await settle()
+    assert len(_resyncs(listener)) == 1
+    await home.close()
+    await user.close()
+
+
+async def test_a_home_that_handed_over_owes_no_resync(app: App, tmp_path) -> None:
+    user = await _user(app, tmp_path, 1)
+    home, gw, _ = await joined(app, tmp_path)
+    home.epoch = 3
+    listener = _logged_in_after_a_takeover(gw, user)
+    gw.home_alive, gw.home_node = True, "n1"
+    assert gw.released("n1", 2)  # its last heartbeat: it gave the lease back
+    gw.on_heartbeat("n1", 3)
+    await settle()
+    assert _resyncs(listener) == []
+    await home.close()
+    await user.close()
+
+
+def test_which_takeovers_owe_a_resync() -> None:
+    assert previous_lost(2, 3, released=False)  # lost: killed, cut off, or its lease taken
+    assert not previous_lost(2, 3, released=True)  # handed over
+    assert previous_lost(2, 4, released=True)  # a home in between was never heard: it may have been lost
+    assert not previous_lost(0, 1, released=False)  # the first home this node hears
+    assert not previous_lost(3, 3, released=False)  # the same home again
