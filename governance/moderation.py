@@ -75,6 +75,7 @@ HIDDEN_ACTIONS: Final = ("legal_hold", "release_hold", "export", "content_blocke
 
 # The only detail fields ``group_log`` passes on. Anything else an entry carries (whoever wrote
 # it, and whatever it is) is left out, so identity data can never reach a group's managers.
+_ID_KEYS: Final = frozenset({"sanction_id", "item_id", "sanctions_lifted"})
 LOG_DETAIL_KEYS: Final = frozenset({
     "seconds", "until", "deadline", "role", "seq", "on", "pinned", "name", "category", "join_policy",
     "announcement", "mute_all", "slow_mode_seconds", "sanction_id", "kind", "outcome", "item_id",
@@ -225,6 +226,9 @@ def log_entry(entry_id: int, ts: int, actor_type: str, actor_id: str | None, act
         out["target_user_id"] = target_id
     raw = json.loads(detail) if isinstance(detail, str) else dict(detail or {})
     shown = {k: _shown(v) for k, v in raw.items() if k in LOG_DETAIL_KEYS} if isinstance(raw, dict) else {}
+    for key in _ID_KEYS.intersection(shown):  # ids are strings on the wire, as in the notices that name them
+        value = shown[key]
+        shown[key] = [str(v) for v in value] if isinstance(value, list) else str(value) if value is not None else None
     if reason:
         shown["reason"] = redact(reason)
     if shown:

@@ -39,7 +39,7 @@ from server.handlers.common import commit, live_group, member_of, record_penaliz
 from server.media import sniff
 from server.media.index import MediaEntry
 from server.media.lists import Listed
-from server.media.service import MAX_OPEN_UPLOADS, chunk_bytes
+from server.media.service import MAX_OPEN_UPLOADS, MediaService, chunk_bytes
 from server.media.uploads import Upload, inspect, media_file, place
 from server.storage import changes as ch
 
@@ -117,6 +117,12 @@ def _drop(ctx: Context, up: Upload) -> None:
         del ctx.media.uploads[up.upload_id]
 
 
+def _check_open_uploads(svc: MediaService, user_id: str) -> None:
+    if svc.open_uploads(user_id) >= MAX_OPEN_UPLOADS:
+        raise ContractError("rate_limited", f"at most {MAX_OPEN_UPLOADS} unfinished uploads at once",
+                            retry_after_ms=1000)
+
+
 @handler("upload_begin")
 async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: Encoding) -> dict[str, Any]:
     user = sess.me
@@ -133,12 +139,11 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
     # step (no await), so of two uploads begun at once the second counts the first. upload_end's
     # InsertMedia decides the quota again, for good, from the rows.
     quota = ch.MediaQuota(cfg.max_bytes_per_user) if cfg.max_bytes_per_user else None
+    svc = ctx.media
+    _check_open_uploads(svc, user.user_id)  # before the read too: a refused begin costs no query
     stored = 0 if quota is None else await ctx.store.media_bytes_of(user.user_id)
     still_active(user)
-    svc = ctx.media
-    if svc.open_uploads(user.user_id) >= MAX_OPEN_UPLOADS:
-        raise ContractError("rate_limited", f"at most {MAX_OPEN_UPLOADS} unfinished uploads at once",
-                            retry_after_ms=1000)
+    _check_open_uploads(svc, user.user_id)
     if quota is not None:
         quota.refuse(stored + svc.pending_bytes(user.user_id), req.size)
     now = ctx.now_ms()

@@ -73,6 +73,13 @@ def test_log_entry_shows_only_what_managers_may_see():
     assert mod.log_entry(5, 6, "system", None, "x", None, "", None)["actor"] == "platform"
 
 
+def test_log_entry_ids_in_detail_are_strings_as_every_id_of_the_contract():
+    entry = mod.log_entry(7, 8, "operator", "op", "suspend_group", "123456789", "",
+                          {"sanction_id": 41, "sanctions_lifted": [39, 40], "item_id": 12, "seconds": 60})
+    assert entry["detail"] == {"sanction_id": "41", "sanctions_lifted": ["39", "40"], "item_id": "12",
+                               "seconds": 60}
+
+
 @pytest.mark.parametrize("phone", [
     "13912345678", "+86 13912345678", "8613912345678", "0086 13912345678", "008613912345678",
     "139 1234 5678", "139-1234-5678", "+86 139 1234 5678", "+86-139-1234-5678", "0086 139-1234-5678",
