@@ -6,12 +6,15 @@ allowed now. Times are float seconds supplied by the caller.
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Hashable
 
 # Absorbs float error so that waiting exactly the returned delay is enough.
 _EPS = 1e-9
+# A table over its max_keys is cut down to this share of it in one sweep (see WindowCounter).
+_EVICT_TO = 0.9
 
 
 class TokenBucket:
@@ -49,9 +52,21 @@ class WindowCounter:
     """At most ``limit`` hits per key within any ``window`` seconds (a sliding log).
 
     ``limit <= 0`` or ``window <= 0`` disables it. Keys are kept in order of their
-    latest hit, so fully expired keys are pruned from the front as time passes, and
-    beyond ``max_keys`` the least recently hit keys are evicted (which forgets
-    their counts: the cap trades exactness for bounded memory).
+    latest hit, so fully expired keys are pruned from the front as time passes.
+
+    Memory is bounded by ``max_keys``. A table over it first drops every hit that has left
+    the window; if it is still over, it is cut to 90 % of ``max_keys`` by evicting the keys
+    with the **fewest** hits in the window (among equals, the least recently hit), never the
+    key just hit. An evicted key's count is forgotten, so the order matters: evicting the
+    least recently hit key, as this did before, let anyone who can make fresh keys (another
+    phone number, another user name) push out the key of the phone or account they target
+    and start its limit afresh. Now pushing out a key with ``n`` hits takes filling 90 % of
+    the table with keys of at least ``n`` hits each, and a key at its limit, the one that
+    refuses, goes only after some ``0.9 * max_keys * limit`` hits, which is the work the
+    limit guards against many times over. Refusing every new key while the table is full
+    (failing closed) was the other choice; it makes the bound a lock anyone who fills the
+    table can put on everybody: on ``login``, counted before its outcome, it would refuse
+    the right password of every account not already in the table.
 
     ``limit`` may be changed at any time (a config reload): hits already counted
     keep counting against the new limit, whether it is higher or lower.
@@ -63,7 +78,10 @@ class WindowCounter:
         self.limit = int(limit)
         self.window = float(window)
         self.max_keys = max(1, int(max_keys))
-        self._logs: dict[Hashable, deque[float]] = {}
+        # An OrderedDict, not a dict: keys leave from the front (expired, or evicted), and a dict
+        # keeps a hole for each until it is resized, which its iteration from the front (prune,
+        # at every hit) walks past: with many keys, every hit paid for all the holes.
+        self._logs: OrderedDict[Hashable, deque[float]] = OrderedDict()
 
     @property
     def disabled(self) -> bool:
@@ -115,13 +133,12 @@ class WindowCounter:
         if delay > 0.0:
             return delay
         if log is None:
-            log = deque()  # never longer than the limit: a hit is appended only below it
+            log = self._logs[key] = deque()  # never longer than the limit: a hit is appended only below it
         else:
-            del self._logs[key]  # re-insert at the end: most recently hit
+            self._logs.move_to_end(key)  # most recently hit
         log.append(now)
-        self._logs[key] = log
-        while len(self._logs) > self.max_keys:
-            del self._logs[next(iter(self._logs))]
+        if len(self._logs) > self.max_keys:
+            self._make_room(now, key)
         return 0.0
 
     def record(self, key: Hashable, at: float, now: float) -> None:
@@ -134,16 +151,33 @@ class WindowCounter:
         self.prune(now)
         log = self._current(key, now)
         if log is None:
-            log = deque()
+            log = self._logs[key] = deque()
         else:
-            del self._logs[key]  # re-insert at the end, as hit does
+            self._logs.move_to_end(key)  # as hit does
         i = len(log)
         while i and log[i - 1] > at:  # keep the log in time order (the window drops from its front)
             i -= 1
         log.insert(i, min(at, now))
-        self._logs[key] = log
-        while len(self._logs) > self.max_keys:
-            del self._logs[next(iter(self._logs))]
+        if len(self._logs) > self.max_keys:
+            self._make_room(now, key)
+
+    def _make_room(self, now: float, keep: Hashable) -> None:
+        """The table is over ``max_keys``: drop the hits that have left the window (and the keys
+        left with none), then, while still over, the lightest keys but ``keep`` (see the class).
+        One sweep frees a tenth of the table, so its cost is shared by the keys that fill it again."""
+        horizon = now - self.window
+        logs = self._logs
+        for key in [k for k, log in logs.items() if not log or log[-1] <= horizon]:
+            del logs[key]
+        for log in logs.values():
+            while log and log[0] <= horizon:
+                log.popleft()
+        if len(logs) <= self.max_keys:
+            return
+        excess = len(logs) - max(1, int(self.max_keys * _EVICT_TO))
+        candidates = ((len(log), age, key) for age, (key, log) in enumerate(logs.items()) if key != keep)
+        for _, _, key in heapq.nsmallest(excess, candidates, key=lambda c: (c[0], c[1])):
+            del logs[key]
 
     def reset(self, key: Hashable) -> None:
         self._logs.pop(key, None)

@@ -164,13 +164,70 @@ def test_recent_hit_moves_key_to_the_back():
     assert w.peek("a", 11.0) == 0.0
 
 
-def test_max_keys_evicts_least_recently_hit():
+def test_a_full_table_evicts_the_least_recently_hit_among_equals():
     w = WindowCounter(limit=1, window=1000.0, max_keys=3)
     for i, k in enumerate("abcd"):
         w.hit(k, float(i))
-    assert len(w) == 3
+    assert len(w) == 2  # cut to 90 % of max_keys at once: a, b go
     assert w.hit("a", 5.0) == 0.0  # evicted, so forgotten
     assert w.hit("c", 5.0) > 0.0  # still counted
+    assert w.hit("d", 5.0) > 0.0  # the key just hit is never the one evicted
+
+
+# Each case: max_keys, the target's hits, then fresh keys with so many hits each; whether the
+# target's count survives. Fresh keys are hit after the target, so a least-recently-hit
+# eviction would push the target out in every case.
+EVICTION_CASES = [
+    # a key at its limit is not pushed out by any number of lighter keys
+    pytest.param(100, 3, 1, 1000, True, id="at-limit-vs-many-single-hit-keys"),
+    pytest.param(100, 3, 2, 1000, True, id="at-limit-vs-many-lighter-keys"),
+    # a key below the limit outweighs lighter keys too
+    pytest.param(100, 2, 1, 1000, True, id="below-limit-vs-lighter-keys"),
+    # keys as heavy as the target, enough to fill the table, do push it out (the work it costs
+    # is the limit's worth for every one of them)
+    pytest.param(100, 3, 3, 200, False, id="at-limit-vs-a-table-of-keys-at-the-limit"),
+    pytest.param(100, 1, 1, 200, False, id="single-hit-vs-a-table-of-single-hit-keys"),
+]
+
+
+@pytest.mark.parametrize("max_keys,target_hits,fresh_hits,fresh_keys,survives", EVICTION_CASES)
+def test_fresh_keys_cannot_push_out_a_heavier_key(max_keys, target_hits, fresh_hits, fresh_keys, survives):
+    w = WindowCounter(limit=3, window=1000.0, max_keys=max_keys)
+    now = 0.0
+    for _ in range(target_hits):
+        now += 0.001
+        assert w.hit("victim", now) == 0.0
+    for i in range(fresh_keys):
+        for _ in range(fresh_hits):
+            now += 0.001
+            w.hit(f"fresh{i}", now)
+        assert len(w) <= max_keys
+    assert (len(w._logs.get("victim", ())) == target_hits) is survives
+
+
+def test_a_full_table_weighs_keys_by_their_hits_still_in_the_window():
+    w = WindowCounter(limit=3, window=10.0, max_keys=3)
+    for t in (0.0, 1.0, 8.0):  # two of these have left the window by 11.5
+        w.hit("victim", t)
+    w.hit("a", 9.0)
+    w.hit("a", 9.1)
+    w.hit("b", 9.2)
+    w.hit("b", 9.3)
+    w.hit("c", 11.5)  # over max_keys: the victim weighs one hit now, a and b two each
+    assert list(w._logs) == ["b", "c"]  # cut to 2: the victim, then the older of a and b
+    assert list(w._logs["b"]) == [9.2, 9.3]
+
+
+def test_a_key_at_its_limit_stays_limited_whatever_the_keys_made_meanwhile():
+    """The per-phone code limit case: 5 requests for the victim's number, then a flood of requests
+    for other numbers (each a fresh key) up to many times the table's size; the victim's number
+    is still refused."""
+    w = WindowCounter(limit=5, window=3600.0, max_keys=1000)
+    for t in range(5):
+        assert w.hit("victim", float(t)) == 0.0
+    for i in range(20_000):
+        w.hit(f"other{i}", 10.0 + i * 0.01)
+    assert w.hit("victim", 300.0) > 0.0
 
 
 def test_per_key_log_is_bounded():
@@ -217,3 +274,5 @@ def test_take_back_forgets_one_hit_made_at_that_moment():
     w.take_back("ip", 9.0)  # none made then: nothing changes
     w.take_back("other", 1.0)
     assert w.hit("ip", 3.0) == 0.0 and w.peek("ip", 3.5) > 0
+
+
