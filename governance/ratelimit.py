@@ -2,11 +2,16 @@
 
 Both answer with the seconds until the attempt would be allowed, ``0.0`` meaning
 allowed now. Times are float seconds supplied by the caller.
+
+A limit per client address counts the address's network (:func:`network_key`), not
+the address: an IPv6 client holds a whole prefix (a /64 at the least, a home line
+often a /56), and a limit per address would give it 2^64 fresh limits.
 """
 
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import math
 from collections import OrderedDict, deque
 from collections.abc import Hashable
@@ -15,6 +20,26 @@ from collections.abc import Hashable
 _EPS = 1e-9
 # A table over its max_keys is cut down to this share of it in one sweep (see WindowCounter).
 _EVICT_TO = 0.9
+DEFAULT_IPV6_PREFIX = 64
+
+
+def network_key(address: str, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> str:
+    """What a per-address limit counts ``address`` under: an IPv4 address as it is (its /32), an
+    IPv6 address by its network of ``ipv6_prefix`` bits (``"2001:db8:1:2::/64"``), an IPv4-mapped
+    IPv6 address (a dual-stack listener's view of an IPv4 client) as that IPv4 address. A string
+    that is no address (``"?"``, the peer unknown) is its own key."""
+    try:
+        addr = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(addr, ipaddress.IPv4Address):
+        return str(addr)
+    mapped = addr.ipv4_mapped
+    if mapped is not None:
+        return str(mapped)
+    host_bits = 128 - max(0, min(128, ipv6_prefix))
+    network = int(addr) >> host_bits << host_bits  # (the zone of a link-local address is dropped too)
+    return f"{ipaddress.IPv6Address(network)}/{128 - host_bits}"
 
 
 class TokenBucket:
@@ -192,3 +217,35 @@ class WindowCounter:
             if log and log[-1] > horizon:
                 break
             del logs[key]
+
+
+class AddressWindow(WindowCounter):
+    """A :class:`WindowCounter` whose keys are client addresses, each counted under its network
+    (:func:`network_key` with ``ipv6_prefix``). Every method takes the address itself, so no caller
+    can count an address where another counts its network; the network log keeps the full address.
+    Keys that are not strings are counted as they are."""
+
+    __slots__ = ("ipv6_prefix",)
+
+    def __init__(self, limit: int, window: float, ipv6_prefix: int = DEFAULT_IPV6_PREFIX,
+                 max_keys: int = 100_000) -> None:
+        super().__init__(limit, window, max_keys)
+        self.ipv6_prefix = ipv6_prefix
+
+    def key(self, address: Hashable) -> Hashable:
+        return network_key(address, self.ipv6_prefix) if isinstance(address, str) else address
+
+    def peek(self, key: Hashable, now: float) -> float:
+        return super().peek(self.key(key), now)
+
+    def hit(self, key: Hashable, now: float) -> float:
+        return super().hit(self.key(key), now)
+
+    def take_back(self, key: Hashable, at: float) -> None:
+        super().take_back(self.key(key), at)
+
+    def record(self, key: Hashable, at: float, now: float) -> None:
+        super().record(self.key(key), at, now)
+
+    def reset(self, key: Hashable) -> None:
+        super().reset(self.key(key))

@@ -28,6 +28,7 @@ import math
 import time
 
 from governance.pacing import Pacer
+from governance.ratelimit import DEFAULT_IPV6_PREFIX, network_key
 from server.metrics import METRICS
 
 PATIENCE_SPREAD = 0.5  # a handshake's timeout is drawn from [1 - this, 1] x handshake_timeout_seconds
@@ -48,8 +49,12 @@ def give_up_at(now: float, timeout: float, draw: float) -> float:
 
 
 class HandshakeGate:
-    def __init__(self, per_ip: float, total: float) -> None:
+    """Paces handshakes per client network (an IPv6 address by its ``ipv6_prefix``, as every
+    per-address limit: governance/ratelimit.py, network_key) and in all."""
+
+    def __init__(self, per_ip: float, total: float, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> None:
         self.pacer: Pacer[asyncio.Future[None]] = Pacer(per_ip, total)
+        self.ipv6_prefix = ipv6_prefix
         self._timer: asyncio.TimerHandle | None = None
 
     def set_rates(self, per_ip: float, total: float) -> None:
@@ -63,7 +68,7 @@ class HandshakeGate:
         if pacer.disabled:
             return None
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if pacer.offer(ip, fut, time.monotonic()):
+        if pacer.offer(network_key(ip, self.ipv6_prefix), fut, time.monotonic()):
             return None
         METRICS.handshakes_paced.inc()
         METRICS.handshakes_waiting.set(pacer.waiting)

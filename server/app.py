@@ -21,7 +21,7 @@ from websockets.http11 import Response as HttpResponse
 from websockets.typing import Subprotocol
 
 from governance.codes import CodeBook
-from governance.ratelimit import WindowCounter
+from governance.ratelimit import AddressWindow, WindowCounter
 from protocol.codec import SUBPROTOCOLS, Encoding
 from protocol.errors import ContractError, FrameError
 from protocol.messages import OP_TYPES, decode_request
@@ -82,11 +82,15 @@ class App:
         self.codes = CodeBook(mac=lambda phone_key, code: self.vault.lookup("sms_code", f"{phone_key}:{code}"))
         rl = cfg.rate_limits
         self.codes_per_phone = WindowCounter(rl.code_requests_per_phone_per_hour, HOUR)
-        self.codes_per_ip = WindowCounter(rl.code_requests_per_ip_per_hour, HOUR)
-        self.failed_logins_per_ip = WindowCounter(rl.failed_logins_per_ip_per_hour, HOUR)
+        # The limits per client address count its network (an IPv6 address by its prefix), inside
+        # the counters themselves: every path (handlers, the handshake, a cluster home's counting,
+        # the restore at start) hands them the full address, which the network log keeps.
+        v6 = rl.ipv6_prefix_length
+        self.codes_per_ip = AddressWindow(rl.code_requests_per_ip_per_hour, HOUR, v6)
+        self.failed_logins_per_ip = AddressWindow(rl.failed_logins_per_ip_per_hour, HOUR, v6)
         self.failed_logins_per_user = WindowCounter(rl.failed_logins_per_ip_per_hour, HOUR)
-        self.connections_per_ip = WindowCounter(rl.connections_per_ip_per_minute, 60.0)
-        self.handshakes = HandshakeGate(cfg.server.handshakes_per_ip_per_second, cfg.server.handshakes_per_second)
+        self.connections_per_ip = AddressWindow(rl.connections_per_ip_per_minute, 60.0, v6)
+        self.handshakes = HandshakeGate(cfg.server.handshakes_per_ip_per_second, cfg.server.handshakes_per_second, v6)
         self.reports_per_user = WindowCounter(rl.reports_per_hour, HOUR)
         self.reports_when_mostly_rejected = WindowCounter(rl.reports_per_hour_when_mostly_rejected, HOUR)
         self.mention_all_per_group = WindowCounter(rl.mention_all_per_group_per_hour, HOUR)

@@ -464,6 +464,9 @@ class RateLimitsConfig:
     code_requests_per_ip_per_hour: int = setting(100, at_least(0))
     failed_logins_per_ip_per_hour: int = setting(30, at_least(0))
     connections_per_ip_per_minute: int = setting(120, at_least(0))
+    # The limits "per IP" count an IPv6 client by its network of this many bits (an IPv4 one by its
+    # address): one home line holds a /64 or more (governance/ratelimit.py: network_key).
+    ipv6_prefix_length: int = setting(64, between(32, 128))
     reports_per_hour: int = setting(20, at_least(0))
     # A reporter with at least 5 resolved reports, most of them rejected, gets this lower limit (P15).
     reports_per_hour_when_mostly_rejected: int = setting(2, at_least(0))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from governance.codes import CodeBook
     from governance.content import ContentFilter
-    from governance.ratelimit import WindowCounter
+    from governance.ratelimit import AddressWindow, WindowCounter
     from server.config import Config
     from server.loopmon import LoopMonitor
     from server.media.service import MediaService
@@ -43,8 +43,8 @@ class Context(Protocol):
     id_verifier: IdVerifier
     codes: CodeBook
     codes_per_phone: WindowCounter
-    codes_per_ip: WindowCounter
-    failed_logins_per_ip: WindowCounter
+    codes_per_ip: AddressWindow  # keyed by the network of the address it is given (governance/ratelimit.py)
+    failed_logins_per_ip: AddressWindow
     failed_logins_per_user: WindowCounter  # wrong passwords given to delete_account, per account
     reports_per_user: WindowCounter
     reports_when_mostly_rejected: WindowCounter

@@ -7,9 +7,11 @@ the limits on code requests and failed logins (a fresh hour of password guesses)
 - every code issued is also written to the store as a MAC (``sms_codes``, see
   :mod:`governance.codes`) and dropped when used or voided; the live ones are read back;
 - the windows of ``code_requests_per_phone_per_hour``, ``code_requests_per_ip_per_hour``
-  and ``failed_logins_per_ip_per_hour`` (per address, and per account for
-  ``delete_account`` and ``verify_identity``) are rebuilt from the network log's rows of the last hour, which
-  every code request and failed login writes anyway (a partial index keeps the read cheap).
+  and ``failed_logins_per_ip_per_hour`` (per address, that is per network: governance/ratelimit.py,
+  and per account for ``delete_account`` and ``verify_identity``) are rebuilt from the network log's
+  rows of the last hour, which every code request and failed login writes anyway (a partial index
+  keeps the read cheap). The log has each full address; the counters key it by its network as
+  they count it, with the ``ipv6_prefix_length`` of this start.
 
 A code's count of wrong guesses is not kept: after a takeover it may be guessed five more
 times, within its five minutes. The other windows (reports, @all, sends) start empty, as

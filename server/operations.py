@@ -48,6 +48,7 @@ RESTART_KEYS = (
     "storage.url", "storage.command_timeout_seconds",
     "cluster.broker_url", "cluster.node_id", "cluster.name", "cluster.lease_seconds", "cluster.request_timeout_seconds",
     "groups.activity_window_days",
+    "rate_limits.ipv6_prefix_length",  # the windows counted so far are keyed by it; a restart counts them again
     "identity.sms_provider", "identity.sms_outbox", "identity.sms_url", "identity.sms_secret_file",
     "identity.id_verifier", "identity.id_verifier_url", "identity.id_verifier_secret_file",
     "identity.provider_timeout_seconds", "identity.provider_retries", "identity.provider_ca_file",

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from governance.ratelimit import TokenBucket, WindowCounter
+from governance.ratelimit import AddressWindow, TokenBucket, WindowCounter, network_key
 
 # --- TokenBucket ---------------------------------------------------------------
 
@@ -276,3 +276,60 @@ def test_take_back_forgets_one_hit_made_at_that_moment():
     assert w.hit("ip", 3.0) == 0.0 and w.peek("ip", 3.5) > 0
 
 
+
+# --- per network -----------------------------------------------------------------
+
+NETWORK_KEYS = [
+    ("198.51.100.7", 64, "198.51.100.7"),  # IPv4: the address itself
+    ("198.51.100.8", 48, "198.51.100.8"),  # (the IPv6 prefix does not apply)
+    ("2001:db8:1:2::1", 64, "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", 64, "2001:db8:1:2::/64"),  # same line, another address
+    ("2001:db8:1:3::1", 64, "2001:db8:1:3::/64"),  # the next /64: another line
+    ("2001:DB8:1:2:0:0:0:1", 64, "2001:db8:1:2::/64"),  # spelled otherwise
+    ("2001:db8:1:ff::1", 56, "2001:db8:1::/56"),
+    ("2001:db8:1:2::1", 48, "2001:db8:1::/48"),
+    ("2001:db8:1:2::1", 128, "2001:db8:1:2::1/128"),
+    ("2001:db8:1:2::1", 32, "2001:db8::/32"),
+    ("::ffff:198.51.100.7", 64, "198.51.100.7"),  # IPv4-mapped (a dual-stack listener): IPv4
+    ("fe80::1%eth0", 64, "fe80::/64"),  # the zone is no part of the network
+    ("?", 64, "?"),  # unknown peer: its own key
+    ("", 64, ""),
+]
+
+
+@pytest.mark.parametrize("address,prefix,key", NETWORK_KEYS)
+def test_network_key(address: str, prefix: int, key: str) -> None:
+    assert network_key(address, prefix) == key
+
+
+# (limit 2) a sequence of (address, allowed?) hits: addresses of one /64 share a count
+ADDRESS_WINDOW_CASES = [
+    pytest.param(64, [("2001:db8::1", True), ("2001:db8::2", True), ("2001:db8::3", False),
+                      ("2001:db8:0:0:1234:5678:9abc:def0", False), ("2001:db8:0:1::1", True)], id="one-/64"),
+    pytest.param(56, [("2001:db8:0:1::1", True), ("2001:db8:0:2::1", True), ("2001:db8:0:ff::1", False),
+                      ("2001:db8:0:100::1", True)], id="one-/56"),
+    pytest.param(128, [("2001:db8::1", True), ("2001:db8::2", True), ("2001:db8::1", True),
+                       ("2001:db8::1", False)], id="per-address"),
+    pytest.param(64, [("192.0.2.1", True), ("192.0.2.2", True), ("192.0.2.1", True), ("::ffff:192.0.2.1", False)],
+                 id="ipv4-per-address"),
+]
+
+
+@pytest.mark.parametrize("prefix,hits", ADDRESS_WINDOW_CASES)
+def test_an_address_window_counts_networks(prefix: int, hits: list[tuple[str, bool]]) -> None:
+    w = AddressWindow(2, 60.0, prefix)
+    for i, (address, allowed) in enumerate(hits):
+        assert (w.hit(address, float(i)) == 0.0) is allowed, (i, address)
+
+
+def test_an_address_window_maps_every_method() -> None:
+    w = AddressWindow(1, 60.0)
+    w.hit("2001:db8::1", 1.0)
+    assert w.peek("2001:db8::ffff", 2.0) > 0  # the same network
+    w.take_back("2001:db8::2", 1.0)  # given back from another address of it
+    assert w.peek("2001:db8::1", 2.0) == 0.0
+    w.record("2001:db8::3", 1.5, 2.0)  # learned of late (a cluster's previous home)
+    assert w.hit("2001:db8::4", 2.0) > 0
+    w.reset("2001:db8::5")
+    assert w.hit("2001:db8::1", 2.0) == 0.0
+    assert list(w._logs) == ["2001:db8::/64"]  # one key for all of them

@@ -27,6 +27,22 @@ async def test_waiters_get_their_turn_in_order_and_a_cancelled_one_is_skipped() 
     gate.close()
 
 
+@pytest.mark.parametrize("prefix,other,own_bucket", [
+    (64, "2001:db8:1:2::beef", False),  # another address of the same /64: the same line
+    (64, "2001:db8:1:3::1", True),  # the next /64: its own
+    (56, "2001:db8:1:3::1", False),  # within one /56
+    (128, "2001:db8:1:2::beef", True),  # per address
+])
+async def test_handshakes_are_paced_per_network(prefix: int, other: str, own_bucket: bool) -> None:
+    gate = HandshakeGate(per_ip=2, total=0, ipv6_prefix=prefix)
+    assert all(gate.admit("2001:db8:1:2::1") is None for _ in range(2))  # the burst
+    waiter = gate.admit(other)
+    assert (waiter is None) is own_bucket
+    if waiter is not None:
+        waiter.cancel()
+    gate.close()
+
+
 async def test_turning_pacing_off_lets_every_waiter_through() -> None:
     gate = HandshakeGate(per_ip=1, total=0)
     assert gate.admit("a") is None

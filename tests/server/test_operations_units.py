@@ -168,6 +168,23 @@ def test_reload_keeps_restart_keys_and_names_them():
     assert merged.server.log_level == "DEBUG" and merged.limits.max_members == 42
 
 
+def test_a_reload_keeps_the_ipv6_prefix(tmp_path):
+    """The IPv6 prefix, under which every per-address count so far is kept, waits for a restart
+    (which counts the last hour again)."""
+    from server.app import App
+    from server.config import parse_config
+    from server.operations import apply_rate_limits
+
+    app = App(parse_config({"rate_limits": {"ipv6_prefix_length": 56}}, tmp_path))
+    old = app.cfg
+    fresh = dataclasses.replace(old, rate_limits=dataclasses.replace(old.rate_limits, ipv6_prefix_length=48))
+    app.cfg, changed = merge_restart_keys(old, fresh)
+    apply_rate_limits(app)
+    assert changed == ["rate_limits.ipv6_prefix_length"]
+    assert app.connections_per_ip.ipv6_prefix == app.handshakes.ipv6_prefix == 56
+    assert app.codes_per_ip.ipv6_prefix == app.failed_logins_per_ip.ipv6_prefix == 56
+
+
 def test_every_restart_key_exists():
     cfg = Config()
     for key in RESTART_KEYS:

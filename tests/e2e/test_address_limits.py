@@ -1,0 +1,87 @@
+"""The limits per client address count an IPv6 client by its network.
+
+The server trusts 127.0.0.1 as a proxy, so each connection names its client in
+``X-Forwarded-For``, as a reverse proxy would (tests/e2e/test_proxies.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from client_demo.client import Client
+from tests.e2e.harness import ServerProcess, new_phone
+
+LINE = "2001:db8:1:2"  # one subscriber line's /64
+OTHER_LINE = "2001:db8:1:3"  # the next /64: another line
+
+
+def _server(tmp_path, backend: str, **limits: int) -> ServerProcess:
+    srv = ServerProcess(tmp_path, backend=backend)
+    text = srv.config.read_text().replace("[server]\n", '[server]\ntrusted_proxies = ["127.0.0.1"]\n', 1)
+    for key, value in limits.items():
+        assert f"{key} = 0\n" in text, key
+        text = text.replace(f"{key} = 0\n", f"{key} = {value}\n")
+    srv.config.write_text(text)
+    return srv
+
+
+async def _as(srv: ServerProcess, ip: str) -> Client:
+    return await Client.connect(srv.url, additional_headers={"X-Forwarded-For": ip})
+
+
+async def _once(srv: ServerProcess, ip: str, op: str, **args: str) -> dict:
+    c = await _as(srv, ip)
+    try:
+        return await c.call(op, **args)
+    finally:
+        await c.close()
+
+
+async def _rows(srv: ServerProcess, sql: str, n: int) -> list[tuple]:
+    rows: list[tuple] = []
+    for _ in range(50):  # (the network log is written in the next group commit)
+        rows = srv.db_rows(sql)
+        if len(rows) >= n:
+            break
+        await asyncio.sleep(0.1)
+    return rows
+
+
+async def test_the_limits_per_address_count_an_ipv6_client_by_its_64(tmp_path, started, backend):
+    srv = started(_server(tmp_path, backend, failed_logins_per_ip_per_hour=2, code_requests_per_ip_per_hour=1,
+                          connections_per_ip_per_minute=5))
+    # Failed logins: two from the line, whatever addresses of it they use, then the line waits.
+    assert (await _once(srv, f"{LINE}::1", "login", username="victim", password="wrong-one"))["code"] == \
+        "unauthenticated"
+    assert (await _once(srv, f"{LINE}::2", "login", username="victim", password="wrong-two"))["code"] == \
+        "unauthenticated"
+    third = await _once(srv, f"{LINE}:dead:beef:0:3", "login", username="victim", password="wrong-three")
+    assert third["code"] == "rate_limited" and third["retry_after_ms"] > 0
+    # SMS codes: one from the line; a new address of it gets no second one.
+    assert (await _once(srv, f"{LINE}::100", "request_code", phone=new_phone()))["ok"]
+    assert (await _once(srv, f"{LINE}::101", "request_code", phone=new_phone()))["code"] == "rate_limited"
+    # Connections: the five above were the line's five this minute.
+    with pytest.raises(InvalidStatus) as refused:
+        await _as(srv, f"{LINE}::5")
+    assert refused.value.response.status_code == 429
+    # Another line has its own limits; so has an IPv4 address.
+    for ip in (f"{OTHER_LINE}::1", "192.0.2.1"):
+        other = await _as(srv, ip)
+        assert (await other.call("login", username="victim", password="wrong-four"))["code"] == "unauthenticated"
+        assert (await other.call("request_code", phone=new_phone()))["ok"]
+        await other.close()
+    # The network log (Art. 13) has every full address; only the limits count networks.
+    failed = await _rows(srv, "SELECT ip FROM netlog WHERE kind = 'login_failed' ORDER BY id", 4)
+    assert [ip for (ip,) in failed] == [f"{LINE}::1", f"{LINE}::2", f"{OTHER_LINE}::1", "192.0.2.1"]
+    codes = await _rows(srv, "SELECT ip FROM netlog WHERE kind = 'code_request' ORDER BY id", 3)
+    assert [ip for (ip,) in codes] == [f"{LINE}::100", f"{OTHER_LINE}::1", "192.0.2.1"]
+    # A restart counts the last hour again from that log, by network: still no third guess from the line.
+    await srv.stopped()
+    srv.start()
+    again = await _once(srv, f"{LINE}::77", "login", username="victim", password="wrong-five")
+    assert again["code"] == "rate_limited", again
+    assert (await _once(srv, f"{LINE}::78", "request_code", phone=new_phone()))["code"] == "rate_limited"
+
