@@ -89,6 +89,8 @@ class App:
         self.codes_per_ip = AddressWindow(rl.code_requests_per_ip_per_hour, HOUR, v6)
         self.failed_logins_per_ip = AddressWindow(rl.failed_logins_per_ip_per_hour, HOUR, v6)
         self.failed_logins_per_user = WindowCounter(rl.failed_logins_per_ip_per_hour, HOUR)
+        self.failed_logins_per_account = WindowCounter(rl.failed_logins_per_account,
+                                                       rl.failed_logins_per_account_window_minutes * 60.0)
         self.connections_per_ip = AddressWindow(rl.connections_per_ip_per_minute, 60.0, v6)
         self.handshakes = HandshakeGate(cfg.server.handshakes_per_ip_per_second, cfg.server.handshakes_per_second, v6)
         self.reports_per_user = WindowCounter(rl.reports_per_hour, HOUR)

@@ -463,6 +463,9 @@ class RateLimitsConfig:
     code_requests_per_phone_per_hour: int = setting(5, at_least(0))
     code_requests_per_ip_per_hour: int = setting(100, at_least(0))
     failed_logins_per_ip_per_hour: int = setting(30, at_least(0))
+    # Wrong passwords given to login for one account (whatever the address), in any such window.
+    failed_logins_per_account: int = setting(10, at_least(0))
+    failed_logins_per_account_window_minutes: int = setting(15, between(1, 1440))
     connections_per_ip_per_minute: int = setting(120, at_least(0))
     # The limits "per IP" count an IPv6 client by its network of this many bits (an IPv4 one by its
     # address): one home line holds a /64 or more (governance/ratelimit.py: network_key).

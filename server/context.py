@@ -46,6 +46,7 @@ class Context(Protocol):
     codes_per_ip: AddressWindow  # keyed by the network of the address it is given (governance/ratelimit.py)
     failed_logins_per_ip: AddressWindow
     failed_logins_per_user: WindowCounter  # wrong passwords given to delete_account, per account
+    failed_logins_per_account: WindowCounter  # wrong passwords given to login, per account (or unknown name)
     reports_per_user: WindowCounter
     reports_when_mostly_rejected: WindowCounter
     mention_all_per_group: WindowCounter  # send with mention_all, per group id

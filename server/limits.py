@@ -8,10 +8,11 @@ the limits on code requests and failed logins (a fresh hour of password guesses)
   :mod:`governance.codes`) and dropped when used or voided; the live ones are read back;
 - the windows of ``code_requests_per_phone_per_hour``, ``code_requests_per_ip_per_hour``
   and ``failed_logins_per_ip_per_hour`` (per address, that is per network: governance/ratelimit.py,
-  and per account for ``delete_account`` and ``verify_identity``) are rebuilt from the network log's
-  rows of the last hour, which every code request and failed login writes anyway (a partial index
-  keeps the read cheap). The log has each full address; the counters key it by its network as
-  they count it, with the ``ipv6_prefix_length`` of this start.
+  and per account for ``delete_account`` and ``verify_identity``), and of
+  ``failed_logins_per_account`` (``login``'s wrong passwords for an existing account), are rebuilt
+  from the network log's rows of the last hour, which every code request and failed login writes
+  anyway (a partial index keeps the read cheap). The log has each full address; the counters key
+  it by its network as they count it, with the ``ipv6_prefix_length`` of this start.
 
 A code's count of wrong guesses is not kept: after a takeover it may be guessed five more
 times, within its five minutes. The other windows (reports, @all, sends) start empty, as
@@ -40,7 +41,8 @@ async def restore(app: App) -> None:
     now_ms = app.now_ms()
     for phone_key, mac, expires_at in await app.store.live_codes(now_ms):
         app.codes.restore(phone_key, mac, expires_at / 1000)
-    counters = (app.codes_per_phone, app.codes_per_ip, app.failed_logins_per_ip, app.failed_logins_per_user)
+    counters = (app.codes_per_phone, app.codes_per_ip, app.failed_logins_per_ip, app.failed_logins_per_user,
+                app.failed_logins_per_account)
     window_ms = int(max(c.window for c in counters) * 1000)
     mono = time.monotonic()  # the counters run on the monotonic clock; the log on the wall clock
     for ts, kind, user_id, ip, detail in await app.store.limited_events(now_ms - window_ms):
@@ -56,6 +58,8 @@ async def restore(app: App) -> None:
             app.failed_logins_per_ip.hit(ip, at)
         if kind in ("delete_account_failed", "verify_identity_failed") and user_id:
             app.failed_logins_per_user.hit(user_id, at)
+        elif kind == "login_failed" and user_id:  # (failures for a name no account has start afresh)
+            app.failed_logins_per_account.hit(user_id, at)
 
 
 async def keep_code(ctx: Context, phone_key: str) -> None:

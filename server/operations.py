@@ -157,6 +157,8 @@ def apply_rate_limits(app: App) -> None:
     app.codes_per_ip.limit = rl.code_requests_per_ip_per_hour
     app.failed_logins_per_ip.limit = rl.failed_logins_per_ip_per_hour
     app.failed_logins_per_user.limit = rl.failed_logins_per_ip_per_hour
+    app.failed_logins_per_account.limit = rl.failed_logins_per_account
+    app.failed_logins_per_account.window = rl.failed_logins_per_account_window_minutes * 60.0
     app.connections_per_ip.limit = rl.connections_per_ip_per_minute
     app.handshakes.set_rates(app.cfg.server.handshakes_per_ip_per_second, app.cfg.server.handshakes_per_second)
     app.reports_per_user.limit = rl.reports_per_hour

@@ -137,11 +137,14 @@ class Guess:
 
 
 def _count(ctx: Context, sess: Session, what: str, guess: Guess, counter: WindowCounter, key: Hashable,
-           whose: str) -> None:
+           whose: str, user_id: str | None = None) -> None:
     wait = counter.hit(key, guess.at)
     if wait > 0:
         with guess:  # (the counts already taken go back: this one is refused, not failed)
-            netlog.session(ctx, sess, f"{what}_refused", why="rate_limited")
+            if user_id is None:
+                netlog.session(ctx, sess, f"{what}_refused", why="rate_limited")
+            else:  # (the account's limit: the row names the account the attempts are aimed at)
+                netlog.session(ctx, sess, f"{what}_refused", user_id, why="rate_limited")
             raise _rate_limited(f"failed {whose}", wait)
     guess.counted.append((counter, key))
 
@@ -168,10 +171,22 @@ def _count_guess(ctx: Context, sess: Session, what: str, guess: Guess) -> None:
     netlog.session(ctx, sess, f"{what}_failed")
 
 
+def _login_account(ctx: Context, sess: Session, guess: Guess, ukey: str, uid: str | None) -> None:
+    """Count a login attempt against the account it names too (``failed_logins_per_account``):
+    guesses spread over many addresses, each under its own limit, add up here. The key is the
+    account's id, which the network log's ``login_failed`` rows carry for a restart to count
+    again (server/limits.py); a name no account has is counted under the name, so an unknown
+    name is limited like a known one and the answer does not tell them apart."""
+    key: Hashable = uid if uid is not None else ("name", ukey)
+    _count(ctx, sess, "login", guess, ctx.failed_logins_per_account, key, "logins for this account", uid)
+
+
 @handler("login")
 async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> dict[str, Any]:
     with _failed_login_gate(ctx, sess, "login") as guess:
-        uid = ctx.state.by_username.get(idn.username_key(req.username))
+        ukey = idn.username_key(req.username)
+        uid = ctx.state.by_username.get(ukey)
+        _login_account(ctx, sess, guess, ukey, uid)  # (before the first await, as the address's count)
         stored = await ctx.store.password_hash(uid) if uid else None
         ok = await ctx.passwords.verify(stored, req.password)
         user = ctx.state.users.get(uid) if uid else None

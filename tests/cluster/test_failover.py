@@ -226,3 +226,44 @@ async def test_codes_and_failed_logins_outlive_the_home(make_cluster: Callable[.
     assert refused["code"] == "rate_limited", refused  # the same address, three failures this hour
     for cl in (known, asker, newcomer, again):
         await cl.close()
+
+
+async def test_the_limits_per_network_and_per_account_outlive_the_home(make_cluster: Callable[..., Cluster],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The failed-login limits are counted on the home, an IPv6 client by its /64 and an account
+    whatever the addresses; the next home counts both again from the network log (the harness turns
+    them off; the clients name their addresses through X-Forwarded-For, the nodes trusting 127.0.0.1)."""
+    monkeypatch.setenv("QUNGUAN_SERVER_TRUSTED_PROXIES", '["127.0.0.1"]')
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_FAILED_LOGINS_PER_IP_PER_HOUR", "2")
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_FAILED_LOGINS_PER_ACCOUNT", "3")
+    c = make_cluster()
+    old = c.home()
+    gw1, gw2 = c.gateways()
+    known = await gw1.user()
+    bystander = await gw1.user()
+
+    async def login(node: Any, ip: str, username: str, password: str) -> str:
+        cl = await Client.connect(node.url, additional_headers={"X-Forwarded-For": ip})
+        try:
+            for _ in range(100):  # (until a new home answers)
+                reply = await cl.call("login", username=username, password=password)
+                if reply.get("code") != "internal":
+                    return str(reply.get("code", "ok"))
+                await asyncio.sleep(0.1)
+            raise AssertionError(reply)
+        finally:
+            await cl.close()
+
+    line = "2001:db8:7:1"
+    assert await login(gw1, f"{line}::1", known.username, "wrong-1") == "unauthenticated"
+    assert await login(gw1, f"{line}::2", known.username, "wrong-2") == "unauthenticated"
+    assert await login(gw1, f"{line}::3", bystander.username, "wrong-3") == "rate_limited"  # the line's two
+    assert await login(gw1, "192.0.2.1", known.username, "wrong-4") == "unauthenticated"  # the account's third
+    assert await login(gw1, "192.0.2.2", known.username, "password123") == "rate_limited"
+    await asyncio.to_thread(old.kill9)
+    await asyncio.to_thread(c.wait_home, 10.0, old)
+    assert await login(gw2, f"{line}::99", bystander.username, "password123") == "rate_limited"
+    assert await login(gw2, "192.0.2.3", known.username, "password123") == "rate_limited"
+    assert await login(gw2, "192.0.2.4", bystander.username, "password123") == "ok"
+    for cl in (known, bystander):
+        await cl.close()

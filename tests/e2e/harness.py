@@ -34,6 +34,7 @@ require_id_to_create = {require_id_to_create}
 code_requests_per_phone_per_hour = 0
 code_requests_per_ip_per_hour = 0
 failed_logins_per_ip_per_hour = 0
+failed_logins_per_account = 0
 connections_per_ip_per_minute = 0
 messages_per_second = 0
 """

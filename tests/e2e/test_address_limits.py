@@ -1,4 +1,5 @@
-"""The limits per client address count an IPv6 client by its network.
+"""The limits per client address count an IPv6 client by its network, and login's wrong passwords
+are limited per account too, whatever the addresses they come from.
 
 The server trusts 127.0.0.1 as a proxy, so each connection names its client in
 ``X-Forwarded-For``, as a reverse proxy would (tests/e2e/test_proxies.py).
@@ -85,3 +86,43 @@ async def test_the_limits_per_address_count_an_ipv6_client_by_its_64(tmp_path, s
     assert again["code"] == "rate_limited", again
     assert (await _once(srv, f"{LINE}::78", "request_code", phone=new_phone()))["code"] == "rate_limited"
 
+
+async def test_wrong_passwords_for_one_account_are_limited_whatever_their_addresses(tmp_path, started, backend):
+    srv = started(_server(tmp_path, backend, failed_logins_per_account=3))
+    victim = await srv.user()
+    bystander = await srv.user()
+    # Guesses fired at once from eight addresses (eight networks, each far below any limit of its
+    # own): each is counted before its first await, so no more than three are ever tried.
+    guessers = [await _as(srv, f"2001:db8:{i}::1") for i in range(8)]
+    replies = await asyncio.gather(*(g.call("login", username=victim.username, password=f"wrong-{i:04d}")
+                                     for i, g in enumerate(guessers)))
+    codes = sorted(r["code"] for r in replies)
+    assert codes == ["rate_limited"] * 5 + ["unauthenticated"] * 3, codes
+    waits = [r["retry_after_ms"] for r in replies if r["code"] == "rate_limited"]
+    assert all(0 < w <= 15 * 60 * 1000 + 1 for w in waits), waits  # the 15-minute window
+    for g in guessers:
+        await g.close()
+    # The right password waits too (no oracle), from an address that never failed.
+    right = await _once(srv, "192.0.2.50", "login", username=victim.username, password="password123")
+    assert right["code"] == "rate_limited" and right["retry_after_ms"] > 0
+    # The owner is not locked out of what they had: a token from before still authenticates.
+    assert victim.token is not None
+    assert (await _once(srv, "192.0.2.51", "auth", token=victim.token))["ok"]
+    # Another account is not affected, and right passwords count nothing.
+    for _ in range(4):
+        assert (await _once(srv, "192.0.2.52", "login", username=bystander.username, password="password123"))["ok"]
+    # A name no account has is limited the same way: the answers do not tell it apart.
+    unknown = [(await _once(srv, f"198.51.100.{i}", "login", username="nobody-here", password="wrong-pass"))["code"]
+               for i in range(4)]
+    assert unknown == ["unauthenticated"] * 3 + ["rate_limited"]
+    # The refusals name the account in the network log, for an operator to see it is under attack.
+    refused = await _rows(srv, "SELECT user_id FROM netlog WHERE kind = 'login_refused' ORDER BY id", 6)
+    assert [uid for (uid,) in refused[:6]] == [victim.user_id] * 6
+    # A restart counts the account's failures again from the network log.
+    for c in (victim, bystander):
+        await c.close()
+    await srv.stopped()
+    srv.start()
+    after = await _once(srv, "192.0.2.60", "login", username=victim.username, password="password123")
+    assert after["code"] == "rate_limited", after
+    assert (await _once(srv, "192.0.2.61", "login", username=bystander.username, password="password123"))["ok"]

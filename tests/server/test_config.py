@@ -58,6 +58,7 @@ def test_defaults_without_a_file(tmp_path, monkeypatch):
     assert (r.messages_per_second, r.message_burst) == (5.0, 20)
     assert (r.code_requests_per_phone_per_hour, r.code_requests_per_ip_per_hour) == (5, 100)
     assert (r.failed_logins_per_ip_per_hour, r.connections_per_ip_per_minute) == (30, 120)
+    assert (r.failed_logins_per_account, r.failed_logins_per_account_window_minutes) == (10, 15)
     assert r.ipv6_prefix_length == 64
     g = cfg.groups
     assert g.categories == (
@@ -308,6 +309,9 @@ BAD = [
     ({"media": {"max_bytes": 2000, "max_bytes_per_user": 1999}}, "media.max_bytes_per_user", "at least max_bytes"),
     ({"rate_limits": {"ipv6_prefix_length": 31}}, "rate_limits.ipv6_prefix_length", "between 32 and 128"),
     ({"rate_limits": {"ipv6_prefix_length": 129}}, "rate_limits.ipv6_prefix_length", "between 32 and 128"),
+    ({"rate_limits": {"failed_logins_per_account": -1}}, "rate_limits.failed_logins_per_account", "at least 0"),
+    ({"rate_limits": {"failed_logins_per_account_window_minutes": 0}},
+     "rate_limits.failed_logins_per_account_window_minutes", "between 1 and 1440"),
     ({"identity": {"sms_provider": "twilio"}}, "identity.sms_provider", "must be one of"),
     ({"identity": {"id_verifier": "http", "id_verifier_url": "https://id.example/v"}},
      "identity.id_verifier_secret_file", "required when"),

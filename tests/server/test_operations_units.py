@@ -168,19 +168,22 @@ def test_reload_keeps_restart_keys_and_names_them():
     assert merged.server.log_level == "DEBUG" and merged.limits.max_members == 42
 
 
-def test_a_reload_keeps_the_ipv6_prefix(tmp_path):
-    """The IPv6 prefix, under which every per-address count so far is kept, waits for a restart
-    (which counts the last hour again)."""
+def test_a_reload_applies_the_account_limit_and_keeps_the_ipv6_prefix(tmp_path):
+    """The per-account limit and its window follow a reload; the IPv6 prefix, under which every
+    per-address count so far is kept, waits for a restart (which counts the last hour again)."""
     from server.app import App
     from server.config import parse_config
     from server.operations import apply_rate_limits
 
     app = App(parse_config({"rate_limits": {"ipv6_prefix_length": 56}}, tmp_path))
     old = app.cfg
-    fresh = dataclasses.replace(old, rate_limits=dataclasses.replace(old.rate_limits, ipv6_prefix_length=48))
+    fresh = dataclasses.replace(old, rate_limits=dataclasses.replace(
+        old.rate_limits, failed_logins_per_account=4, failed_logins_per_account_window_minutes=30,
+        ipv6_prefix_length=48))
     app.cfg, changed = merge_restart_keys(old, fresh)
     apply_rate_limits(app)
     assert changed == ["rate_limits.ipv6_prefix_length"]
+    assert (app.failed_logins_per_account.limit, app.failed_logins_per_account.window) == (4, 1800.0)
     assert app.connections_per_ip.ipv6_prefix == app.handshakes.ipv6_prefix == 56
     assert app.codes_per_ip.ipv6_prefix == app.failed_logins_per_ip.ipv6_prefix == 56
 
