@@ -61,6 +61,10 @@ RESTART_KEYS = (
 )
 # tls_cert/tls_key paths are restart keys only when TLS is switched on or off: with TLS
 # on, the files they name are read again on every reload (a renewed certificate).
+# Keys the config computes from a restart key (not set in the file): kept with it, so the running
+# config never pairs the running value of a key with what a new value would derive from it
+# (storage.sqlite_file names the database the server has open: backup refuses to write over it).
+DERIVED_KEYS = {"storage.url": ("storage.sqlite_file",)}
 
 PROBE_INTERVAL = 2.0  # seconds between store probes
 PROBE_TIMEOUT = 3.0
@@ -87,7 +91,8 @@ def merge_restart_keys(old: Config, fresh: Config) -> tuple[Config, list[str]]:
             continue  # a new certificate path with TLS still on: reloaded in place
         if _get(old, key) != _get(fresh, key):
             changed.append(key)
-            fresh = _keep(fresh, old, key)
+            for kept in (key, *DERIVED_KEYS.get(key, ())):
+                fresh = _keep(fresh, old, kept)
     return fresh, changed
 
 

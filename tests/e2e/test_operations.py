@@ -345,6 +345,39 @@ async def test_backup_refuses_to_write_over_the_servers_own_files(tmp_path, star
     await again.close()
 
 
+async def test_backup_still_refuses_the_live_database_after_a_reload_names_another(tmp_path, started):
+    """A SIGHUP that changes storage.url keeps the running url until a restart; the database file
+    derived from it was taken from the new file, so backup guarded the file named there and wrote
+    over the one the server had open. (SQLite only: on PostgreSQL backup names pg_dump.)"""
+    srv = started(ops.server(tmp_path))
+    alice = await srv.user("alice")
+    gid = await open_group(alice)
+    await alice.send(gid, "before")
+    db = srv.dir / "qunguan.db"
+    inode = db.stat().st_ino
+    srv.config.write_text(srv.config.read_text(encoding="utf-8") + '\n[storage]\nurl = "sqlite:///other.db"\n',
+                          encoding="utf-8")
+    srv.proc.send_signal(signal.SIGHUP)
+    warn = ops.wait_for_log(srv, lambda e: "config reloaded" in e["msg"])
+    assert "storage.url" in warn["msg"], warn
+    rc, out, err = await srv.admin("backup", "--out", str(db))
+    assert rc == 2 and "live database" in err and "back up to a file of its own" in err, (rc, out, err)
+    assert db.stat().st_ino == inode
+    rc, out, err = await srv.admin("backup", "--out", str(srv.dir / "other.db"))  # not the server's file
+    assert rc == 0, err
+    await alice.send(gid, "after")
+    await alice.close()
+    await srv.stopped()
+    srv.config.write_text(srv.config.read_text(encoding="utf-8").replace('url = "sqlite:///other.db"', ""),
+                          encoding="utf-8")
+    srv.start()
+    again = await srv.client()
+    await again.login("alice", "password123")
+    hist = await again.request("history", group_id=gid)
+    assert [m["text"] for m in hist["messages"]] == ["before", "after"]
+    await again.close()
+
+
 async def test_backup_on_postgresql_names_pg_dump(tmp_path, started):
     from tests import pgtools
 

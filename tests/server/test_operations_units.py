@@ -15,7 +15,7 @@ import pytest
 
 from server import logs, sdnotify
 from server.config import Config, ConfigError, load_config
-from server.operations import RESTART_KEYS, merge_restart_keys
+from server.operations import DERIVED_KEYS, RESTART_KEYS, merge_restart_keys
 from server.proxy import (
     V2_SIGNATURE,
     ProxyHeaderError,
@@ -186,6 +186,24 @@ def test_a_reload_applies_the_account_limit_and_keeps_the_ipv6_prefix(tmp_path):
     assert (app.failed_logins_per_account.limit, app.failed_logins_per_account.window) == (4, 1800.0)
     assert app.connections_per_ip.ipv6_prefix == app.handshakes.ipv6_prefix == 56
     assert app.codes_per_ip.ipv6_prefix == app.failed_logins_per_ip.ipv6_prefix == 56
+
+
+def test_a_kept_restart_key_keeps_what_the_config_derives_from_it(tmp_path):
+    """storage.url keeps its running value until a restart, and so must storage.sqlite_file, which
+    names the database the server has open (backup refuses to write over it)."""
+    old = _parse('[storage]\nurl = "sqlite:///live.db"\n', tmp_path)
+    fresh = _parse('[storage]\nurl = "sqlite:///other.db"\n', tmp_path)
+    merged, changed = merge_restart_keys(old, fresh)
+    assert changed == ["storage.url"]
+    assert (merged.storage.url, merged.storage.sqlite_file) == ("sqlite:///live.db", tmp_path / "live.db")
+    pg = _parse('[storage]\nurl = "postgresql://u@h/db"\n', tmp_path)
+    merged, _ = merge_restart_keys(pg, fresh)
+    assert (merged.storage.url, merged.storage.sqlite_file) == ("postgresql://u@h/db", None)
+    for key, derived in DERIVED_KEYS.items():
+        assert key in RESTART_KEYS
+        for name in derived:
+            section, field = name.split(".")
+            assert hasattr(getattr(old, section), field), name
 
 
 def test_every_restart_key_exists():
