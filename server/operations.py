@@ -96,6 +96,20 @@ def merge_restart_keys(old: Config, fresh: Config) -> tuple[Config, list[str]]:
     return fresh, changed
 
 
+def keep_named_operators(old: Config, fresh: Config) -> tuple[Config, bool]:
+    """``fresh`` with the running ``[[operators]]`` when it names none and the running config names
+    some; and whether it did.
+
+    Named operators make the operator socket 0660 for ``admin.socket_group``, and only a restart
+    makes it private (0600) again. With no operator named, whoever opens the socket is the single
+    operator with every command: dropping the list by reload would make every member of that group
+    a full operator. So that change waits for a restart, like the socket's other settings; adding,
+    removing or changing operators while at least one stays named applies at once."""
+    if old.operators and not fresh.operators:
+        return dataclasses.replace(fresh, operators=old.operators), True
+    return fresh, False
+
+
 def tls_context(cfg: Config) -> ssl.SSLContext | None:
     s = cfg.server
     if s.tls_cert is None or s.tls_key is None:
@@ -120,6 +134,7 @@ def _reload(app: App) -> bool:
     try:
         fresh = load_config(old.source) if old.source is not None else load_config(None)
         fresh, needs_restart = merge_restart_keys(old, fresh)
+        fresh, kept_operators = keep_named_operators(old, fresh)
         content = build_filter(fresh)
         media_lists = build_media_lists(fresh)
         if fresh.public_accounts.reserved_names is not None:
@@ -147,6 +162,11 @@ def _reload(app: App) -> bool:
     app.connection_class.trusted = app.trusted
     app.connection_class.proxy_protocol = fresh.server.proxy_protocol
     METRICS.reloads.labels("applied").inc()
+    if kept_operators:
+        log.error("config reloaded, but not the removal of every [[operators]] table: the named operators (%s) "
+                  "stay until a restart. Without named operators whoever can open the operator socket runs every "
+                  "command, and the socket stays shared with its group (mode 0660) until a restart makes it "
+                  "private to the server's user again", ", ".join(o.name for o in fresh.operators))
     if needs_restart:
         log.warning("config reloaded; these keys changed but keep their running values until a restart: %s",
                     ", ".join(needs_restart))

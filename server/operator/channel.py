@@ -109,6 +109,7 @@ class OperatorChannel:
         self.app = app
         self.path = path
         self._server: asyncio.AbstractServer | None = None
+        self.shared = False  # the socket was made for named operators: mode 0660, the socket group's
 
     def _operators(self) -> tuple[Any, ...]:
         return tuple(self.app.cfg.operators)
@@ -125,7 +126,8 @@ class OperatorChannel:
                                                            limit=MAX_REQUEST_BYTES)
         finally:
             os.umask(old)
-        if self._operators():
+        self.shared = bool(self._operators())
+        if self.shared:
             # Several OS users: the socket's group may connect; who connected is told by the kernel.
             group = self.app.cfg.admin.socket_group
             if group:
@@ -140,10 +142,14 @@ class OperatorChannel:
             os.chmod(self.path, 0o600)
 
     def identify(self, uid: int | None) -> Operator | None:
-        """The operator a peer uid stands for; None when operators are named and the uid is none of them."""
+        """The operator a peer uid stands for; None when operators are named and the uid is none of them.
+
+        A socket made for named operators never stands for the single operator: its group may open
+        it, and the single operator may run every command (a reload keeps the last named operators
+        for that reason: server/operations.py, keep_named_operators)."""
         ops = self._operators()
         if not ops:
-            return SOLE
+            return None if self.shared else SOLE
         for o in ops:
             if uid is not None and o.uid == uid:
                 return Operator(o.name, o.role, uid, named=True)

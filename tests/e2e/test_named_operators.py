@@ -188,3 +188,39 @@ async def test_roles_decide_what_runs_and_the_record_names_the_person(srv, share
     assert [tuple(r) for r in rows] == [("warning", "张执法", None), ("blacklist", "张执法", "王安全")]
     rc, out, _ = await srv.admin("verify-audit")
     assert rc == 0 and "whole" in out
+
+
+async def test_a_reload_that_removes_every_operator_keeps_them_until_a_restart(srv, shared):
+    """Without [[operators]] whoever opens the socket is the single operator, with every command; the
+    socket stays 0660 for the operators' group until a restart. A SIGHUP that dropped the list made
+    every member of that group a full operator, so that change waits for the restart: the named
+    operators stay, each with their own role, and one ERROR line says why."""
+    import re
+    import signal
+
+    assert srv.proc is not None
+    text = srv.config.read_text(encoding="utf-8")
+    without = re.sub(r"\[\[operators\]\]\nname = [^\n]*\nrole = [^\n]*\nunix_user = [^\n]*\n", "", text)
+    assert "[[operators]]" not in without and "[admin]" in without
+    srv.config.write_text(without, encoding="utf-8")
+    srv.proc.send_signal(signal.SIGHUP)
+    assert await srv.logged("not the removal of every [[operators]] table"), "".join(srv.output)
+    line = next(ln for ln in srv.output if "[[operators]] table" in ln)
+    assert "ERROR" in line and "李审核" in line and "until a restart" in line, line
+
+    st = os.stat(shared / "admin.sock")
+    assert stat.S_IMODE(st.st_mode) == 0o660 and st.st_gid == OPS_GROUP  # (still the group's)
+    rc, _, err = await admin_as(STRANGER, shared, "ping")  # in the group, no operator: still refused
+    assert rc == 2 and "uid 60003 is not a configured operator" in err, err
+    rc, _, err = await admin_as(REVIEWER, shared, "purge")  # still the reviewer, with a reviewer's commands
+    assert rc == 2 and "李审核 (reviewer) may not run purge" in err, err
+    rc, out, err = await admin_as(REVIEWER, shared, "ping")
+    assert rc == 0 and json.loads(out)["operator"] == "李审核", err
+
+    # Changing the named operators (one stays named) applies at once.
+    only_officer = re.sub(r"\[\[operators\]\]\nname = \"李审核\"\nrole = [^\n]*\nunix_user = [^\n]*\n", "", text)
+    srv.config.write_text(only_officer, encoding="utf-8")
+    srv.proc.send_signal(signal.SIGHUP)
+    assert await srv.logged("config reloaded\n"), "".join(srv.output)
+    rc, _, err = await admin_as(REVIEWER, shared, "ping")
+    assert rc == 2 and "uid 60001 is not a configured operator" in err, err

@@ -68,3 +68,34 @@ def test_peer_uid_is_the_connecting_process():
     with a, b:
         assert peer_uid(a) == os.getuid()
     assert peer_uid(None) is None
+
+
+async def test_a_socket_made_for_named_operators_never_stands_for_the_single_operator(tmp_path):
+    """The socket made for named operators is the operators' group's (0660) until a restart; were the
+    list empty while it runs, every uid would be the single operator with every command. The reload
+    keeps the list (tests/e2e/test_named_operators.py); the channel refuses every uid all the same."""
+    import dataclasses
+    import stat
+
+    from server.app import App
+    from server.operator.channel import SOLE, OperatorChannel
+
+    cfg = parse_config({"server": {"port": 0}, **ops({"name": "王安全", "role": "content_safety_officer",
+                                                       "unix_user": ME})}, tmp_path)
+    app = App(cfg)
+    channel = OperatorChannel(app, tmp_path / "admin.sock")
+    await channel.start()
+    try:
+        assert stat.S_IMODE(os.stat(tmp_path / "admin.sock").st_mode) == 0o660
+        assert channel.identify(os.getuid()).name == "王安全"
+        app.cfg = dataclasses.replace(cfg, operators=())
+        assert channel.identify(os.getuid()) is None and channel.identify(60003) is None
+    finally:
+        await channel.stop()
+    private = OperatorChannel(app, tmp_path / "private.sock")  # made without named operators: 0600
+    await private.start()
+    try:
+        assert stat.S_IMODE(os.stat(tmp_path / "private.sock").st_mode) == 0o600
+        assert private.identify(os.getuid()) is SOLE
+    finally:
+        await private.stop()
