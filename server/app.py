@@ -40,7 +40,7 @@ from server.media.service import MediaService
 from server.metrics import METRICS
 from server.operator import OperatorChannel, freeze_upkeep
 from server.providers import make_id_verifier
-from server.security import KEY_FILE_NAME, IdentityVault, Passwords
+from server.security import Passwords, vault_for
 from server.session import CLOSE_POLICY, Session
 from server.sms import make_sms
 from server.state import Agreement, State, User
@@ -69,12 +69,7 @@ class App:
         self.now_ms = clock
         self.randbelow: Callable[[int], int] = secrets.randbelow
         self.store: Store = open_store(cfg)
-        self.vault = IdentityVault.from_config(
-            cfg.identity.key_file, cfg.identity.key_env, cfg.identity.dev_mode,
-            [cfg.base_dir / p for p in cfg.identity.old_key_files],
-            default_key_file=(cfg.storage.sqlite_file.parent if cfg.storage.sqlite_file else cfg.base_dir)
-            / KEY_FILE_NAME,
-        )
+        self.vault = vault_for(cfg)
         self.passwords = Passwords(cfg.identity.argon2_time_cost, cfg.identity.argon2_memory_kib)
         self.sms = make_sms(cfg.identity)
         self.id_verifier = make_id_verifier(cfg.identity)  # awaited by verify_identity

@@ -1073,10 +1073,17 @@ def load_config(path: str | Path | None, environ: dict[str, str] | None = None) 
 
 def check_config_main(path: str | Path | None) -> int:
     """``qunguan check-config PATH``: print OK and return 0, or print each problem and return 2."""
+    from server.security import key_problems
+
     try:
-        load_config(path)
+        cfg = load_config(path)
     except ConfigError as exc:
         for problem in exc.problems:
+            print(problem)
+        return 2
+    problems = key_problems(cfg)  # what serve reads at start: the identity keys (no file is made here)
+    if problems:
+        for problem in problems:
             print(problem)
         return 2
     print(f"OK: {path if path is not None else '(built-in defaults)'}")

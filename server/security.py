@@ -25,9 +25,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from governance import audit
+from server.config import Problem
 from server.storage.changes import SaveVault
 
 if TYPE_CHECKING:
+    from server.config import Config
     from server.storage.base import Store
 
 log = logging.getLogger("qunguan.security")
@@ -105,6 +107,83 @@ def _load_or_create_key(path: Path) -> bytes:
     return key
 
 
+class KeyProblems(ValueError):
+    """The configured identity keys cannot be read; ``problems`` names each (``serve`` stops, exit 2)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+def _read_key_file(path: Path, key: str, problems: list[Problem]) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        problems.append(Problem(key, str(path), f"cannot read the key: {err.strerror or err}"))
+        return None
+
+
+def _read_keys(
+    key_file: Path | None, key_env: str, dev_mode: bool, old_key_files: Sequence[Path],
+    default_key_file: Path | None, create: bool,
+) -> tuple[bytes | None, list[bytes]]:
+    """The configured key's and the old keys' raw content, as ``serve`` reads them at start, or
+    :class:`KeyProblems` naming everything that stops it. ``create``: with no key configured, make
+    ``default_key_file`` when it is not there (``serve``); without, a missing one is not read and
+    the key is None (``check-config``, which must not create files)."""
+    problems: list[Problem] = []
+    raw: bytes | None = None
+    if key_file is not None:
+        raw = _read_key_file(key_file, "identity.key_file", problems)
+    elif key_env:
+        value = os.environ.get(key_env)
+        if value:
+            raw = value.encode()
+        else:
+            problems.append(Problem("identity.key_env", key_env, f"the environment variable {key_env} is empty or "
+                                    "not set: it must hold the identity key"))
+    old = [k for p in old_key_files if (k := _read_key_file(Path(p), "identity.old_key_files", problems)) is not None]
+    if key_file is None and not key_env:
+        if not dev_mode or default_key_file is None:
+            problems.append(Problem("identity.key_file", "", "no identity key is configured and identity.dev_mode "
+                                    "= false: set identity.key_file or identity.key_env"))
+        elif create:
+            raw = _load_or_create_key(default_key_file)
+        elif default_key_file.exists():  # made by an earlier start: serve reads it
+            raw = _read_key_file(default_key_file, "identity.key_file", problems)
+    if problems:
+        raise KeyProblems(problems)
+    return raw, old
+
+
+def default_key_file(cfg: Config) -> Path:
+    """Where the identity key is kept when none is configured: next to the SQLite database, or on
+    PostgreSQL in the config file's folder."""
+    db = cfg.storage.sqlite_file
+    return (db.parent if db is not None else cfg.base_dir) / KEY_FILE_NAME
+
+
+def vault_for(cfg: Config) -> IdentityVault:
+    """The identity vault ``serve`` runs with (on the first start without a configured key, the
+    key file is made)."""
+    ident = cfg.identity
+    return IdentityVault.from_config(ident.key_file, ident.key_env, ident.dev_mode,
+                                     [cfg.base_dir / p for p in ident.old_key_files],
+                                     default_key_file=default_key_file(cfg))
+
+
+def key_problems(cfg: Config) -> list[Problem]:
+    """What would stop ``serve`` from opening the configured identity keys (``check-config``), read
+    as ``serve`` reads them, but creating no file."""
+    ident = cfg.identity
+    try:
+        _read_keys(ident.key_file, ident.key_env, ident.dev_mode, [cfg.base_dir / p for p in ident.old_key_files],
+                   default_key_file(cfg), create=False)
+    except KeyProblems as err:
+        return err.problems
+    return []
+
+
 def _sealer(key: bytes) -> AESGCM:
     return AESGCM(hashlib.sha256(b"seal" + key).digest())
 
@@ -146,24 +225,11 @@ class IdentityVault:
         default_key_file: Path | None = None,
     ) -> IdentityVault:
         """The vault for the configured key: ``key_file``, else ``key_env``, else (unless
-        ``dev_mode`` is false) ``default_key_file``, created with a random key on first start."""
-        raw: bytes | None = None
-        if key_file is not None:
-            raw = key_file.read_bytes()
-        elif key_env:
-            value = os.environ.get(key_env)
-            if not value:
-                raise ValueError(f"environment variable {key_env} named by identity.key_env is empty")
-            raw = value.encode()
-        old = [read_key(Path(p).read_bytes()) for p in old_key_files]
-        if raw is None:
-            if not dev_mode or default_key_file is None:
-                raise ValueError(
-                    "identity.dev_mode = false but no identity key is configured: "
-                    "set identity.key_file or identity.key_env"
-                )
-            raw = _load_or_create_key(default_key_file)
-        return cls(read_key(raw), old_keys=old)
+        ``dev_mode`` is false) ``default_key_file``, created with a random key on first start.
+        Raises :class:`KeyProblems` naming every key that cannot be read."""
+        raw, old = _read_keys(key_file, key_env, dev_mode, old_key_files, default_key_file, create=True)
+        assert raw is not None
+        return cls(read_key(raw), old_keys=[read_key(k) for k in old])
 
     # -- the key registry ------------------------------------------------------
     async def bind(self, store: Store, now_ms: int) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from server.config import Config
 from server.operator.channel import OperatorError, Result, command
-from server.security import KEY_FILE_NAME
+from server.security import default_key_file
 from server.storage.base import BackupUnsupported
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def _own_files(cfg: Config) -> Iterator[tuple[Path, str]]:
         for suffix, what in (("-wal", "write-ahead log"), ("-shm", "shared-memory index"),
                              ("-journal", "journal"), (".lock", "lock file")):
             yield db.with_name(db.name + suffix), f"database's {what}"
-    key = cfg.identity.key_file or (db.parent if db is not None else cfg.base_dir) / KEY_FILE_NAME
+    key = cfg.identity.key_file or default_key_file(cfg)
     yield key, "identity key file"
     for old in cfg.identity.old_key_files:
         yield cfg.base_dir / old, "earlier identity key file"

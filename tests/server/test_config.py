@@ -187,6 +187,7 @@ def write_full(tmp_path: Path) -> Path:
     (tmp_path / "words" / "gambling.txt").write_text("赌博\n", encoding="utf-8")
     (tmp_path / "rumours.txt").write_text("谣言\n", encoding="utf-8")
     (tmp_path / "id.secret").write_text("a shared secret of 32 bytes.....\n", encoding="utf-8")
+    (tmp_path / "secret.key").write_text("11" * 32 + "\n", encoding="utf-8")  # (check-config reads it as serve does)
     path = tmp_path / "qunguan.toml"
     path.write_text(FULL.replace("/ABS", str(tmp_path)), encoding="utf-8")
     return path
@@ -464,6 +465,36 @@ def test_check_config_main_good_file(tmp_path, capsys):
     path = write_full(tmp_path)
     assert check_config_main(str(path)) == 0
     assert capsys.readouterr().out.strip() == f"OK: {path}"
+
+
+def test_check_config_refuses_identity_keys_serve_cannot_read_and_creates_no_file(tmp_path, capsys, monkeypatch):
+    """serve reads the identity keys at start and stops (exit 2) when it cannot: check-config, run
+    before it (ExecStartPre), says so too, naming each key, and makes no key file of its own."""
+    monkeypatch.delenv("QG_NO_SUCH_KEY", raising=False)
+    (tmp_path / "a-dir").mkdir()
+    cases = {
+        'key_file = "missing.key"': ["identity.key_file", "missing.key", "cannot read"],
+        'key_file = "a-dir"': ["identity.key_file", "a-dir"],
+        'key_env = "QG_NO_SUCH_KEY"': ["identity.key_env", "QG_NO_SUCH_KEY"],
+        'old_key_files = ["gone-1.key", "gone-2.key"]': ["identity.old_key_files", "gone-1.key", "gone-2.key"],
+        "dev_mode = false": ["identity.dev_mode = false"],
+    }
+    for i, (keys, expected) in enumerate(cases.items()):
+        path = tmp_path / f"c{i}.toml"
+        path.write_text(f"[identity]\n{keys}\n", encoding="utf-8")
+        assert check_config_main(path) == 2, keys
+        out = capsys.readouterr().out
+        for text in expected:
+            assert text in out, (keys, out)
+    assert not (tmp_path / "identity.key").exists()  # (dev_mode's key file is made by serve, not here)
+    good = tmp_path / "good.toml"
+    good.write_text('[identity]\nkey_env = "QG_NO_SUCH_KEY"\n', encoding="utf-8")
+    monkeypatch.setenv("QG_NO_SUCH_KEY", "a key")
+    assert check_config_main(good) == 0
+    good.write_text("[identity]\n", encoding="utf-8")  # dev_mode: serve makes the key at its first start
+    assert check_config_main(good) == 0 and not (tmp_path / "identity.key").exists()
+    (tmp_path / "identity.key").mkdir()  # one that is there is read as serve reads it
+    assert check_config_main(good) == 2 and "identity.key" in capsys.readouterr().out
 
 
 def test_check_config_main_missing_file(tmp_path, capsys):
