@@ -4,8 +4,10 @@ handed over, or raises ``ContractError("internal", ...)`` when it could not be."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -37,16 +39,25 @@ class ConsoleSms:
 
 
 class FileSms:
+    """Appends each code to the outbox file on a thread of its own: ``request_code`` needs no login,
+    and a slow or stuck file system (a full disk, a network mount) must not stall the event loop and
+    every connection with it. One thread, so the lines are appended in the order of the calls."""
+
     def __init__(self, outbox: Path) -> None:
         self.outbox = outbox
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qunguan-sms-outbox")
 
     async def send(self, phone: str, code: str, ts_ms: int) -> None:
+        line = json.dumps({"phone": phone, "code": code, "ts": ts_ms}) + "\n"
+        await asyncio.get_running_loop().run_in_executor(self._writer, self._append, line)
+
+    def _append(self, line: str) -> None:
         self.outbox.parent.mkdir(parents=True, exist_ok=True)
         with self.outbox.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"phone": phone, "code": code, "ts": ts_ms}) + "\n")
+            f.write(line)
 
     async def aclose(self) -> None:
-        return None
+        await asyncio.to_thread(self._writer.shutdown, wait=True)  # (the appends already handed over finish)
 
 
 def make_sms(ident: IdentityConfig) -> SmsProvider:
