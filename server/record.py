@@ -52,15 +52,17 @@ async def seal(ctx: Context) -> int:
 
 
 def read_checkpoints(path: Path) -> list[Checkpoint]:
-    """Every checkpoint in the file (a line that does not parse is skipped and logged)."""
+    """Every checkpoint in the file (a line that does not parse, or is not UTF-8, is skipped and
+    logged: one damaged line must not hide the others). No file: none. A file that cannot be read
+    raises OSError."""
     out: list[Checkpoint] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_bytes().splitlines()
     except FileNotFoundError:
         return out
     for n, line in enumerate(lines, start=1):
         try:
-            d = json.loads(line)
+            d = json.loads(line.decode("utf-8"))  # (UnicodeDecodeError is a ValueError)
             out.append(Checkpoint(int(d["ts"]), int(d["count"]), int(d["last_id"]), str(d["mac"])))
         except (ValueError, KeyError, TypeError):
             log.warning("%s line %d is not a checkpoint; skipped", path, n)
@@ -103,18 +105,24 @@ async def run_checkpoints(ctx: Context) -> None:
     it is due, not a whole interval after its start (a home that changes more often than the
     interval would otherwise never write one), nor one at every start. The line goes to this
     node's ``audit.checkpoint_file`` (the same file on shared storage in a cluster: see
-    docs/scale-out.md); it is compared with that file's last line."""
-    files = read_checkpoints(ctx.cfg.audit.checkpoint_file)
-    last: Checkpoint | None = files[-1] if files else None
+    docs/scale-out.md); it is compared with that file's last line, read (off the event loop) before
+    the first checkpoint and again after a failed one, inside the job's guard: a file that cannot
+    be read is logged and tried again at the next interval, and never ends the job."""
+    last: Checkpoint | None = None
+    known = False  # whether ``last`` is the file's last line
     due = Schedule(ctx, JOB, lambda: ctx.cfg.audit.checkpoint_interval_seconds)
     while True:
         await due.wait()
         try:
+            if not known:
+                files = await asyncio.to_thread(read_checkpoints, ctx.cfg.audit.checkpoint_file)
+                last, known = (files[-1] if files else None), True
             last = await checkpoint(ctx, last)
             await due.ran()
         except asyncio.CancelledError:
             raise
         except Exception:
+            known = False
             log.exception("writing an enforcement-record checkpoint failed; trying again later")
 
 

@@ -151,3 +151,26 @@ async def test_a_reload_that_shortens_the_checkpoint_interval_applies_to_the_wai
                           encoding="utf-8")
     srv.proc.send_signal(signal.SIGHUP)
     await wait_for_checkpoint(srv, total)  # within 10 s
+
+
+async def test_a_checkpoint_file_with_a_line_that_is_not_utf8_is_read_past(make_server, tmp_path):
+    """The job read the file once at its start, outside its guard: one byte that is not UTF-8 ended
+    it, silently, and no checkpoint was written again until a restart (which ended it again). The
+    damaged line is skipped and logged, by the job and by verify-audit, and checkpoints go on."""
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "audit-checkpoints.jsonl").write_bytes(b"\xff\xfe not a checkpoint\n")
+    srv = make_server(FAST_CHECKPOINTS)
+    await some_record(srv)
+    total = len(entries(srv))
+    path = srv.dir / "audit-checkpoints.jsonl"
+    for _ in range(100):
+        lines = path.read_bytes().splitlines()
+        if len(lines) > 1 and json.loads(lines[-1])["count"] >= total:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("no checkpoint was written after the damaged line")
+    assert lines[0].startswith(b"\xff")
+    assert await srv.logged("audit-checkpoints.jsonl line 1 is not a checkpoint; skipped")
+    rc, out = await verify(srv)
+    assert rc == 0 and "whole" in out, out
