@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("qunguan")
 
 HOUR = 3600.0
+# A background job ended though it runs for the server's whole life (a bug): the server stops, after
+# its usual drain, with this status (EX_SOFTWARE) so that its supervisor starts it again.
+JOB_ENDED_STATUS = 70
 STALL_LOG_MS = 50.0  # a loop iteration longer than this is logged with the monitor's verdict
 
 
@@ -104,6 +107,9 @@ class App:
         self.media = MediaService(cfg, self.vault.media_url_key)
         self._server: Server | None = None
         self._jobs: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self.job_ended = asyncio.Event()  # a background job ended unexpectedly: run() stops the server
+        self.job_ended_why = ""
         self._record_open = False
         self.monitor = LoopMonitor(STALL_LOG_MS, self.store.in_flight)
         self.quiet_connections = netlog.QuietConnections()
@@ -157,7 +163,7 @@ class App:
         self.operator = OperatorChannel(self, self.cfg.admin.socket)
         await self.operator.start()
         self.monitor.start()
-        self._jobs.append(asyncio.create_task(self.quiet_connections.run_forever(self), name="netlog-quiet"))
+        self.start_job(self.quiet_connections.run_forever(self), "netlog-quiet")
         if self.cfg.metrics.port:  # every node: its own connections, loop and store
             self.metrics_port = METRICS.serve(self.cfg.metrics.host, self.cfg.metrics.port)
         if self.cluster is None:
@@ -165,7 +171,7 @@ class App:
         else:
             await self.cluster.start()
         await self.readiness.probe_once()
-        self._jobs.append(asyncio.create_task(self.readiness.run(), name="readiness"))
+        self.start_job(self.readiness.run(), "readiness")
 
     async def load_home(self) -> None:
         """Load what the logic needs: the record's seal, the state, the agreement. On one node at
@@ -188,14 +194,34 @@ class App:
 
     def start_jobs(self) -> None:
         """The background jobs: once per service, so in a cluster only on the home node."""
-        self._jobs.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
-        self._jobs.append(asyncio.create_task(self._age_sent_ids(), name="sent-ids"))
-        self._jobs.append(asyncio.create_task(retention.run_forever(self), name="retention"))
-        self._jobs.append(asyncio.create_task(media_cleanup.run_forever(self), name="media-cleanup"))
-        self._jobs.append(asyncio.create_task(record.run_checkpoints(self), name="record-checkpoints"))
-        self._jobs.append(asyncio.create_task(freeze_upkeep.run_forever(self), name="freeze-upkeep"))
+        self.start_job(self._housekeeping(), "housekeeping")
+        self.start_job(self._age_sent_ids(), "sent-ids")
+        self.start_job(retention.run_forever(self), "retention")
+        self.start_job(media_cleanup.run_forever(self), "media-cleanup")
+        self.start_job(record.run_checkpoints(self), "record-checkpoints")
+        self.start_job(freeze_upkeep.run_forever(self), "freeze-upkeep")
         if self.cfg.metrics.port:  # the review queues are the service's: counted by the home only
-            self._jobs.append(asyncio.create_task(operations.refresh_queue_gauges(self), name="queue-gauges"))
+            self.start_job(operations.refresh_queue_gauges(self), "queue-gauges")
+
+    def start_job(self, job: Coroutine[None, None, None], name: str) -> None:
+        """Run a background job for the server's whole life, watched by :meth:`_job_done`."""
+        task = asyncio.create_task(job, name=name)
+        task.add_done_callback(self._job_done)
+        self._jobs.append(task)
+
+    def _job_done(self, task: asyncio.Task[None]) -> None:
+        """A background job never ends by itself: each catches the errors it expects and tries again
+        later. One that ends anyway (a bug) would leave the server running without it, unnoticed:
+        no more checkpoints of the record, no retention purge, a stale /readyz. Crash-only, as a
+        cluster node whose lease or tick task ends: logged with its traceback, and the server stops
+        (:func:`run`: the usual drain, then exit status ``JOB_ENDED_STATUS``) to be started again."""
+        if task.cancelled() or self._stopping:
+            return
+        err = task.exception()
+        what = f"ended with {err!r}" if err is not None else "returned"
+        self.job_ended_why = f"the background job {task.get_name()} {what}"
+        log.error("%s: the server stops (exit status %d)", self.job_ended_why, JOB_ENDED_STATUS, exc_info=err)
+        self.job_ended.set()
 
     def reload(self) -> None:
         """SIGHUP: every key that can change at run time (server/operations.py)."""
@@ -207,6 +233,7 @@ class App:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        self._stopping = True  # (the jobs are cancelled below: that is no unexpected end)
         self.readiness.stopping = True
         METRICS.stop()
         await self.monitor.stop()
@@ -489,7 +516,10 @@ def tune_gc() -> gcpolicy.GcPolicy:
     return gcpolicy.install()
 
 
-async def run(cfg: Config) -> None:
+async def run(cfg: Config) -> int:
+    """Serve until SIGTERM or SIGINT (0) or a background job's unexpected end (``JOB_ENDED_STATUS``),
+    each after the drain; the exit status. A store that failed for good and a cluster home that lost
+    its lease exit at once (``os._exit``), without the drain."""
     app = App(cfg)
     try:
         await app.start()
@@ -511,7 +541,8 @@ async def run(cfg: Config) -> None:
         print(f"metrics on http://{cfg.metrics.host}:{app.metrics_port}/metrics", flush=True)
     sdnotify.ready(f"listening on port {app.port}")
     await asyncio.wait([asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait()),
-                        asyncio.ensure_future(app.store.fatal.wait())], return_when=asyncio.FIRST_COMPLETED)
+                        asyncio.ensure_future(app.store.fatal.wait()), asyncio.ensure_future(app.job_ended.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
     if app.store.fatal.is_set():
         # The store can no longer tell what it holds (a failed fsync of the WAL or COMMIT on SQLite,
         # 74; on PostgreSQL a batch whose outcome could not be learned, 75): crash-only, as
@@ -529,6 +560,10 @@ async def run(cfg: Config) -> None:
             log.critical("qunguan: stopping: %s", app.cluster.lost_why)
         logging.shutdown()
         os._exit(app.cluster.exit_status)
+    status = 0
+    if app.job_ended.is_set() and not stop.is_set():
+        log.critical("qunguan: stopping (exit status %d): %s", JOB_ENDED_STATUS, app.job_ended_why)
+        status = JOB_ENDED_STATUS
     sdnotify.stopping()
     app.readiness.stopping = True  # /readyz says 503 from now on; load balancers drain us
     grace = app.cfg.server.shutdown_grace_seconds  # the running config: a reload may have changed it
@@ -536,4 +571,5 @@ async def run(cfg: Config) -> None:
     if grace:
         await asyncio.sleep(grace)
     await app.stop()
+    return status
 

@@ -59,14 +59,14 @@ def _serve(path: str | None) -> int:
     else:
         runner = uvloop.run
     try:
-        runner(run(cfg))
+        status = runner(run(cfg))
     except (ValueError, OSError) as err:
         if cfg.server.log_json:  # every line on stderr is one JSON object, this one too
             logging.getLogger("qunguan").critical("qunguan: cannot start: %s", err)
         else:
             print(f"qunguan: cannot start: {err}", file=sys.stderr)
         return 2
-    return 0
+    return int(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

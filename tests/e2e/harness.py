@@ -44,6 +44,11 @@ class ServerProcess:
     """A server process. ``backend``: "sqlite" (qunguan.db in ``workdir``) or "postgresql" (a fresh
     database on the machine's PostgreSQL with the schema in it, made here and dropped by :meth:`cleanup`)."""
 
+    # How the interpreter is told to run the server: ``python -m server serve --config ...`` (a test may
+    # run it with ``-c CODE`` to put a fault into the real process: its sys.argv is then
+    # ``["-c", "serve", "--config", ...]``, as ``server.cli.main`` reads it).
+    LAUNCH: tuple[str, ...] = ("-m", "server")
+
     def __init__(self, workdir: Path, extra_config: str = "", backend: str = "sqlite", **fmt: Any) -> None:
         self.dir = workdir
         self.config = workdir / "qunguan.toml"
@@ -68,7 +73,7 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         self.url = ""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--config", str(self.config)],
+            [sys.executable, *self.LAUNCH, "serve", "--config", str(self.config)],
             cwd=self.dir,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
