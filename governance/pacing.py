@@ -138,6 +138,14 @@ class Pacer(Generic[W]):
         soonest = min(self._keys[k].wait() for k in self._lines)
         return admitted, max(soonest, self._all.wait(), 0.001)
 
+    def drain(self) -> list[W]:
+        """Every waiter still in a line, in turn order within each line; the lines are emptied (the
+        server stops: each is answered at once instead of waiting for a turn that will not come)."""
+        out = [w for line in self._lines.values() for w in line]
+        self._lines.clear()
+        self.waiting = 0
+        return out
+
     def _forget(self, now: float) -> None:
         """Drop the buckets of keys with no line that are full again (they would start full anyway)."""
         for key in [k for k, b in self._keys.items() if k not in self._lines]:

@@ -50,24 +50,32 @@ def give_up_at(now: float, timeout: float, draw: float) -> float:
 
 class HandshakeGate:
     """Paces handshakes per client network (an IPv6 address by its ``ipv6_prefix``, as every
-    per-address limit: governance/ratelimit.py, network_key) and in all."""
+    per-address limit: governance/ratelimit.py, network_key) and in all. Each future :meth:`admit`
+    hands out is done at the handshake's turn: True, go ahead; False, the server is stopping
+    (:meth:`stop`), answer 503 at once."""
 
     def __init__(self, per_ip: float, total: float, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> None:
-        self.pacer: Pacer[asyncio.Future[None]] = Pacer(per_ip, total)
+        self.pacer: Pacer[asyncio.Future[bool]] = Pacer(per_ip, total)
         self.ipv6_prefix = ipv6_prefix
         self._timer: asyncio.TimerHandle | None = None
+        self._stopped = False
 
     def set_rates(self, per_ip: float, total: float) -> None:
         self.pacer.set_rates(per_ip, total)
         self.close()
         self._release()  # a higher rate lets waiters through now
 
-    def admit(self, ip: str) -> asyncio.Future[None] | None:
+    def admit(self, ip: str) -> asyncio.Future[bool] | None:
         """None: the handshake goes ahead now. Else a future done at its turn (cancel it to give up)."""
         pacer = self.pacer
+        fut: asyncio.Future[bool]
+        if self._stopped:
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_result(False)
+            return fut
         if pacer.disabled:
             return None
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut = asyncio.get_running_loop().create_future()
         if pacer.offer(network_key(ip, self.ipv6_prefix), fut, time.monotonic()):
             return None
         METRICS.handshakes_paced.inc()
@@ -80,7 +88,7 @@ class HandshakeGate:
         self._timer = None
         admitted, again = self.pacer.release(time.monotonic(), _still_waiting)
         for fut in admitted:
-            fut.set_result(None)
+            fut.set_result(True)
         METRICS.handshakes_waiting.set(self.pacer.waiting)
         if again is not None:
             self._timer = asyncio.get_running_loop().call_later(again, self._release)
@@ -90,6 +98,17 @@ class HandshakeGate:
             self._timer.cancel()
             self._timer = None
 
+    def stop(self) -> None:
+        """The server stops: every waiting handshake, and every one from now on, is told to answer
+        503 at once. Left waiting, each held the stop until its handshake timed out (up to
+        ``server.handshake_timeout_seconds``): websockets closes only the connections that are open."""
+        self._stopped = True
+        self.close()
+        for fut in self.pacer.drain():
+            if not fut.done():
+                fut.set_result(False)
+        METRICS.handshakes_waiting.set(0)
 
-def _still_waiting(fut: asyncio.Future[None]) -> bool:
+
+def _still_waiting(fut: asyncio.Future[bool]) -> bool:
     return not fut.done()

@@ -58,6 +58,7 @@ HOUR = 3600.0
 # its usual drain, with this status (EX_SOFTWARE) so that its supervisor starts it again.
 JOB_ENDED_STATUS = 70
 STALL_LOG_MS = 50.0  # a loop iteration longer than this is logged with the monitor's verdict
+CLOSE_TIMEOUT = 2.0  # seconds a peer has to answer our close frame; and, at a stop, to finish its opening handshake
 
 
 def wall_ms() -> int:
@@ -156,7 +157,7 @@ class App:
             compression="deflate" if s.compression else None,
             ping_interval=30,
             ping_timeout=30,
-            close_timeout=2,  # a peer that ignores our close frame is dropped after this
+            close_timeout=CLOSE_TIMEOUT,  # a peer that ignores our close frame is dropped after this
             backlog=s.listen_backlog,  # (asyncio's default, 100, overflowed under bursts of reconnects)
             open_timeout=s.handshake_timeout_seconds,  # the bound; each connection draws its own (server/admission.py)
         )
@@ -237,14 +238,14 @@ class App:
         self.readiness.stopping = True
         METRICS.stop()
         await self.monitor.stop()
-        self.handshakes.close()
+        self.handshakes.stop()  # a handshake waiting for its turn is answered 503 now
         for job in self._jobs:
             job.cancel()
         if self.operator is not None:
             await self.operator.stop()
         if self._server is not None:
-            self._server.close()  # stops accepting, closes connections with 1001
-            await self._server.wait_closed()
+            self._server.close()  # stops accepting, closes open connections with 1001
+            await self._closed(self._server)
         if self.cluster is not None:
             await self.cluster.stop()
         if self._record_open:  # leave the record's head outside the database
@@ -256,6 +257,23 @@ class App:
         await self.store.close()
         await self.sms.aclose()
         await self.id_verifier.aclose()
+
+    async def _closed(self, server: Server) -> None:
+        """Wait until every connection has ended. websockets closes the open ones (each within its
+        close timeout) but leaves those still in their opening handshake (a request sent in part, a
+        page being answered) to finish or to time out, up to ``server.handshake_timeout_seconds``:
+        the stop, and the final checkpoint and commit after it, would wait that long and be cut off by
+        the service manager's own timeout. They get ``CLOSE_TIMEOUT``, as an open connection gets
+        to answer its close frame, and are then dropped unanswered."""
+        try:
+            await asyncio.wait_for(asyncio.shield(server.wait_closed()), CLOSE_TIMEOUT)
+            return
+        except TimeoutError:
+            pass
+        dropped = proxy.abort_opening(self.connection_class)
+        if dropped:
+            log.info("dropped %d connections still in their opening handshake", dropped)
+        await server.wait_closed()
 
     async def _housekeeping(self) -> None:
         while True:
@@ -294,7 +312,7 @@ class App:
                 METRICS.rate_limited("connections_per_ip")
                 return conn.respond(http.HTTPStatus.TOO_MANY_REQUESTS, "too many connections\n")
             turn = self.handshakes.admit(ip)
-            return None if turn is None else _after(turn)
+            return None if turn is None else _after(conn, turn)
         if request.method not in web_routes.METHODS:  # the library passes every method on (server/web/routes.py)
             return web_routes.method_not_allowed()
         return web_routes.finish(self._http_answer(conn, request, path), head=request.method == "HEAD")
@@ -485,11 +503,13 @@ class App:
             METRICS.logged_out()
 
 
-async def _after(turn: asyncio.Future[None]) -> HttpResponse | None:
-    """Wait for the handshake's turn (server/admission.py), then let websockets accept it. If the
-    handshake times out meanwhile, this is cancelled and so is ``turn``: it gives up its place."""
-    await turn
-    return None
+async def _after(conn: ServerConnection, turn: asyncio.Future[bool]) -> HttpResponse | None:
+    """Wait for the handshake's turn (server/admission.py), then let websockets accept it; 503 when
+    the server stops meanwhile. If the handshake times out first, this is cancelled and so is
+    ``turn``: it gives up its place."""
+    if await turn:
+        return None
+    return conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "server is shutting down\n")
 
 
 def _select_subprotocol(conn: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:

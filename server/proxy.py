@@ -24,7 +24,7 @@ import random
 import socket
 import struct
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from websockets.asyncio.server import ServerConnection
 
@@ -202,15 +202,20 @@ class ClientConnection(ServerConnection):
     trusted: tuple[Network, ...] = ()
     proxy_protocol: bool = False
     handshake_timeout: float  # server.handshake_timeout_seconds, set by connection_class
+    # The connections of this server still in their opening handshake (each server's class has its
+    # own set, made by connection_class): websockets closes only open ones when the server stops.
+    opening: ClassVar[set[ClientConnection]] = set()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.client_ip = "?"
         self.client_port: int | None = None
         self._proxy_reader: ProxyHeaderReader | None = None
+        self._handshaking: asyncio.Task[Any] | None = None
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
+        self.opening.add(self)
         self.client_ip = peer_ip(self)
         addr = self.remote_address
         self.client_port = int(addr[1]) if addr and len(addr) > 1 else None
@@ -222,15 +227,29 @@ class ClientConnection(ServerConnection):
         (server/admission.py says why): the TimeoutError makes websockets drop the connection
         unanswered, as its ``open_timeout`` would."""
         now = asyncio.get_running_loop().time()
+        self._handshaking = asyncio.current_task()
         try:
             async with asyncio.timeout_at(admission.give_up_at(now, self.handshake_timeout, random.random())):
                 await super().handshake(*args, **kwargs)
         except TimeoutError:
             METRICS.handshakes_timed_out.inc()
             raise
+        finally:
+            self._handshaking = None
+            self.opening.discard(self)
+
+    def abort_opening(self) -> None:
+        """Drop this connection in its opening handshake (the server stops): the socket is closed
+        unanswered, and the handshake, which may be waiting for a request that never completes or
+        for an answer of its own (a page, a cluster's home), is cancelled."""
+        self.opening.discard(self)
+        self.transport.abort()
+        if self._handshaking is not None:
+            self._handshaking.cancel()
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        self.opening.discard(self)
         gcpolicy.drop_cycles(self)  # freed by reference counting, not left to the collector
 
     def data_received(self, data: bytes) -> None:
@@ -258,4 +277,13 @@ class ClientConnection(ServerConnection):
 def connection_class(trusted: tuple[Network, ...], proxy_protocol: bool,
                      handshake_timeout: float) -> type[ClientConnection]:
     return type("ProxiedConnection", (ClientConnection,), {"trusted": trusted, "proxy_protocol": proxy_protocol,
-                                                           "handshake_timeout": handshake_timeout})
+                                                           "handshake_timeout": handshake_timeout,
+                                                           "opening": set()})
+
+
+def abort_opening(cls: type[ClientConnection]) -> int:
+    """Drop every connection of ``cls``'s server still in its opening handshake; how many."""
+    conns = list(cls.opening)
+    for conn in conns:
+        conn.abort_opening()
+    return len(conns)

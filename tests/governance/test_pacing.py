@@ -86,3 +86,13 @@ def test_memory_follows_recent_keys() -> None:
     for i in range(5_000):
         p.offer(f"10.0.{i // 256}.{i % 256}", i, i * 0.01)  # one new address every 10 ms
     assert len(p._keys) < 2_100  # full (idle for a second) buckets are swept as the table doubles
+
+
+def test_drain_hands_back_every_waiter_and_empties_the_lines() -> None:
+    p: Pacer[str] = Pacer(per_key=1, total=0)
+    p.offer("a", "a0", 0.0)
+    p.offer("b", "b0", 0.0)
+    for w in ("a1", "a2", "b1"):
+        p.offer(w[0], w, 0.0)
+    assert sorted(p.drain()) == ["a1", "a2", "b1"] and p.waiting == 0
+    assert p.release(100.0, alive) == ([], None)

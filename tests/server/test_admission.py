@@ -64,3 +64,14 @@ def test_a_handshake_timeout_is_drawn_between_half_and_all_of_the_setting_on_a_g
         assert all(abs(t / DROP_GRID - round(t / DROP_GRID)) < 1e-6 for t in at)  # on the grid
         # spread over the whole window, a slot per DROP_GRID
         assert len(set(at)) >= int(timeout / 2 / DROP_GRID) - 1
+
+
+async def test_a_stop_answers_every_waiter_and_every_later_handshake_at_once() -> None:
+    gate = HandshakeGate(per_ip=1, total=0)
+    assert gate.admit("a") is None and gate.admit("b") is None  # each address's burst
+    waiters = [gate.admit("a") for _ in range(3)] + [gate.admit("b")]
+    gate.stop()  # the server stops: no turn will come
+    assert [w.result() if w is not None else None for w in waiters] == [False] * 4
+    assert gate.pacer.waiting == 0
+    later = gate.admit("c")
+    assert later is not None and later.result() is False
