@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,58 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine (the Python client) to the end: in a thread, since sync Playwright owns this one's loop."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+class Background:
+    """An event loop in a thread of its own, for Python clients that live through a whole test (a
+    client belongs to the loop it was made in, and run_async makes a new loop each time)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        """Cancel what still runs (the clients' readers) and close the loop."""
+
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(cancel_all(), 10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+class Cable:
+    """The page's WebSocket through a route the test can cut: ``cut()`` closes the connection and
+    refuses the page's reconnects (the page shows "reconnecting") until ``mend()``. Install it before
+    the page connects (then reload)."""
+
+    def __init__(self, page: Any) -> None:
+        self.routes: list[Any] = []
+        self.away = False
+        page.route_web_socket("**/ws", self._through)
+
+    def _through(self, ws: Any) -> None:
+        if self.away:
+            ws.close(code=1001)
+            return
+        self.routes.append(ws)
+        ws.connect_to_server()
+
+    def cut(self) -> None:
+        self.away = True
+        self.routes[-1].close(code=1001)
+
+    def mend(self) -> None:
+        self.away = False
 
 
 def launch(pw: Any) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import ServerProcess
-from tests.web.browser import CHROMIUM, launch
+from tests.web.browser import CHROMIUM, Background, launch
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -46,3 +46,11 @@ def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Serve
     yield srv
     srv.cleanup()
     print("".join(srv.output))
+
+
+@pytest.fixture
+def bg() -> Iterator[Background]:
+    """A loop for Python clients that act beside the pages for the whole test."""
+    b = Background()
+    yield b
+    b.close()
