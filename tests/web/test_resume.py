@@ -7,8 +7,22 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.e2e.harness import ServerProcess
-from tests.web.browser import create_group, join_group, message_texts, new_page, register, run_async, send, seqs
+from tests.web.browser import (
+    Background,
+    Cable,
+    create_group,
+    join_group,
+    login,
+    message_texts,
+    new_page,
+    register,
+    run_async,
+    send,
+    seqs,
+)
 
 
 def _free_port() -> int:
@@ -180,3 +194,103 @@ def test_a_live_message_that_never_arrived_is_read_again_when_the_next_one_skips
     finally:
         srv.stop()
         print("".join(srv.output))
+
+
+def _page_of(browser: Any, srv: ServerProcess, username: str) -> tuple[Any, Cable]:
+    """A page logged in as ``username`` whose connection the test can cut."""
+    page = new_page(browser, srv)
+    cable = Cable(page)
+    login(page, username)
+    return page, cable
+
+
+def _away(page: Any, cable: Cable) -> None:
+    cable.cut()
+    page.wait_for_selector("#status.status-reconnecting")
+
+
+def _back(page: Any, cable: Cable) -> None:
+    cable.mend()
+    page.wait_for_selector("#status.status-connected", timeout=20_000)
+
+
+def test_what_changed_while_away_in_the_messages_shown_shows_after_the_reconnect(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The catch-up used to read only after the last seq held: a recall, an edit or a reaction made
+    meanwhile to a message already on screen stayed unseen until a reload, and so did the quote of
+    a reply to it and the pin bar."""
+    owner, carol, alice = (bg.run(server.user()) for _ in range(3))
+    gid = bg.run(owner.request("create_group", name="回来", category="friends", join_policy="open"))["group_id"]
+    for c in (carol, alice):
+        bg.run(c.request("join_group", group_id=gid))
+    one = bg.run(carol.request("send", group_id=gid, text="原文一"))["seq"]
+    two = bg.run(carol.request("send", group_id=gid, text="原文二"))["seq"]
+    three = bg.run(carol.request("send", group_id=gid, text="回复一", reply_to=one))["seq"]
+    bg.run(owner.request("pin_message", group_id=gid, seq=one, on=True))
+
+    page, cable = _page_of(browser, server, alice.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    reply = page.locator(f"#messages .msg[data-seq='{three}']")
+    expect(reply.locator(".reply-quote")).to_contain_text("原文一")
+    expect(page.locator("#pin-bar")).to_contain_text("原文一")
+
+    _away(page, cable)
+    bg.run(carol.request("edit_message", group_id=gid, seq=one, text="原文一 改过"))
+    bg.run(carol.request("delete_message", group_id=gid, seq=two))
+    bg.run(owner.request("react", group_id=gid, seq=three, emoji="👍", on=True))
+    bg.run(carol.request("send", group_id=gid, text="离线时的新消息"))
+    _back(page, cable)
+
+    page.wait_for_selector("#messages .msg .text:has-text('离线时的新消息')")
+    first = page.locator(f"#messages .msg[data-seq='{one}']")
+    expect(first.locator(".text")).to_have_text("原文一 改过")
+    expect(first.locator(".edited")).to_have_count(1)
+    expect(page.locator(f"#messages .msg.is-deleted[data-seq='{two}']")).to_have_count(1)
+    assert "原文二" not in page.inner_text("#messages")
+    expect(reply.locator(".reaction[data-emoji='👍'] .count")).to_have_text("1")
+    expect(reply.locator(".reply-quote")).to_contain_text("原文一 改过")
+    expect(page.locator("#pin-bar")).to_contain_text("原文一 改过")
+    assert seqs(page) == sorted(seqs(page)) and len(set(seqs(page))) == len(seqs(page))
+    assert page.errors == []
+
+
+def test_a_message_released_below_the_window_leaves_no_gap_when_scrolling_back(
+        browser: Any, tmp_path: Path, bg: Background) -> None:
+    """A released held message keeps its old seq, far below the page the client loaded first: "load
+    earlier" used to page from that seq, and everything between it and the page was never shown."""
+    (tmp_path / "review.txt").write_text("刷单\n", encoding="utf-8")
+    srv = ServerProcess(tmp_path, REVIEW).start()
+    try:
+        owner, carol = bg.run(srv.user()), bg.run(srv.user())
+        gid = bg.run(owner.request("create_group", name="放行", category="friends", join_policy="open"))["group_id"]
+        bg.run(carol.request("join_group", group_id=gid))
+        for i in range(5):
+            bg.run(carol.request("send", group_id=gid, text=f"早 {i}"))
+        held = bg.run(carol.request("send", group_id=gid, text="刷单 等审核"))["seq"]
+        for i in range(70):
+            bg.run(carol.request("send", group_id=gid, text=f"后 {i}"))
+        page = new_page(browser, srv)
+        login(page, owner.username)
+        page.click(f"#group-list [data-gid='{gid}']")
+        page.wait_for_selector("#messages .msg .text:has-text('后 69')")
+        assert min(seqs(page)) > held + 1  # the first page starts well above the held message
+
+        item = json.loads(bg.run(srv.admin("review-queue", "--open"))[1].splitlines()[0])["item_id"]
+        assert bg.run(srv.admin("decide", str(item), "--decision", "release", "--note", "ok"))[0] == 0
+        page.wait_for_selector("#messages .msg .text:has-text('刷单 等审核')")
+        for _ in range(5):
+            if page.locator("#load-earlier:enabled").count() == 0:
+                break
+            before = len(seqs(page))
+            page.click("#load-earlier")
+            page.wait_for_function(f"() => document.querySelectorAll('#messages .msg').length > {before}"
+                                   " || document.querySelector('#load-earlier').disabled")
+        expect(page.locator("#load-earlier")).to_be_disabled()
+        shown = seqs(page)
+        last = max(shown)
+        assert shown == list(range(min(shown), last + 1)), "a gap in the history scrolled back"
+        assert len(shown) == 76 and page.errors == []
+    finally:
+        srv.stop()
+        print("".join(srv.output))
+

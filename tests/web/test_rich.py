@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import (
+    Background,
     close_dialogs,
     create_group,
     join_group,
@@ -187,3 +188,44 @@ def test_logout_forgets_which_messages_the_user_reacted_to(browser: Any, server:
     expect(_count(alice, "早上好", "👍")).to_have_text("1")
     expect(message(alice, "早上好").locator(".reaction")).to_have_class("reaction")
     assert alice.errors == []
+
+
+def test_a_recalled_or_edited_message_leaves_reply_quotes_and_the_pin_bar(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """An edit or a recall redrew the message only: the quote of a reply to it and the pin bar kept
+    the old text, a recalled message readable on every screen that had it quoted."""
+    owner, carol = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(owner.request("create_group", name="撤回", category="friends", join_policy="open"))["group_id"]
+    bg.run(carol.request("join_group", group_id=gid))
+    far = bg.run(carol.request("send", group_id=gid, text="远处原话"))["seq"]
+    for i in range(55):  # far above the first page the client loads: quoted from a copy
+        bg.run(carol.request("send", group_id=gid, text=f"填充 {i}"))
+    near = bg.run(carol.request("send", group_id=gid, text="近处原话"))["seq"]
+    bg.run(owner.request("send", group_id=gid, text="回远处", reply_to=far))
+    bg.run(owner.request("send", group_id=gid, text="回近处", reply_to=near))
+    bg.run(owner.request("pin_message", group_id=gid, seq=far, on=True))
+    page = new_page(browser, server)
+    login(page, owner.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    far_quote = message(page, "回远处").locator(".reply-quote")
+    expect(far_quote).to_contain_text("远处原话")
+    expect(page.locator("#pin-bar")).to_contain_text("远处原话")
+    assert page.locator(f"#messages .msg[data-seq='{far}']").count() == 0
+
+    bg.run(carol.request("edit_message", group_id=gid, seq=far, text="远处改过"))
+    expect(far_quote).to_contain_text("远处改过")
+    expect(page.locator("#pin-bar")).to_contain_text("远处改过")
+    bg.run(carol.request("delete_message", group_id=gid, seq=far))
+    expect(far_quote).to_contain_text("此消息已被删除")
+    expect(page.locator("#pin-bar")).to_contain_text("此消息已被删除")
+    assert "远处" not in far_quote.inner_text() and "远处" not in page.inner_text("#pin-bar")
+
+    # A message the page holds: its quotes follow too.
+    assert page.locator(f"#messages .msg[data-seq='{near}']").count() == 1
+    near_quote = message(page, "回近处").locator(".reply-quote")
+    expect(near_quote).to_contain_text("近处原话")
+    bg.run(carol.request("delete_message", group_id=gid, seq=near))
+    expect(near_quote).to_contain_text("此消息已被删除")
+    assert "近处原话" not in page.inner_text("#chat")
+    assert page.errors == []
+

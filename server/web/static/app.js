@@ -7,7 +7,7 @@ import { t, errorText, setLang, getLang, fmtTime } from "./i18n.js";
 import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts } from "./state.js";
 import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension } from "./manage.js";
 import { attachmentsNode, stamp, previewText } from "./media.js";
-import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, forgetQuoted } from "./rich.js";
+import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft } from "./composer.js";
 import { fmtSeconds } from "./moderation.js";
 import { checkOutcomes, markOutcomesSeen, openMyReports, SEEN_PREFIX } from "./outcomes.js";
@@ -253,33 +253,111 @@ async function syncGroups() {
 // Everything after the last seq we held when the connection dropped (so nothing sent meanwhile
 // is skipped, even when live events arrive before this runs), or the latest page.
 async function catchUp(g) {
-  const from = g.resumeAfter !== null ? g.resumeAfter : g.lastSeq;
-  if (from > 0) {
-    await refillGaps(g, from);
-    let after = from;
-    for (;;) {
-      const r = await api("history", { group_id: g.group_id, after_seq: after, limit: 500 });
-      for (const m of r.messages) addMessage(g, m);
-      if (r.messages.length < 500) break;
-      after = r.messages[r.messages.length - 1].seq;
-    }
+  if (g.resumeAfter) await resume(g, g.resumeAfter);
+  else if (g.lastSeq > 0 && g.resumeAfter === null) await readAfter(g, g.lastSeq);
+  else {
     g.resumeAfter = null;
-  } else {
     const r = await api("history", { group_id: g.group_id, limit: PAGE });
     for (const m of r.messages) addMessage(g, m);
+    if (r.messages.length) g.firstSeq = Math.min(g.firstSeq ?? Infinity, r.messages[0].seq);
     if (r.messages.length < PAGE) g.noMore = true;
   }
 }
 
-// A held message the platform released keeps its own (lower) seq, so one released while we were
-// away is not after `from`: where the newest 500 seqs we hold have a gap, read that span again
-// (from the group's start when we hold all of it, from the first seq we hold otherwise).
-async function refillGaps(g, from) {
-  const low = Math.max(g.noMore ? 1 : (g.firstSeq ?? from), from - 499);
-  let held = 0;
-  for (const seq of g.msgs.keys()) if (seq >= low && seq <= from) held++;
-  if (held >= from - low + 1) return;
-  await fillSkipped(g, low - 1, from + 1);
+// Forward from `after`, page after page until the list is empty.
+async function readAfter(g, after) {
+  for (;;) {
+    const r = await api("history", { group_id: g.group_id, after_seq: after, limit: 500 });
+    for (const m of r.messages) addMessage(g, m);
+    if (r.messages.length < 500) return;
+    after = r.messages[r.messages.length - 1].seq;
+  }
+}
+
+// After a reconnect the messages the page already shows may have changed while it was away:
+// recalled, edited, reacted to, removed by the platform, or (a held message released meanwhile
+// keeps its own, lower seq) filled in. So the catch-up starts not after `from` but at the start of
+// the window the page holds: the newest REFRESH seqs up to `from`, or in the open group from just
+// above the first message on screen (at most REFRESH_OPEN seqs). That window is read again (what
+// differs is redrawn, what the server no longer shows is taken away), and the same pages go on
+// past `from` to what came meanwhile. Older messages the page held are let go: scrolling back
+// loads them again, as they now are. A reconnect so costs about one page per group.
+const REFRESH = 500;
+const REFRESH_OPEN = 5000;
+async function resume(g, from) {
+  let low = Math.max(g.noMore ? 1 : (g.firstSeq ?? from), from - REFRESH + 1);
+  const top = g.group_id === S.current ? firstShownSeq() : null;
+  if (top !== null && top - 10 < low) low = Math.max(g.noMore ? 1 : (g.firstSeq ?? top), top - 10, from - REFRESH_OPEN + 1);
+  forgetAllQuoted(g);
+  let after = low - 1;
+  for (;;) {
+    const r = await api("history", { group_id: g.group_id, after_seq: after, limit: 500 });
+    const full = r.messages.length === 500;
+    const upto = full ? r.messages[r.messages.length - 1].seq : Infinity;   // the span this page answers for
+    keepView(g, () => {
+      const got = new Set();
+      for (const m of r.messages) {
+        got.add(m.seq);
+        if (!g.msgs.has(m.seq)) addMessage(g, m);
+        else if (changed(g.msgs.get(m.seq), m)) { stamp(m); replaceMessage(g, m); echoChange(g, m.seq); }
+      }
+      for (const seq of [...g.msgs.keys()]) {
+        if (seq > after && seq <= upto && seq <= from && !got.has(seq)) dropMessage(g, seq);   // purged or hidden
+      }
+    });
+    if (!full) break;
+    after = upto;
+  }
+  // What the page held below the window: let go (it loads again when scrolled to).
+  const older = [...g.msgs.keys()].filter((seq) => seq < low);
+  if (older.length) {
+    keepView(g, () => { for (const seq of older) dropMessage(g, seq); });
+    g.firstSeq = low; g.noMore = false;
+    const b = g.group_id === S.current ? $("#load-earlier") : null;
+    if (b) { b.textContent = t("load_earlier"); b.disabled = false; }
+  }
+  g.resumeAfter = null;
+  if (g.group_id === S.current) redrawQuotes(g);
+}
+
+// Whether a message as the server has it now differs from the copy shown.
+function changed(a, b) {
+  const sig = (m) => JSON.stringify([!!m.deleted, m.text || "", m.edited_at || 0,
+    Object.entries(m.reactions || {}).filter(([, n]) => n > 0).sort(), (m.attachments || []).length]);
+  return sig(a) !== sig(b);
+}
+
+// A message the page holds that the server no longer shows (past retention, or hidden): taken away.
+function dropMessage(g, seq) {
+  g.msgs.delete(seq);
+  if (g.group_id !== S.current) return;
+  const node = document.querySelector(`#messages .msg[data-seq="${seq}"]`);
+  if (node) node.remove();
+}
+
+// The seq of the first message (partly) on screen in the open group, or null.
+function firstShownSeq() {
+  const s = $("#scroller");
+  if (!s) return null;
+  const top = s.getBoundingClientRect().top;
+  for (const node of s.querySelectorAll("#messages .msg[data-seq]")) {
+    if (node.getBoundingClientRect().bottom > top) return Number(node.dataset.seq);
+  }
+  return null;
+}
+
+// Change the messages shown without moving what the reader looks at: a reader at the bottom stays
+// there; otherwise the first message on screen keeps its place.
+function keepView(g, change) {
+  const s = g.group_id === S.current ? $("#scroller") : null;
+  if (!s) { change(); return; }
+  if (nearBottom()) { change(); scrollToBottom(); return; }
+  const seq = firstShownSeq();
+  const at = (q) => { const n = q === null ? null : s.querySelector(`#messages .msg[data-seq="${q}"]`); return n ? n.getBoundingClientRect().top : null; };
+  const before = at(seq);
+  change();
+  const after = at(seq);
+  if (before !== null && after !== null) s.scrollTop += after - before;
 }
 
 // The messages between `after` and `before` (both left out) that the page does not hold yet.
@@ -510,6 +588,18 @@ function replaceMessage(g, m) {
   if (old) old.replaceWith(messageNode(g, m));
 }
 
+// Message seq changed (edited, recalled, or found changed after a reconnect): wherever else it is
+// shown follows: the quotes of replies to it, the pin bar, the reply being written.
+function echoChange(g, seq, change = {}) {
+  quoteChanged(g, seq, change);
+  const d = g.draft;
+  if (d && d.replyTo && d.replyTo.seq === seq) {
+    d.replyTo = g.msgs.get(seq) || { ...d.replyTo, ...change };
+    if (g.group_id === S.current) drawReply(g);
+  }
+  if (g.group_id === S.current && (g.pinned || []).includes(seq)) drawPinBar(g);
+}
+
 function sysLine(g, text) {
   if (g.group_id !== S.current) return;
   const box = $("#messages");
@@ -528,7 +618,11 @@ function addMessage(g, m) {
   stamp(m);
   g.msgs.set(m.seq, m);
   if (m.seq >= g.lastSeq) { g.lastSeq = m.seq; g.preview = m.deleted ? t("deleted_message") : previewText(m); }
-  if (g.firstSeq === null || m.seq < g.firstSeq) g.firstSeq = m.seq;
+  // firstSeq is where the contiguous window the page holds starts ("load earlier" pages from it):
+  // history pages move it (catchUp, loadOlder), a single message only starts it. A held message
+  // released by an operator keeps its old, lower seq: taking that for the window's start would
+  // skip everything between it and the window when scrolling back.
+  if (g.firstSeq === null) g.firstSeq = m.seq;
   const current = g.group_id === S.current;
   const reading = current && !document.hidden && nearBottom();
   if (m.seq > g.countedTo) {   // new since the server's count: count it here
@@ -594,6 +688,7 @@ async function loadOlder(g, limit = PAGE) {
     const r = await api("history", args);
     if (r.messages.length < limit) g.noMore = true;
     for (const m of r.messages) addMessage(g, m);
+    if (r.messages.length) g.firstSeq = Math.min(g.firstSeq ?? Infinity, r.messages[0].seq);
     if (g.group_id === S.current) {
       s.scrollTop += s.scrollHeight - before;
       const b = $("#load-earlier");
@@ -739,13 +834,14 @@ function onEvent(ev) {
       if (g) addMessage(g, ev);
       break;
     case "message_deleted":
-      if (g) forgetQuoted(g, ev.seq);
-      if (g && g.msgs.has(ev.seq)) { const m = g.msgs.get(ev.seq); replaceMessage(g, { group_id: m.group_id, seq: m.seq, ts: m.ts, sender: m.sender, deleted: true }); }
+      if (!g) break;
+      if (g.msgs.has(ev.seq)) { const m = g.msgs.get(ev.seq); replaceMessage(g, { group_id: m.group_id, seq: m.seq, ts: m.ts, sender: m.sender, deleted: true }); }
+      echoChange(g, ev.seq, { deleted: true });
       break;
     case "message_edited":
       if (!g) break;
-      forgetQuoted(g, ev.seq);
       if (g.msgs.has(ev.seq)) replaceMessage(g, { ...g.msgs.get(ev.seq), text: ev.text, edited_at: ev.edited_at });
+      echoChange(g, ev.seq, { text: ev.text, edited_at: ev.edited_at });
       break;
     case "reaction":
       if (g) { const m = applyReaction(g, ev); if (m) replaceMessage(g, m); }

@@ -44,6 +44,7 @@ export function stamp(m) {
 }
 
 export function previewText(m) {
+  if (m.deleted) return t("deleted_message");
   const kinds = (m.attachments || []).map((a) => "[" + t("kind_" + a.kind) + "]");
   return [kinds.join(""), m.text || ""].filter(Boolean).join(" ");
 }

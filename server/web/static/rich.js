@@ -67,17 +67,54 @@ function fetchQuoted(g, seq) {
   if (g.quoted.has(seq)) return Promise.resolve();
   if (g.quoting.has(seq)) return g.quoting.get(seq);
   if (!S.authed) return Promise.resolve();
+  const asked = g.quotedEpoch || 0;
   const p = api("history", { group_id: g.group_id, before_seq: seq + 1, limit: 1 }).then((r) => {
+    if ((g.quotedEpoch || 0) !== asked) return;   // the copies were let go meanwhile (a reconnect): a newer read follows
     const q = r.messages.find((x) => x.seq === seq) || { seq, deleted: true };
-    g.quoted.set(seq, q);
-    for (const node of document.querySelectorAll(`.reply-quote[data-quote="${seq}"]`)) fillQuote(node, q);
-  }).catch(() => {}).finally(() => g.quoting.delete(seq));
+    if (!g.msgs.has(seq)) g.quoted.set(seq, q);
+    for (const node of quoteNodes(g, seq)) fillQuote(node, quotedOf(g, seq));
+  }).catch(() => {}).finally(() => { if (g.quoting.get(seq) === p) g.quoting.delete(seq); });
   g.quoting.set(seq, p);
   return p;
 }
 
-// A message changed (edited, deleted): a copy kept for quotes follows.
-export function forgetQuoted(g, seq) { if (g.quoted) g.quoted.delete(seq); }
+// The quotes of message seq drawn in the open chat, when it is g's (seqs are per group).
+function quoteNodes(g, seq) {
+  const chat = document.getElementById("chat");
+  if (!chat || chat.dataset.gid !== g.group_id) return [];
+  return chat.querySelectorAll(`.reply-quote[data-quote="${seq}"]`);
+}
+
+// Message seq changed (edited, recalled): the copy kept for quotes follows, and so does every quote
+// of it already drawn (they show the message the page holds, else the copy). `change` is the event's
+// news: {deleted: true} or {text, edited_at}.
+export function quoteChanged(g, seq, change) {
+  if (g.quoted && g.quoted.has(seq)) {
+    const old = g.quoted.get(seq);
+    g.quoted.set(seq, change.deleted ? { seq, ts: old.ts, sender: old.sender, deleted: true } : { ...old, ...change });
+  }
+  const q = quotedOf(g, seq);
+  for (const node of quoteNodes(g, seq)) fillQuote(node, q);
+}
+
+// After a reconnect every copy kept for quotes may be stale: let them go (redrawQuotes reads again).
+export function forgetAllQuoted(g) {
+  if (g.quoted) { g.quoted.clear(); g.quoting.clear(); }
+  g.quotedEpoch = (g.quotedEpoch || 0) + 1;
+}
+
+// Redraw every quote in the open chat from what the page now holds; quoted messages it does not
+// hold are read again (one request per quoted seq).
+export function redrawQuotes(g) {
+  const chat = document.getElementById("chat");
+  if (!chat || chat.dataset.gid !== g.group_id) return;
+  const seqs = new Set([...chat.querySelectorAll(".reply-quote[data-quote]")].map((n) => Number(n.dataset.quote)));
+  for (const seq of seqs) {
+    const q = quotedOf(g, seq);
+    for (const node of quoteNodes(g, seq)) fillQuote(node, q);
+    if (!q) fetchQuoted(g, seq);
+  }
+}
 
 // ---------------------------------------------------------------- reactions
 function mineKey(g) { return "qg.react." + (S.me ? S.me.user_id : "") + "." + g.group_id; }
