@@ -214,6 +214,10 @@ async function afterAuth() {
     const first = !S.me;
     S.me = me;
     if (first || document.body.dataset.view !== "main") renderMain();
+    // A mute of mine may have been lifted while the page was away, and nothing the server answers
+    // says whether one holds (members, group_info and me do not). Forget it: a send it still refuses
+    // says `muted` with its end, which is learnt again (trySend).
+    if (!first) for (const g of S.groups.values()) g.mutes.delete(me.user_id);
     await syncGroups();
     flushOutbox();
     syncAccounts();
@@ -246,7 +250,15 @@ async function syncGroups() {
   await Promise.all([...S.groups.values()].map((g) => catchUp(g).catch(() => {})));
   await Promise.all([...S.groups.values()].filter((g) => g.role !== "member").map(countRequests));
   const g = cur();
-  if (g) { await loadDetail(g); renderChat(); }
+  if (g) {
+    await loadDetail(g);
+    // The open chat is brought up to date in place (catchUp added and redrew its messages): the
+    // reader keeps their place, the text typed and the focus. Read only when they are at the bottom.
+    const chat = $("#chat");
+    if (chat && chat.dataset.gid === g.group_id && $("#messages")) {
+      if (S.current === g.group_id) { renderChatHead(); updateComposer(); if (!document.hidden && nearBottom()) markRead(g); }
+    } else renderChat();
+  }
   renderGroups();
 }
 
@@ -374,7 +386,7 @@ async function loadDetail(g) {
   try {
     const [info, mem] = await Promise.all([api("group_info", { group_id: g.group_id }), api("members", { group_id: g.group_id })]);
     g.info = info; g.muteAll = !!info.mute_all; g.name = info.name;
-    g.pinned = info.pinned || []; g.slowMode = info.slow_mode_seconds || 0;
+    setPins(g, info.pinned || []); g.slowMode = info.slow_mode_seconds || 0;
     g.members = new Map(mem.members.map((u) => [u.user_id, u]));
     remember(mem.members);
     const mine = g.members.get(S.me.user_id); if (mine) g.role = mine.role;
@@ -490,7 +502,12 @@ function renderChat() {
   const chat = $("#chat");
   if (!chat) return;
   const old = $("#composer-text");
-  const typed = old && chat.dataset.gid === S.current ? old.value : "";   // a redraw keeps what was typed
+  // A redraw of the same chat (a language switch) keeps what was typed, the focus and the reader's
+  // place; a chat opened afresh starts at the bottom.
+  const same = !!old && !!S.current && chat.dataset.gid === S.current;
+  const typed = same ? old.value : "";
+  const kept = same ? { focused: document.activeElement === old, start: old.selectionStart, end: old.selectionEnd,
+    bottom: nearBottom(), top: $("#scroller") ? $("#scroller").scrollTop : 0 } : null;
   clear(chat);
   const g = cur();
   chat.dataset.gid = g ? g.group_id : "";
@@ -532,8 +549,9 @@ function renderChat() {
   for (const seq of [...g.msgs.keys()].sort((a, b) => a - b)) box.append(messageNode(g, g.msgs.get(seq)));
   for (const item of S.outbox) if (item.gid === g.group_id) $("#outbox").append(pendingNode(item));
   updateComposer();
-  scrollToBottom();
-  if (!document.hidden) markRead(g);
+  if (kept && !kept.bottom) scroller.scrollTop = kept.top; else scrollToBottom();
+  if (kept && kept.focused && !text.disabled) { text.focus(); text.setSelectionRange(kept.start, kept.end); }
+  if (!document.hidden && nearBottom()) markRead(g);
 }
 
 function renderChatHead() {
