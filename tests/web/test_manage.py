@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+from playwright.sync_api import expect
 
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import (
+    Background,
     close_dialogs,
     create_group,
     join_group,
+    login,
     message_texts,
     new_page,
     register,
@@ -178,3 +183,33 @@ def test_owner_appeals_a_warning_from_its_notice_and_hears_the_outcome(browser: 
     alice.wait_for_selector(f"#toasts .toast:has-text('你的申诉（处罚 {sid}）已通过')")
     bob.wait_for_selector(f"#toasts .toast:has-text('平台已撤销对群「申诉测试」的处罚（编号 {sid}）')")
     assert alice.errors == [] and bob.errors == []
+
+
+def test_renaming_a_group_keeps_a_category_the_client_does_not_know(
+        browser: Any, tmp_path: Path, bg: Background) -> None:
+    """The server's categories are configurable (groups.categories) and no op lists them: a group in
+    one the client does not know showed its first category instead, and saving a new name sent it."""
+    srv = ServerProcess(tmp_path, '\n[groups]\ncategories = ["sports", "family", "other"]\n').start()
+    try:
+        owner = bg.run(srv.user())
+        gid = bg.run(owner.request("create_group", name="球队", category="sports", join_policy="open"))["group_id"]
+        page = new_page(browser, srv)
+        login(page, owner.username)
+        page.click(f"#group-list [data-gid='{gid}']")
+        page.click("#btn-manage")
+        expect(page.locator("#info-category")).to_have_text("sports")  # its key, as the server names it
+        assert page.eval_on_selector("#settings-category", "s => s.value") == "sports"
+        page.fill("#settings-name", "球队改名")
+        page.click("#settings-save")
+        page.wait_for_selector("#chat-title:has-text('球队改名')")
+        info = bg.run(owner.request("group_info", group_id=gid))
+        assert (info["name"], info["category"]) == ("球队改名", "sports")
+
+        page.select_option("#settings-category", "family")  # a change the owner makes is sent
+        page.click("#settings-save")
+        expect(page.locator("#info-category")).to_have_text("家庭")
+        assert bg.run(owner.request("group_info", group_id=gid))["category"] == "family"
+        assert page.errors == []
+    finally:
+        srv.stop()
+        print("".join(srv.output))

@@ -3,8 +3,8 @@
 // composer's extras in composer.js, files in media.js, public accounts in accounts.js and posts.js.
 // Every piece of user data is rendered as text (dom.js).
 import { el, clear, $, toast, modal } from "./dom.js";
-import { t, errorText, setLang, getLang, fmtTime } from "./i18n.js";
-import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts } from "./state.js";
+import { t, errorText, setLang, getLang, fmtTime, catName } from "./i18n.js";
+import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts, GROUP_CATEGORIES } from "./state.js";
 import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension } from "./manage.js";
 import { attachmentsNode, stamp, previewText } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes } from "./rich.js";
@@ -14,7 +14,6 @@ import { checkOutcomes, markOutcomesSeen, openMyReports, SEEN_PREFIX } from "./o
 import { loadHeld, onHeldSettled, heldBox, onHeldChange } from "./held.js";
 import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onCommentEvent, accountNotice, setAccountHooks } from "./accounts.js";
 
-const CATEGORIES = ["family", "friends", "work", "study", "interest", "business", "public_affairs", "other"];
 const PAGE = 50;
 let statusKey = "offline";
 
@@ -1098,7 +1097,7 @@ function openNewGroup() {
     const msg = el("p", { class: "form-msg", role: "alert" });
     const idIn = el("input", { id: "join-id", inputmode: "numeric", required: true, placeholder: "1234567890" });
     const nameIn = el("input", { id: "create-name", required: true, maxlength: 64 });
-    const cat = el("select", { id: "create-category" }, CATEGORIES.map((c) => el("option", { value: c, text: t("cat_" + c) })));
+    const cat = el("select", { id: "create-category" }, GROUP_CATEGORIES.map((c) => el("option", { value: c, text: catName(c) })));
     const pol = el("select", { id: "create-policy" }, ["open", "approval", "invite"].map((p) => el("option", { value: p, text: t("policy_" + p) })));
     return [
       el("form", { class: "stack", onsubmit: async (e) => {

@@ -350,6 +350,13 @@ export function t(key, params = {}) {
   const s = TABLES[lang][key] ?? zh[key] ?? key;
   return s.replace(/\{(\w+)\}/g, (_, k) => (params[k] ?? "").toString());
 }
+// A group category's name: the configured categories beyond the default eight (groups.categories)
+// have no translation here, so such a key is shown as the server names it.
+export function catName(c) {
+  if (!c) return "";
+  const s = TABLES[lang]["cat_" + c] ?? zh["cat_" + c];
+  return s ?? c;
+}
 // A refused request in plain language: the contract's code decides, the server's reason fills in.
 export function errorText(err) {
   const code = err && err.code ? err.code : "internal";

@@ -3,8 +3,8 @@
 // settings, dissolution; bans, slow mode, invite links and the moderation log (moderation.js);
 // and the actions on one message: react, reply, edit, pin, report (Art. 12), delete.
 import { el, clear, toast, modal, confirmBox } from "./dom.js";
-import { t, errorText, fmtTime, fmtDate } from "./i18n.js";
-import { S, api, remember } from "./state.js";
+import { t, errorText, fmtTime, fmtDate, catName } from "./i18n.js";
+import { S, api, remember, GROUP_CATEGORIES } from "./state.js";
 import { banDialog, bansSection, loadBans, slowModeControl, inviteLinksSection, openGroupLog } from "./moderation.js";
 import { emojiRow, editDialog, setPinned } from "./rich.js";
 import { setReply } from "./composer.js";
@@ -12,7 +12,6 @@ import { previewText } from "./media.js";
 import { heldBox, loadHeld, onHeldChange } from "./held.js";
 
 const MUTES = [["mute_10m", 600], ["mute_1h", 3600], ["mute_1d", 86400], ["mute_7d", 604800], ["mute_30d", 2592000]];
-const CATEGORIES = ["family", "friends", "work", "study", "interest", "business", "public_affairs", "other"];
 const RANK = { owner: 0, admin: 1, member: 2 };
 let hooks = { dropGroup: () => {}, reload: async () => {} };
 let open = null;   // { g, box, requests, bans }
@@ -110,7 +109,7 @@ function draw(g) {
     el("dl", { class: "facts" },
       el("dt", { text: t("group_name") }), el("dd", { text: info.name || g.name }),
       el("dt", { text: t("group_id") }), el("dd", { class: "mono", text: g.group_id }),
-      el("dt", { text: t("category") }), el("dd", { text: info.category ? t("cat_" + info.category) : "" }),
+      el("dt", { text: t("category") }), el("dd", { id: "info-category", text: catName(info.category) }),
       el("dt", { text: t("join_policy") }), el("dd", { text: info.join_policy ? t("policy_" + info.join_policy) : "" }),
       el("dt", { text: t("members") }), el("dd", { text: t("member_count_max", { n: info.member_count, max: info.max_members }) }),
       info.created_at ? [el("dt", { text: t("created") }), el("dd", { text: fmtDate(info.created_at) })] : null)));
@@ -211,14 +210,22 @@ function adminSection(g) {
       text: t(note, { until: fmtTime(susp) }) }));
     const name = el("input", { id: "settings-name", value: info.name || g.name, maxlength: 64, disabled: !!susp,
       title: susp ? t("held_disabled", { until: fmtTime(susp) }) : null });
-    const cat = el("select", { id: "settings-category" }, CATEGORIES.map((c) => el("option", { value: c, text: t("cat_" + c), selected: c === info.category })));
-    const pol = el("select", { id: "settings-policy" }, ["open", "approval", "invite"].map((p) => el("option", { value: p, text: t("policy_" + p), selected: p === info.join_policy })));
+    // The group's category may be one the server has beyond the default list: it is listed too (by
+    // its key), and a field the owner did not change is never sent, so saving a new name cannot move
+    // the group to another category.
+    const cats = info.category && !GROUP_CATEGORIES.includes(info.category) ? [info.category, ...GROUP_CATEGORIES] : GROUP_CATEGORIES;
+    const touched = new Set();
+    const cat = el("select", { id: "settings-category", onchange: () => touched.add("category") },
+      cats.map((c) => el("option", { value: c, text: catName(c), selected: c === info.category })));
+    const pol = el("select", { id: "settings-policy", onchange: () => touched.add("join_policy") },
+      ["open", "approval", "invite"].map((p) => el("option", { value: p, text: t("policy_" + p), selected: p === info.join_policy })));
+    const shownName = info.name || g.name;
     parts.push(el("form", { class: "stack", onsubmit: (e) => {
       e.preventDefault();
       const args = { group_id: g.group_id };
-      if (name.value.trim() !== info.name) args.name = name.value.trim();
-      if (cat.value !== info.category) args.category = cat.value;
-      if (pol.value !== info.join_policy) args.join_policy = pol.value;
+      if (name.value.trim() !== shownName) args.name = name.value.trim();
+      if (touched.has("category") && cat.value !== info.category) args.category = cat.value;
+      if (touched.has("join_policy") && pol.value !== info.join_policy) args.join_policy = pol.value;
       if (Object.keys(args).length > 1) act("update_group", args, t("saved"));
     } }, el("label", { class: "field" }, el("span", { class: "label", text: t("group_name") }), name),
       heldBox("group_name", g.group_id),

@@ -21,6 +21,10 @@ export const S = {
   blacklistedText: null, // the reason of a `blacklisted` notice, shown on the login form once the server closes the page
 };
 
+// The server's default group categories (groups.categories). No op lists the configured ones, so a
+// group's own category may be another: it is shown as it is and never replaced (manage.js).
+export const GROUP_CATEGORIES = ["family", "friends", "work", "study", "interest", "business", "public_affairs", "other"];
+
 export const conn = new Conn(wsUrl, {});
 
 export function api(op, args = {}) { return conn.request(op, args); }
