@@ -229,3 +229,25 @@ def test_a_recalled_or_edited_message_leaves_reply_quotes_and_the_pin_bar(
     assert "近处原话" not in page.inner_text("#chat")
     assert page.errors == []
 
+
+def test_the_message_menu_is_reached_with_the_keyboard(browser: Any, server: ServerProcess) -> None:
+    """The ⋯ button was visibility:hidden until hovered, so Tab never reached it: reply, react,
+    edit, pin, report and delete were mouse-only."""
+    alice = new_page(browser, server)
+    register(alice, server, display="Alice")
+    create_group(alice, "键盘")
+    send(alice, "用键盘操作")
+    message(alice, "用键盘操作")
+    alice.focus("#composer-text")
+    for _ in range(10):
+        alice.keyboard.press("Shift+Tab")
+        if alice.evaluate("() => document.activeElement.classList.contains('more')"):
+            break
+    assert alice.evaluate("() => document.activeElement.classList.contains('more')"), "Tab never reached ⋯"
+    assert alice.evaluate("() => getComputedStyle(document.activeElement).opacity") == "1"
+    assert alice.evaluate("() => document.activeElement.getAttribute('aria-label')") == "消息操作"
+    alice.keyboard.press("Enter")
+    alice.wait_for_selector("#message-actions #act-reply")
+    alice.keyboard.press("Escape")
+    expect(alice.locator("#message-actions")).to_have_count(0)
+    assert alice.errors == []

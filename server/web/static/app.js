@@ -592,7 +592,7 @@ function messageNode(g, m) {
       m.edited_at && !m.deleted ? el("span", { class: "edited", title: fmtTime(m.edited_at), text: t("edited") }) : null,
       pinned ? el("img", { class: "pin-mark", src: "/pin.svg", alt: t("pinned"), title: t("pinned") }) : null),
     el("div", { class: "bubble" }, body,
-      m.deleted ? null : el("button", { type: "button", class: "more", "aria-label": "⋯", text: "⋯", onclick: () => messageActions(g, m) })),
+      m.deleted ? null : el("button", { type: "button", class: "more", "aria-label": t("message_menu"), title: t("message_menu"), text: "⋯", onclick: () => messageActions(g, m) })),
     m.deleted ? null : reactionsNode(g, m));
 }
 
