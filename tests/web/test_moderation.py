@@ -122,12 +122,13 @@ def test_invite_link_with_qr_code_lets_another_user_join(browser: Any, server: S
         assert r.headers["Cache-Control"] == "no-store"
 
     # Carol opens the link before having an account: the code leaves the address bar at once,
-    # and she joins as soon as she has registered.
+    # and once she has registered she is asked, and joins.
     carol = new_page(browser, server)
     carol.goto(url)
     carol.wait_for_selector("#invite-hint")
     assert "#join=" not in carol.url
     register(carol, server, display="Carol")
+    carol.click("#invite-confirm #invite-join")
     carol.wait_for_selector(f'.group-item[data-gid="{gid}"]')
     carol.wait_for_selector("#chat-title:has-text('扫码入群')")
     send(carol, "我扫码进来了")
@@ -138,6 +139,7 @@ def test_invite_link_with_qr_code_lets_another_user_join(browser: Any, server: S
     dave = new_page(browser, server)
     register(dave, server, display="Dave")
     dave.goto(url)
+    dave.click("#invite-confirm #invite-join")
     dave.wait_for_selector("#toasts .toast-error:has-text('无法通过邀请链接加入')")
     expect(dave.locator("#notice-count")).to_have_text("1")
     assert dave.locator(f'.group-item[data-gid="{gid}"]').count() == 0
@@ -150,9 +152,45 @@ def test_invite_link_with_qr_code_lets_another_user_join(browser: Any, server: S
     alice.locator("#invite-links .invite-link").first.locator(".act-revoke-link").click()
     alice.wait_for_selector("#invite-links .invite-link.revoked")
     dave.goto(second)
+    dave.click("#invite-confirm #invite-join")
     expect(dave.locator("#notice-count")).to_have_text("2")  # refused again, told again
     assert dave.locator(f'.group-item[data-gid="{gid}"]').count() == 0
     assert alice.errors == [] and carol.errors == [] and dave.errors == []
+
+
+def test_an_invite_link_asks_before_joining_and_a_logout_forgets_the_links_made(
+        browser: Any, server: ServerProcess) -> None:
+    """A #join= link used to join at once, whatever page led there; and the links an owner made (each
+    a secret: whoever has it joins) stayed in the tab for the next user after a logout."""
+    alice = new_page(browser, server)
+    register(alice, server, display="Alice")
+    gid = create_group(alice, "先问一下")
+    alice.click("#btn-manage")
+    alice.click("#invite-link-create")
+    url = alice.locator("#invite-links .invite-link .invite-url").first.input_value()
+    close_dialogs(alice)
+
+    bob = new_page(browser, server)
+    register(bob, server, display="Bob")
+    bob.goto(url)
+    bob.wait_for_selector("#invite-confirm")
+    assert "#join=" not in bob.url
+    bob.click("#invite-confirm #invite-cancel")
+    expect(bob.locator("#invite-confirm")).to_have_count(0)
+    bob.wait_for_timeout(500)
+    assert bob.locator(f'.group-item[data-gid="{gid}"]').count() == 0  # not joined
+    bob.goto(url)
+    bob.click("#invite-confirm #invite-join")
+    bob.wait_for_selector(f'.group-item[data-gid="{gid}"]')
+    bob.wait_for_selector("#chat-title:has-text('先问一下')")
+
+    links = "async () => (await import('/state.js')).S.invites.size"
+    assert alice.evaluate(links) == 1
+    alice.click("#btn-profile")
+    alice.click("#btn-logout")
+    alice.wait_for_selector("#login-username")
+    assert alice.evaluate(links) == 0
+    assert alice.errors == [] and bob.errors == []
 
 
 def test_qr_route_limits_its_text(server: ServerProcess) -> None:

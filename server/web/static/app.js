@@ -33,7 +33,8 @@ function boot() {
 }
 
 // An invite link is the app's URL with #join=CODE: the code is taken out of the address bar at
-// once (so it is not bookmarked or shared further by accident) and used as soon as we are logged in.
+// once (so it is not bookmarked or shared further by accident) and, once we are logged in, the user
+// is asked before it is used: a link opened by mistake, or planted in a page, joins nobody to a group.
 function takeInviteFromUrl() {
   const m = /^#join=([^&#]{1,256})$/.exec(location.hash);
   if (!m) return;
@@ -52,6 +53,14 @@ async function useInvite() {
   const code = S.pendingInvite;
   S.pendingInvite = null;
   if (!code) return;
+  const yes = await modal(t("invite_confirm_title"), (done) => [
+    el("p", { text: t("invite_confirm") }),
+    el("div", { class: "row end" },
+      el("button", { type: "button", class: "ghost", id: "invite-cancel", text: t("cancel"), onclick: () => done(false) }),
+      el("button", { type: "button", class: "primary", id: "invite-join", text: t("join"), onclick: () => done(true) })),
+  ], { id: "invite-confirm" });
+  if (yes !== true) return;
+  if (!S.authed) { S.pendingInvite = code; return; }   // asked again after the reconnect
   try {
     const r = await api("join_group", { invite_code: code });
     if (r.status === "pending") { toast(t("n_join_pending")); return; }
@@ -168,6 +177,10 @@ function forgetUser() {
 function localLogout(message) {
   conn.close();
   S.token = null; S.me = null; S.authed = false; S.groups.clear(); S.current = null; S.outbox = []; S.notices = []; S.unseen = 0; S.blacklistedText = null;
+  // The invite links made here are secrets (whoever has one joins), and the names seen are the
+  // user's groups' members: neither stays in the tab for whoever logs in next.
+  S.invites.clear(); S.names.clear(); S.pendingInvite = null;
+  const asked = document.getElementById("invite-confirm"); if (asked) asked.close();
   resetAccounts(); S.tab = "groups";
   document.body.classList.remove("show-account");
   delete document.body.dataset.outcomes;
