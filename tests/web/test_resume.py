@@ -366,3 +366,47 @@ def test_a_reconnect_keeps_the_readers_place_draft_and_focus_and_reads_nothing_u
     page.evaluate("() => { const s = document.querySelector('#scroller'); s.scrollTop = s.scrollHeight; }")
     expect(badge).to_have_count(0)  # read once scrolled to
     assert page.errors == []
+
+
+def test_a_resync_notice_reads_the_messages_shown_again(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """notice {kind: resync} (a cluster's home was lost): events of its last moments, such as an edit
+    or a recall, may never come. The page reads its groups again as after a reconnect, the messages
+    it shows included."""
+    owner, carol = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(owner.request("create_group", name="重读", category="friends", join_policy="open"))["group_id"]
+    bg.run(carol.request("join_group", group_id=gid))
+    one = bg.run(carol.request("send", group_id=gid, text="会被改的"))["seq"]
+    two = bg.run(carol.request("send", group_id=gid, text="会被撤回的"))["seq"]
+    page = new_page(browser, server)
+    routes: list[Any] = []
+    lost: list[str] = []
+
+    def through(ws: Any) -> None:
+        upstream = ws.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode()
+            if '"message_edited"' in text or '"message_deleted"' in text:
+                lost.append(text)  # the events the lost home published last: never delivered
+                return
+            ws.send(message)
+
+        upstream.on_message(from_server)
+        routes.append(ws)
+
+    page.route_web_socket("**/ws", through)
+    login(page, owner.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    message_one = page.locator(f"#messages .msg[data-seq='{one}'] .text")
+    expect(message_one).to_have_text("会被改的")
+    bg.run(carol.request("edit_message", group_id=gid, seq=one, text="改过了"))
+    bg.run(carol.request("delete_message", group_id=gid, seq=two))
+    page.wait_for_timeout(500)
+    assert len(lost) == 2 and page.inner_text(f"#messages .msg[data-seq='{one}'] .text") == "会被改的"
+
+    routes[-1].send(json.dumps({"ev": "notice", "kind": "resync"}))
+    expect(message_one).to_have_text("改过了", timeout=10_000)
+    expect(page.locator(f"#messages .msg.is-deleted[data-seq='{two}']")).to_have_count(1)
+    assert "会被撤回的" not in page.inner_text("#messages")
+    assert page.errors == []

@@ -226,10 +226,7 @@ async function afterAuth() {
     const first = !S.me;
     S.me = me;
     if (first || document.body.dataset.view !== "main") renderMain();
-    // A mute of mine may have been lifted while the page was away, and nothing the server answers
-    // says whether one holds (members, group_info and me do not). Forget it: a send it still refuses
-    // says `muted` with its end, which is learnt again (trySend).
-    if (!first) for (const g of S.groups.values()) g.mutes.delete(me.user_id);
+    if (!first) missedEvents();
     await syncGroups();
     flushOutbox();
     syncAccounts();
@@ -239,6 +236,18 @@ async function afterAuth() {
     if (S.pendingInvite) useInvite();
   } catch (e) {
     if (e.code !== "disconnected") toast(errorText(e), "error");
+  }
+}
+
+// Events may have been missed (the connection dropped, or a cluster's home was lost: notice resync).
+// Each group's catch-up then reads again the window the page shows (resume), not only what follows
+// it. And a mute of mine may have been lifted meanwhile, while nothing the server answers says
+// whether one holds (members, group_info and me do not): it is forgotten, and a send still refused
+// with `muted` learns it again, with its end (trySend).
+function missedEvents() {
+  for (const g of S.groups.values()) {
+    if (g.resumeAfter === null) g.resumeAfter = g.lastSeq;
+    if (S.me) g.mutes.delete(S.me.user_id);
   }
 }
 
@@ -1044,7 +1053,7 @@ function platformNotice(ev) {
       // A cluster's node was lost, not handed over: events of its last moments (members, roles, edits,
       // group settings) may never come. Read the groups again, as after a reconnect; at a random
       // moment within 5 s, so that every page of the service does not ask at once.
-      setTimeout(() => { if (S.authed) syncGroups().catch(() => {}); }, Math.random() * 5000);
+      setTimeout(() => { if (S.authed) { missedEvents(); syncGroups().catch(() => {}); } }, Math.random() * 5000);
       break;
     default: notice(text);   // a kind this client does not know: its text as it is
   }
