@@ -60,7 +60,7 @@ with atheris.instrument_imports(include=["protocol"]):
 MAX_BYTES = 1 << 20  # the server's default max_frame_bytes
 INT64 = (-(1 << 63), (1 << 63) - 1)
 SAMPLE = {"str": "x", "text": "hello 你好", "int": 5, "bool": True, "gid": "123456789", "aid": "987654321",
-          "strs": ["u1", "u2"], "bytes": b"\x00\xffchunk"}
+          "strs": ["u1", "u2"], "bytes": b"\x00\xffchunk", "entry": "42"}
 CLOSED = {"join_policy": "approval", "target_type": "user", "role": "admin", "category": "work",
           "subject_type": "organization", "comments": "review", "action": "hide"}
 
@@ -79,7 +79,7 @@ def _value(fdp: atheris.FuzzedDataProvider, kind: str, depth: int) -> Any:
         good = CLOSED.get(kind) or SAMPLE.get(kind, "x")
         if pick < 4:
             return good
-        if kind in ("int",):
+        if kind in ("int", "entry"):
             return fdp.ConsumeIntInRange(-(1 << 64), 1 << 64)
         return fdp.ConsumeUnicode(fdp.ConsumeIntInRange(0, 40))
     if pick == 8:

@@ -111,16 +111,25 @@ def metered(port: int) -> str:
     return METERED.format(port=port)
 
 
-async def until_writes_queued(srv: Any, timeout: float = 20.0) -> None:
-    """Return once the server's writer has a write queued behind the one a hold keeps in flight
-    (``qunguan_store_writes_queued``): a command the test started has made its claims in memory
-    and queued its write. Waiting on this rather than a fixed time: an operator command runs in a
-    process of its own, which a busy machine starts late."""
+async def writes_queued(srv: Any) -> int:
+    """How many writes wait behind the one in flight now (``qunguan_store_writes_queued``)."""
+    from tests.e2e import ops_helpers as ops
+
+    return int((await asyncio.to_thread(ops.scrape, ops.metrics_url(srv))).get("qunguan_store_writes_queued", 0))
+
+
+async def until_writes_queued(srv: Any, timeout: float = 20.0, more_than: int = 0) -> None:
+    """Return once the server's writer has more than ``more_than`` writes queued behind the one a
+    hold keeps in flight (``qunguan_store_writes_queued``): a command the test started has made its
+    claims in memory and queued its write. Waiting on this rather than a fixed time: an operator
+    command runs in a process of its own, which a busy machine starts late. Pass what
+    :func:`writes_queued` said before the command when the client's own write may be queued too
+    (behind a network-log batch in flight)."""
     from tests.e2e import ops_helpers as ops
 
     url = ops.metrics_url(srv)
     deadline = asyncio.get_running_loop().time() + timeout
-    while (await asyncio.to_thread(ops.scrape, url)).get("qunguan_store_writes_queued", 0) < 1:
+    while (await asyncio.to_thread(ops.scrape, url)).get("qunguan_store_writes_queued", 0) <= more_than:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"no write was queued within {timeout} s")
         await asyncio.sleep(0.02)
