@@ -5,8 +5,6 @@ messages from the retention purge nor lose their post to it."""
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,67 +12,17 @@ import pytest
 
 from protocol.errors import ContractError
 from server.storage import changes as ch
-from server.storage import postgres_schema, schema
-from tests import pgtools
+from tests.server.upgrade_backend import Backend, backend
 
 OLD = 1_000  # long before the cutoff used below
 NOW = 10**12
 
 
-class Backend:
-    """Opens stores on one database (optionally at an older schema version) and runs raw SQL on it."""
-
-    def __init__(self, kind: str, path: Any, url: str | None) -> None:
-        self.kind, self.path, self.url = kind, path, url
-        self.stores: list[Any] = []
-
-    async def open(self, upgraded: bool = True) -> Any:
-        """A store; not ``upgraded``: at the schema before the one review queue (SQLite 15, PostgreSQL 9)."""
-        if self.kind == "sqlite":
-            from server.storage import sqlite as mod
-            from server.storage.sqlite import SqliteStore
-
-            store: Any = SqliteStore(self.path)
-            full, upgrade = schema.MIGRATIONS, 15
-        else:
-            from server.storage import postgres as mod  # type: ignore[no-redef]
-            from server.storage.postgres import PostgresStore
-
-            store = PostgresStore(self.url)
-            full, upgrade = postgres_schema.MIGRATIONS, 9
-        mod.MIGRATIONS = [m for m in full if upgraded or m[0] < upgrade]  # type: ignore[attr-defined]
-        try:
-            await store.open()
-        finally:
-            mod.MIGRATIONS = full  # type: ignore[attr-defined]
-        store.set_record_key(b"k" * 32)
-        self.stores.append(store)
-        return store
-
-    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        if self.kind == "postgresql":
-            assert self.url is not None
-            return pgtools.query(self.url, statement, *params)
-        con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            return [tuple(r) for r in con.execute(statement, params).fetchall()]
-        finally:
-            con.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def db(request, tmp_path) -> AsyncIterator[Backend]:
-    name = url = None
-    if request.param == "postgresql":
-        if pgtools.unavailable() is not None:
-            pytest.skip(str(pgtools.unavailable()))
-        name, url = await asyncio.to_thread(pgtools.create_db)
-    backend = Backend(request.param, tmp_path / "q.db", url)
-    yield backend
-    for s in backend.stores:
-        await s.close()
-    if name is not None:
-        await asyncio.to_thread(pgtools.drop_db, name)
+async def db(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Backend]:
+    """Not upgraded: the schema before the one review queue (SQLite 15, PostgreSQL 9)."""
+    async for opened in backend(request, tmp_path, (15, 9)):
+        yield opened
 
 
 async def _account(store: Any) -> None:

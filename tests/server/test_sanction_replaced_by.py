@@ -6,8 +6,6 @@ itself in their row in its own transaction, or writes nothing."""
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,8 +13,7 @@ import pytest
 
 from protocol.errors import ContractError
 from server.storage import changes as ch
-from server.storage import postgres_schema, schema
-from tests import pgtools
+from tests.server.upgrade_backend import Backend, backend
 
 # (id, kind, target_type, target_id, reason, actor, starts_at, lifted_at, lifted_by, lift_reason)
 ROWS = [
@@ -39,59 +36,11 @@ ROWS = [
 ]
 
 
-class Backend:
-    """Opens a store on one database, at the schema before ``replaced_by`` or the current one."""
-
-    def __init__(self, kind: str, path: Any, url: str | None) -> None:
-        self.kind, self.path, self.url = kind, path, url
-        self.stores: list[Any] = []
-
-    async def open(self, upgraded: bool = True) -> Any:
-        if self.kind == "sqlite":
-            from server.storage import sqlite as mod
-            from server.storage.sqlite import SqliteStore
-
-            store: Any = SqliteStore(self.path)
-            full, first = schema.MIGRATIONS, 25
-        else:
-            from server.storage import postgres as mod  # type: ignore[no-redef]
-            from server.storage.postgres import PostgresStore
-
-            store = PostgresStore(self.url)
-            full, first = postgres_schema.MIGRATIONS, 23
-        mod.MIGRATIONS = [m for m in full if upgraded or m[0] < first]  # type: ignore[attr-defined]
-        try:
-            await store.open()
-        finally:
-            mod.MIGRATIONS = full  # type: ignore[attr-defined]
-        store.set_record_key(b"k" * 32)
-        self.stores.append(store)
-        return store
-
-    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        if self.kind == "postgresql":
-            assert self.url is not None
-            return pgtools.query(self.url, statement, *params)
-        con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            return [tuple(r) for r in con.execute(statement, params).fetchall()]
-        finally:
-            con.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Backend]:
-    name = url = None
-    if request.param == "postgresql":
-        if pgtools.unavailable() is not None:
-            pytest.skip(str(pgtools.unavailable()))
-        name, url = await asyncio.to_thread(pgtools.create_db)
-    backend = Backend(request.param, tmp_path / "q.db", url)
-    yield backend
-    for s in backend.stores:
-        await s.close()
-    if name is not None:
-        await asyncio.to_thread(pgtools.drop_db, name)
+    """Not upgraded: the schema before ``replaced_by`` (SQLite 25, PostgreSQL 23)."""
+    async for opened in backend(request, tmp_path, (25, 23)):
+        yield opened
 
 
 async def test_the_upgrade_names_the_replacing_sanction_only_where_one_replaced_it(db: Backend) -> None:
