@@ -415,6 +415,10 @@ class App:
         """Handle one frame of ``sess``. ``forward``: on a cluster's home, the number a gateway gave
         the frame (server/cluster/home.py): the request's id then carries it (``Answering``), so an
         answer given later, from a commit, still names the request it answers."""
+        if sess.closing:
+            # Closed by the server (a logout or blacklisting elsewhere, a kick of the connection):
+            # nothing more is done for it, however long the client takes to answer the close.
+            return
         cluster = self.cluster
         if cluster is not None and not cluster.is_home:
             await cluster.forward(sess, data)  # (waits while the home has too many of its requests)

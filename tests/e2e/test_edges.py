@@ -8,7 +8,8 @@ import sqlite3
 import subprocess
 import sys
 
-from tests.e2e.harness import ROOT
+from protocol.codec import SUBPROTOCOL_JSON
+from tests.e2e.harness import ROOT, open_group
 
 
 async def test_logout_revokes_the_token_everywhere(server):
@@ -181,3 +182,48 @@ async def test_a_second_server_on_the_same_database_file_gives_one_line_and_exit
         await first.stopped()
     first.start()  # the lock went with the first process
     await first.stopped()
+
+
+async def test_a_connection_closed_by_a_logout_is_served_no_more_while_it_ignores_the_close(server):
+    """A logout elsewhere closes the token's other connections with 1008. A client that ignores the
+    close frame and goes on sending (the socket stays open up to the close timeout) is not served:
+    before, its ``send``s were stored and delivered as the logged-out user for about two seconds."""
+    import base64
+    import os
+
+    alice = await server.user()
+    gid = await open_group(alice)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(f"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                 f"Sec-WebSocket-Protocol: {SUBPROTOCOL_JSON}\r\n\r\n".encode())
+    await reader.readuntil(b"\r\n\r\n")
+
+    def request(rid: int, op: str, **args: object) -> None:  # a masked text frame, zero mask key
+        payload = json.dumps({"op": op, "rid": rid, **args}).encode()
+        head = bytes((0x81, 0x80 | len(payload))) if len(payload) < 126 else \
+            bytes((0x81, 0x80 | 126)) + len(payload).to_bytes(2, "big")
+        writer.write(head + b"\0\0\0\0" + payload)
+
+    async def frame() -> tuple[int, bytes]:
+        b0, b1 = await reader.readexactly(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = int.from_bytes(await reader.readexactly(2), "big")
+        return b0 & 0x0F, await reader.readexactly(n)
+
+    request(1, "auth", token=alice.token)
+    assert json.loads((await frame())[1])["ok"]
+    await alice.request("logout")
+    while (await frame())[0] != 8:  # the close frame (1008), which this client does not answer
+        pass
+    for rid in range(2, 7):
+        request(rid, "send", group_id=gid, text=f"after the logout {rid}")
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    writer.close()
+    fresh = await server.client()
+    await fresh.login(alice.username, "password123")
+    texts = [m["text"] for m in (await fresh.request("history", group_id=gid))["messages"]]
+    assert not [t for t in texts if t.startswith("after the logout")], texts
