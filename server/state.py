@@ -7,6 +7,7 @@ never walks the member list looking for connections.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -100,8 +101,35 @@ class Member:
     read_seq: int = 0  # how far the member has read (mark_read, all their devices); never moves back
     # Claimed in memory and not yet stored: a join (or a new group's owner) whose write is in flight.
     # Such a member cannot send (not_member): a message from another of their connections meanwhile
-    # would be stored even if the admission were then refused (server/handlers/groups.py: Admission).
-    pending: bool = False
+    # would be stored even if the admission were then refused. None once stored; a refused
+    # admission stays here (``refused``), so that no undo puts this member back.
+    pending: Admission | None = None
+
+
+class Admission:
+    """A membership claimed in memory (a join, a new group's owner), pending until its write is
+    decided: stored, the member may send from then on (``Member.pending`` goes); refused, the claim's
+    undo takes the member out, and :meth:`refused` tells any other undo (a kick's, a ban's, an
+    account's cancellation, whose write was refused too) not to put it back. Settled from the write's
+    own completion (``server.handlers.common.commit(claim=...)``), so a handler cancelled meanwhile
+    leaves no member pending for good."""
+
+    __slots__ = ("member", "_decided")
+
+    def __init__(self, member: Member) -> None:
+        self.member = member
+        self._decided: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        member.pending = self
+
+    def settle(self, stored: bool) -> None:
+        if stored:
+            self.member.pending = None
+        if not self._decided.done():
+            self._decided.set_result(stored)
+
+    @property
+    def refused(self) -> bool:
+        return self._decided.done() and not self._decided.result()
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from server import limits, netlog
 from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers import handler, screening
-from server.handlers.common import commit
+from server.handlers.common import commit, put_back
 from server.handlers.public_accounts import leave_public_accounts, refuse_if_running_accounts
 from server.security import new_token, token_hash
 from server.session import CLOSE_POLICY
@@ -380,9 +380,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
         undo_accounts()
         user.deleted, user.display_name = False, old_name
         for g in left:
-            g.members[uid] = memberships[g.group_id]
-            g.online.update(user.sessions)
-            user.add_group(g.group_id)
+            put_back(g, user, memberships[g.group_id])
         for gid, ts in requested.items():
             groups[gid].join_requests[uid] = ts
         for gid, by in invited.items():

@@ -82,10 +82,27 @@ def member_of(g: Group, user: User) -> Member:
     m = g.members.get(user.user_id)
     if m is None:
         raise ContractError("not_member", f"you are not a member of group {g.group_id}")
-    if m.pending:
+    if m.pending is not None:
         raise ContractError("not_member", f"your joining group {g.group_id} is still being stored; "
                                           "try again once join_group has answered")
     return m
+
+
+def put_back(g: Group, user: User, m: Member) -> bool:
+    """Undo a removal claimed in memory (a leave, a kick, a ban, an account's cancellation) whose
+    write was refused: ``m`` back in ``g``, with the user's connections. Not when the user is in
+    again meanwhile (that membership stands, not this one), nor when ``m`` was an admission that
+    was refused too: its write was queued before the removal's, so it was decided first, and its
+    own undo found nobody to take out. Put back, it would stay pending for good (a member who can
+    neither send nor leave, and whom a join answers ``joined`` without storing anything)."""
+    uid = user.user_id
+    if uid in g.members or (m.pending is not None and m.pending.refused):
+        return False
+    g.members[uid] = m
+    g.departed.pop(uid, None)
+    user.add_group(g.group_id)
+    g.online.update(user.sessions)
+    return True
 
 
 def seeing(g: Group, seq: int) -> Iterator[Session]:

@@ -27,9 +27,10 @@ from server.handlers.common import (
     member_of,
     owned_count,
     pins_seen,
+    put_back,
     user_view,
 )
-from server.state import Group, Member, User
+from server.state import Admission, Group, Member, User
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -92,7 +93,8 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
         now = ctx.now_ms()
         shown = screened.shown(shown_text.neutral("group_name", group_id=gid))
         g = Group(gid, shown, category, policy.value, user.user_id, now)
-        owner = g.members[user.user_id] = Member(Role.OWNER, 0, pending=True)
+        owner = g.members[user.user_id] = Member(Role.OWNER, 0)
+        admission = Admission(owner)
         groups[gid] = g
         user.add_group(gid)
 
@@ -106,7 +108,7 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
             again = ch.UserCaps(joined=caps.max_groups_joined, created=caps.max_groups_created)
             queued = screened.queued(ctx, "group_name", gid, user.user_id, expect=shown)
             results = await commit(ctx, ch.CreateGroup(gid, shown, category, policy.value, user.user_id, now, again),
-                                   *([queued] if queued else []), undo=undo, claim=Admission(owner))
+                                   *([queued] if queued else []), undo=undo, claim=admission)
         except ch.GroupIdTaken:
             continue  # issued before (another node, or a group this node never loaded): draw again
         if groups.get(gid) is g and g.alive and user.user_id in g.members:  # (not dissolved meanwhile)
@@ -159,22 +161,6 @@ def check_room(ctx: Context, g: Group, user: User) -> None:
         raise ContractError("join_cap_reached", f"{user.display_name} may be in at most {joined_cap} groups")
 
 
-class Admission:
-    """A membership claimed in memory (a join, a new group's owner), pending until its write is
-    decided: stored, the member may send from then on (``Member.pending``); refused, the claim's
-    undo takes the member out. Settled from the write's own completion (``commit(claim=...)``),
-    so a handler cancelled meanwhile leaves no member pending for good."""
-
-    __slots__ = ("member",)
-
-    def __init__(self, member: Member) -> None:
-        self.member = member
-
-    def settle(self, stored: bool) -> None:
-        if stored:
-            self.member.pending = False
-
-
 @dataclass(frozen=True, slots=True)
 class Rider:
     """A change stored in the same transaction as an admission, claimed in memory in the same
@@ -210,7 +196,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     now = ctx.now_ms()
     before = g.departed.pop(uid, None)  # a mute or slow mode that bound them when they left still does
     muted_until, last_sent = moderation.carried_over(before.muted_until, before.last_sent_ms, now) if before else (0, 0)
-    joined = g.members[uid] = Member(Role.MEMBER, g.last_seq, muted_until, last_sent, pending=True)
+    joined = g.members[uid] = Member(Role.MEMBER, g.last_seq, muted_until, last_sent)
+    admission = Admission(joined)
     user.add_group(g.group_id)
     requested = g.join_requests.pop(uid, None)
     invited_by = g.invited.pop(uid, None)
@@ -234,7 +221,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     add = ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor, again,
                        muted_until, room)
     await commit(ctx, *((add,) if rider is None else (add, rider.change)), audit=audit, undo=undo,
-                 claim=Admission(joined))
+                 claim=admission)
     if g.members.get(uid) is not joined or not g.alive:
         # Kicked, banned or gone while the join was stored (that change told the group and took
         # the user's connections out), or the group ended: its connections are not put back.
@@ -357,12 +344,7 @@ async def remove(ctx: Context, g: Group, uid: str, action: str, actor: str | Non
     remember_departed(ctx, g, uid, m)
 
     def undo() -> None:
-        if uid in g.members:  # back meanwhile (rejoined): that membership stands, not this one
-            return
-        g.members[uid] = m
-        g.departed.pop(uid, None)
-        user.add_group(g.group_id)
-        g.online.update(user.sessions)
+        put_back(g, user, m)
 
     await commit(ctx, ch.RemoveMember(g.group_id, uid, ctx.now_ms(), action, actor), audit=audit, undo=undo)
 

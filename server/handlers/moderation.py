@@ -21,7 +21,7 @@ from protocol.errors import ContractError
 from protocol.messages import entry_id
 from server.fanout import publish
 from server.handlers import handler
-from server.handlers.common import commit, live_group
+from server.handlers.common import commit, live_group, put_back
 from server.handlers.groups import remember_departed
 from server.handlers.management import _actor_role, _audit, _managed, _to_user, change_group
 from server.state import Ban, Group, InviteLink
@@ -90,10 +90,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
         if invited_by is not None:
             g.invited.setdefault(uid, invited_by)
         if m is not None:
-            g.members[uid] = m
-            g.departed.pop(uid, None)
-            target.add_group(gid)
-            g.online.update(target.sessions)
+            put_back(g, target, m)
 
     audit = ch.Audit(now, "user", actor.user_id, "ban", gid, uid, reason or "",
                      {"seconds": seconds, "until": until})

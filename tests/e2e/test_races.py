@@ -441,3 +441,67 @@ async def test_no_message_from_a_member_whose_join_is_being_stored(make_server):
     assert (await joiner.request("join_group", group_id=gid))["status"] == "joined"
     assert (await other.call("send", group_id=gid, text="我也在", client_msg_id="c-1"))["ok"]
     assert srv.db_rows("SELECT sender_id, text FROM messages WHERE group_id = ?", gid) == [(joiner.user_id, "我也在")]
+
+
+def refuse_rows(srv, name: str, table: str, sqlite_when: str, pg_check: str) -> None:
+    """The database refuses some rows of ``table``, as a failing disk would refuse the write."""
+    if srv.backend == "postgresql":
+        srv.db_rows(f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({pg_check}) NOT VALID")
+    else:
+        srv.db_rows(f"CREATE TRIGGER {name} BEFORE INSERT ON {table} WHEN {sqlite_when}"
+                    f" BEGIN SELECT RAISE(ABORT, '{name}'); END")
+
+
+def mend_rows(srv, name: str, table: str) -> None:
+    srv.db_rows(f"ALTER TABLE {table} DROP CONSTRAINT {name}" if srv.backend == "postgresql"
+                else f"DROP TRIGGER {name}")
+
+
+@pytest.mark.parametrize("removal", ["kick", "ban", "account_deleted"])
+async def test_a_refused_join_is_not_put_back_by_a_removal_refused_after_it(make_server, removal):
+    """A's join is in flight when A is removed (kicked, banned, or A cancels the account on another
+    connection), and the store refuses both writes: the join's undo finds nobody to take out (the
+    removal took A out first), then the removal's undo put back the member it took out, still
+    pending, as nobody would ever settle it: a ghost in the member list that could neither send nor
+    leave, and whom join_group answered ``joined`` without storing anything, until a restart.
+    A refused admission is not put back; A is outside, as in the store, and joins again."""
+    srv = make_server()
+    owner, joiner = await srv.user(), await srv.user()
+    other = await srv.client()  # the joiner's second connection
+    await other.login(joiner.username, "password123")
+    watcher = await srv.client()  # the owner's second connection: a connection answers in order
+    await watcher.login(owner.username, "password123")
+    gid = await open_group(owner)
+    uid = joiner.user_id
+    refuse_rows(srv, "no_joiner", "members", f"NEW.user_id = '{uid}'", f"user_id <> '{uid}'")
+    refuse_rows(srv, "no_removal", "membership_log", f"NEW.user_id = '{uid}' AND NEW.action = '{removal}'",
+                f"user_id <> '{uid}' OR action <> '{removal}'")
+
+    async def listed() -> list[str]:
+        return [m["user_id"] for m in (await watcher.request("members", group_id=gid))["members"]]
+
+    async def claimed() -> bool:
+        return uid in await listed()
+
+    async def removed() -> bool:
+        return uid not in await listed()
+
+    async with writes_held(srv, "members"):
+        joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
+        await until(claimed, timeout=2)
+        if removal == "kick":
+            removing = asyncio.ensure_future(owner.call("kick", group_id=gid, user_id=uid))
+        elif removal == "ban":
+            removing = asyncio.ensure_future(owner.call("ban", group_id=gid, user_id=uid))
+        else:
+            removing = asyncio.ensure_future(other.call("delete_account", password="password123"))
+        await until(removed, timeout=2)
+    assert ok_or_code(await joining) == "internal"
+    assert ok_or_code(await removing) == "internal"
+    assert await listed() == [owner.user_id]
+    assert srv.db_rows("SELECT COUNT(*) FROM members WHERE user_id = ?", uid) == [(0,)]
+    assert ok_or_code(await joiner.call("leave_group", group_id=gid)) == "not_member"
+    mend_rows(srv, "no_joiner", "members")
+    assert (await joiner.request("join_group", group_id=gid))["status"] == "joined"
+    assert srv.db_rows("SELECT COUNT(*) FROM members WHERE user_id = ?", uid) == [(1,)]
+    assert (await joiner.call("send", group_id=gid, text="回来了", client_msg_id="r-1"))["ok"]
