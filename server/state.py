@@ -112,7 +112,9 @@ class Admission:
     undo takes the member out, and :meth:`refused` tells any other undo (a kick's, a ban's, an
     account's cancellation, whose write was refused too) not to put it back. Settled from the write's
     own completion (``server.handlers.common.commit(claim=...)``), so a handler cancelled meanwhile
-    leaves no member pending for good."""
+    leaves no member pending for good. Another request about the same membership (a second
+    connection's join, an approval) waits for :meth:`decided` rather than answering before the
+    store did."""
 
     __slots__ = ("member", "_decided")
 
@@ -130,6 +132,11 @@ class Admission:
     @property
     def refused(self) -> bool:
         return self._decided.done() and not self._decided.result()
+
+    async def decided(self) -> bool:
+        """Whether the admission was stored, once its write is decided (settled and undone by then;
+        a waiter cancelled meanwhile cancels nothing for the others)."""
+        return await asyncio.shield(self._decided)
 
 
 @dataclass(slots=True)

@@ -88,6 +88,19 @@ def member_of(g: Group, user: User) -> Member:
     return m
 
 
+async def settled_member(g: Group, uid: str) -> Member | None:
+    """``uid``'s membership of ``g`` once no admission of it is in flight: a join (or a new group's
+    owner) whose write is still pending, from another of the user's connections, is waited for and
+    its outcome taken (stored: the member; refused: None, its undo has run). Answering ``joined``
+    on the strength of a pending one would acknowledge what the store may still refuse.
+
+    Awaits only while an admission is in flight; a caller that did wait checks again everything
+    it acts on (the group, the caller's account, a link), as after any await."""
+    while (m := g.members.get(uid)) is not None and (admission := m.pending) is not None and not admission.refused:
+        await admission.decided()
+    return m
+
+
 def put_back(g: Group, user: User, m: Member) -> bool:
     """Undo a removal claimed in memory (a leave, a kick, a ban, an account's cancellation) whose
     write was refused: ``m`` back in ``g``, with the user's connections. Not when the user is in

@@ -28,6 +28,8 @@ from server.handlers.common import (
     owned_count,
     pins_seen,
     put_back,
+    settled_member,
+    still_active,
     user_view,
 )
 from server.state import Admission, Group, Member, User
@@ -176,7 +178,9 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     """Check every cap (and bans), add ``user`` to ``g`` in memory and store, announce it.
 
     The checks and the in-memory insert happen with no await in between, so
-    concurrent joins can never overshoot a cap.
+    concurrent joins can never overshoot a cap. The caller has waited for any admission of
+    ``user`` to ``g`` in flight (:func:`settled_member`) before its own checks: a membership found
+    here is a stored one.
     """
     uid = user.user_id
     if uid in g.members:
@@ -239,10 +243,11 @@ async def join_group(ctx: Context, sess: Session, req: rq.JoinGroup, enc: Encodi
         return await join_by_link(ctx, sess.me, req.invite_code)
     if req.group_id is None:
         raise ContractError("bad_request", "join_group: missing argument 'group_id' (or 'invite_code')")
-    g = live_group(ctx, req.group_id)
     user = sess.me
-    if user.user_id in g.members:
+    if await settled_member(live_group(ctx, req.group_id), user.user_id) is not None:
         return {"status": "joined"}
+    still_active(user)  # (after a wait for another connection's join, which was refused)
+    g = live_group(ctx, req.group_id)
     check_not_banned(ctx, g, user.user_id)
     if g.join_policy == JoinPolicy.OPEN or invitation_stands(ctx, g, user.user_id):
         await admit(ctx, g, user, "join", user.user_id)
@@ -276,9 +281,14 @@ async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:
     caps or bans. The use is claimed in memory with the membership (no await in between), so a
     link with ``max_uses`` admits exactly that many however many try at once; ``UseInviteLink``
     re-checks it in the database."""
+    link = ctx.state.invite_links.get(moderation.code_hash(code))
+    target = ctx.state.groups.get(link.group_id) if link is not None else None
+    if target is not None:  # a join of it in flight from another connection: its outcome first
+        await settled_member(target, user.user_id)
+        still_active(user)
+        link = ctx.state.invite_links.get(moderation.code_hash(code))  # (all checked below, after any wait)
     now = ctx.now_ms()
     unusable = ContractError("not_found", "this invite link is unknown, used up, expired or revoked")
-    link = ctx.state.invite_links.get(moderation.code_hash(code))
     g = ctx.state.groups.get(link.group_id) if link is not None and not link.revoked else None
     if link is None or g is None or g.dissolved_at is not None:
         raise unusable

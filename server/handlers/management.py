@@ -33,6 +33,7 @@ from server.handlers.common import (
     own_suspension,
     owned_count,
     seeing,
+    settled_member,
     still_active,
     suspension_cause,
     user_view,
@@ -110,8 +111,12 @@ def _pending(g: Group, uid: str) -> None:
 
 @handler("approve_join")
 async def approve_join(ctx: Context, sess: Session, req: rq.ApproveJoin, enc: Encoding) -> None:
-    g = _managed(ctx, sess, req.group_id, "approve_join")
     uid = req.user_id
+    # An admission of the requester in flight (their own join from a link, say): its outcome first,
+    # as admit's "already in" must mean a stored membership; then everything is checked again.
+    await settled_member(_managed(ctx, sess, req.group_id, "approve_join"), uid)
+    still_active(sess.me)
+    g = _managed(ctx, sess, req.group_id, "approve_join")
     check_not_banned(ctx, g, uid, caller=False)
     _pending(g, uid)
     requester = ctx.state.users.get(uid)

@@ -505,3 +505,105 @@ async def test_a_refused_join_is_not_put_back_by_a_removal_refused_after_it(make
     assert (await joiner.request("join_group", group_id=gid))["status"] == "joined"
     assert srv.db_rows("SELECT COUNT(*) FROM members WHERE user_id = ?", uid) == [(1,)]
     assert (await joiner.call("send", group_id=gid, text="回来了", client_msg_id="r-1"))["ok"]
+
+
+@pytest.mark.parametrize("how", ["group_id", "invite_code"])
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "refused"])
+async def test_a_second_connections_join_answers_by_the_first_ones_outcome(make_server, how, stored):
+    """The user's join is in flight (claimed in memory, its write waiting) when their other
+    connection asks to join too. That second join answered ``joined`` at once, from the claim,
+    although the store could still refuse the first: the client then found itself not a member
+    (``not_member`` on its next send), or not in the group at all. It now waits for the first join's
+    outcome: stored, it answers ``joined`` and the member sends; refused, it tries a join of its own
+    and answers that one's outcome."""
+    srv = make_server()
+    owner, joiner = await srv.user(), await srv.user()
+    other = await srv.client()  # the joiner's second connection
+    await other.login(joiner.username, "password123")
+    gid = await open_group(owner)
+    uid = joiner.user_id
+    args = {"group_id": gid}
+    if how == "invite_code":
+        args = {"invite_code": (await owner.request("create_invite_link", group_id=gid))["code"]}
+    if not stored:
+        refuse_rows(srv, "no_joiner", "members", f"NEW.user_id = '{uid}'", f"user_id <> '{uid}'")
+
+    async def claimed() -> bool:
+        return uid in [m["user_id"] for m in (await owner.request("members", group_id=gid))["members"]]
+
+    async with writes_held(srv, "members"):
+        joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
+        await until(claimed, timeout=2)
+        second = asyncio.ensure_future(other.call("join_group", **args))
+        await asyncio.wait([second], timeout=0.5)
+        assert not second.done(), second.result()  # no answer before the store's
+    if stored:
+        assert (await joining)["ok"] and (await second)["ok"]
+        assert (await second)["status"] == "joined"
+        assert (await other.call("send", group_id=gid, text="到了", client_msg_id="s-1"))["ok"]
+        assert srv.db_rows("SELECT COUNT(*) FROM members WHERE user_id = ?", uid) == [(1,)]
+        if how == "invite_code":  # already in: no use of the link counted
+            assert srv.db_rows("SELECT uses FROM invite_links") == [(0,)]
+    else:
+        assert ok_or_code(await joining) == "internal"
+        assert ok_or_code(await second) == "internal"  # its own join, refused as well
+        assert ok_or_code(await other.call("send", group_id=gid, text="到了", client_msg_id="s-1")) == "not_member"
+        assert srv.db_rows("SELECT COUNT(*) FROM members WHERE user_id = ?", uid) == [(0,)]
+
+
+async def test_an_approval_waits_for_the_requesters_join_in_flight(make_server):
+    """A user with a join request (given back by a refused join) whose new join is in flight is
+    approved: the approval answered at once, from the pending membership (admit's "already in"),
+    and told the user ``approved``, although the store then refused that join and left the user
+    outside with the request still open. It now waits for the join's outcome and, that join
+    refused, admits the user itself (here refused as well: the manager hears ``internal``)."""
+    from contextlib import AsyncExitStack
+
+    srv = make_server()
+    if srv.backend != "postgresql":
+        pytest.skip("needs two batches held apart (a table each); SQLite's one write lock holds both")
+    owner, joiner = await srv.user(), await srv.user()
+    watcher = await srv.client()  # the owner's second connection: a connection answers in order
+    await watcher.login(owner.username, "password123")
+    uid = joiner.user_id
+    gid = await open_group(owner, join_policy="approval")
+    code = (await owner.request("create_invite_link", group_id=gid))["code"]
+    assert (await joiner.request("join_group", group_id=gid))["status"] == "pending"  # the request
+    refuse_rows(srv, "no_joiner", "members", f"NEW.user_id = '{uid}'", f"user_id <> '{uid}'")
+
+    async def members() -> list[str]:
+        return [m["user_id"] for m in (await watcher.request("members", group_id=gid))["members"]]
+
+    async def requested() -> bool:
+        return uid in [r["user_id"] for r in (await watcher.request("join_requests", group_id=gid))["requests"]]
+
+    async def claimed() -> bool:
+        return uid in await members()
+
+    async def out() -> bool:
+        return uid not in await members()
+
+    other = await srv.client()  # the joiner's second connection
+    await other.login(joiner.username, "password123")
+    async with AsyncExitStack() as audit_held:
+        async with writes_held(srv, "members"):
+            # The first join (by the link: past the approval policy) takes the request with it.
+            first = asyncio.ensure_future(joiner.call("join_group", invite_code=code))
+            await until(claimed, timeout=2)
+            kicking = asyncio.ensure_future(owner.call("kick", group_id=gid, user_id=uid))
+            await until(out, timeout=2)
+            second = asyncio.ensure_future(other.call("join_group", invite_code=code))
+            await until(claimed, timeout=2)
+            # The kick and the second join are the next batch: it waits on the kick's record entry.
+            await audit_held.enter_async_context(writes_held(srv, "audit"))
+        assert ok_or_code(await first) == "internal"  # refused: the request is back
+        await until(requested, timeout=2)
+        assert not second.done()
+        approving = asyncio.ensure_future(watcher.call("approve_join", group_id=gid, user_id=uid))
+        await asyncio.wait([approving], timeout=0.5)
+        assert not approving.done(), approving.result()  # no answer before the join's outcome
+    assert (await kicking)["ok"]
+    assert ok_or_code(await second) == "internal"
+    assert ok_or_code(await approving) == "internal"  # its own admission, refused as well
+    assert await members() == [owner.user_id]
+    assert srv.db_rows("SELECT COUNT(*) FROM members WHERE user_id = ?", uid) == [(0,)]
