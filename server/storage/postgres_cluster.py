@@ -58,13 +58,25 @@ FENCED_SQLSTATE = "QGF01"  # raised by qunguan_fence (migration 11)
 LOCK_SERVE = 0x5147_0005  # pg_advisory_lock(LOCK_SERVE, 0): who serves the database (see claim)
 
 
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 10, 5, 3  # seconds, seconds, probes
+# Silence after which the backend gives its client up: the keepalives' last unanswered probe.
+GIVE_UP_MS = (KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_COUNT) * 1000
+
+
 def server_settings(application_name: str) -> dict[str, str]:
-    """The settings of every store connection: its name in ``pg_stat_activity``, and keepalives, so
-    that PostgreSQL drops the session of a host that died or was cut off (and the locks and the
-    open transaction it held) within about half a minute, not after the system's default two
-    hours of silence."""
-    return {"application_name": application_name, "tcp_keepalives_idle": "10",
-            "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
+    """The settings of every store connection: its name in ``pg_stat_activity``, and how soon
+    PostgreSQL drops the session of a host that died or was cut off (and the locks, a fence's
+    ``FOR KEY SHARE`` included, and the open transaction it held): within about half a minute,
+    not after the system's default two hours of silence.
+
+    Keepalives alone do not do it: Linux sends no keepalive probe while data the backend sent is
+    unacknowledged, so a partition in the middle of a batch (a result on its way back) leaves the
+    session to TCP's retransmissions, which give up after about 15 minutes. ``tcp_user_timeout``
+    (PostgreSQL 12 and later) bounds that case, and with keepalives on it also decides when their
+    probes have failed; it is the keepalives' own bound, so both cases end alike."""
+    return {"application_name": application_name, "tcp_keepalives_idle": str(KEEPALIVE_IDLE),
+            "tcp_keepalives_interval": str(KEEPALIVE_INTERVAL), "tcp_keepalives_count": str(KEEPALIVE_COUNT),
+            "tcp_user_timeout": str(GIVE_UP_MS)}
 
 
 _CLAIM_SETTINGS = server_settings("qunguan serve")

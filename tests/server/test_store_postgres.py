@@ -220,3 +220,26 @@ async def test_purges_that_name_people_check_kept_authors_as_one_hashed_set(open
             assert "hashed SubPlan" in plan and "NOT (SubPlan" not in plan, (table, plan)
     finally:
         await db.close()
+
+
+async def test_store_connections_give_a_silent_client_up_within_half_a_minute(pg_url: str) -> None:
+    """Every store connection asks the backend to drop it once the client is silent for the
+    keepalives' span (25 s): when idle (keepalive probes), and also when a result it sent stays
+    unacknowledged (``tcp_user_timeout``; Linux sends no keepalive probe then, and a partition in
+    the middle of a batch kept the backend, and a fence's lock, for TCP's ~15 minutes of
+    retransmissions). Asked over TCP, as a node connects: the backend reports what it applied."""
+    import asyncpg
+
+    from server.storage.postgres_cluster import server_settings
+
+    conn = await asyncpg.connect(pg_url, server_settings=server_settings("qunguan test"))
+    try:
+        shown = {r[0]: int(r[1]) for r in await conn.fetch(  # (keepalives in s, the user timeout in ms)
+            "SELECT name, setting FROM pg_settings WHERE name = ANY($1::text[])",
+            ["tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count", "tcp_user_timeout"])}
+        assert await conn.fetchval("SELECT client_addr IS NOT NULL FROM pg_stat_activity"
+                                   " WHERE pid = pg_backend_pid()")  # TCP, where the settings apply
+    finally:
+        await conn.close()
+    span_s = shown["tcp_keepalives_idle"] + shown["tcp_keepalives_interval"] * shown["tcp_keepalives_count"]
+    assert 0 < shown["tcp_user_timeout"] == span_s * 1000 <= 30_000, shown
