@@ -35,6 +35,7 @@ class CutAt:
         self.marker: bytes | None = None
         self.after = True
         self.refuse = False  # True: once fired, refuse new connections too (the database unreachable)
+        self.silent = False  # True: a partition: nothing is relayed either way, new connections hang
         self.fired = asyncio.Event()
         self.server: asyncio.Server | None = None
         self.port = 0
@@ -45,11 +46,18 @@ class CutAt:
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def _link(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+        if self.silent:  # taken, and never answered
+            while await cr.read(65536):
+                pass
+            cw.transport.abort()
+            return
         sr, sw = await asyncio.open_connection(*self.target)
         cut = asyncio.Event()
 
         async def upstream() -> None:
             while data := await cr.read(65536):
+                if self.silent:
+                    continue
                 if self.marker is not None and self.marker in data:
                     self.marker = None
                     cut.set()  # not a byte of the answer goes back from now on
@@ -68,6 +76,8 @@ class CutAt:
             while data := await sr.read(65536):
                 if cut.is_set():
                     return
+                if self.silent:
+                    continue
                 cw.write(data)
                 await cw.drain()
 
@@ -274,3 +284,31 @@ async def test_a_batch_that_gets_no_answer_fails_after_the_command_timeout(store
     assert await _texts(direct) == []
     assert await _append(cut, 1, "again") is None
     assert await _texts(direct) == ["again"]
+
+
+@pytest.mark.parametrize("first", ["message", "change"])
+async def test_a_database_gone_silent_while_the_writer_is_idle(stores, first: str) -> None:
+    """Nothing tells an idle writer that the database went silent (a partition, a link that drops
+    packets without a reset): its connection looks open, and the next batch waits
+    ``command_timeout``. A batch with changes times out before its COMMIT was sent: it is not
+    stored, fails alone, and the store goes on. A batch of messages (or log rows) only is one
+    statement that may have reached the database: its fate is asked, cannot be learned, and the
+    store fails for good (the server exits with 75), as docs/operations.md says."""
+    from server.storage.base import StoreFailed
+    from server.storage.queue import EXIT_OUTCOME_UNKNOWN
+
+    cut, direct, relay = stores
+    cut.command_timeout = SHORT
+    relay.silent = True
+    try:
+        if first == "message":
+            assert isinstance(await _append(cut, 1, "into the silence"), StoreFailed)
+            assert cut.fatal.is_set() and cut.fatal_status == EXIT_OUTCOME_UNKNOWN
+        else:
+            with pytest.raises(Exception) as err:
+                await asyncio.wait_for(cut.apply(_join()), 30)
+            assert not isinstance(err.value, (ContractError, StoreFailed))
+            assert not cut.fatal.is_set()
+            assert await _members(direct) == ["u1"]
+    finally:
+        relay.silent = False  # the partition heals: the read pool's connections close cleanly
