@@ -145,7 +145,9 @@ _XID_STATUS = "SELECT txid_status($1)"
 _BACKEND_START = "SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
 # A backend is known by its pid and its start: a pid may be taken again by a later backend.
 _BACKEND_ALIVE = "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2"
-_END_BACKEND = "SELECT pg_terminate_backend($1)"
+# Ended by pid and start in one statement: a pid looked up first and ended in a second round trip
+# may meanwhile belong to another backend (the batch's gone, the pid taken again), which it would end.
+_END_BACKEND = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2"
 _MESSAGE_STORED = "SELECT 1 FROM messages WHERE group_id = $1 AND seq = $2 AND ts = $3 AND sender_id = $4"
 # A network-log row has no key of its own: the same millisecond, kind, user, address and detail (a
 # connection's rows carry its port) is taken as that row.
@@ -498,7 +500,7 @@ async def _outcome(conn: asyncpg.Connection, backend: tuple[int, Any], xid: int 
         if not ended:
             ended = True
             try:
-                await conn.fetchval(_END_BACKEND, pid)
+                await conn.fetchval(_END_BACKEND, pid, started)
             except asyncpg.PostgresError as exc:  # (not allowed: it ends once it notices its client gone)
                 log.warning("could not end the backend of a batch cut off before its answer (%r)", exc)
         await asyncio.sleep(0.05)

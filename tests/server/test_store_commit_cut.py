@@ -312,3 +312,33 @@ async def test_a_database_gone_silent_while_the_writer_is_idle(stores, first: st
             assert await _members(direct) == ["u1"]
     finally:
         relay.silent = False  # the partition heals: the read pool's connections close cleanly
+
+
+async def test_a_cut_off_batchs_backend_is_ended_only_if_it_is_still_that_backend(stores) -> None:
+    """The writer ends the backend of a batch cut off before its answer, known by its pid and start.
+    The pid was looked up with its start and then ended by pid alone, in a second round trip: had the
+    backend gone meanwhile and its pid been taken by a new one, that one would have been ended. The
+    end now names both in one statement: a backend with that pid and another start stays."""
+    import asyncpg
+
+    from server.storage.postgres import _BACKEND_START, _END_BACKEND
+
+    cut, direct, relay = stores
+    victim = await asyncpg.connect(direct.url)
+    asker = await asyncpg.connect(direct.url)
+    try:
+        pid, started = victim.get_server_pid(), await victim.fetchval(_BACKEND_START)
+        other_start = await asker.fetchval("SELECT $1::timestamptz - interval '1 second'", started)
+        alive = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1"
+        await asker.fetchval(_END_BACKEND, pid, other_start)  # the same pid, another backend's start
+        await asyncio.sleep(0.3)
+        assert await asker.fetchval(alive, pid) == 1 and await victim.fetchval("SELECT 1") == 1  # still there
+        assert await asker.fetchval(_END_BACKEND, pid, started)
+        for _ in range(100):
+            if await asker.fetchval(alive, pid) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await asker.fetchval(alive, pid) == 0
+    finally:
+        victim.terminate()
+        await asker.close()
