@@ -161,7 +161,12 @@ async def _delete_post(db: Conn, d: c.DeletePost) -> None:
 
 @applies(c.ReadPost)
 async def _read_post(db: Conn, r: c.ReadPost) -> bool:
-    n = _count(await db.execute("INSERT INTO post_reads (post_id, user_id, ts) VALUES ($1, $2, $3)"
+    # Not for a post gone since it was read: its reads are marked gone as it goes (migration 25), and
+    # a row added after that would never be purged. FOR KEY SHARE: the purge's delete of the post on
+    # another connection waits for this insert (and then marks it), or this for the delete and then
+    # finds the post gone.
+    n = _count(await db.execute("INSERT INTO post_reads (post_id, user_id, ts) SELECT $1, $2, $3"
+                                " WHERE EXISTS (SELECT 1 FROM posts WHERE post_id = $1 FOR KEY SHARE)"
                                 " ON CONFLICT (post_id, user_id) DO NOTHING", r.post_id, r.user_id, r.ts))
     if n == 1:
         await db.execute("UPDATE posts SET reads = reads + 1 WHERE post_id = $1", r.post_id)

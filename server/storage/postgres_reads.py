@@ -29,6 +29,8 @@ from server.storage.sqlite_records import (
     MEMBERSHIP_COLS,
     MSG_COLS,
     NETLOG_COLS,
+    PURGE_AFTER,
+    PURGE_BY_KEY,
     PURGE_DEPENDENTS,
     PURGES,
     QUEUE_ITEM_COLS,
@@ -409,7 +411,14 @@ def _pg_purge(sql: str) -> str:
     return sql
 
 
-PG_PURGES: dict[str, str] = {table: _pg_purge(sql) for table, sql in PURGES.items()}
+def _deleting(table: str, sql: str) -> str:
+    """The statement itself for most tables; for one of ``PURGE_BY_KEY`` (a selection of keys), the
+    DELETE of those keys: PostgreSQL seeks a key of several columns in ``IN (subquery)`` whole."""
+    key = PURGE_BY_KEY.get(table)
+    return sql if key is None else f"DELETE FROM {table} WHERE ({', '.join(key)}) IN ({sql})"
+
+
+PG_PURGES: dict[str, str] = {table: _pg_purge(_deleting(table, sql)) for table, sql in PURGES.items()}
 assert not any(":" + p in s for s in PG_PURGES.values() for p in ("now", "cutoff", "limit")), "unmapped parameter"
 
 
@@ -426,6 +435,8 @@ async def _purge(db: Conn, p: c.Purge) -> int:
         for table in dependents:
             await db.executemany(f"DELETE FROM {table} WHERE group_id = $1 AND seq = $2", gone)
         n = len(gone)
+    if (after := PURGE_AFTER.get(p.table)) is not None:
+        await db.execute(after)
     if n and p.record is not None:
         await append_audit(db, p.record)
     return n

@@ -766,4 +766,24 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX media_uploader ON media(uploader, size);
         """,
     ),
+    (
+        25,
+        """
+        -- SQLite's version 27: the retention purge of read logs starts from the posts that are gone
+        -- (noted as they go) and never walks the reads kept with their posts.
+        CREATE TABLE gone_posts (post_id BIGINT PRIMARY KEY);
+        INSERT INTO gone_posts (post_id)
+            SELECT DISTINCT post_id FROM post_reads r
+            WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.post_id = r.post_id);
+        CREATE FUNCTION gone_posts_note() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO gone_posts (post_id) VALUES (OLD.post_id) ON CONFLICT DO NOTHING;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER gone_posts_note AFTER DELETE ON posts
+            FOR EACH ROW EXECUTE FUNCTION gone_posts_note();
+        CREATE INDEX post_reads_post_ts ON post_reads(post_id, ts);
+        DROP INDEX post_reads_ts;
+        """,
+    ),
 ]

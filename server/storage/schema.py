@@ -739,4 +739,22 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX media_uploader ON media(uploader, size);
         """,
     ),
+    (
+        27,
+        """
+        -- A read's row stays while its post does (it says the reader was counted), so the retention
+        -- purge of read logs must not walk those: it starts from the posts that are gone, noted here
+        -- as they go (a trigger; posts leave only through the retention purge), and reaches each
+        -- one's reads past their period by (post_id, ts). A note goes once its post has no reads left.
+        CREATE TABLE gone_posts (post_id INTEGER PRIMARY KEY);
+        INSERT INTO gone_posts (post_id)
+            SELECT DISTINCT post_id FROM post_reads WHERE post_id NOT IN (SELECT post_id FROM posts);
+        CREATE TRIGGER gone_posts_note AFTER DELETE ON posts
+        BEGIN
+            INSERT OR IGNORE INTO gone_posts (post_id) VALUES (OLD.post_id);
+        END;
+        CREATE INDEX post_reads_post_ts ON post_reads(post_id, ts);
+        DROP INDEX post_reads_ts;
+        """,
+    ),
 ]

@@ -153,8 +153,11 @@ async def _delete_post(db: aiosqlite.Connection, d: c.DeletePost) -> None:
 
 @applies(c.ReadPost)
 async def _read_post(db: aiosqlite.Connection, r: c.ReadPost) -> bool:
-    n = await _rowcount(db, "INSERT INTO post_reads (post_id, user_id, ts) VALUES (?, ?, ?)"
-                        " ON CONFLICT (post_id, user_id) DO NOTHING", (r.post_id, r.user_id, r.ts))
+    # Not for a post gone since it was read: its reads are marked gone as it goes (schema 27), and a
+    # row added after that would never be purged.
+    n = await _rowcount(db, "INSERT INTO post_reads (post_id, user_id, ts) SELECT ?, ?, ?"
+                        " WHERE EXISTS (SELECT 1 FROM posts WHERE post_id = ?)"
+                        " ON CONFLICT (post_id, user_id) DO NOTHING", (r.post_id, r.user_id, r.ts, r.post_id))
     if n == 1:
         await db.execute("UPDATE posts SET reads = reads + 1 WHERE post_id = ?", (r.post_id,))
     return n == 1

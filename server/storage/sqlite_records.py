@@ -322,7 +322,8 @@ HELD_MEMBERS = f"""
     UNION SELECT user_id FROM membership_log WHERE group_id IN ({HELD_GROUPS})
 """
 
-# One batch per table of ``changes.PURGE_TABLES``: a statement touching at most :limit rows.
+# One batch per table of ``changes.PURGE_TABLES``: a statement touching at most :limit rows (for a
+# table of ``PURGE_BY_KEY``, one picking at most :limit keys).
 PURGES: dict[str, str] = {
     "messages": f"""
         DELETE FROM messages WHERE (group_id, seq) IN (
@@ -390,13 +391,17 @@ PURGES: dict[str, str] = {
     # names is kept (held, or still carrying comments), as the row is also what says this reader
     # was counted in the post's ``reads``: without it a read after the purge counted again. Posts
     # are purged first, so a post's reads past their period go in the run that purges it.
+    # The walk starts from the posts gone (``gone_posts``, noted as they go; CROSS JOIN keeps SQLite
+    # from starting anywhere else) and reaches their old reads by (post_id, ts): the reads kept
+    # with their posts, however many, are never walked (they were, by age, before every batch).
+    # The check that the post is gone stays: SQLite may give a purged post's id to a new post.
+    # It picks the keys; each row is then deleted by its key (PURGE_BY_KEY).
     "post_reads": f"""
-        DELETE FROM post_reads WHERE (post_id, user_id) IN (
-          SELECT r.post_id, r.user_id FROM post_reads r
-          WHERE r.ts < :cutoff
-            AND r.user_id NOT IN ({HELD_USERS})
-            AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.post_id = r.post_id)
-          LIMIT :limit)""",
+        SELECT r.post_id, r.user_id FROM gone_posts g CROSS JOIN post_reads r
+        WHERE r.post_id = g.post_id AND r.ts < :cutoff
+          AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.post_id = g.post_id)
+          AND r.user_id NOT IN ({HELD_USERS})
+        LIMIT :limit""",
     # A code request is made before login (no user_id): it is the held person's by its phone's
     # keyed hash, as an export of that user finds it.
     "netlog": f"""
@@ -432,6 +437,18 @@ assert tuple(PURGES) == c.PURGE_TABLES, "every table of changes.PURGE_TABLES nee
 # (an edited message's earlier versions, its reactions, which uploads it carried).
 PURGE_DEPENDENTS: dict[str, tuple[str, ...]] = {"messages": ("message_versions", "reactions", "message_media")}
 
+# Tables whose purge statement selects the keys (these columns) of the rows to go, each then deleted
+# by its key: SQLite (3.40) seeks only the first column of a two-column key in DELETE ... WHERE (a, b)
+# IN (subquery), so it walked every read of each post named, the young ones it keeps included, in
+# every batch. (PostgreSQL runs it as one DELETE ... IN: it seeks both.)
+PURGE_BY_KEY: dict[str, tuple[str, ...]] = {"post_reads": ("post_id", "user_id")}
+
+# Run after each batch of a table, in its transaction: the note of a gone post goes with its last read.
+PURGE_AFTER: dict[str, str] = {
+    "post_reads": "DELETE FROM gone_posts"
+                  " WHERE NOT EXISTS (SELECT 1 FROM post_reads r WHERE r.post_id = gone_posts.post_id)",
+}
+
 
 @applies(c.Purge)
 async def _purge(db: aiosqlite.Connection, p: c.Purge) -> int:
@@ -440,13 +457,19 @@ async def _purge(db: aiosqlite.Connection, p: c.Purge) -> int:
         raise ValueError(f"no retention purge for {p.table!r}")
     params = {"now": p.now, "cutoff": p.cutoff, "limit": p.limit}
     dependents = PURGE_DEPENDENTS.get(p.table)
-    if not dependents:
+    if (key := PURGE_BY_KEY.get(p.table)) is not None:
+        keys = [tuple(r) for r in await db.execute_fetchall(sql, params)]
+        await db.executemany(f"DELETE FROM {p.table} WHERE {' AND '.join(f'{c} = ?' for c in key)}", keys)
+        n = len(keys)
+    elif not dependents:
         n = (await db.execute(sql, params)).rowcount
     else:
         gone = [tuple(r) for r in await db.execute_fetchall(sql + " RETURNING group_id, seq", params)]
         for table in dependents:
             await db.executemany(f"DELETE FROM {table} WHERE group_id = ? AND seq = ?", gone)
         n = len(gone)
+    if (after := PURGE_AFTER.get(p.table)) is not None:
+        await db.execute(after)
     if n and p.record is not None:
         await append_audit(db, p.record)
     return n
