@@ -21,10 +21,14 @@ search reads that range from the newest end, stopping at ``limit``.
 - Read directly (the unindexed seqs): ``LIKE``, which folds ASCII case only, so a
   query of three characters or more with a cased letter outside ASCII (``É``, ``Ж``)
   has the writer index its group's backlog first and reads the index alone, whose
-  folding covers every script. A query with no cased letter at all (Chinese, digits)
-  is read with ``instr``, a quarter cheaper than ``LIKE``. A direct read of more than
-  ``SCAN_SPLIT_SEQS`` seqs is split in ``len(scanners)`` parts of the range read at
-  once on connections of their own (SQLite reads outside the GIL, so each part gets
+  folding covers every script. The two characters outside ASCII that the index folds
+  to ASCII letters (``K`` Kelvin to ``k``, ``ſ`` to ``s``) are replaced in the text
+  before the ``LIKE`` when the query has that letter. A query whose characters match
+  only themselves (Chinese, digits) is read with ``instr``, a quarter cheaper than
+  ``LIKE``. What matches what is :mod:`server.storage.search_fold`: exactly the index's
+  folding, so a message matches the same queries read directly or through the index.
+  A direct read of more than ``SCAN_SPLIT_SEQS`` seqs is split in ``len(scanners)``
+  parts of the range read at once on connections of their own (SQLite reads outside the GIL, so each part gets
   a core), newest part first in the answer; and no direct read holds up the handlers'
   reads on the reader connection.
 - Two characters (too short for a trigram): first the newest ``SEARCH_WINDOW``
@@ -48,13 +52,13 @@ from typing import Any
 import aiosqlite
 
 from server.storage.base import HistoryRow
+from server.storage.search_fold import caseless, fold, members, unsearchable
 from server.storage.sqlite_reads import HISTORY_EXTRAS, SqliteReader
 
 SEARCH_WINDOW = 2000  # seqs a two-character search reads directly before asking the index
 SCAN_SPLIT_SEQS = 20_000  # a direct read of a longer range is split over the scanner connections
 KEY_SHIFT = 32  # a message's index key is (group number << 32) | seq
 SEQ_END = 1 << KEY_SHIFT  # seqs of one group in the index stay below this (keys are base + seq)
-SENTINEL = "\uffff"  # appended to every indexed text (see the schema); never searchable
 LAST_CHAR = "\U0010ffff"
 
 # Where each of some groups' index stands: (group id, group number, indexed_seq, last_seq).
@@ -139,11 +143,6 @@ _PAIR = (f"SELECT {_COLS} FROM (SELECT DISTINCT doc FROM message_search_instance
          " WHERE messages.held = 0 AND messages.deleted_at IS NULL ORDER BY d.doc DESC")
 
 
-def caseless(query: str) -> bool:
-    """Whether no character of ``query`` has a case: a plain substring test (``instr``) is exact."""
-    return all(c.lower() == c.upper() for c in query)
-
-
 def split_range(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
     """The seqs lo < seq < hi in ``parts`` ranges of the same form, the newest first."""
     edges = [lo + (hi - 1 - lo) * k // parts for k in range(parts + 1)]  # from lo to the last seq, hi - 1
@@ -151,9 +150,17 @@ def split_range(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
 
 
 def scannable(query: str) -> bool:
-    """Whether ``LIKE`` (ASCII case folding) matches exactly what the index's case folding
-    matches for ``query``: every character is ASCII or has no case (Chinese, digits, ...)."""
-    return all(ord(c) < 128 or c.lower() == c.upper() for c in query)
+    """Whether ``LIKE`` (ASCII case folding, after :func:`strays`' replacements) matches exactly
+    what the index's case folding matches for ``query``: every character is ASCII or matches
+    only itself (Chinese, digits, ...)."""
+    return all(ord(c) < 128 or len(members(c)) == 1 for c in query)
+
+
+def strays(query: str) -> list[tuple[str, str]]:
+    """The characters outside ASCII that the index folds to an ASCII letter of ``query``
+    (``K`` Kelvin for ``k``, ``ſ`` for ``s``), each with that letter: ``LIKE`` does not fold them."""
+    letters = {c for c in query if ord(c) < 128}
+    return sorted({(x, fold(x)) for c in letters for x in members(c) if ord(x) >= 128})
 
 
 def like_pattern(query: str) -> str:
@@ -164,15 +171,6 @@ def like_pattern(query: str) -> str:
 def phrase(text: str) -> str:
     """``text`` as one FTS5 string: nothing in it is query syntax."""
     return '"' + text.replace('"', '""') + '"'
-
-
-def _cases(ch: str) -> set[str]:
-    return {c for c in (ch, ch.lower(), ch.upper()) if len(c) == 1}
-
-
-def _fold(ch: str) -> str:
-    low = ch.lower()
-    return low if len(low) == 1 else ch
 
 
 def _row(r: Any) -> HistoryRow:
@@ -207,7 +205,7 @@ class SqliteSearchReads(SqliteReader):
     async def search_messages(
         self, group_id: str, floor_seq: int, query: str, before: int | None, limit: int
     ) -> list[HistoryRow]:
-        if len(query) < 2 or SENTINEL in query or limit < 1:
+        if len(query) < 2 or unsearchable(query) or limit < 1:
             return []
         state = await self._fetchone(_INDEX_STATE, (group_id,))
         if state is None:
@@ -226,7 +224,7 @@ class SqliteSearchReads(SqliteReader):
         split = max(lo, min(indexed, hi - 1))
         if len(query) == 2:
             split = max(lo, min(split, hi - 1 - SEARCH_WINDOW))
-            read = self._scan if scannable(query) else self._recent  # (one LIKE, or each case variant)
+            read = self._scan if scannable(query) else self._recent  # (one LIKE, or each variant)
             found = await read(group_id, split, hi, query, limit)
         elif hi - 1 > split:
             found = await self._scan(group_id, split, hi, query, limit)
@@ -238,7 +236,7 @@ class SqliteSearchReads(SqliteReader):
             return found
         if len(query) >= 3:
             return found + await self._indexed(group_id, base, lo, split + 1, phrase(query), limit - len(found))
-        pair = _fold(query[0]) + _fold(query[1])
+        pair = fold(query)  # as the index's terms are folded
         rows = await self._fetchall(_PAIR, (pair, pair + LAST_CHAR, base + lo, base + split + 1,
                                             limit - len(found), group_id, base))
         return found + [_row(r) for r in rows]
@@ -247,7 +245,12 @@ class SqliteSearchReads(SqliteReader):
         """Messages with lo < seq < hi containing ``query`` (a :func:`scannable` one), read directly."""
         if caseless(query):
             return await self._read_directly(group_id, lo, hi, "instr(text, ?) > 0", [query], limit)
-        return await self._read_directly(group_id, lo, hi, "text LIKE ? ESCAPE '\\'", [like_pattern(query)], limit)
+        text = "text"  # with strays() replaced
+        params: list[str] = []
+        for stray, letter in strays(query):
+            text, params = f"replace({text}, ?, ?)", [*params, stray, letter]
+        return await self._read_directly(group_id, lo, hi, f"{text} LIKE ? ESCAPE '\\'",
+                                         [*params, like_pattern(query)], limit)
 
     async def _indexed(self, group_id: str, base: int, lo: int, hi: int, expr: str, limit: int) -> list[HistoryRow]:
         """Matches of ``expr`` with lo < seq < hi, newest first, through the index."""
@@ -255,8 +258,9 @@ class SqliteSearchReads(SqliteReader):
         return [_row(r) for r in rows]
 
     async def _recent(self, group_id: str, lo: int, hi: int, pair: str, limit: int) -> list[HistoryRow]:
-        """Messages with lo < seq < hi containing the two characters ``pair`` in any case, read directly."""
-        variants = sorted({a + b for a, b in product(_cases(pair[0]), _cases(pair[1]))})
+        """Messages with lo < seq < hi containing the two characters ``pair`` as the index folds them
+        (any of their :func:`members`), read directly."""
+        variants = sorted({a + b for a, b in product(members(pair[0]), members(pair[1]))})
         contains = "(" + " OR ".join("instr(text, ?) > 0" for _ in variants) + ")"
         return await self._read_directly(group_id, lo, hi, contains, variants, limit)
 
