@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from server.storage import search_fold
 from server.storage.base import (
     BackupUnsupported,
     Done,
@@ -245,6 +246,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         except (*_CONNECTION_ERRORS, asyncpg.PostgresError, ValueError) as err:
             await self._close_connections()
             raise StoreUnavailable(f"the PostgreSQL database {_where(self.url)} cannot be used: {err}") from None
+        search_fold.fold_table()  # built now (about 10 ms, once a process), not in the first search
         self._task = asyncio.create_task(self._run(), name="store-writer")
         if not self._cluster:
             self._start_indexing()  # a lone node writes from its start (a cluster's home: set_fence)

@@ -165,3 +165,78 @@ async def test_mark_read_never_moves_back(make_store):
     await store.apply(ch.MarkRead("u1", G2, 1))
     assert sorted(rows("SELECT group_id, seq FROM read_state WHERE user_id = 'u1'")) == [(G1, 9), (G2, 1)]
     await store.close()
+
+
+# Texts where case folding is not what str.lower, LIKE or ILIKE do: Greek final sigma and the
+# Greek symbol letters, long s, Kelvin and Ohm and Angstrom signs, capital sharp s, dotted and
+# dotless i, titlecase digraphs, iota subscripts, letters cased only after Unicode 6.1 (Cherokee
+# small letters), Deseret (outside the BMP), full-width letters, and U+FFFD..U+FFFF.
+FOLD_TEXTS = ["ΟΔΟΣ και ος", "Σοφία σς", "\u212aelvin", "ſtop ſ", "Straße", "STRASSE", "ẞAB", "ＨＥＬＬＯ",
+              "hello", "İstanbul", "ISTANBUL", "ıstanbul", "ϐϑϕϰϱϵ", "βθφκρε ΒΘΦΚΡΕ", "ꭰꭱ Ꭰ", "𐐀𐐨 𐐨𐐨",
+              "ǅemal ǄEMAL", "\u2126hm Ω", "\u212b Ångström", "µ mu μ", "kiss KISS ks", "ᾈ ᾀ ᾼ ᾳ",
+              "ͅι ι", "Ⓐⓐ", "中文 Chinese 文字", "a\uffffb", "x\ufffdy\ufffe", "Masse MASSE",
+              "(a+b)*[c]^-\\$.|?{2} \"q\" 50%_off"]
+FOLD_QUERIES = ["ος", "ΟΣ", "οσ", "σς", "οδος", "ΟΔΟΣ", "ks", "kelvin", "KEL", "st", "stop", "ſt", "ſtop",
+                "ss", "sse", "strasse", "straße", "STRAẞE", "ßa", "ẞab", "ｈｅ", "ｈｅｌｌｏ", "hello", "is",
+                "istanbul", "İs", "ıs", "βθ", "ϐϑϕ", "βθφκρε", "ꭰꭱ", "ᎠᎡ ", "𐐨𐐨", "𐐀𐐀", "ǆe", "ǅemal",
+                "ωhm", "Ωh", "å ", "ÅNGS", "µ m", "μμ", "ᾀ ", "ᾈ ᾀ", "ιι", "ⓐⓐ", "ⓐⓐ", "中文", "文字",
+                "\ufffdx", "x\ufffe", "y\ufffd", "a\uffffb", "Masse", "mas",
+                "(A+B)*[C]^-\\$.|?{2}", "[c]^", "\"Q\" 50%_", "%_O"]
+
+
+async def test_search_folds_case_one_way_indexed_or_not_on_both_backends(make_store, monkeypatch):
+    """Every query finds the messages whose text contains it as search_fold folds them (the
+    index's folding), whichever way each message is read: through the index (a group indexed,
+    the directly-read window 0) or directly (a group not yet indexed, or the whole window)."""
+    from server.storage import sqlite as sqlite_store
+    from server.storage.search_fold import fold, unsearchable
+
+    monkeypatch.setattr(sqlite_store, "INDEX_QUIET", 60.0)  # SQLite: nothing indexed unless asked
+    monkeypatch.setattr(sqlite_store, "INDEX_BACKLOG_ROWS", 10**9)
+    store, rows = make_store()
+    await store.open()
+    store.set_record_key(b"k" * 32)
+    await store.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
+    for gid in (G1, G2):
+        await store.apply(ch.CreateGroup(gid, gid, "tech", "open", "u1", 1))
+    texts = dict(enumerate(FOLD_TEXTS, start=1))
+    await append(store, [MessageRow(G1, s, s, "u1", "owner", t, None, 0) for s, t in texts.items()])
+    sqlite = isinstance(store, SqliteStore)
+    held_back = None
+    if sqlite:
+        await store._catch_up_index(G1)
+        progress = "SELECT indexed_seq FROM search_groups WHERE group_id = '{}'"
+    else:
+        for _ in range(500):
+            if store.search_index_backlog() == 0:
+                break
+            await asyncio.sleep(0.02)
+        import asyncpg
+
+        held_back = await asyncpg.connect(store.url)  # G2's index held back (see hold_pg_index)
+        await held_back.execute("SELECT pg_advisory_lock_shared($1, hashtext($2))", postgres_search.LOCK_SEARCH, G2)
+        progress = "SELECT COALESCE(max(indexed_seq), 0) FROM search_progress WHERE group_id = '{}'"
+    await append(store, [MessageRow(G2, s, s, "u1", "owner", t, None, 0) for s, t in texts.items()])
+    assert rows(progress.format(G1)) == [(len(texts),)]
+
+    # SQLite has the index catch up before a query of 3+ characters it cannot read directly
+    # (a cased letter outside ASCII): those come last, once the rest was read directly.
+    def catches_up(q: str) -> bool:
+        return len(q) > 2 and not sqlite_search.scannable(q)
+
+    queries = sorted(FOLD_QUERIES, key=catches_up)
+    for i, query in enumerate(queries):
+        if catches_up(query) and not catches_up(queries[i - 1]):
+            assert rows(progress.format(G2)) == [(0,)]  # G2: everything so far was read directly
+        want = [] if unsearchable(query) else sorted(
+            (s for s, t in texts.items() if fold(query) in fold(t)), reverse=True)
+        for window in (0, 2000):
+            monkeypatch.setattr(sqlite_search, "SEARCH_WINDOW", window)
+            monkeypatch.setattr(postgres_search, "SEARCH_WINDOW", window)
+            for gid in (G1, G2):
+                got = [r.seq for r in await store.search_messages(gid, 0, query, None, 100)]
+                assert got == want, (query, window, gid, [texts[s] for s in got], [texts[s] for s in want])
+    if held_back is not None:
+        assert rows(progress.format(G2)) == [(0,)]
+        await held_back.close()
+    await store.close()
