@@ -55,6 +55,16 @@ class CodeBook:
         self._pending[phone_key] = _Pending(mac, expires_at)
 
     def consume(self, phone_key: str, code: str, now: float) -> bool:
+        """Whether ``code`` is the one outstanding for ``phone_key``; if so it is used up."""
+        if self.check(phone_key, code, now):
+            del self._pending[phone_key]
+            return True
+        return False
+
+    def check(self, phone_key: str, code: str, now: float) -> bool:
+        """Whether ``code`` is the one outstanding for ``phone_key``, which stays outstanding: an
+        op can prove the phone first and use the code up (:meth:`consume`) once nothing else can
+        refuse it. A wrong code counts as a guess here as in :meth:`consume`."""
         pending = self._pending.get(phone_key)
         if pending is None:
             return False
@@ -63,7 +73,6 @@ class CodeBook:
             return False
         given = self.mac(phone_key, code) if isinstance(code, str) else b""
         if hmac.compare_digest(given, pending.mac):
-            del self._pending[phone_key]
             return True
         pending.failures += 1
         if pending.failures >= self.max_attempts:

@@ -72,9 +72,21 @@ async def keep_code(ctx: Context, phone_key: str) -> None:
 
 
 def consume_code(ctx: Context, phone_key: str, code: str) -> bool:
-    """Check a code (in memory, no await); a code used or voided by it is dropped from the store too."""
+    """Check a code and use it up (in memory, no await); a code used or voided by it is dropped
+    from the store too."""
+    return _try_code(ctx, phone_key, code, use=True)
+
+
+def check_code(ctx: Context, phone_key: str, code: str) -> bool:
+    """Check a code and leave it outstanding when right (see ``CodeBook.check``); a wrong one
+    counts as a guess, and a code it voids is dropped from the store too."""
+    return _try_code(ctx, phone_key, code, use=False)
+
+
+def _try_code(ctx: Context, phone_key: str, code: str, use: bool) -> bool:
     before = ctx.codes.pending(phone_key)
-    ok = ctx.codes.consume(phone_key, code, ctx.now_ms() / 1000)
+    now = ctx.now_ms() / 1000
+    ok = ctx.codes.consume(phone_key, code, now) if use else ctx.codes.check(phone_key, code, now)
     if before is not None and ctx.codes.pending(phone_key) is None:
         ctx.store.apply(ch.DropCode(phone_key, before[0])).add_done_callback(_log_failure)
     return ok

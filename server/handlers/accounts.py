@@ -73,17 +73,25 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     display_name = screened.shown(username)
     ukey = idn.username_key(username)
     state = ctx.state
+    phone_hmac = ctx.vault.lookup("phone", phone)
+    phone_key = phone_hmac.hex()
+    # The code before anything about other accounts: without the phone's code (each phone's codes
+    # and each network's are limited per hour, and five wrong guesses void one) register tells
+    # nothing, not even whether a username is taken. It is only checked here, so a name or phone
+    # refused below does not use it up; it is used up below, with the claim.
+    if not limits.check_code(ctx, phone_key, req.code):
+        raise ContractError("bad_code", "wrong or expired code")
     if ukey in state.by_username:
         raise ContractError("conflict", "that username is taken")
-    phone_hmac = ctx.vault.lookup("phone", phone)
-    if not limits.consume_code(ctx, phone_hmac.hex(), req.code):
-        raise ContractError("bad_code", "wrong or expired code")
     if await ctx.store.phone_registered(phone_hmac):
         raise ContractError("conflict", "that phone number already has an account")
     pw_hash = await ctx.passwords.hash(req.password)
-    # Awaited since the first look: check the username again and claim it in the same step.
+    # Awaited since the first look: check the username again, then use the code up and claim the
+    # name in the same step (of two registers with one code, the second gets bad_code here).
     if ukey in state.by_username:
         raise ContractError("conflict", "that username is taken")
+    if not limits.consume_code(ctx, phone_key, req.code):
+        raise ContractError("bad_code", "wrong or expired code")
     user = User(
         user_id=new_user_id(secrets.token_hex),
         username=username,

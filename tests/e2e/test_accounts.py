@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 
@@ -45,6 +46,36 @@ async def test_register_conflicts_and_validation(server):
     r = await c.call("register", username="frank", password="short", phone=new_phone(), code="123456")
     assert r["code"] == "bad_request"
     await c.close()
+
+
+async def test_register_tells_nothing_without_the_phones_code(server):
+    """The code is checked before the username: a caller without a real code for a real phone
+    learns nothing about which names are taken. A right code refused for a taken name (or a
+    phone with an account) is not used up; two registers racing with one code make one account."""
+    c = await server.client()
+    assert (await register(server, c, "olga"))["ok"]
+    phone = new_phone()
+    for name in ("olga", "OLGA", "nobody_yet"):  # no code asked for this phone, or a wrong one
+        r = await c.call("register", username=name, password="password123", phone=phone, code="000000")
+        assert r["code"] == "bad_code", (name, r)
+    await c.request("request_code", phone=phone)
+    code = server.last_code(phone)
+    wrong = "000000" if code != "000000" else "111111"
+    assert (await register(server, c, "olga", phone=phone, code=wrong))["code"] == "bad_code"
+    assert (await register(server, c, "olga", phone=phone, code=code))["code"] == "conflict"
+    assert (await register(server, c, "Olga", phone=phone, code=code))["code"] == "conflict"
+    assert (await register(server, c, "olga2", phone=phone, code=code))["ok"]  # the code was still good
+    assert (await register(server, c, "olga3", phone=phone, code=code))["code"] == "bad_code"  # now used
+    phone = new_phone()
+    await c.request("request_code", phone=phone)
+    code = server.last_code(phone)
+    d = await server.client()
+    results = await asyncio.gather(register(server, c, "petra", phone=phone, code=code),
+                                   register(server, d, "quinn", phone=phone, code=code))
+    assert sorted(bool(r["ok"]) for r in results) == [False, True], results
+    assert [r["code"] for r in results if not r["ok"]][0] in ("bad_code", "conflict")
+    for x in (c, d):
+        await x.close()
 
 
 async def test_register_does_not_authenticate(server):

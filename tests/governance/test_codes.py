@@ -29,6 +29,23 @@ def test_consume_once():
     assert book.consume("p", code, 10.0) is False
 
 
+def test_check_leaves_a_right_code_outstanding_and_counts_a_wrong_one():
+    book = CodeBook(max_attempts=3)
+    code = book.issue("p", 0.0, fixed(123456))
+    assert book.check("p", code, 1.0) is True
+    assert book.check("p", code, 1.0) is True  # still outstanding: register uses it up later
+    assert book.check("p", "000000", 1.0) is False
+    assert book.consume("p", "000000", 1.0) is False
+    assert book.consume("p", code, 1.0) is True
+    assert book.check("p", code, 1.0) is False  # used up
+    code = book.issue("p", 0.0, fixed(424242))
+    for _ in range(3):
+        assert book.check("p", "000000", 1.0) is False
+    assert book.check("p", code, 1.0) is False and book.pending("p") is None  # voided by check's guesses
+    code = book.issue("p", 0.0, fixed(1))
+    assert book.check("p", code, 300.0) is False and book.pending("p") is None  # expired
+
+
 def test_expires_after_ttl():
     book = CodeBook(ttl=300)
     code = book.issue("p", 0.0, fixed(1))
