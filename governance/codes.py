@@ -79,6 +79,16 @@ class CodeBook:
             del self._pending[phone_key]
         return False
 
+    def spend_attempt(self, phone_key: str) -> None:
+        """Count one of the outstanding code's attempts without a guess: a right code whose op was
+        refused for another reason (a username taken), so that one code cannot ask that question
+        more than ``max_attempts`` times. Voids the code at the limit, as wrong guesses do."""
+        pending = self._pending.get(phone_key)
+        if pending is not None:
+            pending.failures += 1
+            if pending.failures >= self.max_attempts:
+                del self._pending[phone_key]
+
     def prune(self, now: float) -> None:
         expired = [k for k, p in self._pending.items() if now >= p.expires_at]
         for k in expired:

@@ -83,13 +83,25 @@ def check_code(ctx: Context, phone_key: str, code: str) -> bool:
     return _try_code(ctx, phone_key, code, use=False)
 
 
+def spend_code_attempt(ctx: Context, phone_key: str) -> None:
+    """A right code whose op was refused all the same: one of its attempts is spent
+    (``CodeBook.spend_attempt``); a code it voids is dropped from the store too."""
+    before = ctx.codes.pending(phone_key)
+    ctx.codes.spend_attempt(phone_key)
+    _dropped(ctx, phone_key, before)
+
+
 def _try_code(ctx: Context, phone_key: str, code: str, use: bool) -> bool:
     before = ctx.codes.pending(phone_key)
     now = ctx.now_ms() / 1000
     ok = ctx.codes.consume(phone_key, code, now) if use else ctx.codes.check(phone_key, code, now)
+    _dropped(ctx, phone_key, before)
+    return ok
+
+
+def _dropped(ctx: Context, phone_key: str, before: tuple[bytes, float] | None) -> None:
     if before is not None and ctx.codes.pending(phone_key) is None:
         ctx.store.apply(ch.DropCode(phone_key, before[0])).add_done_callback(_log_failure)
-    return ok
 
 
 def _log_failure(fut: asyncio.Future[list[Any]]) -> None:

@@ -77,11 +77,13 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     phone_key = phone_hmac.hex()
     # The code before anything about other accounts: without the phone's code (each phone's codes
     # and each network's are limited per hour, and five wrong guesses void one) register tells
-    # nothing, not even whether a username is taken. It is only checked here, so a name or phone
-    # refused below does not use it up; it is used up below, with the claim.
+    # nothing, not even whether a username is taken. It is only checked here, so a name refused
+    # below does not use it up, but spends one of its five attempts (a code is not a licence to
+    # try names); it is used up below, with the claim.
     if not limits.check_code(ctx, phone_key, req.code):
         raise ContractError("bad_code", "wrong or expired code")
     if ukey in state.by_username:
+        limits.spend_code_attempt(ctx, phone_key)
         raise ContractError("conflict", "that username is taken")
     if await ctx.store.phone_registered(phone_hmac):
         raise ContractError("conflict", "that phone number already has an account")
@@ -89,6 +91,7 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     # Awaited since the first look: check the username again, then use the code up and claim the
     # name in the same step (of two registers with one code, the second gets bad_code here).
     if ukey in state.by_username:
+        limits.spend_code_attempt(ctx, phone_key)
         raise ContractError("conflict", "that username is taken")
     if not limits.consume_code(ctx, phone_key, req.code):
         raise ContractError("bad_code", "wrong or expired code")

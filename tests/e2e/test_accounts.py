@@ -50,8 +50,8 @@ async def test_register_conflicts_and_validation(server):
 
 async def test_register_tells_nothing_without_the_phones_code(server):
     """The code is checked before the username: a caller without a real code for a real phone
-    learns nothing about which names are taken. A right code refused for a taken name (or a
-    phone with an account) is not used up; two registers racing with one code make one account."""
+    learns nothing about which names are taken. A right code refused for a taken name is not used
+    up but spends one of its attempts; two registers racing with one code make one account."""
     c = await server.client()
     assert (await register(server, c, "olga"))["ok"]
     phone = new_phone()
@@ -66,6 +66,12 @@ async def test_register_tells_nothing_without_the_phones_code(server):
     assert (await register(server, c, "Olga", phone=phone, code=code))["code"] == "conflict"
     assert (await register(server, c, "olga2", phone=phone, code=code))["ok"]  # the code was still good
     assert (await register(server, c, "olga3", phone=phone, code=code))["code"] == "bad_code"  # now used
+    phone = new_phone()  # a taken name spends one of the code's 5 attempts: it tries 5 names at most
+    await c.request("request_code", phone=phone)
+    code = server.last_code(phone)
+    for name in ("olga", "OLGA", "olga2", "Olga2", "OLGA2"):
+        assert (await register(server, c, name, phone=phone, code=code))["code"] == "conflict"
+    assert (await register(server, c, "olga4", phone=phone, code=code))["code"] == "bad_code"
     phone = new_phone()
     await c.request("request_code", phone=phone)
     code = server.last_code(phone)

@@ -46,6 +46,17 @@ def test_check_leaves_a_right_code_outstanding_and_counts_a_wrong_one():
     assert book.check("p", code, 300.0) is False and book.pending("p") is None  # expired
 
 
+def test_spent_attempts_void_a_right_code_like_wrong_guesses():
+    book = CodeBook(max_attempts=3)
+    code = book.issue("p", 0.0, fixed(123456))
+    book.spend_attempt("p")
+    assert book.check("p", "000000", 1.0) is False
+    assert book.check("p", code, 1.0) is True  # two of three attempts spent
+    book.spend_attempt("p")
+    assert book.check("p", code, 1.0) is False and book.pending("p") is None
+    book.spend_attempt("q")  # no code: nothing to spend
+
+
 def test_expires_after_ttl():
     book = CodeBook(ttl=300)
     code = book.issue("p", 0.0, fixed(1))
