@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -82,11 +83,16 @@ LOG_DETAIL_KEYS: Final = frozenset({
     "link", "max_uses", "expires_at", "note", "sanctions_lifted",
 })
 
-# Mainland mobile numbers and resident ID numbers, wherever they appear in free text. A phone
-# number in every form the server itself takes one (governance.identity.normalize_phone): an
-# optional +86, 86 or 0086, and spaces or dashes anywhere (139 1234 5678, 139-1234-5678).
+# Mainland mobile numbers and resident ID numbers, wherever they appear in free text, matched in
+# the text as _matchable makes it (full-width and other digits as ASCII ones, any space as " ",
+# any dash as "-"). A phone number in every form the server itself takes one
+# (governance.identity.normalize_phone): an optional +86, 86 or 0086, and spaces or dashes
+# anywhere (139 1234 5678, 139-1234-5678); an ID number likewise (110105 19900307 123X), and
+# letters right before or after either do not hide it (tel13912345678, id110105199003071234).
+# ID numbers are matched first: a phone-like run inside one (19900307 123 after a space) would
+# otherwise be masked alone, leaving the region code and check character shown.
 _PHONE = re.compile(r"(?<![0-9])(?:(?:(?:\+|00)[- ]*)?8[- ]*6[- ]*)?1[- ]*[3-9](?:[- ]*[0-9]){9}(?![0-9])")
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+_ID_NUMBER = re.compile(r"(?<![0-9])[0-9](?:[- ]*[0-9]){16}[- ]*[0-9Xx](?![0-9])")
 REDACTED: Final = "[redacted]"
 
 
@@ -196,9 +202,39 @@ def link_id(hashed: str) -> str:
     return hashed[:10]
 
 
+def _matchable(text: str) -> tuple[str, list[int]]:
+    """``text`` as the number patterns read it, and for each of its characters the index of the
+    character of ``text`` it came from: each character's NFKC form (full-width ``１３９``, ``＋``,
+    ``Ｘ`` and the ideographic space become ASCII), then any decimal digit (Arabic-Indic, ...) as
+    its ASCII digit, any space as ``" "`` and any dash as ``"-"``. Character by character, so
+    a masked span maps back onto the text as written, the rest of which is left as it was."""
+    out: list[str] = []
+    origin: list[int] = []
+    for i, c in enumerate(text):
+        for ch in unicodedata.normalize("NFKC", c):
+            digit = unicodedata.decimal(ch, None)
+            if digit is not None:
+                ch = str(digit)
+            elif ch.isspace():
+                ch = " "
+            elif unicodedata.category(ch) == "Pd":
+                ch = "-"
+            out.append(ch)
+            origin.append(i)
+    return "".join(out), origin
+
+
 def redact(text: str) -> str:
-    """Free text with phone numbers and ID numbers masked."""
-    return _ID_NUMBER.sub(REDACTED, _PHONE.sub(REDACTED, text))
+    """Free text with phone numbers and ID numbers masked, however their digits are written."""
+    seen, origin = _matchable(text)
+    spans = [m.span() for m in _ID_NUMBER.finditer(seen)]
+    for a, b in spans:  # (same length, no digit: the phone pattern sees neither inside nor through)
+        seen = seen[:a] + "#" * (b - a) + seen[b:]
+    spans += [m.span() for m in _PHONE.finditer(seen)]
+    out = text
+    for a, b in sorted(spans, reverse=True):  # (they do not overlap)
+        out = out[:origin[a]] + REDACTED + out[origin[b - 1] + 1:]
+    return out
 
 
 def _shown(value: Any) -> Any:

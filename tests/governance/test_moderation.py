@@ -92,6 +92,33 @@ def test_redact_masks_a_phone_number_in_every_form_the_server_takes_one(phone):
     assert mod.redact(f"({phone})") == "([redacted])"
 
 
+@pytest.mark.parametrize(("text", "shown"), [
+    # full-width digits and signs, the ideographic space, other dashes: the same numbers
+    ("call １３９１２３４５６７８ now", "call [redacted] now"),
+    ("＋８６ １３９ １２３４ ５６７８。", "[redacted]。"),
+    ("139\u30001234\u30005678", "[redacted]"),
+    ("139–1234—5678", "[redacted]"),
+    ("电话１３９-１２３４-５６７８，好", "电话[redacted]，好"),
+    ("\u0661\u0663\u0669\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668", "[redacted]"),  # Arabic-Indic
+    # an ID number with spaces or dashes: all of it, region code and check character too
+    ("110105 19900307 123X", "[redacted]"),
+    ("身份证 110105-1990-0307-123x 号", "身份证 [redacted] 号"),
+    ("id 1101 0519 9003 0712 34", "id [redacted]"),
+    ("１１０１０５１９９００３０７１２３Ｘ", "[redacted]"),
+    # glued to letters (or Chinese) before or after
+    ("id110105199003071234", "id[redacted]"),
+    ("ID11010519900307123x.", "ID[redacted]."),
+    ("11010519900307123Xabc", "[redacted]abc"),
+    ("tel13912345678", "tel[redacted]"),
+    ("abc13912345678def", "abc[redacted]def"),
+    ("phone+8613912345678end", "phone[redacted]end"),
+    # both in one text; the text around them stays as written (full-width punctuation too)
+    ("骚扰，电话１３９ １２３４ ５６７８，身份证110105 19900307 1234。", "骚扰，电话[redacted]，身份证[redacted]。"),
+])
+def test_redact_masks_numbers_however_their_digits_are_written(text, shown):
+    assert mod.redact(text) == shown
+
+
 def test_redact_leaves_other_numbers_alone():
     for text in ("group 4821093312", "at 1796038010909 ms", "seq 12345678901", "1391234567", "139123456789",
                  "2030-01-15", "+86 10 1234 5678"):
