@@ -37,6 +37,7 @@ from server.storage.changes import (
     InsertAgreement,
     SetGroupFields,
     SetMessageHeld,
+    SettleMessageReviews,
     SuspendCategory,
 )
 
@@ -79,20 +80,25 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
         return await review_public.decide_public(app, item, decision, note)
     if item["kind"] in review_names.KINDS:
         return await review_names.decide_shown(app, item, decision, note)
-    now = app.now_ms()
     sender = app.state.users.get(sender_id)
-    writes: list[Change] = [DecideReview(item_id, decision, note, now)]
-    if decision == "release":
-        writes.append(SetMessageHeld(gid, seq, 0))
-    elif decision == "reject":
-        writes.append(SetMessageHeld(gid, seq, 2))
-    elif decision == "remove":
-        writes.append(DeleteMessages(((gid, seq),), now, operator_name()))
-    pen, undo = penalty(sender if decision in ("reject", "remove") else None, app.cfg.credit.penalty_report_upheld)
-    # DecideReview re-checks inside the transaction that the item is still open.
-    await apply(app, *writes, *changes(pen),
-                audit=audit(app, f"review_{decision}", note, gid, sender_id, seq=seq, item_id=item_id),
-                undo=undo, conflict=already)
+    # The message's own lock, as remove-message takes it: one of the two commits first, and the other
+    # then finds the item settled (DecideReview's re-check) or the message gone, so its sender never
+    # loses the points twice for one message.
+    async with lock_target("message", f"{gid}/{seq}"):
+        now = app.now_ms()
+        writes: list[Change] = [DecideReview(item_id, decision, note, now)]
+        if decision == "release":
+            writes.append(SetMessageHeld(gid, seq, 0))
+        elif decision == "reject":
+            writes.append(SetMessageHeld(gid, seq, 2))
+        elif decision == "remove":
+            writes.append(DeleteMessages(((gid, seq),), now, operator_name()))
+        pen, undo = penalty(sender if decision in ("reject", "remove") else None,
+                            app.cfg.credit.penalty_report_upheld)
+        # DecideReview re-checks inside the transaction that the item is still open.
+        await apply(app, *writes, *changes(pen),
+                    audit=audit(app, f"review_{decision}", note, gid, sender_id, seq=seq, item_id=item_id),
+                    undo=undo, conflict=already)
     if decision == "release":
         app.state.sent_ids.released(gid, sender_id, seq)  # (no await since the write: a retry now says so)
     g = app.state.groups.get(gid)
@@ -118,7 +124,9 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
 
     As ``decide --decision remove``: members who could see it get ``message_deleted``, the stored
     text is kept for the record, the sender gets ``notice {kind: "content_removed"}`` and loses
-    ``credit.penalty_report_upheld`` points; the record entry is ``remove_message``."""
+    ``credit.penalty_report_upheld`` points; the record entry is ``remove_message``. An open review
+    item flagging the message is settled in the same transaction (decision ``remove``), so that a
+    later ``decide`` of it is refused instead of penalising the sender a second time."""
     g = group_of(app, args)
     gid, seq = g.group_id, args.get("seq")
     if not is_id(seq):
@@ -138,15 +146,20 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
         now = app.now_ms()
         sender = app.state.users.get(info.sender_id)
         pen, undo = penalty(sender, app.cfg.credit.penalty_report_upheld)
-        await apply(app, DeleteMessages(((gid, seq),), now, operator_name()), *changes(pen),
-                    audit=audit(app, "remove_message", reason, gid, info.sender_id, seq=seq), undo=undo)
+        settled = (await apply(app, DeleteMessages(((gid, seq),), now, operator_name()),
+                               SettleMessageReviews(gid, seq, "remove", reason, now), *changes(pen),
+                               audit=audit(app, "remove_message", reason, gid, info.sender_id, seq=seq),
+                               undo=undo))[1]
     app.forget_owed(gid, seq)
     if g.alive:
         publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
     if sender is not None:
         publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
                                        text=f"message {seq} was removed by the platform: {reason}"))
-    return Result([f"removed message {seq} of group {gid}"])
+    lines = [f"removed message {seq} of group {gid}"]
+    if settled:
+        lines.append("its open review item was settled with it (decision remove)")
+    return Result(lines)
 
 
 async def _released(app: Context, gid: str, seq: int, item: dict[str, Any]) -> ev.MessageEvent | None:

@@ -623,6 +623,19 @@ class DecideReview(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class SettleMessageReviews(Change):
+    """Decide every open review item of one message (``remove-message``: the message an item flags
+    is taken down, so the item is settled with it and cannot cost its sender the penalty again).
+    Returns how many items it settled."""
+
+    group_id: str
+    seq: int
+    decision: str
+    note: str
+    decided_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class InsertAgreement(Change):
     """A new version of the platform rules and agreement; ``conflict`` when the version was used."""
 

@@ -615,6 +615,15 @@ async def _decide_review(db: Conn, d: c.DecideReview) -> None:
         raise ContractError("conflict", f"review item {d.item_id} is already decided")
 
 
+@applies(c.SettleMessageReviews)
+async def _settle_message_reviews(db: Conn, s: c.SettleMessageReviews) -> int:
+    return _count(await db.execute(
+        "UPDATE review_queue SET status = 'decided', decision = $1, note = $2, decided_at = $3"
+        " WHERE status = 'open' AND kind = 'message' AND group_id = $4 AND seq = $5",
+        s.decision, s.note, s.decided_at, s.group_id, s.seq,
+    ))
+
+
 @applies(c.InsertAgreement)
 async def _insert_agreement(db: Conn, a: c.InsertAgreement) -> None:
     try:

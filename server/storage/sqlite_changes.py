@@ -571,6 +571,16 @@ async def _decide_review(db: aiosqlite.Connection, d: c.DecideReview) -> None:
         raise ContractError("conflict", f"review item {d.item_id} is already decided")
 
 
+@applies(c.SettleMessageReviews)
+async def _settle_message_reviews(db: aiosqlite.Connection, s: c.SettleMessageReviews) -> int:
+    return await _rowcount(
+        db,
+        "UPDATE review_queue SET status = 'decided', decision = ?, note = ?, decided_at = ?"
+        " WHERE status = 'open' AND kind = 'message' AND group_id = ? AND seq = ?",
+        (s.decision, s.note, s.decided_at, s.group_id, s.seq),
+    )
+
+
 @applies(c.InsertAgreement)
 async def _insert_agreement(db: aiosqlite.Connection, a: c.InsertAgreement) -> None:
     try:

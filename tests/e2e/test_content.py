@@ -8,6 +8,8 @@ import signal
 import time
 
 from tests.e2e.harness import open_group
+from tests.e2e.ops_helpers import free_port
+from tests.e2e.store_hold import metered, until_writes_queued, writes_held, writes_queued
 
 WORDS = """
 [[content.lists]]
@@ -201,6 +203,59 @@ async def test_flag_delivers_and_queues(make_server, tmp_path):
     assert rc == 0
     assert (await owner.next_event("message_deleted", timeout=2))["seq"] == r["seq"]
     assert (await member.request("me"))["credit_score"] == score - 10  # credit.penalty_report_upheld
+
+
+async def test_remove_message_settles_the_open_flag_item(make_server, tmp_path):
+    """``remove-message`` of a flagged message left its review item open: a later ``decide --decision
+    remove`` penalised the sender a second time for the one message. The item is settled with it."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    seq = (await member.send(gid, "VPN 下载 地址"))["seq"]
+    [item] = [json.loads(x) for x in (await srv.admin("review-queue", "--open"))[1].splitlines()]
+    score = (await member.request("me"))["credit_score"]
+    rc, out, err = await srv.admin("remove-message", gid, str(seq), "--reason", "porn")
+    assert rc == 0 and "review item was settled" in out, err
+    rc, out, err = await srv.admin("decide", str(item["item_id"]), "--decision", "remove", "--note", "porn")
+    assert rc == 2 and "already decided" in err, (out, err)
+    assert (await member.request("me"))["credit_score"] == score - 10  # once
+    assert srv.db_rows("SELECT status, decision FROM review_queue WHERE item_id = ?", item["item_id"]) == [
+        ("decided", "remove")]
+    assert (await srv.admin("review-queue", "--open"))[1] == ""
+
+
+async def test_decide_remove_and_remove_message_at_once_cost_the_sender_once(make_server, tmp_path):
+    """``decide --decision remove`` did not take the per-message lock ``remove-message`` takes: with the
+    decision's write in flight, ``remove-message`` read the message as still shown and penalised the
+    sender again. Both take the lock now, and the second finds the message gone."""
+    d = tmp_path / "srv"
+    d.mkdir()
+    (d / "porn.txt").write_text("vpn下载\n", encoding="utf-8")
+    srv = make_server("\n[[content.lists]]\ncategory = \"pornography\"\npath = \"porn.txt\"\naction = \"flag\"\n"
+                      + metered(free_port()))
+    owner, member, gid = await group(srv)
+    seq = (await member.send(gid, "VPN 下载 地址"))["seq"]
+    [item] = [json.loads(x) for x in (await srv.admin("review-queue", "--open"))[1].splitlines()]
+    score = (await member.request("me"))["credit_score"]
+    async with writes_held(srv, "review_queue"):
+        # A second flagged message: its write (with its review item) waits for the hold, so the
+        # decision's write is queued behind it, where the test can see it.
+        second = asyncio.ensure_future(member.send(gid, "VPN 下载 另一个"))
+        await asyncio.sleep(0.3)
+        before = await writes_queued(srv)
+        deciding = asyncio.ensure_future(
+            srv.admin("decide", str(item["item_id"]), "--decision", "remove", "--note", "porn"))
+        await until_writes_queued(srv, more_than=before)
+        removing = asyncio.ensure_future(srv.admin("remove-message", gid, str(seq), "--reason", "porn"))
+        # Without the lock, remove-message's own write is queued next; with it, it waits for the decision.
+        for _ in range(60):
+            if await writes_queued(srv) > before + 1 or removing.done():
+                break
+            await asyncio.sleep(0.025)
+    decided, removed = await deciding, await removing
+    await second
+    assert decided[0] == 0, decided
+    assert removed[0] == 2 and "already deleted" in removed[2], removed
+    assert (await member.request("me"))["credit_score"] == score - 10
 
 
 def refuse_review_items(srv, categories: tuple[str, ...]) -> None:
