@@ -71,8 +71,10 @@ LOG_MAX: Final = 200
 # (legal holds, exports for the authorities) is not a measure on the group, and telling a group
 # that it is being preserved or exported would defeat the purpose; content-filter hits would
 # reveal the filter's terms; a manager taking back their own held name or announcement is theirs
-# alone (only the author ever sees a held text, ``my_held_texts``).
-HIDDEN_ACTIONS: Final = ("legal_hold", "release_hold", "export", "content_blocked", "withdraw_held_text")
+# alone (only the author ever sees a held text, ``my_held_texts``); a complaint's handling
+# (``resolve_report``) is between its reporter and the platform.
+HIDDEN_ACTIONS: Final = ("legal_hold", "release_hold", "export", "content_blocked", "withdraw_held_text",
+                          "resolve_report")
 
 # The only detail fields ``group_log`` passes on. Anything else an entry carries (whoever wrote
 # it, and whatever it is) is left out, so identity data can never reach a group's managers.

@@ -382,6 +382,15 @@ async def reports(app: Context, args: dict[str, Any]) -> Result:
     return Result([json.dumps(r, ensure_ascii=False) for r in listed if r["overdue"] or not overdue_only])
 
 
+def _report_target(row: dict[str, Any]) -> dict[str, Any]:
+    """What a report names, for its resolution's record entry: its target type, and the message, public
+    account, post or comment it is about (the group is the entry's ``group_id``, the user answerable its
+    ``target_id``), so that ``export --group``, ``--account`` and ``--user`` each find the handling of a
+    complaint about what they export."""
+    named = {k: row[k] for k in ("seq", "account_id", "post_id", "comment_id") if row.get(k) is not None}
+    return {"target_type": row["target_type"], **named}
+
+
 @command("resolve")
 async def resolve(app: Context, args: dict[str, Any]) -> Result:
     report_id, outcome = args.get("report_id"), args.get("outcome")
@@ -404,7 +413,8 @@ async def resolve(app: Context, args: dict[str, Any]) -> Result:
         app,
         ResolveReport(report_id, outcome, note, now, operator_name()),
         *changes(pen),
-        audit=audit(app, "resolve_report", note, target_id=target_uid, report_id=report_id, outcome=outcome),
+        audit=audit(app, "resolve_report", note, row["group_id"], target_uid or row["account_id"] or row["group_id"],
+                    **_report_target(row), report_id=report_id, outcome=outcome),
         undo=undo,
         conflict=already,
     )

@@ -420,7 +420,7 @@ async def take_post_down(app: Context, row: PostRow, reason: str, report_id: int
                             points),
                 *([AddAccountCredit(a.account_id, -points)] if points else []),
                 audit=_record(app, "remove_post", reason, a, post_id=row.post_id, title=row.title,
-                              credit_score=a.credit_score, **detail),
+                              author_id=row.author_id, credit_score=a.credit_score, **detail),
                 undo=undo)
     _tell(app, a, ev.Notice(kind="post_removed", text=f"the platform removed the post {row.title!r}: {reason}",
                             account_id=a.account_id, post_id=str(row.post_id), by=operator_name()))

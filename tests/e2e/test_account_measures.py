@@ -512,6 +512,44 @@ async def test_a_users_export_carries_their_posts_and_comments(srv, tmp_path):
     assert comments[int(hidden)]["status"] == "hidden" and comments[int(mine)]["account_id"] == aid
 
 
+async def test_exports_carry_complaint_handling_and_measures_on_what_a_user_wrote(srv, tmp_path):
+    """G13: ``resolve`` recorded only the reported user as target, so the handling of a complaint about a
+    group or an account was in neither ``export --group`` nor ``export --account``; and a comment or post
+    taken down named its author only in ``detail.author_id``, so ``export --user`` of the author, who lost
+    credit for it, missed the measure."""
+    owner = await srv.user(verify_id=True)
+    reporter, commenter = await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    aid = await new_account(owner, "被投诉号")
+    post = (await owner.request("publish", account_id=aid, title="文", body="b"))["post_id"]
+    comment = (await commenter.request("comment", post_id=post, text="违法广告"))["comment_id"]
+    on_group = (await reporter.request("report", target_type="group", group_id=gid, reason="赌博群"))["report_id"]
+    on_account = (await reporter.request("report", target_type="account", account_id=aid,
+                                         reason="虚假信息"))["report_id"]
+    await admin_ok(srv, "resolve", on_group, "--outcome", "rejected", "--note", "未发现")
+    await admin_ok(srv, "resolve", on_account, "--outcome", "upheld", "--note", "属实")
+    await admin_ok(srv, "remove-comment", comment, "--reason", "违法广告")
+
+    async def audit_of(*target: str) -> list[dict]:
+        out = tmp_path / "-".join(target).strip("-")
+        await admin_ok(srv, "export", *target, "--out", str(out))
+        return [json.loads(x) for x in (out / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
+
+    def detail(e: dict) -> dict:  # (a JSON string in group and user exports, an object in account ones)
+        return json.loads(e["detail"]) if isinstance(e["detail"], str) else e["detail"]
+
+    def resolutions(entries: list[dict]) -> set[str]:
+        return {str(detail(e)["report_id"]) for e in entries if e["action"] == "resolve_report"}
+
+    assert resolutions(await audit_of("--group", gid)) == {on_group}
+    assert resolutions(await audit_of("--account", aid)) == {on_account}
+    removals = [e for e in await audit_of("--user", commenter.username) if e["action"] == "remove_comment"]
+    assert [detail(e)["comment_id"] for e in removals] == [int(comment)]
+    # The group's managers do not read the complaint's handling in group_log.
+    log = (await owner.request("group_log", group_id=gid))["entries"]
+    assert "resolve_report" not in {e["action"] for e in log}
+
+
 async def test_retention_purges_old_posts_and_comments_but_not_held_ones(srv):
     owner = await srv.user(verify_id=True)
     reader = await srv.user()
