@@ -87,20 +87,45 @@ def _with_times(items: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]
     return items
 
 
+# The file that claims an output folder while a command writes into it (see _prepare_out).
+CLAIM = ".qunguan-writing"
+
+
 def _prepare_out(out: str) -> Path:
+    """The new or empty folder ``out``, claimed for this command: ``CLAIM`` is created in it with
+    ``O_EXCL``, so of two commands given one folder at once exactly one gets it, and the other is
+    refused before it writes anything (and never removes, on its way out, what the first wrote).
+    The folder is looked at again once claimed: a command that claimed and finished (its claim
+    gone, its files there) between this one's first look and its claim is not written over.
+    The caller removes the claim with :func:`_release` when done (``_empty`` removes it too)."""
     path = Path(out)
     if not path.is_absolute():
         raise OperatorError("--out must be an absolute path (qunguan admin makes it one)")
+    not_empty = f"--out {path} is not empty; exports go to a new or empty folder"
     if path.exists():
         if not path.is_dir():
             raise OperatorError(f"--out {path} exists and is not a folder")
         if any(path.iterdir()):
-            raise OperatorError(f"--out {path} is not empty; exports go to a new or empty folder")
+            raise OperatorError(not_empty)
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path / CLAIM, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise OperatorError(f"--out {path} is being written by another command; exports go to a new or "
+                            "empty folder") from None
     except OSError as err:
         raise OperatorError(f"cannot create --out {path}: {err.strerror or err}") from None
+    os.close(fd)
+    if any(child.name != CLAIM for child in path.iterdir()):
+        _release(path)
+        raise OperatorError(not_empty)
     return path
+
+
+def _release(out: Path) -> None:
+    """Remove the claim :func:`_prepare_out` made on ``out``."""
+    with contextlib.suppress(FileNotFoundError):
+        (out / CLAIM).unlink()
 
 
 def _empty(out: Path) -> None:
@@ -190,55 +215,35 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
         raise OperatorError("--since must be before --until")
     if not args.get("out"):
         raise OperatorError("--out is required")
-    files: dict[str, Any]
     target: dict[str, Any]
     if aid is not None:
         aid = str(aid)
         if aid not in app.state.accounts:
             raise OperatorError(f"unknown account {aid}")
         target = {"type": "account", "account_id": aid}
-        out = _prepare_out(str(args["out"]))
-        records = await app.store.export_account(aid, lo, hi)
-        # The posts carry the attachments here: media.jsonl names them as (account_id, post_id).
-        records["messages"] = [{"group_id": aid, "seq": p["post_id"], "attachments": p["attachments"]}
-                               for p in records["posts"]]
-        files = account_files(app, records)
         audit_group, audit_target = None, aid
     elif gid is not None:
         gid = str(gid)
-        group = app.state.groups.get(gid)
-        if group is None:
+        if gid not in app.state.groups:
             raise OperatorError(f"unknown group {gid}")
         target = {"type": "group", "group_id": gid}
-        out = _prepare_out(str(args["out"]))
-        records = await app.store.export_group(gid, lo, hi, set(group.members))
-        await _add_versions(app, records["messages"])
-        files = _common_files(app, records)
-        files["group.json"] = _with_times([records["group"]], "created_at", "dissolved_at", "closed_at")[0]
         audit_group, audit_target = gid, gid
     else:
         uid = app.state.by_username.get(username_key(str(username)))
         if uid is None:
             raise OperatorError(f"unknown user {username}")
-        user = app.state.users[uid]
-        target = {"type": "user", "user_id": uid, "username": user.username}
-        out = _prepare_out(str(args["out"]))
-        records = await app.store.export_user(uid, lo, hi)
-        await _add_versions(app, records["messages"])
-        files = _common_files(app, records)
-        files["identity.json"] = identity_record(app, uid, records["account"])
-        files.update(public_content_files(app, records))
-        # Their posts carry attachments too: media.jsonl names them as (account_id, post_id).
-        records["messages"] = [*records["messages"], *({"group_id": p["account_id"], "seq": p["post_id"],
-                                                        "attachments": p["attachments"]} for p in records["posts"])]
+        target = {"type": "user", "user_id": uid, "username": app.state.users[uid].username}
         audit_group, audit_target = None, uid
-    media = export_media.media_rows(app.state.media, records["messages"])
-    if media:
-        files["media.jsonl"] = _with_times(media, "created_at")
     query = {"target": target, "since": since, "until": until, "since_iso": iso(since),
              "until_iso": iso(until), "range": "since <= ts < until (until: generated_at when not given)"}
+    out = _prepare_out(str(args["out"]))
     loop = asyncio.get_running_loop()
+    # From the claim on, whatever fails removes what this export wrote (the folder is its own).
     try:
+        files, items = await _gather(app, target, lo, hi)
+        media = export_media.media_rows(app.state.media, items)
+        if media:
+            files["media.jsonl"] = _with_times(media, "created_at")
         entries = await loop.run_in_executor(None, _write_files, out, files)
         media_files = await loop.run_in_executor(None, export_media.copy_files, app.cfg.media.path, out, media)
         manifest = {"format": FORMAT, "query": query, "generated_at": now, "generated_at_iso": iso(now),
@@ -253,13 +258,46 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
         ))
     except BaseException:
         # Not on the record, so not handed over: what was written (identity data among it) goes.
+        # (The folder is this command's own: claimed in _prepare_out, so nothing here is another's.)
         await asyncio.shield(loop.run_in_executor(None, _empty, out))
         raise
+    _release(out)
     label = target.get("group_id") or target.get("username") or target.get("account_id")
     lines = [f"exported {target['type']} {label} to {out}"]
     lines += [f"{e['name']}: {e['lines']} lines, sha256 {e['sha256']}" for e in entries]
     lines.append(f"manifest.json: sha256 {digest}")
     return lines
+
+
+async def _gather(app: Context, target: dict[str, Any], lo: int, hi: int
+                  ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The files of an export of ``target`` (but media.jsonl), and the items whose attachments
+    media.jsonl lists (messages; posts as ``(account_id, post_id)``)."""
+    files: dict[str, Any]
+    if target["type"] == "account":
+        aid = target["account_id"]
+        records = await app.store.export_account(aid, lo, hi)
+        # The posts carry the attachments here: media.jsonl names them as (account_id, post_id).
+        items = [{"group_id": aid, "seq": p["post_id"], "attachments": p["attachments"]} for p in records["posts"]]
+        return account_files(app, records), items
+    if target["type"] == "group":
+        gid = target["group_id"]
+        group = app.state.groups.get(gid)
+        records = await app.store.export_group(gid, lo, hi, set(group.members) if group is not None else set())
+        await _add_versions(app, records["messages"])
+        files = _common_files(app, records)
+        files["group.json"] = _with_times([records["group"]], "created_at", "dissolved_at", "closed_at")[0]
+        return files, records["messages"]
+    uid = target["user_id"]
+    records = await app.store.export_user(uid, lo, hi)
+    await _add_versions(app, records["messages"])
+    files = _common_files(app, records)
+    files["identity.json"] = identity_record(app, uid, records["account"])
+    files.update(public_content_files(app, records))
+    # Their posts carry attachments too: media.jsonl names them as (account_id, post_id).
+    items = [*records["messages"], *({"group_id": p["account_id"], "seq": p["post_id"],
+                                      "attachments": p["attachments"]} for p in records["posts"])]
+    return files, items
 
 
 def account_files(app: Context, records: dict[str, Any]) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from governance.retention import DAY_MS
 from governance.tiers import activity_class, credit_level, size_class
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import apply, audit, operator_name, time_of
-from server.operator.export import _prepare_out, iso
+from server.operator.export import _prepare_out, _release, iso
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -518,12 +518,15 @@ async def filing_report(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError("--out is required")
     since, until = _period(args, app.now_ms())
     report = await build(app, since, until)
-    out = _prepare_out(str(args["out"]))
     data = (json.dumps(report, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
     page = render_html(report).encode()
+    out = _prepare_out(str(args["out"]))
     loop = asyncio.get_running_loop()
-    json_sha = await loop.run_in_executor(None, _write, out, "filing-report.json", data)
-    html_sha = await loop.run_in_executor(None, _write, out, "filing-report.html", page)
+    try:
+        json_sha = await loop.run_in_executor(None, _write, out, "filing-report.json", data)
+        html_sha = await loop.run_in_executor(None, _write, out, "filing-report.html", page)
+    finally:
+        _release(out)
     await apply(app, audit=audit(app, "filing_report", "filing report written", out=str(out),
                                  since=since, until=until, json_sha256=json_sha, html_sha256=html_sha))
     return Result([f"filing report written to {out}",

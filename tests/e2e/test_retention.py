@@ -471,6 +471,36 @@ async def test_export_of_a_group_round_trips(server, tmp_path):
     assert (await server.admin("verify-audit"))[0] == 0
 
 
+async def test_two_exports_to_one_new_folder_at_once_leave_one_whole_export(server, tmp_path):
+    """Both exports found the new folder empty before either wrote: the second then failed on a file
+    the first had written, and its clean-up removed the first's files, so the export on the record
+    was gone from its folder. The folder is claimed atomically now: the second is refused before it
+    writes anything, and the first's export stays whole."""
+    from tests.e2e.store_hold import reads_held
+
+    owner = await server.user()
+    gid = await open_group(owner)
+    await owner.send(gid, "hello")
+    out = tmp_path / "case"
+    async with reads_held(server, "messages"):
+        first = asyncio.ensure_future(server.admin("export", "--group", gid, "--out", str(out)))
+        for _ in range(500):  # past its look at the folder, waiting for its read
+            if out.exists():
+                break
+            await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(server.admin("export", "--group", gid, "--out", str(out)))
+        for _ in range(150):  # refused at once, or (without the claim) waiting for its read too
+            if second.done():
+                break
+            await asyncio.sleep(0.02)
+    results = [await first, await second]
+    assert sorted(rc for rc, _, _ in results) == [0, 2], results
+    assert "is being written by another command" in results[1][2] or "not empty" in results[1][2], results
+    manifest = check_manifest(out)
+    assert {e["name"] for e in manifest["files"]} | {"manifest.json"} == {p.name for p in out.iterdir()}
+    assert len([r for r in sql(server, "SELECT action FROM audit") if r[0] == "export"]) == 1
+
+
 def stat_mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
 
