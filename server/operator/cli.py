@@ -45,8 +45,12 @@ def _fail(reason: str, code: int = 2) -> int:
 
 
 def local_time(ms: int) -> str:
-    """``2026-11-29 13:05:00 CST (1764392700000)``: the operator's local time, its zone, the milliseconds."""
-    when = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).astimezone()
+    """``2026-11-29 13:05:00 CST (1764392700000)``: the operator's local time, its zone, the milliseconds.
+    A time no date can show (one stored before times were bounded) is ``out of range (MS)``, never an error."""
+    try:
+        when = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).astimezone()
+    except (ValueError, OverflowError, OSError):
+        return f"out of range ({ms})"
     return f"{when:%Y-%m-%d %H:%M:%S} {when.tzname()} ({ms})"
 
 
@@ -79,6 +83,12 @@ def _render(line: str, ok: bool) -> str:
     return _EPOCH_MS.sub(lambda m: local_time(int(m.group())), line)
 
 
+# The times the server accepts (server/operator/common.py: MIN_TIME_MS, MAX_TIME_MS), checked here too so
+# that a date outside them is refused with its reason before anything is sent.
+_MIN_MS, _MAX_MS = 0, 253_370_764_800_000 - 1
+_TIME_RANGE = "from 1970-01-01 to 9998-12-31"
+
+
 def _iso_ms(text: str) -> int:
     try:
         when = dt.datetime.fromisoformat(text)
@@ -86,7 +96,10 @@ def _iso_ms(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an ISO date or time: {text!r}") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))  # platform time, UTC+8
-    return int(when.timestamp() * 1000)
+    ms = int(when.timestamp() * 1000)
+    if not _MIN_MS <= ms <= _MAX_MS:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: times go {_TIME_RANGE}")
+    return ms
 
 
 def _positive(text: str) -> int:

@@ -71,15 +71,23 @@ def id_of(args: dict[str, Any], key: str, refusal: str) -> int:
     return value
 
 
+# The times an operator may give (epoch milliseconds): from 1970-01-01 to the end of 9998 (UTC). Any
+# of them can be written as a date in every time zone (platform time in exports, the operator's own
+# in listings); a deadline past year 9999 was stored and then broke every export and listing showing it.
+MIN_TIME_MS = 0
+MAX_TIME_MS = 253_370_764_800_000 - 1  # 9999-01-01T00:00:00Z, less 1 ms
+TIME_RANGE = "from 1970-01-01 to 9998-12-31"
+
+
 def time_of(args: dict[str, Any], key: str, refusal: str) -> int | None:
-    """``args[key]``, a time in epoch milliseconds, or None when absent; refused with ``refusal`` unless a
-    whole number a store and the wire can hold (within +-MAX_ID: ``qunguan admin`` sends only years 1 to
-    9999, a script on the socket could send anything)."""
+    """``args[key]``, a time in epoch milliseconds, or None when absent; refused with ``refusal`` (and the
+    range) unless a whole number from :data:`MIN_TIME_MS` to :data:`MAX_TIME_MS` (``qunguan admin``
+    sends only those, a script on the socket could send anything)."""
     value = args.get(key)
     if value is None:
         return None
-    if type(value) is not int or not -MAX_ID <= value <= MAX_ID:
-        raise OperatorError(refusal)
+    if type(value) is not int or not MIN_TIME_MS <= value <= MAX_TIME_MS:
+        raise OperatorError(f"{refusal} ({TIME_RANGE})")
     return value
 
 

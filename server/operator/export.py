@@ -74,9 +74,14 @@ _MIN_TS = -(2**62)
 
 
 def iso(ms: int | None) -> str | None:
+    """``ms`` in platform time, ISO 8601; None for None and for a time no date can show (one stored
+    before operator times were bounded: an export must not fail on it)."""
     if ms is None:
         return None
-    return dt.datetime.fromtimestamp(ms / 1000, PLATFORM_TZ).isoformat(timespec="milliseconds")
+    try:
+        return dt.datetime.fromtimestamp(ms / 1000, PLATFORM_TZ).isoformat(timespec="milliseconds")
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _with_times(items: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:

@@ -88,14 +88,19 @@ async def test_times_past_what_a_store_holds_are_refused_on_the_socket(server):
     gid = await open_group(owner)
     out = str(server.dir / "out")
     far = 10**30
+    past_9998 = 253_370_764_800_000  # 9999-01-01T00:00Z: shown in a zone east of UTC, it is past year 9999
     cases = [
         ({"cmd": "purge", "args": {"now": -far}}, "--now must be a time"),
         ({"cmd": "warn-group", "args": {"group_id": gid, "reason": "x", "deadline": far}},
          "--deadline must be a time in the future"),
+        ({"cmd": "warn-group", "args": {"group_id": gid, "reason": "x", "deadline": past_9998}},
+         "--deadline must be a time in the future"),
         ({"cmd": "export", "args": {"group_id": gid, "since": -far, "until": far, "out": out}},
          "--since must be a time"),
+        ({"cmd": "export", "args": {"group_id": gid, "since": -1, "out": out}}, "--since must be a time"),
         ({"cmd": "filing-report", "args": {"since": 0, "until": far, "out": out}}, "--until must be a time"),
     ]
+    cases = [(request, f"{reason} (from 1970-01-01 to 9998-12-31)") for request, reason in cases]
     for request, reason in cases:
         reply = await raw_request(server, json.dumps(request).encode() + b"\n")
         assert reply == {"ok": False, "error": reason}, (request, reply)
@@ -110,3 +115,44 @@ async def test_a_relative_backup_path_on_the_socket_is_refused_as_the_docs_say(s
     assert not (server.dir / "copy.db").exists()
     rc, out, err = await server.admin("backup", "--out", "copy.db")  # the CLI makes it absolute: its own folder
     assert (rc == 0 and (server.dir / "copy.db").is_file()) if server.backend == "sqlite" else rc == 2, err
+
+
+async def test_times_no_date_can_show_are_refused_with_a_reason(server, tmp_path):
+    """A --deadline past year 9999 in some time zone was accepted and stored: every export of the group
+    then failed ("year 10000 is out of range") and ``sanctions`` ended in a traceback (exit 1).
+    ``export --since 0001-01-01`` failed with a cryptic error and left an empty folder. Times are
+    bounded to 1970-01-01 .. 9998-12-31: exit 2 with the reason, nothing stored, no folder made."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    out = tmp_path / "since-year-1"
+    for args in (("warn-group", gid, "--reason", "x", "--deadline", "9999-12-31T23:00:00-08:00"),
+                 ("export", "--group", gid, "--since", "0001-01-01", "--out", str(out)),
+                 ("filing-report", "--until", "9999-06-01", "--out", str(out))):
+        rc, stdout, err = await server.admin(*args)
+        assert rc == 2 and stdout == "" and "out of range: times go from 1970-01-01 to 9998-12-31" in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+    rc, stdout, err = await server.admin("sanctions", "--group", gid)
+    assert rc == 0 and stdout == "", err
+    # The last moment accepted is shown and exported like any other.
+    rc, _, err = await server.admin("warn-group", gid, "--reason", "x", "--deadline", "9998-12-31T23:59:59+00:00")
+    assert rc == 0, err
+    rc, stdout, err = await server.admin("sanctions", "--group", gid)
+    assert rc == 0 and ("9998" in stdout or "9999" in stdout), (stdout, err)
+    rc, _, err = await server.admin("export", "--group", gid, "--out", str(tmp_path / "ok"))
+    assert rc == 0, err
+
+
+def test_a_stored_time_no_date_can_show_is_printed_not_a_traceback():
+    """Deadlines stored before the bound: listings and exports show them without failing."""
+    from server.operator.cli import local_time
+    from server.operator.export import iso
+
+    assert local_time(10**15) == f"out of range ({10**15})"
+    assert iso(10**15) is None and iso(0) == "1970-01-01T08:00:00.000+08:00"
+
+
+def test_the_admin_tool_and_the_server_bound_times_alike():
+    from server.operator import cli, common
+
+    assert (cli._MIN_MS, cli._MAX_MS, cli._TIME_RANGE) == (common.MIN_TIME_MS, common.MAX_TIME_MS, common.TIME_RANGE)
