@@ -52,6 +52,11 @@ class OperatorError(Exception):
     """A refused operator command (bad argument, unknown target): exit 2 with this reason."""
 
 
+# The exit status of a command that failed inside the server for a reason it did not expect (a bug, a
+# database error): not 2, which says the operator's request was wrong, nor 1, verify-audit's finding.
+INTERNAL_EXIT = 3
+
+
 @dataclass(frozen=True, slots=True)
 class Operator:
     """Who runs the current command: a configured operator, or the single operator."""
@@ -195,9 +200,20 @@ class OperatorChannel:
             writer.close()
 
     async def run(self, line: bytes) -> dict[str, Any]:
+        """Run one request line. A request that is not ``{"cmd": NAME, "args": {...}}`` is malformed and
+        a refused command names its reason (both exit 2); anything else a command raises is an internal
+        error (logged with its traceback, exit :data:`INTERNAL_EXIT`), never reported as the operator's
+        mistake: a ValueError, KeyError or TypeError deep inside a command is a bug, not bad input."""
         try:
             req = json.loads(line)
+            if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
+                raise OperatorError('malformed request: not {"cmd": NAME, "args": {...}}')
             name, args = req["cmd"], req.get("args") or {}
+        except ValueError as err:  # (not JSON, or not UTF-8)
+            return {"ok": False, "error": f"malformed request: {err}"}
+        except OperatorError as err:
+            return {"ok": False, "error": str(err)}
+        try:
             if not isinstance(args, dict):
                 raise OperatorError("malformed request: args must be an object")
             fn = COMMANDS.get(name)
@@ -212,11 +228,9 @@ class OperatorChannel:
         except (OperatorError, ContractError) as err:
             reason = err.reason if isinstance(err, ContractError) else str(err)
             return {"ok": False, "error": reason}
-        except (ValueError, KeyError, TypeError) as err:
-            return {"ok": False, "error": f"malformed request: {err}"}
         except Exception:
-            log.exception("operator command failed")
-            return {"ok": False, "error": "internal error; see the server log"}
+            log.exception("operator command failed: %s", name)
+            return {"ok": False, "error": "internal error; see the server log", "exit": INTERNAL_EXIT}
         return {"ok": True, "lines": result.lines, "exit": result.exit}
 
 

@@ -1,7 +1,9 @@
 """``qunguan admin --config PATH [--json] COMMAND ...``: parse, send to the running server, print, exit.
 
 Exit 0 on success, 2 with a one-line reason on a bad argument or an unknown
-target, 1 when ``verify-audit`` finds a broken chain.
+target, 1 when ``verify-audit`` finds a broken chain, 3 when the command failed
+inside the server (or this tool) for a reason nobody expected (the server's log
+has the traceback).
 
 Times travel as epoch milliseconds. For people, every listed object gains a
 ``<key>_local`` string beside each time key (``2026-11-29 13:05:00 CST
@@ -227,6 +229,9 @@ def _build() -> argparse.ArgumentParser:
     return p
 
 
+INTERNAL_EXIT = 3  # as server/operator/channel.py: a command that failed for a reason nobody expected
+
+
 class _NoAnswer(Exception):
     """The server closed the connection without a whole answer (it stopped, or crashed, meanwhile)."""
 
@@ -251,6 +256,16 @@ async def _call(socket_path: str, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(config_path: str | None, argv: list[str]) -> int:
+    """``qunguan admin``: the exit status of the command (module docstring). A failure of this tool
+    itself that nobody expected is one line and :data:`INTERNAL_EXIT`, never a traceback and exit 1,
+    which is verify-audit's finding."""
+    try:
+        return _main(config_path, argv)
+    except Exception as err:  # (SystemExit and KeyboardInterrupt are no failures of the tool)
+        return _fail(f"internal error in qunguan admin: {type(err).__name__}: {err}", INTERNAL_EXIT)
+
+
+def _main(config_path: str | None, argv: list[str]) -> int:
     from server.config import ConfigError, load_config
 
     global _json_mode
@@ -308,7 +323,8 @@ def main(config_path: str | None, argv: list[str]) -> int:
     except OSError as err:
         return _fail(f"cannot reach the server at {socket_path}: {err.strerror or err}")
     if not reply.get("ok"):
-        return _fail(reply.get("error", "refused"))
+        # 2: the request was refused; INTERNAL_EXIT: it failed inside the server (the only other status sent).
+        return _fail(str(reply.get("error", "refused")), INTERNAL_EXIT if reply.get("exit") == INTERNAL_EXIT else 2)
     code = int(reply.get("exit", 0))
     try:
         for line in reply.get("lines", []):

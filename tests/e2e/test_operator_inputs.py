@@ -156,3 +156,23 @@ def test_the_admin_tool_and_the_server_bound_times_alike():
     from server.operator import cli, common
 
     assert (cli._MIN_MS, cli._MAX_MS, cli._TIME_RANGE) == (common.MIN_TIME_MS, common.MAX_TIME_MS, common.TIME_RANGE)
+
+
+async def test_a_command_the_database_fails_exits_3_not_2(server):
+    """Exit 2 says the operator's request was wrong (docs/operator.md); a command that failed inside the
+    server (here the database refuses its record entry, as a failing disk would) is exit 3, one line
+    naming an internal error, its traceback in the server's log."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    if server.backend == "postgresql":
+        server.db_rows("ALTER TABLE audit ADD CONSTRAINT no_warning CHECK (action <> 'warn_group') NOT VALID")
+    else:
+        server.db_rows("CREATE TRIGGER no_warning BEFORE INSERT ON audit WHEN NEW.action = 'warn_group'"
+                       " BEGIN SELECT RAISE(ABORT, 'no warning'); END")
+    rc, out, err = await server.admin("warn-group", gid, "--reason", "x")
+    assert rc == 3 and out == "" and err.strip() == "qunguan admin: internal error; see the server log", (rc, err)
+    rc, out, err = await server.admin("--json", "warn-group", gid, "--reason", "x")
+    assert rc == 3 and json.loads(err) == {"ok": False, "error": "internal error; see the server log", "exit": 3}
+    assert "operator command failed: warn-group" in "".join(server.output)
+    rc, _, err = await server.admin("warn-group", "999999999", "--reason", "x")
+    assert rc == 2 and "unknown group" in err

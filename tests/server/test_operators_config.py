@@ -99,3 +99,46 @@ async def test_a_socket_made_for_named_operators_never_stands_for_the_single_ope
         assert private.identify(os.getuid()) is SOLE
     finally:
         await private.stop()
+
+
+async def test_a_command_that_fails_inside_is_an_internal_error_not_a_malformed_request(tmp_path):
+    """A KeyError, ValueError or TypeError raised deep inside a command was answered "malformed
+    request: ..." (the operator's mistake, exit 2); it is a bug: "internal error", exit status 3, with
+    its traceback in the log. A request that really is malformed still says so (exit 2)."""
+    import json
+
+    from server.app import App
+    from server.operator import channel as ch
+
+    app = App(parse_config({"server": {"port": 0}}, tmp_path))
+    chan = ch.OperatorChannel(app, tmp_path / "admin.sock")
+    ch.load_commands()
+
+    async def broken(app: object, args: dict) -> ch.Result:
+        return ch.Result([{"a": 1}["b"]])  # a KeyError: a bug in the command
+
+    ch.COMMANDS["test-broken"] = broken
+    try:
+        for exc in (KeyError, ValueError, TypeError):
+            async def raising(app: object, args: dict, exc: type[Exception] = exc) -> ch.Result:
+                raise exc("deep inside")
+
+            ch.COMMANDS["test-raising"] = raising
+            reply = await chan.run(json.dumps({"cmd": "test-raising", "args": {}}).encode())
+            assert reply == {"ok": False, "error": "internal error; see the server log", "exit": ch.INTERNAL_EXIT}
+        reply = await chan.run(json.dumps({"cmd": "test-broken", "args": {}}).encode())
+        assert reply["exit"] == ch.INTERNAL_EXIT and "malformed" not in reply["error"]
+    finally:
+        ch.COMMANDS.pop("test-broken", None)
+        ch.COMMANDS.pop("test-raising", None)
+    for line in (b"not json", b"[1, 2]", b'{"args": {}}', b'{"cmd": 5}', b'\xff\xfe'):
+        reply = await chan.run(line)
+        assert reply["ok"] is False and reply["error"].startswith("malformed request") and "exit" not in reply, line
+    reply = await chan.run(json.dumps({"cmd": "ping", "args": [1]}).encode())
+    assert reply == {"ok": False, "error": "malformed request: args must be an object"}
+
+
+def test_the_admin_tool_knows_the_servers_internal_error_status():
+    from server.operator import channel, cli
+
+    assert cli.INTERNAL_EXIT == channel.INTERNAL_EXIT == 3
