@@ -12,10 +12,14 @@ JSON form of its fields:
 
 Entry ids run from 1 with no gap (the record is never purged), so a deleted
 entry in the middle shows as a gap. A deleted *tail* leaves a shorter chain that
-is still whole: that is what the **checkpoints** catch. The server appends the
-chain head (entry count, last id, its mac) to a file outside the database on a
-schedule and puts it in every export manifest; :func:`verify` checks the chain
-against every checkpoint it is given.
+is still whole: that is what the **heads** catch. The database keeps the last
+entry appended (``audit_head``, written in each append's transaction), and each
+append continues from it (:func:`next_link`), never from whatever happens to be
+last: ids are never reused, and a removed tail stays a gap. The running server
+remembers the last entry it appended itself, which the database cannot take
+back. And the server appends the chain head (entry count, last id, its mac) to a
+file outside the database on a schedule and puts it in every export manifest;
+:func:`verify` checks the chain against every such head it is given.
 """
 
 from __future__ import annotations
@@ -64,15 +68,94 @@ def first_broken(entries: Iterable[Mapping[str, Any]]) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """The chain head as it was at ``ts``: how many entries, the last one's id and mac."""
+    """The chain head as it was at ``ts``: how many entries, the last one's id and mac.
+
+    ``source`` says what a head is when it is not a checkpoint line, as a noun phrase ("the last
+    entry this server appended"); a ``mac`` of ``""`` checks only that the entry is there."""
 
     ts: int
     count: int
     last_id: int
     mac: str
+    source: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"ts": self.ts, "count": self.count, "last_id": self.last_id, "mac": self.mac}
+
+
+@dataclass(frozen=True, slots=True)
+class Tip:
+    """One entry's place in the chain: its id and both links' values (``mac`` None: not sealed)."""
+
+    id: int
+    hash: str
+    mac: str | None
+
+
+ORIGIN = Tip(0, GENESIS, GENESIS)  # the head of an empty record: the first entry links to it
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Where the next entry goes: its id, the hash and mac it links to, and what was found amiss."""
+
+    id: int
+    prev_hash: str
+    prev_mac: str | None
+    amiss: str | None = None
+
+
+def next_link(head: Tip | None, last: Tip | None, known: Tip | None) -> Link:
+    """The next entry's id and links, from ``head`` (the database's record of the last entry appended),
+    ``last`` (the entry with the highest id now) and ``known`` (the last entry this process appended,
+    if any).
+
+    The entry continues from the last one appended, not from whatever is last now, and its id is
+    above every id used: entries removed from the end stay a gap that :func:`verify` names, and an
+    entry written into the database by someone else is never built upon. ``known`` wins over a
+    ``head`` that is behind it or differs at its id (the head row was moved back too); a ``known``
+    behind ``head`` is another writer's progress (several writers on one database) and is ignored.
+    ``amiss`` says what did not agree (for the log), or None.
+    """
+    amiss: str | None = None
+    base = head
+    if base is None:
+        base = last or ORIGIN
+        amiss = "the record's head row is gone"
+    if known is not None and (known.id > base.id or (known.id == base.id and known.mac != base.mac)):
+        amiss = (f"the record's head row says entry {base.id}, but this server last appended entry {known.id}: "
+                 "the head row was moved back")
+        base = known
+    last_id = last.id if last is not None else 0
+    if last_id < base.id:
+        amiss = amiss or f"entries {last_id + 1} to {base.id} were removed from the end of the record"
+    elif last is not None and last != base:
+        amiss = amiss or (f"entry {last.id} is not the last one appended ({base.id}): "
+                          "written or changed outside the server")
+    return Link(max(base.id, last_id) + 1, base.hash, base.mac, amiss)
+
+
+def sealable(first_unsealed: int, head: Tip | None, checkpointed: bool | None) -> bool:
+    """Whether the entries without a mac, the first of them ``first_unsealed``, may be sealed now.
+
+    An entry lacks a mac legitimately only when it was appended before the record had a key (a
+    database from before the keyed chain; a store opened by itself, as some tests do): every
+    append since has its mac, computed in its own transaction. Such entries are therefore the
+    record's *beginning*, from entry 1 up to the head, whose row has no mac either, and no
+    checkpoint has ever seen the record sealed (``checkpointed``: whether one names an entry;
+    None when not known yet). An entry without a mac anywhere else — after a sealed one, after
+    the head, in a record a checkpoint saw sealed, in one whose head row is gone — was written
+    (or had its mac taken away) by someone else: sealing it would give it a valid mac, so it is
+    left for :func:`verify` to name.
+    """
+    return checkpointed is False and first_unsealed == 1 and head is not None and head.mac is None and head.id >= 1
+
+
+def seal_link_holds(entry: Mapping[str, Any], expected_id: int, prev_hash: str) -> bool:
+    """Whether ``entry``, next in the unsealed beginning, may be sealed: it has the id after the one
+    before it, no mac, and its unkeyed link holds (damage done before sealing is never blessed)."""
+    return (int(entry["id"]) == expected_id and entry.get("mac") is None and entry["prev_hash"] == prev_hash
+            and entry_hash(prev_hash, entry) == entry["hash"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +193,11 @@ def verify(entries: Sequence[Mapping[str, Any]], key: bytes, checkpoints: Iterab
         if e["prev_hash"] != prev_hash or entry_hash(prev_hash, e) != e["hash"]:
             return Finding(False, len(entries), eid, "its hash link does not hold (edited, or one before it removed)")
         mac = e.get("mac")
-        if mac is None or not hmac.compare_digest(entry_mac(key, prev_mac, e), str(mac)):
+        if mac is None:
+            return Finding(False, len(entries), eid, "it has no keyed mac: it was not appended by the server "
+                                                    "with its key (an entry without one is sealed only while "
+                                                    "none before it is)")
+        if not hmac.compare_digest(entry_mac(key, prev_mac, e), str(mac)):
             return Finding(False, len(entries), eid, "its keyed mac does not verify (edited or re-chained without "
                                                     "the server's key)")
         prev_hash, prev_mac = e["hash"], str(mac)
@@ -120,9 +207,11 @@ def verify(entries: Sequence[Mapping[str, Any]], key: bytes, checkpoints: Iterab
             continue
         stored = by_id.get(cp.last_id)
         if stored is None:
+            seen = f": entry {cp.last_id} is {cp.source}" if cp.source else \
+                f" (checkpoint of {cp.ts} saw {cp.count} entries)"
             return Finding(False, len(entries), cp.last_id,
-                           f"entries from {len(entries) + 1} to {cp.last_id} were removed (checkpoint of {cp.ts} "
-                           f"saw {cp.count} entries)")
-        if not hmac.compare_digest(stored, cp.mac):
-            return Finding(False, len(entries), cp.last_id, f"it differs from the checkpoint of {cp.ts}")
+                           f"entries from {len(entries) + 1} to {cp.last_id} were removed{seen}")
+        if cp.mac and not hmac.compare_digest(stored, cp.mac):
+            return Finding(False, len(entries), cp.last_id,
+                           f"it differs from {cp.source or f'the checkpoint of {cp.ts}'}")
     return Finding(True, len(entries))

@@ -1,18 +1,23 @@
 """The enforcement record outside the database: sealing old entries, checkpoints, verification.
 
 The record itself lives in the store (``audit``), each entry chained with a
-keyed MAC (:mod:`governance.audit`). This module keeps what the store cannot
-vouch for by itself:
+keyed MAC (:mod:`governance.audit`), and the store keeps the last entry appended
+(its head row, and this process's memory of what it appended last). This module
+keeps what the store cannot vouch for by itself:
 
-- at start, entries written before the key existed get their MACs
-  (:class:`~server.storage.changes.SealRecord`), after their unkeyed chain is
-  checked;
+- at start (and when a cluster node becomes the home), entries written before
+  the record had a key get their MACs (:class:`~server.storage.changes.SealRecord`):
+  only the record's unsealed beginning, after its unkeyed chain is checked, and
+  not once a checkpoint has seen the record sealed; any other entry without a MAC
+  was not appended by the server, is never sealed, and is logged (and named by
+  ``verify-audit``);
 - a background job appends the chain head to ``audit.checkpoint_file`` (one
   JSON line: ts, count, last_id, mac) every ``audit.checkpoint_interval_seconds``
   (counted from its last run on any node) when the record grew, and once more at
   shutdown; a tail removed from the database no longer matches the last line;
-- :func:`verify` checks the record against the key and every checkpoint (the
-  file's, and those handed in from export manifests).
+- :func:`verify` checks the record against the key and every head it knows: the
+  file's checkpoints, those handed in from export manifests, the database's head
+  row and the last entry this server appended.
 """
 
 from __future__ import annotations
@@ -34,21 +39,31 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qunguan.record")
 
-SEAL_BATCH = 1000
-
-
 async def seal(ctx: Context) -> int:
-    """Give every entry without a MAC its MAC (in batches); returns how many were sealed."""
-    total = 0
-    while True:
-        [result] = await ctx.store.apply(SealRecord(SEAL_BATCH))
-        n = int(result)
-        total += n
-        if n < SEAL_BATCH:
-            break
-    if total:
-        log.info("sealed %d enforcement-record entries with the record key", total)
-    return total
+    """Give the entries written before the record had a key their MACs; returns how many were sealed.
+
+    The checkpoint file is read only when some entry has no MAC: whether a checkpoint names an
+    entry (saw the record sealed) decides whether the store may seal at all. Entries left without
+    a MAC are logged, not sealed, and the server starts: ``verify-audit`` names them."""
+    [(sealed, left)] = await ctx.store.apply(SealRecord(None))
+    if left is not None:
+        try:
+            lines = await asyncio.to_thread(read_checkpoints, ctx.cfg.audit.checkpoint_file)
+        except OSError as err:
+            log.warning("cannot read %s (%s): entries without a mac are not sealed",
+                        ctx.cfg.audit.checkpoint_file, err)
+            checkpointed = True
+        else:
+            checkpointed = any(cp.last_id > 0 for cp in lines)
+        [(sealed, left)] = await ctx.store.apply(SealRecord(checkpointed))
+    if sealed:
+        log.info("sealed %d enforcement-record entries with the record key", sealed)
+    if left is not None:
+        log.error("enforcement-record entry %d has no mac and is not sealed: only entries written before the "
+                  "record had a key are (its unsealed beginning, up to the last entry appended, before any "
+                  "checkpoint saw it sealed); this one was written or stripped outside the server. "
+                  "qunguan admin verify-audit names it", left)
+    return int(sealed)
 
 
 def read_checkpoints(path: Path) -> list[Checkpoint]:
@@ -80,8 +95,17 @@ def _append(path: Path, cp: Checkpoint) -> None:
 
 
 async def current_head(ctx: Context) -> Checkpoint:
+    """The chain head to write down (checkpoints, export manifests): the record's last entry, or the
+    last entry appended (the database's head row, this server's memory) when the record no longer
+    reaches it, so that the removal outlives a restart and whatever else is changed in the database."""
     count, last_id, mac = await ctx.store.audit_head()
-    return Checkpoint(ctx.now_ms(), count, last_id, mac or GENESIS)
+    cp = Checkpoint(ctx.now_ms(), count, last_id, mac or GENESIS)
+    for tip in (await ctx.store.record_head_row(), ctx.store.record_head_known()):
+        if tip is not None and tip[0] > cp.last_id and tip[1] is not None:
+            log.error("the enforcement record ends at entry %d, but entry %d was appended: entries were removed "
+                      "from its end", cp.last_id, tip[0])
+            cp = Checkpoint(cp.ts, tip[0], tip[0], tip[1])
+    return cp
 
 
 async def checkpoint(ctx: Context, last: Checkpoint | None = None) -> Checkpoint:
@@ -126,7 +150,25 @@ async def run_checkpoints(ctx: Context) -> None:
             log.exception("writing an enforcement-record checkpoint failed; trying again later")
 
 
+ROW = "the last entry appended, as the database's head row (audit_head) names it"
+KNOWN = "the last entry this server appended"
+
+
 async def verify(ctx: Context, extra: list[Checkpoint] | None = None) -> Finding:
+    """The record against its key and every head known: the checkpoint file's lines, ``extra`` (export
+    manifests), the database's head row and the last entry this server appended (a tail removed while
+    it runs is caught even before a checkpoint saw it, and with the head row moved back too)."""
+    row = await ctx.store.record_head_row()
     entries = await ctx.store.audit_entries()
-    checkpoints = read_checkpoints(ctx.cfg.audit.checkpoint_file) + (extra or [])
-    return verify_chain(entries, ctx.vault.record_key(), checkpoints)
+    heads = read_checkpoints(ctx.cfg.audit.checkpoint_file) + (extra or [])
+    now = ctx.now_ms()
+    known = ctx.store.record_head_known()
+    if known is not None:
+        heads.append(Checkpoint(now, known[0], known[0], known[1] or "", source=KNOWN))
+    if row is not None:
+        heads.append(Checkpoint(now, row[0], row[0], row[1] or "", source=ROW))
+    found = verify_chain(entries, ctx.vault.record_key(), heads)
+    if found.whole and row is None:
+        return Finding(False, len(entries), len(entries) + 1,
+                       "the database's head row (audit_head) is gone: entries may have been removed from the end")
+    return found

@@ -216,6 +216,11 @@ class RecordReads(Protocol):
         """(entry count, last id, that entry's mac) of the enforcement record."""
         ...
 
+    async def record_head_row(self) -> tuple[int, str | None] | None:
+        """(id, mac) of the last entry appended as the database keeps it (``audit_head``, moved in each
+        append's transaction; the record's entries must reach it); None when that row is gone."""
+        ...
+
     # complaints (Art. 12)
     async def reports(self, open_only: bool) -> list[dict[str, Any]]:
         """Reports by id: report_id, reporter_id, target_type, group_id, seq, user_id, reason, detail,
@@ -402,6 +407,11 @@ class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMe
 
     def set_record_key(self, key: bytes) -> None:
         """The key of the enforcement record's keyed chain (from the identity key store); set before any write."""
+        ...
+
+    def record_head_known(self) -> tuple[int, str | None] | None:
+        """(id, mac) of the last enforcement-record entry this process appended (committed), or None:
+        what the database cannot take back from a running server (server/storage/record_chain.py)."""
         ...
 
     def append_message(self, row: MessageRow, done: Done) -> None:

@@ -708,13 +708,16 @@ PURGE_TABLES = ("messages", "membership_log", "reports", "review_queue", "commen
 
 @dataclass(frozen=True, slots=True)
 class SealRecord(Change):
-    """Give enforcement-record entries written without a mac (before the key existed) theirs.
+    """Give the enforcement-record entries written before the record had a key their macs, in one
+    transaction: only the record's unsealed beginning, up to its head (``governance.audit.sealable``),
+    and never past an entry whose unkeyed hash link is broken.
 
-    ``apply`` returns how many were sealed (at most ``limit``; 0 when none is left).
-    Refuses to seal past an entry whose unkeyed hash link is already broken.
+    ``checkpointed``: whether a checkpoint (the file's) names an entry, i.e. saw the record sealed;
+    None when the caller has not looked (nothing is sealed then). ``apply`` returns (how many were
+    sealed, the first entry still without a mac or None).
     """
 
-    limit: int
+    checkpointed: bool | None
 
 
 # -- identity keys -------------------------------------------------------------------------------

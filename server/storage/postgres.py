@@ -49,7 +49,7 @@ from server.storage.base import (
 )
 from server.storage.changes import Audit, Change
 from server.storage.postgres_account_measures import PostgresAccountMeasureReads
-from server.storage.postgres_changes import LOCK_MIGRATE, append_audit, apply_change, set_record_key
+from server.storage.postgres_changes import LOCK_MIGRATE, append_audit, apply_change
 from server.storage.postgres_cluster import FENCED_SQLSTATE, PostgresLeases, server_settings
 from server.storage.postgres_indexing import PostgresSearchIndex
 from server.storage.postgres_media import PostgresMediaReads
@@ -59,6 +59,7 @@ from server.storage.postgres_reads import PostgresReads
 from server.storage.postgres_schema import MIGRATIONS
 from server.storage.postgres_search import PostgresSearchReads
 from server.storage.queue import EXIT_OUTCOME_UNKNOWN, Op, WriteQueue
+from server.storage.record_chain import RecordChain, attach, chain_of, detach
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -227,7 +228,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         self._w: asyncpg.Connection | None = None
         self._w_backend: tuple[int, Any] = (0, None)  # the writer connection's backend: (pid, backend_start)
         self.pool: asyncpg.Pool | None = None
-        self._record_key: bytes | None = None
+        self._chain = RecordChain()  # the record key, and the last entry this process appended
         self._init_queue()
         self._init_index()
         self._task: asyncio.Task[None] | None = None
@@ -304,8 +305,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         except BaseException:
             conn.terminate()
             raise
-        if self._record_key is not None:
-            set_record_key(conn, self._record_key)
+        attach(conn, self._chain)
         return conn
 
     async def _close_connections(self) -> None:
@@ -313,7 +313,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             self.pool.terminate()
             self.pool = None
         if self._w is not None:
-            set_record_key(self._w, None)
+            detach(self._w)
             self._w.terminate()
             self._w = None
 
@@ -354,9 +354,10 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
 
     def set_record_key(self, key: bytes) -> None:
         """The enforcement record's MAC key, known once the identity key store is open."""
-        self._record_key = key
-        if self._w is not None:
-            set_record_key(self._w, key)
+        self._chain.key = key
+
+    def record_head_known(self) -> tuple[int, str | None] | None:
+        return self._chain.known_head()
 
     async def close(self) -> None:
         await self._stop_indexing()
@@ -370,7 +371,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             await self.pool.close()
             self.pool = None
         if self._w is not None:
-            set_record_key(self._w, None)
+            detach(self._w)
             await self._w.close()
             self._w = None
         self.release_claim()  # last: a replacement may start once everything above is committed
@@ -416,8 +417,11 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         probe: MessageRow | NetlogRow | None = None  # a row of a one-statement batch, to learn its fate if cut off
         sent = False  # the COMMIT, or the batch's one statement, may have reached the database
         backend = (0, None)
+        self._chain.begin()
         try:
             if self._w is None or self._w.is_closed():
+                if self._w is not None:
+                    detach(self._w)
                 self._w = await self._connect()  # the previous connection was lost: a fresh one
             db = self._w
             backend = self._w_backend
@@ -461,6 +465,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                     await tr.commit()
         except Exception as exc:
             if self._w is not None:  # in an unknown state (a transaction left open, a cancel pending): a new one next
+                detach(self._w)
                 self._w.terminate()
                 self._w = None
             if sent and isinstance(exc, _CONNECTION_ERRORS):  # (a timeout included)
@@ -470,6 +475,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                     # not come back: the batch is stored, so its callers are told so (their undo
                     # would otherwise take out of memory what the database holds).
                     log.warning("the connection was lost after the batch was stored (%r)", exc)
+                    self._chain.committed()
                     self._note_unindexed(msgs, msg_errors)
                     self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
                     return
@@ -485,8 +491,10 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                       exc, len(ops) + len(raw), len(msgs), len(netlog))
             if _fenced(exc):  # before the callers' undos run: they must not remove shared files
                 self.lost_fence()
+            self._chain.begin()  # nothing it appended is in the record
             self._fail_batch(ops, raw, msgs, netlog, exc)
             return
+        self._chain.committed()
         if msgs:
             self._note_unindexed(msgs, msg_errors)
         self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
@@ -545,8 +553,11 @@ async def _apply_op(db: asyncpg.Connection, changes: tuple[Change, ...], audit: 
 async def _in_savepoint(db: asyncpg.Connection, work: Awaitable[Any]) -> tuple[Any, BaseException | None]:
     """Run ``work`` in a savepoint: (result, None), or (None, its error) with its writes undone.
 
-    A lost connection is not a failed write: it propagates and fails the batch.
+    A lost connection is not a failed write: it propagates and fails the batch. Record entries a
+    rolled-back ``work`` appended are forgotten with it (server/storage/record_chain.py).
     """
+    chain = chain_of(db)
+    mark = chain.mark() if chain is not None else 0
     sp = db.transaction()
     try:
         await sp.start()
@@ -559,6 +570,8 @@ async def _in_savepoint(db: asyncpg.Connection, work: Awaitable[Any]) -> tuple[A
         raise
     except Exception as exc:
         await sp.rollback()
+        if chain is not None:
+            chain.undo_to(mark)
         return None, _plain(exc)
     await sp.commit()
     return result, None

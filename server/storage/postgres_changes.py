@@ -29,21 +29,24 @@ within this process's single writer:
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 
-from governance.audit import GENESIS, entry_hash, entry_mac
+from governance.audit import GENESIS, Tip, entry_hash, entry_mac, next_link, seal_link_holds, sealable
 from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage import moderation
 from server.storage.media import numbered
+from server.storage.record_chain import chain_of
 
 C = TypeVar("C", bound=c.Change)
 Conn: TypeAlias = asyncpg.Connection
 Applier = Callable[[Conn, Any], Awaitable[Any]]
 _APPLY: dict[type, Applier] = {}
+log = logging.getLogger("qunguan.record")
 
 # Advisory-lock namespaces (the first key of pg_advisory_xact_lock(int, int)).
 LOCK_AUDIT = 0x5147_0001
@@ -74,74 +77,105 @@ async def apply_change(db: Conn, change: c.Change) -> Any:
     return await fn(db, change)
 
 
-# The record key of each writer connection (set once the identity key store is open).
-_RECORD_KEYS: dict[int, bytes] = {}
-
-
-def set_record_key(db: Conn, key: bytes | None) -> None:
-    if key is None:
-        _RECORD_KEYS.pop(id(db), None)
-    else:
-        _RECORD_KEYS[id(db)] = key
-
-
 def _count(status: str) -> int:
     """The row count of an asyncpg status string ("UPDATE 3", "DELETE 0", "INSERT 0 1")."""
     return int(status.rsplit(" ", 1)[-1])
 
 
+async def _record_tips(db: Conn) -> tuple[Tip | None, Tip | None]:
+    """(the head row: the last entry appended, the entry with the highest id now)."""
+    row = await db.fetchrow("SELECT last_id, hash, mac FROM audit_head WHERE one = 1")
+    head = Tip(int(row[0]), row[1], row[2]) if row is not None else None
+    row = await db.fetchrow("SELECT id, hash, mac FROM audit ORDER BY id DESC LIMIT 1")
+    last = Tip(int(row[0]), row[1], row[2]) if row is not None else None
+    return head, last
+
+
+async def _set_head(db: Conn, tip: Tip) -> None:
+    await db.execute(
+        "INSERT INTO audit_head (one, last_id, hash, mac) VALUES (1, $1, $2, $3)"
+        " ON CONFLICT (one) DO UPDATE SET last_id = excluded.last_id, hash = excluded.hash, mac = excluded.mac",
+        tip.id, tip.hash, tip.mac,
+    )
+
+
 async def append_audit(db: Conn, a: c.Audit) -> None:
-    """Append one entry to the enforcement record, chained (hash and keyed mac) to the one before it.
+    """Append one entry to the enforcement record, chained (hash and keyed mac) to the last one appended.
 
     The advisory lock (held to the end of the transaction) serialises appends
-    from every connection, so two writers never read the same last entry.
+    from every connection, so two writers never read the same head. The entry
+    continues from the head row (``audit_head``, moved in the same transaction)
+    or from this process's own last entry when the row was moved back
+    (:func:`governance.audit.next_link`), never from whatever is last: a tail
+    removed from the database stays a gap.
     """
     await db.execute("SELECT pg_advisory_xact_lock($1, 0)", LOCK_AUDIT)
-    row = await db.fetchrow("SELECT id, hash, mac FROM audit ORDER BY id DESC LIMIT 1")
-    last_id, prev, prev_mac = (row[0], row[1], row[2]) if row else (0, GENESIS, GENESIS)
+    chain = chain_of(db)
+    head, last = await _record_tips(db)
+    link = next_link(head, last, chain.known if chain is not None else None)
+    if link.amiss is not None:
+        log.error("the enforcement record was changed outside the server: %s; entry %d continues from the "
+                  "last entry appended (verify-audit names the damage)", link.amiss, link.id)
     entry = {
-        "id": last_id + 1, "ts": a.ts, "actor_type": a.actor_type, "actor_id": a.actor_id,
+        "id": link.id, "ts": a.ts, "actor_type": a.actor_type, "actor_id": a.actor_id,
         "action": a.action, "group_id": a.group_id, "target_id": a.target_id, "reason": a.reason,
         "detail": json.dumps(dict(a.detail or {}), ensure_ascii=False, sort_keys=True),
     }
-    digest = entry_hash(prev, entry)
-    key = _RECORD_KEYS.get(id(db))
-    mac = entry_mac(key, prev_mac, entry) if key is not None and prev_mac is not None else None
+    digest = entry_hash(link.prev_hash, entry)
+    key = chain.key if chain is not None else None
+    mac = entry_mac(key, link.prev_mac, entry) if key is not None and link.prev_mac is not None else None
     await db.execute(
         "INSERT INTO audit (id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail,"
         " prev_hash, hash, mac) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-        *entry.values(), prev, digest, mac,
+        *entry.values(), link.prev_hash, digest, mac,
     )
+    tip = Tip(link.id, digest, mac)
+    await _set_head(db, tip)
+    if chain is not None:
+        chain.wrote(tip)
 
 
 _AUDIT_COLS = "id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail, prev_hash, hash, mac"
 _AUDIT_KEYS = tuple(k.strip() for k in _AUDIT_COLS.split(","))
+SEAL_PAGE = 1000
 
 
 @applies(c.SealRecord)
-async def _seal_record(db: Conn, s: c.SealRecord) -> int:
-    """Give up to ``limit`` entries without a mac theirs, in id order; returns how many were sealed."""
-    key = _RECORD_KEYS.get(id(db))
-    if key is None:
+async def _seal_record(db: Conn, s: c.SealRecord) -> tuple[int, int | None]:
+    """As the SQLite store's: the record's unsealed beginning gets its macs, in this one transaction;
+    returns (how many were sealed, the first entry left without a mac or None)."""
+    chain = chain_of(db)
+    if chain is None or chain.key is None:
         raise RuntimeError("no record key: the identity key store is not open")
     await db.execute("SELECT pg_advisory_xact_lock($1, 0)", LOCK_AUDIT)
-    rows = await db.fetch(f"SELECT {_AUDIT_COLS} FROM audit WHERE mac IS NULL ORDER BY id LIMIT $1", s.limit)
-    if not rows:
-        return 0
-    first = rows[0][0]
-    before = await db.fetchrow("SELECT hash, mac FROM audit WHERE id = $1", first - 1)
-    prev_hash, prev_mac = (before[0], before[1]) if before else (GENESIS, GENESIS)
-    if prev_mac is None:
-        raise RuntimeError(f"audit entry {first - 1} has no mac while {first} is being sealed")
-    sealed = []
-    for row in rows:
-        e = dict(zip(_AUDIT_KEYS, row, strict=True))
-        if e["prev_hash"] != prev_hash or entry_hash(prev_hash, e) != e["hash"]:
-            raise RuntimeError(f"the enforcement record is broken at entry {e['id']}; not sealing it")
-        prev_hash, prev_mac = e["hash"], entry_mac(key, prev_mac, e)
-        sealed.append((prev_mac, e["id"]))
-    await db.executemany("UPDATE audit SET mac = $1 WHERE id = $2", sealed)
-    return len(sealed)
+    first = await db.fetchval("SELECT MIN(id) FROM audit WHERE mac IS NULL")
+    if first is None:
+        return 0, None
+    head, _ = await _record_tips(db)
+    if not sealable(int(first), head, s.checkpointed):
+        return 0, int(first)
+    assert head is not None
+    prev_hash, prev_mac, expected, count = GENESIS, GENESIS, 1, 0
+    while expected <= head.id:
+        page = await db.fetch(f"SELECT {_AUDIT_COLS} FROM audit WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3",
+                              expected, head.id, SEAL_PAGE)
+        macs = []
+        for row in page:
+            e = dict(zip(_AUDIT_KEYS, row, strict=True))
+            if not seal_link_holds(e, expected, prev_hash):
+                break
+            prev_hash, prev_mac = e["hash"], entry_mac(chain.key, prev_mac, e)
+            macs.append((prev_mac, e["id"]))
+            expected += 1
+        await db.executemany("UPDATE audit SET mac = $1 WHERE id = $2", macs)
+        count += len(macs)
+        if len(macs) < len(page) or not page:
+            break
+    if expected > head.id:  # the whole beginning, up to the head: the head row gets its mac too
+        await db.execute("UPDATE audit_head SET mac = $1 WHERE one = 1", prev_mac)
+        chain.wrote(Tip(head.id, head.hash, prev_mac))
+    left = await db.fetchval("SELECT MIN(id) FROM audit WHERE mac IS NULL")
+    return count, int(left) if left is not None else None
 
 
 def _set_clause(fields: Mapping[str, Any], allowed: frozenset[str], first: int = 1) -> tuple[str, list[Any]]:

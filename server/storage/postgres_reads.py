@@ -199,6 +199,11 @@ class PostgresReads:
         mac = await self._fetchone("SELECT mac FROM audit WHERE id = $1", last) if last else None
         return count, last, mac[0] if mac else None
 
+    async def record_head_row(self) -> tuple[int, str | None] | None:
+        """(last id, its mac) of the last entry appended, as the database recorded it; None without the row."""
+        row = await self._fetchone("SELECT last_id, mac FROM audit_head WHERE one = 1")
+        return (int(row[0]), row[1]) if row is not None else None
+
     async def audit_entries(self) -> list[dict[str, Any]]:
         keys = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail",
                 "prev_hash", "hash", "mac")

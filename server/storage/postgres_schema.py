@@ -786,4 +786,23 @@ MIGRATIONS: list[tuple[int, str]] = [
         DROP INDEX post_reads_ts;
         """,
     ),
+    (
+        26,
+        """
+        -- The last entry appended to the enforcement record, moved in each append's transaction
+        -- (postgres_changes.py: append_audit, under the record's advisory lock). An append continues
+        -- from it, not from whatever entry is last: entries removed from the end stay a gap, their
+        -- ids are never used again, and verify-audit checks that the record still reaches it.
+        CREATE TABLE audit_head (
+            one     INTEGER PRIMARY KEY CHECK (one = 1),
+            last_id BIGINT NOT NULL,
+            hash    TEXT NOT NULL,
+            mac     TEXT
+        );
+        INSERT INTO audit_head (one, last_id, hash, mac)
+            SELECT 1, id, hash, mac FROM audit WHERE id = (SELECT MAX(id) FROM audit)
+            UNION ALL
+            SELECT 1, 0, repeat('0', 64), repeat('0', 64) WHERE NOT EXISTS (SELECT 1 FROM audit);
+        """,
+    ),
 ]

@@ -757,4 +757,24 @@ MIGRATIONS: list[tuple[int, str]] = [
         DROP INDEX post_reads_ts;
         """,
     ),
+    (
+        28,
+        """
+        -- The last entry appended to the enforcement record, moved in each append's transaction
+        -- (sqlite_changes.py: append_audit). An append continues from it, not from whatever entry is
+        -- last: entries removed from the end stay a gap, their ids are never used again, and
+        -- verify-audit checks that the record still reaches it. One row (one = 1), from the record's
+        -- last entry (an empty record: id 0 and the chain's origin).
+        CREATE TABLE audit_head (
+            one     INTEGER PRIMARY KEY CHECK (one = 1),
+            last_id INTEGER NOT NULL,
+            hash    TEXT NOT NULL,
+            mac     TEXT
+        );
+        INSERT INTO audit_head (one, last_id, hash, mac)
+            SELECT 1, id, hash, mac FROM audit WHERE id = (SELECT MAX(id) FROM audit)
+            UNION ALL
+            SELECT 1, 0, hex(zeroblob(32)), hex(zeroblob(32)) WHERE NOT EXISTS (SELECT 1 FROM audit);
+        """,
+    ),
 ]

@@ -30,9 +30,10 @@ from server.storage import search_fold
 from server.storage.base import Done, MessageRow, NetlogRow, StoreUnavailable, backend
 from server.storage.changes import Audit, Change
 from server.storage.queue import Op, WriteQueue
+from server.storage.record_chain import RecordChain, attach, chain_of, detach
 from server.storage.schema import MIGRATIONS
 from server.storage.sqlite_account_measures import SqliteAccountMeasureReads
-from server.storage.sqlite_changes import append_audit, apply_change, set_record_key
+from server.storage.sqlite_changes import append_audit, apply_change
 from server.storage.sqlite_media import SqliteMediaReads
 from server.storage.sqlite_moderation import SqliteModerationReads
 from server.storage.sqlite_public import SqlitePublicReads
@@ -132,6 +133,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self.path = path
         self._wal_path = path.with_name(path.name + "-wal")
         self._w: aiosqlite.Connection | None = None
+        self._chain = RecordChain()  # the record key, and the last entry this process appended
         self.r: aiosqlite.Connection | None = None
         self.scanners = []  # a search's direct reads (sqlite_search); opened with the reader
         self._init_queue()
@@ -177,6 +179,8 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         search_fold.fold_table()  # built now (about 10 ms, once a process), not in the first search
 
     async def _close_connections(self) -> None:
+        if self._w is not None:
+            detach(self._w)
         for conn in (self._w, self.r, self._ckpt, *self.scanners):
             if conn is not None:
                 try:
@@ -235,6 +239,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         finally:
             probe.close()
         self._w = await _connect(self.path)
+        attach(self._w, self._chain)
         await self._w.execute("PRAGMA journal_mode=WAL")
         await self._w.execute("PRAGMA synchronous=FULL")
         await self._w.execute("PRAGMA busy_timeout=5000")
@@ -482,8 +487,10 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
 
     def set_record_key(self, key: bytes) -> None:
         """The enforcement record's MAC key, known once the identity key store is open."""
-        assert self._w is not None
-        set_record_key(self._w, key)
+        self._chain.key = key
+
+    def record_head_known(self) -> tuple[int, str | None] | None:
+        return self._chain.known_head()
 
     async def close(self) -> None:
         if self._ckpt_task is not None:
@@ -509,7 +516,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             await self._ckpt.close()
             self._ckpt = None
         if self._w is not None:
-            set_record_key(self._w, None)
+            detach(self._w)
             await self._w.close()
             self._w = None
         await self._close_hot()
@@ -634,6 +641,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         msg_errors: dict[int, BaseException] = {}
         log_errors: dict[int, BaseException] = {}
         committing = False
+        self._chain.begin()
         try:
             await db.execute("BEGIN IMMEDIATE")
             for changes, audit, fut in ops:
@@ -657,6 +665,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             committing = True
             await db.execute("COMMIT")
         except Exception as exc:
+            self._chain.begin()  # nothing it appended is in the record
             log.exception("batch commit failed; %d ops and %d messages refused", len(ops), len(msgs))
             try:
                 await db.execute("ROLLBACK")
@@ -671,8 +680,10 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         if self.fatal_why is not None:
             # A WAL fsync failed while this commit ran: its own fsync may have succeeded without
             # writing the pages the failed one lost (see _sync_failed), so it is not known to be on disk.
+            self._chain.begin()
             self._fail_batch(ops, raw, msgs, netlog, self._failed())
             return
+        self._chain.committed()
         self._settle_batch(len(ops) + len(raw), outcomes, msgs, netlog, msg_errors, log_errors)
 
     async def _commit_hot(self, msgs: list[tuple[MessageRow, Done]], netlog: list[tuple[NetlogRow, Done]]) -> bool:
@@ -995,13 +1006,18 @@ async def _apply_op(db: aiosqlite.Connection, changes: tuple[Change, ...], audit
 
 
 async def _in_savepoint(db: aiosqlite.Connection, work: Awaitable[Any]) -> tuple[Any, BaseException | None]:
-    """Run ``work`` in a savepoint: (result, None), or (None, its error) with its writes undone."""
+    """Run ``work`` in a savepoint: (result, None), or (None, its error) with its writes undone
+    (record entries it appended included: see server/storage/record_chain.py)."""
+    chain = chain_of(db)
+    mark = chain.mark() if chain is not None else 0
     await db.execute("SAVEPOINT op")
     try:
         result = await work
     except Exception as exc:
         await db.execute("ROLLBACK TO op")
         await db.execute("RELEASE op")
+        if chain is not None:
+            chain.undo_to(mark)
         return None, exc
     await db.execute("RELEASE op")
     return result, None

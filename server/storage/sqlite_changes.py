@@ -9,20 +9,23 @@ plain SQL that PostgreSQL also accepts where it could be (``ON CONFLICT``, no
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import aiosqlite
 
-from governance.audit import GENESIS, entry_hash, entry_mac
+from governance.audit import GENESIS, Tip, entry_hash, entry_mac, next_link, seal_link_holds, sealable
 from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage import moderation
+from server.storage.record_chain import chain_of
 
 C = TypeVar("C", bound=c.Change)
 Applier = Callable[[aiosqlite.Connection, Any], Awaitable[Any]]
 _APPLY: dict[type, Applier] = {}
+log = logging.getLogger("qunguan.record")
 
 
 def applies(kind: type[C]) -> Callable[[Callable[[aiosqlite.Connection, C], Awaitable[Any]]], Applier]:
@@ -40,72 +43,102 @@ async def apply_change(db: aiosqlite.Connection, change: c.Change) -> Any:
     return await fn(db, change)
 
 
-# The record key of each writer connection (set once the identity key store is open).
-_RECORD_KEYS: dict[int, bytes] = {}
+async def _record_tips(db: aiosqlite.Connection) -> tuple[Tip | None, Tip | None]:
+    """(the head row: the last entry appended, the entry with the highest id now)."""
+    rows = list(await db.execute_fetchall("SELECT last_id, hash, mac FROM audit_head WHERE one = 1"))
+    head = Tip(rows[0][0], rows[0][1], rows[0][2]) if rows else None
+    rows = list(await db.execute_fetchall("SELECT id, hash, mac FROM audit ORDER BY id DESC LIMIT 1"))
+    last = Tip(rows[0][0], rows[0][1], rows[0][2]) if rows else None
+    return head, last
 
 
-def set_record_key(db: aiosqlite.Connection, key: bytes | None) -> None:
-    if key is None:
-        _RECORD_KEYS.pop(id(db), None)
-    else:
-        _RECORD_KEYS[id(db)] = key
+async def _set_head(db: aiosqlite.Connection, tip: Tip) -> None:
+    await db.execute(
+        "INSERT INTO audit_head (one, last_id, hash, mac) VALUES (1, ?, ?, ?)"
+        " ON CONFLICT (one) DO UPDATE SET last_id = excluded.last_id, hash = excluded.hash, mac = excluded.mac",
+        (tip.id, tip.hash, tip.mac),
+    )
 
 
 async def append_audit(db: aiosqlite.Connection, a: c.Audit) -> None:
-    """Append one entry to the enforcement record, chained (hash and keyed mac) to the one before it.
+    """Append one entry to the enforcement record, chained (hash and keyed mac) to the last one appended.
 
-    Without a record key yet (only while the store is opened by itself, as in
-    some tests) the mac is left empty; :class:`changes.SealRecord` fills it.
+    The entry continues from the head row (``audit_head``, moved in the same transaction) or from
+    this process's own last entry when the row was moved back (:func:`governance.audit.next_link`),
+    never from whatever is last: a tail removed from the database stays a gap. Without a record key
+    yet (only while the store is opened by itself, as in some tests) the mac is left empty.
     """
-    rows = list(await db.execute_fetchall("SELECT id, hash, mac FROM audit ORDER BY id DESC LIMIT 1"))
-    last_id, prev, prev_mac = (rows[0][0], rows[0][1], rows[0][2]) if rows else (0, GENESIS, GENESIS)
+    chain = chain_of(db)
+    head, last = await _record_tips(db)
+    link = next_link(head, last, chain.known if chain is not None else None)
+    if link.amiss is not None:
+        log.error("the enforcement record was changed outside the server: %s; entry %d continues from the "
+                  "last entry appended (verify-audit names the damage)", link.amiss, link.id)
     entry = {
-        "id": last_id + 1, "ts": a.ts, "actor_type": a.actor_type, "actor_id": a.actor_id,
+        "id": link.id, "ts": a.ts, "actor_type": a.actor_type, "actor_id": a.actor_id,
         "action": a.action, "group_id": a.group_id, "target_id": a.target_id, "reason": a.reason,
         "detail": json.dumps(dict(a.detail or {}), ensure_ascii=False, sort_keys=True),
     }
-    digest = entry_hash(prev, entry)
-    key = _RECORD_KEYS.get(id(db))
-    mac = entry_mac(key, prev_mac, entry) if key is not None and prev_mac is not None else None
+    digest = entry_hash(link.prev_hash, entry)
+    key = chain.key if chain is not None else None
+    mac = entry_mac(key, link.prev_mac, entry) if key is not None and link.prev_mac is not None else None
     await db.execute(
         "INSERT INTO audit (id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail,"
         " prev_hash, hash, mac) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (*entry.values(), prev, digest, mac),
+        (*entry.values(), link.prev_hash, digest, mac),
     )
+    tip = Tip(link.id, digest, mac)
+    await _set_head(db, tip)
+    if chain is not None:
+        chain.wrote(tip)
 
 
 _AUDIT_COLS = "id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail, prev_hash, hash, mac"
 _AUDIT_KEYS = tuple(k.strip() for k in _AUDIT_COLS.split(","))
+SEAL_PAGE = 1000
 
 
 @applies(c.SealRecord)
-async def _seal_record(db: aiosqlite.Connection, s: c.SealRecord) -> int:
-    """Give up to ``limit`` entries without a mac theirs, in id order; returns how many were sealed.
+async def _seal_record(db: aiosqlite.Connection, s: c.SealRecord) -> tuple[int, int | None]:
+    """Give the entries written before the record had a key their macs, all in this one transaction.
 
-    Only entries whose unkeyed chain up to them is whole are sealed, so damage
-    done before sealing is never blessed with a valid mac.
+    Returns (how many were sealed, the first entry left without a mac or None). Only an unsealed
+    *beginning* of the record is sealed (governance.audit.sealable says when); anything else
+    without a mac is left for ``verify-audit`` to name.
     """
-    key = _RECORD_KEYS.get(id(db))
-    if key is None:
+    chain = chain_of(db)
+    if chain is None or chain.key is None:
         raise RuntimeError("no record key: the identity key store is not open")
-    rows = list(await db.execute_fetchall(
-        f"SELECT {_AUDIT_COLS} FROM audit WHERE mac IS NULL ORDER BY id LIMIT ?", (s.limit,)))
-    if not rows:
-        return 0
-    first = rows[0][0]
-    before = list(await db.execute_fetchall("SELECT hash, mac FROM audit WHERE id = ?", (first - 1,)))
-    prev_hash, prev_mac = (before[0][0], before[0][1]) if before else (GENESIS, GENESIS)
-    if prev_mac is None:
-        raise RuntimeError(f"audit entry {first - 1} has no mac while {first} is being sealed")
-    sealed = []
-    for row in rows:
-        e = dict(zip(_AUDIT_KEYS, row, strict=True))
-        if e["prev_hash"] != prev_hash or entry_hash(prev_hash, e) != e["hash"]:
-            raise RuntimeError(f"the enforcement record is broken at entry {e['id']}; not sealing it")
-        prev_hash, prev_mac = e["hash"], entry_mac(key, prev_mac, e)
-        sealed.append((prev_mac, e["id"]))
-    await db.executemany("UPDATE audit SET mac = ? WHERE id = ?", sealed)
-    return len(sealed)
+    rows = list(await db.execute_fetchall("SELECT MIN(id) FROM audit WHERE mac IS NULL"))
+    first = rows[0][0] if rows else None
+    if first is None:
+        return 0, None
+    head, _ = await _record_tips(db)
+    if not sealable(first, head, s.checkpointed):
+        return 0, first
+    assert head is not None
+    prev_hash, prev_mac, expected, count = GENESIS, GENESIS, 1, 0
+    while expected <= head.id:
+        page = list(await db.execute_fetchall(
+            f"SELECT {_AUDIT_COLS} FROM audit WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?",
+            (expected, head.id, SEAL_PAGE)))
+        macs = []
+        for row in page:
+            e = dict(zip(_AUDIT_KEYS, row, strict=True))
+            if not seal_link_holds(e, expected, prev_hash):
+                break
+            prev_hash, prev_mac = e["hash"], entry_mac(chain.key, prev_mac, e)
+            macs.append((prev_mac, e["id"]))
+            expected += 1
+        await db.executemany("UPDATE audit SET mac = ? WHERE id = ?", macs)
+        count += len(macs)
+        if len(macs) < len(page) or not page:
+            break
+    if expected > head.id:  # the whole beginning, up to the head: the head row gets its mac too
+        await db.execute("UPDATE audit_head SET mac = ? WHERE one = 1", (prev_mac,))
+        chain.wrote(Tip(head.id, head.hash, prev_mac))
+    left = list(await db.execute_fetchall("SELECT MIN(id) FROM audit WHERE mac IS NULL"))
+    return count, left[0][0] if left else None
 
 
 def _set_clause(fields: Mapping[str, Any], allowed: frozenset[str]) -> tuple[str, tuple[Any, ...]]:

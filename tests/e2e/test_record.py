@@ -119,21 +119,153 @@ async def test_a_removed_tail_is_caught_by_an_export_manifest(make_server, tmp_p
     await srv.stopped()
     (srv.dir / "audit-checkpoints.jsonl").unlink()
     srv.db_rows("DELETE FROM audit WHERE id >= ?", head["last_id"])
+    # A thorough hand also moves the database's head row back to the last entry left.
+    srv.db_rows("UPDATE audit_head SET last_id = a.id, hash = a.hash, mac = a.mac FROM audit AS a"
+                " WHERE a.id = (SELECT MAX(id) FROM audit)")
     srv.start()
     assert (await verify(srv))[0] == 0  # the shortened chain is whole on its own...
     rc, out = await verify(srv, "--manifest", str(out_dir / "manifest.json"))
     assert rc == 1 and "removed" in out  # ...but not against the head the manifest carries
 
 
+async def keyless_entries(srv, n: int) -> None:
+    """``n`` entries appended by the store opened by itself, without the record key (as a database
+    from before the keyed chain holds them): the server is stopped."""
+    from server.storage import changes as ch
+
+    if srv.backend == "postgresql":
+        from server.storage.postgres import PostgresStore
+
+        store = PostgresStore(srv.pg_url)
+    else:
+        from server.storage.sqlite import SqliteStore
+
+        store = SqliteStore(srv.dir / "qunguan.db")
+    await store.open()
+    try:
+        for i in range(n):
+            await store.apply(audit=ch.Audit(1000 + i, "system", None, f"before the key {i}"))
+    finally:
+        await store.close()
+
+
 async def test_entries_without_a_mac_are_sealed_at_start(make_server):
-    """A record from before the keyed chain gets its macs at the next start, and verifies."""
+    """A record from before the keyed chain gets its macs at the next start, and verifies; the
+    entries appended after it chain on from its sealed head."""
     srv = make_server()
-    await some_record(srv)
     await srv.stopped()
-    srv.db_rows("UPDATE audit SET mac = NULL")
+    await keyless_entries(srv, 3)
+    assert [e["mac"] for e in entries(srv)] == [None, None, None]
     srv.start()
     assert all(e["mac"] for e in entries(srv))
+    await some_record(srv, n=1)
     assert (await verify(srv))[0] == 0
+
+
+async def test_a_forged_entry_without_a_mac_is_never_sealed(make_server):
+    """Someone with the database (not the key) appends an entry whose hash link is right and which
+    has no mac, and restarts the server: the seal at start gave it a valid mac, and verify-audit said
+    the record was whole. Only the record's unsealed beginning is sealed (entries written before the
+    key existed); this one is named by verify-audit, and the server's own entries go on from the last
+    entry it appended, with their macs."""
+    srv = make_server()
+    await some_record(srv)
+    rows = entries(srv)
+    last = rows[-1]
+    forged = {"id": last["id"] + 1, "ts": last["ts"] + 1, "actor_type": "operator", "actor_id": "operator",
+              "action": "lift_sanction", "group_id": None, "target_id": "u-someone", "reason": "forged",
+              "detail": "{}"}
+    forged["prev_hash"], forged["hash"], forged["mac"] = last["hash"], entry_hash(last["hash"], forged), None
+    await srv.stopped()
+    srv.db_rows(f"INSERT INTO audit ({', '.join(COLS)}) VALUES ({', '.join('?' * len(COLS))})",
+                *(forged[k] for k in COLS))
+    srv.start()
+    assert entries(srv)[-1]["mac"] is None  # not sealed
+    assert await srv.logged(f"enforcement-record entry {forged['id']} has no mac and is not sealed")
+    rc, out = await verify(srv)
+    assert rc == 1 and f"entry {forged['id']}" in out and "no keyed mac" in out, out
+    await some_record(srv, n=1)  # the server's next entries: sealed, linked to its own last entry
+    after = entries(srv)[len(rows) + 1:]
+    assert after and all(e["mac"] for e in after) and after[0]["prev_hash"] == last["hash"]
+    # Stripping every mac (the head row's too) does not get the forgery sealed either: a checkpoint
+    # saw the record sealed.
+    await srv.stopped()
+    srv.db_rows("UPDATE audit SET mac = NULL")
+    srv.db_rows("UPDATE audit_head SET mac = NULL")
+    srv.start()
+    assert not any(e["mac"] for e in entries(srv))
+    assert (await verify(srv))[0] == 1
+
+
+async def test_an_entry_without_a_mac_after_a_sealed_one_is_never_sealed(make_server):
+    """Entries appended without the key after the record was sealed (by the store opened by itself,
+    or by hand) are not the record's beginning: they stay unsealed and named, even with the
+    checkpoint file gone."""
+    srv = make_server()
+    await some_record(srv, n=1)
+    sealed = len(entries(srv))
+    await srv.stopped()
+    await keyless_entries(srv, 2)
+    (srv.dir / "audit-checkpoints.jsonl").unlink()
+    srv.start()
+    assert [e["mac"] is None for e in entries(srv)][sealed:] == [True, True]
+    rc, out = await verify(srv)
+    assert rc == 1 and f"entry {sealed + 1}" in out, out
+
+
+async def test_the_newest_entries_deleted_are_detected_and_their_ids_never_reused(make_server):
+    """Deleting the last entries of the record was not detected until a checkpoint (every 60 s) had
+    seen them, and the next append linked to whatever was last, reusing the deleted ids and hiding
+    the removal for good. The database's head row and the server's memory of its last entry catch it
+    at once, and the next entry continues from the last one appended, leaving the gap."""
+    srv = make_server("\n[audit]\ncheckpoint_interval_seconds = 3600\n")
+    owner = await srv.user()
+    gid = await open_group(owner)
+    await asyncio.sleep(0.3)  # the first checkpoint (at the start, of an empty record) is behind us
+    for reason in ("first", "second"):
+        rc, _, err = await srv.admin("warn-group", gid, "--reason", reason)
+        assert rc == 0, err
+    total = len(entries(srv))
+    srv.db_rows("DELETE FROM audit WHERE id = ?", total)
+    rc, out = await verify(srv)
+    assert rc == 1 and "removed" in out and f"entry {total}" in out, out
+    rc, _, err = await srv.admin("warn-group", gid, "--reason", "third")
+    assert rc == 0, err
+    assert [e["id"] for e in entries(srv)][-2:] == [total - 1, total + 1]  # id 'total' is not used again
+    assert await srv.logged("the enforcement record was changed outside the server")
+    rc, out = await verify(srv)
+    assert rc == 1 and f"entry {total} is missing" in out, out
+    # After a restart the database's head row (and the gap) still tell.
+    await srv.stopped()
+    srv.start()
+    assert (await verify(srv))[0] == 1
+
+
+async def test_a_removed_tail_with_the_head_row_moved_back_is_caught_by_the_running_server(make_server):
+    """The tail deleted and the head row moved back to the last entry left, while the server runs and
+    before any checkpoint saw the tail: the server remembers the last entry it appended. verify-audit
+    says so, the next entry does not reuse the ids, and the checkpoint written at shutdown carries the
+    entry the server appended, so the removal outlives a restart too."""
+    srv = make_server("\n[audit]\ncheckpoint_interval_seconds = 3600\n")
+    owner = await srv.user()
+    gid = await open_group(owner)
+    await asyncio.sleep(0.3)
+    for reason in ("first", "second", "third"):
+        rc, _, err = await srv.admin("warn-group", gid, "--reason", reason)
+        assert rc == 0, err
+    total = len(entries(srv))
+    srv.db_rows("DELETE FROM audit WHERE id >= ?", total - 1)
+    srv.db_rows("UPDATE audit_head SET last_id = a.id, hash = a.hash, mac = a.mac FROM audit AS a"
+                " WHERE a.id = ?", total - 2)
+    rc, out = await verify(srv)
+    assert rc == 1 and "removed" in out and "the last entry this server appended" in out, out
+    await srv.stopped()  # the shutdown checkpoint names the last entry the server appended
+    srv.start()
+    rc, out = await verify(srv)
+    assert rc == 1 and "removed" in out and f"entry {total}" in out, out
+    rc, _, err = await srv.admin("warn-group", gid, "--reason", "fourth")
+    assert rc == 0, err
+    assert (await verify(srv))[0] == 1  # (the checkpoint names an entry that is gone or differs)
 
 
 async def test_a_reload_that_shortens_the_checkpoint_interval_applies_to_the_wait_under_way(make_server):

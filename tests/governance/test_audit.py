@@ -1,6 +1,20 @@
 import pytest
 
-from governance.audit import GENESIS, Checkpoint, Finding, entry_hash, entry_mac, first_broken, head, record_key, verify
+from governance.audit import (
+    GENESIS,
+    ORIGIN,
+    Checkpoint,
+    Finding,
+    Tip,
+    entry_hash,
+    entry_mac,
+    first_broken,
+    head,
+    next_link,
+    record_key,
+    sealable,
+    verify,
+)
 
 
 def chain(n):
@@ -97,3 +111,50 @@ def test_checkpoints_catch_a_removed_tail_and_a_replaced_head():
     assert verify(other, KEY, [cp]).broken_at == 6
     assert head([], 1) == Checkpoint(1, 0, 0, GENESIS)
     assert record_key(b"s") != record_key(b"t") and len(record_key(b"s")) == 32
+
+
+def tip(e):
+    return Tip(e["id"], e["hash"], e["mac"])
+
+
+def test_the_next_entry_continues_from_the_last_one_appended_never_from_whatever_is_last():
+    es = keyed(5)
+    first = next_link(ORIGIN, None, None)
+    assert (first.id, first.prev_hash, first.prev_mac, first.amiss) == (1, GENESIS, GENESIS, None)
+    whole = next_link(tip(es[4]), tip(es[4]), tip(es[4]))
+    assert (whole.id, whole.prev_hash, whole.amiss) == (6, es[4]["hash"], None)
+    # The last two removed: the id after the head, linked to it; the gap stays.
+    cut = next_link(tip(es[4]), tip(es[2]), None)
+    assert (cut.id, cut.prev_hash, cut.prev_mac) == (6, es[4]["hash"], es[4]["mac"]) and "removed" in cut.amiss
+    # ... and the head row moved back too: this process's own last entry decides.
+    moved = next_link(tip(es[2]), tip(es[2]), tip(es[4]))
+    assert (moved.id, moved.prev_hash) == (6, es[4]["hash"]) and "moved back" in moved.amiss
+    # An entry written after the head by someone else: never built upon, its id not reused.
+    forged = {**es[4], "id": 6, "mac": None}
+    past = next_link(tip(es[4]), tip(forged), None)
+    assert (past.id, past.prev_hash) == (7, es[4]["hash"]) and "outside the server" in past.amiss
+    # Another writer on the same database moved the head on: this process's older entry is no reason.
+    other = next_link(tip(es[4]), tip(es[4]), tip(es[2]))
+    assert (other.id, other.amiss) == (6, None)
+    # No head row: the last entry, and it is said.
+    gone = next_link(None, tip(es[4]), None)
+    assert gone.id == 6 and "gone" in gone.amiss
+
+
+def test_only_an_unsealed_beginning_up_to_an_unsealed_head_is_sealable():
+    unsealed_head = Tip(3, "h", None)
+    assert sealable(1, unsealed_head, False)
+    assert not sealable(1, unsealed_head, None)  # the checkpoint file not looked at yet
+    assert not sealable(1, unsealed_head, True)  # a checkpoint saw the record sealed
+    assert not sealable(4, unsealed_head, False)  # after a sealed entry
+    assert not sealable(1, Tip(3, "h", "m"), False)  # the last entry appended has its mac
+    assert not sealable(1, None, False) and not sealable(1, ORIGIN, False)
+
+
+def test_heads_with_a_source_name_it_and_an_empty_mac_checks_presence_only():
+    es = keyed(4)
+    found = verify(es[:2], KEY, [Checkpoint(5, 4, 4, "", source="what the head row names")])
+    assert not found.whole and found.broken_at == 4 and "entry 4 is what the head row names" in found.why
+    assert verify(es, KEY, [Checkpoint(5, 4, 4, "", source="x")]).whole
+    differs = verify(es, KEY, [Checkpoint(5, 4, 4, "0" * 64, source="the last entry this server appended")])
+    assert not differs.whole and "differs from the last entry this server appended" in differs.why

@@ -1,0 +1,71 @@
+"""A store's hold on the enforcement record's chain: its key, and the last entry it appended.
+
+Both backends' appliers (``append_audit``, ``SealRecord``) find the :class:`RecordChain` of the
+writer connection they run on (:func:`chain_of`). The chain knows the record key (once the
+identity key store is open) and **the last entry this process committed** to the record: a
+database's head row can be moved back by anyone who can write the database, this process's memory
+cannot. :func:`governance.audit.next_link` continues from it when the head row is behind it, and
+``verify-audit`` and the checkpoints hold the record to it.
+
+What an append wrote becomes known only once its transaction committed: the writer calls
+:meth:`RecordChain.begin` when a transaction starts, :meth:`RecordChain.mark` and
+:meth:`RecordChain.undo_to` around each savepoint (a rolled-back op appended nothing), and
+:meth:`RecordChain.committed` after the COMMIT (or :meth:`RecordChain.begin` again after a failed one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from governance.audit import Tip
+
+
+@dataclass
+class RecordChain:
+    """The record key and the last entry appended (committed; and those of the transaction under way)."""
+
+    key: bytes | None = None
+    known: Tip | None = None
+    pending: list[Tip] = field(default_factory=list)
+
+    def begin(self) -> None:
+        """A transaction starts (or failed): nothing of it is appended yet."""
+        self.pending.clear()
+
+    def wrote(self, tip: Tip) -> None:
+        """An entry was appended (or the head sealed) in the transaction under way."""
+        self.pending.append(tip)
+
+    def mark(self) -> int:
+        return len(self.pending)
+
+    def undo_to(self, mark: int) -> None:
+        """The savepoint opened at ``mark`` was rolled back: what it appended is not in the record."""
+        del self.pending[mark:]
+
+    def committed(self) -> None:
+        """The transaction committed: its last entry is the last this process appended."""
+        if self.pending:
+            self.known = self.pending[-1]
+            self.pending.clear()
+
+    def known_head(self) -> tuple[int, str | None] | None:
+        """(id, mac) of the last entry this process appended, or None."""
+        return (self.known.id, self.known.mac) if self.known is not None else None
+
+
+_CHAINS: dict[int, RecordChain] = {}
+
+
+def attach(conn: Any, chain: RecordChain) -> None:
+    """``conn`` (a writer connection) appends to the record on behalf of ``chain``'s store."""
+    _CHAINS[id(conn)] = chain
+
+
+def detach(conn: Any) -> None:
+    _CHAINS.pop(id(conn), None)
+
+
+def chain_of(conn: Any) -> RecordChain | None:
+    return _CHAINS.get(id(conn))
