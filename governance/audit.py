@@ -158,6 +158,31 @@ def seal_link_holds(entry: Mapping[str, Any], expected_id: int, prev_hash: str) 
             and entry_hash(prev_hash, entry) == entry["hash"])
 
 
+@dataclass(slots=True)
+class Sealing:
+    """The walk that seals the record's unsealed beginning (see :func:`sealable`), a page of entries
+    at a time, in id order from entry 1: each entry whose link holds gets its mac, chained on the
+    one before it; the walk stops for good at the first that does not (``broken``)."""
+
+    key: bytes
+    expected: int = 1  # the id the next entry must have
+    prev_hash: str = GENESIS
+    prev_mac: str = GENESIS
+    broken: bool = False
+
+    def page(self, entries: Iterable[Mapping[str, Any]]) -> list[tuple[str, int]]:
+        """The (mac, id) of each entry of the page sealed, in order."""
+        macs: list[tuple[str, int]] = []
+        for e in entries:
+            if not seal_link_holds(e, self.expected, self.prev_hash):
+                self.broken = True
+                break
+            self.prev_hash, self.prev_mac = e["hash"], entry_mac(self.key, self.prev_mac, e)
+            macs.append((self.prev_mac, int(e["id"])))
+            self.expected += 1
+        return macs
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """What :func:`verify` found: ``whole``, or the first entry where the record fails and why."""

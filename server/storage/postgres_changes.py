@@ -35,7 +35,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 
-from governance.audit import GENESIS, Tip, entry_hash, entry_mac, next_link, seal_link_holds, sealable
+from governance.audit import Sealing, Tip, entry_hash, entry_mac, next_link, sealable
 from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage import moderation
@@ -155,25 +155,18 @@ async def _seal_record(db: Conn, s: c.SealRecord) -> tuple[int, int | None]:
     if not sealable(int(first), head, s.checkpointed):
         return 0, int(first)
     assert head is not None
-    prev_hash, prev_mac, expected, count = GENESIS, GENESIS, 1, 0
-    while expected <= head.id:
+    seal, count = Sealing(chain.key), 0
+    while seal.expected <= head.id:
         page = await db.fetch(f"SELECT {_AUDIT_COLS} FROM audit WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3",
-                              expected, head.id, SEAL_PAGE)
-        macs = []
-        for row in page:
-            e = dict(zip(_AUDIT_KEYS, row, strict=True))
-            if not seal_link_holds(e, expected, prev_hash):
-                break
-            prev_hash, prev_mac = e["hash"], entry_mac(chain.key, prev_mac, e)
-            macs.append((prev_mac, e["id"]))
-            expected += 1
+                              seal.expected, head.id, SEAL_PAGE)
+        macs = seal.page(dict(zip(_AUDIT_KEYS, row, strict=True)) for row in page)
         await db.executemany("UPDATE audit SET mac = $1 WHERE id = $2", macs)
         count += len(macs)
-        if len(macs) < len(page) or not page:
+        if seal.broken or not page:
             break
-    if expected > head.id:  # the whole beginning, up to the head: the head row gets its mac too
-        await db.execute("UPDATE audit_head SET mac = $1 WHERE one = 1", prev_mac)
-        chain.wrote(Tip(head.id, head.hash, prev_mac))
+    if seal.expected > head.id:  # the whole beginning, up to the head: the head row gets its mac too
+        await db.execute("UPDATE audit_head SET mac = $1 WHERE one = 1", seal.prev_mac)
+        chain.wrote(Tip(head.id, head.hash, seal.prev_mac))
     left = await db.fetchval("SELECT MIN(id) FROM audit WHERE mac IS NULL")
     return count, int(left) if left is not None else None
 

@@ -5,6 +5,7 @@ from governance.audit import (
     ORIGIN,
     Checkpoint,
     Finding,
+    Sealing,
     Tip,
     entry_hash,
     entry_mac,
@@ -158,3 +159,18 @@ def test_heads_with_a_source_name_it_and_an_empty_mac_checks_presence_only():
     assert verify(es, KEY, [Checkpoint(5, 4, 4, "", source="x")]).whole
     differs = verify(es, KEY, [Checkpoint(5, 4, 4, "0" * 64, source="the last entry this server appended")])
     assert not differs.whole and "differs from the last entry this server appended" in differs.why
+
+
+def test_sealing_page_by_page_gives_the_macs_a_keyed_chain_has_and_stops_at_a_broken_link():
+    entries = chain(5)
+    seal = Sealing(KEY)
+    macs = seal.page(entries[:2]) + seal.page(entries[2:])
+    assert macs == [(e["mac"], e["id"]) for e in keyed(5)] and not seal.broken
+    assert (seal.expected, seal.prev_hash, seal.prev_mac) == (6, entries[-1]["hash"], macs[-1][0])
+    damaged = chain(5)
+    damaged[3]["reason"] = "edited"  # its hash no longer holds: nothing from it on is sealed
+    seal = Sealing(KEY)
+    assert [i for _, i in seal.page(damaged)] == [1, 2, 3] and seal.broken
+    sealed_already = chain(3)
+    sealed_already[0]["mac"] = "f" * 64  # a sealed entry is never sealed again
+    assert Sealing(KEY).page(sealed_already) == []
