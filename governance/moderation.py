@@ -205,31 +205,42 @@ def link_id(hashed: str) -> str:
 
 
 def _matchable(text: str) -> tuple[str, list[int]]:
-    """``text`` as the number patterns read it, and for each of its characters the index of the
-    character of ``text`` it came from: each character's NFKC form (full-width ``１３９``, ``＋``,
-    ``Ｘ`` and the ideographic space become ASCII), then any decimal digit (Arabic-Indic, ...) as
-    its ASCII digit, any space as ``" "`` and any dash as ``"-"``. Character by character, so
-    a masked span maps back onto the text as written, the rest of which is left as it was."""
+    """``text`` as the number patterns read it, one character for each of ``text``'s (so a masked
+    span maps back onto the text as written, the rest of which is left as it was), and the identity
+    map of positions: a decimal digit of any script (full-width ``１３９``, Arabic-Indic, ...) as its
+    ASCII digit, any space as ``" "``, any dash as ``"-"``, and otherwise the character's NFKC form
+    where that is one character (``＋``, ``Ｘ``). Only a decimal digit (category Nd) is a digit:
+    ``①`` or ``²``, whose NFKC form is one, stays a mark beside a number, as in a numbered list."""
     out: list[str] = []
-    origin: list[int] = []
-    for i, c in enumerate(text):
-        for ch in unicodedata.normalize("NFKC", c):
-            digit = unicodedata.decimal(ch, None)
-            if digit is not None:
-                ch = str(digit)
-            elif ch.isspace():
-                ch = " "
-            elif unicodedata.category(ch) == "Pd":
-                ch = "-"
-            out.append(ch)
-            origin.append(i)
-    return "".join(out), origin
+    for c in text:
+        digit = unicodedata.decimal(c, None)
+        if digit is not None:
+            out.append(str(digit))
+        elif c.isspace():
+            out.append(" ")
+        elif unicodedata.category(c) == "Pd":
+            out.append("-")
+        else:
+            folded = unicodedata.normalize("NFKC", c)
+            out.append(folded if len(folded) == 1 and not folded.isdigit() else c)
+    return "".join(out), list(range(len(text)))
+
+
+def _looks_like_an_id(found: str) -> bool:
+    """An 18-character run the ID pattern found is masked when it is written in one piece, or,
+    written in groups, when its digits 7 to 14 are a birth date (19th to 21st century): lists of
+    seqs, timestamps or scores that happen to add up to 18 digits are left as written."""
+    digits = found.replace(" ", "").replace("-", "")
+    if digits == found:
+        return True
+    year, month, day = digits[6:10], int(digits[10:12]), int(digits[12:14])
+    return year[:2] in ("18", "19", "20") and 1 <= month <= 12 and 1 <= day <= 31
 
 
 def redact(text: str) -> str:
     """Free text with phone numbers and ID numbers masked, however their digits are written."""
     seen, origin = _matchable(text)
-    spans = [m.span() for m in _ID_NUMBER.finditer(seen)]
+    spans = [m.span() for m in _ID_NUMBER.finditer(seen) if _looks_like_an_id(m.group())]
     for a, b in spans:  # (same length, no digit: the phone pattern sees neither inside nor through)
         seen = seen[:a] + "#" * (b - a) + seen[b:]
     spans += [m.span() for m in _PHONE.finditer(seen)]

@@ -98,9 +98,12 @@ async def current_head(ctx: Context) -> Checkpoint:
     """The chain head to write down (checkpoints, export manifests): the record's last entry, or the
     last entry appended (the database's head row, this server's memory) when the record no longer
     reaches it, so that the removal outlives a restart and whatever else is changed in the database."""
+    # The heads first, then the record: an entry appended in between only makes the record go past
+    # them (read the other way round, that entry would look removed).
+    tips = (ctx.store.record_head_known(), await ctx.store.record_head_row())
     count, last_id, mac = await ctx.store.audit_head()
     cp = Checkpoint(ctx.now_ms(), count, last_id, mac or GENESIS)
-    for tip in (await ctx.store.record_head_row(), ctx.store.record_head_known()):
+    for tip in tips:
         if tip is not None and tip[0] > cp.last_id and tip[1] is not None:
             log.error("the enforcement record ends at entry %d, but entry %d was appended: entries were removed "
                       "from its end", cp.last_id, tip[0])
@@ -158,11 +161,13 @@ async def verify(ctx: Context, extra: list[Checkpoint] | None = None) -> Finding
     """The record against its key and every head known: the checkpoint file's lines, ``extra`` (export
     manifests), the database's head row and the last entry this server appended (a tail removed while
     it runs is caught even before a checkpoint saw it, and with the head row moved back too)."""
-    row = await ctx.store.record_head_row()
-    entries = await ctx.store.audit_entries()
-    heads = read_checkpoints(ctx.cfg.audit.checkpoint_file) + (extra or [])
-    now = ctx.now_ms()
+    # Every head is read before the entries: an entry appended while they are read goes past the
+    # heads, whereas a head read after them could name an entry the read did not see yet.
     known = ctx.store.record_head_known()
+    row = await ctx.store.record_head_row()
+    heads = read_checkpoints(ctx.cfg.audit.checkpoint_file) + (extra or [])
+    entries = await ctx.store.audit_entries()
+    now = ctx.now_ms()
     if known is not None:
         heads.append(Checkpoint(now, known[0], known[0], known[1] or "", source=KNOWN))
     if row is not None:

@@ -110,6 +110,10 @@ def _prepare_out(out: str) -> Path:
     if path.exists():
         if not path.is_dir():
             raise OperatorError(f"--out {path} exists and is not a folder")
+        if (path / CLAIM).exists():
+            raise OperatorError(f"--out {path} holds {CLAIM}: another command is writing there, or one stopped "
+                                f"before it finished; if none is running, remove {CLAIM} and what it left, "
+                                "or choose another folder")
         if any(path.iterdir()):
             raise OperatorError(not_empty)
     try:

@@ -495,10 +495,27 @@ async def test_two_exports_to_one_new_folder_at_once_leave_one_whole_export(serv
             await asyncio.sleep(0.02)
     results = [await first, await second]
     assert sorted(rc for rc, _, _ in results) == [0, 2], results
-    assert "is being written by another command" in results[1][2] or "not empty" in results[1][2], results
+    assert any(why in results[1][2] for why in ("is being written by another command", "holds .qunguan-writing",
+                                                 "not empty")), results
     manifest = check_manifest(out)
     assert {e["name"] for e in manifest["files"]} | {"manifest.json"} == {p.name for p in out.iterdir()}
     assert len([r for r in sql(server, "SELECT action FROM audit") if r[0] == "export"]) == 1
+
+
+async def test_an_export_stopped_half_way_leaves_a_claim_the_next_refusal_names(server, tmp_path):
+    """A killed export leaves its claim file (a dot file: the folder looks empty). The next export
+    there is refused, naming the file and the way out, and runs once the file is removed."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    out = tmp_path / "case"
+    out.mkdir()
+    (out / ".qunguan-writing").write_text("")
+    rc, _, err = await server.admin("export", "--group", gid, "--out", str(out))
+    assert rc == 2 and ".qunguan-writing" in err and "remove" in err, err
+    (out / ".qunguan-writing").unlink()
+    rc, _, err = await server.admin("export", "--group", gid, "--out", str(out))
+    assert rc == 0, err
+    check_manifest(out)
 
 
 def stat_mode(path: Path) -> int:

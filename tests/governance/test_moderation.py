@@ -114,6 +114,18 @@ def test_redact_masks_a_phone_number_in_every_form_the_server_takes_one(phone):
     ("phone+8613912345678end", "phone[redacted]end"),
     # both in one text; the text around them stays as written (full-width punctuation too)
     ("骚扰，电话１３９ １２３４ ５６７８，身份证110105 19900307 1234。", "骚扰，电话[redacted]，身份证[redacted]。"),
+    # numbered-list marks are not digits: the numbers beside them are masked all the same
+    ("①13912345678 ②13812345678", "①[redacted] ②[redacted]"),
+    ("①110105199003071234", "①[redacted]"),
+    ("13912345678²", "[redacted]²"),
+    # groups of numbers that add up to 18 digits but hold no birth date are not an ID number
+    ("spam in seqs 101 102 103 104 105 106", "spam in seqs 101 102 103 104 105 106"),
+    ("timestamps 1717000000000 17170", "timestamps 1717000000000 17170"),
+    ("group 1234567890 20240501", "group 1234567890 20240501"),
+    ("orders 2024-05-01 2024-05-31 10", "orders 2024-05-01 2024-05-31 10"),
+    ("score 10 20 30 40 50 60 70 80 90", "score 10 20 30 40 50 60 70 80 90"),
+    # one character whose NFKC form is several is read as itself: the masks never cut each other
+    ("id 11010519900307123X⅞13912345678 end", "id [redacted]⅞[redacted] end"),
 ])
 def test_redact_masks_numbers_however_their_digits_are_written(text, shown):
     assert mod.redact(text) == shown
