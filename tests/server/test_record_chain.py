@@ -87,3 +87,31 @@ async def test_the_upgrade_of_an_empty_record_starts_at_the_origin(db):
     db.stores.remove(old)
     await db.open()
     assert db.sql("SELECT last_id, hash, mac FROM audit_head") == [(0, GENESIS, GENESIS)]
+
+
+async def test_an_entry_appended_while_verify_reads_the_record_is_no_removal(open_store, tmp_path):
+    """verify-audit read the record, then the head this server remembers: an entry appended in
+    between made that head newer than the entries read, and verify reported them removed. Every
+    head is read before the record now."""
+    import types
+
+    from server import record
+
+    store = await open_store()
+    for i in range(3):
+        await store.apply(audit=ch.Audit(i, "system", None, f"act{i}"))
+    read = store.audit_entries
+
+    async def read_then_append() -> list:  # the append lands right after the read
+        entries = await read()
+        await store.apply(audit=ch.Audit(9, "operator", "op", "warn_group"))
+        return entries
+
+    store.audit_entries = read_then_append
+    ctx = types.SimpleNamespace(store=store, now_ms=lambda: 1, vault=types.SimpleNamespace(record_key=lambda: KEY),
+                                cfg=types.SimpleNamespace(audit=types.SimpleNamespace(
+                                    checkpoint_file=tmp_path / "checkpoints")))
+    found = await record.verify(ctx)
+    assert found.whole, found
+    store.audit_entries = read
+    assert (await record.verify(ctx)).whole
