@@ -93,6 +93,7 @@ PERMISSIONS: dict[str, frozenset[OperatorRole]] = {
     "release-hold": _OFFICER,
     "purge": _OFFICER,
     "backup": _OFFICER,  # a copy of everything, sealed identity data included
+    "seal-record": _OFFICER,  # vouches that entries without a MAC are the record's own, from before its key
     # the platform's rules and keys
     "set-agreement": _OFFICER,
     "rotate-key": _OFFICER,

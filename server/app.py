@@ -175,9 +175,10 @@ class App:
         self.start_job(self.readiness.run(), "readiness")
 
     async def load_home(self) -> None:
-        """Load what the logic needs: the record's seal, the state, the agreement. On one node at
-        start; in a cluster when this node becomes the home node."""
-        await record.seal(self)
+        """Load what the logic needs: the state, the agreement (and a word in the log if the record
+        has an entry without a MAC: never sealed here, see server/record.py). On one node at start;
+        in a cluster when this node becomes the home node."""
+        await record.report_unsealed(self)
         self._record_open = True
         # Loading allocates millions of objects that all live on: a collection during the load
         # would walk them again and again (about 3x slower for a million users). tune_gc follows.

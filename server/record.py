@@ -5,12 +5,14 @@ keyed MAC (:mod:`governance.audit`), and the store keeps the last entry appended
 (its head row, and this process's memory of what it appended last). This module
 keeps what the store cannot vouch for by itself:
 
-- at start (and when a cluster node becomes the home), entries written before
-  the record had a key get their MACs (:class:`~server.storage.changes.SealRecord`):
-  only the record's unsealed beginning, after its unkeyed chain is checked, and
-  not once a checkpoint has seen the record sealed; any other entry without a MAC
-  was not appended by the server, is never sealed, and is logged (and named by
-  ``verify-audit``);
+- entries written before the record had a key get their MACs only when an operator
+  runs ``qunguan admin seal-record`` (:func:`seal`, :class:`~server.storage.changes.SealRecord`):
+  only the record's unsealed beginning, after its unkeyed chain is checked, and not
+  once a checkpoint has seen the record sealed. Never at start or takeover: someone
+  who can write the database can strip every MAC and make any record look like an
+  unsealed beginning, and only a person who knows the database predates the keyed
+  record may say it is one. At start and takeover an entry without a MAC is logged
+  (:func:`report_unsealed`) and named by ``verify-audit``;
 - a background job appends the chain head to ``audit.checkpoint_file`` (one
   JSON line: ts, count, last_id, mac) every ``audit.checkpoint_interval_seconds``
   (counted from its last run on any node) when the record grew, and once more at
@@ -26,6 +28,7 @@ import asyncio
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,31 +42,46 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qunguan.record")
 
-async def seal(ctx: Context) -> int:
-    """Give the entries written before the record had a key their MACs; returns how many were sealed.
+async def report_unsealed(ctx: Context) -> int | None:
+    """At start and when a cluster node becomes the home: log the first entry without a MAC, if any;
+    returns it (None when every entry has its MAC). Nothing is ever sealed here (module docstring):
+    ``SealRecord(None)`` only looks."""
+    [(_, left)] = await ctx.store.apply(SealRecord(None))
+    if left is not None:
+        log.error("enforcement-record entry %d has no mac and is not sealed: verify-audit names it. If this "
+                  "database predates the keyed record (entries written before the record had a key), run "
+                  "`qunguan admin seal-record` once; otherwise the entry was written or had its mac stripped "
+                  "outside the server, and must not be sealed", left)
+        return int(left)
+    return None
 
-    The checkpoint file is read only when some entry has no MAC: whether a checkpoint names an
-    entry (saw the record sealed) decides whether the store may seal at all. Entries left without
-    a MAC are logged, not sealed, and the server starts: ``verify-audit`` names them."""
-    [(sealed, left)] = await ctx.store.apply(SealRecord(None))
-    if left is not None:
-        try:
-            lines = await asyncio.to_thread(read_checkpoints, ctx.cfg.audit.checkpoint_file)
-        except OSError as err:
-            log.warning("cannot read %s (%s): entries without a mac are not sealed",
-                        ctx.cfg.audit.checkpoint_file, err)
-            checkpointed = True
-        else:
-            checkpointed = any(cp.last_id > 0 for cp in lines)
-        [(sealed, left)] = await ctx.store.apply(SealRecord(checkpointed))
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """What :func:`seal` did: how many entries it sealed, the first entry still without a MAC (None:
+    none), and whether a checkpoint had seen the record sealed (then nothing is sealed)."""
+
+    sealed: int
+    left: int | None
+    checkpointed: bool
+
+
+async def seal(ctx: Context) -> Sealed:
+    """``seal-record``: give the record's unsealed beginning (entries written before the record had a
+    key) its MACs, under the rules of :func:`governance.audit.sealable`.
+
+    The checkpoint file is read only when some entry has no MAC: whether a checkpoint names an entry
+    (saw the record sealed) decides whether the store may seal at all. A file that cannot be read
+    raises OSError, and nothing is sealed."""
+    [(_, left)] = await ctx.store.apply(SealRecord(None))
+    if left is None:
+        return Sealed(0, None, False)
+    lines = await asyncio.to_thread(read_checkpoints, ctx.cfg.audit.checkpoint_file)
+    checkpointed = any(cp.last_id > 0 for cp in lines)
+    [(sealed, left)] = await ctx.store.apply(SealRecord(checkpointed))
     if sealed:
-        log.info("sealed %d enforcement-record entries with the record key", sealed)
-    if left is not None:
-        log.error("enforcement-record entry %d has no mac and is not sealed: only entries written before the "
-                  "record had a key are (its unsealed beginning, up to the last entry appended, before any "
-                  "checkpoint saw it sealed); this one was written or stripped outside the server. "
-                  "qunguan admin verify-audit names it", left)
-    return int(sealed)
+        log.warning("sealed %d enforcement-record entries with the record key (seal-record)", sealed)
+    return Sealed(int(sealed), left, checkpointed)
 
 
 def read_checkpoints(path: Path) -> list[Checkpoint]:
@@ -111,11 +129,16 @@ async def current_head(ctx: Context) -> Checkpoint:
     return cp
 
 
-async def checkpoint(ctx: Context, last: Checkpoint | None = None) -> Checkpoint:
-    """Append the chain head to the checkpoint file unless it is the same as ``last``."""
+async def checkpoint(ctx: Context, last: Checkpoint | None = None) -> Checkpoint | None:
+    """Append the chain head to the checkpoint file unless it is the same as ``last``, or has no MAC
+    (then nothing is written: ``last`` is returned)."""
     with ctx.monitor.job("record checkpoint"):
         cp = await current_head(ctx)
     if last is not None and (cp.count, cp.mac) == (last.count, last.mac):
+        return last
+    if cp.last_id > 0 and cp.mac == GENESIS:
+        # The record's head has no MAC (an unsealed beginning waiting for seal-record): a line would
+        # say "sealed" to seal-record, which then refuses, and name a mac the sealed head never has.
         return last
     await asyncio.get_running_loop().run_in_executor(None, _append, ctx.cfg.audit.checkpoint_file, cp)
     return cp

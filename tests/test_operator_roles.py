@@ -71,6 +71,7 @@ def test_a_reviewer_decides_but_does_not_sanction():
     for cmd in ("blacklist", "close-group", "warn-group", "lift", "export", "rotate-key"):
         assert not may("reviewer", cmd), cmd
     assert may("operator", "blacklist") and may("operator", "lift") and not may("operator", LIFT_BLACKLIST)
+    assert not may("operator", "seal-record") and may("content_safety_officer", "seal-record")
     assert all(may("content_safety_officer", c) for c in ("blacklist", LIFT_BLACKLIST, "export", "purge"))
     assert refusal("李四", "reviewer", "blacklist") == (
         "李四 (reviewer) may not run blacklist: it needs content_safety_officer or operator")

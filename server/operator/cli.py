@@ -192,6 +192,8 @@ def _build() -> argparse.ArgumentParser:
     cmd("verify-audit", "check the enforcement record: its keyed chain, and every checkpoint of its head",
         (("--manifest",), {"action": "append", "metavar": "MANIFEST",
                            "help": "an export's manifest.json: check the record head it carries too"}))
+    cmd("seal-record", "give the enforcement record's entries from before it had a key their MACs (only for a "
+        "database that predates the keyed record)", (("--reason",), {}))
     cmd("purge", "remove what is past retention",
         (("--now",), {"type": _iso_ms, "help": "purge as of this earlier time"}))
     cmd("hold", "keep a group's, a user's or a public account's records past retention (legal hold)",

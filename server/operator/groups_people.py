@@ -363,6 +363,38 @@ async def verify_audit(app: Context, args: dict[str, Any]) -> Result:
     return Result([f"enforcement record broken at entry {found.broken_at}: {found.why}"], exit=1)
 
 
+SEAL_REASON = "the record's entries from before it had a key"
+
+
+@command("seal-record")
+async def seal_record(app: Context, args: dict[str, Any]) -> Result:
+    """Seal the record's unsealed beginning, on the operator's word that the database predates the keyed
+    record (the server never does it by itself: server/record.py says why); recorded, with the count."""
+    reason = reason_of(args) if args.get("reason") is not None else SEAL_REASON
+    path = app.cfg.audit.checkpoint_file
+    try:
+        done = await record.seal(app)
+    except OSError as err:
+        raise OperatorError(f"cannot read the checkpoint file {path} ({err.strerror or err}): nothing sealed") from None
+    if done.left is None and not done.sealed:
+        raise OperatorError("every enforcement-record entry has its mac: nothing to seal")
+    if not done.sealed:
+        why = (f"a checkpoint in {path} saw the record sealed" if done.checkpointed else
+               "it is not the record's unsealed beginning (entries from 1 up to the last entry appended, "
+               "all without a mac, their unkeyed links whole)")
+        raise OperatorError(f"enforcement-record entry {done.left} has no mac and is not sealed: {why}; "
+                            "verify-audit names it")
+    entry = audit(app, "seal_record", reason, sealed=done.sealed)
+    if done.left is not None:
+        entry = audit(app, "seal_record", reason, sealed=done.sealed, left_unsealed=done.left)
+    await apply(app, audit=entry)
+    lines = [f"sealed {done.sealed} enforcement-record entries with the record key"]
+    if done.left is not None:
+        lines.append(f"entry {done.left} still has no mac: its unkeyed link does not hold (changed before it was "
+                     "sealed); verify-audit names it")
+    return Result(lines)
+
+
 @command("ping")
 async def ping(app: Context, args: dict[str, Any]) -> Result:
     who = current_operator()

@@ -149,17 +149,69 @@ async def keyless_entries(srv, n: int) -> None:
         await store.close()
 
 
-async def test_entries_without_a_mac_are_sealed_at_start(make_server):
-    """A record from before the keyed chain gets its macs at the next start, and verifies; the
-    entries appended after it chain on from its sealed head."""
-    srv = make_server()
+async def test_a_record_from_before_the_key_is_sealed_by_seal_record_never_at_start(make_server):
+    """A record from before the keyed chain is not sealed at start (an ERROR names its first entry and
+    the command), nor by the checkpoint job; the operator's ``seal-record`` gives it its macs, records
+    how many in an entry of its own, and the record verifies. Run again, it has nothing to seal."""
+    srv = make_server(FAST_CHECKPOINTS)
     await srv.stopped()
     await keyless_entries(srv, 3)
     assert [e["mac"] for e in entries(srv)] == [None, None, None]
     srv.start()
-    assert all(e["mac"] for e in entries(srv))
+    assert await srv.logged("enforcement-record entry 1 has no mac and is not sealed")
+    assert await srv.logged("qunguan admin seal-record")
+    await some_record(srv, n=1)  # appended while the beginning is unsealed: part of it, without a mac
+    await asyncio.sleep(2.5)  # the checkpoint job's interval passes twice: an unsealed head gets no line
+    assert not any(e["mac"] for e in entries(srv))
+    assert (await verify(srv))[0] == 1
+    unsealed = len(entries(srv))
+    rc, out, err = await srv.admin("seal-record", "--reason", "upgraded from before the keyed record")
+    assert rc == 0 and f"sealed {unsealed} enforcement-record entries" in out, out + err
+    rows = entries(srv)
+    assert len(rows) == unsealed + 1 and all(e["mac"] for e in rows)
+    assert rows[-1]["action"] == "seal_record" and json.loads(rows[-1]["detail"]) == {"sealed": unsealed}
+    assert rows[-1]["reason"] == "upgraded from before the keyed record"
+    assert (await verify(srv))[0] == 0
+    rc, out, err = await srv.admin("seal-record")
+    assert rc == 2 and "nothing to seal" in err, out + err
     await some_record(srv, n=1)
     assert (await verify(srv))[0] == 0
+
+
+async def test_a_stripped_and_edited_record_is_not_sealed_at_start(make_server):
+    """The attack on sealing at start: someone with the database but not the key strips every mac (the
+    head row's too), edits an entry and recomputes the unkeyed chain, where no checkpoint line exists
+    (the file gone, a node whose own file never got one). Before, the next start sealed it all and
+    verify-audit said whole. Now a start seals nothing and verify-audit names it; ``seal-record``,
+    with a checkpoint that saw the record sealed, refuses (exit 2)."""
+    srv = make_server(FAST_CHECKPOINTS)
+    await some_record(srv)
+    await wait_for_checkpoint(srv, len(entries(srv)))
+    await srv.stopped()
+    cp_file = srv.dir / "audit-checkpoints.jsonl"
+    kept = cp_file.read_bytes()
+    cp_file.unlink()
+    prev = GENESIS
+    for e in entries(srv):
+        if e["id"] == 3:
+            e["action"] = "forged"
+        e["prev_hash"], e["hash"] = prev, entry_hash(prev, e)
+        prev = e["hash"]
+        srv.db_rows("UPDATE audit SET action = ?, prev_hash = ?, hash = ?, mac = NULL WHERE id = ?",
+                    e["action"], e["prev_hash"], e["hash"], e["id"])
+    srv.db_rows("UPDATE audit_head SET hash = ?, mac = NULL", prev)
+    srv.start()
+    assert await srv.logged("enforcement-record entry 1 has no mac and is not sealed")
+    assert not any(e["mac"] for e in entries(srv))
+    rc, out = await verify(srv)
+    assert rc == 1 and "entry 1" in out and "no keyed mac" in out, out
+    await srv.stopped()
+    cp_file.write_bytes(kept)  # the checkpoints that saw the record sealed, back
+    srv.start()
+    rc, out, err = await srv.admin("seal-record")
+    assert rc == 2 and "saw the record sealed" in err, out + err
+    assert not any(e["mac"] for e in entries(srv))
+    assert (await verify(srv))[0] == 1
 
 
 async def test_a_forged_entry_without_a_mac_is_never_sealed(make_server):
@@ -187,8 +239,8 @@ async def test_a_forged_entry_without_a_mac_is_never_sealed(make_server):
     await some_record(srv, n=1)  # the server's next entries: sealed, linked to its own last entry
     after = entries(srv)[len(rows) + 1:]
     assert after and all(e["mac"] for e in after) and after[0]["prev_hash"] == last["hash"]
-    # Stripping every mac (the head row's too) does not get the forgery sealed either: a checkpoint
-    # saw the record sealed.
+    # Stripping every mac (the head row's too) does not get the forgery sealed either: a start never
+    # seals (and seal-record would refuse: a checkpoint saw the record sealed).
     await srv.stopped()
     srv.db_rows("UPDATE audit SET mac = NULL")
     srv.db_rows("UPDATE audit_head SET mac = NULL")
