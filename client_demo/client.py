@@ -79,6 +79,10 @@ class Client:
             for fut in self._pending.values():
                 if not fut.done():
                     fut.set_exception(ConnectionError("connection closed"))
+                    # Marked as seen: a caller that gave up waiting (cancelled) leaves nobody to
+                    # retrieve it, and asyncio would log "Future exception was never retrieved".
+                    # One still awaiting gets the error all the same.
+                    fut.exception()
             self._pending.clear()
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
