@@ -28,19 +28,18 @@ within this process's single writer:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 
-from governance.audit import Sealing, Tip, entry_hash, entry_mac, next_link, sealable
+from governance.audit import Sealing, Tip, sealable
 from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage import moderation
 from server.storage.media import numbered
-from server.storage.record_chain import chain_of
+from server.storage.record_chain import chain_of, next_entry
 
 C = TypeVar("C", bound=c.Change)
 Conn: TypeAlias = asyncpg.Connection
@@ -112,27 +111,15 @@ async def append_audit(db: Conn, a: c.Audit) -> None:
     await db.execute("SELECT pg_advisory_xact_lock($1, 0)", LOCK_AUDIT)
     chain = chain_of(db)
     head, last = await _record_tips(db)
-    link = next_link(head, last, chain.known if chain is not None else None)
-    if link.amiss is not None:
-        log.error("the enforcement record was changed outside the server: %s; entry %d continues from the "
-                  "last entry appended (verify-audit names the damage)", link.amiss, link.id)
-    entry = {
-        "id": link.id, "ts": a.ts, "actor_type": a.actor_type, "actor_id": a.actor_id,
-        "action": a.action, "group_id": a.group_id, "target_id": a.target_id, "reason": a.reason,
-        "detail": json.dumps(dict(a.detail or {}), ensure_ascii=False, sort_keys=True),
-    }
-    digest = entry_hash(link.prev_hash, entry)
-    key = chain.key if chain is not None else None
-    mac = entry_mac(key, link.prev_mac, entry) if key is not None and link.prev_mac is not None else None
+    new = next_entry(a, head, last, chain)
     await db.execute(
         "INSERT INTO audit (id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail,"
         " prev_hash, hash, mac) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-        *entry.values(), link.prev_hash, digest, mac,
+        *new.values, new.prev_hash, new.tip.hash, new.tip.mac,
     )
-    tip = Tip(link.id, digest, mac)
-    await _set_head(db, tip)
+    await _set_head(db, new.tip)
     if chain is not None:
-        chain.wrote(tip)
+        chain.wrote(new.tip)
 
 
 _AUDIT_COLS = "id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail, prev_hash, hash, mac"

@@ -15,10 +15,14 @@ What an append wrote becomes known only once its transaction committed: the writ
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from governance.audit import Tip
+from governance.audit import Tip, entry_hash, entry_mac, next_link
+
+log = logging.getLogger("qunguan.record")
 
 
 @dataclass
@@ -69,3 +73,32 @@ def detach(conn: Any) -> None:
 
 def chain_of(conn: Any) -> RecordChain | None:
     return _CHAINS.get(id(conn))
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """An entry to append: its columns in the table's order up to ``detail``, then its links."""
+
+    values: tuple[Any, ...]  # id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail
+    prev_hash: str
+    tip: Tip  # its id, hash and mac: the new last entry appended
+
+
+def next_entry(audit: Any, head: Tip | None, last: Tip | None, chain: RecordChain | None) -> NewEntry:
+    """The entry both backends' ``append_audit`` insert for ``audit`` (a ``changes.Audit``), chained to
+    the last entry appended (:func:`governance.audit.next_link` from the head row ``head``, the
+    record's last entry ``last`` and this process's memory), hashed and, once the record key is
+    known, keyed. Logs a record changed outside the server."""
+    link = next_link(head, last, chain.known if chain is not None else None)
+    if link.amiss is not None:
+        log.error("the enforcement record was changed outside the server: %s; entry %d continues from the "
+                  "last entry appended (verify-audit names the damage)", link.amiss, link.id)
+    entry = {
+        "id": link.id, "ts": audit.ts, "actor_type": audit.actor_type, "actor_id": audit.actor_id,
+        "action": audit.action, "group_id": audit.group_id, "target_id": audit.target_id, "reason": audit.reason,
+        "detail": json.dumps(dict(audit.detail or {}), ensure_ascii=False, sort_keys=True),
+    }
+    digest = entry_hash(link.prev_hash, entry)
+    key = chain.key if chain is not None else None
+    mac = entry_mac(key, link.prev_mac, entry) if key is not None and link.prev_mac is not None else None
+    return NewEntry(tuple(entry.values()), link.prev_hash, Tip(link.id, digest, mac))

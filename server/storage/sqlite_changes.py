@@ -8,7 +8,6 @@ plain SQL that PostgreSQL also accepts where it could be (``ON CONFLICT``, no
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
@@ -16,11 +15,11 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from governance.audit import Sealing, Tip, entry_hash, entry_mac, next_link, sealable
+from governance.audit import Sealing, Tip, sealable
 from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage import moderation
-from server.storage.record_chain import chain_of
+from server.storage.record_chain import chain_of, next_entry
 
 C = TypeVar("C", bound=c.Change)
 Applier = Callable[[aiosqlite.Connection, Any], Awaitable[Any]]
@@ -70,27 +69,15 @@ async def append_audit(db: aiosqlite.Connection, a: c.Audit) -> None:
     """
     chain = chain_of(db)
     head, last = await _record_tips(db)
-    link = next_link(head, last, chain.known if chain is not None else None)
-    if link.amiss is not None:
-        log.error("the enforcement record was changed outside the server: %s; entry %d continues from the "
-                  "last entry appended (verify-audit names the damage)", link.amiss, link.id)
-    entry = {
-        "id": link.id, "ts": a.ts, "actor_type": a.actor_type, "actor_id": a.actor_id,
-        "action": a.action, "group_id": a.group_id, "target_id": a.target_id, "reason": a.reason,
-        "detail": json.dumps(dict(a.detail or {}), ensure_ascii=False, sort_keys=True),
-    }
-    digest = entry_hash(link.prev_hash, entry)
-    key = chain.key if chain is not None else None
-    mac = entry_mac(key, link.prev_mac, entry) if key is not None and link.prev_mac is not None else None
+    new = next_entry(a, head, last, chain)
     await db.execute(
         "INSERT INTO audit (id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail,"
         " prev_hash, hash, mac) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (*entry.values(), link.prev_hash, digest, mac),
+        (*new.values, new.prev_hash, new.tip.hash, new.tip.mac),
     )
-    tip = Tip(link.id, digest, mac)
-    await _set_head(db, tip)
+    await _set_head(db, new.tip)
     if chain is not None:
-        chain.wrote(tip)
+        chain.wrote(new.tip)
 
 
 _AUDIT_COLS = "id, ts, actor_type, actor_id, action, group_id, target_id, reason, detail, prev_hash, hash, mac"
