@@ -247,11 +247,16 @@ async def credit(app: Context, args: dict[str, Any]) -> Result:
 
     await apply(app, AddCredit(user.user_id, delta),
                 audit=audit(app, "credit", reason, target_id=user.user_id, delta=delta, score=score), undo=undo)
-    level = credit_level(score, app.cfg.credit.levels)
-    publish(user.sessions, ev.Notice(kind="credit", text=f"your credit score is now {score} (level {level}): {reason}",
-                                     by=operator_name(), credit_score=score, credit_level=level, delta=delta,
-                                     reason=reason))
+    level = _tell_credit(app, user, score, delta, reason, reason=reason)
     return Result([f"{user.username}: credit score {score}, level {level}"])
+
+
+def _tell_credit(app: Context, user: User, score: int, delta: int, why: str, **extra: Any) -> int:
+    """Tell ``user`` their score changed by ``delta`` to ``score`` (a ``credit`` notice); returns the level."""
+    level = credit_level(score, app.cfg.credit.levels)
+    publish(user.sessions, ev.Notice(kind="credit", text=f"your credit score is now {score} (level {level}): {why}",
+                                     by=operator_name(), credit_score=score, credit_level=level, delta=delta, **extra))
+    return level
 
 
 @command("blacklist")
@@ -384,10 +389,8 @@ async def seal_record(app: Context, args: dict[str, Any]) -> Result:
                "all without a mac, their unkeyed links whole)")
         raise OperatorError(f"enforcement-record entry {done.left} has no mac and is not sealed: {why}; "
                             "verify-audit names it")
-    entry = audit(app, "seal_record", reason, sealed=done.sealed)
-    if done.left is not None:
-        entry = audit(app, "seal_record", reason, sealed=done.sealed, left_unsealed=done.left)
-    await apply(app, audit=entry)
+    left: dict[str, Any] = {} if done.left is None else {"left_unsealed": done.left}
+    await apply(app, audit=audit(app, "seal_record", reason, sealed=done.sealed, **left))
     lines = [f"sealed {done.sealed} enforcement-record entries with the record key"]
     if done.left is not None:
         lines.append(f"entry {done.left} still has no mac: its unkeyed link does not hold (changed before it was "
@@ -455,12 +458,8 @@ async def resolve(app: Context, args: dict[str, Any]) -> Result:
         publish(reporter.sessions, ev.Notice(kind="report_result", report_id=str(report_id), by=operator_name(),
                                          outcome=outcome, text=note))
     if pen is not None and target is not None:  # what it cost the user reported, who is told as for any change
-        points = app.cfg.credit.penalty_report_upheld
-        score = target.credit_score
-        level = credit_level(score, app.cfg.credit.levels)
-        publish(target.sessions, ev.Notice(
-            kind="credit", text=f"your credit score is now {score} (level {level}): a report about you was upheld",
-            by=operator_name(), credit_score=score, credit_level=level, delta=-points, report_id=str(report_id)))
+        _tell_credit(app, target, target.credit_score, -app.cfg.credit.penalty_report_upheld,
+                     "a report about you was upheld", report_id=str(report_id))
     return Result([f"report {report_id} {outcome}"])
 
 

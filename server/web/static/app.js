@@ -621,7 +621,7 @@ function messageNode(g, m) {
 // A message changed in place (edited, reacted to, deleted, pinned): redrawn where it is, no scrolling.
 function replaceMessage(g, m) {
   g.msgs.set(m.seq, m);
-  if (m.seq === g.lastSeq) { g.preview = m.deleted ? t("deleted_message") : previewText(m); renderGroups(); }
+  if (m.seq === g.lastSeq) { g.preview = previewText(m); renderGroups(); }
   if (g.group_id !== S.current) return;
   const old = document.querySelector(`#messages .msg[data-seq="${m.seq}"]`);
   if (old) old.replaceWith(messageNode(g, m));
@@ -656,7 +656,7 @@ function addMessage(g, m) {
   const known = g.msgs.has(m.seq);
   stamp(m);
   g.msgs.set(m.seq, m);
-  if (m.seq >= g.lastSeq) { g.lastSeq = m.seq; g.preview = m.deleted ? t("deleted_message") : previewText(m); }
+  if (m.seq >= g.lastSeq) { g.lastSeq = m.seq; g.preview = previewText(m); }
   // firstSeq is where the contiguous window the page holds starts ("load earlier" pages from it):
   // history pages move it (catchUp, loadOlder), a single message only starts it. A held message
   // released by an operator keeps its old, lower seq: taking that for the window's start would

@@ -2,7 +2,7 @@
 // unban), slow mode, invite links with their QR codes, and the group's moderation log.
 // manage.js places them; each is its own function and talks to the server only through api().
 import { el, clear, toast, modal } from "./dom.js";
-import { t, errorText, fmtTime } from "./i18n.js";
+import { t, errorText, fmtTime, catName } from "./i18n.js";
 import { S, api } from "./state.js";
 
 export const BAN_LENGTHS = [["ban_1d", 86400], ["ban_7d", 604800], ["ban_30d", 2592000], ["ban_forever", 0]];
@@ -188,7 +188,7 @@ function detailText(detail) {
     if (typeof v === "boolean") return v ? t("log_on") : t("log_off");  // mute_all: the action names what
     if (k === "announcement") return "「" + v + "」";
     if (k === "name") return t("group_name") + "：" + v;
-    if (k === "category") return t("category") + "：" + known("cat_" + v, v);  // (an operator's own: as is)
+    if (k === "category") return t("category") + "：" + catName(v);  // (an operator's own: as is)
     if (k === "join_policy") return t("join_policy") + "：" + known("policy_" + v, v);
     return k + ": " + (typeof v === "object" ? JSON.stringify(v) : String(v));
   };

@@ -58,7 +58,7 @@ function fillQuote(node, q) {
   clear(node);
   if (!q) { node.append(el("span", { class: "muted", text: "…" })); return; }
   node.append(el("strong", { text: (q.sender ? q.sender.display_name : t("unknown_user")) + "：" }),
-    el("span", { class: "quote-text", text: q.deleted ? t("deleted_message") : previewText(q) }));
+    el("span", { class: "quote-text", text: previewText(q) }));
 }
 
 // One request per quoted seq at a time; resolves when it is known (or could not be fetched).
@@ -202,7 +202,7 @@ export function drawPinBar(g) {
     el("button", { type: "button", class: "pin-main grow clip", id: "pin-open", onclick: () => (pins.length === 1 ? hooks.jumpTo(g, latest) : openPins(g)) },
       el("img", { class: "pin-ico", src: "/pin.svg", alt: "" }),
       el("strong", { text: pins.length > 1 ? t("pinned_n", { n: pins.length }) : t("pinned") }),
-      el("span", { class: "pin-text", text: " " + (q ? (q.deleted ? t("deleted_message") : previewText(q)) : "…") })),
+      el("span", { class: "pin-text", text: " " + (q ? previewText(q) : "…") })),
     ...(pins.length > 1 ? [el("button", { type: "button", class: "link small", id: "pin-all", text: t("all"), onclick: () => openPins(g) })] : []));
 }
 
@@ -220,7 +220,7 @@ export function openPins(g) {
         el("button", { type: "button", class: "hit-main grow", onclick: () => { done(); hooks.jumpTo(g, seq); } },
           el("div", { class: "meta" }, el("span", { class: "who", text: q && q.sender ? q.sender.display_name : "" }),
             q && q.ts ? el("time", { text: fmtTime(q.ts) }) : null),
-          el("div", { class: "clip", text: q ? (q.deleted ? t("deleted_message") : previewText(q)) : "" })),
+          el("div", { class: "clip", text: q ? previewText(q) : "" })),
         g.role !== "member" ? el("button", { type: "button", class: "small act-unpin", text: t("unpin"),
           onclick: () => { done(); setPinned(g, seq, false); } }) : null);
     })), { id: "pins-dialog" });
