@@ -204,13 +204,13 @@ def link_id(hashed: str) -> str:
     return hashed[:10]
 
 
-def _matchable(text: str) -> tuple[str, list[int]]:
+def _matchable(text: str) -> str:
     """``text`` as the number patterns read it, one character for each of ``text``'s (so a masked
-    span maps back onto the text as written, the rest of which is left as it was), and the identity
-    map of positions: a decimal digit of any script (full-width ``１３９``, Arabic-Indic, ...) as its
-    ASCII digit, any space as ``" "``, any dash as ``"-"``, and otherwise the character's NFKC form
-    where that is one character (``＋``, ``Ｘ``). Only a decimal digit (category Nd) is a digit:
-    ``①`` or ``²``, whose NFKC form is one, stays a mark beside a number, as in a numbered list."""
+    span is the same span of the text as written, the rest of which is left as it was): a decimal
+    digit of any script (full-width ``１３９``, Arabic-Indic, ...) as its ASCII digit, any space as
+    ``" "``, any dash as ``"-"``, and otherwise the character's NFKC form where that is one
+    character (``＋``, ``Ｘ``). Only a decimal digit (category Nd) is a digit: ``①`` or ``²``,
+    whose NFKC form is one, stays a mark beside a number, as in a numbered list."""
     out: list[str] = []
     for c in text:
         digit = unicodedata.decimal(c, None)
@@ -223,7 +223,7 @@ def _matchable(text: str) -> tuple[str, list[int]]:
         else:
             folded = unicodedata.normalize("NFKC", c)
             out.append(folded if len(folded) == 1 and not folded.isdigit() else c)
-    return "".join(out), list(range(len(text)))
+    return "".join(out)
 
 
 def _looks_like_an_id(found: str) -> bool:
@@ -239,14 +239,14 @@ def _looks_like_an_id(found: str) -> bool:
 
 def redact(text: str) -> str:
     """Free text with phone numbers and ID numbers masked, however their digits are written."""
-    seen, origin = _matchable(text)
+    seen = _matchable(text)
     spans = [m.span() for m in _ID_NUMBER.finditer(seen) if _looks_like_an_id(m.group())]
     for a, b in spans:  # (same length, no digit: the phone pattern sees neither inside nor through)
         seen = seen[:a] + "#" * (b - a) + seen[b:]
     spans += [m.span() for m in _PHONE.finditer(seen)]
     out = text
     for a, b in sorted(spans, reverse=True):  # (they do not overlap)
-        out = out[:origin[a]] + REDACTED + out[origin[b - 1] + 1:]
+        out = out[:a] + REDACTED + out[b:]
     return out
 
 

@@ -201,7 +201,7 @@ class WindowCounter:
             return
         excess = len(logs) - max(1, int(self.max_keys * _EVICT_TO))
         candidates = ((len(log), age, key) for age, (key, log) in enumerate(logs.items()) if key != keep)
-        for _, _, key in heapq.nsmallest(excess, candidates, key=lambda c: (c[0], c[1])):
+        for _, _, key in heapq.nsmallest(excess, candidates):  # (ages are unique: keys are never compared)
             del logs[key]
 
     def reset(self, key: Hashable) -> None:

@@ -101,7 +101,7 @@ async def settled_member(g: Group, uid: str) -> Member | None:
     return m
 
 
-def put_back(g: Group, user: User, m: Member) -> bool:
+def put_back(g: Group, user: User, m: Member) -> None:
     """Undo a removal claimed in memory (a leave, a kick, a ban, an account's cancellation) whose
     write was refused: ``m`` back in ``g``, with the user's connections. Not when the user is in
     again meanwhile (that membership stands, not this one), nor when ``m`` was an admission that
@@ -110,12 +110,11 @@ def put_back(g: Group, user: User, m: Member) -> bool:
     neither send nor leave, and whom a join answers ``joined`` without storing anything)."""
     uid = user.user_id
     if uid in g.members or (m.pending is not None and m.pending.refused):
-        return False
+        return
     g.members[uid] = m
     g.departed.pop(uid, None)
     user.add_group(g.group_id)
     g.online.update(user.sessions)
-    return True
 
 
 def seeing(g: Group, seq: int) -> Iterator[Session]:

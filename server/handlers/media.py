@@ -141,10 +141,10 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
     quota = ch.MediaQuota(cfg.max_bytes_per_user) if cfg.max_bytes_per_user else None
     svc = ctx.media
     _check_open_uploads(svc, user.user_id)  # before the read too: a refused begin costs no query
-    stored = 0 if quota is None else await ctx.store.media_bytes_of(user.user_id)
-    still_active(user)
-    _check_open_uploads(svc, user.user_id)
     if quota is not None:
+        stored = await ctx.store.media_bytes_of(user.user_id)
+        still_active(user)
+        _check_open_uploads(svc, user.user_id)  # (again: others may have begun during the read)
         quota.refuse(stored + svc.pending_bytes(user.user_id), req.size)
     now = ctx.now_ms()
     svc.per_hour.limit = cfg.uploads_per_hour  # follows SIGHUP

@@ -17,8 +17,8 @@ from server.storage.account_measures import (
     SHOWN_POSTS_PAGE,
     AccountFigures,
 )
+from server.storage.media import numbered
 from server.storage.postgres_changes import Conn, applies
-from server.storage.postgres_public import _numbered
 from server.storage.postgres_reads import PostgresReads
 from server.storage.public import CommentRow, PostRow, post_row
 from server.storage.sqlite_records import AUDIT_COLS, SANCTION_COLS
@@ -52,10 +52,10 @@ class PostgresAccountMeasureReads(PostgresReads):
     """The reads of :class:`~server.storage.account_measures.AccountMeasureReads` (the read pool)."""
 
     async def shown_posts_page(self, after: int, limit: int) -> list[PostRow]:
-        return [post_row(r) for r in await self._fetchall(_numbered(SHOWN_POSTS_PAGE), after, limit)]
+        return [post_row(r) for r in await self._fetchall(numbered(SHOWN_POSTS_PAGE), after, limit)]
 
     async def live_comments_page(self, after: int, limit: int) -> list[CommentRow]:
-        return [CommentRow(*r) for r in await self._fetchall(_numbered(LIVE_COMMENTS_PAGE), after, limit)]
+        return [CommentRow(*r) for r in await self._fetchall(numbered(LIVE_COMMENTS_PAGE), after, limit)]
 
     async def account_row(self, account_id: str) -> dict[str, Any] | None:
         row = await self._fetchone(f"SELECT {_cols(ACCOUNT_ROW_COLS)} FROM accounts WHERE account_id = $1",

@@ -18,6 +18,7 @@ import asyncpg
 
 from protocol.errors import ContractError
 from server.storage import changes as c
+from server.storage.media import numbered
 from server.storage.postgres_changes import Conn, _count, _set_clause, applies
 from server.storage.postgres_reads import PostgresReads
 from server.storage.public import (
@@ -38,7 +39,7 @@ from server.storage.public import (
 
 # (FOR SHARE: a hiding or rejection of the parent on another connection waits for this reply, or
 # this reply for it and then finds the parent gone)
-_REPLY_PARENT = REPLY_PARENT.replace("= ?", "= {}").format("$1", "$2", "$3") + " FOR SHARE"
+_REPLY_PARENT = numbered(REPLY_PARENT) + " FOR SHARE"
 LOCK_SUBJECT = 0x5147_00A1  # advisory-lock namespace: one public-account subject
 
 
@@ -242,12 +243,6 @@ async def _bar_subject(db: Conn, b: c.BarSubject) -> None:
                      " ON CONFLICT (subject_key) DO NOTHING", b.subject_key, b.reason, b.barred_at)
 
 
-def _numbered(sql: str) -> str:
-    """``?`` placeholders as ``$1, $2, ...``."""
-    parts = sql.split("?")
-    return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
-
-
 class PostgresPublicReads(PostgresReads):
     async def account_posts(self, account_id: str, before: int | None, limit: int,
                             include_held: bool) -> list[PostRow]:
@@ -258,7 +253,7 @@ class PostgresPublicReads(PostgresReads):
         if before is not None:
             sql += " AND p.post_id < ?"
             params.append(before)
-        rows = await self._fetchall(_numbered(sql + " ORDER BY p.post_id DESC LIMIT ?"), *params, limit)
+        rows = await self._fetchall(numbered(sql + " ORDER BY p.post_id DESC LIMIT ?"), *params, limit)
         return [post_row(r) for r in rows]
 
     async def post(self, post_id: int) -> PostRow | None:
@@ -268,7 +263,7 @@ class PostgresPublicReads(PostgresReads):
     async def post_comments(self, post_id: int, before: int | None, limit: int, viewer_id: str,
                             manager: bool) -> list[CommentRow]:
         sql, params = comments_query(post_id, before, limit, viewer_id, manager)
-        rows = await self._fetchall(_numbered(sql), *params)
+        rows = await self._fetchall(numbered(sql), *params)
         return [CommentRow(*r) for r in rows]
 
     async def comment(self, comment_id: int) -> CommentRow | None:

@@ -107,7 +107,7 @@ _INSERT_PLAIN_MESSAGE = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _PLAIN_COLUMNS = 8
-_COLUMNS = 12  # MessageRow's columns; its last field (review) goes to review_queue
+_COLUMNS = len(MessageRow._fields) - 1  # MessageRow's columns; its last field (review) goes to review_queue
 # The media ids of a stored message's attachments (its JSON array of attachment objects).
 _INSERT_MEDIA = (
     "INSERT INTO message_media (group_id, seq, media_id)"
