@@ -220,8 +220,10 @@ def machine_cpu_seconds() -> tuple[float, float, float, float]:
 class Meters:
     """CPU over a phase, each as % of one core (so up to 100 x cores for the machine).
 
-    ``server_cpu_pct`` and ``gen_cpu_pct``: the server process (all its threads)
-    and this process. ``machine_cpu_pct``: all busy time on the machine;
+    ``server_cpu_pct``: the server process (all its threads, and its child processes: the
+    WAL sync helper). ``gen_cpu_pct``: this process alone. The servers the bench starts are
+    this process's children too, so counting its children here would count every node under
+    test (and every idle one) as the generator's. ``machine_cpu_pct``: all busy time on the machine;
     ``softirq_cpu_pct``: its part in softirq (loopback TCP); ``others_cpu_pct``:
     user+system time of every other process (anything else running disturbs the run);
     ``steal_cpu_pct``: time the hypervisor ran something else while this VM's CPUs had work
@@ -239,7 +241,7 @@ class Meters:
         self.result: dict[str, Any] = {}
 
     def _read(self) -> tuple[float, ...]:
-        return (cpu_seconds(self.pids[0]), cpu_seconds(self.pids[1]), *machine_cpu_seconds(),
+        return (cpu_seconds(self.pids[0]), _own_cpu_seconds(self.pids[1]), *machine_cpu_seconds(),
                 *(cpu_seconds_sum(p) for p in self.parts.values()), time.monotonic())
 
     def start(self) -> None:

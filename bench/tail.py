@@ -476,7 +476,8 @@ async def run_flood(baseline: ServerProc, qunguan: ServerProc, plan: FloodPlan, 
             r["flood_ready"] = ready
             peak = max(peak, srv.rss_kib())
             _log(f"flood: {kind} loaded ({json.dumps(ready)})")
-            cpu = Meters(srv.pid)
+            assert helper.proc is not None
+            cpu = Meters(srv.pid, parts={"flood_helper": [helper.proc.pid]})  # load, not "others"
             cpu.start()
             probe.start()
             stall_log.mark()

@@ -102,6 +102,28 @@ def test_a_servers_cpu_includes_its_child_processes():
         parent.wait()
 
 
+def test_the_generators_cpu_leaves_out_the_servers_it_started() -> None:
+    """The bench starts every server as its own child process: a busy child (a node under
+    test) is the server's CPU, not the generator's, and not "others" once metered as a part."""
+    import signal
+    import time
+
+    from bench.servers import Meters
+
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 20: pass\n"
+    node = subprocess.Popen([sys.executable, "-c", busy])  # a child of this process, as nodes are
+    try:
+        meters = Meters(os.getpid(), parts={"node": [node.pid]})
+        meters.start()
+        time.sleep(1.0)  # this process sleeps: only the child burns CPU
+        result = meters.stop()
+        assert result["cpu_pct"]["node"] > 40
+        assert result["gen_cpu_pct"] < 20, result  # before: the child's CPU counted as the generator's
+    finally:
+        os.kill(node.pid, signal.SIGKILL)
+        node.wait()
+
+
 def test_state_load_small(tmp_path: Path) -> None:
     """``python -m bench.state_load`` on a few thousand rows of the machine's PostgreSQL: every
     row loaded back, and the per-row memory figures it reports are there and plausible."""
