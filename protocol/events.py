@@ -91,6 +91,14 @@ class UserObj(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     role: Role
 
 
+class MemberObj(UserObj, omit_defaults=True):
+    """A member as the ``members`` reply lists them: a user, and **[ext]** ``muted_until`` (ms)
+    while a mute is in force, so a manager who reloads sees who is muted and until when (every
+    member got the ``member_muted`` event anyway: nothing private)."""
+
+    muted_until: int | None = None
+
+
 class PersonObj(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     """A user outside any group (a comment's author): id and display name, never identity data."""
 

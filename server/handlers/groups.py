@@ -374,7 +374,14 @@ async def leave_group(ctx: Context, sess: Session, req: rq.LeaveGroup, enc: Enco
 async def members(ctx: Context, sess: Session, req: rq.Members, enc: Encoding) -> dict[str, Any]:
     g = live_group(ctx, req.group_id)
     member_of(g, sess.me)
-    return {"members": [user_view(ctx, uid, m.role) for uid, m in g.members.items()]}
+    now = ctx.now_ms()
+    users = ctx.state.users
+    out = []
+    for uid, m in g.members.items():
+        u = users.get(uid)
+        out.append(ev.MemberObj(user_id=uid, display_name=u.display_name if u else "", role=Role(m.role),
+                                muted_until=m.muted_until if m.muted_until > now else None))
+    return {"members": out}
 
 
 @handler("my_groups")

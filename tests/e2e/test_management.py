@@ -179,6 +179,23 @@ async def test_timed_mute_and_unmute(server):
     await close_all(owner, admin, m1)
 
 
+async def test_members_say_who_is_muted_until_when(server):
+    """A manager who reconnects learns the mutes in force from `members`, not only from events."""
+    owner, gid, [m1, m2] = await group_with(server, 2)
+    await owner.request("mute", group_id=gid, user_id=m1.user_id, seconds=600)
+    until = (await m1.next_event("member_muted"))["until"]
+    await owner.request("mute", group_id=gid, user_id=m2.user_id, seconds=1)
+    await asyncio.sleep(1.1)  # m2's mute is over: nothing to show
+    for viewer in (owner, m2):
+        rows = {m["user_id"]: m for m in (await viewer.request("members", group_id=gid))["members"]}
+        assert rows[m1.user_id]["muted_until"] == until
+        assert "muted_until" not in rows[m2.user_id] and "muted_until" not in rows[owner.user_id]
+    await owner.request("mute", group_id=gid, user_id=m1.user_id, seconds=0)
+    rows = {m["user_id"]: m for m in (await owner.request("members", group_id=gid))["members"]}
+    assert "muted_until" not in rows[m1.user_id]
+    await close_all(owner, m1, m2)
+
+
 async def test_mute_all(server):
     owner, gid, [admin, m1] = await group_with(server, 2)
     await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
