@@ -63,6 +63,7 @@ __all__ = [
     "Auth",
     "Ban",
     "Bans",
+    "Categories",
     "CloseAccount",
     "Comment",
     "Comments",
@@ -286,6 +287,10 @@ class AcceptAgreement(RequestBase, tag="accept_agreement", kw_only=True, frozen=
 
 
 # -- Groups ---------------------------------------------------------------------------
+class Categories(RequestBase, tag="categories", kw_only=True, frozen=True):
+    """The group and public-account categories the server accepts (extension)."""
+
+
 class CreateGroup(RequestBase, tag="create_group", kw_only=True, frozen=True):
     """Create a group and become its owner."""
 
@@ -691,6 +696,7 @@ Request: TypeAlias = (
     | Logout
     | Agreement
     | AcceptAgreement
+    | Categories
     | CreateGroup
     | GroupInfo
     | JoinGroup

@@ -79,6 +79,7 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "agreement": _op(),  # extension: current platform rules and service agreement (Art. 5)
     "accept_agreement": _op("version:str"),  # extension
     # Groups
+    "categories": _op(),  # extension: the group and public-account categories the server accepts
     "create_group": _op("name:str", "category:str", "join_policy:str"),
     "group_info": _op("group_id:gid"),
     "join_group": _op("group_id:gid?", "invite_code:str?"),  # v2: one of them

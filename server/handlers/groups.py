@@ -1,4 +1,4 @@
-"""Groups: create, info, join, leave, members, my_groups (Art. 8)."""
+"""Groups: create, info, join, leave, members, my_groups (Art. 8); the categories a server accepts."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from server.handlers.common import (
     put_back,
     settled_member,
     still_active,
+    suspension_cause,
     user_view,
 )
 from server.state import Admission, Group, Member, User
@@ -72,6 +73,13 @@ def check_can_create(ctx: Context, user: User) -> None:
     )
     check_size_class(1, ctx.cfg.groups.size_classes, owner_level=level_of(ctx, user),
                      owner_id_verified=user.id_verified)
+
+
+@handler("categories")
+async def categories(ctx: Context, sess: Session, req: rq.Categories, enc: Encoding) -> dict[str, Any]:
+    """The categories ``create_group`` and ``create_account`` accept (``groups.categories``,
+    ``public_accounts.categories``), as configured now: a reload changes them for the next request."""
+    return {"groups": list(ctx.cfg.groups.categories), "accounts": list(ctx.cfg.public_accounts.categories)}
 
 
 @handler("create_group")
@@ -390,13 +398,24 @@ async def my_groups(ctx: Context, sess: Session, req: rq.MyGroups, enc: Encoding
     user = sess.me
     out: list[dict[str, Any]] = []
     floors: dict[str, int] = {}  # groups with messages after the read point: counted by the store
+    now = ctx.now_ms()
     for gid in sorted(user.groups):
         g = groups[gid]
         if g.alive:
             m = g.members[user.user_id]
             read = max(m.read_seq, m.joined_seq)  # what came before joining counts as read
-            out.append({"group_id": gid, "name": g.name, "role": m.role, "last_seq": g.last_seq,
-                        "read_seq": read, "unread": 0})
+            # The posting state in force, as send would find it, so that a client that was away
+            # (or reloaded) shows it without waiting for a refused send: the events that announce
+            # it (member_muted, group_updated, group_suspended, sanction_lifted) are not queued.
+            suspended = g.suspended_until if g.suspended_until > now else 0
+            entry: dict[str, Any] = {
+                "group_id": gid, "name": g.name, "role": m.role, "last_seq": g.last_seq, "read_seq": read,
+                "unread": 0, "muted_until": m.muted_until if m.muted_until > now else 0,
+                "mute_all": g.mute_all, "suspended_until": suspended,
+            }
+            if suspended:
+                entry["suspension_cause"] = suspension_cause(ctx, g)
+            out.append(entry)
             if g.last_seq > read:
                 floors[gid] = read
     # The list above is one moment's view; a message committed during this await may be
