@@ -187,8 +187,8 @@ def test_owner_appeals_a_warning_from_its_notice_and_hears_the_outcome(browser: 
 
 def test_renaming_a_group_keeps_a_category_the_client_does_not_know(
         browser: Any, tmp_path: Path, bg: Background) -> None:
-    """The server's categories are configurable (groups.categories) and no op lists them: a group in
-    one the client does not know showed its first category instead, and saving a new name sent it."""
+    """The server's categories are configurable (groups.categories): a group in one the client's
+    built-in list lacks showed its first category instead, and saving a new name sent it."""
     srv = ServerProcess(tmp_path, '\n[groups]\ncategories = ["sports", "family", "other"]\n').start()
     try:
         owner = bg.run(srv.user())
@@ -210,6 +210,77 @@ def test_renaming_a_group_keeps_a_category_the_client_does_not_know(
         expect(page.locator("#info-category")).to_have_text("家庭")
         assert bg.run(owner.request("group_info", group_id=gid))["category"] == "family"
         assert page.errors == []
+    finally:
+        srv.stop()
+        print("".join(srv.output))
+
+
+def _refusing_categories(page: Any) -> list[int]:
+    """Route the page's WebSocket so that ``categories`` is answered ``unknown_op``, as a server
+    without the op answers; everything else goes through. Install before the page connects. The
+    list returned gets the rid of each refusal sent."""
+    refused: list[int] = []
+
+    def through(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            frame = json.loads(message) if isinstance(message, str) else None
+            if frame and frame.get("op") == "categories":
+                ws.send(json.dumps({"re": frame["rid"], "ok": False, "code": "unknown_op",
+                                    "reason": "unknown op 'categories'"}))
+                refused.append(frame["rid"])
+            else:
+                server.send(message)
+
+        ws.on_message(from_page)
+
+    page.route_web_socket("**/ws", through)
+    return refused
+
+
+def test_the_create_forms_offer_the_servers_categories(browser: Any, tmp_path: Path, bg: Background) -> None:
+    """The forms offered a fixed list of eight categories whatever the server accepts: a category the
+    operator configured could not be chosen, and one not configured was refused after the choice."""
+    srv = ServerProcess(tmp_path, '\n[groups]\ncategories = ["sports", "family", "other"]\n'
+                                  '[public_accounts]\ncategories = ["weather", "other"]\n').start()
+    try:
+        owner = bg.run(srv.user())
+        page = new_page(browser, srv)
+        login(page, owner.username)
+        page.click("#btn-new-group")
+        page.wait_for_selector("#create-category[data-from='server']")
+        options = page.locator("#create-category option")
+        assert options.evaluate_all("os => os.map(o => o.value)") == ["sports", "family", "other"]
+        expect(options).to_have_text(["sports", "家庭", "其他"])  # a key without a translation: as it is
+        page.fill("#create-name", "球队")
+        page.select_option("#create-category", "sports")
+        page.click("#create-btn")
+        page.wait_for_selector("#chat-gid")
+        assert bg.run(owner.request("group_info", group_id=page.inner_text("#chat-gid")))["category"] == "sports"
+
+        close_dialogs(page)
+        page.click("#tab-accounts")
+        page.click("#btn-new-account")
+        page.wait_for_selector("#account-create-category[data-from='server']")
+        expect(page.locator("#account-create-category option")).to_have_text(["weather", "其他"])
+
+        # A server without the op: the built-in lists stand.
+        old = new_page(browser, srv)
+        refused = _refusing_categories(old)
+        old.reload()
+        login(old, owner.username)
+        old.click("#btn-new-group")
+        for _ in range(100):
+            if refused:
+                break
+            old.wait_for_timeout(50)
+        assert refused, "the form never asked for the categories"
+        old.wait_for_timeout(200)  # for the page to take the refusal
+        assert old.eval_on_selector("#create-category", "s => s.dataset.from") == "builtin"
+        assert old.locator("#create-category option").evaluate_all("os => os.map(o => o.value)") == [
+            "family", "friends", "work", "study", "interest", "business", "public_affairs", "other"]
+        assert page.errors == [] and old.errors == []
     finally:
         srv.stop()
         print("".join(srv.output))

@@ -295,35 +295,67 @@ def test_a_message_released_below_the_window_leaves_no_gap_when_scrolling_back(
         print("".join(srv.output))
 
 
-def test_an_unmute_while_away_frees_the_composer_and_a_mute_still_in_force_is_learnt_again(
+def test_the_posting_state_changed_while_away_shows_after_the_reconnect_and_a_reload(
         browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The events that mute, unmute, suspend and lift are not queued: a page that was away used to open
+    its composer after the reconnect (or a reload) while a mute held, learning it only from the refused
+    send, and kept a group suspended that the platform had lifted meanwhile. my_groups now says."""
     owner, alice = bg.run(server.user()), bg.run(server.user())
     gid = bg.run(owner.request("create_group", name="禁言", category="friends", join_policy="open"))["group_id"]
     bg.run(alice.request("join_group", group_id=gid))
     page, cable = _page_of(browser, server, alice.username)
     page.click(f"#group-list [data-gid='{gid}']")
     page.wait_for_selector("#composer-text:enabled")
+    note = page.locator("#composer-note")
 
+    # An unmute while away frees the composer.
     bg.run(owner.request("mute", group_id=gid, user_id=alice.user_id, seconds=2_592_000))
     page.wait_for_selector("#composer-text:disabled")
     _away(page, cable)
     bg.run(owner.request("mute", group_id=gid, user_id=alice.user_id, seconds=0))
     _back(page, cable)
     page.wait_for_selector("#composer-text:enabled")
-    assert page.locator("#composer-note").is_hidden()
+    assert note.is_hidden()
     send(page, "又能说话了")
     page.wait_for_selector("#messages .msg.mine .text:has-text('又能说话了')")
 
-    # Muted again, and the page away while nothing changes: the composer opens after the reconnect
-    # (nothing says a mute holds) and the refused send says so again, with the end.
+    # A mute given while away, and one still in force, keep it closed with its end: no send needed.
+    _away(page, cable)
     bg.run(owner.request("mute", group_id=gid, user_id=alice.user_id, seconds=3600))
-    page.wait_for_selector("#composer-text:disabled")
+    _back(page, cable)
+    expect(note).to_contain_text("你已被禁言")
+    expect(page.locator("#composer-text")).to_be_disabled()
     _away(page, cable)
     _back(page, cable)
+    page.wait_for_function("() => !!document.querySelector('#composer-text')")
+    expect(note).to_contain_text("你已被禁言")
+    expect(page.locator("#composer-text")).to_be_disabled()
+    page.reload()
+    page.wait_for_selector("#status.status-connected")
+    page.click(f"#group-list [data-gid='{gid}']")
+    expect(note).to_contain_text("你已被禁言")
+    expect(page.locator("#composer-text")).to_be_disabled()
+    bg.run(owner.request("mute", group_id=gid, user_id=alice.user_id, seconds=0))
     page.wait_for_selector("#composer-text:enabled")
-    send(page, "还在禁言吗")
-    page.wait_for_selector("#composer-text:disabled")
-    expect(page.locator("#composer-note")).to_be_visible()
+
+    # The platform suspends the group while the page is away, then lifts the suspension while it is
+    # away again: the composer shows each after the reconnect.
+    _away(page, cable)
+    rc, _, err = bg.run(server.admin("suspend-group", gid, "--seconds", "7200", "--reason", "spam"))
+    assert rc == 0, err
+    _back(page, cable)
+    expect(note).to_contain_text("本群已被平台暂停发言")
+    expect(page.locator("#composer-text")).to_be_disabled()
+    _away(page, cable)
+    rows = [json.loads(line) for line in bg.run(server.admin("sanctions", "--group", gid))[1].splitlines()]
+    [sid] = [r["id"] for r in rows if r["kind"] == "suspend_group"]
+    rc, _, err = bg.run(server.admin("lift", str(sid), "--reason", "rectified"))
+    assert rc == 0, err
+    _back(page, cable)
+    page.wait_for_selector("#composer-text:enabled")
+    assert note.is_hidden()
+    send(page, "恢复了")
+    page.wait_for_selector("#messages .msg.mine .text:has-text('恢复了')")
     assert page.errors == []
 
 

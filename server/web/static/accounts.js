@@ -4,13 +4,12 @@
 // closing it. Posts, comments and publishing are drawn by posts.js. The server decides every rule;
 // refusal() puts a refused request in plain language.
 import { el, clear, $, toast, modal, confirmBox } from "./dom.js";
-import { t, errorText, fmtDate, fmtTime } from "./i18n.js";
-import { A, S, api, managerRole } from "./state.js";
+import { t, errorText, fmtDate, fmtTime, acatName } from "./i18n.js";
+import { A, S, api, managerRole, loadCategories, fillCategories } from "./state.js";
 import { reportDialog } from "./manage.js";
 import { refusal, setRefusalHooks } from "./account_errors.js";
 import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts } from "./posts.js";
 
-export const ACCOUNT_CATEGORIES = ["news", "government", "education", "culture", "lifestyle", "business", "technology", "other"];
 let hooks = { openProfile: () => {} };
 // openProfile (the verification form), checkAgreement (the rules dialog): provided by app.js.
 export function setAccountHooks(h) { hooks = { ...hooks, ...h }; setRefusalHooks(h); }
@@ -140,7 +139,7 @@ function infoCard(v) {
   return el("section", { class: "card account-card" },
     info.intro ? el("p", { class: "account-intro", id: "account-intro", text: info.intro }) : null,
     el("dl", { class: "facts", id: "account-facts" },
-      el("dt", { text: t("category") }), el("dd", { id: "account-category", text: t("acat_" + info.category) }),
+      el("dt", { text: t("category") }), el("dd", { id: "account-category", text: acatName(info.category) }),
       el("dt", { text: t("subject") }), el("dd", { id: "account-subject",
         text: info.subject_type === "organization" ? t("subject_org", { name: info.org_name || "" }) : t("subject_individual") }),
       labels ? [el("dt", { text: t("labels") }), el("dd", { id: "account-labels", text: labels })] : null,
@@ -211,7 +210,8 @@ function createDialog() {
   modal(t("new_account"), (done) => {
     const msg = el("p", { class: "form-msg", id: "account-create-msg", role: "alert" });
     const name = el("input", { id: "account-create-name", required: true, maxlength: 30 });
-    const cat = el("select", { id: "account-create-category" }, ACCOUNT_CATEGORIES.map((c) => el("option", { value: c, text: t("acat_" + c), selected: c === "culture" })));
+    const cat = fillCategories(el("select", { id: "account-create-category" }), "accounts", acatName, { preferred: "culture" });
+    loadCategories().then(() => fillCategories(cat, "accounts", acatName, { preferred: "culture" }));
     const intro = el("textarea", { id: "account-create-intro", rows: 3, maxlength: 500 });
     const subject = el("select", { id: "account-create-subject", onchange: () => { orgBox.hidden = subject.value !== "organization"; } },
       el("option", { value: "individual", text: t("subject_individual") }), el("option", { value: "organization", text: t("subject_organization") }));

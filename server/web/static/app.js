@@ -4,8 +4,8 @@
 // Every piece of user data is rendered as text (dom.js).
 import { el, clear, $, toast, modal } from "./dom.js";
 import { t, errorText, setLang, getLang, fmtTime, catName } from "./i18n.js";
-import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts, GROUP_CATEGORIES } from "./state.js";
-import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension } from "./manage.js";
+import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts, loadCategories, fillCategories } from "./state.js";
+import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension } from "./manage.js";
 import { attachmentsNode, stamp, previewText } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft } from "./composer.js";
@@ -241,9 +241,9 @@ async function afterAuth() {
 
 // Events may have been missed (the connection dropped, or a cluster's home was lost: notice resync).
 // Each group's catch-up then reads again the window the page shows (resume), not only what follows
-// it. And a mute of mine may have been lifted meanwhile, while nothing the server answers says
-// whether one holds (members, group_info and me do not): it is forgotten, and a send still refused
-// with `muted` learns it again, with its end (trySend).
+// it. And a mute of mine may have been lifted meanwhile: it is forgotten here, and my_groups says
+// again which holds (syncGroups). From a server whose my_groups does not say (no `muted_until`), a
+// send still refused with `muted` learns it again, with its end (trySend).
 function missedEvents() {
   for (const g of S.groups.values()) {
     if (g.resumeAfter === null) g.resumeAfter = g.lastSeq;
@@ -254,6 +254,7 @@ function missedEvents() {
 async function syncGroups() {
   const r = await api("my_groups");
   const seen = new Set();
+  const changed = [];   // groups whose posting state my_groups changed
   for (const x of r.groups) {
     seen.add(x.group_id);
     let g = S.groups.get(x.group_id);
@@ -265,6 +266,7 @@ async function syncGroups() {
     g.unread = x.unread ?? 0;
     g.countedTo = x.last_seq ?? g.lastSeq;
     if (!g.unread) g.mentioned = false;
+    if (postingState(g, x)) changed.push(g);
   }
   for (const gid of [...S.groups.keys()]) if (!seen.has(gid)) dropGroup(gid);
   renderGroups();
@@ -280,7 +282,26 @@ async function syncGroups() {
       if (S.current === g.group_id) { renderChatHead(); updateComposer(); if (!document.hidden && nearBottom()) markRead(g); }
     } else renderChat();
   }
+  for (const x of changed) refreshManage(x);   // the owner's panel follows the suspension too
   renderGroups();
+}
+
+// A group's posting state as my_groups gives it (the caller's mute, mute-all, the platform's
+// suspension with its cause), set as the live events would have set it: what changed while the
+// page was away (a mute or a suspension lifted, or a new one whose event it missed) shows after a
+// reload or a reconnect. Fields a server does not send change nothing. True when something changed.
+function postingState(g, x) {
+  const before = [myMuteUntil(g), g.muteAll, g.suspendedUntil, g.heldUntil, g.suspensionCause].join();
+  const now = Date.now();
+  if (typeof x.muted_until === "number" && S.me) {
+    if (x.muted_until > now) g.mutes.set(S.me.user_id, x.muted_until); else g.mutes.delete(S.me.user_id);
+  }
+  if (typeof x.mute_all === "boolean") g.muteAll = x.mute_all;
+  if (typeof x.suspended_until === "number") {
+    if (x.suspended_until > now) learnSuspension(g, x.suspended_until, x.suspension_cause);
+    else forgetSuspension(g);
+  }
+  return before !== [myMuteUntil(g), g.muteAll, g.suspendedUntil, g.heldUntil, g.suspensionCause].join();
 }
 
 // Everything after the last seq we held when the connection dropped (so nothing sent meanwhile
@@ -999,7 +1020,7 @@ function liftSuspension(ev) {
   const g = S.groups.get(ev.group_id);
   if (!g) return;
   if (ev.until > Date.now()) learnSuspension(g, ev.until, ev.cause);
-  else { g.suspendedUntil = 0; g.heldUntil = 0; g.suspensionCause = undefined; }
+  else forgetSuspension(g);
   if (g.group_id === S.current) updateComposer();
   refreshManage(g);
 }
@@ -1119,7 +1140,9 @@ function openNewGroup() {
     const msg = el("p", { class: "form-msg", role: "alert" });
     const idIn = el("input", { id: "join-id", inputmode: "numeric", required: true, placeholder: "1234567890" });
     const nameIn = el("input", { id: "create-name", required: true, maxlength: 64 });
-    const cat = el("select", { id: "create-category" }, GROUP_CATEGORIES.map((c) => el("option", { value: c, text: catName(c) })));
+    // The categories the server accepts: the last list known at once, the server's own when it answers.
+    const cat = fillCategories(el("select", { id: "create-category" }), "groups", catName);
+    loadCategories().then(() => fillCategories(cat, "groups", catName));
     const pol = el("select", { id: "create-policy" }, ["open", "approval", "invite"].map((p) => el("option", { value: p, text: t("policy_" + p) })));
     return [
       el("form", { class: "stack", onsubmit: async (e) => {

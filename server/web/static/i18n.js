@@ -359,6 +359,12 @@ export function catName(c) {
   const s = TABLES[lang]["cat_" + c] ?? zh["cat_" + c];
   return s ?? c;
 }
+// A public account's category's name, likewise (public_accounts.categories).
+export function acatName(c) {
+  if (!c) return "";
+  const s = TABLES[lang]["acat_" + c] ?? zh["acat_" + c];
+  return s ?? c;
+}
 // A refused request in plain language: the contract's code decides, the server's reason fills in.
 export function errorText(err) {
   const code = err && err.code ? err.code : "internal";

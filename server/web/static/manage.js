@@ -4,7 +4,7 @@
 // and the actions on one message: react, reply, edit, pin, report (Art. 12), delete.
 import { el, clear, toast, modal, confirmBox } from "./dom.js";
 import { t, errorText, fmtTime, fmtDate, catName } from "./i18n.js";
-import { S, api, remember, GROUP_CATEGORIES } from "./state.js";
+import { S, api, remember, loadCategories, fillCategories } from "./state.js";
 import { banDialog, bansSection, loadBans, slowModeControl, inviteLinksSection, openGroupLog } from "./moderation.js";
 import { emojiRow, editDialog, setPinned } from "./rich.js";
 import { setReply } from "./composer.js";
@@ -40,16 +40,22 @@ function heldForReview(op, args) {
 // My held name or announcement of the open group came or went: the panel shows it where it applies.
 onHeldChange(() => { if (open) draw(open.g); });
 
-// The platform's suspension of a group, learnt from a `group_suspended` event or refusal (group_info
-// does not show it). Its `cause` says what it holds: `sanction` (the group itself is suspended) stops
-// renaming, dissolving and handing on, `category_freeze` (its whole category is frozen) renaming
-// only, so only a sanction makes the dissolve and transfer buttons wait for its end. A server that
-// does not say (no `cause`) is taken at its word: a refusal of dissolving or handing on is a sanction.
+// The platform's suspension of a group, learnt from a `group_suspended` event or refusal, or from
+// my_groups after every connect (group_info does not show it). Its `cause` says what it holds:
+// `sanction` (the group itself is suspended) stops renaming, dissolving and handing on,
+// `category_freeze` (its whole category is frozen) renaming only, so only a sanction makes the
+// dissolve and transfer buttons wait for its end. A server that does not say (no `cause`) is taken
+// at its word: a refusal of dissolving or handing on is a sanction.
 export function learnSuspension(g, until, cause) {
   g.suspendedUntil = until;
   if (cause === "sanction") g.heldUntil = until;
   else if (cause === "category_freeze") g.heldUntil = 0;
   if (cause) g.suspensionCause = cause;
+}
+
+// Nothing suspends the group any more (lifted, or ended while the page was away).
+export function forgetSuspension(g) {
+  g.suspendedUntil = 0; g.heldUntil = 0; g.suspensionCause = undefined;
 }
 
 function learnRefusal(op, args, e) {
@@ -67,7 +73,7 @@ function heldUntil(g) { return g.heldUntil > Date.now() ? g.heldUntil : 0; }
 
 export function openManage(g) {
   const box = el("div", { id: "manage" });
-  open = { g, box, requests: [], bans: [] };
+  open = { g, box, requests: [], bans: [], categories: false };
   modal(g.role === "member" ? t("members") : t("manage"), () => box, { wide: true, id: "manage-dialog" }).then(() => { open = null; });
   load(g);
 }
@@ -82,6 +88,8 @@ async function load(g) {
     g.members = new Map(mem.members.map((u) => [u.user_id, u]));
     remember(mem.members);
     g.info = await api("group_info", { group_id: g.group_id });
+    // The settings offer the server's categories: asked once each time the panel opens.
+    if (g.role === "owner" && open && open.g === g && !open.categories) { open.categories = true; await loadCategories(); }
     if (g.role !== "member") {
       open.requests = (await api("join_requests", { group_id: g.group_id })).requests;
       open.bans = await loadBans(g);
@@ -210,13 +218,13 @@ function adminSection(g) {
       text: t(note, { until: fmtTime(susp) }) }));
     const name = el("input", { id: "settings-name", value: info.name || g.name, maxlength: 64, disabled: !!susp,
       title: susp ? t("held_disabled", { until: fmtTime(susp) }) : null });
-    // The group's category may be one the server has beyond the default list: it is listed too (by
-    // its key), and a field the owner did not change is never sent, so saving a new name cannot move
-    // the group to another category.
-    const cats = info.category && !GROUP_CATEGORIES.includes(info.category) ? [info.category, ...GROUP_CATEGORIES] : GROUP_CATEGORIES;
+    // The categories the server accepts (or the built-in list, from a server that does not say). The
+    // group's own may be one neither has (the operator took it out of the configuration): it is
+    // listed too (by its key), and a field the owner did not change is never sent, so saving a new
+    // name cannot move the group to another category.
     const touched = new Set();
-    const cat = el("select", { id: "settings-category", onchange: () => touched.add("category") },
-      cats.map((c) => el("option", { value: c, text: catName(c), selected: c === info.category })));
+    const cat = fillCategories(el("select", { id: "settings-category", onchange: () => touched.add("category") }),
+      "groups", catName, { own: info.category || null });
     const pol = el("select", { id: "settings-policy", onchange: () => touched.add("join_policy") },
       ["open", "approval", "invite"].map((p) => el("option", { value: p, text: t("policy_" + p), selected: p === info.join_policy })));
     const shownName = info.name || g.name;

@@ -21,9 +21,40 @@ export const S = {
   blacklistedText: null, // the reason of a `blacklisted` notice, shown on the login form once the server closes the page
 };
 
-// The server's default group categories (groups.categories). No op lists the configured ones, so a
-// group's own category may be another: it is shown as it is and never replaced (manage.js).
+// The server's default group and public-account categories (groups.categories,
+// public_accounts.categories): what the forms offer until the server's own lists come (the
+// `categories` op), and for good from a server without that op. A group's own category may be one
+// neither list has: it is shown as it is and never replaced (manage.js).
 export const GROUP_CATEGORIES = ["family", "friends", "work", "study", "interest", "business", "public_affairs", "other"];
+export const ACCOUNT_CATEGORIES = ["news", "government", "education", "culture", "lifestyle", "business", "technology", "other"];
+
+// The categories the forms offer: `from` is "builtin" until the server has answered `categories`.
+export const CATEGORIES = { groups: GROUP_CATEGORIES, accounts: ACCOUNT_CATEGORIES, from: "builtin" };
+
+// Ask the server which categories it accepts. Asked each time a form that offers them opens (the
+// operator may change them with a reload); a refusal (a server without the op) or a dropped
+// connection keeps what the forms had: the last answer, or the built-in lists.
+export async function loadCategories() {
+  try {
+    const r = await api("categories");
+    const ok = (xs) => Array.isArray(xs) && xs.length > 0 && xs.every((x) => typeof x === "string");
+    if (ok(r.groups) && ok(r.accounts)) Object.assign(CATEGORIES, { groups: r.groups, accounts: r.accounts, from: "server" });
+  } catch { /* the lists the forms have stand */ }
+  return CATEGORIES;
+}
+
+// Fill a <select> with the categories of `kind` ("groups" or "accounts"), each named by `name`. The
+// choice already made stays chosen if it is still offered, else `preferred`, else the first; `own`
+// (a group's present category) is offered in any case. `data-from` says whose list it shows.
+export function fillCategories(select, kind, name, { preferred = null, own = null } = {}) {
+  const list = CATEGORIES[kind];
+  const values = own && !list.includes(own) ? [own, ...list] : list;
+  const chosen = [select.value, preferred, own].find((v) => v && values.includes(v)) || values[0];
+  select.replaceChildren(...values.map((c) => el("option", { value: c, text: name(c), selected: c === chosen })));
+  select.value = chosen;
+  select.dataset.from = CATEGORIES.from;
+  return select;
+}
 
 export const conn = new Conn(wsUrl, {});
 
