@@ -270,6 +270,12 @@ def _groups(a: list[str]) -> Command:
     return _req("groups", a, "my_groups")
 
 
+@_command("/categories", "the group and public-account categories the server accepts", "Groups")
+def _categories(a: list[str]) -> Command:
+    _arity("categories", a, 0, 0)
+    return _req("categories", a, "categories")
+
+
 @_command("/use GID", "set the current group", "Groups")
 def _use(a: list[str]) -> Command:
     _arity("use", a, 1, 1)

@@ -102,6 +102,24 @@ def refusal_tail(reply: dict[str, Any]) -> str:
     return ""
 
 
+def posting_state(g: dict[str, Any]) -> str:
+    """What keeps the caller from posting in a ``my_groups`` entry, as a tail for ``/groups``: the
+    platform's suspension of the group, the caller's own mute, or mute-all for a plain member."""
+    def ends(key: str) -> int:
+        v = g.get(key)
+        return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+
+    why = []
+    if ends("suspended_until"):
+        frozen = " (category frozen)" if g.get("suspension_cause") == "category_freeze" else ""
+        why.append(f"suspended until {hhmm(ends('suspended_until'))}{frozen}")
+    if ends("muted_until"):
+        why.append(f"muted until {hhmm(ends('muted_until'))}")
+    elif g.get("mute_all") is True and g.get("role") == "member":
+        why.append("everyone muted")
+    return f"  [{'; '.join(why)}]" if why else ""
+
+
 # The server's close reasons that end a login for good (code 1008): no reconnecting with its token.
 ENDED = {"account closed by the platform": "the platform closed your account (see the notice above)",
          "account cancelled": "the account was cancelled"}
@@ -596,7 +614,11 @@ class ChatTUI:
                 mark = "*" if g.get("group_id") == self.current else " "
                 unread = g.get("unread")
                 tail = f"  {unread} unread" if isinstance(unread, int) and unread > 0 else ""
+                tail += posting_state(g)
                 self.say(f" {mark}{clean(g.get('group_id'))}  {clean(g.get('name'))}  ({clean(g.get('role'))}){tail}")
+        elif op == "categories":
+            for key, what in (("groups", "group"), ("accounts", "public-account")):
+                self.say(f"* {what} categories: " + ", ".join(clean(c) for c in r.get(key) or []))
         elif op == "group_info":
             owner = r.get("owner") or {}
             self.names.learn(owner)

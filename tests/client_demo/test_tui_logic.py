@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from pathlib import Path
 from typing import Any
 
 from client_demo.client import RequestError
+from client_demo.render import hhmm
 from client_demo.tui import ChatTUI
 
 GID = "123456789"
@@ -191,3 +193,26 @@ def test_held_lists_ones_own_texts_under_review_and_withdraw_takes_one_back():
     assert t.ops("withdraw_held_text") == [{"held_id": "12"}]
     assert Scripted({"my_held_texts": {"ok": True, "held": []}}).run_lines("/held") == [
         "* nothing of yours waits for review"]
+
+
+def test_groups_shows_what_keeps_one_from_posting_and_categories_lists_the_servers():
+    """my_groups gives each group's posting state (the caller's mute, mute-all, the platform's
+    suspension); /groups shows it, so a user who was away sees it without a refused send."""
+    soon = int(time.time() * 1000) + 3_600_000
+    t = Scripted({
+        "my_groups": {"groups": [
+            {"group_id": GID, "name": "tea", "role": "member", "muted_until": soon, "mute_all": True,
+             "suspended_until": 0},
+            {"group_id": "222222222", "name": "chess", "role": "member", "muted_until": 0, "mute_all": True,
+             "suspended_until": soon, "suspension_cause": "category_freeze"},
+            {"group_id": "333333333", "name": "go", "role": "owner", "muted_until": 0, "mute_all": True,
+             "suspended_until": 0},
+        ]},
+        "categories": {"groups": ["sports", "other"], "accounts": ["weather", "other"]},
+    })
+    out = t.run_lines("/groups", "/categories")
+    at = hhmm(soon)
+    assert f" *{GID}  tea  (member)  [muted until {at}]" in out
+    assert f"  222222222  chess  (member)  [suspended until {at} (category frozen); everyone muted]" in out
+    assert "  333333333  go  (owner)" in out  # mute-all does not hold the owner
+    assert out[-2:] == ["* group categories: sports, other", "* public-account categories: weather, other"]
