@@ -91,7 +91,7 @@ class UserObj(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     role: Role
 
 
-class MemberObj(UserObj, omit_defaults=True):
+class MemberObj(UserObj, kw_only=True, frozen=True, gc=False, omit_defaults=True):
     """A member as the ``members`` reply lists them: a user, and **[ext]** ``muted_until`` (ms)
     while a mute is in force, so a manager who reloads sees who is muted and until when (every
     member got the ``member_muted`` event anyway: nothing private)."""
