@@ -290,6 +290,10 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
         by = f" by {names(ev['by'])}" if ev.get("by") else ""
         what = "banned from" if ev.get("banned") else "removed from"
         return f"* {names(ev.get('user_id'))} was {what} {gid}{by}"
+    if kind == "user_renamed":  # said under the old name, then learnt
+        line = f"* {names(ev.get('user_id'))} is now called {clean(ev.get('display_name'))}"
+        names.learn(ev)
+        return line
     if kind == "role_changed":
         return f"* {names(ev.get('user_id'))} is now {clean(ev.get('role'))} in {gid}"
     if kind == "member_muted":

@@ -53,6 +53,7 @@ __all__ = [
     "ReadMarker",
     "RoleChanged",
     "UserObj",
+    "UserRenamed",
     "event",
     "message_event",
     "message_obj",
@@ -227,6 +228,13 @@ class MemberMuted(EventBase, tag="member_muted", kw_only=True, frozen=True):
     group_id: str
     user_id: str
     until: int
+
+
+class UserRenamed(EventBase, tag="user_renamed", kw_only=True, frozen=True):
+    """**[ext]** A member of a group the receiver shares now shows under ``display_name``."""
+
+    user_id: str
+    display_name: str
 
 
 class GroupUpdated(EventBase, tag="group_updated", kw_only=True, frozen=True):
@@ -409,6 +417,7 @@ Event: TypeAlias = (
     | MemberRemoved
     | RoleChanged
     | MemberMuted
+    | UserRenamed
     | GroupUpdated
     | HeldTextSettled
     | JoinRequest

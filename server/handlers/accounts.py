@@ -19,7 +19,7 @@ from server import limits, netlog
 from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers import handler, screening
-from server.handlers.common import commit, put_back
+from server.handlers.common import announce_rename, commit, put_back
 from server.handlers.public_accounts import leave_public_accounts, refuse_if_running_accounts
 from server.security import new_token, token_hash
 from server.session import CLOSE_POLICY
@@ -318,6 +318,8 @@ async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Enco
                  claim=claim)
     # Who was shown under which name, and since when: the name is how others know the account (G6).
     netlog.session(ctx, sess, "profile", display_name=name, was=was)
+    if name != was:
+        announce_rename(ctx, user)
     return None
 
 

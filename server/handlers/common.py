@@ -18,9 +18,10 @@ from governance import moderation, posting
 from governance.tiers import Caps, caps_for, credit_level
 from protocol.enums import Role
 from protocol.errors import ContractError
-from protocol.events import SuspensionCause, UserObj
+from protocol.events import SuspensionCause, UserObj, UserRenamed
 from server.claims import Settles, settle_when_done
 from server.context import Context
+from server.fanout import publish_many
 from server.state import Group, Member, User
 from server.storage.changes import AddCredit, Audit, Change
 
@@ -182,6 +183,19 @@ def user_view(ctx: Context, uid: str, role: str) -> UserObj:
     """A user as members of a group see them: id, display name, role there (never identity data)."""
     u = ctx.state.users.get(uid)
     return UserObj(user_id=uid, display_name=u.display_name if u else "", role=Role(role))
+
+
+def announce_rename(ctx: Context, user: User) -> None:
+    """Tell the user's own connections and every member online in a live group they are in that
+    they now show under a new name (``user_renamed``): each connection once, however many groups
+    it shares with them. Bounded by the connections online, and names change seldom."""
+    groups = ctx.state.groups
+    audience: set[Session] = set(user.sessions)
+    for gid in user.groups:
+        g = groups.get(gid)
+        if g is not None and g.alive:
+            audience.update(g.online)
+    publish_many(audience, UserRenamed(user_id=user.user_id, display_name=user.display_name))
 
 
 def penalize(user: User, points: int) -> AddCredit | None:

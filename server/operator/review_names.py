@@ -31,6 +31,7 @@ from protocol import events as ev
 from server import netlog
 from server.claims import FieldClaim
 from server.fanout import publish
+from server.handlers.common import announce_rename
 from server.operator.channel import OperatorError, Result
 from server.operator.common import apply, audit, changes, operator_name, penalty
 from server.storage.changes import Change, DecideReview, SetShownText
@@ -88,6 +89,8 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
         if kind == "display_name":
             # Who was shown under which name, and since when (G6), as set_profile logs it.
             netlog.record(app, "profile", author_id, None, display_name=changed, was=was, by=operator_name())
+            if author is not None:
+                announce_rename(app, author)
         else:
             g = app.state.groups[gid]
             publish(g.online, ev.GroupUpdated(group_id=gid, name=changed) if kind == "group_name"

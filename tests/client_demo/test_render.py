@@ -150,6 +150,13 @@ def test_format_v2_events(ev, line):
     assert format_event(ev, names()) == line
 
 
+def test_a_rename_is_said_under_the_old_name_and_then_learnt():
+    n = names()
+    line = format_event({"ev": "user_renamed", "user_id": BOB["user_id"], "display_name": "小明"}, n)
+    assert line == f"* {BOB['display_name']} ({BOB['user_id']}) is now called 小明"
+    assert n(BOB["user_id"]) == f"小明 ({BOB['user_id']})"
+
+
 def test_format_ban_and_log_entry():
     n = names()
     assert format_ban({"user_id": "u2", "until": 0, "by": "u1", "reason": "spam"}, n) == (

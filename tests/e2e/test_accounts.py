@@ -314,3 +314,31 @@ async def test_a_failed_login_or_auth_leaves_the_connection_as_it_was(server):
     assert (await fresh.call("me"))["code"] == "unauthenticated"
     for c in (alice, bob, fresh):
         await c.close()
+
+
+async def test_a_new_display_name_reaches_those_who_share_a_group_once(server):
+    """set_profile announces the new name (user_renamed) to the user's own connections and to each
+    connection online in the user's groups once, however many groups it shares; nobody else."""
+    alice, bob, carol = await server.user(), await server.user(), await server.user()
+    alice2 = await server.client()
+    await alice2.request("auth", token=alice.token)
+    g1 = await open_group(alice)
+    g2 = await open_group(alice)
+    for gid in (g1, g2):
+        await bob.request("join_group", group_id=gid)
+    for c in (alice, alice2, bob, carol):
+        c.drain_events()
+    await alice.request("set_profile", display_name="Alice Two")
+    for c in (alice, alice2, bob):
+        ev = await c.next_event("user_renamed")
+        assert (ev["user_id"], ev["display_name"]) == (alice.user_id, "Alice Two")
+    await bob.request("send", group_id=g1, text="sync")  # events after the rename are in by its reply
+    await asyncio.sleep(0.2)
+    assert [e for e in bob.drain_events() if e.get("ev") == "user_renamed"] == []  # once, not once per group
+    assert [e for e in carol.drain_events() if e.get("ev") == "user_renamed"] == []
+    await alice.request("set_profile", display_name="Alice Two")  # no change: nothing to announce
+    await bob.request("send", group_id=g1, text="sync again")
+    await asyncio.sleep(0.2)
+    assert [e for e in bob.drain_events() if e.get("ev") == "user_renamed"] == []
+    for c in (alice, alice2, bob, carol):
+        await c.close()

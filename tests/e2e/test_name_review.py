@@ -136,8 +136,11 @@ async def test_a_display_name_held_at_registration_waits_and_the_username_stands
     first, second = await _open_items(srv)
     assert (first["kind"], first["user_id"], first["text"]) == ("display_name", reply["user_id"], "刷单返利达人")
     assert reply["held_id"] == str(first["item_id"])
+    c.drain_events()
     await _decide(srv, first, "release")
     assert (await c.request("me"))["display_name"] == "刷单返利达人"
+    renamed = await c.next_event("user_renamed")  # the released name reaches the screens showing the old
+    assert (renamed["user_id"], renamed["display_name"]) == (reply["user_id"], "刷单返利达人")
     # the second was held over "heldname1", which is no longer shown: releasing it changes nothing
     assert "not applied" in await _decide(srv, second, "release")
     assert (await c.request("me"))["display_name"] == "刷单返利达人"

@@ -40,6 +40,7 @@ from protocol.events import (
     ReadMarker,
     RoleChanged,
     UserObj,
+    UserRenamed,
     event,
     message_event,
     message_obj,
@@ -73,6 +74,8 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
      event("member_muted", group_id=GID, user_id=BOB.user_id, until=1_700_000_600_000)),
     (MemberMuted(group_id=GID, user_id=BOB.user_id, until=0),
      event("member_muted", group_id=GID, user_id=BOB.user_id, until=0)),
+    (UserRenamed(user_id=BOB.user_id, display_name="小明"),
+     event("user_renamed", user_id=BOB.user_id, display_name="小明")),
     (GroupUpdated(group_id=GID, name="茶话会", category="friends", join_policy=JoinPolicy.APPROVAL),
      event("group_updated", group_id=GID, name="茶话会", category="friends", join_policy="approval")),
     (GroupUpdated(group_id=GID, announcement=""), event("group_updated", group_id=GID, announcement="")),
@@ -160,7 +163,7 @@ def test_every_event_is_covered():
         "message", "message_released", "message_deleted", "member_joined", "member_left", "member_removed",
         "role_changed", "member_muted", "group_updated", "join_request", "notice", "group_dissolved", "group_closed",
         "group_suspended", "invited", "join_result", "message_edited", "reaction", "read_marker",
-        "post", "comment", "held_text_settled",
+        "post", "comment", "held_text_settled", "user_renamed",
     }
     for name, cls in EVENT_TYPES.items():
         assert cls.ev == name == cls.__struct_config__.tag and cls.__struct_config__.tag_field == "ev"
