@@ -4,7 +4,7 @@
 // Every piece of user data is rendered as text (dom.js).
 import { el, clear, $, toast, modal } from "./dom.js";
 import { t, errorText, setLang, getLang, fmtTime, catName } from "./i18n.js";
-import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts, loadCategories, fillCategories } from "./state.js";
+import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount } from "./state.js";
 import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension } from "./manage.js";
 import { attachmentsNode, stamp, previewText } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes } from "./rich.js";
@@ -116,6 +116,7 @@ function renderLogin(which) {
           getCode.disabled = true; setTimeout(() => { getCode.disabled = false; }, 30000);
         } catch (err) { fail(err); }
       } });
+    const regDisplay = el("input", { id: "reg-display" });
     form = el("form", { id: "register-form", class: "card",
       onsubmit: async (e) => {
         e.preventDefault();
@@ -124,6 +125,8 @@ function renderLogin(which) {
         const password = $("#reg-password").value;
         const args = { username, password, phone: phone.value.trim(), code: $("#reg-code").value.trim() };
         const dn = $("#reg-display").value.trim();
+        const long = nameTooLong(dn);
+        if (long) { msg.textContent = long; msg.className = "form-msg error"; $("#reg-display").focus(); return; }
         if (dn) args.display_name = dn;
         try {
           const r = await conn.request("register", args, { connect: true });
@@ -137,7 +140,7 @@ function renderLogin(which) {
       field(t("code"), el("input", { id: "reg-code", inputmode: "numeric", autocomplete: "one-time-code", required: true, maxlength: 6 })),
       field(t("username"), el("input", { id: "reg-username", autocomplete: "username", required: true }), t("username_hint")),
       field(t("password"), el("input", { id: "reg-password", type: "password", autocomplete: "new-password", required: true, minlength: 8 }), t("password_hint")),
-      field(t("display_name"), el("input", { id: "reg-display", maxlength: 32 })),
+      field(t("display_name"), regDisplay, null, nameNote(regDisplay)),
       el("button", { type: "submit", id: "reg-submit", class: "primary wide", text: t("register") }),
       msg,
       el("button", { type: "button", class: "link", id: "to-login", text: t("have_account"), onclick: () => renderLogin("login") }));
@@ -150,8 +153,23 @@ function renderLogin(which) {
   showInviteHint();
 }
 
-function field(label, input, hint) {
-  return el("label", { class: "field" }, el("span", { class: "label", text: label }), input, hint ? el("small", { class: "muted", text: hint }) : null);
+function field(label, input, hint, extra = null) {
+  return el("label", { class: "field" }, el("span", { class: "label", text: label }), input, hint ? el("small", { class: "muted", text: hint }) : null, extra);
+}
+
+// Under a display name's field: no maxlength, which would cut the name silently (and count an
+// emoji as two). Past the server's 32 characters (after trimming) a note under it says so, and the
+// form does not send it (nameTooLong).
+function nameNote(input) {
+  const note = el("small", { class: "count-over", id: input.id + "-count", hidden: true, "aria-live": "polite" });
+  const draw = () => { const long = nameTooLong(input.value); note.hidden = !long; note.textContent = long || ""; };
+  input.addEventListener("input", draw);
+  draw();
+  return note;
+}
+function nameTooLong(value) {
+  const n = nameCount(value);
+  return n > LIMITS.displayName ? t("name_too_long", { n, max: LIMITS.displayName }) : null;
 }
 
 async function login(username, password) {
@@ -561,13 +579,17 @@ function renderChat() {
   el("div", { class: "older" }, el("button", { type: "button", class: "link", id: "load-earlier", text: g.noMore ? t("no_earlier") : t("load_earlier"),
     disabled: g.noMore, onclick: () => loadOlder(g) })),
   el("div", { id: "messages" }), el("div", { id: "outbox" }));
-  const text = el("textarea", { id: "composer-text", rows: 1, placeholder: t("composer_placeholder"), maxlength: 4000, value: typed,
+  // No maxlength: the browser's counts UTF-16 units (an emoji as two) and cuts silently. The server
+  // counts characters; the count shows near the limit and a longer text is refused here, kept as it is.
+  const count = el("div", { id: "composer-count", class: "small", hidden: true, "aria-live": "polite" });
+  const text = el("textarea", { id: "composer-text", rows: 1, placeholder: t("composer_placeholder"), value: typed,
     onkeydown: (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); } },
-    oninput: () => { text.style.height = "auto"; text.style.height = Math.min(text.scrollHeight, 160) + "px"; } });
+    oninput: () => { text.style.height = "auto"; text.style.height = Math.min(text.scrollHeight, 160) + "px"; drawCount(text, count); } });
   const submit = () => {
     const v = text.value;
     if ((!v.trim() && !hasFiles(g)) || composerBlocked(g) || slowWait(g) > 0) return;
-    text.value = ""; text.style.height = "auto";
+    if (drawCount(text, count)) { toast(t("text_too_long", { n: charCount(v), max: LIMITS.text }), "error"); return; }
+    text.value = ""; text.style.height = "auto"; drawCount(text, count);
     sendMessage(g, v);
   };
   const picker = attachMentionPicker(g, text);
@@ -579,6 +601,7 @@ function renderChat() {
     scroller,
     el("form", { id: "composer", onsubmit: (e) => { e.preventDefault(); submit(); } },
       el("div", { id: "composer-note", hidden: true }),
+      count,
       el("div", { id: "slow-note", class: "muted small", hidden: true }),
       el("div", { id: "reply-bar", class: "row", hidden: true }),
       el("div", { id: "attach-tray", class: "row wrap", hidden: true }),
@@ -590,6 +613,7 @@ function renderChat() {
   const box = $("#messages");
   for (const seq of [...g.msgs.keys()].sort((a, b) => a - b)) box.append(messageNode(g, g.msgs.get(seq)));
   for (const item of S.outbox) if (item.gid === g.group_id) $("#outbox").append(pendingNode(item));
+  drawCount(text, count);
   updateComposer();
   if (kept && !kept.bottom) scroller.scrollTop = kept.top; else scrollToBottom();
   if (kept && kept.focused && !text.disabled) { text.focus(); text.setSelectionRange(kept.start, kept.end); }
@@ -671,6 +695,17 @@ function sysLine(g, text) {
 
 function nearBottom() { const s = $("#scroller"); return !s || s.scrollHeight - s.scrollTop - s.clientHeight < 60; }
 function scrollToBottom() { const s = $("#scroller"); if (s) s.scrollTop = s.scrollHeight; }
+
+// The composer's count of characters: shown from 90% of the limit, and as a warning past it. True
+// when the text is too long to send.
+function drawCount(box, node) {
+  const n = box.value.length < LIMITS.text * 0.9 ? 0 : charCount(box.value);   // never more characters than UTF-16 units
+  const over = n > LIMITS.text;
+  node.hidden = n < LIMITS.text * 0.9;
+  node.className = "small " + (over ? "count-over" : "muted");
+  node.textContent = node.hidden ? "" : over ? t("text_too_long", { n, max: LIMITS.text }) : t("char_count", { n, max: LIMITS.text });
+  return over;
+}
 
 // Store a message (from history, an ack or an event) and show it in seq order.
 function addMessage(g, m) {
@@ -812,39 +847,101 @@ function updateComposer() {
   else if (next > 0 && next < 2 ** 31) updateComposer.timer = setTimeout(updateComposer, next + 200);
 }
 
-// Queue a message: shown as "sending" at once; its files may still be uploading (trySend waits).
+// The outbox: what the user sent that the server has not stored yet, in the order it was sent,
+// each shown at the end of its chat until it is. An item is
+//   queued  - its turn has not come (an earlier message of the group is on its way), or the page is offline;
+//   sending - sent, no answer yet (a dropped connection sends it again after the reconnect);
+//   waiting - refused as too fast (`rate_limited` with `retry_after_ms`): sent again once, after that delay;
+//   failed  - refused for a reason waiting will not cure (content_blocked, muted, group_suspended,
+//             too_large, ...), or too fast again: it stays in the chat with the reason and Retry,
+//             Edit (the text, reply and files back into the composer) and Discard. Nothing the user
+//             typed is ever dropped without their say.
+// A group's messages go one at a time, in order: the next is sent only once the one before is stored
+// or has failed, so none overtakes another, not even one waiting for its automatic retry. Every
+// attempt of a message carries its client_msg_id: a retry whose first try was stored after all (the
+// answer lost with the connection) gets the first one's seq, and a refused try does not use the id up.
 function sendMessage(g, text) {
   const files = draft(g).files.map((f) => f.file.name);
-  const item = { gid: g.group_id, text, cmid: newId(), error: null, files, extras: null };
+  const item = { gid: g.group_id, text, cmid: newId(), state: "queued", error: null, files, extras: null, retried: false, timer: null };
   item.ready = takeExtras(g, text).then((x) => { item.extras = x; });
   S.outbox.push(item);
   if (g.group_id === S.current) { $("#outbox").append(pendingNode(item)); scrollToBottom(); }
-  trySend(item);
+  pump(g.group_id);
+}
+
+// Send the group's first unsent message, unless one of its messages is on its way or waiting.
+function pump(gid) {
+  if (!S.authed) return;   // flushOutbox starts again after the reconnect
+  const head = S.outbox.find((x) => x.gid === gid && x.state !== "failed");
+  if (head && head.state === "queued") trySend(head);
 }
 
 function pendingNode(item) {
-  return el("div", { class: "msg mine pending", "data-cmid": item.cmid },
+  const failed = item.state === "failed";
+  const status = failed ? t("send_failed", { reason: item.error })
+    : item.state === "waiting" ? t("send_waiting", { s: Math.max(1, Math.ceil(item.wait / 1000)) }) : t("sending");
+  return el("div", { class: "msg mine pending" + (failed ? " failed" : ""), "data-cmid": item.cmid, "data-state": item.state },
     el("div", { class: "bubble" }, item.text ? el("div", { class: "text", text: item.text }) : null,
       item.files.length ? el("div", { class: "muted small", text: "📎 " + item.files.join(", ") }) : null,
-      el("small", { class: "muted", text: item.error ? t("send_failed", { reason: item.error }) : t("sending") })));
+      el("small", { class: failed ? "send-error" : "muted", role: failed ? "alert" : null, text: status }),
+      failed ? el("div", { class: "row tight send-actions" },
+        el("button", { type: "button", class: "ghost small send-retry", text: t("send_retry"), onclick: () => retryItem(item) }),
+        el("button", { type: "button", class: "ghost small send-edit", text: t("send_edit"), onclick: () => editItem(item) }),
+        el("button", { type: "button", class: "ghost small send-discard", text: t("send_discard"), onclick: () => dropPending(item) })) : null));
+}
+
+// The item's bubble drawn again (its state changed), the reader kept at the bottom if they were.
+function redrawPending(item) {
+  const node = document.querySelector(`.pending[data-cmid="${item.cmid}"]`);
+  if (!node) return;
+  const atBottom = nearBottom();
+  node.replaceWith(pendingNode(item));
+  if (atBottom) scrollToBottom();
 }
 
 function dropPending(item) {
+  clearTimeout(item.timer);
   S.outbox = S.outbox.filter((x) => x !== item);
   const node = document.querySelector(`.pending[data-cmid="${item.cmid}"]`);
   if (node) node.remove();
 }
 
+// Retry: the failed message goes again, with its client_msg_id, after whatever the group still has
+// to send (it is moved to the end, where it will land).
+function retryItem(item) {
+  if (item.state !== "failed") return;
+  Object.assign(item, { state: "queued", error: null, retried: false });
+  S.outbox = S.outbox.filter((x) => x !== item);
+  S.outbox.push(item);
+  const node = document.querySelector(`.pending[data-cmid="${item.cmid}"]`);
+  if (node) node.remove();
+  if (item.gid === S.current && $("#outbox")) { $("#outbox").append(pendingNode(item)); scrollToBottom(); }
+  pump(item.gid);
+}
+
+// Edit: the text goes back into the composer (after what is typed there, never over it), with its
+// reply, mentions and files; the failed bubble goes.
+function editItem(item) {
+  const g = S.groups.get(item.gid);
+  const box = $("#composer-text");
+  if (!g || !box || g.group_id !== S.current) return;
+  dropPending(item);
+  box.value = box.value ? box.value + "\n" + item.text : item.text;
+  restoreDraft(g, item.extras || {});
+  box.dispatchEvent(new Event("input"));
+  if (!box.disabled) { box.focus(); box.setSelectionRange(box.value.length, box.value.length); }
+}
+
 async function trySend(item) {
-  if (!S.authed || item.inflight) return;   // kept in the outbox; flushOutbox resends it after the reconnect
+  if (!S.authed || item.state === "sending") return;
   const g = S.groups.get(item.gid);
   if (!g) { dropPending(item); return; }
-  item.inflight = true;
+  item.state = "sending";
   const extras = {};
   try {
     await item.ready;
     Object.assign(extras, item.extras);
-    if (!item.text.trim() && !extras.attachments) { item.inflight = false; dropPending(item); return; }   // every upload failed
+    if (!item.text.trim() && !extras.attachments) { dropPending(item); pump(item.gid); return; }   // every upload failed
     const args = { group_id: item.gid, text: item.text, client_msg_id: item.cmid, ...extras };
     if (extras.attachments) args.attachments = extras.attachments.map((a) => a.media_id);
     const r = await api("send", args);
@@ -854,23 +951,31 @@ async function trySend(item) {
     else if (!g.msgs.has(r.seq)) addMessage(g, { group_id: item.gid, seq: r.seq, ts: r.ts, text: item.text, ...extras,
       sender: { user_id: S.me.user_id, display_name: S.me.display_name, role: g.role } });
   } catch (e) {
-    item.inflight = false;
-    if (e.code === "disconnected") return;
-    dropPending(item);
+    if (!S.outbox.includes(item)) { pump(item.gid); return; }   // dropped meanwhile (the group left, a logout)
+    if (e.code === "disconnected") { item.state = "queued"; return; }   // sent again after the reconnect
     if (e.code === "muted") {
       if (e.reply.until) g.mutes.set(S.me.user_id, e.reply.until); else g.muteAll = true;
       updateComposer();
     } else if (e.code === "group_suspended" && e.reply.until) { learnSuspension(g, e.reply.until, e.reply.cause); updateComposer(); }
     else if (e.code === "rate_limited" && g.slowMode && e.reply.retry_after_ms) { g.slowUntil = Date.now() + e.reply.retry_after_ms; updateComposer(); }
+    if (e.code === "rate_limited" && e.reply.retry_after_ms > 0 && !item.retried) {
+      // Too fast: sent again by itself after the delay; the group's later messages wait behind it.
+      item.state = "waiting"; item.retried = true; item.wait = e.reply.retry_after_ms;
+      item.timer = setTimeout(() => { if (item.state === "waiting") { item.state = "queued"; redrawPending(item); pump(item.gid); } }, item.wait + 50);
+      redrawPending(item);
+      return;
+    }
+    item.state = "failed";
+    item.error = errorText(e);
+    redrawPending(item);
     if (e.code === "forbidden" && e.reply.agreement_version) { toast(t("agreement_needed"), "error"); checkAgreement(); }
-    else toast(t("send_failed", { reason: errorText(e) }), "error");
-    const box = $("#composer-text");
-    if (box && !box.value && g.group_id === S.current) box.value = item.text;
-    if (!g.draft) restoreDraft(g, extras);   // the reply, mentions and files come back with the text
+    else toast(t("send_failed", { reason: item.error }), "error");
   }
+  pump(item.gid);   // the group's next message, if any
 }
 
-function flushOutbox() { for (const item of [...S.outbox]) trySend(item); }
+// After a (re)connect: each group's messages go again, in order (failed ones wait for the user).
+function flushOutbox() { for (const gid of new Set(S.outbox.map((x) => x.gid))) pump(gid); }
 
 // ------------------------------------------------------------------ events
 function gname(gid, fallback) { const g = S.groups.get(gid); return g ? g.name : fallback || gid; }
@@ -1179,7 +1284,7 @@ function openProfile() {
     const msg = el("p", { class: "form-msg", role: "alert" });
     const ok = (s) => { msg.textContent = s; msg.className = "form-msg ok"; };
     const bad = (e) => { msg.textContent = errorText(e); msg.className = "form-msg error"; };
-    const dn = el("input", { id: "profile-name", value: me.display_name, maxlength: 32 });
+    const dn = el("input", { id: "profile-name", value: me.display_name });
     // My display names waiting for review (only I see them), with a withdraw button each.
     const heldNames = el("div", { id: "profile-held" });
     const drawHeld = () => { clear(heldNames); const box = heldBox("display_name"); if (box) heldNames.append(box); };
@@ -1193,14 +1298,17 @@ function openProfile() {
         el("dt", { text: t("verify") }), el("dd", { id: "id-state", text: me.id_verified ? t("id_verified") : t("id_not_verified") })),
       el("form", { class: "row", onsubmit: async (e) => {
         e.preventDefault();
+        const wanted = dn.value.trim();
+        const long = nameTooLong(wanted);
+        if (long) { msg.textContent = long; msg.className = "form-msg error"; return; }
         try {
-          const wanted = dn.value.trim();
           const r = await api("set_profile", { display_name: wanted });
           S.me = await api("me"); $("#me-name").textContent = S.me.display_name;
           // A held name is not shown as the user's: the field goes back to the name others see.
           if (r.held) { dn.value = S.me.display_name; ok(t("held_display_name", { name: wanted })); loadHeld(); } else ok(t("saved"));
         } catch (err) { bad(err); }
       } }, dn, el("button", { type: "submit", class: "primary", text: t("save") })),
+      nameNote(dn),
       heldNames,
     ];
     if (!me.id_verified) {

@@ -169,6 +169,10 @@ const zh = {
   ae_category_frozen: "平台已暂时冻结这个类别，现在不能在其中开设公众号。", ae_suspended_edit: "公众号已被平台暂停更新，暂停期间不能修改名称和简介。",
   ae_editor_unverified: "对方还没有完成实名认证，不能设为编辑：编辑以公众号的名义发布，和所有者一样需要实名认证。",
   ae_publish_verify: "发布文章需要先完成实名认证（编辑也一样）。", publish_suspended: "暂停更新期间不能发布文章", verify_to_publish: "实名认证后才能发布",
+  // sending (app.js): a refused message stays in the chat; lengths are counted in characters
+  send_waiting: "发送太快，{s} 秒后自动重发…", send_retry: "重发", send_edit: "编辑", send_discard: "放弃",
+  char_count: "{n} / {max} 字", text_too_long: "消息太长：{n} 字，最多 {max} 字。请删减后再发送。",
+  name_too_long: "昵称太长：{n} 个字，最多 {max} 个字。",
 };
 const en = {
   app: "Qunguan", tagline: "Safe, compliant group chat", lang_switch: "中文",
@@ -338,6 +342,10 @@ const en = {
   ae_category_frozen: "The platform has frozen this category for now: no account can be opened in it.", ae_suspended_edit: "The platform suspended this account: its name and introduction cannot change until the suspension ends.",
   ae_editor_unverified: "That user has not verified their identity: editors publish in the account's name and need a verified identity, like its owner.",
   ae_publish_verify: "Publishing needs a verified identity (editors too).", publish_suspended: "No publishing while the account is suspended", verify_to_publish: "Verify your identity to publish",
+  // sending (app.js): a refused message stays in the chat; lengths are counted in characters
+  send_waiting: "Too fast; sending again in {s} s…", send_retry: "Retry", send_edit: "Edit", send_discard: "Discard",
+  char_count: "{n} / {max} characters", text_too_long: "Too long: {n} characters, at most {max}. Shorten it to send.",
+  name_too_long: "Too long: {n} characters, at most {max}.",
 };
 const TABLES = { "zh-CN": zh, en };
 let lang = localStorage.getItem("qg.lang") === "en" ? "en" : "zh-CN";

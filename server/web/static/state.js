@@ -13,7 +13,7 @@ export const S = {
   current: null,       // the open group's id
   notices: [],
   unseen: 0,
-  outbox: [],          // sends not yet acknowledged: retried with the same client_msg_id after a reconnect
+  outbox: [],          // sends not yet stored, in the order sent (app.js: queued, sending, waiting, failed)
   names: new Map(),    // user_id -> display_name of everyone seen in a member list (bans and the log name ex-members)
   invites: new Map(),  // group_id -> invite links created in this page's life (the server lists none)
   pendingInvite: null, // an invite code from the URL (#join=CODE), used once logged in
@@ -105,6 +105,17 @@ export function myMuteUntil(g) {
   const until = S.me ? g.mutes.get(S.me.user_id) || 0 : 0;
   return until > Date.now() ? until : 0;
 }
+// How long a text may be, in characters as the server counts them (Unicode code points: an emoji is
+// one, though the browser's `maxlength` counts it as two). No reply tells the client the operator's
+// `limits.max_text_chars`: the default is assumed, and a server set lower answers `too_large`.
+export const LIMITS = { text: 4000, displayName: 32 };
+
+// Characters (code points) in s.
+export function charCount(s) { return [...s].length; }
+
+// A display name's length as the server checks it (`register`, `set_profile`): NFC, then trimmed.
+export function nameCount(s) { return charCount(s.normalize("NFC").trim()); }
+
 export function newId() {
   const b = new Uint8Array(12);
   crypto.getRandomValues(b);

@@ -1,0 +1,126 @@
+"""Sending from the web client: a refused message is never lost (too fast: sent again by itself, in
+order; refused for good: kept, failed, with Retry, Edit and Discard), and lengths are counted in
+characters and never cut."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.e2e.harness import ServerProcess, open_group
+from tests.web.browser import (
+    Background,
+    create_group,
+    login,
+    message,
+    message_texts,
+    new_page,
+    send,
+    submit_registration,
+)
+
+BLOCK_WORDS = """
+[[content.lists]]
+category = "prohibited"
+path = "blocked.txt"
+action = "block"
+"""
+
+
+def _open(page: Any, gid: str) -> None:
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.wait_for_selector("#composer-text")
+
+
+def test_refused_messages_stay_and_too_fast_ones_go_again_in_order(
+        browser: Any, tmp_path: Path, bg: Background) -> None:
+    (tmp_path / "blocked.txt").write_text("违禁词\n", encoding="utf-8")
+    srv = ServerProcess(tmp_path, BLOCK_WORDS)
+    # 3 messages at once, then 2 a second: a burst of 8 is refused as too fast 5 times.
+    srv.config.write_text(srv.config.read_text().replace(
+        "messages_per_second = 0", "messages_per_second = 2\nmessage_burst = 3", 1))
+    srv.start()
+    try:
+        owner = bg.run(srv.user())
+        gid = bg.run(open_group(owner))
+        page = new_page(browser, srv)
+        login(page, owner.username)
+        _open(page, gid)
+
+        burst = [f"第{i}条" for i in range(1, 9)]
+        for text in burst:
+            send(page, text)
+        expect(page.locator("#messages .msg")).to_have_count(8, timeout=15000)
+        expect(page.locator("#outbox .pending")).to_have_count(0)
+        assert message_texts(page) == burst  # none lost, none overtaken by a later one
+        stored = bg.run(owner.request("history", group_id=gid, limit=50))["messages"]
+        assert [m["text"] for m in stored] == burst  # stored in the order typed
+        assert page.input_value("#composer-text") == ""
+
+        # Refused for good: each stays in the chat, failed, with the reason; later messages still go.
+        for text in ("甲违禁词", "乙违禁词", "丙违禁词"):
+            send(page, text)
+        expect(page.locator("#outbox .pending.failed")).to_have_count(3)
+        send(page, "之后的消息")
+        message(page, "之后的消息")
+        first = page.locator("#outbox .pending", has_text="甲违禁词")
+        expect(first.locator(".send-error")).to_contain_text("内容包含违规信息")
+        page.locator("#outbox .pending", has_text="乙违禁词").locator(".send-discard").click()
+        expect(page.locator("#outbox .pending")).to_have_count(2)
+        # Edit puts the text back after what is being typed, never over it.
+        page.fill("#composer-text", "草稿")
+        page.locator("#outbox .pending", has_text="丙违禁词").locator(".send-edit").click()
+        assert page.input_value("#composer-text") == "草稿\n丙违禁词"
+        expect(page.locator("#outbox .pending")).to_have_count(1)
+
+        # Once the word is allowed again, Retry sends the kept message (same client_msg_id).
+        (tmp_path / "blocked.txt").write_text("", encoding="utf-8")
+        assert srv.proc is not None
+        srv.proc.send_signal(signal.SIGHUP)
+        assert bg.run(srv.logged("config reloaded"))
+        first.locator(".send-retry").click()
+        message(page, "甲违禁词")
+        expect(page.locator("#outbox .pending")).to_have_count(0)
+        assert message_texts(page)[-2:] == ["之后的消息", "甲违禁词"]
+        assert page.input_value("#composer-text") == "草稿\n丙违禁词"
+        assert page.errors == []
+    finally:
+        srv.stop()
+        print("".join(srv.output))
+
+
+def test_lengths_are_counted_in_characters_and_never_cut(browser: Any, server: ServerProcess) -> None:
+    page = new_page(browser, server)
+    # A display name over 32 characters is refused with the rule, not cut.
+    submit_registration(page, server, "longname1", "名" * 33)
+    expect(page.locator("#form-msg")).to_have_text("昵称太长：33 个字，最多 32 个字。")
+    expect(page.locator("#reg-display-count")).to_be_visible()
+    assert page.input_value("#reg-display") == "名" * 33
+    # 32 characters pass, though 16 of them are emoji (two UTF-16 units each).
+    name = "😀" * 16 + "名" * 16
+    page.fill("#reg-display", name)
+    expect(page.locator("#reg-display-count")).to_be_hidden()
+    page.click("#reg-submit")
+    page.wait_for_selector("#status.status-connected")
+    expect(page.locator("#me-name")).to_have_text(name)
+
+    create_group(page, "长文")
+    longest = "a" * 3998 + "😀😀"  # 4,000 characters, 4,002 UTF-16 units
+    page.fill("#composer-text", longest)
+    expect(page.locator("#composer-count")).to_have_text("4000 / 4000 字")
+    page.press("#composer-text", "Enter")
+    message(page, "aaaa")
+    expect(page.locator("#outbox .pending")).to_have_count(0)
+    assert message_texts(page) == [longest]
+
+    too_long = "b" * 4001
+    page.fill("#composer-text", too_long)
+    expect(page.locator("#composer-count.count-over")).to_have_text("消息太长：4001 字，最多 4000 字。请删减后再发送。")
+    page.press("#composer-text", "Enter")
+    page.wait_for_selector("#toasts .toast:has-text('消息太长')")
+    assert page.input_value("#composer-text") == too_long  # kept whole, not sent
+    assert page.locator("#outbox .pending").count() == 0 and len(message_texts(page)) == 1
+    assert page.errors == []
