@@ -1,6 +1,6 @@
 """Sending from the web client: a refused message is never lost (too fast: sent again by itself, in
-order; refused for good: kept, failed, with Retry, Edit and Discard), and lengths are counted in
-characters and never cut."""
+order; refused for good: kept, failed, with Retry, Edit and Discard), lengths are counted in
+characters and never cut, the reader at the bottom stays there, new messages below are pointed at."""
 
 from __future__ import annotations
 
@@ -28,6 +28,12 @@ category = "prohibited"
 path = "blocked.txt"
 action = "block"
 """
+
+
+def _at_bottom(page: Any) -> bool:
+    gap: float = page.evaluate("() => { const s = document.querySelector('#scroller');"
+                               " return s.scrollHeight - s.scrollTop - s.clientHeight; }")
+    return gap <= 1
 
 
 def _open(page: Any, gid: str) -> None:
@@ -123,4 +129,42 @@ def test_lengths_are_counted_in_characters_and_never_cut(browser: Any, server: S
     page.wait_for_selector("#toasts .toast:has-text('消息太长')")
     assert page.input_value("#composer-text") == too_long  # kept whole, not sent
     assert page.locator("#outbox .pending").count() == 0 and len(message_texts(page)) == 1
+    assert page.errors == []
+
+
+def test_the_reader_stays_at_the_bottom_and_is_shown_new_messages_below(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    owner = bg.run(server.user())
+    member = bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    bg.run(member.request("join_group", group_id=gid))
+    for i in range(40):
+        bg.run(owner.send(gid, f"line {i}"))
+    page = new_page(browser, server, width=390, height=844)  # a phone: the group list is out of sight
+    page.click("#lang-btn")
+    login(page, member.username)
+    _open(page, gid)
+    message(page, "line 39")
+    assert _at_bottom(page)
+
+    # Muted: the note above the composer takes room, and the last line is still in view.
+    bg.run(owner.request("mute", group_id=gid, user_id=member.user_id, seconds=600))
+    page.wait_for_selector("#composer-note:visible")
+    page.wait_for_selector("#messages .sys:has-text('muted')")
+    page.wait_for_timeout(100)
+    assert _at_bottom(page)
+
+    # Scrolled up: new messages are pointed at, with how many; a click goes to the newest.
+    page.evaluate("() => { document.querySelector('#scroller').scrollTop = 0; }")
+    bg.run(owner.send(gid, "new one"))
+    expect(page.locator("#new-below")).to_have_text("↓ 1 new message")
+    bg.run(owner.send(gid, "new two"))
+    expect(page.locator("#new-below")).to_have_text("↓ 2 new messages")
+    assert not _at_bottom(page)
+    page.click("#new-below")
+    expect(page.locator("#new-below")).to_be_hidden()
+    assert _at_bottom(page)
+    bg.run(owner.send(gid, "new three"))  # at the bottom: followed, no hint
+    message(page, "new three")
+    assert _at_bottom(page) and page.locator("#new-below").is_hidden()
     assert page.errors == []

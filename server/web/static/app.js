@@ -16,6 +16,7 @@ import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onCo
 
 const PAGE = 50;
 let statusKey = "offline";
+let keepBottom = true;   // the reader of the open chat is at its bottom (as of their last scroll): kept there
 
 // ------------------------------------------------------------------ boot
 function boot() {
@@ -573,12 +574,17 @@ function renderChat() {
   chat.dataset.gid = g ? g.group_id : "";
   if (!g) { chat.append(el("div", { class: "placeholder muted", text: t("pick_group") })); return; }
   const scroller = el("div", { id: "scroller", onscroll: () => {
+    keepBottom = nearBottom();
     if (scroller.scrollTop < 40) loadOlder(g);
-    if (nearBottom() && !document.hidden) markRead(g);
+    if (keepBottom) { if (g.below) { g.below = 0; drawBelow(g); } if (!document.hidden) markRead(g); }
   } },
   el("div", { class: "older" }, el("button", { type: "button", class: "link", id: "load-earlier", text: g.noMore ? t("no_earlier") : t("load_earlier"),
     disabled: g.noMore, onclick: () => loadOlder(g) })),
   el("div", { id: "messages" }), el("div", { id: "outbox" }));
+  // The reader at the bottom stays there when the chat's height changes (a note above the
+  // composer, a reply or files being added, the text box growing), so the last line is never hidden.
+  new ResizeObserver(() => { if (keepBottom) scrollToBottom(); }).observe(scroller);
+  const below = el("button", { type: "button", id: "new-below", class: "primary small", hidden: true, onclick: () => { scrollToBottom(); } });
   // No maxlength: the browser's counts UTF-16 units (an emoji as two) and cuts silently. The server
   // counts characters; the count shows near the limit and a longer text is refused here, kept as it is.
   const count = el("div", { id: "composer-count", class: "small", hidden: true, "aria-live": "polite" });
@@ -598,7 +604,7 @@ function renderChat() {
     el("header", { id: "chat-head" }),
     el("div", { id: "announce", hidden: true }),
     el("div", { id: "pin-bar", class: "row", hidden: true }),
-    scroller,
+    el("div", { id: "scroll-wrap" }, scroller, below),
     el("form", { id: "composer", onsubmit: (e) => { e.preventDefault(); submit(); } },
       el("div", { id: "composer-note", hidden: true }),
       count,
@@ -615,7 +621,9 @@ function renderChat() {
   for (const item of S.outbox) if (item.gid === g.group_id) $("#outbox").append(pendingNode(item));
   drawCount(text, count);
   updateComposer();
-  if (kept && !kept.bottom) scroller.scrollTop = kept.top; else scrollToBottom();
+  if (kept && !kept.bottom) scroller.scrollTop = kept.top; else { scrollToBottom(); g.below = 0; }
+  keepBottom = nearBottom();
+  drawBelow(g);
   if (kept && kept.focused && !text.disabled) { text.focus(); text.setSelectionRange(kept.start, kept.end); }
   if (!document.hidden && nearBottom()) markRead(g);
 }
@@ -694,7 +702,17 @@ function sysLine(g, text) {
 }
 
 function nearBottom() { const s = $("#scroller"); return !s || s.scrollHeight - s.scrollTop - s.clientHeight < 60; }
-function scrollToBottom() { const s = $("#scroller"); if (s) s.scrollTop = s.scrollHeight; }
+function scrollToBottom() { const s = $("#scroller"); if (s) { s.scrollTop = s.scrollHeight; keepBottom = true; } }
+
+// "New messages below": shown while the reader is scrolled up and messages from others arrived
+// since (also at phone width, where the group list and its unread count are out of sight); a click
+// scrolls to the newest, and reaching the bottom in any way hides it.
+function drawBelow(g) {
+  const b = $("#new-below");
+  if (!b || g.group_id !== S.current) return;
+  b.hidden = !g.below;
+  b.textContent = g.below === 1 ? t("new_below_one") : t("new_below", { n: g.below || 0 });
+}
 
 // The composer's count of characters: shown from 90% of the limit, and as a warning past it. True
 // when the text is too long to send.
@@ -710,6 +728,7 @@ function drawCount(box, node) {
 // Store a message (from history, an ack or an event) and show it in seq order.
 function addMessage(g, m) {
   const known = g.msgs.has(m.seq);
+  const fresh = !known && m.seq > g.lastSeq;   // newer than all the page holds (not history read back)
   stamp(m);
   g.msgs.set(m.seq, m);
   if (m.seq >= g.lastSeq) { g.lastSeq = m.seq; g.preview = previewText(m); }
@@ -736,6 +755,7 @@ function addMessage(g, m) {
       if (old) old.replaceWith(node);
       else insertByKey(box, node, m.seq);
       if (atBottom || isMine(m)) scrollToBottom();
+      else if (fresh && !m.deleted) { g.below = (g.below || 0) + 1; drawBelow(g); }
     }
     if (!document.hidden && nearBottom()) markRead(g);
   }
