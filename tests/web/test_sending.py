@@ -36,6 +36,18 @@ def _at_bottom(page: Any) -> bool:
     return gap <= 1
 
 
+def _hint_fits(page: Any) -> bool:
+    """Whether the composer's placeholder fits its box on one line."""
+    fits: bool = page.evaluate("""() => {
+        const box = document.querySelector('#composer-text'), cs = getComputedStyle(box);
+        const ctx = document.createElement('canvas').getContext('2d');
+        ctx.font = cs.font;
+        const room = box.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+        return ctx.measureText(box.placeholder).width <= room;
+    }""")
+    return fits
+
+
 def _open(page: Any, gid: str) -> None:
     page.click(f"#group-list [data-gid='{gid}']")
     page.wait_for_selector("#composer-text")
@@ -112,8 +124,15 @@ def test_lengths_are_counted_in_characters_and_never_cut(browser: Any, server: S
     page.click("#reg-submit")
     page.wait_for_selector("#status.status-connected")
     expect(page.locator("#me-name")).to_have_text(name)
+    # In the sidebar a long name is cut on one line, short of the icons, and whole on hover.
+    box, bell = page.locator("#me-name").bounding_box(), page.locator("#btn-notices").bounding_box()
+    line = page.eval_on_selector("#me-name", "n => parseFloat(getComputedStyle(n).lineHeight)")
+    assert box is not None and bell is not None
+    assert box["height"] < 1.5 * line and box["x"] + box["width"] <= bell["x"]
+    expect(page.locator("#me-name")).to_have_attribute("title", name)
 
     create_group(page, "长文")
+    assert "Shift+Enter" in (page.get_attribute("#composer-text", "placeholder") or "") and _hint_fits(page)
     longest = "a" * 3998 + "😀😀"  # 4,000 characters, 4,002 UTF-16 units
     page.fill("#composer-text", longest)
     expect(page.locator("#composer-count")).to_have_text("4000 / 4000 字")
@@ -145,6 +164,9 @@ def test_the_reader_stays_at_the_bottom_and_is_shown_new_messages_below(
     login(page, member.username)
     _open(page, gid)
     message(page, "line 39")
+    # The composer's hint fits the box (the keyboard hint is for desktops) and is on one line.
+    assert _hint_fits(page)
+    assert page.eval_on_selector("#composer-text", "t => getComputedStyle(t, '::placeholder').whiteSpace") == "nowrap"
     assert _at_bottom(page)
 
     # Muted: the note above the composer takes room, and the last line is still in view.

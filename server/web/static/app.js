@@ -483,7 +483,7 @@ function renderMain() {
   const side = el("aside", { id: "sidebar" },
     el("header", { class: "side-head" },
       el("img", { src: "/logo.svg", alt: "", class: "logo small" }),
-      el("div", { class: "grow" }, el("strong", { id: "me-name", text: S.me ? S.me.display_name : "" }),
+      el("div", { class: "grow" }, el("strong", { id: "me-name", class: "clip", text: S.me ? S.me.display_name : "", title: S.me ? S.me.display_name : "" }),
         el("div", { id: "status", class: "status status-" + statusKey, text: t(statusKey) })),
       bell,
       el("button", { type: "button", class: "icon", id: "btn-profile", title: t("profile"), "aria-label": t("profile"), onclick: openProfile }, el("img", { src: "/user.svg", alt: "", class: "ico" }))),
@@ -588,7 +588,7 @@ function renderChat() {
   // No maxlength: the browser's counts UTF-16 units (an emoji as two) and cuts silently. The server
   // counts characters; the count shows near the limit and a longer text is refused here, kept as it is.
   const count = el("div", { id: "composer-count", class: "small", hidden: true, "aria-live": "polite" });
-  const text = el("textarea", { id: "composer-text", rows: 1, placeholder: t("composer_placeholder"), value: typed,
+  const text = el("textarea", { id: "composer-text", rows: 1, placeholder: composerHint(), value: typed,
     onkeydown: (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); } },
     oninput: () => { text.style.height = "auto"; text.style.height = Math.min(text.scrollHeight, 160) + "px"; drawCount(text, count); } });
   const submit = () => {
@@ -627,6 +627,12 @@ function renderChat() {
   if (kept && kept.focused && !text.disabled) { text.focus(); text.setSelectionRange(kept.start, kept.end); }
   if (!document.hidden && nearBottom()) markRead(g);
 }
+
+// The composer's hint: at phone width the keyboard hint (Enter sends, Shift+Enter for a new line)
+// neither fits nor applies to a touch keyboard, so it says only what the box is for.
+const PHONE = window.matchMedia("(max-width: 720px)");
+function composerHint() { return t(PHONE.matches ? "composer_placeholder_short" : "composer_placeholder"); }
+PHONE.addEventListener("change", () => { const box = $("#composer-text"); if (box) box.placeholder = composerHint(); });
 
 function renderChatHead() {
   const g = cur();
@@ -1217,6 +1223,11 @@ function creditText(ev, text) {
   return t("n_credit", { score, level, reason: ev.reason || "" });
 }
 
+function showMyName() {
+  const n = $("#me-name");
+  if (n && S.me) { n.textContent = S.me.display_name; n.title = S.me.display_name; }
+}
+
 // The score and level shown (我的账号) follow a credit notice.
 async function refreshMe() {
   try { S.me = await api("me"); } catch { return; }
@@ -1323,7 +1334,7 @@ function openProfile() {
         if (long) { msg.textContent = long; msg.className = "form-msg error"; return; }
         try {
           const r = await api("set_profile", { display_name: wanted });
-          S.me = await api("me"); $("#me-name").textContent = S.me.display_name;
+          S.me = await api("me"); showMyName();
           // A held name is not shown as the user's: the field goes back to the name others see.
           if (r.held) { dn.value = S.me.display_name; ok(t("held_display_name", { name: wanted })); loadHeld(); } else ok(t("saved"));
         } catch (err) { bad(err); }

@@ -173,8 +173,9 @@ const zh = {
   send_waiting: "发送太快，{s} 秒后自动重发…", send_retry: "重发", send_edit: "编辑", send_discard: "放弃",
   char_count: "{n} / {max} 字", text_too_long: "消息太长：{n} 字，最多 {max} 字。请删减后再发送。",
   name_too_long: "昵称太长：{n} 个字，最多 {max} 个字。",
-  // the chat (app.js): new messages below the reader
+  // the chat (app.js): new messages below the reader; the composer's hint at phone width
   new_below: "↓ {n} 条新消息", new_below_one: "↓ 1 条新消息",
+  composer_placeholder_short: "输入消息",
 };
 const en = {
   app: "Qunguan", tagline: "Safe, compliant group chat", lang_switch: "中文",
@@ -348,8 +349,9 @@ const en = {
   send_waiting: "Too fast; sending again in {s} s…", send_retry: "Retry", send_edit: "Edit", send_discard: "Discard",
   char_count: "{n} / {max} characters", text_too_long: "Too long: {n} characters, at most {max}. Shorten it to send.",
   name_too_long: "Too long: {n} characters, at most {max}.",
-  // the chat (app.js): new messages below the reader
+  // the chat (app.js): new messages below the reader; the composer's hint at phone width
   new_below: "↓ {n} new messages", new_below_one: "↓ 1 new message",
+  composer_placeholder_short: "Message",
 };
 const TABLES = { "zh-CN": zh, en };
 let lang = localStorage.getItem("qg.lang") === "en" ? "en" : "zh-CN";
