@@ -1,6 +1,7 @@
 """Sending from the web client: a refused message is never lost (too fast: sent again by itself, in
 order; refused for good: kept, failed, with Retry, Edit and Discard), lengths are counted in
-characters and never cut, the reader at the bottom stays there, new messages below are pointed at."""
+characters and never cut, the reader at the bottom stays there, new messages below are pointed at,
+and a user's new name reaches what the page already shows."""
 
 from __future__ import annotations
 
@@ -189,4 +190,35 @@ def test_the_reader_stays_at_the_bottom_and_is_shown_new_messages_below(
     bg.run(owner.send(gid, "new three"))  # at the bottom: followed, no hint
     message(page, "new three")
     assert _at_bottom(page) and page.locator("#new-below").is_hidden()
+    assert page.errors == []
+
+
+def test_a_new_name_reaches_the_names_already_shown(browser: Any, server: ServerProcess, bg: Background) -> None:
+    alice = bg.run(server.user())
+    bob = bg.run(server.user())
+    carol = bg.run(server.user())
+    gid = bg.run(open_group(alice))
+    for c in (bob, carol):
+        bg.run(c.request("join_group", group_id=gid))
+    seq = bg.run(bob.send(gid, "hello from bob"))["seq"]
+    bg.run(alice.send(gid, "welcome", reply_to=seq))
+    page = new_page(browser, server)
+    login(page, carol.username)
+    _open(page, gid)
+    old = bob.username.title()
+    expect(message(page, "hello from bob").locator(".who")).to_have_text(old)
+    quote = message(page, "welcome").locator(".reply-quote strong")
+    expect(quote).to_have_text(old + "：")
+    page.click("#btn-manage")
+    page.wait_for_selector(f"#member-list .member:has-text('{old}')")
+
+    bg.run(bob.request("set_profile", display_name="Robert"))
+    expect(message(page, "hello from bob").locator(".who")).to_have_text("Robert")
+    expect(quote).to_have_text("Robert：")
+    page.wait_for_selector("#member-list .member:has-text('Robert')")
+    assert page.locator(f"#member-list .member:has-text('{old}')").count() == 0
+
+    # One's own new name, from another device: the sidebar follows.
+    bg.run(carol.request("set_profile", display_name="Caroline"))
+    expect(page.locator("#me-name")).to_have_text("Caroline")
     assert page.errors == []

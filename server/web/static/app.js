@@ -1117,6 +1117,9 @@ function onEvent(ev) {
     case "notice":
       platformNotice(ev);
       break;
+    case "user_renamed":   // [ext] a name already on screen changed
+      renamed(ev);
+      break;
     case "held_text_settled":   // one of my held names or announcements no longer waits
       onHeldSettled(ev);
       break;
@@ -1226,6 +1229,35 @@ function creditText(ev, text) {
 function showMyName() {
   const n = $("#me-name");
   if (n && S.me) { n.textContent = S.me.display_name; n.title = S.me.display_name; }
+}
+
+// user_renamed: a user who shares a group with us (or we ourselves) has a new display name. Every
+// place the page shows it follows at once: the senders of the messages held and of the copies kept
+// for quotes (history gives current names too), the member lists, the quotes and the reply being
+// written, the owner in the group's information, and our own name in the sidebar.
+function renamed(ev) {
+  const uid = ev.user_id, name = ev.display_name;
+  if (typeof uid !== "string" || typeof name !== "string") return;
+  if (S.names.has(uid)) S.names.set(uid, name);
+  if (S.me && S.me.user_id === uid) { S.me.display_name = name; showMyName(); }
+  const fix = (u) => { if (u && u.user_id === uid && u.display_name !== name) { u.display_name = name; return true; } return false; };
+  for (const g of S.groups.values()) {
+    const member = g.members ? g.members.get(uid) : null;
+    fix(member);
+    if (g.info) fix(g.info.owner);
+    const redraw = [];
+    for (const m of g.msgs.values()) if (fix(m.sender)) redraw.push(m);
+    if (g.quoted) for (const q of g.quoted.values()) fix(q.sender);
+    const d = g.draft;
+    if (d && d.replyTo) fix(d.replyTo.sender);
+    if (g.group_id === S.current) {
+      for (const m of redraw) replaceMessage(g, m);
+      redrawQuotes(g);
+      drawReply(g);
+      drawPinBar(g);
+    }
+    if (member) refreshManage(g);   // an open member list reads the members again
+  }
 }
 
 // The score and level shown (我的账号) follow a credit notice.
