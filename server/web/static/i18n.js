@@ -92,7 +92,7 @@ const zh = {
   n_seconds: "{n} 秒", n_minutes: "{n} 分钟", n_hours: "{n} 小时",
   invite_links: "邀请链接", invite_link_create: "生成链接", invite_link_created: "邀请链接已生成",
   invite_links_hint: "拿到链接或扫描二维码的人可以直接加入（不需要审批）；被禁止加入的人除外。这里只列出本次打开页面后生成的链接。",
-  uses_any: "次数不限", uses_n: "可用 {n} 次", expire_1h: "1 小时有效", expire_1d: "1 天有效", expire_7d: "7 天有效", expire_never: "长期有效",
+  uses_any: "次数不限", uses_n: "最多 {n} 人加入", expire_1h: "1 小时有效", expire_1d: "1 天有效", expire_7d: "7 天有效", expire_never: "长期有效",
   expires_at: "{time} 失效", qr_alt: "邀请链接二维码", copy: "复制", copied: "已复制", revoke: "作废", revoke_done: "链接已作废", revoked: "已作废",
   group_log: "管理日志", group_log_open: "查看管理日志", log_empty: "暂无记录", platform: "平台",
   log_until: "至", log_deadline: "期限", log_expires_at: "到期", log_on: "开启", log_off: "关闭",
@@ -169,6 +169,14 @@ const zh = {
   ae_category_frozen: "平台已暂时冻结这个类别，现在不能在其中开设公众号。", ae_suspended_edit: "公众号已被平台暂停更新，暂停期间不能修改名称和简介。",
   ae_editor_unverified: "对方还没有完成实名认证，不能设为编辑：编辑以公众号的名义发布，和所有者一样需要实名认证。",
   ae_publish_verify: "发布文章需要先完成实名认证（编辑也一样）。", publish_suspended: "暂停更新期间不能发布文章", verify_to_publish: "实名认证后才能发布",
+  // the message menu and the panel: confirmations, quotes one cannot see, edits over the limit, report reasons, settings changed
+  recall: "撤回", confirm_recall: "撤回这条消息？群里所有人看到的都将是“此消息已被删除”，撤回后无法恢复。",
+  confirm_delete_other: "删除 {name} 的这条消息？群里所有人都将看不到它的内容，删除会记入管理日志，且无法恢复。",
+  quote_unavailable: "消息不可查看（在你加入之前发送，或已被移除）",
+  edit_too_long: "文字有 {n} 个字，超过了上限 {max} 个字。请删减后再保存。",
+  invite_unusable: "这个邀请链接不存在、已用完、已过期或已作废", uses_one: "最多 1 人加入",
+  rr_illegal: "违法违规", rr_pornography: "色情低俗", rr_fraud: "诈骗", rr_harassment: "骚扰辱骂", rr_rumour: "谣言", rr_other: "其他",
+  sys_renamed: "群名称已改为「{name}」", sys_category: "群类别已改为「{category}」", sys_policy: "加群方式已改为：{policy}", sys_sep: "；",
 };
 const en = {
   app: "Qunguan", tagline: "Safe, compliant group chat", lang_switch: "中文",
@@ -261,7 +269,7 @@ const en = {
   n_seconds: "{n} s", n_minutes: "{n} min", n_hours: "{n} h",
   invite_links: "Invite links", invite_link_create: "Create link", invite_link_created: "Invite link created",
   invite_links_hint: "Whoever has the link or scans the code joins at once (no approval), unless banned. Only links created since this page was opened are listed.",
-  uses_any: "any number of uses", uses_n: "{n} uses", expire_1h: "valid 1 hour", expire_1d: "valid 1 day", expire_7d: "valid 7 days", expire_never: "no expiry",
+  uses_any: "any number of uses", uses_n: "up to {n} joins", expire_1h: "valid 1 hour", expire_1d: "valid 1 day", expire_7d: "valid 7 days", expire_never: "no expiry",
   expires_at: "expires {time}", qr_alt: "QR code of the invite link", copy: "Copy", copied: "Copied", revoke: "Revoke", revoke_done: "Link revoked", revoked: "revoked",
   group_log: "Moderation log", group_log_open: "Open the moderation log", log_empty: "Nothing yet", platform: "Platform",
   log_until: "until", log_deadline: "deadline", log_expires_at: "expires", log_on: "on", log_off: "off",
@@ -338,6 +346,14 @@ const en = {
   ae_category_frozen: "The platform has frozen this category for now: no account can be opened in it.", ae_suspended_edit: "The platform suspended this account: its name and introduction cannot change until the suspension ends.",
   ae_editor_unverified: "That user has not verified their identity: editors publish in the account's name and need a verified identity, like its owner.",
   ae_publish_verify: "Publishing needs a verified identity (editors too).", publish_suspended: "No publishing while the account is suspended", verify_to_publish: "Verify your identity to publish",
+  // the message menu and the panel: confirmations, quotes one cannot see, edits over the limit, report reasons, settings changed
+  recall: "Recall", confirm_recall: "Recall this message? Everyone in the group will see “This message was deleted” instead; it cannot be undone.",
+  confirm_delete_other: "Delete this message by {name}? Nobody in the group will see its content any more; the deletion is recorded in the moderation log and cannot be undone.",
+  quote_unavailable: "Message not available (sent before you joined, or removed)",
+  edit_too_long: "The text has {n} characters; a message may have at most {max}. Shorten it, then save.",
+  invite_unusable: "This invite link is unknown, used up, expired or revoked", uses_one: "up to 1 join",
+  rr_illegal: "Illegal content", rr_pornography: "Pornography", rr_fraud: "Fraud", rr_harassment: "Harassment", rr_rumour: "Rumours", rr_other: "Other",
+  sys_renamed: "The group is now called “{name}”", sys_category: "The category is now {category}", sys_policy: "Who can join: {policy}", sys_sep: "; ",
 };
 const TABLES = { "zh-CN": zh, en };
 let lang = localStorage.getItem("qg.lang") === "en" ? "en" : "zh-CN";
