@@ -5,7 +5,7 @@
 import { el, clear, $, toast, modal } from "./dom.js";
 import { t, errorText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount } from "./state.js";
-import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension } from "./manage.js";
+import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText } from "./manage.js";
 import { attachmentsNode, stamp, previewText } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft } from "./composer.js";
@@ -68,7 +68,8 @@ async function useInvite() {
     await syncGroups();
     if (r.group_id && S.groups.has(r.group_id)) { openGroup(r.group_id); toast(t("n_joined", { group: gname(r.group_id) })); }
   } catch (e) {
-    notice(t("invite_failed", { reason: errorText(e) }), null, "error");
+    // not_found: the code is unknown, used up, expired or revoked (the server says no more), not a group
+    notice(t("invite_failed", { reason: e.code === "not_found" ? t("invite_unusable") : errorText(e) }), null, "error");
   }
 }
 
@@ -1082,7 +1083,7 @@ function onEvent(ev) {
       else if ("slow_mode_seconds" in ev) {
         g.slowMode = ev.slow_mode_seconds || 0;
         sysLine(g, g.slowMode ? t("sys_slow_on", { d: fmtSeconds(g.slowMode) }) : t("sys_slow_off"));
-      } else sysLine(g, t("announcement" in ev ? "sys_announcement" : "sys_updated"));
+      } else sysLine(g, "announcement" in ev ? t("sys_announcement") : settingsChangeText(ev));
       renderGroups();
       if (g.group_id === S.current) { renderChatHead(); updateComposer(); }
       refreshManage(g);

@@ -87,6 +87,7 @@ async function load(g) {
     const mem = await api("members", { group_id: g.group_id });
     g.members = new Map(mem.members.map((u) => [u.user_id, u]));
     remember(mem.members);
+    learnMutes(g, mem.members);
     g.info = await api("group_info", { group_id: g.group_id });
     // The settings offer the server's categories: asked once each time the panel opens.
     if (g.role === "owner" && open && open.g === g && !open.categories) { open.categories = true; await loadCategories(); }
@@ -97,6 +98,20 @@ async function load(g) {
     g.requests = open.requests.length;
   } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); }
   if (open && open.g === g) draw(g);
+}
+
+// `members` gives each member muted now their mute's end (**[ext]** `muted_until`, left out for
+// everyone else): the tag and Unmute show after a reload too, and a mute lifted or ended while the
+// page was away goes. The user's own mute is the composer's too.
+function learnMutes(g, members) {
+  const now = Date.now();
+  const meId = S.me ? S.me.user_id : null;
+  const before = meId ? g.mutes.get(meId) || 0 : 0;
+  for (const u of members) {
+    if (typeof u.muted_until === "number" && u.muted_until > now) g.mutes.set(u.user_id, u.muted_until);
+    else g.mutes.delete(u.user_id);
+  }
+  if (meId && (g.mutes.get(meId) || 0) !== before && hooks.suspended) hooks.suspended(g);
 }
 
 function canManage(me, target) {
@@ -180,6 +195,16 @@ function draw(g) {
             && await act("leave_group", { group_id: g.group_id })) { closeDialog(); hooks.dropGroup(g.group_id); }
       } })));
   for (const [id, value] of kept) { const n = box.querySelector("#" + id); if (n) n.value = value; }
+}
+
+// The system line of a `group_updated` that changed the group's settings: what changed, to what
+// (the event carries exactly the fields the owner gave: a name, a category, a join policy).
+export function settingsChangeText(ev) {
+  const parts = [];
+  if ("name" in ev) parts.push(t("sys_renamed", { name: ev.name }));
+  if ("category" in ev) parts.push(t("sys_category", { category: catName(ev.category) }));
+  if ("join_policy" in ev) parts.push(t("sys_policy", { policy: t("policy_" + ev.join_policy) }));
+  return parts.length ? parts.join(t("sys_sep")) : t("sys_updated");
 }
 
 function closeDialog() { const d = document.getElementById("manage-dialog"); if (d) d.close(); }
@@ -270,14 +295,28 @@ export function messageActions(g, m) {
       onclick: () => { done(); reportDialog({ target_type: "message", group_id: g.group_id, seq: m.seq }); } }),
     mine || !m.sender ? null : el("button", { type: "button", class: "ghost", id: "act-report-sender", text: t("report_user"),
       onclick: () => { done(); reportDialog({ target_type: "user", user_id: m.sender.user_id, group_id: g.group_id }); } }),
-    mine || g.role !== "member" ? el("button", { type: "button", class: "danger", id: "act-delete", text: t("delete"),
-      onclick: async () => { done(); await act("delete_message", { group_id: g.group_id, seq: m.seq }); } }) : null));
+    mine || g.role !== "member" ? el("button", { type: "button", class: "danger", id: "act-delete", text: mine ? t("recall") : t("delete"),
+      onclick: async () => { done(); if (await confirmDelete(m, mine)) await act("delete_message", { group_id: g.group_id, seq: m.seq }); } }) : null));
+}
+
+// Recalling one's own message, or an owner or admin deleting someone else's, is asked first (as
+// leaving and dissolving are): it cannot be undone, and everyone sees it.
+function confirmDelete(m, mine) {
+  if (mine) return confirmBox(t("confirm_recall"), t("recall"), t("cancel"));
+  return confirmBox(t("confirm_delete_other", { name: m.sender ? m.sender.display_name : t("unknown_user") }), t("delete"), t("cancel"));
+}
+
+// A report's `reason` is free text to the server (1–200 characters): the client sends one of these
+// stable English keys, whatever the reporter's language, so the operators' list reads the same for
+// every report; the reporter's own words go in `detail`. The label is the reader's language.
+export const REPORT_REASONS = ["illegal", "pornography", "fraud", "harassment", "rumour", "other"];
+export function reportReasonLabel(reason) {
+  return REPORT_REASONS.includes(reason) ? t("rr_" + reason) : reason;   // older reports: the text as sent
 }
 
 export function reportDialog(target) {
-  const reasons = t("reasons").split("|");
   modal(t("report"), (done) => {
-    const sel = el("select", { id: "report-reason" }, reasons.map((r) => el("option", { value: r, text: r })));
+    const sel = el("select", { id: "report-reason" }, REPORT_REASONS.map((r) => el("option", { value: r, text: t("rr_" + r) })));
     const detail = el("textarea", { id: "report-detail", rows: 3, maxlength: 2000 });
     return el("form", { class: "stack", onsubmit: async (e) => {
       e.preventDefault();

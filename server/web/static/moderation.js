@@ -86,8 +86,14 @@ function invitesOf(g) {
   return S.invites.get(g.group_id);
 }
 
+// A link's `max_uses` is a limit, not a count of uses left: the server tells no link's uses (no op
+// lists links), so the panel says "up to N joins" and never pretends to count down.
+function usesText(n) {
+  return !n ? t("uses_any") : n === 1 ? t("uses_one") : t("uses_n", { n });
+}
+
 export function inviteLinksSection(g) {
-  const uses = el("select", { id: "invite-max-uses", "data-keep": true }, USES.map((n) => el("option", { value: n, text: n ? t("uses_n", { n }) : t("uses_any") })));
+  const uses = el("select", { id: "invite-max-uses", "data-keep": true }, USES.map((n) => el("option", { value: n, text: usesText(n) })));
   const exp = el("select", { id: "invite-expiry", "data-keep": true }, EXPIRY.map(([k, s]) => el("option", { value: s, text: t(k), selected: s === 604800 })));
   const list = el("ul", { class: "invites", id: "invite-links" });
   const draw = () => {
@@ -124,7 +130,7 @@ function qrImage(url) {
 
 function linkNode(g, link, redraw) {
   const url = joinUrl(link.code);
-  const facts = [link.max_uses ? t("uses_n", { n: link.max_uses }) : t("uses_any"),
+  const facts = [usesText(link.max_uses),
     link.expires_at ? t("expires_at", { time: fmtTime(link.expires_at) }) : t("expire_never")];
   return el("li", { class: "invite-link" + (link.revoked ? " revoked" : ""), "data-code": link.code },
     qrImage(url),

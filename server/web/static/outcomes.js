@@ -10,6 +10,7 @@ import { el, toast, modal } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
 import { S, api } from "./state.js";
 import { sha256hex } from "./sha256.js";
+import { reportReasonLabel } from "./manage.js";
 
 const PAGE = 20;
 const CHECK_PAGES = 5;   // on login: the newest 500 reports and appeals (a report is rate-limited to 20 an hour)
@@ -103,7 +104,7 @@ function statusTag(x) {
 
 function reportItem(r) {
   return el("li", { "data-report-id": r.report_id },
-    el("p", {}, statusTag(r), " ", el("span", { text: t("report_about", { target: reportTarget(r), reason: r.reason }) })),
+    el("p", {}, statusTag(r), " ", el("span", { text: t("report_about", { target: reportTarget(r), reason: reportReasonLabel(r.reason) }) })),
     el("small", { class: "muted", text: t("sent_at", { time: fmtTime(r.created_at) }) }),
     r.status === "open" ? null : el("p", { class: "outcome-note",
       text: t("handled_note", { time: fmtTime(r.resolved_at), note: r.note || "" }) }));

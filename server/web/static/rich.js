@@ -57,11 +57,19 @@ function quotedOf(g, seq) { return g.msgs.get(seq) || (g.quoted && g.quoted.get(
 function fillQuote(node, q) {
   clear(node);
   if (!q) { node.append(el("span", { class: "muted", text: "…" })); return; }
+  if (q.unavailable) { node.append(el("span", { class: "muted quote-text", text: t("quote_unavailable") })); return; }
   node.append(el("strong", { text: (q.sender ? q.sender.display_name : t("unknown_user")) + "：" }),
     el("span", { class: "quote-text", text: previewText(q) }));
 }
 
+function quotePreview(q) { return q.unavailable ? t("quote_unavailable") : previewText(q); }
+
 // One request per quoted seq at a time; resolves when it is known (or could not be fetched).
+// `history` answers for the messages the reader may see, a deleted one included (as
+// `{deleted: true}`): that one is shown as deleted. A quoted message it does not return at all
+// the reader cannot see: sent before they joined (history starts at their join point), or gone
+// past retention. The message event tells nothing more (its `reply_to` is the seq alone), so
+// such a quote says "not available", never "deleted".
 function fetchQuoted(g, seq) {
   if (!g.quoted) { g.quoted = new Map(); g.quoting = new Map(); }
   if (g.quoted.has(seq)) return Promise.resolve();
@@ -70,7 +78,7 @@ function fetchQuoted(g, seq) {
   const asked = g.quotedEpoch || 0;
   const p = api("history", { group_id: g.group_id, before_seq: seq + 1, limit: 1 }).then((r) => {
     if ((g.quotedEpoch || 0) !== asked) return;   // the copies were let go meanwhile (a reconnect): a newer read follows
-    const q = r.messages.find((x) => x.seq === seq) || { seq, deleted: true };
+    const q = r.messages.find((x) => x.seq === seq) || { seq, unavailable: true };
     if (!g.msgs.has(seq)) g.quoted.set(seq, q);
     for (const node of quoteNodes(g, seq)) fillQuote(node, quotedOf(g, seq));
   }).catch(() => {}).finally(() => { if (g.quoting.get(seq) === p) g.quoting.delete(seq); });
@@ -174,16 +182,27 @@ export function emojiRow(g, m, after) {
 }
 
 // ---------------------------------------------------------------- editing
+// No maxlength: it cut pasted text silently, and counted an emoji as two (UTF-16 units). The
+// server's limit is `limits.max_text_chars` characters (code points, default 4000), which the
+// client does not know: a text over it is refused with `too_large`, said in the dialog with the
+// text's length in characters and the limit the server names, and the text stays to shorten.
+function textLength(s) { return [...s].length; }
+
 export function editDialog(g, m) {
   modal(t("edit"), (done) => {
-    const box = el("textarea", { id: "edit-text", rows: 4, maxlength: 4000, value: m.text || "" });
+    const msg = el("p", { class: "form-msg", id: "edit-msg", role: "alert" });
+    const box = el("textarea", { id: "edit-text", rows: 4, value: m.text || "" });
     return el("form", { class: "stack", onsubmit: async (e) => {
       e.preventDefault();
       const text = box.value;
       if (!text.trim() || text === m.text) { done(); return; }
       try { await api("edit_message", { group_id: g.group_id, seq: m.seq, text }); done(); }
-      catch (err) { toast(errorText(err), "error"); }
-    } }, box, el("div", { class: "row end" }, el("button", { type: "submit", class: "primary", id: "edit-save", text: t("save") })));
+      catch (err) {
+        const max = err.code === "too_large" && /(\d+) characters/.exec(err.reason || "");
+        msg.textContent = max ? t("edit_too_long", { n: textLength(text), max: max[1] }) : errorText(err);
+        msg.className = "form-msg error";
+      }
+    } }, box, msg, el("div", { class: "row end" }, el("button", { type: "submit", class: "primary", id: "edit-save", text: t("save") })));
   });
 }
 
@@ -202,7 +221,7 @@ export function drawPinBar(g) {
     el("button", { type: "button", class: "pin-main grow clip", id: "pin-open", onclick: () => (pins.length === 1 ? hooks.jumpTo(g, latest) : openPins(g)) },
       el("img", { class: "pin-ico", src: "/pin.svg", alt: "" }),
       el("strong", { text: pins.length > 1 ? t("pinned_n", { n: pins.length }) : t("pinned") }),
-      el("span", { class: "pin-text", text: " " + (q ? previewText(q) : "…") })),
+      el("span", { class: "pin-text", text: " " + (q ? quotePreview(q) : "…") })),
     ...(pins.length > 1 ? [el("button", { type: "button", class: "link small", id: "pin-all", text: t("all"), onclick: () => openPins(g) })] : []));
 }
 
@@ -220,7 +239,7 @@ export function openPins(g) {
         el("button", { type: "button", class: "hit-main grow", onclick: () => { done(); hooks.jumpTo(g, seq); } },
           el("div", { class: "meta" }, el("span", { class: "who", text: q && q.sender ? q.sender.display_name : "" }),
             q && q.ts ? el("time", { text: fmtTime(q.ts) }) : null),
-          el("div", { class: "clip", text: q ? previewText(q) : "" })),
+          el("div", { class: "clip", text: q ? quotePreview(q) : "" })),
         g.role !== "member" ? el("button", { type: "button", class: "small act-unpin", text: t("unpin"),
           onclick: () => { done(); setPinned(g, seq, false); } }) : null);
     })), { id: "pins-dialog" });
