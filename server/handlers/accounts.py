@@ -335,6 +335,7 @@ async def me(ctx: Context, sess: Session, req: rq.Me, enc: Encoding) -> dict[str
         "credit_level": credit_level(u.credit_score, ctx.cfg.credit.levels),
         "credit_score": u.credit_score,
         "edit_window_seconds": ctx.cfg.limits.edit_window_seconds,  # [ext] so a client offers edit only within it
+        "max_text_chars": ctx.cfg.limits.max_text_chars,  # [ext] so a client counts against the real limit
     }
 
 

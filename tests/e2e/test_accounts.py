@@ -342,3 +342,10 @@ async def test_a_new_display_name_reaches_those_who_share_a_group_once(server):
     assert [e for e in bob.drain_events() if e.get("ev") == "user_renamed"] == []
     for c in (alice, alice2, bob, carol):
         await c.close()
+
+
+async def test_me_tells_the_text_limit_so_clients_count_against_it(make_server):
+    srv = make_server("[limits]\nmax_text_chars = 20\n")
+    c = await srv.user()
+    assert (await c.request("me"))["max_text_chars"] == 20
+    await c.close()

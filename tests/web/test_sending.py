@@ -19,6 +19,7 @@ from tests.web.browser import (
     message,
     message_texts,
     new_page,
+    open_actions,
     send,
     submit_registration,
 )
@@ -150,6 +151,35 @@ def test_lengths_are_counted_in_characters_and_never_cut(browser: Any, server: S
     assert page.input_value("#composer-text") == too_long  # kept whole, not sent
     assert page.locator("#outbox .pending").count() == 0 and len(message_texts(page)) == 1
     assert page.errors == []
+
+
+def test_the_servers_own_text_limit_is_the_one_counted(browser: Any, tmp_path: Path, bg: Background) -> None:
+    """`me` tells `limits.max_text_chars`: the composer and the edit dialog count against it, so a
+    text over a limit set lower than the default is refused on the page, whole, before it is sent."""
+    srv = ServerProcess(tmp_path, "[limits]\nmax_text_chars = 20\n").start()
+    try:
+        owner = bg.run(srv.user())
+        gid = bg.run(open_group(owner))
+        page = new_page(browser, srv)
+        login(page, owner.username)
+        _open(page, gid)
+        page.fill("#composer-text", "字" * 21)
+        expect(page.locator("#composer-count.count-over")).to_have_text("消息太长：21 字，最多 20 字。请删减后再发送。")
+        page.press("#composer-text", "Enter")
+        page.wait_for_selector("#toasts .toast:has-text('消息太长')")
+        assert page.locator("#outbox .pending").count() == 0  # not sent to fail: refused on the page
+        page.fill("#composer-text", "短")
+        page.press("#composer-text", "Enter")
+        message(page, "短")
+        open_actions(page, "短")
+        page.click("#act-edit")
+        page.fill("#edit-text", "改" * 21)
+        page.click("#edit-save")
+        expect(page.locator("#edit-msg")).to_have_text("文字有 21 个字，超过了上限 20 个字。请删减后再保存。")
+        expect(page.locator("#edit-text")).to_have_value("改" * 21)
+        assert page.errors == []
+    finally:
+        srv.stop()
 
 
 def test_the_reader_stays_at_the_bottom_and_is_shown_new_messages_below(

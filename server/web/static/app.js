@@ -4,7 +4,7 @@
 // Every piece of user data is rendered as text (dom.js).
 import { el, clear, $, toast, modal } from "./dom.js";
 import { t, errorText, setLang, getLang, fmtTime, catName } from "./i18n.js";
-import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount } from "./state.js";
+import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits } from "./state.js";
 import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText } from "./manage.js";
 import { attachmentsNode, stamp, previewText } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes } from "./rich.js";
@@ -245,6 +245,7 @@ async function afterAuth() {
     const me = await api("me");
     const first = !S.me;
     S.me = me;
+    learnLimits(me);
     if (first || document.body.dataset.view !== "main") renderMain();
     if (!first) missedEvents();
     await syncGroups();

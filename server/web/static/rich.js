@@ -3,7 +3,7 @@
 // search hit) loads older history as needed: app.js provides that as hooks.jumpTo.
 import { el, clear, $, toast, modal } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
-import { S, api } from "./state.js";
+import { S, api, LIMITS, charCount } from "./state.js";
 import { previewText } from "./media.js";
 
 export const EMOJI = ["👍", "❤️", "😂", "😮", "😢", "🙏", "🎉", "👏"];
@@ -183,10 +183,8 @@ export function emojiRow(g, m, after) {
 
 // ---------------------------------------------------------------- editing
 // No maxlength: it cut pasted text silently, and counted an emoji as two (UTF-16 units). The
-// server's limit is `limits.max_text_chars` characters (code points, default 4000), which the
-// client does not know: a text over it is refused with `too_large`, said in the dialog with the
-// text's length in characters and the limit the server names, and the text stays to shorten.
-function textLength(s) { return [...s].length; }
+// server's limit is `limits.max_text_chars` characters (code points), which `me` tells (LIMITS):
+// a text over it is said in the dialog before anything is sent, and stays there to shorten.
 
 export function editDialog(g, m) {
   modal(t("edit"), (done) => {
@@ -196,10 +194,15 @@ export function editDialog(g, m) {
       e.preventDefault();
       const text = box.value;
       if (!text.trim() || text === m.text) { done(); return; }
+      const n = charCount(text);
+      if (n > LIMITS.text) {
+        msg.textContent = t("edit_too_long", { n, max: LIMITS.text });
+        msg.className = "form-msg error";
+        return;
+      }
       try { await api("edit_message", { group_id: g.group_id, seq: m.seq, text }); done(); }
       catch (err) {
-        const max = err.code === "too_large" && /(\d+) characters/.exec(err.reason || "");
-        msg.textContent = max ? t("edit_too_long", { n: textLength(text), max: max[1] }) : errorText(err);
+        msg.textContent = errorText(err);
         msg.className = "form-msg error";
       }
     } }, box, msg, el("div", { class: "row end" }, el("button", { type: "submit", class: "primary", id: "edit-save", text: t("save") })));

@@ -106,9 +106,14 @@ export function myMuteUntil(g) {
   return until > Date.now() ? until : 0;
 }
 // How long a text may be, in characters as the server counts them (Unicode code points: an emoji is
-// one, though the browser's `maxlength` counts it as two). No reply tells the client the operator's
-// `limits.max_text_chars`: the default is assumed, and a server set lower answers `too_large`.
+// one, though the browser's `maxlength` counts it as two). `me` tells the operator's
+// `limits.max_text_chars` (learnLimits); until it has, and from a server that does not say, the
+// default is assumed, and a server set lower answers `too_large`.
 export const LIMITS = { text: 4000, displayName: 32 };
+
+export function learnLimits(me) {
+  if (me && Number.isInteger(me.max_text_chars) && me.max_text_chars > 0) LIMITS.text = me.max_text_chars;
+}
 
 // Characters (code points) in s.
 export function charCount(s) { return [...s].length; }
