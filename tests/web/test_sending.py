@@ -112,6 +112,38 @@ def test_refused_messages_stay_and_too_fast_ones_go_again_in_order(
         print("".join(srv.output))
 
 
+def test_messages_not_yet_stored_survive_a_reload_and_are_stored_once(
+        browser: Any, tmp_path: Path, bg: Background) -> None:
+    """The outbox is kept in the browser: messages still queued behind a too-fast one when the page
+    reloads are sent by the next page, in order, and one stored just before it is not stored twice."""
+    srv = ServerProcess(tmp_path)
+    srv.config.write_text(srv.config.read_text().replace(
+        "messages_per_second = 0", "messages_per_second = 1\nmessage_burst = 2", 1))
+    srv.start()
+    try:
+        owner = bg.run(srv.user())
+        gid = bg.run(open_group(owner))
+        page = new_page(browser, srv)
+        login(page, owner.username)
+        _open(page, gid)
+        burst = [f"重载前{i}" for i in range(1, 7)]
+        for text in burst:
+            send(page, text)
+        expect(page.locator("#outbox .pending")).not_to_have_count(0)  # some wait their turn
+        saved = page.evaluate("k => localStorage.getItem(k)", f"qg.outbox.{owner.user_id}")
+        assert saved and "重载前6" in saved
+        page.reload()
+        page.wait_for_selector("#status.status-connected")
+        _open(page, gid)
+        expect(page.locator("#outbox .pending")).to_have_count(0, timeout=20000)
+        stored = bg.run(owner.request("history", group_id=gid, limit=50))["messages"]
+        assert [m["text"] for m in stored] == burst  # all of them, once each, in the order typed
+        assert page.evaluate("k => localStorage.getItem(k)", f"qg.outbox.{owner.user_id}") is None
+        assert page.errors == []
+    finally:
+        srv.stop()
+
+
 def test_lengths_are_counted_in_characters_and_never_cut(browser: Any, server: ServerProcess) -> None:
     page = new_page(browser, server)
     # A display name over 32 characters is refused with the rule, not cut.

@@ -246,6 +246,7 @@ async function afterAuth() {
     const first = !S.me;
     S.me = me;
     learnLimits(me);
+    if (first) restoreOutbox();   // what an earlier page of this user had not sent yet
     if (first || document.body.dataset.view !== "main") renderMain();
     if (!first) missedEvents();
     await syncGroups();
@@ -891,10 +892,39 @@ function updateComposer() {
 function sendMessage(g, text) {
   const files = draft(g).files.map((f) => f.file.name);
   const item = { gid: g.group_id, text, cmid: newId(), state: "queued", error: null, files, extras: null, retried: false, timer: null };
-  item.ready = takeExtras(g, text).then((x) => { item.extras = x; });
+  item.ready = takeExtras(g, text).then((x) => { item.extras = x; saveOutbox(); });
   S.outbox.push(item);
   if (g.group_id === S.current) { $("#outbox").append(pendingNode(item)); scrollToBottom(); }
   pump(g.group_id);
+}
+
+// The outbox is kept in this browser too ("qg.outbox.USER", forgotten at logout like the rest), so
+// a reload or a closed tab loses nothing typed: the next page of this user sends what is left again,
+// each with its client_msg_id, so one stored just before the reload is answered with its first seq
+// and not stored twice. An item is kept once its files are uploaded (its extras known); a message
+// whose files were still uploading at the reload is lost with them. Failed ones stay failed.
+function outboxKey() { return S.me ? "qg.outbox." + S.me.user_id : null; }
+
+function saveOutbox() {
+  const key = outboxKey();
+  if (!key) return;
+  const keep = S.outbox.filter((x) => x.extras !== null).map((x) => ({
+    gid: x.gid, text: x.text, cmid: x.cmid, files: x.files, extras: x.extras,
+    failed: x.state === "failed" ? x.error : null }));
+  try {
+    if (keep.length) localStorage.setItem(key, JSON.stringify(keep)); else localStorage.removeItem(key);
+  } catch { /* storage full or off: the page's own outbox still holds them */ }
+}
+
+function restoreOutbox() {
+  let saved = [];
+  try { saved = JSON.parse(localStorage.getItem(outboxKey()) || "[]"); } catch { saved = []; }
+  for (const x of Array.isArray(saved) ? saved : []) {
+    if (!x || typeof x.gid !== "string" || typeof x.cmid !== "string" || S.outbox.some((y) => y.cmid === x.cmid)) continue;
+    S.outbox.push({ gid: x.gid, text: String(x.text || ""), cmid: x.cmid, state: x.failed ? "failed" : "queued",
+      error: x.failed || null, files: Array.isArray(x.files) ? x.files : [], extras: x.extras || {}, retried: false,
+      timer: null, ready: Promise.resolve() });
+  }
 }
 
 // Send the group's first unsent message, unless one of its messages is on its way or waiting.
@@ -930,6 +960,7 @@ function redrawPending(item) {
 function dropPending(item) {
   clearTimeout(item.timer);
   S.outbox = S.outbox.filter((x) => x !== item);
+  saveOutbox();
   const node = document.querySelector(`.pending[data-cmid="${item.cmid}"]`);
   if (node) node.remove();
 }
@@ -941,6 +972,7 @@ function retryItem(item) {
   Object.assign(item, { state: "queued", error: null, retried: false });
   S.outbox = S.outbox.filter((x) => x !== item);
   S.outbox.push(item);
+  saveOutbox();
   const node = document.querySelector(`.pending[data-cmid="${item.cmid}"]`);
   if (node) node.remove();
   if (item.gid === S.current && $("#outbox")) { $("#outbox").append(pendingNode(item)); scrollToBottom(); }
@@ -995,6 +1027,7 @@ async function trySend(item) {
     }
     item.state = "failed";
     item.error = errorText(e);
+    saveOutbox();
     redrawPending(item);
     if (e.code === "forbidden" && e.reply.agreement_version) { toast(t("agreement_needed"), "error"); checkAgreement(); }
     else toast(t("send_failed", { reason: item.error }), "error");
@@ -1280,6 +1313,7 @@ export function notice(text, action = null, kind = "info") {
 function dropGroup(gid) {
   S.groups.delete(gid);
   S.outbox = S.outbox.filter((x) => x.gid !== gid);
+  saveOutbox();
   if (S.current === gid) { S.current = null; document.body.classList.remove("show-chat"); renderChat(); }
   renderGroups();
 }
