@@ -179,8 +179,9 @@ def link_usable(uses: int, max_uses: int | None, expires_at: int | None, revoked
 def link_creator_manages(creator_role: Role | str | None) -> bool:
     """Whether an invite link still speaks for the group: its creator is the group's owner or
     an admin now. Once they are not (demoted, removed, gone, or ownership passed on), the link
-    stops working: the code is only ever shown to its creator, so the group's remaining
-    managers could not find it to revoke it."""
+    stops working: the code is only ever shown to its creator, so it does not outlive their
+    powers by itself. The remaining managers still see it (``invite_links``) and may revoke it
+    by its :func:`link_id` for good."""
     return creator_role is not None and Role(creator_role) in (Role.OWNER, Role.ADMIN)
 
 

@@ -46,6 +46,7 @@ MANAGEMENT_OPS: tuple[str, ...] = (
     "set_slow_mode",
     "create_invite_link",
     "revoke_invite_link",
+    "invite_links",  # extension: the group's usable links, with their uses
     "group_log",
     "mention_all",  # not an op: the mention_all flag of send
 )
@@ -153,6 +154,9 @@ PERMISSIONS: dict[tuple[str, Role, Role | None], bool] = {
     ("revoke_invite_link", _O, None): True,
     ("revoke_invite_link", _A, None): True,
     ("revoke_invite_link", _M, None): False,
+    ("invite_links", _O, None): True,
+    ("invite_links", _A, None): True,
+    ("invite_links", _M, None): False,
     ("group_log", _O, None): True,
     ("group_log", _A, None): True,
     ("group_log", _M, None): False,

@@ -82,6 +82,7 @@ __all__ = [
     "History",
     "Int64",
     "Invite",
+    "InviteLinks",
     "JoinGroup",
     "JoinRequests",
     "Kick",
@@ -518,8 +519,14 @@ class CreateInviteLink(GroupRequest, tag="create_invite_link", kw_only=True, fro
 
 
 class RevokeInviteLink(GroupRequest, tag="revoke_invite_link", kw_only=True, frozen=True):
-    """Make an invite link's code useless."""
-    code: Str
+    """Make an invite link's code useless: named by its ``code``, or by its ``link_id`` (extension,
+    as ``invite_links`` lists it). Exactly one of the two: the op says so otherwise."""
+    code: Str | None = None
+    link_id: Str | None = None
+
+
+class InviteLinks(GroupRequest, tag="invite_links", kw_only=True, frozen=True):
+    """Extension: the group's invite links that can still be used, with their uses (never a code)."""
 
 
 class MarkRead(GroupRequest, tag="mark_read", kw_only=True, frozen=True):
@@ -733,6 +740,7 @@ Request: TypeAlias = (
     | SetSlowMode
     | CreateInviteLink
     | RevokeInviteLink
+    | InviteLinks
     | MarkRead
     | Search
     | GroupLog

@@ -124,7 +124,8 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "bans": _op("group_id:gid"),
     "set_slow_mode": _op("group_id:gid", "seconds:int"),
     "create_invite_link": _op("group_id:gid", "max_uses:int?", "expires_in_seconds:int?", "note:text?"),
-    "revoke_invite_link": _op("group_id:gid", "code:str"),
+    "revoke_invite_link": _op("group_id:gid", "code:str?", "link_id:str?"),  # one of them (link_id: extension)
+    "invite_links": _op("group_id:gid"),  # extension: the group's usable links, with their uses
     "mark_read": _op("group_id:gid", "seq:int"),
     "search": _op("group_id:gid", "query:str", "limit:int?", "before_seq:int?"),
     "group_log": _op("group_id:gid", "before_id:entry?", "limit:int?"),

@@ -151,7 +151,8 @@ class Ban:
 
 @dataclass(slots=True)
 class InviteLink:
-    """An invite link, known by its code's hash (``code_hash``); ``uses`` is claimed before the write."""
+    """An invite link, known by its code's hash (``code_hash``); ``uses`` is claimed before the write.
+    ``note``: its creator's text for the group's managers (checked at creation), None when none."""
 
     code_hash: str
     group_id: str
@@ -161,6 +162,7 @@ class InviteLink:
     max_uses: int | None
     uses: int = 0
     revoked: bool = False
+    note: str | None = None
 
 
 @dataclass(slots=True, eq=False)

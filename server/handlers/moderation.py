@@ -179,7 +179,7 @@ async def create_invite_link(ctx: Context, sess: Session, req: rq.CreateInviteLi
     code = secrets.token_urlsafe(CODE_BYTES)
     h = moderation.code_hash(code)
     expires_at = now + req.expires_in_seconds * 1000 if req.expires_in_seconds else None
-    link = InviteLink(h, g.group_id, actor.user_id, now, expires_at, req.max_uses)
+    link = InviteLink(h, g.group_id, actor.user_id, now, expires_at, req.max_uses, note=note)
     ctx.state.invite_links[h] = link
     g.invite_links.add(h)
 
@@ -192,7 +192,7 @@ async def create_invite_link(ctx: Context, sess: Session, req: rq.CreateInviteLi
                      detail={k: v for k, v in detail.items() if v is not None})
     await commit(ctx, ch.InsertInviteLink(h, g.group_id, actor.user_id, now, expires_at, req.max_uses, note or ""),
                  audit=audit, undo=undo)
-    out: dict[str, Any] = {"code": code}
+    out: dict[str, Any] = {"code": code, "link_id": moderation.link_id(h)}  # [ext] link_id, as invite_links names it
     if expires_at is not None:
         out["expires_at"] = expires_at
     if req.max_uses is not None:
@@ -200,16 +200,37 @@ async def create_invite_link(ctx: Context, sess: Session, req: rq.CreateInviteLi
     return out
 
 
+def _link_named(ctx: Context, g: Group, req: rq.RevokeInviteLink, now: int) -> str:
+    """The code hash of the link ``revoke_invite_link`` names, by ``code`` or **[ext]** ``link_id``
+    (exactly one of them); ``not_found`` unless it is one of this group's links that can still be used."""
+    if (req.code is None) == (req.link_id is None):
+        raise ContractError("bad_request", "revoke_invite_link: give either 'code' or 'link_id', not both"
+                            if req.code is not None else "revoke_invite_link: missing argument 'code' (or 'link_id')")
+    links = ctx.state.invite_links
+    if req.code is not None:
+        h = moderation.code_hash(req.code)
+        link = links.get(h)
+        if link is None or link.group_id != g.group_id:
+            raise ContractError("not_found", "no such invite link in this group")
+        if not moderation.link_usable(link.uses, link.max_uses, link.expires_at, link.revoked, now):
+            raise ContractError("not_found", "this invite link expired or was used up already")
+        return h
+    # By link_id: a scan of the group's own links, a short list (limits.max_invite_links caps those in force).
+    found = [h for h in g.invite_links if moderation.link_id(h) == req.link_id and h in links
+             and moderation.link_usable(links[h].uses, links[h].max_uses, links[h].expires_at, links[h].revoked, now)]
+    if not found:
+        raise ContractError("not_found", "no invite link of this group that can still be used has that link_id")
+    if len(found) > 1:
+        raise ContractError("conflict", "two invite links of this group share that link_id; revoke one by its code")
+    return found[0]
+
+
 @handler("revoke_invite_link")
 async def revoke_invite_link(ctx: Context, sess: Session, req: rq.RevokeInviteLink, enc: Encoding) -> None:
     g = _managed(ctx, sess, req.group_id, "revoke_invite_link")
-    h = moderation.code_hash(req.code)
-    link = ctx.state.invite_links.get(h)
-    if link is None or link.group_id != g.group_id:
-        raise ContractError("not_found", "no such invite link in this group")
     now = ctx.now_ms()
-    if not moderation.link_usable(link.uses, link.max_uses, link.expires_at, link.revoked, now):
-        raise ContractError("not_found", "this invite link expired or was used up already")
+    h = _link_named(ctx, g, req, now)
+    link = ctx.state.invite_links[h]
     del ctx.state.invite_links[h]
     g.invite_links.discard(h)
     link.revoked = True
@@ -221,6 +242,22 @@ async def revoke_invite_link(ctx: Context, sess: Session, req: rq.RevokeInviteLi
 
     await commit(ctx, ch.RevokeInviteLink(h, now, sess.me.user_id),
                  audit=_audit(ctx, sess.me, "revoke_invite_link", g, link=moderation.link_id(h)), undo=undo)
+
+
+@handler("invite_links")
+async def invite_links(ctx: Context, sess: Session, req: rq.InviteLinks, enc: Encoding) -> dict[str, Any]:
+    """**[ext]** The group's links that can still be used (not revoked, expired or used up), oldest
+    first, with their uses: never a code (only its hash is kept). A link whose creator no longer
+    manages the group is listed too (it works again if they do), so that it can be revoked for
+    good. Phone and ID numbers in a note are masked, as in ``group_log``."""
+    g = _managed(ctx, sess, req.group_id, "invite_links")
+    _drop_dead_links(ctx, g, ctx.now_ms())
+    links = ctx.state.invite_links
+    usable = sorted((links[h] for h in g.invite_links), key=lambda link: (link.created_at, link.code_hash))
+    return {"links": [{"link_id": moderation.link_id(link.code_hash), "created_by": link.created_by,
+                       "created_at": link.created_at, "expires_at": link.expires_at, "max_uses": link.max_uses,
+                       "uses": link.uses, "note": moderation.redact(link.note) if link.note else None}
+                      for link in usable]}
 
 
 # -- the group log --------------------------------------------------------------------------

@@ -96,7 +96,7 @@ LAST_SENDS = "SELECT group_id, sender_id, MAX(ts) FROM messages WHERE ts > ? GRO
 MUTES = ("SELECT group_id, target_id, ts, detail FROM audit WHERE ts > ? AND action = 'mute'"
          " AND actor_type = 'user' ORDER BY id")
 BANS = "SELECT group_id, user_id, until, banned_by, reason, created_at FROM bans WHERE until = 0 OR until > ?"
-LINKS = ("SELECT code_hash, group_id, created_by, created_at, expires_at, max_uses, uses FROM invite_links"
+LINKS = ("SELECT code_hash, group_id, created_by, created_at, expires_at, max_uses, uses, note FROM invite_links"
          " WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
          " AND (max_uses IS NULL OR uses < max_uses)")
 
@@ -137,7 +137,7 @@ async def load_moderation(fetch: Fetch, state: State, now_ms: int) -> None:
         groups[gid].departed[uid] = m
     for gid, uid, until, by, reason, created_at in await fetch(BANS, now_ms):
         groups[gid].bans[uid] = Ban(int(until), by, reason, int(created_at))
-    for code_hash, gid, by, created_at, expires_at, max_uses, uses in await fetch(LINKS, now_ms):
+    for code_hash, gid, by, created_at, expires_at, max_uses, uses, note in await fetch(LINKS, now_ms):
         state.invite_links[code_hash] = InviteLink(code_hash, gid, by, int(created_at), expires_at, max_uses,
-                                                   int(uses))
+                                                   int(uses), note=note or None)
         groups[gid].invite_links.add(code_hash)

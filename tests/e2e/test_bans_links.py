@@ -265,10 +265,10 @@ async def test_invite_link_respects_the_member_cap(make_server):
 
 
 async def test_a_link_stops_working_once_its_creator_no_longer_manages_the_group(make_server):
-    """Only its creator ever sees a code, so the other managers cannot revoke a link they do not
-    know: an admin demoted or removed (say for abusing the group) must not keep a working way in
-    past the group's approval policy. Their links stop working, and stop counting towards
-    ``limits.max_invite_links``; a link the owner made stops when they pass the group on."""
+    """Only its creator ever sees a code: an admin demoted or removed (say for abusing the group)
+    must not keep a working way in past the group's approval policy until another manager notices
+    and revokes it (``invite_links``, by link_id). Their links stop working, and stop counting
+    towards ``limits.max_invite_links``; a link the owner made stops when they pass the group on."""
     srv = make_server("[limits]\nmax_invite_links = 1\n")
     gid, owner, admin, [m1] = await crowd(srv, 1, join_policy="approval")
     u1, u2, u3 = await srv.user(), await srv.user(), await srv.user()
@@ -475,6 +475,115 @@ async def test_revoking_an_expired_or_used_up_link_is_not_found(server):
     assert code(await admin.call("revoke_invite_link", group_id=gid, code=usable)) == "ok"
     assert server.db_rows("SELECT COUNT(*) FROM audit WHERE action = 'revoke_invite_link'") == [(1,)]
     await close_all(owner, admin, newcomer)
+
+
+def link_id(code: str) -> str:
+    """A link's ``link_id``: the start of its code's SHA-256 (as the record and the group log name it)."""
+    return hashlib.sha256(code.encode()).hexdigest()[:10]
+
+
+async def test_invite_links_lists_the_usable_links_with_their_uses(server):
+    """Every manager sees the group's links that still work, whoever made them and on whichever
+    page, with their uses; never a code. Used-up, expired and revoked links are not listed; a
+    note's phone and ID numbers are masked; the listing outlives a restart."""
+    gid, owner, admin, [m1] = await crowd(server, 1, join_policy="approval")
+    u1, u2, u3, outsider = await server.user(), await server.user(), await server.user(), await server.user()
+    assert code(await m1.call("invite_links", group_id=gid)) == "forbidden"
+    assert code(await outsider.call("invite_links", group_id=gid)) == "not_member"
+    assert (await owner.request("invite_links", group_id=gid))["links"] == []
+
+    before = int(time.time() * 1000)
+    first = await owner.request("create_invite_link", group_id=gid, max_uses=2, note="新同事 电话 13912345678")
+    assert first["link_id"] == link_id(first["code"])  # so a client matches the codes it holds to the listing
+    brief = await admin.request("create_invite_link", group_id=gid, expires_in_seconds=1)
+    once = await admin.request("create_invite_link", group_id=gid, max_uses=1)
+    revoked = await owner.request("create_invite_link", group_id=gid)
+    lasting = await admin.request("create_invite_link", group_id=gid, expires_in_seconds=3600, note="  ")
+    assert brief["link_id"] == link_id(brief["code"]) and lasting["link_id"] == link_id(lasting["code"])
+    await owner.request("revoke_invite_link", group_id=gid, code=revoked["code"])
+    assert joined(await u1.request("join_group", invite_code=first["code"])) == gid
+    assert joined(await u2.request("join_group", invite_code=once["code"])) == gid  # used up
+    await asyncio.sleep(1.2)  # brief expired
+
+    listed = (await admin.request("invite_links", group_id=gid))["links"]
+    assert [x["link_id"] for x in listed] == [first["link_id"], lasting["link_id"]]  # oldest first
+    [a, b] = listed
+    assert before <= a["created_at"] <= b["created_at"] <= int(time.time() * 1000)
+    assert a == {"link_id": first["link_id"], "created_by": owner.user_id, "created_at": a["created_at"],
+                 "expires_at": None, "max_uses": 2, "uses": 1, "note": "新同事 电话 [redacted]"}
+    assert b == {"link_id": lasting["link_id"], "created_by": admin.user_id, "created_at": b["created_at"],
+                 "expires_at": lasting["expires_at"], "max_uses": None, "uses": 0, "note": None}
+    assert first["code"] not in json.dumps(listed) and lasting["code"] not in json.dumps(listed)
+    assert (await owner.request("invite_links", group_id=gid))["links"] == listed  # the owner sees the same
+
+    # uses, the note and the links themselves survive a restart; a second use is counted
+    owner, admin, m1, u3 = await again_after_restart(server, owner, admin, m1, u3)
+    assert (await admin.request("invite_links", group_id=gid))["links"] == listed
+    assert joined(await u3.request("join_group", invite_code=first["code"])) == gid
+    assert [x["link_id"] for x in (await owner.request("invite_links", group_id=gid))["links"]] == [
+        lasting["link_id"]]  # used up now
+    assert code(await m1.call("invite_links", group_id=gid)) == "forbidden"
+    await close_all(owner, admin, m1, u1, u2, u3, outsider)
+
+
+async def again_after_restart(srv, *clients):
+    await srv.stopped()
+    srv.start()
+    return await again(srv, *clients)
+
+
+async def test_any_manager_revokes_a_link_by_its_link_id(server):
+    """``revoke_invite_link {link_id}``: an admin ends the owner's link without ever having seen its
+    code; exactly one of ``code`` and ``link_id``; unknown ids, links of other groups and links
+    already ended are ``not_found``."""
+    gid, owner, admin, [m1] = await crowd(server, 1, join_policy="invite")
+    newcomer, stranger = await server.user(), await server.user()
+    made = await owner.request("create_invite_link", group_id=gid)
+    kept = await owner.request("create_invite_link", group_id=gid)
+    other = await open_group(stranger)
+    foreign = await stranger.request("create_invite_link", group_id=other)
+
+    neither = await admin.call("revoke_invite_link", group_id=gid)
+    assert code(neither) == "bad_request" and "code" in neither["reason"] and "link_id" in neither["reason"]
+    both = await admin.call("revoke_invite_link", group_id=gid, code=made["code"], link_id=made["link_id"])
+    assert code(both) == "bad_request" and "both" in both["reason"]
+    assert code(await m1.call("revoke_invite_link", group_id=gid, link_id=made["link_id"])) == "forbidden"
+    assert code(await admin.call("revoke_invite_link", group_id=gid, link_id="0123456789")) == "not_found"
+    assert code(await admin.call("revoke_invite_link", group_id=gid, link_id=foreign["link_id"])) == "not_found"
+    assert code(await admin.call("revoke_invite_link", group_id=gid, link_id=made["code"])) == "not_found"
+
+    await admin.request("revoke_invite_link", group_id=gid, link_id=made["link_id"])
+    assert code(await newcomer.call("join_group", invite_code=made["code"])) == "not_found"
+    assert code(await admin.call("revoke_invite_link", group_id=gid, link_id=made["link_id"])) == "not_found"
+    assert code(await owner.call("revoke_invite_link", group_id=gid, code=made["code"])) == "not_found"
+    assert [x["link_id"] for x in (await owner.request("invite_links", group_id=gid))["links"]] == [kept["link_id"]]
+    [entry] = [e for e in (await owner.request("group_log", group_id=gid))["entries"]
+               if e["action"] == "revoke_invite_link"]
+    assert (entry["actor"], entry["detail"]) == (admin.user_id, {"link": made["link_id"]})
+    assert server.db_rows("SELECT revoked_by FROM invite_links WHERE revoked_at IS NOT NULL") == [(admin.user_id,)]
+    # the stranger's own link is untouched, and used by link_id in its own group it goes
+    assert joined(await newcomer.request("join_group", invite_code=foreign["code"])) == other
+    await stranger.request("revoke_invite_link", group_id=other, link_id=foreign["link_id"])
+    assert joined(await newcomer.request("join_group", invite_code=kept["code"])) == gid
+    await close_all(owner, admin, m1, newcomer, stranger)
+
+
+async def test_two_links_sharing_a_link_id_are_revoked_by_code(server):
+    """A ``link_id`` is the first 40 bits of a code's hash: should two usable links of one group
+    ever share it, revoking by it would pick one at random, so it is refused."""
+    gid, owner, admin, [] = await crowd(server, 0)
+    made = await owner.request("create_invite_link", group_id=gid)
+    twin = hashlib.sha256(made["code"].encode()).hexdigest()[:10] + "0" * 54  # the hash of no code given out
+    server.db_rows("INSERT INTO invite_links (code_hash, group_id, created_by, created_at) VALUES (?, ?, ?, ?)",
+                   twin, gid, admin.user_id, int(time.time() * 1000))
+    owner, admin = await again_after_restart(server, owner, admin)
+    assert [x["link_id"] for x in (await owner.request("invite_links", group_id=gid))["links"]] == [made["link_id"]] * 2
+    refused = await admin.call("revoke_invite_link", group_id=gid, link_id=made["link_id"])
+    assert code(refused) == "conflict" and "code" in refused["reason"]
+    await admin.request("revoke_invite_link", group_id=gid, code=made["code"])
+    await admin.request("revoke_invite_link", group_id=gid, link_id=made["link_id"])  # the one left
+    assert (await owner.request("invite_links", group_id=gid))["links"] == []
+    await close_all(owner, admin)
 
 
 async def test_bans_mask_phone_and_id_numbers_in_reasons(server):

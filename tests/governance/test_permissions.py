@@ -63,6 +63,7 @@ EXPECTED = {
     "set_slow_mode": {O: {"*": True}, A: {"*": True}, M: {"*": False}},
     "create_invite_link": {O: {"*": True}, A: {"*": True}, M: {"*": False}},
     "revoke_invite_link": {O: {"*": True}, A: {"*": True}, M: {"*": False}},
+    "invite_links": {O: {"*": True}, A: {"*": True}, M: {"*": False}},
     "group_log": {O: {"*": True}, A: {"*": True}, M: {"*": False}},
     "mention_all": {O: {"*": True}, A: {"*": True}, M: {"*": False}},
     # "owner; admin on members only"; None = a user not in the group (banned before joining)
@@ -88,7 +89,7 @@ def expected(op, actor, target):
 
 def test_expectation_covers_every_op():
     assert set(EXPECTED) == set(MANAGEMENT_OPS)
-    assert len(MANAGEMENT_OPS) == 22
+    assert len(MANAGEMENT_OPS) == 23
 
 
 @pytest.mark.parametrize("op,actor,target", CELLS)
@@ -111,7 +112,7 @@ def test_table_shape():
     targetless = {"invite", "join_requests", "approve_join", "reject_join", "mute_all",
                   "set_announcement", "update_group", "dissolve_group",
                   "pin_message", "unban", "bans", "set_slow_mode", "create_invite_link", "revoke_invite_link",
-                  "group_log", "mention_all"}
+                  "invite_links", "group_log", "mention_all"}
     for (op, actor, target), allowed in PERMISSIONS.items():
         assert isinstance(allowed, bool)
         assert isinstance(actor, Role)
