@@ -30,6 +30,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION_PART = re.compile(r"(\d+)([smhd])")
 MIN_INVITE_CODE = 16  # invite codes are URL-safe and at least this long; group ids are shorter digits
 INVITE_CODE = re.compile(rf"[A-Za-z0-9_-]{{{MIN_INVITE_CODE},256}}")
+LINK_ID = re.compile(r"[0-9a-f]{10}")  # an invite link's link_id (invite_links, revoke_invite_link)
 
 
 class CommandError(ValueError):
@@ -635,10 +636,18 @@ def _link(a: list[str]) -> Command:
     return _req("link", a, "create_invite_link", params, group="current")
 
 
-@_command("/revoke CODE", "make an invite link's code useless", "Manage")
+@_command("/links", "list the group's invite links that still work: uses, expiry, who made them", "Manage")
+def _links(a: list[str]) -> Command:
+    _arity("links", a, 0, 0)
+    return _req("links", a, "invite_links", group="current")
+
+
+@_command("/revoke CODE|LINK_ID", "make an invite link useless: its code, or its link id from /links", "Manage")
 def _revoke(a: list[str]) -> Command:
+    """A link id is 10 hex digits; a code is longer (at least MIN_INVITE_CODE characters)."""
     _arity("revoke", a, 1, 1)
-    return _req("revoke", a, "revoke_invite_link", {"code": a[0]}, group="current")
+    key = "link_id" if LINK_ID.fullmatch(a[0]) else "code"
+    return _req("revoke", a, "revoke_invite_link", {key: a[0]}, group="current")
 
 
 @_command("/log [N] [before ID]", "the group's management log, newest first (owner, admins)", "Manage")

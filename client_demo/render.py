@@ -352,6 +352,19 @@ def format_ban(b: dict[str, Any], names: Names) -> str:
     return line
 
 
+def format_invite_link(link: dict[str, Any], names: Names) -> str:
+    """``  3f2a9c01de  2/10 uses  expires 18:00  by Alice (u1)  note: for the team``."""
+    uses, most = clean(link.get("uses", 0)), link.get("max_uses")
+    line = f"  {clean(link.get('link_id'))}  " + (f"{uses}/{clean(most)} uses" if most else f"{uses} uses")
+    expires = link.get("expires_at")
+    line += f"  expires {hhmm(expires)}" if isinstance(expires, int) and expires > 0 else "  no expiry"
+    if link.get("created_by"):
+        line += f"  by {names(link['created_by'])}"
+    if link.get("note"):
+        line += f"  note: {clean(link['note'])}"
+    return line
+
+
 def _detail(detail: Any) -> str:
     """A log entry's detail; times (``until``, ``..._at``: epoch milliseconds) as local times."""
     if isinstance(detail, dict):

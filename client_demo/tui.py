@@ -57,6 +57,7 @@ from client_demo.render import (
     format_event,
     format_held,
     format_held_text,
+    format_invite_link,
     format_log_entry,
     format_message,
     format_my_appeal,
@@ -756,7 +757,13 @@ class ChatTUI:
             self.say(f"* invite code for {gid}: {code} ({', '.join(limits)})")
             self.say(f"* to join, type: /join {code}")
         elif op == "revoke_invite_link":
-            self.say(f"* revoked invite code {clean(params['code'])}")
+            self.say(f"* revoked invite code {clean(params['code'])}" if "code" in params
+                     else f"* revoked invite link {clean(params['link_id'])}")
+        elif op == "invite_links":
+            links = r.get("links") or []
+            self.say(f"* invite links in {gid}: {len(links)}")
+            for link in links:
+                self.say(format_invite_link(link, self.names))
         elif op == "mark_read":
             self.say(f"* read {gid} up to #{seq}")
         elif op == "search":

@@ -127,18 +127,29 @@ def test_v2_replies():
     t = Scripted({
         "create_invite_link": {"code": "Ab-9_xYzAb-9_xYzQ"},
         "bans": {"bans": [{"user_id": "u2", "until": 0, "by": "u1", "reason": "spam"}]},
+        "invite_links": {"links": [
+            {"link_id": "3f2a9c01de", "created_by": "u1", "created_at": 0, "expires_at": None, "max_uses": 10,
+             "uses": 2, "note": "for the team"},
+            {"link_id": "0123456789", "created_by": "u2", "created_at": 0, "expires_at": None, "max_uses": None,
+             "uses": 0, "note": None}]},
         "group_log": {"entries": [{"id": 5, "ts": 0, "actor": "u1", "action": "ban", "target_user_id": "u2"}]},
         "search": {"messages": [{"group_id": GID, "seq": 4, "ts": 0, "text": "tea?", "sender": MEMBERS[1]}]},
         "group_info": {"group_id": GID, "name": "tea", "owner": MEMBERS[0], "pinned": [4, 9],
                        "slow_mode_seconds": 60},
         "my_groups": {"groups": [{"group_id": GID, "name": "tea", "role": "owner", "unread": 3}]},
     })
-    out = t.run_lines("/link 3", "/bans", "/log 1", "/search tea", "/info", "/groups", "/slow 1m", "/pin 4",
+    out = t.run_lines("/link 3", "/bans", "/links", "/revoke 3f2a9c01de", "/log 1", "/search tea", "/info",
+                      "/groups", "/slow 1m", "/pin 4",
                       "/react 4 👍", "/edit 4 x")
     text = "\n".join(out)
     assert f"* invite code for {GID}: Ab-9_xYzAb-9_xYzQ (3 uses, no expiry)" in out
     assert "* to join, type: /join Ab-9_xYzAb-9_xYzQ" in out
     assert f"* bans in {GID}: 1" in out and "  u2  until unbanned  by u1  reason: spam" in text
+    assert f"* invite links in {GID}: 2" in out
+    assert "  3f2a9c01de  2/10 uses  no expiry  by u1  note: for the team" in out
+    assert "  0123456789  0 uses  no expiry  by u2" in out
+    assert t.ops("revoke_invite_link") == [{"group_id": GID, "link_id": "3f2a9c01de"}]
+    assert "* revoked invite link 3f2a9c01de" in out
     assert f"* log of {GID}: 1 entry" in out and "* older: /log 1 before 5" in out
     assert f"* 1 message in {GID} contain 'tea'" in out
     assert "  pinned: #4, #9" in out and "  slow mode: a member may send once per 1m" in out

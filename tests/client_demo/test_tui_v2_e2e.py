@@ -271,6 +271,12 @@ def test_invite_links(server, tui):
     c.command("/join AAAAAAAAAAAAAAAAAAAAAA", r"^! not_found: ")
     code3 = a.command("/link", rf"^\* invite code for {gid}: (\S+) \(no expiry\)$").group(1)
     c.command(f"/joinlink {code3}", rf"^\* joined {gid}; it is the current group$")
+    # /links lists the links that still work, with their uses; /revoke takes a link id from it
+    a.command("/links", rf"^\* invite links in {gid}: 1$")
+    lid = a.expect(r"^  ([0-9a-f]{10})  1 uses  no expiry  by ").group(1)
+    a.command(f"/revoke {lid}", rf"^\* revoked invite link {lid}$")
+    a.command("/links", rf"^\* invite links in {gid}: 0$")
+    b.command(f"/join {code3}", r"^! not_found: ")
 
 
 def test_group_log(server, tui):
