@@ -43,7 +43,7 @@ def test_a_mute_shows_after_a_reload_and_a_rename_says_the_new_name(
     expect(page.locator("#messages .sys").last).to_have_text(
         "群名称已改为「新茶室」；加群方式已改为：需要群主或管理员批准")
 
-    # An invite link's uses are a limit (the server counts no uses for the client), said in good English.
+    # An invite link's limit in the creation form is said in good English.
     close_dialogs(page)
     page.click("#lang-btn")
     page.click("#btn-manage")

@@ -3,6 +3,7 @@ in the member's composer, invite links with their QR code used by another user."
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import urllib.parse
 import urllib.request
@@ -12,7 +13,18 @@ from playwright.sync_api import expect
 
 from server.web.qr import qr_svg
 from tests.e2e.harness import ServerProcess
-from tests.web.browser import close_dialogs, create_group, join_group, message, new_page, register, run_async, send
+from tests.web.browser import (
+    Background,
+    close_dialogs,
+    create_group,
+    join_group,
+    login,
+    message,
+    new_page,
+    register,
+    run_async,
+    send,
+)
 
 
 def test_ban_refuses_the_rejoin_and_the_log_lists_it(browser: Any, any_server: ServerProcess) -> None:
@@ -144,18 +156,64 @@ def test_invite_link_with_qr_code_lets_another_user_join(browser: Any, server: S
     expect(dave.locator("#notice-count")).to_have_text("1")
     assert dave.locator(f'.group-item[data-gid="{gid}"]').count() == 0
 
-    # A revoked link is refused too.
+    # A revoked link is refused too. The panel lists the links that still work: the used-up one is gone.
     alice.click("#btn-manage")
+    alice.wait_for_selector("#no-invite-links")
     alice.click("#invite-link-create")
-    expect(alice.locator("#invite-links .invite-link")).to_have_count(2)
+    expect(alice.locator("#invite-links .invite-link")).to_have_count(1)
     second = alice.locator("#invite-links .invite-link").first.locator(".invite-url").input_value()
     alice.locator("#invite-links .invite-link").first.locator(".act-revoke-link").click()
-    alice.wait_for_selector("#invite-links .invite-link.revoked")
+    alice.wait_for_selector("#no-invite-links")
     dave.goto(second)
     dave.click("#invite-confirm #invite-join")
     expect(dave.locator("#notice-count")).to_have_text("2")  # refused again, told again
     assert dave.locator(f'.group-item[data-gid="{gid}"]').count() == 0
     assert alice.errors == [] and carol.errors == [] and dave.errors == []
+
+
+def test_the_panel_lists_every_managers_links_with_their_uses_and_revokes_them(
+        browser: Any, any_server: ServerProcess, bg: Background) -> None:
+    """The panel showed only the links made on that page, as "up to N joins": a link another admin
+    made (or the owner made on another device) could be neither seen nor revoked. It lists the
+    group's links that still work (``invite_links``), with their joins so far, and revokes any."""
+    server = any_server
+    owner, bob = bg.run(server.user()), bg.run(server.user())
+    bg.run(bob.request("set_profile", display_name="Bob"))
+    gid = bg.run(owner.request("create_group", name="链接", category="friends", join_policy="open"))["group_id"]
+    bg.run(bob.request("join_group", group_id=gid))
+    bg.run(owner.request("set_role", group_id=gid, user_id=bob.user_id, role="admin"))
+    bg.run(owner.request("update_group", group_id=gid, join_policy="approval"))
+    bobs = bg.run(bob.request("create_invite_link", group_id=gid, max_uses=5, note="给新同事 13912345678"))
+    elsewhere = bg.run(owner.request("create_invite_link", group_id=gid))  # the owner, on another device
+    for _ in range(2):
+        bg.run(bg.run(server.user()).request("join_group", invite_code=bobs["code"]))
+
+    page = new_page(browser, server)
+    login(page, owner.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.click("#btn-manage")
+    row = page.locator(f"#invite-links .invite-link[data-link-id='{bobs['link_id']}']")
+    expect(row.locator(".link-facts")).to_have_text("已加入 2 / 5 人 · 长期有效 · Bob 生成")
+    expect(row.locator(".link-note")).to_have_text("备注：给新同事 [redacted]")
+    expect(row.locator(".invite-url")).to_have_count(0)  # its code was never shown to this page
+    other = page.locator(f"#invite-links .invite-link[data-link-id='{elsewhere['link_id']}']")
+    expect(other.locator(".link-facts")).to_contain_text("已加入 0 人")
+
+    row.locator(".act-revoke-link").click()
+    expect(row).to_have_count(0)
+    expect(page.locator("#invite-links .invite-link")).to_have_count(1)
+    late = bg.run(server.user())
+    refused = bg.run(late.call("join_group", invite_code=bobs["code"]))
+    assert refused["code"] == "not_found"
+    assert [x["link_id"] for x in bg.run(bob.request("invite_links", group_id=gid))["links"]] == [elsewhere["link_id"]]
+
+    # A link made here is listed with its URL, matched by its link_id.
+    page.click("#invite-link-create")
+    expect(page.locator("#invite-links .invite-link")).to_have_count(2)
+    made = page.locator("#invite-links .invite-link").first
+    code = made.locator(".invite-url").input_value().split("#join=")[1]
+    assert made.get_attribute("data-link-id") == hashlib.sha256(urllib.parse.unquote(code).encode()).hexdigest()[:10]
+    assert page.errors == []
 
 
 def test_an_invite_link_asks_before_joining_and_a_logout_forgets_the_links_made(

@@ -5,7 +5,7 @@
 import { el, clear, toast, modal, confirmBox } from "./dom.js";
 import { t, errorText, fmtTime, fmtDate, catName } from "./i18n.js";
 import { S, api, remember, loadCategories, fillCategories } from "./state.js";
-import { banDialog, bansSection, loadBans, slowModeControl, inviteLinksSection, openGroupLog } from "./moderation.js";
+import { banDialog, bansSection, loadBans, slowModeControl, inviteLinksSection, loadInviteLinks, openGroupLog } from "./moderation.js";
 import { emojiRow, editDialog, setPinned } from "./rich.js";
 import { setReply } from "./composer.js";
 import { previewText } from "./media.js";
@@ -14,7 +14,7 @@ import { heldBox, loadHeld, onHeldChange } from "./held.js";
 const MUTES = [["mute_10m", 600], ["mute_1h", 3600], ["mute_1d", 86400], ["mute_7d", 604800], ["mute_30d", 2592000]];
 const RANK = { owner: 0, admin: 1, member: 2 };
 let hooks = { dropGroup: () => {}, reload: async () => {} };
-let open = null;   // { g, box, requests, bans }
+let open = null;   // { g, box, requests, bans, links }
 const EDIT_WINDOW_MS = 172800 * 1000;   // the default limits.edit_window_seconds, until `me` says the server's
 
 export function setHooks(h) { hooks = h; }
@@ -73,7 +73,7 @@ function heldUntil(g) { return g.heldUntil > Date.now() ? g.heldUntil : 0; }
 
 export function openManage(g) {
   const box = el("div", { id: "manage" });
-  open = { g, box, requests: [], bans: [], categories: false };
+  open = { g, box, requests: [], bans: [], links: null, categories: false };
   modal(g.role === "member" ? t("members") : t("manage"), () => box, { wide: true, id: "manage-dialog" }).then(() => { open = null; });
   load(g);
 }
@@ -94,6 +94,7 @@ async function load(g) {
     if (g.role !== "member") {
       open.requests = (await api("join_requests", { group_id: g.group_id })).requests;
       open.bans = await loadBans(g);
+      open.links = await loadInviteLinks(g);   // every manager's links in force, asked each time the panel opens
     }
     g.requests = open.requests.length;
   } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); }
@@ -177,7 +178,7 @@ function draw(g) {
     }))));
 
   if (me !== "member") {
-    box.append(adminSection(g), bansSection(g, open.bans, () => load(g)), inviteLinksSection(g),
+    box.append(adminSection(g), bansSection(g, open.bans, () => load(g)), inviteLinksSection(g, open.links, () => load(g)),
       el("section", {}, el("h3", { text: t("group_log") }),
         el("button", { type: "button", class: "ghost", id: "btn-group-log", text: t("group_log_open"), onclick: () => openGroupLog(g) })));
   }

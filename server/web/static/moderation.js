@@ -86,31 +86,50 @@ function invitesOf(g) {
   return S.invites.get(g.group_id);
 }
 
-// A link's `max_uses` is a limit, not a count of uses left: the server tells no link's uses (no op
-// lists links), so the panel says "up to N joins" and never pretends to count down.
+// A link's `max_uses` is a limit, not a count of uses left: the form offers "up to N joins", and the
+// list says how many joined of how many (**[ext]** `invite_links` counts them).
 function usesText(n) {
   return !n ? t("uses_any") : n === 1 ? t("uses_one") : t("uses_n", { n });
 }
 
-export function inviteLinksSection(g) {
+// The group's links that still work, from **[ext]** `invite_links` (manage.js asks each time the
+// panel opens, with the bans): every manager's links, also those made on another page or device. A
+// server without the op answers null, and the panel lists the links made on this page, as before.
+export async function loadInviteLinks(g) {
+  try { return (await api("invite_links", { group_id: g.group_id })).links || []; } catch { return null; }
+}
+
+// `listed`: loadInviteLinks' answer; `reload`: ask the server again (and redraw).
+export function inviteLinksSection(g, listed = null, reload = null) {
   const uses = el("select", { id: "invite-max-uses", "data-keep": true }, USES.map((n) => el("option", { value: n, text: usesText(n) })));
   const exp = el("select", { id: "invite-expiry", "data-keep": true }, EXPIRY.map(([k, s]) => el("option", { value: s, text: t(k), selected: s === 604800 })));
   const list = el("ul", { class: "invites", id: "invite-links" });
+  const byServer = Array.isArray(listed) && reload !== null;
   const draw = () => {
     clear(list);
-    for (const link of invitesOf(g)) list.append(linkNode(g, link, draw));
+    if (!byServer) {
+      for (const link of invitesOf(g)) list.append(linkNode(g, link, draw));
+      return;
+    }
+    // Newest first; a link made on this page (its code is known here alone) shows its URL and QR code.
+    const held = new Map(invitesOf(g).filter((l) => l.link_id).map((l) => [l.link_id, l]));
+    for (const l of [...listed].reverse()) list.append(listedNode(g, l, held.get(l.link_id), reload));
+    if (!listed.length) list.append(el("li", { class: "muted", id: "no-invite-links", text: t("no_invite_links") }));
   };
   draw();
-  return el("section", { id: "invite-link-section" }, el("h3", { text: t("invite_links") }),
+  return el("section", { id: "invite-link-section" }, el("h3", { text: t("invite_links") + (byServer && listed.length ? " (" + listed.length + ")" : "") }),
     el("form", { class: "row wrap", onsubmit: async (e) => {
       e.preventDefault();
       const args = { group_id: g.group_id };
       if (Number(uses.value) > 0) args.max_uses = Number(uses.value);
       if (Number(exp.value) > 0) args.expires_in_seconds = Number(exp.value);
       const r = await act("create_invite_link", args, t("invite_link_created"));
-      if (r && r.code) { invitesOf(g).unshift({ code: r.code, expires_at: r.expires_at, max_uses: args.max_uses || 0, revoked: false }); draw(); }
+      if (r && r.code) {
+        invitesOf(g).unshift({ code: r.code, link_id: r.link_id, expires_at: r.expires_at, max_uses: args.max_uses || 0, revoked: false });
+        if (byServer) reload(); else draw();
+      }
     } }, uses, exp, el("button", { type: "submit", class: "primary", id: "invite-link-create", text: t("invite_link_create") })),
-    el("small", { class: "muted", text: t("invite_links_hint") }), list);
+    el("small", { class: "muted", text: t(byServer ? "invite_links_listed_hint" : "invite_links_hint") }), list);
 }
 
 // The link is a secret that lets anyone in: it goes to the server in a request header, which a
@@ -128,6 +147,36 @@ function qrImage(url) {
   return img;
 }
 
+function copyButton(url) {
+  return el("button", { type: "button", class: "small act-copy-link", text: t("copy"), onclick: async () => {
+    try { await navigator.clipboard.writeText(url); toast(t("copied")); } catch { toast(url); }
+  } });
+}
+
+// One link as `invite_links` gives it: joins so far (of at most how many), expiry, who made it, the
+// note; revoked by its link_id, whoever made it. `mine`: the page's own record of it, with the code.
+function listedNode(g, l, mine, reload) {
+  const url = mine ? joinUrl(mine.code) : null;
+  const facts = [l.max_uses ? t("link_uses_of", { n: l.uses, max: l.max_uses }) : t("link_uses", { n: l.uses }),
+    l.expires_at ? t("expires_at", { time: fmtTime(l.expires_at) }) : t("expire_never"),
+    t("link_by", { name: memberName(g, l.created_by) || l.created_by })];
+  return el("li", { class: "invite-link listed", "data-link-id": l.link_id, "data-by": l.created_by },
+    url ? qrImage(url) : null,
+    el("div", { class: "grow stack tight" },
+      url ? el("input", { class: "mono invite-url", readonly: true, value: url, "aria-label": t("invite_links"), onfocus: (e) => e.target.select() })
+        : el("span", { class: "mono link-id", text: t("link_id", { id: l.link_id }) }),
+      el("small", { class: "muted link-facts", text: facts.join(" · ") }),
+      l.note ? el("small", { class: "muted link-note", text: t("link_note", { note: l.note }) }) : null,
+      el("div", { class: "row wrap" }, url ? copyButton(url) : null,
+        el("button", { type: "button", class: "small danger act-revoke-link", text: t("revoke"), onclick: async () => {
+          if (await act("revoke_invite_link", { group_id: g.group_id, link_id: l.link_id }, t("revoke_done"))) {
+            if (mine) mine.revoked = true;
+            reload();
+          }
+        } }))));
+}
+
+// A link made on this page, from a server that does not list links: what create_invite_link said.
 function linkNode(g, link, redraw) {
   const url = joinUrl(link.code);
   const facts = [usesText(link.max_uses),
@@ -137,10 +186,7 @@ function linkNode(g, link, redraw) {
     el("div", { class: "grow stack tight" },
       el("input", { class: "mono invite-url", readonly: true, value: url, "aria-label": t("invite_links"), onfocus: (e) => e.target.select() }),
       el("small", { class: "muted", text: link.revoked ? t("revoked") : facts.join(" · ") }),
-      link.revoked ? null : el("div", { class: "row wrap" },
-        el("button", { type: "button", class: "small act-copy-link", text: t("copy"), onclick: async () => {
-          try { await navigator.clipboard.writeText(url); toast(t("copied")); } catch { toast(url); }
-        } }),
+      link.revoked ? null : el("div", { class: "row wrap" }, copyButton(url),
         el("button", { type: "button", class: "small danger act-revoke-link", text: t("revoke"), onclick: async () => {
           if (await act("revoke_invite_link", { group_id: g.group_id, code: link.code }, t("revoke_done"))) { link.revoked = true; redraw(); }
         } }))));
