@@ -15,7 +15,7 @@ export const S = {
   unseen: 0,
   outbox: [],          // sends not yet stored, in the order sent (app.js: queued, sending, waiting, failed)
   names: new Map(),    // user_id -> display_name of everyone seen in a member list (bans and the log name ex-members)
-  invites: new Map(),  // group_id -> invite links created in this page's life (the server lists none)
+  invites: new Map(),  // group_id -> invite links created in this page's life, with their codes (invite_links lists every link in force, without codes)
   pendingInvite: null, // an invite code from the URL (#join=CODE), used once logged in
   tab: "groups",       // what the sidebar shows: "groups" or "accounts"
   blacklistedText: null, // the reason of a `blacklisted` notice, shown on the login form once the server closes the page
