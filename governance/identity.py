@@ -1,7 +1,10 @@
 """Identity data checks (Art. 6): phone, username, password, names, resident ID number.
 
-Every refusal is ``ContractError("bad_request", reason)``. Reasons say what is
-wrong but never repeat the value (it may be personal data that ends up in logs).
+Every refusal is ``ContractError("bad_request", reason)`` with **[ext]** ``field``, the
+argument's name (``phone``, ``username``, ``password``, ``display_name``, ``legal_name``,
+``id_number``), so a client states the rule in its reader's language from the field, never
+from the reason's wording. Reasons say what is wrong but never repeat the value (it may
+be personal data that ends up in logs).
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ _NAME_DOTS = frozenset("\u00b7\u2022\u2027")  # · • ‧
 _NAME_SPACES = frozenset(" \u3000")
 
 
-def _bad(reason: str) -> ContractError:
-    return ContractError("bad_request", reason)
+def _bad(field: str, reason: str) -> ContractError:
+    """``bad_request`` with **[ext]** ``field``, the argument refused: a client words the rule itself."""
+    return ContractError("bad_request", reason, field=field)
 
 
 def _require_str(raw: object, what: str) -> str:
     if not isinstance(raw, str):
-        raise _bad(f"{what} must be a string")
+        raise _bad(what, f"{what} must be a string")
     return raw
 
 
@@ -42,7 +46,7 @@ def normalize_phone(raw: str) -> str:
     s = _require_str(raw, "phone").strip().replace(" ", "").replace("-", "")
     m = _PHONE.fullmatch(s)
     if m is None:
-        raise _bad("phone must be a mainland China mobile number (11 digits starting 13-19)")
+        raise _bad("phone", "phone must be a mainland China mobile number (11 digits starting 13-19)")
     return m.group(1)
 
 
@@ -50,7 +54,7 @@ def validate_username(raw: str) -> str:
     s = _require_str(raw, "username")
     if _USERNAME.fullmatch(s) is None:
         raise _bad(
-            "username must be 3-32 characters of letters, digits, '_', '.', '-', starting with a letter"
+            "username", "username must be 3-32 characters of letters, digits, '_', '.', '-', starting with a letter"
         )
     return s
 
@@ -62,15 +66,15 @@ def username_key(username: str) -> str:
 def validate_password(raw: str) -> None:
     s = _require_str(raw, "password")
     if not 8 <= len(s) <= 128:
-        raise _bad("password must be 8-128 characters")
+        raise _bad("password", "password must be 8-128 characters")
 
 
 def validate_display_name(raw: str) -> str:
     s = unicodedata.normalize("NFC", _require_str(raw, "display_name")).strip()
     if not 1 <= len(s) <= 32:
-        raise _bad("display_name must be 1-32 characters")
+        raise _bad("display_name", "display_name must be 1-32 characters")
     if any(unicodedata.category(c) in _DISPLAY_FORBIDDEN for c in s):
-        raise _bad("display_name must not contain control or invisible formatting characters")
+        raise _bad("display_name", "display_name must not contain control or invisible formatting characters")
     return s
 
 
@@ -81,7 +85,7 @@ def validate_legal_name(raw: str) -> str:
     """
     s = unicodedata.normalize("NFC", _require_str(raw, "legal_name")).strip()
     if not 2 <= len(s) <= 64:
-        raise _bad("legal_name must be 2-64 characters")
+        raise _bad("legal_name", "legal_name must be 2-64 characters")
     prev_letter = False
     has_letter = False
     for c in s:
@@ -93,9 +97,9 @@ def validate_legal_name(raw: str) -> str:
         elif c in _NAME_DOTS or c in _NAME_SPACES:
             prev_letter = False
         else:
-            raise _bad("legal_name may contain only letters, spaces and middle dots")
+            raise _bad("legal_name", "legal_name may contain only letters, spaces and middle dots")
     if not has_letter:
-        raise _bad("legal_name must contain letters")
+        raise _bad("legal_name", "legal_name must contain letters")
     return s
 
 
@@ -109,22 +113,22 @@ def validate_id_number(raw: str, today: datetime.date) -> str:
     """18-character resident ID number (GB 11643-1999); returns it with an uppercase X."""
     s = _require_str(raw, "id_number").strip().upper()
     if len(s) != 18:
-        raise _bad("id_number must be 18 characters")
+        raise _bad("id_number", "id_number must be 18 characters")
     body, check = s[:17], s[17]
     if not (body.isascii() and body.isdigit()) or check not in "0123456789X":
-        raise _bad("id_number must be 17 digits followed by a digit or X")
+        raise _bad("id_number", "id_number must be 17 digits followed by a digit or X")
     if int(body[:2]) not in _ID_PROVINCES:
-        raise _bad("id_number has an unknown region code")
+        raise _bad("id_number", "id_number has an unknown region code")
     try:
         birth = datetime.date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
     except ValueError:
-        raise _bad("id_number has an invalid birth date") from None
+        raise _bad("id_number", "id_number has an invalid birth date") from None
     if birth.year < 1900:
-        raise _bad("id_number has a birth date before 1900")
+        raise _bad("id_number", "id_number has a birth date before 1900")
     if birth > today:
-        raise _bad("id_number has a birth date in the future")
+        raise _bad("id_number", "id_number has a birth date in the future")
     if id_check_char(body) != check:
-        raise _bad("id_number check digit does not match")
+        raise _bad("id_number", "id_number check digit does not match")
     return s
 
 

@@ -170,11 +170,13 @@ def screen_text(content_filter: TextScreen, text: str, field: str) -> Verdict | 
 # -- managing ------------------------------------------------------------------------------
 def acting_role(role: Role, powers_suspended_until: int, now: int) -> Role:
     """The role a member manages with: an owner or admin whose management powers the
-    platform suspended (until ``powers_suspended_until``, epoch ms) is ``forbidden``;
+    platform suspended (until ``powers_suspended_until``, epoch ms) is ``forbidden`` (with **[ext]**
+    ``cause`` ``powers_suspended`` and ``until``, so a client says why without reading the reason);
     a plain member is never affected (their own rights are not management powers)."""
     role = Role(role)
     if role is not Role.MEMBER and powers_suspended_until > now:
-        raise ContractError("forbidden", "your management powers are suspended by the platform")
+        raise ContractError("forbidden", "your management powers are suspended by the platform",
+                            cause="powers_suspended", until=powers_suspended_until)
     return role
 
 
@@ -249,7 +251,8 @@ def check_can_own(
                                              "suspension ends they cannot take on another", until=held_until)
         return
     if create_revoked:
-        raise ContractError("forbidden", "the platform has revoked your right to create groups")
+        raise ContractError("forbidden", "the platform has revoked your right to create groups",
+                            cause="create_revoked")
     if held_until > now:
         raise ContractError("forbidden", "the platform has suspended a group you own; you cannot create another "
                                          "until that suspension ends", until=held_until)

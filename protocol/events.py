@@ -267,7 +267,19 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     ``sanction_lifted`` has ``sanction_id`` (and ``group_id`` for a group's; for a group's suspension
     also ``until``, the end of the suspension that still holds the group, 0 for none, and ``cause``
     while one does);
-    ``appeal_result`` has ``appeal_id``, ``sanction_id`` and ``outcome``.
+    ``appeal_result`` has ``appeal_id``, ``sanction_id``, ``outcome`` and ``note`` (the operator's note alone).
+    ``sanction`` has ``measure`` (``suspend_admin`` | ``revoke_create``), ``sanction_id`` (what ``appeal``
+    takes), ``reason`` (the operator's alone) and, for ``suspend_admin``, ``until``.
+    ``sanction_lifted`` also has ``measure`` (the lifted sanction's kind), ``reason`` (the operator's
+    alone, or the appeal's note) and ``appeal_id`` when an upheld appeal lifted it.
+    ``content_removed`` also has ``content`` (``message`` | ``group_name`` | ``announcement`` |
+    ``display_name`` | ``post`` | ``comment``), ``outcome`` (``rejected``: held and refused; ``removed``:
+    taken down after it was shown), ``reason`` (the operator's reason or note alone), ``seq`` (a
+    message's) and ``title`` (the post's, for a post or a comment on it).
+    ``account_restricted``, ``account_unrestricted``, ``account_closed``, ``account_licensed``,
+    ``account_name_granted`` and ``post_removed`` have ``reason`` (the operator's alone);
+    ``account_licensed`` also ``label`` (``news`` | ``government`` | ``verified``) and ``measure``
+    (``grant`` | ``revoke``); ``post_removed`` also ``title``.
     Measures on a public account (``account_warning``, ``account_restricted``,
     ``account_suspended``, ``account_closed``, ``account_licensed``, ``account_credit``,
     ``post_removed``) have ``account_id`` (and ``post_id`` for a removed post); ``account_suspended``
@@ -305,6 +317,12 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     credit_score: int | None = None
     credit_level: int | None = None
     delta: int | None = None
+    measure: str | None = None
+    note: str | None = None
+    content: str | None = None
+    seq: int | None = None
+    title: str | None = None
+    label: str | None = None
 
 
 class HeldTextSettled(EventBase, tag="held_text_settled", kw_only=True, frozen=True):
@@ -340,12 +358,16 @@ class GroupSuspended(EventBase, tag="group_suspended", kw_only=True, frozen=True
     ``cause``: ``sanction`` when the platform suspends this group itself (``suspend-group``: it can
     be neither renamed, dissolved nor handed on until then), ``category_freeze`` when the suspension
     in force is the freeze of the group's whole category (``freeze-category``: no renaming, but its
-    owner may still dissolve or hand it on)."""
+    owner may still dissolve or hand it on).
+
+    ``sanction_id``: on ``suspend-group``'s event, the sanction it gave (what the owner's ``appeal``
+    takes)."""
 
     group_id: str
     until: int
     reason: str | None = None
     cause: SuspensionCause | None = None
+    sanction_id: str | None = None
 
 
 class Invited(EventBase, tag="invited", kw_only=True, frozen=True):

@@ -100,16 +100,16 @@ async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
         def undo() -> None:
             g.suspended_until = old
 
-        await apply(
+        sanction_id = (await apply(
             app,
             SetGroupFields(g.group_id, {"suspended_until": until}),
             *writes,
             audit=audit(app, "suspend_group", reason, g.group_id, seconds=seconds, **_lifted(cut)),
             undo=undo,
             conflict=f"a suspension of group {g.group_id} was lifted meanwhile",
-        )
+        ))[1]
     publish(g.online, ev.GroupSuspended(group_id=g.group_id, until=until, reason=reason,
-                                        cause=suspension_cause(app, g)))
+                                        cause=suspension_cause(app, g), sanction_id=str(sanction_id)))
     return Result([f"suspended group {g.group_id} until {until}"])
 
 
@@ -185,7 +185,7 @@ async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
             undo_penalty()
             user.powers_suspended_until = old
 
-        await apply(
+        sanction_id = (await apply(
             app,
             SetUserFields(user.user_id, {"powers_suspended_until": until}),
             *writes,
@@ -193,9 +193,10 @@ async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
             audit=audit(app, "suspend_admin", reason, target_id=user.user_id, seconds=seconds, **_lifted(cut)),
             undo=undo,
             conflict=f"a suspension of {user.username}'s powers was lifted meanwhile",
-        )
+        ))[1]
     publish(user.sessions, ev.Notice(kind="sanction", text=f"your management powers are suspended: {reason}",
-                                         by=operator_name()))
+                                     by=operator_name(), measure="suspend_admin", reason=reason,
+                                     sanction_id=str(sanction_id), until=until))
     return Result([f"suspended {user.username}'s owner/admin powers until {until}"])
 
 
@@ -215,16 +216,17 @@ async def revoke_create(app: Context, args: dict[str, Any]) -> Result:
             undo_penalty()
             user.create_revoked = old
 
-        await apply(
+        sanction_id = (await apply(
             app,
             SetUserFields(user.user_id, {"create_revoked_at": now}),
             sanction("revoke_create", "user", user.user_id, reason, now, None, report_id, points_of(pen)),
             *changes(pen),
             audit=audit(app, "revoke_create", reason, target_id=user.user_id),
             undo=undo,
-        )
+        ))[1]
     publish(user.sessions, ev.Notice(kind="sanction", text=f"your right to create groups is revoked: {reason}",
-                                     by=operator_name()))
+                                     by=operator_name(), measure="revoke_create", reason=reason,
+                                     sanction_id=str(sanction_id)))
     return Result([f"revoked {user.username}'s right to create groups"])
 
 

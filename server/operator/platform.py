@@ -113,7 +113,8 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     if decision in ("reject", "remove") and sender is not None:
         done = "rejected" if decision == "reject" else "removed"
         publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
-                                       text=f"message {seq} was {done} by the platform: {note}"))
+                                       text=f"message {seq} was {done} by the platform: {note}",
+                                       content="message", outcome=done, reason=note, seq=seq))
     return Result([f"review item {item_id}: {decision}"])
 
 
@@ -155,7 +156,8 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
         publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
     if sender is not None:
         publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
-                                       text=f"message {seq} was removed by the platform: {reason}"))
+                                       text=f"message {seq} was removed by the platform: {reason}",
+                                       content="message", outcome="removed", reason=reason, seq=seq))
     lines = [f"removed message {seq} of group {gid}"]
     if settled:
         lines.append("its open review item was settled with it (decision remove)")

@@ -194,7 +194,8 @@ async def _comments_off(app: Context, a: Account, reason: str, report_id: int | 
                          SetAccountFields(a.account_id, {"comments_restricted": True}),
                          audit=_record(app, "restrict_account", reason, a, comments="off"), undo=undo)
     _tell(app, a, ev.Notice(kind="account_restricted", account_id=a.account_id, sanction_id=str(sid),
-                            text=f"comments on this account's posts are turned off: {reason}", by=operator_name()))
+                            text=f"comments on this account's posts are turned off: {reason}", by=operator_name(),
+                            reason=reason))
     return Result([f"restricted comments of account {a.account_id} (sanction {sid})"])
 
 
@@ -215,7 +216,7 @@ async def _comments_on(app: Context, a: Account, reason: str) -> Result:
                 audit=_record(app, "restrict_account", reason, a, comments="on", sanctions_lifted=standing),
                 undo=undo, conflict=f"a restriction of account {a.account_id} was lifted meanwhile")
     _tell(app, a, ev.Notice(kind="account_unrestricted", account_id=a.account_id, by=operator_name(),
-                            text=f"comments on this account's posts are allowed again: {reason}"))
+                            text=f"comments on this account's posts are allowed again: {reason}", reason=reason))
     return Result([f"comments of account {a.account_id} allowed again"
                    + (f" (lifted sanction {', '.join(map(str, standing))})" if standing else "")])
 
@@ -266,7 +267,7 @@ async def close_now(app: Context, a: Account, reason: str, record: Any, report_i
                 sanction("close_account", ACCOUNT, a.account_id, reason, now, None, report_id),
                 audit=record, undo=undo)
     _tell(app, a, ev.Notice(kind="account_closed", text=f"the platform closed this account: {reason}",
-                            account_id=a.account_id, by=operator_name()), a.online)
+                            account_id=a.account_id, by=operator_name(), reason=reason), a.online)
 
 
 @command("close-account")
@@ -309,7 +310,8 @@ async def license_account(app: Context, args: dict[str, Any]) -> Result:
     verb = "revoked" if revoke else "granted"
     shown = shown_labels(a.subject_type, a.labels)
     _tell(app, a, ev.Notice(kind="account_licensed", text=f"the platform {verb} the {what}: {reason}",
-                            account_id=a.account_id, by=operator_name()))
+                            account_id=a.account_id, by=operator_name(), reason=reason, label=label,
+                            measure="revoke" if revoke else "grant"))
     return Result([f"account {a.account_id}: {what} {verb}; labels {shown}"])
 
 
@@ -358,7 +360,7 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
                 conflict="that name was taken meanwhile")
     what = " and ".join(f"{'name' if k == 'name' else 'organisation name'} {v!r}" for k, v in shown.items())
     _tell(app, a, ev.Notice(kind="account_name_granted", account_id=a.account_id, by=operator_name(),
-                            text=f"the platform granted this account the {what}: {reason}"))
+                            text=f"the platform granted this account the {what}: {reason}", reason=reason))
     return Result([f"account {a.account_id}: {what} granted"])
 
 
@@ -423,7 +425,8 @@ async def take_post_down(app: Context, row: PostRow, reason: str, report_id: int
                               author_id=row.author_id, credit_score=a.credit_score, **detail),
                 undo=undo)
     _tell(app, a, ev.Notice(kind="post_removed", text=f"the platform removed the post {row.title!r}: {reason}",
-                            account_id=a.account_id, post_id=str(row.post_id), by=operator_name()))
+                            account_id=a.account_id, post_id=str(row.post_id), by=operator_name(),
+                            reason=reason, title=row.title))
     return a
 
 
@@ -470,7 +473,8 @@ async def take_comment_down(app: Context, row: CommentRow, reason: str, penalise
     if author is not None:
         publish(author.sessions, ev.Notice(
             kind="content_removed", account_id=aid, post_id=str(row.post_id), comment_id=str(raw),
-            by=operator_name(), text=f"your comment {raw} was removed by the platform: {reason}"))
+            by=operator_name(), text=f"your comment {raw} was removed by the platform: {reason}",
+            content="comment", outcome="removed", reason=reason, title=post.title if post is not None else None))
 
 
 # -- the listing (P7) ----------------------------------------------------------------------
@@ -574,7 +578,7 @@ def blacklist_plan(app: Context, user: User, reason: str, now: int, person: str 
     def tell() -> None:
         for a in live:
             _tell(app, a, ev.Notice(kind="account_closed", text=f"the platform closed this account: {text}",
-                                    account_id=a.account_id, by=operator_name()), a.online)
+                                    account_id=a.account_id, by=operator_name(), reason=reason), a.online)
 
     plan.undo, plan.tell = undo, tell
     return plan
@@ -614,9 +618,10 @@ class AccountLift:
 
 
 def lift_account_sanction(app: Context, row: dict[str, Any], others: list[dict[str, Any]], reason: str,
-                          now: int) -> AccountLift:
+                          now: int, said: dict[str, Any] | None = None) -> AccountLift:
     """Claim in memory the end of an account sanction's effect; the changes that store it (the
-    caller adds ``LiftSanction``). No await: the caller has read ``others`` already."""
+    caller adds ``LiftSanction``). No await: the caller has read ``others`` already. ``said``: the
+    notice's fields beside ``text`` (``measure``, ``reason``, ``appeal_id``; see ``lift_changes``)."""
     sid, kind, aid = int(row["id"]), row["kind"], str(row["target_id"])
     a = app.state.accounts.get(aid)
     if a is None:
@@ -656,7 +661,8 @@ def lift_account_sanction(app: Context, row: dict[str, Any], others: list[dict[s
 
     def tell() -> None:
         _tell(app, a, ev.Notice(kind="sanction_lifted", account_id=aid, sanction_id=str(sid), by=operator_name(),
-                                text=f"the platform lifted its {kind.replace('_', ' ')} of this account: {reason}"))
+                                text=f"the platform lifted its {kind.replace('_', ' ')} of this account: {reason}",
+                                **(said or {"measure": kind, "reason": reason})))
 
     return AccountLift(changes, undo, tell, effect)
 

@@ -103,7 +103,8 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
         done = "rejected" if decision == "reject" else "removed"
         where = f" for group {gid}" if gid is not None else ""
         publish(author.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
-                                           text=f"your {noun} {text!r}{where} was {done} by the platform: {note}"))
+                                           text=f"your {noun} {text!r}{where} was {done} by the platform: {note}",
+                                           content=kind, outcome=done, reason=note))
     applied = "" if effect is None else (" (applied)" if changed is not None else
                                          f" (not applied: the {noun} changed since, or its owner is gone)")
     return Result([f"review item {item_id}: {decision}{applied}"])

@@ -67,5 +67,6 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
         publish(author.sessions, ev.Notice(
             kind="content_removed", account_id=aid, post_id=str(post_id),
             comment_id=None if comment_id is None else str(comment_id), by=operator_name(),
-            text=f"your {what} was rejected by the platform: {note}"))
+            text=f"your {what} was rejected by the platform: {note}",
+            content=kind, outcome="rejected", reason=note, title=item["title"]))
     return Result([f"review item {item_id}: {decision}"])

@@ -164,9 +164,14 @@ def replacing(rows: list[dict[str, Any]], kind: str, target_type: str, target_id
                         replaces=tuple(cut), lift_reason=f"replaced by a shorter {command_name}: {reason}")], cut
 
 
-async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int) -> Lift:
+async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int, told: str | None = None,
+                       appeal_id: int | None = None) -> Lift:
     """Check that ``row`` may be lifted now, claim the undoing of its effect in memory, and return the
     changes that store it (``LiftSanction`` first), the undo, and what to tell clients after the commit.
+
+    The ``sanction_lifted`` notice carries the lifted ``measure`` (the sanction's kind) and ``reason``:
+    ``told`` when given (an upheld appeal's note alone, with its ``appeal_id``), else ``reason``, so a
+    client words the line in its reader's language from fields, never from the English ``text``.
 
     The caller applies the changes with its record entry; there is no ``await`` after the claim.
     """
@@ -191,11 +196,14 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
     twins = await _twins_blacklisted(app, str(target), person) if person is not None else []
     by = operator_name()
     lift = Lift(changes=[LiftSanction(sid, now, by, reason)])
+    said: dict[str, Any] = {"measure": kind, "reason": reason if told is None else told}
+    if appeal_id is not None:
+        said["appeal_id"] = str(appeal_id)
     # From here on: no await (the claim and its check are one step).
     if row["target_type"] == "account":
         from server.operator.public_accounts import lift_account_sanction
 
-        done = lift_account_sanction(app, row, others, reason, now)
+        done = lift_account_sanction(app, row, others, reason, now, said)
         lift.changes += done.changes
         lift.undo, lift.tell, lift.effect = done.undo, done.tell, done.effect
         return lift
@@ -228,7 +236,7 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
                 if still:
                     after["cause"] = suspension_cause(app, g)
             publish(g.online, ev.Notice(kind="sanction_lifted", group_id=g.group_id, sanction_id=str(sid),
-                                        text=text, by=by, **after))
+                                        text=text, by=by, **after, **said))
 
         lift.tell = tell_group
         return lift
@@ -295,7 +303,7 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int)
         text = f"the platform reopened your account: {reason}"
 
     def tell_user() -> None:
-        publish(user.sessions, ev.Notice(kind="sanction_lifted", sanction_id=str(sid), text=text, by=by))
+        publish(user.sessions, ev.Notice(kind="sanction_lifted", sanction_id=str(sid), text=text, by=by, **said))
 
     lift.tell = tell_user
     return lift
@@ -442,7 +450,7 @@ async def _decide_appeal(app: Context, row: dict[str, Any], sanction: dict[str, 
         # or ran out meanwhile. One lifted already (by an operator, who chose then whether to give
         # the points back) gives nothing more.
         if sanction is not None and sanction["lifted_at"] is None and status(sanction, now) != "expired":
-            done = await lift_changes(app, sanction, f"appeal {appeal_id} upheld: {note}", now)
+            done = await lift_changes(app, sanction, f"appeal {appeal_id} upheld: {note}", now, note, appeal_id)
             given, lifted = give_back(app, sanction, done), True
             effect = f"sanction {sid} lifted: {done.effect}"
         else:
@@ -471,5 +479,5 @@ async def _decide_appeal(app: Context, row: dict[str, Any], sanction: dict[str, 
         verdict = "upheld: the sanction is lifted" if lifted else outcome
         publish(user.sessions, ev.Notice(kind="appeal_result", appeal_id=str(appeal_id), sanction_id=str(sid),
                                          outcome=outcome, text=f"your appeal was {verdict}. {note}",
-                                         by=operator_name()))
+                                         note=note, by=operator_name()))
     return Result([f"appeal {appeal_id} {outcome}; {effect}"])

@@ -246,3 +246,19 @@ def test_reasons_never_echo_the_number():
 
 def test_id_number_key_uppercase():
     assert id_number_key("11010519491231002x") == "11010519491231002X"
+
+
+@pytest.mark.parametrize("fn,args,field", [
+    (normalize_phone, ("12345",), "phone"),
+    (normalize_phone, (42,), "phone"),
+    (validate_username, ("1abc",), "username"),
+    (validate_password, ("short",), "password"),
+    (validate_display_name, ("  ",), "display_name"),
+    (validate_legal_name, ("x",), "legal_name"),
+    (validate_id_number, ("123",), "id_number"),
+])
+def test_every_refusal_names_its_field(fn, args, field):
+    """[ext] ``field``: a client states the rule in its reader's language, never from the reason's wording."""
+    with pytest.raises(ContractError) as exc:
+        fn(*args, *((TODAY,) if fn is validate_id_number else ()))
+    assert exc.value.extra == {"field": field}

@@ -194,7 +194,9 @@ def test_screen_text_takes_any_filter_with_check():
     assert screen_text(ContentFilter(), "赌博", "text") is None  # no lists, nothing blocked
 
 
-SUSPENDED_POWERS = "forbidden", "your management powers are suspended by the platform", {}
+# [ext] cause and until: a client says why, and until when, without reading the reason
+SUSPENDED_POWERS = ("forbidden", "your management powers are suspended by the platform",
+                    {"cause": "powers_suspended", "until": LATER})
 ROLE_CASES = [
     # (role, powers_suspended_until, outcome: the role acted with, or the refusal)
     (Role.OWNER, 0, Role.OWNER),
@@ -253,7 +255,7 @@ def test_mostly_rejected(resolved, rejected, mostly):
     assert posting.MIN_RESOLVED_FOR_JUDGEMENT == 5
 
 
-REVOKED = "forbidden", "the platform has revoked your right to create groups", {}
+REVOKED = "forbidden", "the platform has revoked your right to create groups", {"cause": "create_revoked"}
 CREATE_VERIFY = "verification_required", "creating a group needs a verified identity", {}
 CREATE_CAP = "create_cap_reached", "you may own at most 2 groups at your credit level", {}
 JOIN_CAP = "join_cap_reached", "you may be in at most 20 groups", {}
