@@ -181,7 +181,8 @@ def test_owner_appeals_a_warning_from_its_notice_and_hears_the_outcome(browser: 
                                       "--note", "已整改"))
     assert rc == 0
     alice.wait_for_selector(f"#toasts .toast:has-text('你的申诉（处罚 {sid}）已通过')")
-    bob.wait_for_selector(f"#toasts .toast:has-text('平台已撤销对群「申诉测试」的处罚（编号 {sid}）')")
+    # the lifting says what was lifted (`measure`) and the operator's note alone (`reason`)
+    bob.wait_for_selector(f"#toasts .toast:text-is('平台已撤销对群「申诉测试」的警告（处罚编号 {sid}）：已整改')")
     assert alice.errors == [] and bob.errors == []
 
 

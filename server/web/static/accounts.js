@@ -329,9 +329,16 @@ function accountCreditText(name, ev, text) {
   if (typeof score !== "number" || typeof level !== "number" || typeof delta !== "number") {
     return t("an_account_credit", { name, text });
   }
-  if (ev.sanction_id) return t("an_credit_back", { name, points: delta, sid: ev.sanction_id, score, level });
-  return t("an_credit_changed", { name, delta: delta > 0 ? "+" + delta : String(delta), score, level, reason: ev.reason || "" });
+  if (ev.sanction_id) {
+    return delta > 0 ? t("an_credit_back", { name, points: delta, sid: ev.sanction_id, score, level })
+      : t("an_credit_sanction", { name, points: -delta, sid: ev.sanction_id, score, level });
+  }
+  const signed = delta > 0 ? "+" + delta : String(delta);
+  if (typeof ev.reason === "string" && ev.reason) return t("an_credit_changed", { name, delta: signed, score, level, reason: ev.reason });
+  return t("an_credit_plain", { name, delta: signed, score, level });
 }
+
+function said(field, text) { return typeof field === "string" ? field : text; }
 
 // A platform notice about an account (P12, P13): its text in plain language; the lists, the open
 // page and (for a removed post) the open post follow.
@@ -351,12 +358,33 @@ export function accountNotice(ev) {
     }
     case "account_credit": s = accountCreditText(name, ev, text); break;
     case "account_closed":
-      s = ev.by ? t("an_account_closed", { name, text }) : t("an_account_closed_by_owner", { name });  // no `by`: its owner
+      s = ev.by ? t("an_account_closed", { name, text: said(ev.reason, text) }) : t("an_account_closed_by_owner", { name });  // no `by`: its owner
       break;
-    case "account_restricted": case "account_unrestricted": case "account_licensed":
-    case "post_removed": case "sanction_lifted":
-      s = t("an_" + ev.kind, { name, text });
+    // **[ext]** `reason`: the operator's words alone (`text` wraps them in English); from an older
+    // server, `text` as it is.
+    case "account_restricted": case "account_unrestricted": case "sanction_lifted":
+      s = t("an_" + ev.kind, { name, text: said(ev.reason, text) });
       break;
+    case "account_licensed": {
+      const label = ["news", "government", "verified"].includes(ev.label) ? t("lic_" + ev.label) : null;
+      s = label && typeof ev.reason === "string" && (ev.measure === "grant" || ev.measure === "revoke")
+        ? t("an_licensed_" + ev.measure, { name, label, reason: ev.reason }) : t("an_account_licensed", { name, text });
+      break;
+    }
+    case "account_name_granted":
+      s = typeof ev.reason === "string" ? t("an_account_name_granted", { name, reason: ev.reason }) : text;
+      break;
+    case "post_removed":
+      s = typeof ev.title === "string" && typeof ev.reason === "string"
+        ? t("an_post_removed_title", { name, title: ev.title, reason: ev.reason }) : t("an_post_removed", { name, text });
+      break;
+    case "content_removed": {   // one's own post or comment: `content`, `outcome`, `title`, `reason`
+      const what = (ev.content === "post" || ev.content === "comment") && typeof ev.title === "string"
+        ? t("cr_" + ev.content, { name, title: ev.title }) : null;
+      s = what && typeof ev.reason === "string"
+        ? t(ev.outcome === "rejected" ? "cr_rejected" : "cr_removed", { what, reason: ev.reason }) : text;
+      break;
+    }
     default: s = text;
   }
   const v = A.view;

@@ -5,7 +5,7 @@
 import { el, clear, $, toast, modal } from "./dom.js";
 import { t, errorText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits } from "./state.js";
-import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText } from "./manage.js";
+import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, stamp, previewText } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft } from "./composer.js";
@@ -93,7 +93,8 @@ function renderLogin(which) {
   document.body.dataset.form = which;
   const app = clear($("#app"));
   const msg = el("p", { class: "form-msg", id: "form-msg", role: "alert" });
-  const fail = (e) => { msg.textContent = errorText(e); msg.className = "form-msg error"; };
+  const fail = (e) => { msg.textContent = ruleText(e) || errorText(e); msg.className = "form-msg error"; };
+  const refuse = (key, input) => { msg.textContent = t(key); msg.className = "form-msg error"; input.focus(); };
   let form;
   if (which === "login") {
     form = el("form", { id: "login-form", class: "card",
@@ -112,6 +113,7 @@ function renderLogin(which) {
     const phone = el("input", { id: "reg-phone", type: "tel", autocomplete: "tel", required: true, placeholder: "138 0013 8000" });
     const getCode = el("button", { type: "button", id: "reg-get-code", class: "ghost", text: t("get_code"),
       onclick: async () => {
+        if (!phoneOk(phone.value)) { refuse("reg_phone_rule", phone); return; }
         try {
           await conn.request("request_code", { phone: phone.value.trim() }, { connect: true });
           msg.textContent = t("code_sent", { phone: phone.value.trim() }); msg.className = "form-msg ok";
@@ -125,6 +127,11 @@ function renderLogin(which) {
         msg.textContent = t("registering"); msg.className = "form-msg";
         const username = $("#reg-username").value.trim();
         const password = $("#reg-password").value;
+        // The rules of docs/protocol.md (register), said in the reader's language before anything is sent.
+        if (!phoneOk(phone.value)) { refuse("reg_phone_rule", phone); return; }
+        if (!USERNAME_RE.test(username)) { refuse("reg_username_rule", $("#reg-username")); return; }
+        const pwLength = [...password].length;   // code points, as the server counts
+        if (pwLength < 8 || pwLength > 128) { refuse("reg_password_rule", $("#reg-password")); return; }
         const args = { username, password, phone: phone.value.trim(), code: $("#reg-code").value.trim() };
         const dn = $("#reg-display").value.trim();
         const long = nameTooLong(dn);
@@ -141,7 +148,7 @@ function renderLogin(which) {
       field(t("phone"), el("div", { class: "row" }, phone, getCode)),
       field(t("code"), el("input", { id: "reg-code", inputmode: "numeric", autocomplete: "one-time-code", required: true, maxlength: 6 })),
       field(t("username"), el("input", { id: "reg-username", autocomplete: "username", required: true }), t("username_hint")),
-      field(t("password"), el("input", { id: "reg-password", type: "password", autocomplete: "new-password", required: true, minlength: 8 }), t("password_hint")),
+      field(t("password"), el("input", { id: "reg-password", type: "password", autocomplete: "new-password", required: true }), t("password_hint")),
       field(t("display_name"), regDisplay, null, nameNote(regDisplay)),
       el("button", { type: "submit", id: "reg-submit", class: "primary wide", text: t("register") }),
       msg,
@@ -153,6 +160,18 @@ function renderLogin(which) {
     form, el("div", { class: "row center" }, langButton())));
   const first = form.querySelector("input"); if (first) first.focus();
   showInviteHint();
+}
+
+// register's rules (docs/protocol.md): the username, the password's length in characters (code
+// points), a mainland mobile number with an optional +86 / 86 / 0086 and spaces or dashes.
+const USERNAME_RE = /^[A-Za-z][A-Za-z0-9_.-]{2,31}$/;
+function phoneOk(raw) { return /^(?:\+86|0086|86)?1[3-9][0-9]{9}$/.test(raw.trim().replace(/[ -]/g, "")); }
+// A malformed argument the server still refused (rules this page does not know yet): its **[ext]**
+// `field` names it, and the rule is said in the reader's language, never with the server's English.
+const RULES = { username: "reg_username_rule", password: "reg_password_rule", phone: "reg_phone_rule", display_name: "reg_display_rule" };
+function ruleText(e) {
+  const f = e && e.code === "bad_request" && e.reply ? e.reply.field : null;
+  return f && RULES[f] ? t(RULES[f]) : null;
 }
 
 function field(label, input, hint, extra = null) {
@@ -443,6 +462,7 @@ async function fillSkipped(g, after, before) {
 }
 
 async function countRequests(g) {
+  if (powersSuspendedUntil()) { g.requests = 0; return; }   // refused while the platform suspends my powers
   try { g.requests = (await api("join_requests", { group_id: g.group_id })).requests.length; } catch { g.requests = 0; }
 }
 
@@ -1146,8 +1166,10 @@ function onEvent(ev) {
     case "group_suspended":
       // `cause` says whether the group itself is suspended or its category frozen (manage.js).
       if (g) { learnSuspension(g, ev.until, ev.cause); if (g.group_id === S.current) updateComposer(); refreshManage(g); }
+      // **[ext]** `sanction_id` (suspend-group): only the group's owner may appeal it, and theirs has 申诉.
       notice(t(ev.cause === "category_freeze" ? "n_frozen" : "n_suspended",
-        { group: gname(ev.group_id), until: fmtTime(ev.until), reason: ev.reason || "" }), null, "error");
+        { group: gname(ev.group_id), until: fmtTime(ev.until), reason: ev.reason || "" }),
+        g && g.role === "owner" && ev.sanction_id ? appealAction(ev.sanction_id) : null, "error");
       break;
     case "notice":
       platformNotice(ev);
@@ -1198,7 +1220,7 @@ function platformNotice(ev) {
   const group = ev.group_id ? gname(ev.group_id) : "";
   const text = ev.text || "";
   if (ev.account_id) {   // about a public account (accounts.js)
-    const bad = ["account_warning", "account_restricted", "account_suspended", "account_closed", "post_removed"].includes(ev.kind);
+    const bad = ["account_warning", "account_restricted", "account_suspended", "account_closed", "post_removed", "content_removed"].includes(ev.kind);
     notice(accountNotice(ev), null, bad ? "error" : "info");
     return;
   }
@@ -1209,24 +1231,32 @@ function platformNotice(ev) {
       // Only the group's owner may appeal a warning: theirs carries the button, the members' do not.
       const g = S.groups.get(ev.group_id);
       const owner = g && g.role === "owner" && ev.sanction_id;
-      notice(s, owner ? { label: t("appeal"), run: () => appealDialog(ev.sanction_id) } : null, "error");
+      notice(s, owner ? appealAction(ev.sanction_id) : null, "error");
       break;
     }
-    case "appeal_result":
-      notice(t(ev.outcome === "upheld" ? "n_appeal_upheld" : "n_appeal_rejected", { sid: ev.sanction_id || "", text }),
+    case "appeal_result":   // **[ext]** `note`: the operator's note alone (`text` adds English words)
+      notice(t(ev.outcome === "upheld" ? "n_appeal_upheld" : "n_appeal_rejected", { sid: ev.sanction_id || "", text: said(ev.note, text) }),
         null, ev.outcome === "upheld" ? "info" : "error");
       markOutcomesSeen();
       break;
     case "sanction_lifted":
-      notice(ev.group_id ? t("n_sanction_lifted_group", { group, sid: ev.sanction_id || "", text })
-        : t("n_sanction_lifted", { sid: ev.sanction_id || "", text }));
+      notice(liftedText(ev, group, text));
       if (ev.group_id && typeof ev.until === "number") liftSuspension(ev);
+      if (!ev.group_id) powersChanged();   // management powers or the right to create groups are back
       break;
     case "report_result":
       notice(t(ev.outcome === "upheld" ? "n_report_result_upheld" : "n_report_result_rejected", { text }));
       markOutcomesSeen();
       break;
-    case "sanction": notice(t("n_sanction", { text }), null, "error"); refreshMe(); break;   // a sanction may take credit
+    case "sanction": {   // **[ext]** `measure`, `reason`, `sanction_id` (what appeal takes), `until`
+      const key = { suspend_admin: "n_sanction_suspend_admin", revoke_create: "n_sanction_revoke_create" }[ev.measure];
+      const s = key && typeof ev.reason === "string"
+        ? t(key, { reason: ev.reason, sid: ev.sanction_id || "", until: ev.until ? fmtTime(ev.until) : "" })
+        : t("n_sanction", { text });
+      notice(s, ev.sanction_id ? appealAction(ev.sanction_id) : null, "error");
+      powersChanged();   // a sanction may take credit, and `me` says what it holds
+      break;
+    }
     case "blacklisted": {
       // Another login of the same verified person is closed with the operator's reason (`text`) and
       // whose blacklisting it followed (`same_person_as`, that login's username).
@@ -1238,7 +1268,7 @@ function platformNotice(ev) {
     case "credit": notice(creditText(ev, text)); refreshMe(); break;
     case "agreement": notice(t("n_agreement")); if (S.authed) checkAgreement(); break;
     case "platform": notice(t("n_platform", { text })); break;
-    case "content_removed": notice(t("n_content_removed", { group, text }), null, "error"); break;
+    case "content_removed": notice(removedText(ev, group, text), null, "error"); break;
     case "resync":
       // A cluster's node was lost, not handed over: events of its last moments (members, roles, edits,
       // group settings) may never come. Read the groups again, as after a reconnect; at a random
@@ -1252,13 +1282,54 @@ function platformNotice(ev) {
 // `credit`: the operator changed the score, or gave back what an overturned sanction took. Built
 // from the notice's fields (`credit_score`, `credit_level`, `delta`, and `sanction_id` or `reason`),
 // never from its English text; a server that sends no fields: its text as it is.
+// `report_id`: a report about the user was upheld and cost them points (the reporter's note is not
+// theirs to read). A sanction's id with points taken rather than given back says which took them.
 function creditText(ev, text) {
   if (typeof ev.credit_score !== "number" || typeof ev.credit_level !== "number") return t("n_credit_other", { text });
-  const score = ev.credit_score, level = ev.credit_level;
-  if (ev.sanction_id && typeof ev.delta === "number") {
-    return t("n_credit_back", { points: ev.delta, sid: ev.sanction_id, score, level });
+  const score = ev.credit_score, level = ev.credit_level, delta = ev.delta;
+  if (typeof delta === "number") {
+    if (ev.sanction_id) {
+      return delta > 0 ? t("n_credit_back", { points: delta, sid: ev.sanction_id, score, level })
+        : t("n_credit_sanction", { points: -delta, sid: ev.sanction_id, score, level });
+    }
+    if (ev.report_id && delta < 0) return t("n_credit_report", { points: -delta, score, level });
   }
-  return t("n_credit", { score, level, reason: ev.reason || "" });
+  if (typeof ev.reason === "string" && ev.reason) return t("n_credit", { score, level, reason: ev.reason });
+  return t("n_credit_plain", { score, level, delta: typeof delta === "number" ? (delta > 0 ? "+" + delta : String(delta)) : "" });
+}
+
+// The operator's own words from a field when the server sends it; else `text` (an older server).
+function said(field, text) { return typeof field === "string" ? field : text; }
+
+function appealAction(sid) { return { label: t("appeal"), run: () => appealDialog(sid) }; }
+
+// `sanction_lifted`: **[ext]** `measure` (the lifted sanction's kind) and `reason` (the operator's
+// alone, or the upheld appeal's note) word it; an older server's `text` as it is.
+function liftedText(ev, group, text) {
+  const sid = ev.sanction_id || "";
+  const reason = said(ev.reason, text);
+  const key = ev.group_id ? { warning: "n_lifted_warning_group", suspend_group: "n_lifted_suspend_group_group" }[ev.measure]
+    : { suspend_admin: "n_lifted_suspend_admin", revoke_create: "n_lifted_revoke_create" }[ev.measure];
+  if (key && typeof ev.reason === "string") return t(key, { group, sid, reason });
+  return ev.group_id ? t("n_sanction_lifted_group", { group, sid, text: reason }) : t("n_sanction_lifted", { sid, text: reason });
+}
+
+// `content_removed` of a message, a group's name or announcement or one's display name: **[ext]**
+// `content` says which, `outcome` whether it was held and refused or taken down, `reason` why.
+function removedText(ev, group, text) {
+  const what = ev.content && t("cr_" + ev.content, { group });
+  if (!what || what === "cr_" + ev.content || typeof ev.reason !== "string") return t("n_content_removed", { group, text });
+  return t(ev.outcome === "rejected" ? "cr_rejected" : "cr_removed", { what, reason: ev.reason });
+}
+
+// A sanction on my own powers came or went: `me` says what holds now (powers_suspended_until,
+// create_revoked), and the owner's panel offers only what works.
+async function powersChanged() {
+  await refreshMe();
+  for (const g of S.groups.values()) {
+    refreshManage(g);
+    if (g.role !== "member") countRequests(g).then(renderGroups);   // the badge: none asked while suspended
+  }
 }
 
 function showMyName() {
@@ -1370,7 +1441,8 @@ function openNewGroup() {
           if (err.code === "verification_required") msg.append(" ", el("button", { type: "button", class: "link", text: t("verify"), onclick: () => { done(); openProfile(); } }));
         }
       } }, el("h3", { text: t("create_group") }), field(t("group_name"), nameIn), field(t("category"), cat), field(t("join_policy"), pol),
-        el("button", { type: "submit", class: "primary", id: "create-btn", text: t("create") })),
+        S.me && S.me.create_revoked ? el("p", { class: "form-msg error", id: "create-revoked", text: t("e_create_revoked") }) : null,
+        el("button", { type: "submit", class: "primary", id: "create-btn", text: t("create"), disabled: !!(S.me && S.me.create_revoked) })),
       msg,
     ];
   });

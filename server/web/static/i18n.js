@@ -39,7 +39,7 @@ const zh = {
   notices: "通知", no_notices: "暂无通知", no_agreement: "平台尚未发布规则与用户协议", join_now: "加入",
   n_warning: "平台警告（群「{group}」）：{text}", n_warning_deadline: "请在 {deadline} 前整改。",
   n_report_result_upheld: "你的举报已处理，成立：{text}", n_report_result_rejected: "你的举报已处理，未成立：{text}",
-  appeal: "申诉", appeal_sanction_id: "处罚编号", appeal_sanction_hint: "平台警告的通知里附有编号；其他处罚的编号由平台告知。",
+  appeal: "申诉", appeal_sanction_id: "处罚编号", appeal_sanction_hint: "处罚的通知里附有编号，也可以直接点通知里的「申诉」。",
   appeal_text: "申诉理由", appeal_text_hint: "说明为什么应当撤销这项处罚（最多 2000 字），只有平台工作人员能看到。",
   appeal_sent: "申诉已提交（编号 {id}），平台处理后会通知你", appeal_not_found: "没有找到针对你本人或你担任群主的群的这项处罚",
   appeal_conflict: "这项处罚已经结束，或你对它的申诉还在处理中", appeal_final: "关闭群是最终决定，不能申诉",
@@ -181,6 +181,31 @@ const zh = {
   link_id: "链接编号 {id}", no_invite_links: "没有有效的邀请链接",
   rr_illegal: "违法违规", rr_pornography: "色情低俗", rr_fraud: "诈骗", rr_harassment: "骚扰辱骂", rr_rumour: "谣言", rr_other: "其他",
   sys_renamed: "群名称已改为「{name}」", sys_category: "群类别已改为「{category}」", sys_policy: "加群方式已改为：{policy}", sys_sep: "；",
+  // notices built from their fields (app.js, accounts.js): the measure, the operator's own words, the sanction's id
+  n_sanction_suspend_admin: "平台已暂停你的群管理权限，{until} 恢复（处罚编号 {sid}）：{reason}",
+  n_sanction_revoke_create: "平台已收回你创建群的权限（处罚编号 {sid}）：{reason}",
+  n_lifted_suspend_admin: "平台已恢复你的群管理权限（处罚编号 {sid} 已撤销）：{reason}",
+  n_lifted_revoke_create: "平台已恢复你创建群的权限（处罚编号 {sid} 已撤销）：{reason}",
+  n_lifted_warning_group: "平台已撤销对群「{group}」的警告（处罚编号 {sid}）：{reason}",
+  n_lifted_suspend_group_group: "平台已解除对群「{group}」的暂停（处罚编号 {sid}）：{reason}",
+  n_credit_report: "一项针对你的举报经平台核实成立，扣除 {points} 信用分，你的信用分现为 {score}（等级 {level}）。",
+  n_credit_sanction: "处罚 {sid} 扣除 {points} 信用分，你的信用分现为 {score}（等级 {level}）。",
+  n_credit_plain: "你的信用分变动 {delta}，现为 {score}（等级 {level}）。",
+  an_credit_sanction: "公众号「{name}」因处罚 {sid} 被扣除 {points} 信用分，现为 {score}（等级 {level}）。",
+  an_credit_plain: "公众号「{name}」的信用分变动 {delta}，现为 {score}（等级 {level}）。",
+  cr_message: "你在群「{group}」的一条消息", cr_group_name: "你为群「{group}」设置的群名称", cr_announcement: "你在群「{group}」发布的群公告",
+  cr_display_name: "你的昵称", cr_post: "你在公众号「{name}」的文章《{title}》", cr_comment: "你在公众号「{name}」文章《{title}》下的评论",
+  cr_rejected: "{what}未通过平台审核：{reason}", cr_removed: "{what}已被平台移除：{reason}",
+  lic_news: "新闻资质", lic_government: "政务资质", lic_verified: "组织认证",
+  an_licensed_grant: "平台已授予公众号「{name}」{label}：{reason}", an_licensed_revoke: "平台已收回公众号「{name}」的{label}：{reason}",
+  an_account_name_granted: "平台已为公众号「{name}」授予保留名称：{reason}",
+  an_post_removed_title: "公众号「{name}」的文章《{title}》已被平台移除：{reason}",
+  // a platform measure on one's own powers (app.js, manage.js): said from the refusal's `cause` and `me`
+  e_powers_suspended: "你的群管理权限已被平台暂停，{until} 恢复", e_create_revoked: "平台已收回你创建群的权限",
+  powers_note: "平台已暂停你的群管理权限，{until} 恢复。在此之前你不能管理本群：不能审批、禁言、移出、修改设置、解散或转让。",
+  // registration (app.js): the documented rules, checked before sending
+  reg_username_rule: "用户名须为 3–32 位字母、数字、_ . -，以字母开头", reg_password_rule: "密码须为 8–128 个字符",
+  reg_phone_rule: "请输入中国大陆手机号（11 位数字，以 13–19 开头）", reg_display_rule: "昵称须为 1–32 个字符，不能含控制字符或不可见的格式字符",
   // sending (app.js): a refused message stays in the chat; lengths are counted in characters
   send_waiting: "发送太快，{s} 秒后自动重发…", send_retry: "重发", send_edit: "编辑", send_discard: "放弃",
   char_count: "{n} / {max} 字", text_too_long: "消息太长：{n} 字，最多 {max} 字。请删减后再发送。",
@@ -227,7 +252,7 @@ const en = {
   notices: "Notices", no_notices: "No notices", no_agreement: "No rules or agreement published yet", join_now: "Join",
   n_warning: "Platform warning (group “{group}”): {text}", n_warning_deadline: "Fix it by {deadline}.",
   n_report_result_upheld: "Your report was upheld: {text}", n_report_result_rejected: "Your report was rejected: {text}",
-  appeal: "Appeal", appeal_sanction_id: "Sanction id", appeal_sanction_hint: "A platform warning's notice carries it; the platform tells you the id of other sanctions.",
+  appeal: "Appeal", appeal_sanction_id: "Sanction id", appeal_sanction_hint: "A sanction's notice carries it; you can also press Appeal on the notice.",
   appeal_text: "Why it should be lifted", appeal_text_hint: "Up to 2,000 characters; only the platform's staff read it.",
   appeal_sent: "Appeal sent (no. {id}); you will be told the outcome", appeal_not_found: "No such sanction against you or a group you own",
   appeal_conflict: "That sanction has ended, or your appeal against it is still open", appeal_final: "Closing a group is final and cannot be appealed",
@@ -369,6 +394,31 @@ const en = {
   link_id: "link {id}", no_invite_links: "No invite links in force",
   rr_illegal: "Illegal content", rr_pornography: "Pornography", rr_fraud: "Fraud", rr_harassment: "Harassment", rr_rumour: "Rumours", rr_other: "Other",
   sys_renamed: "The group is now called “{name}”", sys_category: "The category is now {category}", sys_policy: "Who can join: {policy}", sys_sep: "; ",
+  // notices built from their fields (app.js, accounts.js): the measure, the operator's own words, the sanction's id
+  n_sanction_suspend_admin: "The platform suspended your management powers until {until} (sanction {sid}): {reason}",
+  n_sanction_revoke_create: "The platform revoked your right to create groups (sanction {sid}): {reason}",
+  n_lifted_suspend_admin: "The platform gave back your management powers (sanction {sid} lifted): {reason}",
+  n_lifted_revoke_create: "The platform gave back your right to create groups (sanction {sid} lifted): {reason}",
+  n_lifted_warning_group: "The platform withdrew its warning to “{group}” (sanction {sid}): {reason}",
+  n_lifted_suspend_group_group: "The platform lifted the suspension of “{group}” (sanction {sid}): {reason}",
+  n_credit_report: "A report about you was upheld by the platform: {points} credit points taken; your score is now {score} (level {level}).",
+  n_credit_sanction: "Sanction {sid} took {points} credit points: your score is now {score} (level {level}).",
+  n_credit_plain: "Your credit score changed by {delta} to {score} (level {level}).",
+  an_credit_sanction: "Sanction {sid} took {points} credit points from “{name}”: its score is now {score} (level {level}).",
+  an_credit_plain: "The credit score of “{name}” changed by {delta} to {score} (level {level}).",
+  cr_message: "Your message in “{group}”", cr_group_name: "The group name you set for “{group}”", cr_announcement: "The announcement you posted in “{group}”",
+  cr_display_name: "Your display name", cr_post: "Your post “{title}” on “{name}”", cr_comment: "Your comment on “{title}” (“{name}”)",
+  cr_rejected: "{what} was rejected by the platform: {reason}", cr_removed: "{what} was removed by the platform: {reason}",
+  lic_news: "news licence", lic_government: "government licence", lic_verified: "organisation confirmation",
+  an_licensed_grant: "The platform granted “{name}” the {label}: {reason}", an_licensed_revoke: "The platform revoked the {label} of “{name}”: {reason}",
+  an_account_name_granted: "The platform granted “{name}” a reserved name: {reason}",
+  an_post_removed_title: "The platform removed the post “{title}” of “{name}”: {reason}",
+  // a platform measure on one's own powers (app.js, manage.js): said from the refusal's `cause` and `me`
+  e_powers_suspended: "The platform suspended your management powers until {until}", e_create_revoked: "The platform revoked your right to create groups",
+  powers_note: "The platform suspended your management powers until {until}. Until then you cannot manage this group: no approving, muting, removing, settings, dissolving or handing on.",
+  // registration (app.js): the documented rules, checked before sending
+  reg_username_rule: "A username is 3–32 letters, digits, _ . -, starting with a letter", reg_password_rule: "A password is 8 to 128 characters",
+  reg_phone_rule: "Enter a mainland China mobile number (11 digits starting 13–19)", reg_display_rule: "A display name is 1 to 32 characters, without control or invisible formatting characters",
   // sending (app.js): a refused message stays in the chat; lengths are counted in characters
   send_waiting: "Too fast; sending again in {s} s…", send_retry: "Retry", send_edit: "Edit", send_discard: "Discard",
   char_count: "{n} / {max} characters", text_too_long: "Too long: {n} characters, at most {max}. Shorten it to send.",
@@ -415,6 +465,9 @@ export function errorText(err) {
   // one's own group is suspended), never the reason's wording.
   const until = err && err.reply ? err.reply.until : undefined;
   const op = err && err.op;
+  const cause = err && err.reply ? err.reply.cause : undefined;
+  if (code === "forbidden" && cause === "powers_suspended") return t("e_powers_suspended", { until: until ? fmtTime(until) : "" });
+  if (code === "forbidden" && cause === "create_revoked") return t("e_create_revoked");
   if (code === "group_suspended" && until) {
     const held = { dissolve_group: "e_held_dissolved", transfer_owner: "e_held_handed_on", update_group: "e_held_renamed" }[op];
     return t(held || "e_group_suspended_until", { until: fmtTime(until) });
@@ -438,6 +491,7 @@ export function fmtTime(ms) {
   const now = new Date();
   const opts = { hour: "2-digit", minute: "2-digit" };
   if (d.toDateString() !== now.toDateString()) Object.assign(opts, { month: "2-digit", day: "2-digit" });
+  if (d.getFullYear() !== now.getFullYear()) opts.year = "numeric";   // 2030/01/15 16:00, never a bare 01/15
   return d.toLocaleString(lang, opts);
 }
 export function fmtDate(ms) { return new Date(ms).toLocaleDateString(lang); }

@@ -58,7 +58,22 @@ export function forgetSuspension(g) {
   g.suspendedUntil = 0; g.heldUntil = 0; g.suspensionCause = undefined;
 }
 
+// The platform suspended my management powers (`me`'s **[ext]** powers_suspended_until, or a refusal's
+// `cause` powers_suspended with its `until`): 0 when they are mine. While it lasts the panel offers no
+// management, which the server would refuse anyway.
+export function powersSuspendedUntil() {
+  const until = S.me ? S.me.powers_suspended_until || 0 : 0;
+  return until > Date.now() ? until : 0;
+}
+function learnPowers(e) {
+  if (!(e && e.code === "forbidden" && e.reply && e.reply.cause === "powers_suspended" && S.me)) return false;
+  S.me.powers_suspended_until = e.reply.until || 0;
+  if (open) draw(open.g);
+  return true;
+}
+
 function learnRefusal(op, args, e) {
+  if (learnPowers(e)) return;
   const until = e.code === "group_suspended" && e.reply ? e.reply.until : 0;
   const g = until && args.group_id ? S.groups.get(args.group_id) : null;
   if (!g) return;
@@ -91,13 +106,13 @@ async function load(g) {
     g.info = await api("group_info", { group_id: g.group_id });
     // The settings offer the server's categories: asked once each time the panel opens.
     if (g.role === "owner" && open && open.g === g && !open.categories) { open.categories = true; await loadCategories(); }
-    if (g.role !== "member") {
+    if (g.role !== "member" && !powersSuspendedUntil()) {
       open.requests = (await api("join_requests", { group_id: g.group_id })).requests;
       open.bans = await loadBans(g);
       open.links = await loadInviteLinks(g);   // every manager's links in force, asked each time the panel opens
     }
     g.requests = open.requests.length;
-  } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); }
+  } catch (e) { if (e.code !== "disconnected" && !learnPowers(e)) toast(errorText(e), "error"); }
   if (open && open.g === g) draw(g);
 }
 
@@ -127,8 +142,12 @@ function draw(g) {
   const kept = [...open.box.querySelectorAll("[data-keep]")].map((n) => [n.id, n.value]);
   const box = clear(open.box);
   const info = g.info || {};
-  const me = g.role;
+  // While the platform suspends my powers I manage nothing (a note says until when): an owner or admin
+  // acts as a member, and an owner's dissolve waits (an owner never leaves).
+  const powers = g.role !== "member" ? powersSuspendedUntil() : 0;
+  const me = powers ? "member" : g.role;
   const now = Date.now();
+  if (powers) box.append(el("p", { class: "form-msg error", id: "powers-note", text: t("powers_note", { until: fmtTime(powers) }) }));
   box.append(el("section", {}, el("h3", { text: t("info") }),
     el("dl", { class: "facts" },
       el("dt", { text: t("group_name") }), el("dd", { text: info.name || g.name }),
@@ -182,12 +201,12 @@ function draw(g) {
       el("section", {}, el("h3", { text: t("group_log") }),
         el("button", { type: "button", class: "ghost", id: "btn-group-log", text: t("group_log_open"), onclick: () => openGroupLog(g) })));
   }
-  if (me === "owner" || info.join_policy === "open") box.append(inviteSection(g));
+  if (me === "owner" || (info.join_policy === "open" && !powers)) box.append(inviteSection(g));
   box.append(el("section", { class: "row wrap" },
     el("button", { type: "button", class: "ghost", id: "btn-report-group", text: t("report_group"), onclick: () => reportDialog({ target_type: "group", group_id: g.group_id }) }),
-    me === "owner"
-      ? el("button", { type: "button", class: "danger", id: "btn-dissolve", text: t("dissolve"), disabled: !!heldUntil(g),
-        title: heldUntil(g) ? t("held_disabled", { until: fmtTime(heldUntil(g)) }) : null, onclick: async () => {
+    g.role === "owner"
+      ? el("button", { type: "button", class: "danger", id: "btn-dissolve", text: t("dissolve"), disabled: !!(heldUntil(g) || powers),
+        title: powers ? t("e_powers_suspended", { until: fmtTime(powers) }) : heldUntil(g) ? t("held_disabled", { until: fmtTime(heldUntil(g)) }) : null, onclick: async () => {
         if (await confirmBox(t("confirm_dissolve", { name: g.name }), t("dissolve"), t("cancel"))
             && await act("dissolve_group", { group_id: g.group_id })) { closeDialog(); hooks.dropGroup(g.group_id); }
       } })
@@ -283,6 +302,7 @@ function inviteSection(g) {
 export function messageActions(g, m) {
   const mine = S.me && m.sender && m.sender.user_id === S.me.user_id;
   const pinned = (g.pinned || []).includes(m.seq);
+  const manages = g.role !== "member" && !powersSuspendedUntil();   // pinning and deleting others' are management
   modal(t("message"), (done) => el("div", { class: "stack", id: "message-actions" },
     el("blockquote", { class: "quote", text: previewText(m) }),
     emojiRow(g, m, () => done()),
@@ -290,13 +310,13 @@ export function messageActions(g, m) {
       el("button", { type: "button", class: "ghost", id: "act-reply", text: t("reply"), onclick: () => { done(); setReply(g, m); } }),
       mine && Date.now() - m.ts < (S.me && S.me.edit_window_seconds !== undefined ? S.me.edit_window_seconds * 1000 : EDIT_WINDOW_MS) ? el("button", { type: "button", class: "ghost", id: "act-edit", text: t("edit"),
         onclick: () => { done(); editDialog(g, m); } }) : null,
-      g.role !== "member" ? el("button", { type: "button", class: "ghost", id: "act-pin", text: pinned ? t("unpin") : t("pin"),
+      manages ? el("button", { type: "button", class: "ghost", id: "act-pin", text: pinned ? t("unpin") : t("pin"),
         onclick: () => { done(); setPinned(g, m.seq, !pinned); } }) : null),
     mine ? null : el("button", { type: "button", class: "ghost", id: "act-report-message", text: t("report_message"),
       onclick: () => { done(); reportDialog({ target_type: "message", group_id: g.group_id, seq: m.seq }); } }),
     mine || !m.sender ? null : el("button", { type: "button", class: "ghost", id: "act-report-sender", text: t("report_user"),
       onclick: () => { done(); reportDialog({ target_type: "user", user_id: m.sender.user_id, group_id: g.group_id }); } }),
-    mine || g.role !== "member" ? el("button", { type: "button", class: "danger", id: "act-delete", text: mine ? t("recall") : t("delete"),
+    mine || manages ? el("button", { type: "button", class: "danger", id: "act-delete", text: mine ? t("recall") : t("delete"),
       onclick: async () => { done(); if (await confirmDelete(m, mine)) await act("delete_message", { group_id: g.group_id, seq: m.seq }); } }) : null));
 }
 

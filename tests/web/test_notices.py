@@ -1,0 +1,293 @@
+"""The platform's notices in the reader's language, built from their fields and never from the
+server's English ``text`` (docs/protocol.md, the notice table; docs/web.md): sanctions on a user
+with an 申诉 button that carries their sanction id, a group suspension the owner appeals from its
+notice, the outcome of an appeal with the operator's note alone, content taken down, a credit notice
+after an upheld report, the measures on a public account; a deadline in another year shows its
+year; an owner whose powers are suspended is told so in words, not with a bare "no permission", and
+offered no management; the registration rules are said before anything is sent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from tests.e2e.harness import ServerProcess, new_phone
+from tests.web.browser import (
+    Background,
+    close_dialogs,
+    create_account,
+    create_group,
+    join_group,
+    new_page,
+    open_actions,
+    publish,
+    register,
+    run_async,
+    send,
+    verify_identity,
+)
+
+LATIN = re.compile(r"[A-Za-z]{3,}")  # an English word in a Chinese line (ids and numbers are fine)
+
+
+def _admin(srv: ServerProcess, *args: str) -> str:
+    rc, out, err = run_async(srv.admin(*args))
+    assert rc == 0, err
+    return out
+
+
+def _toast(page: Any, text: str) -> str:
+    loc = page.locator("#toasts .toast", has_text=text).last
+    loc.wait_for()
+    return str(loc.inner_text())
+
+
+def _sanction_id(srv: ServerProcess, kind: str, *args: str) -> str:
+    rows = [json.loads(x) for x in _admin(srv, "sanctions", *args).splitlines()]
+    return str(next(r["id"] for r in rows if r["kind"] == kind and r["status"] != "lifted"))
+
+
+def _appeal_from_notice(page: Any, text: str, sid: str) -> None:
+    """Open the notices list, press 申诉 on the notice containing ``text``, and send an appeal."""
+    page.click("#btn-notices")
+    item = page.locator("#notice-list li", has_text=text).first
+    item.locator("button", has_text="申诉").click()
+    page.wait_for_selector("#appeal-dialog")
+    assert page.input_value("#appeal-sanction") == sid
+    page.fill("#appeal-text", "请复核")
+    page.click("#appeal-submit")
+    _toast(page, "申诉已提交")
+
+
+def _dropping_page(browser: Any, srv: ServerProcess, kinds: set[str]) -> Any:
+    """A page whose WebSocket drops the notices of ``kinds`` and rewords every refusal's reason: a tab
+    that missed the notice, and a server that words its refusals differently (codes and fields stay)."""
+    ctx = browser.new_context(viewport={"width": 1200, "height": 800}, locale="zh-CN")
+    page = ctx.new_page()
+    page.errors = []
+
+    def route(ws: Any) -> None:
+        upstream = ws.connect_to_server()
+
+        def down(msg: str | bytes) -> None:
+            f = json.loads(msg)
+            if f.get("ev") == "notice" and f.get("kind") in kinds:
+                return
+            if f.get("ok") is False:
+                f["reason"] = "reworded"
+            ws.send(json.dumps(f))
+
+        upstream.on_message(down)
+
+    page.route_web_socket("**/ws", route)
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.goto(f"http://127.0.0.1:{srv.port}/")
+    return page
+
+
+def test_sanctions_on_a_user_read_in_chinese_and_are_appealed_from_their_notice(browser: Any,
+                                                                                 server: ServerProcess) -> None:
+    alice, bob = new_page(browser, server), new_page(browser, server)
+    name = register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    gid = create_group(alice, "管理群")
+    join_group(bob, gid)
+    bob.wait_for_selector("#composer-text:enabled")
+    send(bob, "大家好")
+    alice.locator("#messages .msg", has_text="大家好").wait_for()
+
+    _admin(server, "suspend-admin", name, "--seconds", "7200", "--reason", "管理失职")
+    sid = _sanction_id(server, "suspend_admin", "--user", name)
+    said = _toast(alice, "群管理权限")
+    assert re.fullmatch(rf"平台已暂停你的群管理权限，(\S+ )?\d\d:\d\d 恢复（处罚编号 {sid}）：管理失职", said), said
+    _appeal_from_notice(alice, "群管理权限", sid)
+
+    # the owner's panel says why and offers no management; the message menu neither pins nor deletes
+    alice.click("#btn-manage")
+    alice.wait_for_selector("#powers-note")
+    assert alice.inner_text("#powers-note").startswith("平台已暂停你的群管理权限")
+    assert alice.locator("#member-list .act-mute").count() == 0
+    assert alice.locator("#member-list .act-report-user").count() == 1
+    assert alice.is_disabled("#btn-dissolve")
+    close_dialogs(alice)
+    open_actions(alice, "大家好")
+    assert alice.locator("#act-pin").count() == alice.locator("#act-delete").count() == 0
+    close_dialogs(alice)
+
+    # a reload asks for nothing the server refuses, so nothing is toasted
+    refused: list[str] = []
+    alice.on("websocket", lambda ws: ws.on("framereceived", lambda f: refused.append(f) if '"ok":false' in f else None))
+    alice.reload()
+    alice.wait_for_selector("#status.status-connected")
+    alice.locator(f"#group-list [data-gid='{gid}']").wait_for()
+    alice.wait_for_timeout(800)
+    assert refused == [] and alice.locator("#toasts .toast-error").count() == 0
+
+    appeal = next(json.loads(x) for x in _admin(server, "appeals", "--open").splitlines())
+    _admin(server, "decide-appeal", str(appeal["appeal_id"]), "--outcome", "rejected", "--note", "整改不到位")
+    assert _toast(alice, "你的申诉") == f"你的申诉（处罚 {sid}）未通过，处罚维持：整改不到位"
+
+    # revoke-create: said, appealable, and the create form says so before trying
+    _admin(server, "revoke-create", name, "--reason", "滥建群")
+    rid = _sanction_id(server, "revoke_create", "--user", name)
+    assert _toast(alice, "创建群的权限") == f"平台已收回你创建群的权限（处罚编号 {rid}）：滥建群"
+    alice.click("#btn-new-group")
+    assert alice.inner_text("#create-revoked") == "平台已收回你创建群的权限"
+    assert alice.is_disabled("#create-btn")
+    close_dialogs(alice)
+    _admin(server, "lift", rid, "--reason", "误判")
+    assert _toast(alice, "已撤销") == f"平台已恢复你创建群的权限（处罚编号 {rid} 已撤销）：误判"
+    for text in alice.locator("#toasts .toast").all_inner_texts():
+        assert not LATIN.search(text), text
+    assert alice.errors == bob.errors == []
+
+
+def test_refusals_of_a_suspended_owner_say_why_from_their_cause(browser: Any, server: ServerProcess,
+                                                                bg: Background) -> None:
+    """A tab that missed the ``sanction`` notice (and whose server words its refusals differently) still
+    says why a mute or a new group is refused, from the refusal's ``cause`` and ``until``."""
+    owner = bg.run(server.user())
+    gid = bg.run(owner.request("create_group", name="旧标签页", category="study", join_policy="open"))["group_id"]
+    member = bg.run(server.user())
+    bg.run(member.request("join_group", group_id=gid))
+    page = _dropping_page(browser, server, {"sanction"})
+    page.fill("#login-username", owner.username)
+    page.fill("#login-password", "password123")
+    page.click("#login-submit")
+    page.wait_for_selector("#status.status-connected")
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.click("#btn-manage")   # opened before the suspension: it offers mute
+    page.locator("#member-list .act-mute").wait_for()
+
+    _admin(server, "suspend-admin", owner.username, "--seconds", "7200", "--reason", "x")
+    _admin(server, "revoke-create", owner.username, "--reason", "x")
+    page.locator("#member-list .act-mute").first.click()
+    said = _toast(page, "群管理权限")
+    assert re.fullmatch(r"你的群管理权限已被平台暂停，(\S+ )?\d\d:\d\d 恢复", said), said
+    page.wait_for_selector("#powers-note")   # and the panel now offers no management
+    assert page.locator("#member-list .act-mute").count() == 0
+    close_dialogs(page)
+    page.click("#btn-new-group")
+    page.fill("#create-name", "又一个群")
+    page.click("#create-btn")
+    page.wait_for_selector("dialog .form-msg.error")
+    assert page.inner_text("dialog .form-msg.error") == "平台已收回你创建群的权限"
+    assert page.errors == []
+
+
+def test_a_group_suspension_and_removed_content_read_in_chinese(browser: Any, server: ServerProcess) -> None:
+    alice, bob = new_page(browser, server), new_page(browser, server)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    gid = create_group(alice, "整顿群")
+    join_group(bob, gid)
+    bob.wait_for_selector("#composer-text:enabled")
+    send(bob, "违规内容")
+    alice.locator("#messages .msg", has_text="违规内容").wait_for()
+
+    seq = int(bob.locator("#messages .msg", has_text="违规内容").get_attribute("data-seq") or 0)
+    _admin(server, "remove-message", gid, str(seq), "--reason", "涉嫌诈骗")
+    assert _toast(bob, "消息") == "你在群「整顿群」的一条消息已被平台移除：涉嫌诈骗"
+
+    _admin(server, "suspend-group", gid, "--seconds", "7200", "--reason", "整顿")
+    sid = _sanction_id(server, "suspend_group", "--group", gid)
+    _toast(alice, "已被平台暂停发言")
+    _toast(bob, "已被平台暂停发言")
+    _appeal_from_notice(alice, "已被平台暂停发言", sid)
+    bob.click("#btn-notices")   # a member may not appeal the group's suspension: no button
+    item = bob.locator("#notice-list li", has_text="已被平台暂停发言").first
+    assert item.locator("button").count() == 0
+    close_dialogs(bob)
+    appeal = next(json.loads(x) for x in _admin(server, "appeals", "--open").splitlines())
+    _admin(server, "decide-appeal", str(appeal["appeal_id"]), "--outcome", "upheld", "--note", "核实已整改")
+    assert _toast(alice, "解除") == f"平台已解除对群「整顿群」的暂停（处罚编号 {sid}）：核实已整改"
+    alice.wait_for_selector("#composer-text:enabled")
+    assert alice.errors == bob.errors == []
+
+
+def test_a_credit_notice_after_an_upheld_report_says_why(browser: Any, server: ServerProcess) -> None:
+    alice, bob = new_page(browser, server), new_page(browser, server)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    gid = create_group(alice, "举报群")
+    join_group(bob, gid)
+    bob.wait_for_selector("#composer-text:enabled")
+    send(bob, "骚扰内容")
+    open_actions(alice, "骚扰内容")
+    alice.click("#act-report-message")
+    alice.click("#report-submit")
+    _toast(alice, "举报已提交")
+    report = next(json.loads(x) for x in _admin(server, "reports").splitlines())
+    _admin(server, "resolve", str(report["report_id"]), "--outcome", "upheld", "--note", "已删除并警告")
+    said = _toast(bob, "信用分")
+    assert said == "一项针对你的举报经平台核实成立，扣除 10 信用分，你的信用分现为 90（等级 2）。"
+    assert alice.errors == bob.errors == []
+
+
+def test_a_warning_deadline_in_another_year_shows_the_year(browser: Any, server: ServerProcess) -> None:
+    alice = new_page(browser, server)
+    register(alice, server, display="Alice")
+    gid = create_group(alice, "整改群")
+    year = dt.date.today().year + 4
+    _admin(server, "warn-group", gid, "--reason", "限期整改", "--deadline", f"{year}-01-15")
+    said = _toast(alice, "限期整改")
+    # midnight of that day where the operator is, in the reader's time zone: the 14th or the 15th
+    assert re.search(rf"请在 {year}/01/1[45] \d\d:\d\d 前整改", said), said
+    assert alice.errors == []
+
+
+def test_measures_on_a_public_account_read_in_chinese(browser: Any, server: ServerProcess, bg: Background) -> None:
+    alice = new_page(browser, server)
+    name = register(alice, server, display="阿丽")
+    verify_identity(alice)
+    aid = create_account(alice, "茶馆日报")
+    publish(alice, "开张", "欢迎")
+    publish(alice, "违规文章", "b")
+    twin = bg.run(server.client())   # another login of alice's: her comment on her own post
+    bg.run(twin.login(name, "password123"))
+    posts = bg.run(twin.request("posts", account_id=aid))["posts"]
+    post = next(p["post_id"] for p in posts if p["title"] == "开张")
+    gone = next(p["post_id"] for p in posts if p["title"] == "违规文章")
+    comment = bg.run(twin.request("comment", post_id=post, text="广告"))["comment_id"]
+
+    _admin(server, "restrict-account", aid, "--comments", "off", "--reason", "评论区管理不力")
+    assert _toast(alice, "评论已被平台关闭") == "公众号「茶馆日报」的评论已被平台关闭：评论区管理不力"
+    _admin(server, "remove-post", gone, "--reason", "含违法信息")
+    assert _toast(alice, "文章") == "公众号「茶馆日报」的文章《违规文章》已被平台移除：含违法信息"
+    _admin(server, "remove-comment", comment, "--reason", "引战")
+    assert _toast(alice, "评论已被平台移除") == "你在公众号「茶馆日报」文章《开张》下的评论已被平台移除：引战"
+    sid = _sanction_id(server, "restrict_comments", "--account", aid)
+    _admin(server, "lift", sid, "--reason", "已整改")
+    assert _toast(alice, "解除") == "平台已解除对公众号「茶馆日报」的处罚：已整改"
+    for text in alice.locator("#toasts .toast").all_inner_texts():
+        assert not LATIN.search(text), text
+    assert alice.errors == []
+
+
+def test_registration_rules_are_said_in_chinese_before_sending(browser: Any, server: ServerProcess) -> None:
+    page = new_page(browser, server)
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(f)))
+    page.click("#to-register")
+    page.fill("#reg-phone", "12345")
+    page.click("#reg-get-code")
+    assert page.inner_text("#form-msg") == "请输入中国大陆手机号（11 位数字，以 13–19 开头）"
+    phone = new_phone()
+    page.fill("#reg-phone", phone)
+    page.click("#reg-get-code")
+    page.wait_for_selector("#form-msg.ok")
+    page.fill("#reg-code", server.last_code(phone))
+    page.fill("#reg-username", "1abc")
+    page.fill("#reg-password", "password123")
+    page.click("#reg-submit")
+    assert page.inner_text("#form-msg") == "用户名须为 3–32 位字母、数字、_ . -，以字母开头"
+    page.fill("#reg-username", "goodname")
+    for password in ("short12", "x" * 129):   # (no minlength: the browser's own bubble would speak instead)
+        page.fill("#reg-password", password)
+        page.click("#reg-submit")
+        assert page.inner_text("#form-msg") == "密码须为 8–128 个字符"
+        page.evaluate("() => { document.querySelector('#form-msg').textContent = ''; }")
+    assert not any('"register"' in f for f in sent)   # nothing was sent for either
+    assert page.errors == []
