@@ -48,6 +48,7 @@ __all__ = [
     "MessageObj",
     "Notice",
     "PersonObj",
+    "PostDeleted",
     "PostEvent",
     "Reaction",
     "ReadMarker",
@@ -417,6 +418,14 @@ class PostEvent(EventBase, tag="post", kw_only=True, frozen=True):
     ts: int
 
 
+class PostDeleted(EventBase, tag="post_deleted", kw_only=True, frozen=True):
+    """[ext] A post is gone (deleted by its account, removed or rejected by the platform): to the
+    account's subscribers online and its owner and editors (only these for a post still held)."""
+
+    account_id: str
+    post_id: str
+
+
 class CommentEvent(EventBase, tag="comment", kw_only=True, frozen=True):
     """A new comment, to the account's owner and editors online; ``held`` while it waits for approval."""
 
@@ -453,6 +462,7 @@ Event: TypeAlias = (
     | Reaction
     | ReadMarker
     | PostEvent
+    | PostDeleted
     | CommentEvent
 )
 

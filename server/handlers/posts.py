@@ -111,6 +111,16 @@ def _managers(ctx: Context, a: Account) -> list[Session]:
     return [s for uid in (a.owner_id, *a.editors) if uid in users for s in users[uid].sessions]
 
 
+def announce_post_gone(ctx: Context, a: Account, post_id: int, held: bool) -> None:
+    """[ext] ``post_deleted``: a post left ``posts`` and ``read_post`` (``delete_post``, the platform's
+    ``remove-post`` and ``remove-term``, a held post rejected in review). To the account's subscribers
+    online, who got its ``post`` event (through the same queue, so never before it), and to its owner's
+    and editors' connections, each once; for a post still held only to these: nobody else was ever
+    told it exists."""
+    audience = set(_managers(ctx, a)) if held else set(a.online).union(_managers(ctx, a))
+    publish_many(audience, ev.PostDeleted(account_id=a.account_id, post_id=str(post_id)))
+
+
 def _with_urls(ctx: Context, attachments: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = msgspec.json.decode(attachments)
     for item in items:
@@ -132,12 +142,35 @@ def comments_in_force(ctx: Context, a: Account, mode: CommentsMode) -> CommentsM
     return mode if comments_open_now(ctx, a) else CommentsMode.CLOSED
 
 
+def comments_closed_by(ctx: Context, a: Account, mode: CommentsMode) -> str | None:
+    """[ext] Why a post takes no new comments now, when it takes none: ``platform`` (the platform
+    restricts the account's comments, P12), ``credit`` (the account's credit level allows none, P6),
+    ``post`` (the post's own mode is ``closed``). The platform's reason comes first: it is what holds
+    now, whatever the post's own mode. None while comments are open or in review. ``comments`` stays
+    ``closed`` in all three cases, as before: this field only says why."""
+    if a.comments_restricted:
+        return "platform"
+    if not policy.may_open_comments(level_of(ctx, a), ctx.cfg.public_accounts.levels):
+        return "credit"
+    return "post" if mode is CommentsMode.CLOSED else None
+
+
+def _mode_fields(ctx: Context, a: Account, mode: CommentsMode) -> dict[str, Any]:
+    """``comments`` (the mode in force) and, when that is ``closed``, [ext] ``comments_closed_by``."""
+    out: dict[str, Any] = {"comments": comments_in_force(ctx, a, mode).value}
+    why = comments_closed_by(ctx, a, mode)
+    if why is not None:
+        out["comments_closed_by"] = why
+    return out
+
+
 def post_obj(ctx: Context, row: PostRow, a: Account) -> dict[str, Any]:
-    """A post as readers get it, with its comment mode in force (:func:`comments_in_force`)."""
-    mode = comments_in_force(ctx, a, CommentsMode(row.comments_mode)).value
+    """A post as readers get it, with its comment mode in force (:func:`comments_in_force`) and why
+    it takes no comments when it takes none (:func:`comments_closed_by`)."""
     out: dict[str, Any] = {
         "post_id": str(row.post_id), "account_id": row.account_id, "title": row.title, "body": row.body,
-        "ts": row.ts, "reads": row.reads, "comment_count": row.comment_count, "comments": mode,
+        "ts": row.ts, "reads": row.reads, "comment_count": row.comment_count,
+        **_mode_fields(ctx, a, CommentsMode(row.comments_mode)),
     }
     attachments = _with_urls(ctx, row.attachments)
     if attachments:
@@ -207,7 +240,7 @@ async def publish_post(ctx: Context, sess: Session, req: rq.Publish, enc: Encodi
         verdict.term if held and verdict is not None else ""), undo=undo)
     if verdict is not None:
         _record(ctx, user, a, "post_held" if held else "content_flagged", verdict, post_id=str(post_id))
-    reply: dict[str, Any] = {"post_id": str(post_id), "ts": now, "comments": comments_in_force(ctx, a, mode).value}
+    reply: dict[str, Any] = {"post_id": str(post_id), "ts": now, **_mode_fields(ctx, a, mode)}
     if held:
         reply["held"] = True  # stored; visible to the account's managers, delivered to nobody
     else:
@@ -250,6 +283,7 @@ async def delete_post(ctx: Context, sess: Session, req: rq.DeletePost, enc: Enco
     a = managed_account(ctx, user, row.account_id)
     await commit(ctx, ch.DeletePost(post_id, ctx.now_ms(), user.user_id),
                  audit=audit(ctx, user, "delete_post", a, post_id=req.post_id))
+    announce_post_gone(ctx, a, post_id, bool(row.held))
 
 
 # -- comments ----------------------------------------------------------------------------------

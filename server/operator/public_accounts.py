@@ -55,6 +55,7 @@ from governance.sanctions import standing_until
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.fanout import publish, publish_many
+from server.handlers.posts import announce_post_gone
 from server.handlers.public_accounts import (
     MAX_NAME_CHARS,
     MAX_ORG_NAME_CHARS,
@@ -427,6 +428,7 @@ async def take_post_down(app: Context, row: PostRow, reason: str, report_id: int
     _tell(app, a, ev.Notice(kind="post_removed", text=f"the platform removed the post {row.title!r}: {reason}",
                             account_id=a.account_id, post_id=str(row.post_id), by=operator_name(),
                             reason=reason, title=row.title))
+    announce_post_gone(app, a, row.post_id, bool(row.held))
     return a
 
 

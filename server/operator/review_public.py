@@ -26,6 +26,7 @@ from governance import public_accounts as policy
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.fanout import publish, publish_many
+from server.handlers.posts import announce_post_gone
 from server.operator.channel import OperatorError, Result
 from server.operator.common import apply, audit, changes, operator_name, penalty
 from server.storage.changes import Change, DecideHeldComment, DecideHeldPost, DecideReview
@@ -69,4 +70,6 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
             comment_id=None if comment_id is None else str(comment_id), by=operator_name(),
             text=f"your {what} was rejected by the platform: {note}",
             content=kind, outcome="rejected", reason=note, title=item["title"]))
+    if not release and kind == "post" and a is not None:
+        announce_post_gone(app, a, post_id, held=True)  # its other managers listed it, held
     return Result([f"review item {item_id}: {decision}"])

@@ -35,6 +35,7 @@ from protocol.events import (
     MessageReleased,
     Notice,
     PersonObj,
+    PostDeleted,
     PostEvent,
     Reaction,
     ReadMarker,
@@ -146,6 +147,7 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
     # v2: public accounts
     (PostEvent(account_id="987654321", post_id="12", title="本周新闻", ts=5),
      event("post", account_id="987654321", post_id="12", title="本周新闻", ts=5)),
+    (PostDeleted(account_id="987654321", post_id="12"), event("post_deleted", account_id="987654321", post_id="12")),
     (CommentEvent(account_id="987654321", post_id="12", comment_id="3",
                   user=PersonObj(user_id=BOB.user_id, display_name="Bob"), text="好文", ts=6),
      event("comment", account_id="987654321", post_id="12", comment_id="3",
@@ -163,7 +165,7 @@ def test_every_event_is_covered():
         "message", "message_released", "message_deleted", "member_joined", "member_left", "member_removed",
         "role_changed", "member_muted", "group_updated", "join_request", "notice", "group_dissolved", "group_closed",
         "group_suspended", "invited", "join_result", "message_edited", "reaction", "read_marker",
-        "post", "comment", "held_text_settled", "user_renamed",
+        "post", "post_deleted", "comment", "held_text_settled", "user_renamed",
     }
     for name, cls in EVENT_TYPES.items():
         assert cls.ev == name == cls.__struct_config__.tag and cls.__struct_config__.tag_field == "ev"

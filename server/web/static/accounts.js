@@ -8,7 +8,7 @@ import { t, errorText, fmtDate, fmtTime, acatName } from "./i18n.js";
 import { A, S, api, managerRole, loadCategories, fillCategories } from "./state.js";
 import { reportDialog } from "./manage.js";
 import { refusal, setRefusalHooks } from "./account_errors.js";
-import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts } from "./posts.js";
+import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts, postGone, contentNotice } from "./posts.js";
 
 let hooks = { openProfile: () => {} };
 // openProfile (the verification form), checkAgreement (the rules dialog): provided by app.js.
@@ -312,6 +312,12 @@ export function onPostEvent(ev) {
   toast(t("new_post", { name: accountName(ev.account_id), title: ev.title }));
 }
 
+// `post_deleted` [ext]: a post of the open account is gone (out of its list; closed if it is open).
+export function onPostDeleted(ev) {
+  const v = A.view;
+  if (v && v.aid === ev.account_id) postGone(v, ev.post_id, renderPane);
+}
+
 // `comment` (owners and editors): shown at once under its post when that post is open, else counted.
 export function onCommentEvent(ev) {
   const v = A.view;
@@ -388,7 +394,7 @@ export function accountNotice(ev) {
     default: s = text;
   }
   const v = A.view;
-  if (ev.kind === "post_removed" && v && v.post && v.post.post.post_id === ev.post_id) v.post = null;
+  if (v && v.aid === ev.account_id) contentNotice(v, ev, renderPane);   // posts.js: what it changes on the page
   syncAccounts();
   return s;
 }

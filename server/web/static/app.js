@@ -12,7 +12,7 @@ import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, 
 import { fmtSeconds } from "./moderation.js";
 import { checkOutcomes, markOutcomesSeen, openMyReports, SEEN_PREFIX } from "./outcomes.js";
 import { loadHeld, onHeldSettled, heldBox, onHeldChange } from "./held.js";
-import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onCommentEvent, accountNotice, setAccountHooks } from "./accounts.js";
+import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, accountNotice, setAccountHooks } from "./accounts.js";
 
 const PAGE = 50;
 let statusKey = "offline";
@@ -1182,6 +1182,9 @@ function onEvent(ev) {
       break;
     case "post":
       onPostEvent(ev);
+      break;
+    case "post_deleted":   // [ext] a post went: out of the open account's list, closed if open
+      onPostDeleted(ev);
       break;
     case "comment":
       onCommentEvent(ev);

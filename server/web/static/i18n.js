@@ -213,6 +213,9 @@ const zh = {
   // the chat (app.js): new messages below the reader; the composer's hint at phone width
   new_below: "↓ {n} 条新消息", new_below_one: "↓ 1 条新消息",
   composer_placeholder_short: "输入消息",
+  // a post's comments (posts.js): why no new comment can be written (comments_closed_by)
+  comments_restricted_note: "平台已限制这个公众号的评论，暂不能发表新评论", comments_level_note: "按公众号当前的信用等级，暂不能发表评论",
+  comments_forced_platform: "平台已限制这个公众号的评论，这篇文章暂不能评论。", comment_gone: "这条评论已不存在或已被删除。",
 };
 const en = {
   app: "Qunguan", tagline: "Safe, compliant group chat", lang_switch: "中文",
@@ -426,6 +429,9 @@ const en = {
   // the chat (app.js): new messages below the reader; the composer's hint at phone width
   new_below: "↓ {n} new messages", new_below_one: "↓ 1 new message",
   composer_placeholder_short: "Message",
+  // a post's comments (posts.js): why no new comment can be written (comments_closed_by)
+  comments_restricted_note: "The platform has restricted comments on this account: no new comments for now", comments_level_note: "At the account's current credit level no new comments can be written",
+  comments_forced_platform: "The platform has restricted comments on this account; this post takes none for now.", comment_gone: "That comment no longer exists or was deleted.",
 };
 const TABLES = { "zh-CN": zh, en };
 let lang = localStorage.getItem("qg.lang") === "en" ? "en" : "zh-CN";

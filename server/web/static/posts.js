@@ -1,9 +1,11 @@
 // Posts and comments of a public account: the post list (newest first, page by page), one post
 // (read_post counts one read per user), its comments (page by page; write one or reply to one; a
-// held one shows "awaiting review" to its author), the owner's and editors' moderation (approve,
-// hide, delete; new comments arrive live through `comment` events), reports on posts and comments,
-// and the publish dialog with optional pictures uploaded by media.js. accounts.js places all of it
-// in the account pane; render() redraws the pane.
+// held one shows "awaiting review" to its author; a post that takes no new comments still lists the
+// old ones, with a line saying why), the owner's and editors' moderation (approve, hide, delete; new
+// comments arrive live through `comment` events), reports on posts and comments, posts and comments
+// that go away (`post_deleted` events, platform notices, `not_found`), and the publish dialog with
+// optional pictures uploaded by media.js. accounts.js places all of it in the account pane; render()
+// redraws the pane.
 import { el, clear, toast, modal, confirmBox } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
 import { S, A, api, managerRole } from "./state.js";
@@ -28,15 +30,74 @@ export async function loadPosts(v, fresh) {
   v.noMore = r.posts.length < POSTS_PAGE;
 }
 
-// A new post was announced (or published here): the newest page again, merged above what is loaded.
+// A new post was announced (or published here), or the reader comes back from a post: the newest
+// page again, above the older pages loaded before. A short page is the whole list: nothing loaded
+// before is kept then (a post deleted or removed meanwhile, older than the page's last, goes too).
 export async function refreshPosts(v, render) {
   let r;
   try { r = await api("posts", { account_id: v.aid, limit: POSTS_PAGE }); } catch { return; }
   for (const p of r.posts) stamp(p);
-  const last = r.posts.length ? r.posts[r.posts.length - 1].post_id : null;
-  v.posts = r.posts.concat(last === null ? [] : v.posts.filter((p) => older(p.post_id, last)));
-  if (r.posts.length < POSTS_PAGE) v.noMore = true;
+  const whole = r.posts.length < POSTS_PAGE;
+  const last = whole ? null : r.posts[r.posts.length - 1].post_id;
+  v.posts = whole ? r.posts : r.posts.concat(v.posts.filter((p) => older(p.post_id, last)));
+  if (whole) v.noMore = true;
   if (A.view === v && !v.post) render();
+}
+
+// A post is gone (a `post_deleted` event, a platform notice, `not_found` when asking for it): out of
+// the list, and closed if it is open, saying so unless `quiet` (a notice about it is shown already)
+// or this page is deleting it itself.
+export function postGone(v, pid, render, quiet = false) {
+  v.posts = v.posts.filter((p) => p.post_id !== pid);
+  if (v.post && v.post.post.post_id === pid) {
+    if (!quiet && !v.post.deleting) toast(t("ae_post_gone"));
+    v.post = null;
+  }
+  if (A.view === v) render();
+}
+
+// A platform notice about the open account (accounts.js hands each on; the notice itself is what
+// the user reads): a post removed (`post_removed`, to its managers) or a held one rejected
+// (`content_removed` with a post_id only) goes; a comment rejected in review or removed
+// (`content_removed` with its comment_id, to its author) leaves the open post; a restriction, its
+// lifting or a new credit level changes whether the open post takes comments: asked again.
+export function contentNotice(v, ev, render) {
+  if (ev.kind === "post_removed" || (ev.kind === "content_removed" && ev.post_id && !ev.comment_id)) {
+    postGone(v, ev.post_id, render, true);
+  } else if (ev.kind === "content_removed" && ev.comment_id) {
+    commentGone(v, ev.post_id, ev.comment_id, render);
+  } else if (["account_restricted", "account_unrestricted", "account_credit", "sanction_lifted"].includes(ev.kind)) {
+    refreshMode(v, render);
+  }
+}
+
+function commentGone(v, pid, cid, render) {
+  const vp = v.post;
+  if (!vp || vp.post.post_id !== pid) return;
+  vp.comments = vp.comments.filter((c) => c.comment_id !== cid);
+  if (vp.replyTo && vp.replyTo.comment_id === cid) vp.replyTo = null;
+  if (A.view === v && v.post === vp) render();
+}
+
+// The open post's comment mode in force again (read_post: no second read is counted).
+async function refreshMode(v, render) {
+  const vp = v.post;
+  if (!vp) return;
+  let again;
+  try { again = await api("read_post", { post_id: vp.post.post_id }); } catch (e) {
+    if (e.code === "not_found") postGone(v, vp.post.post_id, render, true);
+    return;
+  }
+  vp.post.comments = again.comments;
+  vp.post.comments_closed_by = again.comments_closed_by;
+  if (A.view === v && v.post === vp) render();
+}
+
+// Why a post takes no new comments, null while it takes them: the server's [ext]
+// `comments_closed_by`: `platform` (restricted), `credit` (the account's level allows none) or
+// `post` (its own mode), which a `closed` without it means.
+function closedBy(p) {
+  return p.comments === "closed" ? p.comments_closed_by || "post" : null;
 }
 
 export function postsSection(v, render) {
@@ -73,23 +134,43 @@ function postItem(v, p, render) {
 // ------------------------------------------------------------------ one post
 export async function openPost(v, pid, render) {
   let post;
-  try { post = await api("read_post", { post_id: pid }); } catch (e) { toast(refusal(e, "read_post", {}, v.info), "error"); return; }
+  try { post = await api("read_post", { post_id: pid }); } catch (e) {
+    toast(refusal(e, "read_post", {}, v.info), "error");
+    if (e.code === "not_found") postGone(v, pid, render, true);
+    return;
+  }
   stamp(post);
   const item = v.posts.find((p) => p.post_id === pid);
   if (item) item.reads = post.reads;
   const vp = { post, comments: [], noMore: true, replyTo: null };
   v.post = vp;
-  if (post.comments !== "closed") await loadComments(v, vp, true);
+  // Whatever the mode: a post closed to new comments (by its author, the platform or the credit
+  // level) keeps its old ones, which the server lists.
+  await loadComments(v, vp, true, render);
   if (A.view === v && v.post === vp) render();
 }
 
-async function loadComments(v, vp, fresh) {
+async function loadComments(v, vp, fresh, render) {
   const args = { post_id: vp.post.post_id, limit: COMMENTS_PAGE };
   if (!fresh && vp.comments.length) args.before = vp.comments[vp.comments.length - 1].comment_id;
   let r;
-  try { r = await api("comments", args); } catch (e) { toast(refusal(e, "comments", {}, v.info), "error"); return; }
+  try { r = await api("comments", args); } catch (e) {
+    if (e.code === "not_found") postGone(v, vp.post.post_id, render);
+    else toast(refusal(e, "comments", {}, v.info), "error");
+    return;
+  }
   vp.comments = fresh ? r.comments : vp.comments.concat(r.comments.filter((c) => !vp.comments.some((x) => x.comment_id === c.comment_id)));
   vp.noMore = r.comments.length < COMMENTS_PAGE;
+  if (vp.replyTo && !vp.comments.some((c) => c.comment_id === vp.replyTo.comment_id)) vp.replyTo = null;
+}
+
+// A comment or moderation got `not_found`: the post, or the comment named (moderated, or replied
+// to), went away meanwhile. The comments again: the post closes if it is gone, else the comment has.
+async function afterNotFound(v, vp, render) {
+  await loadComments(v, vp, true, render);
+  if (v.post !== vp) return;
+  if (A.view === v) render();
+  toast(t("comment_gone"), "error");
 }
 
 export function postView(v, render) {
@@ -124,9 +205,16 @@ export function postView(v, render) {
 }
 
 async function deletePost(v, render) {
-  const p = v.post.post;
+  const vp = v.post;
+  const p = vp.post;
   if (!(await confirmBox(t("confirm_post_delete", { title: p.title }), t("delete"), t("cancel")))) return;
-  try { await api("delete_post", { post_id: p.post_id }); } catch (e) { toast(refusal(e, "delete_post", {}, v.info), "error"); return; }
+  vp.deleting = true;   // its own `post_deleted` event may come first: no "gone" toast for it
+  try { await api("delete_post", { post_id: p.post_id }); } catch (e) {
+    vp.deleting = false;
+    toast(refusal(e, "delete_post", {}, v.info), "error");
+    if (e.code === "not_found") postGone(v, p.post_id, render, true);
+    return;
+  }
   v.posts = v.posts.filter((x) => x.post_id !== p.post_id);
   if (v.post && v.post.post === p) v.post = null;
   toast(t("post_deleted"));
@@ -139,16 +227,19 @@ function commentsSection(v, render) {
   const mode = vp.post.comments;
   const role = managerRole(v.aid);
   const parts = [el("h3", { text: t("comments_title") })];
-  if (mode === "closed") parts.push(el("p", { class: "muted", id: "comments-closed", text: t("comments_closed_note") }));
-  else if (v.info.status === "restricted") parts.push(el("p", { class: "muted", id: "comments-restricted", text: t("ae_comments_restricted") }));
+  // No new comments: the line says why, and the comments written before stay listed below it.
+  const why = closedBy(vp.post);
+  if (why === "platform") parts.push(el("p", { class: "muted", id: "comments-restricted", text: t("comments_restricted_note") }));
+  else if (why === "credit") parts.push(el("p", { class: "muted", id: "comments-level", text: t("comments_level_note") }));
+  else if (why) parts.push(el("p", { class: "muted", id: "comments-closed", text: t("comments_closed_note") }));
   else {
     if (mode === "review") parts.push(el("small", { class: "muted", id: "comments-review", text: t("comments_review_note") }));
     parts.push(commentForm(v, render));
   }
   if (vp.comments.length) parts.push(el("ul", { class: "comments", id: "comment-list" }, vp.comments.map((c) => commentNode(v, c, role, render))));
-  else if (mode !== "closed") parts.push(el("p", { class: "muted", id: "no-comments", text: t("no_comments") }));
+  else if (!why) parts.push(el("p", { class: "muted", id: "no-comments", text: t("no_comments") }));
   if (!vp.noMore) parts.push(el("button", { type: "button", class: "link", id: "comments-more", text: t("load_more"), onclick: async () => {
-    await loadComments(v, vp, false);
+    await loadComments(v, vp, false, render);
     if (A.view === v && v.post === vp) render();
   } }));
   return el("section", { class: "comments-section", id: "comments" }, parts);
@@ -167,6 +258,7 @@ function commentForm(v, render) {
     if (vp.replyTo) args.reply_to = vp.replyTo.comment_id;
     let r;
     try { r = await api("comment", args); } catch (err) {
+      if (err.code === "not_found") { await afterNotFound(v, vp, render); return; }
       msg.textContent = refusal(err, "comment", { mode: vp.post.comments }, v.info); msg.className = "form-msg error";
       return;
     }
@@ -197,7 +289,9 @@ function commentNode(v, c, role, render) {
   }
   if (!mine) acts.push(btn("ghost act-report-comment", t("report"), () => reportDialog({ target_type: "comment", comment_id: c.comment_id })));
   if (role) {
-    if (state !== "visible") acts.push(btn("primary act-approve-comment", t("approve"), () => moderate(v, c, "approve", render)));
+    // Approving lets a comment on, which the platform's restriction or the credit level keeps off for now.
+    const shut = ["platform", "credit"].includes(closedBy(vp.post));
+    if (state !== "visible" && !shut) acts.push(btn("primary act-approve-comment", t("approve"), () => moderate(v, c, "approve", render)));
     if (state !== "hidden") acts.push(btn("act-hide-comment", t("hide"), () => moderate(v, c, "hide", render)));
     acts.push(btn("danger act-delete-comment", t("delete"), () => moderate(v, c, "delete", render)));
   }
@@ -217,7 +311,11 @@ async function moderate(v, c, action, render) {
   const vp = v.post;
   const args = { post_id: vp.post.post_id, comment_id: c.comment_id, action };
   if (action === "delete" && !(await confirmBox(t("confirm_comment_delete"), t("delete"), t("cancel")))) return;
-  try { await api("moderate_comment", args); } catch (e) { toast(refusal(e, "moderate_comment", args, v.info), "error"); return; }
+  try { await api("moderate_comment", args); } catch (e) {
+    if (e.code === "not_found") await afterNotFound(v, vp, render);
+    else toast(refusal(e, "moderate_comment", args, v.info), "error");
+    return;
+  }
   if (action === "delete") vp.comments = vp.comments.filter((x) => x.comment_id !== c.comment_id);
   else { delete c.held; delete c.hidden; if (action === "hide") c.hidden = true; }
   toast(t("moderated_" + action));
@@ -286,7 +384,7 @@ export function publishDialog(v, render) {
       }
       done();
       toast(t(r.held ? "post_held_toast" : "post_published"));
-      if (r.comments !== args.comments) toast(t("comments_forced_" + r.comments));
+      if (r.comments !== args.comments) toast(t(r.comments_closed_by === "platform" ? "comments_forced_platform" : "comments_forced_" + r.comments));
       await refreshPosts(v, render);
     } },
     el("label", { class: "field" }, el("span", { class: "label", text: t("post_title") }), title),

@@ -1,0 +1,184 @@
+"""A post's page in the browser when the platform acts, against a real server: a post that takes no
+new comments (the platform's restriction, with or without a suspension on top; a credit level that
+allows none) keeps its comments listed, for its readers and its owner, with a line that says why;
+posts and comments that the platform takes down leave the pages that show them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.harness import ServerProcess
+from tests.web.browser import (
+    create_account,
+    find_account,
+    new_page,
+    open_post,
+    publish,
+    register,
+    run_async,
+    verify_identity,
+)
+
+CONFIG = """
+[[content.lists]]
+category = "rumour"
+path = "review.txt"
+action = "review"
+"""
+
+
+@pytest.fixture
+def review_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server whose word lists hold 集会 for the platform's review."""
+    (tmp_path / "review.txt").write_text("集会\n", encoding="utf-8")
+    srv = ServerProcess(tmp_path, CONFIG).start()
+    yield srv
+    srv.stop()
+    print("".join(srv.output))
+
+
+def _admin(srv: ServerProcess, *args: str) -> str:
+    rc, out, err = run_async(srv.admin(*args))
+    assert rc == 0, err
+    return out
+
+
+def comment_item(page: Any, text: str) -> Any:
+    loc = page.locator("#comment-list .comment", has=page.locator(".comment-text", has_text=text))
+    loc.wait_for()
+    return loc
+
+
+def reopen(page: Any, title: str) -> None:
+    page.click("#btn-post-back")
+    open_post(page, title)
+
+
+def comment(page: Any, text: str) -> None:
+    page.fill("#comment-text", text)
+    page.click("#comment-submit")
+    comment_item(page, text)
+
+
+def test_comments_stay_listed_while_the_platform_or_the_credit_level_stops_new_ones(browser: Any,
+                                                                                   server: ServerProcess) -> None:
+    alice, bob = new_page(browser, server), new_page(browser, server)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    verify_identity(alice)
+    aid = create_account(alice, "茶馆日报")
+    publish(alice, "开张", "欢迎留言")
+    find_account(bob, aid)
+    open_post(bob, "开张")
+    comment(bob, "写得好")
+    comment(bob, "再来一杯")
+    open_post(alice, "开张")
+    comment_item(alice, "再来一杯")
+
+    # Restricted: the owner, with the post open, sees the form go at once (her notice), the
+    # comments stay; Bob, opening the post again, reads them under the platform's line.
+    _admin(server, "restrict-account", aid, "--comments", "off", "--reason", "评论区管理不力")
+    expect(alice.locator("#comments-restricted")).to_have_text("平台已限制这个公众号的评论，暂不能发表新评论")
+    expect(alice.locator("#comment-form")).to_have_count(0)
+    reopen(bob, "开张")
+    expect(bob.locator("#comments-restricted")).to_have_text("平台已限制这个公众号的评论，暂不能发表新评论")
+    assert bob.locator("#comment-list .comment-text").all_inner_texts() == ["再来一杯", "写得好"]
+    assert bob.locator("#comment-form, #comments-closed, #no-comments").count() == 0
+    assert bob.locator(".act-reply-comment").count() == 0
+
+    # The owner still moderates them; approving waits until comments are open again.
+    reopen(alice, "开张")
+    hidden = comment_item(alice, "再来一杯")
+    hidden.locator(".act-hide-comment").click()
+    expect(hidden.locator(".tag")).to_have_text("已隐藏")
+    assert hidden.locator(".act-approve-comment").count() == 0
+    reopen(bob, "开张")
+    expect(bob.locator("#comment-list .comment-text")).to_have_text(["写得好"])
+
+    # A suspension on top (status 已暂停) does not hide the restriction.
+    _admin(server, "suspend-account", aid, "--seconds", "3600", "--reason", "违规转载")
+    reopen(bob, "开张")
+    expect(bob.locator("#comments-restricted")).to_be_visible()
+    expect(bob.locator("#comment-list .comment-text")).to_have_text(["写得好"])
+    [sid] = [s["id"] for s in map(json.loads, _admin(server, "sanctions", "--account", aid).splitlines())
+             if s["kind"] == "suspend_account" and s["status"] == "in_force"]
+    _admin(server, "lift", str(sid), "--reason", "误判")
+
+    # Lifted, then a credit level that allows no comments: said as such, comments still there.
+    _admin(server, "restrict-account", aid, "--comments", "on", "--reason", "已整改")
+    alice.locator("#comment-form").wait_for()   # live again for the owner
+    _admin(server, "account-credit", aid, "--delta", "-70", "--reason", "多次违规")
+    expect(alice.locator("#comments-level")).to_have_text("按公众号当前的信用等级，暂不能发表评论")
+    reopen(bob, "开张")
+    expect(bob.locator("#comments-level")).to_be_visible()
+    expect(bob.locator("#comment-list .comment-text")).to_have_text(["写得好"])
+    assert alice.errors == [] and bob.errors == []
+
+
+def _decide(srv: ServerProcess, text: str, decision: str) -> None:
+    items = [json.loads(x) for x in _admin(srv, "review-queue", "--open").splitlines()]
+    [item] = [i for i in items if i.get("text") == text]
+    _admin(srv, "decide", str(item["item_id"]), "--decision", decision, "--note", "谣言")
+
+
+def test_what_the_platform_takes_down_leaves_the_pages_that_show_it(browser: Any,
+                                                                    review_server: ServerProcess) -> None:
+    server = review_server
+    alice, bob, carol = (new_page(browser, server) for _ in range(3))
+    for page, name in ((alice, "Alice"), (bob, "Bob"), (carol, "Carol")):
+        register(page, server, display=name)
+    verify_identity(alice)
+    aid = create_account(alice, "快讯")
+    publish(alice, "旧闻", "b")
+    publish(alice, "违规文章", "b")
+    publish(alice, "讨论", "欢迎留言")
+    find_account(bob, aid)
+    bob.click("#btn-follow")
+    expect(bob.locator("#btn-unfollow")).to_be_visible()
+    find_account(carol, aid)  # reads without following: told nothing while the post is open
+
+    # Comments: Bob's shown one removed, his held one rejected: both leave his page at once.
+    open_post(bob, "讨论")
+    comment(bob, "好文")
+    comment(bob, "违法广告")
+    comment(bob, "今晚集会")
+    expect(comment_item(bob, "今晚集会").locator(".tag-held")).to_have_text("等待审核，仅你可见")
+    open_post(carol, "讨论")
+    comment_item(carol, "违法广告")
+    [bad] = [c.get_attribute("data-cid") for c in bob.locator("#comment-list .comment").all()
+             if "违法广告" in c.inner_text()]
+    _admin(server, "remove-comment", str(bad), "--reason", "违法广告")
+    expect(bob.locator("#comment-list .comment-text")).to_have_text(["今晚集会", "好文"])
+    _decide(server, "今晚集会", "reject")
+    expect(bob.locator("#comment-list .comment-text")).to_have_text(["好文"])
+    # Carol was told nothing: replying to the removed comment tells her it is gone, and it goes.
+    comment_item(carol, "违法广告").locator(".act-reply-comment").click()
+    carol.fill("#comment-text", "同意")
+    carol.click("#comment-submit")
+    carol.locator("#toasts .toast", has_text="这条评论已不存在或已被删除。").wait_for()
+    expect(carol.locator("#comment-list .comment-text")).to_have_text(["好文"])
+    expect(carol.locator("#comment-reply-bar")).to_have_count(0)
+
+    # A post removed while Bob (following) has it open: it closes, and it is gone from his list.
+    bob.click("#btn-post-back")
+    open_post(bob, "违规文章")
+    reopen(carol, "旧闻")
+    removed = bob.get_attribute("#post-view", "data-pid")
+    _admin(server, "remove-post", str(removed), "--reason", "含违法信息")
+    bob.locator("#toasts .toast", has_text="这篇文章已不存在或已被删除。").wait_for()
+    expect(bob.locator("#post-view")).to_have_count(0)
+    expect(bob.locator("#post-list .post-item-title")).to_have_text(["讨论", "旧闻"])
+    expect(alice.locator("#post-list .post-item-title")).to_have_text(["讨论", "旧闻"])
+    # Carol follows nothing: her open post stays until she goes back, and then the list is right,
+    # the oldest post removed too.
+    old = carol.get_attribute("#post-view", "data-pid")
+    _admin(server, "remove-post", str(old), "--reason", "过时")
+    carol.click("#btn-post-back")
+    expect(carol.locator("#post-list .post-item-title")).to_have_text(["讨论"])
+    assert alice.errors == [] and bob.errors == [] and carol.errors == []
