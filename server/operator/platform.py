@@ -24,6 +24,7 @@ from server.operator.common import (
     penalty,
     reason_of,
     seconds_of,
+    tell_penalty,
 )
 from server.operator.freezing import freeze, suspend_each
 from server.operator.public_accounts import SYSTEM, freeze_account_category, take_comment_down, take_post_down
@@ -114,6 +115,8 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
         done = "rejected" if decision == "reject" else "removed"
         publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
                                        text=f"message {seq} was {done} by the platform: {note}"))
+        tell_penalty(app, sender, pen, f"your message {seq} in group {gid} was {done} by the platform: {note}",
+                     reason=note)
     return Result([f"review item {item_id}: {decision}"])
 
 
@@ -156,6 +159,8 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
     if sender is not None:
         publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
                                        text=f"message {seq} was removed by the platform: {reason}"))
+        tell_penalty(app, sender, pen, f"your message {seq} in group {gid} was removed by the platform: {reason}",
+                     reason=reason)
     lines = [f"removed message {seq} of group {gid}"]
     if settled:
         lines.append("its open review item was settled with it (decision remove)")

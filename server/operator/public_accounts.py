@@ -74,6 +74,7 @@ from server.operator.common import (
     report_id_of,
     sanction,
     seconds_of,
+    tell_penalty,
     time_of,
 )
 from server.operator.freezing import freeze, suspend_each
@@ -471,6 +472,7 @@ async def take_comment_down(app: Context, row: CommentRow, reason: str, penalise
         publish(author.sessions, ev.Notice(
             kind="content_removed", account_id=aid, post_id=str(row.post_id), comment_id=str(raw),
             by=operator_name(), text=f"your comment {raw} was removed by the platform: {reason}"))
+        tell_penalty(app, author, pen, f"your comment {raw} was removed by the platform: {reason}", reason=reason)
 
 
 # -- the listing (P7) ----------------------------------------------------------------------

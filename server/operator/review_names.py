@@ -14,7 +14,7 @@ text was held, or the flagged text): a later change by the group's managers or t
 overwritten by an older decision. The decision is then recorded without a change, and the result
 line says so. A held text's author gets ``held_text_settled`` (released, with whether it was
 applied, or rejected); ``reject`` and ``remove`` tell the author (``notice {kind: "content_removed"}``) and
-cost them ``credit.penalty_report_upheld`` points, as for a message.
+cost them ``credit.penalty_report_upheld`` points, as for a message (told with a ``credit`` notice).
 
 The decision, the change (a compare-and-set: ``SetShownText``), the penalty and the record entry
 are one transaction; ``DecideReview`` re-checks in it that the item is still open. The field is
@@ -33,7 +33,7 @@ from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers.common import announce_rename
 from server.operator.channel import OperatorError, Result
-from server.operator.common import apply, audit, changes, operator_name, penalty
+from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
 from server.storage.changes import Change, DecideReview, SetShownText
 
 if TYPE_CHECKING:
@@ -104,6 +104,7 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
         where = f" for group {gid}" if gid is not None else ""
         publish(author.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
                                            text=f"your {noun} {text!r}{where} was {done} by the platform: {note}"))
+        tell_penalty(app, author, pen, f"your {noun} {text!r}{where} was {done} by the platform: {note}", reason=note)
     applied = "" if effect is None else (" (applied)" if changed is not None else
                                          f" (not applied: the {noun} changed since, or its owner is gone)")
     return Result([f"review item {item_id}: {decision}{applied}"])

@@ -10,7 +10,7 @@ settles it here (:func:`server.operator.platform.decide` hands these kinds on):
   or still waiting for the account's approval on a post in ``review`` mode);
 - reject: it is never shown (a post is kept as removed, a comment as
   ``rejected``), and its author gets ``notice {kind: "content_removed"}`` and
-  loses ``credit.penalty_report_upheld`` points, as for a rejected message.
+  loses ``credit.penalty_report_upheld`` points (a ``credit`` notice), as for a rejected message.
 
 The decision, the content's new state and the penalty are one transaction,
 with the enforcement-record entry (``review_release``/``review_reject``, target:
@@ -27,7 +27,7 @@ from protocol import events as ev
 from protocol.errors import ContractError
 from server.fanout import publish, publish_many
 from server.operator.channel import OperatorError, Result
-from server.operator.common import apply, audit, changes, operator_name, penalty
+from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
 from server.storage.changes import Change, DecideHeldComment, DecideHeldPost, DecideReview
 
 if TYPE_CHECKING:
@@ -68,4 +68,5 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
             kind="content_removed", account_id=aid, post_id=str(post_id),
             comment_id=None if comment_id is None else str(comment_id), by=operator_name(),
             text=f"your {what} was rejected by the platform: {note}"))
+        tell_penalty(app, author, pen, f"your {what} was rejected by the platform: {note}", reason=note)
     return Result([f"review item {item_id}: {decision}"])
