@@ -96,22 +96,43 @@ POSTS_PAGE = 20     # the server's default page sizes, to say when there may be 
 COMMENTS_PAGE = 50
 
 
+def _held_lines(params: dict[str, Any], held: dict[str, Any], name_meanwhile: str, intro_meanwhile: str) -> list[str]:
+    """What ``create_account`` and ``update_account`` say of a name or intro held for review (``held_ids``)."""
+    wait = "is held for the platform's review"
+    out = []
+    if "name" in held:
+        out.append(f"* the name {clean(params.get('name'))} {wait} (#{clean(held['name'])}); "
+                   f"{name_meanwhile} until it is approved")
+    if "intro" in held:
+        out.append(f"* the introduction {wait} (#{clean(held['intro'])}); {intro_meanwhile} until it is approved")
+    return out
+
+
 def public_reply(op: str, params: dict[str, Any], r: dict[str, Any], names: Names,
                  base: str = "") -> list[str] | None:
     """The lines for the reply to a public-account op; ``None`` when ``op`` is not one."""
     aid = params.get("account_id")
     acct = names.account(aid) if aid is not None else ""
     if op == "create_account":
-        names.learn_account({"account_id": r.get("account_id"), "name": params.get("name")})
-        return [f"* opened public account {names.account(r.get('account_id'))}; you own it",
-                f"* publish with: /publish {clean(r.get('account_id'))} open TITLE -- BODY"]
+        new = r.get("account_id")
+        held = r.get("held_ids") if r.get("held") else None
+        # A held name is not the account's: it is called 公众号 ID until the platform approves it.
+        names.learn_account({"account_id": new, "name": f"公众号 {new}" if held and "name" in held
+                             else params.get("name")})
+        return [f"* opened public account {names.account(new)}; you own it",
+                *_held_lines(params, held or {}, f"the account is called 公众号 {clean(new)}",
+                             "it has no introduction"),
+                f"* publish with: /publish {clean(new)} open TITLE -- BODY"]
     if op == "account_info":
         names.learn_account(r)
         return format_account_info(r)
     if op == "update_account":
-        if params.get("name"):
+        held = (r.get("held_ids") or {}) if r.get("held") else {}
+        if params.get("name") and "name" not in held:
             names.learn_account({"account_id": aid, "name": params["name"]})
-        return [f"* updated {names.account(aid)}"]
+        applied = [f for f in ("name", "intro") if f in params and f not in held]
+        return ([f"* updated {names.account(aid)}"] if applied else []) + _held_lines(
+            params, held, "the account keeps its name", "the account keeps its introduction")
     if op == "set_editor":
         who = names(params.get("user_id"))
         return [f"* {who} {'is now' if params.get('on') else 'is no longer'} an editor of {acct}"]

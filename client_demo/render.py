@@ -426,12 +426,14 @@ def format_my_appeal(a: dict[str, Any]) -> str:
         _outcome(a, "decided_at") + ("; the sanction was lifted" if a.get("outcome") == "upheld" else ""))
 
 
-_HELD_KINDS = {"group_name": "group name", "announcement": "announcement", "display_name": "display name"}
+_HELD_KINDS = {"group_name": "group name", "announcement": "announcement", "display_name": "display name",
+               "account_name": "account name", "account_intro": "account introduction"}
 
 
 def format_held_text(h: dict[str, Any]) -> str:
     """``  #12 18:00 group name of 123456789: 刷单返利群`` (one of ``my_held_texts``)."""
-    where = f" of {clean(h.get('group_id'))}" if h.get("group_id") else ""
+    where = (f" of {clean(h.get('group_id'))}" if h.get("group_id") else
+             f" of account {clean(h.get('account_id'))}" if h.get("account_id") else "")
     text = clean(h.get("text", "")).replace("\n", "\n    ")
     return (f"  #{clean(h.get('held_id'))} {hhmm(h.get('created_at'))} "
             f"{_HELD_KINDS.get(str(h.get('kind')), clean(h.get('kind')))}{where}: {text}")
@@ -440,7 +442,8 @@ def format_held_text(h: dict[str, Any]) -> str:
 def format_held_settled(ev: dict[str, Any]) -> str:
     """``held_text_settled``: one of the user's held texts no longer waits, and why."""
     what = _HELD_KINDS.get(str(ev.get("kind")), clean(ev.get("kind")))
-    where = f" for {clean(ev.get('group_id'))}" if ev.get("group_id") else ""
+    where = (f" for {clean(ev.get('group_id'))}" if ev.get("group_id") else
+             f" for account {clean(ev.get('account_id'))}" if ev.get("account_id") else "")
     outcome = ev.get("outcome")
     if outcome == "released":
         done = "was approved" + ("" if ev.get("applied") is not False else ", but not applied: it was changed since")

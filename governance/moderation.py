@@ -86,15 +86,32 @@ LOG_DETAIL_KEYS: Final = frozenset({
 })
 
 # Mainland mobile numbers and resident ID numbers, wherever they appear in free text, matched in
-# the text as _matchable makes it (full-width and other digits as ASCII ones, any space as " ",
-# any dash as "-"). A phone number in every form the server itself takes one
-# (governance.identity.normalize_phone): an optional +86, 86 or 0086, and spaces or dashes
-# anywhere (139 1234 5678, 139-1234-5678); an ID number likewise (110105 19900307 123X), and
-# letters right before or after either do not hide it (tel13912345678, id110105199003071234).
+# the text as _matchable makes it (full-width and other digits as ASCII ones, every separator as
+# " "). A phone number in every form the server itself takes one
+# (governance.identity.normalize_phone): an optional +86, 86 or 0086, and separators anywhere
+# (139 1234 5678, 139-1234-5678, 139.1234.5678, (139)12345678); an ID number likewise
+# (110105 19900307 123X, 110105.19900307.123X), and letters right before or after either do not
+# hide it (tel13912345678, id110105199003071234).
+# A separator (_is_separator) is whatever people put between digit groups, or between digits to
+# slip a number past a filter: any punctuation (Unicode category P: dots, commas, slashes,
+# underscores, dashes, brackets and parentheses, full-width ones too), any space or line break
+# (Z, and every character str.isspace calls one), the invisible format characters (Cf: zero-width
+# spaces and joiners U+200B-U+200D, U+2060, U+FEFF, the soft hyphen, direction marks) and
+# combining or enclosing marks (M: an underline U+0332 under a digit, the keycap 1️⃣). Not a
+# separator: letters, symbols such as + = ~ | ¥ %, and list marks such as ① or ² (category No).
 # ID numbers are matched first: a phone-like run inside one (19900307 123 after a space) would
 # otherwise be masked alone, leaving the region code and check character shown.
-_PHONE = re.compile(r"(?<![0-9])(?:(?:(?:\+|00)[- ]*)?8[- ]*6[- ]*)?1[- ]*[3-9](?:[- ]*[0-9]){9}(?![0-9])")
-_ID_NUMBER = re.compile(r"(?<![0-9])[0-9](?:[- ]*[0-9]){16}[- ]*[0-9Xx](?![0-9])")
+_PHONE = re.compile(r"(?<![0-9])(?:(?:(?:\+|00) *)?8 *6 *)?1 *[3-9](?: *[0-9]){9}(?![0-9])")
+_ID_NUMBER = re.compile(r"(?<![0-9])[0-9](?: *[0-9]){16} *[0-9Xx](?![0-9])")
+_SEPARATOR_CATEGORIES: Final = frozenset({"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Zs", "Zl", "Zp", "Cf",
+                                          "Mn", "Mc", "Me"})
+# Chinese numerals read as digits in a second look at the text (see redact): the everyday ones,
+# 幺 (how "one" is said when reading a phone number out) and the financial (大写) forms, which is
+# how a number is written to get past a filter that looks for digits (一三九〇〇〇〇四〇九四).
+# Not 十, 百, 千, 万: they are not digits but place values (一百三十九 is 139, spelt out).
+_NUMERALS: Final = {c: str(i) for i, cs in enumerate(
+    ("〇零", "一幺壹", "二贰貳", "三叁參", "四肆", "五伍", "六陆陸", "七柒", "八捌", "九玖")) for c in cs}
+_BLANK: Final = "#"  # a masked span while the later patterns look: neither a digit nor a separator
 REDACTED: Final = "[redacted]"
 
 
@@ -205,25 +222,32 @@ def link_id(hashed: str) -> str:
     return hashed[:10]
 
 
-def _matchable(text: str) -> str:
+def _is_separator(c: str) -> bool:
+    """Whether the number patterns read ``c`` as a separator between digits (see :data:`_PHONE`)."""
+    return c.isspace() or unicodedata.category(c) in _SEPARATOR_CATEGORIES
+
+
+def _matchable(text: str, numerals: bool = False) -> str:
     """``text`` as the number patterns read it, one character for each of ``text``'s (so a masked
     span is the same span of the text as written, the rest of which is left as it was): a decimal
-    digit of any script (full-width ``１３９``, Arabic-Indic, ...) as its ASCII digit, any space as
-    ``" "``, any dash as ``"-"``, and otherwise the character's NFKC form where that is one
-    character (``＋``, ``Ｘ``). Only a decimal digit (category Nd) is a digit: ``①`` or ``²``,
-    whose NFKC form is one, stays a mark beside a number, as in a numbered list."""
+    digit of any script (full-width ``１３９``, Arabic-Indic, ...) as its ASCII digit, every
+    separator (:func:`_is_separator`) as ``" "``, and otherwise the character's NFKC form where
+    that is one character (``＋``, ``Ｘ``). Only a decimal digit (category Nd) is a digit: ``①``
+    or ``²``, whose NFKC form is one, stays a mark beside a number, as in a numbered list; with
+    ``numerals``, the Chinese numerals of :data:`_NUMERALS` are digits too."""
     out: list[str] = []
     for c in text:
         digit = unicodedata.decimal(c, None)
         if digit is not None:
             out.append(str(digit))
-        elif c.isspace():
+        elif numerals and c in _NUMERALS:
+            out.append(_NUMERALS[c])
+        elif _is_separator(c):
             out.append(" ")
-        elif unicodedata.category(c) == "Pd":
-            out.append("-")
         else:
             folded = unicodedata.normalize("NFKC", c)
-            out.append(folded if len(folded) == 1 and not folded.isdigit() else c)
+            out.append(folded if len(folded) == 1 and not folded.isdigit() and not _is_separator(folded)
+                       and folded != _BLANK else c)
     return "".join(out)
 
 
@@ -231,7 +255,7 @@ def _looks_like_an_id(found: str) -> bool:
     """An 18-character run the ID pattern found is masked when it is written in one piece, or,
     written in groups, when its digits 7 to 14 are a birth date (19th to 21st century): lists of
     seqs, timestamps or scores that happen to add up to 18 digits are left as written."""
-    digits = found.replace(" ", "").replace("-", "")
+    digits = found.replace(" ", "")
     if digits == found:
         return True
     year, month, day = digits[6:10], int(digits[10:12]), int(digits[12:14])
@@ -239,12 +263,21 @@ def _looks_like_an_id(found: str) -> bool:
 
 
 def redact(text: str) -> str:
-    """Free text with phone numbers and ID numbers masked, however their digits are written."""
-    seen = _matchable(text)
-    spans = [m.span() for m in _ID_NUMBER.finditer(seen) if _looks_like_an_id(m.group())]
-    for a, b in spans:  # (same length, no digit: the phone pattern sees neither inside nor through)
-        seen = seen[:a] + "#" * (b - a) + seen[b:]
-    spans += [m.span() for m in _PHONE.finditer(seen)]
+    """Free text with phone numbers and ID numbers masked, however their digits are written.
+
+    The text is looked at twice for each kind of number, ID numbers first: with only decimal
+    digits as digits, then with Chinese numerals as digits too (``一三九〇〇〇〇四〇九四``, or
+    ``139八八八八四〇九四``). Each look sees what an earlier one found as a blank, which is neither a
+    digit nor a separator, so no two masks overlap and a numeral right beside a number (张三
+    13912345678 written without a space) does not make it one digit too long to be seen."""
+    looks = (_matchable(text), _matchable(text, numerals=True))
+    spans: list[tuple[int, int]] = []
+    for pattern in (_ID_NUMBER, _PHONE):
+        for seen in looks:
+            for a, b in spans:
+                seen = seen[:a] + _BLANK * (b - a) + seen[b:]
+            spans += [m.span() for m in pattern.finditer(seen)
+                      if pattern is _PHONE or _looks_like_an_id(m.group())]
     out = text
     for a, b in sorted(spans, reverse=True):  # (they do not overlap)
         out = out[:a] + REDACTED + out[b:]

@@ -1,7 +1,8 @@
 """What the word lists' ``review`` and ``flag`` hits do to names and announcements (Art. 10, G10).
 
-A group's name, its announcement and a user's display name are shown to others like a
-message, but they are not messages: they stand in place of what was there before. So:
+A group's name, its announcement, a user's display name and a public account's name and
+introduction are shown to others like a message, but they are not messages: they stand in
+place of what was there before. So:
 
 - ``flag``: the text is applied at once and queued for an operator (as a flagged message
   is delivered and queued). ``decide --decision keep`` leaves it; ``remove`` puts a
@@ -10,8 +11,8 @@ message, but they are not messages: they stand in place of what was there before
   text waits in the queue (as a held message waits). ``release`` applies it, if the field
   still shows what it showed when the text was queued (a later change by its managers is
   not overwritten by an older request); ``reject`` discards it.
-  Where nothing was shown before (``create_group``, ``register``), the neutral value
-  stands in until the operator decides.
+  Where nothing was shown before (``create_group``, ``register``, ``create_account``), the
+  neutral value stands in until the operator decides.
 
 Every item carries the text and the value the field must still hold for the decision to
 change it (``expect``): the decision is a compare-and-set, never a blind write.
@@ -26,11 +27,12 @@ from typing import Final
 
 from governance.content import Action, Verdict
 
-__all__ = ["KINDS", "Outcome", "neutral", "outcome", "settle"]
+__all__ = ["ACCOUNT_KINDS", "KINDS", "Outcome", "neutral", "neutral_name_key", "outcome", "settle"]
 
 # The review queue's item kinds for these texts; what each names: a group (group_name,
-# announcement) or a user (display_name).
-KINDS: Final = ("group_name", "announcement", "display_name")
+# announcement), a user (display_name) or a public account (account_name, account_intro).
+KINDS: Final = ("group_name", "announcement", "display_name", "account_name", "account_intro")
+ACCOUNT_KINDS: Final = ("account_name", "account_intro")
 
 
 class Outcome(Enum):
@@ -52,20 +54,34 @@ def outcome(verdict: Verdict | None, text: str, shown: str) -> Outcome:
     return Outcome.APPLY_AND_QUEUE
 
 
-def neutral(kind: str, *, group_id: str | None = None, username: str | None = None) -> str:
+def neutral(kind: str, *, group_id: str | None = None, username: str | None = None,
+            account_id: str | None = None) -> str:
     """The value that stands in for a held or removed text: a group called after its id, no
-    announcement, a user shown under their username (what ``register`` shows by default)."""
+    announcement, a user shown under their username (what ``register`` shows by default), a public
+    account called after its id, no introduction."""
     if kind == "group_name":
         if group_id is None:
             raise TypeError("a group name's neutral value needs the group id")
         return f"群聊 {group_id}"
-    if kind == "announcement":
+    if kind == "account_name":
+        if account_id is None:
+            raise TypeError("an account name's neutral value needs the account id")
+        return f"公众号 {account_id}"
+    if kind in ("announcement", "account_intro"):
         return ""
     if kind == "display_name":
         if username is None:
             raise TypeError("a display name's neutral value needs the username")
         return username
     raise ValueError(f"no neutral value for {kind!r}")
+
+
+def neutral_name_key(account_id: str) -> str:
+    """The comparison key (``accounts.name_key``, unique) an account holds while it shows its neutral
+    name: the name itself, space kept. A key made from a name a user chose never has a space
+    (``governance.public_accounts.normalize_name`` drops them), so no account can take this one
+    first and a neutral name never keeps another account from the name it waits for."""
+    return neutral("account_name", account_id=account_id)
 
 
 def settle(action: str, decision: str, text: str, expect: str, neutral_value: str) -> tuple[str, str] | None:

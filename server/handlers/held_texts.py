@@ -1,10 +1,11 @@
 """``my_held_texts`` and ``withdraw_held_text``: the author's own view of their names and
 announcements that the word lists hold for review (G10, ``governance/shown_text.py``).
 
-A held group name, announcement or display name is not shown to anyone while it waits; its
-author is the only one who may see it again, list it and take it back. The author is who set
-it (``sender_id`` of the review item): the owner for a group's name, the owner or the admin who
-set an announcement, the user for their display name. Nobody else (the group's other managers
+A held group name, announcement, display name or public account's name or introduction is not
+shown to anyone while it waits; its author is the only one who may see it again, list it and
+take it back. The author is who set it (``sender_id`` of the review item): the owner for a
+group's name, the owner or the admin who set an announcement, the user for their display name,
+the account's owner for its name or introduction. Nobody else (the group's other managers
 included) learns of it from these ops: an item that is not the caller's is ``not_found``, as one
 that does not exist.
 
@@ -39,15 +40,16 @@ def held_item(row: dict[str, Any]) -> dict[str, Any]:
     """One waiting held text as ``my_held_texts`` lists it."""
     item: dict[str, Any] = {"held_id": str(row["item_id"]), "kind": row["kind"], "text": row["text"],
                             "created_at": row["created_at"]}
-    if row["group_id"] is not None:
-        item["group_id"] = row["group_id"]
+    for key in ("group_id", "account_id"):
+        if row.get(key) is not None:
+            item[key] = row[key]
     return item
 
 
 @handler("my_held_texts")
 async def my_held_texts(ctx: Context, sess: Session, req: rq.MyHeldTexts, enc: Encoding) -> dict[str, Any]:
     """The caller's held texts still waiting for an operator, newest first: kind, the group (for a
-    group's name or announcement), the text and when it was held."""
+    group's name or announcement) or the account (for its name or intro), the text and when it was held."""
     before, limit = own_page(req.before, req.limit, "a held text id", MY_HELD_DEFAULT, MY_HELD_MAX)
     rows = await ctx.store.held_texts_by(sess.me.user_id, before, limit)
     return {"held": [held_item(r) for r in rows]}
@@ -63,10 +65,13 @@ async def withdraw_held_text(ctx: Context, sess: Session, req: rq.WithdrawHeldTe
     kind = item["kind"] if item is not None else ""
     # WithdrawHeldText re-checks in its transaction that the item is the caller's, held and still open
     # (``not_found`` otherwise: someone else's item is answered like one that does not exist).
-    group_id = item["group_id"] if item is not None and item["sender_id"] == me.user_id else None
+    mine = item if item is not None and item["sender_id"] == me.user_id else {}
+    group_id, account_id = mine.get("group_id"), mine.get("account_id")
     await ctx.store.apply(
         ch.WithdrawHeldText(int(hid), me.user_id, ctx.now_ms()),
         audit=ch.Audit(ctx.now_ms(), "user", me.user_id, "withdraw_held_text", group_id, me.user_id,
-                       detail={"item_id": int(hid), "kind": kind}))
-    publish(me.sessions, ev.HeldTextSettled(held_id=hid, kind=kind, outcome="withdrawn", group_id=group_id))
+                       detail={"item_id": int(hid), "kind": kind,
+                               **({"account_id": account_id} if account_id else {})}))
+    publish(me.sessions, ev.HeldTextSettled(held_id=hid, kind=kind, outcome="withdrawn", group_id=group_id,
+                                            account_id=account_id))
     return None

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from governance import posting
+from governance import posting, shown_text
 from governance import public_accounts as policy
 from governance.ids import new_account_id
 from protocol import events as ev
@@ -29,6 +29,7 @@ from server.claims import FieldClaim
 from server.fanout import publish_many
 from server.handlers import handler
 from server.handlers.common import commit, record_penalized
+from server.handlers.screening import Screened
 from server.state import Account, User
 from server.storage import changes as ch
 
@@ -103,14 +104,18 @@ def screened_text(ctx: Context, raw: str, field: str, max_chars: int) -> str:
 class Hits:
     """The word lists' hits on an account's name, intro and ``org_name`` (P10, as on a post): a
     ``block`` hit refuses the request and is recorded at once, with the author's credit penalty;
-    ``flag`` and ``review`` hits are applied and recorded (``content_flagged``) once the change is
-    stored (:meth:`record`); these fields are not held for review as a post is."""
+    ``flag`` and ``review`` hits are recorded (``content_flagged``) once the change is stored
+    (:meth:`record`). What a hit does to the name and intro is a group name's (G10,
+    ``governance/shown_text.py``): a ``review`` hit holds the text for the operators while the
+    account shows what it showed (a new account: its neutral name ``公众号 ID``, no intro), a
+    ``flag`` hit shows it and queues it (:meth:`screened`). ``org_name`` is not held: the name of
+    the organisation whose code opened the account, given once, the hit only recorded."""
 
     def __init__(self, ctx: Context, user: User, account_id: str | None) -> None:
         self.ctx, self.user, self.account_id = ctx, user, account_id
         self.found: list[tuple[str, Verdict]] = []
 
-    def screen(self, text: str, field: str) -> None:
+    def screen(self, text: str, field: str) -> Verdict | None:
         try:
             verdict = posting.screen_text(self.ctx.content, text, field)
         except posting.ContentBlocked as blocked:
@@ -118,6 +123,17 @@ class Hits:
             raise
         if verdict is not None:
             self.found.append((field, verdict))
+        return verdict
+
+    def verdict(self, field: str) -> Verdict | None:
+        """The hit :meth:`screen` found on ``field`` (None: clean, or not screened)."""
+        return next((v for f, v in self.found if f == field), None)
+
+    def screened(self, text: str, field: str, shown: str) -> Screened:
+        """What the hit on ``field`` (screened before) does to ``text``, with ``shown`` what the
+        account would show meanwhile if it were held."""
+        verdict = self.verdict(field)
+        return Screened(text, shown_text.outcome(verdict, text, shown), verdict)
 
     def record(self, account_id: str) -> None:
         for field, verdict in self.found:
@@ -136,6 +152,30 @@ def record_hit(ctx: Context, user: User, account_id: str | None, action: str, ve
         ctx.now_ms(), "system", None, action, None, user.user_id, verdict.category,
         {"term": verdict.term, "account_id": account_id, "penalty": penalty, **detail},
     ), f"a filter hit ({action}) on a public account")
+
+
+def _queued(ctx: Context, user: User, aid: str, screened: dict[str, Screened],
+            expect: dict[str, str]) -> dict[str, ch.QueueShownText]:
+    """The review-queue items of the held or flagged ``screened`` texts (by field), each with what
+    the field must still show (``expect``) for the operator's decision to change it."""
+    out: dict[str, ch.QueueShownText] = {}
+    for field, s in screened.items():
+        item = s.queued(ctx, f"account_{field}", None, user.user_id, expect=expect[field], account_id=aid)
+        if item is not None:
+            out[field] = item
+    return out
+
+
+def _held_reply(reply: dict[str, Any], screened: dict[str, Screened], queued: dict[str, ch.QueueShownText],
+                ids: list[Any]) -> dict[str, Any]:
+    """``reply``, with ``held: true``, ``held_id`` (the name's if it is held, else the intro's) and
+    ``held_ids`` (each held field's) when a text was held; ``ids``: the queue items' results, in
+    ``queued``'s order."""
+    item_of = dict(zip(queued, ids, strict=True))
+    held = {field: str(item_of[field]) for field, s in screened.items() if s.held}
+    if not held:
+        return reply
+    return {**reply, "held": True, "held_id": next(iter(held.values())), "held_ids": held}
 
 
 def _name(ctx: Context, raw: str, hits: Hits) -> tuple[str, str]:
@@ -207,32 +247,42 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
     policy.check_category_open(category, state.account_category_frozen_until.get(category, 0), ctx.now_ms())
     for _ in range(ACCOUNT_ID_TRIES):
         # The name is claimed in memory with no await since the check, so a concurrent create
-        # with the same name is refused at once; the database's UNIQUE has the last word.
+        # with the same name is refused at once; the database's UNIQUE has the last word. A name
+        # held for review is refused when taken too, but the account opens under its neutral name
+        # (which needs the id drawn below) and holds the neutral name's key until it is released.
         if key in state.account_names:
             raise ContractError("conflict", "that account name is taken")
         aid = new_account_id(ctx.randbelow)
         while aid in state.accounts:
             aid = new_account_id(ctx.randbelow)
-        state.account_names[key] = aid
+        screened = {"name": hits.screened(name, "name", shown_text.neutral("account_name", account_id=aid)),
+                    "intro": hits.screened(intro, "intro", shown_text.neutral("account_intro"))}
+        shown_name = screened["name"].shown(shown_text.neutral("account_name", account_id=aid))
+        shown_key = shown_text.neutral_name_key(aid) if screened["name"].held else key
+        shown_intro = screened["intro"].shown("")
+        state.account_names[shown_key] = aid
 
-        def undo(aid: str = aid) -> None:
-            if state.account_names.get(key) == aid:
-                del state.account_names[key]
+        def undo(aid: str = aid, shown_key: str = shown_key) -> None:
+            if state.account_names.get(shown_key) == aid:
+                del state.account_names[shown_key]
 
         now = ctx.now_ms()
-        change = ch.InsertAccount(aid, name, key, category, intro, req.subject_type.value, subject_key, org_name,
-                                  org_code, user.user_id, cfg.initial_credit, now, cfg.max_per_subject)
+        change = ch.InsertAccount(aid, shown_name, shown_key, category, shown_intro, req.subject_type.value,
+                                  subject_key, org_name, org_code, user.user_id, cfg.initial_credit, now,
+                                  cfg.max_per_subject)
+        queued = _queued(ctx, user, aid, screened, {"name": shown_name, "intro": shown_intro})
         try:
-            [(stored_key, person)] = await commit(ctx, change, undo=undo)
+            results = await commit(ctx, change, *queued.values(), undo=undo)
         except ch.AccountIdTaken:
             continue  # issued before by another node: draw again
-        a = state.accounts[aid] = Account(aid, name, key, category, intro, req.subject_type.value, stored_key,
-                                          org_name, user.user_id, now, credit_score=cfg.initial_credit,
+        stored_key, person = results[0]
+        a = state.accounts[aid] = Account(aid, shown_name, shown_key, category, shown_intro, req.subject_type.value,
+                                          stored_key, org_name, user.user_id, now, credit_score=cfg.initial_credit,
                                           opener_key=person)
         user.add_managed(aid)
         hits.record(aid)
         await _after_insert(ctx, user, a, stored_key, person)
-        return {"account_id": aid}
+        return _held_reply({"account_id": aid}, screened, queued, results[1:])
     raise ContractError("internal", "could not find a free account id; try again")
 
 
@@ -313,7 +363,9 @@ async def account_info(ctx: Context, sess: Session, req: rq.AccountInfo, enc: En
 
 
 @handler("update_account")
-async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc: Encoding) -> None:
+async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc: Encoding) -> dict[str, Any] | None:
+    """A new name or intro with a ``review`` hit is held: the account keeps showing what it showed
+    until an operator releases it (``held: true``); one with a ``flag`` hit is shown and queued."""
     user = sess.me
     a = managed_account(ctx, user, req.account_id, owner_only=True)
     # Checked here and claimed below (the fields, in memory) with no await in between: a suspension
@@ -321,22 +373,35 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
     policy.check_profile_edit(status=a.status(ctx.now_ms()), suspended_until=a.suspended_until)
     fields: dict[str, Any] = {}
     hits = Hits(ctx, user, a.account_id)
+    screened: dict[str, Screened] = {}
+    expect: dict[str, str] = {}
     if req.name is not None:
         name, key = _name(ctx, req.name, hits)
-        if key != a.name_key:
-            if key in ctx.state.account_names:
-                raise ContractError("conflict", "that account name is taken")
-            fields.update(name_key=key)
-        fields.update(name=name)
+        if key != a.name_key and key in ctx.state.account_names:
+            raise ContractError("conflict", "that account name is taken")
+        s = hits.screened(name, "name", a.name)
+        if name != a.name:  # (restating the name shown queues nothing)
+            screened["name"], expect["name"] = s, s.shown(a.name)
+        if not s.held:
+            fields.update(name=name, **({"name_key": key} if key != a.name_key else {}))
     if req.intro is not None:
-        fields.update(intro=_intro(ctx, req.intro, hits))
-    if not fields:
+        intro = _intro(ctx, req.intro, hits)
+        s = hits.screened(intro, "intro", a.intro)
+        if intro != a.intro:
+            screened["intro"], expect["intro"] = s, s.shown(a.intro)
+        if not s.held:
+            fields.update(intro=intro)
+    held = {f"held_{field}": s.text for field, s in screened.items() if s.held}
+    if not fields and not held:
         raise ContractError("bad_request", "update_account needs name or intro")
-    claim = AccountClaim(ctx.state.account_names, a, fields)
-    await commit(ctx, ch.SetAccountFields(a.account_id, fields),
-                 audit=audit(ctx, user, "update_account", a, **{k: v for k, v in fields.items() if k != "name_key"}),
-                 claim=claim)
+    queued = _queued(ctx, user, a.account_id, screened, expect)
+    writes = [*([ch.SetAccountFields(a.account_id, fields)] if fields else []), *queued.values()]
+    claim = AccountClaim(ctx.state.account_names, a, fields) if fields else None
+    results = await commit(ctx, *writes, claim=claim, audit=audit(
+        ctx, user, "update_account", a, **{k: v for k, v in fields.items() if k != "name_key"}, **held))
     hits.record(a.account_id)
+    reply = _held_reply({}, screened, queued, results[len(writes) - len(queued):])
+    return reply or None
 
 
 class AccountClaim:

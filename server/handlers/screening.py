@@ -1,5 +1,6 @@
-"""The word lists on names and announcements (G10): a ``block`` hit refuses, a ``flag`` hit is applied
-and queued, a ``review`` hit is held in the queue while the old value stays shown.
+"""The word lists on names and announcements (G10), and on public accounts' names and introductions
+(P10): a ``block`` hit refuses, a ``flag`` hit is applied and queued, a ``review`` hit is held in the
+queue while the old value stays shown.
 
 The policy is ``governance/shown_text.py``; this module only screens the text and builds the queue
 item (``changes.QueueShownText``) the handler stores in the same transaction as its change.
@@ -36,13 +37,14 @@ class Screened:
         return meanwhile if self.held else self.text
 
     def queued(self, ctx: Context, kind: str, group_id: str | None, sender_id: str,
-               expect: str) -> ch.QueueShownText | None:
+               expect: str, account_id: str | None = None) -> ch.QueueShownText | None:
         """The queue item to store with the change (None for clean text); ``expect``: what the field
-        must still show for the operator's decision to change it."""
+        must still show for the operator's decision to change it; ``account_id``: the public account
+        whose name or introduction it is."""
         if self.verdict is None:  # (clean text: the outcome is APPLY)
             return None
         return ch.QueueShownText(kind, group_id, sender_id, self.outcome.value, self.verdict.category,
-                                 self.verdict.term, self.text, expect, ctx.now_ms())
+                                 self.verdict.term, self.text, expect, ctx.now_ms(), account_id)
 
 
 def held_reply(results: list[Any], **reply: Any) -> dict[str, Any]:

@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from governance.identity import username_key
 from governance.moderation import redact
+from governance.tiers import credit_level
+from protocol import events as ev
 from protocol.errors import ContractError
 from server.claims import Settles
+from server.fanout import publish
 from server.handlers.common import commit, penalize
 from server.operator.channel import OperatorError, current_operator
 from server.storage.changes import AddCredit, AddSanction, Audit, Change
@@ -165,3 +168,20 @@ def penalty(user: User | None, points: int) -> tuple[Change | None, Callable[[],
             user.credit_score += points
 
     return change, undo
+
+
+def tell_credit(app: Context, user: User, score: int, delta: int, why: str, **extra: Any) -> int:
+    """The one credit notice: tell ``user`` their score changed by ``delta`` to ``score`` (``notice
+    {kind: "credit"}`` with ``credit_score``, ``credit_level``, ``delta`` and ``extra``); returns the level."""
+    level = credit_level(score, app.cfg.credit.levels)
+    publish(user.sessions, ev.Notice(kind="credit", text=f"your credit score is now {score} (level {level}): {why}",
+                                     by=operator_name(), credit_score=score, credit_level=level, delta=delta, **extra))
+    return level
+
+
+def tell_penalty(app: Context, user: User | None, pen: Change | None, why: str, **extra: Any) -> None:
+    """After the write: tell ``user`` what the :func:`penalty` ``pen`` cost them (:func:`tell_credit`; nothing
+    when it took no points). Every operator command that takes points from a user calls this, so their
+    score and level on screen never go stale."""
+    if user is not None and isinstance(pen, AddCredit):
+        tell_credit(app, user, user.credit_score, pen.delta, why, **extra)

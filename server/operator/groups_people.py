@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from governance.audit import Checkpoint
 from governance.posting import report_overdue
-from governance.tiers import credit_level
 from protocol import events as ev
 from server import record
 from server.fanout import publish
@@ -31,6 +30,8 @@ from server.operator.common import (
     report_id_of,
     sanction,
     seconds_of,
+    tell_credit,
+    tell_penalty,
     time_of,
     user_of,
 )
@@ -159,6 +160,7 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
     pen, undo = penalty(owner, app.cfg.credit.penalty_sanction)
     await close_group_now(app, g, reason, audit(app, "close_group", reason, g.group_id), changes(pen),
                           report_id, undo, points_of(pen))
+    tell_penalty(app, owner, pen, f"your group {g.group_id} was closed by the platform: {reason}", reason=reason)
     return Result([f"closed group {g.group_id}"])
 
 
@@ -197,6 +199,8 @@ async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
     publish(user.sessions, ev.Notice(kind="sanction", text=f"your management powers are suspended: {reason}",
                                      by=operator_name(), measure="suspend_admin", reason=reason,
                                      sanction_id=str(sanction_id), until=until))
+    tell_penalty(app, user, pen, f"your management powers were suspended: {reason}", reason=reason,
+                 sanction_id=str(sanction_id))
     return Result([f"suspended {user.username}'s owner/admin powers until {until}"])
 
 
@@ -227,6 +231,8 @@ async def revoke_create(app: Context, args: dict[str, Any]) -> Result:
     publish(user.sessions, ev.Notice(kind="sanction", text=f"your right to create groups is revoked: {reason}",
                                      by=operator_name(), measure="revoke_create", reason=reason,
                                      sanction_id=str(sanction_id)))
+    tell_penalty(app, user, pen, f"your right to create groups was revoked: {reason}", reason=reason,
+                 sanction_id=str(sanction_id))
     return Result([f"revoked {user.username}'s right to create groups"])
 
 
@@ -249,16 +255,8 @@ async def credit(app: Context, args: dict[str, Any]) -> Result:
 
     await apply(app, AddCredit(user.user_id, delta),
                 audit=audit(app, "credit", reason, target_id=user.user_id, delta=delta, score=score), undo=undo)
-    level = _tell_credit(app, user, score, delta, reason, reason=reason)
+    level = tell_credit(app, user, score, delta, reason, reason=reason)
     return Result([f"{user.username}: credit score {score}, level {level}"])
-
-
-def _tell_credit(app: Context, user: User, score: int, delta: int, why: str, **extra: Any) -> int:
-    """Tell ``user`` their score changed by ``delta`` to ``score`` (a ``credit`` notice); returns the level."""
-    level = credit_level(score, app.cfg.credit.levels)
-    publish(user.sessions, ev.Notice(kind="credit", text=f"your credit score is now {score} (level {level}): {why}",
-                                     by=operator_name(), credit_score=score, credit_level=level, delta=delta, **extra))
-    return level
 
 
 @command("blacklist")
@@ -459,9 +457,8 @@ async def resolve(app: Context, args: dict[str, Any]) -> Result:
     if reporter is not None:
         publish(reporter.sessions, ev.Notice(kind="report_result", report_id=str(report_id), by=operator_name(),
                                          outcome=outcome, text=note))
-    if pen is not None and target is not None:  # what it cost the user reported, who is told as for any change
-        _tell_credit(app, target, target.credit_score, -app.cfg.credit.penalty_report_upheld,
-                     "a report about you was upheld", report_id=str(report_id))
+    # what it cost the user reported, who is told as for any change
+    tell_penalty(app, target, pen, "a report about you was upheld", report_id=str(report_id))
     return Result([f"report {report_id} {outcome}"])
 
 

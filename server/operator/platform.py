@@ -24,6 +24,7 @@ from server.operator.common import (
     penalty,
     reason_of,
     seconds_of,
+    tell_penalty,
 )
 from server.operator.freezing import freeze, suspend_each
 from server.operator.public_accounts import SYSTEM, freeze_account_category, take_comment_down, take_post_down
@@ -115,6 +116,8 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
         publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
                                        text=f"message {seq} was {done} by the platform: {note}",
                                        content="message", outcome=done, reason=note, seq=seq))
+        tell_penalty(app, sender, pen, f"your message {seq} in group {gid} was {done} by the platform: {note}",
+                     reason=note)
     return Result([f"review item {item_id}: {decision}"])
 
 
@@ -158,6 +161,8 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
         publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
                                        text=f"message {seq} was removed by the platform: {reason}",
                                        content="message", outcome="removed", reason=reason, seq=seq))
+        tell_penalty(app, sender, pen, f"your message {seq} in group {gid} was removed by the platform: {reason}",
+                     reason=reason)
     lines = [f"removed message {seq} of group {gid}"]
     if settled:
         lines.append("its open review item was settled with it (decision remove)")

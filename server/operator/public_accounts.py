@@ -75,6 +75,7 @@ from server.operator.common import (
     report_id_of,
     sanction,
     seconds_of,
+    tell_penalty,
     time_of,
 )
 from server.operator.freezing import freeze, suspend_each
@@ -477,6 +478,7 @@ async def take_comment_down(app: Context, row: CommentRow, reason: str, penalise
             kind="content_removed", account_id=aid, post_id=str(row.post_id), comment_id=str(raw),
             by=operator_name(), text=f"your comment {raw} was removed by the platform: {reason}",
             content="comment", outcome="removed", reason=reason, title=post.title if post is not None else None))
+        tell_penalty(app, author, pen, f"your comment {raw} was removed by the platform: {reason}", reason=reason)
 
 
 # -- the listing (P7) ----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Content review of group names, announcements and display names (G10), through the one review queue.
+"""Content review of group names, announcements, display names and public accounts' names and
+introductions (G10, P10), through the one review queue.
 
 A ``flag`` hit on such a text is applied and queued; a ``review`` hit is queued while the old value
 stays shown (``governance/shown_text.py``). ``decide ITEM_ID --decision ...`` settles it here
@@ -7,14 +8,17 @@ stays shown (``governance/shown_text.py``). ``decide ITEM_ID --decision ...`` se
 - a held text: ``release`` applies it (``group_updated`` to the group's members for a name or an
   announcement); ``reject`` discards it;
 - a flagged text: ``keep`` leaves it; ``remove`` replaces it with the neutral value (a group called
-  after its id, no announcement, the username).
+  after its id, no announcement, the username, an account called after its id, no introduction).
+
+An account's name is unique: a released name another account took meanwhile is not applied, as a
+name changed since; the account's name key moves with its name (``AccountClaim``).
 
 Either change is made only if the field still shows what the item expects (what it showed when the
 text was held, or the flagged text): a later change by the group's managers or the user is never
 overwritten by an older decision. The decision is then recorded without a change, and the result
 line says so. A held text's author gets ``held_text_settled`` (released, with whether it was
 applied, or rejected); ``reject`` and ``remove`` tell the author (``notice {kind: "content_removed"}``) and
-cost them ``credit.penalty_report_upheld`` points, as for a message.
+cost them ``credit.penalty_report_upheld`` points, as for a message (told with a ``credit`` notice).
 
 The decision, the change (a compare-and-set: ``SetShownText``), the penalty and the record entry
 are one transaction; ``DecideReview`` re-checks in it that the item is still open. The field is
@@ -27,27 +31,37 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from governance import shown_text
+from governance.public_accounts import normalize_name
 from protocol import events as ev
 from server import netlog
 from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers.common import announce_rename
+from server.handlers.public_accounts import AccountClaim
 from server.operator.channel import OperatorError, Result
-from server.operator.common import apply, audit, changes, operator_name, penalty
+from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
 from server.storage.changes import Change, DecideReview, SetShownText
 
 if TYPE_CHECKING:
+    from server.claims import Settles
     from server.context import Context
-    from server.state import Group, User
+    from server.state import Account, Group, User
 
 KINDS = shown_text.KINDS
-_FIELDS = {"group_name": "name", "announcement": "announcement", "display_name": "display_name"}
-_NOUNS = {"group_name": "group name", "announcement": "announcement", "display_name": "display name"}
+_FIELDS = {"group_name": "name", "announcement": "announcement", "display_name": "display_name",
+           "account_name": "name", "account_intro": "intro"}
+_NOUNS = {"group_name": "group name", "announcement": "announcement", "display_name": "display name",
+          "account_name": "account name", "account_intro": "account introduction"}
 
 
-def _target(app: Context, item: dict[str, Any]) -> tuple[Group | User | None, str]:
-    """The live group or active user the item's text belongs to (None when gone), and its neutral value."""
+def _target(app: Context, item: dict[str, Any]) -> tuple[Group | User | Account | None, str]:
+    """The live group, active user or open account the item's text belongs to (None when gone), and
+    its neutral value."""
     kind = item["kind"]
+    if kind in shown_text.ACCOUNT_KINDS:
+        aid = item["account_id"]
+        a = app.state.accounts.get(aid)
+        return (a if a is not None and a.closed_at is None else None), shown_text.neutral(kind, account_id=aid)
     if kind == "display_name":
         user = app.state.users.get(item["sender_id"])
         return (user if user is not None and user.active else None,
@@ -60,29 +74,41 @@ def _target(app: Context, item: dict[str, Any]) -> tuple[Group | User | None, st
 async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: str) -> Result:
     """Release/reject a held name or announcement, keep/remove a flagged one (see the module's doc)."""
     item_id, kind, action, author_id = item["item_id"], item["kind"], item["action"], item["sender_id"]
-    gid, text, expect = item["group_id"], item["text"], item["expect_text"]
+    gid, aid, text, expect = item["group_id"], item.get("account_id"), item["text"], item["expect_text"]
     field, noun = _FIELDS[kind], _NOUNS[kind]
     target, neutral = _target(app, item)
     effect = shown_text.settle(action, decision, text, expect, neutral)
     now = app.now_ms()
     writes: list[Change] = [DecideReview(item_id, decision, note, now)]
-    claim: FieldClaim | None = None
+    claim: Settles | None = None
     changed: str | None = None
     was = ""
+    taken = False
     if effect is not None and target is not None:
         value, guard = effect
         if FieldClaim.in_flight(target, field):
             raise OperatorError(f"the {noun} is being changed right now; decide review item {item_id} again")
         if getattr(target, field) == guard:
             # Checked and claimed with no await between; the store checks again (compare-and-set).
-            claim = FieldClaim(target, {field: value})
-            writes.append(SetShownText(kind, item["group_id"] or author_id, value, guard))
-            changed, was = value, guard
+            if kind == "account_name":
+                assert aid is not None
+                # The neutral name holds a key no chosen name can have; a released one its own, if free.
+                key = shown_text.neutral_name_key(aid) if decision == "remove" else normalize_name(value)
+                taken = app.state.account_names.get(key, aid) != aid
+                if not taken:
+                    claim = AccountClaim(app.state.account_names, target,  # type: ignore[arg-type]
+                                         {"name": value, "name_key": key})
+                    writes.append(SetShownText(kind, aid, value, guard, name_key=key))
+            else:
+                claim = FieldClaim(target, {field: value})
+                writes.append(SetShownText(kind, gid or aid or author_id, value, guard))
+            if claim is not None:
+                changed, was = value, guard
     author = app.state.users.get(author_id)
     pen, undo = penalty(author if decision in ("reject", "remove") else None, app.cfg.credit.penalty_report_upheld)
     await apply(app, *writes, *changes(pen),
                 audit=audit(app, f"review_{decision}", note, gid, author_id, kind=kind, item_id=item_id,
-                            changed=changed is not None),
+                            changed=changed is not None, **({"account_id": aid} if aid else {})),
                 undo=undo, claim=claim,
                 conflict=f"review item {item_id} was decided, or its {noun} changed, meanwhile; look again")
     if changed is not None:
@@ -91,20 +117,25 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
             netlog.record(app, "profile", author_id, None, display_name=changed, was=was, by=operator_name())
             if author is not None:
                 announce_rename(app, author)
+        elif kind in shown_text.ACCOUNT_KINDS:
+            pass  # an account's name and intro are read with account_info, as after update_account
         else:
             g = app.state.groups[gid]
             publish(g.online, ev.GroupUpdated(group_id=gid, name=changed) if kind == "group_name"
                     else ev.GroupUpdated(group_id=gid, announcement=changed))
     if action == "review" and author is not None:  # the author's my_held_texts no longer lists it
         publish(author.sessions, ev.HeldTextSettled(
-            held_id=str(item_id), kind=kind, group_id=gid, outcome="released" if decision == "release" else "rejected",
+            held_id=str(item_id), kind=kind, group_id=gid, account_id=aid,
+            outcome="released" if decision == "release" else "rejected",
             applied=(changed is not None) if decision == "release" else None))
     if decision in ("reject", "remove") and author is not None:
         done = "rejected" if decision == "reject" else "removed"
-        where = f" for group {gid}" if gid is not None else ""
-        publish(author.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
+        where = f" for group {gid}" if gid is not None else f" for public account {aid}" if aid is not None else ""
+        publish(author.sessions, ev.Notice(group_id=gid, account_id=aid, kind="content_removed", by=operator_name(),
                                            text=f"your {noun} {text!r}{where} was {done} by the platform: {note}",
                                            content=kind, outcome=done, reason=note))
+        tell_penalty(app, author, pen, f"your {noun} {text!r}{where} was {done} by the platform: {note}", reason=note)
     applied = "" if effect is None else (" (applied)" if changed is not None else
+                                         " (not applied: the name is taken by another account)" if taken else
                                          f" (not applied: the {noun} changed since, or its owner is gone)")
     return Result([f"review item {item_id}: {decision}{applied}"])

@@ -10,7 +10,7 @@ settles it here (:func:`server.operator.platform.decide` hands these kinds on):
   or still waiting for the account's approval on a post in ``review`` mode);
 - reject: it is never shown (a post is kept as removed, a comment as
   ``rejected``), and its author gets ``notice {kind: "content_removed"}`` and
-  loses ``credit.penalty_report_upheld`` points, as for a rejected message.
+  loses ``credit.penalty_report_upheld`` points (a ``credit`` notice), as for a rejected message.
 
 The decision, the content's new state and the penalty are one transaction,
 with the enforcement-record entry (``review_release``/``review_reject``, target:
@@ -28,7 +28,7 @@ from protocol.errors import ContractError
 from server.fanout import publish, publish_many
 from server.handlers.posts import announce_post_gone
 from server.operator.channel import OperatorError, Result
-from server.operator.common import apply, audit, changes, operator_name, penalty
+from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
 from server.storage.changes import Change, DecideHeldComment, DecideHeldPost, DecideReview
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
             comment_id=None if comment_id is None else str(comment_id), by=operator_name(),
             text=f"your {what} was rejected by the platform: {note}",
             content=kind, outcome="rejected", reason=note, title=item["title"]))
+        tell_penalty(app, author, pen, f"your {what} was rejected by the platform: {note}", reason=note)
     if not release and kind == "post" and a is not None:
         announce_post_gone(app, a, post_id, held=True)  # its other managers listed it, held
     return Result([f"review item {item_id}: {decision}"])

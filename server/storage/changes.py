@@ -410,13 +410,15 @@ class QueueReview(Change):
 
 @dataclass(frozen=True, slots=True)
 class QueueShownText(Change):
-    """A group name, announcement or display name the word lists flagged (applied) or held
-    (``review``: not applied), queued for the operators (``governance/shown_text.py``).
+    """A group name, announcement, display name or public account's name or introduction the word
+    lists flagged (applied) or held (``review``: not applied), queued for the operators
+    (``governance/shown_text.py``).
 
     ``kind``: ``group_name`` | ``announcement`` (``group_id`` set; ``sender_id`` who set it) |
-    ``display_name`` (``group_id`` None; ``sender_id`` the user). ``expect``: the value the field
-    must still show for the decision to change it. Its result: the item's id (a held text's
-    ``held_id``)."""
+    ``display_name`` (``group_id`` None; ``sender_id`` the user) | ``account_name`` |
+    ``account_intro`` (``account_id`` set; ``sender_id`` the owner who set it). ``expect``: the
+    value the field must still show for the decision to change it. Its result: the item's id (a
+    held text's ``held_id``)."""
 
     kind: str
     group_id: str | None
@@ -427,6 +429,7 @@ class QueueShownText(Change):
     text: str
     expect: str
     created_at: int
+    account_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,14 +446,16 @@ class WithdrawHeldText(Change):
 @dataclass(frozen=True, slots=True)
 class SetShownText(Change):
     """An operator's decision on a queued name or announcement: set the field of the group
-    (``group_name``, ``announcement``; ``target_id`` the group) or user (``display_name``) to
-    ``value``, only if it still holds ``expect`` (a live group, an active account);
-    ``conflict`` otherwise."""
+    (``group_name``, ``announcement``; ``target_id`` the group), user (``display_name``) or public
+    account (``account_name``, ``account_intro``; ``target_id`` the account) to ``value``, only if
+    it still holds ``expect`` (a live group, an active user, an account not closed); ``conflict``
+    otherwise, and when an account's new name (``name_key``, set with it) is taken meanwhile."""
 
     kind: str
     target_id: str
     value: str
     expect: str
+    name_key: str | None = None
 
 
 

@@ -10,6 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from governance.moderation import MAX_MUTE_SECONDS, MAX_SLOW_MODE_SECONDS
+from governance.shown_text import KINDS as SHOWN_TEXT_KINDS
 from server.state import Ban, InviteLink, Member
 
 if TYPE_CHECKING:
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
 # operator's compare-and-set on the field (``changes.SetShownText``), ``?`` placeholders (the
 # PostgreSQL backend numbers them).
 QUEUE_SHOWN_TEXT = (
-    "INSERT INTO review_queue (kind, group_id, sender_id, action, category, term, created_at, item_text,"
-    " expect_text) VALUES (?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO review_queue (kind, group_id, account_id, sender_id, action, category, term, created_at,"
+    " item_text, expect_text) VALUES (?,?,?,?,?,?,?,?,?,?)"
 )
 _LIVE_GROUP = "dissolved_at IS NULL AND closed_at IS NULL"
 # kind -> (table, column, key column, what must hold of the row besides)
@@ -30,31 +31,36 @@ _SHOWN_TEXT_FIELDS = {
     "group_name": ("groups", "name", "group_id", _LIVE_GROUP),
     "announcement": ("groups", "announcement", "group_id", _LIVE_GROUP),
     "display_name": ("users", "display_name", "user_id", "deleted_at IS NULL"),
+    "account_name": ("accounts", "name", "account_id", "closed_at IS NULL"),
+    "account_intro": ("accounts", "intro", "account_id", "closed_at IS NULL"),
 }
+assert set(_SHOWN_TEXT_FIELDS) == set(SHOWN_TEXT_KINDS)
+_HELD_KINDS = "kind IN (" + ", ".join(f"'{k}'" for k in SHOWN_TEXT_KINDS) + ")"
 
 
 # The held ones (``review``) waiting for a decision, one author's (``my_held_texts``), newest first;
 # parameters: the author, the item id to list below, the page size.
 HELD_TEXTS_BY = (
-    "SELECT item_id, kind, group_id, item_text, created_at FROM review_queue"
-    " WHERE sender_id = ? AND status = 'open' AND action = 'review'"
-    " AND kind IN ('group_name', 'announcement', 'display_name') AND item_id < ?"
+    "SELECT item_id, kind, group_id, account_id, item_text, created_at FROM review_queue"
+    f" WHERE sender_id = ? AND status = 'open' AND action = 'review' AND {_HELD_KINDS} AND item_id < ?"
     " ORDER BY item_id DESC LIMIT ?"
 )
-HELD_TEXT_COLS = ("item_id", "kind", "group_id", "text", "created_at")
+HELD_TEXT_COLS = ("item_id", "kind", "group_id", "account_id", "text", "created_at")
 # ``changes.WithdrawHeldText``: the author closes their own held text while it still waits; parameters:
 # when, the item id, the author.
 WITHDRAW_HELD_TEXT = (
     "UPDATE review_queue SET status = 'withdrawn', decided_at = ? WHERE item_id = ? AND sender_id = ?"
-    " AND status = 'open' AND action = 'review' AND kind IN ('group_name', 'announcement', 'display_name')"
+    f" AND status = 'open' AND action = 'review' AND {_HELD_KINDS}"
 )
 
 
-def set_shown_text_sql(kind: str) -> str:
-    """The ``UPDATE`` of ``SetShownText`` for ``kind``; parameters: the new value, the group or user
-    id, the value the field must still hold."""
+def set_shown_text_sql(kind: str, with_name_key: bool = False) -> str:
+    """The ``UPDATE`` of ``SetShownText`` for ``kind``; parameters: the new value, (``with_name_key``,
+    an account's name: its new ``name_key``,) the group, user or account id, the value the field must
+    still hold."""
     table, column, key, live = _SHOWN_TEXT_FIELDS[kind]
-    return f"UPDATE {table} SET {column} = ? WHERE {key} = ? AND {column} = ? AND {live}"
+    also = ", name_key = ?" if with_name_key else ""
+    return f"UPDATE {table} SET {column} = ?{also} WHERE {key} = ? AND {column} = ? AND {live}"
 
 
 class GroupLogRow(NamedTuple):
@@ -82,8 +88,9 @@ class ModerationReads(Protocol):
         ...
 
     async def held_texts_by(self, sender_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
-        """The group names, announcements and display names ``sender_id`` set that the word lists hold
-        and that still wait for an operator (keys: ``HELD_TEXT_COLS``), newest first, ids below ``before``."""
+        """The group names, announcements, display names and public accounts' names and introductions
+        ``sender_id`` set that the word lists hold and that still wait for an operator (keys:
+        ``HELD_TEXT_COLS``), newest first, ids below ``before``."""
         ...
 
 

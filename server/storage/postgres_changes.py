@@ -515,14 +515,19 @@ _QUEUE_SHOWN_TEXT = numbered(moderation.QUEUE_SHOWN_TEXT) + " RETURNING item_id"
 
 @applies(c.QueueShownText)
 async def _queue_shown_text(db: Conn, q: c.QueueShownText) -> int:
-    item_id: int = await db.fetchval(_QUEUE_SHOWN_TEXT, q.kind, q.group_id, q.sender_id, q.action, q.category,
-                                     q.term, q.created_at, q.text, q.expect)
+    item_id: int = await db.fetchval(_QUEUE_SHOWN_TEXT, q.kind, q.group_id, q.account_id, q.sender_id, q.action,
+                                     q.category, q.term, q.created_at, q.text, q.expect)
     return item_id  # the item's id (a held text's held_id)
 
 
 @applies(c.SetShownText)
 async def _set_shown_text(db: Conn, s: c.SetShownText) -> None:
-    n = _count(await db.execute(numbered(moderation.set_shown_text_sql(s.kind)), s.value, s.target_id, s.expect))
+    keyed = s.name_key is not None
+    params = (s.value, *((s.name_key,) if keyed else ()), s.target_id, s.expect)
+    try:
+        n = _count(await db.execute(numbered(moderation.set_shown_text_sql(s.kind, keyed)), *params))
+    except asyncpg.UniqueViolationError:
+        raise ContractError("conflict", "that account name is taken") from None
     if n != 1:
         raise ContractError("conflict", f"the {s.kind.replace('_', ' ')} changed meanwhile")
 

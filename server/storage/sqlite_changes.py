@@ -457,15 +457,20 @@ async def _queue_review(db: aiosqlite.Connection, q: c.QueueReview) -> None:
 @applies(c.QueueShownText)
 async def _queue_shown_text(db: aiosqlite.Connection, q: c.QueueShownText) -> int:
     cur = await db.execute(moderation.QUEUE_SHOWN_TEXT,
-                           (q.kind, q.group_id, q.sender_id, q.action, q.category, q.term, q.created_at, q.text,
-                            q.expect))
+                           (q.kind, q.group_id, q.account_id, q.sender_id, q.action, q.category, q.term,
+                            q.created_at, q.text, q.expect))
     assert cur.lastrowid is not None
     return cur.lastrowid  # the item's id (a held text's held_id)
 
 
 @applies(c.SetShownText)
 async def _set_shown_text(db: aiosqlite.Connection, s: c.SetShownText) -> None:
-    n = await _rowcount(db, moderation.set_shown_text_sql(s.kind), (s.value, s.target_id, s.expect))
+    keyed = s.name_key is not None
+    params = (s.value, *((s.name_key,) if keyed else ()), s.target_id, s.expect)
+    try:
+        n = await _rowcount(db, moderation.set_shown_text_sql(s.kind, keyed), params)
+    except sqlite3.IntegrityError:
+        raise ContractError("conflict", "that account name is taken") from None
     if n != 1:
         raise ContractError("conflict", f"the {s.kind.replace('_', ' ')} changed meanwhile")
 

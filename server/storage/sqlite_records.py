@@ -26,9 +26,9 @@ REPORT_COLS = ("report_id", "reporter_id", "target_type", "group_id", "seq", "us
 QUEUE_COLS = ("item_id", "kind", "group_id", "seq", "account_id", "post_id", "comment_id", "sender_id", "action",
               "category", "term", "created_at", "status", "decision", "note", "decided_at", "expect_text")
 # A review item with what it names (kind message: the message; post: the post; comment: the comment
-# and its post; group_name, announcement, display_name: the item's own text): the item's columns, then
-# text (the message's, post body, comment or the item's), the post's title (posts and comments), ts and
-# the message's sender_role. Items whose content is purged are left out.
+# and its post; group_name, announcement, display_name, account_name, account_intro: the item's own
+# text): the item's columns, then text (the message's, post body, comment or the item's), the post's
+# title (posts and comments), ts and the message's sender_role. Items whose content is purged are left out.
 QUEUE_SELECT = (
     "SELECT {cols}, {text} AS text, p.title, COALESCE(m.ts, c.ts, p.ts, q.created_at), m.sender_role"
     " FROM review_queue q"
@@ -73,6 +73,8 @@ def queue_item(row: Any) -> dict[str, Any]:
     if kind in ("message", "post", "comment"):
         unused: tuple[str, ...] = (("account_id", "post_id", "comment_id", "title") if kind == "message"
                                    else ("group_id", "seq"))
+    elif kind in ("account_name", "account_intro"):  # an account's name or intro names the account
+        unused = ("group_id", "seq", "post_id", "comment_id", "title")
     else:  # a group name or announcement names its group; a display name its user (the sender)
         unused = ("seq", "account_id", "post_id", "comment_id", "title")
         if kind == "display_name":

@@ -94,6 +94,21 @@ def test_public_replies():
     assert public_reply("send", {}, {}, n) is None
 
 
+def test_held_account_names_and_intros_are_never_shown_as_applied():
+    n = names()
+    held = {"account_id": "111111111", "held": True, "held_id": "7", "held_ids": {"name": "7", "intro": "8"}}
+    assert public_reply("create_account", {"name": "刷单号", "intro": "刷单"}, held, n) == [
+        "* opened public account 公众号 111111111 (111111111); you own it",
+        ("* the name 刷单号 is held for the platform's review (#7); the account is called 公众号 111111111 until it "
+         "is approved"),
+        "* the introduction is held for the platform's review (#8); it has no introduction until it is approved",
+        "* publish with: /publish 111111111 open TITLE -- BODY"]
+    r = {"held": True, "held_id": "9", "held_ids": {"name": "9"}}
+    assert public_reply("update_account", {"account_id": AID, "name": "刷单号", "intro": "新简介"}, r, n) == [
+        f"* updated 茶馆日报 ({AID})",
+        "* the name 刷单号 is held for the platform's review (#9); the account keeps its name until it is approved"]
+
+
 # -- what the client sends ---------------------------------------------------------------------------
 
 def test_accounts_lists_both_and_learns_the_names():

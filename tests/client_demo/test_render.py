@@ -252,6 +252,16 @@ def test_upload_of_a_missing_file_is_said_plainly(tmp_path: Path):
      "* your held display name (#13) was rejected"),
     ({"ev": "held_text_settled", "held_id": "13", "kind": "display_name", "outcome": "withdrawn"},
      "* your held display name (#13) was withdrawn"),
+    ({"ev": "held_text_settled", "held_id": "14", "kind": "account_name", "account_id": "987654321",
+      "outcome": "rejected"}, "* your held account name for account 987654321 (#14) was rejected"),
 ])
 def test_format_held_text_settled(ev, line):
     assert format_event(ev, names()) == line
+
+
+def test_format_held_text_names_the_account_of_a_held_account_name():
+    from client_demo.render import format_held_text
+
+    line = format_held_text({"held_id": "14", "kind": "account_intro", "account_id": "987654321", "text": "刷单",
+                             "created_at": 0})
+    assert line.startswith("  #14 ") and line.endswith(" account introduction of account 987654321: 刷单")

@@ -271,7 +271,8 @@ async def test_a_shorter_suspend_admin_ends_the_longer_in_the_record(server):
 async def test_lift_admin_suspension_gives_powers_back(server):
     owner, gid, [m1, m2] = await setup_group(server, 2)
     await server.admin("suspend-admin", owner.username, "--seconds", "600", "--reason", "abuse")
-    await owner.next_event("notice", timeout=WITHIN)
+    assert (await owner.next_event("notice", timeout=WITHIN))["kind"] == "sanction"
+    assert (await owner.next_event("notice", timeout=WITHIN))["kind"] == "credit"  # what it cost them
     assert (await owner.call("kick", group_id=gid, user_id=m2.user_id))["code"] == "forbidden"
     row = await one_sanction(server, "suspend_admin", "--user", owner.username)
     assert row["username"] == owner.username
@@ -286,6 +287,7 @@ async def test_lift_revoke_create_lets_them_create_again(server):
     alice = await server.user()
     await server.admin("revoke-create", alice.username, "--reason", "spam groups")
     assert (await alice.next_event("notice", timeout=WITHIN))["kind"] == "sanction"
+    assert (await alice.next_event("notice", timeout=WITHIN))["kind"] == "credit"  # what it cost them
     args = {"name": "x", "category": "work", "join_policy": "open"}
     assert (await alice.call("create_group", **args))["code"] == "forbidden"
     row = await one_sanction(server, "revoke_create", "--user", alice.username)
@@ -363,6 +365,7 @@ async def test_appeal_rejected_keeps_the_sanction(server):
     alice = await server.user()
     await server.admin("revoke-create", alice.username, "--reason", "spam groups")
     assert (await alice.next_event("notice", timeout=WITHIN))["kind"] == "sanction"
+    assert (await alice.next_event("notice", timeout=WITHIN))["kind"] == "credit"  # what it cost them
     row = await one_sanction(server, "revoke_create", "--user", alice.username)
     appeal_id = (await alice.request("appeal", sanction_id=row["id"], text="我没有发广告"))["appeal_id"]
     rc, out, _ = await server.admin("decide-appeal", appeal_id, "--outcome", "rejected", "--note", "证据确凿")
@@ -511,6 +514,8 @@ async def test_an_upheld_appeal_gives_back_the_credit_the_sanction_took(server):
     start = await score(owner)
     await server.admin("suspend-admin", owner.username, "--seconds", "600", "--reason", "abuse")
     await until_notice(owner, "sanction")
+    taken = await until_notice(owner, "credit")  # what the sanction cost them, told at once
+    assert (taken["delta"], taken["credit_score"], taken["reason"]) == (-20, start - 20, "abuse")
     assert await score(owner) == start - 20  # credit.penalty_sanction's default
     row = await one_sanction(server, "suspend_admin", "--user", owner.username)
     assert row["credit_taken"] == 20
@@ -532,12 +537,14 @@ async def test_an_upheld_appeal_gives_back_the_credit_the_sanction_took(server):
     # revoke-create: a plain lift keeps the points taken, --restore-credit gives them back.
     await server.admin("revoke-create", owner.username, "--reason", "spam groups")
     await until_notice(owner, "sanction")
+    await until_notice(owner, "credit")  # the 20 points it took
     first = await one_sanction(server, "revoke_create", "--user", owner.username)
     rc, out, _ = await server.admin("lift", first["id"], "--reason", "已整改")
     assert rc == 0 and "given back" not in out
     assert await score(owner) == start - 20
     await server.admin("revoke-create", owner.username, "--reason", "again")
     await until_notice(owner, "sanction")
+    await until_notice(owner, "credit")  # the 20 points it took
     second = await one_sanction(server, "revoke_create", "--user", owner.username)
     rc, out, err = await server.admin("lift", second["id"], "--reason", "误判", "--restore-credit")
     assert rc == 0 and "20 credit points given back" in out, (out, err)

@@ -197,6 +197,18 @@ async def test_a_platform_notice_never_carries_a_phone_or_id_number(server):
     assert rows == [("寻找 [redacted] 的机主, 身份证 [redacted]",)]
 
 
+async def test_a_platform_notice_masks_numbers_whatever_separates_their_digits(server):
+    """Dots, slashes, brackets, underscores, zero-width spaces and Chinese numerals hide no number."""
+    owner, gid, [m] = await setup_group(server)
+    numbers = ["139.0000.4094", "139/0000/4094", "(139)00004094", "139_0000_4094", "139\u200b0000\u200b4094",
+               "110105.19900101.3326", "一三九〇〇〇〇四〇九四"]
+    rc, _, err = await server.admin("notice", "--text", "找 " + " 和 ".join(numbers) + " 的机主")
+    assert rc == 0, err
+    ev = await m.next_event("notice", timeout=WITHIN)
+    shown = ["[redacted]", "[redacted]", "([redacted]", "[redacted]", "[redacted]", "[redacted]", "[redacted]"]
+    assert ev["text"] == "找 " + " 和 ".join(shown) + " 的机主"
+
+
 async def test_a_report_resolution_note_never_carries_a_phone_or_id_number(server):
     """``resolve --note`` is told to the reporter and stored: masked like every other operator reason."""
     owner, gid, [m] = await setup_group(server)

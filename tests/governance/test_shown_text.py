@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from governance.content import Action, Verdict
-from governance.shown_text import KINDS, Outcome, neutral, outcome, settle
+from governance.shown_text import KINDS, Outcome, neutral, neutral_name_key, outcome, settle
 
 REVIEW = Verdict(Action.REVIEW, "rumour", "刷单")
 FLAG = Verdict(Action.FLAG, "porn", "vpn")
@@ -30,11 +30,15 @@ def test_neutral_values():
     assert neutral("group_name", group_id="123456789") == "群聊 123456789"
     assert neutral("announcement") == ""
     assert neutral("display_name", username="alice") == "alice"
-    assert set(KINDS) == {"group_name", "announcement", "display_name"}
+    assert neutral("account_name", account_id="1234567890") == "公众号 1234567890"
+    assert neutral("account_intro") == ""
+    assert set(KINDS) == {"group_name", "announcement", "display_name", "account_name", "account_intro"}
     with pytest.raises(TypeError):
         neutral("group_name")
     with pytest.raises(TypeError):
         neutral("display_name")
+    with pytest.raises(TypeError):
+        neutral("account_name")
     with pytest.raises(ValueError):
         neutral("message")
 
@@ -54,3 +58,14 @@ def test_settle(action, decision, expected):
 def test_settle_refuses_a_decision_the_action_does_not_take(action, decision):
     with pytest.raises(ValueError):
         settle(action, decision, "t", "e", "n")
+
+
+def test_an_accounts_neutral_name_key_is_no_key_a_chosen_name_can_have():
+    """An account shown under its neutral name holds a key (``accounts.name_key``, unique) that no
+    name a user picks normalizes to, so nobody can take it first, not even by typing the name."""
+    from governance.public_accounts import normalize_name
+
+    key = neutral_name_key("1234567890")
+    assert key == "公众号 1234567890"
+    assert normalize_name(neutral("account_name", account_id="1234567890")) != key
+    assert normalize_name("公众号\u30001234567890") != key and normalize_name("公众号 1234567890 ") != key

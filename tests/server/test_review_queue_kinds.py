@@ -150,6 +150,37 @@ async def test_names_and_announcements_are_queued_with_their_text_and_decided_by
         await store.apply(ch.SetShownText("group_name", "500000001", "x", "held name"))
 
 
+async def test_an_accounts_name_and_intro_are_queued_with_the_account_and_set_with_the_name_key(db: Backend) -> None:
+    """Items of kind account_name and account_intro name their account; SetShownText sets an account's
+    name with its unique name_key, compare-and-set like the others, and refuses a key another account took."""
+    store = await db.open()
+    await _account(store)
+    await store.apply(ch.InsertAccount("100000002", "Other", "other", "culture", "", "individual", None, None,
+                                       None, "u0", 100, 1, 2))
+    await store.apply(ch.QueueShownText("account_name", None, "u0", "review", "r", "t", "Held Name", "Tea", OLD,
+                                        "100000001"),
+                      ch.QueueShownText("account_intro", None, "u0", "review", "r", "t", "held intro", "", OLD,
+                                        "100000001"))
+    items = await store.review_items(open_only=True)
+    assert [(i["kind"], i["account_id"], i["text"]) for i in items] == [
+        ("account_name", "100000001", "Held Name"), ("account_intro", "100000001", "held intro")]
+    assert {"group_id", "seq", "post_id", "comment_id", "title", "user_id"}.isdisjoint(items[0])
+    assert [(h["kind"], h["account_id"]) for h in await store.held_texts_by("u0", None, 10)] == [
+        ("account_intro", "100000001"), ("account_name", "100000001")]
+    with pytest.raises(ContractError) as err:  # the name another account has
+        await store.apply(ch.SetShownText("account_name", "100000001", "OTHER", "Tea", name_key="other"))
+    assert err.value.code == "conflict"
+    await store.apply(ch.SetShownText("account_name", "100000001", "Held Name", "Tea", name_key="heldname"),
+                      ch.SetShownText("account_intro", "100000001", "held intro", ""))
+    assert db.sql("SELECT name, name_key, intro FROM accounts WHERE account_id = ?", "100000001") == [
+        ("Held Name", "heldname", "held intro")]
+    with pytest.raises(ContractError):  # no longer "Tea"
+        await store.apply(ch.SetShownText("account_name", "100000001", "x", "Tea", name_key="x"))
+    await store.apply(ch.SetAccountFields("100000001", {"closed_at": 5}))
+    with pytest.raises(ContractError):  # a closed account's name is not changed any more
+        await store.apply(ch.SetShownText("account_intro", "100000001", "", "held intro"))
+
+
 async def test_a_held_text_is_listed_for_its_author_alone_and_withdrawn_or_decided_once(db: Backend) -> None:
     """``held_texts_by`` lists one author's held (``review``) names, announcements and display names still
     open, newest first (not flagged ones, not someone else's); ``WithdrawHeldText`` closes one only while

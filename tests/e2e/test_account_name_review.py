@@ -1,0 +1,131 @@
+"""The word lists' review and flag hits on a public account's name and introduction (P10, as G10 on a
+group's name and announcement): a held text waits in the operators' review queue while the account
+shows what it showed (a new account: ``公众号 ID``, no intro); a flagged one is shown and queued;
+``decide`` settles either, never over a later change or a name another account took meanwhile."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.e2e.admin_helpers import admin_ok, admin_refused, notice
+from tests.e2e.test_content import word_server
+
+
+async def open_items(srv: Any) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (await admin_ok(srv, "review-queue", "--open")).splitlines()]
+
+
+async def decide(srv: Any, item: dict[str, Any], decision: str, note: str = "checked") -> str:
+    return await admin_ok(srv, "decide", str(item["item_id"]), "--decision", decision, "--note", note)
+
+
+async def create(owner: Any, name: str, intro: str = "") -> dict[str, Any]:
+    return await owner.request("create_account", name=name, category="culture", intro=intro,
+                               subject_type="individual")
+
+
+async def shown(client: Any, aid: str) -> tuple[str, str]:
+    info = await client.request("account_info", account_id=aid)
+    return info["name"], info["intro"]
+
+
+async def settled(client: Any) -> dict[str, Any]:
+    return await client.next_event("held_text_settled", timeout=2)
+
+
+async def test_a_held_account_name_and_intro_wait_for_the_operator(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    owner, reader = await srv.user(verify_id=True), await srv.user()
+
+    # create_account: the name is held, the account opens under its neutral name; nobody sees the text
+    r = await create(owner, "刷单返利号", intro="每日好文")
+    aid = r["account_id"]
+    assert r["held"] is True and r["held_ids"] == {"name": r["held_id"]}
+    assert await shown(reader, aid) == (f"公众号 {aid}", "每日好文")
+    assert (await owner.request("my_held_texts"))["held"] == [
+        {"held_id": r["held_id"], "kind": "account_name", "account_id": aid, "text": "刷单返利号",
+         "created_at": (await owner.request("my_held_texts"))["held"][0]["created_at"]}]
+    [item] = await open_items(srv)
+    assert {k: item[k] for k in ("kind", "account_id", "sender_id", "action", "category", "text")} == {
+        "kind": "account_name", "account_id": aid, "sender_id": owner.user_id, "action": "review",
+        "category": "rumour_fraud", "text": "刷单返利号"}
+    assert "group_id" not in item and "post_id" not in item
+
+    # release: the name is shown, and taken (no other account may have it)
+    assert "(applied)" in await decide(srv, item, "release")
+    assert (await settled(owner)) == {"ev": "held_text_settled", "held_id": r["held_id"], "kind": "account_name",
+                                      "account_id": aid, "outcome": "released", "applied": True}
+    assert await shown(reader, aid) == ("刷单返利号", "每日好文")
+    other = await srv.user(verify_id=True)
+    assert (await other.call("create_account", name="刷单返利号", category="culture", intro="",
+                             subject_type="individual"))["code"] == "conflict"
+
+    # update_account: a held name and a held intro leave both as they were; the record keeps both
+    score = (await owner.request("me"))["credit_score"]
+    r = await owner.request("update_account", account_id=aid, name="刷单返利二号", intro="刷单返利教程")
+    assert r["held"] is True and set(r["held_ids"]) == {"name", "intro"} and r["held_id"] == r["held_ids"]["name"]
+    assert await shown(reader, aid) == ("刷单返利号", "每日好文")
+    name_item, intro_item = await open_items(srv)
+    assert (name_item["kind"], intro_item["kind"]) == ("account_name", "account_intro")
+    [detail] = [json.loads(d) for (d,) in srv.db_rows(
+        "SELECT detail FROM audit WHERE action = 'update_account' ORDER BY id")][-1:]
+    assert detail == {"held_name": "刷单返利二号", "held_intro": "刷单返利教程"}
+
+    # reject: discarded, the owner told (content_removed, then credit) and penalised
+    await decide(srv, name_item, "reject", "不实名称")
+    assert (await settled(owner))["outcome"] == "rejected"
+    removed = await notice(owner, "content_removed")
+    assert removed["account_id"] == aid and "不实名称" in removed["text"]
+    assert (await notice(owner, "credit"))["delta"] == -10
+    assert (await owner.request("me"))["credit_score"] == score - 10
+    # withdrawn by its author: settled, and the operator can no longer release it
+    await owner.request("withdraw_held_text", held_id=r["held_ids"]["intro"])
+    assert (await settled(owner)) == {"ev": "held_text_settled", "held_id": r["held_ids"]["intro"],
+                                      "kind": "account_intro", "account_id": aid, "outcome": "withdrawn"}
+    assert "withdrawn" in await admin_refused(srv, "decide", str(intro_item["item_id"]), "--decision", "release",
+                                              "--note", "x")
+    assert await shown(reader, aid) == ("刷单返利号", "每日好文")
+    assert (await owner.request("my_held_texts"))["held"] == []
+
+
+async def test_a_flagged_account_name_is_shown_and_queued_and_removed_to_the_neutral_name(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    owner, reader = await srv.user(verify_id=True), await srv.user()
+    r = await create(owner, "vpn下载站")
+    aid = r["account_id"]
+    assert "held" not in r
+    assert await shown(reader, aid) == ("vpn下载站", "")
+    assert (await owner.call("update_account", account_id=aid, intro="vpn下载 教程"))["ok"]
+    assert await shown(reader, aid) == ("vpn下载站", "vpn下载 教程")
+    name_item, intro_item = await open_items(srv)
+    assert (name_item["kind"], name_item["action"], intro_item["kind"], intro_item["action"]) == (
+        "account_name", "flag", "account_intro", "flag")
+    assert "(applied)" in await decide(srv, name_item, "remove", "违规名称")
+    assert "(applied)" in await decide(srv, intro_item, "remove", "违规简介")
+    assert await shown(reader, aid) == (f"公众号 {aid}", "")
+    # the flagged name is free again, and the neutral name keeps nobody from any name
+    other = await srv.user(verify_id=True)
+    assert (await create(other, f"公众号 {aid}"))["account_id"]
+    assert (await create(other, "vpn下载站"))["account_id"]
+
+
+async def test_a_held_name_another_account_took_meanwhile_is_not_applied(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    first, second = await srv.user(verify_id=True), await srv.user(verify_id=True)
+    a = (await create(first, "刷单返利号"))["account_id"]
+    b = (await create(second, "刷 单 返 利 号"))["account_id"]  # the same name by its key, held too
+    item_a, item_b = await open_items(srv)
+    assert "(applied)" in await decide(srv, item_b, "release")
+    out = await decide(srv, item_a, "release")
+    assert "not applied" in out and "taken" in out
+    assert (await settled(first))["applied"] is False
+    assert (await first.request("account_info", account_id=a))["name"] == f"公众号 {a}"
+    assert (await first.request("account_info", account_id=b))["name"] == "刷 单 返 利 号"
+    # and a name changed since it was held is not overwritten
+    r = await first.request("update_account", account_id=a, name="刷单返利三号")
+    assert r["held"] is True
+    assert (await first.call("update_account", account_id=a, name="茶馆日报"))["ok"]
+    [item] = await open_items(srv)
+    assert "not applied" in await decide(srv, item, "release")
+    assert (await first.request("account_info", account_id=a))["name"] == "茶馆日报"

@@ -1,0 +1,98 @@
+"""Every operator command that takes credit points from a user tells them (``notice {kind: "credit"}``
+with the new score, its level, the change and the operator's reason), as ``credit`` and an upheld
+report always did: a score and level on screen never go stale after a penalty."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.e2e.admin_helpers import admin_ok, notice
+from tests.e2e.test_content import group, word_server
+
+REPORT_UPHELD = 10  # credit.penalty_report_upheld's default
+SANCTION = 20  # credit.penalty_sanction's default
+
+
+async def told(client: Any, delta: int, reason: str, before: int) -> int:
+    """The credit notice after a penalty: its fields are the score and level ``me`` gives now."""
+    ev = await notice(client, "credit")
+    me = await client.request("me")
+    assert me["credit_score"] == before + delta
+    assert (ev["credit_score"], ev["credit_level"], ev["delta"], ev["reason"]) == (
+        me["credit_score"], me["credit_level"], delta, reason), ev
+    assert f"now {me['credit_score']}" in ev["text"] and reason in ev["text"]
+    return int(me["credit_score"])
+
+
+async def open_items(srv: Any) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (await admin_ok(srv, "review-queue", "--open")).splitlines()]
+
+
+async def test_decide_and_remove_message_send_a_credit_notice_with_each_penalty(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    score = (await member.request("me"))["credit_score"]
+
+    # decide reject of a held message, decide remove of a flagged one
+    await member.request("send", group_id=gid, text="刷单返利 加我", client_msg_id="held")
+    await member.request("send", group_id=gid, text="vpn下载 这里", client_msg_id="flagged")
+    held, flagged = await open_items(srv)
+    await admin_ok(srv, "decide", str(held["item_id"]), "--decision", "reject", "--note", "诈骗")
+    assert (await notice(member, "content_removed"))["group_id"] == gid
+    score = await told(member, -REPORT_UPHELD, "诈骗", score)
+    await admin_ok(srv, "decide", str(flagged["item_id"]), "--decision", "remove", "--note", "色情")
+    score = await told(member, -REPORT_UPHELD, "色情", score)
+
+    # remove-message of a delivered one
+    seq = (await member.request("send", group_id=gid, text="一条普通消息", client_msg_id="plain"))["seq"]
+    await admin_ok(srv, "remove-message", gid, str(seq), "--reason", "违法")
+    score = await told(member, -REPORT_UPHELD, "违法", score)
+
+    # decide reject of a held display name (the other held texts take the same path)
+    assert (await member.request("set_profile", display_name="刷单返利王"))["held"] is True
+    [name] = await open_items(srv)
+    await admin_ok(srv, "decide", str(name["item_id"]), "--decision", "reject", "--note", "不当名称")
+    score = await told(member, -REPORT_UPHELD, "不当名称", score)
+
+    # a release costs nothing and tells nothing about credit
+    await member.request("send", group_id=gid, text="刷单返利 再来", client_msg_id="held2")
+    [again] = await open_items(srv)
+    await admin_ok(srv, "decide", str(again["item_id"]), "--decision", "release", "--note", "ok")
+    assert (await member.request("me"))["credit_score"] == score
+    assert not [e for e in member.drain_events() if e.get("ev") == "notice" and e.get("kind") == "credit"]
+
+
+async def test_removing_a_comment_or_rejecting_a_held_post_sends_a_credit_notice(make_server, tmp_path):
+    srv = word_server(make_server, tmp_path)
+    owner = await srv.user(verify_id=True)
+    commenter = await srv.user()
+    aid = (await owner.request("create_account", name="评论号", category="culture", intro="简介",
+                               subject_type="individual"))["account_id"]
+    post = (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
+    bad = (await commenter.request("comment", post_id=post, text="广告"))["comment_id"]
+    score = (await commenter.request("me"))["credit_score"]
+    await admin_ok(srv, "remove-comment", bad, "--reason", "违法广告")
+    score = await told(commenter, -REPORT_UPHELD, "违法广告", score)
+
+    await commenter.request("comment", post_id=post, text="刷单返利 评论")  # held for review
+    owner_score = (await owner.request("me"))["credit_score"]
+    await owner.request("publish", account_id=aid, title="刷单返利", body="b")  # held for review
+    comment_item, post_item = await open_items(srv)
+    assert (comment_item["kind"], post_item["kind"]) == ("comment", "post")
+    await admin_ok(srv, "decide", str(comment_item["item_id"]), "--decision", "reject", "--note", "诈骗评论")
+    await told(commenter, -REPORT_UPHELD, "诈骗评论", score)
+    await admin_ok(srv, "decide", str(post_item["item_id"]), "--decision", "reject", "--note", "诈骗文章")
+    await told(owner, -REPORT_UPHELD, "诈骗文章", owner_score)
+
+
+async def test_sanctions_that_cost_credit_send_a_credit_notice(server):
+    owner, member, gid = await group(server)
+    score = (await owner.request("me"))["credit_score"]
+    await admin_ok(server, "suspend-admin", owner.username, "--seconds", "600", "--reason", "滥用权限")
+    assert (await notice(owner, "sanction"))["kind"] == "sanction"
+    score = await told(owner, -SANCTION, "滥用权限", score)
+    await admin_ok(server, "revoke-create", owner.username, "--reason", "滥建群")
+    score = await told(owner, -SANCTION, "滥建群", score)
+    await admin_ok(server, "close-group", gid, "--reason", "违法群")
+    await told(owner, -SANCTION, "违法群", score)
