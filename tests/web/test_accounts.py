@@ -250,3 +250,26 @@ def test_editors_and_closing(browser: Any, server: ServerProcess) -> None:
     expect(alice.locator(f"#my-accounts .account-item[data-aid='{aid}'] .preview")).to_have_text("closed")
     assert alice.locator("#btn-publish").count() == 0
     assert alice.errors == [] and erin.errors == []
+
+
+def test_a_rename_held_for_review_is_said_to_wait_and_the_old_name_stays(browser: Any, tmp_path: Any) -> None:
+    """A public account's new name that a `review` list holds is not said to be saved: the page says
+    it waits for the platform's review, and the account keeps its name until the operator decides."""
+    (tmp_path / "review.txt").write_text("返利\n", encoding="utf-8")
+    srv = ServerProcess(tmp_path, '[[content.lists]]\ncategory = "fraud"\npath = "review.txt"\naction = "review"\n')
+    srv.start()
+    try:
+        alice = new_page(browser, srv)
+        register(alice, srv, display="Alice")
+        verify_identity(alice)
+        create_account(alice, "早间新闻")
+        alice.click("#btn-account-manage")
+        alice.fill("#account-edit-name", "返利早报")
+        alice.click("#account-edit-save")
+        expect(alice.locator("#account-manage-dialog .form-msg.ok")).to_have_text(
+            "已提交，等待平台审核；审核通过前公众号仍显示原来的名称和简介。")
+        close_dialogs(alice)
+        expect(alice.locator("#account-name")).to_have_text("早间新闻")
+        assert alice.errors == []
+    finally:
+        srv.stop()

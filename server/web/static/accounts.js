@@ -229,6 +229,7 @@ function createDialog() {
         await syncAccounts();
         openAccount(r.account_id);
         toast(t("account_created", { id: r.account_id }));
+        if (r.held) toast(t("account_text_held"));   // a name or intro held for review: not shown yet
       } catch (err) {
         msg.textContent = refusal(err, "create_account", args); msg.className = "form-msg error";
         if (err.reply && err.reply.account_id) syncAccounts();   // refused after it was stored: it exists, list it
@@ -278,8 +279,9 @@ function manageDialog(v) {
         if (name.value.trim() !== info.name) args.name = name.value.trim();
         if (intro.value.trim() !== (info.intro || "")) args.intro = intro.value.trim();
         if (Object.keys(args).length === 1) return;
-        try { await api("update_account", args); } catch (err) { say(refusal(err, "update_account", args, info), false); return; }
-        say(t("saved"), true);
+        let r;
+        try { r = await api("update_account", args); } catch (err) { say(refusal(err, "update_account", args, info), false); return; }
+        say(t(r && r.held ? "account_text_held" : "saved"), true);   // held: the account shows what it showed
         await syncAccounts();
       } }, el("h3", { text: t("account_profile") }),
       suspended ? el("p", { class: "form-msg error", id: "account-edit-suspended", text: t("ae_suspended_edit") }) : null,
@@ -386,7 +388,8 @@ export function accountNotice(ev) {
       break;
     case "content_removed": {   // one's own post or comment: `content`, `outcome`, `title`, `reason`
       const what = (ev.content === "post" || ev.content === "comment") && typeof ev.title === "string"
-        ? t("cr_" + ev.content, { name, title: ev.title }) : null;
+        ? t("cr_" + ev.content, { name, title: ev.title })
+        : ev.content === "account_name" || ev.content === "account_intro" ? t("cr_" + ev.content, { name }) : null;
       s = what && typeof ev.reason === "string"
         ? t(ev.outcome === "rejected" ? "cr_rejected" : "cr_removed", { what, reason: ev.reason }) : text;
       break;
