@@ -110,8 +110,18 @@ _SEPARATOR_CATEGORIES: Final = frozenset({"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "P
 # how a number is written to get past a filter that looks for digits (一三九〇〇〇〇四〇九四).
 # Not 十, 百, 千, 万: they are not digits but place values (一百三十九 is 139, spelt out).
 _NUMERALS: Final = {c: str(i) for i, cs in enumerate(
-    ("〇零", "一幺壹", "二贰貳", "三叁參", "四肆", "五伍", "六陆陸", "七柒", "八捌", "九玖")) for c in cs}
+    ("〇零○", "一幺壹", "二贰貳", "三叁參", "四肆", "五伍", "六陆陸", "七柒", "八捌", "九玖")) for c in cs}
 _BLANK: Final = "#"  # a masked span while the later patterns look: neither a digit nor a separator
+# A number split by anything but a plain space or dash (dots, commas, slashes, brackets, invisible
+# characters) is taken for a phone or ID number only where such a number is split when written
+# (the positions, counted in digits from its start: 139.0000.4094, 110105.19900101.3326) or between
+# every digit (1.3.9.0...: a number spaced out to slip past a filter). Otherwise it is a list, an
+# amount or an address: 13,800,000,000 元, 192.168.10.100, seqs 13,14,15,16,17,8.
+_PLAIN_SEPARATORS: Final = frozenset(" -\u3000\u00a0\t")
+_SPLITS: Final = {11: frozenset({3, 7}), 18: frozenset({6, 10, 14})}
+# Read with Chinese numerals as digits, a match counts only with at least this many numerals in it: a
+# number written out (一三九〇〇〇〇四〇九四, 139八八八八四〇九四), not an id followed by 一直 or 一再.
+_MIN_NUMERALS: Final = 3
 REDACTED: Final = "[redacted]"
 
 
@@ -262,6 +272,18 @@ def _looks_like_an_id(found: str) -> bool:
     return year[:2] in ("18", "19", "20") and 1 <= month <= 12 and 1 <= day <= 31
 
 
+def _split_as_written(found: str, seen: str, length: int) -> bool:
+    """Whether a match (``found`` as written, ``seen`` as matched: the same length) is split the way a
+    phone or ID number is (see _SPLITS), looking at the number's own ``length`` digits (not a +86 in
+    front): always true when only plain spaces and dashes split them."""
+    places = [i for i, c in enumerate(seen) if c in "0123456789Xx"][-length:]
+    own = found[places[0]:]
+    if all(c in _PLAIN_SEPARATORS or not _is_separator(c) for c in own):
+        return True
+    splits = {k for k in range(1, len(places)) if places[k] - places[k - 1] > 1}
+    return splits <= _SPLITS[length] or len(splits) == length - 1
+
+
 def redact(text: str) -> str:
     """Free text with phone numbers and ID numbers masked, however their digits are written.
 
@@ -272,14 +294,18 @@ def redact(text: str) -> str:
     13912345678 written without a space) does not make it one digit too long to be seen."""
     looks = (_matchable(text), _matchable(text, numerals=True))
     spans: list[tuple[int, int]] = []
-    for pattern in (_ID_NUMBER, _PHONE):
-        for seen in looks:
+    for pattern, length in ((_ID_NUMBER, 18), (_PHONE, 11)):
+        for numerals, seen in enumerate(looks):
             for a, b in spans:
                 seen = seen[:a] + _BLANK * (b - a) + seen[b:]
             spans += [m.span() for m in pattern.finditer(seen)
-                      if pattern is _PHONE or _looks_like_an_id(m.group())]
+                      if (pattern is _PHONE or _looks_like_an_id(m.group()))
+                      and (not numerals or sum(c in _NUMERALS for c in text[m.start():m.end()]) >= _MIN_NUMERALS)
+                      and _split_as_written(text[m.start():m.end()], m.group(), length)]
     out = text
     for a, b in sorted(spans, reverse=True):  # (they do not overlap)
+        while b < len(text) and unicodedata.category(text[b]) in ("Mn", "Mc", "Me", "Cf"):
+            b += 1  # a mark or invisible character on the last digit (1️⃣, an underline) goes with it
         out = out[:a] + REDACTED + out[b:]
     return out
 

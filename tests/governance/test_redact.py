@@ -39,7 +39,9 @@ SEPARATOR_CATEGORIES = ("Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Zs", "Zl", "Z
     ("1 3 9 0 0 0 0 4 0 9 4", REDACTED),
     ("1.3.9.0.0.0.0.4.0.9.4", REDACTED),
     ("139\n0000\n4094", REDACTED),
-    ("1\u03323\u03329\u03320\u03320\u03320\u03320\u03324\u03320\u03329\u03324\u0332", f"{REDACTED}\u0332"),
+    ("1\u03323\u03329\u03320\u03320\u03320\u03320\u03324\u03320\u03329\u03324\u0332", REDACTED),  # the last mark too
+    ("".join(d + "\ufe0f\u20e3" for d in "13900004094"), REDACTED),  # keycaps
+    ("一三九○○○○四○九四", REDACTED),  # ○, the everyday stand-in for 〇
     ("+86 (139) 0000-4094", REDACTED),
     ("+86.139.0000.4094", REDACTED),
     ("电话:(0086)139_0000_4094!", f"电话:({REDACTED}!"),
@@ -73,6 +75,10 @@ def test_redact_masks_numbers_whatever_separators_join_their_digits(text, shown)
     "139+00004094", "139=0000=4094", "139¥0000¥4094",
     # a text of numerals that is not a number written out: place values are not digits
     "一百三十九万零四千零九十四", "三三两两", "一二三四五六七八九十",
+    # ids and amounts beside a word that starts with a numeral, lists and addresses split by punctuation
+    "群1523456789一直发广告", "公众号1623456789一再违规", "群号 1523456789。一起加油", "订单12345678901234567一直没到",
+    "13,800,000,000 元", "192.168.10.100", "seqs 13,14,15,16,17,8", "第13、14、15、16、17、8条",
+    "13.5，14.2，15.8，16.1", "1,3,5,7,9,11,13,15",
 ])
 def test_redact_leaves_ordinary_numbers_as_written(text):
     assert redact(text) == text
@@ -86,17 +92,28 @@ DIGIT_FORMS = {d: [str(d), chr(0xFF10 + d), chr(0x0660 + d)] + [c for c, v in NU
                for d in range(10)}
 
 
+PLAIN = st.sampled_from(" -\u3000")
+
+
 @st.composite
 def written_phone(draw: st.DrawFn) -> str:
-    """A mobile number (1, then 3 to 9, then 9 digits), each digit in any form, with any mix of
-    separators (none, one, several) between any two of them, and maybe +86 or 0086 in front."""
+    """A mobile number (1, then 3 to 9, then 9 digits), its digits all in one form (digits of any
+    script, or Chinese numerals), maybe +86 or 0086 in front, split the way people write one: plain
+    spaces and dashes anywhere; any other separators (one to three) after its 3rd and 7th digits, or
+    after its 3rd alone, or between every two digits."""
     digits = [1, draw(st.integers(3, 9))] + draw(st.lists(st.integers(0, 9), min_size=9, max_size=9))
     prefix = draw(st.sampled_from(["", "+86", "0086", "86", "+86 ", "(+86)", "+8 6-"]))
+    form = draw(st.integers(0, 3))  # 0-2: digits of a script, 3: Chinese numerals
+    splits = draw(st.sampled_from(["plain", "3-4-4", "3-8", "every"]))
     parts = [prefix]
     for i, d in enumerate(digits):
         if i:
-            parts.append("".join(draw(st.lists(SEPARATORS, max_size=3))))
-        parts.append(draw(st.sampled_from(DIGIT_FORMS[d])))
+            if splits == "plain":
+                parts.append("".join(draw(st.lists(PLAIN, max_size=2))))
+            elif splits == "every" or i == 3 or (i == 7 and splits == "3-4-4"):
+                parts.append("".join(draw(st.lists(SEPARATORS, min_size=1, max_size=3))))
+        forms = DIGIT_FORMS[d]
+        parts.append(forms[form] if form < 3 else draw(st.sampled_from(forms[3:])))
     return "".join(parts)
 
 
