@@ -274,9 +274,10 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     ``sanction_lifted`` also has ``measure`` (the lifted sanction's kind), ``reason`` (the operator's
     alone, or the appeal's note) and ``appeal_id`` when an upheld appeal lifted it.
     ``content_removed`` also has ``content`` (``message`` | ``group_name`` | ``announcement`` |
-    ``display_name`` | ``post`` | ``comment``), ``outcome`` (``rejected``: held and refused; ``removed``:
-    taken down after it was shown), ``reason`` (the operator's reason or note alone), ``seq`` (a
-    message's) and ``title`` (the post's, for a post or a comment on it).
+    ``display_name`` | ``account_name`` | ``account_intro`` | ``post`` | ``comment``), ``outcome``
+    (``rejected``: held and refused; ``removed``: taken down after it was shown), ``reason`` (the
+    operator's reason or note alone), ``seq`` (a message's) and ``title`` (the post's, for a post or
+    a comment on it).
     ``account_restricted``, ``account_unrestricted``, ``account_closed``, ``account_licensed``,
     ``account_name_granted`` and ``post_removed`` have ``reason`` (the operator's alone);
     ``account_licensed`` also ``label`` (``news`` | ``government`` | ``verified``) and ``measure``

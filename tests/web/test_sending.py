@@ -5,6 +5,7 @@ and a user's new name reaches what the page already shows."""
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,36 @@ def test_messages_not_yet_stored_survive_a_reload_and_are_stored_once(
         assert page.errors == []
     finally:
         srv.stop()
+
+
+def test_a_saved_outbox_older_than_a_day_waits_for_the_user_and_other_tabs_items_are_kept(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """Restored after more than a day, a message the server may no longer know by its client_msg_id
+    is not sent again by itself but shown failed; and a tab saving its own outbox keeps another tab's."""
+    owner = bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    page = new_page(browser, server)
+    key = f"qg.outbox.{owner.user_id}"
+    day_old = [{"gid": gid, "text": "昨天没发出去", "cmid": "old-1", "files": [], "extras": {},
+                "at": 1, "failed": None}]
+    page.evaluate("([k, v]) => localStorage.setItem(k, v)", [key, json.dumps(day_old)])
+    login(page, owner.username)
+    _open(page, gid)
+    stale = page.locator("#outbox .pending.failed", has_text="昨天没发出去")
+    expect(stale.locator(".send-error")).to_contain_text("超过一天")
+    other_tab = {"gid": gid, "text": "另一个标签页的", "cmid": "tab-2", "files": [], "extras": {},
+                 "at": 1, "failed": "x"}
+    page.evaluate("([k, x]) => { const v = JSON.parse(localStorage.getItem(k) || '[]'); v.push(x);"
+                  " localStorage.setItem(k, JSON.stringify(v)); }", [key, other_tab])
+    send(page, "这一条会发出")
+    message(page, "这一条会发出")
+    stale.locator(".send-discard").click()
+    expect(page.locator("#outbox .pending")).to_have_count(0)
+    saved = json.loads(page.evaluate("k => localStorage.getItem(k)", key) or "[]")
+    assert [x["cmid"] for x in saved] == ["tab-2"]  # this tab's are gone, the other tab's stays
+    stored = bg.run(owner.request("history", group_id=gid, limit=10))["messages"]
+    assert [m["text"] for m in stored] == ["这一条会发出"]  # the day-old one was not sent by itself
+    assert page.errors == []
 
 
 def test_lengths_are_counted_in_characters_and_never_cut(browser: Any, server: ServerProcess) -> None:

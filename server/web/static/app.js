@@ -308,6 +308,7 @@ async function syncGroups() {
     g.countedTo = x.last_seq ?? g.lastSeq;
     if (!g.unread) g.mentioned = false;
     if (postingState(g, x)) changed.push(g);
+    if ("muted_until" in x) S.mutesListed = true;   // this server also lists mutes in `members`
   }
   for (const gid of [...S.groups.keys()]) if (!seen.has(gid)) dropGroup(gid);
   renderGroups();
@@ -911,7 +912,7 @@ function updateComposer() {
 // answer lost with the connection) gets the first one's seq, and a refused try does not use the id up.
 function sendMessage(g, text) {
   const files = draft(g).files.map((f) => f.file.name);
-  const item = { gid: g.group_id, text, cmid: newId(), state: "queued", error: null, files, extras: null, retried: false, timer: null };
+  const item = { gid: g.group_id, text, cmid: newId(), at: Date.now(), state: "queued", error: null, files, extras: null, retried: false, timer: null };
   item.ready = takeExtras(g, text).then((x) => { item.extras = x; saveOutbox(); });
   S.outbox.push(item);
   if (g.group_id === S.current) { $("#outbox").append(pendingNode(item)); scrollToBottom(); }
@@ -925,24 +926,44 @@ function sendMessage(g, text) {
 // whose files were still uploading at the reload is lost with them. Failed ones stay failed.
 function outboxKey() { return S.me ? "qg.outbox." + S.me.user_id : null; }
 
+// Another tab of the same user keeps its own outbox under the same key: each tab writes its own
+// items and leaves the others' as they are, dropping only the ids it has seen stored or discarded
+// (`outboxDone`). A saved item is sent again automatically only within the day the server knows its
+// client_msg_id (RESEND_WITHIN_MS): an older one comes back failed, for the user to check first, since
+// the server would store it a second time if its first try was stored after all.
+const RESEND_WITHIN_MS = 23 * 3600 * 1000;
+const outboxDone = new Set();
+
+function readSavedOutbox(key) {
+  try {
+    const saved = JSON.parse(localStorage.getItem(key) || "[]");
+    return Array.isArray(saved) ? saved.filter((x) => x && typeof x.gid === "string" && typeof x.cmid === "string") : [];
+  } catch { return []; }
+}
+
 function saveOutbox() {
   const key = outboxKey();
   if (!key) return;
-  const keep = S.outbox.filter((x) => x.extras !== null).map((x) => ({
-    gid: x.gid, text: x.text, cmid: x.cmid, files: x.files, extras: x.extras,
+  const mine = S.outbox.filter((x) => x.extras !== null).map((x) => ({
+    gid: x.gid, text: x.text, cmid: x.cmid, files: x.files, extras: x.extras, at: x.at,
     failed: x.state === "failed" ? x.error : null }));
+  const ours = new Set(S.outbox.map((x) => x.cmid));
+  const others = readSavedOutbox(key).filter((x) => !ours.has(x.cmid) && !outboxDone.has(x.cmid));
+  const keep = [...others, ...mine];
   try {
     if (keep.length) localStorage.setItem(key, JSON.stringify(keep)); else localStorage.removeItem(key);
   } catch { /* storage full or off: the page's own outbox still holds them */ }
 }
 
 function restoreOutbox() {
-  let saved = [];
-  try { saved = JSON.parse(localStorage.getItem(outboxKey()) || "[]"); } catch { saved = []; }
-  for (const x of Array.isArray(saved) ? saved : []) {
-    if (!x || typeof x.gid !== "string" || typeof x.cmid !== "string" || S.outbox.some((y) => y.cmid === x.cmid)) continue;
-    S.outbox.push({ gid: x.gid, text: String(x.text || ""), cmid: x.cmid, state: x.failed ? "failed" : "queued",
-      error: x.failed || null, files: Array.isArray(x.files) ? x.files : [], extras: x.extras || {}, retried: false,
+  const now = Date.now();
+  for (const x of readSavedOutbox(outboxKey())) {
+    if (S.outbox.some((y) => y.cmid === x.cmid) || outboxDone.has(x.cmid)) continue;
+    const at = Number.isFinite(x.at) ? x.at : 0;
+    const stale = !x.failed && now - at > RESEND_WITHIN_MS;
+    S.outbox.push({ gid: x.gid, text: String(x.text || ""), cmid: x.cmid, at,
+      state: x.failed || stale ? "failed" : "queued", error: x.failed || (stale ? t("send_stale") : null),
+      files: Array.isArray(x.files) ? x.files : [], extras: x.extras || {}, retried: false,
       timer: null, ready: Promise.resolve() });
   }
 }
@@ -980,6 +1001,7 @@ function redrawPending(item) {
 function dropPending(item) {
   clearTimeout(item.timer);
   S.outbox = S.outbox.filter((x) => x !== item);
+  outboxDone.add(item.cmid);   // stored or discarded: no other tab's copy of it is kept either
   saveOutbox();
   const node = document.querySelector(`.pending[data-cmid="${item.cmid}"]`);
   if (node) node.remove();
@@ -1005,6 +1027,7 @@ function editItem(item) {
   const g = S.groups.get(item.gid);
   const box = $("#composer-text");
   if (!g || !box || g.group_id !== S.current) return;
+  if (box.disabled) { toast(t("send_edit_blocked"), "error"); return; }   // kept: a closed composer would lose it
   dropPending(item);
   box.value = box.value ? box.value + "\n" + item.text : item.text;
   restoreDraft(g, item.extras || {});
@@ -1020,6 +1043,7 @@ async function trySend(item) {
   const extras = {};
   try {
     await item.ready;
+    if (!S.outbox.includes(item)) { pump(item.gid); return; }   // dropped meanwhile (a logout, the group left)
     Object.assign(extras, item.extras);
     if (!item.text.trim() && !extras.attachments) { dropPending(item); pump(item.gid); return; }   // every upload failed
     const args = { group_id: item.gid, text: item.text, client_msg_id: item.cmid, ...extras };
@@ -1372,6 +1396,7 @@ function renamed(ev) {
 // The score and level shown (我的账号) follow a credit notice.
 async function refreshMe() {
   try { S.me = await api("me"); } catch { return; }
+  learnLimits(S.me);
   const dd = $("#my-credit");
   if (dd) dd.textContent = String(S.me.credit_level);
 }

@@ -125,7 +125,7 @@ function learnMutes(g, members) {
   const before = meId ? g.mutes.get(meId) || 0 : 0;
   for (const u of members) {
     if (typeof u.muted_until === "number" && u.muted_until > now) g.mutes.set(u.user_id, u.muted_until);
-    else g.mutes.delete(u.user_id);
+    else if (S.mutesListed) g.mutes.delete(u.user_id);   // (an older server lists none: keep what events said)
   }
   if (meId && (g.mutes.get(meId) || 0) !== before && hooks.suspended) hooks.suspended(g);
 }

@@ -14,6 +14,7 @@ export const S = {
   notices: [],
   unseen: 0,
   outbox: [],          // sends not yet stored, in the order sent (app.js: queued, sending, waiting, failed)
+  mutesListed: false,  // the server lists each member's mute in `members` (it says muted_until in my_groups)
   names: new Map(),    // user_id -> display_name of everyone seen in a member list (bans and the log name ex-members)
   invites: new Map(),  // group_id -> invite links created in this page's life, with their codes (invite_links lists every link in force, without codes)
   pendingInvite: null, // an invite code from the URL (#join=CODE), used once logged in
