@@ -95,6 +95,7 @@ class App:
         self.reports_per_user = WindowCounter(rl.reports_per_hour, HOUR)
         self.reports_when_mostly_rejected = WindowCounter(rl.reports_per_hour_when_mostly_rejected, HOUR)
         self.mention_all_per_group = WindowCounter(rl.mention_all_per_group_per_hour, HOUR)
+        self.renames_per_user = WindowCounter(rl.renames_per_hour, HOUR)
         self.sessions: set[Session] = set()
         self.forget_owed: Callable[[str, int], None] = lambda gid, seq: None  # (see Context; a cluster home's catch-up)
         self.handlers = load_all()

@@ -474,6 +474,9 @@ class RateLimitsConfig:
     # A reporter with at least 5 resolved reports, most of them rejected, gets this lower limit (P15).
     reports_per_hour_when_mostly_rejected: int = setting(2, at_least(0))
     mention_all_per_group_per_hour: int = setting(3, at_least(0))  # send with mention_all, per group
+    # set_profile with a new display name, per user: each one is announced to every connection online
+    # in the user's groups (user_renamed), so it is limited like @all.
+    renames_per_hour: int = setting(10, at_least(0))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -306,6 +306,13 @@ async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Enco
     user = sess.me
     name = idn.validate_display_name(req.display_name)
     was = user.display_name
+    if name != was:  # counted as asked, before the await: two connections cannot both slip past the limit
+        now_s = ctx.now_ms() / 1000
+        wait = ctx.renames_per_user.peek(user.user_id, now_s)
+        if wait > 0:
+            raise ContractError("rate_limited", "the display name was changed too often; try again later",
+                                retry_after_ms=int(wait * 1000) + 1)
+        ctx.renames_per_user.hit(user.user_id, now_s)
     screened = screening.screen(ctx, name, "display_name", was)
     # flagged: applied and queued; held for review: queued, the old name stays shown (G10)
     queued = screened.queued(ctx, "display_name", None, user.user_id, expect=screened.shown(was)) \

@@ -349,3 +349,17 @@ async def test_me_tells_the_text_limit_so_clients_count_against_it(make_server):
     c = await srv.user()
     assert (await c.request("me"))["max_text_chars"] == 20
     await c.close()
+
+
+async def test_new_display_names_are_limited_per_hour(make_server):
+    """Each new name is announced to every connection in the user's groups, so renames are limited
+    (rate_limits.renames_per_hour); the name already shown costs nothing."""
+    srv = make_server("renames_per_hour = 2\n")  # the harness's config ends inside [rate_limits]
+    c = await srv.user()
+    await c.request("set_profile", display_name="One")
+    await c.request("set_profile", display_name="One")  # no change: not counted
+    await c.request("set_profile", display_name="Two")
+    refused = await c.call("set_profile", display_name="Three")
+    assert refused["code"] == "rate_limited" and refused["retry_after_ms"] > 0
+    assert (await c.request("me"))["display_name"] == "Two"
+    await c.close()
