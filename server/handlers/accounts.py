@@ -310,8 +310,7 @@ async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Enco
         now_s = ctx.now_ms() / 1000
         wait = ctx.renames_per_user.peek(user.user_id, now_s)
         if wait > 0:
-            raise ContractError("rate_limited", "the display name was changed too often; try again later",
-                                retry_after_ms=int(wait * 1000) + 1)
+            raise _rate_limited("new display names", wait)
         ctx.renames_per_user.hit(user.user_id, now_s)
     screened = screening.screen(ctx, name, "display_name", was)
     # flagged: applied and queued; held for review: queued, the old name stays shown (G10)

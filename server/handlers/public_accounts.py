@@ -115,7 +115,7 @@ class Hits:
         self.ctx, self.user, self.account_id = ctx, user, account_id
         self.found: list[tuple[str, Verdict]] = []
 
-    def screen(self, text: str, field: str) -> Verdict | None:
+    def screen(self, text: str, field: str) -> None:
         try:
             verdict = posting.screen_text(self.ctx.content, text, field)
         except posting.ContentBlocked as blocked:
@@ -123,7 +123,6 @@ class Hits:
             raise
         if verdict is not None:
             self.found.append((field, verdict))
-        return verdict
 
     def verdict(self, field: str) -> Verdict | None:
         """The hit :meth:`screen` found on ``field`` (None: clean, or not screened)."""
@@ -255,9 +254,10 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
         aid = new_account_id(ctx.randbelow)
         while aid in state.accounts:
             aid = new_account_id(ctx.randbelow)
-        screened = {"name": hits.screened(name, "name", shown_text.neutral("account_name", account_id=aid)),
+        neutral_name = shown_text.neutral("account_name", account_id=aid)
+        screened = {"name": hits.screened(name, "name", neutral_name),
                     "intro": hits.screened(intro, "intro", shown_text.neutral("account_intro"))}
-        shown_name = screened["name"].shown(shown_text.neutral("account_name", account_id=aid))
+        shown_name = screened["name"].shown(neutral_name)
         shown_key = shown_text.neutral_name_key(aid) if screened["name"].held else key
         shown_intro = screened["intro"].shown("")
         state.account_names[shown_key] = aid

@@ -131,10 +131,10 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
     if decision in ("reject", "remove") and author is not None:
         done = "rejected" if decision == "reject" else "removed"
         where = f" for group {gid}" if gid is not None else f" for public account {aid}" if aid is not None else ""
+        said = f"your {noun} {text!r}{where} was {done} by the platform: {note}"
         publish(author.sessions, ev.Notice(group_id=gid, account_id=aid, kind="content_removed", by=operator_name(),
-                                           text=f"your {noun} {text!r}{where} was {done} by the platform: {note}",
-                                           content=kind, outcome=done, reason=note))
-        tell_penalty(app, author, pen, f"your {noun} {text!r}{where} was {done} by the platform: {note}", reason=note)
+                                           text=said, content=kind, outcome=done, reason=note))
+        tell_penalty(app, author, pen, said, reason=note)
     applied = "" if effect is None else (" (applied)" if changed is not None else
                                          " (not applied: the name is taken by another account)" if taken else
                                          f" (not applied: the {noun} changed since, or its owner is gone)")

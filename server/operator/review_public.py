@@ -65,12 +65,12 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
         publish_many(a.online, ev.PostEvent(account_id=aid, post_id=str(post_id), title=item["title"], ts=item["ts"]))
     if not release and author is not None:
         what = f"post {item['title']!r}" if kind == "post" else f"comment {comment_id} on post {item['title']!r}"
+        said = f"your {what} was rejected by the platform: {note}"
         publish(author.sessions, ev.Notice(
             kind="content_removed", account_id=aid, post_id=str(post_id),
             comment_id=None if comment_id is None else str(comment_id), by=operator_name(),
-            text=f"your {what} was rejected by the platform: {note}",
-            content=kind, outcome="rejected", reason=note, title=item["title"]))
-        tell_penalty(app, author, pen, f"your {what} was rejected by the platform: {note}", reason=note)
+            text=said, content=kind, outcome="rejected", reason=note, title=item["title"]))
+        tell_penalty(app, author, pen, said, reason=note)
     if not release and kind == "post" and a is not None:
         announce_post_gone(app, a, post_id, held=True)  # its other managers listed it, held
     return Result([f"review item {item_id}: {decision}"])

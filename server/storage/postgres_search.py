@@ -55,7 +55,6 @@ trigram scan with the primary key: seconds instead of milliseconds).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import product
 from typing import Any
 
 import asyncpg
@@ -63,7 +62,7 @@ import asyncpg
 from protocol.errors import ContractError
 from server.storage.base import HistoryRow
 from server.storage.postgres_reads import HISTORY_EXTRAS, PostgresReads
-from server.storage.search_fold import caseless, members, unsearchable
+from server.storage.search_fold import caseless, members, pair_variants, unsearchable
 
 # (LOCK_SEARCH, hashtext(group id)): a slice exclusively for each group it indexes, the triggers of
 # migration 21 shared for the group of the message they change.
@@ -152,11 +151,6 @@ def like_pattern(query: str) -> str:
     """``%query%`` with the query's ``\\``, ``%`` and ``_`` taken literally."""
     escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
-
-
-def pair_variants(pair: str) -> list[str]:
-    """The two characters written each way that matches them (the product of their :func:`members`)."""
-    return sorted({a + b for a, b in product(*(members(ch) for ch in pair))})
 
 
 def _regex_char(ch: str) -> str:

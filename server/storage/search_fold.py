@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from itertools import product
 
 # The code points SQLite folds are in the first two planes (FTS5's tables cover the BMP and
 # Deseret); cased letters of every Unicode version so far are there too.
@@ -84,6 +85,11 @@ def fold(text: str) -> str:
 def members(ch: str) -> tuple[str, ...]:
     """Every character that matches ``ch`` (the same fold), its fold first; ``(ch,)`` for most."""
     return classes().get(fold_table().get(ch, ch), (ch,))
+
+
+def pair_variants(pair: str) -> list[str]:
+    """The two characters written each way that matches them (the product of their :func:`members`)."""
+    return sorted({a + b for a, b in product(*(members(ch) for ch in pair))})
 
 
 def caseless(query: str) -> bool:

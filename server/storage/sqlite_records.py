@@ -14,6 +14,7 @@ from typing import Any
 
 import aiosqlite
 
+from governance.shown_text import ACCOUNT_KINDS
 from server.storage import changes as c
 from server.storage.account_measures import COMMENT_COLS, POST_COLS
 from server.storage.freezes import FREEZE_MISSES
@@ -73,7 +74,7 @@ def queue_item(row: Any) -> dict[str, Any]:
     if kind in ("message", "post", "comment"):
         unused: tuple[str, ...] = (("account_id", "post_id", "comment_id", "title") if kind == "message"
                                    else ("group_id", "seq"))
-    elif kind in ("account_name", "account_intro"):  # an account's name or intro names the account
+    elif kind in ACCOUNT_KINDS:  # an account's name or intro names the account
         unused = ("group_id", "seq", "post_id", "comment_id", "title")
     else:  # a group name or announcement names its group; a display name its user (the sender)
         unused = ("seq", "account_id", "post_id", "comment_id", "title")

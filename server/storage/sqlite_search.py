@@ -46,13 +46,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Sequence
-from itertools import product
 from typing import Any
 
 import aiosqlite
 
 from server.storage.base import HistoryRow
-from server.storage.search_fold import caseless, fold, members, unsearchable
+from server.storage.search_fold import caseless, fold, members, pair_variants, unsearchable
 from server.storage.sqlite_reads import HISTORY_EXTRAS, SqliteReader
 
 SEARCH_WINDOW = 2000  # seqs a two-character search reads directly before asking the index
@@ -260,7 +259,7 @@ class SqliteSearchReads(SqliteReader):
     async def _recent(self, group_id: str, lo: int, hi: int, pair: str, limit: int) -> list[HistoryRow]:
         """Messages with lo < seq < hi containing the two characters ``pair`` as the index folds them
         (any of their :func:`members`), read directly."""
-        variants = sorted({a + b for a, b in product(members(pair[0]), members(pair[1]))})
+        variants = pair_variants(pair)
         contains = "(" + " OR ".join("instr(text, ?) > 0" for _ in variants) + ")"
         return await self._read_directly(group_id, lo, hi, contains, variants, limit)
 

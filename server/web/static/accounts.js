@@ -346,7 +346,8 @@ function accountCreditText(name, ev, text) {
   return t("an_credit_plain", { name, delta: signed, score, level });
 }
 
-function said(field, text) { return typeof field === "string" ? field : text; }
+// The operator's own words from a field when the server sends it; else `text` (an older server).
+export function said(field, text) { return typeof field === "string" ? field : text; }
 
 // A platform notice about an account (P12, P13): its text in plain language; the lists, the open
 // page and (for a removed post) the open post follow.

@@ -12,7 +12,7 @@ import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, 
 import { fmtSeconds } from "./moderation.js";
 import { checkOutcomes, markOutcomesSeen, openMyReports, SEEN_PREFIX } from "./outcomes.js";
 import { loadHeld, onHeldSettled, heldBox, onHeldChange } from "./held.js";
-import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, accountNotice, setAccountHooks } from "./accounts.js";
+import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, accountNotice, setAccountHooks, said } from "./accounts.js";
 
 const PAGE = 50;
 let statusKey = "offline";
@@ -130,7 +130,7 @@ function renderLogin(which) {
         // The rules of docs/protocol.md (register), said in the reader's language before anything is sent.
         if (!phoneOk(phone.value)) { refuse("reg_phone_rule", phone); return; }
         if (!USERNAME_RE.test(username)) { refuse("reg_username_rule", $("#reg-username")); return; }
-        const pwLength = [...password].length;   // code points, as the server counts
+        const pwLength = charCount(password);   // code points, as the server counts
         if (pwLength < 8 || pwLength > 128) { refuse("reg_password_rule", $("#reg-password")); return; }
         const args = { username, password, phone: phone.value.trim(), code: $("#reg-code").value.trim() };
         const dn = $("#reg-display").value.trim();
@@ -1324,9 +1324,6 @@ function creditText(ev, text) {
   if (typeof ev.reason === "string" && ev.reason) return t("n_credit", { score, level, reason: ev.reason });
   return t("n_credit_plain", { score, level, delta: typeof delta === "number" ? (delta > 0 ? "+" + delta : String(delta)) : "" });
 }
-
-// The operator's own words from a field when the server sends it; else `text` (an older server).
-function said(field, text) { return typeof field === "string" ? field : text; }
 
 function appealAction(sid) { return { label: t("appeal"), run: () => appealDialog(sid) }; }
 
