@@ -421,11 +421,18 @@ class StorageConfig:
         return self.sqlite_file
 
 
+_BROKER_URL = r"(nats|tls)://[^\s,]+"
+_BROKER_URLS = rf"({_BROKER_URL}(\s*,\s*{_BROKER_URL})*)?"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ClusterConfig:
     """Several nodes sharing one PostgreSQL store through NATS (server/cluster/); off while broker_url is empty."""
 
-    broker_url: str = setting("", matches(r"((nats|tls)://\S+)?", "empty or a NATS url: nats://host:port or tls://host:port"))
+    # One NATS server, or several servers of one NATS cluster, comma-separated: the node connects to
+    # any of them and, when that one dies, to another (see broker_urls).
+    broker_url: str = setting("", matches(_BROKER_URLS, "empty, or NATS urls (nats://host:port or tls://host:port), "
+                                                       "comma-separated for the servers of a NATS cluster"))
     node_id: str = setting("", matches(r"[A-Za-z0-9_-]{0,64}", "up to 64 letters, digits, _ or -"))  # "" = host-port
     name: str = setting("qunguan", matches(r"[A-Za-z0-9_-]{1,32}", "1-32 letters, digits, _ or -"))
     lease_seconds: float = setting(3.0, between(1, 60), kind=FLOAT)
@@ -434,6 +441,11 @@ class ClusterConfig:
     @property
     def enabled(self) -> bool:
         return bool(self.broker_url)
+
+    @property
+    def broker_urls(self) -> list[str]:
+        """The NATS servers to connect to, in the order written (nats-py tries them in a random order)."""
+        return [url.strip() for url in self.broker_url.split(",") if url.strip()]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -92,7 +92,7 @@ class ClusterNode:
         # Pings every lease period (nats-py's default is two minutes): a link that silently drops
         # packets is taken for lost after two unanswered ones, and reconnected, within a few leases.
         self.nc = await nats.connect(
-            self.cfg.broker_url, name=self.holder, allow_reconnect=True, max_reconnect_attempts=-1,
+            servers=self.cfg.broker_urls, name=self.holder, allow_reconnect=True, max_reconnect_attempts=-1,
             reconnect_time_wait=0.5, connect_timeout=5,
             ping_interval=max(1, round(self.cfg.lease_seconds)), max_outstanding_pings=2,
             disconnected_cb=self._disconnected, reconnected_cb=self._reconnected, error_cb=self._error,
@@ -113,7 +113,7 @@ class ClusterNode:
             task = asyncio.create_task(run(), name=name)
             task.add_done_callback(self._ended)
             self._tasks.append(task)
-        log.info("cluster node %s (service %r) on %s", self.node_id, self.cfg.name, self.cfg.broker_url)
+        log.info("cluster node %s (service %r) on NATS at %s", self.node_id, self.cfg.name, self._broker_now())
 
     async def _check_node_id(self) -> None:
         """Refuse to start beside a running node with the same node id: the home would take each
@@ -272,8 +272,13 @@ class ClusterNode:
         if self.cut_since is None:
             self.cut_since = time.monotonic()
 
+    def _broker_now(self) -> str:
+        """The NATS server this node is connected to (one of a NATS cluster's, when there are several)."""
+        url = self.nc.connected_url if self.nc is not None else None
+        return url.geturl() if url is not None else "(none)"
+
     async def _reconnected(self) -> None:
-        log.info("reconnected to NATS")
+        log.info("reconnected to NATS at %s", self._broker_now())
         self.cut_since = None
         if self.is_home and self.home is not None:
             self.home.reconnections += 1  # (the next heartbeat says so: the gateways re-register)

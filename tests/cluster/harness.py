@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from websockets.exceptions import ConnectionClosed
 
 from client_demo.client import Client
+from server.cluster.gateway import EVENTS_LOST
 from tests import pgtools
 from tests.e2e.harness import FAST_CONFIG, ServerProcess
 
@@ -240,19 +241,42 @@ class Cluster:
 
 
 class NatsServer:
-    """A private nats-server on a free port (plain core NATS, which is all the cluster uses)."""
+    """A private nats-server on a free port (plain core NATS, which is all the cluster uses).
 
-    def __init__(self) -> None:
+    With ``routes`` it is one server of a NATS cluster: it listens for routes on ``route_port`` and
+    connects to the others' (see :func:`nats_cluster`); ``monitor_port`` serves its ``/connz``.
+    """
+
+    def __init__(self, route_port: int | None = None, routes: list[int] | None = None) -> None:
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.route_port = route_port
+        self.routes = routes
+        self.monitor_port = free_port() if routes is not None else None
+
+    def _cluster_args(self) -> list[str]:
+        if self.route_port is None or self.routes is None:
+            return []
+        routes = ",".join(f"nats-route://127.0.0.1:{p}" for p in self.routes if p != self.route_port)
+        return ["--cluster_name", "qg", "--cluster", f"nats://127.0.0.1:{self.route_port}", "--routes", routes,
+                "-m", str(self.monitor_port)]
+
+    def client_names(self) -> list[str]:
+        """The names of the clients connected to this server now (a node's is ``node_id/instance``)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/connz?limit=1000", timeout=5) as r:
+            return [c.get("name", "") for c in json.load(r).get("connections", [])]
+
+    def routed(self) -> int:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/routez", timeout=5) as r:
+            return int(json.load(r).get("num_routes", 0))
 
     @staticmethod
     def missing() -> str | None:
         return None if shutil.which(NATS_SERVER) else f"{NATS_SERVER} is not installed"
 
     def start(self, timeout: float = 10.0) -> NatsServer:
-        self.proc = subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port)],
+        self.proc = subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), *self._cluster_args()],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while nats_unavailable("127.0.0.1", self.port) is not None:
@@ -265,6 +289,20 @@ class NatsServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+
+
+def nats_cluster(size: int = 3, timeout: float = 10.0) -> list[NatsServer]:
+    """``size`` private nats-servers routed to each other: one NATS cluster, running when this returns."""
+    ports = [free_port() for _ in range(size)]
+    servers = [NatsServer(route_port=port, routes=ports) for port in ports]
+    for server in servers:
+        server.start()
+    deadline = time.monotonic() + timeout
+    while any(server.routed() < size - 1 for server in servers):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the private NATS servers did not route to each other")
+        time.sleep(0.05)
+    return servers
 
 
 class CuttableRelay:
@@ -466,3 +504,44 @@ class Sender:
             else:
                 self.errors.append((r["code"], r.get("reason", ""), time.monotonic()))
                 await asyncio.sleep(0.05)
+
+
+async def check_after_broker_outage(c: Cluster, gid: str, home: Node, senders: list[Sender],
+                                    receivers: list[Client]) -> None:
+    """After NATS went away mid-chat and the nodes are on it again: no receiver left open missed an
+    event, those whose gateway lost events resumed, history holds every acknowledged message with no
+    gap, and sends from every node reach receivers on every node again (``receivers`` is updated)."""
+    # A gateway that lost events meanwhile (published by the home before the gateway was back on
+    # NATS) has its clients resume: closed with 1013, they connect again and read history. It may
+    # learn of the loss only from the home's heartbeats, a lease period after the fact.
+    await asyncio.sleep(c.lease_seconds + 1.0)
+    live_events = [messages_events_so_far(rcv, gid) for rcv in receivers]  # (some lost with the broker)
+    for i, rcv in enumerate(receivers):
+        if not rcv.closed:  # then it missed nothing: its node would have had it resume otherwise
+            seqs = [ev["seq"] for ev in live_events[i]]
+            missed = sorted(set(range(seqs[0], seqs[-1] + 1)) - set(seqs))
+            assert not missed, f"a connection left open missed {len(missed)} events, from seq {missed[:1]}"
+        else:
+            assert (rcv.ws.close_code, rcv.ws.close_reason) == (1013, EVENTS_LOST), (rcv.ws.close_code,
+                                                                                    rcv.ws.close_reason)
+            assert rcv.node is not home  # type: ignore[attr-defined]  # (the home loses nothing)
+            receivers[i] = await resumed(rcv)
+
+    # History: every acknowledged message, and no gap.
+    history = await full_history(receivers[1], gid)
+    stored = {m["seq"]: m["text"] for m in history}
+    acked = {cmid: seq for s in senders for cmid, seq in s.acked.items()}
+    assert {cmid: seq for cmid, seq in acked.items() if stored.get(seq) != cmid} == {}
+    assert list(stored) == list(range(1, len(history) + 1)), "history has a gap"
+    assert len(set(stored.values())) == len(stored), "a message is stored twice"
+    assert c.db_rows("SELECT seq, text FROM messages WHERE group_id = ? ORDER BY seq", gid) == list(stored.items())
+    for events in live_events:
+        assert_in_seq_order(events)
+        assert all(stored.get(ev["seq"]) == ev["text"] for ev in events)
+
+    # Sends work across nodes again: one from each node reaches the receivers on every node.
+    for i, cl in enumerate(s.c for s in senders):  # (a sender that resumed has a new connection)
+        await cl.send(gid, f"after-{i}")
+        for rcv in receivers:
+            [ev] = await message_events(rcv, gid, 1, timeout=5.0)
+            assert ev["text"] == f"after-{i}"

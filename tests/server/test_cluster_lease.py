@@ -163,6 +163,25 @@ def test_a_cluster_needs_postgresql(tmp_path):
         parse_config({"cluster": {"node_id": "a.b"}}, tmp_path)  # a dot would split its NATS subject
 
 
+@pytest.mark.parametrize(("broker_url", "servers"), [
+    ("nats://127.0.0.1:4222", ["nats://127.0.0.1:4222"]),
+    ("nats://a:4222,nats://b:4222", ["nats://a:4222", "nats://b:4222"]),
+    ("nats://a:4222 , tls://b:4443,  nats://c:4222", ["nats://a:4222", "tls://b:4443", "nats://c:4222"]),
+    ("nats://a:4222,", None),
+    (",nats://a:4222", None),
+    ("nats://a:4222,,nats://b:4222", None),
+    ("nats://a:4222, http://b:80", None),
+    ("nats://a:4222 nats://b:4222", None),
+])
+def test_broker_url_lists_the_servers_of_a_nats_cluster(tmp_path, broker_url, servers):
+    raw = {"cluster": {"broker_url": broker_url}, "storage": {"url": "postgresql://postgres@127.0.0.1/q"}}
+    if servers is None:
+        with pytest.raises(ConfigError, match="cluster.broker_url"):
+            parse_config(raw, tmp_path)
+    else:
+        assert parse_config(raw, tmp_path).cluster.broker_urls == servers
+
+
 async def test_a_node_cut_off_from_nats_does_not_contest_the_lease(app, monkeypatch):
     """As the home it could serve no gateway (and would give the lease up again): a node that is
     not on NATS leaves the lease to one that is, and contests it again once it is back."""
