@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,7 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from client_demo.client import Client
 from server.cluster.gateway import EVENTS_LOST
 from tests import pgtools
-from tests.e2e.harness import FAST_CONFIG, ServerProcess
+from tests.e2e.harness import FAST_CONFIG, ServerProcess, open_group
 
 BROKER_HOST, BROKER_PORT = "127.0.0.1", 4222
 # The machine's NATS (with JetStream), shared by every cluster test but the one that restarts its own.
@@ -504,6 +505,58 @@ class Sender:
             else:
                 self.errors.append((r["code"], r.get("reason", ""), time.monotonic()))
                 await asyncio.sleep(0.05)
+
+
+@dataclass
+class Chat:
+    """A group with a sender and a receiver on every node, the senders running (for outage tests)."""
+
+    owner: Client
+    gid: str
+    chatters: list[Client]
+    receivers: list[Client]
+    senders: list[Sender]
+    stop: asyncio.Event
+    tasks: list[asyncio.Task[None]]
+
+    @classmethod
+    async def start(cls, c: Cluster) -> Chat:
+        owner = await c.gateways()[0].user()
+        gid = await open_group(owner)
+        chatters = await members_on(c.nodes, gid, per_node=1, encodings=("msgpack", "json"))
+        receivers = await members_on(c.nodes, gid, per_node=1, encodings=("json", "msgpack"))
+        senders = [Sender(cl, gid, f"s{i}") for i, cl in enumerate(chatters)]
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(s.run(stop, timeout=12.0)) for s in senders]
+        await asyncio.sleep(0.7)
+        assert all(s.acked for s in senders), "the chat did not get going"
+        return cls(owner, gid, chatters, receivers, senders, stop, tasks)
+
+    async def back(self, since: float, what: str) -> float:
+        """Wait until every sender had a send written after ``since`` acknowledged (at most 15 s), stop
+        them, check none went silent, died or was refused but ``internal``; the seconds it took."""
+        senders = self.senders
+        for s in senders:
+            s.since = since
+        deadline = since + 15
+        while not all(s.first_ok_after is not None for s in senders) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        self.stop.set()
+        await asyncio.gather(*self.tasks)
+        back = max(s.first_ok_after or float("inf") for s in senders) - since
+        print(f"{what}: every node's sender acknowledged again {back:.2f} s later; "
+              f"acked {sum(len(s.acked) for s in senders)}; "
+              f"refused meanwhile: {sorted({reason for s in senders for _, reason, _ in s.errors})}")
+        for s in senders:
+            assert not s.silent and not s.died, (s.name, s.silent, s.died)
+            assert {code for code, _, _ in s.errors} <= {"internal"}, s.errors
+            assert s.first_ok_after is not None, f"{s.name}: no send got through after {what}"
+        return back
+
+    async def close(self) -> None:
+        for cl in [self.owner, *self.chatters, *(s.c for s in self.senders), *self.receivers]:
+            await cl.close()
 
 
 async def check_after_broker_outage(c: Cluster, gid: str, home: Node, senders: list[Sender],

@@ -12,15 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.cluster.harness import (
-    Cluster,
-    NatsServer,
-    Sender,
-    check_after_broker_outage,
-    members_on,
-    nats_cluster,
-)
-from tests.e2e.harness import open_group
+from tests.cluster.harness import Chat, Cluster, NatsServer, check_after_broker_outage, nats_cluster
 
 BACK_WITHIN = 6.0  # seconds from the kill until every node's sender is acknowledged again
 
@@ -53,36 +45,12 @@ async def test_the_nats_server_of_the_home_dies_and_the_nodes_move_to_another(
     c = make_cluster(broker_url=", ".join(s.url for s in three_nats))
     home = c.home()
     epoch = c.lease()[1]  # type: ignore[index]
-    owner = await c.gateways()[0].user()
-    gid = await open_group(owner)
-    chatters = await members_on(c.nodes, gid, per_node=1, encodings=("msgpack", "json"))
-    receivers = await members_on(c.nodes, gid, per_node=1, encodings=("json", "msgpack"))
-    senders = [Sender(cl, gid, f"s{i}") for i, cl in enumerate(chatters)]
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(s.run(stop, timeout=12.0)) for s in senders]
-    await asyncio.sleep(0.7)
-    assert all(s.acked for s in senders), "the chat did not get going"
+    chat = await Chat.start(c)
 
     doomed = _server_of(up, home.node_id)
     on_doomed = [n.node_id for n in c.nodes if _server_of(up, n.node_id) is doomed]
     doomed.kill9()
-    killed_at = time.monotonic()
-    for s in senders:
-        s.since = killed_at
-    deadline = killed_at + 15
-    while not all(s.first_ok_after is not None for s in senders) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)
-    stop.set()
-    await asyncio.gather(*tasks)
-    back = max(s.first_ok_after or float("inf") for s in senders) - killed_at
-    print(f"NATS server of {on_doomed} killed: every node's sender acknowledged again {back:.2f} s later; "
-          f"acked {sum(len(s.acked) for s in senders)}; "
-          f"refused meanwhile: {sorted({reason for s in senders for _, reason, _ in s.errors})}")
-
-    for s in senders:
-        assert not s.silent and not s.died, (s.name, s.silent, s.died)
-        assert {code for code, _, _ in s.errors} <= {"internal"}, s.errors
+    back = await chat.back(time.monotonic(), f"NATS server of {on_doomed} killed")
     assert back <= BACK_WITHIN, f"sends worked again only {back:.2f} s after the NATS server died"
     await asyncio.to_thread(c.wait_ready, 10.0)
     # No failover was needed: the home reached another server before any gateway gave it up.
@@ -91,6 +59,5 @@ async def test_the_nats_server_of_the_home_dies_and_the_nodes_move_to_another(
     for node in c.nodes:
         assert _server_of([survivor], node.node_id) is survivor
 
-    await check_after_broker_outage(c, gid, home, senders, receivers)
-    for cl in [owner, *chatters, *(s.c for s in senders), *receivers]:
-        await cl.close()
+    await check_after_broker_outage(c, chat.gid, home, chat.senders, chat.receivers)
+    await chat.close()
