@@ -4,10 +4,10 @@
 // Every piece of user data is rendered as text (dom.js).
 import { el, clear, $, toast, modal } from "./dom.js";
 import { t, errorText, setLang, getLang, fmtTime, catName } from "./i18n.js";
-import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits } from "./state.js";
+import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits } from "./state.js";
 import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, stamp, previewText } from "./media.js";
-import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes } from "./rich.js";
+import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft } from "./composer.js";
 import { fmtSeconds } from "./moderation.js";
 import { checkOutcomes, markOutcomesSeen, openMyReports, SEEN_PREFIX } from "./outcomes.js";
@@ -218,7 +218,7 @@ function localLogout(message) {
   S.token = null; S.me = null; S.authed = false; S.groups.clear(); S.current = null; S.outbox = []; S.notices = []; S.unseen = 0; S.blacklistedText = null;
   // The invite links made here are secrets (whoever has one joins), and the names seen are the
   // user's groups' members: neither stays in the tab for whoever logs in next.
-  S.invites.clear(); S.names.clear(); S.pendingInvite = null;
+  S.invites.clear(); S.names.clear(); S.pastNames.clear(); S.pendingInvite = null;
   const asked = document.getElementById("invite-confirm"); if (asked) asked.close();
   resetAccounts(); S.tab = "groups";
   document.body.classList.remove("show-account");
@@ -475,6 +475,7 @@ async function loadDetail(g) {
     g.members = new Map(mem.members.map((u) => [u.user_id, u]));
     remember(mem.members);
     const mine = g.members.get(S.me.user_id); if (mine) g.role = mine.role;
+    redrawMentions(g);   // messages drawn before the member list came (a group opened the first time)
   } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); }
 }
 
@@ -1030,7 +1031,7 @@ function editItem(item) {
   if (box.disabled) { toast(t("send_edit_blocked"), "error"); return; }   // kept: a closed composer would lose it
   dropPending(item);
   box.value = box.value ? box.value + "\n" + item.text : item.text;
-  restoreDraft(g, item.extras || {});
+  restoreDraft(g, item.extras || {}, item.text);
   box.dispatchEvent(new Event("input"));
   if (!box.disabled) { box.focus(); box.setSelectionRange(box.value.length, box.value.length); }
 }
@@ -1364,10 +1365,16 @@ function showMyName() {
 // user_renamed: a user who shares a group with us (or we ourselves) has a new display name. Every
 // place the page shows it follows at once: the senders of the messages held and of the copies kept
 // for quotes (history gives current names too), the member lists, the quotes and the reply being
-// written, the owner in the group's information, and our own name in the sidebar.
+// written, the owner in the group's information, and our own name in the sidebar. The old name is
+// kept as one of theirs (pastName): messages that mention them as "@OldName" still mark it.
 function renamed(ev) {
   const uid = ev.user_id, name = ev.display_name;
   if (typeof uid !== "string" || typeof name !== "string") return;
+  for (const old of namesOf(uid)) if (old !== name) pastName(uid, old);
+  for (const g of S.groups.values()) {
+    const member = g.members ? g.members.get(uid) : null;
+    if (member && member.display_name !== name) pastName(uid, member.display_name);
+  }
   if (S.names.has(uid)) S.names.set(uid, name);
   if (S.me && S.me.user_id === uid) { S.me.display_name = name; showMyName(); }
   const fix = (u) => { if (u && u.user_id === uid && u.display_name !== name) { u.display_name = name; return true; } return false; };
@@ -1382,6 +1389,7 @@ function renamed(ev) {
     if (d && d.replyTo) fix(d.replyTo.sender);
     if (g.group_id === S.current) {
       for (const m of redraw) replaceMessage(g, m);
+      redrawMentions(g);   // "@OldName" stays marked, titled with the new name
       redrawQuotes(g);
       drawReply(g);
       drawPinBar(g);

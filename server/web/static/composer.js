@@ -3,7 +3,7 @@
 // (uploaded while the user types; send waits for them). Each group keeps its own draft.
 import { el, clear, $, toast } from "./dom.js";
 import { t, errorText } from "./i18n.js";
-import { S } from "./state.js";
+import { S, namesOf } from "./state.js";
 import { upload, fmtSize, previewText } from "./media.js";
 
 const MAX_FILES = 9;
@@ -172,12 +172,15 @@ export async function takeExtras(g, text) {
 }
 
 // A refused send: its reply, mentions and (already uploaded) files go back into the draft.
-export function restoreDraft(g, extras) {
+export function restoreDraft(g, extras, text = "") {
   const d = draft(g);
   if (extras.reply_to && g.msgs.has(extras.reply_to)) d.replyTo = g.msgs.get(extras.reply_to);
+  // A mention keeps the name its text says, which may be one the member had before a rename.
   for (const uid of extras.mentions || []) {
-    const u = g.members ? g.members.get(uid) : null;
-    if (u) d.mentions.set(uid, u.display_name);
+    if (!g.members || !g.members.has(uid)) continue;   // no longer a member: not mentioned again
+    const names = namesOf(uid, g);
+    const said = names.find((n) => text.includes("@" + n)) || names[0];
+    if (said) d.mentions.set(uid, said);
   }
   if (extras.mention_all) d.mentionAll = true;
   for (const a of extras.attachments || []) {
