@@ -62,6 +62,17 @@ export const conn = new Conn(wsUrl, {});
 
 export function api(op, args = {}) { return conn.request(op, args); }
 
+// Waiting for the connection to be usable again (what a dropped connection interrupted, such as an
+// upload, goes on then): whenAuthed() resolves true once the page is authenticated (at once if it
+// is), false if the user logs out first. app.js calls authChanged at each auth and at logout.
+let authWaiters = [];
+export function whenAuthed() { return S.authed ? Promise.resolve(true) : new Promise((resolve) => authWaiters.push(resolve)); }
+export function authChanged(on) {
+  const waiting = authWaiters;
+  authWaiters = [];
+  for (const resolve of waiting) resolve(on);
+}
+
 export function newGroup(gid, name, role) {
   return {
     group_id: gid, name, role,
