@@ -1414,13 +1414,14 @@ function renamed(ev) {
   const uid = ev.user_id, name = ev.display_name;
   if (typeof uid !== "string" || typeof name !== "string") return;
   for (const old of namesOf(uid)) if (old !== name) pastName(uid, old);
-  for (const g of S.groups.values()) {
-    const member = g.members ? g.members.get(uid) : null;
-    if (member && member.display_name !== name) pastName(uid, member.display_name);
-  }
   if (S.names.has(uid)) S.names.set(uid, name);
   if (S.me && S.me.user_id === uid) { S.me.display_name = name; showMyName(); }
-  const fix = (u) => { if (u && u.user_id === uid && u.display_name !== name) { u.display_name = name; return true; } return false; };
+  const fix = (u) => {
+    if (!u || u.user_id !== uid || u.display_name === name) return false;
+    pastName(uid, u.display_name);
+    u.display_name = name;
+    return true;
+  };
   for (const g of S.groups.values()) {
     const member = g.members ? g.members.get(uid) : null;
     fix(member);
