@@ -4,13 +4,25 @@ user through a signed URL, refreshed with media_url once that URL has expired.""
 from __future__ import annotations
 
 import hashlib
+import signal
+import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.harness import ServerProcess
-from tests.web.browser import create_group, join_group, message, new_page, register, tiny_png
+from tests.e2e.harness import ServerProcess, open_group
+from tests.web.browser import (
+    Background,
+    create_group,
+    join_group,
+    login,
+    message,
+    new_page,
+    register,
+    tiny_png,
+)
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 IMG_LOADED = """sel => { const i = document.querySelector(sel);
@@ -109,3 +121,158 @@ def test_sha256_fallback_matches_the_browser(browser: Any, server: ServerProcess
       return true;
     }""")
     assert same is True
+
+
+def _big_pdf(size: int = 2_000_000) -> bytes:
+    """A PDF the server takes (it checks the magic number) of about ``size`` bytes: three chunks."""
+    body = bytes((i * 131 + 7) & 255 for i in range(size))
+    return b"%PDF-1.4\n" + body + b"\n%%EOF\n"
+
+
+class ChunkCut:
+    """The page's WebSocket through a route that drops the connection at the page's ``nth``
+    upload_chunk frame, which reaches the server first when ``deliver`` (only its answer is lost)
+    and is lost with the connection otherwise; the page's reconnects are refused until ``mend()``.
+    Counts the upload_begin frames the page sends. Install it before the page connects."""
+
+    def __init__(self, page: Any, nth: int, deliver: bool) -> None:
+        self.nth, self.deliver = nth, deliver
+        self.away = False
+        self.chunks = 0
+        self.begins = 0
+        page.route_web_socket("**/ws", self._through)
+
+    def _through(self, ws: Any) -> None:
+        if self.away:
+            ws.close(code=1001)
+            return
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode(errors="replace")
+            self.begins += '"op":"upload_begin"' in text
+            if '"op":"upload_chunk"' in text:
+                self.chunks += 1
+                if self.chunks == self.nth:
+                    if self.deliver:
+                        server.send(message)
+                    self.away = True
+                    server.close()
+                    ws.close(code=1001)
+                    return
+            server.send(message)
+
+        ws.on_message(from_page)
+
+    def mend(self) -> None:
+        self.away = False
+
+
+def _sha_of_link(page: Any, text: str) -> str:
+    link = message(page, text).locator("a.media-file")
+    link.wait_for()
+    digest: str = page.evaluate("""async (href) => {
+      const r = await fetch(href);
+      return Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', await r.arrayBuffer())),
+                        b => b.toString(16).padStart(2, '0')).join('');
+    }""", link.get_attribute("href"))
+    return digest
+
+
+@pytest.mark.parametrize("deliver", [True, False], ids=["answer-lost", "chunk-lost"])
+def test_an_upload_cut_by_a_dropped_connection_goes_on_after_the_reconnect(
+        browser: Any, server: ServerProcess, bg: Background, deliver: bool) -> None:
+    """The file used to vanish from the composer (a toast, the upload dropped) when the connection
+    dropped under its upload, and a message already sent with it went without it. The upload waits,
+    shown paused, and goes on from where the server has it: the message sent meanwhile carries it."""
+    owner = bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    page = new_page(browser, server)
+    cut = ChunkCut(page, nth=2, deliver=deliver)
+    login(page, owner.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    pdf = _big_pdf()
+    page.set_input_files("#file-input", files=[{"name": "大文件.pdf", "mimeType": "application/pdf", "buffer": pdf}])
+    page.wait_for_selector("#status.status-reconnecting")
+    item = page.locator("#attach-tray .attach-item[data-name='大文件.pdf']")
+    expect(item).to_contain_text("已暂停")  # still there, and the user is shown why it waits
+    page.fill("#composer-text", "断线时附上的文件")
+    page.press("#composer-text", "Enter")
+    pending = page.locator("#outbox .pending", has_text="断线时附上的文件")
+    expect(pending).to_contain_text("大文件.pdf")
+    expect(pending).to_contain_text("发送中")
+
+    cut.mend()
+    page.wait_for_selector("#status.status-connected", timeout=20_000)
+    assert _sha_of_link(page, "断线时附上的文件") == hashlib.sha256(pdf).hexdigest()
+    expect(page.locator("#outbox .pending")).to_have_count(0)
+    assert cut.begins == 1  # went on with the same upload, not begun again
+    stored = bg.run(owner.request("history", group_id=gid, limit=10))["messages"]
+    assert [(m["text"], [a["name"] for a in m.get("attachments", [])]) for m in stored] == [
+        ("断线时附上的文件", ["大文件.pdf"])]
+    assert page.errors == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_upload_the_restarted_server_forgot_begins_again_and_a_refusal_fails_the_message(
+        browser: Any, tmp_path: Path, bg: Background) -> None:
+    """A server restarted while the page was away has forgotten the unfinished upload: the page
+    begins it again. Refused then (the operator lowered media.max_bytes meanwhile), the message
+    does not go without its file: it stays failed, the file named with why, and Retry, once the
+    limit is back, uploads the file again and sends the message with it."""
+    srv = ServerProcess(tmp_path)
+    srv.config.write_text(srv.config.read_text().replace("port = 0", f"port = {_free_port()}", 1))
+    plain = srv.config.read_text()
+    srv.start()
+    try:
+        owner = bg.run(srv.user())
+        gid = bg.run(open_group(owner))
+        page = new_page(browser, srv)
+        cut = ChunkCut(page, nth=2, deliver=False)
+        login(page, owner.username)
+        page.click(f"#group-list [data-gid='{gid}']")
+        pdf = _big_pdf()
+        page.set_input_files("#file-input", files=[{"name": "大文件.pdf", "mimeType": "application/pdf",
+                                                   "buffer": pdf}])
+        page.wait_for_selector("#status.status-reconnecting")
+        page.fill("#composer-text", "重启后的文件")
+        page.press("#composer-text", "Enter")
+
+        srv.kill9()
+        srv.config.write_text(plain + "\n[media]\nmax_bytes = 1000000\n")
+        srv.start()
+        cut.mend()
+        page.wait_for_selector("#status.status-connected", timeout=20_000)
+        failed = page.locator("#outbox .pending.failed", has_text="重启后的文件")
+        expect(failed.locator(".send-error")).to_contain_text("「大文件.pdf」上传失败：内容过长或文件过大")
+        expect(failed.locator(".send-retry")).to_be_visible()
+        expect(failed.locator(".send-discard")).to_be_visible()
+        assert cut.begins == 2  # the server did not know the first one any more: begun again
+
+        srv.config.write_text(plain)
+        assert srv.proc is not None
+        srv.proc.send_signal(signal.SIGHUP)
+        assert bg.run(srv.logged("config reloaded"))
+        failed.locator(".send-retry").click()
+        assert _sha_of_link(page, "重启后的文件") == hashlib.sha256(pdf).hexdigest()
+        expect(page.locator("#outbox .pending")).to_have_count(0)
+
+        async def stored() -> list[tuple[str, list[str]]]:
+            c = await srv.client()
+            try:
+                await c.login(owner.username, "password123")  # type: ignore[attr-defined]
+                ms = (await c.request("history", group_id=gid, limit=10))["messages"]
+                return [(m["text"], [a["name"] for a in m.get("attachments", [])]) for m in ms]
+            finally:
+                await c.close()
+
+        assert bg.run(stored()) == [("重启后的文件", ["大文件.pdf"])]
+        assert page.errors == []
+    finally:
+        srv.stop()
+        print("".join(srv.output))

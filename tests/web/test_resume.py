@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.harness import ServerProcess
+from tests.e2e.harness import ServerProcess, open_group
 from tests.web.browser import (
     Background,
     Cable,
     create_group,
     join_group,
     login,
+    message,
     message_texts,
     new_page,
     register,
@@ -441,4 +443,47 @@ def test_a_resync_notice_reads_the_messages_shown_again(
     expect(message_one).to_have_text("改过了", timeout=10_000)
     expect(page.locator(f"#messages .msg.is-deleted[data-seq='{two}']")).to_have_count(1)
     assert "会被撤回的" not in page.inner_text("#messages")
+    assert page.errors == []
+
+
+def test_a_request_unanswered_on_a_silent_connection_reconnects_and_the_message_is_stored_once(
+        browser: Any, any_server: ServerProcess, bg: Background) -> None:
+    """A connection can die with no close event (a network that drops packets, a frozen host): the
+    page's requests waited on it for good and the message showed "sending" for ever. Here the server
+    process is frozen (SIGSTOP): its sockets stay open, nothing answers. The page gives the request
+    15 s, drops the connection and reconnects; once the server runs again, both the first try (still
+    in the old socket) and the retry reach it, and the one client_msg_id makes them one message."""
+    srv = any_server
+    owner = bg.run(srv.user())
+    gid = bg.run(open_group(owner))
+    page = new_page(browser, srv)
+    login(page, owner.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    send(page, "冻结前")
+    page.wait_for_selector("#messages .msg .text:has-text('冻结前')")
+    assert srv.proc is not None
+    srv.proc.send_signal(signal.SIGSTOP)
+    try:
+        send(page, "没有回音")
+        pending = page.locator("#outbox .pending", has_text="没有回音")
+        expect(pending).to_contain_text("发送中")
+        # No close event comes: the page itself gives up on the connection (15 s without an answer).
+        page.wait_for_selector("#status.status-reconnecting", timeout=25_000)
+        expect(pending).to_contain_text("发送中")  # kept, to go again
+    finally:
+        srv.proc.send_signal(signal.SIGCONT)
+    page.wait_for_selector("#status.status-connected", timeout=30_000)
+    message(page, "没有回音")
+    expect(page.locator("#outbox .pending")).to_have_count(0)
+    assert message_texts(page) == ["冻结前", "没有回音"]
+
+    async def stored() -> list[str]:
+        c = await srv.client()
+        try:
+            await c.login(owner.username, "password123")  # type: ignore[attr-defined]
+            return [m["text"] for m in (await c.request("history", group_id=gid, limit=10))["messages"]]
+        finally:
+            await c.close()
+
+    assert bg.run(stored()) == ["冻结前", "没有回音"]  # stored once, though sent twice
     assert page.errors == []

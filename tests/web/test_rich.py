@@ -6,7 +6,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.harness import ServerProcess
+from tests.e2e.harness import ServerProcess, open_group
 from tests.web.browser import (
     Background,
     close_dialogs,
@@ -251,3 +251,39 @@ def test_the_message_menu_is_reached_with_the_keyboard(browser: Any, server: Ser
     alice.keyboard.press("Escape")
     expect(alice.locator("#message-actions")).to_have_count(0)
     assert alice.errors == []
+
+
+def test_a_mention_stays_marked_after_the_member_renames(browser: Any, server: ServerProcess, bg: Background) -> None:
+    """Mentions were marked by the members' names as they are now: in a group opened the first time
+    (its member list not loaded yet) none was marked, and once a member renamed, the next redraw of a
+    message that wrote "@OldName" (a reaction, the language switch) showed it as plain text."""
+    alice = bg.run(server.user())
+    bob = bg.run(server.user())
+    carol = bg.run(server.user())
+    gid = bg.run(open_group(alice))
+    for c in (bob, carol):
+        bg.run(c.request("join_group", group_id=gid))
+    old = carol.username.title()
+    seq = bg.run(bob.send(gid, f"@{old} 明天见", mentions=[carol.user_id]))["seq"]
+    bg.run(bob.send(gid, "@Nobody 不是提及"))
+    page = new_page(browser, server)
+    login(page, carol.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    msg = message(page, "明天见")
+    mention = msg.locator(".mention.me")
+    expect(mention).to_have_text("@" + old)  # marked the first time the group is opened
+    expect(mention).to_have_attribute("data-uid", carol.user_id)
+    assert message(page, "不是提及").locator(".mention").count() == 0  # only the ids in `mentions`
+
+    bg.run(carol.request("set_profile", display_name="Caz"))  # from another device
+    expect(page.locator("#me-name")).to_have_text("Caz")
+    expect(mention).to_have_attribute("title", "@Caz")
+    bg.run(alice.request("react", group_id=gid, seq=seq, emoji="👍", on=True))  # the message is drawn again
+    expect(msg.locator(".reaction .count")).to_have_text("1")
+    expect(mention).to_have_text("@" + old)
+    assert "mention-me" in (msg.get_attribute("class") or "")
+    page.click("#lang-btn")  # the whole chat drawn again
+    expect(message(page, "明天见").locator(".mention.me")).to_have_text("@" + old)
+    bg.run(bob.send(gid, "@Caz see you", mentions=[carol.user_id]))  # the new name is marked too
+    expect(message(page, "see you").locator(".mention.me")).to_have_text("@Caz")
+    assert page.errors == []

@@ -315,3 +315,29 @@ def test_a_new_name_reaches_the_names_already_shown(browser: Any, server: Server
     bg.run(carol.request("set_profile", display_name="Caroline"))
     expect(page.locator("#me-name")).to_have_text("Caroline")
     assert page.errors == []
+
+
+def test_a_saved_message_whose_file_was_not_uploaded_comes_back_failed_asking_for_the_file(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The file of a message failed for it cannot be kept in localStorage: the next page shows the
+    message failed with the file named, Retry does not send it without the file, and Edit puts the
+    text back for the file to be attached again."""
+    owner = bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    page = new_page(browser, server)
+    key = f"qg.outbox.{owner.user_id}"
+    saved = [{"gid": gid, "text": "带附件的消息", "cmid": "upl-1", "files": ["合同.pdf"], "extras": {},
+              "at": 1, "failed": "x", "unsent": ["合同.pdf"]}]
+    page.evaluate("([k, v]) => localStorage.setItem(k, v)", [key, json.dumps(saved)])
+    login(page, owner.username)
+    _open(page, gid)
+    failed = page.locator("#outbox .pending.failed", has_text="带附件的消息")
+    expect(failed.locator(".send-error")).to_contain_text("「合同.pdf」上传失败：页面重新打开后文件已不在")
+    failed.locator(".send-retry").click()
+    page.wait_for_selector("#toasts .toast-error:has-text('合同.pdf')")
+    expect(failed).to_have_count(1)  # not sent without its file
+    failed.locator(".send-edit").click()
+    assert page.input_value("#composer-text") == "带附件的消息"
+    expect(page.locator("#outbox .pending")).to_have_count(0)
+    assert bg.run(owner.request("history", group_id=gid, limit=10))["messages"] == []
+    assert page.errors == []

@@ -4,11 +4,11 @@
 // Every piece of user data is rendered as text (dom.js).
 import { el, clear, $, toast, modal } from "./dom.js";
 import { t, errorText, setLang, getLang, fmtTime, catName } from "./i18n.js";
-import { S, conn, api, newGroup, roleTag, myMuteUntil, newId, remember, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits } from "./state.js";
+import { S, conn, api, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits } from "./state.js";
 import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
-import { attachmentsNode, stamp, previewText } from "./media.js";
-import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes } from "./rich.js";
-import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft } from "./composer.js";
+import { attachmentsNode, stamp, previewText, upload } from "./media.js";
+import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
+import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile } from "./composer.js";
 import { fmtSeconds } from "./moderation.js";
 import { checkOutcomes, markOutcomesSeen, openMyReports, SEEN_PREFIX } from "./outcomes.js";
 import { loadHeld, onHeldSettled, heldBox, onHeldChange } from "./held.js";
@@ -215,10 +215,10 @@ function forgetUser() {
 
 function localLogout(message) {
   conn.close();
-  S.token = null; S.me = null; S.authed = false; S.groups.clear(); S.current = null; S.outbox = []; S.notices = []; S.unseen = 0; S.blacklistedText = null;
+  S.token = null; S.me = null; S.authed = false; authChanged(false); S.groups.clear(); S.current = null; S.outbox = []; S.notices = []; S.unseen = 0; S.blacklistedText = null;
   // The invite links made here are secrets (whoever has one joins), and the names seen are the
   // user's groups' members: neither stays in the tab for whoever logs in next.
-  S.invites.clear(); S.names.clear(); S.pendingInvite = null;
+  S.invites.clear(); S.names.clear(); S.pastNames.clear(); S.pendingInvite = null;
   const asked = document.getElementById("invite-confirm"); if (asked) asked.close();
   resetAccounts(); S.tab = "groups";
   document.body.classList.remove("show-account");
@@ -260,6 +260,7 @@ function onClose(code, reason) {
 async function afterAuth() {
   S.authed = true;
   setStatus("connected");
+  authChanged(true);   // uploads a dropped connection interrupted go on (media.js)
   try {
     const me = await api("me");
     const first = !S.me;
@@ -475,6 +476,7 @@ async function loadDetail(g) {
     g.members = new Map(mem.members.map((u) => [u.user_id, u]));
     remember(mem.members);
     const mine = g.members.get(S.me.user_id); if (mine) g.role = mine.role;
+    redrawMentions(g);   // messages drawn before the member list came (a group opened the first time)
   } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); }
 }
 
@@ -903,17 +905,20 @@ function updateComposer() {
 //   sending - sent, no answer yet (a dropped connection sends it again after the reconnect);
 //   waiting - refused as too fast (`rate_limited` with `retry_after_ms`): sent again once, after that delay;
 //   failed  - refused for a reason waiting will not cure (content_blocked, muted, group_suspended,
-//             too_large, ...), or too fast again: it stays in the chat with the reason and Retry,
-//             Edit (the text, reply and files back into the composer) and Discard. Nothing the user
-//             typed is ever dropped without their say.
+//             too_large, ...), or too fast again, or a file of it could not be uploaded (`unsent`,
+//             each named with why): it stays in the chat with the reason and Retry (which uploads
+//             such files again first), Edit (the text, reply and files back into the composer) and
+//             Discard. Nothing the user typed or attached is ever dropped without their say.
+// A file still uploading when the connection drops goes on after the reconnect (media.js): the
+// message waits for it, "sending".
 // A group's messages go one at a time, in order: the next is sent only once the one before is stored
 // or has failed, so none overtakes another, not even one waiting for its automatic retry. Every
 // attempt of a message carries its client_msg_id: a retry whose first try was stored after all (the
 // answer lost with the connection) gets the first one's seq, and a refused try does not use the id up.
 function sendMessage(g, text) {
   const files = draft(g).files.map((f) => f.file.name);
-  const item = { gid: g.group_id, text, cmid: newId(), at: Date.now(), state: "queued", error: null, files, extras: null, retried: false, timer: null };
-  item.ready = takeExtras(g, text).then((x) => { item.extras = x; saveOutbox(); });
+  const item = { gid: g.group_id, text, cmid: newId(), at: Date.now(), state: "queued", error: null, files, extras: null, unsent: [], retried: false, timer: null };
+  item.ready = takeExtras(g, text).then((x) => { item.extras = x.extras; item.unsent = x.unsent; saveOutbox(); });
   S.outbox.push(item);
   if (g.group_id === S.current) { $("#outbox").append(pendingNode(item)); scrollToBottom(); }
   pump(g.group_id);
@@ -923,7 +928,9 @@ function sendMessage(g, text) {
 // a reload or a closed tab loses nothing typed: the next page of this user sends what is left again,
 // each with its client_msg_id, so one stored just before the reload is answered with its first seq
 // and not stored twice. An item is kept once its files are uploaded (its extras known); a message
-// whose files were still uploading at the reload is lost with them. Failed ones stay failed.
+// whose files were still uploading at the reload is lost with them. Failed ones stay failed; the
+// names of files that could not be uploaded are kept (the files themselves cannot be): the next
+// page shows the message failed, saying to attach them again (Edit).
 function outboxKey() { return S.me ? "qg.outbox." + S.me.user_id : null; }
 
 // Another tab of the same user keeps its own outbox under the same key: each tab writes its own
@@ -946,7 +953,8 @@ function saveOutbox() {
   if (!key) return;
   const mine = S.outbox.filter((x) => x.extras !== null).map((x) => ({
     gid: x.gid, text: x.text, cmid: x.cmid, files: x.files, extras: x.extras, at: x.at,
-    failed: x.state === "failed" ? x.error : null }));
+    failed: x.state === "failed" ? x.error : null,
+    unsent: x.unsent.length ? x.unsent.map((f) => f.name) : undefined }));
   const ours = new Set(S.outbox.map((x) => x.cmid));
   const others = readSavedOutbox(key).filter((x) => !ours.has(x.cmid) && !outboxDone.has(x.cmid));
   const keep = [...others, ...mine];
@@ -961,10 +969,14 @@ function restoreOutbox() {
     if (S.outbox.some((y) => y.cmid === x.cmid) || outboxDone.has(x.cmid)) continue;
     const at = Number.isFinite(x.at) ? x.at : 0;
     const stale = !x.failed && now - at > RESEND_WITHIN_MS;
-    S.outbox.push({ gid: x.gid, text: String(x.text || ""), cmid: x.cmid, at,
+    const unsent = (Array.isArray(x.unsent) ? x.unsent : []).filter((n) => typeof n === "string")
+      .map((name) => ({ name, file: null, error: t("upload_attach_again") }));
+    const item = { gid: x.gid, text: String(x.text || ""), cmid: x.cmid, at,
       state: x.failed || stale ? "failed" : "queued", error: x.failed || (stale ? t("send_stale") : null),
-      files: Array.isArray(x.files) ? x.files : [], extras: x.extras || {}, retried: false,
-      timer: null, ready: Promise.resolve() });
+      files: Array.isArray(x.files) ? x.files : [], extras: x.extras || {}, unsent, retried: false,
+      timer: null, ready: Promise.resolve() };
+    if (unsent.length) Object.assign(item, { state: "failed", error: unsentText(item) });
+    S.outbox.push(item);
   }
 }
 
@@ -1008,9 +1020,13 @@ function dropPending(item) {
 }
 
 // Retry: the failed message goes again, with its client_msg_id, after whatever the group still has
-// to send (it is moved to the end, where it will land).
+// to send (it is moved to the end, where it will land). Files of it that could not be uploaded are
+// uploaded again first (the message waits for them, "sending"); one this page no longer has (it was
+// attached before a reload) cannot be: the message stays failed, and Edit lets it be attached again.
 function retryItem(item) {
   if (item.state !== "failed") return;
+  if (item.unsent.some((f) => !f.file)) { toast(unsentText(item), "error"); return; }
+  if (item.unsent.length) item.ready = uploadAgain(item);
   Object.assign(item, { state: "queued", error: null, retried: false });
   S.outbox = S.outbox.filter((x) => x !== item);
   S.outbox.push(item);
@@ -1022,7 +1038,8 @@ function retryItem(item) {
 }
 
 // Edit: the text goes back into the composer (after what is typed there, never over it), with its
-// reply, mentions and files; the failed bubble goes.
+// reply, mentions and files (one that could not be uploaded starts uploading again; one this page no
+// longer has is named in a toast, to be attached again); the failed bubble goes.
 function editItem(item) {
   const g = S.groups.get(item.gid);
   const box = $("#composer-text");
@@ -1030,7 +1047,10 @@ function editItem(item) {
   if (box.disabled) { toast(t("send_edit_blocked"), "error"); return; }   // kept: a closed composer would lose it
   dropPending(item);
   box.value = box.value ? box.value + "\n" + item.text : item.text;
-  restoreDraft(g, item.extras || {});
+  restoreDraft(g, item.extras || {}, item.text);
+  for (const f of item.unsent) if (f.file) addFile(g, f.file);
+  const lost = item.unsent.filter((f) => !f.file);
+  if (lost.length) toast(unsentText({ unsent: lost }), "error");
   box.dispatchEvent(new Event("input"));
   if (!box.disabled) { box.focus(); box.setSelectionRange(box.value.length, box.value.length); }
 }
@@ -1044,8 +1064,9 @@ async function trySend(item) {
   try {
     await item.ready;
     if (!S.outbox.includes(item)) { pump(item.gid); return; }   // dropped meanwhile (a logout, the group left)
+    if (item.unsent.length) { failItem(item, unsentText(item)); pump(item.gid); return; }   // a file could not be uploaded
     Object.assign(extras, item.extras);
-    if (!item.text.trim() && !extras.attachments) { dropPending(item); pump(item.gid); return; }   // every upload failed
+    if (!item.text.trim() && !extras.attachments) { dropPending(item); pump(item.gid); return; }   // nothing left to send
     const args = { group_id: item.gid, text: item.text, client_msg_id: item.cmid, ...extras };
     if (extras.attachments) args.attachments = extras.attachments.map((a) => a.media_id);
     const r = await api("send", args);
@@ -1069,14 +1090,37 @@ async function trySend(item) {
       redrawPending(item);
       return;
     }
-    item.state = "failed";
-    item.error = errorText(e);
-    saveOutbox();
-    redrawPending(item);
-    if (e.code === "forbidden" && e.reply.agreement_version) { toast(t("agreement_needed"), "error"); checkAgreement(); }
-    else toast(t("send_failed", { reason: item.error }), "error");
+    if (e.code === "forbidden" && e.reply.agreement_version) { failItem(item, errorText(e), false); toast(t("agreement_needed"), "error"); checkAgreement(); }
+    else failItem(item, errorText(e));
   }
   pump(item.gid);   // the group's next message, if any
+}
+
+function failItem(item, reason, tell = true) {
+  item.state = "failed";
+  item.error = reason;
+  saveOutbox();
+  redrawPending(item);
+  if (tell) toast(t("send_failed", { reason }), "error");
+}
+
+// Why a message's files were not uploaded: each named, with its reason.
+function unsentText(item) {
+  return item.unsent.map((f) => t("upload_failed", { name: f.name, reason: f.error || "" })).join(" ");
+}
+
+// Retry of a message whose files could not be uploaded: each is uploaded again (going on through
+// dropped connections as in the composer), and added to the message's attachments once done.
+async function uploadAgain(item) {
+  const still = [];
+  for (const f of item.unsent) {
+    try {
+      const a = await upload(f.file, null, { stopped: () => !S.outbox.includes(item) });   // not once discarded
+      item.extras = { ...item.extras, attachments: [...(item.extras.attachments || []), a] };
+    } catch (e) { still.push({ ...f, error: errorText(e) }); }
+  }
+  item.unsent = still;
+  saveOutbox();
 }
 
 // After a (re)connect: each group's messages go again, in order (failed ones wait for the user).
@@ -1364,13 +1408,20 @@ function showMyName() {
 // user_renamed: a user who shares a group with us (or we ourselves) has a new display name. Every
 // place the page shows it follows at once: the senders of the messages held and of the copies kept
 // for quotes (history gives current names too), the member lists, the quotes and the reply being
-// written, the owner in the group's information, and our own name in the sidebar.
+// written, the owner in the group's information, and our own name in the sidebar. The old name is
+// kept as one of theirs (pastName): messages that mention them as "@OldName" still mark it.
 function renamed(ev) {
   const uid = ev.user_id, name = ev.display_name;
   if (typeof uid !== "string" || typeof name !== "string") return;
+  for (const old of namesOf(uid)) if (old !== name) pastName(uid, old);
   if (S.names.has(uid)) S.names.set(uid, name);
   if (S.me && S.me.user_id === uid) { S.me.display_name = name; showMyName(); }
-  const fix = (u) => { if (u && u.user_id === uid && u.display_name !== name) { u.display_name = name; return true; } return false; };
+  const fix = (u) => {
+    if (!u || u.user_id !== uid || u.display_name === name) return false;
+    pastName(uid, u.display_name);
+    u.display_name = name;
+    return true;
+  };
   for (const g of S.groups.values()) {
     const member = g.members ? g.members.get(uid) : null;
     fix(member);
@@ -1382,6 +1433,7 @@ function renamed(ev) {
     if (d && d.replyTo) fix(d.replyTo.sender);
     if (g.group_id === S.current) {
       for (const m of redraw) replaceMessage(g, m);
+      redrawMentions(g);   // "@OldName" stays marked, titled with the new name
       redrawQuotes(g);
       drawReply(g);
       drawPinBar(g);

@@ -3,7 +3,7 @@
 // (uploaded while the user types; send waits for them). Each group keeps its own draft.
 import { el, clear, $, toast } from "./dom.js";
 import { t, errorText } from "./i18n.js";
-import { S } from "./state.js";
+import { S, namesOf } from "./state.js";
 import { upload, fmtSize, previewText } from "./media.js";
 
 const MAX_FILES = 9;
@@ -43,16 +43,25 @@ export function filePicker(g, isBlocked) {
   return [input, btn];
 }
 
-function addFile(g, file) {
+// A file starts uploading as it is added. A dropped connection pauses it (shown so in the tray) and
+// it goes on after the reconnect (media.js), in the composer or after the message was sent. One
+// that fails while still in the composer is taken out of it with a toast that says why; one that
+// fails after the message was sent makes that message fail in the outbox (app.js), file named.
+export function addFile(g, file) {
   const d = draft(g);
   if (d.files.length >= MAX_FILES) { toast(t("too_many_files", { n: MAX_FILES }), "error"); return; }
-  const item = { file, progress: 0, result: null, error: null, preview: null };
+  const item = { file, progress: 0, result: null, error: null, preview: null, paused: false, cancelled: false };
   if (file.type.startsWith("image/")) item.preview = URL.createObjectURL(file);
-  item.promise = upload(file, (p) => { item.progress = p; drawTray(g); })
+  item.promise = upload(file, (p) => { item.progress = p; drawTray(g); },
+    { stopped: () => item.cancelled, onPause: (on) => { item.paused = on; drawTray(g); } })
     .then((r) => { item.result = r; drawTray(g); return r; })
     .catch((e) => {
-      toast(t("upload_failed", { name: file.name, reason: errorText(e) }), "error");
-      removeFile(g, item);
+      if (item.cancelled) return null;
+      item.error = errorText(e);
+      if (S.groups.get(g.group_id) === g && g.draft && g.draft.files.includes(item)) {   // (not after a logout)
+        toast(t("upload_failed", { name: file.name, reason: item.error }), "error");
+        removeFile(g, item);
+      }
       return null;
     });
   d.files.push(item);
@@ -61,6 +70,7 @@ function addFile(g, file) {
 
 function removeFile(g, item) {
   const d = draft(g);
+  item.cancelled = true;   // an upload still running stops at its next step
   d.files = d.files.filter((x) => x !== item);
   if (item.preview) URL.revokeObjectURL(item.preview);
   drawTray(g);
@@ -76,7 +86,8 @@ export function drawTray(g) {
     tray.append(el("div", { class: "attach-item" + (item.result ? " done" : ""), "data-name": item.file.name },
       item.preview ? el("img", { class: "attach-thumb", src: item.preview, alt: "" }) : el("img", { class: "file-ico", src: "/file.svg", alt: "" }),
       el("span", { class: "clip attach-name", text: item.file.name }),
-      el("small", { class: "muted", text: item.result ? fmtSize(item.file.size) : Math.round(item.progress * 100) + "%" }),
+      el("small", { class: "muted", text: item.result ? fmtSize(item.file.size)
+        : Math.round(item.progress * 100) + "%" + (item.paused ? " " + t("upload_paused") : "") }),
       el("button", { type: "button", class: "icon small", "aria-label": t("cancel"), text: "✕", onclick: () => removeFile(g, item) })));
   }
 }
@@ -151,7 +162,9 @@ export function attachMentionPicker(g, box) {
 // ---------------------------------------------------------------- sending
 export function hasFiles(g) { return draft(g).files.length > 0; }
 
-// The send arguments beyond the text; waits for uploads still running. Clears the draft.
+// The send arguments beyond the text, and the files that could not be uploaded ({name, file,
+// error}: the message fails with them named, and Retry uploads them again); waits for uploads
+// still running. Clears the draft.
 export async function takeExtras(g, text) {
   const d = draft(g);
   g.draft = null;
@@ -161,23 +174,31 @@ export async function takeExtras(g, text) {
   const ids = [...d.mentions].filter(([, name]) => text.includes("@" + name)).map(([uid]) => uid);
   if (ids.length) extras.mentions = ids;
   if (d.mentionAll && text.includes("@" + mentionAllLabel())) extras.mention_all = true;
+  const unsent = [];
   if (d.files.length) {
     drawTray(g);
-    const done = (await Promise.all(d.files.map((f) => f.promise))).filter(Boolean);
-    for (const f of d.files) if (f.preview) URL.revokeObjectURL(f.preview);
+    await Promise.all(d.files.map((f) => f.promise));
+    const done = d.files.filter((f) => f.result).map((f) => f.result);
+    for (const f of d.files) {
+      if (f.preview) URL.revokeObjectURL(f.preview);
+      if (!f.result && !f.cancelled) unsent.push({ name: f.file.name, file: f.file, error: f.error });
+    }
     if (done.length) extras.attachments = done;
   }
   drawTray(g);
-  return extras;
+  return { extras, unsent };
 }
 
 // A refused send: its reply, mentions and (already uploaded) files go back into the draft.
-export function restoreDraft(g, extras) {
+export function restoreDraft(g, extras, text = "") {
   const d = draft(g);
   if (extras.reply_to && g.msgs.has(extras.reply_to)) d.replyTo = g.msgs.get(extras.reply_to);
+  // A mention keeps the name its text says, which may be one the member had before a rename.
   for (const uid of extras.mentions || []) {
-    const u = g.members ? g.members.get(uid) : null;
-    if (u) d.mentions.set(uid, u.display_name);
+    if (!g.members || !g.members.has(uid)) continue;   // no longer a member: not mentioned again
+    const names = namesOf(uid, g);
+    const said = names.find((n) => text.includes("@" + n)) || names[0];
+    if (said) d.mentions.set(uid, said);
   }
   if (extras.mention_all) d.mentionAll = true;
   for (const a of extras.attachments || []) {

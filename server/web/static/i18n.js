@@ -75,6 +75,7 @@ const zh = {
   e_generic: "操作失败：{reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "消息", message_menu: "消息操作", reply: "回复", replying_to: "回复 {name}：", edit: "编辑", edited: "已编辑", react_toggle: "点一下加上或取消",
   attach: "发送图片或文件", too_many_files: "一条消息最多 {n} 个附件", upload_failed: "「{name}」上传失败：{reason}", download: "下载",
+  upload_paused: "已暂停，连上后继续", upload_attach_again: "页面重新打开后文件已不在，请点“编辑”重新添加",
   kind_image: "图片", kind_audio: "语音", kind_video: "视频", kind_file: "文件",
   mention_all_name: "所有人", mention_all_hint: "提醒全体成员", mentioned_you: "{name} 在「{group}」中@了你", mentioned_flag: "[有人@我] ",
   pin: "置顶", unpin: "取消置顶", pinned: "置顶消息", pinned_n: "{n} 条置顶消息", all: "全部", pin_done: "已置顶", unpin_done: "已取消置顶",
@@ -294,6 +295,7 @@ const en = {
   e_generic: "Failed: {reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "Message", message_menu: "Message actions", reply: "Reply", replying_to: "Replying to {name}:", edit: "Edit", edited: "edited", react_toggle: "Click to add or take back",
   attach: "Send a picture or file", too_many_files: "At most {n} attachments per message", upload_failed: "Uploading “{name}” failed: {reason}", download: "Download",
+  upload_paused: "paused, goes on once reconnected", upload_attach_again: "the page was reopened and no longer has the file: use Edit to attach it again",
   kind_image: "Picture", kind_audio: "Audio", kind_video: "Video", kind_file: "File",
   mention_all_name: "all", mention_all_hint: "notify every member", mentioned_you: "{name} mentioned you in “{group}”", mentioned_flag: "[mentioned] ",
   pin: "Pin", unpin: "Unpin", pinned: "Pinned", pinned_n: "{n} pinned messages", all: "All", pin_done: "Pinned", unpin_done: "Unpinned",

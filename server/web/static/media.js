@@ -5,7 +5,8 @@
 // load (403 after the expiry) or an old link asks media_url for a fresh one.
 import { el, modal } from "./dom.js";
 import { t } from "./i18n.js";
-import { api } from "./state.js";
+import { api, whenAuthed } from "./state.js";
+import { RequestError } from "./conn.js";
 import { sha256hex } from "./sha256.js";
 
 const STALE_MS = 30 * 60 * 1000;    // a link older than this is refreshed before it is followed
@@ -18,18 +19,63 @@ function toBase64(bytes) {
 }
 
 // Upload one File; onProgress(fraction) after each chunk. Resolves with the attachment object.
-export async function upload(file, onProgress) {
+// An unfinished upload is the user's on the server, not the connection's: it lives through a
+// dropped connection until it sits idle for 10 minutes or the server restarts. So one the
+// connection dropped under waits for the next auth (onPause(true), then onPause(false)) and goes
+// on from where the server has it: the chunk whose answer the drop lost may have arrived (the
+// server then refuses its offset, and the next one is sent), and one the server no longer knows
+// (a restart, another node of a cluster) starts again with a fresh upload_begin. A drop during
+// upload_end finds the upload gone if it finished: it too starts again (the first copy, carried by
+// nothing, is removed by the server after a day). Given up (rejected, for the caller to show) after
+// MAX_DROPS dropped connections, at a logout, or when stopped() says the user took the file away.
+const MAX_DROPS = 5;
+
+export async function upload(file, onProgress, { stopped = () => false, onPause = null } = {}) {
   const begin = { mime: file.type || "application/octet-stream", size: file.size };
   if (file.name) begin.name = file.name.slice(0, 200);
-  const b = await api("upload_begin", begin);
   const bytes = new Uint8Array(await file.arrayBuffer());
-  const step = Math.max(1024, Number(b.chunk_bytes) || 65536);
-  for (let off = 0; off < bytes.length; off += step) {
-    const r = await api("upload_chunk", { upload_id: b.upload_id, offset: off, data: toBase64(bytes.subarray(off, off + step)) });
-    if (onProgress) onProgress(Math.min(1, (r.received ?? off + step) / Math.max(1, bytes.length)));
+  let id = null;        // the server's upload_id, once begun
+  let step = 65536;     // its chunk size
+  let at = 0;           // the bytes the server has confirmed
+  let inFlight = 0;     // the bytes of the chunk sent and not yet answered
+  let resumed = false;  // the next answer is the first on a new connection
+  let drops = 0;
+  let sha = null;
+  for (;;) {
+    if (stopped()) throw new RequestError("cancelled", "upload cancelled");
+    try {
+      if (id === null) {
+        const b = await api("upload_begin", begin);
+        id = b.upload_id; at = 0;
+        step = Math.max(1024, Number(b.chunk_bytes) || 65536);
+      }
+      while (at < bytes.length) {
+        const data = bytes.subarray(at, at + step);
+        inFlight = data.length;
+        const r = await api("upload_chunk", { upload_id: id, offset: at, data: toBase64(data) });
+        resumed = false; inFlight = 0;
+        at = Number.isInteger(r.received) ? r.received : at + data.length;
+        if (onProgress) onProgress(Math.min(1, at / Math.max(1, bytes.length)));
+        if (stopped()) throw new RequestError("cancelled", "upload cancelled");
+      }
+      if (!sha) sha = await sha256hex(bytes);
+      const done = await api("upload_end", { upload_id: id, sha256: sha });
+      return { media_id: done.media_id, kind: done.kind, mime: done.mime, size: done.size, name: file.name || "" };
+    } catch (e) {
+      if (resumed) {
+        resumed = false;
+        // The chunk in flight at the drop had arrived: the server wants the bytes after it.
+        if (e.code === "bad_request" && e.op === "upload_chunk" && inFlight) { at += inFlight; inFlight = 0; continue; }
+        // The server no longer has the upload (restarted, another node; or upload_end had finished it).
+        if (e.code === "not_found" || (e.code === "bad_request" && e.op === "upload_end")) { id = null; inFlight = 0; continue; }
+      }
+      if (e.code !== "disconnected" || ++drops > MAX_DROPS) throw e;
+      if (onPause) onPause(true);
+      if (!(await whenAuthed())) throw e;   // logged out meanwhile
+      if (onPause) onPause(false);
+      resumed = id !== null;
+    }
   }
-  const done = await api("upload_end", { upload_id: b.upload_id, sha256: await sha256hex(bytes) });
-  return { media_id: done.media_id, kind: done.kind, mime: done.mime, size: done.size, name: file.name || "" };
 }
 
 export function fmtSize(n) {

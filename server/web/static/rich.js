@@ -3,7 +3,7 @@
 // search hit) loads older history as needed: app.js provides that as hooks.jumpTo.
 import { el, clear, $, toast, modal } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
-import { S, api, LIMITS, charCount } from "./state.js";
+import { S, api, LIMITS, charCount, namesOf } from "./state.js";
 import { previewText } from "./media.js";
 
 export const EMOJI = ["👍", "❤️", "😂", "😮", "😢", "🙏", "🎉", "👏"];
@@ -17,12 +17,15 @@ export function mentionsMe(m) {
   return !!m.mention_all || (m.mentions || []).includes(S.me.user_id);
 }
 
-// The message text as text nodes, each "@name" of a mentioned member (or @所有人) in a span.
+// The message text as text nodes, each "@name" of a mentioned member (or @所有人) in a span. A
+// mention is found by the ids in `mentions`: the name the text says may be one the member had
+// when it was written, before a rename (namesOf: the earlier names this page has seen), and is
+// marked all the same, with the member's name now as its title.
 export function textNode(g, m) {
   const names = [];
   for (const uid of m.mentions || []) {
-    const u = g.members ? g.members.get(uid) : null;
-    if (u) names.push({ name: "@" + u.display_name, me: S.me && uid === S.me.user_id });
+    const known = namesOf(uid, g);
+    for (const name of known) names.push({ name: "@" + name, uid, now: known[0], me: !!S.me && uid === S.me.user_id });
   }
   if (m.mention_all) for (const label of new Set([t("mention_all_name"), "所有人"])) names.push({ name: "@" + label, me: true });
   const node = el("div", { class: "text" });
@@ -33,12 +36,27 @@ export function textNode(g, m) {
     const hit = text[i] === "@" ? names.filter((n) => text.startsWith(n.name, i)).sort((a, b) => b.name.length - a.name.length)[0] : null;
     if (hit) {
       if (plain) { node.append(plain); plain = ""; }
-      node.append(el("span", { class: "mention" + (hit.me ? " me" : ""), text: hit.name }));
+      node.append(el("span", { class: "mention" + (hit.me ? " me" : ""), "data-uid": hit.uid || null,
+        title: hit.uid && hit.name !== "@" + hit.now ? "@" + hit.now : null, text: hit.name }));
       i += hit.name.length;
     } else { plain += text[i]; i++; }
   }
   if (plain) node.append(plain);
   return node;
+}
+
+// The mentions of the messages drawn in the open chat, marked again where what is known of the
+// names changed (the member list came after the messages were drawn): only their text is redrawn.
+export function redrawMentions(g) {
+  const chat = document.getElementById("chat");
+  if (!chat || chat.dataset.gid !== g.group_id) return;
+  for (const m of g.msgs.values()) {
+    if (m.deleted || !m.text || !(m.mentions || []).length) continue;
+    const old = chat.querySelector(`#messages .msg[data-seq="${m.seq}"] .body > .text`);
+    if (!old) continue;
+    const node = textNode(g, m);
+    if (!node.isEqualNode(old)) old.replaceWith(node);
+  }
 }
 
 // ---------------------------------------------------------------- replies

@@ -16,6 +16,7 @@ export const S = {
   outbox: [],          // sends not yet stored, in the order sent (app.js: queued, sending, waiting, failed)
   mutesListed: false,  // the server lists each member's mute in `members` (it says muted_until in my_groups)
   names: new Map(),    // user_id -> display_name of everyone seen in a member list (bans and the log name ex-members)
+  pastNames: new Map(), // user_id -> Set of the display names they had earlier in this page's life (rich.js: "@OldName" stays a mention)
   invites: new Map(),  // group_id -> invite links created in this page's life, with their codes (invite_links lists every link in force, without codes)
   pendingInvite: null, // an invite code from the URL (#join=CODE), used once logged in
   tab: "groups",       // what the sidebar shows: "groups" or "accounts"
@@ -61,6 +62,17 @@ export const conn = new Conn(wsUrl, {});
 
 export function api(op, args = {}) { return conn.request(op, args); }
 
+// Waiting for the connection to be usable again (what a dropped connection interrupted, such as an
+// upload, goes on then): whenAuthed() resolves true once the page is authenticated (at once if it
+// is), false if the user logs out first. app.js calls authChanged at each auth and at logout.
+let authWaiters = [];
+export function whenAuthed() { return S.authed ? Promise.resolve(true) : new Promise((resolve) => authWaiters.push(resolve)); }
+export function authChanged(on) {
+  const waiting = authWaiters;
+  authWaiters = [];
+  for (const resolve of waiting) resolve(on);
+}
+
 export function newGroup(gid, name, role) {
   return {
     group_id: gid, name, role,
@@ -96,7 +108,33 @@ export function managerRole(aid) {
   return x && x.status !== "closed" ? x.role : null;
 }
 
-export function remember(users) { for (const u of users) if (u && u.user_id) S.names.set(u.user_id, u.display_name); }
+// Names seen in member lists. A name that differs from the one seen before is a rename this page
+// missed (it was away): the old one is kept as an earlier name, like a rename it saw (pastName).
+export function remember(users) {
+  for (const u of users) {
+    if (!u || !u.user_id) continue;
+    const old = S.names.get(u.user_id);
+    if (old && old !== u.display_name) pastName(u.user_id, old);
+    S.names.set(u.user_id, u.display_name);
+  }
+}
+
+// User uid was called `name` before a rename: messages written then say "@name", and still mention them.
+export function pastName(uid, name) {
+  if (typeof name !== "string" || !name) return;
+  if (!S.pastNames.has(uid)) S.pastNames.set(uid, new Set());
+  S.pastNames.get(uid).add(name);
+}
+
+// Every name user uid is known by in this page: the current one (the group's member list, else any
+// list seen, else our own) first, then the earlier ones.
+export function namesOf(uid, g = null) {
+  const u = g && g.members ? g.members.get(uid) : null;
+  const now = u ? u.display_name : S.names.get(uid) || (S.me && S.me.user_id === uid ? S.me.display_name : null);
+  const all = now ? [now] : [];
+  for (const n of S.pastNames.get(uid) || []) if (n !== now) all.push(n);
+  return all;
+}
 
 export function roleTag(role) {
   if (role !== "owner" && role !== "admin") return null;
