@@ -1013,8 +1013,9 @@ class MediaQuota:
         if size > 0 and stored + size > self.limit:
             raise ContractError(
                 "storage_quota_reached",
-                f"your stored files take {stored} of the {self.limit} bytes each user may keep; "
-                f"this one ({size} bytes) does not fit",
+                f"your files take {stored} of the {self.limit} bytes each user may keep; "
+                f"this one ({size} bytes) does not fit (deleting messages and posts that carry your files, "
+                f"or uploads you did not send, gives room back)",
             )
 
 

@@ -455,7 +455,21 @@ async def test_deleting_what_carries_a_file_or_the_upload_itself_gives_the_room_
     assert code(await begin_size(c, 5000)) == "storage_quota_reached"  # 3000 + 5000 unfinished + 5000
     await c.request("delete_post", post_id=post["post_id"])
     assert code(await begin_size(c, 5000)) == "ok"  # only the unfinished ones count
-    await close_all(c, other)
+
+    # Deleting an upload while another connection of the same user attaches it: one of them wins,
+    # never both (no message may name a removed upload).
+    d = await server.user()
+    d2 = await server.client()
+    await d2.login(d.username, "password123")
+    gid = await open_group(d)
+    for n in range(3):
+        race = (await upload(d, pdf(100, b"race%d" % n), "application/pdf"))["media_id"]
+        deleted, sent = await asyncio.gather(d.call("delete_upload", media_id=race),
+                                             d2.call("send", group_id=gid, text="", attachments=[race]))
+        assert (code(deleted), code(sent)) in (("ok", "bad_request"), ("conflict", "ok")), (deleted, sent)
+        kept = server.db_rows("SELECT COUNT(*) FROM media WHERE media_id = ?", race)
+        assert kept == [(0 if code(deleted) == "ok" else 1,)], (deleted, sent, kept)
+    await close_all(c, d, d2, other)
 
 
 # -- signed URLs ---------------------------------------------------------------------------------
