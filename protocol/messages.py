@@ -72,6 +72,7 @@ __all__ = [
     "CreateInviteLink",
     "DeleteAccount",
     "DeleteMessage",
+    "DeleteUpload",
     "DeletePost",
     "DissolveGroup",
     "EditMessage",
@@ -559,6 +560,7 @@ class UploadBegin(RequestBase, tag="upload_begin", kw_only=True, frozen=True):
     mime: Str
     size: Int64
     name: Text | None = None  # up to 255 characters: the handler's limit answers too_large
+    sha256: Str | None = None  # [ext] the file's SHA-256 declared in advance (upload_end must match it)
 
 
 class UploadChunk(RequestBase, tag="upload_chunk", kw_only=True, frozen=True):
@@ -574,6 +576,12 @@ class UploadEnd(RequestBase, tag="upload_end", kw_only=True, frozen=True):
 
     upload_id: Str
     sha256: Str
+
+
+class DeleteUpload(RequestBase, tag="delete_upload", kw_only=True, frozen=True):
+    """[ext] Remove one's own upload that no message or post carries."""
+
+    media_id: Str
 
 
 class MediaUrl(GroupRequest, tag="media_url", kw_only=True, frozen=True):
@@ -747,6 +755,7 @@ Request: TypeAlias = (
     | UploadBegin
     | UploadChunk
     | UploadEnd
+    | DeleteUpload
     | MediaUrl
     | CreateAccount
     | AccountInfo

@@ -130,9 +130,10 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "search": _op("group_id:gid", "query:str", "limit:int?", "before_seq:int?"),
     "group_log": _op("group_id:gid", "before_id:entry?", "limit:int?"),
     # Media (v2)
-    "upload_begin": _op("mime:str", "size:int", "name:text?"),
+    "upload_begin": _op("mime:str", "size:int", "name:text?", "sha256:str?"),  # sha256: extension
     "upload_chunk": _op("upload_id:str", "offset:int", "data:bytes"),
     "upload_end": _op("upload_id:str", "sha256:str"),
+    "delete_upload": _op("media_id:str"),  # extension: one's own upload nothing carries
     "media_url": _op("group_id:gid", "seq:int", "media_id:str"),
     # Public accounts (v2, P4-P13)
     "create_account": _op("name:str", "category:str", "intro:text", "subject_type:str", "org_name:str?",

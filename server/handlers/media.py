@@ -1,5 +1,6 @@
-"""Media ops: ``upload_begin``, ``upload_chunk``, ``upload_end``, ``media_url``; and what ``send``
-and ``publish`` call to attach uploads (:func:`attachments_for`) and to show them (:func:`signed_url`).
+"""Media ops: ``upload_begin``, ``upload_chunk``, ``upload_end``, [ext] ``delete_upload``, ``media_url``;
+and what ``send`` and ``publish`` call to attach uploads (:func:`attachments_for`) and to show them
+(:func:`signed_url`).
 
 An upload is one user's (another user's ``upload_id`` is ``not_found``, like an
 unknown one) and lives in memory until ``upload_end`` or until it sits idle for
@@ -11,8 +12,11 @@ magic numbers of the declared type and, for images, a readable width and
 height (``bad_request``), the known-file lists (``content_blocked`` on a
 ``block`` list), and last the uploader's storage quota, ``media.max_bytes_per_user``
 (``storage_quota_reached``), which the store decides from the uploader's media rows
-as it inserts the new one (``upload_begin`` refuses a file that would not fit
-before any byte is sent, counting the user's unfinished uploads too). Any of these
+as it inserts the new one, counting each distinct file they keep in use once
+(server/storage/media.py: ``QUOTA_USE``), so the same bytes again add nothing
+(``upload_begin`` refuses a file that would not fit before any byte is sent,
+counting the user's unfinished uploads too; a ``sha256`` declared there tells it
+the content in advance, and ``upload_end`` holds the bytes to it). Any of these
 ends the upload; the client starts again.
 
 Known-file lists: a ``block`` match is refused, written to the enforcement record
@@ -37,6 +41,7 @@ from protocol.errors import ContractError
 from server.handlers import handler
 from server.handlers.common import commit, live_group, member_of, record_penalized, still_active
 from server.media import sniff
+from server.media.cleanup import ATTACH_GRACE_MS
 from server.media.index import MediaEntry
 from server.media.lists import Listed
 from server.media.service import MAX_OPEN_UPLOADS, MediaService, chunk_bytes
@@ -105,6 +110,16 @@ def _name(ctx: Context, raw: str | None) -> str | None:
     return name
 
 
+def _declared_sha256(raw: str | None) -> str | None:
+    """[ext] ``upload_begin``'s ``sha256``: the file's digest declared in advance, or None."""
+    if raw is None:
+        return None
+    digest = raw.strip().lower()
+    if not _SHA256.fullmatch(digest):
+        raise ContractError("bad_request", "sha256 must be 64 hex digits")
+    return digest
+
+
 def _own_upload(ctx: Context, user: User, upload_id: str) -> Upload:
     up = ctx.media.uploads.get(upload_id)
     if up is None or up.user_id != user.user_id:
@@ -135,24 +150,28 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
     if mime not in cfg.allowed_types:
         raise ContractError("bad_request", f"{mime!r} is not an allowed type ({', '.join(cfg.allowed_types)})")
     name = _name(ctx, req.name)
-    # The stored bytes are read first; everything after that read is checked and claimed in one
+    declared = _declared_sha256(req.sha256)
+    # The counted bytes are read first; everything after that read is checked and claimed in one
     # step (no await), so of two uploads begun at once the second counts the first. upload_end's
     # InsertMedia decides the quota again, for good, from the rows.
     quota = ch.MediaQuota(cfg.max_bytes_per_user) if cfg.max_bytes_per_user else None
     svc = ctx.media
     _check_open_uploads(svc, user.user_id)  # before the read too: a refused begin costs no query
     if quota is not None:
-        stored = await ctx.store.media_bytes_of(user.user_id)
+        stored, kept = await ctx.store.media_quota_use(user.user_id, declared)
         still_active(user)
         _check_open_uploads(svc, user.user_id)  # (again: others may have begun during the read)
-        quota.refuse(stored + svc.pending_bytes(user.user_id), req.size)
+        # Declared content the user keeps already, or is uploading already, adds nothing (the
+        # store checks the digest of the bytes received against what it counts at upload_end).
+        adds = 0 if kept or (declared is not None and svc.pending_content(user.user_id, declared)) else req.size
+        quota.refuse(stored + svc.pending_bytes(user.user_id), adds)
     now = ctx.now_ms()
     svc.per_hour.limit = cfg.uploads_per_hour  # follows SIGHUP
     wait = svc.per_hour.hit(user.user_id, now / 1000)
     if wait > 0:
         raise ContractError("rate_limited", "too many uploads this hour", retry_after_ms=int(wait * 1000) + 1)
     upload_id = secrets.token_urlsafe(18)
-    up = Upload(cfg.path, upload_id, user.user_id, mime, req.size, name, now)
+    up = Upload(cfg.path, upload_id, user.user_id, mime, req.size, name, now, declared)
     svc.uploads[upload_id] = up  # claimed: counts against MAX_OPEN_UPLOADS from now on
     try:
         await asyncio.to_thread(up.open)
@@ -221,6 +240,8 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
         digest = await asyncio.to_thread(up.finish)
     if digest != want:
         raise ContractError("bad_request", "sha256 does not match the bytes received")
+    if up.sha256 is not None and digest != up.sha256:
+        raise ContractError("bad_request", "the bytes received are not those whose sha256 upload_begin declared")
     magic_ok, dims = await asyncio.to_thread(inspect, up.path, up.mime)
     if not magic_ok:
         raise ContractError("bad_request", f"the bytes are not {up.mime} (their magic numbers say otherwise)")
@@ -274,6 +295,45 @@ def _record_blocked(ctx: Context, user: User, digest: str, listed: Listed, now: 
         now, "system", None, "content_blocked", None, user.user_id, listed.category,
         {"sha256": digest, "penalty": penalty, "media": True},
     ), "a blocked upload")
+
+
+# -- removing one's own upload -------------------------------------------------------------------
+@handler("delete_upload")
+async def delete_upload(ctx: Context, sess: Session, req: rq.DeleteUpload, enc: Encoding) -> None:
+    """[ext] Remove one's own upload that no message and no post carries: its row goes at once (and with
+    it what it counted against ``media.max_bytes_per_user``), its file with the orphan sweep once no
+    row names it. What something carried stays for the record with what carried it (``conflict``):
+    it stops counting once all of that is deleted.
+
+    The same claim as the cleanup's (server/media/cleanup.py): refused while it was attached lately
+    (a message or post naming it may still be on its way to the store), marked ``removing`` in the
+    same step as the checks (attaching it is refused from then on) until the delete, which re-checks
+    in its transaction that nothing carries the row, is done."""
+    user = sess.me
+    index = ctx.state.media
+    e = index.get(req.media_id)
+    if e is None or e.uploader != user.user_id:
+        raise ContractError("not_found", f"no upload {req.media_id} of yours")
+    if e.removing:
+        raise ContractError("conflict", f"{req.media_id} is being removed already")
+    if e.attached and ctx.now_ms() - e.last_used < ATTACH_GRACE_MS:
+        raise ContractError("conflict", f"{req.media_id} was attached to a message or post: delete that instead")
+    e.removing = True
+    media_id = e.media_id
+
+    def done(f: asyncio.Future[list[Any]]) -> None:
+        # When the write is done (not when this handler stops waiting: a cancelled wait leaves the
+        # write running, and the mark must hold until it has decided).
+        e.removing = False
+        if not f.cancelled() and f.exception() is None and media_id in f.result()[0]:
+            index.remove(media_id)
+
+    write = ctx.store.apply(ch.DeleteMedia((media_id,)))
+    write.add_done_callback(done)
+    (removed,) = await asyncio.shield(write)
+    if media_id not in removed:
+        raise ContractError("conflict", f"a message or post carries {media_id} (deleted ones are kept for the "
+                                        "record): it no longer counts against your storage once they are deleted")
 
 
 # -- showing media again ------------------------------------------------------------------------

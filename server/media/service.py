@@ -55,8 +55,22 @@ class MediaService:
     def pending_bytes(self, user_id: str) -> int:
         """The declared bytes of ``user_id``'s unfinished uploads, counted against their storage quota
         at ``upload_begin`` (not one whose ``upload_end`` runs: its row may be stored already, and
-        the store decides it at its insert anyway)."""
-        return sum(u.size for u in self.uploads.values() if u.user_id == user_id and not u.finishing)
+        the store decides it at its insert anyway). Uploads that declared the same SHA-256 count once."""
+        seen: set[str] = set()
+        total = 0
+        for u in self.uploads.values():
+            if u.user_id != user_id or u.finishing:
+                continue
+            if u.sha256 is not None:
+                if u.sha256 in seen:
+                    continue
+                seen.add(u.sha256)
+            total += u.size
+        return total
+
+    def pending_content(self, user_id: str, sha256: str) -> bool:
+        """Is an unfinished upload of ``user_id``'s declared to be this content (and so counted already)?"""
+        return any(u.user_id == user_id and not u.finishing and u.sha256 == sha256 for u in self.uploads.values())
 
     def idle_uploads(self, now_ms: int) -> list[Upload]:
         return [u for u in self.uploads.values() if not u.finishing and now_ms - u.touched_ms > UPLOAD_IDLE_MS]

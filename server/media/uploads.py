@@ -43,12 +43,13 @@ class Upload:
     """One upload in progress: its declared type and size, the bytes so far, the temp file."""
 
     def __init__(self, root: Path, upload_id: str, user_id: str, mime: str, size: int, name: str | None,
-                 now_ms: int) -> None:
+                 now_ms: int, sha256: str | None = None) -> None:
         self.upload_id = upload_id
         self.user_id = user_id
         self.mime = mime
         self.size = size
         self.name = name
+        self.sha256 = sha256  # declared at upload_begin ([ext]), or None
         self.touched_ms = now_ms
         self.received = 0  # bytes accepted (claimed before their write finishes)
         self.finishing = False  # upload_end is running: no more chunks

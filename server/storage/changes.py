@@ -994,23 +994,28 @@ class UnbarSubjects(Change):
 # -- media ------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class MediaQuota:
-    """The bytes one user's stored uploads may take (``media.max_bytes_per_user``).
+    """The bytes one user's files may take (``media.max_bytes_per_user``): each distinct file they
+    keep in use once (:data:`server.storage.media.QUOTA_USE` says which rows count).
 
-    ``upload_begin`` checks it first (the stored bytes read from the database, the user's
+    ``upload_begin`` checks it first (the counted bytes read from the database, the user's
     unfinished uploads from memory); ``InsertMedia`` decides it for good from the uploader's
     media rows in its own transaction (on PostgreSQL under a transaction-level advisory lock
-    on the uploader), so two uploads finishing at once cannot both take the last room.
+    on the uploader), so two uploads finishing at once cannot both take the last room, and of
+    two uploads of the same bytes finishing at once the second finds the first's row and adds
+    nothing.
     """
 
     limit: int
 
     def refuse(self, stored: int, size: int) -> None:
-        """``storage_quota_reached`` when ``size`` more bytes on top of ``stored`` pass the limit."""
-        if stored + size > self.limit:
+        """``storage_quota_reached`` when ``size`` more bytes on top of ``stored`` pass the limit. A file
+        whose content the user keeps counted already adds nothing (``size`` 0) and is never refused."""
+        if size > 0 and stored + size > self.limit:
             raise ContractError(
                 "storage_quota_reached",
-                f"your stored files take {stored} of the {self.limit} bytes each user may keep; "
-                f"this one ({size} bytes) does not fit",
+                f"your files take {stored} of the {self.limit} bytes each user may keep; "
+                f"this one ({size} bytes) does not fit (deleting messages and posts that carry your files, "
+                f"or uploads you did not send, gives room back)",
             )
 
 

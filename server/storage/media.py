@@ -39,9 +39,34 @@ DELETE_UNCARRIED_PG = f"DELETE FROM media WHERE media_id = ANY($1::text[]) AND {
 UNCARRIED = (f"SELECT media_id FROM media WHERE created_at < ? AND media_id > ? AND {_NOT_CARRIED}"
              " ORDER BY media_id LIMIT ?")
 
-# The bytes of one uploader's media rows (the storage quota, media.max_bytes_per_user), by the
-# media_uploader index (uploader, size): no row is read.
-STORED_BYTES = "SELECT COALESCE(SUM(size), 0) FROM media WHERE uploader = ?"
+# What counts against an uploader's storage quota (media.max_bytes_per_user): each distinct file
+# (sha256) among their media rows that count, once however many rows name it. A row counts while
+# nothing has carried it yet (a fresh upload: it goes by itself after media.unattached_ttl_seconds,
+# or at once by delete_upload), or while something that carries it is still shown: a message
+# neither deleted nor rejected by review, in a group neither dissolved nor closed; a post neither
+# deleted, removed nor rejected, on an account not closed (held ones count: they may be released).
+# A row carried only by what was deleted, rejected or closed stays for the record (retention keeps
+# it with what carries it) but no longer counts. Answers the bytes, and whether the content ``?``
+# (a sha256, or NULL) is one of the files counted. The rows are found by media_uploader.
+_SHOWN_IN_MESSAGE = (
+    "EXISTS (SELECT 1 FROM message_media mm"
+    " JOIN messages m ON m.group_id = mm.group_id AND m.seq = mm.seq"
+    " JOIN groups g ON g.group_id = m.group_id"
+    " WHERE mm.media_id = media.media_id AND m.deleted_at IS NULL AND m.held <> 2"
+    " AND g.dissolved_at IS NULL AND g.closed_at IS NULL)"
+)
+_SHOWN_IN_POST = (
+    "EXISTS (SELECT 1 FROM post_media pm JOIN posts p ON p.post_id = pm.post_id"
+    " JOIN accounts a ON a.account_id = p.account_id"
+    " WHERE pm.media_id = media.media_id AND p.deleted_at IS NULL AND p.removed_at IS NULL"
+    " AND a.closed_at IS NULL)"
+)
+QUOTA_USE = (
+    "SELECT COALESCE(SUM(size), 0), COALESCE(MAX(CASE WHEN sha256 = ? THEN 1 ELSE 0 END), 0) FROM"
+    " (SELECT sha256, MAX(size) AS size FROM media"
+    f" WHERE uploader = ? AND (({_NOT_CARRIED}) OR {_SHOWN_IN_MESSAGE} OR {_SHOWN_IN_POST})"
+    " GROUP BY sha256) AS counted"
+)
 
 # Which of a batch of content digests some media row names (the orphan sweep of server/media/cleanup.py).
 REFERENCED_SQLITE = "SELECT DISTINCT sha256 FROM media WHERE sha256 IN (SELECT value FROM json_each(?))"
@@ -79,9 +104,10 @@ class MediaReads(Protocol):
         not held or rejected by the platform's review?"""
         ...
 
-    async def media_bytes_of(self, uploader: str) -> int:
-        """The bytes of ``uploader``'s stored media rows (attached or not): what counts against
-        ``media.max_bytes_per_user``."""
+    async def media_quota_use(self, uploader: str, sha256: str | None = None) -> tuple[int, bool]:
+        """What counts against ``uploader``'s ``media.max_bytes_per_user`` (:data:`QUOTA_USE`): the
+        bytes of the distinct files they keep in use, and whether the content ``sha256`` is one of
+        them (a new upload of it then adds nothing)."""
         ...
 
     async def media_entry(self, media_id: str) -> MediaEntry | None:

@@ -23,7 +23,7 @@ _IN_MESSAGE = m.numbered(m.IN_MESSAGE)
 _UNCARRIED = m.numbered(m.UNCARRIED)
 _ONE = m.numbered(m.ONE_MEDIA)
 _BIND_STORE_ID = m.numbered(m.BIND_STORE_ID)
-_STORED_BYTES = m.numbered(m.STORED_BYTES)
+_QUOTA_USE = m.numbered(m.QUOTA_USE)
 # Advisory-lock namespace: (LOCK_MEDIA_QUOTA, hashtext(uploader)), one uploader's storage quota.
 LOCK_MEDIA_QUOTA = 0x5147_00B1
 
@@ -34,7 +34,8 @@ async def _insert_media(db: Conn, r: c.InsertMedia) -> None:
         # Writers inserting this uploader's media queue here until the end of their transaction,
         # so each counts what the one before it committed (READ COMMITTED reads the latest rows).
         await db.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", LOCK_MEDIA_QUOTA, r.uploader)
-        r.quota.refuse(int(await db.fetchval(_STORED_BYTES, r.uploader)), r.size)
+        stored, counted = await db.fetchrow(_QUOTA_USE, r.sha256, r.uploader)
+        r.quota.refuse(int(stored), 0 if counted else r.size)  # content they keep already adds nothing
     try:
         await db.execute(_INSERT, r.media_id, r.sha256, r.uploader, r.mime, r.kind, r.size, r.name,
                          r.width, r.height, r.created_at)
@@ -60,9 +61,9 @@ class PostgresMediaReads(PostgresReads):
     async def media_live(self, media_id: str) -> bool:
         return await self._fetchone(_LIVE, media_id, media_id) is not None
 
-    async def media_bytes_of(self, uploader: str) -> int:
-        row = await self._fetchone(_STORED_BYTES, uploader)
-        return 0 if row is None else int(row[0])
+    async def media_quota_use(self, uploader: str, sha256: str | None = None) -> tuple[int, bool]:
+        row = await self._fetchone(_QUOTA_USE, sha256, uploader)
+        return (0, False) if row is None else (int(row[0]), bool(row[1]))
 
     async def media_entry(self, media_id: str) -> MediaEntry | None:
         row = await self._fetchone(_ONE, media_id)

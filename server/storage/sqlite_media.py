@@ -18,8 +18,8 @@ from server.storage.sqlite_reads import SqliteReader
 @applies(c.InsertMedia)
 async def _insert_media(db: aiosqlite.Connection, r: c.InsertMedia) -> None:
     if r.quota is not None:  # one writer: the count and the insert are one step of its transaction
-        [(stored,)] = list(await db.execute_fetchall(m.STORED_BYTES, (r.uploader,)))
-        r.quota.refuse(int(stored), r.size)
+        [(stored, counted)] = list(await db.execute_fetchall(m.QUOTA_USE, (r.sha256, r.uploader)))
+        r.quota.refuse(int(stored), 0 if counted else r.size)  # content they keep already adds nothing
     try:
         await db.execute(m.INSERT_MEDIA, (r.media_id, r.sha256, r.uploader, r.mime, r.kind, r.size, r.name,
                                           r.width, r.height, r.created_at))
@@ -46,9 +46,9 @@ class SqliteMediaReads(SqliteReader):
     async def media_live(self, media_id: str) -> bool:
         return await self._fetchone(m.LIVE, (media_id, media_id)) is not None
 
-    async def media_bytes_of(self, uploader: str) -> int:
-        row = await self._fetchone(m.STORED_BYTES, (uploader,))
-        return 0 if row is None else int(row[0])
+    async def media_quota_use(self, uploader: str, sha256: str | None = None) -> tuple[int, bool]:
+        row = await self._fetchone(m.QUOTA_USE, (sha256, uploader))
+        return (0, False) if row is None else (int(row[0]), bool(row[1]))
 
     async def media_entry(self, media_id: str) -> MediaEntry | None:
         row = await self._fetchone(m.ONE_MEDIA, (media_id,))

@@ -352,6 +352,126 @@ async def test_two_uploads_finishing_at_once_cannot_both_take_the_last_room(make
     await c.close()
 
 
+async def upload_declared(c, data: bytes, declared: str | None = None) -> dict[str, Any]:
+    """An upload of a PDF whose ``upload_begin`` declares ``declared`` (default: the bytes' SHA-256)."""
+    begin = await c.call("upload_begin", mime="application/pdf", size=len(data), sha256=declared or sha(data))
+    if not begin.get("ok"):
+        return begin
+    await c.request("upload_chunk", upload_id=begin["upload_id"], offset=0, data=data)
+    return await c.call("upload_end", upload_id=begin["upload_id"], sha256=sha(data))
+
+
+async def test_the_same_bytes_uploaded_again_by_one_user_count_once(make_server):
+    """The quota counts each distinct file a user keeps once: the same bytes uploaded again (another
+    media id, its own name) take no more room, decided by the store at upload_end; upload_begin
+    knows it in advance when the [ext] ``sha256`` is declared there (and upload_end then holds the
+    bytes to it). Two uploads of the same new bytes finishing at once are both stored and count once."""
+    server = make_server(QUOTA_MEDIA)
+    c = await server.user()
+    x, y = pdf(4000, b"x"), pdf(4000, b"y")
+    first, again = await upload(c, x, "application/pdf", name="x.pdf"), await upload(c, x, "application/pdf")
+    assert code(first) == code(again) == "ok" and first["media_id"] != again["media_id"], again
+    assert code(await upload(c, y, "application/pdf")) == "ok"  # 8000 counted: x once, y
+    refused = await begin_size(c, 3000)
+    assert code(refused) == "storage_quota_reached" and "8000 of the 10000 bytes" in refused["reason"], refused
+    assert code(await upload(c, pdf(2000, b"z"), "application/pdf")) == "ok"  # exactly full
+    # Full: a file of 4000 new bytes is refused before a byte is sent; x again, declared, is not.
+    assert code(await begin_size(c, 4000)) == "storage_quota_reached"
+    assert code(await upload_declared(c, x)) == "ok"
+    assert server.db_rows("SELECT COUNT(*) FROM media WHERE uploader = ?", c.user_id) == [(5,)]
+    # The declared digest binds the bytes: other bytes are refused at upload_end, a malformed one at once.
+    w = pdf(3000, b"w")
+    mismatch = await upload_declared(c, w, declared=sha(x))
+    assert code(mismatch) == "bad_request" and "upload_begin declared" in mismatch["reason"], mismatch
+    assert code(await c.call("upload_begin", mime="application/pdf", size=10, sha256="xyz")) == "bad_request"
+    assert server.db_rows("SELECT COUNT(*) FROM media WHERE uploader = ?", c.user_id) == [(5,)]
+
+    # Two uploads of the same new bytes begun (declared) and finished at once by a user with
+    # room for them once only: both stored, counted once; a third file of the same size is refused.
+    d = await server.user()
+    assert code(await upload(d, pdf(4000, b"d"), "application/pdf")) == "ok"
+    twin = pdf(4000, b"twin")
+    begins = [await d.request("upload_begin", mime="application/pdf", size=len(twin), sha256=sha(twin))
+              for _ in range(2)]
+    assert code(await begin_size(d, 4000)) == "storage_quota_reached"  # (the twins count once while unfinished)
+    for b in begins:
+        await d.request("upload_chunk", upload_id=b["upload_id"], offset=0, data=twin)
+    ends = await asyncio.gather(*(d.call("upload_end", upload_id=b["upload_id"], sha256=sha(twin)) for b in begins))
+    assert [code(e) for e in ends] == ["ok", "ok"], ends
+    assert code(await begin_size(d, 4000)) == "storage_quota_reached"
+    assert code(await begin_size(d, 2000)) == "ok"  # 8000 counted
+    await close_all(c, d)
+
+
+async def test_deleting_what_carries_a_file_or_the_upload_itself_gives_the_room_back(make_server):
+    """A file stops counting against its uploader's quota once every message and post that carries it
+    is deleted (or rejected, or its group dissolved, its account closed), though the platform keeps
+    it with them for the record; an upload nothing carries is removed at once by [ext]
+    ``delete_upload``, refused (``conflict``) for what something carries."""
+    server = make_server(QUOTA_MEDIA + "cleanup_interval_seconds = 1\n")
+    c, other = await server.user(verify_id=True), await server.user()
+    gid = await open_group(c)
+    a, b = pdf(4000, b"a"), pdf(4000, b"b")
+    ra, rb = await upload(c, a, "application/pdf"), await upload(c, b, "application/pdf")
+    sent = await c.request("send", group_id=gid, text="", attachments=[ra["media_id"]])
+    assert code(await begin_size(c, 3000)) == "storage_quota_reached"  # 8000 counted
+
+    # Recalling the message frees a's room; the row and the file stay with the deleted message.
+    await c.request("delete_message", group_id=gid, seq=sent["seq"])
+    fits = await upload(c, pdf(3000, b"c"), "application/pdf")
+    assert code(fits) == "ok", fits  # 7000 counted: b and c
+    assert server.db_rows("SELECT COUNT(*) FROM media WHERE media_id = ?", ra["media_id"]) == [(1,)]
+    assert stored_file(server, sha(a)).exists()
+    # An upload attached lately cannot be deleted (its message may still be on its way to the store),
+    # nor, later, one a message carries, deleted or not: it stays for the record with its message.
+    soon = await c.call("delete_upload", media_id=ra["media_id"])
+    assert code(soon) == "conflict" and "attached to a message" in soon["reason"], soon
+    server.db_rows("UPDATE media SET created_at = created_at - ? WHERE media_id = ?", 3600_000, ra["media_id"])
+    c, other = await restart(server, c, other)  # (memory: attached an hour ago)
+    kept = await c.call("delete_upload", media_id=ra["media_id"])
+    assert code(kept) == "conflict" and "kept for the record" in kept["reason"], kept
+    assert server.db_rows("SELECT COUNT(*) FROM media WHERE media_id = ?", ra["media_id"]) == [(1,)]
+
+    # delete_upload: the row goes at once, and its room with it; the file with the orphan sweep.
+    assert code(await other.call("delete_upload", media_id=rb["media_id"])) == "not_found"  # not theirs
+    assert code(await c.call("delete_upload", media_id="nope")) == "not_found"
+    assert code(await begin_size(c, 4000)) == "storage_quota_reached"  # 7000 + 4000
+    assert code(await c.call("delete_upload", media_id=rb["media_id"])) == "ok"
+    assert server.db_rows("SELECT COUNT(*) FROM media WHERE media_id = ?", rb["media_id"]) == [(0,)]
+    assert code(await c.call("delete_upload", media_id=rb["media_id"])) == "not_found"
+    assert code(await c.call("send", group_id=gid, text="x", attachments=[rb["media_id"]])) == "bad_request"
+    big = await upload(c, pdf(5000, b"big"), "application/pdf")
+    assert code(big) == "ok", big  # 8000: c and big
+    await orphan_sweep_removes(server, sha(b))
+
+    await c.request("send", group_id=gid, text="", attachments=[big["media_id"]])
+    # A dissolved group's messages no longer count; a post's files count until the post is deleted.
+    assert code(await begin_size(c, 3000)) == "storage_quota_reached"
+    await c.request("dissolve_group", group_id=gid)
+    assert code(await begin_size(c, 5000)) == "ok"  # c alone counts (3000), and this one unfinished
+    aid = (await c.request("create_account", name="图文号", category="culture", intro="关于我们",
+                           subject_type="individual"))["account_id"]
+    post = await c.request("publish", account_id=aid, title="t", body="b", attachments=[fits["media_id"]])
+    assert code(await begin_size(c, 5000)) == "storage_quota_reached"  # 3000 + 5000 unfinished + 5000
+    await c.request("delete_post", post_id=post["post_id"])
+    assert code(await begin_size(c, 5000)) == "ok"  # only the unfinished ones count
+
+    # Deleting an upload while another connection of the same user attaches it: one of them wins,
+    # never both (no message may name a removed upload).
+    d = await server.user()
+    d2 = await server.client()
+    await d2.login(d.username, "password123")
+    gid = await open_group(d)
+    for n in range(3):
+        race = (await upload(d, pdf(100, b"race%d" % n), "application/pdf"))["media_id"]
+        deleted, sent = await asyncio.gather(d.call("delete_upload", media_id=race),
+                                             d2.call("send", group_id=gid, text="", attachments=[race]))
+        assert (code(deleted), code(sent)) in (("ok", "bad_request"), ("conflict", "ok")), (deleted, sent)
+        kept = server.db_rows("SELECT COUNT(*) FROM media WHERE media_id = ?", race)
+        assert kept == [(0 if code(deleted) == "ok" else 1,)], (deleted, sent, kept)
+    await close_all(c, d, d2, other)
+
+
 # -- signed URLs ---------------------------------------------------------------------------------
 async def test_signed_urls_media_url_and_deleted_messages(make_server):
     server = make_server(FAST_MEDIA)

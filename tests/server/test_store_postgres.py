@@ -94,7 +94,7 @@ async def test_media_quota_holds_across_two_writers_on_one_database(open_pg):
     results = await asyncio.gather(*inserts, return_exceptions=True)
     assert sum(r == [None] for r in results) == 3, results
     assert all(isinstance(r, ContractError) and r.code == "storage_quota_reached" for r in results if r != [None])
-    assert await a.media_bytes_of("u1") == 3000 and await a.media_bytes_of("u2") == 0
+    assert await a.media_quota_use("u1") == (3000, False) and await a.media_quota_use("u2") == (0, False)
 
 async def test_audit_chain_stays_whole_with_two_writers_appending(open_pg):
     a, b = await open_pg(), await open_pg()
