@@ -365,8 +365,9 @@ class GroupSuspended(EventBase, tag="group_suspended", kw_only=True, frozen=True
     in force is the freeze of the group's whole category (``freeze-category``: no renaming, but its
     owner may still dissolve or hand it on).
 
-    ``sanction_id``: on ``suspend-group``'s event, the sanction it gave (what the owner's ``appeal``
-    takes)."""
+    ``sanction_id``: the sanction that suspended the group (what the owner's ``appeal`` takes):
+    ``suspend-group``'s, or on ``freeze-category``'s event the freeze's own row for this group (one per
+    group, so lifting it frees this group alone)."""
 
     group_id: str
     until: int

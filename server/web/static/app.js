@@ -1190,7 +1190,8 @@ function onEvent(ev) {
     case "group_suspended":
       // `cause` says whether the group itself is suspended or its category frozen (manage.js).
       if (g) { learnSuspension(g, ev.until, ev.cause); if (g.group_id === S.current) updateComposer(); refreshManage(g); }
-      // **[ext]** `sanction_id` (suspend-group): only the group's owner may appeal it, and theirs has 申诉.
+      // **[ext]** `sanction_id` (suspend-group, or the freeze's row for this group): only the group's owner
+      // may appeal it, and theirs has 申诉.
       notice(t(ev.cause === "category_freeze" ? "n_frozen" : "n_suspended",
         { group: gname(ev.group_id), until: fmtTime(ev.until), reason: ev.reason || "" }),
         g && g.role === "owner" && ev.sanction_id ? appealAction(ev.sanction_id) : null, "error");
