@@ -289,8 +289,10 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     ``credit`` (a user's score changed) and ``account_credit`` (a public account's) have
     ``credit_score`` (the new score), ``credit_level`` (the level it gives, 1-based) and ``delta``
     (the change, signed); an operator's change also ``reason`` (the operator's reason alone), a
-    give-back ``sanction_id`` (the overturned sanction whose points came back). A client builds its
-    line from these fields; ``text`` says the same in English.
+    give-back ``sanction_id`` (the overturned sanction whose points came back); the server's own
+    penalty for content a ``block`` list refused ``cause`` ``content_blocked`` (with ``group_id`` for a
+    message, ``account_id`` for a public account's text). A client builds its line from these fields;
+    ``text`` says the same in English.
     ``blacklisted`` has ``same_person_as`` (the username of the login whose blacklisting closed this
     one too, the same verified person) when it was not this account the operator named.
     ``resync`` has no further field: a cluster's serving node was lost, and events of its last

@@ -1321,6 +1321,8 @@ function creditText(ev, text) {
         : t("n_credit_sanction", { points: -delta, sid: ev.sanction_id, score, level });
     }
     if (ev.report_id && delta < 0) return t("n_credit_report", { points: -delta, score, level });
+    // **[ext]** `cause: "content_blocked"`: the server's own penalty for content a block list refused.
+    if (ev.cause === "content_blocked" && delta < 0) return t("n_credit_blocked", { points: -delta, score, level });
   }
   if (typeof ev.reason === "string" && ev.reason) return t("n_credit", { score, level, reason: ev.reason });
   return t("n_credit_plain", { score, level, delta: typeof delta === "number" ? (delta > 0 ? "+" + delta : String(delta)) : "" });
