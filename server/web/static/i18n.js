@@ -179,6 +179,7 @@ const zh = {
   invite_links_listed_hint: "拿到链接或扫描二维码的人可以直接加入（不需要审批）；被禁止加入的人除外。这里列出本群所有仍然有效的链接，也包括其他管理员生成的；完整链接只在生成它的页面上显示。",
   link_uses_of: "已加入 {n} / {max} 人", link_uses: "已加入 {n} 人", link_by: "{name} 生成", link_note: "备注：{note}",
   link_id: "链接编号 {id}", no_invite_links: "没有有效的邀请链接",
+  invite_note: "链接备注", invite_note_placeholder: "备注（选填，仅管理员可见）",
   rr_illegal: "违法违规", rr_pornography: "色情低俗", rr_fraud: "诈骗", rr_harassment: "骚扰辱骂", rr_rumour: "谣言", rr_other: "其他",
   sys_renamed: "群名称已改为「{name}」", sys_category: "群类别已改为「{category}」", sys_policy: "加群方式已改为：{policy}", sys_sep: "；",
   // notices built from their fields (app.js, accounts.js): the measure, the operator's own words, the sanction's id
@@ -399,6 +400,7 @@ const en = {
   invite_links_listed_hint: "Whoever has the link or scans the code joins at once (no approval), unless banned. Every link of the group that still works is listed, also those other admins made; the full link shows only on the page that made it.",
   link_uses_of: "joined: {n} of {max}", link_uses: "joined: {n}", link_by: "made by {name}", link_note: "note: {note}",
   link_id: "link {id}", no_invite_links: "No invite links in force",
+  invite_note: "Link note", invite_note_placeholder: "Note (optional, for the managers only)",
   rr_illegal: "Illegal content", rr_pornography: "Pornography", rr_fraud: "Fraud", rr_harassment: "Harassment", rr_rumour: "Rumours", rr_other: "Other",
   sys_renamed: "The group is now called “{name}”", sys_category: "The category is now {category}", sys_policy: "Who can join: {policy}", sys_sep: "; ",
   // notices built from their fields (app.js, accounts.js): the measure, the operator's own words, the sanction's id
