@@ -144,3 +144,18 @@ async def test_a_blocked_send_that_takes_no_points_tells_no_credit(make_server, 
     await asyncio.sleep(0.5)
     assert credit_notices(member) == []
     assert (await member.request("me"))["credit_score"] == score
+
+
+async def test_a_blocked_post_tells_its_author_the_credit_it_took(make_server, tmp_path):
+    """The same penalty on a public account's text (here a post a ``block`` list refuses) is told the
+    same way, naming the account."""
+    srv = word_server(make_server, tmp_path)
+    owner = await srv.user(verify_id=True)
+    aid = (await owner.request("create_account", name="茶馆", category="culture", intro="简介",
+                               subject_type="individual"))["account_id"]
+    score = (await owner.request("me"))["credit_score"]
+    refused = await owner.call("publish", account_id=aid, title="网上赌场", body="b")
+    assert refused["code"] == "content_blocked"
+    ev = await notice(owner, "credit")
+    assert (ev["delta"], ev["credit_score"], ev["cause"], ev["account_id"]) == (
+        -BLOCKED, score - BLOCKED, "content_blocked", aid), ev
