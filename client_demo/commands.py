@@ -611,14 +611,21 @@ def _slow(a: list[str]) -> Command:
     return _req("slow", a, "set_slow_mode", {"seconds": seconds}, group="current")
 
 
-@_command("/link [MAX_USES] [EXPIRES]",
-          "make an invite code: MAX_USES joins at most (0: any), valid EXPIRES (1d, 2h; 0: for ever)",
-          "Manage")
+@_command("/link [MAX_USES] [EXPIRES] [note TEXT...]",
+          "make an invite code: MAX_USES joins at most (0: any), valid EXPIRES (1d, 2h; 0: for ever), "
+          "with a note for the managers (shown in /links)", "Manage")
 def _link(a: list[str]) -> Command:
-    """A plain number first is MAX_USES; the word after it (or a first word with a unit) is EXPIRES."""
-    _arity("link", a, 0, 2)
+    """A plain number first is MAX_USES; the word after it (or a first word with a unit) is EXPIRES;
+    from the word ``note`` on, the rest of the line is the link's note."""
     params: dict[str, Any] = {}
     rest = list(a)
+    cut = next((i for i, w in enumerate(rest) if w.lower() == "note"), None)
+    if cut is not None:
+        if not rest[cut + 1:]:
+            raise _usage("link", "give the note's text after 'note'")
+        params["note"] = " ".join(rest[cut + 1:])
+        rest = rest[:cut]
+    _arity("link", rest, 0, 2)
     if rest and rest[0].isdigit():
         uses = int(rest.pop(0))
         if uses:

@@ -253,6 +253,8 @@ def credit_line(ev: dict[str, Any]) -> str | None:
         return (f"{abs(delta)} credit points taken with sanction {clean(ev['sanction_id'])} were given back: "
                 f"{whose} score is now {score} (level {level})")
     why = f": {clean(ev['reason'])}" if ev.get("reason") else ""
+    if not why and ev.get("cause") == "content_blocked":  # the server's own penalty for refused content
+        why = ": what you sent contained prohibited content and was refused"
     return f"{whose} credit score changed by {delta:+d} to {score} (level {level}){why}"
 
 

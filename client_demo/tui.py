@@ -754,6 +754,8 @@ class ChatTUI:
             if params.get("max_uses"):
                 limits.append(f"{params['max_uses']} use{'s' * (params['max_uses'] != 1)}")
             limits.append(f"expires {hhmm(r['expires_at'])}" if r.get("expires_at") else "no expiry")
+            if params.get("note"):
+                limits.append(f"note: {clean(params['note'])}")
             self.say(f"* invite code for {gid}: {code} ({', '.join(limits)})")
             self.say(f"* to join, type: /join {code}")
         elif op == "revoke_invite_link":

@@ -289,8 +289,10 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     ``credit`` (a user's score changed) and ``account_credit`` (a public account's) have
     ``credit_score`` (the new score), ``credit_level`` (the level it gives, 1-based) and ``delta``
     (the change, signed); an operator's change also ``reason`` (the operator's reason alone), a
-    give-back ``sanction_id`` (the overturned sanction whose points came back). A client builds its
-    line from these fields; ``text`` says the same in English.
+    give-back ``sanction_id`` (the overturned sanction whose points came back); the server's own
+    penalty for content a ``block`` list refused ``cause`` ``content_blocked`` (with ``group_id`` for a
+    message, ``account_id`` for a public account's text). A client builds its line from these fields;
+    ``text`` says the same in English.
     ``blacklisted`` has ``same_person_as`` (the username of the login whose blacklisting closed this
     one too, the same verified person) when it was not this account the operator named.
     ``resync`` has no further field: a cluster's serving node was lost, and events of its last
@@ -365,8 +367,9 @@ class GroupSuspended(EventBase, tag="group_suspended", kw_only=True, frozen=True
     in force is the freeze of the group's whole category (``freeze-category``: no renaming, but its
     owner may still dissolve or hand it on).
 
-    ``sanction_id``: on ``suspend-group``'s event, the sanction it gave (what the owner's ``appeal``
-    takes)."""
+    ``sanction_id``: the sanction that suspended the group (what the owner's ``appeal`` takes):
+    ``suspend-group``'s, or on ``freeze-category``'s event the freeze's own row for this group (one per
+    group, so lifting it frees this group alone)."""
 
     group_id: str
     until: int

@@ -18,10 +18,10 @@ from governance import moderation, posting
 from governance.tiers import Caps, caps_for, credit_level
 from protocol.enums import Role
 from protocol.errors import ContractError
-from protocol.events import SuspensionCause, UserObj, UserRenamed
+from protocol.events import Notice, SuspensionCause, UserObj, UserRenamed
 from server.claims import Settles, settle_when_done
 from server.context import Context
-from server.fanout import publish_many
+from server.fanout import publish, publish_many
 from server.state import Group, Member, User
 from server.storage.changes import AddCredit, Audit, Change
 
@@ -210,17 +210,37 @@ def penalize(user: User, points: int) -> AddCredit | None:
     return AddCredit(user.user_id, -points)
 
 
-def record_penalized(ctx: Context, user: User, points: int, audit: Audit, what: str) -> None:
+def tell_credit(ctx: Context, user: User, score: int, delta: int, why: str, **extra: Any) -> int:
+    """The one credit notice: tell ``user`` their score changed by ``delta`` to ``score`` (``notice
+    {kind: "credit"}`` with ``credit_score``, ``credit_level``, ``delta`` and ``extra``); returns the level.
+    (An operator's command tells it through ``server.operator.common.tell_credit``, which adds ``by``.)"""
+    level = credit_level(score, ctx.cfg.credit.levels)
+    publish(user.sessions, Notice(kind="credit", text=f"your credit score is now {score} (level {level}): {why}",
+                                       credit_score=score, credit_level=level, delta=delta, **extra))
+    return level
+
+
+def record_penalized(ctx: Context, user: User, points: int, audit: Audit, what: str, why: str,
+                     **told: Any) -> None:
     """Store an enforcement-record entry and a credit penalty taken now, without waiting for the
     write (the request is refused at once); should it fail, the points are given back in memory, as
-    :func:`penalize` promises, and the failure is logged (``what`` was not recorded)."""
+    :func:`penalize` promises, and the failure is logged (``what`` was not recorded).
+
+    Once stored, a penalty that took points is told to the user (:func:`tell_credit`, with ``why`` and
+    ``told``, and ``cause: "content_blocked"``), as every operator's penalty is: one notice per change,
+    none when nothing was taken (``points`` 0) or the write failed. The score told is the one this
+    penalty left, as claimed: notices of penalties taken in a row say each step, in order."""
     change = penalize(user, points)
+    score = user.credit_score
 
     def settled(fut: asyncio.Future[list[Any]]) -> None:
         if fut.cancelled() or fut.exception() is not None:
             if change is not None:
                 user.credit_score += points
             log.error("%s could not be recorded: %r", what, None if fut.cancelled() else fut.exception())
+            return
+        if change is not None:
+            tell_credit(ctx, user, score, change.delta, why, cause="content_blocked", **told)
 
     ctx.store.apply(*([change] if change is not None else []), audit=audit).add_done_callback(settled)
 

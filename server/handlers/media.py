@@ -294,7 +294,7 @@ def _record_blocked(ctx: Context, user: User, digest: str, listed: Listed, now: 
     record_penalized(ctx, user, penalty, ch.Audit(
         now, "system", None, "content_blocked", None, user.user_id, listed.category,
         {"sha256": digest, "penalty": penalty, "media": True},
-    ), "a blocked upload")
+    ), "a blocked upload", f"a file you uploaded is on a list of prohibited files ({listed.category})")
 
 
 # -- removing one's own upload -------------------------------------------------------------------

@@ -218,7 +218,8 @@ def record_blocked(ctx: Context, user: User, gid: str, verdict: Verdict, now: in
     penalty = ctx.cfg.credit.penalty_blocked_content
     record_penalized(ctx, user, penalty, ch.Audit(now, "system", None, "content_blocked", gid, user.user_id,
                                                   verdict.category, {"term": verdict.term, "penalty": penalty}),
-                     "a blocked message")
+                     "a blocked message", f"a message you sent to group {gid} was refused for prohibited content "
+                                          f"({verdict.category})", group_id=gid)
 
 
 def review_item(verdict: Verdict) -> ReviewItem:

@@ -150,7 +150,9 @@ def record_hit(ctx: Context, user: User, account_id: str | None, action: str, ve
     record_penalized(ctx, user, penalty, ch.Audit(
         ctx.now_ms(), "system", None, action, None, user.user_id, verdict.category,
         {"term": verdict.term, "account_id": account_id, "penalty": penalty, **detail},
-    ), f"a filter hit ({action}) on a public account")
+    ), f"a filter hit ({action}) on a public account",
+        f"what you wrote for a public account was refused for prohibited content ({verdict.category})",
+        account_id=account_id)
 
 
 def _queued(ctx: Context, user: User, aid: str, screened: dict[str, Screened],

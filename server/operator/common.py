@@ -7,12 +7,10 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from governance.identity import username_key
 from governance.moderation import redact
-from governance.tiers import credit_level
-from protocol import events as ev
 from protocol.errors import ContractError
 from server.claims import Settles
-from server.fanout import publish
 from server.handlers.common import commit, penalize
+from server.handlers.common import tell_credit as handlers_tell_credit
 from server.operator.channel import OperatorError, current_operator
 from server.storage.changes import AddCredit, AddSanction, Audit, Change
 
@@ -171,12 +169,9 @@ def penalty(user: User | None, points: int) -> tuple[Change | None, Callable[[],
 
 
 def tell_credit(app: Context, user: User, score: int, delta: int, why: str, **extra: Any) -> int:
-    """The one credit notice: tell ``user`` their score changed by ``delta`` to ``score`` (``notice
-    {kind: "credit"}`` with ``credit_score``, ``credit_level``, ``delta`` and ``extra``); returns the level."""
-    level = credit_level(score, app.cfg.credit.levels)
-    publish(user.sessions, ev.Notice(kind="credit", text=f"your credit score is now {score} (level {level}): {why}",
-                                     by=operator_name(), credit_score=score, credit_level=level, delta=delta, **extra))
-    return level
+    """The one credit notice (:func:`server.handlers.common.tell_credit`) of an operator's command: tell
+    ``user`` their score changed by ``delta`` to ``score``, ``by`` the operator; returns the level."""
+    return handlers_tell_credit(app, user, score, delta, why, by=operator_name(), **extra)
 
 
 def tell_penalty(app: Context, user: User | None, pen: Change | None, why: str, **extra: Any) -> None:

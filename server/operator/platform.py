@@ -246,14 +246,16 @@ async def freeze_category(app: Context, args: dict[str, Any]) -> Result:
         now = app.now_ms()
         until = now + seconds * 1000
         groups = await _freeze(app, category, reason, seconds, now, until)
-    for g in groups:
-        _tell_frozen(app, g, reason)
+    for g, sanction_id in groups:
+        _tell_frozen(app, g, reason, sanction_id)
     return Result([f"froze {len(groups)} groups in {category} until {until}"])
 
 
-def _tell_frozen(app: Context, g: Group, reason: str) -> None:
+def _tell_frozen(app: Context, g: Group, reason: str, sanction_id: int) -> None:
+    """Tell ``g``'s connected members it is suspended by a freeze of its category: ``sanction_id`` is the
+    group's own row of the freeze (one per group), which its owner may appeal as a ``suspend-group``'s."""
     publish(g.online, ev.GroupSuspended(group_id=g.group_id, until=g.suspended_until, reason=reason,
-                                        cause=suspension_cause(app, g)))
+                                        cause=suspension_cause(app, g), sanction_id=str(sanction_id)))
 
 
 async def keep_group_frozen(app: Context, group_id: str, category: str, until: int) -> bool:
@@ -280,8 +282,8 @@ async def keep_group_frozen(app: Context, group_id: str, category: str, until: i
             app, [(group_id, g)], still_missed, "group", "suspend_group", reason, now, until,
             lambda ids: [SetGroupFields(gid, {"suspended_until": until}) for gid in ids],
             lambda _: Audit(now, SYSTEM, None, "suspend_group", group_id, None, reason), actor=SYSTEM)
-    for g in suspended:
-        _tell_frozen(app, g, reason)
+    for g, sanction_id in suspended:
+        _tell_frozen(app, g, reason, sanction_id)
     return bool(suspended)
 
 
@@ -296,8 +298,9 @@ def _moving(app: Context, category: str, ids: list[str]) -> tuple[str, ...]:
                  if groups[gid].category != category or FieldClaim.in_flight(groups[gid], "category"))
 
 
-async def _freeze(app: Context, category: str, reason: str, seconds: int, now: int, until: int) -> list[Group]:
-    """Freeze ``category`` until ``until`` (under its lock); the groups suspended."""
+async def _freeze(app: Context, category: str, reason: str, seconds: int, now: int,
+                  until: int) -> list[tuple[Group, int]]:
+    """Freeze ``category`` until ``until`` (under its lock); the groups suspended, each with its sanction's id."""
     return await freeze(
         app, app.state.category_frozen_until, category,
         lambda: ((g.group_id, g) for g in app.state.groups.values() if g.category == category and g.alive),

@@ -713,7 +713,7 @@ async def freeze_account_category(app: Context, args: dict[str, Any]) -> Result:
             lambda a: a.closed_at is None, ACCOUNT, "suspend_account", reason, now, until,
             lambda _: SuspendAccountCategory(category, until),
             lambda n: audit(app, "freeze_account_category", reason, category=category, seconds=seconds, accounts=n))
-    for a in accounts:
+    for a, _ in accounts:
         _tell_frozen(app, a, reason, operator_name())
     return Result([f"froze {len(accounts)} public accounts in {category} until {until}"])
 
@@ -748,6 +748,6 @@ async def keep_account_frozen(app: Context, account_id: str, category: str, unti
             app, [(account_id, a)], still_missed, ACCOUNT, "suspend_account", reason, now, until,
             lambda ids: [SetAccountFields(aid, {"suspended_until": until}) for aid in ids],
             lambda _: Audit(now, SYSTEM, None, "suspend_account", None, account_id, reason), actor=SYSTEM)
-    for a in suspended:
+    for a, _ in suspended:
         _tell_frozen(app, a, reason, SYSTEM)
     return bool(suspended)

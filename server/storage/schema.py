@@ -777,4 +777,61 @@ MIGRATIONS: list[tuple[int, str]] = [
             SELECT 1, 0, hex(zeroblob(32)), hex(zeroblob(32)) WHERE NOT EXISTS (SELECT 1 FROM audit);
         """,
     ),
+    (
+        29,
+        """
+        -- Post ids are never given again. posts.post_id was an INTEGER PRIMARY KEY without
+        -- AUTOINCREMENT, so SQLite gave a new post the highest id left plus one: once the newest
+        -- post was purged, the next post took its id, and the rows still naming the old one (its
+        -- readers' post_reads, kept until the read-log purge; gone_posts; reports, review items)
+        -- named the new one: an old reader counted as having read it. AUTOINCREMENT needs the
+        -- table rebuilt: every row is kept with its id, then its indexes and triggers made again.
+        -- (PostgreSQL's post ids come from an identity sequence, never reused.)
+        CREATE TABLE posts_29 (
+            post_id       INTEGER PRIMARY KEY AUTOINCREMENT,
+            account_id    TEXT NOT NULL,
+            author_id     TEXT NOT NULL,
+            title         TEXT NOT NULL,
+            body          TEXT NOT NULL,
+            attachments   TEXT NOT NULL DEFAULT '[]',
+            comments_mode TEXT NOT NULL,
+            ts            INTEGER NOT NULL,
+            held          INTEGER NOT NULL DEFAULT 0,
+            reads         INTEGER NOT NULL DEFAULT 0,
+            deleted_at    INTEGER,
+            deleted_by    TEXT,
+            removed_at    INTEGER,
+            removed_reason TEXT
+        );
+        INSERT INTO posts_29 (post_id, account_id, author_id, title, body, attachments, comments_mode, ts,
+                              held, reads, deleted_at, deleted_by, removed_at, removed_reason)
+        SELECT post_id, account_id, author_id, title, body, attachments, comments_mode, ts,
+               held, reads, deleted_at, deleted_by, removed_at, removed_reason FROM posts;
+        DROP TABLE posts;
+        ALTER TABLE posts_29 RENAME TO posts;
+        CREATE INDEX posts_account ON posts(account_id, post_id);
+        CREATE INDEX posts_ts ON posts(ts);
+        CREATE TRIGGER post_media_with_post AFTER DELETE ON posts
+        BEGIN
+            DELETE FROM post_media WHERE post_id = OLD.post_id;
+        END;
+        CREATE TRIGGER gone_posts_note AFTER DELETE ON posts
+        BEGIN
+            INSERT OR IGNORE INTO gone_posts (post_id) VALUES (OLD.post_id);
+        END;
+        -- The next id is above every id a post ever had that some row still names, also one purged
+        -- before this upgrade when it was the newest (its id would otherwise be given once more).
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'posts', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'posts');
+        UPDATE sqlite_sequence SET seq = MAX(seq,
+            COALESCE((SELECT MAX(post_id) FROM posts), 0),
+            COALESCE((SELECT MAX(post_id) FROM gone_posts), 0),
+            COALESCE((SELECT MAX(post_id) FROM post_reads), 0),
+            COALESCE((SELECT MAX(post_id) FROM post_media), 0),
+            COALESCE((SELECT MAX(post_id) FROM comments), 0),
+            COALESCE((SELECT MAX(post_id) FROM reports), 0),
+            COALESCE((SELECT MAX(post_id) FROM review_queue), 0))
+        WHERE name = 'posts';
+        """,
+    ),
 ]

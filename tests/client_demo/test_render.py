@@ -134,6 +134,10 @@ def test_sizes_and_reactions():
     ({"ev": "notice", "kind": "credit", "text": "reworded", "credit_score": 100, "credit_level": 3, "delta": 20,
       "sanction_id": "7"},
      "* notice [credit]: 20 credit points taken with sanction 7 were given back: your score is now 100 (level 3)"),
+    ({"ev": "notice", "kind": "credit", "text": "reworded", "credit_score": 98, "credit_level": 3, "delta": -2,
+      "cause": "content_blocked", "group_id": GID},
+     (f"* notice [credit] {GID}: your credit score changed by -2 to 98 (level 3): what you sent contained "
+      "prohibited content and was refused")),
     ({"ev": "notice", "kind": "account_credit", "text": "reworded", "account_id": "123456789", "credit_score": 30,
       "credit_level": 1, "delta": -70, "reason": "多次违规"},
      ("* notice [account_credit] account 123456789: the account's credit score changed by -70 to 30 (level 1): "

@@ -279,6 +279,20 @@ def test_invite_links(server, tui):
     b.command(f"/join {code3}", r"^! not_found: ")
 
 
+def test_an_invite_link_is_given_a_note_that_its_creation_and_links_show(server, tui):
+    """``/link ... note TEXT`` gives the link a note for the managers (``create_invite_link``'s
+    ``note``); the reply and ``/links`` show it, the latter masked by the server like every note."""
+    alice = make_user(server, "Alice")
+    a = tui(alice)
+    gid = a.command("/create notes study invite", r"^\* created group (\d{9,12}) ").group(1)
+    a.command("/link 3 1d note 给新同学 13812345678",
+              rf"^\* invite code for {gid}: \S+ \(3 uses, expires \S+( \S+)?, note: 给新同学 13812345678\)$")
+    a.command("/link note", r"^! usage: ")  # no text after the word: nothing sent
+    a.command("/links", rf"^\* invite links in {gid}: 1$")
+    a.expect(r"^  [0-9a-f]{10}  0/3 uses  expires \S+( \S+)?  by Alice \(u[0-9a-f]+\)  note: 给新同学 \[redacted\]$")
+    a.command("/link note " + "长" * 201, r"^! too_large: ")  # the server's limit, said as it refuses
+
+
 def test_group_log(server, tui):
     alice, bob = make_user(server, "Alice"), make_user(server, "Bob")
     gid, a, (b,) = group_with(server, tui, alice, bob)

@@ -4,6 +4,7 @@ report always did: a score and level on screen never go stale after a penalty.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -96,3 +97,65 @@ async def test_sanctions_that_cost_credit_send_a_credit_notice(server):
     score = await told(owner, -SANCTION, "滥建群", score)
     await admin_ok(server, "close-group", gid, "--reason", "违法群")
     await told(owner, -SANCTION, "违法群", score)
+
+
+BLOCKED = 2  # credit.penalty_blocked_content's default
+
+
+def credit_notices(client: Any) -> list[dict[str, Any]]:
+    return [e for e in client.drain_events() if e.get("ev") == "notice" and e.get("kind") == "credit"]
+
+
+async def test_a_blocked_send_or_edit_tells_the_credit_it_took_once_per_penalty(make_server, tmp_path):
+    """A ``send`` (or an edit) refused ``content_blocked`` costs ``credit.penalty_blocked_content``; once
+    stored the sender is told, as after an operator's penalty: one ``credit`` notice per refusal that
+    took points, with the score it left, ``cause: "content_blocked"`` and the group."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    score = (await member.request("me"))["credit_score"]
+    for i in range(2):
+        r = await member.call("send", group_id=gid, text="一起来赌博", client_msg_id=f"b{i}")
+        assert r["code"] == "content_blocked"
+    for _ in range(2):  # each penalty told in order, with the score it left
+        ev = await notice(member, "credit")
+        score -= BLOCKED
+        assert (ev["delta"], ev["credit_score"], ev["cause"], ev["group_id"]) == (
+            -BLOCKED, score, "content_blocked", gid), ev
+        assert "by" not in ev and "pyramid_gambling" in ev["text"]  # no operator acted
+    me = await member.request("me")
+    assert (me["credit_score"], me["credit_level"]) == (score, ev["credit_level"])
+    seq = (await member.request("send", group_id=gid, text="正常消息", client_msg_id="ok"))["seq"]
+    assert (await member.call("edit_message", group_id=gid, seq=seq, text="赌博"))["code"] == "content_blocked"
+    ev = await notice(member, "credit")
+    assert (ev["delta"], ev["credit_score"], ev["cause"]) == (-BLOCKED, score - BLOCKED, "content_blocked")
+    await asyncio.sleep(0.3)
+    assert credit_notices(member) == [] and credit_notices(owner) == []
+
+
+async def test_a_blocked_send_that_takes_no_points_tells_no_credit(make_server, tmp_path):
+    d = tmp_path / "free"
+    d.mkdir()
+    (d / "gambling.txt").write_text("赌博\n", encoding="utf-8")
+    srv = make_server('[credit]\npenalty_blocked_content = 0\n[[content.lists]]\ncategory = "pyramid_gambling"\n'
+                      'path = "gambling.txt"\naction = "block"\n', subdir="free")
+    owner, member, gid = await group(srv)
+    score = (await member.request("me"))["credit_score"]
+    assert (await member.call("send", group_id=gid, text="赌博", client_msg_id="b"))["code"] == "content_blocked"
+    await asyncio.sleep(0.5)
+    assert credit_notices(member) == []
+    assert (await member.request("me"))["credit_score"] == score
+
+
+async def test_a_blocked_post_tells_its_author_the_credit_it_took(make_server, tmp_path):
+    """The same penalty on a public account's text (here a post a ``block`` list refuses) is told the
+    same way, naming the account."""
+    srv = word_server(make_server, tmp_path)
+    owner = await srv.user(verify_id=True)
+    aid = (await owner.request("create_account", name="茶馆", category="culture", intro="简介",
+                               subject_type="individual"))["account_id"]
+    score = (await owner.request("me"))["credit_score"]
+    refused = await owner.call("publish", account_id=aid, title="网上赌场", body="b")
+    assert refused["code"] == "content_blocked"
+    ev = await notice(owner, "credit")
+    assert (ev["delta"], ev["credit_score"], ev["cause"], ev["account_id"]) == (
+        -BLOCKED, score - BLOCKED, "content_blocked", aid), ev

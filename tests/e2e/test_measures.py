@@ -665,6 +665,32 @@ async def test_a_category_freeze_does_not_follow_the_owners(server):
     assert (await m.call("create_group", name="m's", category="work", join_policy="open"))["code"] == "forbidden"
 
 
+async def test_a_category_freezes_group_suspended_names_each_groups_own_sanction_for_its_owner_to_appeal(server):
+    """``freeze-category`` records one ``suspend_group`` sanction per group; each group's
+    ``group_suspended`` carries that group's own (as ``suspend-group``'s does), so its owner can appeal
+    it. An upheld appeal frees that group alone: the other group of the category stays frozen."""
+    owner, gid, [m] = await setup_group(server)
+    other, gid2, [m2] = await setup_group(server)
+    rc, _, err = await server.admin("freeze-category", "friends", "--seconds", "600", "--reason", "突发")
+    assert rc == 0, err
+    ev = await owner.next_event("group_suspended", timeout=WITHIN)
+    ev2 = await other.next_event("group_suspended", timeout=WITHIN)
+    assert (ev["group_id"], ev["cause"], ev2["group_id"]) == (gid, "category_freeze", gid2)
+    row = await one_sanction(server, "suspend_group", "--group", gid)
+    row2 = await one_sanction(server, "suspend_group", "--group", gid2)
+    assert (ev["sanction_id"], ev2["sanction_id"]) == (row["id"], row2["id"]) and row["id"] != row2["id"]
+    assert (await m.next_event("group_suspended", timeout=WITHIN))["sanction_id"] == row["id"]
+    # the owner, and nobody else, appeals the sanction the event named
+    assert (await m.call("appeal", sanction_id=ev["sanction_id"], text="x"))["code"] == "not_found"
+    appeal_id = (await owner.request("appeal", sanction_id=ev["sanction_id"], text="本群没有违规"))["appeal_id"]
+    rc, _, err = await server.admin("decide-appeal", appeal_id, "--outcome", "upheld", "--note", "情况属实")
+    assert rc == 0, err
+    lifted = await until_event(m, lambda e: e.get("ev") == "notice" and e.get("kind") == "sanction_lifted")
+    assert (lifted["sanction_id"], lifted["until"]) == (row["id"], 0)
+    assert (await m.call("send", group_id=gid, text="back"))["ok"]
+    assert (await m2.call("send", group_id=gid2, text="x"))["code"] == "group_suspended"
+
+
 async def test_two_lifts_of_one_blacklist_at_once_leave_the_account_open(server):
     """``lift`` read the sanction before taking its target's lock: a second lift of the same blacklist,
     which read it while the first's write was in flight, claimed the reopening again, was refused by

@@ -216,6 +216,34 @@ def test_the_panel_lists_every_managers_links_with_their_uses_and_revokes_them(
     assert page.errors == []
 
 
+def test_a_link_made_in_the_panel_carries_the_note_written_there(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The panel had no field for ``create_invite_link``'s ``note``: a link made in the browser never
+    had one. Written there, it reaches the server (``invite_links``, masked) and the panel's list."""
+    owner = bg.run(server.user())
+    gid = bg.run(owner.request("create_group", name="备注", category="friends", join_policy="open"))["group_id"]
+    page = new_page(browser, server)
+    login(page, owner.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.click("#btn-manage")
+    page.wait_for_selector("#no-invite-links")
+    assert page.get_attribute("#invite-note", "placeholder") == "备注（选填，仅管理员可见）"
+    page.fill("#invite-note", "  给新同学 13812345678 ")
+    page.click("#invite-link-create")
+    made = page.locator("#invite-links .invite-link")
+    expect(made).to_have_count(1)
+    expect(made.locator(".link-note")).to_have_text("备注：给新同学 [redacted]")
+    expect(page.locator("#invite-note")).to_have_value("")  # the next link starts without one
+    [link] = bg.run(owner.request("invite_links", group_id=gid))["links"]
+    assert (link["link_id"], link["note"]) == (made.get_attribute("data-link-id"), "给新同学 [redacted]")
+    page.click("#invite-link-create")  # no note: none sent
+    expect(made).to_have_count(2)
+    assert [x["note"] for x in bg.run(owner.request("invite_links", group_id=gid))["links"]] == [
+        "给新同学 [redacted]", None]
+    expect(page.locator("#invite-links .link-note")).to_have_count(1)
+    assert page.errors == []
+
+
 def test_an_invite_link_asks_before_joining_and_a_logout_forgets_the_links_made(
         browser: Any, server: ServerProcess) -> None:
     """A #join= link used to join at once, whatever page led there; and the links an owner made (each

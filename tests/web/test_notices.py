@@ -209,6 +209,42 @@ def test_a_group_suspension_and_removed_content_read_in_chinese(browser: Any, se
     assert alice.errors == bob.errors == []
 
 
+def test_the_owners_notice_of_a_category_freeze_offers_an_appeal_of_the_groups_own_sanction(
+        browser: Any, server: ServerProcess) -> None:
+    """``freeze-category``'s ``group_suspended`` carried no ``sanction_id``, so the owner's notice had
+    no 申诉 although the freeze gives each group a sanction of its own; now it has, with that id."""
+    alice = new_page(browser, server)
+    register(alice, server, display="Alice")
+    gid = create_group(alice, "冻结群")
+    _admin(server, "freeze-category", "study", "--seconds", "7200", "--reason", "突发事件")
+    sid = _sanction_id(server, "suspend_group", "--group", gid)
+    _toast(alice, "临时冻结")
+    _appeal_from_notice(alice, "临时冻结", sid)
+    appeal = next(json.loads(x) for x in _admin(server, "appeals", "--open").splitlines())
+    assert appeal["sanction_id"] == sid
+    assert alice.errors == []
+
+
+def test_a_credit_notice_after_a_blocked_message_says_why(browser: Any, tmp_path: Any) -> None:
+    """A message a ``block`` list refuses costs credit; the page says so in words of its own, from the
+    notice's ``cause: "content_blocked"``."""
+    (tmp_path / "block.txt").write_text("赌博\n", encoding="utf-8")
+    srv = ServerProcess(tmp_path, '[[content.lists]]\ncategory = "gambling"\npath = "block.txt"\naction = "block"\n')
+    srv.start()
+    try:
+        alice = new_page(browser, srv)
+        register(alice, srv, display="Alice")
+        create_group(alice, "违禁词")
+        alice.wait_for_selector("#composer-text:enabled")
+        send(alice, "一起赌博")
+        said = _toast(alice, "信用分")
+        assert re.fullmatch(r"你发送的内容含有违禁信息，已被拒绝，扣除 2 信用分，你的信用分现为 98（等级 \d）。",
+                            said), said
+        assert alice.errors == []
+    finally:
+        srv.stop()
+
+
 def test_a_credit_notice_after_an_upheld_report_says_why(browser: Any, server: ServerProcess) -> None:
     alice, bob = new_page(browser, server), new_page(browser, server)
     register(alice, server, display="Alice")

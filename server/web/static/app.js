@@ -1234,7 +1234,8 @@ function onEvent(ev) {
     case "group_suspended":
       // `cause` says whether the group itself is suspended or its category frozen (manage.js).
       if (g) { learnSuspension(g, ev.until, ev.cause); if (g.group_id === S.current) updateComposer(); refreshManage(g); }
-      // **[ext]** `sanction_id` (suspend-group): only the group's owner may appeal it, and theirs has 申诉.
+      // **[ext]** `sanction_id` (suspend-group, or the freeze's row for this group): only the group's owner
+      // may appeal it, and theirs has 申诉.
       notice(t(ev.cause === "category_freeze" ? "n_frozen" : "n_suspended",
         { group: gname(ev.group_id), until: fmtTime(ev.until), reason: ev.reason || "" }),
         g && g.role === "owner" && ev.sanction_id ? appealAction(ev.sanction_id) : null, "error");
@@ -1364,6 +1365,8 @@ function creditText(ev, text) {
         : t("n_credit_sanction", { points: -delta, sid: ev.sanction_id, score, level });
     }
     if (ev.report_id && delta < 0) return t("n_credit_report", { points: -delta, score, level });
+    // **[ext]** `cause: "content_blocked"`: the server's own penalty for content a block list refused.
+    if (ev.cause === "content_blocked" && delta < 0) return t("n_credit_blocked", { points: -delta, score, level });
   }
   if (typeof ev.reason === "string" && ev.reason) return t("n_credit", { score, level, reason: ev.reason });
   return t("n_credit_plain", { score, level, delta: typeof delta === "number" ? (delta > 0 ? "+" + delta : String(delta)) : "" });

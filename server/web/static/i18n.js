@@ -180,6 +180,7 @@ const zh = {
   invite_links_listed_hint: "拿到链接或扫描二维码的人可以直接加入（不需要审批）；被禁止加入的人除外。这里列出本群所有仍然有效的链接，也包括其他管理员生成的；完整链接只在生成它的页面上显示。",
   link_uses_of: "已加入 {n} / {max} 人", link_uses: "已加入 {n} 人", link_by: "{name} 生成", link_note: "备注：{note}",
   link_id: "链接编号 {id}", no_invite_links: "没有有效的邀请链接",
+  invite_note: "链接备注", invite_note_placeholder: "备注（选填，仅管理员可见）",
   rr_illegal: "违法违规", rr_pornography: "色情低俗", rr_fraud: "诈骗", rr_harassment: "骚扰辱骂", rr_rumour: "谣言", rr_other: "其他",
   sys_renamed: "群名称已改为「{name}」", sys_category: "群类别已改为「{category}」", sys_policy: "加群方式已改为：{policy}", sys_sep: "；",
   // notices built from their fields (app.js, accounts.js): the measure, the operator's own words, the sanction's id
@@ -192,6 +193,7 @@ const zh = {
   n_credit_report: "一项针对你的举报经平台核实成立，扣除 {points} 信用分，你的信用分现为 {score}（等级 {level}）。",
   n_credit_sanction: "处罚 {sid} 扣除 {points} 信用分，你的信用分现为 {score}（等级 {level}）。",
   n_credit_plain: "你的信用分变动 {delta}，现为 {score}（等级 {level}）。",
+  n_credit_blocked: "你发送的内容含有违禁信息，已被拒绝，扣除 {points} 信用分，你的信用分现为 {score}（等级 {level}）。",
   an_credit_sanction: "公众号「{name}」因处罚 {sid} 被扣除 {points} 信用分，现为 {score}（等级 {level}）。",
   an_credit_plain: "公众号「{name}」的信用分变动 {delta}，现为 {score}（等级 {level}）。",
   cr_message: "你在群「{group}」的一条消息", cr_group_name: "你为群「{group}」设置的群名称", cr_announcement: "你在群「{group}」发布的群公告",
@@ -400,6 +402,7 @@ const en = {
   invite_links_listed_hint: "Whoever has the link or scans the code joins at once (no approval), unless banned. Every link of the group that still works is listed, also those other admins made; the full link shows only on the page that made it.",
   link_uses_of: "joined: {n} of {max}", link_uses: "joined: {n}", link_by: "made by {name}", link_note: "note: {note}",
   link_id: "link {id}", no_invite_links: "No invite links in force",
+  invite_note: "Link note", invite_note_placeholder: "Note (optional, for the managers only)",
   rr_illegal: "Illegal content", rr_pornography: "Pornography", rr_fraud: "Fraud", rr_harassment: "Harassment", rr_rumour: "Rumours", rr_other: "Other",
   sys_renamed: "The group is now called “{name}”", sys_category: "The category is now {category}", sys_policy: "Who can join: {policy}", sys_sep: "; ",
   // notices built from their fields (app.js, accounts.js): the measure, the operator's own words, the sanction's id
@@ -412,6 +415,7 @@ const en = {
   n_credit_report: "A report about you was upheld by the platform: {points} credit points taken; your score is now {score} (level {level}).",
   n_credit_sanction: "Sanction {sid} took {points} credit points: your score is now {score} (level {level}).",
   n_credit_plain: "Your credit score changed by {delta} to {score} (level {level}).",
+  n_credit_blocked: "What you sent contained prohibited content and was refused: {points} credit points taken; your score is now {score} (level {level}).",
   an_credit_sanction: "Sanction {sid} took {points} credit points from “{name}”: its score is now {score} (level {level}).",
   an_credit_plain: "The credit score of “{name}” changed by {delta} to {score} (level {level}).",
   cr_message: "Your message in “{group}”", cr_group_name: "The group name you set for “{group}”", cr_announcement: "The announcement you posted in “{group}”",

@@ -103,6 +103,9 @@ export async function loadInviteLinks(g) {
 export function inviteLinksSection(g, listed = null, reload = null) {
   const uses = el("select", { id: "invite-max-uses", "data-keep": true }, USES.map((n) => el("option", { value: n, text: usesText(n) })));
   const exp = el("select", { id: "invite-expiry", "data-keep": true }, EXPIRY.map(([k, s]) => el("option", { value: s, text: t(k), selected: s === 604800 })));
+  // `note`: for the managers (the listing and the group log show it); the server checks it like any text.
+  const note = el("input", { id: "invite-note", "data-keep": true, maxlength: 200, autocomplete: "off",
+    placeholder: t("invite_note_placeholder"), "aria-label": t("invite_note") });
   const list = el("ul", { class: "invites", id: "invite-links" });
   const byServer = Array.isArray(listed) && reload !== null;
   const draw = () => {
@@ -123,12 +126,15 @@ export function inviteLinksSection(g, listed = null, reload = null) {
       const args = { group_id: g.group_id };
       if (Number(uses.value) > 0) args.max_uses = Number(uses.value);
       if (Number(exp.value) > 0) args.expires_in_seconds = Number(exp.value);
+      if (note.value.trim()) args.note = note.value.trim();
       const r = await act("create_invite_link", args, t("invite_link_created"));
       if (r && r.code) {
-        invitesOf(g).unshift({ code: r.code, link_id: r.link_id, expires_at: r.expires_at, max_uses: args.max_uses || 0, revoked: false });
+        note.value = "";   // made: the next link starts without one (a refused note stays, to be mended)
+        invitesOf(g).unshift({ code: r.code, link_id: r.link_id, expires_at: r.expires_at, max_uses: args.max_uses || 0,
+          note: args.note || "", revoked: false });
         if (byServer) reload(); else draw();
       }
-    } }, uses, exp, el("button", { type: "submit", class: "primary", id: "invite-link-create", text: t("invite_link_create") })),
+    } }, uses, exp, note, el("button", { type: "submit", class: "primary", id: "invite-link-create", text: t("invite_link_create") })),
     el("small", { class: "muted", text: t(byServer ? "invite_links_listed_hint" : "invite_links_hint") }), list);
 }
 
@@ -186,6 +192,7 @@ function linkNode(g, link, redraw) {
     el("div", { class: "grow stack tight" },
       el("input", { class: "mono invite-url", readonly: true, value: url, "aria-label": t("invite_links"), onfocus: (e) => e.target.select() }),
       el("small", { class: "muted", text: link.revoked ? t("revoked") : facts.join(" · ") }),
+      link.note ? el("small", { class: "muted link-note", text: t("link_note", { note: link.note }) }) : null,
       link.revoked ? null : el("div", { class: "row wrap" }, copyButton(url),
         el("button", { type: "button", class: "small danger act-revoke-link", text: t("revoke"), onclick: async () => {
           if (await act("revoke_invite_link", { group_id: g.group_id, code: link.code }, t("revoke_done"))) { link.revoked = true; redraw(); }
