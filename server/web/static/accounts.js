@@ -45,6 +45,7 @@ async function recheckNewPosts() {
   for (const [aid, ids] of [...A.newPosts]) {
     const drop = () => { if (A.newPosts.get(aid) === ids) { A.newPosts.delete(aid); changed = true; } };
     if (!A.subs.has(aid)) { drop(); continue; }
+    const asked = [...ids];   // a post announced while the answer is on its way is not judged by it
     let r;
     try { r = await api("posts", { account_id: aid, limit: 100 }); } catch (e) {
       if (e.code === "forbidden" || e.code === "not_found") drop();   // closed, or gone: nothing to read
@@ -52,7 +53,7 @@ async function recheckNewPosts() {
     }
     const listed = new Set(r.posts.map((p) => p.post_id));
     const oldest = r.posts.length === 100 ? r.posts[99].post_id : null;
-    for (const pid of [...ids]) {
+    for (const pid of asked) {
       if (!listed.has(pid) && (oldest === null || !older(pid, oldest))) { ids.delete(pid); changed = true; }
     }
     if (!ids.size) drop();
