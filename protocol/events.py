@@ -27,6 +27,7 @@ __all__ = [
     "EVENT_TYPES",
     "Event",
     "AttachmentObj",
+    "CommentDeleted",
     "CommentEvent",
     "EventBase",
     "GroupClosed",
@@ -446,6 +447,15 @@ class CommentEvent(EventBase, tag="comment", kw_only=True, frozen=True):
     held: bool = False
 
 
+class CommentDeleted(EventBase, tag="comment_deleted", kw_only=True, frozen=True):
+    """[ext] A comment left what its readers see (deleted or hidden by the account, removed or rejected
+    by the platform): to the connections that could see it and no longer do, the ids alone."""
+
+    account_id: str
+    post_id: str
+    comment_id: str
+
+
 Event: TypeAlias = (
     MessageEvent
     | MessageReleased
@@ -471,6 +481,7 @@ Event: TypeAlias = (
     | PostEvent
     | PostDeleted
     | CommentEvent
+    | CommentDeleted
 )
 
 _EVENT_CLASSES: Final[tuple[type[EventBase], ...]] = get_args(Event)

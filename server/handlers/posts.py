@@ -121,6 +121,33 @@ def announce_post_gone(ctx: Context, a: Account, post_id: int, held: bool) -> No
     publish_many(audience, ev.PostDeleted(account_id=a.account_id, post_id=str(post_id)))
 
 
+def announce_comment_gone(ctx: Context, a: Account, post: PostRow | None, comment_id: int, author_id: str,
+                          was: str, now: str) -> None:
+    """[ext] ``comment_deleted``: ``comment`` (whose status was ``was``) left what some readers see
+    in ``comments`` (its status is ``now``: ``hidden``, ``deleted`` or ``rejected``), by
+    ``moderate_comment``, the platform's ``remove-comment`` and ``remove-term``, or a held comment
+    rejected in review. To the connections of those who saw it and see it no more, each once: for
+    a visible comment the account's subscribers online (as ``post_deleted``, unless the post is
+    still held: they never saw it), the account's owner and editors, and its author; for a held
+    one the managers and its author (nobody else was shown it); for a hidden one the managers.
+    A comment ``hidden`` stays shown to the managers, so they are left out then. Nobody is told
+    about a comment on a post that is gone (``post`` None or gone: ``post_deleted`` said so). The
+    ids alone: nothing about who wrote it or why it went."""
+    if post is None or post.gone:
+        return
+    managers = set(_managers(ctx, a))
+    audience = set(managers)
+    author = ctx.state.users.get(author_id)
+    if author is not None and was in ("visible", "held"):
+        audience.update(author.sessions)
+    if was == "visible" and not post.held:
+        audience.update(a.online)
+    if now == "hidden":
+        audience -= managers
+    publish_many(audience, ev.CommentDeleted(account_id=a.account_id, post_id=str(post.post_id),
+                                             comment_id=str(comment_id)))
+
+
 def _with_urls(ctx: Context, attachments: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = msgspec.json.decode(attachments)
     for item in items:
@@ -374,9 +401,13 @@ async def moderate_comment(ctx: Context, sess: Session, req: rq.ModerateComment,
         # What the platform's restriction (or the account's credit level) keeps off the posts is not
         # let on by approving it: held and hidden comments wait until comments are open again.
         raise ContractError("forbidden", "comments are closed on this account for now: approve later")
-    await commit(ctx, ch.ModerateComment(comment_id, status, user.user_id, ctx.now_ms()),
-                 audit=audit(ctx, user, "moderate_comment", a, post_id=req.post_id, comment_id=req.comment_id,
-                             action=req.action.value))
+    # The status the comment had is read in the write's own transaction: who saw it is decided by
+    # that, not by the read above (another manager may have hidden it meanwhile).
+    [was] = await commit(ctx, ch.ModerateComment(comment_id, status, user.user_id, ctx.now_ms()),
+                         audit=audit(ctx, user, "moderate_comment", a, post_id=req.post_id,
+                                     comment_id=req.comment_id, action=req.action.value))
+    if status != "visible":
+        announce_comment_gone(ctx, a, row, comment_id, found.user_id, was, status)
 
 
 # -- reports (P15) ---------------------------------------------------------------------------------

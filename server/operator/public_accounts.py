@@ -55,7 +55,7 @@ from governance.sanctions import standing_until
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.fanout import publish, publish_many
-from server.handlers.posts import announce_post_gone
+from server.handlers.posts import announce_comment_gone, announce_post_gone
 from server.handlers.public_accounts import (
     MAX_NAME_CHARS,
     MAX_ORG_NAME_CHARS,
@@ -468,11 +468,15 @@ async def take_comment_down(app: Context, row: CommentRow, reason: str, penalise
     aid = post.account_id if post is not None else None
     author = app.state.users.get(row.user_id)
     pen, undo = penalty(author if penalise else None, app.cfg.credit.penalty_report_upheld)
-    # ModerateComment re-checks in its transaction that the comment is not gone meanwhile.
-    await apply(app, ModerateComment(raw, "rejected", operator_name(), app.now_ms()), *changes(pen),
-                audit=audit(app, "remove_comment", reason, None, aid, target_type=ACCOUNT, post_id=row.post_id,
-                            comment_id=raw, author_id=row.user_id, **detail),
-                undo=undo)
+    # ModerateComment re-checks in its transaction that the comment is not gone meanwhile, and says
+    # what its status was there: who saw it, and is told it went.
+    was = (await apply(app, ModerateComment(raw, "rejected", operator_name(), app.now_ms()), *changes(pen),
+                       audit=audit(app, "remove_comment", reason, None, aid, target_type=ACCOUNT,
+                                   post_id=row.post_id, comment_id=raw, author_id=row.user_id, **detail),
+                       undo=undo))[0]
+    a = app.state.accounts.get(aid) if aid is not None else None
+    if a is not None:
+        announce_comment_gone(app, a, post, raw, row.user_id, was, "rejected")
     if author is not None:
         publish(author.sessions, ev.Notice(
             kind="content_removed", account_id=aid, post_id=str(row.post_id), comment_id=str(raw),

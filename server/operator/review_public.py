@@ -26,7 +26,7 @@ from governance import public_accounts as policy
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.fanout import publish, publish_many
-from server.handlers.posts import announce_post_gone
+from server.handlers.posts import announce_comment_gone, announce_post_gone
 from server.operator.channel import OperatorError, Result
 from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
 from server.storage.changes import Change, DecideHeldComment, DecideHeldPost, DecideReview
@@ -73,4 +73,8 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
         tell_penalty(app, author, pen, said, reason=note)
     if not release and kind == "post" and a is not None:
         announce_post_gone(app, a, post_id, held=True)  # its other managers listed it, held
+    if not release and kind == "comment" and a is not None:
+        # Held until now: its author and the account's managers listed it (the author is told with
+        # the notice above anyway). Read after the write: a post deleted meanwhile tells nobody.
+        announce_comment_gone(app, a, await app.store.post(post_id), comment_id, author_id, "held", "rejected")
     return Result([f"review item {item_id}: {decision}"])

@@ -929,8 +929,10 @@ class InsertComment(Change):
 
 @dataclass(frozen=True, slots=True)
 class ModerateComment(Change):
-    """Set a comment's status (``visible``, ``hidden``, ``deleted``); ``not_found`` when it is deleted
-    or rejected already; ``forbidden`` when approving one the platform has yet to review."""
+    """Set a comment's status (``visible``, ``hidden``, ``deleted``, or the platform's ``rejected``);
+    ``apply`` returns its status before (who could see it: ``visible``, ``held`` or ``hidden``);
+    ``not_found`` when it is deleted or rejected already; ``forbidden`` when approving one the
+    platform has yet to review."""
 
     comment_id: int
     status: str

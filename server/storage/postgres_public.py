@@ -199,7 +199,7 @@ async def _insert_comment(db: Conn, m: c.InsertComment) -> int:
 
 
 @applies(c.ModerateComment)
-async def _moderate_comment(db: Conn, m: c.ModerateComment) -> None:
+async def _moderate_comment(db: Conn, m: c.ModerateComment) -> str:
     # FOR UPDATE: a second moderation of the same comment on another connection waits and sees this one.
     row = await db.fetchrow("SELECT status, review FROM comments WHERE comment_id = $1 FOR UPDATE", m.comment_id)
     refusal = moderation_refusal(m, row)
@@ -207,6 +207,7 @@ async def _moderate_comment(db: Conn, m: c.ModerateComment) -> None:
         raise refusal
     await db.execute("UPDATE comments SET status = $1, moderated_by = $2, moderated_at = $3 WHERE comment_id = $4",
                      m.status, m.by, m.ts, m.comment_id)
+    return str(row["status"])
 
 
 @applies(c.DecideHeldPost)

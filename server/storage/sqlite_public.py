@@ -185,13 +185,14 @@ async def _insert_comment(db: aiosqlite.Connection, m: c.InsertComment) -> int:
 
 
 @applies(c.ModerateComment)
-async def _moderate_comment(db: aiosqlite.Connection, m: c.ModerateComment) -> None:
-    refusal = moderation_refusal(m, await _one(db, "SELECT status, review FROM comments WHERE comment_id = ?",
-                                               (m.comment_id,)))
+async def _moderate_comment(db: aiosqlite.Connection, m: c.ModerateComment) -> str:
+    row = await _one(db, "SELECT status, review FROM comments WHERE comment_id = ?", (m.comment_id,))
+    refusal = moderation_refusal(m, row)
     if refusal is not None:
         raise refusal
     await db.execute("UPDATE comments SET status = ?, moderated_by = ?, moderated_at = ? WHERE comment_id = ?",
                      (m.status, m.by, m.ts, m.comment_id))
+    return str(row[0])
 
 
 @applies(c.DecideHeldPost)

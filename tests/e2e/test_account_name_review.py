@@ -129,3 +129,36 @@ async def test_a_held_name_another_account_took_meanwhile_is_not_applied(make_se
     [item] = await open_items(srv)
     assert "not applied" in await decide(srv, item, "release")
     assert (await first.request("account_info", account_id=a))["name"] == "茶馆日报"
+
+
+async def test_only_the_owner_is_shown_what_waits_of_the_account(make_server, tmp_path):
+    """What the web client's 我的账号 and 我运营的 show of an account's held name and intro comes from
+    the owner's ``my_held_texts`` alone: the account's editor, a subscriber and a stranger learn
+    nothing of it from any op or event; a settled one leaves the owner's list."""
+    srv = word_server(make_server, tmp_path)
+    owner, editor = await srv.user(verify_id=True), await srv.user(verify_id=True)
+    fan, stranger = await srv.user(), await srv.user()
+    aid = (await create(owner, "茶馆日报", intro="每日好文"))["account_id"]
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    await fan.request("subscribe", account_id=aid)
+    r = await owner.request("update_account", account_id=aid, name="刷单返利日报", intro="刷单返利教程")
+    assert set(r["held_ids"]) == {"name", "intro"}
+    listed = {h["kind"]: h for h in (await owner.request("my_held_texts"))["held"]}
+    assert {k: (h["account_id"], h["text"]) for k, h in listed.items()} == {
+        "account_name": (aid, "刷单返利日报"), "account_intro": (aid, "刷单返利教程")}
+
+    for who in (editor, fan, stranger):
+        seen = [await who.request("my_held_texts"), await who.request("account_info", account_id=aid),
+                await who.request("my_accounts"), await who.request("my_subscriptions")]
+        assert seen[0]["held"] == []
+        assert "刷单返利" not in repr(seen), who.user_id
+        assert (await who.call("withdraw_held_text", held_id=r["held_ids"]["name"]))["code"] == "not_found"
+    # The owner's my_accounts does not carry it either: it is the held-text ops' alone.
+    assert "刷单返利" not in repr(await owner.request("my_accounts"))
+
+    name_item, intro_item = await open_items(srv)
+    await decide(srv, name_item, "release")
+    await decide(srv, intro_item, "reject", "广告")
+    assert (await owner.request("my_held_texts"))["held"] == []
+    for who in (editor, fan, stranger):
+        assert [e for e in who.drain_events() if e.get("ev") == "held_text_settled"] == []

@@ -7,7 +7,10 @@ through a real server on both backends:
   "Existing comments stay as they are"), a suspension on top of a restriction included;
 - a post that goes (deleted by its account, removed by the platform, a held one rejected in review)
   is announced with **[ext]** ``post_deleted`` to who was told of it: the subscribers online and
-  the account's managers, and for a held post the managers alone."""
+  the account's managers, and for a held post the managers alone;
+- a comment that goes from what readers see (deleted or hidden by the account, removed by the
+  platform, a held one rejected in review) is announced with **[ext]** ``comment_deleted``, its ids
+  alone, to those who saw it and no longer do, and to nobody else."""
 
 from __future__ import annotations
 
@@ -152,3 +155,70 @@ async def test_a_post_that_goes_is_announced_to_whoever_was_told_of_it(srv):
     await asyncio.sleep(0.3)
     assert [e for e in fan.drain_events() if e.get("ev") == "post_deleted"] == []
     assert [e for e in passer.drain_events() if e.get("ev") == "post_deleted"] == []
+
+
+async def comment_gone(client, aid, post_id, comment_id, timeout=2.0):
+    """The next ``comment_deleted`` event, which must be exactly this comment's ids."""
+    ev = await client.next_event("comment_deleted", timeout=timeout)
+    assert ev == {"ev": "comment_deleted", "account_id": aid, "post_id": post_id, "comment_id": comment_id}, ev
+
+
+def comments_gone(client):
+    """The ids of the ``comment_deleted`` events ``client`` has received and not read yet."""
+    return [e["comment_id"] for e in client.drain_events() if e.get("ev") == "comment_deleted"]
+
+
+async def test_a_comment_that_goes_is_announced_to_whoever_saw_it(srv):
+    owner, editor = await srv.user(verify_id=True), await srv.user(verify_id=True)
+    fan, writer, passer = await srv.user(), await srv.user(), await srv.user()
+    aid = await new_account(owner, "茶话")
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    await fan.request("subscribe", account_id=aid)
+    pid = (await owner.request("publish", account_id=aid, title="聊聊", body="b"))["post_id"]
+    await passer.request("read_post", post_id=pid)  # reads it, follows nothing, wrote nothing
+    say = (await fan.request("comment", post_id=pid, text="第一"))["comment_id"]
+    hid = (await writer.request("comment", post_id=pid, text="第二"))["comment_id"]
+    ad = (await writer.request("comment", post_id=pid, text="广告"))["comment_id"]
+    held = await writer.request("comment", post_id=pid, text="今晚集会")
+    assert held["held"]
+
+    # The account deletes a visible comment: its subscribers online, its managers (the deleter's
+    # own connection included) and its author hear of it; a reader who follows nothing does not.
+    await editor.request("moderate_comment", post_id=pid, comment_id=say, action="delete")
+    for who in (fan, owner, editor):
+        await comment_gone(who, aid, pid, say)
+    # Hidden: gone for the subscribers and its author (not a subscriber: told as its author); the
+    # managers still list it (hidden: true), so they are not told.
+    await owner.request("moderate_comment", post_id=pid, comment_id=hid, action="hide")
+    for who in (fan, writer):
+        await comment_gone(who, aid, pid, hid)
+    assert "第二" in await texts(owner, pid) and "第二" not in await texts(fan, pid)
+    # Deleted once hidden: only the managers still saw it.
+    await owner.request("moderate_comment", post_id=pid, comment_id=hid, action="delete")
+    for who in (owner, editor):
+        await comment_gone(who, aid, pid, hid)
+
+    # The platform removes a visible comment: the same audience as the account's deletion.
+    await admin_ok(srv, "remove-comment", ad, "--reason", "违法广告")
+    for who in (fan, writer, owner, editor):
+        await comment_gone(who, aid, pid, ad)
+    assert (await notice(writer, "content_removed"))["comment_id"] == ad  # as before
+
+    # A held comment rejected in review: its author and the managers saw it, nobody else.
+    rc, out, err = await srv.admin("review-queue", "--open")
+    assert rc == 0, err
+    [item] = [i for i in map(json.loads, out.splitlines()) if str(i.get("comment_id")) == held["comment_id"]]
+    await admin_ok(srv, "decide", str(item["item_id"]), "--decision", "reject", "--note", "谣言")
+    for who in (writer, owner, editor):
+        await comment_gone(who, aid, pid, held["comment_id"])
+
+    # Hidden and approved again: its author, a subscriber, is told once (one connection, once);
+    # approving announces nothing. And nobody heard more than the above, the passer nothing at all.
+    again = (await fan.request("comment", post_id=pid, text="第三"))["comment_id"]
+    await owner.request("moderate_comment", post_id=pid, comment_id=again, action="hide")
+    await comment_gone(fan, aid, pid, again)
+    await owner.request("moderate_comment", post_id=pid, comment_id=again, action="approve")
+    await asyncio.sleep(0.3)
+    for who in (fan, passer, owner, editor, writer):
+        assert comments_gone(who) == [], who.user_id
+    assert await texts(passer, pid) == ["第三"]

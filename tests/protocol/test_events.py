@@ -14,6 +14,7 @@ from protocol.enums import JoinPolicy, Role
 from protocol.events import (
     EVENT_TYPES,
     AttachmentObj,
+    CommentDeleted,
     CommentEvent,
     Event,
     GroupClosed,
@@ -156,6 +157,8 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
                   user=PersonObj(user_id=BOB.user_id, display_name="Bob"), text="回复", ts=7, reply_to="3", held=True),
      event("comment", account_id="987654321", post_id="12", comment_id="4",
            user={"user_id": BOB.user_id, "display_name": "Bob"}, text="回复", ts=7, reply_to="3", held=True)),
+    (CommentDeleted(account_id="987654321", post_id="12", comment_id="4"),
+     event("comment_deleted", account_id="987654321", post_id="12", comment_id="4")),
 ]
 
 
@@ -165,7 +168,7 @@ def test_every_event_is_covered():
         "message", "message_released", "message_deleted", "member_joined", "member_left", "member_removed",
         "role_changed", "member_muted", "group_updated", "join_request", "notice", "group_dissolved", "group_closed",
         "group_suspended", "invited", "join_result", "message_edited", "reaction", "read_marker",
-        "post", "post_deleted", "comment", "held_text_settled", "user_renamed",
+        "post", "post_deleted", "comment", "comment_deleted", "held_text_settled", "user_renamed",
     }
     for name, cls in EVENT_TYPES.items():
         assert cls.ev == name == cls.__struct_config__.tag and cls.__struct_config__.tag_field == "ev"

@@ -1,7 +1,8 @@
 """A post's page in the browser when the platform acts, against a real server: a post that takes no
 new comments (the platform's restriction, with or without a suspension on top; a credit level that
 allows none) keeps its comments listed, for its readers and its owner, with a line that says why;
-posts and comments that the platform takes down leave the pages that show them."""
+posts and comments that the platform takes down leave the pages that show them; a post or comment
+that goes leaves the badges that counted it and the open posts of those who saw it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import (
+    Cable,
     create_account,
     find_account,
     new_page,
@@ -181,4 +183,80 @@ def test_what_the_platform_takes_down_leaves_the_pages_that_show_it(browser: Any
     _admin(server, "remove-post", str(old), "--reason", "过时")
     carol.click("#btn-post-back")
     expect(carol.locator("#post-list .post-item-title")).to_have_text(["讨论"])
+    assert alice.errors == [] and bob.errors == [] and carol.errors == []
+
+
+def test_a_post_or_comment_that_goes_leaves_the_badges_and_the_open_post(browser: Any, server: ServerProcess) -> None:
+    """A follower's badge counts the posts announced since he last opened the account: one deleted
+    by the account stops counting at once (``post_deleted``), one removed while he was not connected
+    stops counting when he is back; the owner's count of new comments loses one the platform removed.
+    A comment that goes leaves the open post of a follower and of its author at once
+    (``comment_deleted``), while the owner, who hid one, still sees it as hidden."""
+    alice = new_page(browser, server)
+    bob = new_page(browser, server, width=360, height=740)  # phone width: the account's page closes with ‹
+    cable = Cable(bob)
+    bob.reload()
+    carol = new_page(browser, server)
+    for page, name in ((alice, "Alice"), (bob, "Bob"), (carol, "Carol")):
+        register(page, server, display=name)
+    verify_identity(alice)
+    aid = create_account(alice, "茶话")
+    publish(alice, "一", "欢迎留言")
+    find_account(bob, aid)
+    bob.click("#btn-follow")
+    expect(bob.locator("#btn-unfollow")).to_be_visible()
+    bob.click("#btn-account-back")
+    bob.click("#tab-groups")
+
+    badge = bob.locator("#accounts-badge")
+    for title in ("二", "三", "四"):
+        publish(alice, title, "b")
+    expect(badge).to_have_text("3")
+    # The account deletes one: it stops counting at once.
+    open_post(alice, "三")
+    alice.click("#btn-delete-post")
+    alice.click("#confirm-ok")
+    expect(badge).to_have_text("2")
+    # The platform removes one while Bob is not connected: it stops counting once he is back.
+    second = alice.locator("#post-list .post-item", has_text="二").get_attribute("data-pid")
+    cable.cut()
+    bob.wait_for_selector("#status.status-reconnecting")
+    _admin(server, "remove-post", str(second), "--reason", "含违法信息")
+    cable.mend()
+    bob.wait_for_selector("#status.status-connected", timeout=20_000)
+    expect(badge).to_have_text("1")
+    bob.click("#tab-accounts")
+    expect(bob.locator(f"#subscriptions .account-item[data-aid='{aid}'] .new-count")).to_have_text("1")
+
+    # Comments: Bob (following) and Carol (who wrote one, following nothing) have the post open.
+    bob.click(f"#subscriptions .account-item[data-aid='{aid}']")
+    expect(badge).to_be_hidden()
+    open_post(bob, "一")
+    comment(bob, "好文")
+    find_account(carol, aid)
+    open_post(carol, "一")
+    comment(carol, "广告")
+    reopen(bob, "一")
+    comment_item(bob, "广告")
+    open_post(alice, "一")
+    comment_item(alice, "广告").locator(".act-delete-comment").click()
+    alice.click("#confirm-ok")
+    expect(bob.locator("#comment-list .comment-text")).to_have_text(["好文"])
+    expect(carol.locator("#comment-list .comment-text")).to_have_text(["好文"])
+    # Hidden by the owner: gone for its author, who follows; the owner still sees it, hidden.
+    comment_item(alice, "好文").locator(".act-hide-comment").click()
+    expect(bob.locator("#comment-list .comment")).to_have_count(0)
+    expect(comment_item(alice, "好文").locator(".tag")).to_have_text("已隐藏")
+
+    # The owner's count of new comments: one the platform removes stops counting.
+    alice.click(f"#my-accounts .account-item[data-aid='{aid}']")   # (opening the account clears its counts)
+    expect(alice.locator("#accounts-badge")).to_be_hidden()
+    alice.click("#tab-groups")
+    owner_badge = alice.locator("#accounts-badge")
+    comment(carol, "再来")
+    expect(owner_badge).to_have_text("1")
+    again = carol.locator("#comment-list .comment", has_text="再来").get_attribute("data-cid")
+    _admin(server, "remove-comment", str(again), "--reason", "刷屏")
+    expect(owner_badge).to_be_hidden()
+    expect(carol.locator("#comment-list .comment-text")).to_have_text(["好文"])  # hidden: she was not told
     assert alice.errors == [] and bob.errors == [] and carol.errors == []

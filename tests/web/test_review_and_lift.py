@@ -3,7 +3,8 @@ held for review (``held: true``) is said to wait and is not shown as applied; a 
 lifted early by an operator (``sanction_lifted`` with ``until``) frees the group at once; a refusal is
 read from its code, the op and its fields, so it reads the same when the reason's words change; a
 credit notice (``credit``, ``account_credit``) is said from its ``credit_score``, ``credit_level``,
-``delta`` and ``sanction_id`` or ``reason``, whatever its text says."""
+``delta`` and ``sanction_id`` or ``reason``, whatever its text says; a public account's name or intro
+held for review is said under the account in its owner's list until the platform decides it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import (
@@ -21,6 +23,7 @@ from tests.web.browser import (
     create_group,
     join_group,
     new_page,
+    open_accounts,
     register,
     run_async,
     submit_registration,
@@ -255,3 +258,92 @@ def test_credit_notices_are_said_from_their_fields(browser: Any, server: ServerP
     assert said == f"公众号「茶馆日报」被处罚 {asid} 扣除的 20 信用分已退还，现为 30（等级 1）。"
     assert "reworded" not in said
     assert alice.errors == []
+
+
+def test_an_account_name_and_intro_waiting_for_review_show_in_my_accounts(browser: Any,
+                                                                         review_server: ServerProcess) -> None:
+    """A public account's new name and intro held for review are listed in its owner's 我的账号, said
+    under the account in the list of the accounts she runs (also after a reload), and in its settings
+    with a withdraw button; an editor, whom the platform does not tell, sees nothing of them; the
+    operator's decision takes each away, a released name showing as the account's name at once, and
+    one withdrawn from 我的账号 goes from everywhere."""
+    srv = review_server
+    alice, bob = new_page(browser, srv), new_page(browser, srv)
+    register(alice, srv, display="Alice")
+    register(bob, srv, display="Bob")
+    verify_identity(alice)
+    verify_identity(bob)
+    aid = create_account(alice, "茶馆日报", intro="每天一杯茶")
+    bob.click("#btn-profile")
+    bob_id = bob.inner_text("#my-user-id")
+    close_dialogs(bob)
+    alice.click("#btn-account-manage")
+    alice.fill("#editor-user-id", bob_id)
+    alice.click("#editor-add")
+    alice.wait_for_selector("#account-manage-dialog .form-msg.ok")
+    alice.fill("#account-edit-name", "刷单返利日报")
+    alice.fill("#account-edit-intro", "刷单返利 天天有")
+    alice.click("#account-edit-save")
+    alice.wait_for_selector("#account-manage-dialog .form-msg.ok")
+    held_name = alice.locator("#account-held-name .held-text")
+    held_name.wait_for()
+    assert "刷单返利日报" in held_name.inner_text() and "等待审核" in held_name.inner_text()
+    assert "刷单返利 天天有" in alice.inner_text("#account-held-intro .held-text")
+    close_dialogs(alice)
+
+    item = f"#my-accounts .account-item[data-aid='{aid}']"
+    name_note = alice.locator(f"{item} .held-account[data-kind='account_name']")
+    intro_note = alice.locator(f"{item} .held-account[data-kind='account_intro']")
+    expect(name_note).to_have_text("新名称「刷单返利日报」等待平台审核")
+    expect(intro_note).to_have_text("新简介等待平台审核")
+    expect(alice.locator(f"{item} .gname")).to_have_text("茶馆日报")   # the account shows what it showed
+    alice.click("#btn-profile")
+    mine = alice.locator("#profile-held-accounts .held-text")
+    # (newest first: the intro was queued after the name)
+    expect(mine.locator(".held-what")).to_have_text(["公众号「茶馆日报」的新简介", "公众号「茶馆日报」的新名称"])
+    expect(mine.locator(".held-value")).to_have_text(["刷单返利 天天有", "刷单返利日报"])
+    close_dialogs(alice)
+    # After a reload (a new connection) the list still says so.
+    alice.reload()
+    alice.wait_for_selector("#status.status-connected")
+    open_accounts(alice)
+    expect(name_note).to_have_text("新名称「刷单返利日报」等待平台审核")
+    expect(intro_note).to_be_visible()
+    # The editor runs the account too (listed from his next connection on), and is told nothing of
+    # what its owner's texts wait for.
+    bob.reload()
+    bob.wait_for_selector("#status.status-connected")
+    open_accounts(bob)
+    bob.wait_for_selector(item)
+    assert bob.locator(f"{item} .held-account").count() == 0
+    assert "刷单返利" not in bob.inner_text("#account-lists")
+
+    # The operator releases the name (the list shows it as the account's) and rejects the intro.
+    items = {i["kind"]: i for i in map(json.loads, _admin(srv, "review-queue", "--open").splitlines())}
+    _admin(srv, "decide", str(items["account_name"]["item_id"]), "--decision", "release", "--note", "ok")
+    expect(name_note).to_have_count(0)
+    expect(alice.locator(f"{item} .gname")).to_have_text("刷单返利日报")
+    expect(intro_note).to_be_visible()
+    alice.click("#btn-profile")
+    expect(mine).to_have_count(1)
+    _admin(srv, "decide", str(items["account_intro"]["item_id"]), "--decision", "reject", "--note", "广告")
+    expect(mine).to_have_count(0)   # live, with the dialog open
+    close_dialogs(alice)
+    expect(intro_note).to_have_count(0)
+
+    # Another held name, withdrawn from 我的账号: gone there and from the list.
+    alice.click(f"{item}")
+    alice.click("#btn-account-manage")
+    alice.fill("#account-edit-name", "刷单返利周刊")
+    alice.click("#account-edit-save")
+    alice.locator("#account-held-name .held-text").wait_for()
+    close_dialogs(alice)
+    expect(name_note).to_have_text("新名称「刷单返利周刊」等待平台审核")
+    alice.click("#btn-profile")
+    expect(mine.locator(".held-what")).to_have_text(["公众号「刷单返利日报」的新名称"])
+    mine.locator(".act-withdraw-held").click()
+    expect(mine).to_have_count(0)
+    close_dialogs(alice)
+    expect(name_note).to_have_count(0)
+    assert _admin(srv, "review-queue", "--open").strip() == ""
+    assert alice.errors == [] and bob.errors == []

@@ -1,18 +1,23 @@
-// Public accounts (公众号): the sidebar's lists (the accounts one runs, the ones one follows, with
-// badges for posts and comments announced live), finding an account by id, an account's page
-// (information, follow, report, its posts) and, for its owner: opening one, editing it, editors and
-// closing it. Posts, comments and publishing are drawn by posts.js. The server decides every rule;
-// refusal() puts a refused request in plain language.
+// Public accounts (公众号): the sidebar's lists (the accounts one runs, with their owner's name or
+// intro still waiting for review, and the ones one follows, with badges for posts and comments
+// announced live, which a post or comment that goes leaves again), finding an account by id, an
+// account's page (information, follow, report, its posts) and, for its owner: opening one, editing
+// it, editors and closing it. Posts, comments and publishing are drawn by posts.js. The server
+// decides every rule; refusal() puts a refused request in plain language.
 import { el, clear, $, toast, modal, confirmBox } from "./dom.js";
 import { t, errorText, fmtDate, fmtTime, acatName } from "./i18n.js";
 import { A, S, api, managerRole, loadCategories, fillCategories } from "./state.js";
 import { reportDialog } from "./manage.js";
 import { refusal, setRefusalHooks } from "./account_errors.js";
-import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts, postGone, contentNotice } from "./posts.js";
+import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts, postGone, commentGone, contentNotice, older } from "./posts.js";
+import { heldFor, heldBox, loadHeld, onHeldChange } from "./held.js";
 
 let hooks = { openProfile: () => {} };
 // openProfile (the verification form), checkAgreement (the rules dialog): provided by app.js.
 export function setAccountHooks(h) { hooks = { ...hooks, ...h }; setRefusalHooks(h); }
+
+// The owner's names and intros waiting for review show in the list of the accounts one runs.
+onHeldChange(() => drawAccounts());
 
 function accountName(aid) {
   const x = A.mine.get(aid) || A.subs.get(aid);
@@ -28,8 +33,35 @@ export async function syncAccounts() {
     A.mine = new Map(mine.accounts.map((x) => [x.account_id, x]));
   } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); return; }
   drawAccounts();
+  if (await recheckNewPosts()) drawAccounts();
   if (A.view) await reloadView(A.view);
 }
+
+// The posts a badge counts that are gone (deleted or removed while this page was not connected, so
+// their `post_deleted` never came): asked again after every connect, they stop counting. A post
+// older than the newest 100 still listed is kept: nothing says it went.
+async function recheckNewPosts() {
+  let changed = false;
+  for (const [aid, ids] of [...A.newPosts]) {
+    const drop = () => { if (A.newPosts.get(aid) === ids) { A.newPosts.delete(aid); changed = true; } };
+    if (!A.subs.has(aid)) { drop(); continue; }
+    const asked = [...ids];   // a post announced while the answer is on its way is not judged by it
+    let r;
+    try { r = await api("posts", { account_id: aid, limit: 100 }); } catch (e) {
+      if (e.code === "forbidden" || e.code === "not_found") drop();   // closed, or gone: nothing to read
+      continue;
+    }
+    const listed = new Set(r.posts.map((p) => p.post_id));
+    const oldest = r.posts.length === 100 ? r.posts[99].post_id : null;
+    for (const pid of asked) {
+      if (!listed.has(pid) && (oldest === null || !older(pid, oldest))) { ids.delete(pid); changed = true; }
+    }
+    if (!ids.size) drop();
+  }
+  return changed;
+}
+
+function countOf(m, aid) { const x = m.get(aid); return x ? x.size : 0; }
 
 export function accountsSide() {
   return el("div", { id: "account-side", class: "side-pane" },
@@ -44,7 +76,7 @@ export function accountsSide() {
 
 export function drawAccounts() {
   let total = 0;
-  for (const n of [...A.newPosts.values(), ...A.newComments.values()]) total += n;
+  for (const x of [...A.newPosts.values(), ...A.newComments.values()]) total += x.size;
   const badge = $("#accounts-badge");
   if (badge) { badge.hidden = total === 0; badge.textContent = total > 99 ? "99+" : String(total); }
   const box = $("#account-lists");
@@ -52,11 +84,11 @@ export function drawAccounts() {
   clear(box);
   if (A.mine.size) {
     box.append(el("h4", { class: "side-sub", text: t("my_accounts") }),
-      el("ul", { class: "account-items", id: "my-accounts" }, [...A.mine.values()].map((x) => accountItem(x, x.role, A.newComments.get(x.account_id)))));
+      el("ul", { class: "account-items", id: "my-accounts" }, [...A.mine.values()].map((x) => accountItem(x, x.role, countOf(A.newComments, x.account_id)))));
   }
   box.append(el("h4", { class: "side-sub", text: t("following") }),
     A.subs.size === 0 ? el("p", { class: "empty muted", id: "no-subscriptions", text: t("no_subscriptions") })
-      : el("ul", { class: "account-items", id: "subscriptions" }, [...A.subs.values()].map((x) => accountItem(x, null, A.newPosts.get(x.account_id)))));
+      : el("ul", { class: "account-items", id: "subscriptions" }, [...A.subs.values()].map((x) => accountItem(x, null, countOf(A.newPosts, x.account_id)))));
 }
 
 function accountItem(x, role, count) {
@@ -66,8 +98,21 @@ function accountItem(x, role, count) {
   el("div", { class: "avatar acct", text: [...(x.name || "?")][0] }),
   el("div", { class: "grow clip" },
     el("div", { class: "row" }, el("span", { class: "gname clip", text: x.name }), role ? el("span", { class: "tag tag-" + role, text: t("arole_" + role) }) : null),
-    el("div", { class: "preview clip muted", text: statusText(x.status) })),
+    el("div", { class: "preview clip muted", text: statusText(x.status) }),
+    role ? heldNotes(x.account_id) : null),
   count ? el("span", { class: "badge new-count", text: count > 99 ? "99+" : String(count) }) : null);
+}
+
+// An account's new name or intro that waits for the platform's review (its owner's own, from
+// my_held_texts): said under the account in the list; the account shows what it showed meanwhile.
+function heldNotes(aid) {
+  const name = heldFor("account_name", aid)[0];
+  const intro = heldFor("account_intro", aid)[0];
+  if (!name && !intro) return null;
+  return [
+    name ? el("div", { class: "preview clip held-account", "data-kind": "account_name", text: t("held_account_name", { name: name.text }) }) : null,
+    intro ? el("div", { class: "preview clip held-account", "data-kind": "account_intro", text: t("held_account_intro") }) : null,
+  ];
 }
 
 export function statusText(status) { return t("astatus_" + (status || "active")); }
@@ -229,7 +274,7 @@ function createDialog() {
         await syncAccounts();
         openAccount(r.account_id);
         toast(t("account_created", { id: r.account_id }));
-        if (r.held) toast(t("account_text_held"));   // a name or intro held for review: not shown yet
+        if (r.held) { toast(t("account_text_held")); loadHeld(); }   // a name or intro held for review: not shown yet
       } catch (err) {
         msg.textContent = refusal(err, "create_account", args); msg.className = "form-msg error";
         if (err.reply && err.reply.account_id) syncAccounts();   // refused after it was stored: it exists, list it
@@ -245,6 +290,7 @@ function createDialog() {
 // ------------------------------------------------------------------ the owner's settings
 function manageDialog(v) {
   const info = v.info;
+  let stopHeld = null;
   modal(t("account_manage"), (done) => {
     const msg = el("p", { class: "form-msg", role: "alert" });
     const say = (text, ok) => { msg.textContent = text; msg.className = "form-msg " + (ok ? "ok" : "error"); };
@@ -252,6 +298,18 @@ function manageDialog(v) {
     const suspended = info.status === "suspended";
     const name = el("input", { id: "account-edit-name", value: info.name, maxlength: 30, disabled: suspended });
     const intro = el("textarea", { id: "account-edit-intro", rows: 3, maxlength: 500, value: info.intro || "", disabled: suspended });
+    // The new name and intro waiting for review (only the owner sees them), each with a withdraw button.
+    const heldName = el("div", { id: "account-held-name" });
+    const heldIntro = el("div", { id: "account-held-intro" });
+    const drawHeld = () => {
+      for (const [box, kind] of [[heldName, "account_name"], [heldIntro, "account_intro"]]) {
+        clear(box);
+        const items = heldBox(kind, v.aid);
+        if (items) box.append(items);
+      }
+    };
+    drawHeld();
+    stopHeld = onHeldChange(drawHeld);
     const uid = el("input", { id: "editor-user-id", placeholder: "u0123456789abcdef", autocomplete: "off" });
     const editors = el("ul", { class: "members", id: "editor-list" });
     const drawEditors = () => {
@@ -282,10 +340,11 @@ function manageDialog(v) {
         let r;
         try { r = await api("update_account", args); } catch (err) { say(refusal(err, "update_account", args, info), false); return; }
         say(t(r && r.held ? "account_text_held" : "saved"), true);   // held: the account shows what it showed
+        if (r && r.held) loadHeld();
         await syncAccounts();
       } }, el("h3", { text: t("account_profile") }),
       suspended ? el("p", { class: "form-msg error", id: "account-edit-suspended", text: t("ae_suspended_edit") }) : null,
-      field(t("account_name"), name), field(t("intro"), intro),
+      field(t("account_name"), name), heldName, field(t("intro"), intro), heldIntro,
       el("button", { type: "submit", class: "primary", id: "account-edit-save", text: t("save"), disabled: suspended })),
       el("section", { class: "stack" }, el("h3", { text: t("editors") }), el("small", { class: "muted", text: t("editors_hint") }),
         el("div", { class: "row" }, uid,
@@ -301,7 +360,7 @@ function manageDialog(v) {
         await syncAccounts();
       } }), el("small", { class: "muted block", text: t("account_close_hint") })),
     ];
-  }, { id: "account-manage-dialog" });
+  }, { id: "account-manage-dialog" }).then(() => { if (stopHeld) stopHeld(); });
 }
 
 // ------------------------------------------------------------------ events and notices
@@ -309,22 +368,44 @@ function manageDialog(v) {
 export function onPostEvent(ev) {
   const v = A.view;
   if (v && v.aid === ev.account_id) { refreshPosts(v, renderPane); return; }
-  A.newPosts.set(ev.account_id, (A.newPosts.get(ev.account_id) || 0) + 1);
+  if (!A.newPosts.has(ev.account_id)) A.newPosts.set(ev.account_id, new Set());
+  A.newPosts.get(ev.account_id).add(ev.post_id);
   drawAccounts();
   toast(t("new_post", { name: accountName(ev.account_id), title: ev.title }));
 }
 
-// `post_deleted` [ext]: a post of the open account is gone (out of its list; closed if it is open).
+// `post_deleted` [ext]: a post is gone: out of the open account's list (closed if it is open), and
+// no longer counted on the account's badge, nor are the new comments on it.
 export function onPostDeleted(ev) {
   const v = A.view;
   if (v && v.aid === ev.account_id) postGone(v, ev.post_id, renderPane);
+  const posts = A.newPosts.get(ev.account_id);
+  let changed = !!(posts && posts.delete(ev.post_id));
+  if (posts && !posts.size) A.newPosts.delete(ev.account_id);
+  const comments = A.newComments.get(ev.account_id);
+  for (const [cid, pid] of comments ? [...comments] : []) if (pid === ev.post_id) { comments.delete(cid); changed = true; }
+  if (comments && !comments.size) A.newComments.delete(ev.account_id);
+  if (changed) drawAccounts();
+}
+
+// `comment_deleted` [ext]: a comment this user saw is gone for them (deleted or hidden by the
+// account, removed by the platform): out of the open post, and no longer counted on the badge.
+export function onCommentDeleted(ev) {
+  const v = A.view;
+  if (v && v.aid === ev.account_id) commentGone(v, ev.post_id, ev.comment_id, renderPane);
+  const comments = A.newComments.get(ev.account_id);
+  if (comments && comments.delete(ev.comment_id)) {
+    if (!comments.size) A.newComments.delete(ev.account_id);
+    drawAccounts();
+  }
 }
 
 // `comment` (owners and editors): shown at once under its post when that post is open, else counted.
 export function onCommentEvent(ev) {
   const v = A.view;
   if (v && v.aid === ev.account_id && v.post && v.post.post.post_id === ev.post_id) { addLiveComment(v, ev, renderPane); return; }
-  A.newComments.set(ev.account_id, (A.newComments.get(ev.account_id) || 0) + 1);
+  if (!A.newComments.has(ev.account_id)) A.newComments.set(ev.account_id, new Map());
+  A.newComments.get(ev.account_id).set(ev.comment_id, ev.post_id);
   drawAccounts();
   toast(t(ev.held ? "new_comment_held" : "new_comment", { name: accountName(ev.account_id), who: ev.user.display_name, text: ev.text }));
 }

@@ -11,8 +11,8 @@ import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinB
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile } from "./composer.js";
 import { fmtSeconds } from "./moderation.js";
 import { checkOutcomes, markOutcomesSeen, openMyReports, SEEN_PREFIX } from "./outcomes.js";
-import { loadHeld, onHeldSettled, heldBox, onHeldChange } from "./held.js";
-import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, accountNotice, setAccountHooks, said } from "./accounts.js";
+import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange } from "./held.js";
+import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, onCommentDeleted, accountNotice, setAccountHooks, said } from "./accounts.js";
 
 const PAGE = 50;
 let statusKey = "offline";
@@ -1248,6 +1248,7 @@ function onEvent(ev) {
       break;
     case "held_text_settled":   // one of my held names or announcements no longer waits
       onHeldSettled(ev);
+      if (ev.account_id && ev.outcome === "released") syncAccounts();   // a public account's: its name or intro now
       break;
     case "post":
       onPostEvent(ev);
@@ -1257,6 +1258,9 @@ function onEvent(ev) {
       break;
     case "comment":
       onCommentEvent(ev);
+      break;
+    case "comment_deleted":   // [ext] a comment I saw went: out of the open post and the badge
+      onCommentDeleted(ev);
       break;
     default:
       break;   // events this client does not know are ignored
@@ -1343,9 +1347,9 @@ function platformNotice(ev) {
     case "content_removed": notice(removedText(ev, group, text), null, "error"); break;
     case "resync":
       // A cluster's node was lost, not handed over: events of its last moments (members, roles, edits,
-      // group settings) may never come. Read the groups again, as after a reconnect; at a random
-      // moment within 5 s, so that every page of the service does not ask at once.
-      setTimeout(() => { if (S.authed) { missedEvents(); syncGroups().catch(() => {}); } }, Math.random() * 5000);
+      // group settings, posts deleted) may never come. Read the groups and the accounts again, as after a
+      // reconnect; at a random moment within 5 s, so that every page of the service does not ask at once.
+      setTimeout(() => { if (S.authed) { missedEvents(); syncGroups().catch(() => {}); syncAccounts(); } }, Math.random() * 5000);
       break;
     default: notice(text);   // a kind this client does not know: its text as it is
   }
@@ -1536,9 +1540,14 @@ function openProfile() {
     const ok = (s) => { msg.textContent = s; msg.className = "form-msg ok"; };
     const bad = (e) => { msg.textContent = errorText(e); msg.className = "form-msg error"; };
     const dn = el("input", { id: "profile-name", value: me.display_name });
-    // My display names waiting for review (only I see them), with a withdraw button each.
+    // My display names, and the names and intros of the public accounts I own, waiting for review
+    // (only I see them), with a withdraw button each.
     const heldNames = el("div", { id: "profile-held" });
-    const drawHeld = () => { clear(heldNames); const box = heldBox("display_name"); if (box) heldNames.append(box); };
+    const heldAccounts = el("div", { id: "profile-held-accounts" });
+    const drawHeld = () => {
+      clear(heldNames); const box = heldBox("display_name"); if (box) heldNames.append(box);
+      clear(heldAccounts); const mine = heldAccountsBox(); if (mine) heldAccounts.append(mine);
+    };
     drawHeld();
     stopHeld = onHeldChange(drawHeld);
     const parts = [
@@ -1561,6 +1570,7 @@ function openProfile() {
       } }, dn, el("button", { type: "submit", class: "primary", text: t("save") })),
       nameNote(dn),
       heldNames,
+      heldAccounts,
     ];
     if (!me.id_verified) {
       const ln = el("input", { id: "verify-name", required: true, autocomplete: "off" });

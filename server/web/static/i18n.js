@@ -150,6 +150,8 @@ const zh = {
   post_held_toast: "文章已提交平台审核，通过后才会推送给关注者", comments_forced_closed: "按公众号当前的信用等级，这篇文章不能开放评论，评论已关闭。",
   // the platform's measures that follow a group's owner, credit given back, a person's blacklisting
   held_waiting: "等待审核", held_empty: "（空）", held_withdraw: "撤回", held_withdrawn: "已撤回，不再提交审核",
+  held_account_name: "新名称「{name}」等待平台审核", held_account_intro: "新简介等待平台审核",
+  held_of_account_name: "公众号「{name}」的新名称", held_of_account_intro: "公众号「{name}」的新简介",
   held_released: "你提交审核的内容已通过并生效", held_released_not_applied: "你提交审核的内容已通过，但此后已有更改，未生效",
   held_group_name: "新群名「{name}」已提交平台审核，通过后才会生效；在此之前仍显示原来的群名。",
   held_new_group: "群名「{name}」已提交平台审核，通过前群名显示为「群聊 {id}」。",
@@ -372,6 +374,8 @@ const en = {
   post_held_toast: "The post awaits the platform's review; followers get it once approved", comments_forced_closed: "At the account's credit level this post may not carry comments; they are off.",
   // the platform's measures that follow a group's owner, credit given back, a person's blacklisting
   held_waiting: "Waiting for review", held_empty: "(empty)", held_withdraw: "Withdraw", held_withdrawn: "Withdrawn: it is no longer under review",
+  held_account_name: "New name “{name}” waiting for review", held_account_intro: "New introduction waiting for review",
+  held_of_account_name: "New name of the account “{name}”", held_of_account_intro: "New introduction of the account “{name}”",
   held_released: "Your text under review was approved and is now shown", held_released_not_applied: "Your text under review was approved, but it was changed since, so it is not shown",
   held_group_name: "The new group name “{name}” is held for the platform's review; until it is approved the group keeps its name.",
   held_new_group: "The group name “{name}” is held for the platform's review; until it is approved the group is called “群聊 {id}”.",

@@ -3,7 +3,7 @@
 // held one shows "awaiting review" to its author; a post that takes no new comments still lists the
 // old ones, with a line saying why), the owner's and editors' moderation (approve, hide, delete; new
 // comments arrive live through `comment` events), reports on posts and comments, posts and comments
-// that go away (`post_deleted` events, platform notices, `not_found`), and the publish dialog with
+// that go away (`post_deleted` and `comment_deleted` events, platform notices, `not_found`), and the publish dialog with
 // optional pictures uploaded by media.js. accounts.js places all of it in the account pane; render()
 // redraws the pane.
 import { el, clear, toast, modal, confirmBox } from "./dom.js";
@@ -18,7 +18,7 @@ const COMMENTS_PAGE = 50;
 const MAX_IMAGES = 9;
 const EXCERPT = 90;
 
-function older(a, b) { return BigInt(a) < BigInt(b); }   // ids are increasing decimal strings
+export function older(a, b) { return BigInt(a) < BigInt(b); }   // ids are increasing decimal strings
 
 // ------------------------------------------------------------------ the post list
 export async function loadPosts(v, fresh) {
@@ -71,7 +71,9 @@ export function contentNotice(v, ev, render) {
   }
 }
 
-function commentGone(v, pid, cid, render) {
+// A comment left what this user sees (their `content_removed` notice, or a `comment_deleted`
+// event): out of the open post, and no longer the one a reply is being written to.
+export function commentGone(v, pid, cid, render) {
   const vp = v.post;
   if (!vp || vp.post.post_id !== pid) return;
   vp.comments = vp.comments.filter((c) => c.comment_id !== cid);

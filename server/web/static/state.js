@@ -93,8 +93,8 @@ export function newGroup(gid, name, role) {
 export const A = {
   subs: new Map(),        // account_id -> {account_id, name, status}: my_subscriptions
   mine: new Map(),        // account_id -> {account_id, name, role, status}: my_accounts (owner or editor)
-  newPosts: new Map(),    // account_id -> posts announced by `post` events since the account was last opened
-  newComments: new Map(), // account_id -> comments announced by `comment` events (managers) not yet looked at
+  newPosts: new Map(),    // account_id -> Set of the post_ids announced by `post` events since the account was last opened
+  newComments: new Map(), // account_id -> Map comment_id -> post_id: `comment` events (managers) not yet looked at
   view: null,             // the open account: { aid, info, posts, noMore, post } (post: the open post, or null)
   editors: new Map(),     // account_id -> Map user_id -> on, set in this page's life (the server lists no editors)
 };
