@@ -14,6 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from client_demo.commands import format_duration
+from client_demo.notices import appeal_hint, notice_line
+from client_demo.text import clean as clean  # also for the modules that import them from here
+from client_demo.text import hhmm as hhmm
 
 Highlight = Callable[[str], str]
 
@@ -26,31 +29,6 @@ def PLAIN(s: str) -> str:
 def ANSI(s: str) -> str:
     """Highlight on a terminal: bold yellow."""
     return f"\x1b[1;33m{s}\x1b[0m"
-
-
-def clean(text: Any) -> str:
-    """Server-supplied text made safe for a terminal: control characters (escape
-    sequences included) are shown as ``\\xNN`` instead of being interpreted."""
-    s = str(text)
-    out = []
-    for ch in s:
-        o = ord(ch)
-        if ch == "\n" or ch == "\t" or not (o < 32 or 127 <= o < 160 or ch in "\u2028\u2029"):
-            out.append(ch)
-        else:
-            out.append(f"\\x{o:02x}" if o < 256 else f"\\u{o:04x}")
-    return "".join(out)
-
-
-def hhmm(ms: Any, now: float | None = None) -> str:
-    """Local time ``HH:MM`` of a millisecond timestamp; with the date when not today."""
-    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
-        return "--:--"
-    t = time.localtime(ms / 1000)
-    today = time.localtime(time.time() if now is None else now)
-    if (t.tm_year, t.tm_yday) == (today.tm_year, today.tm_yday):
-        return time.strftime("%H:%M", t)
-    return time.strftime("%Y-%m-%d %H:%M", t)
 
 
 def human_size(n: Any) -> str:
@@ -241,21 +219,18 @@ def _int(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def credit_line(ev: dict[str, Any]) -> str | None:
-    """A ``credit`` or ``account_credit`` notice said from its fields (``credit_score``,
-    ``credit_level``, ``delta``, and ``sanction_id`` or ``reason``), not from its text; ``None``
-    when a field is missing (an older server: show its text)."""
-    score, level, delta = _int(ev.get("credit_score")), _int(ev.get("credit_level")), _int(ev.get("delta"))
-    if score is None or level is None or delta is None:
-        return None
-    whose = "the account's" if ev.get("kind") == "account_credit" else "your"
+def format_group_suspended(ev: dict[str, Any]) -> str:
+    """``group_suspended``: until when, what else the suspension stops, the operator's reason, and the
+    sanction its owner may appeal."""
+    gid = clean(ev.get("group_id", "?"))
+    why = {"sanction": " (it cannot be renamed, dissolved or handed on meanwhile)",
+           "category_freeze": " with its whole category (it cannot be renamed meanwhile)"}.get(str(ev.get("cause")), "")
+    line = f"* group {gid} is suspended until {hhmm(ev.get('until'))}{why}"
+    if isinstance(ev.get("reason"), str) and ev["reason"]:
+        line += f": {clean(ev['reason'])}"
     if ev.get("sanction_id"):
-        return (f"{abs(delta)} credit points taken with sanction {clean(ev['sanction_id'])} were given back: "
-                f"{whose} score is now {score} (level {level})")
-    why = f": {clean(ev['reason'])}" if ev.get("reason") else ""
-    if not why and ev.get("cause") == "content_blocked":  # the server's own penalty for refused content
-        why = ": what you sent contained prohibited content and was refused"
-    return f"{whose} credit score changed by {delta:+d} to {score} (level {level}){why}"
+        line += appeal_hint(ev["sanction_id"], owner=True)
+    return line
 
 
 def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, base: str = "") -> str:
@@ -314,20 +289,27 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
         where = f" {gid}" if ev.get("group_id") else ""
         if ev.get("account_id"):
             where += f" account {names.account(ev['account_id'])}"
-        text = clean(ev.get("text", ""))
-        if ev.get("kind") in ("credit", "account_credit"):
-            text = credit_line(ev) or text
-        if ev.get("same_person_as"):  # another login of this person was blacklisted, and this one with it
-            text += f" (the same verified identity as {clean(ev['same_person_as'])})"
-        return f"* notice [{clean(ev.get('kind', ''))}]{where}: {text}"
+        return f"* notice [{clean(ev.get('kind', ''))}]{where}: {notice_line(ev)}"
     if kind == "group_dissolved":
         return f"* group {gid} was dissolved"
     if kind == "group_closed":
         return f"* group {gid} was closed by the platform: {clean(ev.get('reason', ''))}"
     if kind == "group_suspended":
-        why = {"sanction": " (it cannot be renamed, dissolved or handed on meanwhile)",
-               "category_freeze": " with its whole category (it cannot be renamed meanwhile)"}.get(ev.get("cause"), "")
-        return f"* group {gid} is suspended until {hhmm(ev.get('until'))}{why}"
+        return format_group_suspended(ev)
+    if kind == "post_deleted":
+        return f"* post {clean(ev.get('post_id'))} of {names.account(ev.get('account_id'))} was deleted"
+    if kind == "comment_deleted":
+        return (f"* comment {clean(ev.get('comment_id'))} on post {clean(ev.get('post_id'))} of "
+                f"{names.account(ev.get('account_id'))} was taken away")
+    if kind == "invited":
+        inviter = ev.get("by")
+        names.learn(inviter)
+        who = names(inviter["user_id"]) if isinstance(inviter, dict) and inviter.get("user_id") else "someone"
+        return f"* {who} invited you to {gid} ({clean(ev.get('name', ''))}): /join {gid} to join"
+    if kind == "join_result":
+        if ev.get("status") == "approved":
+            return f"* your request to join {gid} ({clean(ev.get('name', ''))}) was approved: /use {gid}"
+        return f"* your request to join {gid} was {clean(ev.get('status'))}"
     if kind is None and ev.get("ok") is False:  # an error reply to an unreadable frame
         return f"! {clean(ev.get('code'))}: {clean(ev.get('reason', ''))}"
     fields = ", ".join(f"{clean(k)}={clean(v)}" for k, v in ev.items() if k != "ev")
@@ -459,12 +441,18 @@ def format_held_settled(ev: dict[str, Any]) -> str:
 
 
 def format_held(op: str, params: dict[str, Any], r: dict[str, Any]) -> str | None:
-    """The line for a success with ``held: true``: the word lists sent a display name, a group's name
-    or an announcement to the platform's review, and what was shown before stays shown until an
-    operator releases it. None when the reply is not held (or the op holds nothing)."""
+    """The line for a success with ``held: true``: the word lists sent a message, a display name, a
+    group's name or an announcement to the platform's review; a held message is shown to nobody, and
+    what was shown before a held name stays shown, until an operator releases it. None when the reply
+    is not held (or the op holds nothing)."""
     if not r.get("held"):
         return None
     wait = "is held for the platform's review"
+    if op == "send":  # a message: stored, but delivered to nobody (the sender neither) unless released
+        seq = f" #{clean(r['seq'])}" if r.get("seq") is not None else ""
+        text = clean(params.get("text", "")).replace("\n", "\n    ")
+        return (f"* your message{seq} to {clean(params.get('group_id'))} {wait}: nobody sees it (you neither) "
+                "until an operator releases it" + (f": {text}" if text else ""))
     if op in ("register", "set_profile"):
         shown = f"you are shown as {clean(params.get('username'))}" if op == "register" else "your name stays as it was"
         return f"* the display name {clean(params.get('display_name'))} {wait}; {shown} until it is approved"

@@ -154,6 +154,109 @@ def test_format_v2_events(ev, line):
     assert format_event(ev, names()) == line
 
 
+# -- the platform's notices: each kind said from its fields, with what the user needs to act ---------
+
+LATER_MS = NOW_MS + 7_200_000
+LATER = hhmm(LATER_MS)
+APPEAL = "(sanction 6; contest it with /appeal 6 REASON)"
+OWNER_APPEAL = "(sanction 6; the group's owner may contest it with /appeal 6 REASON)"
+
+
+@pytest.mark.parametrize("ev, line", [
+    # the points a sanction takes carry its id too, with a negative delta: taken, not given back
+    ({"ev": "notice", "kind": "credit", "text": "reworded", "credit_score": 80, "credit_level": 2, "delta": -20,
+      "reason": "x", "sanction_id": "6", "by": "operator"},
+     "* notice [credit]: sanction 6 took 20 credit points: your score is now 80 (level 2): x"),
+    ({"ev": "notice", "kind": "account_credit", "text": "reworded", "account_id": "123456789", "credit_score": 80,
+      "credit_level": 2, "delta": -20, "sanction_id": "9"},
+     ("* notice [account_credit] account 123456789: sanction 9 took 20 credit points: the account's score is "
+      "now 80 (level 2)")),
+    ({"ev": "notice", "kind": "credit", "text": "reworded", "credit_score": 95, "credit_level": 3, "delta": -5,
+      "report_id": "4"},
+     "* notice [credit]: a report about you was upheld: 5 credit points taken; your score is now 95 (level 3)"),
+    # a warning: the operator's reason, the rectification deadline, the sanction its owner may appeal
+    ({"ev": "notice", "kind": "warning", "group_id": GID, "text": "整改", "deadline": LATER_MS, "sanction_id": "6"},
+     f"* notice [warning] {GID}: 整改; rectify by {LATER} {OWNER_APPEAL}"),
+    ({"ev": "notice", "kind": "report_result", "text": "已删除", "report_id": "7", "outcome": "upheld"},
+     "* notice [report_result]: your report 7 was upheld (note: 已删除)"),
+    ({"ev": "notice", "kind": "report_result", "text": "", "report_id": "8", "outcome": "rejected"},
+     "* notice [report_result]: your report 8 was rejected"),
+    ({"ev": "notice", "kind": "sanction", "text": "your management powers are suspended: spam",
+      "measure": "suspend_admin", "reason": "spam", "sanction_id": "6", "until": LATER_MS},
+     f"* notice [sanction]: the platform suspended your owner and admin powers until {LATER}: spam {APPEAL}"),
+    ({"ev": "notice", "kind": "sanction", "text": "your right to create groups is revoked: x",
+      "measure": "revoke_create", "reason": "x", "sanction_id": "6"},
+     f"* notice [sanction]: the platform revoked your right to create groups: x {APPEAL}"),
+    ({"ev": "notice", "kind": "sanction_lifted", "group_id": GID, "text": "t", "sanction_id": "6",
+      "measure": "suspend_group", "reason": "改好了", "until": 0},
+     (f"* notice [sanction_lifted] {GID}: the platform lifted sanction 6 (the suspension of the group): 改好了; "
+      "posting in the group works again")),
+    ({"ev": "notice", "kind": "sanction_lifted", "group_id": GID, "text": "t", "sanction_id": "6",
+      "measure": "suspend_group", "reason": "ok", "until": LATER_MS, "cause": "category_freeze", "appeal_id": "3"},
+     (f"* notice [sanction_lifted] {GID}: the platform lifted sanction 6 (the suspension of the group) as appeal "
+      f"3 was upheld: ok; the group stays suspended with its whole category until {LATER}")),
+    ({"ev": "notice", "kind": "appeal_result", "text": "t", "appeal_id": "3", "sanction_id": "6",
+      "outcome": "rejected", "note": "证据确凿"},
+     "* notice [appeal_result]: your appeal 3 against sanction 6 was rejected: the sanction stands (note: 证据确凿)"),
+    ({"ev": "notice", "kind": "content_removed", "group_id": GID, "text": "t", "content": "message",
+      "outcome": "rejected", "reason": "刷单", "seq": 12},
+     f"* notice [content_removed] {GID}: your message #12 was rejected after the platform's review: 刷单"),
+    ({"ev": "notice", "kind": "content_removed", "account_id": "123456789", "post_id": "17", "comment_id": "5",
+      "text": "t", "content": "comment", "outcome": "removed", "reason": "x", "title": "开张"},
+     ("* notice [content_removed] account 123456789: your comment 5 on post 17 “开张” was taken down by the "
+      "platform: x")),
+    ({"ev": "notice", "kind": "agreement", "text": "t", "version": "v1"},
+     ("* notice [agreement]: the platform published its rules and service agreement, version v1: read them with "
+      "/agreement, then /accept v1 (until then nothing you send is accepted)")),
+    ({"ev": "notice", "kind": "platform", "text": "今晚维护", "category": "friends"},
+     "* notice [platform]: 今晚维护 (to the groups of category friends)"),
+    ({"ev": "notice", "kind": "group_handover", "group_id": GID, "text": "t"},
+     (f"* notice [group_handover] {GID}: you now own group {GID}: the platform closed its owner's account and you "
+      "were its longest-serving admin")),
+    ({"ev": "notice", "kind": "account_warning", "account_id": "123456789", "text": "整改", "deadline": LATER_MS,
+      "sanction_id": "9"},
+     f"* notice [account_warning] account 123456789: 整改; rectify by {LATER} (sanction 9)"),
+    ({"ev": "notice", "kind": "account_restricted", "account_id": "123456789", "text": "t", "sanction_id": "9",
+      "reason": "引战"},
+     ("* notice [account_restricted] account 123456789: the platform turned off comments on this account's posts "
+      "(sanction 9): 引战")),
+    ({"ev": "notice", "kind": "account_suspended", "account_id": "123456789", "text": "t", "reason": "x",
+      "deadline": LATER_MS},
+     (f"* notice [account_suspended] account 123456789: the platform suspended this account until {LATER}: no "
+      "posts, no new name or introduction: x")),
+    ({"ev": "notice", "kind": "account_licensed", "account_id": "123456789", "text": "t", "reason": "ok",
+      "label": "news", "measure": "grant"},
+     "* notice [account_licensed] account 123456789: the platform granted the news licence: ok"),
+    ({"ev": "notice", "kind": "post_removed", "account_id": "123456789", "post_id": "17", "text": "t",
+      "reason": "谣言", "title": "开张"},
+     "* notice [post_removed] account 123456789: the platform removed post 17 “开张”: 谣言"),
+    # a kind this client does not know, or one without its fields (an older server): the text as it is
+    ({"ev": "notice", "kind": "something_new", "text": "plain words"}, "* notice [something_new]: plain words"),
+    ({"ev": "notice", "kind": "report_result", "text": "已删除"}, "* notice [report_result]: 已删除"),
+    # events that were printed as raw fields
+    ({"ev": "group_suspended", "group_id": GID, "until": LATER_MS, "cause": "sanction", "reason": "整顿",
+      "sanction_id": "6"},
+     (f"* group {GID} is suspended until {LATER} (it cannot be renamed, dissolved or handed on meanwhile): 整顿 "
+      f"{OWNER_APPEAL}")),
+    ({"ev": "post_deleted", "account_id": "123456789", "post_id": "1"}, "* post 1 of 123456789 was deleted"),
+    ({"ev": "comment_deleted", "account_id": "123456789", "post_id": "1", "comment_id": "5"},
+     "* comment 5 on post 1 of 123456789 was taken away"),
+    ({"ev": "invited", "group_id": GID, "name": "tea", "by": ALICE},
+     f"* Alice (u1) invited you to {GID} (tea): /join {GID} to join"),
+    ({"ev": "join_result", "group_id": GID, "status": "approved", "name": "tea"},
+     f"* your request to join {GID} (tea) was approved: /use {GID}"),
+    ({"ev": "join_result", "group_id": GID, "status": "rejected"}, f"* your request to join {GID} was rejected"),
+])
+def test_notices_and_events_are_said_with_what_the_user_needs_to_act(ev, line):
+    assert format_event(ev, names()) == line
+
+
+def test_a_notice_cannot_drive_the_terminal_through_its_fields():
+    ev = {"ev": "notice", "kind": "sanction", "text": "t", "measure": "revoke_create", "reason": "\x1b[2J",
+          "sanction_id": "\x07"}
+    assert "\x1b" not in format_event(ev, names()) and "\x07" not in format_event(ev, names())
+
+
 def test_a_rename_is_said_under_the_old_name_and_then_learnt():
     n = names()
     line = format_event({"ev": "user_renamed", "user_id": BOB["user_id"], "display_name": "小明"}, n)
