@@ -227,6 +227,23 @@ def _me(a: list[str]) -> Command:
     return _req("me", a, "me")
 
 
+@_command("/agreement", "read the platform's rules and service agreement, and whether you accepted them",
+          "Account")
+def _agreement(a: list[str]) -> Command:
+    _arity("agreement", a, 0, 0)
+    return _req("agreement", a, "agreement")
+
+
+@_command("/accept [VERSION]",
+          "accept the rules and agreement (default: the version /agreement showed); needed before sending",
+          "Account")
+def _accept(a: list[str]) -> Command:
+    """Without VERSION the client fills in the version ``/agreement`` last showed (see the TUI): what
+    is accepted is always a version the user could read."""
+    _arity("accept", a, 0, 1)
+    return _req("accept", a, "accept_agreement", {"version": a[0]} if a else {})
+
+
 # Groups --------------------------------------------------------------------------
 
 @_command("/create NAME CATEGORY [open|approval|invite]",

@@ -91,9 +91,14 @@ def http_base(url: str) -> str:
 
 
 def refusal_tail(reply: dict[str, Any]) -> str:
-    """What a refusal says beyond its reason: the wait of ``rate_limited``, and the end of a measure
+    """What a refusal says beyond its reason: the wait of ``rate_limited``, the end of a measure
     that lasts (``until``: a mute, the platform's suspension of a group, which also keeps its owner
-    from dissolving, handing on or renaming it and from taking on another group)."""
+    from dissolving, handing on or renaming it and from taking on another group), and the way out of
+    the ``forbidden`` that waits for the platform's rules and agreement (``agreement_version``)."""
+    version = reply.get("agreement_version")
+    if isinstance(version, str) and version:
+        v = clean(version)
+        return f" - read them with /agreement, then accept them with /accept {v}"
     retry = reply.get("retry_after_ms")
     if isinstance(retry, (int, float)) and not isinstance(retry, bool):
         return f" (try again in {retry / 1000:.1f} s)"
@@ -257,6 +262,7 @@ class ChatTUI:
         self._connect_lock = asyncio.Lock()
         self._reconnector: asyncio.Task[None] | None = None
         self.pending: Command | None = None  # a command waiting for "yes" (see ask)
+        self.agreement_shown: str | None = None  # the version /agreement showed: what a bare /accept takes
 
     # output
     def say(self, text: str) -> None:
@@ -409,6 +415,11 @@ class ChatTUI:
         params = bind(cmd, self.current)
         if cmd.op == "auth" and "token" not in params:
             params["token"] = self.load_token()
+        if cmd.op == "accept_agreement" and "version" not in params:
+            if self.agreement_shown is None:
+                raise CommandError("usage", "read the rules and agreement first: /agreement (then /accept), "
+                                            "or /accept VERSION")
+            params["version"] = self.agreement_shown
         name = needs_resolving(cmd)
         if name is not None:
             gid = params.get("group_id")
@@ -431,6 +442,21 @@ class ChatTUI:
                 self.names.learn(await self.request("me"))
             except RequestError:
                 pass
+            await self.tell_pending_agreement()
+
+    async def tell_pending_agreement(self) -> None:
+        """After a login: say so when the platform's rules and agreement wait for this user's
+        acceptance (neither ``login`` nor ``me`` tells; until accepted, nothing they send is accepted).
+        A server without the ``agreement`` op has nothing to accept."""
+        try:
+            r = await self.request("agreement")
+        except RequestError:
+            return
+        version = r.get("version")
+        if isinstance(version, str) and version and r.get("accepted") is False:
+            v = clean(version)
+            self.say(f"* the platform's rules and service agreement (version {v}) wait for your acceptance: "
+                     f"read them with /agreement, then /accept {v}; until then nothing you send is accepted")
 
     async def resolve(self, source: str, gid: str, name: str) -> str:
         """The user_id of ``@name`` among the group's members, join requests or bans (a banned
@@ -485,7 +511,9 @@ class ChatTUI:
         send = {"group_id": params["group_id"], "text": params["text"], "attachments": [media["media_id"]]}
         await self.add_mentions(send)
         send["client_msg_id"] = uuid.uuid4().hex
-        await self.request("send", **send)
+        held = format_held("send", send, await self.request("send", **send))
+        if held is not None:
+            self.say(held)
 
     async def ask(self, cmd: Command) -> None:
         """Hold ``cmd`` until the next line says yes (the one command that asks: /closeaccount, after
@@ -560,9 +588,11 @@ class ChatTUI:
     def show_reply(self, cmd: Command, params: dict[str, Any], r: dict[str, Any]) -> None:
         op, gid = cmd.op, params.get("group_id")
         who = self.names(params["user_id"]) if "user_id" in params else ""
-        if op == "send":
-            return  # the message event shows it
         held = format_held(str(op), params, r)
+        if op == "send":
+            if held is not None:  # no message event comes: say where it went
+                self.say(held)
+            return  # the message event shows it
         if held is not None:
             self.show_held(cmd, params, r, held)
             return
@@ -587,6 +617,11 @@ class ChatTUI:
             self.say("* identity verified")
         elif op == "set_profile":
             self.say(f"* display name set to {clean(params['display_name'])}")
+        elif op == "agreement":
+            self.show_agreement(r)
+        elif op == "accept_agreement":
+            self.say(f"* you accepted the platform's rules and service agreement (version "
+                     f"{clean(params['version'])}); you may send again")
         elif op == "me":
             self.user_id = r.get("user_id", self.user_id)
             self.names.learn(r)
@@ -694,6 +729,25 @@ class ChatTUI:
         elif op == "update_group" and len(params) > 2:
             self.say("* group updated")
         self.say(line)
+
+    def show_agreement(self, r: dict[str, Any]) -> None:
+        """``/agreement``: the version, whether it is accepted, and both texts, indented line by line;
+        the version shown is the one a bare ``/accept`` accepts."""
+        version = r.get("version")
+        if not isinstance(version, str) or not version:
+            self.say("* the platform has published no rules or service agreement: nothing to accept")
+            return
+        v = clean(version)
+        self.agreement_shown = version
+        state = "you accepted it" if r.get("accepted") else "not accepted yet"
+        self.say(f"* the platform's rules and service agreement, version {v} ({state})")
+        for title, key in (("rules", "rules"), ("service agreement", "agreement")):
+            self.say(f"  -- {title} --")
+            text = clean(str(r.get(key) or "").replace("\r\n", "\n")).strip("\n")
+            for line in (text.split("\n") if text else ["(empty)"]):
+                self.say(f"    {line}")
+        if not r.get("accepted"):
+            self.say(f"* /accept {v} accepts them")
 
     def show_mine(self, op: str, params: dict[str, Any], r: dict[str, Any]) -> None:
         """``/reports`` and ``/appeals``: one line each, newest first, and how to page back."""

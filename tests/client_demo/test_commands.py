@@ -67,6 +67,9 @@ GOOD = [
      {"legal_name": "John Smith", "id_number": "X123"}, "none", None),
     ("/nick Big Al", "set_profile", {"display_name": "Big Al"}, "none", None),
     ("/me", "me", {}, "none", None),
+    ("/agreement", "agreement", {}, "none", None),
+    ("/accept", "accept_agreement", {}, "none", None),  # the TUI fills in the version /agreement showed
+    ("/accept 2026-11", "accept_agreement", {"version": "2026-11"}, "none", None),
     # groups
     ("/create tea friends", "create_group",
      {"name": "tea", "category": "friends", "join_policy": "open"}, "none", None),
@@ -282,6 +285,8 @@ BAD = [
     ("/verify 110105199001010011", "usage", "/verify"),
     ("/nick", "usage", "/nick"),
     ("/me now", "usage", "/me"),
+    ("/agreement v1", "usage", "/agreement"),
+    ("/accept v1 v2", "usage", "/accept [VERSION]"),
     ("/create tea", "usage", "/create"),
     ("/create tea open", "usage", "/create"),
     ("/create", "usage", "/create"),
@@ -526,7 +531,7 @@ def test_help_documents_every_command():
                    "/read", "/log", "/accounts", "/account", "/newaccount", "/editaccount", "/follow",
                    "/unfollow", "/posts", "/post", "/publish", "/delpost", "/comment", "/recomment",
                    "/comments", "/modcomment", "/editor", "/closeaccount", "account AID", "post POST_ID",
-                   "comment COMMENT_ID"):
+                   "comment COMMENT_ID", "/agreement", "/accept"):
         assert needed in text
 
 

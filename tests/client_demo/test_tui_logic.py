@@ -107,6 +107,44 @@ def test_upload_then_send_with_the_attachment(tmp_path: Path):
     assert "* uploaded a.pdf (application/pdf, 109 B) as m9" in out
 
 
+def test_a_held_upload_message_is_said_to_wait_for_review(tmp_path: Path):
+    """/upload sends its message itself: a held one is said like a typed one (nothing else shows it)."""
+    f = tmp_path / "a.pdf"
+    f.write_bytes(b"%PDF-1.7\n")
+    t = Scripted({
+        "upload_begin": {"upload_id": "up", "chunk_bytes": 64},
+        "upload_chunk": lambda p: {"received": p["offset"] + len(p["data"])},
+        "upload_end": {"media_id": "m9", "kind": "file", "mime": "application/pdf", "size": 9},
+        "send": {"seq": 57, "ts": 1, "held": True},
+    })
+    out = t.run_lines(f"/upload {f} 刷单返利", f"/upload {f}")
+    wait = f"* your message #57 to {GID} is held for the platform's review: nobody sees it (you neither) until"
+    assert out[1] == f"{wait} an operator releases it: 刷单返利"
+    assert out[3] == f"{wait} an operator releases it"
+
+
+def test_agreement_shows_both_texts_and_a_bare_accept_takes_the_version_shown():
+    t = Scripted({"agreement": {"version": "v2", "rules": "一\n二", "agreement": "", "accepted": False}})
+    out = t.run_lines("/accept", "/agreement", "/accept")
+    assert out == ["! usage: read the rules and agreement first: /agreement (then /accept), or /accept VERSION",
+                   "* the platform's rules and service agreement, version v2 (not accepted yet)",
+                   "  -- rules --", "    一", "    二", "  -- service agreement --", "    (empty)",
+                   "* /accept v2 accepts them",
+                   "* you accepted the platform's rules and service agreement (version v2); you may send again"]
+    assert t.ops("accept_agreement") == [{"version": "v2"}]
+    none = Scripted({"agreement": {"version": None, "rules": "", "agreement": "", "accepted": True}})
+    assert none.run_lines("/agreement", "/accept") == [
+        "* the platform has published no rules or service agreement: nothing to accept",
+        "! usage: read the rules and agreement first: /agreement (then /accept), or /accept VERSION"]
+
+
+def test_a_refusal_for_the_agreement_says_how_to_read_and_accept_it():
+    t = Scripted({"send": RequestError("forbidden", "accept the platform rules and service agreement (version v2) "
+                                       "first", {"ok": False, "agreement_version": "v2"})})
+    assert t.run_lines("hello") == ["! forbidden: accept the platform rules and service agreement (version v2) "
+                                    "first - read them with /agreement, then accept them with /accept v2"]
+
+
 def test_refusals_are_printed_with_code_reason_and_wait():
     t = Scripted({"send": RequestError("rate_limited", "slow mode", {"ok": False, "retry_after_ms": 2500}),
                   "ban": RequestError("forbidden", "admins may not ban admins", {"ok": False})})
