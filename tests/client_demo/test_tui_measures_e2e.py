@@ -64,7 +64,8 @@ def test_a_suspended_groups_owner_is_told_until_when(server: ServerProcess, tui:
     gid, a, _ = group_with(server, tui, alice, bob)
     admin(server, "suspend-group", gid, "--seconds", "7200", "--reason", "整顿")
     until = a.expect(rf"^\* group {gid} is suspended until ({T}) \(it cannot be renamed, dissolved or handed "
-                     r"on meanwhile\)$").group(1)
+                     r"on meanwhile\): 整顿 \(sanction \d+; the group's owner may contest it with /appeal \d+ "
+                     r"REASON\)$").group(1)
     a.command(f"/dissolve {gid}", r"^! group_suspended: the platform has suspended this group; it cannot be "
               rf"dissolved until the suspension ends \(until {until}\)$")
     a.command(f"/transfer {bob[0]}", rf"^! group_suspended: .*cannot be handed on.* \(until {until}\)$")
