@@ -141,8 +141,8 @@ def test_agreement_shows_both_texts_and_a_bare_accept_takes_the_version_shown():
 def test_a_refusal_for_the_agreement_says_how_to_read_and_accept_it():
     t = Scripted({"send": RequestError("forbidden", "accept the platform rules and service agreement (version v2) "
                                        "first", {"ok": False, "agreement_version": "v2"})})
-    assert t.run_lines("hello") == ["! forbidden: accept the platform rules and service agreement (version v2) "
-                                    "first - read them with /agreement, then accept them with /accept v2"]
+    assert t.run_lines("hello") == [("! forbidden: accept the platform rules and service agreement (version v2) "
+                                     "first - read them with /agreement, then accept them with /accept v2")]
 
 
 def test_refusals_are_printed_with_code_reason_and_wait():
