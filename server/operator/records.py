@@ -12,12 +12,21 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from governance.identity import username_key
 from server import retention
 from server.intervals import job_ran
 from server.operator import export as exporter
 from server.operator.channel import OperatorError, Result, command
-from server.operator.common import apply, audit, id_of, operator_name, reason_of, time_of
+from server.operator.common import (
+    apply,
+    audit,
+    id_of,
+    operator_name,
+    reason_of,
+    target_label,
+    time_of,
+    user_of,
+    username_of,
+)
 from server.security import read_key
 from server.storage.changes import AddHold, ReleaseHold, ResealBatch
 
@@ -68,10 +77,8 @@ def _hold_target(app: Context, args: dict[str, Any]) -> tuple[str, str, str]:
         if gid not in app.state.groups:
             raise OperatorError(f"unknown group {gid}")
         return "group", gid, f"group {gid}"
-    uid = app.state.by_username.get(username_key(str(name)))
-    if uid is None:
-        raise OperatorError(f"unknown user {name}")
-    return "user", uid, f"user {app.state.users[uid].username}"
+    user = user_of(app, args)
+    return "user", user.user_id, target_label(app, "user", user.user_id)
 
 
 @command("hold")
@@ -107,7 +114,9 @@ async def release_hold(app: Context, args: dict[str, Any]) -> Result:
 @command("holds")
 async def holds(app: Context, args: dict[str, Any]) -> Result:
     rows = await app.store.holds(include_released=bool(args.get("all")))
-    return Result([json.dumps(r, ensure_ascii=False) for r in rows])
+    # A user's hold names the user by id and username (as other listings do), nothing more.
+    return Result([json.dumps({**r, "username": username_of(app, r["target_id"]) if r["target_type"] == "user"
+                               else None}, ensure_ascii=False) for r in rows])
 
 
 # -- export ---------------------------------------------------------------------------------
