@@ -778,15 +778,17 @@ class OperatorConfig:
     uid: int = -1  # derived from unix_user: what the kernel reports for the peer of the operator socket
 
 
-def _operator(**values: Any) -> OperatorConfig:
-    user = values["unix_user"]
+def _uid_of(user: str) -> int:
+    """The uid of an OS user name or numeric uid that ``_os_user`` accepted."""
     if _numeric_id(user):
-        uid = int(user)
-    else:
-        import pwd
+        return int(user)
+    import pwd
 
-        uid = pwd.getpwnam(user).pw_uid
-    return OperatorConfig(**values, uid=uid)
+    return pwd.getpwnam(user).pw_uid
+
+
+def _operator(**values: Any) -> OperatorConfig:
+    return OperatorConfig(**values, uid=_uid_of(values["unix_user"]))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -903,17 +905,40 @@ def _finish_server(values: dict[str, Any], at: str, ctx: _Context) -> bool:
 
 
 def _read_operators(raw: object, ctx: _Context) -> tuple[OperatorConfig, ...]:
-    """``[[operators]]``: each a table; names and OS accounts unique (one account identifies one person)."""
-    kind = tables(OperatorConfig, _operator)
-    if not kind.accepts(raw):
+    """``[[operators]]``: each a table; names and OS accounts unique (one account identifies one person).
+
+    Uniqueness is checked among every table's valid ``name`` and ``unix_user``, also when another key of
+    some table is wrong (its role, say): check-config names every problem at once. A second OS account
+    that is the same uid as an earlier one is reported at its ``unix_user``, the key that was written."""
+    if not isinstance(raw, list):
         ctx.report("operators", raw, f"expected an array of tables ([[operators]]), got {_toml_type(raw)}")
         return ()
-    ops = kind.convert(raw, "operators", ctx)
-    if ops is _INVALID:
-        return ()
-    assert isinstance(ops, tuple)
-    ok = _run_checks("operators", raw, ops, (unique("name"), unique("uid")), ctx)
-    return ops if ok else ()
+    ops: list[OperatorConfig] = []
+    names: dict[str, int] = {}
+    uids: dict[int, int] = {}
+    ok = True
+    for i, item in enumerate(raw):
+        at = f"operators[{i}]"
+        values, good = _read_table(OperatorConfig, item, at, ctx)
+        name, user = values.get("name"), values.get("unix_user")
+        if name is not None:
+            if name in names:
+                ctx.report(f"{at}.name", name, f"duplicate name (operators[{names[name]}] has it); each "
+                           "operator needs their own")
+                good = False
+            names.setdefault(name, i)
+        if user is not None:
+            uid = _uid_of(user)
+            if uid in uids:
+                first = uids[uid]
+                ctx.report(f"{at}.unix_user", user, f"duplicate OS account: uid {uid}, as operators[{first}]"
+                           ".unix_user; each operator needs their own")
+                good = False
+            uids.setdefault(uid, i)
+        if good:
+            ops.append(_operator(**values))
+        ok = ok and good
+    return tuple(ops) if ok else ()
 
 
 def _finish_media(values: dict[str, Any], at: str, ctx: _Context) -> bool:

@@ -208,7 +208,7 @@ class OperatorChannel:
             req = json.loads(line)
             if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
                 raise OperatorError('malformed request: not {"cmd": NAME, "args": {...}}')
-            name, args = req["cmd"], req.get("args") or {}
+            name, args = req["cmd"], req.get("args", {})  # (args left out: none; [], "" or null: refused)
         except ValueError as err:  # (not JSON, or not UTF-8)
             return {"ok": False, "error": f"malformed request: {err}"}
         except OperatorError as err:
@@ -224,6 +224,9 @@ class OperatorChannel:
             if refused is not None:
                 log.warning("operator %s (%s) refused: %s", who.name, who.role, name)
                 raise OperatorError(refused)
+            wrong = argument_problem(name, args)
+            if wrong is not None:
+                raise OperatorError(wrong)
             result = await fn(self.app, args)
         except (OperatorError, ContractError) as err:
             reason = err.reason if isinstance(err, ContractError) else str(err)
@@ -232,6 +235,30 @@ class OperatorChannel:
             log.exception("operator command failed: %s", name)
             return {"ok": False, "error": "internal error; see the server log", "exit": INTERNAL_EXIT}
         return {"ok": True, "lines": result.lines, "exit": result.exit}
+
+
+def argument_problem(name: str, args: dict[str, Any]) -> str | None:
+    """Why ``args`` cannot be command ``name``'s (one line), or None: each argument must be one the command
+    declares (in ``qunguan admin``'s parser, :func:`server.operator.cli.arguments`) and of its kind (text,
+    a whole number, true or false, one of its choices); null is an argument left out. Every request passes
+    here before its command runs, so no command meets a list where it reads a reason, nor a name it does
+    not take (which it would ignore: a filter that filters nothing). The commands check the values
+    themselves (ranges, ids, targets)."""
+    from server.operator.cli import arguments
+
+    declared = arguments().get(name)
+    if declared is None:  # (no command of the CLI's: one registered by a test)
+        return None
+    for key, value in args.items():
+        arg = declared.get(key)
+        if arg is None:
+            takes = ", ".join(a.label for a in declared.values())
+            return f"{name} takes no argument {key!r} ({f'it takes {takes}' if takes else 'it takes none'})"
+        if value is not None:
+            why = arg.problem(value)
+            if why is not None:
+                return why
+    return None
 
 
 async def _discard_line(reader: asyncio.StreamReader, at_most: int) -> None:

@@ -23,6 +23,8 @@ import json
 import os
 import re
 import sys
+from dataclasses import dataclass
+from functools import cache
 from typing import Any, NoReturn
 
 
@@ -127,7 +129,7 @@ def _build() -> argparse.ArgumentParser:
             sp.add_argument(*a, **kw)
 
     gid = (("group_id",), {"metavar": "GID"})
-    user = (("username",), {"metavar": "USERNAME"})
+    user = (("username",), {"metavar": "USERNAME", "help": "the user: a username or a user id"})
     reason = (("--reason",), {"required": True})
     seconds = (("--seconds",), {"required": True, "type": _positive})
     report = (("--report",), {"dest": "report_id", "type": _positive, "help": "the report this acts on"})
@@ -138,7 +140,7 @@ def _build() -> argparse.ArgumentParser:
     cmd("suspend-admin", "suspend a user's owner/admin powers everywhere", user, seconds, reason, report)
     cmd("revoke-create", "revoke a user's right to create groups", user, reason, report)
     cmd("sanctions", "sanctions, one JSON object per line, with their status (in_force, expired, overdue, lifted)",
-        (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}),
+        (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username", "help": "a username or a user id"}),
         (("--account",), {"dest": "account_id", "metavar": "AID"}),
         (("--overdue",), {"action": "store_true", "help": "only warnings whose deadline passed"}))
     cmd("lift", "end a sanction early and undo its effect",
@@ -184,7 +186,7 @@ def _build() -> argparse.ArgumentParser:
         (("--note",), {"required": True}))
     cmd("report-stats", "time-to-resolution figures for reports")
     cmd("export", "export a group's, a user's or a public account's records for supervision",
-        (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}),
+        (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username", "help": "a username or a user id"}),
         (("--account",), {"dest": "account_id", "metavar": "AID"}),
         (("--since",), {"type": _iso_ms}), (("--until",), {"type": _iso_ms}), (("--out",), {"required": True}))
     cmd("filing-report", "write the platform's management system as filed (G7, P7): JSON and a printable page",
@@ -197,7 +199,7 @@ def _build() -> argparse.ArgumentParser:
     cmd("purge", "remove what is past retention",
         (("--now",), {"type": _iso_ms, "help": "purge as of this earlier time"}))
     cmd("hold", "keep a group's, a user's or a public account's records past retention (legal hold)",
-        (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username"}),
+        (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username", "help": "a username or a user id"}),
         (("--account",), {"dest": "account_id", "metavar": "AID"}), reason)
     cmd("release-hold", "release a legal hold", (("hold_id",), {"type": _positive, "metavar": "HOLD_ID"}), reason)
     cmd("holds", "legal holds in force (--all: released ones too), one JSON object per line",
@@ -229,6 +231,115 @@ def _build() -> argparse.ArgumentParser:
     cmd("remove-message", "remove one delivered message from a group (kept for the record)",
         (("group_id",), {"metavar": "GROUP_ID"}), (("seq",), {"type": _positive, "metavar": "SEQ"}), reason)
     return p
+
+
+# -- what each command takes on the socket ----------------------------------------------------------
+# The parser above is the one declaration of every command's arguments: the server checks each request's
+# ``args`` against it (server/operator/channel.py) before the command runs, so that a value of the wrong
+# kind is refused in one place, whoever sent it, and a name no command takes is not silently ignored.
+
+TEXT, NUMBER, FLAG, HEADS = "text", "number", "flag", "heads"
+_NUMBER_TYPES = (int, _positive, _iso_ms)  # each makes a whole number of what the operator typed
+
+# Arguments sent under another name and as another kind than the parser reads them: verify-audit reads
+# each --manifest file here and sends the record heads they carry.
+_SENT_AS = {("verify-audit", "manifest"): ("checkpoints", HEADS)}
+_HEAD_KEYS = {"ts": int, "count": int, "last_id": int, "mac": str}
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """One argument of a command on the socket: ``label`` names it for people (its key, and the CLI's
+    spelling where that differs), ``kind`` what it must be, ``choices`` the texts it may be (or none)."""
+
+    label: str
+    kind: str
+    choices: tuple[str, ...] = ()
+
+    def problem(self, value: object) -> str | None:
+        """Why ``value`` cannot be this argument (one line), or None."""
+        if self.kind == FLAG and type(value) is not bool:
+            return f"{self.label} must be true or false, not {json_kind(value)}"
+        if self.kind == NUMBER and type(value) is not int:
+            return f"{self.label} must be a whole number, not {json_kind(value)}"
+        if self.kind == TEXT:
+            if not isinstance(value, str):
+                return f"{self.label} must be text, not {json_kind(value)}"
+            if self.choices and value not in self.choices:
+                return f"{self.label} must be {' or '.join(self.choices)}"
+        if self.kind == HEADS:
+            if not isinstance(value, list):
+                return f"{self.label} must be an array of record heads, not {json_kind(value)}"
+            for i, head in enumerate(value):
+                why = head_problem(head)
+                if why is not None:
+                    return f"{self.label}[{i}] {why}"
+        return None
+
+
+def json_kind(value: object) -> str:
+    """What a JSON value is, for "must be X, not Y"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def head_problem(head: object) -> str | None:
+    """Why ``head`` is not a record head (``ts``, ``count``, ``last_id``: whole numbers; ``mac``: text), as the
+    rest of a sentence naming it ("has no mac"), or None."""
+    if not isinstance(head, dict):
+        return f"must be an object with {', '.join(_HEAD_KEYS)}, not {json_kind(head)}"
+    for key, kind in _HEAD_KEYS.items():
+        if key not in head:
+            return f"has no {key}"
+        if type(head[key]) is not kind:
+            what = "a whole number" if kind is int else "text"
+            return f"{key} must be {what}, not {json_kind(head[key])}"
+    return None
+
+
+def _label(key: str, action: argparse.Action) -> str:
+    if action.option_strings:
+        option = action.option_strings[0]
+        return option if option.lstrip("-").replace("-", "_") == key else f"{key} ({option})"
+    shown = str(action.metavar or key)
+    return key if shown.lower() == key else f"{key} ({shown})"
+
+
+@cache
+def arguments() -> dict[str, dict[str, Arg]]:
+    """{command: {argument name on the socket: :class:`Arg`}}, from the parser's declarations."""
+    out: dict[str, dict[str, Arg]] = {}
+    sub = next(a for a in _build()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        declared: dict[str, Arg] = {}
+        for action in parser._actions:
+            if action.default == argparse.SUPPRESS:  # --help
+                continue
+            key, kind = _SENT_AS.get((name, action.dest), (action.dest, ""))
+            if not kind:
+                if action.nargs == 0:
+                    kind = FLAG
+                elif action.type is None:
+                    kind = TEXT
+                elif action.type in _NUMBER_TYPES:
+                    kind = NUMBER
+                else:
+                    raise TypeError(f"{name} {action.dest}: say what its type {action.type} sends")
+            choices = tuple(str(c) for c in action.choices) if action.choices else ()
+            declared[key] = Arg(_label(key, action), kind, choices)
+        out[name] = declared
+    return out
 
 
 INTERNAL_EXIT = 3  # as server/operator/channel.py: a command that failed for a reason nobody expected
@@ -287,7 +398,8 @@ def _main(config_path: str | None, argv: list[str]) -> int:
         cfg = load_config(config_path)
     except ConfigError as err:
         return _fail(f"config: {err.problems[0]}")
-    request_args = {k: v for k, v in vars(args).items() if k != "cmd" and v is not None}
+    # (--json was taken out above: it is this tool's, not the command's)
+    request_args = {k: v for k, v in vars(args).items() if k not in ("cmd", "json") and v is not None}
     if args.cmd == "set-agreement":
         for key, flag in (("rules", "--rules-file"), ("agreement", "--agreement-file")):
             try:
@@ -298,14 +410,13 @@ def _main(config_path: str | None, argv: list[str]) -> int:
             except UnicodeDecodeError as err:
                 return _fail(f"{flag} {request_args[key]} is not UTF-8 text (byte {err.start}); save it as UTF-8")
     if args.cmd == "verify-audit" and "manifest" in request_args:
-        try:
-            heads = []
-            for path in request_args.pop("manifest"):
-                with open(path, encoding="utf-8") as f:
-                    heads.append(json.load(f)["record_head"])
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            return _fail(f"--manifest: not an export manifest with a record head ({err})")
-        request_args["checkpoints"] = heads
+        heads = []
+        for path in request_args.pop("manifest"):
+            head, why = _record_head(path)
+            if why is not None:
+                return _fail(f"--manifest {path}: {why}")
+            heads.append(head)
+        request_args[_SENT_AS["verify-audit", "manifest"][0]] = heads
     if args.cmd in ("export", "hold") and sum(k in request_args for k in ("group_id", "username", "account_id")) != 1:
         return _fail(f"{args.cmd} needs exactly one of --group, --user or --account")
     for key in ("out", "new_key_file"):  # the server resolves nothing against its own folder
@@ -337,6 +448,33 @@ def _main(config_path: str | None, argv: list[str]) -> int:
         # its exit code stands. Point stdout at /dev/null so that the flush at exit fails no more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
+
+
+def _record_head(path: str) -> tuple[Any, str | None]:
+    """The record head an export's manifest file carries, or the reason it has none (for people: a
+    missing file, an unreadable one, not JSON, not a manifest, the field that is missing or wrong)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None, "no such file"
+    except IsADirectoryError:
+        return None, "is a folder, not a file (give the export's manifest.json)"
+    except UnicodeDecodeError as err:
+        return None, f"not an export manifest: not UTF-8 text (byte {err.start})"
+    except OSError as err:
+        return None, f"cannot read it: {err.strerror or err}"
+    try:
+        manifest = json.loads(text)
+    except ValueError as err:
+        where = f" (line {err.lineno}, column {err.colno}: {err.msg})" if isinstance(err, json.JSONDecodeError) else ""
+        return None, f"not an export manifest: not JSON{where}"
+    if not isinstance(manifest, dict):
+        return None, f"not an export manifest: it holds {json_kind(manifest)}, not an object"
+    if "record_head" not in manifest:
+        return None, "not an export manifest: it has no record_head"
+    why = head_problem(manifest["record_head"])
+    return manifest["record_head"], None if why is None else f"record_head {why}"
 
 
 def _commands() -> list[str]:

@@ -36,7 +36,10 @@ def reason_of(args: dict[str, Any], key: str = "reason") -> str:
     Operators name people by user id or username instead; the masking happens here, once, so
     that no notice, event or record entry made from a reason can carry one.
     """
-    reason = str(args.get(key) or "").strip()
+    value = args.get(key)
+    if value is not None and not isinstance(value, str):  # (the channel refuses it first: arguments' kinds)
+        raise OperatorError(f"--{key} must be text")
+    reason = (value or "").strip()
     if not reason:
         raise OperatorError(f"--{key} is required")
     return redact(reason)
@@ -106,12 +109,52 @@ def group_of(app: Context, args: dict[str, Any]) -> Group:
     return g
 
 
-def user_of(app: Context, args: dict[str, Any]) -> User:
-    name = str(args.get("username") or "")
-    uid = app.state.by_username.get(username_key(name)) if name else None
+def user_of(app: Context, args: dict[str, Any], key: str = "username") -> User:
+    """The user ``args[key]`` names: by username (case-insensitive, as they log in) or by user id (as
+    listings name people: ``reports``, ``review-queue``, ``sanctions``...). A text that is one user's
+    username and another's id names neither: refused, saying what names each of them alone."""
+    name = args.get(key)
+    name = name.strip() if isinstance(name, str) else ""
+    by_name = app.state.by_username.get(username_key(name)) if name else None
+    by_id = name if name in app.state.users else None
+    if by_name is not None and by_id is not None and by_name != by_id:
+        named, other = app.state.users[by_name], app.state.users[by_id]
+        raise OperatorError(f"{name} names two users: {user_label(app, by_name)}, whose username it is, and "
+                            f"{user_label(app, by_id)}, whose user id it is; name the one meant by "
+                            f"{named.user_id} or by {other.username}")
+    uid = by_name or by_id
     if uid is None:
-        raise OperatorError(f"unknown user {name}")
+        raise OperatorError(f"unknown user {name} (give a username or a user id)")
     return app.state.users[uid]
+
+
+def username_of(app: Context, user_id: str | None) -> str | None:
+    """The username of the user ``user_id`` names (None for none, or a user the server does not know)."""
+    user = app.state.users.get(user_id) if user_id else None
+    return user.username if user is not None else None
+
+
+def user_label(app: Context, user_id: str) -> str:
+    """``zhangsan (u3f0...)``: a user as a one-line outcome names them, by username and id."""
+    name = username_of(app, user_id)
+    return f"{name} ({user_id})" if name is not None else user_id
+
+
+def target_label(app: Context, target_type: str, target_id: str) -> str:
+    """``group 4821093312``, ``account 730012845``, ``user zhangsan (u3f0...)``."""
+    return f"user {user_label(app, target_id)}" if target_type == "user" else f"{target_type} {target_id}"
+
+
+def with_usernames(app: Context, row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """``row`` with, after each of its user-id keys in ``names``, that user's username under the key it
+    maps to (null when the row names nobody there): listings name people both ways, so that an operator
+    can act on the person at once. Only the username: never a phone, legal name or ID number."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        out[key] = value
+        if key in names:
+            out[names[key]] = username_of(app, value)
+    return out
 
 
 def audit(app: Context, action: str, reason: str, group_id: str | None = None, target_id: str | None = None,

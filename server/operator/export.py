@@ -58,11 +58,10 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from governance.identity import username_key
 from server import record
 from server.operator import export_media
 from server.operator.channel import OperatorError
-from server.operator.common import OPERATOR, apply, operator_name, time_of
+from server.operator.common import OPERATOR, apply, operator_name, time_of, user_of
 from server.storage.changes import Audit
 
 if TYPE_CHECKING:
@@ -238,9 +237,7 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
         target = {"type": "group", "group_id": gid}
         audit_group, audit_target = gid, gid
     else:
-        uid = app.state.by_username.get(username_key(str(username)))
-        if uid is None:
-            raise OperatorError(f"unknown user {username}")
+        uid = user_of(app, args).user_id
         target = {"type": "user", "user_id": uid, "username": app.state.users[uid].username}
         audit_group, audit_target = None, uid
     query = {"target": target, "since": since, "until": until, "since_iso": iso(since),

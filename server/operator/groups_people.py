@@ -34,6 +34,7 @@ from server.operator.common import (
     tell_penalty,
     time_of,
     user_of,
+    with_usernames,
 )
 from server.storage.changes import AddCredit, Audit, Change, ResolveReport, SetGroupFields, SetUserFields
 
@@ -407,12 +408,16 @@ async def ping(app: Context, args: dict[str, Any]) -> Result:
 
 
 # -- complaints (Art. 12) -----------------------------------------------------------------
+REPORT_PEOPLE = {"reporter_id": "reporter_username", "user_id": "username"}
+
+
 @command("reports")
 async def reports(app: Context, args: dict[str, Any]) -> Result:
     overdue_only = bool(args.get("overdue"))
     rows = await app.store.reports(open_only=bool(args.get("open")) or overdue_only)
     now, within = app.now_ms(), app.cfg.reports.answer_within_hours
-    listed = [{**r, "report_id": str(r["report_id"]),
+    # The people a report names go by user id and username, as in every listing an operator acts from.
+    listed = [{**with_usernames(app, r, REPORT_PEOPLE), "report_id": str(r["report_id"]),
                "overdue": report_overdue(r["status"], r["created_at"], now, within)} for r in rows]
     return Result([json.dumps(r, ensure_ascii=False) for r in listed if r["overdue"] or not overdue_only])
 

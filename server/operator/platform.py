@@ -25,6 +25,7 @@ from server.operator.common import (
     reason_of,
     seconds_of,
     tell_penalty,
+    with_usernames,
 )
 from server.operator.freezing import freeze, suspend_each
 from server.operator.public_accounts import SYSTEM, freeze_account_category, take_comment_down, take_post_down
@@ -53,10 +54,14 @@ REMOVE_TERM_PAGE = 2000
 
 
 # -- content review queue (Art. 10) -------------------------------------------------------
+REVIEW_PEOPLE = {"sender_id": "sender_username", "user_id": "username"}
+
+
 @command("review-queue")
 async def review_queue(app: Context, args: dict[str, Any]) -> Result:
     rows = await app.store.review_items(open_only=bool(args.get("open")))
-    return Result([json.dumps(r, ensure_ascii=False) for r in rows])
+    # The author (and a display name's user) by user id and username, as in every listing an operator acts from.
+    return Result([json.dumps(with_usernames(app, r, REVIEW_PEOPLE), ensure_ascii=False) for r in rows])
 
 
 @command("decide")

@@ -40,7 +40,6 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from governance.identity import username_key
 from governance.public_accounts import (
     GRANTABLE,
     VERIFIED,
@@ -77,6 +76,7 @@ from server.operator.common import (
     seconds_of,
     tell_penalty,
     time_of,
+    user_of,
 )
 from server.operator.freezing import freeze, suspend_each
 from server.operator.sanctions import lock_target, target_lock
@@ -492,9 +492,7 @@ async def accounts(app: Context, args: dict[str, Any]) -> Result:
     name = args.get("username")
     chosen = list(app.state.accounts.values())
     if name is not None:
-        uid = app.state.by_username.get(username_key(str(name)))
-        if uid is None:
-            raise OperatorError(f"unknown user {name}")
+        uid = user_of(app, args).user_id
         person = await app.store.person_key(uid)
         # After the read: the accounts now in memory. The person's, from any of their logins, and
         # every account they opened (organisations' too), then the organisations' other accounts.

@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import string
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from governance.identity import username_key
 from server import retention
 from server.intervals import job_ran
 from server.operator import export as exporter
 from server.operator.channel import OperatorError, Result, command
-from server.operator.common import apply, audit, id_of, operator_name, reason_of, time_of
+from server.operator.common import (
+    apply,
+    audit,
+    id_of,
+    operator_name,
+    reason_of,
+    target_label,
+    time_of,
+    user_of,
+    username_of,
+)
 from server.security import read_key
 from server.storage.changes import AddHold, ReleaseHold, ResealBatch
 
@@ -68,10 +78,8 @@ def _hold_target(app: Context, args: dict[str, Any]) -> tuple[str, str, str]:
         if gid not in app.state.groups:
             raise OperatorError(f"unknown group {gid}")
         return "group", gid, f"group {gid}"
-    uid = app.state.by_username.get(username_key(str(name)))
-    if uid is None:
-        raise OperatorError(f"unknown user {name}")
-    return "user", uid, f"user {app.state.users[uid].username}"
+    user = user_of(app, args)
+    return "user", user.user_id, target_label(app, "user", user.user_id)
 
 
 @command("hold")
@@ -101,13 +109,26 @@ async def release_hold(app: Context, args: dict[str, Any]) -> Result:
                 audit=audit(app, "release_hold", reason, target_id if kind == "group" else None, target_id,
                             hold_id=hold_id, target_type=kind),
                 conflict=already)
-    return Result([f"hold {hold_id} released; the next purge treats {kind} {target_id} by age again"])
+    # What this release changed depends on the holds that stand after it, on the same target.
+    others = [r["id"] for r in await app.store.holds(include_released=False)
+              if (r["target_type"], r["target_id"]) == (kind, target_id)]
+    label = target_label(app, kind, target_id)
+    if others:
+        which = f"hold {others[0]}" if len(others) == 1 else "holds " + ", ".join(str(i) for i in others)
+        line = (f"hold {hold_id} released; {label} is still held by {which}: its records stay past retention "
+                f"until {'that is' if len(others) == 1 else 'those are'} released too")
+    else:
+        line = (f"hold {hold_id} released; no hold names {label} any more: the next purge removes its records "
+                "past retention, except those another hold, an open report or a sanction in force keeps")
+    return Result([line])
 
 
 @command("holds")
 async def holds(app: Context, args: dict[str, Any]) -> Result:
     rows = await app.store.holds(include_released=bool(args.get("all")))
-    return Result([json.dumps(r, ensure_ascii=False) for r in rows])
+    # A user's hold names the user by id and username (as other listings do), nothing more.
+    return Result([json.dumps({**r, "username": username_of(app, r["target_id"]) if r["target_type"] == "user"
+                               else None}, ensure_ascii=False) for r in rows])
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -120,6 +141,32 @@ async def export(app: Context, args: dict[str, Any]) -> Result:
 _ROTATING: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
+# A new identity key is written as the server writes its own key file (server/security.py: 32 random
+# bytes in hex, a line); read_key would take any other text, even a few letters, as a passphrase,
+# and everyone's phone, name and ID number would then be sealed under a guessable key.
+KEY_HEX_DIGITS = 64
+HEXDIGITS = frozenset(string.hexdigits.encode())
+_KEY_FILE_MAX = 4096  # more than a key file ever holds: a larger file is no key file (and is not read whole)
+
+
+def _new_key(path: Path) -> bytes:
+    """The key in ``path`` (64 hex digits, either case; blanks around them ignored), or refused with why."""
+    if path.exists() and not path.is_file():  # (a folder, or a pipe that would block the server's loop)
+        raise OperatorError(f"--new-key-file {path} is not a file")
+    try:
+        with path.open("rb") as f:
+            raw = f.read(_KEY_FILE_MAX + 1)
+    except OSError as err:
+        raise OperatorError(f"cannot read --new-key-file {path}: {err.strerror or err}") from None
+    text = raw.strip()
+    if len(raw) <= _KEY_FILE_MAX and len(text) == KEY_HEX_DIGITS and all(c in HEXDIGITS for c in text):
+        return read_key(text)
+    size = f"{len(raw)} bytes" if len(raw) <= _KEY_FILE_MAX else f"over {_KEY_FILE_MAX} bytes"
+    raise OperatorError(f"--new-key-file {path} is not an identity key: it must hold 64 hex digits (32 random "
+                        f"bytes, as `python -c \"import secrets; print(secrets.token_hex(32))\"` writes), it holds "
+                        f"{size}")
+
+
 @command("rotate-key")
 async def rotate_key(app: Context, args: dict[str, Any]) -> Result:
     """Make a new identity key current and re-seal every sealed value under it, in batches."""
@@ -127,10 +174,7 @@ async def rotate_key(app: Context, args: dict[str, Any]) -> Result:
     if not path or not Path(str(path)).is_absolute():
         raise OperatorError("--new-key-file must name a file (an absolute path; qunguan admin makes it one)")
     reason = str(args.get("reason") or "").strip() or "identity key rotation"
-    try:
-        key = read_key(Path(str(path)).read_bytes())
-    except OSError as err:
-        raise OperatorError(f"cannot read --new-key-file {path}: {err.strerror or err}") from None
+    key = _new_key(Path(str(path)))
     lock = _ROTATING.setdefault(app, asyncio.Lock())
     if lock.locked():
         raise OperatorError("a key rotation is already running")

@@ -31,7 +31,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from governance.identity import username_key
 from governance.operators import LIFT_BLACKLIST, refusal
 from governance.sanctions import cut_short, standing_until
 from governance.tiers import credit_level
@@ -39,7 +38,16 @@ from protocol import events as ev
 from server.fanout import publish
 from server.handlers.common import suspension_cause
 from server.operator.channel import OperatorError, Result, command, current_operator
-from server.operator.common import apply, audit, group_of, id_of, operator_name, reason_of
+from server.operator.common import (
+    apply,
+    audit,
+    group_of,
+    id_of,
+    operator_name,
+    reason_of,
+    target_label,
+    user_of,
+)
 from server.storage.changes import (
     AddCredit,
     AddSanction,
@@ -95,10 +103,7 @@ async def sanctions(app: Context, args: dict[str, Any]) -> Result:
     elif gid is not None:
         rows = await app.store.sanctions("group", group_of(app, args).group_id)
     elif name is not None:
-        uid = app.state.by_username.get(username_key(str(name)))
-        if uid is None:
-            raise OperatorError(f"unknown user {name}")
-        rows = await app.store.sanctions("user", uid)
+        rows = await app.store.sanctions("user", user_of(app, args).user_id)
     else:
         rows = await app.store.sanctions()
     now = app.now_ms()
@@ -399,7 +404,7 @@ async def lift(app: Context, args: dict[str, Any]) -> Result:
                                 kind=row["kind"], **({"credit_given_back": given} if given else {})),
                     undo=done.undo, conflict=f"sanction {sid} was lifted meanwhile")
     done.tell()
-    what = f"{row['kind']} on {row['target_type']} {row['target_id']}"
+    what = f"{row['kind']} on {target_label(app, row['target_type'], row['target_id'])}"
     return Result([f"lifted sanction {sid} ({what}): {done.effect}"])
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import secrets
 
 from tests.e2e.harness import open_group
 
@@ -176,3 +178,142 @@ async def test_a_command_the_database_fails_exits_3_not_2(server):
     assert "operator command failed: warn-group" in "".join(server.output)
     rc, _, err = await server.admin("warn-group", "999999999", "--reason", "x")
     assert rc == 2 and "unknown group" in err
+
+
+async def request(server, cmd: str, args) -> dict:
+    return await raw_request(server, json.dumps({"cmd": cmd, "args": args}).encode() + b"\n")
+
+
+async def test_every_argument_must_be_of_its_kind_on_the_socket(server):
+    """Each command's arguments are checked against what ``qunguan admin`` declares for it, in the one place
+    every request passes: a reason given as a list was stored and told to the members as ``['a']``, a
+    number as ``5``; rules given as a number published a new agreement every user had to accept; an
+    argument no command takes (``subject`` for ``accounts``, whose filter is ``username``) was ignored, so
+    the listing was not filtered at all; ``"args": []`` counted as no arguments."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    cases = [
+        ("warn-group", {"group_id": gid, "reason": ["a"]}, "--reason must be text, not an array"),
+        ("warn-group", {"group_id": gid, "reason": 5}, "--reason must be text, not a number"),
+        ("warn-group", {"group_id": 5, "reason": "x"}, "group_id (GID) must be text, not a number"),
+        ("set-agreement", {"version": "v9", "rules": 5, "agreement": "协议"},
+         "rules (--rules-file) must be text, not a number"),
+        ("set-agreement", {"version": ["v9"], "rules": "规则", "agreement": "协议"},
+         "--version must be text, not an array"),
+        ("accounts", {"subject": 5}, "accounts takes no argument 'subject' (it takes username (--subject))"),
+        ("accounts", {"username": 5}, "username (--subject) must be text, not a number"),
+        ("reports", {"open": "no"}, "--open must be true or false, not text"),
+        ("suspend-group", {"group_id": gid, "seconds": "600", "reason": "x"},
+         "--seconds must be a whole number, not text"),
+        ("suspend-group", {"group_id": gid, "seconds": True, "reason": "x"},
+         "--seconds must be a whole number, not true/false"),
+        ("resolve", {"report_id": 1, "outcome": "maybe", "note": "x"}, "--outcome must be upheld or rejected"),
+        ("verify-audit", {"checkpoints": [{"ts": 1, "count": "2", "last_id": 1, "mac": ""}]},
+         "checkpoints (--manifest)[0] count must be a whole number, not text"),
+        ("ping", {"json": False}, "ping takes no argument 'json' (it takes none)"),
+    ]
+    for cmd, args, error in cases:
+        reply = await request(server, cmd, args)
+        assert reply == {"ok": False, "error": error}, (cmd, args, reply)
+    for args in ([], "", 0, False, None):
+        reply = await request(server, "ping", args)
+        assert reply == {"ok": False, "error": "malformed request: args must be an object"}, (args, reply)
+    # Nothing was stored or sent: no warning, no agreement; null is an argument left out.
+    assert owner.drain_events() == []
+    rc, out, err = await server.admin("sanctions", "--group", gid)
+    assert rc == 0 and out == "", err
+    assert server.db_rows("SELECT version FROM agreements") == []
+    assert (await request(server, "reports", {"open": None}))["ok"]
+    assert (await request(server, "ping", {}))["ok"] and (await raw_request(server, b'{"cmd": "ping"}\n'))["ok"]
+    assert "operator command failed" not in "".join(server.output)
+
+
+async def test_rotate_key_takes_only_a_key_as_the_server_writes_them(server, tmp_path):
+    """A 6-byte file was taken as the new identity key (hashed as a passphrase): every phone, legal name
+    and ID number would have been sealed under a key anyone could guess. A key is 64 hex digits, as the
+    server's own key file and `secrets.token_hex(32)` hold."""
+    short = tmp_path / "short.key"
+    short.write_text("abc123", encoding="utf-8")
+    long_ = tmp_path / "long.key"
+    long_.write_text("ab" * 40 + "\n", encoding="utf-8")
+    spaced = tmp_path / "spaced.key"
+    spaced.write_text(" ".join(["abcd"] * 16) + "\n", encoding="utf-8")
+    for path, size in ((short, "6 bytes"), (long_, "81 bytes"), (spaced, "80 bytes")):
+        rc, out, err = await server.admin("rotate-key", "--new-key-file", str(path))
+        assert rc == 2 and out == "", err
+        assert err.strip() == (f"qunguan admin: --new-key-file {path} is not an identity key: it must hold 64 hex "
+                               "digits (32 random bytes, as `python -c \"import secrets; print(secrets.token_hex(32))"
+                               f"\"` writes), it holds {size}"), err
+    rc, _, err = await server.admin("rotate-key", "--new-key-file", str(tmp_path))
+    assert rc == 2 and err.strip() == f"qunguan admin: --new-key-file {tmp_path} is not a file", err
+    assert len(server.db_rows("SELECT * FROM vault_keys")) == 1  # still the one key
+    assert [r[0] for r in server.db_rows("SELECT action FROM audit WHERE action = 'rotate_key'")] == []
+    good = tmp_path / "good.key"
+    good.write_text(secrets.token_hex(32).upper() + "\n", encoding="utf-8")  # either case, a line
+    rc, out, err = await server.admin("rotate-key", "--new-key-file", str(good))
+    assert rc == 0 and "identity key id 2 is now current" in out, err
+
+
+async def test_verify_audit_says_why_a_manifest_cannot_be_read(server, tmp_path):
+    """``--manifest`` named a missing file "not an export manifest" and others with Python's words
+    ("list indices must be integers or slices, not str", "'record_head'")."""
+    def file(name: str, text: str | bytes) -> str:
+        path = tmp_path / name
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+        return str(path)
+
+    head = {"ts": 1, "count": 0, "last_id": 0, "mac": ""}
+    cases = [
+        (str(tmp_path / "missing.json"), "no such file"),
+        (str(tmp_path), "is a folder, not a file (give the export's manifest.json)"),
+        (file("latin.json", b'{"a": "\xe9"}'), "not an export manifest: not UTF-8 text (byte 7)"),
+        (file("broken.json", '{"record_head": '),
+         "not an export manifest: not JSON (line 1, column 17: Expecting value)"),
+        (file("list.json", "[1, 2]"), "not an export manifest: it holds an array, not an object"),
+        (file("other.json", '{"format": 1}'), "not an export manifest: it has no record_head"),
+        (file("head.json", json.dumps({"record_head": [1]})),
+         "record_head must be an object with ts, count, last_id, mac, not an array"),
+        (file("nomac.json", json.dumps({"record_head": {**head, "mac": 1}})),
+         "record_head mac must be text, not a number"),
+        (file("nocount.json", json.dumps({"record_head": {"ts": 1, "last_id": 0, "mac": ""}})),
+         "record_head has no count"),
+    ]
+    for path, why in cases:
+        for json_mode in (False, True):
+            rc, out, err = await server.admin(*(["--json"] if json_mode else []), "verify-audit", "--manifest", path)
+            assert rc == 2 and out == "", (path, err)
+            reason = json.loads(err)["error"] if json_mode else err.strip().removeprefix("qunguan admin: ")
+            assert reason == f"--manifest {path}: {why}", (path, reason)
+    if os.geteuid() != 0:  # (root reads any file)
+        locked = file("locked.json", json.dumps({"record_head": head}))
+        os.chmod(locked, 0)
+        rc, _, err = await server.admin("verify-audit", "--manifest", locked)
+        assert rc == 2 and err.strip() == f"qunguan admin: --manifest {locked}: cannot read it (Permission denied)"
+    rc, out, err = await server.admin("verify-audit", "--manifest", file("ok.json", json.dumps({"record_head": head})))
+    assert rc == 0 and "enforcement record whole" in out, (out, err)
+
+
+async def test_release_hold_says_whether_the_target_is_still_held(server):
+    """Releasing one of two holds on a group said "the next purge treats group G by age again", while the
+    other hold still kept everything."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    ids = []
+    for case in ("case 1", "case 2", "case 3"):
+        rc, out, err = await server.admin("hold", "--group", gid, "--reason", case)
+        assert rc == 0, err
+        ids.append(out.split()[1])
+    rc, out, err = await server.admin("release-hold", ids[0], "--reason", "closed")
+    assert rc == 0 and out.strip() == (f"hold {ids[0]} released; group {gid} is still held by holds {ids[1]}, "
+                                       f"{ids[2]}: its records stay past retention until those are released too")
+    rc, out, err = await server.admin("release-hold", ids[1], "--reason", "closed")
+    assert out.strip() == (f"hold {ids[1]} released; group {gid} is still held by hold {ids[2]}: its records stay "
+                           "past retention until that is released too"), out
+    rc, out, err = await server.admin("release-hold", ids[2], "--reason", "closed")
+    assert out.strip() == (f"hold {ids[2]} released; no hold names group {gid} any more: the next purge removes "
+                           "its records past retention, except those another hold, an open report or a sanction "
+                           "in force keeps"), out
+    rc, out, err = await server.admin("hold", "--user", owner.username, "--reason", "case 4")
+    user_hold = out.split()[1]
+    rc, out, err = await server.admin("release-hold", user_hold, "--reason", "closed")
+    assert f"no hold names user {owner.username} ({owner.user_id}) any more" in out, out

@@ -54,7 +54,26 @@ def test_one_os_account_is_one_person_and_names_are_unique():
     found = problems(ops({"name": "a", "role": "reviewer", "unix_user": "60001"},
                          {"name": "a", "role": "operator", "unix_user": "60001"}))
     assert any("operators[1].name" in p and "duplicate" in p for p in found)
-    assert any("operators[1].uid" in p and "duplicate" in p for p in found)
+    # Named by the key that was written (uid is no key of [[operators]]), with the value written there.
+    assert ("operators[1].unix_user = '60001': duplicate OS account: uid 60001, as operators[0].unix_user; "
+            "each operator needs their own") in found
+    assert not any(".uid" in p for p in found)
+
+
+def test_duplicates_are_reported_beside_the_other_mistakes():
+    """check-config names every problem at once: an invalid role in one table stopped the reading
+    before the names and OS accounts were compared, so the duplicates came to light only after
+    the role was fixed. A user name and the uid it stands for are one OS account."""
+    found = problems(ops({"name": "a", "role": "reviewer", "unix_user": "60001"},
+                         {"name": "b", "role": "boss", "unix_user": ME},
+                         {"name": "a", "role": "operator", "unix_user": "60002"},
+                         {"name": "c", "role": "operator", "unix_user": str(os.getuid())}))
+    assert found == [
+        "operators[1].role = 'boss': must be one of 'content_safety_officer', 'operator', 'reviewer'",
+        "operators[2].name = 'a': duplicate name (operators[0] has it); each operator needs their own",
+        (f"operators[3].unix_user = '{os.getuid()}': duplicate OS account: uid {os.getuid()}, as "
+         "operators[1].unix_user; each operator needs their own"),
+    ]
 
 
 def test_socket_group_must_exist():
