@@ -29,6 +29,7 @@ __all__ = [
     "AttachmentObj",
     "CommentDeleted",
     "CommentEvent",
+    "EditorChanged",
     "EventBase",
     "GroupClosed",
     "GroupDissolved",
@@ -435,7 +436,10 @@ class PostDeleted(EventBase, tag="post_deleted", kw_only=True, frozen=True):
 
 
 class CommentEvent(EventBase, tag="comment", kw_only=True, frozen=True):
-    """A new comment, to the account's owner and editors online; ``held`` while it waits for approval."""
+    """A new comment, to the account's owner and editors online; ``held`` while it waits for approval.
+    [ext] Also a comment whose status changed (``moderated``), as it is shown now: made visible
+    (approved, released in review; to the owner and editors and its author) or ``hidden`` (to the
+    owner and editors)."""
 
     account_id: str
     post_id: str
@@ -445,6 +449,18 @@ class CommentEvent(EventBase, tag="comment", kw_only=True, frozen=True):
     ts: int
     reply_to: str | None = None
     held: bool = False
+    hidden: bool = False
+    moderated: bool = False
+
+
+class EditorChanged(EventBase, tag="editor_changed", kw_only=True, frozen=True):
+    """[ext] ``set_editor`` made ``user_id`` an editor of the public account (``on``) or took it back:
+    to that user's connections and the owner's. ``name``: the account's name as shown now."""
+
+    account_id: str
+    user_id: str
+    on: bool
+    name: str
 
 
 class CommentDeleted(EventBase, tag="comment_deleted", kw_only=True, frozen=True):
@@ -482,6 +498,7 @@ Event: TypeAlias = (
     | PostDeleted
     | CommentEvent
     | CommentDeleted
+    | EditorChanged
 )
 
 _EVENT_CLASSES: Final[tuple[type[EventBase], ...]] = get_args(Event)

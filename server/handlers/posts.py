@@ -148,6 +148,38 @@ def announce_comment_gone(ctx: Context, a: Account, post: PostRow | None, commen
                                              comment_id=str(comment_id)))
 
 
+
+def comment_event(ctx: Context, a: Account, c: CommentRow, status: str, moderated: bool = False) -> ev.CommentEvent:
+    """The ``comment`` event of comment ``c`` showing ``status`` (``visible``, ``held`` or, **[ext]**,
+    ``hidden``), its author's name as ``comments`` gives it (empty for a cancelled author);
+    **[ext]** ``moderated``: its status changed, it is not a new comment."""
+    author = ctx.state.users.get(c.user_id)
+    return ev.CommentEvent(
+        account_id=a.account_id, post_id=str(c.post_id), comment_id=str(c.comment_id),
+        user=ev.PersonObj(user_id=c.user_id, display_name=author.display_name if author is not None else ""),
+        text=c.text, ts=c.ts, reply_to=None if c.reply_to is None else str(c.reply_to),
+        held=status == "held", hidden=status == "hidden", moderated=moderated)
+
+
+def announce_comment_shown(ctx: Context, a: Account, post: PostRow | None, c: CommentRow, was: str, now: str) -> None:
+    """[ext] ``comment`` again, with ``moderated: true``, for a comment still listed by someone whose
+    status changed from ``was`` to ``now``. Made ``visible`` (``moderate_comment`` ``approve``, the
+    platform's ``decide … release`` of a held or hidden one): the event of a new visible comment, to
+    those a new comment goes to (the account's owner and editors) and to its author, who was shown it
+    held, or told it went when it was hidden. Made ``hidden`` (``moderate_comment`` ``hide``): with
+    ``hidden: true``, to the owner and editors (the moderator's own connections included), who still
+    list it; the others were told it went (``comment_deleted``). Each connection once. Nothing when
+    the status did not change (another manager did the same meanwhile) and nothing on a post that is
+    gone (``post`` None or gone)."""
+    if post is None or post.gone or was == now or now not in ("visible", "hidden"):
+        return
+    audience = set(_managers(ctx, a))
+    author = ctx.state.users.get(c.user_id)
+    if now == "visible" and author is not None:
+        audience.update(author.sessions)
+    publish(audience, comment_event(ctx, a, c, now, moderated=True))
+
+
 def _with_urls(ctx: Context, attachments: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = msgspec.json.decode(attachments)
     for item in items:
@@ -352,10 +384,9 @@ async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -
     if verdict is not None:
         _record(ctx, user, a, "comment_held" if review else "content_flagged", verdict,
                 post_id=req.post_id, comment_id=str(comment_id))
-    publish(_managers(ctx, a), ev.CommentEvent(
-        account_id=a.account_id, post_id=str(row.post_id), comment_id=str(comment_id),
-        user=ev.PersonObj(user_id=user.user_id, display_name=user.display_name), text=text, ts=now,
-        reply_to=None if reply_to is None else str(reply_to), held=held))
+    status = "held" if held else "visible"
+    shown = CommentRow(comment_id, row.post_id, user.user_id, text, reply_to, now, status, review)
+    publish(_managers(ctx, a), comment_event(ctx, a, shown, status))
     return {"comment_id": str(comment_id), "held": held}
 
 
@@ -408,6 +439,8 @@ async def moderate_comment(ctx: Context, sess: Session, req: rq.ModerateComment,
                                      comment_id=req.comment_id, action=req.action.value))
     if status != "visible":
         announce_comment_gone(ctx, a, row, comment_id, found.user_id, was, status)
+    if status != "deleted":
+        announce_comment_shown(ctx, a, row, found, was, status)
 
 
 # -- reports (P15) ---------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from protocol import events as ev
 from protocol.enums import SubjectType
 from protocol.errors import ContractError
 from server.claims import FieldClaim
-from server.fanout import publish_many
+from server.fanout import publish, publish_many
 from server.handlers import handler
 from server.handlers.common import commit, record_penalized
 from server.handlers.screening import Screened
@@ -473,6 +473,10 @@ async def set_editor(ctx: Context, sess: Session, req: rq.SetEditor, enc: Encodi
 
     await commit(ctx, ch.SetEditor(a.account_id, uid, req.on, ctx.now_ms()),
                  audit=audit(ctx, user, "set_editor", a, user_id=uid, on=req.on), undo=undo)
+    # [ext] Stored: the editor (their my_accounts has changed) and the owner's connections, at once.
+    owner = ctx.state.users.get(a.owner_id)
+    told = set(target.sessions).union(owner.sessions if owner is not None else ())
+    publish(told, ev.EditorChanged(account_id=a.account_id, user_id=uid, on=req.on, name=a.name))
 
 
 def _follow(a: Account, user: User, on: bool) -> None:

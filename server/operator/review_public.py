@@ -7,7 +7,9 @@ settles it here (:func:`server.operator.platform.decide` hands these kinds on):
 
 - release: a post becomes public (``posts``, ``read_post``) and its subscribers
   online get the ``post`` event; a comment loses the platform's hold (visible,
-  or still waiting for the account's approval on a post in ``review`` mode);
+  or still waiting for the account's approval on a post in ``review`` mode); one
+  made visible is announced with the ``comment`` event to the account's owner
+  and editors and to its author, as an approved one is;
 - reject: it is never shown (a post is kept as removed, a comment as
   ``rejected``), and its author gets ``notice {kind: "content_removed"}`` and
   loses ``credit.penalty_report_upheld`` points (a ``credit`` notice), as for a rejected message.
@@ -26,7 +28,7 @@ from governance import public_accounts as policy
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.fanout import publish, publish_many
-from server.handlers.posts import announce_comment_gone, announce_post_gone
+from server.handlers.posts import announce_comment_gone, announce_comment_shown, announce_post_gone
 from server.operator.channel import OperatorError, Result
 from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
 from server.storage.changes import Change, DecideHeldComment, DecideHeldPost, DecideReview
@@ -73,6 +75,13 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
         tell_penalty(app, author, pen, said, reason=note)
     if not release and kind == "post" and a is not None:
         announce_post_gone(app, a, post_id, held=True)  # its other managers listed it, held
+    if release and kind == "comment" and outcome == "visible" and a is not None:
+        # Released and shown now (not one still waiting for the account's approval, nor one its
+        # managers hid or deleted meanwhile): announced as a comment approved by the account is.
+        # Read after the write: a post deleted meanwhile, or the comment gone since, tells nobody.
+        row = await app.store.comment(comment_id)
+        if row is not None and row.status == "visible":
+            announce_comment_shown(app, a, await app.store.post(post_id), row, "held", "visible")
     if not release and kind == "comment" and a is not None:
         # Held until now: its author and the account's managers listed it (the author is told with
         # the notice above anyway). Read after the write: a post deleted meanwhile tells nobody.

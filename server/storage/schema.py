@@ -834,4 +834,49 @@ MIGRATIONS: list[tuple[int, str]] = [
         WHERE name = 'posts';
         """,
     ),
+    (
+        30,
+        """
+        -- Comment ids are never given again, as post ids (29). comments.comment_id was an INTEGER
+        -- PRIMARY KEY without AUTOINCREMENT: once the newest comment was purged, the next comment
+        -- took its id, and the rows still naming the old one (a decided review item, a resolved
+        -- report, the enforcement record's entries, a reply) named the new one: a review item left
+        -- out of the review list once its comment went came back showing the new comment's text.
+        -- The table is rebuilt with every row and its id, then its indexes made again (it has no
+        -- triggers). (PostgreSQL's comment ids come from an identity sequence, never reused.)
+        CREATE TABLE comments_30 (
+            comment_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            post_id    INTEGER NOT NULL,
+            user_id    TEXT NOT NULL,
+            text       TEXT NOT NULL,
+            reply_to   INTEGER,
+            ts         INTEGER NOT NULL,
+            status     TEXT NOT NULL,
+            review     TEXT,
+            moderated_by TEXT,
+            moderated_at INTEGER
+        );
+        INSERT INTO comments_30 (comment_id, post_id, user_id, text, reply_to, ts, status, review,
+                                 moderated_by, moderated_at)
+        SELECT comment_id, post_id, user_id, text, reply_to, ts, status, review, moderated_by, moderated_at
+        FROM comments;
+        DROP TABLE comments;
+        ALTER TABLE comments_30 RENAME TO comments;
+        CREATE INDEX comments_post ON comments(post_id, comment_id);
+        CREATE INDEX comments_ts ON comments(ts);
+        -- The next id is above every comment id some row still names, also one purged before this
+        -- upgrade when it was the newest. The record's entries name comments in their detail
+        -- (moderate_comment, remove-comment, review decisions, filter hits), as text or as a number.
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'comments', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'comments');
+        UPDATE sqlite_sequence SET seq = MAX(seq,
+            COALESCE((SELECT MAX(comment_id) FROM comments), 0),
+            COALESCE((SELECT MAX(reply_to) FROM comments), 0),
+            COALESCE((SELECT MAX(comment_id) FROM reports), 0),
+            COALESCE((SELECT MAX(comment_id) FROM review_queue), 0),
+            COALESCE((SELECT MAX(CAST(json_extract(detail, '$.comment_id') AS INTEGER)) FROM audit
+                      WHERE instr(detail, '"comment_id"') > 0 AND json_valid(detail)), 0))
+        WHERE name = 'comments';
+        """,
+    ),
 ]

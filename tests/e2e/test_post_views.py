@@ -213,7 +213,8 @@ async def test_a_comment_that_goes_is_announced_to_whoever_saw_it(srv):
         await comment_gone(who, aid, pid, held["comment_id"])
 
     # Hidden and approved again: its author, a subscriber, is told once (one connection, once);
-    # approving announces nothing. And nobody heard more than the above, the passer nothing at all.
+    # approving announces no comment_deleted (its `comment` event: test_account_live_changes.py).
+    # And nobody heard more than the above, the passer nothing at all.
     again = (await fan.request("comment", post_id=pid, text="第三"))["comment_id"]
     await owner.request("moderate_comment", post_id=pid, comment_id=again, action="hide")
     await comment_gone(fan, aid, pid, again)

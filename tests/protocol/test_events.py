@@ -16,6 +16,7 @@ from protocol.events import (
     AttachmentObj,
     CommentDeleted,
     CommentEvent,
+    EditorChanged,
     Event,
     GroupClosed,
     GroupDissolved,
@@ -159,6 +160,15 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
            user={"user_id": BOB.user_id, "display_name": "Bob"}, text="回复", ts=7, reply_to="3", held=True)),
     (CommentDeleted(account_id="987654321", post_id="12", comment_id="4"),
      event("comment_deleted", account_id="987654321", post_id="12", comment_id="4")),
+    (CommentEvent(account_id="987654321", post_id="12", comment_id="5",
+                  user=PersonObj(user_id=BOB.user_id, display_name="Bob"), text="隐藏", ts=8, hidden=True,
+                  moderated=True),
+     event("comment", account_id="987654321", post_id="12", comment_id="5",
+           user={"user_id": BOB.user_id, "display_name": "Bob"}, text="隐藏", ts=8, hidden=True, moderated=True)),
+    (EditorChanged(account_id="987654321", user_id=BOB.user_id, on=True, name="茶馆"),
+     event("editor_changed", account_id="987654321", user_id=BOB.user_id, on=True, name="茶馆")),
+    (EditorChanged(account_id="987654321", user_id=BOB.user_id, on=False, name="茶馆"),
+     event("editor_changed", account_id="987654321", user_id=BOB.user_id, on=False, name="茶馆")),
 ]
 
 
@@ -169,6 +179,7 @@ def test_every_event_is_covered():
         "role_changed", "member_muted", "group_updated", "join_request", "notice", "group_dissolved", "group_closed",
         "group_suspended", "invited", "join_result", "message_edited", "reaction", "read_marker",
         "post", "post_deleted", "comment", "comment_deleted", "held_text_settled", "user_renamed",
+        "editor_changed",
     }
     for name, cls in EVENT_TYPES.items():
         assert cls.ev == name == cls.__struct_config__.tag and cls.__struct_config__.tag_field == "ev"

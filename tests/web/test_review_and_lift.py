@@ -309,7 +309,7 @@ def test_an_account_name_and_intro_waiting_for_review_show_in_my_accounts(browse
     open_accounts(alice)
     expect(name_note).to_have_text("新名称「刷单返利日报」等待平台审核")
     expect(intro_note).to_be_visible()
-    # The editor runs the account too (listed from his next connection on), and is told nothing of
+    # The editor runs the account too (listed at once, and after a reload too), and is told nothing of
     # what its owner's texts wait for.
     bob.reload()
     bob.wait_for_selector("#status.status-connected")

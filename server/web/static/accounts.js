@@ -9,7 +9,7 @@ import { t, errorText, fmtDate, fmtTime, acatName } from "./i18n.js";
 import { A, S, api, managerRole, loadCategories, fillCategories } from "./state.js";
 import { reportDialog } from "./manage.js";
 import { refusal, setRefusalHooks } from "./account_errors.js";
-import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts, postGone, commentGone, contentNotice, older } from "./posts.js";
+import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts, refreshComments, postGone, commentGone, contentNotice, older } from "./posts.js";
 import { heldFor, heldBox, loadHeld, onHeldChange } from "./held.js";
 
 let hooks = { openProfile: () => {} };
@@ -26,15 +26,18 @@ function accountName(aid) {
 }
 
 // ------------------------------------------------------------------ lists
-export async function syncAccounts() {
+// `comments`: the open post's comments are read again too (after a connect, when events may have
+// been missed, and when the user's role on an account changed: what they may see of them changed).
+export async function syncAccounts({ comments = false } = {}) {
   try {
     const [subs, mine] = await Promise.all([api("my_subscriptions"), api("my_accounts")]);
     A.subs = new Map(subs.accounts.map((x) => [x.account_id, x]));
     A.mine = new Map(mine.accounts.map((x) => [x.account_id, x]));
   } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); return; }
   drawAccounts();
-  if (await recheckNewPosts()) drawAccounts();
-  if (A.view) await reloadView(A.view);
+  const posts = await recheckNewPosts();
+  if (await recheckNewComments() || posts) drawAccounts();
+  if (A.view) await reloadView(A.view, comments);
 }
 
 // The posts a badge counts that are gone (deleted or removed while this page was not connected, so
@@ -55,6 +58,38 @@ async function recheckNewPosts() {
     const oldest = r.posts.length === 100 ? r.posts[99].post_id : null;
     for (const pid of asked) {
       if (!listed.has(pid) && (oldest === null || !older(pid, oldest))) { ids.delete(pid); changed = true; }
+    }
+    if (!ids.size) drop();
+  }
+  return changed;
+}
+
+// The new comments the owner's and editors' counts hold that are gone (deleted, removed, rejected,
+// or their post gone while this page was not connected, so their `comment_deleted` or `post_deleted`
+// never came): asked again after every connect, as the posts are, they stop counting. A comment
+// hidden meanwhile still counts (its managers still see it, as when it is hidden live); one older
+// than the newest 200 still listed on its post is kept: nothing says it went. An account the user
+// no longer runs (or that is closed) counts none.
+async function recheckNewComments() {
+  let changed = false;
+  for (const [aid, ids] of [...A.newComments]) {
+    const drop = () => { if (A.newComments.get(aid) === ids) { A.newComments.delete(aid); changed = true; } };
+    if (!managerRole(aid)) { drop(); continue; }
+    const asked = [...ids];   // [comment_id, post_id]; one announced while the answers come is not judged by them
+    for (const pid of new Set(asked.map(([, p]) => p))) {
+      let listed, oldest = null;
+      try {
+        const r = await api("comments", { post_id: pid, limit: 200 });
+        listed = new Set(r.comments.map((c) => c.comment_id));
+        if (r.comments.length === 200) oldest = r.comments[199].comment_id;
+      } catch (e) {
+        if (e.code !== "not_found" && e.code !== "forbidden") continue;   // disconnected again: judged next time
+        listed = new Set();   // the post is gone (or the account closed): none of its comments is there
+      }
+      for (const [cid, p] of asked) {
+        if (p !== pid || listed.has(cid) || (oldest !== null && older(cid, oldest))) continue;
+        if (ids.delete(cid)) changed = true;
+      }
     }
     if (!ids.size) drop();
   }
@@ -118,6 +153,22 @@ function heldNotes(aid) {
 export function statusText(status) { return t("astatus_" + (status || "active")); }
 
 // ------------------------------------------------------------------ an account's page
+// Whether account aid's page is in front of the user: it is the one open and the sidebar shows the
+// public accounts. At desktop width a page left open while the groups tab is shown is out of sight:
+// what it would show at once is counted on the badge meanwhile, as for an account not open.
+function inView(aid) {
+  return S.tab === "accounts" && !!A.view && A.view.aid === aid;
+}
+
+// The accounts tab is shown again (app.js): the open account's page is in view, with what was
+// counted while it was not (its list was kept up to date), so that stops counting, as when it opens.
+export function accountsShown() {
+  const v = A.view;
+  if (!v) return;
+  const posts = A.newPosts.delete(v.aid);
+  if (A.newComments.delete(v.aid) || posts) drawAccounts();
+}
+
 export async function openAccount(aid) {
   A.newPosts.delete(aid);
   A.newComments.delete(aid);
@@ -136,8 +187,9 @@ export function closeAccount() {
   renderPane();
 }
 
-// The account's information and its first page of posts (again: after a reconnect, a follow, a notice).
-async function reloadView(v) {
+// The account's information and its first page of posts (again: after a reconnect, a follow, a notice),
+// and with `comments` the open post's comments (those that went while the page was not connected go).
+async function reloadView(v, comments = false) {
   try {
     v.info = await api("account_info", { account_id: v.aid });
   } catch (e) {
@@ -152,6 +204,7 @@ async function reloadView(v) {
   }
   if (v.info.status !== "closed") await loadPosts(v, true).catch((e) => toast(refusal(e, "posts", {}, v.info), "error"));
   if (A.view === v) { drawAccounts(); renderPane(); }
+  if (comments && A.view === v && v.post) await refreshComments(v, renderPane);
 }
 
 export function renderPane() {
@@ -364,10 +417,12 @@ function manageDialog(v) {
 }
 
 // ------------------------------------------------------------------ events and notices
-// `post`: a followed account published. Counted on its badge, or shown at once when its page is open.
+// `post`: a followed account published. Shown at once when its page is open, and counted on its badge
+// unless that page is in view (an open page out of sight behind the groups tab counts it too).
 export function onPostEvent(ev) {
   const v = A.view;
-  if (v && v.aid === ev.account_id) { refreshPosts(v, renderPane); return; }
+  if (v && v.aid === ev.account_id) refreshPosts(v, renderPane);
+  if (inView(ev.account_id)) return;
   if (!A.newPosts.has(ev.account_id)) A.newPosts.set(ev.account_id, new Set());
   A.newPosts.get(ev.account_id).add(ev.post_id);
   drawAccounts();
@@ -400,14 +455,43 @@ export function onCommentDeleted(ev) {
   }
 }
 
-// `comment` (owners and editors): shown at once under its post when that post is open, else counted.
+// `comment`: a new comment (owners and editors) shows at once under its post when that post is open,
+// and is counted unless that page is in view. [ext] `moderated`: a comment whose status changed
+// (approved, released, hidden: to the managers, and its author when it is shown): shown as it is now
+// under its open post, never counted as new; its author, not looking at it, is told it is public.
 export function onCommentEvent(ev) {
   const v = A.view;
-  if (v && v.aid === ev.account_id && v.post && v.post.post.post_id === ev.post_id) { addLiveComment(v, ev, renderPane); return; }
+  const open = !!(v && v.aid === ev.account_id && v.post && v.post.post.post_id === ev.post_id);
+  if (open) addLiveComment(v, ev, renderPane);
+  if (ev.moderated) {
+    const mine = S.me && ev.user.user_id === S.me.user_id;
+    if (mine && !ev.hidden && !ev.held && !managerRole(ev.account_id) && !(open && inView(ev.account_id))) {
+      toast(t("own_comment_shown", { name: accountName(ev.account_id) }));
+    }
+    return;
+  }
+  if (open && inView(ev.account_id)) return;
   if (!A.newComments.has(ev.account_id)) A.newComments.set(ev.account_id, new Map());
   A.newComments.get(ev.account_id).set(ev.comment_id, ev.post_id);
   drawAccounts();
   toast(t(ev.held ? "new_comment_held" : "new_comment", { name: accountName(ev.account_id), who: ev.user.display_name, text: ev.text }));
+}
+
+// `editor_changed` [ext]: set_editor named this user: made an editor of the account (我运营的 lists it
+// at once) or no longer one (it leaves the list with its counts); an open post of the account lists
+// its comments again as the user may see them now. Returns the line for the notices. On the owner's
+// other pages, about another user: the editors the settings dialog lists (set in this page's life).
+export function onEditorChanged(ev) {
+  if (!S.me || ev.user_id !== S.me.user_id) {
+    if (managerRole(ev.account_id) === "owner") {
+      if (!A.editors.has(ev.account_id)) A.editors.set(ev.account_id, new Map());
+      A.editors.get(ev.account_id).set(ev.user_id, ev.on);
+    }
+    return null;
+  }
+  if (!ev.on && A.newComments.delete(ev.account_id)) drawAccounts();
+  syncAccounts({ comments: true });   // the open page too, and its open post's comments
+  return t(ev.on ? "n_editor_on" : "n_editor_off", { name: ev.name });
 }
 
 // `account_credit`: the operator changed the account's score, or gave back what an overturned

@@ -12,7 +12,7 @@ import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, 
 import { fmtSeconds } from "./moderation.js";
 import { checkOutcomes, markOutcomesSeen, openMyReports, SEEN_PREFIX } from "./outcomes.js";
 import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange } from "./held.js";
-import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, onCommentDeleted, accountNotice, setAccountHooks, said } from "./accounts.js";
+import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, onCommentDeleted, onEditorChanged, accountsShown, accountNotice, setAccountHooks, said } from "./accounts.js";
 
 const PAGE = 50;
 let statusKey = "offline";
@@ -271,7 +271,7 @@ async function afterAuth() {
     if (!first) missedEvents();
     await syncGroups();
     flushOutbox();
-    syncAccounts();
+    syncAccounts({ comments: true });
     checkAgreement();
     checkOutcomes(notice);
     loadHeld();   // what of mine still waits for the platform's review (names, announcements)
@@ -533,7 +533,8 @@ function renderMain() {
 }
 
 // The sidebar shows groups or public accounts. Leaving the groups closes the open chat, so nothing
-// counts as read while it is out of sight.
+// counts as read while it is out of sight; an account's page left open while the groups were shown
+// is in sight again, and what its badge counted meanwhile is taken as seen (accounts.js).
 function showTab(tab) {
   S.tab = tab;
   document.body.dataset.tab = tab;
@@ -541,6 +542,7 @@ function showTab(tab) {
     const b = $("#tab-" + name);
     if (b) { b.classList.toggle("active", name === tab); b.setAttribute("aria-selected", String(name === tab)); }
   }
+  if (tab === "accounts") accountsShown();
   if (tab === "accounts" && S.current) {
     S.current = null;
     document.body.classList.remove("show-chat");
@@ -1262,6 +1264,11 @@ function onEvent(ev) {
     case "comment_deleted":   // [ext] a comment I saw went: out of the open post and the badge
       onCommentDeleted(ev);
       break;
+    case "editor_changed": {   // [ext] made an editor of a public account, or no longer one
+      const line = onEditorChanged(ev);
+      if (line) notice(line);
+      break;
+    }
     default:
       break;   // events this client does not know are ignored
   }
@@ -1349,7 +1356,7 @@ function platformNotice(ev) {
       // A cluster's node was lost, not handed over: events of its last moments (members, roles, edits,
       // group settings, posts deleted) may never come. Read the groups and the accounts again, as after a
       // reconnect; at a random moment within 5 s, so that every page of the service does not ask at once.
-      setTimeout(() => { if (S.authed) { missedEvents(); syncGroups().catch(() => {}); syncAccounts(); } }, Math.random() * 5000);
+      setTimeout(() => { if (S.authed) { missedEvents(); syncGroups().catch(() => {}); syncAccounts({ comments: true }); } }, Math.random() * 5000);
       break;
     default: notice(text);   // a kind this client does not know: its text as it is
   }

@@ -2,7 +2,8 @@
 // (read_post counts one read per user), its comments (page by page; write one or reply to one; a
 // held one shows "awaiting review" to its author; a post that takes no new comments still lists the
 // old ones, with a line saying why), the owner's and editors' moderation (approve, hide, delete; new
-// comments arrive live through `comment` events), reports on posts and comments, posts and comments
+// comments, and comments another manager approved or hid, arrive live through `comment` events),
+// reports on posts and comments, posts and comments
 // that go away (`post_deleted` and `comment_deleted` events, platform notices, `not_found`), and the publish dialog with
 // optional pictures uploaded by media.js. accounts.js places all of it in the account pane; render()
 // redraws the pane.
@@ -324,13 +325,33 @@ async function moderate(v, c, action, render) {
   if (A.view === v && v.post === vp) render();
 }
 
-// A `comment` event for the open post (owners and editors): shown at the top at once.
+// A `comment` event for the open post: a new comment (owners and editors) shows at the top at once;
+// [ext] one whose status changed (`moderated`: approved or released, to the managers and its author;
+// hidden, to the managers) shows as it is now: marked or unmarked where it is listed, or put in its
+// place when it is not (one older than every comment loaded, with more to load, comes with them).
 export function addLiveComment(v, ev, render) {
   const vp = v.post;
-  if (vp.comments.some((c) => c.comment_id === ev.comment_id)) return;
-  vp.comments.unshift({ comment_id: ev.comment_id, user: ev.user, text: ev.text, ts: ev.ts, reply_to: ev.reply_to || undefined,
-    held: ev.held || undefined, fresh: true });
-  render();
+  const state = { held: ev.held || undefined, hidden: ev.hidden || undefined };
+  const known = vp.comments.find((c) => c.comment_id === ev.comment_id);
+  if (known) {
+    Object.assign(known, state);
+    if (state.hidden && vp.replyTo === known) vp.replyTo = null;   // a reply to a hidden comment is refused
+  } else {
+    const at = vp.comments.findIndex((c) => older(c.comment_id, ev.comment_id));
+    if (at < 0 && !vp.noMore) return;
+    vp.comments.splice(at < 0 ? vp.comments.length : at, 0, { comment_id: ev.comment_id, user: ev.user, text: ev.text,
+      ts: ev.ts, reply_to: ev.reply_to || undefined, ...state, fresh: true });
+  }
+  if (A.view === v && v.post === vp) render();
+}
+
+// The open post's comments again from the first page (this user became an editor of the account, or
+// stopped being one: held and hidden comments are listed to them now, or no longer).
+export async function refreshComments(v, render) {
+  const vp = v.post;
+  if (!vp) return;
+  await loadComments(v, vp, true, render);
+  if (A.view === v && v.post === vp) render();
 }
 
 // ------------------------------------------------------------------ publishing

@@ -1,0 +1,196 @@
+"""Public accounts in the browser, changes shown at once, against a real server: a user made an editor
+(or no longer one) sees 我运营的 follow without a reload, and their open post shows what an editor
+may see; a comment approved, released or hidden by one manager changes in the open post of the other
+managers and of its author at once; at desktop width an account's page left open behind the groups
+tab still counts the posts and comments announced meanwhile on the badge, and the owner's count of
+new comments loses, once the page is connected again, a comment removed while it was not."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.harness import ServerProcess
+from tests.web.browser import (
+    Cable,
+    close_dialogs,
+    create_account,
+    find_account,
+    new_page,
+    open_accounts,
+    open_post,
+    publish,
+    register,
+    run_async,
+    verify_identity,
+)
+
+CONFIG = """
+[[content.lists]]
+category = "rumour"
+path = "review.txt"
+action = "review"
+"""
+
+
+@pytest.fixture
+def review_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server whose word lists hold 集会 for the platform's review."""
+    (tmp_path / "review.txt").write_text("集会\n", encoding="utf-8")
+    srv = ServerProcess(tmp_path, CONFIG).start()
+    yield srv
+    srv.stop()
+    print("".join(srv.output))
+
+
+def _admin(srv: ServerProcess, *args: str) -> str:
+    rc, out, err = run_async(srv.admin(*args))
+    assert rc == 0, err
+    return out
+
+
+def comment_item(page: Any, text: str) -> Any:
+    loc = page.locator("#comment-list .comment", has=page.locator(".comment-text", has_text=text))
+    loc.wait_for()
+    return loc
+
+
+def comment(page: Any, text: str) -> None:
+    page.fill("#comment-text", text)
+    page.click("#comment-submit")
+    comment_item(page, text)
+
+
+def set_editor(owner: Any, uid: str, on: bool) -> None:
+    owner.click("#btn-account-manage")
+    owner.fill("#editor-user-id", uid)
+    owner.click("#editor-add" if on else "#editor-remove")
+    owner.wait_for_selector("#account-manage-dialog .form-msg.ok")
+    close_dialogs(owner)
+
+
+def test_an_editor_and_the_comments_follow_live(browser: Any, review_server: ServerProcess) -> None:
+    server = review_server
+    alice, bob, carol = (new_page(browser, server) for _ in range(3))
+    for page, name in ((alice, "Alice"), (bob, "Bob"), (carol, "Carol")):
+        register(page, server, display=name)
+    verify_identity(alice)
+    verify_identity(bob)
+    aid = create_account(alice, "茶话")
+    publish(alice, "开放帖", "欢迎留言")
+    publish(alice, "审核帖", "评论需要审核", mode="review")
+    bob.click("#btn-profile")
+    bob_id = bob.inner_text("#my-user-id")
+    close_dialogs(bob)
+    open_accounts(bob)
+    mine = bob.locator(f"#my-accounts .account-item[data-aid='{aid}']")
+    expect(mine).to_have_count(0)
+
+    # Made an editor: 我运营的 lists the account at once, and a notice says so.
+    set_editor(alice, bob_id, True)
+    expect(mine.locator(".tag-editor")).to_have_text("编辑")
+    expect(bob.locator("#notice-count")).to_have_text("1")
+    bob.click("#btn-notices")
+    expect(bob.locator("#notice-list")).to_contain_text("你已成为公众号「茶话」的编辑。")
+    close_dialogs(bob)
+
+    # A comment waiting for approval: the editor and its author have the post open; the owner
+    # approves it: both see it public at once (the author's "awaiting review" goes).
+    mine.click()
+    open_post(bob, "审核帖")
+    find_account(carol, aid)
+    open_post(carol, "审核帖")
+    comment(carol, "请通过")
+    expect(comment_item(carol, "请通过").locator(".tag-held")).to_have_text("等待审核，仅你可见")
+    expect(comment_item(bob, "请通过").locator(".tag-held")).to_have_text("待审核")
+    open_post(alice, "审核帖")
+    comment_item(alice, "请通过").locator(".act-approve-comment").click()
+    expect(comment_item(bob, "请通过")).to_have_attribute("data-state", "visible")
+    expect(comment_item(carol, "请通过")).to_have_attribute("data-state", "visible")
+    expect(comment_item(carol, "请通过").locator(".tag")).to_have_count(0)
+
+    # Held by the word lists on a post open to comments, released by the platform: the same.
+    for page in (alice, bob, carol):
+        page.click("#btn-post-back")
+        open_post(page, "开放帖")
+    comment(carol, "好文")
+    comment(carol, "周末集会")
+    expect(comment_item(bob, "周末集会")).to_have_attribute("data-state", "held")
+    [item] = [i for i in map(json.loads, _admin(server, "review-queue", "--open").splitlines())
+              if i.get("text") == "周末集会"]
+    _admin(server, "decide", str(item["item_id"]), "--decision", "release", "--note", "核实无误")
+    for page in (alice, bob, carol):
+        expect(comment_item(page, "周末集会")).to_have_attribute("data-state", "visible")
+
+    # Hidden by the owner: the editor, with the post open, sees it marked hidden at once; its
+    # author no longer sees it.
+    comment_item(alice, "周末集会").locator(".act-hide-comment").click()
+    expect(comment_item(bob, "周末集会").locator(".tag")).to_have_text("已隐藏")
+    expect(comment_item(bob, "周末集会")).to_have_attribute("data-state", "hidden")
+    expect(carol.locator("#comment-list .comment-text")).to_have_text(["好文"])
+
+    # No longer an editor: the account leaves 我运营的 at once, and the open post shows what a
+    # reader sees (the hidden comment goes, and so do the moderation buttons).
+    alice.click("#btn-post-back")
+    set_editor(alice, bob_id, False)
+    expect(mine).to_have_count(0)
+    expect(bob.locator("#comment-list .comment-text")).to_have_text(["好文"])
+    expect(bob.locator(".act-hide-comment")).to_have_count(0)
+    expect(bob.locator("#btn-delete-post")).to_have_count(0)
+    assert alice.errors == [] and bob.errors == [] and carol.errors == []
+
+
+def test_a_page_out_of_sight_counts_and_the_counts_are_asked_again(browser: Any, server: ServerProcess) -> None:
+    alice = new_page(browser, server)  # desktop width: the account's page stays open behind the groups tab
+    cable = Cable(alice)
+    alice.reload()
+    bob, carol = new_page(browser, server), new_page(browser, server)
+    for page, name in ((alice, "Alice"), (bob, "Bob"), (carol, "Carol")):
+        register(page, server, display=name)
+    verify_identity(alice)
+    aid = create_account(alice, "茶话")
+    publish(alice, "一", "欢迎留言")
+
+    # Bob follows, leaves the account's page open and looks at his groups: a new post is counted.
+    find_account(bob, aid)
+    bob.click("#btn-follow")
+    expect(bob.locator("#btn-unfollow")).to_be_visible()
+    bob.click("#tab-groups")
+    publish(alice, "二", "b")
+    expect(bob.locator("#accounts-badge")).to_have_text("1")
+    bob.wait_for_selector("#toasts .toast:has-text('「茶话」发布了新文章：二')")
+    # Back on the accounts: the page, already showing it, is in view; the count goes.
+    bob.click("#tab-accounts")
+    expect(bob.locator("#post-list .post-item-title")).to_have_text(["二", "一"])
+    expect(bob.locator("#accounts-badge")).to_be_hidden()
+    # In view, a post shows in the list and is not counted.
+    publish(alice, "三", "b")
+    expect(bob.locator("#post-list .post-item-title")).to_have_text(["三", "二", "一"])
+    expect(bob.locator("#accounts-badge")).to_be_hidden()
+
+    # The owner leaves a post open behind the groups tab: new comments are listed under it and
+    # counted; one the platform removes while she is not connected stops counting when she is back.
+    open_post(alice, "一")
+    alice.click("#tab-groups")
+    find_account(carol, aid)
+    open_post(carol, "一")
+    comment(carol, "第一")
+    comment(carol, "第二")
+    badge = alice.locator("#accounts-badge")
+    expect(badge).to_have_text("2")
+    first = carol.locator("#comment-list .comment", has_text="第一").get_attribute("data-cid")
+    cable.cut()
+    alice.wait_for_selector("#status.status-reconnecting")
+    _admin(server, "remove-comment", str(first), "--reason", "刷屏")
+    cable.mend()
+    alice.wait_for_selector("#status.status-connected", timeout=20_000)
+    expect(badge).to_have_text("1")
+    alice.click("#tab-accounts")
+    expect(badge).to_be_hidden()
+    expect(alice.locator("#comment-list .comment-text")).to_have_text(["第二"])
+    assert alice.errors == [] and bob.errors == [] and carol.errors == []
