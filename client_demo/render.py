@@ -190,8 +190,12 @@ def format_comment(c: dict[str, Any], names: Names) -> str:
 
 
 def format_comment_event(ev: dict[str, Any], names: Names) -> str:
-    """``12:41 [茶馆日报 (123456789) post 17] comment 5 by Bob Li (u2): nice (held)``."""
+    """``12:41 [茶馆日报 (123456789) post 17] comment 5 by Bob Li (u2): nice (held)``; a comment
+    whose status changed (``moderated``) is said to be shown now, or hidden, not new."""
     head = f"{hhmm(ev.get('ts'))} [{names.account(ev.get('account_id'))} post {clean(ev.get('post_id'))}]"
+    if ev.get("moderated"):
+        now = "is hidden now" if ev.get("hidden") else "is shown now"
+        return f"{head} comment {clean(ev.get('comment_id'))} {now}: {format_comment(ev, names)}"
     return f"{head} comment {clean(ev.get('comment_id'))} by {format_comment(ev, names)}"
 
 
@@ -301,6 +305,10 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
     if kind == "comment_deleted":
         return (f"* comment {clean(ev.get('comment_id'))} on post {clean(ev.get('post_id'))} of "
                 f"{names.account(ev.get('account_id'))} was taken away")
+    if kind == "editor_changed":
+        role = "now an editor of" if ev.get("on") else "no longer an editor of"
+        return (f"* {names(ev.get('user_id'))} is {role} {clean(ev.get('name', ''))} "
+                f"({clean(ev.get('account_id'))})")
     if kind == "invited":
         inviter = ev.get("by")
         names.learn(inviter)
