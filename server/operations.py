@@ -264,7 +264,8 @@ def access(sess: Session, opened: float, expected: bool) -> None:
             "ip": sess.ip,
             "peer": ws.remote_address[0] if ws.remote_address else None,
             "subprotocol": ws.subprotocol or "msgpack",
-            "user_id": sess.user.user_id if sess.user is not None else None,
+            # (a gateway's connection has no user object: the home logged it in, and said who)
+            "user_id": sess.user.user_id if sess.user is not None else sess.last_user_id,
             "seconds": round(time.monotonic() - opened, 3),
             "code": ws.close_code,
             "reason": ws.close_reason or None,

@@ -39,6 +39,7 @@ PublishFn = Callable[[str, bytes], None]
 NO_HOME = "no node serves the service right now (the home node is changing): retry in a few seconds"
 HOME_CHANGED = "the node that served this request went away before answering: retry"
 NO_ANSWER = "no answer in time from the node that serves the service: retry"
+STARTING = "this node is starting and not yet part of the service: retry in a moment"
 LINK_LOST = "the link to the node that serves the service was interrupted before it answered: retry"
 
 # A connection's requests forwarded and not answered yet, at most: with this many waiting, the
@@ -238,14 +239,14 @@ class Gateway:
         """Send a frame on to the home; returns once the connection may send another (see MAX_WAITING)."""
         conn = self.by_session.get(sess)
         enc = Encoding.JSON if isinstance(data, str) else Encoding.MSGPACK
+        if conn is None or not self.home_alive:  # (no entry: this node is becoming the home)
+            answer_here(self.app, sess, data, NO_HOME)
+            return
         try:
             rid = decode_request(data, self.app.cfg.server.max_frame_bytes).rid
         except FrameError as err:
             METRICS.op("(undecodable)", err.code).inc()
             sess.send(error_reply(err.rid, err), enc)
-            return
-        if conn is None or not self.home_alive:  # (no entry: this node is becoming the home)
-            _answer_internal(sess, rid, NO_HOME, enc)
             return
         if conn.user_id is None:
             self.app.arm_auth_timer(sess)  # as on one node: each frame before login restarts the timer
@@ -487,6 +488,19 @@ def previous_lost(previous: int, epoch: int, released: bool) -> bool:
     home of ``epoch`` may have missed events of a home's last moments: the previous home did not
     give its lease back (``released``), or a home came in between that this node never heard."""
     return 0 < previous < epoch and (not released or epoch > previous + 1)
+
+
+def answer_here(app: App, sess: Session, data: bytes | str, why: str) -> None:
+    """Answer a frame that goes to no home (none is heard, or this node is still starting): a
+    malformed one ``bad_request`` and the like, any other ``internal`` with ``why``."""
+    enc = Encoding.JSON if isinstance(data, str) else Encoding.MSGPACK
+    try:
+        rid = decode_request(data, app.cfg.server.max_frame_bytes).rid
+    except FrameError as err:
+        METRICS.op("(undecodable)", err.code).inc()
+        sess.send(error_reply(err.rid, err), enc)
+        return
+    _answer_internal(sess, rid, why, enc)
 
 
 def _answer_internal(sess: Session, rid: int | None, why: str, enc: Encoding) -> None:

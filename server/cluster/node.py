@@ -23,7 +23,7 @@ from nats.errors import NoRespondersError, SlowConsumerError
 from nats.errors import TimeoutError as NatsTimeout
 
 from server.cluster import wire
-from server.cluster.gateway import Gateway, previous_lost, resync_notice
+from server.cluster.gateway import STARTING, Gateway, answer_here, previous_lost, resync_notice
 from server.cluster.home import Home, Tail
 from server.session import Session
 
@@ -215,7 +215,9 @@ class ClusterNode:
         return conn.user_id if conn is not None else None
 
     async def forward(self, sess: Session, data: bytes | str) -> None:
-        assert self.gateway is not None
+        if self.gateway is None:  # listening already (its port may name it), not yet on NATS
+            answer_here(self.app, sess, data, STARTING)
+            return
         await self.gateway.forward(sess, data)
 
     async def admin(self, who: Operator, line: bytes) -> dict[str, Any]:

@@ -182,3 +182,17 @@ async def test_a_gateway_logs_who_was_on_a_connection_that_logged_out_before_clo
     # their order in the table is not a contract, only that both rows name the user.
     assert "logout" in kinds, kinds
     assert [k for k in kinds if k in ("connect", "disconnect")] == ["connect", "disconnect"], kinds
+
+
+async def test_a_gateways_access_log_names_the_user_of_a_closed_connection(cluster: Cluster) -> None:
+    """The access line of a connection held by a gateway names the user it was logged in as (the
+    home logs the user in; the gateway holds the socket and writes the line)."""
+    gateway = cluster.gateways()[0]
+    c = await gateway.user()
+    uid = (await c.call("me"))["user_id"]
+    await c.close()
+    deadline = time.monotonic() + 5
+    while f"user_id={uid}" not in gateway.log() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    [line] = [ln for ln in gateway.log().splitlines() if "qunguan.access" in ln and f"user_id={uid}" in ln]
+    assert "connection closed" in line

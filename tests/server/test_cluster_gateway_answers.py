@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 from protocol.codec import Encoding
@@ -36,17 +37,22 @@ class FakeSession:
         pass
 
 
-def forwarded_internal() -> float:
-    return float(METRICS.op("(forwarded)", "internal")._value.get())
-
-
-async def test_every_internal_answer_of_a_gateway_is_counted(tmp_path) -> None:
-    app = App(parse_config({
+def gateway_app(tmp_path: Path) -> App:
+    """A cluster node's app, built and not started (nothing connects)."""
+    return App(parse_config({
         "server": {"port": 0},
         "identity": {"sms_provider": "file", "argon2_time_cost": 1, "argon2_memory_kib": 1024},
         "storage": {"url": "postgresql://postgres@127.0.0.1:5432/unused"},
         "cluster": {"broker_url": "nats://127.0.0.1:4222", "node_id": "n2", "name": "t"},
     }, tmp_path))
+
+
+def forwarded_internal() -> float:
+    return float(METRICS.op("(forwarded)", "internal")._value.get())
+
+
+async def test_every_internal_answer_of_a_gateway_is_counted(tmp_path) -> None:
+    app = gateway_app(tmp_path)
     gw = Gateway(app, "n2", "i2", app.cluster.subjects, lambda _s, _d: None, 1 << 20)  # type: ignore[union-attr]
     sess = FakeSession()
     gw.opened(sess)  # type: ignore[arg-type]
@@ -68,3 +74,16 @@ async def test_every_internal_answer_of_a_gateway_is_counted(tmp_path) -> None:
     gw.fail_pending("the home changed")  # (counted before this change too)
     assert len(sess.sent) == 3 and forwarded_internal() == before + 3
     await asyncio.sleep(0)
+
+
+async def test_a_node_still_starting_answers_what_it_is_sent(tmp_path) -> None:
+    """A node listens before it is on NATS (its port may be its node id): a frame that arrives then
+    is answered, ``internal`` to retry or ``bad_request`` when malformed, not dropped with an error."""
+    app = gateway_app(tmp_path)
+    assert app.cluster is not None and app.cluster.gateway is None  # (not started)
+    sess = FakeSession()
+    await app.on_frame(sess, json.dumps({"op": "auth", "rid": 7, "token": "x"}))  # type: ignore[arg-type]
+    await app.on_frame(sess, "{not json")  # type: ignore[arg-type]
+    first, second = sess.sent
+    assert (first["re"], first["code"]) == (7, "internal") and "starting" in first["reason"]
+    assert second["code"] == "bad_request"
