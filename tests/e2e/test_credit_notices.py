@@ -228,3 +228,68 @@ async def told_report(client: Any, before: int) -> int:
     ev = await notice(client, "credit")
     assert (ev["delta"], ev["credit_score"]) == (-REPORT_UPHELD, before - REPORT_UPHELD) and ev["report_id"], ev
     return before - REPORT_UPHELD
+
+
+async def account_told(client: Any, aid: str, delta: int, before: int, sanction_id: str | None,
+                       reason: str | None) -> int:
+    """The ``account_credit`` notice after a measure changed the account's score: its fields are the
+    score and level the operator's ``accounts`` listing gives now."""
+    ev = await notice(client, "account_credit")
+    assert (ev["account_id"], ev["delta"], ev["credit_score"]) == (aid, delta, before + delta), ev
+    assert (ev.get("sanction_id"), ev.get("reason")) == (sanction_id, reason), ev
+    assert f"{before + delta} (level {ev['credit_level']})" in ev["text"], ev
+    if reason is not None:
+        assert reason in ev["text"]
+    return before + delta
+
+
+async def test_every_measure_that_changes_an_accounts_score_tells_its_owner_and_editors(make_server, tmp_path):
+    """``suspend-account`` and ``remove-post`` take ``credit.penalty_sanction`` points from the account
+    itself: its owner and editors get ``account_credit`` (the new score, its level, the change, the
+    operator's reason and the sanction that took them), after the measure's own notice, as they do for
+    ``account-credit`` and for points given back. Measures that take nothing (``remove-term``, a freeze)
+    send none."""
+    srv = word_server(make_server, tmp_path)
+    owner = await srv.user(verify_id=True)
+    editor = await srv.user(verify_id=True)
+    aid = (await owner.request("create_account", name="晨报", category="culture", intro="简介",
+                               subject_type="individual"))["account_id"]
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    score = 100  # public_accounts.initial_credit's default
+
+    async def sanction_of(kind: str) -> str:
+        rows = [json.loads(x) for x in (await admin_ok(srv, "sanctions", "--account", aid)).splitlines()]
+        return str([r for r in rows if r["kind"] == kind][-1]["id"])
+
+    post = (await owner.request("publish", account_id=aid, title="标题", body="正文"))["post_id"]
+    await admin_ok(srv, "suspend-account", aid, "--seconds", "600", "--reason", "违规转载")
+    for c in (owner, editor):
+        assert (await notice(c, "account_suspended"))["account_id"] == aid
+    suspension = await sanction_of("suspend_account")
+    for c in (owner, editor):
+        await account_told(c, aid, -SANCTION, score, suspension, "违规转载")
+    score -= SANCTION
+
+    await admin_ok(srv, "remove-post", post, "--reason", "谣言")
+    assert (await notice(owner, "post_removed"))["post_id"] == post
+    sid = await sanction_of("remove_post")
+    await account_told(owner, aid, -SANCTION, score, sid, "谣言")
+    score = await account_told(editor, aid, -SANCTION, score, sid, "谣言")
+
+    await admin_ok(srv, "account-credit", aid, "--delta", "5", "--reason", "表现良好")
+    await account_told(editor, aid, 5, score, None, "表现良好")
+    score = await account_told(owner, aid, 5, score, None, "表现良好")
+    await admin_ok(srv, "lift", suspension, "--reason", "误判", "--restore-credit")
+    score = await account_told(owner, aid, SANCTION, score, suspension, None)
+    [row] = [json.loads(x) for x in (await admin_ok(srv, "accounts")).splitlines() if aid in x]
+    assert row["credit_score"] == score == 100 - SANCTION - SANCTION + 5 + SANCTION
+
+    # what takes no points tells nothing about credit
+    owner.drain_events()
+    await owner.request("publish", account_id=aid, title="明天停水", body="正文")
+    await admin_ok(srv, "remove-term", "明天停水", "--reason", "谣言")
+    await notice(owner, "post_removed")
+    await admin_ok(srv, "freeze-category", "culture", "--accounts", "--seconds", "60", "--reason", "突发")
+    await notice(owner, "account_suspended")
+    await asyncio.sleep(0.3)
+    assert not [e for e in owner.drain_events() if e.get("ev") == "notice" and e.get("kind") == "account_credit"]
