@@ -31,6 +31,7 @@ from server.operator.public_accounts import SYSTEM, freeze_account_category, tak
 from server.operator.sanctions import lock_target
 from server.state import Agreement, Group
 from server.storage.changes import (
+    AddRecord,
     Audit,
     Change,
     DecideReview,
@@ -313,7 +314,9 @@ async def _freeze(app: Context, category: str, reason: str, seconds: int, now: i
         lambda: ((g.group_id, g) for g in app.state.groups.values() if g.category == category and g.alive),
         lambda g: g.alive, "group", "suspend_group", reason, now, until,
         lambda ids: SuspendCategory(category, until, _moving(app, category, ids)),
-        lambda n: audit(app, "freeze_category", reason, category=category, seconds=seconds, groups=n))
+        lambda n: audit(app, "freeze_category", reason, category=category, seconds=seconds, groups=n),
+        # each group's own entry: its group_log and export show the freeze that suspended it
+        lambda gid: audit(app, "suspend_group", reason, gid, category=category, seconds=seconds, until=until))
 
 
 @command("remove-term")
@@ -341,7 +344,13 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
                     delivered.append((gid, seq))
         last = (rows[-1][0], rows[-1][1])
     now = app.now_ms()
+    # Each group's own entry beside the command's: its group_log and export show which of its messages went.
+    by_group: dict[str, list[int]] = {}
+    for gid, seq in hits:
+        by_group.setdefault(gid, []).append(seq)
     await apply(app, *changes(DeleteMessages(tuple(hits), now, operator_name()) if hits else None),
+                *[AddRecord(audit(app, "remove_term", reason, gid, term=term, removed=len(seqs), seqs=seqs))
+                  for gid, seqs in sorted(by_group.items())],
                 audit=audit(app, "remove_term", reason, term=term, removed=len(hits), posts=posts,
                             comments=comments))
     for gid, seq in hits:

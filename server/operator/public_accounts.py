@@ -37,7 +37,7 @@ blacklist lifts those bars again (:func:`unbar_on_lift`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from governance.identity import username_key
@@ -589,8 +589,10 @@ def blacklist_plan(app: Context, user: User, reason: str, now: int, person: str 
     for a in live:
         a.closed_at = now
         plan.closed.append(a.account_id)
+        # (the account's own entry, beside the blacklisting's: export --account shows why it closed)
         plan.changes += [SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": text}),
-                         sanction("close_account", ACCOUNT, a.account_id, text, now)]
+                         replace(sanction("close_account", ACCOUNT, a.account_id, text, now),
+                                 record=_record(app, "close_account", text, a, owner_id=user.user_id))]
     barred = app.state.barred_subjects
     keys = {a.subject_key for a in theirs if a.subject_type == "organization"}
     if person is not None:
@@ -734,7 +736,10 @@ async def freeze_account_category(app: Context, args: dict[str, Any]) -> Result:
                      if a.category == category and a.closed_at is None),
             lambda a: a.closed_at is None, ACCOUNT, "suspend_account", reason, now, until,
             lambda _: SuspendAccountCategory(category, until),
-            lambda n: audit(app, "freeze_account_category", reason, category=category, seconds=seconds, accounts=n))
+            lambda n: audit(app, "freeze_account_category", reason, category=category, seconds=seconds, accounts=n),
+            # each account's own entry: its export shows the freeze that suspended it
+            lambda aid: audit(app, "suspend_account", reason, None, aid, target_type=ACCOUNT, category=category,
+                              seconds=seconds, until=until))
     for a, _ in accounts:
         _tell_frozen(app, a, reason, operator_name())
     return Result([f"froze {len(accounts)} public accounts in {category} until {until}"])

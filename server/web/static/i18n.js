@@ -103,6 +103,7 @@ const zh = {
   log_pin_message: "置顶消息", log_create_invite_link: "生成邀请链接", log_revoke_invite_link: "作废邀请链接", log_dissolve_group: "解散群",
   log_warn_group: "平台警告", log_suspend_group: "平台暂停发言", log_close_group: "平台关闭", log_lift_sanction: "平台解除处罚",
   log_suspend_admin: "平台暂停管理权限",
+  log_remove_term: "平台按关键词删除消息", log_seqs: "消息 {seqs}",
   // v3: public accounts (accounts.js, posts.js, account_errors.js)
   accounts: "公众号", find_account: "按 ID 查找公众号", find_account_hint: "输入公众号 ID（9–12 位数字）。", open: "打开",
   new_account: "开设公众号", new_account_hint: "公众号由已实名认证的个人开设，或由你代表一个组织开设（需要组织名称和统一社会信用代码）。",
@@ -327,6 +328,7 @@ const en = {
   log_pin_message: "pin", log_create_invite_link: "invite link created", log_revoke_invite_link: "invite link revoked", log_dissolve_group: "dissolved",
   log_warn_group: "platform warning", log_suspend_group: "platform suspension", log_close_group: "platform closure", log_lift_sanction: "sanction lifted",
   log_suspend_admin: "admin powers suspended",
+  log_remove_term: "messages removed by the platform (banned term)", log_seqs: "messages {seqs}",
   // v3: public accounts (accounts.js, posts.js, account_errors.js)
   accounts: "Accounts", find_account: "Find an account by ID", find_account_hint: "Enter the account's ID (9 to 12 digits).", open: "Open",
   new_account: "Open a public account", new_account_hint: "A public account is opened by a person with a verified identity, or by you for an organisation (its name and unified social credit code).",
