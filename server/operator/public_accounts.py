@@ -639,6 +639,12 @@ def unbar_on_lift(app: Context, user: User, person: str | None) -> tuple[list[st
 
 # -- lifting a sanction on an account --------------------------------------------------------
 ACCOUNT_LIFTABLE = ("warning", "restrict_comments", "suspend_account")
+# What a lift of each says, in words (``sanction_lifted``'s ``text``; clients word it from ``measure``).
+LIFTED = {
+    "warning": "the platform withdrew its warning to this account",
+    "restrict_comments": "the platform lifted its restriction of comments on this account's posts",
+    "suspend_account": "the platform lifted the suspension of this account's publishing",
+}
 
 
 @dataclass
@@ -693,8 +699,7 @@ def lift_account_sanction(app: Context, row: dict[str, Any], others: list[dict[s
 
     def tell() -> None:
         _tell(app, a, ev.Notice(kind="sanction_lifted", account_id=aid, sanction_id=str(sid), by=operator_name(),
-                                text=f"the platform lifted its {kind.replace('_', ' ')} of this account: {reason}",
-                                **(said or {"measure": kind, "reason": reason})))
+                                text=f"{LIFTED[kind]}: {reason}", **(said or {"measure": kind, "reason": reason})))
 
     return AccountLift(changes, undo, tell, effect)
 
