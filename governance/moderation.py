@@ -82,7 +82,7 @@ _ID_KEYS: Final = frozenset({"sanction_id", "item_id", "sanctions_lifted"})
 LOG_DETAIL_KEYS: Final = frozenset({
     "seconds", "until", "deadline", "role", "seq", "on", "pinned", "name", "category", "join_policy",
     "announcement", "mute_all", "slow_mode_seconds", "sanction_id", "kind", "outcome", "item_id",
-    "link", "max_uses", "expires_at", "note", "sanctions_lifted",
+    "link", "max_uses", "expires_at", "note", "sanctions_lifted", "seqs",
 })
 
 # Mainland mobile numbers and resident ID numbers, wherever they appear in free text, matched in

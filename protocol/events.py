@@ -291,7 +291,8 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     ``credit`` (a user's score changed) and ``account_credit`` (a public account's) have
     ``credit_score`` (the new score), ``credit_level`` (the level it gives, 1-based) and ``delta``
     (the change, signed); an operator's change also ``reason`` (the operator's reason alone), a
-    give-back ``sanction_id`` (the overturned sanction whose points came back); the server's own
+    give-back ``sanction_id`` (the overturned sanction whose points came back), a sanction's penalty
+    (``delta`` negative) the ``sanction_id`` of the sanction that took them; the server's own
     penalty for content a ``block`` list refused ``cause`` ``content_blocked`` (with ``group_id`` for a
     message, ``account_id`` for a public account's text). A client builds its line from these fields;
     ``text`` says the same in English.

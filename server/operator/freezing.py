@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from server.operator.common import apply, sanction
@@ -34,14 +35,17 @@ S = TypeVar("S", bound=Suspendable)
 
 async def freeze(app: Context, frozen: dict[str, int], category: str, targets: Callable[[], Iterable[tuple[str, S]]],
                  alive: Callable[[S], bool], target_type: str, kind: str, reason: str, now: int, until: int,
-                 bulk: Callable[[list[str]], Change], record: Callable[[int], Audit]) -> list[tuple[S, int]]:
+                 bulk: Callable[[list[str]], Change], record: Callable[[int], Audit],
+                 each: Callable[[str], Audit]) -> list[tuple[S, int]]:
     """Freeze ``category`` until ``until`` in ``frozen`` (category -> end) and suspend each live target
     (``targets()``: id and object, read right after the claim) until then, never shortening a longer
     suspension. ``bulk(ids)`` stores the category's end and the targets' ends (``ids``: those suspended,
     each stored suspended even if it is no longer in the category by then, as memory holds it: a move
     into the category claimed before the freeze and failing after); ``record(n)`` is the record
-    entry for ``n`` targets suspended. The caller holds the category's lock. Returns the targets suspended,
-    each with the id of its sanction row (what its owner may appeal, and an operator lift)."""
+    entry for ``n`` targets suspended, ``each(id)`` the entry of one target's suspension (written with
+    its sanction, so the target's own records show the freeze). The caller holds the category's lock.
+    Returns the targets suspended, each with the id of its sanction row (what its owner may appeal, and
+    an operator lift)."""
     # Claimed first, with no await before the list: from here nothing is opened in the category
     # (or moved into it), so the list below is the whole of it.
     frozen_before = frozen.get(category)
@@ -49,7 +53,7 @@ async def freeze(app: Context, frozen: dict[str, int], category: str, targets: C
     listed = list(targets())
     try:
         return await suspend_each(app, listed, alive, target_type, kind, reason, now, until,
-                                  lambda ids: [bulk(ids)], record)
+                                  lambda ids: [bulk(ids)], record, each=each)
     except BaseException:
         if frozen_before is None:
             frozen.pop(category, None)
@@ -60,10 +64,12 @@ async def freeze(app: Context, frozen: dict[str, int], category: str, targets: C
 
 async def suspend_each(app: Context, listed: list[tuple[str, S]], alive: Callable[[S], bool], target_type: str,
                        kind: str, reason: str, now: int, until: int, writes: Callable[[list[str]], list[Change]],
-                       record: Callable[[int], Audit], actor: str | None = None) -> list[tuple[S, int]]:
+                       record: Callable[[int], Audit], actor: str | None = None,
+                       each: Callable[[str], Audit] | None = None) -> list[tuple[S, int]]:
     """Suspend until ``until`` each of ``listed`` (id, object) that is still ``alive`` once its lock is
     held, never shortening a longer suspension, and store it in one transaction: ``writes(ids)`` (the
-    targets' ends), a ``kind`` sanction by ``actor`` (default: the operator) per target, ``record(n)``.
+    targets' ends), a ``kind`` sanction by ``actor`` (default: the operator) per target, with ``each(id)``
+    as its own record entry when given (its ``sanction_id`` added by the store), and ``record(n)``.
     Nothing is written when ``writes`` gives nothing. Returns the targets suspended, each with the id of
     its own sanction row: a freeze is one sanction per target, so each target's suspension is lifted,
     or appealed by a group's owner, on its own."""
@@ -87,9 +93,10 @@ async def suspend_each(app: Context, listed: list[tuple[str, S]], alive: Callabl
             for (_, t), end in zip(live, before, strict=True):
                 t.suspended_until = end
 
-        results = await apply(app, *stored, *[sanction(kind, target_type, tid, reason, now, until, actor=actor)
-                                              for tid, _ in live],
-                              audit=record(len(live)), undo=undo)
+        rows = [sanction(kind, target_type, tid, reason, now, until, actor=actor) for tid, _ in live]
+        if each is not None:
+            rows = [replace(row, record=each(tid)) for row, (tid, _) in zip(rows, live, strict=True)]
+        results = await apply(app, *stored, *rows, audit=record(len(live)), undo=undo)
     # ``apply`` answers each change in order: the targets' writes, then one sanction id per target.
     ids = results[len(stored):]
     return [(t, int(sid)) for (_, t), sid in zip(live, ids, strict=True)]

@@ -36,6 +36,7 @@ from server.operator.common import (
     user_of,
     with_usernames,
 )
+from server.operator.message_penalty import message_cost
 from server.storage.changes import AddCredit, Audit, Change, ResolveReport, SetGroupFields, SetUserFields
 
 if TYPE_CHECKING:
@@ -447,24 +448,28 @@ async def resolve(app: Context, args: dict[str, Any]) -> Result:
     reporter_id, target_uid = row["reporter_id"], row["user_id"]
     now = app.now_ms()
     target = app.state.users.get(target_uid) if target_uid else None
-    pen, undo = penalty(target if outcome == "upheld" else None, app.cfg.credit.penalty_report_upheld)
-    # ResolveReport re-checks inside the transaction that the report is still open.
-    await apply(
-        app,
-        ResolveReport(report_id, outcome, note, now, operator_name()),
-        *changes(pen),
-        audit=audit(app, "resolve_report", note, row["group_id"], target_uid or row["account_id"] or row["group_id"],
-                    **_report_target(row), report_id=report_id, outcome=outcome),
-        undo=undo,
-        conflict=already,
-    )
+    record = audit(app, "resolve_report", note, row["group_id"], target_uid or row["account_id"] or row["group_id"],
+                   **_report_target(row), report_id=report_id, outcome=outcome)
+    resolved = ResolveReport(report_id, outcome, note, now, operator_name())
+    said: list[str] = []
+    if outcome == "upheld" and row["target_type"] == "message" and row["group_id"] and is_id(row.get("seq")):
+        # A message is paid for once, by the first measure on it (remove-message after an upheld
+        # complaint, as operator.md recommends, takes nothing again; nor does this after it).
+        cost = message_cost(app, target, str(row["group_id"]), int(row["seq"]), record)
+        # ResolveReport re-checks inside the transaction that the report is still open.
+        taken = (await apply(app, resolved, cost.change, undo=cost.undo, conflict=already))[-1]
+        pen: Change | None = cost.settle(taken)  # (no await since the write)
+        said = cost.said(taken)
+    else:
+        pen, undo = penalty(target if outcome == "upheld" else None, app.cfg.credit.penalty_report_upheld)
+        await apply(app, resolved, *changes(pen), audit=record, undo=undo, conflict=already)
     reporter = app.state.users.get(reporter_id)
     if reporter is not None:
         publish(reporter.sessions, ev.Notice(kind="report_result", report_id=str(report_id), by=operator_name(),
                                          outcome=outcome, text=note))
     # what it cost the user reported, who is told as for any change
     tell_penalty(app, target, pen, "a report about you was upheld", report_id=str(report_id))
-    return Result([f"report {report_id} {outcome}"])
+    return Result([f"report {report_id} {outcome}", *said])
 
 
 @command("report-stats")

@@ -14,6 +14,13 @@ group it owns:
 - a group with no such admin is **closed** (final, like ``close-group``), with the
   reason "owner blacklisted: ...". Nobody is penalised for it.
 
+Each group gets a record entry of its own, written in the same transaction, so that
+its ``group_log`` and ``export --group`` show what the platform did to it: a passed
+group ``transfer_owner`` (by the platform, to the heir), a closed one ``close_group``
+(with its sanction's id). Their reason is "owner blacklisted: " and the operator's
+reason alone: which other login of the person was blacklisted with it is for the
+blacklisting's own entry, never for a group's managers.
+
 :func:`plan` claims all of it in memory in one synchronous step (so no other
 request can take the group meanwhile) and returns the changes, a summary for
 the record entry, the undo, and what to tell clients after the commit. The
@@ -33,7 +40,17 @@ from protocol.enums import Role
 from protocol.errors import ContractError
 from server.fanout import publish
 from server.handlers.common import caps_of, held_until, level_of, owned_count
-from server.storage.changes import AddSanction, Change, GroupCaps, SetGroupFields, TransferOwner, UserCaps
+from server.operator.common import OPERATOR
+from server.storage.changes import (
+    AddRecord,
+    AddSanction,
+    Audit,
+    Change,
+    GroupCaps,
+    SetGroupFields,
+    TransferOwner,
+    UserCaps,
+)
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -114,17 +131,19 @@ def plan(app: Context, owner: User, reason: str, actor: str, now: int, by: str,
         for gid in owned_groups(app, owner):
             g = app.state.groups[gid]
             heir = successor(app, g, joined_at.get(gid, {}))
+            why = f"owner blacklisted: {reason}"
             if heir is not None:
-                _pass(h, app, g, owner, heir, by)
+                _pass(h, app, g, owner, heir, by, Audit(now, OPERATOR, actor, "transfer_owner", gid, heir.user_id,
+                                                        why, {"from_user_id": owner.user_id}))
             else:
-                _close(h, app, g, f"owner blacklisted: {reason}", actor, now)
+                _close(h, app, g, why, actor, now, owner)
     except BaseException:
         h.undo()  # nothing half-claimed is left behind
         raise
     return h
 
 
-def _pass(h: Handover, app: Context, g: Group, owner: User, heir: User, by: str) -> None:
+def _pass(h: Handover, app: Context, g: Group, owner: User, heir: User, by: str, record: Audit) -> None:
     old, new = g.members[owner.user_id], g.members[heir.user_id]
     g.owner_id, new.role, old.role = heir.user_id, Role.OWNER, Role.MEMBER
 
@@ -144,12 +163,13 @@ def _pass(h: Handover, app: Context, g: Group, owner: User, heir: User, by: str)
                                    GroupCaps(max_members=caps.max_members, max_admins=caps.max_admins,
                                              size_classes=tuple(app.cfg.groups.size_classes),
                                              owner_level=level_of(app, heir), owner_id_verified=heir.id_verified)))
+    h.changes.append(AddRecord(record))
     h.passed[g.group_id] = heir.user_id
     h.undos.append(undo)
     h.tell.append(tell)
 
 
-def _close(h: Handover, app: Context, g: Group, why: str, actor: str, now: int) -> None:
+def _close(h: Handover, app: Context, g: Group, why: str, actor: str, now: int, owner: User) -> None:
     g.closed_at, g.closed_reason = now, why
     online = set(g.online)
     members = list(g.members)
@@ -167,7 +187,8 @@ def _close(h: Handover, app: Context, g: Group, why: str, actor: str, now: int) 
         publish(online, ev.GroupClosed(group_id=g.group_id, reason=why))
 
     h.changes.append(SetGroupFields(g.group_id, {"closed_at": now, "closed_reason": why}))
-    h.changes.append(AddSanction("close_group", "group", g.group_id, why, actor, now))
+    h.changes.append(AddSanction("close_group", "group", g.group_id, why, actor, now, record=Audit(
+        now, OPERATOR, actor, "close_group", g.group_id, None, why, {"owner_id": owner.user_id})))
     h.closed.append(g.group_id)
     h.undos.append(undo)
     h.tell.append(tell)

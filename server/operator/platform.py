@@ -21,17 +21,18 @@ from server.operator.common import (
     group_of,
     is_id,
     operator_name,
-    penalty,
     reason_of,
     seconds_of,
     tell_penalty,
     with_usernames,
 )
 from server.operator.freezing import freeze, suspend_each
+from server.operator.message_penalty import MessageCost, message_cost
 from server.operator.public_accounts import SYSTEM, freeze_account_category, take_comment_down, take_post_down
 from server.operator.sanctions import lock_target
 from server.state import Agreement, Group
 from server.storage.changes import (
+    AddRecord,
     Audit,
     Change,
     DecideReview,
@@ -88,8 +89,11 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
         return await review_names.decide_shown(app, item, decision, note)
     sender = app.state.users.get(sender_id)
     # The message's own lock, as remove-message takes it: one of the two commits first, and the other
-    # then finds the item settled (DecideReview's re-check) or the message gone, so its sender never
-    # loses the points twice for one message.
+    # then finds the item settled (DecideReview's re-check) or the message gone. The sender never loses
+    # the points twice for one message: a complaint upheld about it may have taken them (message_cost).
+    cost: MessageCost | None = None
+    pen: Change | None = None
+    taken = 0
     async with lock_target("message", f"{gid}/{seq}"):
         now = app.now_ms()
         writes: list[Change] = [DecideReview(item_id, decision, note, now)]
@@ -99,12 +103,14 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
             writes.append(SetMessageHeld(gid, seq, 2))
         elif decision == "remove":
             writes.append(DeleteMessages(((gid, seq),), now, operator_name()))
-        pen, undo = penalty(sender if decision in ("reject", "remove") else None,
-                            app.cfg.credit.penalty_report_upheld)
+        record = audit(app, f"review_{decision}", note, gid, sender_id, seq=seq, item_id=item_id)
         # DecideReview re-checks inside the transaction that the item is still open.
-        await apply(app, *writes, *changes(pen),
-                    audit=audit(app, f"review_{decision}", note, gid, sender_id, seq=seq, item_id=item_id),
-                    undo=undo, conflict=already)
+        if decision in ("reject", "remove"):
+            cost = message_cost(app, sender, gid, seq, record)
+            taken = (await apply(app, *writes, cost.change, undo=cost.undo, conflict=already))[-1]
+            pen = cost.settle(taken)  # (no await since the write)
+        else:
+            await apply(app, *writes, audit=record, conflict=already)
     if decision == "release":
         app.state.sent_ids.released(gid, sender_id, seq)  # (no await since the write: a retry now says so)
     g = app.state.groups.get(gid)
@@ -123,7 +129,7 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
                                        content="message", outcome=done, reason=note, seq=seq))
         tell_penalty(app, sender, pen, f"your message {seq} in group {gid} was {done} by the platform: {note}",
                      reason=note)
-    return Result([f"review item {item_id}: {decision}"])
+    return Result([f"review item {item_id}: {decision}", *(cost.said(taken) if cost is not None else [])])
 
 
 @command("remove-message")
@@ -154,11 +160,13 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
             raise OperatorError(f"message {seq} in group {gid} is already deleted or rejected")
         now = app.now_ms()
         sender = app.state.users.get(info.sender_id)
-        pen, undo = penalty(sender, app.cfg.credit.penalty_report_upheld)
-        settled = (await apply(app, DeleteMessages(((gid, seq),), now, operator_name()),
-                               SettleMessageReviews(gid, seq, "remove", reason, now), *changes(pen),
-                               audit=audit(app, "remove_message", reason, gid, info.sender_id, seq=seq),
-                               undo=undo))[1]
+        # Once per message: a complaint upheld about it may have cost the sender its points already.
+        cost = message_cost(app, sender, gid, seq, audit(app, "remove_message", reason, gid, info.sender_id,
+                                                          seq=seq))
+        _, settled, taken = await apply(app, DeleteMessages(((gid, seq),), now, operator_name()),
+                                        SettleMessageReviews(gid, seq, "remove", reason, now), cost.change,
+                                        undo=cost.undo)
+        pen = cost.settle(taken)  # (no await since the write)
     app.forget_owed(gid, seq)
     if g.alive:
         publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
@@ -171,7 +179,7 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
     lines = [f"removed message {seq} of group {gid}"]
     if settled:
         lines.append("its open review item was settled with it (decision remove)")
-    return Result(lines)
+    return Result(lines + cost.said(taken))
 
 
 async def _released(app: Context, gid: str, seq: int, item: dict[str, Any]) -> ev.MessageEvent | None:
@@ -311,7 +319,9 @@ async def _freeze(app: Context, category: str, reason: str, seconds: int, now: i
         lambda: ((g.group_id, g) for g in app.state.groups.values() if g.category == category and g.alive),
         lambda g: g.alive, "group", "suspend_group", reason, now, until,
         lambda ids: SuspendCategory(category, until, _moving(app, category, ids)),
-        lambda n: audit(app, "freeze_category", reason, category=category, seconds=seconds, groups=n))
+        lambda n: audit(app, "freeze_category", reason, category=category, seconds=seconds, groups=n),
+        # each group's own entry: its group_log and export show the freeze that suspended it
+        lambda gid: audit(app, "suspend_group", reason, gid, category=category, seconds=seconds, until=until))
 
 
 @command("remove-term")
@@ -339,7 +349,13 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
                     delivered.append((gid, seq))
         last = (rows[-1][0], rows[-1][1])
     now = app.now_ms()
+    # Each group's own entry beside the command's: its group_log and export show which of its messages went.
+    by_group: dict[str, list[int]] = {}
+    for gid, seq in hits:
+        by_group.setdefault(gid, []).append(seq)
     await apply(app, *changes(DeleteMessages(tuple(hits), now, operator_name()) if hits else None),
+                *[AddRecord(audit(app, "remove_term", reason, gid, term=term, removed=len(seqs), seqs=seqs))
+                  for gid, seqs in sorted(by_group.items())],
                 audit=audit(app, "remove_term", reason, term=term, removed=len(hits), posts=posts,
                             comments=comments))
     for gid, seq in hits:

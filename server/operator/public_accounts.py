@@ -37,7 +37,7 @@ blacklist lifts those bars again (:func:`unbar_on_lift`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from governance.public_accounts import (
@@ -141,6 +141,22 @@ def _tell(app: Context, a: Account, notice: ev.Notice, sessions: Iterable[Sessio
     publish_many(_managers(app, a) | set(sessions), notice)
 
 
+def tell_account_credit(app: Context, a: Account, score: int, delta: int, why: str | None, **extra: Any) -> int:
+    """The one credit notice of a public account: tell its owner and editors (``notice {kind:
+    "account_credit"}``) that its score changed by ``delta`` to ``score``, with the level it gives and
+    ``extra`` (``reason``: the operator's words; ``sanction_id``: the sanction that took the points, or
+    whose points came back); returns the level. Every operator command that changes an account's score
+    calls it after its own notice, so the score and level its managers see never go stale. ``why``:
+    what ``text`` gives as the cause (None: points given back with ``sanction_id``)."""
+    level = account_level(score, app.cfg.public_accounts.levels)
+    text = (f"the account's credit score changed by {delta} to {score} (level {level}): {why}" if why is not None
+            else f"{delta} credit points taken with sanction {extra.get('sanction_id')} were given back: the "
+                 f"account's score is now {score} (level {level})")
+    _tell(app, a, ev.Notice(kind="account_credit", account_id=a.account_id, by=operator_name(), text=text,
+                            credit_score=score, credit_level=level, delta=delta, **extra))
+    return level
+
+
 def _penalty(app: Context, a: Account) -> int:
     """Lower the account's score in memory by the sanction penalty; returns the points taken
     (stored with ``AddAccountCredit(-points)``: a delta, so an undo elsewhere cannot be overwritten)."""
@@ -242,16 +258,21 @@ async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
             a.suspended_until = old_until
             a.credit_score += points
 
-        await apply(app, sanction("suspend_account", ACCOUNT, a.account_id, reason, now, until, report_id, points),
-                    SetAccountFields(a.account_id, {"suspended_until": a.suspended_until}),
-                    AddAccountCredit(a.account_id, -points),
-                    audit=_record(app, "suspend_account", reason, a, seconds=seconds, until=a.suspended_until,
-                                  credit_score=a.credit_score),
-                    undo=undo)
+        sid = (await apply(app, sanction("suspend_account", ACCOUNT, a.account_id, reason, now, until, report_id,
+                                         points),
+                           SetAccountFields(a.account_id, {"suspended_until": a.suspended_until}),
+                           *([AddAccountCredit(a.account_id, -points)] if points else []),
+                           audit=_record(app, "suspend_account", reason, a, seconds=seconds, until=a.suspended_until,
+                                         credit_score=a.credit_score),
+                           undo=undo))[0]
+        score = a.credit_score  # the score this penalty left (no await since the write)
     _tell(app, a, ev.Notice(kind="account_suspended", account_id=a.account_id, by=operator_name(),
                             text=f"publishing, and changing the name or introduction, are suspended: {reason}",
                             reason=reason,
                             deadline=a.suspended_until))
+    if points:
+        tell_account_credit(app, a, score, -points, f"publishing was suspended: {reason}", reason=reason,
+                            sanction_id=str(sid))
     return Result([f"suspended publishing of account {a.account_id} until {a.suspended_until}; credit score "
                    + str(a.credit_score)])
 
@@ -383,10 +404,7 @@ async def account_credit(app: Context, args: dict[str, Any]) -> Result:
     score = a.credit_score
     await apply(app, AddAccountCredit(a.account_id, delta),
                 audit=_record(app, "account_credit", reason, a, delta=delta, score=score), undo=undo)
-    level = account_level(score, app.cfg.public_accounts.levels)
-    _tell(app, a, ev.Notice(kind="account_credit", account_id=a.account_id, by=operator_name(),
-                            text=f"the account's credit score changed by {delta} to {score} (level {level}): {reason}",
-                            credit_score=score, credit_level=level, delta=delta, reason=reason))
+    level = tell_account_credit(app, a, score, delta, reason, reason=reason)
     return Result([f"account {a.account_id}: credit score {score}, level {level}"])
 
 
@@ -419,16 +437,20 @@ async def take_post_down(app: Context, row: PostRow, reason: str, report_id: int
         a.credit_score += points
 
     # RemovePost re-checks inside the transaction that the post is there and not removed yet.
-    await apply(app, RemovePost(row.post_id, now, reason),
-                AddSanction("remove_post", ACCOUNT, a.account_id, reason, operator_name(), now, None, report_id,
-                            points),
-                *([AddAccountCredit(a.account_id, -points)] if points else []),
-                audit=_record(app, "remove_post", reason, a, post_id=row.post_id, title=row.title,
-                              author_id=row.author_id, credit_score=a.credit_score, **detail),
-                undo=undo)
+    sid = (await apply(app, RemovePost(row.post_id, now, reason),
+                       AddSanction("remove_post", ACCOUNT, a.account_id, reason, operator_name(), now, None,
+                                   report_id, points),
+                       *([AddAccountCredit(a.account_id, -points)] if points else []),
+                       audit=_record(app, "remove_post", reason, a, post_id=row.post_id, title=row.title,
+                                     author_id=row.author_id, credit_score=a.credit_score, **detail),
+                       undo=undo))[1]
+    score = a.credit_score  # the score this penalty left (no await since the write)
     _tell(app, a, ev.Notice(kind="post_removed", text=f"the platform removed the post {row.title!r}: {reason}",
                             account_id=a.account_id, post_id=str(row.post_id), by=operator_name(),
                             reason=reason, title=row.title))
+    if points:
+        tell_account_credit(app, a, score, -points, f"the platform removed the post {row.title!r}: {reason}",
+                            reason=reason, sanction_id=str(sid))
     announce_post_gone(app, a, row.post_id, bool(row.held))
     return a
 
@@ -565,8 +587,10 @@ def blacklist_plan(app: Context, user: User, reason: str, now: int, person: str 
     for a in live:
         a.closed_at = now
         plan.closed.append(a.account_id)
+        # (the account's own entry, beside the blacklisting's: export --account shows why it closed)
         plan.changes += [SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": text}),
-                         sanction("close_account", ACCOUNT, a.account_id, text, now)]
+                         replace(sanction("close_account", ACCOUNT, a.account_id, text, now),
+                                 record=_record(app, "close_account", text, a, owner_id=user.user_id))]
     barred = app.state.barred_subjects
     keys = {a.subject_key for a in theirs if a.subject_type == "organization"}
     if person is not None:
@@ -613,6 +637,12 @@ def unbar_on_lift(app: Context, user: User, person: str | None) -> tuple[list[st
 
 # -- lifting a sanction on an account --------------------------------------------------------
 ACCOUNT_LIFTABLE = ("warning", "restrict_comments", "suspend_account")
+# What a lift of each says, in words (``sanction_lifted``'s ``text``; clients word it from ``measure``).
+LIFTED = {
+    "warning": "the platform withdrew its warning to this account",
+    "restrict_comments": "the platform lifted its restriction of comments on this account's posts",
+    "suspend_account": "the platform lifted the suspension of this account's publishing",
+}
 
 
 @dataclass
@@ -667,8 +697,7 @@ def lift_account_sanction(app: Context, row: dict[str, Any], others: list[dict[s
 
     def tell() -> None:
         _tell(app, a, ev.Notice(kind="sanction_lifted", account_id=aid, sanction_id=str(sid), by=operator_name(),
-                                text=f"the platform lifted its {kind.replace('_', ' ')} of this account: {reason}",
-                                **(said or {"measure": kind, "reason": reason})))
+                                text=f"{LIFTED[kind]}: {reason}", **(said or {"measure": kind, "reason": reason})))
 
     return AccountLift(changes, undo, tell, effect)
 
@@ -685,11 +714,7 @@ def give_back_account(app: Context, aid: str, points: int, sid: int) -> AccountL
         a.credit_score -= points
 
     def tell() -> None:
-        level = account_level(a.credit_score, app.cfg.public_accounts.levels)
-        _tell(app, a, ev.Notice(kind="account_credit", account_id=aid, by=operator_name(),
-                                text=f"{points} credit points taken with sanction {sid} were given back: the "
-                                     f"account's score is now {a.credit_score} (level {level})",
-                                credit_score=a.credit_score, credit_level=level, delta=points, sanction_id=str(sid)))
+        tell_account_credit(app, a, a.credit_score, points, None, sanction_id=str(sid))
 
     return AccountLift([AddAccountCredit(aid, points)], undo, tell, f"{points} credit points given back")
 
@@ -714,7 +739,10 @@ async def freeze_account_category(app: Context, args: dict[str, Any]) -> Result:
                      if a.category == category and a.closed_at is None),
             lambda a: a.closed_at is None, ACCOUNT, "suspend_account", reason, now, until,
             lambda _: SuspendAccountCategory(category, until),
-            lambda n: audit(app, "freeze_account_category", reason, category=category, seconds=seconds, accounts=n))
+            lambda n: audit(app, "freeze_account_category", reason, category=category, seconds=seconds, accounts=n),
+            # each account's own entry: its export shows the freeze that suspended it
+            lambda aid: audit(app, "suspend_account", reason, None, aid, target_type=ACCOUNT, category=category,
+                              seconds=seconds, until=until))
     for a, _ in accounts:
         _tell_frozen(app, a, reason, operator_name())
     return Result([f"froze {len(accounts)} public accounts in {category} until {until}"])

@@ -216,7 +216,8 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
         g = app.state.groups.get(target)
         if g is None:
             raise OperatorError(f"unknown group {target}")
-        text = f"the platform lifted its {kind.replace('_', ' ')} of this group: {reason}"
+        text = (f"the platform lifted the suspension of this group: {reason}" if kind == "suspend_group"
+                else f"the platform withdrew its warning to this group: {reason}")
         if kind == "suspend_group":
             old, until = g.suspended_until, standing_until(others, kind, now, without=sid)
             g.suspended_until = until

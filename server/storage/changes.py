@@ -44,6 +44,12 @@ class Audit:
     detail: Mapping[str, Any] | None = None
 
 
+def with_detail(a: Audit, **more: Any) -> Audit:
+    """``a`` with ``more`` added to its detail: what only the transaction that writes it knows (an id)."""
+    return Audit(a.ts, a.actor_type, a.actor_id, a.action, a.group_id, a.target_id, a.reason,
+                 {**(a.detail or {}), **more})
+
+
 # -- accounts ------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class InsertUser(Change):
@@ -615,6 +621,10 @@ class AddSanction(Change):
     credit_taken: int = 0  # points taken from the target (a group's: its owner) with it, given back if overturned
     replaces: tuple[int, ...] = ()
     lift_reason: str = ""  # of the sanctions it replaces: readable, for operators; never parsed
+    # An enforcement-record entry of its own, written with it, ``sanction_id`` added to its detail (the id
+    # exists only inside the transaction): a measure that takes one sanction per target (``freeze-category``,
+    # the groups a blacklisting closes) records each against its target, where that target's records look.
+    record: Audit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -625,6 +635,40 @@ class DecideReview(Change):
     decision: str
     note: str
     decided_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddRecord(Change):
+    """One more enforcement-record entry in the transaction, beside the op's own: a measure that reaches
+    several groups (a blacklisted owner's groups passed on, ``remove-term``'s messages) records what it
+    did to each group against that group, so ``group_log`` and ``export --group`` find it."""
+
+    entry: Audit
+
+
+# The record entries of the measures that cost a message's sender credit (``MessagePenalty``).
+MESSAGE_MEASURES = ("remove_message", "review_reject", "review_remove", "resolve_report")
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePenalty(Change):
+    """The credit one message costs its sender, taken once (``credit.penalty_report_upheld``): take
+    ``points`` from ``user_id`` unless an earlier measure on message (``group_id``, ``seq``) took
+    them, and append ``record`` (the measure's entry) with ``credit_taken`` (the points taken, 0 when
+    none) added to its detail. Returns the points taken.
+
+    Decided in the transaction from the record itself: an earlier entry of :data:`MESSAGE_MEASURES`
+    naming the message (its ``group_id`` and ``seq``) with ``credit_taken`` above 0, or, written before
+    entries said so, any such entry (a ``resolve_report`` only when upheld), took them. On PostgreSQL
+    under a transaction-level lock on the message, so of two writers the second reads the first's
+    entry; SQLite has one writer. ``user_id`` None or ``points`` 0: nothing is taken, the entry is
+    written all the same. Comes last among the op's changes (the op has no ``audit`` of its own)."""
+
+    user_id: str | None
+    points: int
+    group_id: str
+    seq: int
+    record: Audit
 
 
 @dataclass(frozen=True, slots=True)

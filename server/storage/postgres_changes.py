@@ -23,7 +23,9 @@ within this process's single writer:
   promotion's ``SetMemberRole``, ``TransferOwner``'s ``GroupCaps``) under one on
   the group; a change taking both takes the user's first;
 - the enforcement record is appended under a transaction-level advisory lock
-  taken before reading its last entry.
+  taken before reading its last entry;
+- ``MessagePenalty`` reads whether a measure on the message took its credit already
+  under a transaction-level advisory lock on the message.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ LOCK_MIGRATE = 0x5147_0003
 LOCK_USER_CAPS = 0x5147_0006  # (LOCK_USER_CAPS, hashtext(user_id)): one user's caps, see UserCaps
 LOCK_REPORTER = 0x5147_0007  # (LOCK_REPORTER, hashtext(user_id)): one reporter's open reports, see InsertReport
 LOCK_GROUP_CAPS = 0x5147_0009  # (LOCK_GROUP_CAPS, hashtext(group_id)): one group's caps, see GroupRoom
+LOCK_MESSAGE_PENALTY = 0x5147_000A  # (LOCK_MESSAGE_PENALTY, hashtext("GID/SEQ")): one message's penalty
 
 
 def applies(kind: type[C]) -> Callable[[Callable[[Conn, C], Awaitable[Any]]], Applier]:
@@ -620,7 +623,42 @@ async def _add_sanction(db: Conn, s: c.AddSanction) -> int:
     )
     for old in s.replaces:
         await _lift(db, old, s.starts_at, s.actor, s.lift_reason, replaced_by=int(sanction_id))
+    if s.record is not None:
+        await append_audit(db, c.with_detail(s.record, sanction_id=int(sanction_id)))
     return int(sanction_id)  # the sanction id
+
+
+@applies(c.AddRecord)
+async def _add_record(db: Conn, r: c.AddRecord) -> None:
+    await append_audit(db, r.entry)
+
+
+# An earlier measure on the message that took its credit (``MessagePenalty``): by the group's entries.
+_MESSAGE_PAID = (
+    "SELECT 1 FROM audit WHERE group_id = $1 AND action = ANY($2::text[])"
+    " AND (detail::jsonb ->> 'seq') = $3"
+    " AND COALESCE((detail::jsonb ->> 'credit_taken')::bigint,"
+    " CASE WHEN action = 'resolve_report' AND (detail::jsonb ->> 'outcome') IS DISTINCT FROM 'upheld'"
+    " THEN 0 ELSE 1 END) > 0"
+    " LIMIT 1"
+)
+
+
+@applies(c.MessagePenalty)
+async def _message_penalty(db: Conn, p: c.MessagePenalty) -> int:
+    taken = 0
+    if p.user_id is not None and p.points > 0:
+        # To the end of the transaction: a second measure on the message waits for the first to commit,
+        # and then (READ COMMITTED: a new snapshot for each statement) reads its entry below.
+        await db.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", LOCK_MESSAGE_PENALTY,
+                         f"{p.group_id}/{p.seq}")
+        paid = await db.fetchval(_MESSAGE_PAID, p.group_id, list(c.MESSAGE_MEASURES), str(p.seq))
+        if paid is None:
+            await db.execute("UPDATE users SET credit_score = credit_score - $1 WHERE user_id = $2",
+                             p.points, p.user_id)
+            taken = p.points
+    await append_audit(db, c.with_detail(p.record, credit_taken=taken))
+    return taken
 
 
 @applies(c.DecideReview)

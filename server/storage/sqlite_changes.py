@@ -574,7 +574,38 @@ async def _add_sanction(db: aiosqlite.Connection, s: c.AddSanction) -> int:
     assert cur.lastrowid is not None
     for old in s.replaces:
         await _lift(db, old, s.starts_at, s.actor, s.lift_reason, replaced_by=cur.lastrowid)
+    if s.record is not None:
+        await append_audit(db, c.with_detail(s.record, sanction_id=cur.lastrowid))
     return cur.lastrowid  # the sanction id
+
+
+@applies(c.AddRecord)
+async def _add_record(db: aiosqlite.Connection, r: c.AddRecord) -> None:
+    await append_audit(db, r.entry)
+
+
+# An earlier measure on the message that took its credit (``MessagePenalty``): by the group's entries.
+_MESSAGE_PAID = (
+    "SELECT 1 FROM audit WHERE group_id = ? AND action IN (" + ", ".join("?" * len(c.MESSAGE_MEASURES)) + ")"
+    " AND json_extract(detail, '$.seq') = ?"
+    " AND COALESCE(json_extract(detail, '$.credit_taken'),"
+    " CASE WHEN action = 'resolve_report' AND json_extract(detail, '$.outcome') IS NOT 'upheld' THEN 0 ELSE 1 END) > 0"
+    " LIMIT 1"
+)
+
+
+@applies(c.MessagePenalty)
+async def _message_penalty(db: aiosqlite.Connection, p: c.MessagePenalty) -> int:
+    # One writer: no other transaction appends an entry between this read and the entry below.
+    taken = 0
+    if p.user_id is not None and p.points > 0:
+        paid = await db.execute_fetchall(_MESSAGE_PAID, (p.group_id, *c.MESSAGE_MEASURES, p.seq))
+        if not list(paid):
+            await db.execute("UPDATE users SET credit_score = credit_score - ? WHERE user_id = ?",
+                             (p.points, p.user_id))
+            taken = p.points
+    await append_audit(db, c.with_detail(p.record, credit_taken=taken))
+    return taken
 
 
 @applies(c.DecideReview)

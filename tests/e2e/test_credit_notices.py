@@ -159,3 +159,137 @@ async def test_a_blocked_post_tells_its_author_the_credit_it_took(make_server, t
     ev = await notice(owner, "credit")
     assert (ev["delta"], ev["credit_score"], ev["cause"], ev["account_id"]) == (
         -BLOCKED, score - BLOCKED, "content_blocked", aid), ev
+
+
+async def test_one_message_costs_its_sender_once_whatever_measures_it_meets(make_server, tmp_path):
+    """The complaint workflow operator.md documents: a report about a message upheld with ``resolve``,
+    then the message taken down with ``remove-message``. The sender pays ``penalty_report_upheld`` once
+    for the message, whichever measure comes first (a second upheld report, or ``decide --decision
+    remove`` of its review item, takes nothing again either); the command that took nothing says so,
+    and its sender gets no credit notice for it (the record entry says ``credit_taken`` 0)."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    witness = await srv.user()
+    await witness.request("join_group", group_id=gid)
+    score = (await member.request("me"))["credit_score"]
+
+    async def report(by: Any, seq: int) -> str:
+        return str((await by.request("report", target_type="message", group_id=gid, seq=seq,
+                                     reason="违法"))["report_id"])
+
+    # upheld, then removed: the removal takes nothing again
+    first = (await member.request("send", group_id=gid, text="一条违规消息", client_msg_id="m1"))["seq"]
+    rid, other = await report(owner, first), await report(witness, first)
+    out = await admin_ok(srv, "resolve", rid, "--outcome", "upheld", "--note", "属实")
+    assert "no credit taken" not in out
+    score = await told_report(member, score)
+    out = await admin_ok(srv, "remove-message", gid, str(first), "--reason", "违法")
+    assert f"no credit taken from {member.username}: it was already taken for message {first} of group {gid}" in out
+    assert (await notice(member, "content_removed"))["seq"] == first
+    # removed, then a second report made before the removal upheld: nothing again
+    out = await admin_ok(srv, "resolve", other, "--outcome", "upheld", "--note", "属实")
+    assert "no credit taken" in out
+    await asyncio.sleep(0.3)
+    assert credit_notices(member) == []
+    assert (await member.request("me"))["credit_score"] == score
+
+    # removed first, then the complaint made before it upheld: the removal took the points
+    second = (await member.request("send", group_id=gid, text="另一条违规消息", client_msg_id="m2"))["seq"]
+    rid = await report(owner, second)
+    await admin_ok(srv, "remove-message", gid, str(second), "--reason", "违法")
+    score = await told(member, -REPORT_UPHELD, "违法", score)
+    out = await admin_ok(srv, "resolve", rid, "--outcome", "upheld", "--note", "属实")
+    assert f"no credit taken from {member.username}" in out
+
+    # a flagged message: the complaint upheld, then its review item decided remove
+    flagged = (await member.request("send", group_id=gid, text="vpn下载 这里", client_msg_id="m3"))["seq"]
+    rid = await report(owner, flagged)
+    await admin_ok(srv, "resolve", rid, "--outcome", "upheld", "--note", "属实")
+    score = await told_report(member, score)
+    [item] = await open_items(srv)
+    out = await admin_ok(srv, "decide", str(item["item_id"]), "--decision", "remove", "--note", "色情")
+    assert f"no credit taken from {member.username}" in out
+    await asyncio.sleep(0.3)
+    assert credit_notices(member) == []
+    assert (await member.request("me"))["credit_score"] == score
+
+    # the record says what each measure took
+    taken = [(a, json.loads(d)["seq"], json.loads(d)["credit_taken"]) for a, d in srv.db_rows(
+        "SELECT action, detail FROM audit WHERE action IN ('resolve_report', 'remove_message', 'review_remove')"
+        " ORDER BY id")]
+    assert taken == [("resolve_report", first, REPORT_UPHELD), ("remove_message", first, 0),
+                     ("resolve_report", first, 0), ("remove_message", second, REPORT_UPHELD),
+                     ("resolve_report", second, 0), ("resolve_report", flagged, REPORT_UPHELD),
+                     ("review_remove", flagged, 0)]
+
+
+async def told_report(client: Any, before: int) -> int:
+    """The credit notice of an upheld report about ``client``: it names the report, not the note."""
+    ev = await notice(client, "credit")
+    assert (ev["delta"], ev["credit_score"]) == (-REPORT_UPHELD, before - REPORT_UPHELD) and ev["report_id"], ev
+    return before - REPORT_UPHELD
+
+
+async def account_told(client: Any, aid: str, delta: int, before: int, sanction_id: str | None,
+                       reason: str | None) -> int:
+    """The ``account_credit`` notice after a measure changed the account's score: its fields are the
+    score and level the operator's ``accounts`` listing gives now."""
+    ev = await notice(client, "account_credit")
+    assert (ev["account_id"], ev["delta"], ev["credit_score"]) == (aid, delta, before + delta), ev
+    assert (ev.get("sanction_id"), ev.get("reason")) == (sanction_id, reason), ev
+    assert f"{before + delta} (level {ev['credit_level']})" in ev["text"], ev
+    if reason is not None:
+        assert reason in ev["text"]
+    return before + delta
+
+
+async def test_every_measure_that_changes_an_accounts_score_tells_its_owner_and_editors(make_server, tmp_path):
+    """``suspend-account`` and ``remove-post`` take ``credit.penalty_sanction`` points from the account
+    itself: its owner and editors get ``account_credit`` (the new score, its level, the change, the
+    operator's reason and the sanction that took them), after the measure's own notice, as they do for
+    ``account-credit`` and for points given back. Measures that take nothing (``remove-term``, a freeze)
+    send none."""
+    srv = word_server(make_server, tmp_path)
+    owner = await srv.user(verify_id=True)
+    editor = await srv.user(verify_id=True)
+    aid = (await owner.request("create_account", name="晨报", category="culture", intro="简介",
+                               subject_type="individual"))["account_id"]
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    score = 100  # public_accounts.initial_credit's default
+
+    async def sanction_of(kind: str) -> str:
+        rows = [json.loads(x) for x in (await admin_ok(srv, "sanctions", "--account", aid)).splitlines()]
+        return str([r for r in rows if r["kind"] == kind][-1]["id"])
+
+    post = (await owner.request("publish", account_id=aid, title="标题", body="正文"))["post_id"]
+    await admin_ok(srv, "suspend-account", aid, "--seconds", "600", "--reason", "违规转载")
+    for c in (owner, editor):
+        assert (await notice(c, "account_suspended"))["account_id"] == aid
+    suspension = await sanction_of("suspend_account")
+    for c in (owner, editor):
+        await account_told(c, aid, -SANCTION, score, suspension, "违规转载")
+    score -= SANCTION
+
+    await admin_ok(srv, "remove-post", post, "--reason", "谣言")
+    assert (await notice(owner, "post_removed"))["post_id"] == post
+    sid = await sanction_of("remove_post")
+    await account_told(owner, aid, -SANCTION, score, sid, "谣言")
+    score = await account_told(editor, aid, -SANCTION, score, sid, "谣言")
+
+    await admin_ok(srv, "account-credit", aid, "--delta", "5", "--reason", "表现良好")
+    await account_told(editor, aid, 5, score, None, "表现良好")
+    score = await account_told(owner, aid, 5, score, None, "表现良好")
+    await admin_ok(srv, "lift", suspension, "--reason", "误判", "--restore-credit")
+    score = await account_told(owner, aid, SANCTION, score, suspension, None)
+    [row] = [json.loads(x) for x in (await admin_ok(srv, "accounts")).splitlines() if aid in x]
+    assert row["credit_score"] == score == 100 - SANCTION - SANCTION + 5 + SANCTION
+
+    # what takes no points tells nothing about credit
+    owner.drain_events()
+    await owner.request("publish", account_id=aid, title="明天停水", body="正文")
+    await admin_ok(srv, "remove-term", "明天停水", "--reason", "谣言")
+    await notice(owner, "post_removed")
+    await admin_ok(srv, "freeze-category", "culture", "--accounts", "--seconds", "60", "--reason", "突发")
+    await notice(owner, "account_suspended")
+    await asyncio.sleep(0.3)
+    assert not [e for e in owner.drain_events() if e.get("ev") == "notice" and e.get("kind") == "account_credit"]

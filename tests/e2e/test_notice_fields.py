@@ -172,3 +172,34 @@ async def test_a_malformed_registration_names_the_field(server):
                        ({"display_name": "   "}, "display_name")):
         r = await c.call("register", **{**args, **bad})
         assert (r["code"], r["field"]) == ("bad_request", field), r
+
+
+async def test_a_lifted_sanction_says_in_plain_words_what_was_lifted(server):
+    """``sanction_lifted``'s English ``text`` names what the lift ended in words ("the suspension of
+    this group", "its warning to this account"), never the sanction's kind as an identifier ("its
+    suspend group of this group"); ``measure`` carries the kind for clients."""
+    owner, member = await server.user(), await server.user()
+    gid = await open_group(owner)
+    await member.request("join_group", group_id=gid)
+    acct_owner = await server.user(verify_id=True)
+    aid = (await acct_owner.request("create_account", name="晨报", category="culture", intro="简介",
+                                    subject_type="individual"))["account_id"]
+    await admin_ok(server, "warn-group", gid, "--reason", "整改")
+    await admin_ok(server, "suspend-group", gid, "--seconds", "600", "--reason", "刷屏")
+    await admin_ok(server, "warn-account", aid, "--reason", "整改")
+    await admin_ok(server, "restrict-account", aid, "--comments", "off", "--reason", "评论失控")
+    await admin_ok(server, "suspend-account", aid, "--seconds", "600", "--reason", "违规转载")
+    expected = {
+        ("group", "warning"): "the platform withdrew its warning to this group: 已核实",
+        ("group", "suspend_group"): "the platform lifted the suspension of this group: 已核实",
+        ("account", "warning"): "the platform withdrew its warning to this account: 已核实",
+        ("account", "restrict_comments"):
+            "the platform lifted its restriction of comments on this account's posts: 已核实",
+        ("account", "suspend_account"): "the platform lifted the suspension of this account's publishing: 已核实",
+    }
+    for (target, kind), text in expected.items():
+        args = ("--group", gid) if target == "group" else ("--account", aid)
+        [row] = [r for r in await sanctions(server, *args) if r["kind"] == kind]
+        await admin_ok(server, "lift", str(row["id"]), "--reason", "已核实")
+        ev = await notice(member if target == "group" else acct_owner, "sanction_lifted")
+        assert (ev["measure"], ev["sanction_id"], ev["reason"], ev["text"]) == (kind, str(row["id"]), "已核实", text)

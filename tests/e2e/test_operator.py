@@ -139,7 +139,8 @@ async def test_remove_message_takes_one_delivered_message_down(server):
     assert server.db_rows("SELECT text FROM messages WHERE group_id = ? AND seq = ?", gid, bad) == [("出售枪支联系我",)]
     [(actor, target, reason, detail)] = server.db_rows(
         "SELECT actor_id, target_id, reason, detail FROM audit WHERE action = 'remove_message'")
-    assert (actor, target, reason, json.loads(detail)) == ("operator", m.user_id, "违禁物品", {"seq": bad})
+    assert (actor, target, reason, json.loads(detail)) == ("operator", m.user_id, "违禁物品",
+                                                          {"seq": bad, "credit_taken": 10})
     for args in ([gid, str(bad)], [gid, "9999"], ["999999999", "1"]):  # already removed, no such message or group
         rc, out, err = await server.admin("remove-message", *args, "--reason", "x")
         assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1, (args, err)

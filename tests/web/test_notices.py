@@ -294,11 +294,13 @@ def test_measures_on_a_public_account_read_in_chinese(browser: Any, server: Serv
     assert _toast(alice, "评论已被平台关闭") == "公众号「茶馆日报」的评论已被平台关闭：评论区管理不力"
     _admin(server, "remove-post", gone, "--reason", "含违法信息")
     assert _toast(alice, "文章") == "公众号「茶馆日报」的文章《违规文章》已被平台移除：含违法信息"
+    removal = _sanction_id(server, "remove_post", "--account", aid)  # the points it took, said from fields
+    assert _toast(alice, "扣除").startswith(f"公众号「茶馆日报」因处罚 {removal} 被扣除 20 信用分，现为 80（等级 ")
     _admin(server, "remove-comment", comment, "--reason", "引战")
     assert _toast(alice, "评论已被平台移除") == "你在公众号「茶馆日报」文章《开张》下的评论已被平台移除：引战"
     sid = _sanction_id(server, "restrict_comments", "--account", aid)
     _admin(server, "lift", sid, "--reason", "已整改")
-    assert _toast(alice, "解除") == "平台已解除对公众号「茶馆日报」的处罚：已整改"
+    assert _toast(alice, "解除") == f"平台已解除对公众号「茶馆日报」评论功能的限制（处罚编号 {sid}）：已整改"
     for text in alice.locator("#toasts .toast").all_inner_texts():
         assert not LATIN.search(text), text
     assert alice.errors == []

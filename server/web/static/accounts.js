@@ -536,9 +536,18 @@ export function accountNotice(ev) {
       break;
     // **[ext]** `reason`: the operator's words alone (`text` wraps them in English); from an older
     // server, `text` as it is.
-    case "account_restricted": case "account_unrestricted": case "sanction_lifted":
+    case "account_restricted": case "account_unrestricted":
       s = t("an_" + ev.kind, { name, text: said(ev.reason, text) });
       break;
+    case "sanction_lifted": {
+      // **[ext]** `measure` says which sanction went (a warning, the comments' restriction, the
+      // suspension), `reason` why; an older server's `text` as it is.
+      const key = { warning: "an_lifted_warning", restrict_comments: "an_lifted_restrict_comments",
+        suspend_account: "an_lifted_suspend_account" }[ev.measure];
+      s = key && typeof ev.reason === "string" ? t(key, { name, sid: ev.sanction_id || "", reason: ev.reason })
+        : t("an_sanction_lifted", { name, text: said(ev.reason, text) });
+      break;
+    }
     case "account_licensed": {
       const label = ["news", "government", "verified"].includes(ev.label) ? t("lic_" + ev.label) : null;
       s = label && typeof ev.reason === "string" && (ev.measure === "grant" || ev.measure === "revoke")

@@ -203,7 +203,7 @@ function linkNode(g, link, redraw) {
 const ACTIONS = new Set(["kick", "mute", "mute_all", "set_role", "transfer_owner", "set_announcement", "update_group",
   "delete_message", "approve_join", "reject_join", "invite", "ban", "unban", "set_slow_mode", "pin_message",
   "create_invite_link", "revoke_invite_link", "dissolve_group", "warn_group", "suspend_group", "close_group",
-  "lift_sanction", "suspend_admin"]);
+  "lift_sanction", "suspend_admin", "remove_term"]);
 
 export function actionLabel(action) { return ACTIONS.has(action) ? t("log_" + action) : action; }
 
@@ -249,6 +249,7 @@ function detailText(detail) {
     if (k === "name") return t("group_name") + "：" + v;
     if (k === "category") return t("category") + "：" + catName(v);  // (an operator's own: as is)
     if (k === "join_policy") return t("join_policy") + "：" + known("policy_" + v, v);
+    if (k === "seqs" && Array.isArray(v)) return t("log_seqs", { seqs: v.map((n) => "#" + n).join(", ") });  // messages taken down
     return k + ": " + (typeof v === "object" ? JSON.stringify(v) : String(v));
   };
   return Object.entries(detail).filter(([, v]) => v !== null && v !== undefined && v !== "").map(([k, v]) => word(k, v)).join(" · ");

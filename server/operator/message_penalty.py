@@ -1,0 +1,67 @@
+"""The credit one message costs its sender, taken once whatever measures it meets.
+
+A message can meet several of the platform's measures: a complaint about it upheld (``resolve``), its
+removal (``remove-message``, as ``docs/operator.md`` recommends after an upheld complaint), a decision on
+its review item (``decide`` ``reject`` or ``remove``). Each costs the sender
+``credit.penalty_report_upheld`` points, but one message is paid for once: all three go through
+:func:`message_cost`, whose change (``MessagePenalty``) decides in the transaction, from the record,
+whether an earlier measure on the message took the points, and writes the measure's record entry with
+the points it took (``credit_taken``). Race-free in the store: memory claims the points first, as every
+penalty does, and gives back what the store did not take.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from server.operator.common import penalty
+from server.storage.changes import AddCredit, MessagePenalty
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from server.context import Context
+    from server.state import User
+    from server.storage.changes import Audit
+
+
+@dataclass
+class MessageCost:
+    """A message's penalty claimed in memory (:func:`message_cost`): ``change`` stores it with the
+    measure's record entry; ``undo`` takes the claim back should the write fail."""
+
+    user: User | None
+    claimed: int
+    group_id: str
+    seq: int
+    change: MessagePenalty
+    undo: Callable[[], None]
+
+    def settle(self, taken: int) -> AddCredit | None:
+        """After the write, with the points the store took: gives back in memory what it did not take
+        (an earlier measure on the message took them); the penalty to tell (``tell_penalty``), or None."""
+        if self.user is None:
+            return None
+        if taken < self.claimed:
+            self.user.credit_score += self.claimed - taken
+        return AddCredit(self.user.user_id, -taken) if taken else None
+
+    def said(self, taken: int) -> list[str]:
+        """The command's output line when the sender was not charged again."""
+        if self.user is None or not self.claimed or taken:
+            return []
+        line = (f"no credit taken from {self.user.username}: it was already taken for message {self.seq} of "
+                f"group {self.group_id}")
+        return [line]
+
+
+def message_cost(app: Context, sender: User | None, group_id: str, seq: int, record: Audit) -> MessageCost:
+    """Claim in memory the sender's penalty for message (``group_id``, ``seq``) and the change that stores
+    it once (the last of the op's changes, with ``record`` as the op's entry: ``apply`` gets no
+    ``audit``). No await: the caller applies it at once."""
+    points = app.cfg.credit.penalty_report_upheld
+    pen, undo = penalty(sender, points)
+    claimed = points if pen is not None else 0
+    change = MessagePenalty(sender.user_id if sender is not None else None, claimed, group_id, seq, record)
+    return MessageCost(sender, claimed, group_id, seq, change, undo)
