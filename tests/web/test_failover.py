@@ -40,8 +40,8 @@ def cluster_of(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
         for n in c.nodes:
             config = n.config.read_text(encoding="utf-8")
             assert "auth_timeout_seconds = 10.0\n" in config
-            n.config.write_text(config.replace("auth_timeout_seconds = 10.0\n", f"auth_timeout_seconds = {auth_timeout}\n"),
-                                encoding="utf-8")
+            wanted = f"auth_timeout_seconds = {auth_timeout}\n"
+            n.config.write_text(config.replace("auth_timeout_seconds = 10.0\n", wanted), encoding="utf-8")
         return c.start()
 
     yield make

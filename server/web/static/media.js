@@ -5,7 +5,7 @@
 // load (403 after the expiry) or an old link asks media_url for a fresh one.
 import { el, modal } from "./dom.js";
 import { t } from "./i18n.js";
-import { api, whenAuthed } from "./state.js";
+import { S, api, whenAuthed } from "./state.js";
 import { RequestError } from "./conn.js";
 import { sha256hex } from "./sha256.js";
 
@@ -82,7 +82,7 @@ export async function upload(file, onProgress, { stopped = () => false, onPause 
         if (stopped()) throw new RequestError("cancelled", "upload cancelled");
       }
       drops++;
-      if (onPause) onPause(true);
+      if (onPause && (e.code === "disconnected" || !S.authed)) onPause(true);
       if (!(await whenAuthed())) throw e;   // logged out meanwhile
       if (onPause) onPause(false);
       resumed = id !== null;
