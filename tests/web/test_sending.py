@@ -341,3 +341,58 @@ def test_a_saved_message_whose_file_was_not_uploaded_comes_back_failed_asking_fo
     expect(page.locator("#outbox .pending")).to_have_count(0)
     assert bg.run(owner.request("history", group_id=gid, limit=10))["messages"] == []
     assert page.errors == []
+
+
+def test_why_a_message_failed_follows_the_language_and_edit_sends_it_unchanged_as_the_same_message(
+        browser: Any, tmp_path: Path, bg: Background) -> None:
+    """A failed message's reason used to be kept as the words of the language it failed in ("Not sent:
+    内容包含违规信息…" after switching to English, also after a reload): the code is kept and worded
+    when drawn. And a failed message taken back with Edit and sent unchanged keeps its client_msg_id
+    (one the server stored after all is not stored twice); changed, it is a new message."""
+    (tmp_path / "blocked.txt").write_text("违禁词\n", encoding="utf-8")
+    srv = ServerProcess(tmp_path, BLOCK_WORDS).start()
+    try:
+        owner = bg.run(srv.user())
+        gid = bg.run(open_group(owner))
+        page = new_page(browser, srv)
+        login(page, owner.username)
+        _open(page, gid)
+        for text in ("原样再发违禁词", "改过再发违禁词"):
+            send(page, text)
+        failed = page.locator("#outbox .pending.failed")
+        expect(failed).to_have_count(2)
+        expect(failed.first.locator(".send-error")).to_have_text("发送失败：内容包含违规信息，未发送")
+
+        page.click("#lang-btn")
+        _open(page, gid)
+        english = "Not sent: The text contains prohibited content; not sent"
+        expect(failed.first.locator(".send-error")).to_have_text(english)
+        page.reload()
+        page.wait_for_selector("#status.status-connected")
+        _open(page, gid)
+        expect(failed).to_have_count(2)
+        expect(failed.first.locator(".send-error")).to_have_text(english)
+        expect(failed.last.locator(".send-error")).to_have_text(english)
+
+        (tmp_path / "blocked.txt").write_text("", encoding="utf-8")
+        assert srv.proc is not None
+        srv.proc.send_signal(signal.SIGHUP)
+        assert bg.run(srv.logged("config reloaded"))
+        same = failed.first.get_attribute("data-cmid")
+        changed = failed.last.get_attribute("data-cmid")
+        failed.first.locator(".send-edit").click()
+        page.press("#composer-text", "Enter")
+        message(page, "原样再发违禁词")
+        failed.first.locator(".send-edit").click()
+        page.press("#composer-text", "End")
+        page.keyboard.type("！")
+        page.press("#composer-text", "Enter")
+        message(page, "改过再发违禁词！")
+        expect(page.locator("#outbox .pending")).to_have_count(0)
+        rows = dict(srv.db_rows("SELECT text, client_msg_id FROM messages WHERE group_id = ?", gid))
+        assert rows["原样再发违禁词"] == same  # the same message: a copy stored before would answer
+        assert rows["改过再发违禁词！"] not in (same, changed)
+        assert page.errors == []
+    finally:
+        srv.stop()
+        print("".join(srv.output))

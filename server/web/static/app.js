@@ -3,7 +3,7 @@
 // composer's extras in composer.js, files in media.js, public accounts in accounts.js and posts.js.
 // Every piece of user data is rendered as text (dom.js).
 import { el, clear, $, toast, modal } from "./dom.js";
-import { t, errorText, setLang, getLang, fmtTime, catName } from "./i18n.js";
+import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits } from "./state.js";
 import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, stamp, previewText, upload } from "./media.js";
@@ -230,13 +230,31 @@ function localLogout(message) {
 }
 
 // ------------------------------------------------------------------ connection lifecycle
+// `auth` on each new connection. Answered `internal` (the server cannot serve it now: a cluster's
+// home node is changing, or the store did not answer) or `rate_limited`, it is asked again on the
+// same connection after a short wait with jitter (0.5 s doubling, or the server's retry_after_ms),
+// the status saying so: the page never just waits for the server to drop it at its auth timeout.
+// After AUTH_TRIES such answers the connection is given up for a new one, made after the
+// connection's own backoff (behind a load balancer it may reach another node).
+const AUTH_TRIES = 4;
 async function onOpen() {
   if (!conn.keep || !S.token) return;
-  try {
-    await api("auth", { token: S.token });
-  } catch (e) {
-    if (e.code === "unauthenticated" || e.code === "blacklisted") localLogout(errorText(e));
-    return;
+  const ws = conn.ws;
+  for (let tries = 1; ; tries++) {
+    try {
+      await api("auth", { token: S.token });
+      break;
+    } catch (e) {
+      if (e.code === "unauthenticated" || e.code === "blacklisted") { localLogout(errorText(e)); return; }
+      if (e.code !== "internal" && e.code !== "rate_limited") return;   // (disconnected: the next connection asks)
+      if (conn.ws !== ws || !conn.keep) return;
+      setStatus("server_busy");
+      if (tries >= AUTH_TRIES) { conn.restart("auth not served"); return; }
+      const ms = e.code === "rate_limited" && e.reply.retry_after_ms > 0 ? e.reply.retry_after_ms
+        : 500 * 2 ** (tries - 1) * (0.75 + Math.random() * 0.5);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      if (conn.ws !== ws || !conn.open || !conn.keep || !S.token) return;   // closed or logged out meanwhile
+    }
   }
   await afterAuth();
 }
@@ -905,21 +923,36 @@ function updateComposer() {
 // each shown at the end of its chat until it is. An item is
 //   queued  - its turn has not come (an earlier message of the group is on its way), or the page is offline;
 //   sending - sent, no answer yet (a dropped connection sends it again after the reconnect);
-//   waiting - refused as too fast (`rate_limited` with `retry_after_ms`): sent again once, after that delay;
+//   waiting - refused as too fast (`rate_limited` with `retry_after_ms`): sent again once, after that
+//             delay; or answered `internal` (the server does not know whether it was stored: a
+//             cluster's home node changing under it, a store that did not answer): sent again, with
+//             the same client_msg_id, after UNSURE_MS[0], [1], ... (with jitter), and at once when a
+//             message of mine that says the same arrives (settleOwn): a copy stored after all answers
+//             with its seq, so it is never stored twice;
 //   failed  - refused for a reason waiting will not cure (content_blocked, muted, group_suspended,
-//             too_large, ...), or too fast again, or a file of it could not be uploaded (`unsent`,
-//             each named with why): it stays in the chat with the reason and Retry (which uploads
-//             such files again first), Edit (the text, reply and files back into the composer) and
-//             Discard. Nothing the user typed or attached is ever dropped without their say.
+//             too_large, ...), or too fast again, or `internal` after the last of UNSURE_MS, or a
+//             file of it could not be uploaded (`unsent`, each named with why): it stays in the chat
+//             with the reason and Retry (which uploads such files again first), Edit (the text,
+//             reply and files back into the composer) and Discard. Nothing the user typed or
+//             attached is ever dropped without their say.
+// Why an item failed (`error`) is kept as the server's code and reason (keptError), or {key} of a
+// reason of the page's own, or {unsent: true}, and worded when drawn (failText): in the language of
+// the moment, also after a reload or a switch of language.
 // A file still uploading when the connection drops goes on after the reconnect (media.js): the
 // message waits for it, "sending".
 // A group's messages go one at a time, in order: the next is sent only once the one before is stored
 // or has failed, so none overtakes another, not even one waiting for its automatic retry. Every
 // attempt of a message carries its client_msg_id: a retry whose first try was stored after all (the
 // answer lost with the connection) gets the first one's seq, and a refused try does not use the id up.
+const UNSURE_MS = [1000, 2000, 4000];
 function sendMessage(g, text) {
-  const files = draft(g).files.map((f) => f.file.name);
-  const item = { gid: g.group_id, text, cmid: newId(), at: Date.now(), state: "queued", error: null, files, extras: null, unsent: [], retried: false, timer: null };
+  const d = draft(g);
+  const files = d.files.map((f) => f.file.name);
+  // A failed message taken back with Edit and sent unchanged is the same message: it keeps its
+  // client_msg_id, so one the server stored after all (its answer was `internal`) is not stored twice.
+  const cmid = sameAsEdited(d, text) ? d.edited.cmid : newId();
+  outboxDone.delete(cmid);
+  const item = { gid: g.group_id, text, cmid, at: Date.now(), state: "queued", error: null, files, extras: null, unsent: [], retried: false, unsure: 0, timer: null };
   item.ready = takeExtras(g, text).then((x) => { item.extras = x.extras; item.unsent = x.unsent; saveOutbox(); });
   S.outbox.push(item);
   if (g.group_id === S.current) { $("#outbox").append(pendingNode(item)); scrollToBottom(); }
@@ -942,6 +975,16 @@ function outboxKey() { return S.me ? "qg.outbox." + S.me.user_id : null; }
 // the server would store it a second time if its first try was stored after all.
 const RESEND_WITHIN_MS = 23 * 3600 * 1000;
 const outboxDone = new Set();
+
+// Whether the composer's draft holds a failed message taken back with Edit as it was: the same text,
+// reply and attachments.
+function sameAsEdited(d, text) {
+  const was = d.edited;
+  if (!was || was.text !== text) return false;
+  if ((d.replyTo ? d.replyTo.seq : null) !== (was.extras.reply_to ?? null)) return false;
+  const ids = (list) => list.map((a) => (a ? a.media_id : null)).join();
+  return ids(d.files.map((f) => f.result)) === ids(was.extras.attachments || []);
+}
 
 function readSavedOutbox(key) {
   try {
@@ -972,12 +1015,12 @@ function restoreOutbox() {
     const at = Number.isFinite(x.at) ? x.at : 0;
     const stale = !x.failed && now - at > RESEND_WITHIN_MS;
     const unsent = (Array.isArray(x.unsent) ? x.unsent : []).filter((n) => typeof n === "string")
-      .map((name) => ({ name, file: null, error: t("upload_attach_again") }));
+      .map((name) => ({ name, file: null, error: { key: "upload_attach_again" } }));
     const item = { gid: x.gid, text: String(x.text || ""), cmid: x.cmid, at,
-      state: x.failed || stale ? "failed" : "queued", error: x.failed || (stale ? t("send_stale") : null),
-      files: Array.isArray(x.files) ? x.files : [], extras: x.extras || {}, unsent, retried: false,
+      state: x.failed || stale ? "failed" : "queued", error: x.failed || (stale ? { key: "send_stale" } : null),
+      files: Array.isArray(x.files) ? x.files : [], extras: x.extras || {}, unsent, retried: false, unsure: 0,
       timer: null, ready: Promise.resolve() };
-    if (unsent.length) Object.assign(item, { state: "failed", error: unsentText(item) });
+    if (unsent.length) Object.assign(item, { state: "failed", error: { unsent: true } });
     S.outbox.push(item);
   }
 }
@@ -991,8 +1034,8 @@ function pump(gid) {
 
 function pendingNode(item) {
   const failed = item.state === "failed";
-  const status = failed ? t("send_failed", { reason: item.error })
-    : item.state === "waiting" ? t("send_waiting", { s: Math.max(1, Math.ceil(item.wait / 1000)) }) : t("sending");
+  const status = failed ? t("send_failed", { reason: failText(item) })
+    : item.state === "waiting" ? t(item.waitKey || "send_waiting", { s: Math.max(1, Math.ceil(item.wait / 1000)) }) : t("sending");
   return el("div", { class: "msg mine pending" + (failed ? " failed" : ""), "data-cmid": item.cmid, "data-state": item.state },
     el("div", { class: "bubble" }, item.text ? el("div", { class: "text", text: item.text }) : null,
       item.files.length ? el("div", { class: "muted small", text: "📎 " + item.files.join(", ") }) : null,
@@ -1029,7 +1072,7 @@ function retryItem(item) {
   if (item.state !== "failed") return;
   if (item.unsent.some((f) => !f.file)) { toast(unsentText(item), "error"); return; }
   if (item.unsent.length) item.ready = uploadAgain(item);
-  Object.assign(item, { state: "queued", error: null, retried: false });
+  Object.assign(item, { state: "queued", error: null, retried: false, unsure: 0 });
   S.outbox = S.outbox.filter((x) => x !== item);
   S.outbox.push(item);
   saveOutbox();
@@ -1048,8 +1091,13 @@ function editItem(item) {
   if (!g || !box || g.group_id !== S.current) return;
   if (box.disabled) { toast(t("send_edit_blocked"), "error"); return; }   // kept: a closed composer would lose it
   dropPending(item);
+  const alone = !box.value;
   box.value = box.value ? box.value + "\n" + item.text : item.text;
   restoreDraft(g, item.extras || {}, item.text);
+  // Sent again unchanged, it keeps its client_msg_id (sendMessage); one the server may have stored
+  // after all (`internal`) is said to be so: changed, it would be a second message.
+  if (alone) draft(g).edited = { cmid: item.cmid, text: item.text, extras: item.extras || {} };
+  if (unsure(item)) toast(t("send_edit_unsure"));
   for (const f of item.unsent) if (f.file) addFile(g, f.file);
   const lost = item.unsent.filter((f) => !f.file);
   if (lost.length) toast(unsentText({ unsent: lost }), "error");
@@ -1066,7 +1114,7 @@ async function trySend(item) {
   try {
     await item.ready;
     if (!S.outbox.includes(item)) { pump(item.gid); return; }   // dropped meanwhile (a logout, the group left)
-    if (item.unsent.length) { failItem(item, unsentText(item)); pump(item.gid); return; }   // a file could not be uploaded
+    if (item.unsent.length) { failItem(item, { unsent: true }); pump(item.gid); return; }   // a file could not be uploaded
     Object.assign(extras, item.extras);
     if (!item.text.trim() && !extras.attachments) { dropPending(item); pump(item.gid); return; }   // nothing left to send
     const args = { group_id: item.gid, text: item.text, client_msg_id: item.cmid, ...extras };
@@ -1087,28 +1135,68 @@ async function trySend(item) {
     else if (e.code === "rate_limited" && g.slowMode && e.reply.retry_after_ms) { g.slowUntil = Date.now() + e.reply.retry_after_ms; updateComposer(); }
     if (e.code === "rate_limited" && e.reply.retry_after_ms > 0 && !item.retried) {
       // Too fast: sent again by itself after the delay; the group's later messages wait behind it.
-      item.state = "waiting"; item.retried = true; item.wait = e.reply.retry_after_ms;
-      item.timer = setTimeout(() => { if (item.state === "waiting") { item.state = "queued"; redrawPending(item); pump(item.gid); } }, item.wait + 50);
-      redrawPending(item);
+      item.retried = true;
+      hold(item, e.reply.retry_after_ms, "send_waiting");
       return;
     }
-    if (e.code === "forbidden" && e.reply.agreement_version) { failItem(item, errorText(e), false); toast(t("agreement_needed"), "error"); checkAgreement(); }
-    else failItem(item, errorText(e));
+    if (e.code === "internal" && item.unsure < UNSURE_MS.length) {
+      // Not known whether it was stored: sent again (same client_msg_id) after a moment; the group's
+      // later messages wait behind it, as they would behind an answer that had not come yet.
+      hold(item, UNSURE_MS[item.unsure++] * (0.75 + Math.random() * 0.5), "send_unsure");
+      return;
+    }
+    if (e.code === "forbidden" && e.reply.agreement_version) { failItem(item, keptError(e), false); toast(t("agreement_needed"), "error"); checkAgreement(); }
+    else failItem(item, keptError(e));
   }
   pump(item.gid);   // the group's next message, if any
 }
 
-function failItem(item, reason, tell = true) {
+// The item waits `ms` (its bubble says why, with text `key`), then goes again.
+function hold(item, ms, key) {
+  item.state = "waiting"; item.wait = ms; item.waitKey = key;
+  clearTimeout(item.timer);
+  item.timer = setTimeout(() => { if (item.state === "waiting") { item.state = "queued"; redrawPending(item); pump(item.gid); } }, ms + 50);
+  redrawPending(item);
+}
+
+// Whether the server may have stored the item after all: its last answer was `internal`.
+function unsure(item) {
+  return item.state === "waiting" ? item.waitKey === "send_unsure" : !!(item.error && item.error.code === "internal");
+}
+
+function failItem(item, why, tell = true) {
   item.state = "failed";
-  item.error = reason;
+  item.error = why;
   saveOutbox();
   redrawPending(item);
-  if (tell) toast(t("send_failed", { reason }), "error");
+  if (tell) toast(t("send_failed", { reason: failText(item) }), "error");
+}
+
+// Why the item failed, in the language of the moment.
+function failText(item) {
+  const why = item.error;
+  if (why && why.unsent) return unsentText(item);
+  if (why && why.code === "internal") return t("send_unknown");
+  return keptText(why);
 }
 
 // Why a message's files were not uploaded: each named, with its reason.
 function unsentText(item) {
-  return item.unsent.map((f) => t("upload_failed", { name: f.name, reason: f.error || "" })).join(" ");
+  return item.unsent.map((f) => t("upload_failed", { name: f.name, reason: keptText(f.error) })).join(" ");
+}
+
+// A message of mine came (`message` carries no client_msg_id): an outbox item the server may have
+// stored after all (unsure: waiting for its next try, or failed after the last) whose text and
+// attachments are the same may be that message. It goes again at once with its client_msg_id: the
+// server answers with the stored copy's seq, and the item is settled as sent, its bubble gone; had
+// the message been another with the same words, this one is stored now, as the user meant it to be.
+function settleOwn(g, ev) {
+  const ids = (list) => (list || []).map((a) => a.media_id).join();
+  const item = S.outbox.find((x) => x.gid === g.group_id && x.extras && unsure(x) && x.text === (ev.text || "")
+    && ids(x.extras.attachments) === ids(ev.attachments));
+  if (!item) return;
+  if (item.state === "waiting") { clearTimeout(item.timer); item.state = "queued"; redrawPending(item); pump(item.gid); }
+  else retryItem(item);
 }
 
 // Retry of a message whose files could not be uploaded: each is uploaded again (going on through
@@ -1119,7 +1207,7 @@ async function uploadAgain(item) {
     try {
       const a = await upload(f.file, null, { stopped: () => !S.outbox.includes(item) });   // not once discarded
       item.extras = { ...item.extras, attachments: [...(item.extras.attachments || []), a] };
-    } catch (e) { still.push({ ...f, error: errorText(e) }); }
+    } catch (e) { still.push({ ...f, error: keptError(e) }); }
   }
   item.unsent = still;
   saveOutbox();
@@ -1140,6 +1228,7 @@ function onEvent(ev) {
       if (g) {
         const last = g.lastSeq;
         addMessage(g, ev);
+        if (S.me && ev.sender && ev.sender.user_id === S.me.user_id) settleOwn(g, ev);
         // Live messages come in seq order: one that skips seqs means some never reached us (a
         // node of a cluster cut off from its broker for a moment). Read the skipped span again;
         // a span that holds only messages we may not see (held for review) comes back empty.

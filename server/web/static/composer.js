@@ -2,7 +2,7 @@
 // @mentions (a picker opens on "@"; owners and admins also get @所有人 = mention_all), and files
 // (uploaded while the user types; send waits for them). Each group keeps its own draft.
 import { el, clear, $, toast } from "./dom.js";
-import { t, errorText } from "./i18n.js";
+import { t, keptError, keptText } from "./i18n.js";
 import { S, namesOf } from "./state.js";
 import { upload, fmtSize, previewText } from "./media.js";
 
@@ -44,7 +44,8 @@ export function filePicker(g, isBlocked) {
 }
 
 // A file starts uploading as it is added. A dropped connection pauses it (shown so in the tray) and
-// it goes on after the reconnect (media.js), in the composer or after the message was sent. One
+// it goes on after the reconnect (media.js), in the composer or after the message was sent; an
+// answer `internal` pauses it for a moment likewise (the tray says the server did not answer). One
 // that fails while still in the composer is taken out of it with a toast that says why; one that
 // fails after the message was sent makes that message fail in the outbox (app.js), file named.
 export function addFile(g, file) {
@@ -53,13 +54,13 @@ export function addFile(g, file) {
   const item = { file, progress: 0, result: null, error: null, preview: null, paused: false, cancelled: false };
   if (file.type.startsWith("image/")) item.preview = URL.createObjectURL(file);
   item.promise = upload(file, (p) => { item.progress = p; drawTray(g); },
-    { stopped: () => item.cancelled, onPause: (on) => { item.paused = on; drawTray(g); } })
+    { stopped: () => item.cancelled, onPause: (on, why) => { item.paused = on ? why || "link" : false; drawTray(g); } })
     .then((r) => { item.result = r; drawTray(g); return r; })
     .catch((e) => {
       if (item.cancelled) return null;
-      item.error = errorText(e);
+      item.error = keptError(e);   // (worded when shown: a failed message names it, in the language of then)
       if (S.groups.get(g.group_id) === g && g.draft && g.draft.files.includes(item)) {   // (not after a logout)
-        toast(t("upload_failed", { name: file.name, reason: item.error }), "error");
+        toast(t("upload_failed", { name: file.name, reason: keptText(item.error) }), "error");
         removeFile(g, item);
       }
       return null;
@@ -87,7 +88,7 @@ export function drawTray(g) {
       item.preview ? el("img", { class: "attach-thumb", src: item.preview, alt: "" }) : el("img", { class: "file-ico", src: "/file.svg", alt: "" }),
       el("span", { class: "clip attach-name", text: item.file.name }),
       el("small", { class: "muted", text: item.result ? fmtSize(item.file.size)
-        : Math.round(item.progress * 100) + "%" + (item.paused ? " " + t("upload_paused") : "") }),
+        : Math.round(item.progress * 100) + "%" + (item.paused ? " " + t(item.paused === "server" ? "upload_retrying" : "upload_paused") : "") }),
       el("button", { type: "button", class: "icon small", "aria-label": t("cancel"), text: "✕", onclick: () => removeFile(g, item) })));
   }
 }

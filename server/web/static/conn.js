@@ -110,6 +110,11 @@ export class Conn {
     this.delay = Math.min(this.delay * 2, 5000);
     this.timer = setTimeout(() => { if (this.keep) this.connect().catch(() => {}); }, wait);
   }
+  // Give up on the open socket and make a new one after the backoff (a load balancer may send the
+  // new one to another node): for a connection the server keeps open but cannot serve now.
+  restart(reason) {
+    if (this.ws) this._drop(this.ws, 4000, reason);
+  }
   close() {
     this.keep = false;
     clearTimeout(this.timer);

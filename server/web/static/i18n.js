@@ -228,6 +228,12 @@ const zh = {
   // a post's comments (posts.js): why no new comment can be written (comments_closed_by)
   comments_restricted_note: "平台已限制这个公众号的评论，暂不能发表新评论", comments_level_note: "按公众号当前的信用等级，暂不能发表评论",
   comments_forced_platform: "平台已限制这个公众号的评论，这篇文章暂不能评论。", comment_gone: "这条评论已不存在或已被删除。",
+  // an answer `internal` (the server does not know whether it happened: a cluster's home changing,
+  // a store that did not answer): the message, the upload and the sign-in are tried again by themselves
+  send_unsure: "服务器未确认收到，{s} 秒后自动重试（不会重复发送）…",
+  send_unknown: "服务器未确认是否收到；重发不会重复发送",
+  send_edit_unsure: "这条消息可能已经发出：不改动再发送不会重复；改动后发送会成为一条新消息",
+  server_busy: "服务器暂时无法登录，正在重试…", upload_retrying: "服务器未响应，稍后继续",
 };
 const en = {
   app: "Qunguan", tagline: "Safe, compliant group chat", lang_switch: "中文",
@@ -458,6 +464,11 @@ const en = {
   // a post's comments (posts.js): why no new comment can be written (comments_closed_by)
   comments_restricted_note: "The platform has restricted comments on this account: no new comments for now", comments_level_note: "At the account's current credit level no new comments can be written",
   comments_forced_platform: "The platform has restricted comments on this account; this post takes none for now.", comment_gone: "That comment no longer exists or was deleted.",
+  // an answer `internal` (the server does not know whether it happened): tried again by itself
+  send_unsure: "Not confirmed by the server; trying again in {s} s (it will not be sent twice)…",
+  send_unknown: "the server did not confirm it got this; Retry will not send it twice",
+  send_edit_unsure: "This message may have been sent already: sent unchanged it is not stored twice; changed, it goes as a new message",
+  server_busy: "The server cannot sign you in right now; trying again…", upload_retrying: "the server did not answer; goes on shortly",
 };
 const TABLES = { "zh-CN": zh, en };
 let lang = localStorage.getItem("qg.lang") === "en" ? "en" : "zh-CN";
@@ -517,6 +528,24 @@ export function errorText(err) {
   if (banned !== undefined) return banned ? t("e_banned_until", { until: fmtTime(banned) }) : t("e_banned");
   if (TABLES[lang][key]) return t(key, { reason });
   return t("e_generic", { reason: reason || code });
+}
+// A refusal kept to be shown later (a failed message of the outbox, also across a reload): its code,
+// the server's reason, the op and the reply's fields errorText words it with, never words of the
+// language of the moment it came. keptText says it in the language of the moment it is drawn.
+// {key} is a text of this table (a reason the page itself gives).
+export function keptError(e) {
+  const kept = { code: (e && e.code) || "internal", reason: (e && e.reason) || "" };
+  if (e && e.op) kept.op = e.op;
+  const reply = {};
+  for (const k of ["until", "cause", "retry_after_ms", "banned_until"]) if (e && e.reply && e.reply[k] !== undefined) reply[k] = e.reply[k];
+  kept.reply = reply;
+  return kept;
+}
+export function keptText(kept) {
+  if (!kept) return "";
+  if (typeof kept === "string") return kept;   // saved by an earlier version of this page: as it was
+  if (kept.key) return t(kept.key);
+  return errorText(kept);
 }
 export function fmtTime(ms) {
   const d = new Date(ms);

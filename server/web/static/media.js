@@ -5,7 +5,7 @@
 // load (403 after the expiry) or an old link asks media_url for a fresh one.
 import { el, modal } from "./dom.js";
 import { t } from "./i18n.js";
-import { api, whenAuthed } from "./state.js";
+import { S, api, whenAuthed } from "./state.js";
 import { RequestError } from "./conn.js";
 import { sha256hex } from "./sha256.js";
 
@@ -26,9 +26,15 @@ function toBase64(bytes) {
 // server then refuses its offset, and the next one is sent), and one the server no longer knows
 // (a restart, another node of a cluster) starts again with a fresh upload_begin. A drop during
 // upload_end finds the upload gone if it finished: it too starts again (the first copy, carried by
-// nothing, is removed by the server after a day). Given up (rejected, for the caller to show) after
-// MAX_DROPS dropped connections, at a logout, or when stopped() says the user took the file away.
+// nothing, is removed by the server after a day). An answer `internal` to a step is taken the same
+// way: the server does not know whether the step happened (a cluster's home node died or changed
+// under it, its store did not answer), so after a wait (INTERNAL_MS, with jitter; onPause(true,
+// "server") meanwhile) the upload goes on from what the server then confirms, or begins again when
+// it answers `not_found` (a new home node never had it). Given up (rejected, for the caller to
+// show) after MAX_DROPS dropped connections or such answers, at a logout, or when stopped() says
+// the user took the file away.
 const MAX_DROPS = 5;
+const INTERNAL_MS = [1000, 2000, 4000, 4000, 4000];
 
 export async function upload(file, onProgress, { stopped = () => false, onPause = null } = {}) {
   const begin = { mime: file.type || "application/octet-stream", size: file.size };
@@ -69,8 +75,14 @@ export async function upload(file, onProgress, { stopped = () => false, onPause 
         // The server no longer has the upload (restarted, another node; or upload_end had finished it).
         if (e.code === "not_found" || (e.code === "bad_request" && e.op === "upload_end")) { id = null; inFlight = 0; continue; }
       }
-      if (e.code !== "disconnected" || ++drops > MAX_DROPS) throw e;
-      if (onPause) onPause(true);
+      if ((e.code !== "disconnected" && e.code !== "internal") || drops >= MAX_DROPS) throw e;
+      if (e.code === "internal") {
+        if (onPause) onPause(true, "server");
+        await new Promise((resolve) => setTimeout(resolve, INTERNAL_MS[drops] * (0.75 + Math.random() * 0.5)));
+        if (stopped()) throw new RequestError("cancelled", "upload cancelled");
+      }
+      drops++;
+      if (onPause && (e.code === "disconnected" || !S.authed)) onPause(true);
       if (!(await whenAuthed())) throw e;   // logged out meanwhile
       if (onPause) onPause(false);
       resumed = id !== null;
