@@ -240,6 +240,8 @@ class Gateway:
         conn = self.by_session.get(sess)
         enc = Encoding.JSON if isinstance(data, str) else Encoding.MSGPACK
         if conn is None or not self.home_alive:  # (no entry: this node is becoming the home)
+            if conn is not None and conn.user_id is None:
+                self.app.arm_auth_timer(sess)  # a frame before login, answered or not, restarts it
             answer_here(self.app, sess, data, NO_HOME)
             return
         try:

@@ -23,6 +23,7 @@ class FakeSession:
     def __init__(self) -> None:
         self.ip, self.encoding, self.closing = "127.0.0.1", Encoding.JSON, False
         self.sent: list[Any] = []
+        self.armed = 0  # times the auth timer was (re)started
 
     def remote_port(self) -> int | None:
         return None
@@ -31,7 +32,7 @@ class FakeSession:
         self.sent.append(obj)
 
     def arm_timer(self, seconds: float, on_expiry: Any) -> None:
-        pass
+        self.armed += 1
 
     def cancel_timer(self) -> None:
         pass
@@ -87,3 +88,16 @@ async def test_a_node_still_starting_answers_what_it_is_sent(tmp_path) -> None:
     first, second = sess.sent
     assert (first["re"], first["code"]) == (7, "internal") and "starting" in first["reason"]
     assert second["code"] == "bad_request"
+
+
+async def test_a_frame_answered_for_want_of_a_home_restarts_the_auth_timer(tmp_path) -> None:
+    """As on one node, every frame before login restarts the auth timer, also one the gateway must
+    answer itself (no home heard): a client retrying its `auth` through a failover is not closed
+    for taking too long to log in."""
+    app = gateway_app(tmp_path)
+    gw = Gateway(app, "n2", "i2", app.cluster.subjects, lambda _s, _d: None, 1 << 20)  # type: ignore[union-attr]
+    sess = FakeSession()
+    gw.opened(sess)  # type: ignore[arg-type]
+    armed = sess.armed
+    await gw.forward(sess, json.dumps({"op": "auth", "rid": 1, "token": "x"}))  # type: ignore[arg-type]
+    assert sess.sent[0]["code"] == "internal" and sess.armed == armed + 1
