@@ -36,7 +36,7 @@ from server.operator.common import (
     user_of,
     with_usernames,
 )
-from server.operator.message_penalty import message_cost
+from server.operator.message_penalty import MessageCost, comment_cost, message_cost
 from server.storage.changes import AddCredit, Audit, Change, ResolveReport, SetGroupFields, SetUserFields
 
 if TYPE_CHECKING:
@@ -452,10 +452,14 @@ async def resolve(app: Context, args: dict[str, Any]) -> Result:
                    **_report_target(row), report_id=report_id, outcome=outcome)
     resolved = ResolveReport(report_id, outcome, note, now, operator_name())
     said: list[str] = []
+    cost: MessageCost | None = None
     if outcome == "upheld" and row["target_type"] == "message" and row["group_id"] and is_id(row.get("seq")):
         # A message is paid for once, by the first measure on it (remove-message after an upheld
         # complaint, as operator.md recommends, takes nothing again; nor does this after it).
         cost = message_cost(app, target, str(row["group_id"]), int(row["seq"]), record)
+    elif outcome == "upheld" and row["target_type"] == "comment" and is_id(row.get("comment_id")):
+        cost = comment_cost(app, target, int(row["comment_id"]), record)  # a comment too (remove-comment)
+    if cost is not None:
         # ResolveReport re-checks inside the transaction that the report is still open.
         taken = (await apply(app, resolved, cost.change, undo=cost.undo, conflict=already))[-1]
         pen: Change | None = cost.settle(taken)  # (no await since the write)

@@ -8,6 +8,10 @@ its review item (``decide`` ``reject`` or ``remove``). Each costs the sender
 whether an earlier measure on the message took the points, and writes the measure's record entry with
 the points it took (``credit_taken``). Race-free in the store: memory claims the points first, as every
 penalty does, and gives back what the store did not take.
+
+A public account's comment is paid for once by its author the same way (:func:`comment_cost`, the
+change ``CommentPenalty``): a complaint about it upheld, ``remove-comment``, ``decide`` ``reject`` of
+its review item.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from server.operator.common import penalty
-from server.storage.changes import AddCredit, MessagePenalty
+from server.storage.changes import AddCredit, CommentPenalty, MessagePenalty
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,14 +32,14 @@ if TYPE_CHECKING:
 
 @dataclass
 class MessageCost:
-    """A message's penalty claimed in memory (:func:`message_cost`): ``change`` stores it with the
-    measure's record entry; ``undo`` takes the claim back should the write fail."""
+    """A message's (a comment's) penalty claimed in memory (:func:`message_cost`, :func:`comment_cost`):
+    ``change`` stores it with the measure's record entry; ``undo`` takes the claim back should the write
+    fail. ``what`` names the content in the command's output."""
 
     user: User | None
     claimed: int
-    group_id: str
-    seq: int
-    change: MessagePenalty
+    what: str
+    change: MessagePenalty | CommentPenalty
     undo: Callable[[], None]
 
     def settle(self, taken: int) -> AddCredit | None:
@@ -51,9 +55,7 @@ class MessageCost:
         """The command's output line when the sender was not charged again."""
         if self.user is None or not self.claimed or taken:
             return []
-        line = (f"no credit taken from {self.user.username}: it was already taken for message {self.seq} of "
-                f"group {self.group_id}")
-        return [line]
+        return [f"no credit taken from {self.user.username}: it was already taken for {self.what}"]
 
 
 def message_cost(app: Context, sender: User | None, group_id: str, seq: int, record: Audit) -> MessageCost:
@@ -64,4 +66,13 @@ def message_cost(app: Context, sender: User | None, group_id: str, seq: int, rec
     pen, undo = penalty(sender, points)
     claimed = points if pen is not None else 0
     change = MessagePenalty(sender.user_id if sender is not None else None, claimed, group_id, seq, record)
-    return MessageCost(sender, claimed, group_id, seq, change, undo)
+    return MessageCost(sender, claimed, f"message {seq} of group {group_id}", change, undo)
+
+
+def comment_cost(app: Context, author: User | None, comment_id: int, record: Audit) -> MessageCost:
+    """:func:`message_cost` for public-account comment ``comment_id``, whose ``author`` pays."""
+    points = app.cfg.credit.penalty_report_upheld
+    pen, undo = penalty(author, points)
+    claimed = points if pen is not None else 0
+    change = CommentPenalty(author.user_id if author is not None else None, claimed, comment_id, record)
+    return MessageCost(author, claimed, f"comment {comment_id}", change, undo)

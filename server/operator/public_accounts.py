@@ -66,10 +66,8 @@ from server.operator.channel import OperatorError, Result, command
 from server.operator.common import (
     apply,
     audit,
-    changes,
     id_of,
     operator_name,
-    penalty,
     reason_of,
     report_id_of,
     sanction,
@@ -79,6 +77,7 @@ from server.operator.common import (
     user_of,
 )
 from server.operator.freezing import freeze, suspend_each
+from server.operator.message_penalty import comment_cost
 from server.operator.sanctions import lock_target, target_lock
 from server.storage.changes import (
     AddAccountCredit,
@@ -472,30 +471,33 @@ async def remove_comment(app: Context, args: dict[str, Any]) -> Result:
     if row.review is not None:
         raise OperatorError(f"comment {raw} waits for the platform's review: decide it in the review queue")
     try:
-        await take_comment_down(app, row, reason)
+        said = await take_comment_down(app, row, reason)
     except ContractError as err:
         if err.code == "not_found":
             raise OperatorError(f"comment {raw} is already deleted or rejected") from None
         raise
-    return Result([f"removed comment {raw} on post {row.post_id}"])
+    return Result([f"removed comment {raw} on post {row.post_id}", *said])
 
 
 async def take_comment_down(app: Context, row: CommentRow, reason: str, penalise: bool = True,
-                            **detail: Any) -> None:
+                            **detail: Any) -> list[str]:
     """Reject comment ``row`` (``remove-comment``, and each comment ``remove-term`` finds): the record
-    entry ``remove_comment`` (with ``detail``), its author told and, if ``penalise``, penalised.
+    entry ``remove_comment`` (with ``detail``), its author told and, if ``penalise``, penalised once
+    for the comment (:func:`comment_cost`); the output line when an earlier measure took the points.
     ``not_found`` (a ``ContractError``) when it was deleted or rejected meanwhile."""
     raw = row.comment_id
     post = await app.store.post(row.post_id)
     aid = post.account_id if post is not None else None
     author = app.state.users.get(row.user_id)
-    pen, undo = penalty(author if penalise else None, app.cfg.credit.penalty_report_upheld)
+    # Once per comment: a complaint upheld about it may have cost its author the points already.
+    cost = comment_cost(app, author if penalise else None, raw,
+                        audit(app, "remove_comment", reason, None, aid, target_type=ACCOUNT, post_id=row.post_id,
+                              comment_id=raw, author_id=row.user_id, **detail))
     # ModerateComment re-checks in its transaction that the comment is not gone meanwhile, and says
     # what its status was there: who saw it, and is told it went.
-    was = (await apply(app, ModerateComment(raw, "rejected", operator_name(), app.now_ms()), *changes(pen),
-                       audit=audit(app, "remove_comment", reason, None, aid, target_type=ACCOUNT,
-                                   post_id=row.post_id, comment_id=raw, author_id=row.user_id, **detail),
-                       undo=undo))[0]
+    was, taken = await apply(app, ModerateComment(raw, "rejected", operator_name(), app.now_ms()), cost.change,
+                             undo=cost.undo)
+    pen = cost.settle(taken)  # (no await since the write)
     a = app.state.accounts.get(aid) if aid is not None else None
     if a is not None:
         announce_comment_gone(app, a, post, raw, row.user_id, was, "rejected")
@@ -505,6 +507,7 @@ async def take_comment_down(app: Context, row: CommentRow, reason: str, penalise
             by=operator_name(), text=f"your comment {raw} was removed by the platform: {reason}",
             content="comment", outcome="removed", reason=reason, title=post.title if post is not None else None))
         tell_penalty(app, author, pen, f"your comment {raw} was removed by the platform: {reason}", reason=reason)
+    return cost.said(taken)
 
 
 # -- the listing (P7) ----------------------------------------------------------------------

@@ -31,6 +31,7 @@ from server.fanout import publish, publish_many
 from server.handlers.posts import announce_comment_gone, announce_comment_shown, announce_post_gone
 from server.operator.channel import OperatorError, Result
 from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
+from server.operator.message_penalty import comment_cost
 from server.storage.changes import Change, DecideHeldComment, DecideHeldPost, DecideReview
 
 if TYPE_CHECKING:
@@ -55,13 +56,23 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
     settle: Change = (DecideHeldPost(post_id, release, now, note) if kind == "post"
                       else DecideHeldComment(comment_id, release, operator_name(), now))
     author = app.state.users.get(author_id)
-    pen, undo = penalty(None if release else author, app.cfg.credit.penalty_report_upheld)
     named: dict[str, Any] = {"post_id": post_id} if kind == "post" else {"post_id": post_id, "comment_id": comment_id}
-    outcome = (await apply(
-        app, DecideReview(item_id, decision, note, now), settle, *changes(pen),
-        audit=audit(app, f"review_{decision}", note, None, aid, target_type="account", kind=kind, item_id=item_id,
-                    author_id=author_id, **named),
-        undo=undo, conflict=f"review item {item_id} is already decided"))[1]
+    record = audit(app, f"review_{decision}", note, None, aid, target_type="account", kind=kind, item_id=item_id,
+                   author_id=author_id, **named)
+    already = f"review item {item_id} is already decided"
+    lines: list[str] = []
+    pen: Change | None
+    if not release and kind == "comment":
+        # A comment is paid for once: a complaint upheld about it may have taken the points.
+        cost = comment_cost(app, author, int(comment_id), record)
+        outcome, taken = (await apply(app, DecideReview(item_id, decision, note, now), settle, cost.change,
+                                      undo=cost.undo, conflict=already))[1:]
+        pen = cost.settle(taken)  # (no await since the write)
+        lines = cost.said(taken)
+    else:
+        pen, undo = penalty(None if release else author, app.cfg.credit.penalty_report_upheld)
+        outcome = (await apply(app, DecideReview(item_id, decision, note, now), settle, *changes(pen),
+                               audit=record, undo=undo, conflict=already))[1]
     a = app.state.accounts.get(aid)
     if release and kind == "post" and outcome is True and a is not None and a.closed_at is None:
         publish_many(a.online, ev.PostEvent(account_id=aid, post_id=str(post_id), title=item["title"], ts=item["ts"]))
@@ -86,4 +97,4 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
         # Held until now: its author and the account's managers listed it (the author is told with
         # the notice above anyway). Read after the write: a post deleted meanwhile tells nobody.
         announce_comment_gone(app, a, await app.store.post(post_id), comment_id, author_id, "held", "rejected")
-    return Result([f"review item {item_id}: {decision}"])
+    return Result([f"review item {item_id}: {decision}", *lines])

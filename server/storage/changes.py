@@ -671,6 +671,25 @@ class MessagePenalty(Change):
     record: Audit
 
 
+# The record entries of the measures that cost a public-account comment's author credit (``CommentPenalty``).
+COMMENT_MEASURES = ("remove_comment", "review_reject", "resolve_report")
+
+
+@dataclass(frozen=True, slots=True)
+class CommentPenalty(Change):
+    """:class:`MessagePenalty` for one public-account comment: take ``points`` from its author
+    ``user_id`` unless an earlier entry of :data:`COMMENT_MEASURES` naming the comment (its
+    ``comment_id``) took them, and append ``record`` with ``credit_taken``. Entries written before
+    they said so count as taken, except a ``resolve_report`` not upheld and a ``remove-term`` removal
+    (which never penalised). On PostgreSQL under a transaction-level lock on the comment. Returns the
+    points taken."""
+
+    user_id: str | None
+    points: int
+    comment_id: int
+    record: Audit
+
+
 @dataclass(frozen=True, slots=True)
 class SettleMessageReviews(Change):
     """Decide every open review item of one message (``remove-message``: the message an item flags

@@ -24,8 +24,8 @@ within this process's single writer:
   the group; a change taking both takes the user's first;
 - the enforcement record is appended under a transaction-level advisory lock
   taken before reading its last entry;
-- ``MessagePenalty`` reads whether a measure on the message took its credit already
-  under a transaction-level advisory lock on the message.
+- ``MessagePenalty`` (``CommentPenalty``) reads whether a measure on the message
+  (the comment) took its credit already under a transaction-level advisory lock on it.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ LOCK_USER_CAPS = 0x5147_0006  # (LOCK_USER_CAPS, hashtext(user_id)): one user's 
 LOCK_REPORTER = 0x5147_0007  # (LOCK_REPORTER, hashtext(user_id)): one reporter's open reports, see InsertReport
 LOCK_GROUP_CAPS = 0x5147_0009  # (LOCK_GROUP_CAPS, hashtext(group_id)): one group's caps, see GroupRoom
 LOCK_MESSAGE_PENALTY = 0x5147_000A  # (LOCK_MESSAGE_PENALTY, hashtext("GID/SEQ")): one message's penalty
+LOCK_COMMENT_PENALTY = 0x5147_000B  # (LOCK_COMMENT_PENALTY, hashtext(comment_id)): one comment's penalty
 
 
 def applies(kind: type[C]) -> Callable[[Callable[[Conn, C], Awaitable[Any]]], Applier]:
@@ -644,21 +645,45 @@ _MESSAGE_PAID = (
 )
 
 
-@applies(c.MessagePenalty)
-async def _message_penalty(db: Conn, p: c.MessagePenalty) -> int:
+# An earlier measure on the comment that took its author's credit (``CommentPenalty``).
+_COMMENT_PAID = (
+    "SELECT 1 FROM audit WHERE action = ANY($1::text[])"
+    " AND (detail::jsonb ->> 'comment_id') = $2"
+    " AND COALESCE((detail::jsonb ->> 'credit_taken')::bigint,"
+    " CASE WHEN action = 'resolve_report' AND (detail::jsonb ->> 'outcome') IS DISTINCT FROM 'upheld' THEN 0"
+    " WHEN (detail::jsonb ->> 'term') IS NOT NULL THEN 0 ELSE 1 END) > 0"
+    " LIMIT 1"
+)
+
+
+async def _take_once(db: Conn, user_id: str | None, points: int, record: c.Audit, lock: tuple[int, str],
+                     paid_sql: str, *args: Any) -> int:
+    """Take ``points`` from ``user_id`` unless ``paid_sql`` finds an earlier measure that took them,
+    under advisory lock ``lock``; append ``record`` with ``credit_taken``. The points taken."""
     taken = 0
-    if p.user_id is not None and p.points > 0:
-        # To the end of the transaction: a second measure on the message waits for the first to commit,
+    if user_id is not None and points > 0:
+        # To the end of the transaction: a second measure on the content waits for the first to commit,
         # and then (READ COMMITTED: a new snapshot for each statement) reads its entry below.
-        await db.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", LOCK_MESSAGE_PENALTY,
-                         f"{p.group_id}/{p.seq}")
-        paid = await db.fetchval(_MESSAGE_PAID, p.group_id, list(c.MESSAGE_MEASURES), str(p.seq))
+        await db.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", *lock)
+        paid = await db.fetchval(paid_sql, *args)
         if paid is None:
             await db.execute("UPDATE users SET credit_score = credit_score - $1 WHERE user_id = $2",
-                             p.points, p.user_id)
-            taken = p.points
-    await append_audit(db, c.with_detail(p.record, credit_taken=taken))
+                             points, user_id)
+            taken = points
+    await append_audit(db, c.with_detail(record, credit_taken=taken))
     return taken
+
+
+@applies(c.MessagePenalty)
+async def _message_penalty(db: Conn, p: c.MessagePenalty) -> int:
+    return await _take_once(db, p.user_id, p.points, p.record, (LOCK_MESSAGE_PENALTY, f"{p.group_id}/{p.seq}"),
+                            _MESSAGE_PAID, p.group_id, list(c.MESSAGE_MEASURES), str(p.seq))
+
+
+@applies(c.CommentPenalty)
+async def _comment_penalty(db: Conn, p: c.CommentPenalty) -> int:
+    return await _take_once(db, p.user_id, p.points, p.record, (LOCK_COMMENT_PENALTY, str(p.comment_id)),
+                            _COMMENT_PAID, list(c.COMMENT_MEASURES), str(p.comment_id))
 
 
 @applies(c.DecideReview)

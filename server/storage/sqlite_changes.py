@@ -594,18 +594,43 @@ _MESSAGE_PAID = (
 )
 
 
-@applies(c.MessagePenalty)
-async def _message_penalty(db: aiosqlite.Connection, p: c.MessagePenalty) -> int:
+# An earlier measure on the comment that took its author's credit (``CommentPenalty``).
+_COMMENT_PAID = (
+    "SELECT 1 FROM audit WHERE action IN (" + ", ".join("?" * len(c.COMMENT_MEASURES)) + ")"
+    " AND CAST(json_extract(detail, '$.comment_id') AS TEXT) = ?"
+    " AND COALESCE(json_extract(detail, '$.credit_taken'),"
+    " CASE WHEN action = 'resolve_report' AND json_extract(detail, '$.outcome') IS NOT 'upheld' THEN 0"
+    " WHEN json_extract(detail, '$.term') IS NOT NULL THEN 0 ELSE 1 END) > 0"
+    " LIMIT 1"
+)
+
+
+async def _take_once(db: aiosqlite.Connection, user_id: str | None, points: int, record: c.Audit, paid_sql: str,
+                     args: tuple[Any, ...]) -> int:
+    """Take ``points`` from ``user_id`` unless ``paid_sql`` finds an earlier measure that took them;
+    append ``record`` with ``credit_taken``. The points taken."""
     # One writer: no other transaction appends an entry between this read and the entry below.
     taken = 0
-    if p.user_id is not None and p.points > 0:
-        paid = await db.execute_fetchall(_MESSAGE_PAID, (p.group_id, *c.MESSAGE_MEASURES, p.seq))
+    if user_id is not None and points > 0:
+        paid = await db.execute_fetchall(paid_sql, args)
         if not list(paid):
             await db.execute("UPDATE users SET credit_score = credit_score - ? WHERE user_id = ?",
-                             (p.points, p.user_id))
-            taken = p.points
-    await append_audit(db, c.with_detail(p.record, credit_taken=taken))
+                             (points, user_id))
+            taken = points
+    await append_audit(db, c.with_detail(record, credit_taken=taken))
     return taken
+
+
+@applies(c.MessagePenalty)
+async def _message_penalty(db: aiosqlite.Connection, p: c.MessagePenalty) -> int:
+    return await _take_once(db, p.user_id, p.points, p.record, _MESSAGE_PAID,
+                            (p.group_id, *c.MESSAGE_MEASURES, p.seq))
+
+
+@applies(c.CommentPenalty)
+async def _comment_penalty(db: aiosqlite.Connection, p: c.CommentPenalty) -> int:
+    return await _take_once(db, p.user_id, p.points, p.record, _COMMENT_PAID,
+                            (*c.COMMENT_MEASURES, str(p.comment_id)))
 
 
 @applies(c.DecideReview)

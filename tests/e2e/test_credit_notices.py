@@ -223,6 +223,69 @@ async def test_one_message_costs_its_sender_once_whatever_measures_it_meets(make
                      ("review_remove", flagged, 0)]
 
 
+async def test_one_comment_costs_its_author_once_whatever_measures_it_meets(make_server, tmp_path):
+    """As a message: a report about a public account's comment upheld with ``resolve``, then the
+    comment taken down with ``remove-comment``, costs its author ``penalty_report_upheld`` once; so
+    does the removal first and the complaint made before it upheld, and a held comment reported,
+    the complaint upheld and then its review item decided ``reject``. The command that took nothing
+    says so, and the author gets no credit notice for it (its record entry says ``credit_taken`` 0)."""
+    srv = word_server(make_server, tmp_path)
+    owner = await srv.user(verify_id=True)
+    commenter, witness = await srv.user(), await srv.user()
+    aid = (await owner.request("create_account", name="评论号", category="culture", intro="简介",
+                               subject_type="individual"))["account_id"]
+    post = (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
+    score = (await commenter.request("me"))["credit_score"]
+
+    async def report(by: Any, comment: str) -> str:
+        return str((await by.request("report", target_type="comment", account_id=aid, post_id=post,
+                                     comment_id=comment, reason="违法"))["report_id"])
+
+    # upheld, then removed: the removal takes nothing again, nor a second report upheld after it
+    first = (await commenter.request("comment", post_id=post, text="违规评论一"))["comment_id"]
+    rid, other = await report(witness, first), await report(owner, first)
+    out = await admin_ok(srv, "resolve", rid, "--outcome", "upheld", "--note", "属实")
+    assert "no credit taken" not in out
+    score = await told_report(commenter, score)
+    out = await admin_ok(srv, "remove-comment", first, "--reason", "违法")
+    assert f"no credit taken from {commenter.username}: it was already taken for comment {first}" in out
+    assert (await notice(commenter, "content_removed"))["comment_id"] == str(first)
+    out = await admin_ok(srv, "resolve", other, "--outcome", "upheld", "--note", "属实")
+    assert f"no credit taken from {commenter.username}" in out
+    await asyncio.sleep(0.3)
+    assert credit_notices(commenter) == []
+    assert (await commenter.request("me"))["credit_score"] == score
+
+    # removed first, then the complaint made before it upheld: the removal took the points
+    second = (await commenter.request("comment", post_id=post, text="违规评论二"))["comment_id"]
+    rid = await report(witness, second)
+    await admin_ok(srv, "remove-comment", second, "--reason", "违法")
+    score = await told(commenter, -REPORT_UPHELD, "违法", score)
+    out = await admin_ok(srv, "resolve", rid, "--outcome", "upheld", "--note", "属实")
+    assert f"no credit taken from {commenter.username}" in out
+
+    # a held comment the account's owner reported: upheld, then rejected in review
+    held = (await commenter.request("comment", post_id=post, text="刷单返利 评论"))["comment_id"]
+    rid = await report(owner, held)
+    await admin_ok(srv, "resolve", rid, "--outcome", "upheld", "--note", "属实")
+    score = await told_report(commenter, score)
+    [item] = await open_items(srv)
+    out = await admin_ok(srv, "decide", str(item["item_id"]), "--decision", "reject", "--note", "诈骗")
+    assert f"no credit taken from {commenter.username}: it was already taken for comment {held}" in out
+    await asyncio.sleep(0.3)
+    assert credit_notices(commenter) == []
+    assert (await commenter.request("me"))["credit_score"] == score
+
+    # the record says what each measure took
+    taken = [(a, str(json.loads(d)["comment_id"]), json.loads(d)["credit_taken"]) for a, d in srv.db_rows(
+        "SELECT action, detail FROM audit WHERE action IN ('resolve_report', 'remove_comment', 'review_reject')"
+        " ORDER BY id")]
+    assert taken == [("resolve_report", first, REPORT_UPHELD), ("remove_comment", first, 0),
+                     ("resolve_report", first, 0), ("remove_comment", second, REPORT_UPHELD),
+                     ("resolve_report", second, 0), ("resolve_report", held, REPORT_UPHELD),
+                     ("review_reject", held, 0)]
+
+
 async def told_report(client: Any, before: int) -> int:
     """The credit notice of an upheld report about ``client``: it names the report, not the note."""
     ev = await notice(client, "credit")
