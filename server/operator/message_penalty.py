@@ -58,21 +58,24 @@ class MessageCost:
         return [f"no credit taken from {self.user.username}: it was already taken for {self.what}"]
 
 
+def _claim(app: Context, user: User | None) -> tuple[int, Callable[[], None]]:
+    """The points claimed from ``user`` in memory now (none from no user, or a penalty of 0), and the undo."""
+    points = app.cfg.credit.penalty_report_upheld
+    pen, undo = penalty(user, points)
+    return (points if pen is not None else 0), undo
+
+
 def message_cost(app: Context, sender: User | None, group_id: str, seq: int, record: Audit) -> MessageCost:
     """Claim in memory the sender's penalty for message (``group_id``, ``seq``) and the change that stores
     it once (the last of the op's changes, with ``record`` as the op's entry: ``apply`` gets no
     ``audit``). No await: the caller applies it at once."""
-    points = app.cfg.credit.penalty_report_upheld
-    pen, undo = penalty(sender, points)
-    claimed = points if pen is not None else 0
+    claimed, undo = _claim(app, sender)
     change = MessagePenalty(sender.user_id if sender is not None else None, claimed, group_id, seq, record)
     return MessageCost(sender, claimed, f"message {seq} of group {group_id}", change, undo)
 
 
 def comment_cost(app: Context, author: User | None, comment_id: int, record: Audit) -> MessageCost:
     """:func:`message_cost` for public-account comment ``comment_id``, whose ``author`` pays."""
-    points = app.cfg.credit.penalty_report_upheld
-    pen, undo = penalty(author, points)
-    claimed = points if pen is not None else 0
+    claimed, undo = _claim(app, author)
     change = CommentPenalty(author.user_id if author is not None else None, claimed, comment_id, record)
     return MessageCost(author, claimed, f"comment {comment_id}", change, undo)
