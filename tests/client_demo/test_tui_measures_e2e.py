@@ -14,7 +14,7 @@ from tests.client_demo.test_tui_e2e import TUI
 from tests.client_demo.test_tui_v2_e2e import group_with, make_user
 from tests.e2e.harness import ServerProcess, new_id_number
 
-T = r"\d\d:\d\d"
+T = r"(?:\d{4}-\d\d-\d\d )?\d\d:\d\d"  # a date when the end is not today (near midnight)
 
 
 @pytest.fixture
