@@ -240,7 +240,7 @@ async def set_role(ctx: Context, sess: Session, req: rq.SetRole, enc: Encoding) 
         max_admins = caps_of(ctx, ctx.state.users[g.owner_id]).max_admins  # decided again by the store
         posting.check_admin_cap(admins, max_admins)
     claim = FieldClaim(m, {"role": new_role})
-    await commit(ctx, ch.SetMemberRole(g.group_id, target.user_id, new_role, max_admins),
+    await commit(ctx, ch.SetMemberRole(g.group_id, target.user_id, new_role, max_admins, ctx.now_ms(), actor.user_id),
                  audit=_audit(ctx, actor, "set_role", g, target.user_id, role=new_role.value), claim=claim)
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=target.user_id, role=new_role))
 
@@ -279,7 +279,8 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
     group_caps = ch.GroupCaps(max_members=caps.max_members, max_admins=caps.max_admins,
                               size_classes=tuple(ctx.cfg.groups.size_classes),
                               owner_level=level_of(ctx, new_owner), owner_id_verified=new_owner.id_verified)
-    await commit(ctx, ch.TransferOwner(g.group_id, actor.user_id, new_owner.user_id, again, group_caps),
+    await commit(ctx, ch.TransferOwner(g.group_id, actor.user_id, new_owner.user_id, again, group_caps, now,
+                                       actor.user_id),
                  audit=_audit(ctx, actor, "transfer_owner", g, new_owner.user_id), claim=claim)
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=new_owner.user_id, role=Role.OWNER))
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=actor.user_id, role=Role.MEMBER))

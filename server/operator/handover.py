@@ -162,7 +162,8 @@ def _pass(h: Handover, app: Context, g: Group, owner: User, heir: User, by: str,
     h.changes.append(TransferOwner(g.group_id, owner.user_id, heir.user_id, again,
                                    GroupCaps(max_members=caps.max_members, max_admins=caps.max_admins,
                                              size_classes=tuple(app.cfg.groups.size_classes),
-                                             owner_level=level_of(app, heir), owner_id_verified=heir.id_verified)))
+                                             owner_level=level_of(app, heir), owner_id_verified=heir.id_verified),
+                                   ts=record.ts))  # no actor in the membership log: the platform's
     h.changes.append(AddRecord(record))
     h.passed[g.group_id] = heir.user_id
     h.undos.append(undo)

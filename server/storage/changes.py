@@ -302,6 +302,10 @@ class TransferOwner(Change):
     to_user: str
     caps: UserCaps | None = None  # the new owner's created cap, decided again by the store
     group_caps: GroupCaps | None = None  # the group's caps at the new owner's level, decided again
+    # When given, the membership log gets the change of both roles (``owner`` for the new owner,
+    # ``owner_handed_on`` for the old), by ``actor`` (None: the platform, a blacklisting's handover).
+    ts: int | None = None
+    actor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +342,9 @@ class SetMemberRole(Change):
     user_id: str
     role: str
     max_admins: int | None = None
+    # When given, the membership log gets the new role as its action (``admin``, ``member``) by ``actor``.
+    ts: int | None = None
+    actor: str | None = None
 
     def refuse(self, admins: int) -> None:
         """Raise ``admin_cap_reached`` when the group's other admins leave no room for this one."""

@@ -408,6 +408,9 @@ async def _transfer_owner(db: Conn, t: c.TransferOwner) -> None:
         row = await db.fetchrow("SELECT COUNT(*), COUNT(*) FILTER (WHERE role = 'admin') FROM members"
                                 " WHERE group_id = $1", t.group_id)
         t.group_caps.refuse(int(row[0]), int(row[1]))
+    if t.ts is not None:
+        await _log_membership(db, t.group_id, t.to_user, "owner", t.actor, t.ts)
+        await _log_membership(db, t.group_id, t.from_user, "owner_handed_on", t.actor, t.ts)
 
 
 @applies(c.AddMember)
@@ -441,6 +444,8 @@ async def _set_member_role(db: Conn, m: c.SetMemberRole) -> None:
                                    " AND user_id <> $2", m.group_id, m.user_id))
     await db.execute("UPDATE members SET role = $1 WHERE group_id = $2 AND user_id = $3",
                      m.role, m.group_id, m.user_id)
+    if m.ts is not None:
+        await _log_membership(db, m.group_id, m.user_id, m.role, m.actor, m.ts)
 
 
 @applies(c.SetMuted)

@@ -339,6 +339,9 @@ async def _transfer_owner(db: aiosqlite.Connection, t: c.TransferOwner) -> None:
     if n != 1:
         raise ContractError("conflict", "the new owner is no longer a member")
     await _check_group_caps(db, t)
+    if t.ts is not None:
+        await _log_membership(db, t.group_id, t.to_user, "owner", t.actor, t.ts)
+        await _log_membership(db, t.group_id, t.from_user, "owner_handed_on", t.actor, t.ts)
 
 
 async def _check_group_caps(db: aiosqlite.Connection, t: c.TransferOwner) -> None:
@@ -390,6 +393,8 @@ async def _set_member_role(db: aiosqlite.Connection, m: c.SetMemberRole) -> None
         m.refuse(int(n))
     await db.execute("UPDATE members SET role = ? WHERE group_id = ? AND user_id = ?",
                      (m.role, m.group_id, m.user_id))
+    if m.ts is not None:
+        await _log_membership(db, m.group_id, m.user_id, m.role, m.actor, m.ts)
 
 
 @applies(c.SetMuted)

@@ -471,6 +471,33 @@ async def test_export_of_a_group_round_trips(server, tmp_path):
     assert (await server.admin("verify-audit"))[0] == 0
 
 
+async def test_the_membership_log_keeps_role_changes_and_handovers(server, tmp_path):
+    """Who was made admin, who handed the group on to whom, and the platform's handover when an
+    owner is blacklisted: the group's membership log (and so its export) has each change of role."""
+    owner, alice, bob = await server.user(), await server.user(), await server.user()
+    gid = await open_group(owner)
+    for u in (alice, bob):
+        await u.request("join_group", group_id=gid)
+    await owner.request("set_role", group_id=gid, user_id=alice.user_id, role="admin")
+    await owner.request("set_role", group_id=gid, user_id=alice.user_id, role="member")
+    await owner.request("set_role", group_id=gid, user_id=bob.user_id, role="admin")
+    await owner.request("transfer_owner", group_id=gid, user_id=alice.user_id)
+    rc, _, err = await server.admin("blacklist", alice.username, "--reason", "诈骗")
+    assert rc == 0, err
+    rc, _, err = await server.admin("export", "--group", gid, "--out", str(tmp_path / "case"))
+    assert rc == 0, err
+    log = [(e["user_id"], e["action"], e["actor_id"]) for e in read_jsonl(tmp_path / "case" / "membership.jsonl")]
+    assert log[3:] == [
+        (alice.user_id, "admin", owner.user_id),
+        (alice.user_id, "member", owner.user_id),
+        (bob.user_id, "admin", owner.user_id),
+        (alice.user_id, "owner", owner.user_id),
+        (owner.user_id, "owner_handed_on", owner.user_id),
+        (bob.user_id, "owner", None),  # the platform's handover to the longest-serving admin
+        (alice.user_id, "owner_handed_on", None),
+    ], log
+
+
 async def test_two_exports_to_one_new_folder_at_once_leave_one_whole_export(server, tmp_path):
     """Both exports found the new folder empty before either wrote: the second then failed on a file
     the first had written, and its clean-up removed the first's files, so the export on the record
