@@ -805,4 +805,12 @@ MIGRATIONS: list[tuple[int, str]] = [
             SELECT 1, 0, repeat('0', 64), repeat('0', 64) WHERE NOT EXISTS (SELECT 1 FROM audit);
         """,
     ),
+    (
+        27,
+        """
+        -- A comment's earlier measures, found by its id (storage: CommentPenalty's look-up, with the
+        -- same expression, so the record is not read from the start for each comment penalised).
+        CREATE INDEX audit_comment ON audit(((detail::jsonb) ->> 'comment_id'));
+        """,
+    ),
 ]

@@ -879,4 +879,12 @@ MIGRATIONS: list[tuple[int, str]] = [
         WHERE name = 'comments';
         """,
     ),
+    (
+        31,
+        """
+        -- A comment's earlier measures, found by its id (storage: CommentPenalty's look-up, with the
+        -- same expression, so the record is not read from the start for each comment penalised).
+        CREATE INDEX audit_comment ON audit(CAST(json_extract(detail, '$.comment_id') AS TEXT));
+        """,
+    ),
 ]
