@@ -287,3 +287,37 @@ def test_a_mention_stays_marked_after_the_member_renames(browser: Any, server: S
     bg.run(bob.send(gid, "@Caz see you", mentions=[carol.user_id]))  # the new name is marked too
     expect(message(page, "see you").locator(".mention.me")).to_have_text("@Caz")
     assert page.errors == []
+
+
+def test_a_mention_of_a_member_renamed_before_the_page_loaded_is_marked(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A message says "@OldName" of a member who renamed before the page loaded: the page never
+    knew the old name, and showed the mention as plain text. The message carries the member's id,
+    not the name it wrote: the "@word" no known name explains is the mention, marked with the
+    member's name now as its title (for the member themself as theirs)."""
+    alice = bg.run(server.user())
+    bob = bg.run(server.user())
+    carol = bg.run(server.user())
+    gid = bg.run(open_group(alice))
+    for c in (bob, carol):
+        bg.run(c.request("join_group", group_id=gid))
+    old, bobs = carol.username.title(), bob.username.title()
+    bg.run(bob.send(gid, f"@{old} 明天见", mentions=[carol.user_id]))
+    bg.run(alice.send(gid, f"@{bobs} @{old}，开会", mentions=[bob.user_id, carol.user_id]))
+    bg.run(bob.send(gid, f"@{old} 没有提及她"))  # no ids: plain text, as before
+    bg.run(carol.request("set_profile", display_name="Caz"))
+    for user, me in ((alice, False), (carol, True)):
+        page = new_page(browser, server)
+        login(page, user.username)
+        page.click(f"#group-list [data-gid='{gid}']")
+        mention = message(page, "明天见").locator(".mention")
+        expect(mention).to_have_text("@" + old)
+        expect(mention).to_have_attribute("data-uid", carol.user_id)
+        expect(mention).to_have_attribute("title", "@Caz")
+        assert ("me" in (mention.get_attribute("class") or "").split()) is me
+        both = message(page, "开会").locator(".mention")
+        expect(both).to_have_text(["@" + bobs, "@" + old])  # the comma after the name is not marked
+        expect(both.nth(1)).to_have_attribute("data-uid", carol.user_id)
+        expect(message(page, "没有提及她").locator(".mention")).to_have_count(0)
+        assert page.errors == []
+        page.context.close()

@@ -230,31 +230,44 @@ function localLogout(message) {
 }
 
 // ------------------------------------------------------------------ connection lifecycle
-// `auth` on each new connection. Answered `internal` (the server cannot serve it now: a cluster's
-// home node is changing, or the store did not answer) or `rate_limited`, it is asked again on the
-// same connection after a short wait with jitter (0.5 s doubling, or the server's retry_after_ms),
-// the status saying so: the page never just waits for the server to drop it at its auth timeout.
-// After AUTH_TRIES such answers the connection is given up for a new one, made after the
-// connection's own backoff (behind a load balancer it may reach another node).
-const AUTH_TRIES = 4;
-async function onOpen() {
-  if (!conn.keep || !S.token) return;
-  const ws = conn.ws;
+// `auth` on each new connection, and after it `me` and `my_groups`. Answered `internal` (the server
+// cannot serve it now: a cluster's home node is changing, or the store did not answer) or
+// `rate_limited`, each is asked again on the same connection after a short wait with jitter (0.5 s
+// doubling, or the server's retry_after_ms), the status saying so: the page never just waits for
+// the server to drop it at its auth timeout, nor stays signed in without its groups until the next
+// reconnect. After SERVE_TRIES such answers to one request the connection is given up for a new
+// one, made after the connection's own backoff (behind a load balancer it may reach another node).
+const SERVE_TRIES = 4;
+const NOT_SERVED = Symbol("not served");
+
+// The reply to op on the open connection ws, asked again as above. NOT_SERVED when the page stops
+// asking: the connection closed or was given up, or the user logged out. Other refusals are thrown.
+async function served(ws, op, args = {}) {
   for (let tries = 1; ; tries++) {
     try {
-      await api("auth", { token: S.token });
-      break;
+      const r = await api(op, args);
+      if (tries > 1 && statusKey === "server_busy") setStatus("connected");
+      return r;
     } catch (e) {
-      if (e.code === "unauthenticated" || e.code === "blacklisted") { localLogout(errorText(e)); return; }
-      if (e.code !== "internal" && e.code !== "rate_limited") return;   // (disconnected: the next connection asks)
-      if (conn.ws !== ws || !conn.keep) return;
+      if ((e.code !== "internal" && e.code !== "rate_limited") || e.op !== op) throw e;
+      if (conn.ws !== ws || !conn.keep) return NOT_SERVED;
       setStatus("server_busy");
-      if (tries >= AUTH_TRIES) { conn.restart("auth not served"); return; }
+      if (tries >= SERVE_TRIES) { conn.restart(op + " not served"); return NOT_SERVED; }
       const ms = e.code === "rate_limited" && e.reply.retry_after_ms > 0 ? e.reply.retry_after_ms
         : 500 * 2 ** (tries - 1) * (0.75 + Math.random() * 0.5);
       await new Promise((resolve) => setTimeout(resolve, ms));
-      if (conn.ws !== ws || !conn.open || !conn.keep || !S.token) return;   // closed or logged out meanwhile
+      if (conn.ws !== ws || !conn.open || !conn.keep || !S.token) return NOT_SERVED;   // closed or logged out meanwhile
     }
+  }
+}
+
+async function onOpen() {
+  if (!conn.keep || !S.token) return;
+  try {
+    if (await served(conn.ws, "auth", { token: S.token }) === NOT_SERVED) return;
+  } catch (e) {
+    if (e.code === "unauthenticated" || e.code === "blacklisted") localLogout(errorText(e));
+    return;   // (disconnected: the next connection asks)
   }
   await afterAuth();
 }
@@ -279,15 +292,19 @@ async function afterAuth() {
   S.authed = true;
   setStatus("connected");
   authChanged(true);   // uploads a dropped connection interrupted go on (media.js)
+  const ws = conn.ws;
   try {
-    const me = await api("me");
+    const me = await served(ws, "me");
+    if (me === NOT_SERVED) return;
     const first = !S.me;
     S.me = me;
     learnLimits(me);
     if (first) restoreOutbox();   // what an earlier page of this user had not sent yet
     if (first || document.body.dataset.view !== "main") renderMain();
     if (!first) missedEvents();
-    await syncGroups();
+    const listed = await served(ws, "my_groups");
+    if (listed === NOT_SERVED) return;
+    await syncGroups(listed);
     flushOutbox();
     syncAccounts({ comments: true });
     checkAgreement();
@@ -311,8 +328,9 @@ function missedEvents() {
   }
 }
 
-async function syncGroups() {
-  const r = await api("my_groups");
+// listed: a my_groups reply already in hand (afterAuth asks for it itself, again while not served).
+async function syncGroups(listed = null) {
+  const r = listed || await api("my_groups");
   const seen = new Set();
   const changed = [];   // groups whose posting state my_groups changed
   for (const x of r.groups) {

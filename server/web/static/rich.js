@@ -20,7 +20,9 @@ export function mentionsMe(m) {
 // The message text as text nodes, each "@name" of a mentioned member (or @所有人) in a span. A
 // mention is found by the ids in `mentions`: the name the text says may be one the member had
 // when it was written, before a rename (namesOf: the earlier names this page has seen), and is
-// marked all the same, with the member's name now as its title.
+// marked all the same, with the member's name now as its title. A member renamed before this page
+// saw their old name is not found so: the message carries their id but neither the name it wrote
+// nor where (docs/protocol.md), so the "@word"s no name explains stand for them (unnamedMentions).
 export function textNode(g, m) {
   const names = [];
   for (const uid of m.mentions || []) {
@@ -28,21 +30,58 @@ export function textNode(g, m) {
     for (const name of known) names.push({ name: "@" + name, uid, now: known[0], me: !!S.me && uid === S.me.user_id });
   }
   if (m.mention_all) for (const label of new Set([t("mention_all_name"), "所有人"])) names.push({ name: "@" + label, me: true });
-  const node = el("div", { class: "text" });
   const text = m.text || "";
-  let i = 0;
-  let plain = "";
-  while (i < text.length) {
+  const hits = [];   // {at, name (as the text says it), uid, now, me}, by position
+  for (let i = 0; i < text.length;) {
     const hit = text[i] === "@" ? names.filter((n) => text.startsWith(n.name, i)).sort((a, b) => b.name.length - a.name.length)[0] : null;
-    if (hit) {
-      if (plain) { node.append(plain); plain = ""; }
-      node.append(el("span", { class: "mention" + (hit.me ? " me" : ""), "data-uid": hit.uid || null,
-        title: hit.uid && hit.name !== "@" + hit.now ? "@" + hit.now : null, text: hit.name }));
-      i += hit.name.length;
-    } else { plain += text[i]; i++; }
+    if (hit) { hits.push({ ...hit, at: i }); i += hit.name.length; } else i++;
   }
-  if (plain) node.append(plain);
+  const found = new Set(hits.map((h) => h.uid));
+  const unfound = (m.mentions || []).filter((uid) => !found.has(uid));
+  if (unfound.length) {
+    const words = unnamedMentions(g, m, text, hits);
+    if (words.length === unfound.length) {
+      words.forEach((w, k) => {
+        const uid = unfound[k];
+        hits.push({ ...w, uid, now: namesOf(uid, g)[0] || null, me: !!S.me && uid === S.me.user_id });
+      });
+      hits.sort((a, b) => a.at - b.at);
+    }
+  }
+  const node = el("div", { class: "text" });
+  let i = 0;
+  for (const hit of hits) {
+    if (hit.at > i) node.append(text.slice(i, hit.at));
+    node.append(el("span", { class: "mention" + (hit.me ? " me" : ""), "data-uid": hit.uid || null,
+      title: hit.uid && hit.now && hit.name !== "@" + hit.now ? "@" + hit.now : null, text: hit.name }));
+    i = hit.at + hit.name.length;
+  }
+  if (i < text.length) node.append(text.slice(i));
   return node;
+}
+
+// The "@word"s of the text that may be mentions written with a name this page never knew: each
+// begins a word, runs to the next space, comma or full-width punctuation mark (less a closing
+// punctuation mark at its end: "@Bob." or "@Bob)"), is not already a hit,
+// and is not the whole "@name" of a member this message does not mention, nor @所有人. A name with
+// a space in it is so marked up to its space only. textNode takes them, in the order of the text,
+// for the mentioned ids it did not find, in the order of `mentions` (the order they were picked,
+// which is the text's but when picked out of order), and only when there are as many of each.
+const CLOSING = /[,.:;!?)\]}，。：；！？、）」』]+$/u;
+function unnamedMentions(g, m, text, hits) {
+  const plain = [t("mention_all_name"), "所有人", "all"];
+  if (g.members) for (const u of g.members.values()) if (!(m.mentions || []).includes(u.user_id)) plain.push(u.display_name);
+  const words = [];
+  for (const x of text.matchAll(/(^|\s)(@[^\s@,;，。、；：！？（）「」『』【】]+)/gu)) {
+    const at = x.index + x[1].length;
+    if (hits.some((h) => at >= h.at && at < h.at + h.name.length)) continue;
+    const word = x[2].replace(CLOSING, "") || x[2];
+    const chars = [...word].length - 1;
+    if (chars < 1 || chars > LIMITS.displayName) continue;
+    if (plain.some((n) => n && text.startsWith("@" + n, at) && n.length + 1 >= word.length)) continue;
+    words.push({ at, name: word });
+  }
+  return words;
 }
 
 // The mentions of the messages drawn in the open chat, marked again where what is known of the
