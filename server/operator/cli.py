@@ -193,7 +193,10 @@ def _build() -> argparse.ArgumentParser:
         (("--out",), {"required": True}), (("--since",), {"type": _iso_ms}), (("--until",), {"type": _iso_ms}))
     cmd("verify-audit", "check the enforcement record: its keyed chain, and every checkpoint of its head",
         (("--manifest",), {"action": "append", "metavar": "MANIFEST",
-                           "help": "an export's manifest.json: check the record head it carries too"}))
+                           "help": "an export's manifest.json: check the record head it carries too"}),
+        (("--checkpoint-file",), {"action": "append", "metavar": "FILE",
+                                  "help": "a checkpoint file kept aside (as after a restore): check every "
+                                          "record head in it too"}))
     cmd("seal-record", "give the enforcement record's entries from before it had a key their MACs (only for a "
         "database that predates the keyed record)", (("--reason",), {}))
     cmd("purge", "remove what is past retention",
@@ -242,8 +245,9 @@ TEXT, NUMBER, FLAG, HEADS = "text", "number", "flag", "heads"
 _NUMBER_TYPES = (int, _positive, _iso_ms)  # each makes a whole number of what the operator typed
 
 # Arguments sent under another name and as another kind than the parser reads them: verify-audit reads
-# each --manifest file here and sends the record heads they carry.
-_SENT_AS = {("verify-audit", "manifest"): ("checkpoints", HEADS)}
+# each --manifest and --checkpoint-file here and sends the record heads they carry (all in one list).
+_SENT_AS = {("verify-audit", "manifest"): ("checkpoints", HEADS),
+            ("verify-audit", "checkpoint_file"): ("checkpoints", HEADS)}
 _HEAD_KEYS = {"ts": int, "count": int, "last_id": int, "mac": str}
 
 
@@ -337,7 +341,7 @@ def arguments() -> dict[str, dict[str, Arg]]:
                 else:
                     raise TypeError(f"{name} {action.dest}: say what its type {action.type} sends")
             choices = tuple(str(c) for c in action.choices) if action.choices else ()
-            declared[key] = Arg(_label(key, action), kind, choices)
+            declared.setdefault(key, Arg(_label(key, action), kind, choices))  # (the first names a shared key)
         out[name] = declared
     return out
 
@@ -417,6 +421,13 @@ def _main(config_path: str | None, argv: list[str]) -> int:
                 return _fail(f"--manifest {path}: {why}")
             heads.append(head)
         request_args[_SENT_AS["verify-audit", "manifest"][0]] = heads
+    if args.cmd == "verify-audit" and "checkpoint_file" in request_args:
+        heads = request_args.setdefault(_SENT_AS["verify-audit", "checkpoint_file"][0], [])
+        for path in request_args.pop("checkpoint_file"):
+            found, why = _checkpoint_heads(path)
+            if why is not None:
+                return _fail(f"--checkpoint-file {path}: {why}")
+            heads.extend(found)
     if args.cmd in ("export", "hold") and sum(k in request_args for k in ("group_id", "username", "account_id")) != 1:
         return _fail(f"{args.cmd} needs exactly one of --group, --user or --account")
     for key in ("out", "new_key_file"):  # the server resolves nothing against its own folder
@@ -475,6 +486,34 @@ def _record_head(path: str) -> tuple[Any, str | None]:
         return None, "not an export manifest: it has no record_head"
     why = head_problem(manifest["record_head"])
     return manifest["record_head"], None if why is None else f"record_head {why}"
+
+
+def _checkpoint_heads(path: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The record heads in a checkpoint file (one JSON line each, as ``audit.checkpoint_file``), or the
+    reason it gives none. A line that is not a head is skipped with a word on stderr, as the server
+    skips it in its own file: one damaged line must not hide the others."""
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return [], "no such file"
+    except IsADirectoryError:
+        return [], "is a folder, not a file"
+    except OSError as err:
+        return [], f"cannot read it: {err.strerror or err}"
+    heads: list[dict[str, Any]] = []
+    for n, line in enumerate(lines, start=1):
+        try:
+            head = json.loads(line.decode("utf-8"))
+        except ValueError:
+            head = None
+        if head_problem(head) is not None:
+            print(f"qunguan admin: --checkpoint-file {path} line {n} is not a checkpoint; skipped", file=sys.stderr)
+            continue
+        heads.append({k: head[k] for k in _HEAD_KEYS})
+    if not heads:
+        return [], "not a checkpoint file: no line in it is a checkpoint"
+    return heads, None
 
 
 def _commands() -> list[str]:

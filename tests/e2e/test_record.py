@@ -358,3 +358,54 @@ async def test_a_checkpoint_file_with_a_line_that_is_not_utf8_is_read_past(make_
     assert await srv.logged("audit-checkpoints.jsonl line 1 is not a checkpoint; skipped")
     rc, out = await verify(srv)
     assert rc == 0 and "whole" in out, out
+
+
+async def test_a_restored_backup_verifies_once_the_checkpoint_file_is_moved_aside(tmp_path, started):
+    """docs/operations.md "Backup": a restore loses the entries written after the backup, and the
+    checkpoint file (kept apart from the database, as it should be) still names them, so verify-audit
+    reports them removed for good, just like tampering. The documented steps after a legitimate restore:
+    move the checkpoint file aside (kept: it is the evidence of what the restore lost, checked with
+    ``verify-audit --checkpoint-file``) and start; the server writes a new file from the restored head."""
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    from tests.e2e.harness import ServerProcess
+
+    (tmp_path / "srv").mkdir()
+    srv = started(ServerProcess(tmp_path / "srv", FAST_CHECKPOINTS))
+    gid = await some_record(srv, n=1)
+    backup = tmp_path / "backup.db"
+    rc, _, err = await srv.admin("backup", "--out", str(backup))
+    assert rc == 0, err
+    with closing(sqlite3.connect(backup)) as con:
+        [(restored,)] = con.execute("SELECT COUNT(*) FROM audit").fetchall()
+    rc, _, err = await srv.admin("warn-group", gid, "--reason", "after the backup")
+    assert rc == 0, err
+    lost = len(entries(srv))
+    assert lost > restored
+    await wait_for_checkpoint(srv, lost)  # the checkpoint file saw the entry the restore will lose
+    await srv.stopped()
+    for suffix in ("", "-wal", "-shm"):
+        (srv.dir / f"qunguan.db{suffix}").unlink(missing_ok=True)
+    shutil.copy(backup, srv.dir / "qunguan.db")
+
+    srv.start()  # without the steps: the loss is reported (rightly), and stays
+    rc, out = await verify(srv)
+    assert rc == 1 and f"entries from {restored + 1} to {lost} were removed" in out, out
+    await srv.stopped()
+
+    kept = srv.dir / "audit-checkpoints.before-restore.jsonl"
+    (srv.dir / "audit-checkpoints.jsonl").rename(kept)  # the documented step
+    srv.start()
+    rc, out = await verify(srv)
+    assert rc == 0 and f"whole: {restored} entries" in out, out
+    await wait_for_checkpoint(srv, restored)  # a new file, from the restored head
+    rc, _, err = await srv.admin("warn-group", gid, "--reason", "after the restore")
+    assert rc == 0, err
+    await wait_for_checkpoint(srv, restored + 1)
+    rc, out = await verify(srv)
+    assert rc == 0 and f"whole: {restored + 1} entries" in out, out
+    # The file kept aside still says what the restore lost (entry `lost` now stands for another entry).
+    rc, out = await verify(srv, "--checkpoint-file", str(kept))
+    assert rc == 1 and f"entry {restored + 1}" in out, out
