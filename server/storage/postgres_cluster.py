@@ -80,9 +80,11 @@ def server_settings(application_name: str) -> dict[str, str]:
 
 
 _CLAIM_SETTINGS = server_settings("qunguan serve")
+# Who holds this database's claim: advisory locks are per database, and pg_locks lists every one's.
 _CLAIM_HOLDERS = """
 SELECT a.pid, a.client_addr::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = 0 AND l.granted AND a.pid <> pg_backend_pid()
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
 
 
