@@ -74,6 +74,7 @@ class ClusterNode:
         self.lost_why = ""
         self.exit_status = 3  # 3: the home lost its lease; 2: refused (another node has this node id)
         self.cut_since: float | None = None  # monotonic time NATS went away (None: connected)
+        self._closing = False  # this node closes its NATS connection itself: no warning of the disconnection
         # The home: when it last heard its own heartbeat back from NATS (see _tick): a link that
         # drops packets without a reset looks connected to the client for minutes.
         self.heard_own = 0.0
@@ -123,6 +124,7 @@ class ClusterNode:
             msg = await self.nc.request(self.subjects.node_id(self.node_id), self.holder.encode(), timeout=1.0)
         except (NoRespondersError, NatsTimeout):
             return
+        self._closing = True
         await self.nc.close()
         raise NodeIdTaken(f"another running node uses cluster.node_id {self.node_id!r} "
                           f"({msg.data.decode(errors='replace')}): give every node its own node_id")
@@ -187,6 +189,7 @@ class ClusterNode:
             else:
                 self._released_beat()  # (the drain below sends it)
         if self.nc is not None:
+            self._closing = True
             try:
                 await self.nc.drain()
             except Exception:
@@ -270,6 +273,8 @@ class ClusterNode:
             self.gateway.on_heartbeat(node_id, epoch, links, sent)
 
     async def _disconnected(self) -> None:
+        if self._closing:  # (a stop: the node drains and closes the connection itself)
+            return
         log.warning("disconnected from NATS; reconnecting")
         if self.cut_since is None:
             self.cut_since = time.monotonic()

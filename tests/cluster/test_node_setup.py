@@ -60,3 +60,17 @@ async def test_a_cluster_node_does_not_start_beside_a_lone_node(tmp_path: Path) 
         await client.close()
     finally:
         await lone.cleaned_up()
+
+
+async def test_a_node_stopped_with_sigterm_does_not_warn_of_its_own_disconnection(
+        make_cluster: Callable[..., Cluster]) -> None:
+    """A node that closes its NATS connection itself at a stop logged `disconnected from NATS;
+    reconnecting` at WARNING after `shutting down`: noise that looks like a fault, and is none."""
+    c = make_cluster(size=2)
+    nodes = [*c.gateways(), c.home()]
+    for node in nodes:
+        await asyncio.to_thread(node.stop)  # SIGTERM
+    for node in nodes:
+        log = node.log()
+        assert "shutting down" in log, log
+        assert "disconnected from NATS" not in log, log
