@@ -89,22 +89,30 @@ def key_fingerprint(key: bytes) -> str:
     return hmac.new(key, b"qunguan identity key fingerprint", hashlib.sha256).hexdigest()
 
 
-def _load_or_create_key(path: Path) -> bytes:
-    """The key in ``path``; on first start a new random key written there with mode 0600."""
+def _load_or_new_key(path: Path) -> tuple[bytes, bool]:
+    """The key in ``path``, or (on first start) a new random one, and whether it is new: a new key
+    is written to ``path`` only by :meth:`IdentityVault.save_new_key`, once the store is open (a
+    start that fails before must leave no key behind that no database ever used)."""
     try:
-        return path.read_bytes()
+        return path.read_bytes(), False
     except FileNotFoundError:
-        pass
+        return secrets.token_hex(32).encode() + b"\n", True
+
+
+def _write_new_key(path: Path, key: bytes) -> None:
+    """Write a new key to ``path`` with mode 0600; never over a file that is there (ValueError, one line)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32).encode() + b"\n"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ValueError(f"the identity key file {path} appeared while this server started: start it again "
+                         "(it reads that key)") from None
     with os.fdopen(fd, "wb") as f:
         f.write(key)
         f.flush()
         os.fsync(f.fileno())
     log.warning("created a new identity key in %s (mode 0600): back it up with the database; without it the "
                 "identity data in the database cannot be opened (set identity.key_file to keep it elsewhere)", path)
-    return key
 
 
 class KeyProblems(ValueError):
@@ -126,13 +134,15 @@ def _read_key_file(path: Path, key: str, problems: list[Problem]) -> bytes | Non
 def _read_keys(
     key_file: Path | None, key_env: str, dev_mode: bool, old_key_files: Sequence[Path],
     default_key_file: Path | None, create: bool,
-) -> tuple[bytes | None, list[bytes]]:
-    """The configured key's and the old keys' raw content, as ``serve`` reads them at start, or
+) -> tuple[bytes | None, list[bytes], bool]:
+    """The configured key's and the old keys' raw content, as ``serve`` reads them at start, and
+    whether the key is a new one still to be written to ``default_key_file``, or
     :class:`KeyProblems` naming everything that stops it. ``create``: with no key configured, make
-    ``default_key_file`` when it is not there (``serve``); without, a missing one is not read and
-    the key is None (``check-config``, which must not create files)."""
+    a new key when ``default_key_file`` is not there (``serve``); without, a missing one is not read
+    and the key is None (``check-config``, which must not create files)."""
     problems: list[Problem] = []
     raw: bytes | None = None
+    new = False
     if key_file is not None:
         raw = _read_key_file(key_file, "identity.key_file", problems)
     elif key_env:
@@ -148,12 +158,12 @@ def _read_keys(
             problems.append(Problem("identity.key_file", "", "no identity key is configured and identity.dev_mode "
                                     "= false: set identity.key_file or identity.key_env"))
         elif create:
-            raw = _load_or_create_key(default_key_file)
+            raw, new = _load_or_new_key(default_key_file)
         elif default_key_file.exists():  # made by an earlier start: serve reads it
             raw = _read_key_file(default_key_file, "identity.key_file", problems)
     if problems:
         raise KeyProblems(problems)
-    return raw, old
+    return raw, old, new
 
 
 def default_key_file(cfg: Config) -> Path:
@@ -164,8 +174,8 @@ def default_key_file(cfg: Config) -> Path:
 
 
 def vault_for(cfg: Config) -> IdentityVault:
-    """The identity vault ``serve`` runs with (on the first start without a configured key, the
-    key file is made)."""
+    """The identity vault ``serve`` runs with (on the first start without a configured key, a new
+    key, written to its file when the vault is bound to the open store)."""
     ident = cfg.identity
     return IdentityVault.from_config(ident.key_file, ident.key_env, ident.dev_mode,
                                      [cfg.base_dir / p for p in ident.old_key_files],
@@ -218,6 +228,7 @@ class IdentityVault:
         self._old = list(old_keys)
         self._keys = {key_id: _sealer(key)}
         self._lookup_key = _legacy_lookup_key(key)
+        self._unsaved: tuple[Path, bytes] | None = None  # a new key's file and content, not written yet
 
     @classmethod
     def from_config(
@@ -225,11 +236,24 @@ class IdentityVault:
         default_key_file: Path | None = None,
     ) -> IdentityVault:
         """The vault for the configured key: ``key_file``, else ``key_env``, else (unless
-        ``dev_mode`` is false) ``default_key_file``, created with a random key on first start.
+        ``dev_mode`` is false) ``default_key_file``, a random key on first start, written there
+        by :meth:`save_new_key` (at :meth:`bind`, once the store is open), not here.
         Raises :class:`KeyProblems` naming every key that cannot be read."""
-        raw, old = _read_keys(key_file, key_env, dev_mode, old_key_files, default_key_file, create=True)
+        raw, old, new = _read_keys(key_file, key_env, dev_mode, old_key_files, default_key_file, create=True)
         assert raw is not None
-        return cls(read_key(raw), old_keys=[read_key(k) for k in old])
+        vault = cls(read_key(raw), old_keys=[read_key(k) for k in old])
+        if new and default_key_file is not None:
+            vault._unsaved = (default_key_file, raw)
+        return vault
+
+    def save_new_key(self) -> None:
+        """Write a key made on this first start to its file (mode 0600), once: before the database
+        registers it (:meth:`bind`), so no database knows a key that is on no disk, and only once the
+        store is open, so a start that fails before leaves no key file behind. ValueError (one line)
+        when a file appeared there meanwhile."""
+        if self._unsaved is not None:
+            _write_new_key(*self._unsaved)
+            self._unsaved = None
 
     # -- the key registry ------------------------------------------------------
     async def bind(self, store: Store, now_ms: int) -> None:
@@ -239,8 +263,10 @@ class IdentityVault:
         id that no configured key has, or does not open with the key that has it.
         Nodes of a cluster starting together on a new database race to register the key
         and the lookup key: the loser's write fails, and it binds again to what the
-        winner stored (so every node uses the same lookup key).
+        winner stored (so every node uses the same lookup key). A key made on this first start is
+        written to its file first (:meth:`save_new_key`).
         """
+        await asyncio.to_thread(self.save_new_key)
         for _ in range(3):
             before = await store.vault_keys()
             try:

@@ -192,6 +192,25 @@ def test_dev_mode_false_without_a_key_refuses_to_start(tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1 and "identity.dev_mode = false" in done.stderr
 
 
+def test_a_start_that_cannot_reach_its_database_leaves_no_key_file_behind(tmp_path):
+    """Without a configured key, serve made identity.key first and then failed on an unreachable
+    PostgreSQL: a key no database ever used was left behind (and would be taken for the real one).
+    The new key is written once the store is open, just before the database registers it."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "q.toml").write_text(f'[server]\nport = 0\n[storage]\nurl = "postgresql://postgres@127.0.0.1:{port}/x"\n')
+    done = subprocess.run([sys.executable, "-m", "server", "serve", "--config", str(tmp_path / "q.toml")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2, done.stderr
+    assert "cannot be used" in done.stderr, done.stderr
+    assert not (tmp_path / "identity.key").exists()
+    assert "created a new identity key" not in done.stdout + done.stderr
+
+
 # -- the vault alone ------------------------------------------------------------------------------
 async def open_store(path: Path) -> SqliteStore:
     store = SqliteStore(path)
@@ -219,9 +238,12 @@ def test_seal_carries_the_key_id_and_binds_it():
 
 
 def test_from_config(tmp_path, monkeypatch):
-    """No built-in key: without one configured, the first start makes a random key file (0600) and reuses it."""
+    """No built-in key: without one configured, the first start makes a random key file (0600) and reuses it.
+    The file is written when the vault is bound to its open store (save_new_key), not before."""
     path = tmp_path / "data" / "identity.key"
     first = IdentityVault.from_config(None, "", default_key_file=path)
+    assert not path.exists()
+    first.save_new_key()
     assert path.stat().st_mode & 0o777 == 0o600
     assert len(bytes.fromhex(path.read_text().strip())) == 32
     again = IdentityVault.from_config(None, "", default_key_file=path)
