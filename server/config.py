@@ -319,6 +319,43 @@ def readable_file(path: Path) -> str | None:
         return f"cannot open {path}: {exc}"
 
 
+def not_utf8(data: bytes) -> str | None:
+    """Why ``data`` is not UTF-8 text, naming the first bad byte; None when it is."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+    return None
+
+
+def read_utf8(path: Path) -> str:
+    """A list file's text, as serve reads it: ValueError naming the file when it is not UTF-8."""
+    data = path.read_bytes()
+    why = not_utf8(data)
+    if why is not None:
+        raise ValueError(f"{path}: {why}")
+    return data.decode("utf-8")
+
+
+def utf8_file(path: Path) -> str | None:
+    """A readable file (else ``readable_file`` says why) holds UTF-8 text."""
+    try:
+        return not_utf8(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _digest_file(path: Path) -> str | None:
+    """A known-file list parses as serve parses it (server/media/lists.py)."""
+    from server.media.lists import bad_digest_line
+
+    try:
+        data = path.read_bytes()
+    except (OSError, ValueError):
+        return None  # readable_file said why
+    return not_utf8(data) or bad_digest_line(data.decode("utf-8"))
+
+
 def _retention_days(days: int) -> str | None:
     if days >= 184:
         return None
@@ -610,7 +647,7 @@ class WordListConfig:
     """One prohibited-content word list (Art. 10): UTF-8, one term per line."""
 
     category: str = setting(REQUIRED, not_empty, kind=STR)
-    path: Path = setting(REQUIRED, readable_file, kind=PATH)
+    path: Path = setting(REQUIRED, readable_file, utf8_file, kind=PATH)
     action: str = setting(REQUIRED, one_of("block", "review", "flag"), kind=STR)
 
 
@@ -619,7 +656,7 @@ class MediaListConfig:
     """One known-file list (Art. 10): UTF-8, one SHA-256 (hex) per line (server/media/lists.py)."""
 
     category: str = setting(REQUIRED, not_empty, kind=STR)
-    path: Path = setting(REQUIRED, readable_file, kind=PATH)
+    path: Path = setting(REQUIRED, readable_file, _digest_file, kind=PATH)
     action: str = setting(REQUIRED, one_of("block", "review", "flag"), kind=STR)
 
 
@@ -645,16 +682,6 @@ class MediaConfig:
     max_bytes_per_user: int = setting(1073741824, at_least(0))
     unattached_ttl_seconds: int = setting(86400, at_least(1))  # an upload no message carries goes after this
     cleanup_interval_seconds: int = setting(600, at_least(1))
-
-
-def _name_list(path: Path) -> str | None:
-    try:
-        path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return f"not UTF-8: {exc}"
-    except OSError:
-        return None  # readable_file said why
-    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -689,7 +716,7 @@ class PublicAccountsConfig:
     max_per_subject: int = setting(2, at_least(1))  # live accounts per verified person or organisation (P7)
     max_editors: int = setting(5, at_least(0))
     # One name per line (UTF-8): names, and names containing them, only an operator can grant.
-    reserved_names: Path | None = setting("", readable_file, _name_list, kind=OPTIONAL_PATH)
+    reserved_names: Path | None = setting("", readable_file, utf8_file, kind=OPTIONAL_PATH)
     initial_credit: int = setting(100)
     levels: tuple[AccountLevel, ...] = setting(
         DEFAULT_ACCOUNT_LEVELS, not_empty, ascending("min_score"), kind=tables(_AccountLevelKeys, AccountLevel)
@@ -712,7 +739,7 @@ class PublicAccountsConfig:
         """The reserved names (read once per loaded config; SIGHUP loads a new one)."""
         if self.reserved_names is None:
             return ()
-        lines = self.reserved_names.read_text(encoding="utf-8").splitlines()
+        lines = read_utf8(self.reserved_names).splitlines()
         return tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
 
 
