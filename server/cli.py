@@ -60,6 +60,8 @@ def _serve(path: str | None) -> int:
     from server import logs
 
     logs.setup(cfg.server.log_level, cfg.server.log_json)  # one line per event on stderr; JSON if log_json
+    for warning in cfg.warnings:  # valid keys that do nothing as the file stands (check-config prints them too)
+        logging.getLogger("qunguan").warning("config: %s", warning)
     from server.app import run
 
     try:
