@@ -15,10 +15,20 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="TOML config file (defaults apply without one)")
     check = sub.add_parser("check-config", help="validate a config file; exit 2 listing every problem")
     check.add_argument("path")
-    admin = sub.add_parser("admin", help="operator commands on a running server")
-    admin.add_argument("--config")
+    admin = sub.add_parser(
+        "admin", help="operator commands on a running server",
+        usage="qunguan admin [-h] [--config PATH] [--json] COMMAND ...",
+        description="Run one operator command on the running server, through its operator socket "
+                    "([admin] socket of the config).",
+        epilog="The commands: `qunguan admin` with no command lists them; `qunguan admin COMMAND --help` "
+               "shows one command's options; docs/operator.md describes each.",
+    )
+    admin.add_argument("--config", metavar="PATH",
+                       help="the server's TOML config file, to find its operator socket (default: built-in "
+                            "defaults in the working directory)")
     admin.add_argument("--json", action="store_true", help="one JSON object per line, for scripts")
-    admin.add_argument("rest", nargs=argparse.REMAINDER)
+    admin.add_argument("rest", nargs=argparse.REMAINDER, metavar="COMMAND ...",
+                       help="the operator command and its arguments (see below)")
     return p
 
 
@@ -50,6 +60,8 @@ def _serve(path: str | None) -> int:
     from server import logs
 
     logs.setup(cfg.server.log_level, cfg.server.log_json)  # one line per event on stderr; JSON if log_json
+    for warning in cfg.warnings:  # valid keys that do nothing as the file stands (check-config prints them too)
+        logging.getLogger("qunguan").warning("config: %s", warning)
     from server.app import run
 
     try:

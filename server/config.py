@@ -24,6 +24,7 @@ import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from governance.public_accounts import (
@@ -63,10 +64,15 @@ class Problem:
 
 
 class ConfigError(Exception):
-    """The config is invalid; ``problems`` lists every problem found."""
+    """The config is invalid; ``problems`` lists every problem found.
 
-    def __init__(self, problems: list[Problem]) -> None:
+    ``valid_part``: when the file was read, a Config of its sections that were valid (the others
+    at their defaults), so check-config can also run the checks that need a Config (the identity
+    keys) in the same run; None when ``[storage]`` or ``[identity]`` was invalid too."""
+
+    def __init__(self, problems: list[Problem], valid_part: Config | None = None) -> None:
         self.problems = list(problems)
+        self.valid_part = valid_part
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -165,35 +171,54 @@ Check = Callable[[Any], "str | list[tuple[str, object, str]] | None"]
 """A validator: None if fine, a reason string, or (key suffix, value, reason) items."""
 
 
+class _Partial(tuple):  # type: ignore[type-arg]
+    """An array with some invalid items (already reported): the others, and where each was.
+
+    Never becomes a config value. Only the list-level checks that can be asked of some of the
+    items (:func:`unique`) run on it, naming each item by ``indices``, its place in the file,
+    so that check-config reports a duplicate in the same run as a bad item. The other list
+    checks (``not_empty``, ``ascending``, ``from_zero``) are skipped: with items missing,
+    "the previous item" or "the first item" would be the wrong one.
+    """
+
+    indices: tuple[int, ...]
+
+    def __new__(cls, items: Iterable[object], indices: Iterable[int]) -> _Partial:
+        made = super().__new__(cls, items)
+        made.indices = tuple(indices)
+        return made
+
+
 def str_list(*item_checks: Check) -> Kind:
     """An array of strings, each passing ``item_checks``; becomes a tuple."""
 
     def convert(raw: list[Any], key: str, ctx: _Context) -> object:
-        ok = True
+        good: list[int] = []
         for i, item in enumerate(raw):
             at = f"{key}[{i}]"
             if not isinstance(item, str):
                 ctx.report(at, item, f"expected a string, got {_toml_type(item)}")
-                ok = False
-            elif not _run_checks(at, item, item, item_checks, ctx):
-                ok = False
-        return tuple(raw) if ok else _INVALID
+            elif _run_checks(at, item, item, item_checks, ctx):
+                good.append(i)
+        return tuple(raw) if len(good) == len(raw) else _Partial((raw[i] for i in good), good)
 
     return Kind("an array of strings", lambda v: isinstance(v, list), convert)
 
 
 def tables(spec: type, build: Callable[..., object] | None = None) -> Kind:
-    """An array of tables whose keys ``spec`` declares; each becomes ``build(**keys)``."""
+    """An array of tables whose keys ``spec`` declares; each becomes ``build(**keys)``.
+
+    A table with a bad key is kept, for :func:`unique`, as a namespace of its valid keys."""
     make = build or spec
 
     def convert(raw: list[Any], key: str, ctx: _Context) -> object:
-        items, ok = [], True
+        items: list[object] = []
+        ok = True
         for i, item in enumerate(raw):
             values, good = _read_table(spec, item, f"{key}[{i}]", ctx)
-            if good:
-                items.append(make(**values))
+            items.append(make(**values) if good else SimpleNamespace(**values))
             ok = ok and good
-        return tuple(items) if ok else _INVALID
+        return tuple(items) if ok else _Partial(items, range(len(items)))
 
     return Kind("an array of tables", lambda v: isinstance(v, list), convert)
 
@@ -260,21 +285,27 @@ def not_empty(v: object) -> str | None:
     return None if len(v) else "must not be empty"  # type: ignore[arg-type]
 
 
-def unique(attr: str | None = None) -> Check:
-    """No two items (or items' ``attr``) are equal."""
+class unique:  # noqa: N801 - used like the other check factories: unique("name")
+    """No two items (or items' ``attr``) are equal. Also runs on a :class:`_Partial` list, where an
+    item whose ``attr`` was invalid is left out and each item is named by its place in the file."""
 
-    def check(items: tuple[Any, ...]) -> list[tuple[str, object, str]]:
-        seen: set[Any] = set()
+    def __init__(self, attr: str | None = None) -> None:
+        self.attr = attr
+
+    def __call__(self, items: tuple[Any, ...]) -> list[tuple[str, object, str]]:
+        attr = self.attr
+        indices = items.indices if isinstance(items, _Partial) else range(len(items))
+        seen: dict[Any, int] = {}
         found = []
-        for i, item in enumerate(items):
-            v = getattr(item, attr) if attr else item
+        for i, item in zip(indices, items, strict=True):
+            v = getattr(item, attr, _INVALID) if attr else item
+            if v is _INVALID:
+                continue
             if v in seen:
                 where = f"[{i}]" + (f".{attr}" if attr else "")
-                found.append((where, v, f"duplicate {attr or 'value'}; each must be unique"))
-            seen.add(v)
+                found.append((where, v, f"duplicate {attr or 'value'} (item [{seen[v]}] has it); each must be unique"))
+            seen.setdefault(v, i)
         return found
-
-    return check
 
 
 def ascending(attr: str) -> Check:
@@ -317,6 +348,43 @@ def readable_file(path: Path) -> str | None:
         return f"file is not readable: {path}"
     except (OSError, ValueError) as exc:
         return f"cannot open {path}: {exc}"
+
+
+def not_utf8(data: bytes) -> str | None:
+    """Why ``data`` is not UTF-8 text, naming the first bad byte; None when it is."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+    return None
+
+
+def read_utf8(path: Path) -> str:
+    """A list file's text, as serve reads it: ValueError naming the file when it is not UTF-8."""
+    data = path.read_bytes()
+    why = not_utf8(data)
+    if why is not None:
+        raise ValueError(f"{path}: {why}")
+    return data.decode("utf-8")
+
+
+def utf8_file(path: Path) -> str | None:
+    """A readable file (else ``readable_file`` says why) holds UTF-8 text."""
+    try:
+        return not_utf8(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _digest_file(path: Path) -> str | None:
+    """A known-file list parses as serve parses it (server/media/lists.py)."""
+    from server.media.lists import bad_digest_line
+
+    try:
+        data = path.read_bytes()
+    except (OSError, ValueError):
+        return None  # readable_file said why
+    return not_utf8(data) or bad_digest_line(data.decode("utf-8"))
 
 
 def _retention_days(days: int) -> str | None:
@@ -610,7 +678,7 @@ class WordListConfig:
     """One prohibited-content word list (Art. 10): UTF-8, one term per line."""
 
     category: str = setting(REQUIRED, not_empty, kind=STR)
-    path: Path = setting(REQUIRED, readable_file, kind=PATH)
+    path: Path = setting(REQUIRED, readable_file, utf8_file, kind=PATH)
     action: str = setting(REQUIRED, one_of("block", "review", "flag"), kind=STR)
 
 
@@ -619,7 +687,7 @@ class MediaListConfig:
     """One known-file list (Art. 10): UTF-8, one SHA-256 (hex) per line (server/media/lists.py)."""
 
     category: str = setting(REQUIRED, not_empty, kind=STR)
-    path: Path = setting(REQUIRED, readable_file, kind=PATH)
+    path: Path = setting(REQUIRED, readable_file, _digest_file, kind=PATH)
     action: str = setting(REQUIRED, one_of("block", "review", "flag"), kind=STR)
 
 
@@ -645,16 +713,6 @@ class MediaConfig:
     max_bytes_per_user: int = setting(1073741824, at_least(0))
     unattached_ttl_seconds: int = setting(86400, at_least(1))  # an upload no message carries goes after this
     cleanup_interval_seconds: int = setting(600, at_least(1))
-
-
-def _name_list(path: Path) -> str | None:
-    try:
-        path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return f"not UTF-8: {exc}"
-    except OSError:
-        return None  # readable_file said why
-    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -689,7 +747,7 @@ class PublicAccountsConfig:
     max_per_subject: int = setting(2, at_least(1))  # live accounts per verified person or organisation (P7)
     max_editors: int = setting(5, at_least(0))
     # One name per line (UTF-8): names, and names containing them, only an operator can grant.
-    reserved_names: Path | None = setting("", readable_file, _name_list, kind=OPTIONAL_PATH)
+    reserved_names: Path | None = setting("", readable_file, utf8_file, kind=OPTIONAL_PATH)
     initial_credit: int = setting(100)
     levels: tuple[AccountLevel, ...] = setting(
         DEFAULT_ACCOUNT_LEVELS, not_empty, ascending("min_score"), kind=tables(_AccountLevelKeys, AccountLevel)
@@ -712,7 +770,7 @@ class PublicAccountsConfig:
         """The reserved names (read once per loaded config; SIGHUP loads a new one)."""
         if self.reserved_names is None:
             return ()
-        lines = self.reserved_names.read_text(encoding="utf-8").splitlines()
+        lines = read_utf8(self.reserved_names).splitlines()
         return tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
 
 
@@ -828,6 +886,9 @@ class Config:
     operators: tuple[OperatorConfig, ...] = field(default=(), metadata={_ARRAY: OperatorConfig})
     base_dir: Path = Path(".")
     source: Path | None = None
+    # Keys that are valid but do nothing as the file stands: check-config prints each as a
+    # "warning:" line (exit 0), serve logs each as a WARNING at start and on reload.
+    warnings: tuple[Problem, ...] = ()
 
 
 # --------------------------------------------------------------------------- cross-key checks
@@ -1000,6 +1061,10 @@ def _read_table(spec: type, data: object, at: str, ctx: _Context) -> tuple[dict[
             ok = False
             continue
         value = s.kind.convert(raw, key, ctx)
+        if isinstance(value, _Partial):  # some items were bad (reported): check the others for duplicates
+            _run_checks(key, raw, value, [c for c in s.checks if isinstance(c, unique)], ctx)
+            ok = False
+            continue
         if value is _INVALID or (value is not None and not _run_checks(key, raw, value, s.checks, ctx)):
             ok = False
             continue
@@ -1019,7 +1084,10 @@ def parse_config(data: dict[str, Any], base_dir: Path, source: Path | None = Non
     sections = {f.name: f.metadata[_SECTION] for f in fields(Config) if _SECTION in f.metadata}
     for name, raw in data.items():
         if name not in sections and name != "operators":
-            why = _unknown(name, sections).replace("unknown key", "unknown section")
+            if isinstance(raw, dict) or isinstance(raw, list) and raw and all(isinstance(t, dict) for t in raw):
+                why = _unknown(name, sections).replace("unknown key", "unknown section")  # [name] or [[name]]
+            else:
+                why = _outside_sections(str(name), sections)
             ctx.report(str(name), raw, why)
     built: dict[str, Any] = {}
     for name, cls in sections.items():
@@ -1034,8 +1102,28 @@ def parse_config(data: dict[str, Any], base_dir: Path, source: Path | None = Non
     if operators:
         built["operators"] = operators
     if ctx.problems:
-        raise ConfigError(ctx.problems)
-    return Config(**built, base_dir=ctx.base_dir, source=source)
+        valid = "storage" in built and "identity" in built
+        raise ConfigError(ctx.problems, Config(**built, base_dir=ctx.base_dir, source=source) if valid else None)
+    warnings = []
+    admin = built.get("admin")
+    if admin is not None and admin.socket_group and not operators:
+        warnings.append(Problem("admin.socket_group", admin.socket_group, "has no effect without [[operators]]: "
+                                "the socket stays private to the server's OS user (mode 0600)"))
+    return Config(**built, base_dir=ctx.base_dir, source=source, warnings=tuple(warnings))
+
+
+def _outside_sections(name: str, sections: dict[str, type]) -> str:
+    """Why a plain key at the top level (above every [section]) is wrong, and which sections have it."""
+    owners: dict[str, list[str]] = {}
+    for section, cls in sections.items():
+        for f in fields(cls):
+            if _SETTING in f.metadata:
+                owners.setdefault(f.name, []).append(section)
+    why = "a key outside any section (keys go under a [section])"
+    close = [name] if name in owners else difflib.get_close_matches(name, list(owners), n=1)
+    if not close:
+        return why
+    return why + "; did you mean " + " or ".join(f"[{s}] {close[0]}" for s in owners[close[0]]) + "?"
 
 
 ENV_PREFIX = "QUNGUAN_"
@@ -1060,6 +1148,10 @@ def env_overrides(data: dict[str, Any], environ: dict[str, str] | os._Environ[st
         if not var.startswith(ENV_PREFIX) or var == key_env:  # the key itself is a secret, not a setting
             continue
         rest = var[len(ENV_PREFIX):].lower()
+        if rest == "operators" or rest.startswith("operators_"):
+            problems.append(Problem(var, environ[var], "[[operators]] come from the config file only (who may "
+                                    "run which command is not taken from the environment); unset it"))
+            continue
         section = next((s for s in sorted(sections, key=len, reverse=True) if rest.startswith(s + "_")), None)
         if section is None:
             continue
@@ -1118,7 +1210,9 @@ def check_config_main(path: str | Path | None) -> int:
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        for problem in exc.problems:
+        # The identity keys too, when [storage] and [identity] were valid: every problem in one run.
+        more = key_problems(exc.valid_part) if exc.valid_part is not None else []
+        for problem in [*exc.problems, *more]:
             print(problem)
         return 2
     problems = key_problems(cfg)  # what serve reads at start: the identity keys (no file is made here)
@@ -1126,6 +1220,8 @@ def check_config_main(path: str | Path | None) -> int:
         for problem in problems:
             print(problem)
         return 2
+    for warning in cfg.warnings:
+        print(f"warning: {warning}")
     print(f"OK: {path if path is not None else '(built-in defaults)'}")
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from governance.content import ContentFilter, Verdict, load_terms
-from server.config import Config, ConfigError, load_config
+from server.config import Config, ConfigError, load_config, read_utf8
 from server.metrics import METRICS
 
 log = logging.getLogger("qunguan.content")
@@ -26,7 +26,7 @@ class CountingFilter(ContentFilter):
 def build_filter(cfg: Config) -> ContentFilter:
     lists = []
     for wl in cfg.content.lists:
-        terms = load_terms(wl.path.read_text(encoding="utf-8"))
+        terms = load_terms(read_utf8(wl.path))  # check-config and load_config checked it; this names the file
         lists.append((wl.category, wl.action, terms))
     flt = CountingFilter(lists)
     if flt.short_terms:

@@ -162,6 +162,8 @@ def _reload(app: App) -> bool:
     app.connection_class.trusted = app.trusted
     app.connection_class.proxy_protocol = fresh.server.proxy_protocol
     METRICS.reloads.labels("applied").inc()
+    for warning in fresh.warnings:
+        log.warning("config: %s", warning)
     if kept_operators:
         log.error("config reloaded, but not the removal of every [[operators]] table: the named operators (%s) "
                   "stay until a restart. Without named operators whoever can open the operator socket runs every "

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from governance.content import Action
+from server.config import read_utf8
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -35,18 +36,32 @@ class Listed:
     action: Action
 
 
-def parse_digests(text: str, source: str) -> set[str]:
-    """The digests of one list file (lower case); ValueError naming the first bad line."""
-    found = set()
+def _first_bad_line(text: str, found: set[str]) -> tuple[int, str] | None:
+    """Adds each digest of ``text`` to ``found``; the first line that is not one (number, why), or None."""
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         m = _LINE.fullmatch(line)
         if m is None:
-            raise ValueError(f"{source}:{n}: not a SHA-256 in hex (64 hex digits): {line[:80]!r}")
+            return n, f"not a SHA-256 in hex (64 hex digits): {line[:80]!r}"
         found.add(m.group(1).lower())
+    return None
+
+
+def parse_digests(text: str, source: str) -> set[str]:
+    """The digests of one list file (lower case); ValueError naming the first bad line."""
+    found: set[str] = set()
+    bad = _first_bad_line(text, found)
+    if bad is not None:
+        raise ValueError(f"{source}:{bad[0]}: {bad[1]}")
     return found
+
+
+def bad_digest_line(text: str) -> str | None:
+    """Why ``parse_digests`` would refuse ``text`` (``line N: why``, for check-config), or None."""
+    bad = _first_bad_line(text, set())
+    return None if bad is None else f"line {bad[0]}: {bad[1]}"
 
 
 class MediaLists:
@@ -71,10 +86,10 @@ class MediaLists:
 
 
 def build_media_lists(cfg: Config) -> MediaLists:
-    """Read every ``[[content.media_lists]]`` file (OSError, ValueError, UnicodeDecodeError when one is bad)."""
+    """Read every ``[[content.media_lists]]`` file (OSError or ValueError, naming the file, when one is bad)."""
     lists = []
     for ml in cfg.content.media_lists:
-        digests = parse_digests(ml.path.read_text(encoding="utf-8"), str(ml.path))
+        digests = parse_digests(read_utf8(ml.path), str(ml.path))
         lists.append((ml.category, Action(ml.action), digests))
     built = MediaLists(lists)
     if cfg.content.media_lists:

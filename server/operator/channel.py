@@ -205,11 +205,15 @@ class OperatorChannel:
         error (logged with its traceback, exit :data:`INTERNAL_EXIT`), never reported as the operator's
         mistake: a ValueError, KeyError or TypeError deep inside a command is a bug, not bad input."""
         try:
-            req = json.loads(line)
+            try:
+                text = line.decode("utf-8")  # (json.loads would guess UTF-16 or -32 from the first bytes)
+            except UnicodeDecodeError:
+                raise OperatorError("malformed request: not UTF-8 JSON") from None
+            req = json.loads(text)
             if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
                 raise OperatorError('malformed request: not {"cmd": NAME, "args": {...}}')
             name, args = req["cmd"], req.get("args", {})  # (args left out: none; [], "" or null: refused)
-        except ValueError as err:  # (not JSON, or not UTF-8)
+        except ValueError as err:  # (not JSON)
             return {"ok": False, "error": f"malformed request: {err}"}
         except OperatorError as err:
             return {"ok": False, "error": str(err)}

@@ -244,7 +244,8 @@ BAD = [
     ({"server": {"prot": 1}}, "server.prot", "did you mean 'port'"),
     ({"server": {"zzz": 1}}, "server.zzz", "unknown key"),
     ({"serverr": {}}, "serverr", "did you mean 'server'"),
-    ({"nonsense": 1}, "nonsense", "unknown section"),
+    ({"nonsense": 1}, "nonsense", "outside any section"),
+    ({"port": 1}, "port", "did you mean [server] port or [metrics] port?"),
     ({"server": 5}, "server", "expected a table"),
     ({"server": {"port": "8765"}}, "server.port", "expected an integer, got a string"),
     ({"server": {"port": True}}, "server.port", "expected an integer, got a boolean"),
@@ -523,7 +524,8 @@ def _all_keys() -> list[str]:
     from server import config as mod
 
     names = set()
-    sections = [f.default_factory for f in fields(mod.Config) if f.name not in ("base_dir", "source", "operators")]
+    skip = ("base_dir", "source", "operators", "warnings")
+    sections = [f.default_factory for f in fields(mod.Config) if f.name not in skip]
     for cls in (mod.Config, mod.OperatorConfig, *sections):
         names.update(f.name for f in fields(cls))
     names.update(["lists", "levels", "size_classes", "name", "min_members", "min_score", "category", "path", "action"])

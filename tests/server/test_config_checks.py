@@ -1,0 +1,123 @@
+"""check-config finds every problem in one run: every item of an array, keys outside any section, the
+identity keys beside the other problems; settings that do nothing are warned about or refused."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from server.config import ConfigError, check_config_main, env_overrides, load_config, parse_config
+
+
+def problems(data: dict, base_dir: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, base_dir)
+    return [str(p) for p in info.value.problems]
+
+
+def _list(key: str, path: str) -> dict:
+    return {"content": {key: [{"category": "x", "path": path, "action": "block"}]}}
+
+
+# Every item of an array is checked, and duplicates among the valid ones are reported with their places.
+ARRAYS = [
+    ({"groups": {"categories": ["Bad Cat", "a", "a"]}},
+     ["groups.categories[0] = 'Bad Cat'", "groups.categories[2] = 'a': duplicate value (item [1] has it)"]),
+    ({"groups": {"categories": ["a", 7, "b", "a"]}},
+     ["groups.categories[1] = 7", "groups.categories[3] = 'a': duplicate value (item [0] has it)"]),
+    ({"public_accounts": {"categories": ["a", "A", "a"]}},
+     ["public_accounts.categories[1] = 'A'", "public_accounts.categories[2] = 'a': duplicate value (item [0]"]),
+    ({"media": {"allowed_types": ["x/y", "image/png", "image/png"]}},
+     ["media.allowed_types[0] = 'x/y'", "media.allowed_types[2] = 'image/png': duplicate value (item [1] has it)"]),
+    ({"groups": {"size_classes": [{"name": "a", "min_members": 0}, {"name": "b", "min_members": "x"},
+                                  {"name": "a", "min_members": 5}]}},
+     ["groups.size_classes[1].min_members = 'x'",
+      "groups.size_classes[2].name = 'a': duplicate name (item [0] has it)"]),
+    # A table whose other key is wrong still takes part by its valid name; one that is no table does not.
+    ({"groups": {"activity_classes": [7, {"name": "q", "min_messages_per_day": 0},
+                                      {"name": "q", "min_messages_per_day": -1}]}},
+     ["groups.activity_classes[0] = 7", "groups.activity_classes[2].min_messages_per_day = -1",
+      "groups.activity_classes[2].name = 'q': duplicate name (item [1] has it)"]),
+    ({"public_accounts": {"read_classes": [{"name": "r", "min_reads": 0}, {"name": "r"}]}},
+     ["public_accounts.read_classes[1].min_reads = None: required",
+      "public_accounts.read_classes[1].name = 'r': duplicate name (item [0] has it)"]),
+]
+
+
+@pytest.mark.parametrize(("data", "starts"), ARRAYS)
+def test_a_bad_item_does_not_hide_duplicates(tmp_path, data, starts):
+    found = problems(data, tmp_path)
+    assert len(found) == len(starts), found
+    for line, start in zip(found, starts, strict=True):
+        assert line.startswith(start), (line, start)
+
+
+def test_ordering_is_not_judged_while_an_item_is_invalid(tmp_path):
+    """``ascending`` compares each item with the one before it: with an item left out that would be the
+    wrong one, so it waits until the array is valid (then it is reported)."""
+    data = {"credit": {"levels": [{"min_score": 50}, {"min_score": "x"}, {"min_score": 10}]}}
+    assert problems(data, tmp_path) == ["credit.levels[1].min_score = 'x': expected an integer, got a string"]
+    del data["credit"]["levels"][1]
+    assert [p.split(" =")[0] for p in problems(data, tmp_path)] == ["credit.levels[1].min_score"]
+
+
+OUTSIDE = "a key outside any section (keys go under a [section])"
+TOP_LEVEL = [
+    ({"port": 1}, f"port = 1: {OUTSIDE}; did you mean [server] port or [metrics] port?"),
+    ({"days": 190}, f"days = 190: {OUTSIDE}; did you mean [retention] days?"),
+    ({"argon2_time_cst": 2}, f"argon2_time_cst = 2: {OUTSIDE}; did you mean [identity] argon2_time_cost?"),
+    ({"zzzz": "x"}, f"zzzz = 'x': {OUTSIDE}"),
+    ({"serverr": {}}, "serverr = {}: unknown section; did you mean 'server'?"),
+]
+
+
+@pytest.mark.parametrize(("data", "line"), TOP_LEVEL)
+def test_a_key_outside_any_section_names_the_sections_that_have_it(tmp_path, data, line):
+    assert problems(data, tmp_path) == [line]
+
+
+def test_socket_group_without_operators_is_a_warning(tmp_path, capsys):
+    config = tmp_path / "q.toml"
+    config.write_text('[admin]\nsocket_group = "0"\n', encoding="utf-8")
+    cfg = load_config(config, environ={})
+    assert [str(w) for w in cfg.warnings] == [(
+        "admin.socket_group = '0': has no effect without [[operators]]: the socket stays private to the "
+        "server's OS user (mode 0600)")]
+    assert check_config_main(config) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("warning: admin.socket_group = '0': has no effect") and out[1] == f"OK: {config}"
+    config.write_text('[admin]\nsocket_group = "0"\n[[operators]]\nname = "a"\nrole = "operator"\n'
+                      'unix_user = "60001"\n', encoding="utf-8")
+    assert load_config(config, environ={}).warnings == ()
+    assert parse_config({}, tmp_path).warnings == ()
+
+
+@pytest.mark.parametrize("var", ["QUNGUAN_OPERATORS", "QUNGUAN_OPERATORS_0_NAME"])
+def test_operators_from_the_environment_are_refused(tmp_path, var):
+    value = '[{name = "a", role = "operator", unix_user = "0"}]'
+    found = env_overrides({}, {var: value})
+    assert [str(p) for p in found] == [(f"{var} = {value!r}: [[operators]] come from the config file only (who "
+                                        "may run which command is not taken from the environment); unset it")]
+    with pytest.raises(ConfigError):
+        load_config(None, environ={var: value})
+
+
+def test_docs_example_reports_missing_lists_and_the_unset_key_in_one_run(tmp_path, capsys, monkeypatch):
+    """The complete example of docs/config.md, before its word lists exist and without its key variable:
+    check-config names both in its first run (the identity keys were checked only once the rest was valid)."""
+    doc = Path(__file__).resolve().parents[2] / "docs" / "config.md"
+    text = doc.read_text(encoding="utf-8")
+    start = text.index("```toml\n", text.index("## Complete example")) + len("```toml\n")
+    example = text[start : text.index("```", start)]
+    key_env = tomllib.loads(example)["identity"]["key_env"]
+    monkeypatch.delenv(key_env, raising=False)
+    for var in [v for v in __import__("os").environ if v.startswith("QUNGUAN_")]:
+        monkeypatch.delenv(var)
+    config = tmp_path / "q.toml"
+    config.write_text(example, encoding="utf-8")
+    assert check_config_main(config) == 2
+    out = capsys.readouterr().out
+    assert "content.lists[0].path" in out and "file not found" in out, out
+    assert f"identity.key_env = {key_env!r}" in out, out
