@@ -2,7 +2,7 @@
 // Management lives in manage.js and moderation.js, replies/reactions/pins/search in rich.js, the
 // composer's extras in composer.js, files in media.js, public accounts in accounts.js and posts.js.
 // Every piece of user data is rendered as text (dom.js).
-import { el, clear, $, toast, modal } from "./dom.js";
+import { el, clear, $, toast, modal, morph } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits } from "./state.js";
 import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
@@ -593,22 +593,35 @@ function renderGroups() {
   groupsQueued = true;
   requestAnimationFrame(() => { groupsQueued = false; drawGroups(); });
 }
+// Drawn in place (morph), each group's item kept from one draw to the next: the list is drawn
+// again for every message in any group, and a click on an item pressed before such a draw and
+// released after it used to be lost (the item pressed was gone), the chat never opening.
 function drawGroups() {
   const list = $("#group-list");
   if (!list) return;
-  clear(list);
-  if (S.groups.size === 0) { list.append(el("li", { class: "empty muted", text: t("no_groups") })); return; }
+  if (S.groups.size === 0) { clear(list); list.append(el("li", { class: "empty muted", text: t("no_groups") })); return; }
+  const had = new Map();
+  for (const node of [...list.children]) { if (node.dataset.gid) had.set(node.dataset.gid, node); else node.remove(); }
   const groups = [...S.groups.values()].sort((a, b) => lastTs(b) - lastTs(a) || a.group_id.localeCompare(b.group_id));
-  for (const g of groups) {
-    const badge = g.unread > 0 ? el("span", { class: "badge unread", text: g.unread > 99 ? "99+" : String(g.unread) }) : null;
-    const req = g.requests > 0 ? el("span", { class: "badge req", title: t("join_requests"), text: "+" + g.requests }) : null;
-    list.append(el("li", { class: "group-item" + (g.group_id === S.current ? " active" : ""), "data-gid": g.group_id,
-      tabindex: 0, role: "button", onclick: () => openGroup(g.group_id), onkeydown: (e) => { if (e.key === "Enter") openGroup(g.group_id); } },
-      el("div", { class: "avatar", text: [...(g.name || "?")][0] }),
-      el("div", { class: "grow clip" }, el("div", { class: "row" }, el("span", { class: "gname clip", text: g.name }), roleTag(g.role)),
-        el("div", { class: "preview clip muted" }, g.mentioned ? el("span", { class: "mention-flag", text: t("mentioned_flag") }) : null, g.preview)),
-      req, badge));
-  }
+  groups.forEach((g, i) => {
+    const fresh = groupItem(g);
+    const old = had.get(g.group_id);
+    had.delete(g.group_id);
+    const node = old ? morph(old, fresh) : fresh;
+    if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
+  });
+  for (const node of had.values()) node.remove();   // groups left
+}
+function groupItem(g) {
+  const badge = g.unread > 0 ? el("span", { class: "badge unread", text: g.unread > 99 ? "99+" : String(g.unread) }) : null;
+  const req = g.requests > 0 ? el("span", { class: "badge req", title: t("join_requests"), text: "+" + g.requests }) : null;
+  const gid = g.group_id;   // (the handlers name the group only: morph keeps the first item's)
+  return el("li", { class: "group-item" + (gid === S.current ? " active" : ""), "data-gid": gid,
+    tabindex: 0, role: "button", onclick: () => openGroup(gid), onkeydown: (e) => { if (e.key === "Enter") openGroup(gid); } },
+    el("div", { class: "avatar", text: [...(g.name || "?")][0] }),
+    el("div", { class: "grow clip" }, el("div", { class: "row" }, el("span", { class: "gname clip", text: g.name }), roleTag(g.role)),
+      el("div", { class: "preview clip muted" }, g.mentioned ? el("span", { class: "mention-flag", text: t("mentioned_flag") }) : null, g.preview)),
+    req, badge);
 }
 function lastTs(g) { const m = g.msgs.get(g.lastSeq); return m ? m.ts : 0; }
 

@@ -22,6 +22,22 @@ function add(node, children) {
     else node.appendChild(document.createTextNode(String(c)));
   }
 }
+// Make `old` (in the page) look like `fresh` (the same thing built anew with el()), changing only
+// what differs: where the two agree, the page keeps its nodes. A list redrawn by being emptied and
+// filled again loses a click pressed on it before the redraw and released after it (the click's
+// target is gone from the page), and the keyboard focus of an item; one drawn with morph keeps
+// both. The listeners are those of `old`: for nodes whose handlers depend only on what they stand
+// for (a list item of one group), not on what changed. Returns the node now in the page.
+export function morph(old, fresh) {
+  if (old.nodeType !== fresh.nodeType || old.nodeName !== fresh.nodeName) { old.replaceWith(fresh); return fresh; }
+  if (old.nodeType !== Node.ELEMENT_NODE) { if (old.nodeValue !== fresh.nodeValue) old.nodeValue = fresh.nodeValue; return old; }
+  for (const a of [...old.attributes]) if (!fresh.hasAttribute(a.name)) old.removeAttribute(a.name);
+  for (const a of [...fresh.attributes]) if (old.getAttribute(a.name) !== a.value) old.setAttribute(a.name, a.value);
+  const kids = [...fresh.childNodes];
+  kids.forEach((kid, i) => { if (i < old.childNodes.length) morph(old.childNodes[i], kid); else old.appendChild(kid); });
+  while (old.childNodes.length > kids.length) old.lastChild.remove();
+  return old;
+}
 export function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
 export function $(sel, root = document) { return root.querySelector(sel); }
 
