@@ -85,7 +85,7 @@ class ServerProcess:
         self.output = []
         self._listening = threading.Event()
         threading.Thread(target=self._drain, args=(self.proc, self.output, self._listening), daemon=True).start()
-        if not self._listening.wait(20):
+        if not self._listening.wait(60):  # a loaded CI machine: migrations alone took seconds
             self.proc.kill()
             raise RuntimeError("server did not start:\n" + "".join(self.output))
         if not self.url:
