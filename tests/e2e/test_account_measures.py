@@ -667,10 +667,14 @@ async def test_a_held_account_keeps_the_complaints_about_it_once_resolved(srv):
     post or comment of it) stays past retention while the account is held, as for a held group."""
     reporter = await srv.user()
     owner = await srv.user(verify_id=True)
+    reader = await srv.user()
     aid = await new_account(owner, "被保全号")
     post = (await owner.request("publish", account_id=aid, title="文", body="b"))["post_id"]
+    comment = (await reader.request("comment", post_id=str(post), text="评论"))["comment_id"]
     reports = [await reporter.request("report", target_type="account", account_id=aid, reason="违规"),
-               await reporter.request("report", target_type="post", post_id=str(post), reason="违规")]
+               await reporter.request("report", target_type="post", post_id=str(post), reason="违规"),
+               await reporter.request("report", target_type="comment", comment_id=str(comment), reason="违规")]
+    assert len({r["report_id"] for r in reports}) == 3
     for r in reports:
         await admin_ok(srv, "resolve", str(r["report_id"]), "--outcome", "upheld", "--note", "成立")
     hold = (await admin_ok(srv, "hold", "--account", aid, "--reason", "案件 12")).split()[1]
@@ -682,7 +686,7 @@ async def test_a_held_account_keeps_the_complaints_about_it_once_resolved(srv):
     await admin_ok(srv, "release-hold", hold, "--reason", "结案")
     await admin_ok(srv, "purge")
     assert srv.db_rows("SELECT report_id FROM reports") == []
-    for c in (reporter, owner):
+    for c in (reporter, owner, reader):
         await c.close()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from tests.e2e.admin_helpers import admin_ok, notice
@@ -15,13 +16,16 @@ REPORT_UPHELD = 10  # credit.penalty_report_upheld's default
 SANCTION = 20  # credit.penalty_sanction's default
 
 
-async def told(client: Any, delta: int, reason: str, before: int) -> int:
-    """The credit notice after a penalty: its fields are the score and level ``me`` gives now."""
+async def told(client: Any, delta: int, reason: str, before: int, sanction_id: str | None = None) -> int:
+    """The credit notice after a penalty: its fields are the score and level ``me`` gives now (and
+    the sanction that took the points, when one did)."""
     ev = await notice(client, "credit")
     me = await client.request("me")
     assert me["credit_score"] == before + delta
     assert (ev["credit_score"], ev["credit_level"], ev["delta"], ev["reason"]) == (
         me["credit_score"], me["credit_level"], delta, reason), ev
+    if sanction_id is not None:
+        assert ev["sanction_id"] == sanction_id, ev
     assert f"now {me['credit_score']}" in ev["text"] and reason in ev["text"]
     return int(me["credit_score"])
 
@@ -87,14 +91,35 @@ async def test_removing_a_comment_or_rejecting_a_held_post_sends_a_credit_notice
     await told(owner, -REPORT_UPHELD, "诈骗文章", owner_score)
 
 
+async def sanction_notice(srv: Any, client: Any, measure: str, reason: str) -> dict[str, Any]:
+    """The ``sanction`` notice: the measure, the operator's reason and the id of the sanction stored
+    for this user (what ``appeal`` takes), as docs/protocol.md gives them."""
+    ev = await notice(client, "sanction")
+    user_id = (await client.request("me"))["user_id"]
+    [(sanction_id, target, expires_at)] = srv.db_rows(
+        "SELECT id, target_id, expires_at FROM sanctions WHERE kind = ? AND lifted_at IS NULL", measure)
+    assert str(target) == str(user_id)
+    assert (ev["measure"], ev["reason"], ev["sanction_id"]) == (measure, reason, str(sanction_id)), ev
+    assert reason in ev["text"]
+    if measure == "suspend_admin":
+        assert ev["until"] == expires_at, ev
+    else:
+        assert "until" not in ev, ev
+    return ev
+
+
 async def test_sanctions_that_cost_credit_send_a_credit_notice(server):
     owner, member, gid = await group(server)
     score = (await owner.request("me"))["credit_score"]
+    before = int(time.time() * 1000)
     await admin_ok(server, "suspend-admin", owner.username, "--seconds", "600", "--reason", "滥用权限")
-    assert (await notice(owner, "sanction"))["kind"] == "sanction"
-    score = await told(owner, -SANCTION, "滥用权限", score)
+    suspended = await sanction_notice(server, owner, "suspend_admin", "滥用权限")
+    assert before + 600_000 <= suspended["until"] <= int(time.time() * 1000) + 600_000
+    score = await told(owner, -SANCTION, "滥用权限", score, suspended["sanction_id"])
     await admin_ok(server, "revoke-create", owner.username, "--reason", "滥建群")
-    score = await told(owner, -SANCTION, "滥建群", score)
+    revoked = await sanction_notice(server, owner, "revoke_create", "滥建群")
+    assert revoked["sanction_id"] != suspended["sanction_id"]
+    score = await told(owner, -SANCTION, "滥建群", score, revoked["sanction_id"])
     await admin_ok(server, "close-group", gid, "--reason", "违法群")
     await told(owner, -SANCTION, "违法群", score)
 

@@ -40,19 +40,22 @@ async def test_kill9_loses_nothing_acknowledged(server):
     server.start()
     c = await server.client()
     await c.auth(token)
-    stored: dict[int, str] = {}
+    # every message history gives, in the order it gives them across its pages
+    listed: list[tuple[int, str]] = []
     after = 0
     while True:
         page = (await c.request("history", group_id=gid, after_seq=after, limit=500))["messages"]
         if not page:
             break
-        for m in page:
-            stored[m["seq"]] = m["text"]
+        listed += [(m["seq"], m["text"]) for m in page]
         after = page[-1]["seq"]
+    stored = dict(listed)
     for seq, text in acked.items():
         assert stored.get(seq) == text, f"acked seq {seq} lost"
-    seqs = sorted(stored)
-    assert seqs == sorted(set(seqs))
+    seqs = [seq for seq, _ in listed]
+    assert all(a < b for a, b in zip(seqs, seqs[1:], strict=False)), "history's seqs go back or repeat"
+    texts = [text for _, text in listed]
+    assert len(set(texts)) == len(texts), "a message is stored twice"
     # the group keeps counting up after the restart
     r = await c.send(gid, "after restart")
     assert r["seq"] > max(seqs)

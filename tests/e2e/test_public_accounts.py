@@ -533,7 +533,6 @@ async def upload(client, data: bytes, mime: str = "image/png") -> str:
 
 
 async def test_posts_carry_the_publishers_uploads(srv):
-    pytest.importorskip("server.handlers.media", reason="media uploads are not in this build yet")
     import httpx
 
     owner = await srv.user(verify_id=True)

@@ -3,11 +3,14 @@ are shown in Chinese in the Chinese client (server/web/static/reasons.js), as wr
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from typing import Any
 
-from governance import posting
+from governance import identity, moderation, permissions, posting
 from protocol.errors import ContractError
+from protocol.requests import parse_request
+from server.handlers import groups, public_accounts
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import new_page, register, submit_registration
 
@@ -31,7 +34,7 @@ def test_a_taken_username_is_refused_in_chinese_and_in_english(browser: Any, ser
     assert first.errors == zh.errors == en.errors == []
 
 
-def _reason(refuse: Callable[[], None]) -> str:
+def _reason(refuse: Callable[[], object]) -> str:
     """The reason the server's own rule gives, so the table follows the server's words."""
     try:
         refuse()
@@ -40,20 +43,57 @@ def _reason(refuse: Callable[[], None]) -> str:
     raise AssertionError("the rule did not refuse")
 
 
+def _request(frame: dict[str, Any]) -> Callable[[], object]:
+    """The server's own parsing of a malformed request frame (protocol/requests.py)."""
+    return lambda: parse_request({"rid": 1, **frame})
+
+
+TODAY = datetime.date(2025, 6, 1)
+
+
+def _wrong_check_digit() -> str:
+    first17 = "11010519900101123"
+    right = identity.id_check_char(first17)
+    return first17 + ("1" if right == "0" else "0")
+
+
 # (server reason, what the Chinese client shows): every kind of pattern in reasons.js, with its
-# numbers and names carried over; a reason it does not know stays as the server wrote it.
+# numbers and names carried over; a reason it does not know stays as the server wrote it. Each
+# reason is the server's own (its rule refusing), except the two conflicts, which only the store
+# gives (server/storage/*_changes.py: the owned groups' ids joined, reactions.max_per_user 20).
 REASONS = [
     ("conflict", "transfer or dissolve the groups you own first: 123456789", "请先转让或解散你担任群主的群：123456789"),
     ("conflict", "at most 20 different reactions per message", "每条消息最多 20 种表情回应"),
-    ("bad_request", "display_name is 1 to 32 printable characters", "输入有误：昵称须为 1–32 个可打印字符"),
-    ("bad_request", "a group name is 1 to 64 printable characters", "输入有误：群名称须为 1–64 个可打印字符"),
-    ("bad_request", "create_group: missing argument 'name'", "输入有误：缺少名称"),
-    ("bad_request", "send: 'text' must be a string", "输入有误：消息格式不正确"),
-    ("bad_request", "seconds must be 0 (unmute) to 2592000", "输入有误：禁言时长须为 0（解除禁言）到 2592000 秒"),
+    ("bad_request", _reason(lambda: identity.validate_display_name("   ")),
+     "输入有误：昵称须为 1–32 个字符"),
+    ("bad_request", _reason(lambda: identity.validate_display_name("小\u200b明")),
+     "输入有误：昵称不能含控制字符或不可见的格式字符"),
+    ("bad_request", _reason(lambda: identity.validate_password("short")),
+     "输入有误：密码须为 8–128 个字符"),
+    ("bad_request", _reason(lambda: identity.validate_legal_name("张3")),
+     "输入有误：真实姓名只能包含文字、空格和间隔号（·）"),
+    ("bad_request", _reason(lambda: identity.validate_id_number("1101051990", TODAY)),
+     "输入有误：身份证号须为 18 个字符"),
+    ("bad_request", _reason(lambda: identity.validate_id_number("11010519900101123Y", TODAY)),
+     "输入有误：身份证号须为 17 位数字加 1 位数字或 X"),
+    ("bad_request", _reason(lambda: identity.validate_id_number("11010518800101123X", TODAY)),
+     "输入有误：身份证号中的出生日期早于 1900 年"),
+    ("bad_request", _reason(lambda: identity.validate_id_number(_wrong_check_digit(), TODAY)),
+     "输入有误：身份证号校验位不正确"),
+    ("bad_request", _reason(lambda: groups.validate_group_name("读书\x07会")),
+     "输入有误：群名称须为 1–64 个可打印字符"),
+    ("bad_request", _reason(lambda: public_accounts._short_text(" ", "org_name", public_accounts.MAX_ORG_NAME_CHARS)),
+     "输入有误：组织名称须为 1–100 个可打印字符"),
+    ("bad_request", _reason(_request({"op": "create_group"})), "输入有误：缺少名称"),
+    ("bad_request", _reason(_request({"op": "send", "group_id": "123456789", "text": 5})),
+     "输入有误：消息格式不正确"),
+    ("bad_request", _reason(lambda: moderation.check_mute_seconds(-1)),
+     "输入有误：禁言时长须为 0（解除禁言）到 2592000 秒"),
     ("bad_request", "a reason no pattern knows", "输入有误：a reason no pattern knows"),
     ("forbidden", _reason(lambda: posting.check_category_open("public_affairs", 1, 0)),
      "平台已暂时冻结「公共事务」类别：现在不能在该类别创建群，也不能把群改到该类别"),
-    ("forbidden", "only the owner may do that", "没有权限执行此操作"),
+    ("forbidden", _reason(lambda: permissions.check("dissolve_group", permissions.Role("admin"))),
+     "没有权限执行此操作"),
 ]
 
 
@@ -67,4 +107,17 @@ def test_reasons_table(browser: Any, server: ServerProcess) -> None:
         [[c, r] for c, r, _ in REASONS],
     )
     assert shown == [zh for _, _, zh in REASONS]
+    assert page.errors == []
+
+
+def test_the_profile_says_why_a_display_name_is_refused_in_chinese(browser: Any, server: ServerProcess) -> None:
+    """A display name with an invisible formatting character (a zero-width space) is refused by the
+    server (governance/identity.py); the profile dialog says which rule in Chinese, not in English."""
+    page = new_page(browser, server)
+    register(page, server)
+    page.click("#btn-profile")
+    page.fill("#profile-name", "小\u200b明")
+    page.press("#profile-name", "Enter")
+    page.wait_for_selector("dialog .form-msg.error")
+    assert page.inner_text("dialog .form-msg.error") == "输入有误：昵称不能含控制字符或不可见的格式字符"
     assert page.errors == []

@@ -5,7 +5,7 @@
 const FIELDS = {
   display_name: "昵称", name: "名称", text: "消息", announcement: "群公告", title: "标题", body: "正文",
   intro: "简介", reason: "理由", detail: "说明", emoji: "表情", group_id: "群号", username: "用户名",
-  password: "密码", phone: "手机号", code: "验证码", query: "搜索内容", invite_code: "邀请码", org_name: "组织名称",
+  password: "密码", phone: "手机号", legal_name: "真实姓名", id_number: "身份证号", code: "验证码", query: "搜索内容", invite_code: "邀请码", org_name: "组织名称",
 };
 const field = (f) => FIELDS[f] || f;
 const CATEGORIES = {
@@ -38,6 +38,18 @@ const ZH = [
   // bad_request
   [/^a group name is 1 to (\d+) printable characters$/, (m) => `群名称须为 1–${m[1]} 个可打印字符`],
   [/^(\w+) is 1 to (\d+) printable characters$/, (m) => `${field(m[1])}须为 1–${m[2]} 个可打印字符`],
+  // governance/identity.py: a display name (the profile), a password, a legal name and an ID number
+  [/^(\w+) must be (\d+)-(\d+) characters$/, (m) => `${field(m[1])}须为 ${m[2]}–${m[3]} 个字符`],
+  [/^(\w+) must be (\d+) characters$/, (m) => `${field(m[1])}须为 ${m[2]} 个字符`],
+  [/^(\w+) must not contain control or invisible formatting characters$/, (m) => `${field(m[1])}不能含控制字符或不可见的格式字符`],
+  [/^legal_name may contain only letters, spaces and middle dots$/, () => "真实姓名只能包含文字、空格和间隔号（·）"],
+  [/^legal_name must contain letters$/, () => "真实姓名须包含文字"],
+  [/^id_number must be 17 digits followed by a digit or X$/, () => "身份证号须为 17 位数字加 1 位数字或 X"],
+  [/^id_number has an unknown region code$/, () => "身份证号的地区码不存在"],
+  [/^id_number has an invalid birth date$/, () => "身份证号中的出生日期无效"],
+  [/^id_number has a birth date before (\d+)$/, (m) => `身份证号中的出生日期早于 ${m[1]} 年`],
+  [/^id_number has a birth date in the future$/, () => "身份证号中的出生日期晚于今天"],
+  [/^id_number check digit does not match$/, () => "身份证号校验位不正确"],
   [/^a name needs at least one visible character$/, () => "名称至少需要一个可见字符"],
   [/^(\w+) is empty$/, (m) => `${field(m[1])}不能为空`],
   [/^(\w+) contains a NUL character$/, (m) => `${field(m[1])}含有不允许的字符`],
