@@ -327,18 +327,23 @@ async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:
 
 
 async def request_to_join(ctx: Context, g: Group, user: User) -> None:
-    """``approval`` policy: record the request and tell the owner and admins."""
+    """``approval`` policy: record the request and tell the owner and admins, once per pending
+    request (as ``invite`` tells the invitee once per standing invitation): asking again while it
+    is pending stores nothing, sends nothing and keeps the first request time, so nobody can
+    flood a group's managers with ``join_request``. The managers' ``join_requests`` lists it."""
     uid = user.user_id
-    if uid not in g.join_requests:
-        now = ctx.now_ms()
-        g.join_requests[uid] = now
+    if uid in g.join_requests:
+        return
+    now = ctx.now_ms()
+    g.join_requests[uid] = now
 
-        def undo() -> None:
-            if g.join_requests.get(uid) == now:
-                del g.join_requests[uid]
+    def undo() -> None:
+        if g.join_requests.get(uid) == now:
+            del g.join_requests[uid]
 
-        await commit(ctx, ch.PutJoinRequest(g.group_id, uid, now), undo=undo)
-    publish(to_managers(ctx, g), ev.JoinRequest(group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
+    await commit(ctx, ch.PutJoinRequest(g.group_id, uid, now), undo=undo)
+    if g.join_requests.get(uid) == now and g.alive:  # (not decided, its account closed or the group ended meanwhile)
+        publish(to_managers(ctx, g), ev.JoinRequest(group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
 
 
 def to_managers(ctx: Context, g: Group) -> list[Session]:

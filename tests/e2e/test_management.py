@@ -77,6 +77,31 @@ async def test_invite_policy(server):
     await close_all(owner, member, outsider, guest)
 
 
+async def test_asking_again_cannot_flood_the_managers(server):
+    """`join_request` is sent once per pending request: asking again while it is pending answers
+    `pending`, stores nothing new (the first request time is kept) and sends nothing; once the
+    request is decided, a new one is told again."""
+    owner, gid, [admin] = await group_with(server, 1)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    await owner.request("update_group", group_id=gid, join_policy="approval")
+    asker = await server.user()
+    assert (await asker.request("join_group", group_id=gid))["status"] == "pending"
+    for manager in (owner, admin):
+        assert (await manager.next_event("join_request"))["user"]["user_id"] == asker.user_id
+    [first] = (await owner.request("join_requests", group_id=gid))["requests"]
+    replies = await asyncio.gather(*(asker.call("join_group", group_id=gid) for _ in range(50)))
+    assert [r.get("status") for r in replies] == ["pending"] * 50
+    for manager in (owner, admin):
+        await manager.request("me")  # a round trip: any event sent before it has arrived
+        assert [e for e in manager.drain_events() if e.get("ev") == "join_request"] == []
+    assert (await admin.request("join_requests", group_id=gid))["requests"] == [first]
+    await admin.request("reject_join", group_id=gid, user_id=asker.user_id)
+    assert (await asker.request("join_group", group_id=gid))["status"] == "pending"
+    for manager in (owner, admin):
+        assert (await manager.next_event("join_request"))["user"]["user_id"] == asker.user_id
+    await close_all(owner, admin, asker)
+
+
 async def test_inviting_again_cannot_flood_the_invitee(server):
     """`invited` is sent once per standing invitation: re-invites (by the same or another member
     who may invite) answer ok and send nothing; once the invitation has lapsed, a new one is told."""
