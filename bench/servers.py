@@ -46,6 +46,7 @@ code_requests_per_phone_per_hour = 0
 code_requests_per_ip_per_hour = 0
 failed_logins_per_ip_per_hour = 0
 connections_per_ip_per_minute = 0
+joins_per_minute = 0  # each member joins all its groups in a row
 
 [groups]
 # One size class: groups of any size need no ID verification of their owner.

@@ -96,6 +96,7 @@ class App:
         self.reports_when_mostly_rejected = WindowCounter(rl.reports_per_hour_when_mostly_rejected, HOUR)
         self.mention_all_per_group = WindowCounter(rl.mention_all_per_group_per_hour, HOUR)
         self.renames_per_user = WindowCounter(rl.renames_per_hour, HOUR)
+        self.joins_per_user = WindowCounter(rl.joins_per_minute, 60.0)
         self.sessions: set[Session] = set()
         self.forget_owed: Callable[[str, int], None] = lambda gid, seq: None  # (see Context; a cluster home's catch-up)
         self.handlers = load_all()

@@ -557,6 +557,10 @@ class RateLimitsConfig:
     # set_profile with a new display name, per user: each one is announced to every connection online
     # in the user's groups (user_renamed), so it is limited like @all.
     renames_per_hour: int = setting(10, at_least(0))
+    # join_group calls that join a group or ask to join one, per user: each join is announced to the
+    # group (member_joined) and each request to its managers (join_request), so alternating join and
+    # leave_group, or asking to join group after group, is limited.
+    joins_per_minute: int = setting(20, at_least(0))
 
 
 @dataclass(frozen=True, kw_only=True)

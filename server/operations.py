@@ -192,6 +192,7 @@ def apply_rate_limits(app: App) -> None:
     app.reports_when_mostly_rejected.limit = rl.reports_per_hour_when_mostly_rejected
     app.mention_all_per_group.limit = rl.mention_all_per_group_per_hour
     app.renames_per_user.limit = rl.renames_per_hour
+    app.joins_per_user.limit = rl.joins_per_minute
     for user in app.state.users.values():
         user.bucket = None  # rebuilt from the new rate and burst at the user's next send
 

@@ -181,9 +181,23 @@ class Rider:
     undo: Callable[[], None]
 
 
+def count_join(ctx: Context, user: User) -> None:
+    """``rate_limits.joins_per_minute``: one more join (or request to join) by ``user``, or
+    ``rate_limited``. Every join is announced to the group and every request to its managers, so
+    alternating ``join_group`` and ``leave_group`` would flood a group's members. Called right
+    before the claim, with no await in between: two connections cannot both slip past the limit."""
+    now_s = ctx.now_ms() / 1000
+    wait = ctx.joins_per_user.peek(user.user_id, now_s)
+    if wait > 0:
+        raise ContractError("rate_limited", "too many groups joined or asked to join; try again later",
+                            retry_after_ms=int(wait * 1000) + 1)
+    ctx.joins_per_user.hit(user.user_id, now_s)
+
+
 async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | None,
-                audit: ch.Audit | None = None, rider: Rider | None = None) -> None:
+                audit: ch.Audit | None = None, rider: Rider | None = None, counted: bool = False) -> None:
     """Check every cap (and bans), add ``user`` to ``g`` in memory and store, announce it.
+    ``counted``: the user's own join, counted by :func:`count_join` once every check has passed.
 
     The checks and the in-memory insert happen with no await in between, so
     concurrent joins can never overshoot a cap. The caller has waited for any admission of
@@ -205,6 +219,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
         owner_level=room.owner_level,
         owner_id_verified=room.owner_id_verified,
     )
+    if counted:
+        count_join(ctx, user)
     now = ctx.now_ms()
     before = g.departed.pop(uid, None)  # a mute or slow mode that bound them when they left still does
     muted_until, last_sent = moderation.carried_over(before.muted_until, before.last_sent_ms, now) if before else (0, 0)
@@ -258,7 +274,7 @@ async def join_group(ctx: Context, sess: Session, req: rq.JoinGroup, enc: Encodi
     g = live_group(ctx, req.group_id)
     check_not_banned(ctx, g, user.user_id)
     if g.join_policy == JoinPolicy.OPEN or invitation_stands(ctx, g, user.user_id):
-        await admit(ctx, g, user, "join", user.user_id)
+        await admit(ctx, g, user, "join", user.user_id, counted=True)
         return {"status": "joined"}
     if g.join_policy == JoinPolicy.INVITE:
         raise ContractError("forbidden", "this group is joined by invitation only")
@@ -322,7 +338,7 @@ async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:
         link.uses -= 1
 
     rider = Rider(ch.UseInviteLink(link.code_hash, now), claim, undo)
-    await admit(ctx, g, user, "invite_link", link.created_by, rider=rider)
+    await admit(ctx, g, user, "invite_link", link.created_by, rider=rider, counted=True)
     return reply
 
 
@@ -334,6 +350,7 @@ async def request_to_join(ctx: Context, g: Group, user: User) -> None:
     uid = user.user_id
     if uid in g.join_requests:
         return
+    count_join(ctx, user)
     now = ctx.now_ms()
     g.join_requests[uid] = now
 

@@ -133,7 +133,7 @@ class Cluster:
         self.key_file = root / "identity.key"
         self.key_file.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
         self.outbox = root / "sms.jsonl"
-        base = FAST_CONFIG.format(auth_timeout=10.0, require_id_to_create="false")
+        base = FAST_CONFIG.format(auth_timeout=10.0, require_id_to_create="false", joins_per_minute=0)
         shared = base.replace('sms_outbox = "sms.jsonl"', f'sms_outbox = "{self.outbox}"\nkey_file = "{self.key_file}"')
         assert shared != base, "FAST_CONFIG no longer names sms_outbox: update the cluster harness"
         self.nodes: list[Node] = []

@@ -37,6 +37,7 @@ failed_logins_per_ip_per_hour = 0
 failed_logins_per_account = 0
 connections_per_ip_per_minute = 0
 messages_per_second = 0
+joins_per_minute = {joins_per_minute}
 """
 
 
@@ -63,7 +64,9 @@ class ServerProcess:
             storage = f'\n[storage]\nurl = "{self.pg_url}"\n'
         elif backend != "sqlite":
             raise ValueError(f"no backend {backend!r}")
-        params = {"auth_timeout": 10.0, "require_id_to_create": "false", **fmt}
+        # joins_per_minute: off, as the other limits above (tests join many groups with one user in a row);
+        # a test of the limit sets it (``joins_per_minute=2``).
+        params = {"auth_timeout": 10.0, "require_id_to_create": "false", "joins_per_minute": 0, **fmt}
         self.config.write_text(FAST_CONFIG.format(**params) + extra_config + storage, encoding="utf-8")
         self.proc: subprocess.Popen | None = None
         self.url = ""

@@ -102,6 +102,41 @@ async def test_asking_again_cannot_flood_the_managers(server):
     await close_all(owner, admin, asker)
 
 
+async def test_joins_are_limited_per_minute(make_server):
+    """Each join is announced to the group and each request to its managers, so `join_group`
+    calls that join or ask to join are limited per user (rate_limits.joins_per_minute): by id, by
+    invite link, or a new request alike. Answers that change nothing (already in, a request still
+    pending) cost nothing; other users are not held back."""
+    srv = make_server(joins_per_minute=3)
+    owner = await srv.user()
+    g1, g2, g3 = [await open_group(owner, name=f"room {i}") for i in range(3)]
+    hopper = await srv.user()
+    assert (await hopper.request("join_group", group_id=g1))["status"] == "joined"
+    await hopper.request("leave_group", group_id=g1)
+    assert (await hopper.request("join_group", group_id=g1))["status"] == "joined"
+    assert (await hopper.request("join_group", group_id=g1))["status"] == "joined"  # already in: free
+    assert (await hopper.request("join_group", group_id=g2))["status"] == "joined"
+    refused = await hopper.call("join_group", group_id=g3)
+    assert refused["code"] == "rate_limited" and 0 < refused["retry_after_ms"] <= 60_000
+    members = (await owner.request("members", group_id=g3))["members"]
+    assert hopper.user_id not in [m["user_id"] for m in members]
+    assert [e for e in owner.drain_events() if e.get("ev") == "member_joined" and e["group_id"] == g3] == []
+    other = await srv.user()
+    assert (await other.request("join_group", group_id=g3))["status"] == "joined"
+
+    # A request and an invite-link join count too; asking again while pending does not.
+    asks = await open_group(owner, name="asks", join_policy="approval")
+    link = (await owner.request("create_invite_link", group_id=g2))["code"]
+    asker = await srv.user()
+    assert (await asker.request("join_group", group_id=asks))["status"] == "pending"
+    assert (await asker.request("join_group", group_id=asks))["status"] == "pending"
+    assert (await asker.request("join_group", invite_code=link))["status"] == "joined"
+    assert (await asker.request("join_group", group_id=g1))["status"] == "joined"
+    assert (await asker.request("join_group", group_id=asks))["status"] == "pending"  # still pending: free
+    assert codes_of(await asker.call("join_group", group_id=g3)) == "rate_limited"
+    await close_all(owner, hopper, other, asker)
+
+
 async def test_inviting_again_cannot_flood_the_invitee(server):
     """`invited` is sent once per standing invitation: re-invites (by the same or another member
     who may invite) answer ok and send nothing; once the invitation has lapsed, a new one is told."""
