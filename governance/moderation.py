@@ -70,11 +70,12 @@ LOG_MAX: Final = 200
 # Record entries about a group that its managers never see in ``group_log``: keeping records
 # (legal holds, exports for the authorities) is not a measure on the group, and telling a group
 # that it is being preserved or exported would defeat the purpose; content-filter hits would
-# reveal the filter's terms; a manager taking back their own held name or announcement is theirs
-# alone (only the author ever sees a held text, ``my_held_texts``); a complaint's handling
-# (``resolve_report``) is between its reporter and the platform.
-HIDDEN_ACTIONS: Final = ("legal_hold", "release_hold", "export", "content_blocked", "withdraw_held_text",
-                          "resolve_report")
+# reveal the filter's terms; a manager setting a name or announcement the word lists hold
+# (``update_group_held``, ``set_announcement_held``: nothing the group sees changed) or taking
+# one back is theirs alone (only the author ever sees a held text, ``my_held_texts``); a
+# complaint's handling (``resolve_report``) is between its reporter and the platform.
+HIDDEN_ACTIONS: Final = ("legal_hold", "release_hold", "export", "content_blocked", "update_group_held",
+                          "set_announcement_held", "withdraw_held_text", "resolve_report")
 
 # The only detail fields ``group_log`` passes on. Anything else an entry carries (whoever wrote
 # it, and whatever it is) is left out, so identity data can never reach a group's managers.

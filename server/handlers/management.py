@@ -211,12 +211,16 @@ async def change_group(ctx: Context, actor: User, g: Group, op: str, *, queued: 
 
     ``queued``: a review-queue item stored in the same transaction (a name or announcement the
     word lists flagged or held, G10); ``held``: the held texts by field, for the record entry
-    only (they are not applied: the group keeps showing what it showed). Returns the write's
-    results (``queued``'s last)."""
+    only (they are not applied: the group keeps showing what it showed). A write that only holds
+    texts changes nothing the group sees: its entry is ``OP_held`` (``update_group_held``,
+    ``set_announcement_held``), kept in the record for the operators and left out of
+    ``group_log`` (``HIDDEN_ACTIONS``), since only the author may learn of a held text.
+    Returns the write's results (``queued``'s last)."""
     detail = {**fields, **{f"held_{k}": v for k, v in (held or {}).items()}}
     writes = [*([ch.SetGroupFields(g.group_id, fields)] if fields else []), *([queued] if queued else [])]
     claim = FieldClaim(g, fields) if fields else None
-    results = await commit(ctx, *writes, audit=_audit(ctx, actor, op, g, **detail), claim=claim)
+    action = op if fields or not held else f"{op}_held"
+    results = await commit(ctx, *writes, audit=_audit(ctx, actor, action, g, **detail), claim=claim)
     if fields:
         publish(g.online, ev.GroupUpdated(group_id=g.group_id, **fields))
     return results

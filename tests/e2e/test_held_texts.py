@@ -99,3 +99,39 @@ async def test_the_author_is_told_when_the_operator_releases_or_rejects_a_held_t
     await asyncio.sleep(0.2)
     assert not [e for e in owner.drain_events() if e.get("ev") == "held_text_settled"]  # only the author's
     assert await _held(owner) == [] and await _held(member) == []
+
+
+async def test_the_group_log_does_not_tell_other_managers_of_a_held_name_or_announcement(make_server, tmp_path):
+    """A name or announcement the word lists hold changes nothing the group sees, so the write's
+    record entry (kept for the operators, with the held text) is not in the managers' group_log;
+    a write that also changes something shown is listed with that change alone."""
+    srv = word_server(make_server, tmp_path)
+    owner, admin, gid = await group(srv)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    assert (await owner.request("set_announcement", group_id=gid, text="刷单返利 今晚八点"))["held"] is True
+    assert (await owner.request("update_group", group_id=gid, name="刷单返利群"))["held"] is True
+    log = (await admin.request("group_log", group_id=gid))["entries"]
+    assert [e["action"] for e in log] == ["set_role"]
+    # the record keeps both, with what was held, for the operators
+    rows = srv.db_rows("SELECT action, actor_id, detail FROM audit WHERE group_id = ? AND action LIKE '%_held'"
+                       " ORDER BY id", gid)
+    assert [(a, actor, json.loads(d)) for a, actor, d in rows] == [
+        ("set_announcement_held", owner.user_id, {"held_announcement": "刷单返利 今晚八点"}),
+        ("update_group_held", owner.user_id, {"held_name": "刷单返利群"})]
+
+    # held name and a new category at once: the category change is listed, the held name is not
+    held = await owner.request("update_group", group_id=gid, name="刷单返利 二群", category="work")
+    assert held["held"] is True
+    [entry, *_] = (await admin.request("group_log", group_id=gid))["entries"]
+    assert (entry["action"], entry["actor"], entry.get("detail")) == ("update_group", owner.user_id,
+                                                                       {"category": "work"})
+    assert (await admin.request("group_info", group_id=gid))["name"] == "tea room"
+
+    # released by the operator, the name is applied and the group told, as before
+    items = [i for i in await _open_items(srv) if i["kind"] == "group_name" and i["text"] == "刷单返利 二群"]
+    admin.drain_events()
+    rc, _, err = await srv.admin("decide", str(items[0]["item_id"]), "--decision", "release", "--note", "ok")
+    assert rc == 0, err
+    assert (await admin.next_event("group_updated", timeout=2))["name"] == "刷单返利 二群"
+    for c in (owner, admin):
+        await c.close()

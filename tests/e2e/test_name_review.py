@@ -78,9 +78,9 @@ async def test_held_group_names_and_announcements_wait_for_the_operator(make_ser
     assert created["held_id"] == str(item["item_id"])  # the id its author may withdraw it by
     await _decide(srv, item, "release")
     assert (await owner.request("group_info", group_id=new_gid))["name"] == "刷单返利交流"
-    rows = srv.db_rows("SELECT action, detail FROM audit WHERE action IN ('update_group', 'review_release')"
+    rows = srv.db_rows("SELECT action, detail FROM audit WHERE action IN ('update_group_held', 'review_release')"
                        " ORDER BY id")
-    assert rows[0][0] == "update_group" and "held_name" in rows[0][1]  # the record keeps what was held
+    assert rows[0][0] == "update_group_held" and "held_name" in rows[0][1]  # the record keeps what was held
 
 
 async def test_flagged_names_are_shown_and_queued_and_removal_puts_a_neutral_one_back(make_server, tmp_path):
