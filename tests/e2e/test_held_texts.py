@@ -133,5 +133,12 @@ async def test_the_group_log_does_not_tell_other_managers_of_a_held_name_or_anno
     rc, _, err = await srv.admin("decide", str(items[0]["item_id"]), "--decision", "release", "--note", "ok")
     assert rc == 0, err
     assert (await admin.next_event("group_updated", timeout=2))["name"] == "刷单返利 二群"
+    # the release changed what the group sees: listed; the rejected announcement never showed: not listed
+    items = [i for i in await _open_items(srv) if i["kind"] == "announcement"]
+    rc, _, err = await srv.admin("decide", str(items[0]["item_id"]), "--decision", "reject", "--note", "违规")
+    assert rc == 0, err
+    log = (await admin.request("group_log", group_id=gid))["entries"]
+    assert [e["action"] for e in log] == ["review_release", "update_group", "set_role"], log
+    assert srv.db_rows("SELECT detail FROM audit WHERE group_id = ? AND action = 'review_reject_held_text'", gid)
     for c in (owner, admin):
         await c.close()
