@@ -1,0 +1,30 @@
+"""Names people see, through a real server: a display name or group name that shows nothing, a
+stack of marks, a private-use character, or the cancelled-account label is refused with
+``field``."""
+
+from __future__ import annotations
+
+from tests.e2e.harness import close_all, new_phone
+
+BLANK_NAMES = ["\u3164", "\uffa0", "\u115f", "\u2800\u2800", "\u17b4\u17b5", "\u034f", "\u0301\u0302",
+               "Z" + "\u0336" * 12]
+
+
+async def test_names_that_show_nothing_or_pose_as_a_cancelled_account_are_refused(server):
+    owner = await server.user(verify_id=True)
+    for name in [*BLANK_NAMES, "\ue000", "已注销用户", " 已注销 用户 "]:
+        r = await owner.call("set_profile", display_name=name)
+        assert (r["ok"], r["code"], r["field"]) == (False, "bad_request", "display_name"), (name, r)
+    for name in BLANK_NAMES:
+        r = await owner.call("create_group", name=name, category="family", join_policy="open")
+        assert (r["ok"], r["code"], r["field"]) == (False, "bad_request", "name"), (name, r)
+    r = await owner.call("register", username="newcomer", password="password123", phone=new_phone(),
+                         code="123456", display_name="\u3164")
+    assert (r["code"], r["field"]) == ("bad_request", "display_name"), r
+    # Names people use still work: emoji joined by ZWJ, with a variation selector, Thai marks.
+    for name in ["👩\u200d💻 小明", "🏳\ufe0f\u200d🌈", "สมชาย", "Zoë"]:
+        assert (await owner.call("set_profile", display_name=name))["ok"], name
+    assert (await owner.request("me"))["display_name"] == "Zoë"
+    r = await owner.call("create_group", name="👩\u200d💻 读书会", category="family", join_policy="open")
+    assert r["ok"], r
+    await close_all(owner)
