@@ -881,7 +881,9 @@ def _explain(data: bytes | str, exc: Exception) -> FrameError:
     if op not in OP_TYPES:
         return FrameError("unknown_op", f"unknown op {op[:64]!r}", rid=rid)
     if isinstance(exc, msgspec.ValidationError):
-        return FrameError("bad_request", _argument_reason(op, str(exc)), rid=rid)
+        message = str(exc)
+        return FrameError("bad_request", _argument_reason(op, message), rid=rid,
+                          field=argument_field(op, _argument_named(message)))
     if isinstance(exc, RecursionError):
         return FrameError("bad_request", f"{op}: {_TOO_DEEP}", rid=rid)
     if lone_surrogate or (is_json and isinstance(exc, UnicodeError)):
@@ -935,6 +937,30 @@ def _rid_before_the_depth(data: bytes | str) -> int | None:
     except Exception:  # the deep entry came first, or the frame is broken: no rid to be read
         return None
     return None
+
+
+# Arguments whose refusals carry **[ext]** ``field`` (docs/protocol.md, "extra fields"): the
+# identity data in every op that takes it, and the names a few ops check with ``field`` too.
+_FIELD_ARGUMENTS: Final = frozenset({"phone", "username", "password", "display_name", "legal_name", "id_number"})
+_FIELD_ARGUMENTS_OF: Final = {
+    "create_group": frozenset({"name"}),
+    "update_group": frozenset({"name"}),
+    "create_account": frozenset({"name", "org_name", "org_code"}),
+    "update_account": frozenset({"name"}),
+}
+
+
+def argument_field(op: str, name: str | None) -> str | None:
+    """``name`` when a refusal of ``op``'s argument ``name`` carries it as ``field``, else ``None``."""
+    if name is not None and (name in _FIELD_ARGUMENTS or name in _FIELD_ARGUMENTS_OF.get(op, ())):
+        return name
+    return None
+
+
+def _argument_named(message: str) -> str | None:
+    """The argument msgspec's ``message`` is about (missing, or refused at ``$.name``), if any."""
+    found = _MISSING_FIELD.match(message) or _AT_FIELD.search(message)
+    return found[1] if found else None
 
 
 def _argument_reason(op: str, message: str) -> str:

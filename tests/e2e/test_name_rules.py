@@ -1,6 +1,6 @@
 """Names people see, through a real server: a display name or group name that shows nothing, a
 stack of marks, a private-use character, or the cancelled-account label is refused with
-``field``."""
+``field``; malformed identity arguments name their field at decode time too."""
 
 from __future__ import annotations
 
@@ -28,3 +28,24 @@ async def test_names_that_show_nothing_or_pose_as_a_cancelled_account_are_refuse
     r = await owner.call("create_group", name="👩\u200d💻 读书会", category="family", join_policy="open")
     assert r["ok"], r
     await close_all(owner)
+
+
+async def test_malformed_identity_arguments_name_their_field(server):
+    c = await server.client()
+    for op, args, field in [
+        ("register", {"username": "x" * 300, "password": "password123", "phone": new_phone(), "code": "1"},
+         "username"),
+        ("request_code", {"phone": 12345}, "phone"),
+        ("login", {"username": "x" * 300, "password": "password123"}, "username"),
+    ]:
+        r = await c.call(op, **args)
+        assert (r["ok"], r["code"], r.get("field")) == (False, "bad_request", field), (op, r)
+    u = await server.user()
+    for op, args, field in [
+        ("set_profile", {"display_name": "x" * 300}, "display_name"),
+        ("verify_identity", {"legal_name": "x" * 300, "id_number": "110105199001011234"}, "legal_name"),
+        ("verify_identity", {"legal_name": "张三"}, "id_number"),
+    ]:
+        r = await u.call(op, **args)
+        assert (r["ok"], r["code"], r.get("field")) == (False, "bad_request", field), (op, r)
+    await close_all(c, u)

@@ -60,8 +60,11 @@ def both(frame: dict[str, Any]) -> list[bytes | str]:
 def refusal(data: bytes | str) -> FrameError:
     with pytest.raises(FrameError) as info:
         decode_request(data, MAX)
-    assert isinstance(info.value, ContractError) and not info.value.extra
-    return info.value
+    err = info.value
+    assert isinstance(err, ContractError)
+    # The one extra field a frame's refusal may carry: [ext] field, the argument the reason names.
+    assert not err.extra or (set(err.extra) == {"field"} and f"'{err.extra['field']}'" in err.reason)
+    return err
 
 
 # -- the structs match the op table -----------------------------------------------------------
