@@ -864,12 +864,15 @@ def _explain(data: bytes | str, exc: Exception) -> FrameError:
     except msgspec.ValidationError as err:
         return FrameError("bad_request", _not_a_map(kind, str(err)))
     except RecursionError:
-        return FrameError("bad_request", _TOO_DEEP, rid=_rid_before_the_depth(data))
+        return FrameError("bad_request", _TOO_DEEP, rid=_rid_read_leniently(data))
     except Exception as err:
         if lone_surrogate:  # msgspec refuses the whole document: find the rid leniently
             return FrameError("bad_request", _NOT_UNICODE, rid=_lenient_json_rid(data))
-        if isinstance(err, UnicodeError):
-            return FrameError("bad_request", _NOT_UNICODE if is_json else _NOT_UTF8)
+        if isinstance(err, UnicodeError) and is_json:
+            return FrameError("bad_request", _NOT_UNICODE)
+        if isinstance(err, UnicodeError) or (not is_json and "UTF-8" in str(err)):
+            # A string the envelope reads (``op``, a key) is not UTF-8: the rid may still be readable.
+            return FrameError("bad_request", _NOT_UTF8, rid=_rid_read_leniently(data))
         return FrameError("bad_request", f"not {kind} ({err})")
 
     rid = _valid_rid(env.rid)
@@ -888,7 +891,7 @@ def _explain(data: bytes | str, exc: Exception) -> FrameError:
         return FrameError("bad_request", f"{op}: {_TOO_DEEP}", rid=rid)
     if lone_surrogate or (is_json and isinstance(exc, UnicodeError)):
         return FrameError("bad_request", f"{op}: {_NOT_UNICODE}", rid=rid)
-    if isinstance(exc, UnicodeError):
+    if isinstance(exc, UnicodeError) or (not is_json and "UTF-8" in str(exc)):
         return FrameError("bad_request", f"{op}: {_NOT_UTF8}", rid=rid)
     return FrameError("bad_request", f"{op}: not {kind} ({exc})", rid=rid)
 
@@ -914,9 +917,10 @@ _JSON_KEY: Final = re.compile(r'\s*[{,]\s*"((?:[^"\\]|\\.)*)"\s*:\s*')
 _LENIENT_ENTRIES: Final = 64  # top-level entries looked at before the rid: a bound on the work
 
 
-def _rid_before_the_depth(data: bytes | str) -> int | None:
-    """The ``rid`` of a frame nested too deeply to decode, when it comes before the deep entry:
-    the top-level entries are read one at a time, and the deep one stops the reading."""
+def _rid_read_leniently(data: bytes | str) -> int | None:
+    """The ``rid`` of a frame the envelope's decoder refused (nested too deeply, or a MessagePack
+    string that is not UTF-8), when it comes before the entry at fault: the top-level entries are
+    read one at a time, a string that is not UTF-8 kept as it is, and a deep one stops the reading."""
     try:
         if isinstance(data, str):
             decoder, pos = json.JSONDecoder(), 0
@@ -928,7 +932,7 @@ def _rid_before_the_depth(data: bytes | str) -> int | None:
                 if json.loads(f'"{key[1]}"') == "rid":
                     return _valid_rid(value)
             return None
-        unpacker = msgpack.Unpacker(raw=False)
+        unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape")
         unpacker.feed(data)
         for _ in range(min(unpacker.read_map_header(), _LENIENT_ENTRIES)):
             if unpacker.unpack() == "rid":

@@ -1,8 +1,13 @@
 """Names people see, through a real server: a display name or group name that shows nothing, a
 stack of marks, a private-use character, or the cancelled-account label is refused with
-``field``; malformed identity arguments name their field at decode time too."""
+``field``; malformed identity arguments name their field at decode time too; and a MessagePack
+frame whose op is not UTF-8 is answered with its rid."""
 
 from __future__ import annotations
+
+import asyncio
+
+import msgpack
 
 from tests.e2e.harness import close_all, new_phone
 
@@ -49,3 +54,15 @@ async def test_malformed_identity_arguments_name_their_field(server):
         r = await u.call(op, **args)
         assert (r["ok"], r["code"], r.get("field")) == (False, "bad_request", field), (op, r)
     await close_all(c, u)
+
+
+async def test_a_frame_whose_op_is_not_utf8_is_answered_with_its_rid(server):
+    c = await server.client()
+    frame = b"\x82" + msgpack.packb("op") + b"\xa2\xff\xfe" + msgpack.packb("rid") + msgpack.packb(4242)
+    reply = asyncio.get_running_loop().create_future()
+    c._pending[4242] = reply
+    await c.ws.send(frame)
+    r = await asyncio.wait_for(reply, 10)
+    assert (r["re"], r["ok"], r["code"]) == (4242, False, "bad_request"), r
+    assert (await c.call("request_code", phone=new_phone()))["ok"]  # the connection stays usable
+    await close_all(c)

@@ -1,5 +1,6 @@
 """What a refused frame tells beyond its reason: **[ext]** ``field`` for the arguments whose
-refusals name it (the identity data, and a few names), whether decoding or the rule refused it."""
+refusals name it (the identity data, and a few names), whether decoding or the rule refused it;
+and the ``rid``, echoed when it can be read although a string the envelope reads is not UTF-8."""
 
 from __future__ import annotations
 
@@ -109,3 +110,58 @@ def test_a_refused_identity_argument_is_named_in_both_encodings(op: str, data: s
             named = [a.name for a in OPS[op] if f"'{a.name}'" in err.reason]
             want = {"field": named[0]} if named and named[0] in IDENTITY else {}
             assert err.extra == want, (err.reason, err.extra)
+
+
+# -- the rid of a frame whose op (or a key) is not UTF-8 -----------------------------------------------
+def _map(*entries: tuple[bytes, bytes]) -> bytes:
+    return bytes([0x80 | len(entries)]) + b"".join(k + v for k, v in entries)
+
+
+RID = (msgpack.packb("rid"), msgpack.packb(7))
+BAD_OP = (msgpack.packb("op"), b"\xa2\xff\xfe")
+SURROGATE_OP = (msgpack.packb("op"), b"\xa3\xed\xa0\x80")
+BAD_KEY = (b"\xa2\xc0\x80", msgpack.packb("me"))
+
+
+@pytest.mark.parametrize("data,rid", [
+    (_map(BAD_OP, RID), 7),  # the tester's frame: op first, rid after
+    (_map(RID, BAD_OP), 7),
+    (_map(SURROGATE_OP, RID), 7),
+    (_map(BAD_OP, (msgpack.packb("rid"), msgpack.packb(-(2**63)))), -(2**63)),
+    (_map(BAD_OP, (msgpack.packb("rid"), msgpack.packb("7"))), None),  # a rid that is no integer
+    (_map(BAD_OP, (msgpack.packb("rid"), msgpack.packb(2**64 - 1))), None),  # nor a 64-bit signed one
+    (_map(BAD_OP), None),
+    (_map(BAD_OP, (msgpack.packb("x"), b"\xa1\xff"), RID), 7),  # another bad string before the rid
+])
+def test_a_frame_whose_op_is_not_utf8_is_answered_with_its_rid(data: bytes, rid: int | None) -> None:
+    with pytest.raises(FrameError) as err:
+        decode_request(data, MAX)
+    assert (err.value.code, err.value.rid) == ("bad_request", rid)
+    assert err.value.reason == "strings must be valid UTF-8 (no surrogates or other invalid sequences)"
+    assert not err.value.extra
+
+
+def test_an_unknown_key_that_is_not_utf8_is_skipped() -> None:
+    assert decode_request(_map(BAD_KEY, (msgpack.packb("op"), msgpack.packb("me")), RID), MAX).rid == 7
+
+
+def test_an_argument_that_is_not_utf8_says_so_with_the_rid() -> None:
+    data = _map(RID, (msgpack.packb("op"), msgpack.packb("set_profile")), (msgpack.packb("display_name"), b"\xa1\xff"))
+    with pytest.raises(FrameError) as err:
+        decode_request(data, MAX)
+    assert (err.value.rid, err.value.reason) == (
+        7, "set_profile: strings must be valid UTF-8 (no surrogates or other invalid sequences)")
+
+
+@given(st.integers(-(2**63), 2**63 - 1), st.binary(min_size=1, max_size=20), st.booleans())
+def test_any_op_that_is_not_utf8_keeps_the_rid(rid: int, op: bytes, rid_first: bool) -> None:
+    try:
+        op.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return
+    entries = [(msgpack.packb("rid"), msgpack.packb(rid)), (msgpack.packb("op"), bytes([0xa0 | len(op)]) + op)]
+    with pytest.raises(FrameError) as err:
+        decode_request(_map(*(entries if rid_first else entries[::-1])), MAX)
+    assert (err.value.code, err.value.rid) == ("bad_request", rid)
