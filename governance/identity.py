@@ -13,6 +13,7 @@ import datetime
 import re
 import unicodedata
 
+from governance import names
 from protocol.errors import ContractError
 
 _PHONE = re.compile(r"(?:\+86|0086|86)?(1[3-9][0-9]{9})")
@@ -25,7 +26,6 @@ _ID_PROVINCES = frozenset(
      *range(61, 66), 71, 81, 82, 83, 91]
 )
 
-_DISPLAY_FORBIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _NAME_DOTS = frozenset("\u00b7\u2022\u2027")  # · • ‧
 _NAME_SPACES = frozenset(" \u3000")
 
@@ -70,12 +70,12 @@ def validate_password(raw: str) -> None:
 
 
 def validate_display_name(raw: str) -> str:
+    """1 to 32 characters (NFC, trimmed) that people can see as they are (:func:`names.check_name`),
+    and not the label of a cancelled account."""
     s = unicodedata.normalize("NFC", _require_str(raw, "display_name")).strip()
     if not 1 <= len(s) <= 32:
         raise _bad("display_name", "display_name must be 1-32 characters")
-    if any(unicodedata.category(c) in _DISPLAY_FORBIDDEN for c in s):
-        raise _bad("display_name", "display_name must not contain control or invisible formatting characters")
-    return s
+    return names.check_display_name_label(names.check_name(s, "display_name"))
 
 
 def validate_legal_name(raw: str) -> str:

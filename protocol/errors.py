@@ -51,9 +51,14 @@ class FrameError(ContractError):
     """A frame that is not a valid request (``bad_request`` or ``unknown_op``).
 
     ``rid`` is the frame's ``rid`` when it could be read (a 64-bit integer), else
-    ``None``: the reply's ``re``. It is not a reply field (``extra`` stays empty).
+    ``None``: the reply's ``re``. It is not a reply field. ``field`` is **[ext]** the
+    refused argument's name, for the arguments whose refusals name it (see
+    :func:`protocol.messages.argument_field`): the reply's only extra field.
     """
 
-    def __init__(self, code: str, reason: str, *, rid: int | None = None) -> None:
-        super().__init__(code, reason)
+    def __init__(self, code: str, reason: str, *, rid: int | None = None, field: str | None = None) -> None:
+        if field is None:
+            super().__init__(code, reason)
+        else:
+            super().__init__(code, reason, field=field)
         self.rid = rid

@@ -864,12 +864,15 @@ def _explain(data: bytes | str, exc: Exception) -> FrameError:
     except msgspec.ValidationError as err:
         return FrameError("bad_request", _not_a_map(kind, str(err)))
     except RecursionError:
-        return FrameError("bad_request", _TOO_DEEP, rid=_rid_before_the_depth(data))
+        return FrameError("bad_request", _TOO_DEEP, rid=_rid_read_leniently(data))
     except Exception as err:
         if lone_surrogate:  # msgspec refuses the whole document: find the rid leniently
             return FrameError("bad_request", _NOT_UNICODE, rid=_lenient_json_rid(data))
-        if isinstance(err, UnicodeError):
-            return FrameError("bad_request", _NOT_UNICODE if is_json else _NOT_UTF8)
+        if isinstance(err, UnicodeError) and is_json:
+            return FrameError("bad_request", _NOT_UNICODE)
+        if isinstance(err, UnicodeError) or (not is_json and "UTF-8" in str(err)):
+            # A string the envelope reads (``op``, a key) is not UTF-8: the rid may still be readable.
+            return FrameError("bad_request", _NOT_UTF8, rid=_rid_read_leniently(data))
         return FrameError("bad_request", f"not {kind} ({err})")
 
     rid = _valid_rid(env.rid)
@@ -881,12 +884,14 @@ def _explain(data: bytes | str, exc: Exception) -> FrameError:
     if op not in OP_TYPES:
         return FrameError("unknown_op", f"unknown op {op[:64]!r}", rid=rid)
     if isinstance(exc, msgspec.ValidationError):
-        return FrameError("bad_request", _argument_reason(op, str(exc)), rid=rid)
+        message = str(exc)
+        return FrameError("bad_request", _argument_reason(op, message), rid=rid,
+                          field=argument_field(op, _argument_named(message)))
     if isinstance(exc, RecursionError):
         return FrameError("bad_request", f"{op}: {_TOO_DEEP}", rid=rid)
     if lone_surrogate or (is_json and isinstance(exc, UnicodeError)):
         return FrameError("bad_request", f"{op}: {_NOT_UNICODE}", rid=rid)
-    if isinstance(exc, UnicodeError):
+    if isinstance(exc, UnicodeError) or (not is_json and "UTF-8" in str(exc)):
         return FrameError("bad_request", f"{op}: {_NOT_UTF8}", rid=rid)
     return FrameError("bad_request", f"{op}: not {kind} ({exc})", rid=rid)
 
@@ -912,9 +917,10 @@ _JSON_KEY: Final = re.compile(r'\s*[{,]\s*"((?:[^"\\]|\\.)*)"\s*:\s*')
 _LENIENT_ENTRIES: Final = 64  # top-level entries looked at before the rid: a bound on the work
 
 
-def _rid_before_the_depth(data: bytes | str) -> int | None:
-    """The ``rid`` of a frame nested too deeply to decode, when it comes before the deep entry:
-    the top-level entries are read one at a time, and the deep one stops the reading."""
+def _rid_read_leniently(data: bytes | str) -> int | None:
+    """The ``rid`` of a frame the envelope's decoder refused (nested too deeply, or a MessagePack
+    string that is not UTF-8), when it comes before the entry at fault: the top-level entries are
+    read one at a time, a string that is not UTF-8 kept as it is, and a deep one stops the reading."""
     try:
         if isinstance(data, str):
             decoder, pos = json.JSONDecoder(), 0
@@ -926,7 +932,7 @@ def _rid_before_the_depth(data: bytes | str) -> int | None:
                 if json.loads(f'"{key[1]}"') == "rid":
                     return _valid_rid(value)
             return None
-        unpacker = msgpack.Unpacker(raw=False)
+        unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape")
         unpacker.feed(data)
         for _ in range(min(unpacker.read_map_header(), _LENIENT_ENTRIES)):
             if unpacker.unpack() == "rid":
@@ -935,6 +941,30 @@ def _rid_before_the_depth(data: bytes | str) -> int | None:
     except Exception:  # the deep entry came first, or the frame is broken: no rid to be read
         return None
     return None
+
+
+# Arguments whose refusals carry **[ext]** ``field`` (docs/protocol.md, "extra fields"): the
+# identity data in every op that takes it, and the names a few ops check with ``field`` too.
+_FIELD_ARGUMENTS: Final = frozenset({"phone", "username", "password", "display_name", "legal_name", "id_number"})
+_FIELD_ARGUMENTS_OF: Final = {
+    "create_group": frozenset({"name"}),
+    "update_group": frozenset({"name"}),
+    "create_account": frozenset({"name", "org_name", "org_code"}),
+    "update_account": frozenset({"name"}),
+}
+
+
+def argument_field(op: str, name: str | None) -> str | None:
+    """``name`` when a refusal of ``op``'s argument ``name`` carries it as ``field``, else ``None``."""
+    if name is not None and (name in _FIELD_ARGUMENTS or name in _FIELD_ARGUMENTS_OF.get(op, ())):
+        return name
+    return None
+
+
+def _argument_named(message: str) -> str | None:
+    """The argument msgspec's ``message`` is about (missing, or refused at ``$.name``), if any."""
+    found = _MISSING_FIELD.match(message) or _AT_FIELD.search(message)
+    return found[1] if found else None
 
 
 def _argument_reason(op: str, message: str) -> str:

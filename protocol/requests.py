@@ -18,7 +18,7 @@ from typing import Any
 
 from protocol.codec import INT64_MAX, INT64_MIN
 from protocol.errors import ContractError, FrameError
-from protocol.messages import SHORT_STR_MAX, UNAUTHENTICATED_OPS, decode_request
+from protocol.messages import SHORT_STR_MAX, UNAUTHENTICATED_OPS, argument_field, decode_request
 
 __all__ = [
     "OPS",
@@ -190,7 +190,7 @@ def parse_request(frame: dict[str, Any]) -> Request:
         value = frame.get(arg.name)
         if value is None:
             if arg.required:
-                raise ContractError("bad_request", f"{op}: missing argument '{arg.name}'")
+                raise _refused(op, arg, f"{op}: missing argument '{arg.name}'")
             continue
         args[arg.name] = _check(op, arg, value)
     return Request(op, rid, args)
@@ -202,7 +202,7 @@ def _check(op: str, arg: Arg, value: Any) -> Any:
         if type(value) is not str:
             raise _type_error(op, arg, "a string")
         if kind == STR and len(value) > SHORT_STR_MAX:
-            raise ContractError("bad_request", f"{op}: '{arg.name}' is longer than {SHORT_STR_MAX}")
+            raise _refused(op, arg, f"{op}: '{arg.name}' is longer than {SHORT_STR_MAX}")
         return value
     if kind == INT:
         if type(value) is not int or not (INT64_MIN <= value <= INT64_MAX):
@@ -245,7 +245,13 @@ def _check(op: str, arg: Arg, value: Any) -> Any:
 
 
 def _type_error(op: str, arg: Arg, what: str) -> ContractError:
-    return ContractError("bad_request", f"{op}: '{arg.name}' must be {what}")
+    return _refused(op, arg, f"{op}: '{arg.name}' must be {what}")
+
+
+def _refused(op: str, arg: Arg, reason: str) -> ContractError:
+    """``bad_request`` for ``arg``, with **[ext]** ``field`` where the contract promises it."""
+    field = argument_field(op, arg.name)
+    return ContractError("bad_request", reason) if field is None else ContractError("bad_request", reason, field=field)
 
 
 def ok_reply(rid: int, results: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from governance import identity as idn
 from governance import shown_text
 from governance.ids import new_user_id
+from governance.names import CANCELLED_NAME
 from governance.ratelimit import TokenBucket, WindowCounter
 from governance.tiers import credit_level
 from protocol import events as ev
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from server.session import Session
 
 AUTH_FAILED = "authentication failed: wrong username, password or token"
-CANCELLED_NAME = "已注销用户"
 
 
 def _rate_limited(what: str, retry_after: float) -> ContractError:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from governance import moderation, posting, shown_text
+from governance import moderation, names, posting, shown_text
 from governance import permissions as perm
 from governance.ids import new_group_id
 from governance.retention import DAY_MS
@@ -46,11 +46,12 @@ GROUP_ID_TRIES = 8  # a 9-to-12-digit random id collides rarely; the store has t
 
 
 def validate_group_name(raw: str) -> str:
-    """The trimmed name, 1 to 64 printable characters (screen it with :func:`screening.screen`)."""
+    """The trimmed name, 1 to 64 characters people can see as they are (:func:`names.check_name`;
+    screen it with :func:`screening.screen`). Refusals carry **[ext]** ``field: "name"``."""
     name = raw.strip()
-    if not 1 <= len(name) <= 64 or any(not ch.isprintable() for ch in name):
-        raise ContractError("bad_request", "a group name is 1 to 64 printable characters")
-    return name
+    if not 1 <= len(name) <= 64:
+        raise ContractError("bad_request", "a group name is 1 to 64 printable characters", field="name")
+    return names.check_name(name, "name")
 
 
 def validate_category(ctx: Context, category: str) -> str:

@@ -217,7 +217,7 @@ const zh = {
   powers_note: "平台已暂停你的群管理权限，{until} 恢复。在此之前你不能管理本群：不能审批、禁言、移出、修改设置、解散或转让。",
   // registration (app.js): the documented rules, checked before sending
   reg_username_rule: "用户名须为 3–32 位字母、数字、_ . -，以字母开头", reg_password_rule: "密码须为 8–128 个字符",
-  reg_phone_rule: "请输入中国大陆手机号（11 位数字，以 13–19 开头）", reg_display_rule: "昵称须为 1–32 个字符，不能含控制字符或不可见的格式字符",
+  reg_phone_rule: "请输入中国大陆手机号（11 位数字，以 13–19 开头）", reg_display_rule: "昵称须为 1–32 个字符，至少一个可见字符，不能含控制字符、不可见字符或私用区字符，一个字符上最多叠加 4 个组合符号，也不能用“已注销用户”",
   // sending (app.js): a refused message stays in the chat; lengths are counted in characters
   send_waiting: "发送太快，{s} 秒后自动重发…", send_retry: "重发", send_edit: "编辑", send_discard: "放弃",
   char_count: "{n} / {max} 字", text_too_long: "消息太长：{n} 字，最多 {max} 字。请删减后再发送。",
@@ -453,7 +453,7 @@ const en = {
   powers_note: "The platform suspended your management powers until {until}. Until then you cannot manage this group: no approving, muting, removing, settings, dissolving or handing on.",
   // registration (app.js): the documented rules, checked before sending
   reg_username_rule: "A username is 3–32 letters, digits, _ . -, starting with a letter", reg_password_rule: "A password is 8 to 128 characters",
-  reg_phone_rule: "Enter a mainland China mobile number (11 digits starting 13–19)", reg_display_rule: "A display name is 1 to 32 characters, without control or invisible formatting characters",
+  reg_phone_rule: "Enter a mainland China mobile number (11 digits starting 13–19)", reg_display_rule: "A display name is 1 to 32 characters with at least one visible character, without control, invisible or private-use characters or more than 4 combining marks in a row, and not “已注销用户” (cancelled user)",
   // sending (app.js): a refused message stays in the chat; lengths are counted in characters
   send_waiting: "Too fast; sending again in {s} s…", send_retry: "Retry", send_edit: "Edit", send_discard: "Discard",
   char_count: "{n} / {max} characters", text_too_long: "Too long: {n} characters, at most {max}. Shorten it to send.",

@@ -42,6 +42,11 @@ const ZH = [
   [/^(\w+) must be (\d+)-(\d+) characters$/, (m) => `${field(m[1])}须为 ${m[2]}–${m[3]} 个字符`],
   [/^(\w+) must be (\d+) characters$/, (m) => `${field(m[1])}须为 ${m[2]} 个字符`],
   [/^(\w+) must not contain control or invisible formatting characters$/, (m) => `${field(m[1])}不能含控制字符或不可见的格式字符`],
+  // governance/names.py: a display name and a group name
+  [/^(\w+) must not contain private-use or unassigned characters$/, (m) => `${field(m[1])}不能含私用区或未分配的字符`],
+  [/^(\w+) needs at least one visible character$/, (m) => `${field(m[1])}至少需要一个可见字符`],
+  [/^(\w+) has more than (\d+) combining marks in a row$/, (m) => `${field(m[1])}中一个字符上最多叠加 ${m[2]} 个组合符号`],
+  [/^display_name is reserved for cancelled accounts$/, () => "这个昵称留给已注销的账号，不能使用"],
   [/^legal_name may contain only letters, spaces and middle dots$/, () => "真实姓名只能包含文字、空格和间隔号（·）"],
   [/^legal_name must contain letters$/, () => "真实姓名须包含文字"],
   [/^id_number must be 17 digits followed by a digit or X$/, () => "身份证号须为 17 位数字加 1 位数字或 X"],
