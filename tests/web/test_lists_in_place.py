@@ -5,6 +5,7 @@ in test_chat.py."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from playwright.sync_api import expect
@@ -91,4 +92,48 @@ def test_a_post_pressed_as_another_goes_opens_and_keeps_its_focus(
     expect(page.locator("#post-list .post-item")).to_have_count(1)  # drawn again between press and release
     page.mouse.up()
     expect(page.locator("#post-title")).to_have_text("最新")
+    assert page.errors == []
+
+
+def test_a_member_button_pressed_as_someone_joins_acts_and_keeps_its_focus(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The owner's panel is drawn again on every change in the group (here: a join). The ones who
+    join sort below the member pressed. The mute length chosen before a redraw is the one sent."""
+    owner, bob = bg.run(server.user("owner1")), bg.run(server.user("bmember1"))
+    gid = bg.run(owner.request("create_group", name="成员", category="friends", join_policy="open"))["group_id"]
+    bg.run(bob.request("join_group", group_id=gid))
+    page = new_page(browser, server)
+    login(page, owner.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    expect(page.locator("#chat-gid")).to_have_text(gid)
+    page.click("#btn-manage")
+    row = page.locator(f"#member-list .member[data-uid='{bob.user_id}']")
+    report = row.locator(".act-report-user")
+    report.wait_for()
+
+    report.focus()
+    late = bg.run(server.user("zlate1"))
+    bg.run(late.request("join_group", group_id=gid))
+    page.locator(f"#member-list .member[data-uid='{late.user_id}']").wait_for()  # the panel was drawn again
+    assert page.evaluate("() => document.activeElement.closest('li').dataset.uid") == bob.user_id
+    assert page.evaluate("() => document.activeElement.classList.contains('act-report-user')")
+
+    press(page, report)
+    last = bg.run(server.user("zlast1"))
+    bg.run(last.request("join_group", group_id=gid))
+    page.locator(f"#member-list .member[data-uid='{last.user_id}']").wait_for()  # drawn again between press and release
+    page.mouse.up()
+    page.locator("#report-reason").wait_for()
+    page.keyboard.press("Escape")
+    expect(page.locator("#report-reason")).to_have_count(0)
+
+    row.locator(".act-mute-len").select_option("86400")
+    third = bg.run(server.user("zthird1"))
+    bg.run(third.request("join_group", group_id=gid))
+    page.locator(f"#member-list .member[data-uid='{third.user_id}']").wait_for()
+    row.locator(".act-mute").click()
+    row.locator(".tag-muted").wait_for()
+    until = next(u for u in bg.run(owner.request("members", group_id=gid))["members"]
+                 if u["user_id"] == bob.user_id)["muted_until"]
+    assert until > time.time() * 1000 + 23 * 3600 * 1000  # a day, not the 10 minutes a new select shows
     assert page.errors == []
