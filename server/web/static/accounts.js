@@ -4,7 +4,7 @@
 // account's page (information, follow, report, its posts) and, for its owner: opening one, editing
 // it, editors and closing it. Posts, comments and publishing are drawn by posts.js. The server
 // decides every rule; refusal() puts a refused request in plain language.
-import { el, clear, $, toast, modal, confirmBox } from "./dom.js";
+import { el, clear, $, toast, modal, confirmBox, morphKids } from "./dom.js";
 import { t, errorText, fmtDate, fmtTime, acatName } from "./i18n.js";
 import { A, S, api, managerRole, loadCategories, fillCategories } from "./state.js";
 import { reportDialog } from "./manage.js";
@@ -116,14 +116,18 @@ export function drawAccounts() {
   if (badge) { badge.hidden = total === 0; badge.textContent = total > 99 ? "99+" : String(total); }
   const box = $("#account-lists");
   if (!box) return;
-  clear(box);
+  // Drawn in place (morph), each account's item kept: the lists are drawn again on every post or
+  // comment announced live, and a click on an item pressed before such a draw and released after
+  // it was lost (the item pressed was gone), as was the keyboard focus on an item.
+  const fresh = [];
   if (A.mine.size) {
-    box.append(el("h4", { class: "side-sub", text: t("my_accounts") }),
+    fresh.push(el("h4", { class: "side-sub", text: t("my_accounts") }),
       el("ul", { class: "account-items", id: "my-accounts" }, [...A.mine.values()].map((x) => accountItem(x, x.role, countOf(A.newComments, x.account_id)))));
   }
-  box.append(el("h4", { class: "side-sub", text: t("following") }),
+  fresh.push(el("h4", { class: "side-sub", text: t("following") }),
     A.subs.size === 0 ? el("p", { class: "empty muted", id: "no-subscriptions", text: t("no_subscriptions") })
       : el("ul", { class: "account-items", id: "subscriptions" }, [...A.subs.values()].map((x) => accountItem(x, null, countOf(A.newPosts, x.account_id)))));
+  morphKids(box, fresh);
 }
 
 function accountItem(x, role, count) {
@@ -212,12 +216,15 @@ export function renderPane() {
   if (!pane) return;
   const v = A.view;
   const kept = [...pane.querySelectorAll("[data-keep]")].map((n) => [n.id, n.value]);
-  clear(pane);
-  if (!v) { pane.append(el("div", { class: "placeholder muted", id: "account-placeholder", text: t("pick_account") })); return; }
+  // Drawn in place (morph): the post list and the comments are drawn again on every post, comment
+  // or deletion announced live, and a click on a post or a comment's button pressed before such a
+  // draw and released after it was lost (the node pressed was gone), as was the keyboard focus.
+  // The comment form is put in anew (data-replace), its typed text kept (data-keep).
+  if (!v) { morphKids(pane, [el("div", { class: "placeholder muted", id: "account-placeholder", text: t("pick_account") })]); return; }
   pane.dataset.aid = v.aid;
-  if (!v.info) { pane.append(el("div", { class: "placeholder muted", text: t("loading") })); return; }
-  if (v.post) pane.append(postView(v, renderPane));
-  else pane.append(accountHead(v), el("div", { class: "account-scroll", id: "account-scroll" }, infoCard(v), actionsRow(v), postsSection(v, renderPane)));
+  if (!v.info) { morphKids(pane, [el("div", { class: "placeholder muted", text: t("loading") })]); return; }
+  if (v.post) morphKids(pane, [postView(v, renderPane)]);
+  else morphKids(pane, [accountHead(v), el("div", { class: "account-scroll", id: "account-scroll" }, infoCard(v), actionsRow(v), postsSection(v, renderPane))]);
   for (const [id, value] of kept) { const n = id ? pane.querySelector("#" + id) : null; if (n) n.value = value; }
 }
 

@@ -4,7 +4,7 @@ export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
+    if (k.startsWith("on") && typeof v === "function") { node.addEventListener(k.slice(2), v); handlersOf(node).push([k.slice(2), v]); }
     else if (k === "class") node.className = v;
     else if (k === "text") node.textContent = v;
     else if (k === "value") node.value = v;
@@ -22,21 +22,63 @@ function add(node, children) {
     else node.appendChild(document.createTextNode(String(c)));
   }
 }
+// The listeners el() gave a node (morph hands them on to the node kept in the page).
+const HANDLERS = new WeakMap();
+function handlersOf(node) {
+  if (!HANDLERS.has(node)) HANDLERS.set(node, []);
+  return HANDLERS.get(node);
+}
+
 // Make `old` (in the page) look like `fresh` (the same thing built anew with el()), changing only
 // what differs: where the two agree, the page keeps its nodes. A list redrawn by being emptied and
 // filled again loses a click pressed on it before the redraw and released after it (the click's
 // target is gone from the page), and the keyboard focus of an item; one drawn with morph keeps
-// both. The listeners are those of `old`: for nodes whose handlers depend only on what they stand
-// for (a list item of one group), not on what changed. Returns the node now in the page.
+// both. Returns the node now in the page.
+// - Children are matched by key where they have one (see keyOf: an id, or the data-gid, data-aid,
+//   data-pid, data-cid or data-uid of a list item), the others by position: an item stays the same
+//   node while items come, go or move around it.
+// - The listeners el() gave are those of `fresh` (what the item does now, e.g. "make admin" after
+//   "remove admin"). So a handler must find other nodes through the page (its event, an id), never
+//   through a variable holding a node built with it: that node may be the one not kept.
+// - An element marked data-replace (a form whose handlers read its fields, pictures still loading)
+//   is put in whole, as before morph. Properties are not compared (an input's value, a box's
+//   checked state): a field kept keeps what the user typed.
 export function morph(old, fresh) {
-  if (old.nodeType !== fresh.nodeType || old.nodeName !== fresh.nodeName) { old.replaceWith(fresh); return fresh; }
+  if (old.nodeType !== fresh.nodeType || old.nodeName !== fresh.nodeName
+      || (fresh.nodeType === Node.ELEMENT_NODE && (fresh.hasAttribute("data-replace") || keyOf(old) !== keyOf(fresh)))) {
+    old.replaceWith(fresh); return fresh;
+  }
   if (old.nodeType !== Node.ELEMENT_NODE) { if (old.nodeValue !== fresh.nodeValue) old.nodeValue = fresh.nodeValue; return old; }
   for (const a of [...old.attributes]) if (!fresh.hasAttribute(a.name)) old.removeAttribute(a.name);
   for (const a of [...fresh.attributes]) if (old.getAttribute(a.name) !== a.value) old.setAttribute(a.name, a.value);
-  const kids = [...fresh.childNodes];
-  kids.forEach((kid, i) => { if (i < old.childNodes.length) morph(old.childNodes[i], kid); else old.appendChild(kid); });
-  while (old.childNodes.length > kids.length) old.lastChild.remove();
+  for (const [type, fn] of HANDLERS.get(old) || []) old.removeEventListener(type, fn);
+  for (const [type, fn] of HANDLERS.get(fresh) || []) old.addEventListener(type, fn);
+  HANDLERS.set(old, HANDLERS.get(fresh) || []);
+  morphKids(old, [...fresh.childNodes]);
   return old;
+}
+
+// Make the children of `parent` (in the page) the nodes `kids` (built anew), as morph does: the
+// redraw of a pane or a list whose items must stay put.
+export function morphKids(parent, kids) {
+  const keyed = new Map();
+  for (const node of parent.childNodes) { const k = keyOf(node); if (k) keyed.set(k, node); }
+  kids.forEach((kid, i) => {
+    const k = keyOf(kid);
+    const here = parent.childNodes[i];
+    const match = k ? keyed.get(k) : here && !keyOf(here) ? here : null;
+    if (k) keyed.delete(k);
+    const node = match ? morph(match, kid) : kid;
+    if (parent.childNodes[i] !== node) parent.insertBefore(node, parent.childNodes[i] || null);
+  });
+  while (parent.childNodes.length > kids.length) parent.lastChild.remove();
+}
+
+const KEYS = ["id", "data-gid", "data-aid", "data-pid", "data-cid", "data-uid"];
+function keyOf(node) {
+  if (node.nodeType !== Node.ELEMENT_NODE) return null;
+  for (const a of KEYS) if (node.hasAttribute(a)) return node.nodeName + " " + a + "=" + node.getAttribute(a);
+  return null;
 }
 export function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
 export function $(sel, root = document) { return root.querySelector(sel); }

@@ -2,7 +2,7 @@
 // mute-all, admins, ownership transfer, join requests, invitations, announcement,
 // settings, dissolution; bans, slow mode, invite links and the moderation log (moderation.js);
 // and the actions on one message: react, reply, edit, pin, report (Art. 12), delete.
-import { el, clear, toast, modal, confirmBox } from "./dom.js";
+import { el, toast, modal, confirmBox, morphKids } from "./dom.js";
 import { t, errorText, fmtTime, fmtDate, catName } from "./i18n.js";
 import { S, api, remember, loadCategories, fillCategories } from "./state.js";
 import { banDialog, bansSection, loadBans, slowModeControl, inviteLinksSection, loadInviteLinks, openGroupLog } from "./moderation.js";
@@ -138,9 +138,13 @@ function canManage(me, target) {
 
 // The panel is redrawn on every change in the group (a join, a mute, another admin's edit): fields
 // marked data-keep hold the user's unfinished input (not server state) and survive the redraw.
+// Drawn in place (morph): the member list and the join requests keep their items, so a button on
+// one pressed before such a redraw and released after it still acts (the node pressed used to be
+// gone) and the keyboard focus stays; the sections whose forms read their own fields are put in
+// anew (data-replace).
 function draw(g) {
   const kept = [...open.box.querySelectorAll("[data-keep]")].map((n) => [n.id, n.value]);
-  const box = clear(open.box);
+  const box = el("div");
   const info = g.info || {};
   // While the platform suspends my powers I manage nothing (a note says until when): an owner or admin
   // acts as a member, and an owner's dissolve waits (an owner never leaves).
@@ -160,7 +164,7 @@ function draw(g) {
   if (me !== "member") box.append(requestsSection(g));
 
   const members = [...(g.members || new Map()).values()].sort((a, b) => RANK[a.role] - RANK[b.role] || a.display_name.localeCompare(b.display_name));
-  box.append(el("section", {}, el("h3", { text: t("members") + " (" + members.length + ")" }),
+  box.append(el("section", { id: "members-section" }, el("h3", { text: t("members") + " (" + members.length + ")" }),
     el("ul", { class: "members", id: "member-list" }, members.map((u) => {
       const self = S.me && u.user_id === S.me.user_id;
       const mutedUntil = g.mutes.get(u.user_id) || 0;
@@ -168,8 +172,9 @@ function draw(g) {
       if (!self && canManage(me, u.role)) {
         const sel = el("select", { class: "act-mute-len", "aria-label": t("mute") }, MUTES.map(([k, s]) => el("option", { value: s, text: t(k) })));
         actions.push(el("span", { class: "row tight" }, sel,
-          el("button", { type: "button", class: "small act-mute", text: t("mute"),
-            onclick: () => act("mute", { group_id: g.group_id, user_id: u.user_id, seconds: Number(sel.value) }) })));
+          el("button", { type: "button", class: "small act-mute", text: t("mute"),   // (the length chosen in the page's select)
+            onclick: (e) => act("mute", { group_id: g.group_id, user_id: u.user_id,
+              seconds: Number(e.currentTarget.parentNode.querySelector(".act-mute-len").value) }) })));
         if (mutedUntil > now) actions.push(el("button", { type: "button", class: "small act-unmute", text: t("unmute"),
           onclick: () => act("mute", { group_id: g.group_id, user_id: u.user_id, seconds: 0 }) }));
         actions.push(el("button", { type: "button", class: "small danger act-kick", text: t("kick"), onclick: async () => {
@@ -214,7 +219,8 @@ function draw(g) {
         if (await confirmBox(t("confirm_leave", { name: g.name }), t("leave"), t("cancel"))
             && await act("leave_group", { group_id: g.group_id })) { closeDialog(); hooks.dropGroup(g.group_id); }
       } })));
-  for (const [id, value] of kept) { const n = box.querySelector("#" + id); if (n) n.value = value; }
+  morphKids(open.box, [...box.childNodes]);
+  for (const [id, value] of kept) { const n = open.box.querySelector("#" + id); if (n) n.value = value; }
 }
 
 // The system line of a `group_updated` that changed the group's settings: what changed, to what
@@ -231,7 +237,7 @@ function closeDialog() { const d = document.getElementById("manage-dialog"); if 
 
 function requestsSection(g) {
   const reqs = open.requests;
-  return el("section", {}, el("h3", { text: t("join_requests") + (reqs.length ? " (" + reqs.length + ")" : "") }),
+  return el("section", { id: "requests-section" }, el("h3", { text: t("join_requests") + (reqs.length ? " (" + reqs.length + ")" : "") }),
     reqs.length === 0 ? el("p", { class: "muted", text: t("no_requests") }) :
       el("ul", { class: "requests", id: "request-list" }, reqs.map((u) => el("li", { class: "request", "data-uid": u.user_id },
         el("span", { class: "who grow", text: u.display_name }),
@@ -286,12 +292,12 @@ function adminSection(g) {
       el("label", { class: "field" }, el("span", { class: "label", text: t("join_policy") }), pol),
       el("button", { type: "submit", class: "primary", id: "settings-save", text: t("save") })));
   }
-  return el("section", {}, parts);
+  return el("section", { id: "settings-section", "data-replace": true }, parts);
 }
 
 function inviteSection(g) {
   const uid = el("input", { id: "invite-user", "data-keep": true, placeholder: "u0123456789abcdef", autocomplete: "off" });
-  return el("section", {}, el("h3", { text: t("invite") }),
+  return el("section", { id: "invite-section", "data-replace": true }, el("h3", { text: t("invite") }),
     el("form", { class: "row", onsubmit: (e) => { e.preventDefault(); act("invite", { group_id: g.group_id, user_id: uid.value.trim() }, t("invite_sent")).then((ok) => { if (ok) uid.value = ""; }); } },
       uid, el("button", { type: "submit", class: "primary", id: "invite-btn", text: t("invite") })),
     el("small", { class: "muted", text: t("invite_user_id") }));

@@ -43,7 +43,7 @@ export async function loadBans(g) {
 
 export function bansSection(g, bans, reload) {
   const uid = el("input", { id: "ban-user-id", "data-keep": true, placeholder: "u0123456789abcdef", autocomplete: "off" });
-  return el("section", { id: "ban-section" }, el("h3", { text: t("bans") + (bans && bans.length ? " (" + bans.length + ")" : "") }),
+  return el("section", { id: "ban-section", "data-replace": true }, el("h3", { text: t("bans") + (bans && bans.length ? " (" + bans.length + ")" : "") }),
     bans === null ? el("p", { class: "muted", text: t("e_unknown_op") }) :
       bans.length === 0 ? el("p", { class: "muted", id: "no-bans", text: t("no_bans") }) :
         el("ul", { class: "members", id: "ban-list" }, bans.map((b) => el("li", { class: "member ban", "data-uid": b.user_id },
@@ -120,7 +120,7 @@ export function inviteLinksSection(g, listed = null, reload = null) {
     if (!listed.length) list.append(el("li", { class: "muted", id: "no-invite-links", text: t("no_invite_links") }));
   };
   draw();
-  return el("section", { id: "invite-link-section" }, el("h3", { text: t("invite_links") + (byServer && listed.length ? " (" + listed.length + ")" : "") }),
+  return el("section", { id: "invite-link-section", "data-replace": true }, el("h3", { text: t("invite_links") + (byServer && listed.length ? " (" + listed.length + ")" : "") }),
     el("form", { class: "row wrap", onsubmit: async (e) => {
       e.preventDefault();
       const args = { group_id: g.group_id };

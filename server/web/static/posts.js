@@ -194,7 +194,7 @@ export function postView(v, render) {
       p.held ? el("p", { class: "muted small", text: t("post_held_hint") }) : null,
       el("div", { class: "post-body", id: "post-body", text: p.body }),
       // A held post's files are served once the platform releases it (its URLs answer 404 until then).
-      atts.length ? el("div", { class: "attachments post-images" }, atts.map((a) => mediaNode(a, async () => {
+      atts.length ? el("div", { class: "attachments post-images", "data-replace": true }, atts.map((a) => mediaNode(a, async () => {
         // A post's URLs come with the post: asking for it again (already read: no second read counted).
         const again = await api("read_post", { post_id: p.post_id });
         const x = (again.attachments || []).find((y) => y.media_id === a.media_id);
@@ -253,7 +253,7 @@ function commentForm(v, render) {
   const msg = el("p", { class: "form-msg", id: "comment-msg", role: "alert" });
   const text = el("textarea", { id: "comment-text", rows: 2, maxlength: 4000, "data-keep": true, placeholder: t("comment_placeholder") });
   const reply = vp.replyTo;
-  return el("form", { class: "stack", id: "comment-form", onsubmit: async (e) => {
+  return el("form", { class: "stack", id: "comment-form", "data-replace": true, onsubmit: async (e) => {
     e.preventDefault();
     const body = text.value.trim();
     if (!body) return;
