@@ -17,7 +17,12 @@ request, a failed login) still has its own row, with its address and port.
 Writes are fire-and-forget: :func:`record` queues the row for the store's next
 group-commit batch and returns at once, so no connection or login ever waits
 for its log line. A write that fails is logged with the event it lost (never
-silently dropped); the request itself is not failed for it.
+silently dropped); the request itself is not failed for it. The one exception is
+a failed guess (a wrong password, a wrong identity number): the security limits
+are counted again from those rows when another process starts serving
+(server/limits.py), so its answer waits for the row (:func:`session_kept`), and
+a home killed right after answering cannot take the guess's count with it. That
+only slows wrong guesses, by one group commit.
 
 Personal data: a phone number is never written here. A code request carries
 the phone's keyed hash (``phone_hmac``, the same HMAC the ``users`` table holds),
@@ -64,10 +69,13 @@ QUIET_FLUSH_SECONDS = 60.0
 
 
 def record(app: Context, kind: str, user_id: str | None = None, ip: str | None = None, *,
-           ts: int | None = None, **detail: Any) -> None:
-    """Queue one network-log row (at ``ts``, default now); never awaits, never raises into the caller."""
+           ts: int | None = None, stored: asyncio.Future[None] | None = None, **detail: Any) -> None:
+    """Queue one network-log row (at ``ts``, default now); never awaits, never raises into the caller.
+    ``stored``, if given, is resolved once the row is written or has failed (never with an error)."""
 
     def done(exc: BaseException | None) -> None:
+        if stored is not None and not stored.done():
+            stored.set_result(None)
         if exc is None:
             return
         if isinstance(exc, asyncio.CancelledError):
@@ -81,20 +89,28 @@ def record(app: Context, kind: str, user_id: str | None = None, ip: str | None =
         app.store.log_network(row, done)
     except Exception:
         log.exception("network log %s for %s could not be queued", kind, user_id or ip)
+        done(None)
 
 
 _SESSION_USER: Any = object()
 
 
 def session(app: Context, sess: Session, kind: str, user_id: Any = _SESSION_USER, *,
-            ts: int | None = None, **detail: Any) -> None:
+            ts: int | None = None, stored: asyncio.Future[None] | None = None, **detail: Any) -> None:
     """A row about one connection: its address, and its user unless one is named (None: no user)."""
     if user_id is _SESSION_USER:
         user_id = sess.user.user_id if sess.user is not None else None
     port = _port(sess)
     if port is not None:
         detail["port"] = port
-    record(app, kind, user_id, sess.ip, ts=ts, **detail)
+    record(app, kind, user_id, sess.ip, ts=ts, stored=stored, **detail)
+
+
+async def session_kept(app: Context, sess: Session, kind: str, user_id: Any = _SESSION_USER, **detail: Any) -> None:
+    """:func:`session`, returning once the row is stored (or its write failed, which is logged)."""
+    stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    session(app, sess, kind, user_id, stored=stored, **detail)
+    await stored
 
 
 def _port(sess: Session) -> int | None:

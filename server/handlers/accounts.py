@@ -175,11 +175,11 @@ def _guess_gate(ctx: Context, sess: Session, what: str) -> Guess:
     return guess
 
 
-def _count_guess(ctx: Context, sess: Session, what: str, guess: Guess) -> None:
+async def _count_guess(ctx: Context, sess: Session, what: str, guess: Guess) -> None:
     """A wrong guess: it stays counted per address and per account, and is logged (``<what>_failed``),
-    which is what a restart counts again (server/limits.py)."""
+    which is what a restart counts again (server/limits.py): stored before the answer goes."""
     guess.failed()
-    netlog.session(ctx, sess, f"{what}_failed")
+    await netlog.session_kept(ctx, sess, f"{what}_failed")
 
 
 def _login_account(ctx: Context, sess: Session, guess: Guess, ukey: str, uid: str | None) -> None:
@@ -203,7 +203,7 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
         user = ctx.state.users.get(uid) if uid else None
         if not ok or user is None or user.deleted:
             guess.failed()
-            netlog.session(ctx, sess, "login_failed", uid)
+            await netlog.session_kept(ctx, sess, "login_failed", uid)  # (the count outlives this process)
             raise ContractError("unauthenticated", AUTH_FAILED)
     if user.blacklisted:
         netlog.session(ctx, sess, "login_refused", uid, why="blacklisted")
@@ -228,7 +228,7 @@ async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict
         user = ctx.state.users.get(uid) if uid else None
         if user is None or user.deleted:
             guess.failed()
-            netlog.session(ctx, sess, "auth_failed", uid)
+            await netlog.session_kept(ctx, sess, "auth_failed", uid)
             raise ContractError("unauthenticated", AUTH_FAILED)
     if user.blacklisted:
         netlog.session(ctx, sess, "auth_refused", uid, why="blacklisted")
@@ -295,7 +295,7 @@ async def verify_identity(ctx: Context, sess: Session, req: rq.VerifyIdentity, e
             ))
         except ContractError as err:
             if err.code in ("bad_request", "conflict", "blacklisted"):  # not internal: no answer is no guess
-                _count_guess(ctx, sess, "verify_identity", guess)
+                await _count_guess(ctx, sess, "verify_identity", guess)
             raise
     user.id_verified = True
     return {"id_verified": True}
@@ -375,7 +375,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     with _guess_gate(ctx, sess, "delete_account") as guess:
         stored = await ctx.store.password_hash(user.user_id)
         if not await ctx.passwords.verify(stored, req.password):
-            _count_guess(ctx, sess, "delete_account", guess)
+            await _count_guess(ctx, sess, "delete_account", guess)
             raise ContractError("unauthenticated", AUTH_FAILED)
     if not user.active:
         raise ContractError("unauthenticated", "this account is already cancelled")

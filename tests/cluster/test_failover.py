@@ -267,3 +267,63 @@ async def test_the_limits_per_network_and_per_account_outlive_the_home(make_clus
     assert await login(gw2, "192.0.2.4", bystander.username, "password123") == "ok"
     for cl in (known, bystander):
         await cl.close()
+
+
+async def test_a_failed_login_is_answered_only_once_the_next_home_will_count_it(
+        make_cluster: Callable[..., Cluster], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong password's answer waits until its network-log row, which the next home counts the
+    limits from, is stored: a home killed right after answering cannot take the count with it.
+    The rows are held back (the netlog table locked) while three wrong passwords are tried and the
+    home is killed: a guess answered then would be a guess the next home never counted."""
+    import asyncpg
+
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_FAILED_LOGINS_PER_ACCOUNT", "3")
+    c = make_cluster()
+    old = c.home()
+    gw1, _ = c.gateways()
+    target = await gw1.user()
+
+    async def try_login(password: str, wait: float) -> str | None:
+        cl = await Client.connect(gw1.url)
+        try:
+            reply = await asyncio.wait_for(cl.call("login", username=target.username, password=password), wait)
+            return str(reply.get("code", "ok"))
+        except (TimeoutError, ConnectionError):
+            return None  # no answer: nothing learnt
+        finally:
+            await cl.close()
+
+    db = await asyncpg.connect(c.pg_url)
+    try:
+        lock = db.transaction()
+        await lock.start()
+        await db.execute("LOCK TABLE netlog IN EXCLUSIVE MODE")
+        answers = await asyncio.gather(*(try_login(f"wrong-{i}", 1.5) for i in range(3)))
+        await asyncio.to_thread(old.kill9)
+        # Held until another node holds the lease: the dead home's statement, still waiting on the
+        # lock, then meets the fence and stores nothing (its guesses were never answered either).
+        second = await asyncio.to_thread(c.wait_home, 10.0, old)
+        await lock.rollback()
+    finally:
+        await db.close()
+    answered = sum(a == "unauthenticated" for a in answers)
+    assert answered == 0, f"{answers}: answered while their rows were not stored"
+
+    async def login_now(node: Any, password: str) -> str:
+        cl = await Client.connect(node.url)
+        try:
+            for _ in range(100):  # (until the new home answers)
+                reply = await cl.call("login", username=target.username, password=password)
+                if reply.get("code") != "internal":
+                    return str(reply.get("code", "ok"))
+                await asyncio.sleep(0.1)
+            raise AssertionError(reply)
+        finally:
+            await cl.close()
+
+    # The three answered now are counted by whichever home comes next.
+    assert [await login_now(second, f"wrong-{i}") for i in range(3)] == ["unauthenticated"] * 3
+    await asyncio.to_thread(second.kill9)
+    third = await asyncio.to_thread(c.wait_home, 10.0, second)
+    assert await login_now(third, "password123") == "rate_limited"
+    await target.close()
