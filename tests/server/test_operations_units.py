@@ -70,6 +70,20 @@ def test_proxy_header_byte_by_byte(make, src):
     assert rest == b"GET /ws HTTP/1.1\r\n"
 
 
+def test_proxy_headers_are_the_specs_bytes():
+    """The encoder (used by the byte-by-byte test above) pinned to the HAProxy spec's layout, so a
+    mistake the encoder and the parser share cannot pass unseen."""
+    assert proxy_v1("203.0.113.50", "127.0.0.1", 40000, 8765) == b"PROXY TCP4 203.0.113.50 127.0.0.1 40000 8765\r\n"
+    assert proxy_v1("2001:db8::7", "::1", 40000, 8765) == b"PROXY TCP6 2001:db8::7 ::1 40000 8765\r\n"
+    assert proxy_v2("203.0.113.50", "127.0.0.1", 40000, 8765) == (
+        b"\r\n\r\n\x00\r\nQUIT\n"  # signature
+        b"\x21"  # version 2, PROXY
+        b"\x11"  # TCP over IPv4
+        b"\x00\x0c"  # 12 address bytes
+        b"\xcb\x00\x71\x32\x7f\x00\x00\x01"  # 203.0.113.50, 127.0.0.1
+        b"\x9c\x40\x22\x3d")  # 40000, 8765
+
+
 def test_proxy_local_and_unknown_keep_the_peer():
     assert ProxyHeaderReader().feed(b"PROXY UNKNOWN\r\nGET") == (None, b"GET")
     local = V2_SIGNATURE + bytes([0x20, 0x00]) + struct.pack("!H", 0)
