@@ -81,7 +81,9 @@ def validate_display_name(raw: str) -> str:
 def validate_legal_name(raw: str) -> str:
     """Letters of any script, spaces and middle dots (as in 阿依古丽·买买提).
 
-    Combining marks are allowed after a letter, for scripts that need them.
+    Combining marks are allowed after a letter, for scripts that need them. The characters Unicode
+    counts as letters or marks that show nothing (``names.BLANK_CHARS``: the Hangul fillers, ...)
+    are not: a legal name of them would pass for a name while showing none.
     """
     s = unicodedata.normalize("NFC", _require_str(raw, "legal_name")).strip()
     if not 2 <= len(s) <= 64:
@@ -90,6 +92,8 @@ def validate_legal_name(raw: str) -> str:
     has_letter = False
     for c in s:
         cat = unicodedata.category(c)
+        if c in names.BLANK_CHARS:
+            raise _bad("legal_name", "legal_name may contain only letters, spaces and middle dots")
         if cat[0] == "L":
             prev_letter = has_letter = True
         elif cat[0] == "M" and prev_letter:

@@ -15,11 +15,10 @@ claimed in memory first, like the group handlers (docs/architecture.md).
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from governance import posting, shown_text
+from governance import names, posting, shown_text
 from governance import public_accounts as policy
 from governance.ids import new_account_id
 from protocol import events as ev
@@ -85,12 +84,14 @@ def audit(ctx: Context, user: User, action: str, a: Account, /, **detail: Any) -
 
 # -- arguments -------------------------------------------------------------------------------
 def _short_text(raw: str, field: str, max_chars: int) -> str:
+    """``raw`` trimmed, 1 to ``max_chars`` characters, under the rule every name people see is
+    (governance/names.py: no fillers, no private-use characters, something visible)."""
     text = raw.strip()
     if len(text) > max_chars:
         raise ContractError("too_large", f"{field} is at most {max_chars} characters", field=field)
-    if not text or any(not c.isprintable() and unicodedata.category(c) != "Zs" for c in text):
+    if not text:
         raise ContractError("bad_request", f"{field} is 1 to {max_chars} printable characters", field=field)
-    return text
+    return names.check_name(text, field)
 
 
 def screened_text(ctx: Context, raw: str, field: str, max_chars: int) -> str:
@@ -184,7 +185,7 @@ def _name(ctx: Context, raw: str, hits: Hits) -> tuple[str, str]:
     name = _short_text(raw, "name", MAX_NAME_CHARS)
     key = policy.normalize_name(name)
     if not key:
-        raise ContractError("bad_request", "a name needs at least one visible character")
+        raise ContractError("bad_request", "name needs at least one visible character", field="name")
     _unreserved(ctx, name, "name")
     hits.screen(name, "name")
     return name, key

@@ -1,7 +1,8 @@
-"""Names people see, through a real server: a display name or group name that shows nothing, a
-stack of marks, a private-use character, or the cancelled-account label is refused with
-``field``; malformed identity arguments name their field at decode time too; and a MessagePack
-frame whose op is not UTF-8 is answered with its rid."""
+"""Names people see, through a real server: a display name, group name, public-account name or
+organisation name that shows nothing, a stack of marks, a private-use character (or, for a
+display name, the cancelled-account label) is refused with ``field``; malformed identity
+arguments name their field at decode time too; and a MessagePack frame whose op is not UTF-8 is
+answered with its rid."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 
 import msgpack
 
+from governance.public_accounts import org_check_char
 from tests.e2e.harness import close_all, new_phone
 
 BLANK_NAMES = ["\u3164", "\uffa0", "\u115f", "\u2800\u2800", "\u17b4\u17b5", "\u034f", "\u0301\u0302",
@@ -31,6 +33,30 @@ async def test_names_that_show_nothing_or_pose_as_a_cancelled_account_are_refuse
         assert (await owner.call("set_profile", display_name=name))["ok"], name
     assert (await owner.request("me"))["display_name"] == "Zoë"
     r = await owner.call("create_group", name="👩\u200d💻 读书会", category="family", join_policy="open")
+    assert r["ok"], r
+    await close_all(owner)
+
+
+async def test_public_account_and_organisation_names_that_show_nothing_are_refused(server):
+    owner = await server.user(verify_id=True)
+    first17 = "91310115MA0000042"
+    org = {"subject_type": "organization", "org_code": first17 + org_check_char(first17)}
+    for name in [*BLANK_NAMES, "\ue000\ue001", "\U000f0000"]:
+        r = await owner.call("create_account", name=name, category="culture", intro="", subject_type="individual")
+        assert (r["ok"], r["code"], r.get("field")) == (False, "bad_request", "name"), (name, r)
+        r = await owner.call("create_account", name="某公司号", category="culture", intro="", org_name=name, **org)
+        assert (r["ok"], r["code"], r.get("field")) == (False, "bad_request", "org_name"), (name, r)
+    r = await owner.call("create_account", name="读书号", category="culture", intro="", subject_type="individual")
+    assert r["ok"], r
+    aid = r["account_id"]
+    for name in [*BLANK_NAMES, "\ue000"]:
+        r = await owner.call("update_account", account_id=aid, name=name)
+        assert (r["ok"], r["code"], r.get("field")) == (False, "bad_request", "name"), (name, r)
+    assert (await owner.request("account_info", account_id=aid))["name"] == "读书号"
+    # Names people use still work, for accounts and organisations alike.
+    assert (await owner.call("update_account", account_id=aid, name="👩\u200d💻 Zoë 读书"))["ok"]
+    r = await owner.call("create_account", name="สมชาย号", category="culture", intro="",
+                         org_name="某某 科技公司", **org)
     assert r["ok"], r
     await close_all(owner)
 

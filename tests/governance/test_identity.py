@@ -144,6 +144,16 @@ def test_legal_name_refused(raw):
     bad_request(validate_legal_name, raw)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    ["\u3164\u3164", "\uffa0\uffa0", "\u115f\u1160", "张\u3164三", "张\u034f三", "张\u17b4三", "\u2800\u2800"],
+)
+def test_legal_name_refuses_blank_fillers(raw):
+    """The Hangul fillers count as letters in Unicode, and a filler mark may follow a letter, but
+    they show nothing: a legal name of them, or with one in it, is not a name (governance/names.py)."""
+    bad_request(validate_legal_name, raw)
+
+
 # --- ID number ---------------------------------------------------------------
 
 def test_gb11643_published_example():

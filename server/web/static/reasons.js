@@ -38,7 +38,12 @@ const ZH = [
   // bad_request
   [/^a group name is 1 to (\d+) printable characters$/, (m) => `群名称须为 1–${m[1]} 个可打印字符`],
   [/^(\w+) is 1 to (\d+) printable characters$/, (m) => `${field(m[1])}须为 1–${m[2]} 个可打印字符`],
-  // governance/identity.py: a display name (the profile), a password, a legal name and an ID number
+  // governance/identity.py: a username and a phone number (registration), a display name (the
+  // profile), a password, a legal name and an ID number
+  [/^username must be (\d+)-(\d+) characters of letters, digits, '_', '\.', '-', starting with a letter$/,
+    (m) => `用户名须为 ${m[1]}–${m[2]} 个字符，只能包含字母、数字和 _ . -，并以字母开头`],
+  [/^phone must be a mainland China mobile number \(11 digits starting 13-19\)$/,
+    () => "手机号须为中国大陆手机号码（以 13–19 开头的 11 位数字）"],
   [/^(\w+) must be (\d+)-(\d+) characters$/, (m) => `${field(m[1])}须为 ${m[2]}–${m[3]} 个字符`],
   [/^(\w+) must be (\d+) characters$/, (m) => `${field(m[1])}须为 ${m[2]} 个字符`],
   [/^(\w+) must not contain control or invisible formatting characters$/, (m) => `${field(m[1])}不能含控制字符或不可见的格式字符`],
