@@ -76,7 +76,7 @@ LOG_MAX: Final = 200
 # complaint's handling (``resolve_report``) is between its reporter and the platform.
 HIDDEN_ACTIONS: Final = ("legal_hold", "release_hold", "export", "content_blocked", "update_group_held",
                           "set_announcement_held", "withdraw_held_text", "resolve_report",
-                          "review_release_held_text", "review_reject_held_text", "review_remove_held_text")
+                          "review_release_held_text", "review_reject_held_text")
 
 # The only detail fields ``group_log`` passes on. Anything else an entry carries (whoever wrote
 # it, and whatever it is) is left out, so identity data can never reach a group's managers.

@@ -108,7 +108,8 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
     pen, undo = penalty(author if decision in ("reject", "remove") else None, app.cfg.credit.penalty_report_upheld)
     # A group's held name or announcement that the decision leaves unshown was never seen by the
     # group: its entry is named apart (HIDDEN_ACTIONS), so group_log does not tell the managers of it.
-    unseen = gid is not None and kind in ("group_name", "announcement") and changed is None
+    # (A flagged one was shown: its keep or remove is listed as before.)
+    unseen = action == "review" and gid is not None and kind in ("group_name", "announcement") and changed is None
     await apply(app, *writes, *changes(pen),
                 audit=audit(app, f"review_{decision}" + ("_held_text" if unseen else ""), note, gid, author_id,
                             kind=kind, item_id=item_id,

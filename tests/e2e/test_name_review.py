@@ -114,6 +114,9 @@ async def test_flagged_names_are_shown_and_queued_and_removal_puts_a_neutral_one
     assert (await member.next_event("group_updated", timeout=2)) == {
         "ev": "group_updated", "group_id": gid, "announcement": ""}
     assert await _open_items(srv) == []
+    # the group saw what was flagged, so the platform's keep and remove are in its managers' log
+    log = [e["action"] for e in (await owner.request("group_log", group_id=gid))["entries"]]
+    assert log[:2] == ["review_remove", "review_keep"], log
     # the name the account was shown under, and the one it shows now, are in the network log (G6)
     rows = srv.db_rows("SELECT detail FROM netlog WHERE kind = 'profile' AND user_id = ? ORDER BY id",
                        member.user_id)
