@@ -83,6 +83,60 @@ class Checkpoint:
         return {"ts": self.ts, "count": self.count, "last_id": self.last_id, "mac": self.mac}
 
 
+HEAD_KEYS: dict[str, type] = {"ts": int, "count": int, "last_id": int, "mac": str}  # a record head's fields
+
+
+def json_kind(value: object) -> str:
+    """What a JSON value is, for "must be X, not Y"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def head_problem(head: object) -> str | None:
+    """Why ``head`` is not a record head (``ts``, ``count``, ``last_id``: whole numbers; ``mac``: text), as the
+    rest of a sentence naming it ("has no mac"), or None. The one rule for a head, wherever it comes from:
+    a checkpoint file line (read by the server and by ``verify-audit --checkpoint-file`` alike, through
+    :func:`parse_checkpoints`), an export manifest's, one sent to the operator socket."""
+    if not isinstance(head, dict):
+        return f"must be an object with {', '.join(HEAD_KEYS)}, not {json_kind(head)}"
+    for key, kind in HEAD_KEYS.items():
+        if key not in head:
+            return f"has no {key}"
+        if type(head[key]) is not kind:
+            what = "a whole number" if kind is int else "text"
+            return f"{key} must be {what}, not {json_kind(head[key])}"
+    return None
+
+
+def parse_checkpoints(data: bytes) -> tuple[list[Checkpoint], list[int]]:
+    """The checkpoints in a checkpoint file's content (one JSON line each, as the server appends them),
+    and the numbers of the lines that are not one (not UTF-8, not JSON, or not a head by
+    :func:`head_problem`): skipped, so that one damaged line does not hide the others."""
+    out: list[Checkpoint] = []
+    bad: list[int] = []
+    for n, line in enumerate(data.splitlines(), start=1):
+        try:
+            d = json.loads(line.decode("utf-8"))  # (UnicodeDecodeError is a ValueError)
+        except ValueError:
+            d = None
+        if head_problem(d) is not None:
+            bad.append(n)
+            continue
+        out.append(Checkpoint(d["ts"], d["count"], d["last_id"], d["mac"]))
+    return out, bad
+
+
 @dataclass(frozen=True, slots=True)
 class Tip:
     """One entry's place in the chain: its id and both links' values (``mac`` None: not sealed)."""

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from governance.audit import GENESIS, Checkpoint, Finding
+from governance.audit import GENESIS, Checkpoint, Finding, parse_checkpoints
 from governance.audit import verify as verify_chain
 from server.intervals import Schedule
 from server.storage.changes import SealRecord
@@ -85,20 +85,17 @@ async def seal(ctx: Context) -> Sealed:
 
 
 def read_checkpoints(path: Path) -> list[Checkpoint]:
-    """Every checkpoint in the file (a line that does not parse, or is not UTF-8, is skipped and
-    logged: one damaged line must not hide the others). No file: none. A file that cannot be read
+    """Every checkpoint in the file (a line that is not one by :func:`governance.audit.parse_checkpoints`,
+    the rule ``verify-audit --checkpoint-file`` reads a file by too, is skipped and logged: one damaged
+    line must not hide the others). No file: none. A file that cannot be read
     raises OSError."""
-    out: list[Checkpoint] = []
     try:
-        lines = path.read_bytes().splitlines()
+        data = path.read_bytes()
     except FileNotFoundError:
-        return out
-    for n, line in enumerate(lines, start=1):
-        try:
-            d = json.loads(line.decode("utf-8"))  # (UnicodeDecodeError is a ValueError)
-            out.append(Checkpoint(int(d["ts"]), int(d["count"]), int(d["last_id"]), str(d["mac"])))
-        except (ValueError, KeyError, TypeError):
-            log.warning("%s line %d is not a checkpoint; skipped", path, n)
+        return []
+    out, bad = parse_checkpoints(data)
+    for n in bad:
+        log.warning("%s line %d is not a checkpoint; skipped", path, n)
     return out
 
 

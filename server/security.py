@@ -264,8 +264,19 @@ class IdentityVault:
         Nodes of a cluster starting together on a new database race to register the key
         and the lookup key: the loser's write fails, and it binds again to what the
         winner stored (so every node uses the same lookup key). A key made on this first start is
-        written to its file first (:meth:`save_new_key`).
+        written to its file first (:meth:`save_new_key`), and only when the database has no key
+        registered yet: otherwise the start is refused and nothing is written.
         """
+        if self._unsaved is not None:
+            registered = await store.vault_keys()
+            if registered:
+                # A key made now opens nothing this database holds: refuse before writing it, or a stray
+                # key file is left that a later start would take for the database's own key.
+                raise ValueError(
+                    f"no identity key file at {self._unsaved[0]}, but this database already has "
+                    f"{len(registered)} identity key(s) registered: put the key file back (or name it in "
+                    "identity.key_file); a new key would open none of its identity data"
+                )
         await asyncio.to_thread(self.save_new_key)
         for _ in range(3):
             before = await store.vault_keys()

@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import nats
-from nats.errors import NoRespondersError, SlowConsumerError
+from nats.errors import MaxPayloadError, NoRespondersError, SlowConsumerError
 from nats.errors import TimeoutError as NatsTimeout
 
 from server.cluster import wire
@@ -233,6 +233,10 @@ class ClusterNode:
             return {"ok": False, "error": "no home node in the cluster right now; try again in a few seconds"}
         except NatsTimeout:
             return {"ok": False, "error": f"the home node did not answer within {ADMIN_TIMEOUT:g} s"}
+        except MaxPayloadError:  # (raised before anything is sent: the command did not run)
+            return {"ok": False, "error": f"the request is {len(payload)} bytes, over the broker's message limit "
+                                          f"({self.nc.max_payload} bytes), so this node cannot forward it to the "
+                                          "home node: nothing ran; send less at a time, or type it on the home node"}
         reply: dict[str, Any] = next(wire.unpack_stream(msg.data))
         return reply
 

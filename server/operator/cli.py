@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, NoReturn
 
+from governance.audit import head_problem, json_kind, parse_checkpoints
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage otherwise)
@@ -248,7 +250,6 @@ _NUMBER_TYPES = (int, _positive, _iso_ms)  # each makes a whole number of what t
 # each --manifest and --checkpoint-file here and sends the record heads they carry (all in one list).
 _SENT_AS = {("verify-audit", "manifest"): ("checkpoints", HEADS),
             ("verify-audit", "checkpoint_file"): ("checkpoints", HEADS)}
-_HEAD_KEYS = {"ts": int, "count": int, "last_id": int, "mac": str}
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,37 +280,6 @@ class Arg:
                 if why is not None:
                     return f"{self.label}[{i}] {why}"
         return None
-
-
-def json_kind(value: object) -> str:
-    """What a JSON value is, for "must be X, not Y"."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def head_problem(head: object) -> str | None:
-    """Why ``head`` is not a record head (``ts``, ``count``, ``last_id``: whole numbers; ``mac``: text), as the
-    rest of a sentence naming it ("has no mac"), or None."""
-    if not isinstance(head, dict):
-        return f"must be an object with {', '.join(_HEAD_KEYS)}, not {json_kind(head)}"
-    for key, kind in _HEAD_KEYS.items():
-        if key not in head:
-            return f"has no {key}"
-        if type(head[key]) is not kind:
-            what = "a whole number" if kind is int else "text"
-            return f"{key} must be {what}, not {json_kind(head[key])}"
-    return None
 
 
 def _label(key: str, action: argparse.Action) -> str:
@@ -434,8 +404,34 @@ def _main(config_path: str | None, argv: list[str]) -> int:
         if key in request_args:
             request_args[key] = os.path.abspath(request_args[key])
     socket_path = str(cfg.admin.socket)
+    requests = [request_args]
+    if args.cmd == "verify-audit" and "checkpoints" in request_args:
+        requests = [{**request_args, "checkpoints": part} for part in _head_batches(request_args["checkpoints"])]
+    reply: dict[str, Any] = {}
+    for one in requests:  # (several only for verify-audit's heads: the first broken finding ends it)
+        answer = _ask(socket_path, {"cmd": args.cmd, "args": one})
+        if isinstance(answer, int):
+            return answer
+        reply = answer
+        if int(reply.get("exit", 0)) != 0:
+            break
+    code = int(reply.get("exit", 0))
     try:
-        reply = asyncio.run(_call(socket_path, {"cmd": args.cmd, "args": request_args}))
+        for line in reply.get("lines", []):
+            print(_render(line, code == 0))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left early (`qunguan admin reports | head`): the command itself is done, so
+        # its exit code stands. Point stdout at /dev/null so that the flush at exit fails no more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
+
+
+def _ask(socket_path: str, request: dict[str, Any]) -> dict[str, Any] | int:
+    """The server's reply to one request, or the exit status after saying why there is none, or
+    why it refused (2) or failed inside (:data:`INTERNAL_EXIT`)."""
+    try:
+        reply = asyncio.run(_call(socket_path, request))
     except (FileNotFoundError, NotADirectoryError, ConnectionRefusedError):
         return _fail(f"no server is running for this config (no socket at {socket_path})")
     except PermissionError:
@@ -449,16 +445,34 @@ def _main(config_path: str | None, argv: list[str]) -> int:
     if not reply.get("ok"):
         # 2: the request was refused; INTERNAL_EXIT: it failed inside the server (the only other status sent).
         return _fail(str(reply.get("error", "refused")), INTERNAL_EXIT if reply.get("exit") == INTERNAL_EXIT else 2)
-    code = int(reply.get("exit", 0))
-    try:
-        for line in reply.get("lines", []):
-            print(_render(line, code == 0))
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # The reader left early (`qunguan admin reports | head`): the command itself is done, so
-        # its exit code stands. Point stdout at /dev/null so that the flush at exit fails no more.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return code
+    return reply
+
+
+# verify-audit's heads go in requests of at most this many bytes: the operator socket takes 4 MiB a
+# request and a cluster's gateway forwards it in one NATS message (1 MiB by default), while a checkpoint
+# file, never pruned, grows a line (about 120 bytes) each interval the record grew: months of them pass both.
+HEAD_BATCH_BYTES = 256 * 1024
+
+
+def _head_batches(heads: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``heads`` without repeats (the same count, last entry and mac: the same check; the first is kept,
+    so the first broken finding is the one a single request gives), in batches of at most
+    :data:`HEAD_BATCH_BYTES` of JSON; verify-audit checks the record against each batch in turn."""
+    seen: set[tuple[Any, ...]] = set()
+    batches: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for head in heads:
+        key = (head["count"], head["last_id"], head["mac"])
+        if key in seen:
+            continue
+        seen.add(key)
+        n = len(json.dumps(head)) + 2
+        if batches[-1] and size + n > HEAD_BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(head)
+        size += n
+    return batches
 
 
 def _record_head(path: str) -> tuple[Any, str | None]:
@@ -491,26 +505,21 @@ def _record_head(path: str) -> tuple[Any, str | None]:
 def _checkpoint_heads(path: str) -> tuple[list[dict[str, Any]], str | None]:
     """The record heads in a checkpoint file (one JSON line each, as ``audit.checkpoint_file``), or the
     reason it gives none. A line that is not a head is skipped with a word on stderr, as the server
-    skips it in its own file: one damaged line must not hide the others."""
+    skips it in its own file (both read it with :func:`governance.audit.parse_checkpoints`): one
+    damaged line must not hide the others."""
     try:
         with open(path, "rb") as f:
-            lines = f.read().splitlines()
+            data = f.read()
     except FileNotFoundError:
         return [], "no such file"
     except IsADirectoryError:
         return [], "is a folder, not a file"
     except OSError as err:
         return [], f"cannot read it: {err.strerror or err}"
-    heads: list[dict[str, Any]] = []
-    for n, line in enumerate(lines, start=1):
-        try:
-            head = json.loads(line.decode("utf-8"))
-        except ValueError:
-            head = None
-        if head_problem(head) is not None:
-            print(f"qunguan admin: --checkpoint-file {path} line {n} is not a checkpoint; skipped", file=sys.stderr)
-            continue
-        heads.append({k: head[k] for k in _HEAD_KEYS})
+    found, bad = parse_checkpoints(data)
+    for n in bad:
+        print(f"qunguan admin: --checkpoint-file {path} line {n} is not a checkpoint; skipped", file=sys.stderr)
+    heads = [cp.as_dict() for cp in found]
     if not heads:
         return [], "not a checkpoint file: no line in it is a checkpoint"
     return heads, None

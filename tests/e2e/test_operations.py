@@ -312,6 +312,22 @@ async def test_without_a_configured_key_the_first_start_makes_one_by_the_databas
     await again.close()
 
 
+async def test_a_lost_key_file_is_not_replaced_by_a_new_one_when_the_database_has_keys(tmp_path, started):
+    """A start without a key file made a new key and wrote it before it looked at the database; a
+    database that already has a key registered then refused it ("sealed with key id 1, which no
+    configured key has"), and the new file stayed: a later start took it for the database's key. Now
+    the start is refused first, and no key file is written."""
+    srv = started(ops.server(tmp_path))
+    key = srv.dir / "identity.key"
+    alice = await srv.user("alice", verify_id=True)
+    await alice.close()
+    await srv.stopped()
+    key.unlink()
+    with pytest.raises(RuntimeError, match="already has 1 identity key"):
+        srv.start()
+    assert not key.exists()
+
+
 async def test_backup_refuses_to_write_over_the_servers_own_files(tmp_path, started):
     """``backup --out`` naming the live database wrote the copy beside it and renamed it over it: the
     server went on writing to the replaced file, and every message acknowledged after the backup was

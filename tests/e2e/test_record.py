@@ -409,3 +409,50 @@ async def test_a_restored_backup_verifies_once_the_checkpoint_file_is_moved_asid
     # The file kept aside still says what the restore lost (entry `lost` now stands for another entry).
     rc, out = await verify(srv, "--checkpoint-file", str(kept))
     assert rc == 1 and f"entry {restored + 1}" in out, out
+
+
+async def test_a_checkpoint_file_of_months_is_verified_in_full(make_server, tmp_path):
+    """``verify-audit --checkpoint-file`` sent every line of the file in one request: the file is never
+    pruned, and past about 35,000 lines (weeks of activity) the socket refused it ("over 4 MiB"; a
+    cluster's gateway could not forward it at all). 60,000 distinct heads (6 MiB) are all checked now,
+    the last line too, and the finding is the one a single request would give."""
+    srv = make_server()
+    await some_record(srv)
+    record = entries(srv)
+    lines = [json.dumps({"ts": 1_700_000_000_000 + i, "count": 100 + i, "last_id": e["id"], "mac": e["mac"]})
+             for i in range(60_000) for e in [record[i % len(record)]]]
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text("\n".join(lines) + "\n")
+    assert kept.stat().st_size > 6 * 1024 * 1024
+    rc, out = await verify(srv, "--checkpoint-file", str(kept))
+    assert rc == 0 and f"whole: {len(record)} entries" in out, out
+    # A line that no longer holds, at the file's very end, is still found.
+    last = record[-1]
+    with kept.open("a") as f:
+        f.write(json.dumps({"ts": 1_800_000_000_000, "count": 5, "last_id": last["id"], "mac": "0" * 64}) + "\n")
+    rc, out = await verify(srv, "--checkpoint-file", str(kept))
+    assert rc == 1 and f"broken at entry {last['id']}" in out and "(1800000000000)" in out, out
+
+
+async def test_the_server_and_the_cli_read_a_checkpoint_file_by_one_rule(make_server, tmp_path):
+    """The server read its checkpoint file with int() on each field (``"ts": "5"``, ``1.0``, even
+    ``1.5`` were heads), ``verify-audit --checkpoint-file`` with the socket's rule (whole numbers
+    only): the same file gave two findings. Both read it by one rule now: such a line is skipped and
+    named, by the server in its log and by the CLI on stderr, and the findings agree."""
+    (tmp_path / "srv").mkdir()
+    own = tmp_path / "srv" / "audit-checkpoints.jsonl"
+    odd = [{"ts": "5", "count": 1, "last_id": 1, "mac": "0" * 64},
+           {"ts": 1.0, "count": 1, "last_id": 1, "mac": "0" * 64},
+           {"ts": 1, "count": 1.5, "last_id": 1, "mac": "0" * 64}]
+    own.write_text("".join(json.dumps(d) + "\n" for d in odd))
+    srv = make_server()
+    await some_record(srv)
+    rc, out = await verify(srv)
+    assert rc == 0 and "whole" in out, out
+    for n in (1, 2, 3):
+        assert await srv.logged(f"audit-checkpoints.jsonl line {n} is not a checkpoint; skipped")
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text(own.read_text().splitlines(keepends=True)[0] * 2 + "".join(
+        json.dumps(d) + "\n" for d in odd[1:]))
+    rc, out = await verify(srv, "--checkpoint-file", str(kept))
+    assert rc == 2 and "no line in it is a checkpoint" in out and "line 4 is not a checkpoint" in out, out
