@@ -56,7 +56,9 @@ def validate_username(raw: str) -> str:
         raise _bad(
             "username", "username must be 3-32 characters of letters, digits, '_', '.', '-', starting with a letter"
         )
-    return s
+    # Others see the username where the display name would be while that is held for review or
+    # was removed (server.screening), so it may not pose as a cancelled account either.
+    return names.check_display_name_label(s, "username")
 
 
 def username_key(username: str) -> str:

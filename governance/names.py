@@ -30,8 +30,45 @@ CANCELLED_NAME: Final = "已注销用户"
 """The display name of a cancelled account, everywhere it still appears (docs/protocol.md)."""
 
 # The label in the forms a person might type to pose as it: the English words the contract gives
-# it, and the traditional characters; compared with every space removed, NFKC, case-folded.
-_CANCELLED_LABELS: Final = frozenset({CANCELLED_NAME, "已註銷用戶", "cancelleduser"})
+# it (and the US spelling), compared as :func:`_label_key` leaves a name.
+_CANCELLED_LABELS: Final = frozenset({CANCELLED_NAME, "cancelleduser", "canceleduser"})
+
+# Traditional forms of the label's characters, to the simplified ones it is written in (已 and 用
+# are the same in both): a name mixing the two scripts reads as the label all the same.
+_TO_SIMPLIFIED: Final = str.maketrans({"註": "注", "銷": "销", "戶": "户", "戸": "户"})
+
+# What a name may carry between the label's letters that nobody sees, or that reads as a word gap:
+# spaces, the separators a username allows (``_ . -``), and the default-ignorable code points
+# (ZW space / joiners, word joiner, BOM, soft hyphen, variation selectors, tag characters...).
+_SEPARATORS: Final = frozenset("_.-")
+
+
+def _is_ignorable(ch: str) -> bool:
+    """Unicode's Default_Ignorable_Code_Point (the ranges a name can hold), or a combining mark."""
+    o = ord(ch)
+    return (
+        unicodedata.category(ch)[0] == "M"
+        or o in (0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFEFF, 0xFFA0)
+        or 0x180B <= o <= 0x180F
+        or 0x200B <= o <= 0x200F
+        or 0x202A <= o <= 0x202E
+        or 0x2060 <= o <= 0x206F
+        or 0xFE00 <= o <= 0xFE0F
+        or 0xFFF0 <= o <= 0xFFF8
+        or 0x1BCA0 <= o <= 0x1BCA3
+        or 0x1D173 <= o <= 0x1D17A
+        or 0xE0000 <= o <= 0xE0FFF
+    )
+
+
+def _label_key(name: str) -> str:
+    """``name`` as compared with the label: NFKC, case-folded, traditional forms of the label's
+    characters made simplified, without spaces, ``_ . -``, default-ignorable characters and marks
+    (NFD first, so an accent composed onto a letter goes too)."""
+    s = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", name).casefold())
+    s = "".join(ch for ch in s if not (ch.isspace() or ch in _SEPARATORS or _is_ignorable(ch)))
+    return unicodedata.normalize("NFC", s).translate(_TO_SIMPLIFIED)
+
 
 MAX_MARKS_IN_A_ROW: Final = 4
 
@@ -89,8 +126,10 @@ def check_name(name: str, field: str) -> str:
 
 
 def is_cancelled_label(name: str) -> bool:
-    """Whether ``name`` reads as the label of a cancelled account (spaces, width and case aside)."""
-    return "".join(unicodedata.normalize("NFKC", name).casefold().split()) in _CANCELLED_LABELS
+    """Whether ``name`` reads as the label of a cancelled account (spaces, ``_ . -``, width, case,
+    invisible characters, marks and traditional forms aside): a display name, or a username, which
+    others see in its place while a display name is held for review or was removed."""
+    return _label_key(name) in _CANCELLED_LABELS
 
 
 def check_display_name_label(name: str, field: str = "display_name") -> str:

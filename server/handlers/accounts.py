@@ -67,7 +67,9 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     username = idn.validate_username(req.username)
     idn.validate_password(req.password)
     phone = idn.normalize_phone(req.phone)
-    chosen = idn.validate_display_name(req.display_name or username)
+    # Without a display name the account shows its username, checked above as such (the label of a
+    # cancelled account included): a refusal names the argument the client sent, never one it left out.
+    chosen = idn.validate_display_name(req.display_name) if req.display_name else username
     # A name held for review (G10): the account shows its username until an operator releases it.
     screened = screening.screen(ctx, chosen, "display_name", shown_text.neutral("display_name", username=username))
     display_name = screened.shown(username)

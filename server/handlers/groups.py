@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -269,18 +270,19 @@ async def join_group(ctx: Context, sess: Session, req: rq.JoinGroup, enc: Encodi
     if req.group_id is None:
         raise ContractError("bad_request", "join_group: missing argument 'group_id' (or 'invite_code')")
     user = sess.me
-    if await settled_member(live_group(ctx, req.group_id), user.user_id) is not None:
-        return {"status": "joined"}
-    still_active(user)  # (after a wait for another connection's join, which was refused)
-    g = live_group(ctx, req.group_id)
-    check_not_banned(ctx, g, user.user_id)
-    if g.join_policy == JoinPolicy.OPEN or invitation_stands(ctx, g, user.user_id):
-        await admit(ctx, g, user, "join", user.user_id, counted=True)
-        return {"status": "joined"}
-    if g.join_policy == JoinPolicy.INVITE:
-        raise ContractError("forbidden", "this group is joined by invitation only")
-    await request_to_join(ctx, g, user)
-    return {"status": "pending"}
+    while True:  # again after waiting for another connection's join request to be stored or refused
+        if await settled_member(live_group(ctx, req.group_id), user.user_id) is not None:
+            return {"status": "joined"}
+        still_active(user)  # (after a wait for another connection's join, which was refused)
+        g = live_group(ctx, req.group_id)
+        check_not_banned(ctx, g, user.user_id)
+        if g.join_policy == JoinPolicy.OPEN or invitation_stands(ctx, g, user.user_id):
+            await admit(ctx, g, user, "join", user.user_id, counted=True)
+            return {"status": "joined"}
+        if g.join_policy == JoinPolicy.INVITE:
+            raise ContractError("forbidden", "this group is joined by invitation only")
+        if await request_to_join(ctx, g, user):
+            return {"status": "pending"}
 
 
 def invitation_stands(ctx: Context, g: Group, uid: str) -> bool:
@@ -343,25 +345,73 @@ async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:
     return reply
 
 
-async def request_to_join(ctx: Context, g: Group, user: User) -> None:
+class _RequestWrite:
+    """A join request claimed in memory whose ``PutJoinRequest`` write is in flight: another of the
+    user's connections asking meanwhile waits for :meth:`decided` (as a repeat join waits for an
+    :class:`Admission`), rather than answering ``pending`` for a request the store may still refuse.
+    Settled from the write's own completion (``commit(claim=...)``): refused, the request is taken
+    out of memory before any waiter wakes; so also when the asking handler was cancelled."""
+
+    __slots__ = ("group", "uid", "ts", "_decided")
+
+    def __init__(self, g: Group, uid: str, ts: int) -> None:
+        self.group, self.uid, self.ts = g, uid, ts
+        self._decided: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        _REQUEST_WRITES[(id(g), uid)] = self
+
+    @staticmethod
+    def of(g: Group, uid: str) -> _RequestWrite | None:
+        w = _REQUEST_WRITES.get((id(g), uid))
+        return w if w is not None and w.group is g else None
+
+    def settle(self, stored: bool) -> None:
+        key = (id(self.group), self.uid)
+        if _REQUEST_WRITES.get(key) is self:
+            del _REQUEST_WRITES[key]
+        if not stored and self.group.join_requests.get(self.uid) == self.ts:
+            del self.group.join_requests[self.uid]
+        if not self._decided.done():
+            self._decided.set_result(stored)
+
+    async def decided(self) -> bool:
+        """Whether the request was stored, once its write is decided (a cancelled waiter cancels nothing)."""
+        return await asyncio.shield(self._decided)
+
+
+# (group object's id, user id) -> the join request being written; an entry goes when its write ends.
+_REQUEST_WRITES: dict[tuple[int, str], _RequestWrite] = {}
+
+
+async def request_to_join(ctx: Context, g: Group, user: User) -> bool:
     """``approval`` policy: record the request and tell the owner and admins, once per pending
     request (as ``invite`` tells the invitee once per standing invitation): asking again while it
     is pending stores nothing, sends nothing and keeps the first request time, so nobody can
-    flood a group's managers with ``join_request``. The managers' ``join_requests`` lists it."""
+    flood a group's managers with ``join_request``. The managers' ``join_requests`` lists it.
+
+    True when the request stands (stored). False after waiting for another connection's request
+    whose write was in flight: stored, refused, or approved or declined meanwhile, the caller checks
+    everything again, as after any await (answering ``pending`` at once would acknowledge what the
+    store might yet refuse)."""
     uid = user.user_id
+    writing = _RequestWrite.of(g, uid)
+    if writing is not None:
+        await writing.decided()
+        return False
     if uid in g.join_requests:
-        return
+        return True
     count_join(ctx, user)
     now = ctx.now_ms()
     g.join_requests[uid] = now
-
-    def undo() -> None:
-        if g.join_requests.get(uid) == now:
-            del g.join_requests[uid]
-
-    await commit(ctx, ch.PutJoinRequest(g.group_id, uid, now), undo=undo)
+    claim = _RequestWrite(g, uid, now)
+    try:
+        written = commit(ctx, ch.PutJoinRequest(g.group_id, uid, now), claim=claim)
+    except BaseException:  # (a store that refused the write at once: nobody may wait for it)
+        claim.settle(False)
+        raise
+    await written
     if g.join_requests.get(uid) == now and g.alive:  # (not decided, its account closed or the group ended meanwhile)
         publish(to_managers(ctx, g), ev.JoinRequest(group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
+    return True
 
 
 def to_managers(ctx: Context, g: Group) -> list[Session]:

@@ -28,6 +28,16 @@ async def test_names_that_show_nothing_or_pose_as_a_cancelled_account_are_refuse
     r = await owner.call("register", username="newcomer", password="password123", phone=new_phone(),
                          code="123456", display_name="\u3164")
     assert (r["code"], r["field"]) == ("bad_request", "display_name"), r
+    # The label with an invisible character or a traditional form mixed in is the label all the same.
+    for name in ["已注销用户\ufe0f", "已注销用户\u0301", "已注销用戶", "已註销用户"]:
+        r = await owner.call("set_profile", display_name=name)
+        assert (r["ok"], r["code"], r["field"]) == (False, "bad_request", "display_name"), (ascii(name), r)
+    # The username shows where a held or removed display name would: it may not be the label either,
+    # and without a display name the refusal names the argument sent (username), not display_name.
+    for username in ["CancelledUser", "cancelled_user"]:
+        r = await owner.call("register", username=username, password="password123", phone=new_phone(),
+                             code="123456")
+        assert (r["ok"], r["code"], r["field"]) == (False, "bad_request", "username"), (username, r)
     # Names people use still work: emoji joined by ZWJ, with a variation selector, Thai marks.
     for name in ["👩\u200d💻 小明", "🏳\ufe0f\u200d🌈", "สมชาย", "Zoë"]:
         assert (await owner.call("set_profile", display_name=name))["ok"], name

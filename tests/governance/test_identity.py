@@ -99,6 +99,23 @@ def test_username_refused(name):
     bad_request(validate_username, name)
 
 
+@pytest.mark.parametrize(
+    "name", ["CancelledUser", "cancelled_user", "cancelleduser", "Cancelled.User", "cancelled-user",
+             "CANCELLED__USER", "Canceled_User"],
+)
+def test_a_username_may_not_pose_as_a_cancelled_account(name):
+    """Others see the username while a display name is held for review or removed: not the label."""
+    with pytest.raises(ContractError) as exc:
+        validate_username(name)
+    assert (exc.value.code, exc.value.reason, exc.value.extra) == (
+        "bad_request", "username is reserved for cancelled accounts", {"field": "username"})
+
+
+@pytest.mark.parametrize("name", ["cancelled", "user_cancelled", "cancelleduser2", "cancelled_users"])
+def test_usernames_holding_only_part_of_the_label_are_fine(name):
+    assert validate_username(name) == name
+
+
 def test_username_key_casefolds():
     assert username_key("Alice") == username_key("ALICE") == "alice"
 

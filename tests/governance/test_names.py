@@ -79,6 +79,43 @@ def test_the_cancelled_account_label_is_not_a_display_name(name: str) -> None:
         "bad_request", "display_name is reserved for cancelled accounts", {"field": "display_name"})
 
 
+# The label with what nobody sees, or reads past, added or swapped in: each is_cancelled_label.
+POSING = [
+    "已注销用户\ufe0f",  # variation selector 16
+    "已注销用户\ufe00",  # variation selector 1
+    "已注销用户\U000e0100",  # variation selector 17
+    "已注销用户\u0301",  # combining acute accent
+    "已\u0308注销用户",  # combining diaeresis inside
+    "已\u200b注销用户",  # zero-width space
+    "已注\u200c销用户",  # zero-width non-joiner
+    "已注销\u200d用户",  # zero-width joiner
+    "已注销用户\u2060",  # word joiner
+    "\ufeff已注销用户",  # BOM
+    "已注\u00ad销用户",  # soft hyphen
+    "已注销用户\U000e0041",  # tag character
+    "已注销用戶", "已註销用户", "已注銷用户", "已註銷用户", "已註銷用戶",  # traditional forms mixed in
+    "已\u8a3b\u92b7用\u6236",
+    "cancelled_user", "Cancelled.User", "cancelled-user", "Canceled User", "ca\u0301ncelled user",
+    "cancelled\u200buser", "ＣＡＮＣＥＬＬＥＤ＿ＵＳＥＲ",
+]
+
+
+@pytest.mark.parametrize("name", POSING)
+def test_the_label_with_invisible_or_mixed_characters_is_still_the_label(name: str) -> None:
+    assert names.is_cancelled_label(name), ascii(name)
+
+
+@pytest.mark.parametrize("name", [
+    "已注销用户\ufe0f", "已注销用户\u0301", "已注销用戶", "已註销用户", "已注銷用户", "已\u0308注销用户",
+    "cancelled_user", "ca\u0301ncelled user"])
+def test_such_a_label_is_not_a_display_name(name: str) -> None:
+    """Those the visible-character rules let through are refused as the label."""
+    with pytest.raises(ContractError) as exc:
+        validate_display_name(name)
+    assert (exc.value.reason, exc.value.extra) == (
+        "display_name is reserved for cancelled accounts", {"field": "display_name"}), ascii(name)
+
+
 @pytest.mark.parametrize("name", ["已注销用户的朋友", "注销用户", "cancelled", "user"])
 def test_names_that_only_contain_part_of_the_label_are_fine(name: str) -> None:
     assert validate_display_name(name) == name
