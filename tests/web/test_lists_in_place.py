@@ -5,6 +5,7 @@ in test_chat.py."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -136,4 +137,102 @@ def test_a_member_button_pressed_as_someone_joins_acts_and_keeps_its_focus(
     until = next(u for u in bg.run(owner.request("members", group_id=gid))["members"]
                  if u["user_id"] == bob.user_id)["muted_until"]
     assert until > time.time() * 1000 + 23 * 3600 * 1000  # a day, not the 10 minutes a new select shows
+    assert page.errors == []
+
+
+def _ops(sent: list[str], op: str) -> list[dict[str, Any]]:
+    """The requests of kind `op` among the frames the page sent."""
+    found = []
+    for frame in sent:
+        try:
+            msg = json.loads(frame)
+        except ValueError:
+            continue
+        if isinstance(msg, dict) and msg.get("op") == op:
+            found.append(msg)
+    return found
+
+
+def _panel_with_eve(browser: Any, server: ServerProcess, bg: Background,
+                    tag: str) -> tuple[Any, Any, Any, str, list[str]]:
+    """The owner's panel open on a group where Dave is an admin and Eve a member; the frames the
+    owner's page sends are collected."""
+    owner, dave, eve = (bg.run(server.user(n + tag)) for n in ("owner", "dave", "eve"))
+    gid = bg.run(owner.request("create_group", name="按钮", category="friends", join_policy="open"))["group_id"]
+    for u in (dave, eve):
+        bg.run(u.request("join_group", group_id=gid))
+    bg.run(owner.request("set_role", group_id=gid, user_id=dave.user_id, role="admin"))
+    page = new_page(browser, server)
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(f)))
+    login(page, owner.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    expect(page.locator("#chat-gid")).to_have_text(gid)
+    page.click("#btn-manage")
+    page.locator(f"#member-list .member[data-uid='{eve.user_id}'] .act-kick").wait_for()
+    return page, dave, eve, gid, sent
+
+
+def _muted_until(bg: Background, dave: Any, gid: str, uid: str) -> int:
+    members = bg.run(dave.request("members", group_id=gid))["members"]
+    return int(next(u for u in members if u["user_id"] == uid)["muted_until"] or 0)
+
+
+def test_a_kick_pressed_as_an_unmute_button_comes_before_it_never_unmutes(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """An admin mutes Eve while the owner holds the mouse on her Kick: an Unmute button is put in
+    her row before Kick. The press stays with Kick (or is dropped), never becomes the Unmute next
+    to it (the buttons used to be matched by position: the node pressed got Unmute's handler)."""
+    page, dave, eve, gid, sent = _panel_with_eve(browser, server, bg, "k")
+    row = page.locator(f"#member-list .member[data-uid='{eve.user_id}']")
+    press(page, row.locator(".act-kick"))
+    bg.run(dave.request("mute", group_id=gid, user_id=eve.user_id, seconds=600))
+    row.locator(".act-unmute").wait_for()   # drawn again between press and release
+    page.mouse.up()
+    page.wait_for_timeout(500)
+    assert _ops(sent, "mute") == []
+    assert _muted_until(bg, dave, gid, eve.user_id) > time.time() * 1000
+    if page.locator("#confirm-ok").count():
+        page.keyboard.press("Escape")       # Kick's own question, left unanswered
+    assert _ops(sent, "kick") == []
+    assert page.errors == []
+
+
+def test_a_focused_transfer_stays_transfer_as_an_unmute_button_comes_before_it(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The keyboard's twin: Transfer focused, Eve muted by an admin, Enter asks about the transfer
+    (it used to send set_role admin: the focused node had become Make admin)."""
+    page, dave, eve, gid, sent = _panel_with_eve(browser, server, bg, "t")
+    row = page.locator(f"#member-list .member[data-uid='{eve.user_id}']")
+    row.locator(".act-transfer").focus()
+    bg.run(dave.request("mute", group_id=gid, user_id=eve.user_id, seconds=600))
+    row.locator(".act-unmute").wait_for()
+    focused_transfer = page.evaluate("() => document.activeElement.classList.contains('act-transfer')")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
+    assert _ops(sent, "set_role") == []
+    assert focused_transfer
+    page.locator("#confirm-ok").wait_for()
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(300)
+    assert _ops(sent, "transfer_owner") == []
+    assert page.errors == []
+
+
+def test_typing_in_a_section_put_in_anew_goes_on_in_its_field(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The bans section is put in whole on every redraw (data-replace): the focus moves to its new
+    user-id field with the caret where it was, so what is typed after a join lands there, not on <body>."""
+    page, dave, eve, gid, sent = _panel_with_eve(browser, server, bg, "f")
+    field = page.locator("#ban-user-id")
+    field.click()
+    page.keyboard.type("u0189")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    late = bg.run(server.user("zlatef"))
+    bg.run(late.request("join_group", group_id=gid))
+    page.locator(f"#member-list .member[data-uid='{late.user_id}']").wait_for()  # the panel was drawn again
+    page.keyboard.type("234567")
+    expect(field).to_have_value("u01234567" + "89")
+    assert page.evaluate("() => document.activeElement.id") == "ban-user-id"
     assert page.errors == []

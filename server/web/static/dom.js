@@ -35,18 +35,22 @@ function handlersOf(node) {
 // target is gone from the page), and the keyboard focus of an item; one drawn with morph keeps
 // both. Returns the node now in the page.
 // - Children are matched by key where they have one (see keyOf: an id, or the data-gid, data-aid,
-//   data-pid, data-cid or data-uid of a list item), the others by position: an item stays the same
-//   node while items come, go or move around it.
+//   data-pid, data-cid or data-uid of a list item), the others in order, each with the next old
+//   one of the same kind (for a button: saying the same): an item stays the same node while items
+//   come, go or move around it, and a button never becomes another.
 // - The listeners el() gave are those of `fresh` (what the item does now, e.g. "make admin" after
 //   "remove admin"). So a handler must find other nodes through the page (its event, an id), never
 //   through a variable holding a node built with it: that node may be the one not kept.
 // - An element marked data-replace (a form whose handlers read its fields, pictures still loading)
-//   is put in whole, as before morph. Properties are not compared (an input's value, a box's
+//   is put in whole, as before morph (the focus in it moves to the field with the same id). Properties are not compared (an input's value, a box's
 //   checked state): a field kept keeps what the user typed.
 export function morph(old, fresh) {
   if (old.nodeType !== fresh.nodeType || old.nodeName !== fresh.nodeName
       || (fresh.nodeType === Node.ELEMENT_NODE && (fresh.hasAttribute("data-replace") || keyOf(old) !== keyOf(fresh)))) {
-    old.replaceWith(fresh); return fresh;
+    const active = document.activeElement;
+    old.replaceWith(fresh);
+    if (active && active !== document.body && old.contains(active)) refocus(active, fresh);
+    return fresh;
   }
   if (old.nodeType !== Node.ELEMENT_NODE) { if (old.nodeValue !== fresh.nodeValue) old.nodeValue = fresh.nodeValue; return old; }
   for (const a of [...old.attributes]) if (!fresh.hasAttribute(a.name)) old.removeAttribute(a.name);
@@ -61,17 +65,48 @@ export function morph(old, fresh) {
 // Make the children of `parent` (in the page) the nodes `kids` (built anew), as morph does: the
 // redraw of a pane or a list whose items must stay put.
 export function morphKids(parent, kids) {
+  const active = document.activeElement;
   const keyed = new Map();
   for (const node of parent.childNodes) { const k = keyOf(node); if (k) keyed.set(k, node); }
   kids.forEach((kid, i) => {
     const k = keyOf(kid);
-    const here = parent.childNodes[i];
-    const match = k ? keyed.get(k) : here && !keyOf(here) ? here : null;
-    if (k) keyed.delete(k);
+    let match = null;
+    if (k) { match = keyed.get(k) || null; keyed.delete(k); }
+    else {
+      // An unkeyed item is kept only for one that does the same thing (see signature): taken by
+      // position, a button that comes before it (an Unmute put in a row) would hand every later
+      // button its neighbour's handler, and a press begun on Kick would end on Unmute.
+      const sig = signature(kid);
+      for (let n = parent.childNodes[i]; n; n = n.nextSibling) if (!keyOf(n) && signature(n) === sig) { match = n; break; }
+    }
     const node = match ? morph(match, kid) : kid;
     if (parent.childNodes[i] !== node) parent.insertBefore(node, parent.childNodes[i] || null);
   });
   while (parent.childNodes.length > kids.length) parent.lastChild.remove();
+  if (active && active !== document.body && !active.isConnected && parent.isConnected) refocus(active, parent);
+}
+
+// What an unkeyed child is matched on: its kind, and for an element el() gave listeners (a button)
+// what it says (its text, aria-label, title), so a node is kept only for one doing the same thing.
+function signature(node) {
+  if (node.nodeType !== Node.ELEMENT_NODE || !(HANDLERS.get(node) || []).length) return node.nodeName;
+  return [node.nodeName, node.textContent, node.getAttribute("aria-label"), node.getAttribute("title")].join("\u0000");
+}
+
+// The focused `active` was taken out of the page with a node replaced: the field with its id in
+// `root` (what is in the page now) gets the focus, and a field being typed in its text (a field
+// marked data-keep holds the user's unfinished input), caret and selection, so typing goes on there
+// and not to <body>.
+function refocus(active, root) {
+  if (!active.id) return;
+  const next = root.id === active.id ? root : root.querySelector("#" + CSS.escape(active.id));
+  if (!next || !next.isConnected || typeof next.focus !== "function") return;
+  const typed = (active.nodeName === "INPUT" || active.nodeName === "TEXTAREA") && active.nodeName === next.nodeName;
+  let start = null, end = null, dir = null;
+  if (typed) { try { start = active.selectionStart; end = active.selectionEnd; dir = active.selectionDirection; } catch { /* no selection on this type */ } }
+  if (typed && next.hasAttribute("data-keep") && next.value !== active.value) next.value = active.value;
+  next.focus({ preventScroll: true });
+  if (typed && start !== null) { try { next.setSelectionRange(start, end, dir || "none"); } catch { /* no selection on this type */ } }
 }
 
 const KEYS = ["id", "data-gid", "data-aid", "data-pid", "data-cid", "data-uid"];
