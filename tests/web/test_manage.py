@@ -285,3 +285,35 @@ def test_the_create_forms_offer_the_servers_categories(browser: Any, tmp_path: P
     finally:
         srv.stop()
         print("".join(srv.output))
+
+
+async def _ask_to_join(srv: ServerProcess, gid: str, n: int) -> None:
+    for _ in range(n):
+        c = await srv.user()
+        try:
+            assert (await c.request("join_group", group_id=gid))["status"] == "pending"
+        finally:
+            await c.close()
+
+
+def test_the_request_counts_follow_the_panel_and_a_panel_closed_while_loading_says_nothing(
+        browser: Any, server: ServerProcess) -> None:
+    """Requests approved in the panel leave the sidebar's and the chat head's counts at what is
+    left; and a panel closed before its lists came back neither fails nor shows another's lists."""
+    alice = new_page(browser, server)
+    register(alice, server, display="Alice")
+    gid = create_group(alice, "计数群", policy="approval")
+    run_async(_ask_to_join(server, gid, 3))
+    alice.wait_for_selector(f'.group-item[data-gid="{gid}"] .badge.req:has-text("+3")')
+    alice.click("#btn-manage")
+    for left in (2, 1):
+        alice.locator("#request-list .request .act-approve").first.click()
+        alice.wait_for_selector(f'.group-item[data-gid="{gid}"] .badge.req:has-text("+{left}")')
+        alice.wait_for_selector(f'#btn-manage .badge.req:has-text("+{left}")')
+    close_dialogs(alice)
+    for _ in range(5):  # opened and closed at once, before its lists come back
+        alice.click("#btn-manage")
+        alice.keyboard.press("Escape")
+    alice.wait_for_timeout(1000)
+    assert alice.locator(".toast-error").count() == 0, alice.locator(".toast-error").all_inner_texts()
+    assert alice.errors == []

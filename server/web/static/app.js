@@ -23,7 +23,8 @@ function boot() {
   conn.onOpen = onOpen;
   conn.onEvent = onEvent;
   conn.onClose = onClose;
-  setHooks({ dropGroup, reload: syncGroups, suspended: (g) => { if (g.group_id === S.current) updateComposer(); } });
+  setHooks({ dropGroup, reload: syncGroups, suspended: (g) => { if (g.group_id === S.current) updateComposer(); },
+    counted: (g) => { renderGroups(); if (g.group_id === S.current) renderChatHead(); } });
   setRichHooks({ jumpTo });
   setAccountHooks({ openProfile, checkAgreement });
   takeInviteFromUrl();

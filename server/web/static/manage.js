@@ -97,7 +97,11 @@ export function refreshManage(g) {
   if (open && open.g === g) load(g);
 }
 
+// What the panel opened for `g` shows. Each await may outlast the panel (closed, or opened for
+// another group meanwhile): what comes back then is dropped, never written into another panel.
 async function load(g) {
+  const mine = open;
+  const still = () => open !== null && open === mine && open.g === g;
   try {
     const mem = await api("members", { group_id: g.group_id });
     g.members = new Map(mem.members.map((u) => [u.user_id, u]));
@@ -105,15 +109,20 @@ async function load(g) {
     learnMutes(g, mem.members);
     g.info = await api("group_info", { group_id: g.group_id });
     // The settings offer the server's categories: asked once each time the panel opens.
-    if (g.role === "owner" && open && open.g === g && !open.categories) { open.categories = true; await loadCategories(); }
+    if (g.role === "owner" && still() && !open.categories) { open.categories = true; await loadCategories(); }
     if (g.role !== "member" && !powersSuspendedUntil()) {
-      open.requests = (await api("join_requests", { group_id: g.group_id })).requests;
-      open.bans = await loadBans(g);
-      open.links = await loadInviteLinks(g);   // every manager's links in force, asked each time the panel opens
+      const requests = (await api("join_requests", { group_id: g.group_id })).requests;
+      g.requests = requests.length;   // the sidebar's and the chat head's counts follow the list
+      if (hooks.counted) hooks.counted(g);
+      const bans = await loadBans(g);
+      const links = await loadInviteLinks(g);   // every manager's links in force, asked each time the panel opens
+      if (!still()) return;
+      open.requests = requests; open.bans = bans; open.links = links;
     }
-    g.requests = open.requests.length;
-  } catch (e) { if (e.code !== "disconnected" && !learnPowers(e)) toast(errorText(e), "error"); }
-  if (open && open.g === g) draw(g);
+  } catch (e) {
+    if (still() && e.code !== "disconnected" && !learnPowers(e)) toast(errorText(e), "error");
+  }
+  if (still()) draw(g);
 }
 
 // `members` gives each member muted now their mute's end (**[ext]** `muted_until`, left out for
