@@ -228,6 +228,20 @@ async def test_codes_and_failed_logins_outlive_the_home(make_cluster: Callable[.
         await cl.close()
 
 
+async def _login(node: Any, ip: str, username: str, password: str) -> str:
+    """A login's answer from ``ip`` (X-Forwarded-For), asked again while no home answers it."""
+    cl = await Client.connect(node.url, additional_headers={"X-Forwarded-For": ip})
+    try:
+        for _ in range(100):  # (until a new home answers)
+            reply = await cl.call("login", username=username, password=password)
+            if reply.get("code") != "internal":
+                return str(reply.get("code", "ok"))
+            await asyncio.sleep(0.1)
+        raise AssertionError(reply)
+    finally:
+        await cl.close()
+
+
 async def test_the_limits_per_network_and_per_account_outlive_the_home(make_cluster: Callable[..., Cluster],
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The failed-login limits are counted on the home, an IPv6 client by its /64 and an account
@@ -242,29 +256,17 @@ async def test_the_limits_per_network_and_per_account_outlive_the_home(make_clus
     known = await gw1.user()
     bystander = await gw1.user()
 
-    async def login(node: Any, ip: str, username: str, password: str) -> str:
-        cl = await Client.connect(node.url, additional_headers={"X-Forwarded-For": ip})
-        try:
-            for _ in range(100):  # (until a new home answers)
-                reply = await cl.call("login", username=username, password=password)
-                if reply.get("code") != "internal":
-                    return str(reply.get("code", "ok"))
-                await asyncio.sleep(0.1)
-            raise AssertionError(reply)
-        finally:
-            await cl.close()
-
     line = "2001:db8:7:1"
-    assert await login(gw1, f"{line}::1", known.username, "wrong-1") == "unauthenticated"
-    assert await login(gw1, f"{line}::2", known.username, "wrong-2") == "unauthenticated"
-    assert await login(gw1, f"{line}::3", bystander.username, "wrong-3") == "rate_limited"  # the line's two
-    assert await login(gw1, "192.0.2.1", known.username, "wrong-4") == "unauthenticated"  # the account's third
-    assert await login(gw1, "192.0.2.2", known.username, "password123") == "rate_limited"
+    assert await _login(gw1, f"{line}::1", known.username, "wrong-1") == "unauthenticated"
+    assert await _login(gw1, f"{line}::2", known.username, "wrong-2") == "unauthenticated"
+    assert await _login(gw1, f"{line}::3", bystander.username, "wrong-3") == "rate_limited"  # the line's two
+    assert await _login(gw1, "192.0.2.1", known.username, "wrong-4") == "unauthenticated"  # the account's third
+    assert await _login(gw1, "192.0.2.2", known.username, "password123") == "rate_limited"
     await asyncio.to_thread(old.kill9)
     await asyncio.to_thread(c.wait_home, 10.0, old)
-    assert await login(gw2, f"{line}::99", bystander.username, "password123") == "rate_limited"
-    assert await login(gw2, "192.0.2.3", known.username, "password123") == "rate_limited"
-    assert await login(gw2, "192.0.2.4", bystander.username, "password123") == "ok"
+    assert await _login(gw2, f"{line}::99", bystander.username, "password123") == "rate_limited"
+    assert await _login(gw2, "192.0.2.3", known.username, "password123") == "rate_limited"
+    assert await _login(gw2, "192.0.2.4", bystander.username, "password123") == "ok"
     for cl in (known, bystander):
         await cl.close()
 
@@ -309,21 +311,10 @@ async def test_a_failed_login_is_answered_only_once_the_next_home_will_count_it(
     answered = sum(a == "unauthenticated" for a in answers)
     assert answered == 0, f"{answers}: answered while their rows were not stored"
 
-    async def login_now(node: Any, password: str) -> str:
-        cl = await Client.connect(node.url)
-        try:
-            for _ in range(100):  # (until the new home answers)
-                reply = await cl.call("login", username=target.username, password=password)
-                if reply.get("code") != "internal":
-                    return str(reply.get("code", "ok"))
-                await asyncio.sleep(0.1)
-            raise AssertionError(reply)
-        finally:
-            await cl.close()
-
     # The three answered now are counted by whichever home comes next.
-    assert [await login_now(second, f"wrong-{i}") for i in range(3)] == ["unauthenticated"] * 3
+    wrong = [await _login(second, "127.0.0.1", target.username, f"wrong-{i}") for i in range(3)]
+    assert wrong == ["unauthenticated"] * 3
     await asyncio.to_thread(second.kill9)
     third = await asyncio.to_thread(c.wait_home, 10.0, second)
-    assert await login_now(third, "password123") == "rate_limited"
+    assert await _login(third, "127.0.0.1", target.username, "password123") == "rate_limited"
     await target.close()
