@@ -14,7 +14,6 @@ import re
 import unicodedata
 
 from governance import names
-from protocol.errors import ContractError
 
 _PHONE = re.compile(r"(?:\+86|0086|86)?(1[3-9][0-9]{9})")
 _USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{2,31}")
@@ -30,14 +29,9 @@ _NAME_DOTS = frozenset("\u00b7\u2022\u2027")  # · • ‧
 _NAME_SPACES = frozenset(" \u3000")
 
 
-def _bad(field: str, reason: str) -> ContractError:
-    """``bad_request`` with **[ext]** ``field``, the argument refused: a client words the rule itself."""
-    return ContractError("bad_request", reason, field=field)
-
-
 def _require_str(raw: object, what: str) -> str:
     if not isinstance(raw, str):
-        raise _bad(what, f"{what} must be a string")
+        raise names.bad_field(what, f"{what} must be a string")
     return raw
 
 
@@ -46,14 +40,14 @@ def normalize_phone(raw: str) -> str:
     s = _require_str(raw, "phone").strip().replace(" ", "").replace("-", "")
     m = _PHONE.fullmatch(s)
     if m is None:
-        raise _bad("phone", "phone must be a mainland China mobile number (11 digits starting 13-19)")
+        raise names.bad_field("phone", "phone must be a mainland China mobile number (11 digits starting 13-19)")
     return m.group(1)
 
 
 def validate_username(raw: str) -> str:
     s = _require_str(raw, "username")
     if _USERNAME.fullmatch(s) is None:
-        raise _bad(
+        raise names.bad_field(
             "username", "username must be 3-32 characters of letters, digits, '_', '.', '-', starting with a letter"
         )
     # Others see the username where the display name would be while that is held for review or
@@ -68,7 +62,7 @@ def username_key(username: str) -> str:
 def validate_password(raw: str) -> None:
     s = _require_str(raw, "password")
     if not 8 <= len(s) <= 128:
-        raise _bad("password", "password must be 8-128 characters")
+        raise names.bad_field("password", "password must be 8-128 characters")
 
 
 def validate_display_name(raw: str) -> str:
@@ -76,7 +70,7 @@ def validate_display_name(raw: str) -> str:
     and not the label of a cancelled account."""
     s = unicodedata.normalize("NFC", _require_str(raw, "display_name")).strip()
     if not 1 <= len(s) <= 32:
-        raise _bad("display_name", "display_name must be 1-32 characters")
+        raise names.bad_field("display_name", "display_name must be 1-32 characters")
     return names.check_display_name_label(names.check_name(s, "display_name"))
 
 
@@ -89,13 +83,13 @@ def validate_legal_name(raw: str) -> str:
     """
     s = unicodedata.normalize("NFC", _require_str(raw, "legal_name")).strip()
     if not 2 <= len(s) <= 64:
-        raise _bad("legal_name", "legal_name must be 2-64 characters")
+        raise names.bad_field("legal_name", "legal_name must be 2-64 characters")
     prev_letter = False
     has_letter = False
     for c in s:
         cat = unicodedata.category(c)
         if c in names.BLANK_CHARS:
-            raise _bad("legal_name", "legal_name may contain only letters, spaces and middle dots")
+            raise names.bad_field("legal_name", "legal_name may contain only letters, spaces and middle dots")
         if cat[0] == "L":
             prev_letter = has_letter = True
         elif cat[0] == "M" and prev_letter:
@@ -103,9 +97,9 @@ def validate_legal_name(raw: str) -> str:
         elif c in _NAME_DOTS or c in _NAME_SPACES:
             prev_letter = False
         else:
-            raise _bad("legal_name", "legal_name may contain only letters, spaces and middle dots")
+            raise names.bad_field("legal_name", "legal_name may contain only letters, spaces and middle dots")
     if not has_letter:
-        raise _bad("legal_name", "legal_name must contain letters")
+        raise names.bad_field("legal_name", "legal_name must contain letters")
     return s
 
 
@@ -119,22 +113,22 @@ def validate_id_number(raw: str, today: datetime.date) -> str:
     """18-character resident ID number (GB 11643-1999); returns it with an uppercase X."""
     s = _require_str(raw, "id_number").strip().upper()
     if len(s) != 18:
-        raise _bad("id_number", "id_number must be 18 characters")
+        raise names.bad_field("id_number", "id_number must be 18 characters")
     body, check = s[:17], s[17]
     if not (body.isascii() and body.isdigit()) or check not in "0123456789X":
-        raise _bad("id_number", "id_number must be 17 digits followed by a digit or X")
+        raise names.bad_field("id_number", "id_number must be 17 digits followed by a digit or X")
     if int(body[:2]) not in _ID_PROVINCES:
-        raise _bad("id_number", "id_number has an unknown region code")
+        raise names.bad_field("id_number", "id_number has an unknown region code")
     try:
         birth = datetime.date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
     except ValueError:
-        raise _bad("id_number", "id_number has an invalid birth date") from None
+        raise names.bad_field("id_number", "id_number has an invalid birth date") from None
     if birth.year < 1900:
-        raise _bad("id_number", "id_number has a birth date before 1900")
+        raise names.bad_field("id_number", "id_number has a birth date before 1900")
     if birth > today:
-        raise _bad("id_number", "id_number has a birth date in the future")
+        raise names.bad_field("id_number", "id_number has a birth date in the future")
     if id_check_char(body) != check:
-        raise _bad("id_number", "id_number check digit does not match")
+        raise names.bad_field("id_number", "id_number check digit does not match")
     return s
 
 

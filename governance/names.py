@@ -98,7 +98,8 @@ def _joins_emoji(s: str, i: int) -> bool:
     return 0 < i < len(s) - 1 and _is_emoji_end(s[i - 1]) and unicodedata.category(s[i + 1]) == "So"
 
 
-def _bad(field: str, reason: str) -> ContractError:
+def bad_field(field: str, reason: str) -> ContractError:
+    """``bad_request`` with **[ext]** ``field``, the argument refused: a client words the rule itself."""
     return ContractError("bad_request", reason, field=field)
 
 
@@ -114,14 +115,14 @@ def check_name(name: str, field: str) -> str:
     for i, ch in enumerate(name):
         cat = unicodedata.category(ch)
         if ch in BLANK_CHARS or (cat in _CONTROL and not (ch == _ZWJ and _joins_emoji(name, i))):
-            raise _bad(field, f"{field} must not contain control or invisible formatting characters")
+            raise bad_field(field, f"{field} must not contain control or invisible formatting characters")
         if cat in _NO_GLYPH:
-            raise _bad(field, f"{field} must not contain private-use or unassigned characters")
+            raise bad_field(field, f"{field} must not contain private-use or unassigned characters")
         marks = marks + 1 if cat[0] == "M" else 0
         if marks > MAX_MARKS_IN_A_ROW:
-            raise _bad(field, f"{field} has more than {MAX_MARKS_IN_A_ROW} combining marks in a row")
+            raise bad_field(field, f"{field} has more than {MAX_MARKS_IN_A_ROW} combining marks in a row")
     if not any(is_visible(ch) for ch in name):
-        raise _bad(field, f"{field} needs at least one visible character")
+        raise bad_field(field, f"{field} needs at least one visible character")
     return name
 
 
@@ -135,5 +136,5 @@ def is_cancelled_label(name: str) -> bool:
 def check_display_name_label(name: str, field: str = "display_name") -> str:
     """``name`` unless it is the label of a cancelled account, which a live user may not take."""
     if is_cancelled_label(name):
-        raise _bad(field, f"{field} is reserved for cancelled accounts")
+        raise bad_field(field, f"{field} is reserved for cancelled accounts")
     return name

@@ -277,7 +277,7 @@ class IdentityVault:
                     f"{len(registered)} identity key(s) registered: put the key file back (or name it in "
                     "identity.key_file); a new key would open none of its identity data"
                 )
-        await asyncio.to_thread(self.save_new_key)
+            await asyncio.to_thread(self.save_new_key)
         for _ in range(3):
             before = await store.vault_keys()
             try:

@@ -183,6 +183,9 @@ class Group:
     members: dict[str, Member] = field(default_factory=dict)
     online: set[Session] = field(default_factory=set)
     join_requests: dict[str, int] = field(default_factory=dict)
+    # user id -> their join request claimed here whose write is in flight (handlers/groups.py:
+    # _RequestWrite): another connection of theirs asking meanwhile waits for it.
+    request_writes: dict[str, Any] = field(default_factory=dict)
     invited: dict[str, str] = field(default_factory=dict)  # invitee's user id -> the inviter's
     daily: dict[int, int] = field(default_factory=dict)  # day number -> messages, for activity classes
     pinned: list[int] = field(default_factory=list)  # seqs of pinned messages, in the order pinned

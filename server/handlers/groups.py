@@ -357,17 +357,16 @@ class _RequestWrite:
     def __init__(self, g: Group, uid: str, ts: int) -> None:
         self.group, self.uid, self.ts = g, uid, ts
         self._decided: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        _REQUEST_WRITES[(id(g), uid)] = self
+        g.request_writes[uid] = self
 
     @staticmethod
     def of(g: Group, uid: str) -> _RequestWrite | None:
-        w = _REQUEST_WRITES.get((id(g), uid))
-        return w if w is not None and w.group is g else None
+        w: _RequestWrite | None = g.request_writes.get(uid)
+        return w
 
     def settle(self, stored: bool) -> None:
-        key = (id(self.group), self.uid)
-        if _REQUEST_WRITES.get(key) is self:
-            del _REQUEST_WRITES[key]
+        if self.group.request_writes.get(self.uid) is self:
+            del self.group.request_writes[self.uid]
         if not stored and self.group.join_requests.get(self.uid) == self.ts:
             del self.group.join_requests[self.uid]
         if not self._decided.done():
@@ -376,10 +375,6 @@ class _RequestWrite:
     async def decided(self) -> bool:
         """Whether the request was stored, once its write is decided (a cancelled waiter cancels nothing)."""
         return await asyncio.shield(self._decided)
-
-
-# (group object's id, user id) -> the join request being written; an entry goes when its write ends.
-_REQUEST_WRITES: dict[tuple[int, str], _RequestWrite] = {}
 
 
 async def request_to_join(ctx: Context, g: Group, user: User) -> bool:

@@ -131,6 +131,13 @@ def credit_notices(client: Any) -> list[dict[str, Any]]:
     return [e for e in client.drain_events() if e.get("ev") == "notice" and e.get("kind") == "credit"]
 
 
+async def untold(client: Any, score: int) -> None:
+    """No credit notice came, and the score is still ``score``."""
+    await asyncio.sleep(0.3)
+    assert credit_notices(client) == []
+    assert (await client.request("me"))["credit_score"] == score
+
+
 async def test_a_blocked_send_or_edit_tells_the_credit_it_took_once_per_penalty(make_server, tmp_path):
     """A ``send`` (or an edit) refused ``content_blocked`` costs ``credit.penalty_blocked_content``; once
     stored the sender is told, as after an operator's penalty: one ``credit`` notice per refusal that
@@ -214,9 +221,7 @@ async def test_one_message_costs_its_sender_once_whatever_measures_it_meets(make
     # removed, then a second report made before the removal upheld: nothing again
     out = await admin_ok(srv, "resolve", other, "--outcome", "upheld", "--note", "属实")
     assert "no credit taken" in out
-    await asyncio.sleep(0.3)
-    assert credit_notices(member) == []
-    assert (await member.request("me"))["credit_score"] == score
+    await untold(member, score)
 
     # removed first, then the complaint made before it upheld: the removal took the points
     second = (await member.request("send", group_id=gid, text="另一条违规消息", client_msg_id="m2"))["seq"]
@@ -234,9 +239,7 @@ async def test_one_message_costs_its_sender_once_whatever_measures_it_meets(make
     [item] = await open_items(srv)
     out = await admin_ok(srv, "decide", str(item["item_id"]), "--decision", "remove", "--note", "色情")
     assert f"no credit taken from {member.username}" in out
-    await asyncio.sleep(0.3)
-    assert credit_notices(member) == []
-    assert (await member.request("me"))["credit_score"] == score
+    await untold(member, score)
 
     # the record says what each measure took
     taken = [(a, json.loads(d)["seq"], json.loads(d)["credit_taken"]) for a, d in srv.db_rows(
@@ -277,9 +280,7 @@ async def test_one_comment_costs_its_author_once_whatever_measures_it_meets(make
     assert (await notice(commenter, "content_removed"))["comment_id"] == str(first)
     out = await admin_ok(srv, "resolve", other, "--outcome", "upheld", "--note", "属实")
     assert f"no credit taken from {commenter.username}" in out
-    await asyncio.sleep(0.3)
-    assert credit_notices(commenter) == []
-    assert (await commenter.request("me"))["credit_score"] == score
+    await untold(commenter, score)
 
     # removed first, then the complaint made before it upheld: the removal took the points
     second = (await commenter.request("comment", post_id=post, text="违规评论二"))["comment_id"]
@@ -297,9 +298,7 @@ async def test_one_comment_costs_its_author_once_whatever_measures_it_meets(make
     [item] = await open_items(srv)
     out = await admin_ok(srv, "decide", str(item["item_id"]), "--decision", "reject", "--note", "诈骗")
     assert f"no credit taken from {commenter.username}: it was already taken for comment {held}" in out
-    await asyncio.sleep(0.3)
-    assert credit_notices(commenter) == []
-    assert (await commenter.request("me"))["credit_score"] == score
+    await untold(commenter, score)
 
     # the record says what each measure took
     taken = [(a, str(json.loads(d)["comment_id"]), json.loads(d)["credit_taken"]) for a, d in srv.db_rows(

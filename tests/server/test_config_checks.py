@@ -9,16 +9,11 @@ from pathlib import Path
 import pytest
 
 from server.config import ConfigError, check_config_main, env_overrides, load_config, parse_config
+from tests.server.test_config import problems_of
 
 
 def problems(data: dict, base_dir: Path) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(data, base_dir)
-    return [str(p) for p in info.value.problems]
-
-
-def _list(key: str, path: str) -> dict:
-    return {"content": {key: [{"category": "x", "path": path, "action": "block"}]}}
+    return [str(p) for p in problems_of(data, base_dir)]
 
 
 # Every item of an array is checked, and duplicates among the valid ones are reported with their places.

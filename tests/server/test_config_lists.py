@@ -3,19 +3,12 @@ named by its key or path when read: word lists and reserved names must be UTF-8,
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from server.config import ConfigError, check_config_main, parse_config
+from server.config import check_config_main, parse_config
+from tests.server.test_config_checks import problems
 
 DIGEST = "ab" * 32
-
-
-def problems(data: dict, base_dir: Path) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(data, base_dir)
-    return [str(p) for p in info.value.problems]
 
 
 def _list(key: str, path: str) -> dict:

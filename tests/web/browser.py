@@ -10,7 +10,7 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from tests.e2e.harness import ServerProcess, new_phone
+from tests.e2e.harness import ServerProcess, new_phone, open_group
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -250,3 +250,14 @@ def publish(page: Any, title: str, body: str, mode: str = "open", images: list[d
 def open_post(page: Any, title: str) -> None:
     page.locator("#post-list .post-item", has_text=title).click()
     page.wait_for_selector(f"#post-title:has-text('{title}')")
+
+
+def three_in_a_group(bg: Background, server: ServerProcess) -> tuple[str, Any, Any, Any]:
+    """A group Alice (its owner) opened, Bob and Carol joined: its id and their clients."""
+    alice = bg.run(server.user())
+    bob = bg.run(server.user())
+    carol = bg.run(server.user())
+    gid = bg.run(open_group(alice))
+    for c in (bob, carol):
+        bg.run(c.request("join_group", group_id=gid))
+    return gid, alice, bob, carol

@@ -6,7 +6,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.harness import ServerProcess, open_group
+from tests.e2e.harness import ServerProcess
 from tests.web.browser import (
     Background,
     close_dialogs,
@@ -19,6 +19,7 @@ from tests.web.browser import (
     register,
     run_async,
     send,
+    three_in_a_group,
 )
 
 
@@ -257,12 +258,7 @@ def test_a_mention_stays_marked_after_the_member_renames(browser: Any, server: S
     """Mentions were marked by the members' names as they are now: in a group opened the first time
     (its member list not loaded yet) none was marked, and once a member renamed, the next redraw of a
     message that wrote "@OldName" (a reaction, the language switch) showed it as plain text."""
-    alice = bg.run(server.user())
-    bob = bg.run(server.user())
-    carol = bg.run(server.user())
-    gid = bg.run(open_group(alice))
-    for c in (bob, carol):
-        bg.run(c.request("join_group", group_id=gid))
+    gid, alice, bob, carol = three_in_a_group(bg, server)
     old = carol.username.title()
     seq = bg.run(bob.send(gid, f"@{old} 明天见", mentions=[carol.user_id]))["seq"]
     bg.run(bob.send(gid, "@Nobody 不是提及"))
@@ -295,12 +291,7 @@ def test_a_mention_of_a_member_renamed_before_the_page_loaded_is_marked(
     knew the old name, and showed the mention as plain text. The message carries the member's id,
     not the name it wrote: the "@word" no known name explains is the mention, marked with the
     member's name now as its title (for the member themself as theirs)."""
-    alice = bg.run(server.user())
-    bob = bg.run(server.user())
-    carol = bg.run(server.user())
-    gid = bg.run(open_group(alice))
-    for c in (bob, carol):
-        bg.run(c.request("join_group", group_id=gid))
+    gid, alice, bob, carol = three_in_a_group(bg, server)
     old, bobs = carol.username.title(), bob.username.title()
     bg.run(bob.send(gid, f"@{old} 明天见", mentions=[carol.user_id]))
     bg.run(alice.send(gid, f"@{bobs} @{old}，开会", mentions=[bob.user_id, carol.user_id]))

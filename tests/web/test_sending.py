@@ -23,6 +23,7 @@ from tests.web.browser import (
     open_actions,
     send,
     submit_registration,
+    three_in_a_group,
 )
 
 BLOCK_WORDS = """
@@ -287,12 +288,7 @@ def test_the_reader_stays_at_the_bottom_and_is_shown_new_messages_below(
 
 
 def test_a_new_name_reaches_the_names_already_shown(browser: Any, server: ServerProcess, bg: Background) -> None:
-    alice = bg.run(server.user())
-    bob = bg.run(server.user())
-    carol = bg.run(server.user())
-    gid = bg.run(open_group(alice))
-    for c in (bob, carol):
-        bg.run(c.request("join_group", group_id=gid))
+    gid, alice, bob, carol = three_in_a_group(bg, server)
     seq = bg.run(bob.send(gid, "hello from bob"))["seq"]
     bg.run(alice.send(gid, "welcome", reply_to=seq))
     page = new_page(browser, server)

@@ -38,8 +38,8 @@ const ZH = [
   // bad_request
   [/^a group name is 1 to (\d+) printable characters$/, (m) => `群名称须为 1–${m[1]} 个可打印字符`],
   [/^(\w+) is 1 to (\d+) printable characters$/, (m) => `${field(m[1])}须为 1–${m[2]} 个可打印字符`],
-  // governance/identity.py: a username and a phone number (registration), a display name (the
-  // profile), a password, a legal name and an ID number
+  // governance/identity.py and governance/names.py: a username and a phone number (registration), a
+  // display name (the profile), a password, a legal name and an ID number
   [/^username must be (\d+)-(\d+) characters of letters, digits, '_', '\.', '-', starting with a letter$/,
     (m) => `用户名须为 ${m[1]}–${m[2]} 个字符，只能包含字母、数字和 _ . -，并以字母开头`],
   [/^phone must be a mainland China mobile number \(11 digits starting 13-19\)$/,
@@ -60,7 +60,6 @@ const ZH = [
   [/^id_number has a birth date before (\d+)$/, (m) => `身份证号中的出生日期早于 ${m[1]} 年`],
   [/^id_number has a birth date in the future$/, () => "身份证号中的出生日期晚于今天"],
   [/^id_number check digit does not match$/, () => "身份证号校验位不正确"],
-  [/^a name needs at least one visible character$/, () => "名称至少需要一个可见字符"],
   [/^(\w+) is empty$/, (m) => `${field(m[1])}不能为空`],
   [/^(\w+) contains a NUL character$/, (m) => `${field(m[1])}含有不允许的字符`],
   [/^reason and detail may not contain a NUL character$/, () => "理由和说明含有不允许的字符"],
