@@ -383,21 +383,13 @@ def _main(config_path: str | None, argv: list[str]) -> int:
                 return _fail(f"cannot read {err.filename}: {err.strerror}")
             except UnicodeDecodeError as err:
                 return _fail(f"{flag} {request_args[key]} is not UTF-8 text (byte {err.start}); save it as UTF-8")
-    if args.cmd == "verify-audit" and "manifest" in request_args:
-        heads = []
-        for path in request_args.pop("manifest"):
-            head, why = _record_head(path)
-            if why is not None:
-                return _fail(f"--manifest {path}: {why}")
-            heads.append(head)
-        request_args[_SENT_AS["verify-audit", "manifest"][0]] = heads
-    if args.cmd == "verify-audit" and "checkpoint_file" in request_args:
-        heads = request_args.setdefault(_SENT_AS["verify-audit", "checkpoint_file"][0], [])
-        for path in request_args.pop("checkpoint_file"):
-            found, why = _checkpoint_heads(path)
-            if why is not None:
-                return _fail(f"--checkpoint-file {path}: {why}")
-            heads.extend(found)
+    if args.cmd == "verify-audit":
+        for key, read in (("manifest", _manifest_heads), ("checkpoint_file", _checkpoint_heads)):
+            for path in request_args.pop(key, None) or ():
+                found, why = read(path)
+                if why is not None:
+                    return _fail(f"--{key.replace('_', '-')} {path}: {why}")
+                request_args.setdefault(_SENT_AS["verify-audit", key][0], []).extend(found)
     if args.cmd in ("export", "hold") and sum(k in request_args for k in ("group_id", "username", "account_id")) != 1:
         return _fail(f"{args.cmd} needs exactly one of --group, --user or --account")
     for key in ("out", "new_key_file"):  # the server resolves nothing against its own folder
@@ -473,6 +465,12 @@ def _head_batches(heads: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         batches[-1].append(head)
         size += n
     return batches
+
+
+def _manifest_heads(path: str) -> tuple[list[Any], str | None]:
+    """:func:`_record_head` as a list, like :func:`_checkpoint_heads`."""
+    head, why = _record_head(path)
+    return ([head] if why is None else []), why
 
 
 def _record_head(path: str) -> tuple[Any, str | None]:

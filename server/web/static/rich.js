@@ -23,13 +23,16 @@ export function mentionsMe(m) {
 // marked all the same, with the member's name now as its title. A member renamed before this page
 // saw their old name is not found so: the message carries their id but neither the name it wrote
 // nor where (docs/protocol.md), so the "@word"s no name explains stand for them (unnamedMentions).
+// How "@all" is written: in the reader's language, and in Chinese as most messages write it.
+const allLabels = () => [t("mention_all_name"), "所有人"];
+
 export function textNode(g, m) {
   const names = [];
   for (const uid of m.mentions || []) {
     const known = namesOf(uid, g);
     for (const name of known) names.push({ name: "@" + name, uid, now: known[0], me: !!S.me && uid === S.me.user_id });
   }
-  if (m.mention_all) for (const label of new Set([t("mention_all_name"), "所有人"])) names.push({ name: "@" + label, me: true });
+  if (m.mention_all) for (const label of new Set(allLabels())) names.push({ name: "@" + label, me: true });
   const text = m.text || "";
   const hits = [];   // {at, name (as the text says it), uid, now, me}, by position
   for (let i = 0; i < text.length;) {
@@ -69,7 +72,7 @@ export function textNode(g, m) {
 // which is the text's but when picked out of order), and only when there are as many of each.
 const CLOSING = /[,.:;!?)\]}，。：；！？、）」』]+$/u;
 function unnamedMentions(g, m, text, hits) {
-  const plain = [t("mention_all_name"), "所有人", "all"];
+  const plain = [...allLabels(), "all"];
   if (g.members) for (const u of g.members.values()) if (!(m.mentions || []).includes(u.user_id)) plain.push(u.display_name);
   const words = [];
   for (const x of text.matchAll(/(^|\s)(@[^\s@,;，。、；：！？（）「」『』【】]+)/gu)) {
