@@ -100,12 +100,12 @@ class Nodes(ServerProc):
 
 
 def start_node(workdir: Path, name: str, storage_url: str | None, extra: str = "",
-               key_file: Path | None = None) -> ServerProc:
+               key_file: Path | None = None, log_level: str = "WARNING") -> ServerProc:
     """One qunguan in ``workdir/name``: the bench's config, plus ``extra`` (a [cluster] section)."""
     d = workdir / name
     d.mkdir(parents=True, exist_ok=True)
     cfg, term = write_qunguan_config(d, storage_url)
-    text = cfg.read_text(encoding="utf-8")
+    text = cfg.read_text(encoding="utf-8").replace('log_level = "WARNING"\n', f'log_level = "{log_level}"\n', 1)
     if key_file is not None:
         text = text.replace("[identity]\n", f'[identity]\nkey_file = "{key_file}"\n', 1)
     cfg.write_text(text + extra, encoding="utf-8")

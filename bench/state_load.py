@@ -55,7 +55,8 @@ async def populate(url: str, users: int, ids: int = 0) -> dict[str, int]:
             "users",
             columns=["user_id", "username", "username_key", "password_hash", "display_name", "phone_hmac",
                      "phone_enc", "id_verified_at", "credit_score", "created_at"],
-            records=((f"u{i:09d}", f"user{i}", f"user{i}", "x", f"用户{i}", i.to_bytes(8, "big"), b"e",
+            # (phone_enc empty: nothing sealed, so that bench.takeover's nodes start on it with any key)
+            records=((f"u{i:09d}", f"user{i}", f"user{i}", "x", f"用户{i}", i.to_bytes(8, "big"), b"",
                       now if i % 10 == 0 else None, 100, now) for i in range(users)),
         )
         await conn.copy_records_to_table(

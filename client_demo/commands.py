@@ -54,6 +54,7 @@ class Command:
     user_source: str = "members"              # op listing the users an @name is looked up in
     confirm_group: str | None = None          # /dissolve GID: must equal the current group
     confirm: bool = False                     # the client asks "yes?" before sending it
+    user_rest: tuple[str, ...] = ()           # where the words after an @name go (see split_user)
 
 
 # -- durations -------------------------------------------------------------------
@@ -358,8 +359,13 @@ def _report(a: list[str]) -> Command:
     elif target == "user":
         if len(rest) < 2:
             raise _usage("report")
-        params["user_id"] = rest[0]
         kw = {"group": "optional", "user_param": "user_id"}
+        if rest[0].startswith("@"):
+            # "@display name" may have spaces: where it ends is found among the members' names
+            # (the longest that fits), and the words after it are REASON [DETAIL...]
+            params["user_id"] = _user("report", rest)
+            return _req("report", a, "report", params, user_rest=("reason", "detail"), **kw)
+        params["user_id"] = rest[0]
         rest = rest[1:]
     if not rest:
         raise _usage("report")
@@ -777,6 +783,30 @@ def pick_user(users: list[dict[str, Any]], name: str, where: str) -> str:
         raise CommandError("not_found", f"nobody in {where} is called @{name} (use a user_id)")
     ids = ", ".join(str(u.get("user_id")) for u in found)
     raise CommandError("conflict", f"@{name} matches {len(found)} users in {where} ({ids}); use a user_id")
+
+
+def split_user(users: list[dict[str, Any]], text: str, where: str) -> tuple[str, list[str]]:
+    """(the user_id, the words after the name) for ``text``, a display name followed by more words
+    (``Bob Li spam ads``): the longest name in ``users`` that ``text`` starts with, a whole word."""
+    fits = {str(u.get("display_name")) for u in users
+            if isinstance(u.get("display_name"), str) and u["display_name"]
+            and (text == u["display_name"] or text.startswith(u["display_name"] + " "))}
+    if not fits:
+        raise CommandError("not_found", f"nobody in {where} has a name that @{text} starts with (use a user_id)")
+    name = max(fits, key=len)
+    return pick_user(users, name, where), text[len(name):].split()
+
+
+def bind_user_rest(cmd: Command, params: dict[str, Any], user_id: str, rest: list[str]) -> None:
+    """Put the user found by :func:`split_user` and the words after the name where ``cmd`` wants
+    them: the first word to ``user_rest[0]``, the others (joined) to ``user_rest[1]``."""
+    assert cmd.user_param is not None and cmd.user_rest
+    if not rest:
+        raise _usage(cmd.name, f"give the {cmd.user_rest[0].upper()} after @name")
+    params[cmd.user_param] = user_id
+    params[cmd.user_rest[0]] = rest[0]
+    if len(rest) > 1 and len(cmd.user_rest) > 1:
+        params[cmd.user_rest[1]] = " ".join(rest[1:])
 
 
 MENTION_ALL = ("@所有人", "@all")

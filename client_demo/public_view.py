@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from client_demo.render import Names, clean, format_attachment, format_comment, hhmm
+from client_demo.text import clean_lines
 
 STATUS_NOTES = {
     "restricted": "the platform turned its comments off",
@@ -48,7 +49,7 @@ def format_account_info(r: dict[str, Any]) -> list[str]:
     if r.get("created_at"):
         lines.append(f"  opened {hhmm(r['created_at'])}")
     if r.get("intro"):
-        lines.append("  " + clean(r["intro"]).replace("\n", "\n  "))
+        lines.append("  " + clean(r["intro"]))
     return lines
 
 
@@ -72,7 +73,7 @@ def format_post(p: dict[str, Any], names: Names, base: str = "") -> list[str]:
     """A whole post for /post: heading, facts, the body indented, one line per attachment."""
     head = f"* post {clean(p.get('post_id'))} of {names.account(p.get('account_id'))}, {hhmm(p.get('ts'))}"
     lines = [f"{head}: {clean(p.get('title'))}", f"  ({_post_facts(p)})"]
-    lines += ["    " + line for line in clean(p.get("body", "")).split("\n")]
+    lines += ["    " + line for line in clean_lines(p.get("body", ""))]
     for a in p.get("attachments") or []:
         if isinstance(a, dict):
             lines.append("    " + format_attachment(a, base))

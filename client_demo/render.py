@@ -50,6 +50,7 @@ class Names:
     def __init__(self) -> None:
         self.names: dict[str, str] = {}
         self.accounts: dict[str, str] = {}
+        self.me: str | None = None  # the logged-in user's id: their mentions are highlighted in edits
 
     def learn(self, user: Any) -> None:
         if isinstance(user, dict) and user.get("user_id") and user.get("display_name"):
@@ -111,9 +112,11 @@ def _mention_tokens(m: dict[str, Any], names: Names | None) -> tuple[list[str], 
     return look, add
 
 
-def highlight_mentions(text: str, m: dict[str, Any], names: Names | None, hl: Highlight) -> str:
+def highlight_mentions(text: str, m: dict[str, Any], names: Names | None, hl: Highlight,
+                       add_missing: bool = True) -> str:
     """``text`` (already cleaned) with the message's mentions highlighted; a mention the text does
-    not spell out (the name changed, or is unknown here) is added at the end."""
+    not spell out (the name changed, or is unknown here) is added at the end (unless not
+    ``add_missing``: an edit's event does not say whom the message mentions)."""
     look, add = _mention_tokens(m, names)
     if not look:
         return text
@@ -131,7 +134,7 @@ def highlight_mentions(text: str, m: dict[str, Any], names: Names | None, hl: Hi
         name = names.names.get(str(uid)) if names is not None else None
         if f"@{clean(uid)}" in seen and name and f"@{clean(name)}" in missing:
             missing.remove(f"@{clean(name)}")
-    if missing:
+    if missing and add_missing:
         out = (out + " " if out else "") + " ".join(hl(t) for t in missing)
     return out
 
@@ -140,7 +143,7 @@ def format_message(m: dict[str, Any], names: Names | None = None, *, hl: Highlig
                    base: str = "") -> str:
     """``12:30 [123456789 #42] Alice (owner): ↪ #40 hi *@Bob* (edited) [👍 2]``, then one
     indented line per attachment; a deleted one ``... (deleted)``."""
-    head = f"{hhmm(m.get('ts'))} [{clean(m.get('group_id'))} #{m.get('seq')}]"
+    head = f"{hhmm(m.get('ts'))} [{clean(m.get('group_id'))} #{clean(m.get('seq'))}]"
     if m.get("deleted"):
         return f"{head} (deleted)"
     sender = m.get("sender") or {}
@@ -150,7 +153,7 @@ def format_message(m: dict[str, Any], names: Names | None = None, *, hl: Highlig
     parts = []
     if m.get("reply_to") is not None:
         parts.append(f"↪ #{clean(m['reply_to'])}")
-    text = highlight_mentions(clean(m.get("text") or "").replace("\n", "\n    "), m, names, hl)
+    text = highlight_mentions(clean(m.get("text") or ""), m, names, hl)
     if text:
         parts.append(text)
     if m.get("edited_at"):
@@ -182,7 +185,7 @@ def format_comment(c: dict[str, Any], names: Names) -> str:
     parts = [f"{who}:"]
     if c.get("reply_to") is not None:
         parts.append(f"↪ comment {clean(c['reply_to'])}")
-    parts.append(clean(c.get("text", "")).replace("\n", "\n    "))
+    parts.append(clean(c.get("text", "")))
     for flag in ("held", "hidden"):
         if c.get(flag):
             parts.append(f"({flag})")
@@ -201,6 +204,30 @@ def format_comment_event(ev: dict[str, Any], names: Names) -> str:
 
 # -- events ---------------------------------------------------------------------------------
 
+_TIME_KEYS = frozenset({"until", "ts", "deadline", "as_of", "cutoff"})
+
+
+def is_time_key(key: str) -> bool:
+    """Whether a field holds a time in epoch milliseconds: ``until``, ``deadline``, ``..._until``,
+    ``..._at``."""
+    return key in _TIME_KEYS or key.endswith(("_until", "_at"))
+
+
+def field_value(key: str, value: Any) -> str:
+    """A field shown as ``key=value``: a time (see :func:`is_time_key`) as a local time, a yes/no
+    as ``yes`` or ``no``, anything else cleaned."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if is_time_key(key) and isinstance(value, int) and value > 0:
+        return hhmm(value)
+    return clean(value)
+
+
+def fields_text(d: dict[str, Any]) -> str:
+    """``k=v, k=v`` with each value as :func:`field_value` shows it."""
+    return ", ".join(f"{clean(k)}={field_value(str(k), v)}" for k, v in d.items())
+
+
 def _group_change(key: str, value: Any) -> str:
     if key == "pinned":
         seqs = value if isinstance(value, list) else []
@@ -208,7 +235,9 @@ def _group_change(key: str, value: Any) -> str:
     if key == "slow_mode_seconds":
         secs = value if isinstance(value, int) else 0
         return f"slow mode: a member may send once per {format_duration(secs)}" if secs else "slow mode off"
-    return f"{clean(key)}={clean(value)}"
+    if key == "mute_all" and isinstance(value, bool):
+        return "everyone but the owner and admins muted" if value else "mute-all off: everyone may speak"
+    return f"{clean(key)}={field_value(key, value)}"
 
 
 def format_group_updated(ev: dict[str, Any]) -> str:
@@ -245,9 +274,10 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
         names.learn(ev.get("sender"))
         return format_message(ev, names, hl=hl, base=base)
     if kind == "message_deleted":
-        return f"[{gid} #{ev.get('seq')}] (deleted)"
-    if kind == "message_edited":
-        text = clean(ev.get("text", "")).replace("\n", "\n    ")
+        return f"[{gid} #{clean(ev.get('seq'))}] (deleted)"
+    if kind == "message_edited":  # the event has no mentions: the reader's own @name is marked
+        mine = {"mentions": [names.me]} if names.me else {}
+        text = highlight_mentions(clean(ev.get("text", "")), mine, names, hl, add_missing=False)
         return f"{hhmm(ev.get('edited_at'))} [{gid} #{clean(ev.get('seq'))}] edited: {text}"
     if kind == "reaction":
         what = "reacted" if ev.get("on") else "took back"
@@ -314,14 +344,37 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
         names.learn(inviter)
         who = names(inviter["user_id"]) if isinstance(inviter, dict) and inviter.get("user_id") else "someone"
         return f"* {who} invited you to {gid} ({clean(ev.get('name', ''))}): /join {gid} to join"
+    if kind == "join_request_decided":  # [ext] to the managers
+        who, by = names(ev.get("user_id")), names(ev.get("by"))
+        status = ev.get("status")
+        if status == "joined":
+            return (f"* {who}'s request to join {gid} ended: they joined without one "
+                    "(invited, a link, or the group is open)")
+        if status == "dropped" and ev.get("by") == ev.get("user_id"):
+            return f"* {who}'s request to join {gid} ended: they cancelled their account"
+        if status == "dropped":
+            return f"* {who}'s request to join {gid} was dropped by {by}: the account is closed"
+        return f"* {who}'s request to join {gid} was {clean(status)} by {by}"
+    if kind == "ban_changed":  # [ext] to the managers
+        ban = ev.get("ban")
+        if not isinstance(ban, dict):
+            return f"* {names(ev.get('by'))} lifted {names(ev.get('user_id'))}'s ban from {gid}"
+        until = ban.get("until")
+        when = f"until {hhmm(until)}" if isinstance(until, int) and until > 0 else "until unbanned"
+        why = f": {clean(ban['reason'])}" if ban.get("reason") else ""
+        return f"* {names(ev.get('by'))} banned {names(ev.get('user_id'))} from {gid} {when}{why}"
+    if kind == "invite_link_changed":  # [ext] to the managers
+        link = ev.get("link")
+        if not isinstance(link, dict):
+            return f"* {names(ev.get('by'))} revoked invite link {clean(ev.get('link_id'))} of {gid}"
+        return f"* {names(ev.get('by'))} made an invite link for {gid}: {format_invite_link(link, names).strip()}"
     if kind == "join_result":
         if ev.get("status") == "approved":
             return f"* your request to join {gid} ({clean(ev.get('name', ''))}) was approved: /use {gid}"
         return f"* your request to join {gid} was {clean(ev.get('status'))}"
     if kind is None and ev.get("ok") is False:  # an error reply to an unreadable frame
         return f"! {clean(ev.get('code'))}: {clean(ev.get('reason', ''))}"
-    fields = ", ".join(f"{clean(k)}={clean(v)}" for k, v in ev.items() if k != "ev")
-    return f"* {clean(kind)}: {fields}"
+    return f"* {clean(kind)}: {fields_text({k: v for k, v in ev.items() if k != 'ev'})}"
 
 
 # -- lists in replies -------------------------------------------------------------------------
@@ -330,6 +383,13 @@ def format_user(u: dict[str, Any]) -> str:
     role = u.get("role")
     return (f"  {clean(u.get('user_id'))}  {clean(u.get('display_name'))}"
             + (f"  ({clean(role)})" if role else ""))
+
+
+def format_join_request(u: dict[str, Any]) -> str:
+    """``  u3  Carol  asked 18:00`` (one of ``/requests``: no role, the requester is no member yet)."""
+    line = f"  {clean(u.get('user_id'))}  {clean(u.get('display_name'))}"
+    at = u.get("requested_at")
+    return line + (f"  asked {hhmm(at)}" if isinstance(at, int) and not isinstance(at, bool) and at > 0 else "")
 
 
 def format_ban(b: dict[str, Any], names: Names) -> str:
@@ -358,17 +418,11 @@ def format_invite_link(link: dict[str, Any], names: Names) -> str:
 
 
 def _detail(detail: Any) -> str:
-    """A log entry's detail; times (``until``, ``..._at``: epoch milliseconds) as local times."""
+    """A log entry's detail; times (``until``, ``deadline``, ``..._at``: epoch milliseconds) as local
+    times, yes/no values as ``yes`` and ``no`` (:func:`field_value`)."""
     if isinstance(detail, dict):
-        return ", ".join(f"{clean(k)}={_detail_value(str(k), v)}" for k, v in detail.items())
+        return fields_text(detail)
     return clean(detail)
-
-
-def _detail_value(key: str, value: Any) -> str:
-    is_time = key == "until" or key == "ts" or key.endswith("_at")
-    if is_time and isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return hhmm(value)
-    return clean(value)
 
 
 def format_log_entry(e: dict[str, Any], names: Names) -> str:
@@ -426,7 +480,7 @@ def format_held_text(h: dict[str, Any]) -> str:
     """``  #12 18:00 group name of 123456789: 刷单返利群`` (one of ``my_held_texts``)."""
     where = (f" of {clean(h.get('group_id'))}" if h.get("group_id") else
              f" of account {clean(h.get('account_id'))}" if h.get("account_id") else "")
-    text = clean(h.get("text", "")).replace("\n", "\n    ")
+    text = clean(h.get("text", ""))
     return (f"  #{clean(h.get('held_id'))} {hhmm(h.get('created_at'))} "
             f"{_HELD_KINDS.get(str(h.get('kind')), clean(h.get('kind')))}{where}: {text}")
 
@@ -458,7 +512,7 @@ def format_held(op: str, params: dict[str, Any], r: dict[str, Any]) -> str | Non
     wait = "is held for the platform's review"
     if op == "send":  # a message: stored, but delivered to nobody (the sender neither) unless released
         seq = f" #{clean(r['seq'])}" if r.get("seq") is not None else ""
-        text = clean(params.get("text", "")).replace("\n", "\n    ")
+        text = clean(params.get("text", ""))
         return (f"* your message{seq} to {clean(params.get('group_id'))} {wait}: nobody sees it (you neither) "
                 "until an operator releases it" + (f": {text}" if text else ""))
     if op in ("register", "set_profile"):

@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import codecs
+import math
 import os
+import re
 import sys
 import threading
 import uuid
@@ -32,12 +34,14 @@ from client_demo.commands import (
     Command,
     CommandError,
     bind,
+    bind_user_rest,
     find_mentions,
     format_duration,
     help_text,
     needs_resolving,
     parse_command,
     pick_user,
+    split_user,
 )
 from client_demo.public_view import (
     COMMENTS_PAGE,
@@ -58,6 +62,7 @@ from client_demo.render import (
     format_held,
     format_held_text,
     format_invite_link,
+    format_join_request,
     format_log_entry,
     format_message,
     format_my_appeal,
@@ -66,6 +71,7 @@ from client_demo.render import (
     hhmm,
     human_size,
 )
+from client_demo.text import clean_lines
 from client_demo.upload import upload_file
 
 DEFAULT_URL = "ws://127.0.0.1:8765/ws"
@@ -90,22 +96,51 @@ def http_base(url: str) -> str:
     return f"{'https' if scheme == 'wss' else 'http'}://{host}"
 
 
-def refusal_tail(reply: dict[str, Any]) -> str:
+_EPOCH_MS = re.compile(r"\b(\d{10,16}) \(epoch ms\)")
+
+
+def refusal_text(reason: Any, reply: dict[str, Any]) -> str:
+    """A refusal's reason as the client prints it: a time the server spells in epoch milliseconds
+    (``banned from this group until 1796182432586 (epoch ms)``) as a local time, then
+    :func:`refusal_tail`. The server's text is otherwise kept as it is."""
+    text = _EPOCH_MS.sub(lambda m: hhmm(int(m.group(1))), str(reason))
+    return text + refusal_tail(reply, shown=text)
+
+
+def _wait(ms: float) -> str:
+    """``2.5 s``; a wait under a tenth of a second is rounded up, never said as ``0.0 s``."""
+    return f"in {math.ceil(ms / 100) / 10:.1f} s" if ms > 0 else "now"
+
+
+def refusal_tail(reply: dict[str, Any], shown: str = "") -> str:
     """What a refusal says beyond its reason: the wait of ``rate_limited``, the end of a measure
     that lasts (``until``: a mute, the platform's suspension of a group, which also keeps its owner
-    from dissolving, handing on or renaming it and from taking on another group), and the way out of
-    the ``forbidden`` that waits for the platform's rules and agreement (``agreement_version``)."""
+    from dissolving, handing on or renaming it and from taking on another group; ``banned_until``:
+    a timed ban, unless the reason already says it), and the way out of the ``forbidden`` that waits
+    for the platform's rules and agreement (``agreement_version``)."""
     version = reply.get("agreement_version")
     if isinstance(version, str) and version:
         v = clean(version)
         return f" - read them with /agreement, then accept them with /accept {v}"
     retry = reply.get("retry_after_ms")
     if isinstance(retry, (int, float)) and not isinstance(retry, bool):
-        return f" (try again in {retry / 1000:.1f} s)"
-    until = reply.get("until")
-    if isinstance(until, int) and not isinstance(until, bool) and until > 0:
-        return f" (until {hhmm(until)})"
+        return f" (try again {_wait(retry)})"
+    for key in ("until", "banned_until"):
+        until = reply.get(key)
+        if isinstance(until, int) and not isinstance(until, bool) and until > 0:
+            at = hhmm(until)
+            return "" if f"until {at}" in shown else f" (until {at})"
     return ""
+
+
+def read_line(gid: Any, asked: Any, read_seq: Any) -> str:
+    """The reply to ``/read SEQ``: where the marker stands now (``read_seq``), which is not always
+    the SEQ typed: it only moves forward, and never past the group's last message."""
+    if not isinstance(read_seq, int) or isinstance(read_seq, bool) or read_seq == asked:
+        return f"* read {clean(gid)} up to #{clean(asked)}"
+    if isinstance(asked, int) and read_seq > asked:
+        return f"* nothing moved: {clean(gid)} is read up to #{read_seq} already"
+    return f"* read {clean(gid)} up to #{read_seq} (its last message)"
 
 
 def posting_state(g: dict[str, Any]) -> str:
@@ -255,14 +290,22 @@ class ChatTUI:
         self.client: Client | None = None
         self.current: str | None = None
         self.token: str | None = None       # re-authenticates a re-opened connection
-        self.user_id: str | None = None
-        self.names = Names()
+        self.names = Names()                # also who is logged in (user_id): see below
         self._pump: asyncio.Task[None] | None = None
         self._closing = False
         self._connect_lock = asyncio.Lock()
         self._reconnector: asyncio.Task[None] | None = None
         self.pending: Command | None = None  # a command waiting for "yes" (see ask)
         self.agreement_shown: str | None = None  # the version /agreement showed: what a bare /accept takes
+
+    @property
+    def user_id(self) -> str | None:
+        """The logged-in user's id; kept in :attr:`names` (``me``), which marks their mentions."""
+        return self.names.me
+
+    @user_id.setter
+    def user_id(self, value: str | None) -> None:
+        self.names.me = value
 
     # output
     def say(self, text: str) -> None:
@@ -384,7 +427,7 @@ class ChatTUI:
         except CommandError as exc:
             self.error(exc.code, exc.message)
         except RequestError as exc:
-            self.error(exc.code, f"{exc.reason}{refusal_tail(exc.reply)}")
+            self.error(exc.code, refusal_text(exc.reason, exc.reply))
         except TimeoutError:
             self.error("timeout", f"no reply within {REQUEST_TIMEOUT:g} s")
         except Unreachable as exc:
@@ -425,7 +468,11 @@ class ChatTUI:
             gid = params.get("group_id")
             if gid is None:
                 raise CommandError("no_group", "@names are looked up in the current group: /use GID first")
-            params[cmd.user_param] = await self.resolve(cmd.user_source, gid, name)  # type: ignore[index]
+            if cmd.user_rest:
+                users, where = await self.users_of(cmd.user_source, gid)
+                bind_user_rest(cmd, params, *split_user(users, name, where))
+            else:
+                params[cmd.user_param] = await self.resolve(cmd.user_source, gid, name)  # type: ignore[index]
         if cmd.op == "mark_read" and "seq" not in params:
             params["seq"] = self.last_seq_of(params["group_id"])
         if cmd.op == "send":
@@ -466,11 +513,16 @@ class ChatTUI:
             users = [{"user_id": b.get("user_id"), "display_name": self.names.names.get(str(b.get("user_id")))}
                      for b in bans]
             return pick_user(users, name, f"the bans of {gid}")
+        users, where = await self.users_of(source, gid)
+        return pick_user(users, name, where)
+
+    async def users_of(self, source: str, gid: str) -> tuple[list[dict[str, Any]], str]:
+        """The group's members or join requests (``source``), and the words naming them."""
         key = "requests" if source == "join_requests" else "members"
         users = (await self.request(source, group_id=gid))[key]
         for u in users:
             self.names.learn(u)
-        return pick_user(users, name, f"{gid} {key}")
+        return users, f"{gid} {key}"
 
     async def add_mentions(self, params: dict[str, Any]) -> None:
         """``mentions`` / ``mention_all`` from the ``@name``s in the text (members looked up when
@@ -674,7 +726,7 @@ class ChatTUI:
             self.say(f"* {label} {gid}: {len(users)}")
             for u in users:
                 self.names.learn(u)
-                self.say(format_user(u))
+                self.say(format_user(u) if op == "members" else format_join_request(u))
         elif op == "history":
             msgs = r.get("messages") or []
             self.say(f"* history of {gid}: {len(msgs)} message{'s' * (len(msgs) != 1)}")
@@ -743,8 +795,8 @@ class ChatTUI:
         self.say(f"* the platform's rules and service agreement, version {v} ({state})")
         for title, key in (("rules", "rules"), ("service agreement", "agreement")):
             self.say(f"  -- {title} --")
-            text = clean(str(r.get(key) or "").replace("\r\n", "\n")).strip("\n")
-            for line in (text.split("\n") if text else ["(empty)"]):
+            text = str(r.get(key) or "").replace("\r\n", "\n").strip("\n")
+            for line in (clean_lines(text) if text else ["(empty)"]):
                 self.say(f"    {line}")
         if not r.get("accepted"):
             self.say(f"* /accept {v} accepts them")
@@ -821,7 +873,7 @@ class ChatTUI:
             for link in links:
                 self.say(format_invite_link(link, self.names))
         elif op == "mark_read":
-            self.say(f"* read {gid} up to #{seq}")
+            self.say(read_line(gid, seq, r.get("read_seq")))
         elif op == "search":
             msgs = r.get("messages") or []
             self.say(f"* {len(msgs)} message{'s' * (len(msgs) != 1)} in {gid} contain {clean(params['query'])!r}")

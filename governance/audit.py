@@ -84,6 +84,8 @@ class Checkpoint:
 
 
 HEAD_KEYS: dict[str, type] = {"ts": int, "count": int, "last_id": int, "mac": str}  # a record head's fields
+MAC_DIGITS = len(GENESIS)  # a head's mac: an entry_mac (SHA-256 hex digest) or GENESIS, as the server writes it
+_HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 def json_kind(value: object) -> str:
@@ -104,10 +106,12 @@ def json_kind(value: object) -> str:
 
 
 def head_problem(head: object) -> str | None:
-    """Why ``head`` is not a record head (``ts``, ``count``, ``last_id``: whole numbers; ``mac``: text), as the
-    rest of a sentence naming it ("has no mac"), or None. The one rule for a head, wherever it comes from:
-    a checkpoint file line (read by the server and by ``verify-audit --checkpoint-file`` alike, through
-    :func:`parse_checkpoints`), an export manifest's, one sent to the operator socket."""
+    """Why ``head`` is not a record head (``ts``, ``count``, ``last_id``: whole numbers; ``mac``: text of
+    :data:`MAC_DIGITS` lower-case hex digits), as the rest of a sentence naming it ("has no mac"), or None.
+    The one rule for a head, wherever it comes from: a checkpoint file line (read by the server and by
+    ``verify-audit --checkpoint-file`` alike, through :func:`parse_checkpoints`), an export manifest's,
+    one sent to the operator socket. A mac of another shape is no digest the server wrote: compared, it
+    would only say "differs" of a record that may be whole."""
     if not isinstance(head, dict):
         return f"must be an object with {', '.join(HEAD_KEYS)}, not {json_kind(head)}"
     for key, kind in HEAD_KEYS.items():
@@ -116,22 +120,32 @@ def head_problem(head: object) -> str | None:
         if type(head[key]) is not kind:
             what = "a whole number" if kind is int else "text"
             return f"{key} must be {what}, not {json_kind(head[key])}"
+    mac: str = head["mac"]
+    if len(mac) != MAC_DIGITS or not _HEX_DIGITS.issuperset(mac):
+        odd = next((c for c in mac if c not in _HEX_DIGITS), None)
+        found = f"{len(mac)} characters" if len(mac) != MAC_DIGITS else f"text with {odd!r} in it"
+        return f"mac must be {MAC_DIGITS} hex digits (0-9, a-f), not {found}"
     return None
 
 
-def parse_checkpoints(data: bytes) -> tuple[list[Checkpoint], list[int]]:
+def parse_checkpoints(data: bytes) -> tuple[list[Checkpoint], list[tuple[int, str]]]:
     """The checkpoints in a checkpoint file's content (one JSON line each, as the server appends them),
-    and the numbers of the lines that are not one (not UTF-8, not JSON, or not a head by
+    and the lines that are not one, each its number and why (not UTF-8, not JSON, or not a head by
     :func:`head_problem`): skipped, so that one damaged line does not hide the others."""
     out: list[Checkpoint] = []
-    bad: list[int] = []
+    bad: list[tuple[int, str]] = []
     for n, line in enumerate(data.splitlines(), start=1):
         try:
             d = json.loads(line.decode("utf-8"))  # (UnicodeDecodeError is a ValueError)
+        except UnicodeDecodeError:
+            bad.append((n, "not UTF-8 text"))
+            continue
         except ValueError:
-            d = None
-        if head_problem(d) is not None:
-            bad.append(n)
+            bad.append((n, "not JSON"))
+            continue
+        why = head_problem(d)
+        if why is not None:
+            bad.append((n, f"the head {why}"))
             continue
         out.append(Checkpoint(d["ts"], d["count"], d["last_id"], d["mac"]))
     return out, bad

@@ -138,10 +138,9 @@ class ContentBlocked(ContractError):
     the reason (which names the category) only.
     """
 
-    def __init__(self, verdict: Verdict, field: str) -> None:
-        super().__init__(
-            "content_blocked", f"the {_FIELD_NOUNS.get(field, field)} contains prohibited content ({verdict.category})"
-        )
+    def __init__(self, verdict: Verdict, field: str, noun: str | None = None) -> None:
+        what = noun or _FIELD_NOUNS.get(field, field)
+        super().__init__("content_blocked", f"the {what} contains prohibited content ({verdict.category})")
         self.verdict = verdict
         self.field = field
 
@@ -153,8 +152,10 @@ _FIELD_NOUNS: Final = {
 }
 
 
-def screen_text(content_filter: TextScreen, text: str, field: str) -> Verdict | None:
-    """Run the prohibited-content filter over ``text`` (the argument ``field``).
+def screen_text(content_filter: TextScreen, text: str, field: str, noun: str | None = None) -> Verdict | None:
+    """Run the prohibited-content filter over ``text`` (the argument ``field``; ``noun`` names it in
+    the refusal's reason where the argument's name alone would mislead, e.g. a public account's
+    ``name`` is not a group name).
 
     A ``block`` match raises :class:`ContentBlocked` (``content_blocked``; the
     reason names the category, e.g. "the message contains prohibited content
@@ -163,7 +164,7 @@ def screen_text(content_filter: TextScreen, text: str, field: str) -> Verdict | 
     """
     verdict = content_filter.check(text)
     if verdict is not None and verdict.action is Action.BLOCK:
-        raise ContentBlocked(verdict, field)
+        raise ContentBlocked(verdict, field, noun)
     return verdict
 
 

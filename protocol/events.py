@@ -27,6 +27,8 @@ __all__ = [
     "EVENT_TYPES",
     "Event",
     "AttachmentObj",
+    "BanChanged",
+    "BanObj",
     "CommentDeleted",
     "CommentEvent",
     "EditorChanged",
@@ -36,8 +38,11 @@ __all__ = [
     "GroupSuspended",
     "GroupUpdated",
     "HeldTextSettled",
+    "InviteLinkChanged",
+    "InviteLinkObj",
     "Invited",
     "JoinRequest",
+    "JoinRequestDecided",
     "JoinResult",
     "MemberJoined",
     "MemberLeft",
@@ -254,7 +259,7 @@ class GroupUpdated(EventBase, tag="group_updated", kw_only=True, frozen=True):
 
 
 class JoinRequest(EventBase, tag="join_request", kw_only=True, frozen=True):
-    """Someone asks to join an ``approval`` group (to its owner and admins)."""
+    """Someone asks to join an ``approval`` group (to its owner and admins whose powers are not suspended)."""
 
     group_id: str
     user: UserObj
@@ -395,6 +400,62 @@ class JoinResult(EventBase, tag="join_result", kw_only=True, frozen=True):
     name: str | None = None  # [ext] approved only: the new member's group's name (a refused one learns nothing)
 
 
+# -- What the group's managers alone see: its bans, join requests and invite links (v2, [ext]) -------
+# Sent to the connections of its owner and admins who may manage it now (not while the platform
+# suspends their powers): what they would read again with ``bans``, ``join_requests`` and
+# ``invite_links``. Never to plain members.
+class BanObj(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """A ban in force as ``bans`` lists it (``until`` null: until unbanned; ``reason`` masked)."""
+
+    user_id: str
+    until: int | None
+    by: str
+    reason: str | None
+
+
+class InviteLinkObj(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """An invite link as ``invite_links`` lists it: never its code."""
+
+    link_id: str
+    created_by: str
+    created_at: int
+    expires_at: int | None
+    max_uses: int | None
+    uses: int
+    note: str | None
+
+
+class BanChanged(EventBase, tag="ban_changed", kw_only=True, frozen=True):
+    """[ext] ``by`` banned ``user_id`` (``ban``: the ban now in force) or lifted their ban (no ``ban``)."""
+
+    group_id: str
+    user_id: str
+    by: str
+    ban: BanObj | None = None
+
+
+class JoinRequestDecided(EventBase, tag="join_request_decided", kw_only=True, frozen=True):
+    """[ext] ``user_id``'s join request is no longer pending: ``approved`` or ``rejected`` by ``by``
+    (a ``ban`` rejects it too); ``dropped``: ``by`` found the requester's account closed, or the
+    requester's account closed (``by`` the requester: cancelled, or blacklisted by the platform);
+    ``joined``: the requester (``by``) came in without a decision (by an invitation or an invite
+    link, or the group is open now)."""
+
+    group_id: str
+    user_id: str
+    status: Literal["approved", "rejected", "dropped", "joined"]
+    by: str
+
+
+class InviteLinkChanged(EventBase, tag="invite_link_changed", kw_only=True, frozen=True):
+    """[ext] ``by`` made the link ``link_id`` (``link``: as ``invite_links`` lists it) or revoked it (no ``link``)."""
+
+    group_id: str
+    link_id: str
+    by: str
+    link: InviteLinkObj | None = None
+
+
 # -- Messages, richer (v2) ----------------------------------------------------------------------
 class MessageEdited(EventBase, tag="message_edited", kw_only=True, frozen=True):
     group_id: str
@@ -492,6 +553,9 @@ Event: TypeAlias = (
     | GroupSuspended
     | Invited
     | JoinResult
+    | BanChanged
+    | JoinRequestDecided
+    | InviteLinkChanged
     | MessageEdited
     | Reaction
     | ReadMarker

@@ -33,6 +33,7 @@ from server.config import Config
 from server.content import build_filter
 from server.handlers import DEFERRED, load_all
 from server.handlers.common import still_active
+from server.logs import Repeats
 from server.loopmon import LoopMonitor
 from server.media import cleanup as media_cleanup
 from server.media import web as media_web
@@ -43,7 +44,7 @@ from server.providers import make_id_verifier
 from server.security import Passwords, vault_for
 from server.session import CLOSE_POLICY, Session
 from server.sms import make_sms
-from server.state import Agreement, State, User
+from server.state import NO_AGREEMENT, Agreement, State, User
 from server.storage.base import Store, open_store
 from server.storage.changes import PurgeCodes
 from server.web import routes as web_routes
@@ -52,6 +53,9 @@ if TYPE_CHECKING:
     from server.cluster.node import ClusterNode
 
 log = logging.getLogger("qunguan")
+# What a request that could not read the database is told (an outage, a restart, a lock held too long):
+# not a fault in the server, so no traceback; the client may try again.
+UNREADABLE = "the database could not be reached; try again shortly"
 
 HOUR = 3600.0
 # A background job ended though it runs for the server's whole life (a bug): the server stops, after
@@ -73,6 +77,7 @@ class App:
         self.now_ms = clock
         self.randbelow: Callable[[int], int] = secrets.randbelow
         self.store: Store = open_store(cfg)
+        self._unreadable = Repeats(30.0)  # (see UNREADABLE)
         self.vault = vault_for(cfg)
         self.passwords = Passwords(cfg.identity.argon2_time_cost, cfg.identity.argon2_memory_kib)
         self.sms = make_sms(cfg.identity)
@@ -139,7 +144,7 @@ class App:
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         # The claim first: a server refused beside another must not migrate or checkpoint its store.
-        await self.store.claim(cluster=self.cluster is not None)
+        await self.store.claim(cluster=self.cfg.cluster.name if self.cluster is not None else None)
         await self.store.open()
         await self.vault.bind(self.store, self.now_ms())
         self.store.set_record_key(self.vault.record_key())
@@ -169,17 +174,19 @@ class App:
         self.start_job(self.quiet_connections.run_forever(self), "netlog-quiet")
         if self.cfg.metrics.port:  # every node: its own connections, loop and store
             self.metrics_port = METRICS.serve(self.cfg.metrics.host, self.cfg.metrics.port)
+        # The store is probed first: /readyz then says what a node is waiting for while it connects
+        # to NATS (which it keeps trying while the broker is out of reach), not "store not probed yet".
+        await self.readiness.probe_once()
+        self.start_job(self.readiness.run(), "readiness")
         if self.cluster is None:
             self.start_jobs()
         else:
             await self.cluster.start()
-        await self.readiness.probe_once()
-        self.start_job(self.readiness.run(), "readiness")
 
     async def load_home(self) -> None:
         """Load what the logic needs: the state, the agreement (and a word in the log if the record
-        has an entry without a MAC: never sealed here, see server/record.py). On one node at start;
-        in a cluster when this node becomes the home node."""
+        has an entry without a MAC: never sealed here, see server/record.py; a warning while no
+        agreement is published). On one node at start; in a cluster when this node becomes the home node."""
         await record.report_unsealed(self)
         self._record_open = True
         # Loading allocates millions of objects that all live on: a collection during the load
@@ -195,6 +202,8 @@ class App:
             user = self.state.users.get(uid)
             if user is not None and self.agreement is not None:
                 user.accepted_version = self.agreement.version
+        if self.agreement is None:
+            log.warning(NO_AGREEMENT)
 
     def start_jobs(self) -> None:
         """The background jobs: once per service, so in a cluster only on the home node."""
@@ -456,10 +465,15 @@ class App:
             if err.code == "rate_limited":
                 METRICS.rate_limited(op)
             sess.send(error_reply(rid, err), enc)
-        except Exception:
+        except Exception as err:
             METRICS.internal_errors.inc()
             op = self.op_names.get(type(req), "(undecodable)")
             METRICS.op(op, "internal").inc()
+            if self.store.unreachable(err):
+                self._unreadable.log(log, logging.WARNING, "a request (%s) could not reach the database and was "
+                                     "answered internal: %s: %s", op, type(err).__name__, err)
+                sess.send(error_reply(rid, ContractError("internal", UNREADABLE)), enc)
+                return
             log.exception("internal error handling a request", extra={
                 "rid": rid, "op": op, "user_id": sess.user.user_id if sess.user else None, "ip": sess.ip,
                 "outcome": "internal"})

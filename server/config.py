@@ -22,6 +22,7 @@ import re
 import ssl
 import tomllib
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import SimpleNamespace
@@ -368,10 +369,36 @@ def read_utf8(path: Path) -> str:
     return data.decode("utf-8")
 
 
+# The list files (word lists, media lists, reserved names) read by the load under way, path -> bytes:
+# each is read once, by its check, and the config keeps the text that was checked (``text``,
+# ``reserved_text``), which serve builds its lists from. Read again later, a file changed between
+# the two reads would be used unchecked, or fail a load that had passed.
+_list_reads: ContextVar[dict[Path, bytes] | None] = ContextVar("_list_reads", default=None)
+
+
+def _read_list(path: Path) -> bytes:
+    reads = _list_reads.get()
+    if reads is not None and path in reads:
+        return reads[path]
+    data = path.read_bytes()
+    if reads is not None:
+        reads[path] = data
+    return data
+
+
+def _checked_text(values: dict[str, Any], key: str, into: str) -> None:
+    """``values[into]``: the text of the list file ``values[key]`` names, as its check read it (no
+    entry when the file is unset or was not read: a check named why)."""
+    reads = _list_reads.get()
+    path = values.get(key)
+    if reads is not None and path in reads:
+        values[into] = reads[path].decode("utf-8")
+
+
 def utf8_file(path: Path) -> str | None:
     """A readable file (else ``readable_file`` says why) holds UTF-8 text."""
     try:
-        return not_utf8(path.read_bytes())
+        return not_utf8(_read_list(path))
     except (OSError, ValueError):
         return None
 
@@ -381,7 +408,7 @@ def _digest_file(path: Path) -> str | None:
     from server.media.lists import bad_digest_line
 
     try:
-        data = path.read_bytes()
+        data = _read_list(path)
     except (OSError, ValueError):
         return None  # readable_file said why
     return not_utf8(data) or bad_digest_line(data.decode("utf-8"))
@@ -684,6 +711,7 @@ class WordListConfig:
     category: str = setting(REQUIRED, not_empty, kind=STR)
     path: Path = setting(REQUIRED, readable_file, utf8_file, kind=PATH)
     action: str = setting(REQUIRED, one_of("block", "review", "flag"), kind=STR)
+    text: str | None = field(default=None, repr=False, compare=False)  # the file as the load read it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -693,6 +721,7 @@ class MediaListConfig:
     category: str = setting(REQUIRED, not_empty, kind=STR)
     path: Path = setting(REQUIRED, readable_file, _digest_file, kind=PATH)
     action: str = setting(REQUIRED, one_of("block", "review", "flag"), kind=STR)
+    text: str | None = field(default=None, repr=False, compare=False)  # the file as the load read it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -752,6 +781,7 @@ class PublicAccountsConfig:
     max_editors: int = setting(5, at_least(0))
     # One name per line (UTF-8): names, and names containing them, only an operator can grant.
     reserved_names: Path | None = setting("", readable_file, utf8_file, kind=OPTIONAL_PATH)
+    reserved_text: str | None = field(default=None, repr=False, compare=False)  # the file as the load read it
     initial_credit: int = setting(100)
     levels: tuple[AccountLevel, ...] = setting(
         DEFAULT_ACCOUNT_LEVELS, not_empty, ascending("min_score"), kind=tables(_AccountLevelKeys, AccountLevel)
@@ -774,7 +804,8 @@ class PublicAccountsConfig:
         """The reserved names (read once per loaded config; SIGHUP loads a new one)."""
         if self.reserved_names is None:
             return ()
-        lines = read_utf8(self.reserved_names).splitlines()
+        text = self.reserved_text if self.reserved_text is not None else read_utf8(self.reserved_names)
+        lines = text.splitlines()
         return tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
 
 
@@ -890,8 +921,9 @@ class Config:
     operators: tuple[OperatorConfig, ...] = field(default=(), metadata={_ARRAY: OperatorConfig})
     base_dir: Path = Path(".")
     source: Path | None = None
-    # Keys that are valid but do nothing as the file stands: check-config prints each as a
-    # "warning:" line (exit 0), serve logs each as a WARNING at start and on reload.
+    # Keys that are valid but do nothing as the file stands, or that production should not run with
+    # (production_warnings): check-config prints each as a "warning:" line (exit 0), serve logs each
+    # as a WARNING at start and on reload.
     warnings: tuple[Problem, ...] = ()
 
 
@@ -1015,11 +1047,24 @@ def _finish_media(values: dict[str, Any], at: str, ctx: _Context) -> bool:
     return True
 
 
+def _finish_list(values: dict[str, Any], at: str, ctx: _Context) -> bool:
+    _checked_text(values, "path", "text")
+    return True
+
+
+def _finish_public_accounts(values: dict[str, Any], at: str, ctx: _Context) -> bool:
+    _checked_text(values, "reserved_names", "reserved_text")
+    return True
+
+
 _FINISHERS: dict[type, Callable[[dict[str, Any], str, _Context], bool]] = {
     ServerConfig: _finish_server,
     MediaConfig: _finish_media,
     StorageConfig: _finish_storage,
     IdentityConfig: _finish_identity,
+    WordListConfig: _finish_list,
+    MediaListConfig: _finish_list,
+    PublicAccountsConfig: _finish_public_accounts,
 }
 
 
@@ -1080,7 +1125,16 @@ def _read_table(spec: type, data: object, at: str, ctx: _Context) -> tuple[dict[
 
 
 def parse_config(data: dict[str, Any], base_dir: Path, source: Path | None = None) -> Config:
-    """Validate parsed TOML into a Config, or raise ConfigError listing every problem."""
+    """Validate parsed TOML into a Config, or raise ConfigError listing every problem. Each list file
+    is read once (:data:`_list_reads`): the config carries the text that was checked."""
+    token = _list_reads.set({})
+    try:
+        return _parse_config(data, base_dir, source)
+    finally:
+        _list_reads.reset(token)
+
+
+def _parse_config(data: dict[str, Any], base_dir: Path, source: Path | None) -> Config:
     ctx = _Context(Path(base_dir))
     if not isinstance(data, dict):
         ctx.report("", data, f"expected a table, got {_toml_type(data)}")
@@ -1113,7 +1167,36 @@ def parse_config(data: dict[str, Any], base_dir: Path, source: Path | None = Non
     if admin is not None and admin.socket_group and not operators:
         warnings.append(Problem("admin.socket_group", admin.socket_group, "has no effect without [[operators]]: "
                                 "the socket stays private to the server's OS user (mode 0600)"))
+    warnings += production_warnings(built["identity"])
     return Config(**built, base_dir=ctx.base_dir, source=source, warnings=tuple(warnings))
+
+
+_NOT_DEV = "with dev_mode = false (production): "
+_SMS_WHERE = {"console": "printed on the server's standard output",
+              "file": "appended to identity.sms_outbox with the phone numbers in plain text"}
+
+
+def production_warnings(ident: IdentityConfig) -> list[Problem]:
+    """The development providers in a production config (``dev_mode = false``): valid, but what the
+    checks of Art. 6 stand on is then not verified. Warned about, not refused (a staging server may
+    run them on purpose)."""
+    if ident.dev_mode:
+        return []
+    found = []
+    if ident.id_verifier == "checksum":
+        found.append(Problem("identity.id_verifier", ident.id_verifier, _NOT_DEV + (
+            "the checksum verifier checks only the ID number's form, check digit and birth date and never "
+            "compares the legal name with anything, so any invented number with a valid check digit verifies; "
+            "max_accounts_per_id, the blacklist's bar on a person's ID, require_id_to_create and the verified "
+            "person behind a public account then rest on numbers nobody checked. Set id_verifier = \"http\" "
+            "with id_verifier_url and id_verifier_secret_file: an identity register that confirms the name and "
+            "number belong together (docs/providers.md)")))
+    if ident.sms_provider in _SMS_WHERE:
+        found.append(Problem("identity.sms_provider", ident.sms_provider, _NOT_DEV + (
+            f"no code is sent to a phone, each is {_SMS_WHERE[ident.sms_provider]}, so a phone is verified only "
+            "if someone passes the codes on. Set sms_provider = \"http\" with sms_url and sms_secret_file: an "
+            "SMS gateway (docs/providers.md)")))
+    return found
 
 
 def _outside_sections(name: str, sections: dict[str, type]) -> str:

@@ -26,7 +26,8 @@ class CountingFilter(ContentFilter):
 def build_filter(cfg: Config) -> ContentFilter:
     lists = []
     for wl in cfg.content.lists:
-        terms = load_terms(read_utf8(wl.path))  # check-config and load_config checked it; this names the file
+        # the text load_config read and checked (a config built otherwise: read now, naming the file)
+        terms = load_terms(wl.text if wl.text is not None else read_utf8(wl.path))
         lists.append((wl.category, wl.action, terms))
     flt = CountingFilter(lists)
     if flt.short_terms:

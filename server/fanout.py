@@ -7,21 +7,19 @@ from collections import deque
 from collections.abc import Iterable
 
 from protocol.codec import Encodable, EncodedOnce
-from protocol.events import MessageEvent
-from server.metrics import METRICS
+from server.metrics import METRICS, event_name
 from server.session import Session
 
 
 def publish(sessions: Iterable[Session], obj: Encodable) -> None:
+    """Each node counts the events it queues to the connections it holds: ``push`` says how many
+    (a cluster's home gives a gateway's connections to the gateway, which counts them as it writes
+    them: server/cluster/gateway.py), so no recipient costs more than the push itself."""
     ev = EncodedOnce(obj)
     n = 0
     for s in sessions:
-        s.push(ev)
-        n += 1
-    if n:
-        METRICS.event(type(obj)).inc(n)
-        if type(obj) is MessageEvent:
-            METRICS.deliveries.inc(n)
+        n += s.push(ev)
+    METRICS.queued(event_name(type(obj)), n)
 
 
 # -- broadcasts to very many sessions ------------------------------------------------------
@@ -50,9 +48,10 @@ class _Bulk:
         while self.jobs and budget:
             sessions, ev, kind = self.jobs[0]
             end = min(len(sessions), self.done + budget)
+            n = 0
             for s in sessions[self.done:end]:
-                s.push(ev)
-            METRICS.event(kind).inc(end - self.done)
+                n += s.push(ev)
+            METRICS.queued(event_name(kind), n)
             budget -= end - self.done
             if end == len(sessions):
                 self.jobs.popleft()

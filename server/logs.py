@@ -15,6 +15,8 @@ import datetime as dt
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 # Attributes every LogRecord has; anything else was passed in ``extra``.
@@ -77,3 +79,33 @@ def set_level(level: str) -> None:
     # websockets logs every failed handshake (a port scanner, a bad client) with a
     # traceback at ERROR/INFO: that is the client's problem, not the operator's.
     logging.getLogger("websockets").setLevel(max(logging.getLevelName(level), logging.WARNING))
+
+
+class Repeats:
+    """A warning that can repeat fast while something stays out of reach (the database, the
+    broker): logged the first time, then at most once every ``every`` seconds, saying how many
+    times it happened since the line before. After :meth:`clear` (it is over), the next is
+    logged at once."""
+
+    def __init__(self, every: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self._logged_at: float | None = None
+        self._since = 0  # occurrences not logged since the last line
+
+    def log(self, logger: logging.Logger, level: int, msg: str, *args: Any) -> bool:
+        """Log ``msg % args`` unless a line was logged less than ``every`` seconds ago; True if logged."""
+        now = self.clock()
+        last = self._logged_at
+        if last is not None and now - last < self.every:
+            self._since += 1
+            return False
+        if self._since:
+            msg += " (%d more times in the %.0f s before, not logged)"
+            args = (*args, self._since, now - last if last is not None else 0.0)
+        logger.log(level, msg, *args)
+        self._logged_at, self._since = now, 0
+        return True
+
+    def clear(self) -> None:
+        self._logged_at, self._since = None, 0

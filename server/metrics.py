@@ -17,15 +17,31 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, start_http_server
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
 log = logging.getLogger("qunguan.metrics")
 
+# No ``*_created`` series (the time each counter and histogram was made): they say nothing an
+# operator watches, and docs/operations.md lists every series there is. Process-wide, read at scrape.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+_EVENT_NAMES: dict[type, str] = {}
+
+
+def event_name(kind: type) -> str:
+    """An event's name as ``qunguan_events_total`` labels it: its ``ev`` tag (``message``, ``notice``...)."""
+    name = _EVENT_NAMES.get(kind)
+    if name is None:
+        tag = getattr(getattr(kind, "__struct_config__", None), "tag", None) or kind.__name__
+        name = _EVENT_NAMES[kind] = str(tag)
+    return name
 
 
 class Metrics:
@@ -55,7 +71,7 @@ class Metrics:
                                 registry=r)
         self.deliveries = Counter("qunguan_deliveries", "Message events written to connections", registry=r)
         self._events = Counter("qunguan_events", "Events queued to connections, by event", ["event"], registry=r)
-        self._event_children: dict[type, Any] = {}
+        self._named_children: dict[str, Any] = {}
         self.outbox_closes = Counter("qunguan_outbox_overflow_closes",
                                      "Connections closed with 1013 because they stopped reading", registry=r)
         self.outbox_drops = Counter("qunguan_outbox_dropped_frames",
@@ -101,11 +117,20 @@ class Metrics:
             child = self._op_children[(op, outcome)] = self._ops.labels(op, outcome)
         return child
 
-    def event(self, kind: type) -> Any:
-        child = self._event_children.get(kind)
+    def queued(self, name: str, n: int) -> None:
+        """``n`` connections of this node were given one event named ``name`` (``qunguan_events_total``);
+        a ``message`` counts as ``n`` deliveries too (``qunguan_deliveries_total``). The one count of
+        both: fan-out, a gateway writing the home's events, a takeover's catch-up."""
+        if n:
+            self.event_named(name).inc(n)
+            if name == "message":
+                self.deliveries.inc(n)
+
+    def event_named(self, name: str) -> Any:
+        """The child of ``qunguan_events_total`` for the event named ``name`` (see :func:`event_name`)."""
+        child = self._named_children.get(name)
         if child is None:
-            tag = getattr(getattr(kind, "__struct_config__", None), "tag", None) or kind.__name__
-            child = self._event_children[kind] = self._events.labels(str(tag))
+            child = self._named_children[name] = self._events.labels(name)
         return child
 
     def closed(self, code: int | None) -> None:

@@ -138,7 +138,7 @@ def _reload(app: App) -> bool:
         content = build_filter(fresh)
         media_lists = build_media_lists(fresh)
         if fresh.public_accounts.reserved_names is not None:
-            _ = fresh.public_accounts.reserved  # read now: a file gone bad keeps the running config
+            _ = fresh.public_accounts.reserved  # parsed now, from the text the load read and checked
         if app.ssl_context is not None and fresh.server.tls_cert is not None and fresh.server.tls_key is not None:
             # load into a scratch context first: a bad pair must not half-replace the live one
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(fresh.server.tls_cert,
@@ -211,17 +211,15 @@ class Readiness:
         self.checks: list[Callable[[], str | None]] = []
 
     def why_not(self) -> str | None:
+        """Every reason that holds, the extra checks' (a cluster's broker) before the store's."""
         if self.stopping:
             return "shutting down"
+        whys = [why for check in self.checks if (why := check()) is not None]
         if time.monotonic() - self.last_ok > STALE_AFTER:
             # Not the store's own error text: /readyz is on the public port, and a driver's message can name
             # internal hosts, addresses, database users or file paths. probe_once logs it for the operator.
-            return "store not writable" if self.last_ok else "store not probed yet"
-        for check in self.checks:
-            why = check()
-            if why is not None:
-                return why
-        return None
+            whys.append("store not writable" if self.last_ok else "store not probed yet")
+        return "; ".join(whys) or None
 
     async def probe_once(self) -> None:
         try:

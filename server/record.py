@@ -94,8 +94,8 @@ def read_checkpoints(path: Path) -> list[Checkpoint]:
     except FileNotFoundError:
         return []
     out, bad = parse_checkpoints(data)
-    for n in bad:
-        log.warning("%s line %d is not a checkpoint; skipped", path, n)
+    for n, why in bad:
+        log.warning("%s line %d is not a checkpoint (%s); skipped", path, n, why)
     return out
 
 

@@ -98,17 +98,20 @@ class Session:
         """Queue one message (an encoded frame payload)."""
         self._queue(ws_frame(payload) if self._raw else payload)
 
-    def push(self, ev: EncodedOnce) -> None:
-        """Queue an event shared with other sessions: the framed bytes are the same object for all."""
-        self._queue(ev.framed(self.encoding) if self._raw else ev.get(self.encoding))
+    def push(self, ev: EncodedOnce) -> int:
+        """Queue an event shared with other sessions: the framed bytes are the same object for all.
+        Returns how many of this node's connections it was queued to (1, or 0 when this one is
+        closing): what the caller counts in ``qunguan_events_total`` (see server/fanout.py)."""
+        return self._queue(ev.framed(self.encoding) if self._raw else ev.get(self.encoding))
 
-    def _queue(self, item: bytes | str) -> None:
+    def _queue(self, item: bytes | str) -> int:
         if self.closing:
             METRICS.outbox_drops.inc()
-            return
+            return 0
         if not self._pending:
             _flusher.mark(self)
         self._pending.append(item)
+        return 1
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []

@@ -61,6 +61,10 @@ class User:
     bucket: TokenBucket | None = None
     subscriptions: AbstractSet[str] = NOTHING  # public accounts followed
     managed: AbstractSet[str] = NOTHING  # public accounts owned or edited
+    # A lift of its blacklisting is being stored: the write that also revokes its old tokens is still
+    # in flight, so ``auth`` and ``login`` answer as for a blacklisted account until it settles.
+    # (Last: the store builds users by position.)
+    reopening: bool = False
 
     @property
     def active(self) -> bool:
@@ -256,6 +260,11 @@ class SentMessage:
         return {"seq": self.seq, "ts": self.ts, "held": True} if self.held else {"seq": self.seq, "ts": self.ts}
 
 
+# Logged at start and said by `qunguan admin ping` while no version of the rules and agreement is published.
+NO_AGREEMENT = ("no platform rules and service agreement are published yet, so nothing is gated: users post "
+                "without accepting any; publish them with `qunguan admin set-agreement`")
+
+
 @dataclass(frozen=True, slots=True)
 class Agreement:
     """The current platform rules and service agreement (Art. 5)."""
@@ -297,19 +306,28 @@ class Revocations:
 
     def __init__(self) -> None:
         self.count = 0
-        self._recent: dict[bytes, int] = {}  # token hash -> its number; oldest first
+        # token hash (bytes), or a user id (str) for every token of that user -> its number; oldest first
+        self._recent: dict[bytes | str, int] = {}
         self._forgotten = 0  # the number of the newest revocation no longer kept
 
     def add(self, token_hash: bytes) -> None:
+        self._add(token_hash)
+
+    def add_user(self, user_id: str) -> None:
+        """Every token of ``user_id`` issued before now was revoked (a blacklisting lifted)."""
+        self._add(user_id)
+
+    def _add(self, key: bytes | str) -> None:
         self.count += 1
-        self._recent.pop(token_hash, None)
-        self._recent[token_hash] = self.count
+        self._recent.pop(key, None)
+        self._recent[key] = self.count
         if len(self._recent) > self.KEEP:
             self._forgotten = self._recent.pop(next(iter(self._recent)))
 
-    def since(self, count: int, token_hash: bytes) -> bool | None:
-        """Whether ``token_hash`` was revoked after revocation number ``count``; None when one
-        made after it is no longer kept, so that it cannot tell."""
+    def since(self, count: int, token_hash: bytes, user_id: str | None = None) -> bool | None:
+        """Whether ``token_hash`` (or every token of ``user_id``) was revoked after revocation number
+        ``count``; None when one made after it is no longer kept, so that it cannot tell."""
         if self._forgotten > count:
             return None
-        return self._recent.get(token_hash, 0) > count
+        user_revoked = user_id is not None and self._recent.get(user_id, 0) > count
+        return self._recent.get(token_hash, 0) > count or user_revoked

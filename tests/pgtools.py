@@ -9,11 +9,15 @@ of the tests skip with the reason; in CI it is reachable.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import functools
 import itertools
 import os
+import queue
 import re
+import sys
+import threading
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -121,16 +125,49 @@ def schema_template() -> str:
 
 
 def drop_db(name: str) -> None:
+    run_sync(_drop(name))
+
+
+async def _drop(name: str) -> None:
     import asyncpg
 
-    async def drop() -> None:
-        conn = await asyncpg.connect(ADMIN_URL, timeout=10)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+    conn = await asyncpg.connect(ADMIN_URL, timeout=10)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
-    run_sync(drop())
+
+_later: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+_dropper: threading.Thread | None = None
+_dropper_lock = threading.Lock()
+
+
+def drop_db_later(name: str) -> None:
+    """Drop ``name`` on a thread of this process's own, in the order given, while the tests go on: a
+    ``DROP DATABASE`` waits for a checkpoint (about 2 s here), which every PostgreSQL variant of an
+    end-to-end test waited out in its teardown. The process waits for the drops still queued when
+    it ends (``atexit``)."""
+    global _dropper
+    with _dropper_lock:
+        if _dropper is None:
+            _dropper = threading.Thread(target=_drop_queued, name="pg-drop", daemon=True)
+            _dropper.start()
+            atexit.register(_drop_rest, _dropper)
+    _later.put(name)
+
+
+def _drop_queued() -> None:
+    while (name := _later.get()) is not None:
+        try:
+            asyncio.run(_drop(name))  # (this thread's own loop: no executor, which ends at the process's exit)
+        except Exception as err:  # (a database left behind is no test's failure)
+            print(f"pgtools: could not drop {name}: {err!r}", file=sys.stderr)
+
+
+def _drop_rest(dropper: threading.Thread) -> None:
+    _later.put(None)  # after the names queued: the thread drops them all, then ends
+    dropper.join(120)
 
 
 def dollar_params(sql: str) -> str:

@@ -24,7 +24,7 @@ from protocol.events import Notice
 from protocol.messages import decode_request
 from protocol.requests import error_reply
 from server.cluster import wire
-from server.metrics import METRICS
+from server.metrics import METRICS, event_name
 from server.session import CLOSE_TRY_AGAIN, Session
 
 if TYPE_CHECKING:
@@ -283,10 +283,14 @@ class Gateway:
             kind = item[0]
             if kind == wire.EVENT:
                 ev = EncodedOnce.from_payload(item[1])
+                n = 0
                 for number in item[2]:
                     conn = conns.get(number)
                     if conn is not None:
-                        conn.sess.push(ev)
+                        n += conn.sess.push(ev)
+                if len(item) > 3:  # a shared event, named (the others are one connection's answers)
+                    # This node writes it to its own connections: it counts it, the home does not.
+                    METRICS.queued("message" if len(item) > 4 else item[3], n)
                 if len(item) > 4:  # a `message` event to all the group's connections here: its seq
                     gid, seq = item[3], item[4]
                     was = self.relayed.get(gid)  # (never lowered: a late catch-up never says less)
@@ -353,15 +357,19 @@ class Gateway:
                 self.home_released = False
         self.last_heartbeat = time.monotonic()
 
-    def released(self, node_id: str, epoch: int) -> bool:
-        """The home this gateway follows gave its lease back (its last heartbeat, wire.RELEASED):
-        heard no more, so its requests waiting fail at once and the lease is contested now. True
-        when it was that home."""
+    def home_went(self, node_id: str | None, epoch: int, *, released: bool) -> bool:
+        """The home this gateway follows went: it gave its lease back (``released``: its last
+        heartbeat, wire.RELEASED, so what it committed went out), or its process ended (see
+        ClusterNode._watch_home). Heard no more, so its requests waiting fail at once and the lease
+        is contested now. True when it was that home."""
         if not (self.home_alive and epoch == self.home_epoch and node_id == self.home_node):
             return False
-        log.info("the home node %s gave the lease back", node_id)
+        if released:
+            log.info("the home node %s gave the lease back", node_id)
+        else:
+            log.warning("the home node %s is gone (its database session and its NATS subscriptions ended)", node_id)
         self.home_alive = False
-        self.home_released = True
+        self.home_released = released
         self.fail_pending(HOME_CHANGED)
         return True
 
@@ -420,8 +428,10 @@ class Gateway:
             log.info("the home node before epoch %d was lost, not handed over: %d connections read their "
                      "state again", self.home_epoch, len(conns))
             ev = resync_notice()
+            n = 0
             for conn in conns:
-                conn.sess.push(ev)
+                n += conn.sess.push(ev)
+            METRICS.queued(event_name(Notice), n)
 
     def events_lost(self) -> None:
         """Some of the home's messages never arrived: every connection here resumes (see Numbering)."""

@@ -17,14 +17,18 @@ import secrets
 import socket
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import nats
 from nats.errors import MaxPayloadError, NoRespondersError, SlowConsumerError
 from nats.errors import TimeoutError as NatsTimeout
 
+from protocol.events import MessageEvent, Notice
 from server.cluster import wire
 from server.cluster.gateway import STARTING, Gateway, answer_here, previous_lost, resync_notice
 from server.cluster.home import Home, Tail
+from server.logs import Repeats
+from server.metrics import METRICS, event_name
 from server.session import Session
 
 if TYPE_CHECKING:
@@ -38,9 +42,19 @@ if TYPE_CHECKING:
 log = logging.getLogger("qunguan.cluster")
 
 ADMIN_TIMEOUT = 120.0  # an operator command (an export, a purge) may take a while
+# How long a gateway waits before it confirms that a home whose lock was let go and which nobody
+# answers for on NATS is gone (see _watch_home): longer than a live home's first attempt to reconnect
+# to NATS (reconnect_time_wait) and to take its claim again (CLAIM_RETRY_SECONDS) after both links
+# were reset. A home whose two links stay cut for longer may lose its lease (the fence keeps that
+# safe: it stops, and its supervisor starts it again).
+GONE_CONFIRM_SECONDS = 1.0
+ANSWERS = "it answers on NATS"
 # A home cut off from NATS this many lease periods gives the lease up and stops: it still renews
 # the lease in PostgreSQL, so no other node could take over, and no gateway can reach it.
 CUT_OFF_LEASES = 3
+# A NATS error that repeats (each failed attempt to reach it, twice a second) is logged the first
+# time, then once every this many seconds with how many more there were.
+BROKER_ERRORS_EVERY = 30.0
 
 
 class NodeIdTaken(ValueError):
@@ -79,7 +93,12 @@ class ClusterNode:
         # drops packets without a reset looks connected to the client for minutes.
         self.heard_own = 0.0
         self._contest_now = asyncio.Event()  # a home gave the lease back: try to take it at once
+        # The epoch of a home whose process is known to be gone (see _watch_home): its lease is
+        # taken at once (steal_lease), without waiting for it to expire.
+        self._gone_epoch: int | None = None
         self._giving_up = False
+        self._brokers = ", ".join(shown_url(url) for url in c.broker_urls)  # (for the log: no credentials)
+        self._broker_errors = Repeats(BROKER_ERRORS_EVERY)
 
     @property
     def leases(self) -> PostgresLeases:
@@ -98,6 +117,7 @@ class ClusterNode:
             ping_interval=max(1, round(self.cfg.lease_seconds)), max_outstanding_pings=2,
             disconnected_cb=self._disconnected, reconnected_cb=self._reconnected, error_cb=self._error,
         )
+        self._broker_errors.clear()
         await self._check_node_id()
         # When this run started, on the one clock all nodes share: two nodes that started at once
         # with one node id both pass the check above, and every home (this one's and the next
@@ -110,7 +130,8 @@ class ClusterNode:
         self.gateway.on_stop = self._refused
         await self.nc.subscribe(self.subjects.node(self.node_id), cb=self.gateway.on_message)
         await self.nc.subscribe(self.subjects.heartbeat, cb=self._on_heartbeat)
-        for run, name in ((self._lease_loop, "cluster-lease"), (self._tick, "cluster-tick")):
+        for run, name in ((self._lease_loop, "cluster-lease"), (self._tick, "cluster-tick"),
+                          (self._watch_home, "cluster-watch-home")):
             task = asyncio.create_task(run(), name=name)
             task.add_done_callback(self._ended)
             self._tasks.append(task)
@@ -262,7 +283,7 @@ class ClusterNode:
         first = next(beat)
         node_id, epoch = first[:2]
         if len(first) > 2 and first[2] == wire.RELEASED:  # that home gave its lease back
-            if not self.is_home and self.gateway is not None and self.gateway.released(node_id, epoch):
+            if not self.is_home and self.gateway is not None and self.gateway.home_went(node_id, epoch, released=True):
                 self._contest_now.set()
             return
         links = next(beat, 0)  # (none from a home of the previous version)
@@ -286,9 +307,10 @@ class ClusterNode:
     def _broker_now(self) -> str:
         """The NATS server this node is connected to (one of a NATS cluster's, when there are several)."""
         url = self.nc.connected_url if self.nc is not None else None
-        return url.geturl() if url is not None else "(none)"
+        return shown_url(url.geturl()) if url is not None else "(none)"
 
     async def _reconnected(self) -> None:
+        self._broker_errors.clear()
         log.info("reconnected to NATS at %s", self._broker_now())
         self.cut_since = None
         if self.is_home and self.home is not None:
@@ -297,15 +319,19 @@ class ClusterNode:
             self.gateway.reconnected()
 
     async def _error(self, err: Exception) -> None:
+        if not isinstance(err, SlowConsumerError):
+            # Each failed (re)connection attempt, every 0.5 s while NATS is out of reach: the first,
+            # then one every 30 s with a count. Cleared on (re)connecting.
+            self._broker_errors.log(log, logging.WARNING, "NATS at %s: %s", self._brokers, err)
+            return
         log.warning("NATS: %s", err)
-        if isinstance(err, SlowConsumerError):
-            # The client dropped messages this node did not take in time: as after a cut from NATS,
-            # the gateways re-register (see Gateway.reconnected), once per heartbeat or tick.
-            if self.is_home and self.home is not None:
-                if err.subject == self.subjects.home_in:
-                    self.home.reconnections += 1
-            elif self.gateway is not None and err.subject == self.subjects.node(self.node_id):
-                self.gateway.messages_lost = True
+        # The client dropped messages this node did not take in time: as after a cut from NATS,
+        # the gateways re-register (see Gateway.reconnected), once per heartbeat or tick.
+        if self.is_home and self.home is not None:
+            if err.subject == self.subjects.home_in:
+                self.home.reconnections += 1
+        elif self.gateway is not None and err.subject == self.subjects.node(self.node_id):
+            self.gateway.messages_lost = True
 
     # -- the lease -------------------------------------------------------------------------------------
     async def _lease_loop(self) -> None:
@@ -324,6 +350,7 @@ class ClusterNode:
         epoch: int | None = None
         stale_since: float | None = None  # a home is heard, but its lease was seen expired since then
         while epoch is None:
+            self._contest_now.clear()  # (first: a set() from now on, during the take too, is kept for the wait)
             if self.nc is None or not self.nc.is_connected:
                 # Cut off from NATS: as the home, this node could serve no gateway (it would give
                 # the lease up again, see _tick), so it leaves the lease to a node that is on NATS.
@@ -337,14 +364,24 @@ class ClusterNode:
             else:
                 stale_since = None
                 contest = True
+            gone = self._gone_epoch
+            if (gone is not None and self.gateway is not None and gone == self.gateway.home_epoch
+                    and self.nc is not None and self.nc.is_connected):
+                contest = True  # (its process ended: its lease is taken now, see _watch_home)
+            else:
+                gone = None
             if contest:
                 try:
-                    epoch = await asyncio.wait_for(self.leases.take_lease(wire.HOME_LEASE, self.holder, ttl), ttl / 2)
+                    if gone is not None:
+                        epoch = await asyncio.wait_for(
+                            self.leases.steal_lease(wire.HOME_LEASE, self.holder, ttl, gone), ttl / 2)
+                    if epoch is None:
+                        epoch = await asyncio.wait_for(
+                            self.leases.take_lease(wire.HOME_LEASE, self.holder, ttl), ttl / 2)
                 except Exception as err:
                     log.debug("home lease not taken: %r", err)
                     epoch = await self._taken_after_all()
             if epoch is None:
-                self._contest_now.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._contest_now.wait(),
                                            ttl / 6 if not (self.gateway and self.gateway.home_alive) else ttl / 2)
@@ -362,11 +399,110 @@ class ClusterNode:
                     log.warning("home lease not renewed (%r); the home carries on, its writes fail meanwhile", err)
                 continue
             if not ok:
-                self._lose("another node took the home lease")
+                self._lose("another node took the home lease (or the database was given another cluster name)")
                 return
             if failing_since is not None:
                 log.info("home lease renewed again after %.1f s", time.monotonic() - failing_since)
                 failing_since = None
+
+    async def _watch_home(self) -> None:
+        """A gateway's quick way to learn that the home's process ended (a crash, ``kill -9``), so
+        that the service is served again within a second or two plus the state load, not after
+        the lease has expired (up to ``lease_seconds`` later).
+
+        The home holds a lock in PostgreSQL for its epoch for as long as its process lives
+        (``hold_home_life``); the gateway waits for that lock. Getting it says only that the
+        home's database session ended, which a restart of PostgreSQL or a reset link does too,
+        so the gateway then asks the home over NATS. Only when NATS says at once that nobody
+        listens for the home, and says so again :data:`GONE_CONFIRM_SECONDS` later with the lock
+        still free (longer than the home takes to reconnect to either after both links were
+        reset), is the home taken for gone: its lease is taken now (``steal_lease``, which like
+        every takeover waits for the old home's writes in flight; the fence refuses any later
+        one). An answer, or none in time, leaves the lease to run its course. A home that holds
+        no such lock (an earlier version, or one that could not take it) is never taken over this
+        way, nor is one whose host vanishes without closing its connections (power lost, cut
+        off): those takeovers wait for the lease to expire, as before."""
+        ttl = self.cfg.lease_seconds
+        lockless = 0  # the epoch of the last home found holding no lock (logged once)
+        while True:
+            gw = self.gateway
+            if self.is_home or gw is None or not gw.home_alive or self.nc is None or not self.nc.is_connected:
+                await asyncio.sleep(0.1)  # (a home heard is watched at once)
+                continue
+            epoch, node_id = gw.home_epoch, gw.home_node
+            waiting = asyncio.ensure_future(self.leases.home_ended(epoch, ttl))
+            try:
+                # (Given up when another home is heard meanwhile, or this node takes the lease.)
+                while not waiting.done() and not self.is_home and gw.home_epoch == epoch:
+                    await asyncio.wait({waiting}, timeout=ttl / 12)
+            finally:
+                if not waiting.done():
+                    waiting.cancel()
+                    await asyncio.gather(waiting, return_exceptions=True)
+            if waiting.cancelled():
+                continue
+            if (err := waiting.exception()) is not None:
+                log.debug("could not wait for the home's lock: %r", err)
+                await asyncio.sleep(ttl / 2)
+                continue
+            if not waiting.result():
+                # No lock held: a home of an earlier version, one that could not take it, or one that
+                # died before this watch began (its lease then expires within a lease period). Not
+                # taken for gone this way; looked at again a lease period later.
+                if lockless != epoch:
+                    lockless = epoch
+                    log.info("the home node %s holds no lock of its life now (a node of an earlier version, or "
+                             "it is taking its lock again): a crash of it is noticed when its lease expires", node_id)
+                await self._pause(ttl, epoch)
+                continue
+            if self.is_home or not gw.home_alive or gw.home_epoch != epoch:
+                continue  # (a newer home meanwhile, or this node took the lease)
+            alive = await self._home_alive_after_all(epoch)
+            if alive is not None:
+                # Alive (its database session was reset): its lease runs its course; it takes its
+                # lock again with its claim. Look again in a while.
+                log.info("the home node %s let its lock of its life go, but %s: it keeps its lease", node_id, alive)
+                await self._pause(ttl, epoch)
+                continue
+            if gw.home_went(node_id, epoch, released=False):
+                self._gone_epoch = epoch
+                self._contest_now.set()
+
+    async def _pause(self, seconds: float, epoch: int) -> None:
+        """Wait ``seconds``, or less if another home is heard meanwhile (watched at once) or this node becomes it."""
+        until = time.monotonic() + seconds
+        while time.monotonic() < until and not self.is_home and self.gateway is not None \
+                and self.gateway.home_epoch == epoch:
+            await asyncio.sleep(0.1)
+
+    async def _home_alive_after_all(self, epoch: int) -> str | None:
+        """After the home's lock was let go: the sign of life the home shows, an answer on NATS now, or
+        an answer on NATS or its lock held again a moment later; None when there is none. The second
+        look's failure for another reason (no answer in time, the link) counts as a sign: it is no
+        proof that the home is gone."""
+        if (answer := await self._home_answers()) == ANSWERS:
+            return answer
+        # (No answer in time is no proof of life either: NATS may not yet have noticed the closed
+        # connection of a process that died a moment ago, and delivered the request to it.)
+        await asyncio.sleep(GONE_CONFIRM_SECONDS)
+        try:
+            if await asyncio.wait_for(self.leases.holds_home_life(epoch), self.cfg.lease_seconds / 2):
+                return "it holds its lock again"
+        except Exception as err:
+            return f"its lock could not be looked at ({err!r})"
+        return await self._home_answers()
+
+    async def _home_answers(self) -> str | None:
+        """How a home answers on NATS (an empty group page request); None only when NATS says nobody
+        listens for it."""
+        assert self.nc is not None
+        try:
+            await self.nc.request(self.subjects.info, b"", timeout=self.cfg.lease_seconds / 6)
+        except NoRespondersError:
+            return None
+        except Exception as err:  # (no answer in time, or the link: not proof that it is gone)
+            return f"asking it on NATS failed ({err!r})"
+        return ANSWERS
 
     async def _taken_after_all(self) -> int | None:
         """After a take that failed without an answer (its time ran out waiting behind the old
@@ -404,8 +540,15 @@ class ClusterNode:
         app = self.app
         assert self.nc is not None and self.gateway is not None
         log.info("node %s takes the home lease (epoch %d)", self.node_id, epoch)
+        took = time.monotonic()
         self.leases.set_fence(wire.HOME_LEASE, epoch)
         self.leases.on_fenced = lambda: self._lose("a write was refused: another node holds the home lease")
+        # Before the first heartbeat: a gateway that hears this home waits for this lock (_watch_home).
+        try:
+            await asyncio.wait_for(self.leases.hold_home_life(epoch), self.cfg.lease_seconds / 2)
+        except TimeoutError:
+            log.warning("the home's lock of its life was not taken in time: a crash of this home is noticed "
+                        "when its lease expires")
         self.gateway.home_alive = False  # our own connections' requests are answered `internal` meanwhile
         # (Whether the home before may have left changes unsent, as a gateway judges it: see resync_notice.)
         lost = previous_lost(self.gateway.home_epoch, epoch, self.gateway.home_released)
@@ -415,6 +558,7 @@ class ClusterNode:
         # home as it would refuse to start (see _promoted), rather than seal under the retired key.
         await app.vault.bind(app.store, app.now_ms())
         app.store.set_record_key(app.vault.record_key())
+        bound = time.monotonic()
         # The previous home's last messages, read with the state, before this home writes any
         # message (see Tail): a gateway's connections get those they never got as events when
         # they re-register, and so do this node's own, below.
@@ -422,6 +566,7 @@ class ClusterNode:
         _, recent = await asyncio.gather(
             app.load_home(),
             app.store.recent_messages(app.now_ms() - int(window * 1000), wire.CATCH_UP_PER_GROUP))
+        loaded = time.monotonic()
         from server.app import tune_gc
 
         tune_gc()  # the state just loaded lives for the whole run: no collection walks it again
@@ -441,9 +586,10 @@ class ClusterNode:
                 app.attach(conn.sess, user, conn.token_hash)
                 if conn.since is not None:  # (what it was owed, before anything new can reach it)
                     for _, ev in tail.owed(user, relayed, conn.since):
-                        conn.sess.push(ev)
-                if resync is not None:  # (the other events of those last moments: read them again)
-                    conn.sess.push(resync)
+                        METRICS.queued(event_name(MessageEvent), conn.sess.push(ev))
+                # (the other events of those last moments: read them again)
+                if resync is not None:
+                    METRICS.queued(event_name(Notice), conn.sess.push(resync))
             else:
                 conn.sess.close(1008, "log in again")
         self.home = home
@@ -454,7 +600,8 @@ class ClusterNode:
         await self.nc.subscribe(self.subjects.info, cb=home.on_info)
         app.start_jobs()
         self._beat()
-        log.info("node %s is the home node", self.node_id)
+        log.info("node %s is the home node (%.2f s after it took the lease: identity keys %.2f s, state %.2f s)",
+                 self.node_id, time.monotonic() - took, bound - took, loaded - bound)
         for conn in taken:
             if conn.sess.user is not None and conn.token_hash is not None:
                 uid = await app.store.token_owner(conn.token_hash, app.now_ms())
@@ -511,6 +658,14 @@ class ClusterNode:
                 self.gateway.check()
                 if n % 2 == 0:
                     self.gateway.alive()
+
+
+def shown_url(url: str) -> str:
+    """A NATS url for the log: without the user, password or token it may carry."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -44,7 +44,12 @@ within a stream (one per link it keeps to that instance), so a gateway sees what
 way (a cut, a slow consumer) and has its clients resume (see :class:`server.cluster.gateway.Numbering`):
   ``[EVENT, payload, [conn, ...], group_id, seq]``   the same encoded message for every listed
                                       connection; the group id and seq only for a ``message``
-                                      event (the gateway remembers each group's last: see SEEN)
+                                      event (the gateway remembers each group's last: see SEEN);
+                                      any other shared event, and a catch-up ``message``, names
+                                      its event instead: ``[EVENT, payload, [conn, ...], name]``
+                                      (the gateway counts what it writes in qunguan_events_total;
+                                      a gateway of the previous version reads neither). A payload
+                                      for one connection only (not an event) names nothing
   ``[REPLY, payload, conn, rid, n]``  the answer to request ``rid``, forwarded as number ``n``
                                       (settles it at the gateway; no ``n``: the oldest with ``rid``)
   ``[ATTACHED, conn, user_id, token_hash, at]`` / ``[DETACHED, conn]``  the connection logged in /

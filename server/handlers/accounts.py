@@ -21,6 +21,7 @@ from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers import handler, screening
 from server.handlers.common import announce_rename, commit, put_back
+from server.handlers.groups import ClosedRequests
 from server.handlers.public_accounts import leave_public_accounts, refuse_if_running_accounts
 from server.security import new_token, token_hash
 from server.session import CLOSE_POLICY
@@ -71,7 +72,9 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     # cancelled account included): a refusal names the argument the client sent, never one it left out.
     chosen = idn.validate_display_name(req.display_name) if req.display_name else username
     # A name held for review (G10): the account shows its username until an operator releases it.
-    screened = screening.screen(ctx, chosen, "display_name", shown_text.neutral("display_name", username=username))
+    # No account yet: a blocked name is refused, nobody to charge it to.
+    screened = screening.screen(ctx, None, chosen, "display_name", "display_name",
+                                shown_text.neutral("display_name", username=username))
     display_name = screened.shown(username)
     ukey = idn.username_key(username)
     state = ctx.state
@@ -207,7 +210,7 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
             guess.failed()
             await netlog.session_kept(ctx, sess, "login_failed", uid)  # (the count outlives this process)
             raise ContractError("unauthenticated", AUTH_FAILED)
-    if user.blacklisted:
+    if user.blacklisted or user.reopening:
         netlog.session(ctx, sess, "login_refused", uid, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
     token = new_token()
@@ -232,7 +235,7 @@ async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict
             guess.failed()
             await netlog.session_kept(ctx, sess, "auth_failed", uid)
             raise ContractError("unauthenticated", AUTH_FAILED)
-    if user.blacklisted:
+    if user.blacklisted or user.reopening:
         netlog.session(ctx, sess, "auth_refused", uid, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
     ctx.attach(sess, user, hashed)
@@ -248,7 +251,7 @@ async def standing_token_owner(ctx: Context, hashed: bytes) -> str | None:
     while True:
         seen = revocations.count
         uid = await ctx.store.token_owner(hashed, ctx.now_ms())
-        revoked = revocations.since(seen, hashed)
+        revoked = revocations.since(seen, hashed, uid)
         if revoked is not None:  # None: too many logouts meanwhile to tell; look again
             break
     return None if revoked else uid
@@ -314,7 +317,8 @@ async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Enco
         if wait > 0:
             raise _rate_limited("new display names", wait)
         ctx.renames_per_user.hit(user.user_id, now_s)
-    screened = screening.screen(ctx, name, "display_name", was)
+    # The name it has, restated: refused if now listed, but not charged (nothing new is written).
+    screened = screening.screen(ctx, user if name != was else None, name, "display_name", "display_name", was)
     # flagged: applied and queued; held for review: queued, the old name stays shown (G10)
     queued = screened.queued(ctx, "display_name", None, user.user_id, expect=screened.shown(was)) \
         if name != was else None
@@ -389,7 +393,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     now = ctx.now_ms()
     uid = user.user_id
     left = [groups[gid] for gid in sorted(user.groups)]
-    requested = {g.group_id: ts for g in groups.values() if (ts := g.join_requests.pop(uid, None)) is not None}
+    requested = ClosedRequests.take(ctx, uid)
     invited = {g.group_id: by for g in groups.values() if (by := g.invited.get(uid)) is not None}
     memberships = {g.group_id: g.members.pop(uid) for g in left}
     old_name = user.display_name
@@ -406,8 +410,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
         user.deleted, user.display_name = False, old_name
         for g in left:
             put_back(g, user, memberships[g.group_id])
-        for gid, ts in requested.items():
-            groups[gid].join_requests[uid] = ts
+        requested.undo()
         for gid, by in invited.items():
             groups[gid].invited.setdefault(uid, by)
 
@@ -419,6 +422,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     )
     for g in left:
         publish(g.online, ev.MemberLeft(group_id=g.group_id, user_id=uid))
+    requested.tell()
     netlog.session(ctx, sess, "account_deleted", display_name=old_name)
     for other in list(user.sessions):
         if other is not sess:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from governance import moderation, names, posting, shown_text
 from governance import permissions as perm
@@ -90,7 +90,7 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
     name = validate_group_name(req.name)
     # A name held for review (G10): the group opens under its neutral name (which needs the id
     # drawn below) until an operator releases it. Nothing is shown before the group exists.
-    screened = screening.screen(ctx, name, "name", "")
+    screened = screening.screen(ctx, user, name, "name", "group_name", "")
     policy = req.join_policy
     groups = ctx.state.groups
     for _ in range(GROUP_ID_TRIES):
@@ -252,6 +252,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
                        muted_until, room)
     await commit(ctx, *((add,) if rider is None else (add, rider.change)), audit=audit, undo=undo,
                  claim=admission)
+    if requested is not None and action != "approve" and g.alive:  # (an approval tells it as a decision)
+        request_decided(ctx, g, uid, "joined", uid)  # (they came in without one: invited, a link, an open group)
     if g.members.get(uid) is not joined or not g.alive:
         # Kicked, banned or gone while the join was stored (that change told the group and took
         # the user's connections out), or the group ended: its connections are not put back.
@@ -359,11 +361,6 @@ class _RequestWrite:
         self._decided: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         g.request_writes[uid] = self
 
-    @staticmethod
-    def of(g: Group, uid: str) -> _RequestWrite | None:
-        w: _RequestWrite | None = g.request_writes.get(uid)
-        return w
-
     def settle(self, stored: bool) -> None:
         if self.group.request_writes.get(self.uid) is self:
             del self.group.request_writes[self.uid]
@@ -377,6 +374,14 @@ class _RequestWrite:
         return await asyncio.shield(self._decided)
 
 
+def request_in_flight(g: Group, uid: str) -> _RequestWrite | None:
+    """``uid``'s join request to ``g`` whose write is still in flight, if any: an approval or a
+    rejection waits for its :meth:`_RequestWrite.decided` before acting on it (the store may
+    still refuse it), then checks again that the request is there."""
+    w: _RequestWrite | None = g.request_writes.get(uid)
+    return w
+
+
 async def request_to_join(ctx: Context, g: Group, user: User) -> bool:
     """``approval`` policy: record the request and tell the owner and admins, once per pending
     request (as ``invite`` tells the invitee once per standing invitation): asking again while it
@@ -388,7 +393,7 @@ async def request_to_join(ctx: Context, g: Group, user: User) -> bool:
     everything again, as after any await (answering ``pending`` at once would acknowledge what the
     store might yet refuse)."""
     uid = user.user_id
-    writing = _RequestWrite.of(g, uid)
+    writing = request_in_flight(g, uid)
     if writing is not None:
         await writing.decided()
         return False
@@ -405,13 +410,57 @@ async def request_to_join(ctx: Context, g: Group, user: User) -> bool:
         raise
     await written
     if g.join_requests.get(uid) == now and g.alive:  # (not decided, its account closed or the group ended meanwhile)
-        publish(to_managers(ctx, g), ev.JoinRequest(group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
+        publish(to_managers(ctx, g, acting=True),
+                ev.JoinRequest(group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
     return True
 
 
-def to_managers(ctx: Context, g: Group) -> list[Session]:
-    users = ctx.state.users
-    return [s for uid, m in g.members.items() if m.role != Role.MEMBER for s in users[uid].sessions]
+def to_managers(ctx: Context, g: Group, *, acting: bool = False) -> list[Session]:
+    """The connections of the owner and admins of ``g``; ``acting``: only of those who may manage it
+    now (not while the platform suspends their powers), who may read its bans, join requests and
+    invite links, so who is told when they change. One walk of the members."""
+    users, now = ctx.state.users, ctx.now_ms()
+    return [s for uid, m in g.members.items() if m.role != Role.MEMBER
+            and (not acting or users[uid].powers_suspended_until <= now) for s in users[uid].sessions]
+
+
+def request_decided(ctx: Context, g: Group, uid: str, status: Literal["approved", "rejected", "dropped", "joined"],
+                    by: str) -> None:
+    """**[ext]** Tell the group's acting managers that ``uid``'s request left their ``join_requests``
+    (the one who decided included: their other connections' lists follow)."""
+    publish(to_managers(ctx, g, acting=True),
+            ev.JoinRequestDecided(group_id=g.group_id, user_id=uid, status=status, by=by))
+
+
+@dataclass(slots=True)
+class ClosedRequests:
+    """The pending join requests of a user whose account closes (cancelled or blacklisted), taken out
+    of every group's ``join_requests`` in memory before the write (nobody can let them in any more):
+    :meth:`undo` puts them back if it fails, :meth:`tell` tells each live group's managers they were
+    ``dropped`` once it is stored. (A scan of every group: rare requests and commands.)"""
+
+    ctx: Context
+    uid: str
+    asked: dict[str, int]  # group id -> when the request was made
+
+    @classmethod
+    def take(cls, ctx: Context, uid: str) -> ClosedRequests:
+        return cls(ctx, uid, {g.group_id: ts for g in ctx.state.groups.values()
+                              if (ts := g.join_requests.pop(uid, None)) is not None})
+
+    def undo(self) -> None:
+        for gid, ts in self.asked.items():
+            self.ctx.state.groups[gid].join_requests.setdefault(self.uid, ts)
+
+    def drops(self) -> list[ch.Change]:
+        """Their rows' removals, for a write that does not remove them itself (``CancelAccount`` does)."""
+        return [ch.DropJoinRequest(gid, self.uid) for gid in self.asked]
+
+    def tell(self) -> None:
+        """**[ext]** The requests left the managers' queues (``by``: the requester)."""
+        for gid in self.asked:
+            if (g := self.ctx.state.groups.get(gid)) is not None and g.alive:
+                request_decided(self.ctx, g, self.uid, "dropped", self.uid)
 
 
 def remember_departed(ctx: Context, g: Group, uid: str, m: Member) -> None:

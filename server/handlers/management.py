@@ -43,6 +43,8 @@ from server.handlers.groups import (
     check_room,
     invitation_stands,
     remove,
+    request_decided,
+    request_in_flight,
     validate_category,
     validate_group_name,
 )
@@ -104,6 +106,25 @@ async def join_requests(ctx: Context, sess: Session, req: rq.JoinRequests, enc: 
     return {"requests": out}
 
 
+async def _decidable(ctx: Context, sess: Session, gid: str, uid: str, op: str) -> Group:
+    """The group (permission checked), once no write about ``uid``'s joining it is in flight: an
+    admission of the requester (their own join from a link, say: admit's "already in" must mean a
+    stored membership) or their join request's ``PutJoinRequest`` (acted on while in flight, a
+    request the store then refused could admit them, or come back when the decision's own write
+    failed). Each wait is followed by every check again, and by another look for writes in flight."""
+    g = _managed(ctx, sess, gid, op)
+    while True:
+        m = g.members.get(uid)
+        if m is not None and m.pending is not None and not m.pending.refused:
+            await settled_member(g, uid)
+        elif (writing := request_in_flight(g, uid)) is not None:
+            await writing.decided()
+        else:
+            return g
+        still_active(sess.me)
+        g = _managed(ctx, sess, gid, op)
+
+
 def _pending(g: Group, uid: str) -> None:
     if uid not in g.join_requests:
         raise ContractError("not_found", f"no join request from {uid}")
@@ -112,11 +133,7 @@ def _pending(g: Group, uid: str) -> None:
 @handler("approve_join")
 async def approve_join(ctx: Context, sess: Session, req: rq.ApproveJoin, enc: Encoding) -> None:
     uid = req.user_id
-    # An admission of the requester in flight (their own join from a link, say): its outcome first,
-    # as admit's "already in" must mean a stored membership; then everything is checked again.
-    await settled_member(_managed(ctx, sess, req.group_id, "approve_join"), uid)
-    still_active(sess.me)
-    g = _managed(ctx, sess, req.group_id, "approve_join")
+    g = await _decidable(ctx, sess, req.group_id, uid, "approve_join")  # (no await from here to admit's claim)
     check_not_banned(ctx, g, uid, caller=False)
     _pending(g, uid)
     requester = ctx.state.users.get(uid)
@@ -129,15 +146,17 @@ async def approve_join(ctx: Context, sess: Session, req: rq.ApproveJoin, enc: En
             g.join_requests.setdefault(uid, ts)
 
         await commit(ctx, ch.DropJoinRequest(g.group_id, uid), undo=undo)
+        request_decided(ctx, g, uid, "dropped", sess.me.user_id)
         raise ContractError("not_found", f"{uid} no longer has an account")
     await admit(ctx, g, requester, "approve", sess.me.user_id, audit=_audit(ctx, sess.me, "approve_join", g, uid))
     publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="approved", name=g.name))
+    request_decided(ctx, g, uid, "approved", sess.me.user_id)
 
 
 @handler("reject_join")
 async def reject_join(ctx: Context, sess: Session, req: rq.RejectJoin, enc: Encoding) -> None:
-    g = _managed(ctx, sess, req.group_id, "reject_join")
     uid = req.user_id
+    g = await _decidable(ctx, sess, req.group_id, uid, "reject_join")
     _pending(g, uid)
     ts = g.join_requests.pop(uid)
 
@@ -147,6 +166,7 @@ async def reject_join(ctx: Context, sess: Session, req: rq.RejectJoin, enc: Enco
     await commit(ctx, ch.DropJoinRequest(g.group_id, uid), audit=_audit(ctx, sess.me, "reject_join", g, uid),
                  undo=undo)
     publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="rejected"))
+    request_decided(ctx, g, uid, "rejected", sess.me.user_id)
 
 
 @handler("invite")
@@ -303,7 +323,8 @@ async def set_announcement(ctx: Context, sess: Session, req: rq.SetAnnouncement,
         # category's freeze), a mute, identity, the agreement. Clearing one stays allowed:
         # taking content down is what a suspended or warned group must still be able to do.
         can_post(ctx, g, member_of(g, sess.me), sess.me, ctx.now_ms())
-    screened = screening.screen(ctx, text, "announcement", g.announcement)
+    screened = screening.screen(ctx, sess.me, text, "announcement", "announcement", g.announcement,
+                                group_id=g.group_id)
     queued = (screened.queued(ctx, "announcement", g.group_id, sess.me.user_id,
                               expect=screened.shown(g.announcement)) if text != g.announcement else None)
     if screened.held:  # waits for an operator; the group keeps its announcement meanwhile
@@ -323,7 +344,9 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
         # A new name is shown to every member, like a post: not while the platform suspends posting.
         # (The category and the join policy may change; a suspended group may still tidy itself up.)
         name = validate_group_name(req.name)
-        screened = screening.screen(ctx, name, "name", g.name)
+        # The name it has, restated: refused if now listed, but not charged (the author writes nothing new).
+        author = sess.me if name != g.name else None
+        screened = screening.screen(ctx, author, name, "name", "group_name", g.name, group_id=g.group_id)
         if name != g.name:
             posting.check_keeps_owner("renamed", g.suspended_until, ctx.now_ms(), suspension_cause(ctx, g))
             # flagged: applied and queued; held for review: queued, the group keeps its name (G10)

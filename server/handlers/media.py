@@ -34,11 +34,10 @@ import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from governance import posting
 from governance.content import Action
 from protocol import events as ev
 from protocol.errors import ContractError
-from server.handlers import handler
+from server.handlers import handler, screening
 from server.handlers.common import commit, live_group, member_of, record_penalized, still_active
 from server.media import sniff
 from server.media.cleanup import ATTACH_GRACE_MS
@@ -95,8 +94,9 @@ def signed_url(ctx: Context, media_id: str) -> str:
 
 
 # -- uploads ----------------------------------------------------------------------------------
-def _name(ctx: Context, raw: str | None) -> str | None:
-    """The file name others will see: plain text, no folders, screened like any shown text."""
+def _name(ctx: Context, user: User, raw: str | None) -> str | None:
+    """The file name others will see: plain text, no folders, screened like any shown text (a
+    ``block`` hit recorded as ``file_name`` and charged to ``user``)."""
     if raw is None or not raw.strip():
         return None
     name = raw.strip()
@@ -104,7 +104,7 @@ def _name(ctx: Context, raw: str | None) -> str | None:
         raise ContractError("too_large", f"name is longer than {MAX_NAME_CHARS} characters")
     if any(c in "/\\" or not c.isprintable() for c in name):
         raise ContractError("bad_request", "name must be a file name: no folders, no control characters")
-    verdict = posting.screen_text(ctx.content, name, "name")
+    verdict = screening.checked(ctx, user, name, "name", "file_name")
     if verdict is not None and verdict.action is Action.REVIEW:
         raise ContractError("content_blocked", f"that file name is not allowed ({verdict.category})")
     return name
@@ -149,7 +149,7 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
         raise ContractError("too_large", f"files may have at most {cfg.max_bytes} bytes")
     if mime not in cfg.allowed_types:
         raise ContractError("bad_request", f"{mime!r} is not an allowed type ({', '.join(cfg.allowed_types)})")
-    name = _name(ctx, req.name)
+    name = _name(ctx, user, req.name)
     declared = _declared_sha256(req.sha256)
     # The counted bytes are read first; everything after that read is checked and claimed in one
     # step (no await), so of two uploads begun at once the second counts the first. upload_end's

@@ -23,7 +23,7 @@ from protocol import events as ev
 from protocol.enums import Role
 from protocol.errors import ContractError
 from server.fanout import publish
-from server.handlers import handler
+from server.handlers import handler, screening
 from server.handlers.accounts import message_bucket
 from server.handlers.common import (
     can_post,
@@ -102,7 +102,7 @@ async def edit_message(ctx: Context, sess: Session, req: rq.EditMessage, enc: En
                               allow_empty=info.has_attachments)
     verdict = ctx.content.check(text)
     if verdict is not None and verdict.action is Action.BLOCK:
-        record_blocked(ctx, user, g.group_id, verdict, now)
+        record_blocked(ctx, user, g.group_id, verdict)
         raise ContractError("content_blocked", f"the message contains prohibited content ({verdict.category})")
     if verdict is not None and verdict.action is Action.REVIEW:
         raise ContractError("content_blocked", f"the new text needs the platform's review ({verdict.category}); "
@@ -124,17 +124,15 @@ async def react(ctx: Context, sess: Session, req: rq.React, enc: Encoding) -> No
 
     An emoji is any short text (:func:`governance.message_rules.check_emoji`);
     it is shown to others, so the content filter's ``block`` and ``review``
-    matches are ``content_blocked``. A reaction speaks in the group, so whatever
-    would stop a ``send`` now stops it too, with the same codes (muted, the group
-    muted for plain members, the platform's suspension of the group, ...); taking
-    one back (``on: false``) as well. More than ``MAX_REACTIONS_PER_USER``
+    matches are ``content_blocked``, and a ``block`` match is recorded and
+    penalised like a message (field ``reaction``). A reaction speaks in the group,
+    so whatever would stop a ``send`` now stops it too, with the same codes (muted,
+    the group muted for plain members, the platform's suspension of the group,
+    ...), checked first as for a ``send``; taking one back (``on: false``) as well. More than ``MAX_REACTIONS_PER_USER``
     different reactions of one user on one message is ``conflict`` (decided by
     the store, in the write's transaction).
     """
     emoji = rules.check_emoji(req.emoji)
-    verdict = posting.screen_text(ctx.content, emoji, "emoji")
-    if verdict is not None and verdict.action is Action.REVIEW:
-        raise ContractError("content_blocked", f"that reaction is not allowed ({verdict.category})")
     user = sess.me
     seq = req.seq
     g, m, info = await _stored(ctx, user, req.group_id, seq)
@@ -142,6 +140,10 @@ async def react(ctx: Context, sess: Session, req: rq.React, enc: Encoding) -> No
         raise _not_found(g, seq)
     now = ctx.now_ms()
     can_post(ctx, g, m, user, now)
+    if req.on:  # (taking a reaction back publishes nothing: never refused, nor charged, for its emoji)
+        verdict = screening.checked(ctx, user, emoji, "emoji", "reaction", group_id=g.group_id)
+        if verdict is not None and verdict.action is Action.REVIEW:
+            raise ContractError("content_blocked", f"that reaction is not allowed ({verdict.category})")
     _throttle(ctx, user, now)
     (changed,) = await commit(ctx, ch.SetReaction(g.group_id, seq, user.user_id, emoji, req.on, now,
                                                   rules.MAX_REACTIONS_PER_USER))

@@ -9,7 +9,9 @@ or delivered before it is durable. A reply alone first awaits one store read
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import logging
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from governance import moderation, posting
 from governance.content import Action, Verdict
@@ -19,13 +21,13 @@ from protocol.enums import Role
 from protocol.errors import ContractError
 from protocol.requests import error_reply, ok_reply
 from server.fanout import publish
-from server.handlers import DEFERRED, handler
+from server.handlers import DEFERRED, handler, screening
 from server.handlers.accounts import message_bucket
-from server.handlers.common import live_group, member_of, record_penalized, still_active, suspension_cause
+from server.handlers.common import live_group, member_of, still_active, suspension_cause
 from server.handlers.message_extras import check_extras, claim, message_event, message_obj, reply_visible
+from server.logs import Repeats
 from server.sent_ids import Key
 from server.state import Group, SentMessage, User
-from server.storage import changes as ch
 from server.storage.base import MessageRow, ReviewItem
 
 if TYPE_CHECKING:
@@ -34,7 +36,13 @@ if TYPE_CHECKING:
     from server.context import Context
     from server.session import Session
 
+log = logging.getLogger("qunguan.messages")
+T = TypeVar("T")
+
 STORE_BEHIND_RETRY_MS = 1000  # when a send is refused because the store's writer is far behind
+NOT_STORED = "the message could not be stored; send it again"
+# A send's reads failing while the database is out of reach: one warning, then one every 30 s.
+_UNREADABLE = Repeats(30.0)
 
 DEDUP_WINDOW_MS = DAY_MS
 HISTORY_DEFAULT, HISTORY_MAX = 50, 500
@@ -61,14 +69,14 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
                 return first
             seq = ctx.state.sent_ids.older_seq(key)
             if seq is not None and seq != refuted:  # a lead only: read the message to be sure
-                first = await older_copy(ctx, key, seq)
+                first = await store_read(ctx, older_copy(ctx, key, seq))
                 if first is not None:
                     return first
                 refuted = seq
                 continue
         if reply_to is None or reply_checked:
             break
-        reply_seen = await reply_visible(ctx, user, req.group_id, reply_to)
+        reply_seen = await store_read(ctx, reply_visible(ctx, user, req.group_id, reply_to))
         reply_checked = True
     # No await from here on: every group and member check, and the change, run from memory.
     # The account first if a read awaited above: it may have been blacklisted or cancelled
@@ -97,7 +105,7 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     held = 0
     if verdict is not None:
         if verdict.action is Action.BLOCK:
-            record_blocked(ctx, user, g.group_id, verdict, now)
+            record_blocked(ctx, user, g.group_id, verdict)
             raise ContractError("content_blocked", f"the message contains prohibited content ({verdict.category})")
         held = 1 if verdict.action is Action.REVIEW else 0
 
@@ -158,7 +166,7 @@ class Stored:
                 # asks for reads the store and is answered with this copy if it is there,
                 # instead of storing the message a second time.
                 ctx.state.sent_ids.add_older(self.key, self.seq, self.now)
-            fail = ContractError("internal", "the message could not be stored; send it again")
+            fail = ContractError("internal", NOT_STORED)
             self.sess.send(error_reply(self.rid, fail), self.enc)
             for s, r, e in sent.waiters if sent else ():
                 s.send(error_reply(r, fail), e)
@@ -176,6 +184,21 @@ class Stored:
         if not self.held:
             publish(g.online, self.msg)
         count_activity(g, self.now, ctx.cfg.groups.activity_window_days)
+
+
+async def store_read(ctx: Context, read: Awaitable[T]) -> T:
+    """A read that a send awaits (a retry's first copy, the message a reply answers). The database
+    out of reach (an outage: a failed send's retry reads it, see Stored) is not a fault of the
+    server: the send is answered as its commit would be then, ``internal`` "could not be stored;
+    send it again", and a warning without a traceback is logged, at most one every 30 s."""
+    try:
+        return await read
+    except Exception as err:
+        if not ctx.store.unreachable(err):
+            raise  # (a fault: answered "internal server error" with its traceback)
+        _UNREADABLE.log(log, logging.WARNING, "a send could not read the database and was answered internal "
+                        "(the client sends it again): %s: %s", type(err).__name__, err)
+        raise ContractError("internal", NOT_STORED) from None
 
 
 def recent_copy(ctx: Context, sess: Session, rid: Any, enc: Encoding, key: Key) -> Any:
@@ -203,7 +226,7 @@ async def older_copy(ctx: Context, key: Key, seq: int) -> dict[str, Any] | None:
         # The store failed for good (a failed WAL fsync): the copy read may be in memory only, never
         # to reach the disk. Not acknowledged; the server exits, and the retry after its restart
         # reads what the disk holds.
-        raise ContractError("internal", "the message could not be stored; send it again")
+        raise ContractError("internal", NOT_STORED)
     if stored is None or ctx.now_ms() - stored[0] >= DEDUP_WINDOW_MS:
         return None  # another message's digest, or over a day old
     ts, held = stored
@@ -213,13 +236,12 @@ async def older_copy(ctx: Context, key: Key, seq: int) -> dict[str, Any] | None:
     return first.reply()
 
 
-def record_blocked(ctx: Context, user: User, gid: str, verdict: Verdict, now: int) -> None:
-    """Blocked content costs credit (Art. 7) and is written to the record; the text is not kept."""
-    penalty = ctx.cfg.credit.penalty_blocked_content
-    record_penalized(ctx, user, penalty, ch.Audit(now, "system", None, "content_blocked", gid, user.user_id,
-                                                  verdict.category, {"term": verdict.term, "penalty": penalty}),
-                     "a blocked message", f"a message you sent to group {gid} was refused for prohibited content "
-                                          f"({verdict.category})", group_id=gid)
+def record_blocked(ctx: Context, user: User, gid: str, verdict: Verdict) -> None:
+    """Blocked content costs credit (Art. 7) and is written to the record (field ``message``), as any
+    other blocked text is (:func:`screening.record_blocked`); the text is not kept."""
+    screening.record_blocked(ctx, user, verdict, "message", group_id=gid,
+                             why=f"a message you sent to group {gid} was refused for prohibited content "
+                                 f"({verdict.category})")
 
 
 def review_item(verdict: Verdict) -> ReviewItem:

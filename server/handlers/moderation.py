@@ -20,11 +20,11 @@ from protocol.enums import Role
 from protocol.errors import ContractError
 from protocol.messages import entry_id
 from server.fanout import publish
-from server.handlers import handler
+from server.handlers import handler, screening
 from server.handlers.common import commit, live_group, put_back
-from server.handlers.groups import remember_departed
+from server.handlers.groups import remember_departed, request_decided, to_managers
 from server.handlers.management import _actor_role, _audit, _managed, _to_user, change_group
-from server.state import Ban, Group, InviteLink
+from server.state import Ban, Group, InviteLink, User
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -38,12 +38,14 @@ MAX_NOTE_CHARS = 200
 CODE_BYTES = 18  # 144 random bits: a 24-character URL-safe code
 
 
-def _text(ctx: Context, raw: str | None, field: str, max_chars: int) -> str | None:
-    """An optional free text others will see: length-checked and content-screened; None when blank."""
+def _text(ctx: Context, author: User, g: Group, raw: str | None, arg: str, field: str,
+          max_chars: int) -> str | None:
+    """An optional free text others will see (the argument ``arg``): length-checked and content-screened
+    (a ``block`` hit recorded as ``field`` and charged to ``author``); None when blank."""
     if raw is None or not raw.strip():
         return None
-    text = posting.check_text(raw.strip(), max_chars=max_chars, field=field)
-    posting.screen_text(ctx.content, text, field)
+    text = posting.check_text(raw.strip(), max_chars=max_chars, field=arg)
+    screening.checked(ctx, author, text, arg, field, group_id=g.group_id)
     return text
 
 
@@ -61,7 +63,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
         raise ContractError("not_found", f"no user {uid}")
     m = g.members.get(uid)
     perm.check("ban", role, Role(m.role) if m is not None else None)
-    reason = _text(ctx, req.reason, "reason", MAX_REASON_CHARS)
+    reason = _text(ctx, actor, g, req.reason, "reason", "ban_reason", MAX_REASON_CHARS)
     now = ctx.now_ms()
     until = now + seconds * 1000 if seconds else 0
     gid = g.group_id
@@ -69,7 +71,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     # Claimed with no await before the write: from here on, joins, invitations and approvals
     # of this user are refused, and they are no longer a member.
     earlier = g.bans.get(uid)
-    g.bans[uid] = Ban(until, actor.user_id, reason, now)
+    banned = g.bans[uid] = Ban(until, actor.user_id, reason, now)
     requested = g.join_requests.pop(uid, None)
     invited_by = g.invited.pop(uid, None)
     removed_sessions = set(target.sessions) if m is not None else set()
@@ -100,6 +102,17 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
                 ev.MemberRemoved(group_id=gid, user_id=uid, by=actor.user_id, banned=True))
     if requested is not None:
         publish(_to_user(ctx, uid), ev.JoinResult(group_id=gid, status="rejected"))
+    publish(to_managers(ctx, g, acting=True), ev.BanChanged(group_id=gid, user_id=uid, by=actor.user_id,
+                                                       ban=ev.BanObj(**_ban_fields(uid, banned))))
+    if requested is not None:
+        request_decided(ctx, g, uid, "rejected", actor.user_id)
+
+
+def _ban_fields(uid: str, b: Ban) -> dict[str, Any]:
+    """A ban as ``bans`` lists it and **[ext]** ``ban_changed`` tells it: phone and ID numbers in its
+    reason masked, as in ``group_log``."""
+    return {"user_id": uid, "until": b.until or None, "by": b.by,
+            "reason": moderation.redact(b.reason) if b.reason else None}
 
 
 def _bans_in_force(ctx: Context, g: Group) -> dict[str, Ban]:
@@ -122,6 +135,7 @@ async def unban(ctx: Context, sess: Session, req: rq.Unban, enc: Encoding) -> No
         g.bans.setdefault(uid, b)
 
     await commit(ctx, ch.DropBan(g.group_id, uid), audit=_audit(ctx, sess.me, "unban", g, uid), undo=undo)
+    publish(to_managers(ctx, g, acting=True), ev.BanChanged(group_id=g.group_id, user_id=uid, by=sess.me.user_id))
 
 
 @handler("bans")
@@ -129,9 +143,7 @@ async def bans(ctx: Context, sess: Session, req: rq.Bans, enc: Encoding) -> dict
     """The bans in force, oldest first; phone and ID numbers in a reason are masked, as in ``group_log``."""
     g = _managed(ctx, sess, req.group_id, "bans")
     in_force = sorted(_bans_in_force(ctx, g).items(), key=lambda kv: kv[1].created_at)
-    return {"bans": [{"user_id": uid, "until": b.until or None, "by": b.by,
-                      "reason": moderation.redact(b.reason) if b.reason else None}
-                     for uid, b in in_force]}
+    return {"bans": [_ban_fields(uid, b) for uid, b in in_force]}
 
 
 # -- slow mode ----------------------------------------------------------------------------
@@ -169,7 +181,7 @@ async def create_invite_link(ctx: Context, sess: Session, req: rq.CreateInviteLi
                              enc: Encoding) -> dict[str, Any]:
     g = _managed(ctx, sess, req.group_id, "create_invite_link")
     moderation.check_link_limits(req.max_uses, req.expires_in_seconds)
-    note = _text(ctx, req.note, "note", MAX_NOTE_CHARS)
+    note = _text(ctx, sess.me, g, req.note, "note", "invite_note", MAX_NOTE_CHARS)
     actor = sess.me
     now = ctx.now_ms()
     _drop_dead_links(ctx, g, now)
@@ -192,6 +204,9 @@ async def create_invite_link(ctx: Context, sess: Session, req: rq.CreateInviteLi
                      detail={k: v for k, v in detail.items() if v is not None})
     await commit(ctx, ch.InsertInviteLink(h, g.group_id, actor.user_id, now, expires_at, req.max_uses, note or ""),
                  audit=audit, undo=undo)
+    made = ev.InviteLinkObj(**_link_fields(link))
+    publish(to_managers(ctx, g, acting=True), ev.InviteLinkChanged(group_id=g.group_id, link_id=made.link_id,
+                                                              by=actor.user_id, link=made))
     out: dict[str, Any] = {"code": code, "link_id": moderation.link_id(h)}  # [ext] link_id, as invite_links names it
     if expires_at is not None:
         out["expires_at"] = expires_at
@@ -242,6 +257,8 @@ async def revoke_invite_link(ctx: Context, sess: Session, req: rq.RevokeInviteLi
 
     await commit(ctx, ch.RevokeInviteLink(h, now, sess.me.user_id),
                  audit=_audit(ctx, sess.me, "revoke_invite_link", g, link=moderation.link_id(h)), undo=undo)
+    publish(to_managers(ctx, g, acting=True), ev.InviteLinkChanged(group_id=g.group_id, link_id=moderation.link_id(h),
+                                                              by=sess.me.user_id))
 
 
 @handler("invite_links")
@@ -254,10 +271,15 @@ async def invite_links(ctx: Context, sess: Session, req: rq.InviteLinks, enc: En
     _drop_dead_links(ctx, g, ctx.now_ms())
     links = ctx.state.invite_links
     usable = sorted((links[h] for h in g.invite_links), key=lambda link: (link.created_at, link.code_hash))
-    return {"links": [{"link_id": moderation.link_id(link.code_hash), "created_by": link.created_by,
-                       "created_at": link.created_at, "expires_at": link.expires_at, "max_uses": link.max_uses,
-                       "uses": link.uses, "note": moderation.redact(link.note) if link.note else None}
-                      for link in usable]}
+    return {"links": [_link_fields(link) for link in usable]}
+
+
+def _link_fields(link: InviteLink) -> dict[str, Any]:
+    """A link as ``invite_links`` lists it and **[ext]** ``invite_link_changed`` tells it: never its
+    code; phone and ID numbers in its note masked, as in ``group_log``."""
+    return {"link_id": moderation.link_id(link.code_hash), "created_by": link.created_by,
+            "created_at": link.created_at, "expires_at": link.expires_at, "max_uses": link.max_uses,
+            "uses": link.uses, "note": moderation.redact(link.note) if link.note else None}
 
 
 # -- the group log --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ operators' content review, where ``decide`` releases or rejects it
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -31,6 +32,7 @@ from server.handlers.accounts import message_bucket
 from server.handlers.common import commit, still_active
 from server.handlers.media import attachments_for, signed_url
 from server.handlers.public_accounts import audit, find_account, level_of, managed_account, record_hit
+from server.handlers.screening import checked
 from server.state import Account, User
 from server.storage import changes as ch
 from server.storage.public import GONE_COMMENT, CommentRow, PostRow
@@ -90,12 +92,10 @@ def _screen(ctx: Context, user: User, a: Account, texts: dict[str, str]) -> Verd
     """The filter over each text; a ``block`` hit is recorded, costs credit and refuses the whole
     request; otherwise the most severe of ``review`` and ``flag`` (or None)."""
     found: Verdict | None = None
-    for field, text in texts.items():
-        try:
-            verdict = posting.screen_text(ctx.content, text, field)
-        except posting.ContentBlocked as blocked:
-            _record(ctx, user, a, "content_blocked", blocked.verdict)
-            raise
+    for arg, text in texts.items():
+        field = "comment" if arg == "text" else arg  # (a post's title and body, or a comment's text)
+        verdict = checked(ctx, user, text, arg, field,
+                          on_block=partial(_record, ctx, user, a, "content_blocked", field=field))
         if verdict is not None and (found is None or verdict.action is Action.REVIEW):
             found = verdict
     return found

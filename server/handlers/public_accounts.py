@@ -28,7 +28,7 @@ from server.claims import FieldClaim
 from server.fanout import publish, publish_many
 from server.handlers import handler
 from server.handlers.common import commit, record_penalized
-from server.handlers.screening import Screened
+from server.handlers.screening import Screened, checked, record_blocked
 from server.state import Account, User
 from server.storage import changes as ch
 
@@ -98,7 +98,7 @@ def screened_text(ctx: Context, raw: str, field: str, max_chars: int) -> str:
     """A name's or an organisation name's text (1 to ``max_chars`` printable characters) through the
     word lists; whether it is reserved is the caller's question (``grant-name`` gives reserved ones)."""
     text = _short_text(raw, field, max_chars)
-    posting.screen_text(ctx.content, text, field)
+    checked(ctx, None, text, field, field)  # (refused only: the operator's grant-name)
     return text
 
 
@@ -117,11 +117,8 @@ class Hits:
         self.found: list[tuple[str, Verdict]] = []
 
     def screen(self, text: str, field: str) -> None:
-        try:
-            verdict = posting.screen_text(self.ctx.content, text, field)
-        except posting.ContentBlocked as blocked:
-            self._write("content_blocked", field, blocked.verdict, self.account_id)
-            raise
+        verdict = checked(self.ctx, self.user, text, field, field,
+                          on_block=lambda hit: self._write("content_blocked", field, hit, self.account_id))
         if verdict is not None:
             self.found.append((field, verdict))
 
@@ -146,14 +143,17 @@ class Hits:
 def record_hit(ctx: Context, user: User, account_id: str | None, action: str, verdict: Verdict,
                **detail: Any) -> None:
     """An enforcement-record entry for a word-list hit in what a public account shows (a name, a
-    post, a comment); a ``content_blocked`` one also lowers the author's credit."""
-    penalty = ctx.cfg.credit.penalty_blocked_content if action == "content_blocked" else 0
-    record_penalized(ctx, user, penalty, ch.Audit(
+    post, a comment); a ``content_blocked`` one (``detail``: its ``field`` alone) is any blocked
+    text's (:func:`screening.record_blocked`, with the ``account_id``) and lowers the author's credit."""
+    if action == "content_blocked":
+        record_blocked(ctx, user, verdict, detail["field"], account_id=account_id,
+                       why=f"what you wrote for a public account was refused for prohibited content "
+                           f"({verdict.category})")
+        return
+    record_penalized(ctx, user, 0, ch.Audit(
         ctx.now_ms(), "system", None, action, None, user.user_id, verdict.category,
-        {"term": verdict.term, "account_id": account_id, "penalty": penalty, **detail},
-    ), f"a filter hit ({action}) on a public account",
-        f"what you wrote for a public account was refused for prohibited content ({verdict.category})",
-        account_id=account_id)
+        {"term": verdict.term, "account_id": account_id, "penalty": 0, **detail},
+    ), f"a filter hit ({action}) on a public account", "")
 
 
 def _queued(ctx: Context, user: User, aid: str, screened: dict[str, Screened],

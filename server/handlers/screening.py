@@ -1,23 +1,51 @@
-"""The word lists on names and announcements (G10), and on public accounts' names and introductions
-(P10): a ``block`` hit refuses, a ``flag`` hit is applied and queued, a ``review`` hit is held in the
-queue while the old value stays shown.
+"""The word lists on every text others see (G10), and what a ``block`` hit costs.
 
-The policy is ``governance/shown_text.py``; this module only screens the text and builds the queue
-item (``changes.QueueShownText``) the handler stores in the same transaction as its change.
+:func:`checked` is the one way a user's text other than a message reaches the lists: a ``block``
+hit refuses it (``content_blocked``), costs its author ``credit.penalty_blocked_content`` and writes
+a ``content_blocked`` entry to the enforcement record (:func:`record_blocked`, which a refused
+message's, edit's and public account's text use too), naming the ``field`` refused. On names and
+announcements, and on public accounts' names and introductions (P10), :func:`screen` goes on: a
+``flag`` hit is applied and queued, a ``review`` hit is held in the queue while the old value stays
+shown. That policy is ``governance/shown_text.py``; this module only screens the text and builds
+the queue item (``changes.QueueShownText``) the handler stores in the same transaction as its change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from governance import posting, shown_text
 from governance.shown_text import Outcome
+from server.handlers.common import record_penalized
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from governance.content import Verdict
     from server.context import Context
+    from server.state import User
+
+# What the ``field`` of a ``content_blocked`` entry names: in the refusal's reason ("the group name
+# contains ...") and in the notice the author gets. One table, so the two never name a text
+# differently. (A public account's texts name their field beside the ``account_id``.)
+FIELD_NOUNS: Final = {
+    "message": "message",
+    "group_name": "group name",
+    "announcement": "announcement",
+    "display_name": "display name",
+    "reaction": "reaction",
+    "file_name": "file name",
+    "ban_reason": "ban's reason",
+    "invite_note": "invite link's note",
+    "name": "account name",
+    "intro": "account introduction",
+    "org_name": "organisation name",
+    "title": "post's title",
+    "body": "post's body",
+    "comment": "comment",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +81,47 @@ def held_reply(results: list[Any], **reply: Any) -> dict[str, Any]:
     return {**reply, "held": True, "held_id": str(results[-1])}
 
 
-def screen(ctx: Context, text: str, field: str, shown: str) -> Screened:
-    """Run the word lists over ``text`` (the argument ``field``): ``content_blocked`` on a ``block``
-    hit; ``shown`` is what the field would show meanwhile if the text were held."""
-    verdict = posting.screen_text(ctx.content, text, field)
+def record_blocked(ctx: Context, author: User, verdict: Verdict, field: str, *, group_id: str | None = None,
+                   why: str | None = None, **told: Any) -> None:
+    """A ``block`` hit on what ``author`` wrote as ``field`` (a key of :data:`FIELD_NOUNS`, or a public
+    account's field): it costs them ``credit.penalty_blocked_content`` (Art. 7) and is written to the
+    enforcement record, actor ``system``, with the group (``group_id``) and the category; its detail is
+    the matched term, the penalty and ``field``, never the text, nor anything about anyone else.
+    ``told`` goes into the record's detail and the author's credit notice (``account_id``); ``why``:
+    that notice's text, by default the field's."""
+    penalty = ctx.cfg.credit.penalty_blocked_content
+    noun = FIELD_NOUNS.get(field, field)
+    if why is None:
+        why = f"the {noun} you wrote was refused for prohibited content ({verdict.category})"
+    where = {"group_id": group_id} if group_id is not None else {}
+    record_penalized(ctx, author, penalty, ch.Audit(
+        ctx.now_ms(), "system", None, "content_blocked", group_id, author.user_id, verdict.category,
+        {"term": verdict.term, "penalty": penalty, "field": field, **told},
+    ), f"a blocked text ({field})", why, **where, **told)
+
+
+def checked(ctx: Context, author: User | None, text: str, arg: str, field: str, *,
+            group_id: str | None = None, on_block: Callable[[Verdict], None] | None = None) -> Verdict | None:
+    """:func:`governance.posting.screen_text` over ``text`` (the request's argument ``arg``, which
+    the refusal's reason names), with a ``block`` hit recorded and charged to ``author`` as ``field``
+    (:func:`record_blocked`) before ``content_blocked`` goes back; ``author`` None: a text written
+    before there is an account (``register``), refused only. ``on_block``: records the hit instead
+    (a public account's texts, recorded with the account). A ``review`` or ``flag`` hit is returned,
+    clean text gives None."""
+    try:
+        return posting.screen_text(ctx.content, text, arg, FIELD_NOUNS.get(field))
+    except posting.ContentBlocked as hit:
+        if on_block is not None:
+            on_block(hit.verdict)
+        elif author is not None:
+            record_blocked(ctx, author, hit.verdict, field, group_id=group_id)
+        raise
+
+
+def screen(ctx: Context, author: User | None, text: str, arg: str, field: str, shown: str, *,
+           group_id: str | None = None) -> Screened:
+    """Run the word lists over ``text`` (the argument ``arg``, recorded as ``field``; see
+    :func:`checked`): ``content_blocked`` on a ``block`` hit; ``shown`` is what the field would
+    show meanwhile if the text were held."""
+    verdict = checked(ctx, author, text, arg, field, group_id=group_id)
     return Screened(text, shown_text.outcome(verdict, text, shown), verdict)

@@ -515,8 +515,9 @@ def _checkpoint_heads(path: str) -> tuple[list[dict[str, Any]], str | None]:
     except OSError as err:
         return [], f"cannot read it: {err.strerror or err}"
     found, bad = parse_checkpoints(data)
-    for n in bad:
-        print(f"qunguan admin: --checkpoint-file {path} line {n} is not a checkpoint; skipped", file=sys.stderr)
+    for n, why in bad:
+        print(f"qunguan admin: --checkpoint-file {path} line {n} is not a checkpoint ({why}); skipped",
+              file=sys.stderr)
     heads = [cp.as_dict() for cp in found]
     if not heads:
         return [], "not a checkpoint file: no line in it is a checkpoint"

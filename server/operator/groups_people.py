@@ -15,6 +15,7 @@ from protocol import events as ev
 from server import record
 from server.fanout import publish
 from server.handlers.common import suspension_cause
+from server.handlers.groups import ClosedRequests
 from server.operator import handover, public_accounts, sanctions
 from server.operator.channel import OperatorError, Result, command, current_operator
 from server.operator.common import (
@@ -37,6 +38,7 @@ from server.operator.common import (
     with_usernames,
 )
 from server.operator.message_penalty import MessageCost, comment_cost, message_cost
+from server.state import NO_AGREEMENT
 from server.storage.changes import AddCredit, Audit, Change, ResolveReport, SetGroupFields, SetUserFields
 
 if TYPE_CHECKING:
@@ -316,8 +318,10 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
     # The public accounts of their verified person close and the person and organisations behind them
     # are barred (P13), claimed now too.
     pa = public_accounts.blacklist_plan(app, user, given, now, person)
+    requested = ClosedRequests.take(app, user.user_id)  # (as with a cancelled account)
 
     def undo() -> None:
+        requested.undo()
         pa.undo()
         h.undo()
         user.blacklisted = False
@@ -340,6 +344,7 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
         sanction("blacklist", "user", user.user_id, reason, now, None, report_id),
         *h.changes,
         *pa.changes,
+        *requested.drops(),
         audit=audit(app, "blacklist", reason, None, user.user_id, **detail),
         undo=undo,
     )
@@ -349,6 +354,7 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
         sess.close(CLOSE_BLACKLISTED, "account closed by the platform")
     h.publish()
     pa.tell()
+    requested.tell()
     lines = [f"blacklisted {user.username}" + (" (the same verified identity)" if same_person_as else "")]
     lines += [f"group {gid} passed to {app.state.users[uid].username}" for gid, uid in h.passed.items()]
     lines += [f"group {gid} closed: it had no admin who may own it" for gid in h.closed]
@@ -359,11 +365,9 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
 # -- the record ------------------------------------------------------------------------
 @command("verify-audit")
 async def verify_audit(app: Context, args: dict[str, Any]) -> Result:
-    try:
-        given = [Checkpoint(int(c["ts"]), int(c["count"]), int(c["last_id"]), str(c["mac"]))
-                 for c in args.get("checkpoints") or []]
-    except (KeyError, TypeError, ValueError):
-        raise OperatorError("a checkpoint needs ts, count, last_id and mac") from None
+    # (Each head was checked on its way in, as every argument on the socket is: server/operator/cli.py,
+    # ``Arg.problem``, by governance.audit.head_problem.)
+    given = [Checkpoint(c["ts"], c["count"], c["last_id"], c["mac"]) for c in args.get("checkpoints") or []]
     found = await record.verify(app, given)
     if found.whole:
         return Result([f"enforcement record whole: {found.count} entries"])
@@ -403,9 +407,12 @@ async def seal_record(app: Context, args: dict[str, Any]) -> Result:
 @command("ping")
 async def ping(app: Context, args: dict[str, Any]) -> Result:
     who = current_operator()
+    # What production should not run with: the config's warnings, and no published agreement (Art. 5).
+    warnings = [str(w) for w in app.cfg.warnings] + ([NO_AGREEMENT] if app.agreement is None else [])
     return Result([json.dumps({"groups": len(app.state.groups), "users": len(app.state.users),
-                               "connections": len(app.sessions), "operator": who.name, "role": who.role},
-                              ensure_ascii=False)])
+                               "connections": len(app.sessions), "operator": who.name, "role": who.role,
+                               "agreement": app.agreement.version if app.agreement is not None else None,
+                               "warnings": warnings}, ensure_ascii=False)])
 
 
 # -- complaints (Art. 12) -----------------------------------------------------------------

@@ -358,10 +358,8 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
     fields: dict[str, Any] = {}
     names = app.state.account_names
     if raw_name is not None:
-        name = _granted_text(app, raw_name, "name", MAX_NAME_CHARS)
+        name = _granted_text(app, raw_name, "name", MAX_NAME_CHARS)  # something visible: a non-empty key
         key = normalize_name(name)
-        if not key:
-            raise OperatorError("--name needs at least one visible character")
         if names.get(key, a.account_id) != a.account_id:
             raise OperatorError(f"the name {name!r} is taken by account {names[key]}")
         fields.update(name=name)

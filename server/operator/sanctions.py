@@ -61,6 +61,7 @@ from server.storage.changes import (
 )
 
 if TYPE_CHECKING:
+    from server.claims import Settles
     from server.context import Context
     from server.state import User
 
@@ -119,6 +120,25 @@ class Lift:
     undo: Callable[[], None] = lambda: None
     tell: Callable[[], None] = lambda: None
     effect: str = ""
+    claim: Settles | None = None  # settled by the write's outcome, whichever it is
+
+
+class _Reopening:
+    """The accounts a blacklisting's lift reopens, while its write (which also revokes their tokens) is
+    in flight: ``auth`` with a token from before, and ``login``, answer as for a closed account until
+    it settles (``User.reopening``). Stored, an ``auth`` whose token lookup was still out then is told
+    its token is revoked (``Revocations.add_user``), as ``logout`` does for one token."""
+
+    def __init__(self, app: Context, users: list[User]) -> None:
+        self.app, self.users = app, users
+        for u in users:
+            u.reopening = True
+
+    def settle(self, stored: bool) -> None:
+        for u in self.users:
+            u.reopening = False
+            if stored:
+                self.app.state.revocations.add_user(u.user_id)
 
 
 _TARGET_LOCKS: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
@@ -301,6 +321,7 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
                 u.blacklisted = flag
 
         lift.undo = undo_blacklist
+        lift.claim = _Reopening(app, reopened)
         lift.effect = ("the account is open again and its identity no longer barred; "
                        "groups it owned stay with whoever holds them now")
         if twins:
@@ -403,7 +424,7 @@ async def lift(app: Context, args: dict[str, Any]) -> Result:
         await apply(app, *done.changes,
                     audit=audit(app, "lift_sanction", reason, group_id, row["target_id"], sanction_id=sid,
                                 kind=row["kind"], **({"credit_given_back": given} if given else {})),
-                    undo=done.undo, conflict=f"sanction {sid} was lifted meanwhile")
+                    undo=done.undo, claim=done.claim, conflict=f"sanction {sid} was lifted meanwhile")
     done.tell()
     what = f"{row['kind']} on {target_label(app, row['target_type'], row['target_id'])}"
     return Result([f"lifted sanction {sid} ({what}): {done.effect}"])
@@ -477,7 +498,8 @@ async def _decide_appeal(app: Context, row: dict[str, Any], sanction: dict[str, 
                 audit=audit(app, "decide_appeal", note, group_id, target, appeal_id=appeal_id, sanction_id=sid,
                             outcome=outcome, appellant=row["user_id"],
                             **({"credit_given_back": given} if given else {})),
-                undo=done.undo if done is not None else None, conflict=already)
+                undo=done.undo if done is not None else None, claim=done.claim if done is not None else None,
+                conflict=already)
     if done is not None:
         done.tell()
     user = app.state.users.get(row["user_id"])

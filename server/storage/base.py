@@ -360,12 +360,20 @@ class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMe
     fatal_why: str | None
     fatal_status: int  # the exit status for it (server/storage/queue.py: EXIT_STORE_FAILED, EXIT_OUTCOME_UNKNOWN)
 
+    def unreachable(self, err: BaseException) -> bool:
+        """Whether ``err``, raised anywhere in a request, says this database could not be reached or
+        gave up (an outage, a restart, a lock held past its timeout), never a fault of the server (a
+        statement's own error) nor of something else (a media file, an SMS outbox): such a request
+        is answered ``internal`` with a readable reason and a warning, not a traceback (server/app.py)."""
+        ...
+
     async def open(self) -> None: ...
     async def close(self) -> None: ...
 
-    async def claim(self, cluster: bool) -> None:
+    async def claim(self, cluster: str | None) -> None:
         """Before serving: :class:`StoreUnavailable` when another server already serves this store
-        and is not of this node's cluster (``cluster``: this node is one of a cluster's)."""
+        and is not of this node's cluster (``cluster``: the name of this node's cluster, None for a
+        lone node), or when the store belongs to a cluster of another name."""
         ...
 
     async def load_state(self, now_ms: int, activity_window_days: int) -> State:

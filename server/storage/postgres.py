@@ -30,6 +30,7 @@ lock, so nodes starting together apply each version once.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -168,6 +169,15 @@ _CONNECTION_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
                       asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.InternalClientError)
 
 
+# What :meth:`PostgresStore.unreachable` counts as the database out of reach (a read cancelled or
+# refused by the server too: a statement timeout, too many connections).
+_UNREACHABLE = (ConnectionError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
+                asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.OperatorInterventionError,
+                asyncpg.exceptions.InsufficientResourcesError)
+_NETWORK_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTUNREACH,
+                             errno.ENETUNREACH, errno.ETIMEDOUT, errno.EPIPE})
+
+
 @backend("postgresql")
 @backend("postgres")
 def _from_config(cfg: Config) -> PostgresStore:
@@ -222,6 +232,13 @@ def _where(url: str) -> str:
 
 class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPublicReads, PostgresAccountMeasureReads,
                     PostgresModerationReads, PostgresSearchReads, PostgresMediaReads, PostgresReads):
+    def unreachable(self, err: BaseException) -> bool:
+        """The link to the database failed or timed out, or the database refused or ended the work
+        (see :meth:`Store.unreachable`): not a plain ``OSError`` (a file), nor asyncpg's misuse errors."""
+        if isinstance(err, OSError) and not isinstance(err, (ConnectionError, TimeoutError)):
+            return err.errno in _NETWORK_ERRNOS
+        return isinstance(err, _UNREACHABLE)
+
     def __init__(self, url: str, command_timeout: float = COMMAND_TIMEOUT) -> None:
         self.url = url
         self.command_timeout = command_timeout
@@ -241,9 +258,15 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         try:
             self._w = await self._connect()
             await self._migrate()
+            if self.service is not None and not self.service_owned:
+                await self._own_service(self._w)  # (a database without the table at the claim: see _claim)
             self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=READ_POOL_SIZE,
                                                   timeout=CONNECT_TIMEOUT, command_timeout=self.command_timeout,
                                                   server_settings=server_settings("qunguan reads"))
+        except StoreUnavailable:  # (a database of another service: one line of its own)
+            await self._close_connections()
+            self.release_claim()
+            raise
         except (*_CONNECTION_ERRORS, asyncpg.PostgresError, ValueError) as err:
             await self._close_connections()
             raise StoreUnavailable(f"the PostgreSQL database {_where(self.url)} cannot be used: {err}") from None
@@ -258,9 +281,9 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         super().set_fence(name, epoch)
         self._start_indexing()
 
-    async def claim(self, cluster: bool) -> None:
+    async def claim(self, cluster: str | None) -> None:
         """See :meth:`PostgresLeases._claim`; an unreachable server is one line, as in :meth:`open`."""
-        self._cluster = cluster
+        self._cluster = cluster is not None
         try:
             await self._claim(cluster)
         except (*_CONNECTION_ERRORS, asyncpg.PostgresError) as err:

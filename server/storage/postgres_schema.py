@@ -813,4 +813,28 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX audit_comment ON audit(((detail::jsonb) ->> 'comment_id'));
         """,
     ),
+    (
+        28,
+        """
+        -- SQLite's version 32: the platform's releases of held messages, posts and comments, by kind
+        -- and time, for the retention purge, which keeps a released text a full period after its
+        -- release and reads only the last period's releases in each batch.
+        CREATE INDEX review_queue_released ON review_queue(kind, decided_at) WHERE decision = 'release';
+        """,
+    ),
+    (
+        29,
+        """
+        -- One database is one cluster service: the [cluster] name of the first cluster node that
+        -- started on it (postgres_cluster.py: _own_service), recorded once (the key allows one row,
+        -- so of two first nodes started at once one name wins). A node of another name refuses to
+        -- start, and the lease statements (_TAKE, _RENEW) refuse a node whose name is not this one.
+        -- Empty on a database of a cluster that ran before this version: its next node records it.
+        CREATE TABLE cluster_service (
+            one         INTEGER PRIMARY KEY CHECK (one = 1),
+            name        TEXT NOT NULL,
+            recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+        """,
+    ),
 ]

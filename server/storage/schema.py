@@ -887,4 +887,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX audit_comment ON audit(CAST(json_extract(detail, '$.comment_id') AS TEXT));
         """,
     ),
+    (
+        32,
+        """
+        -- The platform's releases of held messages, posts and comments, by kind and time: a text
+        -- released is shown from then, so the retention purge keeps it a full period after its
+        -- release (sqlite_records.py: released), and reads in each batch only the last period's
+        -- releases, not every decided item.
+        CREATE INDEX review_queue_released ON review_queue(kind, decided_at) WHERE decision = 'release';
+        """,
+    ),
 ]

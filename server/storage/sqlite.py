@@ -129,6 +129,11 @@ def _from_config(cfg: Config) -> SqliteStore:
 
 class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionReads, SqlitePublicReads,
                   SqliteAccountMeasureReads, SqliteModerationReads, SqliteSearchReads, SqliteMediaReads):
+    def unreachable(self, err: BaseException) -> bool:
+        """Locked past the busy timeout, or the file could not be read (see :meth:`Store.unreachable`)."""
+        return isinstance(err, sqlite3.OperationalError) and (
+            getattr(err, "sqlite_errorcode", 0) & 0xFF) in (*_BUSY_CODES, sqlite3.SQLITE_IOERR)
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._wal_path = path.with_name(path.name + "-wal")
@@ -524,7 +529,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             self._claim.close()  # (closing the file lets the lock go)
             self._claim = None
 
-    async def claim(self, cluster: bool) -> None:
+    async def claim(self, cluster: str | None) -> None:
         """Refuse to serve a database file another running server serves: an exclusive ``flock``
         on ``<database>.lock`` for as long as this one runs (the kernel lets it go on any exit,
         ``kill -9`` included). Two servers on one file would each hand out the same seqs."""

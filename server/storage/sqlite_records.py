@@ -309,9 +309,10 @@ HELD_ACCOUNTS = f"""
     UNION SELECT account_id FROM accounts WHERE owner_id IN ({HELD_USERS})
 """
 REPORTED_POSTS = "SELECT post_id FROM reports WHERE status = 'open' AND post_id IS NOT NULL"
-# Who wrote something past the cutoff that is still kept (held by one of the rules above). The
-# tables holding what people write are purged before the ones naming people (``changes.PURGE_TABLES``),
-# so here only held messages, posts and comments are left: their authors' network logs and, for a
+# Who wrote something past the cutoff that is still kept (held by one of the rules above, or sent
+# before the cutoff and published again since: edited, released, approved). The tables holding what
+# people write are purged before the ones naming people (``changes.PURGE_TABLES``), so here only such
+# kept messages, posts and comments are left: their authors' network logs and, for a
 # cancelled account, its sealed identity stay as long as they do (who wrote it, from where).
 # DISTINCT in each part: a large held group's messages come down to their few senders, so
 # PostgreSQL plans the NOT IN as one hashed set, not a scan of them per row.
@@ -328,17 +329,36 @@ HELD_MEMBERS = f"""
     UNION SELECT user_id FROM membership_log WHERE group_id IN ({HELD_GROUPS})
 """
 
+
+def released(kind: str, key: str) -> str:
+    """The ``key`` of each ``kind`` of item (message, post, comment) the platform released from its
+    hold within the period: shown from then, so kept a full period after it. Only the last period's
+    releases are read, by their own index (schema 32; PostgreSQL 28), not every decided item in each
+    batch."""
+    return (f"SELECT {key} FROM review_queue"
+            f" WHERE decision = 'release' AND decided_at >= :cutoff AND kind = '{kind}'")
+
+
 # One batch per table of ``changes.PURGE_TABLES``: a statement touching at most :limit rows (for a
 # table of ``PURGE_BY_KEY``, one picking at most :limit keys).
+# What people wrote goes a full period after the LATEST moment its text was published, not only
+# after it was sent (ts): a message's last edit (edited_at); a release from the platform's hold (the
+# decided review item's decided_at, ``released``: the item is kept a full period after it too, so it
+# is there as long as it matters); a comment's last moderation (moderated_at: its account's approval,
+# or showing it again, publishes it anew; a hide, deletion or rejection counts too, which keeps it
+# longer, never shorter). None of these is earlier than ts, so the index on ts still picks the rows
+# to look at and the others only filter them.
 PURGES: dict[str, str] = {
     "messages": f"""
         DELETE FROM messages WHERE (group_id, seq) IN (
           SELECT group_id, seq FROM messages
           WHERE ts < :cutoff
+            AND (edited_at IS NULL OR edited_at < :cutoff)
             AND group_id NOT IN ({HELD_GROUPS})
             AND sender_id NOT IN ({HELD_USERS})
             AND (group_id, seq) NOT IN (SELECT group_id, seq FROM review_queue
                                         WHERE status = 'open' AND kind = 'message')
+            AND (group_id, seq) NOT IN ({released("message", "group_id, seq")})
             AND (group_id, seq) NOT IN (SELECT group_id, seq FROM group_pins)
           LIMIT :limit)""",
     "membership_log": f"""
@@ -375,6 +395,7 @@ PURGES: dict[str, str] = {
         DELETE FROM comments WHERE comment_id IN (
           SELECT c.comment_id FROM comments c JOIN posts p ON p.post_id = c.post_id
           WHERE c.ts < :cutoff
+            AND (c.moderated_at IS NULL OR c.moderated_at < :cutoff)
             AND p.account_id NOT IN ({HELD_ACCOUNTS})
             AND c.user_id NOT IN ({HELD_USERS})
             AND c.comment_id NOT IN (SELECT comment_id FROM reports WHERE status = 'open' AND comment_id IS NOT NULL)
@@ -382,6 +403,7 @@ PURGES: dict[str, str] = {
             AND c.post_id NOT IN (SELECT post_id FROM posts WHERE author_id IN ({HELD_USERS}))
             AND c.comment_id NOT IN (SELECT comment_id FROM review_queue
                                      WHERE status = 'open' AND comment_id IS NOT NULL)
+            AND c.comment_id NOT IN ({released("comment", "comment_id")})
           LIMIT :limit)""",
     "posts": f"""
         DELETE FROM posts WHERE post_id IN (
@@ -391,6 +413,7 @@ PURGES: dict[str, str] = {
             AND p.author_id NOT IN ({HELD_USERS})
             AND p.post_id NOT IN ({REPORTED_POSTS})
             AND p.post_id NOT IN (SELECT post_id FROM review_queue WHERE status = 'open' AND post_id IS NOT NULL)
+            AND p.post_id NOT IN ({released("post", "post_id")})
             AND NOT EXISTS (SELECT 1 FROM comments c WHERE c.post_id = p.post_id)
           LIMIT :limit)""",
     # Who read what: a log of its own, kept a full period after the read, and while the post it

@@ -146,3 +146,30 @@ def test_state_load_small(tmp_path: Path) -> None:
     assert 100 < summary["bytes_per_user"] < 5000 and 100 < summary["bytes_per_group"] < 10_000
     assert 0 < summary["bytes_per_member"] < 5000
     assert list(tmp_path.glob("state-load-*.json"))
+
+
+def test_takeover_small(tmp_path: Path) -> None:
+    """``python -m bench.takeover`` on a few thousand users with the machine's PostgreSQL and NATS:
+    each round's new home took the lease well within the lease (it learnt of the kill from the
+    home's lock, not from the lease running out) and served; the new home's phases are reported."""
+    from tests.cluster.harness import unavailable
+
+    reason = unavailable()
+    if reason is not None:
+        import pytest
+
+        pytest.skip(reason)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.takeover", "--users", "3000", "--rounds", "2", "--lease", "6",
+         "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    *rounds, summary = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert [r["killed"] for r in rounds] == ["n1", "n2"]
+    for r in rounds:
+        assert r["noticed_by_lock"] and r["took_lease_s"] < 3.0 and r["took_lease_s"] <= r["served_s"], (
+            r, proc.stderr[-4000:])
+        assert "identity keys" in r["home_says"] and "state" in r["home_says"], r
+    assert summary["users"] == 3000 and len(summary["served_s"]) == 2
+    assert list(tmp_path.glob("takeover-*.json"))

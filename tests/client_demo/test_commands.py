@@ -496,7 +496,7 @@ USERS = [
     ("/reject @Eve", "Eve", "join_requests"),
     ("/ban @Bob Li 1d", "Bob Li", "members"),
     ("/unban @Bob Li", "Bob Li", "bans"),
-    ("/report user @Bob abuse", "Bob", "members"),
+    ("/report user @Bob abuse", "Bob abuse", "members"),  # where the name ends: among the members
     ("/kick u1", None, "members"),
     ("/history", None, "members"),
 ])
@@ -573,3 +573,18 @@ def test_find_mentions(text, ids, everyone):
 def test_find_mentions_reports_a_shared_name_instead_of_guessing():
     found = find_mentions("@Twin and @Alice", MEMBERS)
     assert found.user_ids == ["u1"] and found.ambiguous == ["Twin"]
+
+
+def test_docs_list_every_error_code_of_the_clients_own():
+    """docs/terminal.md names each code the client prints for a line it does not send (a
+    CommandError) or a request that got no answer (``self.error``)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (root / "client_demo").glob("*.py"))
+    codes = set(re.findall(r'CommandError\(\s*"([a-z_]+)"', source))
+    codes |= set(re.findall(r'self\.error\("([a-z_]+)"', source))
+    assert {"usage", "bad_command", "timeout"} <= codes
+    doc = (root / "docs" / "terminal.md").read_text(encoding="utf-8")
+    assert not sorted(c for c in codes if f"`{c}`" not in doc)

@@ -120,6 +120,25 @@ def test_sizes_and_reactions():
      f"* Bob (u2) was banned from {GID} by Alice (u1)"),
     ({"ev": "member_removed", "group_id": GID, "user_id": "u2", "by": "u1"},
      f"* Bob (u2) was removed from {GID} by Alice (u1)"),
+    # [ext] the managers' events: who, by whom, and what the lists (/requests, /bans, /links) now show
+    ({"ev": "join_request_decided", "group_id": GID, "user_id": "u2", "status": "approved", "by": "u1"},
+     f"* Bob (u2)'s request to join {GID} was approved by Alice (u1)"),
+    ({"ev": "join_request_decided", "group_id": GID, "user_id": "u2", "status": "joined", "by": "u2"},
+     f"* Bob (u2)'s request to join {GID} ended: they joined without one (invited, a link, or the group is open)"),
+    ({"ev": "join_request_decided", "group_id": GID, "user_id": "u2", "status": "dropped", "by": "u2"},
+     f"* Bob (u2)'s request to join {GID} ended: they cancelled their account"),
+    ({"ev": "join_request_decided", "group_id": GID, "user_id": "u2", "status": "dropped", "by": "u1"},
+     f"* Bob (u2)'s request to join {GID} was dropped by Alice (u1): the account is closed"),
+    ({"ev": "ban_changed", "group_id": GID, "user_id": "u2", "by": "u1",
+      "ban": {"user_id": "u2", "until": 0, "by": "u1", "reason": "spam"}},
+     f"* Alice (u1) banned Bob (u2) from {GID} until unbanned: spam"),
+    ({"ev": "ban_changed", "group_id": GID, "user_id": "u2", "by": "u1"},
+     f"* Alice (u1) lifted Bob (u2)'s ban from {GID}"),
+    ({"ev": "invite_link_changed", "group_id": GID, "link_id": "3f2a9c01de", "by": "u1",
+      "link": {"link_id": "3f2a9c01de", "created_by": "u1", "uses": 0, "max_uses": 5, "expires_at": None}},
+     f"* Alice (u1) made an invite link for {GID}: 3f2a9c01de  0/5 uses  no expiry  by Alice (u1)"),
+    ({"ev": "invite_link_changed", "group_id": GID, "link_id": "3f2a9c01de", "by": "u1"},
+     f"* Alice (u1) revoked invite link 3f2a9c01de of {GID}"),
     ({"ev": "group_suspended", "group_id": GID, "until": NOW_MS, "cause": "sanction"},
      f"* group {GID} is suspended until {NOW} (it cannot be renamed, dissolved or handed on meanwhile)"),
     ({"ev": "group_suspended", "group_id": GID, "until": NOW_MS, "cause": "category_freeze"},
@@ -290,6 +309,29 @@ def test_format_ban_and_log_entry():
     assert format_log_entry({"id": 13, "ts": NOW_MS, "actor": "platform", "action": "warn_group",
                              "detail": "\x1b[2J"}, n) == f"  #13 {NOW} platform warn_group: {clean(chr(27))}[2J"
 
+
+
+def test_yes_no_and_times_are_words_and_clock_times_not_raw_values():
+    """/muteall's ``group_updated`` and the log's details: no ``mute_all=False``, ``on=True`` or
+    ``deadline=1894636800000``."""
+    n = names()
+    assert format_event({"ev": "group_updated", "group_id": GID, "mute_all": True}, n) == (
+        f"* {GID} updated: everyone but the owner and admins muted")
+    assert format_event({"ev": "group_updated", "group_id": GID, "mute_all": False}, n) == (
+        f"* {GID} updated: mute-all off: everyone may speak")
+    deadline = NOW_MS + 86_400_000
+    assert format_log_entry({"id": 15, "ts": NOW_MS, "actor": "platform", "action": "warn_group",
+                             "detail": {"deadline": deadline, "reason": "整改"}}, n) == (
+        f"  #15 {NOW} platform warn_group: deadline={hhmm(deadline)}, reason=整改")
+    assert format_log_entry({"id": 16, "ts": NOW_MS, "actor": "u1", "action": "pin_message",
+                             "detail": {"seq": 4, "on": True}}, n) == (
+        f"  #16 {NOW} Alice (u1) pin_message: seq=4, on=yes")
+    assert format_log_entry({"id": 17, "ts": NOW_MS, "actor": "u1", "action": "mute_all",
+                             "detail": {"mute_all": False, "muted_until": deadline}}, n) == (
+        f"  #17 {NOW} Alice (u1) mute_all: mute_all=no, muted_until={hhmm(deadline)}")
+    # an event this client does not know: its fields the same way
+    assert format_event({"ev": "later", "on": False, "ends_at": deadline}, n) == (
+        f"* later: on=no, ends_at={hhmm(deadline)}")
 
 def test_http_base():
     assert http_base("ws://127.0.0.1:8765/ws") == "http://127.0.0.1:8765"

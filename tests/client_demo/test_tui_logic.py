@@ -265,3 +265,76 @@ def test_groups_shows_what_keeps_one_from_posting_and_categories_lists_the_serve
     assert f"  222222222  chess  (member)  [suspended until {at} (category frozen); everyone muted]" in out
     assert "  333333333  go  (owner)" in out  # mute-all does not hold the owner
     assert out[-2:] == ["* group categories: sports, other", "* public-account categories: weather, other"]
+
+
+def test_a_ban_refusal_says_until_when_as_a_time_not_in_milliseconds():
+    """The server's reason spells the end of a timed ban in epoch ms (and the refusal carries
+    ``banned_until``): the client shows a local time, and says no time twice."""
+    until = int(time.time() * 1000) + 3_600_000
+    t = Scripted({"join_group": RequestError("forbidden", f"banned from this group until {until} (epoch ms)",
+                                             {"ok": False, "banned_until": until})})
+    assert t.run_lines("/join 555555555") == [f"! forbidden: banned from this group until {hhmm(until)}"]
+    # a reason that does not say it: the time follows, as for a mute's `until`
+    t = Scripted({"join_group": RequestError("forbidden", "banned from this group",
+                                             {"ok": False, "banned_until": until})})
+    assert t.run_lines("/join 555555555") == [f"! forbidden: banned from this group (until {hhmm(until)})"]
+    # the refusal as the server words it (governance's own text and fields)
+    from governance.moderation import check_not_banned
+    from protocol.errors import ContractError
+
+    try:
+        check_not_banned(until, until - 1000)
+    except ContractError as exc:
+        refusal = RequestError(exc.code, exc.reason, {"ok": False, **exc.extra})
+    assert Scripted({"join_group": refusal}).run_lines("/join 555555555") == [
+        f"! forbidden: banned from this group until {hhmm(until)}"]
+    # until unbanned: nothing to format
+    t = Scripted({"join_group": RequestError("forbidden", "banned from this group",
+                                             {"ok": False, "banned_until": None})})
+    assert t.run_lines("/join 555555555") == ["! forbidden: banned from this group"]
+
+
+def test_a_short_wait_is_rounded_up_not_said_as_zero():
+    for ms, said in ((1, "in 0.1 s"), (49, "in 0.1 s"), (101, "in 0.2 s"), (2500, "in 2.5 s"), (0, "now")):
+        t = Scripted({"send": RequestError("rate_limited", "sending too fast", {"ok": False, "retry_after_ms": ms})})
+        assert t.run_lines("hello") == [f"! rate_limited: sending too fast (try again {said})"]
+
+
+def test_read_says_where_the_marker_stands_from_the_reply():
+    """``mark_read`` answers with ``read_seq``: the marker only moves forward and stops at the last
+    message, so the SEQ typed is not always where it ends."""
+    t = Scripted({"mark_read": lambda p: {"read_seq": {3: 7, 50: 12, 9: 9}[p["seq"]]}})
+    out = t.run_lines("/read 3", "/read 50", "/read 9")
+    assert out == [f"* nothing moved: {GID} is read up to #7 already",
+                   f"* read {GID} up to #12 (its last message)",
+                   f"* read {GID} up to #9"]
+
+
+def test_report_user_takes_a_display_name_with_spaces():
+    """``/report user @Bob Li spam ...``: where the name ends is found among the members (the longest
+    name that fits), as every other command that takes USER resolves @names."""
+    members = MEMBERS + [{"user_id": "u3", "display_name": "Bob", "role": "member"}]
+    t = Scripted({"members": {"members": members}, "report": {"report_id": "9"}})
+    out = t.run_lines("/report user @Bob Li spam 发广告 很多次", "/report user @Bob abuse", "/report user @Bob Li",
+                      "/report user @Carol spam")
+    assert t.ops("report") == [
+        {"target_type": "user", "group_id": GID, "user_id": "u2", "reason": "spam", "detail": "发广告 很多次"},
+        {"target_type": "user", "group_id": GID, "user_id": "u3", "reason": "abuse"}]
+    assert out[:2] == ["* report filed (id 9)"] * 2
+    assert out[2].startswith("! usage: give the REASON after @name; /report ")
+    assert out[3] == f"! not_found: nobody in {GID} members has a name that @Carol spam starts with (use a user_id)"
+
+
+def test_requests_lists_requesters_with_when_they_asked_not_a_role():
+    at = int(time.time() * 1000)
+    t = Scripted({"join_requests": {"requests": [{"user_id": "u7", "display_name": "Eve", "role": "member",
+                                                   "requested_at": at}]}})
+    assert t.run_lines("/requests") == [f"* join requests for {GID}: 1", f"  u7  Eve  asked {hhmm(at)}"]
+
+
+def test_an_edit_highlights_ones_own_mention():
+    t = Scripted({"me": {"user_id": "u1", "display_name": "Alice"}})
+    t.run_lines("/me")
+    t.show_event({"ev": "message_edited", "group_id": GID, "seq": 4, "text": "ask @Alice or @Bob Li",
+                  "edited_at": 0})
+    assert t.buf.getvalue().splitlines()[-1].endswith(" edited: ask *@Alice* or @Bob Li")

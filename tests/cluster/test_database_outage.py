@@ -23,6 +23,7 @@ from tests.cluster.harness import Cluster, CuttableRelay, full_history, members_
 from tests.e2e.harness import open_group
 
 SHORT_OUTAGE = 1.5  # seconds, under the default lease of 3 s
+NOT_STORED = "the message could not be stored; send it again"  # (docs/protocol.md)
 
 
 @pytest.fixture
@@ -140,4 +141,90 @@ async def test_database_outage_longer_than_the_lease_keeps_the_home_and_never_ac
     history = [(m["seq"], m["text"]) for m in await full_history(owner, gid)]
     assert history == [(first["seq"], "before"), (again["seq"], "during 0")]
     for cl in (owner, member):
+        await cl.close()
+
+
+async def _a_group_on_two_nodes(relay: CuttableRelay, make_cluster: Callable[..., Cluster],
+                                ) -> tuple[Any, Client, str, dict[str, Client]]:
+    """A home and a gateway reaching PostgreSQL through ``relay``; a group whose owner is on the home
+    and a member on the gateway (``clients``), with one message stored ("before")."""
+    c = make_cluster(pg_host_port=("127.0.0.1", relay.port), size=2)
+    home, [gw] = c.home(), c.gateways()
+    owner = await home.user()
+    gid = await open_group(owner)
+    clients = {"home": owner, "gateway": (await members_on([gw], gid))[0]}
+    await owner.send(gid, "before", client_msg_id="before")
+    return home, owner, gid, clients
+
+
+async def test_a_send_retried_during_an_outage_is_told_to_send_it_again_without_a_traceback(
+        relay: CuttableRelay, make_cluster: Callable[..., Cluster]) -> None:
+    """A send that failed in an outage keeps its seq as a lead, so its retry reads the database to
+    see whether it was stored after all. That read failed too, and was answered "internal server
+    error" with an ERROR and a traceback in the home's log, per retry. Now each retry is answered as
+    the first attempt was, `internal` "could not be stored; send it again", and the home logs one
+    warning without a traceback (then at most one every 30 s); back, the send is stored once."""
+    home, owner, gid, clients = await _a_group_on_two_nodes(relay, make_cluster)
+
+    reopened = relay.cut_for(3.0)
+    answers: dict[str, list[dict[str, Any]]] = {who: [] for who in clients}
+
+    async def retrying(who: str, cl: Client) -> None:
+        while not reopened.is_set():
+            # The text is the client_msg_id, as in send_until_ok below: an attempt made just before
+            # the database came back may be the one stored.
+            r = await cl.call("send", timeout=8.0, group_id=gid, text=f"same-{who}",
+                              client_msg_id=f"same-{who}")
+            if r["ok"]:
+                assert reopened.is_set(), f"acknowledged while the database was unreachable: {r}"
+                return
+            answers[who].append(r)
+            await asyncio.sleep(0.1)
+
+    await asyncio.gather(*(retrying(who, cl) for who, cl in clients.items()))
+    for who, got in answers.items():
+        assert len(got) >= 3, (who, got)  # the first attempt and retries
+        assert {(r["code"], r["reason"]) for r in got} == {("internal", NOT_STORED)}, (who, got)
+    for who, cl in clients.items():
+        await send_until_ok(cl, gid, f"same-{who}")
+    texts = [m["text"] for m in await full_history(owner, gid)]
+    assert sorted(texts) == ["before", "same-gateway", "same-home"], texts
+    log = home.log()
+    assert "internal error handling a request" not in log, log
+    assert log.count("a send could not read the database") == 1, log
+    for cl in clients.values():
+        await cl.close()
+
+
+async def test_a_read_in_an_outage_is_answered_internal_with_a_reason_and_no_traceback(
+        relay: CuttableRelay, make_cluster: Callable[..., Cluster]) -> None:
+    """Reads other than a send's (here `history`, read from the database every time) failed in an
+    outage as a fault of the server: "internal server error", and an ERROR with a traceback in the
+    home's log per request. Now they are told the database could not be reached, and the home logs
+    one warning without a traceback (then at most one every 30 s); back, the same read answers."""
+    home, owner, gid, clients = await _a_group_on_two_nodes(relay, make_cluster)
+
+    reopened = relay.cut_for(3.0)
+    answers: list[dict[str, Any]] = []
+    while not reopened.is_set():
+        for cl in clients.values():
+            r = await cl.call("history", timeout=8.0, group_id=gid)
+            if not reopened.is_set():
+                answers.append(r)
+        await asyncio.sleep(0.1)
+    assert len(answers) >= 4, answers
+    unreadable = "the database could not be reached; try again shortly"
+    assert all(r == {**r, "ok": False, "code": "internal", "reason": unreadable} for r in answers
+               if not r["ok"]), answers
+    assert sum(not r["ok"] for r in answers) >= 2, answers
+    for cl in clients.values():
+        deadline = time.monotonic() + 10
+        while not (r := await cl.call("history", timeout=8.0, group_id=gid))["ok"]:
+            assert time.monotonic() < deadline, r
+            await asyncio.sleep(0.1)
+        assert [m["text"] for m in r["messages"]] == ["before"]
+    log = home.log()
+    assert "internal error handling a request" not in log, log
+    assert log.count("a request (history) could not reach the database") == 1, log
+    for cl in clients.values():
         await cl.close()

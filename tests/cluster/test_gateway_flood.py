@@ -46,7 +46,11 @@ async def test_a_flooding_client_holds_at_most_max_waiting_requests_at_the_home(
             await nc.publish(subjects.heartbeat, wire.pack(["test-home", 1]))
             await asyncio.sleep(0.3)
 
+    async def info(msg: Any) -> None:  # (as a home answers: a gateway that asks finds it alive)
+        await msg.respond(b"")
+
     await nc.subscribe(subjects.home_in, cb=home_in)
+    await nc.subscribe(subjects.info, cb=info)
     beating = asyncio.create_task(heartbeat())
     try:
         await asyncio.to_thread(gw.start)

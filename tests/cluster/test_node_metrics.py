@@ -6,8 +6,9 @@ import asyncio
 import time
 from pathlib import Path
 
-from tests.cluster.harness import Cluster, free_port
+from tests.cluster.harness import Cluster, free_port, members_on, message_events
 from tests.e2e import ops_helpers as ops
+from tests.e2e.harness import open_group
 
 
 def connections(node) -> tuple[float, float]:
@@ -49,5 +50,54 @@ async def test_connection_gauges_count_the_connections_each_node_holds(tmp_path:
         await until(gateway, (0, 1))
         await user.close()
         await until(gateway, (0, 0))
+    finally:
+        c.cleanup()
+
+
+def counted(node) -> tuple[float, float, float]:
+    """(deliveries, message events, reaction events) counted by ``node``."""
+    values = ops.scrape(ops.metrics_url(node))
+    return (values.get("qunguan_deliveries_total", 0.0), values.get('qunguan_events_total{event="message"}', 0.0),
+            values.get('qunguan_events_total{event="reaction"}', 0.0))
+
+
+async def counted_by(nodes, expected: list[tuple[float, float, float]], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (seen := [await asyncio.to_thread(counted, n) for n in nodes]) != expected:
+        assert time.monotonic() < deadline, f"(deliveries, message, reaction) per node = {seen}, not {expected}"
+        await asyncio.sleep(0.05)
+
+
+async def test_each_node_counts_the_events_it_writes_to_its_own_connections(tmp_path: Path) -> None:
+    """With the home on one node and members on the others, the home counted every delivery of the
+    group (the gateways' connections too) and the gateways none. Now each node counts the events it
+    writes to the connections it holds: the home its own, a gateway what it writes from the home's
+    EVENT items, message events as deliveries and other events by name."""
+    c = Cluster(tmp_path, size=3)
+    for node in c.nodes:
+        node.config.write_text(node.config.read_text() + f"\n[metrics]\nport = {free_port()}\n", encoding="utf-8")
+    try:
+        c.start()
+        home, gateways = c.home(), c.gateways()
+        on_home = await home.user()
+        gid = await open_group(on_home)
+        members = await members_on(gateways, gid, encodings=("msgpack", "json"))
+        nodes = [home, *gateways]
+        before = [await asyncio.to_thread(counted, n) for n in nodes]
+
+        sender = members[0]
+        for i in range(5):
+            await sender.send(gid, f"hello {i}")
+        for client in (on_home, *members):
+            await message_events(client, gid, 5)
+        seq = (await sender.send(gid, "react to me"))["seq"]
+        for client in (on_home, *members):
+            await message_events(client, gid, 1)
+        await on_home.request("react", group_id=gid, seq=seq, emoji="👍", on=True)
+        for client in (on_home, *members):
+            await client.next_event("reaction")
+
+        # Six messages and one reaction to each node's one member: 6 deliveries, 6 message events, 1 reaction.
+        await counted_by(nodes, [(d + 6, m + 6, r + 1) for d, m, r in before])
     finally:
         c.cleanup()

@@ -7,10 +7,14 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.cluster.harness import BROKER, Cluster
+import httpx
+
+from tests.cluster.harness import BROKER, Cluster, Node, free_port
 from tests.e2e.harness import ROOT, ServerProcess, open_group
 
 
@@ -62,6 +66,59 @@ async def test_a_cluster_node_does_not_start_beside_a_lone_node(tmp_path: Path) 
         await lone.cleaned_up()
 
 
+async def test_a_node_of_another_name_does_not_start_on_a_services_database(make_cluster: Callable[..., Cluster],
+                                                                           tmp_path: Path) -> None:
+    """One database is one service. A node with a mistyped [cluster] name on a running service's
+    database shared its home lease without hearing it on NATS (its subjects are under its own name):
+    it took the lease at the next failover, and no gateway heard a home again. It now refuses to
+    start, naming both names, and never holds the lease."""
+    c = make_cluster(size=2)
+    lease = c.lease()
+    n1 = c.nodes[0].config.read_text()
+    typo = n1.replace(f'name = "{c.name}"', 'name = "typo638"').replace('node_id = "n1"', 'node_id = "n4"')
+    assert 'name = "typo638"' in typo and 'node_id = "n4"' in typo, typo
+    done = await asyncio.to_thread(serve_exits, typo, tmp_path / "typo")
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert (f"cannot start: this database belongs to the cluster named {c.name!r}, not 'typo638' "
+            "(this node's [cluster] name)") in last, last
+    assert f"set [cluster] name = {c.name!r}" in last and "a database of its own ([storage] url)" in last, last
+    assert c.lease() == lease  # never taken, not even for a moment (the home renews it on)
+    assert c.db_rows("SELECT name FROM cluster_service") == [(c.name,)]
+    c.wait_ready(5)  # the service serves on
+
+
+async def test_two_first_nodes_of_different_names_at_once_one_name_wins(tmp_path: Path) -> None:
+    """Two first nodes on a fresh database, started at once with different names: the database
+    decides (one row), one name is recorded and its node becomes the home, the other exits 2."""
+    c = Cluster(tmp_path, size=2)
+    names = {c.nodes[0]: c.name, c.nodes[1]: c.name + "x"}
+    c.nodes[1].config.write_text(c.nodes[1].config.read_text().replace(f'name = "{c.name}"', f'name = "{c.name}x"'),
+                                 encoding="utf-8")
+
+    def start(n: Node) -> str | None:
+        try:
+            n.start()
+        except RuntimeError as err:
+            return str(err)
+        return None
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            outcomes = list(pool.map(start, c.nodes))
+        refused = [(n, why) for n, why in zip(c.nodes, outcomes, strict=True) if why is not None]
+        assert len(refused) == 1, outcomes
+        [(loser, why)] = refused
+        [winner] = [n for n in c.nodes if n is not loser]
+        assert loser.proc is not None and loser.proc.wait(10) == 2, why
+        assert (f"cannot start: this database belongs to the cluster named {names[winner]!r}, "
+                f"not {names[loser]!r}") in why, why
+        assert c.db_rows("SELECT name FROM cluster_service") == [(names[winner],)]
+        assert c.wait_home(20) is winner
+    finally:
+        c.cleanup()
+
+
 async def test_a_node_stopped_with_sigterm_does_not_warn_of_its_own_disconnection(
         make_cluster: Callable[..., Cluster]) -> None:
     """A node that closes its NATS connection itself at a stop logged `disconnected from NATS;
@@ -74,3 +131,42 @@ async def test_a_node_stopped_with_sigterm_does_not_warn_of_its_own_disconnectio
         log = node.log()
         assert "shutting down" in log, log
         assert "disconnected from NATS" not in log, log
+
+
+async def test_a_node_that_cannot_reach_nats_says_so_on_readyz_and_in_a_few_log_lines(tmp_path: Path) -> None:
+    """A node whose broker is unreachable at its start answered /readyz "store not probed yet" (it
+    waits for NATS before its first store probe), and logged `NATS: [Errno 111] Connection refused`
+    twice a second without saying where. Now /readyz names the broker, and the log names its url
+    (without the credentials in it) once, then once every 30 s with a count."""
+    port, http = free_port(), free_port()
+    c = Cluster(tmp_path, size=1, broker_url=f"nats://qunguan:s3cret@127.0.0.1:{port}")
+    node = c.nodes[0]
+    config = node.config.read_text(encoding="utf-8")
+    node.config.write_text(config.replace("port = 0", f"port = {http}", 1), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--config", str(node.config)],
+                            cwd=node.dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        expected = (503, "not ready: not connected to the cluster's broker (NATS)\n")
+        deadline = time.monotonic() + 30
+        answers = []  # (before its first store probe, it says that as well)
+        while time.monotonic() < deadline and expected not in answers:
+            try:
+                r = await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{http}/readyz", timeout=2)
+                answers.append((r.status_code, r.text))
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+        assert set(answers) <= {expected, (503, expected[1].replace("\n", "; store not probed yet\n"))}, answers
+        assert expected in answers, answers
+        for _ in range(10):  # it stays so
+            r = await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{http}/readyz", timeout=2)
+            assert (r.status_code, r.text) == expected
+            await asyncio.sleep(0.3)
+    finally:
+        proc.terminate()
+        out, _ = await asyncio.to_thread(proc.communicate, timeout=20)
+        c.cleanup()
+    lines = [line for line in out.splitlines() if "NATS" in line and "WARNING" in line]
+    assert len(lines) == 1, out
+    assert f"NATS at nats://127.0.0.1:{port}: " in lines[0] and "s3cret" not in out, out

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from client_demo.client import Client
+from tests.e2e import zygote
 
 ROOT = Path(__file__).resolve().parents[2]
 _phones = itertools.count(int(time.time() * 1000) % 10_000_000)
@@ -68,21 +69,22 @@ class ServerProcess:
         # a test of the limit sets it (``joins_per_minute=2``).
         params = {"auth_timeout": 10.0, "require_id_to_create": "false", "joins_per_minute": 0, **fmt}
         self.config.write_text(FAST_CONFIG.format(**params) + extra_config + storage, encoding="utf-8")
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | zygote.ForkedServer | None = None
         self.url = ""
         self.port = 0
         self.output: list[str] = []
 
     def start(self) -> ServerProcess:
         self.url = ""
-        self.proc = subprocess.Popen(
-            [sys.executable, *self.LAUNCH, "serve", "--config", str(self.config)],
-            cwd=self.dir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        argv = ["serve", "--config", str(self.config)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        if self.LAUNCH == ServerProcess.LAUNCH and zygote.enabled():
+            self.proc = zygote.shared(ROOT, env).fork(argv, self.dir, env)
+        else:
+            self.proc = subprocess.Popen(
+                [sys.executable, *self.LAUNCH, *argv], cwd=self.dir,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+            )
         # This process's own list and event: the previous process's reader may still be at its
         # pipe's end after a restart, and must not mark this one as exited (or add its lines here).
         self.output = []
@@ -95,7 +97,8 @@ class ServerProcess:
             raise RuntimeError("server exited:\n" + "".join(self.output))
         return self
 
-    def _drain(self, proc: subprocess.Popen, output: list[str], listening: threading.Event) -> None:
+    def _drain(self, proc: subprocess.Popen | zygote.ForkedServer, output: list[str],
+               listening: threading.Event) -> None:
         """Read the server's output for its whole life, so the pipe never fills."""
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -147,7 +150,7 @@ class ServerProcess:
         if self.pg_db is not None:
             from tests import pgtools
 
-            pgtools.drop_db(self.pg_db)
+            pgtools.drop_db_later(self.pg_db)  # (its checkpoint is not this test's time)
             self.pg_db = None
 
     def db_rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -169,6 +172,10 @@ class ServerProcess:
 
     async def admin(self, *args: str) -> tuple[int, str, str]:
         """Run ``qunguan admin --config ... ARGS`` as the operator would; (exit code, stdout, stderr)."""
+        if zygote.enabled():
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            argv = ["admin", "--config", str(self.config), *args]
+            return await asyncio.to_thread(zygote.shared(ROOT, env).run, argv, self.dir, env, 30)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "server", "admin", "--config", str(self.config), *args,
             cwd=self.dir, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import socket
@@ -109,3 +110,24 @@ def self_signed(dirpath: Path, name: str) -> tuple[Path, Path]:
     key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return cert_file, key_file
+
+
+def job_last_run(srv: ServerProcess, job: str) -> int:
+    """When background job ``job`` last finished a run (ms; 0: never), as the store records it."""
+    rows = srv.db_rows("SELECT last_run FROM job_runs WHERE name = ?", job)
+    return int(rows[0][0]) if rows else 0
+
+
+async def until_job_ran(srv: ServerProcess, job: str, times: int = 1, timeout: float = 30.0) -> None:
+    """Return once background job ``job`` has ended ``times`` more runs, counted from now. Each run is
+    recorded in the store as it ends (server/intervals.py) and the runs follow one another: the first
+    counted may have begun before this call, every further one began after it (``times=2``: a whole
+    run since this call)."""
+    deadline = time.monotonic() + timeout
+    seen = job_last_run(srv, job)
+    for _ in range(times):
+        while (latest := job_last_run(srv, job)) <= seen:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the {job} job did not run {times} times within {timeout} s")
+            await asyncio.sleep(0.05)
+        seen = latest

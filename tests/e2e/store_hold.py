@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from tests.e2e.harness import ServerProcess
+
 WAL_READ_LOCKS = (123, 5)  # (first byte, count) in the -shm file
 WAL_WRITE_LOCK = (120, 1)  # WAL_WRITE_LOCK: held by whoever writes (BEGIN IMMEDIATE)
 
@@ -94,6 +96,52 @@ async def _shm_locked(srv: Any, span: tuple[int, int], stuck: str) -> AsyncItera
         os.close(fd)
 
 
+# clock_nanosleep and nanosleep, by machine: the system calls SQLite's busy handler sleeps in.
+SLEEP_SYSCALLS = {"x86_64": {"230", "35"}, "aarch64": {"115", "101"}}
+
+
+async def until_write_waits(srv: Any, table: str, timeout: float = 10.0) -> None:
+    """Return once the server's writer waits for the hold of :func:`writes_held` (on ``table``): a
+    write it was given is in flight, taken from the queue (its claims made before), and held back.
+
+    PostgreSQL: a statement of the server waits for the lock on ``table`` (``pg_locks``, not granted).
+    SQLite: a thread of the server sleeps in SQLite's busy handler between two tries of the WAL write
+    lock (its current system call, ``/proc/PID/task/TID/syscall``, which a parent may read, is a
+    sleep); nothing else of the server sleeps so: its threads otherwise wait on futexes, its event
+    loop in epoll."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    if srv.backend == "postgresql":
+        import asyncpg
+
+        conn = await asyncpg.connect(srv.pg_url)
+        try:
+            while not await conn.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = to_regclass($1)"
+                    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())", table):
+                if loop.time() > deadline:
+                    raise AssertionError(f"no write of the server waited for the hold on {table} within {timeout} s")
+                await asyncio.sleep(0.02)
+        finally:
+            await conn.close()
+        return
+    import platform
+
+    sleeps = SLEEP_SYSCALLS[platform.machine()]
+    tasks = f"/proc/{srv.proc.pid}/task"
+    while True:
+        for tid in os.listdir(tasks):
+            try:
+                with open(f"{tasks}/{tid}/syscall", encoding="ascii") as f:
+                    if f.read().split(" ", 1)[0] in sleeps:
+                        return
+            except FileNotFoundError:  # (a thread that ended meanwhile)
+                continue
+        if loop.time() > deadline:
+            raise AssertionError(f"no write of the server waited for the hold within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
 async def until(check: Any, timeout: float = 5.0) -> None:
     """Wait until the coroutine function ``check`` returns true."""
     for _ in range(int(timeout / 0.02)):
@@ -104,6 +152,29 @@ async def until(check: Any, timeout: float = 5.0) -> None:
 
 
 METERED = "\n[metrics]\nport = {port}\n"  # the extra config of a server whose queued writes a test watches
+
+COUNTED = """
+import sys
+from server import operations
+operations.PROBE_INTERVAL = 86400.0
+from server.cli import main
+sys.exit(main())
+"""
+
+
+class CountedServer(ServerProcess):
+    """The server of a test that counts queued writes (:func:`until_writes_queued`), its metrics
+    served: as ``python -m server`` runs it but for its readiness probe, a write that changes nothing
+    sent through the writer every 2 s (server/operations.py, for /readyz). One queued during a hold
+    was counted as the command's own write: the hold ended before the command had made its claim.
+    The tests that count ask nothing of /readyz."""
+
+    LAUNCH = ("-c", COUNTED)
+
+    def __init__(self, workdir: Any, extra_config: str = "", backend: str = "sqlite", **fmt: Any) -> None:
+        from tests.e2e.ops_helpers import free_port
+
+        super().__init__(workdir, extra_config + metered(free_port()), backend, **fmt)
 
 
 def metered(port: int) -> str:
@@ -133,3 +204,60 @@ async def until_writes_queued(srv: Any, timeout: float = 20.0, more_than: int = 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"no write was queued within {timeout} s")
         await asyncio.sleep(0.02)
+
+
+# -- an operator command on its way ----------------------------------------------------------------
+# Once a ``qunguan admin`` process has connected to the operator socket, the server reads its request
+# and runs the command up to its first wait on the store or a lock within milliseconds; this margin
+# is for that alone (the process's own start, which a busy machine delays by seconds, is waited for).
+REACHED = 0.3
+
+
+def operator_socket(srv: Any) -> str:
+    """The path of the server's operator socket, as its config names it."""
+    from server.config import load_config
+
+    return str(load_config(str(srv.config)).admin.socket)
+
+
+def operator_connections(srv: Any, path: str | None = None) -> int:
+    """How many connections the server's operator socket (at ``path``, default: its config's) has now:
+    operator commands under way. The kernel's table of Unix sockets (``/proc/net/unix``) names the
+    socket's path on its listener and on each connection made to it (accepted or not, until the
+    server closes it after the answer)."""
+    tail = " " + (path or operator_socket(srv))
+    with open("/proc/net/unix", encoding="utf-8", errors="replace") as f:
+        return sum(1 for line in f if line.rstrip("\n").endswith(tail)) - 1
+
+
+async def until_operator_connections(srv: Any, at_least: int, timeout: float = 10.0) -> None:
+    """Return once at least ``at_least`` operator commands are connected to the server, then
+    :data:`REACHED` later: a ``qunguan admin`` this test started has reached the server and run up
+    to where it waits. Waiting on this rather than a fixed time: the command's process, started
+    by the test, starts late on a busy machine."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    path = operator_socket(srv)
+    while operator_connections(srv, path) < at_least:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"fewer than {at_least} operator commands reached the server within {timeout} s")
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(REACHED)
+
+
+async def operator(srv: Any, cmd: str, **args: Any) -> list[str]:
+    """Run operator command ``cmd`` on the server's socket from this process (for a quick look at
+    what the server holds in memory, such as ``accounts``, while a command under test waits): its
+    output lines. Read to the end: the server has closed its side when this returns, so the
+    connection is gone from :func:`operator_connections`."""
+    import json
+
+    reader, writer = await asyncio.open_unix_connection(operator_socket(srv))
+    try:
+        writer.write(json.dumps({"cmd": cmd, "args": args}).encode() + b"\n")
+        await writer.drain()
+        reply = json.loads(await reader.readline())
+        await reader.read()  # EOF: the server closed its end
+    finally:
+        writer.close()
+    assert reply.get("ok"), reply
+    return list(reply["lines"])

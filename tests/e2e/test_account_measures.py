@@ -7,16 +7,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import time
 
 import pytest
 
 from governance.public_accounts import org_check_char
 from governance.retention import DAY_MS
+from server.operator.freeze_upkeep import CHECK_SECONDS
 from tests.e2e.admin_helpers import admin_ok, admin_refused, notice
 from tests.e2e.harness import new_id_number, open_group, restart
-from tests.e2e.ops_helpers import free_port
-from tests.e2e.store_hold import metered, until, until_writes_queued, writes_held, writes_queued
+from tests.e2e.store_hold import (
+    CountedServer,
+    until,
+    until_write_waits,
+    until_writes_queued,
+    writes_held,
+    writes_queued,
+)
 
 LEGAL_NAME = "张三"
 
@@ -168,12 +176,13 @@ async def test_closing_a_suspended_account_frees_no_slot_before_the_suspension_e
     owner = await srv.user(verify_id=True)
     first = await new_account(owner, "早报")
     second = await new_account(owner, "午报")  # at the cap of 2
-    await admin_ok(srv, "suspend-account", first, "--seconds", "3", "--reason", "违规转载")
+    out = await admin_ok(srv, "suspend-account", first, "--seconds", "2", "--reason", "违规转载")
+    until_ms = int(re.search(r" until [^;]*\((\d+)\)", out).group(1))  # (the time, then its ms)
     await owner.request("close_account", account_id=first)
     refused = await owner.call("create_account", name="新早报", category="culture", intro="x",
                                subject_type="individual")
     assert code(refused) == "create_cap_reached" and "suspend" in refused["reason"], refused
-    await asyncio.sleep(3.2)  # the suspension ends by itself
+    await asyncio.sleep(max(0.0, until_ms / 1000 - time.time()) + 0.1)  # the suspension ends by itself
     fresh = await new_account(owner, "新早报")
     await owner.request("close_account", account_id=second)  # never suspended: its slot is free at once
     assert fresh and await new_account(owner, "晚报")
@@ -203,8 +212,8 @@ async def test_a_short_suspension_ends_by_itself(srv):
     assert code(await owner.call("publish", account_id=aid, title="before", body="b")) == "ok"
     await admin_ok(srv, "suspend-account", aid, "--seconds", "1", "--reason", "短暂暂停")
     assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
-    await notice(owner, "account_suspended")
-    await asyncio.sleep(1.2)
+    ends = (await notice(owner, "account_suspended"))["deadline"]
+    await asyncio.sleep(max(0.0, ends / 1000 - time.time()) + 0.1)  # it ends by itself
     # Once it ends, the account publishes as before: the measure's credit penalty (100 -> 80)
     # leaves it at the level without a publishing interval.
     assert (await owner.request("account_info", account_id=aid))["credit_level"] == 3
@@ -846,7 +855,7 @@ async def test_an_account_opened_while_its_category_freezes_is_suspended_too(srv
 
     async with writes_held(srv, "accounts"):
         opening = asyncio.ensure_future(opener.call("create_account", name="在途号", **args))
-        await asyncio.sleep(0.5)  # past its checks, its insert waiting for the hold
+        await until_write_waits(srv, "accounts")  # past its checks, its insert waiting for the hold
         freezing = asyncio.ensure_future(srv.admin("freeze-category", "culture", "--accounts", "--seconds", "3600",
                                                    "--reason", "突发事件"))
         await until(frozen, timeout=2)  # the freeze claimed the category (its write waits too)
@@ -887,7 +896,7 @@ async def test_an_account_whose_late_suspension_fails_to_store_is_named_in_the_r
 
     async with writes_held(srv, "accounts"):
         opening = asyncio.ensure_future(opener.call("create_account", name="在途号", **args))
-        await asyncio.sleep(0.5)  # past its checks, its insert waiting for the hold
+        await until_write_waits(srv, "accounts")  # past its checks, its insert waiting for the hold
         freezing = asyncio.ensure_future(srv.admin("freeze-category", "culture", "--accounts", "--seconds", "3600",
                                                    "--reason", "突发事件"))
         await until(frozen, timeout=2)
@@ -923,7 +932,7 @@ async def test_an_account_whose_late_suspension_fails_is_suspended_by_the_freeze
 
     async with writes_held(srv, "accounts"):
         opening = asyncio.ensure_future(opener.call("create_account", name="在途号", **args))
-        await asyncio.sleep(0.5)  # past its checks, its insert waiting for the hold
+        await until_write_waits(srv, "accounts")  # past its checks, its insert waiting for the hold
         freezing = asyncio.ensure_future(srv.admin("freeze-category", "culture", "--accounts", "--seconds", "3600",
                                                    "--reason", "突发事件"))
         await until(frozen, timeout=2)
@@ -951,10 +960,13 @@ async def test_an_account_whose_late_suspension_fails_is_suspended_by_the_freeze
     assert susp["actor"] == "system" and susp["expires_at"] == told["deadline"]
     assert [(actor, target) for actor, target, _, _ in record(srv, "suspend_account")] == [(None, aid)]
     [opener] = await restart(srv, opener)
+    # The upkeep's first look after a start reads the store (CHECK_SECONDS after the job started,
+    # which was before the server said it listens): the lift below comes before it.
+    restarted = time.monotonic()
     assert (await opener.request("account_info", account_id=aid))["status"] == "suspended"
     # An operator lifts the freeze for this one account: the upkeep leaves it lifted.
     await admin_ok(srv, "lift", susp["id"], "--reason", "已核实")
-    await asyncio.sleep(7)  # past a run of the upkeep
+    await asyncio.sleep(max(0.0, restarted + CHECK_SECONDS + 1.5 - time.monotonic()))  # past that look
     assert (await opener.request("account_info", account_id=aid))["status"] != "suspended"
     assert [s["kind"] for s in await sanctions(srv, aid)] == ["suspend_account"]
 
@@ -964,19 +976,21 @@ async def test_an_account_closed_as_it_lands_for_a_barred_subject_is_named_in_th
     does not see that account: it is closed as it lands, and the ``blacklisted`` refusal names it
     (``account_id``): the account exists, closed, and the client is told which."""
     monkeypatch.setenv("QUNGUAN_IDENTITY_MAX_ACCOUNTS_PER_ID", "2")  # (as the srv fixture)
-    srv = make_server(metered(free_port()))
+    srv = make_server()
     holder, opener = await srv.user(verify_id=True), await srv.user(verify_id=True)
     org = {"category": "business", "intro": "", "subject_type": "organization", "org_name": "某贸易公司",
            "org_code": org_code(21)}
-    await new_account(holder, "甲公司号", **org)
+    theirs = await new_account(holder, "甲公司号", **org)
+    probe = await srv.user()  # (the opener's own connection waits for its create_account)
+
+    async def barred() -> bool:  # the organisation is barred in the same step as its accounts close
+        return (await probe.request("account_info", account_id=theirs))["status"] == "closed"
+
     async with writes_held(srv, "accounts"):
         opening = asyncio.ensure_future(opener.call("create_account", name="乙公司号", **org))
-        await asyncio.sleep(0.5)  # past its checks, its insert waiting for the hold
-        # The insert is in flight, or queued behind a network-log batch in flight: count it either way.
-        before = await writes_queued(srv)
+        await until_write_waits(srv, "accounts")  # past its checks, its insert waiting for the hold
         barring = asyncio.ensure_future(srv.admin("blacklist", holder.username, "--reason", "诈骗"))
-        # The blacklisting barred the organisation in memory; its write waits.
-        await until_writes_queued(srv, more_than=before)
+        await until(barred, timeout=4)  # the blacklisting barred the organisation in memory; its write waits
         assert not opening.done()
     reply = await opening
     assert code(reply) == "blacklisted" and reply["account_id"], reply
@@ -1009,11 +1023,13 @@ async def test_a_platform_notice_to_the_accounts_of_a_category(srv):
     assert (reason, detail) == ("请核实转载来源", {"category": "culture", "accounts": True})
 
 
-async def test_lifting_both_logins_blacklists_at_once_leaves_both_open(srv):
+async def test_lifting_both_logins_blacklists_at_once_leaves_both_open(started, tmp_path, backend, monkeypatch):
     """A blacklisted person's two logins each have a blacklist sanction, and lifting either reopens
     both; each lift holds only its own target's lock. The lift of the twin's sanction, begun while the
     first lift's write was in flight, found its sanction lifted by the store and undid its claim: the
     undo closed the twin in memory again though the store had it open (login refused until a restart)."""
+    monkeypatch.setenv("QUNGUAN_IDENTITY_MAX_ACCOUNTS_PER_ID", "2")  # (as the srv fixture)
+    srv = started(CountedServer(tmp_path, backend=backend))
     number = new_id_number()
     bad, twin = await srv.user(), await srv.user()
     for u in (bad, twin):
@@ -1028,9 +1044,11 @@ async def test_lifting_both_logins_blacklists_at_once_leaves_both_open(srv):
     mine, theirs = await blacklist_row(bad), await blacklist_row(twin)
     async with writes_held(srv, "sanctions"):
         first = asyncio.ensure_future(srv.admin("lift", mine, "--reason", "误判"))
-        await asyncio.sleep(1.2)  # both logins reopened in memory; the write waits for the hold
+        await until_write_waits(srv, "sanctions")  # both logins reopened in memory; the write waits for the hold
+        before = await writes_queued(srv)
         second = asyncio.ensure_future(srv.admin("lift", theirs, "--reason", "误判"))
-        await asyncio.sleep(1.2)  # the second claimed (nothing more to reopen) and waits for the hold too
+        # The second claimed (nothing more to reopen) and its write waits too, queued behind the first's.
+        await until_writes_queued(srv, more_than=before)
         assert not first.done()
     (rc1, _, err1), (rc2, _, err2) = await first, await second
     assert rc1 == 0, err1
@@ -1064,3 +1082,30 @@ async def test_a_blacklist_stopped_half_way_is_finished_by_running_it_again(srv)
     fresh = await srv.client()  # (the twin's connections were closed with its blacklisting)
     assert (await fresh.call("login", username=twin.username, password="password123"))["code"] == "blacklisted"
     assert "already blacklisted" in await admin_refused(srv, "blacklist", bad.username, "--reason", "诈骗")
+
+
+async def test_a_sanction_on_an_account_keeps_its_posts_and_comments_past_retention_while_it_holds(srv):
+    """P16 with P13: a suspension keeps what the account published until it ends, a closure for a
+    full period after it was imposed (``governance.retention.sanction_holds``); an account without
+    one loses its old posts and comments at the usual time."""
+    owners = [await srv.user(verify_id=True) for _ in range(3)]
+    reader = await srv.user()
+    aids = [await new_account(o, n) for o, n in zip(owners, ("暂停之号", "关闭之号", "无事之号"), strict=True)]
+    posts, comments = [], []
+    for o, aid in zip(owners, aids, strict=True):
+        posts.append(int((await o.request("publish", account_id=aid, title="旧文", body="b"))["post_id"]))
+        comments.append(int((await reader.request("comment", post_id=str(posts[-1]), text="旧评"))["comment_id"]))
+    await admin_ok(srv, "suspend-account", aids[0], "--seconds", str(7 * 86400), "--reason", "违规转载")
+    await admin_ok(srv, "close-account", aids[1], "--reason", "传播谣言")
+    for table in ("posts", "comments"):
+        srv.db_rows(f"UPDATE {table} SET ts = ts - ?", 200 * DAY_MS)
+    await admin_ok(srv, "purge")
+    assert {r[0] for r in srv.db_rows("SELECT post_id FROM posts")} == {posts[0], posts[1]}
+    assert {r[0] for r in srv.db_rows("SELECT comment_id FROM comments")} == {comments[0], comments[1]}
+    # The suspension ended and the closure is a full period old: neither holds any longer.
+    srv.db_rows("UPDATE sanctions SET starts_at = starts_at - ?, expires_at = expires_at - ?"
+                " WHERE target_type = 'account'", 200 * DAY_MS, 200 * DAY_MS)
+    await admin_ok(srv, "purge")
+    assert srv.db_rows("SELECT post_id FROM posts") == [] and srv.db_rows("SELECT comment_id FROM comments") == []
+    for c in (*owners, reader):
+        await c.close()

@@ -3,7 +3,9 @@ and on SIGHUP (not as a bare codec error)."""
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -45,3 +47,38 @@ async def test_sighup_names_a_word_list_that_is_not_utf8(tmp_path, started):
     assert await srv.logged("config not reloaded"), "".join(srv.output)
     line = next(line for line in srv.output if "config not reloaded" in line)
     assert NOT_UTF8 in line and "codec" not in line, line
+
+
+async def test_serve_warns_at_start_of_development_providers_in_production_and_of_no_agreement(tmp_path, started):
+    """dev_mode = false with the checksum verifier and the file SMS provider: a WARNING for each at start,
+    naming what to set instead; and one while no rules and agreement are published (nothing is gated).
+    ``qunguan admin ping`` says the same; once an agreement is published, neither says it any more."""
+    key = tmp_path / "identity.key"
+    key.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
+    srv = ServerProcess(tmp_path)
+    text = srv.config.read_text(encoding="utf-8")
+    srv.config.write_text(text.replace("[identity]\n", f'[identity]\ndev_mode = false\nkey_file = "{key}"\n', 1),
+                          encoding="utf-8")
+    started(srv)
+    warnings = [line for line in srv.output if " WARNING qunguan " in line]
+    assert any("config: identity.id_verifier = 'checksum': with dev_mode = false" in line
+               and 'id_verifier = "http"' in line for line in warnings), "".join(srv.output)
+    assert any("config: identity.sms_provider = 'file': with dev_mode = false" in line
+               and 'sms_provider = "http"' in line for line in warnings), "".join(srv.output)
+    assert any("no platform rules and service agreement are published yet" in line
+               and "set-agreement" in line for line in warnings), "".join(srv.output)
+    rc, out, err = await srv.admin("ping")
+    status = json.loads(out)
+    assert rc == 0 and status["agreement"] is None, (out, err)
+    assert [w.split(" =")[0] for w in status["warnings"][:2]] == ["identity.id_verifier", "identity.sms_provider"]
+    assert "no platform rules and service agreement are published yet" in status["warnings"][2], status
+    (tmp_path / "rules.txt").write_text("rules\n", encoding="utf-8")
+    (tmp_path / "agreement.txt").write_text("agreement\n", encoding="utf-8")
+    rc, _, err = await srv.admin("set-agreement", "--version", "v1", "--rules-file", str(tmp_path / "rules.txt"),
+                                 "--agreement-file", str(tmp_path / "agreement.txt"))
+    assert rc == 0, err
+    status = json.loads((await srv.admin("ping"))[1])
+    assert status["agreement"] == "v1" and len(status["warnings"]) == 2, status
+    await srv.stopped()
+    started(srv)
+    assert not any("agreement" in line for line in srv.output if " WARNING " in line), "".join(srv.output)

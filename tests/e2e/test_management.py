@@ -234,7 +234,7 @@ async def test_timed_mute_and_unmute(server):
     assert codes_of(await m1.call("send", group_id=gid, text="back")) == "ok"
     await owner.request("mute", group_id=gid, user_id=admin.user_id, seconds=1)
     assert codes_of(await admin.call("send", group_id=gid, text="x")) == "muted"
-    await asyncio.sleep(1.1)
+    await asyncio.sleep(1.1)  # the mute runs out by itself (1 s: the shortest there is)
     assert codes_of(await admin.call("send", group_id=gid, text="free again")) == "ok"
     await close_all(owner, admin, m1)
 
@@ -552,10 +552,11 @@ def _http_headers(url):
 
 async def test_info_page_for_large_groups_only(make_server):
     srv = make_server("[groups]\ninfo_page_min_members = 3\n")
-    owner, big, _ = await group_with(srv, 2, name="<大群>")
+    owner, big, _ = await group_with(srv, 2, name="<大群>", category="study")
     small_owner, small, _ = await group_with(srv, 1)
     status, body = await asyncio.to_thread(_http, f"http://127.0.0.1:{srv.port}/groups/{big}")
     assert status == 200 and "&lt;大群&gt;" in body and big in body and ">3<" in body
+    assert "<dd>study</dd>" in body  # G8: its category, as the page shows it
     assert owner.username.title() in body
     # An HTML page of this origin showing names users chose: escaped, and locked down by its headers too
     # (no script, style, plugin, base, form or framing at all), like the web client's files.

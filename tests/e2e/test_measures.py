@@ -9,8 +9,14 @@ import json
 import time
 
 from tests.e2e.harness import open_group
-from tests.e2e.ops_helpers import free_port
-from tests.e2e.store_hold import metered, until, until_writes_queued, writes_held
+from tests.e2e.store_hold import (
+    CountedServer,
+    until,
+    until_operator_connections,
+    until_write_waits,
+    until_writes_queued,
+    writes_held,
+)
 
 WITHIN = 2.0
 
@@ -578,12 +584,20 @@ async def test_an_upheld_appeal_gives_back_the_points_of_a_sanction_that_ran_out
     assert result["outcome"] == "upheld" and "the sanction is lifted" not in result["text"]
 
 
-async def test_a_group_whose_move_out_fails_as_its_category_freezes_is_suspended_by_the_freeze_upkeep(make_server):
+def moved(member, gid: str):
+    """Whether the group is in the category ``work`` in the server's memory (as ``member`` sees it)."""
+    async def check() -> bool:
+        return (await member.request("group_info", group_id=gid))["category"] == "work"
+    return check
+
+
+async def test_a_group_whose_move_out_fails_as_its_category_freezes_is_suspended_by_the_freeze_upkeep(
+        started, tmp_path, backend):
     """A group whose move out of a category was in flight when the category froze is not in the freeze's
     list (memory has it elsewhere); when the move's write fails, the group is back in the frozen category,
     unsuspended, and no write of its own follows. The freeze upkeep job finds it (no ``suspend_group``
     sanction lasting the freeze) and suspends it as the freeze did the others, by ``system``."""
-    server = make_server(metered(free_port()))
+    server = started(CountedServer(tmp_path, backend=backend))
     owner, gid, [m] = await setup_group(server)  # in friends
     # The move's write fails (as a failing disk would refuse it); the upkeep's write does not touch the category.
     if server.backend == "postgresql":
@@ -593,7 +607,8 @@ async def test_a_group_whose_move_out_fails_as_its_category_freezes_is_suspended
                        " BEGIN SELECT RAISE(ABORT, 'no move'); END")
     async with writes_held(server, "groups"):
         moving = asyncio.ensure_future(owner.call("update_group", group_id=gid, category="work"))
-        await asyncio.sleep(0.5)  # claimed in memory, its write waiting for the hold
+        await until(moved(m, gid), timeout=4)  # claimed in memory,
+        await until_write_waits(server, "groups")  # its write taken by the writer and waiting for the hold
         freezing = asyncio.ensure_future(server.admin("freeze-category", "friends", "--seconds", "3600",
                                                       "--reason", "突发"))
         await until_writes_queued(server)  # the freeze listed the category's groups (not this one); its write waits
@@ -612,12 +627,13 @@ async def test_a_group_whose_move_out_fails_as_its_category_freezes_is_suspended
     assert ("suspend_group", None) in [(a, actor) for a, actor, _ in audit_actions(server)]
 
 
-async def test_a_group_whose_move_in_fails_as_its_category_freezes_stays_suspended_after_a_restart(make_server):
+async def test_a_group_whose_move_in_fails_as_its_category_freezes_stays_suspended_after_a_restart(
+        started, tmp_path, backend):
     """The mirror case: a group whose move into a category was claimed in memory when the category froze is
     in the freeze's list and suspended in memory (its members told). When the move's write then fails, the
     group is back in its old category; the store holds it suspended too, with its sanction row, so memory
     and the store agree and a restart does not free it."""
-    server = make_server(metered(free_port()))
+    server = started(CountedServer(tmp_path, backend=backend))
     owner, gid, [m] = await setup_group(server)  # in friends
     if server.backend == "postgresql":
         server.db_rows("ALTER TABLE groups ADD CONSTRAINT no_move CHECK (category <> 'work') NOT VALID")
@@ -626,7 +642,8 @@ async def test_a_group_whose_move_in_fails_as_its_category_freezes_stays_suspend
                        " BEGIN SELECT RAISE(ABORT, 'no move'); END")
     async with writes_held(server, "groups"):
         moving = asyncio.ensure_future(owner.call("update_group", group_id=gid, category="work"))
-        await asyncio.sleep(0.5)  # claimed in memory, its write waiting for the hold
+        await until(moved(m, gid), timeout=4)  # claimed in memory,
+        await until_write_waits(server, "groups")  # its write taken by the writer and waiting for the hold
         freezing = asyncio.ensure_future(server.admin("freeze-category", "work", "--seconds", "3600",
                                                       "--reason", "突发"))
         await until_writes_queued(server)  # the freeze listed the category's groups (this one too); its write waits
@@ -702,9 +719,9 @@ async def test_two_lifts_of_one_blacklist_at_once_leave_the_account_open(server)
     row = await one_sanction(server, "blacklist", "--user", user.username)
     async with writes_held(server, "sanctions"):
         first = asyncio.ensure_future(server.admin("lift", row["id"], "--reason", "误判"))
-        await asyncio.sleep(1.2)  # the first lift claimed the reopening; its write waits for the hold
+        await until_write_waits(server, "sanctions")  # the first lift claimed the reopening; its write waits
         second = asyncio.ensure_future(server.admin("lift", row["id"], "--reason", "误判"))
-        await asyncio.sleep(1.2)  # the second read the sanction (still standing) and waits for the lock
+        await until_operator_connections(server, 2)  # it read the sanction (still standing) and waits for the lock
         assert not first.done()
     (rc1, _, err1), (rc2, out2, err2) = await first, await second
     assert rc1 == 0, err1
@@ -716,6 +733,29 @@ async def test_two_lifts_of_one_blacklist_at_once_leave_the_account_open(server)
     assert stored is None
 
 
+async def test_a_token_from_before_a_blacklisting_never_logs_in_while_its_lift_is_stored(server):
+    """The lift reopened the account in memory before its write (which also revokes the account's
+    old tokens) was stored: meanwhile an ``auth`` with a token from before the blacklisting (a stolen
+    one, say) found the token still good in the database and logged in, and stayed logged in after
+    the lift committed. Until the write settles the account answers as closed."""
+    bob = await server.user()
+    old_token = bob.token
+    rc, _, err = await server.admin("blacklist", bob.username, "--reason", "fraud")
+    assert rc == 0, err
+    row = await one_sanction(server, "blacklist", "--user", bob.username)
+    c = await server.client()
+    async with writes_held(server, "sanctions"):
+        lifting = asyncio.ensure_future(server.admin("lift", row["id"], "--reason", "误判"))
+        await until_write_waits(server, "sanctions")  # the reopening is claimed; its write waits
+        assert (await c.call("auth", token=old_token))["code"] == "blacklisted"
+        assert (await c.call("login", username=bob.username, password="password123"))["code"] == "blacklisted"
+        assert not lifting.done()
+    rc, out, err = await lifting
+    assert rc == 0 and "open again" in out, err
+    assert (await c.call("auth", token=old_token))["code"] == "unauthenticated"
+    assert (await c.call("login", username=bob.username, password="password123"))["ok"]
+
+
 async def test_the_second_of_two_lifts_of_one_suspension_at_once_is_told_it_is_already_lifted(server):
     """``lift`` read the sanction before taking its target's lock: the second of two lifts of one group
     suspension, which read it while the first's write was in flight, was refused by the store and said
@@ -724,11 +764,15 @@ async def test_the_second_of_two_lifts_of_one_suspension_at_once_is_told_it_is_a
     rc, _, err = await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "spam")
     assert rc == 0, err
     row = await one_sanction(server, "suspend_group", "--group", gid)
+    async def posting_again() -> bool:
+        [g] = [g for g in (await owner.request("my_groups"))["groups"] if g["group_id"] == gid]
+        return g["suspended_until"] == 0
+
     async with writes_held(server, "sanctions"):
         first = asyncio.ensure_future(server.admin("lift", row["id"], "--reason", "误判"))
-        await asyncio.sleep(1.2)  # the first lift claimed the end of the suspension; its write waits
+        await until(posting_again, timeout=4)  # the first lift claimed the end of the suspension; its write waits
         second = asyncio.ensure_future(server.admin("lift", row["id"], "--reason", "误判"))
-        await asyncio.sleep(1.2)  # the second waits for the group's sanction lock
+        await until_operator_connections(server, 2)  # the second waits for the group's sanction lock
         assert not first.done()
     (rc1, out1, err1), (rc2, out2, err2) = await first, await second
     assert rc1 == 0 and "posting works again" in out1, (out1, err1)
@@ -756,7 +800,8 @@ async def test_a_lift_and_an_upheld_appeal_at_once_give_the_credit_back_once(ser
         deciding = asyncio.ensure_future(server.admin("decide-appeal", appeal_id, "--outcome", "upheld",
                                                       "--note", "情况属实"))
         # The decision reads the sanction (standing) and waits for the lock; the suspension runs out.
-        await asyncio.sleep(max(0.8, row["expires_at"] / 1000 - time.time() + 0.3))
+        await until_operator_connections(server, 2)
+        await asyncio.sleep(max(0.0, row["expires_at"] / 1000 - time.time() + 0.3))
         assert not lifting.done()
     rc, _, err = await lifting
     assert rc == 0, err

@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 
 from governance.retention import DAY_MS
+from server.media import cleanup
 from tests.e2e.harness import close_all, open_group, restart
+from tests.e2e.ops_helpers import until_job_ran
 from tests.e2e.store_hold import reads_held, until
 
 FAST_MEDIA = """
@@ -617,7 +619,7 @@ async def test_unattached_uploads_are_removed_attached_ones_kept(make_server):
     assert code(await owner.call("send", group_id=gid, text="x", attachments=[lost["media_id"]])) == "bad_request"
     # The cleanup removes rows only: the file goes with the orphan sweep, once no row names it and
     # it was last placed more than an hour ago (on a cluster, another home's row may name it).
-    await asyncio.sleep(1.5)
+    await until_job_ran(server, cleanup.JOB)  # the end of the cleanup's run that removed the row, or a later one
     assert stored_file(server, sha(lost_bytes)).exists()
     await orphan_sweep_removes(server, sha(lost_bytes))
     # the attached one stays, file and all
@@ -774,7 +776,9 @@ async def test_clients_that_ask_for_media_and_never_read_cannot_exhaust_memory(m
 
     from server.media.service import MAX_BODIES_IN_FLIGHT
 
-    size = 3_000_000
+    # Over what the kernel takes into a socket's send buffer (tcp_wmem's most, 4 MiB by default): a
+    # body that fits there whole is written at once, its connection closed and the body released.
+    size = 6_000_000
     server = make_server(FAST_MEDIA + f"max_bytes = {size}\n")
     owner, gid, _ = await group_of(server)
     doc = pdf(size - 1000)
@@ -788,7 +792,13 @@ async def test_clients_that_ask_for_media_and_never_read_cannot_exhaust_memory(m
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.sendall(f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         stalled.append(s)
-    await asyncio.sleep(1.0)
+    # Each is answered 200 before the next GET below: one of those, served first, took a place in
+    # the budget while it was read, and a stalled client got 503 instead (on PostgreSQL, whose
+    # reads let the requests overtake one another): the budget was then never full.
+    for s in stalled:
+        s.settimeout(15)
+        assert s.recv(12, socket.MSG_WAITALL) == b"HTTP/1.1 200"  # (its status line alone: the body stays held)
+    await eventually(lambda: get(server, url).status_code == 503, timeout=15)  # all their bodies are held
     refused = get(server, url)
     assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.status_code
     for s in stalled:

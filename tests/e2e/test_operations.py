@@ -159,6 +159,14 @@ async def test_json_logs_access_line_and_quiet_routine_closes(tmp_path, started)
     assert all(ln.startswith(("listening on", "web client:")) for ln in plain), plain
 
 
+async def until_not_ready(srv):
+    """``/readyz``'s answer once it is no longer 200 (a SIGTERM sent is handled a moment later)."""
+    deadline = time.monotonic() + 10
+    while (r := ops.http_get(srv, "/readyz")).status_code == 200 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    return r
+
+
 async def test_healthz_and_readyz(tmp_path, started):
     srv = started(ops.server(tmp_path, "shutdown_grace_seconds = 3"))
     assert ops.http_get(srv, "/healthz").status_code == 200
@@ -188,8 +196,7 @@ async def test_healthz_and_readyz(tmp_path, started):
     assert (await c.request("me"))["ok"]
 
     srv.proc.send_signal(signal.SIGTERM)  # draining: not ready, still alive, still serving
-    await asyncio.sleep(0.5)
-    r = ops.http_get(srv, "/readyz")
+    r = await until_not_ready(srv)
     assert r.status_code == 503 and "shutting down" in r.text
     assert ops.http_get(srv, "/healthz").status_code == 200
     assert (await c.request("me"))["ok"]
@@ -433,8 +440,7 @@ async def test_shutdown_grace_follows_a_reload(tmp_path, started):
     reloaded = ops.wait_for_log(srv, lambda e: "config reloaded" in e["msg"])
     assert reloaded["level"] == "INFO", reloaded  # nothing kept for a restart
     srv.proc.send_signal(signal.SIGTERM)
-    await asyncio.sleep(0.5)
-    r = ops.http_get(srv, "/readyz")
+    r = await until_not_ready(srv)
     assert r.status_code == 503 and "shutting down" in r.text
     assert ops.wait_for_log(srv, lambda e: e["msg"].startswith("shutting down"))["msg"] == "shutting down in 3 s"
     await asyncio.to_thread(srv.proc.wait, 10)

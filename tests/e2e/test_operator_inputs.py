@@ -262,7 +262,7 @@ async def test_verify_audit_says_why_a_manifest_cannot_be_read(server, tmp_path)
         path.write_bytes(text if isinstance(text, bytes) else text.encode())
         return str(path)
 
-    head = {"ts": 1, "count": 0, "last_id": 0, "mac": ""}
+    head = {"ts": 1, "count": 0, "last_id": 0, "mac": "0" * 64}
     cases = [
         (str(tmp_path / "missing.json"), "no such file"),
         (str(tmp_path), "is a folder, not a file (give the export's manifest.json)"),
@@ -277,6 +277,8 @@ async def test_verify_audit_says_why_a_manifest_cannot_be_read(server, tmp_path)
          "record_head mac must be text, not a number"),
         (file("nocount.json", json.dumps({"record_head": {"ts": 1, "last_id": 0, "mac": ""}})),
          "record_head has no count"),
+        (file("shortmac.json", json.dumps({"record_head": {**head, "mac": "ab12"}})),
+         "record_head mac must be 64 hex digits (0-9, a-f), not 4 characters"),
     ]
     for path, why in cases:
         for json_mode in (False, True):

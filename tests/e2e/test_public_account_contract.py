@@ -202,6 +202,11 @@ async def test_only_the_platform_grants_a_reserved_name(tmp_path, make_server):
     await admin_refused(srv, "grant-name", aid, "--name", "普通名字", *args)  # not reserved: update_account
     await admin_refused(srv, "grant-name", aid, "--name", "新华" + "名" * 30, *args)  # too long
     await admin_refused(srv, "grant-name", aid, "--name", "新华赌场", *args)  # the word lists still apply
+    # nothing visible: a readable reason naming the option (the names rule, before any key is made)
+    for blank, why in (("\u0301", "needs at least one visible character"), ("\u200b新华", "invisible formatting"),
+                       ("   ", "1 to")):
+        err = await admin_refused(srv, "grant-name", aid, "--name", blank, *args)
+        assert "--name: name" in err and why in err, err
     await admin_refused(srv, "grant-name", mine, "--org-name", "新华通讯社", *args)  # a person's account
     await admin_refused(srv, "grant-name", aid, "--name", "个人号", *args)  # taken (and not reserved)
     out = await admin_ok(srv, "grant-name", aid, "--name", "新华社", "--org-name", "新华通讯社", *args)

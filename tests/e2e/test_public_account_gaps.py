@@ -347,6 +347,7 @@ async def test_an_accounts_name_intro_and_org_name_hits_are_recorded_as_a_posts_
     before = (await owner.request("me"))["credit_score"]
     r = await owner.call("create_account", name="赌场之家", category="culture", intro="", subject_type="individual")
     assert r["code"] == "content_blocked"
+    assert r["reason"].startswith("the account name contains prohibited content")  # not "the group name"
     assert (await owner.request("me"))["credit_score"] < before
     aid = await new_account(owner, "文化号")
     assert (await owner.request("update_account", account_id=aid, intro="周末集会"))["held"] is True

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from tests.e2e.harness import gather, new_id_number, open_group
-from tests.e2e.store_hold import reads_held, until, writes_held
+from tests.e2e.store_hold import operator, reads_held, until, until_operator_connections, writes_held
 
 ROUNDS = 5
 
@@ -263,8 +263,11 @@ async def test_a_penalty_undone_after_a_later_one_was_claimed_leaves_memory_and_
     assert results[0] == 0 and results[1] != 0  # one resolved it; the other found it resolved
     expected = start - 10 - 2
     assert await score() == expected
-    [(stored,)] = srv.db_rows("SELECT credit_score FROM users WHERE user_id = ?", target.user_id)
-    assert stored == expected
+
+    async def stored_as_in_memory() -> bool:  # (the blocked send's penalty is written after its answer)
+        [(stored,)] = srv.db_rows("SELECT credit_score FROM users WHERE user_id = ?", target.user_id)
+        return bool(stored == expected)
+    await until(stored_as_in_memory, timeout=10)
 
 
 async def test_a_suspension_made_while_another_is_lifted_stands(make_server):
@@ -288,7 +291,8 @@ async def test_a_suspension_made_while_another_is_lifted_stands(make_server):
         await until(longer_claimed, timeout=4)  # the new suspension is claimed and on its way to the store
         assert not again.done()
         lifted = asyncio.ensure_future(srv.admin("lift", old, "--reason", "lifted"))
-        await asyncio.sleep(1.3)
+        await until_operator_connections(srv, 2)  # the lift reached the server: it waits for the group's lock
+        assert not again.done()
     r_again, r_lifted = await again, await lifted
     assert r_again[0] == 0
     assert r_lifted[0] == 0
@@ -306,12 +310,19 @@ async def test_nobody_joins_a_group_while_the_platform_closes_it(make_server):
     srv = make_server()
     owner, joiner = await srv.user(), await srv.user()
     gid = await open_group(owner)
+    start = (await owner.request("me"))["credit_score"]
+
+    async def penalised() -> bool:  # the owner's penalty is claimed in the same step as the closing
+        return (await owner.request("me"))["credit_score"] < start
+
     async with writes_held(srv, "groups"):
         closing = asyncio.ensure_future(srv.admin("close-group", gid, "--reason", "违规"))
-        await asyncio.sleep(1.2)  # the closing is on its way to the store
+        await until(penalised, timeout=4)  # the closing is claimed and on its way to the store
+        assert not closing.done()
         joined = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
         sent = asyncio.ensure_future(owner.call("send", group_id=gid, text="still here?"))
-        await asyncio.sleep(0.5)
+        # Refused from memory at once; one accepted would wait for its write, behind the hold.
+        await asyncio.wait([joined, sent], timeout=2)
     assert (await closing)[0] == 0
     assert ok_or_code(await joined) == "group_closed"
     assert ok_or_code(await sent) == "group_closed"
@@ -344,6 +355,12 @@ async def test_a_reply_sent_while_its_sender_is_blacklisted_is_refused(make_serv
     assert srv.db_rows("SELECT seq FROM messages WHERE group_id = ?", gid) == [(first,)]
 
 
+async def account_score(srv, aid: str) -> int:
+    """The public account's credit score in the server's memory (``accounts``, on the socket from here)."""
+    [row] = [json.loads(line) for line in await operator(srv, "accounts") if json.loads(line)["account_id"] == aid]
+    return int(row["credit_score"])
+
+
 async def test_an_account_suspension_made_while_another_is_lifted_stands(make_server):
     """The same for a public account: ``suspend-account`` claims first but did not take the
     account's sanction lock, so a lift reading the account's other suspensions missed it."""
@@ -355,11 +372,17 @@ async def test_an_account_suspension_made_while_another_is_lifted_stands(make_se
     assert rc == 0, err
     rc, out, _ = await srv.admin("sanctions", "--account", aid)
     [old] = [json.loads(line)["id"] for line in out.splitlines()]
+    start = await account_score(srv, aid)
+
+    async def penalised() -> bool:  # the suspension's penalty is claimed in the same step as its end
+        return await account_score(srv, aid) < start
+
     async with writes_held(srv, "accounts"):
         again = asyncio.ensure_future(srv.admin("suspend-account", aid, "--seconds", "900", "--reason", "second"))
-        await asyncio.sleep(1.2)  # the new suspension is claimed and on its way to the store
+        await until(penalised, timeout=4)  # the new suspension is claimed and on its way to the store
         lifted = asyncio.ensure_future(srv.admin("lift", old, "--reason", "lifted"))
-        await asyncio.sleep(1.3)
+        await until_operator_connections(srv, 2)  # the lift reached the server: it waits for the account's lock
+        assert not again.done()
     assert (await again)[0] == 0
     assert (await lifted)[0] == 0
     assert (await owner.request("account_info", account_id=aid))["status"] == "suspended"
@@ -386,15 +409,23 @@ async def test_an_account_penalty_undone_after_a_later_credit_change_leaves_memo
         return int(row["credit_score"])
 
     start = await score()
+    penalty = 20  # credit.penalty_sanction
+
+    def scored(points: int):
+        async def check() -> bool:
+            return await account_score(srv, aid) == points
+        return check
+
     async with writes_held(srv, "accounts"):
         first = asyncio.ensure_future(srv.admin("remove-post", post, "--reason", "one"))
         second = asyncio.ensure_future(srv.admin("remove-post", post, "--reason", "two"))
-        await asyncio.sleep(1.2)  # both read the post and claimed their penalty
+        await until(scored(start - 2 * penalty), timeout=4)  # both read the post and claimed their penalty
         credit = asyncio.ensure_future(srv.admin("account-credit", aid, "--delta", "5", "--reason", "r"))
-        await asyncio.sleep(1.0)
+        await until(scored(start - 2 * penalty + 5), timeout=4)  # the credit is claimed; its write waits too
+        assert not first.done() and not second.done() and not credit.done()
     assert sorted([(await first)[0] == 0, (await second)[0] == 0]) == [False, True]
     assert (await credit)[0] == 0
-    expected = start - 20 + 5
+    expected = start - penalty + 5
     assert await score() == expected
     [(stored,)] = srv.db_rows("SELECT credit_score FROM accounts WHERE account_id = ?", aid)
     assert stored == expected

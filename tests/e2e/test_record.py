@@ -11,7 +11,9 @@ import asyncio
 import json
 
 from governance.audit import GENESIS, entry_hash, entry_mac
+from server import record
 from tests.e2e.harness import open_group
+from tests.e2e.ops_helpers import job_last_run, until_job_ran
 
 FAST_CHECKPOINTS = "\n[audit]\ncheckpoint_interval_seconds = 1\n"
 COLS = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail",
@@ -161,7 +163,7 @@ async def test_a_record_from_before_the_key_is_sealed_by_seal_record_never_at_st
     assert await srv.logged("enforcement-record entry 1 has no mac and is not sealed")
     assert await srv.logged("qunguan admin seal-record")
     await some_record(srv, n=1)  # appended while the beginning is unsealed: part of it, without a mac
-    await asyncio.sleep(2.5)  # the checkpoint job's interval passes twice: an unsealed head gets no line
+    await until_job_ran(srv, record.JOB, times=2)  # two checkpoint runs since: an unsealed head gets no line
     assert not any(e["mac"] for e in entries(srv))
     assert (await verify(srv))[0] == 1
     unsealed = len(entries(srv))
@@ -327,7 +329,8 @@ async def test_a_reload_that_shortens_the_checkpoint_interval_applies_to_the_wai
 
     srv = make_server("\n[audit]\ncheckpoint_interval_seconds = 3600\n")
     await some_record(srv, n=1)
-    await asyncio.sleep(0.5)  # the first checkpoint (at the start) is behind us; the hour's wait began
+    while not job_last_run(srv, record.JOB):  # the job recorded its start (a first run); the hour's wait began
+        await asyncio.sleep(0.02)
     await some_record(srv, n=1)
     total = len(entries(srv))
     text = srv.config.read_text(encoding="utf-8")
@@ -355,7 +358,7 @@ async def test_a_checkpoint_file_with_a_line_that_is_not_utf8_is_read_past(make_
     else:
         raise AssertionError("no checkpoint was written after the damaged line")
     assert lines[0].startswith(b"\xff")
-    assert await srv.logged("audit-checkpoints.jsonl line 1 is not a checkpoint; skipped")
+    assert await srv.logged("audit-checkpoints.jsonl line 1 is not a checkpoint (not UTF-8 text); skipped")
     rc, out = await verify(srv)
     assert rc == 0 and "whole" in out, out
 
@@ -450,7 +453,7 @@ async def test_the_server_and_the_cli_read_a_checkpoint_file_by_one_rule(make_se
     rc, out = await verify(srv)
     assert rc == 0 and "whole" in out, out
     for n in (1, 2, 3):
-        assert await srv.logged(f"audit-checkpoints.jsonl line {n} is not a checkpoint; skipped")
+        assert await srv.logged(f"audit-checkpoints.jsonl line {n} is not a checkpoint (the head ")
     kept = tmp_path / "kept.jsonl"
     kept.write_text(own.read_text().splitlines(keepends=True)[0] * 2 + "".join(
         json.dumps(d) + "\n" for d in odd[1:]))

@@ -181,9 +181,10 @@ async def test_edit_after_the_window_is_forbidden(make_server, tmp_path):
     srv = rich_server(make_server, tmp_path, "edit_window_seconds = 1\n")
     gid, owner, admin, [m1] = await crowd(srv, 1)
     assert (await m1.request("me"))["edit_window_seconds"] == 1  # what a client needs to offer "edit"
-    seq = (await m1.send(gid, "quick"))["seq"]
+    sent = await m1.send(gid, "quick")
+    seq = sent["seq"]
     assert code(await m1.call("edit_message", group_id=gid, seq=seq, text="quicker")) == "ok"
-    await asyncio.sleep(1.3)
+    await asyncio.sleep(max(0.0, sent["ts"] / 1000 + 1 - time.time()) + 0.1)  # the window (from its sending) is over
     assert code(await m1.call("edit_message", group_id=gid, seq=seq, text="too late")) == "forbidden"
     assert (await last_message(owner, gid))["text"] == "quicker"
     await close_all(owner, admin, m1)
@@ -322,8 +323,9 @@ async def test_purge_takes_versions_reactions_and_media_links_with_the_message(m
         await m1.request("edit_message", group_id=gid, seq=seq, text="edited")
         await owner.request("react", group_id=gid, seq=seq, emoji="👀", on=True)
         srv.db_rows("INSERT INTO message_media (group_id, seq, media_id) VALUES (?, ?, ?)", gid, seq, f"m{seq}")
-    srv.db_rows("UPDATE messages SET ts = ? WHERE group_id = ? AND seq = ?",
-                int(time.time() * 1000) - 200 * DAY_MS, gid, old)
+    # Sent and edited 200 days ago (a message is kept a full period after its last edit).
+    srv.db_rows("UPDATE messages SET ts = ?, edited_at = ? WHERE group_id = ? AND seq = ?",
+                int(time.time() * 1000) - 200 * DAY_MS, int(time.time() * 1000) - 200 * DAY_MS + 1, gid, old)
     rc, out, err = await srv.admin("purge")
     assert rc == 0 and "messages: 1" in out, (out, err)
     for table in ("message_versions", "reactions", "message_media"):

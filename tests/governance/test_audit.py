@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from governance.audit import (
@@ -11,7 +13,9 @@ from governance.audit import (
     entry_mac,
     first_broken,
     head,
+    head_problem,
     next_link,
+    parse_checkpoints,
     record_key,
     sealable,
     verify,
@@ -174,3 +178,37 @@ def test_sealing_page_by_page_gives_the_macs_a_keyed_chain_has_and_stops_at_a_br
     sealed_already = chain(3)
     sealed_already[0]["mac"] = "f" * 64  # a sealed entry is never sealed again
     assert Sealing(KEY).page(sealed_already) == []
+
+
+GOOD_MAC = entry_mac(b"k" * 32, GENESIS, {"id": 1})
+
+
+def _line(**fields):
+    return json.dumps({"ts": 1, "count": 1, "last_id": 1, "mac": GOOD_MAC, **fields})
+
+
+@pytest.mark.parametrize(("mac", "why"), [
+    (GOOD_MAC, None),
+    (GENESIS, None),  # an empty record's head
+    ("", "mac must be 64 hex digits (0-9, a-f), not 0 characters"),
+    ("ab12", "mac must be 64 hex digits (0-9, a-f), not 4 characters"),
+    (GOOD_MAC + "0", "mac must be 64 hex digits (0-9, a-f), not 65 characters"),
+    ("A" * 64, "mac must be 64 hex digits (0-9, a-f), not text with 'A' in it"),
+    ("g" + GOOD_MAC[1:], "mac must be 64 hex digits (0-9, a-f), not text with 'g' in it"),
+    (" " + GOOD_MAC[1:], "mac must be 64 hex digits (0-9, a-f), not text with ' ' in it"),
+])
+def test_a_head_mac_is_a_digest_as_the_server_writes_it(mac, why):
+    """A mac of any length passed: compared, it only said "differs" of a record that may be whole."""
+    assert head_problem({"ts": 1, "count": 1, "last_id": 1, "mac": mac}) == why
+
+
+def test_a_checkpoint_line_with_a_malformed_mac_is_named_with_its_line_and_why():
+    data = "\n".join([_line(), _line(mac="ab12"), "not json", _line(mac=GOOD_MAC.upper()), _line(ts="1")])
+    found, bad = parse_checkpoints(data.encode() + b"\n\xff\n")
+    assert found == [Checkpoint(1, 1, 1, GOOD_MAC)]
+    assert [n for n, _ in bad] == [2, 3, 4, 5, 6]
+    assert bad[0] == (2, "the head mac must be 64 hex digits (0-9, a-f), not 4 characters")
+    assert bad[1] == (3, "not JSON")
+    assert bad[2][1].startswith("the head mac must be 64 hex digits") and "not text with" in bad[2][1]
+    assert bad[3] == (5, "the head ts must be a whole number, not text")
+    assert bad[4] == (6, "not UTF-8 text")

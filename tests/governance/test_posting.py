@@ -161,6 +161,13 @@ SCREEN_CASES = [
 ]
 
 
+def test_a_noun_names_the_text_where_the_arguments_name_would_mislead():
+    with pytest.raises(ContentBlocked) as info:
+        screen_text(FILTER, "casino", "name", "account name")
+    assert info.value.reason == "the account name contains prohibited content (gambling)"
+    assert info.value.field == "name"
+
+
 @pytest.mark.parametrize("text,field,outcome", SCREEN_CASES)
 def test_screen_text(text, field, outcome):
     if outcome is None or isinstance(outcome, Action):

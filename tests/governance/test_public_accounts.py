@@ -115,6 +115,18 @@ def test_normalize_name_ignores_case_width_and_spaces(a, b):
     assert normalize_name(a) == normalize_name(b)
 
 
+def test_a_name_with_something_visible_has_a_key():
+    """Every character :func:`names.is_visible` counts keeps something in :func:`normalize_name`
+    (NFKC and casefold never turn it into spaces or format characters alone), so a name that
+    passed :func:`names.check_name` always has a non-empty key: ``grant-name`` needs no check of its own."""
+    import sys
+
+    from governance.names import is_visible
+
+    empty = [hex(cp) for cp in range(sys.maxunicode + 1) if is_visible(chr(cp)) and not normalize_name(chr(cp))]
+    assert empty == []
+
+
 def test_normalize_name_keeps_different_names_apart():
     assert normalize_name("科技日报") != normalize_name("科技月报")
     assert normalize_name("abc") != normalize_name("abd")

@@ -14,6 +14,8 @@ from protocol.enums import JoinPolicy, Role
 from protocol.events import (
     EVENT_TYPES,
     AttachmentObj,
+    BanChanged,
+    BanObj,
     CommentDeleted,
     CommentEvent,
     EditorChanged,
@@ -24,7 +26,10 @@ from protocol.events import (
     GroupUpdated,
     HeldTextSettled,
     Invited,
+    InviteLinkChanged,
+    InviteLinkObj,
     JoinRequest,
+    JoinRequestDecided,
     JoinResult,
     MemberJoined,
     MemberLeft,
@@ -124,6 +129,23 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
     (JoinResult(group_id=GID, status="approved", name="茶话会"),
      event("join_result", group_id=GID, status="approved", name="茶话会")),
     (JoinResult(group_id=GID, status="rejected"), event("join_result", group_id=GID, status="rejected")),
+    # [ext] what the group's managers alone are told: bans, join requests, invite links
+    (BanChanged(group_id=GID, user_id=BOB.user_id, by=ALICE.user_id,
+                ban=BanObj(user_id=BOB.user_id, until=None, by=ALICE.user_id, reason="刷屏")),
+     event("ban_changed", group_id=GID, user_id=BOB.user_id, by=ALICE.user_id,
+           ban={"user_id": BOB.user_id, "until": None, "by": ALICE.user_id, "reason": "刷屏"})),
+    (BanChanged(group_id=GID, user_id=BOB.user_id, by=ALICE.user_id),
+     event("ban_changed", group_id=GID, user_id=BOB.user_id, by=ALICE.user_id)),
+    (JoinRequestDecided(group_id=GID, user_id=BOB.user_id, status="rejected", by=ALICE.user_id),
+     event("join_request_decided", group_id=GID, user_id=BOB.user_id, status="rejected", by=ALICE.user_id)),
+    (InviteLinkChanged(group_id=GID, link_id="0a1b2c3d4e", by=ALICE.user_id,
+                       link=InviteLinkObj(link_id="0a1b2c3d4e", created_by=ALICE.user_id, created_at=5,
+                                          expires_at=None, max_uses=10, uses=0, note=None)),
+     event("invite_link_changed", group_id=GID, link_id="0a1b2c3d4e", by=ALICE.user_id,
+           link={"link_id": "0a1b2c3d4e", "created_by": ALICE.user_id, "created_at": 5, "expires_at": None,
+                 "max_uses": 10, "uses": 0, "note": None})),
+    (InviteLinkChanged(group_id=GID, link_id="0a1b2c3d4e", by=ALICE.user_id),
+     event("invite_link_changed", group_id=GID, link_id="0a1b2c3d4e", by=ALICE.user_id)),
     # v2: richer messages
     (MessageEvent(group_id=GID, seq=9, ts=2, sender=BOB, text="看这个", reply_to=7, mentions=[ALICE.user_id],
                   attachments=[AttachmentObj(media_id="m1", kind="image", mime="image/png", size=68,
@@ -179,7 +201,7 @@ def test_every_event_is_covered():
         "role_changed", "member_muted", "group_updated", "join_request", "notice", "group_dissolved", "group_closed",
         "group_suspended", "invited", "join_result", "message_edited", "reaction", "read_marker",
         "post", "post_deleted", "comment", "comment_deleted", "held_text_settled", "user_renamed",
-        "editor_changed",
+        "editor_changed", "ban_changed", "join_request_decided", "invite_link_changed",
     }
     for name, cls in EVENT_TYPES.items():
         assert cls.ev == name == cls.__struct_config__.tag and cls.__struct_config__.tag_field == "ev"

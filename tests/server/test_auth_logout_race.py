@@ -48,3 +48,15 @@ def test_revocations_say_what_they_know_and_when_they_cannot_tell() -> None:
     assert r.since(seen, b"zz") is None  # "a" (number 2) is no longer kept: cannot tell
     assert r.since(2, b"zz") is False and r.since(2, b"a") is False
     assert r.since(r.count - 1, (Revocations.KEEP - 1).to_bytes(4, "big")) is True
+
+
+def test_a_users_revocation_covers_every_token_of_that_user_and_no_other() -> None:
+    """A blacklisting's lift revokes every token of the account at once (``add_user``): a lookup
+    made before it is told so for any token of that user, not for another user's."""
+    r = Revocations()
+    seen = r.count
+    r.add_user("u1")
+    assert r.since(seen, b"any-token", "u1") is True
+    assert r.since(seen, b"any-token", "u2") is False
+    assert r.since(seen, b"any-token") is False  # (no user given: the token alone)
+    assert r.since(r.count, b"any-token", "u1") is False  # a lookup made after it: the database knows

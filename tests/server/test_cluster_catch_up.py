@@ -32,8 +32,9 @@ class Listener(Client):
         super().__init__()
         self.events: list[dict[str, Any]] = []
 
-    def push(self, ev: Any) -> None:
+    def push(self, ev: Any) -> int:
         self.events.append(json.loads(ev.get(Encoding.JSON)))
+        return 1
 
     def seqs(self) -> list[int]:
         return [e["seq"] for e in self.events if e.get("ev") == "message"]

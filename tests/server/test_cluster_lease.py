@@ -4,6 +4,7 @@ only after expiry, and no write from a home that lost its lease (the fencing tok
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -44,8 +45,9 @@ async def test_one_holder_at_a_time_and_a_takeover_only_after_expiry(two_nodes):
     assert await a.take_lease("home", "a", 1.0) == 1
     assert await b.take_lease("home", "b", 1.0) is None  # held and not expired
     assert await a.renew_lease("home", "a", 1, 1.0)
+    renewed = time.time()  # the lease expires 1 s after the renewal's transaction began (the same clock)
     assert not await b.renew_lease("home", "b", 1, 1.0)  # not b's to renew
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(max(0.0, renewed + 1.05 - time.time()))
     assert await b.take_lease("home", "b", 1.0) == 2  # expired: taken, at a later epoch
     assert not await a.renew_lease("home", "a", 1, 1.0)  # the old holder learns it lost it
     assert await a.lease_holder("home") == ("b", 2, True)
@@ -59,9 +61,10 @@ async def test_a_home_that_lost_its_lease_cannot_write_and_its_late_seq_stays_fr
     await a.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
     await a.apply(ch.CreateGroup("100000001", "g", "work", "open", "u1", 1))
     epoch = await a.take_lease("home", "a", 0.5)
+    taken = time.time()  # the lease expires 0.5 s after the take's transaction began (the same clock)
     a.set_fence("home", epoch)
     assert await _append(a, MessageRow("100000001", 1, 1, "u1", "owner", "first", None, 0)) is None
-    await asyncio.sleep(0.7)
+    await asyncio.sleep(max(0.0, taken + 0.55 - time.time()))
     new_epoch = await b.take_lease("home", "b", 5.0)
     assert new_epoch == epoch + 1
     b.set_fence("home", new_epoch)
@@ -132,7 +135,7 @@ async def test_a_write_that_comes_during_a_takeover_is_refused_after_it(two_node
     assert a.pool is not None and b.pool is not None
     async with b.pool.acquire() as taker, a.pool.acquire() as writer:
         async with taker.transaction():
-            assert await taker.fetchval(_TAKE, "home", "b", 5.0) == epoch + 1
+            assert await taker.fetchval(_TAKE, "home", "b", 5.0, None) == epoch + 1
             fencing = asyncio.ensure_future(writer.execute("SELECT qunguan_fence($1, $2)", "home", epoch))
             await asyncio.sleep(0.3)
             assert not fencing.done()  # waits for the takeover to end
@@ -286,3 +289,43 @@ async def test_a_take_that_commits_after_its_time_ran_out_is_adopted(app, monkey
         assert promoted == [7]
     finally:
         loop.cancel()
+
+
+@pg
+async def test_a_gone_homes_lease_is_taken_before_it_expires_once_and_after_its_writes(two_nodes):
+    """``steal_lease``: the lease of the epoch whose home's process is gone, taken though it has not
+    expired, by one node only (the epoch moves), and after the old home's write in flight, as every
+    takeover; that home can renew no more."""
+    a, b = two_nodes
+    epoch = await a.take_lease("home", "a", 60.0)
+    assert await b.steal_lease("home", "b", 60.0, epoch + 1) is None  # not the epoch held
+    assert a.pool is not None
+    async with a.pool.acquire() as db, db.transaction():
+        await db.execute("SELECT qunguan_fence($1, $2)", "home", epoch)
+        taking = asyncio.ensure_future(b.steal_lease("home", "b", 60.0, epoch))
+        await asyncio.sleep(0.3)
+        assert not taking.done()  # blocked behind the write in flight
+    assert await taking == epoch + 1
+    assert await a.steal_lease("home", "a", 60.0, epoch) is None  # taken once
+    assert not await a.renew_lease("home", "a", epoch, 60.0)
+    assert await a.lease_holder("home") == ("b", epoch + 1, True)
+
+
+@pg
+async def test_home_ended_returns_when_the_session_holding_the_homes_lock_ends(two_nodes):
+    import asyncpg
+
+    from server.storage.postgres_cluster import LOCK_HOME_LIFE
+
+    a, _ = two_nodes
+    holder = await asyncpg.connect(a.url)
+    await holder.execute("SELECT pg_advisory_lock($1, 7)", LOCK_HOME_LIFE)
+    waiting = asyncio.ensure_future(a.home_ended(7, 0.2))  # (in slices of 0.2 s, repeated)
+    await asyncio.sleep(0.7)
+    assert not waiting.done()
+    assert await asyncio.wait_for(a.home_ended(6, 0.2), 2.0) is False  # another epoch's: nobody holds it
+    assert await a.holds_home_life(7) and not await a.holds_home_life(6)
+    holder.terminate()  # (as the process of a home killed)
+    assert await asyncio.wait_for(waiting, 2.0) is True
+    assert not await a.holds_home_life(7)
+    assert await asyncio.wait_for(a.home_ended(7, 0.2), 2.0) is False  # (the look let it go again)

@@ -52,7 +52,7 @@ async def test_a_home_that_handed_over_owes_no_resync(app: App, tmp_path) -> Non
     home.epoch = 3
     listener = _logged_in_after_a_takeover(gw, user)
     gw.home_alive, gw.home_node = True, "n1"
-    assert gw.released("n1", 2)  # its last heartbeat: it gave the lease back
+    assert gw.home_went("n1", 2, released=True)  # its last heartbeat: it gave the lease back
     gw.on_heartbeat("n1", 3)
     await settle()
     assert _resyncs(listener) == []

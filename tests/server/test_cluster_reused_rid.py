@@ -41,8 +41,8 @@ class Client:
     def write(self, payload: bytes | str) -> None:
         self.answers.append(json.loads(payload))
 
-    def push(self, ev: Any) -> None:
-        pass
+    def push(self, ev: Any) -> int:
+        return 1
 
     def close(self, code: int, reason: str) -> None:
         self.closing = True

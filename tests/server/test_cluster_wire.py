@@ -81,8 +81,9 @@ async def test_a_remote_session_keeps_its_own_encoding_and_order():
     js.close(1008, "bye")
     js.push(ev)  # after close: dropped
     _, _number, *items = (await _flushed(published))[0]
-    assert items[0] == [wire.EVENT, ev.get(Encoding.JSON), [1]]
-    assert items[1] == [wire.EVENT, ev.get(Encoding.MSGPACK), [2]]
+    # (each named, for the gateway's qunguan_events_total: a map's name is its type's, as on the home)
+    assert items[0] == [wire.EVENT, ev.get(Encoding.JSON), [1], "dict"]
+    assert items[1] == [wire.EVENT, ev.get(Encoding.MSGPACK), [2], "dict"]
     assert items[2] == [wire.CLOSE, 1, 1008, "bye"]
     assert len(items) == 3
 
@@ -163,7 +164,7 @@ async def test_catch_up_items_are_shared_only_where_each_connection_keeps_seq_or
             after = link.catch_up(m[n], Encoding.MSGPACK, conn, after)
     _, _number, *items = (await _flushed(published))[0]
     got: dict[int, list[int]] = {}
-    for kind, payload, conns in items:
+    for kind, payload, conns, _name in items:
         assert kind == wire.EVENT
         for conn in conns:
             got.setdefault(conn, []).append(msgpack.unpackb(payload)["seq"])

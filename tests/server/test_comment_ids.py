@@ -16,7 +16,8 @@ from server.storage import changes as ch
 from tests.server.test_store_public_accounts import _account, _people
 from tests.server.upgrade_backend import Backend, backend
 
-OLD, YOUNG = 10, 10**12  # comment times: the purge below (cutoff 11) takes the old ones only
+OLD, YOUNG = 10, 10**12  # comment times: the purge below (cutoff 13) takes the old ones only (their
+# release or hide at 12 included: a comment is kept a period after either, as after its own time)
 
 
 def _comment(post_id: int, text: str, ts: int, held: bool = False, reply_to: int | None = None) -> ch.InsertComment:
@@ -50,7 +51,7 @@ async def test_a_purged_newest_comments_id_is_not_given_again(open_store: Any) -
     [newest] = await store.apply(_comment(post_id, "newest", OLD, held=True))
     await _review_decided(store, newest)
     assert _named(await store.review_items(open_only=False), newest) == ["newest"]
-    assert await store.apply(ch.Purge("comments", 13, 11, 1000)) == [1]  # the newest goes, its review item stays
+    assert await store.apply(ch.Purge("comments", 14, 13, 1000)) == [1]  # the newest goes, its review item stays
     assert await store.comment(newest) is None
     assert _named(await store.review_items(open_only=False), newest) == []  # its content is gone: left out
     [fresh] = await store.apply(_comment(post_id, "fresh", YOUNG))
@@ -82,7 +83,7 @@ async def test_the_upgrade_keeps_every_comment_and_never_gives_an_id_purged_befo
     await store.apply(ch.ModerateComment(reply, "hidden", "u0", YOUNG + 1))
     [newest] = await store.apply(_comment(post_id, "newest", OLD, held=True))
     await _review_decided(store, newest)
-    assert await store.apply(ch.Purge("comments", 13, 11, 1000)) == [1]
+    assert await store.apply(ch.Purge("comments", 14, 13, 1000)) == [1]
     await store.close()
     sqlite_db.stores.remove(store)
     before = sqlite_db.sql("SELECT * FROM comments ORDER BY comment_id")
@@ -109,7 +110,7 @@ async def test_the_upgrade_starts_above_a_comment_id_only_the_record_names(sqlit
     await store.apply(ch.ModerateComment(gone, "hidden", "u0", 12), audit=ch.Audit(
         12, "user", "u0", "moderate_comment", None, "100000001",
         detail={"post_id": str(post_id), "comment_id": str(gone), "action": "hide"}))
-    assert await store.apply(ch.Purge("comments", 13, 11, 1000)) == [1]
+    assert await store.apply(ch.Purge("comments", 14, 13, 1000)) == [1]
     await store.close()
     sqlite_db.stores.remove(store)
     store = await sqlite_db.open(upgraded=True)

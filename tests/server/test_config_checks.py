@@ -89,6 +89,43 @@ def test_socket_group_without_operators_is_a_warning(tmp_path, capsys):
     assert parse_config({}, tmp_path).warnings == ()
 
 
+PRODUCTION = '[identity]\ndev_mode = false\nkey_env = "QG_TEST_KEY"\n'
+
+
+def test_development_providers_in_production_are_warnings_that_say_what_to_set(tmp_path, capsys, monkeypatch):
+    """The checksum verifier compares the legal name with nothing, and the console and file SMS providers
+    send no code to a phone: with dev_mode = false check-config and serve warn, naming what to set."""
+    env = {"QG_TEST_KEY": "ab" * 32}
+    config = tmp_path / "q.toml"
+    config.write_text(PRODUCTION, encoding="utf-8")
+    found = [str(w) for w in load_config(config, environ=env).warnings]
+    assert [w.split(": ")[0] for w in found] == ["identity.id_verifier = 'checksum'",
+                                                 "identity.sms_provider = 'console'"]
+    verifier, sms = found
+    for text in ("dev_mode = false", "never compares the legal name", "invented number", "max_accounts_per_id",
+                 'id_verifier = "http"', "id_verifier_url", "id_verifier_secret_file"):
+        assert text in verifier, (text, verifier)
+    for text in ("no code is sent to a phone", "standard output", 'sms_provider = "http"', "sms_url"):
+        assert text in sms, (text, sms)
+    config.write_text(PRODUCTION + 'sms_provider = "file"\n', encoding="utf-8")
+    [_, sms] = [str(w) for w in load_config(config, environ=env).warnings]
+    assert sms.startswith("identity.sms_provider = 'file'") and "phone numbers in plain text" in sms, sms
+    monkeypatch.setenv("QG_TEST_KEY", env["QG_TEST_KEY"])
+    assert check_config_main(config) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"warning: {w}" for w in load_config(config, environ=env).warnings] + [f"OK: {config}"]
+    # The real providers, or a development server: no warning.
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 32, encoding="utf-8")
+    config.write_text(PRODUCTION + f'sms_provider = "http"\nsms_url = "https://sms.example/send"\n'
+                      f'sms_secret_file = "{secret}"\nid_verifier = "http"\n'
+                      f'id_verifier_url = "https://id.example/verify"\nid_verifier_secret_file = "{secret}"\n',
+                      encoding="utf-8")
+    assert load_config(config, environ=env).warnings == ()
+    config.write_text('[identity]\nsms_provider = "file"\n', encoding="utf-8")
+    assert load_config(config, environ={}).warnings == ()
+
+
 @pytest.mark.parametrize("var", ["QUNGUAN_OPERATORS", "QUNGUAN_OPERATORS_0_NAME"])
 def test_operators_from_the_environment_are_refused(tmp_path, var):
     value = '[{name = "a", role = "operator", unix_user = "0"}]'

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -33,9 +34,12 @@ async def test_the_store_keeps_the_latest_run_of_each_job(open_store) -> None:
     assert await store.job_last_run("media_cleanup") == 5
 
 
+NO_MEDIA = Path("/nonexistent-media-folder")
+
+
 def _ctx(store: Any, clock: list[int], checkpoint_file: Any = None, interval: float = 3600) -> Any:
     cfg = SimpleNamespace(retention=SimpleNamespace(purge_interval_seconds=interval, days=184),
-                          media=SimpleNamespace(cleanup_interval_seconds=interval),
+                          media=SimpleNamespace(cleanup_interval_seconds=interval, path=NO_MEDIA),
                           audit=SimpleNamespace(checkpoint_interval_seconds=interval, checkpoint_file=checkpoint_file))
     return SimpleNamespace(store=store, now_ms=lambda: clock[0], cfg=cfg,
                            monitor=SimpleNamespace(job=lambda name: contextlib.nullcontext()))
@@ -50,17 +54,27 @@ async def _first_run_recorded(ctx: Any, key: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _runs_within(ctx: Any, job: Any, runs: list[int], seconds: float, key: str | None = None) -> int:
+async def _recorded(ctx: Any, key: str, ts: int) -> None:
+    """Wait until the store holds the run at ``ts``: the job records a run just after it ends, and a
+    job cancelled in between (a node stopped mid-way) leaves it unrecorded, to run again."""
+    for _ in range(200):
+        if await ctx.store.job_last_run(key) == ts:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def _runs_within(ctx: Any, job: Any, runs: list[int], seconds: float, key: str, first: bool = False) -> int:
     """Start the job as a node that starts (or becomes the home) does; how often it ran in ``seconds``
-    (after, with ``key``, it recorded its first run)."""
+    (after, with ``first``, it recorded its first start), each run waited for until it is recorded."""
     before = len(runs)
     task = asyncio.create_task(job(ctx))
     try:
-        if key is not None:
+        if first:
             await _first_run_recorded(ctx, key)
         for _ in range(int(seconds / 0.05)):
             await asyncio.sleep(0.05)
             if len(runs) > before:
+                await _recorded(ctx, key, runs[-1])
                 break
     finally:
         task.cancel()
@@ -91,18 +105,18 @@ async def test_a_job_that_is_due_runs_at_once_after_a_start(open_store, monkeypa
     ctx = _ctx(store, clock, tmp_path / "checkpoints.jsonl")
 
     # A new database: the first start is remembered, the first run comes a whole interval later.
-    assert await _runs_within(ctx, job, runs, 0.3, key) == 0
+    assert await _runs_within(ctx, job, runs, 0.3, key, first=True) == 0
     assert await store.job_last_run(key) == clock[0]
     # Restarts (or new homes) every half interval: the first one waits what is left...
     clock[0] += HOUR_MS // 2
-    assert await _runs_within(ctx, job, runs, 0.3) == 0
+    assert await _runs_within(ctx, job, runs, 0.3, key) == 0
     # ...and the next finds the job due: it runs at once, and the store remembers that run.
     clock[0] += HOUR_MS // 2 + 1000
-    assert await _runs_within(ctx, job, runs, 10) == 1
+    assert await _runs_within(ctx, job, runs, 10, key) == 1
     assert await store.job_last_run(key) == clock[0]
     # A start just after that run does not run it again (once per interval, service-wide).
     clock[0] += 1000
-    assert await _runs_within(ctx, job, runs, 0.3) == 0
+    assert await _runs_within(ctx, job, runs, 0.3, key) == 0
 
 
 async def test_checkpoints_follow_the_service_interval_across_homes_with_their_own_files(open_store, tmp_path) -> None:
@@ -125,6 +139,7 @@ async def test_checkpoints_follow_the_service_interval_across_homes_with_their_o
             for _ in range(int(seconds / 0.05)):
                 await asyncio.sleep(0.05)
                 if written() > lines[0]:
+                    await _recorded(ctx, record.JOB, clock[0])
                     break
         finally:
             task.cancel()

@@ -77,3 +77,80 @@ async def test_a_repeat_join_request_whose_first_write_is_stored_is_pending_once
         x.user_id]
     for c in (owner, x, other_device):
         await c.close()
+
+
+def _refuse_join_requests(tmp_path: Any) -> None:
+    """The store refuses every join request from now on (a failing write)."""
+    db = sqlite3.connect(tmp_path / "qunguan.db")
+    db.execute("CREATE TRIGGER no_requests BEFORE INSERT ON join_requests BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    db.commit()
+    db.close()
+
+
+async def _decision_while_the_request_is_written(app: App, owner: Any, x: Any, gid: str,
+                                                 op: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """x asks to join; while that write waits in the store's queue, the owner answers ``op``."""
+    gate = asyncio.Event()
+
+    async def held(_db: Any) -> None:
+        await gate.wait()
+
+    blocker = app.store.run_in_batch(held)
+    await asyncio.sleep(0.05)
+    g = app.state.groups[gid]
+    asked = asyncio.ensure_future(x.call("join_group", group_id=gid))
+    for _ in range(100):
+        if x.user_id in g.join_requests:
+            break
+        await asyncio.sleep(0.01)
+    assert x.user_id in g.join_requests  # claimed in memory, its write waiting
+    decided = asyncio.ensure_future(owner.call(op, group_id=gid, user_id=x.user_id))
+    await asyncio.sleep(0.2)
+    answered_early = decided.done()
+    gate.set()
+    await blocker
+    r_ask, r_decided = await asked, await decided
+    assert not answered_early, r_decided  # it waited for the request's write
+    return r_ask, r_decided
+
+
+async def test_an_approval_waits_for_a_request_the_store_then_refuses(app: App, tmp_path: Any) -> None:
+    """Approved while its write was in flight, a request the store refused admitted its user."""
+    owner, x, other_device, gid = await _approval_group_and_second_device(app, tmp_path)
+    _refuse_join_requests(tmp_path)
+    r_ask, r_approve = await _decision_while_the_request_is_written(app, owner, x, gid, "approve_join")
+    assert not r_ask["ok"], r_ask
+    assert not r_approve["ok"] and r_approve["code"] == "not_found", r_approve
+    assert x.user_id not in app.state.groups[gid].members
+    db = sqlite3.connect(tmp_path / "qunguan.db")
+    stored = db.execute("SELECT count(*) FROM members WHERE group_id = ? AND user_id = ?",
+                        (gid, x.user_id)).fetchone()
+    db.close()
+    assert stored == (0,)
+    for c in (owner, x, other_device):
+        await c.close()
+
+
+async def test_a_rejection_waits_for_a_request_the_store_then_refuses(app: App, tmp_path: Any) -> None:
+    """Rejected while its write was in flight, a request the store refused was rejected (and
+    recorded as rejected) all the same: now there is nothing to reject."""
+    owner, x, other_device, gid = await _approval_group_and_second_device(app, tmp_path)
+    _refuse_join_requests(tmp_path)
+    x.drain_events()
+    r_ask, r_reject = await _decision_while_the_request_is_written(app, owner, x, gid, "reject_join")
+    assert not r_ask["ok"], r_ask
+    assert not r_reject["ok"] and r_reject["code"] == "not_found", r_reject
+    await asyncio.sleep(0.1)
+    assert [e for e in x.drain_events() if e.get("ev") == "join_result"] == []
+    for c in (owner, x, other_device):
+        await c.close()
+
+
+async def test_an_approval_of_a_request_in_flight_admits_once_it_is_stored(app: App, tmp_path: Any) -> None:
+    owner, x, other_device, gid = await _approval_group_and_second_device(app, tmp_path)
+    r_ask, r_approve = await _decision_while_the_request_is_written(app, owner, x, gid, "approve_join")
+    assert r_ask["status"] == "pending" and r_approve["ok"], (r_ask, r_approve)
+    assert x.user_id in app.state.groups[gid].members
+    assert x.user_id not in app.state.groups[gid].join_requests
+    for c in (owner, x, other_device):
+        await c.close()

@@ -308,6 +308,27 @@ def test_grafana_dashboard_draws_only_metrics_the_server_has():
         assert f"`{family.name}" in documented, family.name
 
 
+
+def test_metrics_endpoint_has_no_created_series():
+    """/metrics serves the series docs/operations.md lists, and no ``*_created`` gauge beside each
+    counter and histogram (prometheus_client's default)."""
+    import urllib.request
+
+    from server.metrics import Metrics
+
+    m = Metrics()
+    m.messages.inc()
+    m.commit_seconds.observe(0.01)
+    port = m.serve("127.0.0.1", 0)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            text = resp.read().decode("utf-8")
+    finally:
+        m.stop()
+    series = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    assert "qunguan_messages_total" in series and "qunguan_commit_seconds_count" in series
+    assert not [s for s in series if s.endswith("_created")]
+
 # -- operator CLI manners ------------------------------------------------------------------
 def test_admin_without_a_command_lists_the_commands(capsys):
     from server.operator.channel import COMMANDS, load_commands
@@ -418,3 +439,45 @@ def test_outcome_lines_spell_only_standalone_epoch_ms(line: str, spelled: bool) 
     out = _render(line, True)
     assert ("(1764392700000)" in out) is spelled
     assert (out == line) is not spelled
+
+
+def test_a_checkpoint_file_line_with_a_malformed_mac_is_named_with_why(tmp_path, capsys):
+    """verify-audit --checkpoint-file: a mac of any length was sent and compared ("differs"); now the
+    line is skipped with its number and the reason, as the server skips it in its own file."""
+    from server.operator.cli import _checkpoint_heads
+
+    good = {"ts": 1, "count": 1, "last_id": 1, "mac": "ab" * 32}
+    path = tmp_path / "kept.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in (good, {**good, "mac": "ab" * 8})))
+    heads, why = _checkpoint_heads(str(path))
+    assert (heads, why) == ([good], None)
+    assert capsys.readouterr().err == (f"qunguan admin: --checkpoint-file {path} line 2 is not a checkpoint (the head "
+                                       "mac must be 64 hex digits (0-9, a-f), not 16 characters); skipped\n")
+
+
+async def test_readyz_names_every_reason_the_broker_first() -> None:
+    """A cluster node that could not reach NATS said "store not probed yet" (the store check ran
+    first, and stopped there); now every reason that holds is named, the broker's first."""
+    from server.operations import Readiness
+
+    async def fine() -> None:
+        return None
+
+    r = Readiness(fine)
+    broker: list[str | None] = ["not connected to the cluster's broker (NATS)"]
+    r.checks.append(lambda: broker[0])
+    assert r.why_not() == "not connected to the cluster's broker (NATS); store not probed yet"
+    await r.probe_once()
+    assert r.why_not() == "not connected to the cluster's broker (NATS)"
+    broker[0] = None
+    assert r.why_not() is None
+    r.stopping = True
+    assert r.why_not() == "shutting down"
+
+
+def test_a_nats_url_is_logged_without_its_credentials() -> None:
+    from server.cluster.node import shown_url
+
+    assert shown_url("nats://alice:s3cret@10.0.0.5:4222") == "nats://10.0.0.5:4222"
+    assert shown_url("tls://T0KEN@nats.example:4443") == "tls://nats.example:4443"
+    assert shown_url("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"

@@ -59,7 +59,7 @@ async def opened(url: str, cluster: bool = False) -> Any:
 
     store = PostgresStore(url)
     if cluster:
-        await store.claim(cluster=True)
+        await store.claim(cluster="qunguan")
     await store.open()
     store.set_record_key(b"k" * 32)
     return store

@@ -262,3 +262,44 @@ async def test_the_server_ages_ids_by_itself_and_a_confirmed_retry_reads_once(ap
         assert (await c.request("send", group_id=gid, text="hello", client_msg_id="m-1"))["seq"] == first["seq"]
     assert len(reads) == 1  # the confirmed copy is back in the recent tier
     await c.close()
+
+
+async def test_a_retry_that_cannot_read_the_store_is_told_to_send_it_again(app: App, tmp_path, monkeypatch,
+                                                                           caplog) -> None:
+    """A send whose commit failed keeps its seq as a lead: the retry reads the store to see whether
+    the row was stored after all. While the store cannot be read either (an outage), that read's
+    error went up as "internal server error" with an ERROR and a traceback per retry. Now the retry
+    is answered as the first attempt was, and one warning is logged, not one per retry. So is a
+    reply whose message cannot be read."""
+    import sqlite3
+
+    c, gid = await owner_with_group(app, tmp_path)
+    base = await c.request("send", group_id=gid, text="base")
+    real_append, real_read, real_info = app.store.append_message, app.store.sent_copy, app.store.message_info
+
+    def failing_append(row: Any, done: Any) -> None:
+        done(OSError("disk unreachable"))
+
+    async def locked(*args: Any) -> Any:
+        err = sqlite3.OperationalError("database is locked")
+        err.sqlite_errorcode = sqlite3.SQLITE_BUSY  # (as SQLite's own: a lock held past the busy timeout)
+        raise err
+
+    monkeypatch.setattr(app.store, "append_message", failing_append)
+    monkeypatch.setattr(app.store, "sent_copy", locked)
+    monkeypatch.setattr(app.store, "message_info", locked)
+    messages._UNREADABLE.clear()
+    caplog.clear()
+    answers = [await c.call("send", group_id=gid, text="hi", client_msg_id="m-1") for _ in range(4)]
+    answers.append(await c.call("send", group_id=gid, text="re", reply_to=base["seq"]))
+    assert [(r["code"], r["reason"]) for r in answers] == [("internal", messages.NOT_STORED)] * 5, answers
+    assert [r.levelname for r in caplog.records if r.levelno >= 30 and r.name == "qunguan.messages"] == ["WARNING"]
+    assert not [r for r in caplog.records if r.levelno >= 40 or r.exc_info], caplog.text
+
+    monkeypatch.setattr(app.store, "append_message", real_append)
+    monkeypatch.setattr(app.store, "sent_copy", real_read)
+    monkeypatch.setattr(app.store, "message_info", real_info)
+    first = await c.request("send", group_id=gid, text="hi", client_msg_id="m-1")
+    assert (await c.request("send", group_id=gid, text="hi", client_msg_id="m-1"))["seq"] == first["seq"]
+    assert [m["text"] for m in (await c.request("history", group_id=gid))["messages"]] == ["base", "hi"]
+    await c.close()

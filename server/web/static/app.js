@@ -5,7 +5,7 @@
 import { el, clear, $, toast, modal, morph } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits } from "./state.js";
-import { openManage, refreshManage, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
+import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, stamp, previewText, upload } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile } from "./composer.js";
@@ -1337,6 +1337,15 @@ function onEvent(ev) {
       if (!g) break;
       countRequests(g).then(() => { renderGroups(); if (g.group_id === S.current) renderChatHead(); refreshManage(g); });
       toast(t("new_join_request", { name: ev.user.display_name, group: g.name }));
+      break;
+    case "join_request_decided":   // [ext] to the managers: a request left the queue (decided here or elsewhere)
+      if (!g) break;
+      if (managersEvent(g, ev)) { renderGroups(); if (g.group_id === S.current) renderChatHead(); }
+      else countRequests(g).then(() => { renderGroups(); if (g.group_id === S.current) renderChatHead(); });
+      break;
+    case "ban_changed":            // [ext] to the managers: a ban given or lifted
+    case "invite_link_changed":    // [ext] to the managers: an invite link made or revoked
+      if (g) managersEvent(g, ev);
       break;
     case "join_result":
       if (ev.status === "approved") { notice(t("n_join_approved", { group: ev.name || gname(ev.group_id) })); syncGroups().catch(() => {}); }

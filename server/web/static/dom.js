@@ -35,9 +35,9 @@ function handlersOf(node) {
 // target is gone from the page), and the keyboard focus of an item; one drawn with morph keeps
 // both. Returns the node now in the page.
 // - Children are matched by key where they have one (see keyOf: an id, or the data-gid, data-aid,
-//   data-pid, data-cid or data-uid of a list item), the others in order, each with the next old
-//   one of the same kind (for a button: saying the same): an item stays the same node while items
-//   come, go or move around it, and a button never becomes another.
+//   data-pid, data-cid, data-uid or data-link-id of a list item), the others in order, each with
+//   the next old one of the same kind (for a button: doing the same, see signature): an item stays
+//   the same node while items come, go or move around it, and a button never becomes another.
 // - The listeners el() gave are those of `fresh` (what the item does now, e.g. "make admin" after
 //   "remove admin"). So a handler must find other nodes through the page (its event, an id), never
 //   through a variable holding a node built with it: that node may be the one not kept.
@@ -87,9 +87,13 @@ export function morphKids(parent, kids) {
 }
 
 // What an unkeyed child is matched on: its kind, and for an element el() gave listeners (a button)
-// what it says (its text, aria-label, title), so a node is kept only for one doing the same thing.
+// what it does, so a node is kept only for one doing the same thing. A button that names its action
+// (data-act: "kick", "make_admin"; one per action of its row) is matched on that alone, so a label
+// or title that changes with the same action (a count, a tooltip, the language) keeps the node and
+// a press begun on it; any other, on what it says (its text, aria-label, title).
 function signature(node) {
   if (node.nodeType !== Node.ELEMENT_NODE || !(HANDLERS.get(node) || []).length) return node.nodeName;
+  if (node.hasAttribute("data-act")) return node.nodeName + "\u0000act\u0000" + node.getAttribute("data-act");
   return [node.nodeName, node.textContent, node.getAttribute("aria-label"), node.getAttribute("title")].join("\u0000");
 }
 
@@ -109,7 +113,7 @@ function refocus(active, root) {
   if (typed && start !== null) { try { next.setSelectionRange(start, end, dir || "none"); } catch { /* no selection on this type */ } }
 }
 
-const KEYS = ["id", "data-gid", "data-aid", "data-pid", "data-cid", "data-uid"];
+const KEYS = ["id", "data-gid", "data-aid", "data-pid", "data-cid", "data-uid", "data-link-id"];
 function keyOf(node) {
   if (node.nodeType !== Node.ELEMENT_NODE) return null;
   for (const a of KEYS) if (node.hasAttribute(a)) return node.nodeName + " " + a + "=" + node.getAttribute(a);

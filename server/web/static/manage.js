@@ -14,7 +14,7 @@ import { heldBox, loadHeld, onHeldChange } from "./held.js";
 const MUTES = [["mute_10m", 600], ["mute_1h", 3600], ["mute_1d", 86400], ["mute_7d", 604800], ["mute_30d", 2592000]];
 const RANK = { owner: 0, admin: 1, member: 2 };
 let hooks = { dropGroup: () => {}, reload: async () => {} };
-let open = null;   // { g, box, requests, bans, links }
+let open = null;   // { g, box, requests, bans, links, edits }
 const EDIT_WINDOW_MS = 172800 * 1000;   // the default limits.edit_window_seconds, until `me` says the server's
 
 export function setHooks(h) { hooks = h; }
@@ -88,13 +88,33 @@ function heldUntil(g) { return g.heldUntil > Date.now() ? g.heldUntil : 0; }
 
 export function openManage(g) {
   const box = el("div", { id: "manage" });
-  open = { g, box, requests: [], bans: [], links: null, categories: false };
+  // `edits`: what the user typed or chose in the settings and has not saved (field id -> value).
+  open = { g, box, requests: [], bans: [], links: null, categories: false, edits: new Map() };
   modal(g.role === "member" ? t("members") : t("manage"), () => box, { wide: true, id: "manage-dialog" }).then(() => { open = null; });
   load(g);
 }
 
 export function refreshManage(g) {
   if (open && open.g === g) load(g);
+}
+
+// **[ext]** Another manager (or this user elsewhere) banned or unbanned someone, decided a join
+// request, made or revoked an invite link: the open panel of `g` takes it into its lists as the
+// event gives it (no list asked again) and is drawn in place. True when that panel took it (the
+// request count then follows its list); false when no panel of `g` is open.
+export function managersEvent(g, ev) {
+  if (!open || open.g !== g) return false;
+  if (ev.ev === "join_request_decided") {
+    open.requests = open.requests.filter((u) => u.user_id !== ev.user_id);
+    g.requests = open.requests.length;
+  } else if (ev.ev === "ban_changed" && Array.isArray(open.bans)) {
+    // (`bans` lists them oldest first: a ban given again is the newest)
+    open.bans = open.bans.filter((b) => b.user_id !== ev.user_id).concat(ev.ban ? [ev.ban] : []);
+  } else if (ev.ev === "invite_link_changed" && Array.isArray(open.links)) {
+    open.links = open.links.filter((l) => l.link_id !== ev.link_id).concat(ev.link ? [ev.link] : []);
+  }
+  draw(g);
+  return true;
 }
 
 // What the panel opened for `g` shows. Each await may outlast the panel (closed, or opened for
@@ -111,13 +131,17 @@ async function load(g) {
     // The settings offer the server's categories: asked once each time the panel opens.
     if (g.role === "owner" && still() && !open.categories) { open.categories = true; await loadCategories(); }
     if (g.role !== "member" && !powersSuspendedUntil()) {
+      // Each list is the panel's as soon as it comes: an event that arrives after it changes it
+      // (managersEvent), and is never undone by this load's end.
       const requests = (await api("join_requests", { group_id: g.group_id })).requests;
       g.requests = requests.length;   // the sidebar's and the chat head's counts follow the list
       if (hooks.counted) hooks.counted(g);
+      if (still()) open.requests = requests;
       const bans = await loadBans(g);
+      if (still()) open.bans = bans;
       const links = await loadInviteLinks(g);   // every manager's links in force, asked each time the panel opens
       if (!still()) return;
-      open.requests = requests; open.bans = bans; open.links = links;
+      open.links = links;
     }
   } catch (e) {
     if (still() && e.code !== "disconnected" && !learnPowers(e)) toast(errorText(e), "error");
@@ -147,12 +171,13 @@ function canManage(me, target) {
 
 // The panel is redrawn on every change in the group (a join, a mute, another admin's edit): fields
 // marked data-keep hold the user's unfinished input (not server state) and survive the redraw.
-// Drawn in place (morph): the member list and the join requests keep their items, so a button on
-// one pressed before such a redraw and released after it still acts (the node pressed used to be
-// gone) and the keyboard focus stays; the sections whose forms read their own fields are put in
-// anew (data-replace).
+// Drawn in place (morph): the member list, the join requests, the bans, the invite links and the
+// settings keep their nodes, so a button on one pressed before such a redraw and released after it
+// still acts (the node pressed used to be gone), the keyboard focus stays, and a settings field
+// keeps what is being typed in it (adminSection); the invitation form is put in anew (data-replace).
 function draw(g) {
   const kept = [...open.box.querySelectorAll("[data-keep]")].map((n) => [n.id, n.value]);
+  const shown = new Map();   // the settings' fields: id -> the group's value (adminSection)
   const box = el("div");
   const info = g.info || {};
   // While the platform suspends my powers I manage nothing (a note says until when): an owner or admin
@@ -181,27 +206,27 @@ function draw(g) {
       if (!self && canManage(me, u.role)) {
         const sel = el("select", { class: "act-mute-len", "aria-label": t("mute") }, MUTES.map(([k, s]) => el("option", { value: s, text: t(k) })));
         actions.push(el("span", { class: "row tight" }, sel,
-          el("button", { type: "button", class: "small act-mute", text: t("mute"),   // (the length chosen in the page's select)
+          el("button", { type: "button", class: "small act-mute", "data-act": "mute", text: t("mute"),   // (the length chosen in the page's select)
             onclick: (e) => act("mute", { group_id: g.group_id, user_id: u.user_id,
               seconds: Number(e.currentTarget.parentNode.querySelector(".act-mute-len").value) }) })));
-        if (mutedUntil > now) actions.push(el("button", { type: "button", class: "small act-unmute", text: t("unmute"),
+        if (mutedUntil > now) actions.push(el("button", { type: "button", class: "small act-unmute", "data-act": "unmute", text: t("unmute"),
           onclick: () => act("mute", { group_id: g.group_id, user_id: u.user_id, seconds: 0 }) }));
-        actions.push(el("button", { type: "button", class: "small danger act-kick", text: t("kick"), onclick: async () => {
+        actions.push(el("button", { type: "button", class: "small danger act-kick", "data-act": "kick", text: t("kick"), onclick: async () => {
           if (await confirmBox(t("confirm_kick", { name: u.display_name }), t("kick"), t("cancel"))) act("kick", { group_id: g.group_id, user_id: u.user_id });
         } }));
-        actions.push(el("button", { type: "button", class: "small danger act-ban", text: t("ban"), onclick: () => banDialog(g, u.user_id, u.display_name) }));
+        actions.push(el("button", { type: "button", class: "small danger act-ban", "data-act": "ban", text: t("ban"), onclick: () => banDialog(g, u.user_id, u.display_name) }));
       }
       if (!self && me === "owner") {
         actions.push(u.role === "admin"
-          ? el("button", { type: "button", class: "small act-role", text: t("remove_admin"), onclick: () => act("set_role", { group_id: g.group_id, user_id: u.user_id, role: "member" }) })
-          : el("button", { type: "button", class: "small act-role", text: t("make_admin"), onclick: () => act("set_role", { group_id: g.group_id, user_id: u.user_id, role: "admin" }) }));
+          ? el("button", { type: "button", class: "small act-role", "data-act": "remove_admin", text: t("remove_admin"), onclick: () => act("set_role", { group_id: g.group_id, user_id: u.user_id, role: "member" }) })
+          : el("button", { type: "button", class: "small act-role", "data-act": "make_admin", text: t("make_admin"), onclick: () => act("set_role", { group_id: g.group_id, user_id: u.user_id, role: "admin" }) }));
         const held = heldUntil(g);
-        actions.push(el("button", { type: "button", class: "small act-transfer", text: t("transfer"), disabled: !!held,
+        actions.push(el("button", { type: "button", class: "small act-transfer", "data-act": "transfer", text: t("transfer"), disabled: !!held,
           title: held ? t("held_disabled", { until: fmtTime(held) }) : null, onclick: async () => {
           if (await confirmBox(t("confirm_transfer", { name: u.display_name }), t("transfer"), t("cancel"))) act("transfer_owner", { group_id: g.group_id, user_id: u.user_id });
         } }));
       }
-      if (!self) actions.push(el("button", { type: "button", class: "small ghost act-report-user", text: t("report_user"),
+      if (!self) actions.push(el("button", { type: "button", class: "small ghost act-report-user", "data-act": "report_user", text: t("report_user"),
         onclick: () => reportDialog({ target_type: "user", user_id: u.user_id, group_id: g.group_id }) }));
       return el("li", { class: "member", "data-uid": u.user_id, "data-role": u.role },
         el("div", { class: "row" }, el("span", { class: "who", text: u.display_name }), self ? el("span", { class: "muted", text: t("you") }) : null,
@@ -211,7 +236,7 @@ function draw(g) {
     }))));
 
   if (me !== "member") {
-    box.append(adminSection(g), bansSection(g, open.bans, () => load(g)), inviteLinksSection(g, open.links, () => load(g)),
+    box.append(adminSection(g, shown), bansSection(g, open.bans, () => load(g)), inviteLinksSection(g, open.links, () => load(g)),
       el("section", {}, el("h3", { text: t("group_log") }),
         el("button", { type: "button", class: "ghost", id: "btn-group-log", text: t("group_log_open"), onclick: () => openGroupLog(g) })));
   }
@@ -230,6 +255,15 @@ function draw(g) {
       } })));
   morphKids(open.box, [...box.childNodes]);
   for (const [id, value] of kept) { const n = open.box.querySelector("#" + id); if (n) n.value = value; }
+  // A settings field kept by morph keeps what it showed: one the user has not touched shows the
+  // group's value now (another admin's announcement, mute-all switched elsewhere); one being
+  // edited keeps the user's text, focus, caret and IME composition (its node never changes).
+  for (const [id, value] of shown) {
+    const n = open.box.querySelector("#" + id);
+    if (!n || open.edits.has(id)) continue;
+    if (n.type === "checkbox") { if (n.checked !== value) n.checked = value; }
+    else if (n.value !== value) n.value = value;
+  }
 }
 
 // The system line of a `group_updated` that changed the group's settings: what changed, to what
@@ -251,22 +285,38 @@ function requestsSection(g) {
       el("ul", { class: "requests", id: "request-list" }, reqs.map((u) => el("li", { class: "request", "data-uid": u.user_id },
         el("span", { class: "who grow", text: u.display_name }),
         u.requested_at ? el("small", { class: "muted", text: t("requested_at", { time: fmtTime(u.requested_at) }) }) : null,
-        el("button", { type: "button", class: "small primary act-approve", text: t("approve"),
+        el("button", { type: "button", class: "small primary act-approve", "data-act": "approve", text: t("approve"),
           onclick: async () => { await act("approve_join", { group_id: g.group_id, user_id: u.user_id }); load(g); } }),
-        el("button", { type: "button", class: "small act-reject", text: t("reject"),
+        el("button", { type: "button", class: "small act-reject", "data-act": "reject", text: t("reject"),
           onclick: async () => { await act("reject_join", { group_id: g.group_id, user_id: u.user_id }); load(g); } })))));
 }
 
-function adminSection(g) {
+// The settings are drawn in place (morph) like the rest: a redraw (a message's member joining, another
+// admin's change) keeps the very fields, so what is being typed, the focus, the caret and an IME
+// composition all stay. What the user typed or chose and has not saved is `open.edits` (a field
+// drawn anew shows it too); the others show the group's values (`shown`, set by draw after the
+// morph). The handlers read the fields from the page, never from a node built here (it may be the
+// one morph did not keep).
+function adminSection(g, shown) {
   const info = g.info || {};
-  const ann = el("textarea", { id: "announcement-text", rows: 3, maxlength: 4000, value: info.announcement || "" });
+  const edits = open.edits;
+  const typed = (id, value) => { shown.set(id, value); return edits.has(id) ? edits.get(id) : value; };
+  const remember = (e) => { if (open && open.edits === edits) edits.set(e.target.id, e.target.value); };
+  const saved = (...ids) => { for (const id of ids) edits.delete(id); };
+  shown.set("mute-all", !!info.mute_all);
+  shown.set("slow-mode", String(Number(info.slow_mode_seconds || 0)));
+  const ann = el("textarea", { id: "announcement-text", rows: 3, maxlength: 4000, value: typed("announcement-text", info.announcement || ""), oninput: remember });
   const parts = [el("h3", { text: t("group_settings") }),
     el("label", { class: "row switch" },
       el("input", { type: "checkbox", id: "mute-all", checked: !!info.mute_all,
         onchange: (e) => act("mute_all", { group_id: g.group_id, on: e.target.checked }) }),
       el("span", { text: t("mute_all") })),
     slowModeControl(g),
-    el("form", { class: "stack", onsubmit: (e) => { e.preventDefault(); act("set_announcement", { group_id: g.group_id, text: ann.value }, t("announcement_saved")); } },
+    el("form", { class: "stack", id: "announcement-form", onsubmit: async (e) => {
+      e.preventDefault();
+      const text = e.currentTarget.querySelector("#announcement-text").value;
+      if (await act("set_announcement", { group_id: g.group_id, text }, t("announcement_saved"))) saved("announcement-text");
+    } },
       el("span", { class: "label", text: t("announcement_edit") }), ann, heldBox("announcement", g.group_id),
       el("button", { type: "submit", class: "primary", id: "announcement-save", text: t("save") }))];
   if (g.role === "owner") {
@@ -276,32 +326,35 @@ function adminSection(g) {
     const note = heldUntil(g) ? "held_note_sanction" : g.suspensionCause === "category_freeze" ? "held_note_freeze" : "held_note";
     if (susp) parts.push(el("p", { class: "form-msg error", id: "held-note", "data-cause": g.suspensionCause || "",
       text: t(note, { until: fmtTime(susp) }) }));
-    const name = el("input", { id: "settings-name", value: info.name || g.name, maxlength: 64, disabled: !!susp,
-      title: susp ? t("held_disabled", { until: fmtTime(susp) }) : null });
+    const shownName = info.name || g.name;
+    const name = el("input", { id: "settings-name", value: typed("settings-name", shownName), maxlength: 64, disabled: !!susp,
+      title: susp ? t("held_disabled", { until: fmtTime(susp) }) : null, oninput: remember });
     // The categories the server accepts (or the built-in list, from a server that does not say). The
     // group's own may be one neither has (the operator took it out of the configuration): it is
     // listed too (by its key), and a field the owner did not change is never sent, so saving a new
     // name cannot move the group to another category.
-    const touched = new Set();
-    const cat = fillCategories(el("select", { id: "settings-category", onchange: () => touched.add("category") }),
+    const cat = fillCategories(el("select", { id: "settings-category", onchange: remember }),
       "groups", catName, { own: info.category || null });
-    const pol = el("select", { id: "settings-policy", onchange: () => touched.add("join_policy") },
+    cat.value = typed("settings-category", cat.value);
+    const pol = el("select", { id: "settings-policy", onchange: remember },
       ["open", "approval", "invite"].map((p) => el("option", { value: p, text: t("policy_" + p), selected: p === info.join_policy })));
-    const shownName = info.name || g.name;
-    parts.push(el("form", { class: "stack", onsubmit: (e) => {
+    pol.value = typed("settings-policy", info.join_policy || "open");
+    parts.push(el("form", { class: "stack", id: "settings-form", onsubmit: async (e) => {
       e.preventDefault();
+      const field = (id) => e.currentTarget.querySelector("#" + id);
       const args = { group_id: g.group_id };
-      if (name.value.trim() !== shownName) args.name = name.value.trim();
-      if (touched.has("category") && cat.value !== info.category) args.category = cat.value;
-      if (touched.has("join_policy") && pol.value !== info.join_policy) args.join_policy = pol.value;
-      if (Object.keys(args).length > 1) act("update_group", args, t("saved"));
+      const named = field("settings-name").value.trim();
+      if (named !== shownName) args.name = named;
+      if (edits.has("settings-category") && field("settings-category").value !== info.category) args.category = field("settings-category").value;
+      if (edits.has("settings-policy") && field("settings-policy").value !== info.join_policy) args.join_policy = field("settings-policy").value;
+      if (Object.keys(args).length > 1 && await act("update_group", args, t("saved"))) saved("settings-name", "settings-category", "settings-policy");
     } }, el("label", { class: "field" }, el("span", { class: "label", text: t("group_name") }), name),
       heldBox("group_name", g.group_id),
       el("label", { class: "field" }, el("span", { class: "label", text: t("category") }), cat),
       el("label", { class: "field" }, el("span", { class: "label", text: t("join_policy") }), pol),
       el("button", { type: "submit", class: "primary", id: "settings-save", text: t("save") })));
   }
-  return el("section", { id: "settings-section", "data-replace": true }, parts);
+  return el("section", { id: "settings-section" }, parts);
 }
 
 function inviteSection(g) {

@@ -1,7 +1,7 @@
 // The owner/admin panel's v2 sections: bans (ban with a duration and a reason, the ban list,
 // unban), slow mode, invite links with their QR codes, and the group's moderation log.
 // manage.js places them; each is its own function and talks to the server only through api().
-import { el, clear, toast, modal } from "./dom.js";
+import { el, toast, modal } from "./dom.js";
 import { t, errorText, fmtTime, catName } from "./i18n.js";
 import { S, api } from "./state.js";
 
@@ -41,9 +41,12 @@ export async function loadBans(g) {
   try { return (await api("bans", { group_id: g.group_id })).bans || []; } catch { return null; }
 }
 
+// Drawn in place (morph, as the member list): the list follows `ban_changed` and its items stay, so a
+// press on Unban as another ban comes or goes still acts. The handlers read the page, never a node
+// built here (it may be the one morph did not keep).
 export function bansSection(g, bans, reload) {
   const uid = el("input", { id: "ban-user-id", "data-keep": true, placeholder: "u0123456789abcdef", autocomplete: "off" });
-  return el("section", { id: "ban-section", "data-replace": true }, el("h3", { text: t("bans") + (bans && bans.length ? " (" + bans.length + ")" : "") }),
+  return el("section", { id: "ban-section" }, el("h3", { text: t("bans") + (bans && bans.length ? " (" + bans.length + ")" : "") }),
     bans === null ? el("p", { class: "muted", text: t("e_unknown_op") }) :
       bans.length === 0 ? el("p", { class: "muted", id: "no-bans", text: t("no_bans") }) :
         el("ul", { class: "members", id: "ban-list" }, bans.map((b) => el("li", { class: "member ban", "data-uid": b.user_id },
@@ -53,10 +56,14 @@ export function bansSection(g, bans, reload) {
           el("div", { class: "row wrap actions" },
             b.reason ? el("small", { class: "muted grow", text: t("ban_reason") + "：" + b.reason }) : el("span", { class: "grow" }),
             b.by ? el("small", { class: "muted", text: t("ban_by", { name: memberName(g, b.by) || b.by }) }) : null,
-            el("button", { type: "button", class: "small act-unban", text: t("unban"), onclick: async () => {
+            el("button", { type: "button", class: "small act-unban", "data-act": "unban", text: t("unban"), onclick: async () => {
               if (await act("unban", { group_id: g.group_id, user_id: b.user_id }, t("unban_done"))) reload();
             } }))))),
-    el("form", { class: "row", onsubmit: (e) => { e.preventDefault(); if (uid.value.trim()) banDialog(g, uid.value.trim(), uid.value.trim()); } },
+    el("form", { class: "row", id: "ban-by-id-form", onsubmit: (e) => {
+      e.preventDefault();
+      const who = e.currentTarget.querySelector("#ban-user-id").value.trim();
+      if (who) banDialog(g, who, who);
+    } },
       uid, el("button", { type: "submit", class: "danger", id: "ban-by-id", text: t("ban") })),
     el("small", { class: "muted", text: t("ban_by_id_hint") }));
 }
@@ -65,8 +72,10 @@ export function bansSection(g, bans, reload) {
 export function slowModeControl(g) {
   const now = Number((g.info && g.info.slow_mode_seconds) || 0);
   const values = SLOW.includes(now) ? SLOW : [...SLOW, now].sort((a, b) => a - b);
-  const sel = el("select", { id: "slow-mode", onchange: async () => {
-    if (await act("set_slow_mode", { group_id: g.group_id, seconds: Number(sel.value) }, t("saved")) === null) sel.value = String(now);
+  // (the handler reads the select in the page: the panel is drawn in place, this one may not be kept)
+  const sel = el("select", { id: "slow-mode", onchange: async (e) => {
+    const page = e.currentTarget;
+    if (await act("set_slow_mode", { group_id: g.group_id, seconds: Number(page.value) }, t("saved")) === null) page.value = String(now);
   } }, values.map((s) => el("option", { value: s, selected: s === now, text: s ? t("slow_every", { d: fmtSeconds(s) }) : t("slow_off") })));
   return el("label", { class: "field" }, el("span", { class: "label", text: t("slow_mode") }), sel);
 }
@@ -99,7 +108,9 @@ export async function loadInviteLinks(g) {
   try { return (await api("invite_links", { group_id: g.group_id })).links || []; } catch { return null; }
 }
 
-// `listed`: loadInviteLinks' answer; `reload`: ask the server again (and redraw).
+// `listed`: loadInviteLinks' answer; `reload`: ask the server again (and redraw). Drawn in place
+// (morph): the links are keyed by their link_id and follow `invite_link_changed`, a QR code already
+// shown stays (see qrImage), and the form's handler reads its fields from the page.
 export function inviteLinksSection(g, listed = null, reload = null) {
   const uses = el("select", { id: "invite-max-uses", "data-keep": true }, USES.map((n) => el("option", { value: n, text: usesText(n) })));
   const exp = el("select", { id: "invite-expiry", "data-keep": true }, EXPIRY.map(([k, s]) => el("option", { value: s, text: t(k), selected: s === 604800 })));
@@ -108,31 +119,30 @@ export function inviteLinksSection(g, listed = null, reload = null) {
     placeholder: t("invite_note_placeholder"), "aria-label": t("invite_note") });
   const list = el("ul", { class: "invites", id: "invite-links" });
   const byServer = Array.isArray(listed) && reload !== null;
-  const draw = () => {
-    clear(list);
-    if (!byServer) {
-      for (const link of invitesOf(g)) list.append(linkNode(g, link, draw));
-      return;
-    }
+  const redraw = reload || (() => {});
+  if (!byServer) {
+    for (const link of invitesOf(g)) list.append(linkNode(g, link, redraw));
+  } else {
     // Newest first; a link made on this page (its code is known here alone) shows its URL and QR code.
     const held = new Map(invitesOf(g).filter((l) => l.link_id).map((l) => [l.link_id, l]));
     for (const l of [...listed].reverse()) list.append(listedNode(g, l, held.get(l.link_id), reload));
     if (!listed.length) list.append(el("li", { class: "muted", id: "no-invite-links", text: t("no_invite_links") }));
-  };
-  draw();
-  return el("section", { id: "invite-link-section", "data-replace": true }, el("h3", { text: t("invite_links") + (byServer && listed.length ? " (" + listed.length + ")" : "") }),
-    el("form", { class: "row wrap", onsubmit: async (e) => {
+  }
+  return el("section", { id: "invite-link-section" }, el("h3", { text: t("invite_links") + (byServer && listed.length ? " (" + listed.length + ")" : "") }),
+    el("form", { class: "row wrap", id: "invite-link-form", onsubmit: async (e) => {
       e.preventDefault();
+      const form = e.currentTarget;
+      const field = (id) => form.querySelector("#" + id);
       const args = { group_id: g.group_id };
-      if (Number(uses.value) > 0) args.max_uses = Number(uses.value);
-      if (Number(exp.value) > 0) args.expires_in_seconds = Number(exp.value);
-      if (note.value.trim()) args.note = note.value.trim();
+      if (Number(field("invite-max-uses").value) > 0) args.max_uses = Number(field("invite-max-uses").value);
+      if (Number(field("invite-expiry").value) > 0) args.expires_in_seconds = Number(field("invite-expiry").value);
+      if (field("invite-note").value.trim()) args.note = field("invite-note").value.trim();
       const r = await act("create_invite_link", args, t("invite_link_created"));
       if (r && r.code) {
-        note.value = "";   // made: the next link starts without one (a refused note stays, to be mended)
+        field("invite-note").value = "";   // made: the next link starts without one (a refused note stays, to be mended)
         invitesOf(g).unshift({ code: r.code, link_id: r.link_id, expires_at: r.expires_at, max_uses: args.max_uses || 0,
           note: args.note || "", revoked: false });
-        if (byServer) reload(); else draw();
+        redraw();
       }
     } }, uses, exp, note, el("button", { type: "submit", class: "primary", id: "invite-link-create", text: t("invite_link_create") })),
     el("small", { class: "muted", text: t(byServer ? "invite_links_listed_hint" : "invite_links_hint") }), list);
@@ -140,21 +150,28 @@ export function inviteLinksSection(g, listed = null, reload = null) {
 
 // The link is a secret that lets anyone in: it goes to the server in a request header, which a
 // reverse proxy's access log does not keep (a query string it does), and the answer is never cached.
+// Asked once per link and page: the picture (an object URL, kept while the page lives) is given to
+// every img drawn for it after, so a redraw finds the same src on the img it keeps (morph would take
+// away a src the fresh one lacked) and nothing is fetched again.
+const QR = new Map();   // url -> Promise of the object URL (null when the server refused)
+const QR_DONE = new Map();   // url -> the object URL, or null, once known
 function qrImage(url) {
-  const img = el("img", { class: "qr", alt: t("qr_alt"), width: 132, height: 132 });
-  fetch("/qr.svg", { headers: { "Qunguan-QR-Text": encodeURIComponent(url) }, cache: "no-store" })
-    .then((r) => (r.ok ? r.blob() : Promise.reject(new Error("qr " + r.status))))
-    .then((svg) => {
-      const src = URL.createObjectURL(svg);
-      img.addEventListener("load", () => URL.revokeObjectURL(src), { once: true });
-      img.src = src;
-    })
-    .catch(() => img.classList.add("qr-failed"));
+  const known = QR_DONE.has(url);
+  const src = QR_DONE.get(url);
+  const img = el("img", { class: "qr" + (known && !src ? " qr-failed" : ""), alt: t("qr_alt"), width: 132, height: 132, src: src || null });
+  if (known) return img;
+  if (!QR.has(url)) {
+    QR.set(url, fetch("/qr.svg", { headers: { "Qunguan-QR-Text": encodeURIComponent(url) }, cache: "no-store" })
+      .then((r) => (r.ok ? r.blob() : Promise.reject(new Error("qr " + r.status))))
+      .then((svg) => URL.createObjectURL(svg), () => null)
+      .then((made) => { QR_DONE.set(url, made); return made; }));
+  }
+  QR.get(url).then((made) => { if (made) img.src = made; else img.classList.add("qr-failed"); });
   return img;
 }
 
 function copyButton(url) {
-  return el("button", { type: "button", class: "small act-copy-link", text: t("copy"), onclick: async () => {
+  return el("button", { type: "button", class: "small act-copy-link", "data-act": "copy", text: t("copy"), onclick: async () => {
     try { await navigator.clipboard.writeText(url); toast(t("copied")); } catch { toast(url); }
   } });
 }
@@ -174,7 +191,7 @@ function listedNode(g, l, mine, reload) {
       el("small", { class: "muted link-facts", text: facts.join(" · ") }),
       l.note ? el("small", { class: "muted link-note", text: t("link_note", { note: l.note }) }) : null,
       el("div", { class: "row wrap" }, url ? copyButton(url) : null,
-        el("button", { type: "button", class: "small danger act-revoke-link", text: t("revoke"), onclick: async () => {
+        el("button", { type: "button", class: "small danger act-revoke-link", "data-act": "revoke", text: t("revoke"), onclick: async () => {
           if (await act("revoke_invite_link", { group_id: g.group_id, link_id: l.link_id }, t("revoke_done"))) {
             if (mine) mine.revoked = true;
             reload();
@@ -194,7 +211,7 @@ function linkNode(g, link, redraw) {
       el("small", { class: "muted", text: link.revoked ? t("revoked") : facts.join(" · ") }),
       link.note ? el("small", { class: "muted link-note", text: t("link_note", { note: link.note }) }) : null,
       link.revoked ? null : el("div", { class: "row wrap" }, copyButton(url),
-        el("button", { type: "button", class: "small danger act-revoke-link", text: t("revoke"), onclick: async () => {
+        el("button", { type: "button", class: "small danger act-revoke-link", "data-act": "revoke", text: t("revoke"), onclick: async () => {
           if (await act("revoke_invite_link", { group_id: g.group_id, code: link.code }, t("revoke_done"))) { link.revoked = true; redraw(); }
         } }))));
 }

@@ -1,0 +1,339 @@
+"""Test servers forked from a process that has imported the server already (a "zygote").
+
+The suite starts well over a thousand ``python -m server serve`` processes. Each spent most of its
+start-up CPU before it read its config: the interpreter's own start and importing the server's modules
+(about 0.4 s of a 0.6 s start on the CI machine, several seconds under the suite's load). A zygote, one
+per test process, imports those modules once and forks a server per request; the fork runs
+``server.cli.main`` exactly as ``python -m server`` would, in its own process, with the test's
+working directory, environment and argv, its output on a pipe the test reads. What a test sees is the
+same: a separate server process that it can signal, kill and wait for, whose exit status it gets.
+
+The protocol on the zygote's Unix socket, one connection per server:
+
+- the test sends one JSON line ``{"argv": [...], "cwd": "...", "env": {...}}`` with the process's
+  stdin (/dev/null), stdout and stderr (the write ends of the test's pipes) as ``SCM_RIGHTS``;
+- the zygote answers ``{"pid": N}``, and, when that process has ended, ``{"status": S}`` (a
+  ``subprocess`` return code: negative for a signal), then closes the connection.
+
+The zygote is single-threaded (a fork copies only the forking thread, so no lock is ever held by a
+thread the child lacks): one selector loop over the listening socket and a wake-up pipe for SIGCHLD.
+A fork dies with the zygote (``PR_SET_PDEATHSIG``), and the zygote with its test process.
+
+What a fork shares with its siblings, unlike fresh interpreters: the string hash seed, the umask
+and limits, and what the interpreter read from the environment at the zygote's start. No test
+depends on those; ``QUNGUAN_TEST_ZYGOTE=0`` gives each process its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _preload() -> None:
+    """Import what ``serve`` imports, so that a fork only reads its config and runs."""
+    import server.app  # noqa: F401
+    import server.cli  # noqa: F401
+    import server.config  # noqa: F401
+    import server.logs  # noqa: F401
+    import server.operator.cli  # noqa: F401
+    from server import handlers
+
+    handlers.load_all()
+    import uvloop  # noqa: F401
+
+
+def _child(request: dict[str, Any], fds: list[int]) -> None:
+    """In the forked process: become the server the request names; never returns."""
+    status = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the zygote gone: gone too
+        for target, fd in enumerate(fds):  # stdin, stdout, stderr
+            os.dup2(fd, target)
+        os.closerange(3, 65536)  # the zygote's sockets, pipes and selector: as Popen's close_fds
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        import server
+        from server.cli import main
+
+        sys.argv = [str(Path(server.__file__).parent / "__main__.py"), *request["argv"]]
+        status = main(request["argv"])
+    except SystemExit as exit_:  # as the interpreter ends on one: a code, or its text on stderr
+        if isinstance(exit_.code, int) or exit_.code is None:
+            status = exit_.code or 0
+        else:
+            print(exit_.code, file=sys.stderr)
+            status = 1
+    except BaseException:  # noqa: BLE001 - shown on the test's pipe as python would
+        import traceback
+
+        traceback.print_exc()
+        status = 1
+    finally:
+        try:  # what the interpreter does at its end: join the threads left, run the exit functions
+            threading._shutdown()  # type: ignore[attr-defined]
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(status)
+
+
+def _take(conn: socket.socket, children: dict[int, socket.socket]) -> None:
+    """One request: read it (its line may come in parts, its descriptors with the first), fork."""
+    conn.setblocking(True)
+    line, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+    try:
+        while not line.endswith(b"\n"):
+            more = conn.recv(1 << 16)
+            if not more:
+                raise ValueError("the request ended before its line did")
+            line += more
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _child(request, fds)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    children[pid] = conn
+    conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+def serve(path: str) -> None:
+    """The zygote's loop: fork a server per connection, report each one's end; return when the test
+    process that started it has gone (its stdin, a pipe from that process, ends)."""
+    _preload()
+    try:
+        _loop(path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _loop(path: str) -> None:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    children: dict[int, socket.socket] = {}
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, "accept")
+    sel.register(wake_r, selectors.EVENT_READ, "wake")
+    sel.register(sys.stdin, selectors.EVENT_READ, "parent")
+    print("ready", flush=True)
+    while True:
+        for key, _ in sel.select():
+            if key.data == "parent":
+                if not os.read(sys.stdin.fileno(), 4096):
+                    return
+            elif key.data == "accept":
+                conn, _ = listener.accept()
+                try:
+                    _take(conn, children)
+                except (OSError, ValueError) as err:  # that request fails alone (its test is told by EOF)
+                    print(f"zygote: a request failed: {err!r}", file=sys.stderr, flush=True)
+                    if conn not in children.values():
+                        conn.close()
+            else:
+                try:
+                    os.read(wake_r, 4096)
+                except BlockingIOError:
+                    pass
+                while children:
+                    try:
+                        pid, raw = os.waitpid(-1, os.WNOHANG)
+                    except ChildProcessError:
+                        break
+                    if pid == 0:
+                        break
+                    conn = children.pop(pid, None)
+                    if conn is not None:
+                        status = -os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
+                        try:
+                            conn.sendall(json.dumps({"status": status}).encode() + b"\n")
+                        except OSError:
+                            pass
+                        conn.close()
+
+
+class ForkedServer:
+    """A server forked by the zygote, with the part of ``subprocess.Popen`` the tests use."""
+
+    def __init__(self, conn: socket.socket, pid: int, stdout: IO[str], stderr: IO[str] | None = None,
+                 read: bytes = b"") -> None:
+        self._conn = conn
+        self.pid = pid
+        self.stdout = stdout
+        self.stdin = None
+        self.stderr = stderr
+        self.returncode: int | None = None
+        self._lock = threading.Lock()
+        self._buffer = read  # (what came after the pid: the status line, or its start)
+
+    def _read_status(self, timeout: float | None) -> None:
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            return  # another thread waits for the end already
+        try:
+            if self.returncode is not None:
+                return
+            self._conn.settimeout(timeout)
+            try:
+                while b"\n" not in self._buffer:
+                    chunk = self._conn.recv(4096)
+                    if not chunk:  # the zygote went away, and its servers with it (PR_SET_PDEATHSIG)
+                        self.returncode = -signal.SIGKILL
+                        self._conn.close()
+                        return
+                    self._buffer += chunk
+            except (TimeoutError, BlockingIOError):
+                return
+            self.returncode = int(json.loads(self._buffer.split(b"\n", 1)[0])["status"])
+            self._conn.close()
+        finally:
+            self._lock.release()
+
+    def poll(self) -> int | None:
+        self._read_status(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._read_status(timeout)
+        if self.returncode is None:
+            raise subprocess.TimeoutExpired(["qunguan serve"], timeout or 0)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class Zygote:
+    """This test process's zygote, started on first use and stopped at exit."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.path = f"/tmp/qunguan-zygote-{os.getpid()}-{time.monotonic_ns()}.sock"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", f"from tests.e2e.zygote import serve; serve({self.path!r})"],
+            cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the test servers' zygote did not start")
+
+    def fork(self, argv: list[str], cwd: Path, env: dict[str, str], *, stderr_apart: bool = False) -> ForkedServer:
+        """Run ``python -m server ARGV`` as a fork; its stderr goes to its stdout's pipe, or, with
+        ``stderr_apart``, to a pipe of its own (:attr:`ForkedServer.stderr`)."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe() if stderr_apart else (-1, out_w)
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(self.path)
+            request = json.dumps({"argv": argv, "cwd": str(cwd), "env": env}).encode() + b"\n"
+            sent = socket.send_fds(conn, [request], [stdin, out_w, err_w])
+            conn.sendall(request[sent:])
+            reply = b""
+            while b"\n" not in reply:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    raise RuntimeError("the test servers' zygote could not start the process (see its stderr)")
+                reply += chunk
+        except BaseException:
+            conn.close()
+            for fd in {out_r, err_r} - {-1}:
+                os.close(fd)
+            raise
+        finally:
+            for fd in {stdin, out_w, err_w}:
+                os.close(fd)
+        first, rest = reply.split(b"\n", 1)
+        return ForkedServer(conn, int(json.loads(first)["pid"]), open(out_r, encoding="utf-8"),
+                            open(err_r, encoding="utf-8") if stderr_apart else None, rest)
+
+    def run(self, argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str, str]:
+        """``python -m server ARGV`` to its end, as ``subprocess.run`` with both outputs captured:
+        (exit code, stdout, stderr)."""
+        process = self.fork(argv, cwd, env, stderr_apart=True)
+        stdout, stderr = process.stdout, process.stderr
+        assert stderr is not None
+        err: list[str] = []
+        reader = threading.Thread(target=lambda: err.append(stderr.read()), daemon=True)
+        reader.start()
+        timed_out = threading.Event()
+
+        def kill() -> None:  # as a timed-out subprocess.run: killed
+            if process.poll() is None:
+                timed_out.set()
+                process.kill()
+
+        overdue = threading.Timer(timeout, kill)
+        overdue.start()
+        try:
+            out = stdout.read()
+            reader.join()
+            status = process.wait()
+        finally:
+            overdue.cancel()
+            stdout.close()
+            stderr.close()
+        if timed_out.is_set():  # (as asyncio.wait_for of the fresh-interpreter path)
+            raise TimeoutError(f"python -m server {' '.join(argv)} ran over {timeout} s")
+        return status, out, "".join(err)
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+_shared: Zygote | None = None
+_starting = threading.Lock()
+
+
+def enabled() -> bool:
+    """Whether test servers are forked from a zygote (``QUNGUAN_TEST_ZYGOTE=0`` starts each afresh)."""
+    return os.environ.get("QUNGUAN_TEST_ZYGOTE", "1") != "0"
+
+
+def shared(root: Path, env: dict[str, str]) -> Zygote:
+    """This test process's zygote (started at first use, stopped at its exit)."""
+    global _shared
+    with _starting:  # (servers and admin commands start from several threads)
+        if _shared is None or _shared.proc.poll() is not None:
+            _shared = Zygote(root, env)
+            atexit.register(_shared.close)
+        return _shared
