@@ -11,7 +11,6 @@ the twin starts, then thawed.
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 
@@ -33,14 +32,6 @@ def _twin_of(c: Cluster, node: Node) -> Node:
     return twin
 
 
-def _exit_status(node: Node, timeout: float) -> int | None:
-    assert node.proc is not None
-    try:
-        return node.proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        return None
-
-
 def _holder(c: Cluster) -> str:
     rows = c.db_rows("SELECT holder FROM cluster_leases WHERE name = 'home' AND expires_at > now()")
     return str(rows[0][0]) if rows else ""
@@ -51,7 +42,7 @@ def test_the_home_stops_a_newer_twin_of_its_own(make_cluster: Callable[..., Clus
     home = c.home()
     holder = _holder(c)
     twin = _twin_of(c, home)
-    status = _exit_status(twin, 15.0)
+    status = twin.exit_status(15.0)
     assert status == 2, f"the twin of the home still runs beside it (exit status {status})"
     assert "stopping: another running node uses the node id n1" in twin.log()
     assert "two running nodes use the node id n1" in home.log()
@@ -81,7 +72,7 @@ def test_a_home_newer_than_its_twin_hands_the_lease_over_and_stops(make_cluster:
         assert twin_holder.startswith("n2/"), twin_holder
     finally:
         n2.proc.send_signal(signal.SIGCONT)
-    status = _exit_status(twin, 15.0)
+    status = twin.exit_status(15.0)
     assert status == 2, f"the home runs on beside an older node with its node id (exit status {status})"
     assert "stopping: another running node uses the node id n2" in twin.log()
     deadline = time.monotonic() + 15.0

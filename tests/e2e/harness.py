@@ -89,7 +89,9 @@ class ServerProcess:
         # pipe's end after a restart, and must not mark this one as exited (or add its lines here).
         self.output = []
         self._listening = threading.Event()
-        threading.Thread(target=self._drain, args=(self.proc, self.output, self._listening), daemon=True).start()
+        self._drained = threading.Event()
+        threading.Thread(target=self._drain, args=(self.proc, self.output, self._listening, self._drained),
+                         daemon=True).start()
         if not self._listening.wait(60):  # a loaded CI machine: migrations alone took seconds
             self.proc.kill()
             raise RuntimeError("server did not start:\n" + "".join(self.output))
@@ -98,7 +100,7 @@ class ServerProcess:
         return self
 
     def _drain(self, proc: subprocess.Popen | zygote.ForkedServer, output: list[str],
-               listening: threading.Event) -> None:
+               listening: threading.Event, drained: threading.Event) -> None:
         """Read the server's output for its whole life, so the pipe never fills."""
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -108,6 +110,19 @@ class ServerProcess:
                 self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
                 listening.set()
         listening.set()
+        drained.set()
+
+    def exit_status(self, timeout: float) -> int | None:
+        """The server's exit status once it has exited (None if it still runs after ``timeout``),
+        with all it wrote in :attr:`output`: its last lines may still be in the pipe, on their way
+        to the reading thread, when the process is already gone."""
+        assert self.proc is not None
+        try:
+            status = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._drained.wait(5)
+        return status
 
     async def logged(self, *needles: str, timeout: float = 10.0) -> bool:
         """Whether a line with any of ``needles`` has reached :attr:`output` within ``timeout``: a
