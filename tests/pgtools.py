@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import concurrent.futures
 import functools
 import itertools
@@ -62,11 +63,24 @@ def create_db() -> tuple[str, str]:
 
 
 def create_migrated_db() -> tuple[str, str]:
-    """A fresh database with the server's schema already in it (no rows): a copy of a template made
-    once per schema by the server's own migrations (:func:`schema_template`). A server started on it
+    """A database with the server's schema already in it and no rows but the migrations' own: one
+    this process used before and emptied (:func:`release_db`), else a copy of a template made once
+    per schema by the server's own migrations (:func:`schema_template`). A server started on it
     applies no migration, which saves a third of a PostgreSQL server's start-up in every test; the
     migrations from an empty database are still run by every test that uses :func:`create_db`."""
-    return _new_db(schema_template())
+    try:
+        name = _emptied.popleft()
+    except IndexError:
+        name, url = _new_db(schema_template())
+        global _fresh
+        if _fresh is None:
+            try:
+                _fresh = run_sync(_FreshState.read(url))
+            except BaseException:
+                drop_db(name)
+                raise
+        return name, url
+    return name, _url_for(name)
 
 
 def _new_db(template: str | None) -> tuple[str, str]:
@@ -138,36 +152,143 @@ async def _drop(name: str) -> None:
         await conn.close()
 
 
+# What a database copied from the template holds, read from this process's first copy (reading
+# the template itself would hold it open, and a CREATE DATABASE from it fails while anyone is on it).
+_FINGERPRINT = """
+SELECT md5(string_agg(item, E'\\n' ORDER BY item)) FROM (
+    SELECT 'rel ' || c.relname || ' ' || c.relkind::text FROM pg_class c
+     WHERE c.relnamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'col ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+           || ' ' || a.attnotnull || ' ' || a.attisdropped || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+     WHERE c.relnamespace = 'public'::regnamespace AND a.attnum > 0
+    UNION ALL
+    SELECT 'con ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+     WHERE connamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'idx ' || indexrelid::regclass::text || ' ' || pg_get_indexdef(indexrelid) FROM pg_index i
+      JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'trg ' || tgname || ' ' || tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal
+    UNION ALL
+    SELECT 'fn ' || p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace NOT IN
+        ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+    UNION ALL
+    SELECT 'ns ' || nspname FROM pg_namespace
+    UNION ALL
+    SELECT 'ext ' || extname || ' ' || extversion FROM pg_extension
+    UNION ALL
+    SELECT 'set ' || array_to_string(setconfig, ' ') FROM pg_db_role_setting
+     WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+) AS schema(item)
+"""
+
+
+class _FreshState:
+    """A fresh copy's schema (as a fingerprint), its rows (the migrations' own, as JSON per table)
+    and its sequences: what :func:`_empty` puts a used database back to, or refuses to."""
+
+    def __init__(self, fingerprint: str, tables: list[str], rows: dict[str, str],
+                 sequences: list[tuple[str, int, bool]]) -> None:
+        self.fingerprint = fingerprint
+        self.tables = tables
+        self.rows = rows
+        self.sequences = sequences
+
+    @classmethod
+    async def read(cls, url: str) -> _FreshState:
+        import asyncpg
+
+        conn = await asyncpg.connect(url, timeout=10)
+        try:
+            fingerprint = await conn.fetchval(_FINGERPRINT)
+            tables = [r[0] for r in await conn.fetch(
+                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+            rows = {}
+            for table in tables:
+                held = await conn.fetchval(f"SELECT json_agg(t) FROM {table} t")
+                if held is not None:
+                    rows[table] = held
+            sequences = [(r[0], r[1] if r[1] is not None else r[2], r[1] is not None) for r in await conn.fetch(
+                "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), last_value, start_value"
+                " FROM pg_sequences")]
+        finally:
+            await conn.close()
+        return cls(fingerprint, tables, rows, sequences)
+
+
+async def _empty(name: str, fresh: _FreshState) -> bool:
+    """Put a used database back as a fresh copy is (rows and sequences), unless its schema is no
+    longer the template's (a test altered it): then False, and it is to be dropped."""
+    import asyncpg
+
+    conn = await asyncpg.connect(_url_for(name), timeout=10)
+    try:
+        # Its server is stopped; a backend of a killed one may still be on its way out.
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                           " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        if await conn.fetchval(_FINGERPRINT) != fresh.fingerprint:
+            return False
+        async with conn.transaction():
+            # (Replica mode: no foreign-key or other trigger fires, so the order of the tables is free.)
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            for table in fresh.tables:
+                await conn.execute(f"DELETE FROM {table}")
+            for table, rows in fresh.rows.items():
+                await conn.execute(f"INSERT INTO {table} OVERRIDING SYSTEM VALUE"
+                                   f" SELECT * FROM json_populate_recordset(NULL::{table}, $1)",
+                                   rows)
+            for seq, value, called in fresh.sequences:
+                await conn.execute("SELECT setval($1::regclass, $2, $3)", seq, value, called)
+    finally:
+        await conn.close()
+    return True
+
+
+_fresh: _FreshState | None = None
+_emptied: collections.deque[str] = collections.deque()  # databases put back by _release_queued, ready for reuse
 _later: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-_dropper: threading.Thread | None = None
-_dropper_lock = threading.Lock()
+_releaser: threading.Thread | None = None
+_releaser_lock = threading.Lock()
 
 
-def drop_db_later(name: str) -> None:
-    """Drop ``name`` on a thread of this process's own, in the order given, while the tests go on: a
-    ``DROP DATABASE`` waits for a checkpoint (about 2 s here), which every PostgreSQL variant of an
-    end-to-end test waited out in its teardown. The process waits for the drops still queued when
-    it ends (``atexit``)."""
-    global _dropper
-    with _dropper_lock:
-        if _dropper is None:
-            _dropper = threading.Thread(target=_drop_queued, name="pg-drop", daemon=True)
-            _dropper.start()
-            atexit.register(_drop_rest, _dropper)
+def release_db(name: str) -> None:
+    """Give back a database from :func:`create_migrated_db` once its servers are stopped: on a thread
+    of this process's own, while the tests go on, it is emptied for the next test to use, or
+    dropped when a test changed its schema. Copying the template costs half a second or more of
+    PostgreSQL's time (it writes the whole copy to the WAL), emptying a few hundredths. The
+    process drops them all when it ends (``atexit``)."""
+    global _releaser
+    with _releaser_lock:
+        if _releaser is None:
+            _releaser = threading.Thread(target=_release_queued, name="pg-release", daemon=True)
+            _releaser.start()
+            atexit.register(_release_rest, _releaser)
     _later.put(name)
 
 
-def _drop_queued() -> None:
+def _release_queued() -> None:
     while (name := _later.get()) is not None:
-        try:
-            asyncio.run(_drop(name))  # (this thread's own loop: no executor, which ends at the process's exit)
+        try:  # (this thread's own loop: no executor, which ends at the process's exit)
+            if _fresh is not None and asyncio.run(_empty(name, _fresh)):
+                _emptied.append(name)
+                continue
+            asyncio.run(_drop(name))
         except Exception as err:  # (a database left behind is no test's failure)
+            print(f"pgtools: could not empty or drop {name}: {err!r}", file=sys.stderr)
+
+
+def _release_rest(releaser: threading.Thread) -> None:
+    _later.put(None)  # after the names queued: the thread empties them, then ends
+    releaser.join(120)
+    while _emptied:
+        name = _emptied.popleft()
+        try:
+            asyncio.run(_drop(name))
+        except Exception as err:
             print(f"pgtools: could not drop {name}: {err!r}", file=sys.stderr)
-
-
-def _drop_rest(dropper: threading.Thread) -> None:
-    _later.put(None)  # after the names queued: the thread drops them all, then ends
-    dropper.join(120)
 
 
 def dollar_params(sql: str) -> str:

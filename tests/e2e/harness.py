@@ -165,7 +165,7 @@ class ServerProcess:
         if self.pg_db is not None:
             from tests import pgtools
 
-            pgtools.drop_db_later(self.pg_db)  # (its checkpoint is not this test's time)
+            pgtools.release_db(self.pg_db)  # (emptied for the next test, on a thread of its own)
             self.pg_db = None
 
     def db_rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -59,7 +59,7 @@ async def server(tmp_path: Path, backend: str):
     finally:
         await app.stop()
         if db is not None:
-            await asyncio.to_thread(pgtools.drop_db, db)
+            pgtools.release_db(db)
 
 
 async def user(app: App, tmp_path: Path, name: str) -> Client:
