@@ -258,9 +258,11 @@ async def test_decide_remove_and_remove_message_at_once_cost_the_sender_once(sta
 
 async def _sent(c, gid: str, text: str) -> dict:
     """Send until acknowledged, again with the same client_msg_id after ``internal`` "send it again":
-    on SQLite a hold that a busy machine stretches past busy_timeout (5 s) fails the held batch."""
+    on SQLite a hold that a busy machine stretches past busy_timeout (5 s) fails the held batch. The
+    answer may take as long as the hold (on PostgreSQL, no timeout ends it): on a busy machine, the
+    two operator commands started inside it took more than the client's usual 10 s."""
     while True:
-        r = await c.call("send", group_id=gid, text=text, client_msg_id="held-send")
+        r = await c.call("send", timeout=60.0, group_id=gid, text=text, client_msg_id="held-send")
         if r["ok"]:
             return r
         assert r["code"] == "internal", r
