@@ -244,10 +244,12 @@ async def test_decide_remove_and_remove_message_at_once_cost_the_sender_once(sta
             srv.admin("decide", str(item["item_id"]), "--decision", "remove", "--note", "porn"))
         await until_writes_queued(srv, more_than=before)
         removing = asyncio.ensure_future(srv.admin("remove-message", gid, str(seq), "--reason", "porn"))
-        # Without the lock, remove-message's own write is queued next; with it, it waits for the decision.
-        for _ in range(60):
-            if await writes_queued(srv) > before + 1 or removing.done():
-                break
+        # Without the lock, remove-message's own write is queued next; with it, it waits for the
+        # decision. A second for that, by the clock: on SQLite the hold must end within the writer's
+        # busy_timeout (5 s), and 60 scrapes of a busy server took longer than that.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 1.0
+        while loop.time() < deadline and not removing.done() and await writes_queued(srv) <= before + 1:
             await asyncio.sleep(0.025)
     decided, removed = await deciding, await removing
     await second
