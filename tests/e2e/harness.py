@@ -73,8 +73,9 @@ def migrated_sqlite() -> Path:
 
 
 class ServerProcess:
-    """A server process. ``backend``: "sqlite" (qunguan.db in ``workdir``) or "postgresql" (a fresh
-    database on the machine's PostgreSQL with the schema in it, made here and dropped by :meth:`cleanup`)."""
+    """A server process. ``backend``: "sqlite" (qunguan.db in ``workdir``) or "postgresql" (a database
+    on the machine's PostgreSQL with the schema and no rows in it, taken here and given back by
+    :meth:`cleanup`)."""
 
     # How the interpreter is told to run the server: ``python -m server serve --config ...`` (a test may
     # run it with ``-c CODE`` to put a fault into the real process: its sys.argv is then
@@ -192,7 +193,7 @@ class ServerProcess:
         await asyncio.to_thread(self.cleanup)
 
     def cleanup(self) -> None:
-        """Stop the server and drop its PostgreSQL database (if it has one)."""
+        """Stop the server and give back its PostgreSQL database (if it has one), to be emptied or dropped."""
         self.stop()
         if self.pg_db is not None:
             from tests import pgtools
