@@ -53,9 +53,9 @@ def migrated_sqlite() -> Path:
     a second of its start-up's CPU, in a suite that starts hundreds. The migrations from an empty
     file are still run by the store's own tests (tests/server)."""
     import atexit
-    import concurrent.futures
 
     from server.storage.sqlite import SqliteStore
+    from tests.pgtools import run_sync
 
     folder = tempfile.mkdtemp(prefix="qg-schema-")
     atexit.register(shutil.rmtree, folder, True)
@@ -66,8 +66,7 @@ def migrated_sqlite() -> Path:
         await store.open()
         await store.close()
 
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # (a loop of its own: callable from a running one)
-        pool.submit(asyncio.run, migrate()).result()
+    run_sync(migrate())  # (a loop of its own: callable from a running one)
     assert not [p for p in path.parent.iterdir() if p != path], "the closed store left files beside it"
     return path
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from client_demo.client import Client
@@ -22,9 +23,11 @@ async def _approval_group_and_second_device(app: App, tmp_path: Any) -> tuple[An
     return owner, x, other_device, gid
 
 
-async def _second_join_while_the_first_is_written(app: App, x: Any, other_device: Client,
-                                                  gid: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """x asks to join on one device; while that write waits in the store's queue, on the other."""
+async def _while_the_request_is_written(app: App, x: Any, gid: str,
+                                        then: Callable[[], Awaitable[dict[str, Any]]],
+                                        ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """x asks to join; while that write waits in the store's queue, ``then()`` (another device's
+    join, or a manager's decision) is sent: (x's answer, its answer), once it has waited for the write."""
     gate = asyncio.Event()
 
     async def held(_db: Any) -> None:  # the writer's batch waits here: the request's write comes after it
@@ -33,18 +36,18 @@ async def _second_join_while_the_first_is_written(app: App, x: Any, other_device
     blocker = app.store.run_in_batch(held)
     await asyncio.sleep(0.05)
     g = app.state.groups[gid]
-    first = asyncio.ensure_future(x.call("join_group", group_id=gid))
+    asked = asyncio.ensure_future(x.call("join_group", group_id=gid))
     for _ in range(100):
         if x.user_id in g.join_requests:
             break
         await asyncio.sleep(0.01)
     assert x.user_id in g.join_requests  # claimed in memory, its write waiting
-    second = asyncio.ensure_future(other_device.call("join_group", group_id=gid))
+    second = asyncio.ensure_future(then())
     await asyncio.sleep(0.2)
     answered_early = second.done()
     gate.set()
     await blocker
-    r1, r2 = await first, await second
+    r1, r2 = await asked, await second
     assert not answered_early, r2  # it waited for the write in flight
     return r1, r2
 
@@ -52,11 +55,9 @@ async def _second_join_while_the_first_is_written(app: App, x: Any, other_device
 async def test_a_repeat_join_request_is_not_told_pending_for_a_request_the_store_refused(
         app: App, tmp_path: Any) -> None:
     owner, x, other_device, gid = await _approval_group_and_second_device(app, tmp_path)
-    db = sqlite3.connect(tmp_path / "qunguan.db")  # the store refuses every join request (a failing write)
-    db.execute("CREATE TRIGGER no_requests BEFORE INSERT ON join_requests BEGIN SELECT RAISE(ABORT, 'refused'); END")
-    db.commit()
-    db.close()
-    r1, r2 = await _second_join_while_the_first_is_written(app, x, other_device, gid)
+    _refuse_join_requests(tmp_path)
+    r1, r2 = await _while_the_request_is_written(
+        app, x, gid, lambda: other_device.call("join_group", group_id=gid))
     assert not r1["ok"], r1
     assert not r2["ok"] and r2.get("status") != "pending", r2  # its own write was refused as well
     assert x.user_id not in app.state.groups[gid].join_requests
@@ -69,7 +70,8 @@ async def test_a_repeat_join_request_whose_first_write_is_stored_is_pending_once
     """The ordinary case: both devices hear ``pending``, and the managers hear of the request once."""
     owner, x, other_device, gid = await _approval_group_and_second_device(app, tmp_path)
     owner.drain_events()
-    r1, r2 = await _second_join_while_the_first_is_written(app, x, other_device, gid)
+    r1, r2 = await _while_the_request_is_written(
+        app, x, gid, lambda: other_device.call("join_group", group_id=gid))
     assert (r1["status"], r2["status"]) == ("pending", "pending"), (r1, r2)
     await asyncio.sleep(0.1)
     assert [e["ev"] for e in owner.drain_events() if e.get("ev") == "join_request"] == ["join_request"]
@@ -87,38 +89,12 @@ def _refuse_join_requests(tmp_path: Any) -> None:
     db.close()
 
 
-async def _decision_while_the_request_is_written(app: App, owner: Any, x: Any, gid: str,
-                                                 op: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """x asks to join; while that write waits in the store's queue, the owner answers ``op``."""
-    gate = asyncio.Event()
-
-    async def held(_db: Any) -> None:
-        await gate.wait()
-
-    blocker = app.store.run_in_batch(held)
-    await asyncio.sleep(0.05)
-    g = app.state.groups[gid]
-    asked = asyncio.ensure_future(x.call("join_group", group_id=gid))
-    for _ in range(100):
-        if x.user_id in g.join_requests:
-            break
-        await asyncio.sleep(0.01)
-    assert x.user_id in g.join_requests  # claimed in memory, its write waiting
-    decided = asyncio.ensure_future(owner.call(op, group_id=gid, user_id=x.user_id))
-    await asyncio.sleep(0.2)
-    answered_early = decided.done()
-    gate.set()
-    await blocker
-    r_ask, r_decided = await asked, await decided
-    assert not answered_early, r_decided  # it waited for the request's write
-    return r_ask, r_decided
-
-
 async def test_an_approval_waits_for_a_request_the_store_then_refuses(app: App, tmp_path: Any) -> None:
     """Approved while its write was in flight, a request the store refused admitted its user."""
     owner, x, other_device, gid = await _approval_group_and_second_device(app, tmp_path)
     _refuse_join_requests(tmp_path)
-    r_ask, r_approve = await _decision_while_the_request_is_written(app, owner, x, gid, "approve_join")
+    r_ask, r_approve = await _while_the_request_is_written(
+        app, x, gid, lambda: owner.call("approve_join", group_id=gid, user_id=x.user_id))
     assert not r_ask["ok"], r_ask
     assert not r_approve["ok"] and r_approve["code"] == "not_found", r_approve
     assert x.user_id not in app.state.groups[gid].members
@@ -137,7 +113,8 @@ async def test_a_rejection_waits_for_a_request_the_store_then_refuses(app: App, 
     owner, x, other_device, gid = await _approval_group_and_second_device(app, tmp_path)
     _refuse_join_requests(tmp_path)
     x.drain_events()
-    r_ask, r_reject = await _decision_while_the_request_is_written(app, owner, x, gid, "reject_join")
+    r_ask, r_reject = await _while_the_request_is_written(
+        app, x, gid, lambda: owner.call("reject_join", group_id=gid, user_id=x.user_id))
     assert not r_ask["ok"], r_ask
     assert not r_reject["ok"] and r_reject["code"] == "not_found", r_reject
     await asyncio.sleep(0.1)
@@ -148,7 +125,8 @@ async def test_a_rejection_waits_for_a_request_the_store_then_refuses(app: App, 
 
 async def test_an_approval_of_a_request_in_flight_admits_once_it_is_stored(app: App, tmp_path: Any) -> None:
     owner, x, other_device, gid = await _approval_group_and_second_device(app, tmp_path)
-    r_ask, r_approve = await _decision_while_the_request_is_written(app, owner, x, gid, "approve_join")
+    r_ask, r_approve = await _while_the_request_is_written(
+        app, x, gid, lambda: owner.call("approve_join", group_id=gid, user_id=x.user_id))
     assert r_ask["status"] == "pending" and r_approve["ok"], (r_ask, r_approve)
     assert x.user_id in app.state.groups[gid].members
     assert x.user_id not in app.state.groups[gid].join_requests
