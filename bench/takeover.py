@@ -20,22 +20,17 @@ import asyncio
 import json
 import secrets
 import signal
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench import pgdb
-from bench.cluster import _home_holder, _ready, _until, start_node
+from bench.cluster import _home_holder, _log, _ready, _until, start_node
 from bench.servers import ServerProc
 from bench.state_load import populate
 
 LOAD_TIMEOUT = 300.0  # seconds for a node to be ready (a home loading millions of rows)
-
-
-def _log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 class TwoNodes:

@@ -410,25 +410,25 @@ async def request_to_join(ctx: Context, g: Group, user: User) -> bool:
         raise
     await written
     if g.join_requests.get(uid) == now and g.alive:  # (not decided, its account closed or the group ended meanwhile)
-        publish(to_managers(ctx, g, acting=True),
+        publish(to_managers(ctx, g),
                 ev.JoinRequest(group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
     return True
 
 
-def to_managers(ctx: Context, g: Group, *, acting: bool = False) -> list[Session]:
-    """The connections of the owner and admins of ``g``; ``acting``: only of those who may manage it
-    now (not while the platform suspends their powers), who may read its bans, join requests and
-    invite links, so who is told when they change. One walk of the members."""
+def to_managers(ctx: Context, g: Group) -> list[Session]:
+    """The connections of the owner and admins of ``g`` who may manage it now (not while the platform
+    suspends their powers): those who may read its bans, join requests and invite links, so who are
+    told when they change. One walk of the members."""
     users, now = ctx.state.users, ctx.now_ms()
     return [s for uid, m in g.members.items() if m.role != Role.MEMBER
-            and (not acting or users[uid].powers_suspended_until <= now) for s in users[uid].sessions]
+            and users[uid].powers_suspended_until <= now for s in users[uid].sessions]
 
 
 def request_decided(ctx: Context, g: Group, uid: str, status: Literal["approved", "rejected", "dropped", "joined"],
                     by: str) -> None:
     """**[ext]** Tell the group's acting managers that ``uid``'s request left their ``join_requests``
     (the one who decided included: their other connections' lists follow)."""
-    publish(to_managers(ctx, g, acting=True),
+    publish(to_managers(ctx, g),
             ev.JoinRequestDecided(group_id=g.group_id, user_id=uid, status=status, by=by))
 
 

@@ -102,7 +102,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
                 ev.MemberRemoved(group_id=gid, user_id=uid, by=actor.user_id, banned=True))
     if requested is not None:
         publish(_to_user(ctx, uid), ev.JoinResult(group_id=gid, status="rejected"))
-    publish(to_managers(ctx, g, acting=True), ev.BanChanged(group_id=gid, user_id=uid, by=actor.user_id,
+    publish(to_managers(ctx, g), ev.BanChanged(group_id=gid, user_id=uid, by=actor.user_id,
                                                        ban=ev.BanObj(**_ban_fields(uid, banned))))
     if requested is not None:
         request_decided(ctx, g, uid, "rejected", actor.user_id)
@@ -135,7 +135,7 @@ async def unban(ctx: Context, sess: Session, req: rq.Unban, enc: Encoding) -> No
         g.bans.setdefault(uid, b)
 
     await commit(ctx, ch.DropBan(g.group_id, uid), audit=_audit(ctx, sess.me, "unban", g, uid), undo=undo)
-    publish(to_managers(ctx, g, acting=True), ev.BanChanged(group_id=g.group_id, user_id=uid, by=sess.me.user_id))
+    publish(to_managers(ctx, g), ev.BanChanged(group_id=g.group_id, user_id=uid, by=sess.me.user_id))
 
 
 @handler("bans")
@@ -205,7 +205,7 @@ async def create_invite_link(ctx: Context, sess: Session, req: rq.CreateInviteLi
     await commit(ctx, ch.InsertInviteLink(h, g.group_id, actor.user_id, now, expires_at, req.max_uses, note or ""),
                  audit=audit, undo=undo)
     made = ev.InviteLinkObj(**_link_fields(link))
-    publish(to_managers(ctx, g, acting=True), ev.InviteLinkChanged(group_id=g.group_id, link_id=made.link_id,
+    publish(to_managers(ctx, g), ev.InviteLinkChanged(group_id=g.group_id, link_id=made.link_id,
                                                               by=actor.user_id, link=made))
     out: dict[str, Any] = {"code": code, "link_id": moderation.link_id(h)}  # [ext] link_id, as invite_links names it
     if expires_at is not None:
@@ -257,7 +257,7 @@ async def revoke_invite_link(ctx: Context, sess: Session, req: rq.RevokeInviteLi
 
     await commit(ctx, ch.RevokeInviteLink(h, now, sess.me.user_id),
                  audit=_audit(ctx, sess.me, "revoke_invite_link", g, link=moderation.link_id(h)), undo=undo)
-    publish(to_managers(ctx, g, acting=True), ev.InviteLinkChanged(group_id=g.group_id, link_id=moderation.link_id(h),
+    publish(to_managers(ctx, g), ev.InviteLinkChanged(group_id=g.group_id, link_id=moderation.link_id(h),
                                                               by=sess.me.user_id))
 
 

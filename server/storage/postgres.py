@@ -51,7 +51,7 @@ from server.storage.base import (
 from server.storage.changes import Audit, Change
 from server.storage.postgres_account_measures import PostgresAccountMeasureReads
 from server.storage.postgres_changes import LOCK_MIGRATE, append_audit, apply_change
-from server.storage.postgres_cluster import FENCED_SQLSTATE, PostgresLeases, server_settings
+from server.storage.postgres_cluster import FENCED_SQLSTATE, OUT_OF_REACH, PostgresLeases, server_settings
 from server.storage.postgres_indexing import PostgresSearchIndex
 from server.storage.postgres_media import PostgresMediaReads
 from server.storage.postgres_moderation import PostgresModerationReads
@@ -171,9 +171,7 @@ _CONNECTION_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
 
 # What :meth:`PostgresStore.unreachable` counts as the database out of reach (a read cancelled or
 # refused by the server too: a statement timeout, too many connections).
-_UNREACHABLE = (ConnectionError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
-                asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.OperatorInterventionError,
-                asyncpg.exceptions.InsufficientResourcesError)
+_UNREACHABLE = (ConnectionError, TimeoutError, *OUT_OF_REACH)
 _NETWORK_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTUNREACH,
                              errno.ENETUNREACH, errno.ETIMEDOUT, errno.EPIPE})
 

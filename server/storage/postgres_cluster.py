@@ -135,8 +135,11 @@ WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = 0 AND l.granted A
 
 
 CLAIM_RETRY_SECONDS = (0.5, 5.0)  # taking the claim again after its connection closed: first wait, longest
-_CLAIM_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                 asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError)
+# The server refusing or ending sessions: gone, shutting down or starting (OperatorIntervention
+# covers AdminShutdown and CannotConnectNow), or out of connections.
+OUT_OF_REACH = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
+                asyncpg.exceptions.InsufficientResourcesError)
+_CLAIM_ERRORS = (OSError, asyncpg.InterfaceError, *OUT_OF_REACH)  # (TimeoutError is an OSError)
 
 
 class PostgresLeases:
