@@ -1,24 +1,132 @@
-"""Fan-out: one event encoded and framed once per encoding, the same bytes queued on every session."""
+"""Fan-out: one event encoded and framed once per encoding, the same bytes queued on every session.
+
+A group's live sessions are an :class:`Online` set, which keeps its fan-out plan until it
+changes: the sessions this node writes to, and for each other node (a cluster's home serving
+the connections its gateways hold) the list of that node's connections, so that a message costs
+the home one item per gateway instead of a call per member there.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
+from typing import Any, Self
 
-from protocol.codec import Encodable, EncodedOnce
+from protocol.codec import Encodable, EncodedOnce, Encoding
 from server.metrics import METRICS, event_name
-from server.session import Session
+from server.session import Relay, Session
+
+
+class Plan:
+    """Who gets a group's events, worked out once per change of its live sessions: ``local``, the
+    sessions whose :meth:`Session.push` writes (or drops) it; ``remote``, per other node and
+    encoding, that node's link and its connections' numbers."""
+
+    __slots__ = ("local", "remote")
+
+    def __init__(self, sessions: Iterable[Session]) -> None:
+        self.local: list[Session] = []
+        by_link: dict[tuple[Relay, Encoding], list[int]] = {}
+        for s in sessions:
+            relay = s.relay()
+            if relay is None:
+                self.local.append(s)
+            else:
+                by_link.setdefault((relay[0], s.encoding), []).append(relay[1])
+        self.remote = [(link, encoding, conns) for (link, encoding), conns in by_link.items()]
+
+
+class Online(set[Session]):
+    """A group's live sessions, with its :class:`Plan` kept until the set changes.
+
+    Every way of changing a set drops the plan. A session held by another node that closes
+    while the set does not change stays in the plan: that node is told of the close before any
+    later event (one ordered stream per node) and drops what follows for it, as a closing
+    session here does."""
+
+    __slots__ = ("_plan",)
+
+    def __init__(self, sessions: Iterable[Session] = ()) -> None:
+        super().__init__(sessions)
+        self._plan: Plan | None = None
+
+    def plan(self) -> Plan:
+        plan = self._plan
+        if plan is None:
+            plan = self._plan = Plan(self)
+        return plan
+
+    def add(self, s: Session) -> None:
+        self._plan = None
+        super().add(s)
+
+    def discard(self, s: object) -> None:
+        self._plan = None
+        super().discard(s)
+
+    def remove(self, s: Session) -> None:
+        self._plan = None
+        super().remove(s)
+
+    def pop(self) -> Session:
+        self._plan = None
+        return super().pop()
+
+    def clear(self) -> None:
+        self._plan = None
+        super().clear()
+
+    def update(self, *others: Iterable[Session]) -> None:
+        self._plan = None
+        super().update(*others)
+
+    def difference_update(self, *others: Iterable[Any]) -> None:
+        self._plan = None
+        super().difference_update(*others)
+
+    def intersection_update(self, *others: Iterable[Any]) -> None:
+        self._plan = None
+        super().intersection_update(*others)
+
+    def symmetric_difference_update(self, other: Iterable[Session]) -> None:
+        self._plan = None
+        super().symmetric_difference_update(other)
+
+    def __ior__(self, other: AbstractSet[Session]) -> Self:  # type: ignore[override,misc]
+        self._plan = None
+        return super().__ior__(other)
+
+    def __isub__(self, other: AbstractSet[object]) -> Self:
+        self._plan = None
+        return super().__isub__(other)
+
+    def __iand__(self, other: AbstractSet[object]) -> Self:
+        self._plan = None
+        return super().__iand__(other)
+
+    def __ixor__(self, other: AbstractSet[Session]) -> Self:  # type: ignore[override,misc]
+        self._plan = None
+        return super().__ixor__(other)
 
 
 def publish(sessions: Iterable[Session], obj: Encodable) -> None:
     """Each node counts the events it queues to the connections it holds: ``push`` says how many
     (a cluster's home gives a gateway's connections to the gateway, which counts them as it writes
-    them: server/cluster/gateway.py), so no recipient costs more than the push itself."""
+    them: server/cluster/gateway.py), so no recipient costs more than the push itself. A group's
+    :class:`Online` set goes by its plan: its sessions on another node cost one item per node."""
     ev = EncodedOnce(obj)
     n = 0
-    for s in sessions:
-        n += s.push(ev)
+    if type(sessions) is Online:
+        plan = sessions.plan()
+        for s in plan.local:
+            n += s.push(ev)
+        for link, encoding, conns in plan.remote:
+            link.events(ev, encoding, conns)
+    else:
+        for s in sessions:
+            n += s.push(ev)
     METRICS.queued(event_name(type(obj)), n)
 
 

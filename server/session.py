@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.protocol import State as WsState
@@ -59,6 +59,13 @@ class _Flusher:
 _flusher = _Flusher()
 
 
+class Relay(Protocol):
+    """Where a session held by another node gets its events (a cluster's home: the gateway's
+    link, server/cluster/remote.py): one item listing every connection of that node."""
+
+    def events(self, ev: EncodedOnce, encoding: Encoding, conns: list[int]) -> None: ...
+
+
 class Session:
     # Whether this node holds the connection's socket, and so counts it in qunguan_connections. A cluster's
     # home also serves the connections its gateways hold (server/cluster/remote.py): those are theirs to count.
@@ -97,6 +104,11 @@ class Session:
     def write(self, payload: bytes | str) -> None:
         """Queue one message (an encoded frame payload)."""
         self._queue(ws_frame(payload) if self._raw else payload)
+
+    def relay(self) -> tuple[Relay, int] | None:
+        """None: this node writes the events itself (:meth:`push`). A connection held by another
+        node and open: the link to that node and the connection's number there."""
+        return None
 
     def push(self, ev: EncodedOnce) -> int:
         """Queue an event shared with other sessions: the framed bytes are the same object for all.

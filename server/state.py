@@ -12,6 +12,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from server.fanout import Online
 from server.media.index import MediaIndex
 from server.sent_ids import SentIds
 
@@ -185,7 +186,7 @@ class Group:
     closed_reason: str | None = None
     suspended_until: int = 0
     members: dict[str, Member] = field(default_factory=dict)
-    online: set[Session] = field(default_factory=set)
+    online: Online = field(default_factory=Online)  # (fan-out keeps its plan there: server/fanout.py)
     join_requests: dict[str, int] = field(default_factory=dict)
     # user id -> their join request claimed here whose write is in flight (handlers/groups.py:
     # _RequestWrite): another connection of theirs asking meanwhile waits for it.

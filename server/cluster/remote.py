@@ -108,6 +108,13 @@ class NodeLink:
         self._last_ev, self._last_enc, self._last_conns = ev, encoding, [conn]
         self._out.add([wire.EVENT, ev, self._last_conns, encoding])
 
+    def events(self, ev: EncodedOnce, encoding: Encoding, conns: list[int]) -> None:
+        """``ev`` to every connection in ``conns`` (a group's connections on this node, see
+        server/fanout.py: Online): one item, the list copied, as a later :meth:`event` of the same
+        event may add to it."""
+        self._last_ev, self._last_enc, self._last_conns = ev, encoding, list(conns)
+        self._out.add([wire.EVENT, ev, self._last_conns, encoding])
+
     def catch_up(self, ev: EncodedOnce, encoding: Encoding, conn: int, after: int) -> int:
         """A message the previous home owed this connection (see Home.catch_up); returns the
         position of the item that carries it in this batch. Connections re-attached in the same
@@ -218,6 +225,10 @@ class RemoteSession(Session):
     def write(self, payload: bytes | str) -> None:
         if not self.closing:
             self.link.payload(payload, self.conn)
+
+    def relay(self) -> tuple[NodeLink, int] | None:
+        """A closing connection is left to :meth:`push`, which drops what comes after the close."""
+        return None if self.closing else (self.link, self.conn)
 
     def push(self, ev: EncodedOnce) -> int:
         """0: the gateway that writes it to its connection counts it (the EVENT item names the event)."""

@@ -1,0 +1,123 @@
+"""A group's live sessions keep their fan-out plan until they change: on a cluster's home, one
+item per gateway and encoding instead of a call per member there, and the same recipients as
+pushing to each session."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from protocol.codec import Encoding
+from server import fanout
+from server.cluster import wire
+from server.cluster.remote import NodeLink, RemoteSession
+from server.fanout import Online
+from server.session import Session
+from tests.server.test_fanout_bulk import _sessions
+
+
+async def _items(published: list[bytes]) -> list[list[Any]]:
+    await asyncio.sleep(0)  # the link publishes at the end of the loop iteration
+    await asyncio.sleep(0)
+    return [it for m in published for it in list(wire.unpack_stream(m))[2:]]  # (header, number)
+
+
+def _events(items: list[list[Any]]) -> list[tuple[bytes | str, list[int]]]:
+    return [(it[1], it[2]) for it in items if it[0] == wire.EVENT]
+
+
+def _queued(sess: Session) -> int:
+    return len(sess._pending)
+
+
+@pytest.mark.asyncio
+async def test_a_message_costs_one_item_per_gateway_and_encoding_and_reaches_every_session():
+    sent2: list[bytes] = []
+    sent3: list[bytes] = []
+    n2 = NodeLink("n2", "i2", lambda: 1, sent2.append, 1 << 20)
+    n3 = NodeLink("n3", "i3", lambda: 1, sent3.append, 1 << 20)
+    local = _sessions(3)
+    on2 = [RemoteSession(n2, c, "", Encoding.MSGPACK if c % 3 else Encoding.JSON) for c in range(1, 31)]
+    on3 = [RemoteSession(n3, c, "", Encoding.MSGPACK) for c in range(100, 120)]
+    online = Online([*local, *on2, *on3])
+    fanout.publish(online, {"ev": "message", "seq": 1})
+    assert [_queued(s) for s in local] == [1, 1, 1]
+    events2 = _events(await _items(sent2))
+    assert len(events2) == 2  # one per encoding
+    by_encoding = {isinstance(payload, str): sorted(conns) for payload, conns in events2}
+    assert by_encoding == {True: [c for c in range(1, 31) if c % 3 == 0],
+                           False: [c for c in range(1, 31) if c % 3]}
+    assert [sorted(conns) for _, conns in _events(await _items(sent3))] == [list(range(100, 120))]
+
+
+@pytest.mark.asyncio
+async def test_the_plan_gives_the_same_recipients_as_a_push_to_each_session():
+    def run(as_plan: bool) -> tuple[list[int], list[bytes]]:
+        sent: list[bytes] = []
+        link = NodeLink("n2", "i2", lambda: 1, sent.append, 1 << 20)
+        local = _sessions(4)
+        remote = [RemoteSession(link, c, "", Encoding.MSGPACK) for c in range(1, 11)]
+        remote[3].close(1008, "bye")  # closing: dropped either way
+        sessions = [*local, *remote]
+        fanout.publish(Online(sessions) if as_plan else list(sessions), {"ev": "message", "seq": 7})
+        return [_queued(s) for s in local], sent
+
+    local_a, sent_a = run(True)
+    local_b, sent_b = run(False)
+    assert local_a == local_b == [1, 1, 1, 1]
+    events_a = _events(await _items(sent_a))
+    events_b = _events(await _items(sent_b))
+    assert [(p, sorted(c)) for p, c in events_a] == [(p, sorted(c)) for p, c in events_b]
+    assert sorted(events_a[0][1]) == [1, 2, 3, 5, 6, 7, 8, 9, 10]
+
+
+MUTATIONS: list[tuple[str, Callable[[Online, Session, Session], Any]]] = [
+    ("add", lambda o, a, b: o.add(b)),
+    ("discard", lambda o, a, b: o.discard(a)),
+    ("remove", lambda o, a, b: o.remove(a)),
+    ("pop", lambda o, a, b: o.pop()),
+    ("clear", lambda o, a, b: o.clear()),
+    ("update", lambda o, a, b: o.update([b])),
+    ("difference_update", lambda o, a, b: o.difference_update([a])),
+    ("intersection_update", lambda o, a, b: o.intersection_update([b])),
+    ("symmetric_difference_update", lambda o, a, b: o.symmetric_difference_update([a, b])),
+    ("|=", lambda o, a, b: o.__ior__({b})),
+    ("-=", lambda o, a, b: o.__isub__({a})),
+    ("&=", lambda o, a, b: o.__iand__({b})),
+    ("^=", lambda o, a, b: o.__ixor__({a, b})),
+]
+
+
+@pytest.mark.parametrize("name,change", MUTATIONS, ids=[m[0] for m in MUTATIONS])
+@pytest.mark.asyncio
+async def test_every_change_of_the_set_is_seen_by_the_next_event(name, change):
+    sent: list[bytes] = []
+    link = NodeLink("n2", "i2", lambda: 1, sent.append, 1 << 20)
+    a, b = RemoteSession(link, 1, "", Encoding.MSGPACK), RemoteSession(link, 2, "", Encoding.MSGPACK)
+    online = Online([a])
+    fanout.publish(online, {"ev": "message", "seq": 1})  # (the plan is made)
+    change(online, a, b)
+    fanout.publish(online, {"ev": "message", "seq": 2})
+    events = _events(await _items(sent))
+    after = sorted(events[1][1]) if len(events) > 1 else []
+    assert after == sorted(s.conn for s in online), name  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_a_gateway_hears_of_a_close_before_any_later_event_of_a_plan_made_before_it():
+    sent: list[bytes] = []
+    link = NodeLink("n2", "i2", lambda: 1, sent.append, 1 << 20)
+    a, b = RemoteSession(link, 1, "", Encoding.MSGPACK), RemoteSession(link, 2, "", Encoding.MSGPACK)
+    online = Online([a, b])
+    fanout.publish(online, {"ev": "message", "seq": 1})
+    a.close(1008, "bye")  # the set does not change yet (the detach comes later)
+    fanout.publish(online, {"ev": "message", "seq": 2})
+    items = await _items(sent)
+    kinds = [it[0] for it in items]
+    assert kinds == [wire.EVENT, wire.CLOSE, wire.EVENT]  # the gateway drops what follows the close
+    online.discard(a)
+    fanout.publish(online, {"ev": "message", "seq": 3})
+    assert _events(await _items(sent))[-1][1] == [2]
