@@ -13,7 +13,7 @@ from itertools import islice
 from typing import Any
 
 from governance.retention import DAY_MS
-from server.state import Group, Member, State, User
+from server.state import NOTHING, Group, Member, State, User
 from server.storage.media import load_media
 from server.storage.moderation import load_moderation
 from server.storage.public import load_accounts
@@ -53,20 +53,28 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
     then failed (a database outage). After a restart that seq must not go to another message: it
     would be read already, before a member's join point, or under review as someone else's."""
     state = State()
+    # The three loops below run once per user, group and membership: a takeover of a large service
+    # waits for them (docs/benchmark.md, "Loading the state"), so they look up nothing twice.
+    users, by_username, groups = state.users, state.by_username, state.groups
     for row in await fetch(USERS):
-        user = User(row[0], row[1], row[3], row[4], bool(row[5]), row[6], bool(row[7]), bool(row[8]),
-                    row[9], bool(row[10]))
-        state.users[user.user_id] = user
-        state.by_username[row[2]] = user.user_id
+        uid = row[0]
+        users[uid] = User(uid, row[1], row[3], row[4], bool(row[5]), row[6], bool(row[7]), bool(row[8]),
+                          row[9], bool(row[10]))
+        by_username[row[2]] = uid
     for row in await fetch(GROUPS):
-        g = Group(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8],
-                  row[9], row[10], row[11], row[12])
-        state.groups[g.group_id] = g
+        groups[row[0]] = Group(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8],
+                               row[9], row[10], row[11], row[12])
+    alive = {gid for gid, g in groups.items() if g.alive}
     for gid, uid, role, joined_seq, muted_until in await fetch(MEMBERS):
-        g = state.groups[gid]
+        g = groups[gid]
         g.members[uid] = Member(role, joined_seq, muted_until)
-        if g.alive:
-            state.users[uid].add_group(gid)
+        if gid in alive:
+            user = users[uid]
+            joined = user.groups
+            if joined is NOTHING:  # (User.add_group, without its calls)
+                user.groups = {gid}
+            else:
+                joined.add(gid)  # type: ignore[attr-defined]  # (a set of its own once not NOTHING)
         if joined_seq > g.last_seq:
             g.last_seq = joined_seq  # (see _seq_floor)
     for gid, uid, seq in await fetch(READ_MARKERS):
