@@ -359,10 +359,8 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
         ban = ev.get("ban")
         if not isinstance(ban, dict):
             return f"* {names(ev.get('by'))} lifted {names(ev.get('user_id'))}'s ban from {gid}"
-        until = ban.get("until")
-        when = f"until {hhmm(until)}" if isinstance(until, int) and until > 0 else "until unbanned"
         why = f": {clean(ban['reason'])}" if ban.get("reason") else ""
-        return f"* {names(ev.get('by'))} banned {names(ev.get('user_id'))} from {gid} {when}{why}"
+        return f"* {names(ev.get('by'))} banned {names(ev.get('user_id'))} from {gid} {ban_until(ban)}{why}"
     if kind == "invite_link_changed":  # [ext] to the managers
         link = ev.get("link")
         if not isinstance(link, dict):
@@ -392,11 +390,15 @@ def format_join_request(u: dict[str, Any]) -> str:
     return line + (f"  asked {hhmm(at)}" if isinstance(at, int) and not isinstance(at, bool) and at > 0 else "")
 
 
+def ban_until(b: dict[str, Any]) -> str:
+    """``until 18:00``, or ``until unbanned`` for a ban with no end."""
+    until = b.get("until")
+    return f"until {hhmm(until)}" if isinstance(until, int) and until > 0 else "until unbanned"
+
+
 def format_ban(b: dict[str, Any], names: Names) -> str:
     """``  Bob (u2)  until 18:00  by Alice (u1)  reason: spam``."""
-    until = b.get("until")
-    when = f"until {hhmm(until)}" if isinstance(until, int) and until > 0 else "until unbanned"
-    line = f"  {names(b.get('user_id'))}  {when}"
+    line = f"  {names(b.get('user_id'))}  {ban_until(b)}"
     if b.get("by"):
         line += f"  by {names(b['by'])}"
     if b.get("reason"):

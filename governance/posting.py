@@ -138,24 +138,16 @@ class ContentBlocked(ContractError):
     the reason (which names the category) only.
     """
 
-    def __init__(self, verdict: Verdict, field: str, noun: str | None = None) -> None:
-        what = noun or _FIELD_NOUNS.get(field, field)
-        super().__init__("content_blocked", f"the {what} contains prohibited content ({verdict.category})")
+    def __init__(self, verdict: Verdict, field: str, noun: str) -> None:
+        super().__init__("content_blocked", f"the {noun} contains prohibited content ({verdict.category})")
         self.verdict = verdict
         self.field = field
 
 
-_FIELD_NOUNS: Final = {
-    "text": "message",
-    "name": "group name",
-    "display_name": "display name",
-}
-
-
-def screen_text(content_filter: TextScreen, text: str, field: str, noun: str | None = None) -> Verdict | None:
+def screen_text(content_filter: TextScreen, text: str, field: str, noun: str) -> Verdict | None:
     """Run the prohibited-content filter over ``text`` (the argument ``field``; ``noun`` names it in
-    the refusal's reason where the argument's name alone would mislead, e.g. a public account's
-    ``name`` is not a group name).
+    the refusal's reason: an argument's name alone would mislead, e.g. ``name`` is a group's or a
+    public account's; the server's one table of nouns is ``server/handlers/screening.py``).
 
     A ``block`` match raises :class:`ContentBlocked` (``content_blocked``; the
     reason names the category, e.g. "the message contains prohibited content

@@ -18,6 +18,16 @@ from protocol.codec import Encodable, EncodedOnce, Encoding
 from server.metrics import METRICS, event_name
 from server.session import Relay, Session
 
+# Set once this node serves connections that another node holds (a cluster's home, see
+# server/cluster/remote.py): until then a plan would only copy the set, so none is made.
+_relaying = False
+
+
+def relaying() -> None:
+    """From now on a group's events go by its :class:`Plan` (called by the first gateway link)."""
+    global _relaying
+    _relaying = True
+
 
 class Plan:
     """Who gets a group's events, worked out once per change of its live sessions: ``local``, the
@@ -42,9 +52,9 @@ class Online(set[Session]):
     """A group's live sessions, with its :class:`Plan` kept until the set changes.
 
     Every way of changing a set drops the plan. A session held by another node that closes
-    while the set does not change stays in the plan: that node is told of the close before any
-    later event (one ordered stream per node) and drops what follows for it, as a closing
-    session here does."""
+    while the set does not change stays in the plan until the node says it is gone; its link
+    leaves it out of every event meanwhile (``NodeLink.events``), as a closing session's own
+    ``push`` would."""
 
     __slots__ = ("_plan",)
 
@@ -118,7 +128,7 @@ def publish(sessions: Iterable[Session], obj: Encodable) -> None:
     :class:`Online` set goes by its plan: its sessions on another node cost one item per node."""
     ev = EncodedOnce(obj)
     n = 0
-    if type(sessions) is Online:
+    if _relaying and type(sessions) is Online:
         plan = sessions.plan()
         for s in plan.local:
             n += s.push(ev)

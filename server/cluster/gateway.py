@@ -24,7 +24,7 @@ from protocol.events import Notice
 from protocol.messages import decode_request
 from protocol.requests import error_reply
 from server.cluster import wire
-from server.metrics import METRICS, event_name
+from server.metrics import MESSAGE_EVENT, METRICS, event_name
 from server.session import CLOSE_TRY_AGAIN, Session
 
 if TYPE_CHECKING:
@@ -290,7 +290,7 @@ class Gateway:
                         n += conn.sess.push(ev)
                 if len(item) > 3:  # a shared event, named (the others are one connection's answers)
                     # This node writes it to its own connections: it counts it, the home does not.
-                    METRICS.queued("message" if len(item) > 4 else item[3], n)
+                    METRICS.queued(MESSAGE_EVENT if len(item) > 4 else item[3], n)
                 if len(item) > 4:  # a `message` event to all the group's connections here: its seq
                     gid, seq = item[3], item[4]
                     was = self.relayed.get(gid)  # (never lowered: a late catch-up never says less)

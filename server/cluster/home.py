@@ -383,6 +383,7 @@ class Home:
             self.app.connections_per_ip.record(ip, at, time.monotonic())
 
     def _gone(self, link: NodeLink, conn: int) -> None:
+        link.closed.discard(conn)
         rs = link.sessions.pop(conn, None)
         if rs is not None:
             rs.closing = True

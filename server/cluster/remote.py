@@ -16,6 +16,7 @@ from typing import Any
 
 from protocol.codec import Encodable, EncodedOnce, Encoding, encode
 from protocol.events import MessageEvent
+from server import fanout
 from server.cluster import wire
 from server.metrics import METRICS, event_name
 from server.session import Session
@@ -100,6 +101,9 @@ class NodeLink:
         self._catching: dict[tuple[int, Encoding], tuple[int, list[int]]] = {}
         self._catching_batch = -1
         self._catching_next = 0
+        # Connections closed here whose GONE has not come back yet (see events).
+        self.closed: set[int] = set()
+        fanout.relaying()
 
     def event(self, ev: EncodedOnce, encoding: Encoding, conn: int) -> None:
         if ev is self._last_ev and encoding is self._last_enc and self._out.items:
@@ -111,9 +115,20 @@ class NodeLink:
     def events(self, ev: EncodedOnce, encoding: Encoding, conns: list[int]) -> None:
         """``ev`` to every connection in ``conns`` (a group's connections on this node, see
         server/fanout.py: Online): one item, the list copied, as a later :meth:`event` of the same
-        event may add to it."""
-        self._last_ev, self._last_enc, self._last_conns = ev, encoding, list(conns)
-        self._out.add([wire.EVENT, ev, self._last_conns, encoding])
+        event may add to it. A connection closed here (:meth:`RemoteSession.close`) is left out,
+        as its own ``push`` would drop it: the plan may predate the close, and the gateway may never
+        have heard of it (the message with the CLOSE lost on the way)."""
+        closed = self.closed
+        if closed:
+            kept = [conn for conn in conns if conn not in closed]
+            if len(kept) < len(conns):
+                METRICS.outbox_drops.inc(len(conns) - len(kept))
+                if not kept:
+                    return
+        else:
+            kept = list(conns)
+        self._last_ev, self._last_enc, self._last_conns = ev, encoding, kept
+        self._out.add([wire.EVENT, ev, kept, encoding])
 
     def catch_up(self, ev: EncodedOnce, encoding: Encoding, conn: int, after: int) -> int:
         """A message the previous home owed this connection (see Home.catch_up); returns the
@@ -246,6 +261,7 @@ class RemoteSession(Session):
             return
         self.closing = True
         self.closed_with = (code, reason)
+        self.link.closed.add(self.conn)
         self.link.control([wire.CLOSE, self.conn, code, reason])
 
     def close_again(self) -> None:

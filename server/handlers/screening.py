@@ -109,7 +109,7 @@ def checked(ctx: Context, author: User | None, text: str, arg: str, field: str, 
     (a public account's texts, recorded with the account). A ``review`` or ``flag`` hit is returned,
     clean text gives None."""
     try:
-        return posting.screen_text(ctx.content, text, arg, FIELD_NOUNS.get(field))
+        return posting.screen_text(ctx.content, text, arg, FIELD_NOUNS.get(field, field))
     except posting.ContentBlocked as hit:
         if on_block is not None:
             on_block(hit.verdict)

@@ -399,8 +399,7 @@ class PostgresLeases:
         vanished is noticed when a slice's answer does not come."""
         key = _life_key(epoch)
         ms = max(1, int(slice_seconds * 1000))
-        settings = {**server_settings("qunguan home watch"), "lock_timeout": str(ms), "statement_timeout": str(2 * ms)}
-        db = await asyncpg.connect(self.url, timeout=5, server_settings=settings)
+        db = await self._watch_db(lock_timeout=str(ms), statement_timeout=str(2 * ms))
         try:
             if await db.fetchval(_LIFE_FREE, LOCK_HOME_LIFE, key):
                 return False
@@ -416,10 +415,15 @@ class PostgresLeases:
         finally:
             db.terminate()
 
+    async def _watch_db(self, **settings: str) -> asyncpg.Connection:
+        """A connection of its own for a look at a home's lock of its life (closed by the caller)."""
+        return await asyncpg.connect(self.url, timeout=5,
+                                     server_settings={**server_settings("qunguan home watch"), **settings})
+
     async def holds_home_life(self, epoch: int) -> bool:
         """Whether a session holds the lock of the home of ``epoch`` now: a look, on a connection of its
         own (the lease connection may be in the middle of the lease loop's statement)."""
-        db = await asyncpg.connect(self.url, timeout=5, server_settings=server_settings("qunguan home watch"))
+        db = await self._watch_db()
         try:
             return not await db.fetchval(_LIFE_FREE, LOCK_HOME_LIFE, _life_key(epoch))
         finally:

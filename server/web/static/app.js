@@ -19,12 +19,18 @@ let statusKey = "offline";
 let keepBottom = true;   // the reader of the open chat is at its bottom (as of their last scroll): kept there
 
 // ------------------------------------------------------------------ boot
+// A group's counts changed (its waiting join requests): its badge in the list, and its head if open.
+function showCounts(g) {
+  renderGroups();
+  if (g.group_id === S.current) renderChatHead();
+}
+
 function boot() {
   conn.onOpen = onOpen;
   conn.onEvent = onEvent;
   conn.onClose = onClose;
   setHooks({ dropGroup, reload: syncGroups, suspended: (g) => { if (g.group_id === S.current) updateComposer(); },
-    counted: (g) => { renderGroups(); if (g.group_id === S.current) renderChatHead(); } });
+    counted: showCounts });
   setRichHooks({ jumpTo });
   setAccountHooks({ openProfile, checkAgreement });
   takeInviteFromUrl();
@@ -1335,13 +1341,13 @@ function onEvent(ev) {
       break;
     case "join_request":
       if (!g) break;
-      countRequests(g).then(() => { renderGroups(); if (g.group_id === S.current) renderChatHead(); refreshManage(g); });
+      countRequests(g).then(() => { showCounts(g); refreshManage(g); });
       toast(t("new_join_request", { name: ev.user.display_name, group: g.name }));
       break;
     case "join_request_decided":   // [ext] to the managers: a request left the queue (decided here or elsewhere)
       if (!g) break;
-      if (managersEvent(g, ev)) { renderGroups(); if (g.group_id === S.current) renderChatHead(); }
-      else countRequests(g).then(() => { renderGroups(); if (g.group_id === S.current) renderChatHead(); });
+      if (managersEvent(g, ev)) showCounts(g);
+      else countRequests(g).then(() => showCounts(g));
       break;
     case "ban_changed":            // [ext] to the managers: a ban given or lifted
     case "invite_link_changed":    // [ext] to the managers: an invite link made or revoked
