@@ -1,9 +1,10 @@
 """Fan-out: one event encoded and framed once per encoding, the same bytes queued on every session.
 
 A group's live sessions are an :class:`Online` set, which keeps its fan-out plan until it
-changes: the sessions this node writes to, and for each other node (a cluster's home serving
-the connections its gateways hold) the list of that node's connections, so that a message costs
-the home one item per gateway instead of a call per member there.
+changes: the sessions this node writes to, sorted by the framed bytes they take, and for each
+other node (a cluster's home serving the connections its gateways hold) the list of that node's
+connections. A message then costs a tight loop per encoding here, and the home one item per
+gateway instead of a call per member there.
 """
 
 from __future__ import annotations
@@ -16,35 +17,30 @@ from typing import Any, Self
 
 from protocol.codec import Encodable, EncodedOnce, Encoding
 from server.metrics import METRICS, event_name
-from server.session import Relay, Session
-
-# Set once this node serves connections that another node holds (a cluster's home, see
-# server/cluster/remote.py): until then a plan would only copy the set, so none is made.
-_relaying = False
-
-
-def relaying() -> None:
-    """From now on a group's events go by its :class:`Plan` (called by the first gateway link)."""
-    global _relaying
-    _relaying = True
+from server.session import Relay, Session, queue_framed
 
 
 class Plan:
-    """Who gets a group's events, worked out once per change of its live sessions: ``local``, the
-    sessions whose :meth:`Session.push` writes (or drops) it; ``remote``, per other node and
-    encoding, that node's link and its connections' numbers."""
+    """Who gets a group's events, worked out once per change of its live sessions: ``framed``, per
+    encoding, the sessions that take the framed bytes as they are (:func:`queue_framed`: no call
+    per session); ``local``, the others whose :meth:`Session.push` writes (or drops) it; ``remote``,
+    per other node and encoding, that node's link and its connections' numbers."""
 
-    __slots__ = ("local", "remote")
+    __slots__ = ("framed", "local", "remote")
 
     def __init__(self, sessions: Iterable[Session]) -> None:
         self.local: list[Session] = []
+        framed: dict[Encoding, list[Session]] = {}
         by_link: dict[tuple[Relay, Encoding], list[int]] = {}
         for s in sessions:
             relay = s.relay()
-            if relay is None:
-                self.local.append(s)
-            else:
+            if relay is not None:
                 by_link.setdefault((relay[0], s.encoding), []).append(relay[1])
+            elif (encoding := s.takes_framed()) is not None:
+                framed.setdefault(encoding, []).append(s)
+            else:
+                self.local.append(s)
+        self.framed = list(framed.items())
         self.remote = [(link, encoding, conns) for (link, encoding), conns in by_link.items()]
 
 
@@ -125,11 +121,13 @@ def publish(sessions: Iterable[Session], obj: Encodable) -> None:
     """Each node counts the events it queues to the connections it holds: ``push`` says how many
     (a cluster's home gives a gateway's connections to the gateway, which counts them as it writes
     them: server/cluster/gateway.py), so no recipient costs more than the push itself. A group's
-    :class:`Online` set goes by its plan: its sessions on another node cost one item per node."""
+    :class:`Online` set goes by its :class:`Plan`, with the same recipients and counts."""
     ev = EncodedOnce(obj)
     n = 0
-    if _relaying and type(sessions) is Online:
+    if type(sessions) is Online:
         plan = sessions.plan()
+        for encoding, framed in plan.framed:
+            n += queue_framed(framed, ev.framed(encoding))
         for s in plan.local:
             n += s.push(ev)
         for link, encoding, conns in plan.remote:

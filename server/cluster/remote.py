@@ -16,7 +16,6 @@ from typing import Any
 
 from protocol.codec import Encodable, EncodedOnce, Encoding, encode
 from protocol.events import MessageEvent
-from server import fanout
 from server.cluster import wire
 from server.metrics import METRICS, event_name
 from server.session import Session
@@ -103,7 +102,6 @@ class NodeLink:
         self._catching_next = 0
         # Connections closed here whose GONE has not come back yet (see events).
         self.closed: set[int] = set()
-        fanout.relaying()
 
     def event(self, ev: EncodedOnce, encoding: Encoding, conn: int) -> None:
         if ev is self._last_ev and encoding is self._last_enc and self._out.items:
@@ -244,6 +242,10 @@ class RemoteSession(Session):
     def relay(self) -> tuple[NodeLink, int] | None:
         """A closing connection is left to :meth:`push`, which drops what comes after the close."""
         return None if self.closing else (self.link, self.conn)
+
+    def takes_framed(self) -> Encoding | None:
+        """None: a closing connection's events are dropped by :meth:`push`, which counts them."""
+        return None
 
     def push(self, ev: EncodedOnce) -> int:
         """0: the gateway that writes it to its connection counts it (the EVENT item names the event)."""

@@ -75,6 +75,40 @@ async def test_the_plan_gives_the_same_recipients_as_a_push_to_each_session():
     assert sorted(events_a[0][1]) == [1, 2, 3, 5, 6, 7, 8, 9, 10]
 
 
+def _local(encoding: Encoding, compressed: bool = False) -> Session:
+    sess = _sessions(1)[0]
+    sess.encoding = encoding
+    sess._raw = not compressed  # (a connection with permessage-deflate frames its own messages)
+    return sess
+
+
+@pytest.mark.asyncio
+async def test_sessions_held_here_get_what_a_push_to_each_would_queue_and_the_same_count():
+    """The plan queues the framed bytes on sessions that take them as they are without a call per
+    session; the others (compressed connections, closing ones) still go through push."""
+    def run(as_plan: bool) -> tuple[list[list[bytes | str]], int, int]:
+        sessions = [_local(Encoding.MSGPACK), _local(Encoding.JSON), _local(Encoding.MSGPACK, compressed=True),
+                    _local(Encoding.JSON, compressed=True), _local(Encoding.MSGPACK), _local(Encoding.JSON)]
+        online = Online(sessions) if as_plan else list(sessions)
+        fanout.publish(online, {"ev": "message", "seq": 1})
+        sessions[4].closing = True  # a plan made before the close still leaves it out
+        sessions[5].closing = True
+        drops = METRICS.outbox_drops._value.get()
+        events = METRICS.event_named("dict")._value.get()
+        fanout.publish(online, {"ev": "message", "seq": 2})
+        result = ([list(sess._pending) for sess in sessions], int(METRICS.outbox_drops._value.get() - drops),
+                  int(METRICS.event_named("dict")._value.get() - events))
+        for sess in sessions:
+            sess.closing = True  # (nothing for the end of the loop iteration to write: no socket here)
+        return result
+
+    by_plan, by_push = run(True), run(False)
+    assert by_plan == by_push
+    queued, drops, counted = by_plan
+    assert [len(q) for q in queued] == [2, 2, 2, 2, 1, 1] and drops == 2 and counted == 4
+    assert isinstance(queued[0][0], bytes) and isinstance(queued[2][0], bytes) and isinstance(queued[3][0], str)
+
+
 MUTATIONS: list[tuple[str, Callable[[Online, Session, Session], Any]]] = [
     ("add", lambda o, a, b: o.add(b)),
     ("discard", lambda o, a, b: o.discard(a)),
