@@ -369,6 +369,12 @@ def read_utf8(path: Path) -> str:
     return data.decode("utf-8")
 
 
+def list_text(text: str | None, path: Path) -> str:
+    """A list file's text: as the config's load read and checked it (``text``), or, for a config
+    built otherwise, read now (:func:`read_utf8`, naming the file)."""
+    return text if text is not None else read_utf8(path)
+
+
 # The list files (word lists, media lists, reserved names) read by the load under way, path -> bytes:
 # each is read once, by its check, and the config keeps the text that was checked (``text``,
 # ``reserved_text``), which serve builds its lists from. Read again later, a file changed between
@@ -804,8 +810,7 @@ class PublicAccountsConfig:
         """The reserved names (read once per loaded config; SIGHUP loads a new one)."""
         if self.reserved_names is None:
             return ()
-        text = self.reserved_text if self.reserved_text is not None else read_utf8(self.reserved_names)
-        lines = text.splitlines()
+        lines = list_text(self.reserved_text, self.reserved_names).splitlines()
         return tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
 
 

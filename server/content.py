@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from governance.content import ContentFilter, Verdict, load_terms
-from server.config import Config, ConfigError, load_config, read_utf8
+from server.config import Config, ConfigError, list_text, load_config
 from server.metrics import METRICS
 
 log = logging.getLogger("qunguan.content")
@@ -26,8 +26,7 @@ class CountingFilter(ContentFilter):
 def build_filter(cfg: Config) -> ContentFilter:
     lists = []
     for wl in cfg.content.lists:
-        # the text load_config read and checked (a config built otherwise: read now, naming the file)
-        terms = load_terms(wl.text if wl.text is not None else read_utf8(wl.path))
+        terms = load_terms(list_text(wl.text, wl.path))
         lists.append((wl.category, wl.action, terms))
     flt = CountingFilter(lists)
     if flt.short_terms:

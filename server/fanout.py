@@ -17,7 +17,7 @@ from typing import Any, Self
 
 from protocol.codec import Encodable, EncodedOnce, Encoding
 from server.metrics import METRICS, event_name
-from server.session import Relay, Session, queue_framed
+from server.session import Relay, Session, push_all, queue_framed
 
 
 class Plan:
@@ -133,8 +133,7 @@ def publish(sessions: Iterable[Session], obj: Encodable) -> None:
         for link, encoding, conns in plan.remote:
             link.events(ev, encoding, conns)
     else:
-        for s in sessions:
-            n += s.push(ev)
+        n = push_all(sessions, ev)
     METRICS.queued(event_name(type(obj)), n)
 
 
@@ -164,10 +163,7 @@ class _Bulk:
         while self.jobs and budget:
             sessions, ev, kind = self.jobs[0]
             end = min(len(sessions), self.done + budget)
-            n = 0
-            for s in sessions[self.done:end]:
-                n += s.push(ev)
-            METRICS.queued(event_name(kind), n)
+            METRICS.queued(event_name(kind), push_all(sessions[self.done:end], ev))
             budget -= end - self.done
             if end == len(sessions):
                 self.jobs.popleft()

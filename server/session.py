@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from websockets.asyncio.server import ServerConnection, broadcast
@@ -82,6 +82,33 @@ def queue_framed(sessions: list[Session], framed: bytes) -> int:
         n += 1
     if n < len(sessions):
         METRICS.outbox_drops.inc(len(sessions) - n)
+    return n
+
+
+def push_all(sessions: Iterable[Session], ev: EncodedOnce) -> int:
+    """:meth:`Session.push` of ``ev`` to each of ``sessions`` (a gateway's connections that the home
+    names, a post's audience, a user's devices), with the same result and counts; a plain
+    connection that takes framed bytes gets them without a call, as in :func:`queue_framed`."""
+    mark = _flusher.mark
+    framed: dict[Encoding, bytes] = {}
+    n = dropped = 0
+    for sess in sessions:
+        if type(sess) is not Session or not sess._raw:
+            n += sess.push(ev)
+            continue
+        if sess.closing:
+            dropped += 1
+            continue
+        item = framed.get(sess.encoding)
+        if item is None:
+            item = framed[sess.encoding] = ev.framed(sess.encoding)
+        pending = sess._pending
+        if not pending:
+            mark(sess)
+        pending.append(item)
+        n += 1
+    if dropped:
+        METRICS.outbox_drops.inc(dropped)
     return n
 
 

@@ -25,7 +25,7 @@ from protocol.messages import decode_request
 from protocol.requests import error_reply
 from server.cluster import wire
 from server.metrics import MESSAGE_EVENT, METRICS, event_name
-from server.session import CLOSE_TRY_AGAIN, Session
+from server.session import CLOSE_TRY_AGAIN, Session, push_all
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
@@ -282,12 +282,8 @@ class Gateway:
         for item in self._assembler.items(items):
             kind = item[0]
             if kind == wire.EVENT:
-                ev = EncodedOnce.from_payload(item[1])
-                n = 0
-                for number in item[2]:
-                    conn = conns.get(number)
-                    if conn is not None:
-                        n += conn.sess.push(ev)
+                n = push_all([conn.sess for number in item[2] if (conn := conns.get(number)) is not None],
+                             EncodedOnce.from_payload(item[1]))
                 if len(item) > 3:  # a shared event, named (the others are one connection's answers)
                     # This node writes it to its own connections: it counts it, the home does not.
                     METRICS.queued(MESSAGE_EVENT if len(item) > 4 else item[3], n)

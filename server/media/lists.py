@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from governance.content import Action
-from server.config import read_utf8
+from server.config import list_text
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -89,7 +89,7 @@ def build_media_lists(cfg: Config) -> MediaLists:
     """Read every ``[[content.media_lists]]`` file (OSError or ValueError, naming the file, when one is bad)."""
     lists = []
     for ml in cfg.content.media_lists:
-        digests = parse_digests(ml.text if ml.text is not None else read_utf8(ml.path), str(ml.path))
+        digests = parse_digests(list_text(ml.text, ml.path), str(ml.path))
         lists.append((ml.category, Action(ml.action), digests))
     built = MediaLists(lists)
     if cfg.content.media_lists:

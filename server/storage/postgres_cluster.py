@@ -198,7 +198,6 @@ class PostgresLeases:
 
     _claim_db: asyncpg.Connection | None = None
     _claim_held = False  # between a claim and its release: a closed claim connection is replaced
-    _claim_cluster = False
     _reclaiming: asyncio.Task[None] | None = None
 
     async def _try_claim(self, cluster: bool) -> tuple[asyncpg.Connection, bool]:
@@ -226,7 +225,7 @@ class PostgresLeases:
         wait, longest = CLAIM_RETRY_SECONDS
         while self._claim_held:
             try:
-                db, taken = await self._try_claim(self._claim_cluster)
+                db, taken = await self._try_claim(self.service is not None)  # (a cluster's node: shared)
             except _CLAIM_ERRORS:
                 await asyncio.sleep(wait)  # (the database still out of reach)
                 wait = min(wait * 2, longest)
@@ -281,7 +280,7 @@ class PostgresLeases:
                 + ": nodes that share a database must form one cluster; set [cluster] broker_url on each")
         db.add_termination_listener(self._claim_closed)
         self._claim_db = db
-        self._claim_held, self._claim_cluster = True, cluster is not None
+        self._claim_held = True
         self.service = cluster
         if cluster is not None and await db.fetchval("SELECT to_regclass('cluster_service')") is not None:
             try:
