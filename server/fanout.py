@@ -64,13 +64,17 @@ class Online(set[Session]):
             plan = self._plan = Plan(self)
         return plan
 
+    # (add, discard, update and difference_update keep the plan when they change nothing: an
+    # offline member's join updates the set with no session, a detach may find none.)
     def add(self, s: Session) -> None:
-        self._plan = None
-        super().add(s)
+        if s not in self:
+            self._plan = None
+            super().add(s)
 
     def discard(self, s: object) -> None:
-        self._plan = None
-        super().discard(s)
+        if s in self:
+            self._plan = None
+            super().discard(s)
 
     def remove(self, s: Session) -> None:
         self._plan = None
@@ -85,12 +89,16 @@ class Online(set[Session]):
         super().clear()
 
     def update(self, *others: Iterable[Session]) -> None:
-        self._plan = None
+        size = len(self)
         super().update(*others)
+        if len(self) != size:
+            self._plan = None
 
     def difference_update(self, *others: Iterable[Any]) -> None:
-        self._plan = None
+        size = len(self)
         super().difference_update(*others)
+        if len(self) != size:
+            self._plan = None
 
     def intersection_update(self, *others: Iterable[Any]) -> None:
         self._plan = None

@@ -158,8 +158,9 @@ class Session:
 
     def takes_framed(self) -> Encoding | None:
         """The encoding whose framed bytes this connection takes as they are (no compression), so
-        that a fan-out queues them on it without a call (:func:`queue_framed`); None: :meth:`push`."""
-        return self.encoding if self._raw else None
+        that a fan-out queues them on it without a call (:func:`queue_framed`); None: :meth:`push`
+        (always for a kind of session with a push of its own)."""
+        return self.encoding if self._raw and type(self).push is Session.push else None
 
     def push(self, ev: EncodedOnce) -> int:
         """Queue an event shared with other sessions: the framed bytes are the same object for all.

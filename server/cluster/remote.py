@@ -117,7 +117,7 @@ class NodeLink:
         as its own ``push`` would drop it: the plan may predate the close, and the gateway may never
         have heard of it (the message with the CLOSE lost on the way)."""
         closed = self.closed
-        if closed:
+        if closed and not closed.isdisjoint(conns):
             kept = [conn for conn in conns if conn not in closed]
             if len(kept) < len(conns):
                 METRICS.outbox_drops.inc(len(conns) - len(kept))

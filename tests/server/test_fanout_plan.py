@@ -85,12 +85,18 @@ def _local(encoding: Encoding, compressed: bool = False) -> Session:
 @pytest.mark.asyncio
 async def test_sessions_held_here_get_what_a_push_to_each_would_queue_and_the_same_count():
     """The plan queues the framed bytes on sessions that take them as they are without a call per
-    session; the others (compressed connections, closing ones) still go through push."""
+    session, and a closing one is dropped and counted as its push would; compressed connections
+    still go through push."""
     def run(as_plan: bool) -> tuple[list[list[bytes | str]], int, int]:
         sessions = [_local(Encoding.MSGPACK), _local(Encoding.JSON), _local(Encoding.MSGPACK, compressed=True),
                     _local(Encoding.JSON, compressed=True), _local(Encoding.MSGPACK), _local(Encoding.JSON)]
         online = Online(sessions) if as_plan else list(sessions)
         fanout.publish(online, {"ev": "message", "seq": 1})
+        if isinstance(online, Online):  # the plan is kept, and the plain connections take the fast path
+            plan = online.plan()
+            assert online.plan() is plan
+            assert {enc: len(framed) for enc, framed in plan.framed} == {Encoding.MSGPACK: 2, Encoding.JSON: 2}
+            assert plan.local == [sessions[2], sessions[3]] or plan.local == [sessions[3], sessions[2]]
         sessions[4].closing = True  # a plan made before the close still leaves it out
         sessions[5].closing = True
         drops = METRICS.outbox_drops._value.get()
@@ -133,6 +139,21 @@ async def test_push_all_queues_what_a_push_to_each_would_and_counts_the_same():
     assert together[0] == each[0] and together[2:] == each[2:] == (3, 2)
     assert [it[2] for it in together[1]] == [it[2] for it in each[1]] == [[7]]
     assert isinstance(together[0][0][0], bytes) and isinstance(together[0][2][0], bytes)
+
+
+def test_a_change_that_changes_nothing_keeps_the_plan():
+    """An offline member's join updates the group's set with no session; a detach may find none."""
+    a, b = _sessions(2)
+    online = Online([a])
+    plan = online.plan()
+    online.update(())
+    online.update([a])
+    online.add(a)
+    online.discard(b)
+    online.difference_update([b])
+    assert online.plan() is plan
+    online.add(b)
+    assert online.plan() is not plan and {s for _, f in online.plan().framed for s in f} == {a, b}
 
 
 MUTATIONS: list[tuple[str, Callable[[Online, Session, Session], Any]]] = [
