@@ -423,11 +423,7 @@ class Gateway:
         if conns:
             log.info("the home node before epoch %d was lost, not handed over: %d connections read their "
                      "state again", self.home_epoch, len(conns))
-            ev = resync_notice()
-            n = 0
-            for conn in conns:
-                n += conn.sess.push(ev)
-            METRICS.queued(event_name(Notice), n)
+            METRICS.queued(event_name(Notice), push_all([conn.sess for conn in conns], resync_notice()))
 
     def events_lost(self) -> None:
         """Some of the home's messages never arrived: every connection here resumes (see Numbering)."""

@@ -186,6 +186,7 @@ class PostgresLeases:
         """Let the claim go (the store's last step, after its writes are committed)."""
         db, self._claim_db = self._claim_db, None
         self._claim_held = False
+        self._life_on = None
         if self._life_retry is not None:
             self._life_retry.cancel()
             self._life_retry = None
@@ -353,16 +354,37 @@ class PostgresLeases:
         db = self._claim_db
         return db is not None and await self._hold_life(db, epoch)
 
+    _life_on: tuple[asyncpg.Connection, int] | None = None  # (the claim's connection, epoch) it is held on
+    _life_lock: asyncio.Lock | None = None
+
     async def _hold_life(self, db: asyncpg.Connection, epoch: int) -> bool:
         """Take the lock on ``db`` (the claim's connection); if it cannot be taken now, keep trying in
-        the background, every second, while this node is the home of ``epoch`` on that connection."""
+        the background, every second, while this node is the home of ``epoch`` on that connection.
+
+        One at a time: the claim taken again (_reclaim) and this node becoming the home may both ask
+        at once, and two statements at once on one connection fail the second (it would warn that the
+        lock was not taken while the first took it)."""
+        async with self._life_guard():
+            if self._life_on == (db, epoch):
+                return True
+            return await self._take_life(db, epoch)
+
+    def _life_guard(self) -> asyncio.Lock:
+        """Held around every statement on the claim's connection about the lock of life."""
+        if self._life_lock is None:
+            self._life_lock = asyncio.Lock()
+        return self._life_lock
+
+    async def _take_life(self, db: asyncpg.Connection, epoch: int) -> bool:
         try:
             held = await _try_life(db, epoch)
         except (*_CLAIM_ERRORS, asyncpg.PostgresError) as err:
             log.warning("the home's lock of its life was not taken (%r): until it is, a crash of this home is "
                         "noticed when its lease expires", err)
             return False
-        if not held:
+        if held:
+            self._life_on = (db, epoch)
+        else:
             # Held by another session: the old session of this node's claim, whose end PostgreSQL has
             # not noticed yet (its link reset on one side only), or a gateway's look for an instant.
             log.warning("the home's lock of its life is held by another session: until it is taken, a crash "
@@ -380,9 +402,13 @@ class PostgresLeases:
         while self._still_home_on(db, epoch):
             await asyncio.sleep(1.0)
             try:
-                if await _try_life(db, epoch):
-                    log.info("the home's lock of its life is taken")
-                    return
+                async with self._life_guard():
+                    if self._life_on == (db, epoch):
+                        return
+                    if await _try_life(db, epoch):
+                        self._life_on = (db, epoch)
+                        log.info("the home's lock of its life is taken")
+                        return
             except (*_CLAIM_ERRORS, asyncpg.PostgresError):
                 return  # (the connection went: taken again with the claim, see _reclaim)
 

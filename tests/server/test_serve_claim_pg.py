@@ -136,3 +136,25 @@ async def test_a_claim_lost_in_an_outage_is_taken_again_once_the_database_is_bac
     finally:
         store.release_claim()
         await proxy.cut()
+
+
+async def test_the_lock_of_life_asked_for_twice_at_once_is_taken_once_without_a_warning(
+        two_dbs: tuple[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    """The claim taken again (its connection replaced) and the node becoming the home both ask for
+    the home's lock of its life, on the claim's one connection: the second statement at once failed
+    ("another operation is in progress") and warned that a crash would be noticed only when the
+    lease expires, while the first had taken the lock. Now they take turns, and the second finds it
+    held."""
+    url, _ = two_dbs
+    store = PostgresStore(url)
+    await store.claim(cluster="svc")
+    try:
+        caplog.set_level(logging.INFO, "qunguan")
+        db = store._claim_db
+        assert db is not None
+        taken = await asyncio.gather(store.hold_home_life(7), store._hold_life(db, 7))
+        assert taken == [True, True]
+        assert "lock of its life" not in caplog.text, caplog.text
+        assert await store.holds_home_life(7)
+    finally:
+        store.release_claim()
