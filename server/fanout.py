@@ -131,13 +131,11 @@ def publish(sessions: Iterable[Session], obj: Encodable) -> None:
     them: server/cluster/gateway.py), so no recipient costs more than the push itself. A group's
     :class:`Online` set goes by its :class:`Plan`, with the same recipients and counts."""
     ev = EncodedOnce(obj)
-    n = 0
     if type(sessions) is Online:
         plan = sessions.plan()
+        n = push_all(plan.local, ev)
         for encoding, framed in plan.framed:
             n += queue_framed(framed, ev.framed(encoding))
-        for s in plan.local:
-            n += s.push(ev)
         for link, encoding, conns in plan.remote:
             link.events(ev, encoding, conns)
     else:

@@ -243,10 +243,6 @@ class RemoteSession(Session):
         """A closing connection is left to :meth:`push`, which drops what comes after the close."""
         return None if self.closing else (self.link, self.conn)
 
-    def takes_framed(self) -> Encoding | None:
-        """None: a closing connection's events are dropped by :meth:`push`, which counts them."""
-        return None
-
     def push(self, ev: EncodedOnce) -> int:
         """0: the gateway that writes it to its connection counts it (the EVENT item names the event)."""
         if self.closing:

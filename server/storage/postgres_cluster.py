@@ -359,32 +359,14 @@ class PostgresLeases:
 
     async def _hold_life(self, db: asyncpg.Connection, epoch: int) -> bool:
         """Take the lock on ``db`` (the claim's connection); if it cannot be taken now, keep trying in
-        the background, every second, while this node is the home of ``epoch`` on that connection.
-
-        One at a time: the claim taken again (_reclaim) and this node becoming the home may both ask
-        at once, and two statements at once on one connection fail the second (it would warn that the
-        lock was not taken while the first took it)."""
-        async with self._life_guard():
-            if self._life_on == (db, epoch):
-                return True
-            return await self._take_life(db, epoch)
-
-    def _life_guard(self) -> asyncio.Lock:
-        """Held around every statement on the claim's connection about the lock of life."""
-        if self._life_lock is None:
-            self._life_lock = asyncio.Lock()
-        return self._life_lock
-
-    async def _take_life(self, db: asyncpg.Connection, epoch: int) -> bool:
+        the background, every second, while this node is the home of ``epoch`` on that connection."""
         try:
-            held = await _try_life(db, epoch)
+            held = await self._life_taken(db, epoch)
         except (*_CLAIM_ERRORS, asyncpg.PostgresError) as err:
             log.warning("the home's lock of its life was not taken (%r): until it is, a crash of this home is "
                         "noticed when its lease expires", err)
             return False
-        if held:
-            self._life_on = (db, epoch)
-        else:
+        if not held:
             # Held by another session: the old session of this node's claim, whose end PostgreSQL has
             # not noticed yet (its link reset on one side only), or a gateway's look for an instant.
             log.warning("the home's lock of its life is held by another session: until it is taken, a crash "
@@ -395,6 +377,22 @@ class PostgresLeases:
                                                                       name="home-life-again")
         return held
 
+    async def _life_taken(self, db: asyncpg.Connection, epoch: int) -> bool:
+        """Whether this node holds the lock for ``epoch`` on ``db`` now, taking it if it is free.
+
+        One at a time: the claim taken again (_reclaim), this node becoming the home and the retry
+        may ask at once, and two statements at once on one connection fail the second (which then
+        warned that the lock was not taken while the first took it)."""
+        if self._life_lock is None:
+            self._life_lock = asyncio.Lock()
+        async with self._life_lock:
+            if self._life_on == (db, epoch):
+                return True
+            if not await _try_life(db, epoch):
+                return False
+            self._life_on = (db, epoch)
+            return True
+
     def _still_home_on(self, db: asyncpg.Connection, epoch: int) -> bool:
         return self._life_epoch == epoch and not db.is_closed() and self._claim_db is db
 
@@ -402,13 +400,9 @@ class PostgresLeases:
         while self._still_home_on(db, epoch):
             await asyncio.sleep(1.0)
             try:
-                async with self._life_guard():
-                    if self._life_on == (db, epoch):
-                        return
-                    if await _try_life(db, epoch):
-                        self._life_on = (db, epoch)
-                        log.info("the home's lock of its life is taken")
-                        return
+                if await self._life_taken(db, epoch):
+                    log.info("the home's lock of its life is taken")
+                    return
             except (*_CLAIM_ERRORS, asyncpg.PostgresError):
                 return  # (the connection went: taken again with the claim, see _reclaim)
 
