@@ -12,8 +12,9 @@ The protocol on the zygote's Unix socket, one connection per server:
 
 - the test sends one JSON line ``{"argv": [...], "cwd": "...", "env": {...}}`` with the process's
   stdin (/dev/null), stdout and stderr (the write ends of the test's pipes) as ``SCM_RIGHTS``;
-- the zygote answers ``{"pid": N}``, and, when that process has ended, ``{"status": S}`` (a
-  ``subprocess`` return code: negative for a signal), then closes the connection.
+- the zygote answers ``{"pid": N}`` with a pidfd of that process (``SCM_RIGHTS``), through which
+  the test signals it, and, when that process has ended, ``{"status": S}`` (a ``subprocess``
+  return code: negative for a signal), then closes the connection.
 
 The zygote is single-threaded (a fork copies only the forking thread, so no lock is ever held by a
 thread the child lacks): one selector loop over the listening socket and a wake-up pipe for SIGCHLD.
@@ -114,7 +115,15 @@ def _take(conn: socket.socket, children: dict[int, socket.socket]) -> None:
         for fd in fds:
             os.close(fd)
     children[pid] = conn
-    conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    # With a pidfd of the fork: a signal sent through it reaches that process or fails, never
+    # another one given the same pid after this one was reaped (see ForkedServer.send_signal).
+    pidfd = os.pidfd_open(pid)  # (not reaped yet: this loop alone reaps, and it is here)
+    try:
+        reply = json.dumps({"pid": pid}).encode() + b"\n"
+        sent = socket.send_fds(conn, [reply], [pidfd])
+        conn.sendall(reply[sent:])
+    finally:
+        os.close(pidfd)
 
 
 def serve(path: str) -> None:
@@ -181,10 +190,11 @@ def _loop(path: str) -> None:
 class ForkedServer:
     """A server forked by the zygote, with the part of ``subprocess.Popen`` the tests use."""
 
-    def __init__(self, conn: socket.socket, pid: int, stdout: IO[str], stderr: IO[str] | None = None,
+    def __init__(self, conn: socket.socket, pid: int, pidfd: int, stdout: IO[str], stderr: IO[str] | None = None,
                  read: bytes = b"") -> None:
         self._conn = conn
         self.pid = pid
+        self._pidfd = pidfd
         self.stdout = stdout
         self.stdin = None
         self.stderr = stderr
@@ -214,6 +224,10 @@ class ForkedServer:
         finally:
             self._lock.release()
 
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._pidfd)
+
     def poll(self) -> int | None:
         self._read_status(0)
         return self.returncode
@@ -225,11 +239,12 @@ class ForkedServer:
         return self.returncode
 
     def send_signal(self, sig: int) -> None:
+        """``sig`` to the process, if it has not been reaped. Sent through its pidfd, not its pid:
+        between the zygote reaping it and this test reading its status, the pid may already name
+        another process."""
         if self.poll() is None:
-            try:
-                os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, sig)
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
@@ -258,6 +273,7 @@ class Zygote:
         err_r, err_w = os.pipe() if stderr_apart else (-1, out_w)
         stdin = os.open(os.devnull, os.O_RDONLY)
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        pidfds: list[int] = []
         try:
             conn.connect(self.path)
             request = json.dumps({"argv": argv, "cwd": str(cwd), "env": env}).encode() + b"\n"
@@ -265,12 +281,17 @@ class Zygote:
             conn.sendall(request[sent:])
             reply = b""
             while b"\n" not in reply:
-                chunk = conn.recv(4096)
+                chunk, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+                pidfds += fds
                 if not chunk:
                     raise RuntimeError("the test servers' zygote could not start the process (see its stderr)")
                 reply += chunk
+            if len(pidfds) != 1:
+                raise RuntimeError("the test servers' zygote sent no pidfd of the process")
         except BaseException:
             conn.close()
+            for fd in pidfds:
+                os.close(fd)
             for fd in {out_r, err_r} - {-1}:
                 os.close(fd)
             raise
@@ -278,7 +299,7 @@ class Zygote:
             for fd in {stdin, out_w, err_w}:
                 os.close(fd)
         first, rest = reply.split(b"\n", 1)
-        return ForkedServer(conn, int(json.loads(first)["pid"]), open(out_r, encoding="utf-8"),
+        return ForkedServer(conn, int(json.loads(first)["pid"]), pidfds[0], open(out_r, encoding="utf-8"),
                             open(err_r, encoding="utf-8") if stderr_apart else None, rest)
 
     def run(self, argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str, str]:
