@@ -426,7 +426,12 @@ class ClusterNode:
         lockless = 0  # the epoch of the last home found holding no lock (logged once)
         while True:
             gw = self.gateway
-            if self.is_home or gw is None or not gw.home_alive or self.nc is None or not self.nc.is_connected:
+            if self.is_home:
+                # (Nothing to watch while this node is the home, so no quick polling; once it is
+                # not, the next home heard is watched within one such pause.)
+                await asyncio.sleep(ttl / 12)
+                continue
+            if gw is None or not gw.home_alive or self.nc is None or not self.nc.is_connected:
                 await asyncio.sleep(0.1)  # (a home heard is watched at once)
                 continue
             epoch, node_id = gw.home_epoch, gw.home_node
