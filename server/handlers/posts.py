@@ -246,11 +246,11 @@ async def _readable_post(ctx: Context, user: User, raw_id: str) -> tuple[PostRow
     if row is None or row.gone:
         raise ContractError("not_found", f"no post {raw_id}")
     a = find_account(ctx, row.account_id)
+    manager = a.role_of(user.user_id) is not None
+    if row.held and not manager:  # (first: to them it does not exist, see _unseen_if_held)
+        raise ContractError("not_found", f"no post {raw_id}")
     if a.closed_at is not None:
         raise ContractError("forbidden", f"public account {a.account_id} is closed")
-    manager = a.role_of(user.user_id) is not None
-    if row.held and not manager:
-        raise ContractError("not_found", f"no post {raw_id}")
     return row, a, manager
 
 
@@ -367,10 +367,10 @@ async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -
                                          "no comments")
     _check_poster(ctx, user)
     text = posting.check_text(req.text.strip(), max_chars=ctx.cfg.limits.max_text_chars, field="text")
-    verdict = _screen(ctx, user, a, {"text": text})
     if reply_to is not None and (parent is None or parent.post_id != row.post_id or not (
             parent.status == "visible" or (parent.status == "held" and parent.user_id == user.user_id))):
         raise ContractError("not_found", f"no comment {req.reply_to} on post {req.post_id}")
+    verdict = _screen(ctx, user, a, {"text": text})  # (last of the refusals: a block costs credit)
     now = ctx.now_ms()
     wait = message_bucket(ctx, user).take(now / 1000)
     if wait > 0:

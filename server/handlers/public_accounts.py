@@ -24,10 +24,10 @@ from governance.ids import new_account_id
 from protocol import events as ev
 from protocol.enums import SubjectType
 from protocol.errors import ContractError
-from server.claims import FieldClaim
+from server.claims import FieldClaim, turn
 from server.fanout import publish, publish_many
 from server.handlers import handler
-from server.handlers.common import commit, record_penalized
+from server.handlers.common import commit, record_penalized, still_active
 from server.handlers.screening import Screened, checked, record_blocked
 from server.state import Account, User
 from server.storage import changes as ch
@@ -442,11 +442,17 @@ class AccountClaim:
 
 @handler("set_editor")
 async def set_editor(ctx: Context, sess: Session, req: rq.SetEditor, enc: Encoding) -> None:
-    user = sess.me
+    async with turn(("editor", req.account_id, req.user_id)):  # (see claims.turn)
+        await _set_editor(ctx, sess.me, req)
+
+
+async def _set_editor(ctx: Context, user: User, req: rq.SetEditor) -> None:
+    still_active(user)  # (a turn may have been waited for)
     a = managed_account(ctx, user, req.account_id, owner_only=True)
     uid = req.user_id
     target = ctx.state.users.get(uid)
-    if target is None or not target.active:
+    # An editor blacklisted meanwhile can still be taken off (keeping no seat), not made one.
+    if target is None or (req.on and not target.active):
         raise ContractError("not_found", f"no user {uid}")
     if uid == a.owner_id:
         raise ContractError("bad_request", "the owner cannot be an editor of their own account")
@@ -472,7 +478,7 @@ async def set_editor(ctx: Context, sess: Session, req: rq.SetEditor, enc: Encodi
             a.editors.add(uid)
             target.add_managed(a.account_id)
 
-    await commit(ctx, ch.SetEditor(a.account_id, uid, req.on, ctx.now_ms()),
+    await commit(ctx, ch.SetEditor(a.account_id, uid, req.on, ctx.now_ms(), cap if req.on else None),
                  audit=audit(ctx, user, "set_editor", a, user_id=uid, on=req.on), undo=undo)
     # [ext] Stored: the editor (their my_accounts has changed) and the owner's connections, at once.
     owner = ctx.state.users.get(a.owner_id)
@@ -491,22 +497,25 @@ def _follow(a: Account, user: User, on: bool) -> None:
         a.online.difference_update(user.sessions)
 
 
-async def _subscription(ctx: Context, user: User, a: Account, on: bool) -> None:
-    if on == (user.user_id in a.subscribers):
-        return
-    _follow(a, user, on)
-    await commit(ctx, ch.SetSubscription(a.account_id, user.user_id, on, ctx.now_ms()),
-                 undo=lambda: _follow(a, user, not on))
+async def _subscription(ctx: Context, user: User, aid: str, on: bool) -> None:
+    async with turn(("subscription", aid, user.user_id)):  # (see claims.turn)
+        still_active(user)
+        a = open_account(ctx, aid) if on else find_account(ctx, aid)
+        if on == (user.user_id in a.subscribers):
+            return
+        _follow(a, user, on)
+        await commit(ctx, ch.SetSubscription(a.account_id, user.user_id, on, ctx.now_ms()),
+                     undo=lambda: _follow(a, user, not on))
 
 
 @handler("subscribe")
 async def subscribe(ctx: Context, sess: Session, req: rq.Subscribe, enc: Encoding) -> None:
-    await _subscription(ctx, sess.me, open_account(ctx, req.account_id), True)
+    await _subscription(ctx, sess.me, req.account_id, True)
 
 
 @handler("unsubscribe")
 async def unsubscribe(ctx: Context, sess: Session, req: rq.Unsubscribe, enc: Encoding) -> None:
-    await _subscription(ctx, sess.me, find_account(ctx, req.account_id), False)
+    await _subscription(ctx, sess.me, req.account_id, False)
 
 
 @handler("my_subscriptions")

@@ -923,12 +923,24 @@ class AddAccountCredit(Change):
 
 @dataclass(frozen=True, slots=True)
 class SetEditor(Change):
-    """Make ``user_id`` an editor of the account (``on``) or not."""
+    """Make ``user_id`` an editor of the account (``on``) or not.
+
+    ``max_editors``, with ``on``: the store counts the account's editors in the change's
+    transaction and refuses with ``conflict`` at the cap, as the handler does in memory (on
+    PostgreSQL under a transaction-level advisory lock on the account). Memory can count one
+    too few: an editor's cancellation takes them off every account before its write, and
+    puts them back if that write is refused, by which time their seat may have been given."""
 
     account_id: str
     user_id: str
     on: bool
     ts: int
+    max_editors: int | None = None
+
+    def refuse(self, editors: int) -> None:
+        """Raise ``conflict`` if one more editor on top of ``editors`` passes the cap."""
+        if self.max_editors is not None and editors >= self.max_editors:
+            raise ContractError("conflict", f"an account has at most {self.max_editors} editors")
 
 
 @dataclass(frozen=True, slots=True)

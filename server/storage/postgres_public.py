@@ -41,6 +41,7 @@ from server.storage.public import (
 # this reply for it and then finds the parent gone)
 _REPLY_PARENT = numbered(REPLY_PARENT) + " FOR SHARE"
 LOCK_SUBJECT = 0x5147_00A1  # advisory-lock namespace: one public-account subject
+LOCK_EDITORS = 0x5147_00A2  # (LOCK_EDITORS, hashtext(account_id)): one account's editors, see SetEditor
 
 
 def _subject_lock_key(subject_key: str) -> int:
@@ -117,6 +118,10 @@ async def _add_account_credit(db: Conn, a: c.AddAccountCredit) -> None:
 async def _set_editor(db: Conn, e: c.SetEditor) -> None:
     if e.on:
         await _active_user(db, e.user_id, "not_found", f"no user {e.user_id}")
+        if e.max_editors is not None:
+            await db.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", LOCK_EDITORS, e.account_id)
+            e.refuse(await db.fetchval("SELECT COUNT(*) FROM account_editors WHERE account_id = $1 AND user_id <> $2",
+                                       e.account_id, e.user_id))
         await db.execute("INSERT INTO account_editors (account_id, user_id, added_at) VALUES ($1, $2, $3)"
                          " ON CONFLICT (account_id, user_id) DO NOTHING", e.account_id, e.user_id, e.ts)
     else:

@@ -108,6 +108,11 @@ async def _add_account_credit(db: aiosqlite.Connection, a: c.AddAccountCredit) -
 async def _set_editor(db: aiosqlite.Connection, e: c.SetEditor) -> None:
     if e.on:
         await _active_user(db, e.user_id, "not_found", f"no user {e.user_id}")
+        if e.max_editors is not None:  # (the single writer counts in the change's transaction)
+            [(n,)] = list(await db.execute_fetchall(
+                "SELECT COUNT(*) FROM account_editors WHERE account_id = ? AND user_id <> ?",
+                (e.account_id, e.user_id)))
+            e.refuse(int(n))
         await db.execute("INSERT INTO account_editors (account_id, user_id, added_at) VALUES (?, ?, ?)"
                          " ON CONFLICT (account_id, user_id) DO NOTHING", (e.account_id, e.user_id, e.ts))
     else:

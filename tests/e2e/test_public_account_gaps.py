@@ -103,6 +103,24 @@ async def test_owner_closes_accounts_before_cancelling_and_editors_and_fans_leav
     await fan.close()
 
 
+async def test_a_blacklisted_editor_can_be_taken_off_and_frees_the_seat(srv):
+    """A blacklist leaves the person an editor (their seat and role come back if it is lifted),
+    but the owner can take them off at once; nobody blacklisted can be made one."""
+    owner = await srv.user(verify_id=True)
+    bad, other, spare = [await srv.user(verify_id=True) for _ in range(3)]
+    aid = await new_account(owner, "Tea Stall")
+    for c in (bad, other):
+        await owner.request("set_editor", account_id=aid, user_id=c.user_id, on=True)
+    code_, out, err = await srv.admin("blacklist", bad.username, "--reason", "诈骗")
+    assert code_ == 0, (out, err)
+    assert code(await owner.call("set_editor", account_id=aid, user_id=spare.user_id, on=True)) == "conflict"
+    await owner.request("set_editor", account_id=aid, user_id=bad.user_id, on=False)
+    assert srv.db_rows("SELECT COUNT(*) FROM account_editors WHERE user_id = ?", bad.user_id) == [(0,)]
+    assert code(await owner.call("set_editor", account_id=aid, user_id=bad.user_id, on=True)) == "not_found"
+    await owner.request("set_editor", account_id=aid, user_id=spare.user_id, on=True)  # the freed seat
+    await close_all(owner, other, spare)
+
+
 async def test_a_cancelled_user_never_runs_edits_or_follows_an_account(srv):
     """delete_account races create_account (same user, another connection) and set_editor/subscribe
     naming the cancelling user: either the cancellation is refused (it owns the new account) or the

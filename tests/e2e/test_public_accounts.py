@@ -277,6 +277,30 @@ async def restart_client(srv, c):
     return n
 
 
+async def test_a_bad_reply_is_refused_before_screening_and_a_closed_accounts_held_post_stays_unseen(srv):
+    """A comment naming no comment to reply to is ``not_found`` before its text is screened (a
+    blocked word there must not cost credit nor be recorded); once an account is closed, a reader
+    who does not manage it still gets ``not_found`` for its held post, not a ``forbidden`` that
+    would tell them it exists."""
+    owner = await srv.user(verify_id=True)
+    fan = await srv.user()
+    aid = await new_account(owner, "Closing Soon")
+    held = (await owner.request("publish", account_id=aid, title="周末", body="有人组织集会"))["post_id"]
+    shown = (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
+    first = (await fan.request("comment", post_id=shown, text="好"))["comment_id"]
+    nowhere = str(int(first) + 1000)
+    assert code(await fan.call("comment", post_id=shown, text="去赌场", reply_to=nowhere)) == "not_found"
+    assert code(await fan.call("comment", post_id=shown, text="去赌场")) == "content_blocked"
+    assert await recorded(srv, {"content_blocked"})  # (written after the reply: the later one waited for)
+    assert srv.db_rows("SELECT COUNT(*) FROM audit WHERE action = 'content_blocked'") == [(1,)]
+    await owner.request("close_account", account_id=aid)
+    assert code(await fan.call("read_post", post_id=held)) == "not_found"
+    assert code(await fan.call("comments", post_id=held)) == "not_found"
+    assert code(await fan.call("read_post", post_id=shown)) == "forbidden"
+    assert code(await owner.call("read_post", post_id=held)) == "forbidden"
+    await close_all(owner, fan)
+
+
 async def test_post_text_is_screened(srv):
     owner = await srv.user(verify_id=True)
     fan = await srv.user()

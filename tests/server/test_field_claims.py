@@ -16,7 +16,7 @@ import pytest
 
 from client_demo.client import Client
 from server.app import App
-from server.claims import FieldClaim
+from server.claims import FieldClaim, turn
 from server.handlers.public_accounts import AccountClaim
 from server.state import Account
 from tests.server.test_group_ids import registered
@@ -151,3 +151,33 @@ async def test_a_cancelled_waiter_does_not_undo_a_write_the_store_carries_out(ap
     assert user.display_name == "丙" and undone == []
     assert (await c.request("me"))["display_name"] == "丙"
     await c.close()
+
+
+async def test_a_turn_is_waited_for_per_key_and_released_on_failure() -> None:
+    """claims.turn: a second block of one key starts only once the first has ended, however it
+    ended (here by an error); another key does not wait."""
+    order: list[str] = []
+    gate = asyncio.Event()
+
+    async def first() -> None:
+        async with turn(("sub", "a", "u")):
+            order.append("first in")
+            await gate.wait()
+            order.append("first out")
+            raise RuntimeError("its write was refused")
+
+    async def second(key: tuple[str, ...], name: str) -> None:
+        async with turn(key):
+            order.append(name)
+
+    one = asyncio.ensure_future(first())
+    await asyncio.sleep(0)
+    waiting = asyncio.ensure_future(second(("sub", "a", "u"), "second"))
+    await second(("sub", "a", "v"), "other key")
+    await asyncio.sleep(0.01)
+    assert order == ["first in", "other key"]
+    gate.set()
+    with pytest.raises(RuntimeError):
+        await one
+    await waiting
+    assert order == ["first in", "other key", "first out", "second"]

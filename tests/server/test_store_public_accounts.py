@@ -258,3 +258,22 @@ async def test_a_reply_to_a_comment_hidden_since_it_was_read_is_refused(open_sto
         assert err.value.code == "not_found"
     assert [r.comment_id for r in await store.post_comments(p1, None, 10, "u0", True)] == sorted(
         [c1, mine, mine + 1], reverse=True)
+
+
+async def test_editors_set_by_two_writers_at_once_stop_at_the_cap(open_store):
+    """``SetEditor`` with ``max_editors`` counts the account's editors in its transaction (on
+    PostgreSQL under a lock on the account, two writers at once): memory can count one too few
+    while an editor's refused cancellation puts them back."""
+    a = await open_store()
+    await _people(a, 7)
+    b = await open_store() if "Postgres" in type(a).__name__ else a
+    await a.apply(_account("100000001", "u0", "Tea"))
+    await a.apply(ch.SetEditor("100000001", "u1", True, 2, max_editors=3))
+    ups = [(a if i % 2 else b).apply(ch.SetEditor("100000001", f"u{i}", True, 3, max_editors=3)) for i in range(2, 7)]
+    results = await asyncio.gather(*ups, return_exceptions=True)
+    assert sum(isinstance(r, list) for r in results) == 2
+    assert {r.code for r in results if not isinstance(r, list)} == {"conflict"}
+    state = await a.load_state(10, 7)
+    assert len(state.accounts["100000001"].editors) == 3
+    [editor] = sorted(state.accounts["100000001"].editors)[:1]
+    await a.apply(ch.SetEditor("100000001", editor, True, 4, max_editors=3))  # one of the three already
