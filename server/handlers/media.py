@@ -64,10 +64,8 @@ MAX_NAME_CHARS = 255
 def attachments_for(ctx: Context, user: User, media_ids: list[str]) -> list[ev.AttachmentObj]:
     """The attachment objects (without ``url``) for ``media_ids``, each a finished upload of ``user``'s;
     ``bad_request`` naming the first that is not, ``content_blocked`` one whose file a ``block`` list
-    names now (added since the upload). Synchronous, from memory.
-
-    Marks each as attached now (in the same step as the check), so the cleanup leaves
-    it alone while the message or post that carries it is on its way to the store.
+    names now (added since the upload). Synchronous, from memory: the caller marks them with
+    :func:`mark_attached` once the message or post is accepted, with no await since this check.
     """
     index = ctx.state.media
     entries = []
@@ -79,13 +77,20 @@ def attachments_for(ctx: Context, user: User, media_ids: list[str]) -> list[ev.A
         if listed is not None and listed.action is Action.BLOCK:  # put on a list since it was uploaded
             raise ContractError("content_blocked", f"{media_id} is on a list of prohibited files ({listed.category})")
         entries.append(e)
-    now = ctx.now_ms()
-    out = []
-    for e in entries:
-        e.last_used, e.attached = now, True
-        out.append(ev.AttachmentObj(media_id=e.media_id, kind=e.kind, mime=e.mime,  # type: ignore[arg-type]
-                                    size=e.size, name=e.name, width=e.width, height=e.height))
-    return out
+    return [ev.AttachmentObj(media_id=e.media_id, kind=e.kind, mime=e.mime,  # type: ignore[arg-type]
+                             size=e.size, name=e.name, width=e.width, height=e.height) for e in entries]
+
+
+def mark_attached(ctx: Context, attachments: list[ev.AttachmentObj], now: int) -> None:
+    """Mark the uploads of an accepted message or post as attached, in the same step as
+    :func:`attachments_for`'s check and after every refusal (a send or publish refused marks
+    nothing): the cleanup leaves them alone, and ``delete_upload`` refuses them, while what
+    carries them is on its way to the store."""
+    index = ctx.state.media
+    for a in attachments:
+        e = index.get(a.media_id)
+        if e is not None:
+            e.last_used, e.attached = now, True
 
 
 def signed_url(ctx: Context, media_id: str) -> str:
@@ -350,8 +355,10 @@ async def media_url(ctx: Context, sess: Session, req: rq.MediaUrl, enc: Encoding
         raise ContractError("not_found", f"message {req.seq} carries no such media")
     if not await ctx.store.media_in_message(g.group_id, req.seq, req.media_id):
         raise ContractError("not_found", f"message {req.seq} carries no media {req.media_id}")
-    # The read awaited: check again that the group is still open (not dissolved or closed
-    # meanwhile) and that they are still a member who may see that message.
+    # The read awaited: check again that the caller's account is still open (not blacklisted or
+    # cancelled meanwhile), the group too (not dissolved or closed), and that they are still a
+    # member who may see that message.
+    still_active(user)
     g = live_group(ctx, req.group_id)
     m = member_of(g, user)
     if req.seq <= m.joined_seq:

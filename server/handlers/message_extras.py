@@ -113,9 +113,12 @@ def check_extras(ctx: Context, g: Group, m: Member, user: User, req: rq.Send, no
 
 
 def claim(ctx: Context, g: Group, extras: Extras, now: int) -> None:
-    """Count an accepted message's ``mention_all`` against the group's limit (checked by :func:`check_extras`)."""
+    """Count an accepted message's ``mention_all`` against the group's limit and mark its
+    uploads attached (both checked by :func:`check_extras`, with no await since)."""
     if extras.mention_all:
         ctx.mention_all_per_group.hit(g.group_id, now / 1000)
+    if extras.attachments:
+        media.mark_attached(ctx, extras.attachments, now)
 
 
 def with_urls(ctx: Context, attachments: list[ev.AttachmentObj] | None) -> list[ev.AttachmentObj] | None:

@@ -30,7 +30,7 @@ from server.fanout import publish, publish_many
 from server.handlers import handler
 from server.handlers.accounts import message_bucket
 from server.handlers.common import commit, still_active
-from server.handlers.media import attachments_for, signed_url
+from server.handlers.media import attachments_for, mark_attached, signed_url
 from server.handlers.public_accounts import audit, find_account, level_of, managed_account, record_hit
 from server.handlers.screening import checked
 from server.state import Account, User
@@ -283,9 +283,10 @@ async def publish_post(ctx: Context, sess: Session, req: rq.Publish, enc: Encodi
         mode = CommentsMode.CLOSED  # this credit level may not carry comments (P6)
     verdict = _screen(ctx, user, a, {"title": title, "body": body})
     held = verdict is not None and verdict.action is Action.REVIEW
-    # The publishing interval is checked above and claimed here, with no await in between.
+    # The publishing interval and the uploads are checked above and claimed here, with no await in between.
     last = a.last_post_at
     a.last_post_at = now
+    mark_attached(ctx, attachments, now)
 
     def undo() -> None:
         if a.last_post_at == now:

@@ -79,16 +79,22 @@ STORE_ID = "SELECT value FROM vault_secrets WHERE name = 'store_id'"
 # When the database was made: its first schema migration (a backup restores it with the rest).
 STORE_CREATED = "SELECT min(applied_at) FROM schema_migrations"
 
-# Is the media carried by a message nobody deleted and that was delivered, or by a post
-# neither deleted by its account nor removed by an operator, and shown to everyone (not held for
-# the platform's review, nor rejected by it)? A signed URL is a capability: whoever holds one may
-# use it, and the request names nobody, so a file is served only while everyone may see what
-# carries it. A held post's managers get URLs with it; those work once the post is released.
+# Is the media carried by a message nobody deleted and that was delivered, in a group neither
+# dissolved nor closed, or by a post neither deleted by its account nor removed by an operator,
+# shown to everyone (not held for the platform's review, nor rejected by it), on an account not
+# closed? A signed URL is a capability: whoever holds one may use it, and the request names
+# nobody, so a file is served only while everyone may see what carries it (a closed group's
+# history and a closed account's posts are read by nobody). A held post's managers get URLs
+# with it; those work once the post is released.
 LIVE = (
     "SELECT 1 FROM message_media mm JOIN messages m ON m.group_id = mm.group_id AND m.seq = mm.seq"
+    " JOIN groups g ON g.group_id = mm.group_id"
     " WHERE mm.media_id = ? AND m.deleted_at IS NULL AND m.held = 0"
+    " AND g.dissolved_at IS NULL AND g.closed_at IS NULL"
     " UNION ALL SELECT 1 FROM post_media pm JOIN posts p ON p.post_id = pm.post_id"
+    " JOIN accounts a ON a.account_id = p.account_id"
     " WHERE pm.media_id = ? AND p.deleted_at IS NULL AND p.removed_at IS NULL AND p.held = 0"
+    " AND a.closed_at IS NULL"
     " LIMIT 1"
 )
 # Does this delivered, undeleted message carry this media?

@@ -536,6 +536,53 @@ async def test_signed_urls_media_url_and_deleted_messages(make_server):
     await close_all(owner, member, outsider, late)
 
 
+async def test_files_of_a_closed_group_or_account_are_no_longer_served(make_server):
+    """A signed URL handed out before a group is dissolved or an account closed stops working then,
+    not only when it expires: nobody may read what carries the file any more."""
+    server = make_server(FAST_MEDIA)
+    owner, gid, [member] = await group_of(server)
+    mid = (await upload(owner, png(3, 3), "image/png"))["media_id"]
+    await owner.request("send", group_id=gid, text="look", attachments=[mid])
+    url = (await member.next_event("message"))["attachments"][0]["url"]
+    assert get(server, url).status_code == 200
+    await owner.request("dissolve_group", group_id=gid)
+    assert get(server, url).status_code == 404
+
+    writer = await server.user(verify_id=True)
+    shown = (await upload(writer, png(5, 5), "image/png"))["media_id"]
+    aid = (await writer.request("create_account", name="图文号", category="culture", intro="",
+                                subject_type="individual"))["account_id"]
+    post = await writer.request("publish", account_id=aid, title="t", body="b", attachments=[shown])
+    post_url = (await member.request("read_post", post_id=post["post_id"]))["attachments"][0]["url"]
+    assert get(server, post_url).status_code == 200
+    await writer.request("close_account", account_id=aid)
+    assert get(server, post_url).status_code == 404
+    await close_all(owner, member, writer)
+
+
+async def test_a_refused_send_or_publish_leaves_its_uploads_unattached(tmp_path, make_server):
+    """Uploads named by a send or publish that is refused (here by the content filter) are not
+    marked attached: the owner can still delete them at once, and the cleanup may take them."""
+    d = tmp_path / "srv"
+    d.mkdir()
+    (d / "block.txt").write_text("赌场\n", encoding="utf-8")
+    server = make_server(FAST_MEDIA + '[[content.lists]]\ncategory = "gambling"\npath = "block.txt"\n'
+                                      'action = "block"\n')
+    owner = await server.user(verify_id=True)
+    gid = await open_group(owner)
+    mid = (await upload(owner, png(3, 3), "image/png"))["media_id"]
+    assert code(await owner.call("send", group_id=gid, text="去赌场", attachments=[mid])) == "content_blocked"
+    aid = (await owner.request("create_account", name="图文号", category="culture", intro="",
+                               subject_type="individual"))["account_id"]
+    assert code(await owner.call("publish", account_id=aid, title="赌场", body="b",
+                                 attachments=[mid])) == "content_blocked"
+    assert code(await owner.call("delete_upload", media_id=mid)) == "ok"
+    kept = (await upload(owner, png(4, 4), "image/png"))["media_id"]
+    await owner.request("send", group_id=gid, text="look", attachments=[kept])
+    assert code(await owner.call("delete_upload", media_id=kept)) == "conflict"  # an accepted send marks it
+    await close_all(owner)
+
+
 async def test_media_url_refused_when_the_group_goes_during_its_read(make_server):
     """media_url reads the store; a group dissolved during that read gives no URL afterwards."""
     server = make_server(FAST_MEDIA)
