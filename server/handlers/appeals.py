@@ -60,6 +60,10 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
         raise ContractError("not_found", f"no sanction {sid} against you or a group you own")
     if row["kind"] == "close_group":
         raise ContractError("forbidden", "closing a group is final and cannot be appealed")
+    if row["target_type"] == "group" and ctx.state.groups[row["target_id"]].closed_at is not None:
+        # (Its earlier sanctions too: lifting one would change nothing, the closing stands.)
+        raise ContractError("forbidden", f"group {row['target_id']} is closed, which is final: its sanctions "
+                                         "cannot be appealed")
     now = ctx.now_ms()
     if _ended(row, now):
         raise ContractError("conflict", f"sanction {sid} has already ended")

@@ -69,9 +69,20 @@ def _target(ctx: Context, g: Group, uid: str) -> tuple[User, Member]:
     return user, m
 
 
-def _targeted(ctx: Context, sess: Session, gid: str, uid: str, op: str) -> tuple[Group, User, User, Member]:
-    """The common start of an op on one member: the group, the actor, the target; permission checked."""
+async def _targeted(ctx: Context, sess: Session, gid: str, uid: str, op: str) -> tuple[Group, User, User, Member]:
+    """The common start of an op on one member: the group, the actor, the target; permission checked.
+
+    A change of a target whose join is still on its way to the store (a mute, a role, the
+    ownership) is made once that join is decided: on the member it made, or ``not_found`` if it
+    was refused (the change would be told to the group and recorded for someone who never was a
+    member, and memory would keep it on a membership the store does not have). The only await;
+    everything is looked up again after it. A kick does not wait: it takes the claimed membership
+    back at once, and the store removes the row after the join's write, whatever became of it."""
     g = live_group(ctx, gid)
+    if op != "kick" and (pending := g.members.get(uid)) is not None and pending.pending is not None:
+        await settled_member(g, uid)
+        still_active(sess.me)
+        g = live_group(ctx, gid)
     actor = sess.me
     role = _actor_role(ctx, g, actor)
     target, m = _target(ctx, g, uid)
@@ -206,7 +217,7 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
 # -- acting on members --------------------------------------------------------------
 @handler("kick")
 async def kick(ctx: Context, sess: Session, req: rq.Kick, enc: Encoding) -> None:
-    g, actor, target, _ = _targeted(ctx, sess, req.group_id, req.user_id, "kick")
+    g, actor, target, _ = await _targeted(ctx, sess, req.group_id, req.user_id, "kick")
     kicked_sessions = set(target.sessions)
     await remove(ctx, g, target.user_id, "kick", actor.user_id, audit=_audit(ctx, actor, "kick", g, target.user_id))
     publish(g.online | kicked_sessions,
@@ -216,7 +227,7 @@ async def kick(ctx: Context, sess: Session, req: rq.Kick, enc: Encoding) -> None
 @handler("mute")
 async def mute(ctx: Context, sess: Session, req: rq.Mute, enc: Encoding) -> None:
     seconds = moderation.check_mute_seconds(req.seconds)
-    g, actor, target, m = _targeted(ctx, sess, req.group_id, req.user_id, "mute")
+    g, actor, target, m = await _targeted(ctx, sess, req.group_id, req.user_id, "mute")
     uid = target.user_id
     until = ctx.now_ms() + seconds * 1000 if seconds else 0
     claim = FieldClaim(m, {"muted_until": until})
@@ -255,7 +266,7 @@ async def mute_all(ctx: Context, sess: Session, req: rq.MuteAll, enc: Encoding) 
 @handler("set_role")
 async def set_role(ctx: Context, sess: Session, req: rq.SetRole, enc: Encoding) -> None:
     new_role = perm.check_new_role(req.role)
-    g, actor, target, m = _targeted(ctx, sess, req.group_id, req.user_id, "set_role")
+    g, actor, target, m = await _targeted(ctx, sess, req.group_id, req.user_id, "set_role")
     if m.role == new_role:
         return
     max_admins = None
@@ -277,7 +288,7 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
     and that the new owner's caps hold: the groups they own, and the group's member and admin
     caps at their level (a join admitted meanwhile is checked against the new owner's cap,
     which memory holds from the claim on)."""
-    g, actor, new_owner, m = _targeted(ctx, sess, req.group_id, req.user_id, "transfer_owner")
+    g, actor, new_owner, m = await _targeted(ctx, sess, req.group_id, req.user_id, "transfer_owner")
     now = ctx.now_ms()
     posting.check_keeps_owner("handed on", own_suspension(ctx, g), now, "sanction")
     posting.check_can_own(owned=owned_count(ctx, new_owner),

@@ -328,6 +328,17 @@ async def test_close_group_and_unknown_sanctions_cannot_be_lifted(server):
     assert "final" in err
 
 
+async def test_a_closed_groups_earlier_sanctions_cannot_be_appealed(server):
+    """Closing is final: a suspension issued before it is no longer appealable either (upholding it
+    would tell the owner the sanction is lifted, on a group that stays closed)."""
+    owner, gid, _ = await setup_group(server)
+    await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "spam")
+    row = await one_sanction(server, "suspend_group", "--group", gid)
+    await server.admin("close-group", gid, "--reason", "赌博")
+    refused = await owner.call("appeal", sanction_id=row["id"], text="不公平")
+    assert refused["code"] == "forbidden" and "closed" in refused["reason"]
+
+
 async def test_appeal_queued_and_upheld_lifts_the_sanction(server):
     owner, gid, [m] = await setup_group(server)
     await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "spam")

@@ -343,6 +343,8 @@ async def test_reports_and_resolution(server):
     r2 = await witness.request("report", target_type="user", user_id=spammer.user_id, reason="spammer")
     r3 = await witness.request("report", target_type="group", group_id=gid, reason="bad group")
     assert len({r1["report_id"], r2["report_id"], r3["report_id"]}) == 3
+    for target in ("message", "user", "group", "account", "post", "comment"):  # each without what it needs
+        assert (await witness.call("report", target_type=target, reason="x"))["code"] == "bad_request", target
     assert (await witness.call("report", target_type="message", group_id=gid, reason="x"))["code"] == "bad_request"
     assert (await witness.call("report", target_type="user", user_id="u_nobody", reason="x"))["code"] == "not_found"
     assert (await witness.call("report", target_type="planet", reason="x"))["code"] == "bad_request"

@@ -474,6 +474,44 @@ async def test_no_message_from_a_member_whose_join_is_being_stored(make_server):
     assert srv.db_rows("SELECT sender_id, text FROM messages WHERE group_id = ?", gid) == [(joiner.user_id, "我也在")]
 
 
+async def test_a_mute_of_a_join_in_flight_waits_for_it_and_fails_if_it_is_refused(make_server):
+    """A manager changing someone whose join is still on its way to the store (a mute, a role)
+    acts on the join's outcome: refused, the mute answers ``not_found`` and nothing is told or
+    recorded (they were never a member); stored, the mute stands."""
+    srv = make_server()
+    owner, joiner, watcher = await srv.user(), await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    await watcher.request("join_group", group_id=gid)
+    refuse_rows(srv, "no_joiner", "members", f"NEW.user_id = '{joiner.user_id}'", f"user_id <> '{joiner.user_id}'")
+
+    async def claimed() -> bool:
+        listed = (await owner.request("members", group_id=gid))["members"]
+        return joiner.user_id in [m["user_id"] for m in listed]
+
+    async with writes_held(srv, "members"):
+        joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
+        await until(claimed, timeout=2)
+        muting = asyncio.ensure_future(owner.call("mute", group_id=gid, user_id=joiner.user_id, seconds=600))
+        promoting = asyncio.ensure_future(owner.call("set_role", group_id=gid, user_id=joiner.user_id,
+                                                     role="admin"))
+        await asyncio.sleep(0.2)
+        assert not muting.done() and not promoting.done()  # waiting for the join's outcome
+    assert ok_or_code(await joining) == "internal"
+    assert ok_or_code(await muting) == "not_found"
+    assert ok_or_code(await promoting) == "not_found"
+    assert srv.db_rows("SELECT COUNT(*) FROM audit WHERE action IN ('mute', 'set_role')") == [(0,)]
+    assert {"member_muted", "role_changed"}.isdisjoint(e.get("ev") for e in watcher.drain_events())
+    srv.db_rows("ALTER TABLE members DROP CONSTRAINT no_joiner" if srv.backend == "postgresql"
+                else "DROP TRIGGER no_joiner")
+    async with writes_held(srv, "members"):
+        joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
+        await until(claimed, timeout=2)
+        muting = asyncio.ensure_future(owner.call("mute", group_id=gid, user_id=joiner.user_id, seconds=600))
+        await asyncio.sleep(0.2)
+    assert ok_or_code(await joining) == "ok" and ok_or_code(await muting) == "ok"
+    assert srv.db_rows("SELECT muted_until > 0 FROM members WHERE user_id = ?", joiner.user_id) == [(True,)]
+
+
 def refuse_rows(srv, name: str, table: str, sqlite_when: str, pg_check: str) -> None:
     """The database refuses some rows of ``table``, as a failing disk would refuse the write."""
     if srv.backend == "postgresql":
