@@ -8,6 +8,8 @@ Signatures (callers rely on these; keyword arguments with defaults may be added)
   code is one per organisation.
 - ``normalize_name(name: str) -> str``: NFKC + casefold, whitespace and invisible format
   characters removed: the key under which two account names are "the same name".
+- ``is_stand_in_name(name: str) -> bool``: whether ``name`` reads as the ``公众号 <id>``
+  an account shows while its own name is held (not available to anyone).
 - ``reserved_hit(name: str, reserved: Iterable[str]) -> str | None``: the first reserved
   name that equals or is contained in ``name`` (both normalized), else ``None``.
 - ``account_level(score: int, levels: Sequence[AccountLevel] = DEFAULT_ACCOUNT_LEVELS) -> int``:
@@ -37,6 +39,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from governance.shown_text import neutral
 from governance.tiers import CreditLevel, credit_level
 from protocol.errors import ContractError
 
@@ -65,6 +68,7 @@ __all__ = [
     "normalize_name",
     "org_check_char",
     "publish_interval_seconds",
+    "is_stand_in_name",
     "reserved_hit",
     "shown_labels",
 ]
@@ -139,6 +143,16 @@ def normalize_name(name: str) -> str:
     """
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
     return "".join(c for c in folded if not c.isspace() and unicodedata.category(c) != "Cf")
+
+
+def is_stand_in_name(name: str) -> bool:
+    """Whether ``name`` reads as the stand-in an account shows while its own name is held or
+    removed (``governance.shown_text.neutral``: ``公众号 <account id>``), ignoring case, width and
+    spaces. No account may choose it: it would show the same name as the account it stands for
+    (the stand-in's key keeps its space, so the unique key alone does not keep them apart)."""
+    key = normalize_name(name)
+    stem = normalize_name(neutral("account_name", account_id=""))
+    return key.startswith(stem) and key[len(stem):].isascii() and key[len(stem):].isdigit()
 
 
 def reserved_hit(name: str, reserved: Iterable[str]) -> str | None:

@@ -187,6 +187,9 @@ def _name(ctx: Context, raw: str, hits: Hits) -> tuple[str, str]:
     if not key:
         raise ContractError("bad_request", "name needs at least one visible character", field="name")
     _unreserved(ctx, name, "name")
+    if policy.is_stand_in_name(name):
+        raise ContractError("forbidden", f"name: {shown_text.neutral('account_name', account_id='<id>')!r} is how the "
+                                         "platform shows an account whose name is under review; not available")
     hits.screen(name, "name")
     return name, key
 

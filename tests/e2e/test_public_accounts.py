@@ -301,6 +301,16 @@ async def test_a_bad_reply_is_refused_before_screening_and_a_closed_accounts_hel
     await close_all(owner, fan)
 
 
+async def test_nobody_may_take_the_name_a_held_account_shows(srv):
+    owner = await srv.user(verify_id=True)
+    refused = await owner.call("create_account", name="公众号 123456789", category="culture", intro="",
+                               subject_type="individual")
+    assert code(refused) == "forbidden" and "under review" in refused["reason"]
+    aid = await new_account(owner, "Own Name")
+    assert code(await owner.call("update_account", account_id=aid, name="公众号１２３")) == "forbidden"
+    await close_all(owner)
+
+
 async def test_post_text_is_screened(srv):
     owner = await srv.user(verify_id=True)
     fan = await srv.user()

@@ -14,6 +14,7 @@ from governance.public_accounts import (
     account_level,
     check_org_code,
     check_publish,
+    is_stand_in_name,
     may_open_comments,
     normalize_name,
     org_check_char,
@@ -113,6 +114,16 @@ def test_any_single_substitution_is_caught(code, pos, c):
 )
 def test_normalize_name_ignores_case_width_and_spaces(a, b):
     assert normalize_name(a) == normalize_name(b)
+
+
+@pytest.mark.parametrize(("name", "stand_in"), [
+    ("公众号 123456789", True), ("公众号123456789", True), ("公众号　１２３", True), (" 公众号 7 ", True),
+    ("公众号", False), ("公众号 12a", False), ("我的公众号 123", False), ("公众号 ١٢٣", False), ("Tea", False),
+])
+def test_the_stand_in_of_a_held_name_is_not_available(name, stand_in):
+    """``公众号 <id>`` is what an account shows while its name is held: however it is spaced or
+    written (full width), nobody may choose it, or two accounts would show one name."""
+    assert is_stand_in_name(name) is stand_in
 
 
 def test_a_name_with_something_visible_has_a_key():
