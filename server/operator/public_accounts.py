@@ -303,6 +303,14 @@ async def close_account(app: Context, args: dict[str, Any]) -> Result:
 @command("license-account")
 async def license_account(app: Context, args: dict[str, Any]) -> Result:
     a = _live(account_of(app, args))
+    # One licence change at a time per account, from reading its labels until the write is
+    # decided: each writes the whole list, so a second one built on the first one's claim would
+    # store the first one's label even when the first one's write failed.
+    async with lock_target("account_labels", a.account_id):
+        return await _license(app, _live(a), args)
+
+
+async def _license(app: Context, a: Account, args: dict[str, Any]) -> Result:
     wanted = [label for label in GRANTABLE if args.get(label)]
     if len(wanted) != 1:
         raise OperatorError("give exactly one of --news, --government or --verified")

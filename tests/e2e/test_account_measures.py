@@ -259,6 +259,37 @@ async def test_licences_let_news_and_government_accounts_publish(srv):
     assert code(await owner.call("publish", account_id=news, title="t2", body="b")) == "forbidden"
 
 
+async def test_a_licence_waits_for_another_on_the_account_and_builds_on_what_was_stored(srv):
+    """Two licence commands on one account at once: the second waits for the first one's write and
+    builds on what was stored. Here the database refuses the first (any list with ``news``): the
+    second, built on the first one's claim, would have written ``news`` too and failed with it."""
+    owner = await srv.user(verify_id=True)
+    gov = await new_account(owner, "某区政务", category="government", subject_type="organization",
+                            org_name="某区人民政府办公室", org_code=org_code(8))
+    if srv.backend == "postgresql":
+        srv.db_rows("ALTER TABLE accounts ADD CONSTRAINT no_news CHECK (labels NOT LIKE '%news%') NOT VALID")
+    else:
+        srv.db_rows("CREATE TRIGGER no_news BEFORE UPDATE OF labels ON accounts WHEN NEW.labels LIKE '%news%'"
+                    " BEGIN SELECT RAISE(ABORT, 'no news'); END")
+
+    async def labels() -> list[str]:
+        return (await owner.request("account_info", account_id=gov))["labels"]
+
+    async def news_claimed() -> bool:
+        return "news" in await labels()
+
+    async with writes_held(srv, "accounts"):
+        first = asyncio.ensure_future(srv.admin("license-account", gov, "--news", "--reason", "许可证"))
+        await until(news_claimed, timeout=4)
+        second = asyncio.ensure_future(srv.admin("license-account", gov, "--government", "--reason", "核验"))
+        await asyncio.sleep(1.5)  # its command reaches the server meanwhile
+    assert (await first)[0] != 0
+    rc, _, err = await second
+    assert rc == 0, err
+    assert await labels() == ["organization", "government"]
+    assert srv.db_rows("SELECT labels FROM accounts WHERE account_id = ?", gov) == [('["government"]',)]
+
+
 async def test_account_credit_sets_the_level_and_what_it_allows(srv):
     owner = await srv.user(verify_id=True)
     aid = await new_account(owner, "周刊")
