@@ -341,6 +341,13 @@ async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:
 
     def undo() -> None:
         link.uses -= 1
+        # A listing meanwhile may have forgotten the link as used up, counting this use: usable
+        # again, it is known again (the store never counted the use).
+        links = ctx.state.invite_links
+        if link.code_hash not in links and moderation.link_usable(link.uses, link.max_uses, link.expires_at,
+                                                                  link.revoked, ctx.now_ms()):
+            links[link.code_hash] = link
+            g.invite_links.add(link.code_hash)
 
     rider = Rider(ch.UseInviteLink(link.code_hash, now), claim, undo)
     await admit(ctx, g, user, "invite_link", link.created_by, rider=rider, counted=True)

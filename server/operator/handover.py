@@ -180,9 +180,10 @@ def _close(h: Handover, app: Context, g: Group, why: str, actor: str, now: int, 
 
     def undo() -> None:
         g.closed_at, g.closed_reason = None, None
-        for uid in members:
-            app.state.users[uid].add_group(g.group_id)
-        g.online.update(online)
+        for uid in members:  # (their connections now: one closed meanwhile must not come back)
+            user = app.state.users[uid]
+            user.add_group(g.group_id)
+            g.online.update(user.sessions)
 
     def tell() -> None:
         publish(online, ev.GroupClosed(group_id=g.group_id, reason=why))

@@ -512,6 +512,29 @@ async def test_a_mute_of_a_join_in_flight_waits_for_it_and_fails_if_it_is_refuse
     assert srv.db_rows("SELECT muted_until > 0 FROM members WHERE user_id = ?", joiner.user_id) == [(True,)]
 
 
+async def test_a_link_listed_while_its_last_use_is_refused_works_again(make_server):
+    """A one-use link's use is claimed in memory before the join's write. A listing meanwhile
+    forgets the link as used up; when the store then refuses that join, the use was never counted
+    and the link works again (it stayed unknown until a restart: not usable, listed or revocable)."""
+    srv = make_server()
+    owner, joiner, later = await srv.user(), await srv.user(), await srv.user()
+    gid = await open_group(owner, join_policy="approval")
+    code = (await owner.request("create_invite_link", group_id=gid, max_uses=1))["code"]
+    refuse_rows(srv, "no_joiner", "members", f"NEW.user_id = '{joiner.user_id}'", f"user_id <> '{joiner.user_id}'")
+
+    async def claimed() -> bool:
+        listed = (await owner.request("members", group_id=gid))["members"]
+        return joiner.user_id in [m["user_id"] for m in listed]
+
+    async with writes_held(srv, "members"):
+        joining = asyncio.ensure_future(joiner.call("join_group", invite_code=code))
+        await until(claimed, timeout=2)
+        assert (await owner.request("invite_links", group_id=gid))["links"] == []  # used up, as memory counts
+    assert ok_or_code(await joining) == "internal"
+    assert len((await owner.request("invite_links", group_id=gid))["links"]) == 1
+    assert (await later.request("join_group", invite_code=code))["status"] == "joined"
+
+
 def refuse_rows(srv, name: str, table: str, sqlite_when: str, pg_check: str) -> None:
     """The database refuses some rows of ``table``, as a failing disk would refuse the write."""
     if srv.backend == "postgresql":
