@@ -17,6 +17,7 @@ from governance import message_rules as rules
 from governance import posting
 from protocol.enums import ReportTarget
 from protocol.errors import ContractError
+from server.claims import turn
 from server.handlers import handler
 from server.handlers.common import member_of, own_page
 from server.handlers.posts import reported_content
@@ -96,6 +97,15 @@ async def report(ctx: Context, sess: Session, req: rq.Report, enc: Encoding) -> 
     t = await _target(ctx, sess, req)
     reporter = sess.me.user_id
     kind = req.target_type
+    # One turn per reporter and target (claims.turn): a second report of the same target from
+    # another of their connections is decided once the first is stored, as its duplicate, and so
+    # costs nothing against the rate limits.
+    async with turn(("report", reporter, kind, t.group_id, t.seq, t.user_id, t.account_id, t.post_id,
+                     t.comment_id)):
+        return await _filed(ctx, reporter, kind, t, reason, detail)
+
+
+async def _filed(ctx: Context, reporter: str, kind: str, t: Target, reason: str, detail: str) -> dict[str, Any]:
     existing = await ctx.store.open_report_id(reporter, kind, t.group_id, t.seq, t.user_id, t.account_id,
                                               t.post_id, t.comment_id)
     if existing is not None:
@@ -110,9 +120,8 @@ async def report(ctx: Context, sess: Session, req: rq.Report, enc: Encoding) -> 
                             retry_after_ms=int(wait * 1000) + 1)
     normal.hit(reporter, now_mono)
     slowed.hit(reporter, now_mono)
-    # Awaited since the duplicate check: another connection of this reporter may have reported
-    # the same target meanwhile. InsertReport checks again in its transaction and answers with
-    # that report then (the rate limit's hit above stays counted).
+    # InsertReport checks again in its transaction and answers with the open report of the same
+    # target then (filed on another node meanwhile; the rate limit's hit above stays counted).
     [(report_id, duplicate)] = await ctx.store.apply(
         ch.InsertReport(reporter, kind, t.group_id, t.seq, t.user_id, reason, detail, ctx.now_ms(), t.account_id,
                         t.post_id, t.comment_id)

@@ -422,6 +422,26 @@ async def test_reports_per_hour_limit_each_reporter(make_server):
         await c.close()
 
 
+async def test_one_report_sent_twice_at_once_counts_once_against_the_limit(make_server):
+    """The same report from two connections of one reporter at once: one is filed, the other is its
+    duplicate, which costs nothing against the rate limit (here the last report allowed)."""
+    srv = make_server("reports_per_hour = 2\n")
+    reporter = await srv.user()
+    again = await srv.client()
+    await again.login(reporter.username, "password123")
+    first, target, last = await srv.user(), await srv.user(), await srv.user()
+    assert (await reporter.call("report", target_type="user", user_id=first.user_id, reason="spam"))["ok"]
+    replies = await asyncio.gather(*(c.call("report", target_type="user", user_id=target.user_id, reason="spam")
+                                     for c in (reporter, again)))
+    assert all(r["ok"] for r in replies), replies
+    assert sorted(bool(r.get("duplicate")) for r in replies) == [False, True]
+    assert replies[0]["report_id"] == replies[1]["report_id"]
+    refused = await reporter.call("report", target_type="user", user_id=last.user_id, reason="spam")
+    assert refused["code"] == "rate_limited"  # two filed: the limit is reached, not passed
+    for c in (reporter, again, first, target, last):
+        await c.close()
+
+
 async def test_a_report_left_open_too_long_is_reported_overdue(server):
     """G12 timely handling: a complaint open longer than reports.answer_within_hours (24) is flagged to
     the operator (reports --overdue, report-stats), until it is resolved."""
