@@ -121,10 +121,13 @@ class Admission:
     connection's join, an approval) waits for :meth:`decided` rather than answering before the
     store did."""
 
-    __slots__ = ("member", "_decided")
+    __slots__ = ("member", "_decided", "put_back")
 
     def __init__(self, member: Member) -> None:
         self.member = member
+        # The membership a removal refused meanwhile would have put back, had this claim not been
+        # in its place (see ``server.handlers.common.put_back``): this one's undo puts it back.
+        self.put_back: Member | None = None
         self._decided: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         member.pending = self
 

@@ -102,15 +102,43 @@ async def settled_member(g: Group, uid: str) -> Member | None:
     return m
 
 
+def take_down(users: dict[str, User], g: Group) -> set[Session]:
+    """A group dissolved or closed, in memory: its members' lists of groups and its connections no
+    longer hold it. Returns the connections it had (to tell)."""
+    online = set(g.online)
+    for uid in g.members:
+        users[uid].drop_group(g.group_id)
+    g.online.clear()
+    return online
+
+
+def bring_back(users: dict[str, User], g: Group) -> None:
+    """Undo :func:`take_down` when its write was refused: for the members the group has now, with
+    their connections now (a join refused meanwhile is not put back, a connection closed meanwhile
+    does not come back)."""
+    for uid in g.members:
+        user = users[uid]
+        user.add_group(g.group_id)
+        g.online.update(user.sessions)
+
+
 def put_back(g: Group, user: User, m: Member) -> None:
     """Undo a removal claimed in memory (a leave, a kick, a ban, an account's cancellation) whose
     write was refused: ``m`` back in ``g``, with the user's connections. Not when the user is in
-    again meanwhile (that membership stands, not this one), nor when ``m`` was an admission that
+    again meanwhile (that membership stands, not this one; while it is a join still in flight,
+    ``m`` comes back if that join is refused), nor when ``m`` was an admission that
     was refused too: its write was queued before the removal's, so it was decided first, and its
     own undo found nobody to take out. Put back, it would stay pending for good (a member who can
     neither send nor leave, and whom a join answers ``joined`` without storing anything)."""
     uid = user.user_id
-    if uid in g.members or (m.pending is not None and m.pending.refused):
+    if (now := g.members.get(uid)) is not None:
+        if now.pending is not None and not now.pending.refused:
+            # A join of theirs claimed meanwhile and still in flight: the store kept this membership
+            # (its removal was refused), so that join will be refused too, on the row still there;
+            # its undo puts this membership back then (admit).
+            now.pending.put_back = m
+        return
+    if m.pending is not None and m.pending.refused:
         return
     g.members[uid] = m
     g.departed.pop(uid, None)

@@ -238,6 +238,11 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
         if g.members.get(uid) is joined:  # (not if removed meanwhile, or in again by another join)
             del g.members[uid]
             user.drop_group(g.group_id)
+            # A connection of theirs that signed in meanwhile joined the group's (attach: every
+            # group of the user's, this claim included); the others are put in only once stored.
+            g.online.difference_update(user.sessions)
+            if admission.put_back is not None:  # (a removal refused meanwhile: its membership stands)
+                put_back(g, user, admission.put_back)
         if before is not None:
             g.departed.setdefault(uid, before)
         if requested is not None:

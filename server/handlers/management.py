@@ -22,6 +22,7 @@ from server.claims import FieldClaim, Together
 from server.fanout import publish
 from server.handlers import handler, screening
 from server.handlers.common import (
+    bring_back,
     can_post,
     caps_of,
     check_not_banned,
@@ -36,6 +37,7 @@ from server.handlers.common import (
     settled_member,
     still_active,
     suspension_cause,
+    take_down,
     user_view,
 )
 from server.handlers.groups import (
@@ -417,17 +419,12 @@ async def dissolve_group(ctx: Context, sess: Session, req: rq.DissolveGroup, enc
     now = ctx.now_ms()
     posting.check_keeps_owner("dissolved", own_suspension(ctx, g), now, "sanction")
     users = ctx.state.users
-    online = set(g.online)
     g.dissolved_at = now
-    for uid in g.members:
-        users[uid].drop_group(g.group_id)
-    g.online.clear()
+    online = take_down(users, g)
 
     def undo() -> None:
         g.dissolved_at = None
-        for uid in g.members:
-            users[uid].add_group(g.group_id)
-            g.online.update(users[uid].sessions)
+        bring_back(users, g)
 
     await commit(ctx, ch.SetGroupFields(g.group_id, {"dissolved_at": now}),
                  audit=_audit(ctx, sess.me, "dissolve_group", g), undo=undo)

@@ -14,7 +14,7 @@ from governance.posting import report_overdue
 from protocol import events as ev
 from server import record
 from server.fanout import publish
-from server.handlers.common import suspension_cause
+from server.handlers.common import bring_back, suspension_cause, take_down
 from server.handlers.groups import ClosedRequests
 from server.operator import handover, public_accounts, sanctions
 from server.operator.channel import OperatorError, Result, command, current_operator
@@ -128,18 +128,12 @@ async def close_group_now(app: Context, g: Group, reason: str, record: Audit, ex
     otherwise land in a group being closed); a failed write puts it all back."""
     now = app.now_ms()
     users = app.state.users
-    online = set(g.online)
-    members = list(g.members)
     g.closed_at, g.closed_reason = now, reason
-    for uid in members:
-        users[uid].drop_group(g.group_id)
-    g.online.clear()
+    online = take_down(users, g)
 
     def undo_close() -> None:
         g.closed_at, g.closed_reason = None, None
-        for uid in members:
-            users[uid].add_group(g.group_id)
-            g.online.update(users[uid].sessions)
+        bring_back(users, g)
         if undo is not None:
             undo()
 

@@ -39,7 +39,7 @@ from protocol import events as ev
 from protocol.enums import Role
 from protocol.errors import ContractError
 from server.fanout import publish
-from server.handlers.common import caps_of, held_until, level_of, owned_count
+from server.handlers.common import bring_back, caps_of, held_until, level_of, owned_count, take_down
 from server.operator.common import OPERATOR
 from server.storage.changes import (
     AddRecord,
@@ -172,18 +172,11 @@ def _pass(h: Handover, app: Context, g: Group, owner: User, heir: User, by: str,
 
 def _close(h: Handover, app: Context, g: Group, why: str, actor: str, now: int, owner: User) -> None:
     g.closed_at, g.closed_reason = now, why
-    online = set(g.online)
-    members = list(g.members)
-    for uid in members:
-        app.state.users[uid].drop_group(g.group_id)
-    g.online.clear()
+    online = take_down(app.state.users, g)
 
     def undo() -> None:
         g.closed_at, g.closed_reason = None, None
-        for uid in members:  # (their connections now: one closed meanwhile must not come back)
-            user = app.state.users[uid]
-            user.add_group(g.group_id)
-            g.online.update(user.sessions)
+        bring_back(app.state.users, g)
 
     def tell() -> None:
         publish(online, ev.GroupClosed(group_id=g.group_id, reason=why))

@@ -535,6 +535,111 @@ async def test_a_link_listed_while_its_last_use_is_refused_works_again(make_serv
     assert (await later.request("join_group", invite_code=code))["status"] == "joined"
 
 
+def refuse_removal(srv, uid: str) -> None:
+    """The database refuses to delete ``uid``'s membership rows, as a failing disk would refuse it."""
+    if srv.backend == "postgresql":
+        srv.db_rows("CREATE FUNCTION no_removal() RETURNS trigger LANGUAGE plpgsql AS"
+                    " $$ BEGIN RAISE EXCEPTION 'no removal'; END $$")
+        srv.db_rows(f"CREATE TRIGGER no_removal BEFORE DELETE ON members FOR EACH ROW"
+                    f" WHEN (OLD.user_id = '{uid}') EXECUTE FUNCTION no_removal()")
+    else:
+        srv.db_rows(f"CREATE TRIGGER no_removal BEFORE DELETE ON members WHEN OLD.user_id = '{uid}'"
+                    " BEGIN SELECT RAISE(ABORT, 'no removal'); END")
+
+
+async def test_a_refused_leave_with_a_join_in_flight_keeps_the_membership_in_memory(make_server):
+    """A leave is claimed (out of memory) and, while its write waits, another connection of the same
+    user joins again (claimed, pending). The store refuses the leave, so the membership stays, and
+    the join then fails on the row still there. The leave's undo found the pending join in its
+    place and put nothing back, and the join's undo took the claim out: the user was a member in
+    the database and not in memory (no events, not_member) until a restart."""
+    srv = make_server()
+    owner, user = await srv.user(), await srv.user()
+    other = await srv.client()
+    await other.login(user.username, "password123")
+    gid = await open_group(owner)
+    await user.request("join_group", group_id=gid)
+    refuse_removal(srv, user.user_id)
+
+    async def listed() -> bool:
+        return user.user_id in [m["user_id"] for m in (await owner.request("members", group_id=gid))["members"]]
+
+    async def out() -> bool:
+        return not await listed()
+
+    async with writes_held(srv, "members"):
+        leaving = asyncio.ensure_future(user.call("leave_group", group_id=gid))
+        await until(out, timeout=2)
+        joining = asyncio.ensure_future(other.call("join_group", group_id=gid))
+        await until(listed, timeout=2)
+    assert ok_or_code(await leaving) == "internal"
+    assert ok_or_code(await joining) != "ok"
+    assert srv.db_rows("SELECT COUNT(*) FROM members WHERE user_id = ?", user.user_id) == [(1,)]
+    assert await listed()
+    assert ok_or_code(await user.call("send", group_id=gid, text="还在")) == "ok"
+    assert ok_or_code(await other.call("history", group_id=gid)) == "ok"
+
+
+async def test_a_connection_signed_in_during_a_join_that_is_refused_gets_no_events(make_server):
+    """A connection that signs in while the user's join is in flight is put in the group's
+    connections with the claim (attach: every group of the user's). The join's undo took the
+    claim out but left that connection in, so it got every event of a group the user never joined."""
+    srv = make_server()
+    owner, joiner = await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    refuse_rows(srv, "no_joiner", "members", f"NEW.user_id = '{joiner.user_id}'", f"user_id <> '{joiner.user_id}'")
+
+    async def claimed() -> bool:
+        return joiner.user_id in [m["user_id"] for m in (await owner.request("members", group_id=gid))["members"]]
+
+    token = (await (await srv.client()).login(joiner.username, "password123"))["token"]
+    late = await srv.client()
+    async with writes_held(srv, "members"):
+        joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
+        await until(claimed, timeout=2)
+        await late.request("auth", token=token)  # (a sign-in by token writes nothing: it is not held)
+    assert ok_or_code(await joining) == "internal"
+    late.drain_events()
+    await owner.request("send", group_id=gid, text="members only")
+    await asyncio.sleep(0.3)
+    assert [e for e in late.drain_events() if e.get("group_id") == gid] == []
+
+
+async def test_a_refused_closing_puts_back_only_the_members_the_group_has_then(make_server):
+    """An operator closes a group while a join to it is in flight, and the store refuses both. The
+    closing's undo put back every member of the moment it began, the refused joiner included:
+    their my_groups then failed (internal) and they got the group's events."""
+    srv = make_server()
+    owner, joiner = await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    refuse_rows(srv, "no_joiner", "members", f"NEW.user_id = '{joiner.user_id}'", f"user_id <> '{joiner.user_id}'")
+    if srv.backend == "postgresql":
+        srv.db_rows("ALTER TABLE groups ADD CONSTRAINT no_closing CHECK (closed_at IS NULL) NOT VALID")
+    else:
+        srv.db_rows("CREATE TRIGGER no_closing BEFORE UPDATE ON groups WHEN NEW.closed_at IS NOT NULL"
+                    " BEGIN SELECT RAISE(ABORT, 'no closing'); END")
+
+    async def claimed() -> bool:
+        return joiner.user_id in [m["user_id"] for m in (await owner.request("members", group_id=gid))["members"]]
+
+    async def closed() -> bool:
+        return ok_or_code(await owner.call("members", group_id=gid)) == "group_closed"
+
+    async with writes_held(srv, "members"):
+        joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
+        await until(claimed, timeout=2)
+        closing = asyncio.ensure_future(srv.admin("close-group", gid, "--reason", "测试"))
+        await until(closed, timeout=4)
+    assert ok_or_code(await joining) == "internal"
+    assert (await closing)[0] != 0
+    assert [g["group_id"] for g in (await joiner.request("my_groups"))["groups"]] == []
+    assert [g["group_id"] for g in (await owner.request("my_groups"))["groups"]] == [gid]
+    joiner.drain_events()
+    await owner.request("send", group_id=gid, text="members only")
+    await asyncio.sleep(0.3)
+    assert [e for e in joiner.drain_events() if e.get("group_id") == gid] == []
+
+
 def refuse_rows(srv, name: str, table: str, sqlite_when: str, pg_check: str) -> None:
     """The database refuses some rows of ``table``, as a failing disk would refuse the write."""
     if srv.backend == "postgresql":
