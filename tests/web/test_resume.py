@@ -155,6 +155,75 @@ def test_a_held_message_released_while_away_shows_after_the_reconnect(browser: A
         print("".join(srv.output))
 
 
+def test_a_catch_up_not_served_after_a_reconnect_is_asked_again_and_leaves_no_gap(
+        browser: Any, tmp_path: Path) -> None:
+    """After a reconnect the group's catch-up (`history` from the last seq held) is answered
+    `internal` twice (a busy store, a cluster's home being replaced). The page used to drop it: what
+    came while away never showed (scrolling back loads only below the first message shown) and the
+    live gap fill stayed off. It asks again, and shows everything in seq order."""
+    srv = ServerProcess(tmp_path).start()
+    try:
+        alice = new_page(browser, srv)
+        register(alice, srv, display="Alice")
+        gid = create_group(alice, "补读")
+        carol = run_async(_member(srv, gid))
+        routes: list[Any] = []
+        away = {"on": False}
+        refused: list[int] = []
+
+        def through(ws: Any) -> None:
+            if away["on"]:
+                ws.close(code=1001)
+                return
+            number = len(routes)
+            routes.append(ws)
+            server = ws.connect_to_server()
+            to_refuse: set[int] = set()
+
+            def from_page(frame: str | bytes) -> None:
+                f = json.loads(frame) if isinstance(frame, str) else None
+                if number > 0 and isinstance(f, dict) and f.get("op") == "history" and len(refused) < 2:
+                    refused.append(f["rid"])
+                    to_refuse.add(f["rid"])
+                server.send(frame)
+
+            def from_server(frame: str | bytes) -> None:
+                f = json.loads(frame) if isinstance(frame, str) else None
+                if isinstance(f, dict) and f.get("re") in to_refuse:
+                    to_refuse.discard(f["re"])
+                    ws.send(json.dumps({"re": f["re"], "ok": False, "code": "internal", "reason": "cannot serve now"}))
+                    return
+                ws.send(frame)
+
+            ws.on_message(from_page)
+            server.on_message(from_server)
+
+        alice.route_web_socket("**/ws", through)
+        alice.reload()
+        alice.wait_for_selector("#status.status-connected")
+        alice.click(f"#group-list [data-gid='{gid}']")
+        run_async(_send_as(srv, carol, gid, ["before"]))
+        alice.wait_for_selector("#messages .msg .text:has-text('before')")
+
+        away["on"] = True
+        routes[-1].close(code=1001)
+        alice.wait_for_selector("#status.status-reconnecting")
+        run_async(_send_as(srv, carol, gid, ["while away 1", "while away 2"]))
+        away["on"] = False
+        alice.wait_for_selector("#status.status-connected", timeout=20_000)
+        alice.wait_for_selector("#messages .msg .text:has-text('while away 2')", timeout=15_000)
+        run_async(_send_as(srv, carol, gid, ["after"]))
+        alice.wait_for_selector("#messages .msg .text:has-text('after')")
+        assert len(refused) == 2
+        assert message_texts(alice)[-4:] == ["before", "while away 1", "while away 2", "after"]
+        assert seqs(alice) == sorted(seqs(alice))
+        assert len(routes) == 2  # asked again on the same connection
+        assert alice.errors == []
+    finally:
+        srv.stop()
+        print("".join(srv.output))
+
+
 def test_a_live_message_that_never_arrived_is_read_again_when_the_next_one_skips_its_seq(
         browser: Any, tmp_path: Path) -> None:
     """A node of a cluster cut off from its broker for a moment loses the events published meanwhile,

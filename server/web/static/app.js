@@ -250,9 +250,15 @@ const NOT_SERVED = Symbol("not served");
 // The reply to op on the open connection ws, asked again as above. NOT_SERVED when the page stops
 // asking: the connection closed or was given up, or the user logged out. Other refusals are thrown.
 async function served(ws, op, args = {}) {
+  return retried(ws, op, () => api(op, args));
+}
+
+// served's rule for any work whose requests are all `op` (a group's catch-up: history, page after
+// page): done again from its start when one of them is answered as above.
+async function retried(ws, op, work) {
   for (let tries = 1; ; tries++) {
     try {
-      const r = await api(op, args);
+      const r = await work();
       if (tries > 1 && statusKey === "server_busy") setStatus("connected");
       return r;
     } catch (e) {
@@ -356,7 +362,11 @@ async function syncGroups(listed = null) {
   }
   for (const gid of [...S.groups.keys()]) if (!seen.has(gid)) dropGroup(gid);
   renderGroups();
-  await Promise.all([...S.groups.values()].map((g) => catchUp(g).catch(() => {})));
+  // Each catch-up asked again while not served: until it succeeds the group's resumeAfter stays set,
+  // which keeps the live gap fill off, so one given up would leave what came while away unreachable
+  // (scrolling back loads only below the first message shown) and later reads would mark it read.
+  const ws = conn.ws;
+  await Promise.all([...S.groups.values()].map((g) => retried(ws, "history", () => catchUp(g)).catch(() => {})));
   await Promise.all([...S.groups.values()].filter((g) => g.role !== "member").map(countRequests));
   const g = cur();
   if (g) {
@@ -1492,7 +1502,13 @@ function platformNotice(ev) {
       // A cluster's node was lost, not handed over: events of its last moments (members, roles, edits,
       // group settings, posts deleted) may never come. Read the groups and the accounts again, as after a
       // reconnect; at a random moment within 5 s, so that every page of the service does not ask at once.
-      setTimeout(() => { if (S.authed) { missedEvents(); syncGroups().catch(() => {}); syncAccounts({ comments: true }); } }, Math.random() * 5000);
+      setTimeout(() => {
+        if (!S.authed) return;
+        missedEvents();
+        const ws = conn.ws;   // (my_groups asked again while not served, as after a sign-in)
+        served(ws, "my_groups").then((r) => (r === NOT_SERVED ? null : syncGroups(r))).catch(() => {});
+        syncAccounts({ comments: true });
+      }, Math.random() * 5000);
       break;
     default: notice(text);   // a kind this client does not know: its text as it is
   }
