@@ -58,8 +58,11 @@ async def restore(app: App) -> None:
             app.failed_logins_per_ip.hit(ip, at)
         if kind in ("delete_account_failed", "verify_identity_failed") and user_id:
             app.failed_logins_per_user.hit(user_id, at)
-        elif kind == "login_failed" and user_id:  # (failures for a name no account has start afresh)
-            app.failed_logins_per_account.hit(user_id, at)
+        elif kind == "login_failed":
+            if user_id:
+                app.failed_logins_per_account.hit(user_id, at)
+            elif name_key := json.loads(detail or "{}").get("name_hmac"):  # a name no account has
+                app.failed_logins_per_account.hit(("name", name_key), at)
 
 
 async def keep_code(ctx: Context, phone_key: str) -> None:

@@ -20,7 +20,7 @@ from server import limits, netlog
 from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers import handler, screening
-from server.handlers.common import announce_rename, commit, put_back
+from server.handlers.common import announce_rename, commit, put_back, still_active
 from server.handlers.groups import ClosedRequests
 from server.handlers.public_accounts import leave_public_accounts, refuse_if_running_accounts
 from server.security import new_token, token_hash
@@ -150,6 +150,7 @@ class Guess:
         if not self.wrong:
             for counter, key in self.counted:
                 counter.take_back(key, self.at)
+            self.counted.clear()  # (given back once: a refusal inside passes through an outer ``with`` too)
 
 
 def _count(ctx: Context, sess: Session, what: str, guess: Guess, counter: WindowCounter, key: Hashable,
@@ -187,13 +188,20 @@ async def _count_guess(ctx: Context, sess: Session, what: str, guess: Guess) -> 
     await netlog.session_kept(ctx, sess, f"{what}_failed")
 
 
+def unknown_name_key(ctx: Context, ukey: str) -> str:
+    """What a login for a name no account has is counted under: a keyed hash of the name (the
+    network log keeps it for six months, and people type phone numbers and mail addresses there)."""
+    return ctx.vault.lookup("login_name", ukey).hex()
+
+
 def _login_account(ctx: Context, sess: Session, guess: Guess, ukey: str, uid: str | None) -> None:
     """Count a login attempt against the account it names too (``failed_logins_per_account``):
     guesses spread over many addresses, each under its own limit, add up here. The key is the
     account's id, which the network log's ``login_failed`` rows carry for a restart to count
-    again (server/limits.py); a name no account has is counted under the name, so an unknown
-    name is limited like a known one and the answer does not tell them apart."""
-    key: Hashable = uid if uid is not None else ("name", ukey)
+    again (server/limits.py); a name no account has is counted under the name's keyed hash,
+    which its rows carry instead (``name_hmac``), so an unknown name is limited like a known
+    one, after a restart too, and the answer does not tell them apart."""
+    key: Hashable = uid if uid is not None else ("name", unknown_name_key(ctx, ukey))
     _count(ctx, sess, "login", guess, ctx.failed_logins_per_account, key, "logins for this account", uid)
 
 
@@ -208,7 +216,11 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
         user = ctx.state.users.get(uid) if uid else None
         if not ok or user is None or user.deleted:
             guess.failed()
-            await netlog.session_kept(ctx, sess, "login_failed", uid)  # (the count outlives this process)
+            # (the count outlives this process: a restart counts the row again, server/limits.py)
+            if uid is None:
+                await netlog.session_kept(ctx, sess, "login_failed", None, name_hmac=unknown_name_key(ctx, ukey))
+            else:
+                await netlog.session_kept(ctx, sess, "login_failed", uid)
             raise ContractError("unauthenticated", AUTH_FAILED)
     if user.blacklisted or user.reopening:
         netlog.session(ctx, sess, "login_refused", uid, why="blacklisted")
@@ -290,6 +302,9 @@ async def verify_identity(ctx: Context, sess: Session, req: rq.VerifyIdentity, e
             # The checksum above is the first step; an outside register (id_verifier = "http") is the
             # second. Nothing was claimed before this await: VerifyIdentity re-checks in its transaction.
             await ctx.id_verifier.verify(legal_name, id_number)
+            # The account may have been cancelled or blacklisted on another connection meanwhile: no
+            # name and number are sealed into it then (nothing awaits from here to the write's queue).
+            still_active(user)
             id_hmac = ctx.vault.lookup("id", idn.id_number_key(id_number))
             # The blacklist and max_accounts_per_id are decided inside the write's transaction
             # (VerifyIdentity re-counts the accounts holding this number), so accounts that

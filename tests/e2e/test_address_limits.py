@@ -125,4 +125,9 @@ async def test_wrong_passwords_for_one_account_are_limited_whatever_their_addres
     srv.start()
     after = await _once(srv, "192.0.2.60", "login", username=victim.username, password="password123")
     assert after["code"] == "rate_limited", after
+    # ... and those of a name no account has, alike: the answer after a restart does not tell a
+    # name that exists from one that does not either (the log keeps a keyed hash of the name).
+    again = await _once(srv, "192.0.2.62", "login", username="nobody-here", password="wrong-pass")
+    assert again["code"] == "rate_limited", again
+    assert srv.db_rows("SELECT COUNT(*) FROM netlog WHERE detail LIKE '%nobody-here%'") == [(0,)]
     assert (await _once(srv, "192.0.2.61", "login", username=bystander.username, password="password123"))["ok"]

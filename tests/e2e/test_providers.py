@@ -6,6 +6,7 @@ that checks each request's signature the way docs/providers.md tells a provider 
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -118,6 +119,29 @@ async def test_http_id_verifier_match_verifies(fake, start):
     assert seen.body == {"legal_name": "张三", "id_number": number}
     assert (await c.request("me"))["id_verified"] is True
     await c.close()
+
+
+async def test_an_account_cancelled_while_its_number_is_checked_is_not_verified(fake, start):
+    """The outside register answers slowly; meanwhile another connection cancels the account. No name
+    and number are sealed into the cancelled account (it would count against the number's cap)."""
+    srv = start(fake.config(id_verifier=True))
+    fake.default = Answer(200, {"result": "match"}, delay=0.6)  # (within the verifier's 1 s timeout)
+    c = await _registered(srv)
+    username = (await c.request("me"))["username"]
+    other = await srv.client()
+    await other.login(username, "password123")
+    verifying = asyncio.ensure_future(c.call("verify_identity", legal_name="张三", id_number=new_id_number()))
+    for _ in range(50):
+        if fake.seen:
+            break
+        await asyncio.sleep(0.02)
+    assert fake.seen
+    assert (await other.call("delete_account", password="password123"))["ok"]
+    # (the cancellation closes that connection too: its answer may never come)
+    [answer] = await asyncio.gather(verifying, return_exceptions=True)
+    assert isinstance(answer, ConnectionError) or answer["code"] == "unauthenticated", answer
+    await asyncio.sleep(1.0)  # past the register's answer, and a write it would have queued
+    assert srv.db_rows("SELECT id_verified_at FROM users WHERE username = ?", username) == [(None,)]
 
 
 async def test_http_id_verifier_no_match_is_bad_request(fake, start):
