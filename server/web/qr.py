@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import segno
 
-__all__ = ["CACHE_SIZE", "MAX_TEXT", "TEXT_HEADER", "draw", "qr_svg", "text_of"]
+__all__ = ["CACHE_SIZE", "MAX_TEXT", "MAX_WAITING", "TEXT_HEADER", "Busy", "draw", "qr_svg", "text_of"]
 
 MAX_TEXT = 512
 TEXT_HEADER = "Qunguan-QR-Text"
@@ -73,6 +73,25 @@ def _cached(text: str) -> bytes:
     return qr_svg(text)
 
 
+# At most this many codes asked for and not drawn yet; more are refused (503, Retry-After) rather than
+# queued: each takes the drawing thread tens of milliseconds of Python, with the interpreter's lock,
+# so a flood of requests for new texts would slow every chat on the node however long it queued.
+MAX_WAITING = 16
+_waiting = 0
+
+
+class Busy(Exception):
+    """:data:`MAX_WAITING` codes are waiting to be drawn already."""
+
+
 async def draw(text: str) -> bytes:
-    """:func:`qr_svg` of ``text``, drawn by the one drawing thread unless it was drawn lately."""
-    return await asyncio.get_running_loop().run_in_executor(_DRAWER, _cached, text)
+    """:func:`qr_svg` of ``text``, drawn by the one drawing thread unless it was drawn lately;
+    :class:`Busy` when too many wait for it."""
+    global _waiting
+    if _waiting >= MAX_WAITING:
+        raise Busy
+    _waiting += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_DRAWER, _cached, text)
+    finally:
+        _waiting -= 1

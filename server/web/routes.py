@@ -160,8 +160,13 @@ def static_response(request: Request) -> Response | Coroutine[None, None, Respon
 
 
 async def _qr_response(text: str, host: str) -> Response:
+    try:
+        drawn = await qr.draw(text)
+    except qr.Busy:
+        return http_response(http.HTTPStatus.SERVICE_UNAVAILABLE, b"too many QR codes asked for at once; try again\n",
+                             "text/plain; charset=utf-8", "no-store", (("Retry-After", "1"),))
     # no-store: the text is usually an invite link, a secret (see server/web/qr.py)
-    return http_response(http.HTTPStatus.OK, await qr.draw(text), "image/svg+xml", "no-store", security_headers(host))
+    return http_response(http.HTTPStatus.OK, drawn, "image/svg+xml", "no-store", security_headers(host))
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:

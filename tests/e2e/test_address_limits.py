@@ -131,3 +131,18 @@ async def test_wrong_passwords_for_one_account_are_limited_whatever_their_addres
     assert again["code"] == "rate_limited", again
     assert srv.db_rows("SELECT COUNT(*) FROM netlog WHERE detail LIKE '%nobody-here%'") == [(0,)]
     assert (await _once(srv, "192.0.2.61", "login", username=bystander.username, password="password123"))["ok"]
+
+
+async def test_qr_codes_are_limited_per_address_like_connections(tmp_path, started, backend):
+    """Each /qr.svg request is a connection of its own and may cost the node a drawing: counted
+    against connections_per_ip_per_minute like a WebSocket's, per client address."""
+    import httpx
+
+    srv = started(_server(tmp_path, backend, connections_per_ip_per_minute=3))
+
+    def qr(ip: str, text: str) -> int:
+        return httpx.get(f"http://127.0.0.1:{srv.port}/qr.svg", params={"text": text},
+                         headers={"X-Forwarded-For": ip}, timeout=10).status_code
+
+    assert [qr("192.0.2.7", f"code {i}") for i in range(4)] == [200, 200, 200, 429]
+    assert qr("192.0.2.8", "another address") == 200
