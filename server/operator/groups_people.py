@@ -278,11 +278,24 @@ async def blacklist(app: Context, args: dict[str, Any]) -> Result:
     else:
         lines = await _blacklist_one(app, user, reason, report_id, person)
     for uid in others:
-        other = app.state.users.get(uid)
-        if other is None or other is user or not other.active:
-            continue  # cancelled, or blacklisted already: nothing to close
-        lines += await _blacklist_one(app, other, reason, report_id, person, same_person_as=user)
+        lines += await _blacklist_other(app, uid, user, reason, report_id, person)
+    if person is not None:
+        # A login verified with the number while the first blacklisting was being stored passed the
+        # store's check (no barred holder yet) and is not in the list read before; from that write
+        # on, none can pass. So the list read now is whole.
+        for uid in await app.store.logins_of_person(person):
+            if uid not in others:
+                lines += await _blacklist_other(app, uid, user, reason, report_id, person)
     return Result(lines)
+
+
+async def _blacklist_other(app: Context, uid: str, user: User, reason: str, report_id: int | None,
+                           person: str | None) -> list[str]:
+    """Another login ``uid`` of the person ``user`` is, blacklisted after it, unless it is closed already."""
+    other = app.state.users.get(uid)
+    if other is None or other is user or not other.active:
+        return []  # cancelled, or blacklisted already: nothing to close
+    return await _blacklist_one(app, other, reason, report_id, person, same_person_as=user)
 
 
 async def _blacklist_one(app: Context, user: User, given: str, report_id: int | None, person: str | None,

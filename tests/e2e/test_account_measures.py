@@ -19,6 +19,7 @@ from tests.e2e.admin_helpers import admin_ok, admin_refused, notice
 from tests.e2e.harness import new_id_number, open_group, restart
 from tests.e2e.store_hold import (
     CountedServer,
+    reads_held,
     until,
     until_write_waits,
     until_writes_queued,
@@ -414,6 +415,28 @@ async def test_accounts_listing_by_subject_never_shows_identity(srv):
     text = await admin_ok(srv, "accounts")
     assert LEGAL_NAME not in text and number not in text and a1.phone not in text
     await admin_refused(srv, "accounts", "--subject", "nobody")
+
+
+async def test_a_login_verified_while_the_person_is_blacklisted_is_blacklisted_too(srv):
+    """Another login verifies the person's number after the blacklist listed the person's logins
+    and before the blacklisting was stored: the store let it pass (no barred holder yet). The
+    blacklist lists the logins again once its first write is stored, and closes that one too."""
+    if srv.backend != "postgresql":
+        pytest.skip("SQLite's held reads hold the verification's write too: no window to open")
+    number = new_id_number()
+    bad = await srv.user()
+    await bad.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
+    await open_group(bad)  # (its blacklisting reads the group's members first: the window held here)
+    late = await srv.user()
+    async with reads_held(srv, "members"):
+        barring = asyncio.ensure_future(srv.admin("blacklist", bad.username, "--reason", "诈骗"))
+        await asyncio.sleep(1.0)  # the command listed the logins and waits for the members' read
+        assert (await late.request("verify_identity", legal_name=LEGAL_NAME, id_number=number))["id_verified"]
+    rc, out, err = await barring
+    assert rc == 0, err
+    rows = srv.db_rows("SELECT username, blacklisted_at IS NOT NULL FROM users WHERE username IN (?, ?)",
+                       bad.username, late.username)
+    assert sorted(rows) == sorted([(bad.username, True), (late.username, True)]), (rows, out)
 
 
 async def test_blacklist_closes_accounts_and_bars_the_person_and_organisation(srv):
