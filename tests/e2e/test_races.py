@@ -448,9 +448,7 @@ async def test_no_message_from_a_member_whose_join_is_being_stored(make_server):
         srv.db_rows(f"CREATE TRIGGER no_joiner BEFORE INSERT ON members WHEN NEW.user_id = '{joiner.user_id}'"
                     " BEGIN SELECT RAISE(ABORT, 'no joiner'); END")
 
-    async def claimed() -> bool:  # the join is claimed in memory (its write waits for the hold)
-        listed = (await owner.request("members", group_id=gid))["members"]
-        return joiner.user_id in [m["user_id"] for m in listed]
+    claimed = listed_by(owner, gid, joiner.user_id)  # (a join claimed in memory)
 
     async with writes_held(srv, "members"):
         joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
@@ -484,9 +482,7 @@ async def test_a_mute_of_a_join_in_flight_waits_for_it_and_fails_if_it_is_refuse
     await watcher.request("join_group", group_id=gid)
     refuse_rows(srv, "no_joiner", "members", f"NEW.user_id = '{joiner.user_id}'", f"user_id <> '{joiner.user_id}'")
 
-    async def claimed() -> bool:
-        listed = (await owner.request("members", group_id=gid))["members"]
-        return joiner.user_id in [m["user_id"] for m in listed]
+    claimed = listed_by(owner, gid, joiner.user_id)  # (a join claimed in memory)
 
     async with writes_held(srv, "members"):
         joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
@@ -522,9 +518,7 @@ async def test_a_link_listed_while_its_last_use_is_refused_works_again(make_serv
     code = (await owner.request("create_invite_link", group_id=gid, max_uses=1))["code"]
     refuse_rows(srv, "no_joiner", "members", f"NEW.user_id = '{joiner.user_id}'", f"user_id <> '{joiner.user_id}'")
 
-    async def claimed() -> bool:
-        listed = (await owner.request("members", group_id=gid))["members"]
-        return joiner.user_id in [m["user_id"] for m in listed]
+    claimed = listed_by(owner, gid, joiner.user_id)  # (a join claimed in memory)
 
     async with writes_held(srv, "members"):
         joining = asyncio.ensure_future(joiner.call("join_group", invite_code=code))
@@ -589,8 +583,7 @@ async def test_a_connection_signed_in_during_a_join_that_is_refused_gets_no_even
     gid = await open_group(owner)
     refuse_rows(srv, "no_joiner", "members", f"NEW.user_id = '{joiner.user_id}'", f"user_id <> '{joiner.user_id}'")
 
-    async def claimed() -> bool:
-        return joiner.user_id in [m["user_id"] for m in (await owner.request("members", group_id=gid))["members"]]
+    claimed = listed_by(owner, gid, joiner.user_id)  # (a join claimed in memory)
 
     token = (await (await srv.client()).login(joiner.username, "password123"))["token"]
     late = await srv.client()
@@ -619,8 +612,7 @@ async def test_a_refused_closing_puts_back_only_the_members_the_group_has_then(m
         srv.db_rows("CREATE TRIGGER no_closing BEFORE UPDATE ON groups WHEN NEW.closed_at IS NOT NULL"
                     " BEGIN SELECT RAISE(ABORT, 'no closing'); END")
 
-    async def claimed() -> bool:
-        return joiner.user_id in [m["user_id"] for m in (await owner.request("members", group_id=gid))["members"]]
+    claimed = listed_by(owner, gid, joiner.user_id)  # (a join claimed in memory)
 
     async def closed() -> bool:
         return ok_or_code(await owner.call("members", group_id=gid)) == "group_closed"
@@ -638,6 +630,14 @@ async def test_a_refused_closing_puts_back_only_the_members_the_group_has_then(m
     await owner.request("send", group_id=gid, text="members only")
     await asyncio.sleep(0.3)
     assert [e for e in joiner.drain_events() if e.get("group_id") == gid] == []
+
+
+def listed_by(viewer, gid: str, uid: str):
+    """Whether ``viewer``'s ``members`` of ``gid`` lists ``uid`` now (an admission claimed in memory
+    shows there while its write waits), as a condition for ``until``."""
+    async def listed() -> bool:
+        return uid in [m["user_id"] for m in (await viewer.request("members", group_id=gid))["members"]]
+    return listed
 
 
 def refuse_rows(srv, name: str, table: str, sqlite_when: str, pg_check: str) -> None:

@@ -52,6 +52,17 @@ async def _send_as(srv: ServerProcess, username: str, gid: str, texts: list[str]
         await c.close()
 
 
+def _open_through(page: Any, through: Any, srv: ServerProcess, sender: str, gid: str, text: str) -> None:
+    """The page reloaded with its WebSocket through the route ``through``, the group open and showing
+    ``text``, just sent by ``sender``."""
+    page.route_web_socket("**/ws", through)
+    page.reload()
+    page.wait_for_selector("#status.status-connected")
+    page.click(f"#group-list [data-gid='{gid}']")
+    run_async(_send_as(srv, sender, gid, [text]))
+    page.wait_for_selector(f"#messages .msg .text:has-text('{text}')")
+
+
 def test_server_restart_mid_chat_resumes_without_gap(browser: Any, tmp_path: Path) -> None:
     srv = ServerProcess(tmp_path)
     # The pages reconnect to the host they were served from: the restarted server must keep its port.
@@ -198,12 +209,7 @@ def test_a_catch_up_not_served_after_a_reconnect_is_asked_again_and_leaves_no_ga
             ws.on_message(from_page)
             server.on_message(from_server)
 
-        alice.route_web_socket("**/ws", through)
-        alice.reload()
-        alice.wait_for_selector("#status.status-connected")
-        alice.click(f"#group-list [data-gid='{gid}']")
-        run_async(_send_as(srv, carol, gid, ["before"]))
-        alice.wait_for_selector("#messages .msg .text:has-text('before')")
+        _open_through(alice, through, srv, carol, gid, "before")
 
         away["on"] = True
         routes[-1].close(code=1001)
@@ -249,12 +255,7 @@ def test_a_live_message_that_never_arrived_is_read_again_when_the_next_one_skips
 
             server.on_message(from_server)
 
-        alice.route_web_socket("**/ws", through)
-        alice.reload()
-        alice.wait_for_selector("#status.status-connected")
-        alice.click(f"#group-list [data-gid='{gid}']")
-        run_async(_send_as(srv, carol, gid, ["first"]))
-        alice.wait_for_selector("#messages .msg .text:has-text('first')")
+        _open_through(alice, through, srv, carol, gid, "first")
         run_async(_send_as(srv, carol, gid, ["lost live", "next one"]))
         alice.wait_for_selector("#messages .msg .text:has-text('next one')")
         alice.wait_for_selector("#messages .msg .text:has-text('lost live')", timeout=10_000)
