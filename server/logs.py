@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -50,14 +51,37 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+# What a plain line must not carry raw: a line break would start a line of its own (one that could
+# pose as another event), a space or "=" or quote would make a value read as more fields.
+_UNSAFE = re.compile(r'[\x00-\x20\x7f-\x9f\u2028\u2029="\\]')
+_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_C1 = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+
+
+def _field(value: object) -> str:
+    """A ``key=value`` value: as it is, or, when it holds anything :data:`_UNSAFE`, a JSON string
+    (quoted, escaped). Values come from clients too (a close reason, an address header)."""
+    text = str(value)
+    return _quoted(text) if _UNSAFE.search(text) else text
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a JSON string, its characters kept but every control character (C1 and the
+    Unicode line separators too, which JSON leaves as they are) escaped."""
+    return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
+
+
 class PlainFormatter(logging.Formatter):
-    """``TIME LEVEL logger message key=value ...``; a traceback, if any, on the lines after."""
+    """``TIME LEVEL logger message key=value ...``, one line per event; a traceback, if any, on the
+    lines after. Line breaks and control characters in the message are escaped, values with
+    spaces, quotes or ``=`` quoted: text a client chose cannot forge a line or a field."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{_time(record)} {record.levelname} {record.name} {record.getMessage()}"
+        message = _BREAKS.sub(lambda m: _quoted(m.group())[1:-1], record.getMessage())
+        line = f"{_time(record)} {record.levelname} {record.name} {message}"
         extras = _extras(record)
         if extras:
-            line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+            line += " " + " ".join(f"{k}={_field(v)}" for k, v in extras.items())
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

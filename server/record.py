@@ -185,7 +185,7 @@ async def verify(ctx: Context, extra: list[Checkpoint] | None = None) -> Finding
     # heads, whereas a head read after them could name an entry the read did not see yet.
     known = ctx.store.record_head_known()
     row = await ctx.store.record_head_row()
-    heads = read_checkpoints(ctx.cfg.audit.checkpoint_file) + (extra or [])
+    heads = await asyncio.to_thread(read_checkpoints, ctx.cfg.audit.checkpoint_file) + (extra or [])
     entries = await ctx.store.audit_entries()
     now = ctx.now_ms()
     if known is not None:

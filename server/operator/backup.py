@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,5 +81,7 @@ async def backup(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(str(err)) from None
     except OSError as err:
         raise OperatorError(f"cannot write {dest}: {err.strerror or err}") from None
+    except sqlite3.OperationalError as err:  # (SQLite's own words for a file it cannot open or fill)
+        raise OperatorError(f"cannot write {dest}: {err}") from None
     size = dest.stat().st_size
     return Result([f"backed up to {dest} ({size} bytes in {time.monotonic() - started:.2f} s)"])

@@ -375,7 +375,11 @@ async def verify_audit(app: Context, args: dict[str, Any]) -> Result:
     # (Each head was checked on its way in, as every argument on the socket is: server/operator/cli.py,
     # ``Arg.problem``, by governance.audit.head_problem.)
     given = [Checkpoint(c["ts"], c["count"], c["last_id"], c["mac"]) for c in args.get("checkpoints") or []]
-    found = await record.verify(app, given)
+    try:
+        found = await record.verify(app, given)
+    except OSError as err:  # (as seal-record: exit 2 with the reason, not an internal error)
+        raise OperatorError(f"cannot read the checkpoint file {app.cfg.audit.checkpoint_file} "
+                            f"({err.strerror or err}): nothing verified") from None
     if found.whole:
         return Result([f"enforcement record whole: {found.count} entries"])
     return Result([f"enforcement record broken at entry {found.broken_at}: {found.why}"], exit=1)

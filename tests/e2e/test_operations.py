@@ -264,6 +264,17 @@ async def test_tls_listener_and_certificate_reload(tmp_path, started):
             pass
 
 
+async def test_a_backup_sqlite_cannot_write_is_a_refusal_with_its_reason(tmp_path, started):
+    """SQLite's own refusal to open the backup's file (here its temporary name is a link to nowhere)
+    is exit 2 with one line, as a folder that cannot be written is: it was an internal error."""
+    srv = started(ops.server(tmp_path))
+    out = tmp_path / "backup.db"
+    (tmp_path / "backup.db.partial").symlink_to(tmp_path / "no-such-folder" / "x.db")
+    rc, stdout, err = await srv.admin("backup", "--out", str(out))
+    assert rc == 2 and stdout == "" and "cannot write" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists() and not (tmp_path / "backup.db.partial").is_symlink()
+
+
 async def test_backup_and_restore(tmp_path, started):
     srv = started(ops.server(tmp_path))
     alice = await srv.user("alice")

@@ -363,6 +363,18 @@ async def test_a_checkpoint_file_with_a_line_that_is_not_utf8_is_read_past(make_
     assert rc == 0 and "whole" in out, out
 
 
+async def test_a_checkpoint_file_that_cannot_be_read_is_a_refusal_with_its_reason(make_server):
+    """verify-audit with its checkpoint file unreadable (here a folder in its place) is exit 2 with one
+    line saying so, as seal-record answers: it was an internal error (exit 3) with a traceback."""
+    srv = make_server()
+    await some_record(srv)
+    path = srv.dir / "audit-checkpoints.jsonl"
+    path.unlink(missing_ok=True)
+    path.mkdir()
+    rc, out, err = await srv.admin("verify-audit")
+    assert rc == 2 and out == "" and "cannot read the checkpoint file" in err and len(err.strip().splitlines()) == 1
+
+
 async def test_a_restored_backup_verifies_once_the_checkpoint_file_is_moved_aside(tmp_path, started):
     """docs/operations.md "Backup": a restore loses the entries written after the backup, and the
     checkpoint file (kept apart from the database, as it should be) still names them, so verify-audit

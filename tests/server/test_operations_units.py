@@ -481,3 +481,19 @@ def test_a_nats_url_is_logged_without_its_credentials() -> None:
     assert shown_url("nats://alice:s3cret@10.0.0.5:4222") == "nats://10.0.0.5:4222"
     assert shown_url("tls://T0KEN@nats.example:4443") == "tls://nats.example:4443"
     assert shown_url("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("going away", '"going away"'),                      # a space would read as two fields
+    ("x\n2026 ERROR qunguan.record forged", '"x\\n2026 ERROR qunguan.record forged"'),  # no line of its own
+    ('a="b"', '"a=\\"b\\""'),
+    ("\u9b54\u6cd5", "\u9b54\u6cd5"),                    # plain text stays as it is
+    ("c\x9bd\u2028e", '"c\\u009bd\\u2028e"'),            # C1 controls and line separators escaped
+    (1001, "1001"),
+])
+def test_plain_log_values_cannot_forge_lines_or_fields(value, shown):
+    """A close reason is the client's text: in the plain log it is one field on one line."""
+    rec = logging.LogRecord("qunguan.access", logging.INFO, __file__, 1, "connection closed\nforged", (), None)
+    rec.reason = value
+    [line] = logs.PlainFormatter().format(rec).splitlines()
+    assert line.endswith(" connection closed\\nforged reason=" + shown), line
