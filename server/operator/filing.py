@@ -48,7 +48,7 @@ from governance.retention import DAY_MS
 from governance.tiers import activity_class, credit_level, size_class
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import apply, audit, operator_name, time_of
-from server.operator.export import _prepare_out, _release, iso
+from server.operator.export import _empty, _prepare_out, _release, iso
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -504,7 +504,7 @@ def render_html(r: dict[str, Any]) -> str:
 
 
 def _write(out: Path, name: str, data: bytes) -> str:
-    fd = os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    fd = os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # (as an export's files)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
@@ -522,12 +522,16 @@ async def filing_report(app: Context, args: dict[str, Any]) -> Result:
     page = render_html(report).encode()
     out = _prepare_out(str(args["out"]))
     loop = asyncio.get_running_loop()
+    # As an export: whatever fails from the claim on removes what was written (a report not on the
+    # record is not one to file, and a retry into the same folder would be refused as not empty).
     try:
         json_sha = await loop.run_in_executor(None, _write, out, "filing-report.json", data)
         html_sha = await loop.run_in_executor(None, _write, out, "filing-report.html", page)
-    finally:
-        _release(out)
-    await apply(app, audit=audit(app, "filing_report", "filing report written", out=str(out),
-                                 since=since, until=until, json_sha256=json_sha, html_sha256=html_sha))
+        await apply(app, audit=audit(app, "filing_report", "filing report written", out=str(out),
+                                     since=since, until=until, json_sha256=json_sha, html_sha256=html_sha))
+    except BaseException:
+        await asyncio.shield(loop.run_in_executor(None, _empty, out))
+        raise
+    _release(out)
     return Result([f"filing report written to {out}",
                    f"filing-report.json: sha256 {json_sha}", f"filing-report.html: sha256 {html_sha}"])

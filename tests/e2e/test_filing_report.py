@@ -184,3 +184,25 @@ async def test_filing_report_counts_review_decisions_by_kind_of_item(make_server
     page = (out_dir / "filing-report.html").read_text(encoding="utf-8")
     assert "内容审核(按对象) <small>Content review by kind of item" in page
     assert '<td>display_name</td><td>review</td><td>decided</td><td>release</td><td class="n">1</td>' in page
+
+
+async def test_a_filing_report_whose_record_entry_fails_leaves_nothing_and_can_be_written_again(server, tmp_path):
+    """The report's files are written, then its record entry, which the database refuses here: the
+    files went unrecorded and the folder, no longer empty, refused the retry. As an export, the
+    folder is emptied; once the record takes entries again the same folder takes the report, its
+    files readable by the server's user alone."""
+    if server.backend == "postgresql":
+        server.db_rows("ALTER TABLE audit ADD CONSTRAINT no_filing CHECK (action <> 'filing_report') NOT VALID")
+    else:
+        server.db_rows("CREATE TRIGGER no_filing BEFORE INSERT ON audit WHEN NEW.action = 'filing_report'"
+                       " BEGIN SELECT RAISE(ABORT, 'no filing'); END")
+    out = tmp_path / "filing"
+    rc, _, err = await server.admin("filing-report", "--out", str(out))
+    assert rc != 0, err
+    assert list(out.iterdir()) == []
+    server.db_rows("ALTER TABLE audit DROP CONSTRAINT no_filing" if server.backend == "postgresql"
+                   else "DROP TRIGGER no_filing")
+    rc, _, err = await server.admin("filing-report", "--out", str(out))
+    assert rc == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["filing-report.html", "filing-report.json"]
+    assert {p.stat().st_mode & 0o777 for p in out.iterdir()} == {0o600}
