@@ -252,7 +252,8 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
         raise ContractError("bad_request", f"the bytes are not {up.mime} (their magic numbers say otherwise)")
     kind = sniff.kind_of(up.mime)
     if kind == "image" and dims is None:
-        raise ContractError("bad_request", f"the image's width and height cannot be read from its {up.mime} header")
+        raise ContractError("bad_request", f"the image's width and height cannot be read from its {up.mime} header "
+                                           f"(or one is over {sniff.MAX_SIDE:,} pixels)")
     now = ctx.now_ms()
     listed = ctx.media.lists.check(digest)
     if listed is not None and listed.action is Action.BLOCK:

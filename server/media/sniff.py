@@ -176,13 +176,19 @@ _SIZERS: dict[str, Callable[[BinaryIO], tuple[int, int] | None]] = {
 }
 
 
+# The widest or tallest image a header may claim. Formats allow up to 2**32 - 1 (a BMP's absolute
+# int32 2**31), which no real picture has and the store's 32-bit columns cannot hold (PostgreSQL
+# would refuse the write: an upload answered "internal" for a crafted header).
+MAX_SIDE = 1 << 20
+
+
 def image_size(mime: str, f: BinaryIO) -> tuple[int, int] | None:
-    """(width, height) from the header of an image file open for reading; None when unreadable
-    (or not an image type this module knows)."""
+    """(width, height) from the header of an image file open for reading; None when unreadable,
+    not an image type this module knows, or claiming a side of 0 or over :data:`MAX_SIDE`."""
     sizer = _SIZERS.get(mime)
     if sizer is None:
         return None
     size = sizer(f)
-    if size is None or size[0] <= 0 or size[1] <= 0:
+    if size is None or not (0 < size[0] <= MAX_SIDE and 0 < size[1] <= MAX_SIDE):
         return None
     return size

@@ -176,6 +176,12 @@ async def test_upload_refusals(make_server):
     assert code(await a.call("upload_begin", mime="text/plain", size=10)) == "bad_request"
     assert code(await a.call("upload_begin", mime="application/pdf", size=0)) == "bad_request"
     assert code(await a.call("upload_begin", mime="application/pdf", size=10, name="../etc/passwd")) == "bad_request"
+    # A PNG header claiming a width no picture has (PostgreSQL's 32-bit column would refuse its row):
+    # refused as bad input, on both backends, not an internal error.
+    header = struct.pack(">IIBBBBB", 0xFFFFFFFF, 1, 8, 6, 0, 0, 0)
+    huge = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + header
+    refused = await upload(a, huge + b"\x00" * 64, "image/png")
+    assert code(refused) == "bad_request" and "pixels" in refused["reason"], refused
 
     doc = pdf(5000)
     begin = await a.request("upload_begin", mime="application/pdf", size=len(doc))

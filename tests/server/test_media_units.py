@@ -59,6 +59,16 @@ def test_unreadable_image_headers_give_no_size() -> None:
     assert sniff.image_size("image/jpeg", io.BytesIO(b"\xff\xd8garbage")) is None
     assert sniff.image_size("image/gif", io.BytesIO(b"GIF89a\x00\x00\x00\x00")) is None  # 0 x 0
     assert sniff.image_size("application/pdf", io.BytesIO(b"%PDF-1.7")) is None
+    # A side no picture has (the store's 32-bit columns could not hold it): no size, so the upload
+    # is refused with bad_request rather than failing its write.
+    for w, h in ((0xFFFFFFFF, 1), (1, sniff.MAX_SIDE + 1)):
+        huge = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)
+        assert sniff.image_size("image/png", io.BytesIO(huge)) is None
+    bmp = b"BM" + b"\x00" * 12 + struct.pack("<Iii", 40, 99, -(2**31)) + b"\x00" * 20
+    assert sniff.image_size("image/bmp", io.BytesIO(bmp)) is None
+    edge = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">IIBBBBB", sniff.MAX_SIDE, 1,
+                                                                                     8, 6, 0, 0, 0)
+    assert sniff.image_size("image/png", io.BytesIO(edge)) == (sniff.MAX_SIDE, 1)
 
 
 @pytest.mark.parametrize(("mime", "good", "bad"), [
