@@ -198,6 +198,10 @@ class Group:
     daily: dict[int, int] = field(default_factory=dict)  # day number -> messages, for activity classes
     pinned: list[int] = field(default_factory=list)  # seqs of pinned messages, in the order pinned
     slow_mode_seconds: int = 0  # set_slow_mode: plain members send at most once per this many seconds
+    # The highest seq whose message the store has confirmed durable (a send's commit callback; at a
+    # load, last_seq). Reads stop there: SQLite's readers see a commit before its WAL fsync, and a
+    # message must not be shown before it is durable (nor its seq, if lost, be given to another).
+    stored_seq: int = 0
     bans: dict[str, Ban] = field(default_factory=dict)  # user id -> ban (expired ones may linger)
     invite_links: set[str] = field(default_factory=set)  # code hashes of links not revoked
     # Members who left or were removed while a mute or slow mode still bound them: user id ->

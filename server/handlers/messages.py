@@ -179,8 +179,10 @@ class Stored:
             for s, r, e in sent.waiters:
                 s.send(ok_reply(r, reply), e)
             sent.waiters.clear()
-        self.sess.send(ok_reply(self.rid, reply), self.enc)
         g = self.g
+        if self.seq > g.stored_seq:  # (before the ack: a history read after it includes this one)
+            g.stored_seq = self.seq
+        self.sess.send(ok_reply(self.rid, reply), self.enc)
         if not self.held:
             publish(g.online, self.msg)
         count_activity(g, self.now, ctx.cfg.groups.activity_window_days)
@@ -262,12 +264,18 @@ def count_activity(g: Group, now_ms: int, window_days: int) -> None:
         daily[day] += 1
 
 
+def durable_before(g: Group, before: int | None) -> int:
+    """A read's ``before_seq`` bound kept at or below the group's durable messages (``Group.stored_seq``)."""
+    bound = g.stored_seq + 1
+    return bound if before is None or before > bound else before
+
+
 @handler("history")
 async def history(ctx: Context, sess: Session, req: rq.History, enc: Encoding) -> dict[str, Any]:
     g = live_group(ctx, req.group_id)
     m = member_of(g, sess.me)
     limit = req.limit if req.limit is not None else HISTORY_DEFAULT
     limit = max(1, min(limit, HISTORY_MAX))
-    rows = await ctx.store.history(g.group_id, m.joined_seq, req.after_seq, req.before_seq, limit)
+    rows = await ctx.store.history(g.group_id, m.joined_seq, req.after_seq, durable_before(g, req.before_seq), limit)
     gid = g.group_id
     return {"messages": [message_obj(ctx, gid, r) for r in rows]}

@@ -16,6 +16,7 @@ from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import commit, live_group, member_of
 from server.handlers.message_extras import message_obj
+from server.handlers.messages import durable_before
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ async def search(ctx: Context, sess: Session, req: rq.Search, enc: Encoding) -> 
     limit = req.limit if req.limit is not None else SEARCH_DEFAULT
     limit = max(1, min(limit, SEARCH_MAX))
     # Like history: only what the member may see (after their join point; never held or deleted).
-    rows = await ctx.store.search_messages(g.group_id, m.joined_seq, req.query, req.before_seq, limit)
+    rows = await ctx.store.search_messages(g.group_id, m.joined_seq, req.query, durable_before(g, req.before_seq),
+                                           limit)
     gid = g.group_id
     return {"messages": [message_obj(ctx, gid, r) for r in rows]}

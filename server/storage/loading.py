@@ -86,6 +86,8 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
         reviewed = state.groups.get(gid)
         if reviewed is not None and seq > reviewed.last_seq:
             reviewed.last_seq = int(seq)
+    for g in groups.values():  # (every message the store holds at a load is durable)
+        g.stored_seq = g.last_seq
     for gid, day, n in await fetch(DAILY, now_ms - activity_window_days * DAY_MS):
         state.groups[gid].daily[int(day)] = int(n)
     for category, until in await fetch(CATEGORY_FREEZES, now_ms):

@@ -207,6 +207,12 @@ async def test_an_ack_waits_for_the_wal_fsync(tmp_path):
             sending = asyncio.create_task(alice.send(gid, "waits for the disk"))
             await asyncio.sleep(0.5)
             assert not sending.done(), "acknowledged before the fsync"
+            # Committed, and visible to SQLite's readers, but not durable: no read shows it yet.
+            assert srv.db_rows("SELECT COUNT(*) FROM messages WHERE text = 'waits for the disk'") == [(1,)]
+            shown = [m["text"] for m in (await bob.request("history", group_id=gid))["messages"]]
+            assert shown == ["before"], shown
+            found = (await bob.request("search", group_id=gid, query="disk"))["messages"]
+            assert found == [], found
         finally:
             os.kill(helpers[0], signal.SIGCONT)
         ack = await asyncio.wait_for(sending, 5)
