@@ -122,6 +122,11 @@ class Tail:
                     yield gid, self._event(gid, row)
 
 
+# How long a stopping home lets the requests it is handling finish (Home.close): a write's own
+# bound is the store's statement timeout, and a stop must not wait on a database that is gone.
+CLOSE_GRACE_SECONDS = 10.0
+
+
 class Home:
     def __init__(self, app: App, publish: Callable[[str, bytes], None], subjects: wire.Subjects, epoch: int,
                  max_bytes: int, max_reply: int | None = None, me: tuple[str, str, int] | None = None) -> None:
@@ -156,6 +161,7 @@ class Home:
         # The previous home's last messages (set by node._promote; None: gone, see sweep).
         self.tail: Tail | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False  # (close: requests arriving from then on are not started)
 
     # -- inbound ---------------------------------------------------------------------------
     async def on_message(self, msg: Msg) -> None:
@@ -421,6 +427,8 @@ class Home:
 
     # -- one connection's requests, in order -------------------------------------------------
     def _enqueue(self, rs: RemoteSession, item: Any) -> None:
+        if self._closing:
+            return  # (not started: its gateway answers it when the next home is heard, see close)
         if len(rs.inbox) >= MAX_INBOX:
             # The gateway lets a connection have MAX_WAITING requests unanswered, and answers those
             # past their deadline itself, freeing room for more: a home slower than that (a slow
@@ -499,6 +507,8 @@ class Home:
         """Each command in a task of its own: the NATS client hands a subscription its messages one
         at a time, and a long command (an export) must not hold up those typed after it, as on the
         home's own operator socket, where they run side by side."""
+        if self._closing:
+            return  # (as a request: not started at a stop)
         task = asyncio.get_running_loop().create_task(self._admin(msg))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -531,7 +541,24 @@ class Home:
         first = [node_id, self.epoch, wire.RELEASED] if released else [node_id, self.epoch]
         return wire.pack(first) + wire.pack(self.reconnections) + wire.pack(sent)
 
-    async def close(self) -> None:
-        for task in list(self._tasks):
+    async def close(self, grace: float = CLOSE_GRACE_SECONDS) -> bool:
+        """Stop starting requests and let those being handled finish, their writes and the events
+        that follow them included, for up to ``grace`` seconds; then cancel what is left. True when
+        nothing was left: only then may the gateways take the hand-over as clean (RELEASED, no
+        ``resync``). A handler cancelled at its ``await commit`` had its write carried out all the
+        same, after this home's last heartbeat, and the events it would have published after it
+        never went: members would go on seeing what changed (a member who left, a role) until
+        they reloaded. Requests not started are dropped; their gateways answer them."""
+        self._closing = True
+        for link in self.links.values():
+            for rs in link.sessions.values():
+                rs.inbox.clear()  # (each drain ends with the request it is handling)
+        left = set(self._tasks)
+        if left:
+            _, left = await asyncio.wait(left, timeout=grace)
+        for task in left:
             task.cancel()
+        if left:
+            await asyncio.gather(*left, return_exceptions=True)
+        return not left
 

@@ -16,6 +16,7 @@ import logging
 import secrets
 import socket
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,7 +30,7 @@ from server.cluster.gateway import STARTING, Gateway, answer_here, previous_lost
 from server.cluster.home import Home, Tail
 from server.logs import Repeats
 from server.metrics import METRICS, event_name
-from server.session import Session
+from server.session import CLOSE_TRY_AGAIN, Session
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
@@ -67,6 +68,25 @@ class LostLease(SystemExit):
     def __init__(self, why: str) -> None:
         super().__init__(3)
         self.why = why
+
+
+async def recheck_tokens(app: App, taken: Iterable[Any]) -> None:
+    """The tokens of this node's own connections, kept logged in through its takeover, read again
+    (a logout or a blacklisting on the previous home meanwhile): one that no longer names its
+    user is closed (1008, log in again). The node serves already: a read that fails costs that
+    connection alone (1013, reconnect), never the home, which a failure here once stopped."""
+    for conn in taken:
+        if conn.sess.user is not None and conn.token_hash is not None:
+            try:
+                uid = await app.store.token_owner(conn.token_hash, app.now_ms())
+            except Exception:
+                log.warning("could not check again the token of a connection kept through the takeover: "
+                            "closed, to log in again", exc_info=True)
+                conn.sess.close(CLOSE_TRY_AGAIN, "reconnect")
+                continue
+            user = conn.sess.user  # read again: the client may have logged out during the await
+            if user is not None and uid != user.user_id:
+                conn.sess.close(1008, "log in again")
 
 
 class ClusterNode:
@@ -202,13 +222,19 @@ class ClusterNode:
         for task in self._tasks:
             task.cancel()
         if self.home is not None:
-            await self.home.close()
+            finished = await self.home.close()
             try:  # hand over at once instead of after the lease's time
                 await self.leases.release_lease(wire.HOME_LEASE, self.holder, self.home.epoch)
             except Exception as err:
                 log.warning("could not release the home lease: %s", err)
             else:
-                self._released_beat()  # (the drain below sends it)
+                if finished:
+                    self._released_beat()  # (the drain below sends it)
+                else:
+                    # Events of the requests cut short never went: no RELEASED, so the next home
+                    # takes this one as lost and tells every client to read again (resync).
+                    log.warning("requests still being handled at the stop were cut short: the hand-over "
+                                "is announced as a lost home, so that clients read again")
         if self.nc is not None:
             self._closing = True
             try:
@@ -607,12 +633,7 @@ class ClusterNode:
         self._beat()
         log.info("node %s is the home node (%.2f s after it took the lease: identity keys %.2f s, state %.2f s)",
                  self.node_id, time.monotonic() - took, bound - took, loaded - bound)
-        for conn in taken:
-            if conn.sess.user is not None and conn.token_hash is not None:
-                uid = await app.store.token_owner(conn.token_hash, app.now_ms())
-                user = conn.sess.user  # read again: the client may have logged out during the await
-                if user is not None and uid != user.user_id:
-                    conn.sess.close(1008, "log in again")
+        await recheck_tokens(app, taken)
 
     async def _give_up(self, seconds: float) -> None:
         """Cut off from NATS for several lease periods: no gateway hears this home, and none can take
