@@ -338,13 +338,14 @@ class Gateway:
         self.home_links = links
         if epoch > self.home_epoch or not self.home_alive:
             previous = self.home_epoch
+            relayed = self.relayed_groups()  # (pruned as of the previous home's last heartbeat, see prune)
             if epoch > previous:
                 self._out.flush()  # what was queued for the previous home goes out stamped so
                 self.fail_pending(HOME_CHANGED)
                 log.info("home node is %s (epoch %d)", node_id, epoch)
             self.home_epoch, self.home_node, self.home_alive = epoch, node_id, True
             if 0 < previous < epoch:
-                self._out.add([wire.SEEN, previous, self.relayed_groups(),
+                self._out.add([wire.SEEN, previous, relayed,
                                [[c.number, c.since] for c in self.conns.values() if c.since is not None]])
             self._reattach_all()
             if previous < epoch:
@@ -402,6 +403,12 @@ class Gateway:
         return {gid: seq for gid, (seq, _) in self.relayed.items()}
 
     def prune(self, now: float) -> None:
+        # While no home is heard, the window counts from the last heartbeat of the one that went:
+        # the next home looks back from when it took over, however long that took (a slow state
+        # load, this node cut off from NATS), and a group it finds messages of must be in SEEN, or
+        # those messages would be sent again.
+        if not self.home_alive and self.last_heartbeat:
+            now = min(now, self.last_heartbeat)
         horizon = now - 2 * self.catch_up_seconds
         for gid in [gid for gid, (_, at) in self.relayed.items() if at < horizon]:
             del self.relayed[gid]
