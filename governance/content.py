@@ -152,9 +152,12 @@ _UNCACHED = frozenset(("Cn", "Co"))
 
 
 def _map_char(ch: str) -> str:
-    """NFKD, casefold, NFKD again, keep only letters and digits (no marks)."""
+    """NFKD, casefold, NFKD again, keep only letters and digits (no marks); a decimal digit of any
+    script as the ASCII digit of its value (NFKD folds only compatibility forms such as ``８``, not
+    ``٨`` or ``८``)."""
     s = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", ch).casefold())
-    return "".join(c for c in s if c.isalnum() and c not in _INVISIBLE_LETTERS)
+    return "".join(str(unicodedata.decimal(c)) if unicodedata.category(c) == "Nd" else c
+                   for c in s if c.isalnum() and c not in _INVISIBLE_LETTERS)
 
 
 class _CharTable(dict[int, str | int | None]):

@@ -71,11 +71,6 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     # Without a display name the account shows its username, checked above as such (the label of a
     # cancelled account included): a refusal names the argument the client sent, never one it left out.
     chosen = idn.validate_display_name(req.display_name) if req.display_name else username
-    # A name held for review (G10): the account shows its username until an operator releases it.
-    # No account yet: a blocked name is refused, nobody to charge it to.
-    screened = screening.screen(ctx, None, chosen, "display_name", "display_name",
-                                shown_text.neutral("display_name", username=username))
-    display_name = screened.shown(username)
     ukey = idn.username_key(username)
     state = ctx.state
     phone_hmac = ctx.vault.lookup("phone", phone)
@@ -87,6 +82,19 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     # try names); it is used up below, with the claim.
     if not limits.check_code(ctx, phone_key, req.code):
         raise ContractError("bad_code", "wrong or expired code")
+    # The word lists after the code too (without one, register tells nothing of what they hold).
+    # The username is what others see while a display name is held or once one is removed, and
+    # nothing stands in for it: a review hit is refused as a block one. A display name held for
+    # review (G10): the account shows its username until an operator releases it. No account yet:
+    # a blocked name is refused, nobody to charge it to; it spends one of the code's attempts.
+    try:
+        screening.passed(ctx, None, username, "username", "username")
+        screened = screening.screen(ctx, None, chosen, "display_name", "display_name",
+                                    shown_text.neutral("display_name", username=username))
+    except ContractError:
+        limits.spend_code_attempt(ctx, phone_key)
+        raise
+    display_name = screened.shown(username)
     if ukey in state.by_username:
         limits.spend_code_attempt(ctx, phone_key)
         raise ContractError("conflict", "that username is taken")

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from governance import posting, shown_text
+from governance.content import Action
 from governance.shown_text import Outcome
+from protocol.errors import ContractError
 from server.handlers.common import record_penalized
 from server.storage import changes as ch
 
@@ -35,6 +37,7 @@ FIELD_NOUNS: Final = {
     "group_name": "group name",
     "announcement": "announcement",
     "display_name": "display name",
+    "username": "username",
     "reaction": "reaction",
     "file_name": "file name",
     "ban_reason": "ban's reason",
@@ -116,6 +119,18 @@ def checked(ctx: Context, author: User | None, text: str, arg: str, field: str, 
         elif author is not None:
             record_blocked(ctx, author, hit.verdict, field, group_id=group_id)
         raise
+
+
+def passed(ctx: Context, author: User | None, text: str, arg: str, field: str, *,
+           group_id: str | None = None) -> None:
+    """:func:`checked` for a text that cannot be held for review (nothing stands in for it while
+    it waits: a reaction, a file name, a ban's reason, an invite link's note, a username): a
+    ``review`` hit is refused too, ``content_blocked`` naming the category (no credit taken: the
+    list holds such texts, it does not punish them). A ``flag`` hit goes through."""
+    verdict = checked(ctx, author, text, arg, field, group_id=group_id)
+    if verdict is not None and verdict.action is Action.REVIEW:
+        raise ContractError("content_blocked", f"that {FIELD_NOUNS.get(field, field)} is not allowed "
+                                               f"({verdict.category})")
 
 
 def screen(ctx: Context, author: User | None, text: str, arg: str, field: str, shown: str, *,

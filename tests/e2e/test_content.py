@@ -601,3 +601,46 @@ async def test_upload_file_names_are_screened(make_server, tmp_path):
         assert refused["code"] == "content_blocked", (name, refused)
     assert (await member.call("upload_begin", mime="image/png", size=68, name="holiday.png"))["ok"]
     assert (await member.call("upload_begin", mime="image/png", size=68, name="a/b.png"))["code"] == "bad_request"
+
+
+ASCII_WORDS = """
+[[content.lists]]
+category = "fraud"
+path = "block.txt"
+action = "block"
+[[content.lists]]
+category = "rumour"
+path = "review.txt"
+action = "review"
+"""
+
+
+async def test_usernames_ban_reasons_and_link_notes_pass_the_lists_and_register_checks_the_code_first(
+        make_server, tmp_path):
+    """A username is what others see while a display name is held or once one is removed, and a
+    ban's reason and a link's note are shown to the managers as written: nothing stands in for them
+    while a text waits, so a ``review`` hit is refused like a ``block`` one (they were stored and
+    shown). And register checks the phone's code before the lists, which it told about without one."""
+    from tests.e2e.harness import new_phone
+
+    d = tmp_path / "srv"
+    d.mkdir(exist_ok=True)
+    (d / "block.txt").write_text("scam\n", encoding="utf-8")
+    (d / "review.txt").write_text("rumor\n", encoding="utf-8")
+    srv = make_server(ASCII_WORDS)
+    c = await srv.client()
+    phone = new_phone()
+    await c.request("request_code", phone=phone)
+    without = await c.call("register", username="scamking", password="password123", phone=phone, code="000000")
+    assert without["code"] == "bad_code", without
+    for username, category in (("scamking", "fraud"), ("rumormill", "rumour")):
+        refused = await c.call("register", username=username, password="password123", phone=phone,
+                               code=srv.last_code(phone))
+        assert refused["code"] == "content_blocked", refused
+        assert refused["reason"].endswith(f"({category})") and "username" in refused["reason"], refused
+    owner, member, gid = await group(srv)
+    for op, args in (("ban", {"group_id": gid, "user_id": member.user_id, "reason": "spreads rumors"}),
+                     ("create_invite_link", {"group_id": gid, "note": "rumor mill"})):
+        refused = await owner.call(op, **args)
+        assert refused["code"] == "content_blocked" and "(rumour)" in refused["reason"], (op, refused)
+    assert (await owner.request("bans", group_id=gid))["bans"] == []

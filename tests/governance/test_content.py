@@ -90,6 +90,10 @@ ZW = ["\u200b", "\u200c", "\u200d", "\ufeff", "\u2060", "\u00ad"]
         ("ＶＰＮ", "vpn", "pornography"),
         ("ＢＯＭＢ１２３", "bomb123", "violence_terror"),
         ("ｂｏｍｂ123", "bomb123", "violence_terror"),
+        # decimal digits of other scripts, which NFKD leaves as they are
+        ("bomb١٢٣", "bomb123", "violence_terror"),  # Arabic-Indic
+        ("bomb१२३", "bomb123", "violence_terror"),  # Devanagari
+        ("bomb𝟏𝟐𝟑", "bomb123", "violence_terror"),  # mathematical bold
         # mixed case
         ("Porn", "porn", "pornography"),
         ("pOrN", "porn", "pornography"),
