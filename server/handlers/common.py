@@ -194,6 +194,13 @@ def check_not_banned(ctx: Context, g: Group, uid: str, caller: bool = True) -> N
     moderation.check_not_banned(ban.until if ban is not None else None, ctx.now_ms(), caller)
 
 
+def banned_now(ctx: Context, g: Group, uid: str) -> bool:
+    """Whether ``uid`` has a ban in force in ``g``. An undo does not give back a join request or an
+    invitation then: the ban's write removed them from the store (a ban claimed after the op)."""
+    ban = g.bans.get(uid)
+    return ban is not None and moderation.ban_in_force(ban.until, ctx.now_ms())
+
+
 def level_of(ctx: Context, user: User) -> int:
     return credit_level(user.credit_score, ctx.cfg.credit.levels)
 

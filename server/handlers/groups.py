@@ -18,6 +18,7 @@ from protocol.errors import ContractError
 from server.fanout import publish
 from server.handlers import handler, screening
 from server.handlers.common import (
+    banned_now,
     caps_of,
     check_not_banned,
     commit,
@@ -245,10 +246,11 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
                 put_back(g, user, admission.put_back)
         if before is not None:
             g.departed.setdefault(uid, before)
-        if requested is not None:
-            g.join_requests[uid] = requested
-        if invited_by is not None:
-            g.invited.setdefault(uid, invited_by)
+        if not banned_now(ctx, g, uid):  # (a ban meanwhile removed them from the store)
+            if requested is not None:
+                g.join_requests.setdefault(uid, requested)
+            if invited_by is not None:
+                g.invited.setdefault(uid, invited_by)
         if rider is not None:
             rider.undo()
 

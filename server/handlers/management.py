@@ -22,6 +22,7 @@ from server.claims import FieldClaim, Together
 from server.fanout import publish
 from server.handlers import handler, screening
 from server.handlers.common import (
+    banned_now,
     bring_back,
     can_post,
     caps_of,
@@ -174,7 +175,8 @@ async def reject_join(ctx: Context, sess: Session, req: rq.RejectJoin, enc: Enco
     ts = g.join_requests.pop(uid)
 
     def undo() -> None:
-        g.join_requests.setdefault(uid, ts)
+        if not banned_now(ctx, g, uid):  # (a ban meanwhile removed it from the store)
+            g.join_requests.setdefault(uid, ts)
 
     await commit(ctx, ch.DropJoinRequest(g.group_id, uid), audit=_audit(ctx, sess.me, "reject_join", g, uid),
                  undo=undo)
@@ -204,8 +206,10 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
     g.invited[uid] = actor.user_id  # the latest inviter's (as stored): theirs decides whether it stands
 
     def undo() -> None:
+        if g.invited.get(uid) != actor.user_id:
+            return  # taken out meanwhile (a ban, a join), or another invitation since: that stands
         if earlier is None:
-            g.invited.pop(uid, None)
+            del g.invited[uid]
         else:
             g.invited[uid] = earlier
 

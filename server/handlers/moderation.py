@@ -21,7 +21,7 @@ from protocol.errors import ContractError
 from protocol.messages import entry_id
 from server.fanout import publish
 from server.handlers import handler, screening
-from server.handlers.common import commit, live_group, put_back
+from server.handlers.common import banned_now, commit, live_group, put_back
 from server.handlers.groups import remember_departed, request_decided, to_managers
 from server.handlers.management import _actor_role, _audit, _managed, _to_user, change_group
 from server.state import Ban, Group, InviteLink, User
@@ -84,14 +84,16 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
         changes.append(ch.RemoveMember(gid, uid, now, "ban", actor.user_id))
 
     def undo() -> None:
-        if earlier is not None:
-            g.bans[uid] = earlier
-        else:
-            g.bans.pop(uid, None)
-        if requested is not None:
-            g.join_requests.setdefault(uid, requested)
-        if invited_by is not None:
-            g.invited.setdefault(uid, invited_by)
+        if g.bans.get(uid) is banned:  # (not if unbanned or banned again meanwhile: that change stands)
+            if earlier is not None:
+                g.bans[uid] = earlier
+            else:
+                del g.bans[uid]
+        if not banned_now(ctx, g, uid):
+            if requested is not None:
+                g.join_requests.setdefault(uid, requested)
+            if invited_by is not None:
+                g.invited.setdefault(uid, invited_by)
         if m is not None:
             put_back(g, target, m)
 

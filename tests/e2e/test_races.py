@@ -541,6 +541,42 @@ def refuse_removal(srv, uid: str) -> None:
                     " BEGIN SELECT RAISE(ABORT, 'no removal'); END")
 
 
+async def test_a_refused_ban_does_not_take_back_a_later_ban(make_server):
+    """A ban whose write the store refuses, an unban and a ban again, all while the first write waits:
+    the first one's undo took out whatever ban stood then, the second one, which the store keeps;
+    the user was banned in the database and free to join again as far as memory knew."""
+    srv = make_server()
+    owner, target = await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    await target.request("join_group", group_id=gid)
+    # The owner's other connections (each answers its requests in order): one per op, one to look.
+    unbanner, rebanner, watcher = [await srv.client() for _ in range(3)]
+    for c in (unbanner, rebanner, watcher):
+        await c.login(owner.username, "password123")
+    refuse_removal(srv, target.user_id)  # the first ban's removal of the member fails, and with it the ban
+
+    async def listed() -> list[str]:
+        return [b["reason"] for b in (await watcher.request("bans", group_id=gid))["bans"]]
+
+    async def banned() -> bool:
+        return await listed() != []
+
+    async def unbanned() -> bool:
+        return await listed() == []
+
+    async with writes_held(srv, "members"):
+        first = asyncio.ensure_future(owner.call("ban", group_id=gid, user_id=target.user_id, reason="spam"))
+        await until(banned, timeout=2)
+        unbanning = asyncio.ensure_future(unbanner.call("unban", group_id=gid, user_id=target.user_id))
+        await until(unbanned, timeout=2)
+        again = asyncio.ensure_future(rebanner.call("ban", group_id=gid, user_id=target.user_id, reason="again"))
+        await until(banned, timeout=2)
+    assert ok_or_code(await first) == "internal"
+    assert ok_or_code(await unbanning) == "ok" and ok_or_code(await again) == "ok"
+    assert srv.db_rows("SELECT reason FROM bans WHERE user_id = ?", target.user_id) == [("again",)]
+    assert await listed() == ["again"]  # memory agrees with the store
+
+
 async def test_a_refused_leave_with_a_join_in_flight_keeps_the_membership_in_memory(make_server):
     """A leave is claimed (out of memory) and, while its write waits, another connection of the same
     user joins again (claimed, pending). The store refuses the leave, so the membership stays, and
