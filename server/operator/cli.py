@@ -272,6 +272,8 @@ class Arg:
                 return f"{self.label} must be text, not {json_kind(value)}"
             if self.choices and value not in self.choices:
                 return f"{self.label} must be {' or '.join(self.choices)}"
+            if (why := text_problem(value)) is not None:
+                return f"{self.label} {why}"
         if self.kind == HEADS:
             if not isinstance(value, list):
                 return f"{self.label} must be an array of record heads, not {json_kind(value)}"
@@ -280,6 +282,21 @@ class Arg:
                 if why is not None:
                     return f"{self.label}[{i}] {why}"
         return None
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text, or None: no database text type takes U+0000, and a
+    lone surrogate (bytes a terminal in another encoding passed on, which Python keeps that way) is
+    not a character at all. Refused before the command runs, with the reason, not at the store."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    if (lone := _SURROGATE.search(value)) is not None:
+        return (f"is not valid text at character {lone.start() + 1} (bytes in another encoding than UTF-8?); "
+                "give it as UTF-8")
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _label(key: str, action: argparse.Action) -> str:

@@ -211,6 +211,12 @@ async def test_every_argument_must_be_of_its_kind_on_the_socket(server):
         ("verify-audit", {"checkpoints": [{"ts": 1, "count": "2", "last_id": 1, "mac": ""}]},
          "checkpoints (--manifest)[0] count must be a whole number, not text"),
         ("ping", {"json": False}, "ping takes no argument 'json' (it takes none)"),
+        # no database text type takes a NUL; a lone surrogate (a terminal in another encoding) is no text
+        ("warn-group", {"group_id": gid, "reason": "a\x00b"}, "--reason contains a NUL character"),
+        ("set-agreement", {"version": "v9", "rules": "规\x00则", "agreement": "协议"},
+         "rules (--rules-file) contains a NUL character"),
+        ("warn-group", {"group_id": gid, "reason": "ab\udcb9"},
+         "--reason is not valid text at character 3 (bytes in another encoding than UTF-8?); give it as UTF-8"),
     ]
     for cmd, args, error in cases:
         reply = await request(server, cmd, args)
