@@ -317,7 +317,9 @@ async def _freeze(app: Context, category: str, reason: str, seconds: int, now: i
     return await freeze(
         app, app.state.category_frozen_until, category,
         lambda: ((g.group_id, g) for g in app.state.groups.values() if g.category == category and g.alive),
-        lambda g: g.alive, "group", "suspend_group", reason, now, until,
+        # (still the group of its id: one whose creation the store refused while the freeze waited
+        # for a group's lock is gone from memory, and must be neither suspended nor looked up)
+        lambda g: g.alive and app.state.groups.get(g.group_id) is g, "group", "suspend_group", reason, now, until,
         lambda ids: SuspendCategory(category, until, _moving(app, category, ids)),
         lambda n: audit(app, "freeze_category", reason, category=category, seconds=seconds, groups=n),
         # each group's own entry: its group_log and export show the freeze that suspended it

@@ -746,7 +746,8 @@ async def freeze_account_category(app: Context, args: dict[str, Any]) -> Result:
             app, app.state.account_category_frozen_until, category,
             lambda: ((a.account_id, a) for a in app.state.accounts.values()
                      if a.category == category and a.closed_at is None),
-            lambda a: a.closed_at is None, ACCOUNT, "suspend_account", reason, now, until,
+            lambda a: a.closed_at is None and app.state.accounts.get(a.account_id) is a,  # (as for groups)
+            ACCOUNT, "suspend_account", reason, now, until,
             lambda _: SuspendAccountCategory(category, until),
             lambda n: audit(app, "freeze_account_category", reason, category=category, seconds=seconds, accounts=n),
             # each account's own entry: its export shows the freeze that suspended it

@@ -918,3 +918,32 @@ async def test_an_operator_lift_worded_like_a_replacement_is_not_taken_for_one(s
     assert rc == 0, err
     assert "had already ended" in out and "given back" not in out, out
     assert await score(owner) == start - 20
+
+
+async def test_a_freeze_that_listed_a_group_whose_creation_is_then_refused_goes_on(server):
+    """freeze-category lists the category's groups, then waits for each one's sanction lock (here a
+    suspend-group of another group holds it while its write waits). A group created meanwhile whose
+    write the store refuses is gone from memory when the freeze goes on: the freeze failed on it
+    (KeyError, exit 3, nothing frozen); it suspends the groups that are still there."""
+    owner, gid, _ = await setup_group(server)
+    maker = await server.user()
+    if server.backend == "postgresql":
+        server.db_rows("ALTER TABLE groups ADD CONSTRAINT no_doomed CHECK (name <> 'doomed') NOT VALID")
+    else:
+        server.db_rows("CREATE TRIGGER no_doomed BEFORE INSERT ON groups WHEN NEW.name = 'doomed'"
+                       " BEGIN SELECT RAISE(ABORT, 'no doomed'); END")
+    async with writes_held(server, "groups"):
+        creating = asyncio.ensure_future(maker.call("create_group", name="doomed", category="friends",
+                                                    join_policy="open"))
+        await asyncio.sleep(0.2)  # claimed in memory, its write queued first
+        suspending = asyncio.ensure_future(server.admin("suspend-group", gid, "--seconds", "600", "--reason", "spam"))
+        await asyncio.sleep(1.0)  # its command holds the group's lock, its write queued after the creation's
+        freezing = asyncio.ensure_future(server.admin("freeze-category", "friends", "--seconds", "60",
+                                                      "--reason", "emergency"))
+        await asyncio.sleep(1.5)  # the freeze listed both groups and waits for the first one's lock
+    assert (await suspending)[0] == 0
+    assert not (await creating)["ok"]
+    rc, out, err = await freezing
+    assert rc == 0 and "froze 1 groups" in out, (out, err)
+    assert server.db_rows("SELECT COUNT(*) FROM groups WHERE name = 'doomed'") == [(0,)]
+    assert (await owner.call("send", group_id=gid, text="x"))["code"] == "group_suspended"
