@@ -135,6 +135,11 @@ def _reload(app: App) -> bool:
         fresh = load_config(old.source) if old.source is not None else load_config(None)
         fresh, needs_restart = merge_restart_keys(old, fresh)
         fresh, kept_operators = keep_named_operators(old, fresh)
+        if fresh.server.tls_cert is not None and fresh.server.proxy_protocol:
+            # (The file alone passed: it turns TLS off, which waits for a restart, and the PROXY
+            # protocol on, which would apply now: a header expected inside TLS, every peer refused.)
+            raise ValueError("server.proxy_protocol cannot go on while TLS is on, and turning TLS off "
+                             "(tls_cert, tls_key) takes a restart: restart to make both changes")
         content = build_filter(fresh)
         media_lists = build_media_lists(fresh)
         if fresh.public_accounts.reserved_names is not None:

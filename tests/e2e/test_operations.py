@@ -262,6 +262,17 @@ async def test_tls_listener_and_certificate_reload(tmp_path, started):
     with pytest.raises((InvalidHandshake, OSError)):  # plain ws:// to a TLS port does not get a WebSocket
         async with connect(srv.url.replace("wss://", "ws://"), open_timeout=3):
             pass
+    # A file that turns TLS off (which waits for a restart) and the PROXY protocol on (which would
+    # apply at once, a header expected inside TLS): the reload is refused, TLS serves on.
+    text = srv.config.read_text()
+    text = text.replace(f'tls_cert = "{cert}"\ntls_key = "{key}"',
+                        'proxy_protocol = true\ntrusted_proxies = ["127.0.0.1"]')
+    assert "proxy_protocol = true" in text
+    srv.config.write_text(text)
+    srv.proc.send_signal(signal.SIGHUP)
+    refused = ops.wait_for_log(srv, lambda e: e["msg"].startswith("config not reloaded"))
+    assert "proxy_protocol" in refused["msg"], refused
+    assert await common_name() == "second"
 
 
 async def test_a_backup_sqlite_cannot_write_is_a_refusal_with_its_reason(tmp_path, started):
