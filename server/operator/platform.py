@@ -338,30 +338,28 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
     reason = reason_of(args)
     posts, comments = await _remove_term_public(app, term, reason)
     hits: list[tuple[str, int]] = []
-    delivered: list[tuple[str, int]] = []  # the hits members saw: a held or rejected one nobody was shown
     last = ("", -1)
     while True:
         rows = await app.store.messages_page(last, REMOVE_TERM_PAGE)
         if not rows:
             break
-        for gid, seq, text, held in rows:
-            if term in normalize(text):
-                hits.append((gid, seq))
-                if not held:
-                    delivered.append((gid, seq))
+        hits += [(gid, seq) for gid, seq, text, _ in rows if term in normalize(text)]
         last = (rows[-1][0], rows[-1][1])
     now = app.now_ms()
     # Each group's own entry beside the command's: its group_log and export show which of its messages went.
     by_group: dict[str, list[int]] = {}
     for gid, seq in hits:
         by_group.setdefault(gid, []).append(seq)
-    await apply(app, *changes(DeleteMessages(tuple(hits), now, operator_name()) if hits else None),
-                *[AddRecord(audit(app, "remove_term", reason, gid, term=term, removed=len(seqs), seqs=seqs))
-                  for gid, seqs in sorted(by_group.items())],
-                audit=audit(app, "remove_term", reason, term=term, removed=len(hits), posts=posts,
-                            comments=comments))
+    done_writes = await apply(
+        app, *changes(DeleteMessages(tuple(hits), now, operator_name()) if hits else None),
+        *[AddRecord(audit(app, "remove_term", reason, gid, term=term, removed=len(seqs), seqs=seqs))
+          for gid, seqs in sorted(by_group.items())],
+        audit=audit(app, "remove_term", reason, term=term, removed=len(hits), posts=posts, comments=comments))
     for gid, seq in hits:
         app.forget_owed(gid, seq)
+    # The hits members had been shown, as the store had them when it hid them, not as the scan read
+    # them: a held one an operator released meanwhile was shown since (and a deletion of it is told).
+    delivered: list[tuple[str, int]] = done_writes[0] if hits else []
     for gid, seq in delivered:
         g = app.state.groups.get(gid)
         if g is not None:

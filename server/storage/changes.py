@@ -383,7 +383,9 @@ class PutInvitation(Change):
 # -- messages ----------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class DeleteMessages(Change):
-    """Hide messages from members (the text is kept for the retention period)."""
+    """Hide messages from members (the text is kept for the retention period). ``apply`` returns the
+    ``(group_id, seq)`` of those it hid that members had been shown (delivered, not held nor
+    rejected, as the store has them in this transaction): the ones to tell them of."""
 
     items: tuple[tuple[str, int], ...]  # (group_id, seq)
     deleted_at: int

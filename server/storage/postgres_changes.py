@@ -479,12 +479,13 @@ async def _put_invitation(db: Conn, i: c.PutInvitation) -> None:
 
 # -- messages --------------------------------------------------------------------------------
 @applies(c.DeleteMessages)
-async def _delete_messages(db: Conn, d: c.DeleteMessages) -> None:
-    await db.execute(
+async def _delete_messages(db: Conn, d: c.DeleteMessages) -> list[tuple[str, int]]:
+    rows = await db.fetch(
         "UPDATE messages m SET deleted_at = $1, deleted_by = $2 FROM unnest($3::text[], $4::bigint[]) AS x(g, s)"
-        " WHERE m.group_id = x.g AND m.seq = x.s AND m.deleted_at IS NULL",
+        " WHERE m.group_id = x.g AND m.seq = x.s AND m.deleted_at IS NULL RETURNING m.group_id, m.seq, m.held",
         d.deleted_at, d.deleted_by, [gid for gid, _ in d.items], [seq for _, seq in d.items],
     )
+    return sorted((r[0], int(r[1])) for r in rows if r[2] == 0)
 
 
 @applies(c.SetMessageHeld)

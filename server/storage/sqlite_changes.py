@@ -428,11 +428,15 @@ async def _put_invitation(db: aiosqlite.Connection, i: c.PutInvitation) -> None:
 
 # -- messages --------------------------------------------------------------------------------
 @applies(c.DeleteMessages)
-async def _delete_messages(db: aiosqlite.Connection, d: c.DeleteMessages) -> None:
-    await db.executemany(
-        "UPDATE messages SET deleted_at = ?, deleted_by = ? WHERE group_id = ? AND seq = ? AND deleted_at IS NULL",
-        [(d.deleted_at, d.deleted_by, gid, seq) for gid, seq in d.items],
-    )
+async def _delete_messages(db: aiosqlite.Connection, d: c.DeleteMessages) -> list[tuple[str, int]]:
+    shown = []
+    for gid, seq in d.items:  # (one statement each: executemany returns no rows)
+        rows = list(await db.execute_fetchall(
+            "UPDATE messages SET deleted_at = ?, deleted_by = ? WHERE group_id = ? AND seq = ? AND deleted_at IS NULL"
+            " RETURNING held", (d.deleted_at, d.deleted_by, gid, seq)))
+        if rows and rows[0][0] == 0:
+            shown.append((gid, seq))
+    return shown
 
 
 @applies(c.SetMessageHeld)
