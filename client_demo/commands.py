@@ -66,7 +66,7 @@ def parse_duration(text: str) -> int:
         raise ValueError("empty duration: use e.g. 30s, 10m, 2h, 1d, or 0/off to unmute")
     if s in ("off", "0"):
         return 0
-    if s.isdigit():
+    if _digits_only(s):
         seconds = int(s)
     else:
         pos, seconds, seen = 0, 0, set()
@@ -129,20 +129,53 @@ def _usage(name: str, why: str = "") -> CommandError:
     return CommandError("usage", (f"{why}; " if why else "") + f"{spec.usage} - {spec.help}")
 
 
+class Words(list[str]):
+    """A command line's words after the command's name, each remembering where it stood in the line:
+    :func:`text_of` gives a run of them as typed (a full-width space or several spaces inside
+    kept), not re-joined with one space. Slices are ``Words`` too."""
+
+    def __init__(self, words: list[str], line: str = "", spans: list[tuple[int, int]] | None = None) -> None:
+        super().__init__(words)
+        self.line = line
+        self.spans = spans if spans is not None else []
+
+    @classmethod
+    def of(cls, line: str) -> Words:
+        spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", line)]
+        return cls([line[a:b] for a, b in spans], line, spans)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return Words(list.__getitem__(self, i), self.line, self.spans[i] if self.spans else None)
+        return list.__getitem__(self, i)
+
+
+def text_of(words: list[str]) -> str:
+    """The words as typed, from the first to the last (a plain list: joined with single spaces)."""
+    if isinstance(words, Words) and words.spans and len(words.spans) == len(words):
+        return words.line[words.spans[0][0]:words.spans[-1][1]]
+    return " ".join(words)
+
+
+def _digits_only(s: str) -> bool:
+    """ASCII digits (an input method's full-width ``１２３`` or ``²`` are not an id nor a number here)."""
+    return s.isascii() and s.isdigit()
+
+
 def _arity(name: str, args: list[str], lo: int, hi: int | None = None) -> None:
     if len(args) < lo or (hi is not None and len(args) > hi):
         raise _usage(name)
 
 
 def _gid(name: str, s: str) -> str:
-    if not s.isdigit():
+    if not _digits_only(s):
         raise _usage(name, f"{s!r} is not a group id (digits)")
     return s
 
 
 def _join_target(name: str, s: str) -> dict[str, str]:
     """``/join`` takes a group id (digits) or an invite link's code (URL-safe, 16 or more characters)."""
-    if s.isdigit() and len(s) < MIN_INVITE_CODE:
+    if _digits_only(s) and len(s) < MIN_INVITE_CODE:
         return {"group_id": s}
     if INVITE_CODE.fullmatch(s):
         return {"invite_code": s}
@@ -150,7 +183,7 @@ def _join_target(name: str, s: str) -> dict[str, str]:
 
 
 def _int(name: str, s: str, what: str, lo: int = 0) -> int:
-    if not s.isdigit() or int(s) < lo:
+    if not _digits_only(s) or int(s) < lo:
         raise _usage(name, f"{what} must be a whole number{f' >= {lo}' if lo else ''}, not {s!r}")
     return int(s)
 
@@ -160,7 +193,7 @@ def _user(name: str, args: list[str]) -> str:
     if not args:
         raise _usage(name)
     if args[0].startswith("@"):
-        ref = " ".join(args)
+        ref = text_of(args)
         if len(ref) < 2:
             raise _usage(name, "'@' needs a display name")
         return ref
@@ -194,7 +227,7 @@ def _register(a: list[str]) -> Command:
     _arity("register", a, 4)
     params = {"username": a[0], "password": a[1], "phone": a[2], "code": a[3]}
     if len(a) > 4:
-        params["display_name"] = " ".join(a[4:])
+        params["display_name"] = text_of(a[4:])
     return _req("register", a, "register", params)
 
 
@@ -213,13 +246,13 @@ def _auth(a: list[str]) -> Command:
 @_command("/verify LEGAL_NAME ID_NUMBER", "verify your real identity (never shown to others)", "Account")
 def _verify(a: list[str]) -> Command:
     _arity("verify", a, 2)
-    return _req("verify", a, "verify_identity", {"legal_name": " ".join(a[:-1]), "id_number": a[-1]})
+    return _req("verify", a, "verify_identity", {"legal_name": text_of(a[:-1]), "id_number": a[-1]})
 
 
 @_command("/nick DISPLAY NAME", "set your display name", "Account")
 def _nick(a: list[str]) -> Command:
     _arity("nick", a, 1)
-    return _req("nick", a, "set_profile", {"display_name": " ".join(a)})
+    return _req("nick", a, "set_profile", {"display_name": text_of(a)})
 
 
 @_command("/me", "show your account", "Account")
@@ -258,7 +291,7 @@ def _create(a: list[str]) -> Command:
     if len(a_) < 2:
         raise _usage("create")
     return _req("create", a, "create_group",
-                {"name": " ".join(a_[:-1]), "category": a_[-1], "join_policy": policy})
+                {"name": text_of(a_[:-1]), "category": a_[-1], "join_policy": policy})
 
 
 @_command("/join GID|CODE", "join (or ask to) by group id or invite code; make it current", "Groups")
@@ -323,7 +356,7 @@ def _members(a: list[str]) -> Command:
 def _history(a: list[str]) -> Command:
     params: dict[str, Any] = {}
     rest = list(a)
-    if rest and rest[0].isdigit():
+    if rest and _digits_only(rest[0]):
         params["limit"] = _int("history", rest.pop(0), "N", 1)
     while rest:
         word = rest.pop(0).lower()
@@ -346,7 +379,7 @@ def _report(a: list[str]) -> Command:
     if target in REPORT_IDS:
         if len(rest) < 2:
             raise _usage("report")
-        if not rest[0].isdigit():
+        if not _digits_only(rest[0]):
             raise _usage("report", f"{rest[0]!r} is not a{'n' * (target == 'account')} {target} id (digits)")
         params[REPORT_IDS[target]] = rest[0]
         kw = {}
@@ -371,7 +404,7 @@ def _report(a: list[str]) -> Command:
         raise _usage("report")
     params["reason"] = rest[0]
     if len(rest) > 1:
-        params["detail"] = " ".join(rest[1:])
+        params["detail"] = text_of(rest[1:])
     return _req("report", a, "report", params, **kw)
 
 
@@ -379,7 +412,7 @@ def _mine(name: str, a: list[str], op: str) -> Command:
     """``/reports``, ``/appeals`` and ``/held``: ``[N] [before ID]``."""
     params: dict[str, Any] = {}
     rest = list(a)
-    if rest and rest[0].isdigit():
+    if rest and _digits_only(rest[0]):
         params["limit"] = _int(name, rest.pop(0), "N", 1)
     if rest:
         if len(rest) != 2 or rest[0].lower() != "before":
@@ -398,9 +431,9 @@ def _reports(a: list[str]) -> Command:
           "contest a sanction against you or a group you own (the id comes with its notice)", "Groups")
 def _appeal(a: list[str]) -> Command:
     _arity("appeal", a, 2)
-    if not a[0].isdigit():
+    if not _digits_only(a[0]):
         raise _usage("appeal", f"{a[0]!r} is not a sanction id (digits)")
-    return _req("appeal", a, "appeal", {"sanction_id": a[0], "text": " ".join(a[1:])})
+    return _req("appeal", a, "appeal", {"sanction_id": a[0], "text": text_of(a[1:])})
 
 
 @_command("/appeals [N] [before ID]",
@@ -419,7 +452,7 @@ def _held(a: list[str]) -> Command:
 @_command("/withdraw HELD_ID", "take back one of your texts waiting for review (the id from /held)", "Groups")
 def _withdraw(a: list[str]) -> Command:
     _arity("withdraw", a, 1, 1)
-    if not a[0].isdigit():
+    if not _digits_only(a[0]):
         raise _usage("withdraw", f"{a[0]!r} is not a held id (digits)")
     return _req("withdraw", a, "withdraw_held_text", {"held_id": a[0]})
 
@@ -430,13 +463,13 @@ def _withdraw(a: list[str]) -> Command:
 def _reply(a: list[str]) -> Command:
     _arity("reply", a, 2)
     seq = _int("reply", a[0], "SEQ")
-    return _req("reply", a, "send", {"text": " ".join(a[1:]), "reply_to": seq}, group="current")
+    return _req("reply", a, "send", {"text": text_of(a[1:]), "reply_to": seq}, group="current")
 
 
 @_command("/edit SEQ TEXT", "change the text of your message #SEQ", "Messages")
 def _edit(a: list[str]) -> Command:
     _arity("edit", a, 2)
-    return _req("edit", a, "edit_message", {"seq": _int("edit", a[0], "SEQ"), "text": " ".join(a[1:])},
+    return _req("edit", a, "edit_message", {"seq": _int("edit", a[0], "SEQ"), "text": text_of(a[1:])},
                 group="current")
 
 
@@ -455,7 +488,7 @@ _command("/unreact SEQ EMOJI", "take your reaction back", "Messages")(_reaction(
 @_command("/search QUERY", "messages containing QUERY, newest first", "Messages")
 def _search(a: list[str]) -> Command:
     _arity("search", a, 1)
-    return _req("search", a, "search", {"query": " ".join(a)}, group="current")
+    return _req("search", a, "search", {"query": text_of(a)}, group="current")
 
 
 @_command("/read [SEQ]", "mark read up to SEQ (default: the last message shown)",
@@ -469,7 +502,11 @@ def _read(a: list[str]) -> Command:
 @_command("/upload PATH [TEXT...]", "send a file (image, audio, video, PDF) to the current group", "Messages")
 def _upload(a: list[str]) -> Command:
     _arity("upload", a, 1)
-    params = {"path": a[0], "text": " ".join(a[1:])}
+    raw = text_of(a)
+    if raw[:1] in ("'", '"') and (end := raw.find(raw[0], 1)) > 1:  # a quoted path: spaces kept
+        params = {"path": raw[1:end], "text": raw[end + 1:].strip()}
+    else:
+        params = {"path": a[0], "text": text_of(a[1:])}
     return Command("upload", a, action="upload", params=params, group="current")
 
 
@@ -523,7 +560,7 @@ _command("/transfer USER", "make USER the owner (owner)", "Manage")(_user_op("tr
 @_command("/announce TEXT", "set the group announcement", "Manage")
 def _announce(a: list[str]) -> Command:
     _arity("announce", a, 1)
-    return _req("announce", a, "set_announcement", {"text": " ".join(a)}, group="current")
+    return _req("announce", a, "set_announcement", {"text": text_of(a)}, group="current")
 
 
 _command("/invite USER_ID", "invite a user to the current group", "Manage")(_user_op("invite", "invite"))
@@ -544,7 +581,7 @@ _command("/reject USER", "reject a join request (@name: looked up in /requests)"
 @_command("/rename NAME", "rename the group (owner)", "Manage")
 def _rename(a: list[str]) -> Command:
     _arity("rename", a, 1)
-    return _req("rename", a, "update_group", {"name": " ".join(a)}, group="current")
+    return _req("rename", a, "update_group", {"name": text_of(a)}, group="current")
 
 
 @_command("/category CATEGORY", "change the group's category (owner)", "Manage")
@@ -596,7 +633,7 @@ def _ban(a: list[str]) -> Command:
                 params["seconds"] = seconds
             rest = rest[1:]
     if rest:
-        params["reason"] = " ".join(rest)
+        params["reason"] = text_of(rest)
     return _req("ban", a, "ban", params, group="current", user_param="user_id")
 
 
@@ -646,10 +683,10 @@ def _link(a: list[str]) -> Command:
     if cut is not None:
         if not rest[cut + 1:]:
             raise _usage("link", "give the note's text after 'note'")
-        params["note"] = " ".join(rest[cut + 1:])
+        params["note"] = text_of(rest[cut + 1:])
         rest = rest[:cut]
     _arity("link", rest, 0, 2)
-    if rest and rest[0].isdigit():
+    if rest and _digits_only(rest[0]):
         uses = int(rest.pop(0))
         if uses:
             params["max_uses"] = uses
@@ -684,7 +721,7 @@ def _revoke(a: list[str]) -> Command:
 def _log(a: list[str]) -> Command:
     params: dict[str, Any] = {}
     rest = list(a)
-    if rest and rest[0].isdigit():
+    if rest and _digits_only(rest[0]):
         params["limit"] = _int("log", rest.pop(0), "N", 1)
     if rest:
         if len(rest) != 2 or rest[0].lower() != "before":
@@ -732,7 +769,7 @@ def parse_command(line: str) -> Command | None:
         if text.startswith("//"):
             text = text[1:]
         return Command("say", [text], op="send", params={"text": text}, group="current")
-    words = text[1:].split()
+    words = Words.of(text[1:])
     if not words or text[1].isspace():
         raise CommandError("unknown_command", "empty command (try /help)")
     name = words[0].lower()
@@ -806,7 +843,7 @@ def bind_user_rest(cmd: Command, params: dict[str, Any], user_id: str, rest: lis
     params[cmd.user_param] = user_id
     params[cmd.user_rest[0]] = rest[0]
     if len(rest) > 1 and len(cmd.user_rest) > 1:
-        params[cmd.user_rest[1]] = " ".join(rest[1:])
+        params[cmd.user_rest[1]] = text_of(rest[1:])
 
 
 MENTION_ALL = ("@所有人", "@all")

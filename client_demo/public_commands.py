@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from client_demo.commands import Command, _arity, _command, _int, _req, _usage
+from client_demo.commands import Command, _arity, _command, _digits_only, _int, _req, _usage, text_of
 from protocol.enums import CommentAction, CommentsMode, SubjectType
 
 SECTION = "Public accounts"
@@ -23,7 +23,7 @@ NEWLINE = "\\n"  # typed as backslash-n
 
 
 def _digits(name: str, s: str, what: str) -> str:
-    if not s.isdigit():
+    if not _digits_only(s):
         raise _usage(name, f"{s!r} is not {what} (digits)")
     return s
 
@@ -42,14 +42,14 @@ def _split_dashes(a: list[str]) -> tuple[list[str], list[str] | None]:
 
 def long_text(words: list[str]) -> str:
     """The words of an intro or a post body, with ``\\n`` turned into line breaks."""
-    return "\n".join(part.strip(" ") for part in " ".join(words).split(NEWLINE))
+    return "\n".join(part.strip(" ") for part in text_of(words).split(NEWLINE))
 
 
 def _page(name: str, rest: list[str], key: str) -> dict[str, Any]:
     """``[N] [before ID]`` -> ``limit`` and ``before`` (an id: digits)."""
     params: dict[str, Any] = {}
     rest = list(rest)
-    if rest and rest[0].isdigit():
+    if rest and _digits_only(rest[0]):
         params["limit"] = _int(name, rest.pop(0), "N", 1)
     if rest:
         if len(rest) != 2 or rest[0].lower() != "before":
@@ -79,13 +79,13 @@ def _newaccount(a: list[str]) -> Command:
     if at is None:
         raise _usage("newaccount")
     subject = SUBJECTS[words[at].lower()]
-    params: dict[str, Any] = {"name": " ".join(words[:at - 1]), "category": words[at - 1],
+    params: dict[str, Any] = {"name": text_of(words[:at - 1]), "category": words[at - 1],
                               "subject_type": subject, "intro": long_text(intro or [])}
     rest = words[at + 1:]
     if subject == SubjectType.ORGANIZATION.value:
         if len(rest) < 2:
             raise _usage("newaccount", "an organization needs ORG_NAME and ORG_CODE")
-        params["org_name"], params["org_code"] = " ".join(rest[:-1]), rest[-1]
+        params["org_name"], params["org_code"] = text_of(rest[:-1]), rest[-1]
     elif rest:
         raise _usage("newaccount", "ORG_NAME and ORG_CODE are for organizations only (INTRO goes after --)")
     return _req("newaccount", a, "create_account", params)
@@ -98,7 +98,7 @@ def _editaccount(a: list[str]) -> Command:
     field, text = a[1].lower(), a[2:]
     if field == "name" and not text:
         raise _usage("editaccount", "the new name is missing")
-    value = long_text(text) if field == "intro" else " ".join(text)
+    value = long_text(text) if field == "intro" else text_of(text)
     return _req("editaccount", a, "update_account", {"account_id": _aid("editaccount", a[0]), field: value})
 
 
@@ -139,7 +139,7 @@ def _publish(a: list[str]) -> Command:
     if mode not in COMMENT_MODES:
         raise _usage("publish", f"comments must be one of {', '.join(COMMENT_MODES)}, not {head[1]!r}")
     return _req("publish", a, "publish", {"account_id": _aid("publish", head[0]), "comments": mode,
-                                          "title": " ".join(head[2:]), "body": long_text(body)})
+                                          "title": text_of(head[2:]), "body": long_text(body)})
 
 
 @_command("/delpost POST_ID", "take a post down (owner, editors)", SECTION)
@@ -151,7 +151,7 @@ def _delpost(a: list[str]) -> Command:
 @_command("/comment POST_ID TEXT", "comment on a post", SECTION)
 def _comment(a: list[str]) -> Command:
     _arity("comment", a, 2)
-    return _req("comment", a, "comment", {"post_id": _digits("comment", a[0], "a post id"), "text": " ".join(a[1:])})
+    return _req("comment", a, "comment", {"post_id": _digits("comment", a[0], "a post id"), "text": text_of(a[1:])})
 
 
 @_command("/recomment POST_ID COMMENT_ID TEXT", "answer a comment on that post", SECTION)
@@ -159,7 +159,7 @@ def _recomment(a: list[str]) -> Command:
     _arity("recomment", a, 3)
     return _req("recomment", a, "comment", {"post_id": _digits("recomment", a[0], "a post id"),
                                             "reply_to": _digits("recomment", a[1], "a comment id"),
-                                            "text": " ".join(a[2:])})
+                                            "text": text_of(a[2:])})
 
 
 @_command("/comments POST_ID [N] [before COMMENT_ID]", "a post's comments, newest first", SECTION)

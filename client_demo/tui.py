@@ -284,6 +284,9 @@ class ChatTUI:
         self.hl = hl                        # how mentions are highlighted (ANSI on a terminal)
         self.http_base = http_base(url)     # attachment paths are shown as URLs on the same server
         self.last_seq: dict[str, int] = {}  # group_id -> the highest seq shown (for /read)
+        # Groups whose messages sent while the connection was down were not shown yet: live ones and
+        # search results do not move their /read point until /history has shown the latest page.
+        self.missed: set[str] = set()
         self.out = out or sys.stdout
         self.encoding = encoding
         self.token_file = token_file or token_path()
@@ -335,7 +338,9 @@ class ChatTUI:
             if self.token is not None:
                 try:
                     await client.auth(self.token)
-                    self.say(f"* authenticated again as {clean(self.user_id)}; /history shows what you missed")
+                    self.missed = set(self.last_seq)
+                    self.say(f"* authenticated again as {clean(self.user_id)}; /history shows what you missed "
+                             "(until it does, /read marks only what was shown)")
                 except RequestError as exc:
                     self.token = None
                     self.error(exc.code, exc.reason)
@@ -541,10 +546,14 @@ class ChatTUI:
         for name in found.ambiguous:
             self.say(f"* @{clean(name)} is the name of several members: not mentioned (write @USER_ID)")
 
-    def seen(self, m: dict[str, Any]) -> None:
-        """Remember the highest seq shown per group, for /read."""
+    def seen(self, m: dict[str, Any], *, latest: bool = False) -> None:
+        """Remember the highest seq shown per group, for /read; ``latest``: shown with every message
+        before it (the latest page of /history). A group with messages missed while the connection
+        was down (:attr:`missed`) moves only with such a page: a bare /read would mark them read."""
         gid, seq = m.get("group_id"), m.get("seq")
-        if isinstance(gid, str) and isinstance(seq, int) and seq > self.last_seq.get(gid, 0):
+        if not isinstance(gid, str) or (gid in self.missed and not latest):
+            return
+        if isinstance(seq, int) and seq > self.last_seq.get(gid, 0):
             self.last_seq[gid] = seq
 
     def last_seq_of(self, gid: str) -> int:
@@ -606,10 +615,10 @@ class ChatTUI:
         post = await self.request("read_post", post_id=pid)
         for line in format_post(post, self.names, self.http_base):
             self.say(line)
-        if post.get("comments") != "closed":
-            comments = (await self.request("comments", post_id=pid)).get("comments") or []
-            for line in format_comments(pid, comments, self.names, COMMENTS_PAGE):
-                self.say(line)
+        # (also when comments are closed: those written before stay readable)
+        comments = (await self.request("comments", post_id=pid)).get("comments") or []
+        for line in format_comments(pid, comments, self.names, COMMENTS_PAGE):
+            self.say(line)
 
     async def use(self, gid: str) -> None:
         info = await self.request("group_info", group_id=gid)
@@ -681,7 +690,7 @@ class ChatTUI:
             shown = {k: ("yes" if r[k] is True else "no" if r[k] is False else r[k]) for k in fields if k in r}
             self.say("* " + ", ".join(f"{k}={clean(v)}" for k, v in shown.items()))
         elif op == "create_group":
-            self.current = r.get("group_id")
+            self.current = clean(r["group_id"]) if r.get("group_id") is not None else None  # (printed as is)
             self.say(f"* created group {clean(self.current)} ({clean(params['name'])}); it is the current group")
         elif op == "join_group":
             gid = clean(r.get("group_id") or gid)
@@ -730,10 +739,13 @@ class ChatTUI:
         elif op == "history":
             msgs = r.get("messages") or []
             self.say(f"* history of {gid}: {len(msgs)} message{'s' * (len(msgs) != 1)}")
+            latest = "before_seq" not in params  # (up to the newest message)
             for m in msgs:
                 self.names.learn(m.get("sender"))
-                self.seen(m)
+                self.seen({**m, "group_id": gid}, latest=latest)
                 self.say(format_message(m, self.names, hl=self.hl, base=self.http_base))
+            if latest:
+                self.missed.discard(gid)
             if msgs and len(msgs) >= params.get("limit", 50) and "after_seq" not in params:
                 self.say(f"* older: /history {params.get('limit', 50)} before {clean(msgs[0].get('seq'))}")
         elif op == "report":
@@ -776,7 +788,7 @@ class ChatTUI:
             self.say(f"* registered {params['username']} (user_id {clean(r.get('user_id'))}); "
                      f"now /login {params['username']} PASSWORD")
         elif op == "create_group":
-            self.current = r.get("group_id")
+            self.current = clean(r["group_id"]) if r.get("group_id") is not None else None  # (printed as is)
             self.say(f"* created group {clean(self.current)} (群聊 {clean(self.current)}); it is the current group")
         elif op == "update_group" and len(params) > 2:
             self.say("* group updated")

@@ -230,6 +230,10 @@ GOOD = [
     ("  indented  ", "send", {"text": "  indented  "}, "current", None),
     ("//me waves", "send", {"text": "/me waves"}, "current", None),
     ("你好\n", "send", {"text": "你好"}, "current", None),
+    # text after a command as typed: a full-width space or several spaces inside kept
+    ("/reply 12 你好\u3000世界", "send", {"text": "你好\u3000世界", "reply_to": 12}, "current", None),
+    ("/edit 5 a    b", "edit_message", {"seq": 5, "text": "a    b"}, "current", None),
+    ("/nick 小\u3000明", "set_profile", {"display_name": "小\u3000明"}, "none", None),
 ]
 
 
@@ -257,6 +261,8 @@ def test_every_command_has_a_good_case():
     ("/accounts", "accounts", {}),
     ("/post 17", "post", {"post_id": "17"}),
     ("/upload ~/pics/cat.png look at this", "upload", {"path": "~/pics/cat.png", "text": "look at this"}),
+    ('/upload "~/My Photos/cat.png" look', "upload", {"path": "~/My Photos/cat.png", "text": "look"}),
+    ("/upload 'a b.pdf'", "upload", {"path": "a b.pdf", "text": ""}),
 ])
 def test_local_actions(line, action, params):
     cmd = parse_command(line)
@@ -431,6 +437,9 @@ BAD = [
     ("/editor x u2 on", "usage", "not an account id"),
     ("/closeaccount", "usage", "/closeaccount AID"),
     ("/closeaccount x", "usage", "not an account id"),
+    # an input method's full-width digits are no id, and ² is no number (int() would raise)
+    ("/use \uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19", "usage", "not a group id"),
+    ("/history \u00b2", "usage", "/history"),  # (a usage line, not a client_error)
 ]
 
 
