@@ -615,10 +615,11 @@ class ChatTUI:
         post = await self.request("read_post", post_id=pid)
         for line in format_post(post, self.names, self.http_base):
             self.say(line)
-        # (also when comments are closed: those written before stay readable)
-        comments = (await self.request("comments", post_id=pid)).get("comments") or []
-        for line in format_comments(pid, comments, self.names, COMMENTS_PAGE):
-            self.say(line)
+        # (also when comments are closed: those written before stay readable; none: nothing to ask)
+        if post.get("comments") != "closed" or post.get("comment_count", 1):
+            comments = (await self.request("comments", post_id=pid)).get("comments") or []
+            for line in format_comments(pid, comments, self.names, COMMENTS_PAGE):
+                self.say(line)
 
     async def use(self, gid: str) -> None:
         info = await self.request("group_info", group_id=gid)

@@ -133,6 +133,12 @@ def test_post_shows_the_post_then_its_comments():
     closed = Scripted({"read_post": {**POST, "comments": "closed", "comment_count": 0}})
     closed.run_lines("/post 17")
     assert [op for op, _ in closed.sent] == ["read_post"]  # no comments to ask for
+    # Closed after comments were written: those stay readable, and are listed.
+    closed_later = Scripted({"read_post": {**POST, "comments": "closed", "comment_count": 2},
+                             "comments": {"comments": COMMENTS}})
+    out = closed_later.run_lines("/post 17")
+    assert [op for op, _ in closed_later.sent] == ["read_post", "comments"]
+    assert "* comments on post 17: 2" in out
 
 
 def test_follow_learns_the_account_name_for_its_events():
