@@ -166,12 +166,16 @@ class Session:
         if not pending or self.closing or ws.protocol.state is not WsState.OPEN:
             return
         transport = ws.transport
+        # What earlier writes left unsent, not counting this one: a reader that lags. Measured after
+        # the write, one large reply (a history page of long texts can pass the limit by itself)
+        # closed a client that reads as fast as the network lets it, again at each reconnect.
+        backlog = transport.get_write_buffer_size()
         if self._raw:
             transport.write(pending[0] if len(pending) == 1 else b"".join(pending))  # type: ignore[arg-type]
         else:
             for payload in pending:
                 broadcast((ws,), payload)
-        if transport.get_write_buffer_size() > self._max_outbox:
+        if backlog > self._max_outbox:
             log.info("closing a connection that stopped reading (outbox over %d bytes)", self._max_outbox,
                      extra={"ip": self.ip})
             METRICS.outbox_closes.inc()

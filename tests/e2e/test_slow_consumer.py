@@ -9,7 +9,7 @@ import msgpack
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.harness import open_group
+from tests.e2e.harness import ServerProcess, open_group
 
 
 async def test_non_reading_member_is_dropped_and_others_get_everything(make_server):
@@ -57,3 +57,27 @@ async def test_non_reading_member_is_dropped_and_others_get_everything(make_serv
     assert (await reader.send(gid, "still here"))["seq"] > 0
     for c in (owner, reader):
         await c.close()
+
+
+async def test_one_reply_larger_than_the_outbox_bound_does_not_close_a_client_that_reads(tmp_path, started, backend):
+    """The outbox was measured right after a write: a single history page of long messages, larger than
+    ``max_outbox_bytes`` by itself, closed (1013) a client reading as fast as its small socket buffer
+    allows, and again at each reconnect. It is the backlog a write finds that counts."""
+    srv = ServerProcess(tmp_path, backend=backend)
+    srv.config.write_text(srv.config.read_text().replace("[server]\n", "[server]\nmax_outbox_bytes = 65536\n", 1))
+    started(srv)
+    owner = await srv.user()
+    gid = await open_group(owner)
+    for i in range(0, 500, 20):  # about 12 KB each: a page of 500 is about 6 MB, more than the kernel takes
+        await asyncio.gather(*(owner.send(gid, f"{n} " + "长" * 3990) for n in range(i, i + 20)))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # (the kernel takes little at a time)
+    sock.connect(("127.0.0.1", srv.port))
+    async with connect(srv.url, sock=sock, max_size=None) as ws:
+        await ws.send(msgpack.packb({"op": "auth", "rid": 1, "token": owner.token}))
+        assert msgpack.unpackb(await ws.recv())["ok"]
+        for rid in (2, 3):  # twice: it stays open for the next request
+            await ws.send(msgpack.packb({"op": "history", "rid": rid, "group_id": gid, "limit": 500}))
+            reply = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 30))
+            assert reply["re"] == rid and len(reply["messages"]) == 500
+    assert not any("stopped reading" in line for line in srv.output)
