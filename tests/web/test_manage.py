@@ -317,3 +317,25 @@ def test_the_request_counts_follow_the_panel_and_a_panel_closed_while_loading_sa
     alice.wait_for_timeout(1000)
     assert alice.locator(".toast-error").count() == 0, alice.locator(".toast-error").all_inner_texts()
     assert alice.errors == []
+
+
+def test_an_admin_invites_in_a_group_joined_by_approval_and_a_member_does_not(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """Admins may invite under every join policy (as owners): the panel offered them the invitation
+    form only in open groups. A member of a group joined by approval is not offered it."""
+    from tests.e2e.harness import open_group
+
+    owner, adm, mem = bg.run(server.user()), bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(open_group(owner, join_policy="approval"))
+    for c in (adm, mem):
+        bg.run(owner.request("invite", group_id=gid, user_id=c.user_id))
+        bg.run(c.request("join_group", group_id=gid))
+    bg.run(owner.request("set_role", group_id=gid, user_id=adm.user_id, role="admin"))
+    for who, offered in ((adm, 1), (mem, 0)):
+        page = new_page(browser, server)
+        login(page, who.username)
+        page.click(f"#group-list [data-gid='{gid}']")
+        page.click("#btn-manage")
+        page.wait_for_selector("#member-list")
+        expect(page.locator("#invite-section")).to_have_count(offered)
+        assert page.errors == []

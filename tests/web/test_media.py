@@ -73,6 +73,14 @@ def test_image_and_file_upload_show_in_the_other_browser(browser: Any, server: S
     # The group list previews it as a file.
     expect(alice.locator(f'.group-item[data-gid="{gid}"] .preview')).to_have_text("[文件]")
 
+    # A long name cut to 200 characters by the page, an emoji across the cut: cut by characters (by
+    # UTF-16 units, half an emoji went, and the server refused the frame as invalid text).
+    long_name = "纪" * 199 + "😀😀.pdf"
+    bob.set_input_files("#file-input", files=[{"name": long_name, "mimeType": "application/pdf", "buffer": PDF}])
+    bob.wait_for_selector("#attach-tray .attach-item.done")
+    bob.click("#send-btn")
+    alice.wait_for_selector(f"#messages a.media-file:has-text('{long_name[:199]}😀')")
+
     # A type the server does not take is refused in plain language, and nothing is sent.
     exe = {"name": "x.exe", "mimeType": "application/x-msdownload", "buffer": b"MZ" * 50}
     alice.set_input_files("#file-input", files=[exe])

@@ -11,7 +11,7 @@ import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinB
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile } from "./composer.js";
 import { fmtSeconds } from "./moderation.js";
 import { checkOutcomes, markOutcomesSeen, openMyReports, SEEN_PREFIX } from "./outcomes.js";
-import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange } from "./held.js";
+import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange, forgetHeld } from "./held.js";
 import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, onCommentDeleted, onEditorChanged, accountsShown, accountNotice, setAccountHooks, said } from "./accounts.js";
 
 const PAGE = 50;
@@ -227,7 +227,7 @@ function localLogout(message) {
   // user's groups' members: neither stays in the tab for whoever logs in next.
   S.invites.clear(); S.names.clear(); S.pastNames.clear(); S.pendingInvite = null;
   const asked = document.getElementById("invite-confirm"); if (asked) asked.close();
-  resetAccounts(); S.tab = "groups";
+  resetAccounts(); forgetHeld(); S.tab = "groups";
   document.body.classList.remove("show-account");
   delete document.body.dataset.outcomes;
   forgetUser();

@@ -22,6 +22,9 @@ export async function loadHeld() {
   changed();
 }
 
+// At a logout: they are this user's alone, and the next one to log in here must not see them.
+export function forgetHeld() { held = []; changed(); }
+
 // The held texts of one field: a display name (no place), a group's name or announcement
 // (`place`: the group_id), a public account's name or intro (`place`: the account_id).
 export function heldFor(kind, place = null) {

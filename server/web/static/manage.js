@@ -240,7 +240,9 @@ function draw(g) {
       el("section", {}, el("h3", { text: t("group_log") }),
         el("button", { type: "button", class: "ghost", id: "btn-group-log", text: t("group_log_open"), onclick: () => openGroupLog(g) })));
   }
-  if (me === "owner" || (info.join_policy === "open" && !powers)) box.append(inviteSection(g));
+  // As the server decides (governance/permissions.py): an owner or admin under any join policy, unless the
+  // platform suspended their powers; a member in an open group.
+  if (me === "member" ? info.join_policy === "open" : !powers) box.append(inviteSection(g));
   box.append(el("section", { class: "row wrap" },
     el("button", { type: "button", class: "ghost", id: "btn-report-group", text: t("report_group"), onclick: () => reportDialog({ target_type: "group", group_id: g.group_id }) }),
     g.role === "owner"

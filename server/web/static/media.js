@@ -38,7 +38,8 @@ const INTERNAL_MS = [1000, 2000, 4000, 4000, 4000];
 
 export async function upload(file, onProgress, { stopped = () => false, onPause = null } = {}) {
   const begin = { mime: file.type || "application/octet-stream", size: file.size };
-  if (file.name) begin.name = file.name.slice(0, 200);
+  // (by characters, not UTF-16 units: half of an emoji cut off would make the frame invalid text)
+  if (file.name) begin.name = Array.from(file.name).slice(0, 200).join("");
   const bytes = new Uint8Array(await file.arrayBuffer());
   let id = null;        // the server's upload_id, once begun
   let step = 65536;     // its chunk size
