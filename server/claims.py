@@ -25,8 +25,8 @@ Everything runs on the event loop's thread, from the write's completion (see
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Hashable, Mapping
+import weakref
+from collections.abc import Hashable, Mapping
 from typing import Any, Protocol
 
 __all__ = ["FieldClaim", "Settles", "Together", "settle_when_done", "turn"]
@@ -120,25 +120,21 @@ class Together:
             claim.settle(stored)
 
 
-# The key of each write in flight under :func:`turn`, with a future done when its block ends.
-_TURNS: dict[Hashable, asyncio.Future[None]] = {}
+# One lock per key while anyone holds or waits for it (see :func:`turn`).
+_TURNS: weakref.WeakValueDictionary[Hashable, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
-@contextlib.asynccontextmanager
-async def turn(key: Hashable) -> AsyncIterator[None]:
-    """Wait until no other block holds ``key``, then hold it until this block ends.
+def turn(key: Hashable) -> asyncio.Lock:
+    """The lock of ``key``: ``async with turn(key)`` waits until no other block holds it, then holds
+    it until this block ends. Kept only while someone holds or waits for it.
 
     For a yes/no claimed in memory before its write (a subscription, an editor's seat): without
     it, a second request about the same thing while the first one's write is pending would
     decide on that claim, answering "already so" for what the store may still refuse, and a
     refused write's undo (setting the old value back) would overwrite a later request's claim.
-    Whoever waited decides afresh inside the block: everything it acts on is looked up there."""
-    while (busy := _TURNS.get(key)) is not None:
-        await asyncio.shield(busy)
-    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    _TURNS[key] = done
-    try:
-        yield
-    finally:
-        del _TURNS[key]
-        done.set_result(None)
+    Whoever waited decides afresh inside the block: everything it acts on is looked up there.
+    The operator's commands take theirs per target the same way (``operator.sanctions.lock_target``)."""
+    lock = _TURNS.get(key)
+    if lock is None:
+        lock = _TURNS[key] = asyncio.Lock()
+    return lock

@@ -983,6 +983,14 @@ def _finish_identity(values: dict[str, Any], at: str, ctx: _Context) -> bool:
     return ok
 
 
+def tls_with_proxy_protocol(tls: bool, proxy_protocol: bool) -> str | None:
+    """Why TLS on this port and the PROXY protocol cannot go together, or None: checked on a file,
+    and on a reload against the TLS that stays on until a restart (server/operations.py)."""
+    if tls and proxy_protocol:
+        return "a PROXY protocol proxy terminates TLS itself; use tls_cert/tls_key or proxy_protocol, not both"
+    return None
+
+
 def _finish_server(values: dict[str, Any], at: str, ctx: _Context) -> bool:
     cert, key = values.get("tls_cert"), values.get("tls_key")
     if "tls_cert" not in values or "tls_key" not in values:
@@ -996,9 +1004,8 @@ def _finish_server(values: dict[str, Any], at: str, ctx: _Context) -> bool:
         except (ssl.SSLError, OSError) as exc:
             ctx.report(f"{at}.tls_cert", str(cert), f"not a usable certificate and key pair: {exc}")
             return False
-        if values.get("proxy_protocol"):
-            ctx.report(f"{at}.proxy_protocol", True, "a PROXY protocol proxy terminates TLS itself; "
-                       "use tls_cert/tls_key or proxy_protocol, not both")
+        if (why := tls_with_proxy_protocol(True, bool(values.get("proxy_protocol")))) is not None:
+            ctx.report(f"{at}.proxy_protocol", True, why)
             return False
     if values.get("proxy_protocol") and not values.get("trusted_proxies"):
         ctx.report(f"{at}.proxy_protocol", True, "needs trusted_proxies: the addresses that send the header")

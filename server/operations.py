@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance.posting import report_overdue
 from server import logs, proxy, sdnotify
-from server.config import Config, ConfigError, load_config
+from server.config import Config, ConfigError, load_config, tls_with_proxy_protocol
 from server.content import build_filter
 from server.intervals import wait_interval
 from server.media.lists import build_media_lists
@@ -135,11 +135,10 @@ def _reload(app: App) -> bool:
         fresh = load_config(old.source) if old.source is not None else load_config(None)
         fresh, needs_restart = merge_restart_keys(old, fresh)
         fresh, kept_operators = keep_named_operators(old, fresh)
-        if fresh.server.tls_cert is not None and fresh.server.proxy_protocol:
-            # (The file alone passed: it turns TLS off, which waits for a restart, and the PROXY
-            # protocol on, which would apply now: a header expected inside TLS, every peer refused.)
-            raise ValueError("server.proxy_protocol cannot go on while TLS is on, and turning TLS off "
-                             "(tls_cert, tls_key) takes a restart: restart to make both changes")
+        # The file alone may pass by turning TLS off, which waits for a restart, and the PROXY
+        # protocol on, which would apply now: judged as the server would run it.
+        if (why := tls_with_proxy_protocol(fresh.server.tls_cert is not None, fresh.server.proxy_protocol)):
+            raise ValueError(f"server.proxy_protocol: {why} (TLS stays on until a restart)")
         content = build_filter(fresh)
         media_lists = build_media_lists(fresh)
         if fresh.public_accounts.reserved_names is not None:

@@ -202,14 +202,14 @@ def unknown_name_key(ctx: Context, ukey: str) -> str:
     return ctx.vault.lookup("login_name", ukey).hex()
 
 
-def _login_account(ctx: Context, sess: Session, guess: Guess, ukey: str, uid: str | None) -> None:
+def _login_account(ctx: Context, sess: Session, guess: Guess, uid: str | None, name_key: str | None) -> None:
     """Count a login attempt against the account it names too (``failed_logins_per_account``):
     guesses spread over many addresses, each under its own limit, add up here. The key is the
     account's id, which the network log's ``login_failed`` rows carry for a restart to count
     again (server/limits.py); a name no account has is counted under the name's keyed hash,
     which its rows carry instead (``name_hmac``), so an unknown name is limited like a known
     one, after a restart too, and the answer does not tell them apart."""
-    key: Hashable = uid if uid is not None else ("name", unknown_name_key(ctx, ukey))
+    key: Hashable = uid if uid is not None else ("name", name_key)
     _count(ctx, sess, "login", guess, ctx.failed_logins_per_account, key, "logins for this account", uid)
 
 
@@ -218,15 +218,16 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
     with _failed_login_gate(ctx, sess, "login") as guess:
         ukey = idn.username_key(req.username)
         uid = ctx.state.by_username.get(ukey)
-        _login_account(ctx, sess, guess, ukey, uid)  # (before the first await, as the address's count)
+        name_key = unknown_name_key(ctx, ukey) if uid is None else None
+        _login_account(ctx, sess, guess, uid, name_key)  # (before the first await, as the address's count)
         stored = await ctx.store.password_hash(uid) if uid else None
         ok = await ctx.passwords.verify(stored, req.password)
         user = ctx.state.users.get(uid) if uid else None
         if not ok or user is None or user.deleted:
             guess.failed()
             # (the count outlives this process: a restart counts the row again, server/limits.py)
-            if uid is None:
-                await netlog.session_kept(ctx, sess, "login_failed", None, name_hmac=unknown_name_key(ctx, ukey))
+            if name_key is not None:
+                await netlog.session_kept(ctx, sess, "login_failed", None, name_hmac=name_key)
             else:
                 await netlog.session_kept(ctx, sess, "login_failed", uid)
             raise ContractError("unauthenticated", AUTH_FAILED)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ from governance.operators import LIFT_BLACKLIST, refusal
 from governance.sanctions import cut_short, standing_until
 from governance.tiers import credit_level
 from protocol import events as ev
+from server.claims import turn
 from server.fanout import publish
 from server.handlers.common import suspension_cause
 from server.operator.channel import OperatorError, Result, command, current_operator
@@ -141,9 +141,6 @@ class _Reopening:
                 self.app.state.revocations.add_user(u.user_id)
 
 
-_TARGET_LOCKS: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
-
-
 def lock_target(target_type: str, target_id: str) -> asyncio.Lock:
     """One change at a time to the sanctions of one group, user or account, held from reading its
     sanctions until the change is committed: two lifts on one target would otherwise each compute
@@ -151,11 +148,7 @@ def lock_target(target_type: str, target_id: str) -> asyncio.Lock:
     a new suspension would miss the sanction the new one adds or cuts short. (``freeze-category``
     also takes one for its category, ``("category", name)``, before its groups'; ``remove-message``
     one per message, ``("message", "GID/SEQ")``.)"""
-    key = (str(target_type), str(target_id))
-    lock = _TARGET_LOCKS.get(key)
-    if lock is None:
-        lock = _TARGET_LOCKS[key] = asyncio.Lock()
-    return lock
+    return turn(("target", str(target_type), str(target_id)))
 
 
 def target_lock(row: dict[str, Any] | None) -> asyncio.Lock | contextlib.nullcontext[None]:
