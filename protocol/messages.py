@@ -181,6 +181,7 @@ Data = Annotated[bytes, Meta(description="bytes (MessagePack bin; base64 text on
 ENTRY_ID_DESCRIPTION: Final = "an entry id: a string of 1 to 18 decimal digits (or that integer)"
 ENTRY_ID_PATTERN: Final = "^[0-9]{1,18}$"
 EntryIdText = Annotated[str, Meta(pattern=ENTRY_ID_PATTERN, description=ENTRY_ID_DESCRIPTION)]
+BAD_ENTRY_ID: Final = "'before_id' must be an entry id (1 to 18 digits)"
 
 UNAUTHENTICATED_OPS: Final = frozenset({"request_code", "register", "login", "auth"})
 
@@ -547,6 +548,13 @@ class GroupLog(GroupRequest, tag="group_log", kw_only=True, frozen=True):
     before_id: EntryIdText | Int64 | None = None
     limit: Int64 | None = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # (msgspec searches the pattern, whose ``$`` also matches before a final newline: "12\n"
+        # passed it, and int() took it as 12. The schema's pattern means the whole string.)
+        if isinstance(self.before_id, str) and self.before_id.endswith("\n"):
+            raise ValueError(BAD_ENTRY_ID)
+
 
 def entry_id(value: str | int | None) -> int | None:
     """``before_id`` as the number the store pages by, whichever form the client sent."""
@@ -822,13 +830,32 @@ class _Envelope(msgspec.Struct, gc=False):
 _ENVELOPE_MSGPACK: Final = msgspec.msgpack.Decoder(_Envelope)
 _ENVELOPE_JSON: Final = msgspec.json.Decoder(_Envelope)
 
-# A \uD800-\uDBFF escape not followed by a \uDC00-\uDFFF one, or a \uDC00-\uDFFF
-# escape not preceded by a \uD800-\uDBFF one; or a raw surrogate code point.
-_LONE_SURROGATE: Final = re.compile(
-    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
-    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-    "|[\ud800-\udfff]"
-)
+# A JSON text's escapes, read left to right (so the ``\\`` of an escaped backslash is one escape
+# and the ``u`` after it a plain letter), and raw surrogate code points.
+_ESCAPE_OR_SURROGATE: Final = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)|[\ud800-\udfff]", re.DOTALL)
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a \\uD800-\\uDBFF escape not followed at once by a \\uDC00-\\uDFFF
+    one, a \\uDC00-\\uDFFF escape not preceded by such a high one, or a raw surrogate."""
+    high_ends = -1  # where the last unpaired high escape ended
+    for m in _ESCAPE_OR_SURROGATE.finditer(text):
+        if high_ends >= 0 and not (m.start() == high_ends and m[1] is not None and m[1][0] in "dD"
+                                   and m[1][1] in "cdefCDEF"):
+            return True  # a high escape with no low one right after it
+        if high_ends >= 0:  # (this is the low half of a pair)
+            high_ends = -1
+            continue
+        code = m[1]
+        if code is None:
+            if m[0][0] != "\\":
+                return True  # a raw surrogate
+            continue
+        if code[0] in "dD" and code[1] in "89abAB":
+            high_ends = m.end()
+        elif code[0] in "dD" and code[1] in "cdefCDEF":
+            return True  # a low escape with no high one before it
+    return high_ends >= 0
 _NOT_UNICODE: Final = (
     "strings must be valid Unicode: a lone UTF-16 surrogate (\\ud800 to \\udfff) cannot be stored"
 )
@@ -858,7 +885,7 @@ def _explain(data: bytes | str, exc: Exception) -> FrameError:
     envelope says (a map? ``rid``? ``op``?), in parse_request's order, then the argument."""
     is_json = isinstance(data, str)
     kind = "a JSON object" if is_json else "a MessagePack map"
-    lone_surrogate = isinstance(data, str) and _LONE_SURROGATE.search(data) is not None
+    lone_surrogate = isinstance(data, str) and _has_lone_surrogate(data)
     try:
         env = _ENVELOPE_JSON.decode(data) if isinstance(data, str) else _ENVELOPE_MSGPACK.decode(data)
     except msgspec.ValidationError as err:
@@ -969,7 +996,7 @@ def _argument_named(message: str) -> str | None:
 
 def _argument_reason(op: str, message: str) -> str:
     """msgspec's message (``Expected `str`, got `int` - at `$.text```) as the op table's reason."""
-    if message in (BAD_GROUP_ID, BAD_ACCOUNT_ID):  # from __post_init__: no path
+    if message in (BAD_GROUP_ID, BAD_ACCOUNT_ID, BAD_ENTRY_ID):  # from __post_init__: no path
         return f"{op}: {message}"
     found = _MISSING_FIELD.match(message)
     if found:

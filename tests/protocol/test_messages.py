@@ -384,6 +384,21 @@ def test_json_surrogate_pairs_are_fine():
     req.text.encode("utf-8")  # storable
 
 
+@pytest.mark.parametrize("frame", [
+    r'{"rid":1,"op":"me","path":"C:\\ud800" x}',  # an escaped backslash, then the letters "ud800"
+    r'{"rid":1,"op":"send","group_id":"123456789","text":"\\udc00" ]',
+])
+def test_an_escaped_backslash_before_u_is_no_surrogate(frame):
+    # The frame is broken JSON for another reason, and the reason says that one.
+    err = refusal(frame)
+    assert err.code == "bad_request" and "surrogate" not in err.reason and "not a JSON object" in err.reason
+
+
+def test_an_escaped_backslash_then_a_lone_escape_is_still_found():
+    err = refusal(r'{"rid":7,"op":"send","group_id":"123456789","text":"\\\ud800"}')
+    assert (err.code, err.rid) == ("bad_request", 7) and "surrogate" in err.reason
+
+
 def test_raw_surrogate_in_a_str_frame_is_bad_request_with_the_rid():
     # A WebSocket text frame is valid UTF-8, so this cannot arrive from the network; still refused.
     err = refusal('{"op":"send","rid":42,"group_id":"123456789","text":"a\ud800b"}')
@@ -597,3 +612,16 @@ def test_agrees_with_parse_request(frame):
             assert want_code is None, (frame, want)
             assert req.args == want
             assert req.rid == frame["rid"]
+
+
+@pytest.mark.parametrize("before_id", ["12\n", "\n", "1\n\n", "12 ", " 12", "١٢"])
+def test_group_log_before_id_is_digits_only(before_id):
+    err = refusal(json.dumps({"op": "group_log", "rid": 3, "group_id": "123456789", "before_id": before_id}))
+    assert (err.code, err.rid) == ("bad_request", 3) and "before_id" in err.reason
+
+
+def test_group_log_before_id_as_text_or_integer():
+    for value in ("12", 12):
+        req = decode_request(json.dumps({"op": "group_log", "rid": 3, "group_id": "123456789",
+                                         "before_id": value}), MAX)
+        assert isinstance(req, rq.GroupLog) and rq.entry_id(req.before_id) == 12
