@@ -138,3 +138,12 @@ def turn(key: Hashable) -> asyncio.Lock:
     if lock is None:
         lock = _TURNS[key] = asyncio.Lock()
     return lock
+
+
+def message_turn(group_id: str, seq: int) -> asyncio.Lock:
+    """The lock of one message's state (held, released, rejected, deleted), held from reading it to
+    the commit by whatever changes it: the operator's review decision and ``remove-message``, and a
+    member's ``delete_message``. A deletion that read the message as held while its release was
+    being stored told only its sender, and the group, shown the release, never heard it was gone;
+    two deletions at once each told the group."""
+    return turn(("message", group_id, seq))

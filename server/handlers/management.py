@@ -18,7 +18,7 @@ from governance.tiers import check_size_class
 from protocol import events as ev
 from protocol.enums import Role
 from protocol.errors import ContractError
-from server.claims import FieldClaim, Together
+from server.claims import FieldClaim, Together, message_turn
 from server.fanout import publish
 from server.handlers import handler, screening
 from server.handlers.common import (
@@ -389,6 +389,13 @@ async def delete_message(ctx: Context, sess: Session, req: rq.DeleteMessage, enc
     g = live_group(ctx, req.group_id)
     actor = sess.me
     seq = req.seq
+    member_of(g, actor)
+    # (From the read to the commit: a release or a removal stored meanwhile would make the read stale.)
+    async with message_turn(g.group_id, seq):
+        await _delete_message(ctx, g, actor, seq)
+
+
+async def _delete_message(ctx: Context, g: Group, actor: User, seq: int) -> None:
     role = Role(member_of(g, actor).role)
     info = await ctx.store.message_info(g.group_id, seq)
     still_active(actor)  # blacklisted or cancelled while we looked
@@ -408,12 +415,16 @@ async def delete_message(ctx: Context, sess: Session, req: rq.DeleteMessage, enc
     perm.check("delete_message", role, Role(sender.role) if sender else None, own=own)
     if already:
         return
-    await commit(ctx, ch.DeleteMessages(((g.group_id, seq),), ctx.now_ms(), actor.user_id),
-                 audit=_audit(ctx, actor, "delete_message", g, sender_id, seq=seq))
+    [shown, *_] = await commit(ctx, ch.DeleteMessages(((g.group_id, seq),), ctx.now_ms(), actor.user_id),
+                               audit=_audit(ctx, actor, "delete_message", g, sender_id, seq=seq))
     ctx.forget_owed(g.group_id, seq)
-    # A held message (the caller's own) was never delivered: only its sender knows it. Otherwise
-    # the members who may see it are told (one who joined later never saw it).
-    publish(g.online & actor.sessions if info.held else seeing(g, seq), ev.MessageDeleted(group_id=g.group_id, seq=seq))
+    # The members who may see it are told (one who joined later never saw it) when the store hid
+    # it shown. A held message (the caller's own) was never delivered: only its sender knows it.
+    # Neither when the store found it deleted already (``remove-term`` meanwhile), which told them.
+    if shown:
+        publish(seeing(g, seq), ev.MessageDeleted(group_id=g.group_id, seq=seq))
+    elif info.held:
+        publish(g.online & actor.sessions, ev.MessageDeleted(group_id=g.group_id, seq=seq))
 
 
 @handler("dissolve_group")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from governance.content import normalize
 from protocol import events as ev
 from protocol.errors import ContractError
-from server.claims import FieldClaim
+from server.claims import FieldClaim, message_turn
 from server.fanout import publish
 from server.handlers.common import seeing, suspension_cause, user_view
 from server.handlers.message_extras import event_of, message_obj
@@ -94,7 +94,8 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     cost: MessageCost | None = None
     pen: Change | None = None
     taken = 0
-    async with lock_target("message", f"{gid}/{seq}"):
+    shown: list[tuple[str, int]] = []
+    async with message_turn(gid, seq):
         now = app.now_ms()
         writes: list[Change] = [DecideReview(item_id, decision, note, now)]
         if decision == "release":
@@ -107,7 +108,10 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
         # DecideReview re-checks inside the transaction that the item is still open.
         if decision in ("reject", "remove"):
             cost = message_cost(app, sender, gid, seq, record)
-            taken = (await apply(app, *writes, cost.change, undo=cost.undo, conflict=already))[-1]
+            stored = await apply(app, *writes, cost.change, undo=cost.undo, conflict=already)
+            taken = stored[-1]
+            # (what the store hid shown: nothing when its sender or remove-term deleted it first)
+            shown = stored[1] if decision == "remove" else []
             pen = cost.settle(taken)  # (no await since the write)
         else:
             await apply(app, *writes, audit=record, conflict=already)
@@ -121,7 +125,8 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
                 publish(seeing(g, seq), released)
         elif decision == "remove":
             app.forget_owed(gid, seq)
-            publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
+            if shown:
+                publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
     if decision in ("reject", "remove") and sender is not None:
         done = "rejected" if decision == "reject" else "removed"
         publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
@@ -149,7 +154,7 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
     reason = reason_of(args)
     # One removal of a message at a time, from the read to the commit: two operators removing it at
     # once would otherwise both find it shown, and its sender lose the points twice.
-    async with lock_target("message", f"{gid}/{seq}"):
+    async with message_turn(gid, seq):
         info = await app.store.message_info(gid, seq)
         if info is None:
             raise OperatorError(f"no message {seq} in group {gid}")
@@ -163,12 +168,12 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
         # Once per message: a complaint upheld about it may have cost the sender its points already.
         cost = message_cost(app, sender, gid, seq, audit(app, "remove_message", reason, gid, info.sender_id,
                                                           seq=seq))
-        _, settled, taken = await apply(app, DeleteMessages(((gid, seq),), now, operator_name()),
+        shown, settled, taken = await apply(app, DeleteMessages(((gid, seq),), now, operator_name()),
                                         SettleMessageReviews(gid, seq, "remove", reason, now), cost.change,
                                         undo=cost.undo)
         pen = cost.settle(taken)  # (no await since the write)
     app.forget_owed(gid, seq)
-    if g.alive:
+    if g.alive and shown:  # (not when remove-term hid it meanwhile: that told the group)
         publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
     if sender is not None:
         publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),

@@ -146,8 +146,8 @@ def lock_target(target_type: str, target_id: str) -> asyncio.Lock:
     sanctions until the change is committed: two lifts on one target would otherwise each compute
     the remaining suspension from a list that still shows the other as in force, and a lift beside
     a new suspension would miss the sanction the new one adds or cuts short. (``freeze-category``
-    also takes one for its category, ``("category", name)``, before its groups'; ``remove-message``
-    one per message, ``("message", "GID/SEQ")``.)"""
+    also takes one for its category, ``("category", name)``, before its groups'; a message's
+    changes take :func:`server.claims.message_turn`.)"""
     return turn(("target", str(target_type), str(target_id)))
 
 

@@ -171,6 +171,49 @@ async def test_a_held_message_its_sender_deleted_is_never_released_to_the_group(
     assert [(m["seq"], m.get("deleted"), "text" in m) for m in hist] == [(held, True, False)]
 
 
+async def test_a_held_message_its_sender_deletes_while_its_release_is_stored(make_server, tmp_path):
+    """The deletion waits for the release being stored (the message's own turn), then finds the
+    message shown and tells the group. Before, it read the message as still held and told its
+    sender alone: the group was shown the release and never heard that the message was gone."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    held = (await member.send(gid, "刷单返利，稳赚"))["seq"]
+    item = (await _review_items(srv))[held]
+    async with writes_held(srv, "messages"):
+        release = asyncio.ensure_future(srv.admin("decide", str(item), "--decision", "release", "--note", "ok"))
+        await until_write_waits(srv, "messages")
+        delete = asyncio.ensure_future(member.call("delete_message", group_id=gid, seq=held))
+        await asyncio.sleep(0.3)
+        assert not delete.done()
+    assert (await release)[0] == 0
+    assert (await delete)["ok"]
+    assert (await owner.next_event("message_deleted", timeout=3))["seq"] == held
+    hist = (await owner.request("history", group_id=gid))["messages"]
+    assert [(m["seq"], m.get("deleted")) for m in hist] == [(held, True)]
+
+
+async def test_a_message_deleted_twice_at_once_is_told_once(make_server, tmp_path):
+    """Its sender and an operator's ``remove-message`` at once: one of them hides it, the other
+    finds it gone, and the group hears of it once."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    seq = (await member.send(gid, "hello"))["seq"]
+    await owner.next_event("message", timeout=2)
+    async with writes_held(srv, "messages"):
+        removal = asyncio.ensure_future(srv.admin("remove-message", gid, str(seq), "--reason", "spam"))
+        await until_write_waits(srv, "messages")
+        await asyncio.sleep(0.2)
+        delete = asyncio.ensure_future(member.call("delete_message", group_id=gid, seq=seq))
+        await asyncio.sleep(0.3)
+    rc, out, err = await removal
+    # (whichever took the message's turn first hid it; the other found it gone)
+    assert rc == 0 or (rc == 2 and "already deleted" in err), (out, err)
+    assert (await delete)["ok"]
+    await asyncio.sleep(0.5)
+    deleted = [e for e in owner.drain_events() if e.get("ev") == "message_deleted"]
+    assert [e["seq"] for e in deleted] == [seq]
+
+
 async def test_remove_term_tells_the_group_only_of_messages_it_saw(make_server, tmp_path):
     """``remove-term`` hides every stored message with the term, held ones included, but the group
     is sent ``message_deleted`` only for those it was delivered: a held message was never shown."""
