@@ -374,6 +374,8 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
             changed["name"] = name
     if req.category is not None:
         # Restating the category it has is no move: a group frozen with its category stays as it is.
+        if req.category != g.category:
+            _check_not_frozen_in(ctx, g)
         changed["category"] = req.category if req.category == g.category else validate_category(ctx, req.category)
     if req.join_policy is not None:
         changed["join_policy"] = req.join_policy.value
@@ -381,6 +383,16 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
         raise ContractError("bad_request", "update_group needs name, category or join_policy")
     results = await change_group(ctx, sess.me, g, "update_group", queued=queued, held=held, **changed)
     return screening.held_reply(results) if held else None
+
+
+def _check_not_frozen_in(ctx: Context, g: Group) -> None:
+    """``group_suspended`` for a move out of a category whose freeze holds ``g``: the group would
+    carry the freeze's suspension into a category that is not frozen, where nothing tells it from a
+    sanction of the group itself, and its owner would be held as if sanctioned (no dissolving or
+    handing it on, no new group) until the freeze ends."""
+    if not own_suspension(ctx, g):
+        posting.check_keeps_owner("moved out of its frozen category", g.suspended_until, ctx.now_ms(),
+                                  "category_freeze")
 
 
 @handler("delete_message")

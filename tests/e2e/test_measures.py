@@ -693,6 +693,27 @@ async def test_a_category_freeze_does_not_follow_the_owners(server):
     assert (await m.call("create_group", name="m's", category="work", join_policy="open"))["code"] == "forbidden"
 
 
+async def test_a_group_frozen_with_its_category_cannot_move_out_of_it(server):
+    """Moved out, it would carry the freeze's suspension into a category that is not frozen, where
+    it looked like a sanction of the group itself: its owner was then held as if sanctioned (no
+    dissolving, no new group) and its members were told ``cause: sanction``. A group whose own
+    suspension outlasts the freeze may move: that suspension is its own wherever it goes."""
+    owner, gid, [m] = await setup_group(server)  # in friends
+    rc, _, err = await server.admin("freeze-category", "friends", "--seconds", "600", "--reason", "突发")
+    assert rc == 0, err
+    await m.next_event("group_suspended", timeout=WITHIN)
+    r = await owner.call("update_group", group_id=gid, category="work")
+    assert (r["code"], r["cause"]) == ("group_suspended", "category_freeze"), r
+    assert (await owner.call("update_group", group_id=gid, category="friends", join_policy="approval"))["ok"]
+    assert (await m.call("group_info", group_id=gid))["category"] == "friends"
+    assert (await m.call("send", group_id=gid, text="x"))["cause"] == "category_freeze"
+    assert (await owner.call("create_group", name="elsewhere", category="work", join_policy="open"))["ok"]
+    rc, _, err = await server.admin("suspend-group", gid, "--seconds", "1200", "--reason", "spam")
+    assert rc == 0, err
+    assert (await owner.call("update_group", group_id=gid, category="work"))["ok"]
+    assert (await m.call("send", group_id=gid, text="x"))["cause"] == "sanction"
+
+
 async def test_a_category_freezes_group_suspended_names_each_groups_own_sanction_for_its_owner_to_appeal(server):
     """``freeze-category`` records one ``suspend_group`` sanction per group; each group's
     ``group_suspended`` carries that group's own (as ``suspend-group``'s does), so its owner can appeal
