@@ -23,7 +23,7 @@ from server.claims import Settles, settle_when_done
 from server.context import Context
 from server.fanout import publish, publish_many
 from server.state import Group, Member, User
-from server.storage.changes import AddCredit, Audit, Change
+from server.storage.changes import ActsAs, AddCredit, Audit, Change
 
 log = logging.getLogger("qunguan.handlers")
 
@@ -54,6 +54,12 @@ def commit(ctx: Context, *changes: Change, audit: Audit | None = None,
 
         fut.add_done_callback(on_done)
     return asyncio.shield(fut)
+
+
+def acts_as(g: Group, user: User) -> ActsAs:
+    """The role ``user`` acts in, as memory has it now (the one the op was allowed on), for the
+    store to confirm in the op's transaction (:class:`~server.storage.changes.ActsAs`)."""
+    return ActsAs(g.group_id, user.user_id, g.members[user.user_id].role)
 
 
 def still_active(user: User) -> None:

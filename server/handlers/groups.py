@@ -484,8 +484,9 @@ def remember_departed(ctx: Context, g: Group, uid: str, m: Member) -> None:
 
 
 async def remove(ctx: Context, g: Group, uid: str, action: str, actor: str | None,
-                 audit: ch.Audit | None = None) -> None:
-    """Take ``uid`` out of ``g`` in memory and store (claimed first, put back if the write fails)."""
+                 audit: ch.Audit | None = None, acting: ch.ActsAs | None = None) -> None:
+    """Take ``uid`` out of ``g`` in memory and store (claimed first, put back if the write fails);
+    ``acting``: the manager's role, confirmed by the store first (a kick)."""
     user = ctx.state.users[uid]
     m = g.members.pop(uid)
     user.drop_group(g.group_id)
@@ -495,7 +496,8 @@ async def remove(ctx: Context, g: Group, uid: str, action: str, actor: str | Non
     def undo() -> None:
         put_back(g, user, m)
 
-    await commit(ctx, ch.RemoveMember(g.group_id, uid, ctx.now_ms(), action, actor), audit=audit, undo=undo)
+    await commit(ctx, *([acting] if acting is not None else []),
+                 ch.RemoveMember(g.group_id, uid, ctx.now_ms(), action, actor), audit=audit, undo=undo)
 
 
 @handler("leave_group")

@@ -22,6 +22,7 @@ from server.claims import FieldClaim, Together, message_turn
 from server.fanout import publish
 from server.handlers import handler, screening
 from server.handlers.common import (
+    acts_as,
     banned_now,
     bring_back,
     can_post,
@@ -178,7 +179,8 @@ async def reject_join(ctx: Context, sess: Session, req: rq.RejectJoin, enc: Enco
         if not banned_now(ctx, g, uid):  # (a ban meanwhile removed it from the store)
             g.join_requests.setdefault(uid, ts)
 
-    await commit(ctx, ch.DropJoinRequest(g.group_id, uid), audit=_audit(ctx, sess.me, "reject_join", g, uid),
+    await commit(ctx, acts_as(g, sess.me), ch.DropJoinRequest(g.group_id, uid),
+                 audit=_audit(ctx, sess.me, "reject_join", g, uid),
                  undo=undo)
     publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="rejected"))
     request_decided(ctx, g, uid, "rejected", sess.me.user_id)
@@ -225,7 +227,8 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
 async def kick(ctx: Context, sess: Session, req: rq.Kick, enc: Encoding) -> None:
     g, actor, target, _ = await _targeted(ctx, sess, req.group_id, req.user_id, "kick")
     kicked_sessions = set(target.sessions)
-    await remove(ctx, g, target.user_id, "kick", actor.user_id, audit=_audit(ctx, actor, "kick", g, target.user_id))
+    await remove(ctx, g, target.user_id, "kick", actor.user_id, audit=_audit(ctx, actor, "kick", g, target.user_id),
+                 acting=acts_as(g, actor))
     publish(g.online | kicked_sessions,
             ev.MemberRemoved(group_id=g.group_id, user_id=target.user_id, by=actor.user_id))
 
@@ -237,7 +240,7 @@ async def mute(ctx: Context, sess: Session, req: rq.Mute, enc: Encoding) -> None
     uid = target.user_id
     until = ctx.now_ms() + seconds * 1000 if seconds else 0
     claim = FieldClaim(m, {"muted_until": until})
-    await commit(ctx, ch.SetMuted(g.group_id, uid, until),
+    await commit(ctx, acts_as(g, actor), ch.SetMuted(g.group_id, uid, until),
                  audit=_audit(ctx, actor, "mute", g, uid, seconds=seconds, until=until), claim=claim)
     publish(g.online, ev.MemberMuted(group_id=g.group_id, user_id=uid, until=until))
 
@@ -254,13 +257,14 @@ async def change_group(ctx: Context, actor: User, g: Group, op: str, *, queued: 
     ``group_log`` (``HIDDEN_ACTIONS``), since only the author may learn of a held text.
     Returns the write's results (``queued``'s last)."""
     detail = {**fields, **{f"held_{k}": v for k, v in (held or {}).items()}}
-    writes = [*([ch.SetGroupFields(g.group_id, fields)] if fields else []), *([queued] if queued else [])]
+    writes = [acts_as(g, actor), *([ch.SetGroupFields(g.group_id, fields)] if fields else []),
+              *([queued] if queued else [])]
     claim = FieldClaim(g, fields) if fields else None
     action = op if fields or not held else f"{op}_held"
     results = await commit(ctx, *writes, audit=_audit(ctx, actor, action, g, **detail), claim=claim)
     if fields:
         publish(g.online, ev.GroupUpdated(group_id=g.group_id, **fields))
-    return results
+    return results[1:]
 
 
 @handler("mute_all")
@@ -281,7 +285,8 @@ async def set_role(ctx: Context, sess: Session, req: rq.SetRole, enc: Encoding) 
         max_admins = caps_of(ctx, ctx.state.users[g.owner_id]).max_admins  # decided again by the store
         posting.check_admin_cap(admins, max_admins)
     claim = FieldClaim(m, {"role": new_role})
-    await commit(ctx, ch.SetMemberRole(g.group_id, target.user_id, new_role, max_admins, ctx.now_ms(), actor.user_id),
+    await commit(ctx, acts_as(g, actor),
+                 ch.SetMemberRole(g.group_id, target.user_id, new_role, max_admins, ctx.now_ms(), actor.user_id),
                  audit=_audit(ctx, actor, "set_role", g, target.user_id, role=new_role.value), claim=claim)
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=target.user_id, role=new_role))
 
@@ -427,7 +432,8 @@ async def _delete_message(ctx: Context, g: Group, actor: User, seq: int) -> None
     perm.check("delete_message", role, Role(sender.role) if sender else None, own=own)
     if already:
         return
-    [shown, *_] = await commit(ctx, ch.DeleteMessages(((g.group_id, seq),), ctx.now_ms(), actor.user_id),
+    [*_, shown] = await commit(ctx, *([] if own else [acts_as(g, actor)]),
+                               ch.DeleteMessages(((g.group_id, seq),), ctx.now_ms(), actor.user_id),
                                audit=_audit(ctx, actor, "delete_message", g, sender_id, seq=seq))
     ctx.forget_owed(g.group_id, seq)
     # The members who may see it are told (one who joined later never saw it) when the store hid
@@ -453,7 +459,7 @@ async def dissolve_group(ctx: Context, sess: Session, req: rq.DissolveGroup, enc
         g.dissolved_at = None
         bring_back(users, g)
 
-    await commit(ctx, ch.SetGroupFields(g.group_id, {"dissolved_at": now}),
+    await commit(ctx, acts_as(g, sess.me), ch.SetGroupFields(g.group_id, {"dissolved_at": now}),
                  audit=_audit(ctx, sess.me, "dissolve_group", g), undo=undo)
     publish(online, ev.GroupDissolved(group_id=g.group_id))
 

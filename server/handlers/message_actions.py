@@ -26,6 +26,7 @@ from server.fanout import publish
 from server.handlers import handler, screening
 from server.handlers.accounts import message_bucket
 from server.handlers.common import (
+    acts_as,
     can_post,
     commit,
     live_group,
@@ -197,7 +198,7 @@ async def pin_message(ctx: Context, sess: Session, req: rq.PinMessage, enc: Enco
                 pinned.insert(at, seq)
 
     now = ctx.now_ms()
-    await commit(ctx, ch.SetPin(gid, seq, req.on, now, actor.user_id),
+    await commit(ctx, acts_as(g, actor), ch.SetPin(gid, seq, req.on, now, actor.user_id),
                  audit=ch.Audit(now, "user", actor.user_id, "pin_message", gid, None,
                                 detail={"seq": seq, "on": req.on}),
                  undo=undo)

@@ -21,7 +21,7 @@ from protocol.errors import ContractError
 from protocol.messages import entry_id
 from server.fanout import publish
 from server.handlers import handler, screening
-from server.handlers.common import banned_now, commit, live_group, put_back
+from server.handlers.common import acts_as, banned_now, commit, live_group, put_back
 from server.handlers.groups import remember_departed, request_decided, to_managers
 from server.handlers.management import _actor_role, _audit, _managed, _to_user, change_group
 from server.state import Ban, Group, InviteLink, User
@@ -68,7 +68,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     now = ctx.now_ms()
     until = now + seconds * 1000 if seconds else 0
     gid = g.group_id
-    changes: list[ch.Change] = [ch.PutBan(gid, uid, until, actor.user_id, reason, now)]
+    changes: list[ch.Change] = [acts_as(g, actor), ch.PutBan(gid, uid, until, actor.user_id, reason, now)]
     # Claimed with no await before the write: from here on, joins, invitations and approvals
     # of this user are refused, and they are no longer a member.
     earlier = g.bans.get(uid)
@@ -137,7 +137,8 @@ async def unban(ctx: Context, sess: Session, req: rq.Unban, enc: Encoding) -> No
     def undo() -> None:
         g.bans.setdefault(uid, b)
 
-    await commit(ctx, ch.DropBan(g.group_id, uid), audit=_audit(ctx, sess.me, "unban", g, uid), undo=undo)
+    await commit(ctx, acts_as(g, sess.me), ch.DropBan(g.group_id, uid), audit=_audit(ctx, sess.me, "unban", g, uid),
+                 undo=undo)
     publish(to_managers(ctx, g), ev.BanChanged(group_id=g.group_id, user_id=uid, by=sess.me.user_id))
 
 
@@ -205,7 +206,8 @@ async def create_invite_link(ctx: Context, sess: Session, req: rq.CreateInviteLi
     detail = {"link": moderation.link_id(h), "max_uses": req.max_uses, "expires_at": expires_at, "note": note}
     audit = ch.Audit(now, "user", actor.user_id, "create_invite_link", g.group_id,
                      detail={k: v for k, v in detail.items() if v is not None})
-    await commit(ctx, ch.InsertInviteLink(h, g.group_id, actor.user_id, now, expires_at, req.max_uses, note or ""),
+    await commit(ctx, acts_as(g, actor),
+                 ch.InsertInviteLink(h, g.group_id, actor.user_id, now, expires_at, req.max_uses, note or ""),
                  audit=audit, undo=undo)
     made = ev.InviteLinkObj(**_link_fields(link))
     publish(to_managers(ctx, g), ev.InviteLinkChanged(group_id=g.group_id, link_id=made.link_id,
@@ -258,7 +260,7 @@ async def revoke_invite_link(ctx: Context, sess: Session, req: rq.RevokeInviteLi
         ctx.state.invite_links.setdefault(h, link)
         g.invite_links.add(h)
 
-    await commit(ctx, ch.RevokeInviteLink(h, now, sess.me.user_id),
+    await commit(ctx, acts_as(g, sess.me), ch.RevokeInviteLink(h, now, sess.me.user_id),
                  audit=_audit(ctx, sess.me, "revoke_invite_link", g, link=moderation.link_id(h)), undo=undo)
     publish(to_managers(ctx, g), ev.InviteLinkChanged(group_id=g.group_id, link_id=moderation.link_id(h),
                                                               by=sess.me.user_id))

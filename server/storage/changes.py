@@ -228,6 +228,24 @@ class GroupIdTaken(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class ActsAs(Change):
+    """A manager's change goes through only if the store gives them ``role`` in the group, the role
+    memory gave them when the change was allowed (``forbidden`` otherwise). Memory shows a role from
+    its claim on, before the write that gives it (a transfer of ownership, a promotion) is stored:
+    if that write is refused, what they did as the group's owner or an admin meanwhile is refused
+    with it instead of being stored on powers they never had. Put first in the transaction."""
+
+    group_id: str
+    user_id: str
+    role: str
+
+    def refuse(self, stored: str | None) -> None:
+        if stored != self.role:
+            raise ContractError("forbidden", f"you are not the group's {self.role}: the change of your role "
+                                             "was not stored")
+
+
+@dataclass(frozen=True, slots=True)
 class SetGroupFields(Change):
     """Set group columns; only the names in ``GROUP_FIELDS`` are accepted."""
 

@@ -374,6 +374,13 @@ async def _create_group(db: Conn, g: c.CreateGroup) -> None:
     await _add_member(db, c.AddMember(g.group_id, g.owner_id, "owner", g.created_at, 0, "create", g.owner_id))
 
 
+@applies(c.ActsAs)
+async def _acts_as(db: Conn, a: c.ActsAs) -> None:
+    # (FOR SHARE: a change of the role committing meanwhile is waited for, and then read.)
+    a.refuse(await db.fetchval("SELECT role FROM members WHERE group_id = $1 AND user_id = $2 FOR SHARE",
+                               a.group_id, a.user_id))
+
+
 @applies(c.SetGroupFields)
 async def _set_group_fields(db: Conn, s: c.SetGroupFields) -> None:
     sets, values = _set_clause(s.fields, c.GROUP_FIELDS)

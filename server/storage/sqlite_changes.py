@@ -313,6 +313,13 @@ async def _create_group(db: aiosqlite.Connection, g: c.CreateGroup) -> None:
     await _add_member(db, c.AddMember(g.group_id, g.owner_id, "owner", g.created_at, 0, "create", g.owner_id))
 
 
+@applies(c.ActsAs)
+async def _acts_as(db: aiosqlite.Connection, a: c.ActsAs) -> None:
+    rows = list(await db.execute_fetchall("SELECT role FROM members WHERE group_id = ? AND user_id = ?",
+                                          (a.group_id, a.user_id)))
+    a.refuse(rows[0][0] if rows else None)
+
+
 @applies(c.SetGroupFields)
 async def _set_group_fields(db: aiosqlite.Connection, s: c.SetGroupFields) -> None:
     sets, values = _set_clause(s.fields, c.GROUP_FIELDS)

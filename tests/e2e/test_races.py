@@ -840,3 +840,46 @@ async def test_an_approval_waits_for_the_requesters_join_in_flight(make_server):
     assert ok_or_code(await approving) == "internal"  # its own admission, refused as well
     assert await members() == [owner.user_id]
     assert srv.db_rows("SELECT COUNT(*) FROM members WHERE user_id = ?", uid) == [(0,)]
+
+
+@pytest.mark.parametrize("op", ["update_group", "dissolve_group", "set_role", "mute"])
+async def test_what_a_new_owner_does_before_a_refused_transfer_is_refused_too(make_server, op):
+    """Memory shows the new owner from the transfer's claim on, while its write waits. What they did
+    as the owner meanwhile was stored on powers they never had when the store then refused the
+    transfer: a non-owner renamed, dissolved or re-roled the group. The store now confirms the
+    role a manager acted in, in the same transaction, and refuses the change (``forbidden``)."""
+    srv = make_server()
+    owner, heir, other = await srv.user(), await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    for u in (heir, other):
+        await u.request("join_group", group_id=gid)
+    watcher = await srv.client()
+    await watcher.auth(other.token)
+    if srv.backend == "postgresql":
+        srv.db_rows(f"ALTER TABLE groups ADD CONSTRAINT no_transfer CHECK (owner_id <> '{heir.user_id}') NOT VALID")
+    else:
+        srv.db_rows(f"CREATE TRIGGER no_transfer BEFORE UPDATE OF owner_id ON groups"
+                    f" WHEN NEW.owner_id = '{heir.user_id}' BEGIN SELECT RAISE(ABORT, 'no_transfer'); END")
+
+    async def heir_owns() -> bool:
+        roles = {m["user_id"]: m["role"] for m in (await watcher.request("members", group_id=gid))["members"]}
+        return roles.get(heir.user_id) == "owner"
+
+    args = {"update_group": {"name": "taken over"}, "dissolve_group": {},
+            "set_role": {"user_id": other.user_id, "role": "admin"},
+            "mute": {"user_id": other.user_id, "seconds": 600}}[op]
+    async with writes_held(srv, "groups"):
+        transfer = asyncio.ensure_future(owner.call("transfer_owner", group_id=gid, user_id=heir.user_id))
+        await until(heir_owns, timeout=4)  # claimed in memory, its write waiting
+        acted = asyncio.ensure_future(heir.call(op, group_id=gid, **args))
+        await asyncio.sleep(0.3)
+        assert not transfer.done()
+    assert not (await transfer)["ok"]
+    reply = await acted
+    assert reply.get("code") == "forbidden", reply
+    [(name, dissolved, owner_id)] = srv.db_rows("SELECT name, dissolved_at, owner_id FROM groups WHERE group_id = ?",
+                                                gid)
+    assert (name != "taken over", dissolved, owner_id) == (True, None, owner.user_id)
+    assert srv.db_rows("SELECT role, muted_until FROM members WHERE group_id = ? AND user_id = ?",
+                       gid, other.user_id) == [("member", 0)]
+    assert (await owner.call("update_group", group_id=gid, name="still mine"))["ok"]
