@@ -158,6 +158,7 @@ class App:
             subprotocols=[Subprotocol(p) for p in SUBPROTOCOLS],
             select_subprotocol=_select_subprotocol,
             process_request=self._process_request,
+            process_response=_sniff_proof,
             create_connection=self.connection_class,
             ssl=self.ssl_context,
             max_size=s.max_frame_bytes,
@@ -356,7 +357,7 @@ class App:
     def _client_ip(self, conn: ServerConnection, request: HttpRequest) -> str:
         """The real client: the PROXY header's or X-Forwarded-For's, only from a trusted proxy (server/proxy.py)."""
         ip = getattr(conn, "client_ip", None) or proxy.peer_ip(conn)
-        if self.trusted and "X-Forwarded-For" in request.headers:
+        if self.trusted and getattr(conn, "forwarded_trusted", True) and "X-Forwarded-For" in request.headers:
             forwarded = proxy.forwarded_for(ip, request.headers.get_all("X-Forwarded-For"), self.trusted)
             if forwarded != ip:
                 conn.client_port = None  # type: ignore[attr-defined]  # the header names no port
@@ -526,6 +527,13 @@ class App:
         sess.identity_changed()
         if sess.HELD_HERE:
             METRICS.logged_out()
+
+
+def _sniff_proof(conn: ServerConnection, request: HttpRequest, response: HttpResponse) -> None:
+    """``nosniff`` on every plain-HTTP answer, also those that do not go through the web routes: the
+    refusals of a handshake (403, 429, 503) and those websockets makes itself (400, 426)."""
+    if response.status_code != http.HTTPStatus.SWITCHING_PROTOCOLS and "X-Content-Type-Options" not in response.headers:
+        response.headers["X-Content-Type-Options"] = "nosniff"
 
 
 async def _after(conn: ServerConnection, turn: asyncio.Future[bool]) -> HttpResponse | None:

@@ -211,6 +211,10 @@ class ClientConnection(ServerConnection):
         self.client_ip = "?"
         self.client_port: int | None = None
         self._proxy_reader: ProxyHeaderReader | None = None
+        # False after a PROXY header naming no client (LOCAL, UNKNOWN): what follows it on a TCP
+        # proxy's connection comes from someone it could not name, who must not name itself in
+        # X-Forwarded-For (server.app's _client_ip reads that header from trusted peers only).
+        self.forwarded_trusted = True
         self._handshaking: asyncio.Task[Any] | None = None
 
     def connection_made(self, transport: Any) -> None:
@@ -270,6 +274,8 @@ class ClientConnection(ServerConnection):
         src, rest = got
         if src is not None:
             self.client_ip, self.client_port = src, reader.source_port
+        else:
+            self.forwarded_trusted = False
         if rest:
             super().data_received(rest)
 

@@ -51,8 +51,8 @@ def text_of(path: str, headers: list[str]) -> str | None:
             return None
         return text if 0 < len(text) <= MAX_TEXT else None
     try:
-        query = parse_qs(urlsplit(path).query, keep_blank_values=False, max_num_fields=4)
-    except ValueError:  # too many fields
+        query = parse_qs(urlsplit(path).query, keep_blank_values=False, max_num_fields=4, errors="strict")
+    except ValueError:  # too many fields, or not UTF-8 (UnicodeDecodeError)
         return None
     values = query.get("text", [])
     if len(values) != 1 or not 0 < len(values[0]) <= MAX_TEXT:

@@ -160,3 +160,16 @@ async def test_proxy_protocol_header_from_an_untrusted_peer_is_not_read(tmp_path
     await _open_and_close(srv.url)  # without a header it is an ordinary client
     assert "203.0.113.50" not in "".join(srv.output)
     assert (await _access_ips(srv, 1))[-1] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("header", [b"PROXY UNKNOWN\r\n", V2_SIGNATURE + b"\x20\x00\x00\x00"],
+                         ids=["v1-unknown", "v2-local"])
+async def test_after_a_proxy_header_naming_nobody_forwarded_for_is_not_read(tmp_path, started, header):
+    """A TCP proxy passes the client's bytes on: after a header naming no client, an
+    ``X-Forwarded-For`` is the client's own word and would let it choose its address."""
+    srv = started(ops.server(tmp_path, 'trusted_proxies = ["127.0.0.1"]\nproxy_protocol = true'))
+    sock = _raw_socket(srv.port, header)
+    async with connect(srv.url, sock=sock, subprotocols=JSON,  # type: ignore[arg-type]
+                       additional_headers={"X-Forwarded-For": "192.0.2.66"}):
+        pass
+    assert await _access_ips(srv, 1) == ["127.0.0.1"]

@@ -137,3 +137,26 @@ def test_origin_rules() -> None:
         parse_config({"server": {"allowed_origins": ["chat.example.com", "https://x/path", 3]}}, base_dir=Path("."))
     assert [p.key for p in err.value.problems] == [
         "server.allowed_origins[0]", "server.allowed_origins[1]", "server.allowed_origins[2]"]
+
+
+def test_refusals_outside_the_web_routes_carry_nosniff_too(server: ServerProcess) -> None:
+    """A handshake websockets itself refuses (no Upgrade: 426; a bad one: 400) and one refused for a
+    foreign origin (403) are answers like any other."""
+    status, headers, _ = _raw(server, "GET", "/ws")
+    assert status.startswith("HTTP/1.1 426 ") and headers["x-content-type-options"] == "nosniff", (status, headers)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nOrigin: https://evil.example\r\n"
+                  "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head = data.partition(b"\r\n\r\n")[0].decode("latin-1")
+    assert head.startswith("HTTP/1.1 403 ") and "X-Content-Type-Options: nosniff" in head, head
+
+
+def test_a_qr_text_that_is_not_utf8_is_refused(server: ServerProcess) -> None:
+    status, headers, _ = _raw(server, "GET", "/qr.svg?text=%FF")
+    assert status.startswith("HTTP/1.1 400 "), status
+    status, _, body = _raw(server, "GET", "/qr.svg?text=%E4%BD%A0")
+    assert status.startswith("HTTP/1.1 200 ") and b"<svg" in body
