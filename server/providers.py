@@ -110,8 +110,11 @@ class SignedPoster:
                 SIGNATURE_HEADER: sign(self.secret, ts, request_id, body),
             }
             try:
-                resp = await self._http().post(self.url, content=body, headers=headers)
-            except httpx.TimeoutException:
+                # (httpx's own timeout bounds each read, and a trickling answer restarts it with
+                # every chunk: the attempt as a whole is bounded here)
+                async with asyncio.timeout(self.timeout):
+                    resp = await self._http().post(self.url, content=body, headers=headers)
+            except (httpx.TimeoutException, TimeoutError):
                 why = f"no answer within {self.timeout:g} s"
             except httpx.HTTPError as exc:
                 why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -36,6 +36,7 @@ class Answer:
     status: int = 200
     body: Any = None  # JSON-encoded when not bytes
     delay: float = 0.0
+    trickle: float = 0.0  # a pause before each byte of the body (each read well within a timeout)
 
 
 @dataclass
@@ -91,7 +92,13 @@ class FakeProvider:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    if answer.trickle:
+                        for i in range(len(body)):
+                            time.sleep(answer.trickle)
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                    else:
+                        self.wfile.write(body)
                 except OSError:
                     pass  # the client gave up waiting
 

@@ -98,6 +98,21 @@ async def test_http_sms_down_is_internal_with_a_reason_never_ok(fake, start):
     await c.close()
 
 
+async def test_http_sms_attempt_is_bounded_as_a_whole(fake, start):
+    """``provider_timeout_seconds`` bounds the whole exchange: an answer trickled a byte at a time,
+    each well within the timeout, no longer holds an attempt (and the connection's later frames)
+    for as long as the provider likes."""
+    srv = start(fake.config(sms=True, timeout=1.0, retries=0))
+    fake.default = Answer(200, {"ok": True, "padding": "x" * 40}, trickle=0.1)  # about 6 s in all
+    c = await srv.client()
+    began = time.monotonic()
+    r = await c.call("request_code", phone=new_phone())
+    took = time.monotonic() - began
+    assert r["code"] == "internal" and "SMS service is unavailable" in r["reason"], r
+    assert took < 3, took
+    await c.close()
+
+
 async def _registered(srv: ServerProcess):
     c = await srv.client()
     phone = new_phone()
