@@ -897,4 +897,93 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX review_queue_released ON review_queue(kind, decided_at) WHERE decision = 'release';
         """,
     ),
+    (
+        33,
+        """
+        -- Report ids and review item ids are never given again, as post and comment ids (29, 30).
+        -- Both were INTEGER PRIMARY KEYs without AUTOINCREMENT: once the newest report (or item) was
+        -- purged, the next one took its id, and what still named the old one, kept for good (a
+        -- sanction's report_id, the enforcement record's report_id and item_id), named the new one:
+        -- an operator's listing or an export linked a measure to the wrong complaint or decision.
+        -- Both tables are rebuilt with every row and its id, then their indexes made again (they
+        -- have no triggers). (PostgreSQL's ids come from identity sequences, never reused.)
+        CREATE TABLE reports_33 (
+            report_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+            reporter_id TEXT NOT NULL,
+            target_type TEXT NOT NULL,
+            group_id    TEXT,
+            seq         INTEGER,
+            user_id     TEXT,
+            reason      TEXT NOT NULL,
+            detail      TEXT NOT NULL DEFAULT '',
+            created_at  INTEGER NOT NULL,
+            status      TEXT NOT NULL DEFAULT 'open',
+            outcome     TEXT,
+            note        TEXT,
+            resolved_at INTEGER,
+            resolved_by TEXT,
+            account_id  TEXT,
+            post_id     INTEGER,
+            comment_id  INTEGER
+        );
+        INSERT INTO reports_33 (report_id, reporter_id, target_type, group_id, seq, user_id, reason, detail,
+                                created_at, status, outcome, note, resolved_at, resolved_by, account_id, post_id,
+                                comment_id)
+        SELECT report_id, reporter_id, target_type, group_id, seq, user_id, reason, detail,
+               created_at, status, outcome, note, resolved_at, resolved_by, account_id, post_id, comment_id
+        FROM reports;
+        DROP TABLE reports;
+        ALTER TABLE reports_33 RENAME TO reports;
+        CREATE INDEX reports_status ON reports(status, created_at);
+        CREATE INDEX reports_reporter ON reports(reporter_id, created_at);
+        CREATE TABLE review_queue_33 (
+            item_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+            group_id   TEXT,
+            seq        INTEGER,
+            sender_id  TEXT NOT NULL,
+            action     TEXT NOT NULL,
+            category   TEXT NOT NULL,
+            term       TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            status     TEXT NOT NULL DEFAULT 'open',
+            decision   TEXT,
+            note       TEXT,
+            decided_at INTEGER,
+            kind       TEXT NOT NULL DEFAULT 'message',
+            account_id TEXT,
+            post_id    INTEGER,
+            comment_id INTEGER,
+            item_text  TEXT,
+            expect_text TEXT
+        );
+        INSERT INTO review_queue_33 (item_id, group_id, seq, sender_id, action, category, term, created_at, status,
+                                     decision, note, decided_at, kind, account_id, post_id, comment_id, item_text,
+                                     expect_text)
+        SELECT item_id, group_id, seq, sender_id, action, category, term, created_at, status,
+               decision, note, decided_at, kind, account_id, post_id, comment_id, item_text, expect_text
+        FROM review_queue;
+        DROP TABLE review_queue;
+        ALTER TABLE review_queue_33 RENAME TO review_queue;
+        CREATE INDEX review_queue_status ON review_queue(status, created_at);
+        CREATE INDEX review_queue_released ON review_queue(kind, decided_at) WHERE decision = 'release';
+        -- The next ids are above every id some row still names, also one purged before this upgrade
+        -- when it was the newest: sanctions name reports, and the record's entries name both in
+        -- their detail (resolve_report, review decisions, held texts), as text or as a number.
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'reports', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'reports');
+        UPDATE sqlite_sequence SET seq = MAX(seq,
+            COALESCE((SELECT MAX(report_id) FROM reports), 0),
+            COALESCE((SELECT MAX(report_id) FROM sanctions), 0),
+            COALESCE((SELECT MAX(CAST(json_extract(detail, '$.report_id') AS INTEGER)) FROM audit
+                      WHERE instr(detail, '"report_id"') > 0 AND json_valid(detail)), 0))
+        WHERE name = 'reports';
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'review_queue', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'review_queue');
+        UPDATE sqlite_sequence SET seq = MAX(seq,
+            COALESCE((SELECT MAX(item_id) FROM review_queue), 0),
+            COALESCE((SELECT MAX(CAST(json_extract(detail, '$.item_id') AS INTEGER)) FROM audit
+                      WHERE instr(detail, '"item_id"') > 0 AND json_valid(detail)), 0))
+        WHERE name = 'review_queue';
+        """,
+    ),
 ]
