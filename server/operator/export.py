@@ -344,7 +344,9 @@ def account_files(app: Context, records: dict[str, Any]) -> dict[str, Any]:
 def public_content_files(app: Context, records: dict[str, Any]) -> dict[str, Any]:
     """A user export's posts.jsonl and comments.jsonl (P10-P11, G13): what the user wrote on public
     accounts, as author of posts (owner or editor) and as commenter, whatever became of it."""
-    posts = [{**p, "attachments": json.loads(p["attachments"]) if p["attachments"] else [], "held": bool(p["held"])}
+    users = app.state.users
+    posts = [{**p, "attachments": json.loads(p["attachments"]) if p["attachments"] else [], "held": bool(p["held"]),
+              "author_username": users[p["author_id"]].username if p["author_id"] in users else None}
              for p in records["posts"]]
     return {
         "posts.jsonl": _with_times(posts, "ts", "deleted_at", "removed_at"),

@@ -570,6 +570,7 @@ async def test_a_users_export_carries_their_posts_and_comments(srv, tmp_path):
     posts = {p["post_id"]: p for p in lines("posts.jsonl")}
     assert set(posts) == {int(kept), int(gone)}  # theirs only, the removed one included
     assert posts[int(gone)]["removed_reason"] == "违规" and posts[int(kept)]["account_id"] == aid
+    assert {p["author_username"] for p in posts.values()} == {writer.username}
     comments = {c["comment_id"]: c for c in lines("comments.jsonl")}
     assert set(comments) == {int(mine), int(hidden)}
     assert comments[int(hidden)]["status"] == "hidden" and comments[int(mine)]["account_id"] == aid
