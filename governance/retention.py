@@ -43,7 +43,8 @@ def sanction_holds(starts_at: int, expires_at: int | None, now_ms: int, days: in
     deadline) holds until that end. A sanction without one (closing a group,
     a blacklist, revoking the right to create groups) holds for one full
     retention period after it was imposed, so the evidence behind it stays
-    available to the authorities at least that long.
+    available to the authorities at least that long. A sanction lifted early holds
+    as imposed: the evidence behind a measure is kept for the measure as decided.
     """
     if expires_at is not None:
         return expires_at > now_ms
