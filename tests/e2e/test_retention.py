@@ -129,7 +129,8 @@ async def test_holds_keep_records_past_retention(app_and_clock):
     now = clock[0] = ms("2026-06-01 12:00", "Asia/Shanghai")
     old = now - 200 * DAY_MS
     groups = {k: f"80000000{i}" for i, k in enumerate(
-        ["free", "op_hold", "released", "report", "timed", "timed_over", "closed_recent", "closed_long_ago", "review"])}
+        ["free", "op_hold", "released", "report", "timed", "timed_over", "closed_recent", "closed_long_ago", "review",
+         "timed_lifted"])}
     for gid in groups.values():
         await add_messages(app, gid, "u-plain", old, old)
     await add_messages(app, "800000100", "u-held", old, first_seq=1)      # held user's message in a free group
@@ -149,6 +150,10 @@ async def test_holds_keep_records_past_retention(app_and_clock):
                  ("suspend_group", groups["timed_over"], old, now - 1),
                  ("close_group", groups["closed_recent"], now - 10 * DAY_MS, None),
                  ("close_group", groups["closed_long_ago"], now - 185 * DAY_MS, None))
+    # lifted early: it holds as imposed (docs/retention.md)
+    await insert(app, "INSERT INTO sanctions (kind, target_type, target_id, reason, actor, starts_at, expires_at,"
+                      " lifted_at, lifted_by, lift_reason) VALUES ('suspend_group', 'group', ?, 'x', 'operator', ?, ?,"
+                      " ?, 'operator', 'y')", (groups["timed_lifted"], old, now + DAY_MS, now - DAY_MS))
     await insert(app, "INSERT INTO review_queue (group_id, seq, sender_id, action, category, term, created_at)"
                       " VALUES (?, 2, 'u-plain', 'review', 'fraud', 't', ?)", (groups["review"], old))
     audit_before = await count(app, "SELECT COUNT(*) FROM audit")
@@ -156,7 +161,7 @@ async def test_holds_keep_records_past_retention(app_and_clock):
     kept = {k: await seqs(app, gid) for k, gid in groups.items()}
     assert kept == {
         "free": [], "op_hold": [1, 2], "released": [], "report": [1, 2], "timed": [1, 2], "timed_over": [],
-        "closed_recent": [1, 2], "closed_long_ago": [], "review": [2],
+        "closed_recent": [1, 2], "closed_long_ago": [], "review": [2], "timed_lifted": [1, 2],
     }
     assert await seqs(app, "800000100") == [1] and await seqs(app, "800000101") == [1]
     # u-held is held; u-plain wrote messages kept by holds (their network log stays with them).
