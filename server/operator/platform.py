@@ -97,6 +97,13 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     shown: list[tuple[str, int]] = []
     async with message_turn(gid, seq):
         now = app.now_ms()
+        g = app.state.groups.get(gid)
+        if decision == "release" and g is not None and g.suspended_until > now:
+            # (as a send is refused meanwhile: a release would deliver the message through the measure;
+            # checked right before the write, so a suspension claimed while it is stored came after it)
+            raise OperatorError(f"review item {item_id}: group {gid} is suspended until {g.suspended_until}, and "
+                                "a release would deliver the message through the measure; release it once the "
+                                "suspension ends, or reject it")
         writes: list[Change] = [DecideReview(item_id, decision, note, now)]
         if decision == "release":
             writes.append(SetMessageHeld(gid, seq, 0))

@@ -71,6 +71,18 @@ def _target(app: Context, item: dict[str, Any]) -> tuple[Group | User | Account 
     return (g if live else None), shown_text.neutral(kind, group_id=item["group_id"])
 
 
+def _check_not_suspended(app: Context, target: Group | User | Account, kind: str, item_id: int, now: int) -> None:
+    """A held group name or announcement is not released while the platform suspends the group, nor
+    an account's name or introduction while it suspends the account: the owner could not set either
+    then (P13, G11), and a release would change what the group or account shows through the measure."""
+    until = 0 if kind == "display_name" else int(getattr(target, "suspended_until", 0))  # (a user: none)
+    if until > now:
+        whose = "account" if kind in shown_text.ACCOUNT_KINDS else "group"
+        raise OperatorError(f"review item {item_id}: the {whose} is suspended until {until}, and a release would "
+                            "change what it shows through the measure; release it once the suspension ends, "
+                            "or reject it")
+
+
 async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: str) -> Result:
     """Release/reject a held name or announcement, keep/remove a flagged one (see the module's doc)."""
     item_id, kind, action, author_id = item["item_id"], item["kind"], item["action"], item["sender_id"]
@@ -86,6 +98,8 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
     taken = False
     if effect is not None and target is not None:
         value, guard = effect
+        if decision == "release":
+            _check_not_suspended(app, target, kind, item_id, now)
         if FieldClaim.in_flight(target, field):
             raise OperatorError(f"the {noun} is being changed right now; decide review item {item_id} again")
         if getattr(target, field) == guard:

@@ -163,3 +163,33 @@ async def test_only_the_owner_is_shown_what_waits_of_the_account(make_server, tm
     assert (await owner.request("my_held_texts"))["held"] == []
     for who in (editor, fan, stranger):
         assert [e for e in who.drain_events() if e.get("ev") == "held_text_settled"] == []
+
+
+async def test_nothing_held_is_released_through_a_suspension(make_server, tmp_path):
+    """While the platform suspends an account, its owner may not change its name (P13), nor the owner of
+    a suspended group its name, nor may its members post: a release by the operator would do either
+    through the measure. It is refused, saying why (exit 2); the item stays open, and a rejection works."""
+    from tests.e2e.harness import open_group
+
+    srv = word_server(make_server, tmp_path)
+    owner, reader = await srv.user(verify_id=True), await srv.user()
+    aid = (await create(owner, "刷单返利号"))["account_id"]
+    gid = await open_group(owner)
+    await reader.request("join_group", group_id=gid)
+    assert (await owner.request("update_group", group_id=gid, name="刷单返利群"))["held"] is True
+    held_seq = (await reader.send(gid, "刷单返利，稳赚"))["seq"]
+    await admin_ok(srv, "suspend-account", aid, "--seconds", "600", "--reason", "整改")
+    await admin_ok(srv, "suspend-group", gid, "--seconds", "600", "--reason", "整改")
+    items = {i["kind"]: i for i in await open_items(srv)}
+    assert set(items) == {"account_name", "group_name", "message"} and items["message"]["seq"] == held_seq
+    for kind in ("account_name", "group_name", "message"):
+        why = await admin_refused(srv, "decide", str(items[kind]["item_id"]), "--decision", "release",
+                                  "--note", "ok")
+        assert "suspended" in why and "reject" in why, (kind, why)
+    assert await shown(reader, aid) == (f"公众号 {aid}", "")
+    assert (await reader.request("group_info", group_id=gid))["name"] != "刷单返利群"
+    assert [m["seq"] for m in (await owner.request("history", group_id=gid))["messages"]] == []
+    assert {i["kind"] for i in await open_items(srv)} == {"account_name", "group_name", "message"}
+    for kind in ("account_name", "group_name", "message"):
+        await decide(srv, items[kind], "reject")
+    assert await open_items(srv) == []
