@@ -21,7 +21,7 @@ from protocol.errors import ContractError
 from protocol.messages import entry_id
 from server.fanout import publish
 from server.handlers import handler, screening
-from server.handlers.common import acts_as, banned_now, commit, live_group, put_back
+from server.handlers.common import acts_as, banned_now, commit, live_group, member_of, put_back
 from server.handlers.groups import remember_departed, request_decided, to_managers
 from server.handlers.management import _actor_role, _audit, _managed, _to_user, change_group
 from server.state import Ban, Group, InviteLink, User
@@ -57,11 +57,12 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     seconds = moderation.check_ban_seconds(req.seconds)
     g = live_group(ctx, req.group_id)
     actor = sess.me
-    role = _actor_role(ctx, g, actor)
+    member_of(g, actor)
     uid = req.user_id
     target = ctx.state.users.get(uid)
-    if target is None:
+    if target is None:  # (before forbidden, as the contract orders them: also for suspended powers)
         raise ContractError("not_found", f"no user {uid}")
+    role = _actor_role(ctx, g, actor)
     m = g.members.get(uid)
     perm.check("ban", role, Role(m.role) if m is not None else None)
     reason = _text(ctx, actor, g, req.reason, "reason", "ban_reason", MAX_REASON_CHARS)

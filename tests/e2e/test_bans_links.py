@@ -750,3 +750,15 @@ async def test_a_blacklisted_requesters_request_is_dropped_and_a_suspended_admin
     listed = [r["user_id"] for r in (await owner.request("join_requests", group_id=gid))["requests"]]
     assert listed == [good.user_id]
     await close_all(owner, admin, m1, bad, good)
+
+
+async def test_ban_errors_come_in_the_contracts_order(server):
+    """``not_found`` (no such user) before ``forbidden``, also when the platform suspended the caller's
+    management powers (that ``forbidden`` came first)."""
+    gid, owner, admin, [m1] = await crowd(server, 1)
+    rc, _, err = await server.admin("suspend-admin", admin.username, "--seconds", "600", "--reason", "abuse")
+    assert rc == 0, err
+    assert code(await admin.call("ban", group_id=gid, user_id="u" + "0" * 15)) == "not_found"
+    refused = await admin.call("ban", group_id=gid, user_id=m1.user_id)
+    assert (code(refused), refused.get("cause")) == ("forbidden", "powers_suspended")
+    await close_all(owner, admin, m1)
