@@ -22,6 +22,7 @@ from governance.content import Action
 from protocol import events as ev
 from protocol.enums import Role
 from protocol.errors import ContractError
+from server.claims import message_turn
 from server.fanout import publish
 from server.handlers import handler, screening
 from server.handlers.accounts import message_bucket
@@ -164,6 +165,13 @@ async def pin_message(ctx: Context, sess: Session, req: rq.PinMessage, enc: Enco
     nothing and tells nobody. A pinned message that is deleted later stays
     pinned (shown as deleted) until someone unpins it.
     """
+    # One change of this message's pin at a time, from the check to the commit: the undo of a
+    # refused pin took out the pin a later unpin and pin had stored meanwhile.
+    async with message_turn(req.group_id, req.seq):
+        await _pin(ctx, sess, req)
+
+
+async def _pin(ctx: Context, sess: Session, req: rq.PinMessage) -> None:
     actor = sess.me
     gid, seq = req.group_id, req.seq
     g = live_group(ctx, gid)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from governance import posting
 from protocol import events as ev
 from protocol.errors import ContractError
+from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers import handler
 from server.handlers.common import commit, live_group, member_of
@@ -38,15 +39,11 @@ async def mark_read(ctx: Context, sess: Session, req: rq.MarkRead, enc: Encoding
     seq = min(req.seq, g.last_seq)  # nobody has read past the last message
     if seq <= current:
         return {"read_seq": current}  # never moves back: nothing to store or tell
-    # Checked and claimed with no await in between; a concurrent mark_read sees this claim.
-    old = m.read_seq
-    m.read_seq = seq
-
-    def undo() -> None:
-        if m.read_seq == seq:  # not if a later mark_read has moved it on meanwhile
-            m.read_seq = old
-
-    await commit(ctx, ch.MarkRead(user.user_id, g.group_id, seq), undo=undo)
+    # Checked and claimed with no await in between; a concurrent mark_read sees this claim. A refused
+    # write gives back what it stood on, through the chain of marks still pending (server/claims.py):
+    # two refused marks in turn each put back the one before, as the store has it.
+    claim = FieldClaim(m, {"read_seq": seq})
+    await commit(ctx, ch.MarkRead(user.user_id, g.group_id, seq), claim=claim)
     publish([s for s in user.sessions if s is not sess], ev.ReadMarker(group_id=g.group_id, seq=seq))
     return {"read_seq": seq}
 

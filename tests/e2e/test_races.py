@@ -13,7 +13,14 @@ import json
 import pytest
 
 from tests.e2e.harness import gather, new_id_number, open_group
-from tests.e2e.store_hold import operator, reads_held, until, until_operator_connections, writes_held
+from tests.e2e.store_hold import (
+    operator,
+    reads_held,
+    until,
+    until_operator_connections,
+    until_write_waits,
+    writes_held,
+)
 
 ROUNDS = 5
 
@@ -883,3 +890,68 @@ async def test_what_a_new_owner_does_before_a_refused_transfer_is_refused_too(ma
     assert srv.db_rows("SELECT role, muted_until FROM members WHERE group_id = ? AND user_id = ?",
                        gid, other.user_id) == [("member", 0)]
     assert (await owner.call("update_group", group_id=gid, name="still mine"))["ok"]
+
+
+async def test_two_refused_read_marks_leave_the_marker_where_the_store_has_it(make_server):
+    """mark_read 2 then 3 on two connections, both refused by the store: the second's undo put
+    back 2, which was never stored, so ``my_groups`` showed it and a later ``mark_read`` 2 stored
+    nothing. Each refused mark now gives back what it stood on, through the chain of pending marks."""
+    srv = make_server()
+    owner, reader = await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    await reader.request("join_group", group_id=gid)
+    for text in ("a", "b", "c"):
+        await owner.send(gid, text)
+    second, watcher = await srv.client(), await srv.client()  # (a connection answers in order)
+    for c in (second, watcher):
+        await c.auth(reader.token)
+    refuse_rows(srv, "no_reads", "read_state", "1", "false")
+    if srv.backend == "sqlite":  # (an upsert's update is refused too, as PostgreSQL's CHECK refuses it)
+        srv.db_rows("CREATE TRIGGER no_reads_update BEFORE UPDATE ON read_state BEGIN SELECT RAISE(ABORT, 'x'); END")
+
+    async def read_seq() -> int:
+        [g] = [g for g in (await watcher.request("my_groups"))["groups"] if g["group_id"] == gid]
+        return int(g["read_seq"])
+
+    async def at_two() -> bool:
+        return await read_seq() == 2
+
+    async with writes_held(srv, "read_state"):
+        a = asyncio.ensure_future(reader.call("mark_read", group_id=gid, seq=2))
+        await until(at_two, timeout=4)
+        b = asyncio.ensure_future(second.call("mark_read", group_id=gid, seq=3))
+        await asyncio.sleep(0.3)
+    assert not (await a)["ok"] and not (await b)["ok"]
+    assert await read_seq() == 0
+    mend_rows(srv, "no_reads", "read_state")
+    if srv.backend == "sqlite":
+        srv.db_rows("DROP TRIGGER no_reads_update")
+    assert (await reader.request("mark_read", group_id=gid, seq=2))["read_seq"] == 2
+    assert srv.db_rows("SELECT seq FROM read_state WHERE group_id = ? AND user_id = ?", gid, reader.user_id) == [(2,)]
+
+
+async def test_a_refused_pin_does_not_take_out_a_pin_stored_after_it(make_server):
+    """The owner's pin of X waits for its write (the store will refuse it), an admin unpins X and
+    pins it again meanwhile: the refused pin's undo took X out of memory although the admin's pin
+    was stored. Changes of one message's pin now take turns, from the check to the commit."""
+    srv = make_server()
+    owner, admin = await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    await admin.request("join_group", group_id=gid)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    seq = (await owner.send(gid, "pin me"))["seq"]
+    second = await srv.client()
+    await second.auth(admin.token)
+    refuse_rows(srv, "no_owner_pins", "group_pins", f"NEW.pinned_by = '{owner.user_id}'",
+                f"pinned_by <> '{owner.user_id}'")
+    async with writes_held(srv, "group_pins"):
+        pin = asyncio.ensure_future(owner.call("pin_message", group_id=gid, seq=seq, on=True))
+        await until_write_waits(srv, "group_pins")
+        unpin = asyncio.ensure_future(admin.call("pin_message", group_id=gid, seq=seq, on=False))
+        await asyncio.sleep(0.2)
+        again = asyncio.ensure_future(second.call("pin_message", group_id=gid, seq=seq, on=True))
+        await asyncio.sleep(0.3)
+    assert not (await pin)["ok"]
+    assert (await unpin)["ok"] and (await again)["ok"]
+    assert srv.db_rows("SELECT seq FROM group_pins WHERE group_id = ?", gid) == [(seq,)]
+    assert (await owner.request("group_info", group_id=gid))["pinned"] == [seq]
