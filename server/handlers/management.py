@@ -18,7 +18,7 @@ from governance.tiers import check_size_class
 from protocol import events as ev
 from protocol.enums import Role
 from protocol.errors import ContractError
-from server.claims import FieldClaim, Together, message_turn
+from server.claims import FieldClaim, Together, message_turn, turn
 from server.fanout import publish
 from server.handlers import handler, screening
 from server.handlers.common import (
@@ -189,6 +189,14 @@ async def reject_join(ctx: Context, sess: Session, req: rq.RejectJoin, enc: Enco
 @handler("invite")
 async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> None:
     """An invitation lets the invitee join (past ``approval`` and ``invite`` policies) with ``join_group``."""
+    # Invitations of one user to one group take turns, from the check to the commit: a second one
+    # decided on the first one's claim that the invitee was told already, and when the store refused
+    # the first, the one that stood had never been told.
+    async with turn(("invite", req.group_id, req.user_id)):
+        await _invite(ctx, sess, req)
+
+
+async def _invite(ctx: Context, sess: Session, req: rq.Invite) -> None:
     g = live_group(ctx, req.group_id)
     actor = sess.me
     perm.check("invite", _actor_role(ctx, g, actor), join_policy=g.join_policy)

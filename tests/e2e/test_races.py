@@ -955,3 +955,28 @@ async def test_a_refused_pin_does_not_take_out_a_pin_stored_after_it(make_server
     assert (await unpin)["ok"] and (await again)["ok"]
     assert srv.db_rows("SELECT seq FROM group_pins WHERE group_id = ?", gid) == [(seq,)]
     assert (await owner.request("group_info", group_id=gid))["pinned"] == [seq]
+
+
+async def test_an_invitation_that_stands_after_a_refused_one_is_told(make_server):
+    """The owner's invitation waits for its write (the store will refuse it) when an admin invites
+    the same user: the admin's was taken for a repeat of one already told and sent nothing, so the
+    invitation that stood was never told. Invitations of one user to one group now take turns."""
+    srv = make_server()
+    owner, admin, invitee = await srv.user(), await srv.user(), await srv.user()
+    gid = await open_group(owner, join_policy="invite")
+    await owner.request("invite", group_id=gid, user_id=admin.user_id)
+    await admin.request("join_group", group_id=gid)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    invitee.drain_events()
+    refuse_rows(srv, "no_owner_invites", "invitations", f"NEW.inviter_id = '{owner.user_id}'",
+                f"inviter_id <> '{owner.user_id}'")
+    async with writes_held(srv, "invitations"):
+        first = asyncio.ensure_future(owner.call("invite", group_id=gid, user_id=invitee.user_id))
+        await until_write_waits(srv, "invitations")
+        second = asyncio.ensure_future(admin.call("invite", group_id=gid, user_id=invitee.user_id))
+        await asyncio.sleep(0.3)
+    assert not (await first)["ok"] and (await second)["ok"]
+    ev = await invitee.next_event("invited", timeout=3)
+    assert (ev["group_id"], ev["by"]["user_id"]) == (gid, admin.user_id)
+    assert srv.db_rows("SELECT inviter_id FROM invitations WHERE group_id = ? AND user_id = ?",
+                       gid, invitee.user_id) == [(admin.user_id,)]
