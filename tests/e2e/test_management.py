@@ -400,6 +400,20 @@ async def test_dissolve(server):
     await close_all(owner, admin, m1)
 
 
+async def test_a_dissolved_groups_messages_stay_reportable_by_its_members(server):
+    """As the dissolved group itself may be reported, so may what its members saw in it; not by
+    someone who was never a member."""
+    owner, gid, [m1] = await group_with(server, 1)
+    seq = (await owner.send(gid, "evidence"))["seq"]
+    await owner.request("dissolve_group", group_id=gid)
+    r = await m1.request("report", target_type="message", group_id=gid, seq=seq, reason="fraud")
+    assert r["report_id"]
+    stranger = await server.user()
+    assert codes_of(await stranger.call("report", target_type="message", group_id=gid, seq=seq,
+                                        reason="fraud")) == "not_member"
+    await close_all(owner, m1, stranger)
+
+
 async def test_caps(make_server):
     srv = make_server("[limits]\nmax_members = 3\nmax_groups_created = 1\nmax_groups_joined = 2\n")
     owner = await srv.user()
