@@ -33,10 +33,6 @@ SUBPROTOCOLS = (SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON)
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
-# No legitimate frame needs more than this many containers or items; a map
-# with more keys than any op has arguments is already garbage.
-MAX_ARRAY_LEN = 10_000
-MAX_MAP_LEN = 256
 
 
 # What encode() takes: a map (possibly holding structs) or a struct.
@@ -71,8 +67,11 @@ def _decode_msgpack(data: bytes, max_bytes: int) -> Any:
             strict_map_key=True,
             max_str_len=max_bytes,
             max_bin_len=max_bytes,
-            max_array_len=MAX_ARRAY_LEN,
-            max_map_len=MAX_MAP_LEN,
+            # Bounded by the frame itself (an item takes a byte at least, a map entry two): a header
+            # claiming more is refused before anything is built, and a reply may list as many
+            # members or groups as the server holds (a members list of 10,000 and more was refused).
+            max_array_len=len(data),
+            max_map_len=len(data) // 2,
             max_ext_len=0,
         )
     except Exception as exc:  # msgpack raises a zoo of types; all mean "bad frame"

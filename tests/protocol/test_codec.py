@@ -133,3 +133,17 @@ def test_framed_bytes_are_a_valid_server_frame_shared_by_all():
         assert frame.opcode.value == opcode and frame.fin
         payload = ev.get(enc)
         assert frame.data == (payload.encode() if isinstance(payload, str) else payload)
+
+
+@pytest.mark.parametrize("encoding", [Encoding.MSGPACK, Encoding.JSON])
+def test_a_reply_listing_more_than_ten_thousand_members_decodes_in_both_encodings(encoding):
+    members = [{"user_id": f"u{i:015d}", "display_name": "x", "role": "member"} for i in range(20_000)]
+    frame = encode({"re": 1, "ok": True, "members": members}, encoding)
+    assert len(decode(frame, max_bytes=1 << 30)["members"]) == 20_000
+
+
+def test_a_msgpack_header_claiming_more_items_than_the_frame_holds_is_refused():
+    for header in (b"\xdd\xff\xff\xff\xff", b"\xdf\xff\xff\xff\xff"):  # array 32, map 32
+        with pytest.raises(ContractError) as refused:
+            decode(b"\x81\xa1a" + header)
+        assert refused.value.code == "bad_request"
