@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 DECISIONS = {"review": ("release", "reject"), "flag": ("keep", "remove")}
 REMOVE_TERM_PAGE = 2000
+REMOVE_TERM_BATCH = 5000  # message hits hidden per transaction
 
 
 # -- content review queue (Art. 10) -------------------------------------------------------
@@ -357,8 +358,22 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
             break
         hits += [(gid, seq) for gid, seq, text, _ in rows if term in normalize(text)]
         last = (rows[-1][0], rows[-1][1])
+    # In slices of REMOVE_TERM_BATCH hits, each its own transaction: a term found in a million messages
+    # would otherwise be one write running past storage.command_timeout_seconds, which on PostgreSQL
+    # fails every other write of its batch with it. The command's own entry goes with the last slice.
+    command = audit(app, "remove_term", reason, term=term, removed=len(hits), posts=posts, comments=comments)
+    for start in range(0, max(len(hits), 1), REMOVE_TERM_BATCH):
+        await _remove_hits(app, hits[start:start + REMOVE_TERM_BATCH], term, reason,
+                           command if start + REMOVE_TERM_BATCH >= len(hits) else None)
+    done = f"removed {len(hits)} messages, {len(posts)} posts and {len(comments)} comments"
+    return Result([f"{done} containing {term!r}"])
+
+
+async def _remove_hits(app: Context, hits: list[tuple[str, int]], term: str, reason: str,
+                       command: Audit | None) -> None:
+    """Hide one slice of ``remove-term``'s message hits, with each group's own record entry beside
+    them (its group_log and export show which of its messages went), and tell the members."""
     now = app.now_ms()
-    # Each group's own entry beside the command's: its group_log and export show which of its messages went.
     by_group: dict[str, list[int]] = {}
     for gid, seq in hits:
         by_group.setdefault(gid, []).append(seq)
@@ -366,7 +381,7 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
         app, *changes(DeleteMessages(tuple(hits), now, operator_name()) if hits else None),
         *[AddRecord(audit(app, "remove_term", reason, gid, term=term, removed=len(seqs), seqs=seqs))
           for gid, seqs in sorted(by_group.items())],
-        audit=audit(app, "remove_term", reason, term=term, removed=len(hits), posts=posts, comments=comments))
+        audit=command)
     for gid, seq in hits:
         app.forget_owed(gid, seq)
     # The hits members had been shown, as the store had them when it hid them, not as the scan read
@@ -376,8 +391,6 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
         g = app.state.groups.get(gid)
         if g is not None:
             publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
-    done = f"removed {len(hits)} messages, {len(posts)} posts and {len(comments)} comments"
-    return Result([f"{done} containing {term!r}"])
 
 
 async def _remove_term_public(app: Context, term: str, reason: str) -> tuple[list[int], list[int]]:
