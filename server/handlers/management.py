@@ -403,8 +403,12 @@ def _check_not_frozen_in(ctx: Context, g: Group) -> None:
     carry the freeze's suspension into a category that is not frozen, where nothing tells it from a
     sanction of the group itself, and its owner would be held as if sanctioned (no dissolving or
     handing it on, no new group) until the freeze ends."""
+    now = ctx.now_ms()
+    frozen_until = ctx.state.category_frozen_until.get(g.category, 0)
     if not own_suspension(ctx, g):
-        posting.check_keeps_owner("moved out of its frozen category", g.suspended_until, ctx.now_ms(),
+        # (Also before the freeze has suspended it: a freeze lists its groups at once, then waits for
+        # each one's lock; moved out meanwhile, it was suspended all the same, elsewhere.)
+        posting.check_keeps_owner("moved out of its frozen category", max(g.suspended_until, frozen_until), now,
                                   "category_freeze")
 
 

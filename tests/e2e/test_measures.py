@@ -714,6 +714,40 @@ async def test_a_group_frozen_with_its_category_cannot_move_out_of_it(server):
     assert (await m.call("send", group_id=gid, text="x"))["cause"] == "sanction"
 
 
+async def test_a_group_cannot_leave_a_category_whose_freeze_is_still_being_applied(started, tmp_path, backend):
+    """A freeze claims the category at once, then takes its groups' locks one by one; a group it has
+    listed but not reached yet (another command holds a lock it waits for) was free to move out,
+    and was then suspended all the same, elsewhere, where that passed for a sanction of its own."""
+    server = started(CountedServer(tmp_path, backend=backend))
+    a, b = await setup_group(server), await setup_group(server)
+    # (the freeze takes its groups' locks in id order: the held one must come first)
+    (_, first, _), (owner, gid, [m]) = sorted((a, b), key=lambda x: x[1])
+    rc, out, err = await server.admin("suspend-group", first, "--seconds", "600", "--reason", "spam")
+    assert rc == 0, err
+    [row] = await sanctions(server, "--group", first)
+    outsider = await server.user()
+    rc, out, err = await server.admin("revoke-create", outsider.username, "--reason", "x")
+    assert rc == 0, err
+
+    async def claimed() -> bool:  # (no write either way: refused for the frozen category, or for the right)
+        r = await outsider.call("create_group", name="x", category="friends", join_policy="open")
+        return r.get("code") == "forbidden" and "cause" not in r
+
+    async with writes_held(server, "sanctions"):
+        lifting = asyncio.ensure_future(server.admin("lift", str(row["id"]), "--reason", "ok"))
+        await until_write_waits(server, "sanctions")  # it holds the first group's lock meanwhile
+        freezing = asyncio.ensure_future(server.admin("freeze-category", "friends", "--seconds", "3600",
+                                                      "--reason", "突发"))
+        await until(claimed, timeout=4)  # claimed and listed; it waits for the first group's lock
+        r = await owner.call("update_group", group_id=gid, category="work")
+        assert (r.get("code"), r.get("cause")) == ("group_suspended", "category_freeze"), r
+    assert (await lifting)[0] == 0
+    rc, out, err = await freezing
+    assert rc == 0 and "froze 2 groups" in out, (out, err)
+    assert (await m.call("group_info", group_id=gid))["category"] == "friends"
+    assert (await m.call("send", group_id=gid, text="x"))["cause"] == "category_freeze"
+
+
 async def test_a_category_freezes_group_suspended_names_each_groups_own_sanction_for_its_owner_to_appeal(server):
     """``freeze-category`` records one ``suspend_group`` sanction per group; each group's
     ``group_suspended`` carries that group's own (as ``suspend-group``'s does), so its owner can appeal
