@@ -137,6 +137,7 @@ def _bmp(f: BinaryIO) -> tuple[int, int] | None:
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # not DHT, JPG, DAC
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RSTn: no length field
 _JPEG_MAX_SEGMENTS = 1000
+_JPEG_MAX_FILL = 64  # fill bytes before one marker (the standard allows any number; real files have a few)
 
 
 def _jpeg(f: BinaryIO) -> tuple[int, int] | None:
@@ -146,11 +147,15 @@ def _jpeg(f: BinaryIO) -> tuple[int, int] | None:
         if b != b"\xff":
             return None
         marker = 0xFF
-        while marker == 0xFF:  # fill bytes
+        for _ in range(_JPEG_MAX_FILL):  # fill bytes (bounded: 20 MiB of them took seconds of CPU)
             b = f.read(1)
             if not b:
                 return None
             marker = b[0]
+            if marker != 0xFF:
+                break
+        else:
+            return None
         if marker in _JPEG_STANDALONE:
             continue
         if marker in (0xD9, 0xDA):  # end of image, start of scan: no frame header before them

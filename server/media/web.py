@@ -81,7 +81,9 @@ async def serve(ctx: Context, request: Request, conn: ServerConnection | None = 
         return _text(http.HTTPStatus.NOT_FOUND, "no such media\n")
     path = media_file(ctx.cfg.media.path, e.sha256)
     service, size = ctx.media, e.size
-    if service.bodies + size > MAX_BODIES_IN_FLIGHT * ctx.cfg.media.max_bytes:
+    # (One body is always let through: a file stored before media.max_bytes was lowered may be
+    # larger than the whole allowance now, and would otherwise be refused for good.)
+    if service.bodies and service.bodies + size > MAX_BODIES_IN_FLIGHT * ctx.cfg.media.max_bytes:
         return http_response(http.HTTPStatus.SERVICE_UNAVAILABLE, b"too many media downloads at once; try again\n",
                              "text/plain; charset=utf-8", "no-store", (("Retry-After", "1"),))
     service.bodies += size  # (claimed with no await since the check)

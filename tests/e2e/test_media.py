@@ -858,3 +858,29 @@ async def test_clients_that_ask_for_media_and_never_read_cannot_exhaust_memory(m
         s.close()
 
     await eventually(lambda: get(server, url).status_code == 200, timeout=15)
+
+
+async def test_a_file_larger_than_the_download_allowance_after_a_reload_is_still_served(make_server):
+    """Downloads in flight are held to MAX_BODIES_IN_FLIGHT times media.max_bytes of memory, counted
+    at each request. A file stored before max_bytes was lowered to under an eighth of its size was
+    over that whole allowance, and answered 503 to everyone, for good. One body is always let through."""
+    import signal
+
+    size = 2_000_000
+    server = make_server(FAST_MEDIA + f"max_bytes = {size}\n")
+    owner, gid, _ = await group_of(server)
+    r = await upload(owner, pdf(size - 1000), "application/pdf", name="big.pdf")
+    assert r["ok"], r
+    sent = await owner.request("send", group_id=gid, text="big", attachments=[r["media_id"]])
+    url = (await owner.request("media_url", group_id=gid, seq=sent["seq"], media_id=r["media_id"]))["url"]
+    assert get(server, url).status_code == 200
+    text = server.config.read_text(encoding="utf-8")
+    server.config.write_text(text.replace(f"max_bytes = {size}\n", "max_bytes = 100000\n"), encoding="utf-8")
+    server.proc.send_signal(signal.SIGHUP)
+    for _ in range(50):
+        if any("config reloaded" in line for line in server.output):
+            break
+        await asyncio.sleep(0.1)
+    assert any("config reloaded" in line for line in server.output)
+    got = get(server, url)
+    assert got.status_code == 200 and len(got.content) == size - 1000

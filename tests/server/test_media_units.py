@@ -53,6 +53,29 @@ def test_image_signatures_and_sizes(mime: str, data: bytes, size: tuple[int, int
     assert not any(sniff.matches(m, data[:sniff.HEAD_BYTES]) for m in others)
 
 
+class _Counted(io.BytesIO):
+    """A file that counts the bytes read from it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.taken = 0
+
+    def read(self, n: int | None = -1) -> bytes:
+        got = super().read(n)
+        self.taken += len(got)
+        return got
+
+
+def test_a_jpeg_of_fill_bytes_is_given_up_at_once() -> None:
+    """Fill bytes before a marker are bounded: a 'JPEG' of 20 MiB of 0xFF was read a byte at a time
+    to its end (seconds of CPU, the loop's lock held) before being refused."""
+    crafted = _Counted(b"\xff\xd8" + b"\xff" * (20 << 20))
+    assert sniff.image_size("image/jpeg", crafted) is None
+    assert crafted.taken < 1000
+    a_few = jpeg(64, 48).replace(b"\xff\xdb", b"\xff" * 10 + b"\xdb", 1)  # ten fill bytes: fine
+    assert sniff.image_size("image/jpeg", io.BytesIO(a_few)) == (64, 48)
+
+
 def test_unreadable_image_headers_give_no_size() -> None:
     assert sniff.image_size("image/png", io.BytesIO(PNG[:20])) is None
     assert sniff.image_size("image/jpeg", io.BytesIO(b"\xff\xd8\xff\xda\x00\x02")) is None  # scan before frame
