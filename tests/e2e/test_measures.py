@@ -474,6 +474,22 @@ async def test_blacklisted_owner_groups_pass_to_longest_serving_admin_or_close(s
     assert (await c.call("group_info", group_id=no_admin))["code"] == "group_closed"
 
 
+async def test_a_blacklisted_owners_group_does_not_pass_to_an_admin_whose_own_group_is_suspended(server):
+    """The suspension of a group holds its owner (no group handed to them meanwhile, as by
+    transfer_owner): an admin who owns a suspended group does not inherit, and the group, with no
+    other admin, is closed."""
+    owner, heir = await server.user(), await server.user()
+    gid = await open_group(owner)
+    own = await open_group(heir, name="heir's")
+    await heir.request("join_group", group_id=gid)
+    await owner.request("set_role", group_id=gid, user_id=heir.user_id, role="admin")
+    rc, _, err = await server.admin("suspend-group", own, "--seconds", "600", "--reason", "spam")
+    assert rc == 0, err
+    rc, out, err = await server.admin("blacklist", owner.username, "--reason", "诈骗")
+    assert rc == 0, err
+    assert f"group {gid} closed" in out, out
+
+
 async def test_a_group_suspension_follows_its_owner(server):
     """While the platform suspends posting in a group, its owner cannot escape it: no new group
     (created or handed over), and the suspended group is neither dissolved, handed on nor renamed.
