@@ -125,10 +125,21 @@ class KeyProblems(ValueError):
 
 def _read_key_file(path: Path, key: str, problems: list[Problem]) -> bytes | None:
     try:
-        return path.read_bytes()
+        raw = path.read_bytes()
     except OSError as err:
         problems.append(Problem(key, str(path), f"cannot read the key: {err.strerror or err}"))
         return None
+    return _not_blank(raw, key, str(path), problems)
+
+
+def _not_blank(raw: bytes, key: str, where: str, problems: list[Problem]) -> bytes | None:
+    """``raw``, unless it holds nothing but white space: read_key would make it SHA-256 of the empty
+    text, a key anyone can compute, and seal every phone and ID number under it (a file made by
+    ``touch``, a secret mounted empty, a first start's key file left empty by a crash)."""
+    if raw.strip():
+        return raw
+    problems.append(Problem(key, where, "the key is empty: it must hold 64 hex digits or a long passphrase"))
+    return None
 
 
 def _read_keys(
@@ -148,7 +159,7 @@ def _read_keys(
     elif key_env:
         value = os.environ.get(key_env)
         if value:
-            raw = value.encode()
+            raw = _not_blank(value.encode(), "identity.key_env", key_env, problems)
         else:
             problems.append(Problem("identity.key_env", key_env, f"the environment variable {key_env} is empty or "
                                     "not set: it must hold the identity key"))
@@ -161,6 +172,8 @@ def _read_keys(
             raw, new = _load_or_new_key(default_key_file)
         elif default_key_file.exists():  # made by an earlier start: serve reads it
             raw = _read_key_file(default_key_file, "identity.key_file", problems)
+        if create and raw is not None and not new:  # (the default file, read by _load_or_new_key)
+            raw = _not_blank(raw, "identity.key_file", str(default_key_file), problems)
     if problems:
         raise KeyProblems(problems)
     return raw, old, new

@@ -95,11 +95,14 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
         limits.spend_code_attempt(ctx, phone_key)
         raise
     display_name = screened.shown(username)
+    # The phone before the username: a code for a phone that has an account is answered so at once,
+    # whatever the name, so it cannot test free names without end (a taken one spent an attempt,
+    # a free one nothing, the phone's conflict leaving the code as it was).
+    if await ctx.store.phone_registered(phone_hmac):
+        raise ContractError("conflict", "that phone number already has an account")
     if ukey in state.by_username:
         limits.spend_code_attempt(ctx, phone_key)
         raise ContractError("conflict", "that username is taken")
-    if await ctx.store.phone_registered(phone_hmac):
-        raise ContractError("conflict", "that phone number already has an account")
     pw_hash = await ctx.passwords.hash(req.password)
     # Awaited since the first look: check the username again, then use the code up and claim the
     # name in the same step (of two registers with one code, the second gets bad_code here).

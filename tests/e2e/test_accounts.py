@@ -65,6 +65,7 @@ async def test_register_tells_nothing_without_the_phones_code(server):
     assert (await register(server, c, "olga", phone=phone, code=code))["code"] == "conflict"
     assert (await register(server, c, "Olga", phone=phone, code=code))["code"] == "conflict"
     assert (await register(server, c, "olga2", phone=phone, code=code))["ok"]  # the code was still good
+    taken_phone = phone
     assert (await register(server, c, "olga3", phone=phone, code=code))["code"] == "bad_code"  # now used
     phone = new_phone()  # a taken name spends one of the code's 5 attempts: it tries 5 names at most
     await c.request("request_code", phone=phone)
@@ -72,6 +73,13 @@ async def test_register_tells_nothing_without_the_phones_code(server):
     for name in ("olga", "OLGA", "olga2", "Olga2", "OLGA2"):
         assert (await register(server, c, name, phone=phone, code=code))["code"] == "conflict"
     assert (await register(server, c, "olga4", phone=phone, code=code))["code"] == "bad_code"
+    # A code for a phone that has an account tests no names: that is the answer whatever the name,
+    # free or taken (free names cost nothing before, so one code tried them without end).
+    await c.request("request_code", phone=taken_phone)
+    code = server.last_code(taken_phone)
+    for name in ("olga", "free_name_1", "free_name_2"):
+        r = await register(server, c, name, phone=taken_phone, code=code)
+        assert (r["code"], "phone" in r["reason"]) == ("conflict", True), (name, r)
     phone = new_phone()
     await c.request("request_code", phone=phone)
     code = server.last_code(phone)

@@ -3,6 +3,7 @@ identity keys beside the other problems; settings that do nothing are warned abo
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -153,3 +154,29 @@ def test_docs_example_reports_missing_lists_and_the_unset_key_in_one_run(tmp_pat
     out = capsys.readouterr().out
     assert "content.lists[0].path" in out and "file not found" in out, out
     assert f"identity.key_env = {key_env!r}" in out, out
+
+
+@pytest.mark.parametrize("where", ["env", "file", "default_file"])
+@pytest.mark.parametrize("blank", ["", " \n", "\n\n"])
+def test_a_blank_identity_key_is_refused(tmp_path, capsys, monkeypatch, where, blank):
+    """A key of white space only was read as SHA-256 of the empty text, a key anyone can compute,
+    and every phone and ID number would have been sealed under it (a file made by ``touch``, a
+    secret mounted empty, a first start's key file left empty by a crash)."""
+    from server.security import KeyProblems, vault_for
+
+    config = tmp_path / "q.toml"
+    if where == "env":
+        if not blank:
+            pytest.skip("an empty variable is refused as not set (its own message)")
+        monkeypatch.setenv("QG_TEST_KEY", blank)
+        config.write_text(PRODUCTION, encoding="utf-8")
+    elif where == "file":
+        (tmp_path / "key").write_text(blank, encoding="utf-8")
+        config.write_text('[identity]\ndev_mode = false\nkey_file = "key"\n', encoding="utf-8")
+    else:  # the development default, next to the database
+        (tmp_path / "identity.key").write_text(blank, encoding="utf-8")
+        config.write_text('[storage]\nurl = "sqlite:///' + str(tmp_path / "q.db") + '"\n', encoding="utf-8")
+    cfg = load_config(config, environ=dict(os.environ))
+    with pytest.raises(KeyProblems) as refused:
+        vault_for(cfg)
+    assert "the key is empty" in str(refused.value), str(refused.value)
