@@ -199,6 +199,7 @@ async def restrict_account(app: Context, args: dict[str, Any]) -> Result:
 
 
 async def _comments_off(app: Context, a: Account, reason: str, report_id: int | None) -> Result:
+    _live(a)  # again, after the wait for the lock: closed meanwhile (by its owner), it is exit 2
     if a.comments_restricted:
         raise OperatorError(f"account {a.account_id}'s comments are already restricted")
     now = app.now_ms()
@@ -219,6 +220,7 @@ async def _comments_off(app: Context, a: Account, reason: str, report_id: int | 
 async def _comments_on(app: Context, a: Account, reason: str) -> Result:
     rows = await app.store.sanctions(ACCOUNT, a.account_id)
     # After the read: check and claim with no await between (the target lock keeps lifts out).
+    _live(a)  # (closed meanwhile by its owner: exit 2)
     if not a.comments_restricted:
         raise OperatorError(f"account {a.account_id}'s comments are not restricted")
     now, by = app.now_ms(), operator_name()
@@ -359,6 +361,9 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
     gives one to the account of the subject entitled to it (the organisation of that name, the
     holder of the mark), with the same length, uniqueness and word-list rules as ``update_account``."""
     a = _live(account_of(app, args))
+    if a.suspended_until > app.now_ms():  # (as update_account is refused meanwhile, and a release)
+        raise OperatorError(f"account {a.account_id} is suspended until {a.suspended_until}: what it shows does "
+                            "not change until the suspension ends; grant the name then")
     reason = reason_of(args)
     raw_name, raw_org = args.get("name"), args.get("org_name")
     if raw_name is None and raw_org is None:

@@ -1164,3 +1164,24 @@ async def test_a_sanction_on_an_account_keeps_its_posts_and_comments_past_retent
     assert srv.db_rows("SELECT post_id FROM posts") == [] and srv.db_rows("SELECT comment_id FROM comments") == []
     for c in (*owners, reader):
         await c.close()
+
+
+async def test_restrict_account_waiting_for_the_accounts_lock_finds_it_closed_meanwhile(srv):
+    """``restrict-account`` looked at the account once, before waiting for the account's lock: closed
+    by its owner meanwhile, it got a ``restrict_comments`` sanction and its managers a notice.
+    After the wait it looks again: exit 2, as for any closed account."""
+    owner = await srv.user(verify_id=True)
+    aid = await new_account(owner, "早报")
+    async with writes_held(srv, "sanctions"):
+        suspending = asyncio.ensure_future(srv.admin("suspend-account", aid, "--seconds", "600", "--reason", "核查"))
+        await until_write_waits(srv, "sanctions")  # it holds the account's lock meanwhile
+        restricting = asyncio.ensure_future(srv.admin("restrict-account", aid, "--comments", "off",
+                                                      "--reason", "评论失控"))
+        await asyncio.sleep(0.3)
+        closing = asyncio.ensure_future(owner.call("close_account", account_id=aid))
+        await asyncio.sleep(0.3)
+    assert (await suspending)[0] == 0
+    assert (await closing)["ok"]
+    rc, out, err = await restricting
+    assert rc == 2 and "closed" in err, (rc, out, err)
+    assert [r["kind"] for r in await sanctions(srv, aid)] == ["suspend_account"]

@@ -5,6 +5,8 @@ real server on both backends."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from governance.public_accounts import org_check_char
@@ -209,6 +211,11 @@ async def test_only_the_platform_grants_a_reserved_name(tmp_path, make_server):
         assert "--name: name" in err and why in err, err
     await admin_refused(srv, "grant-name", mine, "--org-name", "新华通讯社", *args)  # a person's account
     await admin_refused(srv, "grant-name", aid, "--name", "个人号", *args)  # taken (and not reserved)
+    # not while the platform suspends the account: what it shows stays as it was until the end
+    await admin_ok(srv, "suspend-account", aid, "--seconds", "600", "--reason", "核查")
+    assert "suspended" in await admin_refused(srv, "grant-name", aid, "--name", "新华社", *args)
+    [row] = [json.loads(x) for x in (await admin_ok(srv, "sanctions", "--account", aid)).splitlines()]
+    await admin_ok(srv, "lift", str(row["id"]), "--reason", "核查完毕")
     out = await admin_ok(srv, "grant-name", aid, "--name", "新华社", "--org-name", "新华通讯社", *args)
     assert aid in out
     ev = await notice(owner, "account_name_granted")
