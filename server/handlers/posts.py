@@ -341,9 +341,10 @@ async def delete_post(ctx: Context, sess: Session, req: rq.DeletePost, enc: Enco
     still_active(user)
     _unseen_if_held(ctx, user, row, req.post_id)
     a = managed_account(ctx, user, row.account_id)
-    await commit(ctx, ch.DeletePost(post_id, ctx.now_ms(), user.user_id),
-                 audit=audit(ctx, user, "delete_post", a, post_id=req.post_id))
-    announce_post_gone(ctx, a, post_id, bool(row.held))
+    [held] = await commit(ctx, ch.DeletePost(post_id, ctx.now_ms(), user.user_id),
+                          audit=audit(ctx, user, "delete_post", a, post_id=req.post_id))
+    # (held as the store had it when it deleted the post: one released meanwhile was shown since)
+    announce_post_gone(ctx, a, post_id, held)
 
 
 # -- comments ----------------------------------------------------------------------------------

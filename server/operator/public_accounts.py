@@ -447,13 +447,13 @@ async def take_post_down(app: Context, row: PostRow, reason: str, report_id: int
         a.credit_score += points
 
     # RemovePost re-checks inside the transaction that the post is there and not removed yet.
-    sid = (await apply(app, RemovePost(row.post_id, now, reason),
+    (_, _, held), sid, *_ = (await apply(app, RemovePost(row.post_id, now, reason),
                        AddSanction("remove_post", ACCOUNT, a.account_id, reason, operator_name(), now, None,
                                    report_id, points),
                        *([AddAccountCredit(a.account_id, -points)] if points else []),
                        audit=_record(app, "remove_post", reason, a, post_id=row.post_id, title=row.title,
                                      author_id=row.author_id, credit_score=a.credit_score, **detail),
-                       undo=undo))[1]
+                       undo=undo))
     score = a.credit_score  # the score this penalty left (no await since the write)
     _tell(app, a, ev.Notice(kind="post_removed", text=f"the platform removed the post {row.title!r}: {reason}",
                             account_id=a.account_id, post_id=str(row.post_id), by=operator_name(),
@@ -461,7 +461,7 @@ async def take_post_down(app: Context, row: PostRow, reason: str, report_id: int
     if points:
         tell_account_credit(app, a, score, -points, f"the platform removed the post {row.title!r}: {reason}",
                             reason=reason, sanction_id=str(sid))
-    announce_post_gone(app, a, row.post_id, bool(row.held))
+    announce_post_gone(app, a, row.post_id, held)  # (as the store had it: one released meanwhile was shown)
     return a
 
 

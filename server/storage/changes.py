@@ -995,7 +995,9 @@ class InsertPost(Change):
 
 @dataclass(frozen=True, slots=True)
 class DeletePost(Change):
-    """The account deletes a post (kept for the record); ``not_found`` when it is already gone."""
+    """The account deletes a post (kept for the record); ``not_found`` when it is already gone.
+    ``apply`` returns whether the post was held at the moment it was deleted (a held post's
+    readers were never told of it, so they are not told it went either)."""
 
     post_id: int
     deleted_at: int
@@ -1081,7 +1083,8 @@ class BarSubject(Change):
 @dataclass(frozen=True, slots=True)
 class RemovePost(Change):
     """The platform removes a post (kept for the record, gone from ``posts``); ``apply`` returns
-    (account id, author id). ``not_found`` when there is no such post or it was removed already."""
+    (account id, author id, whether it was held then). ``not_found`` when there is no such post or it
+    was removed already."""
 
     post_id: int
     removed_at: int

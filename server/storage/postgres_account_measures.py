@@ -33,14 +33,14 @@ def _dicts(cols: tuple[str, ...], rows: list[Any]) -> list[dict[str, Any]]:
 
 
 @applies(c.RemovePost)
-async def _remove_post(db: Conn, r: c.RemovePost) -> tuple[str, str]:
+async def _remove_post(db: Conn, r: c.RemovePost) -> tuple[str, str, bool]:
     row = await db.fetchrow("UPDATE posts SET removed_at = $1, removed_reason = $2"
-                            " WHERE post_id = $3 AND removed_at IS NULL RETURNING account_id, author_id",
+                            " WHERE post_id = $3 AND removed_at IS NULL RETURNING account_id, author_id, held",
                             r.removed_at, r.reason, r.post_id)
     if row is None:
         exists = await db.fetchval("SELECT 1 FROM posts WHERE post_id = $1", r.post_id)
         raise ContractError("not_found", f"post {r.post_id} was removed already" if exists else f"no post {r.post_id}")
-    return str(row[0]), str(row[1])
+    return str(row[0]), str(row[1]), bool(row[2])
 
 
 @applies(c.UnbarSubjects)

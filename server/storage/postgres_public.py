@@ -157,12 +157,13 @@ async def _insert_post(db: Conn, p: c.InsertPost) -> int:
 
 
 @applies(c.DeletePost)
-async def _delete_post(db: Conn, d: c.DeletePost) -> None:
-    n = _count(await db.execute(
+async def _delete_post(db: Conn, d: c.DeletePost) -> bool:
+    held = await db.fetchval(
         "UPDATE posts SET deleted_at = $1, deleted_by = $2 WHERE post_id = $3 AND deleted_at IS NULL"
-        " AND removed_at IS NULL", d.deleted_at, d.deleted_by, d.post_id))
-    if n != 1:
+        " AND removed_at IS NULL RETURNING held", d.deleted_at, d.deleted_by, d.post_id)
+    if held is None:
         raise ContractError("not_found", f"no post {d.post_id}")
+    return bool(held)
 
 
 @applies(c.ReadPost)

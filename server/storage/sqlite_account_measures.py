@@ -32,18 +32,18 @@ def _dicts(cols: tuple[str, ...], rows: list[Any]) -> list[dict[str, Any]]:
 
 
 @applies(c.RemovePost)
-async def _remove_post(db: aiosqlite.Connection, r: c.RemovePost) -> tuple[str, str]:
+async def _remove_post(db: aiosqlite.Connection, r: c.RemovePost) -> tuple[str, str, bool]:
     # One writer: nothing changes the row between this read and the update.
-    rows = list(await db.execute_fetchall("SELECT account_id, author_id, removed_at FROM posts WHERE post_id = ?",
-                                          (r.post_id,)))
+    rows = list(await db.execute_fetchall(
+        "SELECT account_id, author_id, removed_at, held FROM posts WHERE post_id = ?", (r.post_id,)))
     if not rows:
         raise ContractError("not_found", f"no post {r.post_id}")
-    account_id, author_id, removed_at = rows[0]
+    account_id, author_id, removed_at, held = rows[0]
     if removed_at is not None:
         raise ContractError("not_found", f"post {r.post_id} was removed already")
     await db.execute("UPDATE posts SET removed_at = ?, removed_reason = ? WHERE post_id = ?",
                      (r.removed_at, r.reason, r.post_id))
-    return str(account_id), str(author_id)
+    return str(account_id), str(author_id), bool(held)
 
 
 @applies(c.UnbarSubjects)

@@ -149,11 +149,13 @@ async def _insert_post(db: aiosqlite.Connection, p: c.InsertPost) -> int:
 
 
 @applies(c.DeletePost)
-async def _delete_post(db: aiosqlite.Connection, d: c.DeletePost) -> None:
-    n = await _rowcount(db, "UPDATE posts SET deleted_at = ?, deleted_by = ? WHERE post_id = ?"
-                        " AND deleted_at IS NULL AND removed_at IS NULL", (d.deleted_at, d.deleted_by, d.post_id))
-    if n != 1:
+async def _delete_post(db: aiosqlite.Connection, d: c.DeletePost) -> bool:
+    rows = list(await db.execute_fetchall(
+        "UPDATE posts SET deleted_at = ?, deleted_by = ? WHERE post_id = ? AND deleted_at IS NULL"
+        " AND removed_at IS NULL RETURNING held", (d.deleted_at, d.deleted_by, d.post_id)))
+    if not rows:
         raise ContractError("not_found", f"no post {d.post_id}")
+    return bool(rows[0][0])
 
 
 @applies(c.ReadPost)

@@ -223,3 +223,29 @@ async def test_a_comment_that_goes_is_announced_to_whoever_saw_it(srv):
     for who in (fan, passer, owner, editor, writer):
         assert comments_gone(who) == [], who.user_id
     assert await texts(passer, pid) == ["第三"]
+
+
+async def test_a_held_post_deleted_while_its_release_is_stored_is_announced_to_its_readers(srv):
+    """The account's delete_post read the post as held, then the platform's release was stored and
+    its subscribers got ``post``, then the deletion: it told the managers alone, as for a post
+    never shown, and the subscribers never heard the post went. Who is told now follows the post
+    as the store had it when it deleted it."""
+    from tests.e2e.store_hold import until_write_waits, writes_held
+
+    owner, fan = await srv.user(verify_id=True), await srv.user()
+    aid = await new_account(owner, "快讯")
+    await fan.request("subscribe", account_id=aid)
+    held = await owner.request("publish", account_id=aid, title="通知", body="今晚集会")
+    assert held["held"]
+    rc, out, err = await srv.admin("review-queue", "--open")
+    [item] = [i for i in map(json.loads, out.splitlines()) if str(i.get("post_id")) == held["post_id"]]
+    async with writes_held(srv, "posts"):
+        releasing = asyncio.ensure_future(srv.admin("decide", str(item["item_id"]), "--decision", "release",
+                                                    "--note", "ok"))
+        await until_write_waits(srv, "posts")
+        deleting = asyncio.ensure_future(owner.call("delete_post", post_id=held["post_id"]))
+        await asyncio.sleep(0.3)
+    assert (await releasing)[0] == 0
+    assert (await deleting)["ok"]
+    assert (await fan.next_event("post", timeout=3))["post_id"] == held["post_id"]
+    await gone(fan, held["post_id"], timeout=3)
