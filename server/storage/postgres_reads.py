@@ -52,7 +52,9 @@ def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
 # JSON object {emoji: count}, or NULL when nobody reacted.
 HISTORY_EXTRAS = (
     "reply_to, mentions, mention_all, attachments, edited_at,"
-    " (SELECT json_object_agg(emoji, n)::text FROM (SELECT emoji, COUNT(*) AS n FROM reactions r"
+    # (keys in code point order, as SQLite's GROUP BY gives them: the database's collation would not)
+    " (SELECT json_object_agg(emoji, n ORDER BY emoji COLLATE \"C\")::text FROM (SELECT emoji, COUNT(*) AS n"
+    " FROM reactions r"
     " WHERE r.group_id = messages.group_id AND r.seq = messages.seq GROUP BY emoji) AS x)"
 )
 

@@ -16,7 +16,7 @@ from server.storage.base import LIMITED_IN, HistoryRow, MessageInfo, ReporterRec
 HISTORY_EXTRAS = (
     "reply_to, mentions, mention_all, attachments, edited_at,"
     " NULLIF((SELECT json_group_object(emoji, n) FROM (SELECT emoji, COUNT(*) AS n FROM reactions r"
-    " WHERE r.group_id = messages.group_id AND r.seq = messages.seq GROUP BY emoji)), '{}')"
+    " WHERE r.group_id = messages.group_id AND r.seq = messages.seq GROUP BY emoji ORDER BY emoji)), '{}')"
 )
 
 
