@@ -223,7 +223,8 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
         uid = ctx.state.by_username.get(ukey)
         name_key = unknown_name_key(ctx, ukey) if uid is None else None
         _login_account(ctx, sess, guess, uid, name_key)  # (before the first await, as the address's count)
-        stored = await ctx.store.password_hash(uid) if uid else None
+        # (the same read for a name no account has, of an id none has: both answers take as long)
+        stored = await ctx.store.password_hash(uid or "")
         ok = await ctx.passwords.verify(stored, req.password)
         user = ctx.state.users.get(uid) if uid else None
         if not ok or user is None or user.deleted:
