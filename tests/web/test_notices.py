@@ -111,10 +111,16 @@ def test_sanctions_on_a_user_read_in_chinese_and_are_appealed_from_their_notice(
     assert alice.locator("#member-list .act-mute").count() == 0
     assert alice.locator("#member-list .act-report-user").count() == 1
     assert alice.is_disabled("#btn-dissolve")
+    assert alice.locator("#invite-section").count() == 0  # (nor an invitation, in this open group)
     close_dialogs(alice)
     open_actions(alice, "大家好")
     assert alice.locator("#act-pin").count() == alice.locator("#act-delete").count() == 0
     close_dialogs(alice)
+    alice.fill("#composer-text", "@")  # the member picker, without @所有人
+    alice.locator("#composer-text").dispatch_event("input")
+    alice.wait_for_selector("#mention-picker .pick")
+    assert alice.locator("#mention-picker .pick[data-uid='all']").count() == 0
+    alice.fill("#composer-text", "")
 
     # a reload asks for nothing the server refuses, so nothing is toasted
     refused: list[str] = []

@@ -90,8 +90,9 @@ def test_a_suspended_groups_owner_is_told_until_when_and_credit_given_back_shows
 
 def test_a_category_freeze_stops_renaming_but_not_dissolving_or_handing_on(browser: Any,
                                                                           server: ServerProcess) -> None:
-    """A freeze of the group's category (``group_suspended`` with cause ``category_freeze``) stops posting
-    and renaming only: the owner's panel disables the name alone, and dissolving works."""
+    """A freeze of the group's category (``group_suspended`` with cause ``category_freeze``) stops posting,
+    renaming and moving to another category: the owner's panel disables the name and the category,
+    and dissolving works."""
     alice, bob = new_page(browser, server), new_page(browser, server)
     register(alice, server, display="Alice")
     register(bob, server, display="Bob")
@@ -106,6 +107,8 @@ def test_a_category_freeze_stops_renaming_but_not_dissolving_or_handing_on(brows
     alice.wait_for_selector("#held-note[data-cause='category_freeze']")
     assert "仍可解散或转让本群" in alice.inner_text("#held-note")
     assert alice.is_disabled("#settings-name")
+    assert alice.is_disabled("#settings-category") and alice.is_enabled("#settings-policy")
+    assert "改到其他类别" in alice.inner_text("#held-note")
     assert alice.is_enabled("#btn-dissolve")
     assert alice.get_attribute("#btn-dissolve", "title") is None
     assert alice.locator("#member-list .act-transfer").first.is_enabled()
@@ -170,9 +173,12 @@ def test_a_blacklisting_logs_out_the_same_persons_other_login_with_the_reason(br
     number = new_id_number()
     _verify(bad, number)
     _verify(twin, number)
+    twin.click("#btn-profile")  # a dialog open as the logout comes: it goes with the account
+    twin.wait_for_selector("dialog[open]")
     _admin(srv, "blacklist", bad_name, "--reason", "多次发布诈骗信息")
     for page, tail in ((bad, ""), (twin, f"（与账号 {bad_name} 为同一实名身份）")):
         page.wait_for_selector("#form-msg.error")
         assert page.inner_text("#form-msg") == "你的账号已被平台封禁：多次发布诈骗信息" + tail
         assert page.evaluate("() => localStorage.getItem('qg.token')") is None
+        assert page.locator("dialog[open]").count() == 0
     assert bad.errors == twin.errors == []

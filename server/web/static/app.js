@@ -4,7 +4,7 @@
 // Every piece of user data is rendered as text (dom.js).
 import { el, clear, $, toast, modal, morph } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
-import { S, conn, api, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits } from "./state.js";
+import { S, conn, api, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, stamp, previewText, upload } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
@@ -226,7 +226,9 @@ function localLogout(message) {
   // The invite links made here are secrets (whoever has one joins), and the names seen are the
   // user's groups' members: neither stays in the tab for whoever logs in next.
   S.invites.clear(); S.names.clear(); S.pastNames.clear(); S.pendingInvite = null;
-  const asked = document.getElementById("invite-confirm"); if (asked) asked.close();
+  // Every dialog goes with the account (a forced logout can come while one is open: the group's
+  // panel with its members, the notices, my account): none stays over the login form.
+  for (const d of document.querySelectorAll("dialog[open]")) d.close();
   resetAccounts(); forgetHeld(); S.tab = "groups";
   document.body.classList.remove("show-account");
   delete document.body.dataset.outcomes;
@@ -854,7 +856,8 @@ function addMessage(g, m) {
       const old = known ? box.querySelector(`.msg[data-seq="${m.seq}"]`) : null;
       if (old) old.replaceWith(node);
       else insertByKey(box, node, m.seq);
-      if (atBottom || isMine(m)) scrollToBottom();
+      // (my own new message: to the bottom; not one of mine in an older page read back, or released)
+      if (atBottom || (isMine(m) && fresh)) scrollToBottom();
       else if (fresh && !m.deleted) { g.below = (g.below || 0) + 1; drawBelow(g); }
     }
     if (!document.hidden && nearBottom()) markRead(g);
@@ -933,12 +936,13 @@ async function jumpTo(g, seq) {
 
 // ------------------------------------------------------------------ sending
 function composerBlocked(g) {
-  return g.suspendedUntil > Date.now() || !!myMuteUntil(g) || (g.muteAll && g.role === "member");
+  return g.suspendedUntil > Date.now() || !!myMuteUntil(g) || (g.muteAll && actingRole(g) === "member");
 }
 
-// Slow mode binds plain members only: ms until their next message may go (0: now).
+// Slow mode binds plain members only (and a manager whose powers are suspended): ms until their next
+// message may go (0: now).
 function slowWait(g) {
-  if (!g.slowMode || g.role !== "member") return 0;
+  if (!g.slowMode || actingRole(g) !== "member") return 0;
   return Math.max(0, g.slowUntil - Date.now());
 }
 
@@ -950,13 +954,13 @@ function updateComposer() {
   let text = "";
   if (g.suspendedUntil > Date.now()) text = t("suspended_until", { until: fmtTime(g.suspendedUntil) });
   else if (until) text = t("muted_until", { until: fmtTime(until) });
-  else if (g.muteAll && g.role === "member") text = t("muted_all");
+  else if (g.muteAll && actingRole(g) === "member") text = t("muted_all");
   note.hidden = !text;
   note.textContent = text;
   document.body.classList.toggle("composer-blocked", !!text);
   const wait = slowWait(g);
   const slow = $("#slow-note");
-  slow.hidden = !(g.slowMode && g.role === "member");
+  slow.hidden = !(g.slowMode && actingRole(g) === "member");
   slow.textContent = slow.hidden ? "" : t("slow_note", { d: fmtSeconds(g.slowMode) }) + (wait ? " " + t("slow_wait", { s: Math.ceil(wait / 1000) }) : "");
   $("#composer-text").disabled = !!text;
   $("#attach-btn").disabled = !!text;
@@ -1169,7 +1173,7 @@ async function trySend(item) {
     if (extras.attachments) args.attachments = extras.attachments.map((a) => a.media_id);
     const r = await api("send", args);
     dropPending(item);
-    if (g.slowMode && g.role === "member") { g.slowUntil = Date.now() + g.slowMode * 1000; updateComposer(); }
+    if (g.slowMode && actingRole(g) === "member") { g.slowUntil = Date.now() + g.slowMode * 1000; updateComposer(); }
     if (r.held) toast(t("held"));
     else if (!g.msgs.has(r.seq)) addMessage(g, { group_id: item.gid, seq: r.seq, ts: r.ts, text: item.text, ...extras,
       sender: { user_id: S.me.user_id, display_name: S.me.display_name, role: g.role } });
@@ -1181,7 +1185,10 @@ async function trySend(item) {
       updateComposer();
     } else if (e.code === "group_suspended" && e.reply.until) { learnSuspension(g, e.reply.until, e.reply.cause); updateComposer(); }
     else if (e.code === "rate_limited" && g.slowMode && e.reply.retry_after_ms) { g.slowUntil = Date.now() + e.reply.retry_after_ms; updateComposer(); }
-    if (e.code === "rate_limited" && e.reply.retry_after_ms > 0 && !item.retried) {
+    // (Not an @all over the group's hourly allowance: held for up to an hour, it would hold every later
+    // message of the group behind it. It fails, to be edited or discarded.)
+    const allCapped = e.code === "rate_limited" && item.extras && item.extras.mention_all;
+    if (e.code === "rate_limited" && e.reply.retry_after_ms > 0 && !item.retried && !allCapped) {
       // Too fast: sent again by itself after the delay; the group's later messages wait behind it.
       item.retried = true;
       hold(item, e.reply.retry_after_ms, "send_waiting");
@@ -1322,7 +1329,12 @@ function onEvent(ev) {
     case "role_changed":
       if (!g) break;
       if (g.members && g.members.has(ev.user_id)) g.members.get(ev.user_id).role = ev.role;
-      if (ev.user_id === meId) { g.role = ev.role; if (ev.role !== "member") countRequests(g).then(renderGroups); renderGroups(); updateComposer(); }
+      if (ev.user_id === meId) {
+        g.role = ev.role;
+        // (a member no longer sees join requests, nor hears of their decisions: the badge goes)
+        if (ev.role !== "member") countRequests(g).then(renderGroups); else g.requests = 0;
+        renderGroups(); updateComposer();
+      }
       if (g.info && ev.role === "owner" && g.members) g.info.owner = g.members.get(ev.user_id) || g.info.owner;
       sysLine(g, t("sys_role", { name: uname(g, ev.user_id), role: t("role_" + ev.role) }));
       if (g.group_id === S.current) renderChatHead();
@@ -1448,7 +1460,9 @@ function liftSuspension(ev) {
 function platformNotice(ev) {
   const group = ev.group_id ? gname(ev.group_id) : "";
   const text = ev.text || "";
-  if (ev.account_id) {   // about a public account (accounts.js)
+  // A user's own credit (a content_blocked penalty on a post or comment also names the account):
+  // the user's, told as every credit notice is, and their level read again.
+  if (ev.account_id && ev.kind !== "credit") {   // about a public account (accounts.js)
     const bad = ["account_warning", "account_restricted", "account_suspended", "account_closed", "post_removed", "content_removed"].includes(ev.kind);
     notice(accountNotice(ev), null, bad ? "error" : "info");
     return;

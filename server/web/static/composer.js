@@ -3,7 +3,7 @@
 // (uploaded while the user types; send waits for them). Each group keeps its own draft.
 import { el, clear, $, toast } from "./dom.js";
 import { t, keptError, keptText } from "./i18n.js";
-import { S, namesOf } from "./state.js";
+import { S, namesOf, actingRole } from "./state.js";
 import { upload, fmtSize, previewText } from "./media.js";
 
 const MAX_FILES = 9;
@@ -135,7 +135,7 @@ export function attachMentionPicker(g, box) {
     const q = at.q.toLowerCase();
     const me = S.me ? S.me.user_id : null;
     options = [];
-    if (g.role !== "member" && (mentionAllLabel().toLowerCase().startsWith(q) || "all".startsWith(q))) options.push({ all: true });
+    if (actingRole(g) !== "member" && (mentionAllLabel().toLowerCase().startsWith(q) || "all".startsWith(q))) options.push({ all: true });
     for (const u of (g.members || new Map()).values()) {
       if (u.user_id !== me && u.display_name.toLowerCase().includes(q)) options.push({ user: u });
       if (options.length >= PICKER_MAX) break;

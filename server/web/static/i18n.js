@@ -168,7 +168,8 @@ const zh = {
   e_held_create: "你担任群主的一个群正被平台暂停，{until} 前不能创建新群", e_held_target: "对方担任群主的一个群正被平台暂停，{until} 前不能接手其他群",
   held_note: "本群已被平台暂停发言，{until} 恢复。暂停期间不能修改群名；平台针对本群的暂停期间，也不能解散或转让本群，你也不能创建新群。",
   held_note_sanction: "本群已被平台暂停，{until} 恢复。暂停期间不能发言、修改群名、解散或转让本群，你也不能创建新群。",
-  held_note_freeze: "平台已临时冻结本群所在的类别，{until} 恢复。冻结期间不能发言或修改群名；仍可解散或转让本群。",
+  held_note_freeze: "平台已临时冻结本群所在的类别，{until} 恢复。冻结期间不能发言、修改群名或改到其他类别；仍可解散或转让本群。",
+  e_held_moved: "本群所在类别已被平台冻结，{until} 前不能改到其他类别",
   held_disabled: "平台暂停期间不能这样做（{until} 恢复）",
   n_credit: "你的信用分现为 {score}（等级 {level}）：{reason}", n_credit_back: "处罚 {sid} 扣除的 {points} 信用分已退还，你的信用分现为 {score}（等级 {level}）。",
   n_credit_other: "你的信用分有变化：{text}", n_blacklisted_twin: "{text}（与账号 {user} 为同一实名身份）",
@@ -403,7 +404,8 @@ const en = {
   e_held_create: "The platform suspended a group you own; you cannot create another before {until}", e_held_target: "The platform suspended a group that user owns; they cannot take on another before {until}",
   held_note: "The platform suspended posting in this group until {until}. Meanwhile it cannot be renamed; while the platform suspends this group itself, it cannot be dissolved or handed on either, and you cannot create another group.",
   held_note_sanction: "The platform suspended this group until {until}. Meanwhile nobody can post, and it cannot be renamed, dissolved or handed on; you cannot create another group either.",
-  held_note_freeze: "The platform froze this group's whole category until {until}. Meanwhile nobody can post and it cannot be renamed; it can still be dissolved or handed on.",
+  held_note_freeze: "The platform froze this group's whole category until {until}. Meanwhile nobody can post, and it can be neither renamed nor moved to another category; it can still be dissolved or handed on.",
+  e_held_moved: "The platform froze this group's category; it cannot move to another category before {until}",
   held_disabled: "Not while the platform suspends the group (until {until})",
   n_credit: "Your credit score is now {score} (level {level}): {reason}", n_credit_back: "The {points} credit points sanction {sid} took were given back: your score is now {score} (level {level}).",
   n_credit_other: "Your credit changed: {text}", n_blacklisted_twin: "{text} (the same verified identity as {user})",
@@ -511,8 +513,13 @@ export function errorText(err) {
   const cause = err && err.reply ? err.reply.cause : undefined;
   if (code === "forbidden" && cause === "powers_suspended") return t("e_powers_suspended", { until: until ? fmtTime(until) : "" });
   if (code === "forbidden" && cause === "create_revoked") return t("e_create_revoked");
+  // Edit, react, a new announcement (as send): the platform's rules and agreement are not accepted yet.
+  if (code === "forbidden" && err && err.reply && err.reply.agreement_version) return t("agreement_needed");
   if (code === "group_suspended" && until) {
-    const held = { dissolve_group: "e_held_dissolved", transfer_owner: "e_held_handed_on", update_group: "e_held_renamed" }[op];
+    // (update_group: a move out of a frozen category says so in its reason; otherwise it was the name)
+    const moved = op === "update_group" && cause === "category_freeze" && /frozen category/.test(err.reply.reason || "");
+    const held = moved ? "e_held_moved"
+      : { dissolve_group: "e_held_dissolved", transfer_owner: "e_held_handed_on", update_group: "e_held_renamed" }[op];
     return t(held || "e_group_suspended_until", { until: fmtTime(until) });
   }
   if (code === "forbidden" && until && (op === "create_group" || op === "transfer_owner")) {

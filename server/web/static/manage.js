@@ -242,7 +242,7 @@ function draw(g) {
   }
   // As the server decides (governance/permissions.py): an owner or admin under any join policy, unless the
   // platform suspended their powers; a member in an open group.
-  if (me === "member" ? info.join_policy === "open" : !powers) box.append(inviteSection(g));
+  if (!powers && (me !== "member" || info.join_policy === "open")) box.append(inviteSection(g));
   box.append(el("section", { class: "row wrap" },
     el("button", { type: "button", class: "ghost", id: "btn-report-group", text: t("report_group"), onclick: () => reportDialog({ target_type: "group", group_id: g.group_id }) }),
     g.role === "owner"
@@ -335,7 +335,10 @@ function adminSection(g, shown) {
     // group's own may be one neither has (the operator took it out of the configuration): it is
     // listed too (by its key), and a field the owner did not change is never sent, so saving a new
     // name cannot move the group to another category.
-    const cat = fillCategories(el("select", { id: "settings-category", onchange: remember }),
+    // A group its category's freeze holds may not leave that category until the freeze ends.
+    const frozenIn = !!(susp && g.suspensionCause === "category_freeze");
+    const cat = fillCategories(el("select", { id: "settings-category", onchange: remember, disabled: frozenIn,
+      title: frozenIn ? t("e_held_moved", { until: fmtTime(susp) }) : null }),
       "groups", catName, { own: info.category || null });
     cat.value = typed("settings-category", cat.value);
     const pol = el("select", { id: "settings-policy", onchange: remember },

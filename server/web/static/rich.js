@@ -3,7 +3,7 @@
 // search hit) loads older history as needed: app.js provides that as hooks.jumpTo.
 import { el, clear, $, toast, modal } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
-import { S, api, LIMITS, charCount, namesOf } from "./state.js";
+import { S, api, LIMITS, charCount, namesOf, actingRole } from "./state.js";
 import { previewText } from "./media.js";
 
 export const EMOJI = ["👍", "❤️", "😂", "😮", "😢", "🙏", "🎉", "👏"];
@@ -303,7 +303,7 @@ export function openPins(g) {
           el("div", { class: "meta" }, el("span", { class: "who", text: q && q.sender ? q.sender.display_name : "" }),
             q && q.ts ? el("time", { text: fmtTime(q.ts) }) : null),
           el("div", { class: "clip", text: q ? quotePreview(q) : "" })),
-        g.role !== "member" ? el("button", { type: "button", class: "small act-unpin", text: t("unpin"),
+        actingRole(g) !== "member" ? el("button", { type: "button", class: "small act-unpin", text: t("unpin"),
           onclick: () => { done(); setPinned(g, seq, false); } }) : null);
     })), { id: "pins-dialog" });
   });

@@ -165,3 +165,11 @@ export function newId() {
   crypto.getRandomValues(b);
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
+
+// The role I act in, in group g: an owner or admin whose management powers the platform suspended
+// (`me`'s powers_suspended_until) acts as a member meanwhile (slowed, muted by mute-all, offered no
+// management), as the server treats them (governance/posting.py: acting_role).
+export function actingRole(g) {
+  const until = S.me ? S.me.powers_suspended_until || 0 : 0;
+  return g.role !== "member" && until > Date.now() ? "member" : g.role;
+}
