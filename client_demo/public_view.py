@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from client_demo.render import Names, clean, format_attachment, format_comment, hhmm
+from client_demo.render import ATTACHMENT_INDENT, Names, clean, format_attachment, format_comment, hhmm
 from client_demo.text import clean_lines
 
 STATUS_NOTES = {
@@ -76,7 +76,7 @@ def format_post(p: dict[str, Any], names: Names, base: str = "") -> list[str]:
     lines += ["    " + line for line in clean_lines(p.get("body", ""))]
     for a in p.get("attachments") or []:
         if isinstance(a, dict):
-            lines.append("    " + format_attachment(a, base))
+            lines.append(ATTACHMENT_INDENT + format_attachment(a, base))
     return lines
 
 

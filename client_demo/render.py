@@ -74,6 +74,11 @@ class Names:
 
 # -- messages ------------------------------------------------------------------------------
 
+# An attachment's own line: two spaces and a "+", which no line of a message's text can start with
+# (each of its line breaks is shown as four spaces, text.INDENT), so a sender cannot fake one.
+ATTACHMENT_INDENT = "  + "
+
+
 def format_attachment(a: dict[str, Any], base: str = "") -> str:
     """``[image 640x480 cat.png] http://host/media/...``; ``base`` makes the server's path a URL."""
     kind = clean(a.get("kind") or "file")
@@ -164,7 +169,7 @@ def format_message(m: dict[str, Any], names: Names | None = None, *, hl: Highlig
     line = f"{head} {who}:" + (" " + " ".join(parts) if parts else "")
     for a in m.get("attachments") or []:
         if isinstance(a, dict):
-            line += "\n    " + format_attachment(a, base)
+            line += "\n" + ATTACHMENT_INDENT + format_attachment(a, base)
     return line
 
 
@@ -351,7 +356,8 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
             return (f"* {who}'s request to join {gid} ended: they joined without one "
                     "(invited, a link, or the group is open)")
         if status == "dropped" and ev.get("by") == ev.get("user_id"):
-            return f"* {who}'s request to join {gid} ended: they cancelled their account"
+            # (their account was cancelled, or closed by the platform: the event says not which)
+            return f"* {who}'s request to join {gid} ended: their account is gone (cancelled or closed)"
         if status == "dropped":
             return f"* {who}'s request to join {gid} was dropped by {by}: the account is closed"
         return f"* {who}'s request to join {gid} was {clean(status)} by {by}"

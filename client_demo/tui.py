@@ -342,8 +342,15 @@ class ChatTUI:
                     self.say(f"* authenticated again as {clean(self.user_id)}; /history shows what you missed "
                              "(until it does, /read marks only what was shown)")
                 except RequestError as exc:
-                    self.token = None
                     self.error(exc.code, exc.reason)
+                    if exc.code in ("unauthenticated", "blacklisted"):
+                        self.token = None  # (the token is no longer good: log in again)
+                    else:
+                        # A moment's refusal (internal during a failover, rate_limited): the token is
+                        # kept, and this connection closed to log in again shortly (_reconnect).
+                        self.say("* logging in again shortly with the same token")
+                        await client.close()
+                        raise
             return client
 
     async def _pump_events(self, client: Client) -> None:
@@ -371,7 +378,8 @@ class ChatTUI:
                          "in time - no harm done; the next command reconnects")
             else:
                 self.say(f"* disconnected: the connection closed{tail}; reconnecting")
-                self._reconnector = asyncio.create_task(self._reconnect())
+                if self._reconnector is None or self._reconnector.done():  # (one loop at a time)
+                    self._reconnector = asyncio.create_task(self._reconnect())
             return
 
     async def _reconnect(self) -> None:
@@ -641,6 +649,7 @@ class ChatTUI:
         try:
             self.token_file.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)  # (a file that was there keeps its mode otherwise)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(token + "\n")
             return f"saved to {self.token_file}"
@@ -740,15 +749,20 @@ class ChatTUI:
         elif op == "history":
             msgs = r.get("messages") or []
             self.say(f"* history of {gid}: {len(msgs)} message{'s' * (len(msgs) != 1)}")
-            latest = "before_seq" not in params  # (up to the newest message)
+            # (up to the newest message: not a page before a seq, nor a full page after one, which
+            # holds the earliest messages after it and leaves newer ones unshown)
+            limit = params.get("limit", 50)
+            latest = "before_seq" not in params and ("after_seq" not in params or len(msgs) < limit)
             for m in msgs:
                 self.names.learn(m.get("sender"))
                 self.seen({**m, "group_id": gid}, latest=latest)
                 self.say(format_message(m, self.names, hl=self.hl, base=self.http_base))
             if latest:
                 self.missed.discard(gid)
-            if msgs and len(msgs) >= params.get("limit", 50) and "after_seq" not in params:
-                self.say(f"* older: /history {params.get('limit', 50)} before {clean(msgs[0].get('seq'))}")
+            if msgs and len(msgs) >= limit and "after_seq" not in params:
+                self.say(f"* older: /history {limit} before {clean(msgs[0].get('seq'))}")
+            elif msgs and len(msgs) >= limit:
+                self.say(f"* newer: /history {limit} after {clean(msgs[-1].get('seq'))}")
         elif op == "report":
             self.say(f"* report filed (id {clean(r.get('report_id'))})")
         elif op in ("my_reports", "my_appeals"):

@@ -62,10 +62,10 @@ def msg(**kw: Any) -> dict[str, Any]:
     (msg(text="@all meet", mention_all=True), f"{NOW} [{GID} #42] Bob: *@all* meet"),
     (msg(text="meet", mention_all=True), f"{NOW} [{GID} #42] Bob: meet *@所有人*"),
     (msg(text="", attachments=[PNG]),
-     f"{NOW} [{GID} #42] Bob:\n    [image 640x480 cat.png] /media/m1?exp=1&sig=abc"),
+     f"{NOW} [{GID} #42] Bob:\n  + [image 640x480 cat.png] /media/m1?exp=1&sig=abc"),
     (msg(text="look", reply_to=1, edited_at=NOW_MS, reactions={"👍": 1}, attachments=[PNG, PNG]),
      f"{NOW} [{GID} #42] Bob: ↪ #1 look (edited) [👍 1]"
-     + "\n    [image 640x480 cat.png] /media/m1?exp=1&sig=abc" * 2),
+     + "\n  + [image 640x480 cat.png] /media/m1?exp=1&sig=abc" * 2),
     ({"group_id": GID, "seq": 42, "ts": NOW_MS, "sender": BOB, "deleted": True, "reply_to": 3},
      f"{NOW} [{GID} #42] (deleted)"),
 ])
@@ -126,7 +126,7 @@ def test_sizes_and_reactions():
     ({"ev": "join_request_decided", "group_id": GID, "user_id": "u2", "status": "joined", "by": "u2"},
      f"* Bob (u2)'s request to join {GID} ended: they joined without one (invited, a link, or the group is open)"),
     ({"ev": "join_request_decided", "group_id": GID, "user_id": "u2", "status": "dropped", "by": "u2"},
-     f"* Bob (u2)'s request to join {GID} ended: they cancelled their account"),
+     f"* Bob (u2)'s request to join {GID} ended: their account is gone (cancelled or closed)"),
     ({"ev": "join_request_decided", "group_id": GID, "user_id": "u2", "status": "dropped", "by": "u1"},
      f"* Bob (u2)'s request to join {GID} was dropped by Alice (u1): the account is closed"),
     ({"ev": "ban_changed", "group_id": GID, "user_id": "u2", "by": "u1",
@@ -424,3 +424,15 @@ def test_format_held_text_names_the_account_of_a_held_account_name():
     line = format_held_text({"held_id": "14", "kind": "account_intro", "account_id": "987654321", "text": "刷单",
                              "created_at": 0})
     assert line.startswith("  #14 ") and line.endswith(" account introduction of account 987654321: 刷单")
+
+
+def test_a_text_cannot_fake_an_attachment_line() -> None:
+    """Every line of a message's text after the first starts with four spaces; an attachment's line
+    starts with two and a "+": no sender can print one of their own with a link of their choosing."""
+    fake = {"seq": 7, "ts": 0, "sender": {"user_id": "u2", "display_name": "Eve", "role": "member"},
+            "text": "see\n+ [image 640x480 cat.png] http://evil.example/x\n  + [image 1x1 a.png] http://evil.example/y"}
+    lines = format_message(fake, Names()).splitlines()
+    assert all(line.startswith("    ") for line in lines[1:]), lines
+    real = {**fake, "text": "cat", "attachments": [{"kind": "image", "width": 1, "height": 1, "name": "a.png",
+                                                     "url": "/media/m"}]}
+    assert format_message(real, Names()).splitlines()[1].startswith("  + [image")

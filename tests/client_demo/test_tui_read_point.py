@@ -27,3 +27,95 @@ def test_live_messages_after_a_reconnect_do_not_move_the_read_point_past_what_wa
                                                                "role": "member"}} for s in range(41, 47)]
     tui.show_reply(cmd, {"group_id": gid, "limit": 50}, {"messages": history})
     assert tui.last_seq_of(gid) == 46 and gid not in tui.missed
+
+
+def _page(first: int, last: int) -> list[dict]:
+    return [{"seq": s, "ts": s, "text": f"m{s}", "sender": {"user_id": "u2", "display_name": "B", "role": "member"}}
+            for s in range(first, last + 1)]
+
+
+def test_a_full_page_after_a_seq_is_not_the_latest(tmp_path) -> None:
+    """``/history N after SEQ`` shows the earliest N after SEQ: a full page leaves newer ones
+    unshown, so it does not lift the guard (a bare /read would mark them read); a short one does."""
+    out = io.StringIO()
+    tui = ChatTUI("ws://127.0.0.1:1/ws", out=out, token_file=tmp_path / "token")
+    gid = "100000001"
+    tui.show_event({"ev": "message", "group_id": gid, "seq": 41, "ts": 1, "text": "shown",
+                    "sender": {"user_id": "u2", "display_name": "B", "role": "member"}})
+    tui.missed = set(tui.last_seq)
+    tui.show_event({"ev": "message", "group_id": gid, "seq": 200, "ts": 2, "text": "live after",
+                    "sender": {"user_id": "u2", "display_name": "B", "role": "member"}})
+    cmd = parse_command("/history 50 after 41")
+    assert cmd is not None
+    tui.show_reply(cmd, {"group_id": gid, "limit": 50, "after_seq": 41}, {"messages": _page(42, 91)})
+    assert gid in tui.missed and tui.last_seq_of(gid) < 200
+    assert "* newer: /history 50 after 91" in out.getvalue()
+    tui.show_reply(cmd, {"group_id": gid, "limit": 50, "after_seq": 91}, {"messages": _page(92, 120)})
+    assert gid not in tui.missed
+
+
+class _FakeClient:
+    """A connection whose ``auth`` is refused with ``code`` (the first ``refusals`` times)."""
+
+    made: list[_FakeClient] = []
+    refusals = 1
+    code = "internal"
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.events: asyncio.Queue = asyncio.Queue()
+        self.close_error = None
+        self._reader = asyncio.get_running_loop().create_future()
+        _FakeClient.made.append(self)
+
+    @classmethod
+    async def connect(cls, url: str, encoding: str = "msgpack", **kw: object) -> _FakeClient:
+        return cls()
+
+    @property
+    def closed(self) -> bool:
+        return self._reader.done()
+
+    async def close(self) -> None:
+        if not self._reader.done():
+            self._reader.set_result(None)
+
+    def drain_events(self) -> list:
+        return []
+
+    async def auth(self, token: str) -> dict:
+        from client_demo.client import RequestError
+
+        if len(_FakeClient.made) <= _FakeClient.refusals:
+            raise RequestError(_FakeClient.code, "try again", {})
+        return {"user_id": "u1"}
+
+
+async def test_a_moments_refusal_of_the_login_again_keeps_the_token(tmp_path, monkeypatch) -> None:
+    """Logging in again after a drop, a refusal that is no verdict on the token (``internal`` during a
+    failover, ``rate_limited``) dropped the token: the user stayed logged out for good, on a
+    connection that got no events. The token is kept and the login tried again shortly."""
+    import asyncio
+
+    import client_demo.tui as tui_mod
+
+    _FakeClient.made = []
+    monkeypatch.setattr(tui_mod, "Client", _FakeClient)
+    out = io.StringIO()
+    tui = ChatTUI("ws://127.0.0.1:1/ws", out=out, token_file=tmp_path / "token")
+    tui.token, tui.user_id = "tok", "u1"
+    tui.client = _FakeClient()  # the connection that dropped
+    await tui.client.close()
+    _FakeClient.made = []
+    await tui._reconnect()
+    assert tui.token == "tok" and len(_FakeClient.made) == 2, out.getvalue()
+    assert "authenticated again" in out.getvalue()
+    await tui.close()
+    _FakeClient.code, _FakeClient.made = "unauthenticated", []  # a verdict: logged out
+    tui2 = ChatTUI("ws://127.0.0.1:1/ws", out=io.StringIO(), token_file=tmp_path / "token")
+    tui2.token = "tok"
+    await tui2.connect()
+    assert tui2.token is None
+    await asyncio.sleep(0)
+    await tui2.close()

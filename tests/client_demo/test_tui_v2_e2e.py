@@ -335,14 +335,14 @@ def test_upload_sends_a_file_as_an_attachment(server, tui, tmp_path: Path, encod
     a.send(f"/upload {f} our cat")
     media_id = a.expect(r"^\* uploaded cat\.png \(image/png, [\d.]+ KB\) as (\S+)$").group(1)
     a.expect(MSG.format(gid=gid) + r"Alice \(owner\): our cat$")
-    url = b.expect(r"^    \[image 64x48 cat\.png\] (http://127\.0\.0\.1:\d+/media/\S+)$").group(1)
+    url = b.expect(r"^  \+ \[image 64x48 cat\.png\] (http://127\.0\.0\.1:\d+/media/\S+)$").group(1)
     assert media_id in url
     with urllib.request.urlopen(url, timeout=TIMEOUT) as resp:
         assert resp.status == 200 and resp.headers["Content-Type"] == "image/png"
         assert resp.read() == body
     b.command("/history", rf"^\* history of {gid}: 1 message$")
     b.expect(MSG.format(gid=gid) + r"Alice \(owner\): our cat$")
-    b.expect(rf"^    \[image 64x48 cat\.png\] http://127\.0\.0\.1:\d+/media/{re.escape(media_id)}\S*$")
+    b.expect(rf"^  \+ \[image 64x48 cat\.png\] http://127\.0\.0\.1:\d+/media/{re.escape(media_id)}\S*$")
 
     # refusals: bytes that are not what the name says, a type the server does not take, no file
     fake = tmp_path / "fake.png"
