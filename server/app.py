@@ -569,13 +569,24 @@ def tune_gc() -> gcpolicy.GcPolicy:
     return gcpolicy.install()
 
 
+class CannotStart(Exception):
+    """The server did not start (exit status 2): what stopped it, in one line. What goes wrong once
+    it runs is not this: it ends the process with its traceback (status 1), or its own status."""
+
+
 async def run(cfg: Config) -> int:
     """Serve until SIGTERM or SIGINT (0) or a background job's unexpected end (``JOB_ENDED_STATUS``),
     each after the drain; the exit status. A store that failed for good and a cluster home that lost
     its lease exit at once (``os._exit``), without the drain."""
-    app = App(cfg)
+    try:
+        app = App(cfg)
+    except (ValueError, OSError) as err:
+        raise CannotStart(str(err)) from err
     try:
         await app.start()
+    except (ValueError, OSError) as err:  # (a key that does not fit, a port in use, a database refused)
+        await app.stop()
+        raise CannotStart(str(err)) from err
     except BaseException:
         await app.stop()
         raise
@@ -596,6 +607,31 @@ async def run(cfg: Config) -> int:
     await asyncio.wait([asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait()),
                         asyncio.ensure_future(app.store.fatal.wait()), asyncio.ensure_future(app.job_ended.wait())],
                        return_when=asyncio.FIRST_COMPLETED)
+    _exit_if_fatal(app, lost)
+    status = 0
+    if app.job_ended.is_set() and not stop.is_set():
+        log.critical("qunguan: stopping (exit status %d): %s", JOB_ENDED_STATUS, app.job_ended_why)
+        status = JOB_ENDED_STATUS
+    sdnotify.stopping()
+    app.readiness.stopping = True  # /readyz says 503 from now on; load balancers drain us
+    grace = app.cfg.server.shutdown_grace_seconds  # the running config: a reload may have changed it
+    log.info("shutting down" + (f" in {grace:g} s" if grace else ""))
+    if grace:
+        # (Serving meanwhile: a store failure or a lost lease during the grace ends it at once, as
+        # before it, with its own status; so does one at the stop's last commits.)
+        await asyncio.wait([asyncio.ensure_future(lost.wait()), asyncio.ensure_future(app.store.fatal.wait())],
+                           timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        _exit_if_fatal(app, lost)
+    await app.stop()
+    # (The store's last commits only: the stop itself releases the home lease, after which a write
+    # is fenced as a matter of course.)
+    _exit_if_fatal(app, asyncio.Event())
+    return status
+
+
+def _exit_if_fatal(app: App, lost: asyncio.Event) -> None:
+    """Exit at once, with the status that says why, when the store can no longer tell what it holds or
+    this node lost the home lease: crash-only, nothing more may happen here."""
     if app.store.fatal.is_set():
         # The store can no longer tell what it holds (a failed fsync of the WAL or COMMIT on SQLite,
         # 74; on PostgreSQL a batch whose outcome could not be learned, 75): crash-only, as
@@ -613,16 +649,4 @@ async def run(cfg: Config) -> int:
             log.critical("qunguan: stopping: %s", app.cluster.lost_why)
         logging.shutdown()
         os._exit(app.cluster.exit_status)
-    status = 0
-    if app.job_ended.is_set() and not stop.is_set():
-        log.critical("qunguan: stopping (exit status %d): %s", JOB_ENDED_STATUS, app.job_ended_why)
-        status = JOB_ENDED_STATUS
-    sdnotify.stopping()
-    app.readiness.stopping = True  # /readyz says 503 from now on; load balancers drain us
-    grace = app.cfg.server.shutdown_grace_seconds  # the running config: a reload may have changed it
-    log.info("shutting down" + (f" in {grace:g} s" if grace else ""))
-    if grace:
-        await asyncio.sleep(grace)
-    await app.stop()
-    return status
 

@@ -62,7 +62,7 @@ def _serve(path: str | None) -> int:
     logs.setup(cfg.server.log_level, cfg.server.log_json)  # one line per event on stderr; JSON if log_json
     for warning in cfg.warnings:  # valid keys that do nothing as the file stands (check-config prints them too)
         logging.getLogger("qunguan").warning("config: %s", warning)
-    from server.app import run
+    from server.app import CannotStart, run
 
     try:
         import uvloop
@@ -72,7 +72,7 @@ def _serve(path: str | None) -> int:
         runner = uvloop.run
     try:
         status = runner(run(cfg))
-    except (ValueError, OSError) as err:
+    except CannotStart as err:
         if cfg.server.log_json:  # every line on stderr is one JSON object, this one too
             logging.getLogger("qunguan").critical("qunguan: cannot start: %s", err)
         else:

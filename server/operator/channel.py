@@ -165,8 +165,12 @@ class OperatorChannel:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        with contextlib.suppress(FileNotFoundError):
+        try:
             self.path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as err:  # (the stop goes on: its connections' close frames and last commits matter more)
+            log.warning("could not remove the operator socket %s: %s", self.path, err)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

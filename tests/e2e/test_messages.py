@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 
@@ -286,3 +287,31 @@ async def test_history_limit_defaults_to_50_and_is_clamped_to_500(server):
     first = (await alice.request("history", group_id=gid, after_seq=0, limit=10**9))["messages"]
     assert [m["seq"] for m in first] == list(range(1, 501))  # the earliest 500 after the cursor
     await alice.close()
+
+
+async def test_a_failed_wal_fsync_during_the_shutdown_grace_ends_the_server_at_once_with_74(tmp_path, monkeypatch):
+    """The grace before a stop serves the connections still there: a store failure meanwhile ends
+    the server at once with its own status (74), as before the stop was asked for. Before, the
+    server slept out the grace answering every write internal, then exited 0."""
+    monkeypatch.setenv("QUNGUAN_SERVER_SHUTDOWN_GRACE_SECONDS", "30")
+    srv = ServerProcess(tmp_path, backend="sqlite").start()
+    try:
+        alice = await srv.user()
+        gid = await open_group(alice)
+        await alice.send(gid, "before")
+        assert srv.proc is not None
+        srv.proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(1.0)  # (the grace has begun: the connection is still served)
+        assert srv.proc.poll() is None
+        wal, keep = tmp_path / "qunguan.db-wal", tmp_path / "kept-wal"
+        os.link(wal, keep)
+        os.unlink(wal)
+        try:
+            with contextlib.suppress(ConnectionError):
+                await alice.call("send", group_id=gid, text="during the grace", client_msg_id="c-g")
+            status = await asyncio.wait_for(asyncio.to_thread(srv.proc.wait), 10)
+        finally:
+            os.link(keep, wal)
+        assert status == 74, "".join(srv.output)
+    finally:
+        await srv.cleaned_up()
