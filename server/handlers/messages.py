@@ -45,6 +45,7 @@ NOT_STORED = "the message could not be stored; send it again"
 _UNREADABLE = Repeats(30.0)
 
 DEDUP_WINDOW_MS = DAY_MS
+MAX_RETRIES_WAITING = 16  # retries of one send answered when its commit settles; more are rate_limited
 HISTORY_DEFAULT, HISTORY_MAX = 50, 500
 
 
@@ -210,6 +211,12 @@ def recent_copy(ctx: Context, sess: Session, rid: Any, enc: Encoding, key: Key) 
         return None
     if seen.committed:
         return seen.reply()
+    if len(seen.waiters) >= MAX_RETRIES_WAITING:
+        # (Each waiting retry is kept until the commit settles, and a retry skips the rate bucket and
+        # the write queue's bound: without this, one client repeating an id through a slow commit
+        # could make the server hold any number of them.)
+        raise ContractError("rate_limited", "that message is still being stored; wait for its answer",
+                            retry_after_ms=1000)
     seen.waiters.append((sess, rid, enc))  # answered when the first copy's commit settles
     return DEFERRED
 

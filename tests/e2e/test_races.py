@@ -980,3 +980,26 @@ async def test_an_invitation_that_stands_after_a_refused_one_is_told(make_server
     assert (ev["group_id"], ev["by"]["user_id"]) == (gid, admin.user_id)
     assert srv.db_rows("SELECT inviter_id FROM invitations WHERE group_id = ? AND user_id = ?",
                        gid, invitee.user_id) == [(admin.user_id,)]
+
+
+async def test_retries_of_a_send_still_being_stored_wait_up_to_a_bound(make_server):
+    """Each retry of a send whose commit has not settled waits for it, kept in memory, and a retry
+    skips the rate bucket: repeated without bound through a slow commit it held any amount. Sixteen
+    wait and get the first copy's seq; more are rate_limited, and the message is stored once."""
+    srv = make_server()
+    alice = await srv.user()
+    gid = await open_group(alice)
+    sender = await srv.client()
+    await sender.auth(alice.token)
+    async with writes_held(srv, "messages"):
+        first = asyncio.ensure_future(sender.call("send", group_id=gid, text="once", client_msg_id="c-1"))
+        await until_write_waits(srv, "messages")
+        retries = [asyncio.ensure_future(sender.call("send", group_id=gid, text="once", client_msg_id="c-1"))
+                   for _ in range(20)]
+        await asyncio.sleep(0.5)
+    replies = [await first, *[await r for r in retries]]
+    seqs = {r["seq"] for r in replies if r.get("ok")}
+    refused = [r for r in replies if not r.get("ok")]
+    assert len(seqs) == 1 and len(replies) - len(refused) == 17, replies
+    assert {r["code"] for r in refused} == {"rate_limited"} and all(r["retry_after_ms"] > 0 for r in refused)
+    assert srv.db_rows("SELECT COUNT(*) FROM messages WHERE group_id = ?", gid) == [(1,)]
