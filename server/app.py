@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import http
 import logging
@@ -259,14 +260,20 @@ class App:
         if self._server is not None:
             self._server.close()  # stops accepting, closes open connections with 1001
             await self._closed(self._server)
+        self.quiet_connections.flush(self)  # (the connections closed above are counted by now)
         if self.cluster is not None:
+            # Those rows stored before the home lets its lease go: a gateway takes it at once after
+            # the release, and a write of this node's after that is fenced (refused, and taken for a
+            # lost lease). (A write queued before this one is committed before it.)
+            if self.cluster.is_home:  # (only a home's writes are fenced; and its store is open)
+                with contextlib.suppress(Exception):
+                    await self.store.apply()
             await self.cluster.stop()
         if self._record_open:  # leave the record's head outside the database
             try:
                 await record.checkpoint(self)
             except Exception:
                 log.exception("the final enforcement-record checkpoint could not be written")
-        self.quiet_connections.flush(self)  # (the connections closed above are counted by now)
         await self.store.close()
         await self.sms.aclose()
         await self.id_verifier.aclose()

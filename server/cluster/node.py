@@ -16,7 +16,7 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -143,13 +143,13 @@ class ClusterNode:
         # with one node id both pass the check above, and every home (this one's and the next
         # after a failover) then stops the later of the two, deterministically (see wire.STAMP).
         self.started = await self.leases.clock_us()
-        await self.nc.subscribe(self.subjects.node_id(self.node_id), cb=self._on_node_id)
+        await self.nc.subscribe(self.subjects.node_id(self.node_id), cb=_logged(self._on_node_id))
         max_bytes = max(64 * 1024, self.nc.max_payload // 2)
         self.gateway = Gateway(self.app, self.node_id, self.instance, self.subjects, self._publish, max_bytes,
                                self.started)
         self.gateway.on_stop = self._refused
-        await self.nc.subscribe(self.subjects.node(self.node_id), cb=self.gateway.on_message)
-        await self.nc.subscribe(self.subjects.heartbeat, cb=self._on_heartbeat)
+        await self.nc.subscribe(self.subjects.node(self.node_id), cb=_logged(self.gateway.on_message))
+        await self.nc.subscribe(self.subjects.heartbeat, cb=_logged(self._on_heartbeat))
         for run, name in ((self._lease_loop, "cluster-lease"), (self._tick, "cluster-tick"),
                           (self._watch_home, "cluster-watch-home")):
             task = asyncio.create_task(run(), name=name)
@@ -219,10 +219,14 @@ class ClusterNode:
             self._publish(self.subjects.heartbeat, self.home.heartbeat(self.node_id, released=True))
 
     async def stop(self) -> None:
+        # The home first lets its requests in flight finish (up to CLOSE_GRACE_SECONDS), renewing its
+        # lease and heartbeating meanwhile: cancelled first, the lease ran out and the gateways took
+        # the home for gone after lease_seconds, whatever the grace.
+        finished = await self.home.close() if self.home is not None else True
         for task in self._tasks:
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # (no renewal after the release)
         if self.home is not None:
-            finished = await self.home.close()
             try:  # hand over at once instead of after the lease's time
                 await self.leases.release_lease(wire.HOME_LEASE, self.holder, self.home.epoch)
             except Exception as err:
@@ -626,9 +630,9 @@ class ClusterNode:
         self.home = home
         self.heard_own = time.monotonic()
         self.is_home = True
-        await self.nc.subscribe(self.subjects.home_in, cb=home.on_message)
-        await self.nc.subscribe(self.subjects.admin, cb=home.on_admin)
-        await self.nc.subscribe(self.subjects.info, cb=home.on_info)
+        await self.nc.subscribe(self.subjects.home_in, cb=_logged(home.on_message))
+        await self.nc.subscribe(self.subjects.admin, cb=_logged(home.on_admin))
+        await self.nc.subscribe(self.subjects.info, cb=_logged(home.on_info))
         app.start_jobs()
         self._beat()
         log.info("node %s is the home node (%.2f s after it took the lease: identity keys %.2f s, state %.2f s)",
@@ -684,6 +688,17 @@ class ClusterNode:
                 self.gateway.check()
                 if n % 2 == 0:
                     self.gateway.alive()
+
+
+def _logged(cb: Callable[[Msg], Awaitable[None]]) -> Callable[[Msg], Awaitable[None]]:
+    """``cb`` for a NATS subscription, its failures logged with their traceback: nats-py hands a
+    callback's exception to the error callback, which took it for the broker being out of reach."""
+    async def handle(msg: Msg) -> None:
+        try:
+            await cb(msg)
+        except Exception:
+            log.exception("handling a NATS message on %s failed", msg.subject)
+    return handle
 
 
 def shown_url(url: str) -> str:
