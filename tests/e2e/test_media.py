@@ -877,10 +877,6 @@ async def test_a_file_larger_than_the_download_allowance_after_a_reload_is_still
     text = server.config.read_text(encoding="utf-8")
     server.config.write_text(text.replace(f"max_bytes = {size}\n", "max_bytes = 100000\n"), encoding="utf-8")
     server.proc.send_signal(signal.SIGHUP)
-    for _ in range(50):
-        if any("config reloaded" in line for line in server.output):
-            break
-        await asyncio.sleep(0.1)
-    assert any("config reloaded" in line for line in server.output)
+    assert await server.logged("config reloaded")
     got = get(server, url)
     assert got.status_code == 200 and len(got.content) == size - 1000
