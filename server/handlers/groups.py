@@ -198,9 +198,11 @@ def count_join(ctx: Context, user: User) -> None:
 
 
 async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | None,
-                audit: ch.Audit | None = None, rider: Rider | None = None, counted: bool = False) -> None:
+                audit: ch.Audit | None = None, rider: Rider | None = None, counted: bool = False,
+                acting: ch.ActsAs | None = None) -> None:
     """Check every cap (and bans), add ``user`` to ``g`` in memory and store, announce it.
     ``counted``: the user's own join, counted by :func:`count_join` once every check has passed.
+    ``acting``: the role of the manager who let them in (an approval), confirmed by the store first.
 
     The checks and the in-memory insert happen with no await in between, so
     concurrent joins can never overshoot a cap. The caller has waited for any admission of
@@ -257,8 +259,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     again = ch.UserCaps(joined=caps_of(ctx, user).max_groups_joined)  # check_room's, decided again by the store
     add = ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor, again,
                        muted_until, room)
-    await commit(ctx, *((add,) if rider is None else (add, rider.change)), audit=audit, undo=undo,
-                 claim=admission)
+    await commit(ctx, *([acting] if acting is not None else []), add, *([] if rider is None else [rider.change]),
+                 audit=audit, undo=undo, claim=admission)
     if requested is not None and action != "approve" and g.alive:  # (an approval tells it as a decision)
         request_decided(ctx, g, uid, "joined", uid)  # (they came in without one: invited, a link, an open group)
     if g.members.get(uid) is not joined or not g.alive:

@@ -163,7 +163,8 @@ async def approve_join(ctx: Context, sess: Session, req: rq.ApproveJoin, enc: En
         await commit(ctx, ch.DropJoinRequest(g.group_id, uid), undo=undo)
         request_decided(ctx, g, uid, "dropped", sess.me.user_id)
         raise ContractError("not_found", f"{uid} no longer has an account")
-    await admit(ctx, g, requester, "approve", sess.me.user_id, audit=_audit(ctx, sess.me, "approve_join", g, uid))
+    await admit(ctx, g, requester, "approve", sess.me.user_id, audit=_audit(ctx, sess.me, "approve_join", g, uid),
+                acting=acts_as(g, sess.me))
     publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="approved", name=g.name))
     request_decided(ctx, g, uid, "approved", sess.me.user_id)
 
@@ -197,6 +198,7 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
 
 
 async def _invite(ctx: Context, sess: Session, req: rq.Invite) -> None:
+    still_active(sess.me)  # (after the wait for the turn: blacklisted or cancelled meanwhile)
     g = live_group(ctx, req.group_id)
     actor = sess.me
     perm.check("invite", _actor_role(ctx, g, actor), join_policy=g.join_policy)

@@ -1003,3 +1003,35 @@ async def test_retries_of_a_send_still_being_stored_wait_up_to_a_bound(make_serv
     assert len(seqs) == 1 and len(replies) - len(refused) == 17, replies
     assert {r["code"] for r in refused} == {"rate_limited"} and all(r["retry_after_ms"] > 0 for r in refused)
     assert srv.db_rows("SELECT COUNT(*) FROM messages WHERE group_id = ?", gid) == [(1,)]
+
+
+async def test_an_approval_by_a_new_owner_before_a_refused_transfer_is_refused_too(make_server):
+    """As the other management writes: an approval stored on a transfer the store then refused would
+    let someone in on powers the approver never had."""
+    srv = make_server()
+    owner, heir, asker = await srv.user(), await srv.user(), await srv.user()
+    gid = await open_group(owner, join_policy="approval")
+    await owner.request("invite", group_id=gid, user_id=heir.user_id)
+    await heir.request("join_group", group_id=gid)
+    await asker.request("join_group", group_id=gid)  # a request, waiting
+    watcher = await srv.client()
+    await watcher.auth(owner.token)
+    if srv.backend == "postgresql":
+        srv.db_rows(f"ALTER TABLE groups ADD CONSTRAINT no_transfer CHECK (owner_id <> '{heir.user_id}') NOT VALID")
+    else:
+        srv.db_rows(f"CREATE TRIGGER no_transfer BEFORE UPDATE OF owner_id ON groups"
+                    f" WHEN NEW.owner_id = '{heir.user_id}' BEGIN SELECT RAISE(ABORT, 'no_transfer'); END")
+
+    async def heir_owns() -> bool:
+        roles = {m["user_id"]: m["role"] for m in (await watcher.request("members", group_id=gid))["members"]}
+        return roles.get(heir.user_id) == "owner"
+
+    async with writes_held(srv, "groups"):
+        transfer = asyncio.ensure_future(owner.call("transfer_owner", group_id=gid, user_id=heir.user_id))
+        await until(heir_owns, timeout=4)
+        approval = asyncio.ensure_future(heir.call("approve_join", group_id=gid, user_id=asker.user_id))
+        await asyncio.sleep(0.3)
+    assert not (await transfer)["ok"]
+    assert (await approval).get("code") == "forbidden"
+    assert srv.db_rows("SELECT COUNT(*) FROM members WHERE group_id = ? AND user_id = ?", gid, asker.user_id) == [(0,)]
+    assert asker.user_id not in {m["user_id"] for m in (await watcher.request("members", group_id=gid))["members"]}
