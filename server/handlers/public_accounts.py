@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance import names, posting, shown_text
 from governance import public_accounts as policy
+from governance.content import Action
 from governance.ids import new_account_id
 from protocol import events as ev
 from protocol.enums import SubjectType
@@ -109,8 +110,8 @@ class Hits:
     (:meth:`record`). What a hit does to the name and intro is a group name's (G10,
     ``governance/shown_text.py``): a ``review`` hit holds the text for the operators while the
     account shows what it showed (a new account: its neutral name ``公众号 ID``, no intro), a
-    ``flag`` hit shows it and queues it (:meth:`screened`). ``org_name`` is not held: the name of
-    the organisation whose code opened the account, given once, the hit only recorded."""
+    ``flag`` hit shows it and queues it (:meth:`screened`). ``org_name`` is not held: nothing can
+    stand in for it, so a ``review`` hit on it is refused (:func:`_subject`), a ``flag`` hit recorded."""
 
     def __init__(self, ctx: Context, user: User, account_id: str | None) -> None:
         self.ctx, self.user, self.account_id = ctx, user, account_id
@@ -229,6 +230,12 @@ def _subject(ctx: Context, req: rq.CreateAccount, hits: Hits) -> tuple[str | Non
     org_name = _short_text(req.org_name, "org_name", MAX_ORG_NAME_CHARS)
     _unreserved(ctx, org_name, "org_name")
     hits.screen(org_name, "org_name")
+    verdict = hits.verdict("org_name")
+    if verdict is not None and verdict.action is Action.REVIEW:
+        # (shown by account_info, and nothing can stand in for it while it waited: refused, as a
+        # username is, with no credit taken; a flag hit is shown and recorded)
+        raise ContractError("content_blocked", f"that organisation name is not allowed ({verdict.category})",
+                            field="org_name")
     code = req.org_code.strip()
     policy.check_org_code(code)
     return ctx.vault.lookup("org", code).hex(), org_name, code

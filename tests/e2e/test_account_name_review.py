@@ -193,3 +193,23 @@ async def test_nothing_held_is_released_through_a_suspension(make_server, tmp_pa
     for kind in ("account_name", "group_name", "message"):
         await decide(srv, items[kind], "reject")
     assert await open_items(srv) == []
+
+
+async def test_an_organisation_name_the_lists_hold_is_refused_for_nothing_stands_in_for_it(make_server, tmp_path):
+    """``account_info`` shows ``org_name`` to anyone, and nothing can be shown instead while it would
+    wait for review: a ``review`` hit is refused (``content_blocked``, no credit taken), as a username's.
+    Before, it was stored and shown at once."""
+    from governance.public_accounts import org_check_char
+
+    srv = word_server(make_server, tmp_path)
+    owner = await srv.user(verify_id=True)
+    first17 = "91310115MA0000042"
+    code = first17 + org_check_char(first17)
+    score = (await owner.request("me"))["credit_score"]
+    refused = await owner.call("create_account", name="好公司号", category="culture", intro="",
+                               subject_type="organization", org_name="刷单返利有限公司", org_code=code)
+    assert (refused["code"], refused.get("field")) == ("content_blocked", "org_name"), refused
+    assert (await owner.request("me"))["credit_score"] == score
+    r = await owner.request("create_account", name="好公司号", category="culture", intro="",
+                            subject_type="organization", org_name="好公司有限公司", org_code=code)
+    assert (await owner.request("account_info", account_id=r["account_id"]))["org_name"] == "好公司有限公司"
