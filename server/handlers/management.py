@@ -355,8 +355,9 @@ async def set_announcement(ctx: Context, sess: Session, req: rq.SetAnnouncement,
         # category's freeze), a mute, identity, the agreement. Clearing one stays allowed:
         # taking content down is what a suspended or warned group must still be able to do.
         can_post(ctx, g, member_of(g, sess.me), sess.me, ctx.now_ms())
-    screened = screening.screen(ctx, sess.me, text, "announcement", "announcement", g.announcement,
-                                group_id=g.group_id)
+    # The announcement it has, restated: refused if now listed, but not charged (nothing new written).
+    screened = screening.screen(ctx, sess.me if text != g.announcement else None, text, "announcement",
+                                "announcement", g.announcement, group_id=g.group_id)
     queued = (screened.queued(ctx, "announcement", g.group_id, sess.me.user_id,
                               expect=screened.shown(g.announcement)) if text != g.announcement else None)
     if screened.held:  # waits for an operator; the group keeps its announcement meanwhile

@@ -117,9 +117,11 @@ class Hits:
         self.ctx, self.user, self.account_id = ctx, user, account_id
         self.found: list[tuple[str, Verdict]] = []
 
-    def screen(self, text: str, field: str) -> None:
-        verdict = checked(self.ctx, self.user, text, field, field,
-                          on_block=lambda hit: self._write("content_blocked", field, hit, self.account_id))
+    def screen(self, text: str, field: str, restated: bool = False) -> None:
+        """``restated``: the text the field shows already, refused if now listed but not charged
+        (its author writes nothing new)."""
+        on_block = None if restated else (lambda hit: self._write("content_blocked", field, hit, self.account_id))
+        verdict = checked(self.ctx, None if restated else self.user, text, field, field, on_block=on_block)
         if verdict is not None:
             self.found.append((field, verdict))
 
@@ -181,8 +183,9 @@ def _held_reply(reply: dict[str, Any], screened: dict[str, Screened], queued: di
     return {**reply, "held": True, "held_id": next(iter(held.values())), "held_ids": held}
 
 
-def _name(ctx: Context, raw: str, hits: Hits) -> tuple[str, str]:
-    """A valid, unreserved account name (screened by ``hits``) and its comparison key."""
+def _name(ctx: Context, raw: str, hits: Hits, current: str | None = None) -> tuple[str, str]:
+    """A valid, unreserved account name (screened by ``hits``; ``current``: the name shown now, which
+    restated costs nothing) and its comparison key."""
     name = _short_text(raw, "name", MAX_NAME_CHARS)
     key = policy.normalize_name(name)
     if not key:
@@ -191,7 +194,7 @@ def _name(ctx: Context, raw: str, hits: Hits) -> tuple[str, str]:
     if policy.is_stand_in_name(name):
         raise ContractError("forbidden", f"name: {shown_text.neutral('account_name', account_id='<id>')!r} is how the "
                                          "platform shows an account whose name is under review; not available")
-    hits.screen(name, "name")
+    hits.screen(name, "name", restated=name == current)
     return name, key
 
 
@@ -202,9 +205,9 @@ def _unreserved(ctx: Context, text: str, field: str) -> None:
         raise ContractError("forbidden", f"{field}: names containing {hit!r} are reserved and not available")
 
 
-def _intro(ctx: Context, raw: str, hits: Hits) -> str:
+def _intro(ctx: Context, raw: str, hits: Hits, current: str | None = None) -> str:
     intro = posting.check_text(raw.strip(), max_chars=MAX_INTRO_CHARS, field="intro", allow_empty=True)
-    hits.screen(intro, "intro")
+    hits.screen(intro, "intro", restated=intro == current)
     return intro
 
 
@@ -389,7 +392,7 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
     screened: dict[str, Screened] = {}
     expect: dict[str, str] = {}
     if req.name is not None:
-        name, key = _name(ctx, req.name, hits)
+        name, key = _name(ctx, req.name, hits, current=a.name)
         if key != a.name_key and key in ctx.state.account_names:
             raise ContractError("conflict", "that account name is taken")
         s = hits.screened(name, "name", a.name)
@@ -398,7 +401,7 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
         if not s.held:
             fields.update(name=name, **({"name_key": key} if key != a.name_key else {}))
     if req.intro is not None:
-        intro = _intro(ctx, req.intro, hits)
+        intro = _intro(ctx, req.intro, hits, current=a.intro)
         s = hits.screened(intro, "intro", a.intro)
         if intro != a.intro:
             screened["intro"], expect["intro"] = s, s.shown(a.intro)

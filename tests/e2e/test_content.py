@@ -687,3 +687,25 @@ async def test_usernames_ban_reasons_and_link_notes_pass_the_lists_and_register_
         refused = await owner.call(op, **args)
         assert refused["code"] == "content_blocked" and "(rumour)" in refused["reason"], (op, refused)
     assert (await owner.request("bans", group_id=gid))["bans"] == []
+
+
+async def test_restating_a_text_listed_since_is_refused_but_costs_nothing(make_server, tmp_path):
+    """An announcement, or an account's name or intro, sent again as it already is, after its words
+    were put on a block list: refused, as any listed text, but not charged (its author writes nothing
+    new), as a group's name or a display name restated already was not."""
+    srv = word_server(make_server, tmp_path)
+    owner, _, gid = await group(srv)
+    verified = await srv.user(verify_id=True)
+    aid = (await verified.request("create_account", name="老字号", category="culture", intro="老店新开",
+                                  subject_type="individual"))["account_id"]
+    assert (await owner.request("set_announcement", group_id=gid, text="今晚老地方见"))
+    (tmp_path / "srv" / "gambling.txt").write_text("赌博\n老地方\n老字号\n老店\n", encoding="utf-8")
+    srv.proc.send_signal(signal.SIGHUP)
+    assert await srv.logged("config reloaded")
+    scores = [(await c.request("me"))["credit_score"] for c in (owner, verified)]
+    r = await owner.call("set_announcement", group_id=gid, text="今晚老地方见")
+    assert r["code"] == "content_blocked", r
+    for args in ({"name": "老字号"}, {"intro": "老店新开"}):
+        r = await verified.call("update_account", account_id=aid, **args)
+        assert r["code"] == "content_blocked", (args, r)
+    assert [(await c.request("me"))["credit_score"] for c in (owner, verified)] == scores
