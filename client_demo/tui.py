@@ -74,6 +74,8 @@ from client_demo.render import (
 from client_demo.text import clean_lines
 from client_demo.upload import upload_file
 
+HISTORY_MAX = 500  # the server's largest history page (docs/protocol.md, history)
+
 DEFAULT_URL = "ws://127.0.0.1:8765/ws"
 REQUEST_TIMEOUT = 10.0
 
@@ -751,7 +753,7 @@ class ChatTUI:
             self.say(f"* history of {gid}: {len(msgs)} message{'s' * (len(msgs) != 1)}")
             # (up to the newest message: not a page before a seq, nor a full page after one, which
             # holds the earliest messages after it and leaves newer ones unshown)
-            limit = params.get("limit", 50)
+            limit = min(params.get("limit", 50), HISTORY_MAX)  # (the server's page is at most that)
             latest = "before_seq" not in params and ("after_seq" not in params or len(msgs) < limit)
             for m in msgs:
                 self.names.learn(m.get("sender"))

@@ -123,13 +123,15 @@ class KeyProblems(ValueError):
         super().__init__("; ".join(str(p) for p in problems))
 
 
-def _read_key_file(path: Path, key: str, problems: list[Problem]) -> bytes | None:
+def _read_key_file(path: Path, key: str, problems: list[Problem], blank_ok: bool = False) -> bytes | None:
+    """The file's content; ``blank_ok``: an old key (``identity.old_key_files``) may be blank, so that
+    data sealed under one before blank keys were refused can be opened and sealed again."""
     try:
         raw = path.read_bytes()
     except OSError as err:
         problems.append(Problem(key, str(path), f"cannot read the key: {err.strerror or err}"))
         return None
-    return _not_blank(raw, key, str(path), problems)
+    return raw if blank_ok else _not_blank(raw, key, str(path), problems)
 
 
 def _not_blank(raw: bytes, key: str, where: str, problems: list[Problem]) -> bytes | None:
@@ -163,7 +165,8 @@ def _read_keys(
         else:
             problems.append(Problem("identity.key_env", key_env, f"the environment variable {key_env} is empty or "
                                     "not set: it must hold the identity key"))
-    old = [k for p in old_key_files if (k := _read_key_file(Path(p), "identity.old_key_files", problems)) is not None]
+    old = [k for p in old_key_files
+           if (k := _read_key_file(Path(p), "identity.old_key_files", problems, blank_ok=True)) is not None]
     if key_file is None and not key_env:
         if not dev_mode or default_key_file is None:
             problems.append(Problem("identity.key_file", "", "no identity key is configured and identity.dev_mode "

@@ -225,7 +225,8 @@ async def _invite(ctx: Context, sess: Session, req: rq.Invite) -> None:
         else:
             g.invited[uid] = earlier
 
-    await commit(ctx, ch.PutInvitation(g.group_id, uid, actor.user_id, now), audit=_audit(ctx, actor, "invite", g, uid),
+    await commit(ctx, acts_as(g, actor), ch.PutInvitation(g.group_id, uid, actor.user_id, now),
+                 audit=_audit(ctx, actor, "invite", g, uid),
                  undo=undo)
     if tell:
         by = user_view(ctx, actor.user_id, g.members[actor.user_id].role if actor.user_id in g.members else Role.MEMBER)

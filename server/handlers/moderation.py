@@ -19,9 +19,10 @@ from protocol import events as ev
 from protocol.enums import Role
 from protocol.errors import ContractError
 from protocol.messages import entry_id
+from server.claims import turn
 from server.fanout import publish
 from server.handlers import handler, screening
-from server.handlers.common import acts_as, banned_now, commit, live_group, member_of, put_back
+from server.handlers.common import acts_as, banned_now, commit, live_group, member_of, put_back, still_active
 from server.handlers.groups import remember_departed, request_decided, to_managers
 from server.handlers.management import _actor_role, _audit, _managed, _to_user, change_group
 from server.state import Ban, Group, InviteLink, User
@@ -55,6 +56,14 @@ def _text(ctx: Context, author: User, g: Group, raw: str | None, arg: str, field
 async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     """Remove (when a member) and keep out: their join request and invitation go with it."""
     seconds = moderation.check_ban_seconds(req.seconds)
+    # Bans of one user in one group take turns, from the check to the commit: two at once, both
+    # refused by the store, left the second's undo putting back the first's ban, never stored.
+    async with turn(("ban", req.group_id, req.user_id)):
+        await _ban(ctx, sess, req, seconds)
+
+
+async def _ban(ctx: Context, sess: Session, req: rq.Ban, seconds: int) -> None:
+    still_active(sess.me)  # (after the wait for the turn)
     g = live_group(ctx, req.group_id)
     actor = sess.me
     member_of(g, actor)

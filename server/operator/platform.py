@@ -96,6 +96,7 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     pen: Change | None = None
     taken = 0
     shown: list[tuple[str, int]] = []
+    released: ev.MessageEvent | None = None
     async with message_turn(gid, seq):
         now = app.now_ms()
         g = app.state.groups.get(gid)
@@ -123,12 +124,14 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
             pen = cost.settle(taken)  # (no await since the write)
         else:
             await apply(app, *writes, audit=record, conflict=already)
-    if decision == "release":
-        app.state.sent_ids.released(gid, sender_id, seq)  # (no await since the write: a retry now says so)
+            if decision == "release":
+                app.state.sent_ids.released(gid, sender_id, seq)  # (no await since the write: a retry now says so)
+                # Read within the message's turn and told with no await after it: a deletion by its
+                # sender waits for the turn, so it cannot be told between this read and the event.
+                released = await _released(app, gid, seq, item)
     g = app.state.groups.get(gid)
     if g is not None:
         if decision == "release":
-            released = await _released(app, gid, seq, item)
             if released is not None:
                 publish(seeing(g, seq), released)
         elif decision == "remove":

@@ -1187,7 +1187,9 @@ async function trySend(item) {
     else if (e.code === "rate_limited" && g.slowMode && e.reply.retry_after_ms) { g.slowUntil = Date.now() + e.reply.retry_after_ms; updateComposer(); }
     // (Not an @all over the group's hourly allowance: held for up to an hour, it would hold every later
     // message of the group behind it. It fails, to be edited or discarded.)
-    const allCapped = e.code === "rate_limited" && item.extras && item.extras.mention_all;
+    // (told from the other rate limits, which it still waits out, by its wait: up to an hour)
+    const allCapped = e.code === "rate_limited" && item.extras && item.extras.mention_all
+      && e.reply.retry_after_ms > 60_000;
     if (e.code === "rate_limited" && e.reply.retry_after_ms > 0 && !item.retried && !allCapped) {
       // Too fast: sent again by itself after the delay; the group's later messages wait behind it.
       item.retried = true;
