@@ -89,6 +89,10 @@ async def categories(ctx: Context, sess: Session, req: rq.Categories, enc: Encod
 async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: Encoding) -> dict[str, Any]:
     user = sess.me
     name = validate_group_name(req.name)
+    # The refusals the contract lists first, before the word lists (a blocked name costs credit: not
+    # for a request refused anyway); checked again below, with the claim.
+    validate_category(ctx, req.category)
+    check_can_create(ctx, user)
     # A name held for review (G10): the group opens under its neutral name (which needs the id
     # drawn below) until an operator releases it. Nothing is shown before the group exists.
     screened = screening.screen(ctx, user, name, "name", "group_name", "")

@@ -380,9 +380,10 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
         name = validate_group_name(req.name)
         # The name it has, restated: refused if now listed, but not charged (the author writes nothing new).
         author = sess.me if name != g.name else None
+        if name != g.name:  # (before the word lists: a blocked name costs credit, not when refused anyway)
+            posting.check_keeps_owner("renamed", g.suspended_until, ctx.now_ms(), suspension_cause(ctx, g))
         screened = screening.screen(ctx, author, name, "name", "group_name", g.name, group_id=g.group_id)
         if name != g.name:
-            posting.check_keeps_owner("renamed", g.suspended_until, ctx.now_ms(), suspension_cause(ctx, g))
             # flagged: applied and queued; held for review: queued, the group keeps its name (G10)
             queued = screened.queued(ctx, "group_name", g.group_id, sess.me.user_id, expect=screened.shown(g.name))
         if screened.held:

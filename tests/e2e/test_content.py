@@ -709,3 +709,26 @@ async def test_restating_a_text_listed_since_is_refused_but_costs_nothing(make_s
         r = await verified.call("update_account", account_id=aid, **args)
         assert r["code"] == "content_blocked", (args, r)
     assert [(await c.request("me"))["credit_score"] for c in (owner, verified)] == scores
+
+
+async def test_a_blocked_name_in_a_request_refused_anyway_costs_nothing(make_server, tmp_path):
+    """create_group refuses a bad category or a revoked right first (the contract's order), and a
+    rename of a suspended group is group_suspended: a blocked name in such a request was charged."""
+    srv = word_server(make_server, tmp_path)
+    owner, _, gid = await group(srv)
+    score = (await owner.request("me"))["credit_score"]
+    r = await owner.call("create_group", name="网上赌场", category="no-such-category", join_policy="open")
+    assert r["code"] == "bad_request", r
+    assert (await owner.request("me"))["credit_score"] == score
+    rc, _, err = await srv.admin("suspend-group", gid, "--seconds", "600", "--reason", "x")
+    assert rc == 0, err
+    score = (await owner.request("me"))["credit_score"]  # (after the sanction's own penalty)
+    r = await owner.call("update_group", group_id=gid, name="网上赌场")
+    assert r["code"] == "group_suspended", r
+    assert (await owner.request("me"))["credit_score"] == score
+    rc, _, err = await srv.admin("revoke-create", owner.username, "--reason", "x")
+    assert rc == 0, err
+    score = (await owner.request("me"))["credit_score"]
+    r = await owner.call("create_group", name="网上赌场", category="friends", join_policy="open")
+    assert r["code"] == "forbidden", r
+    assert (await owner.request("me"))["credit_score"] == score
