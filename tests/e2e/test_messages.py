@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Iterator
+from pathlib import Path
 
 from bench.servers import child_pids
 from client_demo.client import Client
@@ -226,6 +228,19 @@ async def test_an_ack_waits_for_the_wal_fsync(tmp_path):
         await srv.cleaned_up()
 
 
+@contextlib.contextmanager
+def wal_gone(folder: Path) -> Iterator[None]:
+    """The server's WAL file unlinked while inside (the WAL sync helper opens it by name: its
+    fdatasync fails, SyncFailed), and the same file back after, as a restarted server finds it."""
+    wal, keep = folder / "qunguan.db-wal", folder / "kept-wal"
+    os.link(wal, keep)
+    os.unlink(wal)
+    try:
+        yield
+    finally:
+        os.link(keep, wal)
+
+
 async def test_a_failed_wal_fsync_ends_the_server_with_status_74_and_acks_nothing(tmp_path):
     """SQLite: when the WAL's fdatasync fails, the send waiting on it is not acknowledged and the
     server exits at once with status 74 (EX_IOERR), crash-only: carrying on, a retry would find
@@ -238,17 +253,12 @@ async def test_a_failed_wal_fsync_ends_the_server_with_status_74_and_acks_nothin
         gid = await open_group(alice)
         await alice.send(gid, "before")
         assert srv.proc is not None
-        wal, keep = tmp_path / "qunguan.db-wal", tmp_path / "kept-wal"
-        os.link(wal, keep)
-        os.unlink(wal)  # the helper opens the WAL by name: its fdatasync fails (SyncFailed)
-        try:
+        with wal_gone(tmp_path):
             try:
                 first: dict | None = await alice.call("send", group_id=gid, text="once", client_msg_id="c-1")
             except ConnectionError:
                 first = None  # the server was gone before its refusal went out
             status = await asyncio.wait_for(asyncio.to_thread(srv.proc.wait), 10)
-        finally:
-            os.link(keep, wal)  # the same file again, as a restarted server finds it
         assert first is None or (first["ok"] is False and first["code"] == "internal"), first
         assert status == 74, "".join(srv.output)
         assert await srv.logged("fsync of the SQLite WAL"), "".join(srv.output)
@@ -303,15 +313,10 @@ async def test_a_failed_wal_fsync_during_the_shutdown_grace_ends_the_server_at_o
         srv.proc.send_signal(signal.SIGTERM)
         await asyncio.sleep(1.0)  # (the grace has begun: the connection is still served)
         assert srv.proc.poll() is None
-        wal, keep = tmp_path / "qunguan.db-wal", tmp_path / "kept-wal"
-        os.link(wal, keep)
-        os.unlink(wal)
-        try:
+        with wal_gone(tmp_path):
             with contextlib.suppress(ConnectionError):
                 await alice.call("send", group_id=gid, text="during the grace", client_msg_id="c-g")
             status = await asyncio.wait_for(asyncio.to_thread(srv.proc.wait), 10)
-        finally:
-            os.link(keep, wal)
         assert status == 74, "".join(srv.output)
     finally:
         await srv.cleaned_up()

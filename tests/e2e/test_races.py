@@ -854,6 +854,24 @@ async def test_an_approval_waits_for_the_requesters_join_in_flight(make_server):
     assert srv.db_rows("SELECT COUNT(*) FROM members WHERE user_id = ?", uid) == [(0,)]
 
 
+def refuse_transfer_to(srv, uid: str) -> None:
+    """The database refuses to make ``uid`` a group's owner, as a failing disk would refuse it."""
+    if srv.backend == "postgresql":
+        srv.db_rows(f"ALTER TABLE groups ADD CONSTRAINT no_transfer CHECK (owner_id <> '{uid}') NOT VALID")
+    else:
+        srv.db_rows(f"CREATE TRIGGER no_transfer BEFORE UPDATE OF owner_id ON groups"
+                    f" WHEN NEW.owner_id = '{uid}' BEGIN SELECT RAISE(ABORT, 'no_transfer'); END")
+
+
+def owns(viewer, gid: str, uid: str):
+    """Whether ``viewer``'s ``members`` of ``gid`` shows ``uid`` as its owner now (a transfer claimed
+    in memory shows there while its write waits), as a condition for ``until``."""
+    async def check() -> bool:
+        roles = {m["user_id"]: m["role"] for m in (await viewer.request("members", group_id=gid))["members"]}
+        return roles.get(uid) == "owner"
+    return check
+
+
 @pytest.mark.parametrize("op", ["update_group", "dissolve_group", "set_role", "mute"])
 async def test_what_a_new_owner_does_before_a_refused_transfer_is_refused_too(make_server, op):
     """Memory shows the new owner from the transfer's claim on, while its write waits. What they did
@@ -867,15 +885,8 @@ async def test_what_a_new_owner_does_before_a_refused_transfer_is_refused_too(ma
         await u.request("join_group", group_id=gid)
     watcher = await srv.client()
     await watcher.auth(other.token)
-    if srv.backend == "postgresql":
-        srv.db_rows(f"ALTER TABLE groups ADD CONSTRAINT no_transfer CHECK (owner_id <> '{heir.user_id}') NOT VALID")
-    else:
-        srv.db_rows(f"CREATE TRIGGER no_transfer BEFORE UPDATE OF owner_id ON groups"
-                    f" WHEN NEW.owner_id = '{heir.user_id}' BEGIN SELECT RAISE(ABORT, 'no_transfer'); END")
-
-    async def heir_owns() -> bool:
-        roles = {m["user_id"]: m["role"] for m in (await watcher.request("members", group_id=gid))["members"]}
-        return roles.get(heir.user_id) == "owner"
+    refuse_transfer_to(srv, heir.user_id)
+    heir_owns = owns(watcher, gid, heir.user_id)
 
     args = {"update_group": {"name": "taken over"}, "dissolve_group": {},
             "set_role": {"user_id": other.user_id, "role": "admin"},
@@ -1021,15 +1032,8 @@ async def test_an_approval_by_a_new_owner_before_a_refused_transfer_is_refused_t
     await asker.request("join_group", group_id=gid)  # a request, waiting
     watcher = await srv.client()
     await watcher.auth(owner.token)
-    if srv.backend == "postgresql":
-        srv.db_rows(f"ALTER TABLE groups ADD CONSTRAINT no_transfer CHECK (owner_id <> '{heir.user_id}') NOT VALID")
-    else:
-        srv.db_rows(f"CREATE TRIGGER no_transfer BEFORE UPDATE OF owner_id ON groups"
-                    f" WHEN NEW.owner_id = '{heir.user_id}' BEGIN SELECT RAISE(ABORT, 'no_transfer'); END")
-
-    async def heir_owns() -> bool:
-        roles = {m["user_id"]: m["role"] for m in (await watcher.request("members", group_id=gid))["members"]}
-        return roles.get(heir.user_id) == "owner"
+    refuse_transfer_to(srv, heir.user_id)
+    heir_owns = owns(watcher, gid, heir.user_id)
 
     async with writes_held(srv, "groups"):
         transfer = asyncio.ensure_future(owner.call("transfer_owner", group_id=gid, user_id=heir.user_id))
