@@ -632,13 +632,13 @@ async def run(cfg: Config) -> int:
     await app.stop()
     # (The store's last commits only: the stop itself releases the home lease, after which a write
     # is fenced as a matter of course.)
-    _exit_if_fatal(app, asyncio.Event())
+    _exit_if_fatal(app, None)
     return status
 
 
-def _exit_if_fatal(app: App, lost: asyncio.Event) -> None:
+def _exit_if_fatal(app: App, lost: asyncio.Event | None) -> None:
     """Exit at once, with the status that says why, when the store can no longer tell what it holds or
-    this node lost the home lease: crash-only, nothing more may happen here."""
+    (``lost``, when given) this node lost the home lease: crash-only, nothing more may happen here."""
     if app.store.fatal.is_set():
         # The store can no longer tell what it holds (a failed fsync of the WAL or COMMIT on SQLite,
         # 74; on PostgreSQL a batch whose outcome could not be learned, 75): crash-only, as
@@ -647,7 +647,7 @@ def _exit_if_fatal(app: App, lost: asyncio.Event) -> None:
         log.critical("qunguan: stopping (exit status %d): %s", app.store.fatal_status, app.store.fatal_why)
         logging.shutdown()
         os._exit(app.store.fatal_status)
-    if lost.is_set():  # a cluster's home that lost its lease: crash-only, nothing more may happen here
+    if lost is not None and lost.is_set():  # a cluster's home that lost its lease
         assert app.cluster is not None
         if app.cluster.exit_status == 3:
             log.critical("this node lost the home lease (%s); exiting so that it restarts as a gateway",

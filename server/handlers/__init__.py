@@ -9,6 +9,8 @@ raises ``ContractError`` to refuse. ``DEFERRED`` means it replies later itself
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,20 @@ def handler(op: str) -> Callable[[Handler], Handler]:
         return fn
 
     return register
+
+
+def one_at_a_time(lock_of: Callable[[Any], asyncio.Lock]) -> Callable[[Handler], Handler]:
+    """Run the handler holding ``lock_of(request)`` (``server.claims.turn``, ``message_turn``) from its
+    first check to its commit, so that requests about the same thing take turns: each decides on
+    what the one before it stored or left, never on its claim. The handler looks at its caller's
+    account again first (``still_active``): it may have waited."""
+    def wrap(fn: Handler) -> Handler:
+        @functools.wraps(fn)
+        async def in_turn(ctx: Context, sess: Session, req: Any, enc: Encoding) -> Any:
+            async with lock_of(req):
+                return await fn(ctx, sess, req, enc)
+        return in_turn
+    return wrap
 
 
 def load_all() -> dict[str, Handler]:

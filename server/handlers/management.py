@@ -20,7 +20,7 @@ from protocol.enums import Role
 from protocol.errors import ContractError
 from server.claims import FieldClaim, Together, message_turn, turn
 from server.fanout import publish
-from server.handlers import handler, screening
+from server.handlers import handler, one_at_a_time, screening
 from server.handlers.common import (
     acts_as,
     banned_now,
@@ -188,16 +188,12 @@ async def reject_join(ctx: Context, sess: Session, req: rq.RejectJoin, enc: Enco
 
 
 @handler("invite")
+# Invitations of one user to one group take turns: a second one decided on the first one's claim
+# that the invitee was told already, and when the store refused the first, the one that stood had
+# never been told.
+@one_at_a_time(lambda req: turn(("invite", req.group_id, req.user_id)))
 async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> None:
     """An invitation lets the invitee join (past ``approval`` and ``invite`` policies) with ``join_group``."""
-    # Invitations of one user to one group take turns, from the check to the commit: a second one
-    # decided on the first one's claim that the invitee was told already, and when the store refused
-    # the first, the one that stood had never been told.
-    async with turn(("invite", req.group_id, req.user_id)):
-        await _invite(ctx, sess, req)
-
-
-async def _invite(ctx: Context, sess: Session, req: rq.Invite) -> None:
     still_active(sess.me)  # (after the wait for the turn: blacklisted or cancelled meanwhile)
     g = live_group(ctx, req.group_id)
     actor = sess.me
@@ -418,18 +414,14 @@ def _check_not_frozen_in(ctx: Context, g: Group) -> None:
 
 
 @handler("delete_message")
+# (From the read to the commit: a release or a removal stored meanwhile would make the read stale.)
+@one_at_a_time(lambda req: message_turn(req.group_id, req.seq))
 async def delete_message(ctx: Context, sess: Session, req: rq.DeleteMessage, enc: Encoding) -> None:
     """Members see ``deleted``; the stored text is kept for the retention period (Art. 13)."""
+    still_active(sess.me)  # (after the wait for the turn)
     g = live_group(ctx, req.group_id)
     actor = sess.me
     seq = req.seq
-    member_of(g, actor)
-    # (From the read to the commit: a release or a removal stored meanwhile would make the read stale.)
-    async with message_turn(g.group_id, seq):
-        await _delete_message(ctx, g, actor, seq)
-
-
-async def _delete_message(ctx: Context, g: Group, actor: User, seq: int) -> None:
     role = Role(member_of(g, actor).role)
     info = await ctx.store.message_info(g.group_id, seq)
     still_active(actor)  # blacklisted or cancelled while we looked

@@ -24,7 +24,7 @@ from protocol.enums import Role
 from protocol.errors import ContractError
 from server.claims import message_turn
 from server.fanout import publish
-from server.handlers import handler, screening
+from server.handlers import handler, one_at_a_time, screening
 from server.handlers.accounts import message_bucket
 from server.handlers.common import (
     acts_as,
@@ -157,6 +157,9 @@ def _manage(ctx: Context, g: Group, actor: User) -> None:
 
 
 @handler("pin_message")
+# One change of this message's pin at a time, from the check to the commit: the undo of a refused
+# pin took out the pin a later unpin and pin had stored meanwhile.
+@one_at_a_time(lambda req: message_turn(req.group_id, req.seq))
 async def pin_message(ctx: Context, sess: Session, req: rq.PinMessage, enc: Encoding) -> None:
     """Pin or unpin a message (owner and admins); the group is told its new ``pinned`` list (each
     member the pins they may see: :func:`_tell_pins`).
@@ -165,14 +168,8 @@ async def pin_message(ctx: Context, sess: Session, req: rq.PinMessage, enc: Enco
     nothing and tells nobody. A pinned message that is deleted later stays
     pinned (shown as deleted) until someone unpins it.
     """
-    # One change of this message's pin at a time, from the check to the commit: the undo of a
-    # refused pin took out the pin a later unpin and pin had stored meanwhile.
-    async with message_turn(req.group_id, req.seq):
-        await _pin(ctx, sess, req)
-
-
-async def _pin(ctx: Context, sess: Session, req: rq.PinMessage) -> None:
     actor = sess.me
+    still_active(actor)  # (after the wait for the turn)
     gid, seq = req.group_id, req.seq
     g = live_group(ctx, gid)
     _manage(ctx, g, actor)

@@ -21,7 +21,7 @@ from protocol.errors import ContractError
 from protocol.messages import entry_id
 from server.claims import turn
 from server.fanout import publish
-from server.handlers import handler, screening
+from server.handlers import handler, one_at_a_time, screening
 from server.handlers.common import acts_as, banned_now, commit, live_group, member_of, put_back, still_active
 from server.handlers.groups import remember_departed, request_decided, to_managers
 from server.handlers.management import _actor_role, _audit, _managed, _to_user, change_group
@@ -53,16 +53,12 @@ def _text(ctx: Context, author: User, g: Group, raw: str | None, arg: str, field
 
 # -- bans ---------------------------------------------------------------------------------
 @handler("ban")
+# Bans of one user in one group take turns, from the check to the commit: two at once, both
+# refused by the store, left the second's undo putting back the first's ban, never stored.
+@one_at_a_time(lambda req: turn(("ban", req.group_id, req.user_id)))
 async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     """Remove (when a member) and keep out: their join request and invitation go with it."""
     seconds = moderation.check_ban_seconds(req.seconds)
-    # Bans of one user in one group take turns, from the check to the commit: two at once, both
-    # refused by the store, left the second's undo putting back the first's ban, never stored.
-    async with turn(("ban", req.group_id, req.user_id)):
-        await _ban(ctx, sess, req, seconds)
-
-
-async def _ban(ctx: Context, sess: Session, req: rq.Ban, seconds: int) -> None:
     still_active(sess.me)  # (after the wait for the turn)
     g = live_group(ctx, req.group_id)
     actor = sess.me
