@@ -129,7 +129,8 @@ action = "block"
 
 
 async def test_json_logs_access_line_and_quiet_routine_closes(tmp_path, started):
-    srv = started(ops.server(tmp_path, auth_timeout=0.5))
+    # 2 s: a register and login on a loaded 2-core CI machine has taken over 0.5 s
+    srv = started(ops.server(tmp_path, auth_timeout=2.0))
     c = await srv.user()
     await c.close()
     line = ops.wait_for_log(srv, lambda e: e.get("logger") == "qunguan.access" and e.get("user_id"))
@@ -140,7 +141,7 @@ async def test_json_logs_access_line_and_quiet_routine_closes(tmp_path, started)
 
     # a client that never logs in is closed by the auth timer; one that vanishes sends no close
     idle = await connect(srv.url, subprotocols=["qunguan.v1+json"])  # type: ignore[list-item]
-    await asyncio.wait_for(idle.wait_closed(), 1.0)  # closed as soon as the 0.5 s timer fires, not a fixed 1 s later
+    await asyncio.wait_for(idle.wait_closed(), 2.9)  # closed as soon as the 2 s timer fires, not a fixed 1 s later
     assert idle.close_code == 1008
     gone = await connect(srv.url, subprotocols=["qunguan.v1+json"])  # type: ignore[list-item]
     gone.transport.abort()
