@@ -9,7 +9,10 @@ settles it here (:func:`server.operator.platform.decide` hands these kinds on):
   online get the ``post`` event; a comment loses the platform's hold (visible,
   or still waiting for the account's approval on a post in ``review`` mode); one
   made visible is announced with the ``comment`` event to the account's owner
-  and editors and to its author, as an approved one is;
+  and editors and to its author, as an approved one is. A comment is not
+  released while the account takes no comments (the platform restricts them,
+  its credit level allows none, or it is closed): the operator releases it
+  once they are open again, or rejects it;
 - reject: it is never shown (a post is kept as removed, a comment as
   ``rejected``), and its author gets ``notice {kind: "content_removed"}`` and
   loses ``credit.penalty_report_upheld`` points (a ``credit`` notice), as for a rejected message.
@@ -28,7 +31,7 @@ from governance import public_accounts as policy
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.fanout import publish, publish_many
-from server.handlers.posts import announce_comment_gone, announce_comment_shown, announce_post_gone
+from server.handlers.posts import announce_comment_gone, announce_comment_shown, announce_post_gone, comments_open_now
 from server.operator.channel import OperatorError, Result
 from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
 from server.operator.message_penalty import comment_cost
@@ -53,6 +56,14 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
         except ContractError as refused:
             raise OperatorError(f"review item {item_id}: the post cannot be released now ({refused.reason});"
                                 " release it once the account may publish again, or reject it") from None
+    if release and kind == "comment" and account is not None and (
+            account.closed_at is not None or not comments_open_now(app, account)):
+        # As a manager's approval is refused then: what the platform's restriction (or the account's
+        # credit level, or its closing) keeps off the posts is not let on by lifting the hold. Checked
+        # right before the write, as for a post: a restriction claimed while it is stored came after.
+        why = "the account is closed" if account.closed_at is not None else "comments are closed on the account"
+        raise OperatorError(f"review item {item_id}: the comment cannot be released now ({why}); release it "
+                            "once the account's comments are open again, or reject it")
     settle: Change = (DecideHeldPost(post_id, release, now, note) if kind == "post"
                       else DecideHeldComment(comment_id, release, operator_name(), now))
     author = app.state.users.get(author_id)

@@ -313,6 +313,33 @@ async def test_held_comments_wait_for_the_operator_and_a_rejected_one_stays_hidd
     await close_all(owner, talker, reader)
 
 
+async def test_a_held_comment_is_not_released_while_the_platform_restricts_comments(srv):
+    """What the restriction keeps off the posts is not let on by lifting the platform's hold, as the
+    account's own approval is refused then; once comments are open again the release goes through."""
+    owner = await srv.user(verify_id=True)
+    talker, reader = await srv.user(), await srv.user()
+    aid = await new_account(owner, "Held Square")
+    post = (await owner.request("publish", account_id=aid, title="讨论", body="欢迎留言"))["post_id"]
+    held = await talker.request("comment", post_id=post, text="周末集会见")
+    assert held["held"]
+    [item] = await queue(srv, kind="comment", account_id=aid)
+    rc, _, err = await srv.admin("restrict-account", aid, "--comments", "off", "--reason", "评论区管理不力")
+    assert rc == 0, err
+    rc, _, err = await decide(srv, item, "release")
+    assert rc == 2 and "cannot be released now (comments are closed on the account)" in err, (rc, err)
+    assert [i["item_id"] for i in await queue(srv, kind="comment", account_id=aid)] == [item["item_id"]]
+    assert (await reader.request("comments", post_id=post))["comments"] == []
+    assert record(srv, "review_release") == []
+
+    rc, _, err = await srv.admin("restrict-account", aid, "--comments", "on", "--reason", "已整改")
+    assert rc == 0, err
+    rc, _, err = await decide(srv, item, "release")
+    assert rc == 0, err
+    assert [c["comment_id"] for c in (await reader.request("comments", post_id=post))["comments"]] == \
+        [held["comment_id"]]
+    await close_all(owner, talker, reader)
+
+
 async def test_my_reports_does_not_name_who_runs_a_reported_account_or_wrote_a_post(srv):
     """The report stores the account's owner and the post's author for the operators; the reporter,
     who was never shown them, does not learn them from ``my_reports``."""
