@@ -538,7 +538,8 @@ class App:
 
 def _sniff_proof(conn: ServerConnection, request: HttpRequest, response: HttpResponse) -> None:
     """``nosniff`` on every plain-HTTP answer, also those that do not go through the web routes: the
-    refusals of a handshake (403, 429, 503) and those websockets makes itself (400, 426)."""
+    refusals of a handshake (403, 429, 503) and those websockets makes itself (400, 426). What its
+    request parser refuses (414, 431) never reaches this hook: server/proxy.py's ``_sniff_proof``."""
     if response.status_code != http.HTTPStatus.SWITCHING_PROTOCOLS and "X-Content-Type-Options" not in response.headers:
         response.headers["X-Content-Type-Options"] = "nosniff"
 

@@ -23,10 +23,12 @@ import ipaddress
 import random
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Response
+from websockets.typing import StatusLike
 
 from server import admission, gcpolicy
 from server.metrics import METRICS
@@ -216,6 +218,7 @@ class ClientConnection(ServerConnection):
         # X-Forwarded-For (server.app's _client_ip reads that header from trusted peers only).
         self.forwarded_trusted = True
         self._handshaking: asyncio.Task[Any] | None = None
+        self.protocol.reject = _sniff_proof(self.protocol.reject)  # type: ignore[method-assign,assignment]
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -278,6 +281,17 @@ class ClientConnection(ServerConnection):
             self.forwarded_trusted = False
         if rest:
             super().data_received(rest)
+
+
+def _sniff_proof(reject: Callable[[StatusLike, str], Response]) -> Callable[[StatusLike, str], Response]:
+    """``reject`` with ``nosniff`` on its answer. websockets' request parser answers a request line or
+    header block too long (414, 431) itself, with no hook of ours on the way (server.app's
+    ``process_response`` sees only requests it could parse); every refusal is built by this method."""
+    def sniff_proof_reject(status: StatusLike, text: str) -> Response:
+        response = reject(status, text)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+    return sniff_proof_reject
 
 
 def connection_class(trusted: tuple[Network, ...], proxy_protocol: bool,

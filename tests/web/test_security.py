@@ -153,6 +153,16 @@ def test_refusals_outside_the_web_routes_carry_nosniff_too(server: ServerProcess
             data += chunk
     head = data.partition(b"\r\n\r\n")[0].decode("latin-1")
     assert head.startswith("HTTP/1.1 403 ") and "X-Content-Type-Options: nosniff" in head, head
+    # What websockets' own request parser refuses before any hook of ours runs: 414 and 431.
+    for request, code in ((f"GET /{'a' * 9000} HTTP/1.1\r\n\r\n", "414"),
+                          ("GET /ws HTTP/1.1\r\n" + "X-Pad: b\r\n" * 200 + "\r\n", "431")):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+            s.sendall(request.encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        head = data.partition(b"\r\n\r\n")[0].decode("latin-1")
+        assert head.startswith(f"HTTP/1.1 {code} ") and "X-Content-Type-Options: nosniff" in head, head
 
 
 def test_a_qr_text_that_is_not_utf8_is_refused(server: ServerProcess) -> None:
