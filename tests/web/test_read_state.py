@@ -1,14 +1,27 @@
 """Read state kept by the server: reading on one page clears the unread count on the user's other page,
-and a new device starts from the server's count, not its own."""
+and a new device starts from the server's count, not its own; a deleted unread message leaves the count,
+and the mention flag is found again after a reload."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.harness import ServerProcess
-from tests.web.browser import create_group, join_group, login, message, new_page, register, send
+from tests.e2e.harness import ServerProcess, open_group
+from tests.web.browser import (
+    Background,
+    create_group,
+    join_group,
+    login,
+    message,
+    new_page,
+    register,
+    run_async,
+    send,
+    three_in_a_group,
+)
 
 
 def test_reading_on_one_page_clears_the_count_on_the_other(browser: Any, any_server: ServerProcess) -> None:
@@ -55,3 +68,119 @@ def test_reading_on_one_page_clears_the_count_on_the_other(browser: Any, any_ser
     assert fresh.locator(f"{item} .badge.unread").count() == 0
     for p in (alice, phone, laptop, third, fresh):
         assert p.errors == []
+
+
+def _item(page: Any, gid: str) -> Any:
+    return page.locator(f'.group-item[data-gid="{gid}"]')
+
+
+def _unread(bg: Background, client: Any, gid: str) -> int:
+    groups = bg.run(client.request("my_groups"))["groups"]
+    return int(next(g["unread"] for g in groups if g["group_id"] == gid))
+
+
+def _until(ok: Any, timeout: float = 10) -> None:
+    end = time.monotonic() + timeout
+    while not ok():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_deleted_unread_message_leaves_the_count_and_its_mention(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A recalled or removed message the user had not read stayed in the group's unread count (and
+    its mention kept "[有人@我]"); one already read, or the user's own, must change nothing."""
+    gid, alice, bob, carol = three_in_a_group(bg, server)  # Alice owns the group
+    read = bg.run(carol.send(gid, "读过的"))["seq"]
+    bg.run(bob.request("mark_read", group_id=gid, seq=read))
+    page = new_page(browser, server)
+    login(page, bob.username)
+    item = _item(page, gid)
+    expect(item.locator(".preview")).to_have_text("读过的")
+    assert item.locator(".badge.unread").count() == 0
+
+    first = bg.run(carol.send(gid, "第一条"))["seq"]
+    at_bob = bg.run(alice.send(gid, "@Bob 看这里", mentions=[bob.user_id]))["seq"]
+    at_all = bg.run(alice.send(gid, "@所有人 开会", mention_all=True))["seq"]
+    third = bg.run(carol.send(gid, "第三条"))["seq"]
+    own = bg.run(bob.send(gid, "我自己的"))["seq"]  # from Bob's other device: never unread
+    badge, flag = item.locator(".badge.unread"), item.locator(".mention-flag")
+    expect(badge).to_have_text("4")
+    expect(flag).to_be_visible()
+
+    bg.run(carol.request("delete_message", group_id=gid, seq=read))  # read already: no change
+    bg.run(bob.request("delete_message", group_id=gid, seq=own))  # his own: no change
+    bg.run(alice.request("delete_message", group_id=gid, seq=at_bob))  # recalled by its sender
+    expect(badge).to_have_text("3")
+    expect(flag).to_be_visible()  # @all is still unread
+    bg.run(alice.request("delete_message", group_id=gid, seq=at_all))
+    expect(badge).to_have_text("2")
+    expect(flag).to_have_count(0)
+    bg.run(alice.request("delete_message", group_id=gid, seq=first))  # a manager deletes Carol's
+    expect(badge).to_have_text("1")
+    rc, _, err = run_async(server.admin("remove-message", gid, str(third), "--reason", "违规"))
+    assert rc == 0, err
+    expect(badge).to_have_count(0)
+
+    # After a reload the page holds the newest page only: a deleted unread message below it is
+    # looked up (to tell Carol's from Bob's own).
+    far = bg.run(carol.send(gid, "很早的"))["seq"]
+    mine_far = bg.run(bob.send(gid, "我很早的"))["seq"]
+    for i in range(55):
+        bg.run(carol.send(gid, f"填充 {i}"))
+    page.reload()
+    page.wait_for_selector("#status.status-connected")
+    expect(badge).to_have_text("56")
+    assert page.locator(f"#messages .msg[data-seq='{far}']").count() == 0
+    bg.run(bob.request("delete_message", group_id=gid, seq=mine_far))
+    bg.run(carol.request("delete_message", group_id=gid, seq=far))
+    expect(badge).to_have_text("55")
+    assert _unread(bg, bob, gid) == 55  # as the server counts
+    assert page.errors == []
+
+
+def test_the_mention_flag_outlives_a_reload(browser: Any, server: ServerProcess, bg: Background) -> None:
+    """my_groups gives the unread count, not the mention: after a reload "[有人@我]" was gone though
+    the message mentioning the user was still unread."""
+    gid, alice, bob, carol = three_in_a_group(bg, server)
+    deep = bg.run(open_group(alice))  # an @all below the newest page the client reads
+    read = bg.run(open_group(alice))  # a mention already read, then more unread messages
+    gone = bg.run(open_group(alice))  # a mention deleted while the page was away
+    for g in (deep, read, gone):
+        bg.run(bob.request("join_group", group_id=g))
+        bg.run(carol.request("join_group", group_id=g))
+    bg.run(alice.send(deep, "@所有人 通知", mention_all=True))
+    for i in range(60):
+        bg.run(carol.send(deep, f"填充 {i}"))
+    seen = bg.run(carol.send(read, "@Bob 你看过了", mentions=[bob.user_id]))["seq"]
+    bg.run(bob.request("mark_read", group_id=read, seq=seen))
+    bg.run(carol.send(read, "没有提及"))
+    at = bg.run(carol.send(gone, "@Bob 撤回了", mentions=[bob.user_id]))["seq"]
+    bg.run(carol.send(gone, "还在"))
+    bg.run(carol.request("delete_message", group_id=gone, seq=at))
+    page = new_page(browser, server)
+    login(page, bob.username)
+    bg.run(carol.send(gid, "@Bob 在吗", mentions=[bob.user_id]))
+    bg.run(carol.send(gid, "有事找你"))
+    expect(_item(page, gid).locator(".mention-flag")).to_be_visible()  # live, as before
+
+    page.reload()
+    page.wait_for_selector("#status.status-connected")
+    expect(_item(page, gid).locator(".mention-flag")).to_be_visible()
+    expect(_item(page, deep).locator(".mention-flag")).to_be_visible()
+    for g, n in ((gid, "2"), (deep, "61"), (read, "1"), (gone, "1")):
+        expect(_item(page, g).locator(".badge.unread")).to_have_text(n)
+    for g in (read, gone):
+        expect(_item(page, g).locator(".mention-flag")).to_have_count(0)
+
+    # Read on the page, the mention does not come back with the next reload.
+    page.click(f'.group-item[data-gid="{gid}"]')
+    message(page, "有事找你")
+    expect(_item(page, gid).locator(".mention-flag")).to_have_count(0)
+    _until(lambda: _unread(bg, bob, gid) == 0)  # (mark_read is sent once a burst is over)
+    page.reload()
+    page.wait_for_selector("#status.status-connected")
+    expect(_item(page, deep).locator(".mention-flag")).to_be_visible()
+    expect(_item(page, gid).locator(".badge.unread")).to_have_count(0)
+    expect(_item(page, gid).locator(".mention-flag")).to_have_count(0)
+    assert page.errors == []

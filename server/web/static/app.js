@@ -358,6 +358,7 @@ async function syncGroups(listed = null) {
     g.readSeq = x.read_seq ?? g.readSeq;
     g.unread = x.unread ?? 0;
     g.countedTo = x.last_seq ?? g.lastSeq;
+    g.synced++;
     if (!g.unread) g.mentioned = false;
     if (postingState(g, x)) changed.push(g);
     if ("muted_until" in x) S.mutesListed = true;   // this server also lists mutes in `members`
@@ -369,6 +370,9 @@ async function syncGroups(listed = null) {
   // (scrolling back loads only below the first message shown) and later reads would mark it read.
   const ws = conn.ws;
   await Promise.all([...S.groups.values()].map((g) => retried(ws, "history", () => catchUp(g)).catch(() => {})));
+  // my_groups counts the unread messages but does not say whether one mentions me: looked for in
+  // them (the newest page is held now), not awaited (the flag shows when found).
+  for (const x of S.groups.values()) if (x.unread) findMention(x).catch(() => {});
   await Promise.all([...S.groups.values()].filter((g) => g.role !== "member").map(countRequests));
   const g = cur();
   if (g) {
@@ -513,9 +517,11 @@ function keepView(g, change) {
 }
 
 // The messages between `after` and `before` (both left out) that the page does not hold yet.
-async function fillSkipped(g, after, before) {
+// Those above `counted` (countedTo before the message that showed the gap) are counted as unread:
+// my_groups did not count them and the live event that would have did not come.
+async function fillSkipped(g, after, before, counted) {
   const r = await api("history", { group_id: g.group_id, after_seq: after, before_seq: before, limit: 500 });
-  for (const m of r.messages) if (!g.msgs.has(m.seq)) addMessage(g, m);
+  for (const m of r.messages) if (!g.msgs.has(m.seq)) addMessage(g, m, m.seq > counted);
 }
 
 async function countRequests(g) {
@@ -827,8 +833,9 @@ function drawCount(box, node) {
   return over;
 }
 
-// Store a message (from history, an ack or an event) and show it in seq order.
-function addMessage(g, m) {
+// Store a message (from history, an ack or an event) and show it in seq order. uncounted: m is
+// below countedTo but not in the count (a held message released, a message the live events skipped).
+function addMessage(g, m, uncounted = false) {
   const known = g.msgs.has(m.seq);
   const fresh = !known && m.seq > g.lastSeq;   // newer than all the page holds (not history read back)
   stamp(m);
@@ -841,12 +848,11 @@ function addMessage(g, m) {
   if (g.firstSeq === null) g.firstSeq = m.seq;
   const current = g.group_id === S.current;
   const reading = current && !document.hidden && nearBottom();
-  if (m.seq > g.countedTo) {   // new since the server's count: count it here
-    g.countedTo = m.seq;
-    if (m.seq > g.readSeq && !m.deleted && !isMine(m) && !reading) {
-      g.unread++;
-      if (mentionsMe(m)) { g.mentioned = true; toast(t("mentioned_you", { name: m.sender.display_name, group: g.name })); }
-    }
+  const newer = m.seq > g.countedTo;   // new since the server's count: count it here
+  if (newer) g.countedTo = m.seq;
+  if ((newer || (uncounted && !known)) && isUnread(g, m) && !reading) {
+    g.unread++;
+    if (mentionsMe(m)) { g.mentioned = true; toast(t("mentioned_you", { name: m.sender.display_name, group: g.name })); }
   }
   if (current) {
     const box = $("#messages");
@@ -888,10 +894,69 @@ function readElsewhere(g, seq) {
   if (seq <= g.readSeq && g.unread === 0) return;
   g.readSeq = Math.max(g.readSeq, seq);
   let n = 0;
-  for (const m of g.msgs.values()) if (m.seq > g.readSeq && m.seq <= g.countedTo && !m.deleted && !isMine(m)) n++;
+  for (const m of g.msgs.values()) if (isUnread(g, m)) n++;
   g.unread = Math.min(g.unread, n);
   if (!g.unread) g.mentioned = false;
+  else if (g.mentioned) findMention(g).catch(() => {});   // the mention may be among those read
   renderGroups();
+}
+
+// Whether message m is one of those `unread` counts: from someone else, not deleted, in
+// (readSeq, countedTo].
+function isUnread(g, m) {
+  return m.seq > g.readSeq && m.seq <= g.countedTo && !m.deleted && !isMine(m);
+}
+
+// message_deleted (recalled by its sender, deleted by a manager, removed by the platform): a message
+// the count held counts no more. The server tells a deletion only of a message it showed, once, so
+// one in the counted span that the page does not hold (below the newest page it read) was counted
+// too, unless it is my own: `history` still names the sender of a deleted message. m: the page's
+// copy as it was before (the page holds it deleted already, so a look for another mention skips it).
+function uncountDeleted(g, seq, m) {
+  if (m) { if (isUnread(g, m)) uncount(g, mentionsMe(m)); return; }
+  if (!g.unread || seq <= g.readSeq || seq > g.countedTo) return;
+  const synced = g.synced;
+  api("history", { group_id: g.group_id, after_seq: seq - 1, before_seq: seq + 1, limit: 1 }).then((r) => {
+    const x = r.messages.find((y) => y.seq === seq);
+    // (not when my_groups was read since: its count no longer has it, nor when it was read meanwhile)
+    if (!x || isMine(x) || g.synced !== synced || S.groups.get(g.group_id) !== g) return;
+    if (g.unread && seq > g.readSeq && seq <= g.countedTo) uncount(g, true);   // (its mentions are gone with its text)
+  }).catch(() => {});
+}
+
+// One unread message less; if it mentioned me, the flag stays only if another unread one does.
+function uncount(g, mentioned) {
+  g.unread = Math.max(0, g.unread - 1);
+  if (!g.unread) g.mentioned = false;
+  else if (mentioned && g.mentioned) findMention(g).catch(() => {});
+  renderGroups();
+}
+
+// Whether an unread message mentions me ("mentioned": [有人@我] in the list). my_groups gives the
+// count alone, so after a reload or a reconnect (and when the mention that set the flag goes) the
+// unread messages are looked at: those the page holds (catchUp read the newest page), then, newest
+// first, the ones below them with `history` (not shown), up to MENTION_SCAN of them. A mention
+// further back than that is not found: a group left unread that long is not read back at each load.
+const MENTION_SCAN = 500;   // (one history request per group at a load)
+async function findMention(g) {
+  const run = ++g.mentionRun;
+  const mine = (m) => isUnread(g, m) && mentionsMe(m);
+  let found = [...g.msgs.values()].some(mine);
+  let below = g.noMore ? null : (g.firstSeq ?? g.countedTo + 1);   // the page holds everything from here up
+  let left = MENTION_SCAN;
+  while (!found && below !== null && below - 1 > g.readSeq && left > 0) {
+    const limit = Math.min(500, below - 1 - g.readSeq, left);
+    const r = await api("history", { group_id: g.group_id, before_seq: below, limit });
+    if (run !== g.mentionRun || S.groups.get(g.group_id) !== g) return;   // a later look decides
+    found = r.messages.some(mine);   // (a message read or deleted meanwhile is no longer unread)
+    if (r.messages.length < limit) break;   // nothing older for me
+    below = r.messages[0].seq;
+    left -= limit;
+  }
+  if (run !== g.mentionRun) return;
+  // Messages come and go during the look: what the page holds now decides as well.
+  found = g.unread > 0 && (found || [...g.msgs.values()].some(mine));
+  if (found !== g.mentioned) { g.mentioned = found; renderGroups(); }
 }
 
 async function loadOlder(g, limit = PAGE) {
@@ -1283,23 +1348,26 @@ function onEvent(ev) {
   switch (ev.ev) {
     case "message":
       if (g) {
-        const last = g.lastSeq;
+        const last = g.lastSeq, counted = g.countedTo;
         addMessage(g, ev);
         if (S.me && ev.sender && ev.sender.user_id === S.me.user_id) settleOwn(g, ev);
         // Live messages come in seq order: one that skips seqs means some never reached us (a
         // node of a cluster cut off from its broker for a moment). Read the skipped span again;
         // a span that holds only messages we may not see (held for review) comes back empty.
-        if (last > 0 && ev.seq > last + 1 && g.resumeAfter === null) fillSkipped(g, last, ev.seq).catch(() => {});
+        if (last > 0 && ev.seq > last + 1 && g.resumeAfter === null) fillSkipped(g, last, ev.seq, counted).catch(() => {});
       }
       break;
     case "message_released":  // a held message an operator released: its original seq, inserted in place
-      if (g) addMessage(g, ev);
+      if (g) addMessage(g, ev, true);   // (unread now, though below countedTo: no count had it)
       break;
-    case "message_deleted":
+    case "message_deleted": {
       if (!g) break;
-      if (g.msgs.has(ev.seq)) { const m = g.msgs.get(ev.seq); replaceMessage(g, { group_id: m.group_id, seq: m.seq, ts: m.ts, sender: m.sender, deleted: true }); }
+      const m = g.msgs.get(ev.seq);
+      if (m) replaceMessage(g, { group_id: m.group_id, seq: m.seq, ts: m.ts, sender: m.sender, deleted: true });
+      uncountDeleted(g, ev.seq, m);
       echoChange(g, ev.seq, { deleted: true });
       break;
+    }
     case "message_edited":
       if (!g) break;
       if (g.msgs.has(ev.seq)) replaceMessage(g, { ...g.msgs.get(ev.seq), text: ev.text, edited_at: ev.edited_at });

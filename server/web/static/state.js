@@ -85,6 +85,8 @@ export function newGroup(gid, name, role) {
     readSeq: 0,                // the server's read position (my_groups, read_marker, our own mark_read)
     countedTo: 0,              // unread counts every message from others in (readSeq, countedTo]
     unread: 0, mentioned: false, preview: "", requests: 0, muteAll: false, suspendedUntil: 0, heldUntil: 0,
+    synced: 0,                 // how many times my_groups set unread (a deletion looked up before then is in it)
+    mentionRun: 0,             // the latest look for an unread mention of me (app.js: findMention)
     pinned: [], slowMode: 0, slowUntil: 0,
     draft: null,               // the composer's reply, mentions and files (composer.js)
   };
