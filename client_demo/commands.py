@@ -48,7 +48,7 @@ class Command:
     args: list[str] = field(default_factory=list)   # the words after the command
     op: str | None = None                     # the request to send; None for a local action
     params: dict[str, Any] = field(default_factory=dict)
-    action: str | None = None                 # local action: help, quit, use
+    action: str | None = None                 # local action: help, quit, use, retry, ...
     group: str = "none"                       # none | current | optional (see module doc)
     user_param: str | None = None             # params key holding a user id or "@display name"
     user_source: str = "members"              # op listing the users an @name is looked up in
@@ -508,6 +508,13 @@ def _upload(a: list[str]) -> Command:
     else:
         params = {"path": a[0], "text": text_of(a[1:])}
     return Command("upload", a, action="upload", params=params, group="current")
+
+
+@_command("/retry", "send again the messages that got no answer (timeout, lost connection); "
+                    "none is posted twice", "Messages")
+def _retry(a: list[str]) -> Command:
+    _arity("retry", a, 0, 0)
+    return Command("retry", a, action="retry")
 
 
 # Management (current group) --------------------------------------------------------

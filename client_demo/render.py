@@ -144,17 +144,30 @@ def highlight_mentions(text: str, m: dict[str, Any], names: Names | None, hl: Hi
     return out
 
 
+# The roles a message line names (a plain member's shows none). The tag goes inside the line's
+# head, ``[GROUP #SEQ owner]``, before the sender's name: the head is made of the server's ids and
+# this word only, and a display name is printed after its ``]``, so no name (whatever characters it
+# holds: brackets, parentheses, look-alike letters) can put a role tag where the roles are shown.
+# A tag after the name, ``Alice (owner)``, could be faked by a member called "Alice (owner)".
+SHOWN_ROLES = ("owner", "admin")
+
+
+def role_tag(role: Any) -> str:
+    """`` owner`` / `` admin`` for the head of a message line, ``""`` for anyone else."""
+    return f" {role}" if role in SHOWN_ROLES else ""
+
+
 def format_message(m: dict[str, Any], names: Names | None = None, *, hl: Highlight = PLAIN,
                    base: str = "") -> str:
-    """``12:30 [123456789 #42] Alice (owner): ↪ #40 hi *@Bob* (edited) [👍 2]``, then one
-    indented line per attachment; a deleted one ``... (deleted)``."""
-    head = f"{hhmm(m.get('ts'))} [{clean(m.get('group_id'))} #{clean(m.get('seq'))}]"
-    if m.get("deleted"):
-        return f"{head} (deleted)"
+    """``12:30 [123456789 #42 owner] Alice: ↪ #40 hi *@Bob* (edited) [👍 2]`` (the sender's role in
+    the head, see :data:`SHOWN_ROLES`), then one indented line per attachment; a deleted one
+    ``... (deleted)``."""
     sender = m.get("sender") or {}
-    name = clean(sender.get("display_name") or sender.get("user_id") or "?")
-    role = sender.get("role")
-    who = f"{name} ({clean(role)})" if role in ("owner", "admin") else name
+    place = f"{clean(m.get('group_id'))} #{clean(m.get('seq'))}"
+    if m.get("deleted"):
+        return f"{hhmm(m.get('ts'))} [{place}] (deleted)"
+    head = f"{hhmm(m.get('ts'))} [{place}{role_tag(sender.get('role'))}]"
+    who = clean(sender.get("display_name") or sender.get("user_id") or "?")
     parts = []
     if m.get("reply_to") is not None:
         parts.append(f"↪ #{clean(m['reply_to'])}")
@@ -384,9 +397,11 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
 # -- lists in replies -------------------------------------------------------------------------
 
 def format_user(u: dict[str, Any]) -> str:
+    """``  u1  [owner]  Alice`` (one of ``/members``): the role in brackets between the user_id and
+    the name, where no display name is printed, so a member called "[owner]  Bob" still shows
+    ``[member]`` first; ``[?]`` when the server gave no role."""
     role = u.get("role")
-    return (f"  {clean(u.get('user_id'))}  {clean(u.get('display_name'))}"
-            + (f"  ({clean(role)})" if role else ""))
+    return f"  {clean(u.get('user_id'))}  [{clean(role) if role else '?'}]  {clean(u.get('display_name'))}"
 
 
 def format_join_request(u: dict[str, Any]) -> str:

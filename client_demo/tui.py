@@ -24,8 +24,10 @@ import os
 import re
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -82,6 +84,34 @@ REQUEST_TIMEOUT = 10.0
 
 class Unreachable(ConnectionError):
     """The server could not be reached (refused, bad URL, handshake rejected, timeout)."""
+
+
+def no_answer(exc: BaseException) -> tuple[str, str] | None:
+    """(code, reason) the client shows for a request that got no answer: the server could not be
+    reached, did not reply in time, or the connection was lost before it did. None for any other
+    error (a refusal is an answer)."""
+    if isinstance(exc, Unreachable):
+        return "connect_failed", str(exc)
+    if isinstance(exc, TimeoutError):  # (before OSError: TimeoutError is one)
+        return "timeout", f"no reply within {REQUEST_TIMEOUT:g} s"
+    if isinstance(exc, (ConnectionError, OSError)):
+        return "disconnected", str(exc) or "connection closed"
+    return None
+
+
+# The server answers a send with a client_msg_id it already stored (same user, same group) with the
+# first message's seq for 24 hours (docs/protocol.md, client_msg_id de-duplication), so /retry
+# sends a message again with its id only while that surely holds; an older one is not resent.
+RESEND_WITHIN_S = 23 * 3600
+
+
+@dataclass
+class Unanswered:
+    """A message whose ``send`` got no answer: it may or may not be stored. /retry sends it again
+    with the same arguments, its ``client_msg_id`` included, so it is posted once at most."""
+    params: dict[str, Any]
+    user_id: str | None  # who sent it: only they may send it again (the id is unique per user)
+    at: float            # when it was first sent (time.time())
 
 
 def token_path() -> Path:
@@ -302,6 +332,7 @@ class ChatTUI:
         self._reconnector: asyncio.Task[None] | None = None
         self.pending: Command | None = None  # a command waiting for "yes" (see ask)
         self.agreement_shown: str | None = None  # the version /agreement showed: what a bare /accept takes
+        self.unanswered: list[Unanswered] = []  # messages sent without an answer, oldest first (/retry)
 
     @property
     def user_id(self) -> str | None:
@@ -343,6 +374,7 @@ class ChatTUI:
                     self.missed = set(self.last_seq)
                     self.say(f"* authenticated again as {clean(self.user_id)}; /history shows what you missed "
                              "(until it does, /read marks only what was shown)")
+                    self.remind_unanswered()
                 except RequestError as exc:
                     self.error(exc.code, exc.reason)
                     if exc.code in ("unauthenticated", "blacklisted"):
@@ -443,14 +475,12 @@ class ChatTUI:
             self.error(exc.code, exc.message)
         except RequestError as exc:
             self.error(exc.code, refusal_text(exc.reason, exc.reply))
-        except TimeoutError:
-            self.error("timeout", f"no reply within {REQUEST_TIMEOUT:g} s")
-        except Unreachable as exc:
-            self.error("connect_failed", str(exc))
-        except (ConnectionError, OSError) as exc:
-            self.error("disconnected", str(exc) or "connection closed")
         except Exception as exc:  # never let one line end the session
-            self.error("client_error", f"{type(exc).__name__}: {exc}")
+            failed = no_answer(exc)  # timeout, connect_failed, disconnected
+            if failed is not None:
+                self.error(*failed)
+            else:
+                self.error("client_error", f"{type(exc).__name__}: {exc}")
         return True
 
     async def execute(self, cmd: Command, confirmed: bool = False) -> None:
@@ -468,6 +498,9 @@ class ChatTUI:
             return
         if cmd.action == "upload":
             await self.upload(cmd)
+            return
+        if cmd.action == "retry":
+            await self.retry()
             return
         assert cmd.op is not None
         params = bind(cmd, self.current)
@@ -492,8 +525,9 @@ class ChatTUI:
             params["seq"] = self.last_seq_of(params["group_id"])
         if cmd.op == "send":
             await self.add_mentions(params)
-            params["client_msg_id"] = uuid.uuid4().hex
-        reply = await self.request(cmd.op, **params)
+            reply = await self.send_message(params)
+        else:
+            reply = await self.request(cmd.op, **params)
         if cmd.op == "subscribe":
             await self.learn_account(params["account_id"])  # so its post events show its name
         self.show_reply(cmd, params, reply)
@@ -581,10 +615,76 @@ class ChatTUI:
                  f" as {clean(media.get('media_id'))}")
         send = {"group_id": params["group_id"], "text": params["text"], "attachments": [media["media_id"]]}
         await self.add_mentions(send)
-        send["client_msg_id"] = uuid.uuid4().hex
-        held = format_held("send", send, await self.request("send", **send))
+        held = format_held("send", send, await self.send_message(send))
         if held is not None:
             self.say(held)
+
+    # sending a message, and sending it again after no answer
+    async def send_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``send`` with a new ``client_msg_id``. When no answer comes (timeout, connection lost,
+        server unreachable) the message is kept for /retry and the error says so."""
+        params["client_msg_id"] = uuid.uuid4().hex
+        try:
+            return await self.request("send", **params)
+        except Exception as exc:
+            failed = no_answer(exc)
+            if failed is None:
+                raise
+            self.unanswered.append(Unanswered(dict(params), self.user_id, time.time()))
+            code, reason = failed
+            raise CommandError(code, f"{reason} - your message to {params.get('group_id')} may not be posted: "
+                                     "/retry sends it again, and it is never posted twice") from exc
+
+    def remind_unanswered(self) -> None:
+        """After logging in again on a new connection: the messages /retry would send again."""
+        n = len(self.unanswered)
+        if n:
+            self.say(f"* {n} message{'s' if n > 1 else ''} you sent got no answer: /retry sends "
+                     f"{'them' if n > 1 else 'it'} again, and none is posted twice")
+
+    async def retry(self) -> None:
+        """``/retry``: the messages that got no answer, sent again oldest first with their own
+        ``client_msg_id``: the server stores one it has not stored yet, and answers one it has with
+        its first ``seq`` (posting nothing), so either way each message is posted once. A refusal is
+        an answer: that message is dropped (a ``rate_limited`` one is kept, with those after it).
+        Another timeout or lost connection stops here and keeps the rest."""
+        if not self.unanswered:
+            self.say("* nothing to send again: every message you sent got an answer")
+            return
+        while self.unanswered:
+            u = self.unanswered[0]
+            gid, text = clean(u.params.get("group_id")), clean(u.params.get("text", ""))
+            if u.user_id != self.user_id:
+                self.unanswered.pop(0)
+                self.say(f"* not sent again: your message to {gid} was sent as {clean(u.user_id)}, "
+                         f"not as who is logged in now: {text}")
+                continue
+            if time.time() - u.at > RESEND_WITHIN_S:
+                self.unanswered.pop(0)
+                self.say(f"* not sent again: your message to {gid} of {hhmm(u.at * 1000)} is too old to send "
+                         f"again safely; see /history, and type it again if it is not there: {text}")
+                continue
+            try:
+                r = await self.request("send", **u.params)
+            except RequestError as exc:
+                self.error(exc.code, refusal_text(exc.reason, exc.reply))
+                if exc.code == "rate_limited":
+                    self.say(f"* kept: your message to {gid} waits for /retry: {text}")
+                    return
+                self.unanswered.pop(0)
+                self.say(f"* not posted: your message to {gid}: {text}")
+                continue
+            except Exception as exc:
+                failed = no_answer(exc)
+                if failed is None:
+                    raise
+                code, reason = failed
+                raise CommandError(code, f"{reason} - {len(self.unanswered)} message(s) still wait for /retry") \
+                    from exc
+            self.unanswered.pop(0)
+            held = format_held("send", u.params, r)
+            self.say(held if held is not None else
+                     f"* sent again: your message to {gid} is #{clean(r.get('seq'))} (posted once): {text}")
 
     async def ask(self, cmd: Command) -> None:
         """Hold ``cmd`` until the next line says yes (the one command that asks: /closeaccount, after

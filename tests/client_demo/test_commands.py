@@ -249,7 +249,7 @@ def test_good_commands(line, op, params, group, user_param):
 
 def test_every_command_has_a_good_case():
     covered = {parse_command(line).name for line, *_ in GOOD}  # type: ignore[union-attr]
-    local = {"help", "quit", "use", "upload", "accounts", "post"}
+    local = {"help", "quit", "use", "upload", "accounts", "post", "retry"}
     assert set(COMMANDS) - local <= covered
 
 
@@ -260,6 +260,7 @@ def test_every_command_has_a_good_case():
     ("/upload cat.png", "upload", {"path": "cat.png", "text": ""}),
     ("/accounts", "accounts", {}),
     ("/post 17", "post", {"post_id": "17"}),
+    ("/retry", "retry", {}), ("/RETRY", "retry", {}),
     ("/upload ~/pics/cat.png look at this", "upload", {"path": "~/pics/cat.png", "text": "look at this"}),
     ('/upload "~/My Photos/cat.png" look', "upload", {"path": "~/My Photos/cat.png", "text": "look"}),
     ("/upload 'a b.pdf'", "upload", {"path": "a b.pdf", "text": ""}),
@@ -283,6 +284,7 @@ BAD = [
     ("/", "unknown_command", "empty"),
     ("/ code", "unknown_command", "empty"),
     ("/code", "usage", "/code PHONE"),
+    ("/retry 12", "usage", "/retry"),
     ("/code 1 2", "usage", "/code PHONE"),
     ("/register alice pw 139", "usage", "/register"),
     ("/login alice", "usage", "/login USERNAME PASSWORD"),
@@ -540,7 +542,7 @@ def test_help_documents_every_command():
                    "/read", "/log", "/accounts", "/account", "/newaccount", "/editaccount", "/follow",
                    "/unfollow", "/posts", "/post", "/publish", "/delpost", "/comment", "/recomment",
                    "/comments", "/modcomment", "/editor", "/closeaccount", "account AID", "post POST_ID",
-                   "comment COMMENT_ID", "/agreement", "/accept"):
+                   "comment COMMENT_ID", "/agreement", "/accept", "/retry"):
         assert needed in text
 
 
@@ -586,7 +588,7 @@ def test_find_mentions_reports_a_shared_name_instead_of_guessing():
 
 def test_docs_list_every_error_code_of_the_clients_own():
     """docs/terminal.md names each code the client prints for a line it does not send (a
-    CommandError) or a request that got no answer (``self.error``)."""
+    CommandError), a client error (``self.error``) or a request that got no answer (``no_answer``)."""
     import re
     from pathlib import Path
 
@@ -594,6 +596,7 @@ def test_docs_list_every_error_code_of_the_clients_own():
     source = "\n".join(p.read_text(encoding="utf-8") for p in (root / "client_demo").glob("*.py"))
     codes = set(re.findall(r'CommandError\(\s*"([a-z_]+)"', source))
     codes |= set(re.findall(r'self\.error\("([a-z_]+)"', source))
-    assert {"usage", "bad_command", "timeout"} <= codes
+    codes |= set(re.findall(r'return "([a-z_]+)", ', source))  # no_answer: (code, reason)
+    assert {"usage", "bad_command", "timeout", "disconnected", "connect_failed"} <= codes
     doc = (root / "docs" / "terminal.md").read_text(encoding="utf-8")
     assert not sorted(c for c in codes if f"`{c}`" not in doc)

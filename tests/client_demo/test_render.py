@@ -436,3 +436,51 @@ def test_a_text_cannot_fake_an_attachment_line() -> None:
     real = {**fake, "text": "cat", "attachments": [{"kind": "image", "width": 1, "height": 1, "name": "a.png",
                                                      "url": "/media/m"}]}
     assert format_message(real, Names()).splitlines()[1].startswith("  + [image")
+
+
+# -- role tags a display name cannot fake ---------------------------------------------------------
+
+# Display names a member could choose to look like the owner or an admin: a display name may hold any
+# visible character (governance.names.check_name), brackets, parentheses and look-alikes included.
+SPOOFS = ["Alice (owner)", "Alice (admin)", "Alice  (owner)", "Alice [owner]", "Alice owner", "Alice（owner）",
+          "owner Alice", f"[{GID} #42 owner] Alice", "[owner]  Alice", "[admin] Alice"]
+# How a reader finds the role of a message line's sender: in the line's head, the first brackets.
+MESSAGE_ROLE = rf"^{NOW} \[{GID} #42(?: (owner|admin))?\] "
+
+
+def role_read(line: str) -> str | None:
+    import re
+
+    m = re.match(MESSAGE_ROLE, line)
+    assert m is not None, line
+    return m.group(1)
+
+
+@pytest.mark.parametrize("spoof", SPOOFS)
+def test_a_display_name_cannot_pose_as_a_role_tag(spoof: str) -> None:
+    """A member called "Alice (owner)" must not look like the owner Alice: the role is shown inside
+    the line's head, which holds only the server's ids and the role, and a name comes after it."""
+    owner = format_message(msg(sender={**ALICE}))
+    admin = format_message(msg(sender={**ALICE, "role": "admin"}))
+    fake = format_message(msg(sender={"user_id": "u9", "display_name": spoof, "role": "member"}))
+    assert fake not in (owner, admin)
+    assert (role_read(owner), role_read(admin), role_read(fake)) == ("owner", "admin", None)
+    assert owner == f"{NOW} [{GID} #42 owner] Alice: hi"
+    assert fake == f"{NOW} [{GID} #42] {spoof}: hi"  # the name as it is, after the head
+
+
+@pytest.mark.parametrize("spoof", SPOOFS)
+def test_a_members_list_shows_the_role_where_no_name_is_printed(spoof: str) -> None:
+    """``/members``: the role between the user_id and the name, so a member's name never stands in
+    the role's place."""
+    import re
+
+    from client_demo.render import format_user
+
+    real = format_user({"user_id": "u1", "display_name": "Alice", "role": "owner"})
+    fake = format_user({"user_id": "u9", "display_name": spoof, "role": "member"})
+    nameless = format_user({"user_id": "u8", "display_name": spoof})
+    assert real == "  u1  [owner]  Alice"
+    rows = [re.fullmatch(r"  (\S+)  \[([a-z?]+)\]  (.+)", line) for line in (real, fake, nameless)]
+    assert [m.groups() if m else None for m in rows] == [
+        ("u1", "owner", "Alice"), ("u9", "member", spoof), ("u8", "?", spoof)]

@@ -36,7 +36,7 @@ def test_hhmm_is_local_time():
 @pytest.mark.parametrize("ev, line", [
     ({"ev": "message", "group_id": GID, "seq": 42, "ts": NOW_MS, "text": "hello",
       "sender": {"user_id": "u1", "display_name": "Alice", "role": "owner"}},
-     f"{NOW} [{GID} #42] Alice (owner): hello"),
+     f"{NOW} [{GID} #42 owner] Alice: hello"),
     ({"ev": "message", "group_id": GID, "seq": 43, "ts": NOW_MS, "text": "hi",
       "sender": {"user_id": "u2", "display_name": "Bob", "role": "member"}},
      f"{NOW} [{GID} #43] Bob: hi"),
@@ -200,10 +200,10 @@ def test_register_create_chat_history_and_errors(server, tui, tmp_path):
                         r"^\* created group (\d{9,12}) \(tea room\)").group(1)
     alice.command(f"/use {gid}", rf"^\* current group: {gid} \(tea room\)$")
     alice.send("hello from the tui")
-    seq = alice.expect(rf"^\d\d:\d\d \[{gid} #(\d+)\] Alice \(owner\): hello from the tui$").group(1)
+    seq = alice.expect(rf"^\d\d:\d\d \[{gid} #(\d+) owner\] Alice: hello from the tui$").group(1)
 
     alice.command("/history", rf"^\* history of {gid}: 1 message$")
-    alice.expect(rf"^\d\d:\d\d \[{gid} #{seq}\] Alice \(owner\): hello from the tui$")
+    alice.expect(rf"^\d\d:\d\d \[{gid} #{seq} owner\] Alice: hello from the tui$")
     alice.command(f"/history 10 before {seq}", rf"^\* history of {gid}: 0 messages$")
     alice.command("/groups", rf"^ \*{gid}  tea room  \(owner\)$")
     alice.command("/info", r"^  category friends, join policy open, 1/\d+ members$")
@@ -218,7 +218,7 @@ def test_register_create_chat_history_and_errors(server, tui, tmp_path):
     alice.command("/help", r"^  /history \[N\] \[before SEQ\]")
 
     alice.send("still here")
-    alice.expect(rf"\[{gid} #\d+\] Alice \(owner\): still here$")
+    alice.expect(rf"\[{gid} #\d+ owner\] Alice: still here$")
     assert alice.finish("quit") == 0
 
 

@@ -111,7 +111,7 @@ def test_a_held_message_is_said_to_wait_and_shows_once_released(server: ServerPr
     first = say(b, gid, "hello", "Bob")
     b.send(f"/reply {first} 刷单返利 真的")
     b.expect(rf"^\* your message #\d+ to {gid} {held}: 刷单返利 真的$")
-    say(a, gid, "after", "Alice (owner)")  # alice's events are in order: nothing held came before this
+    say(a, gid, "after", "Alice", owner=True)  # alice's events are in order: nothing held came before this
     assert not any("刷单" in line for line in a.output)
 
     items = [json.loads(x) for x in admin(server, "review-queue", "--open").splitlines()]
@@ -150,7 +150,7 @@ def test_the_rules_and_agreement_can_be_read_and_accepted(server: ServerProcess,
                      "  -- service agreement --", "    服务协议正文", f"* /accept {version} accepts them"]
     a.command("/accept", rf"^\* you accepted the platform's rules and service agreement \(version {version}\); "
               "you may send again$")
-    say(a, gid, "hello", "Alice (owner)")
+    say(a, gid, "hello", "Alice", owner=True)
     a.command("/agreement", rf"^\* the platform's rules and service agreement, version {version} "
               r"\(you accepted it\)$")
 

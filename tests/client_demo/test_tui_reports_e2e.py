@@ -26,7 +26,7 @@ def admin(server: ServerProcess, *args: str) -> str:
 def test_reports_and_appeals_list_outcomes_decided_while_away(server, tui):
     alice, bob = make_user(server, "Alice"), make_user(server, "Bob")
     gid, a, [b] = group_with(server, tui, alice, bob)
-    seq = say(a, gid, "加我微信买发票", "Alice (owner)")
+    seq = say(a, gid, "加我微信买发票", "Alice", owner=True)
     b.command("/reports", r"^\* no reports$")
     b.command(f"/report message {seq} 诈骗 卖假发票", r"^\* report filed \(id (\d+)\)$")
     rid = b.command(f"/report user {alice[0]} spam", r"^\* report filed \(id (\d+)\)$").group(1)

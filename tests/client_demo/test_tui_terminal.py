@@ -106,8 +106,8 @@ def test_lazy_connect_timeout_reconnect_and_typed_line_survives_incoming(server,
         assert screen[-1] == "> hello wor", screen  # printed above the prompt; the typed line is intact
         assert not any("interrupting" in line and "hello" in line for line in screen), screen
         alice.keys("ld")
-        alice.wait(rf"\[{gid} #\d+\] Alice \(owner\): hello world$")
-        bob.expect(rf"\[{gid} #\d+\] Alice \(owner\): hello world$")
+        alice.wait(rf"\[{gid} #\d+ owner\] Alice: hello world$")
+        bob.expect(rf"\[{gid} #\d+ owner\] Alice: hello world$")
         alice.keys("/quit")
         if bob is not None:
             assert bob.finish("quit") == 0

@@ -23,7 +23,8 @@ from tests.client_demo.test_tui_e2e import TUI
 from tests.e2e.harness import ServerProcess, new_phone
 
 TIMEOUT = 8.0
-MSG = r"^\d\d:\d\d \[{gid} #(\d+)\] "  # the head of a message line
+MSG = r"^\d\d:\d\d \[{gid} #(\d+)\] "  # the head of a message line (a plain member's)
+OWNER_MSG = r"^\d\d:\d\d \[{gid} #(\d+) owner\] "  # the head of the owner's: the role inside it
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -110,10 +111,11 @@ def expect_all(t: TUI, *patterns: str, timeout: float = TIMEOUT) -> list[re.Matc
     return [found[i] for i in range(len(patterns))]
 
 
-def say(t: TUI, gid: str, text: str, who: str) -> int:
-    """Send ``text`` as plain chat and return its seq."""
+def say(t: TUI, gid: str, text: str, who: str, owner: bool = False) -> int:
+    """Send ``text`` as plain chat and return its seq (``owner``: the line is the group owner's)."""
     t.send(text)
-    return int(t.expect(MSG.format(gid=gid) + re.escape(f"{who}: {text}") + "$").group(1))
+    head = OWNER_MSG if owner else MSG
+    return int(t.expect(head.format(gid=gid) + re.escape(f"{who}: {text}") + "$").group(1))
 
 
 def group_with(server: ServerProcess, tui: Callable[..., TUI], owner: tuple[str, str],
@@ -134,17 +136,17 @@ def group_with(server: ServerProcess, tui: Callable[..., TUI], owner: tuple[str,
 def test_reply_mentions_edit_react_search_and_read(server, tui):
     alice, bob = make_user(server, "Alice"), make_user(server, "Bob Li")
     gid, a, (b,) = group_with(server, tui, alice, bob)
-    head = MSG.format(gid=gid)
+    head, owner = MSG.format(gid=gid), OWNER_MSG.format(gid=gid)
 
     s1 = say(b, gid, "hello everyone", "Bob Li")
     a.send(f"/reply {s1} welcome @Bob Li")
-    s2 = int(expect_all(b, head + rf"Alice \(owner\): ↪ #{s1} welcome \*@Bob Li\*$")[0].group(1))
-    a.expect(head + rf"Alice \(owner\): ↪ #{s1} welcome \*@Bob Li\*$")
+    s2 = int(expect_all(b, owner + rf"Alice: ↪ #{s1} welcome \*@Bob Li\*$")[0].group(1))
+    a.expect(owner + rf"Alice: ↪ #{s1} welcome \*@Bob Li\*$")
 
     # @所有人 is for the owner and admins
     b.command("@所有人 lunch?", r"^! forbidden: ")
     a.send("@all tea at five")
-    expect_all(b, head + r"Alice \(owner\): \*@all\* tea at five$")
+    expect_all(b, owner + r"Alice: \*@all\* tea at five$")
     a.command(f"/reply 999999 {s2}", r"^! not_found: ")
 
     # edits: the sender only; everyone sees the new text
@@ -164,9 +166,9 @@ def test_reply_mentions_edit_react_search_and_read(server, tui):
 
     # search: case-insensitive, Chinese included, newest first
     s4 = say(b, gid, "读书会 TONIGHT", "Bob Li")
-    s5 = say(a, gid, "tonight it is", "Alice (owner)")
+    s5 = say(a, gid, "tonight it is", "Alice", owner=True)
     b.command("/search tonight", rf"^\* 2 messages in {gid} contain 'tonight'$")
-    b.expect(head.replace("(\\d+)", str(s5)) + r"Alice \(owner\): tonight it is$")
+    b.expect(owner.replace("(\\d+)", str(s5)) + r"Alice: tonight it is$")
     b.expect(head.replace("(\\d+)", str(s4)) + r"Bob Li: 读书会 TONIGHT$")
     b.command("/search 读书", rf"^\* 1 message in {gid} contain '读书'$")
     b.command("/search x", r"^! bad_request: ")
@@ -183,7 +185,7 @@ def test_reply_mentions_edit_react_search_and_read(server, tui):
 def test_pins_and_their_limit(server, tui):
     alice, bob = make_user(server, "Alice"), make_user(server, "Bob")
     gid, a, (b,) = group_with(server, tui, alice, bob)
-    seqs = [say(a, gid, f"note {i}", "Alice (owner)") for i in range(11)]
+    seqs = [say(a, gid, f"note {i}", "Alice", owner=True) for i in range(11)]
 
     b.command(f"/pin {seqs[0]}", r"^! forbidden: ")
     a.command(f"/pin {seqs[0]}", rf"^\* pinned #{seqs[0]} in {gid}$")
@@ -242,8 +244,8 @@ def test_slow_mode(server, tui):
     b.command("/info", r"^  slow mode: a member may send once per 30s$")
     say(b, gid, "first", "Bob")
     b.command("second", r"^! rate_limited: .*\(try again in \d+\.\d s\)$")
-    say(a, gid, "owners are exempt", "Alice (owner)")
-    say(a, gid, "twice", "Alice (owner)")
+    say(a, gid, "owners are exempt", "Alice", owner=True)
+    say(a, gid, "twice", "Alice", owner=True)
     a.command("/slow off", rf"^\* slow mode off in {gid}$")
     b.expect(rf"^\* {gid} updated: slow mode off$")
     say(b, gid, "second", "Bob")
@@ -334,14 +336,14 @@ def test_upload_sends_a_file_as_an_attachment(server, tui, tmp_path: Path, encod
     f.write_bytes(body)
     a.send(f"/upload {f} our cat")
     media_id = a.expect(r"^\* uploaded cat\.png \(image/png, [\d.]+ KB\) as (\S+)$").group(1)
-    a.expect(MSG.format(gid=gid) + r"Alice \(owner\): our cat$")
+    a.expect(OWNER_MSG.format(gid=gid) + r"Alice: our cat$")
     url = b.expect(r"^  \+ \[image 64x48 cat\.png\] (http://127\.0\.0\.1:\d+/media/\S+)$").group(1)
     assert media_id in url
     with urllib.request.urlopen(url, timeout=TIMEOUT) as resp:
         assert resp.status == 200 and resp.headers["Content-Type"] == "image/png"
         assert resp.read() == body
     b.command("/history", rf"^\* history of {gid}: 1 message$")
-    b.expect(MSG.format(gid=gid) + r"Alice \(owner\): our cat$")
+    b.expect(OWNER_MSG.format(gid=gid) + r"Alice: our cat$")
     b.expect(rf"^  \+ \[image 64x48 cat\.png\] http://127\.0\.0\.1:\d+/media/{re.escape(media_id)}\S*$")
 
     # refusals: bytes that are not what the name says, a type the server does not take, no file

@@ -1,0 +1,245 @@
+"""/retry: a message whose ``send`` got no answer (timeout, connection lost before the ack, server
+unreachable) is sent again with the same ``client_msg_id``, so that it is posted once whatever
+happened to the first try. First against a scripted server (what is sent again, and when not), then
+end to end: a relay between the client and a real server drops the ack and the connection, the
+message is stored all the same, and /retry gets its seq without storing it again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from client_demo.client import RequestError
+from tests.client_demo.test_tui_e2e import TUI
+from tests.client_demo.test_tui_logic import GID, Scripted
+from tests.client_demo.test_tui_v2_e2e import MSG, OWNER_MSG, make_user
+from tests.e2e.harness import ServerProcess
+
+# -- against a scripted server ----------------------------------------------------------------
+
+
+def answers(*outcomes: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A ``send`` reply that is each of ``outcomes`` in turn: an exception is raised, a map returned."""
+    left = list(outcomes)
+
+    def reply(params: dict[str, Any]) -> dict[str, Any]:
+        outcome = left.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return dict(outcome)
+
+    return reply
+
+
+def test_a_send_without_an_answer_is_sent_again_with_the_same_client_msg_id() -> None:
+    t = Scripted({"send": answers(TimeoutError(), ConnectionError("connection closed"),
+                                  {"ok": True, "seq": 57, "ts": 0}, {"ok": True, "seq": 58, "ts": 0})})
+    out = t.run_lines("hello once", "/reply 3 and again", "/retry", "/retry")
+    hint = f"your message to {GID} may not be posted: /retry sends it again, and it is never posted twice"
+    assert out == [
+        f"! timeout: no reply within 10 s - {hint}",
+        f"! disconnected: connection closed - {hint}",
+        f"* sent again: your message to {GID} is #57 (posted once): hello once",
+        f"* sent again: your message to {GID} is #58 (posted once): and again",
+        "* nothing to send again: every message you sent got an answer",
+    ]
+    first, second, again1, again2 = t.ops("send")
+    assert first["client_msg_id"] != second["client_msg_id"]
+    assert (again1, again2) == (first, second)  # the same arguments, client_msg_id included
+    assert second["reply_to"] == 3
+
+
+def test_retry_keeps_what_still_gets_no_answer_and_drops_what_is_refused() -> None:
+    limited = RequestError("rate_limited", "slow mode", {"ok": False, "retry_after_ms": 2500})
+    refused = RequestError("not_member", "you are not a member", {"ok": False})
+    t = Scripted({"send": answers(TimeoutError(), TimeoutError(), TimeoutError(),    # three unanswered
+                                  TimeoutError(),                                    # /retry: still none
+                                  limited,                                           # /retry: wait
+                                  refused, {"ok": True, "seq": 9, "ts": 0, "held": True},  # /retry: all
+                                  {"ok": True, "seq": 10, "ts": 0})})
+    out = t.run_lines("one", "two", "three", "/retry", "/retry", "/retry", "/retry")
+    assert out[3] == "! timeout: no reply within 10 s - 3 message(s) still wait for /retry"
+    assert out[4:6] == ["! rate_limited: slow mode (try again in 2.5 s)",
+                        f"* kept: your message to {GID} waits for /retry: one"]
+    assert out[6:8] == ["! not_member: you are not a member", f"* not posted: your message to {GID}: one"]
+    assert out[8].startswith(f"* your message #9 to {GID} is held for the platform's review")
+    assert out[9:] == [f"* sent again: your message to {GID} is #10 (posted once): three",
+                       "* nothing to send again: every message you sent got an answer"]
+    ids = [p["client_msg_id"] for p in t.ops("send")]
+    assert ids[3:] == [ids[0], ids[0], ids[0], ids[1], ids[2]] and len(set(ids[:3])) == 3
+
+
+def test_retry_sends_nothing_for_someone_else_or_after_a_day() -> None:
+    t = Scripted({"send": answers(TimeoutError(), TimeoutError())})
+    t.run_lines("mine", "old")
+    t.unanswered[1].at -= 24 * 3600
+    t.user_id = "u9"  # logged in as someone else since: the server de-duplicates per user
+    assert t.run_lines("/retry")[2:] == [
+        f"* not sent again: your message to {GID} was sent as u1, not as who is logged in now: mine",
+        f"* not sent again: your message to {GID} was sent as u1, not as who is logged in now: old"]
+    t = Scripted({"send": answers(TimeoutError())})
+    t.run_lines("old")
+    t.unanswered[0].at -= 24 * 3600
+    line = t.run_lines("/retry")[1]
+    assert line.startswith(f"* not sent again: your message to {GID} of ") and line.endswith(
+        " is too old to send again safely; see /history, and type it again if it is not there: old")
+    assert len(t.ops("send")) == 1 and not t.unanswered
+
+
+def test_an_upload_message_without_an_answer_is_kept_too(tmp_path: Path) -> None:
+    png = tmp_path / "cat.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+    t = Scripted({"upload_begin": {"ok": True, "upload_id": "up1", "chunk_bytes": 1024},
+                  "upload_chunk": {"ok": True},
+                  "upload_end": {"ok": True, "media_id": "m1", "name": "cat.png", "mime": "image/png", "size": 40},
+                  "send": answers(ConnectionError("connection closed"), {"ok": True, "seq": 4, "ts": 0})})
+    out = t.run_lines(f"/upload {png} our cat", "/retry")
+    assert out[-2].startswith("! disconnected: connection closed - your message to ")
+    assert out[-1] == f"* sent again: your message to {GID} is #4 (posted once): our cat"
+    first, again = t.ops("send")
+    assert first == again and first["attachments"] == ["m1"]
+
+
+# -- end to end --------------------------------------------------------------------------------
+
+TIMEOUT = 8.0
+
+
+class CuttingRelay:
+    """A TCP relay to the server on its own thread. :meth:`cut` arms it: the next bytes the server
+    sends on a connection open through it (the answer to the request just sent) are dropped and the
+    connection is closed both ways, as a lost mobile connection would. Later connections pass."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.armed = threading.Event()
+        self.dropped = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        assert self._ready.wait(5), "relay did not start"
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def cut(self) -> None:
+        self.armed.set()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._task = self._loop.create_task(self._serve())
+        with contextlib.suppress(asyncio.CancelledError):
+            self._loop.run_until_complete(self._task)
+        for w in self._writers:
+            w.close()
+        self._loop.close()
+
+    async def _serve(self) -> None:
+        server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        async with server:
+            await server.serve_forever()
+
+    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers |= {client_w, server_w}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, from_server: bool) -> None:
+            try:
+                while data := await src.read(65536):
+                    if from_server and self.armed.is_set():
+                        self.armed.clear()
+                        self.dropped.set()
+                        return  # the answer is lost, and the connection with it
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                for w in (client_w, server_w):
+                    w.close()
+
+        await asyncio.gather(pipe(client_r, server_w, False), pipe(server_r, client_w, True))
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = ServerProcess(tmp_path_factory.mktemp("tui_retry"))
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            srv.start()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failed.append(exc)
+
+    starter = threading.Thread(target=start, daemon=True)
+    starter.start()
+    starter.join(30)
+    if starter.is_alive() or failed:
+        srv.cleanup()
+        pytest.fail(f"server did not start: {failed[0] if failed else 'timeout'}\n" + "".join(srv.output))
+    yield srv
+    srv.cleanup()
+
+
+@pytest.fixture
+def relay(server: ServerProcess) -> Iterator[CuttingRelay]:
+    r = CuttingRelay(server.port)
+    yield r
+    r.stop()
+
+
+def test_retry_after_the_connection_is_lost_before_the_ack_posts_the_message_once(
+        server: ServerProcess, relay: CuttingRelay, tmp_path: Path) -> None:
+    alice, bob = make_user(server, "Alice"), make_user(server, "Bob")
+    a = TUI(relay.url, tmp_path / "alice.token")  # through the relay
+    b = TUI(server.url, tmp_path / "bob.token")
+    try:
+        for t, (uid, token) in ((a, alice), (b, bob)):
+            t.expect(r"^\* not connected yet")
+            t.command(f"/auth {token}", rf"^\* authenticated as {uid}$")
+        gid = a.command("/create tea room friends open", r"^\* created group (\d{9,12}) ").group(1)
+        b.command(f"/join {gid}", rf"^\* joined {gid}; it is the current group$")
+        a.expect(rf"^\* Bob joined {gid}$")  # nothing more is on its way to alice
+
+        relay.cut()
+        a.send("posted only once")
+        a.expect(rf"^! disconnected: .* - your message to {gid} may not be posted: "
+                 r"/retry sends it again, and it is never posted twice$", timeout=TIMEOUT)
+        assert relay.dropped.is_set()
+        # the server stored it: bob got it, although alice never got the answer
+        seq = b.expect(OWNER_MSG.format(gid=gid) + "Alice: posted only once$", timeout=TIMEOUT).group(1)
+        a.expect(rf"^\* authenticated again as {alice[0]};", timeout=TIMEOUT)  # reconnected by itself
+        a.expect(r"^\* 1 message you sent got no answer: /retry sends it again, and none is posted twice$")
+
+        a.command("/retry", rf"^\* sent again: your message to {gid} is #{seq} \(posted once\): posted only once$")
+        a.command("/retry", r"^\* nothing to send again: every message you sent got an answer$")
+        a.send("and this after it")
+        line = b.expect(rf"^\d\d:\d\d \[{gid} #", timeout=TIMEOUT).string  # bob's next message line
+        assert re.search(r"Alice: and this after it$", line), line  # no second copy came before it
+        b.command("/history", rf"^\* history of {gid}: 2 messages$")
+        shown = [b.expect(MSG.format(gid=gid).replace(r"\] ", r"(?: owner)?\] ")).string for _ in range(2)]
+        assert [s.split("Alice: ", 1)[1] for s in shown] == ["posted only once", "and this after it"]
+        assert int(re.findall(r"#(\d+)", shown[1])[0]) == int(seq) + 1  # nothing took a seq between them
+    finally:
+        for t in (a, b):
+            t.kill()
