@@ -198,6 +198,7 @@ def drop_cycles(conn: Any) -> None:
     if protocol is None:
         return
     protocol.__dict__.pop("select_subprotocol", None)  # only the handshake uses it
+    protocol.__dict__.pop("reject", None)  # (server/proxy.py's nosniff wrapper: it holds the protocol)
     parser = getattr(protocol, "parser", None)
     if parser is not None:
         try:
