@@ -29,7 +29,7 @@ max_groups_joined = 3
 max_admins = 2
 max_pins = 2
 """
-USERS = 8
+USERS = int(os.environ.get("QUNGUAN_SOAK_USERS", "8"))
 ROUNDS = int(os.environ.get("QUNGUAN_SOAK_ROUNDS", "40"))  # requests per user (all users at once)
 # Every code but `internal` (and those no request here can earn: codes, identity, content, media).
 ALLOWED = {"ok", "forbidden", "not_found", "not_member", "conflict", "member_cap_reached", "create_cap_reached",
@@ -140,6 +140,7 @@ async def seen(clients: list[Client], groups: list[str]) -> dict[str, Any]:
     return out
 
 
+CHAOS_ONE_IN = int(os.environ.get("QUNGUAN_SOAK_CHAOS_ONE_IN", "8"))  # (the knobs: for longer runs by hand)
 CHAOS_TABLES = ("members", "bans", "groups", "membership_log", "group_pins", "invitations", "read_state", "messages")
 
 
@@ -150,7 +151,7 @@ def chaos(srv: Any, on: bool) -> None:
         if srv.backend == "postgresql":
             if on:
                 srv.db_rows("CREATE OR REPLACE FUNCTION soak_chaos() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                            "IF random() < 0.125 THEN RAISE EXCEPTION 'soak chaos'; END IF; "
+                            f"IF random() < {1 / CHAOS_ONE_IN} THEN RAISE EXCEPTION 'soak chaos'; END IF; "
                             "RETURN COALESCE(NEW, OLD); END $$")
                 srv.db_rows(f"CREATE TRIGGER soak_chaos BEFORE INSERT OR UPDATE OR DELETE ON {table} "
                             "FOR EACH ROW EXECUTE FUNCTION soak_chaos()")
@@ -159,7 +160,7 @@ def chaos(srv: Any, on: bool) -> None:
             continue
         for what in ("INSERT", "UPDATE", "DELETE"):
             name = f"soak_chaos_{table}_{what.lower()}"
-            srv.db_rows(f"CREATE TRIGGER {name} BEFORE {what} ON {table} WHEN abs(random()) % 8 = 0 "
+            srv.db_rows(f"CREATE TRIGGER {name} BEFORE {what} ON {table} WHEN abs(random()) % {CHAOS_ONE_IN} = 0 "
                         "BEGIN SELECT RAISE(ABORT, 'soak chaos'); END" if on else f"DROP TRIGGER {name}")
 
 
