@@ -96,7 +96,7 @@ async def _round(nodes: TwoNodes) -> dict[str, Any]:
     await _until(f"{home_id} to be ready again", lambda: _ready(restarted), LOAD_TIMEOUT)
     await asyncio.sleep(1.0)  # (it hears the home and waits on its lock)
     return {"killed": home_id, "took_lease_s": round(took, 3), "served_s": round(served, 3),
-            "noticed_by_lock": gone, "home_says": phases}
+            "noticed_by_lock": gone, "loaded_ahead": "loaded ahead)" in phases, "home_says": phases}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -185,19 +185,24 @@ class App:
         else:
             await self.cluster.start()
 
-    async def load_home(self) -> None:
+    async def load_home(self, ahead: State | None = None) -> None:
         """Load what the logic needs: the state, the agreement (and a word in the log if the record
         has an entry without a MAC: never sealed here, see server/record.py; a warning while no
-        agreement is published). On one node at start; in a cluster when this node becomes the home node."""
+        agreement is published). On one node at start; in a cluster when this node becomes the home
+        node, where ``ahead`` is the state it loaded while it made sure the home was gone, checked
+        to be the database's still (server/cluster/ahead.py)."""
         await record.report_unsealed(self)
         self._record_open = True
-        # Loading allocates millions of objects that all live on: a collection during the load
-        # would walk them again and again (about 3x slower for a million users). tune_gc follows.
-        gc.disable()
-        try:
-            self.state = await self.store.load_state(self.now_ms(), self.cfg.groups.activity_window_days)
-        finally:
-            gc.enable()
+        if ahead is not None:
+            self.state = ahead
+        else:
+            # Loading allocates millions of objects that all live on: a collection during the load
+            # would walk them again and again (about 3x slower for a million users). tune_gc follows.
+            gc.disable()
+            try:
+                self.state = await self.store.load_state(self.now_ms(), self.cfg.groups.activity_window_days)
+            finally:
+                gc.enable()
         await limits.restore(self)  # the codes and rate-limit windows of the process before
         self.agreement, accepted = await self.store.load_agreement()
         for uid in accepted:

@@ -539,7 +539,7 @@ class Home:
         """This home's heartbeat; ``released``: its last, once it has given the lease back."""
         sent = {link.instance: [link.stream, link.sent] for link in self.links.values()}
         first = [node_id, self.epoch, wire.RELEASED] if released else [node_id, self.epoch]
-        return wire.pack(first) + wire.pack(self.reconnections) + wire.pack(sent)
+        return wire.pack(first) + wire.pack(self.reconnections) + wire.pack(sent) + wire.pack(wire.WRITES_COUNTED)
 
     async def close(self, grace: float = CLOSE_GRACE_SECONDS) -> bool:
         """Stop starting requests and let those being handled finish, their writes and the events

@@ -26,6 +26,7 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from protocol.events import MessageEvent, Notice
 from server.cluster import wire
+from server.cluster.ahead import LoadAhead
 from server.cluster.gateway import STARTING, Gateway, answer_here, previous_lost, resync_notice
 from server.cluster.home import Home, Tail
 from server.logs import Repeats
@@ -116,6 +117,10 @@ class ClusterNode:
         # The epoch of a home whose process is known to be gone (see _watch_home): its lease is
         # taken at once (steal_lease), without waiting for it to expire.
         self._gone_epoch: int | None = None
+        # The state loaded while this gateway makes sure a home is gone (server/cluster/ahead.py), and
+        # the last epoch whose home said it counts its writes (a home of an earlier version does not).
+        self.ahead = LoadAhead(app)
+        self._counted_epoch = 0
         self._giving_up = False
         self._brokers = ", ".join(shown_url(url) for url in c.broker_urls)  # (for the log: no credentials)
         self._broker_errors = Repeats(BROKER_ERRORS_EVERY)
@@ -225,6 +230,7 @@ class ClusterNode:
         finished = await self.home.close() if self.home is not None else True
         for task in self._tasks:
             task.cancel()
+        self.ahead.drop()
         await asyncio.gather(*self._tasks, return_exceptions=True)  # (no renewal after the release)
         if self.home is not None:
             try:  # hand over at once instead of after the lease's time
@@ -318,12 +324,15 @@ class ClusterNode:
             return
         links = next(beat, 0)  # (none from a home of the previous version)
         sent = next(beat, None)  # (the same)
+        if next(beat, None) == wire.WRITES_COUNTED:  # (the same)
+            self._counted_epoch = max(self._counted_epoch, epoch)
         if self.is_home:
             if self.home is not None and epoch > self.home.epoch:
                 self._lose(f"node {node_id} holds the home lease at a later epoch ({epoch})")
             elif node_id == self.node_id:
                 self.heard_own = time.monotonic()  # its own, back through NATS: the link works
             return
+        self.ahead.heard_home(epoch)
         if self.gateway is not None:
             self.gateway.on_heartbeat(node_id, epoch, links, sent)
 
@@ -492,14 +501,23 @@ class ClusterNode:
                 continue
             if self.is_home or not gw.home_alive or gw.home_epoch != epoch:
                 continue  # (a newer home meanwhile, or this node took the lease)
+            if self._counted_epoch == epoch:
+                self.ahead.start(epoch)  # while this node makes sure (server/cluster/ahead.py)
             alive = await self._home_alive_after_all(epoch)
             if alive is not None:
                 # Alive (its database session was reset): its lease runs its course; it takes its
                 # lock again with its claim. Look again in a while.
+                self.ahead.drop()
                 log.info("the home node %s let its lock of its life go, but %s: it keeps its lease", node_id, alive)
                 await self._pause(ttl, epoch)
                 continue
             if gw.home_went(node_id, epoch, released=False):
+                if self.ahead.another_node_loads():
+                    # That node holds the state already: it takes the lease first, as a rule; this
+                    # one contests a moment later, in case it cannot.
+                    await self._pause(GONE_CONFIRM_SECONDS, epoch)
+                    if self.is_home or gw.home_epoch != epoch:
+                        continue
                 self._gone_epoch = epoch
                 self._contest_now.set()
 
@@ -598,8 +616,9 @@ class ClusterNode:
         # message (see Tail): a gateway's connections get those they never got as events when
         # they re-register, and so do this node's own, below.
         window = wire.catch_up_seconds(self.cfg.lease_seconds)
+        ahead = await self.ahead.take(epoch)  # (None: none loaded, or no longer the database's)
         _, recent = await asyncio.gather(
-            app.load_home(),
+            app.load_home(ahead),
             app.store.recent_messages(app.now_ms() - int(window * 1000), wire.CATCH_UP_PER_GROUP))
         loaded = time.monotonic()
         from server.app import tune_gc
@@ -635,8 +654,9 @@ class ClusterNode:
         await self.nc.subscribe(self.subjects.info, cb=_logged(home.on_info))
         app.start_jobs()
         self._beat()
-        log.info("node %s is the home node (%.2f s after it took the lease: identity keys %.2f s, state %.2f s)",
-                 self.node_id, time.monotonic() - took, bound - took, loaded - bound)
+        log.info("node %s is the home node (%.2f s after it took the lease: identity keys %.2f s, state %.2f s%s)",
+                 self.node_id, time.monotonic() - took, bound - took, loaded - bound,
+                 ", loaded ahead" if ahead is not None else "")
         await recheck_tokens(app, taken)
 
     async def _give_up(self, seconds: float) -> None:

@@ -64,8 +64,10 @@ put together again by the receiver (:class:`Assembler`, one per sender).
 Heartbeat, home -> all, on ``<name>.home.hb``: ``[node_id, epoch]``, then ``links``: it grows each
 time the home reconnects to NATS (what gateways sent it meanwhile is lost: they re-register); then
 ``{instance: [stream, n]}``: the last number published to each gateway instance (a gateway that
-heard less lost the rest, even when nothing came after). Separate objects, which a node of the
-previous version does not read.
+heard less lost the rest, even when nothing came after); then ``WRITES_COUNTED``: this home counts
+its write transactions in the database (``qunguan_fence_write``), so a node may load the state ahead
+of its takeover (server/cluster/ahead.py). Separate objects, which a node of the previous version
+does not read (and a home of the previous version does not send: its writes are not counted).
 Node ids, request-reply on ``<name>.id.<node_id>``: every node answers with its ``node/instance``;
 a node that starts asks first, and refuses to start when another answers (see node.start).
 Operator commands, gateway -> home, request-reply on ``<name>.home.admin``; a group's public
@@ -95,6 +97,7 @@ HOME_LEASE = "home"
 # element is [node id, epoch, RELEASED]. A gateway contests the lease at once instead of after a
 # lease period of silence; one of the previous version reads it as a plain heartbeat.
 RELEASED = "released"
+WRITES_COUNTED = 1  # the heartbeat's fourth object: see the module's doc
 
 # A new home resends each gateway connection the previous home's last `message` events it never
 # got (see SEEN): the messages of the last catch_up_seconds before the takeover, at most this many

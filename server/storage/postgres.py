@@ -98,12 +98,12 @@ WITH m AS (
 )
 SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM n)
 """
-# The same for a cluster's home: the fence (``qunguan_fence``, postgres_cluster.py) in the same
-# statement, so the hot path stays one round trip. The main query reads it, so it always runs;
-# if it raises, nothing of the statement stays.
-_FENCED_BATCH = _BATCH.replace("WITH m AS (", "WITH f AS MATERIALIZED (SELECT qunguan_fence($18, $19) AS ok), m AS (", 1
-                               ).replace("SELECT (SELECT count(*) FROM m),", "SELECT (SELECT count(*) FROM f),"
-                                         " (SELECT count(*) FROM m),", 1)
+# The same for a cluster's home: the fence (``qunguan_fence_write``, postgres_cluster.py: it also
+# counts the write, PostgreSQL migration 30) in the same statement, so the hot path stays one round
+# trip. The main query reads it, so it always runs; if it raises, nothing of the statement stays.
+_FENCED_BATCH = _BATCH.replace(
+    "WITH m AS (", "WITH f AS MATERIALIZED (SELECT qunguan_fence_write($18, $19) AS ok), m AS (", 1
+).replace("SELECT (SELECT count(*) FROM m),", "SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM m),", 1)
 # A batch with held or flagged messages: the same statement, their review items (MessageRow.review)
 # in it too, so each message is stored with its item or not at all. Its arrays come after the
 # others (the fence's too, on a home); a batch without such a message keeps the statement above.
@@ -141,9 +141,8 @@ _INSERT_REVIEW = (
     " VALUES ($1, $2, $3, $4, $5, $6, $7)"
 )
 
-_FENCE = "SELECT qunguan_fence($1, $2)"
 _XID = "SELECT txid_current()"
-_FENCE_XID = "SELECT qunguan_fence($1, $2), txid_current()"
+_FENCE_XID = "SELECT qunguan_fence_write($1, $2), txid_current()"
 _XID_STATUS = "SELECT txid_status($1)"
 _BACKEND_START = "SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
 # A backend is known by its pid and its start: a pid may be taken again by a later backend.

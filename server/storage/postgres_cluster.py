@@ -17,10 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from server.storage import loading
 from server.storage.base import StoreUnavailable
+
+if TYPE_CHECKING:
+    from server.state import State
 
 log = logging.getLogger("qunguan")
 
@@ -87,11 +92,19 @@ LOCK_SERVE = 0x5147_0005  # pg_advisory_lock(LOCK_SERVE, 0): who serves the data
 # pg_advisory_lock(LOCK_HOME_LIFE, epoch): held by the home of that epoch for as long as its process
 # lives (see hold_home_life); a gateway waiting for it learns that the process is gone.
 LOCK_HOME_LIFE = 0x5147_000C
+# pg_try_advisory_xact_lock(LOCK_LOAD_AHEAD, gone epoch): the one node loading the state ahead of
+# the takeover of that epoch's home (see load_state_ahead), for as long as its load's transaction.
+LOCK_LOAD_AHEAD = 0x5147_000D
 
 
 # Whether nobody holds a home's lock of its life: taken and let go in one statement (CASE decides
 # the order), so that the home taking it again never finds it held by a node that only looked.
 _LIFE_FREE = "SELECT CASE WHEN pg_try_advisory_lock($1, $2) THEN pg_advisory_unlock($1, $2) ELSE false END"
+
+
+# How many write transactions the holders of a lease have committed (qunguan_fence_write, migration 30).
+_WRITES = "SELECT coalesce((SELECT writes FROM cluster_marks WHERE name = $1), 0)"
+_AHEAD_TURN = "SELECT pg_try_advisory_xact_lock($1, $2)"
 
 
 def _life_key(epoch: int) -> int:
@@ -463,6 +476,40 @@ class PostgresLeases:
         now = await self._lease_call("fetchval", _CLOCK)
         assert isinstance(now, int)
         return now
+
+    async def writes_of(self, name: str) -> int:
+        """How many write transactions the holders of lease ``name`` have committed: each batch of a
+        home's writer counts one (``qunguan_fence_write``), the search index's slices none."""
+        writes = await self._lease_call("fetchval", _WRITES, name)
+        assert isinstance(writes, int)
+        return writes
+
+    async def load_state_ahead(self, name: str, gone_epoch: int, now_ms: int,
+                               activity_window_days: int) -> tuple[int, State] | None:
+        """The whole state as one snapshot of the database shows it, and :meth:`writes_of` ``name``
+        in the same snapshot; None when another node is loading it ahead of the same takeover.
+
+        For a node about to take over from the home of ``gone_epoch``, whose process seems to have
+        ended: the load runs while the node makes sure of that, and is used only if no write of
+        the lease's holders was committed after its snapshot (the count is the same once the
+        lease is held; the take waits for every write in flight). One node at a time per
+        takeover (a transaction-level lock), on a connection of its own: with many gateways, not
+        every one of them reads the whole database and holds a second copy of the state."""
+        db = await asyncpg.connect(self.url, timeout=5, server_settings=server_settings("qunguan load ahead"))
+
+        async def fetch(sql: str, *params: object) -> list[Any]:
+            return list(await db.fetch(sql.replace("?", "$1"), *params))
+
+        try:
+            # (Repeatable read: every statement below sees the snapshot of the first one.)
+            async with db.transaction(isolation="repeatable_read", readonly=True):
+                if not await db.fetchval(_AHEAD_TURN, LOCK_LOAD_AHEAD, _life_key(gone_epoch)):
+                    return None
+                writes = int(await db.fetchval(_WRITES, name))
+                state = await loading.load_state(fetch, now_ms, activity_window_days)
+            return writes, state
+        finally:
+            db.terminate()
 
     def set_fence(self, name: str, epoch: int) -> None:
         """From now on every write transaction first proves ``name`` is still held at ``epoch``."""

@@ -56,6 +56,8 @@ def test_a_killed_home_is_followed_within_a_fraction_of_the_lease(make_cluster: 
     assert took < LEASE / 3, f"a gateway took over {took:.1f} s after the home was killed"
     assert c.lease()[:2] == (taker.node_id, 2), c.lease()  # type: ignore[index]
     assert "is gone (its database session and its NATS subscriptions ended)" in taker.log()
+    # The state was loaded while the taker made sure (server/cluster/ahead.py), and used.
+    c.wait_log("the state loaded ahead of the takeover is the database's: used", nodes=[taker])
     # The other gateway follows the new home.
     other = next(n for n in c.nodes if n is not home and n is not taker)
     c.wait_ready(nodes=[other])
