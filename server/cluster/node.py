@@ -616,9 +616,15 @@ class ClusterNode:
         # message (see Tail): a gateway's connections get those they never got as events when
         # they re-register, and so do this node's own, below.
         window = wire.catch_up_seconds(self.cfg.lease_seconds)
-        ahead = await self.ahead.take(epoch)  # (None: none loaded, or no longer the database's)
-        _, recent = await asyncio.gather(
-            app.load_home(ahead),
+
+        async def load() -> bool:
+            """The state loaded ahead if it is still the database's (then True), or loaded now."""
+            ahead = await self.ahead.take(epoch)
+            await app.load_home(ahead)
+            return ahead is not None
+
+        ahead, recent = await asyncio.gather(
+            load(),
             app.store.recent_messages(app.now_ms() - int(window * 1000), wire.CATCH_UP_PER_GROUP))
         loaded = time.monotonic()
         from server.app import tune_gc
@@ -656,7 +662,7 @@ class ClusterNode:
         self._beat()
         log.info("node %s is the home node (%.2f s after it took the lease: identity keys %.2f s, state %.2f s%s)",
                  self.node_id, time.monotonic() - took, bound - took, loaded - bound,
-                 ", loaded ahead" if ahead is not None else "")
+                 ", loaded ahead" if ahead else "")
         await recheck_tokens(app, taken)
 
     async def _give_up(self, seconds: float) -> None:

@@ -102,8 +102,10 @@ LOCK_LOAD_AHEAD = 0x5147_000D
 _LIFE_FREE = "SELECT CASE WHEN pg_try_advisory_lock($1, $2) THEN pg_advisory_unlock($1, $2) ELSE false END"
 
 
-# How many write transactions the holders of a lease have committed (qunguan_fence_write, migration 30).
-_WRITES = "SELECT coalesce((SELECT writes FROM cluster_marks WHERE name = $1), 0)"
+# How many write transactions the holder of a lease at an epoch committed (qunguan_fence_write,
+# migration 30), and the schema's version (a newer node starting meanwhile may migrate data).
+_WRITES = ("SELECT coalesce((SELECT writes FROM cluster_marks WHERE name = $1 AND epoch = $2), 0),"
+           " (SELECT max(version) FROM schema_migrations)")
 _AHEAD_TURN = "SELECT pg_try_advisory_xact_lock($1, $2)"
 
 
@@ -162,6 +164,7 @@ class PostgresLeases:
     miss its renewals and lose its lease)."""
 
     url: str
+    command_timeout: float
     fence: tuple[str, int] | None = None  # (lease name, epoch) that every write transaction must still hold
     # The [cluster] name this node claimed the database for (see _claim): the only service whose
     # lease it may take or renew. None: a lone node (or a test's store), which takes none on a
@@ -477,25 +480,30 @@ class PostgresLeases:
         assert isinstance(now, int)
         return now
 
-    async def writes_of(self, name: str) -> int:
-        """How many write transactions the holders of lease ``name`` have committed: each batch of a
-        home's writer counts one (``qunguan_fence_write``), the search index's slices none."""
-        writes = await self._lease_call("fetchval", _WRITES, name)
-        assert isinstance(writes, int)
-        return writes
+    async def writes_of(self, name: str, epoch: int) -> tuple[int, int]:
+        """How many write transactions the holder of lease ``name`` at ``epoch`` committed (each
+        batch of a home's writer counts one, ``qunguan_fence_write``; the search index's slices
+        none), and the schema's version."""
+        row = await self._lease_call("fetchrow", _WRITES, name, epoch)
+        assert row is not None
+        return int(row[0]), int(row[1])  # type: ignore[index]
 
-    async def load_state_ahead(self, name: str, gone_epoch: int, now_ms: int,
-                               activity_window_days: int) -> tuple[int, State] | None:
-        """The whole state as one snapshot of the database shows it, and :meth:`writes_of` ``name``
-        in the same snapshot; None when another node is loading it ahead of the same takeover.
+    async def load_state_ahead(self, name: str, gone_epoch: int, now_ms: int, activity_window_days: int,
+                               counted: asyncio.Future[tuple[int, int]]) -> State | None:
+        """The whole state as one snapshot of the database shows it; :meth:`writes_of` ``name`` at
+        ``gone_epoch`` in the same snapshot is set on ``counted`` as soon as it is read (before the
+        load: a caller who finds it moved need not wait for the rest). None when another node is
+        loading it ahead of the same takeover (``counted`` then not set).
 
         For a node about to take over from the home of ``gone_epoch``, whose process seems to have
         ended: the load runs while the node makes sure of that, and is used only if no write of
-        the lease's holders was committed after its snapshot (the count is the same once the
-        lease is held; the take waits for every write in flight). One node at a time per
-        takeover (a transaction-level lock), on a connection of its own: with many gateways, not
-        every one of them reads the whole database and holds a second copy of the state."""
-        db = await asyncpg.connect(self.url, timeout=5, server_settings=server_settings("qunguan load ahead"))
+        that home was committed after its snapshot (the count is the same once the lease is held;
+        the take waits for every write in flight). One node at a time per takeover (a
+        transaction-level lock), on a connection of its own: with many gateways, not every one of
+        them reads the whole database and holds a second copy of the state. Each statement is
+        bounded by ``storage.command_timeout_seconds``, as the read pool's are."""
+        db = await asyncpg.connect(self.url, timeout=5, command_timeout=self.command_timeout,
+                                   server_settings=server_settings("qunguan load ahead"))
 
         async def fetch(sql: str, *params: object) -> list[Any]:
             return list(await db.fetch(sql.replace("?", "$1"), *params))
@@ -505,9 +513,10 @@ class PostgresLeases:
             async with db.transaction(isolation="repeatable_read", readonly=True):
                 if not await db.fetchval(_AHEAD_TURN, LOCK_LOAD_AHEAD, _life_key(gone_epoch)):
                     return None
-                writes = int(await db.fetchval(_WRITES, name))
-                state = await loading.load_state(fetch, now_ms, activity_window_days)
-            return writes, state
+                row = await db.fetchrow(_WRITES, name, gone_epoch)
+                if not counted.done():
+                    counted.set_result((int(row[0]), int(row[1])))
+                return await loading.load_state(fetch, now_ms, activity_window_days)
         finally:
             db.terminate()
 

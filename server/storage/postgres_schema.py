@@ -840,22 +840,25 @@ MIGRATIONS: list[tuple[int, str]] = [
     (
         30,
         """
-        -- How many write transactions each lease's holder has committed (the home's: every batch
-        -- of its writer). A node that loads the state ahead of a takeover reads the count in the
-        -- load's own snapshot and again once it holds the lease (which waited for every write in
-        -- flight): the same count, and nothing the old home wrote is missing from that state
-        -- (server/cluster/node.py: the load ahead). The search index's slices keep the plain fence:
-        -- what they write is not part of the state, and they would queue behind the writer here.
+        -- How many write transactions each holder of a lease has committed, by epoch (the home's:
+        -- every batch of its writer). A node that loads the state ahead of a takeover reads the old
+        -- home's count in the load's own snapshot and again once it holds the lease (which waited
+        -- for every write in flight): the same count, and nothing the old home wrote is missing
+        -- from that state (server/cluster/ahead.py). By epoch: the new home's own writes (its
+        -- store probe) while it checks do not count. The search index's slices keep the plain
+        -- fence: what they write is not part of the state, and they would queue behind the writer.
         CREATE TABLE cluster_marks (
-            name   TEXT PRIMARY KEY,
-            writes BIGINT NOT NULL
+            name   TEXT NOT NULL,
+            epoch  BIGINT NOT NULL,
+            writes BIGINT NOT NULL,
+            PRIMARY KEY (name, epoch)
         );
         CREATE FUNCTION qunguan_fence_write(lease TEXT, expected BIGINT) RETURNS void
         LANGUAGE plpgsql AS $$
         BEGIN
             PERFORM qunguan_fence(lease, expected);
-            INSERT INTO cluster_marks AS c (name, writes) VALUES (lease, 1)
-                ON CONFLICT (name) DO UPDATE SET writes = c.writes + 1;
+            INSERT INTO cluster_marks AS c (name, epoch, writes) VALUES (lease, expected, 1)
+                ON CONFLICT (name, epoch) DO UPDATE SET writes = c.writes + 1;
         END $$;
         """,
     ),

@@ -6,6 +6,7 @@ and committed after it included; one node at a time loads ahead of one takeover.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator
 
@@ -50,33 +51,44 @@ async def _take_over(new: object) -> None:
         await asyncio.sleep(0.1)
 
 
+async def _ahead(new: object, gone_epoch: int = 1) -> tuple[tuple[int, int] | None, object]:
+    """(the count read in the snapshot, the state), as the load ahead gives them."""
+    counted: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+    state = await new.load_state_ahead("home", gone_epoch, 10, 7, counted)  # type: ignore[attr-defined]
+    return (counted.result() if counted.done() else None), state
+
+
 @pg
-async def test_every_batch_and_change_of_the_home_is_counted(old_and_new):
+async def test_every_batch_and_change_of_the_home_is_counted_for_its_epoch(old_and_new):
     old, new = old_and_new
-    before = await new.writes_of("home")
+    writes, version = await new.writes_of("home", 1)
     assert await _append(old, MessageRow(GID, 1, 1, "u1", "owner", "one", None, 0)) is None
-    assert await new.writes_of("home") == before + 1
+    assert await new.writes_of("home", 1) == (writes + 1, version)
     await old.apply(ch.SetGroupFields(GID, {"announcement": "rules"}))
-    assert await new.writes_of("home") == before + 2
+    assert await new.writes_of("home", 1) == (writes + 2, version)
 
 
 @pg
 async def test_a_state_loaded_ahead_with_nothing_written_since_is_the_databases(old_and_new):
     old, new = old_and_new
     assert await _append(old, MessageRow(GID, 1, 1, "u1", "owner", "one", None, 0)) is None
-    writes, state = await new.load_state_ahead("home", 1, 10, 7)
+    counted, state = await _ahead(new)
     await _take_over(new)
-    assert await new.writes_of("home") == writes
+    # The new home's own writes (its store probe, a message) are counted for its own epoch only.
+    new.set_fence("home", 2)
+    await new.ping()
+    assert await _append(new, MessageRow(GID, 2, 2, "u1", "owner", "two", None, 0)) is None
+    assert await new.writes_of("home", 1) == counted
     assert state.groups[GID].last_seq == 1 and "u1" in state.users
 
 
 @pg
 async def test_a_write_committed_after_the_snapshot_shows_in_the_count(old_and_new):
     old, new = old_and_new
-    writes, state = await new.load_state_ahead("home", 1, 10, 7)
+    counted, state = await _ahead(new)
     assert await _append(old, MessageRow(GID, 1, 1, "u1", "owner", "late", None, 0)) is None
     await _take_over(new)
-    assert await new.writes_of("home") != writes  # the state above lacks it: loaded again
+    assert await new.writes_of("home", 1) != counted  # the state above lacks it: loaded again
     assert state.groups[GID].last_seq == 0
 
 
@@ -91,13 +103,28 @@ async def test_a_write_in_flight_at_the_snapshot_and_committed_after_it_shows_in
         await tr.start()
         await side.execute("SELECT qunguan_fence_write('home', 1)")
         await side.execute("UPDATE groups SET announcement = 'in flight' WHERE group_id = $1", GID)
-        writes, state = await new.load_state_ahead("home", 1, 10, 7)
+        counted, state = await _ahead(new)
         await tr.commit()
     finally:
         await side.close()
     await _take_over(new)
     assert state.groups[GID].announcement == ""
-    assert await new.writes_of("home") == writes + 1
+    assert counted is not None and await new.writes_of("home", 1) == (counted[0] + 1, counted[1])
+
+
+@pg
+async def test_a_migration_after_the_snapshot_shows_in_the_check(old_and_new):
+    """A newer node that starts during the takeover may migrate data the state holds."""
+    old, new = old_and_new
+    counted, _ = await _ahead(new)
+    assert counted is not None
+    old_version = counted[1]
+    side = await asyncpg.connect(old.url)  # type: ignore[attr-defined]
+    try:
+        await side.execute("INSERT INTO schema_migrations VALUES ($1, 0)", old_version + 1)
+    finally:
+        await side.close()
+    assert await new.writes_of("home", 1) == (counted[0], old_version + 1)
 
 
 @pg
@@ -110,9 +137,37 @@ async def test_one_node_at_a_time_loads_ahead_of_one_takeover(old_and_new):
         tr = holder.transaction()
         await tr.start()
         assert await holder.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)", 0x5147_000D, 1)
-        assert await third.load_state_ahead("home", 1, 10, 7) is None
-        assert await third.load_state_ahead("home", 2, 10, 7) is not None  # another takeover's turn
+        assert await _ahead(third) == (None, None)
+        assert (await _ahead(third, 2))[1] is not None  # another takeover's turn
         await tr.rollback()
-        assert await third.load_state_ahead("home", 1, 10, 7) is not None
+        assert (await _ahead(third))[1] is not None
     finally:
         await holder.close()
+
+
+class _Node:
+    """What LoadAhead reads of a node's App: its (real) store, clock and config."""
+
+    def __init__(self, store: object) -> None:
+        self.store = store
+        self.cfg = type("Cfg", (), {"groups": type("Groups", (), {"activity_window_days": 7})()})()
+
+    def now_ms(self) -> int:
+        return 10
+
+
+@pg
+@pytest.mark.parametrize("case", ["used", "written since", "another epoch"])
+async def test_the_takeover_uses_the_state_loaded_ahead_only_when_it_is_the_databases(old_and_new, case):
+    from server.cluster.ahead import LoadAhead
+
+    old, new = old_and_new
+    ahead = LoadAhead(_Node(new))  # type: ignore[arg-type]
+    ahead.start(1)
+    await asyncio.sleep(0.5)  # (loaded: a tiny database)
+    if case == "written since":
+        assert await _append(old, MessageRow(GID, 1, 1, "u1", "owner", "late", None, 0)) is None
+    await _take_over(new)
+    state = await ahead.take(2 if case != "another epoch" else 3)
+    assert (state is not None) == (case == "used")
+    assert gc.isenabled()  # (off while the state was held, on again)
