@@ -90,6 +90,9 @@ async def _round(nodes: TwoNodes) -> dict[str, Any]:
     if not gone:
         _log("not noticed by the lock; the new home's log:\n" + "\n".join(
             line for line in log.splitlines() if "qunguan.cluster" in line or "lock" in line)[-3000:])
+    if "loaded ahead)" not in phases:  # (why not: the new home's lines about it)
+        _log("the state was not loaded ahead; the new home's log:\n" + "\n".join(
+            line for line in log.splitlines() if "ahead" in line or "loaded again" in line)[-3000:])
     home.stop()
     _log(f"{other_id} took the lease {took:.2f} s and served {served:.2f} s after the kill of {home_id}")
     restarted = nodes.start(home_id)  # a gateway now, for the next round

@@ -106,7 +106,10 @@ _LIFE_FREE = "SELECT CASE WHEN pg_try_advisory_lock($1, $2) THEN pg_advisory_unl
 # migration 30), and the schema's version (a newer node starting meanwhile may migrate data).
 _WRITES = ("SELECT coalesce((SELECT writes FROM cluster_marks WHERE name = $1 AND epoch = $2), 0),"
            " (SELECT max(version) FROM schema_migrations)")
-_AHEAD_TURN = "SELECT pg_try_advisory_xact_lock($1, $2)"
+_AHEAD_TURN = "SELECT pg_try_advisory_lock($1, $2)"
+# Waits for every write of the lease's holder in flight (each holds the row FOR KEY SHARE, the fence),
+# and lets the row go at once (its transaction ends with the statement).
+_WRITES_IN_FLIGHT = "SELECT 1 FROM cluster_leases WHERE name = $1 FOR UPDATE"
 
 
 def _life_key(epoch: int) -> int:
@@ -165,6 +168,7 @@ class PostgresLeases:
 
     url: str
     command_timeout: float
+    pool: asyncpg.Pool | None
     fence: tuple[str, int] | None = None  # (lease name, epoch) that every write transaction must still hold
     # The [cluster] name this node claimed the database for (see _claim): the only service whose
     # lease it may take or renew. None: a lone node (or a test's store), which takes none on a
@@ -484,9 +488,12 @@ class PostgresLeases:
         """How many write transactions the holder of lease ``name`` at ``epoch`` committed (each
         batch of a home's writer counts one, ``qunguan_fence_write``; the search index's slices
         none), and the schema's version."""
-        row = await self._lease_call("fetchrow", _WRITES, name, epoch)
+        # On the read pool: the lease connection takes one statement at a time, and the lease loop
+        # renews on it from the take on (asyncpg refuses a second statement meanwhile).
+        assert self.pool is not None
+        row = await self.pool.fetchrow(_WRITES, name, epoch)
         assert row is not None
-        return int(row[0]), int(row[1])  # type: ignore[index]
+        return int(row[0]), int(row[1])
 
     async def load_state_ahead(self, name: str, gone_epoch: int, now_ms: int, activity_window_days: int,
                                counted: asyncio.Future[tuple[int, int]]) -> State | None:
@@ -498,10 +505,12 @@ class PostgresLeases:
         For a node about to take over from the home of ``gone_epoch``, whose process seems to have
         ended: the load runs while the node makes sure of that, and is used only if no write of
         that home was committed after its snapshot (the count is the same once the lease is held;
-        the take waits for every write in flight). One node at a time per takeover (a
-        transaction-level lock), on a connection of its own: with many gateways, not every one of
-        them reads the whole database and holds a second copy of the state. Each statement is
-        bounded by ``storage.command_timeout_seconds``, as the read pool's are."""
+        the take waits for every write in flight). Its writes in flight when its process ended are
+        waited for before the snapshot, as a take waits for them (the lease row ``FOR UPDATE``, let
+        go at once). One node at a time per takeover (an advisory lock held by the load's
+        connection), on a connection of its own: with many gateways, not every one of them reads
+        the whole database and holds a second copy of the state. Each statement is bounded by
+        ``storage.command_timeout_seconds``, as the read pool's are."""
         db = await asyncpg.connect(self.url, timeout=5, command_timeout=self.command_timeout,
                                    server_settings=server_settings("qunguan load ahead"))
 
@@ -509,10 +518,15 @@ class PostgresLeases:
             return list(await db.fetch(sql.replace("?", "$1"), *params))
 
         try:
+            # (The turn is this connection's, let go when it closes below.)
+            if not await db.fetchval(_AHEAD_TURN, LOCK_LOAD_AHEAD, _life_key(gone_epoch)):
+                return None
+            # A batch the old home's process sent before it ended may still be running: waited for,
+            # so that the snapshot has it (otherwise it commits after the snapshot, the count moves,
+            # and the load is of no use: in a busy service, most of the time).
+            await db.execute(_WRITES_IN_FLIGHT, name)
             # (Repeatable read: every statement below sees the snapshot of the first one.)
             async with db.transaction(isolation="repeatable_read", readonly=True):
-                if not await db.fetchval(_AHEAD_TURN, LOCK_LOAD_AHEAD, _life_key(gone_epoch)):
-                    return None
                 row = await db.fetchrow(_WRITES, name, gone_epoch)
                 if not counted.done():
                     counted.set_result((int(row[0]), int(row[1])))
