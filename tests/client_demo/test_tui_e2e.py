@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from client_demo.tui import Names, clean, format_event, format_message, hhmm
+from tests.client_demo.serving import start_or_fail
 from tests.e2e.harness import ServerProcess, new_phone
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,23 +145,7 @@ class TUI:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     srv = ServerProcess(tmp_path_factory.mktemp("tui_server"))
-    # start() blocks reading the server's output: bound it, so a server that hangs
-    # before listening fails the test instead of stalling the run
-    failed: list[BaseException] = []
-
-    def start() -> None:
-        try:
-            srv.start()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failed.append(exc)
-
-    starter = threading.Thread(target=start, daemon=True)
-    starter.start()
-    starter.join(20)
-    if starter.is_alive() or failed:
-        if srv.proc is not None and srv.proc.poll() is None:
-            srv.proc.kill()
-        pytest.fail(f"server did not start: {failed[0] if failed else 'timeout'}\n" + "".join(srv.output))
+    start_or_fail(srv, 20.0)
     yield srv
     srv.stop()
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import pgtools
+from tests.client_demo.serving import start_or_fail
 from tests.client_demo.test_tui_e2e import TUI
 from tests.client_demo.test_tui_v2_e2e import MSG, group_with, make_user, say
 from tests.e2e.harness import ServerProcess
@@ -43,20 +43,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     work = tmp_path_factory.mktemp(f"tui_platform_{request.param}")
     (work / "fraud.txt").write_text("刷单返利\n", encoding="utf-8")
     srv = ServerProcess(work, extra_config=WORDS, backend=request.param)
-    failed: list[BaseException] = []
-
-    def start() -> None:
-        try:
-            srv.start()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failed.append(exc)
-
-    starter = threading.Thread(target=start, daemon=True)
-    starter.start()
-    starter.join(30)
-    if starter.is_alive() or failed:
-        srv.cleanup()
-        pytest.fail(f"server did not start: {failed[0] if failed else 'timeout'}\n" + "".join(srv.output))
+    start_or_fail(srv)
     yield srv
     srv.cleanup()
 

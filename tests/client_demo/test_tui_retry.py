@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from client_demo.client import RequestError
+from tests.client_demo.serving import start_or_fail
 from tests.client_demo.test_tui_e2e import TUI
 from tests.client_demo.test_tui_logic import GID, Scripted
 from tests.client_demo.test_tui_v2_e2e import MSG, OWNER_MSG, make_user
@@ -183,20 +184,7 @@ class CuttingRelay:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv = ServerProcess(tmp_path_factory.mktemp("tui_retry"))
-    failed: list[BaseException] = []
-
-    def start() -> None:
-        try:
-            srv.start()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failed.append(exc)
-
-    starter = threading.Thread(target=start, daemon=True)
-    starter.start()
-    starter.join(30)
-    if starter.is_alive() or failed:
-        srv.cleanup()
-        pytest.fail(f"server did not start: {failed[0] if failed else 'timeout'}\n" + "".join(srv.output))
+    start_or_fail(srv)
     yield srv
     srv.cleanup()
 

@@ -8,7 +8,6 @@ import asyncio
 import queue
 import re
 import struct
-import threading
 import time
 import urllib.request
 import uuid
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests import pgtools
+from tests.client_demo.serving import start_or_fail
 from tests.client_demo.test_tui_e2e import TUI
 from tests.e2e.harness import ServerProcess, new_phone
 
@@ -35,20 +35,7 @@ def server(request, tmp_path_factory) -> Iterator[ServerProcess]:
         if reason is not None:
             pytest.skip(reason)
     srv = ServerProcess(tmp_path_factory.mktemp(f"tui_v2_{request.param}"), backend=request.param)
-    failed: list[BaseException] = []
-
-    def start() -> None:
-        try:
-            srv.start()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failed.append(exc)
-
-    starter = threading.Thread(target=start, daemon=True)
-    starter.start()
-    starter.join(30)
-    if starter.is_alive() or failed:
-        srv.cleanup()
-        pytest.fail(f"server did not start: {failed[0] if failed else 'timeout'}\n" + "".join(srv.output))
+    start_or_fail(srv)
     yield srv
     srv.cleanup()
 
