@@ -824,7 +824,8 @@ class ChatTUI:
                 unread = g.get("unread")
                 tail = f"  {unread} unread" if isinstance(unread, int) and unread > 0 else ""
                 tail += posting_state(g)
-                self.say(f" {mark}{clean(g.get('group_id'))}  {clean(g.get('name'))}  ({clean(g.get('role'))}){tail}")
+                # (your role in brackets before the group's name, which could spell out "(owner)")
+                self.say(f" {mark}{clean(g.get('group_id'))}  [{clean(g.get('role'))}]  {clean(g.get('name'))}{tail}")
         elif op == "categories":
             for key, what in (("groups", "group"), ("accounts", "public-account")):
                 self.say(f"* {what} categories: " + ", ".join(clean(c) for c in r.get(key) or []))

@@ -117,7 +117,7 @@ def test_accounts_lists_both_and_learns_the_names():
                   "my_subscriptions": {"accounts": [{"account_id": "111111111", "name": "天气", "status": "active"}]}})
     out = t.run_lines("/accounts")
     assert [op for op, _ in t.sent] == ["my_accounts", "my_subscriptions"]
-    assert out[-4:] == ["* accounts you run: 1", f"  {AID}  茶馆日报  (owner)  [closed]",
+    assert out[-4:] == ["* accounts you run: 1", f"  {AID}  [owner]  茶馆日报  [closed]",
                         "* accounts you follow: 1", "  111111111  天气"]
     assert t.names.account("111111111") == "天气 (111111111)"
 

@@ -190,7 +190,7 @@ def test_register_create_chat_history_and_errors(server, tui, tmp_path):
     alice.command("/history", rf"^\* history of {gid}: 1 message$")
     alice.expect(rf"^\d\d:\d\d \[{gid} #{seq} owner\] Alice: hello from the tui$")
     alice.command(f"/history 10 before {seq}", rf"^\* history of {gid}: 0 messages$")
-    alice.command("/groups", rf"^ \*{gid}  tea room  \(owner\)$")
+    alice.command("/groups", rf"^ \*{gid}  \[owner\]  tea room$")
     alice.command("/info", r"^  category friends, join policy open, 1/\d+ members$")
 
     # errors are printed with their code, and the session goes on
@@ -230,7 +230,7 @@ def test_two_clients_events_saved_token_and_eof(server, tui, tmp_path):
     # a fresh process authenticates with the token /login saved
     again = tui(tmp_path / "alice.token")
     again.command("/auth", rf"^\* authenticated as {alice_uid}$")
-    again.command("/groups", rf"^  {gid}  book club  \(owner\)  1 unread$")  # Bob's "hi alice"
+    again.command("/groups", rf"^  {gid}  \[owner\]  book club  1 unread$")  # Bob's "hi alice"
     assert again.finish("eof") == 0
 
     assert bob.finish("eof") == 0

@@ -191,7 +191,7 @@ def test_v2_replies():
     assert f"* log of {GID}: 1 entry" in out and "* older: /log 1 before 5" in out
     assert f"* 1 message in {GID} contain 'tea'" in out
     assert "  pinned: #4, #9" in out and "  slow mode: a member may send once per 1m" in out
-    assert f" *{GID}  tea  (owner)  3 unread" in out
+    assert f" *{GID}  [owner]  tea  3 unread" in out
     assert f"* slow mode in {GID}: a member may send once per 1m" in out
     assert f"* pinned #4 in {GID}" in out and "* reacted 👍 to #4" in out and "* edited #4" in out
     assert t.last_seq[GID] == 4  # a search result counts as shown
@@ -261,9 +261,9 @@ def test_groups_shows_what_keeps_one_from_posting_and_categories_lists_the_serve
     })
     out = t.run_lines("/groups", "/categories")
     at = hhmm(soon)
-    assert f" *{GID}  tea  (member)  [muted until {at}]" in out
-    assert f"  222222222  chess  (member)  [suspended until {at} (category frozen); everyone muted]" in out
-    assert "  333333333  go  (owner)" in out  # mute-all does not hold the owner
+    assert f" *{GID}  [member]  tea  [muted until {at}]" in out
+    assert f"  222222222  [member]  chess  [suspended until {at} (category frozen); everyone muted]" in out
+    assert "  333333333  [owner]  go" in out  # mute-all does not hold the owner
     assert out[-2:] == ["* group categories: sports, other", "* public-account categories: weather, other"]
 
 
@@ -338,3 +338,18 @@ def test_an_edit_highlights_ones_own_mention():
     t.show_event({"ev": "message_edited", "group_id": GID, "seq": 4, "text": "ask @Alice or @Bob Li",
                   "edited_at": 0})
     assert t.buf.getvalue().splitlines()[-1].endswith(" edited: ask *@Alice* or @Bob Li")
+
+
+def test_a_group_or_account_name_cannot_pose_as_your_role():
+    """/groups and /accounts show your own role in brackets before the name: a group called
+    "tea  (owner)" (names may hold brackets) does not tell a plain member that they own it."""
+    t = Scripted({
+        "my_groups": {"groups": [{"group_id": GID, "name": "tea  (owner)", "role": "member", "muted_until": 0,
+                                  "mute_all": False, "suspended_until": 0}]},
+        "my_accounts": {"accounts": [{"account_id": "555555555", "name": "日报  (owner)", "role": "editor",
+                                      "status": "active"}]},
+        "my_subscriptions": {"accounts": []},
+    })
+    out = t.run_lines("/groups", "/accounts")
+    assert f" *{GID}  [member]  tea  (owner)" in out
+    assert "  555555555  [editor]  日报  (owner)" in out

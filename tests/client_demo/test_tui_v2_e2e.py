@@ -162,10 +162,10 @@ def test_reply_mentions_edit_react_search_and_read(server, tui):
 
     # read markers: stored across devices, and told to one's other connections
     b2 = tui(bob)
-    b2.command("/groups", rf"^  {gid}  tea room  \(member\)  \d+ unread$")
+    b2.command("/groups", rf"^  {gid}  \[member\]  tea room  \d+ unread$")
     b.command("/read", rf"^\* read {gid} up to #{s5}$")
     b2.expect(rf"^\* read {gid} up to #{s5} \(on another device\)$")
-    b2.command("/groups", rf"^  {gid}  tea room  \(member\)$")
+    b2.command("/groups", rf"^  {gid}  \[member\]  tea room$")
     b2.command("/read", r"^! no_group: ")
 
 
