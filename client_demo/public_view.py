@@ -22,9 +22,11 @@ def _plural(n: Any, word: str) -> str:
 
 def format_account_row(a: dict[str, Any]) -> str:
     """``  123456789  [owner]  茶馆日报  [closed]`` for /accounts: your role in brackets before the
-    account's name, which could spell out "(owner)" itself (as for /members and /groups)."""
-    role = f"  [{clean(a['role'])}]" if a.get("role") else ""
-    line = f"  {clean(a.get('account_id'))}{role}  {clean(a.get('name'))}"
+    account's name, which could spell out "[owner]" itself (as for /members and /groups); one you
+    only follow says ``[follower]`` there, so a followed account named "[owner]  天气" still shows
+    its own bracket first."""
+    role = clean(a["role"]) if a.get("role") else "follower"
+    line = f"  {clean(a.get('account_id'))}  [{role}]  {clean(a.get('name'))}"
     if a.get("status") and a["status"] != "active":
         line += f"  [{clean(a['status'])}]"
     return line

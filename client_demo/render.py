@@ -189,10 +189,18 @@ def format_message(m: dict[str, Any], names: Names | None = None, *, hl: Highlig
 # -- public accounts -------------------------------------------------------------------------
 
 def format_post_event(ev: dict[str, Any], names: Names) -> str:
-    """``12:40 [茶馆日报 (123456789)] new post 17: Title (/post 17)``."""
+    """``12:40 [123456789 post 17] new post in 茶馆日报 (123456789): Title (/post 17)`` (without
+    ``in ...`` while the account's name is not known here). The first
+    brackets hold ids only, as a message line's head: an account's name, which may hold brackets
+    and digits, comes after them and cannot pose as a group message's head with its role tag."""
     pid = clean(ev.get("post_id"))
-    return (f"{hhmm(ev.get('ts'))} [{names.account(ev.get('account_id'))}] new post {pid}: "
-            f"{clean(ev.get('title', ''))} (/post {pid})")
+    return (f"{hhmm(ev.get('ts'))} [{clean(ev.get('account_id'))} post {pid}] new post"
+            f"{_in_account(names, ev.get('account_id'))}: {clean(ev.get('title', ''))} (/post {pid})")
+
+
+def _in_account(names: Names, account_id: Any) -> str:
+    """`` in 茶馆日报 (123456789)``, or nothing while the name is not known here (the id is in the head)."""
+    return f" in {names.account(account_id)}" if names.accounts.get(str(account_id)) else ""
 
 
 def format_comment(c: dict[str, Any], names: Names) -> str:
@@ -211,13 +219,15 @@ def format_comment(c: dict[str, Any], names: Names) -> str:
 
 
 def format_comment_event(ev: dict[str, Any], names: Names) -> str:
-    """``12:41 [茶馆日报 (123456789) post 17] comment 5 by Bob Li (u2): nice (held)``; a comment
-    whose status changed (``moderated``) is said to be shown now, or hidden, not new."""
-    head = f"{hhmm(ev.get('ts'))} [{names.account(ev.get('account_id'))} post {clean(ev.get('post_id'))}]"
+    """``12:41 [123456789 post 17] comment 5 in 茶馆日报 (123456789) by Bob Li (u2): nice (held)``;
+    a comment whose status changed (``moderated``) is said to be shown now, or hidden, not new.
+    Ids only in the first brackets, as for a post (see :func:`format_post_event`)."""
+    head = f"{hhmm(ev.get('ts'))} [{clean(ev.get('account_id'))} post {clean(ev.get('post_id'))}]"
+    what = f"comment {clean(ev.get('comment_id'))}{_in_account(names, ev.get('account_id'))}"
     if ev.get("moderated"):
         now = "is hidden now" if ev.get("hidden") else "is shown now"
-        return f"{head} comment {clean(ev.get('comment_id'))} {now}: {format_comment(ev, names)}"
-    return f"{head} comment {clean(ev.get('comment_id'))} by {format_comment(ev, names)}"
+        return f"{head} {what} {now}: {format_comment(ev, names)}"
+    return f"{head} {what} by {format_comment(ev, names)}"
 
 
 # -- events ---------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from websockets.exceptions import ConnectionClosed
+
 from client_demo.client import Client, RequestError
 from client_demo.commands import (
     Command,
@@ -94,7 +96,7 @@ def no_answer(exc: BaseException) -> tuple[str, str] | None:
         return "connect_failed", str(exc)
     if isinstance(exc, TimeoutError):  # (before OSError: TimeoutError is one)
         return "timeout", f"no reply within {REQUEST_TIMEOUT:g} s"
-    if isinstance(exc, (ConnectionError, OSError)):
+    if isinstance(exc, (ConnectionError, OSError, ConnectionClosed)):
         return "disconnected", str(exc) or "connection closed"
     return None
 
@@ -103,6 +105,13 @@ def no_answer(exc: BaseException) -> tuple[str, str] | None:
 # first message's seq for 24 hours (docs/protocol.md, client_msg_id de-duplication), so /retry
 # sends a message again with its id only while that surely holds; an older one is not resent.
 RESEND_WITHIN_S = 23 * 3600
+# At most this many messages wait for /retry; past it the oldest is dropped, and the user told.
+MAX_UNANSWERED = 100
+# Answers that say nothing of whether the message was stored (``internal``: a node went away before
+# answering, a commit whose fate the server could not learn, the database out of reach for a retry's
+# read; docs/protocol.md: sent again with the same id, it is posted once), or that come before the
+# server looked at it (not logged in now, a rate limit): the message is kept for /retry.
+KEPT_ON = ("internal", "rate_limited", "unauthenticated", "blacklisted")
 
 
 @dataclass
@@ -626,14 +635,29 @@ class ChatTUI:
         params["client_msg_id"] = uuid.uuid4().hex
         try:
             return await self.request("send", **params)
+        except RequestError as exc:
+            if exc.code != "internal":  # (a refusal: nothing was stored)
+                raise
+            code, reason = exc.code, refusal_text(exc.reason, exc.reply)
+            self._keep(params)
+            raise CommandError(code, f"{reason} - your message to {params.get('group_id')} may or may not be "
+                                     "posted: /retry sends it again, and it is never posted twice") from exc
         except Exception as exc:
             failed = no_answer(exc)
             if failed is None:
                 raise
-            self.unanswered.append(Unanswered(dict(params), self.user_id, time.time()))
+            self._keep(params)
             code, reason = failed
             raise CommandError(code, f"{reason} - your message to {params.get('group_id')} may not be posted: "
                                      "/retry sends it again, and it is never posted twice") from exc
+
+    def _keep(self, params: dict[str, Any]) -> None:
+        """Keep a message that got no answer for /retry; past :data:`MAX_UNANSWERED`, the oldest goes."""
+        self.unanswered.append(Unanswered(dict(params), self.user_id, time.time()))
+        if len(self.unanswered) > MAX_UNANSWERED:
+            gone = self.unanswered.pop(0)
+            self.say(f"* no longer kept for /retry (more than {MAX_UNANSWERED} wait): your message to "
+                     f"{clean(gone.params.get('group_id'))}: {clean(gone.params.get('text', ''))}")
 
     def remind_unanswered(self) -> None:
         """After logging in again on a new connection: the messages /retry would send again."""
@@ -646,8 +670,9 @@ class ChatTUI:
         """``/retry``: the messages that got no answer, sent again oldest first with their own
         ``client_msg_id``: the server stores one it has not stored yet, and answers one it has with
         its first ``seq`` (posting nothing), so either way each message is posted once. A refusal is
-        an answer: that message is dropped (a ``rate_limited`` one is kept, with those after it).
-        Another timeout or lost connection stops here and keeps the rest."""
+        an answer: that message is dropped (one of :data:`KEPT_ON`, which says nothing of whether it
+        was stored, keeps it, with those after it). Another timeout or lost connection stops here and
+        keeps the rest."""
         if not self.unanswered:
             self.say("* nothing to send again: every message you sent got an answer")
             return
@@ -668,7 +693,7 @@ class ChatTUI:
                 r = await self.request("send", **u.params)
             except RequestError as exc:
                 self.error(exc.code, refusal_text(exc.reason, exc.reply))
-                if exc.code == "rate_limited":
+                if exc.code in KEPT_ON:  # (no word on whether it is stored: kept, with those after it)
                     self.say(f"* kept: your message to {gid} waits for /retry: {text}")
                     return
                 self.unanswered.pop(0)
@@ -1032,6 +1057,9 @@ class ChatTUI:
                     break
         finally:
             await self.close()
+        if self.unanswered:  # (kept in this process only: say what goes with it)
+            self.say(f"* {len(self.unanswered)} message(s) that got no answer were not sent again; see /history "
+                     "next time, and type again what is not there")
         self.say("* bye")
 
 

@@ -36,12 +36,12 @@ def names() -> Names:
 def test_post_and_comment_events_are_readable_lines():
     n = names()
     post = {"ev": "post", "account_id": AID, "post_id": "17", "title": "开张", "ts": NOW_MS}
-    assert format_event(post, n) == f"{NOW} [茶馆日报 ({AID})] new post 17: 开张 (/post 17)"
-    assert format_event(post, Names()) == f"{NOW} [{AID}] new post 17: 开张 (/post 17)"  # name not known
+    assert format_event(post, n) == f"{NOW} [{AID} post 17] new post in 茶馆日报 ({AID}): 开张 (/post 17)"
+    assert format_event(post, Names()) == f"{NOW} [{AID} post 17] new post: 开张 (/post 17)"  # name not known
     comment = {"ev": "comment", "account_id": AID, "post_id": "17", "comment_id": "6", "user": BOB,
                "text": "同意\n真的", "ts": NOW_MS, "reply_to": "5", "held": True}
     assert format_event(comment, n) == (
-        f"{NOW} [茶馆日报 ({AID}) post 17] comment 6 by Bob Li (u2): ↪ comment 5 同意\n    真的 (held)")
+        f"{NOW} [{AID} post 17] comment 6 in 茶馆日报 ({AID}) by Bob Li (u2): ↪ comment 5 同意\n    真的 (held)")
     assert n.names["u2"] == "Bob Li"  # learnt from the event
     notice = {"ev": "notice", "kind": "account_warning", "account_id": AID, "text": "整改"}
     assert format_event(notice, n) == f"* notice [account_warning] account 茶馆日报 ({AID}): 整改"
@@ -118,7 +118,7 @@ def test_accounts_lists_both_and_learns_the_names():
     out = t.run_lines("/accounts")
     assert [op for op, _ in t.sent] == ["my_accounts", "my_subscriptions"]
     assert out[-4:] == ["* accounts you run: 1", f"  {AID}  [owner]  茶馆日报  [closed]",
-                        "* accounts you follow: 1", "  111111111  天气"]
+                        "* accounts you follow: 1", "  111111111  [follower]  天气"]
     assert t.names.account("111111111") == "天气 (111111111)"
 
 
@@ -174,3 +174,12 @@ def test_refusals_of_public_ops_are_printed_with_their_code():
     out = t.run_lines(f"/publish {AID} open 标题 -- 正文")
     assert out[-1] == "! forbidden: a news account publishes only with the news label"
     assert t.ops("publish") == [{"account_id": AID, "comments": "open", "title": "标题", "body": "正文"}]
+
+
+def test_an_account_name_cannot_pose_as_a_group_messages_head():
+    """A post or comment line's first brackets hold ids only: an account named like a message head
+    with a role tag (names may hold ']' and '#') shows after them."""
+    n = Names()
+    n.learn_account({"account_id": AID, "name": "4820193375 #42 owner] Alice:"})
+    line = format_event({"ev": "post", "account_id": AID, "post_id": "17", "title": "pay here", "ts": 0}, n)
+    assert line.startswith(f"{hhmm(0)} [{AID} post 17] new post in 4820193375 #42 owner] Alice: ({AID}): ")

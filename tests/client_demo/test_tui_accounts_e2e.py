@@ -60,7 +60,7 @@ def test_open_follow_publish_comment_and_moderate(server, tui):
     b.command(f"/follow {aid}", rf"^\* following {acct}: its new posts show here")
     a.send(f"/publish {aid} open 开张 -- 第一行 \\n 第二行")
     pid = a.expect(rf"^\* published post (\d+) in {acct} \(comments open\)$").group(1)
-    b.expect(rf"^{T} \[{acct}\] new post {pid}: 开张 \(/post {pid}\)$")
+    b.expect(rf"^{T} \[{aid} post {pid}\] new post in {acct}: 开张 \(/post {pid}\)$")
 
     b.command(f"/post {pid}", rf"^\* post {pid} of {acct}, {T}: 开张$")
     b.expect(r"^  \(\d+ reads?, 0 comments, comments open\)$")
@@ -71,10 +71,10 @@ def test_open_follow_publish_comment_and_moderate(server, tui):
     # comments reach the owner as events; the owner hides one
     b.send(f"/comment {pid} 好文章")
     cid = b.expect(rf"^\* comment (\d+) on post {pid}$").group(1)
-    a.expect(rf"^{T} \[{acct} post {pid}\] comment {cid} by Bob Li \({bob[0]}\): 好文章$")
+    a.expect(rf"^{T} \[{aid} post {pid}\] comment {cid} in {acct} by Bob Li \({bob[0]}\): 好文章$")
     b.send(f"/recomment {pid} {cid} 补充一句")
     rid = b.expect(rf"^\* comment (\d+) on post {pid}$").group(1)
-    a.expect(rf"^{T} \[{acct} post {pid}\] comment {rid} by Bob Li \({bob[0]}\): ↪ comment {cid} 补充一句$")
+    a.expect(rf"^{T} \[{aid} post {pid}\] comment {rid} in {acct} by Bob Li \({bob[0]}\): ↪ comment {cid} 补充一句$")
     a.command(f"/modcomment {pid} {cid} hide", rf"^\* comment {cid} hidden from public view$")
     b.command(f"/comments {pid}", rf"^\* comments on post {pid}: 1$")
     b.expect(rf"^  comment {rid}  {T}  Bob Li \({bob[0]}\): ↪ comment {cid} 补充一句$")
@@ -87,7 +87,7 @@ def test_open_follow_publish_comment_and_moderate(server, tui):
     a.expect(rf"^  {aid}  \[owner\]  {re.escape(name)}$")
     b.command("/accounts", r"^\* accounts you run: 0$")
     b.expect(r"^\* accounts you follow: 1$")
-    b.expect(rf"^  {aid}  {re.escape(name)}$")
+    b.expect(rf"^  {aid}  \[follower\]  {re.escape(name)}$")
 
     # what a follower may not do
     b.command(f"/publish {aid} open 冒名 -- 正文", r"^! forbidden: ")
@@ -143,10 +143,10 @@ def test_licences_editors_review_closed_comments_and_closing(server, tui):
     c.command(f"/follow {aid}", r"^\* following ")
     b.send(f"/publish {aid} review 征文 -- 欢迎投稿")
     pid = b.expect(rf"^\* published post (\d+) in {acct} \(comments after approval\)$").group(1)
-    c.expect(rf"^{T} \[{acct}\] new post {pid}: 征文")
+    c.expect(rf"^{T} \[{aid} post {pid}\] new post in {acct}: 征文")
     cid = c.command(f"/comment {pid} 我来投稿", rf"^\* comment (\d+) on post {pid} is held: ").group(1)
-    a.expect(rf"^{T} \[{acct} post {pid}\] comment {cid} by Carol \({carol[0]}\): 我来投稿 \(held\)$")
-    b.expect(rf"\] comment {cid} by Carol \({carol[0]}\): 我来投稿 \(held\)$")
+    a.expect(rf"^{T} \[{aid} post {pid}\] comment {cid} in {acct} by Carol \({carol[0]}\): 我来投稿 \(held\)$")
+    b.expect(rf"^{T} \[{aid} post {pid}\] comment {cid} in {acct} by Carol \({carol[0]}\): 我来投稿 \(held\)$")
     c.command(f"/comments {pid}", rf"^\* comments on post {pid}: 1$")  # the author sees their held comment
     c.expect(rf"^  comment {cid}  {T}  Carol \({carol[0]}\): 我来投稿 \(held\)$")
     b.command(f"/modcomment {pid} {cid} approve", rf"^\* comment {cid} approved: everyone sees it$")

@@ -108,6 +108,41 @@ def test_an_upload_message_without_an_answer_is_kept_too(tmp_path: Path) -> None
     assert first == again and first["attachments"] == ["m1"]
 
 
+def test_an_internal_answer_says_nothing_of_the_message_and_keeps_it() -> None:
+    """``internal`` (a node that went away before answering, a commit whose fate the server could not
+    learn) is no refusal: sent again with its id, the message is posted once, so it is kept. So are
+    the answers that come before the server looked at it (not logged in any more)."""
+    lost = RequestError("internal", "the node that served this request went away before answering: retry",
+                        {"ok": False})
+    logged_out = RequestError("unauthenticated", "log in first", {"ok": False})
+    t = Scripted({"send": answers(lost, lost, logged_out, {"ok": True, "seq": 7, "ts": 0})})
+    out = t.run_lines("one", "/retry", "/retry", "/retry")
+    assert out[0].startswith("! internal: the node that served this request went away before answering: retry - ")
+    assert out[0].endswith("may or may not be posted: /retry sends it again, and it is never posted twice")
+    assert out[1:5] == [
+        "! internal: the node that served this request went away before answering: retry",
+        f"* kept: your message to {GID} waits for /retry: one",
+        "! unauthenticated: log in first", f"* kept: your message to {GID} waits for /retry: one"]
+    assert out[5] == f"* sent again: your message to {GID} is #7 (posted once): one"
+    assert len({p["client_msg_id"] for p in t.ops("send")}) == 1
+
+
+def test_a_connection_closed_by_websockets_is_a_lost_answer_too() -> None:
+    from websockets.exceptions import ConnectionClosedError
+
+    t = Scripted({"send": answers(ConnectionClosedError(None, None), {"ok": True, "seq": 3, "ts": 0})})
+    out = t.run_lines("hello", "/retry")
+    assert out[0].startswith("! disconnected: ") and "/retry sends it again" in out[0]
+    assert out[1] == f"* sent again: your message to {GID} is #3 (posted once): hello"
+
+
+def test_at_most_a_hundred_messages_wait_and_the_user_is_told_which_goes() -> None:
+    t = Scripted({"send": answers(*[TimeoutError()] * 101)})
+    out = t.run_lines(*[f"m{i}" for i in range(101)])
+    assert len(t.unanswered) == 100 and t.unanswered[0].params["text"] == "m1"
+    assert f"* no longer kept for /retry (more than 100 wait): your message to {GID}: m0" in out
+
+
 # -- end to end --------------------------------------------------------------------------------
 
 TIMEOUT = 8.0
