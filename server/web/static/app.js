@@ -372,7 +372,7 @@ async function syncGroups(listed = null) {
   await Promise.all([...S.groups.values()].map((g) => retried(ws, "history", () => catchUp(g)).catch(() => {})));
   // my_groups counts the unread messages but does not say whether one mentions me: looked for in
   // them (the newest page is held now), not awaited (the flag shows when found).
-  for (const x of S.groups.values()) if (x.unread) findMention(x).catch(() => {});
+  scanMentions([...S.groups.values()].filter((x) => x.unread));
   await Promise.all([...S.groups.values()].filter((g) => g.role !== "member").map(countRequests));
   const g = cur();
   if (g) {
@@ -520,8 +520,10 @@ function keepView(g, change) {
 // Those above `counted` (countedTo before the message that showed the gap) are counted as unread:
 // my_groups did not count them and the live event that would have did not come.
 async function fillSkipped(g, after, before, counted) {
+  const synced = g.synced;
   const r = await api("history", { group_id: g.group_id, after_seq: after, before_seq: before, limit: 500 });
-  for (const m of r.messages) if (!g.msgs.has(m.seq)) addMessage(g, m, m.seq > counted);
+  // (my_groups read meanwhile counted them already)
+  for (const m of r.messages) if (!g.msgs.has(m.seq)) addMessage(g, m, m.seq > counted && g.synced === synced);
 }
 
 async function countRequests(g) {
@@ -908,20 +910,49 @@ function isUnread(g, m) {
 }
 
 // message_deleted (recalled by its sender, deleted by a manager, removed by the platform): a message
-// the count held counts no more. The server tells a deletion only of a message it showed, once, so
-// one in the counted span that the page does not hold (below the newest page it read) was counted
-// too, unless it is my own: `history` still names the sender of a deleted message. m: the page's
-// copy as it was before (the page holds it deleted already, so a look for another mention skips it).
+// the count held counts no more. m: the page's copy as it was before (the page holds it deleted
+// already, so a look for another mention skips it). One the page does not hold (below the newest
+// page it read) may or may not be in the count (my own, or one a skipped span left out): the
+// server's count, which leaves out what is deleted, is read again, once for a burst of deletions
+// (the platform's remove-term hides many at once), not one lookup per message.
 function uncountDeleted(g, seq, m) {
   if (m) { if (isUnread(g, m)) uncount(g, mentionsMe(m)); return; }
-  if (!g.unread || seq <= g.readSeq || seq > g.countedTo) return;
-  const synced = g.synced;
-  api("history", { group_id: g.group_id, after_seq: seq - 1, before_seq: seq + 1, limit: 1 }).then((r) => {
-    const x = r.messages.find((y) => y.seq === seq);
-    // (not when my_groups was read since: its count no longer has it, nor when it was read meanwhile)
-    if (!x || isMine(x) || g.synced !== synced || S.groups.get(g.group_id) !== g) return;
-    if (g.unread && seq > g.readSeq && seq <= g.countedTo) uncount(g, true);   // (its mentions are gone with its text)
-  }).catch(() => {});
+  if (g.unread && seq > g.readSeq && seq <= g.countedTo) recountSoon();
+}
+
+const RECOUNT_DELAY_MS = 500;
+let recountTimer = null;
+function recountSoon() {
+  if (recountTimer !== null) return;
+  recountTimer = setTimeout(() => {
+    recountTimer = null;
+    recount().catch(() => {});   // (not read now: the next sync reads it)
+  }, RECOUNT_DELAY_MS);
+}
+
+// The unread counts as my_groups has them now, plus what the page holds above each group's last_seq
+// there (a message that came live while the answer was on its way: counted here already).
+async function recount() {
+  const r = await api("my_groups");
+  for (const x of r.groups) {
+    const g = S.groups.get(x.group_id);
+    if (!g || x.last_seq === undefined) continue;
+    const had = g.mentioned;
+    g.readSeq = Math.max(g.readSeq, x.read_seq ?? 0);
+    g.unread = x.unread ?? 0;
+    g.countedTo = x.last_seq;
+    g.synced++;
+    for (const m of g.msgs.values()) {
+      if (m.seq > x.last_seq && m.seq > g.readSeq && !m.deleted && !isMine(m)) {
+        g.unread++;
+        if (mentionsMe(m)) g.mentioned = true;
+      }
+    }
+    g.countedTo = Math.max(g.countedTo, g.lastSeq);
+    if (!g.unread) g.mentioned = false;
+    else if (had) findMention(g).catch(() => {});   // (the mention may be among those deleted)
+  }
+  renderGroups();
 }
 
 // One unread message less; if it mentioned me, the flag stays only if another unread one does.
@@ -938,6 +969,22 @@ function uncount(g, mentioned) {
 // first, the ones below them with `history` (not shown), up to MENTION_SCAN of them. A mention
 // further back than that is not found: a group left unread that long is not read back at each load.
 const MENTION_SCAN = 500;   // (one history request per group at a load)
+
+// The looks of a sync, one group at a time (a page in many busy groups does not ask for 500
+// messages of each at once); a group whose unread span was looked through already is not again.
+let scanning = Promise.resolve();
+function scanMentions(groups) {
+  for (const g of groups) {
+    const span = `${g.readSeq}:${g.countedTo}`;
+    if (g.mentionScanned === span) continue;
+    scanning = scanning.then(async () => {
+      if (S.groups.get(g.group_id) !== g) return;
+      await findMention(g);
+      g.mentionScanned = span;
+    }).catch(() => {});
+  }
+}
+
 async function findMention(g) {
   const run = ++g.mentionRun;
   const mine = (m) => isUnread(g, m) && mentionsMe(m);
