@@ -144,10 +144,10 @@ CHAOS_ONE_IN = int(os.environ.get("QUNGUAN_SOAK_CHAOS_ONE_IN", "8"))  # (the kno
 CHAOS_TABLES = ("members", "bans", "groups", "membership_log", "group_pins", "invitations", "read_state", "messages")
 
 
-def chaos(srv: Any, on: bool) -> None:
+def chaos(srv: Any, on: bool, tables: tuple[str, ...] = CHAOS_TABLES) -> None:
     """The database refuses one write in eight to the groups' tables, at random, as a failing disk or
     a constraint memory does not know would (``on``), or no longer (not ``on``)."""
-    for table in CHAOS_TABLES:
+    for table in tables:
         if srv.backend == "postgresql":
             if on:
                 srv.db_rows("CREATE OR REPLACE FUNCTION soak_chaos() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -198,4 +198,108 @@ async def test_what_memory_showed_is_what_the_database_shows_after_a_restart(mak
     assert not differ, (differ, f"the requests: {tmp_path / 'trace.txt'}")
     out = "".join(srv.output)
     assert "Traceback" not in out, out[-4000:]
+    await close_all(*fresh)
+
+
+# -- public accounts ------------------------------------------------------------------------------
+ACCOUNTS_CONFIG = """
+[public_accounts]
+max_editors = 2
+"""
+ACCOUNT_TABLES = ("accounts", "account_editors", "subscriptions", "posts", "comments")
+
+
+class Accounts:
+    """What the workers know of public accounts: ids from the replies, and the requests' outcomes."""
+
+    def __init__(self, seed: int, chaotic: bool) -> None:
+        self.rng = random.Random(seed)
+        self.allowed = ALLOWED | {"internal"} if chaotic else ALLOWED
+        self.accounts: list[str] = []
+        self.posts: list[str] = []
+        self.comments: list[tuple[str, str]] = []  # (post, comment)
+        self.codes: dict[tuple[str, str], int] = {}
+
+    def pick(self, items: list[Any]) -> Any:
+        return self.rng.choice(items) if items else None
+
+
+async def account_step(w: Accounts, me: Client, others: list[Client], mine: list[str]) -> None:
+    rng = w.rng
+    aid = w.pick(mine) if mine and rng.random() < 0.7 else w.pick(w.accounts)
+    pid, other = w.pick(w.posts), rng.choice(others)
+    op, args = "create_account", {"name": f"a{rng.randrange(10_000)}", "category": "culture", "intro": "",
+                                  "subject_type": "individual"}
+    if aid is not None and rng.random() > 0.1:
+        cid = w.pick(w.comments)
+        op, args = rng.choice([
+            ("subscribe", {"account_id": aid}),
+            ("unsubscribe", {"account_id": aid}),
+            ("set_editor", {"account_id": aid, "user_id": other.user_id, "on": rng.random() < 0.7}),
+            ("publish", {"account_id": aid, "title": f"t{rng.randrange(1000)}", "body": "b",
+                         "comments": rng.choice(["open", "review", "closed"])}),
+            ("publish", {"account_id": aid, "title": f"t{rng.randrange(1000)}", "body": "b"}),
+            ("comment", {"post_id": pid or "1", "text": f"c{rng.randrange(1000)}"}),
+            ("comment", {"post_id": pid or "1", "text": f"c{rng.randrange(1000)}"}),
+            ("moderate_comment", {"post_id": cid[0] if cid else "1", "comment_id": cid[1] if cid else "1",
+                                  "action": rng.choice(["approve", "hide", "delete"])}),
+            ("delete_post", {"post_id": pid or "1"}),
+            ("update_account", {"account_id": aid, "intro": f"i{rng.randrange(1000)}"}),
+            ("close_account", {"account_id": aid}) if rng.random() < 0.1 else ("account_info", {"account_id": aid}),
+        ])
+    reply = await me.call(op, **args)
+    got = code(reply)
+    w.codes[(op, got)] = w.codes.get((op, got), 0) + 1
+    assert got in w.allowed, (op, args, reply)
+    if got == "ok" and op == "create_account":
+        w.accounts.append(reply["account_id"])
+    elif got == "ok" and op == "publish":
+        w.posts.append(reply["post_id"])
+    elif got == "ok" and op == "comment":
+        w.comments.append((args["post_id"], reply["comment_id"]))
+
+
+async def accounts_seen(clients: list[Client], w: Accounts) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for c in clients:
+        for op in ("my_accounts", "my_subscriptions"):
+            out[f"{op}/{c.username}"] = plain(await c.call(op))
+        for aid in w.accounts:
+            for op in ("account_info", "posts"):
+                out[f"{op}/{aid}/{c.username}"] = plain(await c.call(op, account_id=aid))
+        for pid in w.posts:
+            out[f"comments/{pid}/{c.username}"] = plain(await c.call("comments", post_id=pid))
+    return out
+
+
+@pytest.mark.parametrize("chaotic", [False, True], ids=["calm", "chaos"])
+@pytest.mark.parametrize("seed", [int(s) for s in os.environ.get("QUNGUAN_SOAK_SEEDS", "1,2").split(",")])
+async def test_public_accounts_show_the_same_after_a_restart(make_server, seed, chaotic):
+    srv = make_server(ACCOUNTS_CONFIG)
+    clients = [await srv.user(f"pa{seed}x{i}", verify_id=True) for i in range(6)]
+    w = Accounts(seed, chaotic)
+    if chaotic:
+        chaos(srv, True, ACCOUNT_TABLES)
+
+    async def work(me: Client) -> None:
+        others = [c for c in clients if c is not me]
+        mine: list[str] = []
+        for n in range(ROUNDS):
+            if n % 4 == 0:  # the accounts this user runs now (others' set_editor and closings move it)
+                mine = [a["account_id"] for a in (await me.request("my_accounts"))["accounts"]]
+            await account_step(w, me, others, mine)
+
+    await asyncio.gather(*(work(c) for c in clients))
+    if chaotic:
+        chaos(srv, False, ACCOUNT_TABLES)
+    assert w.accounts, w.codes
+    print(sorted(w.codes.items()))  # (shown when it fails: what the workload did)
+    before = await accounts_seen(clients, w)
+    fresh = await restart(srv, *clients)
+    for old, new in zip(clients, fresh, strict=True):
+        new.username = old.username  # type: ignore[attr-defined]
+    after = await accounts_seen(fresh, w)
+    differ = {k: (before.get(k), after.get(k)) for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert not differ, differ
+    assert "Traceback" not in "".join(srv.output)
     await close_all(*fresh)
