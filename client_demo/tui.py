@@ -671,21 +671,24 @@ class ChatTUI:
         ``client_msg_id``: the server stores one it has not stored yet, and answers one it has with
         its first ``seq`` (posting nothing), so either way each message is posted once. A refusal is
         an answer: that message is dropped (one of :data:`KEPT_ON`, which says nothing of whether it
-        was stored, keeps it, with those after it). Another timeout or lost connection stops here and
-        keeps the rest."""
+        was stored, keeps it, with those after it; ``rate_limited`` keeps it and the later ones of its
+        group, in order, and the other groups' go on). Another timeout or lost connection stops here
+        and keeps the rest."""
         if not self.unanswered:
             self.say("* nothing to send again: every message you sent got an answer")
             return
-        while self.unanswered:
-            u = self.unanswered[0]
+        pending, self.unanswered = self.unanswered, []
+        waiting: set[Any] = set()  # groups whose earlier message waits: theirs stay in order behind it
+        for i, u in enumerate(pending):
             gid, text = clean(u.params.get("group_id")), clean(u.params.get("text", ""))
+            if u.params.get("group_id") in waiting:
+                self.unanswered.append(u)
+                continue
             if u.user_id != self.user_id:
-                self.unanswered.pop(0)
                 self.say(f"* not sent again: your message to {gid} was sent as {clean(u.user_id)}, "
                          f"not as who is logged in now: {text}")
                 continue
             if time.time() - u.at > RESEND_WITHIN_S:
-                self.unanswered.pop(0)
                 self.say(f"* not sent again: your message to {gid} of {hhmm(u.at * 1000)} is too old to send "
                          f"again safely; see /history, and type it again if it is not there: {text}")
                 continue
@@ -693,20 +696,25 @@ class ChatTUI:
                 r = await self.request("send", **u.params)
             except RequestError as exc:
                 self.error(exc.code, refusal_text(exc.reason, exc.reply))
+                if exc.code == "rate_limited":  # (this group's wait: the other groups' go on)
+                    self.say(f"* kept: your message to {gid} waits for /retry: {text}")
+                    waiting.add(u.params.get("group_id"))
+                    self.unanswered.append(u)
+                    continue
                 if exc.code in KEPT_ON:  # (no word on whether it is stored: kept, with those after it)
                     self.say(f"* kept: your message to {gid} waits for /retry: {text}")
+                    self.unanswered.extend(pending[i:])
                     return
-                self.unanswered.pop(0)
                 self.say(f"* not posted: your message to {gid}: {text}")
                 continue
-            except Exception as exc:
-                failed = no_answer(exc)
+            except BaseException as exc:
+                self.unanswered.extend(pending[i:])
+                failed = no_answer(exc) if isinstance(exc, Exception) else None
                 if failed is None:
                     raise
                 code, reason = failed
                 raise CommandError(code, f"{reason} - {len(self.unanswered)} message(s) still wait for /retry") \
                     from exc
-            self.unanswered.pop(0)
             held = format_held("send", u.params, r)
             self.say(held if held is not None else
                      f"* sent again: your message to {gid} is #{clean(r.get('seq'))} (posted once): {text}")

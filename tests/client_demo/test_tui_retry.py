@@ -136,6 +136,22 @@ def test_a_connection_closed_by_websockets_is_a_lost_answer_too() -> None:
     assert out[1] == f"* sent again: your message to {GID} is #3 (posted once): hello"
 
 
+def test_a_wait_in_one_group_holds_back_only_that_groups_messages() -> None:
+    """Slow mode (or the @all quota) in one group keeps its message, and those after it in that group
+    in order; a message to another group goes on."""
+    limited = RequestError("rate_limited", "slow mode", {"ok": False, "retry_after_ms": 30_000})
+    t = Scripted({"send": answers(TimeoutError(), TimeoutError(), TimeoutError(),
+                                  limited, {"ok": True, "seq": 5, "ts": 0})})
+    t.run_lines("a1", "a2", "b1")
+    t.unanswered[2].params["group_id"] = "222222222"  # (sent to another group)
+    out = t.run_lines("/retry")
+    assert out[-3:] == ["! rate_limited: slow mode (try again in 30.0 s)",
+                        f"* kept: your message to {GID} waits for /retry: a1",
+                        "* sent again: your message to 222222222 is #5 (posted once): b1"]
+    assert [u.params["text"] for u in t.unanswered] == ["a1", "a2"]
+    assert [p["text"] for p in t.ops("send")][3:] == ["a1", "b1"]  # a2 not sent ahead of a1
+
+
 def test_at_most_a_hundred_messages_wait_and_the_user_is_told_which_goes() -> None:
     t = Scripted({"send": answers(*[TimeoutError()] * 101)})
     out = t.run_lines(*[f"m{i}" for i in range(101)])
