@@ -533,7 +533,7 @@ class ChatTUI:
         if cmd.op == "mark_read" and "seq" not in params:
             params["seq"] = self.last_seq_of(params["group_id"])
         if cmd.op == "send":
-            await self.add_mentions(params)
+            await self.mentions_or_not_sent(params)
             reply = await self.send_message(params)
         else:
             reply = await self.request(cmd.op, **params)
@@ -623,12 +623,26 @@ class ChatTUI:
         self.say(f"* uploaded {clean(media['name'])} ({clean(media.get('mime'))}, {human_size(media.get('size'))})"
                  f" as {clean(media.get('media_id'))}")
         send = {"group_id": params["group_id"], "text": params["text"], "attachments": [media["media_id"]]}
-        await self.add_mentions(send)
+        await self.mentions_or_not_sent(send)
         held = format_held("send", send, await self.send_message(send))
         if held is not None:
             self.say(held)
 
     # sending a message, and sending it again after no answer
+    async def mentions_or_not_sent(self, params: dict[str, Any]) -> None:
+        """:meth:`add_mentions`, which may ask the server for the members; if that gets no answer,
+        the message was not sent at all, and the error says so (nothing is kept for /retry: there
+        is no doubt to settle)."""
+        try:
+            await self.add_mentions(params)
+        except Exception as exc:
+            failed = no_answer(exc)
+            if failed is None:
+                raise
+            code, reason = failed
+            raise CommandError(code, f"{reason} - your message to {params.get('group_id')} was not sent (its "
+                                     "@names could not be looked up): type it again") from exc
+
     async def send_message(self, params: dict[str, Any]) -> dict[str, Any]:
         """``send`` with a new ``client_msg_id``. When no answer comes (timeout, connection lost,
         server unreachable) the message is kept for /retry and the error says so."""

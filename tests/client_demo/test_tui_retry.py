@@ -152,6 +152,20 @@ def test_a_wait_in_one_group_holds_back_only_that_groups_messages() -> None:
     assert [p["text"] for p in t.ops("send")][3:] == ["a1", "b1"]  # a2 not sent ahead of a1
 
 
+def test_a_message_whose_names_cannot_be_looked_up_is_said_not_sent() -> None:
+    """An @name is looked up among the members before the send: with no answer there, nothing was
+    sent, and the user is told so in as many words (not a bare timeout)."""
+    def no_members(params: dict[str, Any]) -> dict[str, Any]:
+        raise TimeoutError()
+
+    t = Scripted({"members": no_members, "send": answers({"ok": True, "seq": 1, "ts": 0})})
+    out = t.run_lines("hi @Bob")
+    said = (f"! timeout: no reply within 10 s - your message to {GID} was not sent (its @names could "
+            "not be looked up): type it again")
+    assert out == [said]
+    assert t.ops("send") == [] and t.unanswered == []
+
+
 def test_at_most_a_hundred_messages_wait_and_the_user_is_told_which_goes() -> None:
     t = Scripted({"send": answers(*[TimeoutError()] * 101)})
     out = t.run_lines(*[f"m{i}" for i in range(101)])
