@@ -359,6 +359,7 @@ async function syncGroups(listed = null) {
     g.unread = x.unread ?? 0;
     g.countedTo = x.last_seq ?? g.lastSeq;
     g.synced++;
+    g.syncedAt = Date.now();
     if (!g.unread) g.mentioned = false;
     if (postingState(g, x)) changed.push(g);
     if ("muted_until" in x) S.mutesListed = true;   // this server also lists mutes in `members`
@@ -916,9 +917,12 @@ function isUnread(g, m) {
 // server's count, which leaves out what is deleted, is read again, once for a burst of deletions
 // (the platform's remove-term hides many at once), not one lookup per message.
 function uncountDeleted(g, seq, m) {
-  if (m) { if (isUnread(g, m)) uncount(g, mentionsMe(m)); return; }
+  // (my_groups read a moment ago may have counted after the deletion already: read it again)
+  const recent = Date.now() - g.syncedAt < RECENT_SYNC_MS;
+  if (m && !recent) { if (isUnread(g, m)) uncount(g, mentionsMe(m)); return; }
   if (g.unread && seq > g.readSeq && seq <= g.countedTo) recountSoon();
 }
+const RECENT_SYNC_MS = 2000;
 
 const RECOUNT_DELAY_MS = 500;
 let recountTimer = null;
@@ -942,6 +946,7 @@ async function recount() {
     g.unread = x.unread ?? 0;
     g.countedTo = x.last_seq;
     g.synced++;
+    g.syncedAt = Date.now();
     for (const m of g.msgs.values()) {
       if (m.seq > x.last_seq && m.seq > g.readSeq && !m.deleted && !isMine(m)) {
         g.unread++;

@@ -85,7 +85,8 @@ export function newGroup(gid, name, role) {
     readSeq: 0,                // the server's read position (my_groups, read_marker, our own mark_read)
     countedTo: 0,              // unread counts every message from others in (readSeq, countedTo]
     unread: 0, mentioned: false, preview: "", requests: 0, muteAll: false, suspendedUntil: 0, heldUntil: 0,
-    synced: 0,                 // how many times my_groups set unread (a deletion looked up before then is in it)
+    synced: 0,                 // how many times my_groups set unread (a skipped span filled before then is in it)
+    syncedAt: 0,               // when my_groups last set unread (Date.now()): a deletion just after reads it again
     mentionRun: 0,             // the latest look for an unread mention of me (app.js: findMention)
     mentionScanned: null,      // the unread span ("readSeq:countedTo") a sync's look went through (scanMentions)
     pinned: [], slowMode: 0, slowUntil: 0,
