@@ -561,5 +561,5 @@ async def my_groups(ctx: Context, sess: Session, req: rq.MyGroups, enc: Encoding
     # counted (or, while in flight, be in last_seq and not yet counted). Either settles at once.
     counts = await ctx.store.unread_counts(user.user_id, floors) if floors else {}
     for entry in out:
-        entry["unread"] = counts.get(entry["group_id"], 0)
+        entry["unread"], entry["mentioned"] = counts.get(entry["group_id"], (0, False))
     return {"groups": out}

@@ -189,9 +189,10 @@ class GroupReads(Protocol):
 
     async def reporter_record(self, reporter_id: str) -> ReporterRecord: ...
 
-    async def unread_counts(self, user_id: str, floors: dict[str, int]) -> dict[str, int]:
+    async def unread_counts(self, user_id: str, floors: dict[str, int]) -> dict[str, tuple[int, bool]]:
         """For each group id in ``floors``: how many visible messages (not held, not deleted) after
-        its floor seq were sent by someone other than ``user_id``. Groups with none may be absent."""
+        its floor seq were sent by someone other than ``user_id``, and whether one of them mentions
+        ``user_id`` (by id, or ``mention_all``). Groups with none may be absent."""
         ...
 
     async def search_messages(

@@ -183,17 +183,20 @@ def _row(r: Any) -> HistoryRow:
 
 
 class PostgresSearchReads(PostgresReads):
-    async def unread_counts(self, user_id: str, floors: dict[str, int]) -> dict[str, int]:
-        """One query for all the groups: a range of each group's primary key (group_id, seq)."""
+    async def unread_counts(self, user_id: str, floors: dict[str, int]) -> dict[str, tuple[int, bool]]:
+        """One query for all the groups: a range of each group's primary key (group_id, seq). A
+        mention is the user's id, quoted, in the message's JSON array of ids (ids hold no quote)."""
         if not floors:
             return {}
         rows = await self._fetchall(
-            "SELECT m.group_id, count(*) FROM unnest($1::text[], $2::bigint[]) AS r(group_id, floor)"
+            "SELECT m.group_id, count(*),"
+            " bool_or(m.mention_all <> 0 OR strpos(coalesce(m.mentions, ''), $4) > 0)"
+            " FROM unnest($1::text[], $2::bigint[]) AS r(group_id, floor)"
             " JOIN messages m ON m.group_id = r.group_id AND m.seq > r.floor"
             " WHERE m.sender_id <> $3 AND m.held = 0 AND m.deleted_at IS NULL GROUP BY m.group_id",
-            list(floors), list(floors.values()), user_id,
+            list(floors), list(floors.values()), user_id, f'"{user_id}"',
         )
-        return {r[0]: int(r[1]) for r in rows}
+        return {r[0]: (int(r[1]), bool(r[2])) for r in rows}
 
     async def search_messages(
         self, group_id: str, floor_seq: int, query: str, before: int | None, limit: int

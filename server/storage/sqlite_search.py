@@ -184,19 +184,22 @@ class SqliteSearchReads(SqliteReader):
         """Have the writer index all of the group's messages the index lacks; returns after its commit."""
         raise NotImplementedError  # the store's writer does it (SqliteStore)
 
-    async def unread_counts(self, user_id: str, floors: dict[str, int]) -> dict[str, int]:
-        """One query for all the groups: a range of each group's primary key (group_id, seq)."""
+    async def unread_counts(self, user_id: str, floors: dict[str, int]) -> dict[str, tuple[int, bool]]:
+        """One query for all the groups: a range of each group's primary key (group_id, seq). A
+        mention is the user's id, quoted, in the message's JSON array of ids (ids hold no quote)."""
         if not floors:
             return {}
         values = ", ".join("(?, ?)" for _ in floors)
         params: list[Any] = [x for item in floors.items() for x in item]
         rows = await self._fetchall(
             f"WITH r(group_id, floor) AS (VALUES {values})"
-            " SELECT m.group_id, COUNT(*) FROM r CROSS JOIN messages m ON m.group_id = r.group_id AND m.seq > r.floor"
+            " SELECT m.group_id, COUNT(*),"
+            " MAX(m.mention_all <> 0 OR instr(coalesce(m.mentions, ''), ?) > 0)"
+            " FROM r CROSS JOIN messages m ON m.group_id = r.group_id AND m.seq > r.floor"
             " WHERE m.sender_id <> ? AND m.held = 0 AND m.deleted_at IS NULL GROUP BY m.group_id",
-            [*params, user_id],
+            [*params, f'"{user_id}"', user_id],
         )
-        return {gid: int(n) for gid, n in rows}
+        return {gid: (int(n), bool(mentioned)) for gid, n, mentioned in rows}
 
     def _index_soon(self, group_id: str) -> None:
         """A search read some of the group's messages directly: index that group next."""

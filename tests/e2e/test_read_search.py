@@ -108,6 +108,30 @@ async def test_unread_counts_start_at_the_join_point_and_mark_read_needs_members
     await close_all(owner, bob)
 
 
+async def test_my_groups_says_whether_an_unread_message_mentions_the_caller(server):
+    """[ext] ``mentioned``: an unread message that names the caller, or @all, not deleted, not held,
+    not their own. A client that reloads shows "@ me" from it without reading the messages back."""
+    owner, bob, carol = await server.user(), await server.user(), await server.user()
+    gid = await open_group(owner)
+    for c in (bob, carol):
+        await c.request("join_group", group_id=gid)
+
+    async def mentioned(c):
+        return entry(await c.request("my_groups"), gid)["mentioned"]
+
+    await owner.send(gid, "plain")
+    assert (await mentioned(bob), await mentioned(carol)) == (False, False)
+    named = (await owner.request("send", group_id=gid, text="@Bob", mentions=[bob.user_id]))["seq"]
+    assert (await mentioned(bob), await mentioned(carol)) == (True, False)
+    await owner.request("delete_message", group_id=gid, seq=named)
+    assert await mentioned(bob) is False  # deleted: no longer shown, no longer a mention
+    everyone = (await owner.request("send", group_id=gid, text="@all", mention_all=True))["seq"]
+    assert (await mentioned(bob), await mentioned(carol), await mentioned(owner)) == (True, True, False)
+    await bob.request("mark_read", group_id=gid, seq=everyone)
+    assert (await mentioned(bob), await mentioned(carol)) == (False, True)  # read: not unread any more
+    await close_all(owner, bob, carol)
+
+
 async def seqs(client, gid, query, **kw):
     reply = await client.request("search", group_id=gid, query=query, **kw)
     return [m["seq"] for m in reply["messages"]]

@@ -361,6 +361,10 @@ async function syncGroups(listed = null) {
     g.synced++;
     g.syncedAt = Date.now();
     if (!g.unread) g.mentioned = false;
+    else if ("mentioned" in x) {   // [ext] the server says: nothing to look for (scanMentions)
+      g.mentioned = x.mentioned;
+      g.mentionScanned = `${g.readSeq}:${g.countedTo}`;
+    }
     if (postingState(g, x)) changed.push(g);
     if ("muted_until" in x) S.mutesListed = true;   // this server also lists mutes in `members`
   }
@@ -941,12 +945,13 @@ async function recount() {
   for (const x of r.groups) {
     const g = S.groups.get(x.group_id);
     if (!g || x.last_seq === undefined) continue;
-    const had = g.mentioned;
+    const had = g.mentioned, told = "mentioned" in x;
     g.readSeq = Math.max(g.readSeq, x.read_seq ?? 0);
     g.unread = x.unread ?? 0;
     g.countedTo = x.last_seq;
     g.synced++;
     g.syncedAt = Date.now();
+    if (told) g.mentioned = x.mentioned && g.unread > 0;
     for (const m of g.msgs.values()) {
       if (m.seq > x.last_seq && m.seq > g.readSeq && !m.deleted && !isMine(m)) {
         g.unread++;
@@ -955,7 +960,7 @@ async function recount() {
     }
     g.countedTo = Math.max(g.countedTo, g.lastSeq);
     if (!g.unread) g.mentioned = false;
-    else if (had) findMention(g).catch(() => {});   // (the mention may be among those deleted)
+    else if (had && !told) findMention(g).catch(() => {});   // (the mention may be among those deleted)
   }
   renderGroups();
 }
