@@ -870,6 +870,8 @@ class ChatTUI:
                 mark = "*" if g.get("group_id") == self.current else " "
                 unread = g.get("unread")
                 tail = f"  {unread} unread" if isinstance(unread, int) and unread > 0 else ""
+                if g.get("mentioned") is True and tail:
+                    tail += ", you are mentioned"
                 tail += posting_state(g)
                 # (your role in brackets before the group's name, which could spell out "(owner)")
                 self.say(f" {mark}{clean(g.get('group_id'))}  [{clean(g.get('role'))}]  {clean(g.get('name'))}{tail}")

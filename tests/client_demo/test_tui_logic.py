@@ -353,3 +353,14 @@ def test_a_group_or_account_name_cannot_pose_as_your_role():
     out = t.run_lines("/groups", "/accounts")
     assert f" *{GID}  [member]  tea  (owner)" in out
     assert "  555555555  [editor]  日报  (owner)" in out
+
+
+def test_groups_says_when_an_unread_message_mentions_you():
+    t = Scripted({"my_groups": {"groups": [
+        {"group_id": GID, "name": "tea", "role": "member", "unread": 3, "mentioned": True, "muted_until": 0,
+         "mute_all": False, "suspended_until": 0},
+        {"group_id": "222222222", "name": "chess", "role": "member", "unread": 2, "mentioned": False,
+         "muted_until": 0, "mute_all": False, "suspended_until": 0}]}})
+    out = t.run_lines("/groups")
+    assert f" *{GID}  [member]  tea  3 unread, you are mentioned" in out
+    assert "  222222222  [member]  chess  2 unread" in out

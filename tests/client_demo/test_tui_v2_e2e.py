@@ -162,7 +162,7 @@ def test_reply_mentions_edit_react_search_and_read(server, tui):
 
     # read markers: stored across devices, and told to one's other connections
     b2 = tui(bob)
-    b2.command("/groups", rf"^  {gid}  \[member\]  tea room  \d+ unread$")
+    b2.command("/groups", rf"^  {gid}  \[member\]  tea room  \d+ unread, you are mentioned$")  # (@Bob, @all)
     b.command("/read", rf"^\* read {gid} up to #{s5}$")
     b2.expect(rf"^\* read {gid} up to #{s5} \(on another device\)$")
     b2.command("/groups", rf"^  {gid}  \[member\]  tea room$")
