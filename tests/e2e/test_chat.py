@@ -35,7 +35,8 @@ async def test_register_login_create_join_chat(server):
     groups = (await bob.request("my_groups"))["groups"]
     assert groups == [{"group_id": gid, "name": "tea room", "role": "member",
                        "last_seq": 2, "read_seq": 0, "unread": 1,  # bob's own message is not unread
-                       "muted_until": 0, "mute_all": False, "suspended_until": 0}]  # [ext] posting state
+                       "muted_until": 0, "mute_all": False, "suspended_until": 0,  # [ext] posting state
+                       "mentioned": False}]  # [ext] no unread message mentions bob
     members = (await alice.request("members", group_id=gid))["members"]
     assert {m["role"] for m in members} == {"owner", "member"}
     for m in members:
