@@ -360,11 +360,7 @@ async function syncGroups(listed = null) {
     g.countedTo = x.last_seq ?? g.lastSeq;
     g.synced++;
     g.syncedAt = Date.now();
-    if (!g.unread) g.mentioned = false;
-    else if ("mentioned" in x) {   // [ext] the server says: nothing to look for (scanMentions)
-      g.mentioned = x.mentioned;
-      g.mentionScanned = `${g.readSeq}:${g.countedTo}`;
-    }
+    g.mentioned = g.unread > 0 && x.mentioned === true;   // [ext] an unread message mentions me
     if (postingState(g, x)) changed.push(g);
     if ("muted_until" in x) S.mutesListed = true;   // this server also lists mutes in `members`
   }
@@ -375,9 +371,6 @@ async function syncGroups(listed = null) {
   // (scrolling back loads only below the first message shown) and later reads would mark it read.
   const ws = conn.ws;
   await Promise.all([...S.groups.values()].map((g) => retried(ws, "history", () => catchUp(g)).catch(() => {})));
-  // my_groups counts the unread messages but does not say whether one mentions me: looked for in
-  // them (the newest page is held now), not awaited (the flag shows when found).
-  scanMentions([...S.groups.values()].filter((x) => x.unread));
   await Promise.all([...S.groups.values()].filter((g) => g.role !== "member").map(countRequests));
   const g = cur();
   if (g) {
@@ -904,7 +897,7 @@ function readElsewhere(g, seq) {
   for (const m of g.msgs.values()) if (isUnread(g, m)) n++;
   g.unread = Math.min(g.unread, n);
   if (!g.unread) g.mentioned = false;
-  else if (g.mentioned) findMention(g).catch(() => {});   // the mention may be among those read
+  else if (g.mentioned) recountSoon();   // the mention may be among those read: the server says
   renderGroups();
 }
 
@@ -945,13 +938,12 @@ async function recount() {
   for (const x of r.groups) {
     const g = S.groups.get(x.group_id);
     if (!g || x.last_seq === undefined) continue;
-    const had = g.mentioned, told = "mentioned" in x;
     g.readSeq = Math.max(g.readSeq, x.read_seq ?? 0);
     g.unread = x.unread ?? 0;
     g.countedTo = x.last_seq;
     g.synced++;
     g.syncedAt = Date.now();
-    if (told) g.mentioned = x.mentioned && g.unread > 0;
+    g.mentioned = x.mentioned === true;
     for (const m of g.msgs.values()) {
       if (m.seq > x.last_seq && m.seq > g.readSeq && !m.deleted && !isMine(m)) {
         g.unread++;
@@ -960,60 +952,17 @@ async function recount() {
     }
     g.countedTo = Math.max(g.countedTo, g.lastSeq);
     if (!g.unread) g.mentioned = false;
-    else if (had && !told) findMention(g).catch(() => {});   // (the mention may be among those deleted)
   }
   renderGroups();
 }
 
-// One unread message less; if it mentioned me, the flag stays only if another unread one does.
+// One unread message less; if it mentioned me, the flag stays only if another unread one does
+// (my_groups says: read again).
 function uncount(g, mentioned) {
   g.unread = Math.max(0, g.unread - 1);
   if (!g.unread) g.mentioned = false;
-  else if (mentioned && g.mentioned) findMention(g).catch(() => {});
+  else if (mentioned && g.mentioned) recountSoon();
   renderGroups();
-}
-
-// Whether an unread message mentions me ("mentioned": [有人@我] in the list). my_groups gives the
-// count alone, so after a reload or a reconnect (and when the mention that set the flag goes) the
-// unread messages are looked at: those the page holds (catchUp read the newest page), then, newest
-// first, the ones below them with `history` (not shown), up to MENTION_SCAN of them. A mention
-// further back than that is not found: a group left unread that long is not read back at each load.
-const MENTION_SCAN = 500;   // (one history request per group at a load)
-
-// The looks of a sync, one group at a time (a page in many busy groups does not ask for 500
-// messages of each at once); a group whose unread span was looked through already is not again.
-let scanning = Promise.resolve();
-function scanMentions(groups) {
-  for (const g of groups) {
-    const span = `${g.readSeq}:${g.countedTo}`;
-    if (g.mentionScanned === span) continue;
-    scanning = scanning.then(async () => {
-      if (S.groups.get(g.group_id) !== g) return;
-      await findMention(g);
-      g.mentionScanned = span;
-    }).catch(() => {});
-  }
-}
-
-async function findMention(g) {
-  const run = ++g.mentionRun;
-  const mine = (m) => isUnread(g, m) && mentionsMe(m);
-  let found = [...g.msgs.values()].some(mine);
-  let below = g.noMore ? null : (g.firstSeq ?? g.countedTo + 1);   // the page holds everything from here up
-  let left = MENTION_SCAN;
-  while (!found && below !== null && below - 1 > g.readSeq && left > 0) {
-    const limit = Math.min(500, below - 1 - g.readSeq, left);
-    const r = await api("history", { group_id: g.group_id, before_seq: below, limit });
-    if (run !== g.mentionRun || S.groups.get(g.group_id) !== g) return;   // a later look decides
-    found = r.messages.some(mine);   // (a message read or deleted meanwhile is no longer unread)
-    if (r.messages.length < limit) break;   // nothing older for me
-    below = r.messages[0].seq;
-    left -= limit;
-  }
-  if (run !== g.mentionRun) return;
-  // Messages come and go during the look: what the page holds now decides as well.
-  found = g.unread > 0 && (found || [...g.msgs.values()].some(mine));
-  if (found !== g.mentioned) { g.mentioned = found; renderGroups(); }
 }
 
 async function loadOlder(g, limit = PAGE) {

@@ -87,8 +87,6 @@ export function newGroup(gid, name, role) {
     unread: 0, mentioned: false, preview: "", requests: 0, muteAll: false, suspendedUntil: 0, heldUntil: 0,
     synced: 0,                 // how many times my_groups set unread (a skipped span filled before then is in it)
     syncedAt: 0,               // when my_groups last set unread (Date.now()): a deletion just after reads it again
-    mentionRun: 0,             // the latest look for an unread mention of me (app.js: findMention)
-    mentionScanned: null,      // the unread span ("readSeq:countedTo") a sync's look went through (scanMentions)
     pinned: [], slowMode: 0, slowUntil: 0,
     draft: null,               // the composer's reply, mentions and files (composer.js)
   };
