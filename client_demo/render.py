@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -184,6 +185,81 @@ def format_message(m: dict[str, Any], names: Names | None = None, *, hl: Highlig
         if isinstance(a, dict):
             line += "\n" + ATTACHMENT_INDENT + format_attachment(a, base)
     return line
+
+
+# -- folding long lines on a terminal ----------------------------------------------------------
+
+_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")  # the client's own highlight (ANSI): no width
+WRAP_INDENT = "      "  # a folded line goes on under the text after the time (``12:30 ``)
+
+
+def _columns(ch: str) -> int:
+    """The terminal columns ``ch`` takes: two for a wide (CJK) character, none for a combining one."""
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def fold(text: str, width: int, indent: str = WRAP_INDENT) -> str:
+    """``text`` with each of its lines folded to ``width`` columns: a line too long breaks at its
+    last space that fits (anywhere in a run without spaces, as Chinese is written) and goes on
+    indented by ``indent``, so that its rest is not read as a line of its own, and a terminal does
+    not break it under the time. Escape sequences take no column and are never split; a line is
+    left whole when ``width`` leaves less than 20 columns after ``indent``."""
+    room = width - len(indent)
+    if room < 20:
+        return text
+    return "\n".join(_fold_line(line, width, indent) for line in text.split("\n"))
+
+
+def _fold_line(line: str, width: int, indent: str) -> str:
+    units: list[tuple[str, int]] = []
+    at = 0
+    for m in _ESCAPE.finditer(line):
+        units.extend((ch, _columns(ch)) for ch in line[at:m.start()])
+        units.append((m.group(), 0))
+        at = m.end()
+    units.extend((ch, _columns(ch)) for ch in line[at:])
+    if sum(w for _, w in units) <= width:
+        return line
+    # the columns from each unit to the end of its word (the run without spaces it is in)
+    ahead = [0] * (len(units) + 1)
+    for i in range(len(units) - 1, -1, -1):
+        ahead[i] = 0 if units[i][0] == " " else units[i][1] + ahead[i + 1]
+    rows: list[str] = []
+    row: list[tuple[str, int]] = []
+    used = 0
+    for n, unit in enumerate(units):
+        piece, w = unit
+        if used + w > width and used > 0:
+            carry: list[tuple[str, int]] = []
+            if piece != " " and w < 2 and row[-1][1] < 2:  # (between wide characters: anywhere)
+                at = _break_at(row, ahead[n], width - len(indent))
+                if at is not None:
+                    row, carry = row[:at], row[at + 1:]
+            rows.append("".join(p for p, _ in row))
+            row = [(indent, len(indent)), *carry]
+            used = sum(c for _, c in row)
+            if piece == " ":
+                continue  # (the space the line breaks at)
+        row.append(unit)
+        used += w
+    rows.append("".join(p for p, _ in row))
+    return "\n".join(rows)
+
+
+LONG_WORD = 20  # columns: a longer run without spaces (a link, say) is broken where the line is full
+
+
+def _break_at(row: list[tuple[str, int]], rest: int, room: int) -> int | None:
+    """The last space of ``row`` to break it at: after its leading spaces (an indented line is not
+    broken into its indent alone), with the word after it (``rest`` more columns of it follow the
+    row) short enough to go to the next line whole; None: break where the line is full."""
+    text = next((i for i, (p, _) in enumerate(row) if p.strip()), len(row))
+    for i in range(len(row) - 1, text, -1):
+        if row[i][0] == " ":
+            return i if sum(c for _, c in row[i + 1:]) + rest <= min(room, LONG_WORD) else None
+    return None
 
 
 # -- public accounts -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import codecs
 import math
 import os
 import re
+import shutil
 import sys
 import threading
 import time
@@ -61,6 +62,7 @@ from client_demo.render import (
     Highlight,
     Names,
     clean,
+    fold,
     format_ban,
     format_event,
     format_held,
@@ -320,8 +322,10 @@ class LineReader:
 
 class ChatTUI:
     def __init__(self, url: str, out: TextIO | None = None, encoding: str = "msgpack",
-                 token_file: Path | None = None, hl: Highlight = PLAIN) -> None:
+                 token_file: Path | None = None, hl: Highlight = PLAIN,
+                 width: Callable[[], int] | None = None) -> None:
         self.url = url
+        self.width = width  # the terminal's columns now, to fold long lines (render.fold); None: a pipe
         self.hl = hl                        # how mentions are highlighted (ANSI on a terminal)
         self.http_base = http_base(url)     # attachment paths are shown as URLs on the same server
         self.last_seq: dict[str, int] = {}  # group_id -> the highest seq shown (for /read)
@@ -354,6 +358,8 @@ class ChatTUI:
 
     # output
     def say(self, text: str) -> None:
+        if self.width is not None:
+            text = fold(text, self.width())
         try:
             print(text, file=self.out, flush=True)
         except (BrokenPipeError, ValueError):  # nobody is reading any more
@@ -1116,7 +1122,8 @@ async def amain_terminal(url: str, encoding: str) -> int:
     # raw: our own escape sequences (the mention highlight) reach the terminal; every text from the
     # server is cleaned of control characters before it is printed (render.clean)
     with patch_stdout(raw=True):
-        tui = ChatTUI(url, out=sys.stdout, encoding=encoding, hl=ANSI)  # the patched stdout
+        tui = ChatTUI(url, out=sys.stdout, encoding=encoding, hl=ANSI,  # the patched stdout
+                      width=lambda: shutil.get_terminal_size().columns)
         prompt = asyncio.create_task(_prompt_lines(queue))
         try:
             await tui.run(queue)
