@@ -121,13 +121,10 @@ class Admission:
     connection's join, an approval) waits for :meth:`decided` rather than answering before the
     store did."""
 
-    __slots__ = ("member", "_decided", "put_back")
+    __slots__ = ("member", "_decided")
 
     def __init__(self, member: Member) -> None:
         self.member = member
-        # The membership a removal refused meanwhile would have put back, had this claim not been
-        # in its place (see ``server.handlers.common.put_back``): this one's undo puts it back.
-        self.put_back: Member | None = None
         self._decided: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         member.pending = self
 
@@ -145,6 +142,26 @@ class Admission:
         """Whether the admission was stored, once its write is decided (settled and undone by then;
         a waiter cancelled meanwhile cancels nothing for the others)."""
         return await asyncio.shield(self._decided)
+
+
+class MembershipWrites:
+    """The writes about one user's membership of one group that are in flight (joins and
+    removals), and the membership the store holds once those decided so far are applied.
+
+    Each is claimed in memory as it is queued, on top of the claims before it, and the store
+    decides them in that order, each on the row the ones before left: a join is refused while the
+    row of a refused removal is still there, a removal deletes whatever row is there. So after a
+    refusal, what memory shows no longer tells what the store will hold once the later writes are
+    decided (a kick refused while a later kick of the user's rejoin is still in flight: nobody is
+    in memory, yet the store still has the row, which the later kick will delete or not). Memory
+    is set to :attr:`stored` when the last of them is decided
+    (``server.handlers.common.membership_decided``)."""
+
+    __slots__ = ("stored", "in_flight")
+
+    def __init__(self, stored: Member | None) -> None:
+        self.stored = stored  # the store's membership as of the writes decided so far
+        self.in_flight = 0
 
 
 @dataclass(slots=True)
@@ -207,6 +224,8 @@ class Group:
     # Members who left or were removed while a mute or slow mode still bound them: user id ->
     # their membership as it was. A rejoin carries both over (governance.moderation.carried_over).
     departed: dict[str, Member] = field(default_factory=dict)
+    # user id -> the writes about their membership in flight (see MembershipWrites)
+    membership_writes: dict[str, MembershipWrites] = field(default_factory=dict)
 
     @property
     def alive(self) -> bool:

@@ -20,7 +20,13 @@ from server import limits, netlog
 from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers import handler, screening
-from server.handlers.common import announce_rename, commit, put_back, still_active
+from server.handlers.common import (
+    announce_rename,
+    commit,
+    membership_claimed,
+    membership_decided,
+    still_active,
+)
 from server.handlers.groups import ClosedRequests
 from server.handlers.public_accounts import leave_public_accounts, refuse_if_running_accounts
 from server.security import new_token, token_hash
@@ -423,7 +429,9 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     left = [groups[gid] for gid in sorted(user.groups)]
     requested = ClosedRequests.take(ctx, uid)
     invited = {g.group_id: by for g in groups.values() if (by := g.invited.get(uid)) is not None}
-    memberships = {g.group_id: g.members.pop(uid) for g in left}
+    writes = [membership_claimed(g, uid) for g in left]
+    for g in left:
+        del g.members[uid]
     old_name = user.display_name
     for g in left:
         g.online.difference_update(user.sessions)
@@ -436,17 +444,20 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     def undo() -> None:
         undo_accounts()
         user.deleted, user.display_name = False, old_name
-        for g in left:
-            put_back(g, user, memberships[g.group_id])
-        requested.undo()
+        requested.undo()  # (the memberships: decided, after this)
         for gid, by in invited.items():
             groups[gid].invited.setdefault(uid, by)
+
+    def decided(stored: bool) -> None:
+        for g, w in zip(left, writes, strict=True):
+            membership_decided(g, user, w, stored, None)
 
     await commit(
         ctx,
         *[ch.RemoveMember(g.group_id, uid, now, "account_deleted", uid) for g in left],
         ch.CancelAccount(uid, now, CANCELLED_NAME),
         undo=undo,
+        then=decided,
     )
     for g in left:
         publish(g.online, ev.MemberLeft(group_id=g.group_id, user_id=uid))

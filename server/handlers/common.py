@@ -22,7 +22,7 @@ from protocol.events import Notice, SuspensionCause, UserObj, UserRenamed
 from server.claims import Settles, settle_when_done
 from server.context import Context
 from server.fanout import publish, publish_many
-from server.state import Group, Member, User
+from server.state import Group, Member, MembershipWrites, User
 from server.storage.changes import ActsAs, AddCredit, Audit, Change
 
 log = logging.getLogger("qunguan.handlers")
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 
 def commit(ctx: Context, *changes: Change, audit: Audit | None = None,
-           undo: Callable[[], None] | None = None, claim: Settles | None = None) -> asyncio.Future[list[Any]]:
+           undo: Callable[[], None] | None = None, claim: Settles | None = None,
+           then: Callable[[bool], None] | None = None) -> asyncio.Future[list[Any]]:
     """Write ``changes`` (and ``audit``) in one transaction; run ``undo`` if that fails.
 
     ``undo`` runs from the write's own completion, before whoever awaits it
@@ -42,15 +43,19 @@ def commit(ctx: Context, *changes: Change, audit: Audit | None = None,
     out anyway, so its outcome, not the cancellation, decides the undo.
     ``claim`` (e.g. fields set through :class:`server.claims.FieldClaim`) is settled the
     same way, and also told when the write was stored: a field that another write
-    may claim meanwhile is taken back right only with both answers.
+    may claim meanwhile is taken back right only with both answers. ``then`` is told
+    whether the write was stored, after ``undo``, in the same callback.
     """
     fut = ctx.store.apply(*changes, audit=audit)
     if claim is not None:
         settle_when_done(fut, claim)
-    if undo is not None:
+    if undo is not None or then is not None:
         def on_done(f: asyncio.Future[list[Any]]) -> None:
-            if f.cancelled() or f.exception() is not None:
+            stored = not f.cancelled() and f.exception() is None
+            if not stored and undo is not None:
                 undo()
+            if then is not None:
+                then(stored)
 
         fut.add_done_callback(on_done)
     return asyncio.shield(fut)
@@ -128,28 +133,44 @@ def bring_back(users: dict[str, User], g: Group) -> None:
         g.online.update(user.sessions)
 
 
-def put_back(g: Group, user: User, m: Member) -> None:
-    """Undo a removal claimed in memory (a leave, a kick, a ban, an account's cancellation) whose
-    write was refused: ``m`` back in ``g``, with the user's connections. Not when the user is in
-    again meanwhile (that membership stands, not this one; while it is a join still in flight,
-    ``m`` comes back if that join is refused), nor when ``m`` was an admission that
-    was refused too: its write was queued before the removal's, so it was decided first, and its
-    own undo found nobody to take out. Put back, it would stay pending for good (a member who can
-    neither send nor leave, and whom a join answers ``joined`` without storing anything)."""
-    uid = user.user_id
-    if (now := g.members.get(uid)) is not None:
-        if now.pending is not None and not now.pending.refused:
-            # A join of theirs claimed meanwhile and still in flight: the store kept this membership
-            # (its removal was refused), so that join will be refused too, on the row still there;
-            # its undo puts this membership back then (admit).
-            now.pending.put_back = m
+def membership_claimed(g: Group, uid: str) -> MembershipWrites:
+    """Called just before a join or a removal of ``uid`` is claimed in ``g`` (memory still as the
+    store will hold it once every write in flight is decided): one more write in flight about that
+    membership. Its commit tells :func:`membership_decided` how it went."""
+    writes = g.membership_writes.get(uid)
+    if writes is None:
+        writes = g.membership_writes[uid] = MembershipWrites(g.members.get(uid))
+    writes.in_flight += 1
+    return writes
+
+
+def membership_decided(g: Group, user: User, writes: MembershipWrites, stored: bool, leaves: Member | None) -> None:
+    """One write about ``user``'s membership of ``g`` was decided (after its undo, if refused):
+    stored, the store now holds ``leaves`` (the member a join made, None after a removal); refused,
+    what it held. After the last of them, memory is set to what the store holds: the membership a
+    refused removal leaves comes back unless a later removal took it out of the store, a refused
+    join goes, and a join's member never stored is never put back (as a ghost nobody would settle).
+    The undos of these writes therefore leave the membership itself alone."""
+    if stored:
+        writes.stored = leaves
+    writes.in_flight -= 1
+    if writes.in_flight:
         return
-    if m.pending is not None and m.pending.refused:
+    uid, gid = user.user_id, g.group_id
+    del g.membership_writes[uid]
+    m, now = writes.stored, g.members.get(uid)
+    if now is m:
         return
-    g.members[uid] = m
-    g.departed.pop(uid, None)
-    user.add_group(g.group_id)
-    g.online.update(user.sessions)
+    if now is not None:
+        del g.members[uid]
+        user.drop_group(gid)
+        g.online.difference_update(user.sessions)
+    if m is not None:
+        g.members[uid] = m
+        g.departed.pop(uid, None)
+        if g.alive:  # (a group dissolved or closed meanwhile: its undo brings back the members it has then)
+            user.add_group(gid)
+            g.online.update(user.sessions)
 
 
 def seeing(g: Group, seq: int) -> Iterator[Session]:

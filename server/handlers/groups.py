@@ -27,9 +27,10 @@ from server.handlers.common import (
     level_of,
     live_group,
     member_of,
+    membership_claimed,
+    membership_decided,
     owned_count,
     pins_seen,
-    put_back,
     settled_member,
     still_active,
     suspension_cause,
@@ -233,6 +234,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     now = ctx.now_ms()
     before = g.departed.pop(uid, None)  # a mute or slow mode that bound them when they left still does
     muted_until, last_sent = moderation.carried_over(before.muted_until, before.last_sent_ms, now) if before else (0, 0)
+    writes = membership_claimed(g, uid)
     joined = g.members[uid] = Member(Role.MEMBER, g.last_seq, muted_until, last_sent)
     admission = Admission(joined)
     user.add_group(g.group_id)
@@ -242,14 +244,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
         rider.claim()
 
     def undo() -> None:
-        if g.members.get(uid) is joined:  # (not if removed meanwhile, or in again by another join)
-            del g.members[uid]
-            user.drop_group(g.group_id)
-            # A connection of theirs that signed in meanwhile joined the group's (attach: every
-            # group of the user's, this claim included); the others are put in only once stored.
-            g.online.difference_update(user.sessions)
-            if admission.put_back is not None:  # (a removal refused meanwhile: its membership stands)
-                put_back(g, user, admission.put_back)
+        # (The membership itself, and a connection of theirs that signed in meanwhile and joined the
+        # group's with this claim: membership_decided, after this.)
         if before is not None:
             g.departed.setdefault(uid, before)
         if not banned_now(ctx, g, uid):  # (a ban meanwhile removed them from the store)
@@ -264,7 +260,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     add = ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor, again,
                        muted_until, room)
     await commit(ctx, *([acting] if acting is not None else []), add, *([] if rider is None else [rider.change]),
-                 audit=audit, undo=undo, claim=admission)
+                 audit=audit, undo=undo, claim=admission,
+                 then=lambda stored: membership_decided(g, user, writes, stored, joined))
     if requested is not None and action != "approve" and g.alive:  # (an approval tells it as a decision)
         request_decided(ctx, g, uid, "joined", uid)  # (they came in without one: invited, a link, an open group)
     if g.members.get(uid) is not joined or not g.alive:
@@ -494,16 +491,15 @@ async def remove(ctx: Context, g: Group, uid: str, action: str, actor: str | Non
     """Take ``uid`` out of ``g`` in memory and store (claimed first, put back if the write fails);
     ``acting``: the manager's role, confirmed by the store first (a kick)."""
     user = ctx.state.users[uid]
+    writes = membership_claimed(g, uid)
     m = g.members.pop(uid)
     user.drop_group(g.group_id)
     g.online.difference_update(user.sessions)
     remember_departed(ctx, g, uid, m)
-
-    def undo() -> None:
-        put_back(g, user, m)
-
+    # (Refused, the membership comes back unless a later removal took it out of the store meanwhile.)
     await commit(ctx, *([acting] if acting is not None else []),
-                 ch.RemoveMember(g.group_id, uid, ctx.now_ms(), action, actor), audit=audit, undo=undo)
+                 ch.RemoveMember(g.group_id, uid, ctx.now_ms(), action, actor), audit=audit,
+                 then=lambda stored: membership_decided(g, user, writes, stored, None))
 
 
 @handler("leave_group")

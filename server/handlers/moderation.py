@@ -22,7 +22,16 @@ from protocol.messages import entry_id
 from server.claims import turn
 from server.fanout import publish
 from server.handlers import handler, one_at_a_time, screening
-from server.handlers.common import acts_as, banned_now, commit, live_group, member_of, put_back, still_active
+from server.handlers.common import (
+    acts_as,
+    banned_now,
+    commit,
+    live_group,
+    member_of,
+    membership_claimed,
+    membership_decided,
+    still_active,
+)
 from server.handlers.groups import remember_departed, request_decided, to_managers
 from server.handlers.management import _actor_role, _audit, _managed, _to_user, change_group
 from server.state import Ban, Group, InviteLink, User
@@ -82,6 +91,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     requested = g.join_requests.pop(uid, None)
     invited_by = g.invited.pop(uid, None)
     removed_sessions = set(target.sessions) if m is not None else set()
+    writes = membership_claimed(g, uid) if m is not None else None
     if m is not None:
         del g.members[uid]
         target.drop_group(gid)
@@ -100,12 +110,12 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
                 g.join_requests.setdefault(uid, requested)
             if invited_by is not None:
                 g.invited.setdefault(uid, invited_by)
-        if m is not None:
-            put_back(g, target, m)
+        # (The membership: membership_decided, after this.)
 
     audit = ch.Audit(now, "user", actor.user_id, "ban", gid, uid, reason or "",
                      {"seconds": seconds, "until": until})
-    await commit(ctx, *changes, audit=audit, undo=undo)
+    decided = None if writes is None else (lambda stored: membership_decided(g, target, writes, stored, None))
+    await commit(ctx, *changes, audit=audit, undo=undo, then=decided)
     if m is not None:
         publish(g.online | removed_sessions,
                 ev.MemberRemoved(group_id=gid, user_id=uid, by=actor.user_id, banned=True))

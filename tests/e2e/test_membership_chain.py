@@ -1,0 +1,119 @@
+"""One user's membership of one group changed by several writes in flight at once (a kick, the
+user's join, a second kick), some refused: memory must end with what the store holds.
+
+Each write is claimed in memory as it is queued and decided in that order; a refused one is undone.
+An undo that decides from what memory shows at that moment cannot tell "nobody is in" from "a later
+removal, still in flight, took out a later join": it put back a membership that the later removal
+then deleted from the store. Memory now ends each such run of writes with what the store holds.
+Found by reading the code after the soak (``test_soak.py``) once showed a role and a membership
+that differed before and after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.e2e.harness import open_group, restart
+from tests.e2e.store_hold import until, writes_held
+from tests.e2e.test_races import ok_or_code, refuse_rows
+
+
+async def listed(viewer, gid: str) -> list[str]:
+    return sorted(m["user_id"] for m in (await viewer.request("members", group_id=gid))["members"])
+
+
+async def test_a_refused_kick_does_not_bring_back_a_member_a_later_kick_removed(make_server):
+    """The owner's kick of U is refused by the store, U's join meanwhile is refused on the row
+    still there, and an admin's kick of that join, queued last, is stored: it deletes U's row.
+    The owner's refused kick put U back in memory (nobody was in at its undo), so U showed as a
+    member, sent in vain, and was gone after a restart."""
+    srv = make_server()
+    owner, admin, user = await srv.user(), await srv.user(), await srv.user()
+    watcher = await srv.client()  # the owner's second connection: a connection answers in order
+    await watcher.login(owner.username, "password123")
+    gid = await open_group(owner)
+    for c in (admin, user):
+        assert (await c.request("join_group", group_id=gid))["status"] == "joined"
+    assert (await owner.call("set_role", group_id=gid, user_id=admin.user_id, role="admin"))["ok"]
+    uid = user.user_id
+    refuse_rows(srv, "no_owner_kick", "membership_log",
+                f"NEW.action = 'kick' AND NEW.actor_id = '{owner.user_id}'",
+                f"action <> 'kick' OR actor_id <> '{owner.user_id}'")
+
+    async def out() -> bool:
+        return uid not in await listed(watcher, gid)
+
+    async def back_in() -> bool:
+        return uid in await listed(watcher, gid)
+
+    async with writes_held(srv, "members"):
+        first = asyncio.ensure_future(owner.call("kick", group_id=gid, user_id=uid))
+        await until(out, timeout=2)
+        joining = asyncio.ensure_future(user.call("join_group", group_id=gid))
+        await until(back_in, timeout=2)
+        second = asyncio.ensure_future(admin.call("kick", group_id=gid, user_id=uid))
+        await until(out, timeout=2)
+    assert ok_or_code(await first) == "internal"  # refused: U's row stays
+    assert ok_or_code(await joining) == "internal"  # refused on that row
+    assert ok_or_code(await second) == "ok"  # stored: U's row goes
+    assert srv.db_rows("SELECT COUNT(*) FROM members WHERE group_id = ? AND user_id = ?", gid, uid) == [(0,)]
+    expected = sorted([owner.user_id, admin.user_id])
+    assert await listed(watcher, gid) == expected
+    assert ok_or_code(await user.call("send", group_id=gid, text="还在吗", client_msg_id="c-1")) == "not_member"
+    assert gid not in [g["group_id"] for g in (await user.request("my_groups"))["groups"]]
+    (owner,) = await restart(srv, owner)
+    assert await listed(owner, gid) == expected
+
+
+async def test_a_refused_kick_stands_when_the_kick_of_the_rejoin_is_refused_too(make_server):
+    """The other way round: the owner's kick of U is refused (decided while U's rejoin is still in
+    flight), an admin kicks that rejoin, then the store refuses the rejoin (U's row is still there)
+    and the admin's kick too. The store keeps U as a member; memory had left U out (the first
+    kick's membership was to come back with the rejoin's undo, which found the rejoin kicked)."""
+    import asyncpg
+
+    from server.storage.postgres_changes import LOCK_USER_CAPS
+
+    srv = make_server()
+    if srv.backend != "postgresql":
+        pytest.skip("needs the rejoin's write held while the first kick's is decided: SQLite's one write lock holds both")
+    owner, admin, user = await srv.user(), await srv.user(), await srv.user()
+    watcher = await srv.client()
+    await watcher.login(owner.username, "password123")
+    gid = await open_group(owner)
+    for c in (admin, user):
+        assert (await c.request("join_group", group_id=gid))["status"] == "joined"
+    assert (await owner.call("set_role", group_id=gid, user_id=admin.user_id, role="admin"))["ok"]
+    uid = user.user_id
+    refuse_rows(srv, "no_kick_of_u", "membership_log", "", f"user_id <> '{uid}' OR action <> 'kick'")
+
+    async def out() -> bool:
+        return uid not in await listed(watcher, gid)
+
+    async def back_in() -> bool:
+        return uid in await listed(watcher, gid)
+
+    caps = await asyncpg.connect(srv.pg_url)  # holds the rejoin's write at its user's caps lock
+    try:
+        await caps.execute("SELECT pg_advisory_lock($1, hashtext($2))", LOCK_USER_CAPS, uid)
+        async with writes_held(srv, "groups"):  # holds the first kick's write at the owner's row
+            first = asyncio.ensure_future(owner.call("kick", group_id=gid, user_id=uid))
+            await until(out, timeout=2)
+            joining = asyncio.ensure_future(user.call("join_group", group_id=gid))
+            await until(back_in, timeout=2)
+        assert ok_or_code(await first) == "internal"  # refused, with the rejoin still in flight
+        second = asyncio.ensure_future(admin.call("kick", group_id=gid, user_id=uid))
+        await until(out, timeout=2)
+        await asyncio.sleep(0.1)
+        assert not joining.done()
+    finally:
+        await caps.close()  # (lets go of the lock)
+    assert ok_or_code(await joining) == "internal"  # refused on the row still there
+    assert ok_or_code(await second) == "internal"  # refused
+    assert srv.db_rows("SELECT COUNT(*) FROM members WHERE group_id = ? AND user_id = ?", gid, uid) == [(1,)]
+    assert await listed(watcher, gid) == sorted([owner.user_id, admin.user_id, uid])
+    assert (await user.call("send", group_id=gid, text="还在", client_msg_id="c-2"))["ok"]
+    (owner,) = await restart(srv, owner)
+    assert await listed(owner, gid) == sorted([owner.user_id, admin.user_id, uid])
