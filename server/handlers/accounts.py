@@ -438,12 +438,15 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     for gid in invited:
         del groups[gid].invited[uid]
     user.groups = NOTHING
-    user.deleted, user.display_name = True, CANCELLED_NAME
+    user.deleted = True
+    # (Claimed as a set_profile's is: with a name's write in flight, an operator's decision on a
+    # held name, say, putting back the name memory showed would keep one the store refused.)
+    renamed = FieldClaim(user, {"display_name": CANCELLED_NAME})
     undo_accounts = leave_public_accounts(ctx, user)
 
     def undo() -> None:
         undo_accounts()
-        user.deleted, user.display_name = False, old_name
+        user.deleted = False
         requested.undo()  # (the memberships: decided, after this)
         for gid, by in invited.items():
             groups[gid].invited.setdefault(uid, by)
@@ -457,6 +460,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
         *[ch.RemoveMember(g.group_id, uid, now, "account_deleted", uid) for g in left],
         ch.CancelAccount(uid, now, CANCELLED_NAME),
         undo=undo,
+        claim=renamed,
         then=decided,
     )
     for g in left:

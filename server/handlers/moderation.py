@@ -143,7 +143,12 @@ def _bans_in_force(ctx: Context, g: Group) -> dict[str, Ban]:
 
 
 @handler("unban")
+# In the bans' turn: an unban of a ban still in flight took it out of memory, so the ban's refusal
+# left nothing to take back, and the unban's own refusal then put back a ban never stored (or a
+# ban after a refused unban put back, at its refusal, no ban while the store kept the first).
+@one_at_a_time(lambda req: turn(("ban", req.group_id, req.user_id)))
 async def unban(ctx: Context, sess: Session, req: rq.Unban, enc: Encoding) -> None:
+    still_active(sess.me)  # (after the wait for the turn)
     g = _managed(ctx, sess, req.group_id, "unban")
     uid = req.user_id
     b = _bans_in_force(ctx, g).pop(uid, None)

@@ -1,0 +1,82 @@
+"""Writes about one thing in flight at once, refused by the store: memory ends as the store holds it.
+
+A ban and an unban of one user in one group take turns: an unban waits for a ban still in flight.
+Without the turn, an unban took a ban in flight out of memory at once; when the store then refused
+both (here: the admin who issued them had been promoted by a write the store refused, so it
+refuses what they did as an admin), the ban's undo found nothing to take back and the unban's undo
+put back a ban the store never held: the user could not rejoin until a restart.
+
+An account's cancellation claims its display name as a new name does (in order with the other
+claims of it): its undo put back the name memory showed when it was claimed, a name whose own
+write the store then refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.e2e.harness import open_group
+from tests.e2e.store_hold import until, until_write_waits, writes_held
+from tests.e2e.test_races import ok_or_code
+
+
+def refuse_promotion(srv, uid: str) -> None:
+    """The database refuses to make ``uid`` an admin, as a failing disk would refuse the write."""
+    if srv.backend == "postgresql":
+        srv.db_rows(f"ALTER TABLE members ADD CONSTRAINT no_admin CHECK (user_id <> '{uid}' OR role <> 'admin') NOT VALID")
+    else:
+        srv.db_rows(f"CREATE TRIGGER no_admin BEFORE UPDATE OF role ON members"
+                    f" WHEN NEW.user_id = '{uid}' AND NEW.role = 'admin' BEGIN SELECT RAISE(ABORT, 'no_admin'); END")
+
+
+async def test_an_unban_waits_for_the_ban_in_flight(make_server):
+    srv = make_server()
+    owner, admin, user = await srv.user(), await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    for c in (admin, user):
+        assert (await c.request("join_group", group_id=gid))["status"] == "joined"
+    assert ok_or_code(await user.call("leave_group", group_id=gid)) == "ok"
+    uid = user.user_id
+    refuse_promotion(srv, admin.user_id)
+    other = await srv.client()  # the admin's second connection: a connection answers in order
+    await other.login(admin.username, "password123")
+
+    async def admin_now() -> bool:
+        roles = {m["user_id"]: m["role"] for m in (await admin.request("members", group_id=gid))["members"]}
+        return roles[admin.user_id] == "admin"
+
+    async with writes_held(srv, "members"):
+        promoting = asyncio.ensure_future(owner.call("set_role", group_id=gid, user_id=admin.user_id, role="admin"))
+        await until(admin_now, timeout=2)  # claimed in memory; its write held
+        banning = asyncio.ensure_future(admin.call("ban", group_id=gid, user_id=uid))
+        unbanning = asyncio.ensure_future(other.call("unban", group_id=gid, user_id=uid))
+        await asyncio.wait([unbanning], timeout=0.5)
+        assert not unbanning.done(), unbanning.result()  # in the ban's turn
+    assert ok_or_code(await promoting) == "internal"
+    assert ok_or_code(await banning) == "forbidden"  # the store did not make them an admin
+    assert ok_or_code(await unbanning) == "forbidden"  # decided afresh: no longer an admin
+    assert srv.db_rows("SELECT COUNT(*) FROM bans WHERE user_id = ?", uid) == [(0,)]
+    assert (await owner.request("bans", group_id=gid))["bans"] == []
+    assert (await user.request("join_group", group_id=gid))["status"] == "joined"
+
+
+async def test_a_refused_cancellation_puts_back_the_name_the_store_holds(make_server):
+    srv = make_server()
+    user = await srv.user()
+    other = await srv.client()  # the user's second connection
+    await other.login(user.username, "password123")
+    before = (await user.request("me"))["display_name"]
+    if srv.backend == "postgresql":
+        srv.db_rows("ALTER TABLE users ADD CONSTRAINT no_names CHECK (display_name NOT IN ('新名字', '已注销用户')) NOT VALID")
+    else:
+        srv.db_rows("CREATE TRIGGER no_names BEFORE UPDATE OF display_name ON users"
+                    " WHEN NEW.display_name IN ('新名字', '已注销用户') BEGIN SELECT RAISE(ABORT, 'no_names'); END")
+    async with writes_held(srv, "users"):
+        renaming = asyncio.ensure_future(user.call("set_profile", display_name="新名字"))
+        await until_write_waits(srv, "users")
+        cancelling = asyncio.ensure_future(other.call("delete_account", password="password123"))
+        await asyncio.sleep(0.2)
+    assert ok_or_code(await renaming) == "internal"
+    assert ok_or_code(await cancelling) == "internal"
+    assert srv.db_rows("SELECT display_name FROM users WHERE user_id = ?", user.user_id) == [(before,)]
+    assert (await other.request("me"))["display_name"] == before
