@@ -23,7 +23,9 @@ from server.storage.postgres_changes import Conn, _count, _set_clause, applies
 from server.storage.postgres_reads import PostgresReads
 from server.storage.public import (
     COMMENT_SELECT,
+    NOT_A_PUBLISHER,
     POST_SELECT,
+    PUBLISHER,
     REJECTED_PREFIX,
     RELEASE_COMMENT,
     REPLY_PARENT,
@@ -140,6 +142,8 @@ async def _set_subscription(db: Conn, s: c.SetSubscription) -> None:
 
 @applies(c.InsertPost)
 async def _insert_post(db: Conn, p: c.InsertPost) -> int:
+    if await db.fetchval(numbered(PUBLISHER), p.account_id, p.author_id, p.account_id, p.author_id) is None:
+        raise ContractError("forbidden", NOT_A_PUBLISHER)
     post_id = int(await db.fetchval(
         "INSERT INTO posts (account_id, author_id, title, body, attachments, comments_mode, ts, held)"
         " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING post_id",

@@ -19,7 +19,9 @@ from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage.public import (
     COMMENT_SELECT,
+    NOT_A_PUBLISHER,
     POST_SELECT,
+    PUBLISHER,
     REJECTED_PREFIX,
     RELEASE_COMMENT,
     REPLY_PARENT,
@@ -131,6 +133,8 @@ async def _set_subscription(db: aiosqlite.Connection, s: c.SetSubscription) -> N
 
 @applies(c.InsertPost)
 async def _insert_post(db: aiosqlite.Connection, p: c.InsertPost) -> int:
+    if not list(await db.execute_fetchall(PUBLISHER, (p.account_id, p.author_id, p.account_id, p.author_id))):
+        raise ContractError("forbidden", NOT_A_PUBLISHER)
     cur = await db.execute(
         "INSERT INTO posts (account_id, author_id, title, body, attachments, comments_mode, ts, held)"
         " VALUES (?,?,?,?,?,?,?,?)",
