@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from client_demo.render import WRAP_INDENT
 from tests.client_demo.test_tui_e2e import TUI, register
 from tests.e2e.harness import ServerProcess, new_phone
 
@@ -34,9 +35,17 @@ class Pane:
                        check=True, cwd=ROOT)
 
     def screen(self) -> list[str]:
+        """The pane's lines, each line the client folded to the pane's width whole again (its rest
+        comes indented by WRAP_INDENT; the text here breaks at spaces: one space joins them)."""
         out = subprocess.run(["tmux", "-L", self.sock, "capture-pane", "-p", "-J", "-S", "-200"],
                              capture_output=True, text=True, check=True).stdout
-        return out.rstrip("\n").splitlines()
+        lines: list[str] = []
+        for line in out.rstrip("\n").splitlines():
+            if lines and line.startswith(WRAP_INDENT) and line.strip():
+                lines[-1] += " " + line[len(WRAP_INDENT):]
+            else:
+                lines.append(line)
+        return lines
 
     def wait(self, pattern: str, timeout: float = 8.0) -> re.Match[str]:
         rx = re.compile(pattern)

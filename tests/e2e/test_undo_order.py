@@ -23,7 +23,8 @@ from tests.e2e.test_races import ok_or_code
 def refuse_promotion(srv, uid: str) -> None:
     """The database refuses to make ``uid`` an admin, as a failing disk would refuse the write."""
     if srv.backend == "postgresql":
-        srv.db_rows(f"ALTER TABLE members ADD CONSTRAINT no_admin CHECK (user_id <> '{uid}' OR role <> 'admin') NOT VALID")
+        srv.db_rows(f"ALTER TABLE members ADD CONSTRAINT no_admin"
+                    f" CHECK (user_id <> '{uid}' OR role <> 'admin') NOT VALID")
     else:
         srv.db_rows(f"CREATE TRIGGER no_admin BEFORE UPDATE OF role ON members"
                     f" WHEN NEW.user_id = '{uid}' AND NEW.role = 'admin' BEGIN SELECT RAISE(ABORT, 'no_admin'); END")
@@ -67,7 +68,8 @@ async def test_a_refused_cancellation_puts_back_the_name_the_store_holds(make_se
     await other.login(user.username, "password123")
     before = (await user.request("me"))["display_name"]
     if srv.backend == "postgresql":
-        srv.db_rows("ALTER TABLE users ADD CONSTRAINT no_names CHECK (display_name NOT IN ('新名字', '已注销用户')) NOT VALID")
+        srv.db_rows("ALTER TABLE users ADD CONSTRAINT no_names"
+                    " CHECK (display_name NOT IN ('新名字', '已注销用户')) NOT VALID")
     else:
         srv.db_rows("CREATE TRIGGER no_names BEFORE UPDATE OF display_name ON users"
                     " WHEN NEW.display_name IN ('新名字', '已注销用户') BEGIN SELECT RAISE(ABORT, 'no_names'); END")
