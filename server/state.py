@@ -107,15 +107,15 @@ class Member:
     # Claimed in memory and not yet stored: a join (or a new group's owner) whose write is in flight.
     # Such a member cannot send (not_member): a message from another of their connections meanwhile
     # would be stored even if the admission were then refused. None once stored; a refused
-    # admission stays here (``refused``), so that no undo puts this member back.
+    # admission stays here (``refused``): the member is out (MembershipWrites) and waits for no one.
     pending: Admission | None = None
 
 
 class Admission:
     """A membership claimed in memory (a join, a new group's owner), pending until its write is
-    decided: stored, the member may send from then on (``Member.pending`` goes); refused, the claim's
-    undo takes the member out, and :meth:`refused` tells any other undo (a kick's, a ban's, an
-    account's cancellation, whose write was refused too) not to put it back. Settled from the write's
+    decided: stored, the member may send from then on (``Member.pending`` goes); refused, the member
+    is taken out once no other write about the membership is in flight (:class:`MembershipWrites`),
+    and :meth:`refused` says so to whoever waited. Settled from the write's
     own completion (``server.handlers.common.commit(claim=...)``), so a handler cancelled meanwhile
     leaves no member pending for good. Another request about the same membership (a second
     connection's join, an approval) waits for :meth:`decided` rather than answering before the

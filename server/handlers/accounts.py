@@ -25,6 +25,7 @@ from server.handlers.common import (
     commit,
     membership_claimed,
     membership_decided,
+    membership_in_flight,
     still_active,
 )
 from server.handlers.groups import ClosedRequests
@@ -428,8 +429,14 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     uid = user.user_id
     left = [groups[gid] for gid in sorted(user.groups)]
     requested = ClosedRequests.take(ctx, uid)
-    invited = {g.group_id: by for g in groups.values() if (by := g.invited.get(uid)) is not None}
-    writes = [membership_claimed(g, uid) for g in left]
+    invited: dict[str, str] = {}
+    leaving = []  # groups memory shows them out of, with a removal in flight the store may refuse
+    for g in groups.values():
+        if (by := g.invited.get(uid)) is not None:
+            invited[g.group_id] = by
+        if g.group_id not in user.groups and g.alive and membership_in_flight(g, uid):
+            leaving.append(g)
+    writes = [membership_claimed(g, uid) for g in (*left, *leaving)]
     for g in left:
         del g.members[uid]
     old_name = user.display_name
@@ -452,12 +459,12 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
             groups[gid].invited.setdefault(uid, by)
 
     def decided(stored: bool) -> None:
-        for g, w in zip(left, writes, strict=True):
+        for g, w in zip((*left, *leaving), writes, strict=True):
             membership_decided(g, user, w, stored, None)
 
     await commit(
         ctx,
-        *[ch.RemoveMember(g.group_id, uid, now, "account_deleted", uid) for g in left],
+        *[ch.RemoveMember(g.group_id, uid, now, "account_deleted", uid) for g in (*left, *leaving)],
         ch.CancelAccount(uid, now, CANCELLED_NAME),
         undo=undo,
         claim=renamed,

@@ -52,10 +52,12 @@ def commit(ctx: Context, *changes: Change, audit: Audit | None = None,
     if undo is not None or then is not None:
         def on_done(f: asyncio.Future[list[Any]]) -> None:
             stored = not f.cancelled() and f.exception() is None
-            if not stored and undo is not None:
-                undo()
-            if then is not None:
-                then(stored)
+            try:
+                if not stored and undo is not None:
+                    undo()
+            finally:  # (an undo that raised must not leave ``then``'s bookkeeping waiting for good)
+                if then is not None:
+                    then(stored)
 
         fut.add_done_callback(on_done)
     return asyncio.shield(fut)
@@ -142,6 +144,13 @@ def membership_claimed(g: Group, uid: str) -> MembershipWrites:
         writes = g.membership_writes[uid] = MembershipWrites(g.members.get(uid))
     writes.in_flight += 1
     return writes
+
+
+def membership_in_flight(g: Group, uid: str) -> bool:
+    """Whether a join or removal of ``uid`` in ``g`` is in flight: memory may then show them out while
+    the store still has their row (a removal it will refuse), so a ban or a cancellation removes
+    them all the same (a removal of no row is harmless)."""
+    return uid in g.membership_writes
 
 
 def membership_decided(g: Group, user: User, writes: MembershipWrites, stored: bool, leaves: Member | None) -> None:

@@ -488,7 +488,8 @@ def remember_departed(ctx: Context, g: Group, uid: str, m: Member) -> None:
 
 async def remove(ctx: Context, g: Group, uid: str, action: str, actor: str | None,
                  audit: ch.Audit | None = None, acting: ch.ActsAs | None = None) -> None:
-    """Take ``uid`` out of ``g`` in memory and store (claimed first, put back if the write fails);
+    """Take ``uid`` out of ``g`` in memory and store (claimed first; refused, the membership is as the
+    store holds it once no other write about it is in flight: :func:`membership_decided`);
     ``acting``: the manager's role, confirmed by the store first (a kick)."""
     user = ctx.state.users[uid]
     writes = membership_claimed(g, uid)

@@ -30,6 +30,7 @@ from server.handlers.common import (
     member_of,
     membership_claimed,
     membership_decided,
+    membership_in_flight,
     still_active,
 )
 from server.handlers.groups import remember_departed, request_decided, to_managers
@@ -91,13 +92,14 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     requested = g.join_requests.pop(uid, None)
     invited_by = g.invited.pop(uid, None)
     removed_sessions = set(target.sessions) if m is not None else set()
-    writes = membership_claimed(g, uid) if m is not None else None
+    writes = membership_claimed(g, uid) if m is not None or membership_in_flight(g, uid) else None
+    if writes is not None:
+        changes.append(ch.RemoveMember(gid, uid, now, "ban", actor.user_id))
     if m is not None:
         del g.members[uid]
         target.drop_group(gid)
         g.online.difference_update(target.sessions)
         remember_departed(ctx, g, uid, m)
-        changes.append(ch.RemoveMember(gid, uid, now, "ban", actor.user_id))
 
     def undo() -> None:
         if g.bans.get(uid) is banned:  # (not if unbanned or banned again meanwhile: that change stands)

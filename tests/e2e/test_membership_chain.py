@@ -78,7 +78,8 @@ async def test_a_refused_kick_stands_when_the_kick_of_the_rejoin_is_refused_too(
 
     srv = make_server()
     if srv.backend != "postgresql":
-        pytest.skip("needs the rejoin's write held while the first kick's is decided: SQLite's one write lock holds both")
+        pytest.skip("needs the rejoin's write held while the first kick's is decided: "
+                    "SQLite's one write lock holds both")
     owner, admin, user = await srv.user(), await srv.user(), await srv.user()
     watcher = await srv.client()
     await watcher.login(owner.username, "password123")
@@ -117,3 +118,45 @@ async def test_a_refused_kick_stands_when_the_kick_of_the_rejoin_is_refused_too(
     assert (await user.call("send", group_id=gid, text="还在", client_msg_id="c-2"))["ok"]
     (owner,) = await restart(srv, owner)
     assert await listed(owner, gid) == sorted([owner.user_id, admin.user_id, uid])
+
+
+@pytest.mark.parametrize("second", ["ban", "account_deleted"])
+async def test_a_ban_or_cancellation_behind_a_removal_in_flight_takes_the_user_out(make_server, second):
+    """U's removal (an admin's kick; U's own leave) is in flight, so memory shows U out, when U is
+    banned (or cancels the account on another connection). The store then refuses the removal and
+    stores the ban (the cancellation): U's row was there, and nothing of the second write removed
+    it, as memory had shown no member to remove. U stayed a member, banned (or cancelled), who could
+    still send. Each now removes U whenever a write about U's membership is in flight."""
+    srv = make_server()
+    owner, admin, user = await srv.user(), await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    for c in (admin, user):
+        assert (await c.request("join_group", group_id=gid))["status"] == "joined"
+    assert (await owner.call("set_role", group_id=gid, user_id=admin.user_id, role="admin"))["ok"]
+    uid = user.user_id
+    first = "kick" if second == "ban" else "leave"
+    refuse_rows(srv, "no_first", "membership_log", f"NEW.user_id = '{uid}' AND NEW.action = '{first}'",
+                f"user_id <> '{uid}' OR action <> '{first}'")
+    other = await srv.client()  # the user's second connection
+    await other.login(user.username, "password123")
+
+    async def out() -> bool:
+        return uid not in await listed(owner, gid)
+
+    async with writes_held(srv, "members"):
+        if first == "kick":
+            removing = asyncio.ensure_future(admin.call("kick", group_id=gid, user_id=uid))
+        else:
+            removing = asyncio.ensure_future(user.call("leave_group", group_id=gid))
+        await until(out, timeout=2)
+        if second == "ban":
+            then = asyncio.ensure_future(owner.call("ban", group_id=gid, user_id=uid))
+        else:
+            then = asyncio.ensure_future(other.call("delete_account", password="password123"))
+        await asyncio.sleep(0.2)
+    assert ok_or_code(await removing) == "internal"
+    assert ok_or_code(await then) == "ok"
+    assert srv.db_rows("SELECT COUNT(*) FROM members WHERE group_id = ? AND user_id = ?", gid, uid) == [(0,)]
+    assert await listed(owner, gid) == sorted([owner.user_id, admin.user_id])
+    if second == "ban":
+        assert ok_or_code(await user.call("send", group_id=gid, text="还能说话吗", client_msg_id="c-3")) == "not_member"
