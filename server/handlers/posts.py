@@ -293,7 +293,7 @@ async def publish_post(ctx: Context, sess: Session, req: rq.Publish, enc: Encodi
             a.last_post_at = last
 
     # A held post is queued for the operators' review (qunguan admin review-queue) in the same write.
-    [post_id] = await commit(ctx, ch.InsertPost(
+    [_, post_id] = await commit(ctx, ch.ManagesAccount(a.account_id, user.user_id), ch.InsertPost(
         a.account_id, user.user_id, title, body, msgspec.json.encode(attachments).decode(),
         tuple(x.media_id for x in attachments), mode.value, now, int(held),
         verdict.category if held and verdict is not None else None,
@@ -341,8 +341,9 @@ async def delete_post(ctx: Context, sess: Session, req: rq.DeletePost, enc: Enco
     still_active(user)
     _unseen_if_held(ctx, user, row, req.post_id)
     a = managed_account(ctx, user, row.account_id)
-    [held] = await commit(ctx, ch.DeletePost(post_id, ctx.now_ms(), user.user_id),
-                          audit=audit(ctx, user, "delete_post", a, post_id=req.post_id))
+    [_, held] = await commit(ctx, ch.ManagesAccount(a.account_id, user.user_id),
+                             ch.DeletePost(post_id, ctx.now_ms(), user.user_id),
+                             audit=audit(ctx, user, "delete_post", a, post_id=req.post_id))
     # (held as the store had it when it deleted the post: one released meanwhile was shown since)
     announce_post_gone(ctx, a, post_id, held)
 
@@ -436,9 +437,10 @@ async def moderate_comment(ctx: Context, sess: Session, req: rq.ModerateComment,
         raise ContractError("forbidden", "comments are closed on this account for now: approve later")
     # The status the comment had is read in the write's own transaction: who saw it is decided by
     # that, not by the read above (another manager may have hidden it meanwhile).
-    [was] = await commit(ctx, ch.ModerateComment(comment_id, status, user.user_id, ctx.now_ms()),
-                         audit=audit(ctx, user, "moderate_comment", a, post_id=req.post_id,
-                                     comment_id=req.comment_id, action=req.action.value))
+    [_, was] = await commit(ctx, ch.ManagesAccount(a.account_id, user.user_id),
+                            ch.ModerateComment(comment_id, status, user.user_id, ctx.now_ms()),
+                            audit=audit(ctx, user, "moderate_comment", a, post_id=req.post_id,
+                                        comment_id=req.comment_id, action=req.action.value))
     if status != "visible":
         announce_comment_gone(ctx, a, row, comment_id, found.user_id, was, status)
     if status != "deleted":

@@ -994,6 +994,18 @@ class InsertPost(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class ManagesAccount(Change):
+    """A change by a public account's manager (a post, its deletion, a comment's moderation) goes
+    through only if the store holds ``user_id`` as the account's owner or one of its editors
+    (``forbidden`` otherwise), as :class:`ActsAs` does for a group's managers: memory decided first,
+    and an editor's seat whose write the store refused can linger there after undos that ran out
+    of order (an editor cancelling the account while seats are claimed and refused around it)."""
+
+    account_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeletePost(Change):
     """The account deletes a post (kept for the record); ``not_found`` when it is already gone.
     ``apply`` returns whether the post was held at the moment it was deleted (a held post's

@@ -23,9 +23,8 @@ from server.storage.postgres_changes import Conn, _count, _set_clause, applies
 from server.storage.postgres_reads import PostgresReads
 from server.storage.public import (
     COMMENT_SELECT,
-    NOT_A_PUBLISHER,
+    MANAGER,
     POST_SELECT,
-    PUBLISHER,
     REJECTED_PREFIX,
     RELEASE_COMMENT,
     REPLY_PARENT,
@@ -36,12 +35,14 @@ from server.storage.public import (
     comments_query,
     counted,
     moderation_refusal,
+    not_a_manager,
     post_row,
 )
 
 # (FOR SHARE: a hiding or rejection of the parent on another connection waits for this reply, or
 # this reply for it and then finds the parent gone)
 _REPLY_PARENT = numbered(REPLY_PARENT) + " FOR SHARE"
+_MANAGER = numbered(MANAGER)
 LOCK_SUBJECT = 0x5147_00A1  # advisory-lock namespace: one public-account subject
 LOCK_EDITORS = 0x5147_00A2  # (LOCK_EDITORS, hashtext(account_id)): one account's editors, see SetEditor
 
@@ -140,10 +141,14 @@ async def _set_subscription(db: Conn, s: c.SetSubscription) -> None:
         await db.execute("DELETE FROM subscriptions WHERE account_id = $1 AND user_id = $2", s.account_id, s.user_id)
 
 
+@applies(c.ManagesAccount)
+async def _manages_account(db: Conn, m: c.ManagesAccount) -> None:
+    if await db.fetchval(_MANAGER, m.account_id, m.user_id, m.account_id, m.user_id) is None:
+        raise not_a_manager(m)
+
+
 @applies(c.InsertPost)
 async def _insert_post(db: Conn, p: c.InsertPost) -> int:
-    if await db.fetchval(numbered(PUBLISHER), p.account_id, p.author_id, p.account_id, p.author_id) is None:
-        raise ContractError("forbidden", NOT_A_PUBLISHER)
     post_id = int(await db.fetchval(
         "INSERT INTO posts (account_id, author_id, title, body, attachments, comments_mode, ts, held)"
         " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING post_id",

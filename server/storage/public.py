@@ -55,13 +55,13 @@ COMMENT_SELECT = "SELECT comment_id, post_id, user_id, text, reply_to, ts, statu
 # visible one, or their own held one. Parameters: the parent's id, the post's, the replier's.
 REPLY_PARENT = ("SELECT 1 FROM comments WHERE comment_id = ? AND post_id = ?"
                 " AND (status = 'visible' OR (status = 'held' AND user_id = ?))")
-# Whether a user may publish on an account: its owner or one of its editors, as the store holds them.
-# Memory decides first; the store decides again in the post's transaction, as ActsAs does for a group's
-# managers: an editor's seat whose write the store refused may linger in memory after undos that ran
-# out of order (an editor cancelling the account while seats are claimed and refused around it).
-PUBLISHER = ("SELECT 1 FROM accounts WHERE account_id = ? AND owner_id = ?"
-             " UNION ALL SELECT 1 FROM account_editors WHERE account_id = ? AND user_id = ? LIMIT 1")
-NOT_A_PUBLISHER = "you are neither the owner nor an editor of this account"
+# Whether the store holds a user as an account's owner or one of its editors (changes.ManagesAccount).
+MANAGER = ("SELECT 1 FROM accounts WHERE account_id = ? AND owner_id = ?"
+           " UNION ALL SELECT 1 FROM account_editors WHERE account_id = ? AND user_id = ? LIMIT 1")
+
+
+def not_a_manager(m: c.ManagesAccount) -> ContractError:
+    return ContractError("forbidden", f"you are neither the owner nor an editor of public account {m.account_id}")
 GONE_COMMENT = ("deleted", "rejected")  # the statuses of a comment nobody sees or acts on any more
 REJECTED_PREFIX = "rejected in content review: "  # a rejected post's removed_reason starts so
 # Lifting the platform's hold on comment $1: visible, or still held for the account's approval on a

@@ -19,9 +19,8 @@ from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage.public import (
     COMMENT_SELECT,
-    NOT_A_PUBLISHER,
+    MANAGER,
     POST_SELECT,
-    PUBLISHER,
     REJECTED_PREFIX,
     RELEASE_COMMENT,
     REPLY_PARENT,
@@ -32,6 +31,7 @@ from server.storage.public import (
     comments_query,
     counted,
     moderation_refusal,
+    not_a_manager,
     post_row,
 )
 from server.storage.sqlite_changes import _rowcount, _set_clause, applies
@@ -131,10 +131,14 @@ async def _set_subscription(db: aiosqlite.Connection, s: c.SetSubscription) -> N
         await db.execute("DELETE FROM subscriptions WHERE account_id = ? AND user_id = ?", (s.account_id, s.user_id))
 
 
+@applies(c.ManagesAccount)
+async def _manages_account(db: aiosqlite.Connection, m: c.ManagesAccount) -> None:
+    if not list(await db.execute_fetchall(MANAGER, (m.account_id, m.user_id, m.account_id, m.user_id))):
+        raise not_a_manager(m)
+
+
 @applies(c.InsertPost)
 async def _insert_post(db: aiosqlite.Connection, p: c.InsertPost) -> int:
-    if not list(await db.execute_fetchall(PUBLISHER, (p.account_id, p.author_id, p.account_id, p.author_id))):
-        raise ContractError("forbidden", NOT_A_PUBLISHER)
     cur = await db.execute(
         "INSERT INTO posts (account_id, author_id, title, body, attachments, comments_mode, ts, held)"
         " VALUES (?,?,?,?,?,?,?,?)",

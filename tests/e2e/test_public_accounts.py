@@ -216,19 +216,27 @@ async def test_editors_roles_and_my_accounts(srv):
     await close_all(owner, e1, e2, e3)
 
 
-async def test_the_store_refuses_a_post_by_an_editor_it_does_not_hold(srv):
-    """Memory decides who may publish, and the store decides again in the post's transaction (as
-    it does for a group's managers): an editor's seat that memory kept after undos that ran out
-    of order, but that the store does not hold, publishes nothing."""
-    owner, editor = await srv.user(verify_id=True), await srv.user(verify_id=True)
+async def test_the_store_refuses_an_editor_it_does_not_hold(srv):
+    """Memory decides who manages an account, and the store decides again in the transaction of a
+    post, a post's deletion and a comment's moderation (as it does for a group's managers): an
+    editor's seat that memory kept after undos that ran out of order, but that the store does not
+    hold, publishes, deletes and moderates nothing."""
+    owner, editor, reader = await srv.user(verify_id=True), await srv.user(verify_id=True), await srv.user()
     aid = await new_account(owner, "Second Look")
     await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    post_id = (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
+    comment_id = (await reader.request("comment", post_id=post_id, text="好"))["comment_id"]
     # memory and the store part, as they would after those undos
     srv.db_rows("DELETE FROM account_editors WHERE account_id = ? AND user_id = ?", aid, editor.user_id)
-    assert code(await editor.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
-    assert srv.db_rows("SELECT COUNT(*) FROM posts WHERE account_id = ?", aid) == [(0,)]
-    assert (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
-    await close_all(owner, editor)
+    assert code(await editor.call("publish", account_id=aid, title="t2", body="b")) == "forbidden"
+    assert code(await editor.call("moderate_comment", post_id=post_id, comment_id=comment_id,
+                                  action="hide")) == "forbidden"
+    assert code(await editor.call("delete_post", post_id=post_id)) == "forbidden"
+    assert srv.db_rows("SELECT COUNT(*) FROM posts WHERE account_id = ? AND deleted_at IS NULL", aid) == [(1,)]
+    assert srv.db_rows("SELECT status FROM comments WHERE comment_id = ?", int(comment_id)) == [("visible",)]
+    assert code(await owner.call("moderate_comment", post_id=post_id, comment_id=comment_id, action="hide")) == "ok"
+    assert code(await owner.call("delete_post", post_id=post_id)) == "ok"
+    await close_all(owner, editor, reader)
 
 
 async def test_posts_reach_subscribers_online_and_are_read_later(srv):
