@@ -13,6 +13,7 @@ from governance.audit import Checkpoint
 from governance.posting import report_overdue
 from protocol import events as ev
 from server import record
+from server.claims import Together
 from server.fanout import publish
 from server.handlers.common import bring_back, suspension_cause, take_down
 from server.handlers.groups import ClosedRequests
@@ -39,7 +40,15 @@ from server.operator.common import (
 )
 from server.operator.message_penalty import MessageCost, comment_cost, message_cost
 from server.state import NO_AGREEMENT
-from server.storage.changes import AddCredit, Audit, Change, ResolveReport, SetGroupFields, SetUserFields
+from server.storage.changes import (
+    AddCredit,
+    Audit,
+    Change,
+    OwnsNothingOpen,
+    ResolveReport,
+    SetGroupFields,
+    SetUserFields,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -351,9 +360,14 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
         sanction("blacklist", "user", user.user_id, reason, now, None, report_id),
         *h.changes,
         *pa.changes,
+        OwnsNothingOpen(user.user_id),  # (after the hand-overs: nothing planned from a claim since refused)
         *requested.drops(),
         audit=audit(app, "blacklist", reason, None, user.user_id, **detail),
         undo=undo,
+        claim=Together(*h.claims),
+        conflict=f"{user.username}'s groups or public accounts changed while the blacklisting was being stored "
+                 "(a transfer, a dissolving or a closing of theirs was refused meanwhile): nothing was done; "
+                 "run the command again",
     )
     for sess in list(user.sessions):
         sess.send(ev.Notice(kind="blacklisted", text=given, by=operator_name(),

@@ -38,6 +38,7 @@ from governance.tiers import check_size_class
 from protocol import events as ev
 from protocol.enums import Role
 from protocol.errors import ContractError
+from server.claims import FieldClaim, Settles
 from server.fanout import publish
 from server.handlers.common import bring_back, caps_of, held_until, level_of, owned_count, take_down
 from server.operator.common import OPERATOR
@@ -64,10 +65,19 @@ class Handover:
     closed: list[str] = field(default_factory=list)
     undos: list[Callable[[], None]] = field(default_factory=list)
     tell: list[Callable[[], None]] = field(default_factory=list)
+    # The owners and roles a group's passing claims, settled by the blacklisting's write (in order
+    # with a transfer of the group in flight, as transfer_owner's own claims are: server/claims.py).
+    claims: list[Settles] = field(default_factory=list)
 
     def undo(self) -> None:
         for fn in reversed(self.undos):
             fn()
+
+    def abandon(self) -> None:
+        """Take back everything claimed, with no write (the plan failed half-way)."""
+        for claim in reversed(self.claims):
+            claim.settle(False)
+        self.undo()
 
     def publish(self) -> None:
         for fn in self.tell:
@@ -138,17 +148,15 @@ def plan(app: Context, owner: User, reason: str, actor: str, now: int, by: str,
             else:
                 _close(h, app, g, why, actor, now, owner)
     except BaseException:
-        h.undo()  # nothing half-claimed is left behind
+        h.abandon()  # nothing half-claimed is left behind
         raise
     return h
 
 
 def _pass(h: Handover, app: Context, g: Group, owner: User, heir: User, by: str, record: Audit) -> None:
     old, new = g.members[owner.user_id], g.members[heir.user_id]
-    g.owner_id, new.role, old.role = heir.user_id, Role.OWNER, Role.MEMBER
-
-    def undo() -> None:
-        g.owner_id, new.role, old.role = owner.user_id, Role.ADMIN, Role.OWNER
+    h.claims += [FieldClaim(g, {"owner_id": heir.user_id}), FieldClaim(new, {"role": Role.OWNER}),
+                 FieldClaim(old, {"role": Role.MEMBER})]
 
     def tell() -> None:
         publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=heir.user_id, role=Role.OWNER))
@@ -166,7 +174,6 @@ def _pass(h: Handover, app: Context, g: Group, owner: User, heir: User, by: str,
                                    ts=record.ts))  # no actor in the membership log: the platform's
     h.changes.append(AddRecord(record))
     h.passed[g.group_id] = heir.user_id
-    h.undos.append(undo)
     h.tell.append(tell)
 
 

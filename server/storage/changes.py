@@ -327,6 +327,20 @@ class TransferOwner(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class OwnsNothingOpen(Change):
+    """``conflict`` while the store has ``user_id`` owning a live group or an open public account: put
+    after a blacklisting's hand-overs and closings, which memory planned from what it showed. A
+    transfer, dissolving or closing claimed in memory before them, and refused by the store since,
+    left the user owning what the plan passed over: the blacklisting is refused, to be run again."""
+
+    user_id: str
+
+
+OWNS_SOMETHING_OPEN = ("SELECT 1 FROM groups WHERE owner_id = ? AND dissolved_at IS NULL AND closed_at IS NULL"
+                       " UNION ALL SELECT 1 FROM accounts WHERE owner_id = ? AND closed_at IS NULL LIMIT 1")
+
+
+@dataclass(frozen=True, slots=True)
 class AddMember(Change):
     """A member joins (the pending request and invitation go); logged as ``action`` by ``actor``."""
 

@@ -381,6 +381,12 @@ async def _acts_as(db: Conn, a: c.ActsAs) -> None:
                                a.group_id, a.user_id))
 
 
+@applies(c.OwnsNothingOpen)
+async def _owns_nothing_open(db: Conn, o: c.OwnsNothingOpen) -> None:
+    if await db.fetchval(numbered(c.OWNS_SOMETHING_OPEN), o.user_id, o.user_id) is not None:
+        raise ContractError("conflict", "the user still owns a live group or an open public account")
+
+
 @applies(c.SetGroupFields)
 async def _set_group_fields(db: Conn, s: c.SetGroupFields) -> None:
     sets, values = _set_clause(s.fields, c.GROUP_FIELDS)

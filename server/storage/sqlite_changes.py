@@ -320,6 +320,12 @@ async def _acts_as(db: aiosqlite.Connection, a: c.ActsAs) -> None:
     a.refuse(rows[0][0] if rows else None)
 
 
+@applies(c.OwnsNothingOpen)
+async def _owns_nothing_open(db: aiosqlite.Connection, o: c.OwnsNothingOpen) -> None:
+    if list(await db.execute_fetchall(c.OWNS_SOMETHING_OPEN, (o.user_id, o.user_id))):
+        raise ContractError("conflict", "the user still owns a live group or an open public account")
+
+
 @applies(c.SetGroupFields)
 async def _set_group_fields(db: aiosqlite.Connection, s: c.SetGroupFields) -> None:
     sets, values = _set_clause(s.fields, c.GROUP_FIELDS)

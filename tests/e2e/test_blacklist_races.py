@@ -1,0 +1,87 @@
+"""A blacklisting planned while a transfer of one of the user's groups is in flight, which the store
+then refuses.
+
+The blacklisting passes on (or closes) the groups memory shows the user owning. A transfer claimed
+before it and refused after stays out of that plan: either the user is blacklisted while the store
+has them owning the group again, or the plan hands on a group the store never gave them, and its
+undo left memory showing two owners. The store now refuses a blacklisting that leaves the user
+owning a live group (the operator is told to run it again), and a hand-over's owner and roles are
+claimed in order with the transfer's own claims."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.e2e.harness import open_group
+from tests.e2e.store_hold import until, writes_held
+from tests.e2e.test_races import ok_or_code, refuse_transfer_to
+
+
+async def roles(viewer, gid: str) -> dict[str, str]:
+    return {m["user_id"]: m["role"] for m in (await viewer.request("members", group_id=gid))["members"]}
+
+
+async def setup(srv):
+    owner, heir, new = await srv.user(verify_id=True), await srv.user(verify_id=True), await srv.user(verify_id=True)
+    gid = await open_group(owner)
+    for c in (heir, new):
+        assert (await c.request("join_group", group_id=gid))["status"] == "joined"
+    assert (await owner.call("set_role", group_id=gid, user_id=heir.user_id, role="admin"))["ok"]
+    refuse_transfer_to(srv, new.user_id)
+    return owner, heir, new, gid
+
+
+async def test_the_owner_blacklisted_while_their_refused_transfer_was_in_flight_is_told_to_run_it_again(make_server):
+    srv = make_server()
+    owner, heir, new, gid = await setup(srv)
+    second = await srv.client()  # the owner's second connection: a connection answers in order
+    await second.login(owner.username, "password123")
+
+    async def handed_on() -> bool:
+        return (await roles(heir, gid))[new.user_id] == "owner"
+
+    async def blacklisted() -> bool:
+        return ok_or_code(await second.call("my_groups")) == "blacklisted"
+
+    async with writes_held(srv, "groups"):
+        transfer = asyncio.ensure_future(owner.call("transfer_owner", group_id=gid, user_id=new.user_id))
+        await until(handed_on, timeout=2)
+        barring = asyncio.ensure_future(srv.admin("blacklist", owner.username, "--reason", "诈骗"))
+        await until(blacklisted, timeout=10)  # claimed: the plan passed over the group memory showed as new's
+    assert ok_or_code(await transfer) == "internal"
+    rc, out, err = await barring
+    assert rc == 2 and "run the command again" in err, (rc, out, err)
+    assert srv.db_rows("SELECT blacklisted_at IS NULL FROM users WHERE user_id = ?", owner.user_id) == [(True,)]
+    assert srv.db_rows("SELECT owner_id FROM groups WHERE group_id = ?", gid) == [(owner.user_id,)]
+    assert (await roles(heir, gid))[owner.user_id] == "owner"
+    # run again: the group passes to its admin
+    rc, out, err = await srv.admin("blacklist", owner.username, "--reason", "诈骗")
+    assert rc == 0, err
+    assert srv.db_rows("SELECT owner_id FROM groups WHERE group_id = ?", gid) == [(heir.user_id,)]
+    assert (await roles(heir, gid))[heir.user_id] == "owner"
+
+
+async def test_blacklisting_the_heir_of_a_refused_transfer_leaves_one_owner(make_server):
+    srv = make_server()
+    owner, heir, new, gid = await setup(srv)
+
+    async def handed_on() -> bool:
+        return (await roles(heir, gid))[new.user_id] == "owner"
+
+    async def passed_to_heir() -> bool:
+        return (await roles(heir, gid))[heir.user_id] == "owner"
+
+    async with writes_held(srv, "groups"):
+        transfer = asyncio.ensure_future(owner.call("transfer_owner", group_id=gid, user_id=new.user_id))
+        await until(handed_on, timeout=2)
+        barring = asyncio.ensure_future(srv.admin("blacklist", new.username, "--reason", "诈骗"))
+        await until(passed_to_heir, timeout=10)  # claimed: new's group passes to the admin
+    assert ok_or_code(await transfer) == "internal"
+    rc, out, err = await barring
+    assert rc == 2 and "run the command again" in err, (rc, out, err)
+    expected = {owner.user_id: "owner", heir.user_id: "admin", new.user_id: "member"}
+    assert await roles(heir, gid) == expected
+    assert dict(srv.db_rows("SELECT user_id, role FROM members WHERE group_id = ?", gid)) == expected
+    rc, out, err = await srv.admin("blacklist", new.username, "--reason", "诈骗")
+    assert rc == 0, err
+    assert srv.db_rows("SELECT owner_id FROM groups WHERE group_id = ?", gid) == [(owner.user_id,)]
