@@ -24,19 +24,25 @@ async def listed(viewer, gid: str) -> list[str]:
     return sorted(m["user_id"] for m in (await viewer.request("members", group_id=gid))["members"])
 
 
+async def group_with_an_admin(srv):
+    """(owner, admin, user, the group's id): an open group the owner made an admin and a member join."""
+    owner, admin, user = await srv.user(), await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    for c in (admin, user):
+        assert (await c.request("join_group", group_id=gid))["status"] == "joined"
+    assert (await owner.call("set_role", group_id=gid, user_id=admin.user_id, role="admin"))["ok"]
+    return owner, admin, user, gid
+
+
 async def test_a_refused_kick_does_not_bring_back_a_member_a_later_kick_removed(make_server):
     """The owner's kick of U is refused by the store, U's join meanwhile is refused on the row
     still there, and an admin's kick of that join, queued last, is stored: it deletes U's row.
     The owner's refused kick put U back in memory (nobody was in at its undo), so U showed as a
     member, sent in vain, and was gone after a restart."""
     srv = make_server()
-    owner, admin, user = await srv.user(), await srv.user(), await srv.user()
+    owner, admin, user, gid = await group_with_an_admin(srv)
     watcher = await srv.client()  # the owner's second connection: a connection answers in order
     await watcher.login(owner.username, "password123")
-    gid = await open_group(owner)
-    for c in (admin, user):
-        assert (await c.request("join_group", group_id=gid))["status"] == "joined"
-    assert (await owner.call("set_role", group_id=gid, user_id=admin.user_id, role="admin"))["ok"]
     uid = user.user_id
     refuse_rows(srv, "no_owner_kick", "membership_log",
                 f"NEW.action = 'kick' AND NEW.actor_id = '{owner.user_id}'",
@@ -80,13 +86,9 @@ async def test_a_refused_kick_stands_when_the_kick_of_the_rejoin_is_refused_too(
     if srv.backend != "postgresql":
         pytest.skip("needs the rejoin's write held while the first kick's is decided: "
                     "SQLite's one write lock holds both")
-    owner, admin, user = await srv.user(), await srv.user(), await srv.user()
+    owner, admin, user, gid = await group_with_an_admin(srv)
     watcher = await srv.client()
     await watcher.login(owner.username, "password123")
-    gid = await open_group(owner)
-    for c in (admin, user):
-        assert (await c.request("join_group", group_id=gid))["status"] == "joined"
-    assert (await owner.call("set_role", group_id=gid, user_id=admin.user_id, role="admin"))["ok"]
     uid = user.user_id
     refuse_rows(srv, "no_kick_of_u", "membership_log", "", f"user_id <> '{uid}' OR action <> 'kick'")
 
@@ -128,11 +130,7 @@ async def test_a_ban_or_cancellation_behind_a_removal_in_flight_takes_the_user_o
     it, as memory had shown no member to remove. U stayed a member, banned (or cancelled), who could
     still send. Each now removes U whenever a write about U's membership is in flight."""
     srv = make_server()
-    owner, admin, user = await srv.user(), await srv.user(), await srv.user()
-    gid = await open_group(owner)
-    for c in (admin, user):
-        assert (await c.request("join_group", group_id=gid))["status"] == "joined"
-    assert (await owner.call("set_role", group_id=gid, user_id=admin.user_id, role="admin"))["ok"]
+    owner, admin, user, gid = await group_with_an_admin(srv)
     uid = user.user_id
     first = "kick" if second == "ban" else "leave"
     refuse_rows(srv, "no_first", "membership_log", f"NEW.user_id = '{uid}' AND NEW.action = '{first}'",
