@@ -224,8 +224,9 @@ class Group:
     # Members who left or were removed while a mute or slow mode still bound them: user id ->
     # their membership as it was. A rejoin carries both over (governance.moderation.carried_over).
     departed: dict[str, Member] = field(default_factory=dict)
-    # user id -> the writes about their membership in flight (see MembershipWrites)
-    membership_writes: dict[str, MembershipWrites] = field(default_factory=dict)
+    # user id -> the writes about their membership in flight (see MembershipWrites); None while there
+    # are none, as almost always (no empty dict in each of millions of groups)
+    membership_writes: dict[str, MembershipWrites] | None = None
 
     @property
     def alive(self) -> bool:

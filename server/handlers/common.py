@@ -139,6 +139,8 @@ def membership_claimed(g: Group, uid: str) -> MembershipWrites:
     """Called just before a join or a removal of ``uid`` is claimed in ``g`` (memory still as the
     store will hold it once every write in flight is decided): one more write in flight about that
     membership. Its commit tells :func:`membership_decided` how it went."""
+    if g.membership_writes is None:
+        g.membership_writes = {}
     writes = g.membership_writes.get(uid)
     if writes is None:
         writes = g.membership_writes[uid] = MembershipWrites(g.members.get(uid))
@@ -150,7 +152,7 @@ def membership_in_flight(g: Group, uid: str) -> bool:
     """Whether a join or removal of ``uid`` in ``g`` is in flight: memory may then show them out while
     the store still has their row (a removal it will refuse), so a ban or a cancellation removes
     them all the same (a removal of no row is harmless)."""
-    return uid in g.membership_writes
+    return g.membership_writes is not None and uid in g.membership_writes
 
 
 def membership_decided(g: Group, user: User, writes: MembershipWrites, stored: bool, leaves: Member | None) -> None:
@@ -166,7 +168,10 @@ def membership_decided(g: Group, user: User, writes: MembershipWrites, stored: b
     if writes.in_flight:
         return
     uid, gid = user.user_id, g.group_id
+    assert g.membership_writes is not None  # (this one was in it)
     del g.membership_writes[uid]
+    if not g.membership_writes:
+        g.membership_writes = None
     m, now = writes.stored, g.members.get(uid)
     if now is m:
         return
