@@ -121,6 +121,27 @@ class Lift:
     tell: Callable[[], None] = lambda: None
     effect: str = ""
     claim: Settles | None = None  # settled by the write's outcome, whichever it is
+    # What the lift changes in memory, done only once it is stored: until then every request still
+    # meets the measure. Claimed before the write (as a new measure is), a lift the store then
+    # refused let through meanwhile what the measure stops (a message in a suspended group, a group
+    # created without the right to), and nothing takes that back.
+    once_stored: list[Callable[[], None]] = field(default_factory=list)
+
+    def settles(self) -> Settles:
+        """What the write settles: :attr:`claim`, then, stored, :attr:`once_stored`."""
+        return _LiftSettles(self)
+
+
+class _LiftSettles:
+    def __init__(self, lift: Lift) -> None:
+        self.lift = lift
+
+    def settle(self, stored: bool) -> None:
+        if self.lift.claim is not None:
+            self.lift.claim.settle(stored)
+        if stored:
+            for fn in self.lift.once_stored:
+                fn()
 
 
 class _Reopening:
@@ -184,8 +205,9 @@ def replacing(rows: list[dict[str, Any]], kind: str, target_type: str, target_id
 
 async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int, told: str | None = None,
                        appeal_id: int | None = None) -> Lift:
-    """Check that ``row`` may be lifted now, claim the undoing of its effect in memory, and return the
-    changes that store it (``LiftSanction`` first), the undo, and what to tell clients after the commit.
+    """Check that ``row`` may be lifted now and return the changes that store it (``LiftSanction``
+    first), what memory changes once they are stored (:attr:`Lift.once_stored`; an account's
+    measures are still claimed before, with an undo), and what to tell clients after the commit.
 
     The ``sanction_lifted`` notice carries the lifted ``measure`` (the sanction's kind) and ``reason``:
     ``told`` when given (an upheld appeal's note alone, with its ``appeal_id``), else ``reason``, so a
@@ -232,14 +254,13 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
         text = (f"the platform lifted the suspension of this group: {reason}" if kind == "suspend_group"
                 else f"the platform withdrew its warning to this group: {reason}")
         if kind == "suspend_group":
-            old, until = g.suspended_until, standing_until(others, kind, now, without=sid)
-            g.suspended_until = until
+            until = standing_until(others, kind, now, without=sid)
             lift.changes.append(SetGroupFields(g.group_id, {"suspended_until": until}))
 
-            def undo_group() -> None:
-                g.suspended_until = old
+            def lifted_group() -> None:
+                g.suspended_until = until
 
-            lift.undo = undo_group
+            lift.once_stored.append(lifted_group)
             lift.effect = ("posting works again" if until <= now
                            else f"still suspended until {until} by another sanction")
         else:
@@ -263,28 +284,25 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
     if user is None:
         raise OperatorError(f"unknown user {target}")
     if kind == "suspend_admin":
-        old_until, until = user.powers_suspended_until, standing_until(others, kind, now, without=sid)
-        user.powers_suspended_until = until
+        until = standing_until(others, kind, now, without=sid)
         lift.changes.append(SetUserFields(user.user_id, {"powers_suspended_until": until}))
 
-        def undo_powers() -> None:
-            user.powers_suspended_until = old_until
+        def lifted_powers() -> None:
+            user.powers_suspended_until = until
 
-        lift.undo = undo_powers
+        lift.once_stored.append(lifted_powers)
         lift.effect = ("owner/admin powers are back" if until <= now
                        else f"powers still suspended until {until} by another sanction")
         text = f"the platform lifted the suspension of your management powers: {reason}"
     elif kind == "revoke_create":
         still = any(r["id"] != sid and r["kind"] == kind and r["lifted_at"] is None for r in others)
-        old_flag = user.create_revoked
         if not still:
-            user.create_revoked = False
             lift.changes.append(SetUserFields(user.user_id, {"create_revoked_at": None}))
 
-        def undo_create() -> None:
-            user.create_revoked = old_flag
+            def lifted_create() -> None:
+                user.create_revoked = False
 
-        lift.undo = undo_create
+            lift.once_stored.append(lifted_create)
         lift.effect = "may create groups again" if not still else "still revoked by another sanction"
         text = f"the platform gave back your right to create groups: {reason}"
     else:  # blacklist
@@ -294,9 +312,7 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
 
         twins = [(u, rows) for u, rows in twins if u.blacklisted and not u.deleted]  # as it is now
         reopened = [user, *(u for u, _ in twins)]
-        was = [u.blacklisted for u in reopened]  # the undo puts back what was, not "blacklisted"
         for u in reopened:
-            u.blacklisted = False
             lift.changes.append(SetUserFields(u.user_id, {"blacklisted_at": None}))
             # Its tokens answered `blacklisted` meanwhile; reopened, it logs in again: a token from
             # before (a stolen one, the reason for many a blacklisting) never works again.
@@ -308,12 +324,12 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
         if unbarred:
             lift.changes.append(UnbarSubjects(tuple(unbarred)))
 
-        def undo_blacklist() -> None:
-            undo_unbar()
-            for u, flag in zip(reopened, was, strict=True):
-                u.blacklisted = flag
+        def reopen() -> None:
+            for u in reopened:
+                u.blacklisted = False
 
-        lift.undo = undo_blacklist
+        lift.undo = undo_unbar
+        lift.once_stored.append(reopen)
         lift.claim = _Reopening(app, reopened)
         lift.effect = ("the account is open again and its identity no longer barred; "
                        "groups it owned stay with whoever holds them now")
@@ -417,7 +433,7 @@ async def lift(app: Context, args: dict[str, Any]) -> Result:
         await apply(app, *done.changes,
                     audit=audit(app, "lift_sanction", reason, group_id, row["target_id"], sanction_id=sid,
                                 kind=row["kind"], **({"credit_given_back": given} if given else {})),
-                    undo=done.undo, claim=done.claim, conflict=f"sanction {sid} was lifted meanwhile")
+                    undo=done.undo, claim=done.settles(), conflict=f"sanction {sid} was lifted meanwhile")
     done.tell()
     what = f"{row['kind']} on {target_label(app, row['target_type'], row['target_id'])}"
     return Result([f"lifted sanction {sid} ({what}): {done.effect}"])
@@ -491,7 +507,7 @@ async def _decide_appeal(app: Context, row: dict[str, Any], sanction: dict[str, 
                 audit=audit(app, "decide_appeal", note, group_id, target, appeal_id=appeal_id, sanction_id=sid,
                             outcome=outcome, appellant=row["user_id"],
                             **({"credit_given_back": given} if given else {})),
-                undo=done.undo if done is not None else None, claim=done.claim if done is not None else None,
+                undo=done.undo if done is not None else None, claim=done.settles() if done is not None else None,
                 conflict=already)
     if done is not None:
         done.tell()

@@ -9,6 +9,10 @@ put back a ban the store never held: the user could not rejoin until a restart.
 An account's cancellation claims its display name as a new name does (in order with the other
 claims of it): its undo put back the name memory showed when it was claimed, a name whose own
 write the store then refused.
+
+An operator's lift of a measure changes memory only once it is stored: claimed before the write,
+a lift the store then refused let through meanwhile what the measure stops (a message in a group
+still suspended), and nothing took that back.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 
 from tests.e2e.harness import open_group
 from tests.e2e.store_hold import until, until_write_waits, writes_held
+from tests.e2e.test_measures import one_sanction, setup_group
 from tests.e2e.test_races import ok_or_code
 
 
@@ -82,3 +87,27 @@ async def test_a_refused_cancellation_puts_back_the_name_the_store_holds(make_se
     assert ok_or_code(await cancelling) == "internal"
     assert srv.db_rows("SELECT display_name FROM users WHERE user_id = ?", user.user_id) == [(before,)]
     assert (await other.request("me"))["display_name"] == before
+
+
+async def test_a_lift_being_stored_lets_nothing_through_until_it_is(make_server):
+    srv = make_server()
+    owner, gid, [member] = await setup_group(srv)
+    rc, _, err = await srv.admin("suspend-group", gid, "--seconds", "600", "--reason", "spam")
+    assert rc == 0, err
+    row = await one_sanction(srv, "suspend_group", "--group", gid)
+    if srv.backend == "postgresql":
+        srv.db_rows("ALTER TABLE sanctions ADD CONSTRAINT no_lift CHECK (lifted_at IS NULL) NOT VALID")
+    else:
+        srv.db_rows("CREATE TRIGGER no_lift BEFORE UPDATE OF lifted_at ON sanctions WHEN NEW.lifted_at IS NOT NULL"
+                    " BEGIN SELECT RAISE(ABORT, 'no_lift'); END")
+    async with writes_held(srv, "sanctions"):
+        lifting = asyncio.ensure_future(srv.admin("lift", row["id"], "--reason", "误判"))
+        await until_write_waits(srv, "sanctions")  # the lift's write is in flight
+        # still suspended, answered at once (a send let through would wait for its own write here)
+        sent = await asyncio.wait_for(member.call("send", group_id=gid, text="趁机", client_msg_id="l-1"), 2)
+        assert ok_or_code(sent) == "group_suspended"
+    rc, out, err = await lifting
+    assert rc != 0, out  # refused by the store
+    again = await member.call("send", group_id=gid, text="还是不行", client_msg_id="l-2")
+    assert ok_or_code(again) == "group_suspended"
+    assert srv.db_rows("SELECT COUNT(*) FROM messages WHERE group_id = ?", gid) == [(0,)]
