@@ -94,7 +94,7 @@ from server.storage.changes import (
 from server.storage.public import GONE_COMMENT, CommentRow, PostRow
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Collection, Iterable
 
     from server.context import Context
     from server.session import Session
@@ -628,15 +628,17 @@ def blacklist_plan(app: Context, user: User, reason: str, now: int, person: str 
     return plan
 
 
-def unbar_on_lift(app: Context, user: User, person: str | None) -> tuple[list[str], Callable[[], None]]:
+def unbar_on_lift(app: Context, user: User, person: str | None,
+                  reopened: Collection[str] = ()) -> tuple[list[str], Callable[[], None]]:
     """The subject keys to unbar when ``user``'s blacklist is lifted: the person's and those of the
-    organisations behind :func:`_theirs` that no other blacklisted owner holds, taken out of memory
-    now; (keys, undo). Closed accounts stay closed. (Another blacklisted login of the same person
-    still bars the person in the store, which checks blacklisted users by ID number.)"""
+    organisations behind :func:`_theirs` that no other blacklisted owner holds (the logins the lift
+    reopens, user ids ``reopened``, hold none any more), taken out of memory now; (keys, undo).
+    Closed accounts stay closed. (Another blacklisted login of the same person still bars the
+    person in the store, which checks blacklisted users by ID number.)"""
     users = app.state.users
     mine = {a.subject_key for a in _theirs(app, user, person) if a.subject_type == "organization"}
     others = {a.subject_key for a in app.state.accounts.values()
-              if a.owner_id != user.user_id and a.subject_key in mine
+              if a.owner_id != user.user_id and a.owner_id not in reopened and a.subject_key in mine
               and (o := users.get(a.owner_id)) is not None and o.blacklisted}
     if person is not None:
         mine.add(person)
@@ -662,16 +664,19 @@ LIFTED = {
 @dataclass
 class AccountLift:
     changes: list[Change]
-    undo: Callable[[], None]
+    undo: Callable[[], None]  # what was claimed in memory, taken back when the write is refused
     tell: Callable[[], None]
     effect: str
+    stored: Callable[[], None] = lambda: None  # what memory changes only once the write is stored
 
 
 def lift_account_sanction(app: Context, row: dict[str, Any], others: list[dict[str, Any]], reason: str,
                           now: int, said: dict[str, Any] | None = None) -> AccountLift:
-    """Claim in memory the end of an account sanction's effect; the changes that store it (the
-    caller adds ``LiftSanction``). No await: the caller has read ``others`` already. ``said``: the
-    notice's fields beside ``text`` (``measure``, ``reason``, ``appeal_id``; see ``lift_changes``)."""
+    """The changes that end an account sanction's effect (the caller adds ``LiftSanction``), and what
+    memory changes once they are stored (``stored``, for ``Lift.once_stored``: until then the account
+    still meets the measure). No await: the caller has read ``others`` already.
+    ``said``: the notice's fields beside ``text`` (``measure``, ``reason``, ``appeal_id``; see
+    ``lift_changes``)."""
     sid, kind, aid = int(row["id"]), row["kind"], str(row["target_id"])
     a = app.state.accounts.get(aid)
     if a is None:
@@ -681,30 +686,27 @@ def lift_account_sanction(app: Context, row: dict[str, Any], others: list[dict[s
                             + (": closing is final" if kind == "close_account" else ""))
     changes: list[Change] = []
 
-    def undo() -> None:
+    def stored() -> None:
         return None
 
     if kind == "suspend_account":
-        old, until = a.suspended_until, standing_until(others, kind, now, without=sid)
-        a.suspended_until = until
+        until = standing_until(others, kind, now, without=sid)
         changes.append(SetAccountFields(aid, {"suspended_until": until}))
 
-        def undo_suspension() -> None:
-            a.suspended_until = old
+        def lifted_suspension() -> None:
+            a.suspended_until = until
 
-        undo = undo_suspension
+        stored = lifted_suspension
         effect = "publishing works again" if until <= now else f"still suspended until {until} by another sanction"
     elif kind == "restrict_comments":
         still = any(r["id"] != sid and r["kind"] == kind and r["lifted_at"] is None for r in others)
-        old_flag = a.comments_restricted
         if not still:
-            a.comments_restricted = False
             changes.append(SetAccountFields(aid, {"comments_restricted": False}))
 
-        def undo_restriction() -> None:
-            a.comments_restricted = old_flag
+            def lifted_restriction() -> None:
+                a.comments_restricted = False
 
-        undo = undo_restriction
+            stored = lifted_restriction
         effect = "comments are allowed again" if not still else "comments still restricted by another sanction"
     else:
         effect = "the warning and its deadline no longer stand"
@@ -713,7 +715,7 @@ def lift_account_sanction(app: Context, row: dict[str, Any], others: list[dict[s
         _tell(app, a, ev.Notice(kind="sanction_lifted", account_id=aid, sanction_id=str(sid), by=operator_name(),
                                 text=f"{LIFTED[kind]}: {reason}", **(said or {"measure": kind, "reason": reason})))
 
-    return AccountLift(changes, undo, tell, effect)
+    return AccountLift(changes, lambda: None, tell, effect, stored)
 
 
 def give_back_account(app: Context, aid: str, points: int, sid: int) -> AccountLift | None:

@@ -206,8 +206,8 @@ def replacing(rows: list[dict[str, Any]], kind: str, target_type: str, target_id
 async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int, told: str | None = None,
                        appeal_id: int | None = None) -> Lift:
     """Check that ``row`` may be lifted now and return the changes that store it (``LiftSanction``
-    first), what memory changes once they are stored (:attr:`Lift.once_stored`; an account's
-    measures are still claimed before, with an undo), and what to tell clients after the commit.
+    first), what memory changes once they are stored (:attr:`Lift.once_stored`), and what to tell
+    clients after the commit.
 
     The ``sanction_lifted`` notice carries the lifted ``measure`` (the sanction's kind) and ``reason``:
     ``told`` when given (an upheld appeal's note alone, with its ``appeal_id``), else ``reason``, so a
@@ -245,7 +245,8 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
 
         done = lift_account_sanction(app, row, others, reason, now, said)
         lift.changes += done.changes
-        lift.undo, lift.tell, lift.effect = done.undo, done.tell, done.effect
+        lift.tell, lift.effect = done.tell, done.effect
+        lift.once_stored.append(done.stored)
         return lift
     if kind in ("warning", "suspend_group"):
         g = app.state.groups.get(target)
@@ -320,7 +321,7 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
         for _, rows in twins:
             lift.changes += [LiftSanction(int(r["id"]), now, by, reason) for r in rows]
         # The person and the organisations behind its public accounts are unbarred too.
-        unbarred, undo_unbar = unbar_on_lift(app, user, person)
+        unbarred, undo_unbar = unbar_on_lift(app, user, person, {u.user_id for u in reopened})
         if unbarred:
             lift.changes.append(UnbarSubjects(tuple(unbarred)))
 

@@ -18,6 +18,7 @@ still suspended), and nothing took that back.
 from __future__ import annotations
 
 import asyncio
+import json
 
 from tests.e2e.harness import open_group
 from tests.e2e.store_hold import until, until_write_waits, writes_held
@@ -111,3 +112,28 @@ async def test_a_lift_being_stored_lets_nothing_through_until_it_is(make_server)
     again = await member.call("send", group_id=gid, text="还是不行", client_msg_id="l-2")
     assert ok_or_code(again) == "group_suspended"
     assert srv.db_rows("SELECT COUNT(*) FROM messages WHERE group_id = ?", gid) == [(0,)]
+
+
+async def test_an_account_lift_being_stored_lets_nothing_through_until_it_is(make_server):
+    srv = make_server()
+    owner = await srv.user(verify_id=True)
+    aid = (await owner.request("create_account", name="慢慢来", category="culture", intro="",
+                               subject_type="individual"))["account_id"]
+    rc, _, err = await srv.admin("suspend-account", aid, "--seconds", "3600", "--reason", "违规转载")
+    assert rc == 0, err
+    rc, out, err = await srv.admin("sanctions", "--account", aid)
+    [row] = [json.loads(line) for line in out.splitlines()]
+    if srv.backend == "postgresql":
+        srv.db_rows("ALTER TABLE sanctions ADD CONSTRAINT no_lift CHECK (lifted_at IS NULL) NOT VALID")
+    else:
+        srv.db_rows("CREATE TRIGGER no_lift BEFORE UPDATE OF lifted_at ON sanctions WHEN NEW.lifted_at IS NOT NULL"
+                    " BEGIN SELECT RAISE(ABORT, 'no_lift'); END")
+    async with writes_held(srv, "sanctions"):
+        lifting = asyncio.ensure_future(srv.admin("lift", str(row["id"]), "--reason", "误判"))
+        await until_write_waits(srv, "sanctions")  # the lift's write is in flight
+        posted = await asyncio.wait_for(owner.call("publish", account_id=aid, title="t", body="趁机"), 2)
+        assert ok_or_code(posted) == "forbidden"  # still suspended, answered at once
+    rc, out, err = await lifting
+    assert rc != 0, out  # refused by the store
+    assert ok_or_code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    assert srv.db_rows("SELECT COUNT(*) FROM posts WHERE account_id = ?", aid) == [(0,)]
