@@ -44,7 +44,7 @@ from server.storage.changes import (
     AddCredit,
     Audit,
     Change,
-    OwnsNothingOpen,
+    OwnsNoLiveGroup,
     ResolveReport,
     SetGroupFields,
     SetUserFields,
@@ -333,7 +333,12 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
         raise
     # The public accounts of their verified person close and the person and organisations behind them
     # are barred (P13), claimed now too.
-    pa = public_accounts.blacklist_plan(app, user, given, now, person)
+    try:
+        pa = public_accounts.blacklist_plan(app, user, given, now, person)
+    except BaseException:
+        h.abandon()
+        user.blacklisted = False
+        raise
     requested = ClosedRequests.take(app, user.user_id)  # (as with a cancelled account)
 
     def undo() -> None:
@@ -360,13 +365,13 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
         sanction("blacklist", "user", user.user_id, reason, now, None, report_id),
         *h.changes,
         *pa.changes,
-        OwnsNothingOpen(user.user_id),  # (after the hand-overs: nothing planned from a claim since refused)
+        OwnsNoLiveGroup(user.user_id),  # (after the hand-overs: nothing planned from a claim since refused)
         *requested.drops(),
         audit=audit(app, "blacklist", reason, None, user.user_id, **detail),
         undo=undo,
         claim=Together(*h.claims),
-        conflict=f"{user.username}'s groups or public accounts changed while the blacklisting was being stored "
-                 "(a transfer, a dissolving or a closing of theirs was refused meanwhile): nothing was done; "
+        conflict=f"{user.username}'s groups changed while its blacklisting was being stored (a transfer or a "
+                 f"dissolving of theirs was refused meanwhile): {user.username} was not blacklisted; "
                  "run the command again",
     )
     for sess in list(user.sessions):

@@ -78,7 +78,7 @@ from server.operator.common import (
 )
 from server.operator.freezing import freeze, suspend_each
 from server.operator.message_penalty import comment_cost
-from server.operator.sanctions import lock_target, target_lock
+from server.operator.sanctions import OnceStored, lock_target, target_lock
 from server.storage.changes import (
     AddAccountCredit,
     AddSanction,
@@ -94,7 +94,7 @@ from server.storage.changes import (
 from server.storage.public import GONE_COMMENT, CommentRow, PostRow
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable
+    from collections.abc import Callable, Iterable
 
     from server.context import Context
     from server.session import Session
@@ -225,15 +225,14 @@ async def _comments_on(app: Context, a: Account, reason: str) -> Result:
         raise OperatorError(f"account {a.account_id}'s comments are not restricted")
     now, by = app.now_ms(), operator_name()
     standing = [int(r["id"]) for r in rows if r["kind"] == "restrict_comments" and r["lifted_at"] is None]
-    a.comments_restricted = False
 
-    def undo() -> None:
-        a.comments_restricted = True
+    def lifted() -> None:  # (once stored, as a lift: until then comments are still refused)
+        a.comments_restricted = False
 
     lifts: list[Change] = [LiftSanction(sid, now, by, reason) for sid in standing]
     await apply(app, *lifts, SetAccountFields(a.account_id, {"comments_restricted": False}),
                 audit=_record(app, "restrict_account", reason, a, comments="on", sanctions_lifted=standing),
-                undo=undo, conflict=f"a restriction of account {a.account_id} was lifted meanwhile")
+                claim=OnceStored(lifted), conflict=f"a restriction of account {a.account_id} was lifted meanwhile")
     _tell(app, a, ev.Notice(kind="account_unrestricted", account_id=a.account_id, by=operator_name(),
                             text=f"comments on this account's posts are allowed again: {reason}", reason=reason))
     return Result([f"comments of account {a.account_id} allowed again"
@@ -628,18 +627,17 @@ def blacklist_plan(app: Context, user: User, reason: str, now: int, person: str 
     return plan
 
 
-def unbar_on_lift(app: Context, user: User, person: str | None,
-                  reopened: Collection[str] = ()) -> tuple[list[str], Callable[[], None]]:
+def unbar_on_lift(app: Context, user: User, person: str | None) -> tuple[list[str], Callable[[], None]]:
     """The subject keys to unbar when ``user``'s blacklist is lifted: the person's and those of the
-    organisations behind :func:`_theirs` that no other blacklisted owner holds (the logins the lift
-    reopens, user ids ``reopened``, hold none any more), taken out of memory now; (keys, undo).
-    Closed accounts stay closed. (Another blacklisted login of the same person still bars the
-    person in the store, which checks blacklisted users by ID number.)"""
+    organisations behind :func:`_theirs` that no other blacklisted owner holds (one a lift is
+    reopening, this one or another in flight, holds none: ``User.reopening``), taken out of memory
+    now; (keys, undo). Closed accounts stay closed. (Another blacklisted login of the same person
+    still bars the person in the store, which checks blacklisted users by ID number.)"""
     users = app.state.users
     mine = {a.subject_key for a in _theirs(app, user, person) if a.subject_type == "organization"}
     others = {a.subject_key for a in app.state.accounts.values()
-              if a.owner_id != user.user_id and a.owner_id not in reopened and a.subject_key in mine
-              and (o := users.get(a.owner_id)) is not None and o.blacklisted}
+              if a.owner_id != user.user_id and a.subject_key in mine
+              and (o := users.get(a.owner_id)) is not None and o.blacklisted and not o.reopening}
     if person is not None:
         mine.add(person)
     keys = sorted((mine - others) & app.state.barred_subjects)

@@ -132,6 +132,18 @@ class Lift:
         return _LiftSettles(self)
 
 
+class OnceStored:
+    """A change of memory made only once its write is stored (a lift: until then every request
+    still meets the measure); nothing to take back when it is refused."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+
+    def settle(self, stored: bool) -> None:
+        if stored:
+            self.fn()
+
+
 class _LiftSettles:
     def __init__(self, lift: Lift) -> None:
         self.lift = lift
@@ -321,7 +333,8 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
         for _, rows in twins:
             lift.changes += [LiftSanction(int(r["id"]), now, by, reason) for r in rows]
         # The person and the organisations behind its public accounts are unbarred too.
-        unbarred, undo_unbar = unbar_on_lift(app, user, person, {u.user_id for u in reopened})
+        lift.claim = _Reopening(app, reopened)  # (first: the unbarring below counts them reopened)
+        unbarred, undo_unbar = unbar_on_lift(app, user, person)
         if unbarred:
             lift.changes.append(UnbarSubjects(tuple(unbarred)))
 
@@ -331,7 +344,6 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
 
         lift.undo = undo_unbar
         lift.once_stored.append(reopen)
-        lift.claim = _Reopening(app, reopened)
         lift.effect = ("the account is open again and its identity no longer barred; "
                        "groups it owned stay with whoever holds them now")
         if twins:

@@ -327,17 +327,20 @@ class TransferOwner(Change):
 
 
 @dataclass(frozen=True, slots=True)
-class OwnsNothingOpen(Change):
-    """``conflict`` while the store has ``user_id`` owning a live group or an open public account: put
-    after a blacklisting's hand-overs and closings, which memory planned from what it showed. A
-    transfer, dissolving or closing claimed in memory before them, and refused by the store since,
-    left the user owning what the plan passed over: the blacklisting is refused, to be run again."""
+class OwnsNoLiveGroup(Change):
+    """``conflict`` while the store has ``user_id`` owning a live group: put after a blacklisting's
+    hand-overs and closings, which memory planned from what it showed. A transfer or a dissolving
+    claimed in memory before them, and refused by the store since, left the user owning what the
+    plan passed over: the blacklisting is refused, to be run again. (Public accounts are not
+    asked: one whose opening is still being stored is closed by its own insert's check.)"""
 
     user_id: str
 
 
-OWNS_SOMETHING_OPEN = ("SELECT 1 FROM groups WHERE owner_id = ? AND dissolved_at IS NULL AND closed_at IS NULL"
-                       " UNION ALL SELECT 1 FROM accounts WHERE owner_id = ? AND closed_at IS NULL LIMIT 1")
+# Through the user's memberships (members_user) rather than every group's row: the owner is a member.
+OWNS_LIVE_GROUP = ("SELECT 1 FROM members m JOIN groups g ON g.group_id = m.group_id"
+                   " WHERE m.user_id = ? AND g.owner_id = m.user_id"
+                   " AND g.dissolved_at IS NULL AND g.closed_at IS NULL LIMIT 1")
 
 
 @dataclass(frozen=True, slots=True)

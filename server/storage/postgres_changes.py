@@ -381,10 +381,10 @@ async def _acts_as(db: Conn, a: c.ActsAs) -> None:
                                a.group_id, a.user_id))
 
 
-@applies(c.OwnsNothingOpen)
-async def _owns_nothing_open(db: Conn, o: c.OwnsNothingOpen) -> None:
-    if await db.fetchval(numbered(c.OWNS_SOMETHING_OPEN), o.user_id, o.user_id) is not None:
-        raise ContractError("conflict", "the user still owns a live group or an open public account")
+@applies(c.OwnsNoLiveGroup)
+async def _owns_no_live_group(db: Conn, o: c.OwnsNoLiveGroup) -> None:
+    if await db.fetchval(numbered(c.OWNS_LIVE_GROUP), o.user_id) is not None:
+        raise ContractError("conflict", "the user still owns a live group")
 
 
 @applies(c.SetGroupFields)

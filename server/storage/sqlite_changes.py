@@ -320,10 +320,10 @@ async def _acts_as(db: aiosqlite.Connection, a: c.ActsAs) -> None:
     a.refuse(rows[0][0] if rows else None)
 
 
-@applies(c.OwnsNothingOpen)
-async def _owns_nothing_open(db: aiosqlite.Connection, o: c.OwnsNothingOpen) -> None:
-    if list(await db.execute_fetchall(c.OWNS_SOMETHING_OPEN, (o.user_id, o.user_id))):
-        raise ContractError("conflict", "the user still owns a live group or an open public account")
+@applies(c.OwnsNoLiveGroup)
+async def _owns_no_live_group(db: aiosqlite.Connection, o: c.OwnsNoLiveGroup) -> None:
+    if list(await db.execute_fetchall(c.OWNS_LIVE_GROUP, (o.user_id,))):
+        raise ContractError("conflict", "the user still owns a live group")
 
 
 @applies(c.SetGroupFields)

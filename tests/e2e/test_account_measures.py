@@ -1099,10 +1099,10 @@ async def test_lifting_both_logins_blacklists_at_once_leaves_both_open(started, 
     mine, theirs = await blacklist_row(bad), await blacklist_row(twin)
     async with writes_held(srv, "sanctions"):
         first = asyncio.ensure_future(srv.admin("lift", mine, "--reason", "误判"))
-        await until_write_waits(srv, "sanctions")  # both logins reopened in memory; the write waits for the hold
+        await until_write_waits(srv, "sanctions")  # the first lift's write (both logins) waits for the hold
         before = await writes_queued(srv)
         second = asyncio.ensure_future(srv.admin("lift", theirs, "--reason", "误判"))
-        # The second claimed (nothing more to reopen) and its write waits too, queued behind the first's.
+        # The second (the twin's lift, under its own lock) is queued too, behind the first's.
         await until_writes_queued(srv, more_than=before)
         assert not first.done()
     (rc1, _, err1), (rc2, _, err2) = await first, await second

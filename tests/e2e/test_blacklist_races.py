@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.e2e.harness import open_group
-from tests.e2e.store_hold import until, writes_held
+from tests.e2e.store_hold import until, until_write_waits, writes_held
 from tests.e2e.test_races import ok_or_code, refuse_transfer_to
 
 
@@ -85,3 +85,26 @@ async def test_blacklisting_the_heir_of_a_refused_transfer_leaves_one_owner(make
     rc, out, err = await srv.admin("blacklist", new.username, "--reason", "诈骗")
     assert rc == 0, err
     assert srv.db_rows("SELECT owner_id FROM groups WHERE group_id = ?", gid) == [(owner.user_id,)]
+
+
+async def test_a_blacklisting_while_the_users_account_opening_is_stored_goes_through(make_server):
+    """The user's ``create_account`` is being stored when they are blacklisted: memory does not know
+    the account yet, so the plan does not close it; the blacklisting goes through all the same, and
+    the account is closed as its insert lands (its own check of the owner)."""
+    srv = make_server()
+    bad = await srv.user(verify_id=True)
+    async with writes_held(srv, "accounts"):
+        opening = asyncio.ensure_future(bad.call("create_account", name="在途号", category="culture", intro="",
+                                                 subject_type="individual"))
+        await until_write_waits(srv, "accounts")
+        barring = asyncio.ensure_future(srv.admin("blacklist", bad.username, "--reason", "诈骗"))
+        await asyncio.sleep(1.0)  # the blacklisting is planned and queued behind the opening
+    rc, out, err = await barring
+    assert rc == 0, err
+    await asyncio.gather(opening, return_exceptions=True)  # (its connection was closed by the blacklisting)
+    assert srv.db_rows("SELECT blacklisted_at IS NOT NULL FROM users WHERE user_id = ?", bad.user_id) == [(True,)]
+
+    async def closed() -> bool:
+        return srv.db_rows("SELECT closed_at IS NOT NULL FROM accounts WHERE owner_id = ?", bad.user_id) == [(True,)]
+
+    await until(closed, timeout=5)

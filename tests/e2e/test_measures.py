@@ -801,7 +801,7 @@ async def test_two_lifts_of_one_blacklist_at_once_leave_the_account_open(server)
     row = await one_sanction(server, "blacklist", "--user", user.username)
     async with writes_held(server, "sanctions"):
         first = asyncio.ensure_future(server.admin("lift", row["id"], "--reason", "误判"))
-        await until_write_waits(server, "sanctions")  # the first lift claimed the reopening; its write waits
+        await until_write_waits(server, "sanctions")  # the first lift's write waits
         second = asyncio.ensure_future(server.admin("lift", row["id"], "--reason", "误判"))
         await until_operator_connections(server, 2)  # it read the sanction (still standing) and waits for the lock
         assert not first.done()
