@@ -36,17 +36,12 @@ from client_demo.client import Client
 from server.cluster.gateway import EVENTS_LOST
 from tests import pgtools
 from tests.e2e.harness import FAST_CONFIG, ServerProcess, open_group
+from tests.e2e.ops_helpers import free_port
 
 BROKER_HOST, BROKER_PORT = "127.0.0.1", 4222
 # The machine's NATS (with JetStream), shared by every cluster test but the one that restarts its own.
 BROKER = f"nats://{BROKER_HOST}:{BROKER_PORT}"
 NATS_SERVER = "/usr/sbin/nats-server"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def nats_unavailable(host: str = BROKER_HOST, port: int = BROKER_PORT) -> str | None:

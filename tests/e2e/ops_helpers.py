@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import random
 import socket
 import time
 from pathlib import Path
@@ -50,10 +51,24 @@ def access_lines(srv: ServerProcess) -> list[dict[str, Any]]:
     return [e for e in json_lines(srv) if e.get("logger") == "qunguan.access"]
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel hands out for bind(0) is handed out
+# again at once for any outgoing connection (a client's, the database's), so one taken that way was
+# in use again by the time the server bound it ("Address already in use", once in a CI run). Ports
+# here are never given out by the kernel; drawn at random, two tests' draws meet rarely.
+FREE_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port on 127.0.0.1 nobody listens on now, for a server's metrics or a test's own listener."""
+    for _ in range(200):
+        port = random.choice(FREE_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-31999")
 
 
 def metrics_url(srv: ServerProcess, timeout: float = 10.0) -> str:
