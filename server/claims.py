@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Protocol
 
-__all__ = ["FieldClaim", "Settles", "Together", "settle_when_done", "turn"]
+__all__ = ["FieldClaim", "OnceStored", "Settles", "Together", "settle_when_done", "turn"]
 
 
 class Settles(Protocol):
@@ -118,6 +118,20 @@ class Together:
     def settle(self, stored: bool) -> None:
         for claim in self._claims:
             claim.settle(stored)
+
+
+class OnceStored:
+    """A change of memory made only once its write is stored, with nothing to take back when it is
+    refused (an operator's lift: until it is stored every request still meets the measure)."""
+
+    __slots__ = ("_fn",)
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self._fn = fn
+
+    def settle(self, stored: bool) -> None:
+        if stored:
+            self._fn()
 
 
 # One lock per key while anyone holds or waits for it (see :func:`turn`).

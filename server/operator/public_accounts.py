@@ -53,6 +53,7 @@ from governance.retention import DAY_MS
 from governance.sanctions import standing_until
 from protocol import events as ev
 from protocol.errors import ContractError
+from server.claims import OnceStored
 from server.fanout import publish, publish_many
 from server.handlers.posts import announce_comment_gone, announce_post_gone
 from server.handlers.public_accounts import (
@@ -78,7 +79,7 @@ from server.operator.common import (
 )
 from server.operator.freezing import freeze, suspend_each
 from server.operator.message_penalty import comment_cost
-from server.operator.sanctions import OnceStored, lock_target, target_lock
+from server.operator.sanctions import lock_target, target_lock
 from server.storage.changes import (
     AddAccountCredit,
     AddSanction,

@@ -34,7 +34,7 @@ from governance.operators import LIFT_BLACKLIST, refusal
 from governance.sanctions import cut_short, standing_until
 from governance.tiers import credit_level
 from protocol import events as ev
-from server.claims import turn
+from server.claims import OnceStored, Together, turn
 from server.fanout import publish
 from server.handlers.common import suspension_cause
 from server.operator.channel import OperatorError, Result, command, current_operator
@@ -129,31 +129,7 @@ class Lift:
 
     def settles(self) -> Settles:
         """What the write settles: :attr:`claim`, then, stored, :attr:`once_stored`."""
-        return _LiftSettles(self)
-
-
-class OnceStored:
-    """A change of memory made only once its write is stored (a lift: until then every request
-    still meets the measure); nothing to take back when it is refused."""
-
-    def __init__(self, fn: Callable[[], None]) -> None:
-        self.fn = fn
-
-    def settle(self, stored: bool) -> None:
-        if stored:
-            self.fn()
-
-
-class _LiftSettles:
-    def __init__(self, lift: Lift) -> None:
-        self.lift = lift
-
-    def settle(self, stored: bool) -> None:
-        if self.lift.claim is not None:
-            self.lift.claim.settle(stored)
-        if stored:
-            for fn in self.lift.once_stored:
-                fn()
+        return Together(*([] if self.claim is None else [self.claim]), *map(OnceStored, self.once_stored))
 
 
 class _Reopening:

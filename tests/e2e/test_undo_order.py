@@ -90,17 +90,22 @@ async def test_a_refused_cancellation_puts_back_the_name_the_store_holds(make_se
     assert (await other.request("me"))["display_name"] == before
 
 
+def refuse_lifts(srv) -> None:
+    """The database refuses to mark a sanction lifted, as a failing disk would refuse the write."""
+    if srv.backend == "postgresql":
+        srv.db_rows("ALTER TABLE sanctions ADD CONSTRAINT no_lift CHECK (lifted_at IS NULL) NOT VALID")
+    else:
+        srv.db_rows("CREATE TRIGGER no_lift BEFORE UPDATE OF lifted_at ON sanctions WHEN NEW.lifted_at IS NOT NULL"
+                    " BEGIN SELECT RAISE(ABORT, 'no_lift'); END")
+
+
 async def test_a_lift_being_stored_lets_nothing_through_until_it_is(make_server):
     srv = make_server()
     owner, gid, [member] = await setup_group(srv)
     rc, _, err = await srv.admin("suspend-group", gid, "--seconds", "600", "--reason", "spam")
     assert rc == 0, err
     row = await one_sanction(srv, "suspend_group", "--group", gid)
-    if srv.backend == "postgresql":
-        srv.db_rows("ALTER TABLE sanctions ADD CONSTRAINT no_lift CHECK (lifted_at IS NULL) NOT VALID")
-    else:
-        srv.db_rows("CREATE TRIGGER no_lift BEFORE UPDATE OF lifted_at ON sanctions WHEN NEW.lifted_at IS NOT NULL"
-                    " BEGIN SELECT RAISE(ABORT, 'no_lift'); END")
+    refuse_lifts(srv)
     async with writes_held(srv, "sanctions"):
         lifting = asyncio.ensure_future(srv.admin("lift", row["id"], "--reason", "误判"))
         await until_write_waits(srv, "sanctions")  # the lift's write is in flight
@@ -123,11 +128,7 @@ async def test_an_account_lift_being_stored_lets_nothing_through_until_it_is(mak
     assert rc == 0, err
     rc, out, err = await srv.admin("sanctions", "--account", aid)
     [row] = [json.loads(line) for line in out.splitlines()]
-    if srv.backend == "postgresql":
-        srv.db_rows("ALTER TABLE sanctions ADD CONSTRAINT no_lift CHECK (lifted_at IS NULL) NOT VALID")
-    else:
-        srv.db_rows("CREATE TRIGGER no_lift BEFORE UPDATE OF lifted_at ON sanctions WHEN NEW.lifted_at IS NOT NULL"
-                    " BEGIN SELECT RAISE(ABORT, 'no_lift'); END")
+    refuse_lifts(srv)
     async with writes_held(srv, "sanctions"):
         lifting = asyncio.ensure_future(srv.admin("lift", str(row["id"]), "--reason", "误判"))
         await until_write_waits(srv, "sanctions")  # the lift's write is in flight
