@@ -28,7 +28,9 @@ import asyncio
 import json
 import logging
 import os
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -197,3 +199,40 @@ async def verify(ctx: Context, extra: list[Checkpoint] | None = None) -> Finding
         return Finding(False, len(entries), len(entries) + 1,
                        "the database's head row (audit_head) is gone: entries may have been removed from the end")
     return found
+
+
+# -- heads sent ahead of a verify-audit ------------------------------------------------------------
+# ``verify-audit --checkpoint-file`` of a file of years sends its heads in several requests (the socket and
+# a cluster's NATS message take a few MiB each: server/operator/cli.py, HEAD_BATCH_BYTES). Each but the
+# last is kept here under a token the CLI drew, and the last verifies once against all of them: the record
+# is read once, not once a batch (a record of millions of entries takes seconds to read and check).
+STAGED_HEADS_MAX = 1_000_000  # heads kept at once, all tokens together (about 250 MB): decades of hourly lines
+STAGED_SECONDS = 600.0  # a token not added to for this long is dropped (its CLI gave up or died)
+
+
+@dataclass
+class StagedHeads:
+    """Record heads sent ahead of the request that verifies against them, by the sender's token."""
+
+    by_token: dict[str, tuple[float, list[Checkpoint]]] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+
+    def add(self, token: str, heads: list[Checkpoint]) -> int:
+        """Keep ``heads`` under ``token``; returns how many it holds now. Raises ValueError past
+        :data:`STAGED_HEADS_MAX` (nothing is kept then, and the token is dropped)."""
+        now = self.clock()
+        for old in [t for t, (at, _) in self.by_token.items() if now - at > STAGED_SECONDS]:
+            del self.by_token[old]
+        held = sum(len(hs) for _, hs in self.by_token.values())
+        if held + len(heads) > STAGED_HEADS_MAX:
+            self.by_token.pop(token, None)
+            raise ValueError(f"more than {STAGED_HEADS_MAX} record heads sent ahead at once")
+        _, kept = self.by_token.get(token, (now, []))
+        kept.extend(heads)
+        self.by_token[token] = (now, kept)
+        return len(kept)
+
+    def take(self, token: str) -> list[Checkpoint]:
+        """The heads kept under ``token`` (none if it is unknown or expired), forgotten here."""
+        at, heads = self.by_token.pop(token, (0.0, []))
+        return heads if self.clock() - at <= STAGED_SECONDS else []

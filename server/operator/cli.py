@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import os
 import re
+import secrets
 import sys
 from dataclasses import dataclass
 from functools import cache
@@ -307,6 +308,11 @@ def _label(key: str, action: argparse.Action) -> str:
     return key if shown.lower() == key else f"{key} ({shown})"
 
 
+# Arguments only this tool sends, never typed: verify-audit's heads in several requests go under a token
+# (``stage``), kept by the server until the last request, which says how many it sent ahead (``staged``).
+_SOCKET_ONLY = {("verify-audit", "stage"): Arg("stage", TEXT), ("verify-audit", "staged"): Arg("staged", NUMBER)}
+
+
 @cache
 def arguments() -> dict[str, dict[str, Arg]]:
     """{command: {argument name on the socket: :class:`Arg`}}, from the parser's declarations."""
@@ -330,6 +336,8 @@ def arguments() -> dict[str, dict[str, Arg]]:
             choices = tuple(str(c) for c in action.choices) if action.choices else ()
             declared.setdefault(key, Arg(_label(key, action), kind, choices))  # (the first names a shared key)
         out[name] = declared
+    for (name, key), arg in _SOCKET_ONLY.items():
+        out[name][key] = arg
     return out
 
 
@@ -415,9 +423,9 @@ def _main(config_path: str | None, argv: list[str]) -> int:
     socket_path = str(cfg.admin.socket)
     requests = [request_args]
     if args.cmd == "verify-audit" and "checkpoints" in request_args:
-        requests = [{**request_args, "checkpoints": part} for part in _head_batches(request_args["checkpoints"])]
+        requests = _staged_requests(request_args, _head_batches(request_args["checkpoints"]))
     reply: dict[str, Any] = {}
-    for one in requests:  # (several only for verify-audit's heads: the first broken finding ends it)
+    for one in requests:  # (several only for verify-audit's heads sent ahead: a refusal ends it)
         answer = _ask(socket_path, {"cmd": args.cmd, "args": one})
         if isinstance(answer, int):
             return answer
@@ -466,7 +474,7 @@ HEAD_BATCH_BYTES = 256 * 1024
 def _head_batches(heads: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """``heads`` without repeats (the same count, last entry and mac: the same check; the first is kept,
     so the first broken finding is the one a single request gives), in batches of at most
-    :data:`HEAD_BATCH_BYTES` of JSON; verify-audit checks the record against each batch in turn."""
+    :data:`HEAD_BATCH_BYTES` of JSON; all but the last are sent ahead of it (:func:`_staged_requests`)."""
     seen: set[tuple[Any, ...]] = set()
     batches: list[list[dict[str, Any]]] = [[]]
     size = 0
@@ -482,6 +490,17 @@ def _head_batches(heads: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         batches[-1].append(head)
         size += n
     return batches
+
+
+def _staged_requests(request_args: dict[str, Any], batches: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """verify-audit's requests for ``batches`` of heads: one, or each batch but the last sent ahead under a
+    token drawn here, and the last verifying once against them all (server/record.py, StagedHeads)."""
+    if len(batches) == 1:
+        return [{**request_args, "checkpoints": batches[0]}]
+    token = secrets.token_hex(16)
+    ahead = sum(len(b) for b in batches[:-1])
+    return ([{"stage": token, "checkpoints": b} for b in batches[:-1]]
+            + [{**request_args, "checkpoints": batches[-1], "stage": token, "staged": ahead}])
 
 
 def _manifest_heads(path: str) -> tuple[list[Any], str | None]:

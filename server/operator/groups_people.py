@@ -389,18 +389,36 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
 
 
 # -- the record ------------------------------------------------------------------------
+STAGED = record.StagedHeads()  # this process's heads sent ahead of a verify-audit, by the CLI's token
+
+
 @command("verify-audit")
 async def verify_audit(app: Context, args: dict[str, Any]) -> Result:
     # (Each head was checked on its way in, as every argument on the socket is: server/operator/cli.py,
     # ``Arg.problem``, by governance.audit.head_problem.)
     given = [Checkpoint(c["ts"], c["count"], c["last_id"], c["mac"]) for c in args.get("checkpoints") or []]
+    token, ahead = args.get("stage"), args.get("staged")
+    if token is not None and ahead is None:  # heads sent ahead of the request that verifies (record.StagedHeads)
+        try:
+            held = STAGED.add(token, given)
+        except ValueError as err:
+            raise OperatorError(f"{err}: give fewer checkpoint files at once") from None
+        return Result([f"{held} record heads kept for the check"])
+    if ahead is not None:
+        kept = STAGED.take(token) if token is not None else []
+        if len(kept) != ahead:
+            raise OperatorError(f"{ahead} record heads were sent ahead of this check, and the server holds "
+                                f"{len(kept)} of them (it restarted, another node became the home, or they "
+                                f"waited over {record.STAGED_SECONDS:.0f} s): run verify-audit again")
+        given = kept + given
     try:
         found = await record.verify(app, given)
     except OSError as err:  # (as seal-record: exit 2 with the reason, not an internal error)
         raise OperatorError(f"cannot read the checkpoint file {app.cfg.audit.checkpoint_file} "
                             f"({err.strerror or err}): nothing verified") from None
     if found.whole:
-        return Result([f"enforcement record whole: {found.count} entries"])
+        heads = f"; {len(given)} record heads given checked" if given else ""
+        return Result([f"enforcement record whole: {found.count} entries{heads}"])
     return Result([f"enforcement record broken at entry {found.broken_at}: {found.why}"], exit=1)
 
 

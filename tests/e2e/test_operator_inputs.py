@@ -325,3 +325,28 @@ async def test_release_hold_says_whether_the_target_is_still_held(server):
     user_hold = out.split()[1]
     rc, out, err = await server.admin("release-hold", user_hold, "--reason", "closed")
     assert f"no hold names user {owner.username} ({owner.user_id}) any more" in out, out
+
+
+async def test_verify_audit_heads_sent_ahead_must_all_be_there(server):
+    """verify-audit sends the heads of a long checkpoint file ahead under a token and verifies once with
+    the last batch, which says how many it sent ahead: when the server no longer holds them all (it
+    restarted, or a cluster's home changed between the requests) the check is refused with the reason,
+    never reported whole against a part of the heads. A token is used once."""
+    owner = await server.user()
+    await owner.request("set_announcement", group_id=await open_group(owner), text="群规")  # (a record entry)
+    [row] = server.db_rows("SELECT id, mac FROM audit ORDER BY id DESC LIMIT 1")
+    head = {"ts": 1, "count": 1, "last_id": row[0], "mac": row[1]}
+    token = secrets.token_hex(16)
+    ahead = await request(server, "verify-audit", {"stage": token, "checkpoints": [head, {**head, "ts": 2}]})
+    assert ahead == {"ok": True, "lines": ["2 record heads kept for the check"], "exit": 0}, ahead
+    reply = await request(server, "verify-audit", {"stage": token, "staged": 3, "checkpoints": [head]})
+    assert reply == {"ok": False, "error": (
+        "3 record heads were sent ahead of this check, and the server holds 2 of them (it restarted, another node "
+        "became the home, or they waited over 600 s): run verify-audit again")}, reply
+    reply = await request(server, "verify-audit", {"stage": token, "staged": 2, "checkpoints": [head]})
+    assert not reply["ok"] and "the server holds 0 of them" in reply["error"], reply
+    await request(server, "verify-audit", {"stage": token, "checkpoints": [head, {**head, "mac": "0" * 64}]})
+    reply = await request(server, "verify-audit", {"stage": token, "staged": 2, "checkpoints": [head]})
+    assert reply["exit"] == 1 and f"broken at entry {row[0]}" in reply["lines"][0], reply
+    reply = await request(server, "verify-audit", {"stage": 7, "checkpoints": [head]})
+    assert reply == {"ok": False, "error": "stage must be text, not a number"}, reply
