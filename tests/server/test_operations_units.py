@@ -497,3 +497,29 @@ def test_plain_log_values_cannot_forge_lines_or_fields(value, shown):
     rec.reason = value
     [line] = logs.PlainFormatter().format(rec).splitlines()
     assert line.endswith(" connection closed\\nforged reason=" + shown), line
+
+
+def test_heads_sent_ahead_expire_are_bounded_and_are_taken_once(monkeypatch):
+    """verify-audit's heads kept ahead of the check (server/record.py, StagedHeads): a token not added to
+    for ten minutes is gone (its CLI gave up), the heads of all tokens together are bounded (past it the
+    token is dropped, nothing half kept), and a token's heads are handed over once."""
+    from governance.audit import Checkpoint
+    from server import record
+
+    now = [0.0]
+    staged = record.StagedHeads(clock=lambda: now[0])
+    head = Checkpoint(1, 1, 1, "0" * 64)
+    assert staged.add("a", [head]) == 1 and staged.add("a", [head, head]) == 3
+    assert staged.take("a") == [head] * 3 and staged.take("a") == []
+    staged.add("b", [head])
+    now[0] += record.STAGED_SECONDS + 1
+    assert staged.take("b") == []
+    staged.add("c", [head])
+    now[0] += record.STAGED_SECONDS + 1
+    staged.add("d", [head])  # (adding drops what expired)
+    assert list(staged.by_token) == ["d"]
+    monkeypatch.setattr(record, "STAGED_HEADS_MAX", 3)
+    staged.add("e", [head])
+    with pytest.raises(ValueError, match="more than 3 record heads"):
+        staged.add("e", [head, head])
+    assert staged.take("e") == [] and staged.take("d") == [head]
