@@ -203,7 +203,7 @@ async def pin_message(ctx: Context, sess: Session, req: rq.PinMessage, enc: Enco
                 pinned.insert(at, seq)
 
     now = ctx.now_ms()
-    await commit(ctx, acts_as(g, actor), ch.SetPin(gid, seq, req.on, now, actor.user_id),
+    await commit(ctx, acts_as(g, actor), ch.SetPin(gid, seq, req.on, now, actor.user_id, ctx.cfg.limits.max_pins),
                  audit=ch.Audit(now, "user", actor.user_id, "pin_message", gid, None,
                                 detail={"seq": seq, "on": req.on}),
                  undo=undo)

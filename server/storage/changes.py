@@ -544,13 +544,16 @@ class SetReaction(Change):
 
 @dataclass(frozen=True, slots=True)
 class SetPin(Change):
-    """Pin (``on``) or unpin a message of a group (the cap is decided in memory by the handler)."""
+    """Pin (``on``) or unpin a message of a group. The cap is decided in memory by the handler, and by
+    the store again for a pin (the pins it holds, at most ``max_pins``): an unpin refused after a pin
+    took its place in memory would otherwise leave one pin over the cap, in memory and in the store."""
 
     group_id: str
     seq: int
     on: bool
     ts: int
     by: str
+    max_pins: int
 
 
 # -- moderation: bans and invite links ------------------------------------------------------

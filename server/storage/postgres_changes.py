@@ -37,6 +37,7 @@ from typing import Any, TypeAlias, TypeVar
 import asyncpg
 
 from governance.audit import Sealing, Tip, sealable
+from governance.message_rules import check_pin_room
 from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage import moderation
@@ -590,6 +591,12 @@ async def _set_reaction(db: Conn, r: c.SetReaction) -> bool:
 @applies(c.SetPin)
 async def _set_pin(db: Conn, p: c.SetPin) -> None:
     if p.on:
+        # (as SQLite's: the message may have been purged since it was read)
+        if await db.fetchval("SELECT 1 FROM messages WHERE group_id = $1 AND seq = $2", p.group_id, p.seq) is None:
+            raise ContractError("not_found", f"no message {p.seq} in group {p.group_id}")
+        pinned = [r[0] for r in await db.fetch("SELECT seq FROM group_pins WHERE group_id = $1", p.group_id)]
+        if p.seq not in pinned:
+            check_pin_room(len(pinned), p.max_pins)
         await db.execute("INSERT INTO group_pins (group_id, seq, pinned_at, pinned_by) VALUES ($1, $2, $3, $4)"
                          " ON CONFLICT (group_id, seq) DO NOTHING", p.group_id, p.seq, p.ts, p.by)
     else:

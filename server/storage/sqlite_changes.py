@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from governance.audit import Sealing, Tip, sealable
+from governance.message_rules import check_pin_room
 from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage import moderation
@@ -538,6 +539,15 @@ async def _set_reaction(db: aiosqlite.Connection, r: c.SetReaction) -> bool:
 @applies(c.SetPin)
 async def _set_pin(db: aiosqlite.Connection, p: c.SetPin) -> None:
     if p.on:
+        # The message is read before the write: the retention purge may have removed it meanwhile, and a
+        # pin naming nothing would hold one of the group's places for good.
+        if not list(await db.execute_fetchall("SELECT 1 FROM messages WHERE group_id = ? AND seq = ?",
+                                              (p.group_id, p.seq))):
+            raise ContractError("not_found", f"no message {p.seq} in group {p.group_id}")
+        pinned = [r[0] for r in await db.execute_fetchall("SELECT seq FROM group_pins WHERE group_id = ?",
+                                                          (p.group_id,))]
+        if p.seq not in pinned:
+            check_pin_room(len(pinned), p.max_pins)
         await db.execute("INSERT INTO group_pins (group_id, seq, pinned_at, pinned_by) VALUES (?, ?, ?, ?)"
                          " ON CONFLICT (group_id, seq) DO NOTHING", (p.group_id, p.seq, p.ts, p.by))
     else:

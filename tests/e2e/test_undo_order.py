@@ -138,3 +138,50 @@ async def test_an_account_lift_being_stored_lets_nothing_through_until_it_is(mak
     assert rc != 0, out  # refused by the store
     assert ok_or_code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
     assert srv.db_rows("SELECT COUNT(*) FROM posts WHERE account_id = ?", aid) == [(0,)]
+
+
+def refuse_unpin(srv, seq: int) -> None:
+    """The database refuses to take down the pin of message ``seq``, as a failing disk would."""
+    if srv.backend == "postgresql":
+        srv.db_rows("CREATE FUNCTION no_unpin() RETURNS trigger LANGUAGE plpgsql AS"
+                    " $$ BEGIN RAISE EXCEPTION 'no unpin'; END $$")
+        srv.db_rows(f"CREATE TRIGGER no_unpin BEFORE DELETE ON group_pins FOR EACH ROW"
+                    f" WHEN (OLD.seq = {seq}) EXECUTE FUNCTION no_unpin()")
+    else:
+        srv.db_rows(f"CREATE TRIGGER no_unpin BEFORE DELETE ON group_pins WHEN OLD.seq = {seq}"
+                    " BEGIN SELECT RAISE(ABORT, 'no unpin'); END")
+
+
+async def test_a_pin_in_the_place_of_a_refused_unpin_is_refused_by_the_store_too(make_server):
+    """The pin cap was decided in memory only: an unpin freed a place at once, a pin of another
+    message took it, and when the store then refused the unpin its undo put the pin back: one pin
+    over the cap, in memory and in the store. The store counts the pins it holds for a pin too."""
+    srv = make_server("\n[limits]\nmax_pins = 2\n")
+    owner = await srv.user()
+    gid = await open_group(owner)
+    for text in ("one", "two", "three"):
+        await owner.send(gid, text)
+    for seq in (1, 2):
+        assert (await owner.request("pin_message", group_id=gid, seq=seq, on=True))["ok"]
+    refuse_unpin(srv, 1)
+    other = await srv.client()  # a second connection of the owner's: each answers in order
+    await other.login(owner.username, "password123")
+    watcher = await srv.client()
+    await watcher.login(owner.username, "password123")
+
+    async def pinned() -> list[int]:
+        return (await watcher.request("group_info", group_id=gid))["pinned"]
+
+    async with writes_held(srv, "group_pins"):
+        unpinning = asyncio.ensure_future(owner.call("pin_message", group_id=gid, seq=1, on=False))
+        await until(lambda: _is(pinned, [2]), timeout=2)  # the place is free in memory; the write held
+        pinning = asyncio.ensure_future(other.call("pin_message", group_id=gid, seq=3, on=True))
+        await until(lambda: _is(pinned, [2, 3]), timeout=2)
+    assert ok_or_code(await unpinning) == "internal"
+    assert ok_or_code(await pinning) == "conflict"
+    assert sorted(await pinned()) == [1, 2]
+    assert sorted(r[0] for r in srv.db_rows("SELECT seq FROM group_pins WHERE group_id = ?", gid)) == [1, 2]
+
+
+async def _is(read, expected) -> bool:
+    return await read() == expected

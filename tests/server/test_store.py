@@ -139,3 +139,27 @@ def test_a_process_that_never_closes_its_sqlite_store_still_exits(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0 and "done" in proc.stdout, proc.stderr
+
+
+async def test_a_pin_names_a_message_the_store_holds_and_keeps_to_the_cap(make_store):
+    """A pin is refused by the store when its message is gone (purged while the pin was being decided:
+    a pin naming nothing would hold a place for good) and past the cap of the pins it holds; pinning
+    a message already pinned changes nothing, also at the cap."""
+    from protocol.errors import ContractError
+
+    store, rows = make_store()
+    await store.open()
+    await store.apply(ch.CreateGroup("100000001", "g", "work", "open", "u1", 1))
+    stored = asyncio.get_running_loop().create_future()
+    for seq in (1, 2):
+        store.append_message(MessageRow("100000001", seq, seq, "u1", "owner", f"m{seq}", None, 0),
+                             lambda exc, seq=seq: seq == 2 and stored.set_result(exc))
+    assert await stored is None
+    await store.apply(ch.SetPin("100000001", 1, True, 5, "u1", 1))
+    await store.apply(ch.SetPin("100000001", 1, True, 6, "u1", 1))
+    for seq, code in ((2, "conflict"), (3, "not_found")):
+        with pytest.raises(ContractError) as refused:
+            await store.apply(ch.SetPin("100000001", seq, True, 7, "u1", 1 if seq == 2 else 5))
+        assert refused.value.code == code
+    await store.close()
+    assert rows("SELECT seq, pinned_at FROM group_pins") == [(1, 5)]
