@@ -309,6 +309,13 @@ HELD_ACCOUNTS = f"""
     UNION SELECT account_id FROM accounts WHERE owner_id IN ({HELD_USERS})
 """
 REPORTED_POSTS = "SELECT post_id FROM reports WHERE status = 'open' AND post_id IS NOT NULL"
+# The pins of live groups: each keeps its message past its period (docs/retention.md says why). A
+# dissolved or closed group's pins keep nothing (no group shows them any more, and none is ever open
+# again): its pinned messages go like the others, and each pin goes with its message (PURGE_DEPENDENTS).
+LIVE_PINS = """
+    SELECT p.group_id, p.seq FROM group_pins p JOIN groups g ON g.group_id = p.group_id
+    WHERE g.dissolved_at IS NULL AND g.closed_at IS NULL
+"""
 # Who wrote something past the cutoff that is still kept (held by one of the rules above, or sent
 # before the cutoff and published again since: edited, released, approved). The tables holding what
 # people write are purged before the ones naming people (``changes.PURGE_TABLES``), so here only such
@@ -359,7 +366,7 @@ PURGES: dict[str, str] = {
             AND (group_id, seq) NOT IN (SELECT group_id, seq FROM review_queue
                                         WHERE status = 'open' AND kind = 'message')
             AND (group_id, seq) NOT IN ({released("message", "group_id, seq")})
-            AND (group_id, seq) NOT IN (SELECT group_id, seq FROM group_pins)
+            AND (group_id, seq) NOT IN ({LIVE_PINS})
           LIMIT :limit)""",
     "membership_log": f"""
         DELETE FROM membership_log WHERE id IN (
@@ -464,7 +471,8 @@ assert tuple(PURGES) == c.PURGE_TABLES, "every table of changes.PURGE_TABLES nee
 
 # What goes with each purged row of a table: the rows of these tables with its group_id and seq
 # (an edited message's earlier versions, its reactions, which uploads it carried).
-PURGE_DEPENDENTS: dict[str, tuple[str, ...]] = {"messages": ("message_versions", "reactions", "message_media")}
+PURGE_DEPENDENTS: dict[str, tuple[str, ...]] = {
+    "messages": ("message_versions", "reactions", "message_media", "group_pins")}
 
 # Tables whose purge statement selects the keys (these columns) of the rows to go, each then deleted
 # by its key: SQLite (3.40) seeks only the first column of a two-column key in DELETE ... WHERE (a, b)

@@ -304,6 +304,29 @@ async def test_a_pinned_message_is_kept_while_pinned(make_server):
     await owner.close()
 
 
+async def test_a_dissolved_groups_pins_keep_nothing(make_server):
+    """A pin kept its message for good once the group was dissolved (nobody can unpin in a dissolved
+    group), and with it its sender's network log and, for a cancelled sender, their identity. A
+    dissolved group's pinned messages go like the others, each pin with its message; a live group's
+    pin still keeps its message. A pin of a message gone meanwhile is refused by the store."""
+    srv = make_server("[retention]\ndays = 184\n")
+    owner = await srv.user()
+    live, gone = await open_group(owner), await open_group(owner)
+    for gid in (live, gone):
+        await owner.send(gid, "pinned")
+        assert (await owner.request("pin_message", group_id=gid, seq=1, on=True))["ok"]
+    await owner.send(live, "plain")
+    assert (await owner.request("dissolve_group", group_id=gone))["ok"]
+    await owner.close()
+    await srv.stopped()
+    sql(srv, "UPDATE messages SET ts = ?", int(time.time() * 1000) - 185 * DAY_MS)
+    srv.start()
+    rc, out, err = await srv.admin("purge")
+    assert rc == 0 and "messages: 2" in out, (out, err)
+    assert sql(srv, "SELECT group_id, seq FROM messages") == [(live, 1)]
+    assert sql(srv, "SELECT group_id, seq FROM group_pins") == [(live, 1)]
+
+
 async def test_hold_and_release_by_operator(server):
     owner = await server.user()
     gid = await open_group(owner)
