@@ -64,8 +64,9 @@ MAX_NAME_CHARS = 255
 def attachments_for(ctx: Context, user: User, media_ids: list[str]) -> list[ev.AttachmentObj]:
     """The attachment objects (without ``url``) for ``media_ids``, each a finished upload of ``user``'s;
     ``bad_request`` naming the first that is not, ``content_blocked`` one whose file a ``block`` list
-    names now (added since the upload). Synchronous, from memory: the caller marks them with
-    :func:`mark_attached` once the message or post is accepted, with no await since this check.
+    names now, or whose name the word lists now refuse (added since the upload). Synchronous, from
+    memory: the caller marks them with :func:`mark_attached` once the message or post is accepted,
+    with no await since this check.
     """
     index = ctx.state.media
     entries = []
@@ -76,6 +77,12 @@ def attachments_for(ctx: Context, user: User, media_ids: list[str]) -> list[ev.A
         listed = ctx.media.lists.check(e.sha256)
         if listed is not None and listed.action is Action.BLOCK:  # put on a list since it was uploaded
             raise ContractError("content_blocked", f"{media_id} is on a list of prohibited files ({listed.category})")
+        # Its name, shown with every message or post carrying it, screened again as at upload_begin (a
+        # name that cannot be held, so a review hit is refused too): its words may have been listed
+        # since. Not charged: the uploader writes nothing new (as a restated announcement).
+        said = ctx.content.check(e.name) if e.name is not None else None
+        if said is not None and said.action in (Action.BLOCK, Action.REVIEW):
+            raise ContractError("content_blocked", f"the file name of {media_id} is not allowed ({said.category})")
         entries.append(e)
     return [ev.AttachmentObj(media_id=e.media_id, kind=e.kind, mime=e.mime,  # type: ignore[arg-type]
                              size=e.size, name=e.name, width=e.width, height=e.height) for e in entries]

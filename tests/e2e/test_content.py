@@ -646,6 +646,54 @@ async def test_upload_file_names_are_screened(make_server, tmp_path):
     assert (await member.call("upload_begin", mime="image/png", size=68, name="a/b.png"))["code"] == "bad_request"
 
 
+async def test_a_flagged_reaction_or_file_name_is_shown_and_recorded(make_server, tmp_path):
+    """A ``flag`` hit is delivered and brought to the operators (G10). A reaction and a file name cannot
+    be queued (nothing stands in for them while they wait): the hit went through and nobody learned of
+    it. It is written to the enforcement record now, with the field, costing no credit."""
+    from tests.e2e.test_media import pdf, upload
+
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    seq = (await owner.send(gid, "hello"))["seq"]
+    score = (await member.request("me"))["credit_score"]
+    assert (await member.call("react", group_id=gid, seq=seq, emoji="vpn下载", on=True))["ok"]
+    assert (await owner.next_event("reaction"))["emoji"] == "vpn下载"
+    assert (await upload(member, pdf(), "application/pdf", name="VPN下载.pdf"))["ok"]
+    assert (await member.request("me"))["credit_score"] == score
+
+    async def entries() -> list[tuple]:
+        return srv.db_rows("SELECT group_id, target_id, reason, detail FROM audit WHERE action = 'content_flagged'"
+                           " ORDER BY id")
+
+    for _ in range(50):
+        if len(await entries()) == 2:
+            break
+        await asyncio.sleep(0.1)
+    found = [(g, t, r, json.loads(d)) for g, t, r, d in await entries()]
+    assert found == [
+        (gid, member.user_id, "pornography", {"field": "reaction", "penalty": 0, "term": "vpn下载"}),
+        (None, member.user_id, "pornography", {"field": "file_name", "penalty": 0, "term": "vpn下载"})], found
+
+
+async def test_a_file_name_listed_since_its_upload_cannot_be_attached(make_server, tmp_path):
+    """A file's name was screened only at ``upload_begin``: once its words were put on a list, the
+    upload could still be attached to any number of messages, each showing the name. It is screened
+    again when attached (refused, not charged: the uploader writes nothing new), as its bytes are."""
+    from tests.e2e.test_media import pdf, upload
+
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    media_id = (await upload(member, pdf(), "application/pdf", name="老地方见.pdf"))["media_id"]
+    assert (await member.call("send", group_id=gid, text="看看", attachments=[media_id]))["ok"]
+    (tmp_path / "srv" / "gambling.txt").write_text("赌博\n老地方\n", encoding="utf-8")
+    srv.proc.send_signal(signal.SIGHUP)
+    assert await srv.logged("config reloaded")
+    score = (await member.request("me"))["credit_score"]
+    refused = await member.call("send", group_id=gid, text="再看看", attachments=[media_id])
+    assert refused["code"] == "content_blocked" and "file name" in refused["reason"], refused
+    assert (await member.request("me"))["credit_score"] == score
+
+
 ASCII_WORDS = """
 [[content.lists]]
 category = "fraud"
