@@ -250,7 +250,10 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
     now = ctx.now_ms()
     expires_at = now + ctx.cfg.identity.token_ttl_seconds * 1000
     await commit(ctx, ch.InsertToken(hashed, user.user_id, now, expires_at))
-    if not user.active:  # closed or cancelled while the token was being stored
+    if user.blacklisted or user.reopening:  # closed by the platform while the token was being stored
+        netlog.session(ctx, sess, "login_refused", uid, why="blacklisted")
+        raise ContractError("blacklisted", "this account is closed by the platform")
+    if user.deleted:  # cancelled meanwhile
         raise ContractError("unauthenticated", AUTH_FAILED)
     ctx.attach(sess, user, hashed)
     netlog.session(ctx, sess, "login_ok")
@@ -418,8 +421,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
         if not await ctx.passwords.verify(stored, req.password):
             await _count_guess(ctx, sess, "delete_account", guess)
             raise ContractError("unauthenticated", AUTH_FAILED)
-    if not user.active:
-        raise ContractError("unauthenticated", "this account is already cancelled")
+    still_active(user)  # (blacklisted, or cancelled on another connection, during the check)
     groups = ctx.state.groups
     owned = sorted(gid for gid in user.groups if groups[gid].owner_id == user.user_id)
     if owned:

@@ -66,9 +66,14 @@ class InsertUser(Change):
     created_at: int
 
 
+TOKENS_KEPT_PER_USER = 100  # an account's valid tokens (its signed-in devices) at most; docs/protocol.md `login`
+
+
 @dataclass(frozen=True, slots=True)
 class InsertToken(Change):
-    """A login token (its hash); expired tokens of the same user are dropped with it."""
+    """A login token (its hash); expired tokens of the same user are dropped with it, and so are the
+    oldest past :data:`TOKENS_KEPT_PER_USER` (a successful login is limited by nothing else, and each
+    stored a row for the token's whole life)."""
 
     token_hash: bytes
     user_id: str

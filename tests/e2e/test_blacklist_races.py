@@ -108,3 +108,25 @@ async def test_a_blacklisting_while_the_users_account_opening_is_stored_goes_thr
         return srv.db_rows("SELECT closed_at IS NOT NULL FROM accounts WHERE owner_id = ?", bad.user_id) == [(True,)]
 
     await until(closed, timeout=5)
+
+
+async def test_a_login_under_way_as_the_account_is_blacklisted_is_told_blacklisted(make_server):
+    """``login`` with the right password, its token being stored as the operator blacklists the account,
+    was answered ``unauthenticated`` with the wrong-password reason: ``blacklisted`` now, as the
+    contract has it (and ``delete_account``'s password check, likewise, through ``still_active``)."""
+    srv = make_server()
+    target = await srv.user()
+    second = await srv.client()  # the account's second connection: a connection answers in order
+    await second.login(target.username, "password123")
+    logging_in = await srv.client()
+
+    async def blacklisted() -> bool:
+        return ok_or_code(await second.call("my_groups")) == "blacklisted"
+
+    async with writes_held(srv, "tokens"):
+        login = asyncio.ensure_future(logging_in.call("login", username=target.username, password="password123"))
+        await until_write_waits(srv, "tokens")
+        barring = asyncio.ensure_future(srv.admin("blacklist", target.username, "--reason", "诈骗"))
+        await until(blacklisted, timeout=10)
+    assert ok_or_code(await login) == "blacklisted"
+    assert (await barring)[0] == 0

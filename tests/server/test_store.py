@@ -163,3 +163,23 @@ async def test_a_pin_names_a_message_the_store_holds_and_keeps_to_the_cap(make_s
         assert refused.value.code == code
     await store.close()
     assert rows("SELECT seq, pinned_at FROM group_pins") == [(1, 5)]
+
+
+async def test_an_account_keeps_its_newest_tokens_up_to_the_cap(make_store, monkeypatch):
+    """Successful logins are limited by nothing else, and each stored a token for its whole life: the
+    store keeps an account's newest ``TOKENS_KEPT_PER_USER`` (the new one always), dropping the
+    oldest with each login; another account's tokens are untouched."""
+    monkeypatch.setattr(ch, "TOKENS_KEPT_PER_USER", 3)
+    store, rows = make_store()
+    await store.open()
+    day = 86_400_000
+    await store.apply(ch.InsertToken(b"other", "u2", 1, 30 * day))
+    for i in range(1, 6):
+        await store.apply(ch.InsertToken(bytes([i]) * 32, "u1", i, 30 * day))
+    # Five at the same moment, the new one still kept whatever its hash.
+    for i in range(6, 11):
+        await store.apply(ch.InsertToken(bytes([16 - i]) * 32, "u1", 100, 30 * day))
+    await store.close()
+    kept = rows("SELECT token_hash, created_at FROM tokens WHERE user_id = 'u1' ORDER BY created_at")
+    assert len(kept) == 3 and all(r[1] == 100 for r in kept) and bytes(bytes([6]) * 32) in [bytes(r[0]) for r in kept]
+    assert [bytes(r[0]) for r in rows("SELECT token_hash FROM tokens WHERE user_id = 'u2'")] == [b"other"]
