@@ -217,12 +217,15 @@ class StagedHeads:
     by_token: dict[str, tuple[float, list[Checkpoint]]] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
 
+    def _expire(self, now: float) -> None:
+        for old in [t for t, (at, _) in self.by_token.items() if now - at > STAGED_SECONDS]:
+            del self.by_token[old]
+
     def add(self, token: str, heads: list[Checkpoint]) -> int:
         """Keep ``heads`` under ``token``; returns how many it holds now. Raises ValueError past
         :data:`STAGED_HEADS_MAX` (nothing is kept then, and the token is dropped)."""
         now = self.clock()
-        for old in [t for t, (at, _) in self.by_token.items() if now - at > STAGED_SECONDS]:
-            del self.by_token[old]
+        self._expire(now)
         held = sum(len(hs) for _, hs in self.by_token.values())
         if held + len(heads) > STAGED_HEADS_MAX:
             self.by_token.pop(token, None)
@@ -233,6 +236,9 @@ class StagedHeads:
         return len(kept)
 
     def take(self, token: str) -> list[Checkpoint]:
-        """The heads kept under ``token`` (none if it is unknown or expired), forgotten here."""
+        """The heads kept under ``token`` (none if it is unknown or expired), forgotten here; those of
+        other tokens that expired are dropped too (a CLI killed halfway leaves its heads behind)."""
+        now = self.clock()
         at, heads = self.by_token.pop(token, (0.0, []))
-        return heads if self.clock() - at <= STAGED_SECONDS else []
+        self._expire(now)
+        return heads if now - at <= STAGED_SECONDS else []

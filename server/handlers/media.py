@@ -48,6 +48,7 @@ from server.media.uploads import Upload, inspect, media_file, place
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
+    from governance.content import Verdict
     from protocol import messages as rq
     from protocol.codec import Encoding
     from server.context import Context
@@ -106,18 +107,18 @@ def signed_url(ctx: Context, media_id: str) -> str:
 
 
 # -- uploads ----------------------------------------------------------------------------------
-def _name(ctx: Context, user: User, raw: str | None) -> str | None:
+def _name(ctx: Context, user: User, raw: str | None) -> tuple[str | None, Verdict | None]:
     """The file name others will see: plain text, no folders, screened like any shown text (a
-    ``block`` hit recorded as ``file_name`` and charged to ``user``)."""
+    ``block`` hit recorded as ``file_name`` and charged to ``user``); with it, a ``flag`` hit, recorded
+    once the upload is stored (:func:`screening.record_flagged`)."""
     if raw is None or not raw.strip():
-        return None
+        return None, None
     name = raw.strip()
     if len(name) > MAX_NAME_CHARS:
         raise ContractError("too_large", f"name is longer than {MAX_NAME_CHARS} characters")
     if any(c in "/\\" or not c.isprintable() for c in name):
         raise ContractError("bad_request", "name must be a file name: no folders, no control characters")
-    screening.passed(ctx, user, name, "name", "file_name")
-    return name
+    return name, screening.passed(ctx, user, name, "name", "file_name")
 
 
 def _declared_sha256(raw: str | None) -> str | None:
@@ -159,7 +160,7 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
         raise ContractError("too_large", f"files may have at most {cfg.max_bytes} bytes")
     if mime not in cfg.allowed_types:
         raise ContractError("bad_request", f"{mime!r} is not an allowed type ({', '.join(cfg.allowed_types)})")
-    name = _name(ctx, user, req.name)
+    name, flag = _name(ctx, user, req.name)
     declared = _declared_sha256(req.sha256)
     # The counted bytes are read first; everything after that read is checked and claimed in one
     # step (no await), so of two uploads begun at once the second counts the first. upload_end's
@@ -182,6 +183,7 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
         raise ContractError("rate_limited", "too many uploads this hour", retry_after_ms=int(wait * 1000) + 1)
     upload_id = secrets.token_urlsafe(18)
     up = Upload(cfg.path, upload_id, user.user_id, mime, req.size, name, now, declared)
+    up.name_flag = flag
     svc.uploads[upload_id] = up  # claimed: counts against MAX_OPEN_UPLOADS from now on
     try:
         await asyncio.to_thread(up.open)
@@ -291,6 +293,7 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
     await commit(ctx, ch.InsertMedia(media_id, digest, user.user_id, up.mime, kind, up.size, up.name,
                                      width, height, now, ch.MediaQuota(limit) if limit else None),
                  audit=audit, undo=undo)
+    screening.record_flagged(ctx, user, up.name_flag, "file_name")
     reply: dict[str, Any] = {"media_id": media_id, "kind": kind, "mime": up.mime, "size": up.size}
     if up.name is not None:
         reply["name"] = up.name

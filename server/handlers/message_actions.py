@@ -142,12 +142,14 @@ async def react(ctx: Context, sess: Session, req: rq.React, enc: Encoding) -> No
         raise _not_found(g, seq)
     now = ctx.now_ms()
     can_post(ctx, g, m, user, now)
+    flag = None
     if req.on:  # (taking a reaction back publishes nothing: never refused, nor charged, for its emoji)
-        screening.passed(ctx, user, emoji, "emoji", "reaction", group_id=g.group_id)
+        flag = screening.passed(ctx, user, emoji, "emoji", "reaction", group_id=g.group_id)
     _throttle(ctx, user, now)
     (changed,) = await commit(ctx, ch.SetReaction(g.group_id, seq, user.user_id, emoji, req.on, now,
                                                   rules.MAX_REACTIONS_PER_USER))
     if changed:
+        screening.record_flagged(ctx, user, flag, "reaction", group_id=g.group_id)
         publish(seeing(g, seq), ev.Reaction(group_id=g.group_id, seq=seq, user_id=user.user_id, emoji=emoji, on=req.on))
 
 

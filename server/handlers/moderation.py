@@ -39,6 +39,7 @@ from server.state import Ban, Group, InviteLink, User
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
+    from governance.content import Verdict
     from protocol import messages as rq
     from protocol.codec import Encoding
     from server.context import Context
@@ -50,15 +51,15 @@ CODE_BYTES = 18  # 144 random bits: a 24-character URL-safe code
 
 
 def _text(ctx: Context, author: User, g: Group, raw: str | None, arg: str, field: str,
-          max_chars: int) -> str | None:
+          max_chars: int) -> tuple[str | None, Verdict | None]:
     """An optional free text others will see (the argument ``arg``): length-checked and content-screened
     (a ``block`` hit recorded as ``field`` and charged to ``author``; a ``review`` hit refused too,
-    since nothing would stand in for the text while it waited); None when blank."""
+    since nothing would stand in for the text while it waited); None when blank. With it, a ``flag``
+    hit, for :func:`screening.record_flagged` once the text is stored."""
     if raw is None or not raw.strip():
-        return None
+        return None, None
     text = posting.check_text(raw.strip(), max_chars=max_chars, field=arg)
-    screening.passed(ctx, author, text, arg, field, group_id=g.group_id)
-    return text
+    return text, screening.passed(ctx, author, text, arg, field, group_id=g.group_id)
 
 
 # -- bans ---------------------------------------------------------------------------------
@@ -80,7 +81,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     role = _actor_role(ctx, g, actor)
     m = g.members.get(uid)
     perm.check("ban", role, Role(m.role) if m is not None else None)
-    reason = _text(ctx, actor, g, req.reason, "reason", "ban_reason", MAX_REASON_CHARS)
+    reason, flag = _text(ctx, actor, g, req.reason, "reason", "ban_reason", MAX_REASON_CHARS)
     now = ctx.now_ms()
     until = now + seconds * 1000 if seconds else 0
     gid = g.group_id
@@ -118,6 +119,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
                      {"seconds": seconds, "until": until})
     decided = None if writes is None else (lambda stored: membership_decided(g, target, writes, stored, None))
     await commit(ctx, *changes, audit=audit, undo=undo, then=decided)
+    screening.record_flagged(ctx, actor, flag, "ban_reason", group_id=gid)
     if m is not None:
         publish(g.online | removed_sessions,
                 ev.MemberRemoved(group_id=gid, user_id=uid, by=actor.user_id, banned=True))
@@ -208,7 +210,7 @@ async def create_invite_link(ctx: Context, sess: Session, req: rq.CreateInviteLi
                              enc: Encoding) -> dict[str, Any]:
     g = _managed(ctx, sess, req.group_id, "create_invite_link")
     moderation.check_link_limits(req.max_uses, req.expires_in_seconds)
-    note = _text(ctx, sess.me, g, req.note, "note", "invite_note", MAX_NOTE_CHARS)
+    note, flag = _text(ctx, sess.me, g, req.note, "note", "invite_note", MAX_NOTE_CHARS)
     actor = sess.me
     now = ctx.now_ms()
     _drop_dead_links(ctx, g, now)
@@ -232,6 +234,7 @@ async def create_invite_link(ctx: Context, sess: Session, req: rq.CreateInviteLi
     await commit(ctx, acts_as(g, actor),
                  ch.InsertInviteLink(h, g.group_id, actor.user_id, now, expires_at, req.max_uses, note or ""),
                  audit=audit, undo=undo)
+    screening.record_flagged(ctx, actor, flag, "invite_note", group_id=g.group_id)
     made = ev.InviteLinkObj(**_link_fields(link))
     publish(to_managers(ctx, g), ev.InviteLinkChanged(group_id=g.group_id, link_id=made.link_id,
                                                               by=actor.user_id, link=made))

@@ -122,23 +122,31 @@ def checked(ctx: Context, author: User | None, text: str, arg: str, field: str, 
 
 
 def passed(ctx: Context, author: User | None, text: str, arg: str, field: str, *,
-           group_id: str | None = None) -> None:
+           group_id: str | None = None) -> Verdict | None:
     """:func:`checked` for a text that cannot be held for review (nothing stands in for it while
     it waits: a reaction, a file name, a ban's reason, an invite link's note, a username): a
     ``review`` hit is refused too, ``content_blocked`` naming the category (no credit taken: the
-    list holds such texts, it does not punish them). A ``flag`` hit goes through, and is written to the
-    enforcement record (``content_flagged``, no credit taken) for the operators: nothing queues such a
-    text for review, as nothing stands in for it. ``author`` None (a username at ``register``): there is
-    nobody to record it of yet."""
+    list holds such texts, it does not punish them). A ``flag`` hit goes through and is returned:
+    nothing can queue such a text for review, so the caller writes it to the enforcement record
+    with :func:`record_flagged` once what carries it is stored (not for a request refused after)."""
     verdict = checked(ctx, author, text, arg, field, group_id=group_id)
     if verdict is not None and verdict.action is Action.REVIEW:
         raise ContractError("content_blocked", f"that {FIELD_NOUNS.get(field, field)} is not allowed "
                                                f"({verdict.category})")
-    if verdict is not None and author is not None:
-        record_penalized(ctx, author, 0, ch.Audit(
-            ctx.now_ms(), "system", None, "content_flagged", group_id, author.user_id, verdict.category,
-            {"term": verdict.term, "field": field, "penalty": 0},
-        ), f"a flagged text ({field})", "")
+    return verdict
+
+
+def record_flagged(ctx: Context, author: User, verdict: Verdict | None, field: str, *,
+                   group_id: str | None = None) -> None:
+    """A ``flag`` hit on a text :func:`passed` let through, now stored and shown: a ``content_flagged``
+    entry in the enforcement record (actor ``system``, the author, the group, the category; detail the
+    matched term and ``field``, never the text), for the operators; no credit taken. None: nothing."""
+    if verdict is None:
+        return
+    record_penalized(ctx, author, 0, ch.Audit(
+        ctx.now_ms(), "system", None, "content_flagged", group_id, author.user_id, verdict.category,
+        {"term": verdict.term, "field": field, "penalty": 0},
+    ), f"a flagged text ({field})", "")
 
 
 def screen(ctx: Context, author: User | None, text: str, arg: str, field: str, shown: str, *,

@@ -24,9 +24,12 @@ import secrets
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from server.media import sniff
+
+if TYPE_CHECKING:
+    from governance.content import Verdict
 
 log = logging.getLogger("qunguan.media")
 
@@ -50,6 +53,7 @@ class Upload:
         self.size = size
         self.name = name
         self.sha256 = sha256  # declared at upload_begin ([ext]), or None
+        self.name_flag: Verdict | None = None  # a flag hit on the name, recorded once the upload is stored
         self.touched_ms = now_ms
         self.received = 0  # bytes accepted (claimed before their write finishes)
         self.finishing = False  # upload_end is running: no more chunks

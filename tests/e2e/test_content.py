@@ -649,7 +649,8 @@ async def test_upload_file_names_are_screened(make_server, tmp_path):
 async def test_a_flagged_reaction_or_file_name_is_shown_and_recorded(make_server, tmp_path):
     """A ``flag`` hit is delivered and brought to the operators (G10). A reaction and a file name cannot
     be queued (nothing stands in for them while they wait): the hit went through and nobody learned of
-    it. It is written to the enforcement record now, with the field, costing no credit."""
+    it. It is written to the enforcement record now, with the field, costing no credit, once what
+    carries it is stored (not for a request refused, or one that changed nothing)."""
     from tests.e2e.test_media import pdf, upload
 
     srv = word_server(make_server, tmp_path)
@@ -658,6 +659,8 @@ async def test_a_flagged_reaction_or_file_name_is_shown_and_recorded(make_server
     score = (await member.request("me"))["credit_score"]
     assert (await member.call("react", group_id=gid, seq=seq, emoji="vpn下载", on=True))["ok"]
     assert (await owner.next_event("reaction"))["emoji"] == "vpn下载"
+    # The same reaction again changes nothing and shows nothing: not recorded again.
+    assert (await member.call("react", group_id=gid, seq=seq, emoji="vpn下载", on=True))["ok"]
     assert (await upload(member, pdf(), "application/pdf", name="VPN下载.pdf"))["ok"]
     assert (await member.request("me"))["credit_score"] == score
 

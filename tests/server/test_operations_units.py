@@ -518,6 +518,12 @@ def test_heads_sent_ahead_expire_are_bounded_and_are_taken_once(monkeypatch):
     now[0] += record.STAGED_SECONDS + 1
     staged.add("d", [head])  # (adding drops what expired)
     assert list(staged.by_token) == ["d"]
+    staged.add("x", [head])
+    now[0] += record.STAGED_SECONDS + 1
+    staged.add("d", [head])
+    assert staged.take("y") == [] and list(staged.by_token) == ["d"]  # (and taking: x left behind)
+    staged.take("d")
+    staged.add("d", [head])
     monkeypatch.setattr(record, "STAGED_HEADS_MAX", 3)
     staged.add("e", [head])
     with pytest.raises(ValueError, match="more than 3 record heads"):
