@@ -219,6 +219,10 @@ class Group:
     # load, last_seq). Reads stop there: SQLite's readers see a commit before its WAL fsync, and a
     # message must not be shown before it is durable (nor its seq, if lost, be given to another).
     stored_seq: int = 0
+    # The highest ``joined_seq`` any member of the group was given (joins and the load set it; it
+    # never goes down): a message after it was sent after every member joined, so an event about it
+    # goes to all the group's connections at once (handlers/common.py: seeing).
+    joined_high: int = 0
     bans: dict[str, Ban] = field(default_factory=dict)  # user id -> ban (expired ones may linger)
     invite_links: set[str] = field(default_factory=set)  # code hashes of links not revoked
     # Members who left or were removed while a mute or slow mode still bound them: user id ->

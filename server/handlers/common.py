@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from governance import moderation, posting
@@ -187,15 +187,19 @@ def membership_decided(g: Group, user: User, writes: MembershipWrites, stored: b
             g.online.update(user.sessions)
 
 
-def seeing(g: Group, seq: int) -> Iterator[Session]:
+def seeing(g: Group, seq: int) -> Iterable[Session]:
     """The group's connections whose member may see message ``seq``: one sent after they joined.
 
     For the events about one message after it was sent (an edit, a reaction, a held one
     released): a member who joined later never sees it in ``history``, so is not told of it
-    either. Not for ``send``: a new message comes after every member's join point.
+    either. Not for ``send``: a new message comes after every member's join point. A message
+    sent after the last join (``Group.joined_high``, the usual case) is seen by all of them: the
+    group's connections themselves, which :func:`server.fanout.publish` writes by their plan,
+    without a lookup per connection.
     """
-    for s, _ in seeing_members(g, seq):
-        yield s
+    if seq > g.joined_high:
+        return g.online
+    return (s for s, _ in seeing_members(g, seq))
 
 
 def seeing_members(g: Group, seq: int) -> Iterator[tuple[Session, Member]]:

@@ -236,6 +236,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     muted_until, last_sent = moderation.carried_over(before.muted_until, before.last_sent_ms, now) if before else (0, 0)
     writes = membership_claimed(g, uid)
     joined = g.members[uid] = Member(Role.MEMBER, g.last_seq, muted_until, last_sent)
+    g.joined_high = max(g.joined_high, g.last_seq)
     admission = Admission(joined)
     user.add_group(g.group_id)
     requested = g.join_requests.pop(uid, None)

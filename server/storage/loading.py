@@ -68,6 +68,8 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
     for gid, uid, role, joined_seq, muted_until in await fetch(MEMBERS):
         g = groups[gid]
         g.members[uid] = Member(role, joined_seq, muted_until)
+        if joined_seq > g.joined_high:
+            g.joined_high = joined_seq
         if gid in alive:
             user = users[uid]
             joined = user.groups

@@ -89,3 +89,37 @@ async def test_a_member_sees_only_the_pins_of_messages_sent_since_they_joined(ma
     assert (await m1.next_event("group_updated"))["pinned"] == []
     assert (await late.next_event("group_updated"))["pinned"] == []  # the first since: no news of `old`
     await close_all(owner, admin, m1, late)
+
+
+async def test_reactions_and_edits_of_messages_from_before_a_join_are_not_sent_to_the_newcomer(make_server, tmp_path):
+    """An event about a message sent after every member joined goes to all the group's connections at
+    once (the group's ``joined_high``); one about an older message only to those who were there, also
+    after a restart (the load sets the mark from the stored memberships)."""
+    srv = rich_server(make_server, tmp_path)
+    gid, owner, admin, [m1] = await crowd(srv, 1)
+    old = (await m1.send(gid, "before"))["seq"]
+    late = await srv.user()
+    await late.request("join_group", group_id=gid)
+    names = {c: c.username for c in (owner, m1, late)}  # type: ignore[attr-defined]
+
+    async def check(owner, m1, late) -> None:
+        for c in (owner, m1, late):
+            c.drain_events()
+        await m1.request("react", group_id=gid, seq=old, emoji="👍", on=True)
+        await m1.request("edit_message", group_id=gid, seq=old, text="before, edited")
+        assert (await owner.next_event("message_edited"))["seq"] == old
+        marker = (await owner.send(gid, "after"))["seq"]
+        await m1.request("react", group_id=gid, seq=marker, emoji="🎉", on=True)
+        got = await events_until(late, "reaction", marker)
+        assert [(e["ev"], e.get("seq")) for e in got] == [("message", marker), ("reaction", marker)], got
+
+    await check(owner, m1, late)
+    await close_all(owner, admin, m1, late)
+    await srv.stopped()
+    srv.start()
+    again = {}
+    for c, name in names.items():
+        again[c] = await srv.client()
+        await again[c].login(name, "password123")
+    await check(again[owner], again[m1], again[late])
+    await close_all(*again.values())
