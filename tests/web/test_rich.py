@@ -312,3 +312,24 @@ def test_a_mention_of_a_member_renamed_before_the_page_loaded_is_marked(
         expect(message(page, "没有提及她").locator(".mention")).to_have_count(0)
         assert page.errors == []
         page.context.close()
+
+
+def test_a_reaction_named_like_an_objects_own_property_counts_live(browser: Any, server: ServerProcess) -> None:
+    """A reaction is any short text: one named ``toString`` read the counts object's inherited method
+    (a count of NaN, so the chip was left out), and ``__proto__`` set the object's prototype instead of
+    a count. The counts have no prototype now: both show live, with their counts."""
+    page = new_page(browser, server)
+    register(page, server, display="Alice")
+    gid = create_group(page, "表情")
+    bg = Background()
+    try:
+        bob = bg.run(server.user())
+        bg.run(bob.request("join_group", group_id=gid))
+        send(page, "看这里")
+        seq = bg.run(bob.next_event("message"))["seq"]
+        for emoji in ("toString", "__proto__", "👍"):
+            bg.run(bob.request("react", group_id=gid, seq=seq, emoji=emoji, on=True))
+        for emoji in ("toString", "__proto__", "👍"):
+            expect(_count(page, "看这里", emoji)).to_have_text("1")
+    finally:
+        bg.close()

@@ -1587,6 +1587,8 @@ function platformNotice(ev) {
     case "credit": notice(creditText(ev, text)); refreshMe(); break;
     case "agreement": notice(t("n_agreement")); if (S.authed) checkAgreement(); break;
     case "platform": notice(t("n_platform", { text })); break;
+    // [ext] the group's owner was blacklisted and the group passed to me, its longest-serving admin
+    case "group_handover": notice(t("n_group_handover", { group })); break;
     case "content_removed": notice(removedText(ev, group, text), null, "error"); break;
     case "resync":
       // A cluster's node was lost, not handed over: events of its last moments (members, roles, edits,

@@ -311,7 +311,10 @@ function adminSection(g, shown) {
   const parts = [el("h3", { text: t("group_settings") }),
     el("label", { class: "row switch" },
       el("input", { type: "checkbox", id: "mute-all", checked: !!info.mute_all,
-        onchange: (e) => act("mute_all", { group_id: g.group_id, on: e.target.checked }) }),
+        onchange: async (e) => {
+          const box = e.target, want = box.checked;
+          if (!(await act("mute_all", { group_id: g.group_id, on: want }))) box.checked = !want;   // (refused: as it is)
+        } }),
       el("span", { text: t("mute_all") })),
     slowModeControl(g),
     el("form", { class: "stack", id: "announcement-form", onsubmit: async (e) => {

@@ -9,7 +9,14 @@ import { S, api, whenAuthed } from "./state.js";
 import { RequestError } from "./conn.js";
 import { sha256hex } from "./sha256.js";
 
-const STALE_MS = 30 * 60 * 1000;    // a link older than this is refreshed before it is followed
+const MARGIN_MS = 60 * 1000;         // a link whose signature ends sooner than this is refreshed before it is followed
+
+// Whether a signed /media URL is still good for a while: its own expiry (e=, seconds), whatever
+// the server's media.url_ttl_seconds is.
+function fresh(url) {
+  const e = Number(new URL(url, location.href).searchParams.get("e"));
+  return Number.isFinite(e) && e * 1000 - Date.now() > MARGIN_MS;
+}
 const RETRY_MS = 10 * 1000;         // at most one refresh per element in this time (no loops on a 404)
 
 function toBase64(bytes) {
@@ -110,9 +117,9 @@ export function previewText(m) {
 
 // A fresh signed URL for attachment a, from fetchUrl() (media_url for a message, the post again for a
 // post), put into node[attr].
-async function refresh(fetchUrl, a, node, attr) {
+async function refresh(fetchUrl, a, node, attr, asked = false) {
   const last = Number(node.dataset.refreshedAt || 0);
-  if (Date.now() - last < RETRY_MS) return null;
+  if (!asked && Date.now() - last < RETRY_MS) return null;   // (a click asks anew: no loop to stop)
   node.dataset.refreshedAt = String(Date.now());
   try {
     const url = await fetchUrl();
@@ -140,7 +147,7 @@ export function mediaNode(a, fetchUrl, live = true) {
   let node;
   if (a.kind === "image") {
     node = el("img", { class: "media-img", alt: label, title: label, "data-media": a.media_id,
-      onclick: () => viewImage(node.src, label) });
+      onclick: async () => viewImage(fresh(node.src) ? node.src : (await refresh(fetchUrl, a, node, "src", true)) || node.src, label) });
     if (a.width && a.height) { node.width = Math.min(a.width, 240); node.height = Math.round(node.width * a.height / a.width); }
   } else if (a.kind === "audio" || a.kind === "video") {
     node = el(a.kind, { class: "media-" + a.kind, controls: true, preload: "metadata", "data-media": a.media_id });
@@ -149,7 +156,7 @@ export function mediaNode(a, fetchUrl, live = true) {
       el("img", { class: "file-ico", src: "/file.svg", alt: "" }),
       el("span", { class: "file-name clip", text: label }), el("small", { class: "muted", text: fmtSize(a.size || 0) }));
     node.addEventListener("click", async (e) => {
-      if (a.url && Date.now() - (a.at || 0) < STALE_MS) return;   // fresh enough: let the browser follow it
+      if (a.url && fresh(a.url)) return;   // fresh enough: let the browser follow it
       e.preventDefault();
       node.dataset.refreshedAt = "0";
       if (await refresh(fetchUrl, a, node, "href")) node.click();

@@ -220,8 +220,9 @@ export function applyReaction(g, ev) {
   if (S.me && ev.user_id === S.me.user_id) setMine(g, ev.seq, ev.emoji, ev.on);
   const m = g.msgs.get(ev.seq);
   if (!m) return null;
-  const counts = { ...(m.reactions || {}) };
-  counts[ev.emoji] = Math.max(0, (counts[ev.emoji] || 0) + (ev.on ? 1 : -1));
+  // (no prototype: a reaction may be any short text, "toString" or "__proto__" too)
+  const counts = Object.assign(Object.create(null), m.reactions || {});
+  counts[ev.emoji] = Math.max(0, (Object.hasOwn(counts, ev.emoji) ? counts[ev.emoji] : 0) + (ev.on ? 1 : -1));
   if (counts[ev.emoji] === 0) delete counts[ev.emoji];
   return { ...m, reactions: Object.keys(counts).length ? counts : undefined };
 }
