@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from governance import posting
+from protocol.enums import Role
 from protocol.errors import ContractError
 from server.handlers import handler
 from server.handlers.common import own_page
@@ -68,8 +69,10 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
     if _ended(row, now):
         raise ContractError("conflict", f"sanction {sid} has already ended")
     # InsertAppeal re-checks inside its transaction that the sanction still stands and that
-    # this user has no other open appeal against it.
-    [appeal_id] = await ctx.store.apply(ch.InsertAppeal(int(sid), me.user_id, text, now))
+    # this user has no other open appeal against it; for a group's sanction, the store confirms first
+    # that they own the group (memory shows a transfer to them from its claim on, before it is stored).
+    owner = [ch.ActsAs(row["target_id"], me.user_id, Role.OWNER)] if row["target_type"] == "group" else []
+    *_, appeal_id = await ctx.store.apply(*owner, ch.InsertAppeal(int(sid), me.user_id, text, now))
     return {"appeal_id": str(appeal_id)}
 
 

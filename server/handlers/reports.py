@@ -19,7 +19,7 @@ from protocol.enums import ReportTarget
 from protocol.errors import ContractError
 from server.claims import turn
 from server.handlers import handler
-from server.handlers.common import member_of, own_page
+from server.handlers.common import member_of, own_page, still_active
 from server.handlers.posts import reported_content
 from server.storage import changes as ch
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from protocol.codec import Encoding
     from server.context import Context
     from server.session import Session
+    from server.state import User
 
 
 def _known_group(ctx: Context, gid: str) -> None:
@@ -102,15 +103,17 @@ async def report(ctx: Context, sess: Session, req: rq.Report, enc: Encoding) -> 
     # costs nothing against the rate limits.
     async with turn(("report", reporter, kind, t.group_id, t.seq, t.user_id, t.account_id, t.post_id,
                      t.comment_id)):
-        return await _filed(ctx, reporter, kind, t, reason, detail)
+        return await _filed(ctx, sess.me, kind, t, reason, detail)
 
 
-async def _filed(ctx: Context, reporter: str, kind: str, t: Target, reason: str, detail: str) -> dict[str, Any]:
+async def _filed(ctx: Context, user: User, kind: str, t: Target, reason: str, detail: str) -> dict[str, Any]:
+    reporter = user.user_id
     existing = await ctx.store.open_report_id(reporter, kind, t.group_id, t.seq, t.user_id, t.account_id,
                                               t.post_id, t.comment_id)
     if existing is not None:
         return {"report_id": str(existing), "duplicate": True}
     record = await ctx.store.reporter_record(reporter)
+    still_active(user)  # (after the turn and the reads: blacklisted or cancelled meanwhile, nothing is filed)
     normal, slowed = ctx.reports_per_user, ctx.reports_when_mostly_rejected
     limiter = slowed if posting.mostly_rejected(record.resolved, record.rejected) else normal
     now_mono = time.monotonic()

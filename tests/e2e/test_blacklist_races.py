@@ -130,3 +130,28 @@ async def test_a_login_under_way_as_the_account_is_blacklisted_is_told_blacklist
         await until(blacklisted, timeout=10)
     assert ok_or_code(await login) == "blacklisted"
     assert (await barring)[0] == 0
+
+
+async def test_an_appeal_by_the_heir_of_a_transfer_still_being_stored_is_refused_with_it(make_server):
+    """Memory shows a group's new owner from the transfer's claim on; an appeal of the group's warning
+    by them was stored on memory's word alone, so when the store then refused the transfer, someone
+    who never owned the group kept an appeal on its sanction (and an upheld decision lifted it at their
+    request). The store confirms the owner in the appeal's transaction now."""
+    srv = make_server()
+    owner, heir, new, gid = await setup(srv)
+    rc, out, err = await srv.admin("warn-group", gid, "--reason", "整改")
+    assert rc == 0, err
+    sid = out.split("sanction ")[1].rstrip(")\n")
+
+    async def handed_on() -> bool:
+        return (await roles(heir, gid))[new.user_id] == "owner"
+
+    async with writes_held(srv, "groups"):
+        transfer = asyncio.ensure_future(owner.call("transfer_owner", group_id=gid, user_id=new.user_id))
+        await until(handed_on, timeout=2)
+        appealing = asyncio.ensure_future(new.call("appeal", sanction_id=str(sid), text="不服"))
+        await until_write_waits(srv, "groups")
+    assert ok_or_code(await transfer) == "internal"
+    assert ok_or_code(await appealing) == "forbidden"
+    assert srv.db_rows("SELECT COUNT(*) FROM appeals") == [(0,)]
+    assert (await owner.call("appeal", sanction_id=str(sid), text="不服"))["ok"]
