@@ -38,7 +38,7 @@ from server.operator.common import (
     user_of,
     with_usernames,
 )
-from server.operator.message_penalty import MessageCost, comment_cost, message_cost
+from server.operator.message_penalty import MessageCost, comment_cost, message_cost, post_cost
 from server.state import NO_AGREEMENT
 from server.storage.changes import (
     AddCredit,
@@ -514,6 +514,8 @@ async def resolve(app: Context, args: dict[str, Any]) -> Result:
         cost = message_cost(app, target, str(row["group_id"]), int(row["seq"]), record)
     elif outcome == "upheld" and row["target_type"] == "comment" and is_id(row.get("comment_id")):
         cost = comment_cost(app, target, int(row["comment_id"]), record)  # a comment too (remove-comment)
+    elif outcome == "upheld" and row["target_type"] == "post" and is_id(row.get("post_id")):
+        cost = post_cost(app, target, int(row["post_id"]), record)  # a post's author pays once too
     if cost is not None:
         # ResolveReport re-checks inside the transaction that the report is still open.
         taken = (await apply(app, resolved, cost.change, undo=cost.undo, conflict=already))[-1]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from server.operator.common import penalty
-from server.storage.changes import AddCredit, CommentPenalty, MessagePenalty
+from server.storage.changes import AddCredit, CommentPenalty, MessagePenalty, PostPenalty
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,7 +39,7 @@ class MessageCost:
     user: User | None
     claimed: int
     what: str
-    change: MessagePenalty | CommentPenalty
+    change: MessagePenalty | CommentPenalty | PostPenalty
     undo: Callable[[], None]
 
     def settle(self, taken: int) -> AddCredit | None:
@@ -79,3 +79,11 @@ def comment_cost(app: Context, author: User | None, comment_id: int, record: Aud
     claimed, undo = _claim(app, author)
     change = CommentPenalty(author.user_id if author is not None else None, claimed, comment_id, record)
     return MessageCost(author, claimed, f"comment {comment_id}", change, undo)
+
+
+def post_cost(app: Context, author: User | None, post_id: int, record: Audit) -> MessageCost:
+    """:func:`message_cost` for an upheld report about public-account post ``post_id``, whose ``author``
+    pays once however many reports about it are upheld."""
+    claimed, undo = _claim(app, author)
+    change = PostPenalty(author.user_id if author is not None else None, claimed, post_id, record)
+    return MessageCost(author, claimed, f"post {post_id}", change, undo)

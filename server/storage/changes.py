@@ -743,6 +743,21 @@ class CommentPenalty(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class PostPenalty(Change):
+    """:class:`MessagePenalty` for one public-account post, whose author pays for an upheld report about
+    it once: take ``points`` from ``user_id`` unless an earlier upheld ``resolve_report`` naming the post
+    itself (its ``post_id``, with no ``comment_id``: a comment's report names its post too) took them,
+    and append ``record`` with ``credit_taken``. (Removing a post costs the account's credit, not the
+    author's: ``remove-post``.) On PostgreSQL under a transaction-level lock on the post. Returns the
+    points taken."""
+
+    user_id: str | None
+    points: int
+    post_id: int
+    record: Audit
+
+
+@dataclass(frozen=True, slots=True)
 class SettleMessageReviews(Change):
     """Decide every open review item of one message (``remove-message``: the message an item flags
     is taken down, so the item is settled with it and cannot cost its sender the penalty again).

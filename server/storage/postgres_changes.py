@@ -59,6 +59,7 @@ LOCK_REPORTER = 0x5147_0007  # (LOCK_REPORTER, hashtext(user_id)): one reporter'
 LOCK_GROUP_CAPS = 0x5147_0009  # (LOCK_GROUP_CAPS, hashtext(group_id)): one group's caps, see GroupRoom
 LOCK_MESSAGE_PENALTY = 0x5147_000A  # (LOCK_MESSAGE_PENALTY, hashtext("GID/SEQ")): one message's penalty
 LOCK_COMMENT_PENALTY = 0x5147_000B  # (LOCK_COMMENT_PENALTY, hashtext(comment_id)): one comment's penalty
+LOCK_POST_PENALTY = 0x5147_000E  # (LOCK_POST_PENALTY, hashtext(post_id)): one post's penalty
 
 
 def applies(kind: type[C]) -> Callable[[Callable[[Conn, C], Awaitable[Any]]], Applier]:
@@ -687,6 +688,16 @@ _COMMENT_PAID = (
 )
 
 
+# An earlier upheld report about the post itself that took its author's credit (``PostPenalty``).
+_POST_PAID = (
+    "SELECT 1 FROM audit WHERE action = 'resolve_report'"
+    " AND (detail::jsonb ->> 'post_id') = $1 AND (detail::jsonb ->> 'comment_id') IS NULL"
+    " AND COALESCE((detail::jsonb ->> 'credit_taken')::bigint,"
+    " CASE WHEN (detail::jsonb ->> 'outcome') IS DISTINCT FROM 'upheld' THEN 0 ELSE 1 END) > 0"
+    " LIMIT 1"
+)
+
+
 async def _take_once(db: Conn, user_id: str | None, points: int, record: c.Audit, lock: tuple[int, str],
                      paid_sql: str, *args: Any) -> int:
     """Take ``points`` from ``user_id`` unless ``paid_sql`` finds an earlier measure that took them,
@@ -715,6 +726,12 @@ async def _message_penalty(db: Conn, p: c.MessagePenalty) -> int:
 async def _comment_penalty(db: Conn, p: c.CommentPenalty) -> int:
     return await _take_once(db, p.user_id, p.points, p.record, (LOCK_COMMENT_PENALTY, str(p.comment_id)),
                             _COMMENT_PAID, list(c.COMMENT_MEASURES), str(p.comment_id))
+
+
+@applies(c.PostPenalty)
+async def _post_penalty(db: Conn, p: c.PostPenalty) -> int:
+    return await _take_once(db, p.user_id, p.points, p.record, (LOCK_POST_PENALTY, str(p.post_id)),
+                            _POST_PAID, str(p.post_id))
 
 
 @applies(c.DecideReview)

@@ -641,6 +641,16 @@ _COMMENT_PAID = (
 )
 
 
+# An earlier upheld report about the post itself that took its author's credit (``PostPenalty``).
+_POST_PAID = (
+    "SELECT 1 FROM audit WHERE action = 'resolve_report'"
+    " AND CAST(json_extract(detail, '$.post_id') AS TEXT) = ? AND json_extract(detail, '$.comment_id') IS NULL"
+    " AND COALESCE(json_extract(detail, '$.credit_taken'),"
+    " CASE WHEN json_extract(detail, '$.outcome') IS NOT 'upheld' THEN 0 ELSE 1 END) > 0"
+    " LIMIT 1"
+)
+
+
 async def _take_once(db: aiosqlite.Connection, user_id: str | None, points: int, record: c.Audit, paid_sql: str,
                      args: tuple[Any, ...]) -> int:
     """Take ``points`` from ``user_id`` unless ``paid_sql`` finds an earlier measure that took them;
@@ -667,6 +677,11 @@ async def _message_penalty(db: aiosqlite.Connection, p: c.MessagePenalty) -> int
 async def _comment_penalty(db: aiosqlite.Connection, p: c.CommentPenalty) -> int:
     return await _take_once(db, p.user_id, p.points, p.record, _COMMENT_PAID,
                             (*c.COMMENT_MEASURES, str(p.comment_id)))
+
+
+@applies(c.PostPenalty)
+async def _post_penalty(db: aiosqlite.Connection, p: c.PostPenalty) -> int:
+    return await _take_once(db, p.user_id, p.points, p.record, _POST_PAID, (str(p.post_id),))
 
 
 @applies(c.DecideReview)

@@ -545,6 +545,32 @@ async def test_reports_on_accounts_posts_and_comments(srv):
     await close_all(owner, reporter)
 
 
+async def test_a_posts_author_pays_once_for_upheld_reports_about_it(srv):
+    """Each upheld report about a post took ``penalty_report_upheld`` from its author again: five
+    reporters, five charges for one post (a message or a comment costs its author once). A post is paid
+    for once now; an upheld report about a comment under it is the comment's, and does not count."""
+    owner = await srv.user(verify_id=True)
+    aid = await new_account(owner, "Reported twice")
+    post = (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
+    commenter = await srv.user()
+    cmt = (await commenter.request("comment", post_id=post, text="c"))["comment_id"]
+    reporters = [await srv.user() for _ in range(3)]
+    comment_report = (await reporters[0].request("report", target_type="comment", reason="spam",
+                                                 comment_id=cmt))["report_id"]
+    rc, out, err = await srv.admin("resolve", comment_report, "--outcome", "upheld", "--note", "违规")
+    assert rc == 0, err
+    score = (await owner.request("me"))["credit_score"]
+    outs = []
+    for r in reporters[1:]:
+        rid = (await r.request("report", target_type="post", reason="spam", post_id=post))["report_id"]
+        rc, out, err = await srv.admin("resolve", rid, "--outcome", "upheld", "--note", "违规")
+        assert rc == 0, err
+        outs.append(out)
+    assert (await owner.request("me"))["credit_score"] == score - 10  # credit.penalty_report_upheld, once
+    assert "no credit taken" not in outs[0] and f"already taken for post {post}" in outs[1], outs
+    await close_all(owner, commenter, *reporters)
+
+
 async def test_accounts_and_subscriptions_survive_a_restart(srv):
     owner = await srv.user(verify_id=True)
     editor, fan = await srv.user(verify_id=True), await srv.user()
