@@ -354,13 +354,19 @@ class Gateway:
                 self.home_released = False
         self.last_heartbeat = time.monotonic()
 
-    def home_went(self, node_id: str | None, epoch: int, *, released: bool) -> bool:
+    def home_went(self, node_id: str | None, epoch: int, *, released: bool,
+                  sent: dict[str, list[int]] | None = None) -> bool:
         """The home this gateway follows went: it gave its lease back (``released``: its last
         heartbeat, wire.RELEASED, so what it committed went out), or its process ended (see
         ClusterNode._watch_home). Heard no more, so its requests waiting fail at once and the lease
-        is contested now. True when it was that home."""
+        is contested now. True when it was that home. ``sent``: the RELEASED heartbeat's counts of
+        the messages the home sent, checked as every heartbeat's are (the events of the requests it
+        finished while closing went after its last regular heartbeat: one lost there is caught)."""
         if not (self.home_alive and epoch == self.home_epoch and node_id == self.home_node):
             return False
+        mine = (sent or {}).get(self.instance)
+        if mine is not None:
+            self.numbering.told(epoch, mine[0], mine[1], time.monotonic())
         if released:
             log.info("the home node %s gave the lease back", node_id)
         else:

@@ -205,17 +205,22 @@ class ClusterNode:
         self._tasks.append(asyncio.create_task(self._hand_over_and_lose(why), name="cluster-twin-home"))
 
     async def _hand_over_and_lose(self, why: str) -> None:
-        """Release the home lease (within one lease period: a node on NATS takes it at once; one
-        not released expires on its own), then stop as a home that lost it."""
+        """Let the requests being handled finish (as a stop does: Home.close), release the home lease
+        (within one lease period: a node on NATS takes it at once; one not released expires on its
+        own), then stop as a home that lost it. The gateways are told the lease is free (RELEASED,
+        a clean hand-over, no ``resync``) only when nothing was cut short: the process exits right
+        after, and events of a request still running would never go out."""
         home = self.home
         if home is not None:
+            finished = await home.close()
             try:
                 await asyncio.wait_for(self.leases.release_lease(wire.HOME_LEASE, self.holder, home.epoch),
                                        self.cfg.lease_seconds)
             except Exception as err:
                 log.warning("could not release the home lease (it expires on its own): %r", err)
             else:
-                self._released_beat()
+                if finished:
+                    self._released_beat()
         self._lose(why)
 
     def _released_beat(self) -> None:
@@ -319,7 +324,10 @@ class ClusterNode:
         first = next(beat)
         node_id, epoch = first[:2]
         if len(first) > 2 and first[2] == wire.RELEASED:  # that home gave its lease back
-            if not self.is_home and self.gateway is not None and self.gateway.home_went(node_id, epoch, released=True):
+            next(beat, 0)
+            sent = next(beat, None)  # its last counts of what it sent: checked as a heartbeat's are
+            if not self.is_home and self.gateway is not None and self.gateway.home_went(
+                    node_id, epoch, released=True, sent=sent):
                 self._contest_now.set()
             return
         links = next(beat, 0)  # (none from a home of the previous version)
