@@ -267,8 +267,15 @@ class ClusterNode:
 
     # -- what App asks -----------------------------------------------------------------------------
     def opened(self, sess: Session) -> None:
-        if not self.is_home and self.gateway is not None:
-            self.gateway.opened(sess)
+        if self.is_home:
+            return
+        if self.gateway is None:
+            # Accepted while the node is still joining the cluster (NATS, the node-id check): no
+            # gateway to register it with yet, and none would later. Closed at once (1013: the
+            # client tries again), not left answering `internal` until its auth timer ran out.
+            sess.close(CLOSE_TRY_AGAIN, "this node is still joining the cluster; try again")
+            return
+        self.gateway.opened(sess)
 
     def closed(self, sess: Session) -> None:
         if self.gateway is not None:

@@ -83,3 +83,23 @@ async def test_messages_missing_at_a_clean_hand_over_are_a_gap_all_the_same(app:
         assert gw.home_went("n1", 2, released=True, sent={gw.instance: [1, owed]})
         assert gw.numbering.heard(3, 1, 1) == verdict  # the next home's first
     await home.close()
+
+
+def test_a_connection_accepted_before_the_node_joined_the_cluster_is_told_to_try_again() -> None:
+    """A node listens before it has joined the cluster (NATS, the node-id check): a connection accepted
+    then was registered with no gateway, and every request of it answered ``internal`` until its auth
+    timer closed it. It is closed at once with 1013 (try again)."""
+    from types import SimpleNamespace
+
+    from server.cluster.node import ClusterNode
+    from server.session import CLOSE_TRY_AGAIN
+
+    closed: list[tuple[int, str]] = []
+    sess = SimpleNamespace(close=lambda code, reason: closed.append((code, reason)))
+    joining = SimpleNamespace(is_home=False, gateway=None)
+    ClusterNode.opened(joining, sess)  # type: ignore[arg-type]
+    assert closed == [(CLOSE_TRY_AGAIN, "this node is still joining the cluster; try again")]
+    registered: list[object] = []
+    ClusterNode.opened(SimpleNamespace(is_home=False, gateway=SimpleNamespace(opened=registered.append)),  # type: ignore[arg-type]
+                       sess)
+    assert registered == [sess] and len(closed) == 1
