@@ -205,14 +205,15 @@ class ClusterNode:
         self._tasks.append(asyncio.create_task(self._hand_over_and_lose(why), name="cluster-twin-home"))
 
     async def _hand_over_and_lose(self, why: str) -> None:
-        """Let the requests being handled finish (as a stop does: Home.close), release the home lease
+        """Stop starting requests (Home.close, with no grace: a home cut off from NATS could not send
+        their events anyway, and waiting would only delay the hand-over), release the home lease
         (within one lease period: a node on NATS takes it at once; one not released expires on its
         own), then stop as a home that lost it. The gateways are told the lease is free (RELEASED,
-        a clean hand-over, no ``resync``) only when nothing was cut short: the process exits right
-        after, and events of a request still running would never go out."""
+        a clean hand-over, no ``resync``) only when no request was under way: the process exits
+        right after, and the events of one cut short would never go out."""
         home = self.home
         if home is not None:
-            finished = await home.close()
+            finished = await home.close(grace=0)
             try:
                 await asyncio.wait_for(self.leases.release_lease(wire.HOME_LEASE, self.holder, home.epoch),
                                        self.cfg.lease_seconds)
