@@ -536,16 +536,22 @@ async def test_a_link_listed_while_its_last_use_is_refused_works_again(make_serv
     assert (await later.request("join_group", invite_code=code))["status"] == "joined"
 
 
+def refuse_deletes(srv, name: str, table: str, condition: str) -> None:
+    """The database refuses to delete the rows of ``table`` where ``condition`` holds (on ``OLD``), as
+    a failing disk would refuse it: a trigger called ``name`` on either backend."""
+    if srv.backend == "postgresql":
+        srv.db_rows(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS"
+                    f" $$ BEGIN RAISE EXCEPTION '{name}'; END $$")
+        srv.db_rows(f"CREATE TRIGGER {name} BEFORE DELETE ON {table} FOR EACH ROW"
+                    f" WHEN ({condition}) EXECUTE FUNCTION {name}()")
+    else:
+        srv.db_rows(f"CREATE TRIGGER {name} BEFORE DELETE ON {table} WHEN {condition}"
+                    f" BEGIN SELECT RAISE(ABORT, '{name}'); END")
+
+
 def refuse_removal(srv, uid: str) -> None:
     """The database refuses to delete ``uid``'s membership rows, as a failing disk would refuse it."""
-    if srv.backend == "postgresql":
-        srv.db_rows("CREATE FUNCTION no_removal() RETURNS trigger LANGUAGE plpgsql AS"
-                    " $$ BEGIN RAISE EXCEPTION 'no removal'; END $$")
-        srv.db_rows(f"CREATE TRIGGER no_removal BEFORE DELETE ON members FOR EACH ROW"
-                    f" WHEN (OLD.user_id = '{uid}') EXECUTE FUNCTION no_removal()")
-    else:
-        srv.db_rows(f"CREATE TRIGGER no_removal BEFORE DELETE ON members WHEN OLD.user_id = '{uid}'"
-                    " BEGIN SELECT RAISE(ABORT, 'no removal'); END")
+    refuse_deletes(srv, "no_removal", "members", f"OLD.user_id = '{uid}'")
 
 
 async def test_a_refused_ban_does_not_take_back_a_later_ban(make_server):

@@ -23,7 +23,7 @@ import json
 from tests.e2e.harness import open_group
 from tests.e2e.store_hold import until, until_write_waits, writes_held
 from tests.e2e.test_measures import one_sanction, setup_group
-from tests.e2e.test_races import ok_or_code
+from tests.e2e.test_races import ok_or_code, refuse_deletes
 
 
 def refuse_promotion(srv, uid: str) -> None:
@@ -142,14 +142,7 @@ async def test_an_account_lift_being_stored_lets_nothing_through_until_it_is(mak
 
 def refuse_unpin(srv, seq: int) -> None:
     """The database refuses to take down the pin of message ``seq``, as a failing disk would."""
-    if srv.backend == "postgresql":
-        srv.db_rows("CREATE FUNCTION no_unpin() RETURNS trigger LANGUAGE plpgsql AS"
-                    " $$ BEGIN RAISE EXCEPTION 'no unpin'; END $$")
-        srv.db_rows(f"CREATE TRIGGER no_unpin BEFORE DELETE ON group_pins FOR EACH ROW"
-                    f" WHEN (OLD.seq = {seq}) EXECUTE FUNCTION no_unpin()")
-    else:
-        srv.db_rows(f"CREATE TRIGGER no_unpin BEFORE DELETE ON group_pins WHEN OLD.seq = {seq}"
-                    " BEGIN SELECT RAISE(ABORT, 'no unpin'); END")
+    refuse_deletes(srv, "no_unpin", "group_pins", f"OLD.seq = {seq}")
 
 
 async def test_a_pin_in_the_place_of_a_refused_unpin_is_refused_by_the_store_too(make_server):

@@ -6,7 +6,7 @@ import { el, clear, $, toast, modal, morph } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
-import { attachmentsNode, stamp, previewText, upload } from "./media.js";
+import { attachmentsNode, previewText, upload } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile } from "./composer.js";
 import { fmtSeconds } from "./moderation.js";
@@ -453,7 +453,7 @@ async function resume(g, from) {
       for (const m of r.messages) {
         got.add(m.seq);
         if (!g.msgs.has(m.seq)) addMessage(g, m);
-        else if (changed(g.msgs.get(m.seq), m)) { stamp(m); replaceMessage(g, m); echoChange(g, m.seq); }
+        else if (changed(g.msgs.get(m.seq), m)) { replaceMessage(g, m); echoChange(g, m.seq); }
       }
       for (const seq of [...g.msgs.keys()]) {
         if (seq > after && seq <= upto && seq <= from && !got.has(seq)) dropMessage(g, seq);   // purged or hidden
@@ -838,7 +838,6 @@ function drawCount(box, node) {
 function addMessage(g, m, uncounted = false) {
   const known = g.msgs.has(m.seq);
   const fresh = !known && m.seq > g.lastSeq;   // newer than all the page holds (not history read back)
-  stamp(m);
   g.msgs.set(m.seq, m);
   if (m.seq >= g.lastSeq) { g.lastSeq = m.seq; g.preview = previewText(m); }
   // firstSeq is where the contiguous window the page holds starts ("load earlier" pages from it):

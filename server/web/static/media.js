@@ -104,11 +104,6 @@ export function fmtSize(n) {
   return (n / 1024 / 1024).toFixed(1) + " MB";
 }
 
-// When each attachment's URL was received: it is as fresh as the message that carried it.
-export function stamp(m) {
-  for (const a of m.attachments || []) if (a.url && !a.at) a.at = Date.now();
-}
-
 export function previewText(m) {
   if (m.deleted) return t("deleted_message");
   const kinds = (m.attachments || []).map((a) => "[" + t("kind_" + a.kind) + "]");
@@ -124,7 +119,7 @@ async function refresh(fetchUrl, a, node, attr, asked = false) {
   try {
     const url = await fetchUrl();
     if (!url) return null;
-    a.url = url; a.at = Date.now();
+    a.url = url;
     node[attr] = url;
     return url;
   } catch { return null; }

@@ -11,7 +11,7 @@ import { el, clear, toast, modal, confirmBox } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
 import { S, A, api, managerRole } from "./state.js";
 import { reportDialog } from "./manage.js";
-import { upload, mediaNode, stamp } from "./media.js";
+import { upload, mediaNode } from "./media.js";
 import { refusal } from "./account_errors.js";
 
 const POSTS_PAGE = 20;
@@ -26,7 +26,6 @@ export async function loadPosts(v, fresh) {
   const args = { account_id: v.aid, limit: POSTS_PAGE };
   if (!fresh && v.posts.length) args.before = v.posts[v.posts.length - 1].post_id;
   const r = await api("posts", args);
-  for (const p of r.posts) stamp(p);
   v.posts = fresh ? r.posts : v.posts.concat(r.posts);
   v.noMore = r.posts.length < POSTS_PAGE;
 }
@@ -37,7 +36,6 @@ export async function loadPosts(v, fresh) {
 export async function refreshPosts(v, render) {
   let r;
   try { r = await api("posts", { account_id: v.aid, limit: POSTS_PAGE }); } catch { return; }
-  for (const p of r.posts) stamp(p);
   const whole = r.posts.length < POSTS_PAGE;
   const last = whole ? null : r.posts[r.posts.length - 1].post_id;
   v.posts = whole ? r.posts : r.posts.concat(v.posts.filter((p) => older(p.post_id, last)));
@@ -142,7 +140,6 @@ export async function openPost(v, pid, render) {
     if (e.code === "not_found") postGone(v, pid, render, true);
     return;
   }
-  stamp(post);
   const item = v.posts.find((p) => p.post_id === pid);
   if (item) item.reads = post.reads;
   const vp = { post, comments: [], noMore: true, replyTo: null };
