@@ -13,7 +13,14 @@ from __future__ import annotations
 import asyncio
 
 from tests.e2e.harness import open_group
-from tests.e2e.store_hold import until, until_write_waits, writes_held
+from tests.e2e.store_hold import (
+    CountedServer,
+    until,
+    until_write_waits,
+    until_writes_queued,
+    writes_held,
+    writes_queued,
+)
 from tests.e2e.test_races import ok_or_code, refuse_transfer_to
 
 
@@ -132,12 +139,12 @@ async def test_a_login_under_way_as_the_account_is_blacklisted_is_told_blacklist
     assert (await barring)[0] == 0
 
 
-async def test_an_appeal_by_the_heir_of_a_transfer_still_being_stored_is_refused_with_it(make_server):
+async def test_an_appeal_by_the_heir_of_a_transfer_still_being_stored_is_refused_with_it(started, tmp_path, backend):
     """Memory shows a group's new owner from the transfer's claim on; an appeal of the group's warning
     by them was stored on memory's word alone, so when the store then refused the transfer, someone
     who never owned the group kept an appeal on its sanction (and an upheld decision lifted it at their
     request). The store confirms the owner in the appeal's transaction now."""
-    srv = make_server()
+    srv = started(CountedServer(tmp_path, backend=backend))
     owner, heir, new, gid = await setup(srv)
     rc, out, err = await srv.admin("warn-group", gid, "--reason", "整改")
     assert rc == 0, err
@@ -149,8 +156,13 @@ async def test_an_appeal_by_the_heir_of_a_transfer_still_being_stored_is_refused
     async with writes_held(srv, "groups"):
         transfer = asyncio.ensure_future(owner.call("transfer_owner", group_id=gid, user_id=new.user_id))
         await until(handed_on, timeout=2)
+        await until_write_waits(srv, "groups")  # the transfer's write waits for the hold
+        before = await writes_queued(srv)
         appealing = asyncio.ensure_future(new.call("appeal", sanction_id=str(sid), text="不服"))
-        await until_write_waits(srv, "groups")
+        # Its memory check passed and its write queued behind the transfer's: only then may the hold
+        # end (waiting for the transfer's own wait alone let the store refuse it before the appeal
+        # read memory, which showed the old owner again: not_found, not the store's forbidden).
+        await until_writes_queued(srv, more_than=before)
     assert ok_or_code(await transfer) == "internal"
     assert ok_or_code(await appealing) == "forbidden"
     assert srv.db_rows("SELECT COUNT(*) FROM appeals") == [(0,)]
