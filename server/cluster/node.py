@@ -59,6 +59,12 @@ CUT_OFF_LEASES = 3
 BROKER_ERRORS_EVERY = 30.0
 
 
+# The smallest NATS message limit (the broker's ``max_payload``; nats-server's default is 1 MiB) a node
+# starts with: batches are cut at half the limit but never below 64 KiB, and pieces of a larger item
+# at that size too, so a broker allowing less would refuse each of them at publish.
+MIN_BROKER_PAYLOAD = 64 * 1024
+
+
 class NodeIdTaken(ValueError):
     """Another running node of the service answers to this node's id (qunguan: cannot start)."""
 
@@ -143,13 +149,20 @@ class ClusterNode:
             disconnected_cb=self._disconnected, reconnected_cb=self._reconnected, error_cb=self._error,
         )
         self._broker_errors.clear()
+        if self.nc.max_payload < MIN_BROKER_PAYLOAD:
+            limit = self.nc.max_payload
+            self._closing = True
+            await self.nc.close()
+            raise ValueError(f"the NATS server at {self._broker_now()} allows messages of at most {limit} bytes "
+                             f"(its max_payload); a node needs at least {MIN_BROKER_PAYLOAD} (64 KiB): raise "
+                             "max_payload in the nats-server configuration (its default is 1 MiB)")
         await self._check_node_id()
         # When this run started, on the one clock all nodes share: two nodes that started at once
         # with one node id both pass the check above, and every home (this one's and the next
         # after a failover) then stops the later of the two, deterministically (see wire.STAMP).
         self.started = await self.leases.clock_us()
         await self.nc.subscribe(self.subjects.node_id(self.node_id), cb=_logged(self._on_node_id))
-        max_bytes = max(64 * 1024, self.nc.max_payload // 2)
+        max_bytes = max(MIN_BROKER_PAYLOAD, self.nc.max_payload // 2)
         self.gateway = Gateway(self.app, self.node_id, self.instance, self.subjects, self._publish, max_bytes,
                                self.started)
         self.gateway.on_stop = self._refused

@@ -243,7 +243,9 @@ class NatsServer:
     connects to the others' (see :func:`nats_cluster`); ``monitor_port`` serves its ``/connz``.
     """
 
-    def __init__(self, route_port: int | None = None, routes: list[int] | None = None) -> None:
+    def __init__(self, route_port: int | None = None, routes: list[int] | None = None,
+                 config_file: Path | None = None) -> None:
+        self.config_file = config_file  # nats-server's own settings, ``-c`` (max_payload has no flag)
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -272,8 +274,9 @@ class NatsServer:
         return None if shutil.which(NATS_SERVER) else f"{NATS_SERVER} is not installed"
 
     def start(self, timeout: float = 10.0) -> NatsServer:
-        self.proc = subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), *self._cluster_args()],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        conf = ["-c", str(self.config_file)] if self.config_file is not None else []
+        self.proc = subprocess.Popen([NATS_SERVER, *conf, "-a", "127.0.0.1", "-p", str(self.port),
+                                      *self._cluster_args()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while nats_unavailable("127.0.0.1", self.port) is not None:
             if self.proc.poll() is not None or time.monotonic() > deadline:

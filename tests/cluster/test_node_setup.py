@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.cluster.harness import BROKER, Cluster, Node, free_port
+from tests.cluster.harness import BROKER, Cluster, NatsServer, Node, free_port
 from tests.e2e.harness import ROOT, ServerProcess, open_group
 
 
@@ -86,6 +87,30 @@ async def test_a_node_of_another_name_does_not_start_on_a_services_database(make
     assert c.lease() == lease  # never taken, not even for a moment (the home renews it on)
     assert c.db_rows("SELECT name FROM cluster_service") == [(c.name,)]
     c.wait_ready(5)  # the service serves on
+
+
+async def test_a_node_does_not_start_on_a_broker_whose_message_limit_is_under_64_kib(tmp_path: Path) -> None:
+    """A node cuts its NATS batches at half the broker's max_payload but never under 64 KiB: on a
+    broker that allows less, every batch and every piece of a large item was refused at publish,
+    after the node had started. It refuses to start now, naming the limit and the setting."""
+    why = NatsServer.missing()
+    if why is not None:
+        pytest.skip(why)
+    conf = tmp_path / "nats.conf"
+    conf.write_text("max_payload: 32768\n", encoding="utf-8")
+    broker = await asyncio.to_thread(NatsServer(config_file=conf).start)
+    try:
+        c = Cluster(tmp_path / "c", size=1, broker_url=broker.url)
+        try:
+            done = await asyncio.to_thread(serve_exits, c.nodes[0].config.read_text(), tmp_path / "n1")
+        finally:
+            c.cleanup()
+    finally:
+        broker.kill9()
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert "allows messages of at most 32768 bytes (its max_payload); a node needs at least 65536" in last, last
+    assert "raise max_payload in the nats-server configuration" in last, last
 
 
 async def test_two_first_nodes_of_different_names_at_once_one_name_wins(tmp_path: Path) -> None:
