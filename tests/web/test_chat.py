@@ -133,3 +133,38 @@ def test_a_group_pressed_as_a_message_arrives_opens_and_keeps_its_focus(
     page.wait_for_selector("#messages .msg .text:has-text('第三条')")
     assert message_texts(page) == ["第一条", "第二条", "第三条"]
     assert page.errors == []
+
+
+BLOCKED_STORAGE = """
+Object.defineProperty(window, "localStorage", {
+  get() { throw new DOMException("Access is denied for this document.", "SecurityError"); },
+});
+"""
+
+
+def test_a_browser_that_blocks_site_data_still_signs_in_and_chats(browser: Any, server: ServerProcess) -> None:
+    """A browser set to block site data throws at every touch of localStorage: the client read its
+    token there as it loaded and stopped, a blank page. It keeps what it would store for the life of
+    the tab instead: it registers and chats; a reload asks to sign in again."""
+    blocked = browser.new_context(viewport={"width": 1200, "height": 800}, locale="zh-CN")
+    blocked.add_init_script(BLOCKED_STORAGE)
+    page = blocked.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"http://127.0.0.1:{server.port}/")
+    touched = "() => { try { localStorage; return 'open'; } catch (e) { return e.name; } }"
+    assert page.evaluate(touched) == "SecurityError"
+    page.wait_for_selector("#login-form")
+    register(page, server, display="无痕")
+    gid = create_group(page, "无痕小组")
+    other = new_page(browser, server)
+    register(other, server, display="Bob")
+    join_group(other, gid)
+    send(page, "存储被拦也能聊")
+    other.wait_for_selector("#messages .msg .text:has-text('存储被拦也能聊')")
+    send(other, "收到")
+    page.wait_for_selector("#messages .msg .text:has-text('收到')")
+    page.reload()
+    page.wait_for_selector("#login-form")  # nothing outlived the page: sign in again
+    assert errors == [] and other.errors == []
+    blocked.close()

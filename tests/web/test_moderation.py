@@ -247,13 +247,20 @@ def test_a_link_made_in_the_panel_carries_the_note_written_there(
 def test_an_invite_link_asks_before_joining_and_a_logout_forgets_the_links_made(
         browser: Any, server: ServerProcess) -> None:
     """A #join= link used to join at once, whatever page led there; and the links an owner made (each
-    a secret: whoever has it joins) stayed in the tab for the next user after a logout."""
+    a secret: whoever has it joins) and their QR pictures stayed in the tab for the next user after a
+    logout."""
     alice = new_page(browser, server)
     register(alice, server, display="Alice")
     gid = create_group(alice, "先问一下")
     alice.click("#btn-manage")
     alice.click("#invite-link-create")
     url = alice.locator("#invite-links .invite-link .invite-url").first.input_value()
+    alice.wait_for_function("() => { const i = document.querySelector('#invite-links img.qr');"
+                            " return i && i.complete && i.naturalWidth > 0; }")
+    picture = alice.evaluate("() => document.querySelector('#invite-links img.qr').src")
+    opens = ("(src) => new Promise((done) => { const i = new Image(); i.onload = () => done(true);"
+             " i.onerror = () => done(false); i.src = src; })")
+    assert picture.startswith("blob:") and alice.evaluate(opens, picture) is True
     close_dialogs(alice)
 
     bob = new_page(browser, server)
@@ -276,6 +283,8 @@ def test_an_invite_link_asks_before_joining_and_a_logout_forgets_the_links_made(
     alice.click("#btn-logout")
     alice.wait_for_selector("#login-username")
     assert alice.evaluate(links) == 0
+    # The link's QR picture (the link in another form) is let go too: its object URL no longer opens.
+    assert alice.evaluate(opens, picture) is False
     assert alice.errors == [] and bob.errors == []
 
 

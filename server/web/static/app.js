@@ -9,7 +9,8 @@ import { openManage, refreshManage, managersEvent, messageActions, setHooks, app
 import { attachmentsNode, previewText, upload } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile } from "./composer.js";
-import { fmtSeconds } from "./moderation.js";
+import { fmtSeconds, forgetInviteImages } from "./moderation.js";
+import { browserStore } from "./browser_store.js";
 import { checkOutcomes, markOutcomesSeen, openMyReports, SEEN_PREFIX } from "./outcomes.js";
 import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange, forgetHeld } from "./held.js";
 import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, onCommentDeleted, onEditorChanged, accountsShown, accountNotice, setAccountHooks, said } from "./accounts.js";
@@ -203,7 +204,7 @@ function nameTooLong(value) {
 async function login(username, password) {
   const r = await conn.request("login", { username, password }, { connect: true });
   S.token = r.token;
-  localStorage.setItem("qg.token", r.token);
+  browserStore.set("qg.token", r.token);
   conn.keep = true;
   await afterAuth();
 }
@@ -215,8 +216,8 @@ async function login(username, password) {
 const DEVICE_KEYS = new Set(["qg.lang"]);
 
 function forgetUser() {
-  for (const k of Object.keys(localStorage)) {
-    if (k.startsWith("qg.") && !DEVICE_KEYS.has(k) && !k.startsWith(SEEN_PREFIX)) localStorage.removeItem(k);
+  for (const k of browserStore.keys()) {
+    if (k.startsWith("qg.") && !DEVICE_KEYS.has(k) && !k.startsWith(SEEN_PREFIX)) browserStore.remove(k);
   }
 }
 
@@ -225,7 +226,7 @@ function localLogout(message) {
   S.token = null; S.me = null; S.authed = false; authChanged(false); S.groups.clear(); S.current = null; S.outbox = []; S.notices = []; S.unseen = 0; S.blacklistedText = null;
   // The invite links made here are secrets (whoever has one joins), and the names seen are the
   // user's groups' members: neither stays in the tab for whoever logs in next.
-  S.invites.clear(); S.names.clear(); S.pastNames.clear(); S.pendingInvite = null;
+  S.invites.clear(); S.names.clear(); S.pastNames.clear(); S.pendingInvite = null; forgetInviteImages();
   // Every dialog goes with the account (a forced logout can come while one is open: the group's
   // panel with its members, the notices, my account): none stays over the login form.
   for (const d of document.querySelectorAll("dialog[open]")) d.close();
@@ -1110,7 +1111,7 @@ function sameAsEdited(d, text) {
 
 function readSavedOutbox(key) {
   try {
-    const saved = JSON.parse(localStorage.getItem(key) || "[]");
+    const saved = JSON.parse(browserStore.get(key) || "[]");
     return Array.isArray(saved) ? saved.filter((x) => x && typeof x.gid === "string" && typeof x.cmid === "string") : [];
   } catch { return []; }
 }
@@ -1125,9 +1126,8 @@ function saveOutbox() {
   const ours = new Set(S.outbox.map((x) => x.cmid));
   const others = readSavedOutbox(key).filter((x) => !ours.has(x.cmid) && !outboxDone.has(x.cmid));
   const keep = [...others, ...mine];
-  try {
-    if (keep.length) localStorage.setItem(key, JSON.stringify(keep)); else localStorage.removeItem(key);
-  } catch { /* storage full or off: the page's own outbox still holds them */ }
+  // (storage full: dropped by browserStore.set; the page's own outbox still holds them)
+  if (keep.length) browserStore.set(key, JSON.stringify(keep)); else browserStore.remove(key);
 }
 
 function restoreOutbox() {

@@ -1,3 +1,4 @@
+import { browserStore } from "./browser_store.js";
 import { reasonZh } from "./reasons.js";
 
 // String table: Simplified Chinese by default, English switchable. t(key, params) fills {name} slots.
@@ -473,12 +474,12 @@ const en = {
   server_busy: "The server cannot sign you in right now; trying again…", upload_retrying: "the server did not answer; goes on shortly",
 };
 const TABLES = { "zh-CN": zh, en };
-let lang = localStorage.getItem("qg.lang") === "en" ? "en" : "zh-CN";
+let lang = browserStore.get("qg.lang") === "en" ? "en" : "zh-CN";
 
 export function getLang() { return lang; }
 export function setLang(l) {
   lang = l === "en" ? "en" : "zh-CN";
-  localStorage.setItem("qg.lang", lang);
+  browserStore.set("qg.lang", lang);
   document.documentElement.lang = lang;
 }
 export function t(key, params = {}) {

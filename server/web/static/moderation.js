@@ -153,18 +153,26 @@ export function inviteLinksSection(g, listed = null, reload = null) {
 // Asked once per link and page: the picture (an object URL, kept while the page lives) is given to
 // every img drawn for it after, so a redraw finds the same src on the img it keeps (morph would take
 // away a src the fresh one lacked) and nothing is fetched again.
+// The pictures hold the invite links, secrets: they go at logout (forgetInviteImages), and one still
+// being fetched then is thrown away as it arrives (its generation is over).
 const QR = new Map();   // url -> Promise of the object URL (null when the server refused)
 const QR_DONE = new Map();   // url -> the object URL, or null, once known
+let qrGeneration = 0;
+export function forgetInviteImages() {
+  for (const made of QR_DONE.values()) if (made) URL.revokeObjectURL(made);
+  QR.clear(); QR_DONE.clear(); qrGeneration += 1;
+}
 function qrImage(url) {
   const known = QR_DONE.has(url);
   const src = QR_DONE.get(url);
   const img = el("img", { class: "qr" + (known && !src ? " qr-failed" : ""), alt: t("qr_alt"), width: 132, height: 132, src: src || null });
   if (known) return img;
   if (!QR.has(url)) {
+    const generation = qrGeneration;
     QR.set(url, fetch("/qr.svg", { headers: { "Qunguan-QR-Text": encodeURIComponent(url) }, cache: "no-store" })
       .then((r) => (r.ok ? r.blob() : Promise.reject(new Error("qr " + r.status))))
-      .then((svg) => URL.createObjectURL(svg), () => null)
-      .then((made) => { QR_DONE.set(url, made); return made; }));
+      .then((svg) => (generation === qrGeneration ? URL.createObjectURL(svg) : null), () => null)
+      .then((made) => { if (generation === qrGeneration) QR_DONE.set(url, made); return made; }));
   }
   QR.get(url).then((made) => { if (made) img.src = made; else img.classList.add("qr-failed"); });
   return img;

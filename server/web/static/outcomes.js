@@ -9,6 +9,7 @@
 import { el, toast, modal } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
 import { S, api } from "./state.js";
+import { browserStore } from "./browser_store.js";
 import { sha256hex } from "./sha256.js";
 import { reportReasonLabel } from "./manage.js";
 
@@ -20,11 +21,11 @@ async function seenKey(userId) {
   return SEEN_PREFIX + (await sha256hex(new TextEncoder().encode(userId))).slice(0, 16);
 }
 async function seenAt(userId) {
-  const v = Number(localStorage.getItem(await seenKey(userId)));
+  const v = Number(browserStore.get(await seenKey(userId)));
   return Number.isFinite(v) && v > 0 ? v : 0;
 }
 async function setSeen(userId, at) {
-  if (at > await seenAt(userId)) localStorage.setItem(await seenKey(userId), String(at));
+  if (at > await seenAt(userId)) browserStore.set(await seenKey(userId), String(at));
 }
 
 const doneAt = (x) => x.resolved_at ?? x.decided_at ?? 0;

@@ -5,6 +5,7 @@ import { el, clear, $, toast, modal } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
 import { S, api, LIMITS, charCount, namesOf, actingRole } from "./state.js";
 import { previewText } from "./media.js";
+import { browserStore } from "./browser_store.js";
 
 export const EMOJI = ["👍", "❤️", "😂", "😮", "😢", "🙏", "🎉", "👏"];
 const MINE_KEEP = 300;   // reactions of one's own remembered per group on this device
@@ -190,7 +191,7 @@ function mineKey(g) { return "qg.react." + (S.me ? S.me.user_id : "") + "." + g.
 function mine(g) {
   if (!g.myReactions) {
     let saved = {};
-    try { saved = JSON.parse(localStorage.getItem(mineKey(g)) || "{}"); } catch { saved = {}; }
+    try { saved = JSON.parse(browserStore.get(mineKey(g)) || "{}"); } catch { saved = {}; }
     g.myReactions = new Map(Object.entries(saved).map(([seq, list]) => [Number(seq), new Set(list)]));
   }
   return g.myReactions;
@@ -202,7 +203,7 @@ function setMine(g, seq, emoji, on) {
   if (on) set.add(emoji); else set.delete(emoji);
   if (set.size) all.set(seq, set); else all.delete(seq);
   const keep = [...all.keys()].sort((a, b) => b - a).slice(0, MINE_KEEP);
-  localStorage.setItem(mineKey(g), JSON.stringify(Object.fromEntries(keep.map((s) => [s, [...all.get(s)]]))));
+  browserStore.set(mineKey(g), JSON.stringify(Object.fromEntries(keep.map((s) => [s, [...all.get(s)]]))));
 }
 
 export function reactedByMe(g, seq, emoji) { const s = mine(g).get(seq); return !!s && s.has(emoji); }

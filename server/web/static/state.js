@@ -2,12 +2,13 @@
 import { Conn } from "./conn.js";
 import { el } from "./dom.js";
 import { t } from "./i18n.js";
+import { browserStore } from "./browser_store.js";
 
 const wsUrl = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
 
 export const S = {
   me: null,            // the `me` reply: user_id, username, display_name, id_verified, credit_level
-  token: localStorage.getItem("qg.token"),  // never put in a URL
+  token: browserStore.get("qg.token"),  // never put in a URL
   authed: false,
   groups: new Map(),   // group_id -> group state (see newGroup)
   current: null,       // the open group's id
