@@ -199,6 +199,15 @@ def level_for(level: int, levels: Sequence[AccountLevel] = DEFAULT_ACCOUNT_LEVEL
     return levels[max(0, min(level, len(levels)) - 1)]
 
 
+def starting_standing(initial: int, subjects_lowest: int | None, subjects_restricted: bool) -> tuple[int, bool]:
+    """(credit score, comments restricted) of a new account: no better than its subject's worst
+    account, open or closed (``subjects_lowest``: their lowest score, None when it has none), so that
+    closing an account and opening another sheds neither a lowered credit nor a comment restriction
+    (P6: the credit of the service's users; P12)."""
+    score = initial if subjects_lowest is None else min(initial, subjects_lowest)
+    return score, subjects_restricted
+
+
 def publish_interval_seconds(level: int, levels: Sequence[AccountLevel] = DEFAULT_ACCOUNT_LEVELS) -> int:
     return level_for(level, levels).publish_interval_seconds
 

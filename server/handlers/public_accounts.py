@@ -291,10 +291,12 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
             results = await commit(ctx, change, *queued.values(), undo=undo)
         except ch.AccountIdTaken:
             continue  # issued before by another node: draw again
-        stored_key, person = results[0]
+        opened: ch.OpenedAccount = results[0]
+        stored_key, person = opened.subject_key, opened.opener_key
+        # (the credit and comment restriction its subject's other accounts carry over, as stored)
         a = state.accounts[aid] = Account(aid, shown_name, shown_key, category, shown_intro, req.subject_type.value,
-                                          stored_key, org_name, user.user_id, now, credit_score=cfg.initial_credit,
-                                          opener_key=person)
+                                          stored_key, org_name, user.user_id, now, credit_score=opened.credit_score,
+                                          comments_restricted=opened.comments_restricted, opener_key=person)
         user.add_managed(aid)
         hits.record(aid)
         await _after_insert(ctx, user, a, stored_key, person)

@@ -920,7 +920,7 @@ class DecideAppeal(Change):
 # -- public accounts (P4-P13) ---------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class InsertAccount(Change):
-    """A public account; ``apply`` returns ``(subject key, opener key)``.
+    """A public account; ``apply`` returns an :class:`OpenedAccount`.
 
     ``subject_key`` is the organisation's keyed code hash, or None for an
     individual: then it is the owner's verified ID number's keyed hash, read in
@@ -936,6 +936,12 @@ class InsertAccount(Change):
     counts until the suspension ends) or, for an organisation account, the person
     has already opened that many organisation accounts, ``conflict`` when
     ``name_key`` is taken, :class:`AccountIdTaken` when the id is.
+
+    A new account starts no better than its subject's worst account, open or
+    closed (read under the same lock): its credit score is the lowest of
+    ``credit_score`` and theirs, and it starts with comments restricted when
+    one of theirs has them restricted. Closing an account and opening another
+    does not shed either (P6, P12).
     """
 
     account_id: str
@@ -951,6 +957,17 @@ class InsertAccount(Change):
     credit_score: int
     created_at: int
     max_per_subject: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedAccount:
+    """What :class:`InsertAccount` stored: the subject key, the opener's person key, and the credit
+    score and comment restriction the account starts with (carried from its subject's accounts)."""
+
+    subject_key: str
+    opener_key: str
+    credit_score: int
+    comments_restricted: bool
 
 
 class AccountIdTaken(Exception):

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from governance.public_accounts import starting_standing
 from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage.media import numbered
@@ -67,7 +68,7 @@ async def _check_subjects(db: Conn, id_hmac: bytes, subject_key: str) -> None:
 
 
 @applies(c.InsertAccount)
-async def _insert_account(db: Conn, a: c.InsertAccount) -> tuple[str, str]:
+async def _insert_account(db: Conn, a: c.InsertAccount) -> c.OpenedAccount:
     row = await db.fetchrow("SELECT id_hmac, deleted_at FROM users WHERE user_id = $1 FOR SHARE", a.owner_id)
     if row is not None and row[1] is not None:
         raise ContractError("conflict", "that account was cancelled")
@@ -87,19 +88,22 @@ async def _insert_account(db: Conn, a: c.InsertAccount) -> tuple[str, str]:
                                  a.created_at)
         if live >= a.max_per_subject:
             raise cap_refusal(a.max_per_subject, which)
+    lowest, restricted = await db.fetchrow("SELECT MIN(credit_score), MAX(comments_restricted) FROM accounts"
+                                           " WHERE subject_key = $1", key)
+    credit, restricted = starting_standing(a.credit_score, lowest, bool(restricted))
     try:
         await db.execute(
             "INSERT INTO accounts (account_id, name, name_key, category, intro, subject_type, subject_key, org_name,"
-            " org_code, owner_id, credit_score, created_at, opener_key)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+            " org_code, owner_id, credit_score, comments_restricted, created_at, opener_key)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
             a.account_id, a.name, a.name_key, a.category, a.intro, a.subject_type, key, a.org_name, a.org_code,
-            a.owner_id, a.credit_score, a.created_at, person,
+            a.owner_id, credit, int(restricted), a.created_at, person,
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "accounts_name_key":
             raise ContractError("conflict", "that account name is taken") from None
         raise c.AccountIdTaken(a.account_id) from None
-    return key, person
+    return c.OpenedAccount(key, person, credit, restricted)
 
 
 @applies(c.SetAccountFields)

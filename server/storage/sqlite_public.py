@@ -15,6 +15,7 @@ from typing import Any
 
 import aiosqlite
 
+from governance.public_accounts import starting_standing
 from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage.public import (
@@ -61,7 +62,7 @@ async def _check_subjects(db: aiosqlite.Connection, id_hmac: bytes, subject_key:
 
 
 @applies(c.InsertAccount)
-async def _insert_account(db: aiosqlite.Connection, a: c.InsertAccount) -> tuple[str, str]:
+async def _insert_account(db: aiosqlite.Connection, a: c.InsertAccount) -> c.OpenedAccount:
     row = await _one(db, "SELECT id_hmac, deleted_at FROM users WHERE user_id = ?", (a.owner_id,))
     if row is not None and row[1] is not None:
         raise ContractError("conflict", "that account was cancelled")
@@ -77,18 +78,22 @@ async def _insert_account(db: aiosqlite.Connection, a: c.InsertAccount) -> tuple
                              (param, a.created_at))
         if live >= a.max_per_subject:
             raise cap_refusal(a.max_per_subject, which)
+    lowest, restricted = await _one(db, "SELECT MIN(credit_score), MAX(comments_restricted) FROM accounts"
+                                        " WHERE subject_key = ?", (key,))
+    credit, restricted = starting_standing(a.credit_score, lowest, bool(restricted))
     try:
         await db.execute(
             "INSERT INTO accounts (account_id, name, name_key, category, intro, subject_type, subject_key, org_name,"
-            " org_code, owner_id, credit_score, created_at, opener_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " org_code, owner_id, credit_score, comments_restricted, created_at, opener_key)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (a.account_id, a.name, a.name_key, a.category, a.intro, a.subject_type, key, a.org_name, a.org_code,
-             a.owner_id, a.credit_score, a.created_at, person),
+             a.owner_id, credit, int(restricted), a.created_at, person),
         )
     except sqlite3.IntegrityError as exc:
         if "name_key" in str(exc):
             raise ContractError("conflict", "that account name is taken") from None
         raise c.AccountIdTaken(a.account_id) from None
-    return key, person
+    return c.OpenedAccount(key, person, credit, restricted)
 
 
 @applies(c.SetAccountFields)

@@ -189,6 +189,38 @@ async def test_closing_a_suspended_account_frees_no_slot_before_the_suspension_e
     assert fresh and await new_account(owner, "晚报")
 
 
+async def test_closing_an_account_and_opening_another_sheds_neither_credit_nor_restriction(srv):
+    """P6, P12: an owner whose account the platform marked down (credit) and whose comments it
+    restricted closed it and opened another, which started at the initial credit, comments open.
+    The new account starts at the subject's lowest score, restricted while one of theirs is. What it
+    carries is its own from then on: lifted on it, and on the closed one for accounts opened later."""
+    owner = await srv.user(verify_id=True)
+    reader = await srv.user()
+    first = await new_account(owner, "初版")
+    await admin_ok(srv, "account-credit", first, "--delta", "-70", "--reason", "多次违规")
+    await admin_ok(srv, "restrict-account", first, "--comments", "off", "--reason", "评论区管理不力")
+    await owner.request("close_account", account_id=first)
+    second = await new_account(owner, "再版")
+    info = await reader.request("account_info", account_id=second)
+    assert (info["credit_level"], info["status"]) == (1, "restricted"), info
+    post = await owner.request("publish", account_id=second, title="一", body="b", comments="open")
+    assert post["comments"] == "closed"
+    assert code(await reader.call("comment", post_id=post["post_id"], text="评论")) == "forbidden"
+    [row] = [r for r in await listing(srv) if r["account_id"] == second]
+    assert (row["credit_score"], row["comments_restricted"]) == (30, True)
+    other = await srv.user(verify_id=True)  # another person's account starts afresh
+    theirs = await new_account(other, "别家")
+    assert (await reader.request("account_info", account_id=theirs))["credit_level"] == 3
+    await admin_ok(srv, "restrict-account", second, "--comments", "on", "--reason", "已整改")
+    assert (await reader.request("account_info", account_id=second))["status"] == "active"
+    [restriction] = [x for x in await sanctions(srv, first) if x["kind"] == "restrict_comments"]
+    await admin_ok(srv, "lift", str(restriction["id"]), "--reason", "已整改")  # (on the closed one)
+    await owner.request("close_account", account_id=second)
+    third = await new_account(owner, "三版")
+    info = await reader.request("account_info", account_id=third)
+    assert (info["credit_level"], info["status"]) == (1, "active"), info
+
+
 async def test_a_shorter_suspension_never_cuts_a_longer_one_short(srv):
     """suspend-account keeps the later end: both suspensions stand in `sanctions`, and lifting one
     leaves the account suspended until the other ends, as `lift` says."""

@@ -21,6 +21,7 @@ from governance.public_accounts import (
     publish_interval_seconds,
     reserved_hit,
     shown_labels,
+    starting_standing,
 )
 from protocol.errors import ContractError
 
@@ -247,3 +248,15 @@ def test_shown_labels():
     assert shown_labels("individual", ("news",)) == ["verified", "news"]
     assert shown_labels("organization", ()) == ["organization"]
     assert shown_labels("organization", ("government", "verified")) == ["organization", "verified", "government"]
+
+
+@pytest.mark.parametrize(("initial", "lowest", "restricted", "expected"), [
+    (100, None, False, (100, False)),  # the subject's first account
+    (100, 100, False, (100, False)),
+    (100, 35, False, (35, False)),     # a lowered score is carried
+    (100, 140, False, (100, False)),   # a higher one is not: a new account earns its own
+    (100, 35, True, (35, True)),       # and a restriction of theirs
+    (60, -20, True, (-20, True)),
+])
+def test_a_new_account_starts_no_better_than_its_subjects_worst(initial, lowest, restricted, expected) -> None:
+    assert starting_standing(initial, lowest, restricted) == expected

@@ -37,8 +37,9 @@ async def test_cap_per_subject_holds_for_concurrent_creates(open_store):
     results = await asyncio.gather(*creates, return_exceptions=True)
     assert sum(isinstance(r, list) for r in results) == 2
     assert {r.code for r in results if not isinstance(r, list)} == {"create_cap_reached"}
-    [keys] = {r[0] for r in results if isinstance(r, list)}
-    assert keys == (ID.hex(), ID.hex())  # an individual's subject and opener: their ID number's keyed hash
+    [opened] = {r[0] for r in results if isinstance(r, list)}
+    # an individual's subject and opener: their ID number's keyed hash
+    assert (opened.subject_key, opened.opener_key) == (ID.hex(), ID.hex())
 
 
 async def test_a_person_opens_at_most_the_cap_of_organisation_accounts(open_store):
@@ -49,7 +50,8 @@ async def test_a_person_opens_at_most_the_cap_of_organisation_accounts(open_stor
     await _people(a, 2)
     await a.apply(ch.InsertUser("y", "y", "y", "h", "Y", b"y" * 32, b"e", 100, 1))
     await a.apply(ch.VerifyIdentity("y", b"Q" * 32, b"x", b"y", 5, 99))
-    assert await a.apply(_account("100000001", "u0", "Org A", subject="ab" * 32)) == [("ab" * 32, ID.hex())]
+    assert await a.apply(_account("100000001", "u0", "Org A", subject="ab" * 32)) == [
+        ch.OpenedAccount("ab" * 32, ID.hex(), 100, False)]
     await a.apply(_account("100000002", "u0", "Org C", subject="cd" * 32))
     with pytest.raises(ContractError) as err:
         await a.apply(_account("100000003", "u1", "Org E", subject="ef" * 32))
@@ -72,6 +74,35 @@ async def test_a_person_opens_at_most_the_cap_of_organisation_accounts(open_stor
     results = await asyncio.gather(*creates, return_exceptions=True)
     assert sum(isinstance(r, list) for r in results) == 2, results
     assert {r.code for r in results if not isinstance(r, list)} == {"create_cap_reached"}
+
+
+async def test_a_new_account_starts_no_better_than_its_subjects_worst(open_store):
+    """Closing an account whose credit the platform lowered, or whose comments it restricted, and
+    opening another shed both: the new one started at the initial credit, comments open. It starts
+    with the subject's lowest score and any restriction of theirs now; another subject is untouched,
+    and a lifted restriction is not carried."""
+    store = await open_store()
+    await _people(store, 1)
+    await store.apply(ch.InsertUser("y", "y", "y", "h", "Y", b"y" * 32, b"e", 100, 1))
+    await store.apply(ch.VerifyIdentity("y", b"Q" * 32, b"x", b"y", 5, 99))
+    await store.apply(_account("100000001", "u0", "First", cap=1))
+    await store.apply(ch.SetAccountFields("100000001", {"credit_score": 35, "comments_restricted": True}),
+                      ch.SetAccountFields("100000001", {"closed_at": 5, "closed_reason": "owner"}))
+    assert await store.apply(_account("100000002", "u0", "Second", cap=1)) == [
+        ch.OpenedAccount(ID.hex(), ID.hex(), 35, True)]
+    state = await store.load_state(10, 7)
+    assert (state.accounts["100000002"].credit_score, state.accounts["100000002"].comments_restricted) == (35, True)
+    # Another subject (another person; an organisation the first person opens for) starts afresh.
+    [other] = await store.apply(_account("100000003", "y", "Theirs"))
+    [org] = await store.apply(_account("100000004", "u0", "Org", subject="ab" * 32))
+    assert (other.credit_score, other.comments_restricted, org.credit_score, org.comments_restricted) == (
+        100, False, 100, False)
+    # Lifted on every account of theirs: the next one opens with comments, at the lowest score still.
+    for aid in ("100000001", "100000002"):
+        await store.apply(ch.SetAccountFields(aid, {"comments_restricted": False}))
+    await store.apply(ch.SetAccountFields("100000002", {"closed_at": 6, "closed_reason": "owner"}))
+    [third] = await store.apply(_account("100000005", "u0", "Third", cap=1))
+    assert (third.credit_score, third.comments_restricted) == (35, False)
 
 
 async def test_names_barred_subjects_and_verification(open_store):
