@@ -612,12 +612,17 @@ def blacklist_plan(app: Context, user: User, reason: str, now: int, person: str 
     new_keys = sorted(keys - barred)
     barred.update(new_keys)
     plan.barred = new_keys
-    plan.changes += [BarSubject(k, reason, now) for k in new_keys]
+    # Every key is written, also one memory shows barred already: that may be the claim of another
+    # blacklisting still in flight, which the store can refuse after this one is stored (the bar
+    # would then be in neither). The store keeps a bar it holds already (ON CONFLICT DO NOTHING).
+    plan.changes += [BarSubject(k, reason, now) for k in sorted(keys)]
 
     def undo() -> None:
         for a in live:
             a.closed_at = None
-        barred.difference_update(new_keys)
+        # (not the keys another blacklisted owner holds: their blacklisting, planned after this
+        # one's claim, left them to this one in memory and wrote them itself)
+        barred.difference_update(set(new_keys) - _held_by_other_blacklisted(app, user, set(new_keys)))
 
     def tell() -> None:
         for a in live:
@@ -628,17 +633,23 @@ def blacklist_plan(app: Context, user: User, reason: str, now: int, person: str 
     return plan
 
 
+def _held_by_other_blacklisted(app: Context, user: User, keys: set[str]) -> set[str]:
+    """Those of ``keys`` that an account of another blacklisted owner has as its subject (an owner a
+    lift is reopening, this one or another in flight, holds none: ``User.reopening``)."""
+    users = app.state.users
+    return {a.subject_key for a in app.state.accounts.values()
+            if a.owner_id != user.user_id and a.subject_key in keys
+            and (o := users.get(a.owner_id)) is not None and o.blacklisted and not o.reopening}
+
+
 def unbar_on_lift(app: Context, user: User, person: str | None) -> tuple[list[str], Callable[[], None]]:
     """The subject keys to unbar when ``user``'s blacklist is lifted: the person's and those of the
     organisations behind :func:`_theirs` that no other blacklisted owner holds (one a lift is
     reopening, this one or another in flight, holds none: ``User.reopening``), taken out of memory
     now; (keys, undo). Closed accounts stay closed. (Another blacklisted login of the same person
     still bars the person in the store, which checks blacklisted users by ID number.)"""
-    users = app.state.users
     mine = {a.subject_key for a in _theirs(app, user, person) if a.subject_type == "organization"}
-    others = {a.subject_key for a in app.state.accounts.values()
-              if a.owner_id != user.user_id and a.subject_key in mine
-              and (o := users.get(a.owner_id)) is not None and o.blacklisted and not o.reopening}
+    others = _held_by_other_blacklisted(app, user, mine)
     if person is not None:
         mine.add(person)
     keys = sorted((mine - others) & app.state.barred_subjects)

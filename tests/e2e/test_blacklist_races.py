@@ -167,3 +167,43 @@ async def test_an_appeal_by_the_heir_of_a_transfer_still_being_stored_is_refused
     assert ok_or_code(await appealing) == "forbidden"
     assert srv.db_rows("SELECT COUNT(*) FROM appeals") == [(0,)]
     assert (await owner.call("appeal", sanction_id=str(sid), text="不服"))["ok"]
+
+
+async def test_an_organisation_stays_barred_when_the_first_of_two_blacklistings_sharing_it_is_refused(
+        started, tmp_path, backend):
+    """Two people each run an account of one organisation and are blacklisted at once. The first
+    blacklisting claimed the organisation's bar in memory; the second, planned meanwhile, saw it
+    barred and wrote no bar of its own; the store then refused the first, whose undo took the bar
+    out of memory. The second was stored, and the organisation was barred nowhere: anyone opened
+    its accounts again. Each blacklisting writes every bar it needs now, and an undo leaves in
+    memory a bar another blacklisted owner holds."""
+    from tests.e2e.test_account_measures import org_code
+
+    srv = started(CountedServer(tmp_path, backend=backend))
+    first, second, newcomer = [await srv.user(verify_id=True) for _ in range(3)]
+    company = {"subject_type": "organization", "org_name": "某贸易公司", "org_code": org_code(31),
+               "category": "culture", "intro": ""}
+    for who, name in ((first, "公司甲号"), (second, "公司乙号")):
+        assert (await who.call("create_account", name=name, **company))["ok"]
+    # A failing disk refuses the first blacklisting's write (its user row), not the second's.
+    if srv.backend == "postgresql":
+        srv.db_rows(f"ALTER TABLE users ADD CONSTRAINT no_blacklist CHECK (user_id <> '{first.user_id}'"
+                    " OR blacklisted_at IS NULL) NOT VALID")
+    else:
+        srv.db_rows(f"CREATE TRIGGER no_blacklist BEFORE UPDATE OF blacklisted_at ON users"
+                    f" WHEN NEW.user_id = '{first.user_id}' BEGIN SELECT RAISE(ABORT, 'no_blacklist'); END")
+    async with writes_held(srv, "users"):
+        refused = asyncio.ensure_future(srv.admin("blacklist", first.username, "--reason", "诈骗"))
+        await until_write_waits(srv, "users")
+        before = await writes_queued(srv)
+        stored = asyncio.ensure_future(srv.admin("blacklist", second.username, "--reason", "诈骗"))
+        await until_writes_queued(srv, more_than=before)  # planned behind the first's claim
+    assert (await refused)[0] != 0
+    rc, out, err = await stored
+    assert rc == 0, err
+    assert srv.db_rows("SELECT COUNT(*) FROM barred_subjects WHERE subject_key IN"
+                       " (SELECT subject_key FROM accounts WHERE subject_type = 'organization')") == [(1,)]
+    opened = await newcomer.call("create_account", name="公司丙号", **company)
+    assert opened.get("code") == "blacklisted" and "account_id" not in opened, opened
+    # (refused by memory's bar, before any write: the store's refusal names "this person or organisation")
+    assert opened["reason"] == "this organisation is barred from running public accounts", opened
