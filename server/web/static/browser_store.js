@@ -35,5 +35,4 @@ export const browserStore = {
     if (!site) return [...page.keys()];
     try { return Object.keys(site); } catch { return []; }
   },
-  onSite: site !== null,  // (false: the browser refused site storage; nothing outlives the tab)
 };
