@@ -317,6 +317,9 @@ class State:
         self.accounts: dict[str, Account] = {}
         self.account_names: dict[str, str] = {}  # name_key -> account_id, closed accounts included
         self.barred_subjects: set[str] = set()  # subject keys barred from running accounts (P13)
+        # user id -> the accounts whose editor seat their cancellation, still being stored, took in
+        # memory (and puts back if the store refuses it); only while it is in flight
+        self.editor_seats_leaving: dict[str, set[str]] = {}
         self.account_category_frozen_until: dict[str, int] = {}  # public-account category -> end (P5)
         self.media = MediaIndex()  # finished uploads (server/media/index.py)
         self.invite_links: dict[str, InviteLink] = {}  # code hash -> link (not revoked)

@@ -451,7 +451,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     # (Claimed as a set_profile's is: with a name's write in flight, an operator's decision on a
     # held name, say, putting back the name memory showed would keep one the store refused.)
     renamed = FieldClaim(user, {"display_name": CANCELLED_NAME})
-    undo_accounts = leave_public_accounts(ctx, user)
+    undo_accounts, accounts_decided = leave_public_accounts(ctx, user)
 
     def undo() -> None:
         undo_accounts()
@@ -461,6 +461,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
             groups[gid].invited.setdefault(uid, by)
 
     def decided(stored: bool) -> None:
+        accounts_decided()
         for g, w in zip((*left, *leaving), writes, strict=True):
             membership_decided(g, user, w, stored, None)
 

@@ -472,6 +472,12 @@ async def _set_editor(ctx: Context, user: User, req: rq.SetEditor) -> None:
     if uid == a.owner_id:
         raise ContractError("bad_request", "the owner cannot be an editor of their own account")
     if req.on == (uid in a.editors):
+        leaving = ctx.state.editor_seats_leaving.get(uid)
+        if req.on or leaving is None or a.account_id not in leaving:
+            return
+        # Memory shows them gone because their cancellation is being stored; the store may still
+        # refuse it, and its undo would seat them again: the owner's word is stored all the same.
+        await _unseat_leaving(ctx, user, a, target, leaving)
         return
     if req.on:
         policy.check_editor(id_verified=target.id_verified)
@@ -499,6 +505,25 @@ async def _set_editor(ctx: Context, user: User, req: rq.SetEditor) -> None:
     owner = ctx.state.users.get(a.owner_id)
     told = set(target.sessions).union(owner.sessions if owner is not None else ())
     publish(told, ev.EditorChanged(account_id=a.account_id, user_id=uid, on=req.on, name=a.name))
+
+
+async def _unseat_leaving(ctx: Context, owner: User, a: Account, target: User, leaving: set[str]) -> None:
+    """``set_editor off`` of an editor whose cancellation is in flight: the seat is taken off what that
+    cancellation's undo puts back (no await since the check), and the removal is stored."""
+    uid, aid = target.user_id, a.account_id
+    leaving.discard(aid)
+
+    def undo() -> None:
+        if ctx.state.editor_seats_leaving.get(uid) is leaving:
+            leaving.add(aid)  # (the cancellation is still in flight: its undo decides)
+        elif not target.deleted:  # (refused meanwhile, it left this seat to us: the store holds it)
+            a.editors.add(uid)
+            target.add_managed(aid)
+
+    await commit(ctx, ch.SetEditor(aid, uid, False, ctx.now_ms(), None),
+                 audit=audit(ctx, owner, "set_editor", a, user_id=uid, on=False), undo=undo)
+    told = set(target.sessions).union(owner.sessions)
+    publish(told, ev.EditorChanged(account_id=aid, user_id=uid, on=False, name=a.name))
 
 
 def _follow(a: Account, user: User, on: bool) -> None:
@@ -590,9 +615,14 @@ def refuse_if_running_accounts(ctx: Context, user: User) -> None:
         raise ContractError("conflict", "close the public accounts you own first: " + ", ".join(running))
 
 
-def leave_public_accounts(ctx: Context, user: User) -> Callable[[], None]:
+def leave_public_accounts(ctx: Context, user: User) -> tuple[Callable[[], None], Callable[[], None]]:
     """Take a cancelling ``user`` off the editors of the accounts they edit and off the subscribers
-    of those they follow, in memory (``CancelAccount`` deletes the rows); returns the undo."""
+    of those they follow, in memory (``CancelAccount`` deletes the rows); returns the undo and what
+    runs once the cancellation is decided (after the undo, if any).
+
+    The seats taken are listed in ``editor_seats_leaving`` meanwhile: an owner who takes the user off
+    an account then (memory shows them gone already) stores that too and takes the seat off the
+    list, so a refused cancellation's undo does not seat them again (:func:`_set_editor`)."""
     accounts = ctx.state.accounts
     uid = user.user_id
     edited = [accounts[aid] for aid in sorted(user.managed) if uid in accounts[aid].editors]
@@ -603,15 +633,25 @@ def leave_public_accounts(ctx: Context, user: User) -> Callable[[], None]:
         user.drop_managed(a.account_id)
     for a in followed:
         _follow(a, user, False)
+    leaving = {a.account_id for a in edited}
+    seats = ctx.state.editor_seats_leaving
+    if leaving:
+        seats[uid] = leaving
 
     def undo() -> None:
+        taken_off = {a.account_id for a in edited} - leaving  # by their owner meanwhile, as stored
         for a in edited:
-            a.editors.add(uid)
+            if a.account_id not in taken_off:
+                a.editors.add(uid)
         for a in followed:
             _follow(a, user, True)
-        for aid in managed:
+        for aid in managed - taken_off:
             user.add_managed(aid)
         for aid in subscriptions:
             user.add_subscription(aid)
 
-    return undo
+    def decided() -> None:
+        if seats.get(uid) is leaving:
+            del seats[uid]
+
+    return undo, decided

@@ -178,3 +178,37 @@ async def test_a_pin_in_the_place_of_a_refused_unpin_is_refused_by_the_store_too
 
 async def _is(read, expected) -> bool:
     return await read() == expected
+
+
+async def test_an_editor_taken_off_while_their_refused_cancellation_was_in_flight_stays_off(started, tmp_path,
+                                                                                           backend):
+    """An editor cancels their account; while that is being stored, memory shows them off the
+    account, so the owner's ``set_editor off`` answered done and stored nothing. The store then
+    refused the cancellation, whose undo seated the editor again: the owner's removal was lost.
+    It is stored now, and the undo leaves that seat alone."""
+    from tests.e2e.store_hold import CountedServer, until_writes_queued, writes_queued
+
+    srv = started(CountedServer(tmp_path, backend=backend))
+    owner, editor = await srv.user(verify_id=True), await srv.user(verify_id=True)
+    aid = (await owner.request("create_account", name="编辑部", category="culture", intro="",
+                               subject_type="individual"))["account_id"]
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    second = await srv.client()  # the editor's second connection, open after the refused cancellation
+    await second.login(editor.username, "password123")
+    if srv.backend == "postgresql":
+        srv.db_rows("ALTER TABLE users ADD CONSTRAINT no_cancel CHECK (deleted_at IS NULL) NOT VALID")
+    else:
+        srv.db_rows("CREATE TRIGGER no_cancel BEFORE UPDATE OF deleted_at ON users WHEN NEW.deleted_at IS NOT NULL"
+                    " BEGIN SELECT RAISE(ABORT, 'no_cancel'); END")
+    async with writes_held(srv, "users"):
+        cancelling = asyncio.ensure_future(editor.call("delete_account", password="password123"))
+        await until_write_waits(srv, "users")
+        before = await writes_queued(srv)
+        removing = asyncio.ensure_future(owner.call("set_editor", account_id=aid, user_id=editor.user_id, on=False))
+        await until_writes_queued(srv, more_than=before, timeout=5)  # the owner's removal is written too
+    assert ok_or_code(await cancelling) == "internal"
+    assert ok_or_code(await removing) == "ok"
+    assert srv.db_rows("SELECT COUNT(*) FROM account_editors WHERE account_id = ?", aid) == [(0,)]
+    refused = await second.call("publish", account_id=aid, title="还在吗", body="b")
+    assert ok_or_code(refused) == "forbidden", refused
+    assert aid not in [a["account_id"] for a in (await second.request("my_accounts"))["accounts"]]
