@@ -620,9 +620,13 @@ def blacklist_plan(app: Context, user: User, reason: str, now: int, person: str 
     def undo() -> None:
         for a in live:
             a.closed_at = None
-        # (not the keys another blacklisted owner holds: their blacklisting, planned after this
-        # one's claim, left them to this one in memory and wrote them itself)
-        barred.difference_update(set(new_keys) - _held_by_other_blacklisted(app, user, set(new_keys)))
+        # Every bar this one wrote but one another blacklisted owner holds: theirs, planned after
+        # this one's claim, left it to this one in memory and wrote it itself. An organisation's bar
+        # this one found there, with nobody holding it now, was the claim of another blacklisting
+        # refused before this one. The person's own bar goes only if this one made it (a person
+        # barred earlier may hold no account that shows it; the store bars them all the same).
+        held = _held_by_other_blacklisted(app, user, keys)
+        barred.difference_update(k for k in keys if k not in held and (k != person or k in new_keys))
 
     def tell() -> None:
         for a in live:
@@ -652,11 +656,15 @@ def unbar_on_lift(app: Context, user: User, person: str | None) -> tuple[list[st
     others = _held_by_other_blacklisted(app, user, mine)
     if person is not None:
         mine.add(person)
-    keys = sorted((mine - others) & app.state.barred_subjects)
-    app.state.barred_subjects.difference_update(keys)
+    # The store is told of each (a bar it no longer holds is skipped there), also one memory lost to
+    # a refused blacklisting's undo while another's write kept it stored; memory puts back only
+    # what it held.
+    keys = sorted(mine - others)
+    held_here = [k for k in keys if k in app.state.barred_subjects]
+    app.state.barred_subjects.difference_update(held_here)
 
     def undo() -> None:
-        app.state.barred_subjects.update(keys)
+        app.state.barred_subjects.update(held_here)
 
     return keys, undo
 

@@ -169,6 +169,34 @@ async def test_an_appeal_by_the_heir_of_a_transfer_still_being_stored_is_refused
     assert (await owner.call("appeal", sanction_id=str(sid), text="不服"))["ok"]
 
 
+async def _two_blacklistings_sharing_an_organisation(srv, refused_too: bool):
+    """Two people who each run an account of one organisation, blacklisted at once; the store refuses
+    the first's write (and with ``refused_too`` the second's as well). (the two results, the newcomer
+    who tries the organisation next, the account's arguments)"""
+    from tests.e2e.test_account_measures import org_code
+
+    first, second, newcomer = [await srv.user(verify_id=True) for _ in range(3)]
+    company = {"subject_type": "organization", "org_name": "某贸易公司", "org_code": org_code(31),
+               "category": "culture", "intro": ""}
+    for who, name in ((first, "公司甲号"), (second, "公司乙号")):
+        assert (await who.call("create_account", name=name, **company))["ok"]
+    # A failing disk refuses the blacklistings' writes (their user rows).
+    refused_ids = "', '".join([first.user_id] + ([second.user_id] if refused_too else []))
+    if srv.backend == "postgresql":
+        srv.db_rows(f"ALTER TABLE users ADD CONSTRAINT no_blacklist CHECK (user_id NOT IN ('{refused_ids}')"
+                    " OR blacklisted_at IS NULL) NOT VALID")
+    else:
+        srv.db_rows(f"CREATE TRIGGER no_blacklist BEFORE UPDATE OF blacklisted_at ON users"
+                    f" WHEN NEW.user_id IN ('{refused_ids}') BEGIN SELECT RAISE(ABORT, 'no_blacklist'); END")
+    async with writes_held(srv, "users"):
+        one = asyncio.ensure_future(srv.admin("blacklist", first.username, "--reason", "诈骗"))
+        await until_write_waits(srv, "users")
+        before = await writes_queued(srv)
+        two = asyncio.ensure_future(srv.admin("blacklist", second.username, "--reason", "诈骗"))
+        await until_writes_queued(srv, more_than=before)  # planned behind the first's claim
+    return await one, await two, newcomer, company
+
+
 async def test_an_organisation_stays_barred_when_the_first_of_two_blacklistings_sharing_it_is_refused(
         started, tmp_path, backend):
     """Two people each run an account of one organisation and are blacklisted at once. The first
@@ -177,29 +205,9 @@ async def test_an_organisation_stays_barred_when_the_first_of_two_blacklistings_
     out of memory. The second was stored, and the organisation was barred nowhere: anyone opened
     its accounts again. Each blacklisting writes every bar it needs now, and an undo leaves in
     memory a bar another blacklisted owner holds."""
-    from tests.e2e.test_account_measures import org_code
-
     srv = started(CountedServer(tmp_path, backend=backend))
-    first, second, newcomer = [await srv.user(verify_id=True) for _ in range(3)]
-    company = {"subject_type": "organization", "org_name": "某贸易公司", "org_code": org_code(31),
-               "category": "culture", "intro": ""}
-    for who, name in ((first, "公司甲号"), (second, "公司乙号")):
-        assert (await who.call("create_account", name=name, **company))["ok"]
-    # A failing disk refuses the first blacklisting's write (its user row), not the second's.
-    if srv.backend == "postgresql":
-        srv.db_rows(f"ALTER TABLE users ADD CONSTRAINT no_blacklist CHECK (user_id <> '{first.user_id}'"
-                    " OR blacklisted_at IS NULL) NOT VALID")
-    else:
-        srv.db_rows(f"CREATE TRIGGER no_blacklist BEFORE UPDATE OF blacklisted_at ON users"
-                    f" WHEN NEW.user_id = '{first.user_id}' BEGIN SELECT RAISE(ABORT, 'no_blacklist'); END")
-    async with writes_held(srv, "users"):
-        refused = asyncio.ensure_future(srv.admin("blacklist", first.username, "--reason", "诈骗"))
-        await until_write_waits(srv, "users")
-        before = await writes_queued(srv)
-        stored = asyncio.ensure_future(srv.admin("blacklist", second.username, "--reason", "诈骗"))
-        await until_writes_queued(srv, more_than=before)  # planned behind the first's claim
-    assert (await refused)[0] != 0
-    rc, out, err = await stored
+    (rc1, _, _), (rc, out, err), newcomer, company = await _two_blacklistings_sharing_an_organisation(srv, False)
+    assert rc1 != 0
     assert rc == 0, err
     assert srv.db_rows("SELECT COUNT(*) FROM barred_subjects WHERE subject_key IN"
                        " (SELECT subject_key FROM accounts WHERE subject_type = 'organization')") == [(1,)]
@@ -207,3 +215,15 @@ async def test_an_organisation_stays_barred_when_the_first_of_two_blacklistings_
     assert opened.get("code") == "blacklisted" and "account_id" not in opened, opened
     # (refused by memory's bar, before any write: the store's refusal names "this person or organisation")
     assert opened["reason"] == "this organisation is barred from running public accounts", opened
+
+
+async def test_an_organisation_two_refused_blacklistings_shared_is_not_barred_in_memory(started, tmp_path, backend):
+    """Both refused: the second's undo, the last, found the organisation's bar it had taken for the
+    first's claim and left it, so memory barred an organisation the store never did, until a restart."""
+    srv = started(CountedServer(tmp_path, backend=backend))
+    (rc1, _, _), (rc2, _, _), newcomer, company = await _two_blacklistings_sharing_an_organisation(srv, True)
+    assert rc1 != 0 and rc2 != 0
+    assert srv.db_rows("SELECT COUNT(*) FROM barred_subjects") == [(0,)]
+    # Not barred: the organisation's two accounts, both open again, fill its places instead.
+    opened = await newcomer.call("create_account", name="公司丙号", **company)
+    assert opened.get("code") == "create_cap_reached", opened
