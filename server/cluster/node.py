@@ -150,10 +150,10 @@ class ClusterNode:
         )
         self._broker_errors.clear()
         if self.nc.max_payload < MIN_BROKER_PAYLOAD:
-            limit = self.nc.max_payload
+            limit, broker = self.nc.max_payload, self._broker_now()  # (read before the close forgets it)
             self._closing = True
             await self.nc.close()
-            raise ValueError(f"the NATS server at {self._broker_now()} allows messages of at most {limit} bytes "
+            raise ValueError(f"the NATS server at {broker} allows messages of at most {limit} bytes "
                              f"(its max_payload); a node needs at least {MIN_BROKER_PAYLOAD} (64 KiB): raise "
                              "max_payload in the nats-server configuration (its default is 1 MiB)")
         await self._check_node_id()

@@ -109,7 +109,8 @@ async def test_a_node_does_not_start_on_a_broker_whose_message_limit_is_under_64
         broker.kill9()
     assert done.returncode == 2, done.stderr
     last = done.stderr.splitlines()[-1]
-    assert "allows messages of at most 32768 bytes (its max_payload); a node needs at least 65536" in last, last
+    assert f"the NATS server at nats://127.0.0.1:{broker.port} allows messages of at most 32768 bytes" in last, last
+    assert "(its max_payload); a node needs at least 65536" in last, last
     assert "raise max_payload in the nats-server configuration" in last, last
 
 
