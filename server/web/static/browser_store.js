@@ -4,11 +4,12 @@
 // in a map of its own instead: everything works, and is forgotten when the tab closes.
 // A full storage refuses a write: the write is dropped, the page goes on.
 
+// Probed with a read: a write would also fail on a full storage, and what it holds (the token, the
+// outbox) must still be read then.
 function siteStorage() {
   try {
     const s = window.localStorage;
-    s.setItem("qg.probe", "1");
-    s.removeItem("qg.probe");
+    s.getItem("qg.lang");
     return s;
   } catch {
     return null;
