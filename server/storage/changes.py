@@ -938,8 +938,10 @@ class InsertAccount(Change):
     ``name_key`` is taken, :class:`AccountIdTaken` when the id is.
 
     A new account starts no better than its subject's worst account, open or
-    closed (read under the same lock): its credit score is the lowest of
-    ``credit_score`` and theirs, and it starts with comments restricted when
+    closed (read in the insert's transaction, after the locks; a measure on one
+    of those accounts committing at that very moment is not seen, as one taken
+    just after the account opened would not be): its credit score is the lowest
+    of ``credit_score`` and theirs, and it starts with comments restricted when
     one of theirs has them restricted. Closing an account and opening another
     does not shed either (P6, P12).
     """
