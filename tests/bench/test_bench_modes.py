@@ -117,8 +117,10 @@ def test_the_generators_cpu_leaves_out_the_servers_it_started() -> None:
         meters.start()
         time.sleep(1.0)  # this process sleeps: only the child burns CPU
         result = meters.stop()
-        assert result["cpu_pct"]["node"] > 40
-        assert result["gen_cpu_pct"] < 20, result  # before: the child's CPU counted as the generator's
+        # (the child gets what a busy machine leaves it, a third of a core when the suite runs beside)
+        assert result["cpu_pct"]["node"] > 15, result
+        # before: the child's CPU counted as the generator's
+        assert result["gen_cpu_pct"] < result["cpu_pct"]["node"] / 2, result
     finally:
         os.kill(node.pid, signal.SIGKILL)
         node.wait()
