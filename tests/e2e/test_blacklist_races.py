@@ -21,7 +21,7 @@ from tests.e2e.store_hold import (
     writes_held,
     writes_queued,
 )
-from tests.e2e.test_races import ok_or_code, refuse_transfer_to
+from tests.e2e.test_races import ok_or_code, refuse_transfer_to, refuse_updates
 
 
 async def roles(viewer, gid: str) -> dict[str, str]:
@@ -182,12 +182,7 @@ async def _two_blacklistings_sharing_an_organisation(srv, refused_too: bool):
         assert (await who.call("create_account", name=name, **company))["ok"]
     # A failing disk refuses the blacklistings' writes (their user rows).
     refused_ids = "', '".join([first.user_id] + ([second.user_id] if refused_too else []))
-    if srv.backend == "postgresql":
-        srv.db_rows(f"ALTER TABLE users ADD CONSTRAINT no_blacklist CHECK (user_id NOT IN ('{refused_ids}')"
-                    " OR blacklisted_at IS NULL) NOT VALID")
-    else:
-        srv.db_rows(f"CREATE TRIGGER no_blacklist BEFORE UPDATE OF blacklisted_at ON users"
-                    f" WHEN NEW.user_id IN ('{refused_ids}') BEGIN SELECT RAISE(ABORT, 'no_blacklist'); END")
+    refuse_updates(srv, "no_blacklist", "users", "blacklisted_at", f"NEW.user_id IN ('{refused_ids}')")
     async with writes_held(srv, "users"):
         one = asyncio.ensure_future(srv.admin("blacklist", first.username, "--reason", "诈骗"))
         await until_write_waits(srv, "users")

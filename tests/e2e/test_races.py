@@ -536,17 +536,28 @@ async def test_a_link_listed_while_its_last_use_is_refused_works_again(make_serv
     assert (await later.request("join_group", invite_code=code))["status"] == "joined"
 
 
-def refuse_deletes(srv, name: str, table: str, condition: str) -> None:
-    """The database refuses to delete the rows of ``table`` where ``condition`` holds (on ``OLD``), as
-    a failing disk would refuse it: a trigger called ``name`` on either backend."""
+def _refusing_trigger(srv, name: str, table: str, event: str, condition: str) -> None:
+    """A trigger called ``name`` on either backend that refuses ``event`` (``DELETE``, ``UPDATE OF
+    column``) on the rows of ``table`` where ``condition`` holds, as a failing disk would refuse it."""
     if srv.backend == "postgresql":
         srv.db_rows(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS"
                     f" $$ BEGIN RAISE EXCEPTION '{name}'; END $$")
-        srv.db_rows(f"CREATE TRIGGER {name} BEFORE DELETE ON {table} FOR EACH ROW"
+        srv.db_rows(f"CREATE TRIGGER {name} BEFORE {event} ON {table} FOR EACH ROW"
                     f" WHEN ({condition}) EXECUTE FUNCTION {name}()")
     else:
-        srv.db_rows(f"CREATE TRIGGER {name} BEFORE DELETE ON {table} WHEN {condition}"
+        srv.db_rows(f"CREATE TRIGGER {name} BEFORE {event} ON {table} WHEN {condition}"
                     f" BEGIN SELECT RAISE(ABORT, '{name}'); END")
+
+
+def refuse_deletes(srv, name: str, table: str, condition: str) -> None:
+    """The database refuses to delete the rows of ``table`` where ``condition`` holds (on ``OLD``)."""
+    _refusing_trigger(srv, name, table, "DELETE", condition)
+
+
+def refuse_updates(srv, name: str, table: str, column: str, condition: str) -> None:
+    """The database refuses to change ``column`` of ``table`` in the rows where ``condition`` holds
+    (on ``NEW``)."""
+    _refusing_trigger(srv, name, table, f"UPDATE OF {column}", condition)
 
 
 def refuse_removal(srv, uid: str) -> None:

@@ -23,7 +23,7 @@ import json
 from tests.e2e.harness import open_group
 from tests.e2e.store_hold import until, until_write_waits, writes_held
 from tests.e2e.test_measures import one_sanction, setup_group
-from tests.e2e.test_races import ok_or_code, refuse_deletes
+from tests.e2e.test_races import ok_or_code, refuse_deletes, refuse_updates
 
 
 def refuse_promotion(srv, uid: str) -> None:
@@ -195,11 +195,7 @@ async def test_an_editor_taken_off_while_their_refused_cancellation_was_in_fligh
     await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
     second = await srv.client()  # the editor's second connection, open after the refused cancellation
     await second.login(editor.username, "password123")
-    if srv.backend == "postgresql":
-        srv.db_rows("ALTER TABLE users ADD CONSTRAINT no_cancel CHECK (deleted_at IS NULL) NOT VALID")
-    else:
-        srv.db_rows("CREATE TRIGGER no_cancel BEFORE UPDATE OF deleted_at ON users WHEN NEW.deleted_at IS NOT NULL"
-                    " BEGIN SELECT RAISE(ABORT, 'no_cancel'); END")
+    refuse_updates(srv, "no_cancel", "users", "deleted_at", "NEW.deleted_at IS NOT NULL")
     async with writes_held(srv, "users"):
         cancelling = asyncio.ensure_future(editor.call("delete_account", password="password123"))
         await until_write_waits(srv, "users")
