@@ -46,6 +46,7 @@ code_requests_per_phone_per_hour = 0
 code_requests_per_ip_per_hour = 0
 failed_logins_per_ip_per_hour = 0
 connections_per_ip_per_minute = 0
+unauthenticated_connections_per_ip = 0  # thousands of clients connect from this one address before logging in
 joins_per_minute = 0  # each member joins all its groups in a row
 
 [groups]

@@ -249,3 +249,43 @@ class AddressWindow(WindowCounter):
 
     def reset(self, key: Hashable) -> None:
         super().reset(self.key(key))
+
+
+class AddressCount:
+    """How many of something an address holds at once (connections not logged in), each address
+    counted under its network (:func:`network_key`, as :class:`AddressWindow` does), and whether one
+    more fits ``limit`` (0: no limit). :meth:`take` decides and counts in one step, so nothing can
+    come between the check and the count. Only held addresses are kept: memory follows what is open."""
+
+    __slots__ = ("limit", "ipv6_prefix", "_held")
+
+    def __init__(self, limit: int, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> None:
+        self.limit = limit
+        self.ipv6_prefix = ipv6_prefix
+        self._held: dict[str, int] = {}
+
+    def take(self, address: str) -> bool:
+        """Count one more for ``address`` if it fits the limit; False (nothing counted) if not."""
+        key = network_key(address, self.ipv6_prefix)
+        held = self._held.get(key, 0)
+        if self.limit and held >= self.limit:
+            return False
+        self._held[key] = held + 1
+        return True
+
+    def add(self, address: str) -> None:
+        """Count one more for ``address`` whatever the limit (one that was counted before comes back)."""
+        key = network_key(address, self.ipv6_prefix)
+        self._held[key] = self._held.get(key, 0) + 1
+
+    def drop(self, address: str) -> None:
+        """Count one fewer for ``address`` (never below none)."""
+        key = network_key(address, self.ipv6_prefix)
+        held = self._held.get(key, 0)
+        if held <= 1:
+            self._held.pop(key, None)
+        else:
+            self._held[key] = held - 1
+
+    def held(self, address: str) -> int:
+        return self._held.get(network_key(address, self.ipv6_prefix), 0)

@@ -22,7 +22,7 @@ from websockets.http11 import Response as HttpResponse
 from websockets.typing import Subprotocol
 
 from governance.codes import CodeBook
-from governance.ratelimit import AddressWindow, WindowCounter
+from governance.ratelimit import AddressCount, AddressWindow, WindowCounter
 from protocol.codec import SUBPROTOCOLS, Encoding
 from protocol.errors import ContractError, FrameError
 from protocol.messages import OP_TYPES, decode_request
@@ -43,7 +43,7 @@ from server.metrics import METRICS
 from server.operator import OperatorChannel, freeze_upkeep
 from server.providers import make_id_verifier
 from server.security import Passwords, vault_for
-from server.session import CLOSE_POLICY, Session
+from server.session import CLOSE_POLICY, CLOSE_TRY_AGAIN, Session
 from server.sms import make_sms
 from server.state import NO_AGREEMENT, Agreement, State, User
 from server.storage.base import Store, open_store
@@ -57,6 +57,7 @@ log = logging.getLogger("qunguan")
 # What a request that could not read the database is told (an outage, a restart, a lock held too long):
 # not a fault in the server, so no traceback; the client may try again.
 UNREADABLE = "the database could not be reached; try again shortly"
+TOO_MANY_NOT_LOGGED_IN = "too many connections from this address are not logged in: log in on one, or try again later"
 
 HOUR = 3600.0
 # A background job ended though it runs for the server's whole life (a bug): the server stops, after
@@ -97,6 +98,7 @@ class App:
         self.failed_logins_per_account = WindowCounter(rl.failed_logins_per_account,
                                                        rl.failed_logins_per_account_window_minutes * 60.0)
         self.connections_per_ip = AddressWindow(rl.connections_per_ip_per_minute, 60.0, v6)
+        self.pre_auth = AddressCount(rl.unauthenticated_connections_per_ip, v6)  # the sockets held here
         self.handshakes = HandshakeGate(cfg.server.handshakes_per_ip_per_second, cfg.server.handshakes_per_second, v6)
         self.reports_per_user = WindowCounter(rl.reports_per_hour, HOUR)
         self.reports_when_mostly_rejected = WindowCounter(rl.reports_per_hour_when_mostly_rejected, HOUR)
@@ -403,6 +405,11 @@ class App:
     # -- WebSocket side --------------------------------------------------------
     async def _connection(self, ws: ServerConnection) -> None:
         ip = getattr(ws, "client_ip", None) or proxy.peer_ip(ws)
+        if not self.pre_auth.take(ip):
+            # Counted per node, over the sockets it holds: a gateway knows which of them are logged in.
+            METRICS.rate_limited("unauthenticated_connections_per_ip")
+            await ws.close(CLOSE_TRY_AGAIN, TOO_MANY_NOT_LOGGED_IN)
+            return
         sess = Session(ws, Encoding.for_subprotocol(ws.subprotocol), ip, self.cfg.server.max_outbox_bytes)
         self.sessions.add(sess)
         METRICS.connections_opened.inc()
@@ -433,6 +440,7 @@ class App:
             METRICS.closed(ws.close_code)
             self.detach(sess)
             METRICS.pre_auth.dec()
+            self.pre_auth.drop(ip)
 
     def arm_auth_timer(self, sess: Session) -> None:
         sess.arm_timer(
@@ -509,7 +517,7 @@ class App:
         sess.user = user
         sess.last_user_id = user.user_id
         if sess.HELD_HERE:
-            METRICS.logged_in()
+            self.logged_in_here(sess)
         user.add_session(sess)
         groups = self.state.groups
         for gid in user.groups:
@@ -538,7 +546,19 @@ class App:
         sess.token_hash = None
         sess.identity_changed()
         if sess.HELD_HERE:
-            METRICS.logged_out()
+            self.logged_out_here(sess)
+
+    def logged_in_here(self, sess: Session) -> None:
+        """A connection whose socket this node holds is logged in now (here or, on a gateway, at
+        the home): it leaves this node's count of connections not logged in."""
+        self.pre_auth.drop(sess.ip)
+        METRICS.logged_in()
+
+    def logged_out_here(self, sess: Session) -> None:
+        """... and is not any more (a logout, a cancellation, a close): counted again, past the
+        limit if need be (only a new connection is refused for it)."""
+        self.pre_auth.add(sess.ip)
+        METRICS.logged_out()
 
 
 def _sniff_proof(conn: ServerConnection, request: HttpRequest, response: HttpResponse) -> None:

@@ -580,6 +580,10 @@ class RateLimitsConfig:
     failed_logins_per_account: int = setting(10, at_least(0))
     failed_logins_per_account_window_minutes: int = setting(15, between(1, 1440))
     connections_per_ip_per_minute: int = setting(120, at_least(0))
+    # WebSocket connections a node holds from one client address (network) that are not logged
+    # in: past it, a new one is closed at once with 1013. Each request restarts such a
+    # connection's auth timer, so without a cap one address could keep thousands open.
+    unauthenticated_connections_per_ip: int = setting(50, at_least(0))
     # The limits "per IP" count an IPv6 client by its network of this many bits (an IPv4 one by its
     # address): one home line holds a /64 or more (governance/ratelimit.py: network_key).
     ipv6_prefix_length: int = setting(64, between(32, 128))

@@ -231,7 +231,7 @@ class Gateway:
         if conn is not None:
             del self.conns[conn.number]
             if conn.user_id is not None:
-                METRICS.logged_out()  # (App._connection then counts the pre_auth connection closed)
+                self.app.logged_out_here(sess)  # (App._connection then counts the pre_auth connection closed)
             conn.room.set()  # (nothing waits on it any more: its socket is closed)
             self._out.add([wire.GONE, conn.number])
 
@@ -299,7 +299,7 @@ class Gateway:
                 conn = conns.get(item[1])
                 if conn is not None:
                     if conn.user_id is None:
-                        METRICS.logged_in()  # (the socket is here: this node counts it, not the home)
+                        self.app.logged_in_here(conn.sess)  # (the socket is here: this node counts it, not the home)
                     if conn.user_id != item[2] or len(item) <= 4:
                         # When it logged in, for a later home's catch-up (see wire.SEEN); a new home
                         # re-attaching it says nothing new. A home of the previous version says
@@ -312,7 +312,7 @@ class Gateway:
                 conn = conns.get(item[1])
                 if conn is not None:
                     if conn.user_id is not None:
-                        METRICS.logged_out()
+                        self.app.logged_out_here(conn.sess)
                     conn.user_id = conn.token_hash = None
                     conn.since = None
                     self.app.arm_auth_timer(conn.sess)
@@ -490,8 +490,8 @@ class Gateway:
         """This node becomes the home: its connections stop being forwarded (see node.promote)."""
         self.fail_pending(HOME_CHANGED)
         logged_in = [c for c in self.conns.values() if c.user_id is not None]
-        for _ in logged_in:
-            METRICS.logged_out()  # as the home, this node counts them again once App.attach has them
+        for conn in logged_in:
+            self.app.logged_out_here(conn.sess)  # as the home, this node counts them again once App.attach has them
         for conn in self.conns.values():
             conn.room.set()  # (their frames go to this node's own handlers from now on)
         self.conns.clear()

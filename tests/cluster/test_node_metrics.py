@@ -6,6 +6,9 @@ import asyncio
 import time
 from pathlib import Path
 
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
 from tests.cluster.harness import Cluster, free_port, members_on, message_events
 from tests.e2e import ops_helpers as ops
 from tests.e2e.harness import open_group
@@ -24,30 +27,59 @@ async def until(node, expected: tuple[float, float], timeout: float = 10.0) -> N
         await asyncio.sleep(0.05)
 
 
+async def refused(node) -> int | None:
+    """The close code of a new connection to ``node`` closed at once (None: it was kept open)."""
+    async with connect(node.url) as ws:
+        try:
+            await asyncio.wait_for(ws.recv(), 2)
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd is not None else None
+        except TimeoutError:
+            return None
+    return None
+
+
 async def test_connection_gauges_count_the_connections_each_node_holds(tmp_path: Path) -> None:
     """A login through a gateway made the home count a connection it does not hold as authenticated
     and its pre_auth gauge negative (-1 per such login), while the gateway went on counting the logged-in
     connection as pre_auth. Now the node holding the socket counts it, in the state it is in, also
-    after that node becomes the home."""
+    after that node becomes the home. The cap on connections not logged in per address follows the
+    same count, on each node for the sockets it holds."""
     c = Cluster(tmp_path, size=2)
     for node in c.nodes:
-        node.config.write_text(node.config.read_text() + f"\n[metrics]\nport = {free_port()}\n", encoding="utf-8")
+        text = node.config.read_text().replace("unauthenticated_connections_per_ip = 0\n",
+                                               "unauthenticated_connections_per_ip = 1\n")
+        node.config.write_text(text + f"\n[metrics]\nport = {free_port()}\n", encoding="utf-8")
     try:
         c.start()
         home, [gateway] = c.home(), c.gateways()
         await until(home, (0, 0))
-        client = await gateway.client()
-        await until(gateway, (1, 0))
         user = await gateway.user()  # registered and logged in through the gateway
-        await until(gateway, (1, 1))
+        await until(gateway, (0, 1))
         await until(home, (0, 0))  # none of them is the home's
+        client = await gateway.client()
+        await until(gateway, (1, 1))
+        assert await refused(gateway) == 1013  # the address's one place on the gateway is taken
+        on_home = await home.client()  # each node counts the sockets it holds
+        await until(home, (1, 0))
+        await on_home.close()
         await client.close()
+        await until(gateway, (0, 1))
+        assert (await user.call("logout"))["ok"]  # counted as not logged in again
+        await until(gateway, (1, 0))
+        assert await refused(gateway) == 1013
+        await user.login(user.username, "password123")
         await until(gateway, (0, 1))
 
         await asyncio.to_thread(home.kill9)  # the gateway becomes the home and attaches its own connection
         assert c.wait_home(timeout=20, not_=home) is gateway
         assert (await user.request("me"))["username"] == user.username
         await until(gateway, (0, 1))
+        assert await refused(gateway) is None  # the logged-in one does not count
+        client = await gateway.client()
+        await until(gateway, (1, 1))
+        assert await refused(gateway) == 1013
+        await client.close()
         await user.close()
         await until(gateway, (0, 0))
     finally:

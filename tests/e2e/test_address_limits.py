@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from client_demo.client import Client
-from tests.e2e.harness import ServerProcess, new_phone
+from tests.e2e.harness import ServerProcess, close_all, new_phone
 
 LINE = "2001:db8:1:2"  # one subscriber line's /64
 OTHER_LINE = "2001:db8:1:3"  # the next /64: another line
@@ -146,3 +147,45 @@ async def test_qr_codes_are_limited_per_address_like_connections(tmp_path, start
 
     assert [qr("192.0.2.7", f"code {i}") for i in range(4)] == [200, 200, 200, 429]
     assert qr("192.0.2.8", "another address") == 200
+
+
+async def _closed_at_once(srv: ServerProcess, ip: str) -> ConnectionClosed:
+    ws = await connect(srv.url, additional_headers={"X-Forwarded-For": ip})
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(ws.recv(), 10)
+    return closed.value
+
+
+async def test_connections_not_logged_in_are_capped_per_address_and_a_login_frees_a_place(tmp_path, started, backend):
+    """Each request restarts a connection's auth timer, so one address could otherwise hold
+    connections open without ever logging in. Logged-in ones are not counted; a logout counts again."""
+    srv = started(_server(tmp_path, backend, unauthenticated_connections_per_ip=2))
+    alice = await srv.user()
+    first, second = await _as(srv, f"{LINE}::1"), await _as(srv, f"{LINE}::2")
+    assert (await second.call("login", username="nobody-here", password="wrong-pass"))["code"] == "unauthenticated"
+    refused = await _closed_at_once(srv, f"{LINE}:beef::3")  # the same /64
+    assert refused.rcvd is not None and refused.rcvd.code == 1013, refused
+    assert "not logged in" in refused.rcvd.reason
+    assert (await second.call("login", username="nobody-here", password="wrong-pass"))["code"] == "unauthenticated"
+    other = await _as(srv, f"{OTHER_LINE}::1")  # another network has places of its own
+    assert (await other.call("login", username=alice.username, password="password123"))["ok"]
+    # Logged in, the first no longer counts: the line has a place again.
+    assert (await first.call("login", username=alice.username, password="password123"))["ok"]
+    third = await _as(srv, f"{LINE}::3")
+    assert (await third.call("login", username="nobody-here", password="wrong-pass"))["code"] == "unauthenticated"
+    # A logout counts it again (three now, past the cap: none of them is closed for it) ...
+    assert (await first.call("logout"))["ok"]
+    assert (await _closed_at_once(srv, f"{LINE}::4")).rcvd.code == 1013
+    assert (await first.call("login", username="nobody-here", password="wrong-pass"))["code"] == "unauthenticated"
+    # ... and a closed one leaves the count: two closed, one place.
+    await second.close()
+    await third.close()
+    for _ in range(50):  # (the server sees the closes a moment later)
+        fourth = await _as(srv, f"{LINE}::4")
+        try:
+            reply = await fourth.call("login", username=alice.username, password="password123")
+            break
+        except ConnectionClosed:
+            await asyncio.sleep(0.1)
+    assert reply["ok"], reply
+    await close_all(first, other, fourth, alice)

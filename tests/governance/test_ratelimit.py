@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from governance.ratelimit import AddressWindow, TokenBucket, WindowCounter, network_key
+from governance.ratelimit import AddressCount, AddressWindow, TokenBucket, WindowCounter, network_key
 
 # --- TokenBucket ---------------------------------------------------------------
 
@@ -333,3 +333,21 @@ def test_an_address_window_maps_every_method() -> None:
     w.reset("2001:db8::5")
     assert w.hit("2001:db8::1", 2.0) == 0.0
     assert list(w._logs) == ["2001:db8::/64"]  # one key for all of them
+
+
+def test_an_address_count_admits_up_to_its_limit_per_network_and_frees_a_place_on_drop():
+    count = AddressCount(2, ipv6_prefix=64)
+    assert count.take("2001:db8:1:2::1") and count.take("2001:db8:1:2::ffff")
+    assert not count.take("2001:db8:1:2:dead::9")  # the same /64: full
+    assert count.held("2001:db8:1:2::7") == 2  # (refused: not counted)
+    assert count.take("2001:db8:1:3::1") and count.take("192.0.2.1") and count.take("::ffff:192.0.2.1")
+    assert not count.take("192.0.2.1")  # an IPv4-mapped address is the IPv4 address
+    count.drop("2001:db8:1:2::1")
+    assert count.take("2001:db8:1:2::5")
+    count.add("2001:db8:1:2::6")  # one coming back (a logout) is counted past the limit
+    assert count.held("2001:db8:1:2::") == 3 and not count.take("2001:db8:1:2::8")
+    for _ in range(5):
+        count.drop("192.0.2.1")
+    assert count.held("192.0.2.1") == 0 and count._held.get("192.0.2.1") is None  # nothing kept for it
+    unlimited = AddressCount(0)
+    assert all(unlimited.take("198.51.100.1") for _ in range(1000))
