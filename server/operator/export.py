@@ -37,6 +37,9 @@ makes the server write, into a new (or empty) folder DIR:
                     and for each file above its SHA-256, line count and size
                     (``media``: each copied file's SHA-256 and size)
 
+The store's records are read from one snapshot (``Store.export_snapshot``): a purge or a send
+committing meanwhile shows in none of the files, so they agree with each other.
+
 One JSON object per line, UTF-8, keys sorted; times are epoch milliseconds
 with an ISO 8601 twin in platform time (UTC+8). The range is ``since <= ts <
 until``; without ``--until`` it ends when the export is generated. Files are
@@ -62,6 +65,7 @@ from server import record
 from server.operator import export_media
 from server.operator.channel import OperatorError
 from server.operator.common import OPERATOR, apply, operator_name, time_of, user_of
+from server.storage.base import ExportReads
 from server.storage.changes import Audit
 
 if TYPE_CHECKING:
@@ -191,9 +195,9 @@ def _messages(app: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return _with_times(rows, "ts", "deleted_at", "edited_at")
 
 
-async def _add_versions(app: Context, messages: list[dict[str, Any]]) -> None:
+async def _add_versions(reads: ExportReads, messages: list[dict[str, Any]]) -> None:
     """Each edited message gets ``versions``: its earlier texts, oldest first, each with the time it was written."""
-    found = await app.store.message_versions(
+    found = await reads.message_versions(
         [(m["group_id"], m["seq"]) for m in messages if m.get("edited_at") is not None])
     for m in messages:
         versions = found.get((m["group_id"], m["seq"]))
@@ -279,24 +283,30 @@ async def _gather(app: Context, target: dict[str, Any], lo: int, hi: int
                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The files of an export of ``target`` (but media.jsonl), and the items whose attachments
     media.jsonl lists (messages; posts as ``(account_id, post_id)``)."""
+    async with app.store.export_snapshot() as reads:  # every file from the same moment of the store
+        return await _gather_from(app, reads, target, lo, hi)
+
+
+async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any], lo: int, hi: int
+                       ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     files: dict[str, Any]
     if target["type"] == "account":
         aid = target["account_id"]
-        records = await app.store.export_account(aid, lo, hi)
+        records = await reads.export_account(aid, lo, hi)
         # The posts carry the attachments here: media.jsonl names them as (account_id, post_id).
         items = [{"group_id": aid, "seq": p["post_id"], "attachments": p["attachments"]} for p in records["posts"]]
         return account_files(app, records), items
     if target["type"] == "group":
         gid = target["group_id"]
         group = app.state.groups.get(gid)
-        records = await app.store.export_group(gid, lo, hi, set(group.members) if group is not None else set())
-        await _add_versions(app, records["messages"])
+        records = await reads.export_group(gid, lo, hi, set(group.members) if group is not None else set())
+        await _add_versions(reads, records["messages"])
         files = _common_files(app, records)
         files["group.json"] = _with_times([records["group"]], "created_at", "dissolved_at", "closed_at")[0]
         return files, records["messages"]
     uid = target["user_id"]
-    records = await app.store.export_user(uid, lo, hi)
-    await _add_versions(app, records["messages"])
+    records = await reads.export_user(uid, lo, hi)
+    await _add_versions(reads, records["messages"])
     files = _common_files(app, records)
     files["identity.json"] = identity_record(app, uid, records["account"])
     files.update(public_content_files(app, records))

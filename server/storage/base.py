@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -353,6 +354,15 @@ class RecordReads(Protocol):
         ...
 
 
+class ExportReads(Protocol):
+    """The reads of a supervision export (server/operator/export.py), all from one snapshot."""
+
+    async def export_group(self, group_id: str, since: int, until: int, members: set[str]) -> dict[str, Any]: ...
+    async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]: ...
+    async def export_account(self, account_id: str, since: int, until: int) -> dict[str, Any]: ...
+    async def message_versions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]: ...
+
+
 class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMeasureReads, ModerationReads,
             MediaReads, FreezeReads, Protocol):
     fenced_out: bool  # a cluster home's write was refused by the fence (server/storage/queue.py)
@@ -370,6 +380,12 @@ class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMe
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
+
+    def export_snapshot(self) -> AbstractAsyncContextManager[ExportReads]:
+        """The export reads on a connection of their own, in one read-only transaction: every read
+        sees the store as one moment left it, whatever commits (a purge, a send) meanwhile. Each of
+        an export's files then agrees with the others, also about records at the purge cutoff."""
+        ...
 
     async def claim(self, cluster: str | None) -> None:
         """Before serving: :class:`StoreUnavailable` when another server already serves this store

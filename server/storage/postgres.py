@@ -30,10 +30,11 @@ lock, so nodes starting together apply each version once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from server.storage import search_fold
 from server.storage.base import (
     BackupUnsupported,
     Done,
+    ExportReads,
     MessageRow,
     NetlogRow,
     StoreUnavailable,
@@ -379,6 +381,14 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
     def record_head_known(self) -> tuple[int, str | None] | None:
         return self._chain.known_head()
 
+    @contextlib.asynccontextmanager
+    async def export_snapshot(self) -> AsyncIterator[ExportReads]:
+        # Repeatable read: every statement of the transaction sees the snapshot of its first one.
+        assert self.pool is not None
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            await conn.fetchval("SELECT 1")  # the snapshot: taken now
+            yield _ExportSnapshot(conn)
+
     async def close(self) -> None:
         await self._stop_indexing()
         await self.close_leases()
@@ -628,3 +638,16 @@ async def _rows_one_by_one(
     return msg_errors, log_errors
 
 
+class _ExportSnapshot(PostgresAccountMeasureReads):
+    """The export reads (:class:`~server.storage.base.ExportReads`) on one connection in one
+    repeatable-read transaction."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.pool = None
+        self._conn = conn
+
+    async def _fetchall(self, sql: str, *params: Any) -> list[Any]:
+        return list(await self._conn.fetch(sql, *params))
+
+    async def _fetchone(self, sql: str, *params: Any) -> Any:
+        return await self._conn.fetchrow(sql, *params)

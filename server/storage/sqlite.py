@@ -13,13 +13,14 @@ message, and no ack is ever sent before its fsync.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import itertools
 import logging
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 import aiosqlite
 
 from server.storage import search_fold
-from server.storage.base import Done, MessageRow, NetlogRow, StoreUnavailable, backend
+from server.storage.base import Done, ExportReads, MessageRow, NetlogRow, StoreUnavailable, backend
 from server.storage.changes import Audit, Change
 from server.storage.queue import Op, WriteQueue
 from server.storage.record_chain import RecordChain, attach, chain_of, detach
@@ -270,6 +271,21 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         await conn.execute("PRAGMA busy_timeout=5000")
         await conn.execute("PRAGMA query_only=1")
         return conn
+
+    @contextlib.asynccontextmanager
+    async def export_snapshot(self) -> AsyncIterator[ExportReads]:
+        # A connection of its own: on the shared reader, a read transaction would also hold the
+        # handlers' reads (history) at its snapshot. In WAL mode, every read of one transaction sees
+        # the database as its first read did; the writer and checkpoints go on meanwhile.
+        conn = await self._read_only()
+        try:
+            await conn.execute("BEGIN")
+            await conn.execute_fetchall("SELECT 1 FROM sqlite_master LIMIT 1")  # the snapshot: taken now
+            yield _ExportSnapshot(conn)
+        finally:
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await conn.execute("ROLLBACK")
+            await conn.close()
 
     async def _checkpoints(self) -> None:
         """Move committed WAL pages into the database file without blocking the writer."""
@@ -832,6 +848,13 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                 continue
             self._wake.clear()  # (what is queued meanwhile is taken by the writer's next turn anyway)
             await self._wake.wait()
+
+
+class _ExportSnapshot(SqliteRecordReads, SqliteAccountMeasureReads):
+    """The export reads (:class:`~server.storage.base.ExportReads`) on one connection in one read transaction."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.r = conn
 
 
 class _CommitFailed(Exception):

@@ -1,0 +1,49 @@
+"""A supervision export reads every file from one snapshot of the store (Store.export_snapshot):
+what commits while it reads (a retention purge, a send, an edit) shows in none of its files."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from server.storage import changes as ch
+from server.storage.base import MessageRow
+
+G = "100000001"
+END = 10**15
+
+
+async def append(store: Any, *rows: MessageRow) -> None:
+    loop = asyncio.get_running_loop()
+    futs = []
+    for row in rows:
+        fut = loop.create_future()
+        store.append_message(row, lambda exc, fut=fut: fut.set_result(exc))
+        futs.append(fut)
+    assert set(await asyncio.gather(*futs)) == {None}
+
+
+async def test_an_export_reads_one_snapshot_whatever_commits_meanwhile(open_store) -> None:
+    store = await open_store()
+    await store.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
+    await store.apply(ch.CreateGroup(G, "one", "tech", "open", "u1", 1))
+    await append(store, *(MessageRow(G, seq, seq * 100, "u1", "owner", f"text {seq}", None, 0) for seq in (1, 2, 3)))
+
+    async with store.export_snapshot() as reads:
+        before = await reads.export_group(G, 0, END, {"u1"})
+        assert [m["seq"] for m in before["messages"]] == [1, 2, 3]
+        # Meanwhile: the purge takes the oldest message, a send and an edit commit.
+        removed = await store.apply(ch.Purge("messages", 10_000, 150, 100))
+        assert removed == [1]
+        await append(store, MessageRow(G, 4, 400, "u1", "owner", "text 4", None, 0))
+        await store.apply(ch.EditMessage(G, 2, "u1", "edited", 500))
+        assert await reads.export_group(G, 0, END, {"u1"}) == before  # the same moment, still
+        assert [m["seq"] for m in (await reads.export_user("u1", 0, END))["messages"]] == [1, 2, 3]
+        assert await reads.message_versions([(G, 2)]) == {}
+
+    async with store.export_snapshot() as reads:  # a new export sees what committed
+        after = await reads.export_group(G, 0, END, {"u1"})
+        assert [(m["seq"], m["text"]) for m in after["messages"]] == [(2, "edited"), (3, "text 3"), (4, "text 4")]
+        assert [v["text"] for v in (await reads.message_versions([(G, 2)]))[(G, 2)]] == ["text 2"]
+    # The store's own reads go on outside any snapshot.
+    assert [m["seq"] for m in (await store.export_group(G, 0, END, {"u1"}))["messages"]] == [2, 3, 4]
