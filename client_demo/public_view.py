@@ -111,6 +111,18 @@ def _held_lines(params: dict[str, Any], held: dict[str, Any], name_meanwhile: st
     return out
 
 
+def _carried_lines(r: dict[str, Any]) -> list[str]:
+    """Why a new account starts below the usual: what it carried over from the owner's (or the
+    organisation's) other accounts, open or closed."""
+    carried = r.get("carried") or []
+    out = []
+    if "credit" in carried:
+        out.append(f"* it starts at credit level {clean(r.get('credit_level'))}, the lowest of your other accounts'")
+    if "comments_restricted" in carried:
+        out.append("* its comments start restricted, as on another of your accounts; the platform can lift it")
+    return out
+
+
 def public_reply(op: str, params: dict[str, Any], r: dict[str, Any], names: Names,
                  base: str = "") -> list[str] | None:
     """The lines for the reply to a public-account op; ``None`` when ``op`` is not one."""
@@ -123,6 +135,7 @@ def public_reply(op: str, params: dict[str, Any], r: dict[str, Any], names: Name
         names.learn_account({"account_id": new, "name": f"公众号 {new}" if held and "name" in held
                              else params.get("name")})
         return [f"* opened public account {names.account(new)}; you own it",
+                *_carried_lines(r),
                 *_held_lines(params, held or {}, f"the account is called 公众号 {clean(new)}",
                              "it has no introduction"),
                 f"* publish with: /publish {clean(new)} open TITLE -- BODY"]

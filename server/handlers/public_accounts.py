@@ -300,7 +300,13 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
         user.add_managed(aid)
         hits.record(aid)
         await _after_insert(ctx, user, a, stored_key, person)
-        return _held_reply({"account_id": aid}, screened, queued, results[1:])
+        reply = {"account_id": aid, "credit_level": level_of(ctx, a), "status": a.status(ctx.now_ms())}
+        # What it starts with from its subject's other accounts, so the owner is told why.
+        carried = [what for what, yes in (("credit", opened.credit_score < cfg.initial_credit),
+                                          ("comments_restricted", opened.comments_restricted)) if yes]
+        if carried:
+            reply["carried"] = carried
+        return _held_reply(reply, screened, queued, results[1:])
     raise ContractError("internal", "could not find a free account id; try again")
 
 

@@ -74,6 +74,13 @@ def test_public_replies():
     assert public_reply("create_account", {"name": "新号"}, {"account_id": "111111111"}, n) == [
         "* opened public account 新号 (111111111); you own it",
         "* publish with: /publish 111111111 open TITLE -- BODY"]
+    carried = {"account_id": "111111112", "credit_level": 1, "status": "restricted",
+               "carried": ["credit", "comments_restricted"]}
+    assert public_reply("create_account", {"name": "再版"}, carried, n) == [
+        "* opened public account 再版 (111111112); you own it",
+        "* it starts at credit level 1, the lowest of your other accounts'",
+        "* its comments start restricted, as on another of your accounts; the platform can lift it",
+        "* publish with: /publish 111111112 open TITLE -- BODY"]
     assert public_reply("publish", {"account_id": AID}, {"post_id": "17", "comments": "review"}, n) == [
         f"* published post 17 in 茶馆日报 ({AID}) (comments after approval)"]
     assert public_reply("publish", {"account_id": AID}, {"post_id": "18", "held": True}, n)[0].startswith(

@@ -196,11 +196,16 @@ async def test_closing_an_account_and_opening_another_sheds_neither_credit_nor_r
     carries is its own from then on: lifted on it, and on the closed one for accounts opened later."""
     owner = await srv.user(verify_id=True)
     reader = await srv.user()
-    first = await new_account(owner, "初版")
+    opened = await owner.request("create_account", name="初版", category="culture", intro="", subject_type="individual")
+    first = opened["account_id"]
+    assert (opened["credit_level"], opened["status"], "carried" in opened) == (3, "active", False), opened
     await admin_ok(srv, "account-credit", first, "--delta", "-70", "--reason", "多次违规")
     await admin_ok(srv, "restrict-account", first, "--comments", "off", "--reason", "评论区管理不力")
     await owner.request("close_account", account_id=first)
-    second = await new_account(owner, "再版")
+    opened = await owner.request("create_account", name="再版", category="culture", intro="", subject_type="individual")
+    second = opened["account_id"]  # the reply tells the owner what it starts with, and why
+    assert (opened["credit_level"], opened["status"], opened["carried"]) == \
+        (1, "restricted", ["credit", "comments_restricted"]), opened
     info = await reader.request("account_info", account_id=second)
     assert (info["credit_level"], info["status"]) == (1, "restricted"), info
     post = await owner.request("publish", account_id=second, title="一", body="b", comments="open")
@@ -216,9 +221,10 @@ async def test_closing_an_account_and_opening_another_sheds_neither_credit_nor_r
     [restriction] = [x for x in await sanctions(srv, first) if x["kind"] == "restrict_comments"]
     await admin_ok(srv, "lift", str(restriction["id"]), "--reason", "已整改")  # (on the closed one)
     await owner.request("close_account", account_id=second)
-    third = await new_account(owner, "三版")
-    info = await reader.request("account_info", account_id=third)
+    opened = await owner.request("create_account", name="三版", category="culture", intro="", subject_type="individual")
+    info = await reader.request("account_info", account_id=opened["account_id"])
     assert (info["credit_level"], info["status"]) == (1, "active"), info
+    assert (opened["credit_level"], opened["status"], opened["carried"]) == (1, "active", ["credit"]), opened
 
 
 async def test_a_shorter_suspension_never_cuts_a_longer_one_short(srv):

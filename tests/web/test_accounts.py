@@ -21,6 +21,7 @@ from tests.web.browser import (
     open_post,
     publish,
     register,
+    run_async,
     tiny_png,
     verify_identity,
 )
@@ -243,12 +244,17 @@ def test_editors_and_closing(browser: Any, server: ServerProcess) -> None:
     publish(erin, "编辑的文章", "由编辑发布。")
     assert erin.locator("#btn-account-manage").count() == 0  # only the owner
 
+    rc, _, err = run_async(server.admin("restrict-account", aid, "--comments", "off", "--reason", "评论区管理不力"))
+    assert rc == 0, err
     alice.click("#btn-account-manage")
     alice.click("#account-close")
     alice.click("#confirm-ok")
     alice.wait_for_selector("#account-closed-note")
     expect(alice.locator(f"#my-accounts .account-item[data-aid='{aid}'] .preview")).to_have_text("closed")
     assert alice.locator("#btn-publish").count() == 0
+    # Her next account starts with the restriction; she is told why when she opens it.
+    create_account(alice, "Second Tea")
+    expect(alice.locator("#toasts")).to_contain_text("Comments are restricted on another of your accounts")
     assert alice.errors == [] and erin.errors == []
 
 
