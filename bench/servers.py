@@ -47,6 +47,7 @@ code_requests_per_ip_per_hour = 0
 failed_logins_per_ip_per_hour = 0
 connections_per_ip_per_minute = 0
 unauthenticated_connections_per_ip = 0  # thousands of clients connect from this one address before logging in
+password_checks_per_ip = 0  # ... and log in at once
 joins_per_minute = 0  # each member joins all its groups in a row
 
 [groups]

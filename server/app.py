@@ -81,7 +81,8 @@ class App:
         self.store: Store = open_store(cfg)
         self._unreadable = Repeats(30.0)  # (see UNREADABLE)
         self.vault = vault_for(cfg)
-        self.passwords = Passwords(cfg.identity.argon2_time_cost, cfg.identity.argon2_memory_kib)
+        self.passwords = Passwords(cfg.identity.argon2_time_cost, cfg.identity.argon2_memory_kib,
+                                   cfg.rate_limits.password_checks_per_ip, cfg.rate_limits.ipv6_prefix_length)
         self.sms = make_sms(cfg.identity)
         self.id_verifier = make_id_verifier(cfg.identity)  # awaited by verify_identity
         # A code is kept as a MAC under the lookup key, so the store may hold it (server/limits.py).

@@ -15,9 +15,9 @@ import hmac
 import logging
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -25,6 +25,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from governance import audit
+from governance.ratelimit import DEFAULT_IPV6_PREFIX, AddressCount
+from protocol.errors import ContractError
 from server.config import Problem
 from server.storage.changes import SaveVault
 
@@ -41,21 +43,45 @@ LEGACY_DEV_KEY = hashlib.sha256(b"qunguan DEVELOPMENT key - not for production")
 KEY_FILE_NAME = "identity.key"
 
 
-class Passwords:
-    """argon2id hashing, run off the event loop (it is deliberately slow)."""
+T = TypeVar("T")
 
-    def __init__(self, time_cost: int, memory_kib: int) -> None:
+# How long a client refused a password check (another of its address's is running) is told to wait.
+PASSWORD_RETRY_MS = 500
+
+
+class Passwords:
+    """argon2id hashing, run off the event loop (it is deliberately slow).
+
+    Each check costs tens of milliseconds of CPU and ``memory_kib`` of memory, and a correct
+    password is never refused by the failed-login limits, so checks are bounded twice: at most
+    ``per_address`` at once from one client address (its network; 0: no bound), a further one
+    being ``rate_limited`` at once, and at most one per CPU at once in all (the rest wait their
+    turn), so that a burst neither takes every thread of the loop's executor nor memory without end.
+    """
+
+    def __init__(self, time_cost: int, memory_kib: int, per_address: int = 0,
+                 ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> None:
         self._ph = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
         # Verified against when the user does not exist, so both paths cost the same.
         self._dummy = self._ph.hash(secrets.token_hex(16))
+        self.in_flight = AddressCount(per_address, ipv6_prefix)
+        self._slots = asyncio.Semaphore(os.cpu_count() or 1)
 
-    async def hash(self, password: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(None, self._ph.hash, password)
+    async def hash(self, password: str, address: str) -> str:
+        return await self._run(address, self._ph.hash, password)
 
-    async def verify(self, stored: str | None, password: str) -> bool:
-        return await asyncio.get_running_loop().run_in_executor(
-            None, self._verify, stored or self._dummy, password, stored is not None
-        )
+    async def verify(self, stored: str | None, password: str, address: str) -> bool:
+        return await self._run(address, self._verify, stored or self._dummy, password, stored is not None)
+
+    async def _run(self, address: str, fn: Callable[..., T], *args: Any) -> T:
+        if not self.in_flight.take(address):  # (decided and counted in one step)
+            raise ContractError("rate_limited", "another password check from this address is still running; "
+                                "retry in a moment", retry_after_ms=PASSWORD_RETRY_MS)
+        try:
+            async with self._slots:
+                return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        finally:
+            self.in_flight.drop(address)
 
     def _verify(self, stored: str, password: str, real: bool) -> bool:
         try:

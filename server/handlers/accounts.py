@@ -110,7 +110,7 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     if ukey in state.by_username:
         limits.spend_code_attempt(ctx, phone_key)
         raise ContractError("conflict", "that username is taken")
-    pw_hash = await ctx.passwords.hash(req.password)
+    pw_hash = await ctx.passwords.hash(req.password, sess.ip)
     # Awaited since the first look: check the username again, then use the code up and claim the
     # name in the same step (of two registers with one code, the second gets bad_code here).
     if ukey in state.by_username:
@@ -232,7 +232,7 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
         _login_account(ctx, sess, guess, uid, name_key)  # (before the first await, as the address's count)
         # (the same read for a name no account has, of an id none has: both answers take as long)
         stored = await ctx.store.password_hash(uid or "")
-        ok = await ctx.passwords.verify(stored, req.password)
+        ok = await ctx.passwords.verify(stored, req.password, sess.ip)
         user = ctx.state.users.get(uid) if uid else None
         if not ok or user is None or user.deleted:
             guess.failed()
@@ -418,7 +418,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
     # A password check is an oracle: count misses with failed logins, per address and per account.
     with _guess_gate(ctx, sess, "delete_account") as guess:
         stored = await ctx.store.password_hash(user.user_id)
-        if not await ctx.passwords.verify(stored, req.password):
+        if not await ctx.passwords.verify(stored, req.password, sess.ip):
             await _count_guess(ctx, sess, "delete_account", guess)
             raise ContractError("unauthenticated", AUTH_FAILED)
     still_active(user)  # (blacklisted, or cancelled on another connection, during the check)

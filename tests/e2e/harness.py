@@ -41,6 +41,7 @@ failed_logins_per_ip_per_hour = 0
 failed_logins_per_account = 0
 connections_per_ip_per_minute = 0
 unauthenticated_connections_per_ip = 0
+password_checks_per_ip = 0
 messages_per_second = 0
 joins_per_minute = {joins_per_minute}
 """

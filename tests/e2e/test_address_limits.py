@@ -189,3 +189,30 @@ async def test_connections_not_logged_in_are_capped_per_address_and_a_login_free
             await asyncio.sleep(0.1)
     assert reply["ok"], reply
     await close_all(first, other, fourth, alice)
+
+
+async def test_password_checks_run_a_few_at_a_time_per_address(tmp_path, started, backend):
+    """Every password check costs argon2 time and memory, and a right password is never counted as
+    a failed login: one address (with one account it knows) could keep the CPU busy. At most
+    password_checks_per_ip run at once per address; a further one is refused at once, counting
+    nothing, and another address is not held up by it."""
+    srv = _server(tmp_path, backend, password_checks_per_ip=1)
+    text = srv.config.read_text()
+    slow = text.replace("argon2_time_cost = 1\n", "argon2_time_cost = 8\n").replace(
+        "argon2_memory_kib = 1024\n", "argon2_memory_kib = 65536\n")  # (about half a second a check here)
+    assert slow != text
+    srv.config.write_text(slow)
+    started(srv)
+    alice = await srv.user()
+    clients = [await _as(srv, f"{LINE}::{i}") for i in range(3)] + [await _as(srv, "192.0.2.9")]
+    replies = await asyncio.gather(*(c.call("login", username=alice.username, password="password123")
+                                     for c in clients))
+    line, other = replies[:3], replies[3]
+    assert sorted(r.get("code", "ok") for r in line) == ["ok", "rate_limited", "rate_limited"], line
+    assert all(r["retry_after_ms"] == 500 for r in line if r.get("code") == "rate_limited")
+    assert other["ok"], other  # another address has its own turn
+    # Refused checks counted no failed login: the refused ones log in once the line's turn is free.
+    for c, r in zip(clients[:3], line, strict=True):
+        if r.get("code") == "rate_limited":
+            assert (await c.call("login", username=alice.username, password="password123"))["ok"]
+    await close_all(alice, *clients)
