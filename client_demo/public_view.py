@@ -117,9 +117,11 @@ def _carried_lines(r: dict[str, Any]) -> list[str]:
     carried = r.get("carried") or []
     out = []
     if "credit" in carried:
-        out.append(f"* it starts at credit level {clean(r.get('credit_level'))}, the lowest of your other accounts'")
+        out.append(f"* it starts at credit level {clean(r.get('credit_level'))}, the lowest of the other accounts"
+                   " of the same person or organisation")
     if "comments_restricted" in carried:
-        out.append("* its comments start restricted, as on another of your accounts; the platform can lift it")
+        out.append("* its comments start restricted, as on another account of the same person or organisation;"
+                   " the platform can lift it")
     return out
 
 

@@ -429,19 +429,21 @@ class App:
             expected = False
             log.warning("connection ended with an error", exc_info=True, extra={"ip": ip})
         finally:
-            sess.cancel_timer()
-            self.sessions.discard(sess)
-            if self.cluster is not None and not self.cluster.is_home:
-                netlog.closed(self, sess, opened_ms, self.cluster.logged_in_as(sess))
-            else:
-                netlog.closed(self, sess, opened_ms)
-            if self.cluster is not None:
-                self.cluster.closed(sess)
-            operations.access(sess, opened, expected)
-            METRICS.closed(ws.close_code)
-            self.detach(sess)
-            METRICS.pre_auth.dec()
-            self.pre_auth.drop(ip)
+            try:
+                sess.cancel_timer()
+                self.sessions.discard(sess)
+                if self.cluster is not None and not self.cluster.is_home:
+                    netlog.closed(self, sess, opened_ms, self.cluster.logged_in_as(sess))
+                else:
+                    netlog.closed(self, sess, opened_ms)
+                if self.cluster is not None:
+                    self.cluster.closed(sess)
+                operations.access(sess, opened, expected)
+                METRICS.closed(ws.close_code)
+            finally:  # (whatever failed above, the connection leaves its user and its address's count)
+                self.detach(sess)
+                METRICS.pre_auth.dec()
+                self.pre_auth.drop(ip)
 
     def arm_auth_timer(self, sess: Session) -> None:
         sess.arm_timer(

@@ -78,10 +78,24 @@ class Passwords:
             raise ContractError("rate_limited", "another password check from this address is still running; "
                                 "retry in a moment", retry_after_ms=PASSWORD_RETRY_MS)
         try:
-            async with self._slots:
-                return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
-        finally:
+            await self._slots.acquire()
+            try:
+                work = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+            except BaseException:
+                self._slots.release()
+                raise
+        except BaseException:
             self.in_flight.drop(address)
+            raise
+
+        def done(_: asyncio.Future[T]) -> None:
+            # Released when the thread is done, not when the request is: a handler cancelled while
+            # it waits (a stop) leaves the check running, and it still counts until it ends.
+            self._slots.release()
+            self.in_flight.drop(address)
+
+        work.add_done_callback(done)
+        return await asyncio.shield(work)
 
     def _verify(self, stored: str, password: str, real: bool) -> bool:
         try:

@@ -276,7 +276,9 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
     async def export_snapshot(self) -> AsyncIterator[ExportReads]:
         # A connection of its own: on the shared reader, a read transaction would also hold the
         # handlers' reads (history) at its snapshot. In WAL mode, every read of one transaction sees
-        # the database as its first read did; the writer and checkpoints go on meanwhile.
+        # the database as its first read did; the writer and checkpoints go on meanwhile (these copy
+        # no frame past the snapshot; a TRUNCATE one finds it and gives up at once, holding no commit:
+        # the WAL is started over after the export, tests/server/test_export_snapshot.py).
         conn = await self._read_only()
         try:
             await conn.execute("BEGIN")

@@ -78,8 +78,9 @@ def test_public_replies():
                "carried": ["credit", "comments_restricted"]}
     assert public_reply("create_account", {"name": "再版"}, carried, n) == [
         "* opened public account 再版 (111111112); you own it",
-        "* it starts at credit level 1, the lowest of your other accounts'",
-        "* its comments start restricted, as on another of your accounts; the platform can lift it",
+        "* it starts at credit level 1, the lowest of the other accounts of the same person or organisation",
+        ("* its comments start restricted, as on another account of the same person or organisation;"
+         " the platform can lift it"),
         "* publish with: /publish 111111112 open TITLE -- BODY"]
     assert public_reply("publish", {"account_id": AID}, {"post_id": "17", "comments": "review"}, n) == [
         f"* published post 17 in 茶馆日报 ({AID}) (comments after approval)"]

@@ -47,3 +47,38 @@ async def test_an_export_reads_one_snapshot_whatever_commits_meanwhile(open_stor
         assert [v["text"] for v in (await reads.message_versions([(G, 2)]))[(G, 2)]] == ["text 2"]
     # The store's own reads go on outside any snapshot.
     assert [m["seq"] for m in (await store.export_group(G, 0, END, {"u1"}))["messages"]] == [2, 3, 4]
+
+
+async def test_an_open_sqlite_snapshot_holds_no_commit_and_the_wal_is_started_over_after_it(tmp_path, monkeypatch):
+    """A TRUNCATE checkpoint runs on the writer's own sequence: had it waited for the export's
+    snapshot (the busy timeout is 5 s), every commit would stall while an export reads. It gives
+    up at once instead, and the WAL is started over once the snapshot is closed."""
+    import time
+
+    from server.storage import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "WAL_TRUNCATE_BYTES", 0)  # truncation due after every checkpoint
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_INTERVAL", 0.05)
+    store = sqlite_store.SqliteStore(tmp_path / "q.db")
+    await store.open()
+    try:
+        store.set_record_key(b"k" * 32)
+        await store.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
+        await store.apply(ch.CreateGroup(G, "one", "tech", "open", "u1", 1))
+        async with store.export_snapshot() as reads:
+            await reads.export_group(G, 0, END, {"u1"})
+            truncations = store.wal_truncations
+            started = time.monotonic()
+            for seq in range(1, 11):
+                await append(store, MessageRow(G, seq, seq, "u1", "owner", f"m{seq}", None, 0))
+                await asyncio.sleep(0.06)  # (a checkpoint between two commits)
+            assert time.monotonic() - started < 3.0  # ten commits, none held by a truncation
+            assert store.wal_truncations == truncations
+        for _ in range(100):  # once the snapshot is closed, the WAL is started over again
+            await append(store, MessageRow(G, 100 + _, 100, "u1", "owner", "after", None, 0))
+            if store.wal_truncations > truncations:
+                break
+            await asyncio.sleep(0.05)
+        assert store.wal_truncations > truncations
+    finally:
+        await store.close()

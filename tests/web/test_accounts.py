@@ -254,7 +254,8 @@ def test_editors_and_closing(browser: Any, server: ServerProcess) -> None:
     assert alice.locator("#btn-publish").count() == 0
     # Her next account starts with the restriction; she is told why when she opens it.
     create_account(alice, "Second Tea")
-    expect(alice.locator("#toasts")).to_contain_text("Comments are restricted on another of your accounts")
+    expect(alice.locator("#toasts")).to_contain_text(
+        "Comments are restricted on another account of the same person or organisation")
     assert alice.errors == [] and erin.errors == []
 
 
