@@ -79,22 +79,22 @@ class Passwords:
                                 "retry in a moment", retry_after_ms=PASSWORD_RETRY_MS)
         try:
             await self._slots.acquire()
-            try:
-                work = asyncio.get_running_loop().run_in_executor(None, fn, *args)
-            except BaseException:
-                self._slots.release()
-                raise
-        except BaseException:
+        except BaseException:  # (cancelled while waiting for a turn)
             self.in_flight.drop(address)
             raise
 
-        def done(_: asyncio.Future[T]) -> None:
-            # Released when the thread is done, not when the request is: a handler cancelled while
-            # it waits (a stop) leaves the check running, and it still counts until it ends.
+        def release(_: object = None) -> None:
             self._slots.release()
             self.in_flight.drop(address)
 
-        work.add_done_callback(done)
+        try:
+            work = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        except BaseException:
+            release()
+            raise
+        # Released when the thread is done, not when the request is: a handler cancelled while it
+        # waits (a stop) leaves the check running, and it still counts until it ends.
+        work.add_done_callback(release)
         return await asyncio.shield(work)
 
     def _verify(self, stored: str, password: str, real: bool) -> bool:

@@ -8,19 +8,14 @@ from typing import Any
 
 from server.storage import changes as ch
 from server.storage.base import MessageRow
+from tests.server.test_search_store import append as append_rows
 
 G = "100000001"
 END = 10**15
 
 
 async def append(store: Any, *rows: MessageRow) -> None:
-    loop = asyncio.get_running_loop()
-    futs = []
-    for row in rows:
-        fut = loop.create_future()
-        store.append_message(row, lambda exc, fut=fut: fut.set_result(exc))
-        futs.append(fut)
-    assert set(await asyncio.gather(*futs)) == {None}
+    await append_rows(store, list(rows))
 
 
 async def test_an_export_reads_one_snapshot_whatever_commits_meanwhile(open_store) -> None:
