@@ -165,6 +165,9 @@ def test_refusals_of_a_suspended_owner_say_why_from_their_cause(browser: Any, se
     page.fill("#login-password", "password123")
     page.click("#login-submit")
     page.wait_for_selector("#status.status-connected")
+    # The login's catch-up is over (it ends with the outcomes' check): none of its reads of the panel
+    # or the join requests comes after the suspension and learns it before the refusal does.
+    page.wait_for_selector("body[data-outcomes='checked']")
     page.click(f"#group-list [data-gid='{gid}']")
     page.click("#btn-manage")   # opened before the suspension: it offers mute
     page.locator("#member-list .act-mute").wait_for()
