@@ -9,6 +9,7 @@ not know which of its sessions are remote beyond this module and :mod:`server.cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -508,7 +509,12 @@ class Home:
         at a time, and a long command (an export) must not hold up those typed after it, as on the
         home's own operator socket, where they run side by side."""
         if self._closing:
-            return  # (as a request: not started at a stop)
+            # Not started at a stop, as a request; said at once, not after the gateway's whole wait
+            # for an answer (up to 120 s) with "did not answer", which would leave it unsure whether it ran.
+            with contextlib.suppress(Exception):  # (NATS going away too: the gateway's wait ends it)
+                await msg.respond(wire.pack({"ok": False, "error": (
+                    "the home node is stopping; the command did not run: try again in a few seconds")}))
+            return
         task = asyncio.get_running_loop().create_task(self._admin(msg))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -110,7 +110,7 @@ class ClusterNode:
         self.gateway: Gateway | None = None
         self.home: Home | None = None
         self.is_home = False
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[Any]] = []
         self.lost = asyncio.Event()  # set when the home lost its lease: run() exits
         self.lost_why = ""
         self.exit_status = 3  # 3: the home lost its lease; 2: refused (another node has this node id)
@@ -128,6 +128,7 @@ class ClusterNode:
         self.ahead = LoadAhead(app)
         self._counted_epoch = 0
         self._giving_up = False
+        self._taken_epoch: int | None = None  # the home lease's epoch this node took (None: never took it)
         self._brokers = ", ".join(shown_url(url) for url in c.broker_urls)  # (for the log: no credentials)
         self._broker_errors = Repeats(BROKER_ERRORS_EVERY)
 
@@ -227,6 +228,12 @@ class ClusterNode:
         home = self.home
         if home is not None:
             finished = await home.close(grace=0)
+            # No renewal after the release (it would make the released lease live again, and one in
+            # flight on the lease connection would fail the release), as in stop().
+            renewing = [t for t in self._tasks if t.get_name() == "cluster-lease"]
+            for task in renewing:
+                task.cancel()
+            await asyncio.gather(*renewing, return_exceptions=True)
             try:
                 await asyncio.wait_for(self.leases.release_lease(wire.HOME_LEASE, self.holder, home.epoch),
                                        self.cfg.lease_seconds)
@@ -251,6 +258,11 @@ class ClusterNode:
             task.cancel()
         self.ahead.drop()
         await asyncio.gather(*self._tasks, return_exceptions=True)  # (no renewal after the release)
+        if self.home is None and self._taken_epoch is not None:
+            # Stopped while becoming the home (the lease taken, the state still loading): the lease
+            # is given back too, or the gateways would wait for it to expire.
+            with contextlib.suppress(Exception):
+                await self.leases.release_lease(wire.HOME_LEASE, self.holder, self._taken_epoch)
         if self.home is not None:
             try:  # hand over at once instead of after the lease's time
                 await self.leases.release_lease(wire.HOME_LEASE, self.holder, self.home.epoch)
@@ -439,13 +451,16 @@ class ClusterNode:
             else:
                 gone = None
             if contest:
+                # The database gives up waiting behind the old home's writes before this node does
+                # (lock_wait): a take abandoned here would otherwise commit there later, unknown.
+                lock_wait = ttl * 0.35
                 try:
                     if gone is not None:
                         epoch = await asyncio.wait_for(
-                            self.leases.steal_lease(wire.HOME_LEASE, self.holder, ttl, gone), ttl / 2)
+                            self.leases.steal_lease(wire.HOME_LEASE, self.holder, ttl, gone, lock_wait), ttl / 2)
                     if epoch is None:
                         epoch = await asyncio.wait_for(
-                            self.leases.take_lease(wire.HOME_LEASE, self.holder, ttl), ttl / 2)
+                            self.leases.take_lease(wire.HOME_LEASE, self.holder, ttl, lock_wait), ttl / 2)
                 except Exception as err:
                     log.debug("home lease not taken: %r", err)
                     epoch = await self._taken_after_all()
@@ -453,6 +468,7 @@ class ClusterNode:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._contest_now.wait(),
                                            ttl / 6 if not (self.gateway and self.gateway.home_alive) else ttl / 2)
+        self._taken_epoch = epoch
         promoting = asyncio.create_task(self._promote(epoch), name="cluster-promote")
         promoting.add_done_callback(self._promoted)
         self._tasks.append(promoting)
@@ -617,6 +633,17 @@ class ClusterNode:
             log.error("could not become the home node", exc_info=task.exception())
             self._lose(f"could not become the home node: {task.exception()}")
 
+    async def _take_home_life(self, epoch: int) -> None:
+        """Take the home's lock of its life (see ``hold_home_life``), waiting for it half a lease at
+        most. Not cancelled when slower: it goes on, and keeps trying every second if the lock is not
+        free (cancelled at the wait's end, it never tried again, and a crash of this home was noticed
+        only when its lease expired, for the whole of its life as the home)."""
+        life = asyncio.create_task(self.leases.hold_home_life(epoch), name="cluster-home-life")
+        self._tasks.append(life)
+        if not (await asyncio.wait({life}, timeout=self.cfg.lease_seconds / 2))[0]:
+            log.warning("the home's lock of its life was not taken in time (still trying): until it is, a crash "
+                        "of this home is noticed when its lease expires")
+
     async def _promote(self, epoch: int) -> None:
         """Become the home: fence, load the state, take over this node's own connections, subscribe."""
         app = self.app
@@ -626,11 +653,7 @@ class ClusterNode:
         self.leases.set_fence(wire.HOME_LEASE, epoch)
         self.leases.on_fenced = lambda: self._lose("a write was refused: another node holds the home lease")
         # Before the first heartbeat: a gateway that hears this home waits for this lock (_watch_home).
-        try:
-            await asyncio.wait_for(self.leases.hold_home_life(epoch), self.cfg.lease_seconds / 2)
-        except TimeoutError:
-            log.warning("the home's lock of its life was not taken in time: a crash of this home is noticed "
-                        "when its lease expires")
+        await self._take_home_life(epoch)
         self.gateway.home_alive = False  # our own connections' requests are answered `internal` meanwhile
         # (Whether the home before may have left changes unsent, as a gateway judges it: see resync_notice.)
         lost = previous_lost(self.gateway.home_epoch, epoch, self.gateway.home_released)

@@ -184,10 +184,19 @@ class PostgresLeases:
                                                         server_settings=server_settings("qunguan leases"))
         return db
 
-    async def _lease_call(self, method: str, sql: str, *args: object) -> object:
+    async def _lease_call(self, method: str, sql: str, *args: object, lock_wait: float | None = None) -> object:
+        """One lease statement. ``lock_wait``: how long PostgreSQL itself lets it wait for the row's
+        lock (``lock_timeout``), for a take, which waits behind the old home's writes in flight. It
+        must be shorter than the caller's own wait: a statement the caller gave up on keeps running
+        in the database (closing the connection does not stop a backend waiting on a lock), and
+        would commit once the old write ends, making this node the holder without its knowing."""
         db = await self._leases()
         try:
-            return await getattr(db, method)(sql, *args)
+            if lock_wait is None:
+                return await getattr(db, method)(sql, *args)
+            async with db.transaction():
+                await db.execute(f"SET LOCAL lock_timeout = {max(1, int(lock_wait * 1000))}")
+                return await getattr(db, method)(sql, *args)
         except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncio.CancelledError,
                 TimeoutError):
             # A fresh connection next time. Also after a call the caller gave up on (its time ran
@@ -344,10 +353,12 @@ class PostgresLeases:
                             str(running).split("/", 1)[0])
         self.service_owned = True
 
-    async def take_lease(self, name: str, holder: str, ttl_seconds: float) -> int | None:
+    async def take_lease(self, name: str, holder: str, ttl_seconds: float,
+                         lock_wait: float | None = None) -> int | None:
         """The new epoch if ``holder`` now holds ``name`` (it was free or had expired), else None
-        (also when the database belongs to a service other than this node's, see ``service``)."""
-        epoch = await self._lease_call("fetchval", _TAKE, name, holder, ttl_seconds, self.service)
+        (also when the database belongs to a service other than this node's, see ``service``).
+        ``lock_wait``: see :meth:`_lease_call` (past it, ``asyncpg.LockNotAvailableError``)."""
+        epoch = await self._lease_call("fetchval", _TAKE, name, holder, ttl_seconds, self.service, lock_wait=lock_wait)
         return None if epoch is None else int(epoch)  # type: ignore[call-overload]
 
     async def renew_lease(self, name: str, holder: str, epoch: int, ttl_seconds: float) -> bool:
@@ -355,11 +366,13 @@ class PostgresLeases:
         database no longer belongs to this node's service)."""
         return await self._lease_call("fetchval", _RENEW, name, holder, epoch, ttl_seconds, self.service) is not None
 
-    async def steal_lease(self, name: str, holder: str, ttl_seconds: float, gone_epoch: int) -> int | None:
+    async def steal_lease(self, name: str, holder: str, ttl_seconds: float, gone_epoch: int,
+                          lock_wait: float | None = None) -> int | None:
         """The new epoch if ``holder`` now holds ``name``, taken from its holder at ``gone_epoch``
         whose process is known to be gone (see ``home_ended``), before the lease expires; None if
-        another node took it first (or the service is not this node's)."""
-        epoch = await self._lease_call("fetchval", _STEAL, name, holder, ttl_seconds, gone_epoch, self.service)
+        another node took it first (or the service is not this node's). ``lock_wait``: as for a take."""
+        epoch = await self._lease_call("fetchval", _STEAL, name, holder, ttl_seconds, gone_epoch, self.service,
+                                       lock_wait=lock_wait)
         return None if epoch is None else int(epoch)  # type: ignore[call-overload]
 
     _life_epoch: int | None = None  # the epoch whose LOCK_HOME_LIFE this node holds (as the home)

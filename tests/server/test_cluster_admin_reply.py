@@ -82,3 +82,23 @@ async def test_a_long_command_typed_on_one_gateway_does_not_hold_up_another(app:
     finally:
         release.set()
         await nc.close()
+
+
+async def test_a_command_that_comes_while_the_home_stops_is_answered_at_once(app: App) -> None:
+    """A stopping home starts no command (as no request), and says so: before, it answered nothing,
+    and the gateway's operator waited two minutes for "the home node did not answer", unsure
+    whether the command had run."""
+    import nats
+
+    nc = await nats.connect(BROKER)
+    try:
+        subjects = wire.Subjects("t" + secrets.token_hex(4))
+        home = Home(app, lambda _subject, _data: None, subjects, 1, 1 << 16)
+        await nc.subscribe(subjects.admin, cb=home.on_admin)
+        await home.close()
+        asked = wire.pack(["alice", "admin", 0, False, json.dumps({"cmd": "ping"}).encode()])
+        reply = next(wire.unpack_stream((await nc.request(subjects.admin, asked, timeout=3)).data))
+        assert reply == {"ok": False, "error": "the home node is stopping; the command did not run: try again in a "
+                                               "few seconds"}, reply
+    finally:
+        await nc.close()

@@ -124,6 +124,29 @@ async def test_a_takeover_waits_for_the_old_homes_write_in_flight(two_nodes):
 
 
 @pg
+async def test_a_take_that_ran_out_of_time_behind_a_write_never_commits_later(two_nodes):
+    """A take that waits behind the old home's write in flight past its ``lock_wait`` is ended by
+    the database itself. Before, the node gave up (its own time ran out) and closed the connection,
+    but the statement went on waiting in its backend and committed once the write ended: the node
+    then held the lease without knowing it, and no node served until that lease expired."""
+    import asyncpg
+
+    a, b = two_nodes
+    epoch = await a.take_lease("home", "a", 0.3)
+    assert a.pool is not None
+    async with a.pool.acquire() as db, db.transaction():
+        await db.execute("SELECT qunguan_fence($1, $2)", "home", epoch)  # the old home's write, open
+        await asyncio.sleep(0.4)  # expired
+        with pytest.raises(asyncpg.LockNotAvailableError):
+            await asyncio.wait_for(b.take_lease("home", "b", 5.0, lock_wait=0.2), 2.0)
+        with pytest.raises(asyncpg.LockNotAvailableError):
+            await asyncio.wait_for(b.steal_lease("home", "b", 5.0, epoch, lock_wait=0.2), 2.0)
+    await asyncio.sleep(0.2)  # (a statement still waiting would have committed by now)
+    assert await b.lease_holder("home") == ("a", epoch, False)
+    assert await b.take_lease("home", "b", 5.0, lock_wait=0.2) == epoch + 1  # the lease is free to take
+
+
+@pg
 async def test_a_write_that_comes_during_a_takeover_is_refused_after_it(two_nodes):
     """The takeover's FOR UPDATE lock makes the old home's next fence wait; once the takeover
     commits, that fence finds the epoch moved and refuses the write."""
@@ -200,7 +223,7 @@ async def test_a_node_cut_off_from_nats_does_not_contest_the_lease(app, monkeypa
         is_connected = False
 
     class Leases:
-        async def take_lease(self, name: str, holder: str, ttl: float) -> int | None:
+        async def take_lease(self, name: str, holder: str, ttl: float, lock_wait: float | None = None) -> int | None:
             tried.append(name)
             return None  # (held elsewhere: the loop goes on trying)
 
@@ -268,7 +291,7 @@ async def test_a_take_that_commits_after_its_time_ran_out_is_adopted(app, monkey
         is_connected = True
 
     class Leases:
-        async def take_lease(self, name: str, holder: str, ttl: float) -> int | None:
+        async def take_lease(self, name: str, holder: str, ttl: float, lock_wait: float | None = None) -> int | None:
             raise TimeoutError
 
         async def lease_holder(self, name: str) -> tuple[str, int, bool] | None:
@@ -289,6 +312,126 @@ async def test_a_take_that_commits_after_its_time_ran_out_is_adopted(app, monkey
         assert promoted == [7]
     finally:
         loop.cancel()
+
+
+async def test_a_home_that_hands_over_renews_no_more_before_it_releases(app, monkeypatch):
+    """A home that gives up (cut off from NATS, or the newer of two twins) releases its lease: its
+    renewals stop first, as at a stop. Before, the lease loop went on renewing beside the release:
+    one in flight failed the release (one connection), one after it made the lease live again."""
+    import dataclasses
+
+    from server.cluster.node import ClusterNode
+
+    node = ClusterNode(app)
+    node.cfg = dataclasses.replace(node.cfg, lease_seconds=0.3)
+    calls: list[str] = []
+
+    class Broker:
+        is_connected = True
+
+    class Leases:
+        async def take_lease(self, name: str, holder: str, ttl: float, lock_wait: float | None = None) -> int | None:
+            return 7
+
+        async def renew_lease(self, name: str, holder: str, epoch: int, ttl: float) -> bool:
+            calls.append("renew")
+            await asyncio.sleep(0.05)
+            return True
+
+        async def release_lease(self, name: str, holder: str, epoch: int) -> None:
+            calls.append("release")
+
+    class Home:
+        epoch = 7
+
+        async def close(self, grace: float = 0) -> bool:
+            return True
+
+    async def promote(self: ClusterNode, epoch: int) -> None:
+        self.home = Home()  # type: ignore[assignment]
+
+    node.nc = Broker()  # type: ignore[assignment]
+    monkeypatch.setattr(ClusterNode, "leases", property(lambda _self: Leases()))
+    monkeypatch.setattr(ClusterNode, "_promote", promote)
+    node._tasks.append(asyncio.create_task(node._lease_loop(), name="cluster-lease"))
+    try:
+        while calls.count("renew") < 2:
+            await asyncio.sleep(0.01)
+        Broker.is_connected = False  # (no RELEASED beat to publish)
+        await node._hand_over_and_lose("handed over")
+        await asyncio.sleep(0.3)  # several renewal periods
+        assert calls[-1] == "release", calls
+        assert node.lost.is_set() and node.lost_why == "handed over"
+    finally:
+        for task in node._tasks:
+            task.cancel()
+
+
+async def test_a_slow_take_of_the_homes_lock_of_its_life_goes_on_after_the_promotions_wait(app, monkeypatch):
+    """Becoming the home waits half a lease for its lock of its life, and no more; the take goes on
+    (and retries while the lock is not free). Cancelled at the wait's end, it was never tried again:
+    a crash of that home was noticed only when its lease expired."""
+    import dataclasses
+
+    from server.cluster.node import ClusterNode
+
+    node = ClusterNode(app)
+    node.cfg = dataclasses.replace(node.cfg, lease_seconds=0.3)
+    held: list[int] = []
+
+    class Leases:
+        async def hold_home_life(self, epoch: int) -> bool:
+            await asyncio.sleep(0.3)  # (a slow claim connection)
+            held.append(epoch)
+            return True
+
+    monkeypatch.setattr(ClusterNode, "leases", property(lambda _self: Leases()))
+    started = time.monotonic()
+    await node._take_home_life(7)
+    assert time.monotonic() - started < 0.28 and held == []  # the promotion went on after half a lease
+    await asyncio.sleep(0.3)
+    assert held == [7]
+
+
+async def test_a_node_stopped_while_it_becomes_the_home_gives_the_lease_back(app, monkeypatch):
+    """Stopped after it took the lease, while its state still loads: the lease is released, as a
+    home's is at a stop. Before, the gateways waited for it to expire."""
+    import dataclasses
+
+    from server.cluster.node import ClusterNode
+
+    node = ClusterNode(app)
+    node.cfg = dataclasses.replace(node.cfg, lease_seconds=0.3)
+    released: list[int] = []
+    loading = asyncio.Event()
+
+    class Broker:
+        is_connected = True
+
+        async def drain(self) -> None:
+            pass
+
+    class Leases:
+        async def take_lease(self, name: str, holder: str, ttl: float, lock_wait: float | None = None) -> int | None:
+            return 7
+
+        async def renew_lease(self, name: str, holder: str, epoch: int, ttl: float) -> bool:
+            return True
+
+        async def release_lease(self, name: str, holder: str, epoch: int) -> None:
+            released.append(epoch)
+
+    async def promote(self: ClusterNode, epoch: int) -> None:
+        loading.set()
+        await asyncio.Event().wait()  # (the state load, still running at the stop)
+
+    node.nc = Broker()  # type: ignore[assignment]
+    monkeypatch.setattr(ClusterNode, "leases", property(lambda _self: Leases()))
+    monkeypatch.setattr(ClusterNode, "_promote", promote)
+    node._tasks.append(asyncio.create_task(node._lease_loop(), name="cluster-lease"))
+    await asyncio.wait_for(loading.wait(), 2)
+    await node.stop()
+    assert node.home is None and released == [7]
 
 
 @pg
