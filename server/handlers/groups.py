@@ -533,31 +533,41 @@ async def members(ctx: Context, sess: Session, req: rq.Members, enc: Encoding) -
 async def my_groups(ctx: Context, sess: Session, req: rq.MyGroups, enc: Encoding) -> dict[str, Any]:
     groups = ctx.state.groups
     user = sess.me
-    out: list[dict[str, Any]] = []
+    counted: dict[str, tuple[int, int]] = {}  # group -> (read point, last_seq) the count starts from
     floors: dict[str, int] = {}  # groups with messages after the read point: counted by the store
-    now = ctx.now_ms()
-    for gid in sorted(user.groups):
+    for gid in user.groups:
         g = groups[gid]
         if g.alive:
             m = g.members[user.user_id]
             read = max(m.read_seq, m.joined_seq)  # what came before joining counts as read
-            # The posting state in force, as send would find it, so that a client that was away
-            # (or reloaded) shows it without waiting for a refused send: the events that announce
-            # it (member_muted, group_updated, group_suspended, sanction_lifted) are not queued.
-            suspended = g.suspended_until if g.suspended_until > now else 0
-            entry: dict[str, Any] = {
-                "group_id": gid, "name": g.name, "role": m.role, "last_seq": g.last_seq, "read_seq": read,
-                "unread": 0, "muted_until": m.muted_until if m.muted_until > now else 0,
-                "mute_all": g.mute_all, "suspended_until": suspended,
-            }
-            if suspended:
-                entry["suspension_cause"] = suspension_cause(ctx, g)
-            out.append(entry)
+            counted[gid] = (read, g.last_seq)
             if g.last_seq > read:
                 floors[gid] = read
-    # The list above is one moment's view; a message committed during this await may be
-    # counted (or, while in flight, be in last_seq and not yet counted). Either settles at once.
+    # The count is one moment's view; a message committed during this await may be counted (or,
+    # while in flight, be in last_seq and not yet counted). Either settles at once.
     counts = await ctx.store.unread_counts(user.user_id, floors) if floors else {}
-    for entry in out:
-        entry["unread"], entry["mentioned"] = counts.get(entry["group_id"], (0, False))
+    # The list is the state after the await: an event sent meanwhile (a mute, a suspension, a removal,
+    # a dissolution) comes before this answer, and a client applies the answer over it. Built before
+    # the await, the answer undid it there (a removed group back in the list, a lifted mute again).
+    out: list[dict[str, Any]] = []
+    now = ctx.now_ms()
+    for gid in sorted(user.groups):
+        g = groups[gid]
+        if not g.alive:
+            continue
+        m = g.members[user.user_id]
+        read, last = counted.get(gid) or (max(m.read_seq, m.joined_seq), g.last_seq)  # (joined meanwhile)
+        # The posting state in force, as send would find it, so that a client that was away (or
+        # reloaded) shows it without waiting for a refused send: the events that announce it
+        # (member_muted, group_updated, group_suspended, sanction_lifted) are not queued.
+        suspended = g.suspended_until if g.suspended_until > now else 0
+        unread, mentioned = counts.get(gid, (0, False))
+        entry: dict[str, Any] = {
+            "group_id": gid, "name": g.name, "role": m.role, "last_seq": last, "read_seq": read,
+            "unread": unread, "muted_until": m.muted_until if m.muted_until > now else 0,
+            "mute_all": g.mute_all, "suspended_until": suspended, "mentioned": mentioned,
+        }
+        if suspended:
+            entry["suspension_cause"] = suspension_cause(ctx, g)
+        out.append(entry)
     return {"groups": out}
