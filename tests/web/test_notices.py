@@ -188,6 +188,50 @@ def test_refusals_of_a_suspended_owner_say_why_from_their_cause(browser: Any, se
     assert page.errors == []
 
 
+# The page's `me` answers come 800 ms late while window.__slowMe is set (a server slow to answer it).
+SLOW_ME = """
+(() => {
+  const slow = new Set();
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (d) {
+    try { const f = JSON.parse(d); if (f.op === "me" && window.__slowMe) slow.add(f.rid); } catch {}
+    return send.call(this, d);
+  };
+  const desc = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage");
+  Object.defineProperty(WebSocket.prototype, "onmessage", { configurable: true,
+    get() { return desc.get.call(this); },
+    set(fn) {
+      desc.set.call(this, fn && ((e) => {
+        let f = null; try { f = JSON.parse(e.data); } catch {}
+        if (f && slow.has(f.re)) { slow.delete(f.re); setTimeout(() => fn.call(this, e), 800); } else fn.call(this, e);
+      }));
+    } });
+})();
+"""
+
+
+def test_the_new_group_dialog_opened_before_me_is_read_again_follows_the_revocation(
+        browser: Any, server: ServerProcess) -> None:
+    """The revocation's notice comes, then the page reads `me` again; a dialog opened in between used
+    to offer Create for as long as it stayed open. It follows `me` once that answers, both ways."""
+    page = new_page(browser, server)
+    page.context.add_init_script(SLOW_ME)
+    page.reload()
+    name = register(page, server, display="Alice")
+    page.wait_for_selector("body[data-outcomes='checked']")
+    page.evaluate("() => { window.__slowMe = true; }")
+    _admin(server, "revoke-create", name, "--reason", "滥建群")
+    _toast(page, "创建群的权限")
+    page.click("#btn-new-group")
+    page.wait_for_selector("#create-revoked")   # once `me` answered
+    assert page.inner_text("#create-revoked") == "平台已收回你创建群的权限"
+    assert page.is_disabled("#create-btn")
+    _admin(server, "lift", _sanction_id(server, "revoke_create", "--user", name), "--reason", "误判")
+    page.wait_for_selector("#create-revoked", state="detached")
+    assert page.is_enabled("#create-btn")
+    assert page.errors == []
+
+
 def test_a_group_suspension_and_removed_content_read_in_chinese(browser: Any, server: ServerProcess) -> None:
     alice, bob = new_page(browser, server), new_page(browser, server)
     register(alice, server, display="Alice")

@@ -2,7 +2,7 @@
 // Management lives in manage.js and moderation.js, replies/reactions/pins/search in rich.js, the
 // composer's extras in composer.js, files in media.js, public accounts in accounts.js and posts.js.
 // Every piece of user data is rendered as text (dom.js).
-import { el, clear, $, toast, modal, morph } from "./dom.js";
+import { el, clear, $, toast, modal, morph, morphKids } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
@@ -532,12 +532,18 @@ async function countRequests(g) {
 
 async function loadDetail(g) {
   try {
-    const [info, mem] = await Promise.all([api("group_info", { group_id: g.group_id }), api("members", { group_id: g.group_id })]);
-    g.info = info; g.muteAll = !!info.mute_all; g.name = info.name;
-    setPins(g, info.pinned || []); g.slowMode = info.slow_mode_seconds || 0;
-    g.members = new Map(mem.members.map((u) => [u.user_id, u]));
-    remember(mem.members);
-    const mine = g.members.get(S.me.user_id); if (mine) g.role = mine.role;
+    // Asked together, each taken as it comes: a live event that comes between the two answers is
+    // applied on top of the first (taken at once), never undone by it (taken after both, as before).
+    await Promise.all([
+      api("group_info", { group_id: g.group_id }).then((info) => {
+        g.info = info; g.muteAll = !!info.mute_all; g.name = info.name;
+        setPins(g, info.pinned || []); g.slowMode = info.slow_mode_seconds || 0;
+      }),
+      api("members", { group_id: g.group_id }).then((mem) => {
+        g.members = new Map(mem.members.map((u) => [u.user_id, u]));
+        remember(mem.members);
+        const mine = g.members.get(S.me.user_id); if (mine) g.role = mine.role;
+      })]);
     redrawMentions(g);   // messages drawn before the member list came (a group opened the first time)
   } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); }
 }
@@ -741,9 +747,11 @@ function renderChatHead() {
   const g = cur();
   const head = $("#chat-head");
   if (!g || !head) return;
-  clear(head);
+  // Drawn in place (morph): the head is drawn again when the group's details come (after a chat
+  // opens, and after every catch-up) and on each count; a press on Manage or Search begun before
+  // such a redraw and released after it still clicks (with new nodes, the browser fired no click).
   const count = g.info ? t("member_count_max", { n: g.info.member_count, max: g.info.max_members }) : "";
-  head.append(
+  morphKids(head, [
     el("button", { type: "button", class: "icon back", id: "btn-back", "aria-label": t("back"), text: "‹",
       onclick: () => { document.body.classList.remove("show-chat"); S.current = null; renderGroups(); } }),
     el("div", { class: "grow clip" }, el("h2", { class: "clip", id: "chat-title", text: g.name }),
@@ -752,12 +760,11 @@ function renderChatHead() {
     el("button", { type: "button", class: "icon", id: "btn-search", title: t("search"), "aria-label": t("search"), onclick: () => openSearch(g) },
       el("img", { src: "/search.svg", alt: "", class: "ico" })),
     el("button", { type: "button", class: "ghost", id: "btn-manage", onclick: () => openManage(g),
-      text: g.role === "member" ? t("members") : t("manage") }, g.requests > 0 ? el("span", { class: "badge req", text: "+" + g.requests }) : null));
+      text: g.role === "member" ? t("members") : t("manage") }, g.requests > 0 ? el("span", { class: "badge req", text: "+" + g.requests }) : null)]);
   const ann = $("#announce");
   const text = g.info ? g.info.announcement : "";
   ann.hidden = !text;
-  clear(ann);
-  if (text) ann.append(el("strong", { text: t("announcement") + "：" }), el("span", { class: "ann-text", text }));
+  morphKids(ann, text ? [el("strong", { text: t("announcement") + "：" }), el("span", { class: "ann-text", text })] : []);
   drawPinBar(g);
 }
 
@@ -1651,6 +1658,7 @@ function removedText(ev, group, text) {
 // create_revoked), and the owner's panel offers only what works.
 async function powersChanged() {
   await refreshMe();
+  drawCreateRight();
   for (const g of S.groups.values()) {
     refreshManage(g);
     if (g.role !== "member") countRequests(g).then(renderGroups);   // the badge: none asked while suspended
@@ -1744,6 +1752,19 @@ async function joinGroup(gid) {
   } catch (e) { toast(errorText(e), "error"); return false; }
 }
 
+// Whether I may create groups (`me`'s create_revoked), in the New group dialog when it is open: said
+// when it opens, and again once `me` is read anew (a revocation or its lifting, whose notice may
+// come just before the dialog opens and `me` answer just after).
+function drawCreateRight() {
+  const btn = $("#create-btn");
+  if (!btn) return;
+  const revoked = !!(S.me && S.me.create_revoked);
+  btn.disabled = revoked;
+  const note = $("#create-revoked");
+  if (revoked && !note) btn.before(el("p", { class: "form-msg error", id: "create-revoked", text: t("e_create_revoked") }));
+  else if (!revoked && note) note.remove();
+}
+
 function openNewGroup() {
   modal(t("new_group"), (done) => {
     const msg = el("p", { class: "form-msg", role: "alert" });
@@ -1775,11 +1796,11 @@ function openNewGroup() {
           if (err.code === "verification_required") msg.append(" ", el("button", { type: "button", class: "link", text: t("verify"), onclick: () => { done(); openProfile(); } }));
         }
       } }, el("h3", { text: t("create_group") }), field(t("group_name"), nameIn), field(t("category"), cat), field(t("join_policy"), pol),
-        S.me && S.me.create_revoked ? el("p", { class: "form-msg error", id: "create-revoked", text: t("e_create_revoked") }) : null,
-        el("button", { type: "submit", class: "primary", id: "create-btn", text: t("create"), disabled: !!(S.me && S.me.create_revoked) })),
+        el("button", { type: "submit", class: "primary", id: "create-btn", text: t("create") })),
       msg,
     ];
   });
+  drawCreateRight();
 }
 
 function openProfile() {

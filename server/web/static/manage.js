@@ -312,11 +312,16 @@ function adminSection(g, shown) {
     el("label", { class: "row switch" },
       el("input", { type: "checkbox", id: "mute-all", checked: !!info.mute_all,
         onchange: async (e) => {
+          // Until the server answers, the switch shows what was chosen: a redraw meanwhile (a reload
+          // of the panel whose read of the group came before the change) does not flip it back.
           const box = e.target, want = box.checked;
-          if (!(await act("mute_all", { group_id: g.group_id, on: want }))) box.checked = !want;   // (refused: as it is)
+          edits.set("mute-all", want);
+          const ok = await act("mute_all", { group_id: g.group_id, on: want });
+          if (edits.get("mute-all") === want) edits.delete("mute-all");
+          if (!ok) box.checked = !want;   // (refused: as it is)
         } }),
       el("span", { text: t("mute_all") })),
-    slowModeControl(g),
+    slowModeControl(g, edits),
     el("form", { class: "stack", id: "announcement-form", onsubmit: async (e) => {
       e.preventDefault();
       const text = e.currentTarget.querySelector("#announcement-text").value;

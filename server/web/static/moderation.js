@@ -69,13 +69,18 @@ export function bansSection(g, bans, reload) {
 }
 
 // ---------------------------------------------------------------- slow mode
-export function slowModeControl(g) {
+// `edits`: the panel's fields chosen and not yet answered (manage.js): the choice stays shown through
+// a redraw until the server answers.
+export function slowModeControl(g, edits) {
   const now = Number((g.info && g.info.slow_mode_seconds) || 0);
   const values = SLOW.includes(now) ? SLOW : [...SLOW, now].sort((a, b) => a - b);
   // (the handler reads the select in the page: the panel is drawn in place, this one may not be kept)
   const sel = el("select", { id: "slow-mode", onchange: async (e) => {
-    const page = e.currentTarget;
-    if (await act("set_slow_mode", { group_id: g.group_id, seconds: Number(page.value) }, t("saved")) === null) page.value = String(now);
+    const page = e.currentTarget, want = page.value;
+    edits.set("slow-mode", want);
+    const r = await act("set_slow_mode", { group_id: g.group_id, seconds: Number(want) }, t("saved"));
+    if (edits.get("slow-mode") === want) edits.delete("slow-mode");
+    if (r === null) page.value = String(now);
   } }, values.map((s) => el("option", { value: s, selected: s === now, text: s ? t("slow_every", { d: fmtSeconds(s) }) : t("slow_off") })));
   return el("label", { class: "field" }, el("span", { class: "label", text: t("slow_mode") }), sel);
 }

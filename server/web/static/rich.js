@@ -1,7 +1,7 @@
 // Richer messages: text with @mentions marked, the quoted message of a reply, reactions,
 // editing, the pinned-messages bar and search. Jumping to a message (from a quote, a pin or a
 // search hit) loads older history as needed: app.js provides that as hooks.jumpTo.
-import { el, clear, $, toast, modal } from "./dom.js";
+import { el, clear, $, toast, modal, morphKids } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
 import { S, api, LIMITS, charCount, namesOf, actingRole } from "./state.js";
 import { previewText } from "./media.js";
@@ -275,19 +275,19 @@ export function editDialog(g, m) {
 export function drawPinBar(g) {
   const bar = $("#pin-bar");
   if (!bar) return;
-  clear(bar);
+  // In place (morph), as the chat head: a press on the bar spans its redraws.
   const pins = g.pinned || [];
   bar.hidden = pins.length === 0;
-  if (!pins.length) return;
+  if (!pins.length) { morphKids(bar, []); return; }
   const latest = pins[pins.length - 1];
   const q = quotedOf(g, latest);
   if (!q) fetchQuoted(g, latest).then(() => { if (S.current === g.group_id && quotedOf(g, latest)) drawPinBar(g); });
-  bar.append(
+  morphKids(bar, [
     el("button", { type: "button", class: "pin-main grow clip", id: "pin-open", onclick: () => (pins.length === 1 ? hooks.jumpTo(g, latest) : openPins(g)) },
       el("img", { class: "pin-ico", src: "/pin.svg", alt: "" }),
       el("strong", { text: pins.length > 1 ? t("pinned_n", { n: pins.length }) : t("pinned") }),
       el("span", { class: "pin-text", text: " " + (q ? quotePreview(q) : "…") })),
-    ...(pins.length > 1 ? [el("button", { type: "button", class: "link small", id: "pin-all", text: t("all"), onclick: () => openPins(g) })] : []));
+    ...(pins.length > 1 ? [el("button", { type: "button", class: "link small", id: "pin-all", text: t("all"), onclick: () => openPins(g) })] : [])]);
 }
 
 export async function setPinned(g, seq, on) {
