@@ -326,6 +326,63 @@ def test_what_changed_while_away_in_the_messages_shown_shows_after_the_reconnect
     assert page.errors == []
 
 
+# While window.__slowHistory is set, the page takes each `history` answer 1.5 s after it came
+# (window.__heldHistory says one was held): live events that come meanwhile are taken first, as when
+# an event overtakes an answer the server read before the change.
+SLOW_HISTORY = """
+(() => {
+  const asked = new Set();
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (d) {
+    try { const f = JSON.parse(d); if (f.op === "history" && window.__slowHistory) asked.add(f.rid); } catch {}
+    return send.call(this, d);
+  };
+  const desc = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage");
+  Object.defineProperty(WebSocket.prototype, "onmessage", { configurable: true,
+    get() { return desc.get.call(this); },
+    set(fn) {
+      desc.set.call(this, fn && ((e) => {
+        let f = null; try { f = JSON.parse(e.data); } catch {}
+        if (f && asked.has(f.re)) {
+          asked.delete(f.re); window.__heldHistory = true; setTimeout(() => fn.call(this, e), 1500);
+        } else fn.call(this, e);
+      }));
+    } });
+})();
+"""
+
+
+def test_an_edit_that_overtakes_the_catch_ups_answer_is_not_undone_by_it(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The catch-up after a reconnect reads the messages shown again. An edit made after the server
+    read them comes as an event before that answer: the answer's older copy used to replace the
+    edited one, which then showed the old text until a reload. Now such a message is read again."""
+    owner, carol, alice = (bg.run(server.user()) for _ in range(3))
+    gid = bg.run(owner.request("create_group", name="追赶", category="friends", join_policy="open"))["group_id"]
+    for c in (carol, alice):
+        bg.run(c.request("join_group", group_id=gid))
+    one = bg.run(carol.request("send", group_id=gid, text="原来的话"))["seq"]
+    page = new_page(browser, server)
+    page.context.add_init_script(SLOW_HISTORY)
+    cable = Cable(page)
+    page.reload()
+    login(page, alice.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    first = page.locator(f"#messages .msg[data-seq='{one}'] .text")
+    expect(first).to_have_text("原来的话")
+
+    _away(page, cable)
+    page.evaluate("() => { window.__slowHistory = true; }")
+    _back(page, cable)
+    page.wait_for_function("() => window.__heldHistory === true")   # read before the edit, not yet taken
+    page.evaluate("() => { window.__slowHistory = false; }")
+    bg.run(carol.request("edit_message", group_id=gid, seq=one, text="改过的话"))
+    expect(first).to_have_text("改过的话")   # the event
+    page.wait_for_timeout(2000)   # the held answer has been taken by now
+    expect(first).to_have_text("改过的话")
+    assert page.errors == []
+
+
 def test_a_message_released_below_the_window_leaves_no_gap_when_scrolling_back(
         browser: Any, tmp_path: Path, bg: Background) -> None:
     """A released held message keeps its old seq, far below the page the client loaded first: "load

@@ -405,6 +405,35 @@ function postingState(g, x) {
   return before !== [myMuteUntil(g), g.muteAll, g.suspendedUntil, g.heldUntil, g.suspensionCause].join();
 }
 
+// Live changes to the messages the page holds (an edit, a recall or removal, a reaction), in the
+// order they came (liveTick). The server reads a history page before it answers, so the answer to a
+// page asked before such a change may hold the copy from before it (the change's event overtook the
+// answer): that copy must not replace the one the event made.
+let liveTick = 0;
+function changedLive(g, seq) {
+  if (!g.changedLive) g.changedLive = new Map();
+  g.changedLive.set(seq, ++liveTick);
+}
+// A history page asked at `asked` (liveTick then) holds copy `m`: add it, or replace the page's own.
+// When the message changed live since the page was asked, neither copy can be trusted (the page's
+// may miss what changed while it was away, the answer's misses the live change): it is read again.
+function fromHistory(g, m, asked) {
+  if (changedSince(g, m.seq, asked)) reread(g, m.seq);
+  else addMessage(g, m);
+}
+function changedSince(g, seq, asked) {
+  return g.msgs.has(seq) && !!g.changedLive && (g.changedLive.get(seq) || 0) > asked;
+}
+async function reread(g, seq) {
+  const asked = liveTick;
+  let r;
+  try { r = await api("history", { group_id: g.group_id, after_seq: seq - 1, limit: 1 }); } catch { return; }
+  const m = r.messages.find((x) => x.seq === seq);
+  if (!m || S.groups.get(g.group_id) !== g || !g.msgs.has(seq)) return;
+  if (changedSince(g, seq, asked)) reread(g, seq);
+  else if (changed(g.msgs.get(seq), m)) { replaceMessage(g, m); echoChange(g, seq); }
+}
+
 // Everything after the last seq we held when the connection dropped (so nothing sent meanwhile
 // is skipped, even when live events arrive before this runs), or the latest page.
 async function catchUp(g) {
@@ -412,8 +441,9 @@ async function catchUp(g) {
   else if (g.lastSeq > 0 && g.resumeAfter === null) await readAfter(g, g.lastSeq);
   else {
     g.resumeAfter = null;
+    const asked = liveTick;
     const r = await api("history", { group_id: g.group_id, limit: PAGE });
-    for (const m of r.messages) addMessage(g, m);
+    for (const m of r.messages) fromHistory(g, m, asked);
     if (r.messages.length) g.firstSeq = Math.min(g.firstSeq ?? Infinity, r.messages[0].seq);
     if (r.messages.length < PAGE) g.noMore = true;
   }
@@ -422,8 +452,9 @@ async function catchUp(g) {
 // Forward from `after`, page after page until the list is empty.
 async function readAfter(g, after) {
   for (;;) {
+    const asked = liveTick;
     const r = await api("history", { group_id: g.group_id, after_seq: after, limit: 500 });
-    for (const m of r.messages) addMessage(g, m);
+    for (const m of r.messages) fromHistory(g, m, asked);
     if (r.messages.length < 500) return;
     after = r.messages[r.messages.length - 1].seq;
   }
@@ -446,6 +477,7 @@ async function resume(g, from) {
   forgetAllQuoted(g);
   let after = low - 1;
   for (;;) {
+    const asked = liveTick;
     const r = await api("history", { group_id: g.group_id, after_seq: after, limit: 500 });
     const full = r.messages.length === 500;
     const upto = full ? r.messages[r.messages.length - 1].seq : Infinity;   // the span this page answers for
@@ -454,6 +486,7 @@ async function resume(g, from) {
       for (const m of r.messages) {
         got.add(m.seq);
         if (!g.msgs.has(m.seq)) addMessage(g, m);
+        else if (changedSince(g, m.seq, asked)) reread(g, m.seq);   // (see fromHistory)
         else if (changed(g.msgs.get(m.seq), m)) { replaceMessage(g, m); echoChange(g, m.seq); }
       }
       for (const seq of [...g.msgs.keys()]) {
@@ -981,9 +1014,10 @@ async function loadOlder(g, limit = PAGE) {
   try {
     const args = { group_id: g.group_id, limit };
     if (g.firstSeq !== null) args.before_seq = g.firstSeq;
+    const asked = liveTick;
     const r = await api("history", args);
     if (r.messages.length < limit) g.noMore = true;
-    for (const m of r.messages) addMessage(g, m);
+    for (const m of r.messages) fromHistory(g, m, asked);
     if (r.messages.length) g.firstSeq = Math.min(g.firstSeq ?? Infinity, r.messages[0].seq);
     if (g.group_id === S.current) {
       s.scrollTop += s.scrollHeight - before;
@@ -1375,6 +1409,7 @@ function onEvent(ev) {
     case "message_deleted": {
       if (!g) break;
       const m = g.msgs.get(ev.seq);
+      changedLive(g, ev.seq);
       if (m) replaceMessage(g, { group_id: m.group_id, seq: m.seq, ts: m.ts, sender: m.sender, deleted: true });
       uncountDeleted(g, ev.seq, m);
       echoChange(g, ev.seq, { deleted: true });
@@ -1382,11 +1417,12 @@ function onEvent(ev) {
     }
     case "message_edited":
       if (!g) break;
+      changedLive(g, ev.seq);
       if (g.msgs.has(ev.seq)) replaceMessage(g, { ...g.msgs.get(ev.seq), text: ev.text, edited_at: ev.edited_at });
       echoChange(g, ev.seq, { text: ev.text, edited_at: ev.edited_at });
       break;
     case "reaction":
-      if (g) { const m = applyReaction(g, ev); if (m) replaceMessage(g, m); }
+      if (g) { changedLive(g, ev.seq); const m = applyReaction(g, ev); if (m) replaceMessage(g, m); }
       break;
     case "read_marker":
       if (g) readElsewhere(g, ev.seq);
