@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import threading
 import time
 from collections.abc import Coroutine
@@ -75,6 +76,33 @@ class Cable:
 
     def mend(self) -> None:
         self.away = False
+
+
+def late_answers(op: str, ms: int) -> str:
+    """A page init script: while ``window.__slow`` is set, the page takes each answer to ``op`` ``ms``
+    after it came (``window.__held`` then says one was held), and the frames that come meanwhile (live
+    events) first: a server slow to answer, or an event that overtook an answer read before it."""
+    script = """
+(() => {
+  const asked = new Set();
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (d) {
+    try { const f = JSON.parse(d); if (f.op === OP && window.__slow) asked.add(f.rid); } catch {}
+    return send.call(this, d);
+  };
+  const desc = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage");
+  Object.defineProperty(WebSocket.prototype, "onmessage", { configurable: true,
+    get() { return desc.get.call(this); },
+    set(fn) {
+      desc.set.call(this, fn && ((e) => {
+        let f = null; try { f = JSON.parse(e.data); } catch {}
+        if (f && asked.has(f.re)) { asked.delete(f.re); window.__held = true; setTimeout(() => fn.call(this, e), MS); }
+        else fn.call(this, e);
+      }));
+    } });
+})();
+"""
+    return script.replace("OP", json.dumps(op)).replace("MS", str(int(ms)))
 
 
 def launch(pw: Any) -> Any:

@@ -20,6 +20,7 @@ from tests.web.browser import (
     create_account,
     create_group,
     join_group,
+    late_answers,
     new_page,
     open_actions,
     publish,
@@ -188,38 +189,16 @@ def test_refusals_of_a_suspended_owner_say_why_from_their_cause(browser: Any, se
     assert page.errors == []
 
 
-# The page's `me` answers come 800 ms late while window.__slowMe is set (a server slow to answer it).
-SLOW_ME = """
-(() => {
-  const slow = new Set();
-  const send = WebSocket.prototype.send;
-  WebSocket.prototype.send = function (d) {
-    try { const f = JSON.parse(d); if (f.op === "me" && window.__slowMe) slow.add(f.rid); } catch {}
-    return send.call(this, d);
-  };
-  const desc = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage");
-  Object.defineProperty(WebSocket.prototype, "onmessage", { configurable: true,
-    get() { return desc.get.call(this); },
-    set(fn) {
-      desc.set.call(this, fn && ((e) => {
-        let f = null; try { f = JSON.parse(e.data); } catch {}
-        if (f && slow.has(f.re)) { slow.delete(f.re); setTimeout(() => fn.call(this, e), 800); } else fn.call(this, e);
-      }));
-    } });
-})();
-"""
-
-
 def test_the_new_group_dialog_opened_before_me_is_read_again_follows_the_revocation(
         browser: Any, server: ServerProcess) -> None:
     """The revocation's notice comes, then the page reads `me` again; a dialog opened in between used
     to offer Create for as long as it stayed open. It follows `me` once that answers, both ways."""
     page = new_page(browser, server)
-    page.context.add_init_script(SLOW_ME)
+    page.context.add_init_script(late_answers("me", 800))
     page.reload()
     name = register(page, server, display="Alice")
     page.wait_for_selector("body[data-outcomes='checked']")
-    page.evaluate("() => { window.__slowMe = true; }")
+    page.evaluate("() => { window.__slow = true; }")
     _admin(server, "revoke-create", name, "--reason", "滥建群")
     _toast(page, "创建群的权限")
     page.click("#btn-new-group")

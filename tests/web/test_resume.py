@@ -16,6 +16,7 @@ from tests.web.browser import (
     Cable,
     create_group,
     join_group,
+    late_answers,
     login,
     message,
     message_texts,
@@ -326,32 +327,6 @@ def test_what_changed_while_away_in_the_messages_shown_shows_after_the_reconnect
     assert page.errors == []
 
 
-# While window.__slowHistory is set, the page takes each `history` answer 1.5 s after it came
-# (window.__heldHistory says one was held): live events that come meanwhile are taken first, as when
-# an event overtakes an answer the server read before the change.
-SLOW_HISTORY = """
-(() => {
-  const asked = new Set();
-  const send = WebSocket.prototype.send;
-  WebSocket.prototype.send = function (d) {
-    try { const f = JSON.parse(d); if (f.op === "history" && window.__slowHistory) asked.add(f.rid); } catch {}
-    return send.call(this, d);
-  };
-  const desc = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage");
-  Object.defineProperty(WebSocket.prototype, "onmessage", { configurable: true,
-    get() { return desc.get.call(this); },
-    set(fn) {
-      desc.set.call(this, fn && ((e) => {
-        let f = null; try { f = JSON.parse(e.data); } catch {}
-        if (f && asked.has(f.re)) {
-          asked.delete(f.re); window.__heldHistory = true; setTimeout(() => fn.call(this, e), 1500);
-        } else fn.call(this, e);
-      }));
-    } });
-})();
-"""
-
-
 def test_an_edit_that_overtakes_the_catch_ups_answer_is_not_undone_by_it(
         browser: Any, server: ServerProcess, bg: Background) -> None:
     """The catch-up after a reconnect reads the messages shown again. An edit made after the server
@@ -363,7 +338,7 @@ def test_an_edit_that_overtakes_the_catch_ups_answer_is_not_undone_by_it(
         bg.run(c.request("join_group", group_id=gid))
     one = bg.run(carol.request("send", group_id=gid, text="原来的话"))["seq"]
     page = new_page(browser, server)
-    page.context.add_init_script(SLOW_HISTORY)
+    page.context.add_init_script(late_answers("history", 1500))
     cable = Cable(page)
     page.reload()
     login(page, alice.username)
@@ -372,10 +347,10 @@ def test_an_edit_that_overtakes_the_catch_ups_answer_is_not_undone_by_it(
     expect(first).to_have_text("原来的话")
 
     _away(page, cable)
-    page.evaluate("() => { window.__slowHistory = true; }")
+    page.evaluate("() => { window.__slow = true; }")
     _back(page, cable)
-    page.wait_for_function("() => window.__heldHistory === true")   # read before the edit, not yet taken
-    page.evaluate("() => { window.__slowHistory = false; }")
+    page.wait_for_function("() => window.__held === true")   # read before the edit, not yet taken
+    page.evaluate("() => { window.__slow = false; }")
     bg.run(carol.request("edit_message", group_id=gid, seq=one, text="改过的话"))
     expect(first).to_have_text("改过的话")   # the event
     page.wait_for_timeout(2000)   # the held answer has been taken by now
