@@ -22,6 +22,7 @@ from tests.web.browser import (
     create_account,
     create_group,
     join_group,
+    late_answers,
     new_page,
     open_accounts,
     register,
@@ -347,3 +348,37 @@ def test_an_account_name_and_intro_waiting_for_review_show_in_my_accounts(browse
     expect(name_note).to_have_count(0)
     assert _admin(srv, "review-queue", "--open").strip() == ""
     assert alice.errors == [] and bob.errors == []
+
+
+def test_a_decision_that_overtakes_a_read_of_the_held_list_is_not_undone_by_it(
+        browser: Any, review_server: ServerProcess) -> None:
+    """The held list is read again after each held reply. A decision on another held text made after
+    the server read that list comes as an event before the answer: the answer used to bring the
+    decided text back as still waiting, until the next reload."""
+    srv = review_server
+    alice = new_page(browser, srv)
+    alice.context.add_init_script(late_answers("my_held_texts", 1500))
+    alice.reload()
+    register(alice, srv, "heldrace")
+    create_group(alice, "茶室")
+    alice.click("#btn-manage")
+    alice.wait_for_selector("#settings-name")
+    alice.fill("#settings-name", "刷单返利二群")
+    alice.click("#settings-save")
+    name_box = alice.locator("#manage .held-texts[data-kind='group_name'] .held-text")
+    name_box.wait_for()
+
+    alice.evaluate("() => { window.__slow = true; }")
+    alice.fill("#announcement-text", "刷单返利 今晚八点")
+    alice.click("#announcement-save")   # held: the list is read again, and its answer held back
+    alice.wait_for_function("() => window.__held === true")
+    alice.evaluate("() => { window.__slow = false; }")
+    items = [json.loads(line) for line in _admin(srv, "review-queue", "--open").splitlines()]
+    [named] = [i for i in items if i["kind"] == "group_name"]
+    _admin(srv, "decide", str(named["item_id"]), "--decision", "reject", "--note", "不行")
+    name_box.wait_for(state="detached")   # the event
+    note_box = alice.locator("#manage .held-texts[data-kind='announcement'] .held-text")
+    note_box.wait_for()   # the held answer came
+    alice.wait_for_timeout(300)
+    assert name_box.count() == 0
+    assert alice.errors == []

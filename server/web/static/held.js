@@ -8,6 +8,9 @@ import { t, errorText } from "./i18n.js";
 import { api, A } from "./state.js";
 
 let held = [];                 // {held_id, kind, group_id?, account_id?, text, created_at}, newest first
+// The ids settled since this user logged in here (held ids are never used again): a list read before
+// a settlement (its event overtook the answer) does not bring that text back.
+let settled = new Set();
 const ACCOUNT_KINDS = new Set(["account_name", "account_intro"]);
 const watchers = new Set();    // redraws of the places that show them (the manage panel, the profile)
 
@@ -17,13 +20,13 @@ function changed() { for (const fn of watchers) fn(); }
 // Read the list again (after login or a reconnect, and after a `held: true` reply). A server
 // without the op lists nothing.
 export async function loadHeld() {
-  try { held = (await api("my_held_texts", { limit: 100 })).held || []; }
+  try { held = ((await api("my_held_texts", { limit: 100 })).held || []).filter((h) => !settled.has(h.held_id)); }
   catch (e) { if (e.code !== "unknown_op" && e.code !== "disconnected") toast(errorText(e), "error"); held = []; }
   changed();
 }
 
 // At a logout: they are this user's alone, and the next one to log in here must not see them.
-export function forgetHeld() { held = []; changed(); }
+export function forgetHeld() { held = []; settled = new Set(); changed(); }
 
 // The held texts of one field: a display name (no place), a group's name or announcement
 // (`place`: the group_id), a public account's name or intro (`place`: the account_id).
@@ -33,6 +36,7 @@ export function heldFor(kind, place = null) {
 }
 
 export function onHeldSettled(ev) {
+  settled.add(ev.held_id);
   held = held.filter((h) => h.held_id !== ev.held_id);
   if (ev.outcome === "released") toast(t(ev.applied === false ? "held_released_not_applied" : "held_released"));
   changed();
@@ -66,6 +70,7 @@ function heldLine(h, what) {
       e.target.disabled = true;
       try {
         await api("withdraw_held_text", { held_id: h.held_id });
+        settled.add(h.held_id);
         held = held.filter((x) => x.held_id !== h.held_id);
         toast(t("held_withdrawn"));
       } catch (err) { toast(errorText(err), "error"); await loadHeld(); return; }
