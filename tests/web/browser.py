@@ -80,7 +80,7 @@ class Cable:
 
 def late_answers(op: str, ms: int) -> str:
     """A page init script: while ``window.__slow`` is set, the page takes each answer to ``op`` ``ms``
-    after it came (``window.__held`` then says one was held), and the frames that come meanwhile (live
+    after it came (``window.__held`` counts those held), and the frames that come meanwhile (live
     events) first: a server slow to answer, or an event that overtook an answer read before it."""
     script = """
 (() => {
@@ -96,8 +96,10 @@ def late_answers(op: str, ms: int) -> str:
     set(fn) {
       desc.set.call(this, fn && ((e) => {
         let f = null; try { f = JSON.parse(e.data); } catch {}
-        if (f && asked.has(f.re)) { asked.delete(f.re); window.__held = true; setTimeout(() => fn.call(this, e), MS); }
-        else fn.call(this, e);
+        if (!f || !asked.has(f.re)) { fn.call(this, e); return; }
+        asked.delete(f.re);
+        window.__held = (window.__held || 0) + 1;
+        setTimeout(() => fn.call(this, e), MS);
       }));
     } });
 })();

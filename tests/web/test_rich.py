@@ -12,6 +12,7 @@ from tests.web.browser import (
     close_dialogs,
     create_group,
     join_group,
+    late_answers,
     login,
     message,
     new_page,
@@ -333,3 +334,32 @@ def test_a_reaction_named_like_an_objects_own_property_counts_live(browser: Any,
             expect(_count(page, "看这里", emoji)).to_have_text("1")
     finally:
         bg.close()
+
+
+def test_an_edit_that_overtakes_the_read_of_a_quoted_message_shows_in_the_quote(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A reply quotes a message older than the page holds: the page reads that one message. An edit of
+    it made after the server read it comes as an event before the answer, and used to be lost: the
+    quote showed the old text until a reload."""
+    carol, alice = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(carol.request("create_group", name="引用", category="friends", join_policy="open"))["group_id"]
+    bg.run(alice.request("join_group", group_id=gid))
+    quoted = bg.run(carol.request("send", group_id=gid, text="原来说的"))["seq"]
+    for i in range(55):   # (the page reads the latest 50: the quoted message is not among them)
+        bg.run(carol.request("send", group_id=gid, text=f"填充 {i}"))
+    bg.run(carol.request("send", group_id=gid, text="回复它", reply_to=quoted))
+    page = new_page(browser, server)
+    page.context.add_init_script(late_answers("history", 1500))
+    page.reload()
+    login(page, alice.username)
+    page.wait_for_selector("body[data-outcomes='checked']")
+    page.evaluate("() => { window.__slow = true; }")
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.wait_for_function("() => window.__held > 0")   # the quoted message's read (the chat's came at login)
+    page.evaluate("() => { window.__slow = false; }")
+    bg.run(carol.request("edit_message", group_id=gid, seq=quoted, text="改过的说法"))
+    quote = message(page, "回复它").locator(".reply-quote")
+    expect(quote).to_contain_text("改过的说法")
+    page.wait_for_timeout(300)
+    expect(quote).to_contain_text("改过的说法")
+    assert page.errors == []

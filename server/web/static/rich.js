@@ -139,10 +139,15 @@ function fetchQuoted(g, seq) {
   const asked = g.quotedEpoch || 0;
   const p = api("history", { group_id: g.group_id, before_seq: seq + 1, limit: 1 }).then((r) => {
     if ((g.quotedEpoch || 0) !== asked) return;   // the copies were let go meanwhile (a reconnect): a newer read follows
-    const q = r.messages.find((x) => x.seq === seq) || { seq, unavailable: true };
+    let q = r.messages.find((x) => x.seq === seq) || { seq, unavailable: true };
+    // An edit or recall whose event came while this read was out: the answer may be from before it.
+    const late = g.quoteLate && g.quoteLate.get(seq);
+    if (late && !q.unavailable) q = late.deleted ? { seq, ts: q.ts, sender: q.sender, deleted: true } : { ...q, ...late };
     if (!g.msgs.has(seq)) g.quoted.set(seq, q);
     for (const node of quoteNodes(g, seq)) fillQuote(node, quotedOf(g, seq));
-  }).catch(() => {}).finally(() => { if (g.quoting.get(seq) === p) g.quoting.delete(seq); });
+  }).catch(() => {}).finally(() => {
+    if (g.quoting.get(seq) === p) { g.quoting.delete(seq); if (g.quoteLate) g.quoteLate.delete(seq); }
+  });
   g.quoting.set(seq, p);
   return p;
 }
@@ -158,6 +163,10 @@ function quoteNodes(g, seq) {
 // of it already drawn (they show the message the page holds, else the copy). `change` is the event's
 // news: {deleted: true} or {text, edited_at}.
 export function quoteChanged(g, seq, change) {
+  if (g.quoting && g.quoting.has(seq) && (change.deleted || "text" in change)) {   // (see fetchQuoted)
+    if (!g.quoteLate) g.quoteLate = new Map();
+    g.quoteLate.set(seq, { ...(g.quoteLate.get(seq) || {}), ...change });
+  }
   if (g.quoted && g.quoted.has(seq)) {
     const old = g.quoted.get(seq);
     g.quoted.set(seq, change.deleted ? { seq, ts: old.ts, sender: old.sender, deleted: true } : { ...old, ...change });
@@ -169,6 +178,7 @@ export function quoteChanged(g, seq, change) {
 // After a reconnect every copy kept for quotes may be stale: let them go (redrawQuotes reads again).
 export function forgetAllQuoted(g) {
   if (g.quoted) { g.quoted.clear(); g.quoting.clear(); }
+  if (g.quoteLate) g.quoteLate.clear();
   g.quotedEpoch = (g.quotedEpoch || 0) + 1;
 }
 
