@@ -149,6 +149,7 @@ def register(page: Any, srv: ServerProcess, name: str | None = None, display: st
     submit_registration(page, srv, name, display or name.title())
     page.wait_for_selector("#group-list")
     page.wait_for_selector("#status.status-connected")
+    page.wait_for_selector("body[data-synced]")   # every read of the login's start answered
     return name
 
 
@@ -193,6 +194,9 @@ def login(page: Any, username: str, password: str = "password123") -> None:
     page.fill("#login-password", password)
     page.click("#login-submit")
     page.wait_for_selector("#status.status-connected")
+    # Every read of the login's start answered (its catch-up, the held texts, the outcomes): an
+    # answer that came after the test acted (an operator command, a click) would redraw over it.
+    page.wait_for_selector("body[data-synced]")
 
 
 def message(page: Any, text: str) -> Any:

@@ -223,6 +223,7 @@ function forgetUser() {
 
 function localLogout(message) {
   conn.close();
+  delete document.body.dataset.synced;
   S.token = null; S.me = null; S.authed = false; authChanged(false); S.groups.clear(); S.current = null; S.outbox = []; S.notices = []; S.unseen = 0; S.blacklistedText = null;
   // The invite links made here are secrets (whoever has one joins), and the names seen are the
   // user's groups' members: neither stays in the tab for whoever logs in next.
@@ -290,6 +291,7 @@ async function onOpen() {
 
 function onClose(code, reason) {
   S.authed = false;
+  delete document.body.dataset.synced;
   // Where each group's catch-up starts: fixed now, since live events after the next auth
   // will move lastSeq past messages sent while we were away.
   for (const g of S.groups.values()) if (g.resumeAfter === null) g.resumeAfter = g.lastSeq;
@@ -322,10 +324,14 @@ async function afterAuth() {
     if (listed === NOT_SERVED) return;
     await syncGroups(listed);
     flushOutbox();
-    syncAccounts({ comments: true });
-    checkAgreement();
-    checkOutcomes(notice);
-    loadHeld();   // what of mine still waits for the platform's review (names, announcements)
+    // body[data-synced] once all the reads of this connection's start have answered (for tests
+    // and tools that act on the page only when it holds the state the server gave it).
+    Promise.allSettled([
+      syncAccounts({ comments: true }),
+      checkAgreement(),
+      checkOutcomes(notice),
+      loadHeld(),   // what of mine still waits for the platform's review (names, announcements)
+    ]).then(() => { if (conn.ws === ws && S.authed) document.body.dataset.synced = "1"; });
     if (S.pendingInvite) useInvite();
   } catch (e) {
     if (e.code !== "disconnected") toast(errorText(e), "error");
