@@ -19,7 +19,7 @@ from governance import posting
 from protocol.enums import Role
 from protocol.errors import ContractError
 from server.handlers import handler
-from server.handlers.common import own_page
+from server.handlers.common import own_page, still_active
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
         raise ContractError("bad_request", "sanction_id must be a sanction id")
     me = sess.me
     row = await ctx.store.sanction(int(sid))
+    still_active(me)  # (the read awaited: an account closed or cancelled meanwhile appeals nothing)
     mine = False
     if row is not None:
         if row["target_type"] == "user":

@@ -78,6 +78,14 @@ def still_active(user: User) -> None:
         raise ContractError("unauthenticated", "this account is cancelled")
 
 
+def still_reader(ctx: Context, sess: Session, gid: str) -> None:
+    """After a read's ``await`` (history, search): the caller may still read the group. One removed,
+    blacklisted or cancelled meanwhile (or whose group was dissolved or closed) has been told so by
+    then, and gets the refusal rather than the page (with fresh media URLs) after that event."""
+    still_active(sess.me)
+    member_of(live_group(ctx, gid), sess.me)
+
+
 def live_group(ctx: Context, gid: str) -> Group:
     g = ctx.state.groups.get(gid)
     if g is None or g.dissolved_at is not None:

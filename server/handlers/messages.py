@@ -23,7 +23,7 @@ from protocol.requests import error_reply, ok_reply
 from server.fanout import publish
 from server.handlers import DEFERRED, handler, screening
 from server.handlers.accounts import message_bucket
-from server.handlers.common import live_group, member_of, still_active, suspension_cause
+from server.handlers.common import live_group, member_of, still_active, still_reader, suspension_cause
 from server.handlers.message_extras import check_extras, claim, message_event, message_obj, reply_visible
 from server.logs import Repeats
 from server.sent_ids import Key
@@ -284,5 +284,6 @@ async def history(ctx: Context, sess: Session, req: rq.History, enc: Encoding) -
     limit = req.limit if req.limit is not None else HISTORY_DEFAULT
     limit = max(1, min(limit, HISTORY_MAX))
     rows = await ctx.store.history(g.group_id, m.joined_seq, req.after_seq, durable_before(g, req.before_seq), limit)
+    still_reader(ctx, sess, g.group_id)
     gid = g.group_id
     return {"messages": [message_obj(ctx, gid, r) for r in rows]}

@@ -15,7 +15,7 @@ from protocol.errors import ContractError
 from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers import handler
-from server.handlers.common import commit, live_group, member_of
+from server.handlers.common import commit, live_group, member_of, still_reader
 from server.handlers.message_extras import message_obj
 from server.handlers.messages import durable_before
 from server.storage import changes as ch
@@ -60,5 +60,6 @@ async def search(ctx: Context, sess: Session, req: rq.Search, enc: Encoding) -> 
     # Like history: only what the member may see (after their join point; never held or deleted).
     rows = await ctx.store.search_messages(g.group_id, m.joined_seq, req.query, durable_before(g, req.before_seq),
                                            limit)
+    still_reader(ctx, sess, g.group_id)
     gid = g.group_id
     return {"messages": [message_obj(ctx, gid, r) for r in rows]}

@@ -1,0 +1,73 @@
+"""Reads of a group (``history``, ``search``) against a removal that comes while the store reads: the
+member removed meanwhile has been told so (``member_removed``) and gets ``not_member``, not the page
+with fresh media URLs after that event, as ``media_url`` already did."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.app import App
+from tests.server.lookups import hold_answers, user
+
+
+@pytest.mark.parametrize(("op", "method", "args"), [
+    ("history", "history", {}),
+    ("search", "search_messages", {"query": "hello"}),
+])
+async def test_a_member_removed_during_the_read_gets_no_page(app: App, tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                                              op: str, method: str, args: dict) -> None:
+    owner, member = await user(app, tmp_path, 1), await user(app, tmp_path, 2)
+    gid = (await owner.request("create_group", name="g", category="friends", join_policy="open"))["group_id"]
+    await member.request("join_group", group_id=gid)
+    await owner.request("send", group_id=gid, text="hello there")
+    reading, gate = hold_answers(app, monkeypatch, method)
+    page = asyncio.create_task(member.call(op, group_id=gid, **args))
+    try:
+        await asyncio.wait_for(reading.wait(), 5)
+        await owner.request("kick", group_id=gid, user_id=member.user_id)
+        await member.next_event("member_removed")
+    finally:
+        gate.set()
+    reply = await asyncio.wait_for(page, 5)
+    assert reply["ok"] is False and reply["code"] == "not_member", reply
+    for c in (owner, member):
+        await c.close()
+
+
+async def test_an_appeal_whose_account_is_cancelled_during_the_read_is_not_stored(
+        app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from client_demo.client import Client
+    from server.operator.channel import CURRENT, Operator
+
+    owner = await user(app, tmp_path, 1)
+    assert app.operator is not None
+    CURRENT.set(Operator("op", "admin", 0, False))
+    done = await app.operator.run(json.dumps({"cmd": "suspend-admin", "args": {
+        "username": "user1", "seconds": 600, "reason": "x"}}).encode())
+    assert done["ok"], done
+    notice = await owner.next_event("notice")
+    while notice.get("kind") != "sanction":
+        notice = await owner.next_event("notice")
+    sid = notice["sanction_id"]
+    reading, gate = hold_answers(app, monkeypatch, "sanction")
+    appealing = asyncio.create_task(owner.call("appeal", sanction_id=sid, text="请复核"))
+    other = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
+    try:
+        await asyncio.wait_for(reading.wait(), 5)
+        await other.login("user1", "password123")
+        assert (await other.call("delete_account", password="password123"))["ok"]
+    finally:
+        gate.set()
+    try:
+        reply = await asyncio.wait_for(appealing, 5)
+        assert reply["ok"] is False, reply
+    except ConnectionError:
+        pass  # (the cancellation closed that connection first)
+    await asyncio.sleep(0.2)
+    assert await app.store.appeals(open_only=False) == []
+    for c in (owner, other):
+        await c.close()
