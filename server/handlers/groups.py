@@ -529,23 +529,44 @@ async def members(ctx: Context, sess: Session, req: rq.Members, enc: Encoding) -
     return {"members": out}
 
 
+MY_GROUPS_RECOUNTS = 3  # counts of a my_groups at most (see there)
+
+
+def _moved(counted: tuple[Member, int, int] | None, g: Group, user: User) -> bool:
+    """Whether the caller's membership of ``g`` or their read point in it is no longer the one counted."""
+    m = g.members[user.user_id]
+    return counted is not None and (counted[0] is not m or counted[1] != max(m.read_seq, m.joined_seq))
+
+
 @handler("my_groups")
 async def my_groups(ctx: Context, sess: Session, req: rq.MyGroups, enc: Encoding) -> dict[str, Any]:
     groups = ctx.state.groups
     user = sess.me
-    counted: dict[str, tuple[int, int]] = {}  # group -> (read point, last_seq) the count starts from
-    floors: dict[str, int] = {}  # groups with messages after the read point: counted by the store
-    for gid in user.groups:
-        g = groups[gid]
-        if g.alive:
-            m = g.members[user.user_id]
-            read = max(m.read_seq, m.joined_seq)  # what came before joining counts as read
-            counted[gid] = (read, g.last_seq)
-            if g.last_seq > read:
-                floors[gid] = read
-    # The count is one moment's view; a message committed during this await may be counted (or,
-    # while in flight, be in last_seq and not yet counted). Either settles at once.
-    counts = await ctx.store.unread_counts(user.user_id, floors) if floors else {}
+    # group -> (membership, read point, last_seq) its count starts from
+    counted: dict[str, tuple[Member, int, int]] = {}
+    counts: dict[str, tuple[int, bool]] = {}
+    asking = set(user.groups)
+    # Counted again (a few times at most) for a group whose read point moved or whose membership is
+    # a new one (kicked and back) while the store counted: the answer would otherwise give the old
+    # read point after the `read_marker` that moved it, and a client would show read messages unread.
+    for _ in range(MY_GROUPS_RECOUNTS):
+        floors: dict[str, int] = {}  # groups with messages after the read point: counted by the store
+        for gid in asking:
+            g = groups[gid]
+            if g.alive:
+                m = g.members[user.user_id]
+                read = max(m.read_seq, m.joined_seq)  # what came before joining counts as read
+                counted[gid] = (m, read, g.last_seq)
+                counts.pop(gid, None)
+                if g.last_seq > read:
+                    floors[gid] = read
+        # The count is one moment's view; a message committed during this await may be counted (or,
+        # while in flight, be in last_seq and not yet counted). Either settles at once.
+        if floors:
+            counts.update(await ctx.store.unread_counts(user.user_id, floors))
+        asking = {gid for gid in user.groups if groups[gid].alive and _moved(counted.get(gid), groups[gid], user)}
+        if not asking:
+            break
     # The list is the state after the await: an event sent meanwhile (a mute, a suspension, a removal,
     # a dissolution) comes before this answer, and a client applies the answer over it. Built before
     # the await, the answer undid it there (a removed group back in the list, a lifted mute again).
@@ -556,7 +577,7 @@ async def my_groups(ctx: Context, sess: Session, req: rq.MyGroups, enc: Encoding
         if not g.alive:
             continue
         m = g.members[user.user_id]
-        read, last = counted.get(gid) or (max(m.read_seq, m.joined_seq), g.last_seq)  # (joined meanwhile)
+        _, read, last = counted.get(gid) or (m, max(m.read_seq, m.joined_seq), g.last_seq)  # (joined meanwhile)
         # The posting state in force, as send would find it, so that a client that was away (or
         # reloaded) shows it without waiting for a refused send: the events that announce it
         # (member_muted, group_updated, group_suspended, sanction_lifted) are not queued.
