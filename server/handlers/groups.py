@@ -291,6 +291,7 @@ async def join_group(ctx: Context, sess: Session, req: rq.JoinGroup, enc: Encodi
         check_not_banned(ctx, g, user.user_id)
         if g.join_policy == JoinPolicy.OPEN or invitation_stands(ctx, g, user.user_id):
             await admit(ctx, g, user, "join", user.user_id, counted=True)
+            live_group(ctx, g.group_id)  # (dissolved or closed while the join was stored: said so, not "joined")
             return {"status": "joined"}
         if g.join_policy == JoinPolicy.INVITE:
             raise ContractError("forbidden", "this group is joined by invitation only")
@@ -362,6 +363,7 @@ async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:
 
     rider = Rider(ch.UseInviteLink(link.code_hash, now), claim, undo)
     await admit(ctx, g, user, "invite_link", link.created_by, rider=rider, counted=True)
+    live_group(ctx, g.group_id)  # (as join_group)
     return reply
 
 

@@ -165,6 +165,9 @@ async def approve_join(ctx: Context, sess: Session, req: rq.ApproveJoin, enc: En
         raise ContractError("not_found", f"{uid} no longer has an account")
     await admit(ctx, g, requester, "approve", sess.me.user_id, audit=_audit(ctx, sess.me, "approve_join", g, uid),
                 acting=acts_as(g, sess.me))
+    # Dissolved or closed while the admission was stored: the requester is not told they are in a
+    # group that is gone (they were never among its connections, so no group_dissolved reached them).
+    live_group(ctx, g.group_id)
     publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="approved", name=g.name))
     request_decided(ctx, g, uid, "approved", sess.me.user_id)
 
