@@ -254,6 +254,17 @@ async def _readable_post(ctx: Context, user: User, raw_id: str) -> tuple[PostRow
     return row, a, manager
 
 
+def _manages_still(a: Account, user: User, manager: bool) -> bool:
+    """After a read's ``await``: the account is still open and the caller's account too (refused as
+    before the read otherwise), and False when the read was made as a manager (held posts, held and
+    hidden comments) by one who no longer manages the account: they were told so (``editor_changed``,
+    ``account_closed``) before this answer, which must not show them what a manager sees."""
+    still_active(user)
+    if a.closed_at is not None:
+        raise ContractError("forbidden", f"public account {a.account_id} is closed")
+    return not manager or a.role_of(user.user_id) is not None
+
+
 def _unseen_if_held(ctx: Context, user: User, row: PostRow, raw_id: str) -> None:
     """``not_found`` for a held post named by someone who does not manage its account: to them it
     does not exist (as in ``read_post``), so ``forbidden`` must not tell them it does."""
@@ -314,8 +325,11 @@ async def posts(ctx: Context, sess: Session, req: rq.Posts, enc: Encoding) -> di
     if a.closed_at is not None:
         raise ContractError("forbidden", f"public account {a.account_id} is closed")
     manager = a.role_of(sess.me.user_id) is not None
-    rows = await ctx.store.account_posts(a.account_id, _before(req.before),
-                                         _limit(req.limit, POSTS_DEFAULT, POSTS_MAX), include_held=manager)
+    before, limit = _before(req.before), _limit(req.limit, POSTS_DEFAULT, POSTS_MAX)
+    rows = await ctx.store.account_posts(a.account_id, before, limit, include_held=manager)
+    if not _manages_still(a, sess.me, manager):  # (told editor_changed meanwhile: read again as a reader)
+        rows = await ctx.store.account_posts(a.account_id, before, limit, include_held=False)
+        _manages_still(a, sess.me, False)
     return {"posts": [post_obj(ctx, r, a) for r in rows]}
 
 
@@ -396,9 +410,14 @@ async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -
 @handler("comments")
 async def comments(ctx: Context, sess: Session, req: rq.Comments, enc: Encoding) -> dict[str, Any]:
     user = sess.me
-    row, _, manager = await _readable_post(ctx, user, req.post_id)
-    rows = await ctx.store.post_comments(row.post_id, _before(req.before),
-                                         _limit(req.limit, COMMENTS_DEFAULT, COMMENTS_MAX), user.user_id, manager)
+    row, a, manager = await _readable_post(ctx, user, req.post_id)
+    before, limit = _before(req.before), _limit(req.limit, COMMENTS_DEFAULT, COMMENTS_MAX)
+    rows = await ctx.store.post_comments(row.post_id, before, limit, user.user_id, manager)
+    if not _manages_still(a, user, manager):  # (told editor_changed meanwhile: read again as a reader)
+        if row.held:
+            raise ContractError("not_found", f"no post {req.post_id}")
+        rows = await ctx.store.post_comments(row.post_id, before, limit, user.user_id, False)
+        _manages_still(a, user, False)
     users = ctx.state.users
     out = []
     for c in rows:
