@@ -104,6 +104,10 @@ class WriteQueue:
         with ``status``. ``advice``: what the operator should check, for the CRITICAL line.
         """
         if self.fatal_why is not None:
+            # Failed already (a WAL fsync, while this batch committed on the hot thread): what this
+            # second failure found unsettled is failed all the same, or its writers never heard.
+            if unsettled is not None:
+                unsettled()
             return
         self.fatal_why = why
         self.fatal_status = status
