@@ -261,6 +261,7 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
     if kind == "image" and dims is None:
         raise ContractError("bad_request", f"the image's width and height cannot be read from its {up.mime} header "
                                            f"(or one is over {sniff.MAX_SIDE:,} pixels)")
+    still_active(user)  # (the checks awaited: an account closed or cancelled meanwhile stores nothing)
     now = ctx.now_ms()
     listed = ctx.media.lists.check(digest)
     if listed is not None and listed.action is Action.BLOCK:

@@ -71,3 +71,46 @@ async def test_an_appeal_whose_account_is_cancelled_during_the_read_is_not_store
     assert await app.store.appeals(open_only=False) == []
     for c in (owner, other):
         await c.close()
+
+
+async def test_an_upload_whose_account_is_cancelled_while_it_is_checked_stores_nothing(
+        app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``upload_end`` checks the bytes on a thread (their digest, their magic numbers): an account
+    cancelled meanwhile no longer gets a media row of its own."""
+    import threading
+
+    from client_demo.client import Client
+    from server.handlers import media
+    from tests.e2e.test_media import pdf, sha
+
+    owner = await user(app, tmp_path, 1)
+    doc = pdf(4000)
+    begin = await owner.request("upload_begin", mime="application/pdf", size=len(doc))
+    await owner.request("upload_chunk", upload_id=begin["upload_id"], offset=0, data=doc)
+    checking, gate = threading.Event(), threading.Event()
+    real = media.inspect
+
+    def inspect_then_late(*args: object) -> object:
+        found = real(*args)  # type: ignore[arg-type]
+        checking.set()
+        gate.wait(5)
+        return found
+
+    monkeypatch.setattr(media, "inspect", inspect_then_late)
+    ending = asyncio.create_task(owner.call("upload_end", upload_id=begin["upload_id"], sha256=sha(doc)))
+    other = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
+    try:
+        await asyncio.wait_for(asyncio.to_thread(checking.wait, 5), 6)
+        await other.login("user1", "password123")
+        assert (await other.call("delete_account", password="password123"))["ok"]
+    finally:
+        gate.set()
+    try:
+        reply = await asyncio.wait_for(ending, 5)
+        assert reply["ok"] is False, reply
+    except ConnectionError:
+        pass  # (the cancellation closed that connection first)
+    await asyncio.sleep(0.2)
+    assert len(app.state.media) == 0
+    for c in (owner, other):
+        await c.close()
