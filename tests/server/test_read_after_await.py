@@ -5,6 +5,7 @@ with fresh media URLs after that event, as ``media_url`` already did."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -40,7 +41,6 @@ async def test_an_appeal_whose_account_is_cancelled_during_the_read_is_not_store
         app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
-    from client_demo.client import Client
     from server.operator.channel import CURRENT, Operator
 
     owner = await user(app, tmp_path, 1)
@@ -55,22 +55,31 @@ async def test_an_appeal_whose_account_is_cancelled_during_the_read_is_not_store
     sid = notice["sanction_id"]
     reading, gate = hold_answers(app, monkeypatch, "sanction")
     appealing = asyncio.create_task(owner.call("appeal", sanction_id=sid, text="请复核"))
+    await _cancelled_meanwhile(app, reading.wait(), gate.set, appealing)
+    assert await app.store.appeals(open_only=False) == []
+    await owner.close()
+
+
+async def _cancelled_meanwhile(app: App, held: Awaitable[object], release: Callable[[], None],
+                               pending: asyncio.Task[dict]) -> None:
+    """user1 cancels their account on another connection once ``held`` (the request ``pending`` is
+    inside its await), then ``release``; that request is refused, or its connection closed first."""
+    from client_demo.client import Client
+
     other = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
     try:
-        await asyncio.wait_for(reading.wait(), 5)
+        await asyncio.wait_for(held, 6)
         await other.login("user1", "password123")
         assert (await other.call("delete_account", password="password123"))["ok"]
     finally:
-        gate.set()
+        release()
     try:
-        reply = await asyncio.wait_for(appealing, 5)
+        reply = await asyncio.wait_for(pending, 5)
         assert reply["ok"] is False, reply
     except ConnectionError:
         pass  # (the cancellation closed that connection first)
     await asyncio.sleep(0.2)
-    assert await app.store.appeals(open_only=False) == []
-    for c in (owner, other):
-        await c.close()
+    await other.close()
 
 
 async def test_an_upload_whose_account_is_cancelled_while_it_is_checked_stores_nothing(
@@ -79,7 +88,6 @@ async def test_an_upload_whose_account_is_cancelled_while_it_is_checked_stores_n
     cancelled meanwhile no longer gets a media row of its own."""
     import threading
 
-    from client_demo.client import Client
     from server.handlers import media
     from tests.e2e.test_media import pdf, sha
 
@@ -98,19 +106,6 @@ async def test_an_upload_whose_account_is_cancelled_while_it_is_checked_stores_n
 
     monkeypatch.setattr(media, "inspect", inspect_then_late)
     ending = asyncio.create_task(owner.call("upload_end", upload_id=begin["upload_id"], sha256=sha(doc)))
-    other = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
-    try:
-        await asyncio.wait_for(asyncio.to_thread(checking.wait, 5), 6)
-        await other.login("user1", "password123")
-        assert (await other.call("delete_account", password="password123"))["ok"]
-    finally:
-        gate.set()
-    try:
-        reply = await asyncio.wait_for(ending, 5)
-        assert reply["ok"] is False, reply
-    except ConnectionError:
-        pass  # (the cancellation closed that connection first)
-    await asyncio.sleep(0.2)
+    await _cancelled_meanwhile(app, asyncio.to_thread(checking.wait, 5), gate.set, ending)
     assert len(app.state.media) == 0
-    for c in (owner, other):
-        await c.close()
+    await owner.close()
