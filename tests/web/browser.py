@@ -78,10 +78,11 @@ class Cable:
         self.away = False
 
 
-def late_answers(op: str, ms: int) -> str:
+def late_answers(op: str, ms: int, events: tuple[str, ...] = ()) -> str:
     """A page init script: while ``window.__slow`` is set, the page takes each answer to ``op`` ``ms``
     after it came (``window.__held`` counts those held), and the frames that come meanwhile (live
-    events) first: a server slow to answer, or an event that overtook an answer read before it."""
+    events) first: a server slow to answer, or an event that overtook an answer read before it. The
+    events named in ``events`` are held as long (the answer and its own event both on their way)."""
     script = """
 (() => {
   const asked = new Set();
@@ -96,7 +97,8 @@ def late_answers(op: str, ms: int) -> str:
     set(fn) {
       desc.set.call(this, fn && ((e) => {
         let f = null; try { f = JSON.parse(e.data); } catch {}
-        if (!f || !asked.has(f.re)) { fn.call(this, e); return; }
+        const late = f && (asked.has(f.re) || (window.__slow && EVENTS.includes(f.ev)));
+        if (!late) { fn.call(this, e); return; }
         asked.delete(f.re);
         window.__held = (window.__held || 0) + 1;
         setTimeout(() => fn.call(this, e), MS);
@@ -104,7 +106,7 @@ def late_answers(op: str, ms: int) -> str:
     } });
 })();
 """
-    return script.replace("OP", json.dumps(op)).replace("MS", str(int(ms)))
+    return script.replace("OP", json.dumps(op)).replace("MS", str(int(ms))).replace("EVENTS", json.dumps(list(events)))
 
 
 def launch(pw: Any) -> Any:

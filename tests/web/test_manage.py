@@ -14,6 +14,7 @@ from tests.web.browser import (
     close_dialogs,
     create_group,
     join_group,
+    late_answers,
     login,
     message_texts,
     new_page,
@@ -339,3 +340,31 @@ def test_an_admin_invites_in_a_group_joined_by_approval_and_a_member_does_not(
         page.wait_for_selector("#member-list")
         expect(page.locator("#invite-section")).to_have_count(offered)
         assert page.errors == []
+
+
+def test_the_mute_all_switch_keeps_the_choice_until_the_server_answers(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The panel is drawn again on every change in the group. One drawn between the owner's click on
+    全员禁言 and the server's answer (here another device's invite link, while the answer and the group's own
+    event are on their way) used to show the group's value from before the click: the switch flipped
+    back until the event came."""
+    owner, bob = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(owner.request("create_group", name="开关", category="friends", join_policy="open"))["group_id"]
+    bg.run(bob.request("join_group", group_id=gid))
+    page = new_page(browser, server)
+    page.context.add_init_script(late_answers("mute_all", 1500, events=("group_updated",)))
+    page.reload()
+    login(page, owner.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.click("#btn-manage")
+    page.wait_for_selector("#mute-all")
+    page.evaluate("() => { window.__slow = true; }")
+    page.check("#mute-all")
+    bg.run(owner.request("create_invite_link", group_id=gid, note="另一台"))   # (the owner's other device)
+    page.wait_for_selector("#invite-links li:has-text('另一台')")   # the panel was drawn again
+    assert page.is_checked("#mute-all")
+    page.wait_for_function("() => window.__held >= 2")   # the answer and the event, held
+    page.evaluate("() => { window.__slow = false; }")
+    page.wait_for_timeout(1700)
+    assert page.is_checked("#mute-all")
+    assert page.errors == []
