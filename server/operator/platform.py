@@ -240,21 +240,25 @@ async def notice(app: Context, args: dict[str, Any]) -> Result:
     if category is None:
         if accounts:
             raise OperatorError("--accounts names a public-account category: give --category too")
+    elif accounts:
+        if category not in app.cfg.public_accounts.categories:
+            raise OperatorError(f"unknown public-account category {category}")
+    elif category not in app.cfg.groups.categories:
+        raise OperatorError(f"unknown category {category}")
+    detail: dict[str, Any] = {"category": category, "accounts": True} if accounts else {"category": category}
+    await apply(app, audit=audit(app, "platform_notice", text, **detail))
+    # Who gets it, read once the record is written (as set-agreement does): a connection that logged
+    # in, or a member who joined, while the write was out is there when it goes, and gets it.
+    if category is None:
         targets = {s for s in app.sessions if s.user is not None}
     elif accounts:
         # P5: the followers, owners and editors of every live public account of the category.
-        if category not in app.cfg.public_accounts.categories:
-            raise OperatorError(f"unknown public-account category {category}")
         users = app.state.users
         people = {uid for a in app.state.accounts.values() if a.category == category and a.closed_at is None
                   for uid in (a.owner_id, *a.editors, *a.subscribers)}
         targets = {s for uid in people if (u := users.get(uid)) is not None for s in u.sessions}
     else:
-        if category not in app.cfg.groups.categories:
-            raise OperatorError(f"unknown category {category}")
         targets = {s for g in app.state.groups.values() if g.category == category and g.alive for s in g.online}
-    detail: dict[str, Any] = {"category": category, "accounts": True} if accounts else {"category": category}
-    await apply(app, audit=audit(app, "platform_notice", text, **detail))
     publish(targets, ev.Notice(kind="platform", text=text, category=category, by=operator_name()))
     return Result([f"notice sent to {len(targets)} connections"])
 

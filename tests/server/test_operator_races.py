@@ -1,0 +1,61 @@
+"""Operator commands against client requests that land while the command's own write is out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from client_demo.client import Client
+from server.app import App
+from server.operator.channel import CURRENT, Operator
+from tests.server.lookups import user
+
+
+async def _platform_notice(c: Client) -> dict | None:
+    try:
+        while True:
+            e = await c.next_event("notice", timeout=2)
+            if e.get("kind") == "platform":
+                return e
+    except TimeoutError:
+        return None
+
+
+async def test_a_platform_notice_reaches_a_connection_made_while_its_record_is_written(
+        app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its recipients used to be read before the record's write: one who logged in meanwhile was
+    connected when the notice went out and never got it (an emergency notice, Art. 5)."""
+    one, two = await user(app, tmp_path, 1), await user(app, tmp_path, 2)
+    await two.close()
+    held, gate = asyncio.Event(), asyncio.Event()
+    real = app.store.apply
+
+    def apply(*changes: Any, audit: Any = None) -> Any:
+        fut = real(*changes, audit=audit)
+        if audit is None or audit.action != "platform_notice":
+            return fut
+
+        async def late() -> Any:
+            r = await fut
+            held.set()
+            await gate.wait()
+            return r
+        return asyncio.ensure_future(late())
+
+    monkeypatch.setattr(app.store, "apply", apply)
+    assert app.operator is not None
+    CURRENT.set(Operator("op", "admin", 0, False))
+    task = asyncio.create_task(app.operator.run(json.dumps({"cmd": "notice", "args": {"text": "紧急"}}).encode()))
+    await asyncio.wait_for(held.wait(), 5)
+    late = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
+    await late.login("user2", "password123")
+    gate.set()
+    done = await asyncio.wait_for(task, 5)
+    assert done["ok"], done
+    assert await _platform_notice(one) is not None
+    assert await _platform_notice(late) is not None, "connected when the notice went out, and never got it"
+    for c in (one, late):
+        await c.close()
