@@ -370,9 +370,9 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
         audit=audit(app, "blacklist", reason, None, user.user_id, **detail),
         undo=undo,
         claim=Together(*h.claims),
-        conflict=f"{user.username}'s groups changed while its blacklisting was being stored (a transfer or a "
-                 f"dissolving of theirs was refused meanwhile): {user.username} was not blacklisted; "
-                 "run the command again",
+        conflict=f"{user.username}'s groups or public accounts changed while its blacklisting was being stored "
+                 f"(a transfer, a dissolving or a closing of theirs was refused meanwhile): {user.username} was "
+                 "not blacklisted; run the command again",
     )
     for sess in list(user.sessions):
         sess.send(ev.Notice(kind="blacklisted", text=given, by=operator_name(),

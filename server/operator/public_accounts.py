@@ -81,6 +81,7 @@ from server.operator.freezing import freeze, suspend_each
 from server.operator.message_penalty import comment_cost
 from server.operator.sanctions import lock_target, target_lock
 from server.storage.changes import (
+    AccountsClosed,
     AddAccountCredit,
     AddSanction,
     Audit,
@@ -605,6 +606,11 @@ def blacklist_plan(app: Context, user: User, reason: str, now: int, person: str 
         plan.changes += [SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": text}),
                          replace(sanction("close_account", ACCOUNT, a.account_id, text, now),
                                  record=_record(app, "close_account", text, a, owner_id=user.user_id))]
+    # The accounts memory showed closed already: the store must hold them closed when this is stored
+    # (a closing claimed before, and refused since, would otherwise leave one live).
+    passed = tuple(a.account_id for a in theirs if a.closed_at is not None and a not in live)
+    if passed:
+        plan.changes.append(AccountsClosed(passed))
     barred = app.state.barred_subjects
     keys = {a.subject_key for a in theirs if a.subject_type == "organization"}
     if person is not None:

@@ -336,10 +336,24 @@ class OwnsNoLiveGroup(Change):
     """``conflict`` while the store has ``user_id`` owning a live group: put after a blacklisting's
     hand-overs and closings, which memory planned from what it showed. A transfer or a dissolving
     claimed in memory before them, and refused by the store since, left the user owning what the
-    plan passed over: the blacklisting is refused, to be run again. (Public accounts are not
-    asked: one whose opening is still being stored is closed by its own insert's check.)"""
+    plan passed over: the blacklisting is refused, to be run again. (Public accounts: one whose
+    opening is still being stored is closed by its own insert's check; one whose closing was
+    refused, by :class:`AccountsClosed`.)"""
 
     user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsClosed(Change):
+    """``conflict`` while the store has one of ``account_ids`` live: the public accounts a
+    blacklisting passed over because memory showed them closed. A closing claimed in memory before
+    it, and refused by the store since, left the person a live account: the blacklisting is refused,
+    to be run again (as :class:`OwnsNoLiveGroup` for groups)."""
+
+    account_ids: tuple[str, ...]
+
+
+ACCOUNT_LIVE = "SELECT 1 FROM accounts WHERE account_id IN ({}) AND closed_at IS NULL LIMIT 1"
 
 
 # Through the user's memberships (members_user) rather than every group's row: the owner is a member.

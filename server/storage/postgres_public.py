@@ -106,6 +106,14 @@ async def _insert_account(db: Conn, a: c.InsertAccount) -> c.OpenedAccount:
     return c.OpenedAccount(key, person, credit, restricted)
 
 
+@applies(c.AccountsClosed)
+async def _accounts_closed(db: Conn, a: c.AccountsClosed) -> None:
+    # (FOR SHARE: a closing committing meanwhile is waited for, and then read.)
+    if a.account_ids and await db.fetchval("SELECT 1 FROM accounts WHERE account_id = ANY($1::text[])"
+                                           " AND closed_at IS NULL LIMIT 1 FOR SHARE", list(a.account_ids)) is not None:
+        raise ContractError("conflict", "a public account of the user is still live")
+
+
 @applies(c.SetAccountFields)
 async def _set_account_fields(db: Conn, s: c.SetAccountFields) -> None:
     sets, values = _set_clause(s.fields, c.ACCOUNT_FIELDS)

@@ -96,6 +96,13 @@ async def _insert_account(db: aiosqlite.Connection, a: c.InsertAccount) -> c.Ope
     return c.OpenedAccount(key, person, credit, restricted)
 
 
+@applies(c.AccountsClosed)
+async def _accounts_closed(db: aiosqlite.Connection, a: c.AccountsClosed) -> None:
+    marks = ", ".join("?" * len(a.account_ids))
+    if a.account_ids and list(await db.execute_fetchall(c.ACCOUNT_LIVE.format(marks), a.account_ids)):
+        raise ContractError("conflict", "a public account of the user is still live")
+
+
 @applies(c.SetAccountFields)
 async def _set_account_fields(db: aiosqlite.Connection, s: c.SetAccountFields) -> None:
     sets, values = _set_clause(s.fields, c.ACCOUNT_FIELDS)

@@ -308,3 +308,19 @@ async def test_editors_set_by_two_writers_at_once_stop_at_the_cap(open_store):
     assert len(state.accounts["100000001"].editors) == 3
     [editor] = sorted(state.accounts["100000001"].editors)[:1]
     await a.apply(ch.SetEditor("100000001", editor, True, 4, max_editors=3))  # one of the three already
+
+
+async def test_accounts_closed_refuses_while_one_of_them_is_live(open_store):
+    """A blacklisting's check that the accounts it passed over (memory showed them closed) are closed
+    in the store too: ``conflict`` while one is live, nothing once all are closed."""
+    store = await open_store()
+    await _people(store, 1)
+    await store.apply(_account("100000001", "u0", "One"))
+    await store.apply(_account("100000002", "u0", "Two"))
+    await store.apply(ch.SetAccountFields("100000001", {"closed_at": 5, "closed_reason": "x"}))
+    with pytest.raises(ContractError) as refused:
+        await store.apply(ch.AccountsClosed(("100000001", "100000002")))
+    assert refused.value.code == "conflict"
+    await store.apply(ch.AccountsClosed(("100000001",)))
+    await store.apply(ch.SetAccountFields("100000002", {"closed_at": 6, "closed_reason": "x"}))
+    await store.apply(ch.AccountsClosed(("100000001", "100000002")))
