@@ -272,13 +272,15 @@ class Zygote:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe() if stderr_apart else (-1, out_w)
         stdin = os.open(os.devnull, os.O_RDONLY)
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         pidfds: list[int] = []
+        request = json.dumps({"argv": argv, "cwd": str(cwd), "env": env}).encode() + b"\n"
         try:
-            conn.connect(self.path)
-            request = json.dumps({"argv": argv, "cwd": str(cwd), "env": env}).encode() + b"\n"
-            sent = socket.send_fds(conn, [request], [stdin, out_w, err_w])
-            conn.sendall(request[sent:])
+            conn = self._hand_over(request, [stdin, out_w, err_w])
+        except BaseException:
+            for fd in {stdin, out_w, err_w, out_r, err_r} - {-1}:
+                os.close(fd)
+            raise
+        try:
             reply = b""
             while b"\n" not in reply:
                 chunk, fds, _, _ = socket.recv_fds(conn, 4096, 1)
@@ -301,6 +303,27 @@ class Zygote:
         first, rest = reply.split(b"\n", 1)
         return ForkedServer(conn, int(json.loads(first)["pid"]), pidfds[0], open(out_r, encoding="utf-8"),
                             open(err_r, encoding="utf-8") if stderr_apart else None, rest)
+
+    def _hand_over(self, request: bytes, fds: list[int]) -> socket.socket:
+        """A connection to the zygote that has taken ``request`` with ``fds``. Tried twice: once (in
+        a CI run, under load) the zygote closed a connection before the request was all sent
+        (EPIPE), so it had read no whole request and started nothing, and a second try is safe."""
+        for attempt in (1, 2):
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                conn.connect(self.path)
+                sent = socket.send_fds(conn, [request], fds)
+                conn.sendall(request[sent:])
+                return conn
+            except OSError as err:
+                conn.close()
+                status = self.proc.poll()
+                if attempt == 2 or status is not None:
+                    state = "running" if status is None else f"gone (status {status})"
+                    raise RuntimeError(f"the test servers' zygote did not take a request ({err!r}; it is "
+                                       f"{state})") from err
+                print(f"zygote: a request was not taken ({err!r}); trying again", file=sys.stderr, flush=True)
+        raise AssertionError("unreachable")
 
     def run(self, argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str, str]:
         """``python -m server ARGV`` to its end, as ``subprocess.run`` with both outputs captured:
