@@ -78,12 +78,13 @@ def still_active(user: User) -> None:
         raise ContractError("unauthenticated", "this account is cancelled")
 
 
-def still_reader(ctx: Context, sess: Session, gid: str) -> None:
-    """After a read's ``await`` (history, search): the caller may still read the group. One removed,
-    blacklisted or cancelled meanwhile (or whose group was dissolved or closed) has been told so by
-    then, and gets the refusal rather than the page (with fresh media URLs) after that event."""
+def still_reader(ctx: Context, sess: Session, gid: str) -> Member:
+    """After a read's ``await`` (history, search, media_url): the caller may still read the group,
+    as the membership it has now. One removed, blacklisted or cancelled meanwhile (or whose group
+    was dissolved or closed) has been told so by then, and gets the refusal rather than the page
+    (with fresh media URLs) after that event."""
     still_active(sess.me)
-    member_of(live_group(ctx, gid), sess.me)
+    return member_of(live_group(ctx, gid), sess.me)
 
 
 def live_group(ctx: Context, gid: str) -> Group:

@@ -38,7 +38,7 @@ from governance.content import Action
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.handlers import handler, screening
-from server.handlers.common import commit, live_group, member_of, record_penalized, still_active
+from server.handlers.common import commit, live_group, member_of, record_penalized, still_active, still_reader
 from server.media import sniff
 from server.media.cleanup import ATTACH_GRACE_MS
 from server.media.index import MediaEntry
@@ -365,12 +365,9 @@ async def media_url(ctx: Context, sess: Session, req: rq.MediaUrl, enc: Encoding
         raise ContractError("not_found", f"message {req.seq} carries no such media")
     if not await ctx.store.media_in_message(g.group_id, req.seq, req.media_id):
         raise ContractError("not_found", f"message {req.seq} carries no media {req.media_id}")
-    # The read awaited: check again that the caller's account is still open (not blacklisted or
-    # cancelled meanwhile), the group too (not dissolved or closed), and that they are still a
-    # member who may see that message.
-    still_active(user)
-    g = live_group(ctx, req.group_id)
-    m = member_of(g, user)
+    # The read awaited: check again that the caller may still read the group, and may still see that
+    # message (a member who left and came back sees only what came after their new join point).
+    m = still_reader(ctx, sess, req.group_id)
     if req.seq <= m.joined_seq:
         raise ContractError("not_found", f"no message {req.seq} you can see in group {g.group_id}")
     return {"url": signed_url(ctx, req.media_id)}

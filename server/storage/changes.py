@@ -353,9 +353,6 @@ class AccountsClosed(Change):
     account_ids: tuple[str, ...]
 
 
-ACCOUNT_LIVE = "SELECT 1 FROM accounts WHERE account_id IN ({}) AND closed_at IS NULL LIMIT 1"
-
-
 # Through the user's memberships (members_user) rather than every group's row: the owner is a member.
 OWNS_LIVE_GROUP = ("SELECT 1 FROM members m JOIN groups g ON g.group_id = m.group_id"
                    " WHERE m.user_id = ? AND g.owner_id = m.user_id"

@@ -99,7 +99,8 @@ async def _insert_account(db: aiosqlite.Connection, a: c.InsertAccount) -> c.Ope
 @applies(c.AccountsClosed)
 async def _accounts_closed(db: aiosqlite.Connection, a: c.AccountsClosed) -> None:
     marks = ", ".join("?" * len(a.account_ids))
-    if a.account_ids and list(await db.execute_fetchall(c.ACCOUNT_LIVE.format(marks), a.account_ids)):
+    live = f"SELECT 1 FROM accounts WHERE account_id IN ({marks}) AND closed_at IS NULL LIMIT 1"
+    if a.account_ids and list(await db.execute_fetchall(live, a.account_ids)):
         raise ContractError("conflict", "a public account of the user is still live")
 
 
