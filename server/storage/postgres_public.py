@@ -88,9 +88,13 @@ async def _insert_account(db: Conn, a: c.InsertAccount) -> c.OpenedAccount:
                                  a.created_at)
         if live >= a.max_per_subject:
             raise cap_refusal(a.max_per_subject, which)
-    lowest, restricted = await db.fetchrow("SELECT MIN(credit_score), MAX(comments_restricted) FROM accounts"
-                                           " WHERE subject_key = $1", key)
-    credit, restricted = starting_standing(a.credit_score, lowest, bool(restricted))
+    # FOR SHARE (no aggregate allowed with it): a measure on one of them that another writer has not
+    # committed yet is waited for, and its score or restriction read and carried; one that starts
+    # later waits for this create, and is the account's own.
+    standing = await db.fetch("SELECT credit_score, comments_restricted FROM accounts WHERE subject_key = $1"
+                              " FOR SHARE", key)
+    credit, restricted = starting_standing(a.credit_score, min((r[0] for r in standing), default=None),
+                                           any(r[1] for r in standing))
     try:
         await db.execute(
             "INSERT INTO accounts (account_id, name, name_key, category, intro, subject_type, subject_key, org_name,"

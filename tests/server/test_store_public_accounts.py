@@ -105,6 +105,48 @@ async def test_a_new_account_starts_no_better_than_its_subjects_worst(open_store
     assert (third.credit_score, third.comments_restricted) == (35, False)
 
 
+async def test_a_create_waits_for_a_measure_on_its_subject_in_flight_and_starts_with_it(tmp_path):
+    """Two writers (two nodes) on PostgreSQL: a measure lowering the credit of one of the subject's
+    accounts, not yet committed when a new account of that subject is created, is carried to it. The
+    create reads the subject's accounts locked, so it waits for the measure's commit; before, it read
+    the score the measure was changing and started the new account at it. (SQLite has one writer:
+    there a measure and a create never overlap.)"""
+    if pgtools.unavailable() is not None:
+        pytest.skip(str(pgtools.unavailable()))
+    import asyncpg
+
+    from server.storage.postgres import PostgresStore
+
+    name, url = await asyncio.to_thread(pgtools.create_db)
+    store = PostgresStore(url)
+    await store.open()
+    try:
+        await _create_after_a_measure_in_flight(store, asyncpg)
+    finally:
+        await store.close()
+        await asyncio.to_thread(pgtools.drop_db, name)
+
+
+async def _create_after_a_measure_in_flight(store, asyncpg) -> None:
+    store.set_record_key(b"k" * 32)
+    await _people(store, 1)
+    await store.apply(_account("100000001", "u0", "First", cap=2))
+    measure = await asyncpg.connect(store.url)  # another node's writer, in the middle of its batch
+    try:
+        async with measure.transaction():
+            await measure.execute("UPDATE accounts SET credit_score = credit_score - 40,"
+                                  " comments_restricted = 1 WHERE account_id = '100000001'")
+            create = asyncio.ensure_future(store.apply(_account("100000002", "u0", "Second", cap=2)))
+            await asyncio.sleep(0.5)
+            assert not create.done(), "the create read the subject's standing past an uncommitted measure"
+        [opened] = await asyncio.wait_for(create, 10)
+    finally:
+        await measure.close()
+    assert (opened.credit_score, opened.comments_restricted) == (60, True)
+    state = await store.load_state(10, 7)
+    assert (state.accounts["100000002"].credit_score, state.accounts["100000002"].comments_restricted) == (60, True)
+
+
 async def test_names_barred_subjects_and_verification(open_store):
     store = await open_store()
     await _people(store, 2)
