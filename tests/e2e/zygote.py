@@ -258,10 +258,14 @@ class Zygote:
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.path = f"/tmp/qunguan-zygote-{os.getpid()}-{time.monotonic_ns()}.sock"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", f"from tests.e2e.zygote import serve; serve({self.path!r})"],
-            cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )
+        # Its stderr in a file, not the test process's: under xdist a worker's stderr is lost, and
+        # what the zygote printed about a request it dropped is what explains the test's failure.
+        self.log = Path(self.path).with_suffix(".log")
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", f"from tests.e2e.zygote import serve; serve({self.path!r})"],
+                cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+            )
         assert self.proc.stdout is not None
         if self.proc.stdout.readline().strip() != "ready":
             raise RuntimeError("the test servers' zygote did not start")
@@ -286,7 +290,7 @@ class Zygote:
                 chunk, fds, _, _ = socket.recv_fds(conn, 4096, 1)
                 pidfds += fds
                 if not chunk:
-                    raise RuntimeError("the test servers' zygote could not start the process (see its stderr)")
+                    raise RuntimeError(f"the test servers' zygote could not start the process; {self.said()}")
                 reply += chunk
             if len(pidfds) != 1:
                 raise RuntimeError("the test servers' zygote sent no pidfd of the process")
@@ -321,7 +325,7 @@ class Zygote:
                 if attempt == 2 or status is not None:
                     state = "running" if status is None else f"gone (status {status})"
                     raise RuntimeError(f"the test servers' zygote did not take a request ({err!r}; it is "
-                                       f"{state})") from err
+                                       f"{state}); {self.said()}") from err
                 print(f"zygote: a request was not taken ({err!r}); trying again", file=sys.stderr, flush=True)
         raise AssertionError("unreachable")
 
@@ -355,13 +359,20 @@ class Zygote:
             raise TimeoutError(f"python -m server {' '.join(argv)} ran over {timeout} s")
         return status, out, "".join(err)
 
+    def said(self) -> str:
+        """The end of what the zygote wrote on its stderr, for an error about it."""
+        try:
+            text = self.log.read_text(encoding="utf-8", errors="replace")[-2000:].strip()
+        except OSError as err:
+            return f"its stderr could not be read ({err!r})"
+        return f"its stderr ends: {text}" if text else "its stderr is empty"
+
     def close(self) -> None:
         self.proc.kill()
         self.proc.wait()
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        for path in (self.path, self.log):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
 
 _shared: Zygote | None = None
