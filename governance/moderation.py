@@ -104,15 +104,21 @@ LOG_DETAIL_KEYS: Final = frozenset({
 # ID numbers are matched first: a phone-like run inside one (19900307 123 after a space) would
 # otherwise be masked alone, leaving the region code and check character shown.
 _PHONE = re.compile(r"(?<![0-9])(?:(?:(?:\+|00) *)?8 *6 *)?1 *[3-9](?: *[0-9]){9}(?![0-9])")
-_ID_NUMBER = re.compile(r"(?<![0-9])[0-9](?: *[0-9]){16} *[0-9Xx](?![0-9])")
+# (An X check character ends the number even with a digit right after it: 11010519900307123X139...)
+_ID_NUMBER = re.compile(r"(?<![0-9])[0-9](?: *[0-9]){16} *(?:[Xx]|[0-9](?![0-9]))")
+# More digits in one piece than any one number has (an ID number has 18): numbers written together
+# (an ID number and a phone number pasted with nothing between), or one with a digit more. Masked
+# whole, since where one number ends cannot be told; 18 digits or fewer may be an order number.
+_RUN = re.compile(r"[0-9]{19,}")
 _SEPARATOR_CATEGORIES: Final = frozenset({"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Zs", "Zl", "Zp", "Cf",
                                           "Mn", "Mc", "Me"})
 # Chinese numerals read as digits in a second look at the text (see redact): the everyday ones,
-# 幺 (how "one" is said when reading a phone number out) and the financial (大写) forms, which is
-# how a number is written to get past a filter that looks for digits (一三九〇〇〇〇四〇九四).
+# 幺 (how "one" is said when reading a phone number out), 两 (how "two" often is) and the
+# financial (大写) forms, which is how a number is written to get past a filter that looks for
+# digits (一三九〇〇〇〇四〇九四).
 # Not 十, 百, 千, 万: they are not digits but place values (一百三十九 is 139, spelt out).
 _NUMERALS: Final = {c: str(i) for i, cs in enumerate(
-    ("〇零○", "一幺壹", "二贰貳", "三叁參", "四肆", "五伍", "六陆陸", "七柒", "八捌", "九玖")) for c in cs}
+    ("〇零○", "一幺壹", "二两兩贰貳", "三叁參", "四肆", "五伍", "六陆陸", "七柒", "八捌", "九玖")) for c in cs}
 _BLANK: Final = "#"  # a masked span while the later patterns look: neither a digit nor a separator
 # A number split by anything but a plain space or dash (dots, commas, slashes, brackets, invisible
 # characters) is taken for a phone or ID number only where such a number is split when written
@@ -293,7 +299,8 @@ def redact(text: str) -> str:
     digits as digits, then with Chinese numerals as digits too (``一三九〇〇〇〇四〇九四``, or
     ``139八八八八四〇九四``). Each look sees what an earlier one found as a blank, which is neither a
     digit nor a separator, so no two masks overlap and a numeral right beside a number (张三
-    13912345678 written without a space) does not make it one digit too long to be seen."""
+    13912345678 written without a space) does not make it one digit too long to be seen. Last,
+    a run of more digits in one piece than any one number has is masked whole (:data:`_RUN`)."""
     looks = (_matchable(text), _matchable(text, numerals=True))
     spans: list[tuple[int, int]] = []
     for pattern, length in ((_ID_NUMBER, 18), (_PHONE, 11)):
@@ -304,6 +311,10 @@ def redact(text: str) -> str:
                       if (pattern is _PHONE or _looks_like_an_id(m.group()))
                       and (not numerals or sum(c in _NUMERALS for c in text[m.start():m.end()]) >= _MIN_NUMERALS)
                       and _split_as_written(text[m.start():m.end()], m.group(), length)]
+    plain = looks[0]
+    for a, b in spans:
+        plain = plain[:a] + _BLANK * (b - a) + plain[b:]
+    spans += [m.span() for m in _RUN.finditer(plain)]
     out = text
     for a, b in sorted(spans, reverse=True):  # (they do not overlap)
         while b < len(text) and unicodedata.category(text[b]) in ("Mn", "Mc", "Me", "Cf"):

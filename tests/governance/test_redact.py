@@ -60,6 +60,15 @@ SEPARATOR_CATEGORIES = ("Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Zs", "Zl", "Z
     # two numbers side by side are both masked, and neither mask swallows the other
     ("13900004094/13800004094", f"{REDACTED}/{REDACTED}"),
     ("110105.19900101.3326.13900004094", f"{REDACTED}.{REDACTED}"),
+    # written together with nothing between, or with a digit more: more digits in one piece than
+    # one number has are masked whole, and an ID number's X ends it even with a digit right after
+    ("11010519900307123413912345678", REDACTED),
+    ("id 1101051990030712341 end", f"id {REDACTED} end"),
+    ("11010519900307123X13912345678", f"{REDACTED}{REDACTED}"),
+    ("身份证11010519900307123x1", f"身份证{REDACTED}1"),
+    # 两, the everyday "two", among the numerals of a number written out
+    ("电话139两两两两五六七八", f"电话{REDACTED}"),
+    ("幺三九两两两两四〇九四", REDACTED),
 ])
 def test_redact_masks_numbers_whatever_separators_join_their_digits(text, shown):
     assert redact(text) == shown
