@@ -19,19 +19,24 @@ connection object.
 from __future__ import annotations
 
 import asyncio
+import http
 import ipaddress
 import random
 import socket
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, ClassVar
 
 from websockets.asyncio.server import ServerConnection
-from websockets.http11 import Response
+from websockets.exceptions import InvalidMessage, SecurityError
+from websockets.http11 import Request, Response
+from websockets.protocol import CONNECTING, Protocol
+from websockets.server import ServerProtocol
 from websockets.typing import StatusLike
 
 from server import admission, gcpolicy
 from server.metrics import METRICS
+from server.web.routes import METHODS, method_not_allowed
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -219,6 +224,9 @@ class ClientConnection(ServerConnection):
         self.forwarded_trusted = True
         self._handshaking: asyncio.Task[Any] | None = None
         self.protocol.reject = _sniff_proof(self.protocol.reject)  # type: ignore[method-assign,assignment]
+        # (Nothing has been read yet: the parser websockets started waits for the request's first line.)
+        self.protocol.parser = _answering_parse(self.protocol)
+        next(self.protocol.parser)
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -292,6 +300,59 @@ def _sniff_proof(reject: Callable[[StatusLike, str], Response]) -> Callable[[Sta
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
     return sniff_proof_reject
+
+
+def _answering_parse(protocol: ServerProtocol) -> Generator[None, None, None]:
+    """websockets' ``ServerProtocol.parse``, answering every request it cannot read rather than
+    closing the connection on it unanswered: a body, a transfer coding, another HTTP version, a
+    malformed request line or header, a path that is not ASCII get ``400`` with the parser's reason
+    (``405`` with ``Allow`` when the method is not GET or HEAD, as for a request it can read); a line
+    or header block too long ``414`` / ``431`` as before. Only a peer that closed before its request
+    ended is dropped unanswered. Past the request, websockets' own frame parser runs."""
+    if protocol.state is CONNECTING:
+        first: list[bytes] = []
+
+        def read_line(limit: int, too_long: type[Exception]) -> Generator[None, None, bytes | bytearray]:
+            line = yield from protocol.reader.read_line(limit, too_long)
+            if not first:
+                first.append(bytes(line))
+            return line
+
+        try:
+            request = yield from Request.parse(read_line)
+        except Exception as exc:
+            if isinstance(exc, EOFError) and protocol.reader.eof:  # the peer is gone: nobody to answer
+                protocol.handshake_exc = InvalidMessage("did not receive a valid HTTP request")
+                protocol.handshake_exc.__cause__ = exc
+                protocol.send_eof()
+                protocol.parser = protocol.discard()
+                next(protocol.parser)
+                yield
+            protocol.handshake_exc = exc if isinstance(exc, SecurityError) else InvalidMessage(
+                f"did not receive a valid HTTP request: {exc}")
+            method = first[0].split(b" ", 1)[0] if first else b""
+            protocol.send_response(_refusal(protocol, exc, method))
+            yield
+        protocol.events.append(request)
+    yield from Protocol.parse(protocol)
+
+
+def _refusal(protocol: ServerProtocol, exc: Exception, method: bytes) -> Response:
+    """The answer to a request websockets' parser refused with ``exc`` (see _answering_parse)."""
+    name = type(exc).__name__
+    if name == "RequestLineTooLong":
+        return protocol.reject(http.HTTPStatus.REQUEST_URI_TOO_LONG, f"request line too long: {exc}\n")
+    if name in ("HeaderLineTooLong", "TooManyHeaders"):
+        return protocol.reject(http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"header fields too large: {exc}\n")
+    if method.isalpha() and method.decode() not in METHODS:
+        return method_not_allowed()
+    if isinstance(exc, UnicodeError):
+        why = "the request's method or path is not ASCII"
+    elif isinstance(exc, EOFError):  # (the peer is still there: a line it sent did not end with CRLF)
+        why = "a line of the request does not end with CRLF"
+    else:
+        why = str(exc)
+    return protocol.reject(http.HTTPStatus.BAD_REQUEST, f"bad request: {why}\n")
 
 
 def connection_class(trusted: tuple[Network, ...], proxy_protocol: bool,

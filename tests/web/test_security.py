@@ -165,6 +165,40 @@ def test_refusals_outside_the_web_routes_carry_nosniff_too(server: ServerProcess
         assert head.startswith(f"HTTP/1.1 {code} ") and "X-Content-Type-Options: nosniff" in head, head
 
 
+def _answer(srv: ServerProcess, request: bytes) -> tuple[str, str, bytes]:
+    """``request`` sent as is on its own connection: (status line, head, body) of the answer."""
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    text = head.decode("latin-1")
+    return text.split("\r\n", 1)[0], text, body
+
+
+@pytest.mark.parametrize(("request_", "status", "says"), [
+    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", "405", b"method not allowed"),
+    (b"PUT /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "405",
+     b"method not allowed"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", "400", b"unsupported request body"),
+    (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", "400", b"unsupported protocol"),
+    (b"GET / HTTP/1.1\nHost: x\n\n", "400", b"does not end with CRLF"),
+    (b"GET\r\n\r\n", "400", b"invalid HTTP request line"),
+    (b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n", "400", b"not ASCII"),
+])
+def test_a_request_the_parser_cannot_read_is_answered(server: ServerProcess, request_: bytes, status: str,
+                                                       says: bytes) -> None:
+    """websockets' request parser closed the connection unanswered on a request with a body, a transfer
+    coding, another HTTP version or a malformed line: a form's POST got a reset. Each is answered now,
+    405 with Allow for a method other than GET and HEAD, 400 with the reason otherwise, nosniff on both."""
+    line, head, body = _answer(server, request_)
+    assert line.startswith(f"HTTP/1.1 {status} "), (line, body)
+    assert "X-Content-Type-Options: nosniff" in head and says in body, (head, body)
+    assert ("Allow: GET, HEAD" in head) == (status == "405"), head
+    assert _get(server, "/healthz")[0] == 200
+
+
 def test_a_qr_text_that_is_not_utf8_is_refused(server: ServerProcess) -> None:
     status, headers, _ = _raw(server, "GET", "/qr.svg?text=%FF")
     assert status.startswith("HTTP/1.1 400 "), status
