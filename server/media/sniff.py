@@ -17,7 +17,8 @@ import struct
 from collections.abc import Callable
 from typing import BinaryIO
 
-__all__ = ["DEFAULT_ALLOWED", "HEAD_BYTES", "KNOWN_TYPES", "image_size", "kind_of", "matches"]
+__all__ = ["DEFAULT_ALLOWED", "EXTENSIONS", "HEAD_BYTES", "KNOWN_TYPES", "image_size", "kind_of", "matches",
+           "saved_name"]
 
 HEAD_BYTES = 64  # how much of the start of a file the signatures look at
 
@@ -67,6 +68,15 @@ KNOWN_TYPES: dict[str, Callable[[bytes], bool]] = {
     "application/pdf": _prefix(b"%PDF-"),
 }
 
+# The file-name endings each type is saved under, its usual one first (see saved_name).
+EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "image/jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"), "image/png": (".png",), "image/gif": (".gif",),
+    "image/webp": (".webp",), "image/bmp": (".bmp",), "audio/mpeg": (".mp3", ".mpga"), "audio/ogg": (".ogg", ".oga",
+    ".opus"), "audio/amr": (".amr",), "audio/wav": (".wav",), "audio/flac": (".flac",), "audio/aac": (".aac",),
+    "audio/mp4": (".m4a", ".mp4"), "video/mp4": (".mp4", ".m4v"), "video/quicktime": (".mov", ".qt"),
+    "video/webm": (".webm",), "application/pdf": (".pdf",),
+}
+
 DEFAULT_ALLOWED = ("image/jpeg", "image/png", "image/gif", "image/webp", "audio/mpeg", "audio/ogg", "audio/amr",
                    "video/mp4", "application/pdf")
 
@@ -75,6 +85,19 @@ def kind_of(mime: str) -> str:
     """``image``, ``audio``, ``video`` or ``file`` (what clients show it as)."""
     top = mime.split("/", 1)[0]
     return top if top in ("image", "audio", "video") else "file"
+
+
+def saved_name(name: str | None, mime: str) -> str:
+    """The name a download of a ``mime`` file is saved under: the uploader's ``name`` when it ends
+    as that type's files do, and otherwise with the type's usual ending added (``report.html`` of a
+    PDF is saved as ``report.html.pdf``): the server checked the bytes against the type, not the
+    name, so a name must not make a computer open the file as another type. No name: the kind's
+    (``file.pdf``, ``image.png``)."""
+    base = name or kind_of(mime)
+    endings = EXTENSIONS.get(mime, ())
+    if not endings or base.lower().endswith(endings):
+        return base
+    return base + endings[0]
 
 
 def matches(mime: str, head: bytes) -> bool:

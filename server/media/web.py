@@ -33,6 +33,7 @@ from websockets.http11 import Request, Response
 
 from governance.content import Action
 from server.media.service import MAX_BODIES_IN_FLIGHT
+from server.media.sniff import saved_name
 from server.media.uploads import media_file
 from server.web.routes import http_response
 
@@ -54,10 +55,9 @@ def _text(status: http.HTTPStatus, text: str) -> Response:
                          (("X-Content-Type-Options", "nosniff"),))
 
 
-def _disposition(kind: str, name: str | None) -> str:
+def _disposition(kind: str, name: str | None, mime: str) -> str:
     how = "inline" if kind == "image" else "attachment"
-    if not name:
-        return how
+    name = saved_name(name, mime)
     ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
     return f"{how}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
@@ -107,7 +107,7 @@ async def serve(ctx: Context, request: Request, conn: ServerConnection | None = 
         release()
     left = max(0, int(expires or 0) - now // 1000)
     return http_response(http.HTTPStatus.OK, body, e.mime, f"private, max-age={left}", (
-        ("Content-Disposition", _disposition(e.kind, e.name)), ("X-Content-Type-Options", "nosniff"),
+        ("Content-Disposition", _disposition(e.kind, e.name, e.mime)), ("X-Content-Type-Options", "nosniff"),
         ("Content-Security-Policy", "default-src 'none'; sandbox"), ("Cross-Origin-Resource-Policy", "same-origin"),
         ("Referrer-Policy", "no-referrer")))
 

@@ -188,3 +188,22 @@ def test_the_index_counts_files_shared_by_rows() -> None:
     assert index.file_in_use("s" * 64)
     index.release_placing("s" * 64)
     assert not index.file_in_use("s" * 64) and len(index) == 0
+
+
+@pytest.mark.parametrize(("name", "mime", "saved"), [
+    ("report.pdf", "application/pdf", "report.pdf"),
+    ("REPORT.PDF", "application/pdf", "REPORT.PDF"),
+    ("report.html", "application/pdf", "report.html.pdf"),  # the bytes are a PDF: saved as one
+    ("cat.jpeg", "image/jpeg", "cat.jpeg"),
+    ("cat.png", "image/jpeg", "cat.png.jpg"),
+    ("song", "audio/mpeg", "song.mp3"),
+    (None, "application/pdf", "file.pdf"),
+    (None, "image/png", "image.png"),
+    ("", "video/mp4", "video.mp4"),
+])
+def test_a_download_is_saved_under_a_name_ending_as_its_checked_type(name, mime, saved) -> None:
+    assert sniff.saved_name(name, mime) == saved
+
+
+def test_every_known_type_has_its_endings() -> None:
+    assert set(sniff.EXTENSIONS) == set(sniff.KNOWN_TYPES)

@@ -67,7 +67,10 @@ def test_image_and_file_upload_show_in_the_other_browser(browser: Any, server: S
     link = alice.locator("#messages a.media-file")
     link.wait_for()
     assert "会议纪要.pdf" in link.inner_text()
-    assert link.get_attribute("download") == "会议纪要.pdf"
+    assert link.get_attribute("download") == ""  # the server's Content-Disposition names the file
+    with alice.expect_download() as got:
+        link.click()
+    assert got.value.suggested_filename == "会议纪要.pdf"
     status = alice.evaluate("async () => (await fetch(document.querySelector('#messages a.media-file').href)).status")
     assert status == 200
     # The group list previews it as a file.
@@ -80,6 +83,16 @@ def test_image_and_file_upload_show_in_the_other_browser(browser: Any, server: S
     bob.wait_for_selector("#attach-tray .attach-item.done")
     bob.click("#send-btn")
     alice.wait_for_selector(f"#messages a.media-file:has-text('{long_name[:199]}😀')")
+
+    # A PDF named as a page is saved as a PDF: a name must not make the computer open the checked
+    # bytes as another type (it was saved as report.html, and opened as a page from the disk).
+    bob.set_input_files("#file-input", files=[{"name": "report.html", "mimeType": "application/pdf", "buffer": PDF}])
+    bob.wait_for_selector("#attach-tray .attach-item.done")
+    bob.click("#send-btn")
+    page_named = alice.locator("#messages a.media-file:has-text('report.html')")
+    with alice.expect_download() as got:
+        page_named.click()
+    assert got.value.suggested_filename == "report.html.pdf"
 
     # A type the server does not take is refused in plain language, and nothing is sent.
     exe = {"name": "x.exe", "mimeType": "application/x-msdownload", "buffer": b"MZ" * 50}

@@ -147,7 +147,9 @@ export function mediaNode(a, fetchUrl, live = true) {
   } else if (a.kind === "audio" || a.kind === "video") {
     node = el(a.kind, { class: "media-" + a.kind, controls: true, preload: "metadata", "data-media": a.media_id });
   } else {
-    node = el("a", { class: "media-file", "data-media": a.media_id, download: a.name || "file", rel: "noopener" },
+    // download: true, not the name: the server's Content-Disposition names the file, with the ending
+    // of the type it checked the bytes against (a PDF uploaded as report.html saves as report.html.pdf).
+    node = el("a", { class: "media-file", "data-media": a.media_id, download: true, rel: "noopener" },
       el("img", { class: "file-ico", src: "/file.svg", alt: "" }),
       el("span", { class: "file-name clip", text: label }), el("small", { class: "muted", text: fmtSize(a.size || 0) }));
     node.addEventListener("click", async (e) => {
@@ -167,5 +169,5 @@ export function mediaNode(a, fetchUrl, live = true) {
 function viewImage(src, label) {
   modal(label, () => el("div", { class: "stack center" },
     el("img", { class: "media-full", src, alt: label }),
-    el("a", { class: "link", href: src, download: label, text: t("download") })), { wide: true, id: "image-viewer" });
+    el("a", { class: "link", href: src, download: true, text: t("download") })), { wide: true, id: "image-viewer" });
 }
