@@ -38,6 +38,9 @@ class Audit:
     actor_type: str  # "user" (owner/admin) | "operator" | "system"
     actor_id: str | None
     action: str
+    # Set on every entry about a group, and on no other: a group's export reads its entries by it.
+    # An entry about a public account has none and names the account in target_id (an account id
+    # and a group id may be equal, so target_id alone does not say which one it names).
     group_id: str | None = None
     target_id: str | None = None
     reason: str = ""

@@ -99,7 +99,8 @@ class PostgresAccountMeasureReads(PostgresReads):
             f"SELECT {_cols(SANCTION_COLS)} FROM sanctions WHERE target_type = 'account' AND target_id = $1"
             " AND starts_at >= $2 AND starts_at < $3 ORDER BY id", account_id, since, until))
         audit = _dicts(AUDIT_COLS, await self._fetchall(
-            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = $1 OR ((detail::jsonb) ->> 'account_id') = $1)"
+            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE ((target_id = $1 AND group_id IS NULL)"
+            " OR ((detail::jsonb) ->> 'account_id') = $1)"
             " AND ts >= $2 AND ts < $3 ORDER BY id", account_id, since, until))
         return {"account": account, "posts": posts, "comments": comments, "editors": editors,
                 "sanctions": sanctions, "audit": audit}

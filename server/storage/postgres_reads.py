@@ -268,7 +268,7 @@ class PostgresReads:
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id = ANY($1::text[])"
             " AND ts >= $2 AND ts < $3 ORDER BY id", sorted(people), since, until))
         audit = _dicts(AUDIT_COLS, await self._fetchall(
-            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (group_id = $1 OR target_id = $1)"
+            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE group_id = $1"  # (see changes.Audit.group_id)
             " AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))
         group = _dict(GROUP_COLS, await self._fetchone(
             f"SELECT {_cols(GROUP_COLS)} FROM groups WHERE group_id = $1", group_id))

@@ -101,7 +101,8 @@ class SqliteAccountMeasureReads(SqliteReader):
             f"SELECT {_cols(SANCTION_COLS)} FROM sanctions WHERE target_type = 'account' AND target_id = ?"
             " AND starts_at >= ? AND starts_at < ? ORDER BY id", (account_id, *rng)))
         audit = _dicts(AUDIT_COLS, await self._fetchall(
-            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = ? OR json_extract(detail, '$.account_id') = ?)"
+            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE ((target_id = ? AND group_id IS NULL)"
+            " OR json_extract(detail, '$.account_id') = ?)"
             " AND ts >= ? AND ts < ? ORDER BY id", (account_id, account_id, *rng)))
         return {"account": account, "posts": posts, "comments": comments, "editors": editors,
                 "sanctions": sanctions, "audit": audit}

@@ -161,8 +161,8 @@ class SqliteRecordReads(SqliteReader):
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id IN (SELECT value FROM json_each(?))"
             " AND ts >= ? AND ts < ? ORDER BY id", (json.dumps(sorted(people)), *rng)))
         audit = _dicts(AUDIT_COLS, await self._fetchall(
-            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (group_id = ? OR target_id = ?)"
-            " AND ts >= ? AND ts < ? ORDER BY id", (group_id, group_id, *rng)))
+            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE group_id = ?"  # (see changes.Audit.group_id)
+            " AND ts >= ? AND ts < ? ORDER BY id", (group_id, *rng)))
         row = await self._fetchone(f"SELECT {_cols(GROUP_COLS)} FROM groups WHERE group_id = ?", (group_id,))
         group = dict(zip(GROUP_COLS, row, strict=True)) if row is not None else None
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit, "group": group}

@@ -77,3 +77,27 @@ async def test_an_open_sqlite_snapshot_holds_no_commit_and_the_wal_is_started_ov
         assert store.wal_truncations > truncations
     finally:
         await store.close()
+
+
+async def test_a_group_and_an_account_of_the_same_number_export_only_their_own_record(open_store) -> None:
+    """Group and account ids are drawn from their own spaces, so one number can be both. The group
+    export took every entry whose target was that number (an account's hold and measures), the
+    account export every entry aimed at it (the group's hold): an export handed to an authority
+    carried another's enforcement history. A group's entries carry its group_id; an account's
+    have none."""
+    store = await open_store()
+    same = "1234567890"
+    await store.apply(ch.AddRecord(ch.Audit(10, "operator", "op", "legal_hold", None, same, "account held",
+                                            {"target_type": "account"})))
+    await store.apply(ch.AddRecord(ch.Audit(11, "operator", "op", "suspend_account", None, same, "account measure",
+                                            {"target_type": "account"})))
+    await store.apply(ch.AddRecord(ch.Audit(12, "user", "u1", "publish_post", None, same, "")))
+    await store.apply(ch.AddRecord(ch.Audit(13, "operator", "op", "legal_hold", same, same, "group held",
+                                            {"target_type": "group"})))
+    await store.apply(ch.AddRecord(ch.Audit(14, "operator", "op", "warn_group", same, None, "group warned")))
+    await store.apply(ch.AddRecord(ch.Audit(15, "user", "u2", "remove_comment", None, "u2", "comment gone",
+                                            {"account_id": same})))
+    group = await store.export_group(same, 0, END, set())
+    account = await store.export_account(same, 0, END)
+    assert [e["ts"] for e in group["audit"]] == [13, 14]
+    assert [e["ts"] for e in account["audit"]] == [10, 11, 12, 15]
