@@ -576,6 +576,21 @@ async def _insert_report(db: aiosqlite.Connection, r: c.InsertReport) -> tuple[i
     ))
     if found:
         return int(found[0][0]), True
+    # The content was read before this write was queued: the retention purge may have removed it
+    # meanwhile, and the reporter must not be told a complaint is filed on evidence that is gone.
+    gone = None
+    if r.seq is not None:
+        if not list(await db.execute_fetchall("SELECT 1 FROM messages WHERE group_id = ? AND seq = ?",
+                                              (r.group_id, r.seq))):
+            gone = f"no message {r.seq} in group {r.group_id}"
+    elif r.comment_id is not None:
+        if not list(await db.execute_fetchall("SELECT 1 FROM comments WHERE comment_id = ?", (r.comment_id,))):
+            gone = f"no comment {r.comment_id}"
+    elif r.post_id is not None:
+        if not list(await db.execute_fetchall("SELECT 1 FROM posts WHERE post_id = ?", (r.post_id,))):
+            gone = f"no post {r.post_id}"
+    if gone is not None:
+        raise ContractError("not_found", gone)
     cur = await db.execute(
         "INSERT INTO reports (reporter_id, target_type, group_id, seq, user_id, reason, detail, created_at,"
         " account_id, post_id, comment_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",

@@ -183,3 +183,28 @@ async def test_an_account_keeps_its_newest_tokens_up_to_the_cap(make_store, monk
     kept = rows("SELECT token_hash, created_at FROM tokens WHERE user_id = 'u1' ORDER BY created_at")
     assert len(kept) == 3 and all(r[1] == 100 for r in kept) and bytes(bytes([6]) * 32) in [bytes(r[0]) for r in kept]
     assert [bytes(r[0]) for r in rows("SELECT token_hash FROM tokens WHERE user_id = 'u2'")] == [b"other"]
+
+
+async def test_a_report_names_content_the_store_holds(make_store):
+    """A report on a message, post or comment the retention purge removed while the report was being
+    decided is refused by the store (``not_found``): the reporter was told a complaint was filed on
+    evidence that was already gone. A report on content still held is filed."""
+    from protocol.errors import ContractError
+
+    store, rows = make_store()
+    await store.open()
+    await store.apply(ch.CreateGroup("100000001", "g", "work", "open", "u1", 1))
+    stored = asyncio.get_running_loop().create_future()
+    store.append_message(MessageRow("100000001", 1, 1, "u1", "owner", "m1", None, 0), stored.set_result)
+    assert await stored is None
+    [(filed, duplicate)] = await store.apply(ch.InsertReport("u2", "message", "100000001", 1, "u1", "spam", "", 5))
+    assert not duplicate
+    for change, says in (
+            (ch.InsertReport("u2", "message", "100000001", 2, "u1", "spam", "", 6), "no message 2"),
+            (ch.InsertReport("u2", "post", None, None, None, "spam", "", 6, "1234567890", 7), "no post 7"),
+            (ch.InsertReport("u2", "comment", None, None, None, "spam", "", 6, "1234567890", 7, 9), "no comment 9")):
+        with pytest.raises(ContractError) as refused:
+            await store.apply(change)
+        assert refused.value.code == "not_found" and says in str(refused.value), refused.value
+    assert [r[0] for r in rows("SELECT report_id FROM reports")] == [filed]
+    await store.close()
