@@ -292,6 +292,13 @@ def _split_as_written(found: str, seen: str, length: int) -> bool:
     return splits <= _SPLITS[length] or len(splits) == length - 1
 
 
+def _blanked(look: str, spans: list[tuple[int, int]]) -> str:
+    """``look`` with what earlier looks found (``spans``) as blanks: neither digits nor separators."""
+    for a, b in spans:
+        look = look[:a] + _BLANK * (b - a) + look[b:]
+    return look
+
+
 def redact(text: str) -> str:
     """Free text with phone numbers and ID numbers masked, however their digits are written.
 
@@ -304,17 +311,13 @@ def redact(text: str) -> str:
     looks = (_matchable(text), _matchable(text, numerals=True))
     spans: list[tuple[int, int]] = []
     for pattern, length in ((_ID_NUMBER, 18), (_PHONE, 11)):
-        for numerals, seen in enumerate(looks):
-            for a, b in spans:
-                seen = seen[:a] + _BLANK * (b - a) + seen[b:]
+        for numerals, look in enumerate(looks):
+            seen = _blanked(look, spans)
             spans += [m.span() for m in pattern.finditer(seen)
                       if (pattern is _PHONE or _looks_like_an_id(m.group()))
                       and (not numerals or sum(c in _NUMERALS for c in text[m.start():m.end()]) >= _MIN_NUMERALS)
                       and _split_as_written(text[m.start():m.end()], m.group(), length)]
-    plain = looks[0]
-    for a, b in spans:
-        plain = plain[:a] + _BLANK * (b - a) + plain[b:]
-    spans += [m.span() for m in _RUN.finditer(plain)]
+    spans += [m.span() for m in _RUN.finditer(_blanked(looks[0], spans))]
     out = text
     for a, b in sorted(spans, reverse=True):  # (they do not overlap)
         while b < len(text) and unicodedata.category(text[b]) in ("Mn", "Mc", "Me", "Cf"):

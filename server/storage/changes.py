@@ -652,6 +652,25 @@ class InsertReport(Change):
     post_id: int | None = None
     comment_id: int | None = None
 
+    def named_content(self) -> tuple[str, tuple[Any, ...], str] | None:
+        """The query (``?`` placeholders) that finds the message, post or comment this report names,
+        its parameters and the ``not_found`` reason when it finds nothing; None for a user, group or
+        account. The content was read before the write was queued: the retention purge may have
+        removed it meanwhile, and a reporter must not be told a complaint is filed on evidence that
+        is gone."""
+        if self.seq is not None:
+            return MESSAGE_KEPT, (self.group_id, self.seq), f"no message {self.seq} in group {self.group_id}"
+        if self.comment_id is not None:
+            return "SELECT 1 FROM comments WHERE comment_id = ?", (self.comment_id,), f"no comment {self.comment_id}"
+        if self.post_id is not None:
+            return "SELECT 1 FROM posts WHERE post_id = ?", (self.post_id,), f"no post {self.post_id}"
+        return None
+
+
+# Whether a message is still stored (a pin or a report decided before its write may name one the
+# retention purge removed meanwhile).
+MESSAGE_KEPT = "SELECT 1 FROM messages WHERE group_id = ? AND seq = ?"
+
 
 @dataclass(frozen=True, slots=True)
 class ResolveReport(Change):

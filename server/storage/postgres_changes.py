@@ -625,19 +625,9 @@ async def _insert_report(db: Conn, r: c.InsertReport) -> tuple[int, bool]:
     )
     if existing is not None:
         return int(existing), True
-    # (as SQLite's: the content may have been purged since it was read)
-    gone = None
-    if r.seq is not None:
-        if await db.fetchval("SELECT 1 FROM messages WHERE group_id = $1 AND seq = $2", r.group_id, r.seq) is None:
-            gone = f"no message {r.seq} in group {r.group_id}"
-    elif r.comment_id is not None:
-        if await db.fetchval("SELECT 1 FROM comments WHERE comment_id = $1", r.comment_id) is None:
-            gone = f"no comment {r.comment_id}"
-    elif r.post_id is not None:
-        if await db.fetchval("SELECT 1 FROM posts WHERE post_id = $1", r.post_id) is None:
-            gone = f"no post {r.post_id}"
-    if gone is not None:
-        raise ContractError("not_found", gone)
+    named = r.named_content()
+    if named is not None and await db.fetchval(numbered(named[0]), *named[1]) is None:
+        raise ContractError("not_found", named[2])
     report_id = await db.fetchval(
         "INSERT INTO reports (reporter_id, target_type, group_id, seq, user_id, reason, detail, created_at,"
         " account_id, post_id, comment_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING report_id",

@@ -545,8 +545,7 @@ async def _set_pin(db: aiosqlite.Connection, p: c.SetPin) -> None:
     if p.on:
         # The message is read before the write: the retention purge may have removed it meanwhile, and a
         # pin naming nothing would hold one of the group's places for good.
-        if not list(await db.execute_fetchall("SELECT 1 FROM messages WHERE group_id = ? AND seq = ?",
-                                              (p.group_id, p.seq))):
+        if not list(await db.execute_fetchall(c.MESSAGE_KEPT, (p.group_id, p.seq))):
             raise ContractError("not_found", f"no message {p.seq} in group {p.group_id}")
         pinned = [r[0] for r in await db.execute_fetchall("SELECT seq FROM group_pins WHERE group_id = ?",
                                                           (p.group_id,))]
@@ -576,21 +575,9 @@ async def _insert_report(db: aiosqlite.Connection, r: c.InsertReport) -> tuple[i
     ))
     if found:
         return int(found[0][0]), True
-    # The content was read before this write was queued: the retention purge may have removed it
-    # meanwhile, and the reporter must not be told a complaint is filed on evidence that is gone.
-    gone = None
-    if r.seq is not None:
-        if not list(await db.execute_fetchall("SELECT 1 FROM messages WHERE group_id = ? AND seq = ?",
-                                              (r.group_id, r.seq))):
-            gone = f"no message {r.seq} in group {r.group_id}"
-    elif r.comment_id is not None:
-        if not list(await db.execute_fetchall("SELECT 1 FROM comments WHERE comment_id = ?", (r.comment_id,))):
-            gone = f"no comment {r.comment_id}"
-    elif r.post_id is not None:
-        if not list(await db.execute_fetchall("SELECT 1 FROM posts WHERE post_id = ?", (r.post_id,))):
-            gone = f"no post {r.post_id}"
-    if gone is not None:
-        raise ContractError("not_found", gone)
+    named = r.named_content()
+    if named is not None and not list(await db.execute_fetchall(named[0], named[1])):
+        raise ContractError("not_found", named[2])
     cur = await db.execute(
         "INSERT INTO reports (reporter_id, target_type, group_id, seq, user_id, reason, detail, created_at,"
         " account_id, post_id, comment_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
