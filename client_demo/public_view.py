@@ -122,6 +122,9 @@ def _carried_lines(r: dict[str, Any]) -> list[str]:
     if "comments_restricted" in carried:
         out.append("* its comments start restricted, as on another account of the same person or organisation;"
                    " the platform can lift it")
+    if "suspended" in carried:
+        out.append("* publishing is suspended, as on another account of the same person or organisation, until"
+                   " that suspension ends or is lifted")
     return out
 
 

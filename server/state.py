@@ -8,10 +8,12 @@ never walks the member list looking for connections.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from governance.public_accounts import suspension_end
 from server.fanout import Online
 from server.media.index import MediaIndex
 from server.sent_ids import SentIds
@@ -258,15 +260,25 @@ class Account:
     suspended_until: int = 0
     closed_at: int | None = None
     opener_key: str | None = None  # the person key of the user who opened it (organisations' too)
+    # The suspension carried from its subject's accounts suspended when it opened (P13): their
+    # latest end then, and those accounts, whose ends now bound it (``suspension_end``).
+    carried_until: int = 0
+    carried_from: tuple[Account, ...] = ()
     last_post_at: int = 0  # for the credit level's publishing interval
     editors: set[str] = field(default_factory=set)
     subscribers: set[str] = field(default_factory=set)
     online: set[Session] = field(default_factory=set)
 
+    def suspension_end(self) -> int:
+        """Its own suspension's end or the one it carries, whichever is later (ms; past: none)."""
+        if not self.carried_until:
+            return self.suspended_until
+        return suspension_end(self.suspended_until, self.carried_until, (a.suspended_until for a in self.carried_from))
+
     def status(self, now: int) -> str:
         if self.closed_at is not None:
             return "closed"
-        if self.suspended_until > now:
+        if self.suspension_end() > now:
             return "suspended"
         if self.comments_restricted:
             return "restricted"
@@ -324,6 +336,10 @@ class State:
         self.media = MediaIndex()  # finished uploads (server/media/index.py)
         self.invite_links: dict[str, InviteLink] = {}  # code hash -> link (not revoked)
         self.revocations = Revocations()  # tokens revoked lately (an auth's lookup may predate them)
+
+    def accounts_of(self, ids: Iterable[str]) -> tuple[Account, ...]:
+        """The accounts of ``ids`` (every account, open or closed, is in memory)."""
+        return tuple(self.accounts[aid] for aid in ids if aid in self.accounts)
 
 
 class Revocations:

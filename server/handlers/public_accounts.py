@@ -285,7 +285,7 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
         now = ctx.now_ms()
         change = ch.InsertAccount(aid, shown_name, shown_key, category, shown_intro, req.subject_type.value,
                                   subject_key, org_name, org_code, user.user_id, cfg.initial_credit, now,
-                                  cfg.max_per_subject)
+                                  cfg.max_per_subject, dict(state.account_category_frozen_until))
         queued = _queued(ctx, user, aid, screened, {"name": shown_name, "intro": shown_intro})
         try:
             results = await commit(ctx, change, *queued.values(), undo=undo)
@@ -296,14 +296,17 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
         # (the credit and comment restriction its subject's other accounts carry over, as stored)
         a = state.accounts[aid] = Account(aid, shown_name, shown_key, category, shown_intro, req.subject_type.value,
                                           stored_key, org_name, user.user_id, now, credit_score=opened.credit_score,
-                                          comments_restricted=opened.comments_restricted, opener_key=person)
+                                          comments_restricted=opened.comments_restricted, opener_key=person,
+                                          carried_until=opened.carried_until,
+                                          carried_from=state.accounts_of(opened.carried_from))
         user.add_managed(aid)
         hits.record(aid)
         await _after_insert(ctx, user, a, stored_key, person)
         reply = {"account_id": aid, "credit_level": level_of(ctx, a), "status": a.status(ctx.now_ms())}
         # What it starts with from its subject's other accounts, so the owner is told why.
         carried = [what for what, yes in (("credit", opened.credit_score < cfg.initial_credit),
-                                          ("comments_restricted", opened.comments_restricted)) if yes]
+                                          ("comments_restricted", opened.comments_restricted),
+                                          ("suspended", a.suspension_end() > a.suspended_until)) if yes]
         if carried:
             reply["carried"] = carried
         return _held_reply(reply, screened, queued, results[1:])
@@ -394,7 +397,7 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
     a = managed_account(ctx, user, req.account_id, owner_only=True)
     # Checked here and claimed below (the fields, in memory) with no await in between: a suspension
     # the platform claims after this is one the edit came before.
-    policy.check_profile_edit(status=a.status(ctx.now_ms()), suspended_until=a.suspended_until)
+    policy.check_profile_edit(status=a.status(ctx.now_ms()), suspended_until=a.suspension_end())
     fields: dict[str, Any] = {}
     hits = Hits(ctx, user, a.account_id)
     screened: dict[str, Screened] = {}

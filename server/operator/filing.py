@@ -178,7 +178,7 @@ async def _public_accounts(app: Context, now: int) -> dict[str, Any]:
         "count": len(every),
         "live": len(live),
         "closed": len(every) - len(live),
-        "suspended_now": sum(1 for a in live if a.suspended_until > now),
+        "suspended_now": sum(1 for a in live if a.suspension_end() > now),
         "comments_restricted": sum(1 for a in live if a.comments_restricted),
         "subjects": len({a.subject_key for a in live}),
         "barred_subjects": len(app.state.barred_subjects),

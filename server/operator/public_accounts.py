@@ -356,14 +356,23 @@ def _granted_text(app: Context, raw: Any, field: str, most: int) -> str:
         raise OperatorError(f"--{field.replace('_', '-')}: {err.reason}") from None
 
 
+def _carried_from(a: Account, now: int) -> dict[str, Any]:
+    """``suspension_carried_from``: the subject's accounts whose suspension this one carries, while
+    that is what suspends it (lift their sanctions to end it)."""
+    end = a.suspension_end()
+    if end <= now or end <= a.suspended_until:
+        return {}
+    return {"suspension_carried_from": [s.account_id for s in a.carried_from if s.suspended_until > now]}
+
+
 @command("grant-name")
 async def grant_name(app: Context, args: dict[str, Any]) -> Result:
     """The reserved names (``public_accounts.reserved_names``) are refused to every user; the platform
     gives one to the account of the subject entitled to it (the organisation of that name, the
     holder of the mark), with the same length, uniqueness and word-list rules as ``update_account``."""
     a = _live(account_of(app, args))
-    if a.suspended_until > app.now_ms():  # (as update_account is refused meanwhile, and a release)
-        raise OperatorError(f"account {a.account_id} is suspended until {a.suspended_until}: what it shows does "
+    if a.suspension_end() > app.now_ms():  # (as update_account is refused meanwhile, and a release)
+        raise OperatorError(f"account {a.account_id} is suspended until {a.suspension_end()}: what it shows does "
                             "not change until the suspension ends; grant the name then")
     reason = reason_of(args)
     raw_name, raw_org = args.get("name"), args.get("org_name")
@@ -554,7 +563,7 @@ async def accounts(app: Context, args: dict[str, Any]) -> Result:
             "owner": owner.username if owner is not None else None, "editors": len(a.editors),
             "labels": shown_labels(a.subject_type, a.labels), "status": a.status(now),
             "comments_restricted": a.comments_restricted,
-            "suspended_until": a.suspended_until or None, "credit_score": a.credit_score,
+            "suspended_until": a.suspension_end() or None, **_carried_from(a, now), "credit_score": a.credit_score,
             "credit_level": account_level(a.credit_score, app.cfg.public_accounts.levels),
             "subscribers": len(a.subscribers), "posts": posts, "reads": reads, "recent_reads": recent,
             "window_days": window, **account_classes(len(a.subscribers), recent,

@@ -40,12 +40,13 @@ from server.handlers.common import announce_rename
 from server.handlers.public_accounts import AccountClaim
 from server.operator.channel import OperatorError, Result
 from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
+from server.state import Account
 from server.storage.changes import Change, DecideReview, SetShownText
 
 if TYPE_CHECKING:
     from server.claims import Settles
     from server.context import Context
-    from server.state import Account, Group, User
+    from server.state import Group, User
 
 KINDS = shown_text.KINDS
 _FIELDS = {"group_name": "name", "announcement": "announcement", "display_name": "display_name",
@@ -75,7 +76,10 @@ def _check_not_suspended(app: Context, target: Group | User | Account, kind: str
     """A held group name or announcement is not released while the platform suspends the group, nor
     an account's name or introduction while it suspends the account: the owner could not set either
     then (P13, G11), and a release would change what the group or account shows through the measure."""
-    until = 0 if kind == "display_name" else int(getattr(target, "suspended_until", 0))  # (a user: none)
+    if kind == "display_name":
+        until = 0  # (a user: none)
+    else:  # (an account's own or the one it carries from its subject's)
+        until = target.suspension_end() if isinstance(target, Account) else int(getattr(target, "suspended_until", 0))
     if until > now:
         whose = "account" if kind in shown_text.ACCOUNT_KINDS else "group"
         raise OperatorError(f"review item {item_id}: the {whose} is suspended until {until}, and a release would "

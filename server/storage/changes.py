@@ -15,11 +15,12 @@ Changes that enforce an invariant re-check it inside the transaction
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from governance.posting import check_admin_cap, check_fits_new_owner, check_member_cap
+from governance.public_accounts import carried_suspension
 from governance.tiers import SizeClass, check_size_class
 from protocol.errors import ContractError
 
@@ -976,8 +977,19 @@ class InsertAccount(Change):
     just after the account opened would not be): its credit score is the lowest
     of ``credit_score`` and theirs, and it starts with comments restricted when
     one of theirs has them restricted. Closing an account and opening another
-    does not shed either (P6, P12).
+    does not shed either (P6, P12). Nor does it shed a suspension: it carries the latest end among
+    the standing ``suspend_account`` sanctions of its subject's accounts (``carried_until``, and
+    those accounts, ``carried_from``), read after them in the same transaction, leaving out those a
+    freeze of their category stands for (``frozen``: category -> the end of its freeze now, from
+    memory; see ``governance.public_accounts.carried_suspension``): an emergency in one category is
+    not carried into another (P13).
     """
+
+    # The standing suspensions of the subject's accounts: the account, its category, the end.
+    STANDING_SUSPENSIONS: ClassVar[str] = (
+        "SELECT s.target_id, a.category, s.expires_at FROM sanctions s JOIN accounts a ON a.account_id = s.target_id"
+        " WHERE a.subject_key = ? AND s.target_type = 'account' AND s.kind = 'suspend_account'"
+        " AND s.lifted_at IS NULL AND s.expires_at > ?")
 
     account_id: str
     name: str
@@ -992,17 +1004,25 @@ class InsertAccount(Change):
     credit_score: int
     created_at: int
     max_per_subject: int
+    frozen: Mapping[str, int] = field(default_factory=dict)
+
+    def carried_suspension(self, rows: Iterable[Sequence[Any]]) -> tuple[int, tuple[str, ...]]:
+        """``(carried_until, carried_from)`` from the rows of :attr:`STANDING_SUSPENSIONS`."""
+        return carried_suspension([(str(r[0]), str(r[1]), int(r[2])) for r in rows], self.frozen)
 
 
 @dataclass(frozen=True, slots=True)
 class OpenedAccount:
     """What :class:`InsertAccount` stored: the subject key, the opener's person key, and the credit
-    score and comment restriction the account starts with (carried from its subject's accounts)."""
+    score and comment restriction the account starts with, and the suspension it carries (from its
+    subject's accounts)."""
 
     subject_key: str
     opener_key: str
     credit_score: int
     comments_restricted: bool
+    carried_until: int = 0  # the subject's suspension it carries (0: none), and from which accounts
+    carried_from: tuple[str, ...] = ()
 
 
 class AccountIdTaken(Exception):

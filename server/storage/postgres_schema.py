@@ -862,4 +862,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         END $$;
         """,
     ),
+    (
+        31,
+        """
+        -- The suspension a public account carries from its subject's accounts suspended when it
+        -- opened (changes.InsertAccount): their latest end then, and those accounts' ids,
+        -- comma-separated. It ends with theirs (governance/public_accounts.py: suspension_end).
+        ALTER TABLE accounts ADD COLUMN carried_until BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE accounts ADD COLUMN carried_from TEXT NOT NULL DEFAULT '';
+        """,
+    ),
 ]

@@ -986,4 +986,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         WHERE name = 'review_queue';
         """,
     ),
+    (
+        34,
+        """
+        -- The suspension a public account carries from its subject's accounts suspended when it
+        -- opened (changes.InsertAccount): their latest end then, and those accounts' ids,
+        -- comma-separated. It ends with theirs (governance/public_accounts.py: suspension_end).
+        ALTER TABLE accounts ADD COLUMN carried_until INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE accounts ADD COLUMN carried_from TEXT NOT NULL DEFAULT '';
+        """,
+    ),
 ]

@@ -227,6 +227,41 @@ async def test_closing_an_account_and_opening_another_sheds_neither_credit_nor_r
     assert (opened["credit_level"], opened["status"], opened["carried"]) == (1, "active", ["credit"]), opened
 
 
+async def test_a_suspended_subjects_new_account_is_suspended_with_it_until_that_suspension_is_lifted(srv):
+    """P13: an owner whose account the platform suspended opened a second one under the cap and
+    published on it at once. The new account carries the suspension of its subject's account (closed
+    or not): refused publishing and edits, shown suspended, across a restart, and the operator's
+    listing names where it comes from. It has no sanction of its own: lifting the first account's
+    ends it on both."""
+    owner, reader = await srv.user(verify_id=True), await srv.user()
+    first = await new_account(owner, "早报")
+    out = await admin_ok(srv, "suspend-account", first, "--seconds", "3600", "--reason", "违规转载")
+    until_ms = int(re.search(r" until [^;]*\((\d+)\)", out).group(1))
+    await owner.request("close_account", account_id=first)  # closing it sheds nothing
+    opened = await owner.request("create_account", name="新早报", category="culture", intro="",
+                                 subject_type="individual")
+    second = opened["account_id"]
+    assert (opened["status"], "suspended" in opened["carried"]) == ("suspended", True), opened
+    refused = await owner.call("publish", account_id=second, title="t", body="b")
+    assert code(refused) == "forbidden" and "suspended" in refused["reason"], refused
+    edit = await owner.call("update_account", account_id=second, intro="新简介")
+    assert (code(edit), edit.get("until")) == ("forbidden", until_ms), edit
+    assert (await reader.request("account_info", account_id=second))["status"] == "suspended"
+    [row] = [r for r in await listing(srv) if r["account_id"] == second]
+    assert (row["status"], row["suspended_until"], row["suspension_carried_from"]) == (
+        "suspended", until_ms, [first]), row
+    assert [x for x in await sanctions(srv, second) if x["kind"] == "suspend_account"] == []  # none of its own
+
+    owner, reader = await restart(srv, owner, reader)
+    assert code(await owner.call("publish", account_id=second, title="t", body="b")) == "forbidden"
+    [susp] = [x for x in await sanctions(srv, first) if x["kind"] == "suspend_account"]
+    await admin_ok(srv, "lift", str(susp["id"]), "--reason", "已核实")
+    assert code(await owner.call("publish", account_id=second, title="t", body="b")) == "ok"
+    assert (await reader.request("account_info", account_id=second))["status"] == "active"
+    [row] = [r for r in await listing(srv) if r["account_id"] == second]
+    assert (row["suspended_until"], "suspension_carried_from" in row) == (None, False), row
+
+
 async def test_a_shorter_suspension_never_cuts_a_longer_one_short(srv):
     """suspend-account keeps the later end: both suspensions stand in `sanctions`, and lifting one
     leaves the account suspended until the other ends, as `lift` says."""

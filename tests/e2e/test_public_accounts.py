@@ -481,14 +481,16 @@ async def test_operator_measures_gate_publishing_and_comments(srv):
     await admin(srv, "suspend-account", news, "--seconds", "3600")
     assert (await reader.request("account_info", account_id=news))["status"] == "suspended"
     assert code(await owner.call("publish", account_id=news, title="t", body="b")) == "forbidden"
-    # credit level 1 (score 5): a first post is allowed, without comments
-    fresh = await new_account(owner, "Low Credit")
+    # credit level 1 (score 5): a first post is allowed, without comments (another person's account:
+    # one the same owner opened now would carry the suspension above)
+    other = await srv.user(verify_id=True)
+    fresh = await new_account(other, "Low Credit")
     await admin(srv, "account-credit", fresh, "--delta", "-95")
     assert (await reader.request("account_info", account_id=fresh))["credit_level"] == 1
-    low = await owner.request("publish", account_id=fresh, title="quiet", body="b")
+    low = await other.request("publish", account_id=fresh, title="quiet", body="b")
     assert low["comments"] == "closed"
-    assert code(await owner.call("publish", account_id=fresh, title="again", body="b")) == "rate_limited"
-    await close_all(owner, reader)
+    assert code(await other.call("publish", account_id=fresh, title="again", body="b")) == "rate_limited"
+    await close_all(owner, reader, other)
 
 
 async def test_close_account_stops_publishing_and_keeps_records(srv):

@@ -14,7 +14,7 @@ import pytest
 
 from server.storage import changes as ch
 from tests.server.test_store_public_accounts import _account, _people
-from tests.server.upgrade_backend import Backend, backend
+from tests.server.upgrade_backend import Backend, account_before_upgrade, backend
 
 OLD, YOUNG = 10, 10**12  # comment times: the purge below (cutoff 13) takes the old ones only (their
 # release or hide at 12 included: a comment is kept a period after either, as after its own time)
@@ -26,9 +26,13 @@ def _comment(post_id: int, text: str, ts: int, held: bool = False, reply_to: int
     return ch.InsertComment(post_id, "u1", text, reply_to, ts, "visible", None)
 
 
-async def _post(store: Any) -> int:
+async def _post(store: Any, old: bool = False) -> int:
+    """A post of an account of u0's (on a database at an ``old`` schema, the account written raw)."""
     await _people(store, 2)
-    await store.apply(_account("100000001", "u0", "Tea"))
+    if old:
+        account_before_upgrade(store)
+    else:
+        await store.apply(_account("100000001", "u0", "Tea"))
     [post_id] = await store.apply(ch.InsertPost("100000001", "u0", "p", "b", "[]", (), "open", YOUNG, 0))
     return int(post_id)
 
@@ -77,7 +81,7 @@ async def test_the_upgrade_keeps_every_comment_and_never_gives_an_id_purged_befo
     """Schema 30 keeps each comment with its id, status and indexes, and starts new ids above every
     id a row still names, also that of a newest comment purged before the upgrade."""
     store = await sqlite_db.open(upgraded=False)
-    post_id = await _post(store)
+    post_id = await _post(store, old=True)
     [kept] = await store.apply(_comment(post_id, "kept", YOUNG))
     [reply] = await store.apply(_comment(post_id, "reply", YOUNG, reply_to=kept))
     await store.apply(ch.ModerateComment(reply, "hidden", "u0", YOUNG + 1))
@@ -104,7 +108,7 @@ async def test_the_upgrade_starts_above_a_comment_id_only_the_record_names(sqlit
     """A comment id the enforcement record alone still names (the newest comment, hidden by the
     account and purged before the upgrade): new comments start above it too."""
     store = await sqlite_db.open(upgraded=False)
-    post_id = await _post(store)
+    post_id = await _post(store, old=True)
     [kept] = await store.apply(_comment(post_id, "kept", YOUNG))
     [gone] = await store.apply(_comment(post_id, "gone", OLD))
     await store.apply(ch.ModerateComment(gone, "hidden", "u0", 12), audit=ch.Audit(

@@ -13,7 +13,7 @@ import pytest
 
 from server.storage import changes as ch
 from tests.server.test_store_public_accounts import _account, _people
-from tests.server.upgrade_backend import Backend, backend
+from tests.server.upgrade_backend import Backend, account_before_upgrade, backend
 
 OLD, YOUNG = 10, 10**12  # post times: the purge below (cutoff 11) takes the old ones only
 
@@ -58,7 +58,7 @@ async def test_the_upgrade_keeps_every_post_and_never_gives_an_id_purged_before_
     row still names, also that of a newest post purged before the upgrade."""
     store = await sqlite_db.open(upgraded=False)
     await _people(store, 2)
-    await store.apply(_account("100000001", "u0", "Tea"))
+    account_before_upgrade(store)
     [kept] = await store.apply(_post("kept", YOUNG))
     [newest] = await store.apply(_post("newest", OLD))
     await store.apply(ch.ReadPost(kept, "u1", 12), ch.ReadPost(newest, "u1", 12))

@@ -18,6 +18,7 @@ from server.storage import changes as ch
 from server.storage.sqlite import SqliteStore
 from tests import pgtools
 from tests.server.test_store_public_accounts import _account, _people
+from tests.server.upgrade_backend import account_before_upgrade
 
 CUTOFF = 10**9  # every read below is older than this
 
@@ -158,7 +159,7 @@ async def test_reads_of_posts_gone_before_the_upgrade_are_still_purged(upgrade) 
     posts noted as gone): the upgrade notes their posts, and they go once past their period."""
     store = await upgrade(False)
     await _people(store, 2)
-    await store.apply(_account("100000001", "u0", "Tea"))
+    account_before_upgrade(store)
     [old] = await store.apply(ch.InsertPost("100000001", "u0", "old", "b", "[]", (), "open", 10, 0))
     [new] = await store.apply(ch.InsertPost("100000001", "u0", "new", "b", "[]", (), "open", 10**12, 0))
     await store.apply(*(ch.ReadPost(p, u, 12) for p in (old, new) for u in ("u0", "u1")))

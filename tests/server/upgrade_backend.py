@@ -69,3 +69,20 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Any, before: tuple[i
         await s.close()
     if name is not None:
         await asyncio.to_thread(pgtools.drop_db, name)
+
+
+def account_before_upgrade(store: Any, account_id: str = "100000001", owner: str = "u0", name: str = "Tea") -> None:
+    """An individual's public account written raw beside ``store`` (SQLite or PostgreSQL), for a
+    test on a database at an older schema: today's ``InsertAccount`` writes columns (the carried
+    suspension) that such a schema does not have yet."""
+    statement = ("INSERT INTO accounts (account_id, name, name_key, category, subject_type, subject_key, owner_id,"
+                 " credit_score, created_at) VALUES (?, ?, ?, 'culture', 'individual', 'k', ?, 100, 1)")
+    params = (account_id, name, name.lower(), owner)
+    if hasattr(store, "url"):
+        pgtools.query(store.url, statement, *params)
+        return
+    con = sqlite3.connect(store.path, timeout=10, isolation_level=None)
+    try:
+        con.execute(statement, params)
+    finally:
+        con.close()

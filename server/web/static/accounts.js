@@ -337,6 +337,7 @@ function createDialog() {
         const carried = r.carried || [];   // what it starts with from its subject's other accounts, and why
         if (carried.includes("credit")) toast(t("account_carried_credit", { level: r.credit_level }));
         if (carried.includes("comments_restricted")) toast(t("account_carried_comments"));
+        if (carried.includes("suspended")) toast(t("account_carried_suspended"));
         if (r.held) { toast(t("account_text_held")); loadHeld(); }   // a name or intro held for review: not shown yet
       } catch (err) {
         msg.textContent = refusal(err, "create_account", args); msg.className = "form-msg error";
