@@ -446,7 +446,9 @@ async def delete_message(ctx: Context, sess: Session, req: rq.DeleteMessage, enc
         return
     [*_, shown] = await commit(ctx, *([] if own else [acts_as(g, actor)]),
                                ch.DeleteMessages(((g.group_id, seq),), ctx.now_ms(), actor.user_id),
-                               audit=_audit(ctx, actor, "delete_message", g, sender_id, seq=seq))
+                               # (one held when read: it is named apart, as group_log does not list it)
+                               audit=_audit(ctx, actor, "delete_message_held" if info.held else "delete_message",
+                                            g, sender_id, seq=seq))
     ctx.forget_owed(g.group_id, seq)
     # The members who may see it are told (one who joined later never saw it) when the store hid
     # it shown. A held message (the caller's own) was never delivered: only its sender knows it.

@@ -678,6 +678,28 @@ async def test_a_flagged_reaction_or_file_name_is_shown_and_recorded(make_server
         (None, member.user_id, "pornography", {"field": "file_name", "penalty": 0, "term": "vpn下载"})], found
 
 
+async def test_the_group_log_tells_managers_of_no_filter_hit_and_no_held_message(make_server, tmp_path):
+    """A reviewer read a member's flagged reaction (``content_flagged``, with its list) in the owner's
+    group_log, and the sender's deletion of their own held message (``delete_message`` with its seq),
+    which tells the managers a message was held that they were never to know of. Both are kept in
+    the record for the operators, and neither is listed."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    seq = (await owner.send(gid, "hello"))["seq"]
+    assert (await member.call("react", group_id=gid, seq=seq, emoji="vpn下载", on=True))["ok"]
+    held = await member.send(gid, "刷单返利 加我")
+    assert held["held"] is True
+    await member.request("delete_message", group_id=gid, seq=held["seq"])
+    for _ in range(50):  # (a flag hit is written once the reaction is stored)
+        if srv.db_rows("SELECT 1 FROM audit WHERE action = 'content_flagged'"):
+            break
+        await asyncio.sleep(0.1)
+    actions = srv.db_rows("SELECT action FROM audit WHERE group_id = ? ORDER BY id", gid)
+    assert {"content_flagged", "delete_message_held"} <= {a for (a,) in actions}, actions
+    log = (await owner.request("group_log", group_id=gid))["entries"]
+    assert [e["action"] for e in log] == [], log
+
+
 async def test_a_file_name_listed_since_its_upload_cannot_be_attached(make_server, tmp_path):
     """A file's name was screened only at ``upload_begin``: once its words were put on a list, the
     upload could still be attached to any number of messages, each showing the name. It is screened
