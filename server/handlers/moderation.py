@@ -200,9 +200,11 @@ def _creator_manages(g: Group, link: InviteLink) -> bool:
 
 
 def _links_in_force(ctx: Context, g: Group) -> int:
-    """The group's usable links whose creator still manages it (the others stop working)."""
+    """The group's links not revoked, expired or used up, whoever made them: one whose creator no
+    longer manages the group admits nobody, but works again if they manage it again, so it counts
+    until it is revoked (counted only while it worked, links brought back so passed the cap)."""
     links = ctx.state.invite_links
-    return sum(1 for h in g.invite_links if h in links and _creator_manages(g, links[h]))
+    return sum(1 for h in g.invite_links if h in links)
 
 
 @handler("create_invite_link")
@@ -216,7 +218,9 @@ async def create_invite_link(ctx: Context, sess: Session, req: rq.CreateInviteLi
     _drop_dead_links(ctx, g, now)
     cap = ctx.cfg.limits.max_invite_links
     if _links_in_force(ctx, g) >= cap:
-        raise ContractError("conflict", f"a group may have at most {cap} usable invite links; revoke one first")
+        raise ContractError("conflict", f"a group may have at most {cap} invite links that are not revoked, expired "
+                            "or used up (also those of former managers, which work again if they manage it "
+                            "again); revoke one first")
     code = secrets.token_urlsafe(CODE_BYTES)
     h = moderation.code_hash(code)
     expires_at = now + req.expires_in_seconds * 1000 if req.expires_in_seconds else None

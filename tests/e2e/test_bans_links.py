@@ -268,26 +268,35 @@ async def test_invite_link_respects_the_member_cap(make_server):
 async def test_a_link_stops_working_once_its_creator_no_longer_manages_the_group(make_server):
     """Only its creator ever sees a code: an admin demoted or removed (say for abusing the group)
     must not keep a working way in past the group's approval policy until another manager notices
-    and revokes it (``invite_links``, by link_id). Their links stop working, and stop counting
-    towards ``limits.max_invite_links``; a link the owner made stops when they pass the group on."""
+    and revokes it (``invite_links``, by link_id). Their links stop working; they still count towards
+    ``limits.max_invite_links`` until revoked, since they work again if their creator manages the
+    group again (a reviewer had a demoted admin's link come back past the cap). A link the owner made
+    stops when they pass the group on."""
     srv = make_server("[limits]\nmax_invite_links = 1\n")
     gid, owner, admin, [m1] = await crowd(srv, 1, join_policy="approval")
     u1, u2, u3 = await srv.user(), await srv.user(), await srv.user()
-    rogue = (await admin.request("create_invite_link", group_id=gid))["code"]
+    made = await admin.request("create_invite_link", group_id=gid)
+    rogue = made["code"]
     assert code(await owner.call("create_invite_link", group_id=gid)) == "conflict"  # the cap: one link
     await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="member")
     assert code(await u1.call("join_group", invite_code=rogue)) == "not_found"
-    # the demoted admin's link no longer counts: the owner can make one
+    # the demoted admin's link still counts, as it would work again were they made admin again
+    refused = await owner.call("create_invite_link", group_id=gid)
+    assert code(refused) == "conflict" and "former managers" in refused["reason"], refused
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    assert joined(await u1.request("join_group", invite_code=rogue)) == gid  # back, and alone under the cap
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="member")
+    await owner.request("revoke_invite_link", group_id=gid, link_id=made["link_id"])  # the owner makes room
     own = (await owner.request("create_invite_link", group_id=gid))["code"]
     # removed altogether: the link stays dead
     await owner.request("kick", group_id=gid, user_id=admin.user_id)
     assert code(await u1.call("join_group", invite_code=rogue)) == "not_found"
-    assert (await owner.request("group_info", group_id=gid))["member_count"] == 2
+    assert (await owner.request("group_info", group_id=gid))["member_count"] == 3
     # the owner's own link works until ownership passes on
     assert joined(await u2.request("join_group", invite_code=own)) == gid
     await owner.request("transfer_owner", group_id=gid, user_id=m1.user_id)
     assert code(await u3.call("join_group", invite_code=own)) == "not_found"
-    assert srv.db_rows("SELECT uses FROM invite_links ORDER BY created_at") == [(0,), (1,)]
+    assert srv.db_rows("SELECT uses FROM invite_links ORDER BY created_at") == [(1,), (1,)]
     await close_all(owner, admin, m1, u1, u2, u3)
 
 
