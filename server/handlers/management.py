@@ -325,10 +325,13 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
     check_size_class(len(g.members), ctx.cfg.groups.size_classes,
                      owner_level=level_of(ctx, new_owner), owner_id_verified=new_owner.id_verified)
     old = g.members[actor.user_id]
+    # Nobody may mute the owner, so nobody could lift a mute the new owner kept: it ends with the
+    # transfer (the store's TransferOwner clears it too).
+    was_muted = m.muted_until > now
     # Claimed field by field: a refused write takes back only what no later claim (the new owner
     # handing it on in turn, a role set meanwhile) has built on (server/claims.py).
-    claim = Together(FieldClaim(g, {"owner_id": new_owner.user_id}), FieldClaim(m, {"role": Role.OWNER}),
-                     FieldClaim(old, {"role": Role.MEMBER}))
+    claim = Together(FieldClaim(g, {"owner_id": new_owner.user_id}),
+                     FieldClaim(m, {"role": Role.OWNER, "muted_until": 0}), FieldClaim(old, {"role": Role.MEMBER}))
 
     # Decided again by the store, at the same level (no await since the checks above).
     again = ch.UserCaps(created=caps.max_groups_created)
@@ -340,6 +343,8 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
                  audit=_audit(ctx, actor, "transfer_owner", g, new_owner.user_id), claim=claim)
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=new_owner.user_id, role=Role.OWNER))
     publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=actor.user_id, role=Role.MEMBER))
+    if was_muted:
+        publish(g.online, ev.MemberMuted(group_id=g.group_id, user_id=new_owner.user_id, until=0))
 
 
 # -- the group itself -----------------------------------------------------------------

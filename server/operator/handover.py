@@ -155,11 +155,14 @@ def plan(app: Context, owner: User, reason: str, actor: str, now: int, by: str,
 
 def _pass(h: Handover, app: Context, g: Group, owner: User, heir: User, by: str, record: Audit) -> None:
     old, new = g.members[owner.user_id], g.members[heir.user_id]
-    h.claims += [FieldClaim(g, {"owner_id": heir.user_id}), FieldClaim(new, {"role": Role.OWNER}),
+    was_muted = new.muted_until > app.now_ms()  # (the store unmutes the new owner: TransferOwner)
+    h.claims += [FieldClaim(g, {"owner_id": heir.user_id}), FieldClaim(new, {"role": Role.OWNER, "muted_until": 0}),
                  FieldClaim(old, {"role": Role.MEMBER})]
 
     def tell() -> None:
         publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=heir.user_id, role=Role.OWNER))
+        if was_muted:
+            publish(g.online, ev.MemberMuted(group_id=g.group_id, user_id=heir.user_id, until=0))
         publish(g.online, ev.RoleChanged(group_id=g.group_id, user_id=owner.user_id, role=Role.MEMBER))
         publish(heir.sessions, ev.Notice(group_id=g.group_id, kind="group_handover", by=by,
                                          text=f"the owner of group {g.group_id} was blacklisted by the platform; "

@@ -321,8 +321,9 @@ class GroupRoom:
 
 @dataclass(frozen=True, slots=True)
 class TransferOwner(Change):
-    """Make ``to_user`` the owner; ``conflict`` unless ``from_user`` still owns the live group;
-    the cap errors when the new owner is over ``caps`` or the group over ``group_caps``."""
+    """Make ``to_user`` the owner, unmuted (nobody may mute the owner, so nobody could lift a mute
+    it kept); ``conflict`` unless ``from_user`` still owns the live group; the cap errors when the
+    new owner is over ``caps`` or the group over ``group_caps``."""
 
     group_id: str
     from_user: str

@@ -416,8 +416,8 @@ async def _transfer_owner(db: Conn, t: c.TransferOwner) -> None:
         raise ContractError("conflict", "the group's ownership changed meanwhile")
     await db.execute("UPDATE members SET role = 'member' WHERE group_id = $1 AND user_id = $2 AND role = 'owner'",
                      t.group_id, t.from_user)
-    n = _count(await db.execute("UPDATE members SET role = 'owner' WHERE group_id = $1 AND user_id = $2",
-                                t.group_id, t.to_user))
+    n = _count(await db.execute("UPDATE members SET role = 'owner', muted_until = 0"
+                                " WHERE group_id = $1 AND user_id = $2", t.group_id, t.to_user))
     if n != 1:
         raise ContractError("conflict", "the new owner is no longer a member")
     if t.group_caps is not None:

@@ -352,7 +352,7 @@ async def _transfer_owner(db: aiosqlite.Connection, t: c.TransferOwner) -> None:
         raise ContractError("conflict", "the group's ownership changed meanwhile")
     await db.execute("UPDATE members SET role = 'member' WHERE group_id = ? AND user_id = ? AND role = 'owner'",
                      (t.group_id, t.from_user))
-    n = await _rowcount(db, "UPDATE members SET role = 'owner' WHERE group_id = ? AND user_id = ?",
+    n = await _rowcount(db, "UPDATE members SET role = 'owner', muted_until = 0 WHERE group_id = ? AND user_id = ?",
                         (t.group_id, t.to_user))
     if n != 1:
         raise ContractError("conflict", "the new owner is no longer a member")

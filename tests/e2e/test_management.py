@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 
 from governance.audit import first_broken
-from tests.e2e.harness import new_id_number, open_group
+from tests.e2e.harness import new_id_number, open_group, restart
 
 
 async def group_with(server, n_members: int, **kw):
@@ -302,6 +302,38 @@ async def test_transfer_owner(server):
     assert codes_of(await owner.call("dissolve_group", group_id=gid)) == "forbidden"
     await owner.request("leave_group", group_id=gid)
     await close_all(owner, a, b)
+
+
+async def test_a_muted_member_handed_the_group_is_unmuted_as_its_owner(server):
+    """Nobody may mute the owner, so nobody could lift a mute the new owner kept: a reviewer had an
+    owner hand the group to a member they had muted for an hour, who could then neither speak nor
+    set an announcement in their own group. The transfer ends the mute, the group is told
+    (``member_muted`` with ``until`` 0), and it holds across a restart. So does the handover of a
+    blacklisted owner's group to a muted admin."""
+    owner, gid, [a, b] = await group_with(server, 2)
+    await owner.request("mute", group_id=gid, user_id=a.user_id, seconds=3600)
+    assert codes_of(await a.call("send", group_id=gid, text="hi")) == "muted"
+    b.drain_events()
+    await owner.request("transfer_owner", group_id=gid, user_id=a.user_id)
+    told = await b.next_event("member_muted")
+    assert (told["user_id"], told["until"]) == (a.user_id, 0)
+    assert (await a.call("send", group_id=gid, text="hi"))["ok"]
+    [row] = [m for m in (await b.request("members", group_id=gid))["members"] if m["user_id"] == a.user_id]
+    assert (row["role"], "muted_until" in row) == ("owner", False), row
+    owner, a, b = await restart(server, owner, a, b)
+    assert (await a.call("set_announcement", group_id=gid, text="欢迎"))["ok"]
+
+    # the platform's handover of a blacklisted owner's group to its muted admin
+    boss, heir = await server.user(verify_id=True), await server.user(verify_id=True)
+    gid2 = await open_group(boss)
+    await heir.request("join_group", group_id=gid2)
+    await boss.request("set_role", group_id=gid2, user_id=heir.user_id, role="admin")
+    await boss.request("mute", group_id=gid2, user_id=heir.user_id, seconds=3600)
+    rc, _, err = await server.admin("blacklist", boss.username, "--reason", "fraud")
+    assert rc == 0, err
+    assert (await heir.request("group_info", group_id=gid2))["owner"]["user_id"] == heir.user_id
+    assert (await heir.call("send", group_id=gid2, text="hi"))["ok"]
+    await close_all(owner, a, b, heir)
 
 
 async def test_a_group_is_never_handed_to_someone_without_a_verified_identity(make_server):
