@@ -31,6 +31,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from governance import shown_text
+from governance.permissions import Role, may
+from governance.posting import acting_role
 from governance.public_accounts import normalize_name
 from protocol import events as ev
 from server import netlog
@@ -40,13 +42,13 @@ from server.handlers.common import announce_rename
 from server.handlers.public_accounts import AccountClaim
 from server.operator.channel import OperatorError, Result
 from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
-from server.state import Account
-from server.storage.changes import Change, DecideReview, SetShownText
+from server.state import Account, Group
+from server.storage.changes import ActsAs, Change, DecideReview, SetShownText
 
 if TYPE_CHECKING:
     from server.claims import Settles
     from server.context import Context
-    from server.state import Group, User
+    from server.state import User
 
 KINDS = shown_text.KINDS
 _FIELDS = {"group_name": "name", "announcement": "announcement", "display_name": "display_name",
@@ -87,6 +89,29 @@ def _check_not_suspended(app: Context, target: Group | User | Account, kind: str
                             "or reject it")
 
 
+def _author_may_still(app: Context, kind: str, target: Group | User | Account, author_id: str,
+                      now: int) -> ActsAs | bool | None:
+    """Whether a held text's author may still set it, as the op would be decided now: released, it is
+    applied as if they had just made it (a reviewer had an admin's held announcement published
+    after the owner removed them). None when not; for a group, the role the store is to confirm.
+    A display name is the author's own: always."""
+    author = app.state.users.get(author_id)
+    if author is None or author.blacklisted or author.deleted:
+        return None
+    if isinstance(target, Account):  # (``update_account``: the owner only)
+        return True if target.owner_id == author_id else None
+    if kind == "display_name" or not isinstance(target, Group):
+        return True
+    m = target.members.get(author_id)
+    if m is None or m.pending is not None:
+        return None
+    role = acting_role(Role(m.role), author.powers_suspended_until, now)
+    op = "update_group" if kind == "group_name" else "set_announcement"
+    if not may(op, role) or (kind == "announcement" and m.muted_until > now):
+        return None
+    return ActsAs(target.group_id, author_id, m.role)
+
+
 async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: str) -> Result:
     """Release/reject a held name or announcement, keep/remove a flagged one (see the module's doc)."""
     item_id, kind, action, author_id = item["item_id"], item["kind"], item["action"], item["sender_id"]
@@ -106,8 +131,11 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
             _check_not_suspended(app, target, kind, item_id, now)
         if FieldClaim.in_flight(target, field):
             raise OperatorError(f"the {noun} is being changed right now; decide review item {item_id} again")
-        if getattr(target, field) == guard:
+        author_acts = _author_may_still(app, kind, target, author_id, now) if decision == "release" else True
+        if author_acts is not None and getattr(target, field) == guard:
             # Checked and claimed with no await between; the store checks again (compare-and-set).
+            if isinstance(author_acts, ActsAs):
+                writes.append(author_acts)  # (and that the author still has the role memory gives them)
             if kind == "account_name":
                 assert aid is not None
                 # The neutral name holds a key no chosen name can have; a released one its own, if free.
@@ -160,5 +188,6 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
         tell_penalty(app, author, pen, said, reason=note)
     applied = "" if effect is None else (" (applied)" if changed is not None else
                                          " (not applied: the name is taken by another account)" if taken else
-                                         f" (not applied: the {noun} changed since, or its owner is gone)")
+                                         f" (not applied: the {noun} changed since, its owner is gone, or its "
+                                         "author may no longer set it)")
     return Result([f"review item {item_id}: {decision}{applied}"])

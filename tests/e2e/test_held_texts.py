@@ -142,3 +142,39 @@ async def test_the_group_log_does_not_tell_other_managers_of_a_held_name_or_anno
     assert srv.db_rows("SELECT detail FROM audit WHERE group_id = ? AND action = 'review_reject_held_text'", gid)
     for c in (owner, admin):
         await c.close()
+
+
+async def test_a_held_text_is_released_only_while_its_author_may_still_set_it(make_server, tmp_path):
+    """Released, a held text is applied as if its author had just set it. A reviewer had an admin's
+    held announcement published to the whole group after the owner removed them, and a held group
+    name is the same after its owner handed the group on: neither is applied now (the author is told
+    ``applied: false``), while one whose author still may set it is."""
+    srv = word_server(make_server, tmp_path)
+    owner, admin, gid = await group(srv)
+    heir = await srv.user(verify_id=True)
+    await heir.request("join_group", group_id=gid)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    note = await admin.request("set_announcement", group_id=gid, text="刷单返利 今晚八点")
+    name = await owner.request("update_group", group_id=gid, name="刷单返利群")
+    kept = await admin.request("set_announcement", group_id=gid, text="刷单返利 明天")  # (still an admin)
+    await owner.request("kick", group_id=gid, user_id=admin.user_id)
+    await owner.request("transfer_owner", group_id=gid, user_id=heir.user_id)
+    admin.drain_events()
+    for held in (note, name):
+        rc, out, err = await srv.admin("decide", held["held_id"], "--decision", "release", "--note", "ok")
+        assert rc == 0 and "not applied" in out and "may no longer set it" in out, (out, err)
+    settled = await admin.next_event("held_text_settled", timeout=2)
+    assert (settled["held_id"], settled["outcome"], settled["applied"]) == (note["held_id"], "released", False)
+    info = await heir.request("group_info", group_id=gid)
+    assert (info["name"], info.get("announcement", "")) == ("tea room", ""), info
+
+    # the same, once the author is an admin again: applied
+    await heir.request("set_role", group_id=gid, user_id=owner.user_id, role="admin")
+    fresh = await owner.request("set_announcement", group_id=gid, text="刷单返利 后天")
+    rc, out, err = await srv.admin("decide", fresh["held_id"], "--decision", "release", "--note", "ok")
+    assert rc == 0 and "(applied)" in out, (out, err)
+    assert (await heir.request("group_info", group_id=gid))["announcement"] == "刷单返利 后天"
+    rc, out, err = await srv.admin("decide", kept["held_id"], "--decision", "release", "--note", "ok")
+    assert rc == 0 and "not applied" in out, (out, err)  # its author was removed since
+    for c in (owner, admin, heir):
+        await c.close()
