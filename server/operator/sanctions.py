@@ -295,11 +295,13 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
         lift.effect = "may create groups again" if not still else "still revoked by another sanction"
         text = f"the platform gave back your right to create groups: {reason}"
     else:  # blacklist
-        if user.deleted:
-            raise OperatorError(f"{user.username}'s account was cancelled; there is nothing to reopen")
         from server.operator.public_accounts import unbar_on_lift
 
-        twins = [(u, rows) for u, rows in twins if u.blacklisted and not u.deleted]  # as it is now
+        # A cancelled login is lifted too, and stays cancelled: while it stayed blacklisted its ID
+        # number stayed barred (the store bars a person while any of their logins is blacklisted),
+        # and retention kept its identity for good, so a mistaken blacklisting of a cancelled
+        # account could never be undone.
+        twins = [(u, rows) for u, rows in twins if u.blacklisted]  # as it is now
         reopened = [user, *(u for u, _ in twins)]
         for u in reopened:
             lift.changes.append(SetUserFields(u.user_id, {"blacklisted_at": None}))
@@ -320,11 +322,13 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
 
         lift.undo = undo_unbar
         lift.once_stored.append(reopen)
-        lift.effect = ("the account is open again and its identity no longer barred; "
+        lift.effect = ("the blacklisting no longer stands and the identity is no longer barred; the account "
+                       "was cancelled and stays so" if user.deleted else
+                       "the account is open again and its identity no longer barred; "
                        "groups it owned stay with whoever holds them now")
         if twins:
             lift.effect += "; the same person's other accounts are open again too: " + ", ".join(
-                u.username for u, _ in twins)
+                u.username + (" (cancelled: it stays so)" if u.deleted else "") for u, _ in twins)
         text = f"the platform reopened your account: {reason}"
 
     def tell_user() -> None:
@@ -341,7 +345,7 @@ async def _twins_blacklisted(app: Context, user_id: str, person: str) -> list[tu
     twins = []
     for uid in await app.store.logins_of_person(person):
         u = app.state.users.get(uid)
-        if uid == user_id or u is None or not u.blacklisted or u.deleted:
+        if uid == user_id or u is None or not u.blacklisted:
             continue
         rows = await app.store.sanctions("user", uid)
         twins.append((u, [r for r in rows if r["kind"] == "blacklist" and r["lifted_at"] is None]))

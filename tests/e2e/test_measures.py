@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import time
 
-from tests.e2e.harness import open_group
+from tests.e2e.harness import new_id_number, open_group
 from tests.e2e.store_hold import (
     CountedServer,
     until,
@@ -315,6 +315,31 @@ async def test_lift_blacklist_reopens_the_account(server):
     # A token from before the blacklist (a stolen one, say) never comes back: its owner logs in again.
     assert (await c.call("auth", token=bob.token))["code"] == "unauthenticated"
     assert (await c.call("login", username=bob.username, password="password123"))["ok"]
+
+
+async def test_a_blacklisting_of_a_cancelled_account_can_be_lifted_and_frees_the_identity(server):
+    """``blacklist`` accepts a cancelled account (fraud found after the user left), but its ``lift``
+    refused ("nothing to reopen"), so a mistaken one could never be undone: the person's ID number
+    stayed barred on every other login for good, and retention never erased the identity. The lift
+    goes through; the account stays cancelled, and the ID number no longer reads as barred."""
+    alice = await server.user()
+    id_number = new_id_number()
+    await alice.request("verify_identity", legal_name="张三", id_number=id_number)
+    await alice.request("delete_account", password="password123")
+    rc, _, err = await server.admin("blacklist", alice.username, "--reason", "事后发现的诈骗")
+    assert rc == 0, err
+    other = await server.user()
+    barred = await other.call("verify_identity", legal_name="张三", id_number=id_number)
+    assert barred["code"] == "blacklisted", barred
+    row = await one_sanction(server, "blacklist", "--user", alice.username)
+    rc, out, err = await server.admin("lift", row["id"], "--reason", "查无实据")
+    assert rc == 0 and "stays so" in out, (out, err)
+    refused = await other.call("verify_identity", legal_name="张三", id_number=id_number)
+    assert refused["code"] == "conflict", refused  # held by the cancelled account until retention ends
+    c = await server.client()
+    assert (await c.call("login", username=alice.username, password="password123"))["code"] != "blacklisted"
+    [row] = [r for r in await sanctions(server, "--user", alice.username) if r["kind"] == "blacklist"]
+    assert row["status"] == "lifted", row
 
 
 async def test_close_group_and_unknown_sanctions_cannot_be_lifted(server):
