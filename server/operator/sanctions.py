@@ -240,6 +240,9 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
         g = app.state.groups.get(target)
         if g is None:
             raise OperatorError(f"unknown group {target}")
+        if g.closed_at is not None:  # (as an appeal of it is refused: lifting it would change nothing)
+            raise OperatorError(f"group {target} is closed, which is final: sanction {sid} no longer does "
+                                "anything, and lifting it would tell its members otherwise")
         text = (f"the platform lifted the suspension of this group: {reason}" if kind == "suspend_group"
                 else f"the platform withdrew its warning to this group: {reason}")
         if kind == "suspend_group":

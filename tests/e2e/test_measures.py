@@ -353,6 +353,19 @@ async def test_close_group_and_unknown_sanctions_cannot_be_lifted(server):
     assert "final" in err
 
 
+async def test_a_closed_groups_earlier_suspension_is_not_lifted(server):
+    """A reviewer lifted a suspension of a group closed since, and the command said "posting works
+    again". Closing is final: lifting an earlier sanction changes nothing (and an appeal of it is
+    refused for that reason), so the lift is refused too, saying why."""
+    owner, gid, _ = await setup_group(server)
+    await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "spam")
+    row = await one_sanction(server, "suspend_group", "--group", gid)
+    await server.admin("close-group", gid, "--reason", "赌博")
+    rc, out, err = await server.admin("lift", row["id"], "--reason", "x")
+    assert (rc, "is closed, which is final" in err, out) == (2, True, ""), (out, err)
+    assert (await one_sanction(server, "suspend_group", "--group", gid))["id"] == row["id"]  # still stands
+
+
 async def test_a_closed_groups_earlier_sanctions_cannot_be_appealed(server):
     """Closing is final: a suspension issued before it is no longer appealable either (upholding it
     would tell the owner the sanction is lifted, on a group that stays closed)."""
