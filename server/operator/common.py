@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from governance.identity import username_key
@@ -12,7 +13,7 @@ from server.claims import Settles
 from server.handlers.common import commit, penalize
 from server.handlers.common import tell_credit as handlers_tell_credit
 from server.operator.channel import OperatorError, current_operator
-from server.storage.changes import AddCredit, AddSanction, Audit, Change
+from server.storage.changes import AddCredit, AddSanction, Audit, Change, with_detail
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -191,7 +192,20 @@ async def apply(app: Context, *items: Change, audit: Audit | None = None,
     puts memory back first, and ``claim`` is settled by the write's outcome. A refused
     re-check (``ContractError`` "conflict") becomes an :class:`OperatorError` with
     ``conflict`` as its reason when one is given.
+
+    A command that takes one sanction has its record entry written with it
+    (``AddSanction.record``): the entry carries the new ``sanction_id`` and, when the sanction
+    answers a complaint, its ``report_id``, so the record itself (and an export, which holds no
+    sanctions table) says which row and which complaint a measure was.
     """
+    new = [i for i, item in enumerate(items) if isinstance(item, AddSanction) and item.record is None]
+    if audit is not None and len(new) == 1:
+        [at] = new
+        one = items[at]
+        assert isinstance(one, AddSanction)
+        entry = audit if one.report_id is None else with_detail(audit, report_id=one.report_id)
+        items = (*items[:at], replace(one, record=entry), *items[at + 1:])
+        audit = None
     try:
         return await commit(app, *items, audit=audit, undo=undo, claim=claim)
     except Exception as err:

@@ -183,7 +183,8 @@ async def test_a_shorter_suspend_group_ends_the_longer_in_the_record(server):
     after = audit_rows(server)
     assert after[:len(before)] == before and len(after) == len(before) + 1
     assert after[-1][2] == "suspend_group"
-    assert json.loads(after[-1][4]) == {"seconds": 1, "sanctions_lifted": [int(longer["id"])]}
+    assert json.loads(after[-1][4]) == {"seconds": 1, "sanctions_lifted": [int(longer["id"])],
+                                        "sanction_id": int(shorter["id"])}  # (the row the entry is)
     # The owner reads in group_log that the new measure ended the longer one.
     [latest, *_] = (await owner.request("group_log", group_id=gid))["entries"]
     assert latest["action"] == "suspend_group" and latest["detail"]["sanctions_lifted"] == [longer["id"]]  # strings
@@ -266,7 +267,8 @@ async def test_a_shorter_suspend_admin_ends_the_longer_in_the_record(server):
     assert shorter["status"] == "in_force" and f"({shorter['expires_at']})" in out
     after = audit_rows(server)
     assert after[:len(before)] == before and len(after) == len(before) + 1
-    assert json.loads(after[-1][4]) == {"seconds": 60, "sanctions_lifted": [int(longer["id"])]}
+    assert json.loads(after[-1][4]) == {"seconds": 60, "sanctions_lifted": [int(longer["id"])],
+                                        "sanction_id": int(shorter["id"])}
     assert (await owner.call("kick", group_id=gid, user_id=m2.user_id))["code"] == "forbidden"
     rc, out, err = await server.admin("lift", shorter["id"], "--reason", "申诉核实")
     assert rc == 0, err
@@ -501,7 +503,9 @@ async def test_blacklisted_owner_groups_pass_to_longest_serving_admin_or_close(s
     assert roles[first.user_id] == "owner" and roles[owner.user_id] == "member"
     assert (await plain.call("send", group_id=no_admin, text="x"))["code"] == "group_closed"
     [entry] = [json.loads(d) for a, _, d in audit_actions(server) if a == "blacklist"]
-    assert entry == {"groups_passed": {with_admins: first.user_id}, "groups_closed": [no_admin]}
+    [row] = [r for r in await sanctions(server, "--user", owner.username) if r["kind"] == "blacklist"]
+    assert entry == {"groups_passed": {with_admins: first.user_id}, "groups_closed": [no_admin],
+                     "sanction_id": int(row["id"])}
     # and after a restart
     await server.stopped()
     server.start()

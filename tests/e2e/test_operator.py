@@ -500,3 +500,20 @@ async def test_sanction_records_its_report(server):
     [row] = server.db_rows("SELECT kind, target_id, reason, actor, starts_at, expires_at, report_id FROM sanctions")
     assert row[0] == "suspend_group" and row[1] == gid and row[2] == "gambling" and row[3] == "operator"
     assert row[5] - row[4] == 30_000 and row[6] == int(rid)
+    # The record itself says which row and which complaint the measure was (a reviewer found neither
+    # there: only the sanctions table, which no export carries, held the report), for every command
+    # that takes one sanction.
+    rc, _, err = await server.admin("warn-group", gid, "--reason", "整改", "--report", str(rid))
+    assert rc == 0, err
+    rc, _, err = await server.admin("revoke-create", owner.username, "--reason", "r")
+    assert rc == 0, err
+    ids = {kind: sid for sid, kind in server.db_rows("SELECT id, kind FROM sanctions")}
+    details = {action: json.loads(d) for action, d in server.db_rows(
+        "SELECT action, detail FROM audit WHERE action IN ('suspend_group', 'warn_group', 'revoke_create')")}
+    assert (details["suspend_group"]["sanction_id"], details["suspend_group"]["report_id"]) == (
+        ids["suspend_group"], int(rid))
+    assert (details["warn_group"]["sanction_id"], details["warn_group"]["report_id"]) == (ids["warning"], int(rid))
+    assert (details["revoke_create"]["sanction_id"], "report_id" in details["revoke_create"]) == (
+        ids["revoke_create"], False)
+    rc, out, err = await server.admin("verify-audit")
+    assert rc == 0 and "whole" in out, (out, err)
