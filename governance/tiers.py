@@ -51,7 +51,8 @@ class ActivityClass:
 
 
 DEFAULT_CREDIT_LEVELS: tuple[CreditLevel, ...] = (
-    CreditLevel(min_score=0, max_groups_created=0, max_groups_joined=20),
+    # (a group its owner still holds after falling to level 1 is capped as at level 2, never above it)
+    CreditLevel(min_score=0, max_members=200, max_groups_created=0, max_groups_joined=20),
     CreditLevel(min_score=60, max_members=200, max_groups_created=2),
     CreditLevel(min_score=100),
     CreditLevel(min_score=150, max_members=2000, max_groups_created=20),

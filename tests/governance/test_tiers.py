@@ -31,9 +31,14 @@ def test_credit_level_below_every_threshold_is_one():
 
 def test_caps_for_default_levels():
     platform = Caps()
+    # Level 1 caps a group at 200 members, as level 2 does: it fell back to the platform's 500, so
+    # an owner whose score fell from level 2 to 1 held a group allowed to grow (a reviewer's find).
     assert caps_for(1, platform, DEFAULT_CREDIT_LEVELS) == Caps(
-        max_members=500, max_groups_created=0, max_groups_joined=20, max_admins=10
+        max_members=200, max_groups_created=0, max_groups_joined=20, max_admins=10
     )
+    for level in range(1, len(DEFAULT_CREDIT_LEVELS)):  # a lower level never allows more
+        lower, higher = (caps_for(n, platform, DEFAULT_CREDIT_LEVELS) for n in (level, level + 1))
+        assert all(getattr(lower, f) <= getattr(higher, f) for f in Caps.__slots__), (level, lower, higher)
     assert caps_for(2, platform, DEFAULT_CREDIT_LEVELS) == Caps(
         max_members=200, max_groups_created=2, max_groups_joined=500, max_admins=10
     )
