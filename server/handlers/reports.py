@@ -73,7 +73,10 @@ async def _target(ctx: Context, sess: Session, req: rq.Report) -> Target:
     if kind is ReportTarget.USER:
         if uid is None:
             raise ContractError("bad_request", "reporting a user needs user_id")
-        named = gid if gid is not None and gid in ctx.state.groups else None  # optional context
+        # Optional context: a group the reporter is in (one they are not in tells the platform nothing
+        # they saw, and would file the complaint, and its handling, in that group's record and export).
+        g = ctx.state.groups.get(gid) if gid is not None else None
+        named = gid if g is not None and sess.me.user_id in g.members else None
         if named is not None:
             _known_group(ctx, named)  # a closed group fails every op naming it, this one too
         if uid not in ctx.state.users:

@@ -377,6 +377,21 @@ async def test_reports_and_resolution(server):
     assert stats["open"] == 1 and stats["resolved"] == 2 and "median_hours_to_resolution" in stats
 
 
+async def test_a_user_report_keeps_as_context_only_a_group_the_reporter_is_in(server):
+    """A report on a user may name a group as context. A reviewer named a group they were not in: it
+    was kept, and the complaint and its handling were filed in that unrelated group's record and
+    export. Only a group the reporter is a member of is kept; another is dropped."""
+    owner, gid, [spammer, witness] = await setup_group(server, 2)
+    elsewhere = await open_group(await server.user())
+    mine = await witness.request("report", target_type="user", user_id=spammer.user_id, group_id=gid, reason="a")
+    other = await witness.request("report", target_type="user", user_id=owner.user_id, group_id=elsewhere,
+                                  reason="b")
+    rc, out, err = await server.admin("reports", "--open")
+    assert rc == 0, err
+    context = {x["report_id"]: x.get("group_id") for x in map(json.loads, out.splitlines())}
+    assert (context[mine["report_id"]], context[other["report_id"]]) == (gid, None), context
+
+
 async def test_a_reporter_offline_at_the_resolution_learns_the_outcome_from_my_reports(server):
     """G12 feedback to the reporter: the ``report_result`` notice reaches only connections open at
     the moment; a reporter who was offline reads the outcome and the operator's note with
