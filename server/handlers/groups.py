@@ -171,12 +171,15 @@ async def group_info(ctx: Context, sess: Session, req: rq.GroupInfo, enc: Encodi
     return info(ctx, g, viewer)
 
 
-def check_room(ctx: Context, g: Group, user: User) -> None:
-    """The group's member cap and the user's joined-groups cap (both follow credit levels)."""
+def check_room(ctx: Context, g: Group, user: User, own: bool) -> None:
+    """The group's member cap and the user's joined-groups cap (both follow credit levels). ``own``:
+    the user is the caller; a manager inviting or approving them is not told their cap, which
+    follows their credit level, the platform's judgement of them."""
     posting.check_member_cap(len(g.members), group_max_members(ctx, g), g.group_id)
     joined_cap = caps_of(ctx, user).max_groups_joined
     if len(user.groups) >= joined_cap:
-        raise ContractError("join_cap_reached", f"{user.display_name} may be in at most {joined_cap} groups")
+        raise ContractError("join_cap_reached", f"you may be in at most {joined_cap} groups" if own
+                            else f"{user.display_name} is in as many groups as they may be in")
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +221,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     if uid in g.members:
         return
     check_not_banned(ctx, g, uid, caller=action != "approve")
-    check_room(ctx, g, user)
+    check_room(ctx, g, user, own=counted)
     owner = ctx.state.users[g.owner_id]
     # check_room's member cap and this size class, decided again by the store (no await in between)
     room = ch.GroupRoom(group_max_members(ctx, g), tuple(ctx.cfg.groups.size_classes),

@@ -208,7 +208,7 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
     if uid in g.members:
         raise ContractError("conflict", "that user is already a member")
     check_not_banned(ctx, g, uid, caller=False)
-    check_room(ctx, g, invitee)
+    check_room(ctx, g, invitee, own=False)
     now = ctx.now_ms()
     # Told once per standing invitation: re-inviting someone who holds one changes who invited
     # them (as stored) but sends nothing, so nobody can flood a user with `invited`.

@@ -461,7 +461,11 @@ async def test_caps(make_server):
     g2 = await open_group(a)
     assert codes_of(await b.call("join_group", group_id=g2)) == "ok"  # b: gid + g2
     g3 = await open_group(c)
-    assert codes_of(await b.call("join_group", group_id=g3)) == "join_cap_reached"
+    own = await b.call("join_group", group_id=g3)
+    assert (own["code"], own["reason"]) == ("join_cap_reached", "you may be in at most 2 groups"), own
+    # Inviting them, c is told only that b is full, not b's cap, which follows b's credit level.
+    refused = await c.call("invite", group_id=g3, user_id=b.user_id)
+    assert refused["code"] == "join_cap_reached" and "at most" not in refused["reason"], refused
     await close_all(owner, a, b, c)
 
 
