@@ -290,7 +290,8 @@ class PostgresReads:
             " AND ts >= $3 AND ts < $4 ORDER BY id", user_id, phone_hmac, since, until))
         audit = _dicts(AUDIT_COLS, await self._fetchall(
             f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = $1 OR actor_id = $1"
-            " OR (detail::jsonb ->> 'author_id') = $1) AND ts >= $2 AND ts < $3 ORDER BY id", user_id, since, until))
+            " OR (detail::jsonb ->> 'author_id') = $1 OR (detail::jsonb ->> 'appellant') = $1)"
+            " AND ts >= $2 AND ts < $3 ORDER BY id", user_id, since, until))
         posts = _dicts(POST_COLS, await self._fetchall(
             f"SELECT {_cols(POST_COLS)} FROM posts WHERE author_id = $1 AND ts >= $2 AND ts < $3 ORDER BY post_id",
             user_id, since, until))

@@ -173,8 +173,8 @@ class SqliteRecordReads(SqliteReader):
         ``messages`` they sent (by ts, group, seq), ``membership`` changes of or
         by them, ``netlog``: theirs and their phone's code requests (matched by
         its keyed hash), ``audit`` entries naming or made by them (their target,
-        their actor, or the author of a post or comment a measure took down:
-        ``detail.author_id``); ``account``:
+        their actor, the author of a post or comment a measure took down:
+        ``detail.author_id``, or the appellant of an appeal decided: ``detail.appellant``); ``account``:
         the row with its still-sealed identity fields (None when unknown);
         ``posts`` they wrote on public accounts (``POST_COLS``) and their
         ``comments`` (``USER_COMMENT_COLS``: with the post's account), whatever
@@ -196,8 +196,9 @@ class SqliteRecordReads(SqliteReader):
             (user_id, phone_hmac, *rng)))
         audit = _dicts(AUDIT_COLS, await self._fetchall(
             f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = ? OR actor_id = ?"
-            " OR json_extract(detail, '$.author_id') = ?) AND ts >= ? AND ts < ? ORDER BY id",
-            (user_id, user_id, user_id, *rng)))
+            " OR json_extract(detail, '$.author_id') = ? OR json_extract(detail, '$.appellant') = ?)"
+            " AND ts >= ? AND ts < ? ORDER BY id",
+            (user_id, user_id, user_id, user_id, *rng)))
         posts = _dicts(POST_COLS, await self._fetchall(
             f"SELECT {_cols(POST_COLS)} FROM posts WHERE author_id = ? AND ts >= ? AND ts < ? ORDER BY post_id",
             (user_id, *rng)))

@@ -416,6 +416,12 @@ async def test_appeal_queued_and_upheld_lifts_the_sanction(server):
     assert (await owner.call("appeal", sanction_id=row["id"], text="x"))["code"] == "conflict"
     decided = [json.loads(d) for a, _, d in audit_actions(server) if a == "decide_appeal"]
     assert decided[0]["outcome"] == "upheld" and decided[0]["appeal_id"] == int(appeal_id)
+    # The appellant's own export carries the decision on their appeal (recorded against the group,
+    # it was only in the group's; a reviewer's find).
+    rc, _, err = await server.admin("export", "--user", owner.username, "--out", str(server.dir / "ex"))
+    assert rc == 0, err
+    entries = [json.loads(line) for line in (server.dir / "ex" / "audit.jsonl").read_text().splitlines()]
+    assert [e["action"] for e in entries if e["action"] in ("appeal", "decide_appeal")][-1] == "decide_appeal"
 
 
 async def test_appeal_rejected_keeps_the_sanction(server):
