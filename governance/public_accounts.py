@@ -36,7 +36,7 @@ Signatures (callers rely on these; keyword arguments with defaults may be added)
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from governance.shown_text import neutral
@@ -206,31 +206,6 @@ def starting_standing(initial: int, subjects_lowest: int | None, subjects_restri
     (P6: the credit of the service's users; P12)."""
     score = initial if subjects_lowest is None else min(initial, subjects_lowest)
     return score, subjects_restricted
-
-
-def carried_suspension(standing: Iterable[tuple[str, str, int]],
-                       frozen: Mapping[str, int]) -> tuple[int, tuple[str, ...]]:
-    """What a new account carries of its subject's suspensions (P13): the latest end among them and
-    the accounts they stand on (sorted), from ``standing`` (account id, its category, the end of a
-    standing ``suspend_account`` sanction). A sanction that ends no later than its category's freeze
-    (``frozen``: category -> end) is taken for the freeze's, as a group's suspension is told apart
-    from its category's freeze (``server/handlers/common.py: suspension_cause``): an emergency in one
-    category is not carried into an account of another. (A sanction of its own shorter than a freeze
-    of its category is left out with it.)"""
-    kept = [(aid, until) for aid, category, until in standing if until > frozen.get(category, 0)]
-    return max((until for _, until in kept), default=0), tuple(sorted({aid for aid, _ in kept}))
-
-
-def suspension_end(own_until: int, carried_until: int, sources_until: Iterable[int]) -> int:
-    """When an account's suspension ends (ms; 0 or past: none stands).
-
-    ``own_until`` is its own (its sanctions', a freeze of its category). ``carried_until`` is the end
-    of the suspensions that stood on its subject's other accounts when it opened (0: none), which it
-    carries so that opening another account does not escape a suspension (P13); ``sources_until`` are
-    those accounts' ends now. The carried part ends with theirs: a ``lift`` or an upheld appeal there
-    ends it here too, and a later suspension there is not carried."""
-    carried = min(carried_until, max(sources_until, default=0)) if carried_until else 0
-    return max(own_until, carried)
 
 
 def publish_interval_seconds(level: int, levels: Sequence[AccountLevel] = DEFAULT_ACCOUNT_LEVELS) -> int:

@@ -13,7 +13,6 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from governance.public_accounts import suspension_end
 from server.fanout import Online
 from server.media.index import MediaIndex
 from server.sent_ids import SentIds
@@ -260,20 +259,19 @@ class Account:
     suspended_until: int = 0
     closed_at: int | None = None
     opener_key: str | None = None  # the person key of the user who opened it (organisations' too)
-    # The suspension carried from its subject's accounts suspended when it opened (P13): their
-    # latest end then, and those accounts, whose ends now bound it (``suspension_end``).
-    carried_until: int = 0
-    carried_from: tuple[Account, ...] = ()
+    # The suspensions it carries from its subject's accounts (P13): sanction id -> (the account it
+    # stands on, its end), each dropped once it is lifted there (``State.carried_by``).
+    carried: dict[int, tuple[str, int]] = field(default_factory=dict)
     last_post_at: int = 0  # for the credit level's publishing interval
     editors: set[str] = field(default_factory=set)
     subscribers: set[str] = field(default_factory=set)
     online: set[Session] = field(default_factory=set)
 
     def suspension_end(self) -> int:
-        """Its own suspension's end or the one it carries, whichever is later (ms; past: none)."""
-        if not self.carried_until:
+        """Its own suspension's end or the latest it carries, whichever is later (ms; past: none)."""
+        if not self.carried:
             return self.suspended_until
-        return suspension_end(self.suspended_until, self.carried_until, (a.suspended_until for a in self.carried_from))
+        return max(self.suspended_until, *(until for _, until in self.carried.values()))
 
     def status(self, now: int) -> str:
         if self.closed_at is not None:
@@ -329,6 +327,10 @@ class State:
         self.accounts: dict[str, Account] = {}
         self.account_names: dict[str, str] = {}  # name_key -> account_id, closed accounts included
         self.barred_subjects: set[str] = set()  # subject keys barred from running accounts (P13)
+        self.carried_by: dict[int, set[str]] = {}  # a suspension's sanction id -> the accounts carrying it
+        # Account suspensions lifted since start: an account whose insert read one standing just before
+        # its lift was stored does not carry it (one id each; lifts are an operator's, and rare).
+        self.suspensions_lifted: set[int] = set()
         # user id -> the accounts whose editor seat their cancellation, still being stored, took in
         # memory (and puts back if the store refuses it); only while it is in flight
         self.editor_seats_leaving: dict[str, set[str]] = {}
@@ -337,9 +339,20 @@ class State:
         self.invite_links: dict[str, InviteLink] = {}  # code hash -> link (not revoked)
         self.revocations = Revocations()  # tokens revoked lately (an auth's lookup may predate them)
 
-    def accounts_of(self, ids: Iterable[str]) -> tuple[Account, ...]:
-        """The accounts of ``ids`` (every account, open or closed, is in memory)."""
-        return tuple(self.accounts[aid] for aid in ids if aid in self.accounts)
+    def carry(self, a: Account, carried: Iterable[tuple[int, str, int]]) -> None:
+        """``a`` carries these suspensions (sanction id, the account it stands on, its end)."""
+        for sid, source, until in carried:
+            a.carried[sid] = (source, until)
+            self.carried_by.setdefault(sid, set()).add(a.account_id)
+
+    def carried_lifted(self, sanction_id: int) -> list[Account]:
+        """The suspension ``sanction_id`` no longer stands (lifted, once stored): the accounts that
+        carried it, which carry it no more."""
+        self.suspensions_lifted.add(sanction_id)
+        out = [self.accounts[aid] for aid in self.carried_by.pop(sanction_id, ()) if aid in self.accounts]
+        for a in out:
+            a.carried.pop(sanction_id, None)
+        return out
 
 
 class Revocations:

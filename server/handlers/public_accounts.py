@@ -285,7 +285,7 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
         now = ctx.now_ms()
         change = ch.InsertAccount(aid, shown_name, shown_key, category, shown_intro, req.subject_type.value,
                                   subject_key, org_name, org_code, user.user_id, cfg.initial_credit, now,
-                                  cfg.max_per_subject, dict(state.account_category_frozen_until))
+                                  cfg.max_per_subject)
         queued = _queued(ctx, user, aid, screened, {"name": shown_name, "intro": shown_intro})
         try:
             results = await commit(ctx, change, *queued.values(), undo=undo)
@@ -296,9 +296,9 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
         # (the credit and comment restriction its subject's other accounts carry over, as stored)
         a = state.accounts[aid] = Account(aid, shown_name, shown_key, category, shown_intro, req.subject_type.value,
                                           stored_key, org_name, user.user_id, now, credit_score=opened.credit_score,
-                                          comments_restricted=opened.comments_restricted, opener_key=person,
-                                          carried_until=opened.carried_until,
-                                          carried_from=state.accounts_of(opened.carried_from))
+                                          comments_restricted=opened.comments_restricted, opener_key=person)
+        # (a lift stored meanwhile, after the insert read the sanction standing, is one it does not carry)
+        state.carry(a, (c for c in opened.carried if c[0] not in state.suspensions_lifted))
         user.add_managed(aid)
         hits.record(aid)
         await _after_insert(ctx, user, a, stored_key, person)

@@ -328,8 +328,12 @@ def account_files(app: Context, records: dict[str, Any]) -> dict[str, Any]:
 
     row = records["account"]
     if row is not None:
+        # ``carried``: the suspensions of its subject's other accounts it carried when it opened (each
+        # ends for it as it ends or is lifted there: their own exports' measures say when).
         row = {**row, "labels": json.loads(row["labels"]), "comments_restricted": bool(row["comments_restricted"]),
-               "owner_username": username(row["owner_id"])}
+               "owner_username": username(row["owner_id"]),
+               "carried": [{"sanction_id": str(sid), "account_id": src, "until": until}
+                           for sid, src, until in json.loads(row["carried"])]}
         row = _with_times([row], "created_at", "closed_at", "suspended_until")[0]
     posts = records["posts"]
     for p in posts:

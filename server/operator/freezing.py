@@ -93,7 +93,9 @@ async def suspend_each(app: Context, listed: list[tuple[str, S]], alive: Callabl
             for (_, t), end in zip(live, before, strict=True):
                 t.suspended_until = end
 
-        rows = [sanction(kind, target_type, tid, reason, now, until, actor=actor) for tid, _ in live]
+        # (``cause``: a freeze's, which a public account's subject does not carry into a new account)
+        rows = [replace(sanction(kind, target_type, tid, reason, now, until, actor=actor), cause="freeze")
+                for tid, _ in live]
         if each is not None:
             rows = [replace(row, record=each(tid)) for row, (tid, _) in zip(rows, live, strict=True)]
         results = await apply(app, *stored, *rows, audit=record(len(live)), undo=undo)

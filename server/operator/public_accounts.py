@@ -268,14 +268,15 @@ async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
                                          credit_score=a.credit_score),
                            undo=undo))[0]
         score = a.credit_score  # the score this penalty left (no await since the write)
+        end = a.suspension_end()  # (a suspension it carries may outlast this one)
     _tell(app, a, ev.Notice(kind="account_suspended", account_id=a.account_id, by=operator_name(),
                             text=f"publishing, and changing the name or introduction, are suspended: {reason}",
                             reason=reason,
-                            deadline=a.suspended_until))
+                            deadline=end))
     if points:
         tell_account_credit(app, a, score, -points, f"publishing was suspended: {reason}", reason=reason,
                             sanction_id=str(sid))
-    return Result([f"suspended publishing of account {a.account_id} until {a.suspended_until}; credit score "
+    return Result([f"suspended publishing of account {a.account_id} until {end}; credit score "
                    + str(a.credit_score)])
 
 
@@ -357,12 +358,12 @@ def _granted_text(app: Context, raw: Any, field: str, most: int) -> str:
 
 
 def _carried_from(a: Account, now: int) -> dict[str, Any]:
-    """``suspension_carried_from``: the subject's accounts whose suspension this one carries, while
-    that is what suspends it (lift their sanctions to end it)."""
-    end = a.suspension_end()
-    if end <= now or end <= a.suspended_until:
+    """``suspension_carried_from``: the sanctions on its subject's accounts whose suspension this one
+    carries and that still stand, each with its account (lift them to end it)."""
+    standing = sorted((sid, source) for sid, (source, until) in a.carried.items() if until > now)
+    if not standing:
         return {}
-    return {"suspension_carried_from": [s.account_id for s in a.carried_from if s.suspended_until > now]}
+    return {"suspension_carried_from": [{"sanction_id": str(sid), "account_id": source} for sid, source in standing]}
 
 
 @command("grant-name")
@@ -722,15 +723,24 @@ def lift_account_sanction(app: Context, row: dict[str, Any], others: list[dict[s
     def stored() -> None:
         return None
 
+    carrying: list[Account] = []  # the accounts of the subject opened while it stood, which carry it
     if kind == "suspend_account":
         until = standing_until(others, kind, now, without=sid)
         changes.append(SetAccountFields(aid, {"suspended_until": until}))
+        carrying = [app.state.accounts[x] for x in sorted(app.state.carried_by.get(sid, ())) if x in app.state.accounts]
 
         def lifted_suspension() -> None:
             a.suspended_until = until
+            app.state.carried_lifted(sid)
 
         stored = lifted_suspension
-        effect = "publishing works again" if until <= now else f"still suspended until {until} by another sanction"
+        # What still suspends it: another sanction of its own, or one it carries from its subject's.
+        still = max(until, *(end for x, (_, end) in a.carried.items() if x != sid), 0)
+        effect = ("publishing works again" if still <= now else
+                  f"still suspended until {still} by another sanction" if still == until else
+                  f"still suspended until {still} by a suspension carried from another account of its subject")
+        if carrying:
+            effect += "; no longer carried by " + ", ".join(b.account_id for b in carrying)
     elif kind == "restrict_comments":
         still = any(r["id"] != sid and r["kind"] == kind and r["lifted_at"] is None for r in others)
         if not still:
@@ -745,8 +755,10 @@ def lift_account_sanction(app: Context, row: dict[str, Any], others: list[dict[s
         effect = "the warning and its deadline no longer stand"
 
     def tell() -> None:
-        _tell(app, a, ev.Notice(kind="sanction_lifted", account_id=aid, sanction_id=str(sid), by=operator_name(),
-                                text=f"{LIFTED[kind]}: {reason}", **(said or {"measure": kind, "reason": reason})))
+        for b in (a, *carrying):  # (those carrying it: the same lift ends it on them)
+            _tell(app, b, ev.Notice(kind="sanction_lifted", account_id=b.account_id, sanction_id=str(sid),
+                                    by=operator_name(), text=f"{LIFTED[kind]}: {reason}",
+                                    **(said or {"measure": kind, "reason": reason})))
 
     return AccountLift(changes, lambda: None, tell, effect, stored)
 

@@ -14,7 +14,7 @@ from server.storage.public import COMMENT_SELECT, CommentRow, PostRow
 
 ACCOUNT_ROW_COLS = ("account_id", "name", "category", "intro", "subject_type", "subject_key", "org_name",
                     "org_code", "owner_id", "labels", "credit_score", "comments_restricted", "suspended_until",
-                    "created_at", "closed_at", "closed_reason")
+                    "created_at", "closed_at", "closed_reason", "carried")
 POST_COLS = ("post_id", "account_id", "author_id", "title", "body", "attachments", "comments_mode", "ts", "held",
              "reads", "deleted_at", "deleted_by", "removed_at", "removed_reason")
 COMMENT_COLS = ("comment_id", "post_id", "user_id", "text", "reply_to", "ts", "status", "review", "moderated_by",

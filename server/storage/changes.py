@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from governance.posting import check_admin_cap, check_fits_new_owner, check_member_cap
-from governance.public_accounts import carried_suspension
 from governance.tiers import SizeClass, check_size_class
 from protocol.errors import ContractError
 
@@ -708,6 +707,7 @@ class AddSanction(Change):
     credit_taken: int = 0  # points taken from the target (a group's: its owner) with it, given back if overturned
     replaces: tuple[int, ...] = ()
     lift_reason: str = ""  # of the sanctions it replaces: readable, for operators; never parsed
+    cause: str | None = None  # "freeze": a category's freeze took it (not a measure on the target itself)
     # An enforcement-record entry of its own, written with it, ``sanction_id`` added to its detail (the id
     # exists only inside the transaction): a measure that takes one sanction per target (``freeze-category``,
     # the groups a blacklisting closes) records each against its target, where that target's records look.
@@ -978,19 +978,19 @@ class InsertAccount(Change):
     just after the account opened would not be): its credit score is the lowest
     of ``credit_score`` and theirs, and it starts with comments restricted when
     one of theirs has them restricted. Closing an account and opening another
-    does not shed either (P6, P12). Nor does it shed a suspension: it carries the latest end among
-    the standing ``suspend_account`` sanctions of its subject's accounts (``carried_until``, and
-    those accounts, ``carried_from``), read after them in the same transaction, leaving out those a
-    freeze of their category stands for (``frozen``: category -> the end of its freeze now, from
-    memory; see ``governance.public_accounts.carried_suspension``): an emergency in one category is
-    not carried into another (P13).
+    does not shed either (P6, P12). Nor does it shed a suspension: it carries each standing
+    ``suspend_account`` sanction of its subject's accounts (``OpenedAccount.carried``), read after
+    them in the same transaction, except those a category's freeze took (``cause`` ``freeze``): an
+    emergency in one category is not carried into another (P13). Each ends for it as it ends or is
+    lifted there; one taken there later is not carried.
     """
 
-    # The standing suspensions of the subject's accounts: the account, its category, the end.
+    # The standing suspensions of the subject's accounts, each a measure on the account itself:
+    # the sanction, the account, the end.
     STANDING_SUSPENSIONS: ClassVar[str] = (
-        "SELECT s.target_id, a.category, s.expires_at FROM sanctions s JOIN accounts a ON a.account_id = s.target_id"
+        "SELECT s.id, s.target_id, s.expires_at FROM sanctions s JOIN accounts a ON a.account_id = s.target_id"
         " WHERE a.subject_key = ? AND s.target_type = 'account' AND s.kind = 'suspend_account'"
-        " AND s.lifted_at IS NULL AND s.expires_at > ?")
+        " AND s.lifted_at IS NULL AND s.cause IS NULL AND s.expires_at > ? ORDER BY s.id")
 
     account_id: str
     name: str
@@ -1005,11 +1005,11 @@ class InsertAccount(Change):
     credit_score: int
     created_at: int
     max_per_subject: int
-    frozen: Mapping[str, int] = field(default_factory=dict)
 
-    def carried_suspension(self, rows: Iterable[Sequence[Any]]) -> tuple[int, tuple[str, ...]]:
-        """``(carried_until, carried_from)`` from the rows of :attr:`STANDING_SUSPENSIONS`."""
-        return carried_suspension([(str(r[0]), str(r[1]), int(r[2])) for r in rows], self.frozen)
+    @staticmethod
+    def carried(rows: Iterable[Sequence[Any]]) -> tuple[tuple[int, str, int], ...]:
+        """``OpenedAccount.carried`` from the rows of :attr:`STANDING_SUSPENSIONS`."""
+        return tuple((int(r[0]), str(r[1]), int(r[2])) for r in rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1022,8 +1022,7 @@ class OpenedAccount:
     opener_key: str
     credit_score: int
     comments_restricted: bool
-    carried_until: int = 0  # the subject's suspension it carries (0: none), and from which accounts
-    carried_from: tuple[str, ...] = ()
+    carried: tuple[tuple[int, str, int], ...] = ()  # the suspensions it carries: sanction, account, end
 
 
 class AccountIdTaken(Exception):

@@ -653,9 +653,9 @@ async def _resolve_report(db: Conn, r: c.ResolveReport) -> None:
 async def _add_sanction(db: Conn, s: c.AddSanction) -> int:
     sanction_id = await db.fetchval(
         "INSERT INTO sanctions (kind, target_type, target_id, reason, actor, starts_at, expires_at, report_id,"
-        " credit_taken) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id",
+        " credit_taken, cause) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING id",
         s.kind, s.target_type, s.target_id, s.reason, s.actor, s.starts_at, s.expires_at, s.report_id,
-        s.credit_taken,
+        s.credit_taken, s.cause,
     )
     for old in s.replaces:
         await _lift(db, old, s.starts_at, s.actor, s.lift_reason, replaced_by=int(sanction_id))

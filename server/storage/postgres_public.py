@@ -12,6 +12,7 @@ its user owns, so neither can commit in between.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import asyncpg
@@ -97,21 +98,20 @@ async def _insert_account(db: Conn, a: c.InsertAccount) -> c.OpenedAccount:
                                            any(r[1] for r in standing))
     # After the FOR SHARE above: a suspension in flight on one of them (its sanction and the account's
     # end commit together) has committed by now, and this read sees its sanction.
-    carried_until, carried_from = a.carried_suspension(
-        await db.fetch(numbered(a.STANDING_SUSPENSIONS), key, a.created_at))
+    carried = a.carried(await db.fetch(numbered(a.STANDING_SUSPENSIONS), key, a.created_at))
     try:
         await db.execute(
             "INSERT INTO accounts (account_id, name, name_key, category, intro, subject_type, subject_key, org_name,"
-            " org_code, owner_id, credit_score, comments_restricted, created_at, opener_key, carried_until,"
-            " carried_from) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+            " org_code, owner_id, credit_score, comments_restricted, created_at, opener_key, carried)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
             a.account_id, a.name, a.name_key, a.category, a.intro, a.subject_type, key, a.org_name, a.org_code,
-            a.owner_id, credit, int(restricted), a.created_at, person, carried_until, ",".join(carried_from),
+            a.owner_id, credit, int(restricted), a.created_at, person, json.dumps(carried),
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "accounts_name_key":
             raise ContractError("conflict", "that account name is taken") from None
         raise c.AccountIdTaken(a.account_id) from None
-    return c.OpenedAccount(key, person, credit, restricted, carried_until, carried_from)
+    return c.OpenedAccount(key, person, credit, restricted, carried)
 
 
 @applies(c.AccountsClosed)

@@ -865,11 +865,13 @@ MIGRATIONS: list[tuple[int, str]] = [
     (
         31,
         """
-        -- The suspension a public account carries from its subject's accounts suspended when it
-        -- opened (changes.InsertAccount): their latest end then, and those accounts' ids,
-        -- comma-separated. It ends with theirs (governance/public_accounts.py: suspension_end).
-        ALTER TABLE accounts ADD COLUMN carried_until BIGINT NOT NULL DEFAULT 0;
-        ALTER TABLE accounts ADD COLUMN carried_from TEXT NOT NULL DEFAULT '';
+        -- The suspensions a public account carries from its subject's accounts (changes.InsertAccount):
+        -- the sanctions that stood on them when it opened, as a JSON array of [sanction id, account
+        -- id, end]; each ends for it when it ends or is lifted there (state.Account.suspension_end).
+        ALTER TABLE accounts ADD COLUMN carried TEXT NOT NULL DEFAULT '[]';
+        -- 'freeze': a sanction a category's freeze took (server/operator/freezing.py), which a new
+        -- account of the subject does not carry; NULL: a measure on the target itself.
+        ALTER TABLE sanctions ADD COLUMN cause TEXT;
         """,
     ),
 ]

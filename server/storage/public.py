@@ -158,7 +158,10 @@ class PublicAccountReads(Protocol):
 
 ACCOUNTS = ("SELECT account_id, name, name_key, category, intro, subject_type, subject_key, org_name, owner_id,"
             " created_at, labels, credit_score, comments_restricted, suspended_until, closed_at, opener_key,"
-            " carried_until, carried_from FROM accounts")
+            " carried FROM accounts")
+# The suspensions of accounts that still stand (lifted ones are carried no more).
+STANDING_SUSPENSIONS = ("SELECT id FROM sanctions WHERE target_type = 'account' AND kind = 'suspend_account'"
+                        " AND lifted_at IS NULL")
 LAST_POSTS = "SELECT account_id, MAX(ts) FROM posts GROUP BY account_id"
 EDITORS = "SELECT account_id, user_id FROM account_editors"
 SUBSCRIPTIONS = "SELECT account_id, user_id FROM subscriptions"
@@ -169,20 +172,22 @@ async def load_accounts(fetch: Fetch, state: State) -> None:
     """Accounts, their editors and subscribers, the barred subjects: what the handlers check
     from memory (names, roles, caps) and what fan-out needs (who follows which account)."""
     users = state.users
-    carrying: list[tuple[Account, str]] = []
+    carrying: list[tuple[Account, list[list[Any]]]] = []
     for row in await fetch(ACCOUNTS):
         a = Account(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
                     labels=tuple(json.loads(row[10])), credit_score=row[11], comments_restricted=bool(row[12]),
-                    suspended_until=row[13], closed_at=row[14], opener_key=row[15], carried_until=int(row[16]))
-        if a.carried_until:
-            carrying.append((a, row[17]))
+                    suspended_until=row[13], closed_at=row[14], opener_key=row[15])
+        if row[16] != "[]":
+            carrying.append((a, json.loads(row[16])))
         state.accounts[a.account_id] = a
         state.account_names[a.name_key] = a.account_id
         owner = users.get(a.owner_id)
         if owner is not None:
             owner.add_managed(a.account_id)
-    for a, ids in carrying:  # (the accounts it carries a suspension from are older, loaded by now)
-        a.carried_from = state.accounts_of(ids.split(","))
+    if carrying:
+        standing = {int(sid) for (sid,) in await fetch(STANDING_SUSPENSIONS)}
+        for a, carried in carrying:
+            state.carry(a, ((int(sid), str(src), int(until)) for sid, src, until in carried if int(sid) in standing))
     for aid, ts in await fetch(LAST_POSTS):
         state.accounts[aid].last_post_at = int(ts)
     for aid, uid in await fetch(EDITORS):

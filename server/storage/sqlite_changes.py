@@ -605,9 +605,9 @@ async def _resolve_report(db: aiosqlite.Connection, r: c.ResolveReport) -> None:
 async def _add_sanction(db: aiosqlite.Connection, s: c.AddSanction) -> int:
     cur = await db.execute(
         "INSERT INTO sanctions (kind, target_type, target_id, reason, actor, starts_at, expires_at, report_id,"
-        " credit_taken) VALUES (?,?,?,?,?,?,?,?,?)",
+        " credit_taken, cause) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (s.kind, s.target_type, s.target_id, s.reason, s.actor, s.starts_at, s.expires_at, s.report_id,
-         s.credit_taken),
+         s.credit_taken, s.cause),
     )
     assert cur.lastrowid is not None
     for old in s.replaces:

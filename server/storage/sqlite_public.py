@@ -10,6 +10,7 @@ new subscriber are not cancelled (``CancelAccount`` checks what its user owns).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -81,21 +82,20 @@ async def _insert_account(db: aiosqlite.Connection, a: c.InsertAccount) -> c.Ope
     lowest, restricted = await _one(db, "SELECT MIN(credit_score), MAX(comments_restricted) FROM accounts"
                                         " WHERE subject_key = ?", (key,))
     credit, restricted = starting_standing(a.credit_score, lowest, bool(restricted))
-    carried_until, carried_from = a.carried_suspension(
-        await db.execute_fetchall(a.STANDING_SUSPENSIONS, (key, a.created_at)))
+    carried = a.carried(await db.execute_fetchall(a.STANDING_SUSPENSIONS, (key, a.created_at)))
     try:
         await db.execute(
             "INSERT INTO accounts (account_id, name, name_key, category, intro, subject_type, subject_key, org_name,"
-            " org_code, owner_id, credit_score, comments_restricted, created_at, opener_key, carried_until,"
-            " carried_from) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " org_code, owner_id, credit_score, comments_restricted, created_at, opener_key, carried)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (a.account_id, a.name, a.name_key, a.category, a.intro, a.subject_type, key, a.org_name, a.org_code,
-             a.owner_id, credit, int(restricted), a.created_at, person, carried_until, ",".join(carried_from)),
+             a.owner_id, credit, int(restricted), a.created_at, person, json.dumps(carried)),
         )
     except sqlite3.IntegrityError as exc:
         if "name_key" in str(exc):
             raise ContractError("conflict", "that account name is taken") from None
         raise c.AccountIdTaken(a.account_id) from None
-    return c.OpenedAccount(key, person, credit, restricted, carried_until, carried_from)
+    return c.OpenedAccount(key, person, credit, restricted, carried)
 
 
 @applies(c.AccountsClosed)

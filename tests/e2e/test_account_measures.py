@@ -247,19 +247,66 @@ async def test_a_suspended_subjects_new_account_is_suspended_with_it_until_that_
     edit = await owner.call("update_account", account_id=second, intro="新简介")
     assert (code(edit), edit.get("until")) == ("forbidden", until_ms), edit
     assert (await reader.request("account_info", account_id=second))["status"] == "suspended"
+    [susp] = [x for x in await sanctions(srv, first) if x["kind"] == "suspend_account"]
     [row] = [r for r in await listing(srv) if r["account_id"] == second]
     assert (row["status"], row["suspended_until"], row["suspension_carried_from"]) == (
-        "suspended", until_ms, [first]), row
+        "suspended", until_ms, [{"sanction_id": susp["id"], "account_id": first}]), row
     assert [x for x in await sanctions(srv, second) if x["kind"] == "suspend_account"] == []  # none of its own
 
     owner, reader = await restart(srv, owner, reader)
     assert code(await owner.call("publish", account_id=second, title="t", body="b")) == "forbidden"
-    [susp] = [x for x in await sanctions(srv, first) if x["kind"] == "suspend_account"]
     await admin_ok(srv, "lift", str(susp["id"]), "--reason", "已核实")
+    told = await notice(owner, "sanction_lifted")  # (the first account's, then the one carrying it)
+    told = told if told["account_id"] == second else await notice(owner, "sanction_lifted")
+    assert (told["account_id"], told["sanction_id"]) == (second, susp["id"]), told
     assert code(await owner.call("publish", account_id=second, title="t", body="b")) == "ok"
     assert (await reader.request("account_info", account_id=second))["status"] == "active"
     [row] = [r for r in await listing(srv) if r["account_id"] == second]
     assert (row["suspended_until"], "suspension_carried_from" in row) == (None, False), row
+
+
+async def test_a_carried_suspension_ends_with_the_sanction_it_carries_and_nothing_later_is_carried(srv, tmp_path):
+    """A reviewer's cases: the new account followed its source account's current end, so a later
+    suspension there suspended it again, and lifting the sanction it carried left it suspended until
+    that sanction's end while a later one stood. It carries the sanctions that stood when it opened,
+    each until lifted or ended: a later one is not carried. A suspension of its own, and the lift of
+    it, say the end in effect, the carried one included. A freeze's sanction is not carried, but a
+    sanction of the account's own is, also after that freeze's sanction was lifted there. The
+    account's export names what it carried."""
+    owner = await srv.user(verify_id=True)
+    first = await new_account(owner, "源号")
+    await admin_ok(srv, "suspend-account", first, "--seconds", "600", "--reason", "一")
+    [s1] = [x for x in await sanctions(srv, first) if x["kind"] == "suspend_account"]
+    second = await new_account(owner, "新号", category="education")
+    # its own, shorter: the end in effect is still the carried one's, as the command and notice say
+    out = await admin_ok(srv, "suspend-account", second, "--seconds", "60", "--reason", "二")
+    told = await notice(owner, "account_suspended")
+    told = told if told["account_id"] == second else await notice(owner, "account_suspended")
+    assert str(s1["expires_at"]) in out and told["deadline"] == s1["expires_at"], (out, told)
+    [own] = [x for x in await sanctions(srv, second) if x["kind"] == "suspend_account"]
+    out = await admin_ok(srv, "lift", own["id"], "--reason", "撤销")
+    assert "still suspended" in out and "carried" in out, out
+    await admin_ok(srv, "suspend-account", first, "--seconds", "86400", "--reason", "三")  # later: not carried
+    await admin_ok(srv, "lift", s1["id"], "--reason", "已核实")
+    assert (await owner.request("account_info", account_id=second))["status"] == "active"
+    assert (await owner.request("account_info", account_id=first))["status"] == "suspended"  # the later one
+    assert code(await owner.call("publish", account_id=second, title="t", body="b")) == "ok"
+    out = tmp_path / "export"
+    await admin_ok(srv, "export", "--account", second, "--out", str(out))
+    row = json.loads((out / "account.json").read_text(encoding="utf-8"))
+    assert row["carried"] == [{"sanction_id": s1["id"], "account_id": first, "until": s1["expires_at"]}], row
+
+    other = await srv.user(verify_id=True)
+    third = await new_account(other, "生活号", category="lifestyle")
+    await admin_ok(srv, "suspend-account", third, "--seconds", "1800", "--reason", "本身违规")
+    await admin_ok(srv, "freeze-category", "lifestyle", "--accounts", "--seconds", "3600", "--reason", "突发")
+    [freeze] = [x for x in await sanctions(srv, third) if x["kind"] == "suspend_account" and x["reason"] == "突发"]
+    await admin_ok(srv, "lift", freeze["id"], "--reason", "解冻此号")
+    opened = await other.request("create_account", name="科技号", category="technology", intro="",
+                                 subject_type="individual")
+    assert (opened["status"], "suspended" in opened.get("carried", [])) == ("suspended", True), opened
+    [row] = [r for r in await listing(srv) if r["account_id"] == opened["account_id"]]
+    assert [c["account_id"] for c in row["suspension_carried_from"]] == [third], row  # its own, not the freeze's
 
 
 async def test_a_shorter_suspension_never_cuts_a_longer_one_short(srv):

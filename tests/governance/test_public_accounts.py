@@ -12,7 +12,6 @@ from governance.public_accounts import (
     SubscriberClass,
     account_classes,
     account_level,
-    carried_suspension,
     check_org_code,
     check_publish,
     is_stand_in_name,
@@ -23,7 +22,6 @@ from governance.public_accounts import (
     reserved_hit,
     shown_labels,
     starting_standing,
-    suspension_end,
 )
 from protocol.errors import ContractError
 
@@ -263,29 +261,3 @@ def test_shown_labels():
 def test_a_new_account_starts_no_better_than_its_subjects_worst(initial, lowest, restricted, expected) -> None:
     assert starting_standing(initial, lowest, restricted) == expected
 
-
-@pytest.mark.parametrize("own,carried,sources,expected", [
-    (0, 0, [], 0),  # nothing stands
-    (500, 0, [900], 500),  # carries nothing: its own alone
-    (0, 900, [900], 900),  # carried, the source still suspended
-    (0, 900, [400, 900], 900),  # two sources: the latest bounds it
-    (0, 900, [400, 0], 400),  # the longer one lifted: the other one's end
-    (0, 900, [0, 0], 0),  # both lifted (or an upheld appeal): it ends with them
-    (0, 900, [5_000], 900),  # suspended again there later: not carried past what it carried
-    (1_000, 900, [900], 1_000),  # its own outlasts the carried one
-    (300, 900, [0], 300),  # the carried one lifted: its own still stands
-])
-def test_a_carried_suspension_ends_with_its_sources(own, carried, sources, expected) -> None:
-    assert suspension_end(own, carried, sources) == expected
-
-
-@pytest.mark.parametrize("standing,frozen,expected", [
-    ([], {}, (0, ())),
-    ([("2", "culture", 900), ("1", "culture", 500), ("2", "culture", 700)], {}, (900, ("1", "2"))),
-    ([("1", "culture", 900)], {"culture": 900}, (0, ())),  # the freeze's own sanction: not carried
-    ([("1", "culture", 901)], {"culture": 900}, (901, ("1",))),  # outlasts the freeze: a sanction of its own
-    ([("1", "culture", 900), ("2", "news", 400)], {"culture": 900}, (400, ("2",))),
-    ([("1", "culture", 900)], {"news": 5_000}, (900, ("1",))),  # another category's freeze
-])
-def test_a_new_account_carries_suspensions_but_not_a_freeze(standing, frozen, expected) -> None:
-    assert carried_suspension(standing, frozen) == expected

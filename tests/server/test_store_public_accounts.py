@@ -105,52 +105,49 @@ async def test_a_new_account_starts_no_better_than_its_subjects_worst(open_store
     assert (third.credit_score, third.comments_restricted) == (35, False)
 
 
-def _suspension(aid: str, until: int) -> ch.AddSanction:
-    return ch.AddSanction("suspend_account", "account", aid, "违规", "op", 0, until)
+def _suspension(aid: str, until: int, cause: str | None = None) -> ch.AddSanction:
+    return ch.AddSanction("suspend_account", "account", aid, "违规", "op", 0, until, cause=cause)
 
 
-async def test_a_new_account_carries_its_subjects_standing_suspension(open_store):
+async def test_a_new_account_carries_its_subjects_standing_suspensions(open_store):
     """P13: a suspended owner under the cap opened another account and published on it at once. A new
-    account carries the latest end of the standing suspensions of its subject's accounts, open or
-    closed, and names them, so that a lift there ends it (``Account.suspension_end``); a lifted or
-    ended one is not carried, nor one a freeze of its category stands for, nor another subject's."""
+    account carries each standing suspension of its subject's accounts, open or closed: the sanction,
+    its account and its end, so that a lift of that sanction ends it there and a later one is not
+    carried (memory: ``Account.carried``, ``State.carried_by``). A lifted or ended one is not carried,
+    nor one a category's freeze took (``cause``), nor another subject's."""
     store = await open_store()
     await _people(store, 1)
     await store.apply(ch.InsertUser("y", "y", "y", "h", "Y", b"y" * 32, b"e", 100, 1))
     await store.apply(ch.VerifyIdentity("y", b"Q" * 32, b"x", b"y", 5, 99))
     await store.apply(_account("100000001", "u0", "First", cap=5), _account("100000002", "u0", "Second", cap=5))
     [short] = await store.apply(_suspension("100000001", 5_000))
-    await store.apply(_suspension("100000002", 9_000), _suspension("100000002", 7_000),
-                      ch.SetAccountFields("100000002", {"suspended_until": 9_000}),
-                      ch.SetAccountFields("100000001", {"suspended_until": 5_000}),
+    [longer, other] = await store.apply(_suspension("100000002", 9_000), _suspension("100000002", 7_000))
+    [frozen] = await store.apply(_suspension("100000001", 20_000, cause="freeze"))
+    await store.apply(ch.SetAccountFields("100000002", {"suspended_until": 9_000}),
+                      ch.SetAccountFields("100000001", {"suspended_until": 20_000}),
                       ch.SetAccountFields("100000002", {"closed_at": 1, "closed_reason": "owner"}))
     [third] = await store.apply(_account("100000003", "u0", "Third", cap=5))
-    assert (third.carried_until, third.carried_from) == (9_000, ("100000001", "100000002"))
+    assert third.carried == ((short, "100000001", 5_000), (longer, "100000002", 9_000), (other, "100000002", 7_000))
     [theirs] = await store.apply(_account("100000004", "y", "Theirs"))  # another person's: nothing
-    assert (theirs.carried_until, theirs.carried_from) == (0, ())
-
-    state = await store.load_state(10, 7)  # what memory makes of it, after a restart too
-    first, second, carrying = (state.accounts[f"10000000{i}"] for i in (1, 2, 3))
-    assert (carrying.carried_from, carrying.suspension_end(), carrying.status(1)) == (
-        (first, second), 9_000, "suspended")
-    second.suspended_until = 4_000  # as a lift of the longer sanction leaves it: the carried end follows
-    assert carrying.suspension_end() == 5_000
-    first.suspended_until = second.suspended_until = 0  # both lifted
-    assert (carrying.suspension_end(), carrying.status(1)) == (0, "active")
-    first.suspended_until = 99_000  # a later suspension there is not carried past the end carried
-    assert carrying.suspension_end() == 9_000
+    assert theirs.carried == ()
 
     # Lifted, or ended by the time the account opens: not carried.
     await store.apply(ch.LiftSanction(short, 2, "op", "已核实"))
     [fourth] = await store.apply(_account("100000005", "u0", "Fourth", cap=5))
-    assert (fourth.carried_until, fourth.carried_from) == (9_000, ("100000002",))
+    assert [sid for sid, _, _ in fourth.carried] == [longer, other]
     later = ch.InsertAccount("100000006", "Fifth", "fifth", "culture", "", "individual", None, None, None, "u0", 100,
-                             9_000, 5)
-    assert (await store.apply(later))[0].carried_until == 0
-    # One a freeze of its category stands for (it ends no later than the freeze): not carried.
-    frozen = ch.InsertAccount("100000007", "Sixth", "sixth", "lifestyle", "", "individual", None, None, None, "u0",
-                              100, 1, 9, {"culture": 9_000})
-    assert (await store.apply(frozen))[0].carried_until == 0
+                             9_000, 9)
+    assert (await store.apply(later))[0].carried == ()
+
+    state = await store.load_state(10, 7)  # what memory makes of it, after a restart: lifted ones dropped
+    carrying = state.accounts["100000003"]
+    assert carrying.carried == {longer: ("100000002", 9_000), other: ("100000002", 7_000)}
+    assert (carrying.suspension_end(), carrying.status(1)) == (9_000, "suspended")
+    assert state.carried_by[longer] == {"100000003", "100000005"}
+    assert {a.account_id for a in state.carried_lifted(longer)} == {"100000003", "100000005"}
+    assert carrying.suspension_end() == 7_000  # the other one still stands
+    state.carried_lifted(other)
+    assert (carrying.suspension_end(), carrying.status(1)) == (0, "active")
 
 
 async def test_a_create_waits_for_a_measure_on_its_subject_in_flight_and_starts_with_it(tmp_path):
