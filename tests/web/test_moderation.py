@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import re
 import urllib.parse
 import urllib.request
 from typing import Any
@@ -21,6 +22,7 @@ from tests.web.browser import (
     login,
     message,
     new_page,
+    open_actions,
     register,
     run_async,
     send,
@@ -66,6 +68,46 @@ def test_ban_refuses_the_rejoin_and_the_log_lists_it(browser: Any, any_server: S
     alice.wait_for_selector("#no-bans")
     join_group(bob, gid)
     bob.wait_for_selector(f'.group-item[data-gid="{gid}"]')
+    assert alice.errors == [] and bob.errors == []
+
+
+def test_the_moderation_log_words_each_detail_and_a_long_name_stays_in_its_row(browser: Any,
+                                                                              server: ServerProcess) -> None:
+    """A reviewer read raw keys in the Chinese log (``seq: 1``, ``link: 497e…``, a pin as 开启), and at
+    phone width a long Latin display name pushed "（我）" and the role tag out of the member list."""
+    alice = new_page(browser, server)
+    bob = new_page(browser, server, width=390, height=844)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bobbybobbybobbybobbybobbybobbyb")
+    gid = create_group(alice, "日志测试")
+    join_group(bob, gid)
+    bob.wait_for_selector("#composer-text:enabled")
+    send(bob, "鲍勃的话")
+    send(alice, "置顶这条")
+    open_actions(alice, "置顶这条")
+    alice.click("#act-pin")
+    alice.wait_for_selector("#pin-bar:visible")
+    open_actions(alice, "鲍勃的话")
+    alice.click("#act-delete")
+    alice.click("#confirm-ok")
+    expect(alice.locator("#messages .msg .text:has-text('鲍勃的话')")).to_have_count(0)
+    alice.click("#btn-manage")
+    alice.click("#btn-group-log")
+    details = alice.locator("#log-list .log-entry .log-detail")
+    expect(alice.locator("#log-list .log-entry[data-action='pin_message'] .log-detail")).to_have_text(
+        re.compile(r"^置顶 · 消息 #\d+$"))
+    expect(alice.locator("#log-list .log-entry[data-action='delete_message'] .log-detail")).to_have_text(
+        re.compile(r"^消息 #\d+$"))
+    assert not [d for d in details.all_inner_texts() if re.search(r"\b(seq|link|pinned):", d)]
+    close_dialogs(alice)
+
+    bob.click("#btn-manage")
+    me = bob.locator("#member-list .member", has=bob.locator(".who", has_text="Bobbyb"))
+    me.wait_for()
+    width = bob.evaluate("() => document.documentElement.clientWidth")
+    for part in me.locator(".row > *").all():
+        box = part.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= width, (part.inner_text(), box, width)
     assert alice.errors == [] and bob.errors == []
 
 

@@ -104,7 +104,9 @@ const zh = {
   log_pin_message: "置顶消息", log_create_invite_link: "生成邀请链接", log_revoke_invite_link: "作废邀请链接", log_dissolve_group: "解散群",
   log_warn_group: "平台警告", log_suspend_group: "平台暂停发言", log_close_group: "平台关闭", log_lift_sanction: "平台解除处罚",
   log_suspend_admin: "平台暂停管理权限",
-  log_remove_term: "平台按关键词删除消息", log_seqs: "消息 {seqs}",
+  log_remove_term: "平台按关键词删除消息", log_seqs: "消息 {seqs}", log_seq: "消息 #{seq}", log_pinned: "置顶", log_unpinned: "取消置顶",
+  log_link: "链接 {link}", log_max_uses: "最多使用 {n} 次", log_note: "备注：{note}", log_sanction: "处置编号 {id}",
+  log_sanctions_lifted: "同时结束处置 {ids}", log_item: "审核项 {id}",
   // v3: public accounts (accounts.js, posts.js, account_errors.js)
   accounts: "公众号", find_account: "按 ID 查找公众号", find_account_hint: "输入公众号 ID（9–12 位数字）。", open: "打开",
   new_account: "开设公众号", new_account_hint: "公众号由已实名认证的个人开设，或由你代表一个组织开设（需要组织名称和统一社会信用代码）。",
@@ -343,7 +345,9 @@ const en = {
   log_pin_message: "pin", log_create_invite_link: "invite link created", log_revoke_invite_link: "invite link revoked", log_dissolve_group: "dissolved",
   log_warn_group: "platform warning", log_suspend_group: "platform suspension", log_close_group: "platform closure", log_lift_sanction: "sanction lifted",
   log_suspend_admin: "admin powers suspended",
-  log_remove_term: "messages removed by the platform (banned term)", log_seqs: "messages {seqs}",
+  log_remove_term: "messages removed by the platform (banned term)", log_seqs: "messages {seqs}", log_seq: "message #{seq}", log_pinned: "pinned", log_unpinned: "unpinned",
+  log_link: "link {link}", log_max_uses: "up to {n} uses", log_note: "note: {note}", log_sanction: "sanction {id}",
+  log_sanctions_lifted: "ended sanctions {ids}", log_item: "review item {id}",
   // v3: public accounts (accounts.js, posts.js, account_errors.js)
   accounts: "Accounts", find_account: "Find an account by ID", find_account_hint: "Enter the account's ID (9 to 12 digits).", open: "Open",
   new_account: "Open a public account", new_account_hint: "A public account is opened by a person with a verified identity, or by you for an organisation (its name and unified social credit code).",

@@ -274,7 +274,16 @@ function detailText(detail) {
     if ((k === "until" || k === "deadline" || k === "expires_at") && typeof v === "number") return t("log_" + k) + " " + fmtTime(v);
     if ((k === "seconds" || k === "slow_mode_seconds") && typeof v === "number") return v ? fmtSeconds(v) : t("slow_off");
     if (k === "role") return t("role_" + v);
+    // (`on`: a pin's, the only group entry that carries it)
+    if ((k === "on" || k === "pinned") && typeof v === "boolean") return v ? t("log_pinned") : t("log_unpinned");
     if (typeof v === "boolean") return v ? t("log_on") : t("log_off");  // mute_all: the action names what
+    if (k === "seq") return t("log_seq", { seq: v });
+    if (k === "link") return t("log_link", { link: v });
+    if (k === "max_uses" && typeof v === "number") return t("log_max_uses", { n: v });
+    if (k === "note") return t("log_note", { note: v });
+    if (k === "sanction_id") return t("log_sanction", { id: v });
+    if (k === "item_id") return t("log_item", { id: v });
+    if (k === "sanctions_lifted" && Array.isArray(v)) return t("log_sanctions_lifted", { ids: v.join(", ") });
     if (k === "announcement") return "「" + v + "」";
     if (k === "name") return t("group_name") + "：" + v;
     if (k === "category") return t("category") + "：" + catName(v);  // (an operator's own: as is)
