@@ -373,15 +373,17 @@ async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -
     # the platform claimed while the reads awaited is seen below, not missed (and a blacklisting
     # or cancellation of the commenter's account).
     still_active(user)
+    # [ext] ``cause`` tells the refusals apart, so a client whose view of the post is older than the
+    # measure still says why (the account's followers are not told of a restriction).
     if a.closed_at is not None:
-        raise ContractError("forbidden", f"public account {a.account_id} is closed")
+        raise ContractError("forbidden", f"public account {a.account_id} is closed", cause="account_closed")
     if row.comments_mode == CommentsMode.CLOSED:
-        raise ContractError("forbidden", "comments are closed on this post")
+        raise ContractError("forbidden", "comments are closed on this post", cause="post")
     if a.comments_restricted:
-        raise ContractError("forbidden", "the platform has restricted comments on this account")
+        raise ContractError("forbidden", "the platform has restricted comments on this account", cause="platform")
     if not comments_open_now(ctx, a):
         raise ContractError("forbidden", f"at its credit level ({level_of(ctx, a)}) this account's posts take "
-                                         "no comments")
+                                         "no comments", cause="credit")
     _check_poster(ctx, user)
     text = posting.check_text(req.text.strip(), max_chars=ctx.cfg.limits.max_text_chars, field="text")
     if reply_to is not None and (parent is None or parent.post_id != row.post_id or not (

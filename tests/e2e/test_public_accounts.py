@@ -476,7 +476,8 @@ async def test_operator_measures_gate_publishing_and_comments(srv):
     await reader.request("comment", post_id=post, text="first")
     await admin(srv, "restrict-account", news, "--comments", "off")
     assert (await reader.request("account_info", account_id=news))["status"] == "restricted"
-    assert code(await reader.call("comment", post_id=post, text="second")) == "forbidden"
+    refused = await reader.call("comment", post_id=post, text="second")
+    assert (code(refused), refused.get("cause")) == ("forbidden", "platform"), refused  # (why, for a client)
     assert (await owner.request("publish", account_id=news, title="still publishing", body="b"))["post_id"]
     await admin(srv, "suspend-account", news, "--seconds", "3600")
     assert (await reader.request("account_info", account_id=news))["status"] == "suspended"

@@ -123,6 +123,34 @@ def test_comments_stay_listed_while_the_platform_or_the_credit_level_stops_new_o
     assert alice.errors == [] and bob.errors == []
 
 
+def test_a_follower_with_a_post_open_learns_of_a_restriction_or_a_closing_in_words(browser: Any,
+                                                                                 server: ServerProcess) -> None:
+    """A reviewer, following an account with a post open: once the platform restricted its comments,
+    a comment was refused with a bare 没有权限执行此操作 (followers are not told of a restriction, and
+    the page's view was older); once it closed the account, the post and its comment form stayed. The
+    refusal says why from the server's ``cause``; the closing closes the page."""
+    alice, bob = new_page(browser, server), new_page(browser, server, width=390, height=844)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    verify_identity(alice)
+    aid = create_account(alice, "茶馆日报")
+    publish(alice, "开张", "欢迎留言")
+    find_account(bob, aid)
+    bob.click("#btn-follow")
+    expect(bob.locator("#btn-unfollow")).to_be_visible()
+    open_post(bob, "开张")
+    comment(bob, "写得好")
+    _admin(server, "restrict-account", aid, "--comments", "off", "--reason", "关评论")
+    bob.fill("#comment-text", "再来一杯")
+    bob.click("#comment-submit")
+    expect(bob.locator("#comment-msg")).to_have_text("平台已关闭这个公众号的评论。")
+    _admin(server, "close-account", aid, "--reason", "关号")
+    expect(bob.locator("#account-closed-note")).to_be_visible()
+    expect(bob.locator("#comment-form")).to_have_count(0)
+    expect(bob.locator("#post-view")).to_have_count(0)
+    assert alice.errors == [] and bob.errors == []
+
+
 def _decide(srv: ServerProcess, text: str, decision: str) -> None:
     items = [json.loads(x) for x in _admin(srv, "review-queue", "--open").splitlines()]
     [item] = [i for i in items if i.get("text") == text]

@@ -46,6 +46,12 @@ export function refusal(e, op, args = {}, info = null) {
     }
   }
   if (op === "comment" && c === "forbidden") {
+    // `cause` says why from the server's view, which may be newer than this page's
+    const cause = e.reply && e.reply.cause;
+    if (cause === "account_closed") return t("ae_closed");
+    if (cause === "post") return t("ae_comments_closed");
+    if (cause === "platform") return t("ae_comments_restricted");
+    if (cause === "credit") return t("comments_level_note");
     if (args.mode === "closed") return t("ae_comments_closed");
     if (info && info.status === "restricted") return t("ae_comments_restricted");
     if (info && info.status === "closed") return t("ae_closed");

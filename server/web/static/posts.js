@@ -59,12 +59,19 @@ export function postGone(v, pid, render, quiet = false) {
 // the user reads): a post removed (`post_removed`, to its managers) or a held one rejected
 // (`content_removed` with a post_id only) goes; a comment rejected in review or removed
 // (`content_removed` with its comment_id, to its author) leaves the open post; a restriction, its
-// lifting or a new credit level changes whether the open post takes comments: asked again.
+// lifting or a new credit level changes whether the open post takes comments: asked again; a
+// closing (`account_closed`, to its managers and its followers online) ends the page's posts.
 export function contentNotice(v, ev, render) {
   if (ev.kind === "post_removed" || (ev.kind === "content_removed" && ev.post_id && !ev.comment_id)) {
     postGone(v, ev.post_id, render, true);
   } else if (ev.kind === "content_removed" && ev.comment_id) {
     commentGone(v, ev.post_id, ev.comment_id, render);
+  } else if (ev.kind === "account_closed") {
+    // closed for good: its posts are shown no more, the open one included (and its comment form)
+    v.info = { ...v.info, status: "closed" };
+    v.post = null;
+    v.posts = [];
+    if (A.view === v) render();
   } else if (["account_restricted", "account_unrestricted", "account_credit", "sanction_lifted"].includes(ev.kind)) {
     refreshMode(v, render);
   }
