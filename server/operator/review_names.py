@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 
 from governance import shown_text
 from governance.permissions import Role, may
-from governance.posting import acting_role
 from governance.public_accounts import normalize_name
 from protocol import events as ev
 from server import netlog
@@ -105,7 +104,9 @@ def _author_may_still(app: Context, kind: str, target: Group | User | Account, a
     m = target.members.get(author_id)
     if m is None or m.pending is not None:
         return None
-    role = acting_role(Role(m.role), author.powers_suspended_until, now)
+    role = Role(m.role)
+    if role is not Role.MEMBER and author.powers_suspended_until > now:
+        return None  # (their powers suspended: the op would be refused, as acting_role refuses it)
     op = "update_group" if kind == "group_name" else "set_announcement"
     if not may(op, role) or (kind == "announcement" and m.muted_until > now):
         return None

@@ -176,5 +176,13 @@ async def test_a_held_text_is_released_only_while_its_author_may_still_set_it(ma
     assert (await heir.request("group_info", group_id=gid))["announcement"] == "刷单返利 后天"
     rc, out, err = await srv.admin("decide", kept["held_id"], "--decision", "release", "--note", "ok")
     assert rc == 0 and "not applied" in out, (out, err)  # its author was removed since
+    # An admin whose powers the platform suspends meanwhile: decided, not applied (the decision
+    # failed outright with the suspension's refusal, and the item stayed open).
+    held = await owner.request("set_announcement", group_id=gid, text="刷单返利 大后天")
+    rc, _, err = await srv.admin("suspend-admin", owner.username, "--seconds", "600", "--reason", "滥用")
+    assert rc == 0, err
+    rc, out, err = await srv.admin("decide", held["held_id"], "--decision", "release", "--note", "ok")
+    assert rc == 0 and "may no longer set it" in out, (out, err)
+    assert (await heir.request("group_info", group_id=gid))["announcement"] == "刷单返利 后天"
     for c in (owner, admin, heir):
         await c.close()
