@@ -99,9 +99,11 @@ SLOW_MODE = "SELECT group_id, slow_mode_seconds FROM groups WHERE slow_mode_seco
 # anyone): a range of the ts index, a small part of what the activity counts at start read.
 LAST_SENDS = "SELECT group_id, sender_id, MAX(ts) FROM messages WHERE ts > ? GROUP BY group_id, sender_id"
 # The group mutes of the last MAX_MUTE_SECONDS, oldest first (a later one, an unmute included,
-# replaces an earlier): those of people no longer in the group bind them again if they rejoin.
-MUTES = ("SELECT group_id, target_id, ts, detail FROM audit WHERE ts > ? AND action = 'mute'"
-         " AND actor_type = 'user' ORDER BY id")
+# replaces an earlier): those of people no longer in the group bind them again if they rejoin. A
+# transfer of the group to someone (the owner's, or the platform's handover of a blacklisted owner's
+# group) ended their mute: nobody may mute the owner (changes.TransferOwner).
+MUTES = ("SELECT group_id, target_id, ts, detail, action FROM audit WHERE ts > ?"
+         " AND ((action = 'mute' AND actor_type = 'user') OR action = 'transfer_owner') ORDER BY id")
 BANS = "SELECT group_id, user_id, until, banned_by, reason, created_at FROM bans WHERE until = 0 OR until > ?"
 LINKS = ("SELECT code_hash, group_id, created_by, created_at, expires_at, max_uses, uses, note FROM invite_links"
          " WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
@@ -111,9 +113,12 @@ LINKS = ("SELECT code_hash, group_id, created_by, created_at, expires_at, max_us
 def _load_departed_mutes(groups: dict[str, Group], rows: list[Any], now_ms: int) -> dict[tuple[str, str], Member]:
     """The mutes in force of people who left (or were removed from) a live group since: the
     latest ``mute`` entry of each decides (``until`` in its detail; older entries only have
-    ``seconds``)."""
+    ``seconds``), or a later ``transfer_owner`` to them, which ended it."""
     latest: dict[tuple[str, str], int] = {}
-    for gid, uid, ts, detail in rows:
+    for gid, uid, ts, detail, action in rows:
+        if action == "transfer_owner":  # (made them the owner: unmuted)
+            latest[(gid, uid)] = 0
+            continue
         facts = json.loads(detail) if detail else {}
         seconds = int(facts.get("seconds") or 0)
         latest[(gid, uid)] = int(facts.get("until") or (ts + seconds * 1000 if seconds else 0))

@@ -322,6 +322,13 @@ async def test_a_muted_member_handed_the_group_is_unmuted_as_its_owner(server):
     assert (row["role"], "muted_until" in row) == ("owner", False), row
     owner, a, b = await restart(server, owner, a, b)
     assert (await a.call("set_announcement", group_id=gid, text="欢迎"))["ok"]
+    # Handed on again, left, and back after a restart: the mute the transfer ended stays ended (a
+    # mute of someone who left is read back from the record at start, where the transfer ends it).
+    await a.request("transfer_owner", group_id=gid, user_id=b.user_id)
+    await a.request("leave_group", group_id=gid)
+    owner, a, b = await restart(server, owner, a, b)
+    await a.request("join_group", group_id=gid)
+    assert (await a.call("send", group_id=gid, text="回来了"))["ok"]
 
     # the platform's handover of a blacklisted owner's group to its muted admin
     boss, heir = await server.user(verify_id=True), await server.user(verify_id=True)
