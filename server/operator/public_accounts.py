@@ -731,7 +731,8 @@ def lift_account_sanction(app: Context, row: dict[str, Any], others: list[dict[s
 
         def lifted_suspension() -> None:
             a.suspended_until = until
-            app.state.carried_lifted(sid)
+            # (also one whose insert landed since the list above: it is told too)
+            carrying[:] = app.state.carried_lifted(sid)
 
         stored = lifted_suspension
         # What still suspends it: another sanction of its own, or one it carries from its subject's.
@@ -813,7 +814,7 @@ async def freeze_account_category(app: Context, args: dict[str, Any]) -> Result:
 def _tell_frozen(app: Context, a: Account, reason: str, by: str) -> None:
     _tell(app, a, ev.Notice(kind="account_suspended", account_id=a.account_id, by=by,
                             text=f"publishing, and changing the name or introduction, are suspended: {reason}",
-                            reason=reason, deadline=a.suspended_until))
+                            reason=reason, deadline=a.suspension_end()))
 
 
 async def keep_account_frozen(app: Context, account_id: str, category: str, until: int) -> bool:

@@ -872,6 +872,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         -- 'freeze': a sanction a category's freeze took (server/operator/freezing.py), which a new
         -- account of the subject does not carry; NULL: a measure on the target itself.
         ALTER TABLE sanctions ADD COLUMN cause TEXT;
+        -- Those taken before: the freeze upkeep's (by 'system'), and each freeze's per-target ones,
+        -- whose record entry names the category and the sanction.
+        UPDATE sanctions SET cause = 'freeze'
+        WHERE kind IN ('suspend_account', 'suspend_group') AND (actor = 'system' OR id IN (
+            SELECT (detail::jsonb ->> 'sanction_id')::bigint FROM audit
+            WHERE action IN ('suspend_account', 'suspend_group') AND detail LIKE '%"category"%'
+              AND detail LIKE '%"sanction_id"%'));
         """,
     ),
 ]

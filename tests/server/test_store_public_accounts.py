@@ -411,3 +411,38 @@ async def test_accounts_closed_refuses_while_one_of_them_is_live(open_store):
     await store.apply(ch.AccountsClosed(("100000001",)))
     await store.apply(ch.SetAccountFields("100000002", {"closed_at": 6, "closed_reason": "x"}))
     await store.apply(ch.AccountsClosed(("100000001", "100000002")))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def before_carrying(request: pytest.FixtureRequest, tmp_path):
+    """A database at the schema before carried suspensions (SQLite 34, PostgreSQL 31)."""
+    from tests.server.upgrade_backend import backend
+
+    async for opened in backend(request, tmp_path, (34, 31)):
+        yield opened
+
+
+async def test_the_upgrade_marks_the_freezes_sanctions_taken_before_it(before_carrying) -> None:
+    """A freeze's sanctions taken before ``sanctions.cause`` existed would be carried into a new
+    account of the subject in another category (a reviewer of the upgrade): the upgrade marks those
+    of each freeze (named with their category in the record) and of the freeze upkeep (by
+    ``system``), not a measure on the account itself."""
+    db = before_carrying
+    store = await db.open(upgraded=False)
+    await store.close()
+    db.stores.remove(store)
+    rows = [("suspend_account", "100000001", "op"), ("suspend_account", "100000001", "op"),
+            ("suspend_account", "100000002", "system"), ("suspend_group", "5000000001", "op")]
+    for kind, target, actor in rows:
+        db.sql("INSERT INTO sanctions (kind, target_type, target_id, reason, actor, starts_at, expires_at)"
+               " VALUES (?, ?, ?, 'r', ?, 1, 99999999999999)",
+               kind, "group" if kind == "suspend_group" else "account", target, actor)
+    [(first,), (frozen,), _, (group,)] = db.sql("SELECT id FROM sanctions ORDER BY id")
+    for n, (action, detail) in enumerate((("suspend_account", f'{{"seconds": 60, "sanction_id": {first}}}'),
+                                          ("suspend_account", f'{{"category": "news", "sanction_id": {frozen}}}'),
+                                          ("suspend_group", f'{{"category": "news", "sanction_id": {group}}}')), 1):
+        db.sql("INSERT INTO audit (id, ts, actor_type, action, detail, prev_hash, hash) VALUES (?, 1, 'operator',"
+               " ?, ?, '', '')", n, action, detail)
+    await db.open(upgraded=True)
+    assert db.sql("SELECT actor, cause FROM sanctions ORDER BY id") == [
+        ("op", None), ("op", "freeze"), ("system", "freeze"), ("op", "freeze")]
