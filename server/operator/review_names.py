@@ -34,10 +34,11 @@ from governance import shown_text
 from governance.permissions import Role, may
 from governance.public_accounts import normalize_name
 from protocol import events as ev
+from protocol.errors import ContractError
 from server import netlog
 from server.claims import FieldClaim
 from server.fanout import publish
-from server.handlers.common import announce_rename
+from server.handlers.common import announce_rename, can_post
 from server.handlers.public_accounts import AccountClaim
 from server.operator.channel import OperatorError, Result
 from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
@@ -108,8 +109,13 @@ def _author_may_still(app: Context, kind: str, target: Group | User | Account, a
     if role is not Role.MEMBER and author.powers_suspended_until > now:
         return None  # (their powers suspended: the op would be refused, as acting_role refuses it)
     op = "update_group" if kind == "group_name" else "set_announcement"
-    if not may(op, role) or (kind == "announcement" and m.muted_until > now):
+    if not may(op, role):
         return None
+    if kind == "announcement":  # (it reaches every member like a message: what would stop a send)
+        try:
+            can_post(app, target, m, author, now)
+        except ContractError:
+            return None
     return ActsAs(target.group_id, author_id, m.role)
 
 
@@ -157,12 +163,18 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
     # group: its entry is named apart (HIDDEN_ACTIONS), so group_log does not tell the managers of it.
     # (A flagged one was shown: its keep or remove is listed as before.)
     unseen = action == "review" and gid is not None and kind in ("group_name", "announcement") and changed is None
-    await apply(app, *writes, *changes(pen),
-                audit=audit(app, f"review_{decision}" + ("_held_text" if unseen else ""), note, gid, author_id,
-                            kind=kind, item_id=item_id,
-                            changed=changed is not None, **({"account_id": aid} if aid else {})),
-                undo=undo, claim=claim,
-                conflict=f"review item {item_id} was decided, or its {noun} changed, meanwhile; look again")
+    try:
+        await apply(app, *writes, *changes(pen),
+                    audit=audit(app, f"review_{decision}" + ("_held_text" if unseen else ""), note, gid, author_id,
+                                kind=kind, item_id=item_id,
+                                changed=changed is not None, **({"account_id": aid} if aid else {})),
+                    undo=undo, claim=claim,
+                    conflict=f"review item {item_id} was decided, or its {noun} changed, meanwhile; look again")
+    except ContractError as err:
+        if err.code != "forbidden":  # (the store's ActsAs: the author's role changed as this was stored)
+            raise
+        raise OperatorError(f"review item {item_id}: its author's role in the group changed while the decision "
+                            "was stored; nothing was decided, decide it again") from None
     if changed is not None:
         if kind == "display_name":
             # Who was shown under which name, and since when (G6), as set_profile logs it.

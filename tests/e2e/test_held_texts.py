@@ -176,6 +176,12 @@ async def test_a_held_text_is_released_only_while_its_author_may_still_set_it(ma
     assert (await heir.request("group_info", group_id=gid))["announcement"] == "刷单返利 后天"
     rc, out, err = await srv.admin("decide", kept["held_id"], "--decision", "release", "--note", "ok")
     assert rc == 0 and "not applied" in out, (out, err)  # its author was removed since
+    # An admin muted meanwhile could not set an announcement now: not applied either.
+    held = await owner.request("set_announcement", group_id=gid, text="刷单返利 周末")
+    await heir.request("mute", group_id=gid, user_id=owner.user_id, seconds=600)
+    rc, out, err = await srv.admin("decide", held["held_id"], "--decision", "release", "--note", "ok")
+    assert rc == 0 and "may no longer set it" in out, (out, err)
+    await heir.request("mute", group_id=gid, user_id=owner.user_id, seconds=0)
     # An admin whose powers the platform suspends meanwhile: decided, not applied (the decision
     # failed outright with the suspension's refusal, and the item stayed open).
     held = await owner.request("set_announcement", group_id=gid, text="刷单返利 大后天")
