@@ -736,7 +736,7 @@ def lift_account_sanction(app: Context, row: dict[str, Any], others: list[dict[s
 
         stored = lifted_suspension
         # What still suspends it: another sanction of its own, or one it carries from its subject's.
-        still = max(until, *(end for x, (_, end) in a.carried.items() if x != sid), 0)
+        still = max([until, *(end for _, end in a.carried.values())])
         effect = ("publishing works again" if still <= now else
                   f"still suspended until {still} by another sanction" if still == until else
                   f"still suspended until {still} by a suspension carried from another account of its subject")

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance import shown_text
 from governance.permissions import Role, may
+from governance.posting import acting_role
 from governance.public_accounts import normalize_name
 from protocol import events as ev
 from protocol.errors import ContractError
@@ -90,33 +91,30 @@ def _check_not_suspended(app: Context, target: Group | User | Account, kind: str
 
 
 def _author_may_still(app: Context, kind: str, target: Group | User | Account, author_id: str,
-                      now: int) -> ActsAs | bool | None:
-    """Whether a held text's author may still set it, as the op would be decided now: released, it is
-    applied as if they had just made it (a reviewer had an admin's held announcement published
-    after the owner removed them). None when not; for a group, the role the store is to confirm.
-    A display name is the author's own: always."""
+                      now: int) -> list[Change] | None:
+    """What a release of a held text needs stored with it, or None when its author may no longer set
+    it: released, it is applied as if they had just made it (a reviewer had an admin's held
+    announcement published after the owner removed them). For a group, the store confirms the role
+    the author has in memory (``ActsAs``); a display name is the author's own."""
     author = app.state.users.get(author_id)
     if author is None or author.blacklisted or author.deleted:
         return None
     if isinstance(target, Account):  # (``update_account``: the owner only)
-        return True if target.owner_id == author_id else None
+        return [] if target.owner_id == author_id else None
     if kind == "display_name" or not isinstance(target, Group):
-        return True
+        return []
     m = target.members.get(author_id)
     if m is None or m.pending is not None:
         return None
-    role = Role(m.role)
-    if role is not Role.MEMBER and author.powers_suspended_until > now:
-        return None  # (their powers suspended: the op would be refused, as acting_role refuses it)
     op = "update_group" if kind == "group_name" else "set_announcement"
-    if not may(op, role):
-        return None
-    if kind == "announcement":  # (it reaches every member like a message: what would stop a send)
-        try:
-            can_post(app, target, m, author, now)
-        except ContractError:
+    try:  # (the checks the op itself makes: powers suspended, the role; a new announcement as a send)
+        if not may(op, acting_role(Role(m.role), author.powers_suspended_until, now)):
             return None
-    return ActsAs(target.group_id, author_id, m.role)
+        if kind == "announcement":
+            can_post(app, target, m, author, now)
+    except ContractError:
+        return None
+    return [ActsAs(target.group_id, author_id, m.role)]
 
 
 async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: str) -> Result:
@@ -138,11 +136,10 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
             _check_not_suspended(app, target, kind, item_id, now)
         if FieldClaim.in_flight(target, field):
             raise OperatorError(f"the {noun} is being changed right now; decide review item {item_id} again")
-        author_acts = _author_may_still(app, kind, target, author_id, now) if decision == "release" else True
+        author_acts = _author_may_still(app, kind, target, author_id, now) if decision == "release" else []
         if author_acts is not None and getattr(target, field) == guard:
             # Checked and claimed with no await between; the store checks again (compare-and-set).
-            if isinstance(author_acts, ActsAs):
-                writes.append(author_acts)  # (and that the author still has the role memory gives them)
+            writes += author_acts  # (and that the author still has the role memory gives them)
             if kind == "account_name":
                 assert aid is not None
                 # The neutral name holds a key no chosen name can have; a released one its own, if free.

@@ -159,8 +159,9 @@ class PublicAccountReads(Protocol):
 ACCOUNTS = ("SELECT account_id, name, name_key, category, intro, subject_type, subject_key, org_name, owner_id,"
             " created_at, labels, credit_score, comments_restricted, suspended_until, closed_at, opener_key,"
             " carried FROM accounts")
-# The suspensions of accounts that still stand (lifted ones are carried no more).
-STANDING_SUSPENSIONS = ("SELECT id FROM sanctions WHERE target_type = 'account' AND kind = 'suspend_account'"
+# The account suspensions not lifted (a lifted one is carried no more; see InsertAccount's own query
+# for what a new account takes on).
+UNLIFTED_ACCOUNT_SUSPENSIONS = ("SELECT id FROM sanctions WHERE target_type = 'account' AND kind = 'suspend_account'"
                         " AND lifted_at IS NULL")
 LAST_POSTS = "SELECT account_id, MAX(ts) FROM posts GROUP BY account_id"
 EDITORS = "SELECT account_id, user_id FROM account_editors"
@@ -185,7 +186,7 @@ async def load_accounts(fetch: Fetch, state: State) -> None:
         if owner is not None:
             owner.add_managed(a.account_id)
     if carrying:
-        standing = {int(sid) for (sid,) in await fetch(STANDING_SUSPENSIONS)}
+        standing = {int(sid) for (sid,) in await fetch(UNLIFTED_ACCOUNT_SUSPENSIONS)}
         for a, carried in carrying:
             state.carry(a, ((int(sid), str(src), int(until)) for sid, src, until in carried if int(sid) in standing))
     for aid, ts in await fetch(LAST_POSTS):
