@@ -218,6 +218,16 @@ class UserCaps:
             raise ContractError("join_cap_reached", f"you may be in at most {self.joined} groups")
 
 
+def refuse_closed_account(deleted_at: int | None, blacklisted_at: int | None) -> None:
+    """``conflict`` for an account the store has cancelled or blacklisted: it may not become a
+    group's owner or member (``CreateGroup``, ``TransferOwner``, ``AddMember``). Memory refuses
+    it first; the store decides again for a closing that another writer stored meanwhile."""
+    if deleted_at is not None:
+        raise ContractError("conflict", "that account was cancelled")
+    if blacklisted_at is not None:
+        raise ContractError("conflict", "that account was closed by the platform")
+
+
 @dataclass(frozen=True, slots=True)
 class CreateGroup(Change):
     """A group with its owner as first member; raises :class:`GroupIdTaken` when the id exists."""
@@ -365,7 +375,8 @@ OWNS_LIVE_GROUP = ("SELECT 1 FROM members m JOIN groups g ON g.group_id = m.grou
 
 @dataclass(frozen=True, slots=True)
 class AddMember(Change):
-    """A member joins (the pending request and invitation go); logged as ``action`` by ``actor``."""
+    """A member joins (the pending request and invitation go); logged as ``action`` by ``actor``;
+    ``conflict`` when the store has the user's account cancelled or blacklisted."""
 
     group_id: str
     user_id: str

@@ -14,9 +14,11 @@ within this process's single writer:
   newest row version, so only one of two racing changes matches;
 - ``VerifyIdentity`` counts the holders of an ID number under a transaction-level
   advisory lock derived from that number's keyed hash;
-- ``CreateGroup`` and ``TransferOwner`` lock the new owner's account row
-  (``FOR SHARE``) so a cancellation cannot commit in between, and
-  ``CancelAccount`` checks ownership after locking that row for update;
+- ``CreateGroup``, ``TransferOwner`` and ``AddMember`` lock the account row of
+  the new owner or member (``FOR SHARE``) and refuse a cancelled or blacklisted
+  one, so a cancellation or blacklisting cannot commit in between, and
+  ``CancelAccount`` and a blacklisting's ``OwnsNoLiveGroup`` check ownership after
+  locking that row for update;
 - caps are counted under transaction-level advisory locks: a user's groups
   (``UserCaps``: ``AddMember``, ``CreateGroup``, ``TransferOwner``) under one on
   the user, a group's members and admins (``GroupRoom`` of ``AddMember``, a
@@ -274,11 +276,18 @@ async def _cancel_account(db: Conn, a: c.CancelAccount) -> None:
     await db.execute("DELETE FROM subscriptions WHERE user_id = $1", a.user_id)
 
 
-async def _owner_still_active(db: Conn, user_id: str) -> None:
-    """Lock the future owner's account row against a concurrent cancellation; ``conflict`` if it is gone."""
-    row = await db.fetchrow("SELECT deleted_at FROM users WHERE user_id = $1 FOR SHARE", user_id)
-    if row is not None and row[0] is not None:
-        raise ContractError("conflict", "that account was cancelled")
+async def _account_still_open(db: Conn, user_id: str) -> None:
+    """Lock the account row of a future owner or member against a concurrent cancellation or
+    blacklisting; ``conflict`` if it is closed already.
+
+    Memory refuses a closed account first; this holds where another writer (another node's
+    memory) closed it: a cancellation or blacklisting committed before is read here, and one in
+    flight waits for this transaction (its UPDATE of the row waits for the share lock), then
+    finds what it added (``CancelAccount``'s check, the blacklisting's ``OwnsNoLiveGroup``).
+    """
+    row = await db.fetchrow("SELECT deleted_at, blacklisted_at FROM users WHERE user_id = $1 FOR SHARE", user_id)
+    if row is not None:
+        c.refuse_closed_account(row[0], row[1])
 
 
 @applies(c.PutCode)
@@ -367,7 +376,7 @@ async def _add_member(db: Conn, m: c.AddMember) -> None:
 async def _create_group(db: Conn, g: c.CreateGroup) -> None:
     # The caps' advisory lock before the owner's row lock, in the order AddMember takes them.
     await _check_user_caps(db, g.owner_id, g.caps, creating=True)
-    await _owner_still_active(db, g.owner_id)
+    await _account_still_open(db, g.owner_id)
     try:
         await db.execute(
             "INSERT INTO groups (group_id, name, category, join_policy, owner_id, created_at)"
@@ -404,7 +413,7 @@ async def _transfer_owner(db: Conn, t: c.TransferOwner) -> None:
     # the UPDATE makes a racing transfer wait, and READ COMMITTED re-evaluates its WHERE on the
     # committed row, so the second of two transfers from one owner matches nothing.
     await _check_user_caps(db, t.to_user, t.caps, creating=True)  # (its lock before the row's)
-    await _owner_still_active(db, t.to_user)
+    await _account_still_open(db, t.to_user)
     if t.group_caps is not None:
         await _lock_group_caps(db, t.group_id)  # a join or promotion by another writer waits
     n = _count(await db.execute(
@@ -434,6 +443,7 @@ async def _transfer_owner(db: Conn, t: c.TransferOwner) -> None:
 @applies(c.AddMember)
 async def _add_member_change(db: Conn, m: c.AddMember) -> None:
     await _check_user_caps(db, m.user_id, m.caps, creating=False)  # the user's lock, then the group's
+    await _account_still_open(db, m.user_id)
     await _check_group_room(db, m)
     await _add_member(db, m)
 

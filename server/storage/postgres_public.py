@@ -6,8 +6,8 @@ person's key before counting the subject's and the person's live accounts: two
 creates for one person or organisation, on any connections, count one after the
 other. A moderation locks its comment row.
 An owner, a new editor and a new subscriber have their user row locked ``FOR SHARE``
-and must not be cancelled: ``CancelAccount`` updates that row before checking what
-its user owns, so neither can commit in between.
+and must not be cancelled or blacklisted: ``CancelAccount`` and a blacklisting update
+that row before checking what its user owns, so neither can commit in between.
 """
 
 from __future__ import annotations
@@ -54,9 +54,10 @@ def _subject_lock_key(subject_key: str) -> int:
 
 
 async def _active_user(db: Conn, user_id: str, code: str, reason: str) -> None:
-    """Lock ``user_id``'s row against a concurrent cancellation; ``code`` when it is cancelled."""
-    deleted_at = await db.fetchval("SELECT deleted_at FROM users WHERE user_id = $1 FOR SHARE", user_id)
-    if deleted_at is not None:
+    """Lock ``user_id``'s row against a concurrent cancellation or blacklisting; ``code`` when it is
+    cancelled or blacklisted already (by another writer: memory refuses it first)."""
+    row = await db.fetchrow("SELECT deleted_at, blacklisted_at FROM users WHERE user_id = $1 FOR SHARE", user_id)
+    if row is not None and (row[0] is not None or row[1] is not None):
         raise ContractError(code, reason)
 
 
@@ -154,7 +155,7 @@ async def _set_editor(db: Conn, e: c.SetEditor) -> None:
 @applies(c.SetSubscription)
 async def _set_subscription(db: Conn, s: c.SetSubscription) -> None:
     if s.on:
-        await _active_user(db, s.user_id, "unauthenticated", "this account is cancelled")
+        await _active_user(db, s.user_id, "unauthenticated", "this account is closed")
         await db.execute("INSERT INTO subscriptions (account_id, user_id, ts) VALUES ($1, $2, $3)"
                          " ON CONFLICT (account_id, user_id) DO NOTHING", s.account_id, s.user_id, s.ts)
     else:

@@ -305,9 +305,19 @@ async def _add_member(db: aiosqlite.Connection, m: c.AddMember) -> None:
     await _log_membership(db, m.group_id, m.user_id, m.action, m.actor, m.ts)
 
 
+async def _account_still_open(db: aiosqlite.Connection, user_id: str) -> None:
+    """``conflict`` when the account of a future owner or member is cancelled or blacklisted (one
+    writer: nothing closes it between this read and the commit)."""
+    rows = list(await db.execute_fetchall("SELECT deleted_at, blacklisted_at FROM users WHERE user_id = ?",
+                                          (user_id,)))
+    if rows:
+        c.refuse_closed_account(rows[0][0], rows[0][1])
+
+
 @applies(c.CreateGroup)
 async def _create_group(db: aiosqlite.Connection, g: c.CreateGroup) -> None:
     await _check_user_caps(db, g.owner_id, g.caps, creating=True)
+    await _account_still_open(db, g.owner_id)
     try:
         await db.execute(
             "INSERT INTO groups (group_id, name, category, join_policy, owner_id, created_at) VALUES (?,?,?,?,?,?)",
@@ -342,6 +352,7 @@ async def _transfer_owner(db: aiosqlite.Connection, t: c.TransferOwner) -> None:
     # Re-checked here: only the current owner of a live group can hand it on, so two
     # transfers racing from the same owner cannot both land (the second finds a new owner).
     await _check_user_caps(db, t.to_user, t.caps, creating=True)
+    await _account_still_open(db, t.to_user)
     n = await _rowcount(
         db,
         "UPDATE groups SET owner_id = ? WHERE group_id = ? AND owner_id = ?"
@@ -382,6 +393,7 @@ async def _check_group_room(db: aiosqlite.Connection, m: c.AddMember) -> None:
 @applies(c.AddMember)
 async def _add_member_change(db: aiosqlite.Connection, m: c.AddMember) -> None:
     await _check_user_caps(db, m.user_id, m.caps, creating=False)
+    await _account_still_open(db, m.user_id)
     await _check_group_room(db, m)
     await _add_member(db, m)
 

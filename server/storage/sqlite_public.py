@@ -46,9 +46,9 @@ async def _one(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> A
 
 
 async def _active_user(db: aiosqlite.Connection, user_id: str, code: str, reason: str) -> None:
-    """``code`` when ``user_id``'s account is cancelled (``CancelAccount`` committed before this change)."""
-    row = await _one(db, "SELECT deleted_at FROM users WHERE user_id = ?", (user_id,))
-    if row is not None and row[0] is not None:
+    """``code`` when ``user_id``'s account is cancelled or blacklisted (committed before this change)."""
+    row = await _one(db, "SELECT deleted_at, blacklisted_at FROM users WHERE user_id = ?", (user_id,))
+    if row is not None and (row[0] is not None or row[1] is not None):
         raise ContractError(code, reason)
 
 
@@ -139,7 +139,7 @@ async def _set_editor(db: aiosqlite.Connection, e: c.SetEditor) -> None:
 @applies(c.SetSubscription)
 async def _set_subscription(db: aiosqlite.Connection, s: c.SetSubscription) -> None:
     if s.on:
-        await _active_user(db, s.user_id, "unauthenticated", "this account is cancelled")
+        await _active_user(db, s.user_id, "unauthenticated", "this account is closed")
         await db.execute("INSERT INTO subscriptions (account_id, user_id, ts) VALUES (?, ?, ?)"
                          " ON CONFLICT (account_id, user_id) DO NOTHING", (s.account_id, s.user_id, s.ts))
     else:
