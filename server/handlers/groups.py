@@ -260,7 +260,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
         if rider is not None:
             rider.undo()
 
-    again = ch.UserCaps(joined=caps_of(ctx, user).max_groups_joined)  # check_room's, decided again by the store
+    # check_room's, decided again by the store
+    again = ch.UserCaps(joined=caps_of(ctx, user).max_groups_joined, own=counted)
     add = ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor, again,
                        muted_until, room)
     await commit(ctx, *([acting] if acting is not None else []), add, *([] if rider is None else [rider.change]),

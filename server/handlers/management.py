@@ -334,7 +334,7 @@ async def transfer_owner(ctx: Context, sess: Session, req: rq.TransferOwner, enc
                      FieldClaim(m, {"role": Role.OWNER, "muted_until": 0}), FieldClaim(old, {"role": Role.MEMBER}))
 
     # Decided again by the store, at the same level (no await since the checks above).
-    again = ch.UserCaps(created=caps.max_groups_created)
+    again = ch.UserCaps(created=caps.max_groups_created, own=False)
     group_caps = ch.GroupCaps(max_members=caps.max_members, max_admins=caps.max_admins,
                               size_classes=tuple(ctx.cfg.groups.size_classes),
                               owner_level=level_of(ctx, new_owner), owner_id_verified=new_owner.id_verified)

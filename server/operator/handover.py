@@ -169,7 +169,7 @@ def _pass(h: Handover, app: Context, g: Group, owner: User, heir: User, by: str,
                                               "you now own it as its longest-serving admin"))
 
     caps = caps_of(app, heir)  # _may_own's, decided again by the store
-    again = UserCaps(created=caps.max_groups_created)
+    again = UserCaps(created=caps.max_groups_created, own=False)
     h.changes.append(TransferOwner(g.group_id, owner.user_id, heir.user_id, again,
                                    GroupCaps(max_members=caps.max_members, max_admins=caps.max_admins,
                                              size_classes=tuple(app.cfg.groups.size_classes),

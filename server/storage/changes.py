@@ -209,13 +209,18 @@ class UserCaps:
 
     joined: int | None = None  # live groups the user is in, owned ones included
     created: int | None = None  # live groups the user owns
+    # The user asked (their own join): the refusal gives the cap. A manager letting them in is not
+    # told it: it follows the user's credit level, the platform's judgement of them (check_room).
+    own: bool = True
 
     def refuse(self, owned: int | None, joined: int | None) -> None:
         """Raise the cap error the counts the backend read (None: not read) reach, if any."""
         if owned is not None and self.created is not None and owned >= self.created:
-            raise ContractError("create_cap_reached", f"you may own at most {self.created} groups")
+            raise ContractError("create_cap_reached", f"you may own at most {self.created} groups" if self.own
+                                else "that user already owns as many groups as allowed")
         if joined is not None and self.joined is not None and joined >= self.joined:
-            raise ContractError("join_cap_reached", f"you may be in at most {self.joined} groups")
+            raise ContractError("join_cap_reached", f"you may be in at most {self.joined} groups" if self.own
+                                else "that user is in as many groups as they may be in")
 
 
 def refuse_closed_account(deleted_at: int | None, blacklisted_at: int | None) -> None:

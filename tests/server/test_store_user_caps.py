@@ -174,3 +174,18 @@ async def test_a_transfer_is_refused_when_the_group_is_in_a_size_class_the_new_o
     assert err.value.code == "verification_required"
     assert (await a.load_state(10, 7)).groups[gid].owner_id == "boss"
     await a.apply(ch.TransferOwner(gid, "boss", "heir", None, ch.GroupCaps(9, 9, big, 1, True)))
+
+
+@pytest.mark.parametrize(("caps", "owned", "joined", "code", "reason"), [
+    (ch.UserCaps(joined=7), None, 7, "join_cap_reached", "you may be in at most 7 groups"),
+    (ch.UserCaps(joined=7, own=False), None, 7, "join_cap_reached", "that user is in as many groups as they may be in"),
+    (ch.UserCaps(created=3), 3, None, "create_cap_reached", "you may own at most 3 groups"),
+    (ch.UserCaps(created=3, own=False), 3, None, "create_cap_reached",
+     "that user already owns as many groups as allowed"),
+])
+def test_a_cap_refusal_gives_the_number_only_to_the_user_it_is_theirs(caps, owned, joined, code, reason) -> None:
+    """The caps follow the user's credit level, the platform's judgement of them: a manager letting
+    them in (or an owner handing them a group) is told they are full, not their cap."""
+    with pytest.raises(ContractError) as err:
+        caps.refuse(owned, joined)
+    assert (err.value.code, err.value.reason) == (code, reason)
