@@ -99,6 +99,8 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
                 break
             await asyncio.sleep(0)  # let the hot path in between batches
         removed[table] = total
+    if removed.get("accounts_erased"):
+        _unlinked_in_memory(app, await app.store.erased_account_keys())
     # Media no message or post carries any more (those of the messages just purged among them).
     # Written with the first removal when no table batch wrote it: no removed row goes unrecorded.
     removed["media"] = await media_cleanup.sweep(app, now, everything=True, opening=None if started else Audit(
@@ -112,6 +114,16 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
         ))
         log.info("purged past retention (cutoff %d): %s", cutoff, removed)
     return removed
+
+
+def _unlinked_in_memory(app: Context, keys: dict[str, tuple[str, str | None]]) -> None:
+    """An erased person's public accounts lose the keyed hash of their ID number in memory as in the
+    store, so that a later login verified with the same number is a stranger to them there too (the
+    accounts an operator lists for that login, what its blacklisting bars). Nothing else changes
+    these keys: the read above is not stale."""
+    for aid, (subject, opener) in keys.items():
+        if (a := app.state.accounts.get(aid)) is not None:
+            a.subject_key, a.opener_key = subject, opener
 
 
 JOB = "retention"  # its name in the store's record of job runs (see server/intervals.py)

@@ -57,6 +57,11 @@ class AccountMeasureReads(Protocol):
         """The unified social credit code of every organisation account, by account id."""
         ...
 
+    async def erased_account_keys(self) -> dict[str, tuple[str, str | None]]:
+        """The subject and opener keys of the accounts whose person was erased (retention, P9), by
+        account id: the keys that replaced their ID number's keyed hash (``sqlite_records.UNLINK_ACCOUNTS``)."""
+        ...
+
     async def person_key(self, user_id: str) -> str | None:
         """The subject key of a user's verified person (their ID number's keyed hash, hex), or None."""
         ...

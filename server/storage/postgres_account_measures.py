@@ -75,6 +75,11 @@ class PostgresAccountMeasureReads(PostgresReads):
         rows = await self._fetchall("SELECT account_id, org_code FROM accounts WHERE org_code IS NOT NULL")
         return {r[0]: r[1] for r in rows}
 
+    async def erased_account_keys(self) -> dict[str, tuple[str, str | None]]:
+        rows = await self._fetchall("SELECT account_id, subject_key, opener_key FROM accounts"
+                                    " WHERE subject_key LIKE 'erased:%' OR opener_key LIKE 'erased:%'")
+        return {r[0]: (r[1], r[2]) for r in rows}
+
     async def person_key(self, user_id: str) -> str | None:
         row = await self._fetchone("SELECT id_hmac FROM users WHERE user_id = $1", user_id)
         return bytes(row[0]).hex() if row is not None and row[0] is not None else None

@@ -19,13 +19,17 @@ from server.storage import loading
 from server.storage.account_measures import COMMENT_COLS, POST_COLS
 from server.storage.base import LIMITED_IN, HistoryRow, MessageInfo, ReporterRecord
 from server.storage.freezes import FREEZE_MISSES
+from server.storage.media import numbered
 from server.storage.postgres_changes import Conn, _count, append_audit, applies
 from server.storage.sqlite_records import (
     ACCOUNT_COLS,
     APPEAL_COLS,
     AUDIT_COLS,
+    ERASE_ACCOUNT,
+    ERASING,
     GROUP_COLS,
     HOLD_COLS,
+    ID_HELD,
     MEMBERSHIP_COLS,
     MSG_COLS,
     NETLOG_COLS,
@@ -38,6 +42,7 @@ from server.storage.sqlite_records import (
     REPORT_COLS,
     SANCTION_COLS,
     SEALED_COLS,
+    UNLINK_ACCOUNTS,
     USER_COMMENT_COLS,
     VERSION_COLS,
     queue_item,
@@ -426,6 +431,9 @@ def _deleting(table: str, sql: str) -> str:
     return sql if key is None else f"DELETE FROM {table} WHERE ({', '.join(key)}) IN ({sql})"
 
 
+PG_ERASE_ACCOUNT = _pg_purge(numbered(ERASE_ACCOUNT))
+PG_UNLINK_ACCOUNTS = UNLINK_ACCOUNTS.replace(":key", "$1")
+PG_ID_HELD = numbered(ID_HELD)
 PG_PURGES: dict[str, str] = {table: _pg_purge(_deleting(table, sql)) for table, sql in PURGES.items()}
 assert not any(":" + p in s for s in PG_PURGES.values() for p in ("now", "cutoff", "limit")), "unmapped parameter"
 
@@ -436,7 +444,14 @@ async def _purge(db: Conn, p: c.Purge) -> int:
     if sql is None:
         raise ValueError(f"no retention purge for {p.table!r}")
     dependents = PURGE_DEPENDENTS.get(p.table)
-    if not dependents:
+    if p.table in ERASING:
+        people = [(r[0], r[1]) for r in await db.fetch(sql, p.now, p.cutoff, p.limit)]
+        await db.executemany(PG_ERASE_ACCOUNT, [(uid,) for uid, _ in people])
+        for id_hmac in {bytes(h) for _, h in people if h is not None}:
+            if await db.fetchval(PG_ID_HELD, id_hmac) is None:
+                await db.execute(PG_UNLINK_ACCOUNTS, id_hmac.hex())
+        n = len(people)
+    elif not dependents:
         n = _count(await db.execute(sql, p.now, p.cutoff, p.limit))
     else:
         gone = [tuple(r) for r in await db.fetch(sql + " RETURNING group_id, seq", p.now, p.cutoff, p.limit)]

@@ -453,20 +453,36 @@ PURGES: dict[str, str] = {
                        WHERE user_id IN ({HELD_USERS}) OR user_id IN ({KEPT_AUTHORS})
                           OR user_id IN ({HELD_MEMBERS})))
           LIMIT :limit)""",
-    # Cancelled accounts (P9): the sealed phone, name and ID number go; the phone
-    # and ID hashes are replaced so they can register again; the row (user id,
-    # username, the cancelled display name) stays, as messages and records name it.
+    # Cancelled accounts (P9) to erase: selected here, erased by ERASE_ACCOUNT one by one (see ERASING).
     "accounts_erased": f"""
-        UPDATE users SET phone_enc = x'', phone_hmac = randomblob(32), id_enc = NULL, id_hmac = NULL,
-                         name_enc = NULL, password_hash = ''
-        WHERE user_id IN (
-          SELECT user_id FROM users
-          WHERE deleted_at < :cutoff AND blacklisted_at IS NULL AND length(phone_enc) > 0
-            AND user_id NOT IN ({HELD_USERS})
-            AND user_id NOT IN ({KEPT_AUTHORS})
-            AND user_id NOT IN ({HELD_MEMBERS})
-          LIMIT :limit)""",
+        SELECT user_id, id_hmac FROM users
+        WHERE deleted_at < :cutoff AND blacklisted_at IS NULL AND length(phone_enc) > 0
+          AND user_id NOT IN ({HELD_USERS})
+          AND user_id NOT IN ({KEPT_AUTHORS})
+          AND user_id NOT IN ({HELD_MEMBERS})
+        LIMIT :limit""",
 }
+# Tables whose purge statement selects (user_id, id_hmac) of accounts to erase rather than deleting rows.
+ERASING = frozenset({"accounts_erased"})
+# The sealed phone, name and ID number go; the phone and ID hashes are replaced so they can register
+# again; the row (user id, username, the cancelled display name) stays, as messages and records name it.
+ERASE_ACCOUNT = """
+    UPDATE users SET phone_enc = x'', phone_hmac = randomblob(32), id_enc = NULL, id_hmac = NULL,
+                     name_enc = NULL, password_hash = ''
+    WHERE user_id = ?"""
+# Whether another login of the person still holds the ID number's keyed hash.
+ID_HELD = "SELECT 1 FROM users WHERE id_hmac = ? LIMIT 1"
+# The keyed hash (hex) of an erased person's ID number goes from the public accounts they opened too
+# (closed ones: a cancellation closes them first): as the subject of their own accounts and as the
+# opener of an organisation's. Each gets a key of its own that no person has, so the number registers
+# again as anyone's would, with nothing carried over to its new accounts. Run only once no other
+# login of the person still holds the hash (max_accounts_per_id above 1): until then the person is
+# still on the platform, and so are the links.
+UNLINK_ACCOUNTS = """
+    UPDATE accounts SET subject_key = CASE WHEN subject_key = :key THEN 'erased:' || account_id ELSE subject_key END,
+                        opener_key = CASE WHEN opener_key = :key THEN 'erased:' || account_id ELSE opener_key END
+    WHERE subject_key = :key OR opener_key = :key"""
+
 assert tuple(PURGES) == c.PURGE_TABLES, "every table of changes.PURGE_TABLES needs its purge statement"
 
 
@@ -495,7 +511,14 @@ async def _purge(db: aiosqlite.Connection, p: c.Purge) -> int:
         raise ValueError(f"no retention purge for {p.table!r}")
     params = {"now": p.now, "cutoff": p.cutoff, "limit": p.limit}
     dependents = PURGE_DEPENDENTS.get(p.table)
-    if (key := PURGE_BY_KEY.get(p.table)) is not None:
+    if p.table in ERASING:
+        people = [(r[0], r[1]) for r in await db.execute_fetchall(sql, params)]
+        await db.executemany(ERASE_ACCOUNT, [(uid,) for uid, _ in people])
+        for id_hmac in {bytes(h) for _, h in people if h is not None}:
+            if not list(await db.execute_fetchall(ID_HELD, (id_hmac,))):
+                await db.execute(UNLINK_ACCOUNTS, {"key": id_hmac.hex()})
+        n = len(people)
+    elif (key := PURGE_BY_KEY.get(p.table)) is not None:
         keys = [tuple(r) for r in await db.execute_fetchall(sql, params)]
         await db.executemany(f"DELETE FROM {p.table} WHERE {' AND '.join(f'{c} = ?' for c in key)}", keys)
         n = len(keys)

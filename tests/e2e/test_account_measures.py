@@ -1305,3 +1305,42 @@ async def test_restrict_account_waiting_for_the_accounts_lock_finds_it_closed_me
     rc, out, err = await restricting
     assert rc == 2 and "closed" in err, (rc, out, err)
     assert [r["kind"] for r in await sanctions(srv, aid)] == ["suspend_account"]
+
+
+async def test_an_erased_persons_accounts_carry_nothing_to_whoever_verifies_the_number_next(srv):
+    """P9: once the retention purge erases a cancelled account, its ID number's keyed hash is gone
+    from the public accounts the person opened too (a reviewer found it kept there for good, which
+    carried the old account's measures to the next account verified with that number). While
+    another login of the person still holds the number, the accounts stay theirs."""
+    number = new_id_number()
+    first_login, second_login = await srv.user(), await srv.user()
+    for login in (first_login, second_login):
+        await login.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
+    old = await new_account(first_login, "旧号")
+    await admin_ok(srv, "restrict-account", old, "--comments", "off", "--reason", "评论区管理不力")
+    await admin_ok(srv, "account-credit", old, "--delta", "-70", "--reason", "违规")
+    await first_login.request("close_account", account_id=old)
+    person = srv.db_rows("SELECT subject_key FROM accounts WHERE account_id = ?", old)[0][0]
+
+    async def cancel_and_erase(login) -> None:
+        await login.request("delete_account", password="password123")
+        srv.db_rows("UPDATE users SET deleted_at = deleted_at - ? WHERE user_id = ?", 200 * DAY_MS, login.user_id)
+        assert "accounts_erased: 1" in await admin_ok(srv, "purge")
+
+    await cancel_and_erase(first_login)
+    # the person is still here, as their other login: the account is still theirs
+    assert srv.db_rows("SELECT subject_key, opener_key FROM accounts WHERE account_id = ?", old) == [(person, person)]
+    await cancel_and_erase(second_login)
+    assert srv.db_rows("SELECT subject_key, opener_key FROM accounts WHERE account_id = ?", old) == [
+        (f"erased:{old}", f"erased:{old}")]
+    assert srv.db_rows("SELECT COUNT(*) FROM accounts WHERE subject_key = ? OR opener_key = ?", person, person) == [
+        (0,)]
+
+    newcomer = await srv.user()
+    await newcomer.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
+    assert old not in {r["account_id"] for r in await listing(srv, "--subject", newcomer.username)}
+    opened = await newcomer.request("create_account", name="新号", category="culture", intro="",
+                                    subject_type="individual")
+    assert (opened["status"], opened.get("carried")) == ("active", None), opened
+    [row] = [r for r in await listing(srv) if r["account_id"] == opened["account_id"]]
+    assert (row["comments_restricted"], row["credit_score"]) == (False, 100), row
