@@ -55,10 +55,14 @@ def outcome(verdict: Verdict | None, text: str, shown: str) -> Outcome:
 
 
 def neutral(kind: str, *, group_id: str | None = None, username: str | None = None,
-            account_id: str | None = None) -> str:
+            account_id: str | None = None, user_id: str | None = None, username_listed: bool = False) -> str:
     """The value that stands in for a held or removed text: a group called after its id, no
     announcement, a user shown under their username (what ``register`` shows by default), a public
-    account called after its id, no introduction."""
+    account called after its id, no introduction.
+
+    ``username_listed``: the word lists hold the username (a ``flag`` hit lets one through at
+    ``register``, and nothing can change it after). Shown in place of a removed name it would show
+    what the lists hold, or the very name removed: the user is called after their id instead."""
     if kind == "group_name":
         if group_id is None:
             raise TypeError("a group name's neutral value needs the group id")
@@ -72,6 +76,10 @@ def neutral(kind: str, *, group_id: str | None = None, username: str | None = No
     if kind == "display_name":
         if username is None:
             raise TypeError("a display name's neutral value needs the username")
+        if username_listed:
+            if user_id is None:
+                raise TypeError("a listed username's stand-in needs the user id")
+            return f"用户 {user_id}"
         return username
     raise ValueError(f"no neutral value for {kind!r}")
 

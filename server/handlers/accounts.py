@@ -9,7 +9,6 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from governance import identity as idn
-from governance import shown_text
 from governance.ids import new_user_id
 from governance.names import CANCELLED_NAME
 from governance.ratelimit import TokenBucket, WindowCounter
@@ -94,14 +93,17 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     # nothing stands in for it: a review hit is refused as a block one. A display name held for
     # review (G10): the account shows its username until an operator releases it. No account yet:
     # a blocked name is refused, nobody to charge it to; it spends one of the code's attempts.
+    user_id = new_user_id(secrets.token_hex)
+    # (A username a ``flag`` list holds goes through, recorded once the account is stored. Nothing can
+    # change it later: it does not stand in for a display name held or removed, the user id does.)
+    neutral = screening.neutral_display_name(ctx, username, user_id)
     try:
-        screening.passed(ctx, None, username, "username", "username")
-        screened = screening.screen(ctx, None, chosen, "display_name", "display_name",
-                                    shown_text.neutral("display_name", username=username))
+        username_flagged = screening.passed(ctx, None, username, "username", "username")
+        screened = screening.screen(ctx, None, chosen, "display_name", "display_name", neutral)
     except ContractError:
         limits.spend_code_attempt(ctx, phone_key)
         raise
-    display_name = screened.shown(username)
+    display_name = screened.shown(neutral)
     # The phone before the username: a code for a phone that has an account is answered so at once,
     # whatever the name, so it cannot test free names without end (a taken one spent an attempt,
     # a free one nothing, the phone's conflict leaving the code as it was).
@@ -119,7 +121,7 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     if not limits.consume_code(ctx, phone_key, req.code):
         raise ContractError("bad_code", "wrong or expired code")
     user = User(
-        user_id=new_user_id(secrets.token_hex),
+        user_id=user_id,
         username=username,
         display_name=display_name,
         credit_score=ctx.cfg.credit.initial_score,
@@ -141,6 +143,7 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
         undo=undo,
     )
     state.users[user.user_id] = user
+    screening.record_flagged(ctx, user, username_flagged, "username")
     netlog.session(ctx, sess, "register", user.user_id, display_name=display_name)
     return screening.held_reply(results, user_id=user.user_id) if screened.held else {"user_id": user.user_id}
 

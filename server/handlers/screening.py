@@ -136,6 +136,16 @@ def passed(ctx: Context, author: User | None, text: str, arg: str, field: str, *
     return verdict
 
 
+def neutral_display_name(ctx: Context, username: str, user_id: str) -> str:
+    """What stands in for a user's held or removed display name: their username, unless the word
+    lists hold it (:func:`governance.shown_text.neutral`)."""
+    try:
+        listed = posting.screen_text(ctx.content, username, "username", "username") is not None
+    except posting.ContentBlocked:
+        listed = True
+    return shown_text.neutral("display_name", username=username, user_id=user_id, username_listed=listed)
+
+
 def record_flagged(ctx: Context, author: User, verdict: Verdict | None, field: str, *,
                    group_id: str | None = None) -> None:
     """A ``flag`` hit on a text :func:`passed` let through, now stored and shown: a ``content_flagged``

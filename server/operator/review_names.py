@@ -39,6 +39,7 @@ from protocol.errors import ContractError
 from server import netlog
 from server.claims import FieldClaim
 from server.fanout import publish
+from server.handlers import screening
 from server.handlers.common import announce_rename, can_post
 from server.handlers.public_accounts import AccountClaim
 from server.operator.channel import OperatorError, Result
@@ -69,7 +70,7 @@ def _target(app: Context, item: dict[str, Any]) -> tuple[Group | User | Account 
     if kind == "display_name":
         user = app.state.users.get(item["sender_id"])
         return (user if user is not None and user.active else None,
-                shown_text.neutral(kind, username=user.username if user is not None else ""))
+                screening.neutral_display_name(app, user.username, user.user_id) if user is not None else "")
     g = app.state.groups.get(item["group_id"])
     live = g is not None and g.dissolved_at is None and g.closed_at is None
     return (g if live else None), shown_text.neutral(kind, group_id=item["group_id"])

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from tests.e2e.harness import new_phone
-from tests.e2e.test_content import group, word_server
+from tests.e2e.test_content import WORDS, group, word_server
 
 
 async def _open_items(srv: Any) -> list[dict[str, Any]]:
@@ -148,3 +148,46 @@ async def test_a_display_name_held_at_registration_waits_and_the_username_stands
     assert "not applied" in await _decide(srv, second, "release")
     assert (await c.request("me"))["display_name"] == "刷单返利达人"
     await c.close()
+
+
+async def test_a_flagged_username_is_recorded_and_a_removed_name_never_gives_way_to_it(make_server, tmp_path):
+    """A reviewer's case: a username a ``flag`` list holds goes through ``register`` (nothing could
+    hold it for review), shown as the display name and queued as one. Removing that name gave way to
+    the username, the same text: nothing changed, yet the operator read "applied" and the user lost
+    credit. The username's hit is now in the record, and a removed name gives way to the user id."""
+    d = tmp_path / "srv"
+    d.mkdir()
+    (d / "gambling.txt").write_text("赌博\n", encoding="utf-8")
+    (d / "fraud.txt").write_text("刷单返利\n", encoding="utf-8")
+    (d / "porn.txt").write_text("flagme\n", encoding="utf-8")
+    srv = make_server(WORDS)
+    c = await srv.client()
+    phone = new_phone()
+    await c.request("request_code", phone=phone)
+    reply = await c.request("register", username="flagme370", password="password123", phone=phone,
+                            code=srv.last_code(phone))
+    uid = reply["user_id"]
+    for _ in range(100):  # (written after the reply, as every flag hit's record is)
+        rows = srv.db_rows("SELECT target_id, reason, detail FROM audit WHERE action = 'content_flagged'")
+        if rows:
+            break
+        await asyncio.sleep(0.02)
+    assert [(r[0], r[1], json.loads(r[2])["field"]) for r in rows] == [(uid, "pornography", "username")]
+    await c.login("flagme370", "password123")
+    assert (await c.request("me"))["display_name"] == "flagme370"
+    [item] = await _open_items(srv)
+    assert (item["kind"], item["action"], item["text"]) == ("display_name", "flag", "flagme370")
+    score = (await c.request("me"))["credit_score"]
+    assert "(applied)" in await _decide(srv, item, "remove", "porn")
+    me = await c.request("me")
+    assert (me["display_name"], me["credit_score"]) == (f"用户 {uid}", score - 10)
+
+    # a display name held at registration waits under the same stand-in, never under the listed username
+    other = await srv.client()
+    phone = new_phone()
+    await other.request("request_code", phone=phone)
+    held = await other.request("register", username="flagme371", password="password123", phone=phone,
+                               code=srv.last_code(phone), display_name="刷单返利达人")
+    assert held["held"] is True
+    await other.login("flagme371", "password123")
+    assert (await other.request("me"))["display_name"] == f"用户 {held['user_id']}"

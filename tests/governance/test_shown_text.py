@@ -30,6 +30,8 @@ def test_neutral_values():
     assert neutral("group_name", group_id="123456789") == "群聊 123456789"
     assert neutral("announcement") == ""
     assert neutral("display_name", username="alice") == "alice"
+    # a username the word lists hold stands in for nothing: the user id does
+    assert neutral("display_name", username="flagme", user_id="u1f", username_listed=True) == "用户 u1f"
     assert neutral("account_name", account_id="1234567890") == "公众号 1234567890"
     assert neutral("account_intro") == ""
     assert set(KINDS) == {"group_name", "announcement", "display_name", "account_name", "account_intro"}
@@ -37,6 +39,8 @@ def test_neutral_values():
         neutral("group_name")
     with pytest.raises(TypeError):
         neutral("display_name")
+    with pytest.raises(TypeError):
+        neutral("display_name", username="flagme", username_listed=True)
     with pytest.raises(TypeError):
         neutral("account_name")
     with pytest.raises(ValueError):
