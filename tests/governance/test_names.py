@@ -97,6 +97,8 @@ POSING = [
     "已\u8a3b\u92b7用\u6236",
     "cancelled_user", "Cancelled.User", "cancelled-user", "Canceled User", "ca\u0301ncelled user",
     "cancelled\u200buser", "ＣＡＮＣＥＬＬＥＤ＿ＵＳＥＲ",
+    # a reviewer's: a look-alike of 已, and punctuation that reads past
+    "己注销用户", "巳注销用户", "已注销用户。", "cancelled·user", "「已注销用户」", "已注销！用户",
 ]
 
 
@@ -116,7 +118,7 @@ def test_such_a_label_is_not_a_display_name(name: str) -> None:
         "display_name is reserved for cancelled accounts", {"field": "display_name"}), ascii(name)
 
 
-@pytest.mark.parametrize("name", ["已注销用户的朋友", "注销用户", "cancelled", "user"])
+@pytest.mark.parametrize("name", ["已注销用户的朋友", "注销用户", "cancelled", "user", "自己", "己注销用户们"])
 def test_names_that_only_contain_part_of_the_label_are_fine(name: str) -> None:
     assert validate_display_name(name) == name
 
