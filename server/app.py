@@ -258,6 +258,8 @@ class App:
     async def stop(self) -> None:
         self._stopping = True  # (the jobs are cancelled below: that is no unexpected end)
         self.readiness.stopping = True
+        if self.cluster is not None:
+            self.cluster.begin_stop()  # (it takes no home lease while its connections close)
         METRICS.stop()
         await self.monitor.stop()
         self.handshakes.stop()  # a handshake waiting for its turn is answered 503 now

@@ -120,6 +120,13 @@ class ClusterNode:
         # drops packets without a reset looks connected to the client for minutes.
         self.heard_own = 0.0
         self._contest_now = asyncio.Event()  # a home gave the lease back: try to take it at once
+        # The process is stopping (begin_stop): this node takes no lease from now on, whatever it hears
+        # (a home's release comes to every node, this one included, while it closes its connections).
+        self.stopping = False
+        # The node's loops end (set before their tasks are cancelled: asyncio.wait_for on Python 3.11
+        # can swallow a cancel that lands as its call completes, and a loop would go on for good; the
+        # lease loop renewing a lease nobody serves under).
+        self._loops_ended = False
         # The epoch of a home whose process is known to be gone (see _watch_home): its lease is
         # taken at once (steal_lease), without waiting for it to expire.
         self._gone_epoch: int | None = None
@@ -231,6 +238,7 @@ class ClusterNode:
             # No renewal after the release (it would make the released lease live again, and one in
             # flight on the lease connection would fail the release), as in stop().
             renewing = [t for t in self._tasks if t.get_name() == "cluster-lease"]
+            self._loops_ended = True
             for task in renewing:
                 task.cancel()
             await asyncio.gather(*renewing, return_exceptions=True)
@@ -249,11 +257,19 @@ class ClusterNode:
         if self.home is not None and self.nc is not None and self.nc.is_connected:
             self._publish(self.subjects.heartbeat, self.home.heartbeat(self.node_id, released=True))
 
+    def begin_stop(self) -> None:
+        """The process is stopping: take no lease from now on (a home keeps renewing its own until
+        :meth:`stop`). Called first thing at a stop, before the connections are closed."""
+        self.stopping = True
+        self._contest_now.set()  # (a gateway waiting to contest wakes, and ends its lease loop)
+
     async def stop(self) -> None:
+        self.begin_stop()
         # The home first lets its requests in flight finish (up to CLOSE_GRACE_SECONDS), renewing its
         # lease and heartbeating meanwhile: cancelled first, the lease ran out and the gateways took
         # the home for gone after lease_seconds, whatever the grace.
         finished = await self.home.close() if self.home is not None else True
+        self._loops_ended = True
         for task in self._tasks:
             task.cancel()
         self.ahead.drop()
@@ -430,6 +446,8 @@ class ClusterNode:
         epoch: int | None = None
         stale_since: float | None = None  # a home is heard, but its lease was seen expired since then
         while epoch is None:
+            if self.stopping or self._loops_ended:
+                return
             self._contest_now.clear()  # (first: a set() from now on, during the take too, is kept for the wait)
             if self.nc is None or not self.nc.is_connected:
                 # Cut off from NATS: as the home, this node could serve no gateway (it would give
@@ -469,12 +487,16 @@ class ClusterNode:
                     await asyncio.wait_for(self._contest_now.wait(),
                                            ttl / 6 if not (self.gateway and self.gateway.home_alive) else ttl / 2)
         self._taken_epoch = epoch
+        if self.stopping or self._loops_ended:
+            return  # (taken as the stop began: stop() gives it back, as a lease taken while loading)
         promoting = asyncio.create_task(self._promote(epoch), name="cluster-promote")
         promoting.add_done_callback(self._promoted)
         self._tasks.append(promoting)
         failing_since: float | None = None
         while True:
             await asyncio.sleep(ttl / 4)
+            if self._loops_ended:
+                return
             try:
                 ok = await asyncio.wait_for(self.leases.renew_lease(wire.HOME_LEASE, self.holder, epoch, ttl), ttl / 4)
             except Exception as err:
@@ -508,7 +530,7 @@ class ClusterNode:
         off): those takeovers wait for the lease to expire, as before."""
         ttl = self.cfg.lease_seconds
         lockless = 0  # the epoch of the last home found holding no lock (logged once)
-        while True:
+        while not self._loops_ended:
             gw = self.gateway
             if self.is_home:
                 # (Nothing to watch while this node is the home, so no quick polling; once it is
@@ -748,7 +770,7 @@ class ClusterNode:
         ttl = self.cfg.lease_seconds
         every = min(0.5, ttl / 6)
         n = 0
-        while True:
+        while not self._loops_ended:
             await asyncio.sleep(every)
             n += 1
             if self.is_home:
