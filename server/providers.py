@@ -219,6 +219,16 @@ class HttpSms:
         await self.poster.aclose()
 
 
+def longest_wait_seconds(ident: IdentityConfig) -> float:
+    """How long one call to a provider (SMS or ID verifier) may take at most before it gives up:
+    each attempt's ``provider_timeout_seconds`` and the backoffs between them (a request that
+    calls one waits this long for its answer; a gateway waits for the home as long, and a little
+    more, before it answers ``internal``)."""
+    backoffs = sum(min(FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+                   for attempt in range(1, ident.provider_retries + 1))
+    return float(ident.provider_timeout_seconds * (ident.provider_retries + 1) + backoffs)
+
+
 def _poster(name: str, url: str, secret_file: Path | None, ident: IdentityConfig) -> SignedPoster:
     if not url or secret_file is None:  # check-config refuses this; a clear message if it slips through
         raise ValueError(f"identity: the {name} needs a url and a secret file")

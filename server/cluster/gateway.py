@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 from protocol.codec import EncodedOnce, Encoding
 from protocol.errors import ContractError, FrameError
 from protocol.events import Notice
-from protocol.messages import decode_request
+from protocol.messages import RequestCode, VerifyIdentity, decode_request
 from protocol.requests import error_reply
 from server.cluster import wire
 from server.metrics import MESSAGE_EVENT, METRICS, event_name
+from server.providers import longest_wait_seconds
 from server.session import CLOSE_TRY_AGAIN, Session, push_all
 
 if TYPE_CHECKING:
@@ -207,6 +208,11 @@ class Gateway:
         self.messages_lost = False  # NATS dropped some of the home's messages here (a slow consumer)
         self.last_heartbeat = 0.0
         self.timeout = app.cfg.cluster.request_timeout_seconds
+        # A request that calls an outside provider (the SMS of request_code, the check of
+        # verify_identity) is given, on top, as long as the home gives the provider: answered
+        # ``internal`` ("retry") before the home was done, the code was sent all the same, or the
+        # identity verified, and the retry sent another SMS or was refused.
+        self.provider_timeout = self.timeout + longest_wait_seconds(app.cfg.identity)
         self.lease_seconds = app.cfg.cluster.lease_seconds
         self.numbering = Numbering(grace=self.lease_seconds)
         # Each group's last `message` seq relayed here, and when (monotonic): told to a new home
@@ -245,7 +251,7 @@ class Gateway:
             answer_here(self.app, sess, data, NO_HOME)
             return
         try:
-            rid = decode_request(data, self.app.cfg.server.max_frame_bytes).rid
+            req = decode_request(data, self.app.cfg.server.max_frame_bytes)
         except FrameError as err:
             METRICS.op("(undecodable)", err.code).inc()
             sess.send(error_reply(err.rid, err), enc)
@@ -253,8 +259,10 @@ class Gateway:
         if conn.user_id is None:
             self.app.arm_auth_timer(sess)  # as on one node: each frame before login restarts the timer
         conn.forwarded += 1
+        rid = req.rid
         if rid is not None:
-            conn.pending.setdefault(rid, []).append((time.monotonic() + self.timeout, enc, conn.forwarded))
+            wait = self.provider_timeout if isinstance(req, (RequestCode, VerifyIdentity)) else self.timeout
+            conn.pending.setdefault(rid, []).append((time.monotonic() + wait, enc, conn.forwarded))
             conn.waiting += 1
         self._out.add([wire.REQ, conn.number, data, conn.forwarded, rid])
         if conn.waiting >= MAX_WAITING:
