@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from protocol.codec import EncodedOnce, Encoding
 from protocol.errors import ContractError, FrameError
 from protocol.events import Notice
-from protocol.messages import RequestCode, VerifyIdentity, decode_request
+from protocol.messages import Auth, Login, Logout, RequestCode, VerifyIdentity, decode_request
 from protocol.requests import error_reply
 from server.cluster import wire
 from server.metrics import MESSAGE_EVENT, METRICS, event_name
@@ -39,6 +39,7 @@ PublishFn = Callable[[str, bytes], None]
 
 NO_HOME = "no node serves the service right now (the home node is changing): retry in a few seconds"
 HOME_CHANGED = "the node that served this request went away before answering: retry"
+SIGN_IN_UNSURE = "a sign-in this connection was told to retry went through after all: reconnect and sign in again"
 NO_ANSWER = "no answer in time from the node that serves the service: retry"
 STARTING = "this node is starting and not yet part of the service: retry in a moment"
 LINK_LOST = "the link to the node that serves the service was interrupted before it answered: retry"
@@ -72,6 +73,13 @@ class Conn:
     # logged in, across homes; a new home catches it up on messages from then on (wire.SEEN).
     since: int | None = None
     room: asyncio.Event = field(default_factory=asyncio.Event)  # set while waiting < MAX_WAITING
+    # Its sign-in requests (login, auth, logout) not answered yet: forward number -> the user it was
+    # signed in as when the request went. One answered `internal` here, the home's outcome unknown,
+    # moves to ``sign_in_lost`` until the home's own (late, unwritten) answer comes: a change of its
+    # sign-in meanwhile (wire.ATTACHED / DETACHED) is that request's, which the client was told to
+    # retry, and the connection is closed (see Gateway.sign_in_changed).
+    sign_ins: dict[int, str | None] = field(default_factory=dict)
+    sign_in_lost: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.room.set()
@@ -263,6 +271,8 @@ class Gateway:
         if rid is not None:
             wait = self.provider_timeout if isinstance(req, (RequestCode, VerifyIdentity)) else self.timeout
             conn.pending.setdefault(rid, []).append((time.monotonic() + wait, enc, conn.forwarded))
+            if isinstance(req, (Login, Auth, Logout)):
+                conn.sign_ins[conn.forwarded] = conn.user_id
             conn.waiting += 1
         self._out.add([wire.REQ, conn.number, data, conn.forwarded, rid])
         if conn.waiting >= MAX_WAITING:
@@ -301,11 +311,17 @@ class Gateway:
                     self.relayed[gid] = (seq if was is None or seq > was[0] else was[0], now)
             elif kind == wire.REPLY:
                 conn = conns.get(item[2])
-                if conn is not None and _settle(conn, item[3], item[4] if len(item) > 4 else None):
-                    conn.sess.write(item[1])
+                if conn is not None:
+                    number = item[4] if len(item) > 4 else None
+                    if _settle(conn, item[3], number):
+                        conn.sess.write(item[1])
+                    if number is not None and (conn.sign_ins or conn.sign_in_lost):
+                        conn.sign_ins.pop(number, None)
+                        conn.sign_in_lost.discard(number)
             elif kind == wire.ATTACHED:
                 conn = conns.get(item[1])
                 if conn is not None:
+                    self.sign_in_changed(conn)
                     if conn.user_id is None:
                         self.app.logged_in_here(conn.sess)  # (the socket is here: this node counts it, not the home)
                     if conn.user_id != item[2] or len(item) <= 4:
@@ -319,6 +335,7 @@ class Gateway:
             elif kind == wire.DETACHED:
                 conn = conns.get(item[1])
                 if conn is not None:
+                    self.sign_in_changed(conn)
                     if conn.user_id is not None:
                         self.app.logged_out_here(conn.sess)
                     conn.user_id = conn.token_hash = None
@@ -481,9 +498,10 @@ class Gateway:
                         expired.append((number, rid, enc))
                     if not waiting:
                         del conn.pending[rid]
-                for _, rid, enc in sorted(expired, key=lambda e: e[0]):  # in the order they were sent
+                for number, rid, enc in sorted(expired, key=lambda e: e[0]):  # in the order they were sent
                     conn.answered()
                     _answer_internal(conn.sess, rid, NO_ANSWER, enc)
+                    self._sign_in_unknown(conn, number)
 
     def fail_pending(self, why: str) -> None:
         for conn in self.conns.values():
@@ -491,8 +509,36 @@ class Gateway:
             conn.answered(conn.waiting)
             failed = sorted(((number, rid, enc) for rid, waiting in pending.items() for _, enc, number in waiting),
                             key=lambda e: e[0])
-            for _, rid, enc in failed:  # in the order they were sent
+            for number, rid, enc in failed:  # in the order they were sent
                 _answer_internal(conn.sess, rid, why, enc)
+                self._sign_in_unknown(conn, number)
+            conn.sign_in_lost.clear()  # (that home is gone: nothing more comes from it)
+
+    def _sign_in_unknown(self, conn: Conn, number: int) -> None:
+        """Request ``number`` of ``conn`` was answered `internal` here. For a sign-in request, whose
+        outcome at the home is unknown: a change of the connection's sign-in since it went is taken
+        as that request's (closed now), and one still to come will be (see sign_in_changed)."""
+        if number not in conn.sign_ins:
+            return
+        before = conn.sign_ins.pop(number)
+        if conn.user_id != before:
+            self._close_unsure(conn)
+        else:
+            conn.sign_in_lost.add(number)
+
+    def sign_in_changed(self, conn: Conn) -> None:
+        """The home signed ``conn`` in or out. When a sign-in request of it was answered `internal`
+        here and the home has not answered it yet, the change may be that request's: the client was
+        told to retry, and would go on unaware that the connection is signed in (or out), with a
+        token it never got. It is closed instead (1013, try again): the client connects and signs in
+        again, and nothing it was told is untrue."""
+        if conn.sign_in_lost:
+            self._close_unsure(conn)
+
+    def _close_unsure(self, conn: Conn) -> None:
+        conn.sign_in_lost.clear()
+        log.info("closing a connection whose sign-in changed after its request was answered `internal`")
+        conn.sess.close(CLOSE_TRY_AGAIN, SIGN_IN_UNSURE)
 
     def take_logged_in(self) -> list[Conn]:
         """This node becomes the home: its connections stop being forwarded (see node.promote)."""

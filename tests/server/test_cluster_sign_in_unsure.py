@@ -1,0 +1,66 @@
+"""A sign-in request (``auth``, ``login``, ``logout``) a gateway answered `internal` (no answer in
+time) may still go through at the home. The client was told to retry and would go on believing the
+connection signed out (or in), while the home acts for it as signed in, with a token the client never
+got (a reviewer's suspicion, for a ``login`` that waits on a queue of password checks). The gateway
+closes such a connection (1013, try again) when the home signs it in or out before answering; one whose
+late answer is a refusal is left as it was.
+
+A real home (the ``app`` fixture, SQLite) and a gateway built in this process, joined by hand instead
+of NATS, as in test_cluster_reused_rid.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from server.app import App
+from server.cluster.gateway import SIGN_IN_UNSURE
+from server.session import CLOSE_TRY_AGAIN
+from tests.server.lookups import hold_token_lookups
+from tests.server.test_cluster_reused_rid import Client, joined, settle, timed_out
+from tests.server.test_group_ids import registered
+
+
+class Closable(Client):
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed_with: tuple[int, str] | None = None
+
+    def close(self, code: int, reason: str) -> None:
+        super().close(code, reason)
+        self.closed_with = (code, reason)
+
+
+async def _late_auth(app: App, tmp_path, monkeypatch, token: str) -> tuple[Closable, object]:  # type: ignore[no-untyped-def]
+    home, gw, _ = await joined(app, tmp_path)
+    client = Closable()
+    gw.opened(client)  # type: ignore[arg-type]
+    await settle()
+    answered, gate = hold_token_lookups(app, monkeypatch)
+    await gw.forward(client, json.dumps({"op": "auth", "rid": 5, "token": token}))  # type: ignore[arg-type]
+    await asyncio.wait_for(answered.wait(), 5)  # the home runs it, slowly
+    await timed_out(gw)
+    assert [a["code"] for a in client.answers] == ["internal"]
+    gate.set()  # the home finishes it after all
+    await settle()
+    return client, home
+
+
+async def test_a_sign_in_that_went_through_after_its_internal_answer_closes_the_connection(
+        app: App, tmp_path, monkeypatch) -> None:
+    owner = await registered(app, tmp_path)
+    client, home = await _late_auth(app, tmp_path, monkeypatch, owner.token)
+    assert client.closed_with == (CLOSE_TRY_AGAIN, SIGN_IN_UNSURE)
+    assert len(client.answers) == 1  # the late answer is not written (a request is answered once)
+    await home.close()  # type: ignore[attr-defined]
+    await owner.close()
+
+
+async def test_a_sign_in_refused_after_its_internal_answer_leaves_the_connection_as_it_was(
+        app: App, tmp_path, monkeypatch) -> None:
+    owner = await registered(app, tmp_path)
+    client, home = await _late_auth(app, tmp_path, monkeypatch, "x" * 43)
+    assert client.closed_with is None
+    assert len(client.answers) == 1
+    await home.close()  # type: ignore[attr-defined]
+    await owner.close()
