@@ -173,7 +173,8 @@ async def rotate_key(app: Context, args: dict[str, Any]) -> Result:
     path = args.get("new_key_file")
     if not path or not Path(str(path)).is_absolute():
         raise OperatorError("--new-key-file must name a file (an absolute path; qunguan admin makes it one)")
-    reason = str(args.get("reason") or "").strip() or "identity key rotation"
+    # (optional here, unlike most commands' reasons; masked as every reason is: reason_of)
+    reason = reason_of(args) if str(args.get("reason") or "").strip() else "identity key rotation"
     key = _new_key(Path(str(path)))
     lock = _ROTATING.setdefault(app, asyncio.Lock())
     if lock.locked():

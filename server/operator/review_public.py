@@ -108,4 +108,7 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
         # Held until now: its author and the account's managers listed it (the author is told with
         # the notice above anyway). Read after the write: a post deleted meanwhile tells nobody.
         announce_comment_gone(app, a, await app.store.post(post_id), comment_id, author_id, "held", "rejected")
+    if release and kind == "post" and outcome is not True:
+        lines.insert(0, f"review item {item_id}: release (not applied: the post was deleted or removed meanwhile)")
+        return Result(lines)
     return Result([f"review item {item_id}: {decision}", *lines])

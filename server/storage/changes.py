@@ -1188,8 +1188,8 @@ class ModerateComment(Change):
 class DecideHeldPost(Change):
     """The platform's review of a post the filter held: ``release`` makes it public, otherwise it is
     rejected (never shown; kept for the record as removed with ``reason``). ``apply`` returns whether
-    the post is public now (False when the account deleted it meanwhile); ``conflict`` when it is not
-    held (any more)."""
+    the post is public now (False when the account deleted it, or the platform removed it, meanwhile:
+    it then stays marked held, never published); ``conflict`` when it is not held (any more)."""
 
     post_id: int
     release: bool

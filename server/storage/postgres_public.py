@@ -250,7 +250,9 @@ async def _moderate_comment(db: Conn, m: c.ModerateComment) -> str:
 async def _decide_held_post(db: Conn, d: c.DecideHeldPost) -> bool:
     # The UPDATE's row lock makes a second decision wait; READ COMMITTED then re-reads held = 1.
     if d.release:
-        row = await db.fetchrow("UPDATE posts SET held = 0 WHERE post_id = $1 AND held = 1"
+        # (A post deleted or removed while it waited stays marked never published: not applied.)
+        row = await db.fetchrow("UPDATE posts SET held = CASE WHEN deleted_at IS NULL AND removed_at IS NULL"
+                                " THEN 0 ELSE held END WHERE post_id = $1 AND held = 1"
                                 " RETURNING deleted_at IS NULL AND removed_at IS NULL", d.post_id)
     else:
         row = await db.fetchrow("UPDATE posts SET held = 2, removed_at = COALESCE(removed_at, $1),"

@@ -228,7 +228,9 @@ async def _moderate_comment(db: aiosqlite.Connection, m: c.ModerateComment) -> s
 @applies(c.DecideHeldPost)
 async def _decide_held_post(db: aiosqlite.Connection, d: c.DecideHeldPost) -> bool:
     if d.release:
-        row = await _one(db, "UPDATE posts SET held = 0 WHERE post_id = ? AND held = 1"
+        # (A post deleted or removed while it waited stays marked never published: not applied.)
+        row = await _one(db, "UPDATE posts SET held = CASE WHEN deleted_at IS NULL AND removed_at IS NULL"
+                         " THEN 0 ELSE held END WHERE post_id = ? AND held = 1"
                          " RETURNING deleted_at IS NULL AND removed_at IS NULL", (d.post_id,))
     else:
         row = await _one(db, "UPDATE posts SET held = 2, removed_at = COALESCE(removed_at, ?),"

@@ -256,8 +256,10 @@ async def test_rotate_key_takes_only_a_key_as_the_server_writes_them(server, tmp
     assert [r[0] for r in server.db_rows("SELECT action FROM audit WHERE action = 'rotate_key'")] == []
     good = tmp_path / "good.key"
     good.write_text(secrets.token_hex(32).upper() + "\n", encoding="utf-8")  # either case, a line
-    rc, out, err = await server.admin("rotate-key", "--new-key-file", str(good))
+    rc, out, err = await server.admin("rotate-key", "--new-key-file", str(good), "--reason", "ticket 13900004094")
     assert rc == 0 and "identity key id 2 is now current" in out, err
+    # its reason is masked as every command's is (a reviewer found a phone number kept in it in clear)
+    assert server.db_rows("SELECT reason FROM audit WHERE action = 'rotate_key'") == [("ticket [redacted]",)]
 
 
 async def test_verify_audit_says_why_a_manifest_cannot_be_read(server, tmp_path):

@@ -343,3 +343,22 @@ async def test_account_export_has_the_filters_records_on_its_posts_and_comments(
     await admin_ok(srv, "export", "--account", other, "--out", str(out2))
     assert "content_flagged" not in (out2 / "audit.jsonl").read_text(encoding="utf-8")
     await close_all(owner, reader)
+
+
+async def test_a_held_post_is_decided_in_the_queue_and_a_late_release_publishes_nothing(start):
+    """A reviewer's case: ``remove-post`` took a held post down while its review item stayed open, and a
+    ``decide --decision release`` then marked it published (``held`` 0, in every export) while nobody
+    ever read it, and said nothing of it. What waits for review is decided in the queue, as for a
+    message or a comment; a release of a post gone meanwhile says it was not applied."""
+    srv = start()
+    owner = await srv.user(verify_id=True)
+    aid = await new_account(owner, "待审号")
+    held = await owner.request("publish", account_id=aid, title="周末", body="有人组织集会")
+    assert held["held"] is True
+    pid = str(held["post_id"])
+    assert "decide it in the review queue" in await admin_refused(srv, "remove-post", pid, "--reason", "违法")
+    await owner.request("delete_post", post_id=pid)  # the account takes it back while it waits
+    [item] = [json.loads(x) for x in (await admin_ok(srv, "review-queue", "--open")).splitlines()]
+    out = await admin_ok(srv, "decide", str(item["item_id"]), "--decision", "release", "--note", "可以")
+    assert "not applied" in out, out
+    assert srv.db_rows("SELECT held FROM posts WHERE post_id = ?", int(pid)) == [(1,)]
