@@ -127,6 +127,7 @@ class ClusterNode:
         # can swallow a cancel that lands as its call completes, and a loop would go on for good; the
         # lease loop renewing a lease nobody serves under).
         self._loops_ended = False
+        self._lease_ended = False  # the lease loop alone ends (a hand-over before this node stops)
         # The epoch of a home whose process is known to be gone (see _watch_home): its lease is
         # taken at once (steal_lease), without waiting for it to expire.
         self._gone_epoch: int | None = None
@@ -238,7 +239,7 @@ class ClusterNode:
             # No renewal after the release (it would make the released lease live again, and one in
             # flight on the lease connection would fail the release), as in stop().
             renewing = [t for t in self._tasks if t.get_name() == "cluster-lease"]
-            self._loops_ended = True
+            self._lease_ended = True  # (the tick heartbeats on until the release)
             for task in renewing:
                 task.cancel()
             await asyncio.gather(*renewing, return_exceptions=True)
@@ -446,7 +447,7 @@ class ClusterNode:
         epoch: int | None = None
         stale_since: float | None = None  # a home is heard, but its lease was seen expired since then
         while epoch is None:
-            if self.stopping or self._loops_ended:
+            if self.stopping or self._loops_ended or self._lease_ended:
                 return
             self._contest_now.clear()  # (first: a set() from now on, during the take too, is kept for the wait)
             if self.nc is None or not self.nc.is_connected:
@@ -487,15 +488,20 @@ class ClusterNode:
                     await asyncio.wait_for(self._contest_now.wait(),
                                            ttl / 6 if not (self.gateway and self.gateway.home_alive) else ttl / 2)
         self._taken_epoch = epoch
-        if self.stopping or self._loops_ended:
-            return  # (taken as the stop began: stop() gives it back, as a lease taken while loading)
+        if self.stopping or self._loops_ended or self._lease_ended:
+            # Taken as the stop began: given back at once (a node that serves takes it now), not
+            # once this node's connections have closed.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.leases.release_lease(wire.HOME_LEASE, self.holder, epoch), ttl / 2)
+                self._taken_epoch = None
+            return
         promoting = asyncio.create_task(self._promote(epoch), name="cluster-promote")
         promoting.add_done_callback(self._promoted)
         self._tasks.append(promoting)
         failing_since: float | None = None
         while True:
             await asyncio.sleep(ttl / 4)
-            if self._loops_ended:
+            if self._loops_ended or self._lease_ended:
                 return
             try:
                 ok = await asyncio.wait_for(self.leases.renew_lease(wire.HOME_LEASE, self.holder, epoch, ttl), ttl / 4)
@@ -753,8 +759,8 @@ class ClusterNode:
         """The lease loop and the tick run for the node's whole life: one that ends by a bug would
         leave a home renewing its lease with no heartbeat (every gateway waiting on it), or a node
         that never takes the lease. Crash-only: the node stops, its supervisor starts it again."""
-        if task.cancelled() or self.lost.is_set():
-            return
+        if task.cancelled() or self.lost.is_set() or self.stopping or self._loops_ended or self._lease_ended:
+            return  # (stopped, or told to end: no bug)
         err = task.exception()
         log.error("the task %s ended (%r): this node stops", task.get_name(), err, exc_info=err)
         self._lose(f"its task {task.get_name()} ended: {err!r}")

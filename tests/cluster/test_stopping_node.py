@@ -33,3 +33,6 @@ def test_a_stopping_gateway_leaves_the_released_lease_to_a_node_that_serves(
         assert stopping.proc.wait(15) == 0
     assert c.wait_home(timeout=3 * LEASE, not_=home) is serving
     assert "takes the home lease" not in stopping.log(), stopping.log()
+    # and a clean stop is no crash: its loops, told to end, are not taken for a task that died
+    for node in (home, stopping):
+        assert "this node stops" not in node.log() and "ERROR" not in node.log(), node.log()
