@@ -25,7 +25,7 @@ from governance.codes import CodeBook
 from governance.ratelimit import AddressCount, AddressWindow, WindowCounter
 from protocol.codec import SUBPROTOCOLS, Encoding
 from protocol.errors import ContractError, FrameError
-from protocol.messages import OP_TYPES, decode_request
+from protocol.messages import OP_TYPES, RequestCode, decode_request
 from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply
 from server import gcpolicy, infopage, limits, netlog, operations, proxy, record, retention, sdnotify
 from server.admission import HandshakeGate
@@ -41,7 +41,7 @@ from server.media import web as media_web
 from server.media.service import MediaService
 from server.metrics import METRICS
 from server.operator import OperatorChannel, freeze_upkeep
-from server.providers import make_id_verifier
+from server.providers import longest_wait_seconds, make_id_verifier
 from server.security import Passwords, vault_for
 from server.session import CLOSE_POLICY, CLOSE_TRY_AGAIN, Session
 from server.sms import make_sms
@@ -85,6 +85,7 @@ class App:
                                    cfg.rate_limits.password_checks_per_ip, cfg.rate_limits.ipv6_prefix_length)
         self.sms = make_sms(cfg.identity)
         self.id_verifier = make_id_verifier(cfg.identity)  # awaited by verify_identity
+        self.provider_wait = longest_wait_seconds(cfg.identity)  # the longest an SMS or an ID check may take
         # A code is kept as a MAC under the lookup key, so the store may hold it (server/limits.py).
         self.codes = CodeBook(mac=lambda phone_key, code: self.vault.lookup("sms_code", f"{phone_key}:{code}"))
         rl = cfg.rate_limits
@@ -447,9 +448,13 @@ class App:
                 METRICS.pre_auth.dec()
                 self.pre_auth.drop(ip)
 
-    def arm_auth_timer(self, sess: Session) -> None:
+    def arm_auth_timer(self, sess: Session, req: object = None) -> None:
+        """(Re)start the time a connection has to sign in. A ``request_code`` adds the longest the
+        SMS provider may take: closed while the code is still being sent, the client would ask
+        again and be sent a second one."""
+        extra = self.provider_wait if isinstance(req, RequestCode) else 0.0
         sess.arm_timer(
-            self.cfg.server.auth_timeout_seconds,
+            self.cfg.server.auth_timeout_seconds + extra,
             lambda: sess.close(CLOSE_POLICY, "authentication timeout"),
         )
 
@@ -476,7 +481,7 @@ class App:
                 req = msgspec.structs.replace(req, rid=rid)
             user = sess.user
             if user is None:
-                self.arm_auth_timer(sess)
+                self.arm_auth_timer(sess, req)
                 if type(req) not in self.open_types:
                     raise ContractError("unauthenticated", "log in or authenticate first")
             else:  # cancelled or blacklisted on another connection meanwhile

@@ -80,6 +80,10 @@ class Conn:
     # retry, and the connection is closed (see Gateway.sign_in_changed).
     sign_ins: dict[int, str | None] = field(default_factory=dict)
     sign_in_lost: set[int] = field(default_factory=set)
+    # Until when (monotonic) the home may still be waiting on an outside provider for one of its
+    # requests (request_code, verify_identity): the home takes a connection's frames in order, so a
+    # request forwarded before then starts only after, and its deadline counts from then.
+    provider_until: float = 0.0
 
     def __post_init__(self) -> None:
         self.room.set()
@@ -220,7 +224,9 @@ class Gateway:
         # verify_identity) is given, on top, as long as the home gives the provider: answered
         # ``internal`` ("retry") before the home was done, the code was sent all the same, or the
         # identity verified, and the retry sent another SMS or was refused.
-        self.provider_timeout = self.timeout + longest_wait_seconds(app.cfg.identity)
+        # So is every later request of the same connection, which the home takes only after it (a
+        # connection's frames are handled in order): see Conn.provider_until.
+        self.provider_wait = longest_wait_seconds(app.cfg.identity)
         self.lease_seconds = app.cfg.cluster.lease_seconds
         self.numbering = Numbering(grace=self.lease_seconds)
         # Each group's last `message` seq relayed here, and when (monotonic): told to a new home
@@ -265,12 +271,15 @@ class Gateway:
             sess.send(error_reply(err.rid, err), enc)
             return
         if conn.user_id is None:
-            self.app.arm_auth_timer(sess)  # as on one node: each frame before login restarts the timer
+            self.app.arm_auth_timer(sess, req)  # as on one node: each frame before login restarts the timer
         conn.forwarded += 1
+        now = time.monotonic()
+        if isinstance(req, (RequestCode, VerifyIdentity)):
+            conn.provider_until = max(now, conn.provider_until) + self.provider_wait
         rid = req.rid
         if rid is not None:
-            wait = self.provider_timeout if isinstance(req, (RequestCode, VerifyIdentity)) else self.timeout
-            conn.pending.setdefault(rid, []).append((time.monotonic() + wait, enc, conn.forwarded))
+            deadline = max(now, conn.provider_until) + self.timeout
+            conn.pending.setdefault(rid, []).append((deadline, enc, conn.forwarded))
             if isinstance(req, (Login, Auth, Logout)):
                 conn.sign_ins[conn.forwarded] = conn.user_id
             conn.waiting += 1
@@ -493,9 +502,9 @@ class Gateway:
                 expired: list[tuple[int, int, Encoding]] = []
                 for rid in list(conn.pending):
                     waiting = conn.pending[rid]
-                    while waiting and waiting[0][0] < now:
-                        _, enc, number = waiting.pop(0)
-                        expired.append((number, rid, enc))
+                    # (every entry: deadlines of one id need not grow, one behind a provider's wait)
+                    expired += [(number, rid, enc) for deadline, enc, number in waiting if deadline < now]
+                    waiting[:] = [w for w in waiting if w[0] >= now]
                     if not waiting:
                         del conn.pending[rid]
                 for number, rid, enc in sorted(expired, key=lambda e: e[0]):  # in the order they were sent

@@ -249,3 +249,30 @@ def test_check_config_refuses_what_serve_cannot_run(tmp_path):
                     encoding="utf-8")
     done = _check_config(good)
     assert done.returncode == 0, done.stdout
+
+
+async def test_a_slow_sms_is_answered_before_the_sign_in_timeout_closes_the_connection(fake, tmp_path):
+    """``request_code`` comes before a sign-in, and each frame before one restarts the time a
+    connection has to sign in (``server.auth_timeout_seconds``). An SMS provider may take longer
+    than that (each attempt's ``provider_timeout_seconds``, the retries, the backoffs): the connection
+    was closed while the code was being sent, and the client's retry sent a second SMS. A
+    ``request_code`` now adds the provider's longest wait to that time."""
+    d = tmp_path / "srv"
+    d.mkdir()
+    srv = ServerProcess(d)
+    text = srv.config.read_text(encoding="utf-8").replace('sms_provider = "file"\n', "")
+    assert "auth_timeout_seconds = 10.0" in text
+    text = text.replace("auth_timeout_seconds = 10.0", "auth_timeout_seconds = 1.0")
+    srv.config.write_text(text.replace("[identity]\n", "[identity]\n" + fake.config(sms=True, timeout=1.0, retries=1),
+                                       1), encoding="utf-8")
+    srv.start()
+    try:
+        fake.plan.append(Answer(200, delay=1.5))  # the first attempt times out at 1 s, the retry answers
+        c = await srv.client()
+        phone = new_phone()
+        r = await c.call("request_code", phone=phone)
+        assert r["ok"], r
+        assert len(_codes_sent(fake, phone)) == 2  # (one request, tried twice: one code)
+        await c.close()
+    finally:
+        await srv.stopped()
