@@ -454,12 +454,14 @@ PURGES: dict[str, str] = {
                           OR user_id IN ({HELD_MEMBERS})))
           LIMIT :limit)""",
     # Cancelled accounts (P9) to erase: selected here, erased by ERASE_ACCOUNT one by one (see ERASING).
+    # Not while a public account of theirs is held: who stands behind it is kept with it.
     "accounts_erased": f"""
         SELECT user_id, id_hmac FROM users
         WHERE deleted_at < :cutoff AND blacklisted_at IS NULL AND length(phone_enc) > 0
           AND user_id NOT IN ({HELD_USERS})
           AND user_id NOT IN ({KEPT_AUTHORS})
           AND user_id NOT IN ({HELD_MEMBERS})
+          AND user_id NOT IN (SELECT owner_id FROM accounts WHERE account_id IN ({HELD_ACCOUNTS}))
         LIMIT :limit""",
 }
 # Tables whose purge statement selects (user_id, id_hmac) of accounts to erase rather than deleting rows.

@@ -1327,7 +1327,16 @@ async def test_an_erased_persons_accounts_carry_nothing_to_whoever_verifies_the_
         srv.db_rows("UPDATE users SET deleted_at = deleted_at - ? WHERE user_id = ?", 200 * DAY_MS, login.user_id)
         assert "accounts_erased: 1" in await admin_ok(srv, "purge")
 
-    await cancel_and_erase(first_login)
+    # (its measures from before the period: a measure of the period holds the account, as a hold does)
+    srv.db_rows("UPDATE sanctions SET starts_at = starts_at - ? WHERE target_id = ?", 200 * DAY_MS, old)
+    # while the account is held, its owner's identity and the account's link to it are kept
+    await first_login.request("delete_account", password="password123")
+    srv.db_rows("UPDATE users SET deleted_at = deleted_at - ? WHERE user_id = ?", 200 * DAY_MS, first_login.user_id)
+    await admin_ok(srv, "hold", "--account", old, "--reason", "调查")
+    assert "accounts_erased: 0" in await admin_ok(srv, "purge")
+    [(hold_id,)] = srv.db_rows("SELECT id FROM legal_holds WHERE target_id = ?", old)
+    await admin_ok(srv, "release-hold", str(hold_id), "--reason", "结案")
+    assert "accounts_erased: 1" in await admin_ok(srv, "purge")
     # the person is still here, as their other login: the account is still theirs
     assert srv.db_rows("SELECT subject_key, opener_key FROM accounts WHERE account_id = ?", old) == [(person, person)]
     await cancel_and_erase(second_login)
