@@ -8,7 +8,8 @@ stays shown (``governance/shown_text.py``). ``decide ITEM_ID --decision ...`` se
 - a held text: ``release`` applies it (``group_updated`` to the group's members for a name or an
   announcement); ``reject`` discards it;
 - a flagged text: ``keep`` leaves it; ``remove`` replaces it with the neutral value (a group called
-  after its id, no announcement, the username, an account called after its id, no introduction).
+  after its id, no announcement, the username (or ``用户 USER_ID`` when the word lists hold the
+  username), an account called after its id, no introduction).
 
 An account's name is unique: a released name another account took meanwhile is not applied, as a
 name changed since; the account's name key moves with its name (``AccountClaim``).

@@ -223,13 +223,16 @@ class UserCaps:
                                 else "that user is in as many groups as they may be in")
 
 
-def refuse_closed_account(deleted_at: int | None, blacklisted_at: int | None) -> None:
+def refuse_closed_account(deleted_at: int | None, blacklisted_at: int | None, own: bool = False) -> None:
     """``conflict`` for an account the store has cancelled or blacklisted: it may not become a
     group's owner or member (``CreateGroup``, ``TransferOwner``, ``AddMember``). Memory refuses
-    it first; the store decides again for a closing that another writer stored meanwhile."""
+    it first; the store decides again for a closing that another writer stored meanwhile. ``own``:
+    the user asked (a join, a create), who is told ``blacklisted``, as memory tells them."""
     if deleted_at is not None:
         raise ContractError("conflict", "that account was cancelled")
     if blacklisted_at is not None:
+        if own:
+            raise ContractError("blacklisted", "this account was closed by the platform")
         raise ContractError("conflict", "that account was closed by the platform")
 
 

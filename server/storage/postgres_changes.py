@@ -276,18 +276,20 @@ async def _cancel_account(db: Conn, a: c.CancelAccount) -> None:
     await db.execute("DELETE FROM subscriptions WHERE user_id = $1", a.user_id)
 
 
-async def _account_still_open(db: Conn, user_id: str) -> None:
+async def _account_still_open(db: Conn, user_id: str, own: bool = False) -> None:
     """Lock the account row of a future owner or member against a concurrent cancellation or
     blacklisting; ``conflict`` if it is closed already.
 
     Memory refuses a closed account first; this holds where another writer (another node's
     memory) closed it: a cancellation or blacklisting committed before is read here, and one in
     flight waits for this transaction (its UPDATE of the row waits for the share lock), then
-    finds what it added (``CancelAccount``'s check, the blacklisting's ``OwnsNoLiveGroup``).
+    finds a group this made the user's owner (``CancelAccount``'s check, the blacklisting's
+    ``OwnsNoLiveGroup``). A membership added so is not found: the cancellation removes the ones
+    its own memory knew (with shard homes, it would need each home's; docs/scale-out.md).
     """
     row = await db.fetchrow("SELECT deleted_at, blacklisted_at FROM users WHERE user_id = $1 FOR SHARE", user_id)
     if row is not None:
-        c.refuse_closed_account(row[0], row[1])
+        c.refuse_closed_account(row[0], row[1], own)
 
 
 @applies(c.PutCode)
@@ -376,7 +378,7 @@ async def _add_member(db: Conn, m: c.AddMember) -> None:
 async def _create_group(db: Conn, g: c.CreateGroup) -> None:
     # The caps' advisory lock before the owner's row lock, in the order AddMember takes them.
     await _check_user_caps(db, g.owner_id, g.caps, creating=True)
-    await _account_still_open(db, g.owner_id)
+    await _account_still_open(db, g.owner_id, own=True)
     try:
         await db.execute(
             "INSERT INTO groups (group_id, name, category, join_policy, owner_id, created_at)"
@@ -443,7 +445,7 @@ async def _transfer_owner(db: Conn, t: c.TransferOwner) -> None:
 @applies(c.AddMember)
 async def _add_member_change(db: Conn, m: c.AddMember) -> None:
     await _check_user_caps(db, m.user_id, m.caps, creating=False)  # the user's lock, then the group's
-    await _account_still_open(db, m.user_id)
+    await _account_still_open(db, m.user_id, own=m.caps is not None and m.caps.own)
     await _check_group_room(db, m)
     await _add_member(db, m)
 

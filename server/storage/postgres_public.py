@@ -53,10 +53,13 @@ def _subject_lock_key(subject_key: str) -> int:
     return int.from_bytes(bytes.fromhex(subject_key[:8].ljust(8, "0")), "big", signed=True)
 
 
-async def _active_user(db: Conn, user_id: str, code: str, reason: str) -> None:
+async def _active_user(db: Conn, user_id: str, code: str, reason: str, own: bool = False) -> None:
     """Lock ``user_id``'s row against a concurrent cancellation or blacklisting; ``code`` when it is
-    cancelled or blacklisted already (by another writer: memory refuses it first)."""
+    cancelled or blacklisted already (by another writer: memory refuses it first); ``own``: the user
+    asked, and is told ``blacklisted`` for a blacklisting, as memory tells them."""
     row = await db.fetchrow("SELECT deleted_at, blacklisted_at FROM users WHERE user_id = $1 FOR SHARE", user_id)
+    if row is not None and own and row[1] is not None:
+        raise ContractError("blacklisted", "this account was closed by the platform")
     if row is not None and (row[0] is not None or row[1] is not None):
         raise ContractError(code, reason)
 
@@ -155,7 +158,7 @@ async def _set_editor(db: Conn, e: c.SetEditor) -> None:
 @applies(c.SetSubscription)
 async def _set_subscription(db: Conn, s: c.SetSubscription) -> None:
     if s.on:
-        await _active_user(db, s.user_id, "unauthenticated", "this account is closed")
+        await _active_user(db, s.user_id, "unauthenticated", "this account is cancelled", own=True)
         await db.execute("INSERT INTO subscriptions (account_id, user_id, ts) VALUES ($1, $2, $3)"
                          " ON CONFLICT (account_id, user_id) DO NOTHING", s.account_id, s.user_id, s.ts)
     else:

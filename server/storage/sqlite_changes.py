@@ -305,19 +305,19 @@ async def _add_member(db: aiosqlite.Connection, m: c.AddMember) -> None:
     await _log_membership(db, m.group_id, m.user_id, m.action, m.actor, m.ts)
 
 
-async def _account_still_open(db: aiosqlite.Connection, user_id: str) -> None:
+async def _account_still_open(db: aiosqlite.Connection, user_id: str, own: bool = False) -> None:
     """``conflict`` when the account of a future owner or member is cancelled or blacklisted (one
     writer: nothing closes it between this read and the commit)."""
     rows = list(await db.execute_fetchall("SELECT deleted_at, blacklisted_at FROM users WHERE user_id = ?",
                                           (user_id,)))
     if rows:
-        c.refuse_closed_account(rows[0][0], rows[0][1])
+        c.refuse_closed_account(rows[0][0], rows[0][1], own)
 
 
 @applies(c.CreateGroup)
 async def _create_group(db: aiosqlite.Connection, g: c.CreateGroup) -> None:
     await _check_user_caps(db, g.owner_id, g.caps, creating=True)
-    await _account_still_open(db, g.owner_id)
+    await _account_still_open(db, g.owner_id, own=True)
     try:
         await db.execute(
             "INSERT INTO groups (group_id, name, category, join_policy, owner_id, created_at) VALUES (?,?,?,?,?,?)",
@@ -393,7 +393,7 @@ async def _check_group_room(db: aiosqlite.Connection, m: c.AddMember) -> None:
 @applies(c.AddMember)
 async def _add_member_change(db: aiosqlite.Connection, m: c.AddMember) -> None:
     await _check_user_caps(db, m.user_id, m.caps, creating=False)
-    await _account_still_open(db, m.user_id)
+    await _account_still_open(db, m.user_id, own=m.caps is not None and m.caps.own)
     await _check_group_room(db, m)
     await _add_member(db, m)
 

@@ -45,9 +45,12 @@ async def _one(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> A
     return rows[0] if rows else None
 
 
-async def _active_user(db: aiosqlite.Connection, user_id: str, code: str, reason: str) -> None:
-    """``code`` when ``user_id``'s account is cancelled or blacklisted (committed before this change)."""
+async def _active_user(db: aiosqlite.Connection, user_id: str, code: str, reason: str, own: bool = False) -> None:
+    """``code`` when ``user_id``'s account is cancelled or blacklisted (committed before this change);
+    ``own``: the user asked, and is told ``blacklisted`` for a blacklisting, as memory tells them."""
     row = await _one(db, "SELECT deleted_at, blacklisted_at FROM users WHERE user_id = ?", (user_id,))
+    if row is not None and own and row[1] is not None:
+        raise ContractError("blacklisted", "this account was closed by the platform")
     if row is not None and (row[0] is not None or row[1] is not None):
         raise ContractError(code, reason)
 
@@ -139,7 +142,7 @@ async def _set_editor(db: aiosqlite.Connection, e: c.SetEditor) -> None:
 @applies(c.SetSubscription)
 async def _set_subscription(db: aiosqlite.Connection, s: c.SetSubscription) -> None:
     if s.on:
-        await _active_user(db, s.user_id, "unauthenticated", "this account is closed")
+        await _active_user(db, s.user_id, "unauthenticated", "this account is cancelled", own=True)
         await db.execute("INSERT INTO subscriptions (account_id, user_id, ts) VALUES (?, ?, ?)"
                          " ON CONFLICT (account_id, user_id) DO NOTHING", (s.account_id, s.user_id, s.ts))
     else:

@@ -45,17 +45,22 @@ async def test_a_closed_account_joins_owns_and_follows_nothing(open_store, closi
         await a.apply(*_blacklisting("gone", 3))
     else:
         await a.apply(ch.CancelAccount("gone", 3, "gone"))
-    # each write from the other writer, whose memory has not heard of the closing yet
-    for write in (ch.AddMember("500000002", "gone", "member", 4, 0, "join", None, ch.UserCaps(joined=10)),
-                  ch.AddMember("500000002", "gone", "member", 4, 0, "invite", "boss"),
-                  ch.CreateGroup("500000003", "g", "friends", "open", "gone", 4, ch.UserCaps(10, 10)),
-                  ch.TransferOwner("500000001", "boss", "gone", ch.UserCaps(created=10))):
+    # each write from the other writer, whose memory has not heard of the closing yet; the user's own
+    # (a join, a create, a follow) is told ``blacklisted`` for a blacklisting, as memory tells them
+    own = "blacklisted" if closing == "blacklisted" else "conflict"
+    for write, code in (
+            (ch.AddMember("500000002", "gone", "member", 4, 0, "join", "gone", ch.UserCaps(joined=10)), own),
+            (ch.AddMember("500000002", "gone", "member", 4, 0, "invite", "boss",
+                          ch.UserCaps(joined=10, own=False)), "conflict"),
+            (ch.AddMember("500000002", "gone", "member", 4, 0, "invite", "boss"), "conflict"),
+            (ch.CreateGroup("500000003", "g", "friends", "open", "gone", 4, ch.UserCaps(10, 10)), own),
+            (ch.TransferOwner("500000001", "boss", "gone", ch.UserCaps(created=10, own=False)), "conflict")):
         err = await _refused(b.apply(write))
-        assert err.code == "conflict", write
+        assert err.code == code, write
     err = await _refused(b.apply(ch.SetEditor("600000001", "gone", True, 4)))
     assert err.code == "not_found"
     err = await _refused(b.apply(ch.SetSubscription("600000001", "gone", True, 4)))
-    assert err.code == "unauthenticated"
+    assert err.code == ("blacklisted" if closing == "blacklisted" else "unauthenticated")
     state = await a.load_state(10, 7)
     assert "500000003" not in state.groups
     assert state.groups["500000001"].owner_id == "boss"
@@ -79,7 +84,7 @@ async def test_a_blacklisting_and_creates_from_two_writers_leave_no_blacklisted_
         return await a.apply(*_blacklisting("maker", 2))
 
     *created, listed = await asyncio.gather(*(create(i) for i in range(8)), blacklist(), return_exceptions=True)
-    assert all(isinstance(r, list) or (isinstance(r, ContractError) and r.code == "conflict") for r in created)
+    assert all(isinstance(r, list) or (isinstance(r, ContractError) and r.code == "blacklisted") for r in created)
     state = await a.load_state(10, 7)
     owned = [g for g in state.groups.values() if g.owner_id == "maker"]
     maker = state.users["maker"]
