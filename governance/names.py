@@ -35,15 +35,16 @@ _CANCELLED_LABELS: Final = frozenset({CANCELLED_NAME, "cancelleduser", "canceled
 
 # Traditional forms of the label's characters, to the simplified ones it is written in (已 and 用
 # are the same in both): a name mixing the two scripts reads as the label all the same.
-# So are the characters that pass for 已 at a glance (己, 巳).
-_TO_SIMPLIFIED: Final = str.maketrans({"註": "注", "銷": "销", "戶": "户", "戸": "户", "己": "已", "巳": "已"})
+# So are the characters that pass for the label's at a glance (己, 巳 for 已; 消 for 销).
+_TO_SIMPLIFIED: Final = str.maketrans({"註": "注", "銷": "销", "戶": "户", "戸": "户", "己": "已", "巳": "已",
+                                       "消": "销"})
 
-# What a name may carry between or after the label's letters that nobody sees, or that reads as a
-# word gap or a full stop: spaces, punctuation (the separators a username allows, ``_ . -``, among
-# them; ``·``, ``。``, ``！``...), and the default-ignorable code points (ZW space / joiners, word
-# joiner, BOM, soft hyphen, variation selectors, tag characters...).
-def _is_punctuation(ch: str) -> bool:
-    return unicodedata.category(ch)[0] == "P"
+# What a name may carry between or after the label's letters that nobody sees, or that reads past:
+# spaces, punctuation (the separators a username allows, ``_ . -``, among them; ``·``, ``。``,
+# ``！``...), symbols (``~``, ``★``, ``+``, emoji...), and the default-ignorable code points (ZW
+# space / joiners, word joiner, BOM, soft hyphen, variation selectors, tag characters...).
+def _reads_past(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "PS"
 
 
 def _is_ignorable(ch: str) -> bool:
@@ -66,10 +67,10 @@ def _is_ignorable(ch: str) -> bool:
 
 def _label_key(name: str) -> str:
     """``name`` as compared with the label: NFKC, case-folded, traditional forms of the label's
-    characters made simplified, without spaces, punctuation, default-ignorable characters and marks
+    characters made simplified, without spaces, punctuation, symbols, default-ignorable characters and marks
     (NFD first, so an accent composed onto a letter goes too)."""
     s = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", name).casefold())
-    s = "".join(ch for ch in s if not (ch.isspace() or _is_punctuation(ch) or _is_ignorable(ch)))
+    s = "".join(ch for ch in s if not (ch.isspace() or _reads_past(ch) or _is_ignorable(ch)))
     return unicodedata.normalize("NFC", s).translate(_TO_SIMPLIFIED)
 
 

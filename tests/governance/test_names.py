@@ -99,6 +99,7 @@ POSING = [
     "cancelled\u200buser", "ＣＡＮＣＥＬＬＥＤ＿ＵＳＥＲ",
     # a reviewer's: a look-alike of 已, and punctuation that reads past
     "己注销用户", "巳注销用户", "已注销用户。", "cancelled·user", "「已注销用户」", "已注销！用户",
+    "已注销用户~", "已注销用户★", "+已注销用户+", "已注销|用户", "已注销用户\U0001f642", "已注消用户",
 ]
 
 
