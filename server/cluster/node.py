@@ -543,8 +543,9 @@ class ClusterNode:
                 # not, the next home heard is watched within one such pause.)
                 await asyncio.sleep(ttl / 12)
                 continue
-            if gw is None or not gw.home_alive or self.nc is None or not self.nc.is_connected:
-                await asyncio.sleep(0.1)  # (a home heard is watched at once)
+            if gw is None or not gw.home_alive or self.nc is None or not self.nc.is_connected or self.stopping:
+                # (a home heard is watched at once; a node that is stopping takes over nothing)
+                await asyncio.sleep(0.1)
                 continue
             epoch, node_id = gw.home_epoch, gw.home_node
             waiting = asyncio.ensure_future(self.leases.home_ended(epoch, ttl))
