@@ -45,6 +45,7 @@ from server.storage.sqlite_records import (
     UNLINK_ACCOUNTS,
     USER_COMMENT_COLS,
     VERSION_COLS,
+    erased_key,
     queue_item,
 )
 
@@ -432,7 +433,7 @@ def _deleting(table: str, sql: str) -> str:
 
 
 PG_ERASE_ACCOUNT = _pg_purge(numbered(ERASE_ACCOUNT))
-PG_UNLINK_ACCOUNTS = UNLINK_ACCOUNTS.replace(":key", "$1")
+PG_UNLINK_ACCOUNTS = UNLINK_ACCOUNTS.replace(":key", "$1").replace(":erased", "$2")
 PG_ID_HELD = numbered(ID_HELD)
 PG_PURGES: dict[str, str] = {table: _pg_purge(_deleting(table, sql)) for table, sql in PURGES.items()}
 assert not any(":" + p in s for s in PG_PURGES.values() for p in ("now", "cutoff", "limit")), "unmapped parameter"
@@ -449,7 +450,7 @@ async def _purge(db: Conn, p: c.Purge) -> int:
         await db.executemany(PG_ERASE_ACCOUNT, [(uid,) for uid, _ in people])
         for id_hmac in {bytes(h) for _, h in people if h is not None}:
             if await db.fetchval(PG_ID_HELD, id_hmac) is None:
-                await db.execute(PG_UNLINK_ACCOUNTS, id_hmac.hex())
+                await db.execute(PG_UNLINK_ACCOUNTS, id_hmac.hex(), erased_key())
         n = len(people)
     elif not dependents:
         n = _count(await db.execute(sql, p.now, p.cutoff, p.limit))

@@ -9,6 +9,7 @@ the writer's transaction like every other change.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -476,14 +477,20 @@ ERASE_ACCOUNT = """
 ID_HELD = "SELECT 1 FROM users WHERE id_hmac = ? LIMIT 1"
 # The keyed hash (hex) of an erased person's ID number goes from the public accounts they opened too
 # (closed ones: a cancellation closes them first): as the subject of their own accounts and as the
-# opener of an organisation's. Each gets a key of its own that no person has, so the number registers
-# again as anyone's would, with nothing carried over to its new accounts. Run only once no other
-# login of the person still holds the hash (max_accounts_per_id above 1): until then the person is
-# still on the platform, and so are the links.
+# opener of an organisation's. It is replaced by a key no person has (``erased_key``), one per person
+# erased, so that their accounts still read as one subject's (P7's list of subjects) while the number
+# registers again as anyone's would, with nothing carried over to its new accounts. Run only once no
+# other login of the person still holds the hash (max_accounts_per_id above 1): until then the person
+# is still on the platform, and so are the links.
 UNLINK_ACCOUNTS = """
-    UPDATE accounts SET subject_key = CASE WHEN subject_key = :key THEN 'erased:' || account_id ELSE subject_key END,
-                        opener_key = CASE WHEN opener_key = :key THEN 'erased:' || account_id ELSE opener_key END
+    UPDATE accounts SET subject_key = CASE WHEN subject_key = :key THEN :erased ELSE subject_key END,
+                        opener_key = CASE WHEN opener_key = :key THEN :erased ELSE opener_key END
     WHERE subject_key = :key OR opener_key = :key"""
+
+
+def erased_key() -> str:
+    """A key standing for a person whose identity was erased: random, so it says nothing of them."""
+    return "erased:" + secrets.token_hex(16)
 
 assert tuple(PURGES) == c.PURGE_TABLES, "every table of changes.PURGE_TABLES needs its purge statement"
 
@@ -518,7 +525,7 @@ async def _purge(db: aiosqlite.Connection, p: c.Purge) -> int:
         await db.executemany(ERASE_ACCOUNT, [(uid,) for uid, _ in people])
         for id_hmac in {bytes(h) for _, h in people if h is not None}:
             if not list(await db.execute_fetchall(ID_HELD, (id_hmac,))):
-                await db.execute(UNLINK_ACCOUNTS, {"key": id_hmac.hex()})
+                await db.execute(UNLINK_ACCOUNTS, {"key": id_hmac.hex(), "erased": erased_key()})
         n = len(people)
     elif (key := PURGE_BY_KEY.get(p.table)) is not None:
         keys = [tuple(r) for r in await db.execute_fetchall(sql, params)]
