@@ -694,10 +694,16 @@ async def test_the_group_log_tells_managers_of_no_filter_hit_and_no_held_message
         if srv.db_rows("SELECT 1 FROM audit WHERE action = 'content_flagged'"):
             break
         await asyncio.sleep(0.1)
+    # nor the platform's rejection of a held message (a reviewer read it, with the operator's note)
+    rejected = await member.send(gid, "刷单返利 再来")
+    [item] = [i for x in (await srv.admin("review-queue", "--open"))[1].splitlines()
+              if (i := json.loads(x)).get("seq") == rejected["seq"]]
+    assert (await srv.admin("decide", str(item["item_id"]), "--decision", "reject", "--note", "no"))[0] == 0
     actions = srv.db_rows("SELECT action FROM audit WHERE group_id = ? ORDER BY id", gid)
-    assert {"content_flagged", "delete_message_held"} <= {a for (a,) in actions}, actions
+    assert {"content_flagged", "delete_message_held", "review_reject"} <= {a for (a,) in actions}, actions
     log = (await owner.request("group_log", group_id=gid))["entries"]
     assert [e["action"] for e in log] == [], log
+    assert rejected["held"] is True
 
 
 async def test_a_file_name_listed_since_its_upload_cannot_be_attached(make_server, tmp_path):
