@@ -8,6 +8,7 @@ import http.client
 import re
 import urllib.parse
 import urllib.request
+import zlib
 from typing import Any
 
 from playwright.sync_api import expect
@@ -433,3 +434,60 @@ def test_qr_codes_are_drawn_off_the_event_loop(monkeypatch: Any) -> None:
     assert during >= 20, during  # the loop ran on through 0.6 s of drawing
     assert sorted(drawing) == ["one", "two"]  # "one" again came from the cache
     assert overlaps == []  # one at a time
+
+
+def _pixel(page: Any, x: float, y: float) -> tuple[int, int, int]:
+    """The colour the page shows at (x, y): a 1x1 screenshot's one pixel (with no row above it and none
+    to its left, every PNG filter leaves its bytes as they are)."""
+    png = page.screenshot(clip={"x": x, "y": y, "width": 1, "height": 1}, animations="disabled")
+    at, data = 8, b""
+    while at < len(png):
+        size = int.from_bytes(png[at:at + 4], "big")
+        kind = png[at + 4:at + 8]
+        if kind == b"IDAT":
+            data += png[at + 8:at + 8 + size]
+        at += 12 + size
+    raw = zlib.decompress(data)
+    return raw[1], raw[2], raw[3]
+
+
+def test_a_refusal_in_the_panel_shows_above_it_and_a_group_gone_closes_its_panels(browser: Any,
+                                                                                   server: ServerProcess) -> None:
+    """A reviewer's cases: a toast raised from the owner's panel (a refused invitation) sat under the
+    dialog, so a refusal looked like nothing; a member's panel stayed open, offering to leave, invite
+    and report, after the owner dissolved the group; and the log showed the platform's removal of a
+    message as the raw key ``remove_message``."""
+    alice = new_page(browser, server)
+    bob = new_page(browser, server, width=390, height=844)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    gid = create_group(alice, "面板测试")
+    join_group(bob, gid)
+    bob.wait_for_selector("#composer-text:enabled")
+    send(bob, "要删的话")
+    message(alice, "要删的话")
+    [(seq,)] = server.db_rows("SELECT seq FROM messages WHERE group_id = ? AND text = ?", gid, "要删的话")
+    rc, _, err = run_async(server.admin("remove-message", gid, str(seq), "--reason", "违规"))
+    assert rc == 0, err
+    alice.click("#btn-manage")
+    alice.click("#btn-group-log")
+    expect(alice.locator("#log-list .log-entry[data-action='remove_message']")).to_contain_text("平台删除消息")
+    close_dialogs(alice)
+
+    alice.click("#btn-manage")
+    alice.fill("#invite-user", "u0000000000000000")
+    alice.click("#invite-btn")
+    toast = alice.locator("#toasts .toast-error")
+    toast.wait_for()
+    box = toast.bounding_box()
+    assert box is not None
+    # What is drawn there is the toast's red, not the dialog under or over it (a modal dialog makes the
+    # rest of the page inert, so hit testing cannot tell: the pixel is read from a screenshot).
+    assert _pixel(alice, box["x"] + 3, box["y"] + box["height"] / 2) == (0x8F, 0x2B, 0x20)
+
+    bob.click("#btn-manage")
+    bob.wait_for_selector("#manage-dialog[open]")
+    alice.click("#btn-dissolve")
+    alice.click("#confirm-ok")
+    expect(bob.locator("dialog[open]")).to_have_count(0)
+    assert alice.errors == [] and bob.errors == []

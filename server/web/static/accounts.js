@@ -240,7 +240,7 @@ function accountHead(v) {
 
 function infoCard(v) {
   const info = v.info;
-  const labels = (info.labels || []).map((l) => t("label_" + l)).join("、");
+  const labels = (info.labels || []).map((l) => t("label_" + l)).join(t("list_sep"));
   return el("section", { class: "card account-card" },
     info.intro ? el("p", { class: "account-intro", id: "account-intro", text: info.intro }) : null,
     el("dl", { class: "facts", id: "account-facts" },

@@ -2,7 +2,7 @@
 // Management lives in manage.js and moderation.js, replies/reactions/pins/search in rich.js, the
 // composer's extras in composer.js, files in media.js, public accounts in accounts.js and posts.js.
 // Every piece of user data is rendered as text (dom.js).
-import { el, clear, $, toast, modal, morph, morphKids } from "./dom.js";
+import { el, clear, $, toast, modal, morph, morphKids, closeDialogsOf } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
@@ -736,7 +736,7 @@ function renderChat() {
   // No maxlength: the browser's counts UTF-16 units (an emoji as two) and cuts silently. The server
   // counts characters; the count shows near the limit and a longer text is refused here, kept as it is.
   const count = el("div", { id: "composer-count", class: "small", hidden: true, "aria-live": "polite" });
-  const text = el("textarea", { id: "composer-text", rows: 1, placeholder: composerHint(), value: typed,
+  const text = el("textarea", { id: "composer-text", "aria-label": t("message"), rows: 1, placeholder: composerHint(), value: typed,
     onkeydown: (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); } },
     oninput: () => { text.style.height = "auto"; text.style.height = Math.min(text.scrollHeight, 160) + "px"; drawCount(text, count); } });
   const submit = () => {
@@ -803,7 +803,7 @@ function renderChatHead() {
   const ann = $("#announce");
   const text = g.info ? g.info.announcement : "";
   ann.hidden = !text;
-  morphKids(ann, text ? [el("strong", { text: t("announcement") + "：" }), el("span", { class: "ann-text", text })] : []);
+  morphKids(ann, text ? [el("strong", { text: t("announcement") + t("colon") }), el("span", { class: "ann-text", text })] : []);
   drawPinBar(g);
 }
 
@@ -1766,6 +1766,7 @@ export function notice(text, action = null, kind = "info") {
 }
 
 function dropGroup(gid) {
+  closeDialogsOf(gid);   // (its panel, a message's actions, its search, log or bans: for a group that is gone)
   S.groups.delete(gid);
   S.outbox = S.outbox.filter((x) => x.gid !== gid);
   saveOutbox();
@@ -1810,7 +1811,7 @@ function drawCreateRight() {
 function openNewGroup() {
   modal(t("new_group"), (done) => {
     const msg = el("p", { class: "form-msg", role: "alert" });
-    const idIn = el("input", { id: "join-id", inputmode: "numeric", required: true, placeholder: "1234567890" });
+    const idIn = el("input", { id: "join-id", "aria-label": t("group_id"), inputmode: "numeric", required: true, placeholder: "1234567890" });
     const nameIn = el("input", { id: "create-name", required: true, maxlength: 64 });
     // The categories the server accepts: the last list known at once, the server's own when it answers.
     const cat = fillCategories(el("select", { id: "create-category" }), "groups", catName);
@@ -1852,7 +1853,7 @@ function openProfile() {
     const msg = el("p", { class: "form-msg", role: "alert" });
     const ok = (s) => { msg.textContent = s; msg.className = "form-msg ok"; };
     const bad = (e) => { msg.textContent = errorText(e); msg.className = "form-msg error"; };
-    const dn = el("input", { id: "profile-name", value: me.display_name });
+    const dn = el("input", { id: "profile-name", "aria-label": t("field_display_name"), value: me.display_name });
     // My display names, and the names and intros of the public accounts I own, waiting for review
     // (only I see them), with a withdraw button each.
     const heldNames = el("div", { id: "profile-held" });
@@ -1895,9 +1896,9 @@ function openProfile() {
       } }, el("h3", { text: t("verify") }), el("small", { class: "muted", text: t("verify_hint") }),
         field(t("legal_name"), ln), field(t("id_number"), idn), el("button", { type: "submit", class: "primary", id: "verify-btn", text: t("verify") })));
     }
-    const pw = el("input", { id: "delete-password", type: "password", autocomplete: "current-password" });
+    const pw = el("input", { id: "delete-password", "aria-label": t("password"), type: "password", autocomplete: "current-password" });
     parts.push(
-      el("div", { class: "row" },
+      el("div", { class: "row wrap" },   // (at phone width the four buttons take two lines)
         el("button", { type: "button", class: "ghost", text: t("agreement"), onclick: async () => {
           try { const r = await api("agreement"); if (r.version) showAgreementView(r); else toast(t("no_agreement")); } catch (err) { bad(err); }
         } }),

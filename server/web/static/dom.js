@@ -1,5 +1,9 @@
 // DOM helpers. User data only ever becomes text nodes or attribute values, never markup
 // (no HTML-parsing sink is used anywhere in the client; tests/web/test_security.py checks).
+import { t } from "./i18n.js";
+
+let dialogs = 0;   // (each dialog's title gets an id of its own, which the dialog is labelled by)
+
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -123,22 +127,49 @@ export function clear(node) { while (node.firstChild) node.removeChild(node.firs
 export function $(sel, root = document) { return root.querySelector(sel); }
 
 let toastBox = null;
+// The toasts are a popover, shown again with each one: a dialog (showModal) sits in the top layer
+// above the page, and a toast under it, the answer to what was done in that dialog, went unseen.
 export function toast(text, kind = "info") {
-  if (!toastBox) { toastBox = el("div", { id: "toasts", role: "status", "aria-live": "polite" }); document.body.appendChild(toastBox); }
+  if (!toastBox) {
+    toastBox = el("div", { id: "toasts", role: "status", "aria-live": "polite", popover: "manual" });
+    document.body.appendChild(toastBox);
+  }
   const item = el("div", { class: "toast toast-" + kind, text });
   toastBox.appendChild(item);
-  setTimeout(() => item.remove(), kind === "error" ? 6000 : 4000);
+  raiseToasts();
+  setTimeout(() => { item.remove(); if (!toastBox.childElementCount) hideToasts(); }, kind === "error" ? 6000 : 4000);
+}
+
+function raiseToasts() {
+  if (!toastBox.showPopover) return;   // (a browser without popovers: under a dialog, as before)
+  hideToasts();
+  toastBox.showPopover();   // (last into the top layer: above every dialog open now)
+}
+
+function hideToasts() {
+  if (toastBox.hidePopover && toastBox.matches(":popover-open")) toastBox.hidePopover();
+}
+
+// The group the next dialog belongs to: it is closed when the group leaves the list (closeDialogsOf),
+// or a panel would go on offering to manage, leave or report a group that is gone.
+let nextGroup = null;
+export function dialogFor(gid) { nextGroup = gid; }
+export function closeDialogsOf(gid) {
+  for (const d of document.querySelectorAll("dialog[open]")) if (d.dataset.gid === gid) d.close();
 }
 
 // A modal dialog built from nodes; resolves with the value passed to done(), or null when dismissed.
 export function modal(title, build, { wide = false, id = null } = {}) {
   return new Promise((resolve) => {
     const dlg = el("dialog", { class: "modal" + (wide ? " wide" : ""), id });
+    if (nextGroup !== null) { dlg.dataset.gid = nextGroup; nextGroup = null; }
     let settled = false;
     const done = (value) => { if (!settled) { settled = true; resolve(value); } dlg.close(); };
     dlg.addEventListener("close", () => { if (!settled) { settled = true; resolve(null); } dlg.remove(); });
-    const head = el("header", { class: "modal-head" }, el("h2", { text: title }),
-      el("button", { class: "icon", type: "button", "aria-label": "close", text: "✕", onclick: () => done(null) }));
+    const heading = "dlg-title-" + (++dialogs);
+    dlg.setAttribute("aria-labelledby", heading);
+    const head = el("header", { class: "modal-head" }, el("h2", { id: heading, text: title }),
+      el("button", { class: "icon", type: "button", "aria-label": t("close"), text: "✕", onclick: () => done(null) }));
     dlg.append(head, el("div", { class: "modal-body" }, build(done, dlg)));
     document.body.appendChild(dlg);
     dlg.showModal();

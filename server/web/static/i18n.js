@@ -3,7 +3,8 @@ import { reasonZh } from "./reasons.js";
 
 // String table: Simplified Chinese by default, English switchable. t(key, params) fills {name} slots.
 const zh = {
-  app: "群管", tagline: "安全、合规的群聊", lang_switch: "English",
+  app: "群管", tagline: "安全、合规的群聊", lang_switch: "English", colon: "：", list_sep: "、",
+  field_display_name: "昵称", field_uses: "可使用次数", field_expiry: "有效期",
   login: "登录", register: "注册", username: "用户名", password: "密码", phone: "手机号",
   code: "短信验证码", get_code: "获取验证码", code_sent: "验证码已发送到 {phone}", display_name: "昵称（可选）",
   have_account: "已有账号？登录", no_account: "没有账号？注册", username_hint: "3–32 位字母、数字、_ . -，以字母开头",
@@ -103,7 +104,9 @@ const zh = {
   log_reject_join: "拒绝入群", log_invite: "邀请", log_ban: "禁止加入", log_unban: "解除禁止加入", log_set_slow_mode: "慢速模式",
   log_pin_message: "置顶消息", log_create_invite_link: "生成邀请链接", log_revoke_invite_link: "作废邀请链接", log_dissolve_group: "解散群",
   log_warn_group: "平台警告", log_suspend_group: "平台暂停发言", log_close_group: "平台关闭", log_lift_sanction: "平台解除处罚",
-  log_suspend_admin: "平台暂停管理权限",
+  log_suspend_admin: "平台暂停管理权限", log_remove_message: "平台删除消息", log_decide_appeal: "平台处理申诉",
+  log_review_release: "平台审核放行消息", log_review_keep: "平台审核保留消息", log_review_remove: "平台审核删除消息",
+  log_outcome_upheld: "申诉成立", log_outcome_rejected: "申诉驳回",
   log_remove_term: "平台按关键词删除消息", log_seqs: "消息 {seqs}", log_seq: "消息 #{seq}", log_pinned: "置顶", log_unpinned: "取消置顶",
   log_link: "链接 {link}", log_max_uses: "最多使用 {n} 次", log_note: "备注：{note}", log_sanction: "处置编号 {id}",
   log_sanctions_lifted: "同时结束处置 {ids}", log_item: "审核项 {id}",
@@ -243,6 +246,7 @@ const zh = {
   server_busy: "服务器暂时无法登录，正在重试…", upload_retrying: "服务器未响应，稍后继续",
 };
 const en = {
+  colon: ": ", list_sep: ", ", field_display_name: "Display name", field_uses: "Number of uses", field_expiry: "Valid for",
   app: "Qunguan", tagline: "Safe, compliant group chat", lang_switch: "中文",
   login: "Log in", register: "Register", username: "Username", password: "Password", phone: "Phone number",
   code: "SMS code", get_code: "Get code", code_sent: "Code sent to {phone}", display_name: "Display name (optional)",
@@ -263,7 +267,7 @@ const en = {
   send_stale: "kept for over a day without being confirmed; check it was not sent before sending it again",
   send_edit_blocked: "You cannot post here right now, so this message cannot be edited; copy it or discard it", held: "Your message is held for review and will appear once approved",
   announcement: "Announcement", members: "Members", manage: "Manage", group_settings: "Settings", info: "Group info",
-  member_count: "{n} members", member_count_max: "{n} / {max} members", created_at: "Created {date}", created: "Created",
+  member_count: "{n} members", member_count_one: "1 member", member_count_max: "{n} / {max} members", created_at: "Created {date}", created: "Created",
   report: "Report", report_message: "Report message", report_user: "Report user", report_group: "Report group", delete: "Delete",
   report_reason: "Reason", report_detail: "Details (optional)", report_sent: "Report sent; you will be told the outcome", report_dup: "You already reported this; it is being handled",
   kick: "Remove", mute: "Mute", unmute: "Unmute", make_admin: "Make admin", remove_admin: "Remove admin",
@@ -344,7 +348,10 @@ const en = {
   log_reject_join: "join rejected", log_invite: "invited", log_ban: "banned", log_unban: "unbanned", log_set_slow_mode: "slow mode",
   log_pin_message: "pin", log_create_invite_link: "invite link created", log_revoke_invite_link: "invite link revoked", log_dissolve_group: "dissolved",
   log_warn_group: "platform warning", log_suspend_group: "platform suspension", log_close_group: "platform closure", log_lift_sanction: "sanction lifted",
-  log_suspend_admin: "admin powers suspended",
+  log_suspend_admin: "admin powers suspended", log_remove_message: "message removed by the platform",
+  log_decide_appeal: "appeal decided by the platform", log_review_release: "message released after review",
+  log_review_keep: "message kept after review", log_review_remove: "message removed after review",
+  log_outcome_upheld: "appeal upheld", log_outcome_rejected: "appeal rejected",
   log_remove_term: "messages removed by the platform (banned term)", log_seqs: "messages {seqs}", log_seq: "message #{seq}", log_pinned: "pinned", log_unpinned: "unpinned",
   log_link: "link {link}", log_max_uses: "up to {n} uses", log_note: "note: {note}", log_sanction: "sanction {id}",
   log_sanctions_lifted: "ended sanctions {ids}", log_item: "review item {id}",
@@ -388,6 +395,7 @@ const en = {
   ae_no_user: "No such user (check the user ID).", ae_editor_owner: "The owner cannot be an editor too.", ae_editors_full: "The account has as many editors as allowed.",
   ae_no_account: "No such public account.", ae_bad_id: "An account ID is 9 to 12 digits.", ae_post_gone: "This post no longer exists or was deleted.",
   account_is_closed: "This account is closed; its posts are no longer shown.", posts: "Posts", no_posts: "No posts yet", reads_n: "{n} reads", comments_n: "{n} comments", images_n: "{n} pictures",
+  reads_n_one: "1 read", comments_n_one: "1 comment", images_n_one: "1 picture",
   post_held: "in review", post_held_hint: "The platform is reviewing this post; until then only the owner and editors see it.", delete_post: "Delete post",
   confirm_post_delete: "Delete “{title}”?", post_deleted: "Post deleted",
   comments_title: "Comments", comments_closed_note: "The author turned comments off", comments_review_note: "Comments appear once the author approves them.", no_comments: "No comments yet",
@@ -492,8 +500,10 @@ export function setLang(l) {
   browserStore.set("qg.lang", lang);
   document.documentElement.lang = lang;
 }
+// A count of one takes the key's "_one" form where the language has one ("1 comment", not "1 comments").
 export function t(key, params = {}) {
-  const s = TABLES[lang][key] ?? zh[key] ?? key;
+  const one = params.n === 1 && TABLES[lang][key + "_one"] !== undefined ? key + "_one" : key;
+  const s = TABLES[lang][one] ?? zh[one] ?? key;
   return s.replace(/\{(\w+)\}/g, (_, k) => (params[k] ?? "").toString());
 }
 // A group category's name: the configured categories beyond the default eight (groups.categories)

@@ -2,7 +2,7 @@
 // mute-all, admins, ownership transfer, join requests, invitations, announcement,
 // settings, dissolution; bans, slow mode, invite links and the moderation log (moderation.js);
 // and the actions on one message: react, reply, edit, pin, report (Art. 12), delete.
-import { el, toast, modal, confirmBox, morphKids } from "./dom.js";
+import { el, toast, modal, confirmBox, morphKids, dialogFor } from "./dom.js";
 import { t, errorText, fmtTime, fmtDate, catName } from "./i18n.js";
 import { S, api, remember, loadCategories, fillCategories } from "./state.js";
 import { banDialog, bansSection, loadBans, slowModeControl, inviteLinksSection, loadInviteLinks, openGroupLog } from "./moderation.js";
@@ -90,6 +90,7 @@ export function openManage(g) {
   const box = el("div", { id: "manage" });
   // `edits`: what the user typed or chose in the settings and has not saved (field id -> value).
   open = { g, box, requests: [], bans: [], links: null, categories: false, edits: new Map() };
+  dialogFor(g.group_id);
   modal(g.role === "member" ? t("members") : t("manage"), () => box, { wide: true, id: "manage-dialog" }).then(() => { open = null; });
   load(g);
 }
@@ -307,7 +308,7 @@ function adminSection(g, shown) {
   const saved = (...ids) => { for (const id of ids) edits.delete(id); };
   shown.set("mute-all", !!info.mute_all);
   shown.set("slow-mode", String(Number(info.slow_mode_seconds || 0)));
-  const ann = el("textarea", { id: "announcement-text", rows: 3, maxlength: 4000, value: typed("announcement-text", info.announcement || ""), oninput: remember });
+  const ann = el("textarea", { id: "announcement-text", "aria-label": t("announcement_edit"), rows: 3, maxlength: 4000, value: typed("announcement-text", info.announcement || ""), oninput: remember });
   const parts = [el("h3", { text: t("group_settings") }),
     el("label", { class: "row switch" },
       el("input", { type: "checkbox", id: "mute-all", checked: !!info.mute_all,
@@ -371,7 +372,7 @@ function adminSection(g, shown) {
 }
 
 function inviteSection(g) {
-  const uid = el("input", { id: "invite-user", "data-keep": true, placeholder: "u0123456789abcdef", autocomplete: "off" });
+  const uid = el("input", { id: "invite-user", "aria-label": t("invite_user_id"), "data-keep": true, placeholder: "u0123456789abcdef", autocomplete: "off" });
   return el("section", { id: "invite-section", "data-replace": true }, el("h3", { text: t("invite") }),
     el("form", { class: "row", onsubmit: (e) => { e.preventDefault(); act("invite", { group_id: g.group_id, user_id: uid.value.trim() }, t("invite_sent")).then((ok) => { if (ok) uid.value = ""; }); } },
       uid, el("button", { type: "submit", class: "primary", id: "invite-btn", text: t("invite") })),
@@ -384,6 +385,7 @@ export function messageActions(g, m) {
   const mine = S.me && m.sender && m.sender.user_id === S.me.user_id;
   const pinned = (g.pinned || []).includes(m.seq);
   const manages = g.role !== "member" && !powersSuspendedUntil();   // pinning and deleting others' are management
+  dialogFor(g.group_id);
   modal(t("message"), (done) => el("div", { class: "stack", id: "message-actions" },
     el("blockquote", { class: "quote", text: previewText(m) }),
     emojiRow(g, m, () => done()),
@@ -417,6 +419,7 @@ export function reportReasonLabel(reason) {
 }
 
 export function reportDialog(target) {
+  dialogFor(target.group_id ?? null);
   modal(t("report"), (done) => {
     const sel = el("select", { id: "report-reason" }, REPORT_REASONS.map((r) => el("option", { value: r, text: t("rr_" + r) })));
     const detail = el("textarea", { id: "report-detail", rows: 3, maxlength: 2000 });

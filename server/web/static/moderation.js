@@ -1,7 +1,7 @@
 // The owner/admin panel's v2 sections: bans (ban with a duration and a reason, the ban list,
 // unban), slow mode, invite links with their QR codes, and the group's moderation log.
 // manage.js places them; each is its own function and talks to the server only through api().
-import { el, toast, modal } from "./dom.js";
+import { el, toast, modal, dialogFor } from "./dom.js";
 import { t, errorText, fmtTime, catName } from "./i18n.js";
 import { S, api } from "./state.js";
 
@@ -21,6 +21,7 @@ function memberName(g, uid) {
 
 // ---------------------------------------------------------------- bans
 export function banDialog(g, userId, name) {
+  dialogFor(g.group_id);
   modal(t("ban"), (done) => {
     const len = el("select", { id: "ban-seconds" }, BAN_LENGTHS.map(([k, s]) => el("option", { value: s, text: t(k) })));
     const reason = el("input", { id: "ban-reason", maxlength: 200, placeholder: t("ban_reason_hint") });
@@ -45,7 +46,7 @@ export async function loadBans(g) {
 // press on Unban as another ban comes or goes still acts. The handlers read the page, never a node
 // built here (it may be the one morph did not keep).
 export function bansSection(g, bans, reload) {
-  const uid = el("input", { id: "ban-user-id", "data-keep": true, placeholder: "u0123456789abcdef", autocomplete: "off" });
+  const uid = el("input", { id: "ban-user-id", "aria-label": t("invite_user_id"), "data-keep": true, placeholder: "u0123456789abcdef", autocomplete: "off" });
   return el("section", { id: "ban-section" }, el("h3", { text: t("bans") + (bans && bans.length ? " (" + bans.length + ")" : "") }),
     bans === null ? el("p", { class: "muted", text: t("e_unknown_op") }) :
       bans.length === 0 ? el("p", { class: "muted", id: "no-bans", text: t("no_bans") }) :
@@ -54,7 +55,7 @@ export function bansSection(g, bans, reload) {
             el("span", { class: "mono muted small", text: b.user_id }),
             el("span", { class: "tag tag-muted", text: b.until ? t("banned_until", { until: fmtTime(b.until) }) : t("banned_forever") })),
           el("div", { class: "row wrap actions" },
-            b.reason ? el("small", { class: "muted grow", text: t("ban_reason") + "：" + b.reason }) : el("span", { class: "grow" }),
+            b.reason ? el("small", { class: "muted grow", text: t("ban_reason") + t("colon") + b.reason }) : el("span", { class: "grow" }),
             b.by ? el("small", { class: "muted", text: t("ban_by", { name: memberName(g, b.by) || b.by }) }) : null,
             el("button", { type: "button", class: "small act-unban", "data-act": "unban", text: t("unban"), onclick: async () => {
               if (await act("unban", { group_id: g.group_id, user_id: b.user_id }, t("unban_done"))) reload();
@@ -117,8 +118,8 @@ export async function loadInviteLinks(g) {
 // (morph): the links are keyed by their link_id and follow `invite_link_changed`, a QR code already
 // shown stays (see qrImage), and the form's handler reads its fields from the page.
 export function inviteLinksSection(g, listed = null, reload = null) {
-  const uses = el("select", { id: "invite-max-uses", "data-keep": true }, USES.map((n) => el("option", { value: n, text: usesText(n) })));
-  const exp = el("select", { id: "invite-expiry", "data-keep": true }, EXPIRY.map(([k, s]) => el("option", { value: s, text: t(k), selected: s === 604800 })));
+  const uses = el("select", { id: "invite-max-uses", "aria-label": t("field_uses"), "data-keep": true }, USES.map((n) => el("option", { value: n, text: usesText(n) })));
+  const exp = el("select", { id: "invite-expiry", "aria-label": t("field_expiry"), "data-keep": true }, EXPIRY.map(([k, s]) => el("option", { value: s, text: t(k), selected: s === 604800 })));
   // `note`: for the managers (the listing and the group log show it); the server checks it like any text.
   const note = el("input", { id: "invite-note", "data-keep": true, maxlength: 200, autocomplete: "off",
     placeholder: t("invite_note_placeholder"), "aria-label": t("invite_note") });
@@ -233,7 +234,8 @@ function linkNode(g, link, redraw) {
 const ACTIONS = new Set(["kick", "mute", "mute_all", "set_role", "transfer_owner", "set_announcement", "update_group",
   "delete_message", "approve_join", "reject_join", "invite", "ban", "unban", "set_slow_mode", "pin_message",
   "create_invite_link", "revoke_invite_link", "dissolve_group", "warn_group", "suspend_group", "close_group",
-  "lift_sanction", "suspend_admin", "remove_term"]);
+  "lift_sanction", "suspend_admin", "remove_term", "remove_message", "decide_appeal", "review_release", "review_keep",
+  "review_remove"]);
 
 export function actionLabel(action) { return ACTIONS.has(action) ? t("log_" + action) : action; }
 
@@ -254,6 +256,7 @@ export function openGroupLog(g) {
     } catch (e) { msg.textContent = errorText(e); msg.className = "form-msg error"; }
   };
   more.addEventListener("click", load);
+  dialogFor(g.group_id);
   modal(t("group_log"), () => [msg, list, more], { wide: true, id: "log-dialog" });
   load();
 }
@@ -270,7 +273,7 @@ function detailText(detail) {
   if (detail === undefined || detail === null || detail === "") return "";
   if (typeof detail !== "object") return String(detail);
   const word = (k, v) => {
-    if (k === "reason") return t("ban_reason") + "：" + v;
+    if (k === "reason") return t("ban_reason") + t("colon") + v;
     if ((k === "until" || k === "deadline" || k === "expires_at") && typeof v === "number") return t("log_" + k) + " " + fmtTime(v);
     if ((k === "seconds" || k === "slow_mode_seconds") && typeof v === "number") return v ? fmtSeconds(v) : t("slow_off");
     if (k === "role") return t("role_" + v);
@@ -285,9 +288,10 @@ function detailText(detail) {
     if (k === "item_id") return t("log_item", { id: v });
     if (k === "sanctions_lifted" && Array.isArray(v)) return t("log_sanctions_lifted", { ids: v.join(", ") });
     if (k === "announcement") return "「" + v + "」";
-    if (k === "name") return t("group_name") + "：" + v;
-    if (k === "category") return t("category") + "：" + catName(v);  // (an operator's own: as is)
-    if (k === "join_policy") return t("join_policy") + "：" + known("policy_" + v, v);
+    if (k === "name") return t("group_name") + t("colon") + v;
+    if (k === "category") return t("category") + t("colon") + catName(v);  // (an operator's own: as is)
+    if (k === "join_policy") return t("join_policy") + t("colon") + known("policy_" + v, v);
+    if (k === "outcome" && (v === "upheld" || v === "rejected")) return t("log_outcome_" + v);
     if (k === "seqs" && Array.isArray(v)) return t("log_seqs", { seqs: v.map((n) => "#" + n).join(", ") });  // messages taken down
     return k + ": " + (typeof v === "object" ? JSON.stringify(v) : String(v));
   };

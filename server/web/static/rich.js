@@ -1,7 +1,7 @@
 // Richer messages: text with @mentions marked, the quoted message of a reply, reactions,
 // editing, the pinned-messages bar and search. Jumping to a message (from a quote, a pin or a
 // search hit) loads older history as needed: app.js provides that as hooks.jumpTo.
-import { el, clear, $, toast, modal, morphKids } from "./dom.js";
+import { el, clear, $, toast, modal, morphKids, dialogFor } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
 import { S, api, LIMITS, charCount, namesOf, actingRole } from "./state.js";
 import { previewText } from "./media.js";
@@ -119,7 +119,7 @@ function fillQuote(node, q) {
   clear(node);
   if (!q) { node.append(el("span", { class: "muted", text: "…" })); return; }
   if (q.unavailable) { node.append(el("span", { class: "muted quote-text", text: t("quote_unavailable") })); return; }
-  node.append(el("strong", { text: (q.sender ? q.sender.display_name : t("unknown_user")) + "：" }),
+  node.append(el("strong", { text: (q.sender ? q.sender.display_name : t("unknown_user")) + t("colon") }),
     el("span", { class: "quote-text", text: previewText(q) }));
 }
 
@@ -259,9 +259,10 @@ export function emojiRow(g, m, after) {
 // a text over it is said in the dialog before anything is sent, and stays there to shorten.
 
 export function editDialog(g, m) {
+  dialogFor(g.group_id);
   modal(t("edit"), (done) => {
     const msg = el("p", { class: "form-msg", id: "edit-msg", role: "alert" });
-    const box = el("textarea", { id: "edit-text", rows: 4, value: m.text || "" });
+    const box = el("textarea", { id: "edit-text", "aria-label": t("edit"), rows: 4, value: m.text || "" });
     return el("form", { class: "stack", onsubmit: async (e) => {
       e.preventDefault();
       const text = box.value;
@@ -308,6 +309,7 @@ export async function setPinned(g, seq, on) {
 export function openPins(g) {
   const pins = [...(g.pinned || [])].reverse();
   Promise.all(pins.filter((s) => !quotedOf(g, s)).map((s) => fetchQuoted(g, s))).then(() => {
+    dialogFor(g.group_id);
     modal(t("pinned"), (done) => el("ul", { class: "hits", id: "pin-list" }, pins.map((seq) => {
       const q = quotedOf(g, seq);
       return el("li", { class: "hit pin-item", "data-seq": seq },
@@ -323,8 +325,9 @@ export function openPins(g) {
 
 // ---------------------------------------------------------------- search
 export function openSearch(g) {
+  dialogFor(g.group_id);
   modal(t("search"), () => {
-    const input = el("input", { id: "search-input", type: "search", maxlength: 100, placeholder: t("search_hint"), required: true });
+    const input = el("input", { id: "search-input", "aria-label": t("search"), type: "search", maxlength: 100, placeholder: t("search_hint"), required: true });
     const list = el("ul", { class: "hits", id: "search-results" });
     const msg = el("p", { class: "form-msg", role: "status" });
     const more = el("button", { type: "button", class: "link", id: "search-more", hidden: true, text: t("load_more") });
