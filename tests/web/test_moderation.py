@@ -491,3 +491,26 @@ def test_a_refusal_in_the_panel_shows_above_it_and_a_group_gone_closes_its_panel
     alice.click("#confirm-ok")
     expect(bob.locator("dialog[open]")).to_have_count(0)
     assert alice.errors == [] and bob.errors == []
+
+
+def test_the_groups_lines_stay_when_the_chat_is_drawn_again(browser: Any, server: ServerProcess) -> None:
+    """A reviewer's case: the lines about a group (a join, a mute) were drawn once, and gone once the
+    chat was drawn again (another group opened and this one again, or the language switched); one
+    that came while another chat was open was never drawn at all."""
+    alice = new_page(browser, server)
+    bob = new_page(browser, server)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    first = create_group(alice, "第一群")
+    join_group(bob, first)
+    alice.wait_for_selector("#messages .sys:has-text('Bob 加入了群聊')")
+    second = create_group(alice, "第二群")  # (opens it)
+    expect(alice.locator("#chat-gid")).to_have_text(second)
+    send(bob, "我来了")  # (in the first group, while the second is open)
+    alice.click(f'.group-item[data-gid="{first}"]')
+    expect(alice.locator("#chat-gid")).to_have_text(first)
+    message(alice, "我来了")
+    expect(alice.locator("#messages .sys:has-text('Bob 加入了群聊')")).to_have_count(1)
+    keys = alice.eval_on_selector_all("#messages > [data-key]", "(ns) => ns.map((n) => Number(n.dataset.key))")
+    assert keys == sorted(keys), keys  # the line between the messages it came between
+    assert alice.errors == [] and bob.errors == []

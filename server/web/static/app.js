@@ -765,7 +765,11 @@ function renderChat() {
   drawReply(g);
   drawTray(g);
   const box = $("#messages");
-  for (const seq of [...g.msgs.keys()].sort((a, b) => a - b)) box.append(messageNode(g, g.msgs.get(seq)));
+  // The messages and the group's lines, in order (a line sits after the message it came after).
+  const lines = g.sys || [];
+  const items = [...[...g.msgs.keys()].map((seq) => [seq, () => messageNode(g, g.msgs.get(seq))]),
+    ...lines.map((l) => [l.key, () => sysNode(l)])].sort((a, b) => a[0] - b[0]);
+  for (const [, make] of items) box.append(make());
   for (const item of S.outbox) if (item.gid === g.group_id) $("#outbox").append(pendingNode(item));
   drawCount(text, count);
   updateComposer();
@@ -847,14 +851,23 @@ function echoChange(g, seq, change = {}) {
   if (g.group_id === S.current && (g.pinned || []).includes(seq)) drawPinBar(g);
 }
 
-function sysLine(g, text) {
+// A line about the group (a join, a mute, a new setting) between its messages. Kept with the group
+// (the last SYS_KEPT), also while another chat is open, and drawn again with the chat: opening the
+// group again, or switching the language (``say`` words it in the language of the moment).
+const SYS_KEPT = 100;
+function sysLine(g, say) {
+  const line = { key: g.lastSeq + 0.5, say };
+  (g.sys ||= []).push(line);
+  if (g.sys.length > SYS_KEPT) g.sys.splice(0, g.sys.length - SYS_KEPT);
   if (g.group_id !== S.current) return;
   const box = $("#messages");
   if (!box) return;
   const atBottom = nearBottom();
-  box.append(el("div", { class: "sys", "data-key": g.lastSeq + 0.5, text }));
+  box.append(sysNode(line));
   if (atBottom) scrollToBottom();
 }
+
+function sysNode(line) { return el("div", { class: "sys", "data-key": line.key, text: line.say() }); }
 
 function nearBottom() { const s = $("#scroller"); return !s || s.scrollHeight - s.scrollTop - s.clientHeight < 60; }
 function scrollToBottom() { const s = $("#scroller"); if (s) { s.scrollTop = s.scrollHeight; keepBottom = true; } }
@@ -1435,7 +1448,7 @@ function onEvent(ev) {
       break;
     case "member_joined":
       if (ev.user.user_id === meId) { if (!g) syncGroups().catch(() => {}); break; }
-      if (g) { if (g.members) g.members.set(ev.user.user_id, ev.user); remember([ev.user]); bumpCount(g, 1); sysLine(g, t("sys_joined", { name: ev.user.display_name })); refreshManage(g); }
+      if (g) { if (g.members) g.members.set(ev.user.user_id, ev.user); remember([ev.user]); bumpCount(g, 1); sysLine(g, () => t("sys_joined", { name: ev.user.display_name })); refreshManage(g); }
       break;
     case "member_left":
     case "member_removed":
@@ -1445,7 +1458,7 @@ function onEvent(ev) {
         break;
       }
       if (g) {
-        sysLine(g, t(ev.ev === "member_left" ? "sys_left" : ev.banned ? "sys_banned" : "sys_removed", { name: uname(g, ev.user_id) }));
+        sysLine(g, () => t(ev.ev === "member_left" ? "sys_left" : ev.banned ? "sys_banned" : "sys_removed", { name: uname(g, ev.user_id) }));
         if (g.members) g.members.delete(ev.user_id);
         bumpCount(g, -1); refreshManage(g);
       }
@@ -1460,14 +1473,14 @@ function onEvent(ev) {
         renderGroups(); updateComposer();
       }
       if (g.info && ev.role === "owner" && g.members) g.info.owner = g.members.get(ev.user_id) || g.info.owner;
-      sysLine(g, t("sys_role", { name: uname(g, ev.user_id), role: t("role_" + ev.role) }));
+      sysLine(g, () => t("sys_role", { name: uname(g, ev.user_id), role: t("role_" + ev.role) }));
       if (g.group_id === S.current) renderChatHead();
       refreshManage(g);
       break;
     case "member_muted":
       if (!g) break;
       g.mutes.set(ev.user_id, ev.until);
-      sysLine(g, ev.until ? t("sys_muted", { name: uname(g, ev.user_id), until: fmtTime(ev.until) }) : t("sys_unmuted", { name: uname(g, ev.user_id) }));
+      sysLine(g, () => ev.until ? t("sys_muted", { name: uname(g, ev.user_id), until: fmtTime(ev.until) }) : t("sys_unmuted", { name: uname(g, ev.user_id) }));
       if (g.group_id === S.current) updateComposer();
       refreshManage(g);
       break;
@@ -1475,12 +1488,12 @@ function onEvent(ev) {
       if (!g) break;
       if (g.info) for (const k of ["name", "category", "join_policy", "announcement", "mute_all", "pinned", "slow_mode_seconds"]) if (k in ev) g.info[k] = ev[k];
       if ("name" in ev) g.name = ev.name;
-      if ("mute_all" in ev) { g.muteAll = ev.mute_all; sysLine(g, t(ev.mute_all ? "sys_mute_all_on" : "sys_mute_all_off")); }
-      else if ("pinned" in ev) { setPins(g, ev.pinned || []); sysLine(g, t("sys_pinned")); }
+      if ("mute_all" in ev) { g.muteAll = ev.mute_all; sysLine(g, () => t(ev.mute_all ? "sys_mute_all_on" : "sys_mute_all_off")); }
+      else if ("pinned" in ev) { setPins(g, ev.pinned || []); sysLine(g, () => t("sys_pinned")); }
       else if ("slow_mode_seconds" in ev) {
         g.slowMode = ev.slow_mode_seconds || 0;
-        sysLine(g, g.slowMode ? t("sys_slow_on", { d: fmtSeconds(g.slowMode) }) : t("sys_slow_off"));
-      } else sysLine(g, "announcement" in ev ? t("sys_announcement") : settingsChangeText(ev));
+        sysLine(g, () => ev.slow_mode_seconds ? t("sys_slow_on", { d: fmtSeconds(ev.slow_mode_seconds) }) : t("sys_slow_off"));
+      } else sysLine(g, () => "announcement" in ev ? t("sys_announcement") : settingsChangeText(ev));
       renderGroups();
       if (g.group_id === S.current) { renderChatHead(); updateComposer(); }
       refreshManage(g);
