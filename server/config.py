@@ -663,6 +663,8 @@ def _ca_bundle(path: Path) -> str | None:
         ssl.create_default_context(cafile=str(path))
     except (ssl.SSLError, ValueError) as exc:
         return f"not a PEM bundle of CA certificates: {exc}"
+    except OSError:  # (missing, a directory, unreadable: the file check before it says so)
+        return None
     return None
 
 

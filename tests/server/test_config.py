@@ -573,3 +573,12 @@ def test_media_quota_is_off_at_0_and_may_equal_the_largest_file(tmp_path):
     for quota in (0, 2000, 10 ** 12):
         cfg = parse_config({"media": {"max_bytes": 2000, "max_bytes_per_user": quota}}, tmp_path)
         assert cfg.media.max_bytes_per_user == quota
+
+
+@pytest.mark.parametrize("where", ["/", "missing.pem"])
+def test_a_ca_file_that_cannot_be_read_is_a_config_error(tmp_path: Path, where: str) -> None:
+    """Hypothesis found ``provider_ca_file`` naming a directory or no file raised OSError from the
+    check itself (a traceback at ``check-config``) instead of a problem with the key."""
+    with pytest.raises(ConfigError) as info:
+        parse_config({"identity": {"provider_ca_file": where}}, tmp_path)
+    assert [p.key for p in info.value.problems] == ["identity.provider_ca_file"], info.value.problems
