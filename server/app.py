@@ -41,7 +41,7 @@ from server.media import web as media_web
 from server.media.service import MediaService
 from server.metrics import METRICS
 from server.operator import OperatorChannel, freeze_upkeep
-from server.providers import longest_wait_seconds, make_id_verifier
+from server.providers import make_id_verifier, sms_wait_seconds
 from server.security import Passwords, vault_for
 from server.session import CLOSE_POLICY, CLOSE_TRY_AGAIN, Session
 from server.sms import make_sms
@@ -85,7 +85,7 @@ class App:
                                    cfg.rate_limits.password_checks_per_ip, cfg.rate_limits.ipv6_prefix_length)
         self.sms = make_sms(cfg.identity)
         self.id_verifier = make_id_verifier(cfg.identity)  # awaited by verify_identity
-        self.provider_wait = longest_wait_seconds(cfg.identity)  # the longest an SMS or an ID check may take
+        self.sms_wait = sms_wait_seconds(cfg.identity)  # the longest sending a code may take
         # A code is kept as a MAC under the lookup key, so the store may hold it (server/limits.py).
         self.codes = CodeBook(mac=lambda phone_key, code: self.vault.lookup("sms_code", f"{phone_key}:{code}"))
         rl = cfg.rate_limits
@@ -448,11 +448,12 @@ class App:
                 METRICS.pre_auth.dec()
                 self.pre_auth.drop(ip)
 
-    def arm_auth_timer(self, sess: Session, req: object = None) -> None:
+    def arm_auth_timer(self, sess: Session, req: object = None, extra: float = 0.0) -> None:
         """(Re)start the time a connection has to sign in. A ``request_code`` adds the longest the
         SMS provider may take: closed while the code is still being sent, the client would ask
-        again and be sent a second one."""
-        extra = self.provider_wait if isinstance(req, RequestCode) else 0.0
+        again and be sent a second one. ``extra``: more time still (a gateway: until the home can
+        have taken this frame, after the provider calls of this connection's frames before it)."""
+        extra = max(extra, self.sms_wait if isinstance(req, RequestCode) else 0.0)
         sess.arm_timer(
             self.cfg.server.auth_timeout_seconds + extra,
             lambda: sess.close(CLOSE_POLICY, "authentication timeout"),

@@ -220,13 +220,25 @@ class HttpSms:
 
 
 def longest_wait_seconds(ident: IdentityConfig) -> float:
-    """How long one call to a provider (SMS or ID verifier) may take at most before it gives up:
-    each attempt's ``provider_timeout_seconds`` and the backoffs between them (a request that
+    """How long one call to an HTTP provider (SMS or ID verifier) may take at most before it gives
+    up: each attempt's ``provider_timeout_seconds`` and the backoffs between them (a request that
     calls one waits this long for its answer; a gateway waits for the home as long, and a little
     more, before it answers ``internal``)."""
     backoffs = sum(min(FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
                    for attempt in range(1, ident.provider_retries + 1))
     return float(ident.provider_timeout_seconds * (ident.provider_retries + 1) + backoffs)
+
+
+def sms_wait_seconds(ident: IdentityConfig) -> float:
+    """How long sending a code may take: an HTTP provider's longest wait, nothing for the console or
+    the file outbox (written at once)."""
+    return longest_wait_seconds(ident) if ident.sms_provider == "http" else 0.0
+
+
+def id_check_wait_seconds(ident: IdentityConfig) -> float:
+    """How long checking an ID number may take: the HTTP verifier's longest wait, nothing for the
+    checksum alone."""
+    return longest_wait_seconds(ident) if ident.id_verifier == "http" else 0.0
 
 
 def _poster(name: str, url: str, secret_file: Path | None, ident: IdentityConfig) -> SignedPoster:

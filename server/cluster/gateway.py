@@ -25,7 +25,7 @@ from protocol.messages import Auth, Login, Logout, RequestCode, VerifyIdentity, 
 from protocol.requests import error_reply
 from server.cluster import wire
 from server.metrics import MESSAGE_EVENT, METRICS, event_name
-from server.providers import longest_wait_seconds
+from server.providers import id_check_wait_seconds, sms_wait_seconds
 from server.session import CLOSE_TRY_AGAIN, Session, push_all
 
 if TYPE_CHECKING:
@@ -80,10 +80,14 @@ class Conn:
     # retry, and the connection is closed (see Gateway.sign_in_changed).
     sign_ins: dict[int, str | None] = field(default_factory=dict)
     sign_in_lost: set[int] = field(default_factory=set)
-    # Until when (monotonic) the home may still be waiting on an outside provider for one of its
-    # requests (request_code, verify_identity): the home takes a connection's frames in order, so a
-    # request forwarded before then starts only after, and its deadline counts from then.
-    provider_until: float = 0.0
+    # Its requests that wait on an outside provider at the home (request_code, verify_identity) and
+    # are not answered yet: forward number -> until when (monotonic) the home may still be waiting
+    # on it. The home takes a connection's frames in order, so a request forwarded meanwhile starts
+    # only after, and its deadline counts from then (see Gateway.forward); one answered stops counting.
+    providers: dict[int, float] = field(default_factory=dict)
+
+    def provider_until(self, now: float) -> float:
+        return max(now, *self.providers.values()) if self.providers else now
 
     def __post_init__(self) -> None:
         self.room.set()
@@ -226,7 +230,8 @@ class Gateway:
         # identity verified, and the retry sent another SMS or was refused.
         # So is every later request of the same connection, which the home takes only after it (a
         # connection's frames are handled in order): see Conn.provider_until.
-        self.provider_wait = longest_wait_seconds(app.cfg.identity)
+        self.provider_waits = {RequestCode: sms_wait_seconds(app.cfg.identity),
+                               VerifyIdentity: id_check_wait_seconds(app.cfg.identity)}
         self.lease_seconds = app.cfg.cluster.lease_seconds
         self.numbering = Numbering(grace=self.lease_seconds)
         # Each group's last `message` seq relayed here, and when (monotonic): told to a new home
@@ -270,15 +275,18 @@ class Gateway:
             METRICS.op("(undecodable)", err.code).inc()
             sess.send(error_reply(err.rid, err), enc)
             return
-        if conn.user_id is None:
-            self.app.arm_auth_timer(sess, req)  # as on one node: each frame before login restarts the timer
         conn.forwarded += 1
         now = time.monotonic()
-        if isinstance(req, (RequestCode, VerifyIdentity)):
-            conn.provider_until = max(now, conn.provider_until) + self.provider_wait
+        wait = self.provider_waits.get(type(req), 0.0)
+        if wait and req.rid is not None:  # (no id: no answer to wait for)
+            conn.providers[conn.forwarded] = conn.provider_until(now) + wait
+        if conn.user_id is None:
+            # As on one node, each frame before login restarts the timer; with a code being sent
+            # meanwhile, it runs from the end of that wait (the home takes this frame only after).
+            self.app.arm_auth_timer(sess, extra=conn.provider_until(now) - now)
         rid = req.rid
         if rid is not None:
-            deadline = max(now, conn.provider_until) + self.timeout
+            deadline = conn.provider_until(now) + self.timeout
             conn.pending.setdefault(rid, []).append((deadline, enc, conn.forwarded))
             if isinstance(req, (Login, Auth, Logout)):
                 conn.sign_ins[conn.forwarded] = conn.user_id
@@ -324,9 +332,10 @@ class Gateway:
                     number = item[4] if len(item) > 4 else None
                     if _settle(conn, item[3], number):
                         conn.sess.write(item[1])
-                    if number is not None and (conn.sign_ins or conn.sign_in_lost):
+                    if number is not None and (conn.sign_ins or conn.sign_in_lost or conn.providers):
                         conn.sign_ins.pop(number, None)
                         conn.sign_in_lost.discard(number)
+                        conn.providers.pop(number, None)
             elif kind == wire.ATTACHED:
                 conn = conns.get(item[1])
                 if conn is not None:
@@ -376,6 +385,8 @@ class Gateway:
             if epoch > previous:
                 self._out.flush()  # what was queued for the previous home goes out stamped so
                 self.fail_pending(HOME_CHANGED)
+                for conn in self.conns.values():  # (nothing more comes from the previous home)
+                    conn.sign_in_lost.clear()
                 log.info("home node is %s (epoch %d)", node_id, epoch)
             self.home_epoch, self.home_node, self.home_alive = epoch, node_id, True
             if 0 < previous < epoch:
@@ -510,7 +521,7 @@ class Gateway:
                 for number, rid, enc in sorted(expired, key=lambda e: e[0]):  # in the order they were sent
                     conn.answered()
                     _answer_internal(conn.sess, rid, NO_ANSWER, enc)
-                    self._sign_in_unknown(conn, number)
+                    self._answered_here(conn, number)
 
     def fail_pending(self, why: str) -> None:
         for conn in self.conns.values():
@@ -521,7 +532,14 @@ class Gateway:
             for number, rid, enc in failed:  # in the order they were sent
                 _answer_internal(conn.sess, rid, why, enc)
                 self._sign_in_unknown(conn, number)
-            conn.sign_in_lost.clear()  # (that home is gone: nothing more comes from it)
+            conn.providers.clear()
+            # (sign_in_lost stays: the same home may still carry a request out, after a cut from NATS
+            # or a silence, and sign the connection in; it is forgotten when another home takes over)
+
+    def _answered_here(self, conn: Conn, number: int) -> None:
+        """Request ``number`` of ``conn`` was answered `internal` here, on its deadline."""
+        conn.providers.pop(number, None)
+        self._sign_in_unknown(conn, number)
 
     def _sign_in_unknown(self, conn: Conn, number: int) -> None:
         """Request ``number`` of ``conn`` was answered `internal` here. For a sign-in request, whose

@@ -64,3 +64,48 @@ async def test_a_sign_in_refused_after_its_internal_answer_leaves_the_connection
     assert len(client.answers) == 1
     await home.close()  # type: ignore[attr-defined]
     await owner.close()
+
+
+async def test_a_sign_in_cut_off_by_a_lost_link_to_the_same_home_closes_the_connection(
+        app: App, tmp_path, monkeypatch) -> None:
+    """The diff review's case: a cut from NATS (or a slow consumer's lost messages) answers the waiting
+    requests `internal` while the same home goes on with them; a sign-in it then carries out must
+    still close the connection (only another home taking over makes the old one's outcome moot)."""
+    from server.cluster.gateway import LINK_LOST
+
+    owner = await registered(app, tmp_path)
+    home, gw, _ = await joined(app, tmp_path)
+    client = Closable()
+    gw.opened(client)  # type: ignore[arg-type]
+    await settle()
+    answered, gate = hold_token_lookups(app, monkeypatch)
+    await gw.forward(client, json.dumps({"op": "auth", "rid": 5, "token": owner.token}))  # type: ignore[arg-type]
+    await asyncio.wait_for(answered.wait(), 5)
+    gw.fail_pending(LINK_LOST)
+    assert [a["code"] for a in client.answers] == ["internal"]
+    gate.set()
+    await settle()
+    assert client.closed_with == (CLOSE_TRY_AGAIN, SIGN_IN_UNSURE)
+    await home.close()
+    await owner.close()
+
+
+async def test_a_code_request_answered_stops_holding_back_the_connections_deadlines(app: App, tmp_path) -> None:
+    """The diff review's case: each request_code pushed the connection's deadlines a provider's wait
+    further, for good (ten refused presses: every later request given ten waits before `internal`).
+    Only those still waiting at the home count."""
+    from protocol.messages import RequestCode
+
+    home, gw, _ = await joined(app, tmp_path)
+    gw.provider_waits[RequestCode] = 15.0  # (as with an HTTP SMS provider; this home writes codes to a file)
+    client = Closable()
+    gw.opened(client)  # type: ignore[arg-type]
+    await settle()
+    for rid in range(1, 4):
+        await gw.forward(client, json.dumps({"op": "request_code", "rid": rid, "phone": "13900000001"}))  # type: ignore[arg-type]
+    conn = gw.by_session[client]  # type: ignore[index]
+    assert len(conn.providers) == 3  # (each waits behind the one before it)
+    await settle()
+    assert len(client.answers) == 3, client.answers
+    assert conn.providers == {}
+    await home.close()
