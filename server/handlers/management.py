@@ -449,8 +449,12 @@ async def delete_message(ctx: Context, sess: Session, req: rq.DeleteMessage, enc
     perm.check("delete_message", role, Role(sender.role) if sender else None, own=own)
     if already:
         return
-    [*_, shown] = await commit(ctx, *([] if own else [acts_as(g, actor)]),
-                               ch.DeleteMessages(((g.group_id, seq),), ctx.now_ms(), actor.user_id),
+    now = ctx.now_ms()
+    # A held message its sender deletes leaves the review queue with it (a platform's release of it
+    # later would mark it delivered, and its record entry tell the group of a message it never had).
+    settle = [ch.SettleMessageReviews(g.group_id, seq, "withdrawn", "deleted by its sender", now)] if info.held else []
+    [*_, shown] = await commit(ctx, *([] if own else [acts_as(g, actor)]), *settle,
+                               ch.DeleteMessages(((g.group_id, seq),), now, actor.user_id),
                                # (one held when read: it is named apart, as group_log does not list it)
                                audit=_audit(ctx, actor, "delete_message_held" if info.held else "delete_message",
                                             g, sender_id, seq=seq))

@@ -152,23 +152,27 @@ async def test_a_held_message_is_unknown_to_managers_and_reporters(make_server, 
 
 
 async def test_a_held_message_its_sender_deleted_is_never_released_to_the_group(make_server, tmp_path):
-    """The sender may withdraw their own held message. Only they are told (nobody else knew it), and
-    a later release by the platform shows it as deleted: its text never reaches the group."""
+    """The sender may withdraw their own held message. Only they are told (nobody else knew it); its
+    review item is settled with the deletion (``withdrawn``), so no release can come after it: a
+    release marked it delivered and its record entry, listed in group_log, told the group of it."""
     srv = word_server(make_server, tmp_path)
     owner, member, gid = await group(srv)
     held = (await member.send(gid, "刷单返利，稳赚"))["seq"]
+    item = (await _review_items(srv))[held]
     member.drain_events()
     await member.request("delete_message", group_id=gid, seq=held)
     assert (await member.next_event("message_deleted", timeout=2))["seq"] == held
-    rc, _, _ = await srv.admin("decide", str((await _review_items(srv))[held]), "--decision", "release",
-                               "--note", "ok")
-    assert rc == 0
+    assert held not in await _review_items(srv)
+    assert srv.db_rows("SELECT status, decision FROM review_queue WHERE item_id = ?", item) == [
+        ("decided", "withdrawn")]
+    rc, _, err = await srv.admin("decide", str(item), "--decision", "release", "--note", "ok")
+    assert rc == 2 and "already decided" in err, err
     await asyncio.sleep(0.3)
     seen = [e for e in owner.drain_events() if e.get("ev") in ("message_released", "message_deleted")]
     assert seen == []
     assert not [e for e in member.drain_events() if e.get("ev") == "message_released"]
     hist = (await owner.request("history", group_id=gid))["messages"]
-    assert [(m["seq"], m.get("deleted"), "text" in m) for m in hist] == [(held, True, False)]
+    assert hist == []  # (not even a deleted one: the group never had it)
 
 
 async def test_a_held_message_its_sender_deletes_while_its_release_is_stored(make_server, tmp_path):
@@ -696,8 +700,11 @@ async def test_the_group_log_tells_managers_of_no_filter_hit_and_no_held_message
         await asyncio.sleep(0.1)
     # nor the platform's rejection of a held message (a reviewer read it, with the operator's note)
     rejected = await member.send(gid, "刷单返利 再来")
-    [item] = [i for x in (await srv.admin("review-queue", "--open"))[1].splitlines()
-              if (i := json.loads(x)).get("seq") == rejected["seq"]]
+    waiting = [json.loads(x) for x in (await srv.admin("review-queue", "--open"))[1].splitlines()]
+    # the one its sender deleted waits no more: a release of it would mark it delivered, and its
+    # record entry (listed, as a release shows the group a message) tell the group of it
+    assert held["seq"] not in [i.get("seq") for i in waiting], waiting
+    [item] = [i for i in waiting if i.get("seq") == rejected["seq"]]
     assert (await srv.admin("decide", str(item["item_id"]), "--decision", "reject", "--note", "no"))[0] == 0
     actions = srv.db_rows("SELECT action FROM audit WHERE group_id = ? ORDER BY id", gid)
     assert {"content_flagged", "delete_message_held", "review_reject"} <= {a for (a,) in actions}, actions
