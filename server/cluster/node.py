@@ -760,9 +760,16 @@ class ClusterNode:
         """The lease loop and the tick run for the node's whole life: one that ends by a bug would
         leave a home renewing its lease with no heartbeat (every gateway waiting on it), or a node
         that never takes the lease. Crash-only: the node stops, its supervisor starts it again."""
-        if task.cancelled() or self.lost.is_set() or self.stopping or self._loops_ended or self._lease_ended:
-            return  # (stopped, or told to end: no bug)
+        if task.cancelled():
+            return
         err = task.exception()
+        if err is None and (self.lost.is_set() or self.stopping or self._loops_ended or self._lease_ended):
+            return  # (it ended because it was told to, or the node is going anyway: no bug)
+        if self.lost.is_set() or self.stopping:
+            # (going anyway: said, and no more; a loop that dies while the home closes its last
+            # requests must not go unseen)
+            log.error("the task %s ended (%r) as the node stops", task.get_name(), err, exc_info=err)
+            return
         log.error("the task %s ended (%r): this node stops", task.get_name(), err, exc_info=err)
         self._lose(f"its task {task.get_name()} ended: {err!r}")
 
