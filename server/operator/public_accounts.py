@@ -437,7 +437,7 @@ async def remove_post(app: Context, args: dict[str, Any]) -> Result:
     row = await app.store.post(raw)
     if row is None:
         raise OperatorError(f"unknown post {raw}")
-    if row.held == 1:
+    if row.held == 1 and not row.gone:
         # (as remove-message and remove-comment refuse: what waits for review is decided there; a
         # release after a removal would mark the post published, a rejection costs its points)
         raise OperatorError(f"post {raw} is held for review and was never published: decide it in the review queue")
