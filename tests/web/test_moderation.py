@@ -513,4 +513,14 @@ def test_the_groups_lines_stay_when_the_chat_is_drawn_again(browser: Any, server
     expect(alice.locator("#messages .sys:has-text('Bob 加入了群聊')")).to_have_count(1)
     keys = alice.eval_on_selector_all("#messages > [data-key]", "(ns) => ns.map((n) => Number(n.dataset.key))")
     assert keys == sorted(keys), keys  # the line between the messages it came between
+    # a leave keeps the name it was said with, though the member list no longer has them
+    bob.click(f'.group-item[data-gid="{first}"]')
+    bob.click("#btn-manage")
+    bob.click("#btn-leave")
+    bob.click("#confirm-ok")
+    alice.wait_for_selector("#messages .sys:has-text('Bob 退出了群聊')")
+    alice.click(f'.group-item[data-gid="{second}"]')
+    expect(alice.locator("#chat-gid")).to_have_text(second)
+    alice.click(f'.group-item[data-gid="{first}"]')
+    expect(alice.locator("#messages .sys:has-text('Bob 退出了群聊')")).to_have_count(1)
     assert alice.errors == [] and bob.errors == []

@@ -1458,7 +1458,8 @@ function onEvent(ev) {
         break;
       }
       if (g) {
-        sysLine(g, () => t(ev.ev === "member_left" ? "sys_left" : ev.banned ? "sys_banned" : "sys_removed", { name: uname(g, ev.user_id) }));
+        const name = uname(g, ev.user_id);   // (now, while the member list still has them)
+        sysLine(g, () => t(ev.ev === "member_left" ? "sys_left" : ev.banned ? "sys_banned" : "sys_removed", { name }));
         if (g.members) g.members.delete(ev.user_id);
         bumpCount(g, -1); refreshManage(g);
       }
@@ -1473,14 +1474,15 @@ function onEvent(ev) {
         renderGroups(); updateComposer();
       }
       if (g.info && ev.role === "owner" && g.members) g.info.owner = g.members.get(ev.user_id) || g.info.owner;
-      sysLine(g, () => t("sys_role", { name: uname(g, ev.user_id), role: t("role_" + ev.role) }));
+      { const name = uname(g, ev.user_id); sysLine(g, () => t("sys_role", { name, role: t("role_" + ev.role) })); }
       if (g.group_id === S.current) renderChatHead();
       refreshManage(g);
       break;
     case "member_muted":
       if (!g) break;
       g.mutes.set(ev.user_id, ev.until);
-      sysLine(g, () => ev.until ? t("sys_muted", { name: uname(g, ev.user_id), until: fmtTime(ev.until) }) : t("sys_unmuted", { name: uname(g, ev.user_id) }));
+      { const name = uname(g, ev.user_id);
+        sysLine(g, () => ev.until ? t("sys_muted", { name, until: fmtTime(ev.until) }) : t("sys_unmuted", { name })); }
       if (g.group_id === S.current) updateComposer();
       refreshManage(g);
       break;

@@ -162,7 +162,11 @@ export function closeDialogsOf(gid) {
 export function modal(title, build, { wide = false, id = null } = {}) {
   return new Promise((resolve) => {
     const dlg = el("dialog", { class: "modal" + (wide ? " wide" : ""), id });
-    if (nextGroup !== null) { dlg.dataset.gid = nextGroup; nextGroup = null; }
+    // A dialog opened from a group's dialog (a confirmation, a reason) belongs to that group too.
+    const over = [...document.querySelectorAll("dialog[open]")].pop();
+    const gid = nextGroup ?? (over ? over.dataset.gid : undefined);
+    nextGroup = null;
+    if (gid) dlg.dataset.gid = gid;
     let settled = false;
     const done = (value) => { if (!settled) { settled = true; resolve(value); } dlg.close(); };
     dlg.addEventListener("close", () => { if (!settled) { settled = true; resolve(null); } dlg.remove(); });
