@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import new_page, register
 
@@ -52,4 +54,20 @@ def test_english_at_phone_width_fits_the_account_dialog_and_reads_as_english(bro
     assert page.locator("#profile-name").get_attribute("aria-label") == "Display name"
     assert page.evaluate("() => [...document.querySelectorAll('*')].some((e) => e.childElementCount === 0"
                          " && e.textContent.includes('：'))") is False
+    assert page.errors == []
+
+
+def test_the_notices_read_in_the_language_of_the_moment(browser: Any, server: ServerProcess) -> None:
+    """A reviewer's case: a notice kept the words of the language it arrived in, so after a switch to
+    English the list still read 平台公告：…, with English times beside it."""
+    from tests.web.browser import run_async
+
+    page = new_page(browser, server)
+    register(page, server, display="Alice")
+    rc, _, err = run_async(server.admin("notice", "--text", "系统维护"))
+    assert rc == 0, err
+    page.wait_for_selector("#notice-count:visible")
+    page.click("#lang-btn")
+    page.click("#btn-notices")
+    expect(page.locator("#notice-list")).to_contain_text("Platform notice: 系统维护")
     assert page.errors == []

@@ -77,7 +77,7 @@ async function useInvite() {
     if (r.group_id && S.groups.has(r.group_id)) { openGroup(r.group_id); toast(t("n_joined", { group: gname(r.group_id) })); }
   } catch (e) {
     // not_found: the code is unknown, used up, expired or revoked (the server says no more), not a group
-    notice(t("invite_failed", { reason: e.code === "not_found" ? t("invite_unusable") : errorText(e) }), null, "error");
+    notice(later("invite_failed", { reason: e.code === "not_found" ? t("invite_unusable") : errorText(e) }), null, "error");
   }
 }
 
@@ -1453,7 +1453,7 @@ function onEvent(ev) {
     case "member_left":
     case "member_removed":
       if (ev.user_id === meId) {
-        if (ev.ev === "member_removed") notice(t(ev.banned ? "n_banned" : "n_removed", { group: gname(ev.group_id) }), null, ev.banned ? "error" : "info");
+        if (ev.ev === "member_removed") notice(later(ev.banned ? "n_banned" : "n_removed", { group: gname(ev.group_id) }), null, ev.banned ? "error" : "info");
         dropGroup(ev.group_id);
         break;
       }
@@ -1515,19 +1515,19 @@ function onEvent(ev) {
       if (g) managersEvent(g, ev);
       break;
     case "join_result":
-      if (ev.status === "approved") { notice(t("n_join_approved", { group: ev.name || gname(ev.group_id) })); syncGroups().catch(() => {}); }
-      else notice(t("n_join_rejected", { group: ev.name || gname(ev.group_id) }));
+      if (ev.status === "approved") { notice(later("n_join_approved", { group: ev.name || gname(ev.group_id) })); syncGroups().catch(() => {}); }
+      else notice(later("n_join_rejected", { group: ev.name || gname(ev.group_id) }));
       break;
     case "invited":
-      notice(t("n_invited", { by: ev.by.display_name, group: ev.name, id: ev.group_id }),
+      notice(later("n_invited", { by: ev.by.display_name, group: ev.name, id: ev.group_id }),
         { label: t("join_now"), run: () => joinGroup(ev.group_id) });
       break;
     case "group_dissolved":
-      notice(t("n_dissolved", { group: gname(ev.group_id) }));
+      notice(later("n_dissolved", { group: gname(ev.group_id) }));
       dropGroup(ev.group_id);
       break;
     case "group_closed":
-      notice(t("n_closed", { group: gname(ev.group_id), reason: ev.reason || "" }), null, "error");
+      notice(later("n_closed", { group: gname(ev.group_id), reason: ev.reason || "" }), null, "error");
       dropGroup(ev.group_id);
       break;
     case "group_suspended":
@@ -1535,7 +1535,7 @@ function onEvent(ev) {
       if (g) { learnSuspension(g, ev.until, ev.cause); if (g.group_id === S.current) updateComposer(); refreshManage(g); }
       // **[ext]** `sanction_id` (suspend-group, or the freeze's row for this group): only the group's owner
       // may appeal it, and theirs has 申诉.
-      notice(t(ev.cause === "category_freeze" ? "n_frozen" : "n_suspended",
+      notice(later(ev.cause === "category_freeze" ? "n_frozen" : "n_suspended",
         { group: gname(ev.group_id), until: fmtTime(ev.until), reason: ev.reason || "" }),
         g && g.role === "owner" && ev.sanction_id ? appealAction(ev.sanction_id) : null, "error");
       break;
@@ -1617,7 +1617,7 @@ function platformNotice(ev) {
       break;
     }
     case "appeal_result":   // **[ext]** `note`: the operator's note alone (`text` adds English words)
-      notice(t(ev.outcome === "upheld" ? "n_appeal_upheld" : "n_appeal_rejected", { sid: ev.sanction_id || "", text: said(ev.note, text) }),
+      notice(later(ev.outcome === "upheld" ? "n_appeal_upheld" : "n_appeal_rejected", { sid: ev.sanction_id || "", text: said(ev.note, text) }),
         null, ev.outcome === "upheld" ? "info" : "error");
       markOutcomesSeen();
       break;
@@ -1627,7 +1627,7 @@ function platformNotice(ev) {
       if (!ev.group_id) powersChanged();   // management powers or the right to create groups are back
       break;
     case "report_result":
-      notice(t(ev.outcome === "upheld" ? "n_report_result_upheld" : "n_report_result_rejected", { text }));
+      notice(later(ev.outcome === "upheld" ? "n_report_result_upheld" : "n_report_result_rejected", { text }));
       markOutcomesSeen();
       break;
     case "sanction": {   // **[ext]** `measure`, `reason`, `sanction_id` (what appeal takes), `until`
@@ -1644,14 +1644,14 @@ function platformNotice(ev) {
       // whose blacklisting it followed (`same_person_as`, that login's username).
       const why = ev.same_person_as ? t("n_blacklisted_twin", { text, user: ev.same_person_as }) : text;
       S.blacklistedText = why;
-      notice(t("n_blacklisted", { text: why }), null, "error");
+      notice(later("n_blacklisted", { text: why }), null, "error");
       break;
     }
     case "credit": notice(creditText(ev, text)); refreshMe(); break;
-    case "agreement": notice(t("n_agreement")); if (S.authed) checkAgreement(); break;
-    case "platform": notice(t("n_platform", { text })); break;
+    case "agreement": notice(later("n_agreement")); if (S.authed) checkAgreement(); break;
+    case "platform": notice(later("n_platform", { text })); break;
     // [ext] the group's owner was blacklisted and the group passed to me, its longest-serving admin
-    case "group_handover": notice(t("n_group_handover", { group })); break;
+    case "group_handover": notice(later("n_group_handover", { group })); break;
     case "content_removed": notice(removedText(ev, group, text), null, "error"); break;
     case "resync":
       // A cluster's node was lost, not handed over: events of its last moments (members, roles, edits,
@@ -1772,13 +1772,19 @@ async function refreshMe() {
   if (dd) dd.textContent = String(S.me.credit_level);
 }
 
+// ``text``: the words, or a function giving them (``later``), so that the list of notices says them in
+// the language of the moment, not the one they arrived in.
 export function notice(text, action = null, kind = "info") {
-  S.notices.unshift({ ts: Date.now(), text, action });
+  const say = typeof text === "function" ? text : () => text;
+  S.notices.unshift({ ts: Date.now(), say, action });
   S.unseen++;
   const c = $("#notice-count");
   if (c) { c.hidden = false; c.textContent = String(S.unseen); }
-  toast(text, kind);
+  toast(say(), kind);
 }
+
+// A sentence of the string table worded when it is shown, with what fills it taken now.
+function later(key, params = {}) { return () => t(key, params); }
 
 function dropGroup(gid) {
   closeDialogsOf(gid);   // (its panel, a message's actions, its search, log or bans: for a group that is gone)
@@ -1795,7 +1801,7 @@ function openNotices() {
   const c = $("#notice-count"); if (c) c.hidden = true;
   modal(t("notices"), (done) => S.notices.length === 0 ? el("p", { class: "muted", text: t("no_notices") }) :
     el("ul", { class: "notices", id: "notice-list" }, S.notices.map((n) => el("li", {},
-      el("time", { class: "muted small", text: fmtTime(n.ts) }), el("p", { text: n.text }),
+      el("time", { class: "muted small", text: fmtTime(n.ts) }), el("p", { text: n.say() }),
       n.action ? el("button", { type: "button", class: "primary small", text: n.action.label, onclick: () => { done(); n.action.run(); } }) : null))));
 }
 
@@ -1846,9 +1852,9 @@ function openNewGroup() {
         try {
           const name = nameIn.value.trim();
           const r = await api("create_group", { name, category: cat.value, join_policy: pol.value });
-          done(); await syncGroups(); openGroup(r.group_id); notice(t("n_created", { id: r.group_id }));
+          done(); await syncGroups(); openGroup(r.group_id); notice(later("n_created", { id: r.group_id }));
           // The name waits for the platform's review: the group shows the server's neutral name meanwhile.
-          if (r.held) { notice(t("held_new_group", { name, id: r.group_id })); loadHeld(); }
+          if (r.held) { notice(later("held_new_group", { name, id: r.group_id })); loadHeld(); }
         } catch (err) {
           msg.textContent = errorText(err); msg.className = "form-msg error";
           if (err.code === "verification_required") msg.append(" ", el("button", { type: "button", class: "link", text: t("verify"), onclick: () => { done(); openProfile(); } }));
