@@ -525,3 +525,16 @@ def test_the_groups_lines_stay_when_the_chat_is_drawn_again(browser: Any, server
     alice.click(f'.group-item[data-gid="{first}"]')
     expect(alice.locator("#messages .sys:has-text('Bob 退出了群聊')")).to_have_count(1)
     assert alice.errors == [] and bob.errors == []
+
+
+def test_the_ban_list_says_why_it_could_not_be_read(browser: Any, server: ServerProcess) -> None:
+    """A reviewer read that any failure to read the bans (a dropped connection, ``internal``) was shown
+    as 服务器不支持此操作, "the server does not support this": the refusal is now worded as it is."""
+    page = new_page(browser, server)
+    page.goto(server.url.replace("ws://", "http://").removesuffix("/ws") + "/")
+    said = page.evaluate("""async () => {
+      const m = await import('/moderation.js');
+      const bans = await m.loadBans({ group_id: '1234567890' });   // (not connected: the request fails)
+      return m.bansSection({ group_id: '1234567890' }, bans, () => {}).textContent;
+    }""")
+    assert "连接已断开" in said and "不支持" not in said, said

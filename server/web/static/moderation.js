@@ -38,8 +38,10 @@ export function banDialog(g, userId, name) {
   });
 }
 
+// The group's bans, or ``{ failed }`` with the refusal (a server without the op says unknown_op, which
+// errorText words; any other failure is said as it is, not as a missing op).
 export async function loadBans(g) {
-  try { return (await api("bans", { group_id: g.group_id })).bans || []; } catch { return null; }
+  try { return (await api("bans", { group_id: g.group_id })).bans || []; } catch (e) { return { failed: e }; }
 }
 
 // Drawn in place (morph, as the member list): the list follows `ban_changed` and its items stay, so a
@@ -47,8 +49,8 @@ export async function loadBans(g) {
 // built here (it may be the one morph did not keep).
 export function bansSection(g, bans, reload) {
   const uid = el("input", { id: "ban-user-id", "aria-label": t("invite_user_id"), "data-keep": true, placeholder: "u0123456789abcdef", autocomplete: "off" });
-  return el("section", { id: "ban-section" }, el("h3", { text: t("bans") + (bans && bans.length ? " (" + bans.length + ")" : "") }),
-    bans === null ? el("p", { class: "muted", text: t("e_unknown_op") }) :
+  return el("section", { id: "ban-section" }, el("h3", { text: t("bans") + (Array.isArray(bans) && bans.length ? " (" + bans.length + ")" : "") }),
+    !Array.isArray(bans) ? el("p", { class: "muted", text: bans && bans.failed ? errorText(bans.failed) : t("e_unknown_op") }) :
       bans.length === 0 ? el("p", { class: "muted", id: "no-bans", text: t("no_bans") }) :
         el("ul", { class: "members", id: "ban-list" }, bans.map((b) => el("li", { class: "member ban", "data-uid": b.user_id },
           el("div", { class: "row wrap" }, el("span", { class: "who", text: memberName(g, b.user_id) || b.user_id }),
