@@ -142,8 +142,11 @@ export function toast(text, kind = "info") {
 
 function raiseToasts() {
   if (!toastBox.showPopover) return;   // (a browser without popovers: under a dialog, as before)
+  // Shown again (last into the top layer: above every dialog open now) only while a dialog is open:
+  // otherwise the live region stays as it is, so that screen readers go on announcing into it.
+  if (toastBox.matches(":popover-open") && !document.querySelector("dialog[open]")) return;
   hideToasts();
-  toastBox.showPopover();   // (last into the top layer: above every dialog open now)
+  toastBox.showPopover();
 }
 
 function hideToasts() {
