@@ -101,7 +101,7 @@ class SignedPoster:
         why = "no attempt was made"
         for attempt in range(self.retries + 1):
             if attempt:
-                await asyncio.sleep(min(FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
+                await asyncio.sleep(backoff_seconds(attempt))
             ts = int(time.time())
             headers = {
                 "Content-Type": "application/json",
@@ -219,13 +219,18 @@ class HttpSms:
         await self.poster.aclose()
 
 
+def backoff_seconds(attempt: int) -> float:
+    """The pause before retry ``attempt`` (1, 2, ...): doubling from FIRST_BACKOFF_SECONDS, at most
+    MAX_BACKOFF_SECONDS."""
+    return float(min(FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
+
+
 def longest_wait_seconds(ident: IdentityConfig) -> float:
     """How long one call to an HTTP provider (SMS or ID verifier) may take at most before it gives
     up: each attempt's ``provider_timeout_seconds`` and the backoffs between them (a request that
     calls one waits this long for its answer; a gateway waits for the home as long, and a little
     more, before it answers ``internal``)."""
-    backoffs = sum(min(FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
-                   for attempt in range(1, ident.provider_retries + 1))
+    backoffs = sum(backoff_seconds(attempt) for attempt in range(1, ident.provider_retries + 1))
     return float(ident.provider_timeout_seconds * (ident.provider_retries + 1) + backoffs)
 
 

@@ -25,7 +25,7 @@ from protocol.messages import Auth, Login, Logout, RequestCode, VerifyIdentity, 
 from protocol.requests import error_reply
 from server.cluster import wire
 from server.metrics import MESSAGE_EVENT, METRICS, event_name
-from server.providers import id_check_wait_seconds, sms_wait_seconds
+from server.providers import id_check_wait_seconds
 from server.session import CLOSE_TRY_AGAIN, Session, push_all
 
 if TYPE_CHECKING:
@@ -230,8 +230,7 @@ class Gateway:
         # identity verified, and the retry sent another SMS or was refused.
         # So is every later request of the same connection, which the home takes only after it (a
         # connection's frames are handled in order): see Conn.provider_until.
-        self.provider_waits = {RequestCode: sms_wait_seconds(app.cfg.identity),
-                               VerifyIdentity: id_check_wait_seconds(app.cfg.identity)}
+        self.provider_waits = {RequestCode: app.sms_wait, VerifyIdentity: id_check_wait_seconds(app.cfg.identity)}
         self.lease_seconds = app.cfg.cluster.lease_seconds
         self.numbering = Numbering(grace=self.lease_seconds)
         # Each group's last `message` seq relayed here, and when (monotonic): told to a new home

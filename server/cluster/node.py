@@ -258,6 +258,11 @@ class ClusterNode:
         if self.home is not None and self.nc is not None and self.nc.is_connected:
             self._publish(self.subjects.heartbeat, self.home.heartbeat(self.node_id, released=True))
 
+    @property
+    def _lease_over(self) -> bool:
+        """The lease loop is to end: the node's loops all end, or the lease alone (a hand-over)."""
+        return self._loops_ended or self._lease_ended
+
     def begin_stop(self) -> None:
         """The process is stopping: take no lease from now on (a home keeps renewing its own until
         :meth:`stop`). Called first thing at a stop, before the connections are closed."""
@@ -447,7 +452,7 @@ class ClusterNode:
         epoch: int | None = None
         stale_since: float | None = None  # a home is heard, but its lease was seen expired since then
         while epoch is None:
-            if self.stopping or self._loops_ended or self._lease_ended:
+            if self.stopping or self._lease_over:
                 return
             self._contest_now.clear()  # (first: a set() from now on, during the take too, is kept for the wait)
             if self.nc is None or not self.nc.is_connected:
@@ -488,7 +493,7 @@ class ClusterNode:
                     await asyncio.wait_for(self._contest_now.wait(),
                                            ttl / 6 if not (self.gateway and self.gateway.home_alive) else ttl / 2)
         self._taken_epoch = epoch
-        if self.stopping or self._loops_ended or self._lease_ended:
+        if self.stopping or self._lease_over:
             # Taken as the stop began: given back at once (a node that serves takes it now), not
             # once this node's connections have closed.
             with contextlib.suppress(Exception):
@@ -501,7 +506,7 @@ class ClusterNode:
         failing_since: float | None = None
         while True:
             await asyncio.sleep(ttl / 4)
-            if self._loops_ended or self._lease_ended:
+            if self._lease_over:
                 return
             try:
                 ok = await asyncio.wait_for(self.leases.renew_lease(wire.HOME_LEASE, self.holder, epoch, ttl), ttl / 4)
@@ -763,7 +768,7 @@ class ClusterNode:
         if task.cancelled():
             return
         err = task.exception()
-        if err is None and (self.lost.is_set() or self.stopping or self._loops_ended or self._lease_ended):
+        if err is None and (self.lost.is_set() or self.stopping or self._lease_over):
             return  # (it ended because it was told to, or the node is going anyway: no bug)
         if self.lost.is_set() or self.stopping:
             # (going anyway: said, and no more; a loop that dies while the home closes its last

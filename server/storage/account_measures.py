@@ -43,6 +43,11 @@ class AccountFigures(NamedTuple):
     recent_reads: int  # reads made since the start of the window asked for
 
 
+# The accounts whose person the retention purge erased: their keys replaced (sqlite_records.UNLINK_ACCOUNTS).
+ERASED_ACCOUNT_KEYS = ("SELECT account_id, subject_key, opener_key FROM accounts"
+                       " WHERE subject_key LIKE 'erased:%' OR opener_key LIKE 'erased:%'")
+
+
 class AccountMeasureReads(Protocol):
     async def account_row(self, account_id: str) -> dict[str, Any] | None:
         """The stored row of an account (keys: ``ACCOUNT_ROW_COLS``; ``labels`` a JSON array), or None."""

@@ -12,6 +12,7 @@ from server.storage import changes as c
 from server.storage.account_measures import (
     ACCOUNT_ROW_COLS,
     COMMENT_COLS,
+    ERASED_ACCOUNT_KEYS,
     LIVE_COMMENTS_PAGE,
     POST_COLS,
     SHOWN_POSTS_PAGE,
@@ -77,8 +78,7 @@ class SqliteAccountMeasureReads(SqliteReader):
         return {r[0]: r[1] for r in rows}
 
     async def erased_account_keys(self) -> dict[str, tuple[str, str | None]]:
-        rows = await self._fetchall("SELECT account_id, subject_key, opener_key FROM accounts"
-                                    " WHERE subject_key LIKE 'erased:%' OR opener_key LIKE 'erased:%'")
+        rows = await self._fetchall(ERASED_ACCOUNT_KEYS)
         return {r[0]: (r[1], r[2]) for r in rows}
 
     async def person_key(self, user_id: str) -> str | None:
