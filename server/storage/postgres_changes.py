@@ -269,6 +269,12 @@ async def _cancel_account(db: Conn, a: c.CancelAccount) -> None:
     if running:
         raise ContractError("conflict", "close the public accounts you own first: "
                             + ", ".join(sorted(r[0] for r in running)))
+    # Memberships this writer's memory did not know: a join another writer stored before the
+    # UPDATE above (one after it is refused by ``_account_still_open``, which waits for it). The
+    # handler's RemoveMember took the ones memory knew, earlier in this transaction.
+    for r in await db.fetch(_LIVE_MEMBERSHIPS, a.user_id):
+        await db.execute("DELETE FROM members WHERE group_id = $1 AND user_id = $2", r[0], a.user_id)
+        await _log_membership(db, r[0], a.user_id, "account_deleted", a.user_id, a.deleted_at)
     await db.execute("DELETE FROM tokens WHERE user_id = $1", a.user_id)
     await db.execute("DELETE FROM join_requests WHERE user_id = $1", a.user_id)
     await db.execute("DELETE FROM invitations WHERE user_id = $1", a.user_id)
@@ -284,8 +290,8 @@ async def _account_still_open(db: Conn, user_id: str, own: bool = False) -> None
     memory) closed it: a cancellation or blacklisting committed before is read here, and one in
     flight waits for this transaction (its UPDATE of the row waits for the share lock), then
     finds a group this made the user's owner (``CancelAccount``'s check, the blacklisting's
-    ``OwnsNoLiveGroup``). A membership added so is not found: the cancellation removes the ones
-    its own memory knew (with shard homes, it would need each home's; docs/scale-out.md).
+    ``OwnsNoLiveGroup``), or a membership this added (the cancellation removes it from the store;
+    the memory of the writer that added it learns only at its next load: docs/scale-out.md).
     """
     row = await db.fetchrow("SELECT deleted_at, blacklisted_at FROM users WHERE user_id = $1 FOR SHARE", user_id)
     if row is not None:
@@ -338,6 +344,8 @@ async def _log_membership(db: Conn, gid: str, uid: str, action: str, actor: str 
 _JOINED = ("SELECT COUNT(*) FROM members m JOIN groups g ON g.group_id = m.group_id"
            " WHERE m.user_id = $1 AND g.dissolved_at IS NULL AND g.closed_at IS NULL")
 _OWNED = _JOINED + " AND m.role = 'owner'"  # by the members_user index, not a scan of groups
+_LIVE_MEMBERSHIPS = ("SELECT m.group_id FROM members m JOIN groups g ON g.group_id = m.group_id"
+                     " WHERE m.user_id = $1 AND g.dissolved_at IS NULL AND g.closed_at IS NULL")
 
 
 async def _check_user_caps(db: Conn, user_id: str, caps: c.UserCaps | None, creating: bool) -> None:

@@ -225,6 +225,11 @@ async def _cancel_account(db: aiosqlite.Connection, a: c.CancelAccount) -> None:
     if running:
         raise ContractError("conflict", "close the public accounts you own first: "
                             + ", ".join(sorted(r[0] for r in running)))
+    # Memberships this writer's memory did not know (another writer's join): the handler's
+    # RemoveMember took the ones it knew, earlier in this transaction.
+    for (gid,) in list(await db.execute_fetchall(_LIVE_MEMBERSHIPS, (a.user_id,))):
+        await db.execute("DELETE FROM members WHERE group_id = ? AND user_id = ?", (gid, a.user_id))
+        await _log_membership(db, gid, a.user_id, "account_deleted", a.user_id, a.deleted_at)
     await db.execute("DELETE FROM tokens WHERE user_id = ?", (a.user_id,))
     await db.execute("DELETE FROM join_requests WHERE user_id = ?", (a.user_id,))
     await db.execute("DELETE FROM invitations WHERE user_id = ?", (a.user_id,))
@@ -280,6 +285,8 @@ async def _log_membership(db: aiosqlite.Connection, gid: str, uid: str, action: 
 _JOINED = ("SELECT COUNT(*) FROM members m JOIN groups g ON g.group_id = m.group_id"
            " WHERE m.user_id = ? AND g.dissolved_at IS NULL AND g.closed_at IS NULL")
 _OWNED = _JOINED + " AND m.role = 'owner'"  # by the members_user index, not a scan of groups
+_LIVE_MEMBERSHIPS = ("SELECT m.group_id FROM members m JOIN groups g ON g.group_id = m.group_id"
+                     " WHERE m.user_id = ? AND g.dissolved_at IS NULL AND g.closed_at IS NULL")
 
 
 async def _check_user_caps(db: aiosqlite.Connection, user_id: str, caps: c.UserCaps | None, creating: bool) -> None:

@@ -94,3 +94,33 @@ async def test_a_blacklisting_and_creates_from_two_writers_leave_no_blacklisted_
     else:
         assert isinstance(listed, ContractError) and listed.code == "conflict"
         assert not maker.blacklisted and owned
+
+
+async def test_a_cancellation_removes_the_memberships_another_writer_stored(open_store) -> None:
+    """A join stored by one writer that the cancelling writer's memory never saw: the cancellation's
+    transaction takes it out too (and records it), so the store holds no cancelled member. Run as a
+    race as well: whichever commits first, the user ends a member of nothing."""
+    a = await open_store()
+    b = await open_store() if "Postgres" in type(a).__name__ else a
+    await _users(a, "boss", "gone", "late")
+    for gid in ("500000011", "500000012"):
+        await a.apply(ch.CreateGroup(gid, "g", "friends", "open", "boss", 1))
+    await a.apply(ch.AddMember("500000011", "gone", "member", 2, 0, "join", "gone"))
+    # the cancelling writer knows of 500000011; the other stored a join to 500000012 it never heard of
+    await b.apply(ch.AddMember("500000012", "gone", "member", 3, 0, "join", "gone", ch.UserCaps(joined=10)))
+    await a.apply(ch.RemoveMember("500000011", "gone", 4, "account_deleted", "gone"),
+                  ch.CancelAccount("gone", 4, "gone"))
+    state = await a.load_state(10, 7)
+    assert not any("gone" in g.members for g in state.groups.values())
+    assert state.users["gone"].groups == set()
+
+    async def join(i: int) -> object:
+        await asyncio.sleep(0.001 * i)  # before the cancellation's commit, while it is in flight, after
+        return await b.apply(ch.AddMember("500000012", "late", "member", 5, 0, "join", "late",
+                                          ch.UserCaps(joined=10)))
+
+    results = await asyncio.gather(*(join(i) for i in range(4)), a.apply(ch.CancelAccount("late", 5, "late")),
+                                   return_exceptions=True)
+    assert isinstance(results[-1], list), results[-1]  # the cancellation stores, whatever the joins did
+    state = await a.load_state(10, 7)
+    assert "late" not in state.groups["500000012"].members
