@@ -338,7 +338,7 @@ class Gateway:
             elif kind == wire.ATTACHED:
                 conn = conns.get(item[1])
                 if conn is not None:
-                    self.sign_in_changed(conn)
+                    self.sign_in_changed(conn, item[5] if len(item) > 5 else None)
                     if conn.user_id is None:
                         self.app.logged_in_here(conn.sess)  # (the socket is here: this node counts it, not the home)
                     if conn.user_id != item[2] or len(item) <= 4:
@@ -352,7 +352,7 @@ class Gateway:
             elif kind == wire.DETACHED:
                 conn = conns.get(item[1])
                 if conn is not None:
-                    self.sign_in_changed(conn)
+                    self.sign_in_changed(conn, item[2] if len(item) > 2 else None)
                     if conn.user_id is not None:
                         self.app.logged_out_here(conn.sess)
                     conn.user_id = conn.token_hash = None
@@ -552,13 +552,26 @@ class Gateway:
         else:
             conn.sign_in_lost.add(number)
 
-    def sign_in_changed(self, conn: Conn) -> None:
-        """The home signed ``conn`` in or out. When a sign-in request of it was answered `internal`
-        here and the home has not answered it yet, the change may be that request's: the client was
-        told to retry, and would go on unaware that the connection is signed in (or out), with a
-        token it never got. It is closed instead (1013, try again): the client connects and signs in
-        again, and nothing it was told is untrue."""
-        if conn.sign_in_lost:
+    def sign_in_changed(self, conn: Conn, during: int | None) -> None:
+        """The home signed ``conn`` in or out, while handling its request ``during`` (None: not one
+        of its requests, or a home of the previous version). When a sign-in request of it was
+        answered `internal` here and the home has not answered it yet, the change may be that
+        request's: the client was told to retry, and would go on unaware that the connection is
+        signed in (or out), with a token it never got. It is closed instead (1013, try again): the
+        client connects and signs in again, and nothing it was told is untrue.
+
+        The home handles a connection's requests one at a time, in order: while it handles
+        ``during``, every request sent before it is done, and a sign-in change of one of those came
+        before this one. Those are no longer in doubt (a request that never reached the home, lost
+        on the way, is one of them: the client's retry signing in does not close the connection),
+        and the change is that of a request in doubt only if it is ``during`` itself."""
+        if not conn.sign_in_lost:
+            return
+        if during is None:
+            self._close_unsure(conn)
+            return
+        conn.sign_in_lost = {n for n in conn.sign_in_lost if n >= during}
+        if during in conn.sign_in_lost:
             self._close_unsure(conn)
 
     def _close_unsure(self, conn: Conn) -> None:

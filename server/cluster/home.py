@@ -461,7 +461,11 @@ class Home:
                         rs.close(CLOSE_TRY_AGAIN, "reconnect")
                         rs.inbox.clear()
                 else:  # (whatever answers it, then or later, names its forward number: see Answering)
-                    await self.app.on_frame(rs, item.data, item.number)
+                    rs.handling = item.number
+                    try:
+                        await self.app.on_frame(rs, item.data, item.number)
+                    finally:
+                        rs.handling = None
         finally:
             rs.busy = False
             if rs.link.sessions.get(rs.conn) is not rs:

@@ -198,7 +198,7 @@ class RemoteSession(Session):
     """A connection held by a gateway node, as the home's handlers see it."""
 
     HELD_HERE = False  # the gateway holding the socket counts it (server/cluster/gateway.py)
-    __slots__ = ("link", "conn", "port", "inbox", "busy", "closed_with")
+    __slots__ = ("link", "conn", "port", "inbox", "busy", "handling", "closed_with")
 
     def __init__(self, link: NodeLink, conn: int, ip: str, encoding: Encoding, port: int | None = None) -> None:
         # No Session.__init__: there is no socket here. The slots it would set are set directly.
@@ -218,6 +218,7 @@ class RemoteSession(Session):
         self.port = port
         self.inbox: deque[Any] = deque()  # frames (and re-attachments) waiting to be handled, in order
         self.busy = False
+        self.handling: int | None = None  # the forward number of the request being handled, if any
         self.closed_with: tuple[int, str] | None = None  # the close sent to the gateway, to repeat
 
     def send(self, obj: Encodable, encoding: Encoding | None = None) -> None:
@@ -279,7 +280,8 @@ class RemoteSession(Session):
 
     def identity_changed(self) -> None:
         user = self.user
-        if user is None:
-            self.link.control([wire.DETACHED, self.conn])
-        else:
-            self.link.control([wire.ATTACHED, self.conn, user.user_id, self.token_hash, self.link.clock()])
+        item = ([wire.DETACHED, self.conn] if user is None
+                else [wire.ATTACHED, self.conn, user.user_id, self.token_hash, self.link.clock()])
+        if self.handling is not None:  # (the gateway settles the sign-in requests sent before it)
+            item.append(self.handling)
+        self.link.control(item)

@@ -52,8 +52,12 @@ way (a cut, a slow consumer) and has its clients resume (see :class:`server.clus
                                       for one connection only (not an event) names nothing
   ``[REPLY, payload, conn, rid, n]``  the answer to request ``rid``, forwarded as number ``n``
                                       (settles it at the gateway; no ``n``: the oldest with ``rid``)
-  ``[ATTACHED, conn, user_id, token_hash, at]`` / ``[DETACHED, conn]``  the connection logged in /
-                                      out; ``at``: the home's clock (ms) then (see SEEN)
+  ``[ATTACHED, conn, user_id, token_hash, at, n]`` / ``[DETACHED, conn, n]``  the connection
+                                      logged in / out; ``at``: the home's clock (ms) then (see
+                                      SEEN); ``n``: the forward number of the request of it the
+                                      home was handling then, if any (it handles them in order,
+                                      so every earlier one is done: see Gateway.sign_in_changed;
+                                      a home of the previous version sends none)
   ``[CLOSE, conn, code, reason]``     close it
   ``[STOP, reason]``                  (not numbered) this gateway instance shares its node id with
                                       another running node: it stops (a node of the previous

@@ -109,3 +109,30 @@ async def test_a_code_request_answered_stops_holding_back_the_connections_deadli
     assert len(client.answers) == 3, client.answers
     assert conn.providers == {}
     await home.close()
+
+
+async def test_a_sign_in_lost_on_the_way_does_not_close_the_connection_its_retry_signs_in(
+        app: App, tmp_path, monkeypatch) -> None:
+    """A reviewer's case: an ``auth`` that never reached the home (lost on the way) was answered
+    `internal` and stayed in doubt, so the client's retry, signing the connection in, closed it
+    (1013). The home handles a connection's requests in order: while it handles the retry, the lost
+    one is settled."""
+    owner = await registered(app, tmp_path)
+    home, gw, _ = await joined(app, tmp_path)
+    client = Closable()
+    gw.opened(client)  # type: ignore[arg-type]
+    await settle()
+    delivered = home.on_message
+    monkeypatch.setattr(home, "on_message", lambda _msg: asyncio.sleep(0))  # the next frames are lost
+    await gw.forward(client, json.dumps({"op": "auth", "rid": 5, "token": owner.token}))  # type: ignore[arg-type]
+    await settle()
+    monkeypatch.setattr(home, "on_message", delivered)
+    await timed_out(gw)
+    assert [a["code"] for a in client.answers] == ["internal"]
+    await gw.forward(client, json.dumps({"op": "auth", "rid": 6, "token": owner.token}))  # type: ignore[arg-type]
+    await settle()
+    assert client.closed_with is None
+    assert client.answers[-1]["re"] == 6 and client.answers[-1]["user_id"] == owner.user_id, client.answers
+    assert gw.by_session[client].user_id == owner.user_id  # type: ignore[index]
+    await home.close()  # type: ignore[attr-defined]
+    await owner.close()
