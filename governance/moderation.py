@@ -76,11 +76,12 @@ LOG_MAX: Final = 200
 # complaint's handling (``resolve_report``) is between its reporter and the platform; a sender
 # deleting their own message that the word lists held (``delete_message_held``) was never delivered,
 # so its managers do not know it exists, nor does the platform's rejection of one (``review_reject``:
-# in a group's record only a held message's; a held name's is ``review_reject_held_text``).
+# in a group's record only a held message's; a held name's is ``review_reject_held_text``), nor
+# a ``remove-term`` hiding held or rejected ones (``remove_term_held``).
 HIDDEN_ACTIONS: Final = ("legal_hold", "release_hold", "export", "content_blocked", "content_flagged",
                           "update_group_held", "set_announcement_held", "withdraw_held_text", "resolve_report",
                           "review_release_held_text", "review_reject_held_text", "delete_message_held",
-                          "review_reject")
+                          "review_reject", "remove_term_held")
 
 # The only detail fields ``group_log`` passes on. Anything else an entry carries (whoever wrote
 # it, and whatever it is) is left out, so identity data can never reach a group's managers.

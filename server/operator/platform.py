@@ -357,13 +357,13 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError("the term must have at least 2 letters or digits")
     reason = reason_of(args)
     posts, comments = await _remove_term_public(app, term, reason)
-    hits: list[tuple[str, int]] = []
+    hits: list[tuple[str, int, int]] = []  # (group id, seq, held as the scan read it)
     last = ("", -1)
     while True:
         rows = await app.store.messages_page(last, REMOVE_TERM_PAGE)
         if not rows:
             break
-        hits += [(gid, seq) for gid, seq, text, _ in rows if term in normalize(text)]
+        hits += [(gid, seq, held) for gid, seq, text, held in rows if term in normalize(text)]
         last = (rows[-1][0], rows[-1][1])
     # In slices of REMOVE_TERM_BATCH hits, each its own transaction: a term found in a million messages
     # would otherwise be one write running past storage.command_timeout_seconds, which on PostgreSQL
@@ -376,20 +376,30 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
     return Result([f"{done} containing {term!r}"])
 
 
-async def _remove_hits(app: Context, hits: list[tuple[str, int]], term: str, reason: str,
+async def _remove_hits(app: Context, hits: list[tuple[str, int, int]], term: str, reason: str,
                        command: Audit | None) -> None:
     """Hide one slice of ``remove-term``'s message hits, with each group's own record entry beside
-    them (its group_log and export show which of its messages went), and tell the members."""
+    them (its group_log and export show which of its messages went), and tell the members.
+
+    A hit held for review (or rejected) was never delivered: it is hidden too, but named in an entry
+    of its own, ``remove_term_held``, which ``group_log`` does not list (its managers do not know it
+    exists), and its open review item is settled in the same transaction (``remove``), so no release
+    can mark it delivered afterwards."""
     now = app.now_ms()
-    by_group: dict[str, list[int]] = {}
-    for gid, seq in hits:
-        by_group.setdefault(gid, []).append(seq)
+    shown: dict[str, list[int]] = {}
+    held: dict[str, list[int]] = {}
+    for gid, seq, was_held in hits:
+        (held if was_held else shown).setdefault(gid, []).append(seq)
+    pairs = tuple((gid, seq) for gid, seq, _ in hits)
     done_writes = await apply(
-        app, *changes(DeleteMessages(tuple(hits), now, operator_name()) if hits else None),
+        app, *changes(DeleteMessages(pairs, now, operator_name()) if hits else None),
+        *[SettleMessageReviews(gid, seq, "remove", reason, now) for gid, seq, was_held in hits if was_held == 1],
         *[AddRecord(audit(app, "remove_term", reason, gid, term=term, removed=len(seqs), seqs=seqs))
-          for gid, seqs in sorted(by_group.items())],
+          for gid, seqs in sorted(shown.items())],
+        *[AddRecord(audit(app, "remove_term_held", reason, gid, term=term, removed=len(seqs), seqs=seqs))
+          for gid, seqs in sorted(held.items())],
         audit=command)
-    for gid, seq in hits:
+    for gid, seq in pairs:
         app.forget_owed(gid, seq)
     # The hits members had been shown, as the store had them when it hid them, not as the scan read
     # them: a held one an operator released meanwhile was shown since (and a deletion of it is told).

@@ -235,6 +235,31 @@ async def test_remove_term_tells_the_group_only_of_messages_it_saw(make_server, 
     assert srv.db_rows("SELECT seq FROM messages WHERE deleted_at IS NOT NULL ORDER BY seq") == [(held,), (shown,)]
 
 
+async def test_remove_term_settles_a_held_hits_review_and_keeps_it_out_of_the_group_log(make_server, tmp_path):
+    """A reviewer's case: ``remove-term`` hid a held message but left its review item open (a release
+    afterwards marked the deleted message delivered: ``history`` then showed a deletion where the
+    group had never had a message), and the group's own entry named its seq to the managers in
+    ``group_log``. The item is settled with the removal; the held hit is recorded apart."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    held = (await member.send(gid, "刷单返利，稳赚"))["seq"]
+    shown = (await member.send(gid, "稳赚不赔"))["seq"]
+    [item] = [json.loads(x) for x in (await srv.admin("review-queue", "--open"))[1].splitlines()]
+    rc, out, err = await srv.admin("remove-term", "稳赚", "--reason", "fraud wave")
+    assert rc == 0 and "removed 2" in out, err
+    assert srv.db_rows("SELECT status, decision FROM review_queue WHERE item_id = ?", item["item_id"]) == [
+        ("decided", "remove")]
+    rc, out, err = await srv.admin("decide", str(item["item_id"]), "--decision", "release", "--note", "ok")
+    assert rc == 2 and "already decided" in err, (out, err)
+    seqs = [m["seq"] for m in (await owner.request("history", group_id=gid))["messages"]]
+    assert held not in seqs and shown in seqs
+    entries = (await owner.request("group_log", group_id=gid))["entries"]
+    [entry] = [e for e in entries if e["action"] == "remove_term"]
+    assert entry["detail"]["seqs"] == [shown]
+    assert not [e for e in entries if held in (e.get("detail") or {}).get("seqs", [held + 1])]
+    assert srv.db_rows("SELECT COUNT(*) FROM audit WHERE action = 'remove_term_held' AND group_id = ?", gid) == [(1,)]
+
+
 async def test_flag_delivers_and_queues(make_server, tmp_path):
     srv = word_server(make_server, tmp_path)
     owner, member, gid = await group(srv)
