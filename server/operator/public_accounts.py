@@ -437,9 +437,12 @@ async def remove_post(app: Context, args: dict[str, Any]) -> Result:
     row = await app.store.post(raw)
     if row is None:
         raise OperatorError(f"unknown post {raw}")
-    if row.held == 1 and not row.gone:
+    if row.held == 1:
         # (as remove-message and remove-comment refuse: what waits for review is decided there; a
-        # release after a removal would mark the post published, a rejection costs its points)
+        # release after a removal would mark the post published, a rejection costs its points. One
+        # its account deleted while held left the queue with it: there is nothing to take down.)
+        if row.gone:
+            raise OperatorError(f"post {raw} was held for review and never published; its account deleted it")
         raise OperatorError(f"post {raw} is held for review and was never published: decide it in the review queue")
     a = await take_post_down(app, row, reason, report_id)
     return Result([f"removed post {raw} of account {a.account_id}; credit score {a.credit_score}"])

@@ -1140,7 +1140,9 @@ class ManagesAccount(Change):
 class DeletePost(Change):
     """The account deletes a post (kept for the record); ``not_found`` when it is already gone.
     ``apply`` returns whether the post was held at the moment it was deleted (a held post's
-    readers were never told of it, so they are not told it went either)."""
+    readers were never told of it, so they are not told it went either). A held post's open review
+    item is settled with it (``withdrawn``): nobody decides on, or is penalised for, a post its
+    account withdrew before anyone saw it, and no release can publish it afterwards."""
 
     post_id: int
     deleted_at: int

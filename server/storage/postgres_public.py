@@ -30,6 +30,7 @@ from server.storage.public import (
     REJECTED_PREFIX,
     RELEASE_COMMENT,
     REPLY_PARENT,
+    WITHDRAW_POST_REVIEW,
     CommentRow,
     PostRow,
     cap_counts,
@@ -196,6 +197,8 @@ async def _delete_post(db: Conn, d: c.DeletePost) -> bool:
         " AND removed_at IS NULL RETURNING held", d.deleted_at, d.deleted_by, d.post_id)
     if held is None:
         raise ContractError("not_found", f"no post {d.post_id}")
+    if held == 1:  # held: it leaves the review queue with it (see DeletePost)
+        await db.execute(WITHDRAW_POST_REVIEW, d.deleted_at, d.post_id)
     return bool(held)
 
 

@@ -72,6 +72,12 @@ RELEASE_COMMENT = (
     " ELSE 'visible' END WHERE comment_id = $1 AND review IS NOT NULL RETURNING status"
 )
 
+# A held post's account deleted it ($1: when, $2: the post): its open review item is settled with it.
+WITHDRAW_POST_REVIEW = (
+    "UPDATE review_queue SET status = 'decided', decision = 'withdrawn', note = 'deleted by its account',"
+    " decided_at = $1 WHERE status = 'open' AND kind = 'post' AND post_id = $2"
+)
+
 
 def comments_query(post_id: int, before: int | None, limit: int, viewer_id: str,
                    manager: bool) -> tuple[str, list[Any]]:

@@ -26,6 +26,7 @@ from server.storage.public import (
     REJECTED_PREFIX,
     RELEASE_COMMENT,
     REPLY_PARENT,
+    WITHDRAW_POST_REVIEW,
     CommentRow,
     PostRow,
     cap_counts,
@@ -181,6 +182,8 @@ async def _delete_post(db: aiosqlite.Connection, d: c.DeletePost) -> bool:
         " AND removed_at IS NULL RETURNING held", (d.deleted_at, d.deleted_by, d.post_id)))
     if not rows:
         raise ContractError("not_found", f"no post {d.post_id}")
+    if rows[0][0] == 1:  # held: it leaves the review queue with it (see DeletePost)
+        await db.execute(WITHDRAW_POST_REVIEW.replace("$1", "?").replace("$2", "?"), (d.deleted_at, d.post_id))
     return bool(rows[0][0])
 
 

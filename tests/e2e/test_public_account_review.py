@@ -349,7 +349,9 @@ async def test_a_held_post_is_decided_in_the_queue_and_a_late_release_publishes_
     """A reviewer's case: ``remove-post`` took a held post down while its review item stayed open, and a
     ``decide --decision release`` then marked it published (``held`` 0, in every export) while nobody
     ever read it, and said nothing of it. What waits for review is decided in the queue, as for a
-    message or a comment; a release of a post gone meanwhile says it was not applied."""
+    message or a comment. The second reviewer's case: once its account deleted the held post,
+    ``remove-post`` took it (the account charged 20 points for a post nobody saw) and a later
+    ``decide --decision reject`` charged its author too. The deletion settles the item (``withdrawn``)."""
     srv = start()
     owner = await srv.user(verify_id=True)
     aid = await new_account(owner, "待审号")
@@ -357,8 +359,17 @@ async def test_a_held_post_is_decided_in_the_queue_and_a_late_release_publishes_
     assert held["held"] is True
     pid = str(held["post_id"])
     assert "decide it in the review queue" in await admin_refused(srv, "remove-post", pid, "--reason", "违法")
-    await owner.request("delete_post", post_id=pid)  # the account takes it back while it waits
     [item] = [json.loads(x) for x in (await admin_ok(srv, "review-queue", "--open")).splitlines()]
-    out = await admin_ok(srv, "decide", str(item["item_id"]), "--decision", "release", "--note", "可以")
-    assert "not applied" in out, out
+    score = (await owner.request("me"))["credit_score"]
+    account_score = srv.db_rows("SELECT credit_score FROM accounts WHERE account_id = ?", aid)
+    await owner.request("delete_post", post_id=pid)  # the account takes it back while it waits
+    assert (await admin_ok(srv, "review-queue", "--open")).strip() == ""
+    assert srv.db_rows("SELECT status, decision FROM review_queue WHERE item_id = ?", item["item_id"]) == [
+        ("decided", "withdrawn")]
+    assert "its account deleted it" in await admin_refused(srv, "remove-post", pid, "--reason", "违法")
+    for decision in ("release", "reject"):
+        assert "already decided" in await admin_refused(
+            srv, "decide", str(item["item_id"]), "--decision", decision, "--note", "x")
     assert srv.db_rows("SELECT held FROM posts WHERE post_id = ?", int(pid)) == [(1,)]
+    assert (await owner.request("me"))["credit_score"] == score
+    assert srv.db_rows("SELECT credit_score FROM accounts WHERE account_id = ?", aid) == account_score
