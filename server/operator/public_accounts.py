@@ -622,7 +622,7 @@ def blacklist_plan(app: Context, user: User, reason: str, now: int, person: str 
         # (the account's own entry, beside the blacklisting's: export --account shows why it closed)
         plan.changes += [SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": text}),
                          replace(sanction("close_account", ACCOUNT, a.account_id, text, now),
-                                 record=_record(app, "close_account", text, a, owner_id=user.user_id))]
+                                 record=_record(app, "close_account", text, a, owner_id=a.owner_id))]
     # The accounts memory showed closed already: the store must hold them closed when this is stored
     # (a closing claimed before, and refused since, would otherwise leave one live).
     passed = tuple(a.account_id for a in theirs if a.closed_at is not None and a not in live)

@@ -127,3 +127,22 @@ async def test_an_accounts_export_shows_the_freeze_and_the_blacklisting_that_clo
     [closed] = [e for e in entries if e["action"] == "close_account"]
     assert (closed["target_id"], closed["reason"]) == (aid, "closed with its owner's blacklisting: 诈骗")
     assert detail(closed)["owner_id"] == owner.user_id and detail(closed)["sanction_id"] == rows["close_account"]
+
+
+async def test_an_account_of_the_persons_other_login_records_its_own_owner_when_it_closes(srv, tmp_path):
+    """A reviewer's case: the blacklisting of one login closes the accounts of the person's other
+    logins too, and each one's ``close_account`` entry named the blacklisted login as its owner, not
+    the login that owns it (a wrong fact in ``export --account``)."""
+    number = new_id_number()
+    bad = await srv.user()
+    await bad.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
+    twin = await srv.user()
+    await twin.request("verify_identity", legal_name=LEGAL_NAME, id_number=number)
+    aid = (await twin.request("create_account", name="晚报", category="culture", intro="简介",
+                              subject_type="individual"))["account_id"]
+    out = await admin_ok(srv, "blacklist", bad.username, "--reason", "诈骗")
+    assert f"public account {aid} closed" in out, out
+    await admin_ok(srv, "export", "--account", aid, "--out", str(tmp_path / "account"))
+    entries = [json.loads(x) for x in (tmp_path / "account" / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
+    [closed] = [e for e in entries if e["action"] == "close_account"]
+    assert detail(closed)["owner_id"] == twin.user_id
