@@ -378,6 +378,12 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
     changed: dict[str, str] = {}
     held: dict[str, str] = {}
     queued: ch.Change | None = None
+    category = None
+    if req.category is not None:  # (first: a blocked name costs credit, not in a request refused anyway)
+        # Restating the category it has is no move: a group frozen with its category stays as it is.
+        if req.category != g.category:
+            _check_not_frozen_in(ctx, g)
+        category = req.category if req.category == g.category else validate_category(ctx, req.category)
     if req.name is not None:
         # A new name is shown to every member, like a post: not while the platform suspends posting.
         # (The category and the join policy may change; a suspended group may still tidy itself up.)
@@ -394,11 +400,8 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
             held["name"] = name
         else:
             changed["name"] = name
-    if req.category is not None:
-        # Restating the category it has is no move: a group frozen with its category stays as it is.
-        if req.category != g.category:
-            _check_not_frozen_in(ctx, g)
-        changed["category"] = req.category if req.category == g.category else validate_category(ctx, req.category)
+    if category is not None:
+        changed["category"] = category
     if req.join_policy is not None:
         changed["join_policy"] = req.join_policy.value
     if not changed and not held:

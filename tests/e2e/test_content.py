@@ -843,3 +843,19 @@ async def test_a_blocked_name_in_a_request_refused_anyway_costs_nothing(make_ser
     r = await owner.call("create_group", name="网上赌场", category="friends", join_policy="open")
     assert r["code"] == "forbidden", r
     assert (await owner.request("me"))["credit_score"] == score
+
+
+async def test_a_blocked_group_name_costs_nothing_in_an_update_refused_for_its_category(make_server, tmp_path):
+    """A reviewer's case: ``update_group`` screened the name (recording the hit, taking the points)
+    before it found the category unknown, so a request refused anyway cost credit; ``create_group``
+    checks first. The category is checked first now."""
+    srv = word_server(make_server, tmp_path)
+    owner, _, gid = await group(srv)
+    score = (await owner.request("me"))["credit_score"]
+    r = await owner.call("update_group", group_id=gid, name="赌博群", category="nope")
+    assert r["code"] == "bad_request", r
+    assert (await owner.request("me"))["credit_score"] == score
+    assert srv.db_rows("SELECT COUNT(*) FROM audit WHERE action = 'content_blocked'") == [(0,)]
+    r = await owner.call("update_group", group_id=gid, name="赌博群")  # (the name alone costs what it costs)
+    assert r["code"] == "content_blocked", r
+    assert (await owner.request("me"))["credit_score"] < score
