@@ -9,8 +9,9 @@ group it owns:
   passed on earlier in the same blacklisting count), the right to create groups
   not revoked, a verified identity when ``identity.require_id_to_create`` asks
   it of owners, meeting the group's size class, and a credit level whose member
-  and admin caps the group fits (``posting.check_fits_new_owner``). The old owner stays a plain
-  member of a closed account.
+  and admin caps the group fits (``posting.check_fits_new_owner``); an admin whose
+  management powers are suspended only when no other admin may own it. The old
+  owner stays a plain member of a closed account.
 - a group with no such admin is **closed** (final, like ``close-group``), with the
   reason "owner blacklisted: ...". Nobody is penalised for it.
 
@@ -109,10 +110,22 @@ def _admins_after(g: Group, heir: User) -> int:
 
 
 def successor(app: Context, g: Group, joined_at: dict[str, int]) -> User | None:
-    """The longest-serving admin of ``g`` (earliest ``joined_at``) who may own it now, or None."""
-    admins = sorted((joined_at.get(uid, 2**63), m.joined_seq, uid) for uid, m in g.members.items()
+    """The longest-serving admin of ``g`` (earliest ``joined_at``) who may own it now, or None.
+
+    Admins whose management powers the platform suspends (``suspend-admin``) come after the others:
+    such an owner could manage nothing until the suspension ends. With no other admin, one of them
+    still takes the group (it keeps living, and is managed again once the suspension ends) rather
+    than see it closed."""
+    now = app.now_ms()
+    users = app.state.users
+
+    def suspended(uid: str) -> bool:
+        user = users.get(uid)
+        return user is not None and user.powers_suspended_until > now
+
+    admins = sorted((suspended(uid), joined_at.get(uid, 2**63), m.joined_seq, uid) for uid, m in g.members.items()
                     if m.role == Role.ADMIN)
-    for _, _, uid in admins:
+    for _, _, _, uid in admins:
         user = app.state.users.get(uid)
         if user is not None and _may_own(app, g, user):
             return user

@@ -1062,3 +1062,25 @@ async def test_a_freeze_that_listed_a_group_whose_creation_is_then_refused_goes_
     assert rc == 0 and "froze 1 groups" in out, (out, err)
     assert server.db_rows("SELECT COUNT(*) FROM groups WHERE name = 'doomed'") == [(0,)]
     assert (await owner.call("send", group_id=gid, text="x"))["code"] == "group_suspended"
+
+
+async def test_a_blacklisted_owners_group_passes_over_an_admin_whose_powers_are_suspended(server):
+    """A reviewer's case: the longest-serving admin took the group although the platform suspended
+    their management powers, leaving a group whose owner could manage nothing. An admin with powers
+    comes first; with none, the suspended one still takes it rather than see the group closed."""
+    owner = await server.user()
+    both = await open_group(owner)
+    alone = await open_group(owner, name="one admin")
+    senior, junior = await server.user(), await server.user()
+    for c in (senior, junior):
+        await c.request("join_group", group_id=both)
+        await asyncio.sleep(0.01)  # joined at distinct milliseconds
+    await senior.request("join_group", group_id=alone)
+    for gid, admin in ((both, senior), (both, junior), (alone, senior)):
+        await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    rc, _, err = await server.admin("suspend-admin", senior.username, "--seconds", "3600", "--reason", "滥用")
+    assert rc == 0, err
+    rc, out, err = await server.admin("blacklist", owner.username, "--reason", "诈骗")
+    assert rc == 0, err
+    assert f"group {both} passed to {junior.username}" in out, out
+    assert f"group {alone} passed to {senior.username}" in out, out
