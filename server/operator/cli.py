@@ -38,9 +38,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 _json_mode = False  # set by main() from --json: errors and outcomes as JSON objects
-# 13 digits standing alone (2001-09 to 2033-05 in milliseconds); a run inside a word, such as a hex digest
-# or an id, is part of that word and never a time.
-_EPOCH_MS = re.compile(r"(?<![\w.])1\d{12}(?![\w.])")
+# 13 to 15 digits standing alone (2001-09 to the year 9999 in milliseconds, as far as the server takes a
+# time); a run inside a word, such as a hex digest or an id, is part of that word and never a time.
+_EPOCH_MS = re.compile(r"(?<![\w.])[1-9]\d{12,14}(?![\w.])")
 
 
 def _fail(reason: str, code: int = 2) -> int:

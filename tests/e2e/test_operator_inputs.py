@@ -352,3 +352,15 @@ async def test_verify_audit_heads_sent_ahead_must_all_be_there(server):
     assert reply["exit"] == 1 and f"broken at entry {row[0]}" in reply["lines"][0], reply
     reply = await request(server, "verify-audit", {"stage": 7, "checkpoints": [head]})
     assert reply == {"ok": False, "error": "stage must be text, not a number"}, reply
+
+
+def test_a_one_line_outcome_spells_every_time_the_server_takes_as_local_time():
+    """A reviewer's case: only 13 digits starting with 1 were spelled (times before 2033-05), so a
+    suspension or deadline past then was printed as raw milliseconds. Ids and digests stay as they are."""
+    from server.operator.cli import _render, local_time
+
+    for ms in (1796414911072, 2111990847203, 253370764799999):
+        assert _render(f"suspended group 482109331 until {ms}", True) == \
+            f"suspended group 482109331 until {local_time(ms)}"
+    assert _render("digest 0a2111990847203f, group 4821093312, 48365568 bytes", True) == \
+        "digest 0a2111990847203f, group 4821093312, 48365568 bytes"
