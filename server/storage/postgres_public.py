@@ -192,13 +192,14 @@ async def _insert_post(db: Conn, p: c.InsertPost) -> int:
 
 @applies(c.DeletePost)
 async def _delete_post(db: Conn, d: c.DeletePost) -> bool:
+    # A held post leaves the review queue with it (see DeletePost). The item is locked first, as a
+    # decision (DecideReview, then DecideHeldPost) locks it before the post: the other order deadlocks.
+    await db.execute(WITHDRAW_POST_REVIEW, d.deleted_at, d.post_id)
     held = await db.fetchval(
         "UPDATE posts SET deleted_at = $1, deleted_by = $2 WHERE post_id = $3 AND deleted_at IS NULL"
         " AND removed_at IS NULL RETURNING held", d.deleted_at, d.deleted_by, d.post_id)
     if held is None:
-        raise ContractError("not_found", f"no post {d.post_id}")
-    if held == 1:  # held: it leaves the review queue with it (see DeletePost)
-        await db.execute(WITHDRAW_POST_REVIEW, d.deleted_at, d.post_id)
+        raise ContractError("not_found", f"no post {d.post_id}")  # (the withdrawal goes with this change)
     return bool(held)
 
 

@@ -881,4 +881,15 @@ MIGRATIONS: list[tuple[int, str]] = [
               AND detail LIKE '%"sanction_id"%'));
         """,
     ),
+    (
+        32,
+        """
+        -- A held post its account deleted left its review item open (a later rejection charged its
+        -- author for a post nobody saw): settled as the deletion now settles it (changes.DeletePost).
+        UPDATE review_queue SET status = 'decided', decision = 'withdrawn', note = 'deleted by its account',
+            decided_at = (SELECT p.deleted_at FROM posts p WHERE p.post_id = review_queue.post_id)
+        WHERE status = 'open' AND kind = 'post'
+          AND post_id IN (SELECT post_id FROM posts WHERE held = 1 AND deleted_at IS NOT NULL);
+        """,
+    ),
 ]

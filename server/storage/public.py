@@ -72,10 +72,12 @@ RELEASE_COMMENT = (
     " ELSE 'visible' END WHERE comment_id = $1 AND review IS NOT NULL RETURNING status"
 )
 
-# A held post's account deleted it ($1: when, $2: the post): its open review item is settled with it.
+# A held post's account deletes it ($1: when, $2: the post): its open review item is settled with it.
+# (Only a held post has one: a post the word lists flag is published and recorded, never queued.)
 WITHDRAW_POST_REVIEW = (
     "UPDATE review_queue SET status = 'decided', decision = 'withdrawn', note = 'deleted by its account',"
     " decided_at = $1 WHERE status = 'open' AND kind = 'post' AND post_id = $2"
+    " AND EXISTS (SELECT 1 FROM posts WHERE post_id = $2 AND held = 1 AND deleted_at IS NULL AND removed_at IS NULL)"
 )
 
 

@@ -177,13 +177,14 @@ async def _insert_post(db: aiosqlite.Connection, p: c.InsertPost) -> int:
 
 @applies(c.DeletePost)
 async def _delete_post(db: aiosqlite.Connection, d: c.DeletePost) -> bool:
+    # A held post leaves the review queue with it (see DeletePost); the item first, as a decision
+    # takes it before the post (one order of locks on PostgreSQL, kept here alike).
+    await db.execute(WITHDRAW_POST_REVIEW.replace("$1", "?1").replace("$2", "?2"), (d.deleted_at, d.post_id))
     rows = list(await db.execute_fetchall(
         "UPDATE posts SET deleted_at = ?, deleted_by = ? WHERE post_id = ? AND deleted_at IS NULL"
         " AND removed_at IS NULL RETURNING held", (d.deleted_at, d.deleted_by, d.post_id)))
     if not rows:
-        raise ContractError("not_found", f"no post {d.post_id}")
-    if rows[0][0] == 1:  # held: it leaves the review queue with it (see DeletePost)
-        await db.execute(WITHDRAW_POST_REVIEW.replace("$1", "?").replace("$2", "?"), (d.deleted_at, d.post_id))
+        raise ContractError("not_found", f"no post {d.post_id}")  # (the withdrawal goes with this change)
     return bool(rows[0][0])
 
 

@@ -446,3 +446,62 @@ async def test_the_upgrade_marks_the_freezes_sanctions_taken_before_it(before_ca
     await db.open(upgraded=True)
     assert db.sql("SELECT actor, cause FROM sanctions ORDER BY id") == [
         ("op", None), ("op", "freeze"), ("system", "freeze"), ("op", "freeze")]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def before_withdrawing(request: pytest.FixtureRequest, tmp_path):
+    """A database at the schema before a held post's deletion settled its review item (SQLite 35,
+    PostgreSQL 32)."""
+    from tests.server.upgrade_backend import backend
+
+    async for opened in backend(request, tmp_path, (35, 32)):
+        yield opened
+
+
+async def test_the_upgrade_settles_the_review_items_of_held_posts_deleted_before_it(before_withdrawing) -> None:
+    """Held posts their account deleted before the deletion settled their item kept it open, and a
+    rejection then charged the author for a post nobody saw (a diff reviewer): the upgrade settles
+    them, as ``withdrawn``, and leaves the item of a post still held open."""
+    db = before_withdrawing
+    store = await db.open(upgraded=False)
+    await _people(store, 1)
+    await store.apply(_account("100000001", "u0", "One"))
+    [gone] = await store.apply(ch.InsertPost("100000001", "u0", "gone", "b", "[]", (), "open", 10, 1, "rumour", "x"))
+    [waiting] = await store.apply(ch.InsertPost("100000001", "u0", "wait", "b", "[]", (), "open", 11, 1, "rumour", "x"))
+    await store.close()
+    db.stores.remove(store)
+    db.sql("UPDATE posts SET deleted_at = 20, deleted_by = 'u0' WHERE post_id = ?", gone)  # as the old deletion did
+    await db.open(upgraded=True)
+    assert db.sql("SELECT post_id, status, decision, decided_at FROM review_queue ORDER BY post_id") == [
+        (gone, "decided", "withdrawn", 20), (waiting, "open", None, None)]
+
+
+async def test_deleting_a_held_post_takes_the_locks_in_a_decisions_order(open_store) -> None:
+    """The diff review's deadlock: the deletion locked the post, then its review item, while a
+    decision (DecideReview, then DecideHeldPost) locks the item, then the post. Here another
+    connection plays the decision: it holds the item, the deletion starts, then it takes the post."""
+    store = await open_store()
+    if "Postgres" not in type(store).__name__:
+        pytest.skip("one writer on SQLite: no two transactions hold locks at once")
+    import asyncpg
+
+    await _people(store, 1)
+    await store.apply(_account("100000001", "u0", "One"))
+    [post] = await store.apply(ch.InsertPost("100000001", "u0", "p", "b", "[]", (), "open", 10, 1, "rumour", "x"))
+    decision = await asyncpg.connect(store.url)
+    try:
+        tx = decision.transaction()
+        await tx.start()
+        await decision.execute("UPDATE review_queue SET note = 'deciding' WHERE post_id = $1", post)
+        deleting = asyncio.ensure_future(store.apply(ch.DeletePost(post, 20, "u0")))
+        await asyncio.sleep(0.3)  # the deletion waits for the item (in the wrong order: holding the post)
+        await decision.execute("UPDATE posts SET held = 0 WHERE post_id = $1", post)  # a release, as decide's
+        await decision.execute("UPDATE review_queue SET status = 'decided', decision = 'release'"
+                               " WHERE post_id = $1", post)
+        await tx.commit()
+    finally:
+        await decision.close()
+    await deleting  # deleted after the release: no deadlock, and nothing left to withdraw
+    assert (await store.post(post)).gone
+    assert pgtools.query(store.url, "SELECT status, decision FROM review_queue WHERE post_id = ?", post) == [
+        ("decided", "release")]
