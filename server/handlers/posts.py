@@ -111,6 +111,14 @@ def _managers(ctx: Context, a: Account) -> list[Session]:
     return [s for uid in (a.owner_id, *a.editors) if uid in users for s in users[uid].sessions]
 
 
+def announce_post(ctx: Context, a: Account, post_id: int, title: str, ts: int) -> None:
+    """``post``: a post is published (``publish``, or the platform's release of a held one). To the
+    account's subscribers online and to its owner's and editors' connections, each once: the
+    managers' open list shows a new post, or a held one as released, without asking again."""
+    audience = set(a.online).union(_managers(ctx, a))
+    publish_many(audience, ev.PostEvent(account_id=a.account_id, post_id=str(post_id), title=title, ts=ts))
+
+
 def announce_post_gone(ctx: Context, a: Account, post_id: int, held: bool) -> None:
     """[ext] ``post_deleted``: a post left ``posts`` and ``read_post`` (``delete_post``, the platform's
     ``remove-post`` and ``remove-term``, a held post rejected in review). To the account's subscribers
@@ -315,7 +323,7 @@ async def publish_post(ctx: Context, sess: Session, req: rq.Publish, enc: Encodi
     if held:
         reply["held"] = True  # stored; visible to the account's managers, delivered to nobody
     else:
-        publish_many(a.online, ev.PostEvent(account_id=a.account_id, post_id=str(post_id), title=title, ts=now))
+        announce_post(ctx, a, post_id, title, now)
     return reply
 
 

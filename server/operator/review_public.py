@@ -30,8 +30,14 @@ from typing import TYPE_CHECKING, Any
 from governance import public_accounts as policy
 from protocol import events as ev
 from protocol.errors import ContractError
-from server.fanout import publish, publish_many
-from server.handlers.posts import announce_comment_gone, announce_comment_shown, announce_post_gone, comments_open_now
+from server.fanout import publish
+from server.handlers.posts import (
+    announce_comment_gone,
+    announce_comment_shown,
+    announce_post,
+    announce_post_gone,
+    comments_open_now,
+)
 from server.operator.channel import OperatorError, Result
 from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
 from server.operator.message_penalty import comment_cost
@@ -86,7 +92,7 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
                                audit=record, undo=undo, conflict=already))[1]
     a = app.state.accounts.get(aid)
     if release and kind == "post" and outcome is True and a is not None and a.closed_at is None:
-        publish_many(a.online, ev.PostEvent(account_id=aid, post_id=str(post_id), title=item["title"], ts=item["ts"]))
+        announce_post(app, a, post_id, item["title"], item["ts"])  # (its managers listed it held)
     if not release and author is not None:
         what = f"post {item['title']!r}" if kind == "post" else f"comment {comment_id} on post {item['title']!r}"
         said = f"your {what} was rejected by the platform: {note}"

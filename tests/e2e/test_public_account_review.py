@@ -373,3 +373,25 @@ async def test_a_held_post_is_decided_in_the_queue_and_a_late_release_publishes_
     assert srv.db_rows("SELECT held FROM posts WHERE post_id = ?", int(pid)) == [(1,)]
     assert (await owner.request("me"))["credit_score"] == score
     assert srv.db_rows("SELECT credit_score FROM accounts WHERE account_id = ?", aid) == account_score
+
+
+async def test_a_released_post_is_announced_to_the_accounts_managers_too(start):
+    """A web reviewer's case: the owner's open page kept showing a released post as under review,
+    because ``post`` went to the subscribers only. Its owner and editors, who listed it held, get it
+    too; a subscriber who also manages the account gets it once."""
+    srv = start()
+    owner = await srv.user(verify_id=True)
+    follower = await srv.user()
+    aid = await new_account(owner, "放行号")
+    await follower.request("subscribe", account_id=aid)
+    held = await owner.request("publish", account_id=aid, title="周末", body="有人组织集会")
+    [item] = [json.loads(x) for x in (await admin_ok(srv, "review-queue", "--open")).splitlines()]
+    owner.drain_events()
+    await admin_ok(srv, "decide", str(item["item_id"]), "--decision", "release", "--note", "可以")
+    for client in (owner, follower):
+        ev = await client.next_event("post", timeout=2)
+        assert (ev["account_id"], ev["post_id"]) == (aid, str(held["post_id"]))
+    await asyncio.sleep(0.2)
+    assert not [e for e in owner.drain_events() if e.get("ev") == "post"]  # (once)
+    shown = await owner.request("publish", account_id=aid, title="日常", body="天气不错")  # not held
+    assert (await owner.next_event("post", timeout=2))["post_id"] == str(shown["post_id"])
