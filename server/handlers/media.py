@@ -157,7 +157,7 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
     if req.size < 1:
         raise ContractError("bad_request", "size must be at least 1 byte")
     if req.size > cfg.max_bytes:
-        raise ContractError("too_large", f"files may have at most {cfg.max_bytes} bytes")
+        raise ContractError("too_large", f"files may have at most {cfg.max_bytes} bytes", max_bytes=cfg.max_bytes)
     if mime not in cfg.allowed_types:
         raise ContractError("bad_request", f"{mime!r} is not an allowed type ({', '.join(cfg.allowed_types)})")
     name, flag = _name(ctx, user, req.name)

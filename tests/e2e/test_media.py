@@ -172,7 +172,8 @@ async def test_upload_over_msgpack_and_json_attach_and_fetch(make_server):
 async def test_upload_refusals(make_server):
     server = make_server(FAST_MEDIA + "max_bytes = 100000\n")
     a, b = await server.user(), await server.user()
-    assert code(await a.call("upload_begin", mime="application/pdf", size=100001)) == "too_large"
+    big = await a.call("upload_begin", mime="application/pdf", size=100001)
+    assert code(big) == "too_large" and big["max_bytes"] == 100000, big  # (the limit, for a client to say)
     assert code(await a.call("upload_begin", mime="text/plain", size=10)) == "bad_request"
     assert code(await a.call("upload_begin", mime="application/pdf", size=0)) == "bad_request"
     assert code(await a.call("upload_begin", mime="application/pdf", size=10, name="../etc/passwd")) == "bad_request"

@@ -270,7 +270,7 @@ def test_an_upload_the_restarted_server_forgot_begins_again_and_a_refusal_fails_
         cut.mend()
         page.wait_for_selector("#status.status-connected", timeout=20_000)
         failed = page.locator("#outbox .pending.failed", has_text="重启后的文件")
-        expect(failed.locator(".send-error")).to_contain_text("「大文件.pdf」上传失败：内容过长或文件过大")
+        expect(failed.locator(".send-error")).to_contain_text("「大文件.pdf」上传失败：文件不能超过 976 KB")
         expect(failed.locator(".send-retry")).to_be_visible()
         expect(failed.locator(".send-discard")).to_be_visible()
         assert cut.begins == 2  # the server did not know the first one any more: begun again

@@ -411,7 +411,7 @@ function manageDialog(v) {
       field(t("account_name"), name), heldName, field(t("intro"), intro), heldIntro,
       el("button", { type: "submit", class: "primary", id: "account-edit-save", text: t("save"), disabled: suspended })),
       el("section", { class: "stack" }, el("h3", { text: t("editors") }), el("small", { class: "muted", text: t("editors_hint") }),
-        el("div", { class: "row" }, uid,
+        el("div", { class: "row wrap", id: "editor-row" }, uid,
           el("button", { type: "button", class: "primary", id: "editor-add", text: t("editor_add"), onclick: () => setEditor(true) }),
           el("button", { type: "button", class: "ghost", id: "editor-remove", text: t("editor_remove"), onclick: () => setEditor(false) })),
         editors),

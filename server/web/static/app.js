@@ -1912,7 +1912,8 @@ function openProfile() {
       const idn = el("input", { id: "verify-id", required: true, autocomplete: "off", maxlength: 18 });
       parts.push(el("form", { class: "stack", id: "verify-form", onsubmit: async (e) => {
         e.preventDefault();
-        try { await api("verify_identity", { legal_name: ln.value.trim(), id_number: idn.value.trim() }); S.me = await api("me"); ok(t("verify_done")); ln.value = ""; idn.value = ""; $("#id-state").textContent = t("id_verified"); renderPane(); }
+        // Verified: the form goes (a second press would only be refused: the account is verified).
+        try { await api("verify_identity", { legal_name: ln.value.trim(), id_number: idn.value.trim() }); S.me = await api("me"); ok(t("verify_done")); e.target.remove(); $("#id-state").textContent = t("id_verified"); renderPane(); }
         catch (err) { bad(err); }
       } }, el("h3", { text: t("verify") }), el("small", { class: "muted", text: t("verify_hint") }),
         field(t("legal_name"), ln), field(t("id_number"), idn), el("button", { type: "submit", class: "primary", id: "verify-btn", text: t("verify") })));

@@ -260,14 +260,22 @@ function commentForm(v, render) {
   return el("form", { class: "stack", id: "comment-form", "data-replace": true, onsubmit: async (e) => {
     e.preventDefault();
     const body = text.value.trim();
-    if (!body) return;
+    // One comment per press: a second press (a double click) while the first is on its way is
+    // not a second comment (the server would store both).
+    if (!body || vp.sending) return;
     const args = { post_id: vp.post.post_id, text: body };
     if (vp.replyTo) args.reply_to = vp.replyTo.comment_id;
+    const button = e.target.querySelector("#comment-submit");
+    vp.sending = true;
+    if (button) button.disabled = true;
     let r;
     try { r = await api("comment", args); } catch (err) {
       if (err.code === "not_found") { await afterNotFound(v, vp, render); return; }
       msg.textContent = refusal(err, "comment", { mode: vp.post.comments }, v.info); msg.className = "form-msg error";
       return;
+    } finally {
+      vp.sending = false;
+      if (button) button.disabled = false;
     }
     text.value = "";
     vp.replyTo = null;

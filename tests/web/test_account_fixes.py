@@ -1,0 +1,85 @@
+"""What a web reviewer found in the account, post and upload flows: a double-clicked comment stored
+twice, the identity form left in the profile after verifying, the editor field squeezed to one
+character at phone width in English, and an oversized file refused without saying the limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.e2e.harness import ServerProcess
+from tests.web.browser import (
+    close_dialogs,
+    create_account,
+    create_group,
+    new_page,
+    open_post,
+    publish,
+    register,
+    verify_identity,
+)
+
+
+def test_a_double_clicked_comment_is_one_comment(browser: Any, server: ServerProcess) -> None:
+    alice = new_page(browser, server)
+    register(alice, server, display="Alice")
+    verify_identity(alice)
+    create_account(alice, "茶馆日报")
+    publish(alice, "第一期", "正文")
+    open_post(alice, "第一期")
+    alice.fill("#comment-text", "只说一次")
+    alice.dblclick("#comment-submit")
+    alice.wait_for_selector("#comment-list .comment:has-text('只说一次')")
+    alice.wait_for_timeout(500)  # (a second comment, had it gone out, is answered by now)
+    alice.click("#btn-post-back")
+    open_post(alice, "第一期")
+    alice.wait_for_selector("#comment-list .comment:has-text('只说一次')")
+    assert alice.locator("#comment-list .comment:has-text('只说一次')").count() == 1
+    assert server.db_rows("SELECT COUNT(*) FROM comments") == [(1,)]
+    assert alice.errors == []
+
+
+def test_the_identity_form_goes_once_verified(browser: Any, server: ServerProcess) -> None:
+    from tests.e2e.harness import new_id_number
+
+    alice = new_page(browser, server)
+    register(alice, server, display="Alice")
+    alice.click("#btn-profile")
+    alice.fill("#verify-name", "张三")
+    alice.fill("#verify-id", new_id_number())
+    alice.click("#verify-btn")
+    alice.wait_for_selector("dialog .form-msg.ok")
+    expect(alice.locator("#verify-form")).to_have_count(0)
+    close_dialogs(alice)
+    assert alice.errors == []
+
+
+def test_the_editor_field_keeps_its_width_at_phone_width_in_english(browser: Any, server: ServerProcess) -> None:
+    alice = new_page(browser, server, width=360, height=740, lang="en")
+    register(alice, server, display="Alice")
+    alice.click("#lang-btn")  # English
+    verify_identity(alice)
+    create_account(alice, "Morning Post")
+    alice.click("#btn-account-manage")
+    box = alice.locator("#editor-user-id").bounding_box()
+    assert box is not None and box["width"] >= 150, box  # (29 px before: one character showed)
+    for button in ("#editor-add", "#editor-remove"):
+        b = alice.locator(button).bounding_box()
+        assert b is not None and b["x"] + b["width"] <= 360, (button, b)
+    assert alice.errors == []
+
+
+def test_an_oversized_file_is_refused_with_the_limit(browser: Any, tmp_path: Any) -> None:
+    srv = ServerProcess(tmp_path, "[media]\nmax_bytes = 2048\n")
+    srv.start()
+    try:
+        alice = new_page(browser, srv)
+        register(alice, srv, display="Alice")
+        create_group(alice, "相册")
+        big = {"name": "big.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n" + b"0" * 4000}
+        alice.set_input_files("#file-input", files=[big])
+        expect(alice.locator("#toasts .toast-error")).to_contain_text("文件不能超过 2 KB")
+        assert alice.errors == []
+    finally:
+        srv.stop()
