@@ -83,3 +83,30 @@ def test_an_oversized_file_is_refused_with_the_limit(browser: Any, tmp_path: Any
         assert alice.errors == []
     finally:
         srv.stop()
+
+
+def test_a_banner_says_the_connection_is_down_at_phone_width(browser: Any, tmp_path: Any) -> None:
+    """At 360 px the sidebar, where the status line is, is hidden while a chat or an account's page
+    is open: nothing said the connection was down until an action failed."""
+    from tests.web.test_resume import _free_port
+
+    srv = ServerProcess(tmp_path, "")
+    # (the page reconnects to the host it was served from: the restarted server keeps its port)
+    srv.config.write_text(srv.config.read_text().replace("port = 0", f"port = {_free_port()}", 1))
+    srv.start()
+    try:
+        page = new_page(browser, srv, width=360, height=740)
+        register(page, srv, display="Alice")
+        create_group(page, "读书会")
+        page.wait_for_selector("body.show-chat")
+        banner = "() => getComputedStyle(document.body, '::before').content"
+        assert page.evaluate(banner) in ("none", "normal")
+        srv.stop()
+        page.wait_for_selector("body:not([data-status='connected'])")
+        said = page.evaluate(banner)
+        assert said.strip('"') == page.inner_text("#status"), said
+        srv.start()
+        page.wait_for_selector("body[data-status='connected']", timeout=20_000)
+        assert page.evaluate(banner) in ("none", "normal")
+    finally:
+        srv.stop()

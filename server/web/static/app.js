@@ -86,13 +86,17 @@ function cur() { return S.current ? S.groups.get(S.current) : null; }
 function setStatus(key) {
   statusKey = key;
   document.body.dataset.status = key;
+  document.body.dataset.statusText = t(key);   // (the banner at phone width, where the sidebar is hidden)
   const node = $("#status");
   if (node) { node.textContent = t(key); node.className = "status status-" + key; }
 }
 
 function langButton() {
   return el("button", { type: "button", class: "ghost small", id: "lang-btn", text: t("lang_switch"),
-    onclick: () => { setLang(getLang() === "en" ? "zh-CN" : "en"); S.me ? renderMain() : renderLogin(document.body.dataset.form || "login"); } });
+    onclick: () => {
+      setLang(getLang() === "en" ? "zh-CN" : "en");
+      if (S.me) { renderMain(); setStatus(statusKey); } else renderLogin(document.body.dataset.form || "login");
+    } });
 }
 
 // ------------------------------------------------------------------ login and registration
@@ -798,7 +802,7 @@ function renderChatHead() {
     el("button", { type: "button", class: "icon back", id: "btn-back", "aria-label": t("back"), text: "‹",
       onclick: () => { document.body.classList.remove("show-chat"); S.current = null; renderGroups(); } }),
     el("div", { class: "grow clip" }, el("h2", { class: "clip", id: "chat-title", text: g.name }),
-      el("div", { class: "muted small" }, el("span", { text: t("group_id") + " " }), el("span", { class: "mono", id: "chat-gid", text: g.group_id }),
+      el("div", { class: "muted small clip" }, el("span", { text: t("group_id") + " " }), el("span", { class: "mono", id: "chat-gid", text: g.group_id }),
         count ? " · " + count : "")),
     el("button", { type: "button", class: "icon", id: "btn-search", title: t("search"), "aria-label": t("search"), onclick: () => openSearch(g) },
       el("img", { src: "/search.svg", alt: "", class: "ico" })),
