@@ -110,3 +110,40 @@ def test_a_banner_says_the_connection_is_down_at_phone_width(browser: Any, tmp_p
         assert page.evaluate(banner) in ("none", "normal")
     finally:
         srv.stop()
+
+
+def test_a_held_posts_picture_is_named_and_its_release_shows_at_once(browser: Any, tmp_path: Any) -> None:
+    """The owner saw a held post's picture as a broken image (its URL is not served until the
+    release), and after the platform released the post the open list still said 审核中 until the
+    page was left and opened again."""
+    import json
+
+    from tests.web.browser import run_async, tiny_png
+
+    (tmp_path / "review.txt").write_text("集会\n", encoding="utf-8")
+    srv = ServerProcess(tmp_path, '[[content.lists]]\ncategory = "rumour"\npath = "review.txt"\naction = "review"\n')
+    srv.start()
+    try:
+        alice = new_page(browser, srv)
+        register(alice, srv, display="Alice")
+        verify_identity(alice)
+        create_account(alice, "早间新闻")
+        publish(alice, "周末集会", "地点待定", images=[{"name": "海报.png", "mimeType": "image/png",
+                                                  "buffer": tiny_png(16, 12)}])
+        held = alice.locator("#post-list .post-item", has_text="周末集会")
+        expect(held).to_have_class("post-item held")
+        open_post(alice, "周末集会")
+        expect(alice.locator("#post-view .media-pending")).to_contain_text("海报.png")
+        assert alice.locator("#post-view img.media-img").count() == 0
+        alice.click("#btn-post-back")
+        rc, out, err = run_async(srv.admin("review-queue", "--open"))
+        [item] = [json.loads(x) for x in out.splitlines()]
+        rc, out, err = run_async(srv.admin("decide", str(item["item_id"]), "--decision", "release", "--note", "ok"))
+        assert rc == 0, err
+        expect(held).to_have_class("post-item")  # released: at once, in the open list
+        open_post(alice, "周末集会")
+        alice.wait_for_function("() => { const i = document.querySelector('#post-view img.media-img');"
+                                " return i && i.complete && i.naturalWidth === 16; }")
+        assert alice.errors == []
+    finally:
+        srv.stop()

@@ -73,7 +73,7 @@ const zh = {
   e_join_cap_reached: "加入的群数量已达上限", e_admin_cap_reached: "管理员数量已达上限", e_credit_too_low: "信用等级不足",
   e_muted: "你已被禁言", e_group_suspended: "本群已被平台暂停发言", e_group_closed: "该群已被平台关闭",
   e_blacklisted: "账号已被平台封禁", e_content_blocked: "内容包含违规信息，未发送", e_rate_limited: "操作太频繁，请 {s} 秒后再试",
-  e_too_large: "内容过长或文件过大", e_file_too_large: "文件不能超过 {size}", e_storage_quota_reached: "你上传的文件已达存储上限，暂时不能再上传", e_internal: "服务器错误，请重试", e_banned: "你已被禁止加入这个群", e_banned_until: "你已被禁止加入这个群，至 {until}",
+  media_after_review: "审核通过后可查看", e_too_large: "内容过长或文件过大", e_file_too_large: "文件不能超过 {size}", e_storage_quota_reached: "你上传的文件已达存储上限，暂时不能再上传", e_internal: "服务器错误，请重试", e_banned: "你已被禁止加入这个群", e_banned_until: "你已被禁止加入这个群，至 {until}",
   e_generic: "操作失败：{reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "消息", message_menu: "消息操作", reply: "回复", replying_to: "回复 {name}：", edit: "编辑", edited: "已编辑", react_toggle: "点一下加上或取消",
   attach: "发送图片或文件", too_many_files: "一条消息最多 {n} 个附件", upload_failed: "「{name}」上传失败：{reason}", download: "下载",
@@ -317,7 +317,7 @@ const en = {
   e_join_cap_reached: "You are in as many groups as allowed", e_admin_cap_reached: "The group has as many admins as allowed", e_credit_too_low: "Credit level too low",
   e_muted: "You are muted", e_group_suspended: "Posting in this group is suspended", e_group_closed: "The platform closed this group",
   e_blacklisted: "The platform closed this account", e_content_blocked: "The text contains prohibited content; not sent", e_rate_limited: "Too fast; try again in {s} s",
-  e_too_large: "Too long or too large", e_file_too_large: "Files may be at most {size}", e_storage_quota_reached: "Your uploads have reached your storage limit; no more can be uploaded for now", e_internal: "Server error; please retry", e_banned: "You are banned from this group", e_banned_until: "You are banned from this group until {until}",
+  media_after_review: "viewable once released", e_too_large: "Too long or too large", e_file_too_large: "Files may be at most {size}", e_storage_quota_reached: "Your uploads have reached your storage limit; no more can be uploaded for now", e_internal: "Server error; please retry", e_banned: "You are banned from this group", e_banned_until: "You are banned from this group until {until}",
   e_generic: "Failed: {reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "Message", message_menu: "Message actions", reply: "Reply", replying_to: "Replying to {name}:", edit: "Edit", edited: "edited", react_toggle: "Click to add or take back",
   attach: "Send a picture or file", too_many_files: "At most {n} attachments per message", upload_failed: "Uploading “{name}” failed: {reason}", download: "Download",

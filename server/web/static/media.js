@@ -139,6 +139,12 @@ export function attachmentsNode(g, m) {
 // live: whether the URL may be used (or fetched) now.
 export function mediaNode(a, fetchUrl, live = true) {
   const label = a.name || t("kind_" + a.kind);
+  if (!live) {
+    // Not served yet (a held post's files, until the platform releases it): named, not a broken image.
+    return el("span", { class: "media-file media-pending", "data-media": a.media_id },
+      el("img", { class: "file-ico", src: "/file.svg", alt: "" }),
+      el("span", { class: "file-name clip", text: label }), el("small", { class: "muted", text: t("media_after_review") }));
+  }
   let node;
   if (a.kind === "image") {
     node = el("img", { class: "media-img", alt: label, title: label, "data-media": a.media_id,
@@ -161,8 +167,8 @@ export function mediaNode(a, fetchUrl, live = true) {
   }
   const attr = node.tagName === "A" ? "href" : "src";
   if (attr === "src") node.addEventListener("error", () => refresh(fetchUrl, a, node, attr));
-  if (a.url && live) node[attr] = a.url;
-  else if (live) refresh(fetchUrl, a, node, attr);
+  if (a.url) node[attr] = a.url;
+  else refresh(fetchUrl, a, node, attr);
   return node;
 }
 
