@@ -252,6 +252,7 @@ def test_editors_and_closing(browser: Any, server: ServerProcess) -> None:
     alice.wait_for_selector("#account-closed-note")
     expect(alice.locator(f"#my-accounts .account-item[data-aid='{aid}'] .preview")).to_have_text("closed")
     assert alice.locator("#btn-publish").count() == 0
+    assert alice.locator("#btn-report-account").count() == 0  # (her own account, closed or not)
     # Her next account starts with the restriction; she is told why when she opens it.
     create_account(alice, "Second Tea")
     expect(alice.locator("#toasts")).to_contain_text(

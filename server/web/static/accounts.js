@@ -264,7 +264,8 @@ function actionsRow(v) {
       : closed ? null : el("button", { type: "button", class: "primary", id: "btn-follow", text: t("follow"), onclick: () => follow(v, true) }),
     role ? publishButton(v) : null,
     role === "owner" ? el("button", { type: "button", class: "ghost", id: "btn-account-manage", text: t("account_manage"), onclick: () => manageDialog(v) }) : null,
-    el("button", { type: "button", class: "ghost", id: "btn-report-account", text: t("report_account"),
+    // (not on one's own account, closed ones included: there is nobody else to report it to us about)
+    A.mine.has(v.aid) ? null : el("button", { type: "button", class: "ghost", id: "btn-report-account", text: t("report_account"),
       onclick: () => reportDialog({ target_type: "account", account_id: v.aid }) }));
 }
 
