@@ -147,3 +147,16 @@ def test_a_held_posts_picture_is_named_and_its_release_shows_at_once(browser: An
         assert alice.errors == []
     finally:
         srv.stop()
+
+
+def test_cancelling_with_a_wrong_password_says_the_password_is_wrong(browser: Any, server: ServerProcess) -> None:
+    """It said 用户名或密码错误，或登录已过期 ("wrong username or password, or the login expired") to
+    someone signed in, retyping their password to cancel the account."""
+    alice = new_page(browser, server)
+    register(alice, server, display="Alice")
+    alice.click("#btn-profile")
+    alice.click("dialog details summary")
+    alice.fill("#delete-password", "not-my-password")
+    alice.locator("dialog details button.danger").click()
+    expect(alice.locator("dialog .form-msg.error")).to_have_text("密码不正确")
+    assert alice.errors == []

@@ -1937,7 +1937,8 @@ function openProfile() {
       el("details", {}, el("summary", { text: t("delete_account") }),
         el("p", { class: "muted small", text: t("delete_account_hint") }),
         el("div", { class: "row" }, pw, el("button", { type: "button", class: "danger", text: t("delete_account"), onclick: async () => {
-          try { await api("delete_account", { password: pw.value }); done(); localLogout(t("account_deleted")); } catch (err) { bad(err); }
+          try { await api("delete_account", { password: pw.value }); done(); localLogout(t("account_deleted")); }
+          catch (err) { if (err.code === "unauthenticated") bad({ code: "wrong_password" }); else bad(err); }
         } }))),
       msg);
     return parts;
