@@ -13,6 +13,7 @@ from tests.web.browser import (
     close_dialogs,
     create_account,
     create_group,
+    find_account,
     new_page,
     open_post,
     publish,
@@ -160,3 +161,33 @@ def test_cancelling_with_a_wrong_password_says_the_password_is_wrong(browser: An
     alice.locator("dialog details button.danger").click()
     expect(alice.locator("dialog .form-msg.error")).to_have_text("密码不正确")
     assert alice.errors == []
+
+
+def test_a_reply_to_a_comment_not_shown_does_not_name_a_user_called_user(browser: Any, server: ServerProcess) -> None:
+    """A reply whose parent the reader is not shown (hidden by the account) read 回复 用户, like a
+    user named 用户."""
+    alice = new_page(browser, server)
+    bob = new_page(browser, server)
+    register(alice, server, display="Alice")
+    register(bob, server, display="Bob")
+    verify_identity(alice)
+    aid = create_account(alice, "茶馆日报")
+    publish(alice, "第一期", "正文")
+    find_account(bob, aid)
+    open_post(bob, "第一期")
+    bob.fill("#comment-text", "第一条")
+    bob.click("#comment-submit")
+    first = bob.locator("#comment-list .comment", has=bob.locator(".comment-text", has_text="第一条"))
+    first.locator(".act-reply-comment").click()
+    bob.fill("#comment-text", "接着说")
+    bob.click("#comment-submit")
+    reply = bob.locator("#comment-list .comment", has=bob.locator(".comment-text", has_text="接着说"))
+    expect(reply.locator(".reply-to")).to_have_text("回复 Bob")
+    open_post(alice, "第一期")
+    alice.locator("#comment-list .comment", has=alice.locator(".comment-text", has_text="第一条")).locator(
+        ".act-hide-comment").click()
+    alice.wait_for_selector("#comment-list .comment[data-state='hidden']")
+    bob.click("#btn-post-back")
+    open_post(bob, "第一期")
+    expect(reply.locator(".reply-to")).to_have_text("回复一条未显示的评论")
+    assert alice.errors == [] and bob.errors == []

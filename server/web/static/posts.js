@@ -317,7 +317,8 @@ function commentNode(v, c, role, render) {
       el("time", { class: "muted small", text: fmtTime(c.ts) }),
       state === "held" ? el("span", { class: "tag tag-held", text: t(mine && !role ? "comment_awaiting_mine" : "comment_awaiting") }) : null,
       state === "hidden" ? el("span", { class: "tag tag-muted", text: t("comment_hidden") }) : null),
-    c.reply_to ? el("div", { class: "muted small reply-to", text: t("reply_to_name", { name: parent ? parent.user.display_name : t("unknown_user") }) }) : null,
+    // (a parent this reader is not shown, hidden or gone: said so, not named as a user called "user")
+    c.reply_to ? el("div", { class: "muted small reply-to", text: parent ? t("reply_to_name", { name: parent.user.display_name }) : t("reply_to_unseen") }) : null,
     el("p", { class: "comment-text", text: c.text }),
     acts.length ? el("div", { class: "row wrap actions" }, acts) : null);
 }
