@@ -514,6 +514,9 @@ class StorageConfig:
     # read, or a search index slice), and then to learn what became of a batch cut off at its COMMIT;
     # a database that stops answering (a partition without a reset) must not hold the writer forever.
     command_timeout_seconds: float = setting(30.0, between(1, 3600), kind=FLOAT)
+    # PostgreSQL: the longest one write of a batch waits for a lock (a table locked by hand, another
+    # node's long migration) before that write alone fails; at most half of command_timeout_seconds.
+    lock_timeout_seconds: float = setting(5.0, between(1, 3600), kind=FLOAT)
     # Derived from url and base_dir by parse_config; None for PostgreSQL.
     sqlite_file: Path | None = Path("qunguan.db")
 

@@ -45,7 +45,7 @@ RESTART_KEYS = (
     "server.host", "server.port", "server.listen_backlog", "server.handshake_timeout_seconds",
     "server.max_frame_bytes", "server.compression",
     "server.log_json", "server.tls_cert", "server.tls_key",  # TLS on/off; a new certificate is reloaded
-    "storage.url", "storage.command_timeout_seconds",
+    "storage.url", "storage.command_timeout_seconds", "storage.lock_timeout_seconds",
     "cluster.broker_url", "cluster.node_id", "cluster.name", "cluster.lease_seconds", "cluster.request_timeout_seconds",
     "groups.activity_window_days",
     "rate_limits.ipv6_prefix_length",  # the windows counted so far are keyed by it; a restart counts them again

@@ -12,7 +12,12 @@ The same behaviour as the SQLite store, in the same three kinds of call:
   ``apply`` in a savepoint of its own, then that same statement in a savepoint.
 - **A failed write fails alone.** A change that raises rolls back its own
   savepoint only. If the batched insert fails, its rows are inserted one at a
-  time, each in its own savepoint, so only the bad row fails.
+  time, each in its own savepoint, so only the bad row fails. A statement
+  that waits for a lock longer than ``storage.lock_timeout_seconds`` (at most
+  half of ``command_timeout_seconds``: a table locked by hand, a long
+  migration of another node) fails its own change, not the batch around it;
+  the batched insert failing so fails its rows at once (one at a time, each
+  would wait as long again).
 - **Never a false ack.** Callbacks run after COMMIT returned. If the server is
   unreachable the batch fails (callers answer ``internal``) and the writer
   reconnects for the next one.
@@ -73,6 +78,7 @@ WriteFn = Callable[[asyncpg.Connection], Awaitable[Any]]
 
 CONNECT_TIMEOUT = 10.0  # seconds
 COMMAND_TIMEOUT = 30.0  # seconds: storage.command_timeout_seconds's default
+LOCK_TIMEOUT = 5.0  # seconds: storage.lock_timeout_seconds's default
 READ_POOL_SIZE = 4
 
 # The hot path's one statement: every queued message and network-log row, and each group's
@@ -180,7 +186,7 @@ _NETWORK_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNAB
 @backend("postgresql")
 @backend("postgres")
 def _from_config(cfg: Config) -> PostgresStore:
-    return PostgresStore(cfg.storage.url, cfg.storage.command_timeout_seconds)
+    return PostgresStore(cfg.storage.url, cfg.storage.command_timeout_seconds, cfg.storage.lock_timeout_seconds)
 
 
 def _batch_args(msgs: list[MessageRow], logs: list[NetlogRow]) -> tuple[list[list[Any]], list[list[Any]] | None]:
@@ -238,9 +244,10 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             return err.errno in _NETWORK_ERRNOS
         return isinstance(err, _UNREACHABLE)
 
-    def __init__(self, url: str, command_timeout: float = COMMAND_TIMEOUT) -> None:
+    def __init__(self, url: str, command_timeout: float = COMMAND_TIMEOUT, lock_timeout: float = LOCK_TIMEOUT) -> None:
         self.url = url
         self.command_timeout = command_timeout
+        self.lock_timeout = lock_timeout
         self._w: asyncpg.Connection | None = None
         self._w_backend: tuple[int, Any] = (0, None)  # the writer connection's backend: (pid, backend_start)
         self.pool: asyncpg.Pool | None = None
@@ -320,8 +327,10 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
 
     async def _connect(self) -> asyncpg.Connection:
         """The writer's connection (also the one that migrates at open)."""
-        conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT,
-                                     server_settings=server_settings("qunguan writer"))
+        # (a change blocked on a lock fails alone: not the batch, whose own timeout it stays within)
+        lock_wait_ms = max(100, int(min(self.lock_timeout, self.command_timeout / 2) * 1000))
+        conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT, server_settings={
+            **server_settings("qunguan writer"), "lock_timeout": str(lock_wait_ms)})
         try:
             self._w_backend = (conn.get_server_pid(), await conn.fetchval(_BACKEND_START, timeout=CONNECT_TIMEOUT))
         except BaseException:
@@ -567,6 +576,10 @@ async def _in_transaction(
         outcomes.append((rfut, *await _in_savepoint(db, fn(db))))
     if rows[0] or rows[1]:
         _, err = await _in_savepoint(db, db.execute(*_batch_statement(*rows, None)))
+        if isinstance(err, asyncpg.LockNotAvailableError):
+            # Not a bad row: a table held locked. Each row alone would wait as long again.
+            log.warning("a batch insert waited too long for a lock (%r); its rows fail", err)
+            return dict.fromkeys(range(len(rows[0])), err), dict.fromkeys(range(len(rows[1])), err)
         if err is not None:
             log.warning("a batch insert failed (%r); inserting its rows one by one", err)
             return await _rows_one_by_one(db, *rows)

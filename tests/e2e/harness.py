@@ -94,7 +94,9 @@ class ServerProcess:
             from tests import pgtools
 
             self.pg_db, self.pg_url = pgtools.create_migrated_db()
-            storage = f'\n[storage]\nurl = "{self.pg_url}"\n'
+            # (lock_timeout_seconds: tests that hold a table (tests/e2e/store_hold.py) keep the writes
+            # touching it waiting for seconds; a write is to wait for them, not fail alone)
+            storage = f'\n[storage]\nurl = "{self.pg_url}"\nlock_timeout_seconds = 15\n'
         elif backend != "sqlite":
             raise ValueError(f"no backend {backend!r}")
         elif "[storage]" not in extra_config and not (workdir / "qunguan.db").exists():
