@@ -21,6 +21,7 @@ from server.fanout import publish
 from server.handlers import handler, screening
 from server.handlers.common import (
     announce_rename,
+    check_agreement,
     commit,
     membership_claimed,
     membership_decided,
@@ -352,6 +353,8 @@ async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Enco
     user = sess.me
     name = idn.validate_display_name(req.display_name)
     was = user.display_name
+    if name != was:
+        check_agreement(ctx, user)  # a new name is shown to others: published, as a message is (G5)
     if name != was:  # counted as asked, before the await: two connections cannot both slip past the limit
         now_s = ctx.now_ms() / 1000
         wait = ctx.renames_per_user.peek(user.user_id, now_s)

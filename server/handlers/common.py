@@ -227,6 +227,17 @@ def pins_seen(g: Group, m: Member) -> list[int]:
     return [seq for seq in g.pinned if seq > m.joined_seq]
 
 
+def check_agreement(ctx: Context, user: User) -> None:
+    """``forbidden`` (with ``agreement_version``) until ``user`` accepted the current platform rules
+    and service agreement (G5): asked of whatever publishes new text to others outside a group's
+    posting (a post, a comment, a new display name, a group's new name, a public account's name
+    or intro); a group's posting asks it through :func:`can_post`."""
+    agreement = ctx.agreement
+    if agreement is not None and user.accepted_version != agreement.version:
+        raise ContractError("forbidden", f"accept the platform rules and service agreement (version "
+                            f"{agreement.version}) first", agreement_version=agreement.version)
+
+
 def can_post(ctx: Context, g: Group, m: Member, user: User, now: int) -> None:
     """What would stop a ``send`` by this member now (the same refusals, in the same order): also
     asked of what reaches the group like a message (an edit, a reaction, a new announcement)."""

@@ -27,6 +27,7 @@ from server.handlers.common import (
     bring_back,
     can_post,
     caps_of,
+    check_agreement,
     check_not_banned,
     commit,
     held_until,
@@ -392,6 +393,7 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
         author = sess.me if name != g.name else None
         if name != g.name:  # (before the word lists: a blocked name costs credit, not when refused anyway)
             posting.check_keeps_owner("renamed", g.suspended_until, ctx.now_ms(), suspension_cause(ctx, g))
+            check_agreement(ctx, sess.me)  # a new name is shown to every member: published (G5)
         screened = screening.screen(ctx, author, name, "name", "group_name", g.name, group_id=g.group_id)
         if name != g.name:
             # flagged: applied and queued; held for review: queued, the group keeps its name (G10)

@@ -186,6 +186,9 @@ async def pin_message(ctx: Context, sess: Session, req: rq.PinMessage, enc: Enco
         _manage(ctx, g, actor)  # again after the await: the actor's role may have changed
         if seq in g.pinned:
             return
+        # A pin shows the message to the whole group again, as a new announcement would: not while
+        # the platform suspends posting, nor before the rules are accepted (unpinning stays open).
+        can_post(ctx, g, member_of(g, actor), actor, ctx.now_ms())
         rules.check_pin_room(len(g.pinned), ctx.cfg.limits.max_pins)
         pinned = g.pinned
         pinned.append(seq)

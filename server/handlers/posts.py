@@ -29,7 +29,7 @@ from protocol.errors import ContractError
 from server.fanout import publish, publish_many
 from server.handlers import handler
 from server.handlers.accounts import message_bucket
-from server.handlers.common import commit, still_active
+from server.handlers.common import check_agreement, commit, still_active
 from server.handlers.media import attachments_for, mark_attached, signed_url
 from server.handlers.public_accounts import audit, find_account, level_of, managed_account, record_hit
 from server.handlers.screening import checked
@@ -77,10 +77,7 @@ def _check_poster(ctx: Context, user: User) -> None:
     and the current platform rules and service agreement accepted."""
     if ctx.cfg.identity.require_id_to_post and not user.id_verified:
         raise ContractError("verification_required", "posting needs a verified identity")
-    agreement = ctx.agreement
-    if agreement is not None and user.accepted_version != agreement.version:
-        raise ContractError("forbidden", f"accept the platform rules and service agreement (version "
-                            f"{agreement.version}) first", agreement_version=agreement.version)
+    check_agreement(ctx, user)
 
 
 def _log_failure(fut: asyncio.Future[list[Any]]) -> None:

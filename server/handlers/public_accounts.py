@@ -28,7 +28,7 @@ from protocol.errors import ContractError
 from server.claims import FieldClaim, turn
 from server.fanout import publish, publish_many
 from server.handlers import handler
-from server.handlers.common import commit, record_penalized, still_active
+from server.handlers.common import check_agreement, commit, record_penalized, still_active
 from server.handlers.screening import Screened, checked, record_blocked
 from server.state import Account, User
 from server.storage import changes as ch
@@ -250,6 +250,7 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
     user = sess.me
     if not user.id_verified:
         raise ContractError("verification_required", "opening a public account needs a verified identity")
+    check_agreement(ctx, user)  # (before the words are screened: a refusal anyway costs no credit)
     hits = Hits(ctx, user, None)
     name, key = _name(ctx, req.name, hits)
     category = _category(ctx, req.category, req.subject_type)
@@ -398,6 +399,12 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
     # Checked here and claimed below (the fields, in memory) with no await in between: a suspension
     # the platform claims after this is one the edit came before.
     policy.check_profile_edit(status=a.status(ctx.now_ms()), suspended_until=a.suspension_end())
+    # New words only (restating what is shown publishes nothing), before the word lists screen them.
+    new_name = req.name is not None and _short_text(req.name, "name", MAX_NAME_CHARS) != a.name
+    new_intro = req.intro is not None and posting.check_text(
+        req.intro.strip(), max_chars=MAX_INTRO_CHARS, field="intro", allow_empty=True) != a.intro
+    if new_name or new_intro:
+        check_agreement(ctx, user)
     fields: dict[str, Any] = {}
     hits = Hits(ctx, user, a.account_id)
     screened: dict[str, Screened] = {}

@@ -489,6 +489,45 @@ async def test_a_new_announcement_waits_for_the_current_agreement(server, tmp_pa
     assert (await member.request("group_info", group_id=gid))["announcement"] == "新公告"
 
 
+async def test_new_names_and_pins_wait_for_the_current_agreement(server, tmp_path):
+    """A compliance audit's case: a group's new name, a new display name and a pin reach others like
+    a message does, and went through without the current agreement accepted (a public account's
+    name and intro too, tests/e2e/test_public_accounts.py). Restating what is shown, and unpinning,
+    stay open."""
+    owner, member, gid = await group(server)
+    seq = (await owner.send(gid, "before the rules"))["seq"]
+    await owner.request("pin_message", group_id=gid, seq=seq, on=True)
+    await _publish_agreement(server, tmp_path)
+    me = await owner.request("me")
+    _waits_for_the_agreement(await owner.call("update_group", group_id=gid, name="新群名"))
+    _waits_for_the_agreement(await owner.call("set_profile", display_name="新名字"))
+    assert (await owner.call("update_group", group_id=gid, name="tea room"))["ok"]  # (restated)
+    assert (await owner.call("set_profile", display_name=me["display_name"]))["ok"]
+    assert (await owner.call("pin_message", group_id=gid, seq=seq, on=False))["ok"]
+    _waits_for_the_agreement(await owner.call("pin_message", group_id=gid, seq=seq, on=True))
+    info = await member.request("group_info", group_id=gid)
+    assert info["name"] == "tea room" and info.get("pinned", []) == []
+    await owner.request("accept_agreement", version="2026-11")
+    for op, args in (("update_group", {"group_id": gid, "name": "新群名"}), ("set_profile", {"display_name": "新名字"}),
+                     ("pin_message", {"group_id": gid, "seq": seq, "on": True})):
+        assert (await owner.call(op, **args))["ok"], op
+
+
+async def test_a_pin_waits_while_the_platform_suspends_the_group(server):
+    """A compliance audit's case: a pin shows a message to the whole group again, and went through
+    while the platform suspended the group's posting (a new announcement is refused then)."""
+    owner, member, gid = await group(server)
+    seq = (await owner.send(gid, "置顶"))["seq"]
+    rc, _, err = await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "整改")
+    assert rc == 0, err
+    r = await owner.call("pin_message", group_id=gid, seq=seq, on=True)
+    assert r["code"] == "group_suspended", r
+    rc, out, err = await server.admin("sanctions", "--group", gid)
+    [row] = [json.loads(x) for x in out.splitlines()]
+    await server.admin("lift", str(row["id"]), "--reason", "已整改")
+    assert (await owner.call("pin_message", group_id=gid, seq=seq, on=True))["ok"]
+
+
 async def test_platform_notice_freeze_and_remove_term(server):
     owner, member, gid = await group(server)
     other_owner = await server.user()

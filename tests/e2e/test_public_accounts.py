@@ -653,6 +653,14 @@ async def test_publishing_and_commenting_wait_for_the_current_agreement(srv):
     assert (refused["code"], refused["agreement_version"]) == ("forbidden", "2026-12")
     refused = await reader.call("comment", post_id=post, text="好文")
     assert (refused["code"], refused["agreement_version"]) == ("forbidden", "2026-12")
+    # A new name or intro, and a new account, publish words too (a compliance audit's case).
+    for op, args in (("update_account", {"account_id": aid, "intro": "新简介"}),
+                     ("update_account", {"account_id": aid, "name": "协议号二"}),
+                     ("create_account", {"name": "第二号", "category": "culture", "intro": "",
+                                         "subject_type": "individual"})):
+        refused = await owner.call(op, **args)
+        assert (refused["code"], refused.get("agreement_version")) == ("forbidden", "2026-12"), (op, refused)
+    assert code(await owner.call("update_account", account_id=aid, name="协议号")) == "ok"  # (restated)
     for c in (owner, reader):
         await c.request("accept_agreement", version="2026-12")
     assert code(await owner.call("publish", account_id=aid, title="after", body="b")) == "ok"
