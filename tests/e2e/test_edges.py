@@ -83,6 +83,45 @@ async def test_verify_identity_is_not_an_id_number_oracle(tmp_path):
         await srv.stopped()
 
 
+async def test_refused_identity_checks_count_per_account_across_addresses_and_after_a_restart(tmp_path):
+    """A compliance audit's case: the test above sends every attempt from one address, so it cannot
+    tell the count per account from the count per address. Here each attempt comes from another
+    address (behind a trusted proxy): the account's own count still stops the fourth, and again
+    after a restart, from yet another address."""
+    from client_demo.client import Client
+    from tests.e2e.harness import ServerProcess, new_id_number
+
+    srv = ServerProcess(tmp_path)
+    cfg = srv.config.read_text().replace("failed_logins_per_ip_per_hour = 0", "failed_logins_per_ip_per_hour = 3")
+    srv.config.write_text(cfg.replace("[server]\n", '[server]\ntrusted_proxies = ["127.0.0.1"]\n', 1))
+    srv.start()
+
+    async def from_address(ip: str) -> Client:
+        c = await Client.connect(srv.url, additional_headers={"X-Forwarded-For": ip})
+        await c.request("login", username=prober.username, password="password123")
+        return c
+
+    try:
+        holder = await srv.user()
+        taken = new_id_number()
+        await holder.request("verify_identity", legal_name="张三", id_number=taken)
+        prober = await srv.user()
+        codes = []
+        for n in range(4):
+            c = await from_address(f"198.51.100.{n + 1}")
+            codes.append((await c.call("verify_identity", legal_name="李四", id_number=taken))["code"])
+            await c.close()
+        assert codes == ["conflict"] * 3 + ["rate_limited"], codes
+        await srv.stopped()
+        srv.start()
+        c = await from_address("203.0.113.7")  # an address that never tried: the account's count stands
+        r = await c.call("verify_identity", legal_name="李四", id_number=taken)
+        assert r["code"] == "rate_limited", r
+        await c.close()
+    finally:
+        await srv.stopped()
+
+
 def serve(cfg_dir) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "server", "serve", "--config", str(cfg_dir / "q.toml")],
                           capture_output=True, text=True, timeout=30, cwd=cfg_dir, env={"PYTHONPATH": str(ROOT)})

@@ -53,3 +53,15 @@ async def test_concurrent_codes_are_appended_in_the_order_of_the_calls(tmp_path)
         await sms.aclose()
     lines = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()]
     assert [e["ts"] for e in lines] == list(range(300))
+
+
+async def test_the_console_provider_masks_the_number(capsys) -> None:
+    """G6 (compliance.md): the development console provider prints the code for the operator, with
+    the phone number masked: a server log is not a place for it."""
+    from server.sms import ConsoleSms, mask_phone
+
+    await ConsoleSms().send("13812348000", "123456", 0)
+    out = capsys.readouterr().out
+    assert out == "[sms] code 123456 for 138****8000\n"
+    assert "13812348000" not in out
+    assert mask_phone("123") == "****"
