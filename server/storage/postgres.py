@@ -351,6 +351,9 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
     async def _migrate(self) -> None:
         db = self._w
         assert db is not None
+        # No lock_timeout here (the writer's, for batches): a node waits for another node's migration
+        # to end, and a migration for the transactions on its tables, however long, as before it.
+        await db.execute("SET lock_timeout = 0")
         # A session-level lock: nodes starting at once apply each version exactly once.
         await db.execute("SELECT pg_advisory_lock($1, 0)", LOCK_MIGRATE)
         try:
@@ -368,6 +371,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                 log.info("applied PostgreSQL schema migration %d", version)
         finally:
             await db.execute("SELECT pg_advisory_unlock($1, 0)", LOCK_MIGRATE)
+            await db.execute("RESET lock_timeout")  # (the connection's own: storage.lock_timeout_seconds)
 
     async def ping(self) -> None:
         """A transaction through the writer that changes nothing: proves the database takes writes now."""

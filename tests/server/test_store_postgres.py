@@ -316,3 +316,27 @@ async def test_messages_whose_table_is_locked_fail_at_once_and_alone(pg_url):
     finally:
         await blocker.close()
         await store.close()
+
+
+async def test_a_node_waits_for_another_nodes_migration_past_the_lock_timeout(pg_url):
+    """The writer's lock_timeout is for batches: a node starting while another holds the migration
+    lock waits for it, however long, and its writes get the lock_timeout back afterwards."""
+    import asyncpg
+
+    from server.storage.postgres import LOCK_MIGRATE, PostgresStore
+
+    holder = await asyncpg.connect(pg_url)
+    await holder.execute("SELECT pg_advisory_lock($1, 0)", LOCK_MIGRATE)
+    store = PostgresStore(pg_url, command_timeout=2.0, lock_timeout=1.0)
+    opening = asyncio.ensure_future(store.open())
+    try:
+        await asyncio.sleep(2.5)  # past the lock timeout (and the command timeout)
+        assert not opening.done()
+        await holder.execute("SELECT pg_advisory_unlock($1, 0)", LOCK_MIGRATE)
+        await asyncio.wait_for(opening, 10)
+        assert store._w is not None
+        assert await store._w.fetchval("SHOW lock_timeout") == "1s"
+    finally:
+        await holder.close()
+        if opening.done() and opening.exception() is None:
+            await store.close()
