@@ -5,8 +5,9 @@ would be), and a writer that survives losing its connection without a false ack.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -245,11 +246,10 @@ async def test_store_connections_give_a_silent_client_up_within_half_a_minute(pg
     assert 0 < shown["tcp_user_timeout"] == span_s * 1000 <= 30_000, shown
 
 
-async def test_a_change_blocked_on_a_lock_fails_alone(pg_url):
-    """A crash-consistency reviewer's case: a table held locked (by hand, from another session) made
-    every write of the batch fail with it after ``command_timeout``, then every batch queued behind.
-    The writer's ``lock_timeout`` (a tenth of it) fails the blocked change alone; the others of its
-    batch are stored, and messages, whose table is not locked, go on."""
+@contextlib.asynccontextmanager
+async def _with_a_table_held(pg_url: str, table: str) -> AsyncIterator[tuple[Store, Callable[[], Awaitable[None]]]]:
+    """A store (``command_timeout`` 2 s, so its ``lock_timeout`` is 1 s) with user ``u1`` owning group
+    ``100000001``, while another session holds ``table`` locked until ``release()`` is awaited."""
     import asyncpg
 
     from server.storage.postgres import PostgresStore
@@ -262,26 +262,36 @@ async def test_a_change_blocked_on_a_lock_fails_alone(pg_url):
         await store.apply(ch.CreateGroup("100000001", "g", "work", "open", "u1", 1))
         tr = blocker.transaction()
         await tr.start()
-        await blocker.execute("LOCK TABLE invite_links IN ACCESS EXCLUSIVE MODE")
-        started = asyncio.get_running_loop().time()
+        await blocker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        yield store, tr.rollback
+    finally:
+        await blocker.close()
+        await store.close()
+
+
+async def test_a_change_blocked_on_a_lock_fails_alone(pg_url):
+    """A crash-consistency reviewer's case: a table held locked (by hand, from another session) made
+    every write of the batch fail with it after ``command_timeout``, then every batch queued behind.
+    The writer's ``lock_timeout`` fails the blocked change alone; the others of its batch are
+    stored, and messages, whose table is not locked, go on."""
+    import asyncpg
+
+    loop = asyncio.get_running_loop()
+    async with _with_a_table_held(pg_url, "invite_links") as (store, release):
+        started = loop.time()
         blocked, renamed = await asyncio.gather(
             store.apply(ch.InsertInviteLink("h" * 64, "100000001", "u1", 2, None, None, "")),
             store.apply(ch.SetUserFields("u1", {"display_name": "Alicia"})),
             return_exceptions=True)
-        waited = asyncio.get_running_loop().time() - started
+        waited = loop.time() - started
         assert isinstance(blocked, asyncpg.LockNotAvailableError), blocked
         assert isinstance(renamed, list), renamed
         assert waited < 2.0, waited  # (not the batch's command_timeout)
-        sent: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+        sent: asyncio.Future[BaseException | None] = loop.create_future()
         store.append_message(MessageRow("100000001", 1, 1, "u1", "owner", "meanwhile", None, 0), sent.set_result)
         assert await asyncio.wait_for(sent, 5) is None
-        await tr.rollback()
-        state = await store.load_state(10, 7)
-        assert state.users["u1"].display_name == "Alicia"
-        await store.apply(ch.InsertInviteLink("h" * 64, "100000001", "u1", 3, None, None, ""))  # lock gone: stored
-    finally:
-        await blocker.close()
-        await store.close()
+        await release()
+        assert (await store.load_state(10, 7)).users["u1"].display_name == "Alicia"
 
 
 async def test_messages_whose_table_is_locked_fail_at_once_and_alone(pg_url):
@@ -290,18 +300,8 @@ async def test_messages_whose_table_is_locked_fail_at_once_and_alone(pg_url):
     are stored."""
     import asyncpg
 
-    from server.storage.postgres import PostgresStore
-
-    store = PostgresStore(pg_url, command_timeout=2.0)
-    await store.open()
-    blocker = await asyncpg.connect(pg_url)
-    try:
-        await store.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
-        await store.apply(ch.CreateGroup("100000001", "g", "work", "open", "u1", 1))
-        tr = blocker.transaction()
-        await tr.start()
-        await blocker.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
-        loop = asyncio.get_running_loop()
+    loop = asyncio.get_running_loop()
+    async with _with_a_table_held(pg_url, "messages") as (store, release):
         started = loop.time()
         done: list[asyncio.Future[BaseException | None]] = [loop.create_future() for _ in range(12)]
         for seq, fut in enumerate(done, 1):
@@ -311,11 +311,8 @@ async def test_messages_whose_table_is_locked_fail_at_once_and_alone(pg_url):
         assert all(isinstance(e, asyncpg.LockNotAvailableError) for e in errors), errors
         assert isinstance(renamed, list)
         assert loop.time() - started < 2.0  # (one wait, not twelve: the batch's timeout)
-        await tr.rollback()
+        await release()
         assert (await store.load_state(10, 7)).users["u1"].display_name == "Alicia"
-    finally:
-        await blocker.close()
-        await store.close()
 
 
 async def test_a_node_waits_for_another_nodes_migration_past_the_lock_timeout(pg_url):
