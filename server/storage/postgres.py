@@ -482,8 +482,8 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                     except _CONNECTION_ERRORS:
                         raise
                     except Exception as exc:
-                        if db.is_closed() or _fenced(exc):
-                            raise
+                        if db.is_closed() or _fenced(exc) or isinstance(exc, asyncpg.LockNotAvailableError):
+                            raise  # (a table held locked is no bad row: each row alone would wait again)
                         sent = False  # answered with an error: nothing of it stays
                         log.warning("a batch insert failed (%r); inserting its rows one by one", exc)
                         probe = None  # one by one, rows may be left out: its transaction id tells the batch's fate
@@ -503,7 +503,8 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                         xid = await db.fetchval(_XID)
                     else:
                         xid = (await db.fetchrow(_FENCE_XID, *fence))[1]
-                    msg_errors, log_errors = await _in_transaction(db, ops, raw, rows, outcomes)
+                    budget = LockBudget(time.monotonic() + self.command_timeout / 2)
+                    msg_errors, log_errors = await _in_transaction(db, ops, raw, rows, outcomes, budget)
                     sent = True
                     await tr.commit()
         except Exception as exc:
@@ -571,14 +572,21 @@ async def _in_transaction(
     raw: list[tuple[WriteFn, asyncio.Future[Any]]],
     rows: tuple[list[MessageRow], list[NetlogRow]],
     outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]],
+    budget: LockBudget,
 ) -> tuple[dict[int, BaseException], dict[int, BaseException]]:
     """A batch inside the caller's transaction: each op in a savepoint of its own, then the rows in
     one more (one by one if that fails). Returns the rows' errors by index (messages, log rows)."""
+    left = len(ops) + len(raw) + 1
     for changes, audit, fut in ops:
-        outcomes.append((fut, *await _in_savepoint(db, _apply_op(db, changes, audit))))
+        await budget.before(db, left)
+        outcomes.append((fut, *await budget.after(_in_savepoint(db, _apply_op(db, changes, audit)))))
+        left -= 1
     for fn, rfut in raw:
-        outcomes.append((rfut, *await _in_savepoint(db, fn(db))))
+        await budget.before(db, left)
+        outcomes.append((rfut, *await budget.after(_in_savepoint(db, fn(db)))))
+        left -= 1
     if rows[0] or rows[1]:
+        await budget.before(db, left)
         _, err = await _in_savepoint(db, db.execute(*_batch_statement(*rows, None)))
         if isinstance(err, asyncpg.LockNotAvailableError):
             # Not a bad row: a table held locked. Each row alone would wait as long again.
@@ -588,6 +596,31 @@ async def _in_transaction(
             log.warning("a batch insert failed (%r); inserting its rows one by one", err)
             return await _rows_one_by_one(db, *rows)
     return {}, {}
+
+
+class LockBudget:
+    """How long the rest of a batch may still wait for locks. Each change may wait
+    ``storage.lock_timeout_seconds`` (the writer's ``lock_timeout``) until one of them has waited
+    that long in vain; from then on the changes left share what is left of half the batch's
+    ``command_timeout`` (``SET LOCAL``, between savepoints), so several changes blocked on one table
+    fail alone, each, and the batch still ends in time for the others to be stored."""
+
+    __slots__ = ("deadline", "short")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline  # time.monotonic()
+        self.short = False  # a change waited its whole lock_timeout in vain
+
+    async def before(self, db: asyncpg.Connection, left: int) -> None:
+        if self.short:
+            share = max(0.0, self.deadline - time.monotonic()) / max(left, 1)
+            await db.execute(f"SET LOCAL lock_timeout = {max(1, int(share * 1000))}")  # (ms; 0 would be none)
+
+    async def after(self, done: Awaitable[tuple[Any, BaseException | None]]) -> tuple[Any, BaseException | None]:
+        result, err = await done
+        if isinstance(err, asyncpg.LockNotAvailableError):
+            self.short = True
+        return result, err
 
 
 async def _apply_op(db: asyncpg.Connection, changes: tuple[Change, ...], audit: Audit | None) -> list[Any]:

@@ -272,19 +272,21 @@ async def _with_a_table_held(pg_url: str, table: str) -> AsyncIterator[tuple[Sto
 async def test_a_change_blocked_on_a_lock_fails_alone(pg_url):
     """A crash-consistency reviewer's case: a table held locked (by hand, from another session) made
     every write of the batch fail with it after ``command_timeout``, then every batch queued behind.
-    The writer's ``lock_timeout`` fails the blocked change alone; the others of its batch are
+    The writer's ``lock_timeout`` fails the blocked changes alone; the others of their batch are
     stored, and messages, whose table is not locked, go on."""
     import asyncpg
 
     loop = asyncio.get_running_loop()
     async with _with_a_table_held(pg_url, "invite_links") as (store, release):
         started = loop.time()
-        blocked, renamed = await asyncio.gather(
-            store.apply(ch.InsertInviteLink("h" * 64, "100000001", "u1", 2, None, None, "")),
+        # Several blocked in one batch (the diff review's case: each waited its lock_timeout in turn,
+        # and the batch ran past command_timeout): the first waits, the others share what is left.
+        *blocked, renamed = await asyncio.gather(
+            *(store.apply(ch.InsertInviteLink(str(i) * 64, "100000001", "u1", 2, None, None, "")) for i in range(5)),
             store.apply(ch.SetUserFields("u1", {"display_name": "Alicia"})),
             return_exceptions=True)
         waited = loop.time() - started
-        assert isinstance(blocked, asyncpg.LockNotAvailableError), blocked
+        assert all(isinstance(b, asyncpg.LockNotAvailableError) for b in blocked), blocked
         assert isinstance(renamed, list), renamed
         assert waited < 2.0, waited  # (not the batch's command_timeout)
         sent: asyncio.Future[BaseException | None] = loop.create_future()
@@ -296,21 +298,23 @@ async def test_a_change_blocked_on_a_lock_fails_alone(pg_url):
 
 async def test_messages_whose_table_is_locked_fail_at_once_and_alone(pg_url):
     """The batched insert blocked on a lock is not a bad row: its rows fail together after the
-    writer's ``lock_timeout`` (one by one, each would wait as long again), and the batch's changes
-    are stored."""
+    writer's ``lock_timeout`` (one by one, each would wait as long again), in a batch of messages
+    alone (one statement, the usual case) as in one with changes, whose changes are stored."""
     import asyncpg
 
     loop = asyncio.get_running_loop()
     async with _with_a_table_held(pg_url, "messages") as (store, release):
-        started = loop.time()
-        done: list[asyncio.Future[BaseException | None]] = [loop.create_future() for _ in range(12)]
-        for seq, fut in enumerate(done, 1):
-            store.append_message(MessageRow("100000001", seq, seq, "u1", "owner", f"m{seq}", None, 0), fut.set_result)
-        renamed = await store.apply(ch.SetUserFields("u1", {"display_name": "Alicia"}))
-        errors = await asyncio.gather(*done)
-        assert all(isinstance(e, asyncpg.LockNotAvailableError) for e in errors), errors
-        assert isinstance(renamed, list)
-        assert loop.time() - started < 2.0  # (one wait, not twelve: the batch's timeout)
+        for with_a_change in (False, True):
+            started = loop.time()
+            done: list[asyncio.Future[BaseException | None]] = [loop.create_future() for _ in range(12)]
+            for seq, fut in enumerate(done, 1):
+                store.append_message(MessageRow("100000001", seq, seq, "u1", "owner", f"m{seq}", None, 0),
+                                     fut.set_result)
+            if with_a_change:
+                assert isinstance(await store.apply(ch.SetUserFields("u1", {"display_name": "Alicia"})), list)
+            errors = await asyncio.gather(*done)
+            assert all(isinstance(e, asyncpg.LockNotAvailableError) for e in errors), errors
+            assert loop.time() - started < 2.0  # (one wait, not twelve: the batch's timeout)
         await release()
         assert (await store.load_state(10, 7)).users["u1"].display_name == "Alicia"
 
