@@ -32,6 +32,7 @@ def test_a_double_clicked_comment_is_one_comment(browser: Any, server: ServerPro
     alice.fill("#comment-text", "只说一次")
     alice.dblclick("#comment-submit")
     alice.wait_for_selector("#comment-list .comment:has-text('只说一次')")
+    expect(alice.locator("#comment-text")).to_have_value("")  # (the form drawn again meanwhile: cleared too)
     alice.wait_for_timeout(500)  # (a second comment, had it gone out, is answered by now)
     alice.click("#btn-post-back")
     open_post(alice, "第一期")
@@ -68,6 +69,10 @@ def test_the_editor_field_keeps_its_width_at_phone_width_in_english(browser: Any
     for button in ("#editor-add", "#editor-remove"):
         b = alice.locator(button).bounding_box()
         assert b is not None and b["x"] + b["width"] <= 360, (button, b)
+    # At desktop width the field and both buttons stay on one line.
+    alice.set_viewport_size({"width": 1200, "height": 800})
+    rows = {round(alice.locator(x).bounding_box()["y"]) for x in ("#editor-add", "#editor-remove")}  # type: ignore[index]
+    assert len(rows) == 1, rows
     assert alice.errors == []
 
 
@@ -142,6 +147,18 @@ def test_a_held_posts_picture_is_named_and_its_release_shows_at_once(browser: An
         rc, out, err = run_async(srv.admin("decide", str(item["item_id"]), "--decision", "release", "--note", "ok"))
         assert rc == 0, err
         expect(held).to_have_class("post-item")  # released: at once, in the open list
+        # Another, released while she looks at her groups: news for followers only, her own account's
+        # post is not counted on the tab nor announced to her (the diff review's case).
+        publish(alice, "周日集会", "地点另定")
+        alice.click("#tab-groups")
+        rc, out, err = run_async(srv.admin("review-queue", "--open"))
+        [item] = [json.loads(x) for x in out.splitlines()]
+        rc, out, err = run_async(srv.admin("decide", str(item["item_id"]), "--decision", "release", "--note", "ok"))
+        assert rc == 0, err
+        alice.wait_for_timeout(500)
+        expect(alice.locator("#accounts-badge")).to_be_hidden()
+        assert alice.locator("#toasts .toast:has-text('发布了新文章')").count() == 0
+        alice.click("#tab-accounts")
         open_post(alice, "周末集会")
         alice.wait_for_function("() => { const i = document.querySelector('#post-view img.media-img');"
                                 " return i && i.complete && i.naturalWidth === 16; }")

@@ -434,7 +434,9 @@ function manageDialog(v) {
 export function onPostEvent(ev) {
   const v = A.view;
   if (v && v.aid === ev.account_id) refreshPosts(v, renderPane);
-  if (inView(ev.account_id)) return;
+  // An account one manages and does not follow: its open list is refreshed (a post of a co-editor,
+  // one released by the platform), but nothing is counted or announced as news for a follower.
+  if (inView(ev.account_id) || !A.subs.has(ev.account_id)) return;
   if (!A.newPosts.has(ev.account_id)) A.newPosts.set(ev.account_id, new Set());
   A.newPosts.get(ev.account_id).add(ev.post_id);
   drawAccounts();

@@ -277,6 +277,9 @@ function commentForm(v, render) {
       vp.sending = false;
       if (button) button.disabled = false;
     }
+    // (the form may have been drawn again while the comment was on its way: clear the field shown)
+    const shown = document.getElementById("comment-text");
+    if (shown) shown.value = "";
     text.value = "";
     vp.replyTo = null;
     if (!vp.comments.some((c) => c.comment_id === r.comment_id)) {
