@@ -208,3 +208,26 @@ def test_a_reply_to_a_comment_not_shown_does_not_name_a_user_called_user(browser
     open_post(bob, "第一期")
     expect(reply.locator(".reply-to")).to_have_text("回复一条未显示的评论")
     assert alice.errors == [] and bob.errors == []
+
+
+def test_a_new_name_refused_for_the_agreement_offers_the_rules(browser: Any, server: ServerProcess, tmp_path: Any) -> None:
+    """The diff review: a new display name (or a group's, or a pin) refused until the rules are
+    accepted said so, but did not open the rules as a refused message does."""
+    from tests.web.browser import run_async
+
+    alice = new_page(browser, server)
+    register(alice, server, display="Alice")
+    (tmp_path / "rules.txt").write_text("一、不得发布违法信息", encoding="utf-8")
+    (tmp_path / "agreement.txt").write_text("服务协议正文", encoding="utf-8")
+    rc, _, err = run_async(server.admin("set-agreement", "--version", "v9", "--rules-file", str(tmp_path / "rules.txt"),
+                                        "--agreement-file", str(tmp_path / "agreement.txt")))
+    assert rc == 0, err
+    alice.wait_for_selector("#agreement-dialog")  # offered as it is published
+    close_dialogs(alice)  # not now
+    alice.click("#btn-profile")
+    alice.fill("#profile-name", "新名字")
+    alice.locator("dialog form:has(#profile-name) button[type=submit]").click()
+    alice.wait_for_selector("#agreement-dialog")
+    alice.click("#accept-agreement")
+    alice.wait_for_selector("#agreement-dialog", state="detached")
+    assert alice.errors == []

@@ -4,7 +4,7 @@
 // Every piece of user data is rendered as text (dom.js).
 import { el, clear, $, toast, modal, morph, morphKids, closeDialogsOf } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
-import { S, conn, api, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole } from "./state.js";
+import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, previewText, upload } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
@@ -34,6 +34,7 @@ function boot() {
     counted: showCounts });
   setRichHooks({ jumpTo });
   setAccountHooks({ openProfile, checkAgreement });
+  setAgreementHook(checkAgreement);
   takeInviteFromUrl();
   window.addEventListener("hashchange", takeInviteFromUrl);
   if (S.token) { conn.keep = true; setStatus("connecting"); renderMain(); conn.connect().catch(() => {}); }

@@ -61,7 +61,16 @@ export function fillCategories(select, kind, name, { preferred = null, own = nul
 
 export const conn = new Conn(wsUrl, {});
 
-export function api(op, args = {}) { return conn.request(op, args); }
+// A refusal for want of the current platform rules and agreement, whatever op met it (a post, a new
+// name, a pin...): the page offers the rules at once (app.js sets the hook: checkAgreement).
+let onAgreementNeeded = () => {};
+export function setAgreementHook(fn) { onAgreementNeeded = fn; }
+export function api(op, args = {}) {
+  return conn.request(op, args).catch((e) => {
+    if (e && e.code === "forbidden" && e.reply && e.reply.agreement_version) onAgreementNeeded();
+    throw e;
+  });
+}
 
 // Waiting for the connection to be usable again (what a dropped connection interrupted, such as an
 // upload, goes on then): whenAuthed() resolves true once the page is authenticated (at once if it
