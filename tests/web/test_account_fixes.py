@@ -231,3 +231,23 @@ def test_a_new_name_refused_for_the_agreement_offers_the_rules(browser: Any, ser
     alice.click("#accept-agreement")
     alice.wait_for_selector("#agreement-dialog", state="detached")
     assert alice.errors == []
+
+
+def test_emoji_typed_up_to_the_limit_are_not_cut(browser: Any, server: ServerProcess) -> None:
+    """A web reviewer's suspicion, confirmed: a field's maxlength counts an emoji as two (UTF-16
+    units) while the server counts characters, so 20 emoji typed into a 30-character account name
+    were cut to 15 without a word. Typed in full, the name is the server's to take."""
+    from tests.web.browser import open_accounts
+
+    alice = new_page(browser, server)
+    register(alice, server, display="Alice")
+    verify_identity(alice)
+    open_accounts(alice)
+    alice.click("#btn-new-account")
+    alice.locator("#account-create-name").press_sequentially("🍵" * 20)
+    assert alice.input_value("#account-create-name") == "🍵" * 20
+    alice.select_option("#account-create-category", "culture")
+    alice.click("#account-create-submit")
+    alice.wait_for_selector("#account-name")
+    assert alice.inner_text("#account-name") == "🍵" * 20
+    assert alice.errors == []

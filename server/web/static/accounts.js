@@ -6,7 +6,7 @@
 // decides every rule; refusal() puts a refused request in plain language.
 import { el, clear, $, toast, modal, confirmBox, morphKids } from "./dom.js";
 import { t, errorText, fmtDate, fmtTime, acatName } from "./i18n.js";
-import { A, S, api, managerRole, loadCategories, fillCategories } from "./state.js";
+import { A, S, api, managerRole, loadCategories, fillCategories, textRoom } from "./state.js";
 import { reportDialog } from "./manage.js";
 import { refusal, setRefusalHooks } from "./account_errors.js";
 import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts, refreshComments, postGone, commentGone, contentNotice, older } from "./posts.js";
@@ -315,13 +315,13 @@ function field(label, input, hint) {
 function createDialog() {
   modal(t("new_account"), (done) => {
     const msg = el("p", { class: "form-msg", id: "account-create-msg", role: "alert" });
-    const name = el("input", { id: "account-create-name", required: true, maxlength: 30 });
+    const name = el("input", { id: "account-create-name", required: true, maxlength: textRoom(30) });
     const cat = fillCategories(el("select", { id: "account-create-category" }), "accounts", acatName, { preferred: "culture" });
     loadCategories().then(() => fillCategories(cat, "accounts", acatName, { preferred: "culture" }));
-    const intro = el("textarea", { id: "account-create-intro", rows: 3, maxlength: 500 });
+    const intro = el("textarea", { id: "account-create-intro", rows: 3, maxlength: textRoom(500) });
     const subject = el("select", { id: "account-create-subject", onchange: () => { orgBox.hidden = subject.value !== "organization"; } },
       el("option", { value: "individual", text: t("subject_individual") }), el("option", { value: "organization", text: t("subject_organization") }));
-    const orgName = el("input", { id: "account-create-org-name", maxlength: 100 });
+    const orgName = el("input", { id: "account-create-org-name", maxlength: textRoom(100) });
     const orgCode = el("input", { id: "account-create-org-code", maxlength: 18, autocomplete: "off", class: "mono", placeholder: "91110108MA01234567" });
     const orgBox = el("div", { class: "stack tight", hidden: true }, field(t("org_name"), orgName), field(t("org_code"), orgCode, t("org_code_hint")));
     return el("form", { class: "stack", id: "account-create-form", onsubmit: async (e) => {
@@ -361,8 +361,8 @@ function manageDialog(v) {
     const say = (text, ok) => { msg.textContent = text; msg.className = "form-msg " + (ok ? "ok" : "error"); };
     // A suspension covers what the account shows as well as its posts: no new name or introduction.
     const suspended = info.status === "suspended";
-    const name = el("input", { id: "account-edit-name", value: info.name, maxlength: 30, disabled: suspended });
-    const intro = el("textarea", { id: "account-edit-intro", rows: 3, maxlength: 500, value: info.intro || "", disabled: suspended });
+    const name = el("input", { id: "account-edit-name", value: info.name, maxlength: textRoom(30), disabled: suspended });
+    const intro = el("textarea", { id: "account-edit-intro", rows: 3, maxlength: textRoom(500), value: info.intro || "", disabled: suspended });
     // The new name and intro waiting for review (only the owner sees them), each with a withdraw button.
     const heldName = el("div", { id: "account-held-name" });
     const heldIntro = el("div", { id: "account-held-intro" });

@@ -4,7 +4,7 @@
 // Every piece of user data is rendered as text (dom.js).
 import { el, clear, $, toast, modal, morph, morphKids, closeDialogsOf } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
-import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole } from "./state.js";
+import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, previewText, upload } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
@@ -1838,7 +1838,7 @@ function openNewGroup() {
   modal(t("new_group"), (done) => {
     const msg = el("p", { class: "form-msg", role: "alert" });
     const idIn = el("input", { id: "join-id", "aria-label": t("group_id"), inputmode: "numeric", required: true, placeholder: "1234567890" });
-    const nameIn = el("input", { id: "create-name", required: true, maxlength: 64 });
+    const nameIn = el("input", { id: "create-name", required: true, maxlength: textRoom(64) });
     // The categories the server accepts: the last list known at once, the server's own when it answers.
     const cat = fillCategories(el("select", { id: "create-category" }), "groups", catName);
     loadCategories().then(() => fillCategories(cat, "groups", catName));

@@ -4,7 +4,7 @@
 // and the actions on one message: react, reply, edit, pin, report (Art. 12), delete.
 import { el, toast, modal, confirmBox, morphKids, dialogFor } from "./dom.js";
 import { t, errorText, fmtTime, fmtDate, catName } from "./i18n.js";
-import { S, api, remember, loadCategories, fillCategories } from "./state.js";
+import { S, api, remember, loadCategories, fillCategories, textRoom } from "./state.js";
 import { banDialog, bansSection, loadBans, slowModeControl, inviteLinksSection, loadInviteLinks, openGroupLog } from "./moderation.js";
 import { emojiRow, editDialog, setPinned } from "./rich.js";
 import { setReply } from "./composer.js";
@@ -308,7 +308,7 @@ function adminSection(g, shown) {
   const saved = (...ids) => { for (const id of ids) edits.delete(id); };
   shown.set("mute-all", !!info.mute_all);
   shown.set("slow-mode", String(Number(info.slow_mode_seconds || 0)));
-  const ann = el("textarea", { id: "announcement-text", "aria-label": t("announcement_edit"), rows: 3, maxlength: 4000, value: typed("announcement-text", info.announcement || ""), oninput: remember });
+  const ann = el("textarea", { id: "announcement-text", "aria-label": t("announcement_edit"), rows: 3, maxlength: textRoom(4000), value: typed("announcement-text", info.announcement || ""), oninput: remember });
   const parts = [el("h3", { text: t("group_settings") }),
     el("label", { class: "row switch" },
       el("input", { type: "checkbox", id: "mute-all", checked: !!info.mute_all,
@@ -338,7 +338,7 @@ function adminSection(g, shown) {
     if (susp) parts.push(el("p", { class: "form-msg error", id: "held-note", "data-cause": g.suspensionCause || "",
       text: t(note, { until: fmtTime(susp) }) }));
     const shownName = info.name || g.name;
-    const name = el("input", { id: "settings-name", value: typed("settings-name", shownName), maxlength: 64, disabled: !!susp,
+    const name = el("input", { id: "settings-name", value: typed("settings-name", shownName), maxlength: textRoom(64), disabled: !!susp,
       title: susp ? t("held_disabled", { until: fmtTime(susp) }) : null, oninput: remember });
     // The categories the server accepts (or the built-in list, from a server that does not say). The
     // group's own may be one neither has (the operator took it out of the configuration): it is
@@ -422,7 +422,7 @@ export function reportDialog(target) {
   dialogFor(target.group_id ?? null);
   modal(t("report"), (done) => {
     const sel = el("select", { id: "report-reason" }, REPORT_REASONS.map((r) => el("option", { value: r, text: t("rr_" + r) })));
-    const detail = el("textarea", { id: "report-detail", rows: 3, maxlength: 2000 });
+    const detail = el("textarea", { id: "report-detail", rows: 3, maxlength: textRoom(2000) });
     return el("form", { class: "stack", onsubmit: async (e) => {
       e.preventDefault();
       const args = { ...target, reason: sel.value };
@@ -442,7 +442,7 @@ export function appealDialog(sanctionId = "") {
   modal(t("appeal"), (done) => {
     const sid = el("input", { id: "appeal-sanction", value: sanctionId, required: true, inputmode: "numeric", pattern: "[0-9]+",
       maxlength: 18, autocomplete: "off", readonly: sanctionId ? true : null });
-    const text = el("textarea", { id: "appeal-text", rows: 4, maxlength: 2000, required: true });
+    const text = el("textarea", { id: "appeal-text", rows: 4, maxlength: textRoom(2000), required: true });
     const msg = el("p", { class: "form-msg", role: "alert" });
     return el("form", { class: "stack", id: "appeal-form", onsubmit: async (e) => {
       e.preventDefault();

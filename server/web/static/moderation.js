@@ -3,7 +3,7 @@
 // manage.js places them; each is its own function and talks to the server only through api().
 import { el, toast, modal, dialogFor } from "./dom.js";
 import { t, errorText, fmtTime, catName } from "./i18n.js";
-import { S, api } from "./state.js";
+import { S, api, textRoom } from "./state.js";
 
 export const BAN_LENGTHS = [["ban_1d", 86400], ["ban_7d", 604800], ["ban_30d", 2592000], ["ban_forever", 0]];
 const SLOW = [0, 10, 30, 60, 300, 900, 3600];
@@ -24,7 +24,7 @@ export function banDialog(g, userId, name) {
   dialogFor(g.group_id);
   modal(t("ban"), (done) => {
     const len = el("select", { id: "ban-seconds" }, BAN_LENGTHS.map(([k, s]) => el("option", { value: s, text: t(k) })));
-    const reason = el("input", { id: "ban-reason", maxlength: 200, placeholder: t("ban_reason_hint") });
+    const reason = el("input", { id: "ban-reason", maxlength: textRoom(200), placeholder: t("ban_reason_hint") });
     return el("form", { class: "stack", onsubmit: async (e) => {
       e.preventDefault();
       const args = { group_id: g.group_id, user_id: userId };
@@ -123,7 +123,7 @@ export function inviteLinksSection(g, listed = null, reload = null) {
   const uses = el("select", { id: "invite-max-uses", "aria-label": t("field_uses"), "data-keep": true }, USES.map((n) => el("option", { value: n, text: usesText(n) })));
   const exp = el("select", { id: "invite-expiry", "aria-label": t("field_expiry"), "data-keep": true }, EXPIRY.map(([k, s]) => el("option", { value: s, text: t(k), selected: s === 604800 })));
   // `note`: for the managers (the listing and the group log show it); the server checks it like any text.
-  const note = el("input", { id: "invite-note", "data-keep": true, maxlength: 200, autocomplete: "off",
+  const note = el("input", { id: "invite-note", "data-keep": true, maxlength: textRoom(200), autocomplete: "off",
     placeholder: t("invite_note_placeholder"), "aria-label": t("invite_note") });
   const list = el("ul", { class: "invites", id: "invite-links" });
   const byServer = Array.isArray(listed) && reload !== null;

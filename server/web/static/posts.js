@@ -9,7 +9,7 @@
 // redraws the pane.
 import { el, clear, toast, modal, confirmBox } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
-import { S, A, api, managerRole } from "./state.js";
+import { S, A, api, managerRole, textRoom } from "./state.js";
 import { reportDialog } from "./manage.js";
 import { upload, mediaNode } from "./media.js";
 import { refusal } from "./account_errors.js";
@@ -255,7 +255,7 @@ function commentsSection(v, render) {
 function commentForm(v, render) {
   const vp = v.post;
   const msg = el("p", { class: "form-msg", id: "comment-msg", role: "alert" });
-  const text = el("textarea", { id: "comment-text", rows: 2, maxlength: 4000, "data-keep": true, placeholder: t("comment_placeholder") });
+  const text = el("textarea", { id: "comment-text", rows: 2, maxlength: textRoom(4000), "data-keep": true, placeholder: t("comment_placeholder") });
   const reply = vp.replyTo;
   return el("form", { class: "stack", id: "comment-form", "data-replace": true, onsubmit: async (e) => {
     e.preventDefault();
@@ -375,8 +375,8 @@ export function publishDialog(v, render) {
   const files = [];   // { file, progress, result, preview, promise }
   modal(t("publish"), (done) => {
     const msg = el("p", { class: "form-msg", id: "publish-msg", role: "alert" });
-    const title = el("input", { id: "publish-title", required: true, maxlength: 128 });
-    const body = el("textarea", { id: "publish-body", rows: 8, required: true, maxlength: 20000 });
+    const title = el("input", { id: "publish-title", required: true, maxlength: textRoom(128) });
+    const body = el("textarea", { id: "publish-body", rows: 8, required: true, maxlength: textRoom(20000) });
     const mode = el("select", { id: "publish-comments" }, ["open", "review", "closed"].map((m) => el("option", { value: m, text: t("cmode_" + m) })));
     const tray = el("div", { class: "row wrap", id: "publish-tray" });
     const drawTray = () => {

@@ -169,6 +169,11 @@ export function learnLimits(me) {
 // Characters (code points) in s.
 export function charCount(s) { return [...s].length; }
 
+// The maxlength of a free-text field whose server limit is `chars` characters: the browser counts
+// UTF-16 units (an emoji as two) and cuts silently, so it is given room for every character being
+// one of those; a text over the server's count is refused by the server, in words, never cut here.
+export function textRoom(chars) { return 2 * chars; }
+
 // A display name's length as the server checks it (`register`, `set_profile`): NFC, then trimmed.
 export function nameCount(s) { return charCount(s.normalize("NFC").trim()); }
 
