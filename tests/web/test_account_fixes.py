@@ -210,7 +210,8 @@ def test_a_reply_to_a_comment_not_shown_does_not_name_a_user_called_user(browser
     assert alice.errors == [] and bob.errors == []
 
 
-def test_a_new_name_refused_for_the_agreement_offers_the_rules(browser: Any, server: ServerProcess, tmp_path: Any) -> None:
+def test_a_new_name_refused_for_the_agreement_offers_the_rules(browser: Any, server: ServerProcess,
+                                                                tmp_path: Any) -> None:
     """The diff review: a new display name (or a group's, or a pin) refused until the rules are
     accepted said so, but did not open the rules as a refused message does."""
     from tests.web.browser import run_async
