@@ -516,7 +516,7 @@ class StorageConfig:
     command_timeout_seconds: float = setting(30.0, between(1, 3600), kind=FLOAT)
     # PostgreSQL: the longest one write of a batch waits for a lock (a table locked by hand, another
     # node's long migration) before that write alone fails; at most half of command_timeout_seconds.
-    lock_timeout_seconds: float = setting(5.0, between(1, 3600), kind=FLOAT)
+    lock_timeout_seconds: float = setting(2.0, between(1, 3600), kind=FLOAT)
     # Derived from url and base_dir by parse_config; None for PostgreSQL.
     sqlite_file: Path | None = Path("qunguan.db")
 

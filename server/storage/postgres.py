@@ -78,7 +78,7 @@ WriteFn = Callable[[asyncpg.Connection], Awaitable[Any]]
 
 CONNECT_TIMEOUT = 10.0  # seconds
 COMMAND_TIMEOUT = 30.0  # seconds: storage.command_timeout_seconds's default
-LOCK_TIMEOUT = 5.0  # seconds: storage.lock_timeout_seconds's default
+LOCK_TIMEOUT = 2.0  # seconds: storage.lock_timeout_seconds's default
 READ_POOL_SIZE = 4
 
 # The hot path's one statement: every queued message and network-log row, and each group's
@@ -248,6 +248,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         self.url = url
         self.command_timeout = command_timeout
         self.lock_timeout = lock_timeout
+        self._locks_held_until = 0.0  # until when (monotonic) batches wait only briefly for locks: LockBudget
         self._w: asyncpg.Connection | None = None
         self._w_backend: tuple[int, Any] = (0, None)  # the writer connection's backend: (pid, backend_start)
         self.pool: asyncpg.Pool | None = None
@@ -503,8 +504,11 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                         xid = await db.fetchval(_XID)
                     else:
                         xid = (await db.fetchrow(_FENCE_XID, *fence))[1]
-                    budget = LockBudget(time.monotonic() + self.command_timeout / 2)
+                    now = time.monotonic()
+                    budget = LockBudget(now + self.command_timeout / 2, short=now < self._locks_held_until)
                     msg_errors, log_errors = await _in_transaction(db, ops, raw, rows, outcomes, budget)
+                    if budget.hit:  # a table is held: the next batches wait for it only briefly, a while
+                        self._locks_held_until = time.monotonic() + self.lock_timeout
                     sent = True
                     await tr.commit()
         except Exception as exc:
@@ -598,28 +602,39 @@ async def _in_transaction(
     return {}, {}
 
 
+SHORT_LOCK_WAIT = 0.1  # seconds: a change's lock wait while a table is known to be held (see LockBudget)
+
+
 class LockBudget:
     """How long the rest of a batch may still wait for locks. Each change may wait
     ``storage.lock_timeout_seconds`` (the writer's ``lock_timeout``) until one of them has waited
-    that long in vain; from then on the changes left share what is left of half the batch's
-    ``command_timeout`` (``SET LOCAL``, between savepoints), so several changes blocked on one table
-    fail alone, each, and the batch still ends in time for the others to be stored."""
+    that long in vain; from then on (and in every batch that starts while the store has seen such a
+    wait lately: ``short`` at the start) each change waits :data:`SHORT_LOCK_WAIT` at most, and the
+    changes left never more than their share of what is left of half the batch's
+    ``command_timeout`` (``SET LOCAL``, between savepoints). So changes blocked on a table held
+    locked fail alone, each, without holding up for long the messages and changes batched with them,
+    and the batch ends in time for the others to be stored."""
 
-    __slots__ = ("deadline", "short")
+    __slots__ = ("deadline", "short", "hit", "_set")
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, short: bool = False) -> None:
         self.deadline = deadline  # time.monotonic()
-        self.short = False  # a change waited its whole lock_timeout in vain
+        self.short = short  # waits are short: a change waited its whole lock_timeout in vain
+        self.hit = False  # a change of this batch failed so (the store remembers it for a while)
+        self._set = 0  # the lock_timeout this transaction has now (ms; 0: the connection's own)
 
     async def before(self, db: asyncpg.Connection, left: int) -> None:
         if self.short:
             share = max(0.0, self.deadline - time.monotonic()) / max(left, 1)
-            await db.execute(f"SET LOCAL lock_timeout = {max(1, int(share * 1000))}")  # (ms; 0 would be none)
+            ms = max(1, int(min(share, SHORT_LOCK_WAIT) * 1000))  # (0 would be no timeout at all)
+            if ms != self._set:
+                await db.execute(f"SET LOCAL lock_timeout = {ms}")
+                self._set = ms
 
     async def after(self, done: Awaitable[tuple[Any, BaseException | None]]) -> tuple[Any, BaseException | None]:
         result, err = await done
         if isinstance(err, asyncpg.LockNotAvailableError):
-            self.short = True
+            self.short = self.hit = True
         return result, err
 
 
