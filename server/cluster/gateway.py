@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from protocol.codec import EncodedOnce, Encoding
 from protocol.errors import ContractError, FrameError
 from protocol.events import Notice
-from protocol.messages import Auth, Login, Logout, RequestCode, VerifyIdentity, decode_request
+from protocol.messages import Auth, DeleteAccount, Login, Logout, RequestCode, VerifyIdentity, decode_request
 from protocol.requests import error_reply
 from server.cluster import wire
 from server.metrics import MESSAGE_EVENT, METRICS, event_name
@@ -73,8 +73,8 @@ class Conn:
     # logged in, across homes; a new home catches it up on messages from then on (wire.SEEN).
     since: int | None = None
     room: asyncio.Event = field(default_factory=asyncio.Event)  # set while waiting < MAX_WAITING
-    # Its sign-in requests (login, auth, logout) not answered yet: forward number -> the user it was
-    # signed in as when the request went. One answered `internal` here, the home's outcome unknown,
+    # Its sign-in requests (login, auth, logout, delete_account) not answered yet: forward number ->
+    # the user it was signed in as when the request went. One answered `internal` here, the home's outcome unknown,
     # moves to ``sign_in_lost`` until the home's own (late, unwritten) answer comes: a change of its
     # sign-in meanwhile (wire.ATTACHED / DETACHED) is that request's, which the client was told to
     # retry, and the connection is closed (see Gateway.sign_in_changed).
@@ -287,7 +287,7 @@ class Gateway:
         if rid is not None:
             deadline = conn.provider_until(now) + self.timeout
             conn.pending.setdefault(rid, []).append((deadline, enc, conn.forwarded))
-            if isinstance(req, (Login, Auth, Logout)):
+            if isinstance(req, (Login, Auth, Logout, DeleteAccount)):  # (a cancellation signs it out)
                 conn.sign_ins[conn.forwarded] = conn.user_id
             conn.waiting += 1
         self._out.add([wire.REQ, conn.number, data, conn.forwarded, rid])

@@ -136,3 +136,29 @@ async def test_a_sign_in_lost_on_the_way_does_not_close_the_connection_its_retry
     assert gw.by_session[client].user_id == owner.user_id  # type: ignore[index]
     await home.close()  # type: ignore[attr-defined]
     await owner.close()
+
+
+async def test_a_cancellation_that_went_through_after_its_internal_answer_closes_the_connection(
+        app: App, tmp_path, monkeypatch) -> None:
+    """A cluster reviewer's suspicion: ``delete_account`` signs the connection out too, but was not
+    watched as a sign-in request, so one answered `internal` that went through left the client
+    believing it was signed in to an account that no longer exists."""
+    from tests.server.lookups import hold_answers
+
+    owner = await registered(app, tmp_path)
+    home, gw, _ = await joined(app, tmp_path)
+    client = Closable()
+    gw.opened(client)  # type: ignore[arg-type]
+    await settle()
+    await gw.forward(client, json.dumps({"op": "auth", "rid": 1, "token": owner.token}))  # type: ignore[arg-type]
+    await settle()
+    assert gw.by_session[client].user_id is not None  # type: ignore[index]
+    answered, gate = hold_answers(app, monkeypatch, "password_hash")
+    await gw.forward(client, json.dumps({"op": "delete_account", "rid": 2, "password": "password123"}))  # type: ignore[arg-type]
+    await asyncio.wait_for(answered.wait(), 5)
+    await timed_out(gw)
+    assert client.answers[-1]["code"] == "internal"
+    gate.set()  # the home cancels the account after all
+    await settle()
+    assert client.closed_with == (CLOSE_TRY_AGAIN, SIGN_IN_UNSURE)
+    await home.close()  # type: ignore[attr-defined]
