@@ -353,9 +353,8 @@ async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Enco
     user = sess.me
     name = idn.validate_display_name(req.display_name)
     was = user.display_name
-    if name != was:
-        check_agreement(ctx, user)  # a new name is shown to others: published, as a message is (G5)
     if name != was:  # counted as asked, before the await: two connections cannot both slip past the limit
+        check_agreement(ctx, user)  # (first: a new name is shown to others, published as a message is: G5)
         now_s = ctx.now_ms() / 1000
         wait = ctx.renames_per_user.peek(user.user_id, now_s)
         if wait > 0:

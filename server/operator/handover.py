@@ -126,7 +126,7 @@ def successor(app: Context, g: Group, joined_at: dict[str, int]) -> User | None:
     admins = sorted((suspended(uid), joined_at.get(uid, 2**63), m.joined_seq, uid) for uid, m in g.members.items()
                     if m.role == Role.ADMIN)
     for _, _, _, uid in admins:
-        user = app.state.users.get(uid)
+        user = users.get(uid)
         if user is not None and _may_own(app, g, user):
             return user
     return None

@@ -329,7 +329,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
     async def _connect(self) -> asyncpg.Connection:
         """The writer's connection (also the one that migrates at open)."""
         # (a change blocked on a lock fails alone: not the batch, whose own timeout it stays within)
-        lock_wait_ms = max(100, int(min(self.lock_timeout, self.command_timeout / 2) * 1000))
+        lock_wait_ms = int(min(self.lock_timeout, self.command_timeout / 2) * 1000)
         conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT, server_settings={
             **server_settings("qunguan writer"), "lock_timeout": str(lock_wait_ms)})
         try:

@@ -282,11 +282,11 @@ async def _log_membership(db: aiosqlite.Connection, gid: str, uid: str, action: 
 
 
 # A user's live groups and live owned groups, for the caps a change re-checks (c.UserCaps).
-_JOINED = ("SELECT COUNT(*) FROM members m JOIN groups g ON g.group_id = m.group_id"
-           " WHERE m.user_id = ? AND g.dissolved_at IS NULL AND g.closed_at IS NULL")
+_OF_LIVE_GROUPS = (" FROM members m JOIN groups g ON g.group_id = m.group_id"  # a user's, in live groups
+                   " WHERE m.user_id = ? AND g.dissolved_at IS NULL AND g.closed_at IS NULL")
+_JOINED = "SELECT COUNT(*)" + _OF_LIVE_GROUPS
 _OWNED = _JOINED + " AND m.role = 'owner'"  # by the members_user index, not a scan of groups
-_LIVE_MEMBERSHIPS = ("SELECT m.group_id FROM members m JOIN groups g ON g.group_id = m.group_id"
-                     " WHERE m.user_id = ? AND g.dissolved_at IS NULL AND g.closed_at IS NULL")
+_LIVE_MEMBERSHIPS = "SELECT m.group_id" + _OF_LIVE_GROUPS
 
 
 async def _check_user_caps(db: aiosqlite.Connection, user_id: str, caps: c.UserCaps | None, creating: bool) -> None:

@@ -5,8 +5,6 @@
 import { t, errorText } from "./i18n.js";
 
 const LICENSED = ["news", "government"];   // these publish only with the platform's label of the same name
-let hooks = { checkAgreement: () => {} };
-export function setRefusalHooks(h) { if (h.checkAgreement) hooks.checkAgreement = h.checkAgreement; }
 
 // A wait in words, rounded up to what matters: seconds, minutes, or hours.
 function fmtWait(ms) {
@@ -20,7 +18,8 @@ function fmtWait(ms) {
 // info: the account's account_info, when known.
 export function refusal(e, op, args = {}, info = null) {
   const c = e && e.code;
-  if (c === "forbidden" && e.reply && e.reply.agreement_version) { hooks.checkAgreement(); return t("agreement_needed"); }
+  // (the rules are offered by api() itself, as for every refusal for them: state.js)
+  if (c === "forbidden" && e.reply && e.reply.agreement_version) return t("agreement_needed");
   if (op === "create_account" || op === "update_account") {
     if (c === "verification_required") return t("ae_verify");
     if (c === "create_cap_reached") return t("ae_cap");

@@ -8,13 +8,13 @@ import { el, clear, $, toast, modal, confirmBox, morphKids } from "./dom.js";
 import { t, errorText, fmtDate, fmtTime, acatName } from "./i18n.js";
 import { A, S, api, managerRole, loadCategories, fillCategories, textRoom } from "./state.js";
 import { reportDialog } from "./manage.js";
-import { refusal, setRefusalHooks } from "./account_errors.js";
+import { refusal } from "./account_errors.js";
 import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts, refreshComments, postGone, commentGone, contentNotice, older } from "./posts.js";
 import { heldFor, heldBox, loadHeld, onHeldChange } from "./held.js";
 
 let hooks = { openProfile: () => {} };
-// openProfile (the verification form), checkAgreement (the rules dialog): provided by app.js.
-export function setAccountHooks(h) { hooks = { ...hooks, ...h }; setRefusalHooks(h); }
+// openProfile (the verification form): provided by app.js.
+export function setAccountHooks(h) { hooks = { ...hooks, ...h }; }
 
 // The owner's names and intros waiting for review show in the list of the accounts one runs.
 onHeldChange(() => drawAccounts());

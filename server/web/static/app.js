@@ -33,7 +33,7 @@ function boot() {
   setHooks({ dropGroup, reload: syncGroups, suspended: (g) => { if (g.group_id === S.current) updateComposer(); },
     counted: showCounts });
   setRichHooks({ jumpTo });
-  setAccountHooks({ openProfile, checkAgreement });
+  setAccountHooks({ openProfile });
   setAgreementHook(checkAgreement);
   takeInviteFromUrl();
   window.addEventListener("hashchange", takeInviteFromUrl);
@@ -1337,7 +1337,8 @@ async function trySend(item) {
       hold(item, UNSURE_MS[item.unsure++] * (0.75 + Math.random() * 0.5), "send_unsure");
       return;
     }
-    if (e.code === "forbidden" && e.reply.agreement_version) { failItem(item, keptError(e), false); toast(t("agreement_needed"), "error"); checkAgreement(); }
+    // (api() offers the rules: state.js)
+    if (e.code === "forbidden" && e.reply.agreement_version) { failItem(item, keptError(e), false); toast(t("agreement_needed"), "error"); }
     else failItem(item, keptError(e));
   }
   pump(item.gid);   // the group's next message, if any

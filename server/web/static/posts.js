@@ -280,7 +280,6 @@ function commentForm(v, render) {
     // (the form may have been drawn again while the comment was on its way: clear the field shown)
     const shown = document.getElementById("comment-text");
     if (shown) shown.value = "";
-    text.value = "";
     vp.replyTo = null;
     if (!vp.comments.some((c) => c.comment_id === r.comment_id)) {
       vp.comments.unshift({ comment_id: r.comment_id, user: { user_id: S.me.user_id, display_name: S.me.display_name },
