@@ -475,7 +475,10 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             # to its cancel request first, on a link that may never answer (the connection is
             # dropped below instead, and with it the transaction, unless it was committed).
             async with asyncio.timeout(self.command_timeout):
-                if not ops and not raw:
+                # While a table is known held (:class:`LockBudget`), even a batch of rows alone takes
+                # the transaction's path: its one statement would wait the whole lock_timeout again.
+                short = time.monotonic() < self._locks_held_until
+                if not ops and not raw and not short:
                     probe = msgs[0][0] if msgs else netlog[0][0] if netlog else None
                     try:  # one statement: its own transaction
                         sent = True
@@ -483,6 +486,8 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                     except _CONNECTION_ERRORS:
                         raise
                     except Exception as exc:
+                        if isinstance(exc, asyncpg.LockNotAvailableError):  # the next batches wait briefly
+                            self._locks_held_until = time.monotonic() + self.lock_timeout
                         if db.is_closed() or _fenced(exc) or isinstance(exc, asyncpg.LockNotAvailableError):
                             raise  # (a table held locked is no bad row: each row alone would wait again)
                         sent = False  # answered with an error: nothing of it stays
@@ -504,8 +509,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                         xid = await db.fetchval(_XID)
                     else:
                         xid = (await db.fetchrow(_FENCE_XID, *fence))[1]
-                    now = time.monotonic()
-                    budget = LockBudget(now + self.command_timeout / 2, short=now < self._locks_held_until)
+                    budget = LockBudget(time.monotonic() + self.command_timeout / 2, short=short)
                     msg_errors, log_errors = await _in_transaction(db, ops, raw, rows, outcomes, budget)
                     if budget.hit:  # a table is held: the next batches wait for it only briefly, a while
                         self._locks_held_until = time.monotonic() + self.lock_timeout

@@ -344,6 +344,33 @@ async def test_messages_whose_table_is_locked_fail_at_once_and_alone(pg_url):
         assert (await store.load_state(10, 7)).users["u1"].display_name == "Alicia"
 
 
+async def test_after_one_long_wait_batches_of_messages_alone_wait_for_their_held_table_briefly(pg_url):
+    """The read-through's open end: a batch of messages alone is one statement, which waited the whole
+    lock_timeout each time while ``messages`` was held (every ack seconds late, batch after batch).
+    After one such wait in vain, the next batches wait 0.1 s, and are stored once the table is free."""
+    import asyncpg
+
+    loop = asyncio.get_running_loop()
+
+    async def one_message(seq: int) -> BaseException | None:
+        fut: asyncio.Future[BaseException | None] = loop.create_future()
+        store.append_message(MessageRow("100000001", seq, seq, "u1", "owner", f"m{seq}", None, 0), fut.set_result)
+        return await asyncio.wait_for(fut, 5)
+
+    async with _with_a_table_held(pg_url, "messages") as (store, release):
+        started = loop.time()
+        assert isinstance(await one_message(1), asyncpg.LockNotAvailableError)
+        assert loop.time() - started >= 0.9  # the first waits its lock_timeout (1 s here)
+        for seq in (2, 3, 4):
+            started = loop.time()
+            assert isinstance(await one_message(seq), asyncpg.LockNotAvailableError)
+            assert loop.time() - started < 0.6, loop.time() - started
+        await release()
+        assert await one_message(5) is None
+        assert await store.message_info("100000001", 5) is not None
+        assert await store.message_info("100000001", 2) is None
+
+
 async def test_a_node_waits_for_another_nodes_migration_past_the_lock_timeout(pg_url):
     """The writer's lock_timeout is for batches: a node starting while another holds the migration
     lock waits for it, however long, and its writes get the lock_timeout back afterwards."""
