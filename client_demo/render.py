@@ -606,6 +606,8 @@ def format_held_settled(ev: dict[str, Any]) -> str:
         done = "was rejected"
     elif outcome == "withdrawn":
         done = "was withdrawn"
+    elif outcome == "superseded":
+        done = "was replaced by a newer change"
     else:
         done = f"no longer waits ({clean(outcome)})"
     return f"* your held {what}{where} (#{clean(ev.get('held_id'))}) {done}"

@@ -340,7 +340,8 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
 class HeldTextSettled(EventBase, tag="held_text_settled", kw_only=True, frozen=True):
     """[ext] One's own held group name, announcement, display name or public account's name or
     introduction (``my_held_texts``) no longer waits: an operator ``released`` or ``rejected`` it,
-    or its author ``withdrawn`` it. To the author's connections only. ``group_id`` names the group
+    or its author ``withdrawn`` it, or a newer change of its field ``superseded`` it. To the author's
+    connections only. ``group_id`` names the group
     of a group's name or announcement, ``account_id`` the public account of its name or intro.
     ``applied`` (released only): whether the text is shown now (false when the field was changed
     since it was held, the name was taken meanwhile, or the group or account is gone)."""

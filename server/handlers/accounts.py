@@ -365,12 +365,18 @@ async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Enco
     # flagged: applied and queued; held for review: queued, the old name stays shown (G10)
     queued = screened.queued(ctx, "display_name", None, user.user_id, expect=screened.shown(was)) \
         if name != was else None
+    # A new name closes one still held for review: the newest change wins.
+    supersede = [screening.superseding(ctx, "display_name", user.user_id)] if name != was else []
     if screened.held:
         assert queued is not None  # held only when the name differs from the one shown
-        return screening.held_reply(await commit(ctx, queued))
+        results = await commit(ctx, *supersede, queued)
+        screening.tell_superseded(ctx, results[0], "display_name")
+        return screening.held_reply(results)
     claim = FieldClaim(user, {"display_name": name})
-    await commit(ctx, ch.SetUserFields(user.user_id, {"display_name": name}), *([queued] if queued else []),
-                 claim=claim)
+    results = await commit(ctx, *supersede, ch.SetUserFields(user.user_id, {"display_name": name}),
+                           *([queued] if queued else []), claim=claim)
+    if supersede:
+        screening.tell_superseded(ctx, results[0], "display_name")
     # Who was shown under which name, and since when: the name is how others know the account (G6).
     netlog.session(ctx, sess, "profile", display_name=name, was=was)
     if name != was:

@@ -257,25 +257,29 @@ async def mute(ctx: Context, sess: Session, req: rq.Mute, enc: Encoding) -> None
 
 
 async def change_group(ctx: Context, actor: User, g: Group, op: str, *, queued: ch.Change | None = None,
-                       held: dict[str, str] | None = None, **fields: Any) -> list[Any]:
+                       held: dict[str, str] | None = None, supersede: tuple[str, ...] = (),
+                       **fields: Any) -> list[Any]:
     """Claim group fields in memory, store them with the op's record entry, send ``group_updated``.
 
     ``queued``: a review-queue item stored in the same transaction (a name or announcement the
     word lists flagged or held, G10); ``held``: the held texts by field, for the record entry
-    only (they are not applied: the group keeps showing what it showed). A write that only holds
+    only (they are not applied: the group keeps showing what it showed); ``supersede``: the kinds
+    (``group_name``, ``announcement``) given a new text, whose older held texts it closes. A write that only holds
     texts changes nothing the group sees: its entry is ``OP_held`` (``update_group_held``,
     ``set_announcement_held``), kept in the record for the operators and left out of
     ``group_log`` (``HIDDEN_ACTIONS``), since only the author may learn of a held text.
     Returns the write's results (``queued``'s last)."""
     detail = {**fields, **{f"held_{k}": v for k, v in (held or {}).items()}}
-    writes = [acts_as(g, actor), *([ch.SetGroupFields(g.group_id, fields)] if fields else []),
-              *([queued] if queued else [])]
+    writes = [*(screening.superseding(ctx, kind, g.group_id) for kind in supersede), acts_as(g, actor),
+              *([ch.SetGroupFields(g.group_id, fields)] if fields else []), *([queued] if queued else [])]
     claim = FieldClaim(g, fields) if fields else None
     action = op if fields or not held else f"{op}_held"
     results = await commit(ctx, *writes, audit=_audit(ctx, actor, action, g, **detail), claim=claim)
     if fields:
         publish(g.online, ev.GroupUpdated(group_id=g.group_id, **fields))
-    return results[1:]
+    for kind, closed in zip(supersede, results, strict=False):
+        screening.tell_superseded(ctx, closed, kind, group_id=g.group_id)
+    return results[len(supersede) + 1:]
 
 
 @handler("mute_all")
@@ -366,10 +370,12 @@ async def set_announcement(ctx: Context, sess: Session, req: rq.SetAnnouncement,
                                 "announcement", g.announcement, group_id=g.group_id)
     queued = (screened.queued(ctx, "announcement", g.group_id, sess.me.user_id,
                               expect=screened.shown(g.announcement)) if text != g.announcement else None)
+    # A new announcement (or none) closes one still held for review: the newest change wins.
+    supersede = ("announcement",) if text != g.announcement else ()
     if screened.held:  # waits for an operator; the group keeps its announcement meanwhile
-        return screening.held_reply(
-            await change_group(ctx, sess.me, g, "set_announcement", queued=queued, held={"announcement": text}))
-    await change_group(ctx, sess.me, g, "set_announcement", queued=queued, announcement=text)
+        return screening.held_reply(await change_group(ctx, sess.me, g, "set_announcement", queued=queued,
+                                                       held={"announcement": text}, supersede=supersede))
+    await change_group(ctx, sess.me, g, "set_announcement", queued=queued, supersede=supersede, announcement=text)
     return None
 
 
@@ -379,6 +385,7 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
     changed: dict[str, str] = {}
     held: dict[str, str] = {}
     queued: ch.Change | None = None
+    supersede: tuple[str, ...] = ()
     category = None
     if req.category is not None:  # (first: a blocked name costs credit, not in a request refused anyway)
         # Restating the category it has is no move: a group frozen with its category stays as it is.
@@ -398,6 +405,7 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
         if name != g.name:
             # flagged: applied and queued; held for review: queued, the group keeps its name (G10)
             queued = screened.queued(ctx, "group_name", g.group_id, sess.me.user_id, expect=screened.shown(g.name))
+            supersede = ("group_name",)  # a name still held for review is closed: the newest wins
         if screened.held:
             held["name"] = name
         else:
@@ -408,7 +416,8 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
         changed["join_policy"] = req.join_policy.value
     if not changed and not held:
         raise ContractError("bad_request", "update_group needs name, category or join_policy")
-    results = await change_group(ctx, sess.me, g, "update_group", queued=queued, held=held, **changed)
+    results = await change_group(ctx, sess.me, g, "update_group", queued=queued, held=held, supersede=supersede,
+                                 **changed)
     return screening.held_reply(results) if held else None
 
 

@@ -29,7 +29,7 @@ from server.claims import FieldClaim, turn
 from server.fanout import publish, publish_many
 from server.handlers import handler
 from server.handlers.common import check_agreement, commit, record_penalized, still_active
-from server.handlers.screening import Screened, checked, record_blocked
+from server.handlers.screening import Screened, checked, record_blocked, superseding, tell_superseded
 from server.state import Account, User
 from server.storage import changes as ch
 
@@ -429,10 +429,15 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
     if not fields and not held:
         raise ContractError("bad_request", "update_account needs name or intro")
     queued = _queued(ctx, user, a.account_id, screened, expect)
-    writes = [*([ch.SetAccountFields(a.account_id, fields)] if fields else []), *queued.values()]
+    # A new name or intro closes one still held for review: the newest change wins.
+    supersede = [f"account_{field}" for field in screened]
+    writes = [*(superseding(ctx, kind, a.account_id) for kind in supersede),
+              *([ch.SetAccountFields(a.account_id, fields)] if fields else []), *queued.values()]
     claim = AccountClaim(ctx.state.account_names, a, fields) if fields else None
     results = await commit(ctx, *writes, claim=claim, audit=audit(
         ctx, user, "update_account", a, **{k: v for k, v in fields.items() if k != "name_key"}, **held))
+    for kind, closed in zip(supersede, results, strict=False):
+        tell_superseded(ctx, closed, kind, account_id=a.account_id)
     hits.record(a.account_id)
     reply = _held_reply({}, screened, queued, results[len(writes) - len(queued):])
     return reply or None

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Final
 from governance import posting, shown_text
 from governance.content import Action
 from governance.shown_text import Outcome
+from protocol import events as ev
 from protocol.errors import ContractError
+from server.fanout import publish
 from server.handlers.common import record_penalized
 from server.storage import changes as ch
 
@@ -76,6 +78,24 @@ class Screened:
             return None
         return ch.QueueShownText(kind, group_id, sender_id, self.outcome.value, self.verdict.category,
                                  self.verdict.term, self.text, expect, ctx.now_ms(), account_id)
+
+
+def superseding(ctx: Context, kind: str, target_id: str) -> ch.SupersedeHeldTexts:
+    """The write that closes the held texts still waiting for the field ``kind`` of the group, user or
+    account ``target_id``, stored with a new text for it (first among the op's writes: the order an
+    operator's decision takes its locks in, the review item before the field's row)."""
+    return ch.SupersedeHeldTexts(kind, target_id, ctx.now_ms())
+
+
+def tell_superseded(ctx: Context, closed: list[tuple[int, str]], kind: str, *, group_id: str | None = None,
+                    account_id: str | None = None) -> None:
+    """``held_text_settled {outcome: "superseded"}`` to the author of each held text a newer change of
+    its field closed (``closed``: the result of :func:`superseding`'s write)."""
+    for item_id, author_id in closed:
+        author = ctx.state.users.get(author_id)
+        if author is not None:
+            publish(author.sessions, ev.HeldTextSettled(held_id=str(item_id), kind=kind, outcome="superseded",
+                                                        group_id=group_id, account_id=account_id))
 
 
 def held_reply(results: list[Any], **reply: Any) -> dict[str, Any]:

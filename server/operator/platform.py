@@ -79,7 +79,9 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     gid, seq, sender_id, action = item["group_id"], item["seq"], item["sender_id"], item["action"]
     already = f"review item {item_id} is already decided"
     if item["status"] == "withdrawn":
-        raise OperatorError(f"review item {item_id} was withdrawn by its author: there is nothing to decide")
+        by = ("a newer change of its field superseded it" if item.get("note") == "superseded"
+              else "it was withdrawn by its author")
+        raise OperatorError(f"review item {item_id}: {by}: there is nothing to decide")
     if item["status"] != "open":
         raise OperatorError(already)
     if decision not in DECISIONS[action]:

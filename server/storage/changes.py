@@ -533,6 +533,20 @@ class WithdrawHeldText(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class SupersedeHeldTexts(Change):
+    """A new text for a field (``kind``, of the group, account or user ``target_id``) closes the held
+    texts still waiting for that field (``status`` ``withdrawn``, note ``superseded``): the newest
+    change wins. An operator's later release of an older one would otherwise apply it over a newer
+    choice whenever the field shows again what it showed when the older was held (a name A, B held,
+    C set, A set again: B released would replace A). Stored before the new text's own queue item.
+    Result: ``(item_id, sender_id)`` of each item closed, whose authors are told."""
+
+    kind: str
+    target_id: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
 class SetShownText(Change):
     """An operator's decision on a queued name or announcement: set the field of the group
     (``group_name``, ``announcement``; ``target_id`` the group), user (``display_name``) or public

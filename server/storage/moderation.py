@@ -53,6 +53,19 @@ WITHDRAW_HELD_TEXT = (
     f" AND status = 'open' AND action = 'review' AND {_HELD_KINDS}"
 )
 
+# The column a held text's review item names its field's owner by, for ``SupersedeHeldTexts``.
+_HELD_TEXT_TARGET = {"group_name": "group_id", "announcement": "group_id", "display_name": "sender_id",
+                     "account_name": "account_id", "account_intro": "account_id"}
+assert set(_HELD_TEXT_TARGET) == set(SHOWN_TEXT_KINDS)
+
+
+def supersede_held_texts_sql(kind: str) -> str:
+    """The ``UPDATE`` of ``changes.SupersedeHeldTexts`` for ``kind``; parameters: when, ``kind``, the
+    group, user or account id. Returns each closed item's id and author."""
+    return ("UPDATE review_queue SET status = 'withdrawn', decided_at = ?, note = 'superseded'"
+            f" WHERE kind = ? AND {_HELD_TEXT_TARGET[kind]} = ? AND status = 'open' AND action = 'review'"
+            " RETURNING item_id, sender_id")
+
 
 def set_shown_text_sql(kind: str, with_name_key: bool = False) -> str:
     """The ``UPDATE`` of ``SetShownText`` for ``kind``; parameters: the new value, (``with_name_key``,

@@ -12,7 +12,14 @@ from typing import Any
 from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage.media import numbered
-from server.storage.moderation import GROUP_LOG_COLS, HELD_TEXT_COLS, HELD_TEXTS_BY, WITHDRAW_HELD_TEXT, GroupLogRow
+from server.storage.moderation import (
+    GROUP_LOG_COLS,
+    HELD_TEXT_COLS,
+    HELD_TEXTS_BY,
+    WITHDRAW_HELD_TEXT,
+    GroupLogRow,
+    supersede_held_texts_sql,
+)
 from server.storage.postgres_changes import Conn, _count, applies
 from server.storage.postgres_reads import PostgresReads
 
@@ -72,6 +79,13 @@ async def _withdraw_held_text(db: Conn, w: c.WithdrawHeldText) -> None:
     # (status no longer 'open') makes it match nothing.
     if _count(await db.execute(_WITHDRAW_HELD_TEXT, w.at, w.item_id, w.sender_id)) != 1:
         raise ContractError("not_found", f"no held text {w.item_id} of yours waits for review")
+
+
+@applies(c.SupersedeHeldTexts)
+async def _supersede_held_texts(db: Conn, s: c.SupersedeHeldTexts) -> list[tuple[int, str]]:
+    # (Each open item's row lock: a decision or a withdrawal committing first leaves it out.)
+    rows = await db.fetch(numbered(supersede_held_texts_sql(s.kind)), s.at, s.kind, s.target_id)
+    return [(int(r[0]), str(r[1])) for r in rows]
 
 
 class PostgresModerationReads(PostgresReads):

@@ -13,7 +13,14 @@ import aiosqlite
 
 from protocol.errors import ContractError
 from server.storage import changes as c
-from server.storage.moderation import GROUP_LOG_COLS, HELD_TEXT_COLS, HELD_TEXTS_BY, WITHDRAW_HELD_TEXT, GroupLogRow
+from server.storage.moderation import (
+    GROUP_LOG_COLS,
+    HELD_TEXT_COLS,
+    HELD_TEXTS_BY,
+    WITHDRAW_HELD_TEXT,
+    GroupLogRow,
+    supersede_held_texts_sql,
+)
 from server.storage.sqlite_changes import _rowcount, applies
 from server.storage.sqlite_reads import SqliteReader
 
@@ -68,6 +75,12 @@ async def _use_invite_link(db: aiosqlite.Connection, x: c.UseInviteLink) -> None
 async def _withdraw_held_text(db: aiosqlite.Connection, w: c.WithdrawHeldText) -> None:
     if await _rowcount(db, WITHDRAW_HELD_TEXT, (w.at, w.item_id, w.sender_id)) != 1:
         raise ContractError("not_found", f"no held text {w.item_id} of yours waits for review")
+
+
+@applies(c.SupersedeHeldTexts)
+async def _supersede_held_texts(db: aiosqlite.Connection, s: c.SupersedeHeldTexts) -> list[tuple[int, str]]:
+    rows = await db.execute_fetchall(supersede_held_texts_sql(s.kind), (s.at, s.kind, s.target_id))
+    return [(int(r[0]), str(r[1])) for r in rows]
 
 
 class SqliteModerationReads(SqliteReader):

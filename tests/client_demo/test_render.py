@@ -411,6 +411,8 @@ def test_upload_of_a_missing_file_is_said_plainly(tmp_path: Path):
      "* your held display name (#13) was rejected"),
     ({"ev": "held_text_settled", "held_id": "13", "kind": "display_name", "outcome": "withdrawn"},
      "* your held display name (#13) was withdrawn"),
+    ({"ev": "held_text_settled", "held_id": "15", "kind": "group_name", "group_id": "123456789",
+      "outcome": "superseded"}, "* your held group name for 123456789 (#15) was replaced by a newer change"),
     ({"ev": "held_text_settled", "held_id": "14", "kind": "account_name", "account_id": "987654321",
       "outcome": "rejected"}, "* your held account name for account 987654321 (#14) was rejected"),
 ])

@@ -123,12 +123,14 @@ async def test_a_held_name_another_account_took_meanwhile_is_not_applied(make_se
     assert (await settled(first))["applied"] is False
     assert (await first.request("account_info", account_id=a))["name"] == f"公众号 {a}"
     assert (await first.request("account_info", account_id=b))["name"] == "刷 单 返 利 号"
-    # and a name changed since it was held is not overwritten
+    # and a name changed since it was held is not overwritten: the newer name closes the held one
     r = await first.request("update_account", account_id=a, name="刷单返利三号")
     assert r["held"] is True
     assert (await first.call("update_account", account_id=a, name="茶馆日报"))["ok"]
-    [item] = await open_items(srv)
-    assert "not applied" in await decide(srv, item, "release")
+    assert (await settled(first))["outcome"] == "superseded"
+    assert await open_items(srv) == []
+    rc, _, err = await srv.admin("decide", r["held_id"], "--decision", "release", "--note", "ok")
+    assert rc != 0 and "superseded" in err, err
     assert (await first.request("account_info", account_id=a))["name"] == "茶馆日报"
 
 

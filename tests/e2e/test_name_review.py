@@ -61,11 +61,11 @@ async def test_held_group_names_and_announcements_wait_for_the_operator(make_ser
     rc, _, err = await srv.admin("decide", str(note_item["item_id"]), "--decision", "release", "--note", "x")
     assert rc != 0 and "already decided" in err
 
-    # a name changed since it was held is not overwritten by releasing the older request
+    # a name changed since it was held is not overwritten by releasing the older request: the newer
+    # change closes it (superseded), and a decision on it is refused
     assert (await owner.request("update_group", group_id=gid, name="刷单返利 二群"))["held"] is True
     await owner.request("update_group", group_id=gid, name="tea again")
-    [stale] = await _open_items(srv)
-    assert "not applied" in await _decide(srv, stale, "release")
+    assert await _open_items(srv) == []
     assert (await member.request("group_info", group_id=gid))["name"] == "tea again"
 
     # a group created under a held name opens under a neutral one until the name is released
@@ -133,20 +133,22 @@ async def test_a_display_name_held_at_registration_waits_and_the_username_stands
     assert reply["held"] is True
     await c.login("heldname1", "password123")
     assert (await c.request("me"))["display_name"] == "heldname1"
-    # set_profile with a held name: the current name stays
-    assert (await c.request("set_profile", display_name="刷单返利 老手"))["held"] is True
-    assert (await c.request("me"))["display_name"] == "heldname1"
-    first, second = await _open_items(srv)
+    [first] = await _open_items(srv)
     assert (first["kind"], first["user_id"], first["text"]) == ("display_name", reply["user_id"], "刷单返利达人")
     assert reply["held_id"] == str(first["item_id"])
+    # set_profile with a held name: the current name stays; the newer held name closes the older
+    changed = await c.request("set_profile", display_name="刷单返利 老手")
+    assert changed["held"] is True
+    assert (await c.request("me"))["display_name"] == "heldname1"
+    settled = await c.next_event("held_text_settled")
+    assert (settled["held_id"], settled["outcome"]) == (reply["held_id"], "superseded")
+    [second] = await _open_items(srv)
+    assert (second["text"], str(second["item_id"])) == ("刷单返利 老手", changed["held_id"])
     c.drain_events()
-    await _decide(srv, first, "release")
-    assert (await c.request("me"))["display_name"] == "刷单返利达人"
+    await _decide(srv, second, "release")
+    assert (await c.request("me"))["display_name"] == "刷单返利 老手"
     renamed = await c.next_event("user_renamed")  # the released name reaches the screens showing the old
-    assert (renamed["user_id"], renamed["display_name"]) == (reply["user_id"], "刷单返利达人")
-    # the second was held over "heldname1", which is no longer shown: releasing it changes nothing
-    assert "not applied" in await _decide(srv, second, "release")
-    assert (await c.request("me"))["display_name"] == "刷单返利达人"
+    assert (renamed["user_id"], renamed["display_name"]) == (reply["user_id"], "刷单返利 老手")
     await c.close()
 
 
