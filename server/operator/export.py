@@ -211,7 +211,7 @@ def _common_files(app: Context, records: dict[str, Any]) -> dict[str, Any]:
         "messages.jsonl": _messages(app, records["messages"]),
         "membership.jsonl": _with_times(records["membership"], "ts"),
         "netlog.jsonl": _with_times(_decode_detail(records["netlog"]), "ts"),
-        "audit.jsonl": _with_times(records["audit"], "ts"),
+        "audit.jsonl": _with_times(_decode_detail(records["audit"]), "ts"),
     }
 
 
@@ -333,7 +333,8 @@ def account_files(app: Context, records: dict[str, Any]) -> dict[str, Any]:
         row = {**row, "labels": json.loads(row["labels"]), "comments_restricted": bool(row["comments_restricted"]),
                "owner_username": username(row["owner_id"]),
                "carried": [{"sanction_id": str(sid), "account_id": src, "until": until}
-                           for sid, src, until in json.loads(row["carried"])]}
+                           for sid, src, until in json.loads(row["carried"])],
+               "suspended_until": row["suspended_until"] or None}  # (0: never suspended, not 1970)
         row = _with_times([row], "created_at", "closed_at", "suspended_until")[0]
     posts = records["posts"]
     for p in posts:

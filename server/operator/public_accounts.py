@@ -469,7 +469,7 @@ async def take_post_down(app: Context, row: PostRow, reason: str, report_id: int
                        AddSanction("remove_post", ACCOUNT, a.account_id, reason, operator_name(), now, None,
                                    report_id, points),
                        *([AddAccountCredit(a.account_id, -points)] if points else []),
-                       audit=_record(app, "remove_post", reason, a, post_id=row.post_id, title=row.title,
+                       audit=_record(app, "remove_post", reason, a, post_id=row.post_id,
                                      author_id=row.author_id, credit_score=a.credit_score, **detail),
                        undo=undo))
     score = a.credit_score  # the score this penalty left (no await since the write)

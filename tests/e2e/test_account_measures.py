@@ -468,6 +468,8 @@ async def test_remove_post(srv):
     assert srv.db_rows("SELECT removed_reason FROM posts WHERE post_id = ?", int(gone)) == [("含违法信息",)]
     [(actor, target, reason, detail)] = record(srv, "remove_post")
     assert (actor, target, reason, detail["post_id"]) == ("operator", aid, "含违法信息", int(gone))
+    # (the record is kept for good: the post's words are not, the post itself until its period ends)
+    assert "title" not in detail, detail
     [row] = [r for r in await listing(srv) if r["account_id"] == aid]
     assert row["credit_score"] == 80  # 100 less credit.penalty_sanction (P6, P11)
 
@@ -652,6 +654,7 @@ async def test_export_an_account_with_its_measures(srv, tmp_path):
     [account] = lines("account.json")
     assert (account["account_id"], account["name"], account["owner_username"]) == (aid, "导出号", owner.username)
     assert LEGAL_NAME not in (out / "account.json").read_text(encoding="utf-8")
+    assert (account["suspended_until"], account["suspended_until_iso"]) == (None, None)  # never suspended
     posts = {p["post_id"]: p for p in lines("posts.jsonl")}
     assert set(posts) == {int(p1), int(p2)} and posts[int(p2)]["removed_reason"] == "违规"
     assert [(c["comment_id"], c["text"]) for c in lines("comments.jsonl")] == [(int(cid), "好文")]
