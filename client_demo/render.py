@@ -431,7 +431,8 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
     if kind == "group_dissolved":
         return f"* group {gid} was dissolved"
     if kind == "group_closed":
-        return f"* group {gid} was closed by the platform: {clean(ev.get('reason', ''))}"
+        why = " (its owner was blacklisted)" if ev.get("cause") == "owner_blacklisted" else ""
+        return f"* group {gid} was closed by the platform{why}: {clean(ev.get('reason', ''))}"
     if kind == "group_suspended":
         return format_group_suspended(ev)
     if kind == "post_deleted":

@@ -359,10 +359,13 @@ class GroupDissolved(EventBase, tag="group_dissolved", kw_only=True, frozen=True
 
 
 class GroupClosed(EventBase, tag="group_closed", kw_only=True, frozen=True):
-    """The platform closed the group; ``reason`` is the operator's."""
+    """The platform closed the group; ``reason`` is the operator's. [ext] ``cause``
+    ``owner_blacklisted``: closed with its owner's blacklisting (no admin could take it over), the
+    reason being the blacklisting's; absent for ``close-group``."""
 
     group_id: str
     reason: str
+    cause: Literal["owner_blacklisted"] | None = None
 
 
 SuspensionCause: TypeAlias = Literal["sanction", "category_freeze"]

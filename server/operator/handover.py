@@ -159,7 +159,7 @@ def plan(app: Context, owner: User, reason: str, actor: str, now: int, by: str,
                 _pass(h, app, g, owner, heir, by, Audit(now, OPERATOR, actor, "transfer_owner", gid, heir.user_id,
                                                         why, {"from_user_id": owner.user_id}))
             else:
-                _close(h, app, g, why, actor, now, owner)
+                _close(h, app, g, why, reason, actor, now, owner)
     except BaseException:
         h.abandon()  # nothing half-claimed is left behind
         raise
@@ -193,7 +193,10 @@ def _pass(h: Handover, app: Context, g: Group, owner: User, heir: User, by: str,
     h.tell.append(tell)
 
 
-def _close(h: Handover, app: Context, g: Group, why: str, actor: str, now: int, owner: User) -> None:
+def _close(h: Handover, app: Context, g: Group, why: str, reason: str, actor: str, now: int, owner: User) -> None:
+    """Close ``g``: stored and recorded with ``why`` (the cause in words, then the blacklisting's
+    reason); its members are told the operator's ``reason`` alone, with the cause as a field, so a
+    client says it in its reader's language."""
     g.closed_at, g.closed_reason = now, why
     online = take_down(app.state.users, g)
 
@@ -202,7 +205,7 @@ def _close(h: Handover, app: Context, g: Group, why: str, actor: str, now: int, 
         bring_back(app.state.users, g)
 
     def tell() -> None:
-        publish(online, ev.GroupClosed(group_id=g.group_id, reason=why))
+        publish(online, ev.GroupClosed(group_id=g.group_id, reason=reason, cause="owner_blacklisted"))
 
     h.changes.append(SetGroupFields(g.group_id, {"closed_at": now, "closed_reason": why}))
     h.changes.append(AddSanction("close_group", "group", g.group_id, why, actor, now, record=Audit(

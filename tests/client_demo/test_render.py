@@ -486,3 +486,13 @@ def test_a_members_list_shows_the_role_where_no_name_is_printed(spoof: str) -> N
     rows = [re.fullmatch(r"  (\S+)  \[([a-z?]+)\]  (.+)", line) for line in (real, fake, nameless)]
     assert [m.groups() if m else None for m in rows] == [
         ("u1", "owner", "Alice"), ("u9", "member", spoof), ("u8", "?", spoof)]
+
+
+@pytest.mark.parametrize("ev,line", [
+    ({"ev": "group_closed", "group_id": "123456789", "reason": "赌博"},
+     "* group 123456789 was closed by the platform: 赌博"),
+    ({"ev": "group_closed", "group_id": "123456789", "reason": "诈骗", "cause": "owner_blacklisted"},
+     "* group 123456789 was closed by the platform (its owner was blacklisted): 诈骗"),
+])
+def test_format_group_closed(ev, line):
+    assert format_event(ev, names()) == line

@@ -32,7 +32,7 @@ function boot() {
   conn.onClose = onClose;
   setHooks({ dropGroup, reload: syncGroups, suspended: (g) => { if (g.group_id === S.current) updateComposer(); },
     counted: showCounts });
-  setRichHooks({ jumpTo });
+  setRichHooks({ jumpTo, redraw: (g, seq) => { const m = g.msgs.get(seq); if (m) replaceMessage(g, m); } });
   setAccountHooks({ openProfile });
   setAgreementHook(checkAgreement);
   takeInviteFromUrl();
@@ -376,7 +376,11 @@ async function syncGroups(listed = null) {
     if (postingState(g, x)) changed.push(g);
     if ("muted_until" in x) S.mutesListed = true;   // this server also lists mutes in `members`
   }
-  for (const gid of [...S.groups.keys()]) if (!seen.has(gid)) dropGroup(gid);
+  // A group gone while we were away (removed, dissolved, closed, or left on another device): said,
+  // not only taken off the list.
+  for (const gid of [...S.groups.keys()]) {
+    if (!seen.has(gid)) { notice(later("n_gone", { group: gname(gid) })); dropGroup(gid); }
+  }
   renderGroups();
   // Each catch-up asked again while not served: until it succeeds the group's resumeAfter stays set,
   // which keeps the live gap fill off, so one given up would leave what came while away unreachable
@@ -1411,7 +1415,13 @@ function flushOutbox() { for (const gid of new Set(S.outbox.map((x) => x.gid))) 
 
 // ------------------------------------------------------------------ events
 function gname(gid, fallback) { const g = S.groups.get(gid); return g ? g.name : fallback || gid; }
-function uname(g, uid) { const u = g && g.members ? g.members.get(uid) : null; return u ? u.display_name : t("unknown_user"); }
+// Who a system line names: the name known now (the group's member list, else any list this page
+// saw, else our own), kept; one unknown now (a group whose chat was never opened) is looked up again
+// each time the line is drawn, once its member list has loaded, and only then said as 用户.
+function uname(g, uid) {
+  const now = namesOf(uid, g)[0];
+  return () => now || namesOf(uid, g)[0] || t("unknown_user");
+}
 
 function onEvent(ev) {
   const g = ev.group_id ? S.groups.get(ev.group_id) : null;
@@ -1465,7 +1475,7 @@ function onEvent(ev) {
       }
       if (g) {
         const name = uname(g, ev.user_id);   // (now, while the member list still has them)
-        sysLine(g, () => t(ev.ev === "member_left" ? "sys_left" : ev.banned ? "sys_banned" : "sys_removed", { name }));
+        sysLine(g, () => t(ev.ev === "member_left" ? "sys_left" : ev.banned ? "sys_banned" : "sys_removed", { name: name() }));
         if (g.members) g.members.delete(ev.user_id);
         bumpCount(g, -1); refreshManage(g);
       }
@@ -1480,7 +1490,7 @@ function onEvent(ev) {
         renderGroups(); updateComposer();
       }
       if (g.info && ev.role === "owner" && g.members) g.info.owner = g.members.get(ev.user_id) || g.info.owner;
-      { const name = uname(g, ev.user_id); sysLine(g, () => t("sys_role", { name, role: t("role_" + ev.role) })); }
+      { const name = uname(g, ev.user_id); sysLine(g, () => t("sys_role", { name: name(), role: t("role_" + ev.role) })); }
       if (g.group_id === S.current) renderChatHead();
       refreshManage(g);
       break;
@@ -1488,7 +1498,7 @@ function onEvent(ev) {
       if (!g) break;
       g.mutes.set(ev.user_id, ev.until);
       { const name = uname(g, ev.user_id);
-        sysLine(g, () => ev.until ? t("sys_muted", { name, until: fmtTime(ev.until) }) : t("sys_unmuted", { name })); }
+        sysLine(g, () => ev.until ? t("sys_muted", { name: name(), until: fmtTime(ev.until) }) : t("sys_unmuted", { name: name() })); }
       if (g.group_id === S.current) updateComposer();
       refreshManage(g);
       break;
@@ -1533,7 +1543,7 @@ function onEvent(ev) {
       dropGroup(ev.group_id);
       break;
     case "group_closed":
-      notice(later("n_closed", { group: gname(ev.group_id), reason: ev.reason || "" }), null, "error");
+      notice(later(ev.cause === "owner_blacklisted" ? "n_closed_owner" : "n_closed", { group: gname(ev.group_id), reason: ev.reason || "" }), null, "error");
       dropGroup(ev.group_id);
       break;
     case "group_suspended":
@@ -1792,7 +1802,19 @@ export function notice(text, action = null, kind = "info") {
 // A sentence of the string table worded when it is shown, with what fills it taken now.
 function later(key, params = {}) { return () => t(key, params); }
 
+// What was written for group gid and never reached it: the messages still in the outbox and the text
+// in its composer. A group that is gone takes them with it, so they are said in a notice, which keeps
+// them to copy: nothing typed goes without the user's say.
+function unsentOf(gid) {
+  const texts = S.outbox.filter((x) => x.gid === gid && x.text).map((x) => x.text);
+  const box = $("#composer-text");
+  if (S.current === gid && box && box.value.trim()) texts.push(box.value);
+  return texts;
+}
+
 function dropGroup(gid) {
+  const unsent = unsentOf(gid);
+  if (unsent.length) notice(later("n_unsent", { group: gname(gid), texts: unsent.map((x) => "「" + x + "」").join(" ") }), null, "error");
   closeDialogsOf(gid);   // (its panel, a message's actions, its search, log or bans: for a group that is gone)
   S.groups.delete(gid);
   S.outbox = S.outbox.filter((x) => x.gid !== gid);

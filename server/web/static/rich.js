@@ -223,6 +223,9 @@ export async function toggleReaction(g, seq, emoji) {
   try {
     await api("react", { group_id: g.group_id, seq, emoji, on });
     setMine(g, seq, emoji, on);   // the counts change with the reaction event everyone gets
+    // Drawn again at once: a reaction left on another device before this browser knew it as ours
+    // changes nothing on the server (no event), and the click still shows it ours now.
+    if (hooks.redraw) hooks.redraw(g, seq);
   } catch (e) { toast(errorText(e), "error"); }
 }
 
