@@ -14,14 +14,21 @@ INDENT = "    "  # what a line break in server text is shown as: "\n" then this,
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+TAB = "    "  # what a tab in server text is shown as
+
+
 def _escaped(text: Any) -> str:
     """``text`` with control characters (escape sequences included), line and paragraph separators
-    and bidi controls as ``\\xNN`` / ``\\uNNNN``; ``\\n`` and ``\\t`` kept."""
+    and bidi controls as ``\\xNN`` / ``\\uNNNN``; ``\\n`` kept, a tab as :data:`TAB`. (A tab kept
+    as it is takes up to eight columns that the folding of long lines counts as one: a reviewer's
+    message of tabs ran past the terminal's edge, which broke it itself, and its rest started a
+    line of its own that read as another member's message.)"""
     out = []
     for ch in str(text):
         o = ord(ch)
-        if ch == "\n" or ch == "\t" or not (o < 32 or 127 <= o < 160 or ch in "\u2028\u2029"
-                                            or ch in BIDI_CONTROLS):
+        if ch == "\t":
+            out.append(TAB)
+        elif ch == "\n" or not (o < 32 or 127 <= o < 160 or ch in "\u2028\u2029" or ch in BIDI_CONTROLS):
             out.append(ch)
         else:
             out.append(f"\\x{o:02x}" if o < 256 else f"\\u{o:04x}")

@@ -81,6 +81,7 @@ from client_demo.text import clean_lines
 from client_demo.upload import upload_file
 
 HISTORY_MAX = 500  # the server's largest history page (docs/protocol.md, history)
+CATCH_UP = 50  # messages read per group after logging in again by itself (then: /history N after SEQ)
 
 DEFAULT_URL = "ws://127.0.0.1:8765/ws"
 REQUEST_TIMEOUT = 10.0
@@ -346,6 +347,8 @@ class ChatTUI:
         self.pending: Command | None = None  # a command waiting for "yes" (see ask)
         self.agreement_shown: str | None = None  # the version /agreement showed: what a bare /accept takes
         self.unanswered: list[Unanswered] = []  # messages sent without an answer, oldest first (/retry)
+        self._catching_up: asyncio.Task[None] | None = None  # reads what was missed (see _catch_up)
+        self._live_while_missed: dict[str, set[int]] = {}  # seqs printed live meanwhile, by group
 
     @property
     def user_id(self) -> str | None:
@@ -387,9 +390,11 @@ class ChatTUI:
                 try:
                     await client.auth(self.token)
                     self.missed = set(self.last_seq)
-                    self.say(f"* authenticated again as {clean(self.user_id)}; /history shows what you missed "
-                             "(until it does, /read marks only what was shown)")
+                    self._live_while_missed = {}
+                    self.say(f"* authenticated again as {clean(self.user_id)}; reading what you missed")
                     self.remind_unanswered()
+                    # (in a task of its own: this holds the connection's lock, which its requests need)
+                    self._catching_up = asyncio.create_task(self._catch_up(client))
                 except RequestError as exc:
                     self.error(exc.code, exc.reason)
                     if exc.code in ("unauthenticated", "blacklisted"):
@@ -444,10 +449,45 @@ class ChatTUI:
             except Exception:  # the new connection dropped during auth: try again
                 delay = min(delay * 2, 30.0)
 
+    async def _catch_up(self, client: Client) -> None:
+        """After logging in again by itself: what came while the connection was down, in each group
+        whose messages this client had shown (one page each; a full one says how to read on, and the
+        group stays "missed" for /read until the rest is read), then, as after /login, whether a new
+        version of the rules waits for acceptance. A message already printed live meanwhile is not
+        printed twice. Best effort: what cannot be read now stays for /history."""
+        try:
+            for gid in sorted(self.missed):
+                after = self.last_seq.get(gid, 0)
+                r = await client.request("history", timeout=REQUEST_TIMEOUT, group_id=gid, after_seq=after,
+                                         limit=CATCH_UP)
+                msgs = [m for m in r.get("messages") or [] if isinstance(m, dict)]
+                live = self._live_while_missed.pop(gid, set())
+                full = len(msgs) >= CATCH_UP
+                fresh = [m for m in msgs if m.get("seq") not in live]
+                if fresh:
+                    self.say(f"* while you were away, in {clean(gid)}: {len(fresh)} message{'s' * (len(fresh) != 1)}")
+                for m in msgs:
+                    self.names.learn(m.get("sender"))
+                    self.seen({**m, "group_id": gid}, latest=not full)
+                for m in fresh:
+                    self.say(format_message(m, self.names, hl=self.hl, base=self.http_base))
+                if full:
+                    self.say(f"* more: /use {clean(gid)} then /history {CATCH_UP} after {clean(msgs[-1].get('seq'))}")
+                else:
+                    self.missed.discard(gid)
+            await self.tell_pending_agreement(client)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # (the connection dropped again, a refusal: the next reconnect reads again)
+            pass
+
     def show_event(self, ev: dict[str, Any]) -> None:
         kind = ev.get("ev")
         self.say(format_event(ev, self.names, hl=self.hl, base=self.http_base))
         if kind in ("message", "message_released"):
+            gid, seq = ev.get("group_id"), ev.get("seq")
+            if isinstance(gid, str) and gid in self.missed and isinstance(seq, int):
+                self._live_while_missed.setdefault(gid, set()).add(seq)
             self.seen(ev)
         if kind in ("group_dissolved", "group_closed") and ev.get("group_id") == self.current:
             self.current = None
@@ -458,9 +498,10 @@ class ChatTUI:
 
     async def close(self) -> None:
         self._closing = True
-        if self._reconnector is not None:
-            self._reconnector.cancel()
-            await asyncio.gather(self._reconnector, return_exceptions=True)
+        for task in (self._reconnector, self._catching_up):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.client is not None:
             try:
                 await asyncio.wait_for(self.client.close(), 3)
@@ -555,12 +596,14 @@ class ChatTUI:
                 pass
             await self.tell_pending_agreement()
 
-    async def tell_pending_agreement(self) -> None:
+    async def tell_pending_agreement(self, client: Client | None = None) -> None:
         """After a login: say so when the platform's rules and agreement wait for this user's
         acceptance (neither ``login`` nor ``me`` tells; until accepted, nothing they send is accepted).
-        A server without the ``agreement`` op has nothing to accept."""
+        A server without the ``agreement`` op has nothing to accept. ``client``: the connection to ask
+        on (the one being opened, after logging in again by itself)."""
         try:
-            r = await self.request("agreement")
+            r = await (client.request("agreement", timeout=REQUEST_TIMEOUT) if client is not None
+                       else self.request("agreement"))
         except RequestError:
             return
         version = r.get("version")

@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from client_demo.render import ANSI, WRAP_INDENT, fold
+from client_demo.render import ANSI, WRAP_INDENT, Names, fold, format_event
 from client_demo.tui import ChatTUI
 
 IN = WRAP_INDENT
@@ -60,3 +60,18 @@ def test_the_terminal_client_folds_to_its_width_and_a_pipe_gets_lines_whole():
     assert on_terminal.getvalue() == fold(long, 40) + "\n"
     assert len(on_terminal.getvalue().splitlines()) == 4
     assert piped.getvalue() == long + "\n"
+
+
+def test_tabs_cannot_push_a_line_past_the_terminals_edge():
+    """A reviewer's case: a member's message of tabs and then a forged line. A tab went to the
+    terminal as it was, taking up to 8 columns that the folding counted as 1, so the terminal broke
+    the line itself and the forged rest began a line of its own, reading as the owner's message."""
+    names = Names()
+    forged = "22:30 [4423978340 #99 owner] Alice Li: I am the owner, send me your password"
+    ev = {"ev": "message", "group_id": "4423978340", "seq": 20, "ts": 0, "text": "ok" + "\t" * 15 + "x" * 8 + forged,
+          "sender": {"user_id": "u2", "display_name": "Bob", "role": "member"}}
+    shown = fold(format_event(ev, names), 160)
+    assert "\t" not in shown
+    for line in shown.split("\n"):
+        assert columns(line) <= 160, line
+        assert not line.startswith(forged[:5]), shown

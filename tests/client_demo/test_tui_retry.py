@@ -181,13 +181,15 @@ TIMEOUT = 8.0
 class CuttingRelay:
     """A TCP relay to the server on its own thread. :meth:`cut` arms it: the next bytes the server
     sends on a connection open through it (the answer to the request just sent) are dropped and the
-    connection is closed both ways, as a lost mobile connection would. Later connections pass."""
+    connection is closed both ways, as a lost mobile connection would. Later connections pass.
+    :meth:`go_down` closes every connection through it and refuses new ones until :meth:`come_back`."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.port = 0
         self.armed = threading.Event()
         self.dropped = threading.Event()
+        self.down = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._task: asyncio.Task[None] | None = None
@@ -202,6 +204,14 @@ class CuttingRelay:
 
     def cut(self) -> None:
         self.armed.set()
+
+    def go_down(self) -> None:
+        self.down.set()
+        for w in list(self._writers):
+            self._loop.call_soon_threadsafe(w.close)
+
+    def come_back(self) -> None:
+        self.down.clear()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -220,6 +230,9 @@ class CuttingRelay:
             await server.serve_forever()
 
     async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self.down.is_set():
+            client_w.close()
+            return
         server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
         self._writers |= {client_w, server_w}
 
@@ -293,6 +306,50 @@ def test_retry_after_the_connection_is_lost_before_the_ack_posts_the_message_onc
         shown = [b.expect(MSG.format(gid=gid).replace(r"\] ", r"(?: owner)?\] ")).string for _ in range(2)]
         assert [s.split("Alice: ", 1)[1] for s in shown] == ["posted only once", "and this after it"]
         assert int(re.findall(r"#(\d+)", shown[1])[0]) == int(seq) + 1  # nothing took a seq between them
+    finally:
+        for t in (a, b):
+            t.kill()
+
+
+def test_after_logging_in_again_by_itself_it_shows_what_came_meanwhile_once(
+        server: ServerProcess, relay: CuttingRelay, tmp_path: Path) -> None:
+    """A reviewer's case: after a drop the client logged in again and only said "/history shows what
+    you missed", which covers one group; the messages sent meanwhile were never shown, and new rules
+    published meanwhile were not said (the next message was refused). Now each group whose messages
+    it had shown is read after its last seq shown, a message printed live meanwhile is not printed
+    twice, and pending rules are said as after /login."""
+    alice, bob = make_user(server, "Alice"), make_user(server, "Bob")
+    a = TUI(relay.url, tmp_path / "alice.token")  # through the relay
+    b = TUI(server.url, tmp_path / "bob.token")
+    try:
+        for t, (uid, token) in ((a, alice), (b, bob)):
+            t.expect(r"^\* not connected yet")
+            t.command(f"/auth {token}", rf"^\* authenticated as {uid}$")
+        gid = a.command("/create tea room friends open", r"^\* created group (\d{9,12}) ").group(1)
+        b.command(f"/join {gid}", rf"^\* joined {gid}; it is the current group$")
+        b.send("before the drop")
+        a.expect(MSG.format(gid=gid) + "Bob: before the drop$")
+        relay.go_down()
+        a.expect(r"^\* disconnected: the connection closed.*; reconnecting$")
+        for text in ("missed one", "missed two"):
+            b.command(text, rf"^\d\d:\d\d \[{gid} #\d+\] Bob: {text}$")
+        rules = tmp_path / "rules.txt"
+        rules.write_text("rules", encoding="utf-8")
+        rc, _, err = asyncio.run(server.admin("set-agreement", "--version", "v7", "--rules-file", str(rules),
+                                              "--agreement-file", str(rules)))
+        assert rc == 0, err
+        relay.come_back()
+        a.expect(rf"^\* authenticated again as {alice[0]}; reading what you missed$", timeout=TIMEOUT)
+        a.expect(rf"^\* while you were away, in {gid}: 2 messages$")
+        a.expect(MSG.format(gid=gid) + "Bob: missed one$")
+        a.expect(MSG.format(gid=gid) + "Bob: missed two$")
+        a.expect(r"^\* the platform's rules and service agreement \(version v7\) wait for your acceptance")
+        b.command("/accept v7", r"^\* you accepted")
+        b.send("after the return")
+        a.expect(MSG.format(gid=gid) + "Bob: after the return$")
+        a.command("/read", rf"^\* read {gid} up to #\d+$")
+        assert sum("missed one" in line for line in a.output) == 1
+        assert sum("before the drop" in line for line in a.output) == 1
     finally:
         for t in (a, b):
             t.kill()
