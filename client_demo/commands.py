@@ -182,7 +182,12 @@ def _join_target(name: str, s: str) -> dict[str, str]:
     raise _usage(name, f"{s!r} is neither a group id (digits) nor an invite code")
 
 
+MAX_NUMBER = 2**53 - 1  # the largest whole number a command sends (any id or count the server has is below)
+
+
 def _int(name: str, s: str, what: str, lo: int = 0) -> int:
+    if _digits_only(s) and (len(s) > 16 or int(s) > MAX_NUMBER):
+        raise _usage(name, f"{what} {s[:20]}{'...' * (len(s) > 20)} is too large")
     if not _digits_only(s) or int(s) < lo:
         raise _usage(name, f"{what} must be a whole number{f' >= {lo}' if lo else ''}, not {s!r}")
     return int(s)
@@ -235,6 +240,18 @@ def _register(a: list[str]) -> Command:
 def _login(a: list[str]) -> Command:
     _arity("login", a, 2, 2)
     return _req("login", a, "login", {"username": a[0], "password": a[1]})
+
+
+@_command("/logout", "log out: the token is revoked and the saved one removed", "Account")
+def _logout(a: list[str]) -> Command:
+    _arity("logout", a, 0, 0)
+    return _req("logout", a, "logout")
+
+
+@_command("/deleteaccount PASSWORD", "cancel your account for good (P9); asks first", "Account")
+def _deleteaccount(a: list[str]) -> Command:
+    _arity("deleteaccount", a, 1, 1)
+    return _req("deleteaccount", a, "delete_account", {"password": a[0]}, confirm=True)
 
 
 @_command("/auth [TOKEN]", "log in with a token (the saved one when omitted)", "Account")
@@ -694,7 +711,7 @@ def _link(a: list[str]) -> Command:
         rest = rest[:cut]
     _arity("link", rest, 0, 2)
     if rest and _digits_only(rest[0]):
-        uses = int(rest.pop(0))
+        uses = _int("link", rest.pop(0), "USES")
         if uses:
             params["max_uses"] = uses
     if len(rest) > 1:

@@ -207,7 +207,8 @@ def posting_state(g: dict[str, Any]) -> str:
 
 # The server's close reasons that end a login for good (code 1008): no reconnecting with its token.
 ENDED = {"account closed by the platform": "the platform closed your account (see the notice above)",
-         "account cancelled": "the account was cancelled"}
+         "account cancelled": "the account was cancelled",
+         "logged out": "you logged out with this token elsewhere"}
 
 
 def close_reason(exc: BaseException | None) -> str:
@@ -422,10 +423,11 @@ class ChatTUI:
             why = close_reason(client.close_error)
             tail = f" ({clean(why)})" if why else ""
             if self.token is not None and why in ENDED:
-                # Blacklisted (this login, or another of the same verified person) or cancelled:
-                # the token is revoked, so reconnecting would only be refused.
-                self.token = None
-                self.say(f"* disconnected: {ENDED[why]}; logged out - /login or /auth as someone else")
+                # Blacklisted (this login, or another of the same verified person), cancelled, or
+                # logged out on another connection: the token is revoked, so reconnecting would only
+                # be refused (and the saved copy would only fail the next /auth).
+                gone = self.forget_login()
+                self.say(f"* disconnected: {ENDED[why]}; logged out{gone} - /login or /auth again")
                 return
             if self.token is None:
                 self.say(f"* disconnected: the server closed the connection{tail} because it was not logged in "
@@ -783,8 +785,15 @@ class ChatTUI:
                      f"* sent again: your message to {gid} is #{clean(r.get('seq'))} (posted once): {text}")
 
     async def ask(self, cmd: Command) -> None:
-        """Hold ``cmd`` until the next line says yes (the one command that asks: /closeaccount, after
-        showing which account it is: a wrong id fails here, before anyone is asked anything)."""
+        """Hold ``cmd`` until the next line says yes (the commands that ask: /deleteaccount, and
+        /closeaccount after showing which account it is: a wrong id fails here, before anyone is
+        asked anything)."""
+        if cmd.op == "delete_account":
+            self.pending = cmd
+            self.say("* cancel your account for good? You leave every group, your name shows as 已注销用户, "
+                     "and you cannot log in again; the platform keeps its records for the retention period. "
+                     "Type yes to cancel it, anything else keeps it.")
+            return
         aid = cmd.params["account_id"]
         self.names.learn_account(await self.request("account_info", account_id=aid))
         self.pending = cmd
@@ -799,7 +808,8 @@ class ChatTUI:
         if word in ("yes", "y"):
             await self.execute(cmd, confirmed=True)
             return True
-        self.say(f"* /{cmd.name} {' '.join(cmd.args)} not done")
+        shown = "" if cmd.op == "delete_account" else " " + " ".join(cmd.args)  # (not the password)
+        self.say(f"* /{cmd.name}{shown} not done")
         return word in ("", "no", "n")
 
     async def learn_account(self, aid: str) -> None:
@@ -831,6 +841,37 @@ class ChatTUI:
         info = await self.request("group_info", group_id=gid)
         self.current = gid
         self.say(f"* current group: {gid} ({clean(info.get('name'))})")
+
+    def forget_login(self) -> str:
+        """This client's login is over (logged out, cancelled, closed by the platform): the token is
+        dropped, its saved copy removed (another login's token saved since is left alone), and what
+        was shown for the user forgotten, so a next login starts clean (no current group, no read
+        point, no message of theirs left to /retry as someone else). Returns a tail for the line that
+        says so."""
+        token, self.token = self.token, None
+        self.forget_user()
+        self.user_id = None
+        if self.client is not None:
+            self.client.user_id = self.client.token = None
+        try:
+            saved = self.token_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            return ""
+        if token is None or saved != token:
+            return ""
+        try:
+            self.token_file.unlink()
+        except OSError as exc:
+            return f" (the saved token in {self.token_file} could not be removed: {exc})"
+        return f" (the saved token in {self.token_file} removed)"
+
+    def forget_user(self) -> None:
+        """What this client knows of the logged-in user's session: gone with the login."""
+        self.current = None
+        self.last_seq, self.missed, self._live_while_missed = {}, set(), {}
+        self.agreement_shown = None
+        self.unanswered = []
+        self.pending = None
 
     def load_token(self) -> str:
         if self.token:
@@ -871,6 +912,8 @@ class ChatTUI:
             self.say(f"* registered {params['username']} (user_id {clean(r.get('user_id'))}); "
                      f"now /login {params['username']} PASSWORD")
         elif op == "login":
+            if r.get("user_id") != self.user_id:
+                self.forget_user()  # (another account: nothing of the one before carries over)
             self.token, self.user_id = r.get("token"), r.get("user_id")
             assert self.client is not None
             self.client.user_id, self.client.token = self.user_id, self.token
@@ -878,10 +921,16 @@ class ChatTUI:
             self.say(f"* logged in as {params['username']} (user_id {clean(self.user_id)})")
             self.say(f"* token: {clean(self.token)} ({saved}; expires {hhmm(r.get('expires_at'))})")
         elif op == "auth":
+            if r.get("user_id") != self.user_id:
+                self.forget_user()
             self.token, self.user_id = params["token"], r.get("user_id")
             assert self.client is not None
             self.client.user_id, self.client.token = self.user_id, self.token
             self.say(f"* authenticated as {clean(self.user_id)}")
+        elif op in ("logout", "delete_account"):
+            gone = self.forget_login()
+            what = "logged out: the token is revoked" if op == "logout" else "your account is cancelled; logged out"
+            self.say(f"* {what}{gone}")
         elif op == "verify_identity":
             self.say("* identity verified")
         elif op == "set_profile":

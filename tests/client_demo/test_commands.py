@@ -61,6 +61,8 @@ GOOD = [
     ("/login alice pw", "login", {"username": "alice", "password": "pw"}, "none", None),
     ("/auth", "auth", {}, "none", None),
     ("/auth tok123", "auth", {"token": "tok123"}, "none", None),
+    ("/logout", "logout", {}, "none", None),
+    ("/deleteaccount s3cret", "delete_account", {"password": "s3cret"}, "none", None),
     ("/verify 张三 110105199001010011", "verify_identity",
      {"legal_name": "张三", "id_number": "110105199001010011"}, "none", None),
     ("/verify John Smith X123", "verify_identity",
@@ -442,6 +444,12 @@ BAD = [
     # an input method's full-width digits are no id, and ² is no number (int() would raise)
     ("/use \uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19", "usage", "not a group id"),
     ("/history \u00b2", "usage", "/history"),  # (a usage line, not a client_error)
+    # numbers no id or count reaches: a usage line, not the encoder's OverflowError (a reviewer's case)
+    ("/history 999999999999999999999", "usage", "too large"),
+    ("/react 99999999999999999999999 x", "usage", "too large"),
+    ("/history " + "9" * 5000, "usage", "too large"),
+    ("/logout now", "usage", "/logout"),
+    ("/deleteaccount", "usage", "/deleteaccount PASSWORD"),
 ]
 
 
@@ -542,7 +550,7 @@ def test_help_documents_every_command():
                    "/read", "/log", "/accounts", "/account", "/newaccount", "/editaccount", "/follow",
                    "/unfollow", "/posts", "/post", "/publish", "/delpost", "/comment", "/recomment",
                    "/comments", "/modcomment", "/editor", "/closeaccount", "account AID", "post POST_ID",
-                   "comment COMMENT_ID", "/agreement", "/accept", "/retry"):
+                   "comment COMMENT_ID", "/agreement", "/accept", "/retry", "/logout", "/deleteaccount"):
         assert needed in text
 
 

@@ -1,0 +1,70 @@
+"""The end of a login in the terminal client, against a real server (a reviewer's cases): there was
+no /logout nor /deleteaccount, a token revoked elsewhere stayed saved (the next /auth failed with a
+confusing reason), and logging in as another account kept the one before's current group."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.client_demo.serving import start_or_fail
+from tests.client_demo.test_tui_e2e import TUI
+from tests.e2e.harness import ServerProcess
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    srv = ServerProcess(tmp_path)
+    start_or_fail(srv)
+    yield srv
+    srv.stop()
+
+
+def _account(server: ServerProcess) -> tuple[str, str]:
+    """(username, user_id) of a new account whose password is password123."""
+    async def go() -> tuple[str, str]:
+        c = await server.user()
+        try:
+            return c.username, c.user_id  # type: ignore[attr-defined]
+        finally:
+            await c.close()
+
+    return asyncio.run(go())
+
+
+def test_logout_deleteaccount_and_a_token_revoked_elsewhere(server: ServerProcess, tmp_path: Path) -> None:
+    (alice, alice_id), (bob, _) = _account(server), _account(server)
+    token_file = tmp_path / "token"
+    a, other = TUI(server.url, token_file), TUI(server.url, tmp_path / "other.token")
+    try:
+        for t in (a, other):
+            t.expect(r"^\* not connected yet")
+        a.command(f"/login {alice} password123", rf"^\* logged in as {alice} ")
+        token = token_file.read_text(encoding="utf-8").strip()
+        a.command("/create tea room friends open", r"^\* created group (\d{9,12}) ")
+        other.command(f"/auth {token}", rf"^\* authenticated as {alice_id}$")
+
+        a.command("/logout", rf"^\* logged out: the token is revoked \(the saved token in {token_file} removed\)$")
+        assert not token_file.exists()
+        # the other connection that used the token is closed: said, and no reconnecting with it
+        other.expect(r"^\* disconnected: you logged out with this token elsewhere; logged out - /login or /auth")
+        other.command("/groups", r"^! unauthenticated: ")
+        assert not [x for x in other.output if "reconnecting" in x]
+        a.command(f"/auth {token}", r"^! unauthenticated: ")
+
+        # another account: nothing of alice's session carries over (her current group included)
+        a.command(f"/login {bob} password123", rf"^\* logged in as {bob} ")
+        a.command("hello", r"^! no_group: ")
+        a.command("/deleteaccount password123", r"^\* cancel your account for good\?")
+        a.command("no", r"^\* /deleteaccount not done$")  # (the password is not printed back)
+        a.command("/deleteaccount password123", r"^\* cancel your account for good\?")
+        a.command("yes", rf"^\* your account is cancelled; logged out \(the saved token in {token_file} removed\)$")
+        assert not token_file.exists()
+        a.command(f"/login {bob} password123", r"^! unauthenticated: ")
+        assert not [x for x in a.output if "password123" in x and not x.startswith(">")]
+    finally:
+        for t in (a, other):
+            t.kill()
