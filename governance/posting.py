@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Final, Protocol
 
 from governance.content import Action, Verdict
+from governance.names import is_visible
 from protocol.enums import Role
 from protocol.errors import ContractError
 
@@ -105,15 +106,17 @@ def check_text(text: str, *, max_chars: int, field: str, allow_empty: bool = Fal
     """``text`` itself when it may be stored as ``field``.
 
     ``too_large`` when longer than ``max_chars`` characters; ``bad_request`` when
-    empty or only whitespace, unless ``allow_empty`` (an announcement may be
+    it shows nothing (empty, or only whitespace and characters that render as nothing:
+    zero-width and other format characters, lone marks, the Hangul and braille blanks,
+    :func:`governance.names.is_visible`), unless ``allow_empty`` (an announcement may be
     cleared). The text is returned as given (callers strip it first if they store
     it stripped).
     """
     if len(text) > max_chars:
         raise ContractError("too_large", f"{field} is longer than {max_chars} characters")
     check_no_nul(text, field)
-    if not allow_empty and not text.strip():
-        raise ContractError("bad_request", f"{field} is empty")
+    if not allow_empty and not any(is_visible(ch) for ch in text):
+        raise ContractError("bad_request", f"{field} is empty" if not text.strip() else f"{field} shows nothing")
     return text
 
 

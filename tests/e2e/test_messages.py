@@ -98,6 +98,9 @@ async def test_client_msg_id_retry_returns_first_seq(server):
     # a refused send does not use the id up
     refused = await alice.call("send", group_id=gid, text="   ", client_msg_id="abc-3")
     assert refused["code"] == "bad_request"
+    for blank in ("\u200b", "\u2800", "\u3164\u3164"):  # render as nothing: refused the same way
+        refused = await alice.call("send", group_id=gid, text=blank, client_msg_id="abc-3")
+        assert (refused["code"], refused["reason"]) == ("bad_request", "text shows nothing"), refused
     assert (await alice.send(gid, "now fine", client_msg_id="abc-3"))["seq"] > other["seq"]
     texts = [m["text"] for m in (await alice.request("history", group_id=gid))["messages"]]
     assert texts == ["once", "twice", "now fine"]

@@ -129,6 +129,14 @@ TEXT_CASES = [
     ("x" * 6 + " ", 5, "announcement", True, ("too_large", "announcement is longer than 5 characters", {})),
     ("a\x00b", 5, "text", False, ("bad_request", "text contains a NUL character", {})),
     ("\x00", 5, "announcement", True, ("bad_request", "announcement contains a NUL character", {})),
+    # what renders as nothing is no text either (a reviewer posted blank-looking messages of these)
+    ("\u200b", 5, "text", False, ("bad_request", "text shows nothing", {})),  # zero-width space (Cf)
+    ("\u2800\u2800", 5, "text", False, ("bad_request", "text shows nothing", {})),  # braille blank
+    ("\u3164 \ufeff", 5, "comment", False, ("bad_request", "comment shows nothing", {})),  # Hangul filler, BOM
+    ("\u0301\u20dd", 5, "text", False, ("bad_request", "text shows nothing", {})),  # lone marks
+    ("\u200bhi", 5, "text", False, None),  # something shows
+    ("\U0001f44d", 5, "text", False, None),  # an emoji is something
+    ("\u200b", 5, "announcement", True, None),
 ]
 
 

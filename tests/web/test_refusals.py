@@ -111,6 +111,8 @@ REASONS = [
      "输入有误：消息格式不正确"),
     ("bad_request", _reason(lambda: moderation.check_mute_seconds(-1)),
      "输入有误：禁言时长须为 0（解除禁言）到 2592000 秒"),
+    ("bad_request", _reason(lambda: posting.check_text("\u200b", max_chars=10, field="text")),
+     "输入有误：消息不能只有空白或不可见字符"),
     ("bad_request", "a reason no pattern knows", "输入有误：a reason no pattern knows"),
     ("forbidden", _reason(lambda: posting.check_category_open("public_affairs", 1, 0)),
      "平台已暂时冻结「公共事务」类别：现在不能在该类别创建群，也不能把群改到该类别"),

@@ -61,6 +61,7 @@ const ZH = [
   [/^id_number has a birth date in the future$/, () => "身份证号中的出生日期晚于今天"],
   [/^id_number check digit does not match$/, () => "身份证号校验位不正确"],
   [/^(\w+) is empty$/, (m) => `${field(m[1])}不能为空`],
+  [/^(\w+) shows nothing$/, (m) => `${field(m[1])}不能只有空白或不可见字符`],
   [/^(\w+) contains a NUL character$/, (m) => `${field(m[1])}含有不允许的字符`],
   [/^reason and detail may not contain a NUL character$/, () => "理由和说明含有不允许的字符"],
   [/^reason is 1 to (\d+) characters$/, (m) => `理由须为 1–${m[1]} 个字符`],
