@@ -880,7 +880,7 @@ class Mentions:
     ambiguous: list[str] = field(default_factory=list)   # names several members share
 
 
-def _ends_word(text: str, end: int, name: str) -> bool:
+def ends_word(text: str, end: int, name: str) -> bool:
     """Whether an ``@name`` ending at ``end`` is the whole name: a Latin name must not run on into
     more letters (``@Bobby`` is not ``@Bob``); a Chinese one may (``@张三你好``: no spaces in Chinese)."""
     if end >= len(text) or not name or not name[-1].isascii():
@@ -908,12 +908,12 @@ def find_mentions(text: str, users: list[dict[str, Any]]) -> Mentions:
     while i != -1:
         end = i + 1
         for token in ("所有人", "all"):
-            if text.startswith(token, i + 1) and _ends_word(text, i + 1 + len(token), token):
+            if text.startswith(token, i + 1) and ends_word(text, i + 1 + len(token), token):
                 found.everyone, end = True, i + 1 + len(token)
                 break
         else:
             for token in tokens:
-                if text.startswith(token, i + 1) and _ends_word(text, i + 1 + len(token), token):
+                if text.startswith(token, i + 1) and ends_word(text, i + 1 + len(token), token):
                     ids = names[token]
                     if len(ids) > 1:
                         if token not in found.ambiguous:

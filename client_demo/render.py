@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from client_demo.commands import format_duration
+from client_demo.commands import ends_word, format_duration
 from client_demo.notices import appeal_hint, notice_line
 from client_demo.text import clean as clean  # also for the modules that import them from here
 from client_demo.text import hhmm as hhmm
@@ -130,6 +130,8 @@ def highlight_mentions(text: str, m: dict[str, Any], names: Names | None, hl: Hi
     seen: set[str] = set()
 
     def mark(match: re.Match[str]) -> str:
+        if not ends_word(text, match.end(), match.group()):  # (@Bobby is not @Bob, as when it was sent)
+            return match.group()
         seen.add(match.group())
         return hl(match.group())
 

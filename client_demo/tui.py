@@ -1192,11 +1192,30 @@ def _on_terminal() -> bool:
         return False
 
 
+# The commands whose line holds a password, an ID number or a token: masked as typed (and so in the
+# scrollback) and kept out of the prompt's history (the Up arrow).
+SECRET_COMMANDS = frozenset({"/login", "/register", "/verify", "/deleteaccount", "/auth"})
+
+
+def holds_secret(line: str) -> bool:
+    """Whether ``line`` is a command that carries a secret (:data:`SECRET_COMMANDS`)."""
+    words = line.split(maxsplit=1)
+    return bool(words) and words[0].lower() in SECRET_COMMANDS
+
+
 async def _prompt_lines(queue: asyncio.Queue[str | None]) -> None:
     """Lines typed at a prompt_toolkit prompt into ``queue`` (``None`` on Ctrl-D / Ctrl-C)."""
     from prompt_toolkit import PromptSession
+    from prompt_toolkit.filters import Condition
+    from prompt_toolkit.history import InMemoryHistory
 
-    session: PromptSession[str] = PromptSession()
+    class NoSecrets(InMemoryHistory):
+        def append_string(self, string: str) -> None:
+            if not holds_secret(string):
+                super().append_string(string)
+
+    session: PromptSession[str] = PromptSession(
+        history=NoSecrets(), is_password=Condition(lambda: holds_secret(session.default_buffer.text)))
     while True:
         try:
             line = await session.prompt_async("> ")

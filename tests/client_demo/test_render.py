@@ -56,6 +56,9 @@ def msg(**kw: Any) -> dict[str, Any]:
     (msg(reactions={"❤": 1, "👍": 2}), f"{NOW} [{GID} #42] Bob: hi [👍 2, ❤ 1]"),
     (msg(text="hi @Alice", mentions=["u1"]), f"{NOW} [{GID} #42] Bob: hi *@Alice*"),
     (msg(text="hi @u1", mentions=["u1"]), f"{NOW} [{GID} #42] Bob: hi *@u1*"),
+    # @Alices is not @Alice (as the sending side decides it): only the whole name is marked
+    (msg(text="hi @Alices and @Alice", mentions=["u1"]), f"{NOW} [{GID} #42] Bob: hi @Alices and *@Alice*"),
+    (msg(text="hi @Alices", mentions=["u1"]), f"{NOW} [{GID} #42] Bob: hi @Alices *@Alice*"),
     (msg(text="hi", mentions=["u1"]), f"{NOW} [{GID} #42] Bob: hi *@Alice*"),    # not spelt out
     (msg(text="hi", mentions=["u9"]), f"{NOW} [{GID} #42] Bob: hi *@u9*"),       # unknown name
     (msg(text="@所有人 开会", mention_all=True), f"{NOW} [{GID} #42] Bob: *@所有人* 开会"),
