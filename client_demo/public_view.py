@@ -11,7 +11,7 @@ from client_demo.text import clean_lines
 STATUS_NOTES = {
     "restricted": "the platform turned its comments off",
     "suspended": "the platform suspended its publishing",
-    "closed": "closed: it publishes nothing more",
+    "closed": "it publishes nothing more",
 }
 MODE_NOTES = {"open": "comments open", "review": "comments after approval", "closed": "comments closed"}
 

@@ -544,8 +544,11 @@ def format_log_entry(e: dict[str, Any], names: Names) -> str:
     line = f"  #{clean(e.get('id'))} {hhmm(e.get('ts'))} {who} {clean(e.get('action'))}"
     if e.get("target_user_id"):
         line += f" {names(e['target_user_id'])}"
-    if e.get("detail") not in (None, "", {}):
-        line += f": {_detail(e['detail'])}"
+    detail = e.get("detail")
+    if isinstance(detail, dict) and e.get("action") == "ban" and detail.get("until") == 0:
+        detail = {**detail, "until": "never"}  # (a ban with no end; 0 read as a time said nothing)
+    if detail not in (None, "", {}):
+        line += f": {_detail(detail)}"
     return line
 
 

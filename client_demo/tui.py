@@ -1153,7 +1153,8 @@ class ChatTUI:
             self.say(read_line(gid, seq, r.get("read_seq")))
         elif op == "search":
             msgs = r.get("messages") or []
-            self.say(f"* {len(msgs)} message{'s' * (len(msgs) != 1)} in {gid} contain {clean(params['query'])!r}")
+            n = len(msgs)  # (the query as typed, cleaned: not a repr, which doubled every backslash)
+            self.say(f"* {n} message{'s' * (n != 1)} in {gid} contain{'s' * (n == 1)} '{clean(params['query'])}'")
             for m in msgs:
                 self.names.learn(m.get("sender"))
                 self.seen(m)

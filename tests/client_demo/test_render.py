@@ -499,3 +499,12 @@ def test_a_members_list_shows_the_role_where_no_name_is_printed(spoof: str) -> N
 ])
 def test_format_group_closed(ev, line):
     assert format_event(ev, names()) == line
+
+
+def test_a_permanent_ban_in_the_log_says_never():
+    """A reviewer saw ``until=0`` for a ban with no end in /log."""
+    from client_demo.render import format_log_entry
+
+    entry = {"id": 7, "ts": NOW_MS, "actor": "u1", "action": "ban", "target_user_id": "u2",
+             "detail": {"until": 0, "reason": "spam"}}
+    assert format_log_entry(entry, names()) == f"  #7 {NOW} Alice (u1) ban Bob (u2): until=never, reason=spam"

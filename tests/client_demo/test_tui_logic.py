@@ -189,7 +189,7 @@ def test_v2_replies():
     assert t.ops("revoke_invite_link") == [{"group_id": GID, "link_id": "3f2a9c01de"}]
     assert "* revoked invite link 3f2a9c01de" in out
     assert f"* log of {GID}: 1 entry" in out and "* older: /log 1 before 5" in out
-    assert f"* 1 message in {GID} contain 'tea'" in out
+    assert f"* 1 message in {GID} contains 'tea'" in out
     assert "  pinned: #4, #9" in out and "  slow mode: a member may send once per 1m" in out
     assert f" *{GID}  [owner]  tea  3 unread" in out
     assert f"* slow mode in {GID}: a member may send once per 1m" in out

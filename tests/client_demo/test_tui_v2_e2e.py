@@ -157,7 +157,7 @@ def test_reply_mentions_edit_react_search_and_read(server, tui):
     b.command("/search tonight", rf"^\* 2 messages in {gid} contain 'tonight'$")
     b.expect(owner.replace("(\\d+)", str(s5)) + r"Alice: tonight it is$")
     b.expect(head.replace("(\\d+)", str(s4)) + r"Bob Li: 读书会 TONIGHT$")
-    b.command("/search 读书", rf"^\* 1 message in {gid} contain '读书'$")
+    b.command("/search 读书", rf"^\* 1 message in {gid} contains '读书'$")
     b.command("/search x", r"^! bad_request: ")
 
     # read markers: stored across devices, and told to one's other connections
