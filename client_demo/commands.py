@@ -587,7 +587,8 @@ def _announce(a: list[str]) -> Command:
     return _req("announce", a, "set_announcement", {"text": text_of(a)}, group="current")
 
 
-_command("/invite USER_ID", "invite a user to the current group", "Manage")(_user_op("invite", "invite"))
+_command("/invite USER", "invite a user to the current group (@name: someone this client has seen, "
+                        "in any group)", "Manage")(_user_op("invite", "invite", source="seen"))
 
 
 @_command("/requests", "list pending join requests", "Manage")
@@ -658,7 +659,8 @@ def _ban(a: list[str]) -> Command:
             rest = rest[1:]
     if rest:
         params["reason"] = text_of(rest)
-    return _req("ban", a, "ban", params, group="current", user_param="user_id")
+    # (@name: a member, else someone this client has seen: a ban may come after a kick, or first)
+    return _req("ban", a, "ban", params, group="current", user_param="user_id", user_source="members+seen")
 
 
 def _ban_duration(word: str) -> int | None:

@@ -616,7 +616,17 @@ class ChatTUI:
 
     async def resolve(self, source: str, gid: str, name: str) -> str:
         """The user_id of ``@name`` among the group's members, join requests or bans (a banned
-        user is no longer a member: the name is one this client learnt earlier)."""
+        user is no longer a member: the name is one this client learnt earlier), or the people this
+        client has seen anywhere (``seen``: an invitation, which goes to someone not in the group;
+        ``members+seen``: a ban, a member's or not)."""
+        seen = [{"user_id": uid, "display_name": n} for uid, n in self.names.names.items()]
+        if source == "seen":
+            return pick_user(seen, name, "the people this client has seen")
+        if source == "members+seen":
+            users, where = await self.users_of("members", gid)
+            if any(u.get("display_name") == name for u in users):
+                return pick_user(users, name, where)
+            return pick_user(seen, name, f"{where} or the people this client has seen")
         if source == "bans":
             bans = (await self.request("bans", group_id=gid)).get("bans") or []
             users = [{"user_id": b.get("user_id"), "display_name": self.names.names.get(str(b.get("user_id")))}

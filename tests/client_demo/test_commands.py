@@ -513,7 +513,7 @@ USERS = [
     ("/mute @Alice 10m", "Alice", "members"),
     ("/approve @Eve", "Eve", "join_requests"),
     ("/reject @Eve", "Eve", "join_requests"),
-    ("/ban @Bob Li 1d", "Bob Li", "members"),
+    ("/ban @Bob Li 1d", "Bob Li", "members+seen"),
     ("/unban @Bob Li", "Bob Li", "bans"),
     ("/report user @Bob abuse", "Bob abuse", "members"),  # where the name ends: among the members
     ("/kick u1", None, "members"),

@@ -364,3 +364,15 @@ def test_groups_says_when_an_unread_message_mentions_you():
     out = t.run_lines("/groups")
     assert f" *{GID}  [member]  tea  3 unread, you are mentioned" in out
     assert "  222222222  [member]  chess  2 unread" in out
+
+
+def test_invite_and_ban_find_a_name_this_client_has_seen_outside_the_group():
+    """A reviewer's case: /invite @Carol looked Carol up among the group's members, where someone to
+    invite never is, and /ban @Carol right after her kick could not find her either."""
+    t = Scripted({"members": {"members": MEMBERS}})
+    t.names.learn({"user_id": "u7", "display_name": "Carol"})  # seen in another group
+    t.run_lines("/invite @Carol", "/ban @Carol 1h spam")
+    assert t.ops("invite") == [{"group_id": GID, "user_id": "u7"}]
+    assert t.ops("ban") == [{"group_id": GID, "user_id": "u7", "seconds": 3600, "reason": "spam"}]
+    out = t.run_lines("/invite @Nobody")
+    assert "! not_found: nobody in the people this client has seen is called @Nobody (use a user_id)" in out
