@@ -45,7 +45,10 @@ def main(path: str) -> None:
         except OSError as err:
             sys.stderr.write(f"qunguan WAL sync helper: {err}\n")
             n = -n
-        os.write(1, n.to_bytes(4, "little", signed=True))
+        try:
+            os.write(1, n.to_bytes(4, "little", signed=True))
+        except BrokenPipeError:  # the server died with a request in flight (kill -9): nobody to answer
+            return
 
 
 if __name__ == "__main__":

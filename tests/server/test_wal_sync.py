@@ -185,6 +185,31 @@ async def test_the_helper_outlives_the_signals_sent_to_its_process_group(tmp_pat
         await syncer.close()
 
 
+def test_the_helper_ends_quietly_when_the_server_died_with_a_request_in_flight(tmp_path: Path) -> None:
+    """After a server's ``kill -9`` the helper's answer found no reader: it printed a traceback
+    (BrokenPipeError) into the service's log. It ends quietly, as at EOF."""
+    import subprocess
+    import sys
+
+    from server.storage import wal_sync_helper
+
+    wal = tmp_path / "x-wal"
+    wal.write_bytes(b"a")
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-I", "-S", wal_sync_helper.__file__, str(wal)],
+                            stdin=subprocess.PIPE, stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    os.close(read_end)  # the server is gone: nobody reads the answer
+    assert proc.stdin is not None
+    proc.stdin.write(b"x")
+    proc.stdin.flush()
+    try:
+        _, err = proc.communicate(timeout=5)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and b"Traceback" not in err, err
+
+
 def _count(path: Path) -> int:
     return sqlite3.connect(path).execute("SELECT COUNT(*) FROM messages").fetchone()[0]
 
