@@ -54,8 +54,8 @@ class _Bucket:
 class Pacer(Generic[W]):
     """``per_key`` handshakes a second per key and ``total`` in all (each bursting to one second's
     worth); 0 turns either off. Keys whose bucket is full again and whose line is empty are
-    forgotten (swept whenever the table has doubled), so memory follows the addresses seen
-    in about the last second."""
+    forgotten (swept whenever the table has doubled since the last sweep), so memory follows the
+    addresses seen lately: about the last second's, at most twice what the last sweep kept."""
 
     def __init__(self, per_key: float, total: float) -> None:
         self.per_key = float(per_key)
@@ -80,10 +80,13 @@ class Pacer(Generic[W]):
     def _bucket(self, key: Hashable, now: float) -> _Bucket:
         bucket = self._keys.get(key)
         if bucket is None:
-            bucket = self._keys[key] = _Bucket(self.per_key, now)
-            if len(self._keys) >= self._sweep_at:  # amortised: the next sweep after the table doubles
+            # Swept before the new bucket is in: a new bucket is full and has no line yet, so a sweep
+            # after would forget it, and the line the caller gives it next would have no bucket (a
+            # reviewer's flood from a thousand addresses made every later release raise KeyError).
+            if len(self._keys) + 1 >= self._sweep_at:  # amortised: the next sweep after the table doubles
                 self._forget(now)
-                self._sweep_at = max(_SWEEP_MIN, 2 * len(self._keys))
+                self._sweep_at = max(_SWEEP_MIN, 2 * (len(self._keys) + 1))
+            bucket = self._keys[key] = _Bucket(self.per_key, now)
         return bucket
 
     def offer(self, key: Hashable, waiter: W, now: float) -> bool:

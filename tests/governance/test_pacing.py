@@ -96,3 +96,21 @@ def test_drain_hands_back_every_waiter_and_empties_the_lines() -> None:
         p.offer(w[0], w, 0.0)
     assert sorted(p.drain()) == ["a1", "a2", "b1"] and p.waiting == 0
     assert p.release(100.0, alive) == ([], None)
+
+
+def test_a_flood_from_many_addresses_keeps_a_bucket_for_every_line() -> None:
+    """A reviewer's flood from 40,000 addresses: the sweep that ran as the 1,024th address's bucket
+    was made forgot that very bucket (full, no line yet); its handshake, over the total rate, was
+    queued with no bucket, and every release from then on raised KeyError (handshakes answered 500,
+    waiters never served)."""
+    p: Pacer[str] = Pacer(per_key=5, total=100)
+    for i in range(3_000):  # one handshake each, all at once: past the total's burst they wait
+        p.offer(f"2001:db8:{i:x}::", str(i), 0.0)
+    assert all(k in p._keys for k in p._lines)
+    served: list[str] = []
+    t = 0.0
+    while p.waiting:
+        t += 1.0
+        admitted, _ = p.release(t, alive)  # (raised KeyError before)
+        served += admitted
+    assert len(served) == len(set(served)) == 3_000 - 100  # every waiter served once
