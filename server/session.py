@@ -169,17 +169,21 @@ class Session:
         # What earlier writes left unsent, not counting this one: a reader that lags. Measured after
         # the write, one large reply (a history page of long texts can pass the limit by itself)
         # closed a client that reads as fast as the network lets it, again at each reconnect.
+        # Over the limit already: closed without this write (written first, each such write added a
+        # loop iteration's events to a reader that had stopped: a reviewer's 200 such connections
+        # held about 5 MB each against a 1 MiB limit).
         backlog = transport.get_write_buffer_size()
-        if self._raw:
-            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))  # type: ignore[arg-type]
-        else:
-            for payload in pending:
-                broadcast((ws,), payload)
         if backlog > self._max_outbox:
             log.info("closing a connection that stopped reading (outbox over %d bytes)", self._max_outbox,
                      extra={"ip": self.ip})
             METRICS.outbox_closes.inc()
             self.close(CLOSE_TRY_AGAIN, "outbox overflow: reconnect and resume with history", flush=False)
+            return
+        if self._raw:
+            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))  # type: ignore[arg-type]
+        else:
+            for payload in pending:
+                broadcast((ws,), payload)
 
     def close(self, code: int, reason: str, flush: bool = True) -> None:
         if self.closing:

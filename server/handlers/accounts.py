@@ -227,6 +227,22 @@ def _login_account(ctx: Context, sess: Session, guess: Guess, uid: str | None, n
     _count(ctx, sess, "login", guess, ctx.failed_logins_per_account, key, "logins for this account", uid)
 
 
+CONNECTION_SLOT_WAIT_MS = 5_000  # retry_after_ms when an account holds all the connections it may
+
+
+def check_connection_slot(ctx: Context, sess: Session, user: User) -> None:
+    """``rate_limited`` when ``user`` holds ``rate_limits.connections_per_user`` logged-in
+    connections already (``sess`` itself not counted: a login again on it takes no new one). Called
+    right before :meth:`Context.attach`, with no await between, so two sign-ins at once cannot both
+    take the last one; ``login`` also asks before it stores a token."""
+    cap = ctx.cfg.rate_limits.connections_per_user
+    held = len(user.sessions) - (sess in user.sessions)
+    if cap and held >= cap:
+        raise ContractError("rate_limited", f"this account is signed in on {held} connections already, the most it "
+                                            "may be; close one, or log out on a device",
+                            retry_after_ms=CONNECTION_SLOT_WAIT_MS)
+
+
 @handler("login")
 async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> dict[str, Any]:
     with _failed_login_gate(ctx, sess, "login") as guess:
@@ -249,6 +265,7 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
     if user.blacklisted or user.reopening:
         netlog.session(ctx, sess, "login_refused", uid, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
+    check_connection_slot(ctx, sess, user)  # (before a token is made for a connection that cannot have it)
     token = new_token()
     hashed = token_hash(token)
     now = ctx.now_ms()
@@ -259,6 +276,7 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
         raise ContractError("blacklisted", "this account is closed by the platform")
     if user.deleted:  # cancelled meanwhile
         raise ContractError("unauthenticated", AUTH_FAILED)
+    check_connection_slot(ctx, sess, user)  # (again: taken meanwhile; the token stays unused)
     ctx.attach(sess, user, hashed)
     netlog.session(ctx, sess, "login_ok")
     return {"user_id": user.user_id, "token": token, "expires_at": expires_at}
@@ -277,6 +295,7 @@ async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict
     if user.blacklisted or user.reopening:
         netlog.session(ctx, sess, "auth_refused", uid, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
+    check_connection_slot(ctx, sess, user)
     ctx.attach(sess, user, hashed)
     netlog.session(ctx, sess, "auth_ok")
     return {"user_id": user.user_id}

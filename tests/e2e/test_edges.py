@@ -266,3 +266,29 @@ async def test_a_connection_closed_by_a_logout_is_served_no_more_while_it_ignore
     await fresh.login(alice.username, "password123")
     texts = [m["text"] for m in (await fresh.request("history", group_id=gid))["messages"]]
     assert not [t for t in texts if t.startswith("after the logout")], texts
+
+
+async def test_an_account_holds_at_most_its_connections(make_server, monkeypatch):
+    """The leak reviewer held 200 connections of one account that never read (about 1 GB of unread
+    events): ``rate_limits.connections_per_user`` caps what one account holds at once."""
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_CONNECTIONS_PER_USER", "2")
+    srv = make_server()
+    alice = await srv.user()
+    second = await srv.client()
+    await second.auth(alice.token)
+    third = await srv.client()
+    refused = await third.call("auth", token=alice.token)
+    assert (refused["code"], refused["retry_after_ms"]) == ("rate_limited", 5000), refused
+    assert "2 connections already" in refused["reason"]
+    refused = await third.call("login", username=alice.username, password="password123")
+    assert refused["code"] == "rate_limited", refused
+    assert (await alice.call("auth", token=alice.token))["ok"]  # again on one signed in: no new one
+    await second.close()
+    for _ in range(50):  # (the server notices the close)
+        if (await third.call("auth", token=alice.token))["ok"]:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("a connection freed was not given to the next sign-in")
+    for c in (alice, third):
+        await c.close()
