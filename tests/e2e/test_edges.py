@@ -292,3 +292,33 @@ async def test_an_account_holds_at_most_its_connections(make_server, monkeypatch
         raise AssertionError("a connection freed was not given to the next sign-in")
     for c in (alice, third):
         await c.close()
+
+
+async def test_requests_queued_by_a_client_that_dropped_are_not_handled(make_server):
+    """The leak reviewer's read flood: connections that sent ten requests each and dropped (no close
+    frame) still had every one handled, holding everyone else's reads for seconds. Once the
+    connection is gone, what it had queued is dropped (one already running finishes)."""
+    import socket
+    import struct
+
+    import msgpack
+    from websockets.asyncio.client import connect
+
+    srv = make_server()
+    owner = await srv.user()
+    gid = await open_group(owner)
+    sock = socket.create_connection(("127.0.0.1", srv.port))
+    ws = await connect(srv.url, sock=sock, subprotocols=["qunguan.v1+msgpack"])  # type: ignore[list-item]
+    await ws.send(msgpack.packb({"op": "auth", "rid": 1, "token": owner.token}))
+    assert msgpack.unpackb(await ws.recv())["ok"]
+    for rid in range(2, 62):  # sixty requests that each write, sent at once
+        await ws.send(msgpack.packb({"op": "create_invite_link", "rid": rid, "group_id": gid, "note": str(rid)}))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()  # gone without a close frame: a reset
+    made, was = -1, -2
+    while made != was:  # until no more are made
+        await asyncio.sleep(1.0)
+        was, made = made, srv.db_rows("SELECT COUNT(*) FROM invite_links WHERE group_id = ?", gid)[0][0]
+    assert made <= 8, made  # (12 to 60 before; one or two are handled before the reset arrives)
+    assert (await owner.request("group_info", group_id=gid))["group_id"] == gid  # the server is fine
+    await owner.close()
