@@ -98,11 +98,18 @@ def setup(level: str, as_json: bool) -> None:
     set_level(level)
 
 
+# Libraries whose own logging below WARNING is not the operator's to read, whatever log_level says.
+# websockets logs every failed handshake (a port scanner, a bad client) with a traceback at
+# ERROR/INFO: that is the client's problem. The others would write what privacy.md keeps out of
+# the log: aiosqlite logs each statement with its parameters at DEBUG (message texts, password
+# hashes, names), httpx and httpcore each provider request's URL with its query at INFO and DEBUG.
+QUIET_LIBRARIES = ("websockets", "aiosqlite", "asyncpg", "nats", "httpx", "httpcore")
+
+
 def set_level(level: str) -> None:
     logging.getLogger().setLevel(level)
-    # websockets logs every failed handshake (a port scanner, a bad client) with a
-    # traceback at ERROR/INFO: that is the client's problem, not the operator's.
-    logging.getLogger("websockets").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 
 class Repeats:

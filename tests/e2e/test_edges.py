@@ -322,3 +322,21 @@ async def test_requests_queued_by_a_client_that_dropped_are_not_handled(make_ser
     assert made <= 8, made  # (12 to 60 before; one or two are handled before the reset arrives)
     assert (await owner.request("group_info", group_id=gid))["group_id"] == gid  # the server is fine
     await owner.close()
+
+
+async def test_debug_logging_writes_no_message_text_nor_password_hash(make_server, monkeypatch):
+    """The ops reviewer's find: at log_level DEBUG aiosqlite logged every statement with its
+    parameters (an edited text, the argon2 hash of a new password, names)."""
+    monkeypatch.setenv("QUNGUAN_SERVER_LOG_LEVEL", "DEBUG")
+    srv = make_server()
+    alice = await srv.user()
+    gid = await open_group(alice)
+    seq = (await alice.send(gid, "first words"))["seq"]
+    await alice.request("edit_message", group_id=gid, seq=seq, text="EDITED-SECRET-88")
+    await alice.request("report", target_type="message", group_id=gid, seq=seq, reason="other",
+                        detail="REPORT-DETAIL-77")
+    await alice.close()
+    await asyncio.sleep(0.3)
+    out = "".join(srv.output)
+    for secret in ("EDITED-SECRET-88", "REPORT-DETAIL-77", "$argon2id$", "first words"):
+        assert secret not in out, secret
