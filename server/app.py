@@ -495,9 +495,9 @@ class App:
             else:  # cancelled or blacklisted on another connection meanwhile
                 still_active(user)
             result = await self.dispatch[type(req)](self, sess, req, enc)
-            if result is not DEFERRED:
+            if result is not DEFERRED:  # (a deferred reply counts itself, with its outcome: a send's commit)
                 sess.send(ok_reply(rid, result), enc)
-            METRICS.op(self.op_names[type(req)], "ok").inc()  # a deferred reply counts when queued
+                METRICS.op(self.op_names[type(req)], "ok").inc()
         except FrameError as err:
             METRICS.op("(undecodable)", err.code).inc()
             sess.send(error_reply(err.rid if forward is None or err.rid is None else Answering(err.rid, forward), err),

@@ -26,6 +26,7 @@ from server.handlers.accounts import message_bucket
 from server.handlers.common import live_group, member_of, still_active, still_reader, suspension_cause
 from server.handlers.message_extras import check_extras, claim, message_event, message_obj, reply_visible
 from server.logs import Repeats
+from server.metrics import METRICS
 from server.sent_ids import Key
 from server.state import Group, SentMessage, User
 from server.storage.base import MessageRow, ReviewItem
@@ -171,6 +172,7 @@ class Stored:
             self.sess.send(error_reply(self.rid, fail), self.enc)
             for s, r, e in sent.waiters if sent else ():
                 s.send(error_reply(r, fail), e)
+            METRICS.op("send", "internal").inc(1 + (len(sent.waiters) if sent else 0))
             return
         reply: dict[str, Any] = {"seq": self.seq, "ts": self.now}
         if self.held:
@@ -179,11 +181,13 @@ class Stored:
             sent.committed = True
             for s, r, e in sent.waiters:
                 s.send(ok_reply(r, reply), e)
+            METRICS.op("send", "ok").inc(len(sent.waiters))
             sent.waiters.clear()
         g = self.g
         if self.seq > g.stored_seq:  # (before the ack: a history read after it includes this one)
             g.stored_seq = self.seq
         self.sess.send(ok_reply(self.rid, reply), self.enc)
+        METRICS.op("send", "ok").inc()
         if not self.held:
             publish(g.online, self.msg)
         count_activity(g, self.now, ctx.cfg.groups.activity_window_days)

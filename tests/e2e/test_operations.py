@@ -101,6 +101,18 @@ action = "block"
         await asyncio.sleep(0.1)
     assert ops.scrape(url)["qunguan_search_index_backlog"] == 0
 
+    # A send whose message could not be stored counts internal, not ok (the ops reviewer's find: it
+    # counted ok when queued, so the documented error ratio missed lost messages).
+    if srv.backend == "postgresql":
+        srv.db_rows("ALTER TABLE messages ADD CONSTRAINT no_store CHECK (text <> 'cannot store') NOT VALID")
+    else:
+        srv.db_rows("CREATE TRIGGER no_store BEFORE INSERT ON messages WHEN NEW.text = 'cannot store'"
+                    " BEGIN SELECT RAISE(ABORT, 'no'); END")
+    assert (await alice.call("send", group_id=gid, text="cannot store"))["code"] == "internal"
+    failed = ops.scrape(url)
+    assert failed['qunguan_ops_total{op="send",outcome="internal"}'] == 1
+    assert failed['qunguan_ops_total{op="send",outcome="ok"}'] == 3
+
     await bob.close()
     for _ in range(50):
         closes = ops.scrape(url)
