@@ -100,6 +100,12 @@ class Metrics:
         self.purged_rows = Counter("qunguan_purged_rows", "Rows removed by retention purges", ["table"],
                                    registry=r)
         self.reloads = Counter("qunguan_config_reloads", "SIGHUP reloads, by result", ["result"], registry=r)
+        # Shown at 0 from the start: increase() does not count a series' first sample, so the first
+        # refused reload (or failed purge) after a start would be missed by a dashboard.
+        for result in ("applied", "refused"):
+            self.reloads.labels(result)
+        for result in ("ok", "failed"):
+            self.purge_runs.labels(result)
         self.search_backlog = Gauge("qunguan_search_index_backlog",
                                     "Messages not yet in the search index (searches read them directly)", registry=r)
         self.writes_queued = Gauge("qunguan_store_writes_queued",

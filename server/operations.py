@@ -215,6 +215,10 @@ class Readiness:
         self.last_error = "the store has not been probed yet"
         # More conditions (a cluster's broker): each returns None when fine, else why not.
         self.checks: list[Callable[[], str | None]] = []
+        # Worked out at each scrape, as /readyz is at each request: set by the probe only, it lagged
+        # /readyz by up to a probe interval (a shutdown's grace, a gateway without a home node).
+        # (On the metrics server's thread: why_not only reads flags and times.)
+        METRICS.ready.set_function(lambda: 0.0 if self.why_not() is not None else 1.0)
 
     def why_not(self) -> str | None:
         """Every reason that holds, the extra checks' (a cluster's broker) before the store's."""
@@ -240,7 +244,6 @@ class Readiness:
                 log.info("store probe succeeds again")
             self.last_ok = time.monotonic()
             self.last_error = ""
-        METRICS.ready.set(1 if self.why_not() is None else 0)
 
     async def run(self) -> None:
         while True:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import aiosqlite
 
+from server.logs import Repeats
 from server.storage import search_fold
 from server.storage.base import Done, ExportReads, MessageRow, NetlogRow, StoreUnavailable, backend
 from server.storage.changes import Audit, Change
@@ -47,6 +48,10 @@ if TYPE_CHECKING:
     from server.config import Config
 
 log = logging.getLogger("qunguan.store")
+# A batch that could not start (the database locked past the busy timeout, the file unreadable): an
+# outage, logged without a traceback and at most once every 30 s (the readiness probe's own write
+# fails every 2 s while it lasts), as PostgreSQL's out-of-reach warnings are.
+_OUT_OF_REACH = Repeats()
 
 WriteFn = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
@@ -689,7 +694,12 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             await db.execute("COMMIT")
         except Exception as exc:
             self._chain.begin()  # nothing it appended is in the record
-            log.exception("batch commit failed; %d ops and %d messages refused", len(ops), len(msgs))
+            if not committing and self.unreachable(exc):
+                _OUT_OF_REACH.log(log, logging.WARNING, "a batch could not be stored, the database is locked or "
+                                  "unreadable (%s); %d changes and %d messages refused",
+                                  exc, len(ops) + len(raw), len(msgs))
+            else:
+                log.exception("batch commit failed; %d ops and %d messages refused", len(ops), len(msgs))
             try:
                 await db.execute("ROLLBACK")
             except Exception:

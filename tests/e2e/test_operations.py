@@ -181,9 +181,13 @@ async def until_not_ready(srv):
 
 
 async def test_healthz_and_readyz(tmp_path, started):
-    srv = started(ops.server(tmp_path, "shutdown_grace_seconds = 3"))
+    srv = started(ops.server(tmp_path, "shutdown_grace_seconds = 3", extra=f"[metrics]\nport = {ops.free_port()}\n"))
+    url = ops.metrics_url(srv)
     assert ops.http_get(srv, "/healthz").status_code == 200
     assert ops.http_get(srv, "/readyz").status_code == 200
+    assert ops.scrape(url)["qunguan_ready"] == 1
+    # (every result of these shown from the start, at 0: a dashboard's increase() misses a first sample)
+    assert {ops.scrape(url).get(f'qunguan_config_reloads_total{{result="{r}"}}') for r in ("applied", "refused")} == {0}
     c = await srv.user()
     # Another process holds the database's write lock: the store cannot take writes.
     db = sqlite3.connect(srv.dir / "qunguan.db", isolation_level=None, timeout=10)
@@ -198,6 +202,12 @@ async def test_healthz_and_readyz(tmp_path, started):
         assert (r.status_code, r.text) == (503, "not ready: store not writable\n")
         probe_failed = [e["msg"] for e in ops.json_lines(srv) if e["msg"].startswith("store probe failed: ")]
         assert probe_failed and all(m != "store probe failed: " for m in probe_failed), probe_failed
+        # the probe's own write, refused every 2 s meanwhile: a warning without a traceback, not at
+        # each probe (an ERROR with a traceback each time, the ops reviewer saw the log flooded)
+        lines = ops.json_lines(srv)
+        assert not [e for e in lines if e["msg"].startswith("batch commit failed")], lines
+        outage = [e for e in lines if e["msg"].startswith("a batch could not be stored, the database is locked")]
+        assert len(outage) == 1 and outage[0]["level"] == "WARNING" and "exc" not in outage[0], outage
         assert ops.http_get(srv, "/healthz").status_code == 200
     finally:
         db.execute("ROLLBACK")
@@ -211,6 +221,8 @@ async def test_healthz_and_readyz(tmp_path, started):
     srv.proc.send_signal(signal.SIGTERM)  # draining: not ready, still alive, still serving
     r = await until_not_ready(srv)
     assert r.status_code == 503 and "shutting down" in r.text
+    # the gauge says so at once too (it waited for the next probe, up to 2 s)
+    assert ops.scrape(url)["qunguan_ready"] == 0
     assert ops.http_get(srv, "/healthz").status_code == 200
     assert (await c.request("me"))["ok"]
     await asyncio.to_thread(srv.proc.wait, 10)  # (the loop runs: c answers the close at once)
