@@ -50,6 +50,31 @@ from server.media.sniff import DEFAULT_ALLOWED, KNOWN_TYPES
 # --------------------------------------------------------------------------- problems
 
 
+def url_without_password(url: str) -> str:
+    """``url`` with the password of its user info left out, for messages and logs."""
+    head, sep, tail = url.partition("@")
+    if not sep:
+        return url
+    scheme, _, userinfo = head.partition("://")
+    return f"{scheme}://{userinfo.split(':', 1)[0]}@{tail}"
+
+
+# The last part of a key whose value is a secret when it is given in the config itself (a key, a
+# password, a token, a secret), not as a file or an environment variable's name.
+_SECRET_KEY = re.compile(r"(^|_)(key|secret|password|token)$")
+
+
+def shown_value(key: str, value: object) -> str:
+    """``value`` as a problem line shows it: a secret one (by its key) hidden, a URL without its
+    password. A refused SIGHUP writes the line to the log, check-config to a journal."""
+    last = key.rsplit(".", 1)[-1].lower()
+    if _SECRET_KEY.search(last) and last != "tls_key":  # (tls_key: the key file's path)
+        return "<hidden>"
+    if isinstance(value, str) and "://" in value:
+        return repr(url_without_password(value))
+    return repr(value)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a config: where (dotted key path), what, and why."""
@@ -61,7 +86,7 @@ class Problem:
     def __str__(self) -> str:
         if not self.key:  # file-level problem (missing file, bad TOML): value is the file
             return f"{self.value}: {self.why}"
-        return f"{self.key} = {self.value!r}: {self.why}"
+        return f"{self.key} = {shown_value(self.key, self.value)}: {self.why}"
 
 
 class ConfigError(Exception):

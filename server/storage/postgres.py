@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from server.config import url_without_password
 from server.storage import search_fold
 from server.storage.base import (
     BackupUnsupported,
@@ -226,13 +227,7 @@ def _plain(exc: BaseException) -> BaseException:
     return exc
 
 
-def _where(url: str) -> str:
-    """The url without its password, for messages."""
-    head, sep, tail = url.partition("@")
-    if not sep:
-        return url
-    scheme, _, userinfo = head.partition("://")
-    return f"{scheme}://{userinfo.split(':', 1)[0]}@{tail}"
+_where = url_without_password  # (for messages)
 
 
 class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPublicReads, PostgresAccountMeasureReads,

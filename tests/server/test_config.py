@@ -393,6 +393,23 @@ def test_problem_str_and_error_message():
     assert str(err).splitlines() == [str(p), "server.port = 'x': expected an integer"]
 
 
+
+@pytest.mark.parametrize(("key", "value", "shown"), [
+    # the ops reviewer's cases: a typo'd key, a wrong scheme, a key given where its env var's name goes
+    ("storage.urll", "postgresql://qg:hunter2secret@h/db", "storage.urll = 'postgresql://qg@h/db': x"),
+    ("storage.url", "mysql://qg:hunter2secret@h/db", "storage.url = 'mysql://qg@h/db': x"),
+    ("identity.key", "c2VjcmV0LWtleS1ieXRlcw==", "identity.key = <hidden>: x"),
+    ("providers.sms_api_token", "tok-123", "providers.sms_api_token = <hidden>: x"),
+    ("providers.sms_secret", "s", "providers.sms_secret = <hidden>: x"),
+    ("server.tls_key", "/etc/q/key.pem", "server.tls_key = '/etc/q/key.pem': x"),  # a path
+    ("identity.key_file", "/etc/q/id.key", "identity.key_file = '/etc/q/id.key': x"),
+    ("storage.url", "sqlite:///q.db", "storage.url = 'sqlite:///q.db': x"),
+])
+def test_a_problem_line_shows_no_secret(key, value, shown):
+    assert str(Problem(key, value, "x")) == shown
+    assert "hunter2" not in str(ConfigError([Problem(key, value, "x")]))
+
+
 # --------------------------------------------------------------------------- sqlite paths
 
 
