@@ -9,8 +9,8 @@ when and how big; a WAL checkpoint), and which background jobs were running
 ``/proc/thread-self/schedstat`` and ``/proc/stat``): running (Python, or the
 kernel on its behalf), waiting for a CPU (other processes), or neither (asleep
 on a lock such as the GIL, or stopped by the hypervisor: its steal time is
-given too). The same figures are kept as counters (``stalls``, ``max_lag_ms``,
-``lag_samples``) for metrics.
+given too). The same figures are kept (``stalls``, ``max_lag_ms``, ``lag_samples``) and
+exported: every tick's lag to ``qunguan_loop_lag_seconds``, each stall to ``qunguan_loop_stalls_total``.
 
 All of it is cheap enough for production: one timer callback every 10 ms (with
 one ``pread`` of the thread's schedstat, and /proc/stat once a second) and a GC callback
@@ -28,6 +28,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from server.metrics import METRICS
 
 log = logging.getLogger("qunguan.loop")
 
@@ -134,11 +136,13 @@ class LoopMonitor:
             before, times = times, _thread_times(fd)
             lag_ms = max(0.0, (now - expected) * 1000)
             self.lag_samples.append(lag_ms)
+            METRICS.loop_lag.observe(lag_ms / 1000)
             if lag_ms > self.max_lag_ms:
                 self.max_lag_ms = lag_ms
             ticks += 1
             if lag_ms > self.threshold_ms:
                 self.stalls += 1
+                METRICS.loop_stalls.inc()
                 window_s = (now - expected) + TICK
                 self.last_verdict = self.verdict(lag_ms, window_s)
                 if before is not None and times is not None:

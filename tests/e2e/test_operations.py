@@ -94,6 +94,8 @@ action = "block"
     assert after["qunguan_commit_seconds_count"] == after["qunguan_commit_batch_size_count"]
     assert after['qunguan_events_total{event="message"}'] == 6
     assert after["qunguan_ready"] == 1
+    assert after["qunguan_loop_lag_seconds_count"] > 0
+    assert "qunguan_loop_stalls_total" in after
     # The search index catches up after the commits: SQLite's writer when it has a moment, PostgreSQL's index task.
     for _ in range(50):
         if ops.scrape(url)["qunguan_search_index_backlog"] == 0:
