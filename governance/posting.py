@@ -19,6 +19,7 @@ handlers have always used, so moving a check here changes nothing on the wire.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Final, Protocol
 
 from governance.content import Action, Verdict
@@ -115,9 +116,16 @@ def check_text(text: str, *, max_chars: int, field: str, allow_empty: bool = Fal
     if len(text) > max_chars:
         raise ContractError("too_large", f"{field} is longer than {max_chars} characters")
     check_no_nul(text, field)
-    if not allow_empty and not any(is_visible(ch) for ch in text):
+    if not allow_empty and not any(_shows(ch) for ch in text):
         raise ContractError("bad_request", f"{field} is empty" if not text.strip() else f"{field} shows nothing")
     return text
+
+
+def _shows(ch: str) -> bool:
+    """Whether ``ch`` may show something in a text: visible as in a name, or a private-use character
+    (a font's own symbol, such as Apple's logo: unknown here, not known to be blank; a name refuses
+    them, where everyone must be able to read it)."""
+    return is_visible(ch) or unicodedata.category(ch) == "Co"
 
 
 def check_no_nul(value: str, field: str) -> None:

@@ -136,6 +136,7 @@ TEXT_CASES = [
     ("\u0301\u20dd", 5, "text", False, ("bad_request", "text shows nothing", {})),  # lone marks
     ("\u200bhi", 5, "text", False, None),  # something shows
     ("\U0001f44d", 5, "text", False, None),  # an emoji is something
+    ("\uf8ff", 5, "text", False, None),  # a private-use symbol may show (a font's own): not refused
     ("\u200b", 5, "announcement", True, None),
 ]
 
