@@ -122,10 +122,11 @@ def check_text(text: str, *, max_chars: int, field: str, allow_empty: bool = Fal
 
 
 def _shows(ch: str) -> bool:
-    """Whether ``ch`` may show something in a text: visible as in a name, or a private-use character
-    (a font's own symbol, such as Apple's logo: unknown here, not known to be blank; a name refuses
-    them, where everyone must be able to read it)."""
-    return is_visible(ch) or unicodedata.category(ch) == "Co"
+    """Whether ``ch`` may show something in a text: visible as in a name, or a character not known
+    to be blank: private use (a font's own symbol, such as Apple's logo) or unassigned in this
+    Python's Unicode data (every emoji newer than it, 🩷 on Python 3.11). A name refuses both,
+    where everyone must be able to read it."""
+    return is_visible(ch) or unicodedata.category(ch) in ("Co", "Cn")
 
 
 def check_no_nul(value: str, field: str) -> None:

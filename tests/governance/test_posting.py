@@ -137,6 +137,7 @@ TEXT_CASES = [
     ("\u200bhi", 5, "text", False, None),  # something shows
     ("\U0001f44d", 5, "text", False, None),  # an emoji is something
     ("\uf8ff", 5, "text", False, None),  # a private-use symbol may show (a font's own): not refused
+    ("\U0001fabf", 5, "text", False, None),  # an emoji newer than this Python's Unicode (Cn here)
     ("\u200b", 5, "announcement", True, None),
 ]
 
