@@ -592,7 +592,9 @@ async def _in_transaction(
         await budget.before(db, left)
         _, err = await _in_savepoint(db, db.execute(*_batch_statement(*rows, None)))
         if isinstance(err, asyncpg.LockNotAvailableError):
-            # Not a bad row: a table held locked. Each row alone would wait as long again.
+            # Not a bad row: a table held locked. Each row alone would wait as long again. It opens
+            # (or renews) the short-wait window, as a change's does.
+            budget.short = budget.hit = True
             log.warning("a batch insert waited too long for a lock (%r); its rows fail", err)
             return dict.fromkeys(range(len(rows[0])), err), dict.fromkeys(range(len(rows[1])), err)
         if err is not None:
