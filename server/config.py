@@ -51,12 +51,25 @@ from server.media.sniff import DEFAULT_ALLOWED, KNOWN_TYPES
 
 
 def url_without_password(url: str) -> str:
-    """``url`` with the password of its user info left out, for messages and logs."""
-    head, sep, tail = url.partition("@")
+    """``url`` with what may be a secret left out, for messages and logs: each URL of a
+    comma-separated list (a NATS cluster's) loses the password of its user info (a user info
+    with no password is a token, ``nats://TOKEN@host``, shown as ``***``, but a PostgreSQL user
+    name is kept) and its query (``?token=``, ``?password=``: shown as ``?...``)."""
+    return ",".join(_one_url_shown(part) for part in url.split(","))
+
+
+def _one_url_shown(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    scheme, _, userinfo = head.partition("://")
-    return f"{scheme}://{userinfo.split(':', 1)[0]}@{tail}"
+    rest, query_sep, _ = rest.partition("?")
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")  # (the host follows the last @: one may be in a password)
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        userinfo = user if colon or scheme.startswith("postgres") else "***"
+        authority = f"{userinfo}@{host}"
+    return f"{scheme}://{authority}{slash}{path}{'?...' if query_sep else ''}"
 
 
 # The last part of a key whose value is a secret when it is given in the config itself (a key, a

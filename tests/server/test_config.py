@@ -404,6 +404,13 @@ def test_problem_str_and_error_message():
     ("server.tls_key", "/etc/q/key.pem", "server.tls_key = '/etc/q/key.pem': x"),  # a path
     ("identity.key_file", "/etc/q/id.key", "identity.key_file = '/etc/q/id.key': x"),
     ("storage.url", "sqlite:///q.db", "storage.url = 'sqlite:///q.db': x"),
+    # (the diff review's: a NATS cluster's list, a token in the user info, a query, an @ in a password)
+    ("cluster.broker_url", "nats://u:hunter2a@h1,nats://u:hunter2b@h2",
+     "cluster.broker_url = 'nats://u@h1,nats://u@h2': x"),
+    ("cluster.broker_url", "nats://hunter2token@h1:4222", "cluster.broker_url = 'nats://***@h1:4222': x"),
+    ("identity.sms_url", "https://h/send?token=hunter2", "identity.sms_url = 'https://h/send?...': x"),
+    ("storage.url", "postgresql://qg@h/db?password=hunter2", "storage.url = 'postgresql://qg@h/db?...': x"),
+    ("storage.url", "postgresql://qg:hun@ter2@h/db", "storage.url = 'postgresql://qg@h/db': x"),
 ])
 def test_a_problem_line_shows_no_secret(key, value, shown):
     assert str(Problem(key, value, "x")) == shown
