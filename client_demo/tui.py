@@ -389,9 +389,11 @@ class ChatTUI:
             self.say(f"* {'re' if reconnect else ''}connected to {self.url}")
             if self.token is not None:
                 try:
-                    await client.auth(self.token)
+                    # (set before the answer: a live message the pump shows right after it must not
+                    # move a group's read point past what came while away)
                     self.missed = set(self.last_seq)
                     self._live_while_missed = {}
+                    await client.auth(self.token)
                     self.say(f"* authenticated again as {clean(self.user_id)}; reading what you missed")
                     self.remind_unanswered()
                     # (in a task of its own: this holds the connection's lock, which its requests need)
@@ -456,12 +458,18 @@ class ChatTUI:
         whose messages this client had shown (one page each; a full one says how to read on, and the
         group stays "missed" for /read until the rest is read), then, as after /login, whether a new
         version of the rules waits for acceptance. A message already printed live meanwhile is not
-        printed twice. Best effort: what cannot be read now stays for /history."""
+        printed twice. Best effort: what cannot be read now stays for /history; a group the user is no
+        longer in (removed, dissolved or closed while away) is forgotten and the others still read."""
         try:
             for gid in sorted(self.missed):
                 after = self.last_seq.get(gid, 0)
-                r = await client.request("history", timeout=REQUEST_TIMEOUT, group_id=gid, after_seq=after,
-                                         limit=CATCH_UP)
+                try:
+                    r = await client.request("history", timeout=REQUEST_TIMEOUT, group_id=gid, after_seq=after,
+                                             limit=CATCH_UP)
+                except RequestError as exc:
+                    if exc.code in ("not_member", "not_found", "group_closed"):
+                        self.forget_group(gid)
+                    continue
                 msgs = [m for m in r.get("messages") or [] if isinstance(m, dict)]
                 live = self._live_while_missed.pop(gid, set())
                 full = len(msgs) >= CATCH_UP
@@ -483,6 +491,14 @@ class ChatTUI:
         except Exception:  # (the connection dropped again, a refusal: the next reconnect reads again)
             pass
 
+    def forget_group(self, gid: str) -> None:
+        """The user is no longer in group ``gid``: nothing of it is read after a reconnect."""
+        self.last_seq.pop(gid, None)
+        self.missed.discard(gid)
+        self._live_while_missed.pop(gid, None)
+        if self.current == gid:
+            self.current = None
+
     def show_event(self, ev: dict[str, Any]) -> None:
         kind = ev.get("ev")
         self.say(format_event(ev, self.names, hl=self.hl, base=self.http_base))
@@ -491,12 +507,13 @@ class ChatTUI:
             if isinstance(gid, str) and gid in self.missed and isinstance(seq, int):
                 self._live_while_missed.setdefault(gid, set()).add(seq)
             self.seen(ev)
-        if kind in ("group_dissolved", "group_closed") and ev.get("group_id") == self.current:
-            self.current = None
-            self.say("* no current group now (/groups, /use GID)")
-        elif (kind == "member_removed" and ev.get("user_id") == self.user_id
-              and ev.get("group_id") == self.current):
-            self.current = None
+        gid = ev.get("group_id")
+        if kind in ("group_dissolved", "group_closed") and isinstance(gid, str):
+            if gid == self.current:
+                self.say("* no current group now (/groups, /use GID)")
+            self.forget_group(gid)
+        elif kind == "member_removed" and ev.get("user_id") == self.user_id and isinstance(gid, str):
+            self.forget_group(gid)
 
     async def close(self) -> None:
         self._closing = True
@@ -876,7 +893,11 @@ class ChatTUI:
         return f" (the saved token in {self.token_file} removed)"
 
     def forget_user(self) -> None:
-        """What this client knows of the logged-in user's session: gone with the login."""
+        """What this client knows of the logged-in user's session: gone with the login (the names
+        it saw too: another account's /invite @name must not find them, nor its catch-up print)."""
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+        self.names = Names()
         self.current = None
         self.last_seq, self.missed, self._live_while_missed = {}, set(), {}
         self.agreement_shown = None
@@ -967,8 +988,7 @@ class ChatTUI:
             else:
                 self.say(f"* asked to join {gid} ({clean(r.get('status'))}); wait for an owner or admin")
         elif op == "leave_group":
-            if self.current == gid:
-                self.current = None
+            self.forget_group(str(gid))
             self.say(f"* left {gid}")
         elif op == "my_groups":
             groups = r.get("groups") or []
@@ -1043,6 +1063,7 @@ class ChatTUI:
         elif op == "transfer_owner":
             self.say(f"* {who} now owns {gid}")
         elif op == "dissolve_group":
+            self.forget_group(str(gid))
             self.current = None
             self.say(f"* dissolved {gid}")
         elif (lines := public_reply(str(op), params, r, self.names, self.http_base)) is not None:

@@ -119,3 +119,32 @@ async def test_a_moments_refusal_of_the_login_again_keeps_the_token(tmp_path, mo
     assert tui2.token is None
     await asyncio.sleep(0)
     await tui2.close()
+
+
+async def test_the_catch_up_forgets_a_group_left_meanwhile_and_reads_the_others(tmp_path) -> None:
+    """The diff review's case: the catch-up after a reconnect stopped at the first group the user was
+    no longer in (removed while away: history answers not_member), silently: the groups after it
+    were never read and stayed "missed", and the rules waiting were not said."""
+    from client_demo.client import RequestError
+
+    out = io.StringIO()
+    tui = ChatTUI("ws://127.0.0.1:1/ws", out=out, token_file=tmp_path / "token")
+    gone, kept = "100000001", "100000002"
+    for gid in (gone, kept):
+        tui.show_event({"ev": "message", "group_id": gid, "seq": 3, "ts": 1, "text": "before",
+                        "sender": {"user_id": "u2", "display_name": "B", "role": "member"}})
+    tui.missed = set(tui.last_seq)
+
+    class _Link:
+        async def request(self, op: str, timeout: float = 0, **params: object) -> dict:
+            if op == "agreement":
+                return {"version": "v3", "accepted": False}
+            if params["group_id"] == gone:
+                raise RequestError("not_member", "you are not a member of this group", {})
+            return {"messages": _page(4, 5)}
+
+    await tui._catch_up(_Link())  # type: ignore[arg-type]
+    text = out.getvalue()
+    assert f"* while you were away, in {kept}: 2 messages" in text
+    assert "(version v3) wait for your acceptance" in text
+    assert gone not in tui.last_seq and tui.missed == set() and tui.last_seq_of(kept) == 5
