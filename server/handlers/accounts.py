@@ -234,13 +234,17 @@ def check_connection_slot(ctx: Context, sess: Session, user: User) -> None:
     """``rate_limited`` when ``user`` holds ``rate_limits.connections_per_user`` logged-in
     connections already (``sess`` itself not counted: a login again on it takes no new one). Called
     right before :meth:`Context.attach`, with no await between, so two sign-ins at once cannot both
-    take the last one; ``login`` also asks before it stores a token."""
+    take the last one; ``login`` also asks before it stores a token. Connections closing (their
+    close on its way) are not counted. **[ext]** ``cause: "connections_per_user"`` lets a client
+    say what to do (close a tab or a device), which waiting alone does not cure."""
     cap = ctx.cfg.rate_limits.connections_per_user
-    held = len(user.sessions) - (sess in user.sessions)
-    if cap and held >= cap:
+    if not cap:
+        return
+    held = sum(1 for s in user.sessions if s is not sess and not s.closing)
+    if held >= cap:
         raise ContractError("rate_limited", f"this account is signed in on {held} connections already, the most it "
                                             "may be; close one, or log out on a device",
-                            retry_after_ms=CONNECTION_SLOT_WAIT_MS)
+                            retry_after_ms=CONNECTION_SLOT_WAIT_MS, cause="connections_per_user")
 
 
 @handler("login")

@@ -278,7 +278,8 @@ async def test_an_account_holds_at_most_its_connections(make_server, monkeypatch
     await second.auth(alice.token)
     third = await srv.client()
     refused = await third.call("auth", token=alice.token)
-    assert (refused["code"], refused["retry_after_ms"]) == ("rate_limited", 5000), refused
+    assert (refused["code"], refused["retry_after_ms"], refused["cause"]) == (
+        "rate_limited", 5000, "connections_per_user")
     assert "2 connections already" in refused["reason"]
     refused = await third.call("login", username=alice.username, password="password123")
     assert refused["code"] == "rate_limited", refused

@@ -107,3 +107,31 @@ def test_a_reaction_left_on_another_device_shows_as_ones_own_when_clicked(
     expect(message(page, "早上好").locator(".reaction")).to_have_count(0)
     open_actions(page, "早上好")  # (the menu still offers it again)
     assert page.errors == []
+
+
+def test_an_account_at_its_connections_cap_is_told_to_close_one(browser: Any, tmp_path: Any, bg: Background) -> None:
+    """The diff review: refused for the account's connection cap, the page said "too fast; try
+    again in 5 s" (or "the server cannot sign you in") and went on retrying without saying what
+    would cure it."""
+    import os
+
+    from tests.e2e.harness import ServerProcess
+
+    os.environ["QUNGUAN_RATE_LIMITS_CONNECTIONS_PER_USER"] = "1"
+    try:
+        srv = ServerProcess(tmp_path).start()
+    finally:
+        del os.environ["QUNGUAN_RATE_LIMITS_CONNECTIONS_PER_USER"]
+    try:
+        other = bg.run(srv.user())  # the account's one connection, on "another device"
+        page = new_page(browser, srv)
+        page.fill("#login-username", other.username)
+        page.fill("#login-password", "password123")
+        page.click("#login-submit")
+        expect(page.locator("#form-msg")).to_contain_text("此账号在线的连接已达上限")
+        bg.run(other.close())
+        page.wait_for_timeout(300)
+        login(page, other.username)
+        assert page.errors == []
+    finally:
+        srv.stop()

@@ -268,12 +268,13 @@ async function retried(ws, op, work) {
   for (let tries = 1; ; tries++) {
     try {
       const r = await work();
-      if (tries > 1 && statusKey === "server_busy") setStatus("connected");
+      if (tries > 1 && (statusKey === "server_busy" || statusKey === "too_many_connections")) setStatus("connected");
       return r;
     } catch (e) {
       if ((e.code !== "internal" && e.code !== "rate_limited") || e.op !== op) throw e;
       if (conn.ws !== ws || !conn.keep) return NOT_SERVED;
-      setStatus("server_busy");
+      // (an account at its connections cap: waiting alone does not cure it, so it says what does)
+      setStatus(e.reply && e.reply.cause === "connections_per_user" ? "too_many_connections" : "server_busy");
       if (tries >= SERVE_TRIES) { conn.restart(op + " not served"); return NOT_SERVED; }
       const ms = e.code === "rate_limited" && e.reply.retry_after_ms > 0 ? e.reply.retry_after_ms
         : 500 * 2 ** (tries - 1) * (0.75 + Math.random() * 0.5);

@@ -246,7 +246,8 @@ const zh = {
   send_unsure: "服务器未确认收到，{s} 秒后自动重试（不会重复发送）…",
   send_unknown: "服务器未确认是否收到；重发不会重复发送",
   send_edit_unsure: "这条消息可能已经发出：不改动再发送不会重复；改动后发送会成为一条新消息",
-  server_busy: "服务器暂时无法登录，正在重试…", upload_retrying: "服务器未响应，稍后继续",
+  server_busy: "服务器暂时无法登录，正在重试…", too_many_connections: "此账号在线的连接已达上限：请关闭其他标签页或设备，正在重试…",
+  e_too_many_connections: "此账号在线的连接已达上限，请关闭其他标签页或设备后再登录", upload_retrying: "服务器未响应，稍后继续",
 };
 const en = {
   colon: ": ", list_sep: ", ", field_display_name: "Display name", field_uses: "Number of uses", field_expiry: "Valid for",
@@ -495,7 +496,8 @@ const en = {
   send_unsure: "Not confirmed by the server; trying again in {s} s (it will not be sent twice)…",
   send_unknown: "the server did not confirm it got this; Retry will not send it twice",
   send_edit_unsure: "This message may have been sent already: sent unchanged it is not stored twice; changed, it goes as a new message",
-  server_busy: "The server cannot sign you in right now; trying again…", upload_retrying: "the server did not answer; goes on shortly",
+  server_busy: "The server cannot sign you in right now; trying again…", too_many_connections: "This account is signed in on as many connections as it may be: close another tab or device; trying again…",
+  e_too_many_connections: "This account is signed in on as many connections as it may be: close another tab or device, then sign in", upload_retrying: "the server did not answer; goes on shortly",
 };
 const TABLES = { "zh-CN": zh, en };
 let lang = browserStore.get("qg.lang") === "en" ? "en" : "zh-CN";
@@ -554,6 +556,7 @@ export function errorText(err) {
   }
   // The rule alone says it: "冲突：" adds nothing, and "没有权限" would hide why.
   if ((code === "conflict" || code === "forbidden") && zhReason) return zhReason;
+  if (code === "rate_limited" && cause === "connections_per_user") return t("e_too_many_connections");
   if (code === "rate_limited") {
     const ms = err.reply && err.reply.retry_after_ms;
     return t(key, { s: ms ? Math.ceil(ms / 1000) : 1 });
