@@ -325,7 +325,12 @@ class IdentityVault:
         """
         if self._unsaved is not None:
             registered = await store.vault_keys()
-            if registered:
+            # A database of an install from before key files were made (its data sealed with the
+            # published development key, which its upgrade registered) takes a new key as any new
+            # database does: the old key only opens what it sealed (an upgrade reviewer's start
+            # was refused here, asking for a key file that never existed).
+            legacy = key_fingerprint(LEGACY_DEV_KEY)
+            if registered and any(fp != legacy for _, fp in registered):
                 # A key made now opens nothing this database holds: refuse before writing it, or a stray
                 # key file is left that a later start would take for the database's own key.
                 raise ValueError(
@@ -354,9 +359,6 @@ class IdentityVault:
             kid = known.get(key_fingerprint(k))
             if kid is not None:
                 ring[kid] = k
-        if LEGACY_DEV_KEY in ring.values() and self._current != LEGACY_DEV_KEY:
-            log.warning("some identity data is still sealed with the published development key of earlier "
-                        "versions: run 'qunguan admin rotate-key' to re-seal it under this server's key")
         cur_fp = key_fingerprint(self._current)
         register = cur_fp not in known
         cur_id = known[cur_fp] if not register else max(known.values(), default=0) + 1
@@ -364,7 +366,13 @@ class IdentityVault:
             raise ValueError("identity keys: all 255 key ids are used")
         ring[cur_id] = self._current
         sealers = {kid: _sealer(k) for kid, k in ring.items()}
-        for used in await store.sealed_key_ids():
+        in_use = await store.sealed_key_ids()
+        legacy_id = known.get(key_fingerprint(LEGACY_DEV_KEY))
+        if legacy_id is not None and legacy_id in in_use and self._current != LEGACY_DEV_KEY:
+            # (only while something is sealed with it: after rotate-key it stays registered, opening nothing)
+            log.warning("some identity data is still sealed with the published development key of earlier "
+                        "versions: run 'qunguan admin rotate-key' to re-seal it under this server's key")
+        for used in in_use:
             if used not in ring:
                 raise ValueError(
                     f"identity data is sealed with key id {used}, which no configured key has: "

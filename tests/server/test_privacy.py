@@ -342,3 +342,40 @@ async def test_a_database_sealed_with_the_old_development_key_still_opens(tmp_pa
     assert new.open(bytes(rows[0][0])) == "13900000002"
     assert new.seal("x")[0] == new.key_id != 1
     await store.close()
+
+
+async def test_an_install_from_before_key_files_starts_with_a_new_key_and_opens_its_old_data(tmp_path, caplog):
+    """An upgrade reviewer's find: a database of an install that sealed with the published
+    development key (no key file ever existed) was refused at start, asking to "put the key file
+    back". It takes a new key file, as a new database does, and the old key opens what it sealed;
+    the warning to run rotate-key lasts only while something is still sealed with the old key."""
+    import logging
+
+    db = tmp_path / "dev.db"
+    store = await open_store(db)
+    old = IdentityVault(LEGACY_DEV_KEY)
+    await old.bind(store, 0)
+    await add_user(store, old, "u1", "13900000002")
+    await store.close()
+
+    key_file = tmp_path / "identity.key"
+    store = await open_store(db)
+    vault = IdentityVault.from_config(None, "", dev_mode=True, default_key_file=key_file)
+    with caplog.at_level(logging.WARNING, "qunguan"):
+        await vault.bind(store, 1)  # (refused before)
+    assert key_file.exists()
+    rows = await store._fetchall("SELECT phone_enc FROM users")
+    assert vault.open(bytes(rows[0][0])) == "13900000002"
+    assert "still sealed with the published development key" in caplog.text
+    await store.close()
+
+    # once nothing is sealed with the old key any more (rotate-key re-sealed it), no warning
+    store = await open_store(db)
+    await store._w.execute("DELETE FROM users")  # (as after a re-seal: no value under the old key)
+    await store._w.commit()
+    caplog.clear()
+    again = IdentityVault.from_config(key_file, "", dev_mode=True, default_key_file=key_file)
+    with caplog.at_level(logging.WARNING, "qunguan"):
+        await again.bind(store, 2)
+    assert "development key" not in caplog.text
+    await store.close()
