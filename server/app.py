@@ -151,7 +151,8 @@ class App:
     async def start(self) -> None:
         # The claim first: a server refused beside another must not migrate or checkpoint its store.
         await self.store.claim(cluster=self.cfg.cluster.name if self.cluster is not None else None)
-        await self.store.open()
+        async with sdnotify.extending("opening the store (an upgrade's migrations may take a while)"):
+            await self.store.open()
         await self.vault.bind(self.store, self.now_ms())
         self.store.set_record_key(self.vault.record_key())
         if self.cluster is None:

@@ -2,15 +2,20 @@
 
 ``READY=1`` once the server listens, ``RELOADING=1`` + ``MONOTONIC_USEC`` then
 ``READY=1`` around a SIGHUP reload, ``STOPPING=1`` at shutdown, ``STATUS=`` in
-between. Without ``$NOTIFY_SOCKET`` (not under systemd) every call does nothing.
+between, and ``EXTEND_TIMEOUT_USEC`` while a long start goes on (:func:`extending`:
+the store's migrations after an upgrade). Without ``$NOTIFY_SOCKET`` (not under
+systemd) every call does nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
 import time
+from collections.abc import AsyncIterator
 
 log = logging.getLogger("qunguan.sdnotify")
 
@@ -42,3 +47,27 @@ def reloading() -> bool:
 
 def stopping() -> bool:
     return notify("STOPPING=1")
+
+
+@contextlib.asynccontextmanager
+async def extending(status: str, every: float = 10.0, by: float = 30.0) -> AsyncIterator[None]:
+    """While the body runs, every ``every`` seconds ask systemd for ``by`` seconds more to start
+    (``EXTEND_TIMEOUT_USEC``) and say why (``STATUS=``). Without it a migration longer than the
+    unit's ``TimeoutStartSec`` (an upgrade's full-text index over millions of messages) was killed
+    and rolled back at every restart, and the upgrade never finished (an upgrade reviewer's find).
+    A quick body sends nothing."""
+    if not os.environ.get("NOTIFY_SOCKET"):
+        yield
+        return
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(every)
+            notify(f"EXTEND_TIMEOUT_USEC={int(by * 1_000_000)}", f"STATUS={status}")
+
+    task = asyncio.create_task(tick())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
