@@ -217,6 +217,20 @@ class App:
                 user.accepted_version = self.agreement.version
         if self.agreement is None:
             log.warning(NO_AGREEMENT)
+        self._warn_of_owners_blacklisted_before()
+
+    def _warn_of_owners_blacklisted_before(self) -> None:
+        """A live group whose owner is blacklisted: left by a blacklisting from before groups were
+        handed on with it (an upgrade reviewer's find: nobody could run such a group). Said at each
+        start until the operator settles it; operations.md "Upgrading" says how."""
+        users = self.state.users
+        stuck = sorted(g.group_id for g in self.state.groups.values()
+                       if g.alive and (owner := users.get(g.owner_id)) is not None and owner.blacklisted)
+        if stuck:
+            listed = ", ".join(stuck[:20]) + (", ..." if len(stuck) > 20 else "")
+            log.warning("%d live group(s) owned by a blacklisted account, from a blacklisting before groups were "
+                        "handed on with it: %s; close them (qunguan admin close-group), or lift that blacklist "
+                        "sanction (qunguan admin lift) and blacklist again, which hands them on", len(stuck), listed)
 
     def start_jobs(self) -> None:
         """The background jobs: once per service, so in a cluster only on the home node."""

@@ -341,3 +341,19 @@ async def test_debug_logging_writes_no_message_text_nor_password_hash(make_serve
     out = "".join(srv.output)
     for secret in ("EDITED-SECRET-88", "REPORT-DETAIL-77", "$argon2id$", "first words"):
         assert secret not in out, secret
+
+
+async def test_a_start_names_live_groups_owned_by_a_blacklisted_account(make_server):
+    """An upgrade reviewer's find: a database from a version that blacklisted owners without handing
+    their groups on keeps groups nobody can run. Each start says which, and what to do."""
+    srv = make_server()
+    owner = await srv.user()
+    gid = await open_group(owner)
+    await owner.close()
+    await srv.stopped()
+    srv.db_rows("UPDATE users SET blacklisted_at = 1 WHERE user_id = ?", owner.user_id)  # (as such a version left it)
+    srv.output.clear()
+    srv.start()
+    await asyncio.sleep(0.2)
+    said = [line for line in srv.output if "owned by a blacklisted account" in line]
+    assert len(said) == 1 and gid in said[0] and "close-group" in said[0], "".join(srv.output)
