@@ -14,7 +14,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -196,8 +196,10 @@ class Numbering:
 
 class Gateway:
     def __init__(self, app: App, node_id: str, instance: str, subjects: wire.Subjects,
-                 publish: PublishFn, max_bytes: int, started: int = 0) -> None:
+                 publish: PublishFn, max_bytes: int, started: int = 0,
+                 room: Callable[[], Awaitable[None]] | None = None) -> None:
         self.app = app
+        self._room = room  # waits while too much waits to be published (the node's publish_room)
         self.node_id = node_id
         self.instance = instance
         self.started = started  # this run's start on the database's clock (µs): see wire.STAMP
@@ -294,6 +296,8 @@ class Gateway:
         if conn.waiting >= MAX_WAITING:
             conn.room.clear()
             await conn.room.wait()
+        if self._room is not None:  # (the connection's next frame is read once the broker took these)
+            await self._room()
 
     # -- what the home sends ---------------------------------------------------------------------
     async def on_message(self, msg: Msg) -> None:
