@@ -101,3 +101,26 @@ async def test_a_frame_answered_for_want_of_a_home_restarts_the_auth_timer(tmp_p
     armed = sess.armed
     await gw.forward(sess, json.dumps({"op": "auth", "rid": 1, "token": "x"}))  # type: ignore[arg-type]
     assert sess.sent[0]["code"] == "internal" and sess.armed == armed + 1
+
+
+async def test_a_stall_of_the_gateways_own_loop_is_not_taken_for_a_dead_home(tmp_path) -> None:
+    """An abuse reviewer's find: a gateway whose loop stood still 1.4 s logged "no heartbeat from the
+    home" with the home alive and answered every waiting request internal: the heartbeats that came
+    meanwhile were still unread. A check long after the one before judges nothing; the next does."""
+    app = gateway_app(tmp_path)
+    gw = Gateway(app, "n2", "i2", app.cluster.subjects, lambda _s, _d: None, 1 << 20)  # type: ignore[union-attr]
+    sess = FakeSession()
+    gw.opened(sess)  # type: ignore[arg-type]
+    gw.on_heartbeat("n1", 1)
+    await gw.forward(sess, json.dumps({"op": "me", "rid": 1}))  # type: ignore[arg-type]
+    gw.check()
+    gw.last_heartbeat -= 10  # the home's beats have not been read for a while...
+    gw._checked_at -= 5  # ...because this loop did not run
+    gw.check()
+    assert gw.home_alive and sess.sent == []  # judged nothing: the beats wait in the buffers
+    gw.on_heartbeat("n1", 1)  # read now
+    gw.check()
+    assert gw.home_alive and sess.sent == []
+    gw.last_heartbeat -= 10  # silent for real, with this loop running
+    gw.check()
+    assert not gw.home_alive and len(sess.sent) == 1  # the waiting request answered internal
