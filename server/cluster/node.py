@@ -616,8 +616,12 @@ class ClusterNode:
             if gw.home_went(node_id, epoch, released=False):
                 if self.ahead.another_node_loads():
                     # That node holds the state already: it takes the lease first, as a rule; this
-                    # one contests a moment later, in case it cannot.
-                    await self._pause(GONE_CONFIRM_SECONDS, epoch)
+                    # one contests a moment later, in case it cannot. The moment covers that node's
+                    # making sure at its slowest: its first ask on NATS may go to the dead home's
+                    # subscription, which NATS has not dropped yet, and wait its whole timeout
+                    # (lease/6); with GONE_CONFIRM_SECONDS alone this node took the lease first
+                    # and the state loaded ahead went unused (seen once in CI).
+                    await self._pause(GONE_CONFIRM_SECONDS + ttl / 6, epoch)
                     if self.is_home or gw.home_epoch != epoch:
                         continue
                 self._gone_epoch = epoch
