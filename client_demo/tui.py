@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -473,23 +474,30 @@ class ChatTUI:
                 msgs = [m for m in r.get("messages") or [] if isinstance(m, dict)]
                 live = self._live_while_missed.pop(gid, set())
                 full = len(msgs) >= CATCH_UP
-                fresh = [m for m in msgs if m.get("seq") not in live]
+                fresh = sum(m.get("seq") not in live for m in msgs)
                 if fresh:
-                    self.say(f"* while you were away, in {clean(gid)}: {len(fresh)} message{'s' * (len(fresh) != 1)}")
-                for m in msgs:
-                    self.names.learn(m.get("sender"))
-                    self.seen({**m, "group_id": gid}, latest=not full)
-                for m in fresh:
-                    self.say(format_message(m, self.names, hl=self.hl, base=self.http_base))
+                    self.say(f"* while you were away, in {clean(gid)}: {fresh} message{'s' * (fresh != 1)}")
+                self.show_page(gid, msgs, latest=not full, printed=live)
                 if full:
                     self.say(f"* more: /use {clean(gid)} then /history {CATCH_UP} after {clean(msgs[-1].get('seq'))}")
-                else:
-                    self.missed.discard(gid)
             await self.tell_pending_agreement(client)
         except asyncio.CancelledError:
             raise
         except Exception:  # (the connection dropped again, a refusal: the next reconnect reads again)
             pass
+
+    def show_page(self, gid: str, msgs: list[dict[str, Any]], latest: bool,
+                  printed: AbstractSet[int] = frozenset()) -> None:
+        """A page of ``gid``'s history, oldest first: each message printed (but those in ``printed``,
+        shown live already) and seen; ``latest``: nothing newer exists, so the group is no longer
+        "missed" (see :meth:`seen`)."""
+        for m in msgs:
+            self.names.learn(m.get("sender"))
+            self.seen({**m, "group_id": gid}, latest=latest)
+            if m.get("seq") not in printed:
+                self.say(format_message(m, self.names, hl=self.hl, base=self.http_base))
+        if latest:
+            self.missed.discard(gid)
 
     def forget_group(self, gid: str) -> None:
         """The user is no longer in group ``gid``: nothing of it is read after a reconnect."""
@@ -1033,12 +1041,7 @@ class ChatTUI:
             # holds the earliest messages after it and leaves newer ones unshown)
             limit = min(params.get("limit", 50), HISTORY_MAX)  # (the server's page is at most that)
             latest = "before_seq" not in params and ("after_seq" not in params or len(msgs) < limit)
-            for m in msgs:
-                self.names.learn(m.get("sender"))
-                self.seen({**m, "group_id": gid}, latest=latest)
-                self.say(format_message(m, self.names, hl=self.hl, base=self.http_base))
-            if latest:
-                self.missed.discard(gid)
+            self.show_page(str(gid), msgs, latest)
             if msgs and len(msgs) >= limit and "after_seq" not in params:
                 self.say(f"* older: /history {limit} before {clean(msgs[0].get('seq'))}")
             elif msgs and len(msgs) >= limit:

@@ -227,9 +227,6 @@ def _plain(exc: BaseException) -> BaseException:
     return exc
 
 
-_where = url_without_password  # (for messages)
-
-
 class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPublicReads, PostgresAccountMeasureReads,
                     PostgresModerationReads, PostgresSearchReads, PostgresMediaReads, PostgresReads):
     def unreachable(self, err: BaseException) -> bool:
@@ -241,6 +238,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
 
     def __init__(self, url: str, command_timeout: float = COMMAND_TIMEOUT, lock_timeout: float = LOCK_TIMEOUT) -> None:
         self.url = url
+        self.shown_url = url_without_password(url)  # (for messages)
         self.command_timeout = command_timeout
         self.lock_timeout = lock_timeout
         self._locks_held_until = 0.0  # until when (monotonic) batches wait only briefly for locks: LockBudget
@@ -271,7 +269,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             raise
         except (*_CONNECTION_ERRORS, asyncpg.PostgresError, ValueError) as err:
             await self._close_connections()
-            raise StoreUnavailable(f"the PostgreSQL database {_where(self.url)} cannot be used: {err}") from None
+            raise StoreUnavailable(f"the PostgreSQL database {self.shown_url} cannot be used: {err}") from None
         search_fold.fold_table()  # built now (about 10 ms, once a process), not in the first search
         self._task = asyncio.create_task(self._run(), name="store-writer")
         if not self._cluster:
@@ -289,7 +287,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         try:
             await self._claim(cluster)
         except (*_CONNECTION_ERRORS, asyncpg.PostgresError) as err:
-            raise StoreUnavailable(f"the PostgreSQL database {_where(self.url)} cannot be used: {err}") from None
+            raise StoreUnavailable(f"the PostgreSQL database {self.shown_url} cannot be used: {err}") from None
 
     async def _stored_after_cut(self, backend: tuple[int, Any], xid: int | None,
                                 row: MessageRow | NetlogRow | None) -> bool | None:
@@ -380,7 +378,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
     async def backup(self, dest: Path) -> None:
         raise BackupUnsupported(
             f"back up a PostgreSQL store with PostgreSQL's own tools, e.g. pg_dump --format=custom "
-            f"--file={dest} {_where(self.url)} (or continuous archiving for point-in-time recovery)"
+            f"--file={dest} {self.shown_url} (or continuous archiving for point-in-time recovery)"
         )
 
     def set_record_key(self, key: bytes) -> None:
@@ -433,6 +431,11 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             finally:
                 self._commit_since = None
 
+    def _saw_a_held_lock(self) -> None:
+        """A write waited its whole ``lock_timeout`` in vain: the batches of the next
+        ``lock_timeout`` wait for locks only briefly (:class:`LockBudget`)."""
+        self._locks_held_until = time.monotonic() + self.lock_timeout
+
     async def _commit(
         self,
         ops: list[Op],
@@ -482,7 +485,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                         raise
                     except Exception as exc:
                         if isinstance(exc, asyncpg.LockNotAvailableError):  # the next batches wait briefly
-                            self._locks_held_until = time.monotonic() + self.lock_timeout
+                            self._saw_a_held_lock()
                         if db.is_closed() or _fenced(exc) or isinstance(exc, asyncpg.LockNotAvailableError):
                             raise  # (a table held locked is no bad row: each row alone would wait again)
                         sent = False  # answered with an error: nothing of it stays
@@ -507,7 +510,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                     budget = LockBudget(time.monotonic() + self.command_timeout / 2, short=short)
                     msg_errors, log_errors = await _in_transaction(db, ops, raw, rows, outcomes, budget)
                     if budget.hit:  # a table is held: the next batches wait for it only briefly, a while
-                        self._locks_held_until = time.monotonic() + self.lock_timeout
+                        self._saw_a_held_lock()
                     sent = True
                     await tr.commit()
         except Exception as exc:
@@ -528,7 +531,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
                     return
                 if stored is None:
                     self._fail_for_good(
-                        f"PostgreSQL {_where(self.url)} did not answer a batch of {len(ops) + len(raw)} changes, "
+                        f"PostgreSQL {self.shown_url} did not answer a batch of {len(ops) + len(raw)} changes, "
                         f"{len(msgs)} messages and {len(netlog)} log rows ({exc!r}), and whether it was "
                         f"stored could not be learned",
                         lambda: self._fail_batch(ops, raw, msgs, netlog, self._failed()),
@@ -591,11 +594,11 @@ async def _in_transaction(
     if rows[0] or rows[1]:
         await budget.before(db, left)
         _, err = await _in_savepoint(db, db.execute(*_batch_statement(*rows, None)))
-        if isinstance(err, asyncpg.LockNotAvailableError):
+        if budget.saw(err):
             # Not a bad row: a table held locked. Each row alone would wait as long again. It opens
             # (or renews) the short-wait window, as a change's does.
-            budget.short = budget.hit = True
             log.warning("a batch insert waited too long for a lock (%r); its rows fail", err)
+            assert err is not None
             return dict.fromkeys(range(len(rows[0])), err), dict.fromkeys(range(len(rows[1])), err)
         if err is not None:
             log.warning("a batch insert failed (%r); inserting its rows one by one", err)
@@ -634,9 +637,15 @@ class LockBudget:
 
     async def after(self, done: Awaitable[tuple[Any, BaseException | None]]) -> tuple[Any, BaseException | None]:
         result, err = await done
+        self.saw(err)
+        return result, err
+
+    def saw(self, err: BaseException | None) -> bool:
+        """Whether ``err`` is a lock waited for in vain; from then on this batch's waits are short."""
         if isinstance(err, asyncpg.LockNotAvailableError):
             self.short = self.hit = True
-        return result, err
+            return True
+        return False
 
 
 async def _apply_op(db: asyncpg.Connection, changes: tuple[Change, ...], audit: Audit | None) -> list[Any]:

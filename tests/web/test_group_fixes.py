@@ -17,11 +17,17 @@ def _sys_lines(page: Any) -> list[str]:
     return [x.strip() for x in page.locator("#messages .sys").all_inner_texts()]
 
 
+def _owner_and_bob(server: ServerProcess, bg: Background, **group: Any) -> tuple[Any, Any, str]:
+    """Two users (clients), Bob a member of the owner's open group: them and the group's id."""
+    owner, bob = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(open_group(owner, **group))
+    bg.run(bob.request("join_group", group_id=gid))
+    return owner, bob, gid
+
+
 def test_system_lines_of_a_group_not_opened_yet_name_the_members(
         browser: Any, server: ServerProcess, bg: Background) -> None:
-    owner, bob = bg.run(server.user()), bg.run(server.user())
-    gid = bg.run(open_group(owner))
-    bg.run(bob.request("join_group", group_id=gid))
+    owner, bob, gid = _owner_and_bob(server, bg)
     page = new_page(browser, server)
     login(page, bob.username)
     page.wait_for_selector(f"#group-list [data-gid='{gid}']")
@@ -44,9 +50,7 @@ def test_system_lines_of_a_group_not_opened_yet_name_the_members(
 
 def test_a_group_closed_with_its_owners_blacklisting_is_said_in_chinese(
         browser: Any, server: ServerProcess, bg: Background) -> None:
-    owner, bob = bg.run(server.user()), bg.run(server.user())
-    gid = bg.run(open_group(owner, name="茶话会"))
-    bg.run(bob.request("join_group", group_id=gid))
+    owner, bob, gid = _owner_and_bob(server, bg, name="茶话会")
     page = new_page(browser, server)
     login(page, bob.username)
     page.wait_for_selector(f"#group-list [data-gid='{gid}']")
@@ -62,9 +66,7 @@ def test_a_group_closed_with_its_owners_blacklisting_is_said_in_chinese(
 
 def test_a_group_gone_while_away_is_said_with_what_was_typed_for_it(
         browser: Any, server: ServerProcess, bg: Background) -> None:
-    owner, bob = bg.run(server.user()), bg.run(server.user())
-    gid = bg.run(open_group(owner, name="读书会"))
-    bg.run(bob.request("join_group", group_id=gid))
+    owner, bob, gid = _owner_and_bob(server, bg, name="读书会")
     page = new_page(browser, server)
     cable = Cable(page)
     login(page, bob.username)
@@ -89,9 +91,7 @@ def test_a_group_gone_while_away_is_said_with_what_was_typed_for_it(
 
 def test_a_reaction_left_on_another_device_shows_as_ones_own_when_clicked(
         browser: Any, server: ServerProcess, bg: Background) -> None:
-    owner, bob = bg.run(server.user()), bg.run(server.user())
-    gid = bg.run(open_group(owner))
-    bg.run(bob.request("join_group", group_id=gid))
+    owner, bob, gid = _owner_and_bob(server, bg)
     seq = bg.run(owner.request("send", group_id=gid, text="早上好"))["seq"]
     bg.run(bob.request("react", group_id=gid, seq=seq, emoji="👍", on=True))  # "another device"
     page = new_page(browser, server)
