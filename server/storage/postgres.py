@@ -57,6 +57,7 @@ from server.storage.base import (
     backend,
 )
 from server.storage.changes import Audit, Change
+from server.storage.migrations import checksum, plan_migrations
 from server.storage.postgres_account_measures import PostgresAccountMeasureReads
 from server.storage.postgres_changes import LOCK_MIGRATE, append_audit, apply_change
 from server.storage.postgres_cluster import FENCED_SQLSTATE, OUT_OF_REACH, PostgresLeases, server_settings
@@ -227,6 +228,10 @@ def _plain(exc: BaseException) -> BaseException:
     return exc
 
 
+_HAS_CHECKSUMS = ("SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
+                  " AND table_name = 'schema_migrations' AND column_name = 'checksum')")
+
+
 class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPublicReads, PostgresAccountMeasureReads,
                     PostgresModerationReads, PostgresSearchReads, PostgresMediaReads, PostgresReads):
     def unreachable(self, err: BaseException) -> bool:
@@ -354,14 +359,20 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             await db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
             )
-            applied = {r[0] for r in await db.fetch("SELECT version FROM schema_migrations")}
-            for version, script in MIGRATIONS:
-                if version in applied:
-                    continue
+            # Added once, not at every start (an ALTER waits for every reader of the table). A node
+            # of a version before checksums inserts two values: the third is left null.
+            if not await db.fetchval(_HAS_CHECKSUMS):
+                await db.execute("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum TEXT")
+            rows = await db.fetch("SELECT version, checksum FROM schema_migrations")
+            plan = plan_migrations({r[0]: r[1] for r in rows}, MIGRATIONS, f"the database {self.shown_url}")
+            if plan.to_stamp:
+                await db.executemany("UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
+                                     plan.to_stamp)
+            for version, script in plan.to_apply:
                 async with db.transaction():
                     await db.execute(script)
-                    await db.execute("INSERT INTO schema_migrations VALUES ($1, $2)",
-                                     version, int(time.time() * 1000))
+                    await db.execute("INSERT INTO schema_migrations VALUES ($1, $2, $3)",
+                                     version, int(time.time() * 1000), checksum(script))
                 log.info("applied PostgreSQL schema migration %d", version)
         finally:
             await db.execute("SELECT pg_advisory_unlock($1, 0)", LOCK_MIGRATE)

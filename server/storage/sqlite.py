@@ -31,6 +31,7 @@ from server.logs import Repeats
 from server.storage import search_fold
 from server.storage.base import Done, ExportReads, MessageRow, NetlogRow, StoreUnavailable, backend
 from server.storage.changes import Audit, Change
+from server.storage.migrations import checksum, plan_migrations
 from server.storage.queue import Op, WriteQueue
 from server.storage.record_chain import RecordChain, attach, chain_of, detach
 from server.storage.schema import MIGRATIONS
@@ -184,6 +185,9 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         """Open (and migrate) the database; :class:`StoreUnavailable` when it cannot be written."""
         try:
             await self._open()
+        except StoreUnavailable:  # (a database this version must not open: one line of its own)
+            await self._close_connections()
+            raise
         except sqlite3.Error as err:
             await self._close_connections()
             raise StoreUnavailable(f"the database {self.path} cannot be opened for writing: {err}") from None
@@ -571,20 +575,27 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         assert db is not None
         await db.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations"
-            " (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
+            " (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL, checksum TEXT)"
         )
-        rows = await db.execute_fetchall("SELECT version FROM schema_migrations")
-        applied = {r[0] for r in rows}
-        for version, script in MIGRATIONS:
-            if version in applied:
-                continue
+        columns = {r[1] for r in await db.execute_fetchall("PRAGMA table_info(schema_migrations)")}
+        if "checksum" not in columns:  # (recorded by a version before checksums)
+            await db.execute("ALTER TABLE schema_migrations ADD COLUMN checksum TEXT")
+        rows = await db.execute_fetchall("SELECT version, checksum FROM schema_migrations")
+        plan = plan_migrations({r[0]: r[1] for r in rows}, MIGRATIONS, f"the database {self.path}")
+        if plan.to_stamp:
+            await db.execute("BEGIN IMMEDIATE")
+            await db.executemany("UPDATE schema_migrations SET checksum = ? WHERE version = ?",
+                                 [(sha, version) for version, sha in plan.to_stamp])
+            await db.execute("COMMIT")
+        for version, script in plan.to_apply:
             statements = _statements(script)
             await db.execute("BEGIN IMMEDIATE")
             try:
                 for stmt in statements:
                     await db.execute(stmt)
                 await db.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?)", (version, int(time.time() * 1000))
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    (version, int(time.time() * 1000), checksum(script)),
                 )
                 await db.execute("COMMIT")
             except BaseException:

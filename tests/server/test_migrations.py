@@ -1,0 +1,164 @@
+"""The record of applied schema migrations: a database this version would damage is refused
+before anything is applied (a newer one, one numbered by another build, one whose recorded script
+differs), and rows recorded before checksums get them. The plan is table-driven; the stores on
+both backends, and ``qunguan serve`` on SQLite, are run for real."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.storage import postgres_schema, schema
+from server.storage.migrations import SchemaMismatch, checksum, plan_migrations
+from tests import pgtools
+
+ROOT = Path(__file__).resolve().parents[2]
+KNOWN = [(1, "CREATE TABLE a (x)"), (2, "CREATE TABLE b (x)"), (3, "CREATE TABLE c (x)")]
+SUM = {v: checksum(s) for v, s in KNOWN}
+
+
+@pytest.mark.parametrize(("recorded", "apply", "stamp"), [
+    ({}, [1, 2, 3], []),  # a new database
+    ({1: SUM[1]}, [2, 3], []),
+    ({1: SUM[1], 2: SUM[2], 3: SUM[3]}, [], []),
+    ({1: None, 2: SUM[2]}, [3], [1]),  # recorded by a version before checksums
+    ({1: None, 2: None, 3: None}, [], [1, 2, 3]),
+])
+def test_a_database_that_fits_gets_what_it_lacks(recorded, apply, stamp):
+    plan = plan_migrations(recorded, KNOWN, "db")
+    assert [v for v, _ in plan.to_apply] == apply
+    assert plan.to_stamp == [(v, SUM[v]) for v in stamp]
+
+
+@pytest.mark.parametrize(("recorded", "says"), [
+    ({1: SUM[1], 2: SUM[2], 3: SUM[3], 4: "x"},
+     "upgraded by a newer version of qunguan: it records schema migration(s) 4, and this version knows up to 3"),
+    ({1: None, 3: None},
+     "records schema migration 3 but not 2: it was made by a build whose migrations are numbered differently"),
+    ({1: SUM[1], 2: "0" * 64}, "records schema migration(s) 2 with a script that differs"),
+])
+def test_a_database_this_version_would_damage_is_refused(recorded, says):
+    with pytest.raises(SchemaMismatch) as refused:
+        plan_migrations(recorded, KNOWN, "the database q.db")
+    assert str(refused.value).startswith("the database q.db ") and says in str(refused.value)
+
+
+def test_a_number_this_version_lacks_below_its_newest_is_refused():
+    with pytest.raises(SchemaMismatch, match="records schema migration.s. 2 this version does not have"):
+        plan_migrations({1: None, 2: None}, [(1, "x"), (3, "y")], "db")
+
+
+def test_the_migrations_carried_are_numbered_once_in_order():
+    for migrations in (schema.MIGRATIONS, postgres_schema.MIGRATIONS):
+        versions = [v for v, _ in migrations]
+        assert versions == sorted(set(versions))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """(kind, where): a fresh database of either backend."""
+    if request.param == "sqlite":
+        yield "sqlite", tmp_path / "q.db"
+        return
+    if pgtools.unavailable() is not None:
+        pytest.skip(str(pgtools.unavailable()))
+    name, url = pgtools.create_db()
+    yield "postgresql", url
+    pgtools.drop_db(name)
+
+
+def _store(kind, where):
+    if kind == "sqlite":
+        from server.storage.sqlite import SqliteStore
+
+        return SqliteStore(where), schema.MIGRATIONS
+    from server.storage.postgres import PostgresStore
+
+    return PostgresStore(where), postgres_schema.MIGRATIONS
+
+
+def _sql(kind, where, statement, *params):
+    if kind == "postgresql":
+        return pgtools.query(where, statement.replace("?", "$1", 1).replace("?", "$2", 1), *params)
+    con = sqlite3.connect(where, isolation_level=None)
+    try:
+        return [tuple(r) for r in con.execute(statement, params).fetchall()]
+    finally:
+        con.close()
+
+
+async def _opened(kind, where):
+    store, migrations = _store(kind, where)
+    await store.open()
+    await store.close()
+    return migrations
+
+
+async def test_every_migration_is_recorded_with_its_checksum(db):
+    kind, where = db
+    migrations = await _opened(kind, where)
+    rows = _sql(kind, where, "SELECT version, checksum FROM schema_migrations ORDER BY version")
+    assert rows == [(v, checksum(s)) for v, s in migrations]
+
+
+async def test_rows_from_before_checksums_get_them_and_a_changed_script_is_then_refused(db):
+    kind, where = db
+    migrations = await _opened(kind, where)
+    _sql(kind, where, "UPDATE schema_migrations SET checksum = NULL")  # as an older version left them
+    await _opened(kind, where)
+    rows = _sql(kind, where, "SELECT version, checksum FROM schema_migrations ORDER BY version")
+    assert rows == [(v, checksum(s)) for v, s in migrations]
+    version = migrations[len(migrations) // 2][0]
+    _sql(kind, where, "UPDATE schema_migrations SET checksum = ? WHERE version = ?", "0" * 64, version)
+    store, _ = _store(kind, where)
+    with pytest.raises(SchemaMismatch, match=f"records schema migration.s. {version} with a script that differs"):
+        await store.open()
+    await store.close()
+
+
+async def test_a_database_upgraded_by_a_newer_version_is_refused_and_left_as_it_is(db):
+    kind, where = db
+    migrations = await _opened(kind, where)
+    newer = migrations[-1][0] + 1
+    _sql(kind, where, "INSERT INTO schema_migrations VALUES (?, 0, NULL)" if kind == "sqlite"
+         else "INSERT INTO schema_migrations VALUES ($1, 0, NULL)", newer)
+    before = _sql(kind, where, "SELECT version, checksum FROM schema_migrations ORDER BY version")
+    store, _ = _store(kind, where)
+    newer_said = f"upgraded by a newer version of qunguan: it records schema migration.s. {newer}"
+    with pytest.raises(SchemaMismatch, match=newer_said):
+        await store.open()
+    await store.close()
+    assert _sql(kind, where, "SELECT version, checksum FROM schema_migrations ORDER BY version") == before
+
+
+async def test_a_database_numbered_by_another_build_is_refused_before_anything_is_applied(db):
+    kind, where = db
+    migrations = await _opened(kind, where)
+    gap = migrations[-3][0]
+    _sql(kind, where, "DELETE FROM schema_migrations WHERE version = ?" if kind == "sqlite"
+         else "DELETE FROM schema_migrations WHERE version = $1", gap)
+    store, _ = _store(kind, where)
+    gap_said = f"but not {gap}: it was made by a build whose migrations are numbered differently"
+    with pytest.raises(SchemaMismatch, match=gap_said):
+        await store.open()
+    await store.close()
+    assert gap not in {r[0] for r in _sql(kind, where, "SELECT version FROM schema_migrations")}
+
+
+def test_serve_on_a_newer_database_says_so_in_one_line_and_exits_2(tmp_path):
+    (tmp_path / "q.toml").write_text('[server]\nport = 0\n[storage]\nurl = "sqlite:///q.db"\n')
+    con = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+    con.executemany("INSERT INTO schema_migrations VALUES (?, 0)", [(v, ) for v, _ in schema.MIGRATIONS])
+    con.execute("INSERT INTO schema_migrations VALUES (?, 0)", (schema.MIGRATIONS[-1][0] + 1,))
+    con.close()
+    done = subprocess.run([sys.executable, "-m", "server", "serve", "--config", str(tmp_path / "q.toml")],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("qunguan: cannot start: the database") and "upgraded by a newer version" in last
+    assert "Traceback" not in done.stderr
