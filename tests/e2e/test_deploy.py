@@ -206,6 +206,44 @@ def test_sd_notify_ready_reloading_stopping(tmp_path, monkeypatch):
         print("".join(srv.output))
 
 
+async def test_a_start_waiting_on_its_migrations_asks_systemd_for_more_time(tmp_path, monkeypatch):
+    """``serve`` itself, not only the helper, extends its start while the store opens: here its
+    migrations wait for another node's (the lock of a migration held by this test) for more than the
+    10 s between two asks, then it starts and says READY."""
+    import asyncio
+
+    import asyncpg
+
+    from server.storage.postgres_changes import LOCK_MIGRATE
+    from tests import pgtools
+    from tests.e2e.harness import ServerProcess
+
+    if pgtools.unavailable() is not None:
+        pytest.skip(str(pgtools.unavailable()))
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(25)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    srv = ServerProcess(tmp_path, backend="postgresql")
+    other_node = await asyncpg.connect(srv.pg_url)
+    try:
+        await other_node.execute("SELECT pg_advisory_lock($1, 0)", LOCK_MIGRATE)
+        starting = asyncio.create_task(asyncio.to_thread(srv.start))
+        asked = (await asyncio.to_thread(sock.recv, 4096)).decode()
+        why = "opening the store (an upgrade's migrations may take a while)"
+        assert asked == f"EXTEND_TIMEOUT_USEC=30000000\nSTATUS={why}"
+        assert not starting.done()
+        await other_node.execute("SELECT pg_advisory_unlock($1, 0)", LOCK_MIGRATE)
+        await starting
+        assert (await asyncio.to_thread(sock.recv, 4096)).decode().startswith("READY=1")
+    finally:
+        await other_node.close()
+        sock.close()
+        srv.stop()
+        srv.cleanup()
+
+
 def _docker_usable() -> str | None:
     """None when a docker daemon answers, else why not."""
     docker = shutil.which("docker")
