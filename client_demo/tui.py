@@ -710,7 +710,18 @@ class ChatTUI:
                  f" as {clean(media.get('media_id'))}")
         send = {"group_id": params["group_id"], "text": params["text"], "attachments": [media["media_id"]]}
         await self.mentions_or_not_sent(send)
-        held = format_held("send", send, await self.send_message(send))
+        try:
+            sent = await self.send_message(send)
+        except RequestError as exc:
+            if exc.code != "rate_limited":
+                raise
+            # (slow mode, the send rate: a wait, not a no. Kept as an unanswered message is, so that
+            # /retry sends it with the file once the wait is over, rather than the file uploaded again.)
+            self._keep(send)
+            raise CommandError(exc.code, f"{refusal_text(exc.reason, exc.reply)} - the file is uploaded, and "
+                                         "your message with it waits: /retry sends it once the wait is over") \
+                from exc
+        held = format_held("send", send, sent)
         if held is not None:
             self.say(held)
 

@@ -108,6 +108,28 @@ def test_an_upload_message_without_an_answer_is_kept_too(tmp_path: Path) -> None
     assert first == again and first["attachments"] == ["m1"]
 
 
+def test_an_upload_message_that_must_wait_is_kept_with_its_file(tmp_path: Path) -> None:
+    """Slow mode refused the message of an /upload: the file was uploaded for nothing, and sending it
+    meant uploading it again. Now the message waits for /retry with the file; a no (not a wait) keeps
+    nothing."""
+    png = tmp_path / "cat.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+    slow = RequestError("rate_limited", "slow mode", {"ok": False, "retry_after_ms": 2500})
+    banned = RequestError("forbidden", "you are muted", {"ok": False})
+    t = Scripted({"upload_begin": {"ok": True, "upload_id": "up1", "chunk_bytes": 1024},
+                  "upload_chunk": {"ok": True},
+                  "upload_end": {"ok": True, "media_id": "m1", "name": "cat.png", "mime": "image/png", "size": 40},
+                  "send": answers(slow, {"ok": True, "seq": 4, "ts": 0}, banned)})
+    out = t.run_lines(f"/upload {png} our cat", "/retry")
+    assert out[-2] == ("! rate_limited: slow mode (try again in 2.5 s) - the file is uploaded, and your message "
+                       "with it waits: /retry sends it once the wait is over")
+    assert out[-1] == f"* sent again: your message to {GID} is #4 (posted once): our cat"
+    first, again = t.ops("send")
+    assert first == again and first["attachments"] == ["m1"] and len(t.ops("upload_begin")) == 1
+    assert t.run_lines(f"/upload {png} again")[-1] == "! forbidden: you are muted"
+    assert not t.unanswered
+
+
 def test_an_internal_answer_says_nothing_of_the_message_and_keeps_it() -> None:
     """``internal`` (a node that went away before answering, a commit whose fate the server could not
     learn) is no refusal: sent again with its id, the message is posted once, so it is kept. So are
