@@ -110,6 +110,21 @@ async def test_auth_deadline_closes_with_1008(make_server):
         assert info.value.rcvd.code == 1008
 
 
+async def test_frames_that_are_no_request_do_not_hold_the_auth_deadline_off(make_server):
+    """The timer restarts at each well-formed request (as protocol.md says), not at any frame: a
+    client sending what cannot be read as a request is closed at the deadline all the same."""
+    srv = make_server(auth_timeout=1.0)
+    async with connect(srv.url) as ws:
+        opened = asyncio.get_running_loop().time()
+        with pytest.raises(ConnectionClosed) as info:
+            for frame in [b"not msgpack", msgpack.packb({"op": "login", "rid": 1})] * 20:
+                await ws.send(frame)
+                assert (msgpack.unpackb(await asyncio.wait_for(ws.recv(), 3)))["code"] == "bad_request"
+                await asyncio.sleep(0.3)
+        assert info.value.rcvd.code == 1008
+        assert asyncio.get_running_loop().time() - opened < 2.5
+
+
 async def test_authenticated_connection_has_no_deadline(make_server):
     srv = make_server(auth_timeout=2.0)  # room for a register and login on a loaded machine
     alice = await srv.user()
