@@ -135,7 +135,8 @@ class MessageObj(msgspec.Struct, kw_only=True, frozen=True, gc=False, omit_defau
     """A message: ``text``, or ``deleted: true`` (and no text) once deleted; never both.
 
     v2 fields are written only when set: ``reply_to``, ``mentions``, ``mention_all``,
-    ``attachments``, ``edited_at`` (after an edit) and ``reactions`` (``{emoji: count}``).
+    ``attachments``, ``edited_at`` (after an edit) and ``reactions`` (``{emoji: count}``);
+    **[ext]** in ``history``, ``my_reactions``: the emoji among them that the reader left.
     """
 
     group_id: str
@@ -150,6 +151,7 @@ class MessageObj(msgspec.Struct, kw_only=True, frozen=True, gc=False, omit_defau
     attachments: list[AttachmentObj] | None = None
     edited_at: int | None = None
     reactions: dict[str, int] | None = None
+    my_reactions: list[str] | None = None
 
     def __post_init__(self) -> None:
         if (self.text is None) is not self.deleted:

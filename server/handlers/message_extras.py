@@ -136,13 +136,13 @@ def message_event(ctx: Context, g: Group, seq: int, ts: int, sender: ev.UserObj,
                            attachments=with_urls(ctx, extras.attachments))
 
 
-def message_obj(ctx: Context, gid: str, r: HistoryRow) -> ev.MessageObj:
+def message_obj(ctx: Context, gid: str, r: HistoryRow, mine: list[str] | None = None) -> ev.MessageObj:
     """A stored message as a member sees it in ``history`` (and other reads of messages).
 
     A deleted message shows only that it was deleted. Otherwise the v2 fields
     that are set: ``reply_to``, ``mentions``, ``mention_all``, ``attachments``
     (with fresh signed urls), ``edited_at`` after an edit, ``reactions``
-    ({emoji: count}) once someone reacted.
+    ({emoji: count}) once someone reacted, and ``mine`` as ``my_reactions`` (the reader's own).
     """
     sender = user_view(ctx, r.sender_id, r.sender_role)
     if r.deleted:
@@ -154,7 +154,7 @@ def message_obj(ctx: Context, gid: str, r: HistoryRow) -> ev.MessageObj:
         group_id=gid, seq=r.seq, ts=r.ts, sender=sender, text=r.text, reply_to=r.reply_to,
         mentions=json.loads(r.mentions) if r.mentions else None, mention_all=bool(r.mention_all),
         attachments=with_urls(ctx, _ATTACHMENTS.decode(r.attachments)) if r.attachments else None,
-        edited_at=r.edited_at, reactions=_counts(r.reactions),
+        edited_at=r.edited_at, reactions=_counts(r.reactions), my_reactions=mine,
     )
 
 

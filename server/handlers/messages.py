@@ -288,6 +288,11 @@ async def history(ctx: Context, sess: Session, req: rq.History, enc: Encoding) -
     limit = req.limit if req.limit is not None else HISTORY_DEFAULT
     limit = max(1, min(limit, HISTORY_MAX))
     rows = await ctx.store.history(g.group_id, m.joined_seq, req.after_seq, durable_before(g, req.before_seq), limit)
+    mine: dict[int, list[str]] = {}
+    reacted = [r.seq for r in rows if r.reactions is not None and not r.deleted]
+    if reacted:  # (a second read only for a page with reactions: which chips are the reader's own)
+        for seq, emoji in await ctx.store.reactions_of(g.group_id, sess.me.user_id, reacted[0], reacted[-1]):
+            mine.setdefault(seq, []).append(emoji)
     still_reader(ctx, sess, g.group_id)
     gid = g.group_id
-    return {"messages": [message_obj(ctx, gid, r) for r in rows]}
+    return {"messages": [message_obj(ctx, gid, r, mine.get(r.seq)) for r in rows]}

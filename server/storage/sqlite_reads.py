@@ -103,6 +103,12 @@ class SqliteReads(SqliteReader):
             rows.reverse()
         return rows
 
+    async def reactions_of(self, group_id: str, user_id: str, first_seq: int, last_seq: int) -> list[tuple[int, str]]:
+        rows = await self._fetchall(
+            "SELECT seq, emoji FROM reactions WHERE group_id = ? AND seq BETWEEN ? AND ? AND user_id = ?"
+            " ORDER BY seq, emoji", (group_id, first_seq, last_seq, user_id))
+        return [(r[0], r[1]) for r in rows]
+
     async def recent_messages(self, since_ms: int, per_group: int) -> list[tuple[str, HistoryRow]]:
         """See :meth:`server.storage.base.GroupReads.recent_messages` (messages_ts bounds the scan)."""
         sql = (f"SELECT group_id, seq, ts, sender_id, sender_role, text, 0, {HISTORY_EXTRAS} FROM messages"

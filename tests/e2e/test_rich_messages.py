@@ -256,6 +256,40 @@ async def test_reactions_count_per_emoji_and_are_capped(make_server, tmp_path):
     await close_all(owner, admin, m1, m2, outsider)
 
 
+async def test_history_tells_each_reader_which_reactions_are_their_own(make_server, tmp_path):
+    """Whose reaction a chip is was known only to the device that left it: another device of the
+    same person (or the same one after a reload) showed it as someone else's. ``my_reactions``
+    [ext] in ``history`` says it to every device; only the reader's own, on the messages that have
+    reactions, and none on a deleted message."""
+    srv = rich_server(make_server, tmp_path)
+    gid, owner, admin, [m1, m2] = await crowd(srv)
+    first = (await m1.send(gid, "lunch?"))["seq"]
+    plain = (await m1.send(gid, "no reactions here"))["seq"]
+    last = (await m1.send(gid, "dinner?"))["seq"]
+    family = "👨\u200d👩\u200d👧"
+    for c, seq, emoji in [(owner, first, "👍"), (owner, first, family), (m2, first, "👍"), (m2, last, "❤")]:
+        await c.request("react", group_id=gid, seq=seq, emoji=emoji, on=True)
+    other_device = await srv.client()
+    await other_device.login(owner.username, "password123")
+
+    async def page(c):
+        return {m["seq"]: m for m in (await c.request("history", group_id=gid))["messages"]}
+
+    shown = await page(other_device)
+    assert shown[first]["reactions"] == {"👍": 2, family: 1}
+    assert shown[first]["my_reactions"] == sorted(["👍", family]) and "my_reactions" not in shown[last]
+    assert "my_reactions" not in shown[plain] and "reactions" not in shown[plain]
+    by_m2 = await page(m2)
+    assert by_m2[first]["my_reactions"] == ["👍"] and by_m2[last]["my_reactions"] == ["❤"]
+    assert all("my_reactions" not in m for m in (await page(admin)).values())
+    await owner.request("react", group_id=gid, seq=first, emoji="👍", on=False)
+    assert (await page(other_device))[first]["my_reactions"] == [family]
+    await m1.request("delete_message", group_id=gid, seq=last)
+    assert (await page(m2))[last] == {"group_id": gid, "seq": last, "ts": shown[last]["ts"],
+                                      "sender": shown[last]["sender"], "deleted": True}
+    await close_all(owner, admin, m1, m2, other_device)
+
+
 # -- pin_message ------------------------------------------------------------------------------------
 async def test_pins_by_managers_up_to_the_cap(make_server, tmp_path):
     srv = rich_server(make_server, tmp_path)

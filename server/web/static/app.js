@@ -7,7 +7,7 @@ import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName }
 import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, previewText, upload } from "./media.js";
-import { textNode, quoteNode, reactionsNode, applyReaction, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
+import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile } from "./composer.js";
 import { fmtSeconds, forgetInviteImages } from "./moderation.js";
 import { browserStore } from "./browser_store.js";
@@ -435,7 +435,7 @@ function changedLive(g, seq) {
 // may miss what changed while it was away, the answer's misses the live change): it is read again.
 function fromHistory(g, m, asked) {
   if (changedSince(g, m.seq, asked)) reread(g, m.seq);
-  else addMessage(g, m);
+  else { learnMine(g, m); addMessage(g, m); }
 }
 function changedSince(g, seq, asked) {
   return g.msgs.has(seq) && !!g.changedLive && (g.changedLive.get(seq) || 0) > asked;
@@ -447,7 +447,7 @@ async function reread(g, seq) {
   const m = r.messages.find((x) => x.seq === seq);
   if (!m || S.groups.get(g.group_id) !== g || !g.msgs.has(seq)) return;
   if (changedSince(g, seq, asked)) reread(g, seq);
-  else if (changed(g.msgs.get(seq), m)) { replaceMessage(g, m); echoChange(g, seq); }
+  else { learnMine(g, m); if (changed(g.msgs.get(seq), m)) { replaceMessage(g, m); echoChange(g, seq); } }
 }
 
 // Everything after the last seq we held when the connection dropped (so nothing sent meanwhile
@@ -501,9 +501,12 @@ async function resume(g, from) {
       const got = new Set();
       for (const m of r.messages) {
         got.add(m.seq);
-        if (!g.msgs.has(m.seq)) addMessage(g, m);
+        if (!g.msgs.has(m.seq)) { learnMine(g, m); addMessage(g, m); }
         else if (changedSince(g, m.seq, asked)) reread(g, m.seq);   // (see fromHistory)
-        else if (changed(g.msgs.get(m.seq), m)) { replaceMessage(g, m); echoChange(g, m.seq); }
+        else {
+          learnMine(g, m);
+          if (changed(g.msgs.get(m.seq), m)) { replaceMessage(g, m); echoChange(g, m.seq); }
+        }
       }
       for (const seq of [...g.msgs.keys()]) {
         if (seq > after && seq <= upto && seq <= from && !got.has(seq)) dropMessage(g, seq);   // purged or hidden
@@ -571,7 +574,9 @@ async function fillSkipped(g, after, before, counted) {
   const synced = g.synced;
   const r = await api("history", { group_id: g.group_id, after_seq: after, before_seq: before, limit: 500 });
   // (my_groups read meanwhile counted them already)
-  for (const m of r.messages) if (!g.msgs.has(m.seq)) addMessage(g, m, m.seq > counted && g.synced === synced);
+  for (const m of r.messages) {
+    if (!g.msgs.has(m.seq)) { learnMine(g, m); addMessage(g, m, m.seq > counted && g.synced === synced); }
+  }
 }
 
 async function countRequests(g) {

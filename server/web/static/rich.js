@@ -212,8 +212,27 @@ function setMine(g, seq, emoji, on) {
   const set = all.get(seq) || new Set();
   if (on) set.add(emoji); else set.delete(emoji);
   if (set.size) all.set(seq, set); else all.delete(seq);
+  saveMine(g);
+}
+
+function saveMine(g) {
+  const all = mine(g);
   const keep = [...all.keys()].sort((a, b) => b - a).slice(0, MINE_KEEP);
   browserStore.set(mineKey(g), JSON.stringify(Object.fromEntries(keep.map((s) => [s, [...all.get(s)]]))));
+}
+
+// A history copy of a message says which of its reactions are the reader's own (my_reactions, left
+// from any device): what this browser remembered of that message gives way to it, and a message
+// the page shows is drawn again when that changed its chips.
+export function learnMine(g, m) {
+  if (m.deleted) return;
+  const now = new Set(m.my_reactions || []);
+  const all = mine(g);
+  const had = all.get(m.seq) || new Set();
+  if (now.size === had.size && [...now].every((e) => had.has(e))) return;
+  if (now.size) all.set(m.seq, now); else all.delete(m.seq);
+  saveMine(g);
+  if (g.msgs && g.msgs.has(m.seq) && hooks.redraw) hooks.redraw(g, m.seq);
 }
 
 export function reactedByMe(g, seq, emoji) { const s = mine(g).get(seq); return !!s && s.has(emoji); }
