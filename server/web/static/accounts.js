@@ -133,7 +133,7 @@ export function drawAccounts() {
 function accountItem(x, role, count) {
   const active = A.view && A.view.aid === x.account_id;
   return el("li", { class: "account-item" + (active ? " active" : ""), "data-aid": x.account_id, tabindex: 0, role: "button",
-    onclick: () => openAccount(x.account_id), onkeydown: (e) => { if (e.key === "Enter") openAccount(x.account_id); } },
+    onclick: () => openAccount(x.account_id), onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openAccount(x.account_id); } } },
   el("div", { class: "avatar acct", text: [...(x.name || "?")][0] }),
   el("div", { class: "grow clip" },
     el("div", { class: "row" }, el("span", { class: "gname clip", text: x.name }), role ? el("span", { class: "tag tag-" + role, text: t("arole_" + role) }) : null),

@@ -2,7 +2,7 @@
 // Management lives in manage.js and moderation.js, replies/reactions/pins/search in rich.js, the
 // composer's extras in composer.js, files in media.js, public accounts in accounts.js and posts.js.
 // Every piece of user data is rendered as text (dom.js).
-import { el, clear, $, toast, modal, morph, morphKids, closeDialogsOf } from "./dom.js";
+import { el, clear, $, toast, modal, morph, morphKids, closeDialogsOf, focusSpot, restoreFocus } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
@@ -96,7 +96,14 @@ function langButton() {
   return el("button", { type: "button", class: "ghost small", id: "lang-btn", text: t("lang_switch"),
     onclick: () => {
       setLang(getLang() === "en" ? "zh-CN" : "en");
-      if (S.me) { renderMain(); setStatus(statusKey); } else renderLogin(document.body.dataset.form || "login");
+      if (S.me) { renderMain(); setStatus(statusKey); } else {
+        // The form is drawn again in the other language with what was typed in it (a password too:
+        // it never leaves the page), and where the focus was.
+        const typed = [...document.querySelectorAll("#app form input[id]")].map((x) => [x.id, x.value]);
+        renderLogin(document.body.dataset.form || "login");
+        for (const [id, value] of typed) { const x = document.getElementById(id); if (x) x.value = value; }
+      }
+      const again = $("#lang-btn"); if (again) again.focus();
     } });
 }
 
@@ -123,16 +130,23 @@ function renderLogin(which) {
       msg,
       el("button", { type: "button", class: "link", id: "to-register", text: t("no_account"), onclick: () => renderLogin("register") }));
   } else {
-    const phone = el("input", { id: "reg-phone", type: "tel", autocomplete: "tel", required: true, placeholder: "138 0013 8000" });
+    // (named by aria-label: its label also holds the button, whose words are no part of its name)
+    const phone = el("input", { id: "reg-phone", type: "tel", autocomplete: "tel", required: true, placeholder: "138 0013 8000", "aria-label": t("phone") });
     const getCode = el("button", { type: "button", id: "reg-get-code", class: "ghost", text: t("get_code"),
       onclick: async () => {
         if (!phoneOk(phone.value)) { refuse("reg_phone_rule", phone); return; }
         try {
           await conn.request("request_code", { phone: phone.value.trim() }, { connect: true });
-          msg.textContent = t("code_sent", { phone: phone.value.trim() }); msg.className = "form-msg ok";
-          getCode.disabled = true; setTimeout(() => { getCode.disabled = false; }, 30000);
+          codeSent = { phone: phone.value.trim(), until: Date.now() + CODE_AGAIN_MS };
+          msg.textContent = t("code_sent", { phone: codeSent.phone }); msg.className = "form-msg ok";
+          lockCode(getCode);
         } catch (err) { fail(err); }
       } });
+    // The form drawn again (a language switch) still says where the code went, and still waits.
+    if (codeSent && codeSent.until > Date.now()) {
+      msg.textContent = t("code_sent", { phone: codeSent.phone }); msg.className = "form-msg ok";
+      lockCode(getCode);
+    }
     const regDisplay = el("input", { id: "reg-display" });
     form = el("form", { id: "register-form", class: "card",
       onsubmit: async (e) => {
@@ -173,6 +187,14 @@ function renderLogin(which) {
     form, el("div", { class: "row center" }, langButton())));
   const first = form.querySelector("input"); if (first) first.focus();
   showInviteHint();
+}
+
+// A code asked for: where it went, and until when the button waits before another may be asked.
+const CODE_AGAIN_MS = 30000;
+let codeSent = null;
+function lockCode(button) {
+  button.disabled = true;
+  setTimeout(() => { button.disabled = false; }, Math.max(0, codeSent.until - Date.now()));
 }
 
 // register's rules (docs/protocol.md): the username, the password's length in characters (code
@@ -626,13 +648,13 @@ export function showAgreement(r) {
 function renderMain() {
   document.body.dataset.view = "main";
   const app = clear($("#app"));
-  const bell = el("button", { type: "button", class: "icon", id: "btn-notices", title: t("notices"), "aria-label": t("notices"), onclick: openNotices },
+  const bell = el("button", { type: "button", class: "icon", id: "btn-notices", title: t("notices"), "aria-label": bellLabel(), onclick: openNotices },
     el("img", { src: "/bell.svg", alt: "", class: "ico" }), el("span", { class: "badge", id: "notice-count", hidden: S.unseen === 0, text: String(S.unseen) }));
   const side = el("aside", { id: "sidebar" },
     el("header", { class: "side-head" },
       el("img", { src: "/logo.svg", alt: "", class: "logo small" }),
       el("div", { class: "grow" }, el("strong", { id: "me-name", class: "clip", text: S.me ? S.me.display_name : "", title: S.me ? S.me.display_name : "" }),
-        el("div", { id: "status", class: "status status-" + statusKey, text: t(statusKey) })),
+        el("div", { id: "status", class: "status status-" + statusKey, role: "status", text: t(statusKey) })),
       bell,
       el("button", { type: "button", class: "icon", id: "btn-profile", title: t("profile"), "aria-label": t("profile"), onclick: openProfile }, el("img", { src: "/user.svg", alt: "", class: "ico" }))),
     el("nav", { class: "tabs", role: "tablist" },
@@ -703,7 +725,7 @@ function groupItem(g) {
   const req = g.requests > 0 ? el("span", { class: "badge req", title: t("join_requests"), text: "+" + g.requests }) : null;
   const gid = g.group_id;   // (the handlers name the group only: morph keeps the first item's)
   return el("li", { class: "group-item" + (gid === S.current ? " active" : ""), "data-gid": gid,
-    tabindex: 0, role: "button", onclick: () => openGroup(gid), onkeydown: (e) => { if (e.key === "Enter") openGroup(gid); } },
+    tabindex: 0, role: "button", onclick: () => openGroup(gid), onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openGroup(gid, true); } } },
     el("div", { class: "avatar", text: [...(g.name || "?")][0] }),
     el("div", { class: "grow clip" }, el("div", { class: "row" }, el("span", { class: "gname clip", text: g.name }), roleTag(g.role)),
       el("div", { class: "preview clip muted" }, g.mentioned ? el("span", { class: "mention-flag", text: t("mentioned_flag") }) : null, g.preview)),
@@ -712,14 +734,24 @@ function groupItem(g) {
 function lastTs(g) { const m = g.msgs.get(g.lastSeq); return m ? m.ts : 0; }
 
 // ------------------------------------------------------------------ chat pane
-async function openGroup(gid) {
+// byKeys: opened from the keyboard, whose user goes on in the chat (the composer, or the chat's
+// heading when the composer is closed), not at the list item they left (hidden at phone width).
+async function openGroup(gid, byKeys = false) {
   S.current = gid;
   document.body.classList.add("show-chat");
   const g = cur();
   renderChat();
   renderGroups();
+  if (byKeys) focusChat();
   await loadDetail(g);
   if (S.current === gid) { renderChatHead(); updateComposer(); }
+}
+
+function focusChat() {
+  const box = $("#composer-text");
+  if (box && !box.disabled) { box.focus(); return; }
+  const messages = $("#messages");
+  if (messages) { messages.tabIndex = -1; messages.focus(); }
 }
 
 function renderChat() {
@@ -743,7 +775,8 @@ function renderChat() {
   } },
   el("div", { class: "older" }, el("button", { type: "button", class: "link", id: "load-earlier", text: g.noMore ? t("no_earlier") : t("load_earlier"),
     disabled: g.noMore, onclick: () => loadOlder(g) })),
-  el("div", { id: "messages" }), el("div", { id: "outbox" }));
+  el("div", { id: "messages", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": t("messages_of", { name: g.name }) }),
+  el("div", { id: "outbox" }));
   // The reader at the bottom stays there when the chat's height changes (a note above the
   // composer, a reply or files being added, the text box growing), so the last line is never hidden.
   new ResizeObserver(() => { if (keepBottom) scrollToBottom(); }).observe(scroller);
@@ -811,7 +844,12 @@ function renderChatHead() {
   const count = g.info ? t("member_count_max", { n: g.info.member_count, max: g.info.max_members }) : "";
   morphKids(head, [
     el("button", { type: "button", class: "icon back", id: "btn-back", "aria-label": t("back"), text: "‹",
-      onclick: () => { document.body.classList.remove("show-chat"); S.current = null; renderGroups(); } }),
+      onclick: () => {
+        const gid = S.current;
+        document.body.classList.remove("show-chat"); S.current = null; renderGroups();
+        const item = gid && $(`#group-list [data-gid="${CSS.escape(gid)}"]`);
+        if (item) item.focus();   // (the keyboard's place: the group it came from)
+      } }),
     el("div", { class: "grow clip" }, el("h2", { class: "clip", id: "chat-title", text: g.name }),
       el("div", { class: "muted small clip" }, el("span", { text: t("group_id") + " " }), el("span", { class: "mono", id: "chat-gid", text: g.group_id }),
         count ? " · " + count : "")),
@@ -841,7 +879,8 @@ function messageNode(g, m) {
       m.edited_at && !m.deleted ? el("span", { class: "edited", title: fmtTime(m.edited_at), text: t("edited") }) : null,
       pinned ? el("img", { class: "pin-mark", src: "/pin.svg", alt: t("pinned"), title: t("pinned") }) : null),
     el("div", { class: "bubble" }, body,
-      m.deleted ? null : el("button", { type: "button", class: "more", "aria-label": t("message_menu"), title: t("message_menu"), text: "⋯", onclick: () => messageActions(g, m) })),
+      m.deleted ? null : el("button", { type: "button", class: "more", "aria-label": t("message_menu_of", { name: sender.display_name, time: fmtTime(m.ts) }),
+        title: t("message_menu"), text: "⋯", onclick: () => messageActions(g, m) })),
     m.deleted ? null : reactionsNode(g, m));
 }
 
@@ -851,7 +890,10 @@ function replaceMessage(g, m) {
   if (m.seq === g.lastSeq) { g.preview = previewText(m); renderGroups(); }
   if (g.group_id !== S.current) return;
   const old = document.querySelector(`#messages .msg[data-seq="${m.seq}"]`);
-  if (old) old.replaceWith(messageNode(g, m));
+  if (!old) return;
+  const spot = old.contains(document.activeElement) ? focusSpot(document.activeElement) : null;
+  old.replaceWith(messageNode(g, m));
+  if (spot) restoreFocus(spot);   // (a keyboard user's place: the same control of the message drawn anew)
 }
 
 // Message seq changed (edited, recalled, or found changed after a reconnect): wherever else it is
@@ -1108,7 +1150,10 @@ function updateComposer() {
   const slow = $("#slow-note");
   slow.hidden = !(g.slowMode && actingRole(g) === "member");
   slow.textContent = slow.hidden ? "" : t("slow_note", { d: fmtSeconds(g.slowMode) }) + (wait ? " " + t("slow_wait", { s: Math.ceil(wait / 1000) }) : "");
-  $("#composer-text").disabled = !!text;
+  const box = $("#composer-text");
+  box.disabled = !!text;
+  box.placeholder = text || composerHint();   // (a closed box says why, not how to send)
+  if (text) box.setAttribute("aria-describedby", "composer-note"); else box.removeAttribute("aria-describedby");
   $("#attach-btn").disabled = !!text;
   $("#send-btn").disabled = !!text || wait > 0;
   clearTimeout(updateComposer.timer);
@@ -1802,8 +1847,12 @@ export function notice(text, action = null, kind = "info") {
   S.unseen++;
   const c = $("#notice-count");
   if (c) { c.hidden = false; c.textContent = String(S.unseen); }
+  const bell = $("#btn-notices"); if (bell) bell.setAttribute("aria-label", bellLabel());
   toast(say(), kind);
 }
+
+// The bell's name says how many notices are new: its badge alone is not heard.
+function bellLabel() { return S.unseen ? t("notices_new", { n: S.unseen }) : t("notices"); }
 
 // A sentence of the string table worded when it is shown, with what fills it taken now.
 function later(key, params = {}) { return () => t(key, params); }
@@ -1827,12 +1876,20 @@ function dropGroup(gid) {
   saveOutbox();
   if (S.current === gid) { S.current = null; document.body.classList.remove("show-chat"); renderChat(); }
   renderGroups();
+  // The chat the keyboard was in is gone (a left group's, with its panel): on to the list of groups,
+  // once it is drawn (renderGroups draws at the next frame).
+  requestAnimationFrame(() => {
+    if (document.activeElement && document.activeElement !== document.body) return;
+    const next = $(`#group-list [data-gid]:not([data-gid="${CSS.escape(gid)}"])`) || $("#btn-new-group");
+    if (next) next.focus();
+  });
 }
 
 // ------------------------------------------------------------------ dialogs
 function openNotices() {
   S.unseen = 0;
   const c = $("#notice-count"); if (c) c.hidden = true;
+  const bell = $("#btn-notices"); if (bell) bell.setAttribute("aria-label", bellLabel());
   modal(t("notices"), (done) => S.notices.length === 0 ? el("p", { class: "muted", text: t("no_notices") }) :
     el("ul", { class: "notices", id: "notice-list" }, S.notices.map((n) => el("li", {},
       el("time", { class: "muted small", text: fmtTime(n.ts) }), el("p", { text: n.say() }),
@@ -1865,7 +1922,9 @@ function drawCreateRight() {
 
 function openNewGroup() {
   modal(t("new_group"), (done) => {
-    const msg = el("p", { class: "form-msg", role: "alert" });
+    // Each form says its outcome under itself (one line under both put a join's refusal by the create form).
+    const joinMsg = el("p", { class: "form-msg", id: "join-msg", role: "alert" });
+    const msg = el("p", { class: "form-msg", id: "create-msg", role: "alert" });
     const idIn = el("input", { id: "join-id", "aria-label": t("group_id"), inputmode: "numeric", required: true, placeholder: "1234567890" });
     const nameIn = el("input", { id: "create-name", required: true, maxlength: textRoom(64) });
     // The categories the server accepts: the last list known at once, the server's own when it answers.
@@ -1877,10 +1936,10 @@ function openNewGroup() {
         e.preventDefault();
         try {
           const r = await api("join_group", { group_id: idIn.value.trim() });
-          if (r.status === "pending") { msg.textContent = t("n_join_pending"); msg.className = "form-msg ok"; return; }
+          if (r.status === "pending") { joinMsg.textContent = t("n_join_pending"); joinMsg.className = "form-msg ok"; return; }
           done(); await syncGroups(); openGroup(idIn.value.trim());
-        } catch (err) { msg.textContent = errorText(err); msg.className = "form-msg error"; }
-      } }, el("h3", { text: t("join_by_id") }), el("div", { class: "row" }, idIn, el("button", { type: "submit", class: "primary", id: "join-btn", text: t("join") }))),
+        } catch (err) { joinMsg.textContent = errorText(err); joinMsg.className = "form-msg error"; }
+      } }, el("h3", { text: t("join_by_id") }), el("div", { class: "row" }, idIn, el("button", { type: "submit", class: "primary", id: "join-btn", text: t("join") })), joinMsg),
       el("form", { class: "stack", onsubmit: async (e) => {
         e.preventDefault();
         try {

@@ -89,7 +89,7 @@ export function drawTray(g) {
       el("span", { class: "clip attach-name", text: item.file.name }),
       el("small", { class: "muted", text: item.result ? fmtSize(item.file.size)
         : Math.round(item.progress * 100) + "%" + (item.paused ? " " + t(item.paused === "server" ? "upload_retrying" : "upload_paused") : "") }),
-      el("button", { type: "button", class: "icon small", "aria-label": t("cancel"), text: "✕", onclick: () => removeFile(g, item) })));
+      el("button", { type: "button", class: "icon small", "aria-label": t("cancel_file", { name: item.file.name }), text: "✕", onclick: () => removeFile(g, item) })));
   }
 }
 
@@ -106,7 +106,13 @@ export function attachMentionPicker(g, box) {
     const m = /(^|\s)@([^\s@]{0,24})$/.exec(before);
     return m ? { q: m[2], start: before.length - m[2].length - 1 } : null;
   };
-  const close = () => { picker.hidden = true; options = []; };
+  // The text box is a combobox of the picker: a screen reader hears the list open and the option
+  // the arrow keys move to.
+  box.setAttribute("role", "combobox");
+  box.setAttribute("aria-autocomplete", "list");
+  box.setAttribute("aria-controls", "mention-picker");
+  box.setAttribute("aria-expanded", "false");
+  const close = () => { picker.hidden = true; options = []; box.setAttribute("aria-expanded", "false"); box.removeAttribute("aria-activedescendant"); };
   const choose = (opt) => {
     const at = query();
     if (!at) { close(); return; }
@@ -122,12 +128,14 @@ export function attachMentionPicker(g, box) {
   };
   const draw = () => {
     clear(picker);
-    options.forEach((opt, i) => picker.append(el("li", { role: "option", class: "pick" + (i === active ? " active" : ""),
+    options.forEach((opt, i) => picker.append(el("li", { role: "option", id: "mention-opt-" + i, class: "pick" + (i === active ? " active" : ""),
       "data-uid": opt.all ? "all" : opt.user.user_id, "aria-selected": i === active ? "true" : "false",
       onmousedown: (e) => { e.preventDefault(); choose(opt); } },
     el("span", { text: "@" + (opt.all ? mentionAllLabel() : opt.user.display_name) }),
     opt.all ? el("small", { class: "muted", text: t("mention_all_hint") }) : null)));
     picker.hidden = options.length === 0;
+    box.setAttribute("aria-expanded", picker.hidden ? "false" : "true");
+    if (picker.hidden) box.removeAttribute("aria-activedescendant"); else box.setAttribute("aria-activedescendant", "mention-opt-" + active);
   };
   const update = () => {
     const at = query();

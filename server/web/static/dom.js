@@ -161,9 +161,37 @@ export function closeDialogsOf(gid) {
   for (const d of document.querySelectorAll("dialog[open]")) if (d.dataset.gid === gid) d.close();
 }
 
+// Where keyboard focus is, in a form that outlives the node: an element of a keyed item (a message,
+// data-key) is found again by the item's key and its own class once the item is drawn anew (an edit,
+// a reaction, a recall replaces a message's node while its menu, or its dialog, had the focus).
+export function focusSpot(node) {
+  if (!node || node === document.body || !node.closest) return null;
+  const item = node.closest("[data-key]");
+  const cls = [...node.classList].map((c) => "." + CSS.escape(c)).join("") || node.tagName.toLowerCase();
+  const emoji = node.dataset ? node.dataset.emoji : undefined;
+  return { node, key: item ? item.dataset.key : null, list: item && item.parentElement ? item.parentElement.id : "",
+    sel: cls + (emoji ? `[data-emoji="${CSS.escape(emoji)}"]` : "") };
+}
+export function restoreFocus(spot) {
+  if (!spot) return false;
+  if (spot.node.isConnected) { spot.node.focus(); return true; }
+  if (spot.key === null || !spot.list) return false;
+  const item = document.querySelector(`#${CSS.escape(spot.list)} > [data-key="${CSS.escape(spot.key)}"]`);
+  const target = item && (item.querySelector(spot.sel) || item.querySelector("button, [tabindex='0']"));
+  if (target) target.focus();
+  return !!target;
+}
+
+const FIELDS = "[autofocus], input:not([type=hidden]):not([disabled]), textarea:not([disabled]), select:not([disabled])";
+const FOCUSABLE = "button:not([disabled]), [href], [tabindex='0']";
+
 // A modal dialog built from nodes; resolves with the value passed to done(), or null when dismissed.
+// It opens with the focus on its first field (or, with none, its first button: a confirmation's is
+// the one that does nothing), not on the close button; when it closes, the focus goes back where it
+// was, to the same control of a message drawn anew meanwhile.
 export function modal(title, build, { wide = false, id = null } = {}) {
   return new Promise((resolve) => {
+    const spot = focusSpot(document.activeElement);
     const dlg = el("dialog", { class: "modal" + (wide ? " wide" : ""), id });
     // A dialog opened from a group's dialog (a confirmation, a reason) belongs to that group too.
     const over = [...document.querySelectorAll("dialog[open]")].pop();
@@ -172,7 +200,11 @@ export function modal(title, build, { wide = false, id = null } = {}) {
     if (gid) dlg.dataset.gid = gid;
     let settled = false;
     const done = (value) => { if (!settled) { settled = true; resolve(value); } dlg.close(); };
-    dlg.addEventListener("close", () => { if (!settled) { settled = true; resolve(null); } dlg.remove(); });
+    dlg.addEventListener("close", () => {
+      if (!settled) { settled = true; resolve(null); }
+      dlg.remove();
+      if (!document.activeElement || document.activeElement === document.body) restoreFocus(spot);
+    });
     const heading = "dlg-title-" + (++dialogs);
     dlg.setAttribute("aria-labelledby", heading);
     const head = el("header", { class: "modal-head" }, el("h2", { id: heading, text: title }),
@@ -180,6 +212,9 @@ export function modal(title, build, { wide = false, id = null } = {}) {
     dlg.append(head, el("div", { class: "modal-body" }, build(done, dlg)));
     document.body.appendChild(dlg);
     dlg.showModal();
+    const body = dlg.querySelector(".modal-body");
+    const first = body.querySelector(FIELDS) || body.querySelector(FOCUSABLE);
+    if (first && (document.activeElement === head.lastChild || !dlg.contains(document.activeElement))) first.focus();
   });
 }
 

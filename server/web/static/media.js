@@ -147,8 +147,10 @@ export function mediaNode(a, fetchUrl, live = true) {
   }
   let node;
   if (a.kind === "image") {
-    node = el("img", { class: "media-img", alt: label, title: label, "data-media": a.media_id,
-      onclick: async () => viewImage(fresh(node.src) ? node.src : (await refresh(fetchUrl, a, node, "src", true)) || node.src, label) });
+    const view = async () => viewImage(fresh(node.src) ? node.src : (await refresh(fetchUrl, a, node, "src", true)) || node.src, label);
+    // (a control for the keyboard too: the full-size view and its download are reached from here)
+    node = el("img", { class: "media-img", alt: label, title: label, "data-media": a.media_id, tabindex: 0, role: "button",
+      onclick: view, onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); view(); } } });
     if (a.width && a.height) { node.width = Math.min(a.width, 240); node.height = Math.round(node.width * a.height / a.width); }
   } else if (a.kind === "audio" || a.kind === "video") {
     node = el(a.kind, { class: "media-" + a.kind, controls: true, preload: "metadata", "data-media": a.media_id });

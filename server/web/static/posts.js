@@ -128,7 +128,7 @@ function postItem(v, p, render) {
   const images = (p.attachments || []).length;
   const open = () => openPost(v, p.post_id, render);
   return el("li", { class: "post-item" + (p.held ? " held" : ""), "data-pid": p.post_id, tabindex: 0, role: "button",
-    onclick: open, onkeydown: (e) => { if (e.key === "Enter") open(); } },
+    onclick: open, onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(); } } },
   el("div", { class: "post-item-title", text: p.title }),
   el("div", { class: "post-excerpt muted", text: excerpt(p.body) }),
   el("div", { class: "row wrap muted small post-meta" },
@@ -384,7 +384,7 @@ export function publishDialog(v, render) {
         tray.append(el("div", { class: "attach-item" + (item.result ? " done" : ""), "data-name": item.file.name },
           el("img", { class: "attach-thumb", src: item.preview, alt: "" }),
           el("small", { class: "muted", text: item.result ? "✓" : Math.round(item.progress * 100) + "%" }),
-          el("button", { type: "button", class: "icon small", "aria-label": t("cancel"), text: "✕", onclick: () => remove(item) })));
+          el("button", { type: "button", class: "icon small", "aria-label": t("cancel_file", { name: item.file.name }), text: "✕", onclick: () => remove(item) })));
       }
     };
     const remove = (item) => {
