@@ -63,6 +63,22 @@ def _git_commit(root: Path) -> str:
     return (commit + ("+dirty" if dirty else "")) if commit else "?"
 
 
+MEMORY_FILESYSTEMS = {"tmpfs", "ramfs"}
+
+
+def _filesystem(path: Path) -> str:
+    """The type of the filesystem ``path`` is on (``/proc/mounts``: the longest mount point that
+    holds it), or "?" where that cannot be read."""
+    try:
+        mounts = [line.split()[1:3] for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return "?"
+    real = str(path.resolve())
+    best = max((m for m in mounts if real == m[0] or real.startswith(m[0].rstrip("/") + "/")),
+               key=lambda m: len(m[0]), default=None)
+    return best[1] if best else "?"
+
+
 def _log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -94,7 +110,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "qunguan_root": str(args.qunguan_root or ROOT),
             "qunguan_commit": _git_commit(args.qunguan_root or ROOT),
             "qunguan_config": {
-                "storage": "SQLite, WAL, synchronous=FULL (the server's default), temp folder",
+                "storage": "SQLite, WAL (the server's default): each batch committed, its WAL fdatasync'ed by a "
+                           "helper before any ack; temp folder",
                 "messages_per_second": "0 (disabled: the benchmark measures throughput)",
                 "word_list_terms": WORD_LIST_TERMS,
                 "argon2": "time_cost=1, memory_kib=1024",
@@ -104,6 +121,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "scenarios": {},
     }
     workdir = Path(tempfile.mkdtemp(prefix="qunguan-bench-"))
+    results["meta"]["workdir_filesystem"] = _filesystem(workdir)
+    if results["meta"]["workdir_filesystem"] in MEMORY_FILESYSTEMS:
+        _log(f"warning: {workdir} is on {results['meta']['workdir_filesystem']}: every fsync is free there, "
+             "so qunguan's durability costs nothing in this run (set TMPDIR to a disk)")
     baseline = qunguan = None
     pg_db: str | None = None
     try:
@@ -141,7 +162,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 _log(f"scenario {sc.key} ({sc.title}) on {kind}")
                 r = {}
                 # No repeat for the idle scenario: its RSS figure is only right on a first run.
-                for attempt in range(1, (1 if sc.idle else args.retries + 1) + 1):
+                attempts = 1 if sc.idle else args.retries + 1
+                for attempt in range(1, attempts + 1):
                     try:
                         if not server.alive():
                             raise RuntimeError(f"{kind} is not running:\n{server.log_tail()}")
@@ -162,7 +184,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         break
                     if _disturbance(got) < DISTURBED_PCT:
                         break
-                    if time.monotonic() - t_start > args.retry_budget:
+                    if attempt == attempts or time.monotonic() - t_start > args.retry_budget:
+                        _log(f"  other processes used {_disturbance(got):.0f}% of a core meanwhile; no repeat "
+                             f"left (--retries {args.retries}, --retry-budget {args.retry_budget:.0f} s): kept")
                         break
                     _log(f"  other processes used {_disturbance(got):.0f}% of a core meanwhile; running it again")
                 entry[kind] = r
@@ -284,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--retry-budget", type=float, default=420.0,
                    help="no repeats once the run has taken this many seconds")
     p.add_argument("--slow-seconds", type=float, default=None,
-                   help="(f): seconds of saturated sending before the measured phases (default 3); "
+                   help="(f): seconds of saturated sending before the measured phases (default 3, 0.3 with "
+                        "--quick); "
                         "a few minutes lets the non-readers' backlog pass the kernel buffers and "
                         "reach qunguan's outbox limit")
     p.add_argument("--postgres", nargs="?", const="postgresql://postgres@127.0.0.1:5432/postgres", default=None,
@@ -314,6 +339,20 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.tail + args.flood + args.cluster > 1:
         p.error("--tail, --flood and --cluster are separate runs")
+    # An option the chosen run does not read is refused, not silently ignored.
+    mode = "--tail" if args.tail else "--flood" if args.flood else "--cluster" if args.cluster else None
+    unread = {
+        "--tail": ["--scenarios", "--retries", "--slow-seconds", "--postgres", "--nats", "--cluster-senders",
+                   "--cluster-paced-rate"],
+        "--flood": ["--scenarios", "--retries", "--slow-seconds", "--postgres", "--rounds", "--nats",
+                    "--cluster-senders", "--cluster-paced-rate"],
+        "--cluster": ["--qunguan-root", "--rounds", "--slow-seconds"],
+        None: ["--rounds", "--tail-seconds", "--nats", "--cluster-senders", "--cluster-paced-rate"],
+    }[mode]
+    given = [opt for opt in unread
+             if getattr(args, opt[2:].replace("-", "_")) != p.get_default(opt[2:].replace("-", "_"))]
+    if given:
+        p.error(f"{', '.join(given)}: not read by {mode or 'the scenarios'} (see --help)")
     if args.scenario_timeout is None:
         args.scenario_timeout = 180.0 + (args.slow_seconds or 0.0)
     raise_nofile()

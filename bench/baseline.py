@@ -1,4 +1,5 @@
-"""The baseline: the smallest websockets + uvloop broadcast server (the ceiling).
+"""The baseline: the smallest websockets + uvloop broadcast server (a plain relay, not a ceiling:
+it writes each message to each recipient with one ``send``, coalescing nothing).
 
 Each connection's first frame names its room; every later frame is relayed to
 every other connection of that room with ``websockets.asyncio.server.broadcast``.

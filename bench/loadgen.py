@@ -35,6 +35,9 @@ from collections.abc import Callable
 
 import msgpack
 
+# How long a paced phase waits, once over, for the deliveries still on their way (recorded too).
+DRAIN_S = 2.0
+
 time_ns = time.time_ns
 
 # Payload prefixes (after the 1-byte fixmap header) that mark a chat message.
@@ -267,9 +270,9 @@ class Sender:
         done = min(self.delivered, self.acked) if self.needs_ack else self.delivered
         return self.sent - done - self.errors
 
-    def send(self, k: int) -> None:
-        """Write ``k`` messages stamped now, in one write."""
-        frame = self.prefix + b"%019d" % time_ns()
+    def send(self, k: int, stamp_ns: int | None = None) -> None:
+        """Write ``k`` messages stamped ``stamp_ns`` (default: now), in one write."""
+        frame = self.prefix + b"%019d" % (time_ns() if stamp_ns is None else stamp_ns)
         self.conn.write(frame * k if k > 1 else frame)
         self.sent += k
 
@@ -413,7 +416,14 @@ class Load:
         self.saturating = False
 
     async def paced(self, rate: float, duration: float, warmup: float, cap: int) -> dict:
-        """Send ``rate`` messages/s spread over the senders; record latencies after ``warmup``."""
+        """Send ``rate`` messages/s spread over the senders; record latencies after ``warmup``.
+
+        Open loop: each message is stamped with the time it was due on the schedule, not the time
+        the generator got round to writing it, so a generator or server running late adds to the
+        latencies instead of hiding in them; a sender with ``cap`` messages in flight skips its
+        turn (counted in ``skipped``). When the phase ends the deliveries still on their way (the
+        slowest) are waited for, up to :data:`DRAIN_S`, and recorded too; ``unfinished`` counts the
+        messages still in flight after that."""
         senders = self.senders
         k = len(senders)
         loop = asyncio.get_running_loop()
@@ -436,6 +446,9 @@ class Load:
             due = int(rate * el) - sent
             if due <= 0:
                 continue
+            # when the first of these was due (the tick, the loop or a stall may be later than that)
+            late_ns = max(0, int((el - sent / rate) * 1e9))
+            stamp = time_ns() - late_ns
             sent += due
             base, extra = divmod(due, k)
             for j in range(k if base else extra):
@@ -448,15 +461,18 @@ class Load:
                 if want > room:
                     skipped += want - room
                     want = room
-                s.send(want)
+                s.send(want, stamp)
             i = (i + extra) % k
         t1 = loop.time()
         m1 = self.messages()
+        while loop.time() - t1 < DRAIN_S and self.in_flight() > 0:
+            await asyncio.sleep(0.005)
         self.lats = None
         return {
             "target_msgs_per_s": rate,
             "achieved_msgs_per_s": (m1 - m0) / (t1 - t_rec) if t1 > t_rec else 0.0,
             "skipped": skipped,
+            "unfinished": max(0, self.in_flight()),
             "latencies_ns": lats,
         }
 

@@ -276,6 +276,7 @@ async def run_messaging(sc: Scenario, load: Load, server: ServerProc, pop: Popul
         "paced_msgs_per_s": round(rate, 1),
         "paced_achieved_msgs_per_s": round(paced["achieved_msgs_per_s"], 1),
         "paced_skipped": paced["skipped"],
+        "paced_unfinished": paced["unfinished"],
         **{"paced_" + k: v for k, v in paced_cpu.result.items()},
         "latency_samples": len(lats),
         "p50_ms": _ms(percentile(lats, 0.50)),

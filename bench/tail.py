@@ -232,6 +232,7 @@ def summarise(r: dict[str, Any]) -> dict[str, Any]:
         "rate": rate,
         "achieved_msgs_per_s": round(r["achieved_msgs_per_s"], 1),
         "skipped": r["skipped"],
+        "unfinished": r["unfinished"],
         "samples": len(lats),
         "p50_ms": _ms(percentile(lats, 0.50)),
         "p99_ms": _ms(percentile(lats, 0.99)),

@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def bench(tmp_path: Path, *args: str) -> tuple[str, Path]:
     out = tmp_path / "results"
+    retries = [] if {"--tail", "--flood"} & set(args) else ["--retries", "0"]  # (read by the scenarios only)
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--retries", "0", "--out", str(out), *args],
+        [sys.executable, "-m", "bench", "--quick", *retries, "--out", str(out), *args],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
@@ -36,6 +37,7 @@ def test_tail_quick(tmp_path: Path) -> None:
     for r in tail["rounds"]:
         for g in ("small", "large"):
             assert r[g]["samples"] > 0 and r[g]["p99_ms"] is not None, (r["kind"], g)
+            assert r[g]["unfinished"] == 0, (r["kind"], g)  # every delivery of the phase recorded
             assert r[g]["achieved_msgs_per_s"] > 0
         assert "others_cpu_pct" in r and "gen_max_lag_ms" in r
     q = tail["rounds"][1]
@@ -58,6 +60,18 @@ def test_flood_quick(tmp_path: Path) -> None:
         assert r["rss_peak_mib"] >= r["rss_unloaded_mib"] > 0
         assert r["p99_loaded_over_unloaded"] is not None
     assert res["targets"][0]["value"] == f["qunguan"]["p99_loaded_over_unloaded"]
+
+
+def test_an_option_the_run_does_not_read_is_refused(tmp_path: Path) -> None:
+    """``--postgres`` with ``--tail`` ran qunguan on SQLite all the same, ``--qunguan-root`` with
+    ``--cluster`` ran this checkout: an option the chosen run ignores is now an error."""
+    for args, says in [(["--tail", "--postgres"], "--postgres: not read by --tail"),
+                       (["--flood", "--retries", "0"], "--retries: not read by --flood"),
+                       (["--cluster", "--qunguan-root", str(tmp_path)], "--qunguan-root: not read by --cluster"),
+                       (["--rounds", "3"], "--rounds: not read by the scenarios")]:
+        proc = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert proc.returncode == 2 and says in proc.stderr, (args, proc.stderr)
 
 
 def test_scenario_g_quick(tmp_path: Path) -> None:

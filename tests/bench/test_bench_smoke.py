@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MESSAGING_KEYS = {
     "deliveries_per_s", "msgs_per_s", "p50_ms", "p99_ms", "server_cpu_pct", "gen_cpu_pct",
     "machine_cpu_pct", "rss_mib", "paced_msgs_per_s", "paced_achieved_msgs_per_s", "latency_samples",
+    "paced_skipped", "paced_unfinished",
 }
 
 
@@ -33,6 +34,7 @@ def test_quick_benchmark_writes_results(tmp_path: Path) -> None:
     assert json.loads(stamped[0].read_text(encoding="utf-8")) == latest
 
     assert latest["meta"]["quick"] is True
+    assert latest["meta"]["workdir_filesystem"] not in ("", None)
     assert latest["setup"]["qunguan"]["users"] > 0
     assert latest["meta"]["qunguan_config"]["content_filter"] != "not checked"
     scenarios = latest["scenarios"]
