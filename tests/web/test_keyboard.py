@@ -167,3 +167,23 @@ def test_a_join_refusal_shows_by_the_join_form_and_english_times_are_not_padded(
                           " return import('/i18n.js').then((m) => m.fmtTime(d.getTime())); }")
     assert times == "9:05 AM", times
     assert page.errors == []
+
+
+def test_an_enter_that_confirms_a_chinese_candidate_sends_nothing(browser: Any, server: ServerProcess) -> None:
+    """Safari's Enter that picks a pinyin candidate comes with isComposing false and key code 229:
+    it sent the half-typed text. Such an Enter (either sign) now sends nothing; a plain one sends."""
+    page = new_page(browser, server)
+    register(page, server)
+    create_group(page, "输入法")
+    page.fill("#composer-text", "nihao")
+    for init in ("{key: 'Enter', keyCode: 229, bubbles: true, cancelable: true}",
+                 "{key: 'Enter', isComposing: true, bubbles: true, cancelable: true}"):
+        page.evaluate("() => document.querySelector('#composer-text')"
+                      f".dispatchEvent(new KeyboardEvent('keydown', {init}))")
+    page.wait_for_timeout(300)
+    assert page.input_value("#composer-text") == "nihao"
+    assert page.locator("#messages .msg").count() == 0 and page.locator("#outbox .msg").count() == 0
+    page.fill("#composer-text", "你好")
+    page.press("#composer-text", "Enter")
+    message(page, "你好")
+    assert page.errors == []

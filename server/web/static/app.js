@@ -8,7 +8,7 @@ import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteU
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, previewText, upload } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
-import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile } from "./composer.js";
+import { draft, drawReply, drawTray, filePicker, attachMentionPicker, composing, hasFiles, takeExtras, restoreDraft, addFile } from "./composer.js";
 import { fmtSeconds, forgetInviteImages } from "./moderation.js";
 import { browserStore } from "./browser_store.js";
 import { checkOutcomes, markOutcomesSeen, openMyReports, SEEN_PREFIX } from "./outcomes.js";
@@ -785,7 +785,7 @@ function renderChat() {
   // counts characters; the count shows near the limit and a longer text is refused here, kept as it is.
   const count = el("div", { id: "composer-count", class: "small", hidden: true, "aria-live": "polite" });
   const text = el("textarea", { id: "composer-text", "aria-label": t("message"), rows: 1, placeholder: composerHint(), value: typed,
-    onkeydown: (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); } },
+    onkeydown: (e) => { if (e.key === "Enter" && !e.shiftKey && !composing(e)) { e.preventDefault(); submit(); } },
     oninput: () => { text.style.height = "auto"; text.style.height = Math.min(text.scrollHeight, 160) + "px"; drawCount(text, count); } });
   const submit = () => {
     const v = text.value;

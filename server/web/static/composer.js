@@ -96,6 +96,10 @@ export function drawTray(g) {
 // ---------------------------------------------------------------- mentions
 function mentionAllLabel() { return t("mention_all_name"); }
 
+// An Enter that confirms an input method's candidate (pinyin to 汉字) is no send: most browsers say
+// so with isComposing, Safari with isComposing false and the key code 229 of a composition.
+export function composing(e) { return e.isComposing || e.keyCode === 229; }
+
 // The picker: typing "@" (and a few letters) lists matching members above the composer.
 export function attachMentionPicker(g, box) {
   const picker = el("ul", { id: "mention-picker", class: "picker", role: "listbox", hidden: true });
@@ -160,7 +164,7 @@ export function attachMentionPicker(g, box) {
       e.preventDefault();
       active = (active + (e.key === "ArrowDown" ? 1 : options.length - 1)) % options.length;
       draw();
-    } else if ((e.key === "Enter" || e.key === "Tab") && !e.isComposing) {
+    } else if ((e.key === "Enter" || e.key === "Tab") && !composing(e)) {
       e.preventDefault(); e.stopImmediatePropagation();
       choose(options[active]);
     } else if (e.key === "Escape") { close(); }
