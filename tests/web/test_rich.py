@@ -167,7 +167,8 @@ def _kept(page: Any) -> list[str]:
 
 def test_logout_forgets_which_messages_the_user_reacted_to(browser: Any, server: ServerProcess) -> None:
     """The browser remembers a user's own reactions while they are logged in; whoever uses it after
-    they log out finds none of that (only the device's language choice stays)."""
+    they log out finds none of that (only the device's language choice stays). Logged in again, the
+    user's own reactions come from the server (``my_reactions`` in history), not from the browser."""
     alice = new_page(browser, server)
     name = register(alice, server, display="Alice")
     gid = create_group(alice, "表情")
@@ -185,10 +186,10 @@ def test_logout_forgets_which_messages_the_user_reacted_to(browser: Any, server:
     assert _kept(alice) == ["qg.lang"]
     alice.reload()  # nothing left that logs anyone in
     alice.wait_for_selector("#login-username")
-    login(alice, name)  # the same user again: the count comes from the server, the chip is not "mine"
+    login(alice, name)  # the same user again: the count and whose it is come from the server
     alice.click(f'.group-item[data-gid="{gid}"]')
     expect(_count(alice, "早上好", "👍")).to_have_text("1")
-    expect(message(alice, "早上好").locator(".reaction")).to_have_class("reaction")
+    expect(message(alice, "早上好").locator(".reaction")).to_have_class("reaction mine")
     assert alice.errors == []
 
 
@@ -247,7 +248,8 @@ def test_the_message_menu_is_reached_with_the_keyboard(browser: Any, server: Ser
             break
     assert alice.evaluate("() => document.activeElement.classList.contains('more')"), "Tab never reached ⋯"
     assert alice.evaluate("() => getComputedStyle(document.activeElement).opacity") == "1"
-    assert alice.evaluate("() => document.activeElement.getAttribute('aria-label')") == "消息操作"
+    label = alice.evaluate("() => document.activeElement.getAttribute('aria-label')")
+    assert label.startswith("Alice ") and label.endswith(" 的消息的操作"), label  # whose message, and when
     alice.keyboard.press("Enter")
     alice.wait_for_selector("#message-actions #act-reply")
     alice.keyboard.press("Escape")
