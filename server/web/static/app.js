@@ -166,6 +166,7 @@ function renderLogin(which) {
         if (dn) args.display_name = dn;
         try {
           const r = await conn.request("register", args, { connect: true });
+          codeSent = null;   // (used: the next registration on this page asks for its own)
           await login(username, password);
           // The display name waits for the platform's review: the account shows its username meanwhile.
           if (r.held) toast(t("held_register_name", { name: dn, username }));
