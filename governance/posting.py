@@ -114,7 +114,9 @@ def check_text(text: str, *, max_chars: int, field: str, allow_empty: bool = Fal
     it stripped).
     """
     if len(text) > max_chars:
-        raise ContractError("too_large", f"{field} is longer than {max_chars} characters")
+        # [ext] field and max_chars: a client says which text, and its limit, in its own words
+        raise ContractError("too_large", f"{field} is longer than {max_chars} characters", field=field,
+                            max_chars=max_chars)
     check_no_nul(text, field)
     if not allow_empty and not any(_shows(ch) for ch in text):
         raise ContractError("bad_request", f"{field} is empty" if not text.strip() else f"{field} shows nothing")

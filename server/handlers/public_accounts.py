@@ -382,6 +382,8 @@ def info(ctx: Context, a: Account) -> dict[str, Any]:
     }
     if a.org_name is not None:
         out["org_name"] = a.org_name
+    if out["status"] == "suspended":  # [ext] when the suspension ends by itself (a page waits for it)
+        out["suspended_until"] = a.suspension_end()
     return out
 
 

@@ -133,7 +133,8 @@ async def test_suspend_blocks_publishing_until_lifted(srv):
     ev = await notice(owner, "account_suspended")
     assert ev["account_id"] == aid and ev["deadline"] > 0
     assert ev["reason"] == "违规转载"  # the operator's reason alone, so a client never cuts it out of `text`
-    assert (await owner.request("account_info", account_id=aid))["status"] == "suspended"
+    shown = await owner.request("account_info", account_id=aid)
+    assert shown["status"] == "suspended" and shown["suspended_until"] == ev["deadline"]  # [ext]: when it ends
     assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
     # A suspension's refusal of a new name carries its end: a client tells it from a reserved name by that.
     renamed = await owner.call("update_account", account_id=aid, name="晨报二")
@@ -144,8 +145,11 @@ async def test_suspend_blocks_publishing_until_lifted(srv):
     [susp] = [s for s in await sanctions(srv, aid) if s["kind"] == "suspend_account"]
     await admin_ok(srv, "lift", susp["id"], "--reason", "申诉成立")
     assert (await notice(owner, "sanction_lifted"))["account_id"] == aid
-    assert (await owner.request("account_info", account_id=aid))["status"] == "active"
+    shown = await owner.request("account_info", account_id=aid)
+    assert shown["status"] == "active" and "suspended_until" not in shown
     assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "ok"
+    too_long = await owner.call("publish", account_id=aid, title="标" * 129, body="b")
+    assert code(too_long) == "too_large" and (too_long["field"], too_long["max_chars"]) == ("title", 128)
     [row] = await listing(srv)
     assert row["credit_score"] == 80  # a plain lift keeps the points taken
 

@@ -44,7 +44,7 @@ SUSPENDED = "group_suspended", "posting in this group is suspended", {"until": L
 MUTED = "muted", "you are muted in this group", {"until": LATER}
 MUTE_ALL = "muted", "the group is muted; only the owner and admins can speak", {}
 VERIFY = "verification_required", "posting needs a verified identity", {}
-TOO_LONG = "too_large", "text is longer than 10 characters", {}
+TOO_LONG = "too_large", "text is longer than 10 characters", {"field": "text", "max_chars": 10}
 EMPTY = "bad_request", "text is empty", {}
 
 POST_CASES: list[tuple[str, dict[str, Any], tuple[str, str, dict[str, Any]] | None]] = [
@@ -115,18 +115,22 @@ def test_check_can_post_takes_keywords_only():
         check_can_post(*CAN_POST.values())  # type: ignore[misc]
 
 
+def _long(field: str, limit: int) -> tuple[str, str, dict[str, object]]:
+    return "too_large", f"{field} is longer than {limit} characters", {"field": field, "max_chars": limit}
+
+
 TEXT_CASES = [
     # (text, max_chars, field, allow_empty, outcome)
     ("hello", 5, "text", False, None),
-    ("hello!", 5, "text", False, ("too_large", "text is longer than 5 characters", {})),
+    ("hello!", 5, "text", False, _long("text", 5)),
     ("你好世界啊", 5, "text", False, None),  # characters, not bytes
-    ("你好世界啊!", 5, "name", False, ("too_large", "name is longer than 5 characters", {})),
+    ("你好世界啊!", 5, "name", False, _long("name", 5)),
     ("", 5, "text", False, ("bad_request", "text is empty", {})),
     ("  \u3000\n", 5, "display_name", False, ("bad_request", "display_name is empty", {})),
     ("", 5, "announcement", True, None),
     ("   ", 5, "announcement", True, None),
-    ("x" * 6, 5, "announcement", True, ("too_large", "announcement is longer than 5 characters", {})),
-    ("x" * 6 + " ", 5, "announcement", True, ("too_large", "announcement is longer than 5 characters", {})),
+    ("x" * 6, 5, "announcement", True, _long("announcement", 5)),
+    ("x" * 6 + " ", 5, "announcement", True, _long("announcement", 5)),
     ("a\x00b", 5, "text", False, ("bad_request", "text contains a NUL character", {})),
     ("\x00", 5, "announcement", True, ("bad_request", "announcement contains a NUL character", {})),
     # what renders as nothing is no text either (a reviewer posted blank-looking messages of these)

@@ -33,7 +33,7 @@ export function refusal(e, op, args = {}, info = null) {
     const field = e.reply && e.reply.field;
     if (c === "bad_request" && field === "org_code") return t("ae_org_code");
     if (c === "bad_request" && field === "org_name") return t("ae_org_name");
-    if (c === "too_large") return t("ae_too_long");
+    if (c === "too_large" && !(e.reply && typeof e.reply.max_chars === "number")) return t("ae_too_long");
   }
   if (op === "publish") {
     if (c === "rate_limited") return t("ae_publish_wait", { d: fmtWait(e.reply.retry_after_ms || 1000) });

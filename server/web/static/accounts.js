@@ -4,12 +4,12 @@
 // account's page (information, follow, report, its posts) and, for its owner: opening one, editing
 // it, editors and closing it. Posts, comments and publishing are drawn by posts.js. The server
 // decides every rule; refusal() puts a refused request in plain language.
-import { el, clear, $, toast, modal, confirmBox, morphKids } from "./dom.js";
+import { el, clear, $, toast, modal, confirmBox, morphKids, focusSpot, restoreFocus, announce } from "./dom.js";
 import { t, errorText, fmtDate, fmtTime, acatName } from "./i18n.js";
 import { A, S, api, managerRole, loadCategories, fillCategories, textRoom } from "./state.js";
 import { reportDialog } from "./manage.js";
 import { refusal } from "./account_errors.js";
-import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts, refreshComments, postGone, commentGone, contentNotice, older } from "./posts.js";
+import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts, refreshComments, refreshOpenPost, postGone, commentGone, contentNotice, older, setPostHooks } from "./posts.js";
 import { heldFor, heldBox, loadHeld, onHeldChange } from "./held.js";
 
 let hooks = { openProfile: () => {} };
@@ -185,10 +185,12 @@ export async function openAccount(aid) {
 }
 
 export function closeAccount() {
+  const left = A.view ? A.view.aid : null;
   A.view = null;
   document.body.classList.remove("show-account");
   drawAccounts();
   renderPane();
+  if (left) focusIn(`#account-lists .account-item[data-aid="${CSS.escape(left)}"]`);   // (where the keyboard came from)
 }
 
 // The account's information and its first page of posts (again: after a reconnect, a follow, a notice),
@@ -206,14 +208,41 @@ async function reloadView(v, comments = false) {
     const x = list.get(v.aid);
     if (x) { x.name = v.info.name; x.status = v.info.status; }
   }
+  wakeAtSuspensionEnd(v);
   if (v.info.status !== "closed") await loadPosts(v, true).catch((e) => toast(refusal(e, "posts", {}, v.info), "error"));
   if (A.view === v) { drawAccounts(); renderPane(); }
   if (comments && A.view === v && v.post) await refreshComments(v, renderPane);
 }
 
+// A suspension ends by itself ([ext] account_info.suspended_until): the open page reads the account
+// again then, so its publish button and settings come back without a reload. (One timer per view;
+// a deadline past what a timer can wait, about 24 days, is left to the next reload.)
+const TIMER_MAX_MS = 2 ** 31 - 1;
+function wakeAtSuspensionEnd(v) {
+  clearTimeout(v.suspensionTimer);
+  const until = v.info.status === "suspended" ? v.info.suspended_until : null;
+  const wait = typeof until === "number" ? until - Date.now() + 500 : -1;
+  if (wait > 0 && wait < TIMER_MAX_MS) v.suspensionTimer = setTimeout(() => { if (A.view === v) reloadView(v); }, wait);
+}
+
+// The pane drawn again; the keyboard's place kept (the same control of the same post or comment, or
+// of its item) when the draw took the focused node away.
 export function renderPane() {
   const pane = $("#account-pane");
   if (!pane) return;
+  const spot = pane.contains(document.activeElement) ? focusSpot(document.activeElement) : null;
+  drawPane(pane);
+  if (spot && (!document.activeElement || document.activeElement === document.body)) restoreFocus(spot);
+}
+
+// Focus `sel` once the pane shows it (a step that changed what the pane shows: a post opened or
+// left, an account left, a follow): the keyboard goes on from there, not from the page's start.
+export function focusIn(sel) {
+  const node = document.querySelector(sel);
+  if (node) node.focus();
+}
+
+function drawPane(pane) {
   const v = A.view;
   const kept = [...pane.querySelectorAll("[data-keep]")].map((n) => [n.id, n.value]);
   // Drawn in place (morph): the post list and the comments are drawn again on every post, comment
@@ -289,6 +318,7 @@ async function follow(v, on) {
   else { A.subs.delete(v.aid); A.newPosts.delete(v.aid); }
   toast(t(on ? "followed" : "unfollowed", { name: v.info.name }));
   drawAccounts();
+  if (A.view === v) { renderPane(); focusIn(on ? "#btn-unfollow" : "#btn-follow"); }   // (the button that undoes it)
   try { v.info = await api("account_info", { account_id: v.aid }); } catch { /* the count shown stays as it was */ }
   if (A.view === v) renderPane();
 }
@@ -297,7 +327,8 @@ async function follow(v, on) {
 function findDialog() {
   modal(t("find_account"), (done) => {
     const msg = el("p", { class: "form-msg", role: "alert" });
-    const id = el("input", { id: "find-account-id", inputmode: "numeric", required: true, placeholder: "123456789", autocomplete: "off" });
+    const id = el("input", { id: "find-account-id", inputmode: "numeric", required: true, placeholder: "123456789", autocomplete: "off",
+      "aria-label": t("account_id") });
     return el("form", { class: "stack", onsubmit: async (e) => {
       e.preventDefault();
       const aid = id.value.trim();
@@ -355,8 +386,11 @@ function createDialog() {
 // ------------------------------------------------------------------ the owner's settings
 function manageDialog(v) {
   const info = v.info;
+  // What the account shows now (the view's account_info, read again after each change and notice).
+  const shown = () => (A.view && A.view.aid === v.aid && A.view.info) || v.info;
   let stopHeld = null;
-  modal(t("account_manage"), (done) => {
+  modal(t("account_manage"), (done, dlg) => {
+    dlg.dataset.aid = v.aid;   // (closed when the account is: accountNotice)
     const msg = el("p", { class: "form-msg", role: "alert" });
     const say = (text, ok) => { msg.textContent = text; msg.className = "form-msg " + (ok ? "ok" : "error"); };
     // A suspension covers what the account shows as well as its posts: no new name or introduction.
@@ -375,7 +409,7 @@ function manageDialog(v) {
     };
     drawHeld();
     stopHeld = onHeldChange(drawHeld);
-    const uid = el("input", { id: "editor-user-id", placeholder: "u0123456789abcdef", autocomplete: "off" });
+    const uid = el("input", { id: "editor-user-id", placeholder: "u0123456789abcdef", autocomplete: "off", "aria-label": t("editor_user_id") });
     const editors = el("ul", { class: "members", id: "editor-list" });
     const drawEditors = () => {
       clear(editors);
@@ -387,7 +421,7 @@ function manageDialog(v) {
     const setEditor = async (on) => {
       const args = { account_id: v.aid, user_id: uid.value.trim(), on };
       if (!args.user_id) return;
-      try { await api("set_editor", args); } catch (e) { say(refusal(e, "set_editor", args, info), false); return; }
+      try { await api("set_editor", args); } catch (e) { say(refusal(e, "set_editor", args, shown()), false); return; }
       if (!A.editors.has(v.aid)) A.editors.set(v.aid, new Map());
       A.editors.get(v.aid).set(args.user_id, on);
       uid.value = "";
@@ -399,14 +433,20 @@ function manageDialog(v) {
       el("form", { class: "stack", id: "account-edit-form", onsubmit: async (e) => {
         e.preventDefault();
         const args = { account_id: v.aid };
-        if (name.value.trim() !== info.name) args.name = name.value.trim();
-        if (intro.value.trim() !== (info.intro || "")) args.intro = intro.value.trim();
+        const now = shown();
+        if (name.value.trim() !== now.name) args.name = name.value.trim();
+        if (intro.value.trim() !== (now.intro || "")) args.intro = intro.value.trim();
         if (Object.keys(args).length === 1) return;
         let r;
-        try { r = await api("update_account", args); } catch (err) { say(refusal(err, "update_account", args, info), false); return; }
+        try { r = await api("update_account", args); } catch (err) { say(refusal(err, "update_account", args, shown()), false); return; }
         say(t(r && r.held ? "account_text_held" : "saved"), true);   // held: the account shows what it showed
         if (r && r.held) loadHeld();
         await syncAccounts();
+        // The fields show what the account shows now: a held text waits under its field, with its
+        // withdraw button, and is not sent again (after a withdrawal too) with the next save.
+        const after = shown();
+        name.value = after.name;
+        intro.value = after.intro || "";
       } }, el("h3", { text: t("account_profile") }),
       suspended ? el("p", { class: "form-msg error", id: "account-edit-suspended", text: t("ae_suspended_edit") }) : null,
       field(t("account_name"), name), heldName, field(t("intro"), intro), heldIntro,
@@ -428,12 +468,18 @@ function manageDialog(v) {
   }, { id: "account-manage-dialog" }).then(() => { if (stopHeld) stopHeld(); });
 }
 
+setPostHooks({ seen: () => drawAccounts() });
+
 // ------------------------------------------------------------------ events and notices
 // `post`: a followed account published. Shown at once when its page is open, and counted on its badge
 // unless that page is in view (an open page out of sight behind the groups tab counts it too).
 export function onPostEvent(ev) {
   const v = A.view;
-  if (v && v.aid === ev.account_id) refreshPosts(v, renderPane);
+  if (v && v.aid === ev.account_id) {
+    refreshPosts(v, renderPane);
+    // (a post the platform released while it was open, held: read again, its pictures now served)
+    if (v.post && v.post.post.post_id === ev.post_id) refreshOpenPost(v, renderPane);
+  }
   // An account one manages and does not follow: its open list is refreshed (a post of a co-editor,
   // one released by the platform), but nothing is counted or announced as news for a follower.
   if (inView(ev.account_id) || !A.subs.has(ev.account_id)) return;
@@ -484,7 +530,13 @@ export function onCommentEvent(ev) {
     }
     return;
   }
-  if (open && inView(ev.account_id)) return;
+  if (open && inView(ev.account_id)) {
+    // (seen arriving under the post; heard too)
+    if (!S.me || ev.user.user_id !== S.me.user_id) announce(t("new_comment_here", { who: ev.user.display_name, text: ev.text }));
+    return;
+  }
+  // The account's post list in view: its comment counts move (the first page read again).
+  if (v && v.aid === ev.account_id && !v.post && inView(ev.account_id)) refreshPosts(v, renderPane);
   if (!A.newComments.has(ev.account_id)) A.newComments.set(ev.account_id, new Map());
   A.newComments.get(ev.account_id).set(ev.comment_id, ev.post_id);
   drawAccounts();
@@ -587,6 +639,10 @@ export function accountNotice(ev) {
   }
   const v = A.view;
   if (v && v.aid === ev.account_id) contentNotice(v, ev, renderPane);   // posts.js: what it changes on the page
+  if (ev.kind === "account_closed") {   // (its settings, open, would only be refused now)
+    const d = document.getElementById("account-manage-dialog");
+    if (d && d.dataset.aid === ev.account_id) d.close();
+  }
   syncAccounts();
   return s;
 }

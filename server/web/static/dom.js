@@ -140,6 +140,18 @@ export function toast(text, kind = "info") {
   setTimeout(() => { item.remove(); if (!toastBox.childElementCount) hideToasts(); }, kind === "error" ? 6000 : 4000);
 }
 
+// Said to a screen reader only (a polite live region out of sight): what sighted users see arrive in
+// place, a new comment under the post being read.
+let liveBox = null;
+export function announce(text) {
+  if (!liveBox) {
+    liveBox = el("div", { id: "sr-live", class: "sr-only", "aria-live": "polite" });
+    document.body.appendChild(liveBox);
+  }
+  liveBox.textContent = "";
+  setTimeout(() => { liveBox.textContent = text; }, 50);   // (a change, even to the same words)
+}
+
 function raiseToasts() {
   if (!toastBox.showPopover) return;   // (a browser without popovers: under a dialog, as before)
   // Shown again (last into the top layer: above every dialog open now) only while a dialog is open:
@@ -161,23 +173,33 @@ export function closeDialogsOf(gid) {
   for (const d of document.querySelectorAll("dialog[open]")) if (d.dataset.gid === gid) d.close();
 }
 
-// Where keyboard focus is, in a form that outlives the node: an element of a keyed item (a message,
-// data-key) is found again by the item's key and its own class once the item is drawn anew (an edit,
-// a reaction, a recall replaces a message's node while its menu, or its dialog, had the focus).
+// Where keyboard focus is, in a form that outlives the node: an element of a keyed item (a message's
+// data-key, a post's data-pid, a comment's data-cid, ...) is found again by the item's key and its
+// own class once the item is drawn anew (an edit, a reaction, a recall replaces a message's node
+// while its menu, or its dialog, had the focus; approving a comment takes its Approve button away).
+const ITEM_KEYS = ["data-key", "data-cid", "data-pid", "data-aid", "data-gid", "data-uid"];
 export function focusSpot(node) {
   if (!node || node === document.body || !node.closest) return null;
-  const item = node.closest("[data-key]");
+  const item = node.closest(ITEM_KEYS.map((k) => `[${k}]`).join(","));
+  const attr = item ? ITEM_KEYS.find((k) => item.hasAttribute(k)) : null;
   const cls = [...node.classList].map((c) => "." + CSS.escape(c)).join("") || node.tagName.toLowerCase();
   const emoji = node.dataset ? node.dataset.emoji : undefined;
-  return { node, key: item ? item.dataset.key : null, list: item && item.parentElement ? item.parentElement.id : "",
+  const kind = item ? item.tagName.toLowerCase() + (item.classList[0] ? "." + CSS.escape(item.classList[0]) : "") : "";
+  return { node, id: node.id || null, item: attr ? `${kind}[${attr}="${CSS.escape(item.getAttribute(attr))}"]` : null,
     sel: cls + (emoji ? `[data-emoji="${CSS.escape(emoji)}"]` : "") };
 }
+// The focus back at `spot`: the node itself while it is in the page, else the node with its id, else
+// the same control of its item drawn anew, else the item's first control (or the item). False when
+// none is left (the item went too).
 export function restoreFocus(spot) {
   if (!spot) return false;
   if (spot.node.isConnected) { spot.node.focus(); return true; }
-  if (spot.key === null || !spot.list) return false;
-  const item = document.querySelector(`#${CSS.escape(spot.list)} > [data-key="${CSS.escape(spot.key)}"]`);
-  const target = item && (item.querySelector(spot.sel) || item.querySelector("button, [tabindex='0']"));
+  const byId = spot.id && document.getElementById(spot.id);
+  if (byId) { byId.focus(); return true; }
+  const item = spot.item && document.querySelector(spot.item);
+  if (!item) return false;
+  const target = item.querySelector(spot.sel) || item.querySelector("button:not([disabled]), [tabindex='0']")
+    || (item.tabIndex >= 0 ? item : null);
   if (target) target.focus();
   return !!target;
 }

@@ -76,7 +76,7 @@ const zh = {
   e_join_cap_reached: "加入的群数量已达上限", e_admin_cap_reached: "管理员数量已达上限", e_credit_too_low: "信用等级不足",
   e_muted: "你已被禁言", e_group_suspended: "本群已被平台暂停发言", e_group_closed: "该群已被平台关闭",
   e_blacklisted: "账号已被平台封禁", e_content_blocked: "内容包含违规信息，未发送", e_rate_limited: "操作太频繁，请 {s} 秒后再试",
-  media_after_review: "审核通过后可查看", e_too_large: "内容过长或文件过大", e_file_too_large: "文件不能超过 {size}", e_storage_quota_reached: "你上传的文件已达存储上限，暂时不能再上传", e_internal: "服务器错误，请重试", e_banned: "你已被禁止加入这个群", e_banned_until: "你已被禁止加入这个群，至 {until}",
+  media_after_review: "审核通过后可查看", e_too_large: "内容过长或文件过大", e_field_too_long: "{what}最多 {max} 个字", e_text_too_long: "文字最多 {max} 个字", e_file_too_large: "文件不能超过 {size}", e_storage_quota_reached: "你上传的文件已达存储上限，暂时不能再上传", e_internal: "服务器错误，请重试", e_banned: "你已被禁止加入这个群", e_banned_until: "你已被禁止加入这个群，至 {until}",
   e_generic: "操作失败：{reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "消息", message_menu: "消息操作", message_menu_of: "{name} {time} 的消息的操作", messages_of: "{name} 的消息",
   notices_new: "通知（{n} 条新）", cancel_file: "取消 {name}", reply: "回复", replying_to: "回复 {name}：", edit: "编辑", edited: "已编辑", react_toggle: "点一下加上或取消",
@@ -133,6 +133,8 @@ const zh = {
   editor_add: "设为编辑", editor_remove: "取消编辑", editor_added: "已设为编辑", editor_removed: "已取消编辑", editor_on: "编辑", editor_off: "已取消",
   account_close: "注销公众号", account_close_hint: "注销后不能再发布，也不能恢复；文章和评论按规定保存一段时间，名称不能再被使用。",
   confirm_account_close: "确定注销「{name}」？注销后无法恢复。", account_closed_done: "「{name}」已注销",
+  new_comment_here: "新评论，{who}：{text}", comment_field: "评论", cancel_reply: "不再回复", editor_user_id: "编辑的用户 ID",
+  publish_upload_failed: "有图片没有上传成功，已从列表中移出；再按一次「发布文章」即发布现在列出的图片",
   new_post: "「{name}」发布了新文章：{title}", new_comment: "「{name}」有新评论，{who}：{text}", new_comment_held: "「{name}」有新评论等待审核，{who}：{text}",
   own_comment_shown: "你在「{name}」的评论已公开。", n_editor_on: "你已成为公众号「{name}」的编辑。", n_editor_off: "你已不再是公众号「{name}」的编辑。",
   an_warning: "平台警告（公众号「{name}」）：{text}", an_suspended: "公众号「{name}」已被平台暂停更新：{until} 前不能发布文章，也不能修改名称和简介。{text}",
@@ -325,7 +327,7 @@ const en = {
   e_join_cap_reached: "You are in as many groups as allowed", e_admin_cap_reached: "The group has as many admins as allowed", e_credit_too_low: "Credit level too low",
   e_muted: "You are muted", e_group_suspended: "Posting in this group is suspended", e_group_closed: "The platform closed this group",
   e_blacklisted: "The platform closed this account", e_content_blocked: "The text contains prohibited content; not sent", e_rate_limited: "Too fast; try again in {s} s",
-  media_after_review: "viewable once released", e_too_large: "Too long or too large", e_file_too_large: "Files may be at most {size}", e_storage_quota_reached: "Your uploads have reached your storage limit; no more can be uploaded for now", e_internal: "Server error; please retry", e_banned: "You are banned from this group", e_banned_until: "You are banned from this group until {until}",
+  media_after_review: "viewable once released", e_too_large: "Too long or too large", e_field_too_long: "{what}: at most {max} characters", e_text_too_long: "At most {max} characters", e_file_too_large: "Files may be at most {size}", e_storage_quota_reached: "Your uploads have reached your storage limit; no more can be uploaded for now", e_internal: "Server error; please retry", e_banned: "You are banned from this group", e_banned_until: "You are banned from this group until {until}",
   e_generic: "Failed: {reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "Message", message_menu: "Message actions", message_menu_of: "Actions for the message of {name} at {time}", messages_of: "Messages of {name}",
   notices_new: "Notices ({n} new)", cancel_file: "Cancel {name}", reply: "Reply", replying_to: "Replying to {name}:", edit: "Edit", edited: "edited", react_toggle: "Click to add or take back",
@@ -383,6 +385,8 @@ const en = {
   editor_add: "Make editor", editor_remove: "Remove editor", editor_added: "Editor added", editor_removed: "Editor removed", editor_on: "editor", editor_off: "removed",
   account_close: "Close account", account_close_hint: "A closed account publishes nothing more and cannot be reopened; posts and comments are kept for the retention period and the name stays taken.",
   confirm_account_close: "Close “{name}”? This cannot be undone.", account_closed_done: "“{name}” is closed",
+  new_comment_here: "New comment, {who}: {text}", comment_field: "Comment", cancel_reply: "Cancel the reply", editor_user_id: "The editor's user ID",
+  publish_upload_failed: "A picture failed to upload and left the list; press Publish again to publish with the pictures listed now",
   new_post: "“{name}” published: {title}", new_comment: "New comment on “{name}”, {who}: {text}", new_comment_held: "A comment on “{name}” awaits review, {who}: {text}",
   own_comment_shown: "Your comment on “{name}” is public now.", n_editor_on: "You are now an editor of the public account “{name}”.", n_editor_off: "You are no longer an editor of the public account “{name}”.",
   an_warning: "Platform warning (account “{name}”): {text}", an_suspended: "The platform suspended “{name}”: no posts and no change of its name or introduction until {until}. {text}",
@@ -568,9 +572,17 @@ export function errorText(err) {
   // A file over the server's size limit: say the limit (the reason says it in bytes, in English).
   const maxBytes = err && err.reply ? err.reply.max_bytes : undefined;
   if (code === "too_large" && maxBytes) return t("e_file_too_large", { size: sizeText(maxBytes) });
+  // A text over its limit: [ext] `field` names it, `max_chars` is the limit (the server's, as set).
+  const maxChars = err && err.reply ? err.reply.max_chars : undefined;
+  if (code === "too_large" && typeof maxChars === "number") {
+    const what = TEXT_FIELDS[err.reply.field];
+    return what ? t("e_field_too_long", { what: t(what), max: maxChars }) : t("e_text_too_long", { max: maxChars });
+  }
   if (TABLES[lang][key]) return t(key, { reason });
   return t("e_generic", { reason: reason || code });
 }
+// The texts a refusal may name by its [ext] `field`, and the words for them.
+const TEXT_FIELDS = { title: "post_title", body: "post_body", intro: "intro", announcement: "announcement" };
 function sizeText(n) {
   if (n < 1024) return n + " B";
   if (n < 1024 * 1024) return Math.floor(n / 1024) + " KB";

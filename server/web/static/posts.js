@@ -14,6 +14,10 @@ import { reportDialog } from "./manage.js";
 import { upload, mediaNode } from "./media.js";
 import { refusal } from "./account_errors.js";
 
+// accounts.js's: the side list drawn again once the new comments counted on a badge were seen.
+let hooks = { seen: () => {} };
+export function setPostHooks(h) { hooks = h; }
+
 const POSTS_PAGE = 20;
 const COMMENTS_PAGE = 50;
 const MAX_IMAGES = 9;
@@ -87,6 +91,21 @@ export function commentGone(v, pid, cid, render) {
   if (A.view === v && v.post === vp) render();
 }
 
+// The open post read again (read_post: no second read is counted): released by the platform, it is
+// held no more and its pictures are served.
+export async function refreshOpenPost(v, render) {
+  const vp = v.post;
+  if (!vp) return;
+  let again;
+  try { again = await api("read_post", { post_id: vp.post.post_id }); } catch (e) {
+    if (e.code === "not_found") postGone(v, vp.post.post_id, render, true);
+    return;
+  }
+  if (v.post !== vp) return;
+  vp.post = again;
+  if (A.view === v) render();
+}
+
 // The open post's comment mode in force again (read_post: no second read is counted).
 async function refreshMode(v, render) {
   const vp = v.post;
@@ -149,12 +168,25 @@ export async function openPost(v, pid, render) {
   }
   const item = v.posts.find((p) => p.post_id === pid);
   if (item) item.reads = post.reads;
+  // The new comments counted on the account's badge for this post are seen now that it is open.
+  const counted = A.newComments.get(v.aid);
+  if (counted) {
+    const before = counted.size;
+    for (const [cid, p] of [...counted]) if (p === pid) counted.delete(cid);
+    if (!counted.size) A.newComments.delete(v.aid);
+    if (counted.size !== before) hooks.seen();
+  }
   const vp = { post, comments: [], noMore: true, replyTo: null };
   v.post = vp;
   // Whatever the mode: a post closed to new comments (by its author, the platform or the credit
   // level) keeps its old ones, which the server lists.
   await loadComments(v, vp, true, render);
-  if (A.view === v && v.post === vp) render();
+  if (A.view === v && v.post === vp) {
+    render();
+    // (the keyboard reads on from the post's title, not from the page's start)
+    const title = document.getElementById("post-title");
+    if (title) title.focus();
+  }
 }
 
 async function loadComments(v, vp, fresh, render) {
@@ -188,10 +220,15 @@ export function postView(v, render) {
   return el("article", { class: "post-view", id: "post-view", "data-pid": p.post_id },
     el("header", { class: "pane-head" },
       el("button", { type: "button", class: "icon", id: "btn-post-back", "aria-label": t("back"), text: "‹",
-        onclick: () => { v.post = null; render(); refreshPosts(v, render); } }),   // reads and comment counts may have moved
+        onclick: () => {
+          v.post = null; render();
+          const item = document.querySelector(`.post-item[data-pid="${CSS.escape(p.post_id)}"]`);
+          if (item) item.focus();   // (the post the keyboard came from)
+          refreshPosts(v, render);   // reads and comment counts may have moved
+        } }),
       el("div", { class: "grow clip" }, el("strong", { class: "clip", text: v.info.name }))),
     el("div", { class: "account-scroll", id: "post-scroll" },
-      el("h2", { class: "post-title", id: "post-title", text: p.title }),
+      el("h2", { class: "post-title", id: "post-title", tabindex: -1, text: p.title }),
       el("div", { class: "row wrap muted small" }, el("time", { text: fmtTime(p.ts) }),
         el("span", { id: "post-reads", text: t("reads_n", { n: p.reads }) }),
         p.held ? el("span", { class: "tag tag-muted", text: t("post_held") }) : null),
@@ -225,7 +262,11 @@ async function deletePost(v, render) {
   v.posts = v.posts.filter((x) => x.post_id !== p.post_id);
   if (v.post && v.post.post === p) v.post = null;
   toast(t("post_deleted"));
-  if (A.view === v) render();
+  if (A.view === v) {
+    render();
+    const next = document.querySelector("#post-list .post-item") || document.getElementById("btn-publish");
+    if (next) next.focus();
+  }
 }
 
 // ------------------------------------------------------------------ comments
@@ -255,7 +296,8 @@ function commentsSection(v, render) {
 function commentForm(v, render) {
   const vp = v.post;
   const msg = el("p", { class: "form-msg", id: "comment-msg", role: "alert" });
-  const text = el("textarea", { id: "comment-text", rows: 2, maxlength: textRoom(4000), "data-keep": true, placeholder: t("comment_placeholder") });
+  const text = el("textarea", { id: "comment-text", rows: 2, maxlength: textRoom(4000), "data-keep": true, placeholder: t("comment_placeholder"),
+    "aria-label": t("comment_field") });
   const reply = vp.replyTo;
   return el("form", { class: "stack", id: "comment-form", "data-replace": true, onsubmit: async (e) => {
     e.preventDefault();
@@ -286,11 +328,15 @@ function commentForm(v, render) {
         text: body, ts: Date.now(), reply_to: args.reply_to, held: r.held || undefined });
     }
     toast(t(r.held ? "comment_held" : "comment_sent"));
-    if (A.view === v && v.post === vp) render();
+    if (A.view === v && v.post === vp) {
+      render();
+      const box = document.getElementById("comment-text");   // (the button was disabled meanwhile: focus left it)
+      if (box) box.focus();
+    }
   } },
   reply ? el("div", { class: "row reply-bar", id: "comment-reply-bar" },
     el("span", { class: "grow clip muted small", text: t("replying_to", { name: reply.user.display_name }) + " " + reply.text }),
-    el("button", { type: "button", class: "icon small", "aria-label": t("cancel"), text: "✕", onclick: () => { vp.replyTo = null; render(); } })) : null,
+    el("button", { type: "button", class: "icon small", "aria-label": t("cancel_reply"), text: "✕", onclick: () => { vp.replyTo = null; render(); } })) : null,
   el("div", { class: "row" }, text, el("button", { type: "submit", class: "primary", id: "comment-submit", text: t("comment_send") })), msg);
 }
 
@@ -334,10 +380,18 @@ async function moderate(v, c, action, render) {
     else toast(refusal(e, "moderate_comment", args, v.info), "error");
     return;
   }
+  const at = vp.comments.indexOf(c);
   if (action === "delete") vp.comments = vp.comments.filter((x) => x.comment_id !== c.comment_id);
   else { delete c.held; delete c.hidden; if (action === "hide") c.hidden = true; }
   toast(t("moderated_" + action));
-  if (A.view === v && v.post === vp) render();
+  if (A.view === v && v.post === vp) {
+    render();   // (renderPane keeps the focus on the comment's controls while it is listed)
+    if (action === "delete" && (!document.activeElement || document.activeElement === document.body)) {
+      const next = vp.comments[Math.min(at, vp.comments.length - 1)];
+      const node = next && document.querySelector(`.comment[data-cid="${CSS.escape(next.comment_id)}"] button`);
+      (node || document.getElementById("comment-text") || document.getElementById("post-title"))?.focus();
+    }
+  }
 }
 
 // A `comment` event for the open post: a new comment (owners and editors) shows at the top at once;
@@ -411,7 +465,15 @@ export function publishDialog(v, render) {
       submit.disabled = true;
       msg.className = "form-msg";
       msg.textContent = files.some((f) => !f.result) ? t("uploading") : "";
-      const uploaded = (await Promise.all(files.map((f) => f.promise))).filter(Boolean);
+      const results = await Promise.all(files.map((f) => f.promise));
+      if (results.some((r) => !r)) {
+        // A picture failed on its way (its toast named it, and it left the tray): nothing is published
+        // without it unless the author presses again, seeing the tray as it is now.
+        submit.disabled = false;
+        msg.textContent = t("publish_upload_failed"); msg.className = "form-msg error";
+        return;
+      }
+      const uploaded = results;
       const args = { account_id: v.aid, title: title.value.trim(), body: body.value, comments: mode.value };
       if (uploaded.length) args.attachments = uploaded.map((r) => r.media_id);
       let r;
