@@ -342,11 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     # An option the chosen run does not read is refused, not silently ignored.
     mode = "--tail" if args.tail else "--flood" if args.flood else "--cluster" if args.cluster else None
     unread = {
-        "--tail": ["--scenarios", "--retries", "--slow-seconds", "--postgres", "--nats", "--cluster-senders",
-                   "--cluster-paced-rate"],
-        "--flood": ["--scenarios", "--retries", "--slow-seconds", "--postgres", "--rounds", "--nats",
-                    "--cluster-senders", "--cluster-paced-rate"],
-        "--cluster": ["--qunguan-root", "--rounds", "--slow-seconds"],
+        "--tail": ["--scenarios", "--retries", "--retry-budget", "--scenario-timeout", "--slow-seconds", "--postgres",
+                   "--nats", "--cluster-senders", "--cluster-paced-rate"],
+        "--flood": ["--scenarios", "--retries", "--retry-budget", "--scenario-timeout", "--slow-seconds", "--postgres",
+                    "--rounds", "--nats", "--cluster-senders", "--cluster-paced-rate"],
+        "--cluster": ["--qunguan-root", "--rounds", "--slow-seconds", "--retry-budget"],
         None: ["--rounds", "--tail-seconds", "--nats", "--cluster-senders", "--cluster-paced-rate"],
     }[mode]
     given = [opt for opt in unread

@@ -270,11 +270,16 @@ class Sender:
         done = min(self.delivered, self.acked) if self.needs_ack else self.delivered
         return self.sent - done - self.errors
 
-    def send(self, k: int, stamp_ns: int | None = None) -> None:
-        """Write ``k`` messages stamped ``stamp_ns`` (default: now), in one write."""
-        frame = self.prefix + b"%019d" % (time_ns() if stamp_ns is None else stamp_ns)
+    def send(self, k: int) -> None:
+        """Write ``k`` messages stamped now, in one write."""
+        frame = self.prefix + b"%019d" % time_ns()
         self.conn.write(frame * k if k > 1 else frame)
         self.sent += k
+
+    def send_stamped(self, stamps: list[int]) -> None:
+        """Write one message per stamp (ns, the time it was due), in one write."""
+        self.conn.write(b"".join([self.prefix + b"%019d" % st for st in stamps]))
+        self.sent += len(stamps)
 
     def _refill(self) -> None:
         if self.load.saturating:
@@ -446,9 +451,9 @@ class Load:
             due = int(rate * el) - sent
             if due <= 0:
                 continue
-            # when the first of these was due (the tick, the loop or a stall may be later than that)
-            late_ns = max(0, int((el - sent / rate) * 1e9))
-            stamp = time_ns() - late_ns
+            # Message n (1, 2, 3...) is due at n / rate: each is stamped with that time on the wall
+            # clock, whenever it is written (a tick, the loop or a stall may be later).
+            wall, n = time_ns(), sent
             sent += due
             base, extra = divmod(due, k)
             for j in range(k if base else extra):
@@ -457,11 +462,14 @@ class Load:
                 room = cap - s.in_flight()
                 if room <= 0:
                     skipped += want
+                    n += want
                     continue
                 if want > room:
                     skipped += want - room
+                    n += want - room
                     want = room
-                s.send(want, stamp)
+                s.send_stamped([wall - int((el - (n + q) / rate) * 1e9) for q in range(1, want + 1)])
+                n += want
             i = (i + extra) % k
         t1 = loop.time()
         m1 = self.messages()

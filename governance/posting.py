@@ -103,8 +103,9 @@ def check_can_post(
         )
 
 
-def check_text(text: str, *, max_chars: int, field: str, allow_empty: bool = False) -> str:
-    """``text`` itself when it may be stored as ``field``.
+def check_text(text: str, *, max_chars: int, field: str, allow_empty: bool = False, arg: str | None = None) -> str:
+    """``text`` itself when it may be stored as ``field`` (the request's argument ``arg``, when its
+    name is not the word for it: an announcement is ``set_announcement``'s ``text``).
 
     ``too_large`` when longer than ``max_chars`` characters; ``bad_request`` when
     it shows nothing (empty, or only whitespace and characters that render as nothing:
@@ -114,8 +115,8 @@ def check_text(text: str, *, max_chars: int, field: str, allow_empty: bool = Fal
     it stripped).
     """
     if len(text) > max_chars:
-        # [ext] field and max_chars: a client says which text, and its limit, in its own words
-        raise ContractError("too_large", f"{field} is longer than {max_chars} characters", field=field,
+        # [ext] field (the argument) and max_chars: a client says which text, and its limit, in its words
+        raise ContractError("too_large", f"{field} is longer than {max_chars} characters", field=arg or field,
                             max_chars=max_chars)
     check_no_nul(text, field)
     if not allow_empty and not any(_shows(ch) for ch in text):

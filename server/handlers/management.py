@@ -358,7 +358,7 @@ async def set_announcement(ctx: Context, sess: Session, req: rq.SetAnnouncement,
                            enc: Encoding) -> dict[str, Any] | None:
     g = _managed(ctx, sess, req.group_id, "set_announcement")
     text = posting.check_text(req.text.strip(), max_chars=ctx.cfg.limits.max_text_chars, field="announcement",
-                              allow_empty=True)
+                              allow_empty=True, arg="text")
     if text:
         # A new announcement reaches every member like a message, so whatever would stop this
         # manager's ``send`` now stops it: the platform's suspension of the group (or its

@@ -291,7 +291,7 @@ async def history(ctx: Context, sess: Session, req: rq.History, enc: Encoding) -
     mine: dict[int, list[str]] = {}
     reacted = [r.seq for r in rows if r.reactions is not None and not r.deleted]
     if reacted:  # (a second read only for a page with reactions: which chips are the reader's own)
-        for seq, emoji in await ctx.store.reactions_of(g.group_id, sess.me.user_id, reacted[0], reacted[-1]):
+        for seq, emoji in await ctx.store.reactions_of(g.group_id, sess.me.user_id, reacted):
             mine.setdefault(seq, []).append(emoji)
     still_reader(ctx, sess, g.group_id)
     gid = g.group_id

@@ -171,9 +171,10 @@ class GroupReads(Protocol):
         """Sender, time, deleted, held and whether it has attachments, of a stored message; or None."""
         ...
 
-    async def reactions_of(self, group_id: str, user_id: str, first_seq: int, last_seq: int) -> list[tuple[int, str]]:
-        """(seq, emoji) of the reactions ``user_id`` left on the group's messages ``first_seq`` to
-        ``last_seq``, by seq and emoji (a ``history`` page's ``my_reactions``)."""
+    async def reactions_of(self, group_id: str, user_id: str, seqs: list[int]) -> list[tuple[int, str]]:
+        """(seq, emoji) of the reactions ``user_id`` left on the group's messages ``seqs``, by seq and
+        emoji (a ``history`` page's ``my_reactions``): one seek of the primary key per message, not a
+        walk over every member's reactions in the page's range."""
         ...
 
     async def recent_messages(self, since_ms: int, per_group: int) -> list[tuple[str, HistoryRow]]:

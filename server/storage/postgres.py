@@ -359,12 +359,13 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             await db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
             )
-            # Added once, not at every start (an ALTER waits for every reader of the table). A node
-            # of a version before checksums inserts two values: the third is left null.
-            if not await db.fetchval(_HAS_CHECKSUMS):
-                await db.execute("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum TEXT")
-            rows = await db.fetch("SELECT version, checksum FROM schema_migrations")
+            summed = await db.fetchval(_HAS_CHECKSUMS)
+            rows = await db.fetch(f"SELECT version, {'checksum' if summed else 'NULL'} FROM schema_migrations")
+            # Judged before anything is changed: a database refused is left exactly as it was.
             plan = plan_migrations({r[0]: r[1] for r in rows}, MIGRATIONS, f"the database {self.shown_url}")
+            if not summed:  # Added once, not at every start (an ALTER waits for every reader of the
+                # table). A node of a version before checksums inserts two values: the third is left null.
+                await db.execute("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum TEXT")
             if plan.to_stamp:
                 await db.executemany("UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
                                      plan.to_stamp)

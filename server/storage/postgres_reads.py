@@ -153,10 +153,10 @@ class PostgresReads:
             rows.reverse()
         return rows
 
-    async def reactions_of(self, group_id: str, user_id: str, first_seq: int, last_seq: int) -> list[tuple[int, str]]:
+    async def reactions_of(self, group_id: str, user_id: str, seqs: list[int]) -> list[tuple[int, str]]:
         rows = await self._fetchall(
-            "SELECT seq, emoji FROM reactions WHERE group_id = $1 AND seq BETWEEN $2 AND $3 AND user_id = $4"
-            " ORDER BY seq, emoji COLLATE \"C\"", group_id, first_seq, last_seq, user_id)
+            "SELECT seq, emoji FROM reactions WHERE group_id = $1 AND seq = ANY($2::bigint[]) AND user_id = $3"
+            " ORDER BY seq, emoji COLLATE \"C\"", group_id, seqs, user_id)
         return [(r[0], r[1]) for r in rows]
 
     async def recent_messages(self, since_ms: int, per_group: int) -> list[tuple[str, HistoryRow]]:

@@ -578,10 +578,12 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             " (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL, checksum TEXT)"
         )
         columns = {r[1] for r in await db.execute_fetchall("PRAGMA table_info(schema_migrations)")}
-        if "checksum" not in columns:  # (recorded by a version before checksums)
-            await db.execute("ALTER TABLE schema_migrations ADD COLUMN checksum TEXT")
-        rows = await db.execute_fetchall("SELECT version, checksum FROM schema_migrations")
+        summed = "checksum" in columns  # (not: recorded by a version before checksums)
+        rows = await db.execute_fetchall(f"SELECT version, {'checksum' if summed else 'NULL'} FROM schema_migrations")
+        # Judged before anything is changed: a database refused is left exactly as it was.
         plan = plan_migrations({r[0]: r[1] for r in rows}, MIGRATIONS, f"the database {self.path}")
+        if not summed:
+            await db.execute("ALTER TABLE schema_migrations ADD COLUMN checksum TEXT")
         if plan.to_stamp:
             await db.execute("BEGIN IMMEDIATE")
             await db.executemany("UPDATE schema_migrations SET checksum = ? WHERE version = ?",

@@ -103,10 +103,11 @@ class SqliteReads(SqliteReader):
             rows.reverse()
         return rows
 
-    async def reactions_of(self, group_id: str, user_id: str, first_seq: int, last_seq: int) -> list[tuple[int, str]]:
+    async def reactions_of(self, group_id: str, user_id: str, seqs: list[int]) -> list[tuple[int, str]]:
+        marks = ",".join("?" * len(seqs))  # (a page holds at most 500: well under SQLite's variable limit)
         rows = await self._fetchall(
-            "SELECT seq, emoji FROM reactions WHERE group_id = ? AND seq BETWEEN ? AND ? AND user_id = ?"
-            " ORDER BY seq, emoji", (group_id, first_seq, last_seq, user_id))
+            f"SELECT seq, emoji FROM reactions WHERE group_id = ? AND seq IN ({marks}) AND user_id = ?"
+            " ORDER BY seq, emoji", (group_id, *seqs, user_id))
         return [(r[0], r[1]) for r in rows]
 
     async def recent_messages(self, since_ms: int, per_group: int) -> list[tuple[str, HistoryRow]]:

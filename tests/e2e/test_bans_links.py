@@ -627,9 +627,12 @@ async def test_long_texts_are_too_large_as_documented(server):
     gid, owner, admin, members = await crowd(server, 1)
     for n in (201, 300):
         r = await owner.call("ban", group_id=gid, user_id=members[0].user_id, reason="x" * n)
-        assert code(r) == "too_large", (n, r)
+        assert code(r) == "too_large" and (r["field"], r["max_chars"]) == ("reason", 200), (n, r)  # [ext]
         r = await owner.call("create_invite_link", group_id=gid, note="y" * n)
-        assert code(r) == "too_large", (n, r)
+        assert code(r) == "too_large" and (r["field"], r["max_chars"]) == ("note", 200), (n, r)
+    # [ext] `field` is the argument's name: set_announcement's is `text`
+    r = await owner.call("set_announcement", group_id=gid, text="公" * 4001)
+    assert code(r) == "too_large" and (r["field"], r["max_chars"]) == ("text", 4000), r
     for n in (256, 300):
         r = await owner.call("upload_begin", mime="image/png", size=10, name="z" * n)
         assert code(r) == "too_large", (n, r)

@@ -5,6 +5,7 @@ both backends, and ``qunguan serve`` on SQLite, are run for real."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -135,9 +136,22 @@ async def test_a_database_upgraded_by_a_newer_version_is_refused_and_left_as_it_
     assert _sql(kind, where, "SELECT version, checksum FROM schema_migrations ORDER BY version") == before
 
 
-async def test_a_database_numbered_by_another_build_is_refused_before_anything_is_applied(db):
+def _columns(kind, where):
+    if kind == "sqlite":
+        return [r[1] for r in _sql(kind, where, "PRAGMA table_info(schema_migrations)")]
+    return [r[0] for r in _sql(kind, where, "SELECT column_name FROM information_schema.columns"
+                                            " WHERE table_name = 'schema_migrations' ORDER BY ordinal_position")]
+
+
+@pytest.mark.parametrize("before_checksums", [False, True])
+async def test_a_database_numbered_by_another_build_is_refused_before_anything_is_applied(db, before_checksums):
+    """Refused as it is: nothing applied, and (the diff review) not even the checksum column added
+    to a database from before checksums, which an older build then could not write to."""
     kind, where = db
     migrations = await _opened(kind, where)
+    if before_checksums:
+        _sql(kind, where, "ALTER TABLE schema_migrations DROP COLUMN checksum")
+    columns = _columns(kind, where)
     gap = migrations[-3][0]
     _sql(kind, where, "DELETE FROM schema_migrations WHERE version = ?" if kind == "sqlite"
          else "DELETE FROM schema_migrations WHERE version = $1", gap)
@@ -147,6 +161,7 @@ async def test_a_database_numbered_by_another_build_is_refused_before_anything_i
         await store.open()
     await store.close()
     assert gap not in {r[0] for r in _sql(kind, where, "SELECT version FROM schema_migrations")}
+    assert _columns(kind, where) == columns
 
 
 def test_serve_on_a_newer_database_says_so_in_one_line_and_exits_2(tmp_path):
@@ -162,3 +177,17 @@ def test_serve_on_a_newer_database_says_so_in_one_line_and_exits_2(tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("qunguan: cannot start: the database") and "upgraded by a newer version" in last
     assert "Traceback" not in done.stderr
+
+
+def test_a_released_migration_is_never_edited():
+    """Databases record each migration's checksum and refuse to start on a script that differs, so
+    editing a released migration (a comment, a space) would stop every server that applied it. The
+    checksums are pinned here: a changed script fails this test first. A new migration adds its
+    line to migration_checksums.json (``checksum(script)`` of server/storage/migrations.py)."""
+    pinned = json.loads((Path(__file__).with_name("migration_checksums.json")).read_text(encoding="utf-8"))
+    for kind, migrations in (("sqlite", schema.MIGRATIONS), ("postgresql", postgres_schema.MIGRATIONS)):
+        now = {str(v): checksum(s) for v, s in migrations}
+        changed = sorted((v for v in pinned[kind] if now.get(v) != pinned[kind][v]), key=int)
+        assert not changed, f"{kind} migration(s) {changed} differ from their released text: add a new migration"
+        unpinned = sorted(set(now) - set(pinned[kind]), key=int)
+        assert not unpinned, f"{kind} migration(s) {unpinned}: add their checksums to migration_checksums.json"

@@ -4,7 +4,7 @@
 // account's page (information, follow, report, its posts) and, for its owner: opening one, editing
 // it, editors and closing it. Posts, comments and publishing are drawn by posts.js. The server
 // decides every rule; refusal() puts a refused request in plain language.
-import { el, clear, $, toast, modal, confirmBox, morphKids, focusSpot, restoreFocus, announce } from "./dom.js";
+import { el, clear, $, toast, modal, confirmBox, morphKids, focusSpot, restoreFocus, focusIfIdle, announce } from "./dom.js";
 import { t, errorText, fmtDate, fmtTime, acatName } from "./i18n.js";
 import { A, S, api, managerRole, loadCategories, fillCategories, textRoom } from "./state.js";
 import { reportDialog } from "./manage.js";
@@ -238,8 +238,7 @@ export function renderPane() {
 // Focus `sel` once the pane shows it (a step that changed what the pane shows: a post opened or
 // left, an account left, a follow): the keyboard goes on from there, not from the page's start.
 export function focusIn(sel) {
-  const node = document.querySelector(sel);
-  if (node) node.focus();
+  focusIfIdle(document.querySelector(sel), $("#account-pane"));
 }
 
 function drawPane(pane) {

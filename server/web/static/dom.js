@@ -204,13 +204,24 @@ export function restoreFocus(spot) {
   return !!target;
 }
 
+// Move the focus to `target` after a step that took it away (a control drawn anew, a request
+// answered), unless the user has moved on meanwhile: only while the focus is nowhere (the page's
+// body) or still inside `within` (the control, or the part of the page, the step started from).
+export function focusIfIdle(target, within = null) {
+  if (!target) return false;
+  const a = document.activeElement;
+  if (a && a !== document.body && !(within && within.contains(a))) return false;
+  target.focus();
+  return true;
+}
+
 const FIELDS = "[autofocus], input:not([type=hidden]):not([disabled]), textarea:not([disabled]), select:not([disabled])";
-const FOCUSABLE = "button:not([disabled]), [href], [tabindex='0']";
 
 // A modal dialog built from nodes; resolves with the value passed to done(), or null when dismissed.
-// It opens with the focus on its first field (or, with none, its first button: a confirmation's is
-// the one that does nothing), not on the close button; when it closes, the focus goes back where it
-// was, to the same control of a message drawn anew meanwhile.
+// It opens with the focus on the control marked autofocus (a confirmation's: the one that does
+// nothing) or its first field; with neither, on its close button, never on a button that acts (the
+// Enter that opened the dialog repeats while held: on 👍 it would react). When it closes, the focus
+// goes back where it was, to the same control of a message drawn anew meanwhile.
 export function modal(title, build, { wide = false, id = null } = {}) {
   return new Promise((resolve) => {
     const spot = focusSpot(document.activeElement);
@@ -234,8 +245,7 @@ export function modal(title, build, { wide = false, id = null } = {}) {
     dlg.append(head, el("div", { class: "modal-body" }, build(done, dlg)));
     document.body.appendChild(dlg);
     dlg.showModal();
-    const body = dlg.querySelector(".modal-body");
-    const first = body.querySelector(FIELDS) || body.querySelector(FOCUSABLE);
+    const first = dlg.querySelector(".modal-body").querySelector(FIELDS);
     if (first && (document.activeElement === head.lastChild || !dlg.contains(document.activeElement))) first.focus();
   });
 }
@@ -244,7 +254,7 @@ export function confirmBox(text, okLabel, cancelLabel) {
   return modal(okLabel, (done) => [
     el("p", { text }),
     el("div", { class: "row end" },
-      el("button", { type: "button", class: "ghost", text: cancelLabel, onclick: () => done(false) }),
+      el("button", { type: "button", class: "ghost", text: cancelLabel, autofocus: true, onclick: () => done(false) }),
       el("button", { type: "button", class: "danger", id: "confirm-ok", text: okLabel, onclick: () => done(true) })),
   ]).then((v) => v === true);
 }

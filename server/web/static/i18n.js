@@ -582,7 +582,7 @@ export function errorText(err) {
   return t("e_generic", { reason: reason || code });
 }
 // The texts a refusal may name by its [ext] `field`, and the words for them.
-const TEXT_FIELDS = { title: "post_title", body: "post_body", intro: "intro", announcement: "announcement" };
+const TEXT_FIELDS = { title: "post_title", body: "post_body", intro: "intro" };
 function sizeText(n) {
   if (n < 1024) return n + " B";
   if (n < 1024 * 1024) return Math.floor(n / 1024) + " KB";
@@ -596,7 +596,7 @@ export function keptError(e) {
   const kept = { code: (e && e.code) || "internal", reason: (e && e.reason) || "" };
   if (e && e.op) kept.op = e.op;
   const reply = {};
-  for (const k of ["until", "cause", "retry_after_ms", "banned_until", "max_bytes"]) if (e && e.reply && e.reply[k] !== undefined) reply[k] = e.reply[k];
+  for (const k of ["until", "cause", "retry_after_ms", "banned_until", "max_bytes", "max_chars", "field"]) if (e && e.reply && e.reply[k] !== undefined) reply[k] = e.reply[k];
   kept.reply = reply;
   return kept;
 }

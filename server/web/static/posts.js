@@ -7,7 +7,7 @@
 // that go away (`post_deleted` and `comment_deleted` events, platform notices, `not_found`), and the publish dialog with
 // optional pictures uploaded by media.js. accounts.js places all of it in the account pane; render()
 // redraws the pane.
-import { el, clear, toast, modal, confirmBox } from "./dom.js";
+import { el, clear, toast, modal, confirmBox, focusIfIdle } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
 import { S, A, api, managerRole, textRoom } from "./state.js";
 import { reportDialog } from "./manage.js";
@@ -183,9 +183,9 @@ export async function openPost(v, pid, render) {
   await loadComments(v, vp, true, render);
   if (A.view === v && v.post === vp) {
     render();
-    // (the keyboard reads on from the post's title, not from the page's start)
-    const title = document.getElementById("post-title");
-    if (title) title.focus();
+    // (the keyboard reads on from the post's title, not from the page's start; unless the user went
+    // elsewhere while the post was on its way)
+    focusIfIdle(document.getElementById("post-title"), document.getElementById("account-pane"));
   }
 }
 
@@ -264,8 +264,7 @@ async function deletePost(v, render) {
   toast(t("post_deleted"));
   if (A.view === v) {
     render();
-    const next = document.querySelector("#post-list .post-item") || document.getElementById("btn-publish");
-    if (next) next.focus();
+    focusIfIdle(document.querySelector("#post-list .post-item") || document.getElementById("btn-publish"));
   }
 }
 
@@ -330,8 +329,9 @@ function commentForm(v, render) {
     toast(t(r.held ? "comment_held" : "comment_sent"));
     if (A.view === v && v.post === vp) {
       render();
-      const box = document.getElementById("comment-text");   // (the button was disabled meanwhile: focus left it)
-      if (box) box.focus();
+      // (the button was disabled meanwhile, so the focus left it: back to the field, unless the user
+      // went on elsewhere while the comment was on its way)
+      focusIfIdle(document.getElementById("comment-text"), document.getElementById("comment-form"));
     }
   } },
   reply ? el("div", { class: "row reply-bar", id: "comment-reply-bar" },
@@ -389,7 +389,7 @@ async function moderate(v, c, action, render) {
     if (action === "delete" && (!document.activeElement || document.activeElement === document.body)) {
       const next = vp.comments[Math.min(at, vp.comments.length - 1)];
       const node = next && document.querySelector(`.comment[data-cid="${CSS.escape(next.comment_id)}"] button`);
-      (node || document.getElementById("comment-text") || document.getElementById("post-title"))?.focus();
+      focusIfIdle(node || document.getElementById("comment-text") || document.getElementById("post-title"));
     }
   }
 }
