@@ -38,6 +38,7 @@ class Client:
         self._rids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.close_error: BaseException | None = None
+        self.refused = False  # closed by its user after a refusal to sign in (nothing more to say of it)
         self._reader = asyncio.create_task(self._read())
 
     @classmethod

@@ -206,6 +206,10 @@ def posting_state(g: dict[str, Any]) -> str:
     return f"  [{'; '.join(why)}]" if why else ""
 
 
+# Said once when logging in again meets the account's connection cap (rate_limits.connections_per_user).
+AT_CAP = ("* this account has as many connections as the server allows: close this chat on another device or "
+          "in another window; logging in again by itself until one is free")
+
 # The server's close reasons that end a login for good (code 1008): no reconnecting with its token.
 ENDED = {"account closed by the platform": "the platform closed your account (see the notice above)",
          "account cancelled": "the account was cancelled",
@@ -346,6 +350,9 @@ class ChatTUI:
         self._closing = False
         self._connect_lock = asyncio.Lock()
         self._reconnector: asyncio.Task[None] | None = None
+        # The refusal the last attempt to log in again got (code, cause), said once: a wait that goes
+        # on (the account's connections at their cap) is not printed again at every try.
+        self._refused_again: tuple[str, Any] | None = None
         self.pending: Command | None = None  # a command waiting for "yes" (see ask)
         self.agreement_shown: str | None = None  # the version /agreement showed: what a bare /accept takes
         self.unanswered: list[Unanswered] = []  # messages sent without an answer, oldest first (/retry)
@@ -387,7 +394,8 @@ class ChatTUI:
                 raise Unreachable(f"cannot connect to {self.url}: {str(exc) or type(exc).__name__}") from exc
             self.client = client
             self._pump = asyncio.create_task(self._pump_events(client))
-            self.say(f"* {'re' if reconnect else ''}connected to {self.url}")
+            if self._refused_again is None:  # (a try after a refusal already said stays quiet)
+                self.say(f"* {'re' if reconnect else ''}connected to {self.url}")
             if self.token is not None:
                 try:
                     # (set before the answer: a live message the pump shows right after it must not
@@ -395,18 +403,27 @@ class ChatTUI:
                     self.missed = set(self.last_seq)
                     self._live_while_missed = {}
                     await client.auth(self.token)
+                    self._refused_again = None
                     self.say(f"* authenticated again as {clean(self.user_id)}; reading what you missed")
                     self.remind_unanswered()
                     # (in a task of its own: this holds the connection's lock, which its requests need)
                     self._catching_up = asyncio.create_task(self._catch_up(client))
                 except RequestError as exc:
-                    self.error(exc.code, exc.reason)
                     if exc.code in ("unauthenticated", "blacklisted"):
+                        self.error(exc.code, exc.reason)
+                        self._refused_again = None
                         self.token = None  # (the token is no longer good: log in again)
                     else:
                         # A moment's refusal (internal during a failover, rate_limited): the token is
-                        # kept, and this connection closed to log in again shortly (_reconnect).
-                        self.say("* logging in again shortly with the same token")
+                        # kept, and this connection closed to log in again shortly (_reconnect). Said
+                        # once while the same refusal repeats.
+                        refused = (exc.code, exc.reply.get("cause") if isinstance(exc.reply, dict) else None)
+                        if refused != self._refused_again:
+                            self.error(exc.code, exc.reason)
+                            self.say(AT_CAP if refused == ("rate_limited", "connections_per_user")
+                                     else "* logging in again shortly with the same token")
+                        self._refused_again = refused
+                        client.refused = True  # (its pump ends without a word: the refusal is said above)
                         await client.close()
                         raise
             return client
@@ -421,7 +438,7 @@ class ChatTUI:
             get.cancel()
             for ev in client.drain_events():
                 self.show_event(ev)
-            if self._closing:
+            if self._closing or client.refused:
                 return
             why = close_reason(client.close_error)
             tail = f" ({clean(why)})" if why else ""

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -375,3 +377,55 @@ def test_after_logging_in_again_by_itself_it_shows_what_came_meanwhile_once(
     finally:
         for t in (a, b):
             t.kill()
+
+
+def test_at_the_connection_cap_logging_in_again_is_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Logging in again by itself met the account's connection cap at every try, and each try printed
+    three lines (connected, the refusal, "logging in again shortly") plus a "disconnected": a screen
+    of noise for as long as another device held the slot. Now the cap is said once, with what to do,
+    and the client goes on trying quietly until a connection is free."""
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_CONNECTIONS_PER_USER", "2")
+    (tmp_path / "srv").mkdir()
+    srv = start_or_fail(ServerProcess(tmp_path / "srv"))
+    relay = CuttingRelay(srv.port)
+    a = TUI(relay.url, tmp_path / "alice.token")
+    held: list[Any] = []
+    try:
+        uid, token = make_user(srv, "Alice")
+        a.expect(r"^\* not connected yet")
+        a.command(f"/auth {token}", rf"^\* authenticated as {uid}$")
+        relay.go_down()
+        a.expect(r"^\* disconnected: the connection closed.*; reconnecting$")
+
+        async def hold_two() -> None:
+            for _ in range(2):
+                c = await srv.client()
+                await c.auth(token)
+                held.append(c)
+
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(hold_two())  # the account's two slots, taken elsewhere
+        relay.come_back()
+        a.expect(r"^! rate_limited: ", timeout=TIMEOUT)
+        a.expect(r"^\* this account has as many connections as the server allows: close this chat on another "
+                 r"device or in another window; logging in again by itself until one is free$")
+        said = len(a.output)
+        time.sleep(4.5)  # tries 1, 2 and 4 s after the first: refused each time, and quiet
+        while True:
+            try:
+                line = a.lines.get_nowait()
+            except queue.Empty:
+                break
+            assert line is not None, a.output
+            a.output.append(line)
+        assert a.output[said:] == [], a.output[said:]
+        loop.run_until_complete(held.pop().close())  # a slot is free
+        a.expect(rf"^\* authenticated again as {uid}; reading what you missed$", timeout=TIMEOUT * 3)
+        assert sum(line.startswith("! rate_limited") for line in a.output) == 1, a.output
+    finally:
+        for c in held:
+            loop.run_until_complete(c.close())
+        a.kill()
+        relay.stop()
+        srv.stop()
+        srv.cleanup()
