@@ -189,3 +189,27 @@ def test_an_enter_that_confirms_a_chinese_candidate_sends_nothing(browser: Any, 
     page.press("#composer-text", "Enter")
     message(page, "你好")
     assert page.errors == []
+
+
+def test_the_edit_dialog_saves_on_enter_and_says_a_blank_text_is_no_edit(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """Enter made a new line in the edit dialog (the composer sends on Enter), and a text cleared to
+    nothing closed the dialog as if saved, saying nothing."""
+    owner = bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    bg.run(owner.request("send", group_id=gid, text="午饭吃什么"))
+    page = new_page(browser, server)
+    login(page, owner.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    message(page, "午饭吃什么").locator(".more").click()
+    page.click("#act-edit")
+    page.fill("#edit-text", "   ")
+    page.press("#edit-text", "Enter")
+    expect(page.locator("#edit-msg")).to_have_text("消息不能没有文字；要收回这条消息，请用「撤回」。")
+    page.fill("#edit-text", "晚饭吃什么")
+    page.press("#edit-text", "Shift+Enter")  # a new line, not a save
+    expect(page.locator("#edit-text")).to_have_value("晚饭吃什么\n")
+    page.press("#edit-text", "Enter")
+    expect(page.locator("#edit-text")).to_have_count(0)
+    expect(message(page, "晚饭吃什么").locator(".edited")).to_be_visible()
+    assert page.errors == []

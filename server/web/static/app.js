@@ -2,13 +2,13 @@
 // Management lives in manage.js and moderation.js, replies/reactions/pins/search in rich.js, the
 // composer's extras in composer.js, files in media.js, public accounts in accounts.js and posts.js.
 // Every piece of user data is rendered as text (dom.js).
-import { el, clear, $, toast, modal, morph, morphKids, closeDialogsOf, focusSpot, restoreFocus } from "./dom.js";
+import { el, clear, $, toast, modal, morph, morphKids, closeDialogsOf, focusSpot, restoreFocus, composing } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, previewText, upload } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
-import { draft, drawReply, drawTray, filePicker, attachMentionPicker, composing, hasFiles, takeExtras, restoreDraft, addFile } from "./composer.js";
+import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile } from "./composer.js";
 import { fmtSeconds, forgetInviteImages } from "./moderation.js";
 import { browserStore } from "./browser_store.js";
 import { checkOutcomes, markOutcomesSeen, openMyReports, SEEN_PREFIX } from "./outcomes.js";

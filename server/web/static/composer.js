@@ -1,7 +1,7 @@
 // What the composer adds to a message besides its text: the message it replies to, the members it
 // @mentions (a picker opens on "@"; owners and admins also get @所有人 = mention_all), and files
 // (uploaded while the user types; send waits for them). Each group keeps its own draft.
-import { el, clear, $, toast } from "./dom.js";
+import { el, clear, $, toast, composing } from "./dom.js";
 import { t, keptError, keptText } from "./i18n.js";
 import { S, namesOf, actingRole } from "./state.js";
 import { upload, fmtSize, previewText } from "./media.js";
@@ -95,10 +95,6 @@ export function drawTray(g) {
 
 // ---------------------------------------------------------------- mentions
 function mentionAllLabel() { return t("mention_all_name"); }
-
-// An Enter that confirms an input method's candidate (pinyin to 汉字) is no send: most browsers say
-// so with isComposing, Safari with isComposing false and the key code 229 of a composition.
-export function composing(e) { return e.isComposing || e.keyCode === 229; }
 
 // The picker: typing "@" (and a few letters) lists matching members above the composer.
 export function attachMentionPicker(g, box) {

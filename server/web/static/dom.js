@@ -123,6 +123,10 @@ function keyOf(node) {
   for (const a of KEYS) if (node.hasAttribute(a)) return node.nodeName + " " + a + "=" + node.getAttribute(a);
   return null;
 }
+// An Enter that confirms an input method's candidate (pinyin to 汉字) is no send: most browsers say
+// so with isComposing, Safari with isComposing false and the key code 229 of a composition.
+export function composing(e) { return e.isComposing || e.keyCode === 229; }
+
 export function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
 export function $(sel, root = document) { return root.querySelector(sel); }
 

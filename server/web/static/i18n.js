@@ -194,7 +194,7 @@ const zh = {
   recall: "撤回", confirm_recall: "撤回这条消息？群里所有人看到的都将是“此消息已被删除”，撤回后无法恢复。",
   confirm_delete_other: "删除 {name} 的这条消息？群里所有人都将看不到它的内容，删除会记入管理日志，且无法恢复。",
   quote_unavailable: "消息不可查看（在你加入之前发送，或已被移除）",
-  edit_too_long: "文字有 {n} 个字，超过了上限 {max} 个字。请删减后再保存。",
+  edit_too_long: "文字有 {n} 个字，超过了上限 {max} 个字。请删减后再保存。", edit_empty: "消息不能没有文字；要收回这条消息，请用「撤回」。",
   invite_unusable: "这个邀请链接不存在、已用完、已过期或已作废", uses_one: "最多 1 人加入",
   // the panel's invite links as the server lists them (invite_links): joins so far, who made each, revoked by its link id
   invite_links_listed_hint: "拿到链接或扫描二维码的人可以直接加入（不需要审批）；被禁止加入的人除外。这里列出本群所有仍然有效的链接，也包括其他管理员生成的；完整链接只在生成它的页面上显示。",
@@ -447,7 +447,7 @@ const en = {
   recall: "Recall", confirm_recall: "Recall this message? Everyone in the group will see “This message was deleted” instead; it cannot be undone.",
   confirm_delete_other: "Delete this message by {name}? Nobody in the group will see its content any more; the deletion is recorded in the moderation log and cannot be undone.",
   quote_unavailable: "Message not available (sent before you joined, or removed)",
-  edit_too_long: "The text has {n} characters; a message may have at most {max}. Shorten it, then save.",
+  edit_too_long: "The text has {n} characters; a message may have at most {max}. Shorten it, then save.", edit_empty: "A message needs some text; to take it back, recall it.",
   invite_unusable: "This invite link is unknown, used up, expired or revoked", uses_one: "up to 1 join",
   // the panel's invite links as the server lists them (invite_links): joins so far, who made each, revoked by its link id
   invite_links_listed_hint: "Whoever has the link or scans the code joins at once (no approval), unless banned. Every link of the group that still works is listed, also those other admins made; the full link shows only on the page that made it.",

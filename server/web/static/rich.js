@@ -1,7 +1,7 @@
 // Richer messages: text with @mentions marked, the quoted message of a reply, reactions,
 // editing, the pinned-messages bar and search. Jumping to a message (from a quote, a pin or a
 // search hit) loads older history as needed: app.js provides that as hooks.jumpTo.
-import { el, clear, $, toast, modal, morphKids, dialogFor } from "./dom.js";
+import { el, clear, $, toast, modal, morphKids, dialogFor, composing } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
 import { S, api, LIMITS, charCount, namesOf, actingRole } from "./state.js";
 import { previewText } from "./media.js";
@@ -284,11 +284,20 @@ export function editDialog(g, m) {
   dialogFor(g.group_id);
   modal(t("edit"), (done) => {
     const msg = el("p", { class: "form-msg", id: "edit-msg", role: "alert" });
-    const box = el("textarea", { id: "edit-text", "aria-label": t("edit"), rows: 4, value: m.text || "" });
-    return el("form", { class: "stack", onsubmit: async (e) => {
+    // Enter saves and Shift+Enter starts a new line, as in the composer.
+    const box = el("textarea", { id: "edit-text", "aria-label": t("edit"), rows: 4, value: m.text || "",
+      onkeydown: (e) => { if (e.key === "Enter" && !e.shiftKey && !composing(e)) { e.preventDefault(); form.requestSubmit(); } } });
+    const form = el("form", { class: "stack", onsubmit: async (e) => {
       e.preventDefault();
       const text = box.value;
-      if (!text.trim() || text === m.text) { done(); return; }
+      if (text === m.text) { done(); return; }
+      // A text left blank is a caption taken off a message with files; one without files would show
+      // nothing: said here (recalling it is the way to take it back), not closed as if saved.
+      if (!text.trim() && !(m.attachments || []).length) {
+        msg.textContent = t("edit_empty");
+        msg.className = "form-msg error";
+        return;
+      }
       const n = charCount(text);
       if (n > LIMITS.text) {
         msg.textContent = t("edit_too_long", { n, max: LIMITS.text });
@@ -301,6 +310,7 @@ export function editDialog(g, m) {
         msg.className = "form-msg error";
       }
     } }, box, msg, el("div", { class: "row end" }, el("button", { type: "submit", class: "primary", id: "edit-save", text: t("save") })));
+    return form;
   });
 }
 
