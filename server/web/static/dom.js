@@ -141,6 +141,15 @@ export function toast(text, kind = "info") {
   const item = el("div", { class: "toast toast-" + kind, text });
   toastBox.appendChild(item);
   raiseToasts();
+  // Under an open modal dialog everything else is inert, the toasts' live region too (a screen
+  // reader heard nothing a panel reported): said again inside the top dialog, out of sight.
+  const top = [...document.querySelectorAll("dialog[open]")].pop();
+  if (top) {
+    let live = top.querySelector(":scope > .dialog-live");
+    if (!live) { live = el("div", { class: "sr-only dialog-live", role: "status", "aria-live": "polite" }); top.append(live); }
+    live.textContent = "";
+    setTimeout(() => { live.textContent = text; }, 50);   // (a change, even to the same words)
+  }
   setTimeout(() => { item.remove(); if (!toastBox.childElementCount) hideToasts(); }, kind === "error" ? 6000 : 4000);
 }
 
@@ -197,7 +206,7 @@ export function focusSpot(node) {
 // none is left (the item went too).
 export function restoreFocus(spot) {
   if (!spot) return false;
-  if (spot.node.isConnected) { spot.node.focus(); return true; }
+  if (spot.node.isConnected && !spot.node.disabled) { spot.node.focus(); return true; }
   const byId = spot.id && document.getElementById(spot.id);
   if (byId) { byId.focus(); return true; }
   const item = spot.item && document.querySelector(spot.item);

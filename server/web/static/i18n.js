@@ -28,6 +28,10 @@ const zh = {
   report_reason: "举报原因", report_detail: "补充说明（可选）", report_sent: "举报已提交，平台处理后会通知你", report_dup: "你已举报过，平台正在处理",
   kick: "移出群", mute: "禁言", unmute: "解除禁言", make_admin: "设为管理员", remove_admin: "取消管理员",
   transfer: "转让群主", mute_all: "全员禁言", mute_all_on: "开启全员禁言", mute_all_off: "关闭全员禁言",
+  done_muted: "已禁言 {name}", done_unmuted: "已解除 {name} 的禁言", done_kicked: "已把 {name} 移出群", done_admin_made: "已设 {name} 为管理员",
+  done_admin_removed: "已取消 {name} 的管理员", done_transferred: "已把群主转让给 {name}", done_approved: "已同意 {name} 入群",
+  done_rejected: "已拒绝 {name} 的入群申请", done_mute_all_on: "已开启全员禁言", done_mute_all_off: "已关闭全员禁言",
+  mute_length: "禁言时长", confirm_revoke_link: "作废这个邀请链接？已发出的链接和二维码将不能再用来入群。", ban_user_id: "要禁止加入的用户 ID",
   mute_10m: "10 分钟", mute_1h: "1 小时", mute_1d: "1 天", mute_7d: "7 天", mute_30d: "30 天",
   join_requests: "入群申请", no_requests: "没有待处理的申请", approve: "同意", reject: "拒绝", requested_at: "申请于 {time}",
   invite: "邀请", invite_user_id: "对方的用户 ID", invite_sent: "邀请已发送", announcement_edit: "编辑群公告", announcement_saved: "公告已更新",
@@ -70,12 +74,12 @@ const zh = {
   sys_announcement: "群公告已更新", sys_updated: "群设置已更新", new_join_request: "{name} 申请加入群「{group}」",
   back: "返回", unknown_user: "用户",
   e_disconnected: "连接已断开，请稍后重试", e_bad_request: "输入有误：{reason}", e_unknown_op: "服务器不支持此操作",
-  e_unauthenticated: "用户名或密码错误，或登录已过期", e_wrong_password: "密码不正确", e_forbidden: "没有权限执行此操作", e_not_found: "找不到对象（群、用户或消息）",
+  e_unauthenticated: "用户名或密码错误，或登录已过期", e_wrong_password: "密码不正确", e_forbidden: "没有权限执行此操作", e_forbidden_because: "没有权限：{reason}", e_not_found: "找不到对象（群、用户或消息）",
   e_not_member: "你不是该群成员", e_conflict: "冲突：{reason}", e_bad_code: "验证码错误或已过期",
   e_verification_required: "需要先完成实名认证", e_member_cap_reached: "群成员已满", e_create_cap_reached: "你创建的群数量已达上限",
   e_join_cap_reached: "加入的群数量已达上限", e_admin_cap_reached: "管理员数量已达上限", e_credit_too_low: "信用等级不足",
   e_muted: "你已被禁言", e_group_suspended: "本群已被平台暂停发言", e_group_closed: "该群已被平台关闭",
-  e_blacklisted: "账号已被平台封禁", e_content_blocked: "内容包含违规信息，未发送", e_rate_limited: "操作太频繁，请 {s} 秒后再试",
+  e_blacklisted: "账号已被平台封禁", e_content_blocked: "内容包含违规信息，未发送", e_content_blocked_unsaved: "内容包含违规信息，未保存", e_rate_limited: "操作太频繁，请 {s} 秒后再试",
   media_after_review: "审核通过后可查看", e_too_large: "内容过长或文件过大", e_field_too_long: "{what}最多 {max} 个字", e_text_too_long: "文字最多 {max} 个字", e_file_too_large: "文件不能超过 {size}", e_storage_quota_reached: "你上传的文件已达存储上限，暂时不能再上传", e_internal: "服务器错误，请重试", e_banned: "你已被禁止加入这个群", e_banned_until: "你已被禁止加入这个群，至 {until}",
   e_generic: "操作失败：{reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "消息", message_menu: "消息操作", message_menu_of: "{name} {time} 的消息的操作", messages_of: "{name} 的消息",
@@ -112,7 +116,7 @@ const zh = {
   log_review_release: "平台审核放行消息", log_review_keep: "平台审核保留消息", log_review_remove: "平台审核删除消息",
   log_outcome_upheld: "申诉成立", log_outcome_rejected: "申诉驳回",
   log_remove_term: "平台按关键词删除消息", log_seqs: "消息 {seqs}", log_seq: "消息 #{seq}", log_pinned: "置顶", log_unpinned: "取消置顶",
-  log_link: "链接 {link}", log_max_uses: "最多使用 {n} 次", log_note: "备注：{note}", log_sanction: "处置编号 {id}",
+  log_link: "链接 {link}", log_max_uses: "最多使用 {n} 次", log_max_uses_one: "只能使用 1 次", log_quoted: "「{text}」", log_note: "备注：{note}", log_sanction: "处置编号 {id}",
   log_sanctions_lifted: "同时结束处置 {ids}", log_item: "审核项 {id}",
   // v3: public accounts (accounts.js, posts.js, account_errors.js)
   accounts: "公众号", find_account: "按 ID 查找公众号", find_account_hint: "输入公众号 ID（9–12 位数字）。", open: "打开",
@@ -178,9 +182,9 @@ const zh = {
   e_group_suspended_until: "本群已被平台暂停发言，{until} 恢复", e_held_dissolved: "本群正被平台暂停，{until} 前不能解散",
   e_held_handed_on: "本群正被平台暂停，{until} 前不能转让群主", e_held_renamed: "本群已被平台暂停发言，{until} 前不能修改群名",
   e_held_create: "你担任群主的一个群正被平台暂停，{until} 前不能创建新群", e_held_target: "对方担任群主的一个群正被平台暂停，{until} 前不能接手其他群",
-  held_note: "本群已被平台暂停发言，{until} 恢复。暂停期间不能修改群名；平台针对本群的暂停期间，也不能解散或转让本群，你也不能创建新群。",
-  held_note_sanction: "本群已被平台暂停，{until} 恢复。暂停期间不能发言、修改群名、解散或转让本群，你也不能创建新群。",
-  held_note_freeze: "平台已临时冻结本群所在的类别，{until} 恢复。冻结期间不能发言、修改群名或改到其他类别；仍可解散或转让本群。",
+  held_note: "本群已被平台暂停发言，{until} 恢复。暂停期间不能发布新公告或修改群名；平台针对本群的暂停期间，也不能解散或转让本群，你也不能创建新群。",
+  held_note_sanction: "本群已被平台暂停，{until} 恢复。暂停期间不能发言、发布新公告、修改群名、解散或转让本群，你也不能创建新群。",
+  held_note_freeze: "平台已临时冻结本群所在的类别，{until} 恢复。冻结期间不能发言、发布新公告、修改群名或改到其他类别；仍可解散或转让本群。",
   e_held_moved: "本群所在类别已被平台冻结，{until} 前不能改到其他类别",
   held_disabled: "平台暂停期间不能这样做（{until} 恢复）",
   n_credit: "你的信用分现为 {score}（等级 {level}）：{reason}", n_credit_back: "处罚 {sid} 扣除的 {points} 信用分已退还，你的信用分现为 {score}（等级 {level}）。",
@@ -279,6 +283,10 @@ const en = {
   report_reason: "Reason", report_detail: "Details (optional)", report_sent: "Report sent; you will be told the outcome", report_dup: "You already reported this; it is being handled",
   kick: "Remove", mute: "Mute", unmute: "Unmute", make_admin: "Make admin", remove_admin: "Remove admin",
   transfer: "Transfer ownership", mute_all: "Mute everyone", mute_all_on: "Mute everyone", mute_all_off: "Unmute everyone",
+  done_muted: "{name} is muted", done_unmuted: "{name} may speak again", done_kicked: "{name} was removed from the group", done_admin_made: "{name} is an admin now",
+  done_admin_removed: "{name} is no longer an admin", done_transferred: "{name} owns the group now", done_approved: "{name} may join",
+  done_rejected: "{name}'s request to join was declined", done_mute_all_on: "Everyone is muted", done_mute_all_off: "Everyone may speak again",
+  mute_length: "Mute for", confirm_revoke_link: "Revoke this invite link? The link and its QR code will no longer let anyone join.", ban_user_id: "User ID to ban",
   mute_10m: "10 minutes", mute_1h: "1 hour", mute_1d: "1 day", mute_7d: "7 days", mute_30d: "30 days",
   join_requests: "Join requests", no_requests: "No pending requests", approve: "Approve", reject: "Reject", requested_at: "asked {time}",
   invite: "Invite", invite_user_id: "Their user ID", invite_sent: "Invitation sent", announcement_edit: "Edit announcement", announcement_saved: "Announcement updated",
@@ -321,12 +329,12 @@ const en = {
   sys_announcement: "The announcement changed", sys_updated: "Group settings changed", new_join_request: "{name} asks to join “{group}”",
   back: "Back", unknown_user: "user",
   e_disconnected: "Disconnected; try again in a moment", e_bad_request: "Invalid input: {reason}", e_unknown_op: "The server does not support this",
-  e_unauthenticated: "Wrong username or password, or the login expired", e_wrong_password: "The password is not right", e_forbidden: "You are not allowed to do that", e_not_found: "Not found (group, user or message)",
+  e_unauthenticated: "Wrong username or password, or the login expired", e_wrong_password: "The password is not right", e_forbidden: "You are not allowed to do that", e_forbidden_because: "Not allowed: {reason}", e_not_found: "Not found (group, user or message)",
   e_not_member: "You are not a member of this group", e_conflict: "Conflict: {reason}", e_bad_code: "Wrong or expired code",
   e_verification_required: "Verify your identity first", e_member_cap_reached: "The group is full", e_create_cap_reached: "You own as many groups as allowed",
   e_join_cap_reached: "You are in as many groups as allowed", e_admin_cap_reached: "The group has as many admins as allowed", e_credit_too_low: "Credit level too low",
   e_muted: "You are muted", e_group_suspended: "Posting in this group is suspended", e_group_closed: "The platform closed this group",
-  e_blacklisted: "The platform closed this account", e_content_blocked: "The text contains prohibited content; not sent", e_rate_limited: "Too fast; try again in {s} s",
+  e_blacklisted: "The platform closed this account", e_content_blocked: "The text contains prohibited content; not sent", e_content_blocked_unsaved: "The text contains prohibited content; not saved", e_rate_limited: "Too fast; try again in {s} s",
   media_after_review: "viewable once released", e_too_large: "Too long or too large", e_field_too_long: "{what}: at most {max} characters", e_text_too_long: "At most {max} characters", e_file_too_large: "Files may be at most {size}", e_storage_quota_reached: "Your uploads have reached your storage limit; no more can be uploaded for now", e_internal: "Server error; please retry", e_banned: "You are banned from this group", e_banned_until: "You are banned from this group until {until}",
   e_generic: "Failed: {reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "Message", message_menu: "Message actions", message_menu_of: "Actions for the message of {name} at {time}", messages_of: "Messages of {name}",
@@ -364,7 +372,7 @@ const en = {
   log_review_keep: "message kept after review", log_review_remove: "message removed after review",
   log_outcome_upheld: "appeal upheld", log_outcome_rejected: "appeal rejected",
   log_remove_term: "messages removed by the platform (banned term)", log_seqs: "messages {seqs}", log_seq: "message #{seq}", log_pinned: "pinned", log_unpinned: "unpinned",
-  log_link: "link {link}", log_max_uses: "up to {n} uses", log_note: "note: {note}", log_sanction: "sanction {id}",
+  log_link: "link {link}", log_max_uses: "up to {n} uses", log_max_uses_one: "a single use", log_quoted: "“{text}”", log_note: "note: {note}", log_sanction: "sanction {id}",
   log_sanctions_lifted: "ended sanctions {ids}", log_item: "review item {id}",
   // v3: public accounts (accounts.js, posts.js, account_errors.js)
   accounts: "Accounts", find_account: "Find an account by ID", find_account_hint: "Enter the account's ID (9 to 12 digits).", open: "Open",
@@ -431,9 +439,9 @@ const en = {
   e_group_suspended_until: "The platform suspended posting in this group until {until}", e_held_dissolved: "The platform suspended this group; it cannot be dissolved before {until}",
   e_held_handed_on: "The platform suspended this group; it cannot be handed on before {until}", e_held_renamed: "The platform suspended posting in this group; it cannot be renamed before {until}",
   e_held_create: "The platform suspended a group you own; you cannot create another before {until}", e_held_target: "The platform suspended a group that user owns; they cannot take on another before {until}",
-  held_note: "The platform suspended posting in this group until {until}. Meanwhile it cannot be renamed; while the platform suspends this group itself, it cannot be dissolved or handed on either, and you cannot create another group.",
-  held_note_sanction: "The platform suspended this group until {until}. Meanwhile nobody can post, and it cannot be renamed, dissolved or handed on; you cannot create another group either.",
-  held_note_freeze: "The platform froze this group's whole category until {until}. Meanwhile nobody can post, and it can be neither renamed nor moved to another category; it can still be dissolved or handed on.",
+  held_note: "The platform suspended posting in this group until {until}. Meanwhile no new announcement can be set and it cannot be renamed; while the platform suspends this group itself, it cannot be dissolved or handed on either, and you cannot create another group.",
+  held_note_sanction: "The platform suspended this group until {until}. Meanwhile nobody can post or set a new announcement, and it cannot be renamed, dissolved or handed on; you cannot create another group either.",
+  held_note_freeze: "The platform froze this group's whole category until {until}. Meanwhile nobody can post or set a new announcement, and it can be neither renamed nor moved to another category; it can still be dissolved or handed on.",
   e_held_moved: "The platform froze this group's category; it cannot move to another category before {until}",
   held_disabled: "Not while the platform suspends the group (until {until})",
   n_credit: "Your credit score is now {score} (level {level}): {reason}", n_credit_back: "The {points} credit points sanction {sid} took were given back: your score is now {score} (level {level}).",
@@ -546,6 +554,8 @@ export function errorText(err) {
   const until = err && err.reply ? err.reply.until : undefined;
   const op = err && err.op;
   const cause = err && err.reply ? err.reply.cause : undefined;
+  // A name, a note, a reason refused for its words is not "sent" anywhere: it was not saved.
+  if (code === "content_blocked" && op && !SENT_OPS.includes(op)) return t("e_content_blocked_unsaved");
   if (code === "forbidden" && cause === "powers_suspended") return t("e_powers_suspended", { until: until ? fmtTime(until) : "" });
   if (code === "forbidden" && cause === "create_revoked") return t("e_create_revoked");
   // Edit, react, a new announcement (as send): the platform's rules and agreement are not accepted yet.
@@ -562,6 +572,8 @@ export function errorText(err) {
   }
   // The rule alone says it: "冲突：" adds nothing, and "没有权限" would hide why.
   if ((code === "conflict" || code === "forbidden") && zhReason) return zhReason;
+  // (English: the server's own words say which rule, where it gave any)
+  if (code === "forbidden" && lang === "en" && raw) return t("e_forbidden_because", { reason: raw });
   if (code === "rate_limited" && cause === "connections_per_user") return t("e_too_many_connections");
   if (code === "rate_limited") {
     const ms = err.reply && err.reply.retry_after_ms;
@@ -581,6 +593,8 @@ export function errorText(err) {
   if (TABLES[lang][key]) return t(key, { reason });
   return t("e_generic", { reason: reason || code });
 }
+// The ops whose refused text was on its way to others (the rest are saved settings, names, notes).
+const SENT_OPS = ["send", "edit_message", "comment", "publish", "react"];
 // The texts a refusal may name by its [ext] `field`, and the words for them.
 const TEXT_FIELDS = { title: "post_title", body: "post_body", intro: "intro" };
 function sizeText(n) {

@@ -2,7 +2,7 @@
 // mute-all, admins, ownership transfer, join requests, invitations, announcement,
 // settings, dissolution; bans, slow mode, invite links and the moderation log (moderation.js);
 // and the actions on one message: react, reply, edit, pin, report (Art. 12), delete.
-import { el, toast, modal, confirmBox, morphKids, dialogFor } from "./dom.js";
+import { el, toast, modal, confirmBox, morphKids, dialogFor, focusSpot, restoreFocus } from "./dom.js";
 import { t, errorText, fmtTime, fmtDate, catName } from "./i18n.js";
 import { S, api, remember, loadCategories, fillCategories, textRoom } from "./state.js";
 import { banDialog, bansSection, loadBans, slowModeControl, inviteLinksSection, loadInviteLinks, openGroupLog } from "./moderation.js";
@@ -135,6 +135,7 @@ async function load(g) {
       // Each list is the panel's as soon as it comes: an event that arrives after it changes it
       // (managersEvent), and is never undone by this load's end.
       const requests = (await api("join_requests", { group_id: g.group_id })).requests;
+      remember(requests);   // (the log names an applicant rejected, no member, by this)
       g.requests = requests.length;   // the sidebar's and the chat head's counts follow the list
       if (hooks.counted) hooks.counted(g);
       if (still()) open.requests = requests;
@@ -177,6 +178,10 @@ function canManage(me, target) {
 // still acts (the node pressed used to be gone), the keyboard focus stays, and a settings field
 // keeps what is being typed in it (adminSection); the invitation form is put in anew (data-replace).
 function draw(g) {
+  // The keyboard's place: an action (a mute, a kick, a role), another manager's or the platform's
+  // may take the focused control away; it goes to the same control of the same row, else that row's
+  // first, else the first of the member list (a row that left).
+  const spot = open.box.contains(document.activeElement) ? focusSpot(document.activeElement) : null;
   const kept = [...open.box.querySelectorAll("[data-keep]")].map((n) => [n.id, n.value]);
   const shown = new Map();   // the settings' fields: id -> the group's value (adminSection)
   const box = el("div");
@@ -186,7 +191,7 @@ function draw(g) {
   const powers = g.role !== "member" ? powersSuspendedUntil() : 0;
   const me = powers ? "member" : g.role;
   const now = Date.now();
-  if (powers) box.append(el("p", { class: "form-msg error", id: "powers-note", text: t("powers_note", { until: fmtTime(powers) }) }));
+  if (powers) box.append(el("p", { class: "form-msg error", id: "powers-note", role: "status", text: t("powers_note", { until: fmtTime(powers) }) }));
   box.append(el("section", {}, el("h3", { text: t("info") }),
     el("dl", { class: "facts" },
       el("dt", { text: t("group_name") }), el("dd", { text: info.name || g.name }),
@@ -205,26 +210,26 @@ function draw(g) {
       const mutedUntil = g.mutes.get(u.user_id) || 0;
       const actions = [];
       if (!self && canManage(me, u.role)) {
-        const sel = el("select", { class: "act-mute-len", "aria-label": t("mute") }, MUTES.map(([k, s]) => el("option", { value: s, text: t(k) })));
+        const sel = el("select", { class: "act-mute-len", "aria-label": t("mute_length") }, MUTES.map(([k, s]) => el("option", { value: s, text: t(k) })));
         actions.push(el("span", { class: "row tight" }, sel,
           el("button", { type: "button", class: "small act-mute", "data-act": "mute", text: t("mute"),   // (the length chosen in the page's select)
             onclick: (e) => act("mute", { group_id: g.group_id, user_id: u.user_id,
-              seconds: Number(e.currentTarget.parentNode.querySelector(".act-mute-len").value) }) })));
+              seconds: Number(e.currentTarget.parentNode.querySelector(".act-mute-len").value) }, t("done_muted", { name: u.display_name })) })));
         if (mutedUntil > now) actions.push(el("button", { type: "button", class: "small act-unmute", "data-act": "unmute", text: t("unmute"),
-          onclick: () => act("mute", { group_id: g.group_id, user_id: u.user_id, seconds: 0 }) }));
+          onclick: () => act("mute", { group_id: g.group_id, user_id: u.user_id, seconds: 0 }, t("done_unmuted", { name: u.display_name })) }));
         actions.push(el("button", { type: "button", class: "small danger act-kick", "data-act": "kick", text: t("kick"), onclick: async () => {
-          if (await confirmBox(t("confirm_kick", { name: u.display_name }), t("kick"), t("cancel"))) act("kick", { group_id: g.group_id, user_id: u.user_id });
+          if (await confirmBox(t("confirm_kick", { name: u.display_name }), t("kick"), t("cancel"))) act("kick", { group_id: g.group_id, user_id: u.user_id }, t("done_kicked", { name: u.display_name }));
         } }));
         actions.push(el("button", { type: "button", class: "small danger act-ban", "data-act": "ban", text: t("ban"), onclick: () => banDialog(g, u.user_id, u.display_name) }));
       }
       if (!self && me === "owner") {
         actions.push(u.role === "admin"
-          ? el("button", { type: "button", class: "small act-role", "data-act": "remove_admin", text: t("remove_admin"), onclick: () => act("set_role", { group_id: g.group_id, user_id: u.user_id, role: "member" }) })
-          : el("button", { type: "button", class: "small act-role", "data-act": "make_admin", text: t("make_admin"), onclick: () => act("set_role", { group_id: g.group_id, user_id: u.user_id, role: "admin" }) }));
+          ? el("button", { type: "button", class: "small act-role", "data-act": "remove_admin", text: t("remove_admin"), onclick: () => act("set_role", { group_id: g.group_id, user_id: u.user_id, role: "member" }, t("done_admin_removed", { name: u.display_name })) })
+          : el("button", { type: "button", class: "small act-role", "data-act": "make_admin", text: t("make_admin"), onclick: () => act("set_role", { group_id: g.group_id, user_id: u.user_id, role: "admin" }, t("done_admin_made", { name: u.display_name })) }));
         const held = heldUntil(g);
         actions.push(el("button", { type: "button", class: "small act-transfer", "data-act": "transfer", text: t("transfer"), disabled: !!held,
           title: held ? t("held_disabled", { until: fmtTime(held) }) : null, onclick: async () => {
-          if (await confirmBox(t("confirm_transfer", { name: u.display_name }), t("transfer"), t("cancel"))) act("transfer_owner", { group_id: g.group_id, user_id: u.user_id });
+          if (await confirmBox(t("confirm_transfer", { name: u.display_name }), t("transfer"), t("cancel"))) act("transfer_owner", { group_id: g.group_id, user_id: u.user_id }, t("done_transferred", { name: u.display_name }));
         } }));
       }
       if (!self) actions.push(el("button", { type: "button", class: "small ghost act-report-user", "data-act": "report_user", text: t("report_user"),
@@ -258,6 +263,10 @@ function draw(g) {
       } })));
   morphKids(open.box, [...box.childNodes]);
   for (const [id, value] of kept) { const n = open.box.querySelector("#" + id); if (n) n.value = value; }
+  if (spot && (!document.activeElement || document.activeElement === document.body) && !restoreFocus(spot)) {
+    const next = open.box.querySelector("#member-list button:not([disabled]), #member-list select") || open.box.querySelector("h3");
+    if (next) { if (next.tagName === "H3") next.tabIndex = -1; next.focus(); }
+  }
   // A settings field kept by morph keeps what it showed: one the user has not touched shows the
   // group's value now (another admin's announcement, mute-all switched elsewhere); one being
   // edited keeps the user's text, focus, caret and IME composition (its node never changes).
@@ -289,9 +298,9 @@ function requestsSection(g) {
         el("span", { class: "who grow", text: u.display_name }),
         u.requested_at ? el("small", { class: "muted", text: t("requested_at", { time: fmtTime(u.requested_at) }) }) : null,
         el("button", { type: "button", class: "small primary act-approve", "data-act": "approve", text: t("approve"),
-          onclick: async () => { await act("approve_join", { group_id: g.group_id, user_id: u.user_id }); load(g); } }),
+          onclick: async () => { await act("approve_join", { group_id: g.group_id, user_id: u.user_id }, t("done_approved", { name: u.display_name })); load(g); } }),
         el("button", { type: "button", class: "small act-reject", "data-act": "reject", text: t("reject"),
-          onclick: async () => { await act("reject_join", { group_id: g.group_id, user_id: u.user_id }); load(g); } })))));
+          onclick: async () => { await act("reject_join", { group_id: g.group_id, user_id: u.user_id }, t("done_rejected", { name: u.display_name })); load(g); } })))));
 }
 
 // The settings are drawn in place (morph) like the rest: a redraw (a message's member joining, another
@@ -317,7 +326,7 @@ function adminSection(g, shown) {
           // of the panel whose read of the group came before the change) does not flip it back.
           const box = e.target, want = box.checked;
           edits.set("mute-all", want);
-          const ok = await act("mute_all", { group_id: g.group_id, on: want });
+          const ok = await act("mute_all", { group_id: g.group_id, on: want }, t(want ? "done_mute_all_on" : "done_mute_all_off"));
           if (edits.get("mute-all") === want) edits.delete("mute-all");
           if (!ok) box.checked = !want;   // (refused: as it is)
         } }),
@@ -335,7 +344,7 @@ function adminSection(g, shown) {
     // like a post); the category and the join policy may still change.
     const susp = suspendedUntil(g);
     const note = heldUntil(g) ? "held_note_sanction" : g.suspensionCause === "category_freeze" ? "held_note_freeze" : "held_note";
-    if (susp) parts.push(el("p", { class: "form-msg error", id: "held-note", "data-cause": g.suspensionCause || "",
+    if (susp) parts.push(el("p", { class: "form-msg error", id: "held-note", role: "status", "data-cause": g.suspensionCause || "",
       text: t(note, { until: fmtTime(susp) }) }));
     const shownName = info.name || g.name;
     const name = el("input", { id: "settings-name", value: typed("settings-name", shownName), maxlength: textRoom(64), disabled: !!susp,

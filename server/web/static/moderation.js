@@ -1,7 +1,7 @@
 // The owner/admin panel's v2 sections: bans (ban with a duration and a reason, the ban list,
 // unban), slow mode, invite links with their QR codes, and the group's moderation log.
 // manage.js places them; each is its own function and talks to the server only through api().
-import { el, toast, modal, dialogFor } from "./dom.js";
+import { el, toast, modal, dialogFor, confirmBox } from "./dom.js";
 import { t, errorText, fmtTime, catName } from "./i18n.js";
 import { S, api, textRoom } from "./state.js";
 
@@ -48,7 +48,7 @@ export async function loadBans(g) {
 // press on Unban as another ban comes or goes still acts. The handlers read the page, never a node
 // built here (it may be the one morph did not keep).
 export function bansSection(g, bans, reload) {
-  const uid = el("input", { id: "ban-user-id", "aria-label": t("invite_user_id"), "data-keep": true, placeholder: "u0123456789abcdef", autocomplete: "off" });
+  const uid = el("input", { id: "ban-user-id", "aria-label": t("ban_user_id"), "data-keep": true, placeholder: "u0123456789abcdef", autocomplete: "off" });
   return el("section", { id: "ban-section" }, el("h3", { text: t("bans") + (Array.isArray(bans) && bans.length ? " (" + bans.length + ")" : "") }),
     !Array.isArray(bans) ? el("p", { class: "muted", text: bans && bans.failed ? errorText(bans.failed) : t("e_unknown_op") }) :
       bans.length === 0 ? el("p", { class: "muted", id: "no-bans", text: t("no_bans") }) :
@@ -208,6 +208,8 @@ function listedNode(g, l, mine, reload) {
       l.note ? el("small", { class: "muted link-note", text: t("link_note", { note: l.note }) }) : null,
       el("div", { class: "row wrap" }, url ? copyButton(url) : null,
         el("button", { type: "button", class: "small danger act-revoke-link", "data-act": "revoke", text: t("revoke"), onclick: async () => {
+          // (one press killed a link, another manager's too: asked first, as a kick is)
+          if (!(await confirmBox(t("confirm_revoke_link"), t("revoke"), t("cancel")))) return;
           if (await act("revoke_invite_link", { group_id: g.group_id, link_id: l.link_id }, t("revoke_done"))) {
             if (mine) mine.revoked = true;
             reload();
@@ -284,12 +286,12 @@ function detailText(detail) {
     if (typeof v === "boolean") return v ? t("log_on") : t("log_off");  // mute_all: the action names what
     if (k === "seq") return t("log_seq", { seq: v });
     if (k === "link") return t("log_link", { link: v });
-    if (k === "max_uses" && typeof v === "number") return t("log_max_uses", { n: v });
+    if (k === "max_uses" && typeof v === "number") return t(v === 1 ? "log_max_uses_one" : "log_max_uses", { n: v });
     if (k === "note") return t("log_note", { note: v });
     if (k === "sanction_id") return t("log_sanction", { id: v });
     if (k === "item_id") return t("log_item", { id: v });
     if (k === "sanctions_lifted" && Array.isArray(v)) return t("log_sanctions_lifted", { ids: v.join(", ") });
-    if (k === "announcement") return "「" + v + "」";
+    if (k === "announcement") return t("log_quoted", { text: v });
     if (k === "name") return t("group_name") + t("colon") + v;
     if (k === "category") return t("category") + t("colon") + catName(v);  // (an operator's own: as is)
     if (k === "join_policy") return t("join_policy") + t("colon") + known("policy_" + v, v);

@@ -34,6 +34,9 @@ const ZH = [
   [/^you already have an open appeal against sanction (\S+)$/, (m) => `你对处罚 ${m[1]} 的申诉正在处理中`],
   [/^sanction (\S+) was lifted meanwhile$/, (m) => `处罚 ${m[1]} 已经解除`],
   // forbidden (a reason more precise than the code's own words)
+  [/^that user is banned from this group$/, () => "对方已被禁止加入本群，请先解除禁止"],
+  [/^\w+: admins cannot act on the owner or other admins$/, () => "管理员不能对群主或其他管理员这样做"],
+  [/^the owner cannot \w+ themselves$/, () => "群主不能对自己这样做"],
   [/^the platform has frozen the category (\S+) for now/, (m) => `平台已暂时冻结「${CATEGORIES[m[1]] || m[1]}」类别：现在不能在该类别创建群，也不能把群改到该类别`],
   // bad_request
   [/^a group name is 1 to (\d+) printable characters$/, (m) => `群名称须为 1–${m[1]} 个可打印字符`],
