@@ -324,4 +324,9 @@ async def group_log(ctx: Context, sess: Session, req: rq.GroupLog, enc: Encoding
     g = _managed(ctx, sess, req.group_id, "group_log")
     limit = moderation.log_limit(req.limit)
     rows = await ctx.store.group_log(g.group_id, entry_id(req.before_id), limit, moderation.HIDDEN_ACTIONS)
-    return {"entries": [moderation.log_entry(*row) for row in rows]}
+    entries = [moderation.log_entry(*row) for row in rows]
+    # [ext] the display names of the users the page names: a member who left, was kicked or was
+    # refused is named in the log as one still in the group is (a display name, never identity data)
+    users = ctx.state.users
+    named = {uid for e in entries for uid in (e["actor"], e.get("target_user_id")) if uid in users}
+    return {"entries": entries, "users": {uid: users[uid].display_name for uid in sorted(named)}}

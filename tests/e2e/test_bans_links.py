@@ -406,7 +406,12 @@ async def test_group_log(server):
     rc, _, err = await server.admin("hold", "--group", gid, "--reason", "case 17")
     assert rc == 0, err
 
-    entries = (await admin.request("group_log", group_id=gid))["entries"]
+    page = await admin.request("group_log", group_id=gid)
+    entries = page["entries"]
+    # [ext] the names of those the page names, the kicked and banned (no members now) too
+    named = {e["actor"] for e in entries} | {e["target_user_id"] for e in entries if "target_user_id" in e}
+    assert set(page["users"]) == named - {"platform"}
+    assert {c.user_id: c.username.title() for c in (owner, admin, m1, m3)}.items() <= page["users"].items()
     actions = [e["action"] for e in entries]
     assert actions[:7] == ["suspend_group", "create_invite_link", "set_slow_mode", "pin_message", "ban", "kick",
                            "mute"]

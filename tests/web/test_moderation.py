@@ -206,6 +206,7 @@ def test_invite_link_with_qr_code_lets_another_user_join(browser: Any, server: S
     expect(alice.locator("#invite-links .invite-link")).to_have_count(1)
     second = alice.locator("#invite-links .invite-link").first.locator(".invite-url").input_value()
     alice.locator("#invite-links .invite-link").first.locator(".act-revoke-link").click()
+    alice.click("#confirm-ok")  # (a revoke asks first)
     alice.wait_for_selector("#no-invite-links")
     dave.goto(second)
     dave.click("#invite-confirm #invite-join")
@@ -243,6 +244,7 @@ def test_the_panel_lists_every_managers_links_with_their_uses_and_revokes_them(
     expect(other.locator(".link-facts")).to_contain_text("已加入 0 人")
 
     row.locator(".act-revoke-link").click()
+    page.click("#confirm-ok")  # (a revoke asks first)
     expect(row).to_have_count(0)
     expect(page.locator("#invite-links .invite-link")).to_have_count(1)
     late = bg.run(server.user())

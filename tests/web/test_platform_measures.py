@@ -60,7 +60,7 @@ def test_a_suspended_groups_owner_is_told_until_when_and_credit_given_back_shows
     assert alice.is_enabled("#settings-policy")  # the join policy may still change
     # the event said it is the group's own suspension (cause "sanction"), which holds dissolving and
     # handing on too: those buttons wait for its end, with the time
-    assert "不能发言、修改群名、解散或转让本群" in alice.inner_text("#held-note")
+    assert "不能发言、发布新公告、修改群名、解散或转让本群" in alice.inner_text("#held-note")
     assert alice.is_disabled("#btn-dissolve")
     assert "恢复" in (alice.get_attribute("#btn-dissolve", "title") or "")
     assert alice.locator("#member-list .act-transfer").first.is_disabled()

@@ -312,7 +312,9 @@ async function onOpen() {
   try {
     if (await served(conn.ws, "auth", { token: S.token }) === NOT_SERVED) return;
   } catch (e) {
-    if (e.code === "unauthenticated" || e.code === "blacklisted") localLogout(errorText(e));
+    // (a saved login that no longer works: nobody typed a wrong password; logged out elsewhere, or expired)
+    if (e.code === "unauthenticated") localLogout(t("session_ended"));
+    else if (e.code === "blacklisted") localLogout(errorText(e));
     return;   // (disconnected: the next connection asks)
   }
   await afterAuth();
@@ -324,6 +326,10 @@ function onClose(code, reason) {
   // Where each group's catch-up starts: fixed now, since live events after the next auth
   // will move lastSeq past messages sent while we were away.
   for (const g of S.groups.values()) if (g.resumeAfter === null) g.resumeAfter = g.lastSeq;
+  if (code === 1008 && reason === "logged out") {   // this login was logged out on another page or device
+    localLogout(t("logged_out_elsewhere"));
+    return;
+  }
   if (code === 1008 && (reason === "account closed by the platform" || reason === "account cancelled")) {
     // The `blacklisted` notice came just before the close: its reason stays on the login form (the
     // notices list goes with the logout). Every login of the same verified person is closed so.
@@ -640,7 +646,11 @@ export function showAgreement(r) {
     el("pre", { class: "doc", text: r.agreement || "" }),
     el("div", { class: "row end" }, el("button", { type: "button", class: "primary", id: "accept-agreement", text: t("accept"),
       onclick: async () => {
-        try { await api("accept_agreement", { version: r.version }); done(true); toast(t("saved")); } catch (e) { toast(errorText(e), "error"); }
+        try { await api("accept_agreement", { version: r.version }); done(true); toast(t("saved")); } catch (e) { toast(errorText(e), "error"); return; }
+        // The messages refused for want of this acceptance go now, as the user meant them to.
+        for (const item of S.outbox.filter((x) => x.state === "failed" && x.error && x.error.reply && x.error.reply.agreement_version)) {
+          retryItem(item);
+        }
       } })),
   ], { id: "agreement-dialog", wide: true });
 }
@@ -1716,7 +1726,7 @@ function platformNotice(ev) {
       break;
     }
     case "credit": notice(creditText(ev, text)); refreshMe(); break;
-    case "agreement": notice(later("n_agreement")); if (S.authed) checkAgreement(); break;
+    case "agreement": notice(later("n_agreement", { v: ev.version || "" })); if (S.authed) checkAgreement(); break;
     case "platform": notice(later("n_platform", { text })); break;
     // [ext] the group's owner was blacklisted and the group passed to me, its longest-serving admin
     case "group_handover": notice(later("n_group_handover", { group })); break;
@@ -1870,7 +1880,7 @@ function unsentOf(gid) {
 
 function dropGroup(gid) {
   const unsent = unsentOf(gid);
-  if (unsent.length) notice(later("n_unsent", { group: gname(gid), texts: unsent.map((x) => "「" + x + "」").join(" ") }), null, "error");
+  if (unsent.length) notice(() => t("n_unsent", { group: gname(gid), texts: unsent.map((x) => t("log_quoted", { text: x })).join(" ") }), null, "error");
   closeDialogsOf(gid);   // (its panel, a message's actions, its search, log or bans: for a group that is gone)
   S.groups.delete(gid);
   S.outbox = S.outbox.filter((x) => x.gid !== gid);
@@ -1946,7 +1956,8 @@ function openNewGroup() {
         try {
           const name = nameIn.value.trim();
           const r = await api("create_group", { name, category: cat.value, join_policy: pol.value });
-          done(); await syncGroups(); openGroup(r.group_id); notice(later("n_created", { id: r.group_id }));
+          done(); await syncGroups(); openGroup(r.group_id);
+          notice(later({ approval: "n_created_approval", invite: "n_created_invite" }[pol.value] || "n_created", { id: r.group_id }));
           // The name waits for the platform's review: the group shows the server's neutral name meanwhile.
           if (r.held) { notice(later("held_new_group", { name, id: r.group_id })); loadHeld(); }
         } catch (err) {
@@ -1996,7 +2007,8 @@ function openProfile() {
           // A held name is not shown as the user's: the field goes back to the name others see.
           if (r.held) { dn.value = S.me.display_name; ok(t("held_display_name", { name: wanted })); loadHeld(); } else ok(t("saved"));
         } catch (err) { bad(err); }
-      } }, dn, el("button", { type: "submit", class: "primary", text: t("save") })),
+      } }, el("label", { class: "field grow" }, el("span", { class: "label", text: t("field_display_name") }), dn),
+        el("button", { type: "submit", class: "primary", text: t("save") })),
       nameNote(dn),
       heldNames,
       heldAccounts,

@@ -59,7 +59,7 @@ const zh = {
   rt_account: "公众号 {id}", rt_post: "公众号 {id} 的文章", rt_comment: "公众号 {id} 的评论",
   n_outcomes_since: "你上次查看之后，平台处理了你的 {n} 项举报或申诉",
   n_sanction_lifted: "平台已撤销处罚（编号 {sid}）：{text}", n_sanction_lifted_group: "平台已撤销对群「{group}」的处罚（编号 {sid}）：{text}",
-  n_sanction: "平台处罚：{text}", n_blacklisted: "你的账号已被平台封禁：{text}", n_agreement: "平台规则与用户协议已更新，请重新阅读并同意。",
+  n_sanction: "平台处罚：{text}", n_blacklisted: "你的账号已被平台封禁：{text}", n_agreement: "平台发布了规则与用户协议（版本 {v}），请阅读并同意。",
   n_platform: "平台公告：{text}", n_group_handover: "群「{group}」的群主被平台列入黑名单：你作为资历最久的管理员成为新群主", n_content_removed: "你在群「{group}」的一条消息被平台移除：{text}",
   n_suspended: "群「{group}」已被平台暂停发言，{until} 恢复。{reason}", n_frozen: "平台已临时冻结群「{group}」所在的类别，{until} 前不能发言。{reason}",
   n_closed: "群「{group}」已被平台关闭：{reason}",
@@ -68,13 +68,15 @@ const zh = {
   n_unsent: "以下内容未能发往群「{group}」：{texts}",
   n_dissolved: "群「{group}」已被群主解散。", n_removed: "你已被移出群「{group}」。", n_invited: "{by} 邀请你加入群「{group}」（群号 {id}）。",
   n_join_approved: "你加入群「{group}」的申请已通过。", n_join_rejected: "你加入群「{group}」的申请被拒绝。", n_join_pending: "申请已提交，等待群主或管理员批准。",
-  n_joined: "已加入群「{group}」。", n_created: "群已创建，群号 {id}。把群号告诉朋友，他们就能加入。",
+  n_joined: "已加入群「{group}」。", n_created: "群已创建，群号 {id}。把群号告诉朋友，他们就能加入。", n_created_approval: "群已创建，群号 {id}。朋友凭群号申请加入，由你或管理员同意。",
+  n_created_invite: "群已创建，群号 {id}。只有受邀的人能加入：在「群管理」里邀请，或生成邀请链接。",
   sys_joined: "{name} 加入了群聊", sys_left: "{name} 退出了群聊", sys_removed: "{name} 被移出群聊", sys_role: "{name} 现在是{role}",
   sys_muted: "{name} 被禁言至 {until}", sys_unmuted: "{name} 被解除禁言", sys_mute_all_on: "已开启全员禁言", sys_mute_all_off: "已关闭全员禁言",
   sys_announcement: "群公告已更新", sys_updated: "群设置已更新", new_join_request: "{name} 申请加入群「{group}」",
   back: "返回", unknown_user: "用户",
   e_disconnected: "连接已断开，请稍后重试", e_bad_request: "输入有误：{reason}", e_unknown_op: "服务器不支持此操作",
-  e_unauthenticated: "用户名或密码错误，或登录已过期", e_wrong_password: "密码不正确", e_forbidden: "没有权限执行此操作", e_forbidden_because: "没有权限：{reason}", e_not_found: "找不到对象（群、用户或消息）",
+  e_unauthenticated: "用户名或密码错误，或登录已过期", e_wrong_password: "密码不正确", session_ended: "登录已失效（可能已在别处退出，或已过期），请重新登录",
+  logged_out_elsewhere: "你已在另一个页面或设备上退出登录，请重新登录", e_forbidden: "没有权限执行此操作", e_forbidden_because: "没有权限：{reason}", e_not_found: "找不到对象（群、用户或消息）", e_no_such_group: "没有这个群：群号不存在，或群已解散",
   e_not_member: "你不是该群成员", e_conflict: "冲突：{reason}", e_bad_code: "验证码错误或已过期",
   e_verification_required: "需要先完成实名认证", e_member_cap_reached: "群成员已满", e_create_cap_reached: "你创建的群数量已达上限",
   e_join_cap_reached: "加入的群数量已达上限", e_admin_cap_reached: "管理员数量已达上限", e_credit_too_low: "信用等级不足",
@@ -116,7 +118,7 @@ const zh = {
   log_review_release: "平台审核放行消息", log_review_keep: "平台审核保留消息", log_review_remove: "平台审核删除消息",
   log_outcome_upheld: "申诉成立", log_outcome_rejected: "申诉驳回",
   log_remove_term: "平台按关键词删除消息", log_seqs: "消息 {seqs}", log_seq: "消息 #{seq}", log_pinned: "置顶", log_unpinned: "取消置顶",
-  log_link: "链接 {link}", log_max_uses: "最多使用 {n} 次", log_max_uses_one: "只能使用 1 次", log_quoted: "「{text}」", log_note: "备注：{note}", log_sanction: "处置编号 {id}",
+  log_link: "链接 {link}", log_unmute: "解除禁言", log_max_uses: "最多使用 {n} 次", log_max_uses_one: "只能使用 1 次", log_quoted: "「{text}」", log_note: "备注：{note}", log_sanction: "处置编号 {id}",
   log_sanctions_lifted: "同时结束处置 {ids}", log_item: "审核项 {id}",
   // v3: public accounts (accounts.js, posts.js, account_errors.js)
   accounts: "公众号", find_account: "按 ID 查找公众号", find_account_hint: "输入公众号 ID（9–12 位数字）。", open: "打开",
@@ -314,7 +316,7 @@ const en = {
   rt_account: "public account {id}", rt_post: "a post of public account {id}", rt_comment: "a comment on public account {id}",
   n_outcomes_since: "{n} of your reports and appeals were handled since you last looked",
   n_sanction_lifted: "The platform lifted sanction {sid}: {text}", n_sanction_lifted_group: "The platform lifted sanction {sid} on group “{group}”: {text}",
-  n_sanction: "Platform sanction: {text}", n_blacklisted: "The platform closed your account: {text}", n_agreement: "The platform rules and user agreement changed; please read and accept them again.",
+  n_sanction: "Platform sanction: {text}", n_blacklisted: "The platform closed your account: {text}", n_agreement: "The platform published its rules and user agreement (version {v}); please read and accept them.",
   n_platform: "Platform notice: {text}", n_group_handover: "The owner of “{group}” was blacklisted by the platform: you now own it as its longest-serving admin", n_content_removed: "The platform removed one of your messages in “{group}”: {text}",
   n_suspended: "The platform suspended posting in “{group}” until {until}. {reason}", n_frozen: "The platform froze the category of “{group}”: no posting until {until}. {reason}",
   n_closed: "The platform closed “{group}”: {reason}",
@@ -323,13 +325,15 @@ const en = {
   n_unsent: "Not sent to “{group}”: {texts}",
   n_dissolved: "“{group}” was dissolved by its owner.", n_removed: "You were removed from “{group}”.", n_invited: "{by} invited you to “{group}” (ID {id}).",
   n_join_approved: "Your request to join “{group}” was approved.", n_join_rejected: "Your request to join “{group}” was rejected.", n_join_pending: "Request sent; waiting for the owner or an admin.",
-  n_joined: "Joined “{group}”.", n_created: "Group created, ID {id}. Give the ID to friends so they can join.",
+  n_joined: "Joined “{group}”.", n_created: "Group created, ID {id}. Give the ID to friends so they can join.", n_created_approval: "Group created, ID {id}. Friends ask to join with the ID; you or an admin approve them.",
+  n_created_invite: "Group created, ID {id}. Only people invited can join: invite them in Manage, or make an invite link.",
   sys_joined: "{name} joined", sys_left: "{name} left", sys_removed: "{name} was removed", sys_role: "{name} is now {role}",
   sys_muted: "{name} is muted until {until}", sys_unmuted: "{name} was unmuted", sys_mute_all_on: "Everyone is muted", sys_mute_all_off: "Everyone may post again",
   sys_announcement: "The announcement changed", sys_updated: "Group settings changed", new_join_request: "{name} asks to join “{group}”",
   back: "Back", unknown_user: "user",
   e_disconnected: "Disconnected; try again in a moment", e_bad_request: "Invalid input: {reason}", e_unknown_op: "The server does not support this",
-  e_unauthenticated: "Wrong username or password, or the login expired", e_wrong_password: "The password is not right", e_forbidden: "You are not allowed to do that", e_forbidden_because: "Not allowed: {reason}", e_not_found: "Not found (group, user or message)",
+  e_unauthenticated: "Wrong username or password, or the login expired", e_wrong_password: "The password is not right", session_ended: "Your login has ended (logged out elsewhere, or expired); please log in again",
+  logged_out_elsewhere: "You logged out on another page or device; please log in again", e_forbidden: "You are not allowed to do that", e_forbidden_because: "Not allowed: {reason}", e_not_found: "Not found (group, user or message)", e_no_such_group: "No such group: the ID does not exist, or the group was dissolved",
   e_not_member: "You are not a member of this group", e_conflict: "Conflict: {reason}", e_bad_code: "Wrong or expired code",
   e_verification_required: "Verify your identity first", e_member_cap_reached: "The group is full", e_create_cap_reached: "You own as many groups as allowed",
   e_join_cap_reached: "You are in as many groups as allowed", e_admin_cap_reached: "The group has as many admins as allowed", e_credit_too_low: "Credit level too low",
@@ -372,7 +376,7 @@ const en = {
   log_review_keep: "message kept after review", log_review_remove: "message removed after review",
   log_outcome_upheld: "appeal upheld", log_outcome_rejected: "appeal rejected",
   log_remove_term: "messages removed by the platform (banned term)", log_seqs: "messages {seqs}", log_seq: "message #{seq}", log_pinned: "pinned", log_unpinned: "unpinned",
-  log_link: "link {link}", log_max_uses: "up to {n} uses", log_max_uses_one: "a single use", log_quoted: "“{text}”", log_note: "note: {note}", log_sanction: "sanction {id}",
+  log_link: "link {link}", log_unmute: "unmuted", log_max_uses: "up to {n} uses", log_max_uses_one: "a single use", log_quoted: "“{text}”", log_note: "note: {note}", log_sanction: "sanction {id}",
   log_sanctions_lifted: "ended sanctions {ids}", log_item: "review item {id}",
   // v3: public accounts (accounts.js, posts.js, account_errors.js)
   accounts: "Accounts", find_account: "Find an account by ID", find_account_hint: "Enter the account's ID (9 to 12 digits).", open: "Open",
@@ -554,6 +558,8 @@ export function errorText(err) {
   const until = err && err.reply ? err.reply.until : undefined;
   const op = err && err.op;
   const cause = err && err.reply ? err.reply.cause : undefined;
+  // The group a join names is not there (never was, or dissolved): said as such, not "an object".
+  if (code === "not_found" && op === "join_group") return t("e_no_such_group");
   // A name, a note, a reason refused for its words is not "sent" anywhere: it was not saved.
   if (code === "content_blocked" && op && !SENT_OPS.includes(op)) return t("e_content_blocked_unsaved");
   if (code === "forbidden" && cause === "powers_suspended") return t("e_powers_suspended", { until: until ? fmtTime(until) : "" });
@@ -610,7 +616,7 @@ export function keptError(e) {
   const kept = { code: (e && e.code) || "internal", reason: (e && e.reason) || "" };
   if (e && e.op) kept.op = e.op;
   const reply = {};
-  for (const k of ["until", "cause", "retry_after_ms", "banned_until", "max_bytes", "max_chars", "field"]) if (e && e.reply && e.reply[k] !== undefined) reply[k] = e.reply[k];
+  for (const k of ["until", "cause", "retry_after_ms", "banned_until", "max_bytes", "max_chars", "field", "agreement_version"]) if (e && e.reply && e.reply[k] !== undefined) reply[k] = e.reply[k];
   kept.reply = reply;
   return kept;
 }

@@ -3,7 +3,7 @@
 // manage.js places them; each is its own function and talks to the server only through api().
 import { el, toast, modal, dialogFor, confirmBox } from "./dom.js";
 import { t, errorText, fmtTime, catName } from "./i18n.js";
-import { S, api, textRoom } from "./state.js";
+import { S, api, remember, textRoom } from "./state.js";
 
 export const BAN_LENGTHS = [["ban_1d", 86400], ["ban_7d", 604800], ["ban_30d", 2592000], ["ban_forever", 0]];
 const SLOW = [0, 10, 30, 60, 300, 900, 3600];
@@ -253,6 +253,8 @@ export function openGroupLog(g) {
     if (before !== null) args.before_id = before;
     try {
       const r = await api("group_log", args);
+      // ([ext] users: the names of those the page names, members who left too)
+      remember(Object.entries(r.users || {}).map(([user_id, display_name]) => ({ user_id, display_name })));
       for (const e of r.entries) list.append(logNode(g, e));
       before = r.entries.length ? r.entries[r.entries.length - 1].id : before;
       more.hidden = r.entries.length < 50;
@@ -303,10 +305,15 @@ function detailText(detail) {
 }
 
 function logNode(g, e) {
-  return el("li", { class: "log-entry", "data-action": e.action, "data-id": e.id },
+  // A mute of 0 seconds is an unmute (the server records both as `mute`): said so, not as a mute
+  // "until 1970".
+  const d = e.detail && typeof e.detail === "object" ? e.detail : null;
+  const unmute = e.action === "mute" && d && (d.seconds === 0 || d.until === 0);
+  const detail = unmute ? Object.fromEntries(Object.entries(d).filter(([k]) => k !== "seconds" && k !== "until")) : e.detail;
+  return el("li", { class: "log-entry", "data-action": unmute ? "unmute" : e.action, "data-id": e.id },
     el("div", { class: "row wrap" }, el("time", { class: "muted small", text: fmtTime(e.ts) }),
       el("span", { class: "who", text: who(g, e.actor) }),
-      el("span", { class: "log-action", text: actionLabel(e.action) }),
+      el("span", { class: "log-action", text: unmute ? t("log_unmute") : actionLabel(e.action) }),
       e.target_user_id ? el("span", { class: "log-target", text: who(g, e.target_user_id) }) : null),
-    detailText(e.detail) ? el("small", { class: "muted log-detail", text: detailText(e.detail) }) : null);
+    detailText(detail) ? el("small", { class: "muted log-detail", text: detailText(detail) }) : null);
 }
