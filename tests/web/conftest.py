@@ -48,6 +48,19 @@ def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Serve
     print("".join(srv.output))
 
 
+REVIEW_CONFIG = '[[content.lists]]\ncategory = "rumour"\npath = "review.txt"\naction = "review"\n'
+
+
+@pytest.fixture
+def review_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server whose word lists hold 集会 for the platform's review."""
+    (tmp_path / "review.txt").write_text("集会\n", encoding="utf-8")
+    srv = ServerProcess(tmp_path, REVIEW_CONFIG).start()
+    yield srv
+    srv.stop()
+    print("".join(srv.output))
+
+
 @pytest.fixture
 def bg() -> Iterator[Background]:
     """A loop for Python clients that act beside the pages for the whole test."""

@@ -8,11 +8,8 @@ post was read, and a title over its limit was refused without the limit."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.harness import ServerProcess
@@ -29,17 +26,6 @@ from tests.web.browser import (
     tiny_png,
     verify_identity,
 )
-
-CONFIG = '[[content.lists]]\ncategory = "rumour"\npath = "review.txt"\naction = "review"\n'
-
-
-@pytest.fixture
-def review_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server whose word lists hold 集会 for the platform's review."""
-    (tmp_path / "review.txt").write_text("集会\n", encoding="utf-8")
-    srv = ServerProcess(tmp_path, CONFIG).start()
-    yield srv
-    srv.stop()
 
 
 def _admin(srv: ServerProcess, *args: str) -> str:

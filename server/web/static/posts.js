@@ -91,9 +91,9 @@ export function commentGone(v, pid, cid, render) {
   if (A.view === v && v.post === vp) render();
 }
 
-// The open post read again (read_post: no second read is counted): released by the platform, it is
-// held no more and its pictures are served.
-export async function refreshOpenPost(v, render) {
+// The open post read again (read_post: no second read is counted), `take` putting what it needs of
+// the answer into the view; a post gone meanwhile closes.
+async function rereadOpenPost(v, render, take) {
   const vp = v.post;
   if (!vp) return;
   let again;
@@ -102,22 +102,21 @@ export async function refreshOpenPost(v, render) {
     return;
   }
   if (v.post !== vp) return;
-  vp.post = again;
+  take(vp, again);
   if (A.view === v) render();
 }
 
-// The open post's comment mode in force again (read_post: no second read is counted).
-async function refreshMode(v, render) {
-  const vp = v.post;
-  if (!vp) return;
-  let again;
-  try { again = await api("read_post", { post_id: vp.post.post_id }); } catch (e) {
-    if (e.code === "not_found") postGone(v, vp.post.post_id, render, true);
-    return;
-  }
-  vp.post.comments = again.comments;
-  vp.post.comments_closed_by = again.comments_closed_by;
-  if (A.view === v && v.post === vp) render();
+// Released by the platform, the open post is held no more and its pictures are served.
+export function refreshOpenPost(v, render) {
+  return rereadOpenPost(v, render, (vp, again) => { vp.post = again; });
+}
+
+// The open post's comment mode in force again.
+function refreshMode(v, render) {
+  return rereadOpenPost(v, render, (vp, again) => {
+    vp.post.comments = again.comments;
+    vp.post.comments_closed_by = again.comments_closed_by;
+  });
 }
 
 // Why a post takes no new comments, null while it takes them: the server's [ext]
