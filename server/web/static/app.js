@@ -1880,7 +1880,10 @@ function unsentOf(gid) {
 
 function dropGroup(gid) {
   const unsent = unsentOf(gid);
-  if (unsent.length) notice(() => t("n_unsent", { group: gname(gid), texts: unsent.map((x) => t("log_quoted", { text: x })).join(" ") }), null, "error");
+  if (unsent.length) {
+    const group = gname(gid);   // (now: the group is forgotten below; the words when the notice is read)
+    notice(() => t("n_unsent", { group, texts: unsent.map((x) => t("log_quoted", { text: x })).join(" ") }), null, "error");
+  }
   closeDialogsOf(gid);   // (its panel, a message's actions, its search, log or bans: for a group that is gone)
   S.groups.delete(gid);
   S.outbox = S.outbox.filter((x) => x.gid !== gid);
