@@ -89,3 +89,27 @@ def test_joining_an_unknown_number_and_creating_an_approval_group_say_what_they_
     page.click("#create-btn")
     expect(page.locator("#toasts")).to_contain_text("朋友凭群号申请加入")
     assert page.errors == []
+
+
+def test_a_muted_member_is_not_offered_reactions(browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A muted member was offered the reaction buttons and then refused ("you are muted"): the
+    server refuses a reaction as it refuses a message. The menu now says so instead, and a chip
+    pressed says so without asking the server."""
+    owner, carol = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    bg.run(carol.request("join_group", group_id=gid))
+    seq = bg.run(owner.request("send", group_id=gid, text="早上好"))["seq"]
+    bg.run(owner.request("react", group_id=gid, seq=seq, emoji="👍", on=True))
+    bg.run(owner.request("mute", group_id=gid, user_id=carol.user_id, seconds=600))
+    page = new_page(browser, server)
+    login(page, carol.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    expect(page.locator("#composer-text")).to_be_disabled()
+    chip = page.locator("#messages .msg", has_text="早上好").locator(".reaction")
+    chip.click()
+    expect(page.locator("#toasts")).to_contain_text("不能加上或取消表情回应")
+    expect(chip.locator(".count")).to_have_text("1")  # nothing sent
+    page.locator("#messages .msg", has_text="早上好").locator(".more").click()
+    expect(page.locator("#emoji-row-blocked")).to_have_text("现在不能发言，也就不能加上或取消表情回应")
+    expect(page.locator("#emoji-row")).to_have_count(0)
+    assert page.errors == []

@@ -4,7 +4,7 @@
 // Every piece of user data is rendered as text (dom.js).
 import { el, clear, $, toast, modal, morph, morphKids, closeDialogsOf, focusSpot, restoreFocus, composing } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
-import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom } from "./state.js";
+import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom, postingBlocked } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, previewText, upload } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
@@ -1134,9 +1134,7 @@ async function jumpTo(g, seq) {
 }
 
 // ------------------------------------------------------------------ sending
-function composerBlocked(g) {
-  return g.suspendedUntil > Date.now() || !!myMuteUntil(g) || (g.muteAll && actingRole(g) === "member");
-}
+function composerBlocked(g) { return postingBlocked(g); }
 
 // Slow mode binds plain members only (and a manager whose powers are suspended): ms until their next
 // message may go (0: now).

@@ -85,7 +85,7 @@ const zh = {
   media_after_review: "审核通过后可查看", e_too_large: "内容过长或文件过大", e_field_too_long: "{what}最多 {max} 个字", e_text_too_long: "文字最多 {max} 个字", e_file_too_large: "文件不能超过 {size}", e_storage_quota_reached: "你上传的文件已达存储上限，暂时不能再上传", e_internal: "服务器错误，请重试", e_banned: "你已被禁止加入这个群", e_banned_until: "你已被禁止加入这个群，至 {until}",
   e_generic: "操作失败：{reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "消息", message_menu: "消息操作", message_menu_of: "{name} {time} 的消息的操作", messages_of: "{name} 的消息",
-  notices_new: "通知（{n} 条新）", cancel_file: "取消 {name}", reply: "回复", replying_to: "回复 {name}：", edit: "编辑", edited: "已编辑", react_toggle: "点一下加上或取消",
+  notices_new: "通知（{n} 条新）", cancel_file: "取消 {name}", reply: "回复", replying_to: "回复 {name}：", edit: "编辑", edited: "已编辑", react_toggle: "点一下加上或取消", react_blocked: "现在不能发言，也就不能加上或取消表情回应",
   attach: "发送图片或文件", too_many_files: "一条消息最多 {n} 个附件", upload_failed: "「{name}」上传失败：{reason}", download: "下载",
   upload_paused: "已暂停，连上后继续", upload_attach_again: "页面重新打开后文件已不在，请点“编辑”重新添加",
   kind_image: "图片", kind_audio: "语音", kind_video: "视频", kind_file: "文件",
@@ -342,7 +342,7 @@ const en = {
   media_after_review: "viewable once released", e_too_large: "Too long or too large", e_field_too_long: "{what}: at most {max} characters", e_text_too_long: "At most {max} characters", e_file_too_large: "Files may be at most {size}", e_storage_quota_reached: "Your uploads have reached your storage limit; no more can be uploaded for now", e_internal: "Server error; please retry", e_banned: "You are banned from this group", e_banned_until: "You are banned from this group until {until}",
   e_generic: "Failed: {reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "Message", message_menu: "Message actions", message_menu_of: "Actions for the message of {name} at {time}", messages_of: "Messages of {name}",
-  notices_new: "Notices ({n} new)", cancel_file: "Cancel {name}", reply: "Reply", replying_to: "Replying to {name}:", edit: "Edit", edited: "edited", react_toggle: "Click to add or take back",
+  notices_new: "Notices ({n} new)", cancel_file: "Cancel {name}", reply: "Reply", replying_to: "Replying to {name}:", edit: "Edit", edited: "edited", react_toggle: "Click to add or take back", react_blocked: "You cannot post now, so you cannot add or take back reactions either",
   attach: "Send a picture or file", too_many_files: "At most {n} attachments per message", upload_failed: "Uploading “{name}” failed: {reason}", download: "Download",
   upload_paused: "paused, goes on once reconnected", upload_attach_again: "the page was reopened and no longer has the file: use Edit to attach it again",
   kind_image: "Picture", kind_audio: "Audio", kind_video: "Video", kind_file: "File",

@@ -3,7 +3,7 @@
 // search hit) loads older history as needed: app.js provides that as hooks.jumpTo.
 import { el, clear, $, toast, modal, morphKids, dialogFor, composing } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
-import { S, api, LIMITS, charCount, namesOf, actingRole } from "./state.js";
+import { S, api, LIMITS, charCount, namesOf, actingRole, postingBlocked } from "./state.js";
 import { previewText } from "./media.js";
 import { browserStore } from "./browser_store.js";
 
@@ -238,6 +238,7 @@ export function learnMine(g, m) {
 export function reactedByMe(g, seq, emoji) { const s = mine(g).get(seq); return !!s && s.has(emoji); }
 
 export async function toggleReaction(g, seq, emoji) {
+  if (postingBlocked(g)) { toast(t("react_blocked"), "error"); return; }   // (a chip pressed while muted)
   const on = !reactedByMe(g, seq, emoji);
   try {
     await api("react", { group_id: g.group_id, seq, emoji, on });
@@ -270,6 +271,8 @@ export function reactionsNode(g, m) {
 }
 
 export function emojiRow(g, m, after) {
+  // (muted, mute-all, the group suspended: a reaction would be refused as a message is, so none is offered)
+  if (postingBlocked(g)) return el("p", { class: "muted small", id: "emoji-row-blocked", text: t("react_blocked") });
   return el("div", { class: "row wrap emoji-row", id: "emoji-row" }, EMOJI.map((e) => el("button", {
     type: "button", class: "emoji" + (reactedByMe(g, m.seq, e) ? " mine" : ""), "data-emoji": e, text: e,
     onclick: () => { after(); toggleReaction(g, m.seq, e); } })));

@@ -186,6 +186,12 @@ export function newId() {
 // The role I act in, in group g: an owner or admin whose management powers the platform suspended
 // (`me`'s powers_suspended_until) acts as a member meanwhile (slowed, muted by mute-all, offered no
 // management), as the server treats them (governance/posting.py: acting_role).
+// What stops the user posting in `g` now (the platform's suspension, their mute, mute-all for a plain
+// member): the composer closes, and reactions are not offered (the server refuses them alike).
+export function postingBlocked(g) {
+  return g.suspendedUntil > Date.now() || !!myMuteUntil(g) || (g.muteAll && actingRole(g) === "member");
+}
+
 export function actingRole(g) {
   const until = S.me ? S.me.powers_suspended_until || 0 : 0;
   return g.role !== "member" && until > Date.now() ? "member" : g.role;
