@@ -327,14 +327,20 @@ async def test_a_wrong_key_for_existing_data_is_refused(tmp_path):
     await store.close()
 
 
-async def test_a_database_sealed_with_the_old_development_key_still_opens(tmp_path):
-    """Upgrading an install that ran on the published development key: its data opens, new seals use the new key."""
+async def _sealed_with_the_development_key(tmp_path):
+    """A database of an install that ran on the published development key, with one user sealed."""
     db = tmp_path / "dev.db"
     store = await open_store(db)
     old = IdentityVault(LEGACY_DEV_KEY)
     await old.bind(store, 0)
     await add_user(store, old, "u1", "13900000002")
     await store.close()
+    return db
+
+
+async def test_a_database_sealed_with_the_old_development_key_still_opens(tmp_path):
+    """Upgrading an install that ran on the published development key: its data opens, new seals use the new key."""
+    db = await _sealed_with_the_development_key(tmp_path)
     store = await open_store(db)
     new = IdentityVault(secrets.token_bytes(32))
     await new.bind(store, 1)
@@ -351,12 +357,7 @@ async def test_an_install_from_before_key_files_starts_with_a_new_key_and_opens_
     the warning to run rotate-key lasts only while something is still sealed with the old key."""
     import logging
 
-    db = tmp_path / "dev.db"
-    store = await open_store(db)
-    old = IdentityVault(LEGACY_DEV_KEY)
-    await old.bind(store, 0)
-    await add_user(store, old, "u1", "13900000002")
-    await store.close()
+    db = await _sealed_with_the_development_key(tmp_path)
 
     key_file = tmp_path / "identity.key"
     store = await open_store(db)

@@ -109,6 +109,13 @@ def late_answers(op: str, ms: int, events: tuple[str, ...] = ()) -> str:
     return script.replace("OP", json.dumps(op)).replace("MS", str(int(ms))).replace("EVENTS", json.dumps(list(events)))
 
 
+def admin_ok(srv: ServerProcess, *args: str) -> str:
+    """Run ``qunguan admin ARGS`` against ``srv``; its output (the command must succeed)."""
+    rc, out, err = run_async(srv.admin(*args))
+    assert rc == 0, err
+    return out
+
+
 def launch(pw: Any) -> Any:
     return pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
 

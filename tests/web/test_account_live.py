@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import (
     Cable,
+    admin_ok,
     close_dialogs,
     create_account,
     find_account,
@@ -23,15 +24,8 @@ from tests.web.browser import (
     open_post,
     publish,
     register,
-    run_async,
     verify_identity,
 )
-
-
-def _admin(srv: ServerProcess, *args: str) -> str:
-    rc, out, err = run_async(srv.admin(*args))
-    assert rc == 0, err
-    return out
 
 
 def comment_item(page: Any, text: str) -> Any:
@@ -101,9 +95,9 @@ def test_an_editor_and_the_comments_follow_live(browser: Any, review_server: Ser
     comment(carol, "好文")
     comment(carol, "周末集会")
     expect(comment_item(bob, "周末集会")).to_have_attribute("data-state", "held")
-    [item] = [i for i in map(json.loads, _admin(server, "review-queue", "--open").splitlines())
+    [item] = [i for i in map(json.loads, admin_ok(server, "review-queue", "--open").splitlines())
               if i.get("text") == "周末集会"]
-    _admin(server, "decide", str(item["item_id"]), "--decision", "release", "--note", "核实无误")
+    admin_ok(server, "decide", str(item["item_id"]), "--decision", "release", "--note", "核实无误")
     for page in (alice, bob, carol):
         expect(comment_item(page, "周末集会")).to_have_attribute("data-state", "visible")
 
@@ -166,7 +160,7 @@ def test_a_page_out_of_sight_counts_and_the_counts_are_asked_again(browser: Any,
     first = carol.locator("#comment-list .comment", has_text="第一").get_attribute("data-cid")
     cable.cut()
     alice.wait_for_selector("#status.status-reconnecting")
-    _admin(server, "remove-comment", str(first), "--reason", "刷屏")
+    admin_ok(server, "remove-comment", str(first), "--reason", "刷屏")
     cable.mend()
     alice.wait_for_selector("#status.status-connected", timeout=20_000)
     expect(badge).to_have_text("1")

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import (
     Background,
+    admin_ok,
     create_account,
     late_answers,
     new_page,
@@ -22,16 +23,9 @@ from tests.web.browser import (
     open_post,
     publish,
     register,
-    run_async,
     tiny_png,
     verify_identity,
 )
-
-
-def _admin(srv: ServerProcess, *args: str) -> str:
-    rc, out, err = run_async(srv.admin(*args))
-    assert rc == 0, err
-    return out
 
 
 def _owner(browser: Any, srv: ServerProcess, account: str = "晨报") -> tuple[Any, str]:
@@ -53,7 +47,7 @@ def test_a_withdrawn_name_is_not_sent_again_with_the_next_save(browser: Any, rev
     page.fill("#account-edit-intro", "每天早上七点")
     page.click("#account-edit-save")
     expect(page.locator("#account-manage-dialog .form-msg.ok")).to_have_text("已保存")
-    assert [json.loads(x) for x in _admin(review_server, "review-queue", "--open").splitlines()] == []
+    assert [json.loads(x) for x in admin_ok(review_server, "review-queue", "--open").splitlines()] == []
     assert review_server.db_rows("SELECT name, intro FROM accounts WHERE account_id = ?", aid) == [
         ("晨报", "每天早上七点")]
     assert page.errors == []
@@ -118,7 +112,7 @@ def test_the_keyboard_keeps_its_place_in_the_account_views(
 
 def test_the_platforms_measures_show_on_the_open_page(browser: Any, review_server: ServerProcess) -> None:
     page, aid = _owner(browser, review_server)
-    _admin(review_server, "suspend-account", aid, "--seconds", "3", "--reason", "违规转载")
+    admin_ok(review_server, "suspend-account", aid, "--seconds", "3", "--reason", "违规转载")
     expect(page.locator("#btn-publish")).to_be_disabled()
     expect(page.locator("#btn-publish")).to_be_enabled(timeout=10_000)  # it ended by itself: no reload
     # a held post released while it is open: read again, no longer 审核中, its picture served
@@ -126,14 +120,14 @@ def test_the_platforms_measures_show_on_the_open_page(browser: Any, review_serve
                                               "buffer": tiny_png(16, 12)}])
     open_post(page, "周末集会")
     expect(page.locator("#post-view .media-pending")).to_have_count(1)
-    [item] = [json.loads(x) for x in _admin(review_server, "review-queue", "--open").splitlines()]
-    _admin(review_server, "decide", str(item["item_id"]), "--decision", "release", "--note", "ok")
+    [item] = [json.loads(x) for x in admin_ok(review_server, "review-queue", "--open").splitlines()]
+    admin_ok(review_server, "decide", str(item["item_id"]), "--decision", "release", "--note", "ok")
     expect(page.locator("#post-view img.media-img")).to_have_count(1)
     expect(page.locator("#post-view .tag-muted")).to_have_count(0)
     # its settings open when the platform closes it: closed with it
     page.click("#btn-post-back")
     page.click("#btn-account-manage")
-    _admin(review_server, "close-account", aid, "--reason", "关号")
+    admin_ok(review_server, "close-account", aid, "--reason", "关号")
     expect(page.locator("#account-manage-dialog")).to_have_count(0)
     assert page.errors == []
 

@@ -16,6 +16,7 @@ from typing import Any
 from tests.e2e.harness import ServerProcess, new_phone
 from tests.web.browser import (
     Background,
+    admin_ok,
     close_dialogs,
     create_account,
     create_group,
@@ -25,18 +26,11 @@ from tests.web.browser import (
     open_actions,
     publish,
     register,
-    run_async,
     send,
     verify_identity,
 )
 
 LATIN = re.compile(r"[A-Za-z]{3,}")  # an English word in a Chinese line (ids and numbers are fine)
-
-
-def _admin(srv: ServerProcess, *args: str) -> str:
-    rc, out, err = run_async(srv.admin(*args))
-    assert rc == 0, err
-    return out
 
 
 def _toast(page: Any, text: str) -> str:
@@ -46,7 +40,7 @@ def _toast(page: Any, text: str) -> str:
 
 
 def _sanction_id(srv: ServerProcess, kind: str, *args: str) -> str:
-    rows = [json.loads(x) for x in _admin(srv, "sanctions", *args).splitlines()]
+    rows = [json.loads(x) for x in admin_ok(srv, "sanctions", *args).splitlines()]
     return str(next(r["id"] for r in rows if r["kind"] == kind and r["status"] != "lifted"))
 
 
@@ -99,7 +93,7 @@ def test_sanctions_on_a_user_read_in_chinese_and_are_appealed_from_their_notice(
     send(bob, "大家好")
     alice.locator("#messages .msg", has_text="大家好").wait_for()
 
-    _admin(server, "suspend-admin", name, "--seconds", "7200", "--reason", "管理失职")
+    admin_ok(server, "suspend-admin", name, "--seconds", "7200", "--reason", "管理失职")
     sid = _sanction_id(server, "suspend_admin", "--user", name)
     said = _toast(alice, "群管理权限")
     assert re.fullmatch(rf"平台已暂停你的群管理权限，(\S+ )?\d\d:\d\d 恢复（处罚编号 {sid}）：管理失职", said), said
@@ -132,19 +126,19 @@ def test_sanctions_on_a_user_read_in_chinese_and_are_appealed_from_their_notice(
     alice.wait_for_timeout(800)
     assert refused == [] and alice.locator("#toasts .toast-error").count() == 0
 
-    appeal = next(json.loads(x) for x in _admin(server, "appeals", "--open").splitlines())
-    _admin(server, "decide-appeal", str(appeal["appeal_id"]), "--outcome", "rejected", "--note", "整改不到位")
+    appeal = next(json.loads(x) for x in admin_ok(server, "appeals", "--open").splitlines())
+    admin_ok(server, "decide-appeal", str(appeal["appeal_id"]), "--outcome", "rejected", "--note", "整改不到位")
     assert _toast(alice, "你的申诉") == f"你的申诉（处罚 {sid}）未通过，处罚维持：整改不到位"
 
     # revoke-create: said, appealable, and the create form says so before trying
-    _admin(server, "revoke-create", name, "--reason", "滥建群")
+    admin_ok(server, "revoke-create", name, "--reason", "滥建群")
     rid = _sanction_id(server, "revoke_create", "--user", name)
     assert _toast(alice, "创建群的权限") == f"平台已收回你创建群的权限（处罚编号 {rid}）：滥建群"
     alice.click("#btn-new-group")
     assert alice.inner_text("#create-revoked") == "平台已收回你创建群的权限"
     assert alice.is_disabled("#create-btn")
     close_dialogs(alice)
-    _admin(server, "lift", rid, "--reason", "误判")
+    admin_ok(server, "lift", rid, "--reason", "误判")
     assert _toast(alice, "已撤销") == f"平台已恢复你创建群的权限（处罚编号 {rid} 已撤销）：误判"
     for text in alice.locator("#toasts .toast").all_inner_texts():
         assert not LATIN.search(text), text
@@ -173,8 +167,8 @@ def test_refusals_of_a_suspended_owner_say_why_from_their_cause(browser: Any, se
     page.click("#btn-manage")   # opened before the suspension: it offers mute
     page.locator("#member-list .act-mute").wait_for()
 
-    _admin(server, "suspend-admin", owner.username, "--seconds", "7200", "--reason", "x")
-    _admin(server, "revoke-create", owner.username, "--reason", "x")
+    admin_ok(server, "suspend-admin", owner.username, "--seconds", "7200", "--reason", "x")
+    admin_ok(server, "revoke-create", owner.username, "--reason", "x")
     page.locator("#member-list .act-mute").first.click()
     said = _toast(page, "群管理权限")
     assert re.fullmatch(r"你的群管理权限已被平台暂停，(\S+ )?\d\d:\d\d 恢复", said), said
@@ -199,13 +193,13 @@ def test_the_new_group_dialog_opened_before_me_is_read_again_follows_the_revocat
     name = register(page, server, display="Alice")
     page.wait_for_selector("body[data-outcomes='checked']")
     page.evaluate("() => { window.__slow = true; }")
-    _admin(server, "revoke-create", name, "--reason", "滥建群")
+    admin_ok(server, "revoke-create", name, "--reason", "滥建群")
     _toast(page, "创建群的权限")
     page.click("#btn-new-group")
     page.wait_for_selector("#create-revoked")   # once `me` answered
     assert page.inner_text("#create-revoked") == "平台已收回你创建群的权限"
     assert page.is_disabled("#create-btn")
-    _admin(server, "lift", _sanction_id(server, "revoke_create", "--user", name), "--reason", "误判")
+    admin_ok(server, "lift", _sanction_id(server, "revoke_create", "--user", name), "--reason", "误判")
     page.wait_for_selector("#create-revoked", state="detached")
     assert page.is_enabled("#create-btn")
     assert page.errors == []
@@ -222,10 +216,10 @@ def test_a_group_suspension_and_removed_content_read_in_chinese(browser: Any, se
     alice.locator("#messages .msg", has_text="违规内容").wait_for()
 
     seq = int(bob.locator("#messages .msg", has_text="违规内容").get_attribute("data-seq") or 0)
-    _admin(server, "remove-message", gid, str(seq), "--reason", "涉嫌诈骗")
+    admin_ok(server, "remove-message", gid, str(seq), "--reason", "涉嫌诈骗")
     assert _toast(bob, "消息") == "你在群「整顿群」的一条消息已被平台移除：涉嫌诈骗"
 
-    _admin(server, "suspend-group", gid, "--seconds", "7200", "--reason", "整顿")
+    admin_ok(server, "suspend-group", gid, "--seconds", "7200", "--reason", "整顿")
     sid = _sanction_id(server, "suspend_group", "--group", gid)
     _toast(alice, "已被平台暂停发言")
     _toast(bob, "已被平台暂停发言")
@@ -234,8 +228,8 @@ def test_a_group_suspension_and_removed_content_read_in_chinese(browser: Any, se
     item = bob.locator("#notice-list li", has_text="已被平台暂停发言").first
     assert item.locator("button").count() == 0
     close_dialogs(bob)
-    appeal = next(json.loads(x) for x in _admin(server, "appeals", "--open").splitlines())
-    _admin(server, "decide-appeal", str(appeal["appeal_id"]), "--outcome", "upheld", "--note", "核实已整改")
+    appeal = next(json.loads(x) for x in admin_ok(server, "appeals", "--open").splitlines())
+    admin_ok(server, "decide-appeal", str(appeal["appeal_id"]), "--outcome", "upheld", "--note", "核实已整改")
     assert _toast(alice, "解除") == f"平台已解除对群「整顿群」的暂停（处罚编号 {sid}）：核实已整改"
     alice.wait_for_selector("#composer-text:enabled")
     assert alice.errors == bob.errors == []
@@ -248,11 +242,11 @@ def test_the_owners_notice_of_a_category_freeze_offers_an_appeal_of_the_groups_o
     alice = new_page(browser, server)
     register(alice, server, display="Alice")
     gid = create_group(alice, "冻结群")
-    _admin(server, "freeze-category", "study", "--seconds", "7200", "--reason", "突发事件")
+    admin_ok(server, "freeze-category", "study", "--seconds", "7200", "--reason", "突发事件")
     sid = _sanction_id(server, "suspend_group", "--group", gid)
     _toast(alice, "临时冻结")
     _appeal_from_notice(alice, "临时冻结", sid)
-    appeal = next(json.loads(x) for x in _admin(server, "appeals", "--open").splitlines())
+    appeal = next(json.loads(x) for x in admin_ok(server, "appeals", "--open").splitlines())
     assert appeal["sanction_id"] == sid
     assert alice.errors == []
 
@@ -289,8 +283,8 @@ def test_a_credit_notice_after_an_upheld_report_says_why(browser: Any, server: S
     alice.click("#act-report-message")
     alice.click("#report-submit")
     _toast(alice, "举报已提交")
-    report = next(json.loads(x) for x in _admin(server, "reports").splitlines())
-    _admin(server, "resolve", str(report["report_id"]), "--outcome", "upheld", "--note", "已删除并警告")
+    report = next(json.loads(x) for x in admin_ok(server, "reports").splitlines())
+    admin_ok(server, "resolve", str(report["report_id"]), "--outcome", "upheld", "--note", "已删除并警告")
     said = _toast(bob, "信用分")
     assert said == "一项针对你的举报经平台核实成立，扣除 10 信用分，你的信用分现为 90（等级 2）。"
     assert alice.errors == bob.errors == []
@@ -301,7 +295,7 @@ def test_a_warning_deadline_in_another_year_shows_the_year(browser: Any, server:
     register(alice, server, display="Alice")
     gid = create_group(alice, "整改群")
     year = dt.date.today().year + 4
-    _admin(server, "warn-group", gid, "--reason", "限期整改", "--deadline", f"{year}-01-15")
+    admin_ok(server, "warn-group", gid, "--reason", "限期整改", "--deadline", f"{year}-01-15")
     said = _toast(alice, "限期整改")
     # midnight of that day where the operator is, in the reader's time zone: the 14th or the 15th
     assert re.search(rf"请在 {year}/01/1[45] \d\d:\d\d 前整改", said), said
@@ -322,16 +316,16 @@ def test_measures_on_a_public_account_read_in_chinese(browser: Any, server: Serv
     gone = next(p["post_id"] for p in posts if p["title"] == "违规文章")
     comment = bg.run(twin.request("comment", post_id=post, text="广告"))["comment_id"]
 
-    _admin(server, "restrict-account", aid, "--comments", "off", "--reason", "评论区管理不力")
+    admin_ok(server, "restrict-account", aid, "--comments", "off", "--reason", "评论区管理不力")
     assert _toast(alice, "评论已被平台关闭") == "公众号「茶馆日报」的评论已被平台关闭：评论区管理不力"
-    _admin(server, "remove-post", gone, "--reason", "含违法信息")
+    admin_ok(server, "remove-post", gone, "--reason", "含违法信息")
     assert _toast(alice, "文章") == "公众号「茶馆日报」的文章《违规文章》已被平台移除：含违法信息"
     removal = _sanction_id(server, "remove_post", "--account", aid)  # the points it took, said from fields
     assert _toast(alice, "扣除").startswith(f"公众号「茶馆日报」因处罚 {removal} 被扣除 20 信用分，现为 80（等级 ")
-    _admin(server, "remove-comment", comment, "--reason", "引战")
+    admin_ok(server, "remove-comment", comment, "--reason", "引战")
     assert _toast(alice, "评论已被平台移除") == "你在公众号「茶馆日报」文章《开张》下的评论已被平台移除：引战"
     sid = _sanction_id(server, "restrict_comments", "--account", aid)
-    _admin(server, "lift", sid, "--reason", "已整改")
+    admin_ok(server, "lift", sid, "--reason", "已整改")
     assert _toast(alice, "解除") == f"平台已解除对公众号「茶馆日报」评论功能的限制（处罚编号 {sid}）：已整改"
     for text in alice.locator("#toasts .toast").all_inner_texts():
         assert not LATIN.search(text), text

@@ -9,7 +9,16 @@ import json
 from typing import Any
 
 from tests.e2e.harness import ServerProcess
-from tests.web.browser import close_dialogs, create_group, join_group, login, new_page, register, run_async, send
+from tests.web.browser import (
+    admin_ok,
+    close_dialogs,
+    create_group,
+    join_group,
+    login,
+    new_page,
+    register,
+    send,
+)
 
 
 def _reopen(ctx: Any, srv: ServerProcess) -> Any:
@@ -24,12 +33,6 @@ def _reopen(ctx: Any, srv: ServerProcess) -> Any:
 
 def _checked(page: Any) -> None:
     page.wait_for_selector("body[data-outcomes='checked']")
-
-
-def _admin(srv: ServerProcess, *args: str) -> str:
-    rc, out, err = run_async(srv.admin(*args))
-    assert rc == 0, err
-    return out
 
 
 def _report_message(page: Any, text: str, reason: str) -> None:
@@ -66,8 +69,8 @@ def test_reports_and_appeals_decided_while_away_are_listed_and_noticed_once(brow
     send(alice, "第二条广告")
     _report_message(bob, "加我微信买发票", "诈骗")
 
-    _admin(srv, "revoke-create", bob_name, "--reason", "批量建群发广告")
-    [sanction] = [json.loads(ln) for ln in _admin(srv, "sanctions", "--user", bob_name).splitlines()]
+    admin_ok(srv, "revoke-create", bob_name, "--reason", "批量建群发广告")
+    [sanction] = [json.loads(ln) for ln in admin_ok(srv, "sanctions", "--user", bob_name).splitlines()]
     bob.click("#btn-profile")
     bob.click("#btn-appeal")
     bob.fill("#appeal-sanction", sanction["id"])
@@ -82,10 +85,10 @@ def test_reports_and_appeals_decided_while_away_are_listed_and_noticed_once(brow
     assert bob.errors == []
     bob.close()  # away while the operator decides: the live notices reach nobody
 
-    [report] = [json.loads(ln) for ln in _admin(srv, "reports", "--open").splitlines()]
-    _admin(srv, "resolve", str(report["report_id"]), "--outcome", "upheld", "--note", "已删除并警告")
-    [appeal] = [json.loads(ln) for ln in _admin(srv, "appeals", "--open").splitlines()]
-    _admin(srv, "decide-appeal", str(appeal["appeal_id"]), "--outcome", "rejected",
+    [report] = [json.loads(ln) for ln in admin_ok(srv, "reports", "--open").splitlines()]
+    admin_ok(srv, "resolve", str(report["report_id"]), "--outcome", "upheld", "--note", "已删除并警告")
+    [appeal] = [json.loads(ln) for ln in admin_ok(srv, "appeals", "--open").splitlines()]
+    admin_ok(srv, "decide-appeal", str(appeal["appeal_id"]), "--outcome", "rejected",
            "--note", "证据确凿，来电 13800138000")
 
     back = _reopen(ctx, srv)
@@ -119,21 +122,21 @@ def test_reports_and_appeals_decided_while_away_are_listed_and_noticed_once(brow
     again.click(f"#group-list li[data-gid='{gid}']")
     _report_message(again, "第二条广告", "其他")
     again.close()
-    [second] = [json.loads(ln) for ln in _admin(srv, "reports", "--open").splitlines()]
-    _admin(srv, "resolve", str(second["report_id"]), "--outcome", "rejected", "--note", "不构成违规")
+    [second] = [json.loads(ln) for ln in admin_ok(srv, "reports", "--open").splitlines()]
+    admin_ok(srv, "resolve", str(second["report_id"]), "--outcome", "rejected", "--note", "不构成违规")
     live = _reopen(ctx, srv)
     live.wait_for_selector("#toasts .toast:has-text('你的举报已处理，未成立：不构成违规')")
     _checked(live)
-    _admin(srv, "revoke-create", bob_name, "--reason", "again")
-    [_, newer] = [json.loads(ln) for ln in _admin(srv, "sanctions", "--user", bob_name).splitlines()]
+    admin_ok(srv, "revoke-create", bob_name, "--reason", "again")
+    [_, newer] = [json.loads(ln) for ln in admin_ok(srv, "sanctions", "--user", bob_name).splitlines()]
     live.click("#btn-profile")
     live.click("#btn-appeal")
     live.fill("#appeal-sanction", newer["id"])
     live.fill("#appeal-text", "第二次")
     live.click("#appeal-submit")
     live.wait_for_selector("#toasts .toast:has-text('申诉已提交')")
-    [open_appeal] = [json.loads(ln) for ln in _admin(srv, "appeals", "--open").splitlines()]
-    _admin(srv, "decide-appeal", str(open_appeal["appeal_id"]), "--outcome", "upheld", "--note", "已核实")
+    [open_appeal] = [json.loads(ln) for ln in admin_ok(srv, "appeals", "--open").splitlines()]
+    admin_ok(srv, "decide-appeal", str(open_appeal["appeal_id"]), "--outcome", "upheld", "--note", "已核实")
     live.wait_for_selector(f"#toasts .toast:has-text('你的申诉（处罚 {newer['id']}）已通过')")
     live.wait_for_function("() => Object.keys(localStorage).some(k => k.startsWith('qg.seen.'))")
     live.wait_for_timeout(500)  # markOutcomesSeen: two requests after the notice

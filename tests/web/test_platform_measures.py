@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.harness import ServerProcess, new_id_number
 from tests.web.browser import (
+    admin_ok,
     close_dialogs,
     create_account,
     create_group,
@@ -20,19 +21,12 @@ from tests.web.browser import (
     new_page,
     open_accounts,
     register,
-    run_async,
     verify_identity,
 )
 
 
-def _admin(srv: ServerProcess, *args: str) -> str:
-    rc, out, err = run_async(srv.admin(*args))
-    assert rc == 0, err
-    return out
-
-
 def _sanction(srv: ServerProcess, kind: str, *args: str) -> dict[str, Any]:
-    rows: list[dict[str, Any]] = [json.loads(x) for x in _admin(srv, "sanctions", *args).splitlines()]
+    rows: list[dict[str, Any]] = [json.loads(x) for x in admin_ok(srv, "sanctions", *args).splitlines()]
     [row] = [r for r in rows if r["kind"] == kind]
     return row
 
@@ -51,7 +45,7 @@ def test_a_suspended_groups_owner_is_told_until_when_and_credit_given_back_shows
     gid = create_group(alice, "整顿群")
     join_group(bob, gid)
     bob.wait_for_selector("#chat-gid")
-    _admin(server, "suspend-group", gid, "--seconds", "7200", "--reason", "整顿")
+    admin_ok(server, "suspend-group", gid, "--seconds", "7200", "--reason", "整顿")
     _toast(alice, "已被平台暂停发言")
 
     alice.click("#btn-manage")
@@ -78,10 +72,10 @@ def test_a_suspended_groups_owner_is_told_until_when_and_credit_given_back_shows
     # a sanction takes credit, lift --restore-credit gives it back: the level shown follows both
     alice.click("#btn-profile")
     assert alice.inner_text("#my-credit") == "3"
-    _admin(server, "revoke-create", alice_name, "--reason", "spam groups")
+    admin_ok(server, "revoke-create", alice_name, "--reason", "spam groups")
     alice.wait_for_selector("#my-credit:text-is('2')")
     sid = _sanction(server, "revoke_create", "--user", alice_name)["id"]
-    _admin(server, "lift", str(sid), "--reason", "误判", "--restore-credit")
+    admin_ok(server, "lift", str(sid), "--reason", "误判", "--restore-credit")
     said = _toast(alice, "信用分已退还")
     assert said == f"处罚 {sid} 扣除的 20 信用分已退还，你的信用分现为 100（等级 3）。"
     alice.wait_for_selector("#my-credit:text-is('3')")
@@ -99,7 +93,7 @@ def test_a_category_freeze_stops_renaming_but_not_dissolving_or_handing_on(brows
     gid = create_group(alice, "冻结群")  # in the category "study"
     join_group(bob, gid)
     bob.wait_for_selector("#chat-gid")
-    _admin(server, "freeze-category", "study", "--seconds", "7200", "--reason", "突发事件")
+    admin_ok(server, "freeze-category", "study", "--seconds", "7200", "--reason", "突发事件")
     said = _toast(alice, "所在的类别")
     assert said.startswith("平台已临时冻结群「冻结群」所在的类别，") and said.endswith("突发事件")
 
@@ -136,7 +130,7 @@ def test_a_suspended_account_keeps_its_name_and_an_unverified_user_is_no_editor(
     assert alice.inner_text("dialog .form-msg.error").startswith("对方还没有完成实名认证，不能设为编辑")
     close_dialogs(alice)
 
-    _admin(server, "suspend-account", aid, "--seconds", "7200", "--reason", "违规转载")
+    admin_ok(server, "suspend-account", aid, "--seconds", "7200", "--reason", "违规转载")
     said = _toast(alice, "已被平台暂停更新")
     assert "不能发布文章，也不能修改名称和简介。违规转载" in said
     alice.wait_for_selector("#btn-publish:disabled")
@@ -175,7 +169,7 @@ def test_a_blacklisting_logs_out_the_same_persons_other_login_with_the_reason(br
     _verify(twin, number)
     twin.click("#btn-profile")  # a dialog open as the logout comes: it goes with the account
     twin.wait_for_selector("dialog[open]")
-    _admin(srv, "blacklist", bad_name, "--reason", "多次发布诈骗信息")
+    admin_ok(srv, "blacklist", bad_name, "--reason", "多次发布诈骗信息")
     for page, tail in ((bad, ""), (twin, f"（与账号 {bad_name} 为同一实名身份）")):
         page.wait_for_selector("#form-msg.error")
         assert page.inner_text("#form-msg") == "你的账号已被平台封禁：多次发布诈骗信息" + tail

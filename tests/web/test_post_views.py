@@ -14,21 +14,15 @@ from playwright.sync_api import expect
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import (
     Cable,
+    admin_ok,
     create_account,
     find_account,
     new_page,
     open_post,
     publish,
     register,
-    run_async,
     verify_identity,
 )
-
-
-def _admin(srv: ServerProcess, *args: str) -> str:
-    rc, out, err = run_async(srv.admin(*args))
-    assert rc == 0, err
-    return out
 
 
 def comment_item(page: Any, text: str) -> Any:
@@ -65,7 +59,7 @@ def test_comments_stay_listed_while_the_platform_or_the_credit_level_stops_new_o
 
     # Restricted: the owner, with the post open, sees the form go at once (her notice), the
     # comments stay; Bob, opening the post again, reads them under the platform's line.
-    _admin(server, "restrict-account", aid, "--comments", "off", "--reason", "评论区管理不力")
+    admin_ok(server, "restrict-account", aid, "--comments", "off", "--reason", "评论区管理不力")
     expect(alice.locator("#comments-restricted")).to_have_text("平台已限制这个公众号的评论，暂不能发表新评论")
     expect(alice.locator("#comment-form")).to_have_count(0)
     reopen(bob, "开张")
@@ -84,18 +78,18 @@ def test_comments_stay_listed_while_the_platform_or_the_credit_level_stops_new_o
     expect(bob.locator("#comment-list .comment-text")).to_have_text(["写得好"])
 
     # A suspension on top (status 已暂停) does not hide the restriction.
-    _admin(server, "suspend-account", aid, "--seconds", "3600", "--reason", "违规转载")
+    admin_ok(server, "suspend-account", aid, "--seconds", "3600", "--reason", "违规转载")
     reopen(bob, "开张")
     expect(bob.locator("#comments-restricted")).to_be_visible()
     expect(bob.locator("#comment-list .comment-text")).to_have_text(["写得好"])
-    [sid] = [s["id"] for s in map(json.loads, _admin(server, "sanctions", "--account", aid).splitlines())
+    [sid] = [s["id"] for s in map(json.loads, admin_ok(server, "sanctions", "--account", aid).splitlines())
              if s["kind"] == "suspend_account" and s["status"] == "in_force"]
-    _admin(server, "lift", str(sid), "--reason", "误判")
+    admin_ok(server, "lift", str(sid), "--reason", "误判")
 
     # Lifted, then a credit level that allows no comments: said as such, comments still there.
-    _admin(server, "restrict-account", aid, "--comments", "on", "--reason", "已整改")
+    admin_ok(server, "restrict-account", aid, "--comments", "on", "--reason", "已整改")
     alice.locator("#comment-form").wait_for()   # live again for the owner
-    _admin(server, "account-credit", aid, "--delta", "-70", "--reason", "多次违规")
+    admin_ok(server, "account-credit", aid, "--delta", "-70", "--reason", "多次违规")
     expect(alice.locator("#comments-level")).to_have_text("按公众号当前的信用等级，暂不能发表评论")
     reopen(bob, "开张")
     expect(bob.locator("#comments-level")).to_be_visible()
@@ -120,11 +114,11 @@ def test_a_follower_with_a_post_open_learns_of_a_restriction_or_a_closing_in_wor
     expect(bob.locator("#btn-unfollow")).to_be_visible()
     open_post(bob, "开张")
     comment(bob, "写得好")
-    _admin(server, "restrict-account", aid, "--comments", "off", "--reason", "关评论")
+    admin_ok(server, "restrict-account", aid, "--comments", "off", "--reason", "关评论")
     bob.fill("#comment-text", "再来一杯")
     bob.click("#comment-submit")
     expect(bob.locator("#comment-msg")).to_have_text("平台已关闭这个公众号的评论。")
-    _admin(server, "close-account", aid, "--reason", "关号")
+    admin_ok(server, "close-account", aid, "--reason", "关号")
     expect(bob.locator("#account-closed-note")).to_be_visible()
     expect(bob.locator("#comment-form")).to_have_count(0)
     expect(bob.locator("#post-view")).to_have_count(0)
@@ -132,9 +126,9 @@ def test_a_follower_with_a_post_open_learns_of_a_restriction_or_a_closing_in_wor
 
 
 def _decide(srv: ServerProcess, text: str, decision: str) -> None:
-    items = [json.loads(x) for x in _admin(srv, "review-queue", "--open").splitlines()]
+    items = [json.loads(x) for x in admin_ok(srv, "review-queue", "--open").splitlines()]
     [item] = [i for i in items if i.get("text") == text]
-    _admin(srv, "decide", str(item["item_id"]), "--decision", decision, "--note", "谣言")
+    admin_ok(srv, "decide", str(item["item_id"]), "--decision", decision, "--note", "谣言")
 
 
 def test_what_the_platform_takes_down_leaves_the_pages_that_show_it(browser: Any,
@@ -163,7 +157,7 @@ def test_what_the_platform_takes_down_leaves_the_pages_that_show_it(browser: Any
     comment_item(carol, "违法广告")
     [bad] = [c.get_attribute("data-cid") for c in bob.locator("#comment-list .comment").all()
              if "违法广告" in c.inner_text()]
-    _admin(server, "remove-comment", str(bad), "--reason", "违法广告")
+    admin_ok(server, "remove-comment", str(bad), "--reason", "违法广告")
     expect(bob.locator("#comment-list .comment-text")).to_have_text(["今晚集会", "好文"])
     _decide(server, "今晚集会", "reject")
     expect(bob.locator("#comment-list .comment-text")).to_have_text(["好文"])
@@ -180,7 +174,7 @@ def test_what_the_platform_takes_down_leaves_the_pages_that_show_it(browser: Any
     open_post(bob, "违规文章")
     reopen(carol, "旧闻")
     removed = bob.get_attribute("#post-view", "data-pid")
-    _admin(server, "remove-post", str(removed), "--reason", "含违法信息")
+    admin_ok(server, "remove-post", str(removed), "--reason", "含违法信息")
     bob.locator("#toasts .toast", has_text="这篇文章已不存在或已被删除。").wait_for()
     expect(bob.locator("#post-view")).to_have_count(0)
     expect(bob.locator("#post-list .post-item-title")).to_have_text(["讨论", "旧闻"])
@@ -188,7 +182,7 @@ def test_what_the_platform_takes_down_leaves_the_pages_that_show_it(browser: Any
     # Carol follows nothing: her open post stays until she goes back, and then the list is right,
     # the oldest post removed too.
     old = carol.get_attribute("#post-view", "data-pid")
-    _admin(server, "remove-post", str(old), "--reason", "过时")
+    admin_ok(server, "remove-post", str(old), "--reason", "过时")
     carol.click("#btn-post-back")
     expect(carol.locator("#post-list .post-item-title")).to_have_text(["讨论"])
     assert alice.errors == [] and bob.errors == [] and carol.errors == []
@@ -229,7 +223,7 @@ def test_a_post_or_comment_that_goes_leaves_the_badges_and_the_open_post(browser
     second = alice.locator("#post-list .post-item", has_text="二").get_attribute("data-pid")
     cable.cut()
     bob.wait_for_selector("#status.status-reconnecting")
-    _admin(server, "remove-post", str(second), "--reason", "含违法信息")
+    admin_ok(server, "remove-post", str(second), "--reason", "含违法信息")
     cable.mend()
     bob.wait_for_selector("#status.status-connected", timeout=20_000)
     expect(badge).to_have_text("1")
@@ -264,7 +258,7 @@ def test_a_post_or_comment_that_goes_leaves_the_badges_and_the_open_post(browser
     comment(carol, "再来")
     expect(owner_badge).to_have_text("1")
     again = carol.locator("#comment-list .comment", has_text="再来").get_attribute("data-cid")
-    _admin(server, "remove-comment", str(again), "--reason", "刷屏")
+    admin_ok(server, "remove-comment", str(again), "--reason", "刷屏")
     expect(owner_badge).to_be_hidden()
     expect(carol.locator("#comment-list .comment-text")).to_have_text(["好文"])  # hidden: she was not told
     assert alice.errors == [] and bob.errors == [] and carol.errors == []

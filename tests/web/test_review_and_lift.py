@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import (
+    admin_ok,
     close_dialogs,
     create_account,
     create_group,
@@ -26,7 +27,6 @@ from tests.web.browser import (
     new_page,
     open_accounts,
     register,
-    run_async,
     submit_registration,
     verify_identity,
 )
@@ -49,12 +49,6 @@ def review_server(tmp_path: Path) -> Iterator[ServerProcess]:
     yield srv
     srv.stop()
     print("".join(srv.output))
-
-
-def _admin(srv: ServerProcess, *args: str) -> str:
-    rc, out, err = run_async(srv.admin(*args))
-    assert rc == 0, err
-    return out
 
 
 def _toast(page: Any, text: str) -> str:
@@ -168,10 +162,10 @@ def test_the_author_sees_what_waits_for_review_and_withdraws_it(browser: Any, re
     name_box.locator(".act-withdraw-held").click()
     assert _toast(alice, "已撤回").startswith("已撤回")
     name_box.wait_for(state="detached")
-    items = [json.loads(line) for line in _admin(srv, "review-queue", "--open").splitlines()]
+    items = [json.loads(line) for line in admin_ok(srv, "review-queue", "--open").splitlines()]
     assert [i["kind"] for i in items] == ["announcement"]
     # released by the operator: the waiting line goes, the announcement is shown
-    _admin(srv, "decide", str(items[0]["item_id"]), "--decision", "release", "--note", "ok")
+    admin_ok(srv, "decide", str(items[0]["item_id"]), "--decision", "release", "--note", "ok")
     note_box.wait_for(state="detached")
     assert _toast(alice, "已通过").startswith("你提交审核的内容已通过")
     close_dialogs(alice)
@@ -185,7 +179,7 @@ def test_the_author_sees_what_waits_for_review_and_withdraws_it(browser: Any, re
     assert "刷单返利姐" in held_name.inner_text()
     held_name.locator(".act-withdraw-held").click()
     held_name.wait_for(state="detached")
-    assert _admin(srv, "review-queue", "--open").strip() == ""
+    assert admin_ok(srv, "review-queue", "--open").strip() == ""
     assert alice.errors == []
 
 
@@ -200,7 +194,7 @@ def test_a_lifted_suspension_frees_the_group_at_once_and_refusals_are_read_from_
     gid = create_group(alice, "整顿群")
     join_group(bob, gid)
     bob.wait_for_selector("#chat-gid")
-    _admin(server, "suspend-group", gid, "--seconds", "7200", "--reason", "整顿")
+    admin_ok(server, "suspend-group", gid, "--seconds", "7200", "--reason", "整顿")
     _toast(alice, "已被平台暂停发言")
     alice.wait_for_selector("#composer-text:disabled")
 
@@ -216,9 +210,9 @@ def test_a_lifted_suspension_frees_the_group_at_once_and_refusals_are_read_from_
     alice.wait_for_selector("#held-note[data-cause='sanction']")
     assert alice.is_disabled("#settings-name") and alice.is_disabled("#btn-dissolve")
 
-    rows = [json.loads(x) for x in _admin(server, "sanctions", "--group", gid).splitlines()]
+    rows = [json.loads(x) for x in admin_ok(server, "sanctions", "--group", gid).splitlines()]
     [row] = [r for r in rows if r["kind"] == "suspend_group"]
-    _admin(server, "lift", str(row["id"]), "--reason", "误判")
+    admin_ok(server, "lift", str(row["id"]), "--reason", "误判")
     alice.wait_for_selector("#held-note", state="detached")
     assert alice.is_enabled("#settings-name") and alice.is_enabled("#btn-dissolve")
     assert alice.get_attribute("#btn-dissolve", "title") is None
@@ -229,7 +223,7 @@ def test_a_lifted_suspension_frees_the_group_at_once_and_refusals_are_read_from_
 
 
 def _sanction_id(srv: ServerProcess, kind: str, *args: str) -> str:
-    rows = [json.loads(x) for x in _admin(srv, "sanctions", *args).splitlines()]
+    rows = [json.loads(x) for x in admin_ok(srv, "sanctions", *args).splitlines()]
     [row] = [r for r in rows if r["kind"] == kind]
     return str(row["id"])
 
@@ -239,22 +233,22 @@ def test_credit_notices_are_said_from_their_fields(browser: Any, server: ServerP
     credit and her account's still give the change, the score, the level and the sanction or reason."""
     alice = reworded_page(browser, server)
     name = register(alice, server, display="Alice")
-    _admin(server, "credit", name, "--delta", "-60", "--reason", "多次刷屏")
+    admin_ok(server, "credit", name, "--delta", "-60", "--reason", "多次刷屏")
     assert _toast(alice, "你的信用分现为") == "你的信用分现为 40（等级 1）：多次刷屏"
-    _admin(server, "credit", name, "--delta", "60", "--reason", "已整改")
+    admin_ok(server, "credit", name, "--delta", "60", "--reason", "已整改")
     assert _toast(alice, "已整改") == "你的信用分现为 100（等级 3）：已整改"
-    _admin(server, "revoke-create", name, "--reason", "spam groups")
+    admin_ok(server, "revoke-create", name, "--reason", "spam groups")
     sid = _sanction_id(server, "revoke_create", "--user", name)
-    _admin(server, "lift", sid, "--reason", "误判", "--restore-credit")
+    admin_ok(server, "lift", sid, "--reason", "误判", "--restore-credit")
     assert _toast(alice, "信用分已退还") == f"处罚 {sid} 扣除的 20 信用分已退还，你的信用分现为 100（等级 3）。"
 
     verify_identity(alice)
     aid = create_account(alice, "茶馆日报")
-    _admin(server, "account-credit", aid, "--delta", "-70", "--reason", "多次违规")
+    admin_ok(server, "account-credit", aid, "--delta", "-70", "--reason", "多次违规")
     assert _toast(alice, "信用分变动") == "公众号「茶馆日报」的信用分变动 -70，现为 30（等级 1）：多次违规"
-    _admin(server, "suspend-account", aid, "--seconds", "3600", "--reason", "违规转载")
+    admin_ok(server, "suspend-account", aid, "--seconds", "3600", "--reason", "违规转载")
     asid = _sanction_id(server, "suspend_account", "--account", aid)
-    _admin(server, "lift", asid, "--reason", "误判", "--restore-credit")
+    admin_ok(server, "lift", asid, "--reason", "误判", "--restore-credit")
     said = _toast(alice, "信用分已退还，现为")
     assert said == f"公众号「茶馆日报」被处罚 {asid} 扣除的 20 信用分已退还，现为 30（等级 1）。"
     assert "reworded" not in said
@@ -320,14 +314,14 @@ def test_an_account_name_and_intro_waiting_for_review_show_in_my_accounts(browse
     assert "刷单返利" not in bob.inner_text("#account-lists")
 
     # The operator releases the name (the list shows it as the account's) and rejects the intro.
-    items = {i["kind"]: i for i in map(json.loads, _admin(srv, "review-queue", "--open").splitlines())}
-    _admin(srv, "decide", str(items["account_name"]["item_id"]), "--decision", "release", "--note", "ok")
+    items = {i["kind"]: i for i in map(json.loads, admin_ok(srv, "review-queue", "--open").splitlines())}
+    admin_ok(srv, "decide", str(items["account_name"]["item_id"]), "--decision", "release", "--note", "ok")
     expect(name_note).to_have_count(0)
     expect(alice.locator(f"{item} .gname")).to_have_text("刷单返利日报")
     expect(intro_note).to_be_visible()
     alice.click("#btn-profile")
     expect(mine).to_have_count(1)
-    _admin(srv, "decide", str(items["account_intro"]["item_id"]), "--decision", "reject", "--note", "广告")
+    admin_ok(srv, "decide", str(items["account_intro"]["item_id"]), "--decision", "reject", "--note", "广告")
     expect(mine).to_have_count(0)   # live, with the dialog open
     close_dialogs(alice)
     expect(intro_note).to_have_count(0)
@@ -346,7 +340,7 @@ def test_an_account_name_and_intro_waiting_for_review_show_in_my_accounts(browse
     expect(mine).to_have_count(0)
     close_dialogs(alice)
     expect(name_note).to_have_count(0)
-    assert _admin(srv, "review-queue", "--open").strip() == ""
+    assert admin_ok(srv, "review-queue", "--open").strip() == ""
     assert alice.errors == [] and bob.errors == []
 
 
@@ -373,9 +367,9 @@ def test_a_decision_that_overtakes_a_read_of_the_held_list_is_not_undone_by_it(
     alice.click("#announcement-save")   # held: the list is read again, and its answer held back
     alice.wait_for_function("() => window.__held > 0")
     alice.evaluate("() => { window.__slow = false; }")
-    items = [json.loads(line) for line in _admin(srv, "review-queue", "--open").splitlines()]
+    items = [json.loads(line) for line in admin_ok(srv, "review-queue", "--open").splitlines()]
     [named] = [i for i in items if i["kind"] == "group_name"]
-    _admin(srv, "decide", str(named["item_id"]), "--decision", "reject", "--note", "不行")
+    admin_ok(srv, "decide", str(named["item_id"]), "--decision", "reject", "--note", "不行")
     name_box.wait_for(state="detached")   # the event
     note_box = alice.locator("#manage .held-texts[data-kind='announcement'] .held-text")
     note_box.wait_for()   # the held answer came

@@ -4,7 +4,7 @@
 // account's page (information, follow, report, its posts) and, for its owner: opening one, editing
 // it, editors and closing it. Posts, comments and publishing are drawn by posts.js. The server
 // decides every rule; refusal() puts a refused request in plain language.
-import { el, clear, $, toast, modal, confirmBox, morphKids, focusSpot, restoreFocus, focusIfIdle, announce } from "./dom.js";
+import { el, clear, $, toast, modal, confirmBox, morphKids, keepingFocus, focusIfIdle, announce } from "./dom.js";
 import { t, errorText, fmtDate, fmtTime, acatName } from "./i18n.js";
 import { A, S, api, managerRole, loadCategories, fillCategories, textRoom } from "./state.js";
 import { reportDialog } from "./manage.js";
@@ -230,9 +230,7 @@ function wakeAtSuspensionEnd(v) {
 export function renderPane() {
   const pane = $("#account-pane");
   if (!pane) return;
-  const spot = pane.contains(document.activeElement) ? focusSpot(document.activeElement) : null;
-  drawPane(pane);
-  if (spot && (!document.activeElement || document.activeElement === document.body)) restoreFocus(spot);
+  keepingFocus(pane, () => drawPane(pane));
 }
 
 // Focus `sel` once the pane shows it (a step that changed what the pane shows: a post opened or

@@ -2,7 +2,7 @@
 // Management lives in manage.js and moderation.js, replies/reactions/pins/search in rich.js, the
 // composer's extras in composer.js, files in media.js, public accounts in accounts.js and posts.js.
 // Every piece of user data is rendered as text (dom.js).
-import { el, clear, $, toast, modal, morph, morphKids, closeDialogsOf, focusSpot, restoreFocus, composing } from "./dom.js";
+import { el, clear, $, toast, modal, morph, morphKids, closeDialogsOf, keepingFocus, composing } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom, postingBlocked } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
@@ -901,10 +901,8 @@ function replaceMessage(g, m) {
   if (m.seq === g.lastSeq) { g.preview = previewText(m); renderGroups(); }
   if (g.group_id !== S.current) return;
   const old = document.querySelector(`#messages .msg[data-seq="${m.seq}"]`);
-  if (!old) return;
-  const spot = old.contains(document.activeElement) ? focusSpot(document.activeElement) : null;
-  old.replaceWith(messageNode(g, m));
-  if (spot) restoreFocus(spot);   // (a keyboard user's place: the same control of the message drawn anew)
+  // (a keyboard user's place: the same control of the message drawn anew)
+  if (old) keepingFocus(old, () => old.replaceWith(messageNode(g, m)));
 }
 
 // Message seq changed (edited, recalled, or found changed after a reconnect): wherever else it is

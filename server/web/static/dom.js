@@ -191,7 +191,7 @@ export function closeDialogsOf(gid) {
 // own class once the item is drawn anew (an edit, a reaction, a recall replaces a message's node
 // while its menu, or its dialog, had the focus; approving a comment takes its Approve button away).
 const ITEM_KEYS = ["data-key", "data-cid", "data-pid", "data-aid", "data-gid", "data-uid"];
-export function focusSpot(node) {
+function focusSpot(node) {
   if (!node || node === document.body || !node.closest) return null;
   const item = node.closest(ITEM_KEYS.map((k) => `[${k}]`).join(","));
   const attr = item ? ITEM_KEYS.find((k) => item.hasAttribute(k)) : null;
@@ -204,7 +204,7 @@ export function focusSpot(node) {
 // The focus back at `spot`: the node itself while it is in the page, else the node with its id, else
 // the same control of its item drawn anew, else the item's first control (or the item). False when
 // none is left (the item went too).
-export function restoreFocus(spot) {
+function restoreFocus(spot) {
   if (!spot) return false;
   if (spot.node.isConnected && !spot.node.disabled) { spot.node.focus(); return true; }
   const byId = spot.id && document.getElementById(spot.id);
@@ -226,6 +226,16 @@ export function focusIfIdle(target, within = null) {
   if (a && a !== document.body && !(within && within.contains(a))) return false;
   target.focus();
   return true;
+}
+
+// Run `draw`, which draws `root`'s insides anew, keeping the keyboard's place: when the draw took
+// the focused node away, the focus goes back to it (restoreFocus). False when it was in `root`,
+// was lost and could not be put back (the caller may then choose where it goes).
+export function keepingFocus(root, draw) {
+  const spot = root.contains(document.activeElement) ? focusSpot(document.activeElement) : null;
+  draw();
+  if (!spot || (document.activeElement && document.activeElement !== document.body)) return true;
+  return restoreFocus(spot);
 }
 
 const FIELDS = "[autofocus], input:not([type=hidden]):not([disabled]), textarea:not([disabled]), select:not([disabled])";

@@ -2,7 +2,7 @@
 // mute-all, admins, ownership transfer, join requests, invitations, announcement,
 // settings, dissolution; bans, slow mode, invite links and the moderation log (moderation.js);
 // and the actions on one message: react, reply, edit, pin, report (Art. 12), delete.
-import { el, toast, modal, confirmBox, morphKids, dialogFor, focusSpot, restoreFocus } from "./dom.js";
+import { el, toast, modal, confirmBox, morphKids, dialogFor, keepingFocus } from "./dom.js";
 import { t, errorText, fmtTime, fmtDate, catName } from "./i18n.js";
 import { S, api, remember, loadCategories, fillCategories, textRoom } from "./state.js";
 import { banDialog, bansSection, loadBans, slowModeControl, inviteLinksSection, loadInviteLinks, openGroupLog } from "./moderation.js";
@@ -178,10 +178,6 @@ function canManage(me, target) {
 // still acts (the node pressed used to be gone), the keyboard focus stays, and a settings field
 // keeps what is being typed in it (adminSection); the invitation form is put in anew (data-replace).
 function draw(g) {
-  // The keyboard's place: an action (a mute, a kick, a role), another manager's or the platform's
-  // may take the focused control away; it goes to the same control of the same row, else that row's
-  // first, else the first of the member list (a row that left).
-  const spot = open.box.contains(document.activeElement) ? focusSpot(document.activeElement) : null;
   const kept = [...open.box.querySelectorAll("[data-keep]")].map((n) => [n.id, n.value]);
   const shown = new Map();   // the settings' fields: id -> the group's value (adminSection)
   const box = el("div");
@@ -261,12 +257,14 @@ function draw(g) {
         if (await confirmBox(t("confirm_leave", { name: g.name }), t("leave"), t("cancel"))
             && await act("leave_group", { group_id: g.group_id })) { closeDialog(); hooks.dropGroup(g.group_id); }
       } })));
-  morphKids(open.box, [...box.childNodes]);
-  for (const [id, value] of kept) { const n = open.box.querySelector("#" + id); if (n) n.value = value; }
-  if (spot && (!document.activeElement || document.activeElement === document.body) && !restoreFocus(spot)) {
+  // The keyboard's place: an action (a mute, a kick, a role), another manager's or the platform's
+  // may take the focused control away; it goes to the same control of the same row, else that row's
+  // first, else the first of the member list (a row that left).
+  if (!keepingFocus(open.box, () => morphKids(open.box, [...box.childNodes]))) {
     const next = open.box.querySelector("#member-list button:not([disabled]), #member-list select") || open.box.querySelector("h3");
     if (next) { if (next.tagName === "H3") next.tabIndex = -1; next.focus(); }
   }
+  for (const [id, value] of kept) { const n = open.box.querySelector("#" + id); if (n) n.value = value; }
   // A settings field kept by morph keeps what it showed: one the user has not touched shows the
   // group's value now (another admin's announcement, mute-all switched elsewhere); one being
   // edited keeps the user's text, focus, caret and IME composition (its node never changes).
