@@ -160,15 +160,27 @@ def role_tag(role: Any) -> str:
     return f" {role}" if role in SHOWN_ROLES else ""
 
 
+def deleted_note(by: object, sender: str = "its sender") -> str:
+    """What a deleted message shows, by who hid it (the [ext] ``deleted_by``; older servers send none)."""
+    if by == "sender":
+        return f"recalled by {sender}"
+    if by == "manager":
+        return "deleted by a group manager"
+    if by == "platform":
+        return "removed by the platform"
+    return "deleted"
+
+
 def format_message(m: dict[str, Any], names: Names | None = None, *, hl: Highlight = PLAIN,
                    base: str = "") -> str:
     """``12:30 [123456789 #42 owner] Alice: ↪ #40 hi *@Bob* (edited) [👍 2]`` (the sender's role in
     the head, see :data:`SHOWN_ROLES`), then one indented line per attachment; a deleted one
-    ``... (deleted)``."""
+    ``... (recalled by Alice)`` (see :func:`deleted_note`)."""
     sender = m.get("sender") or {}
     place = f"{clean(m.get('group_id'))} #{clean(m.get('seq'))}"
     if m.get("deleted"):
-        return f"{hhmm(m.get('ts'))} [{place}] (deleted)"
+        who = clean(sender.get("display_name") or sender.get("user_id") or "?")
+        return f"{hhmm(m.get('ts'))} [{place}] ({deleted_note(m.get('deleted_by'), who)})"
     head = f"{hhmm(m.get('ts'))} [{place}{role_tag(sender.get('role'))}]"
     who = clean(sender.get("display_name") or sender.get("user_id") or "?")
     parts = []
@@ -380,7 +392,7 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
         names.learn(ev.get("sender"))
         return format_message(ev, names, hl=hl, base=base)
     if kind == "message_deleted":
-        return f"[{gid} #{clean(ev.get('seq'))}] (deleted)"
+        return f"[{gid} #{clean(ev.get('seq'))}] ({deleted_note(ev.get('deleted_by'))})"
     if kind == "message_edited":  # the event has no mentions: the reader's own @name is marked
         mine = {"mentions": [names.me]} if names.me else {}
         text = highlight_mentions(clean(ev.get("text", "")), mine, names, hl, add_missing=False)

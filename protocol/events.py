@@ -92,6 +92,10 @@ def message_event(msg: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- objects ------------------------------------------------------------------------------
+# Who hid a deleted message, as members are told it: its sender recalled it, the group's owner or
+# an admin deleted it (which one is not said), or the platform removed it.
+DeletedBy: TypeAlias = Literal["sender", "manager", "platform"]
+
 class UserObj(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     """A user as seen in one group (never a phone number, legal name or ID number)."""
 
@@ -136,7 +140,8 @@ class MessageObj(msgspec.Struct, kw_only=True, frozen=True, gc=False, omit_defau
 
     v2 fields are written only when set: ``reply_to``, ``mentions``, ``mention_all``,
     ``attachments``, ``edited_at`` (after an edit) and ``reactions`` (``{emoji: count}``);
-    **[ext]** in ``history``, ``my_reactions``: the emoji among them that the reader left.
+    **[ext]** in ``history``, ``my_reactions``: the emoji among them that the reader left;
+    **[ext]** with ``deleted: true``, ``deleted_by``: who hid it (see :data:`DeletedBy`).
     """
 
     group_id: str
@@ -152,16 +157,18 @@ class MessageObj(msgspec.Struct, kw_only=True, frozen=True, gc=False, omit_defau
     edited_at: int | None = None
     reactions: dict[str, int] | None = None
     my_reactions: list[str] | None = None
+    deleted_by: DeletedBy | None = None
 
     def __post_init__(self) -> None:
         if (self.text is None) is not self.deleted:
             raise ValueError("a message has either text or deleted: true")
 
     @classmethod
-    def of(cls, group_id: str, seq: int, ts: int, sender: UserObj, text: str | None) -> MessageObj:
-        """Like :func:`message_obj`: ``text=None`` means deleted."""
+    def of(cls, group_id: str, seq: int, ts: int, sender: UserObj, text: str | None,
+           deleted_by: DeletedBy | None = None) -> MessageObj:
+        """Like :func:`message_obj`: ``text=None`` means deleted (by ``deleted_by``, when known)."""
         if text is None:
-            return cls(group_id=group_id, seq=seq, ts=ts, sender=sender, deleted=True)
+            return cls(group_id=group_id, seq=seq, ts=ts, sender=sender, deleted=True, deleted_by=deleted_by)
         return cls(group_id=group_id, seq=seq, ts=ts, sender=sender, text=text)
 
 
@@ -203,8 +210,11 @@ class MessageReleased(MessageEvent, tag="message_released", kw_only=True, frozen
 
 
 class MessageDeleted(EventBase, tag="message_deleted", kw_only=True, frozen=True):
+    """A message is hidden; **[ext]** ``deleted_by`` says who hid it (see :data:`DeletedBy`)."""
+
     group_id: str
     seq: int
+    deleted_by: DeletedBy | None = None
 
 
 class MemberJoined(EventBase, tag="member_joined", kw_only=True, frozen=True):

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from governance.ids import is_user_id
 from governance.public_accounts import (
     DEFAULT_ACCOUNT_LEVELS,
     DEFAULT_READ_CLASSES,
@@ -1085,6 +1086,10 @@ def _read_operators(raw: object, ctx: _Context) -> tuple[OperatorConfig, ...]:
         values, good = _read_table(OperatorConfig, item, at, ctx)
         name, user = values.get("name"), values.get("unix_user")
         if name is not None:
+            if is_user_id(name):
+                ctx.report(f"{at}.name", name, "has the shape of a user id (u and 16 hex digits); an operator's "
+                           "name must not, so that an operator's deletion is never shown as a member's")
+                good = False
             if name in names:
                 ctx.report(f"{at}.name", name, f"duplicate name (operators[{names[name]}] has it); each "
                            "operator needs their own")

@@ -476,10 +476,11 @@ async def delete_message(ctx: Context, sess: Session, req: rq.DeleteMessage, enc
     # The members who may see it are told (one who joined later never saw it) when the store hid
     # it shown. A held message (the caller's own) was never delivered: only its sender knows it.
     # Neither when the store found it deleted already (``remove-term`` meanwhile), which told them.
+    deleted = ev.MessageDeleted(group_id=g.group_id, seq=seq, deleted_by="sender" if own else "manager")
     if shown:
-        publish(seeing(g, seq), ev.MessageDeleted(group_id=g.group_id, seq=seq))
+        publish(seeing(g, seq), deleted)
     elif info.held:
-        publish(g.online & actor.sessions, ev.MessageDeleted(group_id=g.group_id, seq=seq))
+        publish(g.online & actor.sessions, deleted)
 
 
 @handler("dissolve_group")

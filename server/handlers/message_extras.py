@@ -22,6 +22,7 @@ import msgspec
 
 from governance import permissions as perm
 from governance import posting
+from governance.ids import is_user_id
 from protocol import events as ev
 from protocol.enums import Role
 from protocol.errors import ContractError
@@ -146,7 +147,7 @@ def message_obj(ctx: Context, gid: str, r: HistoryRow, mine: list[str] | None = 
     """
     sender = user_view(ctx, r.sender_id, r.sender_role)
     if r.deleted:
-        return ev.MessageObj.of(gid, r.seq, r.ts, sender, None)
+        return ev.MessageObj.of(gid, r.seq, r.ts, sender, None, deleted_by_whom(r.deleted_by, r.sender_id))
     if (r.reply_to is None and r.mentions is None and not r.mention_all and r.attachments is None
             and r.edited_at is None and r.reactions is None):
         return ev.MessageObj.of(gid, r.seq, r.ts, sender, r.text)
@@ -156,6 +157,16 @@ def message_obj(ctx: Context, gid: str, r: HistoryRow, mine: list[str] | None = 
         attachments=with_urls(ctx, _ATTACHMENTS.decode(r.attachments)) if r.attachments else None,
         edited_at=r.edited_at, reactions=_counts(r.reactions), my_reactions=mine,
     )
+
+
+def deleted_by_whom(deleted_by: str | None, sender_id: str) -> ev.DeletedBy | None:
+    """Who hid a message, as members are told it: its sender, a manager (a member's user id other
+    than the sender's: which one is not said), or the platform (an operator's name)."""
+    if deleted_by is None:
+        return None
+    if deleted_by == sender_id:
+        return "sender"
+    return "manager" if is_user_id(deleted_by) else "platform"
 
 
 def _counts(reactions: str | None) -> dict[str, int] | None:

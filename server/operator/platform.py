@@ -139,7 +139,7 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
         elif decision == "remove":
             app.forget_owed(gid, seq)
             if shown:
-                publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
+                publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq, deleted_by="platform"))
     if decision in ("reject", "remove") and sender is not None:
         done = "rejected" if decision == "reject" else "removed"
         publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
@@ -187,7 +187,7 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
         pen = cost.settle(taken)  # (no await since the write)
     app.forget_owed(gid, seq)
     if g.alive and shown:  # (not when remove-term hid it meanwhile: that told the group)
-        publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
+        publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq, deleted_by="platform"))
     if sender is not None:
         publish(sender.sessions, ev.Notice(group_id=gid, kind="content_removed", by=operator_name(),
                                        text=f"message {seq} was removed by the platform: {reason}",
@@ -412,7 +412,7 @@ async def _remove_hits(app: Context, hits: list[tuple[str, int, int]], term: str
     for gid, seq in delivered:
         g = app.state.groups.get(gid)
         if g is not None:
-            publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq))
+            publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq, deleted_by="platform"))
 
 
 async def _remove_term_public(app: Context, term: str, reason: str) -> tuple[list[int], list[int]]:

@@ -110,13 +110,15 @@ class HistoryRow(NamedTuple):
     text: str
     deleted: bool
     # v2: as stored (JSON text for mentions and attachments); reactions: a JSON object
-    # {emoji: count}, or None when nobody reacted.
+    # {emoji: count}, or None when nobody reacted; deleted_by: the user id of whoever deleted
+    # it (its sender, a manager), an operator's name, or None.
     reply_to: int | None = None
     mentions: str | None = None
     mention_all: int = 0
     attachments: str | None = None
     edited_at: int | None = None
     reactions: str | None = None
+    deleted_by: str | None = None
 
 
 class MessageInfo(NamedTuple):

@@ -55,13 +55,15 @@ def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
 
 
 # The v2 columns of a history row (HistoryRow's fields after ``deleted``): reactions as a
-# JSON object {emoji: count}, or NULL when nobody reacted.
+# JSON object {emoji: count}, or NULL when nobody reacted; who deleted it (a user id, or an
+# operator's name), or NULL.
 HISTORY_EXTRAS = (
     "reply_to, mentions, mention_all, attachments, edited_at,"
     # (keys in code point order, as SQLite's GROUP BY gives them: the database's collation would not)
     " (SELECT json_object_agg(emoji, n ORDER BY emoji COLLATE \"C\")::text FROM (SELECT emoji, COUNT(*) AS n"
     " FROM reactions r"
-    " WHERE r.group_id = messages.group_id AND r.seq = messages.seq GROUP BY emoji) AS x)"
+    " WHERE r.group_id = messages.group_id AND r.seq = messages.seq GROUP BY emoji) AS x),"
+    " messages.deleted_by"
 )
 
 

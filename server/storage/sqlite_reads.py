@@ -12,11 +12,13 @@ from server.storage import loading
 from server.storage.base import LIMITED_IN, HistoryRow, MessageInfo, ReporterRecord
 
 # The v2 columns of a history row (HistoryRow's fields after ``deleted``): reactions as a
-# JSON object {emoji: count}, or NULL when nobody reacted.
+# JSON object {emoji: count}, or NULL when nobody reacted; who deleted it (a user id, or an
+# operator's name), or NULL.
 HISTORY_EXTRAS = (
     "reply_to, mentions, mention_all, attachments, edited_at,"
     " NULLIF((SELECT json_group_object(emoji, n) FROM (SELECT emoji, COUNT(*) AS n FROM reactions r"
-    " WHERE r.group_id = messages.group_id AND r.seq = messages.seq GROUP BY emoji ORDER BY emoji)), '{}')"
+    " WHERE r.group_id = messages.group_id AND r.seq = messages.seq GROUP BY emoji ORDER BY emoji)), '{}'),"
+    " messages.deleted_by"
 )
 
 

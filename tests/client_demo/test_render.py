@@ -71,6 +71,12 @@ def msg(**kw: Any) -> dict[str, Any]:
      + "\n  + [image 640x480 cat.png] /media/m1?exp=1&sig=abc" * 2),
     ({"group_id": GID, "seq": 42, "ts": NOW_MS, "sender": BOB, "deleted": True, "reply_to": 3},
      f"{NOW} [{GID} #42] (deleted)"),
+    ({"group_id": GID, "seq": 42, "ts": NOW_MS, "sender": BOB, "deleted": True, "deleted_by": "sender"},
+     f"{NOW} [{GID} #42] (recalled by Bob)"),
+    ({"group_id": GID, "seq": 42, "ts": NOW_MS, "sender": BOB, "deleted": True, "deleted_by": "manager"},
+     f"{NOW} [{GID} #42] (deleted by a group manager)"),
+    ({"group_id": GID, "seq": 42, "ts": NOW_MS, "sender": BOB, "deleted": True, "deleted_by": "platform"},
+     f"{NOW} [{GID} #42] (removed by the platform)"),
 ])
 def test_format_message_v2_fields(m, line):
     assert format_message(m, names()) == line

@@ -405,13 +405,23 @@ async def test_delete_message_matrix(server):
     assert codes_of(await m1.call("delete_message", group_id=gid, seq=999)) == "not_found"
     m2.drain_events()
     await m1.request("delete_message", group_id=gid, seq=s_m1)  # own
-    assert (await m2.next_event("message_deleted")) == {"ev": "message_deleted", "group_id": gid, "seq": s_m1}
+    # [ext] members are told who hid it: its sender, or a manager (which one is not said)
+    assert (await m2.next_event("message_deleted")) == {"ev": "message_deleted", "group_id": gid, "seq": s_m1,
+                                                        "deleted_by": "sender"}
+    m1.drain_events()
     await admin.request("delete_message", group_id=gid, seq=s_m2)
+    assert (await m1.next_event("message_deleted")) == {"ev": "message_deleted", "group_id": gid, "seq": s_m2,
+                                                        "deleted_by": "manager"}
     await owner.request("delete_message", group_id=gid, seq=s_admin)
     await admin.request("delete_message", group_id=gid, seq=s_owner)  # admins: anyone's message
+    s_own_admin = (await admin.send(gid, "admin again"))["seq"]
+    await admin.request("delete_message", group_id=gid, seq=s_own_admin)  # a manager's own: recalled
     hist = {m["seq"]: m for m in (await m2.request("history", group_id=gid))["messages"]}
-    for seq in (s_m1, s_m2, s_admin, s_owner):
+    for seq, by in ((s_m1, "sender"), (s_m2, "manager"), (s_admin, "manager"), (s_owner, "manager"),
+                    (s_own_admin, "sender")):
         assert hist[seq]["deleted"] is True and "text" not in hist[seq]
+        assert hist[seq]["deleted_by"] == by and set(hist[seq]) == {"group_id", "seq", "ts", "sender", "deleted",
+                                                                    "deleted_by"}, hist[seq]
     # the stored text is kept for the retention period
     kept = server.db_rows("SELECT text, deleted_at IS NOT NULL FROM messages WHERE group_id=? AND seq=?", gid, s_m2)
     assert kept == [("m2 says", 1)]
@@ -420,7 +430,7 @@ async def test_delete_message_matrix(server):
     keys = ("id", "ts", "actor_type", "actor_id", "action", "group_id", "target_id", "reason", "detail",
             "prev_hash", "hash")
     entries = [dict(zip(keys, r, strict=True)) for r in audit]
-    assert [e["action"] for e in entries].count("delete_message") == 4
+    assert [e["action"] for e in entries].count("delete_message") == 5
     assert first_broken(entries) is None
     await close_all(owner, admin, m1, m2)
 

@@ -131,11 +131,12 @@ async def test_remove_message_takes_one_delivered_message_down(server):
     rc, out, err = await server.admin("remove-message", gid, str(bad), "--reason", "违禁物品")
     assert rc == 0 and f"removed message {bad}" in out, err
     assert (await owner.next_event("message_deleted", timeout=WITHIN)) == {
-        "ev": "message_deleted", "group_id": gid, "seq": bad}
+        "ev": "message_deleted", "group_id": gid, "seq": bad, "deleted_by": "platform"}
     ev = await m.next_event("notice", timeout=WITHIN)
     assert (ev["kind"], ev["group_id"]) == ("content_removed", gid) and "违禁物品" in ev["text"]
-    texts = {x["seq"]: x.get("text") for x in (await owner.request("history", group_id=gid))["messages"]}
-    assert texts[keep] == "大家好" and texts[bad] is None
+    hist = {x["seq"]: x for x in (await owner.request("history", group_id=gid))["messages"]}
+    assert hist[keep]["text"] == "大家好" and "deleted_by" not in hist[keep]
+    assert "text" not in hist[bad] and hist[bad]["deleted_by"] == "platform"  # (never the operator's name)
     assert (await m.request("me"))["credit_score"] == before - 10  # credit.penalty_report_upheld
     assert server.db_rows("SELECT text FROM messages WHERE group_id = ? AND seq = ?", gid, bad) == [("出售枪支联系我",)]
     [(actor, target, reason, detail)] = server.db_rows(

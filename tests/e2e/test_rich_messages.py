@@ -286,7 +286,7 @@ async def test_history_tells_each_reader_which_reactions_are_their_own(make_serv
     assert (await page(other_device))[first]["my_reactions"] == [family]
     await m1.request("delete_message", group_id=gid, seq=last)
     assert (await page(m2))[last] == {"group_id": gid, "seq": last, "ts": shown[last]["ts"],
-                                      "sender": shown[last]["sender"], "deleted": True}
+                                      "sender": shown[last]["sender"], "deleted": True, "deleted_by": "sender"}
     await close_all(owner, admin, m1, m2, other_device)
 
 

@@ -60,6 +60,16 @@ def test_one_os_account_is_one_person_and_names_are_unique():
     assert not any(".uid" in p for p in found)
 
 
+def test_an_operator_name_may_not_look_like_a_user_id():
+    """Members are told a message the platform removed apart from one a manager deleted by whether
+    the deleter's name is a user id (``deleted_by``); an operator named like one would pass for a
+    manager."""
+    assert problems(ops({"name": "u0123456789abcdef", "role": "reviewer", "unix_user": "60001"})) == [
+        ("operators[0].name = 'u0123456789abcdef': has the shape of a user id (u and 16 hex digits); an "
+         "operator's name must not, so that an operator's deletion is never shown as a member's")]
+    parse_config(ops({"name": "u0123", "role": "reviewer", "unix_user": "60001"}), Path("."))  # (no id)
+
+
 def test_duplicates_are_reported_beside_the_other_mistakes():
     """check-config names every problem at once: an invalid role in one table stopped the reading
     before the names and OS accounts were compared, so the duplicates came to light only after

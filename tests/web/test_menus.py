@@ -70,13 +70,14 @@ def test_recall_and_delete_ask_first_edits_count_characters_and_reasons_are_stab
     page.click("#act-delete")
     confirm = page.locator("dialog[open]", has=page.locator("#confirm-ok"))
     expect(confirm.locator("p")).to_contain_text("撤回这条消息？")
+    expect(confirm.locator("p")).to_contain_text("撤回了一条消息")  # what the others will see
     confirm.locator("button.ghost").click()
     expect(confirm).to_have_count(0)
     expect(message(page, "我说错了").locator(".text")).to_have_text("我说错了")  # not recalled
     open_actions(page, "我说错了")
     page.click("#act-delete")
     page.click("#confirm-ok")
-    expect(page.locator("#messages .msg.mine").last).to_contain_text("此消息已被删除")
+    expect(page.locator("#messages .msg.mine").last).to_contain_text("你撤回了一条消息")
 
     # Someone else's: the owner is asked in other words, naming the sender.
     open_actions(page, "鲍勃说的话")
@@ -84,6 +85,7 @@ def test_recall_and_delete_ask_first_edits_count_characters_and_reasons_are_stab
     expect(confirm.locator("p")).to_contain_text(f"删除 {bob_name} 的这条消息？")
     page.click("#confirm-ok")
     expect(page.locator("#messages .msg .text:has-text('鲍勃说的话')")).to_have_count(0)
+    expect(page.locator("#messages .msg .text.deleted", has_text="此消息已被群主或管理员删除")).to_have_count(1)
 
     # Edits count code points: 2,100 emoji fit (a maxlength counted 4,200); 4,001 characters are
     # refused in words, nothing cut or sent.
@@ -148,5 +150,43 @@ def test_a_quote_from_before_joining_is_not_called_deleted_and_a_used_up_link_is
     bg.run(bob.request("send", group_id=gid, text="回复稍后撤回", reply_to=later))
     message(page, "回复稍后撤回")
     bg.run(bob.request("delete_message", group_id=gid, seq=later))
-    expect(message(page, "回复稍后撤回").locator(".reply-quote")).to_contain_text("此消息已被删除")
+    expect(message(page, "回复稍后撤回").locator(".reply-quote")).to_contain_text("撤回了一条消息")
+    assert page.errors == []
+
+
+def test_a_deleted_message_says_who_hid_it_live_and_after_a_reload(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """"此消息已被删除" for every deletion hid what WeChat users expect to read: "Bob 撤回了一条消息"
+    for a recall, and apart from it a manager's deletion and the platform's removal (never which
+    manager, never the operator). Said as the events come ([ext] ``deleted_by`` on
+    ``message_deleted``) and as ``history`` has them after a reload."""
+    owner, bob = bg.run(server.user()), bg.run(server.user())
+    bob_name = bg.run(bob.request("me"))["display_name"]
+    gid = bg.run(owner.request("create_group", name="撤回", category="friends", join_policy="open"))["group_id"]
+    bg.run(bob.request("join_group", group_id=gid))
+    recalled = bg.run(bob.request("send", group_id=gid, text="鲍勃撤回的话"))["seq"]
+    deleted = bg.run(bob.request("send", group_id=gid, text="群主删除的话"))["seq"]
+    removed = bg.run(bob.request("send", group_id=gid, text="平台移除的话"))["seq"]
+    page = new_page(browser, server)
+    login(page, owner.username)
+    _open(page, gid)
+    message(page, "平台移除的话")
+
+    def shown(seq: int) -> Any:
+        return page.locator(f"#messages .msg[data-seq='{seq}'] .text.deleted")
+
+    expected = {recalled: f"{bob_name} 撤回了一条消息", deleted: "此消息已被群主或管理员删除",
+                removed: "此消息因违反平台规定已被删除"}
+    bg.run(bob.request("delete_message", group_id=gid, seq=recalled))
+    bg.run(owner.request("delete_message", group_id=gid, seq=deleted))
+    rc, _, err = bg.run(server.admin("remove-message", gid, str(removed), "--reason", "违规"))
+    assert rc == 0, err
+    for seq, text in expected.items():
+        expect(shown(seq)).to_have_text(text)
+    page.reload()
+    _open(page, gid)
+    for seq, text in expected.items():
+        expect(shown(seq)).to_have_text(text)
+    # The list's preview of the newest message says it too.
+    expect(page.locator(f"#group-list [data-gid='{gid}']")).to_contain_text("此消息因违反平台规定已被删除")
     assert page.errors == []

@@ -219,8 +219,8 @@ def test_a_recalled_or_edited_message_leaves_reply_quotes_and_the_pin_bar(
     expect(far_quote).to_contain_text("远处改过")
     expect(page.locator("#pin-bar")).to_contain_text("远处改过")
     bg.run(carol.request("delete_message", group_id=gid, seq=far))
-    expect(far_quote).to_contain_text("此消息已被删除")
-    expect(page.locator("#pin-bar")).to_contain_text("此消息已被删除")
+    expect(far_quote).to_contain_text("撤回了一条消息")
+    expect(page.locator("#pin-bar")).to_contain_text("撤回了一条消息")
     assert "远处" not in far_quote.inner_text() and "远处" not in page.inner_text("#pin-bar")
 
     # A message the page holds: its quotes follow too.
@@ -228,7 +228,7 @@ def test_a_recalled_or_edited_message_leaves_reply_quotes_and_the_pin_bar(
     near_quote = message(page, "回近处").locator(".reply-quote")
     expect(near_quote).to_contain_text("近处原话")
     bg.run(carol.request("delete_message", group_id=gid, seq=near))
-    expect(near_quote).to_contain_text("此消息已被删除")
+    expect(near_quote).to_contain_text("撤回了一条消息")
     assert "近处原话" not in page.inner_text("#chat")
     assert page.errors == []
 

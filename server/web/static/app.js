@@ -6,7 +6,7 @@ import { el, clear, $, toast, modal, morph, morphKids, closeDialogsOf, keepingFo
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom, postingBlocked } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
-import { attachmentsNode, previewText, upload } from "./media.js";
+import { attachmentsNode, deletedText, previewText, upload } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile } from "./composer.js";
 import { fmtSeconds, forgetInviteImages } from "./moderation.js";
@@ -881,7 +881,7 @@ function messageNode(g, m) {
   const mine = isMine(m);
   const sender = m.sender || { display_name: t("unknown_user"), role: "member" };
   const pinned = (g.pinned || []).includes(m.seq);
-  const body = m.deleted ? el("div", { class: "text deleted", text: t("deleted_message") })
+  const body = m.deleted ? el("div", { class: "text deleted", text: deletedText(m) })
     : el("div", { class: "body" }, quoteNode(g, m), m.text ? textNode(g, m) : null, attachmentsNode(g, m));
   const cls = "msg" + (mine ? " mine" : "") + (m.deleted ? " is-deleted" : "") + (!m.deleted && mentionsMe(m) ? " mention-me" : "") + (pinned ? " is-pinned" : "");
   return el("div", { class: cls, "data-seq": m.seq, "data-key": m.seq },
@@ -1503,9 +1503,10 @@ function onEvent(ev) {
       if (!g) break;
       const m = g.msgs.get(ev.seq);
       changedLive(g, ev.seq);
-      if (m) replaceMessage(g, { group_id: m.group_id, seq: m.seq, ts: m.ts, sender: m.sender, deleted: true });
+      const gone = { deleted: true, deleted_by: ev.deleted_by };
+      if (m) replaceMessage(g, { group_id: m.group_id, seq: m.seq, ts: m.ts, sender: m.sender, ...gone });
       uncountDeleted(g, ev.seq, m);
-      echoChange(g, ev.seq, { deleted: true });
+      echoChange(g, ev.seq, gone);
       break;
     }
     case "message_edited":

@@ -413,7 +413,7 @@ export function messageActions(g, m) {
 // Recalling one's own message, or an owner or admin deleting someone else's, is asked first (as
 // leaving and dissolving are): it cannot be undone, and everyone sees it.
 function confirmDelete(m, mine) {
-  if (mine) return confirmBox(t("confirm_recall"), t("recall"), t("cancel"));
+  if (mine) return confirmBox(t("confirm_recall", { name: (m.sender && m.sender.display_name) || S.me.display_name }), t("recall"), t("cancel"));
   return confirmBox(t("confirm_delete_other", { name: m.sender ? m.sender.display_name : t("unknown_user") }), t("delete"), t("cancel"));
 }
 

@@ -104,8 +104,22 @@ export function fmtSize(n) {
   return (n / 1024 / 1024).toFixed(1) + " MB";
 }
 
+// What a deleted message shows, by who hid it (deleted_by, [ext]; an older server sends none):
+// "Bob recalled a message", "You recalled a message", deleted by a manager, removed by the platform.
+export function deletedText(m) {
+  switch (m.deleted_by) {
+    case "sender": {
+      const mine = S.me && m.sender && m.sender.user_id === S.me.user_id;
+      return mine ? t("recalled_by_me") : t("recalled_by", { name: (m.sender && m.sender.display_name) || t("unknown_user") });
+    }
+    case "manager": return t("deleted_by_manager");
+    case "platform": return t("deleted_by_platform");
+    default: return t("deleted_message");
+  }
+}
+
 export function previewText(m) {
-  if (m.deleted) return t("deleted_message");
+  if (m.deleted) return deletedText(m);
   const kinds = (m.attachments || []).map((a) => "[" + t("kind_" + a.kind) + "]");
   return [kinds.join(""), m.text || ""].filter(Boolean).join(" ");
 }

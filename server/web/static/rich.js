@@ -142,7 +142,7 @@ function fetchQuoted(g, seq) {
     let q = r.messages.find((x) => x.seq === seq) || { seq, unavailable: true };
     // An edit or recall whose event came while this read was out: the answer may be from before it.
     const late = g.quoteLate && g.quoteLate.get(seq);
-    if (late && !q.unavailable) q = late.deleted ? { seq, ts: q.ts, sender: q.sender, deleted: true } : { ...q, ...late };
+    if (late && !q.unavailable) q = late.deleted ? { seq, ts: q.ts, sender: q.sender, deleted: true, deleted_by: late.deleted_by } : { ...q, ...late };
     if (!g.msgs.has(seq)) g.quoted.set(seq, q);
     for (const node of quoteNodes(g, seq)) fillQuote(node, quotedOf(g, seq));
   }).catch(() => {}).finally(() => {
@@ -161,7 +161,7 @@ function quoteNodes(g, seq) {
 
 // Message seq changed (edited, recalled): the copy kept for quotes follows, and so does every quote
 // of it already drawn (they show the message the page holds, else the copy). `change` is the event's
-// news: {deleted: true} or {text, edited_at}.
+// news: {deleted: true, deleted_by} or {text, edited_at}.
 export function quoteChanged(g, seq, change) {
   if (g.quoting && g.quoting.has(seq) && (change.deleted || "text" in change)) {   // (see fetchQuoted)
     if (!g.quoteLate) g.quoteLate = new Map();
@@ -169,7 +169,7 @@ export function quoteChanged(g, seq, change) {
   }
   if (g.quoted && g.quoted.has(seq)) {
     const old = g.quoted.get(seq);
-    g.quoted.set(seq, change.deleted ? { seq, ts: old.ts, sender: old.sender, deleted: true } : { ...old, ...change });
+    g.quoted.set(seq, change.deleted ? { seq, ts: old.ts, sender: old.sender, deleted: true, deleted_by: change.deleted_by } : { ...old, ...change });
   }
   const q = quotedOf(g, seq);
   for (const node of quoteNodes(g, seq)) fillQuote(node, q);
