@@ -179,3 +179,24 @@ def test_a_button_whose_label_changes_in_a_redraw_keeps_a_press_when_it_does_the
         page.mouse.up()
         assert page.evaluate("() => window.hits") == want, label
     assert page.errors == []
+
+
+def test_the_panel_is_renamed_when_the_user_is_promoted_or_demoted_while_it_is_open(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A member's panel is 成员 and a manager's 群管理: the title was set when it opened and stayed
+    after a promotion (the panel then showed the join requests under 成员) or a demotion."""
+    owner, erin = bg.run(server.user("ownerr")), bg.run(server.user("erinr"))
+    gid = bg.run(owner.request("create_group", name="改名", category="friends", join_policy="open"))["group_id"]
+    bg.run(erin.request("join_group", group_id=gid))
+    page = new_page(browser, server)
+    login(page, erin.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    expect(page.locator("#chat-gid")).to_have_text(gid)
+    page.click("#btn-manage")
+    title = page.locator("#manage-dialog .modal-head h2")
+    expect(title).to_have_text("成员")
+    bg.run(owner.request("set_role", group_id=gid, user_id=erin.user_id, role="admin"))
+    expect(title).to_have_text("群管理")
+    bg.run(owner.request("set_role", group_id=gid, user_id=erin.user_id, role="member"))
+    expect(title).to_have_text("成员")
+    assert page.errors == []

@@ -91,9 +91,13 @@ export function openManage(g) {
   // `edits`: what the user typed or chose in the settings and has not saved (field id -> value).
   open = { g, box, requests: [], bans: [], links: null, categories: false, edits: new Map() };
   dialogFor(g.group_id);
-  modal(g.role === "member" ? t("members") : t("manage"), () => box, { wide: true, id: "manage-dialog" }).then(() => { open = null; });
+  modal(panelTitle(g), () => box, { wide: true, id: "manage-dialog" }).then(() => { open = null; });
   load(g);
 }
+
+// 成员 for a member, 群管理 for the owner and admins: said again at each redraw, so a promotion or a
+// demotion while the panel is open (or a language switch) renames it.
+function panelTitle(g) { return g.role === "member" ? t("members") : t("manage"); }
 
 export function refreshManage(g) {
   if (open && open.g === g) load(g);
@@ -178,6 +182,8 @@ function canManage(me, target) {
 // still acts (the node pressed used to be gone), the keyboard focus stays, and a settings field
 // keeps what is being typed in it (adminSection); the invitation form is put in anew (data-replace).
 function draw(g) {
+  const title = open.box.closest("dialog")?.querySelector(".modal-head h2");
+  if (title && title.textContent !== panelTitle(g)) title.textContent = panelTitle(g);
   const kept = [...open.box.querySelectorAll("[data-keep]")].map((n) => [n.id, n.value]);
   const shown = new Map();   // the settings' fields: id -> the group's value (adminSection)
   const box = el("div");
