@@ -1,4 +1,4 @@
-"""``qunguan`` / ``python -m server``: serve, check-config, admin."""
+"""``qunguan`` / ``python -m server``: serve, check-config, admin, restore."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog="The commands: `qunguan admin` with no command lists them; `qunguan admin COMMAND --help` "
                "shows one command's options; docs/operator.md describes each.",
     )
+    sub.add_parser("restore", add_help=False,
+                   help="put a backup in the database's place, the server stopped (`qunguan restore --help`)")
     admin.add_argument("--config", metavar="PATH",
                        help="the server's TOML config file, to find its operator socket (default: built-in "
                             "defaults in the working directory)")
@@ -36,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv = ["serve", *argv]
+    if argv[0] == "restore":  # (its own parser: server/restore.py)
+        from server.restore import main as restore_main
+
+        return restore_main(argv[1:])
     args = _build_parser().parse_args(argv)
     if args.command == "check-config":
         from server.config import check_config_main

@@ -279,6 +279,15 @@ class SetGroupFields(Change):
     fields: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class AdvanceSeqs(Change):
+    """Move every group's next seq up by ``gap`` (``qunguan restore``): a database restored from a
+    backup would otherwise hand out again the seqs of the messages it lost, which clients have seen
+    already (and page past with ``after_seq``). Returns how many groups it moved."""
+
+    gap: int
+
+
 GROUP_FIELDS = frozenset(
     {"name", "category", "join_policy", "announcement", "mute_all", "suspended_until", "dissolved_at",
      "closed_at", "closed_reason", "slow_mode_seconds"}

@@ -417,6 +417,11 @@ async def _set_group_fields(db: Conn, s: c.SetGroupFields) -> None:
     await db.execute(f"UPDATE groups SET {sets} WHERE group_id = ${len(values) + 1}", *values, s.group_id)
 
 
+@applies(c.AdvanceSeqs)
+async def _advance_seqs(db: Conn, a: c.AdvanceSeqs) -> int:
+    return _count(await db.execute("UPDATE groups SET last_seq = last_seq + $1", a.gap))
+
+
 @applies(c.TransferOwner)
 async def _transfer_owner(db: Conn, t: c.TransferOwner) -> None:
     # Re-checked here: only the current owner of a live group can hand it on. The row lock of

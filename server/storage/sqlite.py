@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import itertools
 import logging
+import os
 import sqlite3
 import time
 from collections import deque
@@ -494,11 +495,17 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         """A consistent copy of the live database at ``dest`` (SQLite's online backup API).
 
         Written beside ``dest`` first and renamed into place, so ``dest`` is
-        always either the old file or a complete new one.
+        always either the old file or a complete new one; mode 0600 whatever the umask (it holds
+        password hashes, sealed identity data and client addresses).
         """
         tmp = dest.with_name(dest.name + ".partial")
 
         def copy() -> None:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.fchmod(fd, 0o600)  # (one left by an earlier try may have had another mode)
+            finally:
+                os.close(fd)
             src = sqlite3.connect(self.path)
             try:
                 dst = sqlite3.connect(tmp)

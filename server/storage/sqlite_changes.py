@@ -354,6 +354,11 @@ async def _set_group_fields(db: aiosqlite.Connection, s: c.SetGroupFields) -> No
     await db.execute(f"UPDATE groups SET {sets} WHERE group_id = ?", (*values, s.group_id))
 
 
+@applies(c.AdvanceSeqs)
+async def _advance_seqs(db: aiosqlite.Connection, a: c.AdvanceSeqs) -> int:
+    return await _rowcount(db, "UPDATE groups SET last_seq = last_seq + ?", (a.gap,))
+
+
 @applies(c.TransferOwner)
 async def _transfer_owner(db: aiosqlite.Connection, t: c.TransferOwner) -> None:
     # Re-checked here: only the current owner of a live group can hand it on, so two

@@ -323,6 +323,7 @@ async def test_backup_and_restore(tmp_path, started):
     rc, stdout, err = await srv.admin("backup", "--out", str(out))
     assert rc == 0, err
     assert "backed up to" in stdout and out.stat().st_size > 0
+    assert out.stat().st_mode & 0o777 == 0o600  # (password hashes, identity data, addresses: whatever the umask)
     await alice.send(gid, "after the backup")
     await alice.close()
     await srv.stopped()

@@ -1,0 +1,197 @@
+"""``qunguan restore``: put a backup in the database's place, and make it safe to serve again.
+
+A restore by hand had three traps (docs/operations.md, "Backup"): a ``-wal`` file left beside the
+database by a crash is replayed into the copied-in backup, which SQLite cannot tell from its own
+(a damaged database, served without a word); the restored groups hand out again the seqs of the
+messages lost with the replaced database, which clients have seen and page past with
+``after_seq`` (the new messages never show); and the audit checkpoint file, left in place, reports
+the lost record entries as removed for good. This command does each step, in this order, and
+touches the live database only once everything about the backup has been checked:
+
+1. the server is not running (its claim on the database, as ``serve`` takes it);
+2. SQLite: the backup is a whole, undamaged qunguan database of this version or an older one, and
+   is copied beside the database with SQLite's backup API (one self-contained file);
+3. that copy (PostgreSQL: the database ``pg_restore`` filled) is opened as ``serve`` opens it:
+   migrated, its identity data checked against the configured keys;
+4. every group's next seq moves up by ``--seq-gap``, with an enforcement-record entry saying the
+   database was restored (the record then explains the entries the restore lost);
+5. SQLite: the replaced database and its ``-wal`` and ``-shm`` are kept aside under one new name,
+   and the copy takes the database's place;
+6. the audit checkpoint file is moved aside, for ``verify-audit --checkpoint-file``.
+
+The uploaded files and the identity key files are the operator's to put back: what to do is
+printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import pwd
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from server.config import Config, ConfigError, load_config
+from server.security import vault_for
+from server.storage.base import Store, open_store
+from server.storage.changes import AdvanceSeqs, Audit
+from server.storage.sqlite_backups import check_backup, copy_backup, one_file
+
+# Past what a group can send between a backup and its restore: seqs of lost messages, which clients
+# may hold, are never handed out again.
+DEFAULT_SEQ_GAP = 1_000_000
+COMPANIONS = ("-wal", "-shm")
+
+
+class RestoreRefused(Exception):
+    """The restore did not happen (exit status 2), and the live database was not touched (so is
+    :class:`BackupRefused`, of a backup file that is not one)."""
+
+
+def _stamp(now: float) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+
+
+def _who(cfg: Config) -> str:
+    """Who ran the restore, as the record names them: the configured operator this OS account is,
+    the single operator when none are configured, else the OS account."""
+    uid = os.getuid()
+    for o in cfg.operators:
+        if o.uid == uid:
+            return o.name
+    if not cfg.operators:
+        from governance.operators import SINGLE_OPERATOR
+
+        return SINGLE_OPERATOR
+    try:
+        return f"OS user {pwd.getpwuid(uid).pw_name}"
+    except KeyError:
+        return f"OS uid {uid}"
+
+
+async def _settle(store: Store, cfg: Config, gap: int, now_ms: int, source: str) -> int:
+    """Open ``store`` as ``serve`` does, check its identity data against the configured keys, move
+    every group's next seq up by ``gap`` and record the restore; the number of groups moved."""
+    await store.claim(cluster=None)
+    try:
+        await store.open()
+        vault = vault_for(cfg)
+        await vault.bind(store, now_ms)
+        store.set_record_key(vault.record_key())
+        entry = Audit(now_ms, "operator", _who(cfg), "restore_backup", reason=f"restored from {source}",
+                      detail={"seq_gap": gap})
+        [moved] = await store.apply(AdvanceSeqs(gap), audit=entry)
+        return int(moved)
+    finally:
+        await store.close()
+
+
+def _aside(path: Path, stamp: str, label: str) -> Path:
+    """``path`` (and its ``-wal`` and ``-shm``, which belong with it) renamed to ``path.label-stamp``."""
+    kept = path.with_name(f"{path.name}.{label}-{stamp}")
+    for suffix in ("", *COMPANIONS):
+        was = Path(f"{path}{suffix}")
+        if was.exists():
+            was.rename(f"{kept}{suffix}")
+    return kept
+
+
+async def restore(cfg: Config, source: Path | None, gap: int, clock: Callable[[], float] = time.time) -> list[str]:
+    """Restore ``source`` (SQLite), or settle a PostgreSQL database ``pg_restore`` filled (``source``
+    None); the lines to print. RestoreRefused (nothing changed) or ValueError/OSError."""
+    now = clock()
+    stamp = _stamp(now)
+    live = cfg.storage.sqlite_path()
+    if live is None:
+        if source is not None:
+            raise RestoreRefused(
+                "storage.url names PostgreSQL: restore the dump with `pg_restore --clean --if-exists "
+                "--dbname URL FILE` first (the service stopped), then run `qunguan restore` without a file")
+        # (Its claim is the guard: refused while a node serves the database, held while it works.)
+        moved = await _settle(open_store(cfg), cfg, gap, int(now * 1000), "a pg_restore")
+        lines = [(f"settled the restored PostgreSQL database: {moved} groups' next seq moved up by {gap}: clients "
+                  "that saw messages lost with the replaced database still see the new ones")]
+    else:
+        if source is None:
+            raise RestoreRefused("name the backup file to restore (made with `qunguan admin backup`)")
+        lines = await _restore_sqlite(cfg, live, source.resolve(), gap, now, stamp)
+    checkpoints = cfg.audit.checkpoint_file
+    if checkpoints.exists():
+        kept = checkpoints.with_name(f"{checkpoints.name}.before-restore-{stamp}")
+        checkpoints.rename(kept)
+        lines.append(f"the audit checkpoint file moved aside to {kept}: `qunguan admin verify-audit "
+                     f"--checkpoint-file {kept}` (with the server running) names the record entries the restore lost")
+    lines.append("the configured identity keys open the restored identity data (checked)")
+    lines.append(f"now put back the [media] path folder ({cfg.media.path}) copied with this backup (`rsync -a "
+                 "--delete`), and never let another copy of this database use the same folder; then start the server")
+    return lines
+
+
+async def _restore_sqlite(cfg: Config, live: Path, source: Path, gap: int, now: float, stamp: str) -> list[str]:
+    """Steps 1, 2, 3, 4 and 5 on SQLite (see the module's docstring)."""
+    guard = open_store(cfg)  # the server's own claim: refused while a server serves this database
+    await guard.claim(cluster=None)
+    try:
+        if source == live.resolve():
+            raise RestoreRefused(f"{source} is the live database itself")
+        newest = check_backup(source)
+        copy = live.with_name(f"{live.name}.restoring")
+        try:
+            copy_backup(source, copy)
+            side = replace(cfg, storage=replace(cfg.storage, url=f"sqlite:///{copy}", sqlite_file=copy))
+            moved = await _settle(open_store(side), side, gap, int(now * 1000), source.name)
+            one_file(copy)  # (opened as serve opens it, in WAL mode)
+            replaced = _aside(live, stamp, "replaced") if live.exists() else None
+            copy.rename(live)
+        finally:
+            for suffix in ("", *COMPANIONS, ".lock"):
+                Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    finally:
+        await guard.close()
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(newest / 1000)) if newest else "none"
+    lines = [f"restored {live} from {source} (its newest message: {when})"]
+    if replaced is not None:
+        lines.append(f"the database it replaced, with its -wal and -shm if any: {replaced} "
+                     "(delete it once you no longer need it)")
+    lines.append(f"{moved} groups' next seq moved up by {gap}: clients that saw messages lost with the replaced "
+                 "database still see the new ones")
+    return lines
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="qunguan restore",
+        description="Put a backup in the database's place with the server stopped, and make it safe to serve: "
+                    "see docs/operations.md, Backup.")
+    p.add_argument("backup", nargs="?", type=Path,
+                   help="the SQLite backup file (from `qunguan admin backup`); none on PostgreSQL, after pg_restore")
+    p.add_argument("--config", metavar="PATH", help="the server's TOML config file (defaults apply without one)")
+    p.add_argument("--seq-gap", type=int, default=DEFAULT_SEQ_GAP, metavar="N",
+                   help=f"move every group's next seq up by N (default {DEFAULT_SEQ_GAP:,}): more than any group "
+                        "sent between the backup and now")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    if not 1 <= args.seq_gap <= 2**40:
+        print(f"qunguan restore: --seq-gap must be from 1 to {2**40}", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(f"config: {problem}", file=sys.stderr)
+        return 2
+    try:
+        lines = asyncio.run(restore(cfg, args.backup, args.seq_gap))
+    except (RestoreRefused, ValueError, OSError) as err:  # (BackupRefused is a ValueError)
+        print(f"qunguan restore: nothing restored: {err}", file=sys.stderr)
+        return 2
+    for line in lines:
+        print(line)
+    return 0

@@ -1,0 +1,78 @@
+"""Backup files of a SQLite database, as ``qunguan restore`` takes them (server/restore.py)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from server.storage.migrations import plan_migrations
+from server.storage.schema import MIGRATIONS
+
+COMPANIONS = ("-wal", "-shm")
+
+
+class BackupRefused(ValueError):
+    """The file is no backup this version can restore: one line for the operator."""
+
+
+def check_backup(source: Path) -> int:
+    """That ``source`` is a whole, undamaged qunguan database this version can open (an older
+    one is migrated at open); the newest message's time (ms, 0 for none). BackupRefused otherwise."""
+    if not source.is_file():
+        raise BackupRefused(f"no backup file at {source}")
+    for suffix in COMPANIONS:
+        if Path(f"{source}{suffix}").exists():
+            raise BackupRefused(
+                f"{source}{suffix} lies beside the backup: {source} is a live database or a copy of one, not a "
+                "backup made with `qunguan admin backup` (its newest writes may be in that file)")
+    try:
+        db = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    except sqlite3.Error as err:
+        raise BackupRefused(f"{source} cannot be opened as a SQLite database: {err}") from None
+    try:
+        try:
+            found = [r[0] for r in db.execute("PRAGMA integrity_check")]
+            if found != ["ok"]:
+                raise BackupRefused(f"{source} is damaged (SQLite's integrity check: {'; '.join(found[:3])})")
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not {"schema_migrations", "groups", "messages"} <= tables:
+                raise BackupRefused(f"{source} is not a qunguan database (no schema_migrations, groups or messages)")
+            columns = {r[1] for r in db.execute("PRAGMA table_info(schema_migrations)")}
+            rows = db.execute("SELECT version, " + ("checksum" if "checksum" in columns else "NULL")
+                              + " FROM schema_migrations").fetchall()
+            newest = db.execute("SELECT COALESCE(MAX(ts), 0) FROM messages").fetchone()[0]
+        except sqlite3.DatabaseError as err:
+            raise BackupRefused(f"{source} is damaged or not a database: {err}") from None
+    finally:
+        db.close()
+    try:
+        plan_migrations({r[0]: r[1] for r in rows}, MIGRATIONS, f"the backup {source}")
+    except ValueError as err:
+        raise BackupRefused(str(err)) from None
+    return int(newest)
+
+
+def copy_backup(source: Path, dest: Path) -> None:
+    """``source`` copied to ``dest`` with SQLite's backup API, one self-contained file, mode 0600
+    (it holds password hashes, sealed identity data and client addresses)."""
+    dest.unlink(missing_ok=True)
+    os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        dst = sqlite3.connect(dest)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def one_file(path: Path) -> None:
+    """The database at ``path`` in one self-contained file again (out of WAL mode: its ``-wal``
+    checkpointed into it and removed)."""
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=DELETE")
+    db.close()

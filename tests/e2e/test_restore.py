@@ -1,0 +1,159 @@
+"""``qunguan restore`` (server/restore.py, docs/operations.md "Backup"): a backup put back in the
+database's place after a crash, with none of the traps of a restore by hand: a ``-wal`` file left
+by the crash replayed into the backup, seqs handed out again that clients have seen, and a
+checkpoint file that reports the lost record entries as removed for good."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.restore import DEFAULT_SEQ_GAP
+from tests.e2e import ops_helpers as ops
+from tests.e2e.harness import ROOT, ServerProcess, open_group
+
+
+async def restore(srv: ServerProcess, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server", "restore", "--config", str(srv.config), *args,
+        cwd=srv.dir, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def _integrity(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [r[0] for r in conn.execute("PRAGMA integrity_check")]
+
+
+async def test_a_backup_restored_after_a_crash_is_whole_and_its_seqs_are_new(tmp_path, started):
+    srv = started(ops.server(tmp_path))
+    alice = await srv.user("alice", verify_id=True)  # identity data sealed with the key
+    gid = await open_group(alice)
+    for i in range(5):
+        await alice.send(gid, f"kept {i}")
+    backup = tmp_path / "backup.db"
+    rc, _, err = await srv.admin("backup", "--out", str(backup))
+    assert rc == 0, err
+    lost = [(await alice.send(gid, f"lost {i}"))["seq"] for i in range(30)]
+    await alice.close()
+    srv.kill9()  # a crash: the newest writes are in qunguan.db-wal
+    db = srv.dir / "qunguan.db"
+    assert (srv.dir / "qunguan.db-wal").stat().st_size > 0
+    checkpoints = srv.dir / "audit-checkpoints.jsonl"
+    checkpoints.write_text(checkpoints.read_text() if checkpoints.exists() else "{}\n")
+
+    rc, out, err = await restore(srv, str(backup))
+    assert rc == 0, err
+    assert f"restored {db} from {backup}" in out, out
+    [replaced] = [p for p in srv.dir.iterdir() if p.name.startswith("qunguan.db.replaced-") and "-" not in p.name[20:]]
+    assert Path(f"{replaced}-wal").exists() and not (srv.dir / "qunguan.db-wal").exists()  # kept with its database
+    [aside] = [p for p in srv.dir.iterdir() if p.name.startswith("audit-checkpoints.jsonl.before-restore-")]
+    assert not checkpoints.exists() and f"--checkpoint-file {aside}" in out
+    assert f"1 groups' next seq moved up by {DEFAULT_SEQ_GAP}" in out and "[media] path" in out
+    assert _integrity(db) == ["ok"] and db.stat().st_mode & 0o777 == 0o600
+
+    srv.start()
+    again = await srv.client()
+    await again.login("alice", "password123")
+    assert (await again.request("me"))["id_verified"] is True  # the key opens the restored identity data
+    hist = await again.request("history", group_id=gid)
+    assert [m["text"] for m in hist["messages"]] == [f"kept {i}" for i in range(5)]
+    # A client that saw the lost messages pages on from the last one it saw, and finds the new one.
+    new = (await again.send(gid, "after the restore"))["seq"]
+    assert new == 5 + DEFAULT_SEQ_GAP + 1 and new > max(lost)
+    after = await again.request("history", group_id=gid, after_seq=max(lost))
+    assert [m["text"] for m in after["messages"]] == ["after the restore"]
+    await again.close()
+    rc, out, err = await srv.admin("verify-audit")
+    assert rc == 0, (out, err)
+    [(actor, reason, detail)] = srv.db_rows(
+        "SELECT actor_id, reason, detail FROM audit WHERE action = 'restore_backup'")
+    assert (actor, reason, detail) == ("operator", "restored from backup.db", '{"seq_gap": 1000000}')
+
+
+async def test_a_restore_that_cannot_be_done_leaves_the_database_alone(tmp_path, started):
+    srv = started(ops.server(tmp_path))
+    alice = await srv.user("alice", verify_id=True)
+    gid = await open_group(alice)
+    await alice.send(gid, "live")
+    await alice.close()
+    backup = tmp_path / "backup.db"
+    rc, _, err = await srv.admin("backup", "--out", str(backup))
+    assert rc == 0, err
+    db = srv.dir / "qunguan.db"
+
+    def untouched() -> None:
+        assert db.stat().st_ino == inode
+        assert not [p for p in srv.dir.iterdir() if ".replaced-" in p.name or ".restoring" in p.name]
+
+    inode = db.stat().st_ino
+    rc, _, err = await restore(srv, str(backup))  # the server runs
+    assert rc == 2 and "another qunguan server is running" in err, err
+    untouched()
+    await srv.stopped()
+
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database" * 100)
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    newer = tmp_path / "newer.db"
+    newer.write_bytes(backup.read_bytes())
+    with sqlite3.connect(newer) as conn:
+        conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)")
+    live_copy = tmp_path / "live-copy.db"
+    live_copy.write_bytes(backup.read_bytes())
+    Path(f"{live_copy}-wal").write_bytes(b"")
+    damaged = tmp_path / "damaged.db"
+    raw = bytearray(backup.read_bytes())
+    raw[len(raw) // 2: len(raw) // 2 + 4096] = b"\xff" * 4096
+    damaged.write_bytes(bytes(raw))
+    for path, why in ((tmp_path / "missing.db", "no backup file"), (garbage, "not a database"),
+                      (other, "is not a qunguan database"), (newer, "newer version"),
+                      (live_copy, "lies beside the backup"), (damaged, "damaged"), (db, "the live database itself")):
+        rc, out, err = await restore(srv, str(path))
+        assert rc == 2 and out == "" and why in err, (path, err)
+        assert err.startswith("qunguan restore: nothing restored: ")
+        assert len(err.strip().splitlines()) == 1, err
+        untouched()
+    key = srv.dir / "identity.key"
+    key.rename(tmp_path / "identity.key.elsewhere")  # the backup's identity data opens with no key
+    rc, _, err = await restore(srv, str(backup))
+    assert rc == 2 and "identity key" in err, err
+    untouched()
+    (tmp_path / "identity.key.elsewhere").rename(key)
+    srv.start()
+    again = await srv.client()
+    await again.login("alice", "password123")
+    assert [m["text"] for m in (await again.request("history", group_id=gid))["messages"]] == ["live"]
+    await again.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_on_postgresql_it_settles_what_pg_restore_filled(tmp_path, started, backend):
+    """pg_restore puts the rows back; ``qunguan restore`` without a file then moves the seqs on
+    and records the restore, refused while a node serves the database."""
+    srv = started(ops.server(tmp_path, backend=backend))
+    alice = await srv.user("alice")
+    gid = await open_group(alice)
+    await alice.send(gid, "one")
+    rc, _, err = await restore(srv)
+    assert rc == 2 and "another qunguan node serves this database" in err, err
+    rc, _, err = await restore(srv, "backup.db")
+    assert rc == 2 and "pg_restore --clean --if-exists" in err, err
+    await alice.close()
+    await srv.stopped()
+    rc, out, err = await restore(srv, "--seq-gap", "500")
+    assert rc == 0 and "settled the restored PostgreSQL database: 1 groups' next seq moved up by 500" in out, err
+    srv.start()
+    again = await srv.client()
+    await again.login("alice", "password123")
+    assert (await again.send(gid, "two"))["seq"] == 502
+    await again.close()
