@@ -151,8 +151,9 @@ def _write_new_key(path: Path, key: bytes) -> None:
         f.write(key)
         f.flush()
         os.fsync(f.fileno())
-    log.warning("created a new identity key in %s (mode 0600): back it up with the database; without it the "
-                "identity data in the database cannot be opened (set identity.key_file to keep it elsewhere)", path)
+    log.warning("created a new identity key in %s (mode 0600): back it up whenever you back up the database, "
+                "but not beside those backups; without it the identity data in the database cannot be opened (set "
+                "identity.key_file to keep it elsewhere)", path)
 
 
 class KeyProblems(ValueError):

@@ -200,6 +200,7 @@ async def rotate_key(app: Context, args: dict[str, Any]) -> Result:
         f"identity key id {key_id} is now current" + ("" if is_new else " (it was already registered)"),
         f"re-sealed {values} values in {accounts} accounts; {left} accounts still hold another key's values",
         (f"before the next restart set identity.key_file = \"{path}\" (or put the key in identity.key_env); "
-         "the old key is no longer needed once no account holds its values"),
+         "the database needs the old key no more once no account holds its values, but the backups made before "
+         "now do: keep it (for identity.old_key_files at a restore) as long as you keep them"),
     ]
     return Result(lines)

@@ -258,6 +258,8 @@ async def test_rotate_key_takes_only_a_key_as_the_server_writes_them(server, tmp
     good.write_text(secrets.token_hex(32).upper() + "\n", encoding="utf-8")  # either case, a line
     rc, out, err = await server.admin("rotate-key", "--new-key-file", str(good), "--reason", "ticket 13900004094")
     assert rc == 0 and "identity key id 2 is now current" in out, err
+    # (it said the old key was "no longer needed": a backup made before needs it to be restored)
+    assert "the backups made before now do: keep it" in out and "no longer needed" not in out, out
     # its reason is masked as every command's is (a reviewer found a phone number kept in it in clear)
     assert server.db_rows("SELECT reason FROM audit WHERE action = 'rotate_key'") == [("ticket [redacted]",)]
 
