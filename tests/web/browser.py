@@ -120,9 +120,12 @@ def launch(pw: Any) -> Any:
     return pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
 
 
-def new_page(browser: Any, srv: ServerProcess, *, width: int = 1200, height: int = 800, lang: str = "zh-CN") -> Any:
-    """A page in a fresh context (its own localStorage), console errors collected in ``page.errors``."""
-    ctx = browser.new_context(viewport={"width": width, "height": height}, locale=lang)
+def new_page(browser: Any, srv: ServerProcess, *, width: int = 1200, height: int = 800, lang: str = "zh-CN",
+             touch: bool = False) -> Any:
+    """A page in a fresh context (its own localStorage), console errors collected in ``page.errors``;
+    ``touch``: a phone's (a touch screen, no mouse: ``pointer: coarse``, ``hover: none``)."""
+    ctx = browser.new_context(viewport={"width": width, "height": height}, locale=lang,
+                              **({"is_mobile": True, "has_touch": True, "device_scale_factor": 3} if touch else {}))
     page = ctx.new_page()
     page.errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))

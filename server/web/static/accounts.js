@@ -4,7 +4,7 @@
 // account's page (information, follow, report, its posts) and, for its owner: opening one, editing
 // it, editors and closing it. Posts, comments and publishing are drawn by posts.js. The server
 // decides every rule; refusal() puts a refused request in plain language.
-import { el, clear, $, toast, modal, confirmBox, morphKids, keepingFocus, focusIfIdle, announce } from "./dom.js";
+import { el, clear, $, toast, modal, confirmBox, morphKids, keepingFocus, focusIfIdle, announce, userIdInput, userIdOf } from "./dom.js";
 import { t, errorText, fmtDate, fmtTime, acatName } from "./i18n.js";
 import { A, S, api, managerRole, loadCategories, fillCategories, textRoom } from "./state.js";
 import { reportDialog } from "./manage.js";
@@ -406,7 +406,7 @@ function manageDialog(v) {
     };
     drawHeld();
     stopHeld = onHeldChange(drawHeld);
-    const uid = el("input", { id: "editor-user-id", placeholder: "u0123456789abcdef", autocomplete: "off", "aria-label": t("editor_user_id") });
+    const uid = userIdInput({ id: "editor-user-id", "aria-label": t("editor_user_id") });
     const editors = el("ul", { class: "members", id: "editor-list" });
     const drawEditors = () => {
       clear(editors);
@@ -416,7 +416,7 @@ function manageDialog(v) {
       }
     };
     const setEditor = async (on) => {
-      const args = { account_id: v.aid, user_id: uid.value.trim(), on };
+      const args = { account_id: v.aid, user_id: userIdOf(uid), on };
       if (!args.user_id) return;
       try { await api("set_editor", args); } catch (e) { say(refusal(e, "set_editor", args, shown()), false); return; }
       if (!A.editors.has(v.aid)) A.editors.set(v.aid, new Map());

@@ -2,7 +2,7 @@
 // Management lives in manage.js and moderation.js, replies/reactions/pins/search in rich.js, the
 // composer's extras in composer.js, files in media.js, public accounts in accounts.js and posts.js.
 // Every piece of user data is rendered as text (dom.js).
-import { el, clear, $, toast, modal, morph, morphKids, closeDialogsOf, keepingFocus, composing } from "./dom.js";
+import { el, clear, $, toast, modal, morph, morphKids, closeDialogsOf, keepingFocus, composing, onLongPress } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom, postingBlocked } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
@@ -790,12 +790,14 @@ function renderChat() {
   el("div", { id: "outbox" }));
   // The reader at the bottom stays there when the chat's height changes (a note above the
   // composer, a reply or files being added, the text box growing), so the last line is never hidden.
-  new ResizeObserver(() => { if (keepBottom) scrollToBottom(); }).observe(scroller);
+  // So does the reader when the messages grow in place (a reaction on the last one, a name that wraps).
+  const keeper = new ResizeObserver(() => { if (keepBottom) scrollToBottom(); });
+  keeper.observe(scroller);
   const below = el("button", { type: "button", id: "new-below", class: "primary small", hidden: true, onclick: () => { scrollToBottom(); } });
   // No maxlength: the browser's counts UTF-16 units (an emoji as two) and cuts silently. The server
   // counts characters; the count shows near the limit and a longer text is refused here, kept as it is.
   const count = el("div", { id: "composer-count", class: "small", hidden: true, "aria-live": "polite" });
-  const text = el("textarea", { id: "composer-text", "aria-label": t("message"), rows: 1, placeholder: composerHint(), value: typed,
+  const text = el("textarea", { id: "composer-text", "aria-label": t("message"), rows: 1, placeholder: composerHint(), value: typed, enterkeyhint: "send",
     onkeydown: (e) => { if (e.key === "Enter" && !e.shiftKey && !composing(e)) { e.preventDefault(); submit(); } },
     oninput: () => { text.style.height = "auto"; text.style.height = Math.min(text.scrollHeight, 160) + "px"; drawCount(text, count); } });
   const submit = () => {
@@ -819,11 +821,14 @@ function renderChat() {
       el("div", { id: "reply-bar", class: "row", hidden: true }),
       el("div", { id: "attach-tray", class: "row wrap", hidden: true }),
       picker,
-      el("div", { class: "row" }, fileInput, attachBtn, text, el("button", { type: "submit", class: "primary", id: "send-btn", text: t("send") }))));
+      el("div", { class: "row" }, fileInput, attachBtn, text, el("button", { type: "submit", class: "primary", id: "send-btn", text: t("send"),
+        // (a press keeps the focus in the text box: on a phone the keyboard stays up for the next message)
+        onmousedown: (e) => { if (document.activeElement === text) e.preventDefault(); } }))));
   renderChatHead();
   drawReply(g);
   drawTray(g);
   const box = $("#messages");
+  keeper.observe(box);
   // The messages and the group's lines, in order (a line sits after the message it came after).
   const lines = g.sys || [];
   const items = [...[...g.msgs.keys()].map((seq) => [seq, () => messageNode(g, g.msgs.get(seq))]),
@@ -884,7 +889,7 @@ function messageNode(g, m) {
   const body = m.deleted ? el("div", { class: "text deleted", text: deletedText(m) })
     : el("div", { class: "body" }, quoteNode(g, m), m.text ? textNode(g, m) : null, attachmentsNode(g, m));
   const cls = "msg" + (mine ? " mine" : "") + (m.deleted ? " is-deleted" : "") + (!m.deleted && mentionsMe(m) ? " mention-me" : "") + (pinned ? " is-pinned" : "");
-  return el("div", { class: cls, "data-seq": m.seq, "data-key": m.seq },
+  const node = el("div", { class: cls, "data-seq": m.seq, "data-key": m.seq },
     el("div", { class: "meta" }, el("span", { class: "who", text: sender.display_name }), roleTag(sender.role),
       el("time", { text: fmtTime(m.ts), datetime: new Date(m.ts).toISOString() }),
       m.edited_at && !m.deleted ? el("span", { class: "edited", title: fmtTime(m.edited_at), text: t("edited") }) : null,
@@ -893,6 +898,9 @@ function messageNode(g, m) {
       m.deleted ? null : el("button", { type: "button", class: "more", "aria-label": t("message_menu_of", { name: sender.display_name, time: fmtTime(m.ts) }),
         title: t("message_menu"), text: "⋯", onclick: () => messageActions(g, m) })),
     m.deleted ? null : reactionsNode(g, m));
+  // On a phone a long press on the message opens its menu, as in every chat app (the ⋯ stays).
+  if (!m.deleted) onLongPress(node.querySelector(".bubble"), () => messageActions(g, g.msgs.get(m.seq) || m));
+  return node;
 }
 
 // A message changed in place (edited, reacted to, deleted, pinned): redrawn where it is, no scrolling.

@@ -18,6 +18,36 @@ export function el(tag, attrs = {}, ...children) {
   add(node, children);
   return node;
 }
+// A field for a user id (u and 16 hex digits): a phone's keyboard neither capitalises nor corrects
+// it, and what is typed is read in lower case (`userIdOf`), as ids are.
+export function userIdInput(attrs) {
+  return el("input", { placeholder: "u0123456789abcdef", autocomplete: "off", autocapitalize: "none",
+    autocorrect: "off", spellcheck: "false", ...attrs });
+}
+export function userIdOf(input) { return input.value.trim().toLowerCase(); }
+
+// A long press on `node` (a touch held still for LONG_PRESS_MS, or the browser's contextmenu, which
+// Android sends for one) calls fn, unless it was on a link, a picture or a player, whose own menu
+// (save, open) the browser shows, or text is being selected.
+const LONG_PRESS_MS = 500;
+export function onLongPress(node, fn) {
+  let timer = null;
+  let fired = 0;
+  const own = (e) => e.target.closest && e.target.closest("a, img, video, audio, input, textarea");
+  const stop = () => { if (timer !== null) { clearTimeout(timer); timer = null; } };
+  node.addEventListener("touchstart", (e) => {
+    stop();
+    if (e.touches.length !== 1 || own(e)) return;
+    timer = setTimeout(() => { timer = null; fired = Date.now(); fn(); }, LONG_PRESS_MS);
+  }, { passive: true });
+  for (const ev of ["touchend", "touchmove", "touchcancel"]) node.addEventListener(ev, stop, { passive: true });
+  node.addEventListener("contextmenu", (e) => {
+    if (own(e) || String(window.getSelection() || "")) return;
+    e.preventDefault();
+    if (Date.now() - fired > LONG_PRESS_MS) fn();   // (the touch timer opened it already)
+  });
+}
+
 function add(node, children) {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
@@ -245,6 +275,7 @@ const FIELDS = "[autofocus], input:not([type=hidden]):not([disabled]), textarea:
 // nothing) or its first field; with neither, on its close button, never on a button that acts (the
 // Enter that opened the dialog repeats while held: on 👍 it would react). When it closes, the focus
 // goes back where it was, to the same control of a message drawn anew meanwhile.
+const TOUCH = window.matchMedia("(pointer: coarse)");
 export function modal(title, build, { wide = false, id = null } = {}) {
   return new Promise((resolve) => {
     const spot = focusSpot(document.activeElement);
@@ -269,7 +300,12 @@ export function modal(title, build, { wide = false, id = null } = {}) {
     document.body.appendChild(dlg);
     dlg.showModal();
     const first = dlg.querySelector(".modal-body").querySelector(FIELDS);
-    if (first && (document.activeElement === head.lastChild || !dlg.contains(document.activeElement))) first.focus();
+    // On a touch screen a text field focused at once brings the keyboard up over half the dialog
+    // (the profile's Log out out of reach): there it is focused only when it is what the dialog is
+    // for (autofocus, a search), and the reader taps a field to type.
+    const typing = first && first.matches("input:not([type=checkbox]):not([type=radio]):not([type=file]), textarea");
+    const wanted = !(TOUCH.matches && typing) || first.hasAttribute("autofocus") || first.type === "search";
+    if (first && wanted && (document.activeElement === head.lastChild || !dlg.contains(document.activeElement))) first.focus();
   });
 }
 

@@ -2,7 +2,7 @@
 // mute-all, admins, ownership transfer, join requests, invitations, announcement,
 // settings, dissolution; bans, slow mode, invite links and the moderation log (moderation.js);
 // and the actions on one message: react, reply, edit, pin, report (Art. 12), delete.
-import { el, toast, modal, confirmBox, morphKids, dialogFor, keepingFocus } from "./dom.js";
+import { el, toast, modal, confirmBox, morphKids, dialogFor, keepingFocus, userIdInput, userIdOf } from "./dom.js";
 import { t, errorText, fmtTime, fmtDate, catName } from "./i18n.js";
 import { S, api, remember, loadCategories, fillCategories, textRoom } from "./state.js";
 import { banDialog, bansSection, loadBans, slowModeControl, inviteLinksSection, loadInviteLinks, openGroupLog } from "./moderation.js";
@@ -385,9 +385,9 @@ function adminSection(g, shown) {
 }
 
 function inviteSection(g) {
-  const uid = el("input", { id: "invite-user", "aria-label": t("invite_user_id"), "data-keep": true, placeholder: "u0123456789abcdef", autocomplete: "off" });
+  const uid = userIdInput({ id: "invite-user", "aria-label": t("invite_user_id"), "data-keep": true });
   return el("section", { id: "invite-section", "data-replace": true }, el("h3", { text: t("invite") }),
-    el("form", { class: "row", onsubmit: (e) => { e.preventDefault(); act("invite", { group_id: g.group_id, user_id: uid.value.trim() }, t("invite_sent")).then((ok) => { if (ok) uid.value = ""; }); } },
+    el("form", { class: "row", onsubmit: (e) => { e.preventDefault(); act("invite", { group_id: g.group_id, user_id: userIdOf(uid) }, t("invite_sent")).then((ok) => { if (ok) uid.value = ""; }); } },
       uid, el("button", { type: "submit", class: "primary", id: "invite-btn", text: t("invite") })),
     el("small", { class: "muted", text: t("invite_user_id") }));
 }

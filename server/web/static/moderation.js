@@ -1,7 +1,7 @@
 // The owner/admin panel's v2 sections: bans (ban with a duration and a reason, the ban list,
 // unban), slow mode, invite links with their QR codes, and the group's moderation log.
 // manage.js places them; each is its own function and talks to the server only through api().
-import { el, toast, modal, dialogFor, confirmBox } from "./dom.js";
+import { el, toast, modal, dialogFor, confirmBox, userIdInput, userIdOf } from "./dom.js";
 import { t, errorText, fmtTime, catName } from "./i18n.js";
 import { S, api, remember, textRoom } from "./state.js";
 
@@ -48,7 +48,7 @@ export async function loadBans(g) {
 // press on Unban as another ban comes or goes still acts. The handlers read the page, never a node
 // built here (it may be the one morph did not keep).
 export function bansSection(g, bans, reload) {
-  const uid = el("input", { id: "ban-user-id", "aria-label": t("ban_user_id"), "data-keep": true, placeholder: "u0123456789abcdef", autocomplete: "off" });
+  const uid = userIdInput({ id: "ban-user-id", "aria-label": t("ban_user_id"), "data-keep": true });
   return el("section", { id: "ban-section" }, el("h3", { text: t("bans") + (Array.isArray(bans) && bans.length ? " (" + bans.length + ")" : "") }),
     !Array.isArray(bans) ? el("p", { class: "muted", text: bans && bans.failed ? errorText(bans.failed) : t("e_unknown_op") }) :
       bans.length === 0 ? el("p", { class: "muted", id: "no-bans", text: t("no_bans") }) :
@@ -64,7 +64,7 @@ export function bansSection(g, bans, reload) {
             } }))))),
     el("form", { class: "row", id: "ban-by-id-form", onsubmit: (e) => {
       e.preventDefault();
-      const who = e.currentTarget.querySelector("#ban-user-id").value.trim();
+      const who = userIdOf(e.currentTarget.querySelector("#ban-user-id"));
       if (who) banDialog(g, who, who);
     } },
       uid, el("button", { type: "submit", class: "danger", id: "ban-by-id", text: t("ban") })),

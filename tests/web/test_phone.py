@@ -1,0 +1,130 @@
+"""The web client on a phone (a touch screen at 360–390 px, no mouse), from a reviewer's walk through
+it: the message menu by a long press, the keyboard kept up after a send, user ids a phone's keyboard
+capitalises, a long unbroken name, dialogs that do not raise the keyboard over themselves, tap
+targets of a finger's size, and the view kept at the bottom when the last message grows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.e2e.harness import ServerProcess
+from tests.web.browser import Background, login, message, new_page
+
+
+def _phone(browser: Any, server: ServerProcess, username: str, gid: str, width: int = 390) -> Any:
+    page = new_page(browser, server, width=width, height=844, touch=True)
+    login(page, username)
+    page.tap(f"#group-list [data-gid='{gid}']")
+    page.wait_for_selector("#composer-text:enabled")
+    return page
+
+
+def _group(bg: Background, server: ServerProcess) -> tuple[Any, Any, str]:
+    owner, bob = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(owner.request("create_group", name="手机", category="friends", join_policy="open"))["group_id"]
+    bg.run(bob.request("join_group", group_id=gid))
+    return owner, bob, gid
+
+
+def _long_press(page: Any, locator: Any) -> None:
+    """A finger held on ``locator`` (touchstart, then nothing until the press counts as long)."""
+    locator.evaluate("""n => { const r = n.getBoundingClientRect();
+        const t = new Touch({ identifier: 1, target: n, clientX: r.x + 5, clientY: r.y + 5 });
+        n.dispatchEvent(new TouchEvent("touchstart", { touches: [t], targetTouches: [t], changedTouches: [t],
+                                                     bubbles: true, cancelable: true })); }""")
+    page.wait_for_timeout(700)
+
+
+def test_a_long_press_opens_the_message_menu_and_a_tap_on_send_keeps_the_keyboard(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    owner, bob, gid = _group(bg, server)
+    bg.run(bob.request("send", group_id=gid, text="鲍勃的消息"))
+    page = _phone(browser, server, owner.username, gid)
+    text = page.locator("#composer-text")
+    assert text.get_attribute("enterkeyhint") == "send"
+    text.tap()
+    text.fill("第一条")
+    page.tap("#send-btn")
+    message(page, "第一条")
+    # The focus stayed in the text box (it went to the button: a phone's keyboard closed at each send).
+    assert page.evaluate("document.activeElement.id") == "composer-text"
+
+    _long_press(page, message(page, "鲍勃的消息").locator(".bubble"))
+    page.wait_for_selector("#message-actions")
+    expect(page.locator("#message-actions #act-delete")).to_have_text("删除")
+    page.locator("dialog[open] .modal-head button").tap()
+    expect(page.locator("#message-actions")).to_have_count(0)
+    # Android's long press comes as contextmenu: the same menu, and the browser's own is not shown.
+    message(page, "第一条").locator(".bubble").dispatch_event("contextmenu")
+    expect(page.locator("#message-actions #act-delete")).to_have_text("撤回")
+    page.locator("dialog[open] .modal-head button").tap()
+    # A finger's target: the ⋯, the send button and the attach button are about 40 px.
+    for sel in ("#messages .msg .more", "#send-btn", "#chat-head .back"):
+        box = page.locator(sel).last.bounding_box()
+        assert box is not None and box["height"] >= 39 and box["width"] >= 39, (sel, box)
+    assert page.errors == []
+
+
+def test_a_user_id_the_keyboard_capitalised_still_invites(browser: Any, server: ServerProcess, bg: Background) -> None:
+    owner, _, gid = _group(bg, server)
+    carol = bg.run(server.user())
+    page = _phone(browser, server, owner.username, gid)
+    page.tap("#btn-manage")
+    field = page.locator("#invite-user")
+    assert (field.get_attribute("autocapitalize"), field.get_attribute("autocorrect"),
+            field.get_attribute("spellcheck")) == ("none", "off", "false")
+    field.fill(carol.user_id.upper())  # (what a keyboard that capitalises the first letter, or all, sends)
+    field.press("Enter")
+    expect(page.locator("#toasts .toast").last).to_have_text("邀请已发送")
+    assert bg.run(carol.next_event("invited", timeout=5))["group_id"] == gid
+    assert page.errors == []
+
+
+def test_a_long_unbroken_name_does_not_push_the_chat_sideways(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    owner, bob, gid = _group(bg, server)
+    bg.run(bob.request("set_profile", display_name="W" * 32))
+    bg.run(bob.request("send", group_id=gid, text="长名字"))
+    page = _phone(browser, server, owner.username, gid, width=360)
+    meta = message(page, "长名字").locator(".meta")
+    expect(meta.locator("time")).to_be_visible()
+    assert page.evaluate("(() => { const s = document.getElementById('scroller');"
+                         " return s.scrollWidth <= s.clientWidth; })()")
+    box = meta.locator("time").bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 360, box  # the time is on the screen
+    assert page.errors == []
+
+
+def test_a_dialog_on_a_phone_does_not_raise_the_keyboard_over_itself(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    owner, _, gid = _group(bg, server)
+    page = _phone(browser, server, owner.username, gid)
+    page.tap("#chat-head .back")  # (at phone width the list, with the profile button, and the chat take turns)
+    page.tap("#btn-profile")
+    page.wait_for_selector("dialog[open] #profile-name")
+    assert page.evaluate("document.activeElement.tagName") not in ("INPUT", "TEXTAREA")
+    page.locator("dialog[open] .modal-head button").tap()
+    page.tap(f"#group-list [data-gid='{gid}']")
+    page.tap("#btn-search")
+    page.wait_for_selector("#search-input")
+    assert page.evaluate("document.activeElement.id") == "search-input"  # a search is what it is for
+    assert page.errors == []
+
+
+def test_the_view_stays_at_the_bottom_when_the_last_message_grows(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    owner, bob, gid = _group(bg, server)
+    for i in range(30):
+        bg.run(bob.request("send", group_id=gid, text=f"填充 {i}"))
+    last = bg.run(bob.request("send", group_id=gid, text="最后一条"))["seq"]
+    page = _phone(browser, server, owner.username, gid)
+    message(page, "最后一条")
+    at_bottom = ("(() => { const s = document.getElementById('scroller');"
+                 " return s.scrollHeight - s.scrollTop - s.clientHeight; })()")
+    page.wait_for_function(f"{at_bottom} < 2")
+    bg.run(bob.request("react", group_id=gid, seq=last, emoji="👍", on=True))
+    expect(message(page, "最后一条").locator(".reaction")).to_have_count(1)
+    page.wait_for_function(f"{at_bottom} < 2", timeout=3000)
+    assert page.errors == []
