@@ -295,16 +295,34 @@ def verify(entries: Sequence[Mapping[str, Any]], key: bytes, checkpoints: Iterab
                                                     "the server's key)")
         prev_hash, prev_mac = e["hash"], str(mac)
         by_id[eid] = prev_mac
-    for cp in checkpoints:
-        if cp.last_id == 0:
-            continue
+    checkpoints = list(checkpoints)
+
+    def agrees(cp: Checkpoint) -> bool:
         stored = by_id.get(cp.last_id)
-        if stored is None:
-            seen = f": entry {cp.last_id} is {cp.source}" if cp.source else \
-                f" (checkpoint of {cp.ts} saw {cp.count} entries)"
-            return Finding(False, len(entries), cp.last_id,
-                           f"entries from {len(entries) + 1} to {cp.last_id} were removed{seen}")
-        if cp.mac and not hmac.compare_digest(stored, cp.mac):
-            return Finding(False, len(entries), cp.last_id,
-                           f"it differs from {cp.source or f'the checkpoint of {cp.ts}'}")
+        return stored is not None and (not cp.mac or hmac.compare_digest(stored, cp.mac))
+
+    # The record is the checkpoints' up to the last entry one of them names as it is: past it, what a
+    # failing checkpoint names was removed, or removed and replaced by entries written since (a
+    # restored backup the server went on writing to), which no mac of the checkpoint can tell apart.
+    same_to = max((cp.last_id for cp in checkpoints if agrees(cp)), default=0)
+    n = len(entries)
+    for cp in checkpoints:
+        if cp.last_id == 0 or agrees(cp):
+            continue
+        seen = f": entry {cp.last_id} is {cp.source}" if cp.source else \
+            f" (checkpoint of {cp.ts} saw {cp.count} entries)"
+        # A checkpoint before this one agrees, and entries were written after it: from there on the
+        # record is not what this one saw (with one checkpoint, or none written since, that is unknown).
+        since = same_to + 1 if 0 < same_to < min(cp.last_id - 1, n) else None
+        if by_id.get(cp.last_id) is None:
+            if since is None:
+                return Finding(False, n, cp.last_id, f"entries from {n + 1} to {cp.last_id} were removed{seen}")
+            return Finding(False, n, since, f"entries from {since} to {cp.last_id} were removed, those up to {n} "
+                                            f"written in their place (entry {same_to} is still as a checkpoint saw "
+                                            f"it){seen}")
+        what = cp.source or f"the checkpoint of {cp.ts}"
+        if since is None:
+            return Finding(False, n, cp.last_id, f"it differs from {what}")
+        return Finding(False, n, since, f"entries from {since} to {cp.last_id} were replaced: entry {cp.last_id} "
+                                        f"differs from {what}, entry {same_to} is still as a checkpoint saw it")
     return Finding(True, len(entries))

@@ -212,3 +212,28 @@ def test_a_checkpoint_line_with_a_malformed_mac_is_named_with_its_line_and_why()
     assert bad[2][1].startswith("the head mac must be 64 hex digits") and "not text with" in bad[2][1]
     assert bad[3] == (5, "the head ts must be a whole number, not text")
     assert bad[4] == (6, "not UTF-8 text")
+
+
+def test_a_restored_record_written_to_since_is_said_lost_from_the_last_entry_a_checkpoint_still_finds():
+    """After a restore the server goes on appending: the old checkpoint file's lines past the restored
+    head then name ids that exist again, as other entries. It said "entries from 8 to 8 were removed"
+    (entry 7 was lost too) and then "entry 8: it differs", never where the loss began."""
+    old = keyed(8)
+    lines = [head(old[:k], ts=k) for k in (6, 7, 8)]
+    restored = keyed(6)  # the same first six (one key, one chain)
+    assert [e["mac"] for e in restored] == [e["mac"] for e in old[:6]]
+    nothing_since = verify(restored, KEY, lines)  # nothing written since: the first line past the head says it
+    assert nothing_since.broken_at == 7 and nothing_since.why.startswith("entries from 7 to 7 were removed")
+    other = [dict(e) for e in keyed(8)]  # entries 7 and 8 written again after the restore, as others
+    for e, before in zip(other[6:], other[5:7], strict=True):
+        e["reason"] = "after the restore"
+        e["prev_hash"], e["hash"] = before["hash"], entry_hash(before["hash"], e)
+        e["mac"] = entry_mac(KEY, before["mac"], e)
+    assert verify(other, KEY).whole and other[7]["mac"] != old[7]["mac"]
+    one_more = verify(other[:7], KEY, [lines[0], lines[2]])  # (the file had no line at 7)
+    assert not one_more.whole and one_more.broken_at == 7 and one_more.why.startswith(
+        "entries from 7 to 8 were removed, those up to 7 written in their place (entry 6 is still as a checkpoint")
+    two_more = verify(other, KEY, [lines[0], lines[2]])
+    assert not two_more.whole and two_more.broken_at == 7 and two_more.why.startswith(
+        "entries from 7 to 8 were replaced: entry 8 differs from the checkpoint of 8, entry 6 is still")
+    assert verify(other, KEY, lines).broken_at == 7  # (a line at 7: its own entry is the first that differs)
