@@ -135,6 +135,12 @@ async def checkpoint(ctx: Context, last: Checkpoint | None = None) -> Checkpoint
         cp = await current_head(ctx)
     if last is not None and (cp.count, cp.mac) == (last.count, last.mac):
         return last
+    if last is not None and last.last_id > cp.last_id:
+        # (Said once: the line appended next is the file's last.)
+        log.error("the audit checkpoint file %s names entry %d, but the record ends at entry %d: entries were "
+                  "lost or removed, and verify-audit says so until the file is moved aside. After restoring a "
+                  "backup by hand, stop the server and move the file aside (`qunguan restore` does that; "
+                  "docs/operations.md, Backup)", ctx.cfg.audit.checkpoint_file, last.last_id, cp.last_id)
     if cp.last_id > 0 and cp.mac == GENESIS:
         # The record's head has no MAC (an unsealed beginning waiting for seal-record): a line would
         # say "sealed" to seal-record, which then refuses, and name a mac the sealed head never has.

@@ -408,6 +408,8 @@ async def test_a_restored_backup_verifies_once_the_checkpoint_file_is_moved_asid
     srv.start()  # without the steps: the loss is reported (rightly), and stays
     rc, out = await verify(srv)
     assert rc == 1 and f"entries from {restored + 1} to {lost} were removed" in out, out
+    # ... and the log says so, and what to do, when the next checkpoint finds the file ahead of the record
+    assert await srv.logged(f"names entry {lost}, but the record ends at entry {restored}")
     await srv.stopped()
 
     kept = srv.dir / "audit-checkpoints.before-restore.jsonl"
