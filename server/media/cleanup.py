@@ -35,6 +35,7 @@ transaction that nothing carries the row.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from typing import TYPE_CHECKING
 
@@ -202,6 +203,24 @@ async def check_marker(ctx: Context) -> None:
         raise
     except Exception:
         log.exception("could not compare the media folder's marker with the database; the sweep does")
+    await check_files_there(ctx)
+
+
+SAMPLE = 20  # files the database names, looked for at start
+
+
+async def check_files_there(ctx: Context) -> None:
+    """A database whose files are all missing from the folder (a backup restored without its media
+    folder, a mistyped ``[media] path``) is said at start, not found one 404 at a time."""
+    root = ctx.cfg.media.path
+    shas = list({e.sha256 for e in itertools.islice(ctx.state.media.entries.values(), SAMPLE * 4)})[:SAMPLE]
+    if not shas:
+        return
+    there = await asyncio.to_thread(lambda: sum(uploads.media_file(root, sha).is_file() for sha in shas))
+    if not there:
+        log.warning("the [media] path folder %s holds none of the %d files looked for of the %d uploads the "
+                    "database names: was it restored with the database? Until they are there each such picture "
+                    "and file answers 404 (docs/operations.md, Backup)", root, len(shas), len(ctx.state.media))
 
 
 async def run_forever(ctx: Context) -> None:

@@ -882,3 +882,20 @@ async def test_a_file_larger_than_the_download_allowance_after_a_reload_is_still
     assert await server.logged("config reloaded")
     got = get(server, url)
     assert got.status_code == 200 and len(got.content) == size - 1000
+
+
+async def test_a_start_without_the_databases_files_says_so(make_server):
+    """A backup restored without its ``[media] path`` folder started without a word: each picture
+    then answered 404 with an ERROR, one at a time. Now the start says the folder holds none of the
+    files the database names (a folder that holds them says nothing)."""
+    server = make_server(FAST_MEDIA)
+    owner = await server.user()
+    assert (await upload(owner, png(3, 3), "image/png"))["ok"]
+    [owner] = await restart(server, owner)
+    assert not await server.logged("holds none of the", timeout=1.0)
+    folder = media_dir(server)
+    folder.rename(folder.with_name("media-elsewhere"))
+    [owner] = await restart(server, owner)
+    assert await server.logged(f"the [media] path folder {folder} holds none of the 1 files looked for of the 1 "
+                               "uploads the database names")
+    await owner.close()
