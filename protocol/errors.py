@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 ERROR_CODES = frozenset(
     {
         "bad_request",
@@ -62,3 +64,13 @@ class FrameError(ContractError):
         else:
             super().__init__(code, reason, field=field)
         self.rid = rid
+
+
+def shown(value: str, limit: int = 64) -> str:
+    """A client's own text as a reason quotes it: control and format characters (NUL, a line break,
+    a bidi override) written as ``\\uXXXX``, so that no reason can spoof a line of a log or flip the
+    text of another user's screen, and at most ``limit`` characters (then ``…``)."""
+    cut = value[:limit]
+    out = "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch
+                  for ch in cut)
+    return out + ("…" if len(value) > limit else "")

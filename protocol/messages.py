@@ -894,12 +894,12 @@ def _explain(data: bytes | str, exc: Exception) -> FrameError:
         return FrameError("bad_request", _TOO_DEEP, rid=_rid_read_leniently(data))
     except Exception as err:
         if lone_surrogate:  # msgspec refuses the whole document: find the rid leniently
-            return FrameError("bad_request", _NOT_UNICODE, rid=_lenient_json_rid(data))
+            return _unicode_refusal(data, None, _NOT_UNICODE, _lenient_json_rid(data))
         if isinstance(err, UnicodeError) and is_json:
             return FrameError("bad_request", _NOT_UNICODE)
         if isinstance(err, UnicodeError) or (not is_json and "UTF-8" in str(err)):
             # A string the envelope reads (``op``, a key) is not UTF-8: the rid may still be readable.
-            return FrameError("bad_request", _NOT_UTF8, rid=_rid_read_leniently(data))
+            return _unicode_refusal(data, None, _NOT_UTF8, _rid_read_leniently(data))
         return FrameError("bad_request", f"not {kind} ({err})")
 
     rid = _valid_rid(env.rid)
@@ -917,9 +917,9 @@ def _explain(data: bytes | str, exc: Exception) -> FrameError:
     if isinstance(exc, RecursionError):
         return FrameError("bad_request", f"{op}: {_TOO_DEEP}", rid=rid)
     if lone_surrogate or (is_json and isinstance(exc, UnicodeError)):
-        return FrameError("bad_request", f"{op}: {_NOT_UNICODE}", rid=rid)
+        return _unicode_refusal(data, op, _NOT_UNICODE, rid)
     if isinstance(exc, UnicodeError) or (not is_json and "UTF-8" in str(exc)):
-        return FrameError("bad_request", f"{op}: {_NOT_UTF8}", rid=rid)
+        return _unicode_refusal(data, op, _NOT_UTF8, rid)
     return FrameError("bad_request", f"{op}: not {kind} ({exc})", rid=rid)
 
 
@@ -938,6 +938,36 @@ def _lenient_json_rid(data: bytes | str) -> int | None:
     except Exception:
         return None
     return _valid_rid(frame.get("rid")) if isinstance(frame, dict) else None
+
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _unicode_refusal(data: bytes | str, op: str | None, why: str, rid: int | None) -> FrameError:
+    """A frame refused for a string that is not valid Unicode (a lone surrogate in JSON, bytes
+    that are not UTF-8 in MessagePack): which op and which top-level argument, when a lenient
+    reading finds them, so that the reason and **[ext]** ``field`` name it as for any other refusal."""
+    items: list[tuple[Any, Any]] = []
+    try:
+        if isinstance(data, str):
+            frame = json.loads(data)  # (the standard library keeps lone surrogates)
+            items = list(frame.items())[:_LENIENT_ENTRIES] if isinstance(frame, dict) else []
+        else:
+            unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape")
+            unpacker.feed(data)
+            for _ in range(min(unpacker.read_map_header(), _LENIENT_ENTRIES)):
+                items.append((unpacker.unpack(), unpacker.unpack()))
+    except Exception:  # noqa: S110 (what could be read is used; the refusal stands either way)
+        pass
+    if op is None:
+        op = next((v for k, v in items if k == "op" and isinstance(v, str) and v in OP_TYPES), None)
+    name = next((k for k, v in items if isinstance(k, str) and not _SURROGATE.search(k)
+                 and isinstance(v, str) and _SURROGATE.search(v)), None)
+    if op is None:
+        return FrameError("bad_request", why, rid=rid)
+    if name is None:
+        return FrameError("bad_request", f"{op}: {why}", rid=rid)
+    return FrameError("bad_request", f"{op}: '{name}': {why}", rid=rid, field=argument_field(op, name))
 
 
 _JSON_KEY: Final = re.compile(r'\s*[{,]\s*"((?:[^"\\]|\\.)*)"\s*:\s*')

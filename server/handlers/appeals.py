@@ -44,7 +44,7 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
     if len(text) > MAX_APPEAL_CHARS:
         raise ContractError("too_large", f"text is at most {MAX_APPEAL_CHARS} characters")
     posting.check_no_nul(text, "text")
-    sid = req.sanction_id.strip()
+    sid = req.sanction_id  # (as given: " 1\n" is no id, as other ids are read)
     if not (sid.isascii() and sid.isdigit() and 0 < len(sid) <= 18 and sid[0] != "0"):
         raise ContractError("bad_request", "sanction_id must be a sanction id")
     me = sess.me

@@ -57,7 +57,7 @@ async def my_held_texts(ctx: Context, sess: Session, req: rq.MyHeldTexts, enc: E
 
 @handler("withdraw_held_text")
 async def withdraw_held_text(ctx: Context, sess: Session, req: rq.WithdrawHeldText, enc: Encoding) -> None:
-    hid = req.held_id.strip()
+    hid = req.held_id  # (as given: " 4\n" is no id, as other ids are read)
     if not (hid.isascii() and hid.isdigit() and 0 < len(hid) <= 18 and hid[0] != "0"):
         raise ContractError("bad_request", "held_id must be an id from my_held_texts")
     me = sess.me

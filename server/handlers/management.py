@@ -17,7 +17,7 @@ from governance import permissions as perm
 from governance.tiers import check_size_class
 from protocol import events as ev
 from protocol.enums import Role
-from protocol.errors import ContractError
+from protocol.errors import ContractError, shown
 from server.claims import FieldClaim, Together, message_turn, turn
 from server.fanout import publish
 from server.handlers import handler, one_at_a_time, screening
@@ -70,7 +70,7 @@ def _target(ctx: Context, g: Group, uid: str) -> tuple[User, Member]:
     user = ctx.state.users.get(uid)
     m = g.members.get(uid)
     if user is None or m is None:
-        raise ContractError("not_found", f"{uid} is not a member of group {g.group_id}")
+        raise ContractError("not_found", f"{shown(uid)} is not a member of group {g.group_id}")
     return user, m
 
 
@@ -205,7 +205,7 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
     uid = req.user_id
     invitee = ctx.state.users.get(uid)
     if invitee is None or not invitee.active:
-        raise ContractError("not_found", f"no user {uid}")
+        raise ContractError("not_found", f"no user {shown(uid)}")
     if uid in g.members:
         raise ContractError("conflict", "that user is already a member")
     check_not_banned(ctx, g, uid, caller=False)

@@ -17,7 +17,7 @@ from governance import moderation, posting
 from governance import permissions as perm
 from protocol import events as ev
 from protocol.enums import Role
-from protocol.errors import ContractError
+from protocol.errors import ContractError, shown
 from protocol.messages import entry_id
 from server.claims import turn
 from server.fanout import publish
@@ -77,7 +77,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     uid = req.user_id
     target = ctx.state.users.get(uid)
     if target is None:  # (before forbidden, as the contract orders them: also for suspended powers)
-        raise ContractError("not_found", f"no user {uid}")
+        raise ContractError("not_found", f"no user {shown(uid)}")
     role = _actor_role(ctx, g, actor)
     m = g.members.get(uid)
     perm.check("ban", role, Role(m.role) if m is not None else None)

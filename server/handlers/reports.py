@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from governance import message_rules as rules
 from governance import posting
 from protocol.enums import ReportTarget
-from protocol.errors import ContractError
+from protocol.errors import ContractError, shown
 from server.claims import turn
 from server.handlers import handler
 from server.handlers.common import member_of, own_page, still_active
@@ -80,7 +80,7 @@ async def _target(ctx: Context, sess: Session, req: rq.Report) -> Target:
         if named is not None:
             _known_group(ctx, named)  # a closed group fails every op naming it, this one too
         if uid not in ctx.state.users:
-            raise ContractError("not_found", f"no user {uid}")
+            raise ContractError("not_found", f"no user {shown(uid)}")
         return Target(named, None, uid)
     if gid is None:
         raise ContractError("bad_request", "reporting a group needs group_id")

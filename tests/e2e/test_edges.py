@@ -199,6 +199,11 @@ async def test_a_nul_character_in_an_id_a_query_or_an_appeal_gets_a_contract_cod
     assert r["code"] == "bad_request" and "NUL" in r["reason"]
     assert (await owner.send(gid, "still fine", client_msg_id="k"))["seq"] == 2  # no seq was used up
     assert (await owner.request("search", group_id=gid, query="words"))["messages"][0]["seq"] == 1
+    # A client's text quoted in a reason is shown with its control and format characters escaped.
+    r = await owner.call("report", target_type="user", user_id="admin\u202e\x00\nfake line", reason="x")
+    assert (r["code"], r["reason"]) == ("not_found", "no user admin\\u202e\\u0000\\u000afake line")
+    for padded in (f" {sanction_id} ", f"{sanction_id}\n"):  # (it was stripped, unlike other ids)
+        assert (await owner.call("appeal", sanction_id=padded, text="please"))["code"] == "bad_request"
     assert (await owner.request("appeal", sanction_id=sanction_id, text="please"))["appeal_id"]
 
 

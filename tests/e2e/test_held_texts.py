@@ -51,6 +51,8 @@ async def test_the_author_lists_and_withdraws_their_held_texts_and_nobody_else_s
         r = await owner.call("withdraw_held_text", held_id=hid)
         assert (r["ok"], r["code"]) == (False, "not_found")
     assert (await admin.call("withdraw_held_text", held_id="x1"))["code"] == "bad_request"
+    for padded in (f" {note['held_id']} ", f"{note['held_id']}\n"):  # (it was stripped, unlike other ids)
+        assert (await admin.call("withdraw_held_text", held_id=padded))["code"] == "bad_request"
 
     # after a reconnect the author still knows what waits
     owner, admin = await restart(srv, owner, admin)

@@ -4,6 +4,7 @@ and the ``rid``, echoed when it can be read although a string the envelope reads
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgpack
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.errors import ContractError, FrameError
+from protocol.errors import ContractError, FrameError, shown
 from protocol.messages import argument_field, decode_request
 from protocol.requests import OPS, parse_request
 from tests.protocol.test_messages import MAX, WRONG, both, valid_frame
@@ -150,7 +151,29 @@ def test_an_argument_that_is_not_utf8_says_so_with_the_rid() -> None:
     with pytest.raises(FrameError) as err:
         decode_request(data, MAX)
     assert (err.value.rid, err.value.reason) == (
-        7, "set_profile: strings must be valid UTF-8 (no surrogates or other invalid sequences)")
+        7, "set_profile: 'display_name': strings must be valid UTF-8 (no surrogates or other invalid sequences)")
+    assert err.value.extra == {"field": "display_name"}
+
+
+@pytest.mark.parametrize("op,name,field", [
+    ("login", "username", "username"), ("register", "password", "password"), ("request_code", "phone", "phone"),
+    ("verify_identity", "legal_name", "legal_name"), ("verify_identity", "id_number", "id_number"),
+    ("send", "text", None),  # (an argument whose refusals carry no field: named in the reason only)
+])
+@pytest.mark.parametrize("encoding", ["msgpack", "json"])
+def test_a_string_that_is_not_unicode_names_its_argument(op: str, name: str, field: str | None, encoding: str) -> None:
+    """A fuzzing reviewer's finding: an argument refused for its encoding was not named, and the
+    arguments whose refusals carry **[ext]** ``field`` (a form's field) had none."""
+    if encoding == "json":
+        data: bytes | str = json.dumps({"op": op, "rid": 7, name: "a"})[:-2] + 'a\\ud800"}'
+        why = "strings must be valid Unicode: a lone UTF-16 surrogate (\\ud800 to \\udfff) cannot be stored"
+    else:
+        data = _map(RID, (msgpack.packb("op"), msgpack.packb(op)), (msgpack.packb(name), b"\xa2\xff\xfe"))
+        why = "strings must be valid UTF-8 (no surrogates or other invalid sequences)"
+    with pytest.raises(FrameError) as err:
+        decode_request(data, MAX)
+    assert (err.value.code, err.value.rid, err.value.reason) == ("bad_request", 7, f"{op}: '{name}': {why}")
+    assert err.value.extra == ({"field": field} if field else {})
 
 
 @given(st.integers(-(2**63), 2**63 - 1), st.binary(min_size=1, max_size=20), st.booleans())
@@ -165,3 +188,13 @@ def test_any_op_that_is_not_utf8_keeps_the_rid(rid: int, op: bytes, rid_first: b
     with pytest.raises(FrameError) as err:
         decode_request(_map(*(entries if rid_first else entries[::-1])), MAX)
     assert (err.value.code, err.value.rid) == ("bad_request", rid)
+
+
+@pytest.mark.parametrize("value,out", [
+    ("u0123", "u0123"),
+    ("admin\u202e\u0000\nfake line", "admin\\u202e\\u0000\\u000afake line"),  # bidi override, NUL, line break
+    ("名字\u200b", "名字\\u200b"),  # a zero-width space (format)
+    ("x" * 70, "x" * 64 + "…"),
+])
+def test_a_clients_text_quoted_in_a_reason_spoofs_no_line_and_no_direction(value: str, out: str) -> None:
+    assert shown(value) == out
