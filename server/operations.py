@@ -31,6 +31,7 @@ from server.content import build_filter
 from server.intervals import wait_interval
 from server.media.lists import build_media_lists
 from server.metrics import METRICS
+from server.security import key_problems
 
 if TYPE_CHECKING:
     from server.app import App
@@ -133,6 +134,10 @@ def _reload(app: App) -> bool:
     old = app.cfg
     try:
         fresh = load_config(old.source) if old.source is not None else load_config(None)
+        # The identity keys wait for a restart, but the file must name keys that restart can read
+        # (as check-config, and the unit's ExecReload, require): refused now, not at the next start.
+        if (problems := key_problems(fresh)):
+            raise ConfigError(problems)
         fresh, needs_restart = merge_restart_keys(old, fresh)
         fresh, kept_operators = keep_named_operators(old, fresh)
         # The file alone may pass by turning TLS off, which waits for a restart, and the PROXY

@@ -49,6 +49,22 @@ async def test_sighup_names_a_word_list_that_is_not_utf8(tmp_path, started):
     assert NOT_UTF8 in line and "codec" not in line, line
 
 
+async def test_sighup_refuses_an_identity_key_file_the_next_start_could_not_read(tmp_path, started):
+    """A reload took ``identity.key_file`` naming no file, saying only that it waits for a restart
+    (which then failed); check-config refused the same file. Now the reload is refused, as check-config."""
+    srv = started(ServerProcess(tmp_path))
+    text = srv.config.read_text(encoding="utf-8")
+    srv.config.write_text(text.replace("[identity]\n", '[identity]\nkey_file = "keys/none.key"\n', 1),
+                          encoding="utf-8")
+    assert qunguan("check-config", str(srv.config), cwd=tmp_path).returncode == 2
+    assert srv.proc is not None
+    srv.proc.send_signal(signal.SIGHUP)
+    assert await srv.logged("config not reloaded"), "".join(srv.output)
+    line = next(line for line in srv.output if "config not reloaded" in line)
+    assert "identity.key_file" in line and "none.key" in line, line
+    assert not await srv.logged("config reloaded;", timeout=0.5)
+
+
 async def test_serve_warns_at_start_of_development_providers_in_production_and_of_no_agreement(tmp_path, started):
     """dev_mode = false with the checksum verifier and the file SMS provider: a WARNING for each at start,
     naming what to set instead; and one while no rules and agreement are published (nothing is gated).
