@@ -200,3 +200,32 @@ def test_the_panel_is_renamed_when_the_user_is_promoted_or_demoted_while_it_is_o
     bg.run(owner.request("set_role", group_id=gid, user_id=erin.user_id, role="member"))
     expect(title).to_have_text("成员")
     assert page.errors == []
+
+
+def test_a_large_groups_members_are_found_by_name_or_id_and_the_filter_outlives_a_join(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A phone reviewer: each member took about 130 px, a group of 500 thousands of pixels of
+    scrolling with nothing to search by. Past 8 members the panel offers a filter."""
+    page, owner, dave, gid = _panel(browser, server, bg, "f")
+    expect(page.locator("#member-filter")).to_have_count(0)  # (two members: nothing to find)
+    others = [_join(bg, server, gid, f"zm{i}f") for i in range(8)]
+    names = {u.user_id: bg.run(u.request("me"))["display_name"] for u in others}
+    rows = page.locator("#member-list .member")
+    expect(rows).to_have_count(10)
+    target = others[3]
+    page.fill("#member-filter", names[target.user_id][-3:].lower())
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-uid", target.user_id)
+    _join(bg, server, gid, "zlatef")  # a redraw while filtered: the filter and the focus stay
+    expect(page.locator("#members-section h3")).to_contain_text("(11)")
+    expect(rows).to_have_count(1)
+    assert page.evaluate("document.activeElement.id") == "member-filter"
+    page.fill("#member-filter", dave.user_id)
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-uid", dave.user_id)
+    page.fill("#member-filter", "没有这个人")
+    expect(rows).to_have_count(0)
+    expect(page.locator("#member-none")).to_have_text("没有匹配的成员")
+    page.fill("#member-filter", "")
+    expect(rows).to_have_count(11)
+    assert page.errors == []

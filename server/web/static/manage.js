@@ -169,6 +169,8 @@ function learnMutes(g, members) {
   if (meId && (g.mutes.get(meId) || 0) !== before && hooks.suspended) hooks.suspended(g);
 }
 
+const FILTER_FROM = 8;   // members past which the panel offers a filter
+
 function canManage(me, target) {
   if (me === "owner") return target !== "owner";
   if (me === "admin") return target === "member";
@@ -205,8 +207,17 @@ function draw(g) {
 
   if (me !== "member") box.append(requestsSection(g));
 
-  const members = [...(g.members || new Map()).values()].sort((a, b) => RANK[a.role] - RANK[b.role] || a.display_name.localeCompare(b.display_name));
-  box.append(el("section", { id: "members-section" }, el("h3", { text: t("members") + " (" + members.length + ")" }),
+  const everyone = [...(g.members || new Map()).values()].sort((a, b) => RANK[a.role] - RANK[b.role] || a.display_name.localeCompare(b.display_name));
+  // A group of hundreds is found in by name or user id (the field keeps what is typed through redraws).
+  const wanted = ((kept.find(([id]) => id === "member-filter") || [])[1] || "").trim().toLowerCase();
+  const members = wanted ? everyone.filter((u) => u.display_name.toLowerCase().includes(wanted)
+    || (wanted.length >= 6 && u.user_id.includes(wanted))) : everyone;
+  const filter = everyone.length > FILTER_FROM
+    ? el("input", { id: "member-filter", type: "search", "data-keep": true, autocomplete: "off", autocapitalize: "none",
+      "aria-label": t("member_filter"), placeholder: t("member_filter"), oninput: () => draw(g) })
+    : null;
+  box.append(el("section", { id: "members-section" }, el("h3", { text: t("members") + " (" + everyone.length + ")" }), filter,
+    wanted && !members.length ? el("p", { class: "muted", id: "member-none", text: t("member_filter_none") }) : null,
     el("ul", { class: "members", id: "member-list" }, members.map((u) => {
       const self = S.me && u.user_id === S.me.user_id;
       const mutedUntil = g.mutes.get(u.user_id) || 0;
