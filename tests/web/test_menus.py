@@ -6,6 +6,7 @@ a used-up invite link said as such."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from playwright.sync_api import expect
@@ -31,7 +32,8 @@ def test_a_mute_shows_after_a_reload_and_a_rename_says_the_new_name(
     _open(page, gid)
     page.click("#btn-manage")
     row = page.locator(f"#member-list .member[data-uid='{bob.user_id}']")
-    expect(row.locator(".tag-muted")).to_have_text("禁言中")
+    # (its end on the tag itself: a phone shows no tooltip)
+    expect(row.locator(".tag-muted")).to_have_text(re.compile(r"^禁言至 \d"))
     row.locator(".act-unmute").click()
     expect(row.locator(".tag-muted")).to_have_count(0)
     bg.run(bob.request("send", group_id=gid, text="能说话了"))  # the unmute reached the server

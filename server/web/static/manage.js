@@ -250,7 +250,7 @@ function draw(g) {
       return el("li", { class: "member", "data-uid": u.user_id, "data-role": u.role },
         el("div", { class: "row" }, el("span", { class: "who", text: u.display_name }), self ? el("span", { class: "muted", text: t("you") }) : null,
           el("span", { class: "tag tag-" + u.role, text: t("role_" + u.role) }),
-          mutedUntil > now ? el("span", { class: "tag tag-muted", title: fmtTime(mutedUntil), text: t("muted_tag") }) : null),
+          mutedUntil > now ? el("span", { class: "tag tag-muted", text: t("muted_tag", { until: fmtTime(mutedUntil) }) }) : null),
         actions.length ? el("div", { class: "row wrap actions", role: "group", "aria-label": u.display_name }, actions) : null);
     }))));
 
