@@ -128,3 +128,26 @@ def test_the_view_stays_at_the_bottom_when_the_last_message_grows(
     expect(message(page, "最后一条").locator(".reaction")).to_have_count(1)
     page.wait_for_function(f"{at_bottom} < 2", timeout=3000)
     assert page.errors == []
+
+
+def test_a_tap_folds_the_announcement_to_one_line_and_a_new_one_unfolds(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """With the keyboard up a phone had 110 px left for messages under a long announcement that
+    could not be folded."""
+    owner, _, gid = _group(bg, server)
+    bg.run(owner.request("set_announcement", group_id=gid, text="群规\n" + "第一条 友善交流\n" * 6))
+    page = _phone(browser, server, owner.username, gid)
+    ann = page.locator("#announce")
+    tall = ann.bounding_box()
+    assert tall is not None and tall["height"] > 60, tall
+    ann.tap()
+    expect(ann).to_have_attribute("aria-expanded", "false")
+    short = ann.bounding_box()
+    assert short is not None and short["height"] < 40, short
+    bg.run(owner.request("set_announcement", group_id=gid, text="新公告\n" * 5))
+    expect(ann).to_contain_text("新公告")
+    expect(ann).to_have_attribute("aria-expanded", "true")
+    ann.tap()
+    ann.tap()  # (and back)
+    expect(ann).to_have_attribute("aria-expanded", "true")
+    assert page.errors == []

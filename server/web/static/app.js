@@ -811,7 +811,8 @@ function renderChat() {
   const [fileInput, attachBtn] = filePicker(g, () => composerBlocked(g));
   chat.append(
     el("header", { id: "chat-head" }),
-    el("div", { id: "announce", hidden: true }),
+    el("div", { id: "announce", hidden: true, role: "button", tabindex: 0, onclick: () => foldAnnouncement(g),
+      onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); foldAnnouncement(g); } } }),
     el("div", { id: "pin-bar", class: "row", hidden: true }),
     el("div", { id: "scroll-wrap" }, scroller, below),
     el("form", { id: "composer", onsubmit: (e) => { e.preventDefault(); submit(); } },
@@ -876,8 +877,20 @@ function renderChatHead() {
   const ann = $("#announce");
   const text = g.info ? g.info.announcement : "";
   ann.hidden = !text;
+  // Folded to one line at a press (a phone's keyboard leaves little room); a new announcement unfolds.
+  const folded = !!text && g.annFolded === text;
+  ann.classList.toggle("folded", folded);
+  ann.setAttribute("aria-expanded", String(!folded));
+  ann.title = t(folded ? "announcement_unfold" : "announcement_fold");
   morphKids(ann, text ? [el("strong", { text: t("announcement") + t("colon") }), el("span", { class: "ann-text", text })] : []);
   drawPinBar(g);
+}
+
+function foldAnnouncement(g) {
+  const text = g.info ? g.info.announcement : "";
+  if (window.getSelection && String(window.getSelection())) return;   // (selecting its text to copy)
+  g.annFolded = g.annFolded === text ? null : text;
+  renderChatHead();
 }
 
 function isMine(m) { return !!(S.me && m.sender && m.sender.user_id === S.me.user_id); }
