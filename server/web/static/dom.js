@@ -26,6 +26,19 @@ export function userIdInput(attrs) {
 }
 export function userIdOf(input) { return input.value.trim().toLowerCase(); }
 
+// Text to the clipboard: the Clipboard API where the page may use it (HTTPS, localhost), else the
+// older copy command from a hidden field (a server reached over plain HTTP on a LAN). Whether it went.
+export async function copyText(text) {
+  try { await navigator.clipboard.writeText(text); return true; } catch { /* (not allowed here: the old way) */ }
+  const field = el("textarea", { class: "offscreen", readonly: true, "aria-hidden": "true", value: text });
+  document.body.appendChild(field);
+  field.select();
+  let done = false;
+  try { done = document.execCommand("copy"); } catch { done = false; }
+  field.remove();
+  return done;
+}
+
 // A long press on `node` (a touch held still for LONG_PRESS_MS, or the browser's contextmenu, which
 // Android sends for one) calls fn, unless it was on a link, a picture or a player, whose own menu
 // (save, open) the browser shows, or text is being selected.

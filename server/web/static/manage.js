@@ -2,7 +2,7 @@
 // mute-all, admins, ownership transfer, join requests, invitations, announcement,
 // settings, dissolution; bans, slow mode, invite links and the moderation log (moderation.js);
 // and the actions on one message: react, reply, edit, pin, report (Art. 12), delete.
-import { el, toast, modal, confirmBox, morphKids, dialogFor, keepingFocus, userIdInput, userIdOf } from "./dom.js";
+import { el, toast, modal, confirmBox, morphKids, dialogFor, keepingFocus, userIdInput, userIdOf, copyText } from "./dom.js";
 import { t, errorText, fmtTime, fmtDate, catName } from "./i18n.js";
 import { S, api, remember, loadCategories, fillCategories, textRoom } from "./state.js";
 import { banDialog, bansSection, loadBans, slowModeControl, inviteLinksSection, loadInviteLinks, openGroupLog } from "./moderation.js";
@@ -415,6 +415,8 @@ export function messageActions(g, m) {
     emojiRow(g, m, () => done()),
     el("div", { class: "row wrap" },
       el("button", { type: "button", class: "ghost", id: "act-reply", text: t("reply"), onclick: () => { done(); setReply(g, m); } }),
+      m.text ? el("button", { type: "button", class: "ghost", id: "act-copy", text: t("copy"),
+        onclick: async () => { done(); toast(t(await copyText(m.text) ? "copied" : "copy_failed")); } }) : null,
       mine && Date.now() - m.ts < (S.me && S.me.edit_window_seconds !== undefined ? S.me.edit_window_seconds * 1000 : EDIT_WINDOW_MS) ? el("button", { type: "button", class: "ghost", id: "act-edit", text: t("edit"),
         onclick: () => { done(); editDialog(g, m); } }) : null,
       manages ? el("button", { type: "button", class: "ghost", id: "act-pin", text: pinned ? t("unpin") : t("pin"),

@@ -1,7 +1,7 @@
 // The owner/admin panel's v2 sections: bans (ban with a duration and a reason, the ban list,
 // unban), slow mode, invite links with their QR codes, and the group's moderation log.
 // manage.js places them; each is its own function and talks to the server only through api().
-import { el, toast, modal, dialogFor, confirmBox, userIdInput, userIdOf } from "./dom.js";
+import { el, toast, modal, dialogFor, confirmBox, userIdInput, userIdOf, copyText } from "./dom.js";
 import { t, errorText, fmtTime, catName } from "./i18n.js";
 import { S, api, remember, textRoom } from "./state.js";
 
@@ -188,7 +188,7 @@ function qrImage(url) {
 
 function copyButton(url) {
   return el("button", { type: "button", class: "small act-copy-link", "data-act": "copy", text: t("copy"), onclick: async () => {
-    try { await navigator.clipboard.writeText(url); toast(t("copied")); } catch { toast(url); }
+    if (await copyText(url)) toast(t("copied")); else toast(url);
   } });
 }
 
