@@ -166,3 +166,20 @@ def test_the_message_menu_copies_the_text(browser: Any, server: ServerProcess, b
     expect(page.locator("#toasts .toast").last).to_have_text("已复制")
     assert page.evaluate("navigator.clipboard.readText()") == "复制这段话 copy me"
     assert page.errors == []
+
+
+def test_web_addresses_in_a_message_are_links(browser: Any, server: ServerProcess, bg: Background) -> None:
+    owner, bob, gid = _group(bg, server)
+    bg.run(bob.request("send", group_id=gid, text="看这个 https://example.com/a?b=1。还有(https://example.org/x). "
+                                                  "javascript:alert(1) 不是链接 @没人"))
+    page = _phone(browser, server, owner.username, gid)
+    text = message(page, "看这个").locator(".text")
+    links = text.locator("a.msg-link")
+    expect(links).to_have_count(2)
+    assert [links.nth(k).get_attribute("href") for k in range(2)] == ["https://example.com/a?b=1", "https://example.org/x"]
+    assert links.first.get_attribute("target") == "_blank"
+    assert "noopener" in (links.first.get_attribute("rel") or "")
+    # The text reads as it was sent, links and all.
+    assert text.inner_text() == ("看这个 https://example.com/a?b=1。还有(https://example.org/x). javascript:alert(1) "
+                                 "不是链接 @没人")
+    assert page.errors == []

@@ -55,13 +55,29 @@ export function textNode(g, m) {
   const node = el("div", { class: "text" });
   let i = 0;
   for (const hit of hits) {
-    if (hit.at > i) node.append(text.slice(i, hit.at));
+    if (hit.at > i) appendLinked(node, text.slice(i, hit.at));
     node.append(el("span", { class: "mention" + (hit.me ? " me" : ""), "data-uid": hit.uid || null,
       title: hit.uid && hit.now && hit.name !== "@" + hit.now ? "@" + hit.now : null, text: hit.name }));
     i = hit.at + hit.name.length;
   }
-  if (i < text.length) node.append(text.slice(i));
+  if (i < text.length) appendLinked(node, text.slice(i));
   return node;
+}
+
+// Web addresses in a message are links a finger can follow (http and https only, opened apart from
+// the chat, telling the site nothing of it); an address ends at a space, a quote, an angle bracket or
+// Chinese punctuation, and a full stop, comma or closing bracket at its very end is left out of it.
+const URL_IN_TEXT = /https?:\/\/[^\s<>"'\u3000-\u303f\uff01-\uff0f\uff1a-\uff20]+/g;
+function appendLinked(node, text) {
+  let at = 0;
+  for (const found of text.matchAll(URL_IN_TEXT)) {
+    const url = found[0].replace(/[.,;:!?)\]}'"]+$/, "");
+    if (url.length < 12) continue;   // ("http://x" and the like: not worth a link)
+    if (found.index > at) node.append(text.slice(at, found.index));
+    node.append(el("a", { href: url, target: "_blank", rel: "noopener noreferrer nofollow ugc", class: "msg-link", text: url }));
+    at = found.index + url.length;
+  }
+  if (at < text.length) node.append(text.slice(at));
 }
 
 // The "@word"s of the text that may be mentions written with a name this page never knew: each
