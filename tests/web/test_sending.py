@@ -267,6 +267,8 @@ def test_the_reader_stays_at_the_bottom_and_is_shown_new_messages_below(
     # Muted: the note above the composer takes room, and the last line is still in view.
     bg.run(owner.request("mute", group_id=gid, user_id=member.user_id, seconds=600))
     page.wait_for_selector("#composer-note:visible")
+    # why, said once: in the note (the closed box's hint said it again)
+    assert page.get_attribute("#composer-text", "placeholder") == "You cannot post here now"
     page.wait_for_selector("#messages .sys:has-text('muted')")
     page.wait_for_timeout(100)
     assert _at_bottom(page)

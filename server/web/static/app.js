@@ -1180,7 +1180,7 @@ function updateComposer() {
   slow.textContent = slow.hidden ? "" : t("slow_note", { d: fmtSeconds(g.slowMode) }) + (wait ? " " + t("slow_wait", { s: Math.ceil(wait / 1000) }) : "");
   const box = $("#composer-text");
   box.disabled = !!text;
-  box.placeholder = text || composerHint();   // (a closed box says why, not how to send)
+  box.placeholder = text ? t("composer_closed") : composerHint();   // (why: in the note above, said once)
   if (text) box.setAttribute("aria-describedby", "composer-note"); else box.removeAttribute("aria-describedby");
   $("#attach-btn").disabled = !!text;
   $("#send-btn").disabled = !!text || wait > 0;
