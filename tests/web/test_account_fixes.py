@@ -58,9 +58,8 @@ def test_the_identity_form_goes_once_verified(browser: Any, server: ServerProces
 
 
 def test_the_editor_field_keeps_its_width_at_phone_width_in_english(browser: Any, server: ServerProcess) -> None:
-    alice = new_page(browser, server, width=360, height=740, lang="en")
+    alice = new_page(browser, server, width=360, height=740, lang="en")  # (English: the browser's language)
     register(alice, server, display="Alice")
-    alice.click("#lang-btn")  # English
     verify_identity(alice)
     create_account(alice, "Morning Post")
     alice.click("#btn-account-manage")

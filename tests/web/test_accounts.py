@@ -212,11 +212,10 @@ def test_refusals_in_plain_language(browser: Any, server: ServerProcess) -> None
 
 
 def test_editors_and_closing(browser: Any, server: ServerProcess) -> None:
-    alice = new_page(browser, server, lang="en")
+    alice = new_page(browser, server, lang="en")  # (English: the browser's language)
     erin = new_page(browser, server)
     register(alice, server, display="Alice")
     register(erin, server, display="Erin")
-    alice.click("#lang-btn")  # English
     verify_identity(alice)
     verify_identity(erin)  # an editor needs a verified identity (P6)
     aid = create_account(alice, "Morning Post")

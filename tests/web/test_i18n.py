@@ -71,3 +71,18 @@ def test_the_notices_read_in_the_language_of_the_moment(browser: Any, server: Se
     page.click("#btn-notices")
     expect(page.locator("#notice-list")).to_contain_text("Platform notice: 系统维护")
     assert page.errors == []
+
+
+def test_the_first_visit_takes_the_browsers_language_and_a_choice_stays(browser: Any, server: ServerProcess) -> None:
+    """An en-US browser started in Chinese: English readers had to find the switch first."""
+    en = new_page(browser, server, lang="en-US")
+    expect(en.locator("#login-submit")).to_have_text("Log in")
+    en.click("#lang-btn")  # 中文, chosen: it stays so on this browser, whatever its language
+    expect(en.locator("#login-submit")).to_have_text("登录")
+    en.reload()
+    expect(en.locator("#login-submit")).to_have_text("登录")
+    zh = new_page(browser, server, lang="zh-CN")
+    expect(zh.locator("#login-submit")).to_have_text("登录")
+    other = new_page(browser, server, lang="fr-FR")  # (neither: Chinese, the default)
+    expect(other.locator("#login-submit")).to_have_text("登录")
+    assert en.errors == zh.errors == other.errors == []

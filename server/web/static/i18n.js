@@ -522,7 +522,11 @@ const en = {
   e_too_many_connections: "This account is signed in on as many connections as it may be: close another tab or device, then sign in", upload_retrying: "the server did not answer; goes on shortly",
 };
 const TABLES = { "zh-CN": zh, en };
-let lang = browserStore.get("qg.lang") === "en" ? "en" : "zh-CN";
+// The language chosen on this browser before; else English for a browser whose first language is
+// English, Simplified Chinese for every other.
+const saved = browserStore.get("qg.lang");
+const firstLanguage = String((navigator.languages && navigator.languages[0]) || navigator.language || "");
+let lang = saved === "en" || (saved !== "zh-CN" && /^en\b/i.test(firstLanguage)) ? "en" : "zh-CN";
 
 export function getLang() { return lang; }
 export function setLang(l) {
