@@ -9,6 +9,7 @@ or delivered before it is durable. A reply alone first awaits one store read
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,7 +30,7 @@ from server.logs import Repeats
 from server.metrics import METRICS
 from server.sent_ids import Key
 from server.state import Group, SentMessage, User
-from server.storage.base import MessageRow, ReviewItem
+from server.storage.base import HistoryRow, MessageRow, ReviewItem
 
 if TYPE_CHECKING:
     from protocol import messages as rq
@@ -295,4 +296,14 @@ async def history(ctx: Context, sess: Session, req: rq.History, enc: Encoding) -
             mine.setdefault(seq, []).append(emoji)
     still_reader(ctx, sess, g.group_id)
     gid = g.group_id
-    return {"messages": [message_obj(ctx, gid, r, mine.get(r.seq)) for r in rows]}
+    return {"messages": [message_obj(ctx, gid, r, counted(r, mine.get(r.seq))) for r in rows]}
+
+
+def counted(r: HistoryRow, mine: list[str] | None) -> list[str] | None:
+    """The reader's own reactions among those ``r`` counts: the two are read one after the other, and
+    one the reader left in between is not on the page's counts (its event brings both)."""
+    if not mine or r.reactions is None:
+        return None
+    counts = json.loads(r.reactions)
+    kept = [emoji for emoji in mine if emoji in counts]
+    return kept or None
