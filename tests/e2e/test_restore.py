@@ -157,3 +157,29 @@ async def test_on_postgresql_it_settles_what_pg_restore_filled(tmp_path, started
     await again.login("alice", "password123")
     assert (await again.send(gid, "two"))["seq"] == 502
     await again.close()
+
+
+async def test_a_backup_restored_on_a_new_machine_serves_its_data(tmp_path, started):
+    """No database yet where the config points (a new machine): the backup is put there, nothing set
+    aside; with the identity key copied over, its identity data opens."""
+    old = started(ops.server(tmp_path, subdir="old"))
+    alice = await old.user("alice", verify_id=True)
+    gid = await open_group(alice)
+    await alice.send(gid, "moved")
+    await alice.close()
+    backup = tmp_path / "backup.db"
+    rc, _, err = await old.admin("backup", "--out", str(backup))
+    assert rc == 0, err
+    await old.stopped()
+    new = ops.server(tmp_path, subdir="new")
+    (new.dir / "identity.key").write_bytes((old.dir / "identity.key").read_bytes())
+    (new.dir / "qunguan.db").unlink(missing_ok=True)  # (the harness puts a migrated empty one there)
+    rc, out, err = await restore(new, str(backup))
+    assert rc == 0, err
+    assert "the database it replaced" not in out and not [p for p in new.dir.iterdir() if ".replaced-" in p.name]
+    started(new)
+    again = await new.client()
+    await again.login("alice", "password123")
+    assert (await again.request("me"))["id_verified"] is True
+    assert [m["text"] for m in (await again.request("history", group_id=gid))["messages"]] == ["moved"]
+    await again.close()
