@@ -125,8 +125,14 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
             caps = caps_of(ctx, user)  # decided above in memory; the store decides them again
             again = ch.UserCaps(joined=caps.max_groups_joined, created=caps.max_groups_created)
             queued = screened.queued(ctx, "group_name", gid, user.user_id, expect=shown)
+            # The first name, category and policy in the record (G13): a rename replaces the row's name,
+            # and the record then has every name the group was shown under (a held one as held_name,
+            # which group_log never shows: its text is the author's and the operators' only).
+            entry = ch.Audit(now, "user", user.user_id, "create_group", gid, detail={
+                "name": shown, "category": category, "join_policy": policy.value,
+                **({"held_name": name} if screened.held else {})})
             results = await commit(ctx, ch.CreateGroup(gid, shown, category, policy.value, user.user_id, now, again),
-                                   *([queued] if queued else []), undo=undo, claim=admission)
+                                   *([queued] if queued else []), audit=entry, undo=undo, claim=admission)
         except ch.GroupIdTaken:
             continue  # issued before (another node, or a group this node never loaded): draw again
         if groups.get(gid) is g and g.alive and user.user_id in g.members:  # (not dissolved meanwhile)

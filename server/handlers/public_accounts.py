@@ -289,7 +289,12 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
                                   cfg.max_per_subject)
         queued = _queued(ctx, user, aid, screened, {"name": shown_name, "intro": shown_intro})
         try:
-            results = await commit(ctx, change, *queued.values(), undo=undo)
+            # The first name and intro in the record (G13): an update replaces the row's (held ones as
+            # held_name, held_intro, as update_account records them).
+            entry = ch.Audit(now, "user", user.user_id, "create_account", None, aid, detail={
+                "name": shown_name, "intro": shown_intro, "category": category,
+                **{f"held_{field}": s.text for field, s in screened.items() if s.held}})
+            results = await commit(ctx, change, *queued.values(), audit=entry, undo=undo)
         except ch.AccountIdTaken:
             continue  # issued before by another node: draw again
         opened: ch.OpenedAccount = results[0]

@@ -146,3 +146,27 @@ async def test_an_account_of_the_persons_other_login_records_its_own_owner_when_
     entries = [json.loads(x) for x in (tmp_path / "account" / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
     [closed] = [e for e in entries if e["action"] == "close_account"]
     assert detail(closed)["owner_id"] == twin.user_id
+
+
+async def test_the_first_names_of_a_group_and_an_account_are_in_their_records(srv, tmp_path):
+    """A red-team reviewer: a group's first name, and an account's first name and intro, were kept
+    nowhere once changed (the row holds the current ones; only changes were recorded), so an export
+    lacked what members and readers were first shown (G13). Their creation is recorded with them;
+    group_log lists it for the managers."""
+    owner = await srv.user(verify_id=True)
+    gid = (await owner.request("create_group", name="原群名", category="friends", join_policy="open"))["group_id"]
+    await owner.request("update_group", group_id=gid, name="新群名")
+    entries = await exported_audit(srv, gid, tmp_path / "group")
+    [created] = [e for e in entries if e["action"] == "create_group"]
+    assert (created["actor_id"], detail(created)) == (
+        owner.user_id, {"name": "原群名", "category": "friends", "join_policy": "open"})
+    [logged] = [e for e in await log_of(owner, gid) if e["action"] == "create_group"]
+    assert logged["detail"] == {"name": "原群名", "category": "friends", "join_policy": "open"}
+    aid = (await owner.request("create_account", name="初名晨报", category="culture", intro="初简介",
+                               subject_type="individual"))["account_id"]
+    await owner.request("update_account", account_id=aid, name="晚报", intro="新简介")
+    await admin_ok(srv, "export", "--account", aid, "--out", str(tmp_path / "account"))
+    entries = [json.loads(x) for x in (tmp_path / "account" / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
+    [opened] = [e for e in entries if e["action"] == "create_account"]
+    assert (opened["actor_id"], opened["target_id"], detail(opened)) == (
+        owner.user_id, aid, {"name": "初名晨报", "intro": "初简介", "category": "culture"})

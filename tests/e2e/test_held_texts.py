@@ -113,7 +113,7 @@ async def test_the_group_log_does_not_tell_other_managers_of_a_held_name_or_anno
     assert (await owner.request("set_announcement", group_id=gid, text="刷单返利 今晚八点"))["held"] is True
     assert (await owner.request("update_group", group_id=gid, name="刷单返利群"))["held"] is True
     log = (await admin.request("group_log", group_id=gid))["entries"]
-    assert [e["action"] for e in log] == ["set_role"]
+    assert [e["action"] for e in log] == ["set_role", "create_group"]
     # the record keeps both, with what was held, for the operators
     rows = srv.db_rows("SELECT action, actor_id, detail FROM audit WHERE group_id = ? AND action LIKE '%_held'"
                        " ORDER BY id", gid)
@@ -140,7 +140,7 @@ async def test_the_group_log_does_not_tell_other_managers_of_a_held_name_or_anno
     rc, _, err = await srv.admin("decide", str(items[0]["item_id"]), "--decision", "reject", "--note", "违规")
     assert rc == 0, err
     log = (await admin.request("group_log", group_id=gid))["entries"]
-    assert [e["action"] for e in log] == ["review_release", "update_group", "set_role"], log
+    assert [e["action"] for e in log] == ["review_release", "update_group", "set_role", "create_group"], log
     assert srv.db_rows("SELECT detail FROM audit WHERE group_id = ? AND action = 'review_reject_held_text'", gid)
     for c in (owner, admin):
         await c.close()

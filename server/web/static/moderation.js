@@ -235,7 +235,7 @@ function linkNode(g, link, redraw) {
 }
 
 // ---------------------------------------------------------------- moderation log
-const ACTIONS = new Set(["kick", "mute", "mute_all", "set_role", "transfer_owner", "set_announcement", "update_group",
+const ACTIONS = new Set(["create_group", "kick", "mute", "mute_all", "set_role", "transfer_owner", "set_announcement", "update_group",
   "delete_message", "approve_join", "reject_join", "invite", "ban", "unban", "set_slow_mode", "pin_message",
   "create_invite_link", "revoke_invite_link", "dissolve_group", "warn_group", "suspend_group", "close_group",
   "lift_sanction", "suspend_admin", "remove_term", "remove_message", "decide_appeal", "review_release", "review_keep",
