@@ -20,6 +20,7 @@ from server.handlers import handler, screening
 from server.handlers.common import (
     banned_now,
     caps_of,
+    check_agreement,
     check_not_banned,
     commit,
     group_max_members,
@@ -94,6 +95,7 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
     # for a request refused anyway); checked again below, with the claim.
     validate_category(ctx, req.category)
     check_can_create(ctx, user)
+    check_agreement(ctx, user)  # a new group's name is new words shown to others, as a rename's (G5)
     # A name held for review (G10): the group opens under its neutral name (which needs the id
     # drawn below) until an operator releases it. Nothing is shown before the group exists.
     screened = screening.screen(ctx, user, name, "name", "group_name", "")

@@ -501,6 +501,8 @@ async def test_new_names_and_pins_wait_for_the_current_agreement(server, tmp_pat
     me = await owner.request("me")
     _waits_for_the_agreement(await owner.call("update_group", group_id=gid, name="新群名"))
     _waits_for_the_agreement(await owner.call("set_profile", display_name="新名字"))
+    # (a red-team reviewer: a new group's name went out where a rename's waited)
+    _waits_for_the_agreement(await owner.call("create_group", name="新群", category="friends", join_policy="open"))
     assert (await owner.call("update_group", group_id=gid, name="tea room"))["ok"]  # (restated)
     assert (await owner.call("set_profile", display_name=me["display_name"]))["ok"]
     assert (await owner.call("pin_message", group_id=gid, seq=seq, on=False))["ok"]
@@ -509,7 +511,8 @@ async def test_new_names_and_pins_wait_for_the_current_agreement(server, tmp_pat
     assert info["name"] == "tea room" and info.get("pinned", []) == []
     await owner.request("accept_agreement", version="2026-11")
     for op, args in (("update_group", {"group_id": gid, "name": "新群名"}), ("set_profile", {"display_name": "新名字"}),
-                     ("pin_message", {"group_id": gid, "seq": seq, "on": True})):
+                     ("pin_message", {"group_id": gid, "seq": seq, "on": True}),
+                     ("create_group", {"name": "新群", "category": "friends", "join_policy": "open"})):
         assert (await owner.call(op, **args))["ok"], op
 
 
