@@ -21,6 +21,7 @@ cancelled account, misleads them. :func:`check_name` refuses, as ``bad_request``
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Final
 
@@ -138,7 +139,31 @@ def is_cancelled_label(name: str) -> bool:
 
 
 def check_display_name_label(name: str, field: str = "display_name") -> str:
-    """``name`` unless it is the label of a cancelled account, which a live user may not take."""
+    """``name`` unless it is the label of a cancelled account, which a live user may not take, or
+    the stand-in shown for another user's held or removed name (:func:`is_stand_in`)."""
     if is_cancelled_label(name):
         raise bad_field(field, f"{field} is reserved for cancelled accounts")
+    if is_stand_in(name, "display_name"):
+        raise bad_field(field, f"{field} is the form the platform shows for a user whose own name it holds back "
+                               "(用户 and a user id): it would pass for that user")
+    return name
+
+
+# The stand-ins of governance.shown_text.neutral, as _label_key reads them: 用户 <user id>, 群聊 <group id>.
+_STAND_INS: Final = {"display_name": re.compile(r"用户u[0-9a-f]{16}"), "group_name": re.compile(r"群聊[0-9]{9,12}")}
+
+
+def is_stand_in(name: str, kind: str) -> bool:
+    """Whether ``name`` reads (spaces, width, case and traditional forms aside) as the stand-in the
+    platform shows for another user's or group's name held or removed (``用户 u…``, ``群聊 123…``):
+    taken by someone, it would show the same as the one it stands for (as public accounts'
+    ``公众号 <id>``, governance.public_accounts.is_stand_in_name)."""
+    return _STAND_INS[kind].fullmatch(_label_key(name)) is not None
+
+
+def check_group_name_stand_in(name: str, field: str = "name") -> str:
+    """``name`` unless it is the stand-in shown for a group whose name is held or removed."""
+    if is_stand_in(name, "group_name"):
+        raise bad_field(field, f"a group {field} may not be 群聊 and a group id: the platform shows that for a "
+                               "group whose own name it holds back")
     return name

@@ -55,7 +55,7 @@ def validate_group_name(raw: str) -> str:
     name = raw.strip()
     if not 1 <= len(name) <= 64:
         raise ContractError("bad_request", "a group name is 1 to 64 printable characters", field="name")
-    return names.check_name(name, "name")
+    return names.check_group_name_stand_in(names.check_name(name, "name"))
 
 
 def validate_category(ctx: Context, category: str) -> str:

@@ -164,3 +164,28 @@ def test_a_stack_of_marks_is_refused(base: str, marks: list[str]) -> None:
     with pytest.raises(ContractError) as exc:
         validate_group_name(base + "".join(marks))
     assert exc.value.extra == {"field": "name"}
+
+
+@pytest.mark.parametrize("name,kind,stand_in", [
+    ("用户 u0123456789abcdef", "display_name", True),   # what a held display name of a listed username shows
+    ("用戶 U0123456789ABCDEF", "display_name", True),   # traditional, upper case, full width aside
+    ("用户u0123456789abcdef", "display_name", True),
+    ("用户小王", "display_name", False),
+    ("用户 u0123", "display_name", False),              # (no user id)
+    ("群聊 123456789", "group_name", True),             # what a group shows while its name is held
+    ("群聊１２３４５６７８９", "group_name", True),
+    ("群聊 12", "group_name", False),
+    ("群聊 读书会", "group_name", False),
+])
+def test_the_platforms_stand_in_names_are_no_names_to_choose(name: str, kind: str, stand_in: bool) -> None:
+    """A red-team reviewer took another user's and another group's stand-in (the form the platform
+    shows while their own name is held back) as a display name and a group name, as public accounts
+    may not take 公众号 <id>."""
+    assert names.is_stand_in(name, kind) is stand_in
+    check = names.check_display_name_label if kind == "display_name" else names.check_group_name_stand_in
+    if stand_in:
+        with pytest.raises(ContractError) as err:
+            check(name)
+        assert err.value.code == "bad_request"
+    else:
+        assert check(name) == name
