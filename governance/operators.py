@@ -60,6 +60,7 @@ PERMISSIONS: dict[str, frozenset[OperatorRole]] = {
     "decide": _ALL,
     "resolve": _ALL,
     "remove-message": _ALL,
+    "remove-text": _ALL,
     "remove-comment": _ALL,
     # sanctions on groups and people (Art. 11)
     "warn-group": _ENFORCE,

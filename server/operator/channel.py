@@ -45,7 +45,7 @@ log = logging.getLogger("qunguan.operator")
 # The modules whose commands register themselves with :func:`command` when imported.
 COMMAND_MODULES = ("server.operator.groups_people", "server.operator.platform", "server.operator.records",
                    "server.operator.filing", "server.operator.backup", "server.operator.sanctions",
-                   "server.operator.public_accounts")
+                   "server.operator.public_accounts", "server.operator.remove_text")
 
 
 class OperatorError(Exception):

@@ -236,6 +236,12 @@ def _build() -> argparse.ArgumentParser:
         (("term",), {"metavar": "TERM"}), reason)
     cmd("remove-message", "remove one delivered message from a group (kept for the record)",
         (("group_id",), {"metavar": "GROUP_ID"}), (("seq",), {"type": _positive, "metavar": "SEQ"}), reason)
+    cmd("remove-text", "take down a group's name or announcement, a user's display name, or a public account's "
+        "name or introduction (the neutral value takes its place; kept for the record)",
+        (("kind",), {"metavar": "KIND", "choices": ["group_name", "announcement", "display_name", "account_name",
+                                                     "account_intro"]}),
+        (("target",), {"metavar": "TARGET", "help": "the group id, the username (or user id), or the account id"}),
+        reason)
     return p
 
 

@@ -533,3 +533,56 @@ async def test_sanction_records_its_report(server):
         ids["revoke_create"], False)
     rc, out, err = await server.admin("verify-audit")
     assert rc == 0 and "whole" in out, (out, err)
+
+
+async def test_remove_text_takes_down_a_name_an_announcement_or_an_intro(server):
+    """A red-team reviewer set a group name, an announcement, a display name and a public account's
+    name and intro the platform found illegal, none of which the word lists held: remove-term reaches
+    messages, posts and comments only, and nothing else but closing or blacklisting took them down."""
+    owner, gid, [m] = await setup_group(server)
+    await owner.request("update_group", group_id=gid, name="明天停水群")
+    await owner.request("set_announcement", group_id=gid, text="明天停水，加群领水")
+    await m.request("set_profile", display_name="明天停水通知员")
+    owner_before, m_before = (await owner.request("me"))["credit_score"], (await m.request("me"))["credit_score"]
+    owner.drain_events(), m.drain_events()
+
+    rc, out, err = await server.admin("remove-text", "group_name", gid, "--reason", "谣言")
+    assert rc == 0 and f"removed the group name '明天停水群'; it now shows '群聊 {gid}'" in out, err
+    assert (await m.next_event("group_updated", timeout=WITHIN)) == {"ev": "group_updated", "group_id": gid,
+                                                                     "name": f"群聊 {gid}"}
+    told = await owner.next_event("notice", timeout=WITHIN)
+    assert (told["kind"], told["content"], told["reason"]) == ("content_removed", "group_name", "谣言")
+    rc, out, err = await server.admin("remove-text", "announcement", gid, "--reason", "谣言")
+    assert rc == 0, err
+    assert (await m.next_event("group_updated", timeout=WITHIN))["announcement"] == ""
+    rc, out, err = await server.admin("remove-text", "display_name", m.username, "--reason", "谣言")
+    assert rc == 0 and "lost 10 credit points" in out, (out, err)
+    renamed = await owner.next_event("user_renamed", timeout=WITHIN)
+    assert renamed["user_id"] == m.user_id and renamed["display_name"] != "明天停水通知员"
+    info = await m.request("group_info", group_id=gid)
+    assert (info["name"], info["announcement"]) == (f"群聊 {gid}", "")
+    # The author pays where certain: the owner for the name (once), the user for their name; nobody
+    # for an announcement (any admin's).
+    assert (await owner.request("me"))["credit_score"] == owner_before - 10
+    assert (await m.request("me"))["credit_score"] == m_before - 10
+    rows = server.db_rows("SELECT target_id, detail FROM audit WHERE action = 'remove_text' ORDER BY id")
+    assert [(t, json.loads(d)["kind"], json.loads(d)["text"]) for t, d in rows] == [
+        (owner.user_id, "group_name", "明天停水群"), (owner.user_id, "announcement", "明天停水，加群领水"),
+        (m.user_id, "display_name", "明天停水通知员")]
+
+    account_owner = await server.user(verify_id=True)
+    aid = (await account_owner.request("create_account", name="明天停水号", category="culture", intro="明天停水简介",
+                                       subject_type="individual"))["account_id"]
+    for kind in ("account_name", "account_intro"):
+        rc, out, err = await server.admin("remove-text", kind, aid, "--reason", "谣言")
+        assert rc == 0, err
+    shown = await m.request("account_info", account_id=aid)
+    assert (shown["name"], shown["intro"]) == (f"公众号 {aid}", "")
+    # what cannot be done: exit 2, one line, nothing changed
+    for args in (["group_name", gid], ["account_intro", aid], ["nickname", gid], ["group_name", "999999999"],
+                 ["display_name", "nobody_here"]):
+        rc, out, err = await server.admin("remove-text", *args, "--reason", "x")
+        assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1, (args, out, err)
+    await owner.close()
+    await m.close()
+    await account_owner.close()
