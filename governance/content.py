@@ -86,6 +86,8 @@ from typing import Protocol
 
 import ahocorasick
 
+from governance.radicals import EQUIVALENT_IDEOGRAPH
+
 __all__ = [
     "MAX_MATCHES",
     "Action",
@@ -154,7 +156,9 @@ _UNCACHED = frozenset(("Cn", "Co"))
 def _map_char(ch: str) -> str:
     """NFKD, casefold, NFKD again, keep only letters and digits (no marks); a decimal digit of any
     script as the ASCII digit of its value (NFKD folds only compatibility forms such as ``８``, not
-    ``٨`` or ``८``)."""
+    ``٨`` or ``८``); a CJK radical as the ideograph it looks like (``⻩`` as ``黄``: NFKD folds the
+    Kangxi radicals, not those of the supplement, which would be dropped as symbols)."""
+    ch = EQUIVALENT_IDEOGRAPH.get(ch, ch)
     s = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", ch).casefold())
     return "".join(str(unicodedata.decimal(c)) if unicodedata.category(c) == "Nd" else c
                    for c in s if c.isalnum() and c not in _INVISIBLE_LETTERS)

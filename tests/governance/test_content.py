@@ -370,3 +370,13 @@ def test_matches_agree_with_substring_search(terms, text):
         assert got == expected
     else:
         assert got <= expected and len(got) == MAX_MATCHES
+
+
+@pytest.mark.parametrize("text", ["⻩色网站", "⻩ 色 網 站", "買⻋⻔票"])
+def test_a_cjk_radical_reads_as_the_ideograph_it_looks_like(text):
+    """A red-team reviewer: ``⻩`` (U+2EE9, CJK Radicals Supplement) has no NFKD mapping and is a
+    symbol, so it was dropped and ``⻩色网站`` read as ``色网站`` past a list holding ``黄色网站``
+    (the Kangxi radicals, ``⽹``, were caught through NFKD)."""
+    found = ContentFilter([("pornography", "block", ["黄色网站"]), ("scalping", "block", ["买车门票"])]).check(text)
+    assert found is not None and found.action.value == "block", text
+    assert normalize("⻩色") == "黄色" and normalize("⽹") == "网"
