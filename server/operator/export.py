@@ -196,13 +196,19 @@ def _messages(app: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def _add_versions(reads: ExportReads, messages: list[dict[str, Any]]) -> None:
-    """Each edited message gets ``versions``: its earlier texts, oldest first, each with the time it was written."""
+    """Each edited message gets ``versions``: its earlier texts, oldest first, each with the time it was
+    written; each message reacted to gets ``reactions``: every reaction left or taken back, in order
+    (``{user_id, emoji, added, ts}``: free text members saw, kept for the record)."""
     found = await reads.message_versions(
         [(m["group_id"], m["seq"]) for m in messages if m.get("edited_at") is not None])
+    reacted = await reads.reaction_logs([(m["group_id"], m["seq"]) for m in messages])
     for m in messages:
         versions = found.get((m["group_id"], m["seq"]))
         if versions:
             m["versions"] = _with_times(versions, "ts")
+        log = reacted.get((m["group_id"], m["seq"]))
+        if log:
+            m["reactions"] = _with_times(log, "ts")
 
 
 def _common_files(app: Context, records: dict[str, Any]) -> dict[str, Any]:
@@ -308,6 +314,8 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
     records = await reads.export_user(uid, lo, hi)
     await _add_versions(reads, records["messages"])
     files = _common_files(app, records)
+    # (the reactions they left anywhere: on others' messages too)
+    files["reactions.jsonl"] = _with_times(await reads.reactions_by(uid, lo, hi), "ts")
     files["identity.json"] = identity_record(app, uid, records["account"])
     files.update(public_content_files(app, records))
     # Their posts carry attachments too: media.jsonl names them as (account_id, post_id).

@@ -605,16 +605,21 @@ async def _set_reaction(db: Conn, r: c.SetReaction) -> bool:
         raise ContractError("not_found", f"no message {r.seq} in group {r.group_id}")
     key = (r.group_id, r.seq, r.user_id)
     if not r.on:
-        return _count(await db.execute(
+        changed = _count(await db.execute(
             "DELETE FROM reactions WHERE group_id = $1 AND seq = $2 AND user_id = $3 AND emoji = $4",
             *key, r.emoji)) == 1
-    added = _count(await db.execute(
-        "INSERT INTO reactions (group_id, seq, user_id, emoji, ts) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT (group_id, seq, user_id, emoji) DO NOTHING", *key, r.emoji, r.ts))
-    if added and await db.fetchval(
-            "SELECT COUNT(*) FROM reactions WHERE group_id = $1 AND seq = $2 AND user_id = $3", *key) > r.max_per_user:
-        raise ContractError("conflict", f"at most {r.max_per_user} different reactions per message")
-    return added == 1
+    else:
+        changed = _count(await db.execute(
+            "INSERT INTO reactions (group_id, seq, user_id, emoji, ts) VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (group_id, seq, user_id, emoji) DO NOTHING", *key, r.emoji, r.ts)) == 1
+        if changed and await db.fetchval(
+                "SELECT COUNT(*) FROM reactions WHERE group_id = $1 AND seq = $2 AND user_id = $3",
+                *key) > r.max_per_user:
+            raise ContractError("conflict", f"at most {r.max_per_user} different reactions per message")
+    if changed:  # (kept for the record, a reaction taken back too)
+        await db.execute("INSERT INTO reaction_log (group_id, seq, user_id, emoji, added, ts)"
+                         " VALUES ($1, $2, $3, $4, $5, $6)", *key, r.emoji, r.on, r.ts)
+    return changed
 
 
 @applies(c.SetPin)

@@ -327,6 +327,24 @@ class PostgresReads:
             out.setdefault((gid, seq), []).append(dict(zip(VERSION_COLS, rest, strict=True)))
         return out
 
+    async def reaction_logs(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+        out: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        if not keys:
+            return out
+        rows = await self._fetchall(
+            "SELECT r.group_id, r.seq, r.user_id, r.emoji, r.added, r.ts FROM reaction_log r"
+            " JOIN unnest($1::text[], $2::bigint[]) AS k(g, s) ON r.group_id = k.g AND r.seq = k.s"
+            " ORDER BY r.group_id, r.seq, r.ts, r.ctid", [g for g, _ in keys], [s for _, s in keys])
+        for gid, seq, uid, emoji, added, ts in rows:
+            out.setdefault((gid, seq), []).append({"user_id": uid, "emoji": emoji, "added": bool(added), "ts": ts})
+        return out
+
+    async def reactions_by(self, user_id: str, since: int, until: int) -> list[dict[str, Any]]:
+        rows = await self._fetchall(
+            "SELECT group_id, seq, emoji, added, ts FROM reaction_log WHERE user_id = $1 AND ts >= $2 AND ts < $3"
+            " ORDER BY ts, ctid", user_id, since, until)
+        return [{"group_id": g, "seq": s, "emoji": e, "added": bool(a), "ts": t} for g, s, e, a, t in rows]
+
     # -- the identity vault (Art. 6) ----------------------------------------------------------------
     async def vault_keys(self) -> list[tuple[int, str]]:
         return [(int(r[0]), str(r[1])) for r in await self._fetchall("SELECT key_id, fingerprint FROM vault_keys")]

@@ -1015,4 +1015,24 @@ MIGRATIONS: list[tuple[int, str]] = [
           AND post_id IN (SELECT post_id FROM posts WHERE held = 1 AND deleted_at IS NOT NULL);
         """,
     ),
+    (
+        36,
+        """
+        -- Every reaction left or taken back, kept with its message for the record (G13): a reaction is
+        -- free text members see, and taking one back deleted its only trace (reactions holds the
+        -- ones standing). Purged with its message (sqlite_records.PURGE_DEPENDENTS).
+        CREATE TABLE reaction_log (
+            group_id TEXT NOT NULL,
+            seq      INTEGER NOT NULL,
+            user_id  TEXT NOT NULL,
+            emoji    TEXT NOT NULL,
+            added    INTEGER NOT NULL,  -- 1: left, 0: taken back
+            ts       INTEGER NOT NULL
+        );
+        CREATE INDEX reaction_log_message ON reaction_log(group_id, seq);
+        CREATE INDEX reaction_log_user ON reaction_log(user_id, ts);  -- (export --user)
+        INSERT INTO reaction_log (group_id, seq, user_id, emoji, added, ts)
+            SELECT group_id, seq, user_id, emoji, 1, ts FROM reactions;
+        """,
+    ),
 ]

@@ -552,16 +552,20 @@ async def _set_reaction(db: aiosqlite.Connection, r: c.SetReaction) -> bool:
         raise ContractError("not_found", f"no message {r.seq} in group {r.group_id}")
     key = (r.group_id, r.seq, r.user_id)
     if not r.on:
-        return await _rowcount(
+        changed = await _rowcount(
             db, "DELETE FROM reactions WHERE group_id = ? AND seq = ? AND user_id = ? AND emoji = ?",
             (*key, r.emoji)) == 1
-    added = await _rowcount(
-        db, "INSERT INTO reactions (group_id, seq, user_id, emoji, ts) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (group_id, seq, user_id, emoji) DO NOTHING", (*key, r.emoji, r.ts))
-    if added and _first(await db.execute_fetchall(
-            "SELECT COUNT(*) FROM reactions WHERE group_id = ? AND seq = ? AND user_id = ?", key)) > r.max_per_user:
-        raise ContractError("conflict", f"at most {r.max_per_user} different reactions per message")
-    return added == 1
+    else:
+        changed = await _rowcount(
+            db, "INSERT INTO reactions (group_id, seq, user_id, emoji, ts) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (group_id, seq, user_id, emoji) DO NOTHING", (*key, r.emoji, r.ts)) == 1
+        if changed and _first(await db.execute_fetchall(
+                "SELECT COUNT(*) FROM reactions WHERE group_id = ? AND seq = ? AND user_id = ?", key)) > r.max_per_user:
+            raise ContractError("conflict", f"at most {r.max_per_user} different reactions per message")
+    if changed:  # (kept for the record, a reaction taken back too)
+        await db.execute("INSERT INTO reaction_log (group_id, seq, user_id, emoji, added, ts)"
+                         " VALUES (?, ?, ?, ?, ?, ?)", (*key, r.emoji, int(r.on), r.ts))
+    return changed
 
 
 @applies(c.SetPin)

@@ -221,6 +221,24 @@ class SqliteRecordReads(SqliteReader):
             out.setdefault((gid, seq), []).append(dict(zip(VERSION_COLS, rest, strict=True)))
         return out
 
+    async def reaction_logs(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+        out: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        if not keys:
+            return out
+        rows = await self._fetchall(
+            "SELECT group_id, seq, user_id, emoji, added, ts FROM reaction_log"
+            " WHERE (group_id, seq) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')"
+            " FROM json_each(?)) ORDER BY group_id, seq, ts, rowid", (json.dumps(keys),))
+        for gid, seq, uid, emoji, added, ts in rows:
+            out.setdefault((gid, seq), []).append({"user_id": uid, "emoji": emoji, "added": bool(added), "ts": ts})
+        return out
+
+    async def reactions_by(self, user_id: str, since: int, until: int) -> list[dict[str, Any]]:
+        rows = await self._fetchall(
+            "SELECT group_id, seq, emoji, added, ts FROM reaction_log WHERE user_id = ? AND ts >= ? AND ts < ?"
+            " ORDER BY ts, rowid", (user_id, since, until))
+        return [{"group_id": g, "seq": s, "emoji": e, "added": bool(a), "ts": t} for g, s, e, a, t in rows]
+
     # -- the identity vault (Art. 6) ----------------------------------------------------------------
     async def vault_keys(self) -> list[tuple[int, str]]:
         """(key id, fingerprint) of every registered identity key."""
@@ -496,9 +514,9 @@ assert tuple(PURGES) == c.PURGE_TABLES, "every table of changes.PURGE_TABLES nee
 
 
 # What goes with each purged row of a table: the rows of these tables with its group_id and seq
-# (an edited message's earlier versions, its reactions, which uploads it carried).
+# (an edited message's earlier versions, its reactions and their log, which uploads it carried).
 PURGE_DEPENDENTS: dict[str, tuple[str, ...]] = {
-    "messages": ("message_versions", "reactions", "message_media", "group_pins")}
+    "messages": ("message_versions", "reactions", "reaction_log", "message_media", "group_pins")}
 
 # Tables whose purge statement selects the keys (these columns) of the rows to go, each then deleted
 # by its key: SQLite (3.40) seeks only the first column of a two-column key in DELETE ... WHERE (a, b)

@@ -170,3 +170,30 @@ async def test_the_first_names_of_a_group_and_an_account_are_in_their_records(sr
     [opened] = [e for e in entries if e["action"] == "create_account"]
     assert (opened["actor_id"], opened["target_id"], detail(opened)) == (
         owner.user_id, aid, {"name": "初名晨报", "intro": "初简介", "category": "culture"})
+
+
+async def test_every_reaction_left_or_taken_back_is_kept_with_its_message(srv, tmp_path):
+    """A red-team reviewer: a reaction is free text members see (``加V:qq12345``), and taking it back
+    deleted its only trace, so neither export held it (G13). The log keeps every reaction left and
+    taken back; a group's export gives each message its log, a user's export the reactions they left."""
+    owner = await srv.user(verify_id=True)
+    other = await srv.user()
+    gid = await open_group(owner)
+    await other.request("join_group", group_id=gid)
+    seq = (await owner.send(gid, "大家好"))["seq"]
+    for emoji, on in (("加V:qq12345", True), ("看我主页", True), ("加V:qq12345", False), ("👍", True)):
+        await other.request("react", group_id=gid, seq=seq, emoji=emoji, on=on)
+    await admin_ok(srv, "export", "--group", gid, "--out", str(tmp_path / "group"))
+    lines = (tmp_path / "group" / "messages.jsonl").read_text(encoding="utf-8").splitlines()
+    [message] = [json.loads(x) for x in lines]
+    assert [(r["user_id"], r["emoji"], r["added"]) for r in message["reactions"]] == [
+        (other.user_id, "加V:qq12345", True), (other.user_id, "看我主页", True), (other.user_id, "加V:qq12345", False),
+        (other.user_id, "👍", True)]
+    await admin_ok(srv, "export", "--user", other.username, "--out", str(tmp_path / "user"))
+    mine = [json.loads(x) for x in (tmp_path / "user" / "reactions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["group_id"], r["seq"], r["emoji"], r["added"]) for r in mine] == [
+        (gid, seq, "加V:qq12345", True), (gid, seq, "看我主页", True), (gid, seq, "加V:qq12345", False),
+        (gid, seq, "👍", True)]
+    # (what members see is unchanged: the reactions standing)
+    [shown] = (await owner.request("history", group_id=gid))["messages"]
+    assert shown["reactions"] == {"看我主页": 1, "👍": 1}

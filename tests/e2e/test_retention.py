@@ -96,6 +96,8 @@ async def test_boundary_with_injected_clock_across_dst_and_29_february(app_and_c
         await add_messages(app, gid, uid, old, young, limit)
         await insert(app, "INSERT INTO netlog (ts, kind, user_id, ip) VALUES (?, 'connect', ?, '10.0.0.1')",
                      (old, uid), (young, uid))
+        await insert(app, "INSERT INTO reaction_log (group_id, seq, user_id, emoji, added, ts)"
+                          " VALUES (?, ?, ?, '👍', 1, ?)", (gid, 1, uid, old), (gid, 2, uid, young))
         await insert(app, "INSERT INTO membership_log (group_id, user_id, action, ts) VALUES (?, ?, 'join', ?)",
                      (gid, uid, old), (gid, uid, young))
         await insert(app, "INSERT INTO reports (reporter_id, target_type, group_id, reason, created_at, status,"
@@ -113,12 +115,14 @@ async def test_boundary_with_injected_clock_across_dst_and_29_february(app_and_c
                 removed["accounts_erased"]) == (1, 1, 1, 1, 1), (local, tz, removed)
         assert await seqs(app, gid) == [2, 3], (local, tz)  # younger and exactly-at-the-limit kept
         assert await count(app, "SELECT MIN(ts) FROM netlog WHERE user_id = ?", uid) == young
+        assert await count(app, "SELECT MIN(seq) FROM reaction_log WHERE group_id = ?", gid) == 2  # (with its message)
         assert await count(app, "SELECT MIN(ts) FROM membership_log WHERE group_id = ?", gid) == young
         assert await count(app, "SELECT MIN(resolved_at) FROM reports WHERE group_id = ?", gid) == young
         erased = await app.store._fetchall(
             "SELECT user_id FROM users WHERE user_id LIKE ? AND length(phone_enc) = 0", (f"{uid}-%",))
         assert erased == [(f"{uid}-old",)]
-        for table, col in (("messages", "group_id"), ("membership_log", "group_id"), ("reports", "group_id")):
+        for table, col in (("messages", "group_id"), ("membership_log", "group_id"), ("reports", "group_id"),
+                           ("reaction_log", "group_id")):
             await insert(app, f"DELETE FROM {table} WHERE {col} = ?", (gid,))
         await insert(app, "DELETE FROM netlog WHERE user_id = ?", (uid,))
         await insert(app, "DELETE FROM users WHERE user_id LIKE ?", (f"{uid}-%",))
