@@ -102,6 +102,12 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     async with message_turn(gid, seq):
         now = app.now_ms()
         g = app.state.groups.get(gid)
+        if decision == "release" and (sender is None or not sender.active):
+            # (as a held name or announcement of theirs is not applied: a blacklisted or cancelled
+            # account speaks no more, not even through what the platform kept back)
+            raise OperatorError(f"review item {item_id}: its sender's account is blacklisted or cancelled, and a "
+                                "release would deliver their message as if they spoke now; reject it, or lift the "
+                                "blacklisting first")
         if decision == "release" and g is not None and g.suspended_until > now:
             # (as a send is refused meanwhile: a release would deliver the message through the measure;
             # checked right before the write, so a suspension claimed while it is stored came after it)

@@ -104,6 +104,25 @@ async def test_review_holds_then_operator_releases_or_rejects(make_server, tmp_p
     assert rc == 2
 
 
+async def test_a_blacklisted_senders_held_message_is_not_released(make_server, tmp_path):
+    """A red-team reviewer had a blacklisted member's held message released to the group, where a
+    held name or announcement of theirs is not applied. It is refused (exit 2); rejecting it works."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    held = (await member.send(gid, "刷单返利，稳赚"))["seq"]
+    rc, _, err = await srv.admin("blacklist", member.username, "--reason", "诈骗")
+    assert rc == 0, err
+    item = (await _review_items(srv))[held]
+    owner.drain_events()
+    rc, out, err = await srv.admin("decide", str(item), "--decision", "release", "--note", "ok")
+    assert rc == 2 and "blacklisted or cancelled" in err, (out, err)
+    await asyncio.sleep(0.3)
+    assert not [e for e in owner.drain_events() if e.get("ev") == "message_released"]
+    assert (await owner.request("history", group_id=gid))["messages"] == []
+    rc, _, err = await srv.admin("decide", str(item), "--decision", "reject", "--note", "诈骗")
+    assert rc == 0, err
+
+
 async def _review_items(srv) -> dict[int, int]:
     """The open review items, seq -> item id."""
     rc, out, _ = await srv.admin("review-queue", "--open")
