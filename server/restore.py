@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import os
 import pwd
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -44,6 +45,9 @@ from server.storage.sqlite_backups import check_backup, copy_backup, one_file
 # Past what a group can send between a backup and its restore: seqs of lost messages, which clients
 # may hold, are never handed out again.
 DEFAULT_SEQ_GAP = 1_000_000
+# SQLite's search index keys a message by its group's number and its seq in 32 bits: seqs stay below
+# 2**32, which a gap this size leaves room for (PostgreSQL has no such bound, but one rule is simpler).
+MAX_SEQ_GAP = 2**30
 COMPANIONS = ("-wal", "-shm")
 
 
@@ -100,12 +104,19 @@ def _aside(path: Path, stamp: str, label: str) -> Path:
     return kept
 
 
+class RestoredButNot(Exception):
+    """The database was replaced but a step after it failed: what to do by hand (exit status 1)."""
+
+
 async def restore(cfg: Config, source: Path | None, gap: int, clock: Callable[[], float] = time.time) -> list[str]:
     """Restore ``source`` (SQLite), or settle a PostgreSQL database ``pg_restore`` filled (``source``
-    None); the lines to print. RestoreRefused (nothing changed) or ValueError/OSError."""
+    None); the lines to print. RestoreRefused, ValueError, OSError or sqlite3.Error: nothing changed;
+    RestoredButNot: the database was replaced, and what is left to do by hand is said."""
     now = clock()
     stamp = _stamp(now)
     live = cfg.storage.sqlite_path()
+    checkpoints = cfg.audit.checkpoint_file
+    kept = checkpoints.with_name(f"{checkpoints.name}.before-restore-{stamp}")
     if live is None:
         if source is not None:
             raise RestoreRefused(
@@ -115,14 +126,16 @@ async def restore(cfg: Config, source: Path | None, gap: int, clock: Callable[[]
         moved = await _settle(open_store(cfg), cfg, gap, int(now * 1000), "a pg_restore")
         lines = [(f"settled the restored PostgreSQL database: {moved} groups' next seq moved up by {gap}: clients "
                   "that saw messages lost with the replaced database still see the new ones")]
+        try:
+            aside = _checkpoints_aside(checkpoints, kept)
+        except OSError as err:
+            raise RestoredButNot(f"{lines[0]}; but the audit checkpoint file {checkpoints} could not be moved "
+                                 f"aside ({err}): move it aside before the server starts") from None
     else:
         if source is None:
             raise RestoreRefused("name the backup file to restore (made with `qunguan admin backup`)")
-        lines = await _restore_sqlite(cfg, live, source.resolve(), gap, now, stamp)
-    checkpoints = cfg.audit.checkpoint_file
-    if checkpoints.exists():
-        kept = checkpoints.with_name(f"{checkpoints.name}.before-restore-{stamp}")
-        checkpoints.rename(kept)
+        lines, aside = await _restore_sqlite(cfg, live, source.resolve(), gap, now, stamp, checkpoints, kept)
+    if aside:
         lines.append(f"the audit checkpoint file moved aside to {kept}: `qunguan admin verify-audit "
                      f"--checkpoint-file {kept}` (with the server running) names the record entries the restore lost")
     lines.append("the configured identity keys open the restored identity data (checked)")
@@ -131,24 +144,64 @@ async def restore(cfg: Config, source: Path | None, gap: int, clock: Callable[[]
     return lines
 
 
-async def _restore_sqlite(cfg: Config, live: Path, source: Path, gap: int, now: float, stamp: str) -> list[str]:
-    """Steps 1, 2, 3, 4 and 5 on SQLite (see the module's docstring)."""
+def _checkpoints_aside(checkpoints: Path, kept: Path) -> bool:
+    if not checkpoints.exists():
+        return False
+    checkpoints.rename(kept)
+    return True
+
+
+def _check_owner(live: Path) -> None:
+    """Refused unless run as the OS user that owns the database's folder (the service's): a restore
+    run as root left a database and lock file the service could not open."""
+    folder = live.parent
+    if folder.exists() and folder.stat().st_uid != os.geteuid():
+        try:
+            owner = pwd.getpwuid(folder.stat().st_uid).pw_name
+        except KeyError:
+            owner = f"uid {folder.stat().st_uid}"
+        raise RestoreRefused(f"{folder} belongs to {owner}: run the restore as that user (the server's), e.g. "
+                             f"`sudo -u {owner} qunguan restore ...`, so that the server can open what it writes")
+
+
+async def _restore_sqlite(cfg: Config, live: Path, source: Path, gap: int, now: float, stamp: str,
+                          checkpoints: Path, kept: Path) -> tuple[list[str], bool]:
+    """Steps 1 to 6 on SQLite (see the module's docstring); the lines, and whether the checkpoint file
+    was moved aside. The live database is touched last, after everything that can be checked was."""
+    _check_owner(live)
     guard = open_store(cfg)  # the server's own claim: refused while a server serves this database
     await guard.claim(cluster=None)
+    copy = live.with_name(f"{live.name}.restoring")
+    replaced: Path | None = None
+    swapped = False
     try:
         if source == live.resolve():
             raise RestoreRefused(f"{source} is the live database itself")
         newest = check_backup(source)
-        copy = live.with_name(f"{live.name}.restoring")
         try:
             copy_backup(source, copy)
             side = replace(cfg, storage=replace(cfg.storage, url=f"sqlite:///{copy}", sqlite_file=copy))
             moved = await _settle(open_store(side), side, gap, int(now * 1000), source.name)
-            one_file(copy)  # (opened as serve opens it, in WAL mode)
-            replaced = _aside(live, stamp, "replaced") if live.exists() else None
-            copy.rename(live)
+            one_file(copy)  # (opened as serve opens it, in WAL mode: one self-contained file again, checked)
+            aside = _checkpoints_aside(checkpoints, kept)  # (before the swap: put back if the swap fails)
+            try:
+                replaced = _aside(live, stamp, "replaced") if live.exists() else None
+            except OSError:
+                if aside:
+                    kept.rename(checkpoints)
+                raise
+            try:
+                copy.rename(live)
+            except OSError as err:
+                raise RestoredButNot(
+                    f"the database was moved aside to {replaced} (with its -wal and -shm) but the restored copy "
+                    f"{copy} could not take its place ({err}): rename {copy} to {live} by hand"
+                    + (f"; the audit checkpoint file is at {kept}" if aside else "")) from None
+            swapped = True
         finally:
-            for suffix in ("", *COMPANIONS, ".lock"):
+            # The copy goes unless it is all there is: the live database moved aside and the swap failed.
+            keep = replaced is not None and not swapped
+            for suffix in ("-wal", "-shm", ".lock", *(() if keep else ("",))):
                 Path(f"{copy}{suffix}").unlink(missing_ok=True)
     finally:
         await guard.close()
@@ -159,7 +212,7 @@ async def _restore_sqlite(cfg: Config, live: Path, source: Path, gap: int, now: 
                      "(delete it once you no longer need it)")
     lines.append(f"{moved} groups' next seq moved up by {gap}: clients that saw messages lost with the replaced "
                  "database still see the new ones")
-    return lines
+    return lines, aside
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -178,8 +231,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    if not 1 <= args.seq_gap <= 2**40:
-        print(f"qunguan restore: --seq-gap must be from 1 to {2**40}", file=sys.stderr)
+    if not 1 <= args.seq_gap <= MAX_SEQ_GAP:
+        print(f"qunguan restore: --seq-gap must be from 1 to {MAX_SEQ_GAP:,}", file=sys.stderr)
         return 2
     try:
         cfg = load_config(args.config)
@@ -189,7 +242,10 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         lines = asyncio.run(restore(cfg, args.backup, args.seq_gap))
-    except (RestoreRefused, ValueError, OSError) as err:  # (BackupRefused is a ValueError)
+    except RestoredButNot as err:
+        print(f"qunguan restore: restored, but not finished: {err}", file=sys.stderr)
+        return 1
+    except (RestoreRefused, ValueError, OSError, sqlite3.Error) as err:  # (BackupRefused is a ValueError)
         print(f"qunguan restore: nothing restored: {err}", file=sys.stderr)
         return 2
     for line in lines:

@@ -73,6 +73,11 @@ def copy_backup(source: Path, dest: Path) -> None:
 def one_file(path: Path) -> None:
     """The database at ``path`` in one self-contained file again (out of WAL mode: its ``-wal``
     checkpointed into it and removed)."""
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA journal_mode=DELETE")
-    db.close()
+    db = sqlite3.connect(path)
+    try:
+        [mode] = db.execute("PRAGMA journal_mode=DELETE").fetchone()
+    finally:
+        db.close()
+    if str(mode).lower() != "delete" or any(Path(f"{path}{suffix}").exists() for suffix in COMPANIONS):
+        raise BackupRefused(f"{path} could not be made one self-contained file (journal mode {mode}): its -wal is "
+                            "still there")

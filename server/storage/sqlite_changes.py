@@ -356,6 +356,10 @@ async def _set_group_fields(db: aiosqlite.Connection, s: c.SetGroupFields) -> No
 
 @applies(c.AdvanceSeqs)
 async def _advance_seqs(db: aiosqlite.Connection, a: c.AdvanceSeqs) -> int:
+    # A group indexed up to its last seq is indexed past the gap too: it holds no message, and the
+    # index's catch-up would otherwise walk it 500 seqs a slice between the writer's batches.
+    await db.execute("UPDATE search_groups SET indexed_seq = indexed_seq + ? WHERE indexed_seq >= ("
+                     "SELECT g.last_seq FROM groups g WHERE g.group_id = search_groups.group_id)", (a.gap,))
     return await _rowcount(db, "UPDATE groups SET last_seq = last_seq + ?", (a.gap,))
 
 

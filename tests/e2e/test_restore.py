@@ -58,6 +58,10 @@ async def test_a_backup_restored_after_a_crash_is_whole_and_its_seqs_are_new(tmp
     assert not checkpoints.exists() and f"--checkpoint-file {aside}" in out
     assert f"1 groups' next seq moved up by {DEFAULT_SEQ_GAP}" in out and "[media] path" in out
     assert _integrity(db) == ["ok"] and db.stat().st_mode & 0o777 == 0o600
+    with sqlite3.connect(db) as conn:  # (indexed past the gap, which holds nothing: no catch-up over it)
+        [(last, indexed)] = conn.execute("SELECT g.last_seq, s.indexed_seq FROM groups g JOIN search_groups s"
+                                         " ON s.group_id = g.group_id WHERE g.group_id = ?", (gid,)).fetchall()
+    assert last == indexed == 5 + DEFAULT_SEQ_GAP
 
     srv.start()
     again = await srv.client()
@@ -123,6 +127,12 @@ async def test_a_restore_that_cannot_be_done_leaves_the_database_alone(tmp_path,
         assert err.startswith("qunguan restore: nothing restored: ")
         assert len(err.strip().splitlines()) == 1, err
         untouched()
+    if os.geteuid() == 0:  # run as another user than the server's: refused (a root-owned database stops it)
+        os.chown(srv.dir, 60001, -1)
+        rc, _, err = await restore(srv, str(backup))
+        os.chown(srv.dir, 0, -1)
+        assert rc == 2 and "belongs to uid 60001: run the restore as that user" in err, err
+        untouched()
     key = srv.dir / "identity.key"
     key.rename(tmp_path / "identity.key.elsewhere")  # the backup's identity data opens with no key
     rc, _, err = await restore(srv, str(backup))
@@ -152,6 +162,8 @@ async def test_on_postgresql_it_settles_what_pg_restore_filled(tmp_path, started
     await srv.stopped()
     rc, out, err = await restore(srv, "--seq-gap", "500")
     assert rc == 0 and "settled the restored PostgreSQL database: 1 groups' next seq moved up by 500" in out, err
+    assert srv.db_rows("SELECT g.last_seq, p.indexed_seq FROM groups g JOIN search_progress p"
+                       " ON p.group_id = g.group_id WHERE g.group_id = ?", gid) == [(501, 501)]
     srv.start()
     again = await srv.client()
     await again.login("alice", "password123")
