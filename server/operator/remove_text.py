@@ -11,9 +11,9 @@ what was read (a compare-and-set, ``SetShownText``), with a ``remove_text`` reco
 text removed (kept for the record, G13), in one transaction; the field is claimed in memory first.
 
 Who is told, and who pays ``credit.penalty_report_upheld`` points: the person whose text it was,
-where that is certain (a display name's user; a group name's owner, the only one who may rename
-it; an account's owner, the only one who may change its name and intro). An announcement may be
-any admin's: nobody pays, and the owner is told.
+where that is certain (a display name's user; an account's owner, the only one who may change its
+name and intro, and an account is never handed on). A group's announcement may be any admin's, and
+its name a former owner's (a group is handed on): nobody pays, and the owner is told.
 """
 
 from __future__ import annotations
@@ -61,8 +61,9 @@ def _target(app: Context, kind: str, name: str) -> tuple[Group | User | Account,
         g = group_of(app, {"group_id": name})
         if not g.alive:
             raise OperatorError(f"group {g.group_id} was dissolved or closed: it shows nothing")
-        return g, shown_text.neutral(kind, group_id=g.group_id), g.owner_id if kind == "group_name" else None, \
-            g.owner_id
+        # (nobody answers for certain: an admin may have set the announcement, and the name may be a
+        # former owner's, the group handed on since: the owner is told)
+        return g, shown_text.neutral(kind, group_id=g.group_id), None, g.owner_id
     if kind == "display_name":
         user = user_of(app, {"username": name})
         if not user.active:

@@ -157,7 +157,10 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
             if claim is not None:
                 changed, was = value, guard
     author = app.state.users.get(author_id)
-    pen, undo = penalty(author if decision in ("reject", "remove") else None, app.cfg.credit.penalty_report_upheld)
+    # A flagged text the field no longer shows (its author changed it, or remove-text took it down and
+    # charged for it then) is removed by nobody now: no penalty, no notice.
+    charged = decision == "reject" or (decision == "remove" and changed is not None)
+    pen, undo = penalty(author if charged else None, app.cfg.credit.penalty_report_upheld)
     # A group's held name or announcement that the decision leaves unshown was never seen by the
     # group: its entry is named apart (HIDDEN_ACTIONS), so group_log does not tell the managers of it.
     # (A flagged one was shown: its keep or remove is listed as before.)
@@ -191,7 +194,7 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
             held_id=str(item_id), kind=kind, group_id=gid, account_id=aid,
             outcome="released" if decision == "release" else "rejected",
             applied=(changed is not None) if decision == "release" else None))
-    if decision in ("reject", "remove") and author is not None:
+    if charged and author is not None:
         done = "rejected" if decision == "reject" else "removed"
         where = f" for group {gid}" if gid is not None else f" for public account {aid}" if aid is not None else ""
         said = f"your {noun} {text!r}{where} was {done} by the platform: {note}"

@@ -193,3 +193,21 @@ async def test_a_flagged_username_is_recorded_and_a_removed_name_never_gives_way
     assert held["held"] is True
     await other.login("flagme371", "password123")
     assert (await other.request("me"))["display_name"] == f"用户 {held['user_id']}"
+
+
+async def test_a_flagged_name_taken_down_by_remove_text_costs_once(make_server, tmp_path):
+    """From a read of remove-text: it left the flag item of the same name open, and a later ``decide
+    remove`` of it, finding the field no longer showing the text, charged the author again."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    await member.request("set_profile", display_name="VPN下载王")
+    [item] = await _open_items(srv)
+    score = (await member.request("me"))["credit_score"]
+    rc, out, err = await srv.admin("remove-text", "display_name", member.username, "--reason", "porn")
+    assert rc == 0, err
+    assert (await member.request("me"))["credit_score"] == score - 10
+    member.drain_events()
+    assert "not applied" in await _decide(srv, item, "remove", "porn")
+    assert (await member.request("me"))["credit_score"] == score - 10  # (not twice)
+    await asyncio.sleep(0.3)
+    assert not [e for e in member.drain_events() if e.get("ev") == "notice"]

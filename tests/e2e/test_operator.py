@@ -561,9 +561,9 @@ async def test_remove_text_takes_down_a_name_an_announcement_or_an_intro(server)
     assert renamed["user_id"] == m.user_id and renamed["display_name"] != "明天停水通知员"
     info = await m.request("group_info", group_id=gid)
     assert (info["name"], info["announcement"]) == (f"群聊 {gid}", "")
-    # The author pays where certain: the owner for the name (once), the user for their name; nobody
-    # for an announcement (any admin's).
-    assert (await owner.request("me"))["credit_score"] == owner_before - 10
+    # The author pays where certain: the user for their name; nobody for a group's name (perhaps a
+    # former owner's) or announcement (any admin's).
+    assert (await owner.request("me"))["credit_score"] == owner_before
     assert (await m.request("me"))["credit_score"] == m_before - 10
     rows = server.db_rows("SELECT target_id, detail FROM audit WHERE action = 'remove_text' ORDER BY id")
     assert [(t, json.loads(d)["kind"], json.loads(d)["text"]) for t, d in rows] == [
