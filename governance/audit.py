@@ -304,11 +304,14 @@ def verify(entries: Sequence[Mapping[str, Any]], key: bytes, checkpoints: Iterab
     # The record is the checkpoints' up to the last entry one of them names as it is: past it, what a
     # failing checkpoint names was removed, or removed and replaced by entries written since (a
     # restored backup the server went on writing to), which no mac of the checkpoint can tell apart.
-    same_to = max((cp.last_id for cp in checkpoints if agrees(cp)), default=0)
+    agreeing = [cp.last_id for cp in checkpoints if agrees(cp)]
     n = len(entries)
     for cp in checkpoints:
         if cp.last_id == 0 or agrees(cp):
             continue
+        # (the last entry a line before this one still finds as it saw it: lines written after a
+        # restore agree with the new record, past the entries this one names)
+        same_to = max((last for last in agreeing if last < cp.last_id), default=0)
         seen = f": entry {cp.last_id} is {cp.source}" if cp.source else \
             f" (checkpoint of {cp.ts} saw {cp.count} entries)"
         # A checkpoint before this one agrees, and entries were written after it: from there on the

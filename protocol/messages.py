@@ -47,7 +47,7 @@ from msgspec import Meta
 
 from protocol.codec import INT64_MAX, INT64_MIN
 from protocol.enums import CommentAction, CommentsMode, JoinPolicy, NewRole, ReportTarget, SubjectType
-from protocol.errors import FrameError
+from protocol.errors import FrameError, shown
 
 __all__ = [
     "OP_TYPES",
@@ -967,7 +967,8 @@ def _unicode_refusal(data: bytes | str, op: str | None, why: str, rid: int | Non
         return FrameError("bad_request", why, rid=rid)
     if name is None:
         return FrameError("bad_request", f"{op}: {why}", rid=rid)
-    return FrameError("bad_request", f"{op}: '{name}': {why}", rid=rid, field=argument_field(op, name))
+    # (the key is the client's own text: quoted as protocol.errors.shown quotes such text)
+    return FrameError("bad_request", f"{op}: '{shown(name)}': {why}", rid=rid, field=argument_field(op, name))
 
 
 _JSON_KEY: Final = re.compile(r'\s*[{,]\s*"((?:[^"\\]|\\.)*)"\s*:\s*')

@@ -237,3 +237,8 @@ def test_a_restored_record_written_to_since_is_said_lost_from_the_last_entry_a_c
     assert not two_more.whole and two_more.broken_at == 7 and two_more.why.startswith(
         "entries from 7 to 8 were replaced: entry 8 differs from the checkpoint of 8, entry 6 is still")
     assert verify(other, KEY, lines).broken_at == 7  # (a line at 7: its own entry is the first that differs)
+    # The server went on writing to the old file after the restore: a line that agrees with the new
+    # record, past the lost ones, does not hide where the loss began.
+    later = [*lines[::2], head(other, ts=99)]
+    found = verify(other, KEY, later)
+    assert found.broken_at == 7 and found.why.startswith("entries from 7 to 8 were replaced"), found

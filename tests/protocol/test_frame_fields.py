@@ -198,3 +198,11 @@ def test_any_op_that_is_not_utf8_keeps_the_rid(rid: int, op: bytes, rid_first: b
 ])
 def test_a_clients_text_quoted_in_a_reason_spoofs_no_line_and_no_direction(value: str, out: str) -> None:
     assert shown(value) == out
+
+
+def test_a_key_named_in_a_unicode_refusal_is_quoted_safely() -> None:
+    """(A read of the diff: the key of a string that is not Unicode was echoed raw, of any length.)"""
+    with pytest.raises(FrameError) as err:
+        decode_request('{"op": "send", "rid": 1, "x\\u202e\\nFAKE' + "y" * 100 + '": "\\ud800"}', MAX)
+    assert err.value.reason.startswith("send: 'x\\u202e\\u000aFAKE") and "\n" not in err.value.reason
+    assert "y" * 70 not in err.value.reason and not err.value.extra
