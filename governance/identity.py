@@ -65,13 +65,15 @@ def validate_password(raw: str) -> None:
         raise names.bad_field("password", "password must be 8-128 characters")
 
 
-def validate_display_name(raw: str) -> str:
+def validate_display_name(raw: str, current: str | None = None) -> str:
     """1 to 32 characters (NFC, trimmed) that people can see as they are (:func:`names.check_name`),
-    and not the label of a cancelled account."""
+    and not the label of a cancelled account nor another's stand-in; the name shown now (``current``)
+    may be restated, whatever it is (the platform may have given the user a stand-in)."""
     s = unicodedata.normalize("NFC", _require_str(raw, "display_name")).strip()
     if not 1 <= len(s) <= 32:
         raise names.bad_field("display_name", "display_name must be 1-32 characters")
-    return names.check_display_name_label(names.check_name(s, "display_name"))
+    s = names.check_name(s, "display_name")
+    return s if s == current else names.check_display_name_label(s)
 
 
 def validate_legal_name(raw: str) -> str:

@@ -374,7 +374,7 @@ async def verify_identity(ctx: Context, sess: Session, req: rq.VerifyIdentity, e
 @handler("set_profile")
 async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Encoding) -> dict[str, Any] | None:
     user = sess.me
-    name = idn.validate_display_name(req.display_name)
+    name = idn.validate_display_name(req.display_name, sess.me.display_name)
     was = user.display_name
     if name != was:  # counted as asked, before the await: two connections cannot both slip past the limit
         check_agreement(ctx, user)  # (first: a new name is shown to others, published as a message is: G5)

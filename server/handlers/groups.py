@@ -49,13 +49,15 @@ if TYPE_CHECKING:
 GROUP_ID_TRIES = 8  # a 9-to-12-digit random id collides rarely; the store has the last word
 
 
-def validate_group_name(raw: str) -> str:
+def validate_group_name(raw: str, current: str | None = None) -> str:
     """The trimmed name, 1 to 64 characters people can see as they are (:func:`names.check_name`;
-    screen it with :func:`screening.screen`). Refusals carry **[ext]** ``field: "name"``."""
+    screen it with :func:`screening.screen`), not a group's stand-in unless it is the name the group
+    shows now (``current``: restated). Refusals carry **[ext]** ``field: "name"``."""
     name = raw.strip()
     if not 1 <= len(name) <= 64:
         raise ContractError("bad_request", "a group name is 1 to 64 printable characters", field="name")
-    return names.check_group_name_stand_in(names.check_name(name, "name"))
+    name = names.check_name(name, "name")
+    return name if name == current else names.check_group_name_stand_in(name)
 
 
 def validate_category(ctx: Context, category: str) -> str:

@@ -395,7 +395,7 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
     if req.name is not None:
         # A new name is shown to every member, like a post: not while the platform suspends posting.
         # (The category and the join policy may change; a suspended group may still tidy itself up.)
-        name = validate_group_name(req.name)
+        name = validate_group_name(req.name, g.name)
         # The name it has, restated: refused if now listed, but not charged (the author writes nothing new).
         author = sess.me if name != g.name else None
         if name != g.name:  # (before the word lists: a blocked name costs credit, not when refused anyway)

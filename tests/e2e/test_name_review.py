@@ -211,3 +211,18 @@ async def test_a_flagged_name_taken_down_by_remove_text_costs_once(make_server, 
     assert (await member.request("me"))["credit_score"] == score - 10  # (not twice)
     await asyncio.sleep(0.3)
     assert not [e for e in member.drain_events() if e.get("ev") == "notice"]
+
+
+async def test_a_group_showing_its_stand_in_may_restate_it_with_other_settings(make_server, tmp_path):
+    """From a read of the diff: a stand-in is no name to choose, but a group whose own name is held
+    shows its stand-in, and a settings form sending the name it shows with a new category was refused."""
+    srv = word_server(make_server, tmp_path)
+    owner = await srv.user()
+    made = await owner.request("create_group", name="刷单返利群", category="friends", join_policy="open")
+    gid = made["group_id"]
+    assert made["held"] is True and (await owner.request("group_info", group_id=gid))["name"] == f"群聊 {gid}"
+    assert (await owner.call("update_group", group_id=gid, name=f"群聊 {gid}", category="work"))["ok"]
+    assert (await owner.request("group_info", group_id=gid))["category"] == "work"
+    other = (await owner.request("create_group", name="读书会", category="friends", join_policy="open"))["group_id"]
+    r = await owner.call("update_group", group_id=other, name=f"群聊 {gid}")  # (another group's stand-in)
+    assert (r["code"], r.get("field")) == ("bad_request", "name"), r

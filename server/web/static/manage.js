@@ -209,7 +209,8 @@ function draw(g) {
 
   const everyone = [...(g.members || new Map()).values()].sort((a, b) => RANK[a.role] - RANK[b.role] || a.display_name.localeCompare(b.display_name));
   // A group of hundreds is found in by name or user id (the field keeps what is typed through redraws).
-  const wanted = ((kept.find(([id]) => id === "member-filter") || [])[1] || "").trim().toLowerCase();
+  // (only while the filter is drawn: a group that fell to 8 members shows everyone, not what a gone field held)
+  const wanted = everyone.length > FILTER_FROM ? ((kept.find(([id]) => id === "member-filter") || [])[1] || "").trim().toLowerCase() : "";
   const members = wanted ? everyone.filter((u) => u.display_name.toLowerCase().includes(wanted)
     || (wanted.length >= 6 && u.user_id.includes(wanted))) : everyone;
   const filter = everyone.length > FILTER_FROM
