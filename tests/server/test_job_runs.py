@@ -19,6 +19,7 @@ from server import record, retention
 from server.intervals import job_ran
 from server.media import cleanup
 from server.operator import records as operator_records
+from server.state import State
 from server.storage.changes import JobRan
 
 HOUR_MS = 3_600_000
@@ -41,7 +42,7 @@ def _ctx(store: Any, clock: list[int], checkpoint_file: Any = None, interval: fl
     cfg = SimpleNamespace(retention=SimpleNamespace(purge_interval_seconds=interval, days=184),
                           media=SimpleNamespace(cleanup_interval_seconds=interval, path=NO_MEDIA),
                           audit=SimpleNamespace(checkpoint_interval_seconds=interval, checkpoint_file=checkpoint_file))
-    return SimpleNamespace(store=store, now_ms=lambda: clock[0], cfg=cfg,
+    return SimpleNamespace(store=store, now_ms=lambda: clock[0], cfg=cfg, state=State(),
                            monitor=SimpleNamespace(job=lambda name: contextlib.nullcontext()))
 
 
