@@ -188,7 +188,8 @@ _NETWORK_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNAB
 @backend("postgresql")
 @backend("postgres")
 def _from_config(cfg: Config) -> PostgresStore:
-    return PostgresStore(cfg.storage.url, cfg.storage.command_timeout_seconds, cfg.storage.lock_timeout_seconds)
+    return PostgresStore(cfg.storage.url, cfg.storage.command_timeout_seconds, cfg.storage.lock_timeout_seconds,
+                         idle_in_transaction=cfg.cluster.lease_seconds if cfg.cluster.enabled else None)
 
 
 def _batch_args(msgs: list[MessageRow], logs: list[NetlogRow]) -> tuple[list[list[Any]], list[list[Any]] | None]:
@@ -241,8 +242,15 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             return err.errno in _NETWORK_ERRNOS
         return isinstance(err, _UNREACHABLE)
 
-    def __init__(self, url: str, command_timeout: float = COMMAND_TIMEOUT, lock_timeout: float = LOCK_TIMEOUT) -> None:
+    def __init__(self, url: str, command_timeout: float = COMMAND_TIMEOUT, lock_timeout: float = LOCK_TIMEOUT,
+                 idle_in_transaction: float | None = None) -> None:
         self.url = url
+        # A cluster's home frozen (SIGSTOP, a VM paused) inside a write transaction: its kernel keeps
+        # the connection alive, so PostgreSQL kept the transaction, and its fence's lock on the lease
+        # row, for as long as the freeze lasted, and no node could take the lease (a reviewer saw 11
+        # minutes). PostgreSQL ends a transaction of the writer or the search index idle this long (a
+        # lease: the time after which the home counts as gone anyway); None: no bound (a lone node).
+        self.idle_in_transaction = idle_in_transaction
         self.shown_url = url_without_password(url)  # (for messages)
         self.command_timeout = command_timeout
         self.lock_timeout = lock_timeout
@@ -329,7 +337,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         # (a change blocked on a lock fails alone: not the batch, whose own timeout it stays within)
         lock_wait_ms = int(min(self.lock_timeout, self.command_timeout / 2) * 1000)
         conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT, server_settings={
-            **server_settings("qunguan writer"), "lock_timeout": str(lock_wait_ms)})
+            **server_settings("qunguan writer", self.idle_in_transaction), "lock_timeout": str(lock_wait_ms)})
         try:
             self._w_backend = (conn.get_server_pid(), await conn.fetchval(_BACKEND_START, timeout=CONNECT_TIMEOUT))
         except BaseException:

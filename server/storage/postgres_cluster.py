@@ -127,7 +127,7 @@ KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 10, 5, 3  # seconds, secon
 GIVE_UP_MS = (KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_COUNT) * 1000
 
 
-def server_settings(application_name: str) -> dict[str, str]:
+def server_settings(application_name: str, idle_in_transaction: float | None = None) -> dict[str, str]:
     """The settings of every store connection: its name in ``pg_stat_activity``, and how soon
     PostgreSQL drops the session of a host that died or was cut off (and the locks, a fence's
     ``FOR KEY SHARE`` included, and the open transaction it held): within about half a minute,
@@ -137,10 +137,16 @@ def server_settings(application_name: str) -> dict[str, str]:
     unacknowledged, so a partition in the middle of a batch (a result on its way back) leaves the
     session to TCP's retransmissions, which give up after about 15 minutes. ``tcp_user_timeout``
     (PostgreSQL 12 and later) bounds that case, and with keepalives on it also decides when their
-    probes have failed; it is the keepalives' own bound, so both cases end alike."""
-    return {"application_name": application_name, "tcp_keepalives_idle": str(KEEPALIVE_IDLE),
-            "tcp_keepalives_interval": str(KEEPALIVE_INTERVAL), "tcp_keepalives_count": str(KEEPALIVE_COUNT),
-            "tcp_user_timeout": str(GIVE_UP_MS)}
+    probes have failed; it is the keepalives' own bound, so both cases end alike.
+
+    ``idle_in_transaction`` (seconds): a transaction left idle this long is ended by PostgreSQL, its
+    locks with it; the client process may be alive but frozen, which no keepalive detects."""
+    settings = {"application_name": application_name, "tcp_keepalives_idle": str(KEEPALIVE_IDLE),
+                "tcp_keepalives_interval": str(KEEPALIVE_INTERVAL), "tcp_keepalives_count": str(KEEPALIVE_COUNT),
+                "tcp_user_timeout": str(GIVE_UP_MS)}
+    if idle_in_transaction is not None:
+        settings["idle_in_transaction_session_timeout"] = str(max(1, int(idle_in_transaction * 1000)))
+    return settings
 
 
 _CLAIM_SETTINGS = server_settings("qunguan serve")

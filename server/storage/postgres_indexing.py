@@ -43,6 +43,7 @@ class PostgresSearchIndex:
     url: str
     fence: tuple[str, int] | None
     command_timeout: float  # seconds any one statement may take (storage.command_timeout_seconds)
+    idle_in_transaction: float | None  # seconds after which PostgreSQL ends an idle transaction (PostgresStore)
 
     def _init_index(self) -> None:
         self._lag: dict[str, int] = {}  # group id -> seqs not yet indexed (a slice corrects it)
@@ -143,7 +144,8 @@ class PostgresSearchIndex:
                     if db is None or db.is_closed():
                         db = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT,
                                                    command_timeout=self.command_timeout,
-                                                   server_settings=server_settings("qunguan search index"))
+                                                   server_settings=server_settings("qunguan search index",
+                                                                                   self.idle_in_transaction))
                         counted = False
                     if not counted:  # a start, a failover, or the connection back: what the database owes
                         self._count_backlog(await db.fetch(BACKLOG))

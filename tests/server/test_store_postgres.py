@@ -246,6 +246,41 @@ async def test_store_connections_give_a_silent_client_up_within_half_a_minute(pg
     assert 0 < shown["tcp_user_timeout"] == span_s * 1000 <= 30_000, shown
 
 
+async def test_a_writer_frozen_in_a_transaction_lets_its_locks_go_after_the_idle_bound(pg_url: str) -> None:
+    """A chaos reviewer froze a cluster's home (SIGSTOP) inside a write transaction: its kernel kept the
+    connection alive, so PostgreSQL kept the transaction, and the fence's lock on the lease row, for
+    the whole freeze (11 minutes; no node could take the lease). A cluster node's store asks
+    PostgreSQL to end a transaction idle for a lease; here 0.5 s, the writer left idle 3 s by a batch
+    that sleeps in it, as a frozen process would: the lock it took goes within about the bound, the
+    batch fails (nothing acknowledged), and the store writes on."""
+    import asyncpg
+
+    from server.storage.postgres import PostgresStore
+
+    store = PostgresStore(pg_url, idle_in_transaction=0.5)
+    await store.open()
+    store.set_record_key(b"k" * 32)
+    other = await asyncpg.connect(pg_url)
+    try:
+        async def freeze(db: asyncpg.Connection) -> None:
+            await db.execute("SELECT pg_advisory_xact_lock(4242)")
+            await asyncio.sleep(3)  # (no statement: the transaction is idle, as a frozen client leaves it)
+
+        frozen = store.run_in_batch(freeze)
+        start = asyncio.get_running_loop().time()
+        await asyncio.sleep(0.1)
+        while not await other.fetchval("SELECT pg_try_advisory_lock(4242)"):
+            assert asyncio.get_running_loop().time() - start < 2.5, "the frozen writer's lock was kept"
+            await asyncio.sleep(0.05)
+        await other.execute("SELECT pg_advisory_unlock(4242)")
+        with pytest.raises(Exception):  # noqa: B017,PT011 (the connection was ended: whatever asyncpg says)
+            await asyncio.wait_for(frozen, 30)
+        await asyncio.wait_for(store.apply(audit=ch.Audit(1, "system", None, "after")), 30)  # writes on
+    finally:
+        await other.close()
+        await store.close()
+
+
 @contextlib.asynccontextmanager
 async def _with_a_table_held(pg_url: str, table: str) -> AsyncIterator[tuple[Store, Callable[[], Awaitable[None]]]]:
     """A store (``command_timeout`` 2 s, so its ``lock_timeout`` is 1 s) with user ``u1`` owning group
