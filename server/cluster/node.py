@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("qunguan.cluster")
 
 ADMIN_TIMEOUT = 120.0  # an operator command (an export, a purge) may take a while
+ADMIN_HOME_CHECK = 0.5  # how often a gateway waiting for one looks whether the home that took it is gone
 # How long a gateway waits before it confirms that a home whose lock was let go and which nobody
 # answers for on NATS is gone (see _watch_home): longer than a live home's first attempt to reconnect
 # to NATS (reconnect_time_wait) and to take its claim again (CLAIM_RETRY_SECONDS) after both links
@@ -348,8 +349,21 @@ class ClusterNode:
         """Run an operator command on the home (this node is a gateway)."""
         assert self.nc is not None
         payload = wire.pack([who.name, who.role, who.uid, who.named, line])
+        gw = self.gateway
+        asked = (gw.home_epoch, gw.home_alive) if gw is not None else None
+        request = asyncio.ensure_future(self.nc.request(self.subjects.admin, payload, timeout=ADMIN_TIMEOUT))
+        # The home that took the command may die with it: its answer never comes. Waiting out the two
+        # minutes a command may take said nothing useful while a new home served (a chaos reviewer);
+        # once the gateway hears the home gone or replaced, the command's fate is unknown, and said so.
+        while asked is not None and gw is not None and not request.done():
+            await asyncio.wait([request], timeout=ADMIN_HOME_CHECK)
+            if not request.done() and asked[1] and (not gw.home_alive or gw.home_epoch != asked[0]):
+                request.cancel()
+                return {"ok": False, "error": "the home node that took this command went away before it answered: "
+                                              "it may or may not have run; look (with the listing commands, or "
+                                              "verify-audit's record) before running it again"}
         try:
-            msg = await self.nc.request(self.subjects.admin, payload, timeout=ADMIN_TIMEOUT)
+            msg = await request
         except NoRespondersError:
             return {"ok": False, "error": "no home node in the cluster right now; try again in a few seconds"}
         except NatsTimeout:
