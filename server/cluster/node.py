@@ -43,6 +43,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qunguan.cluster")
 
+# The most a node's clock may be off the database's. Every time a home writes (a message's ts, a token's
+# expiry, a day of client_msg_ids, a file's age for the orphan sweep) is its own clock's: a chaos reviewer's
+# home 25 hours ahead stored a retry twice and swept a live upload, and one 32 days ahead logged everyone out.
+MAX_CLOCK_SKEW_S = 30.0
+
+
+def _check_clock(database_s: float, local_s: float) -> None:
+    """ValueError (the node does not start) when this machine's clock is off the database's past the bound."""
+    skew = local_s - database_s
+    if abs(skew) > MAX_CLOCK_SKEW_S:
+        raise ValueError(f"this machine's clock is {abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} the "
+                         f"database's (more than {MAX_CLOCK_SKEW_S:g} s): a node's clock stamps messages, tokens "
+                         "and the day of client_msg_ids kept; set the time right (NTP) and start again")
+
+
 ADMIN_TIMEOUT = 120.0  # an operator command (an export, a purge) may take a while
 ADMIN_HOME_CHECK = 0.5  # how often a gateway waiting for one looks whether the home that took it is gone
 # How long a gateway waits before it confirms that a home whose lock was let go and which nobody
@@ -174,7 +189,9 @@ class ClusterNode:
         # When this run started, on the one clock all nodes share: two nodes that started at once
         # with one node id both pass the check above, and every home (this one's and the next
         # after a failover) then stops the later of the two, deterministically (see wire.STAMP).
+        asked = time.time()
         self.started = await self.leases.clock_us()
+        _check_clock(self.started / 1e6, (asked + time.time()) / 2)
         await self.nc.subscribe(self.subjects.node_id(self.node_id), cb=_logged(self._on_node_id))
         max_bytes = max(MIN_BROKER_PAYLOAD, self.nc.max_payload // 2)
         self.gateway = Gateway(self.app, self.node_id, self.instance, self.subjects, self._publish, max_bytes,
