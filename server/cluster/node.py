@@ -838,6 +838,8 @@ class ClusterNode:
 
     def _lose(self, why: str) -> None:
         self.app.store.fenced_out = True  # (the orphan sweep removes no shared file meanwhile)
+        if self.lost.is_set():
+            return  # (said once: every heartbeat of the new home arriving before the exit said it again)
         log.error("stopping: %s", why)
         self.lost_why = why
         self.lost.set()
