@@ -240,7 +240,9 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         (see :meth:`Store.unreachable`): not a plain ``OSError`` (a file), nor asyncpg's misuse errors."""
         if isinstance(err, OSError) and not isinstance(err, (ConnectionError, TimeoutError)):
             return err.errno in _NETWORK_ERRNOS
-        return isinstance(err, _UNREACHABLE)
+        # (also the database refusing the write: a lock held past lock_timeout, or the fence of a home
+        # whose lease another node took: a warning in one line, not a traceback per request)
+        return isinstance(err, (*_UNREACHABLE, asyncpg.exceptions.LockNotAvailableError)) or _fenced(err)
 
     def __init__(self, url: str, command_timeout: float = COMMAND_TIMEOUT, lock_timeout: float = LOCK_TIMEOUT,
                  idle_in_transaction: float | None = None) -> None:

@@ -17,6 +17,13 @@ from server.storage.postgres import PostgresStore
 from server.storage.sqlite import SqliteStore
 
 
+def _fenced_error() -> BaseException:
+    """What qunguan_fence raises for a home whose lease another node took (sqlstate QGF01)."""
+    err = asyncpg.exceptions.RaiseError("fenced: the home lease is held at a later epoch")
+    err.sqlstate = "QGF01"  # type: ignore[misc]
+    return err
+
+
 @pytest.mark.parametrize("err, unreachable", [
     (ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed"), True),
     (ConnectionResetError(errno.ECONNRESET, "reset by peer"), True),
@@ -27,6 +34,9 @@ from server.storage.sqlite import SqliteStore
     (asyncpg.exceptions.CannotConnectNowError("the database system is starting up"), True),
     (asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"), True),
     (asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"), True),
+    # (a chaos reviewer saw these with a traceback per request: the database refusing, not a fault)
+    (asyncpg.exceptions.LockNotAvailableError("canceling statement due to lock timeout"), True),
+    (_fenced_error(), True),
     # the server's faults, or another part's
     (asyncpg.exceptions.InterfaceError("cannot perform operation: another operation is in progress"), False),
     (asyncpg.exceptions.UndefinedColumnError('column "nope" does not exist'), False),
