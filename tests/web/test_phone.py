@@ -183,3 +183,23 @@ def test_web_addresses_in_a_message_are_links(browser: Any, server: ServerProces
     assert text.inner_text() == ("看这个 https://example.com/a?b=1。还有(https://example.org/x). javascript:alert(1) "
                                  "不是链接 @没人")
     assert page.errors == []
+
+
+def test_a_tap_outside_a_dialog_closes_it_unless_something_was_typed_in_it(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A phone reviewer: only the small ✕ far up the screen closed a dialog; a tap on the dimmed page
+    did nothing. It closes it now, but never one holding text the user typed (a report's detail)."""
+    owner, bob, gid = _group(bg, server)
+    bg.run(bob.request("send", group_id=gid, text="鲍勃的消息"))
+    page = _phone(browser, server, owner.username, gid)
+    message(page, "鲍勃的消息").locator(".more").tap()
+    page.wait_for_selector("#message-actions")
+    page.mouse.click(8, 8)  # (the dimmed page, outside the dialog)
+    expect(page.locator("#message-actions")).to_have_count(0)
+    message(page, "鲍勃的消息").locator(".more").tap()
+    page.locator("#act-report-message").tap()
+    detail = page.locator("dialog[open] textarea").first
+    detail.fill("他在发广告")
+    page.mouse.click(8, 8)
+    expect(page.locator("dialog[open] textarea").first).to_have_value("他在发广告")  # still open, text kept
+    assert page.errors == []

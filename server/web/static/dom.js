@@ -289,6 +289,14 @@ const FIELDS = "[autofocus], input:not([type=hidden]):not([disabled]), textarea:
 // Enter that opened the dialog repeats while held: on 👍 it would react). When it closes, the focus
 // goes back where it was, to the same control of a message drawn anew meanwhile.
 const TOUCH = window.matchMedia("(pointer: coarse)");
+// The text fields of `box` with their values now: what typedIn compares with.
+const TEXT_FIELDS = "input:not([type=checkbox]):not([type=radio]):not([type=file]):not([type=hidden]), textarea";
+function fieldValues(box) { return new Map([...box.querySelectorAll(TEXT_FIELDS)].map((f) => [f, f.value])); }
+// Whether the user typed something into a field of `box` since `drawn` (fieldValues when it opened).
+function typedIn(box, drawn) {
+  return [...box.querySelectorAll(TEXT_FIELDS)].some((f) => f.value !== (drawn.has(f) ? drawn.get(f) : ""));
+}
+
 export function modal(title, build, { wide = false, id = null } = {}) {
   return new Promise((resolve) => {
     const spot = focusSpot(document.activeElement);
@@ -310,8 +318,21 @@ export function modal(title, build, { wide = false, id = null } = {}) {
     const head = el("header", { class: "modal-head" }, el("h2", { id: heading, text: title }),
       el("button", { class: "icon", type: "button", "aria-label": t("close"), text: "✕", onclick: () => done(null) }));
     dlg.append(head, el("div", { class: "modal-body" }, build(done, dlg)));
+    // A tap (or click) outside the dialog, on the dimmed page, closes it as ✕ does, which on a phone
+    // is a small target far up the screen; not while something typed in it would be lost.
+    const outside = (e) => {
+      const r = dlg.getBoundingClientRect();
+      return e.target === dlg && (e.clientX < r.left || e.clientX > r.right || e.clientY < r.top || e.clientY > r.bottom);
+    };
+    let pressedOutside = false;   // (a drag that began inside, selecting text, and ended outside closes nothing)
+    dlg.addEventListener("pointerdown", (e) => { pressedOutside = outside(e); });
+    dlg.addEventListener("click", (e) => {
+      if (pressedOutside && outside(e) && !typedIn(dlg, drawn)) done(null);
+      pressedOutside = false;
+    });
     document.body.appendChild(dlg);
     dlg.showModal();
+    const drawn = fieldValues(dlg);
     const first = dlg.querySelector(".modal-body").querySelector(FIELDS);
     // On a touch screen a text field focused at once brings the keyboard up over half the dialog
     // (the profile's Log out out of reach): there it is focused only when it is what the dialog is
