@@ -40,7 +40,7 @@ from server.config import Config, ConfigError, load_config
 from server.security import vault_for
 from server.storage.base import Store, open_store
 from server.storage.changes import AdvanceSeqs, Audit
-from server.storage.sqlite_backups import check_backup, copy_backup, one_file
+from server.storage.sqlite_backups import COMPANIONS, check_backup, copy_backup, one_file
 
 # Past what a group can send between a backup and its restore: seqs of lost messages, which clients
 # may hold, are never handed out again.
@@ -48,7 +48,6 @@ DEFAULT_SEQ_GAP = 1_000_000
 # SQLite's search index keys a message by its group's number and its seq in 32 bits: seqs stay below
 # 2**32, which a gap this size leaves room for (PostgreSQL has no such bound, but one rule is simpler).
 MAX_SEQ_GAP = 2**30
-COMPANIONS = ("-wal", "-shm")
 
 
 class RestoreRefused(Exception):

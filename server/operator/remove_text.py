@@ -22,12 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from governance import shown_text
 from protocol import events as ev
-from server import netlog
 from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers import screening
-from server.handlers.common import announce_rename
-from server.handlers.public_accounts import AccountClaim
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import (
     apply,
@@ -41,17 +38,12 @@ from server.operator.common import (
     user_of,
 )
 from server.operator.public_accounts import account_of
-from server.storage.changes import SetShownText
+from server.operator.review_names import FIELDS, NOUNS, announce_shown, claim_shown
 
 if TYPE_CHECKING:
-    from server.claims import Settles
     from server.context import Context
     from server.state import Account, Group, User
 
-FIELDS = {"group_name": "name", "announcement": "announcement", "display_name": "display_name",
-          "account_name": "name", "account_intro": "intro"}
-NOUNS = {"group_name": "group name", "announcement": "announcement", "display_name": "display name",
-         "account_name": "account name", "account_intro": "account introduction"}
 
 
 def _target(app: Context, kind: str, name: str) -> tuple[Group | User | Account, str, str | None, str | None]:
@@ -90,28 +82,16 @@ async def remove_text(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(f"the {noun} is being changed right now; run remove-text again")
     gid = getattr(target, "group_id", None)
     aid = getattr(target, "account_id", None)
-    claim: Settles
-    if kind == "account_name":
-        key = shown_text.neutral_name_key(str(aid))
-        claim = AccountClaim(app.state.account_names, target, {"name": neutral, "name_key": key})  # type: ignore[arg-type]
-        change = SetShownText(kind, str(aid), neutral, shown, name_key=key)
-    else:
-        claim = FieldClaim(target, {field: neutral})
-        change = SetShownText(kind, str(gid or aid or author_id), neutral, shown)  # (a display name: its user's)
+    key = shown_text.neutral_name_key(str(aid)) if kind == "account_name" else None
+    # (the target's id: a display name's is its user's)
+    claim, change = claim_shown(app, kind, target, str(gid or aid or author_id), neutral, shown, key)
     author = app.state.users.get(author_id) if author_id is not None else None
     pen, undo = penalty(author, app.cfg.credit.penalty_report_upheld)
     await apply(app, change, *changes(pen), claim=claim, undo=undo,
                 audit=audit(app, "remove_text", reason, gid, author_id or owner_id, kind=kind, text=shown,
                             **({"account_id": aid} if aid else {})),
                 conflict=f"the {noun} changed while it was being removed; look again")
-    if kind == "display_name":
-        netlog.record(app, "profile", target.user_id, None,  # type: ignore[union-attr]
-                      display_name=neutral, was=shown, by=operator_name())
-        announce_rename(app, target)  # type: ignore[arg-type]
-    elif gid is not None:
-        g = app.state.groups[gid]
-        publish(g.online, ev.GroupUpdated(group_id=gid, name=neutral) if kind == "group_name"
-                else ev.GroupUpdated(group_id=gid, announcement=neutral))
+    announce_shown(app, kind, gid, author_id or "", neutral, shown)
     told = author or (app.state.users.get(owner_id) if owner_id is not None else None)
     if told is not None:
         where = f" of group {gid}" if gid is not None else f" of public account {aid}" if aid is not None else ""

@@ -54,10 +54,36 @@ if TYPE_CHECKING:
     from server.state import User
 
 KINDS = shown_text.KINDS
-_FIELDS = {"group_name": "name", "announcement": "announcement", "display_name": "display_name",
+FIELDS = {"group_name": "name", "announcement": "announcement", "display_name": "display_name",
            "account_name": "name", "account_intro": "intro"}
-_NOUNS = {"group_name": "group name", "announcement": "announcement", "display_name": "display name",
+NOUNS = {"group_name": "group name", "announcement": "announcement", "display_name": "display name",
           "account_name": "account name", "account_intro": "account introduction"}
+
+
+def claim_shown(app: Context, kind: str, target: Group | User | Account, target_id: str, value: str, guard: str,
+                name_key: str | None = None) -> tuple[Settles, SetShownText]:
+    """The claim in memory and the compare-and-set in the store that set a shown text of ``target`` to
+    ``value`` if it still shows ``guard`` (an account's name with the key it takes among the names)."""
+    if kind == "account_name":
+        return (AccountClaim(app.state.account_names, target, {"name": value, "name_key": name_key}),  # type: ignore[arg-type]
+                SetShownText(kind, target_id, value, guard, name_key=name_key))
+    return FieldClaim(target, {FIELDS[kind]: value}), SetShownText(kind, target_id, value, guard)
+
+
+def announce_shown(app: Context, kind: str, gid: str | None, user_id: str, value: str, was: str) -> None:
+    """Who learns that a shown text was set by the platform (stored): a display name is logged as
+    ``set_profile`` logs it (G6) and told to those who see the user; a group's name or announcement to
+    its members; an account's name and intro are read with account_info."""
+    if kind == "display_name":
+        # Who was shown under which name, and since when (G6), as set_profile logs it.
+        netlog.record(app, "profile", user_id, None, display_name=value, was=was, by=operator_name())
+        user = app.state.users.get(user_id)
+        if user is not None:
+            announce_rename(app, user)
+    elif kind not in shown_text.ACCOUNT_KINDS and gid is not None:
+        g = app.state.groups[gid]
+        publish(g.online, ev.GroupUpdated(group_id=gid, name=value) if kind == "group_name"
+                else ev.GroupUpdated(group_id=gid, announcement=value))
 
 
 def _target(app: Context, item: dict[str, Any]) -> tuple[Group | User | Account | None, str]:
@@ -123,7 +149,7 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
     """Release/reject a held name or announcement, keep/remove a flagged one (see the module's doc)."""
     item_id, kind, action, author_id = item["item_id"], item["kind"], item["action"], item["sender_id"]
     gid, aid, text, expect = item["group_id"], item.get("account_id"), item["text"], item["expect_text"]
-    field, noun = _FIELDS[kind], _NOUNS[kind]
+    field, noun = FIELDS[kind], NOUNS[kind]
     target, neutral = _target(app, item)
     effect = shown_text.settle(action, decision, text, expect, neutral)
     now = app.now_ms()
@@ -148,12 +174,11 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
                 key = shown_text.neutral_name_key(aid) if decision == "remove" else normalize_name(value)
                 taken = app.state.account_names.get(key, aid) != aid
                 if not taken:
-                    claim = AccountClaim(app.state.account_names, target,  # type: ignore[arg-type]
-                                         {"name": value, "name_key": key})
-                    writes.append(SetShownText(kind, aid, value, guard, name_key=key))
+                    claim, change = claim_shown(app, kind, target, aid, value, guard, key)
+                    writes.append(change)
             else:
-                claim = FieldClaim(target, {field: value})
-                writes.append(SetShownText(kind, gid or aid or author_id, value, guard))
+                claim, change = claim_shown(app, kind, target, gid or aid or author_id, value, guard)
+                writes.append(change)
             if claim is not None:
                 changed, was = value, guard
     author = app.state.users.get(author_id)
@@ -178,17 +203,7 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
         raise OperatorError(f"review item {item_id}: its author's role in the group changed while the decision "
                             "was stored; nothing was decided, decide it again") from None
     if changed is not None:
-        if kind == "display_name":
-            # Who was shown under which name, and since when (G6), as set_profile logs it.
-            netlog.record(app, "profile", author_id, None, display_name=changed, was=was, by=operator_name())
-            if author is not None:
-                announce_rename(app, author)
-        elif kind in shown_text.ACCOUNT_KINDS:
-            pass  # an account's name and intro are read with account_info, as after update_account
-        else:
-            g = app.state.groups[gid]
-            publish(g.online, ev.GroupUpdated(group_id=gid, name=changed) if kind == "group_name"
-                    else ev.GroupUpdated(group_id=gid, announcement=changed))
+        announce_shown(app, kind, gid, author_id, changed, was)
     if action == "review" and author is not None:  # the author's my_held_texts no longer lists it
         publish(author.sessions, ev.HeldTextSettled(
             held_id=str(item_id), kind=kind, group_id=gid, account_id=aid,

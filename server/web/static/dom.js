@@ -337,7 +337,7 @@ export function modal(title, build, { wide = false, id = null } = {}) {
     // On a touch screen a text field focused at once brings the keyboard up over half the dialog
     // (the profile's Log out out of reach): there it is focused only when it is what the dialog is
     // for (autofocus, a search), and the reader taps a field to type.
-    const typing = first && first.matches("input:not([type=checkbox]):not([type=radio]):not([type=file]), textarea");
+    const typing = first && first.matches(TEXT_FIELDS);
     const wanted = !(TOUCH.matches && typing) || first.hasAttribute("autofocus") || first.type === "search";
     if (first && wanted && (document.activeElement === head.lastChild || !dlg.contains(document.activeElement))) first.focus();
   });
