@@ -138,6 +138,8 @@ def test_a_tap_folds_the_announcement_to_one_line_and_a_new_one_unfolds(
     bg.run(owner.request("set_announcement", group_id=gid, text="群规\n" + "第一条 友善交流\n" * 6))
     page = _phone(browser, server, owner.username, gid)
     ann = page.locator("#announce")
+    # The group's announcement arrives after the composer opens (its own request): wait for it.
+    expect(ann).to_contain_text("友善交流")
     tall = ann.bounding_box()
     assert tall is not None and tall["height"] > 60, tall
     ann.tap()
