@@ -151,6 +151,7 @@ class ClusterNode:
         # The epoch of a home whose process is known to be gone (see _watch_home): its lease is
         # taken at once (steal_lease), without waiting for it to expire.
         self._gone_epoch: int | None = None
+        self._broker_silent = False  # NATS left a ping unanswered at the last contest (said once)
         # The state loaded while this gateway makes sure a home is gone (server/cluster/ahead.py), and
         # the last epoch whose home said it counts its writes (a home of an earlier version does not).
         self.ahead = LoadAhead(app)
@@ -528,6 +529,8 @@ class ClusterNode:
                 contest = True  # (its process ended: its lease is taken now, see _watch_home)
             else:
                 gone = None
+            if contest and not await self._broker_answers(ttl / 6):
+                contest = False
             if contest:
                 # The database gives up waiting behind the old home's writes before this node does
                 # (lock_wait): a take abandoned here would otherwise commit there later, unknown.
@@ -575,6 +578,29 @@ class ClusterNode:
             if failing_since is not None:
                 log.info("home lease renewed again after %.1f s", time.monotonic() - failing_since)
                 failing_since = None
+
+    async def _broker_answers(self, timeout: float) -> bool:
+        """Whether NATS answers a ping now, asked before this node contests the lease.
+
+        A link that drops packets without a reset leaves ``is_connected`` true until the NATS
+        client's own pings miss (seconds to minutes); such a gateway hears no home, so it would
+        contest, and as the home it would serve no other gateway until it noticed that its own
+        heartbeats do not come back (see ``_tick``). Not answered, it leaves the lease to a node
+        NATS can reach, and asks again at the next contest."""
+        if self.nc is None:
+            return False
+        try:
+            await self.nc.flush(timeout=timeout)  # type: ignore[arg-type]  # (typed int, takes a float)
+        except Exception as err:
+            if not self._broker_silent:
+                self._broker_silent = True
+                log.warning("NATS did not answer a ping within %.1f s (%r): not contesting the home lease "
+                            "until it does", timeout, err)
+            return False
+        if self._broker_silent:
+            self._broker_silent = False
+            log.info("NATS answers again")
+        return True
 
     async def _watch_home(self) -> None:
         """A gateway's quick way to learn that the home's process ended (a crash, ``kill -9``), so

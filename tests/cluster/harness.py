@@ -362,6 +362,10 @@ class CuttableRelay:
         by itself."""
         self.stalled = True
 
+    def unstall(self) -> None:
+        """Relay again what comes from now on (what was dropped stays lost, as on a real link)."""
+        self.stalled = False
+
     def close(self) -> None:
         self.cut()
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -1,4 +1,4 @@
-"""A home whose link to NATS drops every packet without a reset (a firewall's silent drop): its NATS
+"""A node whose link to NATS drops every packet without a reset (a firewall's silent drop): its NATS
 client thinks it is connected, so nothing says "disconnected", while no gateway hears it and none
 may take the lease it keeps renewing. It notices that none of its own heartbeats come back, hands
 the lease over and stops (exit 3, to restart as a gateway); a gateway serves the clients again.
@@ -46,6 +46,34 @@ async def test_a_home_whose_nats_link_drops_silently_hands_over_within_a_few_lea
             reply = await again.call("auth", token=client.token)
         assert reply["ok"], reply
         assert (await again.send(gid, "served again"))["seq"] >= 1
+    finally:
+        c.cleanup()
+        relay.close()
+
+
+async def test_a_gateway_whose_nats_link_drops_silently_does_not_take_the_lease(tmp_path: Path) -> None:
+    """Its NATS client still says "connected" for a few leases, and it hears no home: it contested,
+    and took a free lease it could serve no gateway under (until its own heartbeats went missing and
+    it stopped again). Now it asks NATS for a ping first, and leaves the lease until NATS answers."""
+    c = Cluster(tmp_path, size=2, lease_seconds=LEASE)
+    home_node, gateway = c.nodes
+    relay = broker_through_relay(gateway)
+    try:
+        c.start()
+        assert c.home() is home_node
+        relay.stall()
+        time.sleep(LEASE)  # (the gateway stops hearing the home)
+        home_node.stop()  # the lease is given back at once
+        free_since = time.monotonic()
+        while time.monotonic() - free_since < 4 * LEASE:
+            lease = c.lease()
+            assert lease is None or lease[0] != gateway.node_id or not lease[2], \
+                f"a gateway NATS could not reach took the lease: {lease}"
+            time.sleep(0.05)
+        assert "NATS did not answer a ping" in gateway.log()
+        relay.unstall()
+        assert c.wait_home(timeout=20.0) is gateway
+        assert "NATS answers again" in gateway.log()
     finally:
         c.cleanup()
         relay.close()
