@@ -226,6 +226,19 @@ def sql(srv, query: str, *params):
     return srv.db_rows(query, *params)
 
 
+async def disconnected(srv, *user_ids: str, timeout: float = 10.0) -> None:
+    """Waits for each user's `disconnect` row: written once the server has seen the socket close, by
+    the next batch after it (a loaded machine takes more than the moment a fixed sleep gave)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = sql(srv, "SELECT DISTINCT user_id FROM netlog WHERE kind = 'disconnect'")
+        missing = set(user_ids) - {r[0] for r in rows}
+        if not missing:
+            return
+        assert time.monotonic() < deadline, f"no disconnect row for {sorted(missing)}"
+        await asyncio.sleep(0.05)
+
+
 async def test_a_purge_by_hand_is_remembered_as_the_services_last_purge(make_server):
     """The store's record of job runs takes ``admin purge`` as a run of the retention job (the
     scheduled purge then counts its interval from it: tests/server/test_job_runs.py); a purge as
@@ -405,7 +418,7 @@ async def test_network_log_records_connections_logins_and_code_requests(server):
     assert (await bad.call("login", username="netuser", password="wrong-password"))["code"] == "unauthenticated"
     assert (await bad.call("auth", token="nope"))["code"] == "unauthenticated"
     await bad.close()
-    await asyncio.sleep(0.3)  # the disconnects are logged after the sockets close
+    await disconnected(server, c.user_id)  # (bad logged in as nobody: only counted)
     uid = sql(server, "SELECT user_id FROM users WHERE username = 'netuser'")[0][0]
     rows = sql(server, "SELECT kind, user_id, ip, detail FROM netlog ORDER BY id")
     kinds = [r[0] for r in rows]
@@ -643,7 +656,7 @@ async def test_a_held_groups_messages_keep_who_wrote_them_after_the_writer_cance
     await writer.send(gid, "the message under investigation")
     await writer.request("delete_account", password="password123")
     uid = writer.user_id
-    await asyncio.sleep(0.3)  # the closed connection's rows are written
+    await disconnected(server, uid)  # the closed connection's rows are written
     rc, out, err = await server.admin("hold", "--group", gid, "--reason", "case 9")
     assert rc == 0, err
     hold_id = out.split()[1]
@@ -686,7 +699,7 @@ async def test_a_held_group_keeps_the_network_logs_of_members_who_never_wrote(se
     await reader.request("delete_account", password="password123")  # (leaves the group, logged)
     outsider = await server.user("outsider")
     await outsider.close()
-    await asyncio.sleep(0.3)  # the closed connections' rows are written
+    await disconnected(server, reader.user_id, outsider.user_id)  # the closed connections' rows are written
     rc, out, err = await server.admin("hold", "--group", gid, "--reason", "case 11")
     assert rc == 0, err
     hold_id = out.split()[1]
@@ -719,7 +732,7 @@ async def test_a_connection_that_logs_out_or_cancels_still_has_its_connect_and_d
     canceller = await server.user("cancelling")
     await canceller.request("delete_account", password="password123")
     await canceller.close()
-    await asyncio.sleep(0.3)  # the rows are written after the sockets close
+    await disconnected(server, leaver.user_id, canceller.user_id)  # written after the sockets close
     for c, last in ((leaver, "logout"), (canceller, "account_deleted")):
         rows = sql(server, "SELECT kind, ip, detail FROM netlog WHERE user_id = ? ORDER BY id", c.user_id)
         kinds = [r[0] for r in rows]

@@ -112,9 +112,10 @@ def test_the_keyboard_keeps_its_place_in_the_account_views(
 
 def test_the_platforms_measures_show_on_the_open_page(browser: Any, review_server: ServerProcess) -> None:
     page, aid = _owner(browser, review_server)
-    admin_ok(review_server, "suspend-account", aid, "--seconds", "3", "--reason", "违规转载")
+    # (8 s: the disabled button must still be seen after the command's own exit on a loaded machine)
+    admin_ok(review_server, "suspend-account", aid, "--seconds", "8", "--reason", "违规转载")
     expect(page.locator("#btn-publish")).to_be_disabled()
-    expect(page.locator("#btn-publish")).to_be_enabled(timeout=10_000)  # it ended by itself: no reload
+    expect(page.locator("#btn-publish")).to_be_enabled(timeout=20_000)  # it ended by itself: no reload
     # a held post released while it is open: read again, no longer 审核中, its picture served
     publish(page, "周末集会", "地点待定", images=[{"name": "海报.png", "mimeType": "image/png",
                                               "buffer": tiny_png(16, 12)}])

@@ -36,6 +36,7 @@ def test_two_browsers_register_and_chat_live(browser: Any, server: ServerProcess
     bob.wait_for_selector("#messages .msg .text:has-text('你好 Bob')")
     send(bob, "hi Alice\nsecond line")
     alice.wait_for_selector("#messages .msg .text:has-text('second line')")
+    bob.wait_for_selector("#messages .msg .text:has-text('second line')")  # (his own moves in at the ack)
     assert message_texts(alice) == ["你好 Bob", "hi Alice\nsecond line"]
     assert message_texts(bob) == ["你好 Bob", "hi Alice\nsecond line"]
     # Each sees who sent what; the owner carries the owner tag.

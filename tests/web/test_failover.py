@@ -112,7 +112,8 @@ def test_a_send_answered_internal_but_stored_is_settled_as_sent_once(
     the delivered message and beside it a failed bubble (服务器错误，请重试) whose Edit stored a
     duplicate. It sends it again with the same client_msg_id, is answered from the first copy, and
     shows it once, sent; the server holds it once."""
-    c = cluster_of(size=2, request_timeout_seconds=1.0, lease_seconds=6.0)
+    # (stalled 3.5 s, well past the 1 s timeout even on a loaded machine, and well inside the lease)
+    c = cluster_of(size=2, request_timeout_seconds=1.0, lease_seconds=9.0)
     home, gateway = c.home(), c.gateways()[0]
     owner = bg.run(gateway.user())
     gid = bg.run(open_group(owner))
@@ -123,7 +124,7 @@ def test_a_send_answered_internal_but_stored_is_settled_as_sent_once(
     def stall() -> None:
         proc.send_signal(signal.SIGSTOP)
         wait_stopped(proc.pid)
-        threading.Timer(2.0, lambda: proc.send_signal(signal.SIGCONT)).start()
+        threading.Timer(3.5, lambda: proc.send_signal(signal.SIGCONT)).start()
 
     at = AtFrame(page, "send", stall)
     login(page, owner.username)

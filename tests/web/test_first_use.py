@@ -47,8 +47,8 @@ def test_a_message_held_back_by_the_rules_goes_once_they_are_accepted(
                                         "--agreement-file", str(rules)))
     assert rc == 0, err
     page.wait_for_selector("#agreement-dialog")
+    expect(page.locator("#toasts")).to_contain_text("版本 v1")  # published, not "changed" (read while it shows)
     page.locator("#agreement-dialog .modal-head button").click()  # closed without accepting
-    expect(page.locator("#toasts")).to_contain_text("版本 v1")  # published, not "changed"
     send(page, "大家好")
     failed = page.locator(".pending.failed", has_text="大家好")
     expect(failed).to_contain_text("同意")  # the rules, not "no permission"

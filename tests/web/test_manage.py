@@ -96,6 +96,7 @@ def test_join_approval_end_to_end(browser: Any, server: ServerProcess) -> None:
     send(bob, "谢谢批准")
     close_dialogs(alice)
     alice.wait_for_selector("#messages .msg .text:has-text('谢谢批准')")
+    bob.wait_for_selector("#messages .msg .text:has-text('谢谢批准')")  # (his own moves in at the ack)
     assert message_texts(bob) == ["谢谢批准"]
     assert alice.errors == [] and bob.errors == []
 

@@ -94,8 +94,8 @@ def test_sanctions_on_a_user_read_in_chinese_and_are_appealed_from_their_notice(
     alice.locator("#messages .msg", has_text="大家好").wait_for()
 
     admin_ok(server, "suspend-admin", name, "--seconds", "7200", "--reason", "管理失职")
+    said = _toast(alice, "群管理权限")  # (first: a toast lasts seconds, and the CLI below may take them)
     sid = _sanction_id(server, "suspend_admin", "--user", name)
-    said = _toast(alice, "群管理权限")
     assert re.fullmatch(rf"平台已暂停你的群管理权限，(\S+ )?\d\d:\d\d 恢复（处罚编号 {sid}）：管理失职", said), said
     _appeal_from_notice(alice, "群管理权限", sid)
 
@@ -132,8 +132,9 @@ def test_sanctions_on_a_user_read_in_chinese_and_are_appealed_from_their_notice(
 
     # revoke-create: said, appealable, and the create form says so before trying
     admin_ok(server, "revoke-create", name, "--reason", "滥建群")
+    said = _toast(alice, "创建群的权限")
     rid = _sanction_id(server, "revoke_create", "--user", name)
-    assert _toast(alice, "创建群的权限") == f"平台已收回你创建群的权限（处罚编号 {rid}）：滥建群"
+    assert said == f"平台已收回你创建群的权限（处罚编号 {rid}）：滥建群"
     alice.click("#btn-new-group")
     assert alice.inner_text("#create-revoked") == "平台已收回你创建群的权限"
     assert alice.is_disabled("#create-btn")
@@ -220,9 +221,9 @@ def test_a_group_suspension_and_removed_content_read_in_chinese(browser: Any, se
     assert _toast(bob, "消息") == "你在群「整顿群」的一条消息已被平台移除：涉嫌诈骗"
 
     admin_ok(server, "suspend-group", gid, "--seconds", "7200", "--reason", "整顿")
-    sid = _sanction_id(server, "suspend_group", "--group", gid)
     _toast(alice, "已被平台暂停发言")
     _toast(bob, "已被平台暂停发言")
+    sid = _sanction_id(server, "suspend_group", "--group", gid)
     _appeal_from_notice(alice, "已被平台暂停发言", sid)
     bob.click("#btn-notices")   # a member may not appeal the group's suspension: no button
     item = bob.locator("#notice-list li", has_text="已被平台暂停发言").first
@@ -243,8 +244,8 @@ def test_the_owners_notice_of_a_category_freeze_offers_an_appeal_of_the_groups_o
     register(alice, server, display="Alice")
     gid = create_group(alice, "冻结群")
     admin_ok(server, "freeze-category", "study", "--seconds", "7200", "--reason", "突发事件")
-    sid = _sanction_id(server, "suspend_group", "--group", gid)
     _toast(alice, "临时冻结")
+    sid = _sanction_id(server, "suspend_group", "--group", gid)
     _appeal_from_notice(alice, "临时冻结", sid)
     appeal = next(json.loads(x) for x in admin_ok(server, "appeals", "--open").splitlines())
     assert appeal["sanction_id"] == sid
@@ -320,8 +321,9 @@ def test_measures_on_a_public_account_read_in_chinese(browser: Any, server: Serv
     assert _toast(alice, "评论已被平台关闭") == "公众号「茶馆日报」的评论已被平台关闭：评论区管理不力"
     admin_ok(server, "remove-post", gone, "--reason", "含违法信息")
     assert _toast(alice, "文章") == "公众号「茶馆日报」的文章《违规文章》已被平台移除：含违法信息"
+    charged = _toast(alice, "扣除")  # (read while it shows: the CLI below may outlast a toast's seconds)
     removal = _sanction_id(server, "remove_post", "--account", aid)  # the points it took, said from fields
-    assert _toast(alice, "扣除").startswith(f"公众号「茶馆日报」因处罚 {removal} 被扣除 20 信用分，现为 80（等级 ")
+    assert charged.startswith(f"公众号「茶馆日报」因处罚 {removal} 被扣除 20 信用分，现为 80（等级 ")
     admin_ok(server, "remove-comment", comment, "--reason", "引战")
     assert _toast(alice, "评论已被平台移除") == "你在公众号「茶馆日报」文章《开张》下的评论已被平台移除：引战"
     sid = _sanction_id(server, "restrict_comments", "--account", aid)

@@ -136,10 +136,13 @@ def test_reports_and_appeals_decided_while_away_are_listed_and_noticed_once(brow
     live.click("#appeal-submit")
     live.wait_for_selector("#toasts .toast:has-text('申诉已提交')")
     [open_appeal] = [json.loads(ln) for ln in admin_ok(srv, "appeals", "--open").splitlines()]
+    # (what the login's check stored as seen: the live notice's markOutcomesSeen moves it on, after
+    # two requests and a digest; the page must not close before)
+    seen = "() => Object.entries(localStorage).filter(([k]) => k.startsWith('qg.seen.')).map(([, v]) => v).join()"
+    before = live.evaluate(seen)
     admin_ok(srv, "decide-appeal", str(open_appeal["appeal_id"]), "--outcome", "upheld", "--note", "已核实")
     live.wait_for_selector(f"#toasts .toast:has-text('你的申诉（处罚 {newer['id']}）已通过')")
-    live.wait_for_function("() => Object.keys(localStorage).some(k => k.startsWith('qg.seen.'))")
-    live.wait_for_timeout(500)  # markOutcomesSeen: two requests after the notice
+    live.wait_for_function(f"(before) => ({seen})() !== before", arg=before)
     assert live.errors == []
     live.close()
     last = _reopen(ctx, srv)

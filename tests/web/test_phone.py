@@ -126,7 +126,7 @@ def test_the_view_stays_at_the_bottom_when_the_last_message_grows(
     page.wait_for_function(f"{at_bottom} < 2")
     bg.run(bob.request("react", group_id=gid, seq=last, emoji="👍", on=True))
     expect(message(page, "最后一条").locator(".reaction")).to_have_count(1)
-    page.wait_for_function(f"{at_bottom} < 2", timeout=3000)
+    page.wait_for_function(f"{at_bottom} < 2")
     assert page.errors == []
 
 

@@ -540,7 +540,10 @@ def test_a_resync_notice_reads_the_messages_shown_again(
     expect(message_one).to_have_text("会被改的")
     bg.run(carol.request("edit_message", group_id=gid, seq=one, text="改过了"))
     bg.run(carol.request("delete_message", group_id=gid, seq=two))
-    page.wait_for_timeout(500)
+    for _ in range(200):  # (the frames come to from_server while the page is waited on)
+        if len(lost) == 2:
+            break
+        page.wait_for_timeout(50)
     assert len(lost) == 2 and page.inner_text(f"#messages .msg[data-seq='{one}'] .text") == "会被改的"
 
     routes[-1].send(json.dumps({"ev": "notice", "kind": "resync"}))
