@@ -59,6 +59,7 @@ __all__ = [
     "PostEvent",
     "Reaction",
     "ReadMarker",
+    "SelfChanged",
     "RoleChanged",
     "UserObj",
     "UserRenamed",
@@ -495,6 +496,20 @@ class ReadMarker(EventBase, tag="read_marker", kw_only=True, frozen=True):
     seq: int
 
 
+class SelfChanged(EventBase, tag="self_changed", kw_only=True, frozen=True):
+    """[ext] To one's other connections (the one that asked has the reply): something about oneself
+    that no other event carries changed, so a second device reads it again. ``what``:
+    ``subscriptions`` (``account_id``, ``on``: followed or no longer), ``accounts`` (``account_id``:
+    a public account one opened; one closed comes as the ``account_closed`` notice), ``identity``
+    (one's identity is verified now: ``me`` says ``id_verified``), ``agreement`` (``version``: the
+    rules and agreement one accepted)."""
+
+    what: Literal["subscriptions", "accounts", "identity", "agreement"]
+    account_id: str | None = None
+    on: bool | None = None
+    version: str | None = None
+
+
 # -- Public accounts (v2) ------------------------------------------------------------------------
 class PostEvent(EventBase, tag="post", kw_only=True, frozen=True):
     """A new post of a public account, to its subscribers online (``posts``/``read_post`` for the rest)."""
@@ -575,6 +590,7 @@ Event: TypeAlias = (
     | MessageEdited
     | Reaction
     | ReadMarker
+    | SelfChanged
     | PostEvent
     | PostDeleted
     | CommentEvent

@@ -125,6 +125,14 @@ class Online(set[Session]):
         return super().__ixor__(other)
 
 
+def publish_elsewhere(sess: Session, sessions: Iterable[Session], obj: Encodable) -> None:
+    """To ``sessions`` but ``sess``: a person's other connections (a second device) learn what one
+    of them did, which that one has from its reply."""
+    others = [s for s in sessions if s is not sess]
+    if others:
+        publish(others, obj)
+
+
 def publish(sessions: Iterable[Session], obj: Encodable) -> None:
     """Each node counts the events it queues to the connections it holds: ``push`` says how many
     (a cluster's home gives a gateway's connections to the gateway, which counts them as it writes

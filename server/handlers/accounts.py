@@ -17,7 +17,7 @@ from protocol import events as ev
 from protocol.errors import ContractError
 from server import limits, netlog
 from server.claims import FieldClaim
-from server.fanout import publish
+from server.fanout import publish, publish_elsewhere
 from server.handlers import handler, screening
 from server.handlers.common import (
     announce_rename,
@@ -368,6 +368,7 @@ async def verify_identity(ctx: Context, sess: Session, req: rq.VerifyIdentity, e
                 await _count_guess(ctx, sess, "verify_identity", guess)
             raise
     user.id_verified = True
+    publish_elsewhere(sess, user.sessions, ev.SelfChanged(what="identity"))  # [ext] (a second device)
     return {"id_verified": True}
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from protocol import events as ev
 from protocol.errors import ContractError
 from server.claims import FieldClaim
+from server.fanout import publish_elsewhere
 from server.handlers import handler
 from server.handlers.common import commit
 from server.storage import changes as ch
@@ -40,3 +42,5 @@ async def accept_agreement(ctx: Context, sess: Session, req: rq.AcceptAgreement,
     if user.accepted_version != version:
         claim = FieldClaim(user, {"accepted_version": version})
         await commit(ctx, ch.AcceptAgreement(user.user_id, version, ctx.now_ms()), claim=claim)
+        # [ext] A second device's agreement dialog closes (its posting was held back for it too).
+        publish_elsewhere(sess, user.sessions, ev.SelfChanged(what="agreement", version=version))

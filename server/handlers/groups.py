@@ -15,7 +15,7 @@ from governance.tiers import activity_class, check_size_class, size_class
 from protocol import events as ev
 from protocol.enums import JoinPolicy, Role
 from protocol.errors import ContractError
-from server.fanout import publish
+from server.fanout import publish, publish_elsewhere
 from server.handlers import handler, screening
 from server.handlers.common import (
     banned_now,
@@ -141,6 +141,9 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
             continue  # issued before (another node, or a group this node never loaded): draw again
         if groups.get(gid) is g and g.alive and user.user_id in g.members:  # (not dissolved meanwhile)
             g.online.update(user.sessions)
+            # [ext] The creator's other devices list the new group (they get its events from now on).
+            publish_elsewhere(sess, user.sessions,
+                              ev.MemberJoined(group_id=gid, user=user_view(ctx, user.user_id, Role.OWNER)))
         return screening.held_reply(results, group_id=gid) if screened.held else {"group_id": gid}
     raise ContractError("internal", "could not find a free group id; try again")
 
@@ -539,7 +542,9 @@ async def leave_group(ctx: Context, sess: Session, req: rq.LeaveGroup, enc: Enco
     if m.role == Role.OWNER:
         raise ContractError("forbidden", "the owner must transfer ownership or dissolve the group first")
     await remove(ctx, g, user.user_id, "leave", user.user_id)
-    publish(g.online, ev.MemberLeft(group_id=g.group_id, user_id=user.user_id))
+    left = ev.MemberLeft(group_id=g.group_id, user_id=user.user_id)
+    publish(g.online, left)
+    publish_elsewhere(sess, user.sessions, left)  # [ext] the leaver's other devices drop the group too
 
 
 @handler("members")

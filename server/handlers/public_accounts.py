@@ -26,7 +26,7 @@ from protocol import events as ev
 from protocol.enums import SubjectType
 from protocol.errors import ContractError, shown
 from server.claims import FieldClaim, turn
-from server.fanout import publish, publish_many
+from server.fanout import publish, publish_elsewhere, publish_many
 from server.handlers import handler
 from server.handlers.common import check_agreement, commit, record_penalized, still_active
 from server.handlers.screening import Screened, checked, record_blocked, superseding, tell_superseded
@@ -307,6 +307,7 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
         state.carry(a, (c for c in opened.carried if c[0] not in state.suspensions_lifted))
         user.add_managed(aid)
         hits.record(aid)
+        publish_elsewhere(sess, user.sessions, ev.SelfChanged(what="accounts", account_id=aid))  # [ext]
         await _after_insert(ctx, user, a, stored_key, person)
         reply = {"account_id": aid, "credit_level": level_of(ctx, a), "status": a.status(ctx.now_ms())}
         # What it starts with from its subject's other accounts, so the owner is told why.
@@ -565,7 +566,8 @@ def _follow(a: Account, user: User, on: bool) -> None:
         a.online.difference_update(user.sessions)
 
 
-async def _subscription(ctx: Context, user: User, aid: str, on: bool) -> None:
+async def _subscription(ctx: Context, sess: Session, aid: str, on: bool) -> None:
+    user = sess.me
     async with turn(("subscription", aid, user.user_id)):  # (see claims.turn)
         still_active(user)
         a = open_account(ctx, aid) if on else find_account(ctx, aid)
@@ -574,16 +576,18 @@ async def _subscription(ctx: Context, user: User, aid: str, on: bool) -> None:
         _follow(a, user, on)
         await commit(ctx, ch.SetSubscription(a.account_id, user.user_id, on, ctx.now_ms()),
                      undo=lambda: _follow(a, user, not on))
+    # [ext] The follower's other devices list it (or no longer): they get its posts already.
+    publish_elsewhere(sess, user.sessions, ev.SelfChanged(what="subscriptions", account_id=aid, on=on))
 
 
 @handler("subscribe")
 async def subscribe(ctx: Context, sess: Session, req: rq.Subscribe, enc: Encoding) -> None:
-    await _subscription(ctx, sess.me, req.account_id, True)
+    await _subscription(ctx, sess, req.account_id, True)
 
 
 @handler("unsubscribe")
 async def unsubscribe(ctx: Context, sess: Session, req: rq.Unsubscribe, enc: Encoding) -> None:
-    await _subscription(ctx, sess.me, req.account_id, False)
+    await _subscription(ctx, sess, req.account_id, False)
 
 
 @handler("my_subscriptions")
@@ -622,12 +626,14 @@ async def close_account(ctx: Context, sess: Session, req: rq.CloseAccount, enc: 
 
     await commit(ctx, ch.SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": "closed by its owner"}),
                  audit=audit(ctx, user, "close_account", a), undo=undo)
-    # Its editors and the subscribers connected now learn it at once (a post they have open
-    # stops taking comments); the owner's own connections asked for it.
+    # Its editors, the subscribers connected now and the owner's other devices learn it at once (a
+    # post they have open stops taking comments); the connection that asked has its reply.
     users = ctx.state.users
     told = set(a.online) | {s for uid in a.editors if uid in users for s in users[uid].sessions}
-    publish_many(told - user.sessions, ev.Notice(kind="account_closed", account_id=a.account_id,
-                                                 text="the owner closed this account"))
+    told |= user.sessions
+    told.discard(sess)
+    publish_many(told, ev.Notice(kind="account_closed", account_id=a.account_id,
+                                 text="the owner closed this account"))
 
 
 # -- account cancellation (delete_account, P9) ----------------------------------------------------

@@ -13,7 +13,7 @@ from governance import posting
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.claims import FieldClaim
-from server.fanout import publish
+from server.fanout import publish_elsewhere
 from server.handlers import handler
 from server.handlers.common import commit, live_group, member_of, still_reader
 from server.handlers.message_extras import message_obj
@@ -44,7 +44,7 @@ async def mark_read(ctx: Context, sess: Session, req: rq.MarkRead, enc: Encoding
     # two refused marks in turn each put back the one before, as the store has it.
     claim = FieldClaim(m, {"read_seq": seq})
     await commit(ctx, ch.MarkRead(user.user_id, g.group_id, seq), claim=claim)
-    publish([s for s in user.sessions if s is not sess], ev.ReadMarker(group_id=g.group_id, seq=seq))
+    publish_elsewhere(sess, user.sessions, ev.ReadMarker(group_id=g.group_id, seq=seq))
     return {"read_seq": seq}
 
 

@@ -47,6 +47,7 @@ from protocol.events import (
     Reaction,
     ReadMarker,
     RoleChanged,
+    SelfChanged,
     UserObj,
     UserRenamed,
     event,
@@ -160,6 +161,9 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
     (Reaction(group_id=GID, seq=9, user_id=BOB.user_id, emoji="👍", on=True),
      event("reaction", group_id=GID, seq=9, user_id=BOB.user_id, emoji="👍", on=True)),
     (ReadMarker(group_id=GID, seq=9), event("read_marker", group_id=GID, seq=9)),
+    (SelfChanged(what="identity"), event("self_changed", what="identity")),
+    (SelfChanged(what="subscriptions", account_id="987654321", on=False),
+     event("self_changed", what="subscriptions", account_id="987654321", on=False)),
     (MemberRemoved(group_id=GID, user_id=BOB.user_id, by=ALICE.user_id, banned=True),
      event("member_removed", group_id=GID, user_id=BOB.user_id, by=ALICE.user_id, banned=True)),
     (HeldTextSettled(held_id="12", kind="group_name", outcome="released", group_id=GID, applied=False),
@@ -199,7 +203,7 @@ def test_every_event_is_covered():
     assert set(EVENT_TYPES) == {
         "message", "message_released", "message_deleted", "member_joined", "member_left", "member_removed",
         "role_changed", "member_muted", "group_updated", "join_request", "notice", "group_dissolved", "group_closed",
-        "group_suspended", "invited", "join_result", "message_edited", "reaction", "read_marker",
+        "group_suspended", "invited", "join_result", "message_edited", "reaction", "read_marker", "self_changed",
         "post", "post_deleted", "comment", "comment_deleted", "held_text_settled", "user_renamed",
         "editor_changed", "ban_changed", "join_request_decided", "invite_link_changed",
     }

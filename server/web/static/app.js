@@ -647,12 +647,33 @@ export function showAgreement(r) {
     el("div", { class: "row end" }, el("button", { type: "button", class: "primary", id: "accept-agreement", text: t("accept"),
       onclick: async () => {
         try { await api("accept_agreement", { version: r.version }); done(true); toast(t("saved")); } catch (e) { toast(errorText(e), "error"); return; }
-        // The messages refused for want of this acceptance go now, as the user meant them to.
-        for (const item of S.outbox.filter((x) => x.state === "failed" && x.error && x.error.reply && x.error.reply.agreement_version)) {
-          retryItem(item);
-        }
+        agreementAccepted();
       } })),
   ], { id: "agreement-dialog", wide: true });
+}
+
+// The rules and agreement are accepted, here or on another device: the messages refused for want of
+// that acceptance go now, as the user meant them to.
+function agreementAccepted() {
+  for (const item of S.outbox.filter((x) => x.state === "failed" && x.error && x.error.reply && x.error.reply.agreement_version)) {
+    retryItem(item);
+  }
+}
+
+// [ext] `self_changed`: my other device changed something about me that no other event carries.
+async function changedElsewhere(ev) {
+  if (ev.what === "agreement") {
+    const open = $("#agreement-dialog");
+    if (open) open.close();
+    agreementAccepted();
+  } else if (ev.what === "identity") {
+    S.me = await api("me");
+    const form = $("#verify-form");   // (the profile, open here: the form would only be refused now)
+    if (form) { form.remove(); $("#id-state").textContent = t("id_verified"); }
+    renderPane();
+  } else {
+    await syncAccounts();   // followed or no longer, or an account opened: the lists and the open page
+  }
 }
 
 // ------------------------------------------------------------------ main layout
@@ -1222,7 +1243,7 @@ function sendMessage(g, text) {
   // A failed message taken back with Edit and sent unchanged is the same message: it keeps its
   // client_msg_id, so one the server stored after all (its answer was `internal`) is not stored twice.
   const cmid = sameAsEdited(d, text) ? d.edited.cmid : newId();
-  outboxDone.delete(cmid);
+  undone(cmid);
   const item = { gid: g.group_id, text, cmid, at: Date.now(), state: "queued", error: null, files, extras: null, unsent: [], retried: false, unsure: 0, timer: null };
   item.ready = takeExtras(g, text).then((x) => { item.extras = x.extras; item.unsent = x.unsent; saveOutbox(); });
   S.outbox.push(item);
@@ -1240,12 +1261,55 @@ function sendMessage(g, text) {
 function outboxKey() { return S.me ? "qg.outbox." + S.me.user_id : null; }
 
 // Another tab of the same user keeps its own outbox under the same key: each tab writes its own
-// items and leaves the others' as they are, dropping only the ids it has seen stored or discarded
-// (`outboxDone`). A saved item is sent again automatically only within the day the server knows its
+// items and leaves the others' as they are, dropping only the ids seen stored or discarded, by this
+// tab (`outboxDone`) or by another one ("qg.outbox.USER.done", a day's ids): a tab that took in
+// another's failed message at a reload neither writes it back once that tab discarded or sent it
+// nor keeps showing it (the `storage` event below). A saved item is sent again automatically only within the day the server knows its
 // client_msg_id (RESEND_WITHIN_MS): an older one comes back failed, for the user to check first, since
 // the server would store it a second time if its first try was stored after all.
 const RESEND_WITHIN_MS = 23 * 3600 * 1000;
 const outboxDone = new Set();
+const DONE_KEEP = 500;   // ids of the shared list at most (the oldest go first)
+
+function doneKey() { const key = outboxKey(); return key ? key + ".done" : null; }
+
+function doneElsewhere() {
+  const key = doneKey();
+  try {
+    const rows = JSON.parse((key && browserStore.get(key)) || "[]");
+    return Array.isArray(rows) ? rows.filter((r) => Array.isArray(r) && typeof r[0] === "string" && Number.isFinite(r[1])) : [];
+  } catch { return []; }
+}
+
+function isDone(cmid, shared) { return outboxDone.has(cmid) || shared.has(cmid); }
+
+function sharedDone() { return new Set(doneElsewhere().map((r) => r[0])); }
+
+// Stored or discarded: no tab keeps a copy of it.
+function markDone(cmid) {
+  outboxDone.add(cmid);
+  const key = doneKey();
+  if (!key) return;
+  const since = Date.now() - RESEND_WITHIN_MS;
+  const rows = doneElsewhere().filter((r) => r[0] !== cmid && r[1] > since);
+  rows.push([cmid, Date.now()]);
+  browserStore.set(key, JSON.stringify(rows.slice(-DONE_KEEP)));
+}
+
+// The id is in use again (a failed message taken back with Edit and sent unchanged).
+function undone(cmid) {
+  outboxDone.delete(cmid);
+  const key = doneKey();
+  const rows = doneElsewhere();
+  if (key && rows.some((r) => r[0] === cmid)) browserStore.set(key, JSON.stringify(rows.filter((r) => r[0] !== cmid)));
+}
+
+// Another tab discarded or sent a failed message this one took in: it goes from here too.
+window.addEventListener("storage", (e) => {
+  if (!e.key || e.key !== doneKey()) return;
+  const shared = sharedDone();
+  for (const item of S.outbox.filter((x) => x.state === "failed" && shared.has(x.cmid))) dropPending(item);
+});
 
 // Whether the composer's draft holds a failed message taken back with Edit as it was: the same text,
 // reply and attachments.
@@ -1272,16 +1336,18 @@ function saveOutbox() {
     failed: x.state === "failed" ? x.error : null,
     unsent: x.unsent.length ? x.unsent.map((f) => f.name) : undefined }));
   const ours = new Set(S.outbox.map((x) => x.cmid));
-  const others = readSavedOutbox(key).filter((x) => !ours.has(x.cmid) && !outboxDone.has(x.cmid));
-  const keep = [...others, ...mine];
+  const shared = sharedDone();
+  const others = readSavedOutbox(key).filter((x) => !ours.has(x.cmid) && !isDone(x.cmid, shared));
+  const keep = [...others, ...mine.filter((x) => !shared.has(x.cmid))];
   // (storage full: dropped by browserStore.set; the page's own outbox still holds them)
   if (keep.length) browserStore.set(key, JSON.stringify(keep)); else browserStore.remove(key);
 }
 
 function restoreOutbox() {
   const now = Date.now();
+  const shared = sharedDone();
   for (const x of readSavedOutbox(outboxKey())) {
-    if (S.outbox.some((y) => y.cmid === x.cmid) || outboxDone.has(x.cmid)) continue;
+    if (S.outbox.some((y) => y.cmid === x.cmid) || isDone(x.cmid, shared)) continue;
     const at = Number.isFinite(x.at) ? x.at : 0;
     const stale = !x.failed && now - at > RESEND_WITHIN_MS;
     const unsent = (Array.isArray(x.unsent) ? x.unsent : []).filter((n) => typeof n === "string")
@@ -1328,7 +1394,7 @@ function redrawPending(item) {
 function dropPending(item) {
   clearTimeout(item.timer);
   S.outbox = S.outbox.filter((x) => x !== item);
-  outboxDone.add(item.cmid);   // stored or discarded: no other tab's copy of it is kept either
+  markDone(item.cmid);   // stored or discarded: no other tab's copy of it is kept either
   saveOutbox();
   const node = document.querySelector(`.pending[data-cmid="${item.cmid}"]`);
   if (node) node.remove();
@@ -1656,6 +1722,9 @@ function onEvent(ev) {
       break;
     case "comment_deleted":   // [ext] a comment I saw went: out of the open post and the badge
       onCommentDeleted(ev);
+      break;
+    case "self_changed":   // [ext] what my other device did (followed, verified, accepted, opened)
+      changedElsewhere(ev).catch(() => {});
       break;
     case "editor_changed": {   // [ext] made an editor of a public account, or no longer one
       const line = onEditorChanged(ev);

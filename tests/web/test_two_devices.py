@@ -1,0 +1,113 @@
+"""One person with two pages open (a laptop and a phone, or two tabs of one browser): what one page
+does shows on the other without a reload, and a message one tab gave up on does not come back from
+the other (a reviewer's walk with several devices)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.e2e.harness import ServerProcess, open_group
+from tests.web.browser import (
+    Background,
+    admin_ok,
+    close_dialogs,
+    create_group,
+    login,
+    new_page,
+    open_accounts,
+    send,
+    verify_identity,
+)
+
+
+def _same_browser_tab(page: Any, server: ServerProcess) -> Any:
+    """A second tab of ``page``'s browser (its localStorage, and so its login, shared)."""
+    tab = page.context.new_page()
+    tab.errors = []
+    tab.on("pageerror", lambda exc: tab.errors.append(str(exc)))
+    tab.goto(f"http://127.0.0.1:{server.port}/")
+    tab.wait_for_selector("body[data-synced]")
+    return tab
+
+
+def test_a_failed_message_discarded_in_one_tab_goes_from_the_other_and_stays_gone(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """Each tab saved the failed messages it had taken in from the others as its own: one discarded
+    in tab B was written back by tab A at its next send, and came back failed at B's next reload."""
+    owner = bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    a = new_page(browser, server)
+    login(a, owner.username)
+    key = f"qg.outbox.{owner.user_id}"
+    failed = {"gid": gid, "text": "被拒的那一条", "cmid": "tab-b-1", "files": [], "extras": {}, "at": 1,
+              "failed": {"code": "content_blocked", "reason": "x"}}
+    a.evaluate("([k, x]) => localStorage.setItem(k, JSON.stringify([x]))", [key, failed])
+    a.reload()
+    a.wait_for_selector("body[data-synced]")
+    a.click(f"#group-list [data-gid='{gid}']")
+    in_a = a.locator("#outbox .pending.failed", has_text="被拒的那一条")
+    expect(in_a).to_have_count(1)
+
+    b = _same_browser_tab(a, server)
+    b.click(f"#group-list [data-gid='{gid}']")
+    in_b = b.locator("#outbox .pending.failed", has_text="被拒的那一条")
+    in_b.locator(".send-discard").click()
+    expect(in_b).to_have_count(0)
+    expect(in_a).to_have_count(0)  # gone from the other tab too, at once
+
+    a.bring_to_front()
+    send(a, "正常的一条")
+    a.locator("#messages .msg", has_text="正常的一条").wait_for()
+    saved = json.loads(a.evaluate("k => localStorage.getItem(k)", key) or "[]")
+    assert "tab-b-1" not in [x["cmid"] for x in saved]
+    b.reload()
+    b.wait_for_selector("body[data-synced]")
+    b.click(f"#group-list [data-gid='{gid}']")
+    b.locator("#messages .msg", has_text="正常的一条").wait_for()
+    expect(b.locator("#outbox .pending")).to_have_count(0)
+    assert a.errors == [] and b.errors == []
+
+
+def test_what_one_device_does_about_its_user_shows_on_the_other(
+        browser: Any, server: ServerProcess, bg: Background, tmp_path: Path) -> None:
+    """Left on the laptop, a group stayed on the phone (a message there refused: not a member); one
+    created there never came; a follow, a verification, an accepted agreement stayed unknown."""
+    owner, alice = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    bg.run(alice.request("join_group", group_id=gid))
+    laptop = new_page(browser, server)
+    phone = new_page(browser, server, width=390, height=844, touch=True)
+    login(laptop, alice.username)
+    login(phone, alice.username)
+    expect(phone.locator(f"#group-list [data-gid='{gid}']")).to_have_count(1)
+
+    bg.run(alice.request("leave_group", group_id=gid))
+    expect(phone.locator(f"#group-list [data-gid='{gid}']")).to_have_count(0)
+    made = create_group(laptop, "新开的群")
+    expect(phone.locator(f"#group-list [data-gid='{made}']")).to_contain_text("新开的群")
+
+    writer = bg.run(server.user(verify_id=True))
+    other = bg.run(writer.request("create_account", name="晚报", category="culture", intro="",
+                                  subject_type="individual"))["account_id"]
+    open_accounts(phone)
+    bg.run(alice.request("subscribe", account_id=other))
+    expect(phone.locator(f"#subscriptions [data-aid='{other}']")).to_contain_text("晚报")
+
+    phone.click("#btn-profile")
+    expect(phone.locator("#verify-form")).to_have_count(1)
+    verify_identity(laptop)
+    expect(phone.locator("#verify-form")).to_have_count(0)
+    expect(phone.locator("#id-state")).to_have_text("已实名认证")
+    close_dialogs(phone)
+
+    (tmp_path / "rules.txt").write_text("友善发言", encoding="utf-8")
+    admin_ok(server, "set-agreement", "--version", "v1", "--rules-file", str(tmp_path / "rules.txt"),
+             "--agreement-file", str(tmp_path / "rules.txt"))
+    phone.wait_for_selector("#agreement-dialog")
+    laptop.click("#accept-agreement")
+    expect(phone.locator("#agreement-dialog")).to_have_count(0)
+    assert laptop.errors == [] and phone.errors == []
