@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
+import hashlib
 import http
 import re
 from collections.abc import Coroutine, Iterable
@@ -69,13 +70,16 @@ _TYPES = {
 _HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 
 
-def _load(folder: Path) -> dict[str, tuple[bytes, str]]:
-    files: dict[str, tuple[bytes, str]] = {}
+def _load(folder: Path) -> dict[str, tuple[bytes, str, str]]:
+    """Each file's body, type and ETag (a digest of the body: a page loaded again asks with
+    ``If-None-Match`` and gets a 304 for each file unchanged since, instead of the whole client)."""
+    files: dict[str, tuple[bytes, str, str]] = {}
     if folder.is_dir():
         for f in sorted(folder.iterdir()):
             ctype = _TYPES.get(f.suffix)
             if f.is_file() and ctype is not None:
-                files["/" + f.name] = (f.read_bytes(), ctype)
+                body = f.read_bytes()
+                files["/" + f.name] = (body, ctype, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
     if "/index.html" in files:
         files["/"] = files["/index.html"]
     return files
@@ -115,7 +119,8 @@ def http_response(status: http.HTTPStatus, body: bytes, ctype: str, cache: str,
     headers["Date"] = email.utils.formatdate(usegmt=True)
     headers["Connection"] = "close"
     headers["Content-Type"] = ctype
-    headers["Content-Length"] = str(len(body))
+    if status is not http.HTTPStatus.NOT_MODIFIED:  # (a 304 has no body, and no length but the 200's)
+        headers["Content-Length"] = str(len(body))
     headers["Cache-Control"] = cache
     for name, value in extra:
         headers[name] = value
@@ -155,8 +160,14 @@ def static_response(request: Request) -> Response | Coroutine[None, None, Respon
             return _response(http.HTTPStatus.BAD_REQUEST, f"text: 1 to {qr.MAX_TEXT} characters\n".encode(),
                              "text/plain; charset=utf-8", host)
         return _qr_response(text, host)
-    body, ctype = found
-    return _response(http.HTTPStatus.OK, body, ctype, host)
+    body, ctype, etag = found
+    # (no-cache: the browser asks again each time, so a new version is never missed; unchanged, the
+    # answer is a 304 without the body)
+    asked = ",".join(request.headers.get_all("If-None-Match"))
+    if etag in (tag.strip().removeprefix("W/") for tag in asked.split(",")):
+        return http_response(http.HTTPStatus.NOT_MODIFIED, b"", ctype, "no-cache",
+                             [("ETag", etag), *security_headers(host)])
+    return http_response(http.HTTPStatus.OK, body, ctype, "no-cache", [("ETag", etag), *security_headers(host)])
 
 
 async def _qr_response(text: str, host: str) -> Response:

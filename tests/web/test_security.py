@@ -47,6 +47,25 @@ def test_pages_are_served_with_strict_headers(server: ServerProcess) -> None:
     assert _get(server, "/healthz")[0] == 200  # the rest of the HTTP side is unchanged
 
 
+def test_a_file_the_browser_has_is_answered_304_without_its_body(server: ServerProcess) -> None:
+    """No validator was sent: every reload fetched the whole client (about 520 KB) again."""
+    status, headers, body = _get(server, "/app.js")
+    etag = headers["ETag"]
+    assert status == 200 and etag.startswith('"') and headers["Cache-Control"] == "no-cache"
+    for asked in (etag, f'"other", {etag}', f"W/{etag}"):
+        req = urllib.request.Request(f"http://127.0.0.1:{server.port}/app.js", headers={"If-None-Match": asked})
+        try:
+            urllib.request.urlopen(req, timeout=10)
+            raise AssertionError("answered 200")
+        except urllib.error.HTTPError as err:
+            assert err.code == 304 and err.read() == b"" and err.headers["ETag"] == etag, asked
+            assert err.headers["X-Content-Type-Options"] == "nosniff" and "Content-Length" not in err.headers
+    other = urllib.request.Request(f"http://127.0.0.1:{server.port}/app.js", headers={"If-None-Match": '"old"'})
+    with urllib.request.urlopen(other, timeout=10) as r:
+        assert r.status == 200 and r.read() == body
+    assert _get(server, "/style.css")[1]["ETag"] != etag  # (one per file)
+
+
 def _raw(srv: ServerProcess, method: str, path: str) -> tuple[str, dict[str, str], bytes]:
     """One request on its own connection; (status line, headers, every byte after them until the server closes)."""
     with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
