@@ -222,6 +222,9 @@ async def test_a_node_cut_off_from_nats_does_not_contest_the_lease(app, monkeypa
     class Broker:
         is_connected = False
 
+        async def flush(self, timeout: float) -> None:  # (NATS answers the ping a contest begins with)
+            pass
+
     class Leases:
         async def take_lease(self, name: str, holder: str, ttl: float, lock_wait: float | None = None) -> int | None:
             tried.append(name)
@@ -290,6 +293,9 @@ async def test_a_take_that_commits_after_its_time_ran_out_is_adopted(app, monkey
     class Broker:
         is_connected = True
 
+        async def flush(self, timeout: float) -> None:  # (NATS answers the ping a contest begins with)
+            pass
+
     class Leases:
         async def take_lease(self, name: str, holder: str, ttl: float, lock_wait: float | None = None) -> int | None:
             raise TimeoutError
@@ -329,6 +335,9 @@ async def test_a_home_that_hands_over_renews_no_more_before_it_releases(app, mon
     class Broker:
         is_connected = True
 
+        async def flush(self, timeout: float) -> None:  # (NATS answers the ping a contest begins with)
+            pass
+
     class Leases:
         async def take_lease(self, name: str, holder: str, ttl: float, lock_wait: float | None = None) -> int | None:
             return 7
@@ -355,8 +364,11 @@ async def test_a_home_that_hands_over_renews_no_more_before_it_releases(app, mon
     monkeypatch.setattr(ClusterNode, "_promote", promote)
     node._tasks.append(asyncio.create_task(node._lease_loop(), name="cluster-lease"))
     try:
-        while calls.count("renew") < 2:
-            await asyncio.sleep(0.01)
+        async def renewed_twice() -> None:
+            while calls.count("renew") < 2:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(renewed_twice(), 10)
         Broker.is_connected = False  # (no RELEASED beat to publish)
         await node._hand_over_and_lose("handed over")
         await asyncio.sleep(0.3)  # several renewal periods
@@ -407,6 +419,9 @@ async def test_a_node_stopped_while_it_becomes_the_home_gives_the_lease_back(app
 
     class Broker:
         is_connected = True
+
+        async def flush(self, timeout: float) -> None:  # (NATS answers the ping a contest begins with)
+            pass
 
         async def drain(self) -> None:
             pass
