@@ -384,6 +384,20 @@ def format_group_suspended(ev: dict[str, Any]) -> str:
     return line
 
 
+def _changed_elsewhere(ev: dict[str, Any]) -> str:
+    """What a ``self_changed`` says one's other device did."""
+    what, aid = ev.get("what"), clean(ev.get("account_id"))
+    if what == "subscriptions":
+        return f"{'followed' if ev.get('on') else 'unfollowed'} public account {aid}"
+    if what == "accounts":
+        return f"opened public account {aid} (/accounts lists it)"
+    if what == "identity":
+        return "your identity was verified"
+    if what == "agreement":
+        return f"accepted the platform's rules and agreement, version {clean(ev.get('version'))}"
+    return f"changed your {clean(what)}"
+
+
 def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, base: str = "") -> str:
     """One readable line (or a few) for a server event."""
     kind = ev.get("ev")
@@ -405,6 +419,8 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
         return format_held_settled(ev)
     if kind == "read_marker":
         return f"* read {gid} up to #{clean(ev.get('seq'))} (on another device)"
+    if kind == "self_changed":
+        return f"* {_changed_elsewhere(ev)} (on another device)"
     if kind == "post":
         return format_post_event(ev, names)
     if kind == "comment":

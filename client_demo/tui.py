@@ -537,8 +537,8 @@ class ChatTUI:
             if gid == self.current:
                 self.say("* no current group now (/groups, /use GID)")
             self.forget_group(gid)
-        elif kind == "member_removed" and ev.get("user_id") == self.user_id and isinstance(gid, str):
-            self.forget_group(gid)
+        elif kind in ("member_removed", "member_left") and ev.get("user_id") == self.user_id and isinstance(gid, str):
+            self.forget_group(gid)  # (member_left: left on another device)
 
     async def close(self) -> None:
         self._closing = True

@@ -376,3 +376,14 @@ def test_invite_and_ban_find_a_name_this_client_has_seen_outside_the_group():
     assert t.ops("ban") == [{"group_id": GID, "user_id": "u7", "seconds": 3600, "reason": "spam"}]
     out = t.run_lines("/invite @Nobody")
     assert "! not_found: nobody in the people this client has seen is called @Nobody (use a user_id)" in out
+
+
+def test_leaving_on_another_device_forgets_the_group_here_too():
+    """``member_left`` of oneself comes from one's other device: the group is no longer current."""
+    t = Scripted({})
+    t.show_event({"ev": "member_left", "group_id": "999999999", "user_id": "u1"})
+    assert t.current == GID  # (another group's)
+    t.show_event({"ev": "member_left", "group_id": GID, "user_id": "u2"})
+    assert t.current == GID  # (someone else left)
+    t.show_event({"ev": "member_left", "group_id": GID, "user_id": "u1"})
+    assert t.current is None
