@@ -64,6 +64,7 @@ __all__ = [
     "Ban",
     "Bans",
     "Categories",
+    "ChangePassword",
     "CloseAccount",
     "Comment",
     "Comments",
@@ -276,7 +277,17 @@ class DeleteAccount(RequestBase, tag="delete_account", kw_only=True, frozen=True
 
 
 class Logout(RequestBase, tag="logout", kw_only=True, frozen=True):
-    """Revoke the token this connection authenticated with (other connections using it are closed)."""
+    """Revoke the token this connection authenticated with (other connections using it are closed);
+    [ext] ``everywhere``: every token of the account, every other connection of it closed."""
+
+    everywhere: bool | None = None
+
+
+class ChangePassword(RequestBase, tag="change_password", kw_only=True, frozen=True):
+    """[ext] A new password, the current one given again; every other login of the account ends."""
+
+    password: Str
+    new_password: Str
 
 
 class Agreement(RequestBase, tag="agreement", kw_only=True, frozen=True):
@@ -717,6 +728,7 @@ Request: TypeAlias = (
     | Me
     | DeleteAccount
     | Logout
+    | ChangePassword
     | Agreement
     | AcceptAgreement
     | Categories

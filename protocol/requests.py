@@ -75,7 +75,8 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "set_profile": _op("display_name:str"),
     "me": _op(),
     "delete_account": _op("password:str"),
-    "logout": _op(),  # v2: revoke this connection's token
+    "logout": _op("everywhere:bool?"),  # v2: revoke this connection's token; [ext] or every token
+    "change_password": _op("password:str", "new_password:str"),  # [ext] the others' logins end
     "agreement": _op(),  # extension: current platform rules and service agreement (Art. 5)
     "accept_agreement": _op("version:str"),  # extension
     # Groups

@@ -56,7 +56,7 @@ async def restore(app: App) -> None:
             continue
         if ip:
             app.failed_logins_per_ip.hit(ip, at)
-        if kind in ("delete_account_failed", "verify_identity_failed") and user_id:
+        if kind in ("delete_account_failed", "verify_identity_failed", "change_password_failed") and user_id:
             app.failed_logins_per_user.hit(user_id, at)
         elif kind == "login_failed":
             if user_id:

@@ -61,7 +61,9 @@ KINDS = (
     "account_deleted",  # detail.display_name: the name it had (it is renamed on cancellation)
     "delete_account_failed", "delete_account_refused",  # refused: rate-limited
     "verify_identity_failed", "verify_identity_refused",  # failed: the number's answer; refused: rate-limited
-    "logout",
+    "logout",         # detail.everywhere: true when every login of the account ended ([ext])
+    "password_changed",  # [ext] change_password: every other login of the account ended
+    "change_password_failed", "change_password_refused",  # failed: wrong current password; refused: rate-limited
 )
 
 

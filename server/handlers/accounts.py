@@ -322,18 +322,58 @@ async def standing_token_owner(ctx: Context, hashed: bytes) -> str | None:
 @handler("logout")
 async def logout(ctx: Context, sess: Session, req: rq.Logout, enc: Encoding) -> None:
     """Revoke this connection's token: ``auth`` with it fails from now on, and every other
-    connection that authenticated with it is closed (1008); this one is logged out."""
+    connection that authenticated with it is closed (1008); this one is logged out. **[ext]**
+    ``everywhere``: every token of the account, and every other connection of it (a phone lost
+    or a shared computer left logged in)."""
     user = sess.me
     hashed = sess.token_hash
-    if hashed is not None:
+    if req.everywhere:
+        await commit(ctx, ch.RevokeTokens(user.user_id))
+        ctx.state.revocations.add_user(user.user_id)  # (an auth whose lookup is still out)
+        _close_other_logins(user, sess, None, "logged out on every device")
+    elif hashed is not None:
         await commit(ctx, ch.RevokeToken(hashed))
         ctx.state.revocations.add(hashed)  # an auth whose lookup is still out must not bind it
         for other in list(user.sessions):
             if other is not sess and other.token_hash == hashed:
                 other.close(CLOSE_POLICY, "logged out")
-    netlog.session(ctx, sess, "logout")
+    if req.everywhere:
+        netlog.session(ctx, sess, "logout", everywhere=True)
+    else:
+        netlog.session(ctx, sess, "logout")
     ctx.detach(sess)
     ctx.arm_auth_timer(sess)
+
+
+def _close_other_logins(user: User, sess: Session, kept: bytes | None, why: str) -> None:
+    """Closes (1008) every connection of ``user`` but ``sess`` and those of the token ``kept``."""
+    for other in list(user.sessions):
+        if other is not sess and (kept is None or other.token_hash != kept):
+            other.close(CLOSE_POLICY, why)
+
+
+@handler("change_password")
+async def change_password(ctx: Context, sess: Session, req: rq.ChangePassword, enc: Encoding) -> None:
+    """**[ext]** A new password, the current one given again (checked, and counted when wrong, as
+    ``delete_account``'s). Every other login of the account ends in the same transaction: its
+    tokens are revoked and its connections closed, but this connection's token (its other tabs)."""
+    user = sess.me
+    try:
+        idn.validate_password(req.new_password)
+    except ContractError as err:
+        raise ContractError("bad_request", "new_password must be 8-128 characters", field="new_password") from err
+    with _guess_gate(ctx, sess, "change_password") as guess:
+        stored = await ctx.store.password_hash(user.user_id)
+        if not await ctx.passwords.verify(stored, req.password, sess.ip):
+            await _count_guess(ctx, sess, "change_password", guess)
+            raise ContractError("unauthenticated", AUTH_FAILED)
+    hashed = await ctx.passwords.hash(req.new_password, sess.ip)
+    still_active(user)  # (blacklisted or cancelled on another connection meanwhile: nothing to change)
+    kept = sess.token_hash
+    await commit(ctx, ch.ChangePassword(user.user_id, hashed, kept))
+    ctx.state.revocations.add_user(user.user_id)  # (an auth whose lookup is still out)
+    _close_other_logins(user, sess, kept, "the password was changed")
+    netlog.session(ctx, sess, "password_changed")
 
 
 @handler("verify_identity")

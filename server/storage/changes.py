@@ -92,6 +92,16 @@ class RevokeToken(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class ChangePassword(Change):
+    """``change_password``: the new hash, and every token of ``user_id`` but ``keep`` (the
+    connection's own, None: none kept) stops authenticating, in one transaction."""
+
+    user_id: str
+    password_hash: str
+    keep: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
 class RevokeTokens(Change):
     """Every token of ``user_id`` stops authenticating (a lifted blacklist: its owner logs in again,
     so no token from before the blacklist, a stolen one included, ever comes back)."""

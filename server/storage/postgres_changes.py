@@ -207,6 +207,12 @@ async def _revoke_token(db: Conn, t: c.RevokeToken) -> None:
     await db.execute("DELETE FROM tokens WHERE token_hash = $1", t.token_hash)
 
 
+@applies(c.ChangePassword)
+async def _change_password(db: Conn, p: c.ChangePassword) -> None:
+    await db.execute("UPDATE users SET password_hash = $1 WHERE user_id = $2", p.password_hash, p.user_id)
+    await db.execute("DELETE FROM tokens WHERE user_id = $1 AND token_hash IS DISTINCT FROM $2", p.user_id, p.keep)
+
+
 @applies(c.RevokeTokens)
 async def _revoke_tokens(db: Conn, t: c.RevokeTokens) -> None:
     await db.execute("DELETE FROM tokens WHERE user_id = $1", t.user_id)

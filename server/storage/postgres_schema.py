@@ -912,4 +912,14 @@ MIGRATIONS: list[tuple[int, str]] = [
             SELECT group_id, seq, user_id, emoji, true, ts FROM reactions;
         """,
     ),
+    (
+        34,
+        """
+        -- As SQLite's 37: a wrong current password given to change_password counts for the limits.
+        DROP INDEX netlog_limited;
+        CREATE INDEX netlog_limited ON netlog(ts)
+            WHERE kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed',
+                           'verify_identity_failed', 'change_password_failed');
+        """,
+    ),
 ]

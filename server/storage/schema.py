@@ -1035,4 +1035,15 @@ MIGRATIONS: list[tuple[int, str]] = [
             SELECT group_id, seq, user_id, emoji, 1, ts FROM reactions;
         """,
     ),
+    (
+        37,
+        """
+        -- change_password checks the current password: a wrong one counts like a wrong password at
+        -- login, so its rows join the ones the limits are rebuilt from (storage.base.LIMITED_KINDS).
+        DROP INDEX netlog_limited;
+        CREATE INDEX netlog_limited ON netlog(ts)
+            WHERE kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed',
+                           'verify_identity_failed', 'change_password_failed');
+        """,
+    ),
 ]

@@ -169,6 +169,12 @@ async def _revoke_token(db: aiosqlite.Connection, t: c.RevokeToken) -> None:
     await db.execute("DELETE FROM tokens WHERE token_hash = ?", (t.token_hash,))
 
 
+@applies(c.ChangePassword)
+async def _change_password(db: aiosqlite.Connection, p: c.ChangePassword) -> None:
+    await db.execute("UPDATE users SET password_hash = ? WHERE user_id = ?", (p.password_hash, p.user_id))
+    await db.execute("DELETE FROM tokens WHERE user_id = ? AND token_hash IS NOT ?", (p.user_id, p.keep))
+
+
 @applies(c.RevokeTokens)
 async def _revoke_tokens(db: aiosqlite.Connection, t: c.RevokeTokens) -> None:
     await db.execute("DELETE FROM tokens WHERE user_id = ?", (t.user_id,))

@@ -111,3 +111,34 @@ def test_what_one_device_does_about_its_user_shows_on_the_other(
     laptop.click("#accept-agreement")
     expect(phone.locator("#agreement-dialog")).to_have_count(0)
     assert laptop.errors == [] and phone.errors == []
+
+
+def test_a_new_password_ends_the_other_devices_and_logout_everywhere_ends_all(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A phone lost, or a password someone else knows: there was no way to change the password, and
+    a logout ended only the page's own login."""
+    alice = bg.run(server.user())
+    laptop, phone = new_page(browser, server), new_page(browser, server, width=390, height=844)
+    login(laptop, alice.username)
+    login(phone, alice.username)
+    laptop.click("#btn-profile")
+    laptop.locator("#password-section summary").click()
+    laptop.fill("#old-password", "wrong-password")
+    laptop.fill("#new-password", "a-new-password")
+    laptop.click("#change-password-btn")
+    expect(laptop.locator("dialog .form-msg.error")).to_have_text("密码不正确")
+    expect(phone.locator("#status.status-connected")).to_have_count(1)
+    laptop.fill("#old-password", "password123")
+    laptop.click("#change-password-btn")
+    expect(laptop.locator("dialog .form-msg.ok")).to_have_text("密码已修改，其他设备上的登录已退出")
+    expect(phone.locator("#form-msg")).to_have_text("密码已在另一处修改，请用新密码重新登录")
+    close_dialogs(laptop)
+    expect(laptop.locator("#status.status-connected")).to_have_count(1)  # this one goes on
+
+    login(phone, alice.username, "a-new-password")
+    phone.click("#btn-profile")
+    phone.click("#btn-logout-everywhere")
+    phone.click("#confirm-ok")
+    expect(phone.locator("#form-msg")).to_have_text("已在所有设备上退出登录，请重新登录")
+    expect(laptop.locator("#form-msg")).to_have_text("已在所有设备上退出登录，请重新登录")
+    assert laptop.errors == [] and phone.errors == []

@@ -2,7 +2,7 @@
 // Management lives in manage.js and moderation.js, replies/reactions/pins/search in rich.js, the
 // composer's extras in composer.js, files in media.js, public accounts in accounts.js and posts.js.
 // Every piece of user data is rendered as text (dom.js).
-import { el, clear, $, toast, modal, morph, morphKids, closeDialogsOf, keepingFocus, composing, onLongPress } from "./dom.js";
+import { el, clear, $, toast, modal, confirmBox, morph, morphKids, closeDialogsOf, keepingFocus, composing, onLongPress } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom, postingBlocked } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
@@ -328,6 +328,10 @@ function onClose(code, reason) {
   for (const g of S.groups.values()) if (g.resumeAfter === null) g.resumeAfter = g.lastSeq;
   if (code === 1008 && reason === "logged out") {   // this login was logged out on another page or device
     localLogout(t("logged_out_elsewhere"));
+    return;
+  }
+  if (code === 1008 && (reason === "logged out on every device" || reason === "the password was changed")) {
+    localLogout(t(reason === "the password was changed" ? "password_changed_elsewhere" : "logged_out_everywhere"));
     return;
   }
   if (code === 1008 && (reason === "account closed by the platform" || reason === "account cancelled")) {
@@ -2115,6 +2119,28 @@ function openProfile() {
         field(t("legal_name"), ln), field(t("id_number"), idn), el("button", { type: "submit", class: "primary", id: "verify-btn", text: t("verify") })));
     }
     const pw = el("input", { id: "delete-password", "aria-label": t("password"), type: "password", autocomplete: "current-password" });
+    const oldPw = el("input", { id: "old-password", type: "password", autocomplete: "current-password", required: true });
+    const newPw = el("input", { id: "new-password", type: "password", autocomplete: "new-password", required: true, minlength: 8 });
+    parts.push(
+      // [ext] change_password: every other login ends (this one and its tabs go on)
+      el("details", { id: "password-section" }, el("summary", { text: t("change_password") }),
+        el("form", { class: "stack", onsubmit: async (e) => {
+          e.preventDefault();
+          try {
+            await api("change_password", { password: oldPw.value, new_password: newPw.value });
+            oldPw.value = newPw.value = "";
+            ok(t("password_changed"));
+          } catch (err) { if (err.code === "unauthenticated") bad({ code: "wrong_password" }); else bad(err); }
+        } }, field(t("current_password"), oldPw), field(t("new_password"), newPw),
+          el("small", { class: "muted", text: t("change_password_hint") }),
+          el("button", { type: "submit", class: "primary", id: "change-password-btn", text: t("change_password") }))),
+      el("div", { class: "row" },
+        el("button", { type: "button", class: "ghost", id: "btn-logout-everywhere", text: t("logout_everywhere"), onclick: async () => {
+          if (!await confirmBox(t("logout_everywhere_confirm"), t("logout_everywhere"), t("cancel"))) return;
+          try { await api("logout", { everywhere: true }); } catch (err) { bad(err); return; }
+          done(); localLogout(t("logged_out_everywhere"));
+        } })),
+    );
     parts.push(
       el("div", { class: "row wrap" },   // (at phone width the four buttons take two lines)
         el("button", { type: "button", class: "ghost", text: t("agreement"), onclick: async () => {

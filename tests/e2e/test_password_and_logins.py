@@ -1,0 +1,68 @@
+"""A person's own control over their logins: a new password (the current one given again) ends every
+other login, and ``logout`` with ``everywhere`` ends all of them (a phone lost, a shared computer left
+logged in). Before, a stolen token stayed good for its 30 days unless the platform blacklisted the
+account, and a password could not be changed at all."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from tests.e2e.harness import ServerProcess
+
+
+async def _login(server: ServerProcess, username: str, password: str = "password123") -> Any:
+    c = await server.client()
+    await c.login(username, password)
+    return c
+
+
+async def _closed(c: Any, timeout: float = 5.0) -> tuple[int | None, str | None]:
+    deadline = time.monotonic() + timeout
+    while not c.closed and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert c.closed, "still open"
+    return c.ws.close_code, c.ws.close_reason
+
+
+async def test_a_new_password_ends_every_other_login_and_the_old_one_no_longer_opens(server: ServerProcess) -> None:
+    alice = await server.user()
+    phone = await _login(server, alice.username)
+    stolen = phone.token
+    same_tab = await server.client()  # another connection on this login's own token (a second tab)
+    assert (await same_tab.call("auth", token=alice.token))["ok"]
+
+    wrong = await alice.call("change_password", password="not-the-password", new_password="new-password-1")
+    assert wrong["code"] == "unauthenticated"
+    short = await alice.call("change_password", password="password123", new_password="short")
+    assert (short["code"], short["field"]) == ("bad_request", "new_password")
+    assert not phone.closed
+
+    assert (await alice.call("change_password", password="password123", new_password="new-password-1"))["ok"]
+    assert await _closed(phone) == (1008, "the password was changed")
+    assert (await alice.request("me"))["user_id"] == alice.user_id  # this login goes on
+    assert (await same_tab.request("me"))["user_id"] == alice.user_id  # and so does its token
+    again = await server.client()
+    assert (await again.call("auth", token=stolen))["code"] == "unauthenticated"
+    assert (await again.call("login", username=alice.username, password="password123"))["code"] == "unauthenticated"
+    assert (await again.call("login", username=alice.username, password="new-password-1"))["ok"]
+    kinds = [r[0] for r in server.db_rows("SELECT kind FROM netlog WHERE user_id = ? ORDER BY id", alice.user_id)]
+    assert "change_password_failed" in kinds and "password_changed" in kinds
+
+
+async def test_logout_everywhere_ends_every_login_of_the_account(server: ServerProcess) -> None:
+    alice, bob = await server.user(), await server.user()
+    phone = await _login(server, alice.username)
+    laptop = await _login(server, alice.username)
+    tokens = (alice.token, phone.token, laptop.token)
+    assert (await phone.call("logout", everywhere=True))["ok"]
+    for c in (alice, laptop):
+        assert await _closed(c) == (1008, "logged out on every device")
+    assert (await phone.call("me"))["code"] == "unauthenticated"  # this one stays, logged out
+    for token in tokens:
+        assert (await phone.call("auth", token=token))["code"] == "unauthenticated"
+    assert (await bob.request("me"))["user_id"] == bob.user_id  # nobody else's
+    assert (await phone.call("login", username=alice.username, password="password123"))["ok"]
+    rows = server.db_rows("SELECT detail FROM netlog WHERE user_id = ? AND kind = 'logout'", alice.user_id)
+    assert len(rows) == 1 and "everywhere" in str(rows[0][0])
