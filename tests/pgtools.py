@@ -317,14 +317,18 @@ def query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 async def splice(cr: asyncio.StreamReader, cw: asyncio.StreamWriter,
                  sr: asyncio.StreamReader, sw: asyncio.StreamWriter,
-                 dropping: Callable[[], bool] = lambda: False) -> None:
+                 dropping: Callable[[], bool] = lambda: False,
+                 flowing: asyncio.Event | None = None) -> None:
     """Relay both ways between a client's and a server's streams until either side ends (for the
-    tests' cuttable relays to PostgreSQL); what is read while ``dropping()`` is dropped."""
+    tests' cuttable relays to PostgreSQL); what is read while ``dropping()`` is dropped, and what is
+    read while ``flowing`` is clear waits for it (a link that delays, not loses)."""
     async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         try:
             while data := await r.read(65536):
                 if dropping():
                     continue
+                if flowing is not None:
+                    await flowing.wait()
                 w.write(data)
                 await w.drain()
         except (OSError, asyncio.CancelledError):

@@ -67,6 +67,10 @@ ADMIN_HOME_CHECK = 0.5  # how often a gateway waiting for one looks whether the 
 # safe: it stops, and its supervisor starts it again).
 GONE_CONFIRM_SECONDS = 1.0
 ANSWERS = "it answers on NATS"
+# How long a ping before a contest may wait, in NATS ping intervals: longer than the client takes to
+# take the link for stale (two unanswered pings) and reconnect, which drops the pings still out.
+PING_GIVE_UP_INTERVALS = 6
+
 # A home cut off from NATS this many lease periods gives the lease up and stops: it still renews
 # the lease in PostgreSQL, so no other node could take over, and no gateway can reach it.
 CUT_OFF_LEASES = 3
@@ -152,6 +156,8 @@ class ClusterNode:
         # taken at once (steal_lease), without waiting for it to expire.
         self._gone_epoch: int | None = None
         self._broker_silent = False  # NATS left a ping unanswered at the last contest (said once)
+        self._ping: asyncio.Future[None] | None = None  # the last of those pings (see _broker_answers)
+        self._ping_reconnects = 0  # the NATS client's reconnections when it was sent
         # The state loaded while this gateway makes sure a home is gone (server/cluster/ahead.py), and
         # the last epoch whose home said it counts its writes (a home of an earlier version does not).
         self.ahead = LoadAhead(app)
@@ -589,9 +595,23 @@ class ClusterNode:
         NATS can reach, and asks again at the next contest."""
         if self.nc is None:
             return False
-        try:
-            await self.nc.flush(timeout=timeout)  # type: ignore[arg-type]  # (typed int, takes a float)
-        except Exception as err:
+        # The ping is never cancelled, only waited for: nats-py answers its pings in order from a list,
+        # and a ping whose wait was cancelled stayed in it, so its late PONG ended the client's read
+        # loop (an InvalidStateError it takes for a broken connection), and the node heard nothing
+        # more from NATS while it still said "connected". This one may wait as long as the client's
+        # own stale-link check takes to reconnect (which empties that list): one unanswered after
+        # that is abandoned harmlessly. A ping still out at the next contest is waited on again.
+        # (A ping sent before the client reconnected is abandoned: the reconnect dropped it.)
+        reconnects = self.nc.stats.get("reconnects", 0)
+        if self._ping is None or self._ping.done() or self._ping_reconnects != reconnects:
+            interval = max(1, round(self.cfg.lease_seconds))
+            self._ping_reconnects = reconnects
+            self._ping = asyncio.ensure_future(self.nc.flush(timeout=PING_GIVE_UP_INTERVALS * interval))
+            self._ping.add_done_callback(lambda f: f.cancelled() or f.exception())  # (retrieved: no warning)
+        ping = self._ping
+        await asyncio.wait({ping}, timeout=timeout)
+        err = None if not ping.done() else ping.exception() if not ping.cancelled() else asyncio.CancelledError()
+        if not ping.done() or err is not None:
             if not self._broker_silent:
                 self._broker_silent = True
                 log.warning("NATS did not answer a ping within %.1f s (%r): not contesting the home lease "

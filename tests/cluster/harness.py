@@ -319,6 +319,8 @@ class CuttableRelay:
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.StreamWriter] = set()
         self.stalled = False  # see stall()
+        self._flowing = asyncio.Event()  # see hold() (set on the relay's loop only)
+        self.loop.call_soon_threadsafe(self._flowing.set)
 
     def _call(self, coro: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro(), self.loop).result(10)
@@ -362,6 +364,14 @@ class CuttableRelay:
         by itself."""
         self.stalled = True
 
+    def hold(self) -> None:
+        """From now on keep every byte both ways until :meth:`release`: a link that delays, as a
+        congested one does, rather than loses."""
+        self.loop.call_soon_threadsafe(self._flowing.clear)
+
+    def release(self) -> None:
+        self.loop.call_soon_threadsafe(self._flowing.set)
+
     def unstall(self) -> None:
         """Relay again what comes from now on (what was dropped stays lost, as on a real link)."""
         self.stalled = False
@@ -378,7 +388,7 @@ class CuttableRelay:
             cw.close()
             return
         self._links |= {cw, sw}
-        await pgtools.splice(cr, cw, sr, sw, dropping=lambda: self.stalled)
+        await pgtools.splice(cr, cw, sr, sw, dropping=lambda: self.stalled, flowing=self._flowing)
 
 
 def broker_through_relay(node: Node) -> CuttableRelay:

@@ -6,6 +6,7 @@ Before, the whole service waited for the NATS client's own pings: two minutes ap
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -74,6 +75,37 @@ async def test_a_gateway_whose_nats_link_drops_silently_does_not_take_the_lease(
         relay.unstall()
         assert c.wait_home(timeout=20.0) is gateway
         assert "NATS answers again" in gateway.log()
+    finally:
+        c.cleanup()
+        relay.close()
+
+
+async def test_a_gateway_whose_ping_was_answered_late_still_hears_nats(tmp_path: Path) -> None:
+    """The ping a gateway sends before contesting was cancelled when it timed out; nats-py kept it in
+    its list of pings, and the late answer ended the client's read loop: the gateway, "connected",
+    heard nothing more (no event for its clients, no home) until its pings went stale."""
+    c = Cluster(tmp_path, size=2, lease_seconds=3.0)
+    home_node, gateway = c.nodes
+    relay = broker_through_relay(gateway)
+    try:
+        c.start()
+        assert c.home() is home_node
+        owner = await home_node.user()
+        gid = await open_group(owner)
+        member = await gateway.user()
+        await member.request("join_group", group_id=gid)
+        relay.hold()  # everything late, nothing lost: the gateway stops hearing the home and contests
+        held = time.monotonic()
+        while "NATS did not answer a ping" not in gateway.log():
+            assert time.monotonic() - held < 6.0, "the gateway never contested"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        relay.release()  # the late answers come, the pings' among them
+        await asyncio.sleep(1.0)
+        member.drain_events()
+        await owner.send(gid, "heard?")
+        assert (await member.next_event("message", timeout=3.0))["text"] == "heard?"
+        assert c.home() is home_node
     finally:
         c.cleanup()
         relay.close()

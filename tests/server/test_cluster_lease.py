@@ -222,6 +222,8 @@ async def test_a_node_cut_off_from_nats_does_not_contest_the_lease(app, monkeypa
     class Broker:
         is_connected = False
 
+        stats = {"reconnects": 0}
+
         async def flush(self, timeout: float) -> None:  # (NATS answers the ping a contest begins with)
             pass
 
@@ -293,6 +295,8 @@ async def test_a_take_that_commits_after_its_time_ran_out_is_adopted(app, monkey
     class Broker:
         is_connected = True
 
+        stats = {"reconnects": 0}
+
         async def flush(self, timeout: float) -> None:  # (NATS answers the ping a contest begins with)
             pass
 
@@ -334,6 +338,8 @@ async def test_a_home_that_hands_over_renews_no_more_before_it_releases(app, mon
 
     class Broker:
         is_connected = True
+
+        stats = {"reconnects": 0}
 
         async def flush(self, timeout: float) -> None:  # (NATS answers the ping a contest begins with)
             pass
@@ -419,6 +425,8 @@ async def test_a_node_stopped_while_it_becomes_the_home_gives_the_lease_back(app
 
     class Broker:
         is_connected = True
+
+        stats = {"reconnects": 0}
 
         async def flush(self, timeout: float) -> None:  # (NATS answers the ping a contest begins with)
             pass
