@@ -213,7 +213,9 @@ AT_CAP = ("* this account has as many connections as the server allows: close th
 # The server's close reasons that end a login for good (code 1008): no reconnecting with its token.
 ENDED = {"account closed by the platform": "the platform closed your account (see the notice above)",
          "account cancelled": "the account was cancelled",
-         "logged out": "you logged out with this token elsewhere"}
+         "logged out": "you logged out with this token elsewhere",
+         "logged out on every device": "this account was logged out on every device",
+         "the password was changed": "the password was changed on another device: /login again with the new one"}
 
 
 def close_reason(exc: BaseException | None) -> str:

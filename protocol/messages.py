@@ -1021,6 +1021,7 @@ _FIELD_ARGUMENTS_OF: Final = {
     "update_group": frozenset({"name"}),
     "create_account": frozenset({"name", "org_name", "org_code"}),
     "update_account": frozenset({"name"}),
+    "change_password": frozenset({"new_password"}),
 }
 
 

@@ -373,25 +373,36 @@ class Revocations:
         # token hash (bytes), or a user id (str) for every token of that user -> its number; oldest first
         self._recent: dict[bytes | str, int] = {}
         self._forgotten = 0  # the number of the newest revocation no longer kept
+        self._kept: dict[str, bytes] = {}  # the token a user's latest revocation spared (change_password)
 
     def add(self, token_hash: bytes) -> None:
         self._add(token_hash)
 
-    def add_user(self, user_id: str) -> None:
-        """Every token of ``user_id`` issued before now was revoked (a blacklisting lifted)."""
+    def add_user(self, user_id: str, kept: bytes | None = None) -> None:
+        """Every token of ``user_id`` issued before now was revoked (a blacklisting lifted, a logout
+        everywhere), or is being revoked (a new password: marked before its write, so that a login
+        whose token is stored meanwhile is refused too), but the token ``kept``."""
         self._add(user_id)
+        if kept is None:
+            self._kept.pop(user_id, None)
+        else:
+            self._kept[user_id] = kept
 
     def _add(self, key: bytes | str) -> None:
         self.count += 1
         self._recent.pop(key, None)
         self._recent[key] = self.count
         if len(self._recent) > self.KEEP:
-            self._forgotten = self._recent.pop(next(iter(self._recent)))
+            oldest = next(iter(self._recent))
+            self._forgotten = self._recent.pop(oldest)
+            if isinstance(oldest, str):
+                self._kept.pop(oldest, None)
 
     def since(self, count: int, token_hash: bytes, user_id: str | None = None) -> bool | None:
         """Whether ``token_hash`` (or every token of ``user_id``) was revoked after revocation number
         ``count``; None when one made after it is no longer kept, so that it cannot tell."""
         if self._forgotten > count:
             return None
-        user_revoked = user_id is not None and self._recent.get(user_id, 0) > count
+        user_revoked = (user_id is not None and self._recent.get(user_id, 0) > count
+                        and self._kept.get(user_id) != token_hash)
         return self._recent.get(token_hash, 0) > count or user_revoked

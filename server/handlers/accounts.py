@@ -16,7 +16,7 @@ from governance.tiers import credit_level
 from protocol import events as ev
 from protocol.errors import ContractError
 from server import limits, netlog
-from server.claims import FieldClaim
+from server.claims import FieldClaim, turn
 from server.fanout import publish, publish_elsewhere
 from server.handlers import handler, screening
 from server.handlers.common import (
@@ -254,6 +254,8 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
         uid = ctx.state.by_username.get(ukey)
         name_key = unknown_name_key(ctx, ukey) if uid is None else None
         _login_account(ctx, sess, guess, uid, name_key)  # (before the first await, as the address's count)
+        revocations = ctx.state.revocations
+        seen = revocations.count  # (a new password or a logout everywhere while this login is checked)
         # (the same read for a name no account has, of an id none has: both answers take as long)
         stored = await ctx.store.password_hash(uid or "")
         ok = await ctx.passwords.verify(stored, req.password, sess.ip)
@@ -275,6 +277,11 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
     now = ctx.now_ms()
     expires_at = now + ctx.cfg.identity.token_ttl_seconds * 1000
     await commit(ctx, ch.InsertToken(hashed, user.user_id, now, expires_at))
+    if revocations.since(seen, hashed, user.user_id) is not False:
+        # The password changed, or every login of the account ended, while this one was checked (with
+        # the old password, maybe) and stored: its token goes too, whichever write landed first.
+        await commit(ctx, ch.RevokeToken(hashed))
+        raise ContractError("unauthenticated", AUTH_FAILED)
     if user.blacklisted or user.reopening:  # closed by the platform while the token was being stored
         netlog.session(ctx, sess, "login_refused", uid, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
@@ -328,8 +335,10 @@ async def logout(ctx: Context, sess: Session, req: rq.Logout, enc: Encoding) -> 
     user = sess.me
     hashed = sess.token_hash
     if req.everywhere:
+        # Marked first: an auth whose lookup is out, or a login whose token is being stored, is refused
+        # whichever write lands first (see login).
+        ctx.state.revocations.add_user(user.user_id)
         await commit(ctx, ch.RevokeTokens(user.user_id))
-        ctx.state.revocations.add_user(user.user_id)  # (an auth whose lookup is still out)
         _close_other_logins(user, sess, None, "logged out on every device")
     elif hashed is not None:
         await commit(ctx, ch.RevokeToken(hashed))
@@ -362,17 +371,25 @@ async def change_password(ctx: Context, sess: Session, req: rq.ChangePassword, e
         idn.validate_password(req.new_password)
     except ContractError as err:
         raise ContractError("bad_request", "new_password must be 8-128 characters", field="new_password") from err
-    with _guess_gate(ctx, sess, "change_password") as guess:
-        stored = await ctx.store.password_hash(user.user_id)
-        if not await ctx.passwords.verify(stored, req.password, sess.ip):
-            await _count_guess(ctx, sess, "change_password", guess)
-            raise ContractError("unauthenticated", AUTH_FAILED)
-    hashed = await ctx.passwords.hash(req.new_password, sess.ip)
-    still_active(user)  # (blacklisted or cancelled on another connection meanwhile: nothing to change)
-    kept = sess.token_hash
-    await commit(ctx, ch.ChangePassword(user.user_id, hashed, kept))
-    ctx.state.revocations.add_user(user.user_id)  # (an auth whose lookup is still out)
-    _close_other_logins(user, sess, kept, "the password was changed")
+    # One change of a person's password at a time, each checking the password as the one before left
+    # it: two at once each passed the old one, and the second, closing the first's login, left
+    # neither logged in, under a password the first was told was its own.
+    async with turn(("password", user.user_id)):
+        with _guess_gate(ctx, sess, "change_password") as guess:
+            stored = await ctx.store.password_hash(user.user_id)
+            if not await ctx.passwords.verify(stored, req.password, sess.ip):
+                await _count_guess(ctx, sess, "change_password", guess)
+                raise ContractError("unauthenticated", AUTH_FAILED)
+        hashed = await ctx.passwords.hash(req.new_password, sess.ip)
+        still_active(user)  # (blacklisted or cancelled on another connection meanwhile: nothing to change)
+        if sess.user is not user or sess.closing:  # logged out meanwhile (everywhere, on another device)
+            raise ContractError("unauthenticated", "this connection was logged out meanwhile")
+        kept = sess.token_hash
+        # Marked first: an auth whose lookup is out, or a login whose token is being stored, is refused
+        # whichever write lands first (see login); the connection's own token is spared.
+        ctx.state.revocations.add_user(user.user_id, kept)
+        await commit(ctx, ch.ChangePassword(user.user_id, hashed, kept))
+        _close_other_logins(user, sess, kept, "the password was changed")
     netlog.session(ctx, sess, "password_changed")
 
 

@@ -310,6 +310,27 @@ async def test_codes_and_the_limits_windows_survive_a_restart(tmp_path, started,
     await c.close()
 
 
+async def test_wrong_current_passwords_of_change_password_count_as_failed_logins_also_after_a_restart(
+        tmp_path, started, backend):
+    """A logged-in connection could otherwise guess its account's password without end (an unlocked
+    device left behind); its misses count with failed logins, and a restart counts them again."""
+    srv = started(limited_server(tmp_path, backend))
+    c = await srv.user()
+    for i in range(3):
+        wrong = await c.call("change_password", password=f"wrong{i}", new_password="new-password-1")
+        assert wrong["code"] == "unauthenticated", wrong
+    limited = await c.call("change_password", password="password123", new_password="new-password-1")
+    assert limited["code"] == "rate_limited", limited  # (the right one waits too: no oracle)
+    name = c.username
+    await c.close()
+    await srv.stopped()
+    srv.start()
+    c = await srv.client()
+    # (this address's three failures, rebuilt from the network log's change_password_failed rows)
+    assert (await c.call("login", username=name, password="password123"))["code"] == "rate_limited"
+    await c.close()
+
+
 async def test_a_failed_login_or_auth_leaves_the_connection_as_it_was(server):
     alice = await server.user()
     bob = await server.user()

@@ -66,3 +66,22 @@ async def test_logout_everywhere_ends_every_login_of_the_account(server: ServerP
     assert (await phone.call("login", username=alice.username, password="password123"))["ok"]
     rows = server.db_rows("SELECT detail FROM netlog WHERE user_id = ? AND kind = 'logout'", alice.user_id)
     assert len(rows) == 1 and "everywhere" in str(rows[0][0])
+
+
+async def test_two_changes_at_once_go_one_after_the_other(server: ServerProcess) -> None:
+    """Both checked the old password and both stored theirs: the first was told its password was
+    set, and both devices ended logged out under the second's."""
+    alice = await server.user()
+    phone = await _login(server, alice.username)
+    first, second = await asyncio.gather(
+        alice.call("change_password", password="password123", new_password="laptop-password"),
+        phone.call("change_password", password="password123", new_password="phone-password"),
+        return_exceptions=True)  # (the one that comes second may find its connection closed by the first)
+    told = [r.get("ok") is True if isinstance(r, dict) else False for r in (first, second)]
+    assert told.count(True) == 1, (first, second)
+    winner, won_with, lost_with = ((alice, "laptop-password", "phone-password") if told[0]
+                                   else (phone, "phone-password", "laptop-password"))
+    assert (await winner.request("me"))["user_id"] == alice.user_id  # the one told it worked goes on
+    again = await server.client()
+    assert (await again.call("login", username=alice.username, password=lost_with))["code"] == "unauthenticated"
+    assert (await again.call("login", username=alice.username, password=won_with))["ok"]

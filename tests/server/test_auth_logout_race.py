@@ -6,6 +6,7 @@ import asyncio
 
 from client_demo.client import Client
 from server.app import App
+from server.security import token_hash
 from server.state import Revocations
 from tests.server.lookups import hold_token_lookups
 from tests.server.test_group_ids import registered
@@ -60,3 +61,60 @@ def test_a_users_revocation_covers_every_token_of_that_user_and_no_other() -> No
     assert r.since(seen, b"any-token", "u2") is False
     assert r.since(seen, b"any-token") is False  # (no user given: the token alone)
     assert r.since(r.count, b"any-token", "u1") is False  # a lookup made after it: the database knows
+
+
+async def test_a_login_checked_while_the_password_changes_is_refused_and_its_token_revoked(
+        app: App, tmp_path, monkeypatch) -> None:
+    """Its check read the old hash before the change and its token was stored after: the thief who
+    knew the old password had a 30-day login the change was meant to end."""
+    owner = await registered(app, tmp_path)
+    real = app.store.password_hash
+    answered, gate = asyncio.Event(), asyncio.Event()
+    holding = True
+
+    async def first_held(user_id: str) -> str | None:
+        nonlocal holding
+        found = await real(user_id)
+        if holding:
+            holding = False
+            answered.set()
+            await gate.wait()
+        return found
+
+    monkeypatch.setattr(app.store, "password_hash", first_held)
+    thief = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
+    pending = asyncio.create_task(thief.call("login", username="owner1", password="password123"))
+    await asyncio.wait_for(answered.wait(), 5)
+    assert (await owner.call("change_password", password="password123", new_password="brand-new-pw"))["ok"]
+    gate.set()
+    reply = await asyncio.wait_for(pending, 5)
+    assert reply["ok"] is False and reply["code"] == "unauthenticated", reply
+    assert (await thief.call("my_groups"))["code"] == "unauthenticated"
+    assert await app.store.token_owner(token_hash(owner.token or ""), app.now_ms()) is not None  # kept
+    for c in (owner, thief):
+        await c.close()
+
+
+async def test_an_auth_with_the_kept_token_in_flight_binds_after_a_password_change(
+        app: App, tmp_path, monkeypatch) -> None:
+    """The change revokes every token but the connection's own: a tab of that browser whose auth
+    was being looked up meanwhile was refused, and logged out, as if its token had gone too."""
+    owner = await registered(app, tmp_path)
+    answered, gate = hold_token_lookups(app, monkeypatch)
+    tab = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
+    pending = asyncio.create_task(tab.call("auth", token=owner.token))
+    await asyncio.wait_for(answered.wait(), 5)
+    assert (await owner.call("change_password", password="password123", new_password="brand-new-pw"))["ok"]
+    gate.set()
+    assert (await asyncio.wait_for(pending, 5))["ok"]
+    for c in (owner, tab):
+        await c.close()
+
+
+def test_a_users_revocation_may_spare_one_token() -> None:
+    r = Revocations()
+    seen = r.count
+    r.add_user("u1", b"kept")
+    assert r.since(seen, b"kept", "u1") is False and r.since(seen, b"other", "u1") is True
+    r.add_user("u1")  # (everything, later: a logout everywhere)
+    assert r.since(seen, b"kept", "u1") is True
