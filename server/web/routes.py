@@ -163,8 +163,8 @@ def static_response(request: Request) -> Response | Coroutine[None, None, Respon
     body, ctype, etag = found
     # (no-cache: the browser asks again each time, so a new version is never missed; unchanged, the
     # answer is a 304 without the body)
-    asked = ",".join(request.headers.get_all("If-None-Match"))
-    if etag in (tag.strip().removeprefix("W/") for tag in asked.split(",")):
+    asked = {tag.strip().removeprefix("W/") for tag in ",".join(request.headers.get_all("If-None-Match")).split(",")}
+    if etag in asked or "*" in asked:
         return http_response(http.HTTPStatus.NOT_MODIFIED, b"", ctype, "no-cache",
                              [("ETag", etag), *security_headers(host)])
     return http_response(http.HTTPStatus.OK, body, ctype, "no-cache", [("ETag", etag), *security_headers(host)])

@@ -226,16 +226,17 @@ def sql(srv, query: str, *params):
     return srv.db_rows(query, *params)
 
 
-async def disconnected(srv, *user_ids: str, timeout: float = 10.0) -> None:
-    """Waits for each user's `disconnect` row: written once the server has seen the socket close, by
-    the next batch after it (a loaded machine takes more than the moment a fixed sleep gave)."""
+async def disconnected(srv, *user_ids: str, kind: str = "disconnect", timeout: float = 10.0) -> None:
+    """Waits for each user's ``kind`` row (a `disconnect` is written once the server has seen the
+    socket close, by the next batch after it: a loaded machine takes more than the moment a fixed
+    sleep gave)."""
     deadline = time.monotonic() + timeout
     while True:
-        rows = sql(srv, "SELECT DISTINCT user_id FROM netlog WHERE kind = 'disconnect'")
+        rows = sql(srv, "SELECT DISTINCT user_id FROM netlog WHERE kind = ?", kind)
         missing = set(user_ids) - {r[0] for r in rows}
         if not missing:
             return
-        assert time.monotonic() < deadline, f"no disconnect row for {sorted(missing)}"
+        assert time.monotonic() < deadline, f"no {kind} row for {sorted(missing)}"
         await asyncio.sleep(0.05)
 
 
@@ -656,7 +657,8 @@ async def test_a_held_groups_messages_keep_who_wrote_them_after_the_writer_cance
     await writer.send(gid, "the message under investigation")
     await writer.request("delete_account", password="password123")
     uid = writer.user_id
-    await disconnected(server, uid)  # the closed connection's rows are written
+    # (its connection stays open, logged out: the cancellation's row is what is waited for)
+    await disconnected(server, uid, kind="account_deleted")
     rc, out, err = await server.admin("hold", "--group", gid, "--reason", "case 9")
     assert rc == 0, err
     hold_id = out.split()[1]
@@ -699,7 +701,8 @@ async def test_a_held_group_keeps_the_network_logs_of_members_who_never_wrote(se
     await reader.request("delete_account", password="password123")  # (leaves the group, logged)
     outsider = await server.user("outsider")
     await outsider.close()
-    await disconnected(server, reader.user_id, outsider.user_id)  # the closed connections' rows are written
+    await disconnected(server, reader.user_id, kind="account_deleted")  # (its connection stays open)
+    await disconnected(server, outsider.user_id)  # the closed connection's rows are written
     rc, out, err = await server.admin("hold", "--group", gid, "--reason", "case 11")
     assert rc == 0, err
     hold_id = out.split()[1]

@@ -172,9 +172,9 @@ def test_cancelling_with_a_wrong_password_says_the_password_is_wrong(browser: An
     alice = new_page(browser, server)
     register(alice, server, display="Alice")
     alice.click("#btn-profile")
-    alice.click("dialog details summary")
+    alice.click("#delete-section summary")
     alice.fill("#delete-password", "not-my-password")
-    alice.locator("dialog details button.danger").click()
+    alice.locator("#delete-section button.danger").click()
     expect(alice.locator("dialog .form-msg.error")).to_have_text("密码不正确")
     assert alice.errors == []
 

@@ -2152,7 +2152,7 @@ function openProfile() {
           try { await api("logout"); } catch { /* logout is v2; older servers just forget the token here */ }
           done(); localLogout();
         } })),
-      el("details", {}, el("summary", { text: t("delete_account") }),
+      el("details", { id: "delete-section" }, el("summary", { text: t("delete_account") }),
         el("p", { class: "muted small", text: t("delete_account_hint") }),
         el("div", { class: "row" }, pw, el("button", { type: "button", class: "danger", text: t("delete_account"), onclick: async () => {
           try { await api("delete_account", { password: pw.value }); done(); localLogout(t("account_deleted")); }
