@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import threading
@@ -11,6 +12,7 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from client_demo.client import Client
 from tests.e2e.harness import ServerProcess, new_phone, open_group
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,12 +36,21 @@ class Background:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
+        self.clients: list[Client] = []  # the clients made here, closed at the end
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        result = asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        if isinstance(result, Client):
+            self.clients.append(result)
+        return result
 
     def close(self) -> None:
-        """Cancel what still runs (the clients' readers) and close the loop."""
+        """Close the clients made here (left open, each held the server's stop for its 2 s close
+        timeout: about a tenth of the browser tests' time), cancel what still runs and close the loop."""
+
+        async def close_clients() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True), 3)
 
         async def cancel_all() -> None:
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -47,6 +58,7 @@ class Background:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+        self.run(close_clients(), 10)
         self.run(cancel_all(), 10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
