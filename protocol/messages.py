@@ -116,6 +116,7 @@ __all__ = [
     "Request",
     "RequestBase",
     "RequestCode",
+    "ResetPassword",
     "RevokeInviteLink",
     "Search",
     "Send",
@@ -184,7 +185,7 @@ ENTRY_ID_PATTERN: Final = "^[0-9]{1,18}$"
 EntryIdText = Annotated[str, Meta(pattern=ENTRY_ID_PATTERN, description=ENTRY_ID_DESCRIPTION)]
 BAD_ENTRY_ID: Final = "'before_id' must be an entry id (1 to 18 digits)"
 
-UNAUTHENTICATED_OPS: Final = frozenset({"request_code", "register", "login", "auth"})
+UNAUTHENTICATED_OPS: Final = frozenset({"request_code", "register", "login", "auth", "reset_password"})
 
 
 class RequestBase(msgspec.Struct, kw_only=True, frozen=True, gc=False, tag_field="op"):
@@ -281,6 +282,15 @@ class Logout(RequestBase, tag="logout", kw_only=True, frozen=True):
     [ext] ``everywhere``: every token of the account, every other connection of it closed."""
 
     everywhere: bool | None = None
+
+
+class ResetPassword(RequestBase, tag="reset_password", kw_only=True, frozen=True):
+    """[ext] Before authentication: a forgotten password replaced, with a code sent to the account's
+    phone (``request_code``); every login of the account ends."""
+
+    phone: Str
+    code: Str
+    new_password: Str
 
 
 class ChangePassword(RequestBase, tag="change_password", kw_only=True, frozen=True):
@@ -729,6 +739,7 @@ Request: TypeAlias = (
     | DeleteAccount
     | Logout
     | ChangePassword
+    | ResetPassword
     | Agreement
     | AcceptAgreement
     | Categories
@@ -1022,6 +1033,7 @@ _FIELD_ARGUMENTS_OF: Final = {
     "create_account": frozenset({"name", "org_name", "org_code"}),
     "update_account": frozenset({"name"}),
     "change_password": frozenset({"new_password"}),
+    "reset_password": frozenset({"new_password"}),
 }
 
 

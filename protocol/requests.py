@@ -77,6 +77,7 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "delete_account": _op("password:str"),
     "logout": _op("everywhere:bool?"),  # v2: revoke this connection's token; [ext] or every token
     "change_password": _op("password:str", "new_password:str"),  # [ext] the others' logins end
+    "reset_password": _op("phone:str", "code:str", "new_password:str"),  # [ext] before auth: a forgotten one
     "agreement": _op(),  # extension: current platform rules and service agreement (Art. 5)
     "accept_agreement": _op("version:str"),  # extension
     # Groups

@@ -63,6 +63,7 @@ KINDS = (
     "verify_identity_failed", "verify_identity_refused",  # failed: the number's answer; refused: rate-limited
     "logout",         # detail.everywhere: true when every login of the account ended ([ext])
     "password_changed",  # [ext] change_password: every other login of the account ended
+    "password_reset",    # [ext] reset_password (a code to the account's phone): every login of it ended
     "change_password_failed", "change_password_refused",  # failed: wrong current password; refused: rate-limited
 )
 

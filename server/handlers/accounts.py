@@ -361,6 +361,43 @@ def _close_other_logins(user: User, sess: Session, kept: bytes | None, why: str)
             other.close(CLOSE_POLICY, why)
 
 
+@handler("reset_password")
+async def reset_password(ctx: Context, sess: Session, req: rq.ResetPassword, enc: Encoding) -> None:
+    """**[ext]** Before authentication: a forgotten password replaced, with a code sent to the phone the
+    account is bound to (``request_code``, limited per phone and per address as for ``register``;
+    five wrong guesses void a code). Every login of the account ends, as at ``change_password``; the
+    connection stays unauthenticated, to log in with the new password."""
+    phone = idn.normalize_phone(req.phone)
+    try:
+        idn.validate_password(req.new_password)
+    except ContractError as err:
+        raise ContractError("bad_request", "new_password must be 8-128 characters", field="new_password") from err
+    phone_hmac = ctx.vault.lookup("phone", phone)
+    phone_key = phone_hmac.hex()
+    # The code first: without it the op tells nothing, not even whether the phone has an account.
+    if not limits.check_code(ctx, phone_key, req.code):
+        raise ContractError("bad_code", "wrong or expired code")
+    uid = await ctx.store.user_with_phone(phone_hmac)
+    user = ctx.state.users.get(uid) if uid else None
+    if user is None or user.deleted:
+        limits.spend_code_attempt(ctx, phone_key)
+        raise ContractError("not_found", "no account has this phone number")
+    async with turn(("password", user.user_id)):  # (one change of a person's password at a time)
+        hashed = await ctx.passwords.hash(req.new_password, sess.ip)
+        if user.blacklisted or user.reopening:
+            limits.spend_code_attempt(ctx, phone_key)
+            raise ContractError("blacklisted", "this account is closed by the platform")
+        still_active(user)
+        # Used up with the claim, with no await between (of two resets with one code, the second
+        # gets bad_code here).
+        if not limits.consume_code(ctx, phone_key, req.code):
+            raise ContractError("bad_code", "wrong or expired code")
+        ctx.state.revocations.add_user(user.user_id)  # (marked first: see change_password)
+        await commit(ctx, ch.ChangePassword(user.user_id, hashed, None))
+        _close_other_logins(user, sess, None, "the password was changed")
+    netlog.session(ctx, sess, "password_reset", user.user_id)
+
+
 @handler("change_password")
 async def change_password(ctx: Context, sess: Session, req: rq.ChangePassword, enc: Encoding) -> None:
     """**[ext]** A new password, the current one given again (checked, and counted when wrong, as

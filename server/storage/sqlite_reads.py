@@ -70,6 +70,10 @@ class SqliteReads(SqliteReader):
     async def phone_registered(self, phone_hmac: bytes) -> bool:
         return await self._fetchone("SELECT 1 FROM users WHERE phone_hmac = ?", (phone_hmac,)) is not None
 
+    async def user_with_phone(self, phone_hmac: bytes) -> str | None:
+        row = await self._fetchone("SELECT user_id FROM users WHERE phone_hmac = ?", (phone_hmac,))
+        return None if row is None else str(row[0])
+
     async def live_codes(self, now: int) -> list[tuple[str, bytes, int]]:
         rows = await self._fetchall("SELECT phone_key, code_mac, expires_at FROM sms_codes WHERE expires_at > ?",
                                     (now,))

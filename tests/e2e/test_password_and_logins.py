@@ -85,3 +85,32 @@ async def test_two_changes_at_once_go_one_after_the_other(server: ServerProcess)
     again = await server.client()
     assert (await again.call("login", username=alice.username, password=lost_with))["code"] == "unauthenticated"
     assert (await again.call("login", username=alice.username, password=won_with))["ok"]
+
+
+async def test_a_forgotten_password_is_reset_with_a_code_to_the_accounts_phone(server: ServerProcess) -> None:
+    """Before, a person who forgot their password could never log in again."""
+    alice = await server.user()
+    phone = await _login(server, alice.username)
+    c = await server.client()
+    assert (await c.call("reset_password", phone=alice.phone, code="000000",
+                         new_password="reset-password-1"))["code"] == "bad_code"
+    await c.request("request_code", phone=alice.phone)
+    code = server.last_code(alice.phone)
+    short = await c.call("reset_password", phone=alice.phone, code=code, new_password="short")
+    assert (short["code"], short["field"]) == ("bad_request", "new_password")
+    assert (await c.call("reset_password", phone=alice.phone, code=code, new_password="reset-password-1"))["ok"]
+    for other in (alice, phone):
+        assert await _closed(other) == (1008, "the password was changed")
+    assert (await c.call("me"))["code"] == "unauthenticated"  # not logged in by it
+    assert (await c.call("reset_password", phone=alice.phone, code=code,
+                         new_password="reset-password-2"))["code"] == "bad_code"  # used up
+    assert (await c.call("login", username=alice.username, password="password123"))["code"] == "unauthenticated"
+    assert (await c.call("login", username=alice.username, password="reset-password-1"))["ok"]
+    # A phone no account has: said so, but only to whoever holds its code.
+    stranger = "13700001111"
+    await c.request("request_code", phone=stranger)
+    gone = await c.call("reset_password", phone=stranger, code=server.last_code(stranger),
+                        new_password="reset-password-1")
+    assert gone["code"] == "not_found"
+    rows = server.db_rows("SELECT user_id FROM netlog WHERE kind = 'password_reset'")
+    assert rows == [(alice.user_id,)]

@@ -100,7 +100,9 @@ def test_required_and_optional_arguments_match_the_op_table():
 
 
 def test_unauthenticated_ops_are_the_contracts():
-    assert UNAUTHENTICATED_OPS == OLD_UNAUTHENTICATED_OPS == {"request_code", "register", "login", "auth"}
+    # (the contract's four, and [ext] reset_password: a forgotten password, before any login)
+    assert UNAUTHENTICATED_OPS == OLD_UNAUTHENTICATED_OPS == {"request_code", "register", "login", "auth",
+                                                              "reset_password"}
 
 
 # -- every op decodes ---------------------------------------------------------------------------

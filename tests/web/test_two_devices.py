@@ -142,3 +142,19 @@ def test_a_new_password_ends_the_other_devices_and_logout_everywhere_ends_all(
     expect(phone.locator("#form-msg")).to_have_text("已在所有设备上退出登录，请重新登录")
     expect(laptop.locator("#form-msg")).to_have_text("已在所有设备上退出登录，请重新登录")
     assert laptop.errors == [] and phone.errors == []
+
+
+def test_a_forgotten_password_is_reset_from_the_login_form(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    alice = bg.run(server.user())
+    page = new_page(browser, server)
+    page.click("#to-reset")
+    page.fill("#reset-phone", alice.phone)
+    page.click("#reset-get-code")
+    expect(page.locator("#form-msg")).to_contain_text(alice.phone)
+    page.fill("#reset-code", server.last_code(alice.phone))
+    page.fill("#reset-password", "a-reset-password")
+    page.click("#reset-submit")
+    expect(page.locator("#form-msg")).to_have_text("密码已重设，请用新密码登录")
+    login(page, alice.username, "a-reset-password")
+    assert page.errors == []

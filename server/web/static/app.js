@@ -128,11 +128,13 @@ function renderLogin(which) {
       field(t("password"), el("input", { id: "login-password", type: "password", autocomplete: "current-password", required: true })),
       el("button", { type: "submit", id: "login-submit", class: "primary wide", text: t("login") }),
       msg,
-      el("button", { type: "button", class: "link", id: "to-register", text: t("no_account"), onclick: () => renderLogin("register") }));
+      el("button", { type: "button", class: "link", id: "to-register", text: t("no_account"), onclick: () => renderLogin("register") }),
+      el("button", { type: "button", class: "link", id: "to-reset", text: t("forgot_password"), onclick: () => renderLogin("reset") }));
   } else {
+    const p = which === "reset" ? "reset" : "reg";   // (the register form's ids as they were)
     // (named by aria-label: its label also holds the button, whose words are no part of its name)
-    const phone = el("input", { id: "reg-phone", type: "tel", autocomplete: "tel", required: true, placeholder: "138 0013 8000", "aria-label": t("phone") });
-    const getCode = el("button", { type: "button", id: "reg-get-code", class: "ghost", text: t("get_code"),
+    const phone = el("input", { id: `${p}-phone`, type: "tel", autocomplete: "tel", required: true, placeholder: "138 0013 8000", "aria-label": t("phone") });
+    const getCode = el("button", { type: "button", id: `${p}-get-code`, class: "ghost", text: t("get_code"),
       onclick: async () => {
         if (!phoneOk(phone.value)) { refuse("reg_phone_rule", phone); return; }
         try {
@@ -147,6 +149,30 @@ function renderLogin(which) {
       msg.textContent = t("code_sent", { phone: codeSent.phone }); msg.className = "form-msg ok";
       lockCode(getCode);
     }
+    if (which === "reset") {   // [ext] reset_password: a forgotten password, with a code to the phone
+      const pw = el("input", { id: "reset-password", type: "password", autocomplete: "new-password", required: true });
+      form = el("form", { id: "reset-form", class: "card",
+        onsubmit: async (e) => {
+          e.preventDefault();
+          if (!phoneOk(phone.value)) { refuse("reg_phone_rule", phone); return; }
+          const n = charCount(pw.value);
+          if (n < 8 || n > 128) { refuse("reg_password_rule", pw); return; }
+          msg.textContent = t("resetting"); msg.className = "form-msg";
+          try {
+            await conn.request("reset_password", { phone: phone.value.trim(), code: $("#reset-code").value.trim(), new_password: pw.value }, { connect: true });
+            codeSent = null;
+            renderLogin("login");
+            const done = $("#form-msg"); done.textContent = t("password_reset_done"); done.className = "form-msg ok";
+          } catch (err) { if (err.code === "not_found") refuse("reset_no_account", phone); else fail(err); }
+        } },
+        el("h2", { text: t("reset_password") }),
+        field(t("phone"), el("div", { class: "row" }, phone, getCode)),
+        field(t("code"), el("input", { id: "reset-code", inputmode: "numeric", autocomplete: "one-time-code", required: true, maxlength: 6 })),
+        field(t("new_password"), pw, t("password_hint")),
+        el("button", { type: "submit", id: "reset-submit", class: "primary wide", text: t("reset_password") }),
+        msg,
+        el("button", { type: "button", class: "link", id: "to-login", text: t("back_to_login"), onclick: () => renderLogin("login") }));
+    } else {
     const regDisplay = el("input", { id: "reg-display" });
     form = el("form", { id: "register-form", class: "card",
       onsubmit: async (e) => {
@@ -181,6 +207,7 @@ function renderLogin(which) {
       el("button", { type: "submit", id: "reg-submit", class: "primary wide", text: t("register") }),
       msg,
       el("button", { type: "button", class: "link", id: "to-login", text: t("have_account"), onclick: () => renderLogin("login") }));
+    }
   }
   app.append(el("div", { class: "login-wrap" },
     el("div", { class: "brand" }, el("img", { src: "/logo.svg", alt: "", class: "logo" }),
