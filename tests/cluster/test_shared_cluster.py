@@ -164,6 +164,42 @@ async def test_blacklist_from_a_gateway_drops_the_user_everywhere_and_bars_login
     assert '"blacklist"' in out and str(victim.user_id) in out, out
 
 
+async def _closed_soon(c: Any, timeout: float = 5.0) -> tuple[int | None, str | None]:
+    deadline = time.monotonic() + timeout
+    while not c.closed and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert c.closed, "still open"
+    return c.ws.close_code, c.ws.close_reason
+
+
+async def test_a_new_password_and_a_logout_everywhere_end_the_logins_on_every_node(cluster: Cluster) -> None:
+    """The connections a change ends sit on gateways (sessions the home holds for them) as well as on
+    the home; the connection that asked, on a gateway, goes on; a token from before opens nothing."""
+    home = cluster.home()
+    near, far = cluster.gateways()
+    asker = await near.user()
+    on_home, on_far = await home.client(), await far.client()
+    for c in (on_home, on_far):
+        await c.login(asker.username, "password123")  # type: ignore[attr-defined]
+    stolen = on_far.token
+    assert (await asker.call("change_password", password="password123", new_password="cluster-pw-1"))["ok"]
+    for c in (on_home, on_far):
+        assert await _closed_soon(c) == (1008, "the password was changed")
+    assert (await asker.request("me"))["user_id"] == asker.user_id
+    for node in cluster.nodes:
+        c = await node.client()
+        assert (await c.call("auth", token=stolen))["code"] == "unauthenticated", node.node_id
+        assert (await c.call("login", username=asker.username, password="password123"))["code"] == \
+            "unauthenticated", node.node_id
+        await c.close()
+    again = await home.client()
+    await again.login(asker.username, "cluster-pw-1")  # type: ignore[attr-defined]
+    assert (await asker.call("logout", everywhere=True))["ok"]
+    assert await _closed_soon(again) == (1008, "logged out on every device")
+    assert (await asker.call("me"))["code"] == "unauthenticated"
+    await asker.close()
+
+
 async def test_a_gateway_logs_who_was_on_a_connection_that_logged_out_before_closing(cluster: Cluster) -> None:
     """On a gateway as on the home: a connection that logged in has its connect and disconnect rows,
     naming the user, even when they logged out on it before it closed."""
