@@ -242,10 +242,18 @@ def _login(a: list[str]) -> Command:
     return _req("login", a, "login", {"username": a[0], "password": a[1]})
 
 
-@_command("/logout", "log out: the token is revoked and the saved one removed", "Account")
+@_command("/logout [all]", "log out: the token is revoked and the saved one removed; all: on every device", "Account")
 def _logout(a: list[str]) -> Command:
-    _arity("logout", a, 0, 0)
-    return _req("logout", a, "logout")
+    _arity("logout", a, 0, 1)
+    if a and a[0] != "all":
+        raise _usage("logout", "the one word it takes is all")
+    return _req("logout", a, "logout", {"everywhere": True} if a else {})
+
+
+@_command("/password CURRENT NEW", "change your password; every other login of the account ends", "Account")
+def _password(a: list[str]) -> Command:
+    _arity("password", a, 2, 2)
+    return _req("password", a, "change_password", {"password": a[0], "new_password": a[1]})
 
 
 @_command("/deleteaccount PASSWORD", "cancel your account for good (P9); asks first", "Account")

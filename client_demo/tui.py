@@ -998,8 +998,12 @@ class ChatTUI:
             self.say(f"* authenticated as {clean(self.user_id)}")
         elif op in ("logout", "delete_account"):
             gone = self.forget_login()
-            what = "logged out: the token is revoked" if op == "logout" else "your account is cancelled; logged out"
+            what = ("your account is cancelled; logged out" if op == "delete_account"
+                    else "logged out on every device: every token of this account is revoked"
+                    if params.get("everywhere") else "logged out: the token is revoked")
             self.say(f"* {what}{gone}")
+        elif op == "change_password":
+            self.say("* password changed: every other login of this account has ended (this one goes on)")
         elif op == "verify_identity":
             self.say("* identity verified")
         elif op == "set_profile":
@@ -1259,7 +1263,7 @@ def _on_terminal() -> bool:
 
 # The commands whose line holds a password, an ID number or a token: masked as typed (and so in the
 # scrollback) and kept out of the prompt's history (the Up arrow).
-SECRET_COMMANDS = frozenset({"/login", "/register", "/verify", "/deleteaccount", "/auth"})
+SECRET_COMMANDS = frozenset({"/login", "/register", "/verify", "/deleteaccount", "/auth", "/password"})
 
 
 def holds_secret(line: str) -> bool:

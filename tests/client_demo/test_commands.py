@@ -62,6 +62,8 @@ GOOD = [
     ("/auth", "auth", {}, "none", None),
     ("/auth tok123", "auth", {"token": "tok123"}, "none", None),
     ("/logout", "logout", {}, "none", None),
+    ("/logout all", "logout", {"everywhere": True}, "none", None),
+    ("/password old-one new-one", "change_password", {"password": "old-one", "new_password": "new-one"}, "none", None),
     ("/deleteaccount s3cret", "delete_account", {"password": "s3cret"}, "none", None),
     ("/verify 张三 110105199001010011", "verify_identity",
      {"legal_name": "张三", "id_number": "110105199001010011"}, "none", None),
@@ -550,7 +552,7 @@ def test_help_documents_every_command():
                    "/read", "/log", "/accounts", "/account", "/newaccount", "/editaccount", "/follow",
                    "/unfollow", "/posts", "/post", "/publish", "/delpost", "/comment", "/recomment",
                    "/comments", "/modcomment", "/editor", "/closeaccount", "account AID", "post POST_ID",
-                   "comment COMMENT_ID", "/agreement", "/accept", "/retry", "/logout", "/deleteaccount"):
+                   "comment COMMENT_ID", "/agreement", "/accept", "/retry", "/logout", "/deleteaccount", "/password"):
         assert needed in text
 
 

@@ -387,3 +387,11 @@ def test_leaving_on_another_device_forgets_the_group_here_too():
     assert t.current == GID  # (someone else left)
     t.show_event({"ev": "member_left", "group_id": GID, "user_id": "u1"})
     assert t.current is None
+
+
+def test_a_line_with_a_password_is_masked_and_kept_out_of_the_history():
+    from client_demo.tui import holds_secret
+
+    for line in ("/login alice pw", "/password old new", "/deleteaccount pw", "/auth tok", "/PASSWORD a b"):
+        assert holds_secret(line), line
+    assert not holds_secret("/logout all") and not holds_secret("hello /password")

@@ -58,13 +58,22 @@ def test_logout_deleteaccount_and_a_token_revoked_elsewhere(server: ServerProces
         # another account: nothing of alice's session carries over (her current group included)
         a.command(f"/login {bob} password123", rf"^\* logged in as {bob} ")
         a.command("hello", r"^! no_group: ")
-        a.command("/deleteaccount password123", r"^\* cancel your account for good\?")
+        # a new password ends bob's other login, and so does a logout on every device
+        other.command(f"/login {bob} password123", rf"^\* logged in as {bob} ")
+        a.command("/password password123 new-password-1", r"^\* password changed: every other login")
+        other.expect(r"^\* disconnected: the password was changed on another device: /login again with the new one")
+        other.command(f"/login {bob} new-password-1", rf"^\* logged in as {bob} ")
+        a.command("/logout all", r"^\* logged out on every device: every token of this account is revoked")
+        other.expect(r"^\* disconnected: this account was logged out on every device")
+        a.command(f"/login {bob} new-password-1", rf"^\* logged in as {bob} ")
+        a.command("/deleteaccount new-password-1", r"^\* cancel your account for good\?")
         a.command("no", r"^\* /deleteaccount not done$")  # (the password is not printed back)
-        a.command("/deleteaccount password123", r"^\* cancel your account for good\?")
+        a.command("/deleteaccount new-password-1", r"^\* cancel your account for good\?")
         a.command("yes", rf"^\* your account is cancelled; logged out \(the saved token in {token_file} removed\)$")
         assert not token_file.exists()
-        a.command(f"/login {bob} password123", r"^! unauthenticated: ")
+        a.command(f"/login {bob} new-password-1", r"^! unauthenticated: ")
         assert not [x for x in a.output if "password123" in x and not x.startswith(">")]
+        assert not [x for x in a.output if "new-password-1" in x and not x.startswith(">")]
     finally:
         for t in (a, other):
             t.kill()
