@@ -610,12 +610,12 @@ class ClusterNode:
             self._ping.add_done_callback(lambda f: f.cancelled() or f.exception())  # (retrieved: no warning)
         ping = self._ping
         await asyncio.wait({ping}, timeout=timeout)
-        err = None if not ping.done() else ping.exception() if not ping.cancelled() else asyncio.CancelledError()
-        if not ping.done() or err is not None:
+        if not ping.done() or ping.cancelled() or ping.exception() is not None:
             if not self._broker_silent:
                 self._broker_silent = True
-                log.warning("NATS did not answer a ping within %.1f s (%r): not contesting the home lease "
-                            "until it does", timeout, err)
+                why = "no answer" if not ping.done() else "cancelled" if ping.cancelled() else repr(ping.exception())
+                log.warning("NATS did not answer a ping within %.1f s (%s): not contesting the home lease "
+                            "until it does", timeout, why)
             return False
         if self._broker_silent:
             self._broker_silent = False

@@ -361,6 +361,25 @@ def _close_other_logins(user: User, sess: Session, kept: bytes | None, why: str)
             other.close(CLOSE_POLICY, why)
 
 
+def _valid_new_password(new_password: str) -> None:
+    """``register``'s rule, refused with ``field`` ``new_password`` (the argument that carries it)."""
+    try:
+        idn.validate_password(new_password)
+    except ContractError as err:
+        raise ContractError("bad_request", "new_password must be 8-128 characters", field="new_password") from err
+
+
+async def _set_password(ctx: Context, sess: Session, user: User, hashed: str, kept: bytes | None) -> None:
+    """Stores ``user``'s new password hash and ends every other login but the token ``kept``'s (the
+    caller holds the person's password turn and has checked the account is still active).
+
+    The revocation is marked before the write: an auth whose lookup is out, or a login whose token
+    is being stored, is refused whichever write lands first (see login)."""
+    ctx.state.revocations.add_user(user.user_id, kept)
+    await commit(ctx, ch.ChangePassword(user.user_id, hashed, kept))
+    _close_other_logins(user, sess, kept, "the password was changed")
+
+
 @handler("reset_password")
 async def reset_password(ctx: Context, sess: Session, req: rq.ResetPassword, enc: Encoding) -> None:
     """**[ext]** Before authentication: a forgotten password replaced, with a code sent to the phone the
@@ -368,10 +387,7 @@ async def reset_password(ctx: Context, sess: Session, req: rq.ResetPassword, enc
     five wrong guesses void a code). Every login of the account ends, as at ``change_password``; the
     connection stays unauthenticated, to log in with the new password."""
     phone = idn.normalize_phone(req.phone)
-    try:
-        idn.validate_password(req.new_password)
-    except ContractError as err:
-        raise ContractError("bad_request", "new_password must be 8-128 characters", field="new_password") from err
+    _valid_new_password(req.new_password)
     phone_hmac = ctx.vault.lookup("phone", phone)
     phone_key = phone_hmac.hex()
     # The code first: without it the op tells nothing, not even whether the phone has an account.
@@ -392,9 +408,7 @@ async def reset_password(ctx: Context, sess: Session, req: rq.ResetPassword, enc
         # gets bad_code here).
         if not limits.consume_code(ctx, phone_key, req.code):
             raise ContractError("bad_code", "wrong or expired code")
-        ctx.state.revocations.add_user(user.user_id)  # (marked first: see change_password)
-        await commit(ctx, ch.ChangePassword(user.user_id, hashed, None))
-        _close_other_logins(user, sess, None, "the password was changed")
+        await _set_password(ctx, sess, user, hashed, None)
     netlog.session(ctx, sess, "password_reset", user.user_id)
 
 
@@ -404,10 +418,7 @@ async def change_password(ctx: Context, sess: Session, req: rq.ChangePassword, e
     ``delete_account``'s). Every other login of the account ends in the same transaction: its
     tokens are revoked and its connections closed, but this connection's token (its other tabs)."""
     user = sess.me
-    try:
-        idn.validate_password(req.new_password)
-    except ContractError as err:
-        raise ContractError("bad_request", "new_password must be 8-128 characters", field="new_password") from err
+    _valid_new_password(req.new_password)
     # One change of a person's password at a time, each checking the password as the one before left
     # it: two at once each passed the old one, and the second, closing the first's login, left
     # neither logged in, under a password the first was told was its own.
@@ -421,12 +432,7 @@ async def change_password(ctx: Context, sess: Session, req: rq.ChangePassword, e
         still_active(user)  # (blacklisted or cancelled on another connection meanwhile: nothing to change)
         if sess.user is not user or sess.closing:  # logged out meanwhile (everywhere, on another device)
             raise ContractError("unauthenticated", "this connection was logged out meanwhile")
-        kept = sess.token_hash
-        # Marked first: an auth whose lookup is out, or a login whose token is being stored, is refused
-        # whichever write lands first (see login); the connection's own token is spared.
-        ctx.state.revocations.add_user(user.user_id, kept)
-        await commit(ctx, ch.ChangePassword(user.user_id, hashed, kept))
-        _close_other_logins(user, sess, kept, "the password was changed")
+        await _set_password(ctx, sess, user, hashed, sess.token_hash)  # (the connection's own token spared)
     netlog.session(ctx, sess, "password_changed")
 
 

@@ -17,7 +17,7 @@ from tests.cluster.harness import (
     message_events,
     messages_events_so_far,
 )
-from tests.e2e.harness import gather, new_phone, open_group
+from tests.e2e.harness import closed_by_server, gather, new_phone, open_group
 
 PER_SENDER = 20
 
@@ -164,14 +164,6 @@ async def test_blacklist_from_a_gateway_drops_the_user_everywhere_and_bars_login
     assert '"blacklist"' in out and str(victim.user_id) in out, out
 
 
-async def _closed_soon(c: Any, timeout: float = 5.0) -> tuple[int | None, str | None]:
-    deadline = time.monotonic() + timeout
-    while not c.closed and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    assert c.closed, "still open"
-    return c.ws.close_code, c.ws.close_reason
-
-
 async def test_a_new_password_and_a_logout_everywhere_end_the_logins_on_every_node(cluster: Cluster) -> None:
     """The connections a change ends sit on gateways (sessions the home holds for them) as well as on
     the home; the connection that asked, on a gateway, goes on; a token from before opens nothing."""
@@ -184,7 +176,7 @@ async def test_a_new_password_and_a_logout_everywhere_end_the_logins_on_every_no
     stolen = on_far.token
     assert (await asker.call("change_password", password="password123", new_password="cluster-pw-1"))["ok"]
     for c in (on_home, on_far):
-        assert await _closed_soon(c) == (1008, "the password was changed")
+        assert await closed_by_server(c) == (1008, "the password was changed")
     assert (await asker.request("me"))["user_id"] == asker.user_id
     for node in cluster.nodes:
         c = await node.client()
@@ -195,7 +187,7 @@ async def test_a_new_password_and_a_logout_everywhere_end_the_logins_on_every_no
     again = await home.client()
     await again.login(asker.username, "cluster-pw-1")  # type: ignore[attr-defined]
     assert (await asker.call("logout", everywhere=True))["ok"]
-    assert await _closed_soon(again) == (1008, "logged out on every device")
+    assert await closed_by_server(again) == (1008, "logged out on every device")
     assert (await asker.call("me"))["code"] == "unauthenticated"
     await asker.close()
 

@@ -310,3 +310,12 @@ async def restart(srv: ServerProcess, *clients: Client) -> list[Client]:
 
 async def gather(*aws: Any) -> list[Any]:
     return list(await asyncio.gather(*aws))
+
+
+async def closed_by_server(c: Client, timeout: float = 5.0) -> tuple[int | None, str | None]:
+    """Waits for the server to close ``c``; its close code and reason."""
+    deadline = time.monotonic() + timeout
+    while not c.closed and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert c.closed, "still open"
+    return c.ws.close_code, c.ws.close_reason

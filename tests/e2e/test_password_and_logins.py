@@ -6,24 +6,15 @@ account, and a password could not be changed at all."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
-from tests.e2e.harness import ServerProcess
+from tests.e2e.harness import ServerProcess, closed_by_server
 
 
 async def _login(server: ServerProcess, username: str, password: str = "password123") -> Any:
     c = await server.client()
     await c.login(username, password)
     return c
-
-
-async def _closed(c: Any, timeout: float = 5.0) -> tuple[int | None, str | None]:
-    deadline = time.monotonic() + timeout
-    while not c.closed and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    assert c.closed, "still open"
-    return c.ws.close_code, c.ws.close_reason
 
 
 async def test_a_new_password_ends_every_other_login_and_the_old_one_no_longer_opens(server: ServerProcess) -> None:
@@ -40,7 +31,7 @@ async def test_a_new_password_ends_every_other_login_and_the_old_one_no_longer_o
     assert not phone.closed
 
     assert (await alice.call("change_password", password="password123", new_password="new-password-1"))["ok"]
-    assert await _closed(phone) == (1008, "the password was changed")
+    assert await closed_by_server(phone) == (1008, "the password was changed")
     assert (await alice.request("me"))["user_id"] == alice.user_id  # this login goes on
     assert (await same_tab.request("me"))["user_id"] == alice.user_id  # and so does its token
     again = await server.client()
@@ -58,7 +49,7 @@ async def test_logout_everywhere_ends_every_login_of_the_account(server: ServerP
     tokens = (alice.token, phone.token, laptop.token)
     assert (await phone.call("logout", everywhere=True))["ok"]
     for c in (alice, laptop):
-        assert await _closed(c) == (1008, "logged out on every device")
+        assert await closed_by_server(c) == (1008, "logged out on every device")
     assert (await phone.call("me"))["code"] == "unauthenticated"  # this one stays, logged out
     for token in tokens:
         assert (await phone.call("auth", token=token))["code"] == "unauthenticated"
@@ -100,7 +91,7 @@ async def test_a_forgotten_password_is_reset_with_a_code_to_the_accounts_phone(s
     assert (short["code"], short["field"]) == ("bad_request", "new_password")
     assert (await c.call("reset_password", phone=alice.phone, code=code, new_password="reset-password-1"))["ok"]
     for other in (alice, phone):
-        assert await _closed(other) == (1008, "the password was changed")
+        assert await closed_by_server(other) == (1008, "the password was changed")
     assert (await c.call("me"))["code"] == "unauthenticated"  # not logged in by it
     assert (await c.call("reset_password", phone=alice.phone, code=code,
                          new_password="reset-password-2"))["code"] == "bad_code"  # used up

@@ -20,14 +20,18 @@ def hold_token_lookups(app: App, monkeypatch: pytest.MonkeyPatch) -> tuple[async
     return hold_answers(app, monkeypatch, "token_owner")
 
 
-def hold_answers(app: App, monkeypatch: pytest.MonkeyPatch, method: str) -> tuple[asyncio.Event, asyncio.Event]:
+def hold_answers(app: App, monkeypatch: pytest.MonkeyPatch, method: str,
+                 once: bool = False) -> tuple[asyncio.Event, asyncio.Event]:
     """As :func:`hold_token_lookups`, for any read of the store (``method``): the handler's ``await``
-    on it lasts until the test sets ``gate``, after the changes the test makes meanwhile."""
+    on it lasts until the test sets ``gate``, after the changes the test makes meanwhile. ``once``:
+    only the first read is held (the ones the test's own changes make go through)."""
     answered, gate = asyncio.Event(), asyncio.Event()
     real = getattr(app.store, method)
 
     async def answered_then_late(*args: Any, **kwargs: Any) -> Any:
         found = await real(*args, **kwargs)  # the database answers now...
+        if once and answered.is_set():
+            return found
         answered.set()
         await gate.wait()  # ...and the answer reaches the caller after what the test does meanwhile
         return found

@@ -8,7 +8,7 @@ from client_demo.client import Client
 from server.app import App
 from server.security import token_hash
 from server.state import Revocations
-from tests.server.lookups import hold_token_lookups
+from tests.server.lookups import hold_answers, hold_token_lookups
 from tests.server.test_group_ids import registered
 
 
@@ -68,20 +68,7 @@ async def test_a_login_checked_while_the_password_changes_is_refused_and_its_tok
     """Its check read the old hash before the change and its token was stored after: the thief who
     knew the old password had a 30-day login the change was meant to end."""
     owner = await registered(app, tmp_path)
-    real = app.store.password_hash
-    answered, gate = asyncio.Event(), asyncio.Event()
-    holding = True
-
-    async def first_held(user_id: str) -> str | None:
-        nonlocal holding
-        found = await real(user_id)
-        if holding:
-            holding = False
-            answered.set()
-            await gate.wait()
-        return found
-
-    monkeypatch.setattr(app.store, "password_hash", first_held)
+    answered, gate = hold_answers(app, monkeypatch, "password_hash", once=True)  # (the thief's check)
     thief = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
     pending = asyncio.create_task(thief.call("login", username="owner1", password="password123"))
     await asyncio.wait_for(answered.wait(), 5)
