@@ -124,8 +124,10 @@ class Client:
         return out
 
     # -- conveniences ---------------------------------------------------------
-    async def login(self, username: str, password: str) -> dict[str, Any]:
-        reply = await self.request("login", username=username, password=password)
+    async def login(self, username: str, password: str, device: str | None = None) -> dict[str, Any]:
+        """``device``: what to call this login in the account's ``my_logins`` (**[ext]**)."""
+        extra = {} if device is None else {"device": device}
+        reply = await self.request("login", username=username, password=password, **extra)
         self.user_id, self.token = reply["user_id"], reply["token"]
         return reply
 

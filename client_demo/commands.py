@@ -17,6 +17,7 @@ sends ``/text``.
 
 from __future__ import annotations
 
+import platform
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -239,15 +240,31 @@ def _register(a: list[str]) -> Command:
 @_command("/login USERNAME PASSWORD", "log in; prints the token and saves it for /auth", "Account")
 def _login(a: list[str]) -> Command:
     _arity("login", a, 2, 2)
-    return _req("login", a, "login", {"username": a[0], "password": a[1]})
+    return _req("login", a, "login", {"username": a[0], "password": a[1], "device": DEVICE})
 
 
-@_command("/logout [all]", "log out: the token is revoked and the saved one removed; all: on every device", "Account")
+# What this client calls its logins in the account's list (/logins): the program and the system it runs on.
+DEVICE = f"qunguan-chat · {platform.system() or 'terminal'}"[:64]
+
+
+@_command("/logout [all|LOGIN]",
+          "log out: the token is revoked and the saved one removed; all: on every device; LOGIN: that one of /logins",
+          "Account")
 def _logout(a: list[str]) -> Command:
     _arity("logout", a, 0, 1)
-    if a and a[0] != "all":
-        raise _usage("logout", "the one word it takes is all")
-    return _req("logout", a, "logout", {"everywhere": True} if a else {})
+    if not a:
+        return _req("logout", a, "logout", {})
+    if a[0] == "all":
+        return _req("logout", a, "logout", {"everywhere": True})
+    if not re.fullmatch(r"[0-9a-f]{16}", a[0]):
+        raise _usage("logout", "it takes all, or the LOGIN id /logins shows (16 hex digits)")
+    return _req("logout", a, "logout", {"login_id": a[0]})
+
+
+@_command("/logins", "the devices this account is logged in on, with the LOGIN ids /logout takes", "Account")
+def _logins(a: list[str]) -> Command:
+    _arity("logins", a, 0, 0)
+    return _req("logins", a, "my_logins")
 
 
 @_command("/password CURRENT NEW", "change your password; every other login of the account ends", "Account")

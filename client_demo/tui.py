@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import codecs
+import hashlib
 import math
 import os
 import re
@@ -215,7 +216,8 @@ ENDED = {"account closed by the platform": "the platform closed your account (se
          "account cancelled": "the account was cancelled",
          "logged out": "you logged out with this token elsewhere",
          "logged out on every device": "this account was logged out on every device",
-         "the password was changed": "the password was changed on another device: /login again with the new one"}
+         "the password was changed": "the password was changed on another device: /login again with the new one",
+         "logged out from another device": "you logged this device out from another one (its /logins)"}
 
 
 def close_reason(exc: BaseException | None) -> str:
@@ -964,6 +966,18 @@ class ChatTUI:
         except OSError as exc:
             return f"not saved: {exc}"
 
+    def own_login_id(self) -> str | None:
+        """This client's login as ``my_logins`` names it: the first 16 hex digits of its token's SHA-256."""
+        return hashlib.sha256(self.token.encode()).hexdigest()[:16] if isinstance(self.token, str) else None
+
+    def show_logins(self, logins: list[dict[str, Any]]) -> None:
+        for x in logins:
+            where = clean(x.get("device")) or "unknown device"
+            state = "this one" if x.get("current") else f"online ({x.get('online')})" if x.get("online") else ""
+            self.say(f"  {clean(x.get('login_id'))}  {where}, logged in {hhmm(x.get('created_at'))}"
+                     + (f", {state}" if state else ""))
+        self.say("* /logout LOGIN ends one of them" if logins else "* no logins")
+
     def show_reply(self, cmd: Command, params: dict[str, Any], r: dict[str, Any]) -> None:
         op, gid = cmd.op, params.get("group_id")
         who = self.names(params["user_id"]) if "user_id" in params else ""
@@ -996,12 +1010,16 @@ class ChatTUI:
             assert self.client is not None
             self.client.user_id, self.client.token = self.user_id, self.token
             self.say(f"* authenticated as {clean(self.user_id)}")
+        elif op == "logout" and params.get("login_id") not in (None, self.own_login_id()):
+            self.say(f"* login {clean(params['login_id'])} logged out: that device must log in again")
         elif op in ("logout", "delete_account"):
             gone = self.forget_login()
             what = ("your account is cancelled; logged out" if op == "delete_account"
                     else "logged out on every device: every token of this account is revoked"
                     if params.get("everywhere") else "logged out: the token is revoked")
             self.say(f"* {what}{gone}")
+        elif op == "my_logins":
+            self.show_logins(r.get("logins") or [])
         elif op == "change_password":
             self.say("* password changed: every other login of this account has ended (this one goes on)")
         elif op == "verify_identity":

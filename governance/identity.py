@@ -76,6 +76,23 @@ def validate_display_name(raw: str, current: str | None = None) -> str:
     return s if s == current else names.check_display_name_label(s)
 
 
+MAX_DEVICE_CHARS = 64
+
+
+def validate_device(raw: str | None) -> str:
+    """The name a client gives the device it logs in from (``login``'s **[ext]** ``device``), shown to
+    the account alone: up to 64 characters (NFC, trimmed) that can be read as they are; none, or
+    only spaces: ``""`` (the client shows "unknown device")."""
+    if raw is None:
+        return ""
+    s = unicodedata.normalize("NFC", _require_str(raw, "device")).strip()
+    if not s:
+        return ""
+    if len(s) > MAX_DEVICE_CHARS:
+        raise names.bad_field("device", f"device must be at most {MAX_DEVICE_CHARS} characters")
+    return names.check_name(s, "device")
+
+
 def validate_legal_name(raw: str) -> str:
     """Letters of any script, spaces and middle dots (as in 阿依古丽·买买提).
 

@@ -242,10 +242,12 @@ class Register(RequestBase, tag="register", kw_only=True, frozen=True):
 
 
 class Login(RequestBase, tag="login", kw_only=True, frozen=True):
-    """Log in with username and password; the reply carries a session token."""
+    """Log in with username and password; the reply carries a session token. [ext] ``device``: what
+    the client calls the device it runs on, shown to the account alone (``my_logins``)."""
 
     username: Str
     password: Str
+    device: Str | None = None
 
 
 class Auth(RequestBase, tag="auth", kw_only=True, frozen=True):
@@ -279,9 +281,16 @@ class DeleteAccount(RequestBase, tag="delete_account", kw_only=True, frozen=True
 
 class Logout(RequestBase, tag="logout", kw_only=True, frozen=True):
     """Revoke the token this connection authenticated with (other connections using it are closed);
-    [ext] ``everywhere``: every token of the account, every other connection of it closed."""
+    [ext] ``everywhere``: every token of the account, every other connection of it closed; [ext]
+    ``login_id``: that one login of the account instead (one ``my_logins`` lists)."""
 
     everywhere: bool | None = None
+    login_id: Str | None = None
+
+
+class MyLogins(RequestBase, tag="my_logins", kw_only=True, frozen=True):
+    """[ext] The account's logins (its tokens still good): the device each named, when, and which
+    are online now; ``logout`` with a ``login_id`` ends one."""
 
 
 class ResetPassword(RequestBase, tag="reset_password", kw_only=True, frozen=True):
@@ -736,6 +745,7 @@ Request: TypeAlias = (
     | VerifyIdentity
     | SetProfile
     | Me
+    | MyLogins
     | DeleteAccount
     | Logout
     | ChangePassword
@@ -1033,6 +1043,8 @@ _FIELD_ARGUMENTS_OF: Final = {
     "create_account": frozenset({"name", "org_name", "org_code"}),
     "update_account": frozenset({"name"}),
     "change_password": frozenset({"new_password"}),
+    "login": frozenset({"device"}),
+    "logout": frozenset({"login_id"}),
     "reset_password": frozenset({"new_password"}),
 }
 

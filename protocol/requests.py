@@ -69,13 +69,14 @@ OPS: dict[str, tuple[Arg, ...]] = {
     # Accounts (Art. 6)
     "request_code": _op("phone:str"),
     "register": _op("username:str", "password:str", "phone:str", "code:str", "display_name:str?"),
-    "login": _op("username:str", "password:str"),
+    "login": _op("username:str", "password:str", "device:str?"),  # [ext] device: shown in my_logins
     "auth": _op("token:str"),
     "verify_identity": _op("legal_name:str", "id_number:str"),
     "set_profile": _op("display_name:str"),
     "me": _op(),
     "delete_account": _op("password:str"),
-    "logout": _op("everywhere:bool?"),  # v2: revoke this connection's token; [ext] or every token
+    "logout": _op("everywhere:bool?", "login_id:str?"),  # v2: this connection's token; [ext] every one, or one
+    "my_logins": _op(),  # [ext] the account's logins: device, since when, online now
     "change_password": _op("password:str", "new_password:str"),  # [ext] the others' logins end
     "reset_password": _op("phone:str", "code:str", "new_password:str"),  # [ext] before auth: a forgotten one
     "agreement": _op(),  # extension: current platform rules and service agreement (Art. 5)

@@ -249,6 +249,7 @@ def check_connection_slot(ctx: Context, sess: Session, user: User) -> None:
 
 @handler("login")
 async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> dict[str, Any]:
+    device = idn.validate_device(req.device)
     with _failed_login_gate(ctx, sess, "login") as guess:
         ukey = idn.username_key(req.username)
         uid = ctx.state.by_username.get(ukey)
@@ -276,7 +277,7 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
     hashed = token_hash(token)
     now = ctx.now_ms()
     expires_at = now + ctx.cfg.identity.token_ttl_seconds * 1000
-    await commit(ctx, ch.InsertToken(hashed, user.user_id, now, expires_at))
+    await commit(ctx, ch.InsertToken(hashed, user.user_id, now, expires_at, device))
     if revocations.since(seen, hashed, user.user_id) is not False:
         # The password changed, or every login of the account ended, while this one was checked (with
         # the old password, maybe) and stored: its token goes too, whichever write landed first.
@@ -326,14 +327,59 @@ async def standing_token_owner(ctx: Context, hashed: bytes) -> str | None:
     return None if revoked else uid
 
 
+def login_id(hashed: bytes) -> str:
+    """A login's id in ``my_logins`` and ``logout``: the first 8 bytes of its token's hash, in hex (the
+    hash is one-way, so the id tells nothing of the token; unique enough among one account's 100)."""
+    return hashed[:LOGIN_ID_BYTES].hex()
+
+
+LOGIN_ID_BYTES = 8
+
+
+@handler("my_logins")
+async def my_logins(ctx: Context, sess: Session, req: rq.MyLogins, enc: Encoding) -> dict[str, Any]:
+    """**[ext]** The account's logins (tokens still good), newest first: the device each named at
+    ``login``, when, until when, how many connections use it now, and which one is this connection's."""
+    user = sess.me
+    rows = await ctx.store.logins_of(user.user_id, ctx.now_ms())
+    online: dict[bytes | None, int] = {}
+    for other in user.sessions:  # (after the read: the connections of now)
+        online[other.token_hash] = online.get(other.token_hash, 0) + 1
+    return {"logins": [
+        {"login_id": login_id(hashed), "device": device, "created_at": created, "expires_at": expires,
+         "online": online.get(hashed, 0), "current": hashed == sess.token_hash}
+        for hashed, created, expires, device in rows
+    ]}
+
+
+async def _login_named(ctx: Context, user: User, wanted: str) -> bytes:
+    """The token hash of ``user``'s login ``wanted`` (a ``login_id``), or ``not_found``."""
+    if len(wanted) != 2 * LOGIN_ID_BYTES or wanted.strip("0123456789abcdef"):
+        raise ContractError("bad_request", "login_id must be 16 lowercase hex digits, as my_logins gives it",
+                            field="login_id")
+    for hashed, *_ in await ctx.store.logins_of(user.user_id, ctx.now_ms()):
+        if login_id(hashed) == wanted:
+            return hashed
+    raise ContractError("not_found", "no such login of this account (it ended, or it expired)")
+
+
 @handler("logout")
 async def logout(ctx: Context, sess: Session, req: rq.Logout, enc: Encoding) -> None:
     """Revoke this connection's token: ``auth`` with it fails from now on, and every other
     connection that authenticated with it is closed (1008); this one is logged out. **[ext]**
     ``everywhere``: every token of the account, and every other connection of it (a phone lost
-    or a shared computer left logged in)."""
+    or a shared computer left logged in). **[ext]** ``login_id``: that one login of the account (from
+    ``my_logins``); this connection stays logged in unless it is its own."""
     user = sess.me
     hashed = sess.token_hash
+    if req.login_id is not None:
+        if req.everywhere:
+            raise ContractError("bad_request", "give either everywhere or login_id, not both", field="login_id")
+        other_login = await _login_named(ctx, user, req.login_id)
+        if other_login != hashed:
+            await _end_login(ctx, user, other_login, "logged out from another device")
+            netlog.session(ctx, sess, "logout", login_id=req.login_id)
+            return
     if req.everywhere:
         # Marked first: an auth whose lookup is out, or a login whose token is being stored, is refused
         # whichever write lands first (see login).
@@ -341,17 +387,22 @@ async def logout(ctx: Context, sess: Session, req: rq.Logout, enc: Encoding) -> 
         await commit(ctx, ch.RevokeTokens(user.user_id))
         _close_other_logins(user, sess, None, "logged out on every device")
     elif hashed is not None:
-        await commit(ctx, ch.RevokeToken(hashed))
-        ctx.state.revocations.add(hashed)  # an auth whose lookup is still out must not bind it
-        for other in list(user.sessions):
-            if other is not sess and other.token_hash == hashed:
-                other.close(CLOSE_POLICY, "logged out")
+        await _end_login(ctx, user, hashed, "logged out", but=sess)
     if req.everywhere:
         netlog.session(ctx, sess, "logout", everywhere=True)
     else:
         netlog.session(ctx, sess, "logout")
     ctx.detach(sess)
     ctx.arm_auth_timer(sess)
+
+
+async def _end_login(ctx: Context, user: User, hashed: bytes, why: str, but: Session | None = None) -> None:
+    """Revokes the token ``hashed`` of ``user`` and closes (1008, ``why``) every connection on it but ``but``."""
+    await commit(ctx, ch.RevokeToken(hashed))
+    ctx.state.revocations.add(hashed)  # an auth whose lookup is still out must not bind it
+    for other in list(user.sessions):
+        if other is not but and other.token_hash == hashed:
+            other.close(CLOSE_POLICY, why)
 
 
 def _close_other_logins(user: User, sess: Session, kept: bytes | None, why: str) -> None:

@@ -82,6 +82,7 @@ class InsertToken(Change):
     user_id: str
     created_at: int
     expires_at: int
+    device: str = ""  # [ext] what the client called itself at login, shown to the account only (my_logins)
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,8 +195,8 @@ async def _insert_user(db: Conn, u: c.InsertUser) -> None:
 @applies(c.InsertToken)
 async def _insert_token(db: Conn, t: c.InsertToken) -> None:
     await db.execute("DELETE FROM tokens WHERE user_id = $1 AND expires_at < $2", t.user_id, t.created_at)
-    await db.execute("INSERT INTO tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-                     t.token_hash, t.user_id, t.created_at, t.expires_at)
+    await db.execute("INSERT INTO tokens (token_hash, user_id, created_at, expires_at, device)"
+                     " VALUES ($1, $2, $3, $4, $5)", t.token_hash, t.user_id, t.created_at, t.expires_at, t.device)
     await db.execute("DELETE FROM tokens WHERE token_hash IN (SELECT token_hash FROM tokens WHERE user_id = $1"
                      " AND token_hash <> $2 ORDER BY created_at DESC, token_hash OFFSET $3)",
                      t.user_id, t.token_hash, c.TOKENS_KEPT_PER_USER - 1)

@@ -116,6 +116,12 @@ class PostgresReads:
             "SELECT user_id FROM tokens WHERE token_hash = $1 AND expires_at > $2", token_hash, now)
         return row[0] if row else None
 
+    async def logins_of(self, user_id: str, now: int) -> list[tuple[bytes, int, int, str]]:
+        rows = await self._fetchall(
+            "SELECT token_hash, created_at, expires_at, device FROM tokens WHERE user_id = $1 AND expires_at > $2"
+            " ORDER BY created_at DESC, token_hash", user_id, now)
+        return [(bytes(r[0]), r[1], r[2], r[3]) for r in rows]
+
     async def phone_registered(self, phone_hmac: bytes) -> bool:
         return await self._fetchone("SELECT 1 FROM users WHERE phone_hmac = $1", phone_hmac) is not None
 

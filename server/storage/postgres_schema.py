@@ -922,4 +922,12 @@ MIGRATIONS: list[tuple[int, str]] = [
                            'verify_identity_failed', 'change_password_failed');
         """,
     ),
+    (
+        35,
+        """
+        -- As SQLite's 38: the device a login named, for my_logins (a constant default: no table rewrite,
+        -- and a node still on the version before inserts tokens without it).
+        ALTER TABLE tokens ADD COLUMN device TEXT NOT NULL DEFAULT '';
+        """,
+    ),
 ]

@@ -1046,4 +1046,12 @@ MIGRATIONS: list[tuple[int, str]] = [
                            'verify_identity_failed', 'change_password_failed');
         """,
     ),
+    (
+        38,
+        """
+        -- [ext] my_logins: each login names the device the client gave (login's device), so that a person
+        -- can tell their logins apart and end one (logout login_id). Gone with its token.
+        ALTER TABLE tokens ADD COLUMN device TEXT NOT NULL DEFAULT '';
+        """,
+    ),
 ]

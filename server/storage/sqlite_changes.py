@@ -156,8 +156,8 @@ async def _insert_user(db: aiosqlite.Connection, u: c.InsertUser) -> None:
 @applies(c.InsertToken)
 async def _insert_token(db: aiosqlite.Connection, t: c.InsertToken) -> None:
     await db.execute("DELETE FROM tokens WHERE user_id = ? AND expires_at < ?", (t.user_id, t.created_at))
-    await db.execute("INSERT INTO tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                     (t.token_hash, t.user_id, t.created_at, t.expires_at))
+    await db.execute("INSERT INTO tokens (token_hash, user_id, created_at, expires_at, device) VALUES (?, ?, ?, ?, ?)",
+                     (t.token_hash, t.user_id, t.created_at, t.expires_at, t.device))
     # (the new token and the newest others up to the cap stay)
     await db.execute("DELETE FROM tokens WHERE token_hash IN (SELECT token_hash FROM tokens WHERE user_id = ?"
                      " AND token_hash != ? ORDER BY created_at DESC, token_hash LIMIT -1 OFFSET ?)",

@@ -6,6 +6,7 @@ import pytest
 
 from client_demo.commands import (
     COMMANDS,
+    DEVICE,
     CommandError,
     bind,
     find_mentions,
@@ -58,11 +59,13 @@ GOOD = [
     ("/register alice pw 139 123456 Alice Liddell", "register",
      {"username": "alice", "password": "pw", "phone": "139", "code": "123456",
       "display_name": "Alice Liddell"}, "none", None),
-    ("/login alice pw", "login", {"username": "alice", "password": "pw"}, "none", None),
+    ("/login alice pw", "login", {"username": "alice", "password": "pw", "device": DEVICE}, "none", None),
     ("/auth", "auth", {}, "none", None),
     ("/auth tok123", "auth", {"token": "tok123"}, "none", None),
     ("/logout", "logout", {}, "none", None),
     ("/logout all", "logout", {"everywhere": True}, "none", None),
+    ("/logout 0123456789abcdef", "logout", {"login_id": "0123456789abcdef"}, "none", None),
+    ("/logins", "my_logins", {}, "none", None),
     ("/password old-one new-one", "change_password", {"password": "old-one", "new_password": "new-one"}, "none", None),
     ("/deleteaccount s3cret", "delete_account", {"password": "s3cret"}, "none", None),
     ("/verify 张三 110105199001010011", "verify_identity",
@@ -476,7 +479,7 @@ def test_bind_adds_the_current_group():
 def test_bind_keeps_an_explicit_group():
     assert bind(parse_command("/info 987654321"), GID) == {"group_id": "987654321"}
     assert bind(parse_command("/join 987654321"), None) == {"group_id": "987654321"}
-    assert bind(parse_command("/login a b"), GID) == {"username": "a", "password": "b"}
+    assert bind(parse_command("/login a b"), GID) == {"username": "a", "password": "b", "device": DEVICE}
 
 
 @pytest.mark.parametrize("line", ["hi", "/kick u1", "/history", "/members", "/muteall on",
@@ -552,7 +555,7 @@ def test_help_documents_every_command():
                    "/read", "/log", "/accounts", "/account", "/newaccount", "/editaccount", "/follow",
                    "/unfollow", "/posts", "/post", "/publish", "/delpost", "/comment", "/recomment",
                    "/comments", "/modcomment", "/editor", "/closeaccount", "account AID", "post POST_ID",
-                   "comment COMMENT_ID", "/agreement", "/accept", "/retry", "/logout", "/deleteaccount", "/password"):
+                   "comment COMMENT_ID", "/agreement", "/accept", "/retry", "/logout", "/deleteaccount", "/password", "/logins"):
         assert needed in text
 
 

@@ -105,3 +105,58 @@ async def test_a_forgotten_password_is_reset_with_a_code_to_the_accounts_phone(s
     assert gone["code"] == "not_found"
     rows = server.db_rows("SELECT user_id FROM netlog WHERE kind = 'password_reset'")
     assert rows == [(alice.user_id,)]
+
+
+async def test_a_person_sees_their_logins_and_ends_one_of_them(server: ServerProcess) -> None:
+    """``my_logins`` lists the account's logins with the device each named; ``logout`` with one's
+    ``login_id`` ends that login alone (a phone left somewhere), and this connection stays."""
+    alice, bob = await server.user(), await server.user()
+    phone = await server.client()
+    await phone.login(alice.username, "password123", device="Redmi Note 12 · Android")
+    laptop = await server.client()
+    await laptop.login(alice.username, "password123", device="  Firefox · Linux  ")
+    laptop_tab = await server.client()
+    assert (await laptop_tab.call("auth", token=laptop.token))["ok"]
+
+    logins = (await alice.request("my_logins"))["logins"]
+    assert [x["device"] for x in logins] == ["Firefox · Linux", "Redmi Note 12 · Android", ""]  # newest first
+    assert [(x["online"], x["current"]) for x in logins] == [(2, False), (1, False), (1, True)]
+    assert all(len(x["login_id"]) == 16 and x["expires_at"] > x["created_at"] for x in logins)
+    assert alice.token not in str(logins) and laptop.token not in str(logins)
+    assert (await bob.request("my_logins"))["logins"][0]["device"] == ""  # each sees their own only
+    assert len((await bob.request("my_logins"))["logins"]) == 1
+
+    laptop_id = logins[0]["login_id"]
+    assert (await bob.call("logout", login_id=laptop_id))["code"] == "not_found"  # not his
+    assert not laptop.closed
+    assert (await alice.request("logout", login_id=laptop_id)) is not None
+    for c in (laptop, laptop_tab):
+        assert await closed_by_server(c) == (1008, "logged out from another device")
+    assert (await alice.request("me"))["user_id"] == alice.user_id  # this login goes on
+    assert (await phone.request("me"))["user_id"] == alice.user_id  # and so does the phone
+    again = await server.client()
+    assert (await again.call("auth", token=laptop.token))["code"] == "unauthenticated"
+    assert [x["device"] for x in (await alice.request("my_logins"))["logins"]] == ["Redmi Note 12 · Android", ""]
+    assert (await alice.call("logout", login_id=laptop_id))["code"] == "not_found"  # ended already
+    rows = server.db_rows("SELECT detail FROM netlog WHERE user_id = ? AND kind = 'logout'", alice.user_id)
+    assert len(rows) == 1 and laptop_id in str(rows[0][0])
+
+    own = [x["login_id"] for x in (await phone.request("my_logins"))["logins"] if x["current"]]
+    assert (await phone.call("logout", login_id=own[0]))["ok"]  # its own: as a plain logout
+    assert (await phone.call("me"))["code"] == "unauthenticated"
+    assert (await alice.request("me"))["user_id"] == alice.user_id
+
+
+async def test_bad_device_names_and_login_ids_are_refused_with_their_field(server: ServerProcess) -> None:
+    alice = await server.user()
+    c = await server.client()
+    for device in ("x" * 65, "phone\u202e", "\u200b\u200b"):
+        refused = await c.call("login", username=alice.username, password="password123", device=device)
+        assert (refused["code"], refused["field"]) == ("bad_request", "device"), device
+    for wanted in ("", "ABCDEF0123456789", "0123", "g" * 16):
+        refused = await alice.call("logout", login_id=wanted)
+        assert (refused["code"], refused["field"]) == ("bad_request", "login_id"), wanted
+    own = (await alice.request("my_logins"))["logins"][0]["login_id"]
+    both = await alice.call("logout", login_id=own, everywhere=True)
+    assert (both["code"], both["field"]) == ("bad_request", "login_id")
+    assert (await alice.request("me"))["user_id"] == alice.user_id  # nothing ended

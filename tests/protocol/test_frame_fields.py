@@ -20,7 +20,7 @@ from tests.protocol.test_messages import MAX, WRONG, both, valid_frame
 IDENTITY = ("phone", "username", "password", "display_name", "legal_name", "id_number")
 NAMED = {"create_group": {"name"}, "update_group": {"name"}, "create_account": {"name", "org_name", "org_code"},
          "update_account": {"name"}, "change_password": {"new_password"},
-         "reset_password": {"new_password"}}
+         "reset_password": {"new_password"}, "login": {"device"}, "logout": {"login_id"}}
 
 
 def _carries_field(op: str, name: str) -> bool:

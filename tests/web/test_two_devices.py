@@ -10,7 +10,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.harness import ServerProcess, open_group
+from tests.e2e.harness import ServerProcess, closed_by_server, open_group
 from tests.web.browser import (
     Background,
     admin_ok,
@@ -142,6 +142,36 @@ def test_a_new_password_ends_the_other_devices_and_logout_everywhere_ends_all(
     expect(phone.locator("#form-msg")).to_have_text("已在所有设备上退出登录，请重新登录")
     expect(laptop.locator("#form-msg")).to_have_text("已在所有设备上退出登录，请重新登录")
     assert laptop.errors == [] and phone.errors == []
+
+
+def test_the_account_lists_its_logins_and_ends_one_from_another(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A phone left somewhere: the laptop's page lists the account's logins by device and logs the
+    phone out alone; a login ended from elsewhere says so on its login form."""
+    alice = bg.run(server.user())
+    phone = bg.run(server.client())
+    bg.run(phone.login(alice.username, "password123", device="Redmi Note 12 · Android"))
+    laptop = new_page(browser, server)
+    login(laptop, alice.username)
+    laptop.click("#btn-profile")
+    laptop.locator("#logins-section summary").click()
+    rows = laptop.locator("#logins-list .login-row")
+    expect(rows).to_have_count(3)  # (the harness's own login of alice too)
+    expect(rows.nth(0)).to_contain_text("Chrome · Linux")
+    expect(rows.nth(0)).to_contain_text("本设备")
+    expect(rows.nth(0).locator("button")).to_have_count(0)  # this one is ended by 退出登录
+    expect(rows.nth(1)).to_contain_text("Redmi Note 12 · Android")
+    expect(rows.nth(1)).to_contain_text("在线")
+    rows.nth(1).get_by_role("button", name="让 Redmi Note 12 · Android 退出登录").click()
+    laptop.click("#confirm-ok")
+    expect(laptop.locator("dialog .form-msg.ok")).to_have_text("该设备已退出登录")
+    expect(rows).to_have_count(2)
+    assert bg.run(closed_by_server(phone)) == (1008, "logged out from another device")
+
+    mine = [x for x in bg.run(alice.request("my_logins"))["logins"] if "Chrome" in x["device"]]
+    assert bg.run(alice.call("logout", login_id=mine[0]["login_id"]))["ok"]
+    expect(laptop.locator("#form-msg")).to_have_text("这个设备已被你在另一处退出登录，请重新登录")
+    assert laptop.errors == []
 
 
 def test_a_forgotten_password_is_reset_from_the_login_form(

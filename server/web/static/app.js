@@ -256,8 +256,19 @@ function nameTooLong(value) {
   return n > LIMITS.displayName ? t("name_too_long", { n, max: LIMITS.displayName }) : null;
 }
 
+// What this login is called in the account's list of logins ([ext] my_logins): the browser and the
+// system, read from the user agent ("Chrome · Windows"); only the account itself ever sees it.
+function deviceName() {
+  const ua = navigator.userAgent;
+  const browser = [[/Edg\//, "Edge"], [/MicroMessenger/, "WeChat"], [/OPR\//, "Opera"], [/Firefox\//, "Firefox"],
+    [/Chrom(e|ium)\//, "Chrome"], [/Safari\//, "Safari"]].find(([re]) => re.test(ua));
+  const system = [[/Android/, "Android"], [/iPhone|iPad/, "iOS"], [/Windows/, "Windows"], [/Mac OS X/, "macOS"],
+    [/CrOS/, "ChromeOS"], [/Linux/, "Linux"]].find(([re]) => re.test(ua));
+  return [browser ? browser[1] : "Browser", system && system[1]].filter(Boolean).join(" · ");
+}
+
 async function login(username, password) {
-  const r = await conn.request("login", { username, password }, { connect: true });
+  const r = await conn.request("login", { username, password, device: deviceName() }, { connect: true });
   S.token = r.token;
   browserStore.set("qg.token", r.token);
   conn.keep = true;
@@ -355,6 +366,10 @@ function onClose(code, reason) {
   for (const g of S.groups.values()) if (g.resumeAfter === null) g.resumeAfter = g.lastSeq;
   if (code === 1008 && reason === "logged out") {   // this login was logged out on another page or device
     localLogout(t("logged_out_elsewhere"));
+    return;
+  }
+  if (code === 1008 && reason === "logged out from another device") {   // ended from another login's list
+    localLogout(t("login_ended_elsewhere"));
     return;
   }
   if (code === 1008 && (reason === "logged out on every device" || reason === "the password was changed")) {
@@ -2161,6 +2176,7 @@ function openProfile() {
         } }, field(t("current_password"), oldPw), field(t("new_password"), newPw),
           el("small", { class: "muted", text: t("change_password_hint") }),
           el("button", { type: "submit", class: "primary", id: "change-password-btn", text: t("change_password") }))),
+      loginsSection(ok, bad),
       el("div", { class: "row" },
         el("button", { type: "button", class: "ghost", id: "btn-logout-everywhere", text: t("logout_everywhere"), onclick: async () => {
           if (!await confirmBox(t("logout_everywhere_confirm"), t("logout_everywhere"), t("cancel"))) return;
@@ -2188,6 +2204,37 @@ function openProfile() {
       msg);
     return parts;
   }).then(() => { if (stopHeld) stopHeld(); });
+}
+
+// [ext] my_logins: the account's logins (this one marked), each but this one with a button that ends it.
+// Loaded when the section is opened, and again after each ending.
+function loginsSection(ok, bad) {
+  const list = el("ul", { class: "logins", id: "logins-list" });
+  const draw = async () => {
+    let r;
+    try { r = await api("my_logins"); } catch (err) { bad(err); return; }
+    clear(list);
+    for (const x of r.logins) {
+      const state = x.current ? t("this_device") : x.online ? t("online_now") : "";
+      const end = x.current ? null : el("button", { type: "button", class: "ghost small", "data-login": x.login_id,
+        "aria-label": t("end_login_of", { device: x.device || t("unknown_device") }), text: t("end_login"), onclick: async () => {
+          if (!await confirmBox(t("end_login_confirm", { device: x.device || t("unknown_device") }), t("end_login"), t("cancel"))) return;
+          try { await api("logout", { login_id: x.login_id }); ok(t("login_ended")); }
+          catch (err) { if (err.code !== "not_found") { bad(err); return; } }   // (ended meanwhile: as wished)
+          await draw();
+          const next = list.querySelector("button") || list;   // (focus stays in the list)
+          if (next.focus) next.focus();
+        } });
+      list.append(el("li", { class: "login-row" },
+        el("span", { class: "grow" }, el("strong", { text: x.device || t("unknown_device") }),
+          el("small", { class: "muted", text: " " + t("logged_in_at", { when: fmtTime(x.created_at) }) + (state ? " · " + state : "") })),
+        end || el("span")));
+    }
+  };
+  const section = el("details", { id: "logins-section" }, el("summary", { text: t("my_logins") }),
+    el("small", { class: "muted", text: t("my_logins_hint") }), list);
+  section.addEventListener("toggle", () => { if (section.open) draw(); });
+  return section;
 }
 
 function showAgreementView(r) {
