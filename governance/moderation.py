@@ -197,9 +197,14 @@ def slowed(role: Role, powers_suspended_until: int, now_ms: int) -> bool:
 
 def slow_mode_slot(last_sent_ms: int, seconds: int, now_ms: int) -> int:
     """The time to record as the member's last send (``now_ms``) when they may send now;
-    ``rate_limited`` with ``retry_after_ms`` while their last send is less than ``seconds`` ago."""
+    ``rate_limited`` with ``retry_after_ms`` while their last send is less than ``seconds`` ago.
+
+    A last send later than ``now_ms`` (the wall clock stepped back, or a new home's clock is behind
+    the last one's) does not count: held to it, the member would wait the whole step, an hour for
+    an hour's step, told to retry every ``seconds``; instead one message goes through and is the
+    new last send."""
     wait = last_sent_ms + seconds * 1000 - now_ms
-    if last_sent_ms and wait > 0:
+    if last_sent_ms and wait > 0 and last_sent_ms <= now_ms:
         raise ContractError("rate_limited", f"slow mode: one message per {seconds} s", retry_after_ms=wait)
     return now_ms
 

@@ -530,7 +530,7 @@ async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Enco
     was = user.display_name
     if name != was:  # counted as asked, before the await: two connections cannot both slip past the limit
         check_agreement(ctx, user)  # (first: a new name is shown to others, published as a message is: G5)
-        now_s = ctx.now_ms() / 1000
+        now_s = time.monotonic()  # (the limits run on the monotonic clock: a wall clock stepped back stalls none)
         wait = ctx.renames_per_user.peek(user.user_id, now_s)
         if wait > 0:
             raise _rate_limited("new display names", wait)
@@ -579,6 +579,8 @@ async def me(ctx: Context, sess: Session, req: rq.Me, enc: Encoding) -> dict[str
 
 
 def message_bucket(ctx: Context, user: User) -> TokenBucket:
+    """``user``'s message rate (sends, edits, reactions, comments), taken with ``time.monotonic()``: on
+    the wall clock, a step back (NTP, an operator) left the bucket empty until the clock caught up."""
     if user.bucket is None:
         rl = ctx.cfg.rate_limits
         user.bucket = TokenBucket(rl.messages_per_second, rl.message_burst)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -210,7 +211,7 @@ def count_join(ctx: Context, user: User) -> None:
     ``rate_limited``. Every join is announced to the group and every request to its managers, so
     alternating ``join_group`` and ``leave_group`` would flood a group's members. Called right
     before the claim, with no await in between: two connections cannot both slip past the limit."""
-    now_s = ctx.now_ms() / 1000
+    now_s = time.monotonic()  # (the limits run on the monotonic clock: a wall clock stepped back stalls none)
     wait = ctx.joins_per_user.peek(user.user_id, now_s)
     if wait > 0:
         raise ContractError("rate_limited", "too many groups joined or asked to join; try again later",

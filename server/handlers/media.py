@@ -32,6 +32,7 @@ import asyncio
 import logging
 import re
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 
 from governance.content import Action
@@ -178,7 +179,7 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
         quota.refuse(stored + svc.pending_bytes(user.user_id), adds)
     now = ctx.now_ms()
     svc.per_hour.limit = cfg.uploads_per_hour  # follows SIGHUP
-    wait = svc.per_hour.hit(user.user_id, now / 1000)
+    wait = svc.per_hour.hit(user.user_id, time.monotonic())
     if wait > 0:
         raise ContractError("rate_limited", "too many uploads this hour", retry_after_ms=int(wait * 1000) + 1)
     upload_id = secrets.token_urlsafe(18)

@@ -13,6 +13,7 @@ and the claim.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from governance import message_rules as rules
@@ -73,7 +74,7 @@ async def _stored(ctx: Context, user: User, gid: str, seq: int) -> tuple[Group, 
 
 def _throttle(ctx: Context, user: User, now: int) -> None:
     """Edits and reactions reach the whole group like messages: they share the sender's message rate."""
-    wait = message_bucket(ctx, user).take(now / 1000)
+    wait = message_bucket(ctx, user).take(time.monotonic())  # (see message_bucket)
     if wait > 0:
         raise ContractError("rate_limited", "acting too fast", retry_after_ms=int(wait * 1000) + 1)
 

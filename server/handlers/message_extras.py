@@ -15,6 +15,7 @@ fresh signed one is made whenever the message is shown.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +103,7 @@ def check_extras(ctx: Context, g: Group, m: Member, user: User, req: rq.Send, no
     mention_all = bool(req.mention_all)
     if mention_all:
         perm.check("mention_all", posting.acting_role(Role(m.role), user.powers_suspended_until, now))
-        wait = ctx.mention_all_per_group.peek(g.group_id, now / 1000)
+        wait = ctx.mention_all_per_group.peek(g.group_id, time.monotonic())
         if wait > 0:
             raise ContractError("rate_limited", "@all was used too often in this group; try again later",
                                 retry_after_ms=int(wait * 1000) + 1)
@@ -117,7 +118,7 @@ def claim(ctx: Context, g: Group, extras: Extras, now: int) -> None:
     """Count an accepted message's ``mention_all`` against the group's limit and mark its
     uploads attached (both checked by :func:`check_extras`, with no await since)."""
     if extras.mention_all:
-        ctx.mention_all_per_group.hit(g.group_id, now / 1000)
+        ctx.mention_all_per_group.hit(g.group_id, time.monotonic())
     if extras.attachments:
         media.mark_attached(ctx, extras.attachments, now)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -116,7 +117,7 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     if backlog and ctx.store.queued() >= backlog:
         raise ContractError("rate_limited", "the server is behind in storing messages; send it again shortly",
                             retry_after_ms=STORE_BEHIND_RETRY_MS)
-    wait = message_bucket(ctx, user).take(now / 1000)
+    wait = message_bucket(ctx, user).take(time.monotonic())  # (see message_bucket)
     if wait > 0:
         raise ContractError("rate_limited", "sending too fast", retry_after_ms=int(wait * 1000) + 1)
     if g.slow_mode_seconds and moderation.slowed(role, user.powers_suspended_until, now):

@@ -15,6 +15,7 @@ operators' content review, where ``decide`` releases or rejects it
 from __future__ import annotations
 
 import logging
+import time
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -396,7 +397,7 @@ async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -
         raise ContractError("not_found", f"no comment {req.reply_to} on post {req.post_id}")
     verdict = _screen(ctx, user, a, {"text": text})  # (last of the refusals: a block costs credit)
     now = ctx.now_ms()
-    wait = message_bucket(ctx, user).take(now / 1000)
+    wait = message_bucket(ctx, user).take(time.monotonic())  # (see message_bucket)
     if wait > 0:
         raise ContractError("rate_limited", "commenting too fast", retry_after_ms=int(wait * 1000) + 1)
     review = verdict.category if verdict is not None and verdict.action is Action.REVIEW else None

@@ -201,6 +201,7 @@ def _publish(**kw):
         ({"level": 2, "last_post_at": 10_000_000 - 3_600_000}, None),
         ({"level": 3, "last_post_at": 9_999_999}, None),
         ({"level": 1, "last_post_at": 0}, None),  # first post
+        ({"level": 2, "last_post_at": 10_000_000 + 3_600_000}, None),  # the clock stepped back: not an hour's wait
         ({"publisher_verified": False}, "verification_required"),  # an editor without a verified identity
         ({"status": "suspended", "publisher_verified": False}, "forbidden"),  # the account's state first
     ],
