@@ -555,7 +555,8 @@ def test_help_documents_every_command():
                    "/read", "/log", "/accounts", "/account", "/newaccount", "/editaccount", "/follow",
                    "/unfollow", "/posts", "/post", "/publish", "/delpost", "/comment", "/recomment",
                    "/comments", "/modcomment", "/editor", "/closeaccount", "account AID", "post POST_ID",
-                   "comment COMMENT_ID", "/agreement", "/accept", "/retry", "/logout", "/deleteaccount", "/password", "/logins"):
+                   "comment COMMENT_ID", "/agreement", "/accept", "/retry", "/logout", "/deleteaccount", "/password",
+                   "/logins"):
         assert needed in text
 
 
