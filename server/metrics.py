@@ -108,7 +108,7 @@ class Metrics:
         # refused reload (or failed purge) after a start would be missed by a dashboard.
         for result in ("applied", "refused"):
             self.reloads.labels(result)
-        for result in ("ok", "failed"):
+        for result in ("ok", "failed", "refused"):  # refused: the clock in doubt (server/retention.py)
             self.purge_runs.labels(result)
         self.search_backlog = Gauge("qunguan_search_index_backlog",
                                     "Messages not yet in the search index (searches read them directly)", registry=r)

@@ -35,7 +35,7 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from governance.retention import cutoff_ms
+from governance.retention import DAY_MS, cutoff_ms
 from server.intervals import Schedule
 from server.media import cleanup as media_cleanup
 from server.metrics import METRICS
@@ -128,6 +128,36 @@ def _unlinked_in_memory(app: Context, keys: dict[str, tuple[str, str | None]]) -
 
 JOB = "retention"  # its name in the store's record of job runs (see server/intervals.py)
 
+# Why the automatic purge last refused to run (the clock in doubt), for `qunguan admin ping`; gone
+# once one runs.
+_REFUSED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def refused(app: Context) -> str | None:
+    """Why the background purge is not running (the clock in doubt), or None."""
+    return _REFUSED.get(app)
+
+
+async def clock_in_doubt(app: Context) -> str | None:
+    """Why this node's wall clock cannot be trusted to purge by, or None.
+
+    A purge deletes for good whatever is older than now less ``retention.days``: a clock running
+    days ahead (a machine up before its clock was set, a bad step) would delete records under six
+    months old. The last purge of the service is the reference: the background job runs only while
+    the clock has moved on from it by at most a day, or two intervals if longer. Past that, either
+    the service was stopped that long or the clock is wrong, and a person who has checked the clock
+    decides, with ``qunguan admin purge`` (which this does not guard)."""
+    last = await app.store.job_last_run(JOB)
+    if last is None:
+        return None
+    now = app.now_ms()
+    allowed = max(DAY_MS, 2 * app.cfg.retention.purge_interval_seconds * 1000)
+    if now - last <= allowed:
+        return None
+    return (f"the clock says {(now - last) / DAY_MS:.1f} days have passed since the service's last purge: "
+            "the service was stopped that long, or this machine's clock is ahead. Check the clock, then "
+            "run `qunguan admin purge` once; the background purge goes on after it")
+
 
 async def run_forever(app: Context) -> None:
     """The background job: purge every ``retention.purge_interval_seconds``; errors are logged, not fatal.
@@ -139,6 +169,14 @@ async def run_forever(app: Context) -> None:
     while True:
         await due.wait()
         try:
+            doubt = await clock_in_doubt(app)
+            if doubt is not None:
+                if _REFUSED.get(app) is None:
+                    log.error("retention purge not run: %s", doubt)
+                _REFUSED[app] = doubt
+                METRICS.purge_runs.labels("refused").inc()
+                continue  # (not recorded as run: it asks again an interval later)
+            _REFUSED.pop(app, None)
             await purge(app)
             await due.ran()
         except asyncio.CancelledError:

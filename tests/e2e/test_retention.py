@@ -26,6 +26,7 @@ from governance.retention import DAY_MS
 from server import retention
 from server.app import App
 from server.config import parse_config
+from server.intervals import job_ran
 from tests.e2e.harness import ROOT, new_id_number, open_group
 
 MINUTE = 60_000
@@ -217,6 +218,41 @@ async def test_the_background_job_purges_on_its_interval(tmp_path):
                 break
             await asyncio.sleep(0.05)
         assert await seqs(app, "700000002") == [2]
+    finally:
+        await app.stop()
+
+
+async def test_the_background_purge_waits_for_a_person_when_the_clock_jumps_days_ahead(tmp_path):
+    """A purge deletes for good what is older than now less the retention: a clock 8 days ahead
+    deleted messages 183 days old, inside the six months (a reviewer's case). The background job now
+    runs only while the clock has moved on from the service's last purge by at most a day (or two
+    intervals); past that it waits for ``qunguan admin purge`` by a person who checked the clock."""
+    clock = [ms("2026-06-01 12:00", "Asia/Shanghai")]
+    app = make_app(tmp_path, clock)
+    app.cfg = dataclasses.replace(app.cfg, retention=dataclasses.replace(app.cfg.retention,
+                                                                         purge_interval_seconds=0.05))
+    await app.start()
+    try:
+        await add_messages(app, "700000003", "u", clock[0] - 183 * DAY_MS, clock[0])
+        await asyncio.sleep(0.3)  # the job ran on its interval: nothing is past retention
+        assert await seqs(app, "700000003") == [1, 2]
+        clock[0] += 8 * DAY_MS
+        for _ in range(100):
+            if retention.refused(app):
+                break
+            await asyncio.sleep(0.05)
+        assert "8.0 days have passed since the service's last purge" in (retention.refused(app) or "")
+        await asyncio.sleep(0.3)
+        assert await seqs(app, "700000003") == [1, 2]  # 191 days old by the wrong clock, 183 in truth
+
+        await retention.purge(app)  # what `qunguan admin purge` runs, by a person who checked the clock
+        await job_ran(app, retention.JOB)
+        assert await seqs(app, "700000003") == [2]
+        for _ in range(100):
+            if retention.refused(app) is None:
+                break
+            await asyncio.sleep(0.05)
+        assert retention.refused(app) is None  # the background purge goes on from there
     finally:
         await app.stop()
 
