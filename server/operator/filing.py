@@ -47,7 +47,7 @@ from governance.public_accounts import (
 from governance.retention import DAY_MS
 from governance.tiers import activity_class, credit_level, size_class
 from server.operator.channel import OperatorError, Result, command
-from server.operator.common import apply, audit, operator_name, time_of
+from server.operator.common import apply, audit, operator_name, quantile, time_of
 from server.operator.export import _empty, _prepare_out, _release, iso
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def _hours(ms: list[int]) -> dict[str, float] | None:
     s = sorted(ms)
 
     def pick(q: float) -> float:
-        return round(s[min(len(s) - 1, int(len(s) * q))] / HOUR_MS, 3)
+        return round(quantile(s, q) / HOUR_MS, 3)
 
     return {"median": pick(0.5), "p90": pick(0.9), "max": round(s[-1] / HOUR_MS, 3),
             "mean": round(sum(s) / len(s) / HOUR_MS, 3)}

@@ -28,6 +28,7 @@ from server.operator.common import (
     operator_name,
     penalty,
     points_of,
+    quantile,
     reason_of,
     report_id_of,
     sanction,
@@ -550,6 +551,6 @@ async def report_stats(app: Context, args: dict[str, Any]) -> Result:
         "rejected": sum(1 for r in rows if r[1] == "rejected"),
     }
     if durations:
-        stats["median_hours_to_resolution"] = round(durations[len(durations) // 2], 3)
-        stats["p90_hours_to_resolution"] = round(durations[min(len(durations) - 1, int(len(durations) * 0.9))], 3)
+        stats["median_hours_to_resolution"] = round(quantile(durations, 0.5), 3)
+        stats["p90_hours_to_resolution"] = round(quantile(durations, 0.9), 3)
     return Result([json.dumps(stats)])
