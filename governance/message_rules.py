@@ -46,6 +46,8 @@ def check_edit(*, own: bool, held: bool, now: int, sent_at: int, window_seconds:
         raise ContractError("forbidden", "only its sender can edit a message")
     if held:
         raise ContractError("forbidden", "a message held for the platform's review cannot be edited")
+    if window_seconds <= 0:  # (not "within 0 s": a clock behind the sending one's, or the same ms, let one through)
+        raise ContractError("forbidden", "editing messages is turned off on this server")
     if now - sent_at > window_seconds * 1000:
         raise ContractError("forbidden", f"a message can be edited only within {window_seconds} seconds of sending")
 
