@@ -158,9 +158,12 @@ async def sweep_orphans(ctx: Context, grace_s: float = uploads.ORPHAN_GRACE_S) -
 
 async def _orphans_when_due(ctx: Context) -> None:
     """The orphan sweep reads every file's age: it runs once per ``ORPHAN_GRACE_S`` for the whole
-    service (its last run in the store's record of job runs), not at every cleanup."""
+    service (its last run in the store's record of job runs), not at every cleanup. A last run more
+    than that in the future was stamped by a clock that ran ahead (the record keeps the latest
+    time): it is not waited for, or one day-ahead stamp stopped the sweep for a day."""
     last = await ctx.store.job_last_run(ORPHANS_JOB)
-    if last is not None and ctx.now_ms() - last < uploads.ORPHAN_GRACE_S * 1000:
+    grace_ms = uploads.ORPHAN_GRACE_S * 1000
+    if last is not None and -grace_ms < ctx.now_ms() - last < grace_ms:
         return
     await sweep_orphans(ctx)
     await job_ran(ctx, ORPHANS_JOB)

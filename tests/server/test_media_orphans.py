@@ -114,6 +114,20 @@ async def test_the_cleanup_sweeps_orphans_once_per_grace(tmp_path) -> None:
         await app.stop()
 
 
+async def test_a_sweep_stamped_by_a_clock_a_day_ahead_does_not_stop_the_next_ones(tmp_path) -> None:
+    """The record of job runs keeps the latest time: one sweep while the clock ran a day ahead
+    stopped every sweep until real time caught up with it (a reviewer's case)."""
+    app = App(config(tmp_path))
+    await app.start()
+    try:
+        await app.store.apply(ch.JobRan(cleanup.ORPHANS_JOB, app.now_ms() + 86_400_000))
+        _, orphan = _file(app.cfg.media.path, "orphan of the day", GRACE + 60)
+        await cleanup.tidy(app)
+        assert not orphan.exists()
+    finally:
+        await app.stop()
+
+
 def _ctx(store: Any, root: Path, index: MediaIndex, now_ms: int) -> Any:
     media = SimpleNamespace(path=root, unattached_ttl_seconds=60)
     return SimpleNamespace(store=store, cfg=SimpleNamespace(media=media), state=SimpleNamespace(media=index),
