@@ -120,6 +120,10 @@ def test_sizes_and_reactions():
     ({"ev": "reaction", "group_id": GID, "seq": 42, "user_id": "u2", "emoji": "👍", "on": False},
      f"* Bob (u2) took back 👍 on [{GID} #42]"),
     ({"ev": "read_marker", "group_id": GID, "seq": 9}, f"* read {GID} up to #9 (on another device)"),
+    # a mute until a time this machine's clock has passed (it runs ahead of the server's): still a mute
+    ({"ev": "member_muted", "group_id": GID, "user_id": "u2", "until": NOW_MS - 60_000},
+     f"* Bob (u2) was muted in {GID} until {hhmm(NOW_MS - 60_000)}"),
+    ({"ev": "member_muted", "group_id": GID, "user_id": "u2", "until": 0}, f"* Bob (u2) was unmuted in {GID}"),
     ({"ev": "self_changed", "what": "subscriptions", "account_id": "987654321", "on": True},
      "* followed public account 987654321 (on another device)"),
     ({"ev": "self_changed", "what": "subscriptions", "account_id": "987654321", "on": False},
