@@ -575,6 +575,9 @@ async def me(ctx: Context, sess: Session, req: rq.Me, enc: Encoding) -> dict[str
         # [ext] the platform's measures on the user's own powers, so a client offers what works
         "powers_suspended_until": u.powers_suspended_until if u.powers_suspended_until > ctx.now_ms() else 0,
         "create_revoked": u.create_revoked,
+        # [ext] the server's clock (ms), so a client can tell when mutes, suspensions and the edit window end
+        # by it: a client's own clock may be minutes off
+        "server_time": ctx.now_ms(),
     }
 
 

@@ -133,11 +133,14 @@ def launch(pw: Any) -> Any:
 
 
 def new_page(browser: Any, srv: ServerProcess, *, width: int = 1200, height: int = 800, lang: str = "zh-CN",
-             touch: bool = False) -> Any:
+             touch: bool = False, clock_off_s: float = 0.0) -> Any:
     """A page in a fresh context (its own localStorage), console errors collected in ``page.errors``;
-    ``touch``: a phone's (a touch screen, no mouse: ``pointer: coarse``, ``hover: none``)."""
+    ``touch``: a phone's (a touch screen, no mouse: ``pointer: coarse``, ``hover: none``);
+    ``clock_off_s``: the computer's clock that far ahead of the server's (behind: negative), running."""
     ctx = browser.new_context(viewport={"width": width, "height": height}, locale=lang,
                               **({"is_mobile": True, "has_touch": True, "device_scale_factor": 3} if touch else {}))
+    if clock_off_s:
+        ctx.clock.install(time=time.time() + clock_off_s)
     page = ctx.new_page()
     page.errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))

@@ -14,7 +14,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from server.web.qr import qr_svg
-from tests.e2e.harness import ServerProcess
+from tests.e2e.harness import ServerProcess, open_group
 from tests.web.browser import (
     Background,
     close_dialogs,
@@ -110,6 +110,32 @@ def test_the_moderation_log_words_each_detail_and_a_long_name_stays_in_its_row(b
         box = part.bounding_box()
         assert box is not None and box["x"] + box["width"] <= width, (part.inner_text(), box, width)
     assert alice.errors == [] and bob.errors == []
+
+
+def test_a_mute_ends_by_the_servers_clock_whatever_the_browsers(browser: Any, server: ServerProcess,
+                                                                 bg: Background) -> None:
+    """The composer compared the server's mute times with the browser's clock: ten minutes slow, a
+    member found it closed ten minutes past their 2-second mute; ten minutes fast, one muted for two
+    minutes found it open and every message refused (a reviewer's case). Now by the server's clock,
+    learnt from ``me``."""
+    owner = bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    slow = new_page(browser, server, clock_off_s=-600)
+    fast = new_page(browser, server, clock_off_s=600)
+    register(slow, server, display="Slowclock")
+    register(fast, server, display="Fastclock")
+    for page in (slow, fast):
+        join_group(page, gid)
+        page.wait_for_selector("#composer-text:enabled")
+    ids = {m["display_name"]: m["user_id"] for m in bg.run(owner.request("members", group_id=gid))["members"]}
+    bg.run(owner.request("mute", group_id=gid, user_id=ids["Slowclock"], seconds=2))
+    bg.run(owner.request("mute", group_id=gid, user_id=ids["Fastclock"], seconds=120))
+    expect(fast.locator("#composer-text")).to_be_disabled()
+    expect(fast.locator("#composer-note")).to_be_visible()
+    expect(slow.locator("#composer-text")).to_be_disabled()
+    expect(slow.locator("#composer-text")).to_be_enabled(timeout=6000)  # the mute is over on the server
+    expect(fast.locator("#composer-text")).to_be_disabled()
+    assert slow.errors == [] and fast.errors == []
 
 
 def test_slow_mode_shows_in_the_member_composer(browser: Any, server: ServerProcess) -> None:

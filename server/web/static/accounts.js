@@ -6,7 +6,7 @@
 // decides every rule; refusal() puts a refused request in plain language.
 import { el, clear, $, toast, modal, confirmBox, morphKids, keepingFocus, focusIfIdle, announce, userIdInput, userIdOf } from "./dom.js";
 import { t, errorText, fmtDate, fmtTime, acatName } from "./i18n.js";
-import { A, S, api, managerRole, loadCategories, fillCategories, textRoom } from "./state.js";
+import { A, S, api, managerRole, loadCategories, fillCategories, textRoom, serverNow } from "./state.js";
 import { reportDialog } from "./manage.js";
 import { refusal } from "./account_errors.js";
 import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts, refreshComments, refreshOpenPost, postGone, commentGone, contentNotice, older, setPostHooks } from "./posts.js";
@@ -221,7 +221,7 @@ const TIMER_MAX_MS = 2 ** 31 - 1;
 function wakeAtSuspensionEnd(v) {
   clearTimeout(v.suspensionTimer);
   const until = v.info.status === "suspended" ? v.info.suspended_until : null;
-  const wait = typeof until === "number" ? until - Date.now() + 500 : -1;
+  const wait = typeof until === "number" ? until - serverNow() + 500 : -1;
   if (wait > 0 && wait < TIMER_MAX_MS) v.suspensionTimer = setTimeout(() => { if (A.view === v) reloadView(v); }, wait);
 }
 

@@ -4,7 +4,7 @@
 // Every piece of user data is rendered as text (dom.js).
 import { el, clear, $, toast, modal, confirmBox, morph, morphKids, closeDialogsOf, keepingFocus, composing, onLongPress } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
-import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom, postingBlocked } from "./state.js";
+import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom, postingBlocked, serverNow, learnServerTime } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, deletedText, previewText, upload } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
@@ -267,6 +267,15 @@ function deviceName() {
   return [browser ? browser[1] : "Browser", system && system[1]].filter(Boolean).join(" · ");
 }
 
+// `me`, and the server's clock with it ([ext] server_time; see state.serverNow).
+async function loadMe() {
+  const sent = Date.now();
+  const me = await api("me");
+  learnServerTime(me.server_time, sent, Date.now());
+  S.me = me;
+  return me;
+}
+
 async function login(username, password) {
   const r = await conn.request("login", { username, password, device: deviceName() }, { connect: true });
   S.token = r.token;
@@ -393,8 +402,10 @@ async function afterAuth() {
   authChanged(true);   // uploads a dropped connection interrupted go on (media.js)
   const ws = conn.ws;
   try {
+    const sent = Date.now();
     const me = await served(ws, "me");
     if (me === NOT_SERVED) return;
+    learnServerTime(me.server_time, sent, Date.now());
     const first = !S.me;
     S.me = me;
     learnLimits(me);
@@ -484,7 +495,7 @@ async function syncGroups(listed = null) {
 // reload or a reconnect. Fields a server does not send change nothing. True when something changed.
 function postingState(g, x) {
   const before = [myMuteUntil(g), g.muteAll, g.suspendedUntil, g.heldUntil, g.suspensionCause].join();
-  const now = Date.now();
+  const now = serverNow();
   if (typeof x.muted_until === "number" && S.me) {
     if (x.muted_until > now) g.mutes.set(S.me.user_id, x.muted_until); else g.mutes.delete(S.me.user_id);
   }
@@ -713,7 +724,7 @@ async function changedElsewhere(ev) {
     if (open) open.close();
     agreementAccepted();
   } else if (ev.what === "identity") {
-    S.me = await api("me");
+    await loadMe();
     const form = $("#verify-form");   // (the profile, open here: the form would only be refused now)
     if (form) { form.remove(); $("#id-state").textContent = t("id_verified"); }
     renderPane();
@@ -1235,7 +1246,7 @@ function updateComposer() {
   if (!g || !note) return;
   const until = myMuteUntil(g);
   let text = "";
-  if (g.suspendedUntil > Date.now()) text = t("suspended_until", { until: fmtTime(g.suspendedUntil) });
+  if (g.suspendedUntil > serverNow()) text = t("suspended_until", { until: fmtTime(g.suspendedUntil) });
   else if (until) text = t("muted_until", { until: fmtTime(until) });
   else if (g.muteAll && actingRole(g) === "member") text = t("muted_all");
   note.hidden = !text;
@@ -1252,7 +1263,7 @@ function updateComposer() {
   $("#attach-btn").disabled = !!text;
   $("#send-btn").disabled = !!text || wait > 0;
   clearTimeout(updateComposer.timer);
-  const next = Math.max(until, g.suspendedUntil) - Date.now();
+  const next = Math.max(until, g.suspendedUntil) - serverNow();
   if (wait > 0) updateComposer.timer = setTimeout(updateComposer, Math.min(1000, wait + 50));
   else if (next > 0 && next < 2 ** 31) updateComposer.timer = setTimeout(updateComposer, next + 200);
 }
@@ -1801,7 +1812,7 @@ function bumpCount(g, d) {
 function liftSuspension(ev) {
   const g = S.groups.get(ev.group_id);
   if (!g) return;
-  if (ev.until > Date.now()) learnSuspension(g, ev.until, ev.cause);
+  if (ev.until > serverNow()) learnSuspension(g, ev.until, ev.cause);
   else forgetSuspension(g);
   if (g.group_id === S.current) updateComposer();
   refreshManage(g);
@@ -1977,7 +1988,7 @@ function renamed(ev) {
 
 // The score and level shown (我的账号) follow a credit notice.
 async function refreshMe() {
-  try { S.me = await api("me"); } catch { return; }
+  try { await loadMe(); } catch { return; }
   learnLimits(S.me);
   const dd = $("#my-credit");
   if (dd) dd.textContent = String(S.me.credit_level);
@@ -2139,7 +2150,7 @@ function openProfile() {
         if (long) { msg.textContent = long; msg.className = "form-msg error"; return; }
         try {
           const r = await api("set_profile", { display_name: wanted });
-          S.me = await api("me"); showMyName();
+          await loadMe(); showMyName();
           // A held name is not shown as the user's: the field goes back to the name others see.
           if (r.held) { dn.value = S.me.display_name; ok(t("held_display_name", { name: wanted })); loadHeld(); } else ok(t("saved"));
         } catch (err) { bad(err); }
@@ -2155,7 +2166,7 @@ function openProfile() {
       parts.push(el("form", { class: "stack", id: "verify-form", onsubmit: async (e) => {
         e.preventDefault();
         // Verified: the form goes (a second press would only be refused: the account is verified).
-        try { await api("verify_identity", { legal_name: ln.value.trim(), id_number: idn.value.trim() }); S.me = await api("me"); ok(t("verify_done")); e.target.remove(); $("#id-state").textContent = t("id_verified"); renderPane(); }
+        try { await api("verify_identity", { legal_name: ln.value.trim(), id_number: idn.value.trim() }); await loadMe(); ok(t("verify_done")); e.target.remove(); $("#id-state").textContent = t("id_verified"); renderPane(); }
         catch (err) { bad(err); }
       } }, el("h3", { text: t("verify") }), el("small", { class: "muted", text: t("verify_hint") }),
         field(t("legal_name"), ln), field(t("id_number"), idn), el("button", { type: "submit", class: "primary", id: "verify-btn", text: t("verify") })));

@@ -4,7 +4,7 @@
 // and the actions on one message: react, reply, edit, pin, report (Art. 12), delete.
 import { el, toast, modal, confirmBox, morphKids, dialogFor, keepingFocus, userIdInput, userIdOf, copyText } from "./dom.js";
 import { t, errorText, fmtTime, fmtDate, catName } from "./i18n.js";
-import { S, api, remember, loadCategories, fillCategories, textRoom } from "./state.js";
+import { S, api, remember, loadCategories, fillCategories, textRoom, serverNow } from "./state.js";
 import { banDialog, bansSection, loadBans, slowModeControl, inviteLinksSection, loadInviteLinks, openGroupLog } from "./moderation.js";
 import { emojiRow, editDialog, setPinned } from "./rich.js";
 import { setReply } from "./composer.js";
@@ -63,7 +63,7 @@ export function forgetSuspension(g) {
 // management, which the server would refuse anyway.
 export function powersSuspendedUntil() {
   const until = S.me ? S.me.powers_suspended_until || 0 : 0;
-  return until > Date.now() ? until : 0;
+  return until > serverNow() ? until : 0;
 }
 function learnPowers(e) {
   if (!(e && e.code === "forbidden" && e.reply && e.reply.cause === "powers_suspended" && S.me)) return false;
@@ -83,8 +83,8 @@ function learnRefusal(op, args, e) {
   if (open && open.g === g) draw(g);
 }
 
-function suspendedUntil(g) { return g.suspendedUntil > Date.now() ? g.suspendedUntil : 0; }
-function heldUntil(g) { return g.heldUntil > Date.now() ? g.heldUntil : 0; }
+function suspendedUntil(g) { return g.suspendedUntil > serverNow() ? g.suspendedUntil : 0; }
+function heldUntil(g) { return g.heldUntil > serverNow() ? g.heldUntil : 0; }
 
 export function openManage(g) {
   const box = el("div", { id: "manage" });
@@ -159,7 +159,7 @@ async function load(g) {
 // everyone else): the tag and Unmute show after a reload too, and a mute lifted or ended while the
 // page was away goes. The user's own mute is the composer's too.
 function learnMutes(g, members) {
-  const now = Date.now();
+  const now = serverNow();
   const meId = S.me ? S.me.user_id : null;
   const before = meId ? g.mutes.get(meId) || 0 : 0;
   for (const u of members) {
@@ -194,7 +194,7 @@ function draw(g) {
   // acts as a member, and an owner's dissolve waits (an owner never leaves).
   const powers = g.role !== "member" ? powersSuspendedUntil() : 0;
   const me = powers ? "member" : g.role;
-  const now = Date.now();
+  const now = serverNow();
   if (powers) box.append(el("p", { class: "form-msg error", id: "powers-note", role: "status", text: t("powers_note", { until: fmtTime(powers) }) }));
   box.append(el("section", {}, el("h3", { text: t("info") }),
     el("dl", { class: "facts" },
@@ -418,7 +418,7 @@ export function messageActions(g, m) {
       el("button", { type: "button", class: "ghost", id: "act-reply", text: t("reply"), onclick: () => { done(); setReply(g, m); } }),
       m.text ? el("button", { type: "button", class: "ghost", id: "act-copy", text: t("copy"),
         onclick: async () => { done(); toast(t(await copyText(m.text) ? "copied" : "copy_failed")); } }) : null,
-      mine && Date.now() - m.ts < (S.me && S.me.edit_window_seconds !== undefined ? S.me.edit_window_seconds * 1000 : EDIT_WINDOW_MS) ? el("button", { type: "button", class: "ghost", id: "act-edit", text: t("edit"),
+      mine && serverNow() - m.ts < (S.me && S.me.edit_window_seconds !== undefined ? S.me.edit_window_seconds * 1000 : EDIT_WINDOW_MS) ? el("button", { type: "button", class: "ghost", id: "act-edit", text: t("edit"),
         onclick: () => { done(); editDialog(g, m); } }) : null,
       manages ? el("button", { type: "button", class: "ghost", id: "act-pin", text: pinned ? t("unpin") : t("pin"),
         onclick: () => { done(); setPinned(g, m.seq, !pinned); } }) : null),

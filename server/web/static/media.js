@@ -5,7 +5,7 @@
 // load (403 after the expiry) or an old link asks media_url for a fresh one.
 import { el, modal } from "./dom.js";
 import { t } from "./i18n.js";
-import { S, api, whenAuthed } from "./state.js";
+import { S, api, whenAuthed, serverNow } from "./state.js";
 import { RequestError } from "./conn.js";
 import { sha256hex } from "./sha256.js";
 
@@ -15,7 +15,7 @@ const MARGIN_MS = 60 * 1000;         // a link whose signature ends sooner than 
 // the server's media.url_ttl_seconds is.
 function fresh(url) {
   const e = Number(new URL(url, location.href).searchParams.get("e"));
-  return Number.isFinite(e) && e * 1000 - Date.now() > MARGIN_MS;
+  return Number.isFinite(e) && e * 1000 - serverNow() > MARGIN_MS;
 }
 const RETRY_MS = 10 * 1000;         // at most one refresh per element in this time (no loops on a 404)
 

@@ -9,7 +9,7 @@
 // redraws the pane.
 import { el, clear, toast, modal, confirmBox, focusIfIdle } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
-import { S, A, api, managerRole, textRoom } from "./state.js";
+import { S, A, api, managerRole, textRoom, serverNow } from "./state.js";
 import { reportDialog } from "./manage.js";
 import { upload, mediaNode } from "./media.js";
 import { refusal } from "./account_errors.js";
@@ -323,7 +323,7 @@ function commentForm(v, render) {
     vp.replyTo = null;
     if (!vp.comments.some((c) => c.comment_id === r.comment_id)) {
       vp.comments.unshift({ comment_id: r.comment_id, user: { user_id: S.me.user_id, display_name: S.me.display_name },
-        text: body, ts: Date.now(), reply_to: args.reply_to, held: r.held || undefined });
+        text: body, ts: serverNow(), reply_to: args.reply_to, held: r.held || undefined });
     }
     toast(t(r.held ? "comment_held" : "comment_sent"));
     if (A.view === v && v.post === vp) {

@@ -8,6 +8,7 @@ const wsUrl = (location.protocol === "https:" ? "wss://" : "ws://") + location.h
 
 export const S = {
   me: null,            // the `me` reply: user_id, username, display_name, id_verified, credit_level
+  clockSkew: 0,        // the server's clock less this browser's, ms (see serverNow)
   token: browserStore.get("qg.token"),  // never put in a URL
   authed: false,
   groups: new Map(),   // group_id -> group state (see newGroup)
@@ -154,7 +155,7 @@ export function roleTag(role) {
 }
 export function myMuteUntil(g) {
   const until = S.me ? g.mutes.get(S.me.user_id) || 0 : 0;
-  return until > Date.now() ? until : 0;
+  return until > serverNow() ? until : 0;
 }
 // How long a text may be, in characters as the server counts them (Unicode code points: an emoji is
 // one, though the browser's `maxlength` counts it as two). `me` tells the operator's
@@ -189,10 +190,21 @@ export function newId() {
 // What stops the user posting in `g` now (the platform's suspension, their mute, mute-all for a plain
 // member): the composer closes, and reactions are not offered (the server refuses them alike).
 export function postingBlocked(g) {
-  return g.suspendedUntil > Date.now() || !!myMuteUntil(g) || (g.muteAll && actingRole(g) === "member");
+  return g.suspendedUntil > serverNow() || !!myMuteUntil(g) || (g.muteAll && actingRole(g) === "member");
 }
 
 export function actingRole(g) {
   const until = S.me ? S.me.powers_suspended_until || 0 : 0;
-  return g.role !== "member" && until > Date.now() ? "member" : g.role;
+  return g.role !== "member" && until > serverNow() ? "member" : g.role;
+}
+
+// Now by the server's clock. Mutes, suspensions, slow mode's end, the edit window and signed links end
+// at the server's times, and a browser's clock may be minutes off: by it, a member whose mute had ended
+// found the composer closed for as long as the clock was slow, and one still muted found it open.
+export function serverNow() { return Date.now() + S.clockSkew; }
+
+// The skew, from a reply carrying the server's time ([ext] `me`'s server_time), taken at the middle of
+// the round trip (sent and back: this browser's times around the request).
+export function learnServerTime(serverTime, sent, back) {
+  if (typeof serverTime === "number" && Number.isFinite(serverTime)) S.clockSkew = Math.round(serverTime - (sent + back) / 2);
 }
