@@ -601,16 +601,19 @@ async function resume(g, from) {
     if (!full) break;
     after = upto;
   }
-  // What the page held below the window: let go (it loads again when scrolled to).
-  const older = [...g.msgs.keys()].filter((seq) => seq < low);
-  if (older.length) {
-    keepView(g, () => { for (const seq of older) dropMessage(g, seq); });
-    g.firstSeq = low; g.noMore = false;
-    const b = g.group_id === S.current ? $("#load-earlier") : null;
-    if (b) { b.textContent = t("load_earlier"); b.disabled = false; }
-  }
+  letGoOlder(g, low);   // what the page held below the window (it loads again when scrolled to)
   g.resumeAfter = null;
   if (g.group_id === S.current) redrawQuotes(g);
+}
+
+// The messages held below `low` let go: scrolling back loads them again from there.
+function letGoOlder(g, low) {
+  const older = [...g.msgs.keys()].filter((seq) => seq < low);
+  if (!older.length) return;
+  keepView(g, () => { for (const seq of older) dropMessage(g, seq); });
+  g.firstSeq = low; g.noMore = false;
+  const b = g.group_id === S.current ? $("#load-earlier") : null;
+  if (b) { b.textContent = t("load_earlier"); b.disabled = false; }
 }
 
 // Whether a message as the server has it now differs from the copy shown.
@@ -670,6 +673,14 @@ async function countRequests(g) {
   try { g.requests = (await api("join_requests", { group_id: g.group_id })).requests.length; } catch { g.requests = 0; }
 }
 
+// The member list read when the group was opened is kept by the member events (joins, leaves, roles,
+// names) on the same connection: opened again within MEMBERS_FRESH_MS on it, the group is not read
+// again (2,000 members are some 140 KB at every switch). After a reconnect events may have been missed.
+const MEMBERS_FRESH_MS = 10 * 60 * 1000;
+function membersFresh(g) {
+  return !!g.members && !!g.membersOf && g.membersOf.ws === conn.ws && Date.now() - g.membersOf.at < MEMBERS_FRESH_MS;
+}
+
 async function loadDetail(g) {
   try {
     // Asked together, each taken as it comes: a live event that comes between the two answers is
@@ -679,8 +690,9 @@ async function loadDetail(g) {
         g.info = info; g.muteAll = !!info.mute_all; g.name = info.name;
         setPins(g, info.pinned || []); g.slowMode = info.slow_mode_seconds || 0;
       }),
-      api("members", { group_id: g.group_id }).then((mem) => {
+      membersFresh(g) ? null : api("members", { group_id: g.group_id }).then((mem) => {
         g.members = new Map(mem.members.map((u) => [u.user_id, u]));
+        g.membersOf = { ws: conn.ws, at: Date.now() };
         remember(mem.members);
         const mine = g.members.get(S.me.user_id); if (mine) g.role = mine.role;
       })]);
@@ -825,10 +837,16 @@ function lastTs(g) { const m = g.msgs.get(g.lastSeq); return m ? m.ts : 0; }
 // ------------------------------------------------------------------ chat pane
 // byKeys: opened from the keyboard, whose user goes on in the chat (the composer, or the chat's
 // heading when the composer is closed), not at the list item they left (hidden at phone width).
+// A chat opened afresh starts at its newest messages: it keeps this many of what was read back before
+// (scrolling up loads the rest again). Drawing every message held, thousands after a long read back,
+// froze each switch to the group for seconds.
+const KEEP_ON_OPEN = 300;
 async function openGroup(gid, byKeys = false) {
+  const g = S.groups.get(gid);
+  // (before it is the current group: nothing of it is on screen to keep in view)
+  if (g && S.current !== gid && g.msgs.size > KEEP_ON_OPEN) letGoOlder(g, [...g.msgs.keys()].sort((a, b) => b - a)[KEEP_ON_OPEN - 1]);
   S.current = gid;
   document.body.classList.add("show-chat");
-  const g = cur();
   renderChat();
   renderGroups();
   if (byKeys) focusChat();
@@ -1035,7 +1053,16 @@ function sysLine(g, say) {
 function sysNode(line) { return el("div", { class: "sys", "data-key": line.key, text: line.say() }); }
 
 function nearBottom() { const s = $("#scroller"); return !s || s.scrollHeight - s.scrollTop - s.clientHeight < 60; }
-function scrollToBottom() { const s = $("#scroller"); if (s) { s.scrollTop = s.scrollHeight; keepBottom = true; } }
+// nearBottom as it was at the start of this task: a page of history or a catch-up adds hundreds of
+// messages in one go, and measuring after each insert laid the whole chat out again each time (at
+// 3,000 messages held, 40% of a page's time). Adding messages does not change it within the task: one
+// at the bottom keeps it (the view follows), one above or below an unfollowed view leaves it false.
+let bottomNow = null;
+function nearBottomOnce() {
+  if (bottomNow === null) { bottomNow = nearBottom(); queueMicrotask(() => { bottomNow = null; }); }
+  return bottomNow;
+}
+function scrollToBottom() { const s = $("#scroller"); if (s) { s.scrollTop = s.scrollHeight; keepBottom = true; if (bottomNow === false) bottomNow = true; } }
 
 // "New messages below": shown while the reader is scrolled up and messages from others arrived
 // since (also at phone width, where the group list and its unread count are out of sight); a click
@@ -1071,7 +1098,7 @@ function addMessage(g, m, uncounted = false) {
   // skip everything between it and the window when scrolling back.
   if (g.firstSeq === null) g.firstSeq = m.seq;
   const current = g.group_id === S.current;
-  const reading = current && !document.hidden && nearBottom();
+  const reading = current && !document.hidden && nearBottomOnce();
   const newer = m.seq > g.countedTo;   // new since the server's count: count it here
   if (newer) g.countedTo = m.seq;
   if ((newer || (uncounted && !known)) && isUnread(g, m) && !reading) {
@@ -1081,7 +1108,7 @@ function addMessage(g, m, uncounted = false) {
   if (current) {
     const box = $("#messages");
     if (box) {
-      const atBottom = nearBottom();
+      const atBottom = nearBottomOnce();
       const node = messageNode(g, m);
       const old = known ? box.querySelector(`.msg[data-seq="${m.seq}"]`) : null;
       if (old) old.replaceWith(node);
@@ -1090,13 +1117,24 @@ function addMessage(g, m, uncounted = false) {
       if (atBottom || (isMine(m) && fresh)) scrollToBottom();
       else if (fresh && !m.deleted) { g.below = (g.below || 0) + 1; drawBelow(g); }
     }
-    if (!document.hidden && nearBottom()) markRead(g);
+    if (!document.hidden && nearBottomOnce()) markRead(g);
   }
   renderGroups();
 }
 
+// In key order (after the lines of an equal key), walking from the nearer end: an older page read
+// back goes in at the top one message at a time, and a walk from the bottom past everything held
+// made each page cost as much as all the pages before it.
 function insertByKey(box, node, key) {
-  let after = box.lastElementChild;
+  const first = box.firstElementChild, last = box.lastElementChild;
+  if (!last || Number(last.dataset.key) <= key) { box.append(node); return; }
+  if (key - Number(first.dataset.key) < Number(last.dataset.key) - key) {
+    let before = first;
+    while (Number(before.dataset.key) <= key) before = before.nextElementSibling;   // (last's key is above key)
+    box.insertBefore(node, before);
+    return;
+  }
+  let after = last;
   while (after && Number(after.dataset.key) > key) after = after.previousElementSibling;
   if (after) after.after(node); else box.prepend(node);
 }
@@ -1192,8 +1230,6 @@ function uncount(g, mentioned) {
 async function loadOlder(g, limit = PAGE) {
   if (g.noMore || g.loadingOlder || !S.authed || g.group_id !== S.current) return false;
   g.loadingOlder = true;
-  const s = $("#scroller");
-  const before = s.scrollHeight;
   let ok = false;
   try {
     const args = { group_id: g.group_id, limit };
@@ -1201,10 +1237,13 @@ async function loadOlder(g, limit = PAGE) {
     const asked = liveTick;
     const r = await api("history", args);
     if (r.messages.length < limit) g.noMore = true;
-    for (const m of r.messages) fromHistory(g, m, asked);
+    // The first message on screen kept where it is, measured around the insert: the chat's height
+    // taken before the request counted the messages that came meanwhile (added below) as if added
+    // above, and threw the reader forward by their height; and the browser's own scroll anchoring,
+    // when the page was not at its top, had already moved the view once.
+    keepView(g, () => { for (const m of r.messages) fromHistory(g, m, asked); });
     if (r.messages.length) g.firstSeq = Math.min(g.firstSeq ?? Infinity, r.messages[0].seq);
     if (g.group_id === S.current) {
-      s.scrollTop += s.scrollHeight - before;
       const b = $("#load-earlier");
       if (b && g.noMore) { b.textContent = t("no_earlier"); b.disabled = true; }
     }
@@ -1216,14 +1255,18 @@ async function loadOlder(g, limit = PAGE) {
 
 // Show message seq (from a reply's quote, a pin or a search hit): older pages are loaded until it
 // is there, then it is scrolled to and flashes.
+// A message to show (a search hit, a quote, a pin): the pages before it are read back, the server's
+// largest (500), up to JUMP_PAGES of them; one further back is said to be out of reach here, not gone.
+const JUMP_PAGES = 20;
 async function jumpTo(g, seq) {
   if (g.group_id !== S.current) await openGroup(g.group_id);
-  for (let i = 0; i < 50 && !g.msgs.has(seq) && !g.noMore && g.firstSeq !== null && seq < g.firstSeq; i++) {
+  const behind = () => !g.msgs.has(seq) && !g.noMore && g.firstSeq !== null && seq < g.firstSeq;
+  for (let i = 0; i < JUMP_PAGES && behind(); i++) {
     while (g.loadingOlder) await new Promise((r) => setTimeout(r, 50));
-    if (!(await loadOlder(g, 200))) break;
+    if (!(await loadOlder(g, 500))) break;
   }
   const node = document.querySelector(`#messages .msg[data-seq="${seq}"]`);
-  if (!node) { toast(t("message_gone"), "error"); return; }
+  if (!node) { toast(t(behind() ? "message_too_far" : "message_gone"), "error"); return; }
   node.scrollIntoView({ block: "center" });
   node.classList.remove("flash");
   void node.offsetWidth;   // restart the animation

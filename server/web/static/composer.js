@@ -3,7 +3,7 @@
 // (uploaded while the user types; send waits for them). Each group keeps its own draft.
 import { el, clear, $, toast, composing } from "./dom.js";
 import { t, keptError, keptText } from "./i18n.js";
-import { S, namesOf, actingRole } from "./state.js";
+import { S, namesOf, actingRole, roleTag } from "./state.js";
 import { upload, fmtSize, previewText } from "./media.js";
 
 const MAX_FILES = 9;
@@ -101,6 +101,8 @@ export function attachMentionPicker(g, box) {
   const picker = el("ul", { id: "mention-picker", class: "picker", role: "listbox", hidden: true });
   let options = [];
   let active = 0;
+  let more = 0;          // matches past the list's room
+  let twice = new Set(); // display names more than one option shows
   const query = () => {
     const before = box.value.slice(0, box.selectionStart);
     const m = /(^|\s)@([^\s@]{0,24})$/.exec(before);
@@ -132,7 +134,10 @@ export function attachMentionPicker(g, box) {
       "data-uid": opt.all ? "all" : opt.user.user_id, "aria-selected": i === active ? "true" : "false",
       onmousedown: (e) => { e.preventDefault(); choose(opt); } },
     el("span", { text: "@" + (opt.all ? mentionAllLabel() : opt.user.display_name) }),
-    opt.all ? el("small", { class: "muted", text: t("mention_all_hint") }) : null)));
+    opt.all ? el("small", { class: "muted", text: t("mention_all_hint") }) : null,
+    opt.user && opt.user.role !== "member" ? roleTag(opt.user.role) : null,
+    opt.user && twice.has(opt.user.display_name) ? el("small", { class: "muted mono", text: "…" + opt.user.user_id.slice(-6) }) : null)));
+    if (more) picker.append(el("li", { class: "muted small pick-more", role: "presentation", text: t("mention_more", { n: more }) }));
     picker.hidden = options.length === 0;
     box.setAttribute("aria-expanded", picker.hidden ? "false" : "true");
     if (picker.hidden) box.removeAttribute("aria-activedescendant"); else box.setAttribute("aria-activedescendant", "mention-opt-" + active);
@@ -144,10 +149,21 @@ export function attachMentionPicker(g, box) {
     const me = S.me ? S.me.user_id : null;
     options = [];
     if (actingRole(g) !== "member" && (mentionAllLabel().toLowerCase().startsWith(q) || "all".startsWith(q))) options.push({ all: true });
+    // Every member whose name holds the text, those whose name starts with it first (in a group of
+    // 2,000 the first eight in the server's order were seldom the one meant), then the owner and admins.
+    const found = [];
     for (const u of (g.members || new Map()).values()) {
-      if (u.user_id !== me && u.display_name.toLowerCase().includes(q)) options.push({ user: u });
-      if (options.length >= PICKER_MAX) break;
+      const at = u.user_id === me ? -1 : u.display_name.toLowerCase().indexOf(q);
+      if (at >= 0) found.push({ u, rank: (at === 0 ? 0 : 2) + (u.role === "member" ? 1 : 0) });
     }
+    found.sort((a, b) => a.rank - b.rank);   // (stable: the server's order within a rank)
+    const room = PICKER_MAX - options.length;
+    for (const { u } of found.slice(0, room)) options.push({ user: u });
+    more = Math.max(0, found.length - room);
+    // Names shown twice in the list are told apart by the end of their user ids.
+    const seen = new Map();
+    for (const o of options) if (o.user) seen.set(o.user.display_name, (seen.get(o.user.display_name) || 0) + 1);
+    twice = new Set([...seen].filter(([, n]) => n > 1).map(([name]) => name));
     active = 0;
     draw();
   };

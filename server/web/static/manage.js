@@ -99,8 +99,14 @@ export function openManage(g) {
 // demotion while the panel is open (or a language switch) renames it.
 function panelTitle(g) { return g.role === "member" ? t("members") : t("manage"); }
 
+// A member event asks the open panel's lists again, once for a burst: in a group of 2,000 each load
+// reads every member (some 140 KB) and draws the panel anew, and twenty joins and leaves asked twenty
+// times (a manager's panel five lists each), freezing the page for seconds at each.
+const REFRESH_MS = 400;
 export function refreshManage(g) {
-  if (open && open.g === g) load(g);
+  const mine = open;
+  if (!mine || mine.g !== g || mine.refreshing) return;
+  mine.refreshing = setTimeout(() => { mine.refreshing = null; if (open === mine) load(g); }, REFRESH_MS);
 }
 
 // **[ext]** Another manager (or this user elsewhere) banned or unbanned someone, decided a join

@@ -1,0 +1,145 @@
+"""The web client in a big, busy group (a reviewer's walk with 2,000 members and 12,000 messages):
+older messages read back while others arrived threw the reader forward, a group read far back was
+drawn whole at every switch to it, the member panel asked every list again at each join or leave,
+every switch to a group read its whole member list again, and the @ picker showed the first eight
+names in the server's order, namesakes alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.e2e.harness import ServerProcess, open_group
+from tests.web.browser import Background, late_answers, login, new_page, seqs
+
+# Counts the requests the page sends, by op (window.__ops).
+COUNT_OPS = """
+(() => {
+  window.__ops = {};
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (d) {
+    try { const f = JSON.parse(d); window.__ops[f.op] = (window.__ops[f.op] || 0) + 1; } catch {}
+    return send.call(this, d);
+  };
+})();
+"""
+
+
+def _group_with(bg: Background, server: ServerProcess, n: int) -> tuple[Any, Any, str]:
+    owner, reader = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    bg.run(reader.request("join_group", group_id=gid))
+    for i in range(n):
+        bg.run(owner.request("send", group_id=gid, text=f"第 {i} 条"))
+    return owner, reader, gid
+
+
+def _top_of(page: Any, seq: int) -> float:
+    return float(page.evaluate("(q) => document.querySelector(`#messages .msg[data-seq='${q}']`)"
+                               ".getBoundingClientRect().top", seq))
+
+
+def test_older_messages_read_back_while_others_arrive_keep_the_readers_place(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    owner, reader, gid = _group_with(bg, server, 120)
+    page = new_page(browser, server)
+    page.context.add_init_script(late_answers("history", 1500))
+    page.reload()
+    login(page, reader.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.wait_for_selector("#messages .msg .text:has-text('第 119 条')")
+    # read back to the top: the older page is asked by itself, and answered late
+    page.evaluate("() => { window.__slow = true; document.querySelector('#scroller').scrollTop = 0; }")
+    page.wait_for_function("() => window.__held > 0")  # the older page is on its way
+    anchor = min(seqs(page))
+    before = _top_of(page, anchor)
+    shown = len(seqs(page))
+    for i in range(20):
+        bg.run(owner.request("send", group_id=gid, text=f"新来的 {i}"))
+    page.wait_for_selector("#messages .msg .text:has-text('新来的 19')")
+    page.wait_for_function(f"() => document.querySelectorAll('#messages .msg').length > {shown + 20}")
+    assert abs(_top_of(page, anchor) - before) < 3  # (it was thrown up by the new messages' height)
+    assert page.errors == []
+
+
+def test_a_group_read_far_back_opens_again_at_its_newest_messages(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    owner, reader, gid = _group_with(bg, server, 360)
+    other = bg.run(open_group(owner))
+    bg.run(reader.request("join_group", group_id=other))
+    page = new_page(browser, server)
+    login(page, reader.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.wait_for_selector("#messages .msg .text:has-text('第 359 条')")
+    for _ in range(10):
+        if page.locator("#load-earlier:enabled").count() == 0:
+            break
+        held = len(seqs(page))
+        page.evaluate("() => document.querySelector('#load-earlier').click()")
+        page.wait_for_function(f"() => document.querySelectorAll('#messages .msg').length > {held}"
+                               " || document.querySelector('#load-earlier').disabled")
+    assert len(seqs(page)) >= 360
+    page.click(f"#group-list [data-gid='{other}']")
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.wait_for_selector("#messages .msg .text:has-text('第 359 条')")
+    assert len(seqs(page)) == 300  # the newest 300 drawn, not all that was read back
+    expect(page.locator("#load-earlier")).to_be_enabled()
+    held = len(seqs(page))
+    page.evaluate("() => document.querySelector('#load-earlier').click()")
+    page.wait_for_function(f"() => document.querySelectorAll('#messages .msg').length > {held}")
+    shown = seqs(page)
+    assert shown == list(range(min(shown), max(shown) + 1))  # read back again from there, no gap
+    assert page.errors == []
+
+
+def test_the_member_panel_and_the_group_read_their_members_once_for_a_burst_and_a_switch(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    owner, reader, gid = _group_with(bg, server, 1)
+    other = bg.run(open_group(owner))
+    bg.run(reader.request("join_group", group_id=other))
+    page = new_page(browser, server)
+    page.context.add_init_script(COUNT_OPS)
+    page.reload()
+    login(page, reader.username)
+    for g in (gid, other, gid, other, gid):
+        page.click(f"#group-list [data-gid='{g}']")
+        page.wait_for_selector(f"#chat[data-gid='{g}']")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.__ops.members") == 2  # once for each group on this connection
+
+    page.click("#btn-manage")
+    page.wait_for_selector("#member-list")
+    asked = page.evaluate("() => window.__ops.members")
+    joiners = [bg.run(server.user()) for _ in range(8)]
+    for j in joiners:
+        bg.run(j.request("join_group", group_id=gid))
+    expect(page.locator("#member-list > li")).to_have_count(10)  # every one of them listed
+    page.wait_for_timeout(600)
+    assert page.evaluate("() => window.__ops.members") - asked <= 3  # not once per join
+    assert page.errors == []
+
+
+def test_the_mention_picker_puts_names_that_start_with_the_text_first_and_tells_namesakes_apart(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    owner = bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    people = {}
+    for name in ("小王", "老王", "王小明", "王小明", "阿王"):
+        c = bg.run(server.user())
+        bg.run(c.request("set_profile", display_name=name))
+        bg.run(c.request("join_group", group_id=gid))
+        people.setdefault(name, []).append(c.user_id)
+    page = new_page(browser, server)
+    login(page, owner.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.wait_for_selector("#composer-text:enabled")
+    page.locator("#composer-text").press_sequentially("@王")
+    options = page.locator("#mention-picker .pick")
+    expect(options).to_have_count(5)
+    names = [t.split("…")[0].strip() for t in options.all_inner_texts()]
+    assert names[:2] == ["@王小明", "@王小明"], names  # the names that start with 王 first
+    tails = sorted(options.nth(i).locator(".mono").inner_text() for i in range(2))
+    assert tails == sorted("…" + uid[-6:] for uid in people["王小明"])  # namesakes told apart
+    assert options.nth(2).locator(".mono").count() == 0
+    assert page.errors == []
