@@ -841,6 +841,8 @@ function lastTs(g) { const m = g.msgs.get(g.lastSeq); return m ? m.ts : 0; }
 // (scrolling up loads the rest again). Drawing every message held, thousands after a long read back,
 // froze each switch to the group for seconds.
 const KEEP_ON_OPEN = 300;
+// Past this many messages held, those off screen are not laid out (style.css: #messages.big).
+const BIG_CHAT = 1000;
 async function openGroup(gid, byKeys = false) {
   const g = S.groups.get(gid);
   // (before it is the current group: nothing of it is on screen to keep in view)
@@ -882,7 +884,7 @@ function renderChat() {
   } },
   el("div", { class: "older" }, el("button", { type: "button", class: "link", id: "load-earlier", text: g.noMore ? t("no_earlier") : t("load_earlier"),
     disabled: g.noMore, onclick: () => loadOlder(g) })),
-  el("div", { id: "messages", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": t("messages_of", { name: g.name }) }),
+  el("div", { id: "messages", class: g.msgs.size > BIG_CHAT ? "big" : "", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": t("messages_of", { name: g.name }) }),
   el("div", { id: "outbox" }));
   // The reader at the bottom stays there when the chat's height changes (a note above the
   // composer, a reply or files being added, the text box growing), so the last line is never hidden.
@@ -1063,6 +1065,16 @@ function nearBottomOnce() {
   return bottomNow;
 }
 function scrollToBottom() { const s = $("#scroller"); if (s) { s.scrollTop = s.scrollHeight; keepBottom = true; if (bottomNow === false) bottomNow = true; } }
+// scrollToBottom once at the end of this task, however many messages it adds: each one's read of the
+// chat's height laid out every message held again (at 7,000 held, 80% of reading back a page of 500).
+let bottomQueued = false;
+function scrollToBottomOnce() {
+  if (bottomNow === false) bottomNow = true;
+  keepBottom = true;
+  if (bottomQueued) return;
+  bottomQueued = true;
+  queueMicrotask(() => { bottomQueued = false; scrollToBottom(); });
+}
 
 // "New messages below": shown while the reader is scrolled up and messages from others arrived
 // since (also at phone width, where the group list and its unread count are out of sight); a click
@@ -1113,8 +1125,9 @@ function addMessage(g, m, uncounted = false) {
       const old = known ? box.querySelector(`.msg[data-seq="${m.seq}"]`) : null;
       if (old) old.replaceWith(node);
       else insertByKey(box, node, m.seq);
+      if (g.msgs.size > BIG_CHAT && !box.classList.contains("big")) box.classList.add("big");
       // (my own new message: to the bottom; not one of mine in an older page read back, or released)
-      if (atBottom || (isMine(m) && fresh)) scrollToBottom();
+      if (atBottom || (isMine(m) && fresh)) scrollToBottomOnce();
       else if (fresh && !m.deleted) { g.below = (g.below || 0) + 1; drawBelow(g); }
     }
     if (!document.hidden && nearBottomOnce()) markRead(g);
@@ -1232,10 +1245,14 @@ async function loadOlder(g, limit = PAGE) {
   g.loadingOlder = true;
   let ok = false;
   try {
+    const from = g.firstSeq;
     const args = { group_id: g.group_id, limit };
-    if (g.firstSeq !== null) args.before_seq = g.firstSeq;
+    if (from !== null) args.before_seq = from;
     const asked = liveTick;
     const r = await api("history", args);
+    // The window moved meanwhile (the group opened again and trimmed, or a reconnect's catch-up let
+    // older messages go): this page is older than its new start, and taken it would leave a gap.
+    if (g.firstSeq !== from) { g.loadingOlder = false; return false; }
     if (r.messages.length < limit) g.noMore = true;
     // The first message on screen kept where it is, measured around the insert: the chat's height
     // taken before the request counted the messages that came meanwhile (added below) as if added
@@ -1256,8 +1273,9 @@ async function loadOlder(g, limit = PAGE) {
 // Show message seq (from a reply's quote, a pin or a search hit): older pages are loaded until it
 // is there, then it is scrolled to and flashes.
 // A message to show (a search hit, a quote, a pin): the pages before it are read back, the server's
-// largest (500), up to JUMP_PAGES of them; one further back is said to be out of reach here, not gone.
-const JUMP_PAGES = 20;
+// largest (500), up to JUMP_PAGES of them (20,000 messages); one further back is said to be out of reach
+// here, not gone.
+const JUMP_PAGES = 40;
 async function jumpTo(g, seq) {
   if (g.group_id !== S.current) await openGroup(g.group_id);
   const behind = () => !g.msgs.has(seq) && !g.noMore && g.firstSeq !== null && seq < g.firstSeq;
@@ -2276,8 +2294,7 @@ function loginsSection(ok, bad) {
           try { await api("logout", { login_id: x.login_id }); ok(t("login_ended")); }
           catch (err) { if (err.code !== "not_found") { bad(err); return; } }   // (ended meanwhile: as wished)
           await draw();
-          const next = list.querySelector("button") || list;   // (focus stays in the list)
-          if (next.focus) next.focus();
+          (list.querySelector("button") || section.querySelector("summary")).focus();   // (focus stays in the section)
         } });
       list.append(el("li", { class: "login-row" },
         el("span", { class: "grow" }, el("strong", { text: x.device || t("unknown_device") }),
