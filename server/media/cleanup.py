@@ -37,7 +37,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from typing import TYPE_CHECKING
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
 
 from server.intervals import Schedule, job_ran
 from server.media import binding, uploads
@@ -156,16 +158,29 @@ async def sweep_orphans(ctx: Context, grace_s: float = uploads.ORPHAN_GRACE_S) -
     return removed
 
 
+# When this process last swept, on the monotonic clock: what paces the sweep while the stored run is
+# in the future (see _orphans_when_due).
+_SWEPT_HERE: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
 async def _orphans_when_due(ctx: Context) -> None:
     """The orphan sweep reads every file's age: it runs once per ``ORPHAN_GRACE_S`` for the whole
     service (its last run in the store's record of job runs), not at every cleanup. A last run more
-    than that in the future was stamped by a clock that ran ahead (the record keeps the latest
-    time): it is not waited for, or one day-ahead stamp stopped the sweep for a day."""
+    than that in the future was stamped by a clock that ran ahead, and the record keeps the latest
+    time, so this run's own stamp cannot replace it: waited for, it stopped the sweep for as long
+    as the clock had been ahead (a day for a day). Until real time reaches it, the sweep is paced by
+    this process's own last sweep instead."""
     last = await ctx.store.job_last_run(ORPHANS_JOB)
     grace_ms = uploads.ORPHAN_GRACE_S * 1000
-    if last is not None and -grace_ms < ctx.now_ms() - last < grace_ms:
+    since = ctx.now_ms() - last if last is not None else None
+    if since is not None and 0 <= since < grace_ms:
         return
+    if since is not None and since < 0:
+        swept = _SWEPT_HERE.get(ctx)
+        if since > -grace_ms or (swept is not None and time.monotonic() - swept < uploads.ORPHAN_GRACE_S):
+            return
     await sweep_orphans(ctx)
+    _SWEPT_HERE[ctx] = time.monotonic()
     await job_ran(ctx, ORPHANS_JOB)
 
 

@@ -124,6 +124,9 @@ async def test_a_sweep_stamped_by_a_clock_a_day_ahead_does_not_stop_the_next_one
         _, orphan = _file(app.cfg.media.path, "orphan of the day", GRACE + 60)
         await cleanup.tidy(app)
         assert not orphan.exists()
+        _, next_one = _file(app.cfg.media.path, "orphan of the next cleanup", GRACE + 60)
+        await cleanup.tidy(app)  # still once per grace meanwhile, not at every cleanup
+        assert next_one.exists()
     finally:
         await app.stop()
 
