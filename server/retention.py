@@ -138,6 +138,12 @@ def refused(app: Context) -> str | None:
     return _REFUSED.get(app)
 
 
+def purged_by_hand(app: Context) -> None:
+    """``qunguan admin purge`` ran as of now: the background purge goes on from it (said at once, not
+    at its next check an interval later)."""
+    _REFUSED.pop(app, None)
+
+
 async def clock_in_doubt(app: Context) -> str | None:
     """Why this node's wall clock cannot be trusted to purge by, or None.
 
@@ -155,8 +161,9 @@ async def clock_in_doubt(app: Context) -> str | None:
     if now - last <= allowed:
         return None
     return (f"the clock says {(now - last) / DAY_MS:.1f} days have passed since the service's last purge: "
-            "the service was stopped that long, or this machine's clock is ahead. Check the clock, then "
-            "run `qunguan admin purge` once; the background purge goes on after it")
+            "the service was stopped that long, purges failed that long (see the log), or this machine's "
+            "clock is ahead. Check the clock, then run `qunguan admin purge` once; the background purge "
+            "goes on after it")
 
 
 async def run_forever(app: Context) -> None:

@@ -57,6 +57,7 @@ async def purge(app: Context, args: dict[str, Any]) -> Result:
     removed = await retention.purge(app, as_of, actor=operator_name())
     if as_of is None:
         await job_ran(app, retention.JOB)
+        retention.purged_by_hand(app)
     total = sum(removed.values())
     lines = [f"{name}: {n}" for name, n in removed.items()]
     lines.append(f"removed {total} past retention ({app.cfg.retention.days} days)")
