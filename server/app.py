@@ -127,6 +127,8 @@ class App:
         self._record_open = False
         self.monitor = LoopMonitor(STALL_LOG_MS, self.store.in_flight)
         self.quiet_connections = netlog.QuietConnections()
+        self.purge_refused: str | None = None
+        self.orphans_swept_at: float | None = None
         self.operator: OperatorChannel | None = None
         # operations (server/operations.py): real client IPs, TLS, readiness, metrics
         self.trusted = proxy.parse_networks(cfg.server.trusted_proxies)

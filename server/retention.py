@@ -128,20 +128,16 @@ def _unlinked_in_memory(app: Context, keys: dict[str, tuple[str, str | None]]) -
 
 JOB = "retention"  # its name in the store's record of job runs (see server/intervals.py)
 
-# Why the automatic purge last refused to run (the clock in doubt), for `qunguan admin ping`; gone
-# once one runs.
-_REFUSED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-
-
 def refused(app: Context) -> str | None:
-    """Why the background purge is not running (the clock in doubt), or None."""
-    return _REFUSED.get(app)
+    """Why the background purge is not running (the clock in doubt), for `qunguan admin ping`; None
+    once one runs."""
+    return app.purge_refused
 
 
 def purged_by_hand(app: Context) -> None:
     """``qunguan admin purge`` ran as of now: the background purge goes on from it (said at once, not
     at its next check an interval later)."""
-    _REFUSED.pop(app, None)
+    app.purge_refused = None
 
 
 async def clock_in_doubt(app: Context) -> str | None:
@@ -178,12 +174,12 @@ async def run_forever(app: Context) -> None:
         try:
             doubt = await clock_in_doubt(app)
             if doubt is not None:
-                if _REFUSED.get(app) is None:
+                if app.purge_refused is None:
                     log.error("retention purge not run: %s", doubt)
-                _REFUSED[app] = doubt
+                app.purge_refused = doubt
                 METRICS.purge_runs.labels("refused").inc()
                 continue  # (not recorded as run: it asks again an interval later)
-            _REFUSED.pop(app, None)
+            app.purge_refused = None
             await purge(app)
             await due.ran()
         except asyncio.CancelledError:

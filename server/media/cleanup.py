@@ -38,8 +38,7 @@ import asyncio
 import itertools
 import logging
 import time
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from server.intervals import Schedule, job_ran
 from server.media import binding, uploads
@@ -158,11 +157,6 @@ async def sweep_orphans(ctx: Context, grace_s: float = uploads.ORPHAN_GRACE_S) -
     return removed
 
 
-# When this process last swept, on the monotonic clock: what paces the sweep while the stored run is
-# in the future (see _orphans_when_due).
-_SWEPT_HERE: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-
-
 async def _orphans_when_due(ctx: Context) -> None:
     """The orphan sweep reads every file's age: it runs once per ``ORPHAN_GRACE_S`` for the whole
     service (its last run in the store's record of job runs), not at every cleanup. A last run more
@@ -176,11 +170,11 @@ async def _orphans_when_due(ctx: Context) -> None:
     if since is not None and 0 <= since < grace_ms:
         return
     if since is not None and since < 0:
-        swept = _SWEPT_HERE.get(ctx)
+        swept = ctx.orphans_swept_at
         if since > -grace_ms or (swept is not None and time.monotonic() - swept < uploads.ORPHAN_GRACE_S):
             return
     await sweep_orphans(ctx)
-    _SWEPT_HERE[ctx] = time.monotonic()
+    ctx.orphans_swept_at = time.monotonic()
     await job_ran(ctx, ORPHANS_JOB)
 
 
