@@ -128,6 +128,7 @@ class App:
         self.monitor = LoopMonitor(STALL_LOG_MS, self.store.in_flight)
         self.quiet_connections = netlog.QuietConnections()
         self.purge_refused: str | None = None
+        self.purges_by_hand = 0
         self.orphans_swept_at: float | None = None
         self.operator: OperatorChannel | None = None
         # operations (server/operations.py): real client IPs, TLS, readiness, metrics

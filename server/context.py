@@ -57,6 +57,7 @@ class Context(Protocol):
     quiet_connections: QuietConnections  # closed without logging in, counted per address (server/netlog.py)
     media: MediaService  # uploads in progress, media lists, signed URLs (server/media/)
     purge_refused: str | None  # why the background retention purge will not run now (server/retention.py)
+    purges_by_hand: int  # `qunguan admin purge` runs as of now in this process (server/retention.py)
     orphans_swept_at: float | None  # this process's last sweep of unnamed media files (monotonic; media/cleanup.py)
 
     def attach(self, sess: Session, user: User, token_hash: bytes) -> None: ...

@@ -135,8 +135,9 @@ def refused(app: Context) -> str | None:
 
 
 def purged_by_hand(app: Context) -> None:
-    """``qunguan admin purge`` ran as of now: the background purge goes on from it (said at once, not
-    at its next check an interval later)."""
+    """``qunguan admin purge`` ran as of now (and is recorded as the last purge): the background purge
+    goes on from it, said at once, not at its next check an interval later."""
+    app.purges_by_hand += 1
     app.purge_refused = None
 
 
@@ -172,7 +173,10 @@ async def run_forever(app: Context) -> None:
     while True:
         await due.wait()
         try:
+            by_hand = app.purges_by_hand
             doubt = await clock_in_doubt(app)
+            if doubt is not None and app.purges_by_hand != by_hand:
+                continue  # (a purge by hand while the last purge was read: the next check reads it)
             if doubt is not None:
                 if app.purge_refused is None:
                     log.error("retention purge not run: %s", doubt)

@@ -43,7 +43,8 @@ def _ctx(store: Any, clock: list[int], checkpoint_file: Any = None, interval: fl
                           media=SimpleNamespace(cleanup_interval_seconds=interval, path=NO_MEDIA),
                           audit=SimpleNamespace(checkpoint_interval_seconds=interval, checkpoint_file=checkpoint_file))
     return SimpleNamespace(store=store, now_ms=lambda: clock[0], cfg=cfg, state=State(),
-                           monitor=SimpleNamespace(job=lambda name: contextlib.nullcontext()))
+                           monitor=SimpleNamespace(job=lambda name: contextlib.nullcontext()),
+                           purge_refused=None, purges_by_hand=0, orphans_swept_at=None)
 
 
 async def _first_run_recorded(ctx: Any, key: str) -> None:
