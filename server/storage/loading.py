@@ -32,8 +32,10 @@ CATEGORY_FREEZES = "SELECT category, until FROM category_freezes WHERE until > ?
 ACCOUNT_CATEGORY_FREEZES = "SELECT category, until FROM account_category_freezes WHERE until > ?"
 INVITATIONS = "SELECT group_id, user_id, inviter_id FROM invitations"
 PINS = "SELECT group_id, seq FROM group_pins ORDER BY pinned_at, seq"
-READ_MARKERS = ("SELECT r.group_id, r.user_id, r.seq FROM read_state r"
-                " JOIN members m ON m.group_id = r.group_id AND m.user_id = r.user_id")
+# Read as they are: the markers of memberships that ended are skipped here, not by a join with
+# members in the database (the two keys are in a different column order, so a join of two tables of
+# a row per membership was hashed and spilled: 0.77 s against 0.11 s at a million).
+READ_MARKERS = "SELECT group_id, user_id, seq FROM read_state"
 # Each group's highest seq a message review names (see _seq_floor).
 REVIEWED_SEQS = "SELECT group_id, MAX(seq) FROM review_queue WHERE seq IS NOT NULL GROUP BY group_id"
 # The last day's ids, read in slices of ID_CHUNK in ts order from a bound (the ts index), so
@@ -80,10 +82,13 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
         if joined_seq > g.last_seq:
             g.last_seq = joined_seq  # (see _seq_floor)
     for gid, uid, seq in await fetch(READ_MARKERS):
-        g = state.groups[gid]
-        g.members[uid].read_seq = seq
-        if seq > g.last_seq:
-            g.last_seq = seq
+        marked = state.groups.get(gid)
+        member = marked.members.get(uid) if marked is not None else None
+        if marked is None or member is None:
+            continue  # (a marker kept from a membership that ended)
+        member.read_seq = seq
+        if seq > marked.last_seq:
+            marked.last_seq = seq
     for gid, seq in await fetch(REVIEWED_SEQS):
         reviewed = state.groups.get(gid)
         if reviewed is not None and seq > reviewed.last_seq:

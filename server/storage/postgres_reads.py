@@ -475,11 +475,21 @@ PG_PURGES: dict[str, str] = {table: _pg_purge(_deleting(table, sql)) for table, 
 assert not any(":" + p in s for s in PG_PURGES.values() for p in ("now", "cutoff", "limit")), "unmapped parameter"
 
 
+# Memory a purge batch's sets (the held groups' members, the held users, the kept authors, the
+# released items) may be hashed in, for this transaction only: past PostgreSQL's default 4 MB such a
+# set is searched row by row for every row looked at. Measured with 800 held groups of 100 members
+# (80,000 held people) and a million network-log rows past their period: a batch of 1,000 took 118 s
+# at 4 MB, 0.27 s at 64 MB. Correlated NOT EXISTS in place of NOT IN was tried: planned as the same
+# hashed sets (they sit under an OR), and no faster.
+PURGE_WORK_MEM = "64MB"
+
+
 @applies(c.Purge)
 async def _purge(db: Conn, p: c.Purge) -> int:
     sql = PG_PURGES.get(p.table)
     if sql is None:
         raise ValueError(f"no retention purge for {p.table!r}")
+    await db.execute(f"SET LOCAL work_mem = '{PURGE_WORK_MEM}'")
     dependents = PURGE_DEPENDENTS.get(p.table)
     if p.table in ERASING:
         people = [(r[0], r[1]) for r in await db.fetch(sql, p.now, p.cutoff, p.limit)]
