@@ -204,12 +204,18 @@ async def test_purge_runs_in_small_batches_and_lets_writes_through(tmp_path):
         await app.stop()
 
 
-async def test_the_background_job_purges_on_its_interval(tmp_path):
-    clock = [ms("2026-06-01 12:00", "Asia/Shanghai")]
+def purging_often(tmp_path: Path, clock: list[int]) -> App:
+    """An app whose background purge runs every 0.05 s: the config refuses intervals under 60 s, so
+    it is shortened behind the validator's back."""
     app = make_app(tmp_path, clock)
-    # The config refuses intervals under 60 s; the test shortens it behind the validator's back.
     app.cfg = dataclasses.replace(app.cfg, retention=dataclasses.replace(app.cfg.retention,
                                                                          purge_interval_seconds=0.05))
+    return app
+
+
+async def test_the_background_job_purges_on_its_interval(tmp_path):
+    clock = [ms("2026-06-01 12:00", "Asia/Shanghai")]
+    app = purging_often(tmp_path, clock)
     await app.start()
     try:
         await add_messages(app, "700000002", "u", clock[0] - 185 * DAY_MS, clock[0])
@@ -228,9 +234,7 @@ async def test_the_background_purge_waits_for_a_person_when_the_clock_jumps_days
     runs only while the clock has moved on from the service's last purge by at most a day (or two
     intervals); past that it waits for ``qunguan admin purge`` by a person who checked the clock."""
     clock = [ms("2026-06-01 12:00", "Asia/Shanghai")]
-    app = make_app(tmp_path, clock)
-    app.cfg = dataclasses.replace(app.cfg, retention=dataclasses.replace(app.cfg.retention,
-                                                                         purge_interval_seconds=0.05))
+    app = purging_often(tmp_path, clock)
     await app.start()
     try:
         await add_messages(app, "700000003", "u", clock[0] - 183 * DAY_MS, clock[0])

@@ -211,6 +211,19 @@ def seqs(page: Any) -> list[int]:
     return [int(s) for s in page.locator("#messages .msg").evaluate_all("ns => ns.map(n => n.dataset.seq)")]
 
 
+def load_all_earlier(page: Any, rounds: int = 10) -> None:
+    """Presses 加载更早的消息 until the chat holds its whole history (at most ``rounds`` pages)."""
+    for _ in range(rounds):
+        if page.locator("#load-earlier:enabled").count() == 0:
+            return
+        before = len(seqs(page))
+        # Pressed where it is, not scrolled to first: scrolling the chat to its top loads the
+        # earlier page by itself, and the last one disables the button before a click lands.
+        page.evaluate("() => document.querySelector('#load-earlier').click()")
+        page.wait_for_function(f"() => document.querySelectorAll('#messages .msg').length > {before}"
+                               " || document.querySelector('#load-earlier').disabled")
+
+
 def close_dialogs(page: Any) -> None:
     page.evaluate("() => document.querySelectorAll('dialog[open]').forEach(d => d.close())")
 

@@ -12,7 +12,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.e2e.harness import ServerProcess, open_group
-from tests.web.browser import Background, late_answers, login, new_page, seqs
+from tests.web.browser import Background, late_answers, load_all_earlier, login, new_page, seqs
 
 # Counts the requests the page sends, by op (window.__ops).
 COUNT_OPS = """
@@ -34,6 +34,14 @@ def _group_with(bg: Background, server: ServerProcess, n: int) -> tuple[Any, Any
     for i in range(n):
         bg.run(owner.request("send", group_id=gid, text=f"第 {i} 条"))
     return owner, reader, gid
+
+
+def _reading_two_groups(bg: Background, server: ServerProcess, n: int) -> tuple[str, str, Any]:
+    """A group of ``n`` messages and a second one, both joined by a reader: (gid, other, the reader)."""
+    owner, reader, gid = _group_with(bg, server, n)
+    other = bg.run(open_group(owner))
+    bg.run(reader.request("join_group", group_id=other))
+    return gid, other, reader
 
 
 def _top_of(page: Any, seq: int) -> float:
@@ -66,20 +74,12 @@ def test_older_messages_read_back_while_others_arrive_keep_the_readers_place(
 
 def test_a_group_read_far_back_opens_again_at_its_newest_messages(
         browser: Any, server: ServerProcess, bg: Background) -> None:
-    owner, reader, gid = _group_with(bg, server, 360)
-    other = bg.run(open_group(owner))
-    bg.run(reader.request("join_group", group_id=other))
+    gid, other, reader = _reading_two_groups(bg, server, 360)
     page = new_page(browser, server)
     login(page, reader.username)
     page.click(f"#group-list [data-gid='{gid}']")
     page.wait_for_selector("#messages .msg .text:has-text('第 359 条')")
-    for _ in range(10):
-        if page.locator("#load-earlier:enabled").count() == 0:
-            break
-        held = len(seqs(page))
-        page.evaluate("() => document.querySelector('#load-earlier').click()")
-        page.wait_for_function(f"() => document.querySelectorAll('#messages .msg').length > {held}"
-                               " || document.querySelector('#load-earlier').disabled")
+    load_all_earlier(page)
     assert len(seqs(page)) >= 360
     page.click(f"#group-list [data-gid='{other}']")
     page.click(f"#group-list [data-gid='{gid}']")
@@ -96,9 +96,7 @@ def test_a_group_read_far_back_opens_again_at_its_newest_messages(
 
 def test_the_member_panel_and_the_group_read_their_members_once_for_a_burst_and_a_switch(
         browser: Any, server: ServerProcess, bg: Background) -> None:
-    owner, reader, gid = _group_with(bg, server, 1)
-    other = bg.run(open_group(owner))
-    bg.run(reader.request("join_group", group_id=other))
+    gid, other, reader = _reading_two_groups(bg, server, 1)
     page = new_page(browser, server)
     page.context.add_init_script(COUNT_OPS)
     page.reload()

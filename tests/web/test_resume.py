@@ -17,6 +17,7 @@ from tests.web.browser import (
     create_group,
     join_group,
     late_answers,
+    load_all_earlier,
     login,
     message,
     message_texts,
@@ -382,15 +383,7 @@ def test_a_message_released_below_the_window_leaves_no_gap_when_scrolling_back(
         item = json.loads(bg.run(srv.admin("review-queue", "--open"))[1].splitlines()[0])["item_id"]
         assert bg.run(srv.admin("decide", str(item), "--decision", "release", "--note", "ok"))[0] == 0
         page.wait_for_selector("#messages .msg .text:has-text('刷单 等审核')")
-        for _ in range(5):
-            if page.locator("#load-earlier:enabled").count() == 0:
-                break
-            before = len(seqs(page))
-            # Pressed where it is, not scrolled to first: scrolling the chat to its top loads the
-            # earlier page by itself, and the last one disables the button before a click lands.
-            page.evaluate("() => document.querySelector('#load-earlier').click()")
-            page.wait_for_function(f"() => document.querySelectorAll('#messages .msg').length > {before}"
-                                   " || document.querySelector('#load-earlier').disabled")
+        load_all_earlier(page, rounds=5)
         expect(page.locator("#load-earlier")).to_be_disabled()
         shown = seqs(page)
         last = max(shown)
