@@ -101,8 +101,8 @@ class Schedule:
             self._seen = latest  # someone ran it meanwhile: due an interval after that run
             ago = _seconds_since(self.ctx, latest)
 
-    async def ran(self) -> None:
-        """Remember in the store (and here) that the job ran now."""
-        now = self.ctx.now_ms()
+    async def ran(self, at: int | None = None) -> None:
+        """Remember in the store (and here) that the job ran now (or at ``at``, when it started)."""
+        now = self.ctx.now_ms() if at is None else at
         self._seen = now if self._seen is None else max(self._seen, now)
         await job_ran(self.ctx, self.name, now)

@@ -184,8 +184,11 @@ async def run_forever(app: Context) -> None:
                 METRICS.purge_runs.labels("refused").inc()
                 continue  # (not recorded as run: it asks again an interval later)
             app.purge_refused = None
-            await purge(app)
-            await due.ran()
+            # Recorded as of its start, the time it purged by: a clock that jumps ahead while a purge
+            # runs (a big one takes minutes) is then in doubt at the next one, not taken as the last.
+            started = app.now_ms()
+            await purge(app, started)
+            await due.ran(started)
         except asyncio.CancelledError:
             raise
         except Exception:
