@@ -261,10 +261,16 @@ def _logout(a: list[str]) -> Command:
     return _req("logout", a, "logout", {"login_id": a[0]})
 
 
-@_command("/logins", "the devices this account is logged in on, with the LOGIN ids /logout takes", "Account")
-def _logins(a: list[str]) -> Command:
-    _arity("logins", a, 0, 0)
-    return _req("logins", a, "my_logins")
+def _no_args(name: str, op: str, **kw: Any) -> Callable[[list[str]], Command]:
+    """A command that takes no argument and sends ``op`` (``kw``: ``group="current"`` for the current group's)."""
+    def build(a: list[str]) -> Command:
+        _arity(name, a, 0, 0)
+        return _req(name, a, op, **kw)
+    return build
+
+
+_command("/logins", "the devices this account is logged in on, with the LOGIN ids /logout takes", "Account")(
+    _no_args("logins", "my_logins"))
 
 
 @_command("/password CURRENT NEW", "change your password; every other login of the account ends", "Account")
@@ -297,17 +303,11 @@ def _nick(a: list[str]) -> Command:
     return _req("nick", a, "set_profile", {"display_name": text_of(a)})
 
 
-@_command("/me", "show your account", "Account")
-def _me(a: list[str]) -> Command:
-    _arity("me", a, 0, 0)
-    return _req("me", a, "me")
+_command("/me", "show your account", "Account")(_no_args("me", "me"))
 
 
-@_command("/agreement", "read the platform's rules and service agreement, and whether you accepted them",
-          "Account")
-def _agreement(a: list[str]) -> Command:
-    _arity("agreement", a, 0, 0)
-    return _req("agreement", a, "agreement")
+_command("/agreement", "read the platform's rules and service agreement, and whether you accepted them",
+         "Account")(_no_args("agreement", "agreement"))
 
 
 @_command("/accept [VERSION]",
@@ -358,16 +358,9 @@ def _leave(a: list[str]) -> Command:
     return _req("leave", a, "leave_group", group="current")
 
 
-@_command("/groups", "list your groups", "Groups")
-def _groups(a: list[str]) -> Command:
-    _arity("groups", a, 0, 0)
-    return _req("groups", a, "my_groups")
-
-
-@_command("/categories", "the group and public-account categories the server accepts", "Groups")
-def _categories(a: list[str]) -> Command:
-    _arity("categories", a, 0, 0)
-    return _req("categories", a, "categories")
+_command("/groups", "list your groups", "Groups")(_no_args("groups", "my_groups"))
+_command("/categories", "the group and public-account categories the server accepts", "Groups")(
+    _no_args("categories", "categories"))
 
 
 @_command("/use GID", "set the current group", "Groups")
@@ -616,10 +609,7 @@ _command("/invite USER", "invite a user to the current group (@name: someone thi
                         "in any group)", "Manage")(_user_op("invite", "invite", source="seen"))
 
 
-@_command("/requests", "list pending join requests", "Manage")
-def _requests(a: list[str]) -> Command:
-    _arity("requests", a, 0, 0)
-    return _req("requests", a, "join_requests", group="current")
+_command("/requests", "list pending join requests", "Manage")(_no_args("requests", "join_requests", group="current"))
 
 
 _command("/approve USER", "approve a join request (@name: looked up in /requests)", "Manage")(
@@ -705,10 +695,7 @@ _command("/unban USER", "lift a ban (@name: a banned user whose name this client
     _user_op("unban", "unban", source="bans"))
 
 
-@_command("/bans", "list the bans in force", "Manage")
-def _bans(a: list[str]) -> Command:
-    _arity("bans", a, 0, 0)
-    return _req("bans", a, "bans", group="current")
+_command("/bans", "list the bans in force", "Manage")(_no_args("bans", "bans", group="current"))
 
 
 @_command("/slow DURATION", "slow mode: a member may send once per DURATION (0 or off: no limit)",
@@ -754,10 +741,8 @@ def _link(a: list[str]) -> Command:
     return _req("link", a, "create_invite_link", params, group="current")
 
 
-@_command("/links", "list the group's invite links that still work: uses, expiry, who made them", "Manage")
-def _links(a: list[str]) -> Command:
-    _arity("links", a, 0, 0)
-    return _req("links", a, "invite_links", group="current")
+_command("/links", "list the group's invite links that still work: uses, expiry, who made them", "Manage")(
+    _no_args("links", "invite_links", group="current"))
 
 
 @_command("/revoke CODE|LINK_ID", "make an invite link useless: its code, or its link id from /links", "Manage")

@@ -128,11 +128,6 @@ def _unlinked_in_memory(app: Context, keys: dict[str, tuple[str, str | None]]) -
 
 JOB = "retention"  # its name in the store's record of job runs (see server/intervals.py)
 
-def refused(app: Context) -> str | None:
-    """Why the background purge is not running (the clock in doubt), for `qunguan admin ping`; None
-    once one runs."""
-    return app.purge_refused
-
 
 def purged_by_hand(app: Context) -> None:
     """``qunguan admin purge`` ran as of now (and is recorded as the last purge): the background purge

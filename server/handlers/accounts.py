@@ -108,7 +108,7 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     # The phone before the username: a code for a phone that has an account is answered so at once,
     # whatever the name, so it cannot test free names without end (a taken one spent an attempt,
     # a free one nothing, the phone's conflict leaving the code as it was).
-    if await ctx.store.phone_registered(phone_hmac):
+    if await ctx.store.user_with_phone(phone_hmac) is not None:
         raise ContractError("conflict", "that phone number already has an account")
     if ukey in state.by_username:
         limits.spend_code_attempt(ctx, phone_key)

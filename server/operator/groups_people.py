@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from governance.audit import Checkpoint
 from governance.posting import report_overdue
 from protocol import events as ev
-from server import record, retention
+from server import record
 from server.claims import Together
 from server.fanout import publish
 from server.handlers.common import bring_back, suspension_cause, take_down
@@ -458,8 +458,8 @@ async def ping(app: Context, args: dict[str, Any]) -> Result:
     who = current_operator()
     # What production should not run with: the config's warnings, and no published agreement (Art. 5).
     warnings = [str(w) for w in app.cfg.warnings] + ([NO_AGREEMENT] if app.agreement is None else [])
-    if (doubt := retention.refused(app)) is not None:
-        warnings.append(f"retention purge not running: {doubt}")
+    if app.purge_refused is not None:  # (the clock in doubt: server/retention.py)
+        warnings.append(f"retention purge not running: {app.purge_refused}")
     return Result([json.dumps({"groups": len(app.state.groups), "users": len(app.state.users),
                                "connections": len(app.sessions), "operator": who.name, "role": who.role,
                                "agreement": app.agreement.version if app.agreement is not None else None,

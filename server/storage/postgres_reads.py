@@ -122,9 +122,6 @@ class PostgresReads:
             " ORDER BY created_at DESC, token_hash", user_id, now)
         return [(bytes(r[0]), r[1], r[2], r[3]) for r in rows]
 
-    async def phone_registered(self, phone_hmac: bytes) -> bool:
-        return await self._fetchone("SELECT 1 FROM users WHERE phone_hmac = $1", phone_hmac) is not None
-
     async def user_with_phone(self, phone_hmac: bytes) -> str | None:
         row = await self._fetchone("SELECT user_id FROM users WHERE phone_hmac = $1", phone_hmac)
         return None if row is None else str(row[0])

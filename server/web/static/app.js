@@ -1243,7 +1243,6 @@ function uncount(g, mentioned) {
 async function loadOlder(g, limit = PAGE) {
   if (g.noMore || g.loadingOlder || !S.authed || g.group_id !== S.current) return false;
   g.loadingOlder = true;
-  let ok = false;
   try {
     const from = g.firstSeq;
     const args = { group_id: g.group_id, limit };
@@ -1252,7 +1251,7 @@ async function loadOlder(g, limit = PAGE) {
     const r = await api("history", args);
     // The window moved meanwhile (the group opened again and trimmed, or a reconnect's catch-up let
     // older messages go): this page is older than its new start, and taken it would leave a gap.
-    if (g.firstSeq !== from) { g.loadingOlder = false; return false; }
+    if (g.firstSeq !== from) return false;
     if (r.messages.length < limit) g.noMore = true;
     // The first message on screen kept where it is, measured around the insert: the chat's height
     // taken before the request counted the messages that came meanwhile (added below) as if added
@@ -1264,10 +1263,11 @@ async function loadOlder(g, limit = PAGE) {
       const b = $("#load-earlier");
       if (b && g.noMore) { b.textContent = t("no_earlier"); b.disabled = true; }
     }
-    ok = true;
-  } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); }
-  g.loadingOlder = false;
-  return ok;
+    return true;
+  } catch (e) {
+    if (e.code !== "disconnected") toast(errorText(e), "error");
+    return false;
+  } finally { g.loadingOlder = false; }
 }
 
 // Show message seq (from a reply's quote, a pin or a search hit): older pages are loaded until it
@@ -2288,16 +2288,17 @@ function loginsSection(ok, bad) {
     clear(list);
     for (const x of r.logins) {
       const state = x.current ? t("this_device") : x.online ? t("online_now") : "";
+      const device = x.device || t("unknown_device");
       const end = x.current ? null : el("button", { type: "button", class: "ghost small", "data-login": x.login_id,
-        "aria-label": t("end_login_of", { device: x.device || t("unknown_device") }), text: t("end_login"), onclick: async () => {
-          if (!await confirmBox(t("end_login_confirm", { device: x.device || t("unknown_device") }), t("end_login"), t("cancel"))) return;
+        "aria-label": t("end_login_of", { device }), text: t("end_login"), onclick: async () => {
+          if (!await confirmBox(t("end_login_confirm", { device }), t("end_login"), t("cancel"))) return;
           try { await api("logout", { login_id: x.login_id }); ok(t("login_ended")); }
           catch (err) { if (err.code !== "not_found") { bad(err); return; } }   // (ended meanwhile: as wished)
           await draw();
           (list.querySelector("button") || section.querySelector("summary")).focus();   // (focus stays in the section)
         } });
       list.append(el("li", { class: "login-row" },
-        el("span", { class: "grow" }, el("strong", { text: x.device || t("unknown_device") }),
+        el("span", { class: "grow" }, el("strong", { text: device }),
           el("small", { class: "muted", text: " " + t("logged_in_at", { when: fmtTime(x.created_at) }) + (state ? " · " + state : "") })),
         end || el("span")));
     }
