@@ -26,7 +26,8 @@ USERS = ("SELECT user_id, username, username_key, display_name, credit_score,"
 GROUPS = ("SELECT group_id, name, category, join_policy, owner_id, created_at, announcement,"
           " mute_all, last_seq, dissolved_at, closed_at, closed_reason, suspended_until FROM groups")
 MEMBERS = "SELECT group_id, user_id, role, joined_seq, muted_until FROM members"
-DAILY = "SELECT group_id, ts / 86400000, COUNT(*) FROM messages WHERE ts > ? GROUP BY 1, 2"
+# Each group's messages per day after a day (server/storage/activity.py: kept by the writer).
+DAILY = "SELECT group_id, day, messages FROM group_daily WHERE day > ?"
 JOIN_REQUESTS = "SELECT group_id, user_id, ts FROM join_requests"
 CATEGORY_FREEZES = "SELECT category, until FROM category_freezes WHERE until > ?"
 ACCOUNT_CATEGORY_FREEZES = "SELECT category, until FROM account_category_freezes WHERE until > ?"
@@ -95,8 +96,9 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
             reviewed.last_seq = int(seq)
     for g in groups.values():  # (every message the store holds at a load is durable)
         g.stored_seq = g.last_seq
-    for gid, day, n in await fetch(DAILY, now_ms - activity_window_days * DAY_MS):
-        state.groups[gid].daily[int(day)] = int(n)
+    for gid, day, n in await fetch(DAILY, now_ms // DAY_MS - activity_window_days):
+        if (counted := groups.get(gid)) is not None:
+            counted.daily[int(day)] = int(n)
     for category, until in await fetch(CATEGORY_FREEZES, now_ms):
         state.category_frozen_until[category] = int(until)
     for gid, uid, ts in await fetch(JOIN_REQUESTS):

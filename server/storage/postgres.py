@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from server.config import url_without_password
-from server.storage import search_fold
+from server.storage import activity, search_fold
 from server.storage.base import (
     BackupUnsupported,
     Done,
@@ -83,15 +83,16 @@ COMMAND_TIMEOUT = 30.0  # seconds: storage.command_timeout_seconds's default
 LOCK_TIMEOUT = 2.0  # seconds: storage.lock_timeout_seconds's default
 READ_POOL_SIZE = 4
 
-# The hot path's one statement: every queued message and network-log row, and each group's
-# last_seq, in one round trip (empty arrays insert nothing).
+# The hot path's one statement: every queued message and network-log row, each group's last_seq
+# and its count of messages per day (storage/activity.py), in one round trip (empty arrays insert
+# nothing).
 _BATCH = """
 WITH m AS (
   INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, client_msg_id, held,
                         reply_to, mentions, mention_all, attachments)
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[],
                        $7::text[], $8::integer[], $9::bigint[], $10::text[], $11::integer[], $12::text[])
-  RETURNING group_id, seq, attachments
+  RETURNING group_id, seq, ts, attachments
 ), mm AS (
   INSERT INTO message_media (group_id, seq, media_id)
   SELECT m.group_id, m.seq, a ->> 'media_id' FROM m, jsonb_array_elements(m.attachments::jsonb) AS a
@@ -100,6 +101,11 @@ WITH m AS (
   UPDATE groups SET last_seq = x.s
   FROM (SELECT group_id, max(seq) AS s FROM m GROUP BY group_id) AS x
   WHERE groups.group_id = x.group_id AND groups.last_seq < x.s
+  RETURNING 1
+), d AS (
+  INSERT INTO group_daily (day, group_id, messages)
+  SELECT (ts / 86400000)::integer, group_id, count(*) FROM m GROUP BY 1, 2
+  ON CONFLICT (day, group_id) DO UPDATE SET messages = group_daily.messages + excluded.messages
   RETURNING 1
 ), n AS (
   INSERT INTO netlog (ts, kind, user_id, ip, detail)
@@ -718,15 +724,14 @@ async def _rows_one_by_one(
 ) -> tuple[dict[int, BaseException], dict[int, BaseException]]:
     """Insert each row in a savepoint of its own (inside the caller's transaction); {index: error} of the bad."""
     msg_errors: dict[int, BaseException] = {}
-    last: dict[str, int] = {}
     for i, row in enumerate(msgs):
         _, err = await _in_savepoint(db, _insert_message(db, row))
-        if err is None:
-            last[row.group_id] = max(row.seq, last.get(row.group_id, 0))
-        else:
+        if err is not None:
             msg_errors[i] = err
+    last, days = activity.tally(msgs, msg_errors)
     if last:
         await db.executemany(_LAST_SEQ, [(seq, gid) for gid, seq in last.items()])
+        await db.executemany(activity.PG_ADD, days)
     log_errors: dict[int, BaseException] = {}
     for i, nrow in enumerate(logs):
         _, err = await _in_savepoint(db, db.execute(_INSERT_NETLOG, *nrow))

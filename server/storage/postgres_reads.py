@@ -14,8 +14,8 @@ from typing import Any
 import asyncpg
 
 from server.state import Agreement, State
+from server.storage import activity, loading
 from server.storage import changes as c
-from server.storage import loading
 from server.storage.account_measures import COMMENT_COLS, POST_COLS
 from server.storage.base import LIMITED_IN, HistoryRow, MessageInfo, ReporterRecord
 from server.storage.freezes import FREEZE_MISSES
@@ -504,6 +504,8 @@ async def _purge(db: Conn, p: c.Purge) -> int:
         n = len(gone)
     if (after := PURGE_AFTER.get(p.table)) is not None:
         await db.execute(after)
+    if p.table == "messages":  # (their counts per day: server/storage/activity.py)
+        await db.execute(activity.PG_PRUNE, activity.cutoff_day(p.cutoff))
     if n and p.record is not None:
         await append_audit(db, p.record)
     return n

@@ -930,4 +930,21 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE tokens ADD COLUMN device TEXT NOT NULL DEFAULT '';
         """,
     ),
+    (
+        36,
+        """
+        -- As SQLite's 39: each group's messages per day, kept by the writer's batch statement, read at a
+        -- start or takeover instead of a week of messages. A node still on the version before writes
+        -- messages without counting them (its days count low until it is upgraded: activity classes
+        -- only, nothing is refused by them).
+        CREATE TABLE group_daily (
+            day      INTEGER NOT NULL,
+            group_id TEXT NOT NULL,
+            messages BIGINT NOT NULL,
+            PRIMARY KEY (day, group_id)
+        );
+        INSERT INTO group_daily (day, group_id, messages)
+            SELECT (ts / 86400000)::integer, group_id, count(*) FROM messages GROUP BY 1, 2;
+        """,
+    ),
 ]

@@ -1054,4 +1054,21 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE tokens ADD COLUMN device TEXT NOT NULL DEFAULT '';
         """,
     ),
+    (
+        39,
+        """
+        -- Each group's messages per day (day = ts / 86400000), kept by the writer in each batch's
+        -- transaction (storage/activity.py), so that a start or a takeover reads the activity window's
+        -- counts (groups.activity_window_days) instead of counting a week of messages. Keyed by day
+        -- first: the load reads the last days, the purge drops the days past retention.
+        CREATE TABLE group_daily (
+            day      INTEGER NOT NULL,
+            group_id TEXT NOT NULL,
+            messages INTEGER NOT NULL,
+            PRIMARY KEY (day, group_id)
+        ) WITHOUT ROWID;
+        INSERT INTO group_daily (day, group_id, messages)
+            SELECT ts / 86400000, group_id, COUNT(*) FROM messages GROUP BY 1, 2;
+        """,
+    ),
 ]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 import aiosqlite
 
 from server.logs import Repeats
-from server.storage import search_fold
+from server.storage import activity, search_fold
 from server.storage.base import Done, ExportReads, MessageRow, NetlogRow, StoreUnavailable, backend
 from server.storage.changes import Audit, Change
 from server.storage.migrations import checksum, plan_migrations
@@ -127,6 +127,7 @@ _INSERT_REVIEW = (
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_NETLOG = "INSERT INTO netlog (ts, kind, user_id, ip, detail) VALUES (?, ?, ?, ?, ?)"
+_LAST_SEQ = "UPDATE groups SET last_seq = ? WHERE group_id = ? AND last_seq < ?"
 
 
 @backend("sqlite")
@@ -700,14 +701,9 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                 rows = [m[0] for m in msgs]
                 sql, params, plain = _message_insert(rows)
                 msg_errors = await _insert_rows(db, sql, params, None if plain else _beside(rows))
-                last: dict[str, int] = {}
-                for i, (row, _) in enumerate(msgs):
-                    if i not in msg_errors:
-                        last[row.group_id] = row.seq
-                await db.executemany(
-                    "UPDATE groups SET last_seq = ? WHERE group_id = ? AND last_seq < ?",
-                    [(seq, gid, seq) for gid, seq in last.items()],
-                )
+                last, days = activity.tally(rows, msg_errors)
+                await db.executemany(_LAST_SEQ, [(seq, gid, seq) for gid, seq in last.items()])
+                await db.executemany(activity.ADD, days)
             if netlog:
                 log_errors = await _insert_rows(db, _INSERT_NETLOG, [n[0] for n in netlog])
             committing = True
@@ -963,13 +959,10 @@ def _hot_transaction(db: sqlite3.Connection, msgs: list[MessageRow], netlog: lis
     try:
         sql, params, plain = _message_insert(msgs)
         msg_errors = _insert_rows_now(db, sql, params, None if plain else _beside(msgs)) if msgs else {}
-        last: dict[str, int] = {}
-        for i, row in enumerate(msgs):
-            if i not in msg_errors:
-                last[row.group_id] = row.seq
+        last, days = activity.tally(msgs, msg_errors)
         if last:
-            db.executemany("UPDATE groups SET last_seq = ? WHERE group_id = ? AND last_seq < ?",
-                           [(seq, gid, seq) for gid, seq in last.items()])
+            db.executemany(_LAST_SEQ, [(seq, gid, seq) for gid, seq in last.items()])
+            db.executemany(activity.ADD, days)
         log_errors = _insert_rows_now(db, _INSERT_NETLOG, netlog) if netlog else {}
         try:
             db.execute("COMMIT")

@@ -16,6 +16,7 @@ from typing import Any
 import aiosqlite
 
 from governance.shown_text import ACCOUNT_KINDS
+from server.storage import activity
 from server.storage import changes as c
 from server.storage.account_measures import COMMENT_COLS, POST_COLS
 from server.storage.freezes import FREEZE_MISSES
@@ -558,6 +559,8 @@ async def _purge(db: aiosqlite.Connection, p: c.Purge) -> int:
         n = len(gone)
     if (after := PURGE_AFTER.get(p.table)) is not None:
         await db.execute(after)
+    if p.table == "messages":  # (their counts per day: server/storage/activity.py)
+        await db.execute(activity.PRUNE, (activity.cutoff_day(p.cutoff),))
     if n and p.record is not None:
         await append_audit(db, p.record)
     return n

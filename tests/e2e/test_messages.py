@@ -126,6 +126,30 @@ async def test_client_msg_id_survives_restart(server):
     await c.close()
 
 
+async def test_activity_counts_are_kept_per_day_and_read_back_at_a_start(server):
+    # The writer counts each group's messages per day in its batch (server/storage/activity.py); a
+    # start reads those counts, not a week of messages: raised in the table while the server is
+    # down, the group's activity class follows the table.
+    alice = await server.user()
+    gid, quiet_gid = await open_group(alice), await open_group(alice)
+    for i in range(8):  # 8 in a 7-day window: more than one a day, "quiet"
+        await alice.send(gid, f"m{i}")
+    assert (await alice.request("group_info", group_id=gid))["activity_class"] == "quiet"
+    assert (await alice.request("group_info", group_id=quiet_gid))["activity_class"] == "dormant"
+    assert server.db_rows("SELECT messages FROM group_daily WHERE group_id = ?", gid) == [(8,)]
+    assert server.db_rows("SELECT messages FROM group_daily WHERE group_id = ?", quiet_gid) == []
+    token = alice.token
+    await server.stopped()
+    server.db_rows("UPDATE group_daily SET messages = 400 WHERE group_id = ?", gid)  # 57 a day: "active"
+    server.start()
+    c = await server.client()
+    await c.auth(token)
+    assert (await c.request("group_info", group_id=gid))["activity_class"] == "active"
+    await c.send(gid, "one more")
+    assert server.db_rows("SELECT messages FROM group_daily WHERE group_id = ?", gid) == [(401,)]
+    await c.close()
+
+
 async def test_history_paging_and_join_floor(server):
     alice = await server.user()
     gid = await open_group(alice)

@@ -110,6 +110,9 @@ async def test_boundary_with_injected_clock_across_dst_and_29_february(app_and_c
                       100, old, old),
                      (f"{uid}-young", f"gone{n}b", f"gone{n}b", "h", "x", os.urandom(32),
                       app.vault.seal("13800000001"), 100, old, young))
+        cut_day = limit // DAY_MS  # each group's count of messages per day: the cutoff's day and after kept
+        await insert(app, "INSERT INTO group_daily (day, group_id, messages) VALUES (?, ?, 1)",
+                     (cut_day - 1, gid), (cut_day, gid), (cut_day + 1, gid))
         clock[0] = now  # ... and purged at the boundary
         removed = await retention.purge(app)
         assert (removed["messages"], removed["netlog"], removed["membership_log"], removed["reports"],
@@ -119,11 +122,12 @@ async def test_boundary_with_injected_clock_across_dst_and_29_february(app_and_c
         assert await count(app, "SELECT MIN(seq) FROM reaction_log WHERE group_id = ?", gid) == 2  # (with its message)
         assert await count(app, "SELECT MIN(ts) FROM membership_log WHERE group_id = ?", gid) == young
         assert await count(app, "SELECT MIN(resolved_at) FROM reports WHERE group_id = ?", gid) == young
+        assert await count(app, "SELECT MIN(day) FROM group_daily WHERE group_id = ?", gid) == cut_day
         erased = await app.store._fetchall(
             "SELECT user_id FROM users WHERE user_id LIKE ? AND length(phone_enc) = 0", (f"{uid}-%",))
         assert erased == [(f"{uid}-old",)]
         for table, col in (("messages", "group_id"), ("membership_log", "group_id"), ("reports", "group_id"),
-                           ("reaction_log", "group_id")):
+                           ("reaction_log", "group_id"), ("group_daily", "group_id")):
             await insert(app, f"DELETE FROM {table} WHERE {col} = ?", (gid,))
         await insert(app, "DELETE FROM netlog WHERE user_id = ?", (uid,))
         await insert(app, "DELETE FROM users WHERE user_id LIKE ?", (f"{uid}-%",))

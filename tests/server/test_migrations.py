@@ -191,3 +191,24 @@ def test_a_released_migration_is_never_edited():
         assert not changed, f"{kind} migration(s) {changed} differ from their released text: add a new migration"
         unpinned = sorted(set(now) - set(pinned[kind]), key=int)
         assert not unpinned, f"{kind} migration(s) {unpinned}: add their checksums to migration_checksums.json"
+
+
+async def test_the_counts_per_day_are_made_from_the_messages_a_database_already_holds(db, monkeypatch):
+    # SQLite 39 / PostgreSQL 36 add group_daily (server/storage/activity.py), filled from the messages.
+    kind, where = db
+    import server.storage.postgres as pg_module
+    import server.storage.sqlite as sqlite_module
+
+    module = sqlite_module if kind == "sqlite" else pg_module
+    full = module.MIGRATIONS
+    monkeypatch.setattr(module, "MIGRATIONS", full[:-1])
+    await _opened(kind, where)
+    day = 20_000 * 86_400_000
+    for gid, seq, ts in (("g1", 1, day + 5), ("g1", 2, day + 6), ("g1", 3, day + 86_400_000), ("g2", 1, day)):
+        _sql(kind, where, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text)"
+                          f" VALUES (?, ?, {ts}, 'u', 'member', 'x')", gid, seq)
+    monkeypatch.setattr(module, "MIGRATIONS", full)
+    await _opened(kind, where)
+    rows = _sql(kind, where, "SELECT day, group_id, messages FROM group_daily ORDER BY day, group_id")
+    assert [tuple(int(x) if not isinstance(x, str) else x for x in r) for r in rows] == [
+        (20_000, "g1", 2), (20_000, "g2", 1), (20_001, "g1", 1)]
