@@ -947,4 +947,19 @@ MIGRATIONS: list[tuple[int, str]] = [
             SELECT (ts / 86400000)::integer, group_id, count(*) FROM messages GROUP BY 1, 2;
         """,
     ),
+    (
+        37,
+        """
+        -- As SQLite's 40: export --user finds a person's membership changes and the measures they took
+        -- by index. (Built in one go: upgrade at a quiet hour on a large log.)
+        CREATE INDEX membership_log_user ON membership_log(user_id, ts);
+        CREATE INDEX membership_log_actor ON membership_log(actor_id, ts) WHERE actor_id IS NOT NULL;
+        CREATE INDEX audit_actor ON audit(actor_id, ts);
+        CREATE INDEX audit_author ON audit(((detail::jsonb) ->> 'author_id'), ts);
+        CREATE INDEX audit_appellant ON audit(((detail::jsonb) ->> 'appellant'), ts);
+        CREATE INDEX netlog_code_phone
+            ON netlog((CASE WHEN kind = 'code_request' THEN detail::jsonb ->> 'phone_hmac' END), ts)
+            WHERE kind = 'code_request';
+        """,
+    ),
 ]

@@ -1071,4 +1071,22 @@ MIGRATIONS: list[tuple[int, str]] = [
             SELECT ts / 86400000, group_id, COUNT(*) FROM messages GROUP BY 1, 2;
         """,
     ),
+    (
+        40,
+        """
+        -- export --user reads the membership changes of a person or by them, and the record entries they
+        -- made: by index rather than a scan of the whole log in the export's period.
+        CREATE INDEX membership_log_user ON membership_log(user_id, ts);
+        CREATE INDEX membership_log_actor ON membership_log(actor_id, ts) WHERE actor_id IS NOT NULL;
+        CREATE INDEX audit_actor ON audit(actor_id, ts);
+        -- (the author of what a measure took down, the appellant of an appeal decided: its other ways of
+        -- naming a person, so that every arm of the export's OR has an index)
+        CREATE INDEX audit_author ON audit(json_extract(detail, '$.author_id'), ts);
+        CREATE INDEX audit_appellant ON audit(json_extract(detail, '$.appellant'), ts);
+        -- (and the code requests for the person's phone, by its keyed hash: only those rows, whose detail
+        -- is JSON, are in it)
+        CREATE INDEX netlog_code_phone ON netlog(json_extract(detail, '$.phone_hmac'), ts)
+            WHERE kind = 'code_request';
+        """,
+    ),
 ]
