@@ -322,7 +322,12 @@ HOUR_MS: Final = 3_600_000
 
 def report_overdue(status: str, created_at: int, now: int, answer_within_hours: int) -> bool:
     """G12 timely handling: an open complaint older than ``answer_within_hours`` is overdue."""
-    return status == "open" and now - created_at > answer_within_hours * HOUR_MS
+    return status == "open" and created_at < overdue_before(now, answer_within_hours)
+
+
+def overdue_before(now: int, answer_within_hours: int) -> int:
+    """An open complaint made before this time is overdue at ``now`` (see :func:`report_overdue`)."""
+    return now - answer_within_hours * HOUR_MS
 
 
 MIN_RESOLVED_FOR_JUDGEMENT: Final = 5

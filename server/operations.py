@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from governance.posting import report_overdue
+from governance.posting import overdue_before
 from server import logs, proxy, sdnotify
 from server.config import Config, ConfigError, load_config, tls_with_proxy_protocol
 from server.content import build_filter
@@ -261,12 +261,11 @@ async def refresh_queue_gauges(app: App) -> None:
     (only runs when metrics are served)."""
     while True:
         try:
-            open_reports = await app.store.reports(True)
-            METRICS.open_reports.set(len(open_reports))
-            now, within = app.now_ms(), app.cfg.reports.answer_within_hours
-            METRICS.overdue_reports.set(sum(report_overdue(r["status"], r["created_at"], now, within)
-                                            for r in open_reports))
-            METRICS.open_reviews.set(len(await app.store.review_items(True)))
+            reports, overdue, reviews = await app.store.queue_depths(
+                overdue_before(app.now_ms(), app.cfg.reports.answer_within_hours))
+            METRICS.open_reports.set(reports)
+            METRICS.overdue_reports.set(overdue)
+            METRICS.open_reviews.set(reviews)
         except Exception as err:
             log.debug("queue gauges not refreshed: %s", err)
         await wait_interval(lambda: app.cfg.metrics.queue_refresh_seconds)

@@ -247,6 +247,11 @@ class RecordReads(Protocol):
         """One report (the keys of :meth:`reports`), or None."""
         ...
 
+    async def queue_depths(self, overdue_before: int) -> tuple[int, int, int]:
+        """(open reports, open reports made before ``overdue_before``, open review items): counted by
+        the database from the status indexes, for the metrics' gauges (however long the queues grow)."""
+        ...
+
     async def reports_by(self, reporter_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
         """One reporter's reports (the keys of :meth:`reports`), newest first, with ``report_id < before``."""
         ...

@@ -37,6 +37,7 @@ from server.storage.sqlite_records import (
     PURGE_BY_KEY,
     PURGE_DEPENDENTS,
     PURGES,
+    QUEUE_DEPTHS,
     QUEUE_ITEM_COLS,
     QUEUE_SELECT,
     REPORT_COLS,
@@ -237,6 +238,10 @@ class PostgresReads:
         where = " WHERE status = 'open'" if open_only else ""
         return _dicts(REPORT_COLS, await self._fetchall(
             f"SELECT {_cols(REPORT_COLS)} FROM reports{where} ORDER BY report_id"))
+
+    async def queue_depths(self, overdue_before: int) -> tuple[int, int, int]:
+        row = await self._fetchone(PG_QUEUE_DEPTHS, overdue_before)
+        return int(row[0]), int(row[1]), int(row[2])
 
     async def report(self, report_id: int) -> dict[str, Any] | None:
         return _dict(REPORT_COLS, await self._fetchone(
@@ -466,6 +471,7 @@ def _deleting(table: str, sql: str) -> str:
 
 
 PG_ERASE_ACCOUNT = _pg_purge(numbered(ERASE_ACCOUNT))
+PG_QUEUE_DEPTHS = numbered(QUEUE_DEPTHS)
 PG_UNLINK_ACCOUNTS = UNLINK_ACCOUNTS.replace(":key", "$1").replace(":erased", "$2")
 PG_ID_HELD = numbered(ID_HELD)
 PG_PURGES: dict[str, str] = {table: _pg_purge(_deleting(table, sql)) for table, sql in PURGES.items()}

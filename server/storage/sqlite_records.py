@@ -91,6 +91,12 @@ def queue_item(row: Any) -> dict[str, Any]:
 
 
 
+
+# The metrics' queue gauges (Store.queue_depths): counts over the status indexes, no row read out.
+QUEUE_DEPTHS = ("SELECT (SELECT count(*) FROM reports WHERE status = 'open'),"
+                " (SELECT count(*) FROM reports WHERE status = 'open' AND created_at < ?),"
+                " (SELECT count(*) FROM review_queue WHERE status = 'open')")
+
 class SqliteRecordReads(SqliteReader):
     # -- complaints (Art. 12) ---------------------------------------------------------------
     async def reports(self, open_only: bool) -> list[dict[str, Any]]:
@@ -101,6 +107,10 @@ class SqliteRecordReads(SqliteReader):
     async def report(self, report_id: int) -> dict[str, Any] | None:
         row = await self._fetchone(f"SELECT {_cols(REPORT_COLS)} FROM reports WHERE report_id = ?", (report_id,))
         return dict(zip(REPORT_COLS, row, strict=True)) if row is not None else None
+
+    async def queue_depths(self, overdue_before: int) -> tuple[int, int, int]:
+        row = await self._fetchone(QUEUE_DEPTHS, (overdue_before,))
+        return int(row[0]), int(row[1]), int(row[2])
 
     async def reports_by(self, reporter_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
         below = " AND report_id < ?" if before is not None else ""

@@ -22,34 +22,45 @@ from tests.e2e import ops_helpers as ops
 from tests.e2e.harness import open_group
 
 
-async def test_the_overdue_reports_gauge_follows_the_queue(tmp_path, started, backend):
+async def test_the_queue_gauges_follow_the_queues(tmp_path, started, backend):
     """G12 timely handling, for an alert: qunguan_reports_overdue counts the complaints open longer than
-    reports.answer_within_hours, refreshed every metrics.queue_refresh_seconds, and falls once resolved."""
+    reports.answer_within_hours, refreshed every metrics.queue_refresh_seconds, and falls once resolved;
+    qunguan_review_queue_open counts the held content waiting for review."""
+    words = tmp_path / "srv" / "words.txt"
+    words.parent.mkdir()
+    words.write_text("博彩\n", encoding="utf-8")
     srv = started(ops.server(tmp_path, extra=f"""
 [metrics]
 port = {ops.free_port()}
 queue_refresh_seconds = 1
+[[content.lists]]
+category = "gambling"
+path = "words.txt"
+action = "review"
 """, backend=backend))
     url = ops.metrics_url(srv)
 
-    async def gauges(open_: int, overdue: int) -> None:
+    async def gauges(open_: int, overdue: int, reviews: int) -> None:
+        names = ("qunguan_reports_open", "qunguan_reports_overdue", "qunguan_review_queue_open")
         for _ in range(40):
             now = ops.scrape(url)
-            if (now.get("qunguan_reports_open"), now.get("qunguan_reports_overdue")) == (open_, overdue):
+            if tuple(now.get(n) for n in names) == (open_, overdue, reviews):
                 return
             await asyncio.sleep(0.1)
-        raise AssertionError(f"open/overdue never became {open_}/{overdue}: {now}")
+        raise AssertionError(f"open/overdue/reviews never became {open_}/{overdue}/{reviews}: {now}")
 
     owner, witness = await srv.user(), await srv.user()
     gid = await open_group(owner)
     old = (await witness.request("report", target_type="user", user_id=owner.user_id, reason="spam"))["report_id"]
     await witness.request("report", target_type="group", group_id=gid, reason="bad group")
-    await gauges(2, 0)
+    await gauges(2, 0, 0)
     srv.db_rows("UPDATE reports SET created_at = created_at - ? WHERE report_id = ?", 25 * 3_600_000, int(old))
-    await gauges(2, 1)
+    await gauges(2, 1, 0)
     rc, _, err = await srv.admin("resolve", old, "--outcome", "upheld", "--note", "handled")
     assert rc == 0, err
-    await gauges(1, 0)
+    await gauges(1, 0, 0)
+    assert (await owner.send(gid, "来博彩"))["held"] is True
+    await gauges(1, 0, 1)
 
 
 async def test_metrics_move_after_a_short_chat(tmp_path, started, backend):
