@@ -39,7 +39,7 @@ from governance.retention import DAY_MS, cutoff_ms
 from server.intervals import Schedule
 from server.media import cleanup as media_cleanup
 from server.metrics import METRICS
-from server.storage.changes import PURGE_TABLES, Audit, Purge
+from server.storage.changes import PURGE_TABLES, Audit, MessageKey, Purge, PurgeMessages
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -85,6 +85,7 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
     started = False  # whether the record says yet that this purge removes rows
     for table in TABLES:
         total = 0
+        after: MessageKey | None = None
         while True:
             # The first batch that removes anything writes ``purge_started`` in its own transaction:
             # were the process to die before the closing ``purge`` entry, the record still says
@@ -92,10 +93,15 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
             opening = None if started else Audit(
                 app.now_ms(), kind, actor, "purge_started", reason=f"past retention ({days} days)",
                 detail={"as_of": now, "cutoff": cutoff})
-            (n,) = await app.store.apply(Purge(table, now, cutoff, limit, opening))
+            if table == "messages":  # (walked on from each batch's last message: PurgeMessages)
+                ((n, after),) = await app.store.apply(PurgeMessages(now, cutoff, limit, after, opening))
+                done = after is None
+            else:
+                (n,) = await app.store.apply(Purge(table, now, cutoff, limit, opening))
+                done = n < limit
             started = started or n > 0
             total += n
-            if n < limit:
+            if done:
                 break
             await asyncio.sleep(0)  # let the hot path in between batches
         removed[table] = total

@@ -923,8 +923,30 @@ class Purge(Change):
     record: Audit | None = None
 
 
+MessageKey = tuple[int, str, int]  # (ts, group_id, seq): the order the messages purge walks in
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeMessages(Change):
+    """One retention batch of messages: the next ``limit`` messages past the cutoff after ``after``
+    (None: from the oldest), in (ts, group_id, seq) order, each removed unless something keeps it
+    (:class:`Purge`'s rules for ``messages``). ``apply`` returns (the messages removed, the key to go
+    on after, or None once the batch reached the cutoff).
+
+    The walk goes on from where the last batch stopped: the messages kept past their period (pinned
+    ones, held groups' and people's, those under review) are looked at once per purge, not again by
+    every batch; each is checked by its key, so a batch costs what it looks at, not what is kept."""
+
+    now: int
+    cutoff: int
+    limit: int
+    after: MessageKey | None = None
+    record: Audit | None = None
+
+
 # Order matters: what people wrote goes first, then what names the people (``netlog``,
 # ``accounts_erased``), which stays while a held message, post or comment of theirs is kept.
+# ``messages`` is purged by :class:`PurgeMessages`, the others by :class:`Purge`.
 PURGE_TABLES = ("messages", "membership_log", "reports", "review_queue", "comments", "posts", "post_reads",
                 "netlog", "accounts_erased")
 

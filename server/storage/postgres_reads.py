@@ -31,6 +31,7 @@ from server.storage.sqlite_records import (
     HOLD_COLS,
     ID_HELD,
     MEMBERSHIP_COLS,
+    MESSAGES_BATCH,
     MSG_COLS,
     NETLOG_COLS,
     PURGE_AFTER,
@@ -47,6 +48,8 @@ from server.storage.sqlite_records import (
     USER_COMMENT_COLS,
     VERSION_COLS,
     erased_key,
+    messages_params,
+    messages_walked,
     queue_item,
 )
 
@@ -493,7 +496,6 @@ async def _purge(db: Conn, p: c.Purge) -> int:
     if sql is None:
         raise ValueError(f"no retention purge for {p.table!r}")
     await db.execute(f"SET LOCAL work_mem = '{PURGE_WORK_MEM}'")
-    dependents = PURGE_DEPENDENTS.get(p.table)
     if p.table in ERASING:
         people = [(r[0], r[1]) for r in await db.fetch(sql, p.now, p.cutoff, p.limit)]
         await db.executemany(PG_ERASE_ACCOUNT, [(uid,) for uid, _ in people])
@@ -501,20 +503,38 @@ async def _purge(db: Conn, p: c.Purge) -> int:
             if await db.fetchval(PG_ID_HELD, id_hmac) is None:
                 await db.execute(PG_UNLINK_ACCOUNTS, id_hmac.hex(), erased_key())
         n = len(people)
-    elif not dependents:
-        n = _count(await db.execute(sql, p.now, p.cutoff, p.limit))
     else:
-        gone = [tuple(r) for r in await db.fetch(sql + " RETURNING group_id, seq", p.now, p.cutoff, p.limit)]
-        for table in dependents:
-            await db.executemany(f"DELETE FROM {table} WHERE group_id = $1 AND seq = $2", gone)
-        n = len(gone)
+        n = _count(await db.execute(sql, p.now, p.cutoff, p.limit))
     if (after := PURGE_AFTER.get(p.table)) is not None:
         await db.execute(after)
-    if p.table == "messages":  # (their counts per day: server/storage/activity.py)
-        await db.execute(activity.PG_PRUNE, activity.cutoff_day(p.cutoff))
     if n and p.record is not None:
         await append_audit(db, p.record)
     return n
+
+
+# The messages batch (sqlite_records.MESSAGES_BATCH) with its deletes in the same statement, so that
+# whether a message goes is decided as it is deleted, with one snapshot (a pin or a report committed
+# between a read and a later delete would not keep its message).
+PG_MESSAGES_BATCH = f"""
+WITH c AS ({_pg_purge(MESSAGES_BATCH).replace(":ts", "$4").replace(":gid", "$5").replace(":seq", "$6")}),
+d AS (DELETE FROM messages m USING c WHERE c.gone AND m.group_id = c.group_id AND m.seq = c.seq
+      RETURNING m.group_id, m.seq)
+SELECT c.group_id, c.seq, c.ts, d.seq IS NOT NULL FROM c LEFT JOIN d ON d.group_id = c.group_id AND d.seq = c.seq
+ORDER BY c.ts, c.group_id, c.seq"""
+
+
+@applies(c.PurgeMessages)
+async def _purge_messages(db: Conn, p: c.PurgeMessages) -> tuple[int, c.MessageKey | None]:
+    await db.execute(f"SET LOCAL work_mem = '{PURGE_WORK_MEM}'")
+    params = messages_params(p)
+    rows = list(await db.fetch(PG_MESSAGES_BATCH, *(params[k] for k in ("now", "cutoff", "limit", "ts", "gid", "seq"))))
+    gone = [(r[0], r[1]) for r in rows if r[3]]
+    for table in PURGE_DEPENDENTS["messages"]:
+        await db.executemany(f"DELETE FROM {table} WHERE group_id = $1 AND seq = $2", gone)
+    await db.execute(activity.PG_PRUNE, activity.cutoff_day(p.cutoff))  # (server/storage/activity.py)
+    if gone and p.record is not None:
+        await append_audit(db, p.record)
+    return len(gone), messages_walked(p, rows)
 
 
 # -- identity keys ------------------------------------------------------------------------------------

@@ -962,4 +962,11 @@ MIGRATIONS: list[tuple[int, str]] = [
             WHERE kind = 'code_request';
         """,
     ),
+    (
+        38,
+        """
+        -- As SQLite's 41: the messages purge checks each message's review items by its key.
+        CREATE INDEX review_queue_message ON review_queue(group_id, seq) WHERE kind = 'message';
+        """,
+    ),
 ]

@@ -1089,4 +1089,12 @@ MIGRATIONS: list[tuple[int, str]] = [
             WHERE kind = 'code_request';
         """,
     ),
+    (
+        41,
+        """
+        -- The messages purge (changes.PurgeMessages) asks, for each message it looks at, whether a review
+        -- item keeps it (open, or a release within the period): by the message's key.
+        CREATE INDEX review_queue_message ON review_queue(group_id, seq) WHERE kind = 'message';
+        """,
+    ),
 ]

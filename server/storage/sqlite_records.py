@@ -377,8 +377,41 @@ def released(kind: str, key: str) -> str:
             f" WHERE decision = 'release' AND decided_at >= :cutoff AND kind = '{kind}'")
 
 
-# One batch per table of ``changes.PURGE_TABLES``: a statement touching at most :limit rows (for a
-# table of ``PURGE_BY_KEY``, one picking at most :limit keys).
+# The messages purge (changes.PurgeMessages): the next :limit messages past the cutoff after the key
+# (:ts, :gid, :seq), each with whether it goes. Only those are checked, each by its key (the open or
+# released review item of the message, its pin in a live group: the index review_queue_message, the
+# pins' key): the sets of kept keys are not built again by each batch, and a message kept past its
+# period is passed over by the batches after the one that looked at it (see PurgeMessages).
+MESSAGES_BATCH = f"""
+    SELECT c.group_id, c.seq, c.ts,
+           (c.edited_at IS NULL OR c.edited_at < :cutoff)
+           AND c.group_id NOT IN ({HELD_GROUPS})
+           AND c.sender_id NOT IN ({HELD_USERS})
+           AND NOT EXISTS (SELECT 1 FROM review_queue r
+                           WHERE r.kind = 'message' AND r.group_id = c.group_id AND r.seq = c.seq
+                             AND (r.status = 'open' OR (r.decision = 'release' AND r.decided_at >= :cutoff)))
+           AND NOT EXISTS (SELECT 1 FROM group_pins p JOIN groups g ON g.group_id = p.group_id
+                           WHERE p.group_id = c.group_id AND p.seq = c.seq
+                             AND g.dissolved_at IS NULL AND g.closed_at IS NULL) AS gone
+    FROM (SELECT group_id, seq, ts, sender_id, edited_at FROM messages
+          WHERE ts >= :ts AND ts < :cutoff AND (ts, group_id, seq) > (:ts, :gid, :seq)
+          ORDER BY ts, group_id, seq LIMIT :limit) AS c
+    ORDER BY c.ts, c.group_id, c.seq"""
+START: c.MessageKey = (-1, "", -1)  # before every message
+
+
+def messages_params(p: c.PurgeMessages) -> dict[str, Any]:
+    ts, gid, seq = START if p.after is None else p.after
+    return {"now": p.now, "cutoff": p.cutoff, "limit": p.limit, "ts": ts, "gid": gid, "seq": seq}
+
+
+def messages_walked(p: c.PurgeMessages, rows: list[Any]) -> c.MessageKey | None:
+    """Where the next batch goes on: after the last message looked at, or None at the cutoff."""
+    return (int(rows[-1][2]), rows[-1][0], int(rows[-1][1])) if len(rows) == p.limit else None
+
+
+# One batch per table of ``changes.PURGE_TABLES`` but messages: a statement touching at most :limit
+# rows (for a table of ``PURGE_BY_KEY``, one picking at most :limit keys).
 # What people wrote goes a full period after the LATEST moment its text was published, not only
 # after it was sent (ts): a message's last edit (edited_at); a release from the platform's hold (the
 # decided review item's decided_at, ``released``: the item is kept a full period after it too, so it
@@ -387,18 +420,6 @@ def released(kind: str, key: str) -> str:
 # longer, never shorter). None of these is earlier than ts, so the index on ts still picks the rows
 # to look at and the others only filter them.
 PURGES: dict[str, str] = {
-    "messages": f"""
-        DELETE FROM messages WHERE (group_id, seq) IN (
-          SELECT group_id, seq FROM messages
-          WHERE ts < :cutoff
-            AND (edited_at IS NULL OR edited_at < :cutoff)
-            AND group_id NOT IN ({HELD_GROUPS})
-            AND sender_id NOT IN ({HELD_USERS})
-            AND (group_id, seq) NOT IN (SELECT group_id, seq FROM review_queue
-                                        WHERE status = 'open' AND kind = 'message')
-            AND (group_id, seq) NOT IN ({released("message", "group_id, seq")})
-            AND (group_id, seq) NOT IN ({LIVE_PINS})
-          LIMIT :limit)""",
     "membership_log": f"""
         DELETE FROM membership_log WHERE id IN (
           SELECT id FROM membership_log
@@ -521,7 +542,7 @@ def erased_key() -> str:
     """A key standing for a person whose identity was erased: random, so it says nothing of them."""
     return "erased:" + secrets.token_hex(16)
 
-assert tuple(PURGES) == c.PURGE_TABLES, "every table of changes.PURGE_TABLES needs its purge statement"
+assert tuple(PURGES) == tuple(t for t in c.PURGE_TABLES if t != "messages"), "every table needs its purge"
 
 
 # What goes with each purged row of a table: the rows of these tables with its group_id and seq
@@ -548,7 +569,6 @@ async def _purge(db: aiosqlite.Connection, p: c.Purge) -> int:
     if sql is None:
         raise ValueError(f"no retention purge for {p.table!r}")
     params = {"now": p.now, "cutoff": p.cutoff, "limit": p.limit}
-    dependents = PURGE_DEPENDENTS.get(p.table)
     if p.table in ERASING:
         people = [(r[0], r[1]) for r in await db.execute_fetchall(sql, params)]
         await db.executemany(ERASE_ACCOUNT, [(uid,) for uid, _ in people])
@@ -560,20 +580,27 @@ async def _purge(db: aiosqlite.Connection, p: c.Purge) -> int:
         keys = [tuple(r) for r in await db.execute_fetchall(sql, params)]
         await db.executemany(f"DELETE FROM {p.table} WHERE {' AND '.join(f'{c} = ?' for c in key)}", keys)
         n = len(keys)
-    elif not dependents:
-        n = (await db.execute(sql, params)).rowcount
     else:
-        gone = [tuple(r) for r in await db.execute_fetchall(sql + " RETURNING group_id, seq", params)]
-        for table in dependents:
-            await db.executemany(f"DELETE FROM {table} WHERE group_id = ? AND seq = ?", gone)
-        n = len(gone)
+        n = (await db.execute(sql, params)).rowcount
     if (after := PURGE_AFTER.get(p.table)) is not None:
         await db.execute(after)
-    if p.table == "messages":  # (their counts per day: server/storage/activity.py)
-        await db.execute(activity.PRUNE, (activity.cutoff_day(p.cutoff),))
     if n and p.record is not None:
         await append_audit(db, p.record)
     return n
+
+
+@applies(c.PurgeMessages)
+async def _purge_messages(db: aiosqlite.Connection, p: c.PurgeMessages) -> tuple[int, c.MessageKey | None]:
+    # (One writer holds the database from the read to the deletes: nothing pins or reports meanwhile.)
+    rows = list(await db.execute_fetchall(MESSAGES_BATCH, messages_params(p)))
+    gone = [(r[0], r[1]) for r in rows if r[3]]
+    await db.executemany("DELETE FROM messages WHERE group_id = ? AND seq = ?", gone)
+    for table in PURGE_DEPENDENTS["messages"]:
+        await db.executemany(f"DELETE FROM {table} WHERE group_id = ? AND seq = ?", gone)
+    await db.execute(activity.PRUNE, (activity.cutoff_day(p.cutoff),))  # (server/storage/activity.py)
+    if gone and p.record is not None:
+        await append_audit(db, p.record)
+    return len(gone), messages_walked(p, rows)
 
 
 # -- identity keys ------------------------------------------------------------------------------------

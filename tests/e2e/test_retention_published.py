@@ -156,23 +156,30 @@ async def test_a_text_is_kept_a_full_period_after_it_was_last_published(server, 
 async def test_the_purge_still_goes_by_the_index_on_ts_and_reads_only_recent_releases(tmp_path):
     """The purge of what people wrote still walks its table by ``ts`` (the other moments only filter
     the rows it picks), and reads the releases of the last period by their index (schema 32), not
-    the whole review queue in each batch (SQLite's plan; PostgreSQL runs the same statements)."""
+    the whole review queue in each batch (SQLite's plan; PostgreSQL runs the same statements). The
+    messages batch looks up each message's review items and pin by its key (schema 41)."""
     import sqlite3
 
     from server.storage.sqlite import SqliteStore
-    from server.storage.sqlite_records import PURGES
+    from server.storage.sqlite_records import MESSAGES_BATCH, PURGES
 
     store = SqliteStore(tmp_path / "q.db")
     await store.open()
     await store.close()
     db = sqlite3.connect(tmp_path / "q.db")
+    params = {"now": SENT, "cutoff": SENT - PERIOD, "limit": 1000}
     try:
-        for table in ("messages", "comments", "posts"):
-            plan = [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + PURGES[table],
-                                             {"now": SENT, "cutoff": SENT - PERIOD, "limit": 1000})]
+        for table in ("comments", "posts"):
+            plan = [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + PURGES[table], params)]
             assert any(f"USING INDEX {table}_ts (ts<?)" in step for step in plan), (table, plan)
             assert any("review_queue USING INDEX review_queue_released (kind=? AND decided_at>?)" in step
                        for step in plan), (table, plan)
             assert not any(step.startswith("SCAN review_queue") for step in plan), (table, plan)
+        plan = [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + MESSAGES_BATCH,
+                                         {**params, "ts": 0, "gid": "", "seq": 0})]
+        assert any("SEARCH messages USING INDEX messages_ts" in step for step in plan), plan
+        assert any("review_queue_message (group_id=? AND seq=?)" in step for step in plan), plan
+        assert any("SEARCH p USING PRIMARY KEY (group_id=? AND seq=?)" in step for step in plan), plan
+        assert not any(step.startswith("SCAN") and step != "SCAN c" for step in plan), plan
     finally:
         db.close()

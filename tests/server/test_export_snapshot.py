@@ -28,8 +28,8 @@ async def test_an_export_reads_one_snapshot_whatever_commits_meanwhile(open_stor
         before = await reads.export_group(G, 0, END, {"u1"})
         assert [m["seq"] for m in before["messages"]] == [1, 2, 3]
         # Meanwhile: the purge takes the oldest message, a send and an edit commit.
-        removed = await store.apply(ch.Purge("messages", 10_000, 150, 100))
-        assert removed == [1]
+        removed = await store.apply(ch.PurgeMessages(10_000, 150, 100))
+        assert removed == [(1, None)]
         await append(store, MessageRow(G, 4, 400, "u1", "owner", "text 4", None, 0))
         await store.apply(ch.EditMessage(G, 2, "u1", "edited", 500))
         assert await reads.export_group(G, 0, END, {"u1"}) == before  # the same moment, still

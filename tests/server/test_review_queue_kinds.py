@@ -102,8 +102,8 @@ async def test_open_post_items_keep_their_post_and_do_not_block_the_message_purg
     held = await _post(store, held=1, review="rumour")
     db.sql("INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text) VALUES (?,?,?,?,?,?)",
            "800000001", 1, OLD, "u1", "member", "old")
-    [gone] = await store.apply(ch.Purge("messages", NOW, NOW - 1, 100))
-    assert gone == 1
+    [(gone, walked_on)] = await store.apply(ch.PurgeMessages(NOW, NOW - 1, 100))
+    assert (gone, walked_on) == (1, None)
     [kept] = await store.apply(ch.Purge("posts", NOW, NOW - 1, 100))
     assert kept == 0 and await store.post(held) is not None
     [item] = await store.review_items(open_only=True)
