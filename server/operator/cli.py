@@ -215,9 +215,16 @@ def _build() -> argparse.ArgumentParser:
     cmd("ping", "check that the server answers")
     cmd("backup", "copy the live database to a file (SQLite; PostgreSQL: pg_dump)", (("--out",), {"required": True}))
     cmd("review-queue", "held and flagged messages, held posts and comments, held and flagged group names, "
-        "announcements and display names, one JSON object per line",
-        (("--open",), {"action": "store_true"}))
-    cmd("decide", "decide a review item", (("item_id",), {"type": _positive, "metavar": "ITEM_ID"}),
+        "announcements and display names, one JSON object per line, oldest first",
+        (("--open",), {"action": "store_true"}),
+        (("--group",), {"dest": "group_id", "help": "only the items of this group"}),
+        (("--user",), {"dest": "username", "help": "only the items sent by this user (a username or a user id)"}),
+        (("--kind",), {"choices": ["message", "post", "comment", "group_name", "announcement", "display_name",
+                                   "account_name", "account_intro"]}),
+        (("--after",), {"type": _positive, "metavar": "ITEM_ID", "help": "only the items after this one"}),
+        (("--limit",), {"type": _positive, "help": "at most this many items"}))
+    cmd("decide", "decide one or more review items (the same decision and note for each)",
+        (("item_id",), {"type": _positive, "metavar": "ITEM_ID", "nargs": "+"}),
         (("--decision",), {"required": True, "choices": ["release", "reject", "keep", "remove"]}),
         (("--note",), {"required": True}))
     cmd("set-agreement", "publish a new version of the platform rules and service agreement",
@@ -250,7 +257,7 @@ def _build() -> argparse.ArgumentParser:
 # ``args`` against it (server/operator/channel.py) before the command runs, so that a value of the wrong
 # kind is refused in one place, whoever sent it, and a name no command takes is not silently ignored.
 
-TEXT, NUMBER, FLAG, HEADS = "text", "number", "flag", "heads"
+TEXT, NUMBER, NUMBERS, FLAG, HEADS = "text", "number", "numbers", "flag", "heads"
 _NUMBER_TYPES = (int, _positive, _iso_ms)  # each makes a whole number of what the operator typed
 
 # Arguments sent under another name and as another kind than the parser reads them: verify-audit reads
@@ -274,6 +281,12 @@ class Arg:
             return f"{self.label} must be true or false, not {json_kind(value)}"
         if self.kind == NUMBER and type(value) is not int:
             return f"{self.label} must be a whole number, not {json_kind(value)}"
+        if self.kind == NUMBERS and type(value) is not int:  # (one, or several in an array)
+            if not isinstance(value, list) or not value:
+                return f"{self.label} must be a whole number or an array of them, not {json_kind(value)}"
+            for i, one in enumerate(value):
+                if type(one) is not int:
+                    return f"{self.label}[{i}] must be a whole number, not {json_kind(one)}"
         if self.kind == TEXT:
             if not isinstance(value, str):
                 return f"{self.label} must be text, not {json_kind(value)}"
@@ -336,7 +349,7 @@ def arguments() -> dict[str, dict[str, Arg]]:
                 elif action.type is None:
                     kind = TEXT
                 elif action.type in _NUMBER_TYPES:
-                    kind = NUMBER
+                    kind = NUMBERS if action.nargs == "+" else NUMBER
                 else:
                     raise TypeError(f"{name} {action.dest}: say what its type {action.type} sends")
             choices = tuple(str(c) for c in action.choices) if action.choices else ()
@@ -359,7 +372,9 @@ async def _call(socket_path: str, request: dict[str, Any]) -> dict[str, Any]:
     try:
         writer.write(json.dumps(request).encode() + b"\n")
         await writer.drain()
-        line = await reader.readline()
+        # The answer is one line, then the server closes: read it to the end, whatever its size (a
+        # listing of thousands of sanctions or queue items is megabytes; readline stops at 64 KiB).
+        line = await reader.read()
     except ConnectionError as err:  # (reset, broken pipe: the server went away with the request unanswered)
         raise _NoAnswer from err
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from server.operator.common import (
     reason_of,
     seconds_of,
     tell_penalty,
+    user_of,
     with_usernames,
 )
 from server.operator.freezing import freeze, suspend_each
@@ -31,6 +33,7 @@ from server.operator.message_penalty import MessageCost, message_cost
 from server.operator.public_accounts import SYSTEM, freeze_account_category, take_comment_down, take_post_down
 from server.operator.sanctions import lock_target
 from server.state import Agreement, Group
+from server.storage.base import ReviewPage
 from server.storage.changes import (
     AddRecord,
     Audit,
@@ -59,18 +62,63 @@ REMOVE_TERM_BATCH = 5000  # message hits hidden per transaction
 REVIEW_PEOPLE = {"sender_id": "sender_username", "user_id": "username"}
 
 
+ITEM_KINDS = ("message", *review_public.KINDS, *review_names.KINDS)
+LINES_PER_TURN = 1000  # a listing of tens of thousands of items is written in turns, the chat served between
+
+
 @command("review-queue")
 async def review_queue(app: Context, args: dict[str, Any]) -> Result:
-    rows = await app.store.review_items(open_only=bool(args.get("open")))
+    """The queue, oldest first, filtered and paged by the database (``--after``, ``--limit``, ``--group``,
+    ``--user``, ``--kind``): in a raid it holds tens of thousands of items, and an operator works
+    through the ones of a sender or a group, a page at a time."""
+    for key in ("after", "limit"):
+        if args.get(key) is not None and not is_id(args[key]):
+            raise OperatorError(f"--{key} must be a whole number above 0")
+    kind = args.get("kind")
+    if kind is not None and kind not in ITEM_KINDS:
+        raise OperatorError(f"--kind must be one of {', '.join(ITEM_KINDS)}")
+    page = ReviewPage(after=args.get("after") or 0, limit=args.get("limit"),
+                      group_id=group_of(app, args).group_id if args.get("group_id") is not None else None,
+                      sender_id=user_of(app, args).user_id if args.get("username") is not None else None,
+                      kind=kind)
+    rows = await app.store.review_items(bool(args.get("open")), page)
     # The author (and a display name's user) by user id and username, as in every listing an operator acts from.
-    return Result([json.dumps(with_usernames(app, r, REVIEW_PEOPLE), ensure_ascii=False) for r in rows])
+    lines: list[str] = []
+    for start in range(0, len(rows), LINES_PER_TURN):
+        if start:
+            await asyncio.sleep(0)
+        lines += [json.dumps(with_usernames(app, r, REVIEW_PEOPLE), ensure_ascii=False)
+                  for r in rows[start:start + LINES_PER_TURN]]
+    return Result(lines)
 
 
 @command("decide")
 async def decide(app: Context, args: dict[str, Any]) -> Result:
     """``release``/``reject`` a held message, post, comment, group name, announcement or display name;
-    ``keep``/``remove`` a flagged message, group name, announcement or display name."""
-    item_id, decision = args.get("item_id"), args.get("decision")
+    ``keep``/``remove`` a flagged message, group name, announcement or display name.
+
+    Several item ids (a raid's items, listed with ``review-queue --user``) are decided one after the
+    other with the same decision and note, each on its own as if given alone; one that cannot be
+    decided is said and the others still are (exit 2 at the end)."""
+    ids = args.get("item_id")
+    if not isinstance(ids, list) or len(ids) == 1:  # (one item: its refusal is the command's, as ever)
+        return await decide_one(app, ids[0] if isinstance(ids, list) else ids, args)
+    lines: list[str] = []
+    failed = 0
+    for item_id in ids:
+        try:
+            lines += (await decide_one(app, item_id, args)).lines
+        except OperatorError as err:
+            failed += 1
+            lines.append(str(err))
+    if failed:
+        lines.append(f"{failed} of {len(ids)} review items not decided")
+    return Result(lines, exit=2 if failed else 0)
+
+
+async def decide_one(app: Context, item_id: Any, args: dict[str, Any]) -> Result:
+    """One item of :func:`decide`."""
+    decision = args.get("decision")
     note = reason_of(args, "note")
     item = await app.store.review_item(item_id) if is_id(item_id) else None
     if item is None:

@@ -132,6 +132,36 @@ class MessageInfo(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewPage:
+    """Which review items a listing wants (``review-queue``'s filters): those after item ``after``,
+    naming the group, sent by the user, of the kind, at most ``limit`` of them (None: no bound)."""
+
+    after: int = 0
+    limit: int | None = None
+    group_id: str | None = None
+    sender_id: str | None = None
+    kind: str | None = None
+
+    def where(self, open_only: bool) -> tuple[str, list[Any]]:
+        """The conditions and ORDER BY/LIMIT to append to a WHERE clause (``?`` placeholders), and
+        their parameters, in order."""
+        sql, params = " AND q.status = 'open'" if open_only else "", []
+        for column, value in (("q.item_id >", self.after or None), ("q.group_id =", self.group_id),
+                              ("q.sender_id =", self.sender_id), ("q.kind =", self.kind)):
+            if value is not None:
+                sql += f" AND {column} ?"
+                params.append(value)
+        sql += " ORDER BY q.item_id"
+        if self.limit is not None:
+            sql += " LIMIT ?"
+            params.append(self.limit)
+        return sql, params
+
+
+ALL_ITEMS = ReviewPage()
+
+
+@dataclass(frozen=True, slots=True)
 class ReporterRecord:
     """How a reporter's resolved reports ended (for the malicious-reporting rule, P15)."""
 
@@ -261,7 +291,7 @@ class RecordReads(Protocol):
         ...
 
     # content review (Art. 10)
-    async def review_items(self, open_only: bool) -> list[dict[str, Any]]:
+    async def review_items(self, open_only: bool, page: ReviewPage | None = None) -> list[dict[str, Any]]:
         """Review items by id: item_id, kind (message, post, comment, group_name, announcement,
         display_name), what it names (a message: group_id, seq; a post: account_id, post_id; a
         comment: account_id, post_id, comment_id; a group name or announcement: group_id; a display

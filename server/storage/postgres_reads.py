@@ -17,7 +17,7 @@ from server.state import Agreement, State
 from server.storage import activity, loading
 from server.storage import changes as c
 from server.storage.account_measures import COMMENT_COLS, POST_COLS
-from server.storage.base import LIMITED_IN, HistoryRow, MessageInfo, ReporterRecord
+from server.storage.base import ALL_ITEMS, LIMITED_IN, HistoryRow, MessageInfo, ReporterRecord, ReviewPage
 from server.storage.freezes import FREEZE_MISSES
 from server.storage.media import numbered
 from server.storage.postgres_changes import Conn, _count, append_audit, applies
@@ -260,9 +260,9 @@ class PostgresReads:
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     # -- content review (Art. 10) -----------------------------------------------------------
-    async def review_items(self, open_only: bool) -> list[dict[str, Any]]:
-        where = " AND q.status = 'open'" if open_only else ""
-        return [queue_item(r) for r in await self._fetchall(QUEUE_SELECT + where + " ORDER BY q.item_id")]
+    async def review_items(self, open_only: bool, page: ReviewPage | None = None) -> list[dict[str, Any]]:
+        where, params = (page or ALL_ITEMS).where(open_only)
+        return [queue_item(r) for r in await self._fetchall(numbered(QUEUE_SELECT + where), *params)]
 
     async def review_item(self, item_id: int) -> dict[str, Any] | None:
         return _dict(QUEUE_ITEM_COLS, await self._fetchone(QUEUE_SELECT + " AND q.item_id = $1", item_id))

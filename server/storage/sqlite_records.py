@@ -19,6 +19,7 @@ from governance.shown_text import ACCOUNT_KINDS
 from server.storage import activity
 from server.storage import changes as c
 from server.storage.account_measures import COMMENT_COLS, POST_COLS
+from server.storage.base import ALL_ITEMS, ReviewPage
 from server.storage.freezes import FREEZE_MISSES
 from server.storage.sqlite_changes import append_audit, applies
 from server.storage.sqlite_reads import SqliteReader
@@ -124,9 +125,9 @@ class SqliteRecordReads(SqliteReader):
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     # -- content review (Art. 10) -----------------------------------------------------------
-    async def review_items(self, open_only: bool) -> list[dict[str, Any]]:
-        where = " AND q.status = 'open'" if open_only else ""
-        return [queue_item(r) for r in await self._fetchall(QUEUE_SELECT + where + " ORDER BY q.item_id")]
+    async def review_items(self, open_only: bool, page: ReviewPage | None = None) -> list[dict[str, Any]]:
+        where, params = (page or ALL_ITEMS).where(open_only)
+        return [queue_item(r) for r in await self._fetchall(QUEUE_SELECT + where, params)]
 
     async def review_item(self, item_id: int) -> dict[str, Any] | None:
         row = await self._fetchone(QUEUE_SELECT + " AND q.item_id = ?", (item_id,))

@@ -920,3 +920,46 @@ async def test_a_blocked_group_name_costs_nothing_in_an_update_refused_for_its_c
     r = await owner.call("update_group", group_id=gid, name="赌博群")  # (the name alone costs what it costs)
     assert r["code"] == "content_blocked", r
     assert (await owner.request("me"))["credit_score"] < score
+
+
+async def test_a_raids_queue_is_listed_by_page_and_sender_and_decided_many_at_a_time(make_server, tmp_path):
+    """review-queue filters and pages by the database (--user, --group, --kind, --after, --limit), a
+    listing of any size reaches the operator's terminal whole (it was cut at 64 KiB: exit 3), and
+    decide takes several item ids, deciding each alone and saying which could not be."""
+    srv = word_server(make_server, tmp_path)
+    owner, raider, gid = await group(srv)
+    other = await srv.user()
+    await other.request("join_group", group_id=gid)
+    long = "刷单返利" + "快来" * 1950  # about 11.7 KB each as UTF-8
+    raided = [(await raider.send(gid, f"{i}{long}"))["seq"] for i in range(12)]
+    await other.send(gid, "刷单返利 就一次")
+    rc, out, err = await srv.admin("review-queue", "--open")
+    assert rc == 0, err
+    assert len(out.encode()) > 128 * 1024 and len(out.splitlines()) == 13
+    items = [json.loads(line) for line in out.splitlines()]
+
+    async def listed(*args: str) -> list[dict]:
+        rc, out, err = await srv.admin("review-queue", "--open", *args)
+        assert rc == 0, err
+        return [json.loads(line) for line in out.splitlines()]
+
+    first = await listed("--user", raider.username, "--limit", "5")
+    assert [i["seq"] for i in first] == raided[:5] and {i["sender_id"] for i in first} == {raider.user_id}
+    rest = await listed("--user", raider.user_id, "--after", str(first[-1]["item_id"]))
+    assert [i["seq"] for i in rest] == raided[5:]
+    assert len(await listed("--group", gid, "--kind", "message")) == 13
+    assert await listed("--kind", "post") == []
+    rc, _, err = await srv.admin("review-queue", "--group", "999999999")
+    assert rc == 2 and "unknown group" in err
+
+    ids = [str(i["item_id"]) for i in first]
+    rc, out, err = await srv.admin("decide", *ids, "999999", ids[0], "--decision", "reject", "--note", "raid")
+    assert rc == 2, (out, err)
+    lines = out.splitlines()
+    assert [line for line in lines if line.endswith(": reject")] == [f"review item {i}: reject" for i in ids]
+    assert "unknown review item 999999" in lines and f"review item {ids[0]} is already decided" in lines
+    assert lines[-1] == "2 of 7 review items not decided"
+    left = await listed()
+    assert [i["item_id"] for i in left] == [i["item_id"] for i in items[5:]]
+    rc, _, err = await srv.admin("decide", "999999", "--decision", "reject", "--note", "x")  # one: as ever
+    assert rc == 2 and "unknown review item 999999" in err
