@@ -189,6 +189,14 @@ class Session:
             for payload in pending:
                 broadcast((ws,), payload)
 
+    def lagging(self) -> bool:
+        """Whether more than half the outbox is still unsent: a paced publisher waits for it to drain
+        (:func:`server.fanout.publish_paced`)."""
+        ws = self.ws
+        transport = ws.transport if ws is not None else None
+        return (not self.closing and transport is not None
+                and transport.get_write_buffer_size() > self._max_outbox // 2)
+
     def close(self, code: int, reason: str, flush: bool = True) -> None:
         if self.closing:
             return

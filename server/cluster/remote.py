@@ -255,6 +255,10 @@ class RemoteSession(Session):
     def flush(self) -> None:
         """Nothing to do: the node link publishes at the end of the loop iteration."""
 
+    def lagging(self) -> bool:
+        """Never here: the gateway holding the socket keeps its outbox (and closes a reader that lags)."""
+        return False
+
     def close(self, code: int, reason: str, flush: bool = True) -> None:
         if self.closing:
             return
