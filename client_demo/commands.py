@@ -696,6 +696,9 @@ _command("/unban USER", "lift a ban (@name: a banned user whose name this client
 
 
 _command("/bans", "list the bans in force", "Manage")(_no_args("bans", "bans", group="current"))
+_command("/clean USER", "delete USER's messages in the group, the newest 500 at a time (yours; anyone's as "
+                        "owner/admin, also after /ban)", "Manage")(
+    _user_op("clean", "delete_user_messages", source="members+seen"))
 
 
 @_command("/slow DURATION", "slow mode: a member may send once per DURATION (0 or off: no limit)",

@@ -1208,6 +1208,9 @@ class ChatTUI:
             self.say(f"* banned {who} from {gid} " + (f"for {format_duration(secs)}" if secs else "until /unban"))
         elif op == "unban":
             self.say(f"* unbanned {who} in {gid}")
+        elif op == "delete_user_messages":
+            left = "; older ones are left: /clean again" if r.get("more") else ""
+            self.say(f"* deleted {r.get('deleted', 0)} messages of {who} in {gid}{left}")
         elif op == "bans":
             bans = r.get("bans") or []
             self.say(f"* bans in {gid}: {len(bans)}")

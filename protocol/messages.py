@@ -73,6 +73,7 @@ __all__ = [
     "CreateInviteLink",
     "DeleteAccount",
     "DeleteMessage",
+    "DeleteUserMessages",
     "DeleteUpload",
     "DeletePost",
     "DissolveGroup",
@@ -484,6 +485,12 @@ class DeleteMessage(GroupRequest, tag="delete_message", kw_only=True, frozen=Tru
     seq: Int64
 
 
+class DeleteUserMessages(GroupRequest, tag="delete_user_messages", kw_only=True, frozen=True):
+    """A manager deletes one person's delivered messages in the group, the newest first, up to a page
+    a request (extension: a raid's cleanup, with or after a ``ban``)."""
+    user_id: Str
+
+
 class DissolveGroup(GroupRequest, tag="dissolve_group", kw_only=True, frozen=True):
     """Dissolve the group."""
 
@@ -777,6 +784,7 @@ Request: TypeAlias = (
     | MyHeldTexts
     | WithdrawHeldText
     | DeleteMessage
+    | DeleteUserMessages
     | DissolveGroup
     | Appeal
     | MyAppeals

@@ -114,6 +114,7 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "my_held_texts": _op("before:str?", "limit:int?"),  # extension: one's texts held for review (G10)
     "withdraw_held_text": _op("held_id:str"),  # extension: take one of them back
     "delete_message": _op("group_id:gid", "seq:int"),
+    "delete_user_messages": _op("group_id:gid", "user_id:str"),  # [ext] a manager: one person's, many at once
     "dissolve_group": _op("group_id:gid"),
     # Measures that finish (Art. 11)
     "appeal": _op("sanction_id:str", "text:text"),  # extension: appeal a sanction

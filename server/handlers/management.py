@@ -19,7 +19,7 @@ from protocol import events as ev
 from protocol.enums import Role
 from protocol.errors import ContractError, shown
 from server.claims import FieldClaim, Together, message_turn, turn
-from server.fanout import publish
+from server.fanout import publish, publish_paced
 from server.handlers import handler, one_at_a_time, screening
 from server.handlers.common import (
     acts_as,
@@ -481,6 +481,57 @@ async def delete_message(ctx: Context, sess: Session, req: rq.DeleteMessage, enc
         publish(seeing(g, seq), deleted)
     elif info.held:
         publish(g.online & actor.sessions, deleted)
+
+
+USER_MESSAGES_PAGE = 500  # a person's messages deleted per delete_user_messages (the client asks again)
+
+
+@handler("delete_user_messages")
+# One clean-up of one person's messages in one group at a time: two at once would read the same page.
+@one_at_a_time(lambda req: turn(("delete_user_messages", req.group_id, req.user_id)))
+async def delete_user_messages(ctx: Context, sess: Session, req: rq.DeleteUserMessages, enc: Encoding
+                               ) -> dict[str, Any]:
+    """**[ext]** A raid's clean-up: the person's delivered messages the caller could see, newest first,
+    :data:`USER_MESSAGES_PAGE` at a time (``more``: ask again), each as ``delete_message`` deletes one
+    (the text kept for the record, ``message_deleted`` to those who saw it), in one write with one
+    record entry naming them. Allowed as ``delete_message`` of that person's messages is; whether each
+    is still shown is the store's to say as it hides them (a deletion or a platform removal meanwhile
+    told the group already), so no per-message turn is taken."""
+    still_active(sess.me)  # (after the wait for the turn)
+    g = live_group(ctx, req.group_id)
+    actor, uid = sess.me, req.user_id
+    if uid not in ctx.state.users:
+        raise ContractError("not_found", f"no user {shown(uid)}")
+    own = uid == actor.user_id
+
+    def allowed() -> Member:
+        me = member_of(g, actor)
+        if not own:
+            sender = g.members.get(uid)
+            perm.check("delete_message", _actor_role(ctx, g, actor), Role(sender.role) if sender else None)
+        return me
+
+    seqs = await ctx.store.user_messages_shown(g.group_id, uid, allowed().joined_seq, USER_MESSAGES_PAGE + 1)
+    # (Read with an await: checked again after it, as any role or membership may have changed meanwhile.)
+    still_active(actor)
+    g = live_group(ctx, g.group_id)
+    me = g.members.get(actor.user_id)
+    if me is None:
+        raise ContractError("not_member", f"you are not a member of group {g.group_id}")
+    allowed()
+    more, seqs = len(seqs) > USER_MESSAGES_PAGE, sorted(s for s in seqs[:USER_MESSAGES_PAGE] if s > me.joined_seq)
+    if not seqs:
+        return {"deleted": 0, "more": False}
+    gid, now = g.group_id, ctx.now_ms()
+    [*_, hidden] = await commit(ctx, *([] if own else [acts_as(g, actor)]),
+                                ch.DeleteMessages(tuple((gid, seq) for seq in seqs), now, actor.user_id),
+                                audit=_audit(ctx, actor, "delete_user_messages", g, uid, removed=len(seqs), seqs=seqs))
+    for seq in seqs:
+        ctx.forget_owed(gid, seq)
+    await publish_paced((seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq,
+                                                           deleted_by="sender" if own else "manager"))
+                        for _, seq in hidden)
+    return {"deleted": len(hidden), "more": more}
 
 
 @handler("dissolve_group")

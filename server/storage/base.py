@@ -209,6 +209,12 @@ class GroupReads(Protocol):
         """Sender, time, deleted, held and whether it has attachments, of a stored message; or None."""
         ...
 
+    async def user_messages_shown(self, group_id: str, user_id: str, after_seq: int, limit: int) -> list[int]:
+        """The seqs of ``user_id``'s messages in the group after ``after_seq`` that members were shown and
+        that still are (delivered, not deleted), newest first, at most ``limit`` (**[ext]**
+        ``delete_user_messages``): the group's messages walked back by their key, no index by sender."""
+        ...
+
     async def reactions_of(self, group_id: str, user_id: str, seqs: list[int]) -> list[tuple[int, str]]:
         """(seq, emoji) of the reactions ``user_id`` left on the group's messages ``seqs``, by seq and
         emoji (a ``history`` page's ``my_reactions``): one seek of the primary key per message, not a

@@ -190,6 +190,12 @@ class PostgresReads:
             " WHERE group_id = $1 AND seq = $2", group_id, seq)
         return MessageInfo(row[0], row[1], bool(row[2]), row[3], bool(row[4])) if row else None
 
+    async def user_messages_shown(self, group_id: str, user_id: str, after_seq: int, limit: int) -> list[int]:
+        rows = await self._fetchall(
+            "SELECT seq FROM messages WHERE group_id = $1 AND seq > $2 AND sender_id = $3 AND held = 0"
+            " AND deleted_at IS NULL ORDER BY seq DESC LIMIT $4", group_id, after_seq, user_id, limit)
+        return [int(r[0]) for r in rows]
+
     async def sent_copy(self, group_id: str, seq: int, sender_id: str, client_msg_id: str) -> tuple[int, int] | None:
         row = await self._fetchone(
             "SELECT ts, held FROM messages WHERE group_id = $1 AND seq = $2 AND sender_id = $3"

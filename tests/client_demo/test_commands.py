@@ -155,6 +155,7 @@ GOOD = [
     ("/pin 42", "pin_message", {"seq": 42, "on": True}, "current", None),
     ("/unpin 42", "pin_message", {"seq": 42, "on": False}, "current", None),
     ("/ban u1", "ban", {"user_id": "u1"}, "current", "user_id"),
+    ("/clean u1", "delete_user_messages", {"user_id": "u1"}, "current", "user_id"),
     ("/ban u1 1d", "ban", {"user_id": "u1", "seconds": 86400}, "current", "user_id"),
     ("/ban u1 0 spam links", "ban", {"user_id": "u1", "reason": "spam links"}, "current", "user_id"),
     ("/ban u1 forever", "ban", {"user_id": "u1"}, "current", "user_id"),

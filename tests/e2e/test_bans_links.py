@@ -781,3 +781,41 @@ async def test_ban_errors_come_in_the_contracts_order(server):
     refused = await admin.call("ban", group_id=gid, user_id=m1.user_id)
     assert (code(refused), refused.get("cause")) == ("forbidden", "powers_suspended")
     await close_all(owner, admin, m1)
+
+
+async def test_a_manager_deletes_a_raiders_messages_at_once_after_banning_them(server):
+    """[ext] delete_user_messages: one person's delivered messages, newest first, a page (500) a request,
+    each told as delete_message tells one, in one record entry; managers only, as delete_message is."""
+    gid, owner, admin, [raider, member] = await crowd(server, 2)
+    ham = (await member.send(gid, "hello"))["seq"]
+    spam = [r["seq"] for r in await asyncio.gather(*(raider.send(gid, f"buy now {i}") for i in range(502)))]
+    assert code(await member.call("delete_user_messages", group_id=gid, user_id=raider.user_id)) == "forbidden"
+    await owner.request("ban", group_id=gid, user_id=raider.user_id)  # (no longer a member: still allowed)
+    member.drain_events()
+    async def clean(by, uid) -> tuple[int, bool]:
+        r = await by.request("delete_user_messages", group_id=gid, user_id=uid)
+        return r["deleted"], r["more"]
+
+    assert await clean(admin, raider.user_id) == (500, True)
+    assert await clean(admin, raider.user_id) == (2, False)
+    assert await clean(admin, raider.user_id) == (0, False)
+    told = []
+    while len(told) < 502:
+        e = await member.next_event("message_deleted", timeout=5)
+        told.append(e)
+    assert sorted(e["seq"] for e in told) == sorted(spam) and {e["deleted_by"] for e in told} == {"manager"}
+    messages = (await member.request("history", group_id=gid, after_seq=0, limit=3))["messages"]
+    first_two = [(seq, True) for seq in sorted(spam)[:2]]
+    assert [(m["seq"], bool(m.get("deleted"))) for m in messages] == [(ham, False), *first_two]
+    log = (await owner.request("group_log", group_id=gid))["entries"]
+    cleaned = [e for e in log if e["action"] == "delete_user_messages"]
+    assert [len(e["detail"]["seqs"]) for e in cleaned] == [2, 500]
+    assert {e["actor"] for e in cleaned} == {admin.user_id}
+    assert {e["target_user_id"] for e in cleaned} == {raider.user_id}
+    # One's own: anyone may; another's, or an unknown person's, by a member: refused.
+    mine = (await member.send(gid, "oops"))["seq"]
+    assert await clean(member, member.user_id) == (2, False)
+    assert mine > ham
+    assert code(await admin.call("delete_user_messages", group_id=gid, user_id="u0000000000000000")) == "not_found"
+    outsider = await server.user()
+    assert code(await outsider.call("delete_user_messages", group_id=gid, user_id=raider.user_id)) == "not_member"

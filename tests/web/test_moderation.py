@@ -39,12 +39,18 @@ def test_ban_refuses_the_rejoin_and_the_log_lists_it(browser: Any, any_server: S
     gid = create_group(alice, "封禁测试")
     join_group(bob, gid)
     bob.wait_for_selector("#composer-text:enabled")
+    send(bob, "加微信买东西")  # (a raider's messages go with the ban, [ext] delete_user_messages)
+    send(bob, "便宜出售")
+    message(alice, "便宜出售")
 
     alice.click("#btn-manage")
     alice.locator("#member-list .member[data-role='member'] .act-ban").click()
     alice.select_option("#ban-seconds", "604800")
     alice.fill("#ban-reason", "发广告")
+    alice.check("#ban-clean")
     alice.click("#ban-submit")
+    alice.wait_for_selector("#toasts .toast:has-text('已删除 Bob 的 2 条消息')")
+    assert alice.locator("#messages .msg.is-deleted").count() == 2
     bob.wait_for_selector(f'.group-item[data-gid="{gid}"]', state="detached")
     bob.wait_for_selector("#toasts .toast:has-text('你已被移出群「封禁测试」，并被禁止再加入。')")
     ban = alice.locator("#ban-list .ban")

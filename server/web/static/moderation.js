@@ -25,17 +25,34 @@ export function banDialog(g, userId, name) {
   modal(t("ban"), (done) => {
     const len = el("select", { id: "ban-seconds" }, BAN_LENGTHS.map(([k, s]) => el("option", { value: s, text: t(k) })));
     const reason = el("input", { id: "ban-reason", maxlength: textRoom(200), placeholder: t("ban_reason_hint") });
+    const clean = el("input", { type: "checkbox", id: "ban-clean" });
     return el("form", { class: "stack", onsubmit: async (e) => {
       e.preventDefault();
       const args = { group_id: g.group_id, user_id: userId };
       if (Number(len.value) > 0) args.seconds = Number(len.value);
       if (reason.value.trim()) args.reason = reason.value.trim();
-      if (await act("ban", args, t("ban_done", { name }))) done(true);
+      if (!(await act("ban", args, t("ban_done", { name })))) return;
+      done(true);
+      if (clean.checked) await cleanMessages(g, userId, name);
     } }, el("p", { text: t("confirm_ban", { name }) }),
       el("label", { class: "field" }, el("span", { class: "label", text: t("ban_length") }), len),
       el("label", { class: "field" }, el("span", { class: "label", text: t("ban_reason") }), reason),
+      el("label", { class: "row" }, clean, el("span", { text: t("ban_clean") })),
       el("div", { class: "row end" }, el("button", { type: "submit", class: "danger", id: "ban-submit", text: t("ban") })));
   });
+}
+
+// [ext] delete_user_messages: a person's messages in the group, a page a request until none is left.
+export async function cleanMessages(g, userId, name) {
+  let total = 0;
+  for (let pages = 0; pages < 1000; pages++) {
+    const r = await act("delete_user_messages", { group_id: g.group_id, user_id: userId });
+    if (!r) return null;
+    total += r.deleted || 0;
+    if (!r.more) break;
+  }
+  toast(t("clean_done", { name, n: total }));
+  return total;
 }
 
 // The group's bans, or ``{ failed }`` with the refusal (a server without the op says unknown_op, which
@@ -59,6 +76,10 @@ export function bansSection(g, bans, reload) {
           el("div", { class: "row wrap actions" },
             b.reason ? el("small", { class: "muted grow", text: t("ban_reason") + t("colon") + b.reason }) : el("span", { class: "grow" }),
             b.by ? el("small", { class: "muted", text: t("ban_by", { name: memberName(g, b.by) || b.by }) }) : null,
+            el("button", { type: "button", class: "small danger act-clean", "data-act": "clean", text: t("clean"), onclick: async () => {
+              const name = memberName(g, b.user_id) || b.user_id;
+              if (await confirmBox(t("confirm_clean", { name }), t("clean"), t("cancel"))) await cleanMessages(g, b.user_id, name);
+            } }),
             el("button", { type: "button", class: "small act-unban", "data-act": "unban", text: t("unban"), onclick: async () => {
               if (await act("unban", { group_id: g.group_id, user_id: b.user_id }, t("unban_done"))) reload();
             } }))))),
@@ -239,7 +260,7 @@ const ACTIONS = new Set(["create_group", "kick", "mute", "mute_all", "set_role",
   "delete_message", "approve_join", "reject_join", "invite", "ban", "unban", "set_slow_mode", "pin_message",
   "create_invite_link", "revoke_invite_link", "dissolve_group", "warn_group", "suspend_group", "close_group",
   "lift_sanction", "suspend_admin", "remove_term", "remove_message", "decide_appeal", "review_release", "review_keep",
-  "review_remove"]);
+  "review_remove", "delete_user_messages"]);
 
 export function actionLabel(action) { return ACTIONS.has(action) ? t("log_" + action) : action; }
 
