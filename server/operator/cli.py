@@ -183,8 +183,11 @@ def _build() -> argparse.ArgumentParser:
     cmd("blacklist", "close an account and bar its identity", user, reason, report)
     cmd("reports", "list reports, one JSON object per line", (("--open",), {"action": "store_true"}),
         (("--overdue",), {"action": "store_true",
-                          "help": "only open reports older than reports.answer_within_hours"}))
-    cmd("resolve", "resolve a report", (("report_id",), {"type": _positive, "metavar": "REPORT_ID"}),
+                          "help": "only open reports older than reports.answer_within_hours"}),
+        (("--reporter",), {"help": "only the reports this user made (a username or a user id)"}),
+        (("--user",), {"dest": "username", "help": "only the reports about this user (a username or a user id)"}))
+    cmd("resolve", "resolve one or more reports (the same outcome and note for each)",
+        (("report_id",), {"type": _positive, "metavar": "REPORT_ID", "nargs": "+"}),
         (("--outcome",), {"required": True, "choices": ["upheld", "rejected"]}),
         (("--note",), {"required": True}))
     cmd("report-stats", "time-to-resolution figures for reports")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeGuard
 
@@ -12,7 +12,7 @@ from protocol.errors import ContractError
 from server.claims import Settles
 from server.handlers.common import commit, penalize
 from server.handlers.common import tell_credit as handlers_tell_credit
-from server.operator.channel import OperatorError, current_operator
+from server.operator.channel import OperatorError, Result, current_operator
 from server.storage.changes import AddCredit, AddSanction, Audit, Change, with_detail
 
 if TYPE_CHECKING:
@@ -248,3 +248,22 @@ def tell_penalty(app: Context, user: User | None, pen: Change | None, why: str, 
     score and level on screen never go stale."""
     if user is not None and isinstance(pen, AddCredit):
         tell_credit(app, user, user.credit_score, pen.delta, why, **extra)
+
+
+async def each_id(ids: Any, one: Callable[[Any], Awaitable[Result]], what: str) -> Result:
+    """A command given one id or several (``decide 3 4 5``, ``resolve 7 8``): with one, that one's
+    result, its refusal the command's as ever; with several, each done alone in the order given, a
+    refused one said on its own line and the others still done, then how many were not (exit 2)."""
+    if not isinstance(ids, list) or len(ids) == 1:
+        return await one(ids[0] if isinstance(ids, list) else ids)
+    lines: list[str] = []
+    failed = 0
+    for item in ids:
+        try:
+            lines += (await one(item)).lines
+        except OperatorError as err:
+            failed += 1
+            lines.append(str(err))
+    if failed:
+        lines.append(f"{failed} of {len(ids)} {what}")
+    return Result(lines, exit=2 if failed else 0)

@@ -23,6 +23,7 @@ from server.operator.common import (
     apply,
     audit,
     changes,
+    each_id,
     group_of,
     is_id,
     operator_name,
@@ -474,6 +475,11 @@ REPORT_PEOPLE = {"reporter_id": "reporter_username", "user_id": "username"}
 async def reports(app: Context, args: dict[str, Any]) -> Result:
     overdue_only = bool(args.get("overdue"))
     rows = await app.store.reports(open_only=bool(args.get("open")) or overdue_only)
+    # (--reporter: the reports one person made, a raid's malicious ones; --user: those about one person)
+    for key, column in (("reporter", "reporter_id"), ("username", "user_id")):
+        if args.get(key) is not None:
+            uid = user_of(app, args, key).user_id
+            rows = [r for r in rows if r[column] == uid]
     now, within = app.now_ms(), app.cfg.reports.answer_within_hours
     # The people a report names go by user id and username, as in every listing an operator acts from.
     listed = [{**with_usernames(app, r, REPORT_PEOPLE), "report_id": str(r["report_id"]),
@@ -492,7 +498,14 @@ def _report_target(row: dict[str, Any]) -> dict[str, Any]:
 
 @command("resolve")
 async def resolve(app: Context, args: dict[str, Any]) -> Result:
-    report_id, outcome = args.get("report_id"), args.get("outcome")
+    """Resolve one report, or several with one outcome and note (a raid's malicious reports, listed
+    with ``reports --reporter``), each alone (:func:`each_id`)."""
+    return await each_id(args.get("report_id"), lambda report_id: resolve_one(app, report_id, args),
+                         "reports not resolved")
+
+
+async def resolve_one(app: Context, report_id: Any, args: dict[str, Any]) -> Result:
+    outcome = args.get("outcome")
     if outcome not in ("upheld", "rejected"):
         raise OperatorError("--outcome must be upheld or rejected")
     note = reason_of(args, "note")  # told to the reporter and kept: masked like every reason

@@ -19,6 +19,7 @@ from server.operator.common import (
     apply,
     audit,
     changes,
+    each_id,
     group_of,
     is_id,
     operator_name,
@@ -103,20 +104,8 @@ async def decide(app: Context, args: dict[str, Any]) -> Result:
     Several item ids (a raid's items, listed with ``review-queue --user``) are decided one after the
     other with the same decision and note, each on its own as if given alone; one that cannot be
     decided is said and the others still are (exit 2 at the end)."""
-    ids = args.get("item_id")
-    if not isinstance(ids, list) or len(ids) == 1:  # (one item: its refusal is the command's, as ever)
-        return await decide_one(app, ids[0] if isinstance(ids, list) else ids, args)
-    lines: list[str] = []
-    failed = 0
-    for item_id in ids:
-        try:
-            lines += (await decide_one(app, item_id, args)).lines
-        except OperatorError as err:
-            failed += 1
-            lines.append(str(err))
-    if failed:
-        lines.append(f"{failed} of {len(ids)} review items not decided")
-    return Result(lines, exit=2 if failed else 0)
+    return await each_id(args.get("item_id"), lambda item_id: decide_one(app, item_id, args),
+                         "review items not decided")
 
 
 async def decide_one(app: Context, item_id: Any, args: dict[str, Any]) -> Result:

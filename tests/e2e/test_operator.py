@@ -586,3 +586,28 @@ async def test_remove_text_takes_down_a_name_an_announcement_or_an_intro(server)
     await owner.close()
     await m.close()
     await account_owner.close()
+
+
+async def test_a_raids_malicious_reports_are_listed_by_reporter_and_rejected_at_once(server):
+    """reports --reporter / --user pick one person's reports; resolve takes several report ids, each
+    resolved alone (the reporter told of each), the ones that cannot be said, exit 2."""
+    owner, gid, [raider, victim, witness] = await setup_group(server, 3)
+    made = [(await raider.request("report", target_type="user", user_id=u, reason="fake"))["report_id"]
+            for u in (victim.user_id, owner.user_id)]
+    honest = (await witness.request("report", target_type="user", user_id=raider.user_id, reason="raid"))["report_id"]
+
+    async def listed(*args: str) -> list[str]:
+        rc, out, err = await server.admin("reports", "--open", *args)
+        assert rc == 0, err
+        return [json.loads(line)["report_id"] for line in out.splitlines()]
+
+    assert await listed("--reporter", raider.username) == made
+    assert await listed("--user", raider.user_id) == [honest]
+    assert await listed("--reporter", witness.user_id, "--user", raider.username) == [honest]
+    rc, out, err = await server.admin("resolve", *made, "999999", "--outcome", "rejected", "--note", "malicious")
+    assert rc == 2, (out, err)
+    assert out.splitlines() == [*(f"report {r} rejected" for r in made), "unknown report 999999",
+                                "1 of 3 reports not resolved"]
+    outcomes = [await raider.next_event("notice", timeout=WITHIN) for _ in made]
+    assert sorted(e["report_id"] for e in outcomes) == sorted(made) and {e["outcome"] for e in outcomes} == {"rejected"}
+    assert await listed() == [honest]
