@@ -180,7 +180,9 @@ def _build() -> argparse.ArgumentParser:
     cmd("accounts", "public accounts with their figures and classes, one JSON object per line",
         (("--subject",), {"dest": "username", "metavar": "USERNAME",
                           "help": "only the accounts of this user's verified person and organisations"}))
-    cmd("blacklist", "close an account and bar its identity", user, reason, report)
+    cmd("blacklist", "close accounts and bar their identities (each alone, with the same reason)",
+        (("username",), {"metavar": "USERNAME", "nargs": "+", "help": "a username or a user id; several at once"}),
+        reason, report)
     cmd("reports", "list reports, one JSON object per line", (("--open",), {"action": "store_true"}),
         (("--overdue",), {"action": "store_true",
                           "help": "only open reports older than reports.answer_within_hours"}),
@@ -260,7 +262,7 @@ def _build() -> argparse.ArgumentParser:
 # ``args`` against it (server/operator/channel.py) before the command runs, so that a value of the wrong
 # kind is refused in one place, whoever sent it, and a name no command takes is not silently ignored.
 
-TEXT, NUMBER, NUMBERS, FLAG, HEADS = "text", "number", "numbers", "flag", "heads"
+TEXT, TEXTS, NUMBER, NUMBERS, FLAG, HEADS = "text", "texts", "number", "numbers", "flag", "heads"
 _NUMBER_TYPES = (int, _positive, _iso_ms)  # each makes a whole number of what the operator typed
 
 # Arguments sent under another name and as another kind than the parser reads them: verify-audit reads
@@ -290,9 +292,17 @@ class Arg:
             for i, one in enumerate(value):
                 if type(one) is not int:
                     return f"{self.label}[{i}] must be a whole number, not {json_kind(one)}"
-        if self.kind == TEXT:
-            if not isinstance(value, str):
-                return f"{self.label} must be text, not {json_kind(value)}"
+        if self.kind == TEXT and not isinstance(value, str):
+            return f"{self.label} must be text, not {json_kind(value)}"
+        if self.kind == TEXTS and not isinstance(value, str):  # (one, or several in an array)
+            if not isinstance(value, list) or not value:
+                return f"{self.label} must be text or an array of texts, not {json_kind(value)}"
+            for i, one in enumerate(value):
+                if not isinstance(one, str):
+                    return f"{self.label}[{i}] must be text, not {json_kind(one)}"
+                if (why := text_problem(one)) is not None:
+                    return f"{self.label}[{i}] {why}"
+        if self.kind in (TEXT, TEXTS) and isinstance(value, str):
             if self.choices and value not in self.choices:
                 return f"{self.label} must be {' or '.join(self.choices)}"
             if (why := text_problem(value)) is not None:
@@ -350,7 +360,7 @@ def arguments() -> dict[str, dict[str, Arg]]:
                 if action.nargs == 0:
                     kind = FLAG
                 elif action.type is None:
-                    kind = TEXT
+                    kind = TEXTS if action.nargs == "+" else TEXT
                 elif action.type in _NUMBER_TYPES:
                     kind = NUMBERS if action.nargs == "+" else NUMBER
                 else:

@@ -270,6 +270,12 @@ async def credit(app: Context, args: dict[str, Any]) -> Result:
 
 @command("blacklist")
 async def blacklist(app: Context, args: dict[str, Any]) -> Result:
+    """:func:`blacklist_one` for each user named (a raid's accounts, several at once), each alone."""
+    return await each_id(args.get("username"), lambda name: blacklist_one(app, {**args, "username": name}),
+                         "users not blacklisted")
+
+
+async def blacklist_one(app: Context, args: dict[str, Any]) -> Result:
     """Close the account and bar its verified identity from every other account (Art. 11, P13).
 
     The person is blacklisted, not one login: every other account verified with the same ID number

@@ -611,3 +611,20 @@ async def test_a_raids_malicious_reports_are_listed_by_reporter_and_rejected_at_
     outcomes = [await raider.next_event("notice", timeout=WITHIN) for _ in made]
     assert sorted(e["report_id"] for e in outcomes) == sorted(made) and {e["outcome"] for e in outcomes} == {"rejected"}
     assert await listed() == [honest]
+
+
+async def test_several_raiders_are_blacklisted_by_one_command(server):
+    owner, gid, [r1, r2, bystander] = await setup_group(server, 3)
+    rc, out, err = await server.admin("blacklist", r1.username, r2.user_id, "nobody_here", "--reason", "raid")
+    assert rc == 2, (out, err)
+    lines = out.splitlines()
+    assert lines[-2:] == ["unknown user nobody_here (give a username or a user id)", "1 of 3 users not blacklisted"]
+    for raider in (r1, r2):
+        for _ in range(40):
+            if raider.closed:
+                break
+            await asyncio.sleep(0.05)
+        assert raider.closed
+    assert (await bystander.request("me"))["user_id"] == bystander.user_id  # (the others stay)
+    rc, out, _ = await server.admin("sanctions", "--user", r2.username)
+    assert rc == 0 and [json.loads(x)["kind"] for x in out.splitlines()] == ["blacklist"]
