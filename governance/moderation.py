@@ -47,6 +47,7 @@ __all__ = [
     "check_mute_seconds",
     "check_not_banned",
     "check_slow_mode_seconds",
+    "request_again_in",
     "code_hash",
     "link_admits",
     "link_creator_manages",
@@ -378,3 +379,11 @@ def log_limit(limit: int | None) -> int:
     if limit < 1:
         raise ContractError("bad_request", "limit must be at least 1")
     return min(limit, LOG_MAX)
+
+
+def request_again_in(rejected_at: int | None, cooldown_seconds: int, now: int) -> int:
+    """Milliseconds until a user whose join request a group rejected at ``rejected_at`` (None: never)
+    may ask that group again; 0: now (``groups.join_request_cooldown_seconds``)."""
+    if rejected_at is None:
+        return 0
+    return max(0, rejected_at + cooldown_seconds * 1000 - now)

@@ -685,6 +685,9 @@ class GroupsConfig:
         kind=tables(_ActivityClassKeys, ActivityClass),
     )
     activity_window_days: int = setting(7, at_least(1))
+    # After a manager rejects a join request, its user may not ask that group again for this long (0:
+    # at once): each request is an event to every manager, and a raid's accounts asked again at once.
+    join_request_cooldown_seconds: int = setting(3600, at_least(0))
 
 
 @dataclass(frozen=True, kw_only=True)

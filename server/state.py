@@ -232,6 +232,9 @@ class Group:
     # user id -> the writes about their membership in flight (see MembershipWrites); None while there
     # are none, as almost always (no empty dict in each of millions of groups)
     membership_writes: dict[str, MembershipWrites] | None = None
+    # user id -> when a manager last rejected their join request (groups.join_request_cooldown_seconds);
+    # None until a first rejection. Kept in memory only: a restart forgets it.
+    rejected: dict[str, int] | None = None
 
     @property
     def alive(self) -> bool:

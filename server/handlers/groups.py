@@ -437,6 +437,11 @@ async def request_to_join(ctx: Context, g: Group, user: User) -> bool:
         return False
     if uid in g.join_requests:
         return True
+    wait = moderation.request_again_in((g.rejected or {}).get(uid), ctx.cfg.groups.join_request_cooldown_seconds,
+                                       ctx.now_ms())
+    if wait:
+        raise ContractError("rate_limited", "the group's managers declined your request to join; you may ask "
+                            "again later (or be invited)", retry_after_ms=wait)
     count_join(ctx, user)
     now = ctx.now_ms()
     g.join_requests[uid] = now
@@ -451,6 +456,19 @@ async def request_to_join(ctx: Context, g: Group, user: User) -> bool:
         publish(to_managers(ctx, g),
                 ev.JoinRequest(group_id=g.group_id, user=user_view(ctx, uid, Role.MEMBER)))
     return True
+
+
+def remember_rejection(ctx: Context, g: Group, uid: str) -> None:
+    """A manager rejected ``uid``'s request: they may not ask again for a while (the rejections whose
+    wait is over are forgotten here, so the map holds only the waiting ones)."""
+    now, cooldown = ctx.now_ms(), ctx.cfg.groups.join_request_cooldown_seconds
+    if not cooldown:
+        return
+    rejected = g.rejected if g.rejected is not None else {}
+    for old in [u for u, at in rejected.items() if not moderation.request_again_in(at, cooldown, now)]:
+        del rejected[old]
+    rejected[uid] = now
+    g.rejected = rejected
 
 
 def to_managers(ctx: Context, g: Group) -> list[Session]:

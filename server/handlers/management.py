@@ -47,6 +47,7 @@ from server.handlers.groups import (
     admit,
     check_room,
     invitation_stands,
+    remember_rejection,
     remove,
     request_decided,
     request_in_flight,
@@ -187,6 +188,7 @@ async def reject_join(ctx: Context, sess: Session, req: rq.RejectJoin, enc: Enco
     await commit(ctx, acts_as(g, sess.me), ch.DropJoinRequest(g.group_id, uid),
                  audit=_audit(ctx, sess.me, "reject_join", g, uid),
                  undo=undo)
+    remember_rejection(ctx, g, uid)
     publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="rejected"))
     request_decided(ctx, g, uid, "rejected", sess.me.user_id)
 

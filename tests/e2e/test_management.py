@@ -80,7 +80,8 @@ async def test_invite_policy(server):
 async def test_asking_again_cannot_flood_the_managers(server):
     """`join_request` is sent once per pending request: asking again while it is pending answers
     `pending`, stores nothing new (the first request time is kept) and sends nothing; once the
-    request is decided, a new one is told again."""
+    request is rejected, asking again waits for groups.join_request_cooldown_seconds (see
+    test_a_rejected_request_is_not_made_again_until_the_cooldown_ends, where a new one is told again)."""
     owner, gid, [admin] = await group_with(server, 1)
     await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
     await owner.request("update_group", group_id=gid, join_policy="approval")
@@ -96,9 +97,10 @@ async def test_asking_again_cannot_flood_the_managers(server):
         assert [e for e in manager.drain_events() if e.get("ev") == "join_request"] == []
     assert (await admin.request("join_requests", group_id=gid))["requests"] == [first]
     await admin.request("reject_join", group_id=gid, user_id=asker.user_id)
-    assert (await asker.request("join_group", group_id=gid))["status"] == "pending"
+    assert (await asker.call("join_group", group_id=gid))["code"] == "rate_limited"
     for manager in (owner, admin):
-        assert (await manager.next_event("join_request"))["user"]["user_id"] == asker.user_id
+        await manager.request("me")
+        assert [e for e in manager.drain_events() if e.get("ev") == "join_request"] == []
     await close_all(owner, admin, asker)
 
 
@@ -651,3 +653,23 @@ async def test_categories_are_configured(server):
     r = await owner.call("create_group", name="x", category="work", join_policy="secret")
     assert r["code"] == "bad_request"
     await owner.close()
+
+
+async def test_a_rejected_request_is_not_made_again_until_the_cooldown_ends(make_server):
+    """groups.join_request_cooldown_seconds: a raid's accounts asked again at once after each rejection,
+    each request an event to every manager. An invitation still lets the person in."""
+    srv = make_server("[groups]\njoin_request_cooldown_seconds = 2\n")
+    owner, asker = await srv.user(), await srv.user()
+    gid = await open_group(owner, join_policy="approval")
+    assert (await asker.request("join_group", group_id=gid))["status"] == "pending"
+    await owner.request("reject_join", group_id=gid, user_id=asker.user_id)
+    again = await asker.call("join_group", group_id=gid)
+    assert again["code"] == "rate_limited" and 0 < again["retry_after_ms"] <= 2000, again
+    assert (await owner.request("join_requests", group_id=gid))["requests"] == []
+    await asyncio.sleep(again["retry_after_ms"] / 1000 + 0.1)
+    owner.drain_events()
+    assert (await asker.request("join_group", group_id=gid))["status"] == "pending"
+    assert (await owner.next_event("join_request"))["user"]["user_id"] == asker.user_id  # told again
+    await owner.request("reject_join", group_id=gid, user_id=asker.user_id)
+    await owner.request("invite", group_id=gid, user_id=asker.user_id)  # (a manager may still let them in)
+    assert (await asker.request("join_group", group_id=gid))["status"] == "joined"

@@ -143,3 +143,14 @@ def test_log_limit():
     assert mod.log_limit(None) == mod.LOG_DEFAULT
     assert mod.log_limit(10_000) == mod.LOG_MAX
     assert refused(mod.log_limit, 0).code == "bad_request"
+
+
+@pytest.mark.parametrize(("rejected_at", "cooldown", "now", "wait"), [
+    (None, 3600, 10_000, 0),  # never rejected
+    (10_000, 3600, 10_000, 3_600_000),  # just rejected
+    (10_000, 3600, 10_000 + 3_599_999, 1),
+    (10_000, 3600, 10_000 + 3_600_000, 0),  # the cooldown is over
+    (10_000, 0, 10_000, 0),  # no cooldown
+])
+def test_request_again_in(rejected_at, cooldown, now, wait):
+    assert mod.request_again_in(rejected_at, cooldown, now) == wait
