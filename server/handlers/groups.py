@@ -441,7 +441,7 @@ async def request_to_join(ctx: Context, g: Group, user: User) -> bool:
                                        ctx.now_ms())
     if wait:
         raise ContractError("rate_limited", "the group's managers declined your request to join; you may ask "
-                            "again later (or be invited)", retry_after_ms=wait)
+                            "again later (or be invited)", retry_after_ms=wait, cause="request_rejected")
     count_join(ctx, user)
     now = ctx.now_ms()
     g.join_requests[uid] = now

@@ -665,6 +665,7 @@ async def test_a_rejected_request_is_not_made_again_until_the_cooldown_ends(make
     await owner.request("reject_join", group_id=gid, user_id=asker.user_id)
     again = await asker.call("join_group", group_id=gid)
     assert again["code"] == "rate_limited" and 0 < again["retry_after_ms"] <= 2000, again
+    assert again["cause"] == "request_rejected"
     assert (await owner.request("join_requests", group_id=gid))["requests"] == []
     await asyncio.sleep(again["retry_after_ms"] / 1000 + 0.1)
     owner.drain_events()

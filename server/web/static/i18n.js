@@ -93,7 +93,7 @@ const zh = {
   e_verification_required: "需要先完成实名认证", e_member_cap_reached: "群成员已满", e_create_cap_reached: "你创建的群数量已达上限",
   e_join_cap_reached: "加入的群数量已达上限", e_admin_cap_reached: "管理员数量已达上限", e_credit_too_low: "信用等级不足",
   e_muted: "你已被禁言", e_group_suspended: "本群已被平台暂停发言", e_group_closed: "该群已被平台关闭",
-  e_blacklisted: "账号已被平台封禁", e_content_blocked: "内容包含违规信息，未发送", e_content_blocked_unsaved: "内容包含违规信息，未保存", e_rate_limited: "操作太频繁，请 {s} 秒后再试",
+  e_blacklisted: "账号已被平台封禁", e_content_blocked: "内容包含违规信息，未发送", e_content_blocked_unsaved: "内容包含违规信息，未保存", e_rate_limited: "操作太频繁，请 {s} 秒后再试", e_request_rejected: "群管理员拒绝了你的入群申请，{until} 后可以再次申请（也可以请管理员邀请你）",
   media_after_review: "审核通过后可查看", e_too_large: "内容过长或文件过大", e_field_too_long: "{what}最多 {max} 个字", e_text_too_long: "文字最多 {max} 个字", e_file_too_large: "文件不能超过 {size}", e_storage_quota_reached: "你上传的文件已达存储上限，暂时不能再上传", e_internal: "服务器错误，请重试", e_banned: "你已被禁止加入这个群", e_banned_until: "你已被禁止加入这个群，至 {until}",
   e_generic: "操作失败：{reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "消息", message_menu: "消息操作", message_menu_of: "{name} {time} 的消息的操作", messages_of: "{name} 的消息",
@@ -362,7 +362,7 @@ const en = {
   e_verification_required: "Verify your identity first", e_member_cap_reached: "The group is full", e_create_cap_reached: "You own as many groups as allowed",
   e_join_cap_reached: "You are in as many groups as allowed", e_admin_cap_reached: "The group has as many admins as allowed", e_credit_too_low: "Credit level too low",
   e_muted: "You are muted", e_group_suspended: "Posting in this group is suspended", e_group_closed: "The platform closed this group",
-  e_blacklisted: "The platform closed this account", e_content_blocked: "The text contains prohibited content; not sent", e_content_blocked_unsaved: "The text contains prohibited content; not saved", e_rate_limited: "Too fast; try again in {s} s",
+  e_blacklisted: "The platform closed this account", e_content_blocked: "The text contains prohibited content; not sent", e_content_blocked_unsaved: "The text contains prohibited content; not saved", e_rate_limited: "Too fast; try again in {s} s", e_request_rejected: "The group's managers declined your request; you may ask again after {until} (or be invited)",
   media_after_review: "viewable once released", e_too_large: "Too long or too large", e_field_too_long: "{what}: at most {max} characters", e_text_too_long: "At most {max} characters", e_file_too_large: "Files may be at most {size}", e_storage_quota_reached: "Your uploads have reached your storage limit; no more can be uploaded for now", e_internal: "Server error; please retry", e_banned: "You are banned from this group", e_banned_until: "You are banned from this group until {until}",
   e_generic: "Failed: {reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "Message", message_menu: "Message actions", message_menu_of: "Actions for the message of {name} at {time}", messages_of: "Messages of {name}",
@@ -609,6 +609,10 @@ export function errorText(err) {
   // (English: the server's own words say which rule, where it gave any)
   if (code === "forbidden" && lang === "en" && raw) return t("e_forbidden_because", { reason: raw });
   if (code === "rate_limited" && cause === "connections_per_user") return t("e_too_many_connections");
+  if (code === "rate_limited" && cause === "request_rejected") {
+    const ms = err.reply && err.reply.retry_after_ms;
+    return t("e_request_rejected", { until: fmtTime(Date.now() + (ms || 0)) });
+  }
   if (code === "rate_limited") {
     const ms = err.reply && err.reply.retry_after_ms;
     return t(key, { s: ms ? Math.ceil(ms / 1000) : 1 });
