@@ -32,6 +32,9 @@ __all__ = ["ACCOUNT_KINDS", "KINDS", "Outcome", "neutral", "neutral_name_key", "
 # The review queue's item kinds for these texts; what each names: a group (group_name,
 # announcement), a user (display_name) or a public account (account_name, account_intro).
 KINDS: Final = ("group_name", "announcement", "display_name", "account_name", "account_intro")
+# Every kind of content-review item: what people write (messages, public-account posts and comments)
+# and the texts shown of them above (``review-queue --kind``).
+REVIEW_ITEM_KINDS: Final = ("message", "post", "comment", *KINDS)
 ACCOUNT_KINDS: Final = ("account_name", "account_intro")
 
 

@@ -198,7 +198,8 @@ _bulk = _Bulk()
 # in one go (a reviewer's 20,610 to 300 members), they held the loop for a second, every group's chat
 # behind them, and came near to closing each reader (1013) at about 1.2 MB. A paced publisher writes at
 # most BULK_SLICE deliveries per loop iteration and, while a recipient has over half its outbox unsent,
-# waits for it (PACED_PATIENCE_S at most: one that still lags is then left to its outbox's limit).
+# waits for it: PACED_PATIENCE_S in all, for the whole run (a reader that stops reading would otherwise
+# hold every slice in turn); past it, one that still lags is left to its outbox's limit.
 PACED_WAIT_S = 0.02
 PACED_PATIENCE_S = 10.0
 
@@ -206,8 +207,10 @@ PACED_PATIENCE_S = 10.0
 async def publish_paced(events: Iterable[tuple[Iterable[Session], Encodable]]) -> None:
     """:func:`publish` each (audience, event) in turn, paced (see above); each audience is read when
     its turn comes (a member who left meanwhile is not told)."""
+    loop = asyncio.get_running_loop()
     budget = BULK_SLICE
     written: set[Session] = set()
+    deadline: float | None = None  # (the patience: set at the first wait, for the whole run)
     for sessions, obj in events:
         audience = list(sessions)
         publish(audience, obj)
@@ -216,10 +219,12 @@ async def publish_paced(events: Iterable[tuple[Iterable[Session], Encodable]]) -
         if budget > 0:
             continue
         await asyncio.sleep(0)  # (this iteration's flush writes them)
-        waited = 0.0
-        while waited < PACED_PATIENCE_S and any(s.lagging() for s in written):
+        while any(s.lagging() for s in written):
+            if deadline is None:
+                deadline = loop.time() + PACED_PATIENCE_S
+            if loop.time() >= deadline:
+                break
             await asyncio.sleep(PACED_WAIT_S)
-            waited += PACED_WAIT_S
         budget, written = BULK_SLICE, set()
 
 

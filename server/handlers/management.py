@@ -8,6 +8,7 @@ then tells the group.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from protocol.errors import ContractError, shown
 from server.claims import FieldClaim, Together, message_turn, turn
 from server.fanout import publish, publish_paced
 from server.handlers import handler, one_at_a_time, screening
+from server.handlers.accounts import message_bucket
 from server.handlers.common import (
     acts_as,
     banned_now,
@@ -505,6 +507,11 @@ async def delete_user_messages(ctx: Context, sess: Session, req: rq.DeleteUserMe
     if uid not in ctx.state.users:
         raise ContractError("not_found", f"no user {shown(uid)}")
     own = uid == actor.user_id
+    # Each request walks the group's messages since the caller joined (no index by sender) and tells the
+    # group of each it deletes: it costs one of the caller's message tokens, as an edit does.
+    wait = message_bucket(ctx, actor).take(time.monotonic())
+    if wait > 0:
+        raise ContractError("rate_limited", "asking too fast", retry_after_ms=int(wait * 1000) + 1)
 
     def allowed() -> Member:
         me = member_of(g, actor)
@@ -525,9 +532,11 @@ async def delete_user_messages(ctx: Context, sess: Session, req: rq.DeleteUserMe
     if not seqs:
         return {"deleted": 0, "more": False}
     gid, now = g.group_id, ctx.now_ms()
+    # (the record names the messages this write hid, as it hid them: one a platform removal or another
+    # manager hid first is not named as this one's)
     [*_, hidden] = await commit(ctx, *([] if own else [acts_as(g, actor)]),
-                                ch.DeleteMessages(tuple((gid, seq) for seq in seqs), now, actor.user_id),
-                                audit=_audit(ctx, actor, "delete_user_messages", g, uid, removed=len(seqs), seqs=seqs))
+                                ch.DeleteMessages(tuple((gid, seq) for seq in seqs), now, actor.user_id,
+                                                  record=_audit(ctx, actor, "delete_user_messages", g, uid)))
     for seq in seqs:
         ctx.forget_owed(gid, seq)
     await publish_paced((seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq,

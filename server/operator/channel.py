@@ -198,10 +198,11 @@ class OperatorChannel:
                     reply = await cluster.admin(who, line)
                 else:
                     reply = await self.run(line)
-            writer.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
-            await writer.drain()
-        except ConnectionError as err:  # (the operator's tool went away before its answer: nothing to undo)
-            log.info("operator socket: the client left before its answer was written (%s)", err)
+            try:
+                writer.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
+                await writer.drain()
+            except ConnectionError as err:  # (the operator's tool went away before its answer: nothing to undo)
+                log.info("operator socket: the client left before its answer was written (%s)", err)
         finally:
             writer.close()
 

@@ -29,6 +29,7 @@ from functools import cache
 from typing import Any, NoReturn
 
 from governance.audit import head_problem, json_kind, parse_checkpoints
+from governance.shown_text import REVIEW_ITEM_KINDS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -224,8 +225,7 @@ def _build() -> argparse.ArgumentParser:
         (("--open",), {"action": "store_true"}),
         (("--group",), {"dest": "group_id", "help": "only the items of this group"}),
         (("--user",), {"dest": "username", "help": "only the items sent by this user (a username or a user id)"}),
-        (("--kind",), {"choices": ["message", "post", "comment", "group_name", "announcement", "display_name",
-                                   "account_name", "account_intro"]}),
+        (("--kind",), {"choices": list(REVIEW_ITEM_KINDS)}),
         (("--after",), {"type": _positive, "metavar": "ITEM_ID", "help": "only the items after this one"}),
         (("--limit",), {"type": _positive, "help": "at most this many items"}))
     cmd("decide", "decide one or more review items (the same decision and note for each)",

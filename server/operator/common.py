@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -12,12 +13,14 @@ from protocol.errors import ContractError
 from server.claims import Settles
 from server.handlers.common import commit, penalize
 from server.handlers.common import tell_credit as handlers_tell_credit
-from server.operator.channel import OperatorError, Result, current_operator
+from server.operator.channel import INTERNAL_EXIT, OperatorError, Result, current_operator
 from server.storage.changes import AddCredit, AddSanction, Audit, Change, with_detail
 
 if TYPE_CHECKING:
     from server.context import Context
     from server.state import Group, User
+
+log = logging.getLogger("qunguan.operator")
 
 OPERATOR = "operator"  # the actor type of every operator entry; the actor id is the operator's name
 
@@ -261,9 +264,13 @@ async def each_id(ids: Any, one: Callable[[Any], Awaitable[Result]], what: str) 
     for item in ids:
         try:
             lines += (await one(item)).lines
-        except OperatorError as err:
+        except (OperatorError, ContractError) as err:  # (a refusal of this one: the others go on)
             failed += 1
-            lines.append(str(err))
+            lines.append(f"{item}: {err.reason}" if isinstance(err, ContractError) else str(err))
+        except Exception:  # (a fault nobody expected: what was done is said, the rest not tried)
+            log.exception("operator command failed at %r", item)
+            lines.append(f"{item}: internal error, see the server log; the ones after it were not tried")
+            return Result(lines, exit=INTERNAL_EXIT)
     if failed:
         lines.append(f"{failed} of {len(ids)} {what}")
     return Result(lines, exit=2 if failed else 0)

@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
+from governance import shown_text
 from governance.content import normalize
 from protocol import events as ev
 from protocol.errors import ContractError
@@ -66,7 +67,8 @@ REMOVE_TERM_BATCH = 500
 REVIEW_PEOPLE = {"sender_id": "sender_username", "user_id": "username"}
 
 
-ITEM_KINDS = ("message", *review_public.KINDS, *review_names.KINDS)
+ITEM_KINDS = shown_text.REVIEW_ITEM_KINDS
+assert set(ITEM_KINDS) == {"message", *review_public.KINDS, *review_names.KINDS}, "a kind of review item is missing"
 LINES_PER_TURN = 1000  # a listing of tens of thousands of items is written in turns, the chat served between
 
 
@@ -417,17 +419,29 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
     # would otherwise be one write running past storage.command_timeout_seconds, which on PostgreSQL
     # fails every other write of its batch with it. The command's own entry goes with the last slice.
     command = audit(app, "remove_term", reason, term=term, removed=len(hits), posts=posts, comments=comments)
+    delivered: list[tuple[str, int]] = []
     for start in range(0, max(len(hits), 1), REMOVE_TERM_BATCH):
-        await _remove_hits(app, hits[start:start + REMOVE_TERM_BATCH], term, reason,
-                           command if start + REMOVE_TERM_BATCH >= len(hits) else None)
+        delivered += await _remove_hits(app, hits[start:start + REMOVE_TERM_BATCH], term, reason,
+                                        command if start + REMOVE_TERM_BATCH >= len(hits) else None)
+
+    def told() -> Iterator[tuple[Iterable[Session], ev.MessageDeleted]]:
+        for gid, seq in delivered:
+            g = app.state.groups.get(gid)
+            if g is not None:
+                yield seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq, deleted_by="platform")
+
+    # Told once every slice is hidden, paced (thousands of events: the chat goes on, slow readers keep
+    # up for a while): the hiding never waits for a reader.
+    await publish_paced(told())
     done = f"removed {len(hits)} messages, {len(posts)} posts and {len(comments)} comments"
     return Result([f"{done} containing {term!r}"])
 
 
 async def _remove_hits(app: Context, hits: list[tuple[str, int, int]], term: str, reason: str,
-                       command: Audit | None) -> None:
+                       command: Audit | None) -> list[tuple[str, int]]:
     """Hide one slice of ``remove-term``'s message hits, with each group's own record entry beside
-    them (its group_log and export show which of its messages went), and tell the members.
+    them (its group_log and export show which of its messages went); returns the hits members had
+    been shown, to be told of.
 
     A hit held for review (or rejected) was never delivered: it is hidden too, but named in an entry
     of its own, ``remove_term_held``, which ``group_log`` does not list (its managers do not know it
@@ -455,14 +469,7 @@ async def _remove_hits(app: Context, hits: list[tuple[str, int, int]], term: str
     # The hits members had been shown, as the store had them when it hid them, not as the scan read
     # them: a held one an operator released meanwhile was shown since (and a deletion of it is told).
     delivered: list[tuple[str, int]] = done_writes[len(settles)] if hits else []
-
-    def told() -> Iterator[tuple[Iterable[Session], ev.MessageDeleted]]:
-        for gid, seq in delivered:
-            g = app.state.groups.get(gid)
-            if g is not None:
-                yield seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq, deleted_by="platform")
-
-    await publish_paced(told())  # (thousands of events: the chat goes on, and slow readers keep up)
+    return delivered
 
 
 async def _remove_term_public(app: Context, term: str, reason: str) -> tuple[list[int], list[int]]:

@@ -484,6 +484,10 @@ class DeleteMessages(Change):
     items: tuple[tuple[str, int], ...]  # (group_id, seq)
     deleted_at: int
     deleted_by: str
+    # An enforcement-record entry naming what this write hid, as it hid it: written with ``removed``
+    # and ``seqs`` (of one group) in its detail, only when it hid any (**[ext]** delete_user_messages:
+    # a message another deletion hid first is not named as this one's).
+    record: Audit | None = None
 
 
 @dataclass(frozen=True, slots=True)

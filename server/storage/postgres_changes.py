@@ -537,6 +537,9 @@ async def _delete_messages(db: Conn, d: c.DeleteMessages) -> list[tuple[str, int
         " WHERE m.group_id = x.g AND m.seq = x.s AND m.deleted_at IS NULL RETURNING m.group_id, m.seq, m.held",
         d.deleted_at, d.deleted_by, [gid for gid, _ in d.items], [seq for _, seq in d.items],
     )
+    if d.record is not None and rows:
+        hidden = sorted(int(r[1]) for r in rows)
+        await append_audit(db, c.with_detail(d.record, removed=len(hidden), seqs=hidden))
     return sorted((r[0], int(r[1])) for r in rows if r[2] == 0)
 
 

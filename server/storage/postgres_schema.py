@@ -969,4 +969,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX review_queue_message ON review_queue(group_id, seq) WHERE kind = 'message';
         """,
     ),
+    (
+        39,
+        """
+        -- As SQLite's 42: review-queue --open pages through the open items by id.
+        CREATE INDEX review_queue_open ON review_queue(status, item_id);
+        """,
+    ),
 ]

@@ -1097,4 +1097,12 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX review_queue_message ON review_queue(group_id, seq) WHERE kind = 'message';
         """,
     ),
+    (
+        42,
+        """
+        -- review-queue --open pages by item id (--after, --limit): the open items in id order, read
+        -- from where the page starts, not all of them sorted for each page.
+        CREATE INDEX review_queue_open ON review_queue(status, item_id);
+        """,
+    ),
 ]

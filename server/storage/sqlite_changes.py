@@ -481,13 +481,17 @@ async def _put_invitation(db: aiosqlite.Connection, i: c.PutInvitation) -> None:
 # -- messages --------------------------------------------------------------------------------
 @applies(c.DeleteMessages)
 async def _delete_messages(db: aiosqlite.Connection, d: c.DeleteMessages) -> list[tuple[str, int]]:
-    shown = []
+    shown, hidden = [], []
     for gid, seq in d.items:  # (one statement each: executemany returns no rows)
         rows = list(await db.execute_fetchall(
             "UPDATE messages SET deleted_at = ?, deleted_by = ? WHERE group_id = ? AND seq = ? AND deleted_at IS NULL"
             " RETURNING held", (d.deleted_at, d.deleted_by, gid, seq)))
-        if rows and rows[0][0] == 0:
-            shown.append((gid, seq))
+        if rows:
+            hidden.append(seq)
+            if rows[0][0] == 0:
+                shown.append((gid, seq))
+    if d.record is not None and hidden:
+        await append_audit(db, c.with_detail(d.record, removed=len(hidden), seqs=hidden))
     return shown
 
 

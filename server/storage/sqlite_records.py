@@ -341,13 +341,6 @@ HELD_ACCOUNTS = f"""
     UNION SELECT account_id FROM accounts WHERE owner_id IN ({HELD_USERS})
 """
 REPORTED_POSTS = "SELECT post_id FROM reports WHERE status = 'open' AND post_id IS NOT NULL"
-# The pins of live groups: each keeps its message past its period (docs/retention.md says why). A
-# dissolved or closed group's pins keep nothing (no group shows them any more, and none is ever open
-# again): its pinned messages go like the others, and each pin goes with its message (PURGE_DEPENDENTS).
-LIVE_PINS = """
-    SELECT p.group_id, p.seq FROM group_pins p JOIN groups g ON g.group_id = p.group_id
-    WHERE g.dissolved_at IS NULL AND g.closed_at IS NULL
-"""
 # Who wrote something past the cutoff that is still kept (held by one of the rules above, or sent
 # before the cutoff and published again since: edited, released, approved). The tables holding what
 # people write are purged before the ones naming people (``changes.PURGE_TABLES``), so here only such
@@ -382,7 +375,11 @@ def released(kind: str, key: str) -> str:
 # (:ts, :gid, :seq), each with whether it goes. Only those are checked, each by its key (the open or
 # released review item of the message, its pin in a live group: the index review_queue_message, the
 # pins' key): the sets of kept keys are not built again by each batch, and a message kept past its
-# period is passed over by the batches after the one that looked at it (see PurgeMessages).
+# period is passed over by the batches after the one that looked at it (see PurgeMessages). A release
+# counts as ``released()`` says for posts and comments, checked here by the message's key. A pin keeps
+# its message only in a live group (docs/retention.md says why): a dissolved or closed group's pins keep
+# nothing (no group shows them any more, and none is ever open again), and each pin goes with its
+# message (PURGE_DEPENDENTS).
 MESSAGES_BATCH = f"""
     SELECT c.group_id, c.seq, c.ts,
            (c.edited_at IS NULL OR c.edited_at < :cutoff)

@@ -963,3 +963,32 @@ async def test_a_raids_queue_is_listed_by_page_and_sender_and_decided_many_at_a_
     assert [i["item_id"] for i in left] == [i["item_id"] for i in items[5:]]
     rc, _, err = await srv.admin("decide", "999999", "--decision", "reject", "--note", "x")  # one: as ever
     assert rc == 2 and "unknown review item 999999" in err
+
+
+async def test_delete_user_messages_leaves_held_ones_and_what_the_caller_never_saw(make_server, tmp_path):
+    """[ext] delete_user_messages deletes only delivered messages (a held one waits for the platform,
+    which alone knows of it), only those sent after the caller joined, names in the record what it
+    hid, and is refused to a manager whose powers the platform suspended."""
+    srv = word_server(make_server, tmp_path)
+    owner, raider, gid = await group(srv)
+    early = (await raider.send(gid, "before the admin came"))["seq"]
+    admin = await srv.user()
+    await admin.request("join_group", group_id=gid)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    late = (await raider.send(gid, "after"))["seq"]
+    held = await raider.send(gid, "刷单返利 加我")
+    assert held["held"] is True
+    r = await admin.request("delete_user_messages", group_id=gid, user_id=raider.user_id)
+    assert (r["deleted"], r["more"]) == (1, False)  # only `late`: `early` predates the admin, `held` is held
+    rows = dict(srv.db_rows("SELECT seq, deleted_at IS NOT NULL FROM messages WHERE group_id = ?", gid))
+    assert (bool(rows[early]), bool(rows[late]), bool(rows[held["seq"]])) == (False, True, False)
+    rc, out, err = await srv.admin("review-queue", "--open", "--user", raider.username)
+    assert rc == 0 and [json.loads(x)["seq"] for x in out.splitlines()] == [held["seq"]]  # (still the platform's)
+    [(detail,)] = srv.db_rows("SELECT detail FROM audit WHERE action = 'delete_user_messages'")
+    assert json.loads(detail) == {"removed": 1, "seqs": [late]}
+    r = await owner.request("delete_user_messages", group_id=gid, user_id=raider.user_id)
+    assert r["deleted"] == 1  # the owner saw `early`
+    rc, _, err = await srv.admin("suspend-admin", admin.username, "--seconds", "600", "--reason", "abuse")
+    assert rc == 0, err
+    refused = await admin.call("delete_user_messages", group_id=gid, user_id=raider.user_id)
+    assert refused["code"] == "forbidden"

@@ -71,3 +71,51 @@ async def test_each_batch_goes_on_after_the_last_message_it_looked_at(open_store
     reactions = await (store._fetchall("SELECT seq FROM reactions") if sqlite
                        else store._fetchall("SELECT seq FROM reactions"))
     assert [int(r[0]) for r in reactions] == [9]  # (with its message)
+
+
+DAY = 86_400_000
+H_NOW, H_CUT = 400 * DAY, 400 * DAY - 184 * DAY
+H_OLD = H_NOW - 200 * DAY
+
+
+async def test_what_holds_a_message_keeps_it_through_the_walk(open_store) -> None:
+    """Legal holds (a group's, a person's; a released one keeps nothing), open reports (on a group, on a
+    person), sanctions that still hold (timed and running, a closure within the period) and open review
+    items keep their messages past the period, on both backends, with batches of 2 (a reviewer's table)."""
+    store = await open_store()
+    groups = {k: f"80000000{i}" for i, k in enumerate(
+        ["free", "op_hold", "released", "report", "timed", "timed_over", "closed_recent", "closed_long_ago", "review",
+         "timed_lifted"])}
+    rows = [(gid, seq, H_OLD, "u-plain") for gid in groups.values() for seq in (1, 2)]
+    rows += [("800000100", 1, H_OLD, "u-held"), ("800000101", 1, H_OLD, "u-reported"),
+             ("800000102", 1, H_OLD, "u-sanct")]
+    await _sql(store, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text)"
+                      " VALUES (?, ?, ?, ?, 'member', 'x')", *rows)
+    await _sql(store, "INSERT INTO legal_holds (target_type, target_id, reason, created_at, released_at)"
+                      " VALUES (?, ?, 'case', ?, ?)",
+               ("group", groups["op_hold"], H_OLD, None), ("group", groups["released"], H_OLD, H_NOW - 1),
+               ("user", "u-held", H_OLD, None))
+    await _sql(store, "INSERT INTO reports (reporter_id, target_type, group_id, user_id, reason, created_at)"
+                      " VALUES ('r', ?, ?, ?, 'x', ?)",
+               ("group", groups["report"], None, H_OLD), ("user", None, "u-reported", H_OLD))
+    await _sql(store, "INSERT INTO sanctions (kind, target_type, target_id, reason, actor, starts_at, expires_at)"
+                      " VALUES (?, ?, ?, 'x', 'operator', ?, ?)",
+               ("suspend_group", "group", groups["timed"], H_OLD, H_NOW + DAY),
+               ("suspend_group", "group", groups["timed_over"], H_OLD, H_NOW - 1),
+               ("close_group", "group", groups["closed_recent"], H_NOW - 10 * DAY, None),
+               ("close_group", "group", groups["closed_long_ago"], H_NOW - 185 * DAY, None),
+               ("mute", "user", "u-sanct", H_OLD, H_NOW + DAY))
+    await _sql(store, "INSERT INTO review_queue (group_id, seq, sender_id, action, category, term, created_at, kind)"
+                      " VALUES (?, 2, 'u-plain', 'review', 'f', 't', ?, 'message')", (groups["review"], H_OLD))
+    after, total = None, 0
+    while True:
+        [(n, after)] = await store.apply(ch.PurgeMessages(H_NOW, H_CUT, 2, after))
+        total += n
+        if after is None:
+            break
+    assert {k: await _seqs(store, gid) for k, gid in groups.items()} == {
+        "free": [], "op_hold": [1, 2], "released": [], "report": [1, 2], "timed": [1, 2], "timed_over": [],
+        "closed_recent": [1, 2], "closed_long_ago": [], "review": [2], "timed_lifted": []}
+    for gid in ("800000100", "800000101", "800000102"):
+        assert await _seqs(store, gid) == [1]
+    assert total == 2 * 5 + 1
