@@ -302,6 +302,16 @@ async def test_credit_changes_level(server):
     assert rc == 2
 
 
+async def all_closed(*clients) -> None:
+    """Each client's connection closed by the server within 2 s."""
+    for c in clients:
+        for _ in range(40):
+            if c.closed:
+                break
+            await asyncio.sleep(0.05)
+        assert c.closed
+
+
 async def test_blacklist(server):
     bad = await server.user(verify_id=False)
     number = new_id_number()
@@ -310,12 +320,7 @@ async def test_blacklist(server):
     await other.auth(bad.token)
     rc, _, _ = await server.admin("blacklist", bad.username, "--reason", "fraud")
     assert rc == 0
-    for c in (bad, other):
-        for _ in range(40):
-            if c.closed:
-                break
-            await asyncio.sleep(0.05)
-        assert c.closed
+    await all_closed(bad, other)
     c = await server.client()
     assert (await c.call("login", username=bad.username, password="password123"))["code"] == "blacklisted"
     assert (await c.call("auth", token=bad.token))["code"] == "blacklisted"
@@ -619,12 +624,7 @@ async def test_several_raiders_are_blacklisted_by_one_command(server):
     assert rc == 2, (out, err)
     lines = out.splitlines()
     assert lines[-2:] == ["unknown user nobody_here (give a username or a user id)", "1 of 3 users not blacklisted"]
-    for raider in (r1, r2):
-        for _ in range(40):
-            if raider.closed:
-                break
-            await asyncio.sleep(0.05)
-        assert raider.closed
+    await all_closed(r1, r2)
     assert (await bystander.request("me"))["user_id"] == bystander.user_id  # (the others stay)
     rc, out, _ = await server.admin("sanctions", "--user", r2.username)
     assert rc == 0 and [json.loads(x)["kind"] for x in out.splitlines()] == ["blacklist"]
