@@ -235,3 +235,18 @@ def test_a_large_groups_members_are_found_by_name_or_id_and_the_filter_outlives_
     expect(page.locator("#member-filter")).to_have_count(0)
     expect(rows).to_have_count(8)
     assert page.errors == []
+
+
+def test_a_raids_join_requests_are_rejected_at_once(browser: Any, server: ServerProcess, bg: Background) -> None:
+    """全部拒绝 declines every pending request in one press (each asker told; none may ask again during
+    the server's cooldown)."""
+    page, owner, dave, gid = _panel(browser, server, bg, "rj", policy="approval")
+    askers = [_join(bg, server, gid, f"raider{i}rj") for i in range(3)]
+    expect(page.locator("#request-list .request")).to_have_count(3)
+    page.click("#reject-all")
+    page.click("#confirm-ok")
+    page.wait_for_selector("#toasts .toast:has-text('已拒绝 3 个入群申请')")
+    page.wait_for_selector("#request-list", state="detached")
+    assert bg.run(askers[0].call("join_group", group_id=gid))["cause"] == "request_rejected"
+    assert bg.run(owner.request("join_requests", group_id=gid))["requests"] == []
+    assert page.errors == []

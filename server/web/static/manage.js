@@ -320,9 +320,26 @@ export function settingsChangeText(ev) {
 
 function closeDialog() { const d = document.getElementById("manage-dialog"); if (d) d.close(); }
 
+// A raid's accounts ask to join by the hundred: all the pending requests declined at once, one after
+// the other (each told to its asker; none of them may ask again for the server's cooldown).
+async function rejectAll(g) {
+  const reqs = open.requests.slice();
+  if (!reqs.length || !(await confirmBox(t("confirm_reject_all", { n: reqs.length }), t("reject_all"), t("cancel")))) return;
+  let done = 0;
+  for (const u of reqs) {
+    try { await api("reject_join", { group_id: g.group_id, user_id: u.user_id }); done++; } catch (e) {
+      if (!e || e.code !== "not_found") { toast(errorText(e), "error"); break; }  // (decided meanwhile: skip it)
+    }
+  }
+  toast(t("done_rejected_all", { n: done }));
+  load(g);
+}
+
 function requestsSection(g) {
   const reqs = open.requests;
   return el("section", { id: "requests-section" }, el("h3", { text: t("join_requests") + (reqs.length ? " (" + reqs.length + ")" : "") }),
+    reqs.length > 1 ? el("div", { class: "row end" }, el("button", { type: "button", class: "small danger", id: "reject-all",
+      text: t("reject_all"), onclick: () => rejectAll(g) })) : null,
     reqs.length === 0 ? el("p", { class: "muted", text: t("no_requests") }) :
       el("ul", { class: "requests", id: "request-list" }, reqs.map((u) => el("li", { class: "request", "data-uid": u.user_id },
         el("span", { class: "who grow", text: u.display_name }),
