@@ -508,8 +508,9 @@ async def delete_user_messages(ctx: Context, sess: Session, req: rq.DeleteUserMe
         raise ContractError("not_found", f"no user {shown(uid)}")
     own = uid == actor.user_id
     # Each request walks the group's messages since the caller joined (no index by sender) and tells the
-    # group of each it deletes: it costs one of the caller's message tokens, as an edit does.
-    wait = message_bucket(ctx, actor).take(time.monotonic())
+    # group of each it deletes: a member's clean-up of their own costs one of their message tokens, as an
+    # edit does (anyone may ask; a manager's clean-up of a raid is not held back by their own chatting).
+    wait = message_bucket(ctx, actor).take(time.monotonic()) if own else 0.0
     if wait > 0:
         raise ContractError("rate_limited", "asking too fast", retry_after_ms=int(wait * 1000) + 1)
 

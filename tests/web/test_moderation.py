@@ -98,13 +98,20 @@ def test_the_moderation_log_words_each_detail_and_a_long_name_stays_in_its_row(b
     alice.click("#act-delete")
     alice.click("#confirm-ok")
     expect(alice.locator("#messages .msg .text:has-text('鲍勃的话')")).to_have_count(0)
+    carol = run_async(server.user())
     alice.click("#btn-manage")
+    alice.fill("#ban-user-id", carol.user_id)  # banned until lifted: not a slow mode's "off" and the year 1970
+    alice.click("#ban-by-id")
+    alice.select_option("#ban-seconds", "0")
+    alice.click("#ban-submit")
+    alice.wait_for_selector(f"#ban-list .ban[data-uid='{carol.user_id}']")
     alice.click("#btn-group-log")
     details = alice.locator("#log-list .log-entry .log-detail")
     expect(alice.locator("#log-list .log-entry[data-action='pin_message'] .log-detail")).to_have_text(
         re.compile(r"^置顶 · 消息 #\d+$"))
     expect(alice.locator("#log-list .log-entry[data-action='delete_message'] .log-detail")).to_have_text(
         re.compile(r"^消息 #\d+$"))
+    expect(alice.locator("#log-list .log-entry[data-action='ban'] .log-detail")).to_have_text("直到解除")
     assert not [d for d in details.all_inner_texts() if re.search(r"\b(seq|link|pinned):", d)]
     close_dialogs(alice)
 

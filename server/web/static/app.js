@@ -1780,11 +1780,20 @@ function onEvent(ev) {
       if (g.group_id === S.current) { renderChatHead(); updateComposer(); }
       refreshManage(g);
       break;
-    case "join_request":
+    case "join_request": {
       if (!g) break;
-      countRequests(g).then(() => { showCounts(g); refreshManage(g); });
-      toast(t("new_join_request", { name: ev.user.display_name, group: g.name }));
+      // A burst (a raid asks by the hundred) is counted from the events at once, read again once it
+      // settles (not the whole queue at each), and said by one toast that counts.
+      g.requests = (g.requests || 0) + 1;
+      showCounts(g);
+      clearTimeout(g.requestsRead);
+      g.requestsRead = setTimeout(() => countRequests(g).then(() => { showCounts(g); refreshManage(g); }), 400);
+      const burst = g.requestBurst && Date.now() - g.requestBurst.at < 4000 ? g.requestBurst.n + 1 : 1;
+      g.requestBurst = { n: burst, at: Date.now() };
+      toast(burst === 1 ? t("new_join_request", { name: ev.user.display_name, group: g.name })
+        : t("new_join_requests", { n: burst, group: g.name }), "info", "requests:" + g.group_id);
       break;
+    }
     case "join_request_decided":   // [ext] to the managers: a request left the queue (decided here or elsewhere)
       if (!g) break;
       if (managersEvent(g, ev)) showCounts(g);

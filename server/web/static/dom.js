@@ -176,10 +176,21 @@ export function $(sel, root = document) { return root.querySelector(sel); }
 let toastBox = null;
 // The toasts are a popover, shown again with each one: a dialog (showModal) sits in the top layer
 // above the page, and a toast under it, the answer to what was done in that dialog, went unseen.
-export function toast(text, kind = "info") {
+// `key`: a toast that stands for a burst (a raid's join requests by the hundred): while one with the
+// same key is shown, its words are replaced and its time starts again, instead of a toast per event
+// covering the screen.
+const keyed = new Map();
+export function toast(text, kind = "info", key = null) {
   if (!toastBox) {
     toastBox = el("div", { id: "toasts", role: "status", "aria-live": "polite", popover: "manual" });
     document.body.appendChild(toastBox);
+  }
+  const shown = key !== null ? keyed.get(key) : null;
+  if (shown && shown.item.isConnected) {
+    shown.item.textContent = text;
+    clearTimeout(shown.timer);
+    shown.timer = setTimeout(() => { shown.item.remove(); keyed.delete(key); if (!toastBox.childElementCount) hideToasts(); }, 4000);
+    return;
   }
   const item = el("div", { class: "toast toast-" + kind, text });
   toastBox.appendChild(item);
@@ -193,7 +204,9 @@ export function toast(text, kind = "info") {
     live.textContent = "";
     setTimeout(() => { live.textContent = text; }, 50);   // (a change, even to the same words)
   }
-  setTimeout(() => { item.remove(); if (!toastBox.childElementCount) hideToasts(); }, kind === "error" ? 6000 : 4000);
+  const timer = setTimeout(() => { item.remove(); if (key !== null) keyed.delete(key); if (!toastBox.childElementCount) hideToasts(); },
+    kind === "error" ? 6000 : 4000);
+  if (key !== null) keyed.set(key, { item, timer });
 }
 
 // Said to a screen reader only (a polite live region out of sight): what sighted users see arrive in

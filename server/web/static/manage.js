@@ -322,16 +322,24 @@ function closeDialog() { const d = document.getElementById("manage-dialog"); if 
 
 // A raid's accounts ask to join by the hundred: all the pending requests declined at once, one after
 // the other (each told to its asker; none of them may ask again for the server's cooldown).
+const rejecting = new Set();  // the groups whose 全部拒绝 is running (a second press waits for it)
 async function rejectAll(g) {
   const reqs = open.requests.slice();
-  if (!reqs.length || !(await confirmBox(t("confirm_reject_all", { n: reqs.length }), t("reject_all"), t("cancel")))) return;
-  let done = 0;
-  for (const u of reqs) {
-    try { await api("reject_join", { group_id: g.group_id, user_id: u.user_id }); done++; } catch (e) {
-      if (!e || e.code !== "not_found") { toast(errorText(e), "error"); break; }  // (decided meanwhile: skip it)
+  if (!reqs.length || rejecting.has(g.group_id)) return;
+  if (!(await confirmBox(t("confirm_reject_all", { n: reqs.length }), t("reject_all"), t("cancel")))) return;
+  if (rejecting.has(g.group_id)) return;
+  rejecting.add(g.group_id);
+  let done = 0, gone = 0;
+  try {
+    for (const u of reqs) {
+      try { await api("reject_join", { group_id: g.group_id, user_id: u.user_id }); done++; } catch (e) {
+        if (e && e.code === "not_found") { gone++; continue; }  // (decided meanwhile, by another manager)
+        toast(errorText(e), "error");
+        break;
+      }
     }
-  }
-  toast(t("done_rejected_all", { n: done }));
+  } finally { rejecting.delete(g.group_id); }
+  toast(gone ? t("done_rejected_all_some", { n: done, m: gone }) : t("done_rejected_all", { n: done }));
   load(g);
 }
 

@@ -43,11 +43,18 @@ export function banDialog(g, userId, name) {
 }
 
 // [ext] delete_user_messages: a person's messages in the group, a page a request until none is left.
+// Asked too fast (a manager's requests share their message rate): it waits as told and goes on; any
+// other refusal says how many went and why the rest did not.
 export async function cleanMessages(g, userId, name) {
   let total = 0;
   for (let pages = 0; pages < 1000; pages++) {
-    const r = await act("delete_user_messages", { group_id: g.group_id, user_id: userId });
-    if (!r) return null;
+    let r;
+    try { r = await api("delete_user_messages", { group_id: g.group_id, user_id: userId }); } catch (e) {
+      const wait = e && e.code === "rate_limited" && e.reply ? e.reply.retry_after_ms : 0;
+      if (wait && wait <= 10000) { await new Promise((ok) => setTimeout(ok, wait)); continue; }
+      toast(t("clean_partial", { name, n: total, why: errorText(e) }), "error");
+      return null;
+    }
     total += r.deleted || 0;
     if (!r.more) break;
   }
@@ -319,7 +326,10 @@ function detailText(detail) {
     if (k === "category") return t("category") + t("colon") + catName(v);  // (an operator's own: as is)
     if (k === "join_policy") return t("join_policy") + t("colon") + known("policy_" + v, v);
     if (k === "outcome" && (v === "upheld" || v === "rejected")) return t("log_outcome_" + v);
-    if (k === "seqs" && Array.isArray(v)) return t("log_seqs", { seqs: v.map((n) => "#" + n).join(", ") });  // messages taken down
+    if (k === "seqs" && Array.isArray(v)) {  // messages taken down: a raid's clean-up names hundreds, the first ten shown
+      const shown = v.slice(0, 10).map((n) => "#" + n).join(", ");
+      return v.length > 10 ? t("log_seqs_many", { seqs: shown, n: v.length }) : t("log_seqs", { seqs: shown });
+    }
     return k + ": " + (typeof v === "object" ? JSON.stringify(v) : String(v));
   };
   return Object.entries(detail).filter(([, v]) => v !== null && v !== undefined && v !== "").map(([k, v]) => word(k, v)).join(" · ");
@@ -328,13 +338,16 @@ function detailText(detail) {
 function logNode(g, e) {
   // A mute of 0 seconds is an unmute (the server records both as `mute`): said so, not as a mute
   // "until 1970".
+  // A ban with no end likewise: "until lifted", not a slow mode's "off" and the year 1970.
   const d = e.detail && typeof e.detail === "object" ? e.detail : null;
   const unmute = e.action === "mute" && d && (d.seconds === 0 || d.until === 0);
-  const detail = unmute ? Object.fromEntries(Object.entries(d).filter(([k]) => k !== "seconds" && k !== "until")) : e.detail;
+  const forever = e.action === "ban" && d && (d.seconds === 0 || d.until === 0);
+  const detail = unmute || forever ? Object.fromEntries(Object.entries(d).filter(([k]) => k !== "seconds" && k !== "until")) : e.detail;
+  const said = [forever ? t("ban_forever") : "", detailText(detail)].filter(Boolean).join(" · ");
   return el("li", { class: "log-entry", "data-action": unmute ? "unmute" : e.action, "data-id": e.id },
     el("div", { class: "row wrap" }, el("time", { class: "muted small", text: fmtTime(e.ts) }),
       el("span", { class: "who", text: who(g, e.actor) }),
       el("span", { class: "log-action", text: unmute ? t("log_unmute") : actionLabel(e.action) }),
       e.target_user_id ? el("span", { class: "log-target", text: who(g, e.target_user_id) }) : null),
-    detailText(detail) ? el("small", { class: "muted log-detail", text: detailText(detail) }) : null);
+    said ? el("small", { class: "muted log-detail", text: said }) : null);
 }
