@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from governance import moderation, posting
 from governance.tiers import Caps, caps_for, credit_level
 from protocol.enums import Role
 from protocol.errors import ContractError
-from protocol.events import Notice, SuspensionCause, UserObj, UserRenamed
+from protocol.events import MessageDeleted, Notice, SuspensionCause, UserObj, UserRenamed
 from server.claims import Settles, settle_when_done
 from server.context import Context
 from server.fanout import publish, publish_many
@@ -209,6 +209,17 @@ def seeing(g: Group, seq: int) -> Iterable[Session]:
     if seq > g.joined_high:
         return g.online
     return (s for s, _ in seeing_members(g, seq))
+
+
+def deletions_told(ctx: Context, hidden: Iterable[tuple[str, int]], by: Literal["sender", "manager", "platform"]
+                   ) -> Iterator[tuple[Iterable[Session], MessageDeleted]]:
+    """``message_deleted`` for each (group id, seq) a deletion hid while shown, to those who may see it
+    (:func:`seeing`), each group looked up when its turn comes: for :func:`server.fanout.publish_paced`
+    (a clean-up or a mass removal tells thousands)."""
+    for gid, seq in hidden:
+        g = ctx.state.groups.get(gid)
+        if g is not None:
+            yield seeing(g, seq), MessageDeleted(group_id=gid, seq=seq, deleted_by=by)
 
 
 def seeing_members(g: Group, seq: int) -> Iterator[tuple[Session, Member]]:

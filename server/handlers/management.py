@@ -32,6 +32,7 @@ from server.handlers.common import (
     check_agreement,
     check_not_banned,
     commit,
+    deletions_told,
     held_until,
     level_of,
     live_group,
@@ -525,10 +526,7 @@ async def delete_user_messages(ctx: Context, sess: Session, req: rq.DeleteUserMe
     # (Read with an await: checked again after it, as any role or membership may have changed meanwhile.)
     still_active(actor)
     g = live_group(ctx, g.group_id)
-    me = g.members.get(actor.user_id)
-    if me is None:
-        raise ContractError("not_member", f"you are not a member of group {g.group_id}")
-    allowed()
+    me = allowed()
     more, seqs = len(seqs) > USER_MESSAGES_PAGE, sorted(s for s in seqs[:USER_MESSAGES_PAGE] if s > me.joined_seq)
     if not seqs:
         return {"deleted": 0, "more": False}
@@ -540,9 +538,7 @@ async def delete_user_messages(ctx: Context, sess: Session, req: rq.DeleteUserMe
                                                   record=_audit(ctx, actor, "delete_user_messages", g, uid)))
     for seq in seqs:
         ctx.forget_owed(gid, seq)
-    await publish_paced((seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq,
-                                                           deleted_by="sender" if own else "manager"))
-                        for _, seq in hidden)
+    await publish_paced(deletions_told(ctx, hidden, "sender" if own else "manager"))
     return {"deleted": len(hidden), "more": more}
 
 

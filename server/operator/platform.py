@@ -12,7 +12,7 @@ from protocol import events as ev
 from protocol.errors import ContractError
 from server.claims import FieldClaim, message_turn
 from server.fanout import publish, publish_paced
-from server.handlers.common import seeing, suspension_cause, user_view
+from server.handlers.common import deletions_told, seeing, suspension_cause, user_view
 from server.handlers.message_extras import event_of, message_obj
 from server.operator import review_names, review_public
 from server.operator.channel import OperatorError, Result, command
@@ -50,10 +50,9 @@ from server.storage.changes import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Iterable, Iterator
+    from collections.abc import Awaitable
 
     from server.context import Context
-    from server.session import Session
     from server.storage.public import CommentRow, PostRow
 
 DECISIONS = {"review": ("release", "reject"), "flag": ("keep", "remove")}
@@ -67,8 +66,8 @@ REMOVE_TERM_BATCH = 500
 REVIEW_PEOPLE = {"sender_id": "sender_username", "user_id": "username"}
 
 
-ITEM_KINDS = shown_text.REVIEW_ITEM_KINDS
-assert set(ITEM_KINDS) == {"message", *review_public.KINDS, *review_names.KINDS}, "a kind of review item is missing"
+assert set(shown_text.REVIEW_ITEM_KINDS) == {"message", *review_public.KINDS, *review_names.KINDS}, \
+    "a kind of review item is missing from review-queue --kind"
 LINES_PER_TURN = 1000  # a listing of tens of thousands of items is written in turns, the chat served between
 
 
@@ -80,13 +79,10 @@ async def review_queue(app: Context, args: dict[str, Any]) -> Result:
     for key in ("after", "limit"):
         if args.get(key) is not None and not is_id(args[key]):
             raise OperatorError(f"--{key} must be a whole number above 0")
-    kind = args.get("kind")
-    if kind is not None and kind not in ITEM_KINDS:
-        raise OperatorError(f"--kind must be one of {', '.join(ITEM_KINDS)}")
     page = ReviewPage(after=args.get("after") or 0, limit=args.get("limit"),
                       group_id=group_of(app, args).group_id if args.get("group_id") is not None else None,
                       sender_id=user_of(app, args).user_id if args.get("username") is not None else None,
-                      kind=kind)
+                      kind=args.get("kind"))  # (one of its choices: the socket checks them, server/operator/cli.py)
     rows = await app.store.review_items(bool(args.get("open")), page)
     # The author (and a display name's user) by user id and username, as in every listing an operator acts from.
     lines: list[str] = []
@@ -423,16 +419,9 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
     for start in range(0, max(len(hits), 1), REMOVE_TERM_BATCH):
         delivered += await _remove_hits(app, hits[start:start + REMOVE_TERM_BATCH], term, reason,
                                         command if start + REMOVE_TERM_BATCH >= len(hits) else None)
-
-    def told() -> Iterator[tuple[Iterable[Session], ev.MessageDeleted]]:
-        for gid, seq in delivered:
-            g = app.state.groups.get(gid)
-            if g is not None:
-                yield seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq, deleted_by="platform")
-
     # Told once every slice is hidden, paced (thousands of events: the chat goes on, slow readers keep
     # up for a while): the hiding never waits for a reader.
-    await publish_paced(told())
+    await publish_paced(deletions_told(app, delivered, "platform"))
     done = f"removed {len(hits)} messages, {len(posts)} posts and {len(comments)} comments"
     return Result([f"{done} containing {term!r}"])
 

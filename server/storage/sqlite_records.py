@@ -91,12 +91,11 @@ def queue_item(row: Any) -> dict[str, Any]:
     return item
 
 
-
-
 # The metrics' queue gauges (Store.queue_depths): counts over the status indexes, no row read out.
 QUEUE_DEPTHS = ("SELECT (SELECT count(*) FROM reports WHERE status = 'open'),"
                 " (SELECT count(*) FROM reports WHERE status = 'open' AND created_at < ?),"
                 " (SELECT count(*) FROM review_queue WHERE status = 'open')")
+
 
 class SqliteRecordReads(SqliteReader):
     # -- complaints (Art. 12) ---------------------------------------------------------------

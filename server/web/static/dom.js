@@ -185,11 +185,17 @@ export function toast(text, kind = "info", key = null) {
     toastBox = el("div", { id: "toasts", role: "status", "aria-live": "polite", popover: "manual" });
     document.body.appendChild(toastBox);
   }
+  // Gone after its time (given again when a keyed toast is replaced).
+  const expire = (item, ms) => setTimeout(() => {
+    item.remove();
+    if (key !== null && keyed.get(key)?.item === item) keyed.delete(key);
+    if (!toastBox.childElementCount) hideToasts();
+  }, ms);
   const shown = key !== null ? keyed.get(key) : null;
   if (shown && shown.item.isConnected) {
     shown.item.textContent = text;
     clearTimeout(shown.timer);
-    shown.timer = setTimeout(() => { shown.item.remove(); keyed.delete(key); if (!toastBox.childElementCount) hideToasts(); }, 4000);
+    shown.timer = expire(shown.item, 4000);
     return;
   }
   const item = el("div", { class: "toast toast-" + kind, text });
@@ -204,8 +210,7 @@ export function toast(text, kind = "info", key = null) {
     live.textContent = "";
     setTimeout(() => { live.textContent = text; }, 50);   // (a change, even to the same words)
   }
-  const timer = setTimeout(() => { item.remove(); if (key !== null) keyed.delete(key); if (!toastBox.childElementCount) hideToasts(); },
-    kind === "error" ? 6000 : 4000);
+  const timer = expire(item, kind === "error" ? 6000 : 4000);
   if (key !== null) keyed.set(key, { item, timer });
 }
 

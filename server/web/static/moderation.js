@@ -43,7 +43,7 @@ export function banDialog(g, userId, name) {
 }
 
 // [ext] delete_user_messages: a person's messages in the group, a page a request until none is left.
-// Asked too fast (a manager's requests share their message rate): it waits as told and goes on; any
+// Asked too fast (one's own clean-up shares one's message rate): it waits as told and goes on; any
 // other refusal says how many went and why the rest did not.
 export async function cleanMessages(g, userId, name) {
   let total = 0;
