@@ -389,7 +389,9 @@ def _changed_elsewhere(ev: dict[str, Any]) -> str:
     if what == "subscriptions":
         return f"{'followed' if ev.get('on') else 'unfollowed'} public account {aid}"
     if what == "accounts":
-        return f"opened public account {aid} (/accounts lists it)"
+        return f"opened or changed public account {aid} (/accounts lists it)"
+    if what == "held_texts":
+        return "a name or announcement of yours waits for the platform's review (/held lists it)"
     if what == "identity":
         return "your identity was verified"
     if what == "agreement":

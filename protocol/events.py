@@ -502,9 +502,11 @@ class SelfChanged(EventBase, tag="self_changed", kw_only=True, frozen=True):
     ``subscriptions`` (``account_id``, ``on``: followed or no longer), ``accounts`` (``account_id``:
     a public account one opened; one closed comes as the ``account_closed`` notice), ``identity``
     (one's identity is verified now: ``me`` says ``id_verified``), ``agreement`` (``version``: the
-    rules and agreement one accepted)."""
+    rules and agreement one accepted), ``held_texts`` (a name, announcement or intro of one's waits
+    for review now: ``my_held_texts`` lists it). ``accounts`` also when a public account one owns
+    shows a new name or intro (``update_account``)."""
 
-    what: Literal["subscriptions", "accounts", "identity", "agreement"]
+    what: Literal["subscriptions", "accounts", "identity", "agreement", "held_texts"]
     account_id: str | None = None
     on: bool | None = None
     version: str | None = None

@@ -146,7 +146,7 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     state.users[user.user_id] = user
     screening.record_flagged(ctx, user, username_flagged, "username")
     netlog.session(ctx, sess, "register", user.user_id, display_name=display_name)
-    return screening.held_reply(results, user_id=user.user_id) if screened.held else {"user_id": user.user_id}
+    return screening.held_reply(sess, results, user_id=user.user_id) if screened.held else {"user_id": user.user_id}
 
 
 class Guess:
@@ -546,7 +546,7 @@ async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Enco
         assert queued is not None  # held only when the name differs from the one shown
         results = await commit(ctx, *supersede, queued)
         screening.tell_superseded(ctx, results[0], "display_name")
-        return screening.held_reply(results)
+        return screening.held_reply(sess, results)
     claim = FieldClaim(user, {"display_name": name})
     results = await commit(ctx, *supersede, ch.SetUserFields(user.user_id, {"display_name": name}),
                            *([queued] if queued else []), claim=claim)

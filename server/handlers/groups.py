@@ -145,7 +145,7 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
             # [ext] The creator's other devices list the new group (they get its events from now on).
             publish_elsewhere(sess, user.sessions,
                               ev.MemberJoined(group_id=gid, user=user_view(ctx, user.user_id, Role.OWNER)))
-        return screening.held_reply(results, group_id=gid) if screened.held else {"group_id": gid}
+        return screening.held_reply(sess, results, group_id=gid) if screened.held else {"group_id": gid}
     raise ContractError("internal", "could not find a free group id; try again")
 
 

@@ -378,7 +378,7 @@ async def set_announcement(ctx: Context, sess: Session, req: rq.SetAnnouncement,
     # A new announcement (or none) closes one still held for review: the newest change wins.
     supersede = ("announcement",) if text != g.announcement else ()
     if screened.held:  # waits for an operator; the group keeps its announcement meanwhile
-        return screening.held_reply(await change_group(ctx, sess.me, g, "set_announcement", queued=queued,
+        return screening.held_reply(sess, await change_group(ctx, sess.me, g, "set_announcement", queued=queued,
                                                        held={"announcement": text}, supersede=supersede))
     await change_group(ctx, sess.me, g, "set_announcement", queued=queued, supersede=supersede, announcement=text)
     return None
@@ -423,7 +423,7 @@ async def update_group(ctx: Context, sess: Session, req: rq.UpdateGroup, enc: En
         raise ContractError("bad_request", "update_group needs name, category or join_policy")
     results = await change_group(ctx, sess.me, g, "update_group", queued=queued, held=held, supersede=supersede,
                                  **changed)
-    return screening.held_reply(results) if held else None
+    return screening.held_reply(sess, results) if held else None
 
 
 def _check_not_frozen_in(ctx: Context, g: Group) -> None:

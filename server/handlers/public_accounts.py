@@ -29,7 +29,14 @@ from server.claims import FieldClaim, turn
 from server.fanout import publish, publish_elsewhere, publish_many
 from server.handlers import handler
 from server.handlers.common import check_agreement, commit, record_penalized, still_active
-from server.handlers.screening import Screened, checked, record_blocked, superseding, tell_superseded
+from server.handlers.screening import (
+    Screened,
+    checked,
+    record_blocked,
+    superseding,
+    tell_held_elsewhere,
+    tell_superseded,
+)
 from server.state import Account, User
 from server.storage import changes as ch
 
@@ -171,15 +178,17 @@ def _queued(ctx: Context, user: User, aid: str, screened: dict[str, Screened],
     return out
 
 
-def _held_reply(reply: dict[str, Any], screened: dict[str, Screened], queued: dict[str, ch.QueueShownText],
-                ids: list[Any]) -> dict[str, Any]:
+def _held_reply(sess: Session, reply: dict[str, Any], screened: dict[str, Screened],
+                queued: dict[str, ch.QueueShownText], ids: list[Any]) -> dict[str, Any]:
     """``reply``, with ``held: true``, ``held_id`` (the name's if it is held, else the intro's) and
-    ``held_ids`` (each held field's) when a text was held; ``ids``: the queue items' results, in
+    ``held_ids`` (each held field's) when a text was held, which the owner's other connections are
+    told of (:func:`screening.tell_held_elsewhere`); ``ids``: the queue items' results, in
     ``queued``'s order."""
     item_of = dict(zip(queued, ids, strict=True))
     held = {field: str(item_of[field]) for field, s in screened.items() if s.held}
     if not held:
         return reply
+    tell_held_elsewhere(sess)
     return {**reply, "held": True, "held_id": next(iter(held.values())), "held_ids": held}
 
 
@@ -316,7 +325,7 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
                                           ("suspended", a.suspension_end() > a.suspended_until)) if yes]
         if carried:
             reply["carried"] = carried
-        return _held_reply(reply, screened, queued, results[1:])
+        return _held_reply(sess, reply, screened, queued, results[1:])
     raise ContractError("internal", "could not find a free account id; try again")
 
 
@@ -441,13 +450,17 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
     supersede = [f"account_{field}" for field in screened]
     writes = [*(superseding(ctx, kind, a.account_id) for kind in supersede),
               *([ch.SetAccountFields(a.account_id, fields)] if fields else []), *queued.values()]
+    # Shown anew, not restated (read before the claim sets the fields in memory).
+    renamed = fields.get("name", a.name) != a.name or fields.get("intro", a.intro) != a.intro
     claim = AccountClaim(ctx.state.account_names, a, fields) if fields else None
     results = await commit(ctx, *writes, claim=claim, audit=audit(
         ctx, user, "update_account", a, **{k: v for k, v in fields.items() if k != "name_key"}, **held))
     for kind, closed in zip(supersede, results, strict=False):
         tell_superseded(ctx, closed, kind, account_id=a.account_id)
     hits.record(a.account_id)
-    reply = _held_reply({}, screened, queued, results[len(writes) - len(queued):])
+    if renamed:  # [ext] shown now: the owner's other devices read their accounts again
+        publish_elsewhere(sess, user.sessions, ev.SelfChanged(what="accounts", account_id=a.account_id))
+    reply = _held_reply(sess, {}, screened, queued, results[len(writes) - len(queued):])
     return reply or None
 
 

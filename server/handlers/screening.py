@@ -20,7 +20,7 @@ from governance.content import Action
 from governance.shown_text import Outcome
 from protocol import events as ev
 from protocol.errors import ContractError
-from server.fanout import publish
+from server.fanout import publish, publish_elsewhere
 from server.handlers.common import record_penalized
 from server.storage import changes as ch
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from governance.content import Verdict
     from server.context import Context
+    from server.session import Session
     from server.state import User
 
 # What the ``field`` of a ``content_blocked`` entry names: in the refusal's reason ("the group name
@@ -98,10 +99,21 @@ def tell_superseded(ctx: Context, closed: list[tuple[int, str]], kind: str, *, g
                                                         group_id=group_id, account_id=account_id))
 
 
-def held_reply(results: list[Any], **reply: Any) -> dict[str, Any]:
+def held_reply(sess: Session, results: list[Any], **reply: Any) -> dict[str, Any]:
     """The reply to an op whose text was held: ``held: true`` and the ``held_id`` the author can
-    withdraw it by (``withdraw_held_text``); ``results``: the commit's, the queue item's last."""
+    withdraw it by (``withdraw_held_text``); ``results``: the commit's, the queue item's last. The
+    author's other connections are told (:func:`tell_held_elsewhere`)."""
+    tell_held_elsewhere(sess)
     return {**reply, "held": True, "held_id": str(results[-1])}
+
+
+def tell_held_elsewhere(sess: Session) -> None:
+    """[ext] ``self_changed {what: "held_texts"}`` to the author's other connections: a text of
+    theirs waits for review now, which a second device shows only once it reads ``my_held_texts``
+    again (the connection that asked has ``held: true``; nobody else is told, as the text is
+    not shown). At ``register`` there is no one to tell yet."""
+    if sess.user is not None:
+        publish_elsewhere(sess, sess.user.sessions, ev.SelfChanged(what="held_texts"))
 
 
 def record_blocked(ctx: Context, author: User, verdict: Verdict, field: str, *, group_id: str | None = None,

@@ -87,3 +87,51 @@ async def test_follows_accounts_identity_and_agreement_reach_the_other_device(se
     await alice.request("accept_agreement", version="v1")  # (again: nothing to tell)
     await _nothing_for(phone, "self_changed")
     await _nothing_for(alice, "self_changed")
+
+
+REVIEWED = """
+[[content.lists]]
+category = "rumour"
+path = "review.txt"
+action = "review"
+"""
+
+
+async def test_a_text_held_for_review_or_an_account_renamed_reaches_the_other_device(tmp_path: Path,
+                                                                                      make_server: Any) -> None:
+    """A reviewer's laptop and phone: a name or announcement held on one showed "waiting for review"
+    there only, and a public account renamed on one kept its old name on the other, until a reload."""
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "review.txt").write_text("集会\n", encoding="utf-8")
+    server = make_server(REVIEWED)
+    alice = await server.user(verify_id=True)
+    gid = await open_group(alice)
+    phone = await _second_device(server, alice)
+    held = lambda: phone.request("my_held_texts")  # noqa: E731
+
+    for op, args in (("set_profile", {"display_name": "集会通知"}),
+                     ("set_announcement", {"group_id": gid, "text": "周末集会"}),
+                     ("update_group", {"group_id": gid, "name": "集会群"})):
+        reply = await alice.request(op, **args)
+        assert reply["held"] is True, op
+        assert await phone.next_event("self_changed") == {"ev": "self_changed", "what": "held_texts"}, op
+        assert (await held())["held"][0]["held_id"] == reply["held_id"], op
+    made = await alice.request("create_group", name="集会", category="friends", join_policy="open")
+    assert made["held"] is True
+    assert await phone.next_event("self_changed") == {"ev": "self_changed", "what": "held_texts"}
+    await _nothing_for(alice, "self_changed")
+
+    aid = (await alice.request("create_account", name="茶馆日报", category="culture", intro="",
+                               subject_type="individual"))["account_id"]
+    assert await phone.next_event("self_changed") == {"ev": "self_changed", "what": "accounts", "account_id": aid}
+    await alice.request("update_account", account_id=aid, name="茶馆晚报")
+    assert await phone.next_event("self_changed") == {"ev": "self_changed", "what": "accounts", "account_id": aid}
+    assert [a["name"] for a in (await phone.request("my_accounts"))["accounts"]] == ["茶馆晚报"]
+    await alice.request("update_account", account_id=aid, name="茶馆晚报")  # (as it is: nothing told)
+    await _nothing_for(phone, "self_changed")
+    reply = await alice.request("update_account", account_id=aid, intro="集会消息")
+    assert reply["held"] is True
+    assert await phone.next_event("self_changed") == {"ev": "self_changed", "what": "held_texts"}
+    assert (await held())["held"][0]["kind"] == "account_intro"
+    await _nothing_for(phone, "self_changed")
+    await _nothing_for(alice, "self_changed")

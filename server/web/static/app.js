@@ -740,8 +740,10 @@ async function changedElsewhere(ev) {
     const form = $("#verify-form");   // (the profile, open here: the form would only be refused now)
     if (form) { form.remove(); $("#id-state").textContent = t("id_verified"); }
     renderPane();
+  } else if (ev.what === "held_texts") {
+    await loadHeld();   // a name, announcement or intro of mine waits for review: shown where it would apply
   } else {
-    await syncAccounts();   // followed or no longer, or an account opened: the lists and the open page
+    await syncAccounts();   // followed or no longer, an account opened or renamed: the lists and the open page
   }
 }
 
