@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from tests.e2e.harness import ServerProcess, closed_by_server, open_group
 from tests.web.browser import (
     Background,
+    Cable,
     admin_ok,
     close_dialogs,
     create_group,
@@ -188,3 +189,45 @@ def test_a_forgotten_password_is_reset_from_the_login_form(
     expect(page.locator("#form-msg")).to_have_text("密码已重设，请用新密码登录")
     login(page, alice.username, "a-reset-password")
     assert page.errors == []
+
+
+def test_messages_waiting_when_another_device_ends_the_login_come_back_failed_at_the_next_login(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A multi-device reviewer: two messages typed on a phone that was offline were dropped without a
+    word when the laptop changed the password (the logout forgot the outbox). Now the login form says
+    they are kept; the same user's next login here shows them failed, sent only when asked."""
+    alice, bob = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(open_group(bob))
+    bg.run(alice.request("join_group", group_id=gid))
+    phone = new_page(browser, server, width=390, height=844)
+    cable = Cable(phone)
+    login(phone, alice.username)
+    phone.click(f"#group-list [data-gid='{gid}']")
+    cable.cut()
+    expect(phone.locator("#status.status-reconnecting")).to_have_count(1)  # (the list is off screen on a phone)
+    send(phone, "路上写的第一句")
+    send(phone, "路上写的第二句")
+    expect(phone.locator("#outbox .pending")).to_have_count(2)
+
+    bg.run(alice.request("change_password", password="password123", new_password="a-new-password"))
+    cable.mend()
+    expect(phone.locator("#form-msg")).to_contain_text("2 条未发出的消息保留在本浏览器中")
+    assert "路上写的" not in phone.locator("#app").inner_text()
+    kept = phone.evaluate("() => Object.keys(localStorage).filter((k) => k.startsWith('qg.'))")
+    assert kept == [f"qg.unsent.{alice.user_id}"], kept  # (the token and the rest forgotten)
+
+    login(phone, alice.username, "a-new-password")
+    phone.click(f"#group-list [data-gid='{gid}']")
+    failed = phone.locator("#outbox .pending")
+    expect(failed).to_have_count(2)
+    expect(failed.nth(0)).to_contain_text("路上写的第一句")
+    expect(failed.nth(0)).to_contain_text("退出登录前未能发出")
+    history = lambda: [m["text"] for m in bg.run(bob.request("history", group_id=gid))["messages"]]  # noqa: E731
+    assert "路上写的第一句" not in history()  # (nothing went by itself)
+    for _ in range(2):
+        failed.nth(0).get_by_role("button", name="重发").click()
+        phone.wait_for_timeout(200)
+    expect(failed).to_have_count(0)
+    assert history()[-2:] == ["路上写的第一句", "路上写的第二句"]
+    assert phone.evaluate(f"() => localStorage.getItem('qg.unsent.{alice.user_id}')") is None  # (taken in once)
+    assert phone.errors == []

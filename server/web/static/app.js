@@ -292,11 +292,60 @@ const DEVICE_KEYS = new Set(["qg.lang"]);
 
 function forgetUser() {
   for (const k of browserStore.keys()) {
-    if (k.startsWith("qg.") && !DEVICE_KEYS.has(k) && !k.startsWith(SEEN_PREFIX)) browserStore.remove(k);
+    if (k.startsWith("qg.") && !DEVICE_KEYS.has(k) && !k.startsWith(SEEN_PREFIX) && !keptUnsent(k)) browserStore.remove(k);
   }
 }
 
-function localLogout(message) {
+// A logout the user did not choose here (the password changed, this login or every login ended on
+// another page or device, a saved login that no longer works) keeps what they had not sent yet: the
+// messages still waiting (this page's and those other pages of theirs saved), in this browser for a
+// day under "qg.unsent.USER". The same user's next login here shows each one failed (send_logged_out),
+// to send again, edit or discard; none is sent by itself (the login may have been ended because
+// someone else holds this device). The login form says how many wait. A logout chosen here, and a
+// cancelled or blacklisted account, forget them with the rest.
+const UNSENT_PREFIX = "qg.unsent.";
+const KEEP_UNSENT_MS = 24 * 3600 * 1000;
+
+function readUnsent(key) {
+  try {
+    const kept = JSON.parse(browserStore.get(key) || "null");
+    return kept && Number.isFinite(kept.at) && Array.isArray(kept.items) && Date.now() - kept.at < KEEP_UNSENT_MS ? kept : null;
+  } catch { return null; }
+}
+
+// Whether browser key k holds messages kept at a forced logout that are still within their day.
+function keptUnsent(k) { return k.startsWith(UNSENT_PREFIX) && readUnsent(k) !== null; }
+
+// Kept before the rest is forgotten; how many messages wait for the user's next login here.
+function keepUnsent() {
+  if (!S.me) return 0;
+  const key = UNSENT_PREFIX + S.me.user_id;
+  const shared = sharedDone();
+  const items = [...((readUnsent(key) || {}).items || []), ...readSavedOutbox(outboxKey()), ...S.outbox.map(savedForm)];
+  const seen = new Set();
+  const keep = items.filter((x) => x && typeof x.cmid === "string" && typeof x.gid === "string"
+    && (x.text || (Array.isArray(x.files) && x.files.length)) && !isDone(x.cmid, shared) && !seen.has(x.cmid) && seen.add(x.cmid));
+  if (keep.length) browserStore.set(key, JSON.stringify({ at: Date.now(), items: keep })); else browserStore.remove(key);
+  return keep.length;
+}
+
+// After a login: what a forced logout kept here comes back failed (once; the key goes).
+function restoreUnsent() {
+  const key = UNSENT_PREFIX + S.me.user_id;
+  const kept = readUnsent(key);
+  browserStore.remove(key);
+  if (!kept) return;
+  for (const x of kept.items) {
+    if (typeof x.cmid !== "string" || typeof x.gid !== "string" || S.outbox.some((y) => y.cmid === x.cmid)) continue;
+    S.outbox.push(outboxItem({ ...x, failed: { key: "send_logged_out" } }, Date.now()));
+  }
+  saveOutbox();
+}
+
+// keep: a logout the user did not choose here (keepUnsent).
+function localLogout(message, keep = false) {
+  const kept = keep ? keepUnsent() : 0;
+  if (kept) message = (message ? message + " " : "") + t("unsent_kept", { n: kept });
   conn.close();
   delete document.body.dataset.synced;
   S.token = null; S.me = null; S.authed = false; authChanged(false); S.groups.clear(); S.current = null; S.outbox = []; S.notices = []; S.unseen = 0; S.blacklistedText = null;
@@ -360,7 +409,7 @@ async function onOpen() {
     if (await served(conn.ws, "auth", { token: S.token }) === NOT_SERVED) return;
   } catch (e) {
     // (a saved login that no longer works: nobody typed a wrong password; logged out elsewhere, or expired)
-    if (e.code === "unauthenticated") localLogout(t("session_ended"));
+    if (e.code === "unauthenticated") localLogout(t("session_ended"), true);
     else if (e.code === "blacklisted") localLogout(errorText(e));
     return;   // (disconnected: the next connection asks)
   }
@@ -374,15 +423,15 @@ function onClose(code, reason) {
   // will move lastSeq past messages sent while we were away.
   for (const g of S.groups.values()) if (g.resumeAfter === null) g.resumeAfter = g.lastSeq;
   if (code === 1008 && reason === "logged out") {   // this login was logged out on another page or device
-    localLogout(t("logged_out_elsewhere"));
+    localLogout(t("logged_out_elsewhere"), true);
     return;
   }
   if (code === 1008 && reason === "logged out from another device") {   // ended from another login's list
-    localLogout(t("login_ended_elsewhere"));
+    localLogout(t("login_ended_elsewhere"), true);
     return;
   }
   if (code === 1008 && (reason === "logged out on every device" || reason === "the password was changed")) {
-    localLogout(t(reason === "the password was changed" ? "password_changed_elsewhere" : "logged_out_everywhere"));
+    localLogout(t(reason === "the password was changed" ? "password_changed_elsewhere" : "logged_out_everywhere"), true);
     return;
   }
   if (code === 1008 && (reason === "account closed by the platform" || reason === "account cancelled")) {
@@ -409,7 +458,7 @@ async function afterAuth() {
     const first = !S.me;
     S.me = me;
     learnLimits(me);
-    if (first) restoreOutbox();   // what an earlier page of this user had not sent yet
+    if (first) { restoreOutbox(); restoreUnsent(); }   // what an earlier page of this user had not sent yet
     if (first || document.body.dataset.view !== "main") renderMain();
     if (!first) missedEvents();
     const listed = await served(ws, "my_groups");
@@ -1448,13 +1497,18 @@ function readSavedOutbox(key) {
   } catch { return []; }
 }
 
+// An outbox item as the browser keeps it. One whose files were still uploading (its extras not known
+// yet) keeps their names as files to attach again.
+function savedForm(x) {
+  const unsent = x.extras === null ? x.files : x.unsent.map((f) => f.name);
+  return { gid: x.gid, text: x.text, cmid: x.cmid, files: x.files, extras: x.extras || {}, at: x.at,
+    failed: x.state === "failed" ? x.error : null, unsent: unsent.length ? unsent : undefined };
+}
+
 function saveOutbox() {
   const key = outboxKey();
   if (!key) return;
-  const mine = S.outbox.filter((x) => x.extras !== null).map((x) => ({
-    gid: x.gid, text: x.text, cmid: x.cmid, files: x.files, extras: x.extras, at: x.at,
-    failed: x.state === "failed" ? x.error : null,
-    unsent: x.unsent.length ? x.unsent.map((f) => f.name) : undefined }));
+  const mine = S.outbox.filter((x) => x.extras !== null).map(savedForm);
   const ours = new Set(S.outbox.map((x) => x.cmid));
   const shared = sharedDone();
   const others = readSavedOutbox(key).filter((x) => !ours.has(x.cmid) && !isDone(x.cmid, shared));
@@ -1468,17 +1522,22 @@ function restoreOutbox() {
   const shared = sharedDone();
   for (const x of readSavedOutbox(outboxKey())) {
     if (S.outbox.some((y) => y.cmid === x.cmid) || isDone(x.cmid, shared)) continue;
-    const at = Number.isFinite(x.at) ? x.at : 0;
-    const stale = !x.failed && now - at > RESEND_WITHIN_MS;
-    const unsent = (Array.isArray(x.unsent) ? x.unsent : []).filter((n) => typeof n === "string")
-      .map((name) => ({ name, file: null, error: { key: "upload_attach_again" } }));
-    const item = { gid: x.gid, text: String(x.text || ""), cmid: x.cmid, at,
-      state: x.failed || stale ? "failed" : "queued", error: x.failed || (stale ? { key: "send_stale" } : null),
-      files: Array.isArray(x.files) ? x.files : [], extras: x.extras || {}, unsent, retried: false, unsure: 0,
-      timer: null, ready: Promise.resolve() };
-    if (unsent.length) Object.assign(item, { state: "failed", error: { unsent: true } });
-    S.outbox.push(item);
+    S.outbox.push(outboxItem(x, now));
   }
+}
+
+// The outbox item of a kept one (savedForm): failed as it was, or when kept too long to send by itself.
+function outboxItem(x, now) {
+  const at = Number.isFinite(x.at) ? x.at : 0;
+  const stale = !x.failed && now - at > RESEND_WITHIN_MS;
+  const unsent = (Array.isArray(x.unsent) ? x.unsent : []).filter((n) => typeof n === "string")
+    .map((name) => ({ name, file: null, error: { key: "upload_attach_again" } }));
+  const item = { gid: x.gid, text: String(x.text || ""), cmid: x.cmid, at,
+    state: x.failed || stale ? "failed" : "queued", error: x.failed || (stale ? { key: "send_stale" } : null),
+    files: Array.isArray(x.files) ? x.files : [], extras: x.extras || {}, unsent, retried: false, unsure: 0,
+    timer: null, ready: Promise.resolve() };
+  if (unsent.length) Object.assign(item, { state: "failed", error: { unsent: true } });
+  return item;
 }
 
 // Send the group's first unsent message, unless one of its messages is on its way or waiting.
