@@ -368,7 +368,10 @@ class HeldTextSettled(EventBase, tag="held_text_settled", kw_only=True, frozen=T
 
 
 class GroupDissolved(EventBase, tag="group_dissolved", kw_only=True, frozen=True):
+    """[ext] ``by``: the owner who dissolved it (their own other devices say "you dissolved it")."""
+
     group_id: str
+    by: str | None = None
 
 
 class GroupClosed(EventBase, tag="group_closed", kw_only=True, frozen=True):

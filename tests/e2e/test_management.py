@@ -443,7 +443,8 @@ async def test_dissolve(server):
     assert codes_of(await admin.call("dissolve_group", group_id=gid)) == "forbidden"
     await owner.request("dissolve_group", group_id=gid)
     for c in (admin, m1):
-        assert (await c.next_event("group_dissolved")) == {"ev": "group_dissolved", "group_id": gid}
+        assert (await c.next_event("group_dissolved")) == {"ev": "group_dissolved", "group_id": gid,
+                                                           "by": owner.user_id}
     assert codes_of(await m1.call("send", group_id=gid, text="x")) == "not_found"
     assert codes_of(await owner.call("group_info", group_id=gid)) == "not_found"
     assert codes_of(await m1.call("join_group", group_id=gid)) == "not_found"

@@ -116,6 +116,7 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
     (Notice(kind="blacklisted", text="fraud", by="王安全", same_person_as="bad1"),
      {**event("notice", kind="blacklisted", text="fraud"), "by": "王安全", "same_person_as": "bad1"}),
     (GroupDissolved(group_id=GID), event("group_dissolved", group_id=GID)),
+    (GroupDissolved(group_id=GID, by="u1"), event("group_dissolved", group_id=GID, by="u1")),
     (GroupClosed(group_id=GID, reason="illegal content"),
      event("group_closed", group_id=GID, reason="illegal content")),
     (GroupSuspended(group_id=GID, until=1_700_003_600_000, reason="spam wave"),

@@ -231,3 +231,46 @@ def test_messages_waiting_when_another_device_ends_the_login_come_back_failed_at
     assert history()[-2:] == ["路上写的第一句", "路上写的第二句"]
     assert phone.evaluate(f"() => localStorage.getItem('qg.unsent.{alice.user_id}')") is None  # (taken in once)
     assert phone.errors == []
+
+
+def test_an_invitation_accepted_on_one_device_offers_no_join_on_the_other(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The phone's bell went on offering 加入 for an invitation the laptop had accepted."""
+    alice, bob = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(open_group(bob))
+    laptop, phone = new_page(browser, server), new_page(browser, server, width=390, height=844)
+    login(laptop, alice.username)
+    login(phone, alice.username)
+    bg.run(bob.request("invite", group_id=gid, user_id=alice.user_id))
+    def join(page: Any) -> Any:
+        return page.locator("#notice-list li", has_text="邀请你加入").get_by_role("button", name="加入")
+
+    for page in (laptop, phone):
+        page.click("#btn-notices")
+        expect(join(page)).to_have_count(1)
+    join(laptop).click()
+    expect(phone.locator(f"#group-list [data-gid='{gid}']")).to_have_count(1)
+    close_dialogs(phone)
+    phone.click("#btn-notices")
+    item = phone.locator("#notice-list li", has_text="邀请你加入")
+    expect(item).to_have_count(1)
+    expect(item.get_by_role("button", name="加入")).to_have_count(0)
+    assert laptop.errors == [] and phone.errors == []
+
+
+def test_a_group_dissolved_on_one_device_reads_as_ones_own_act_on_the_other(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The owner's phone said 已被群主解散 of the group its owner had just dissolved on the laptop,
+    as if someone else had (``group_dissolved`` now names ``by``)."""
+    alice, bob = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(open_group(alice, name="读书会"))
+    bg.run(bob.request("join_group", group_id=gid))
+    phone = new_page(browser, server, width=390, height=844)
+    login(phone, alice.username)
+    bg.run(alice.request("dissolve_group", group_id=gid))
+    expect(phone.locator(f"#group-list [data-gid='{gid}']")).to_have_count(0)
+    phone.click("#btn-notices")
+    expect(phone.locator("#notice-list li", has_text="你解散了群「读书会」")).to_have_count(1)
+    expect(phone.locator("#notice-list li", has_text="已被群主解散")).to_have_count(0)
+    assert bg.run(bob.next_event("group_dissolved"))["by"] == alice.user_id
+    assert phone.errors == []

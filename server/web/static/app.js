@@ -1869,11 +1869,12 @@ function onEvent(ev) {
       else notice(later("n_join_rejected", { group: ev.name || gname(ev.group_id) }));
       break;
     case "invited":
+      // (加入 goes once the user is in the group: joined here, or on another device of theirs)
       notice(later("n_invited", { by: ev.by.display_name, group: ev.name, id: ev.group_id }),
-        { label: t("join_now"), run: () => joinGroup(ev.group_id) });
+        { label: t("join_now"), run: () => joinGroup(ev.group_id), done: () => S.groups.has(ev.group_id) });
       break;
-    case "group_dissolved":
-      notice(later("n_dissolved", { group: gname(ev.group_id) }));
+    case "group_dissolved":   // (by me: on another device of mine)
+      notice(later(ev.by === meId ? "n_dissolved_by_me" : "n_dissolved", { group: gname(ev.group_id) }));
       dropGroup(ev.group_id);
       break;
     case "group_closed":
@@ -2182,7 +2183,7 @@ function openNotices() {
   modal(t("notices"), (done) => S.notices.length === 0 ? el("p", { class: "muted", text: t("no_notices") }) :
     el("ul", { class: "notices", id: "notice-list" }, S.notices.map((n) => el("li", {},
       el("time", { class: "muted small", text: fmtTime(n.ts) }), el("p", { text: n.say() }),
-      n.action ? el("button", { type: "button", class: "primary small", text: n.action.label, onclick: () => { done(); n.action.run(); } }) : null))));
+      n.action && !(n.action.done && n.action.done()) ? el("button", { type: "button", class: "primary small", text: n.action.label, onclick: () => { done(); n.action.run(); } }) : null))));
 }
 
 async function joinGroup(gid) {
