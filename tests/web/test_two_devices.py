@@ -274,3 +274,27 @@ def test_a_group_dissolved_on_one_device_reads_as_ones_own_act_on_the_other(
     expect(phone.locator("#notice-list li", has_text="已被群主解散")).to_have_count(0)
     assert bg.run(bob.next_event("group_dissolved"))["by"] == alice.user_id
     assert phone.errors == []
+
+
+def test_a_mention_read_on_one_device_does_not_toast_on_the_other(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The phone said "Bob 在「…」中@了你" while the laptop had that chat open and was reading it."""
+    alice, bob = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(open_group(alice, name="茶室"))
+    bg.run(bob.request("join_group", group_id=gid))
+    laptop, phone = new_page(browser, server), new_page(browser, server, width=390, height=844)
+    login(laptop, alice.username)
+    login(phone, alice.username)
+    laptop.click(f"#group-list [data-gid='{gid}']")
+    toasts = phone.locator("#toasts", has_text="中@了你")
+
+    bg.run(bob.send(gid, "@Alice 看这里", mentions=[alice.user_id]))
+    laptop.wait_for_selector("#messages .msg .text:has-text('看这里')")
+    phone.wait_for_timeout(2000)  # (past the toast's wait)
+    expect(toasts).to_have_count(0)
+    expect(phone.locator(f"#group-list [data-gid='{gid}'] .badge.unread")).to_have_count(0)
+
+    laptop.close()  # nobody reads it elsewhere now: the phone says it
+    bg.run(bob.send(gid, "@Alice 还在吗", mentions=[alice.user_id]))
+    expect(toasts).to_have_count(1)
+    assert phone.errors == []

@@ -1166,7 +1166,7 @@ function addMessage(g, m, uncounted = false) {
   if (newer) g.countedTo = m.seq;
   if ((newer || (uncounted && !known)) && isUnread(g, m) && !reading) {
     g.unread++;
-    if (mentionsMe(m)) { g.mentioned = true; toast(t("mentioned_you", { name: m.sender.display_name, group: g.name })); }
+    if (mentionsMe(m)) { g.mentioned = true; mentionToast(g, m); }
   }
   if (current) {
     const box = $("#messages");
@@ -1201,6 +1201,19 @@ function insertByKey(box, node, key) {
   let after = last;
   while (after && Number(after.dataset.key) > key) after = after.previousElementSibling;
   if (after) after.after(node); else box.prepend(node);
+}
+
+// "X mentioned you" waits a moment (MENTION_TOAST_MS) before it shows: another device of mine
+// showing that chat marks it read at once (markRead, 200 ms), and its read_marker reaching this page
+// meanwhile keeps the toast away (the phone stays quiet while the laptop reads), as does this page
+// scrolling to it. The list's @ mark is set at once either way.
+const MENTION_TOAST_MS = 1200;
+function mentionToast(g, m) {
+  setTimeout(() => {
+    if (S.groups.get(g.group_id) === g && m.seq > g.readSeq && !m.deleted) {
+      toast(t("mentioned_you", { name: m.sender.display_name, group: g.name }));
+    }
+  }, MENTION_TOAST_MS);
 }
 
 // The user has seen the newest message: tell the server (once per burst), which tells our other devices.
