@@ -401,3 +401,42 @@ def test_why_a_message_failed_follows_the_language_and_edit_sends_it_unchanged_a
     finally:
         srv.stop()
         print("".join(srv.output))
+
+
+def test_what_is_typed_stays_with_its_group_across_switches_and_a_reload(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A multi-device reviewer: text half typed was gone after a reload, and (found with it) gone too
+    on switching to another chat and back, while the reply being written stayed with the group."""
+    alice = bg.run(server.user())
+    first = bg.run(open_group(alice, name="读书会"))
+    second = bg.run(open_group(alice, name="茶室"))
+    bg.run(alice.send(first, "上一条"))
+    page = new_page(browser, server)
+    login(page, alice.username)
+    page.click(f"#group-list [data-gid='{first}']")
+    page.fill("#composer-text", "写了一半的")
+    page.click(f"#group-list [data-gid='{second}']")
+    expect(page.locator("#composer-text")).to_have_value("")
+    item = page.locator(f"#group-list [data-gid='{first}'] .preview")
+    expect(item).to_have_text("[草稿] 写了一半的")
+    page.click(f"#group-list [data-gid='{first}']")
+    expect(page.locator("#composer-text")).to_have_value("写了一半的")
+
+    page.reload()
+    page.wait_for_selector("body[data-synced]")
+    expect(item).to_have_text("[草稿] 写了一半的")
+    page.click(f"#group-list [data-gid='{first}']")
+    expect(page.locator("#composer-text")).to_have_value("写了一半的")
+    page.press("#composer-text", "Enter")
+    page.wait_for_selector("#messages .msg .text:has-text('写了一半的')")
+    page.click(f"#group-list [data-gid='{second}']")
+    expect(item).to_have_text("写了一半的")  # the message sent, no draft left
+    assert page.evaluate(f"() => localStorage.getItem('qg.drafts.{alice.user_id}')") is None
+
+    page.click(f"#group-list [data-gid='{first}']")
+    page.fill("#composer-text", "走之前写的")
+    page.click("#btn-profile")
+    page.click("#btn-logout")
+    page.wait_for_selector("#login-form")
+    assert page.evaluate("() => Object.keys(localStorage).filter((k) => k.startsWith('qg.drafts.'))") == []
+    assert page.errors == []

@@ -880,7 +880,8 @@ function groupItem(g) {
     tabindex: 0, role: "button", onclick: () => openGroup(gid), onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openGroup(gid, true); } } },
     el("div", { class: "avatar", text: [...(g.name || "?")][0] }),
     el("div", { class: "grow clip" }, el("div", { class: "row" }, el("span", { class: "gname clip", text: g.name }), roleTag(g.role)),
-      el("div", { class: "preview clip muted" }, g.mentioned ? el("span", { class: "mention-flag", text: t("mentioned_flag") }) : null, g.preview)),
+      el("div", { class: "preview clip muted" }, g.mentioned ? el("span", { class: "mention-flag", text: t("mentioned_flag") }) : null,
+        ...(gid !== S.current && typedFor(g).trim() ? [el("span", { class: "draft-flag", text: t("draft_flag") }), typedFor(g)] : [g.preview]))),
     req, badge);
 }
 function lastTs(g) { const m = g.msgs.get(g.lastSeq); return m ? m.ts : 0; }
@@ -921,7 +922,7 @@ function renderChat() {
   // A redraw of the same chat (a language switch) keeps what was typed, the focus and the reader's
   // place; a chat opened afresh starts at the bottom.
   const same = !!old && !!S.current && chat.dataset.gid === S.current;
-  const typed = same ? old.value : "";
+  const typed = same ? old.value : typedFor(cur());
   const kept = same ? { focused: document.activeElement === old, start: old.selectionStart, end: old.selectionEnd,
     bottom: nearBottom(), top: $("#scroller") ? $("#scroller").scrollTop : 0 } : null;
   clear(chat);
@@ -948,12 +949,12 @@ function renderChat() {
   const count = el("div", { id: "composer-count", class: "small", hidden: true, "aria-live": "polite" });
   const text = el("textarea", { id: "composer-text", "aria-label": t("message"), rows: 1, placeholder: composerHint(), value: typed, enterkeyhint: "send",
     onkeydown: (e) => { if (e.key === "Enter" && !e.shiftKey && !composing(e)) { e.preventDefault(); submit(); } },
-    oninput: () => { text.style.height = "auto"; text.style.height = Math.min(text.scrollHeight, 160) + "px"; drawCount(text, count); } });
+    oninput: () => { text.style.height = "auto"; text.style.height = Math.min(text.scrollHeight, 160) + "px"; drawCount(text, count); keepTyped(g, text.value); } });
   const submit = () => {
     const v = text.value;
     if ((!v.trim() && !hasFiles(g)) || composerBlocked(g) || slowWait(g) > 0) return;
     if (drawCount(text, count)) { toast(t("text_too_long", { n: charCount(v), max: LIMITS.text }), "error"); return; }
-    text.value = ""; text.style.height = "auto"; drawCount(text, count);
+    text.value = ""; text.style.height = "auto"; drawCount(text, count); keepTyped(g, "");
     sendMessage(g, v);
   };
   const picker = attachMentionPicker(g, text);
@@ -986,6 +987,7 @@ function renderChat() {
   for (const [, make] of items) box.append(make());
   for (const item of S.outbox) if (item.gid === g.group_id) $("#outbox").append(pendingNode(item));
   drawCount(text, count);
+  if (typed) { text.style.height = "auto"; text.style.height = Math.min(text.scrollHeight, 160) + "px"; }
   updateComposer();
   if (kept && !kept.bottom) scroller.scrollTop = kept.top; else { scrollToBottom(); g.below = 0; }
   keepBottom = nearBottom();
@@ -1431,6 +1433,48 @@ function sendMessage(g, text) {
   S.outbox.push(item);
   if (g.group_id === S.current) { $("#outbox").append(pendingNode(item)); scrollToBottom(); }
   pump(g.group_id);
+}
+
+// What is typed in a group's composer and not sent (its draft) stays with the group: switching to
+// another chat and back, or a reload, finds it there (kept in this browser under "qg.drafts.USER",
+// one text per group, forgotten at logout with the rest), and the list shows it, 草稿, in place of
+// the last message. Each page writes only the group typed in, so two tabs keep each other's.
+// (The reply, mentions and files being written are kept with the group for the page's life.)
+function draftsKey() { return S.me ? "qg.drafts." + S.me.user_id : null; }
+
+function readDrafts(key) {
+  try {
+    const saved = JSON.parse((key && browserStore.get(key)) || "{}");
+    return saved && typeof saved === "object" && !Array.isArray(saved) ? saved : {};
+  } catch { return {}; }
+}
+
+// The drafts this browser kept for the user logged in, read once per login (the list is drawn often).
+let draftsRead = { key: null, saved: {} };
+function savedDrafts() {
+  const key = draftsKey();
+  if (draftsRead.key !== key) draftsRead = { key, saved: readDrafts(key) };
+  return draftsRead.saved;
+}
+
+function typedFor(g) {
+  if (!g) return "";
+  if (g.draft && typeof g.draft.text === "string") return g.draft.text;
+  const saved = savedDrafts()[g.group_id];
+  return typeof saved === "string" ? saved : "";
+}
+
+function keepTyped(g, text) {
+  const had = typedFor(g).trim() !== "";
+  draft(g).text = text;
+  const key = draftsKey();
+  if (key) {
+    const saved = readDrafts(key);   // (as stored now: another tab's drafts stay)
+    if (text.trim()) saved[g.group_id] = text; else delete saved[g.group_id];
+    if (Object.keys(saved).length) browserStore.set(key, JSON.stringify(saved)); else browserStore.remove(key);
+    draftsRead = { key, saved };
+  }
+  if (had !== (text.trim() !== "")) renderGroups();   // (草稿 in the list comes or goes)
 }
 
 // The outbox is kept in this browser too ("qg.outbox.USER", forgotten at logout like the rest), so
@@ -2163,7 +2207,8 @@ function later(key, params = {}) { return () => t(key, params); }
 function unsentOf(gid) {
   const texts = S.outbox.filter((x) => x.gid === gid && x.text).map((x) => x.text);
   const box = $("#composer-text");
-  if (S.current === gid && box && box.value.trim()) texts.push(box.value);
+  const typed = S.current === gid && box ? box.value : typedFor(S.groups.get(gid));
+  if (typed.trim()) texts.push(typed);
   return texts;
 }
 
@@ -2174,6 +2219,8 @@ function dropGroup(gid) {
     notice(() => t("n_unsent", { group, texts: unsent.map((x) => t("log_quoted", { text: x })).join(" ") }), null, "error");
   }
   closeDialogsOf(gid);   // (its panel, a message's actions, its search, log or bans: for a group that is gone)
+  const gone = S.groups.get(gid);
+  if (gone) keepTyped(gone, "");
   S.groups.delete(gid);
   S.outbox = S.outbox.filter((x) => x.gid !== gid);
   saveOutbox();
