@@ -28,7 +28,7 @@ from protocol.codec import SUBPROTOCOLS, Encoding
 from protocol.errors import ContractError, FrameError
 from protocol.messages import OP_TYPES, RequestCode, decode_request
 from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply
-from server import gcpolicy, infopage, limits, netlog, operations, proxy, record, retention, sdnotify
+from server import fdlimit, gcpolicy, infopage, limits, netlog, operations, proxy, record, retention, sdnotify
 from server.admission import HandshakeGate
 from server.cluster.remote import Answering
 from server.config import Config
@@ -58,6 +58,7 @@ log = logging.getLogger("qunguan")
 # What a request that could not read the database is told (an outage, a restart, a lock held too long):
 # not a fault in the server, so no traceback; the client may try again.
 UNREADABLE = "the database could not be reached; try again shortly"
+STORAGE_FULL = "the server's storage is full; try again later"
 TOO_MANY_NOT_LOGGED_IN = "too many connections from this address are not logged in: log in on one, or try again later"
 
 HOUR = 3600.0
@@ -152,6 +153,7 @@ class App:
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
+        self.open_files_limit = fdlimit.raise_limit()  # (before the store and the sockets open files)
         # The claim first: a server refused beside another must not migrate or checkpoint its store.
         await self.store.claim(cluster=self.cfg.cluster.name if self.cluster is not None else None)
         async with sdnotify.extending("opening the store (an upgrade's migrations may take a while)"):
@@ -183,6 +185,7 @@ class App:
         await self.operator.start()
         self.monitor.start()
         self.start_job(self.quiet_connections.run_forever(self), "netlog-quiet")
+        self.start_job(fdlimit.watch(self.open_files_limit), "open-files")
         if self.cfg.metrics.port:  # every node: its own connections, loop and store
             self.metrics_port = METRICS.serve(self.cfg.metrics.host, self.cfg.metrics.port)
         # The store is probed first: /readyz then says what a node is waiting for while it connects
@@ -531,9 +534,11 @@ class App:
             op = self.op_names.get(type(req), "(undecodable)")
             METRICS.op(op, "internal").inc()
             if self.store.unreachable(err):
-                self._unreadable.log(log, logging.WARNING, "a request (%s) could not reach the database and was "
-                                     "answered internal: %s: %s", op, type(err).__name__, err)
-                sess.send(error_reply(rid, ContractError("internal", UNREADABLE)), enc)
+                full = self.store.storage_full(err)
+                self._unreadable.log(log, logging.WARNING, "a request (%s) could not %s and was answered internal: "
+                                     "%s: %s", op, "be stored, the disk is full" if full else "reach the database",
+                                     type(err).__name__, err)
+                sess.send(error_reply(rid, ContractError("internal", STORAGE_FULL if full else UNREADABLE)), enc)
                 return
             log.exception("internal error handling a request", extra={
                 "rid": rid, "op": op, "user_id": sess.user.user_id if sess.user else None, "ip": sess.ip,

@@ -17,7 +17,15 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    start_http_server,
+)
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -50,6 +58,9 @@ def event_name(kind: type) -> str:
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
+        # process_open_fds and process_max_fds (each connection takes a file: see server/fdlimit.py),
+        # process_resident_memory_bytes, process_cpu_seconds_total, process_start_time_seconds
+        ProcessCollector(registry=r)
         self.connections = Gauge("qunguan_connections", "Open WebSocket connections by state",
                                  ["state"], registry=r)
         self.pre_auth = self.connections.labels("pre_auth")

@@ -25,6 +25,7 @@ keeps what the store cannot vouch for by itself:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -102,11 +103,24 @@ def read_checkpoints(path: Path) -> list[Checkpoint]:
 
 
 def _append(path: Path, cp: Checkpoint) -> None:
+    """One whole line, or none: a write the disk cut short (full) is taken back and raised, so the
+    next line is not glued onto a torn one (both were then unreadable) nor is this one counted
+    written. A file that does not end a line (torn by a crash) gets the newline it lacks first."""
     line = (json.dumps(cp.as_dict(), sort_keys=True) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, line)
-        os.fsync(fd)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        try:
+            written = 0
+            while written < len(line):
+                written += os.write(fd, line[written:])  # (raises ENOSPC once nothing more fits)
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
     finally:
         os.close(fd)
 

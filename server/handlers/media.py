@@ -218,12 +218,16 @@ async def upload_chunk(ctx: Context, sess: Session, req: rq.UploadChunk, enc: En
         try:
             await asyncio.to_thread(up.write, req.data)
         except BaseException as err:
-            up.broken = True  # its temp file is left to the stray-file sweep (a write may still be running)
+            up.broken = True
             _drop(ctx, up)
             if isinstance(err, OSError):
                 log.error("an upload chunk could not be written to %s: %s", up.path, err)
+                # The write's thread has returned (it raised), so nothing writes the file any more: it
+                # goes now. Left to the stray-file sweep, a partial file on a full disk kept every
+                # other write of the server failing for up to 20 minutes.
+                await asyncio.to_thread(up.discard)
                 raise ContractError("internal", "the chunk could not be stored; start the upload again") from None
-            raise
+            raise  # (cancelled: a write may still be running; its temp file is left to the stray-file sweep)
     return {"received": received}
 
 

@@ -240,6 +240,12 @@ async def run_forever(ctx: Context) -> None:
     The interval counts from its last run on any node (see :class:`server.intervals.Schedule`)."""
     due = Schedule(ctx, JOB, lambda: ctx.cfg.media.cleanup_interval_seconds)
     await check_marker(ctx)
+    if not ctx.cfg.cluster.enabled:  # (a cluster's nodes may share the folder: another may be uploading)
+        # A restart forgets every unfinished upload: their temp files go now rather than after the
+        # idle wait (on a full disk, what a crash left of one kept writes failing until then).
+        strays = await asyncio.to_thread(uploads.sweep_temp, ctx.cfg.media.path, list(ctx.media.uploads), 0)
+        if strays:
+            log.info("removed %d temp files of uploads unfinished before the start", strays)
     while True:
         await due.wait()
         try:

@@ -160,6 +160,11 @@ class ReviewPage:
 
 ALL_ITEMS = ReviewPage()
 
+# The ``job_runs`` row the readiness probe writes (:meth:`Store.ping`): the time of the last probe. A
+# write that changes nothing commits even on a full disk (SQLite writes no WAL frame for it), and
+# /readyz said ready while every real write failed.
+PROBE = "store_probe"
+
 
 @dataclass(frozen=True, slots=True)
 class ReporterRecord:
@@ -444,6 +449,11 @@ class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMe
         is answered ``internal`` with a readable reason and a warning, not a traceback (server/app.py)."""
         ...
 
+    def storage_full(self, err: BaseException) -> bool:
+        """Whether ``err`` says the database's disk has no room for a write (one of :meth:`unreachable`'s
+        cases, which a request's refusal names: the operator frees space, nobody waits for a restart)."""
+        ...
+
     async def open(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -485,7 +495,8 @@ class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMe
         ...
 
     async def ping(self) -> None:
-        """Raise unless the store takes a write now (``/readyz``); changes nothing."""
+        """Raise unless the store takes a write now (``/readyz``): writes the time of the probe, the
+        ``job_runs`` row named :data:`PROBE`, and nothing else."""
         ...
 
     async def backup(self, dest: Path) -> None:

@@ -48,6 +48,7 @@ import asyncpg
 from server.config import url_without_password
 from server.storage import activity, search_fold
 from server.storage.base import (
+    PROBE,
     BackupUnsupported,
     Done,
     ExportReads,
@@ -56,7 +57,7 @@ from server.storage.base import (
     StoreUnavailable,
     backend,
 )
-from server.storage.changes import Audit, Change
+from server.storage.changes import Audit, Change, JobRan
 from server.storage.migrations import checksum, plan_migrations
 from server.storage.postgres_account_measures import PostgresAccountMeasureReads
 from server.storage.postgres_changes import LOCK_MIGRATE, append_audit, apply_change
@@ -250,6 +251,9 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
         # whose lease another node took: a warning in one line, not a traceback per request)
         return isinstance(err, (*_UNREACHABLE, asyncpg.exceptions.LockNotAvailableError)) or _fenced(err)
 
+    def storage_full(self, err: BaseException) -> bool:
+        return isinstance(err, asyncpg.exceptions.DiskFullError)
+
     def __init__(self, url: str, command_timeout: float = COMMAND_TIMEOUT, lock_timeout: float = LOCK_TIMEOUT,
                  idle_in_transaction: float | None = None) -> None:
         self.url = url
@@ -396,12 +400,13 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             await db.execute("RESET lock_timeout")  # (the connection's own: storage.lock_timeout_seconds)
 
     async def ping(self) -> None:
-        """A transaction through the writer that changes nothing: proves the database takes writes now."""
+        """A real write through the writer (:data:`PROBE`): proves the database takes writes now."""
+        probe = JobRan(PROBE, int(time.time() * 1000))
 
-        async def nothing(db: asyncpg.Connection) -> None:
-            await db.execute("SELECT 1")
+        async def write(db: asyncpg.Connection) -> None:
+            await apply_change(db, probe)
 
-        await self.run_in_batch(nothing)
+        await self.run_in_batch(write)
 
     async def backup(self, dest: Path) -> None:
         raise BackupUnsupported(

@@ -30,8 +30,8 @@ import aiosqlite
 
 from server.logs import Repeats
 from server.storage import activity, search_fold
-from server.storage.base import Done, ExportReads, MessageRow, NetlogRow, StoreUnavailable, backend
-from server.storage.changes import Audit, Change
+from server.storage.base import PROBE, Done, ExportReads, MessageRow, NetlogRow, StoreUnavailable, backend
+from server.storage.changes import Audit, Change, JobRan
 from server.storage.migrations import checksum, plan_migrations
 from server.storage.queue import Op, WriteQueue
 from server.storage.record_chain import RecordChain, attach, chain_of, detach
@@ -54,6 +54,10 @@ log = logging.getLogger("qunguan.store")
 # outage, logged without a traceback and at most once every 30 s (the readiness probe's own write
 # fails every 2 s while it lasts), as PostgreSQL's out-of-reach warnings are.
 _OUT_OF_REACH = Repeats()
+# The disk full (SQLITE_FULL): every batch, index step and checkpoint fails while it lasts, each of
+# which logged a traceback (800 lines in 10 s, the log on the same disk failing in turn). One
+# warning instead, without a traceback, at most once every 30 s for each kind of write.
+_FULL_BATCH, _FULL_INDEX, _FULL_CHECKPOINT = Repeats(), Repeats(), Repeats()
 
 WriteFn = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
@@ -103,6 +107,8 @@ INLINE_ROWS = 32
 MAX_UNSYNCED = 16
 PIPELINE_ROWS = 4  # rows queued that commit while a sync runs; fewer wait for it (_worth_waiting_for_the_sync)
 BUSY_MS = 5000  # the writer connections' busy timeout (another process holding the write lock)
+# Less room than this left on the database's disk: the readiness probe fails (SqliteStore.ping).
+MIN_FREE_BYTES = 1024 * 1024
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 _INSERT_MESSAGE = (
@@ -139,9 +145,13 @@ def _from_config(cfg: Config) -> SqliteStore:
 class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionReads, SqlitePublicReads,
                   SqliteAccountMeasureReads, SqliteModerationReads, SqliteSearchReads, SqliteMediaReads):
     def unreachable(self, err: BaseException) -> bool:
-        """Locked past the busy timeout, or the file could not be read (see :meth:`Store.unreachable`)."""
+        """Locked past the busy timeout, the file could not be read, or the disk is full (see
+        :meth:`Store.unreachable`)."""
         return isinstance(err, sqlite3.OperationalError) and (
-            getattr(err, "sqlite_errorcode", 0) & 0xFF) in (*_BUSY_CODES, sqlite3.SQLITE_IOERR)
+            getattr(err, "sqlite_errorcode", 0) & 0xFF) in (*_BUSY_CODES, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL)
+
+    def storage_full(self, err: BaseException) -> bool:
+        return disk_full(err)
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -192,7 +202,8 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             raise
         except sqlite3.Error as err:
             await self._close_connections()
-            raise StoreUnavailable(f"the database {self.path} cannot be opened for writing: {err}") from None
+            raise StoreUnavailable(f"the database {self.path} cannot be opened for writing: {err}{_room(self.path)}"
+                                   ) from None
         search_fold.fold_table()  # built now (about 10 ms, once a process), not in the first search
 
     async def _close_connections(self) -> None:
@@ -314,8 +325,11 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                 if self._wal_bytes() > WAL_TRUNCATE_BYTES:
                     self._truncate_due = True  # the writer runs it between two batches
                     self._wake.set()
-            except Exception:
-                log.warning("WAL checkpoint failed; will retry", exc_info=True)
+            except Exception as exc:
+                if disk_full(exc):
+                    _FULL_CHECKPOINT.log(log, logging.WARNING, "WAL checkpoint failed, the disk is full; will retry")
+                else:
+                    log.warning("WAL checkpoint failed; will retry", exc_info=True)
             finally:
                 self._ckpt_since = None
 
@@ -461,8 +475,12 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                 return
             while self._side_work() and not self.queued() and not self._searches and not self._closing:
                 await self._side_step()
-        except Exception:
-            log.exception("a search index step failed; the index catches up later")
+        except Exception as exc:
+            if disk_full(exc):
+                _FULL_INDEX.log(log, logging.WARNING, "a search index step failed, the disk is full; the index "
+                                "catches up later")
+            else:
+                log.exception("a search index step failed; the index catches up later")
             self._index_pause = asyncio.get_running_loop().time() + 1.0
 
     def _idle_index_due(self, loop: asyncio.AbstractEventLoop) -> bool:
@@ -485,12 +503,19 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         self._wake.set()
 
     async def ping(self) -> None:
-        """A write transaction through the writer that changes nothing: proves the database takes writes."""
+        """A real write through the writer (:data:`PROBE`), and room on the disk for more: proves the
+        database takes writes now. (The write alone is not enough: a small transaction still fits in
+        the write-ahead log's file, which is reused after each checkpoint, while no larger one can
+        be stored on a full disk.)"""
+        free = await asyncio.to_thread(_free_bytes, self.path)
+        if free is not None and free < MIN_FREE_BYTES:
+            raise StoreUnavailable(f"the disk holding {self.path} is full ({free // 1024} KiB free)")
+        probe = JobRan(PROBE, int(time.time() * 1000))
 
-        async def nothing(db: aiosqlite.Connection) -> None:
-            return None
+        async def write(db: aiosqlite.Connection) -> None:
+            await apply_change(db, probe)
 
-        await self.run_in_batch(nothing)
+        await self.run_in_batch(write)
 
     async def backup(self, dest: Path) -> None:
         """A consistent copy of the live database at ``dest`` (SQLite's online backup API).
@@ -710,7 +735,10 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             await db.execute("COMMIT")
         except Exception as exc:
             self._chain.begin()  # nothing it appended is in the record
-            if not committing and self.unreachable(exc):
+            if disk_full(exc):
+                _FULL_BATCH.log(log, logging.WARNING, "a batch could not be stored, the disk is full; %d changes "
+                                "and %d messages refused", len(ops) + len(raw), len(msgs))
+            elif not committing and self.unreachable(exc):
                 _OUT_OF_REACH.log(log, logging.WARNING, "a batch could not be stored, the database is locked or "
                                   "unreadable (%s); %d changes and %d messages refused",
                                   exc, len(ops) + len(raw), len(msgs))
@@ -763,7 +791,11 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                     self._hot_pool, _hot_transaction, self._hot, rows, logs, BUSY_MS)
             assert outcome is not None
         except Exception as exc:
-            log.exception("batch commit failed; %d messages and %d log rows refused", len(msgs), len(netlog))
+            if disk_full(exc.error if isinstance(exc, _CommitFailed) else exc):
+                _FULL_BATCH.log(log, logging.WARNING, "a batch could not be stored, the disk is full; %d messages "
+                                "and %d log rows refused", len(msgs), len(netlog))
+            else:
+                log.exception("batch commit failed; %d messages and %d log rows refused", len(msgs), len(netlog))
             if isinstance(exc, _CommitFailed):
                 err = exc.error
                 if not _rolled_back(err):
@@ -893,6 +925,29 @@ class _CommitFailed(Exception):
         self.error = error
 
 
+def _free_bytes(path: Path) -> int | None:
+    """The bytes this process may still write on the disk holding ``path``'s folder (None: unknown)."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def _room(path: Path) -> str:
+    """What a refused start adds when the disk is (nearly) full: SQLite then says "disk I/O error" as
+    often as "database or disk is full" (the WAL's recovery fails first)."""
+    free = _free_bytes(path)
+    if free is None or free >= WAL_TRUNCATE_BYTES:
+        return ""
+    return f" (the disk holding it has only {free // 1024} KiB free: free some space and start again)"
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's ``SQLITE_FULL``: the disk (or a size limit) has no room for a write."""
+    return isinstance(exc, sqlite3.Error) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL
+
+
 def _rolled_back(exc: BaseException) -> bool:
     """Whether a COMMIT that failed with ``exc`` is known to have left nothing of its transaction.
 
@@ -901,7 +956,7 @@ def _rolled_back(exc: BaseException) -> bool:
     ignores a WAL's tail after the last whole commit frame: the disk holds nothing of the batch,
     as this process does not, and the batch fails alone. Any other error may come after that
     frame (see SqliteStore._commit_failed)."""
-    return isinstance(exc, sqlite3.Error) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL
+    return disk_full(exc)
 
 
 class _Unsynced(NamedTuple):

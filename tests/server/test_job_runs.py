@@ -41,8 +41,10 @@ NO_MEDIA = Path("/nonexistent-media-folder")
 def _ctx(store: Any, clock: list[int], checkpoint_file: Any = None, interval: float = 3600) -> Any:
     cfg = SimpleNamespace(retention=SimpleNamespace(purge_interval_seconds=interval, days=184),
                           media=SimpleNamespace(cleanup_interval_seconds=interval, path=NO_MEDIA),
-                          audit=SimpleNamespace(checkpoint_interval_seconds=interval, checkpoint_file=checkpoint_file))
+                          audit=SimpleNamespace(checkpoint_interval_seconds=interval, checkpoint_file=checkpoint_file),
+                          cluster=SimpleNamespace(enabled=False))
     return SimpleNamespace(store=store, now_ms=lambda: clock[0], cfg=cfg, state=State(),
+                           media=SimpleNamespace(uploads={}),
                            monitor=SimpleNamespace(job=lambda name: contextlib.nullcontext()),
                            purge_refused=None, purges_by_hand=0, orphans_swept_at=None)
 
