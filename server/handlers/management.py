@@ -558,6 +558,7 @@ async def dissolve_group(ctx: Context, sess: Session, req: rq.DissolveGroup, enc
 
     await commit(ctx, acts_as(g, sess.me), ch.SetGroupFields(g.group_id, {"dissolved_at": now}),
                  audit=_audit(ctx, sess.me, "dissolve_group", g), undo=undo)
+    g.departed.clear()  # (nobody rejoins a dissolved group: no mute of a leaver carries over)
     publish(online, ev.GroupDissolved(group_id=g.group_id, by=sess.me.user_id))
 
 

@@ -24,7 +24,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from server.media import sniff
 
@@ -61,33 +61,37 @@ class Upload:
         self.path = root / TEMP_DIR / f"{upload_id}{TEMP_SUFFIX}"
         self.lock = asyncio.Lock()  # chunks are written in the order they were accepted
         self._hash = hashlib.sha256()
-        self._file: BinaryIO | None = None
 
     # -- blocking parts (worker threads) ---------------------------------------------------
+    # The temp file is open only while a chunk is written: an upload left unfinished (dropped after
+    # 10 minutes idle) held a file descriptor all that time, and a soak's abandoned uploads held
+    # thousands, which each connection also needs.
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._file = os.fdopen(fd, "wb", buffering=0)
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
     def write(self, data: bytes) -> None:
-        assert self._file is not None
-        self._file.write(data)
+        """Append ``data`` whole (a short write goes on; a full disk raises OSError)."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            view, done = memoryview(data), 0
+            while done < len(data):
+                done += os.write(fd, view[done:])
+        finally:
+            os.close(fd)
         self._hash.update(data)
 
     def finish(self) -> str:
-        """Flush the temp file to disk and close it; the hex SHA-256 of everything written."""
-        assert self._file is not None
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
+        """Flush the temp file to disk; the hex SHA-256 of everything written."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         return self._hash.hexdigest()
 
     def discard(self) -> None:
-        """Close and remove the temp file (never raises)."""
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
+        """Remove the temp file (never raises)."""
         with contextlib.suppress(OSError):
             self.path.unlink(missing_ok=True)
 

@@ -1,4 +1,5 @@
-"""A full disk under a real server (SQLite on a small filesystem of its own, mounted for the test):
+"""Running out, under a real server. Open files: an unfinished upload holds none. A full disk (SQLite
+on a small filesystem of its own, mounted for the test):
 writes are refused with a reason, nothing refused is stored, nothing acknowledged is lost, /readyz
 says so, the log says it once rather than with a traceback per write, and all comes back when room
 does, without a restart.
@@ -117,5 +118,23 @@ async def test_an_upload_that_finds_the_disk_full_leaves_no_partial_file(small_d
         parts = list((small_disk / "media" / "tmp").glob("*.part")) if (small_disk / "media" / "tmp").exists() else []
         assert parts == [], "the partial file stayed, keeping the disk full"
         os.remove(filler)
+    finally:
+        await stop(srv)
+
+
+async def test_unfinished_uploads_hold_no_open_file(tmp_path: Path) -> None:
+    """A soak's abandoned uploads each held an open file for up to 20 minutes (thousands, beside the
+    connections that need one each): the temp file is now open only while a chunk is written."""
+    srv = ops.server(tmp_path).start()
+    try:
+        alice = await srv.user()
+        for _ in range(3):
+            begun = await alice.request("upload_begin", size=50_000, mime="image/png")
+            await alice.request("upload_chunk", upload_id=begun["upload_id"], offset=0,
+                                data=b"\x89PNG\r\n\x1a\n" + b"\0" * 992)
+        fds = Path(f"/proc/{srv.proc.pid}/fd")
+        open_parts = [p for p in fds.iterdir() if os.readlink(p).endswith(".part")]
+        assert open_parts == []
+        assert len(list((srv.dir / "media" / "tmp").glob("*.part"))) == 3  # (the uploads go on)
     finally:
         await stop(srv)
