@@ -140,8 +140,7 @@ def _own_upload(ctx: Context, user: User, upload_id: str) -> Upload:
 
 
 def _drop(ctx: Context, up: Upload) -> None:
-    if ctx.media.uploads.get(up.upload_id) is up:
-        del ctx.media.uploads[up.upload_id]
+    ctx.media.drop_upload(up)
 
 
 def _check_open_uploads(svc: MediaService, user_id: str) -> None:
@@ -185,7 +184,7 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
     upload_id = secrets.token_urlsafe(18)
     up = Upload(cfg.path, upload_id, user.user_id, mime, req.size, name, now, declared)
     up.name_flag = flag
-    svc.uploads[upload_id] = up  # claimed: counts against MAX_OPEN_UPLOADS from now on
+    svc.add_upload(up)  # claimed: counts against MAX_OPEN_UPLOADS from now on
     try:
         await asyncio.to_thread(up.open)
     except OSError as err:

@@ -183,7 +183,7 @@ def drop_idle_uploads(ctx: Context, now_ms: int) -> int:
     svc = ctx.media
     idle = svc.idle_uploads(now_ms)
     for u in idle:
-        del svc.uploads[u.upload_id]
+        svc.drop_upload(u)
         if not u.lock.locked():  # a write in flight closes nothing; the temp sweep gets its file later
             u.discard()
     return len(idle)

@@ -14,7 +14,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from governance.ratelimit import WindowCounter
@@ -42,15 +42,35 @@ CHUNK_FRAME_OVERHEAD = 512
 class MediaService:
     def __init__(self, cfg: Config, url_key: Callable[[], bytes]) -> None:
         self.lists: MediaLists = build_media_lists(cfg)
-        self.uploads: dict[str, Upload] = {}
+        self.uploads: dict[str, Upload] = {}  # by upload id; changed by add_upload and drop_upload only
+        # The same by user: a user's uploads are counted at each upload_begin, which read every open
+        # upload of everyone (a soak's 4,700 abandoned ones; tens of thousands at scale).
+        self._by_user: dict[str, dict[str, Upload]] = {}
         self.per_hour = WindowCounter(cfg.media.uploads_per_hour, HOUR)
         self._url_key = url_key
         self.reads = asyncio.Semaphore(MAX_CONCURRENT_READS)
         self.bodies = 0  # bytes of /media bodies whose connection has not closed yet (see MAX_BODIES_IN_FLIGHT)
 
     # -- uploads ---------------------------------------------------------------------------
+    def add_upload(self, up: Upload) -> None:
+        self.uploads[up.upload_id] = up
+        self._by_user.setdefault(up.user_id, {})[up.upload_id] = up
+
+    def drop_upload(self, up: Upload) -> None:
+        """Forget ``up`` (if it is still the upload of its id)."""
+        if self.uploads.get(up.upload_id) is not up:
+            return
+        del self.uploads[up.upload_id]
+        mine = self._by_user[up.user_id]
+        del mine[up.upload_id]
+        if not mine:
+            del self._by_user[up.user_id]
+
+    def _of(self, user_id: str) -> Iterable[Upload]:
+        return self._by_user.get(user_id, {}).values()
+
     def open_uploads(self, user_id: str) -> int:
-        return sum(1 for u in self.uploads.values() if u.user_id == user_id)
+        return len(self._by_user.get(user_id, ()))
 
     def pending_bytes(self, user_id: str) -> int:
         """The declared bytes of ``user_id``'s unfinished uploads, counted against their storage quota
@@ -58,8 +78,8 @@ class MediaService:
         the store decides it at its insert anyway). Uploads that declared the same SHA-256 count once."""
         seen: set[str] = set()
         total = 0
-        for u in self.uploads.values():
-            if u.user_id != user_id or u.finishing:
+        for u in self._of(user_id):
+            if u.finishing:
                 continue
             if u.sha256 is not None:
                 if u.sha256 in seen:
@@ -70,7 +90,7 @@ class MediaService:
 
     def pending_content(self, user_id: str, sha256: str) -> bool:
         """Is an unfinished upload of ``user_id``'s declared to be this content (and so counted already)?"""
-        return any(u.user_id == user_id and not u.finishing and u.sha256 == sha256 for u in self.uploads.values())
+        return any(not u.finishing and u.sha256 == sha256 for u in self._of(user_id))
 
     def idle_uploads(self, now_ms: int) -> list[Upload]:
         return [u for u in self.uploads.values() if not u.finishing and now_ms - u.touched_ms > UPLOAD_IDLE_MS]

@@ -207,3 +207,23 @@ def test_a_download_is_saved_under_a_name_ending_as_its_checked_type(name, mime,
 
 def test_every_known_type_has_its_endings() -> None:
     assert set(sniff.EXTENSIONS) == set(sniff.KNOWN_TYPES)
+
+
+def test_a_users_unfinished_uploads_are_counted_from_their_own(tmp_path: Path) -> None:
+    """upload_begin counted a user's uploads by reading everyone's (server/media/service.py)."""
+    from server.media.uploads import Upload
+
+    svc = MediaService(parse_config({}, Path(".")), lambda: b"k" * 32)
+    ups = [Upload(tmp_path, f"up{i}", "u1" if i < 3 else "u2", "image/png", 100 * (i + 1), None, 0,
+                  sha256="a" * 64 if i in (0, 1) else None) for i in range(5)]
+    for up in ups:
+        svc.add_upload(up)
+    assert (svc.open_uploads("u1"), svc.open_uploads("u2"), svc.open_uploads("u3")) == (3, 2, 0)
+    assert svc.pending_bytes("u1") == 100 + 300  # (the two of one declared content count once)
+    assert svc.pending_content("u1", "a" * 64) and not svc.pending_content("u2", "a" * 64)
+    svc.drop_upload(ups[0])
+    svc.drop_upload(ups[0])  # (again: nothing)
+    assert (svc.open_uploads("u1"), len(svc.uploads)) == (2, 4)
+    for up in ups[3:]:
+        svc.drop_upload(up)
+    assert svc.open_uploads("u2") == 0 and "u2" not in svc._by_user  # noqa: SLF001
