@@ -460,7 +460,8 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
             where += f" account {names.account(ev['account_id'])}"
         return f"* notice [{clean(ev.get('kind', ''))}]{where}: {notice_line(ev)}"
     if kind == "group_dissolved":
-        return f"* group {gid} was dissolved"
+        by_me = names.me is not None and ev.get("by") == names.me  # (from another device of mine)
+        return f"* group {gid} was dissolved" + (" by you" if by_me else "")
     if kind == "group_closed":
         why = " (its owner was blacklisted)" if ev.get("cause") == "owner_blacklisted" else ""
         return f"* group {gid} was closed by the platform{why}: {clean(ev.get('reason', ''))}"

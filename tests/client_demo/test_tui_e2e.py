@@ -75,6 +75,14 @@ def test_format_event(ev, line):
     assert format_event(ev, names) == line
 
 
+def test_a_group_one_dissolved_on_another_device_says_so():
+    names = Names()
+    names.me = "u1"
+    assert format_event({"ev": "group_dissolved", "group_id": GID, "by": "u1"}, names) == \
+        f"* group {GID} was dissolved by you"
+    assert format_event({"ev": "group_dissolved", "group_id": GID, "by": "u2"}, names) == f"* group {GID} was dissolved"
+
+
 def test_server_text_cannot_drive_the_terminal():
     assert clean("\x1b[2Jboo\x07") == "\\x1b[2Jboo\\x07"
     m = {"group_id": GID, "seq": 1, "ts": NOW_MS, "text": "a\nb",
