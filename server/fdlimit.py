@@ -64,4 +64,4 @@ async def watch(limit: int) -> None:
     """The background job: :func:`check` every :data:`WATCH_SECONDS`."""
     while True:
         await asyncio.sleep(WATCH_SECONDS)
-        check(limit)
+        await asyncio.to_thread(check, limit)  # (listing 100,000 descriptors takes about half a second)

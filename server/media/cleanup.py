@@ -201,6 +201,7 @@ async def tidy(ctx: Context) -> None:
 
 
 JOB = "media_cleanup"  # its name in the store's record of job runs (see server/intervals.py)
+PROCESS_START = time.time()  # (imported as the server starts, before it serves)
 
 
 async def check_marker(ctx: Context) -> None:
@@ -242,10 +243,16 @@ async def run_forever(ctx: Context) -> None:
     await check_marker(ctx)
     if not ctx.cfg.cluster.enabled:  # (a cluster's nodes may share the folder: another may be uploading)
         # A restart forgets every unfinished upload: their temp files go now rather than after the
-        # idle wait (on a full disk, what a crash left of one kept writes failing until then).
-        strays = await asyncio.to_thread(uploads.sweep_temp, ctx.cfg.media.path, list(ctx.media.uploads), 0)
-        if strays:
-            log.info("removed %d temp files of uploads unfinished before the start", strays)
+        # idle wait (on a full disk, what a crash left of one kept writes failing until then). Only
+        # files last written before this process began: an upload begun meanwhile is this one's.
+        try:
+            strays = await asyncio.to_thread(uploads.sweep_temp, ctx.cfg.media.path, list(ctx.media.uploads),
+                                             time.time() - PROCESS_START)
+        except Exception:  # (best effort: the folder unreadable says so at each sweep, and stops nothing)
+            log.warning("the temp files of uploads unfinished before the start could not be removed", exc_info=True)
+        else:
+            if strays:
+                log.info("removed %d temp files of uploads unfinished before the start", strays)
     while True:
         await due.wait()
         try:

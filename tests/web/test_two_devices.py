@@ -294,7 +294,70 @@ def test_a_mention_read_on_one_device_does_not_toast_on_the_other(
     expect(toasts).to_have_count(0)
     expect(phone.locator(f"#group-list [data-gid='{gid}'] .badge.unread")).to_have_count(0)
 
-    laptop.close()  # nobody reads it elsewhere now: the phone says it
+    laptop.close()  # nobody reads it elsewhere now: the phone says it, unless it is recalled at once
+    recalled = bg.run(bob.send(gid, "@Alice 发错了", mentions=[alice.user_id]))["seq"]
+    bg.run(bob.request("delete_message", group_id=gid, seq=recalled))
+    phone.wait_for_timeout(2000)
+    expect(toasts).to_have_count(0)
     bg.run(bob.send(gid, "@Alice 还在吗", mentions=[alice.user_id]))
     expect(toasts).to_have_count(1)
     assert phone.errors == []
+
+
+def _qg_keys(page: Any) -> list[str]:
+    return sorted(page.evaluate("() => Object.keys(localStorage).filter((k) => k.startsWith('qg.'))"))
+
+
+def test_messages_waiting_on_a_page_reloaded_after_the_login_ended_are_kept_too(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A diff reviewer: a phone's tab reloaded (or discarded by the browser) after the password changed
+    elsewhere learnt its login no longer works before it knew its user, and forgot the messages."""
+    alice, bob = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(open_group(bob))
+    bg.run(alice.request("join_group", group_id=gid))
+    phone = new_page(browser, server, width=390, height=844)
+    cable = Cable(phone)
+    login(phone, alice.username)
+    phone.click(f"#group-list [data-gid='{gid}']")
+    cable.cut()
+    expect(phone.locator("#status.status-reconnecting")).to_have_count(1)
+    send(phone, "离线写的")
+    expect(phone.locator("#outbox .pending")).to_have_count(1)
+    bg.run(alice.request("change_password", password="password123", new_password="a-new-password"))
+    cable.mend()
+    phone.reload()
+    expect(phone.locator("#form-msg")).to_contain_text("1 条未发出的消息保留在本浏览器中")
+    assert _qg_keys(phone) == [f"qg.unsent.{alice.user_id}"]
+    login(phone, alice.username, "a-new-password")
+    phone.click(f"#group-list [data-gid='{gid}']")
+    expect(phone.locator("#outbox .pending")).to_contain_text("离线写的")
+    assert phone.errors == []
+
+
+def test_a_logout_chosen_in_one_tab_keeps_nothing_of_the_other_tabs(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A diff reviewer: 退出登录 in one tab closed the other (the same login) as "logged out", and that
+    tab kept its unsent text in the browser for a day, saying so on its form to whoever came next."""
+    alice, bob = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(open_group(bob))
+    bg.run(alice.request("join_group", group_id=gid))
+    first = new_page(browser, server)
+    login(first, alice.username)
+    second = first.context.new_page()
+    second.errors = []
+    cable = Cable(second)
+    second.goto(f"http://127.0.0.1:{server.port}/")
+    second.wait_for_selector("body[data-synced]")
+    second.click(f"#group-list [data-gid='{gid}']")
+    cable.cut()
+    send(second, "秘密的话")
+    expect(second.locator("#outbox .pending")).to_have_count(1)
+    first.click("#btn-profile")
+    first.click("#btn-logout")
+    first.wait_for_selector("#login-form")
+    cable.mend()
+    second.wait_for_selector("#login-form", timeout=15_000)
+    expect(second.locator("#form-msg")).not_to_contain_text("未发出")
+    second.wait_for_timeout(300)
+    assert _qg_keys(first) == [] and _qg_keys(second) == []
+    assert first.errors == [] and second.errors == []

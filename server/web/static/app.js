@@ -12,7 +12,7 @@ import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, 
 import { fmtSeconds, forgetInviteImages } from "./moderation.js";
 import { browserStore } from "./browser_store.js";
 import { checkOutcomes, markOutcomesSeen, openMyReports } from "./outcomes.js";
-import { forgetUser, keepUnsent, restoreUnsent, typedFor, keepTyped as keepDraft, doneKey, sharedDone, markDone, undone, saveOutbox, restoreOutbox } from "./kept.js";
+import { forgetUser, keepUnsent, restoreUnsent, dropStaleUnsent, rememberUser, typedFor, keepTyped as keepDraft, doneKey, sharedDone, markDone, undone, saveOutbox, restoreOutbox } from "./kept.js";
 import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange, forgetHeld } from "./held.js";
 import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, onCommentDeleted, onEditorChanged, accountsShown, accountNotice, setAccountHooks, said } from "./accounts.js";
 
@@ -28,6 +28,7 @@ function showCounts(g) {
 }
 
 function boot() {
+  dropStaleUnsent();
   conn.onOpen = onOpen;
   conn.onEvent = onEvent;
   conn.onClose = onClose;
@@ -285,9 +286,10 @@ async function login(username, password) {
   await afterAuth();
 }
 
-// keep: a logout the user did not choose here (keepUnsent).
+// keep: a logout the user did not choose here (keepUnsent). One chosen on another tab of this browser
+// (the same login, so this tab is closed "logged out" too) removed the saved token first: nothing kept.
 function localLogout(message, keep = false) {
-  const kept = keep ? keepUnsent() : 0;
+  const kept = keep && S.token && browserStore.get("qg.token") === S.token ? keepUnsent() : 0;
   if (kept) message = (message ? message + " " : "") + t("unsent_kept", { n: kept });
   conn.close();
   delete document.body.dataset.synced;
@@ -401,6 +403,7 @@ async function afterAuth() {
     const first = !S.me;
     S.me = me;
     learnLimits(me);
+    rememberUser();
     if (first) { restoreOutbox(); restoreUnsent(); }   // what an earlier page of this user had not sent yet
     if (first || document.body.dataset.view !== "main") renderMain();
     if (!first) missedEvents();
@@ -1155,7 +1158,8 @@ function insertByKey(box, node, key) {
 const MENTION_TOAST_MS = 1200;
 function mentionToast(g, m) {
   setTimeout(() => {
-    if (S.groups.get(g.group_id) === g && m.seq > g.readSeq && !m.deleted) {
+    const now = g.msgs.get(m.seq);   // (a recall replaces the page's copy)
+    if (S.groups.get(g.group_id) === g && m.seq > g.readSeq && now && !now.deleted) {
       toast(t("mentioned_you", { name: m.sender.display_name, group: g.name }));
     }
   }, MENTION_TOAST_MS);
@@ -2185,7 +2189,8 @@ function openProfile() {
       el("div", { class: "row" },
         el("button", { type: "button", class: "ghost", id: "btn-logout-everywhere", text: t("logout_everywhere"), onclick: async () => {
           if (!await confirmBox(t("logout_everywhere_confirm"), t("logout_everywhere"), t("cancel"))) return;
-          try { await api("logout", { everywhere: true }); } catch (err) { bad(err); return; }
+          browserStore.remove("qg.token");   // (first: this browser's other tabs, closed too, keep nothing)
+          try { await api("logout", { everywhere: true }); } catch (err) { browserStore.set("qg.token", S.token); bad(err); return; }
           done(); localLogout(t("logged_out_everywhere"));
         } })),
     );
@@ -2197,6 +2202,7 @@ function openProfile() {
         el("button", { type: "button", class: "ghost", id: "btn-my-reports", text: t("my_reports"), onclick: () => { done(); openMyReports(); } }),
         el("button", { type: "button", class: "ghost", id: "btn-appeal", text: t("appeal"), onclick: () => { done(); appealDialog(); } }),
         el("button", { type: "button", class: "ghost", id: "btn-logout", text: t("logout"), onclick: async () => {
+          browserStore.remove("qg.token");   // (first: this browser's other tabs, closed too, keep nothing)
           try { await api("logout"); } catch { /* logout is v2; older servers just forget the token here */ }
           done(); localLogout();
         } })),

@@ -124,10 +124,10 @@ export function attachMentionPicker(g, box) {
     const caret = at.start + name.length + 2;
     box.setSelectionRange(caret, caret);
     const d = draft(g);
-    d.text = box.value;   // (the draft kept with the group: app.js keepTyped, saved at the next keystroke)
     if (opt.all) d.mentionAll = true; else d.mentions.set(opt.user.user_id, opt.user.display_name);
     close();
     box.focus();
+    box.dispatchEvent(new Event("input"));   // (the draft kept with the group: app.js keepTyped)
   };
   const draw = () => {
     clear(picker);

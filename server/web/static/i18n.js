@@ -291,7 +291,7 @@ const en = {
   deleted_message: "This message was deleted", recalled_by: "{name} recalled a message", recalled_by_me: "You recalled a message",
   deleted_by_manager: "Deleted by the group's owner or an admin", deleted_by_platform: "Removed by the platform for breaking its rules",
   sending: "Sending…", send_failed: "Not sent: {reason}",
-  send_stale: "kept for over a day without being confirmed; check it was not sent before sending it again", send_logged_out: "not sent before you were logged out: send it again, edit it or discard it", unsent_kept: "{n} unsent messages are kept in this browser: log in again within a day to send them.",
+  send_stale: "kept for over a day without being confirmed; check it was not sent before sending it again", send_logged_out: "not sent before you were logged out: send it again, edit it or discard it", unsent_kept: "Messages not sent ({n}) are kept in this browser: log in again within a day to send them.",
   send_edit_blocked: "You cannot post here right now, so this message cannot be edited; copy it or discard it", held: "Your message is held for review and will appear once approved",
   announcement: "Announcement", members: "Members", manage: "Manage", group_settings: "Settings", info: "Group info",
   member_count: "{n} members", member_count_one: "1 member", member_count_max: "{n} / {max} members", created_at: "Created {date}", created: "Created",

@@ -40,14 +40,20 @@ function readUnsent(key) {
 // Whether browser key k holds messages kept at a forced logout that are still within their day.
 function keptUnsent(k) { return k.startsWith(UNSENT_PREFIX) && readUnsent(k) !== null; }
 
+// The user this browser's saved login is of ("qg.uid", beside the token): known before `me` answers,
+// so a page reloaded with a login that no longer works keeps its user's messages too.
+const UID_KEY = "qg.uid";
+export function rememberUser() { if (S.me) browserStore.set(UID_KEY, S.me.user_id); }
+
 // Kept before the rest is forgotten; how many messages wait for the user's next login here.
 export function keepUnsent() {
-  if (!S.me) return 0;
-  const key = UNSENT_PREFIX + S.me.user_id;
-  const shared = sharedDone();
-  const items = [...((readUnsent(key) || {}).items || []), ...readSavedOutbox(outboxKey()), ...S.outbox.map(savedForm)];
+  const uid = S.me ? S.me.user_id : browserStore.get(UID_KEY);
+  if (!uid) return 0;
+  const key = UNSENT_PREFIX + uid;
+  const shared = sharedDone(uid);
+  const items = [...((readUnsent(key) || {}).items || []), ...readSavedOutbox(outboxKey(uid)), ...S.outbox.map(savedForm)];
   const seen = new Set();
-  const keep = items.filter((x) => x && typeof x.cmid === "string" && typeof x.gid === "string"
+  const keep = items.filter((x) => x && typeof x === "object" && typeof x.cmid === "string" && typeof x.gid === "string"
     && (x.text || (Array.isArray(x.files) && x.files.length)) && !isDone(x.cmid, shared) && !seen.has(x.cmid) && seen.add(x.cmid));
   if (keep.length) browserStore.set(key, JSON.stringify({ at: Date.now(), items: keep })); else browserStore.remove(key);
   return keep.length;
@@ -60,10 +66,17 @@ export function restoreUnsent() {
   browserStore.remove(key);
   if (!kept) return;
   for (const x of kept.items) {
-    if (typeof x.cmid !== "string" || typeof x.gid !== "string" || S.outbox.some((y) => y.cmid === x.cmid)) continue;
-    S.outbox.push(outboxItem({ ...x, failed: { key: "send_logged_out" } }, Date.now()));
+    if (!x || typeof x !== "object" || typeof x.cmid !== "string" || typeof x.gid !== "string"
+      || S.outbox.some((y) => y.cmid === x.cmid)) continue;
+    // (one that had failed already keeps its reason: a refusal is not undone by the logout)
+    S.outbox.push(outboxItem({ ...x, failed: x.failed || { key: "send_logged_out" } }, Date.now()));
   }
   saveOutbox();
+}
+
+// At a page's start: what forced logouts kept here past their day goes (whoever's it was).
+export function dropStaleUnsent() {
+  for (const k of browserStore.keys()) if (k.startsWith(UNSENT_PREFIX) && readUnsent(k) === null) browserStore.remove(k);
 }
 
 // What is typed in a group's composer and not sent (its draft) stays with the group: switching to
@@ -87,6 +100,9 @@ function savedDrafts() {
   if (draftsRead.key !== key) draftsRead = { key, saved: readDrafts(key) };
   return draftsRead.saved;
 }
+
+// Another tab wrote its drafts: read them again when next asked (a stale one could be sent twice).
+window.addEventListener("storage", (e) => { if (e.key && e.key === draftsRead.key) draftsRead = { key: null, saved: {} }; });
 
 export function typedFor(g) {
   if (!g) return "";
@@ -115,7 +131,7 @@ export function keepTyped(g, text) {
 // whose files were still uploading at the reload is lost with them. Failed ones stay failed; the
 // names of files that could not be uploaded are kept (the files themselves cannot be): the next
 // page shows the message failed, saying to attach them again (Edit).
-function outboxKey() { return S.me ? "qg.outbox." + S.me.user_id : null; }
+function outboxKey(uid = S.me ? S.me.user_id : null) { return uid ? "qg.outbox." + uid : null; }
 
 // Another tab of the same user keeps its own outbox under the same key: each tab writes its own
 // items and leaves the others' as they are, dropping only the ids seen stored or discarded, by this
@@ -128,10 +144,10 @@ const RESEND_WITHIN_MS = 23 * 3600 * 1000;
 const outboxDone = new Set();
 const DONE_KEEP = 500;   // ids of the shared list at most (the oldest go first)
 
-export function doneKey() { const key = outboxKey(); return key ? key + ".done" : null; }
+export function doneKey(uid = undefined) { const key = outboxKey(uid); return key ? key + ".done" : null; }
 
-function doneElsewhere() {
-  const key = doneKey();
+function doneElsewhere(uid = undefined) {
+  const key = doneKey(uid);
   try {
     const rows = JSON.parse((key && browserStore.get(key)) || "[]");
     return Array.isArray(rows) ? rows.filter((r) => Array.isArray(r) && typeof r[0] === "string" && Number.isFinite(r[1])) : [];
@@ -140,7 +156,7 @@ function doneElsewhere() {
 
 function isDone(cmid, shared) { return outboxDone.has(cmid) || shared.has(cmid); }
 
-export function sharedDone() { return new Set(doneElsewhere().map((r) => r[0])); }
+export function sharedDone(uid = undefined) { return new Set(doneElsewhere(uid).map((r) => r[0])); }
 
 // Stored or discarded: no tab keeps a copy of it.
 export function markDone(cmid) {
