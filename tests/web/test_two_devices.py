@@ -191,11 +191,9 @@ def test_a_forgotten_password_is_reset_from_the_login_form(
     assert page.errors == []
 
 
-def test_messages_waiting_when_another_device_ends_the_login_come_back_failed_at_the_next_login(
-        browser: Any, server: ServerProcess, bg: Background) -> None:
-    """A multi-device reviewer: two messages typed on a phone that was offline were dropped without a
-    word when the laptop changed the password (the logout forgot the outbox). Now the login form says
-    they are kept; the same user's next login here shows them failed, sent only when asked."""
+def _offline_phone(browser: Any, server: ServerProcess, bg: Background, texts: list[str]) -> tuple[Any, ...]:
+    """Alice's phone in Bob's group, its connection cut, ``texts`` typed and waiting in its outbox:
+    (alice, bob, the group, the phone's page, its cable)."""
     alice, bob = bg.run(server.user()), bg.run(server.user())
     gid = bg.run(open_group(bob))
     bg.run(alice.request("join_group", group_id=gid))
@@ -205,9 +203,18 @@ def test_messages_waiting_when_another_device_ends_the_login_come_back_failed_at
     phone.click(f"#group-list [data-gid='{gid}']")
     cable.cut()
     expect(phone.locator("#status.status-reconnecting")).to_have_count(1)  # (the list is off screen on a phone)
-    send(phone, "路上写的第一句")
-    send(phone, "路上写的第二句")
-    expect(phone.locator("#outbox .pending")).to_have_count(2)
+    for text in texts:
+        send(phone, text)
+    expect(phone.locator("#outbox .pending")).to_have_count(len(texts))
+    return alice, bob, gid, phone, cable
+
+
+def test_messages_waiting_when_another_device_ends_the_login_come_back_failed_at_the_next_login(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A multi-device reviewer: two messages typed on a phone that was offline were dropped without a
+    word when the laptop changed the password (the logout forgot the outbox). Now the login form says
+    they are kept; the same user's next login here shows them failed, sent only when asked."""
+    alice, bob, gid, phone, cable = _offline_phone(browser, server, bg, ["路上写的第一句", "路上写的第二句"])
 
     bg.run(alice.request("change_password", password="password123", new_password="a-new-password"))
     cable.mend()
@@ -312,17 +319,7 @@ def test_messages_waiting_on_a_page_reloaded_after_the_login_ended_are_kept_too(
         browser: Any, server: ServerProcess, bg: Background) -> None:
     """A diff reviewer: a phone's tab reloaded (or discarded by the browser) after the password changed
     elsewhere learnt its login no longer works before it knew its user, and forgot the messages."""
-    alice, bob = bg.run(server.user()), bg.run(server.user())
-    gid = bg.run(open_group(bob))
-    bg.run(alice.request("join_group", group_id=gid))
-    phone = new_page(browser, server, width=390, height=844)
-    cable = Cable(phone)
-    login(phone, alice.username)
-    phone.click(f"#group-list [data-gid='{gid}']")
-    cable.cut()
-    expect(phone.locator("#status.status-reconnecting")).to_have_count(1)
-    send(phone, "离线写的")
-    expect(phone.locator("#outbox .pending")).to_have_count(1)
+    alice, _, gid, phone, cable = _offline_phone(browser, server, bg, ["离线写的"])
     bg.run(alice.request("change_password", password="password123", new_password="a-new-password"))
     cable.mend()
     phone.reload()
