@@ -50,14 +50,13 @@ def open_files() -> int | None:
         return None
 
 
-def check(limit: int) -> bool:
-    """Warn (at most once a minute) while the files open are past :data:`NEAR` of ``limit``; whether they are."""
+def check(limit: int) -> None:
+    """Warn (at most once a minute) while the files open are past :data:`NEAR` of ``limit``."""
     n = open_files()
     if n is None or limit == resource.RLIM_INFINITY or n < NEAR * limit:
-        return False
+        return
     _near.log(log, logging.WARNING, "%d files are open of the %d this process may open: new connections, uploads "
               "and database files are refused once none is left; raise the limit (LimitNOFILE=)", n, limit)
-    return True
 
 
 async def watch(limit: int) -> None:

@@ -139,10 +139,6 @@ def _own_upload(ctx: Context, user: User, upload_id: str) -> Upload:
     return up
 
 
-def _drop(ctx: Context, up: Upload) -> None:
-    ctx.media.drop_upload(up)
-
-
 def _check_open_uploads(svc: MediaService, user_id: str) -> None:
     if svc.open_uploads(user_id) >= MAX_OPEN_UPLOADS:
         raise ContractError("rate_limited", f"at most {MAX_OPEN_UPLOADS} unfinished uploads at once",
@@ -188,7 +184,7 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
     try:
         await asyncio.to_thread(up.open)
     except OSError as err:
-        _drop(ctx, up)
+        ctx.media.drop_upload(up)
         log.error("cannot create the temp file of an upload in %s: %s", up.path.parent, err)
         raise ContractError("internal", "the server cannot store uploads right now") from None
     return {"upload_id": upload_id, "chunk_bytes": chunk_bytes(ctx.cfg.server.max_frame_bytes)}
@@ -218,7 +214,7 @@ async def upload_chunk(ctx: Context, sess: Session, req: rq.UploadChunk, enc: En
             await asyncio.to_thread(up.write, req.data)
         except BaseException as err:
             up.broken = True
-            _drop(ctx, up)
+            ctx.media.drop_upload(up)
             if isinstance(err, OSError):
                 log.error("an upload chunk could not be written to %s: %s", up.path, err)
                 # The write's thread has returned (it raised), so nothing writes the file any more: it
@@ -245,7 +241,7 @@ async def upload_end(ctx: Context, sess: Session, req: rq.UploadEnd, enc: Encodi
     try:
         return await _finish(ctx, user, up, want)
     finally:
-        _drop(ctx, up)
+        ctx.media.drop_upload(up)
         await asyncio.to_thread(up.discard)
 
 
