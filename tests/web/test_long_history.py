@@ -144,6 +144,30 @@ def test_the_mention_picker_puts_names_that_start_with_the_text_first_and_tells_
     assert page.errors == []
 
 
+def test_the_mention_picker_opened_before_the_member_list_came_fills_when_it_comes(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """"@" typed in a group opened the first time, before its member list came, showed no list until
+    the next key (the first CI run that lost this race failed the test above)."""
+    owner = bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    c = bg.run(server.user())
+    bg.run(c.request("set_profile", display_name="王小明"))
+    bg.run(c.request("join_group", group_id=gid))
+    page = new_page(browser, server)
+    page.context.add_init_script(late_answers("members", 1500))
+    page.reload()
+    login(page, owner.username)
+    page.evaluate("() => { window.__slow = true; }")
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.wait_for_selector("#composer-text:enabled")
+    page.locator("#composer-text").press_sequentially("@王")  # (the list comes 1.5 s after it was asked)
+    options = page.locator("#mention-picker .pick")
+    expect(options).to_have_count(1)
+    assert options.first.get_attribute("data-uid") == c.user_id
+    assert page.evaluate("() => window.__held") == 1
+    assert page.errors == []
+
+
 def test_the_member_panel_of_a_big_group_lists_200_and_finds_the_rest(
         browser: Any, server: ServerProcess, bg: Background) -> None:
     """2,000 rows of a dozen controls each took a second to open and a second per keystroke."""

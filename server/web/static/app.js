@@ -8,7 +8,7 @@ import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteU
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, deletedText, previewText, upload } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
-import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile } from "./composer.js";
+import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile, MEMBERS_CAME } from "./composer.js";
 import { fmtSeconds, forgetInviteImages } from "./moderation.js";
 import { browserStore } from "./browser_store.js";
 import { checkOutcomes, markOutcomesSeen, openMyReports } from "./outcomes.js";
@@ -690,6 +690,8 @@ async function loadDetail(g) {
         g.membersOf = { ws: conn.ws, at: Date.now() };
         remember(mem.members);
         const mine = g.members.get(S.me.user_id); if (mine) g.role = mine.role;
+        const box = S.current === g.group_id ? $("#composer-text") : null;
+        if (box) box.dispatchEvent(new Event(MEMBERS_CAME));
       })]);
     redrawMentions(g);   // messages drawn before the member list came (a group opened the first time)
   } catch (e) { if (e.code !== "disconnected") toast(errorText(e), "error"); }

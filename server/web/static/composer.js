@@ -96,6 +96,8 @@ export function drawTray(g) {
 // ---------------------------------------------------------------- mentions
 function mentionAllLabel() { return t("mention_all_name"); }
 
+export const MEMBERS_CAME = "qg-members";
+
 // The picker: typing "@" (and a few letters) lists matching members above the composer.
 export function attachMentionPicker(g, box) {
   const picker = el("ul", { id: "mention-picker", class: "picker", role: "listbox", hidden: true });
@@ -170,6 +172,9 @@ export function attachMentionPicker(g, box) {
   };
   box.addEventListener("input", update);
   box.addEventListener("click", update);
+  // The member list may come after "@" was typed (a group opened the first time): the open list is
+  // drawn again from it, not left empty until the next key.
+  box.addEventListener(MEMBERS_CAME, () => { if (document.activeElement === box) update(); });
   box.addEventListener("blur", () => setTimeout(close, 150));
   box.addEventListener("keydown", (e) => {
     if (picker.hidden) return;
