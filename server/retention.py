@@ -12,6 +12,7 @@ What goes, once its timestamp is past the cutoff (:func:`governance.retention.cu
   resolved reports and decided review items, and the identity data of
   accounts cancelled before the cutoff (not blacklisted ones: a blacklist is
   kept on the identity for good, P13).
+  Login tokens past their own expiry (not the period's; nothing holds them).
 Then the media rows (and files) that no message or post carries any more and that
   nobody attached within ``media.unattached_ttl_seconds`` (server/media/cleanup.py).
 What never goes here: the enforcement record (``audit``, a hash chain: removing

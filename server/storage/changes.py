@@ -952,7 +952,7 @@ class PurgeMessages(Change):
 # ``accounts_erased``), which stays while a held message, post or comment of theirs is kept.
 # ``messages`` is purged by :class:`PurgeMessages`, the others by :class:`Purge`.
 PURGE_TABLES = ("messages", "membership_log", "reports", "review_queue", "comments", "posts", "post_reads",
-                "netlog", "accounts_erased")
+                "netlog", "tokens", "accounts_erased")
 
 
 @dataclass(frozen=True, slots=True)

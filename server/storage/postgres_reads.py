@@ -483,8 +483,22 @@ PG_ERASE_ACCOUNT = _pg_purge(numbered(ERASE_ACCOUNT))
 PG_QUEUE_DEPTHS = numbered(QUEUE_DEPTHS)
 PG_UNLINK_ACCOUNTS = UNLINK_ACCOUNTS.replace(":key", "$1").replace(":erased", "$2")
 PG_ID_HELD = numbered(ID_HELD)
-PG_PURGES: dict[str, str] = {table: _pg_purge(_deleting(table, sql)) for table, sql in PURGES.items()}
-assert not any(":" + p in s for s in PG_PURGES.values() for p in ("now", "cutoff", "limit")), "unmapped parameter"
+PURGE_PARAMS = ("now", "cutoff", "limit")
+
+
+def _pg_purge_statement(sql: str) -> tuple[str, tuple[str, ...]]:
+    """A table's purge in PostgreSQL's dialect, numbered over the parameters it uses (of
+    ``PURGE_PARAMS``, in that order), and their names: PostgreSQL cannot type a parameter a
+    statement never reads (the tokens' purge reads no cutoff)."""
+    used = tuple(name for name in PURGE_PARAMS if ":" + name in sql)
+    for number, name in enumerate(used, 1):
+        sql = sql.replace(":" + name, f"${number}")
+    return _pg_purge(sql), used
+
+
+PG_PURGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    table: _pg_purge_statement(_deleting(table, sql)) for table, sql in PURGES.items()}
+assert not any(":" + p in s for s, _ in PG_PURGES.values() for p in PURGE_PARAMS), "unmapped parameter"
 
 
 # Memory a purge batch's sets (the held groups' members, the held users, the kept authors, the
@@ -498,19 +512,21 @@ PURGE_WORK_MEM = "64MB"
 
 @applies(c.Purge)
 async def _purge(db: Conn, p: c.Purge) -> int:
-    sql = PG_PURGES.get(p.table)
-    if sql is None:
+    statement = PG_PURGES.get(p.table)
+    if statement is None:
         raise ValueError(f"no retention purge for {p.table!r}")
+    sql, names = statement
+    args = [{"now": p.now, "cutoff": p.cutoff, "limit": p.limit}[name] for name in names]
     await db.execute(f"SET LOCAL work_mem = '{PURGE_WORK_MEM}'")
     if p.table in ERASING:
-        people = [(r[0], r[1]) for r in await db.fetch(sql, p.now, p.cutoff, p.limit)]
+        people = [(r[0], r[1]) for r in await db.fetch(sql, *args)]
         await db.executemany(PG_ERASE_ACCOUNT, [(uid,) for uid, _ in people])
         for id_hmac in {bytes(h) for _, h in people if h is not None}:
             if await db.fetchval(PG_ID_HELD, id_hmac) is None:
                 await db.execute(PG_UNLINK_ACCOUNTS, id_hmac.hex(), erased_key())
         n = len(people)
     else:
-        n = _count(await db.execute(sql, p.now, p.cutoff, p.limit))
+        n = _count(await db.execute(sql, *args))
     if (after := PURGE_AFTER.get(p.table)) is not None:
         await db.execute(after)
     if n and p.record is not None:

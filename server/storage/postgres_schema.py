@@ -976,4 +976,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX review_queue_open ON review_queue(status, item_id);
         """,
     ),
+    (
+        40,
+        """
+        -- As SQLite's 43: the retention purge finds login tokens past their expiry.
+        CREATE INDEX tokens_expires ON tokens(expires_at);
+        """,
+    ),
 ]

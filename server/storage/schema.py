@@ -1105,4 +1105,12 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX review_queue_open ON review_queue(status, item_id);
         """,
     ),
+    (
+        43,
+        """
+        -- The retention purge deletes login tokens past their expiry (those of accounts that never log in
+        -- again, which their own next login would otherwise have deleted): found by expiry.
+        CREATE INDEX tokens_expires ON tokens(expires_at);
+        """,
+    ),
 ]

@@ -501,6 +501,14 @@ PURGES: dict[str, str] = {
                        WHERE user_id IN ({HELD_USERS}) OR user_id IN ({KEPT_AUTHORS})
                           OR user_id IN ({HELD_MEMBERS})))
           LIMIT :limit)""",
+    # Login tokens past their expiry: they open nothing any more (``auth`` and ``my_logins`` read only
+    # good ones), and a token's row also keeps the device its login named. By ``expires_at`` and ``now``,
+    # not by the period, and whatever is held: a token is no record of what happened (the network
+    # log's login and auth rows are, and they are kept with their holds). A login also deletes its own
+    # account's expired ones; this reaches the accounts that never log in again.
+    "tokens": """
+        DELETE FROM tokens WHERE token_hash IN (
+          SELECT token_hash FROM tokens WHERE expires_at <= :now LIMIT :limit)""",
     # Cancelled accounts (P9) to erase: selected here, erased by ERASE_ACCOUNT one by one (see ERASING).
     # Not while a public account of theirs is held: who stands behind it is kept with it.
     "accounts_erased": f"""

@@ -915,3 +915,28 @@ async def test_a_purge_that_removes_only_media_rows_records_it_with_the_first(se
     assert sql(server, "SELECT COUNT(*) FROM media WHERE media_id = 'm-old'")[0][0] == 0
     entries = sql(server, "SELECT action, detail FROM audit WHERE action IN ('purge_started', 'purge')")
     assert [a for a, _ in entries] == ["purge_started"], entries
+
+
+async def test_the_purge_deletes_login_tokens_past_their_expiry_and_no_other(server):
+    """An expired token was deleted only at its account's next login: the tokens (and the device names
+    their logins gave) of accounts that never logged in again stayed for good. The purge deletes every
+    expired one, a held account's too (the network log is the record of its logins), and no good one."""
+    gone, held, staying = await server.user(), await server.user(), await server.user()
+    phone = await server.client()
+    await phone.login(staying.username, "password123", device="Redmi Note 12 · Android")
+    rc, _, err = await server.admin("hold", "--user", held.username, "--reason", "case 13")
+    assert rc == 0, err
+    now = int(time.time() * 1000)
+    sql(server, "UPDATE tokens SET expires_at = ? WHERE user_id IN (?, ?)", now - 1000, gone.user_id, held.user_id)
+    rc, out, err = await server.admin("purge")
+    assert rc == 0, err
+    assert "tokens: 2" in out.splitlines(), out
+    left = sql(server, "SELECT user_id, device FROM tokens ORDER BY device")
+    assert sorted(left) == sorted([(staying.user_id, ""), (staying.user_id, "Redmi Note 12 · Android")])
+    assert (await phone.request("me"))["user_id"] == staying.user_id  # (a good login goes on)
+    again = await server.client()
+    assert (await again.call("auth", token=phone.token))["ok"]
+    kinds = {k for (k,) in sql(server, "SELECT kind FROM netlog WHERE user_id = ?", held.user_id)}
+    assert "register" in kinds, kinds  # (how the held account came in is still on record)
+    [(detail,)] = sql(server, "SELECT detail FROM audit WHERE action = 'purge'")
+    assert json.loads(detail)["removed"]["tokens"] == 2

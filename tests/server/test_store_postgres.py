@@ -217,7 +217,9 @@ async def test_purges_that_name_people_check_kept_authors_as_one_hashed_set(open
                          " SELECT 1, 'connect', 'v' || (n % 5000), '192.0.2.1', '{}' FROM generate_series(1, 50000) n")
         await db.execute("ANALYZE")
         for table in ("netlog", "accounts_erased"):
-            plan = "\n".join(r[0] for r in await db.fetch("EXPLAIN " + PG_PURGES[table], 10**13, 10**12, 1000))
+            sql, names = PG_PURGES[table]
+            assert names == ("now", "cutoff", "limit")
+            plan = "\n".join(r[0] for r in await db.fetch("EXPLAIN " + sql, 10**13, 10**12, 1000))
             assert "hashed SubPlan" in plan and "NOT (SubPlan" not in plan, (table, plan)
     finally:
         await db.close()
