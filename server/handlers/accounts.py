@@ -42,6 +42,14 @@ if TYPE_CHECKING:
     from server.session import Session
 
 AUTH_FAILED = "authentication failed: wrong username, password or token"
+# **[ext]** ``auth``'s refusal of a token whose login ended before it expired: its ``cause``, and why.
+LOGIN_ENDED = {
+    ch.LOGGED_OUT: "this login was ended by a logout on another device",
+    ch.PASSWORD_CHANGED: "the account's password was changed: log in with the new one",
+    ch.TOO_MANY_LOGINS: f"this login was ended by newer ones (an account keeps {ch.TOKENS_KEPT_PER_USER})",
+    ch.ACCOUNT_DELETED: "the account was cancelled",
+    ch.ACCOUNT_REOPENED: "the platform reopened the account: log in again",
+}
 
 
 def _rate_limited(what: str, retry_after: float) -> ContractError:
@@ -303,6 +311,9 @@ async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict
         if user is None or user.deleted:
             guess.failed()
             await netlog.session_kept(ctx, sess, "auth_failed", uid)
+            cause = None if uid else await ctx.store.login_end_cause(hashed, ctx.now_ms())
+            if cause in LOGIN_ENDED:
+                raise ContractError("unauthenticated", LOGIN_ENDED[cause], cause=cause)
             raise ContractError("unauthenticated", AUTH_FAILED)
     if user.blacklisted or user.reopening:
         netlog.session(ctx, sess, "auth_refused", uid, why="blacklisted")

@@ -49,6 +49,7 @@ from server.operator.common import (
     user_of,
 )
 from server.storage.changes import (
+    ACCOUNT_REOPENED,
     AddCredit,
     AddSanction,
     Change,
@@ -310,7 +311,7 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
             lift.changes.append(SetUserFields(u.user_id, {"blacklisted_at": None}))
             # Its tokens answered `blacklisted` meanwhile; reopened, it logs in again: a token from
             # before (a stolen one, the reason for many a blacklisting) never works again.
-            lift.changes.append(RevokeTokens(u.user_id))
+            lift.changes.append(RevokeTokens(u.user_id, ACCOUNT_REOPENED))
         for _, rows in twins:
             lift.changes += [LiftSanction(int(r["id"]), now, by, reason) for r in rows]
         # The person and the organisations behind its public accounts are unbarred too.

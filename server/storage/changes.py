@@ -71,6 +71,15 @@ class InsertUser(Change):
 
 TOKENS_KEPT_PER_USER = 100  # an account's valid tokens (its signed-in devices) at most; docs/protocol.md `login`
 
+# Why a login ended before its token expired, kept (``ended_logins``) until then for ``auth`` to say
+# (its **[ext]** ``cause``): a device that was offline when it happened hears why, not only that.
+LOGGED_OUT = "logged_out"              # a logout of it on another device, or on every device
+PASSWORD_CHANGED = "password_changed"  # the account's password changed or was reset
+TOO_MANY_LOGINS = "too_many_logins"    # the oldest, past TOKENS_KEPT_PER_USER, at a new login
+ACCOUNT_DELETED = "account_deleted"    # the account was cancelled
+ACCOUNT_REOPENED = "account_reopened"  # the platform lifted its blacklisting: every login starts again
+LOGIN_END_CAUSES = (LOGGED_OUT, PASSWORD_CHANGED, TOO_MANY_LOGINS, ACCOUNT_DELETED, ACCOUNT_REOPENED)
+
 
 @dataclass(frozen=True, slots=True)
 class InsertToken(Change):
@@ -87,9 +96,10 @@ class InsertToken(Change):
 
 @dataclass(frozen=True, slots=True)
 class RevokeToken(Change):
-    """``logout``: the token stops authenticating (it is deleted)."""
+    """``logout``: the token stops authenticating (it is deleted; why, kept until it would have expired)."""
 
     token_hash: bytes
+    cause: str = LOGGED_OUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +114,11 @@ class ChangePassword(Change):
 
 @dataclass(frozen=True, slots=True)
 class RevokeTokens(Change):
-    """Every token of ``user_id`` stops authenticating (a lifted blacklist: its owner logs in again,
-    so no token from before the blacklist, a stolen one included, ever comes back)."""
+    """Every token of ``user_id`` stops authenticating (``logout`` everywhere; a lifted blacklist: its
+    owner logs in again, so no token from before the blacklist, a stolen one included, ever comes back)."""
 
     user_id: str
+    cause: str = LOGGED_OUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -952,7 +963,8 @@ class PurgeMessages(Change):
 # ``accounts_erased``), which stays while a held message, post or comment of theirs is kept.
 # ``messages`` is purged by :class:`PurgeMessages`, the others by :class:`Purge`.
 PURGE_TABLES = ("messages", "membership_log", "reports", "review_queue", "comments", "posts", "post_reads",
-                "netlog", "tokens", "accounts_erased")
+                "netlog", "tokens", "ended_logins",
+                "accounts_erased")
 
 
 @dataclass(frozen=True, slots=True)

@@ -197,25 +197,34 @@ async def _insert_token(db: Conn, t: c.InsertToken) -> None:
     await db.execute("DELETE FROM tokens WHERE user_id = $1 AND expires_at < $2", t.user_id, t.created_at)
     await db.execute("INSERT INTO tokens (token_hash, user_id, created_at, expires_at, device)"
                      " VALUES ($1, $2, $3, $4, $5)", t.token_hash, t.user_id, t.created_at, t.expires_at, t.device)
-    await db.execute("DELETE FROM tokens WHERE token_hash IN (SELECT token_hash FROM tokens WHERE user_id = $1"
-                     " AND token_hash <> $2 ORDER BY created_at DESC, token_hash OFFSET $3)",
-                     t.user_id, t.token_hash, c.TOKENS_KEPT_PER_USER - 1)
+    await _end_tokens(db, c.TOO_MANY_LOGINS, "token_hash IN (SELECT token_hash FROM tokens WHERE user_id = $2"
+                      " AND token_hash <> $3 ORDER BY created_at DESC, token_hash OFFSET $4)",
+                      t.user_id, t.token_hash, c.TOKENS_KEPT_PER_USER - 1)
+
+
+async def _end_tokens(db: Conn, cause: str, where: str, *args: Any) -> None:
+    """Deletes the tokens ``where`` picks (its parameters from $2), keeping why each login ended
+    (``ended_logins``) until it would have expired."""
+    await db.execute("WITH ended AS (DELETE FROM tokens WHERE " + where + " RETURNING token_hash, user_id, expires_at)"
+                     " INSERT INTO ended_logins (token_hash, user_id, cause, expires_at)"
+                     " SELECT token_hash, user_id, $1, expires_at FROM ended ON CONFLICT (token_hash) DO NOTHING",
+                     cause, *args)
 
 
 @applies(c.RevokeToken)
 async def _revoke_token(db: Conn, t: c.RevokeToken) -> None:
-    await db.execute("DELETE FROM tokens WHERE token_hash = $1", t.token_hash)
+    await _end_tokens(db, t.cause, "token_hash = $2", t.token_hash)
 
 
 @applies(c.ChangePassword)
 async def _change_password(db: Conn, p: c.ChangePassword) -> None:
     await db.execute("UPDATE users SET password_hash = $1 WHERE user_id = $2", p.password_hash, p.user_id)
-    await db.execute("DELETE FROM tokens WHERE user_id = $1 AND token_hash IS DISTINCT FROM $2", p.user_id, p.keep)
+    await _end_tokens(db, c.PASSWORD_CHANGED, "user_id = $2 AND token_hash IS DISTINCT FROM $3", p.user_id, p.keep)
 
 
 @applies(c.RevokeTokens)
 async def _revoke_tokens(db: Conn, t: c.RevokeTokens) -> None:
-    await db.execute("DELETE FROM tokens WHERE user_id = $1", t.user_id)
+    await _end_tokens(db, t.cause, "user_id = $2", t.user_id)
 
 
 def _id_lock_key(id_hmac: bytes) -> int:
@@ -281,7 +290,7 @@ async def _cancel_account(db: Conn, a: c.CancelAccount) -> None:
     for r in await db.fetch(_LIVE_MEMBERSHIPS, a.user_id):
         await db.execute("DELETE FROM members WHERE group_id = $1 AND user_id = $2", r[0], a.user_id)
         await _log_membership(db, r[0], a.user_id, "account_deleted", a.user_id, a.deleted_at)
-    await db.execute("DELETE FROM tokens WHERE user_id = $1", a.user_id)
+    await _end_tokens(db, c.ACCOUNT_DELETED, "user_id = $2", a.user_id)
     await db.execute("DELETE FROM join_requests WHERE user_id = $1", a.user_id)
     await db.execute("DELETE FROM invitations WHERE user_id = $1", a.user_id)
     await db.execute("DELETE FROM account_editors WHERE user_id = $1", a.user_id)

@@ -120,6 +120,11 @@ class PostgresReads:
             "SELECT user_id FROM tokens WHERE token_hash = $1 AND expires_at > $2", token_hash, now)
         return row[0] if row else None
 
+    async def login_end_cause(self, token_hash: bytes, now: int) -> str | None:
+        row = await self._fetchone(
+            "SELECT cause FROM ended_logins WHERE token_hash = $1 AND expires_at > $2", token_hash, now)
+        return None if row is None else str(row[0])
+
     async def logins_of(self, user_id: str, now: int) -> list[tuple[bytes, int, int, str]]:
         rows = await self._fetchall(
             "SELECT token_hash, created_at, expires_at, device FROM tokens WHERE user_id = $1 AND expires_at > $2"

@@ -983,4 +983,17 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX tokens_expires ON tokens(expires_at);
         """,
     ),
+    (
+        41,
+        """
+        -- As SQLite's 44: why a login ended, until its token would have expired.
+        CREATE TABLE ended_logins (
+            token_hash BYTEA PRIMARY KEY,
+            user_id    TEXT NOT NULL,
+            cause      TEXT NOT NULL,
+            expires_at BIGINT NOT NULL
+        );
+        CREATE INDEX ended_logins_expires ON ended_logins(expires_at);
+        """,
+    ),
 ]

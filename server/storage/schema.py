@@ -1113,4 +1113,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX tokens_expires ON tokens(expires_at);
         """,
     ),
+    (
+        44,
+        """
+        -- Why a login ended before its token expired (a logout elsewhere, a new password, ...), kept until
+        -- the token would have expired: ``auth`` with it says why (its cause), not only that it failed.
+        CREATE TABLE ended_logins (
+            token_hash BLOB PRIMARY KEY,
+            user_id    TEXT NOT NULL,
+            cause      TEXT NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        CREATE INDEX ended_logins_expires ON ended_logins(expires_at);
+        """,
+    ),
 ]

@@ -159,25 +159,33 @@ async def _insert_token(db: aiosqlite.Connection, t: c.InsertToken) -> None:
     await db.execute("INSERT INTO tokens (token_hash, user_id, created_at, expires_at, device) VALUES (?, ?, ?, ?, ?)",
                      (t.token_hash, t.user_id, t.created_at, t.expires_at, t.device))
     # (the new token and the newest others up to the cap stay)
-    await db.execute("DELETE FROM tokens WHERE token_hash IN (SELECT token_hash FROM tokens WHERE user_id = ?"
-                     " AND token_hash != ? ORDER BY created_at DESC, token_hash LIMIT -1 OFFSET ?)",
-                     (t.user_id, t.token_hash, c.TOKENS_KEPT_PER_USER - 1))
+    await _end_tokens(db, c.TOO_MANY_LOGINS, "token_hash IN (SELECT token_hash FROM tokens WHERE user_id = ?"
+                      " AND token_hash != ? ORDER BY created_at DESC, token_hash LIMIT -1 OFFSET ?)",
+                      (t.user_id, t.token_hash, c.TOKENS_KEPT_PER_USER - 1))
+
+
+async def _end_tokens(db: aiosqlite.Connection, cause: str, where: str, params: tuple[Any, ...]) -> None:
+    """Deletes the tokens ``where`` picks, keeping why each login ended (``ended_logins``) until it
+    would have expired."""
+    await db.execute("INSERT OR IGNORE INTO ended_logins (token_hash, user_id, cause, expires_at)"
+                     f" SELECT token_hash, user_id, ?, expires_at FROM tokens WHERE {where}", (cause, *params))
+    await db.execute(f"DELETE FROM tokens WHERE {where}", params)
 
 
 @applies(c.RevokeToken)
 async def _revoke_token(db: aiosqlite.Connection, t: c.RevokeToken) -> None:
-    await db.execute("DELETE FROM tokens WHERE token_hash = ?", (t.token_hash,))
+    await _end_tokens(db, t.cause, "token_hash = ?", (t.token_hash,))
 
 
 @applies(c.ChangePassword)
 async def _change_password(db: aiosqlite.Connection, p: c.ChangePassword) -> None:
     await db.execute("UPDATE users SET password_hash = ? WHERE user_id = ?", (p.password_hash, p.user_id))
-    await db.execute("DELETE FROM tokens WHERE user_id = ? AND token_hash IS NOT ?", (p.user_id, p.keep))
+    await _end_tokens(db, c.PASSWORD_CHANGED, "user_id = ? AND token_hash IS NOT ?", (p.user_id, p.keep))
 
 
 @applies(c.RevokeTokens)
 async def _revoke_tokens(db: aiosqlite.Connection, t: c.RevokeTokens) -> None:
-    await db.execute("DELETE FROM tokens WHERE user_id = ?", (t.user_id,))
+    await _end_tokens(db, t.cause, "user_id = ?", (t.user_id,))
 
 
 @applies(c.VerifyIdentity)
@@ -236,7 +244,7 @@ async def _cancel_account(db: aiosqlite.Connection, a: c.CancelAccount) -> None:
     for (gid,) in list(await db.execute_fetchall(_LIVE_MEMBERSHIPS, (a.user_id,))):
         await db.execute("DELETE FROM members WHERE group_id = ? AND user_id = ?", (gid, a.user_id))
         await _log_membership(db, gid, a.user_id, "account_deleted", a.user_id, a.deleted_at)
-    await db.execute("DELETE FROM tokens WHERE user_id = ?", (a.user_id,))
+    await _end_tokens(db, c.ACCOUNT_DELETED, "user_id = ?", (a.user_id,))
     await db.execute("DELETE FROM join_requests WHERE user_id = ?", (a.user_id,))
     await db.execute("DELETE FROM invitations WHERE user_id = ?", (a.user_id,))
     await db.execute("DELETE FROM account_editors WHERE user_id = ?", (a.user_id,))

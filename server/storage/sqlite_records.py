@@ -509,6 +509,11 @@ PURGES: dict[str, str] = {
     "tokens": """
         DELETE FROM tokens WHERE token_hash IN (
           SELECT token_hash FROM tokens WHERE expires_at <= :now LIMIT :limit)""",
+    # Why a login ended, kept only until its token would have expired (then ``auth`` with it says no
+    # more than for any expired token).
+    "ended_logins": """
+        DELETE FROM ended_logins WHERE token_hash IN (
+          SELECT token_hash FROM ended_logins WHERE expires_at <= :now LIMIT :limit)""",
     # Cancelled accounts (P9) to erase: selected here, erased by ERASE_ACCOUNT one by one (see ERASING).
     # Not while a public account of theirs is held: who stands behind it is kept with it.
     "accounts_erased": f"""

@@ -315,7 +315,8 @@ async def test_lift_blacklist_reopens_the_account(server):
     rc, out, _ = await server.admin("lift", row["id"], "--reason", "身份被冒用，已核实")
     assert rc == 0 and "open again" in out
     # A token from before the blacklist (a stolen one, say) never comes back: its owner logs in again.
-    assert (await c.call("auth", token=bob.token))["code"] == "unauthenticated"
+    refused = await c.call("auth", token=bob.token)
+    assert (refused["code"], refused["cause"]) == ("unauthenticated", "account_reopened")
     assert (await c.call("login", username=bob.username, password="password123"))["ok"]
 
 

@@ -35,8 +35,11 @@ async def test_a_new_password_ends_every_other_login_and_the_old_one_no_longer_o
     assert (await alice.request("me"))["user_id"] == alice.user_id  # this login goes on
     assert (await same_tab.request("me"))["user_id"] == alice.user_id  # and so does its token
     again = await server.client()
-    assert (await again.call("auth", token=stolen))["code"] == "unauthenticated"
-    assert (await again.call("login", username=alice.username, password="password123"))["code"] == "unauthenticated"
+    ended = await again.call("auth", token=stolen)  # (a device offline at the change hears why)
+    assert (ended["code"], ended["cause"]) == ("unauthenticated", "password_changed"), ended
+    assert ended["reason"] == "the account's password was changed: log in with the new one"
+    failed = await again.call("login", username=alice.username, password="password123")
+    assert failed["code"] == "unauthenticated" and "cause" not in failed  # (a wrong password: no cause)
     assert (await again.call("login", username=alice.username, password="new-password-1"))["ok"]
     kinds = [r[0] for r in server.db_rows("SELECT kind FROM netlog WHERE user_id = ? ORDER BY id", alice.user_id)]
     assert "change_password_failed" in kinds and "password_changed" in kinds
@@ -52,7 +55,8 @@ async def test_logout_everywhere_ends_every_login_of_the_account(server: ServerP
         assert await closed_by_server(c) == (1008, "logged out on every device")
     assert (await phone.call("me"))["code"] == "unauthenticated"  # this one stays, logged out
     for token in tokens:
-        assert (await phone.call("auth", token=token))["code"] == "unauthenticated"
+        ended = await phone.call("auth", token=token)
+        assert (ended["code"], ended["cause"]) == ("unauthenticated", "logged_out"), ended
     assert (await bob.request("me"))["user_id"] == bob.user_id  # nobody else's
     assert (await phone.call("login", username=alice.username, password="password123"))["ok"]
     rows = server.db_rows("SELECT detail FROM netlog WHERE user_id = ? AND kind = 'logout'", alice.user_id)
@@ -135,7 +139,8 @@ async def test_a_person_sees_their_logins_and_ends_one_of_them(server: ServerPro
     assert (await alice.request("me"))["user_id"] == alice.user_id  # this login goes on
     assert (await phone.request("me"))["user_id"] == alice.user_id  # and so does the phone
     again = await server.client()
-    assert (await again.call("auth", token=laptop.token))["code"] == "unauthenticated"
+    ended = await again.call("auth", token=laptop.token)
+    assert (ended["code"], ended["cause"]) == ("unauthenticated", "logged_out"), ended
     assert [x["device"] for x in (await alice.request("my_logins"))["logins"]] == ["Redmi Note 12 · Android", ""]
     assert (await alice.call("logout", login_id=laptop_id))["code"] == "not_found"  # ended already
     rows = server.db_rows("SELECT detail FROM netlog WHERE user_id = ? AND kind = 'logout'", alice.user_id)
@@ -160,3 +165,28 @@ async def test_bad_device_names_and_login_ids_are_refused_with_their_field(serve
     both = await alice.call("logout", login_id=own, everywhere=True)
     assert (both["code"], both["field"]) == ("bad_request", "login_id")
     assert (await alice.request("me"))["user_id"] == alice.user_id  # nothing ended
+
+
+async def test_auth_says_why_a_login_ended_until_the_token_would_have_expired(server: ServerProcess) -> None:
+    """A token ended before its expiry answers ``unauthenticated`` with the ``cause`` (the account
+    cancelled, or pushed out by the 100 newer logins an account keeps); an unknown token, and one
+    whose expiry has passed (the cause is purged with it), answer as before, with no cause."""
+    alice, bob = await server.user(), await server.user()
+    c = await server.client()
+    unknown = await c.call("auth", token="not-a-token-anyone-had")
+    assert unknown["code"] == "unauthenticated" and "cause" not in unknown
+    first = alice.token
+    for _ in range(100):  # (the 100 newest stay: the first goes)
+        await (await _login(server, alice.username)).close()
+    ended = await c.call("auth", token=first)
+    assert (ended["code"], ended["cause"]) == ("unauthenticated", "too_many_logins"), ended
+    assert (await bob.request("delete_account", password="password123")) is not None
+    cancelled = await c.call("auth", token=bob.token)
+    assert (cancelled["code"], cancelled["cause"]) == ("unauthenticated", "account_deleted"), cancelled
+    # Past the token's own expiry the cause goes, with the purge or without it.
+    server.db_rows("UPDATE ended_logins SET expires_at = 1 WHERE user_id = ?", bob.user_id)
+    assert "cause" not in await c.call("auth", token=bob.token)
+    rc, out, err = await server.admin("purge")
+    assert rc == 0, err
+    assert "ended_logins: 1" in out.splitlines(), out
+    assert server.db_rows("SELECT COUNT(*) FROM ended_logins WHERE user_id = ?", bob.user_id) == [(0,)]

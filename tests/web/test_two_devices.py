@@ -219,6 +219,8 @@ def test_messages_waiting_when_another_device_ends_the_login_come_back_failed_at
     bg.run(alice.request("change_password", password="password123", new_password="a-new-password"))
     cable.mend()
     expect(phone.locator("#form-msg")).to_contain_text("2 条未发出的消息保留在本浏览器中")
+    # (offline when it happened, the phone still hears why: the server keeps the login's cause)
+    expect(phone.locator("#form-msg")).to_contain_text("账号密码已修改，请用新密码登录")
     assert "路上写的" not in phone.locator("#app").inner_text()
     kept = phone.evaluate("() => Object.keys(localStorage).filter((k) => k.startsWith('qg.'))")
     assert kept == [f"qg.unsent.{alice.user_id}"], kept  # (the token and the rest forgotten)

@@ -348,13 +348,16 @@ async function retried(ws, op, work) {
   }
 }
 
+const LOGIN_ENDED = ["logged_out", "password_changed", "too_many_logins", "account_deleted", "account_reopened"];
+
 async function onOpen() {
   if (!conn.keep || !S.token) return;
   try {
     if (await served(conn.ws, "auth", { token: S.token }) === NOT_SERVED) return;
   } catch (e) {
-    // (a saved login that no longer works: nobody typed a wrong password; logged out elsewhere, or expired)
-    if (e.code === "unauthenticated") localLogout(t("session_ended"), true);
+    // (a saved login that no longer works: nobody typed a wrong password; logged out elsewhere, or
+    // expired. The server says why a login ended early, a device offline at the time included.)
+    if (e.code === "unauthenticated") localLogout(t(LOGIN_ENDED.includes(e.reply && e.reply.cause) ? "ended_" + e.reply.cause : "session_ended"), true);
     else if (e.code === "blacklisted") localLogout(errorText(e));
     return;   // (disconnected: the next connection asks)
   }
