@@ -2,7 +2,7 @@
 // Management lives in manage.js and moderation.js, replies/reactions/pins/search in rich.js, the
 // composer's extras in composer.js, files in media.js, public accounts in accounts.js and posts.js.
 // Every piece of user data is rendered as text (dom.js).
-import { el, clear, $, toast, modal, confirmBox, morph, morphKids, closeDialogsOf, keepingFocus, composing, onLongPress } from "./dom.js";
+import { el, clear, $, toast, modal, confirmBox, morph, morphKids, closeDialogsOf, keepingFocus, composing, onLongPress, announceArrival, typingFocusWelcome, announce } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom, postingBlocked, serverNow, learnServerTime } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
@@ -91,11 +91,16 @@ function setStatus(key) {
   document.body.dataset.status = key;
   document.body.dataset.statusText = t(key);   // (the banner at phone width, where the sidebar is hidden)
   const node = $("#status");
+  const changed = !node || node.className !== "status status-" + key;
   if (node) { node.textContent = t(key); node.className = "status status-" + key; }
+  // Where the sidebar with its status is hidden (a phone showing a chat), the banner drawn in its
+  // place is no live region: a screen reader hears the change from here instead.
+  if (changed && S.me && (!node || node.offsetParent === null)) announce(t(key));
 }
 
 function langButton() {
   return el("button", { type: "button", class: "ghost small", id: "lang-btn", text: t("lang_switch"),
+    lang: getLang() === "en" ? "zh-CN" : "en",   // (its words are in the language it switches to)
     onclick: () => {
       setLang(getLang() === "en" ? "zh-CN" : "en");
       if (S.me) { renderMain(); setStatus(statusKey); } else {
@@ -827,12 +832,17 @@ function groupItem(g) {
   const badge = g.unread > 0 ? el("span", { class: "badge unread", text: g.unread > 99 ? "99+" : String(g.unread) }) : null;
   const req = g.requests > 0 ? el("span", { class: "badge req", title: t("join_requests"), text: "+" + g.requests }) : null;
   const gid = g.group_id;   // (the handlers name the group only: morph keeps the first item's)
-  return el("li", { class: "group-item" + (gid === S.current ? " active" : ""), "data-gid": gid,
+  const drafted = gid !== S.current && typedFor(g).trim();
+  const preview = el("div", { class: "preview clip muted" }, g.mentioned ? el("span", { class: "mention-flag", text: t("mentioned_flag") }) : null,
+    ...(drafted ? [el("span", { class: "draft-flag", text: t("draft_flag") }), typedFor(g)] : [g.preview]));
+  // Its name for a screen reader, in words: the avatar's letter left out, the counts said as what they count.
+  const said = [g.name, g.role === "member" ? "" : t("role_" + g.role), g.unread > 0 ? t("unread_said", { n: g.unread }) : "",
+    g.requests > 0 ? t("requests_said", { n: g.requests }) : "", preview.textContent].filter(Boolean).join(t("said_sep"));
+  return el("li", { class: "group-item" + (gid === S.current ? " active" : ""), "data-gid": gid, "aria-label": said,
+    "aria-current": gid === S.current ? "true" : null,
     tabindex: 0, role: "button", onclick: () => openGroup(gid), onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openGroup(gid, true); } } },
-    el("div", { class: "avatar", text: [...(g.name || "?")][0] }),
-    el("div", { class: "grow clip" }, el("div", { class: "row" }, el("span", { class: "gname clip", text: g.name }), roleTag(g.role)),
-      el("div", { class: "preview clip muted" }, g.mentioned ? el("span", { class: "mention-flag", text: t("mentioned_flag") }) : null,
-        ...(gid !== S.current && typedFor(g).trim() ? [el("span", { class: "draft-flag", text: t("draft_flag") }), typedFor(g)] : [g.preview]))),
+    el("div", { class: "avatar", "aria-hidden": "true", text: [...(g.name || "?")][0] }),
+    el("div", { class: "grow clip" }, el("div", { class: "row" }, el("span", { class: "gname clip", text: g.name }), roleTag(g.role)), preview),
     req, badge);
 }
 function lastTs(g) { const m = g.msgs.get(g.lastSeq); return m ? m.ts : 0; }
@@ -887,7 +897,9 @@ function renderChat() {
   } },
   el("div", { class: "older" }, el("button", { type: "button", class: "link", id: "load-earlier", text: g.noMore ? t("no_earlier") : t("load_earlier"),
     disabled: g.noMore, onclick: () => loadOlder(g) })),
-  el("div", { id: "messages", class: g.msgs.size > BIG_CHAT ? "big" : "", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": t("messages_of", { name: g.name }) }),
+  // A feed of articles, not a live log: a log read out every message redrawn (a reaction, an edit)
+  // and every older page read back; the new ones are said on their own (announceArrival).
+  el("div", { id: "messages", class: g.msgs.size > BIG_CHAT ? "big" : "", role: "feed", "aria-label": t("messages_of", { name: g.name }) }),
   el("div", { id: "outbox" }));
   // The reader at the bottom stays there when the chat's height changes (a note above the
   // composer, a reply or files being added, the text box growing), so the last line is never hidden.
@@ -1004,7 +1016,10 @@ function messageNode(g, m) {
   const body = m.deleted ? el("div", { class: "text deleted", text: deletedText(m) })
     : el("div", { class: "body" }, quoteNode(g, m), m.text ? textNode(g, m) : null, attachmentsNode(g, m));
   const cls = "msg" + (mine ? " mine" : "") + (m.deleted ? " is-deleted" : "") + (!m.deleted && mentionsMe(m) ? " mention-me" : "") + (pinned ? " is-pinned" : "");
-  const node = el("div", { class: cls, "data-seq": m.seq, "data-key": m.seq },
+  // (an article a screen reader steps through, named by who and when; focusable from a script, so that
+  // a jump to it or a recall that left it no control puts the focus on it)
+  const label = t("message_label", { name: sender.display_name, time: fmtTime(m.ts) }) + (cls.includes("mention-me") ? t("mentions_you_said") : "");
+  const node = el("div", { class: cls, "data-seq": m.seq, "data-key": m.seq, role: "article", tabindex: -1, "aria-label": label },
     el("div", { class: "meta" }, el("span", { class: "who", text: sender.display_name }), roleTag(sender.role),
       el("time", { text: fmtTime(m.ts), datetime: new Date(m.ts).toISOString() }),
       m.edited_at && !m.deleted ? el("span", { class: "edited", title: fmtTime(m.edited_at), text: t("edited") }) : null,
@@ -1131,12 +1146,19 @@ function addMessage(g, m, uncounted = false) {
       else insertByKey(box, node, m.seq);
       if (g.msgs.size > BIG_CHAT && !box.classList.contains("big")) box.classList.add("big");
       // (my own new message: to the bottom; not one of mine in an older page read back, or released)
+      if (fresh && !isMine(m) && !m.deleted) sayArrived(m);
       if (atBottom || (isMine(m) && fresh)) scrollToBottomOnce();
       else if (fresh && !m.deleted) { g.below = (g.below || 0) + 1; drawBelow(g); }
     }
     if (!document.hidden && nearBottomOnce()) markRead(g);
   }
   renderGroups();
+}
+
+function sayArrived(m) {
+  const name = m.sender ? m.sender.display_name : t("unknown_user");
+  announceArrival(t("message_said", { name, text: previewText(m) }) + (mentionsMe(m) ? t("mentions_you_said") : ""),
+    (n, last) => t("messages_said", { n, last }));
 }
 
 // In key order (after the lines of an equal key), walking from the nearer end: an older page read
@@ -1275,11 +1297,20 @@ async function loadOlder(g, limit = PAGE) {
     // taken before the request counted the messages that came meanwhile (added below) as if added
     // above, and threw the reader forward by their height; and the browser's own scroll anchoring,
     // when the page was not at its top, had already moved the view once.
+    const feed = g.group_id === S.current ? $("#messages") : null;
+    if (feed) feed.setAttribute("aria-busy", "true");
     keepView(g, () => { for (const m of r.messages) fromHistory(g, m, asked); });
+    if (feed) feed.removeAttribute("aria-busy");
     if (r.messages.length) g.firstSeq = Math.min(g.firstSeq ?? Infinity, r.messages[0].seq);
     if (g.group_id === S.current) {
       const b = $("#load-earlier");
-      if (b && g.noMore) { b.textContent = t("no_earlier"); b.disabled = true; }
+      if (b && g.noMore) {
+        const focused = document.activeElement === b;
+        b.textContent = t("no_earlier"); b.disabled = true;
+        // (a disabled button drops the focus to the page: the keyboard user goes on at the oldest message)
+        const first = focused ? $("#messages .msg") : null;
+        if (first) first.focus({ preventScroll: true });
+      }
     }
     return true;
   } catch (e) {
@@ -1304,6 +1335,7 @@ async function jumpTo(g, seq) {
   const node = document.querySelector(`#messages .msg[data-seq="${seq}"]`);
   if (!node) { toast(t(behind() ? "message_too_far" : "message_gone"), "error"); return; }
   node.scrollIntoView({ block: "center" });
+  node.focus({ preventScroll: true });   // (a keyboard or screen-reader user is taken there too)
   node.classList.remove("flash");
   void node.offsetWidth;   // restart the animation
   node.classList.add("flash");
@@ -2098,7 +2130,7 @@ function openNewGroup() {
         try {
           const r = await api("join_group", { group_id: idIn.value.trim() });
           if (r.status === "pending") { joinMsg.textContent = t("n_join_pending"); joinMsg.className = "form-msg ok"; return; }
-          done(); await syncGroups(); openGroup(idIn.value.trim());
+          done(); await syncGroups(); openGroup(idIn.value.trim(), typingFocusWelcome());
         } catch (err) { joinMsg.textContent = errorText(err); joinMsg.className = "form-msg error"; }
       } }, el("h3", { text: t("join_by_id") }), el("div", { class: "row" }, idIn, el("button", { type: "submit", class: "primary", id: "join-btn", text: t("join") })), joinMsg),
       el("form", { class: "stack", onsubmit: async (e) => {
@@ -2106,7 +2138,7 @@ function openNewGroup() {
         try {
           const name = nameIn.value.trim();
           const r = await api("create_group", { name, category: cat.value, join_policy: pol.value });
-          done(); await syncGroups(); openGroup(r.group_id);
+          done(); await syncGroups(); openGroup(r.group_id, typingFocusWelcome());   // (the focus into the new chat, not back on ＋)
           notice(later({ approval: "n_created_approval", invite: "n_created_invite" }[pol.value] || "n_created", { id: r.group_id }));
           // The name waits for the platform's review: the group shows the server's neutral name meanwhile.
           if (r.held) { notice(later("held_new_group", { name, id: r.group_id })); loadHeld(); }

@@ -30,7 +30,7 @@ export function drawReply(g) {
   if (!m) return;
   bar.append(el("span", { class: "grow clip" }, el("strong", { text: t("replying_to", { name: m.sender ? m.sender.display_name : "" }) }),
     el("span", { class: "muted", text: " " + previewText(m) })),
-  el("button", { type: "button", class: "icon small", id: "reply-cancel", "aria-label": t("cancel"), text: "✕",
+  el("button", { type: "button", class: "icon small", id: "reply-cancel", "aria-label": t("cancel_reply"), text: "✕",
     onclick: () => { draft(g).replyTo = null; drawReply(g); } }));
 }
 
@@ -103,6 +103,7 @@ export function attachMentionPicker(g, box) {
   const picker = el("ul", { id: "mention-picker", class: "picker", role: "listbox", hidden: true });
   let options = [];
   let active = 0;
+  let moved = false;     // whether the arrow keys picked the active option (Tab takes only such a one)
   let more = 0;          // matches past the list's room
   let twice = new Set(); // display names more than one option shows
   const query = () => {
@@ -167,7 +168,7 @@ export function attachMentionPicker(g, box) {
     const seen = new Map();
     for (const o of options) if (o.user) seen.set(o.user.display_name, (seen.get(o.user.display_name) || 0) + 1);
     twice = new Set([...seen].filter(([, n]) => n > 1).map(([name]) => name));
-    active = 0;
+    active = 0; moved = false;
     draw();
   };
   box.addEventListener("input", update);
@@ -181,7 +182,12 @@ export function attachMentionPicker(g, box) {
     if (e.key === "ArrowDown" || e.key === "ArrowUp") {
       e.preventDefault();
       active = (active + (e.key === "ArrowDown" ? 1 : options.length - 1)) % options.length;
+      moved = true;
       draw();
+    } else if (e.key === "Tab" && !moved) {
+      // Tab from "@" on its way to 发送 goes there, the list closed: for an owner the first option is
+      // @所有人, which a Tab that took it would have notified the whole group with.
+      close();
     } else if ((e.key === "Enter" || e.key === "Tab") && !composing(e)) {
       e.preventDefault(); e.stopImmediatePropagation();
       choose(options[active]);

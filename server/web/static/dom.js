@@ -199,8 +199,10 @@ export function toast(text, kind = "info", key = null) {
     return;
   }
   const item = el("div", { class: "toast toast-" + kind, text });
-  toastBox.appendChild(item);
+  // (shown first, then the words put in: a live region that appears already holding them is not
+  // announced by every screen reader)
   raiseToasts();
+  toastBox.appendChild(item);
   // Under an open modal dialog everything else is inert, the toasts' live region too (a screen
   // reader heard nothing a panel reported): said again inside the top dialog, out of sight.
   const top = [...document.querySelectorAll("dialog[open]")].pop();
@@ -224,6 +226,21 @@ export function announce(text) {
   }
   liveBox.textContent = "";
   setTimeout(() => { liveBox.textContent = text; }, 50);   // (a change, even to the same words)
+}
+
+// New messages said to a screen reader, out of the list itself (whose redraws, a reaction or an older
+// page read back, would otherwise be read out again): one as it is; a burst (a busy group, the catch-up
+// after a reconnect) as how many came and the last of them.
+let arrived = [];
+let arrivedTimer = null;
+export function announceArrival(text, many) {
+  arrived.push(text);
+  if (arrivedTimer !== null) return;
+  arrivedTimer = setTimeout(() => {
+    const n = arrived.length, last = arrived[n - 1];
+    arrived = []; arrivedTimer = null;
+    announce(n === 1 ? last : many(n, last));
+  }, 700);
 }
 
 function raiseToasts() {
@@ -273,7 +290,7 @@ function restoreFocus(spot) {
   const item = spot.item && document.querySelector(spot.item);
   if (!item) return false;
   const target = item.querySelector(spot.sel) || item.querySelector("button:not([disabled]), [tabindex='0']")
-    || (item.tabIndex >= 0 ? item : null);
+    || (item.hasAttribute("tabindex") ? item : null);   // (a message with no control left: itself)
   if (target) target.focus();
   return !!target;
 }
@@ -307,6 +324,9 @@ const FIELDS = "[autofocus], input:not([type=hidden]):not([disabled]), textarea:
 // Enter that opened the dialog repeats while held: on 👍 it would react). When it closes, the focus
 // goes back where it was, to the same control of a message drawn anew meanwhile.
 const TOUCH = window.matchMedia("(pointer: coarse)");
+// Whether the page may put the focus into a text field of its own accord: not on a touch screen, where
+// that brings the keyboard up over half of it.
+export function typingFocusWelcome() { return !TOUCH.matches; }
 // The text fields of `box` with their values now: what typedIn compares with.
 const TEXT_FIELDS = "input:not([type=checkbox]):not([type=radio]):not([type=file]):not([type=hidden]), textarea";
 function fieldValues(box) { return new Map([...box.querySelectorAll(TEXT_FIELDS)].map((f) => [f, f.value])); }
@@ -362,10 +382,13 @@ export function modal(title, build, { wide = false, id = null } = {}) {
 }
 
 export function confirmBox(text, okLabel, cancelLabel) {
-  return modal(okLabel, (done) => [
-    el("p", { text }),
+  // (the question is the dialog's description: a screen reader heard only the title, and the focused 取消)
+  return modal(okLabel, (done, dlg) => {
+    const question = el("p", { id: dlg.getAttribute("aria-labelledby") + "-q", text });
+    dlg.setAttribute("aria-describedby", question.id);
+    return [question,
     el("div", { class: "row end" },
       el("button", { type: "button", class: "ghost", text: cancelLabel, autofocus: true, onclick: () => done(false) }),
-      el("button", { type: "button", class: "danger", id: "confirm-ok", text: okLabel, onclick: () => done(true) })),
-  ]).then((v) => v === true);
+      el("button", { type: "button", class: "danger", id: "confirm-ok", text: okLabel, onclick: () => done(true) }))];
+  }).then((v) => v === true);
 }

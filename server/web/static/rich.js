@@ -291,6 +291,7 @@ export function emojiRow(g, m, after) {
   if (postingBlocked(g)) return el("p", { class: "muted small", id: "emoji-row-blocked", text: t("react_blocked") });
   return el("div", { class: "row wrap emoji-row", id: "emoji-row" }, EMOJI.map((e) => el("button", {
     type: "button", class: "emoji" + (reactedByMe(g, m.seq, e) ? " mine" : ""), "data-emoji": e, text: e,
+    "aria-pressed": reactedByMe(g, m.seq, e) ? "true" : "false",   // (pressing one already given takes it back)
     onclick: () => { after(); toggleReaction(g, m.seq, e); } })));
 }
 
@@ -396,7 +397,8 @@ export function openSearch(g) {
         for (const m of r.messages) list.append(hitNode(g, m));
         last = r.messages.length ? r.messages[r.messages.length - 1].seq : null;
         more.hidden = r.messages.length < 20;
-        msg.textContent = list.childElementCount ? "" : t("no_results");
+        // (said, as the status it is: a screen reader heard nothing when hits came)
+        msg.textContent = list.childElementCount ? t("search_found", { n: list.childElementCount }) : t("no_results");
         msg.className = "form-msg";
       } catch (e) { if (mine === asking) { msg.textContent = errorText(e); msg.className = "form-msg error"; } }
     };
