@@ -996,4 +996,28 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX ended_logins_expires ON ended_logins(expires_at);
         """,
     ),
+    (
+        42,
+        """
+        -- As SQLite's 45: each post's number of visible comments, kept by the database.
+        ALTER TABLE posts ADD COLUMN visible_comments INTEGER NOT NULL DEFAULT 0;
+        UPDATE posts p SET visible_comments = c.n
+            FROM (SELECT post_id, COUNT(*) AS n FROM comments WHERE status = 'visible' GROUP BY post_id) c
+            WHERE c.post_id = p.post_id;
+        CREATE FUNCTION comments_visible() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP <> 'INSERT' AND OLD.status = 'visible' THEN
+                UPDATE posts SET visible_comments = visible_comments - 1 WHERE post_id = OLD.post_id;
+            END IF;
+            IF TG_OP <> 'DELETE' AND NEW.status = 'visible' THEN
+                UPDATE posts SET visible_comments = visible_comments + 1 WHERE post_id = NEW.post_id;
+            END IF;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER comments_visible_insert_delete AFTER INSERT OR DELETE ON comments
+            FOR EACH ROW EXECUTE FUNCTION comments_visible();
+        CREATE TRIGGER comments_visible_update AFTER UPDATE OF status ON comments
+            FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION comments_visible();
+        """,
+    ),
 ]

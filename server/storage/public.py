@@ -48,7 +48,7 @@ class CommentRow(NamedTuple):
 POST_SELECT = (
     "SELECT p.post_id, p.account_id, p.author_id, p.title, p.body, p.attachments, p.comments_mode, p.ts,"
     " p.held, p.reads, (p.deleted_at IS NOT NULL OR p.removed_at IS NOT NULL),"
-    " (SELECT COUNT(*) FROM comments c WHERE c.post_id = p.post_id AND c.status = 'visible') FROM posts p"
+    " p.visible_comments FROM posts p"  # (kept by triggers on comments: SQLite 45, PostgreSQL 42)
 )
 COMMENT_SELECT = "SELECT comment_id, post_id, user_id, text, reply_to, ts, status, review FROM comments"
 # The comment a reply names, still one its author sees (as ``comment`` checked it from memory): a

@@ -1127,4 +1127,26 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX ended_logins_expires ON ended_logins(expires_at);
         """,
     ),
+    (
+        45,
+        """
+        -- Each post's number of visible comments, kept by the database as comments come, change status
+        -- and go: a read of a post counted all its comments (13 ms at 40,000, for every comment, read
+        -- and moderation of it, and for each post of a feed page).
+        ALTER TABLE posts ADD COLUMN visible_comments INTEGER NOT NULL DEFAULT 0;
+        UPDATE posts SET visible_comments = (
+            SELECT COUNT(*) FROM comments c WHERE c.post_id = posts.post_id AND c.status = 'visible');
+        CREATE TRIGGER comments_visible_insert AFTER INSERT ON comments WHEN NEW.status = 'visible' BEGIN
+            UPDATE posts SET visible_comments = visible_comments + 1 WHERE post_id = NEW.post_id;
+        END;
+        CREATE TRIGGER comments_visible_delete AFTER DELETE ON comments WHEN OLD.status = 'visible' BEGIN
+            UPDATE posts SET visible_comments = visible_comments - 1 WHERE post_id = OLD.post_id;
+        END;
+        CREATE TRIGGER comments_visible_update AFTER UPDATE OF status ON comments
+            WHEN (OLD.status = 'visible') <> (NEW.status = 'visible') BEGIN
+            UPDATE posts SET visible_comments = visible_comments + (NEW.status = 'visible') - (OLD.status = 'visible')
+            WHERE post_id = NEW.post_id;
+        END;
+        """,
+    ),
 ]

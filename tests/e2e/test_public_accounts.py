@@ -77,6 +77,14 @@ async def comment_event(client, comment_id):
 
 
 
+def kept_counts_agree(srv) -> None:
+    """Each post's number of visible comments the database keeps (triggers on comments) is what a count
+    of them gives."""
+    rows = srv.db_rows("SELECT p.post_id, p.visible_comments, (SELECT COUNT(*) FROM comments c"
+                       " WHERE c.post_id = p.post_id AND c.status = 'visible') FROM posts p")
+    assert rows and all(kept == counted for _, kept, counted in rows), rows
+
+
 async def test_create_info_and_who_may_create(srv):
     owner = await srv.user(verify_id=True)
     plain = await srv.user()
@@ -395,14 +403,17 @@ async def test_comments_modes_moderation_and_who_sees_held_ones(srv):
         == "not_found"
     assert code(await reader.call("moderate_comment", post_id=review_post, comment_id=held["comment_id"],
                                   action="approve")) == "forbidden"
+    assert (await other.request("read_post", post_id=review_post))["comment_count"] == 0  # (held: not counted)
     await editor.request("moderate_comment", post_id=review_post, comment_id=held["comment_id"], action="approve")
     [now_public] = (await other.request("comments", post_id=review_post))["comments"]
     assert now_public["comment_id"] == held["comment_id"] and "held" not in now_public
+    assert (await other.request("read_post", post_id=review_post))["comment_count"] == 1
 
     # hide and delete
     await owner.request("moderate_comment", post_id=open_post, comment_id=c1["comment_id"], action="hide")
     assert [c["comment_id"] for c in (await other.request("comments", post_id=open_post))["comments"]] == [
         reply["comment_id"]]
+    assert (await other.request("read_post", post_id=open_post))["comment_count"] == 1
     assert [c.get("hidden") for c in (await owner.request("comments", post_id=open_post))["comments"]] == [None, True]
     await owner.request("moderate_comment", post_id=open_post, comment_id=reply["comment_id"], action="delete")
     assert code(await owner.call("moderate_comment", post_id=open_post, comment_id=reply["comment_id"],
@@ -410,6 +421,9 @@ async def test_comments_modes_moderation_and_who_sees_held_ones(srv):
     assert code(await owner.call("moderate_comment", post_id=review_post, comment_id=c1["comment_id"],
                                  action="hide")) == "not_found"
     assert srv.db_rows("SELECT status FROM comments WHERE comment_id = ?", int(reply["comment_id"])) == [("deleted",)]
+    assert (await other.request("read_post", post_id=open_post))["comment_count"] == 0
+    await owner.request("moderate_comment", post_id=open_post, comment_id=c1["comment_id"], action="approve")
+    assert (await other.request("posts", account_id=aid))["posts"][-1]["comment_count"] == 1  # (a feed page too)
 
     # closed mode; screened comments; unknown posts
     assert code(await reader.call("comment", post_id=closed_post, text="x")) == "forbidden"
@@ -420,6 +434,9 @@ async def test_comments_modes_moderation_and_who_sees_held_ones(srv):
                                  action="approve")) == "forbidden"
     assert code(await reader.call("comment", post_id="424242424", text="x")) == "not_found"
     assert code(await reader.call("comments", post_id="424242424")) == "not_found"
+    kept_counts_agree(srv)
+    srv.db_rows("DELETE FROM comments WHERE comment_id = ?", int(c1["comment_id"]))  # (as the purge deletes)
+    kept_counts_agree(srv)
     await close_all(owner, editor, reader, other)
 
 

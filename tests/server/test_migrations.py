@@ -213,3 +213,36 @@ async def test_the_counts_per_day_are_made_from_the_messages_a_database_already_
     rows = _sql(kind, where, "SELECT day, group_id, messages FROM group_daily ORDER BY day, group_id")
     assert [tuple(int(x) if not isinstance(x, str) else x for x in r) for r in rows] == [
         (20_000, "g1", 2), (20_000, "g2", 1), (20_001, "g1", 1)]
+
+
+async def test_the_visible_comments_of_each_post_are_counted_from_the_comments_a_database_already_holds(
+        db, monkeypatch):
+    # SQLite 45 / PostgreSQL 42 keep posts.visible_comments by triggers, counted at the upgrade.
+    kind, where = db
+    import server.storage.postgres as pg_module
+    import server.storage.sqlite as sqlite_module
+
+    module = sqlite_module if kind == "sqlite" else pg_module
+    full = module.MIGRATIONS
+    monkeypatch.setattr(module, "MIGRATIONS",
+                        full[:next(i for i, (_, sql) in enumerate(full) if "visible_comments" in sql)])
+    await _opened(kind, where)
+    for post_id in (1, 2, 3):
+        _sql(kind, where, "INSERT INTO posts (post_id, account_id, author_id, title, body, comments_mode, ts)"
+                          " VALUES (?, 'a', 'u', 't', 'b', 'open', 1)", post_id)
+    for post_id, status in ((1, "visible"), (1, "visible"), (1, "held"), (2, "hidden"), (2, "visible")):
+        _sql(kind, where, "INSERT INTO comments (post_id, user_id, text, ts, status) VALUES (?, 'u', 'c', 1, ?)",
+             post_id, status)
+    monkeypatch.setattr(module, "MIGRATIONS", full)
+    await _opened(kind, where)
+    rows = _sql(kind, where, "SELECT post_id, visible_comments FROM posts ORDER BY post_id")
+    assert [tuple(int(x) for x in r) for r in rows] == [(1, 2), (2, 1), (3, 0)]
+    # and kept from then on: a comment coming, shown, hidden or gone moves its post's count
+    _sql(kind, where, "INSERT INTO comments (post_id, user_id, text, ts, status) VALUES (3, 'u', 'c', 1, 'visible')")
+    _sql(kind, where, "UPDATE comments SET status = 'visible' WHERE status = 'held'")
+    _sql(kind, where, "UPDATE comments SET status = 'deleted' WHERE post_id = 2 AND status = 'visible'")
+    _sql(kind, where, "UPDATE comments SET status = 'visible' WHERE post_id = 1")  # (no change: counted once)
+    _sql(kind, where, "DELETE FROM comments WHERE post_id = 1 AND comment_id = (SELECT MIN(comment_id)"
+                      " FROM comments WHERE post_id = 1)")
+    rows = _sql(kind, where, "SELECT post_id, visible_comments FROM posts ORDER BY post_id")
+    assert [tuple(int(x) for x in r) for r in rows] == [(1, 2), (2, 0), (3, 1)]

@@ -57,7 +57,7 @@ def test_the_keyboard_keeps_its_place_after_acting_on_a_message(
     expect(page.locator("#composer-text")).to_be_focused()
     more = message(page, "早上好").locator(".more")
     assert "的消息的操作" in (more.get_attribute("aria-label") or "")  # whose message, and when
-    assert page.get_attribute("#messages", "role") == "feed"  # (new messages are said on their own: see test_accessibility)
+    assert page.get_attribute("#messages", "role") == "feed"  # (not a live log: see test_accessibility)
 
     more.focus()
     page.keyboard.press("Enter")
