@@ -18,6 +18,7 @@ from server.storage.account_measures import (
     SHOWN_POSTS_PAGE,
     AccountFigures,
 )
+from server.storage.base import rows_as_dicts
 from server.storage.media import numbered
 from server.storage.postgres_changes import Conn, applies
 from server.storage.postgres_reads import PostgresReads
@@ -91,19 +92,19 @@ class PostgresAccountMeasureReads(PostgresReads):
 
     async def export_account(self, account_id: str, since: int, until: int) -> dict[str, Any]:
         account = await self.account_row(account_id)
-        posts = _dicts(POST_COLS, await self._fetchall(
+        posts = await rows_as_dicts(POST_COLS, await self._fetchall(
             f"SELECT {_cols(POST_COLS)} FROM posts WHERE account_id = $1 AND ts >= $2 AND ts < $3 ORDER BY post_id",
             account_id, since, until))
-        comments = _dicts(COMMENT_COLS, await self._fetchall(
+        comments = await rows_as_dicts(COMMENT_COLS, await self._fetchall(
             f"SELECT {_cols(COMMENT_COLS, 'c.')} FROM comments c JOIN posts p ON p.post_id = c.post_id"
             " WHERE p.account_id = $1 AND c.ts >= $2 AND c.ts < $3 ORDER BY c.comment_id", account_id, since, until))
-        editors = _dicts(("user_id", "added_at"), await self._fetchall(
+        editors = await rows_as_dicts(("user_id", "added_at"), await self._fetchall(
             "SELECT user_id, added_at FROM account_editors WHERE account_id = $1 ORDER BY added_at, user_id",
             account_id))
-        sanctions = _dicts(SANCTION_COLS, await self._fetchall(
+        sanctions = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
             f"SELECT {_cols(SANCTION_COLS)} FROM sanctions WHERE target_type = 'account' AND target_id = $1"
             " AND starts_at >= $2 AND starts_at < $3 ORDER BY id", account_id, since, until))
-        audit = _dicts(AUDIT_COLS, await self._fetchall(
+        audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
             f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE ((target_id = $1 AND group_id IS NULL)"
             " OR ((detail::jsonb) ->> 'account_id') = $1)"
             " AND ts >= $2 AND ts < $3 ORDER BY id", account_id, since, until))

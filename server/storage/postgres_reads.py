@@ -17,7 +17,15 @@ from server.state import Agreement, State
 from server.storage import activity, loading
 from server.storage import changes as c
 from server.storage.account_measures import COMMENT_COLS, POST_COLS
-from server.storage.base import ALL_ITEMS, LIMITED_IN, HistoryRow, MessageInfo, ReporterRecord, ReviewPage
+from server.storage.base import (
+    ALL_ITEMS,
+    LIMITED_IN,
+    HistoryRow,
+    MessageInfo,
+    ReporterRecord,
+    ReviewPage,
+    rows_as_dicts,
+)
 from server.storage.freezes import FREEZE_MISSES
 from server.storage.media import numbered
 from server.storage.postgres_changes import Conn, _count, append_audit, applies
@@ -295,19 +303,19 @@ class PostgresReads:
 
     # -- export for supervision (G13) -------------------------------------------------------------
     async def export_group(self, group_id: str, since: int, until: int, members: set[str]) -> dict[str, Any]:
-        messages = _dicts(MSG_COLS, await self._fetchall(
+        messages = await rows_as_dicts(MSG_COLS, await self._fetchall(
             f"SELECT {_cols(MSG_COLS)} FROM messages WHERE group_id = $1 AND ts >= $2 AND ts < $3 ORDER BY seq",
             group_id, since, until))
-        membership = _dicts(MEMBERSHIP_COLS, await self._fetchall(
+        membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
             f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
             " WHERE group_id = $1 AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))
         people = {m["sender_id"] for m in messages}
         people |= {r["user_id"] for r in membership} | {r["actor_id"] for r in membership if r["actor_id"]}
         people |= set(members)
-        netlog = _dicts(NETLOG_COLS, await self._fetchall(
+        netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id = ANY($1::text[])"
             " AND ts >= $2 AND ts < $3 ORDER BY id", sorted(people), since, until))
-        audit = _dicts(AUDIT_COLS, await self._fetchall(
+        audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
             f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE group_id = $1"  # (see changes.Audit.group_id)
             " AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))
         group = _dict(GROUP_COLS, await self._fetchone(
@@ -318,24 +326,24 @@ class PostgresReads:
         account = _dict(ACCOUNT_COLS, await self._fetchone(
             f"SELECT {_cols(ACCOUNT_COLS)} FROM users WHERE user_id = $1", user_id))
         phone_hmac = bytes(account["phone_hmac"]).hex() if account is not None else None
-        messages = _dicts(MSG_COLS, await self._fetchall(
+        messages = await rows_as_dicts(MSG_COLS, await self._fetchall(
             f"SELECT {_cols(MSG_COLS)} FROM messages WHERE sender_id = $1 AND ts >= $2 AND ts < $3"
             " ORDER BY ts, group_id, seq", user_id, since, until))
-        membership = _dicts(MEMBERSHIP_COLS, await self._fetchall(
+        membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
             f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
             " WHERE (user_id = $1 OR actor_id = $1) AND ts >= $2 AND ts < $3 ORDER BY id", user_id, since, until))
-        netlog = _dicts(NETLOG_COLS, await self._fetchall(
+        netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE (user_id = $1 OR (kind = 'code_request'"
             " AND CASE WHEN kind = 'code_request' THEN detail::jsonb ->> 'phone_hmac' END = $2::text))"
             " AND ts >= $3 AND ts < $4 ORDER BY id", user_id, phone_hmac, since, until))
-        audit = _dicts(AUDIT_COLS, await self._fetchall(
+        audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
             f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = $1 OR actor_id = $1"
             " OR (detail::jsonb ->> 'author_id') = $1 OR (detail::jsonb ->> 'appellant') = $1)"
             " AND ts >= $2 AND ts < $3 ORDER BY id", user_id, since, until))
-        posts = _dicts(POST_COLS, await self._fetchall(
+        posts = await rows_as_dicts(POST_COLS, await self._fetchall(
             f"SELECT {_cols(POST_COLS)} FROM posts WHERE author_id = $1 AND ts >= $2 AND ts < $3 ORDER BY post_id",
             user_id, since, until))
-        comments = _dicts(USER_COMMENT_COLS, await self._fetchall(
+        comments = await rows_as_dicts(USER_COMMENT_COLS, await self._fetchall(
             f"SELECT {_cols(COMMENT_COLS, 'c.')}, p.account_id FROM comments c JOIN posts p ON p.post_id = c.post_id"
             " WHERE c.user_id = $1 AND c.ts >= $2 AND c.ts < $3 ORDER BY c.comment_id", user_id, since, until))
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,

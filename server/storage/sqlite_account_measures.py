@@ -18,6 +18,7 @@ from server.storage.account_measures import (
     SHOWN_POSTS_PAGE,
     AccountFigures,
 )
+from server.storage.base import rows_as_dicts
 from server.storage.public import CommentRow, PostRow, post_row
 from server.storage.sqlite_changes import applies
 from server.storage.sqlite_reads import SqliteReader
@@ -93,19 +94,19 @@ class SqliteAccountMeasureReads(SqliteReader):
     async def export_account(self, account_id: str, since: int, until: int) -> dict[str, Any]:
         rng = (since, until)
         account = await self.account_row(account_id)
-        posts = _dicts(POST_COLS, await self._fetchall(
+        posts = await rows_as_dicts(POST_COLS, await self._fetchall(
             f"SELECT {_cols(POST_COLS)} FROM posts WHERE account_id = ? AND ts >= ? AND ts < ? ORDER BY post_id",
             (account_id, *rng)))
-        comments = _dicts(COMMENT_COLS, await self._fetchall(
+        comments = await rows_as_dicts(COMMENT_COLS, await self._fetchall(
             f"SELECT {_cols(COMMENT_COLS, 'c.')} FROM comments c JOIN posts p ON p.post_id = c.post_id"
             " WHERE p.account_id = ? AND c.ts >= ? AND c.ts < ? ORDER BY c.comment_id", (account_id, *rng)))
-        editors = _dicts(("user_id", "added_at"), await self._fetchall(
+        editors = await rows_as_dicts(("user_id", "added_at"), await self._fetchall(
             "SELECT user_id, added_at FROM account_editors WHERE account_id = ? ORDER BY added_at, user_id",
             (account_id,)))
-        sanctions = _dicts(SANCTION_COLS, await self._fetchall(
+        sanctions = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
             f"SELECT {_cols(SANCTION_COLS)} FROM sanctions WHERE target_type = 'account' AND target_id = ?"
             " AND starts_at >= ? AND starts_at < ? ORDER BY id", (account_id, *rng)))
-        audit = _dicts(AUDIT_COLS, await self._fetchall(
+        audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
             f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE ((target_id = ? AND group_id IS NULL)"
             " OR json_extract(detail, '$.account_id') = ?)"
             " AND ts >= ? AND ts < ? ORDER BY id", (account_id, account_id, *rng)))

@@ -19,7 +19,7 @@ from governance.shown_text import ACCOUNT_KINDS
 from server.storage import activity
 from server.storage import changes as c
 from server.storage.account_measures import COMMENT_COLS, POST_COLS
-from server.storage.base import ALL_ITEMS, ReviewPage
+from server.storage.base import ALL_ITEMS, ReviewPage, rows_as_dicts
 from server.storage.freezes import FREEZE_MISSES
 from server.storage.sqlite_changes import append_audit, applies
 from server.storage.sqlite_reads import SqliteReader
@@ -160,19 +160,19 @@ class SqliteRecordReads(SqliteReader):
         Keys of each row: the ``*_COLS`` of this module.
         """
         rng = (since, until)
-        messages = _dicts(MSG_COLS, await self._fetchall(
+        messages = await rows_as_dicts(MSG_COLS, await self._fetchall(
             f"SELECT {_cols(MSG_COLS)} FROM messages WHERE group_id = ? AND ts >= ? AND ts < ? ORDER BY seq",
             (group_id, *rng)))
-        membership = _dicts(MEMBERSHIP_COLS, await self._fetchall(
+        membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
             f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
             " WHERE group_id = ? AND ts >= ? AND ts < ? ORDER BY id", (group_id, *rng)))
         people = {m["sender_id"] for m in messages}
         people |= {r["user_id"] for r in membership} | {r["actor_id"] for r in membership if r["actor_id"]}
         people |= set(members)
-        netlog = _dicts(NETLOG_COLS, await self._fetchall(
+        netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id IN (SELECT value FROM json_each(?))"
             " AND ts >= ? AND ts < ? ORDER BY id", (json.dumps(sorted(people)), *rng)))
-        audit = _dicts(AUDIT_COLS, await self._fetchall(
+        audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
             f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE group_id = ?"  # (see changes.Audit.group_id)
             " AND ts >= ? AND ts < ? ORDER BY id", (group_id, *rng)))
         row = await self._fetchone(f"SELECT {_cols(GROUP_COLS)} FROM groups WHERE group_id = ?", (group_id,))
@@ -196,25 +196,25 @@ class SqliteRecordReads(SqliteReader):
         row = await self._fetchone(f"SELECT {_cols(ACCOUNT_COLS)} FROM users WHERE user_id = ?", (user_id,))
         account = dict(zip(ACCOUNT_COLS, row, strict=True)) if row is not None else None
         phone_hmac = bytes(account["phone_hmac"]).hex() if account is not None else None
-        messages = _dicts(MSG_COLS, await self._fetchall(
+        messages = await rows_as_dicts(MSG_COLS, await self._fetchall(
             f"SELECT {_cols(MSG_COLS)} FROM messages WHERE sender_id = ? AND ts >= ? AND ts < ?"
             " ORDER BY ts, group_id, seq", (user_id, *rng)))
-        membership = _dicts(MEMBERSHIP_COLS, await self._fetchall(
+        membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
             f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
             " WHERE (user_id = ? OR actor_id = ?) AND ts >= ? AND ts < ? ORDER BY id", (user_id, user_id, *rng)))
-        netlog = _dicts(NETLOG_COLS, await self._fetchall(
+        netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE (user_id = ? OR (kind = 'code_request'"
             " AND json_extract(detail, '$.phone_hmac') = ?)) AND ts >= ? AND ts < ? ORDER BY id",
             (user_id, phone_hmac, *rng)))
-        audit = _dicts(AUDIT_COLS, await self._fetchall(
+        audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
             f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = ? OR actor_id = ?"
             " OR json_extract(detail, '$.author_id') = ? OR json_extract(detail, '$.appellant') = ?)"
             " AND ts >= ? AND ts < ? ORDER BY id",
             (user_id, user_id, user_id, user_id, *rng)))
-        posts = _dicts(POST_COLS, await self._fetchall(
+        posts = await rows_as_dicts(POST_COLS, await self._fetchall(
             f"SELECT {_cols(POST_COLS)} FROM posts WHERE author_id = ? AND ts >= ? AND ts < ? ORDER BY post_id",
             (user_id, *rng)))
-        comments = _dicts(USER_COMMENT_COLS, await self._fetchall(
+        comments = await rows_as_dicts(USER_COMMENT_COLS, await self._fetchall(
             f"SELECT {_cols(COMMENT_COLS, 'c.')}, p.account_id FROM comments c JOIN posts p ON p.post_id = c.post_id"
             " WHERE c.user_id = ? AND c.ts >= ? AND c.ts < ? ORDER BY c.comment_id", (user_id, *rng)))
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
