@@ -194,3 +194,24 @@ def test_small_text_colours_reach_four_and_a_half_to_one(browser: Any, server: S
                amber_white: ratio(v('--amber'), '#ffffff'), amber_bg: ratio(v('--amber'), v('--bg')) };
     }""")
     assert all(r >= 4.5 for r in ratios.values()), ratios
+
+
+def test_a_login_starts_at_the_group_list_and_the_tabs_go_by_arrows(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    owner = bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    page = new_page(browser, server)
+    login(page, owner.username)
+    expect(page.locator(f"#group-list [data-gid='{gid}']")).to_be_focused()  # (not the page)
+    tab = page.locator("#tab-groups")
+    assert (tab.get_attribute("tabindex"), page.get_attribute("#tab-accounts", "tabindex")) == ("0", "-1")
+    tab.focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#tab-accounts")).to_be_focused()
+    expect(page.locator("#tab-accounts")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#account-side")).to_be_visible()
+    assert page.get_attribute("#account-side", "role") == "tabpanel"
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#tab-groups")).to_be_focused()
+    expect(page.locator("#group-side")).to_be_visible()
+    assert page.errors == []

@@ -99,7 +99,7 @@ async function recheckNewComments() {
 function countOf(m, aid) { const x = m.get(aid); return x ? x.size : 0; }
 
 export function accountsSide() {
-  return el("div", { id: "account-side", class: "side-pane" },
+  return el("div", { id: "account-side", class: "side-pane", role: "tabpanel", "aria-labelledby": "tab-accounts" },
     el("div", { class: "side-title" }, el("span", { text: t("accounts") }),
       el("span", { class: "row tight" },
         el("button", { type: "button", class: "icon", id: "btn-find-account", title: t("find_account"), "aria-label": t("find_account"), onclick: findDialog },

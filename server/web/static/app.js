@@ -418,6 +418,11 @@ async function afterAuth() {
     const listed = await served(ws, "my_groups");
     if (listed === NOT_SERVED) return;
     await syncGroups(listed);
+    // (signed in from the form, the focus went with it: it starts at the group list, not the page)
+    if (first && (!document.activeElement || document.activeElement === document.body)) {
+      const start = $("#group-list .group-item") || $("#btn-new-group");
+      if (start) start.focus();
+    }
     flushOutbox();
     // body[data-synced] once all the reads of this connection's start have answered (for tests
     // and tools that act on the page only when it holds the state the server gave it).
@@ -716,8 +721,10 @@ export function showAgreement(r) {
   if ($("#agreement-dialog")) return;
   modal(t("agreement"), (done) => [
     el("p", { class: "muted", text: t("agreement_version", { v: r.version }) }),
-    el("pre", { class: "doc", text: r.rules || "" }),
-    el("pre", { class: "doc", text: r.agreement || "" }),
+    el("h3", { text: t("rules_heading") }),
+    el("pre", { class: "doc", tabindex: 0, text: r.rules || "" }),   // (scrolled from the keyboard in every browser)
+    el("h3", { text: t("agreement_heading") }),
+    el("pre", { class: "doc", tabindex: 0, text: r.agreement || "" }),
     el("div", { class: "row end" }, el("button", { type: "button", class: "primary", id: "accept-agreement", text: t("accept"),
       onclick: async () => {
         try { await api("accept_agreement", { version: r.version }); done(true); toast(t("saved")); } catch (e) { toast(errorText(e), "error"); return; }
@@ -765,11 +772,19 @@ function renderMain() {
         el("div", { id: "status", class: "status status-" + statusKey, role: "status", text: t(statusKey) })),
       bell,
       el("button", { type: "button", class: "icon", id: "btn-profile", title: t("profile"), "aria-label": t("profile"), onclick: openProfile }, el("img", { src: "/user.svg", alt: "", class: "ico" }))),
-    el("nav", { class: "tabs", role: "tablist" },
-      el("button", { type: "button", class: "tab", id: "tab-groups", role: "tab", text: t("groups"), onclick: () => showTab("groups") }),
-      el("button", { type: "button", class: "tab", id: "tab-accounts", role: "tab", onclick: () => showTab("accounts") },
+    // Tabs as a screen reader expects them: one Tab stop (the selected one), the arrow keys between them,
+    // each naming the pane it shows.
+    el("nav", { class: "tabs", role: "tablist", onkeydown: (e) => {
+      if (e.key !== "ArrowLeft" && e.key !== "ArrowRight" && e.key !== "Home" && e.key !== "End") return;
+      e.preventDefault();
+      const next = S.tab === "groups" && e.key !== "Home" ? "accounts" : "groups";
+      showTab(e.key === "End" ? "accounts" : next);
+      $("#tab-" + S.tab).focus();
+    } },
+      el("button", { type: "button", class: "tab", id: "tab-groups", role: "tab", "aria-controls": "group-side", text: t("groups"), onclick: () => showTab("groups") }),
+      el("button", { type: "button", class: "tab", id: "tab-accounts", role: "tab", "aria-controls": "account-side", onclick: () => showTab("accounts") },
         t("accounts"), el("span", { class: "badge", id: "accounts-badge", hidden: true }))),
-    el("div", { id: "group-side", class: "side-pane" },
+    el("div", { id: "group-side", class: "side-pane", role: "tabpanel", "aria-labelledby": "tab-groups" },
       el("div", { class: "side-title" }, el("span", { text: t("groups") }),
         el("button", { type: "button", class: "icon", id: "btn-new-group", title: t("new_group"), "aria-label": t("new_group"), onclick: openNewGroup }, el("img", { src: "/plus.svg", alt: "", class: "ico" }))),
       el("ul", { id: "group-list" })),
@@ -792,7 +807,7 @@ function showTab(tab) {
   document.body.dataset.tab = tab;
   for (const name of ["groups", "accounts"]) {
     const b = $("#tab-" + name);
-    if (b) { b.classList.toggle("active", name === tab); b.setAttribute("aria-selected", String(name === tab)); }
+    if (b) { b.classList.toggle("active", name === tab); b.setAttribute("aria-selected", String(name === tab)); b.tabIndex = name === tab ? 0 : -1; }
   }
   if (tab === "accounts") accountsShown();
   if (tab === "accounts" && S.current) {
@@ -2287,7 +2302,8 @@ function loginsSection(ok, bad) {
 
 function showAgreementView(r) {
   modal(t("agreement"), () => [el("p", { class: "muted", text: t("agreement_version", { v: r.version }) }),
-    el("pre", { class: "doc", text: r.rules }), el("pre", { class: "doc", text: r.agreement })], { wide: true });
+    el("h3", { text: t("rules_heading") }), el("pre", { class: "doc", tabindex: 0, text: r.rules }),
+    el("h3", { text: t("agreement_heading") }), el("pre", { class: "doc", tabindex: 0, text: r.agreement })], { wide: true });
 }
 
 boot();

@@ -393,7 +393,7 @@ function adminSection(g, shown) {
       if (await act("set_announcement", { group_id: g.group_id, text }, t("announcement_saved"))) saved("announcement-text");
     } },
       el("span", { class: "label", text: t("announcement_edit") }), ann, heldBox("announcement", g.group_id),
-      el("button", { type: "submit", class: "primary", id: "announcement-save", text: t("save") }))];
+      el("button", { type: "submit", class: "primary", id: "announcement-save", text: t("save"), "aria-label": t("save_announcement") }))];
   if (g.role === "owner") {
     // While the platform suspends posting a new name is refused (a name is shown to every member
     // like a post); the category and the join policy may still change.
@@ -430,7 +430,7 @@ function adminSection(g, shown) {
       heldBox("group_name", g.group_id),
       el("label", { class: "field" }, el("span", { class: "label", text: t("category") }), cat),
       el("label", { class: "field" }, el("span", { class: "label", text: t("join_policy") }), pol),
-      el("button", { type: "submit", class: "primary", id: "settings-save", text: t("save") })));
+      el("button", { type: "submit", class: "primary", id: "settings-save", text: t("save"), "aria-label": t("save_settings") })));
   }
   return el("section", { id: "settings-section" }, parts);
 }
