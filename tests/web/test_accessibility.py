@@ -215,3 +215,24 @@ def test_a_login_starts_at_the_group_list_and_the_tabs_go_by_arrows(
     expect(page.locator("#tab-groups")).to_be_focused()
     expect(page.locator("#group-side")).to_be_visible()
     assert page.errors == []
+
+
+def test_page_keys_step_through_the_messages_and_ctrl_end_leaves_them(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A chat's every message has its ⋯ (and links, quotes, reactions): Tab went through all of them.
+    The feed's keys step from message to message and out to the composer."""
+    owner = bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    seqs = [bg.run(owner.request("send", group_id=gid, text=f"第 {i} 条"))["seq"] for i in range(5)]
+    page = new_page(browser, server)
+    login(page, owner.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    message(page, "第 1 条").locator(".more").focus()
+    page.keyboard.press("PageDown")
+    expect(page.locator(f"#messages .msg[data-seq='{seqs[2]}']")).to_be_focused()
+    page.keyboard.press("PageDown")
+    page.keyboard.press("PageUp")
+    expect(page.locator(f"#messages .msg[data-seq='{seqs[2]}']")).to_be_focused()
+    page.keyboard.press("Control+End")
+    expect(page.locator("#composer-text")).to_be_focused()
+    assert page.errors == []

@@ -914,7 +914,8 @@ function renderChat() {
     disabled: g.noMore, onclick: () => loadOlder(g) })),
   // A feed of articles, not a live log: a log read out every message redrawn (a reaction, an edit)
   // and every older page read back; the new ones are said on their own (announceArrival).
-  el("div", { id: "messages", class: g.msgs.size > BIG_CHAT ? "big" : "", role: "feed", "aria-label": t("messages_of", { name: g.name }) }),
+  el("div", { id: "messages", class: g.msgs.size > BIG_CHAT ? "big" : "", role: "feed", "aria-label": t("messages_of", { name: g.name }),
+    onkeydown: feedKeys }),
   el("div", { id: "outbox" }));
   // The reader at the bottom stays there when the chat's height changes (a note above the
   // composer, a reply or files being added, the text box growing), so the last line is never hidden.
@@ -1168,6 +1169,26 @@ function addMessage(g, m, uncounted = false) {
     if (!document.hidden && nearBottomOnce()) markRead(g);
   }
   renderGroups();
+}
+
+// The feed's keys (as a screen reader's feed expects them): Page Down / Page Up from the message
+// the focus is in to the next or previous one, Ctrl+End out to the composer, Ctrl+Home up to the
+// chat's first control: a chat's hundreds of ⋯ need not be tabbed through.
+function feedKeys(e) {
+  const here = e.target.closest && e.target.closest("#messages .msg");
+  if (!here) return;
+  let to = null;
+  if (e.key === "PageDown" && !e.ctrlKey) to = here.nextElementSibling;
+  else if (e.key === "PageUp" && !e.ctrlKey) to = here.previousElementSibling;
+  else if (e.key === "End" && e.ctrlKey) to = $("#composer-text");
+  else if (e.key === "Home" && e.ctrlKey) to = $("#load-earlier:not([disabled])") || $("#chat-head button");
+  while (to && to.classList && !to.classList.contains("msg") && to.id !== "composer-text" && to.tagName !== "BUTTON") {
+    to = e.key === "PageUp" ? to.previousElementSibling : to.nextElementSibling;   // (past a day's line)
+  }
+  if (!to) return;
+  e.preventDefault();
+  to.focus();
+  if (to.classList.contains("msg")) to.scrollIntoView({ block: "nearest" });
 }
 
 function sayArrived(m) {
