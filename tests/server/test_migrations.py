@@ -9,7 +9,9 @@ import json
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -193,23 +195,34 @@ def test_a_released_migration_is_never_edited():
         assert not unpinned, f"{kind} migration(s) {unpinned}: add their checksums to migration_checksums.json"
 
 
-async def test_the_counts_per_day_are_made_from_the_messages_a_database_already_holds(db, monkeypatch):
-    # SQLite 39 / PostgreSQL 36 add group_daily (server/storage/activity.py), filled from the messages.
+async def _opened_before(db: tuple[str, Any], monkeypatch: Any, marker: str) -> Callable[[], Awaitable[None]]:
+    """The database of ``db`` opened at the schema before the first migration whose script holds
+    ``marker``; returns what opens it again with every migration (the upgrade)."""
     kind, where = db
     import server.storage.postgres as pg_module
     import server.storage.sqlite as sqlite_module
 
     module = sqlite_module if kind == "sqlite" else pg_module
     full = module.MIGRATIONS
-    monkeypatch.setattr(module, "MIGRATIONS",
-                        full[:next(i for i, (_, sql) in enumerate(full) if "CREATE TABLE group_daily" in sql)])
+    monkeypatch.setattr(module, "MIGRATIONS", full[:next(i for i, (_, sql) in enumerate(full) if marker in sql)])
     await _opened(kind, where)
+
+    async def upgraded() -> None:
+        monkeypatch.setattr(module, "MIGRATIONS", full)
+        await _opened(kind, where)
+
+    return upgraded
+
+
+async def test_the_counts_per_day_are_made_from_the_messages_a_database_already_holds(db, monkeypatch):
+    # SQLite 39 / PostgreSQL 36 add group_daily (server/storage/activity.py), filled from the messages.
+    kind, where = db
+    upgraded = await _opened_before(db, monkeypatch, "CREATE TABLE group_daily")
     day = 20_000 * 86_400_000
     for gid, seq, ts in (("g1", 1, day + 5), ("g1", 2, day + 6), ("g1", 3, day + 86_400_000), ("g2", 1, day)):
         _sql(kind, where, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text)"
                           f" VALUES (?, ?, {ts}, 'u', 'member', 'x')", gid, seq)
-    monkeypatch.setattr(module, "MIGRATIONS", full)
-    await _opened(kind, where)
+    await upgraded()
     rows = _sql(kind, where, "SELECT day, group_id, messages FROM group_daily ORDER BY day, group_id")
     assert [tuple(int(x) if not isinstance(x, str) else x for x in r) for r in rows] == [
         (20_000, "g1", 2), (20_000, "g2", 1), (20_001, "g1", 1)]
@@ -219,22 +232,14 @@ async def test_the_visible_comments_of_each_post_are_counted_from_the_comments_a
         db, monkeypatch):
     # SQLite 45 / PostgreSQL 42 keep posts.visible_comments by triggers, counted at the upgrade.
     kind, where = db
-    import server.storage.postgres as pg_module
-    import server.storage.sqlite as sqlite_module
-
-    module = sqlite_module if kind == "sqlite" else pg_module
-    full = module.MIGRATIONS
-    monkeypatch.setattr(module, "MIGRATIONS",
-                        full[:next(i for i, (_, sql) in enumerate(full) if "visible_comments" in sql)])
-    await _opened(kind, where)
+    upgraded = await _opened_before(db, monkeypatch, "visible_comments")
     for post_id in (1, 2, 3):
         _sql(kind, where, "INSERT INTO posts (post_id, account_id, author_id, title, body, comments_mode, ts)"
                           " VALUES (?, 'a', 'u', 't', 'b', 'open', 1)", post_id)
     for post_id, status in ((1, "visible"), (1, "visible"), (1, "held"), (2, "hidden"), (2, "visible")):
         _sql(kind, where, "INSERT INTO comments (post_id, user_id, text, ts, status) VALUES (?, 'u', 'c', 1, ?)",
              post_id, status)
-    monkeypatch.setattr(module, "MIGRATIONS", full)
-    await _opened(kind, where)
+    await upgraded()
     rows = _sql(kind, where, "SELECT post_id, visible_comments FROM posts ORDER BY post_id")
     assert [tuple(int(x) for x in r) for r in rows] == [(1, 2), (2, 1), (3, 0)]
     # and kept from then on: a comment coming, shown, hidden or gone moves its post's count
