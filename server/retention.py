@@ -12,7 +12,8 @@ What goes, once its timestamp is past the cutoff (:func:`governance.retention.cu
   resolved reports and decided review items, and the identity data of
   accounts cancelled before the cutoff (not blacklisted ones: a blacklist is
   kept on the identity for good, P13).
-  Login tokens past their own expiry (not the period's; nothing holds them).
+  Login tokens past their own expiry, and what ``ended_logins`` kept of why a login ended (not by the
+  period; nothing holds them; they are no record, so the enforcement record does not list them).
 Then the media rows (and files) that no message or post carries any more and that
   nobody attached within ``media.unattached_ttl_seconds`` (server/media/cleanup.py).
 What never goes here: the enforcement record (``audit``, a hash chain: removing
@@ -50,6 +51,9 @@ log = logging.getLogger("qunguan.retention")
 # What a purge removes, in this order, under these names in its report (the
 # statements are the store's: ``PURGES`` in server/storage/sqlite_records.py).
 TABLES = PURGE_TABLES
+# Removed as they expire, not past retention: said in a purge's report, not in the enforcement record
+# (every purge would write one otherwise, giving retention as the reason).
+EXPIRED_ONLY = frozenset({"tokens", "ended_logins"})
 
 _LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 
@@ -91,7 +95,7 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
             # The first batch that removes anything writes ``purge_started`` in its own transaction:
             # were the process to die before the closing ``purge`` entry, the record still says
             # which cutoff removed rows, and when.
-            opening = None if started else Audit(
+            opening = None if started or table in EXPIRED_ONLY else Audit(
                 app.now_ms(), kind, actor, "purge_started", reason=f"past retention ({days} days)",
                 detail={"as_of": now, "cutoff": cutoff})
             if table == "messages":  # (walked on from each batch's last message: PurgeMessages)
@@ -100,7 +104,7 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
             else:
                 (n,) = await app.store.apply(Purge(table, now, cutoff, limit, opening))
                 done = n < limit
-            started = started or n > 0
+            started = started or (n > 0 and table not in EXPIRED_ONLY)
             total += n
             if done:
                 break
@@ -113,7 +117,7 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
     removed["media"] = await media_cleanup.sweep(app, now, everything=True, opening=None if started else Audit(
         app.now_ms(), kind, actor, "purge_started", reason=f"past retention ({days} days)",
         detail={"as_of": now, "cutoff": cutoff}))
-    if any(removed.values()):
+    if any(n for table, n in removed.items() if table not in EXPIRED_ONLY):
         await app.store.apply(audit=Audit(
             app.now_ms(), kind, actor, "purge",
             reason=f"past retention ({days} days)",

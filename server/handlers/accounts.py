@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 AUTH_FAILED = "authentication failed: wrong username, password or token"
 # **[ext]** ``auth``'s refusal of a token whose login ended before it expired: its ``cause``, and why.
 LOGIN_ENDED = {
-    ch.LOGGED_OUT: "this login was ended by a logout on another device",
+    ch.LOGGED_OUT: "this login was logged out (on another device or tab, or on every device)",
     ch.PASSWORD_CHANGED: "the account's password was changed: log in with the new one",
     ch.TOO_MANY_LOGINS: f"this login was ended by newer ones (an account keeps {ch.TOKENS_KEPT_PER_USER})",
     ch.ACCOUNT_DELETED: "the account was cancelled",
@@ -288,8 +288,9 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
     await commit(ctx, ch.InsertToken(hashed, user.user_id, now, expires_at, device))
     if revocations.since(seen, hashed, user.user_id) is not False:
         # The password changed, or every login of the account ended, while this one was checked (with
-        # the old password, maybe) and stored: its token goes too, whichever write landed first.
-        await commit(ctx, ch.RevokeToken(hashed))
+        # the old password, maybe) and stored: its token goes too, whichever write landed first. (Never
+        # handed out: no cause kept for it.)
+        await commit(ctx, ch.RevokeToken(hashed, None))
         raise ContractError("unauthenticated", AUTH_FAILED)
     if user.blacklisted or user.reopening:  # closed by the platform while the token was being stored
         netlog.session(ctx, sess, "login_refused", uid, why="blacklisted")

@@ -348,8 +348,8 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
 
 
 def _user_files(names: Names, records: dict[str, Any], reactions: list[dict[str, Any]]) -> dict[str, Any]:
-    """A user export's files but identity.json."""
-    return {**_common_files(names, records), "reactions.jsonl": _with_times(reactions, "ts"),
+    """A user export's files, identity.json but a place kept for it (the files' order is the manifest's)."""
+    return {**_common_files(names, records), "reactions.jsonl": _with_times(reactions, "ts"), "identity.json": None,
             **public_content_files(names, records)}
 
 

@@ -42,7 +42,6 @@ Done = Callable[[BaseException | None], None]
 CommitObserver = Callable[[int, int, int, float, bool], None]
 
 
-
 # An export reads every row of its target (a group's million messages): made into dicts in a worker
 # thread past this many, not on the event loop (3 µs a row there held every chat up).
 ROWS_SHAPED_ON_LOOP = 2000
@@ -54,6 +53,7 @@ async def rows_as_dicts(cols: tuple[str, ...], rows: list[Any]) -> list[dict[str
         return [dict(zip(cols, r, strict=True)) for r in rows]
 
     return shaped() if len(rows) <= ROWS_SHAPED_ON_LOOP else await asyncio.to_thread(shaped)
+
 
 class StoreUnavailable(ValueError):
     """The store cannot be opened for writing (read-only, locked, unreachable): one line for the operator."""

@@ -72,7 +72,9 @@ class InsertUser(Change):
 TOKENS_KEPT_PER_USER = 100  # an account's valid tokens (its signed-in devices) at most; docs/protocol.md `login`
 
 # Why a login ended before its token expired, kept (``ended_logins``) until then for ``auth`` to say
-# (its **[ext]** ``cause``): a device that was offline when it happened hears why, not only that.
+# (its **[ext]** ``cause``): a device that was offline when it happened hears why, not only that. At
+# most TOKENS_KEPT_PER_USER per account, the newest: an account logging in again and again pushes
+# its oldest logins out, and what it kept of why would otherwise grow with each.
 LOGGED_OUT = "logged_out"              # a logout of it on another device, or on every device
 PASSWORD_CHANGED = "password_changed"  # the account's password changed or was reset
 TOO_MANY_LOGINS = "too_many_logins"    # the oldest, past TOKENS_KEPT_PER_USER, at a new login
@@ -96,10 +98,11 @@ class InsertToken(Change):
 
 @dataclass(frozen=True, slots=True)
 class RevokeToken(Change):
-    """``logout``: the token stops authenticating (it is deleted; why, kept until it would have expired)."""
+    """``logout``: the token stops authenticating (it is deleted; why, kept until it would have expired;
+    ``cause`` None: nothing kept, a token never handed out)."""
 
     token_hash: bytes
-    cause: str = LOGGED_OUT
+    cause: str | None = LOGGED_OUT
 
 
 @dataclass(frozen=True, slots=True)

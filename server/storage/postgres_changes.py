@@ -200,6 +200,9 @@ async def _insert_token(db: Conn, t: c.InsertToken) -> None:
     await _end_tokens(db, c.TOO_MANY_LOGINS, "token_hash IN (SELECT token_hash FROM tokens WHERE user_id = $2"
                       " AND token_hash <> $3 ORDER BY created_at DESC, token_hash OFFSET $4)",
                       t.user_id, t.token_hash, c.TOKENS_KEPT_PER_USER - 1)
+    await db.execute("DELETE FROM ended_logins WHERE token_hash IN (SELECT token_hash FROM ended_logins"
+                     " WHERE user_id = $1 ORDER BY expires_at DESC, token_hash OFFSET $2)",
+                     t.user_id, c.TOKENS_KEPT_PER_USER)
 
 
 async def _end_tokens(db: Conn, cause: str, where: str, *args: Any) -> None:
@@ -213,7 +216,10 @@ async def _end_tokens(db: Conn, cause: str, where: str, *args: Any) -> None:
 
 @applies(c.RevokeToken)
 async def _revoke_token(db: Conn, t: c.RevokeToken) -> None:
-    await _end_tokens(db, t.cause, "token_hash = $2", t.token_hash)
+    if t.cause is None:
+        await db.execute("DELETE FROM tokens WHERE token_hash = $1", t.token_hash)
+    else:
+        await _end_tokens(db, t.cause, "token_hash = $2", t.token_hash)
 
 
 @applies(c.ChangePassword)

@@ -221,12 +221,14 @@ async def _read_post(db: Conn, r: c.ReadPost) -> bool:
 async def _insert_comment(db: Conn, m: c.InsertComment) -> int:
     if m.reply_to is not None and await db.fetchval(_REPLY_PARENT, m.reply_to, m.post_id, m.user_id) is None:
         raise ContractError("not_found", f"no comment {m.reply_to} on post {m.post_id}")  # changed since read
-    # FOR SHARE: a deletion or removal of the post on another connection waits for this insert, or
-    # this insert for it and then finds the post gone.
+    # FOR NO KEY UPDATE: a deletion or removal of the post on another connection waits for this insert,
+    # or this insert for it and then finds the post gone. (Not FOR SHARE: the trigger that counts a
+    # visible comment, migration 42, updates the post's row, and two writers each holding SHARE on it
+    # would wait for each other.)
     inserted = await db.fetchval(
         "INSERT INTO comments (post_id, user_id, text, reply_to, ts, status, review) SELECT $1,$2,$3,$4,$5,$6,$7"
         " WHERE EXISTS (SELECT 1 FROM posts WHERE post_id = $1 AND deleted_at IS NULL AND removed_at IS NULL"
-        " FOR SHARE) RETURNING comment_id",
+        " FOR NO KEY UPDATE) RETURNING comment_id",
         m.post_id, m.user_id, m.text, m.reply_to, m.ts, m.status, m.review,
     )
     if inserted is None:

@@ -994,16 +994,16 @@ MIGRATIONS: list[tuple[int, str]] = [
             expires_at BIGINT NOT NULL
         );
         CREATE INDEX ended_logins_expires ON ended_logins(expires_at);
+        CREATE INDEX ended_logins_user ON ended_logins(user_id, expires_at);
         """,
     ),
     (
         42,
         """
-        -- As SQLite's 45: each post's number of visible comments, kept by the database.
+        -- As SQLite's 45: each post's number of visible comments, kept by the database. The triggers come
+        -- first: creating them holds every write to comments until this migration commits, so no change
+        -- another node commits meanwhile falls between the count and the triggers.
         ALTER TABLE posts ADD COLUMN visible_comments INTEGER NOT NULL DEFAULT 0;
-        UPDATE posts p SET visible_comments = c.n
-            FROM (SELECT post_id, COUNT(*) AS n FROM comments WHERE status = 'visible' GROUP BY post_id) c
-            WHERE c.post_id = p.post_id;
         CREATE FUNCTION comments_visible() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_OP <> 'INSERT' AND OLD.status = 'visible' THEN
@@ -1018,6 +1018,9 @@ MIGRATIONS: list[tuple[int, str]] = [
             FOR EACH ROW EXECUTE FUNCTION comments_visible();
         CREATE TRIGGER comments_visible_update AFTER UPDATE OF status ON comments
             FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION comments_visible();
+        UPDATE posts p SET visible_comments = c.n
+            FROM (SELECT post_id, COUNT(*) AS n FROM comments WHERE status = 'visible' GROUP BY post_id) c
+            WHERE c.post_id = p.post_id;
         """,
     ),
 ]

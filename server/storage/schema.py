@@ -1125,6 +1125,7 @@ MIGRATIONS: list[tuple[int, str]] = [
             expires_at INTEGER NOT NULL
         );
         CREATE INDEX ended_logins_expires ON ended_logins(expires_at);
+        CREATE INDEX ended_logins_user ON ended_logins(user_id, expires_at);
         """,
     ),
     (

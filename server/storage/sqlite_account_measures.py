@@ -29,9 +29,6 @@ def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
     return ", ".join(prefix + col for col in cols)
 
 
-def _dicts(cols: tuple[str, ...], rows: list[Any]) -> list[dict[str, Any]]:
-    return [dict(zip(cols, r, strict=True)) for r in rows]
-
 
 @applies(c.RemovePost)
 async def _remove_post(db: aiosqlite.Connection, r: c.RemovePost) -> tuple[str, str, bool]:

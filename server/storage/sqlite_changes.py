@@ -162,6 +162,9 @@ async def _insert_token(db: aiosqlite.Connection, t: c.InsertToken) -> None:
     await _end_tokens(db, c.TOO_MANY_LOGINS, "token_hash IN (SELECT token_hash FROM tokens WHERE user_id = ?"
                       " AND token_hash != ? ORDER BY created_at DESC, token_hash LIMIT -1 OFFSET ?)",
                       (t.user_id, t.token_hash, c.TOKENS_KEPT_PER_USER - 1))
+    await db.execute("DELETE FROM ended_logins WHERE token_hash IN (SELECT token_hash FROM ended_logins"
+                     " WHERE user_id = ? ORDER BY expires_at DESC, token_hash LIMIT -1 OFFSET ?)",
+                     (t.user_id, c.TOKENS_KEPT_PER_USER))
 
 
 async def _end_tokens(db: aiosqlite.Connection, cause: str, where: str, params: tuple[Any, ...]) -> None:
@@ -174,7 +177,10 @@ async def _end_tokens(db: aiosqlite.Connection, cause: str, where: str, params: 
 
 @applies(c.RevokeToken)
 async def _revoke_token(db: aiosqlite.Connection, t: c.RevokeToken) -> None:
-    await _end_tokens(db, t.cause, "token_hash = ?", (t.token_hash,))
+    if t.cause is None:
+        await db.execute("DELETE FROM tokens WHERE token_hash = ?", (t.token_hash,))
+    else:
+        await _end_tokens(db, t.cause, "token_hash = ?", (t.token_hash,))
 
 
 @applies(c.ChangePassword)

@@ -6,6 +6,7 @@ account, and a password could not be changed at all."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from tests.e2e.harness import ServerProcess, closed_by_server
@@ -180,6 +181,15 @@ async def test_auth_says_why_a_login_ended_until_the_token_would_have_expired(se
         await (await _login(server, alice.username)).close()
     ended = await c.call("auth", token=first)
     assert (ended["code"], ended["cause"]) == ("unauthenticated", "too_many_logins"), ended
+    # What is kept of why logins ended is capped per account (the newest 100): one that logs in again
+    # and again does not grow it.
+    soon = int(time.time() * 1000) + 60_000
+    for i in range(150):
+        server.db_rows("INSERT INTO ended_logins (token_hash, user_id, cause, expires_at) VALUES (?, ?, ?, ?)",
+                       bytes([i]) * 32, alice.user_id, "too_many_logins", soon + i)
+    await (await _login(server, alice.username)).close()
+    assert server.db_rows("SELECT COUNT(*) FROM ended_logins WHERE user_id = ?", alice.user_id) == [(100,)]
+    assert (await c.call("auth", token=first))["cause"] == "too_many_logins"  # (among the newest: kept)
     assert (await bob.request("delete_account", password="password123")) is not None
     cancelled = await c.call("auth", token=bob.token)
     assert (cancelled["code"], cancelled["cause"]) == ("unauthenticated", "account_deleted"), cancelled

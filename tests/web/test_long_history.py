@@ -168,6 +168,30 @@ def test_the_mention_picker_opened_before_the_member_list_came_fills_when_it_com
     assert page.errors == []
 
 
+def test_a_member_list_that_comes_after_an_option_was_chosen_leaves_the_choice(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """Redrawn when the late member list came, the list started again at its first option: for an owner
+    @所有人, which the Enter meant for the option chosen with the arrows then took."""
+    owner = bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    page = new_page(browser, server)
+    page.context.add_init_script(late_answers("members", 1500))
+    page.reload()
+    login(page, owner.username)
+    page.evaluate("() => { window.__slow = true; }")
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.wait_for_selector("#composer-text:enabled")
+    page.locator("#composer-text").press_sequentially("@")
+    options = page.locator("#mention-picker .pick")
+    expect(options).to_have_count(1)  # @所有人 alone, before the list came
+    page.keyboard.press("ArrowDown")
+    page.evaluate("() => { document.querySelector('#mention-picker .pick').dataset.mark = 'drawn'; }")
+    page.wait_for_function("() => window.__held === 1")
+    page.wait_for_timeout(1800)  # (the list has come)
+    assert page.locator("#mention-picker .pick[data-mark='drawn']").count() == 1  # not drawn again
+    assert page.errors == []
+
+
 def test_the_member_panel_of_a_big_group_lists_200_and_finds_the_rest(
         browser: Any, server: ServerProcess, bg: Background) -> None:
     """2,000 rows of a dozen controls each took a second to open and a second per keystroke."""

@@ -2,7 +2,7 @@
 // Management lives in manage.js and moderation.js, replies/reactions/pins/search in rich.js, the
 // composer's extras in composer.js, files in media.js, public accounts in accounts.js and posts.js.
 // Every piece of user data is rendered as text (dom.js).
-import { el, clear, $, toast, modal, confirmBox, morph, morphKids, closeDialogsOf, keepingFocus, composing, onLongPress, announceArrival, typingFocusWelcome, announce } from "./dom.js";
+import { el, clear, $, toast, modal, confirmBox, morph, morphKids, closeDialogsOf, keepingFocus, composing, onLongPress, announceArrival, typingFocusWelcome, announce, focusIfIdle } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom, postingBlocked, serverNow, learnServerTime } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
@@ -775,11 +775,13 @@ function renderMain() {
     // Tabs as a screen reader expects them: one Tab stop (the selected one), the arrow keys between them,
     // each naming the pane it shows.
     el("nav", { class: "tabs", role: "tablist", onkeydown: (e) => {
+      // (the arrows move the focus only; Enter or Space shows the tab: showing 公众号 closes the open chat,
+      // which a screen-reader user exploring the tabs should not lose)
       if (e.key !== "ArrowLeft" && e.key !== "ArrowRight" && e.key !== "Home" && e.key !== "End") return;
       e.preventDefault();
-      const next = S.tab === "groups" && e.key !== "Home" ? "accounts" : "groups";
-      showTab(e.key === "End" ? "accounts" : next);
-      $("#tab-" + S.tab).focus();
+      const on = document.activeElement && document.activeElement.id === "tab-accounts" ? "accounts" : "groups";
+      const to = e.key === "Home" ? "groups" : e.key === "End" ? "accounts" : on === "groups" ? "accounts" : "groups";
+      $("#tab-" + to).focus();
     } },
       el("button", { type: "button", class: "tab", id: "tab-groups", role: "tab", "aria-controls": "group-side", text: t("groups"), onclick: () => showTab("groups") }),
       el("button", { type: "button", class: "tab", id: "tab-accounts", role: "tab", "aria-controls": "account-side", onclick: () => showTab("accounts") },
@@ -1085,6 +1087,8 @@ function sysLine(g, say) {
   const atBottom = nearBottom();
   box.append(sysNode(line));
   if (atBottom) scrollToBottom();
+  // (the list is no live region: a screen reader hears the group's news as it hears new messages)
+  announceArrival(line.say(), (n, last) => t("messages_said", { n, last }));
 }
 
 function sysNode(line) { return el("div", { class: "sys", "data-key": line.key, text: line.say() }); }
@@ -1180,7 +1184,7 @@ function feedKeys(e) {
   let to = null;
   if (e.key === "PageDown" && !e.ctrlKey) to = here.nextElementSibling;
   else if (e.key === "PageUp" && !e.ctrlKey) to = here.previousElementSibling;
-  else if (e.key === "End" && e.ctrlKey) to = $("#composer-text");
+  else if (e.key === "End" && e.ctrlKey) to = $("#composer-text:not([disabled])") || $("#chat-head button");
   else if (e.key === "Home" && e.ctrlKey) to = $("#load-earlier:not([disabled])") || $("#chat-head button");
   while (to && to.classList && !to.classList.contains("msg") && to.id !== "composer-text" && to.tagName !== "BUTTON") {
     to = e.key === "PageUp" ? to.previousElementSibling : to.nextElementSibling;   // (past a day's line)
@@ -1333,10 +1337,7 @@ async function loadOlder(g, limit = PAGE) {
     // taken before the request counted the messages that came meanwhile (added below) as if added
     // above, and threw the reader forward by their height; and the browser's own scroll anchoring,
     // when the page was not at its top, had already moved the view once.
-    const feed = g.group_id === S.current ? $("#messages") : null;
-    if (feed) feed.setAttribute("aria-busy", "true");
     keepView(g, () => { for (const m of r.messages) fromHistory(g, m, asked); });
-    if (feed) feed.removeAttribute("aria-busy");
     if (r.messages.length) g.firstSeq = Math.min(g.firstSeq ?? Infinity, r.messages[0].seq);
     if (g.group_id === S.current) {
       const b = $("#load-earlier");
@@ -1362,6 +1363,7 @@ async function loadOlder(g, limit = PAGE) {
 // here, not gone.
 const JUMP_PAGES = 40;
 async function jumpTo(g, seq) {
+  const started = document.activeElement;   // (where the focus is as the jump starts: a dialog closed, it is back on its opener)
   if (g.group_id !== S.current) await openGroup(g.group_id);
   const behind = () => !g.msgs.has(seq) && !g.noMore && g.firstSeq !== null && seq < g.firstSeq;
   for (let i = 0; i < JUMP_PAGES && behind(); i++) {
@@ -1371,7 +1373,9 @@ async function jumpTo(g, seq) {
   const node = document.querySelector(`#messages .msg[data-seq="${seq}"]`);
   if (!node) { toast(t(behind() ? "message_too_far" : "message_gone"), "error"); return; }
   node.scrollIntoView({ block: "center" });
-  node.focus({ preventScroll: true });   // (a keyboard or screen-reader user is taken there too)
+  // (a keyboard or screen-reader user is taken there too, unless they went on meanwhile: a jump far
+  // back reads pages first)
+  focusIfIdle(node, started);
   node.classList.remove("flash");
   void node.offsetWidth;   // restart the animation
   node.classList.add("flash");

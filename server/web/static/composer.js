@@ -175,7 +175,9 @@ export function attachMentionPicker(g, box) {
   box.addEventListener("click", update);
   // The member list may come after "@" was typed (a group opened the first time): the open list is
   // drawn again from it, not left empty until the next key.
-  box.addEventListener(MEMBERS_CAME, () => { if (document.activeElement === box) update(); });
+  // Not once an option was chosen with the arrows: redrawn, the list would start again at its first,
+  // @所有人 for an owner, and the Enter meant for the one chosen would take that.
+  box.addEventListener(MEMBERS_CAME, () => { if (document.activeElement === box && !moved) update(); });
   box.addEventListener("blur", () => setTimeout(close, 150));
   box.addEventListener("keydown", (e) => {
     if (picker.hidden) return;
