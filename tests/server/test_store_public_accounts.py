@@ -505,3 +505,31 @@ async def test_deleting_a_held_post_takes_the_locks_in_a_decisions_order(open_st
     assert (await store.post(post)).gone
     assert pgtools.query(store.url, "SELECT status, decision FROM review_queue WHERE post_id = ?", post) == [
         ("decided", "release")]
+
+
+async def test_two_writers_commenting_on_one_post_wait_for_each_other_without_deadlock(open_store) -> None:
+    """The diff review's deadlock: a comment locked its post FOR SHARE, and the trigger that counts a
+    visible comment (PostgreSQL 42) then updates the post's row; two writers each holding SHARE on it
+    waited for each other. The post is locked strongly enough at once: the second writer waits."""
+    first = await open_store()
+    if "Postgres" not in type(first).__name__:
+        pytest.skip("one writer on SQLite: no two transactions hold locks at once")
+    from server.storage.postgres_changes import apply_change
+
+    second = await open_store()  # (another node's writer on the same database)
+    await _people(first, 2)
+    await first.apply(_account("100000001", "u0", "One"))
+    [post] = await first.apply(ch.InsertPost("100000001", "u0", "p", "b", "[]", (), "open", 10, 0, None, ""))
+    began = asyncio.Event()
+
+    async def held_then_visible(db) -> None:
+        await apply_change(db, ch.InsertComment(post, "u1", "held", None, 11, "held", None))
+        began.set()
+        await asyncio.sleep(0.3)  # (the other writer's comment comes meanwhile)
+        await apply_change(db, ch.InsertComment(post, "u1", "shown", None, 12, "visible", None))
+
+    one = first.run_in_batch(held_then_visible)
+    await began.wait()
+    other = asyncio.ensure_future(second.apply(ch.InsertComment(post, "u0", "also shown", None, 13, "visible", None)))
+    await asyncio.wait_for(asyncio.gather(one, other), 10)  # (FOR SHARE: DeadlockDetectedError on one)
+    assert pgtools.query(first.url, "SELECT visible_comments FROM posts WHERE post_id = ?", post) == [(2,)]
