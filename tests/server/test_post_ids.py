@@ -67,7 +67,8 @@ async def test_the_upgrade_keeps_every_post_and_never_gives_an_id_purged_before_
     sqlite_db.stores.remove(store)
     before = sqlite_db.sql("SELECT * FROM posts ORDER BY post_id")
     store = await sqlite_db.open(upgraded=True)
-    assert sqlite_db.sql("SELECT * FROM posts ORDER BY post_id") == before
+    after = sqlite_db.sql("SELECT * FROM posts ORDER BY post_id")
+    assert [row[:len(before[0])] for row in after] == before  # (a later schema adds columns: 45's count)
     [(sql,)] = sqlite_db.sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'posts'")
     assert "AUTOINCREMENT" in sql
     assert {r[0] for r in sqlite_db.sql("SELECT name FROM sqlite_master WHERE tbl_name = 'posts'"
