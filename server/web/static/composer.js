@@ -178,7 +178,9 @@ export function attachMentionPicker(g, box) {
   // Not once an option was chosen with the arrows: redrawn, the list would start again at its first,
   // @所有人 for an owner, and the Enter meant for the one chosen would take that.
   box.addEventListener(MEMBERS_CAME, () => { if (document.activeElement === box && !moved) update(); });
-  box.addEventListener("blur", () => setTimeout(close, 150));
+  // (closed a moment after the text box loses the focus; not when it has it back by then, with a list
+  // drawn since: a Tab away and straight back closed the list typed anew, and the next Tab left it)
+  box.addEventListener("blur", () => setTimeout(() => { if (document.activeElement !== box) close(); }, 150));
   box.addEventListener("keydown", (e) => {
     if (picker.hidden) return;
     if (e.key === "ArrowDown" || e.key === "ArrowUp") {
