@@ -519,8 +519,6 @@ class ClosedRequests:
                 request_decided(self.ctx, g, self.uid, "dropped", self.uid)
 
 
-
-
 def remember_departed(ctx: Context, g: Group, uid: str, m: Member) -> None:
     """Keep a leaving member's mute and last send while they still bind, for a rejoin to carry over.
     The ones that bind no more (the mute over, the send past the longest slow mode) are swept at

@@ -58,7 +58,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,11 +196,6 @@ def _usernames(app: Context, *ids: Iterable[str | None]) -> dict[str, str]:
     return {uid: u.username for uid in set().union(*ids) if uid and (u := users.get(uid)) is not None}
 
 
-async def _shaped(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
-    """``fn(*args)`` in a worker thread (it reads only what it is given)."""
-    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
-
-
 def _messages(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for m in rows:
         m["deleted"] = m["deleted_at"] is not None
@@ -324,13 +319,14 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
         account = records["account"]
         names = _usernames(app, (p["author_id"] for p in records["posts"]), (c["user_id"] for c in records["comments"]),
                            (e["user_id"] for e in records["editors"]), [account["owner_id"] if account else None])
-        return await _shaped(account_files, names, records), items
+        return await asyncio.to_thread(account_files, names, records), items
     if target["type"] == "group":
         gid = target["group_id"]
         group = app.state.groups.get(gid)
         records = await reads.export_group(gid, lo, hi, set(group.members) if group is not None else set())
         await _add_versions(reads, records["messages"])
-        files = await _shaped(_common_files, _usernames(app, (m["sender_id"] for m in records["messages"])), records)
+        names = _usernames(app, (m["sender_id"] for m in records["messages"]))
+        files = await asyncio.to_thread(_common_files, names, records)
         files["group.json"] = _with_times([records["group"]], "created_at", "dissolved_at", "closed_at")[0]
         return files, records["messages"]
     uid = target["user_id"]
@@ -339,7 +335,7 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
     # (the reactions they left anywhere: on others' messages too)
     reactions = await reads.reactions_by(uid, lo, hi)
     names = _usernames(app, (m["sender_id"] for m in records["messages"]), (p["author_id"] for p in records["posts"]))
-    files = await _shaped(_user_files, names, records, reactions)
+    files = await asyncio.to_thread(_user_files, names, records, reactions)
     files["identity.json"] = identity_record(app, uid, records["account"])
     # Their posts carry attachments too: media.jsonl names them as (account_id, post_id).
     items = [*records["messages"], *({"group_id": p["account_id"], "seq": p["post_id"],

@@ -30,7 +30,6 @@ def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
     return ", ".join(prefix + col for col in cols)
 
 
-
 @applies(c.RemovePost)
 async def _remove_post(db: Conn, r: c.RemovePost) -> tuple[str, str, bool]:
     row = await db.fetchrow("UPDATE posts SET removed_at = $1, removed_reason = $2"

@@ -205,21 +205,19 @@ async def _insert_token(db: Conn, t: c.InsertToken) -> None:
                      t.user_id, c.TOKENS_KEPT_PER_USER)
 
 
-async def _end_tokens(db: Conn, cause: str, where: str, *args: Any) -> None:
+async def _end_tokens(db: Conn, cause: str | None, where: str, *args: Any) -> None:
     """Deletes the tokens ``where`` picks (its parameters from $2), keeping why each login ended
-    (``ended_logins``) until it would have expired."""
+    (``ended_logins``) until it would have expired (``cause`` None: nothing kept)."""
     await db.execute("WITH ended AS (DELETE FROM tokens WHERE " + where + " RETURNING token_hash, user_id, expires_at)"
                      " INSERT INTO ended_logins (token_hash, user_id, cause, expires_at)"
-                     " SELECT token_hash, user_id, $1, expires_at FROM ended ON CONFLICT (token_hash) DO NOTHING",
+                     " SELECT token_hash, user_id, $1::text, expires_at FROM ended WHERE $1::text IS NOT NULL"
+                     " ON CONFLICT (token_hash) DO NOTHING",
                      cause, *args)
 
 
 @applies(c.RevokeToken)
 async def _revoke_token(db: Conn, t: c.RevokeToken) -> None:
-    if t.cause is None:
-        await db.execute("DELETE FROM tokens WHERE token_hash = $1", t.token_hash)
-    else:
-        await _end_tokens(db, t.cause, "token_hash = $2", t.token_hash)
+    await _end_tokens(db, t.cause, "token_hash = $2", t.token_hash)
 
 
 @applies(c.ChangePassword)

@@ -29,7 +29,6 @@ def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
     return ", ".join(prefix + col for col in cols)
 
 
-
 @applies(c.RemovePost)
 async def _remove_post(db: aiosqlite.Connection, r: c.RemovePost) -> tuple[str, str, bool]:
     # One writer: nothing changes the row between this read and the update.

@@ -167,20 +167,18 @@ async def _insert_token(db: aiosqlite.Connection, t: c.InsertToken) -> None:
                      (t.user_id, c.TOKENS_KEPT_PER_USER))
 
 
-async def _end_tokens(db: aiosqlite.Connection, cause: str, where: str, params: tuple[Any, ...]) -> None:
+async def _end_tokens(db: aiosqlite.Connection, cause: str | None, where: str, params: tuple[Any, ...]) -> None:
     """Deletes the tokens ``where`` picks, keeping why each login ended (``ended_logins``) until it
-    would have expired."""
-    await db.execute("INSERT OR IGNORE INTO ended_logins (token_hash, user_id, cause, expires_at)"
-                     f" SELECT token_hash, user_id, ?, expires_at FROM tokens WHERE {where}", (cause, *params))
+    would have expired (``cause`` None: nothing kept)."""
+    if cause is not None:
+        await db.execute("INSERT OR IGNORE INTO ended_logins (token_hash, user_id, cause, expires_at)"
+                         f" SELECT token_hash, user_id, ?, expires_at FROM tokens WHERE {where}", (cause, *params))
     await db.execute(f"DELETE FROM tokens WHERE {where}", params)
 
 
 @applies(c.RevokeToken)
 async def _revoke_token(db: aiosqlite.Connection, t: c.RevokeToken) -> None:
-    if t.cause is None:
-        await db.execute("DELETE FROM tokens WHERE token_hash = ?", (t.token_hash,))
-    else:
-        await _end_tokens(db, t.cause, "token_hash = ?", (t.token_hash,))
+    await _end_tokens(db, t.cause, "token_hash = ?", (t.token_hash,))
 
 
 @applies(c.ChangePassword)

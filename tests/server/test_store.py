@@ -208,3 +208,18 @@ async def test_a_report_names_content_the_store_holds(make_store):
         assert refused.value.code == "not_found" and says in str(refused.value), refused.value
     assert [r[0] for r in rows("SELECT report_id FROM reports")] == [filed]
     await store.close()
+
+
+async def test_a_token_ended_keeps_why_unless_it_was_never_handed_out(make_store):
+    """Every deletion of a token goes one way (``_end_tokens``): with a cause, what ``auth`` says of it
+    is kept; without one (a login that lost its race with a new password), nothing is."""
+    store, rows = make_store()
+    await store.open()
+    day = 86_400_000
+    await store.apply(ch.InsertToken(b"a" * 32, "u1", 1, 30 * day), ch.InsertToken(b"b" * 32, "u1", 2, 30 * day))
+    await store.apply(ch.RevokeToken(b"a" * 32), ch.RevokeToken(b"b" * 32, None))
+    assert await store.login_end_cause(b"a" * 32, 3) == "logged_out"
+    assert await store.login_end_cause(b"b" * 32, 3) is None
+    await store.close()
+    assert rows("SELECT COUNT(*) FROM tokens") == [(0,)]
+    assert rows("SELECT COUNT(*) FROM ended_logins") == [(1,)]

@@ -144,6 +144,19 @@ def test_the_mention_picker_puts_names_that_start_with_the_text_first_and_tells_
     assert page.errors == []
 
 
+def _owners_chat_with_the_member_list_late(browser: Any, server: ServerProcess, owner: Any, gid: str) -> Any:
+    """``owner``'s page with the group ``gid`` opened for the first time, its member list answered
+    1.5 s after it was asked (``window.__held`` counts it once it came)."""
+    page = new_page(browser, server)
+    page.context.add_init_script(late_answers("members", 1500))
+    page.reload()
+    login(page, owner.username)
+    page.evaluate("() => { window.__slow = true; }")
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.wait_for_selector("#composer-text:enabled")
+    return page
+
+
 def test_the_mention_picker_opened_before_the_member_list_came_fills_when_it_comes(
         browser: Any, server: ServerProcess, bg: Background) -> None:
     """"@" typed in a group opened the first time, before its member list came, showed no list until
@@ -153,13 +166,7 @@ def test_the_mention_picker_opened_before_the_member_list_came_fills_when_it_com
     c = bg.run(server.user())
     bg.run(c.request("set_profile", display_name="王小明"))
     bg.run(c.request("join_group", group_id=gid))
-    page = new_page(browser, server)
-    page.context.add_init_script(late_answers("members", 1500))
-    page.reload()
-    login(page, owner.username)
-    page.evaluate("() => { window.__slow = true; }")
-    page.click(f"#group-list [data-gid='{gid}']")
-    page.wait_for_selector("#composer-text:enabled")
+    page = _owners_chat_with_the_member_list_late(browser, server, owner, gid)
     page.locator("#composer-text").press_sequentially("@王")  # (the list comes 1.5 s after it was asked)
     options = page.locator("#mention-picker .pick")
     expect(options).to_have_count(1)
@@ -174,13 +181,7 @@ def test_a_member_list_that_comes_after_an_option_was_chosen_leaves_the_choice(
     @所有人, which the Enter meant for the option chosen with the arrows then took."""
     owner = bg.run(server.user())
     gid = bg.run(open_group(owner))
-    page = new_page(browser, server)
-    page.context.add_init_script(late_answers("members", 1500))
-    page.reload()
-    login(page, owner.username)
-    page.evaluate("() => { window.__slow = true; }")
-    page.click(f"#group-list [data-gid='{gid}']")
-    page.wait_for_selector("#composer-text:enabled")
+    page = _owners_chat_with_the_member_list_late(browser, server, owner, gid)
     page.locator("#composer-text").press_sequentially("@")
     options = page.locator("#mention-picker .pick")
     expect(options).to_have_count(1)  # @所有人 alone, before the list came

@@ -849,9 +849,9 @@ function groupItem(g) {
   const badge = g.unread > 0 ? el("span", { class: "badge unread", text: g.unread > 99 ? "99+" : String(g.unread) }) : null;
   const req = g.requests > 0 ? el("span", { class: "badge req", title: t("join_requests"), text: "+" + g.requests }) : null;
   const gid = g.group_id;   // (the handlers name the group only: morph keeps the first item's)
-  const drafted = gid !== S.current && typedFor(g).trim();
+  const typed = gid !== S.current ? typedFor(g) : "";
   const preview = el("div", { class: "preview clip muted" }, g.mentioned ? el("span", { class: "mention-flag", text: t("mentioned_flag") }) : null,
-    ...(drafted ? [el("span", { class: "draft-flag", text: t("draft_flag") }), typedFor(g)] : [g.preview]));
+    ...(typed.trim() ? [el("span", { class: "draft-flag", text: t("draft_flag") }), typed] : [g.preview]));
   // Its name for a screen reader, in words: the avatar's letter left out, the counts said as what they count.
   const said = [g.name, g.role === "member" ? "" : t("role_" + g.role), g.unread > 0 ? t("unread_said", { n: g.unread }) : "",
     g.requests > 0 ? t("requests_said", { n: g.requests }) : "", preview.textContent].filter(Boolean).join(t("said_sep"));
@@ -1033,10 +1033,11 @@ function messageNode(g, m) {
   const pinned = (g.pinned || []).includes(m.seq);
   const body = m.deleted ? el("div", { class: "text deleted", text: deletedText(m) })
     : el("div", { class: "body" }, quoteNode(g, m), m.text ? textNode(g, m) : null, attachmentsNode(g, m));
-  const cls = "msg" + (mine ? " mine" : "") + (m.deleted ? " is-deleted" : "") + (!m.deleted && mentionsMe(m) ? " mention-me" : "") + (pinned ? " is-pinned" : "");
+  const mentioned = !m.deleted && mentionsMe(m);
+  const cls = "msg" + (mine ? " mine" : "") + (m.deleted ? " is-deleted" : "") + (mentioned ? " mention-me" : "") + (pinned ? " is-pinned" : "");
   // (an article a screen reader steps through, named by who and when; focusable from a script, so that
   // a jump to it or a recall that left it no control puts the focus on it)
-  const label = t("message_label", { name: sender.display_name, time: fmtTime(m.ts) }) + (cls.includes("mention-me") ? t("mentions_you_said") : "");
+  const label = t("message_label", { name: sender.display_name, time: fmtTime(m.ts) }) + (mentioned ? t("mentions_you_said") : "");
   const node = el("div", { class: cls, "data-seq": m.seq, "data-key": m.seq, role: "article", tabindex: -1, "aria-label": label },
     el("div", { class: "meta" }, el("span", { class: "who", text: sender.display_name }), roleTag(sender.role),
       el("time", { text: fmtTime(m.ts), datetime: new Date(m.ts).toISOString() }),
@@ -1087,8 +1088,7 @@ function sysLine(g, say) {
   const atBottom = nearBottom();
   box.append(sysNode(line));
   if (atBottom) scrollToBottom();
-  // (the list is no live region: a screen reader hears the group's news as it hears new messages)
-  announceArrival(line.say(), (n, last) => t("messages_said", { n, last }));
+  sayNew(line.say());   // (the list is no live region: the group's news is said as new messages are)
 }
 
 function sysNode(line) { return el("div", { class: "sys", "data-key": line.key, text: line.say() }); }
@@ -1182,13 +1182,11 @@ function feedKeys(e) {
   const here = e.target.closest && e.target.closest("#messages .msg");
   if (!here) return;
   let to = null;
-  if (e.key === "PageDown" && !e.ctrlKey) to = here.nextElementSibling;
-  else if (e.key === "PageUp" && !e.ctrlKey) to = here.previousElementSibling;
-  else if (e.key === "End" && e.ctrlKey) to = $("#composer-text:not([disabled])") || $("#chat-head button");
+  if ((e.key === "PageDown" || e.key === "PageUp") && !e.ctrlKey) {
+    const step = e.key === "PageUp" ? "previousElementSibling" : "nextElementSibling";
+    for (to = here[step]; to && !to.classList.contains("msg"); to = to[step]);   // (past the group's news lines)
+  } else if (e.key === "End" && e.ctrlKey) to = $("#composer-text:not([disabled])") || $("#chat-head button");
   else if (e.key === "Home" && e.ctrlKey) to = $("#load-earlier:not([disabled])") || $("#chat-head button");
-  while (to && to.classList && !to.classList.contains("msg") && to.id !== "composer-text" && to.tagName !== "BUTTON") {
-    to = e.key === "PageUp" ? to.previousElementSibling : to.nextElementSibling;   // (past a day's line)
-  }
   if (!to) return;
   e.preventDefault();
   to.focus();
@@ -1197,9 +1195,9 @@ function feedKeys(e) {
 
 function sayArrived(m) {
   const name = m.sender ? m.sender.display_name : t("unknown_user");
-  announceArrival(t("message_said", { name, text: previewText(m) }) + (mentionsMe(m) ? t("mentions_you_said") : ""),
-    (n, last) => t("messages_said", { n, last }));
+  sayNew(t("message_said", { name, text: previewText(m) }) + (mentionsMe(m) ? t("mentions_you_said") : ""));
 }
+function sayNew(text) { announceArrival(text, (n, last) => t("messages_said", { n, last })); }
 
 // In key order (after the lines of an equal key), walking from the nearer end: an older page read
 // back goes in at the top one message at a time, and a walk from the bottom past everything held
