@@ -8,6 +8,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -271,6 +273,24 @@ def test_container_builds_and_answers_health():
     check = subprocess.run(["docker", "run", "--rm", tag, "check-config", "/etc/qunguan/qunguan.toml"],
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0 and "OK" in check.stdout, check.stdout + check.stderr
+    run = subprocess.run(["docker", "run", "-d", "--rm", "-p", "127.0.0.1::8765", tag],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    container = run.stdout.strip()
+    try:
+        port = subprocess.run(["docker", "port", container, "8765/tcp"], capture_output=True, text=True,
+                              timeout=30).stdout.split(":")[-1].strip()
+        ready = None
+        for _ in range(60):  # the image's own HEALTHCHECK asks /readyz; so does this
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
+                    ready = answer.status
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert ready == 200, subprocess.run(["docker", "logs", container], capture_output=True, text=True).stderr
+    finally:
+        subprocess.run(["docker", "stop", "-t", "5", container], capture_output=True, timeout=60)
 
 
 def _written_paths(cfg) -> dict[str, Path]:

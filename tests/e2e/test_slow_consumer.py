@@ -39,11 +39,8 @@ async def test_non_reading_member_is_dropped_and_others_get_everything(make_serv
         if any("stopped reading" in line for line in srv.output):
             break
     assert any("stopped reading" in line for line in srv.output), "the slow member was never dropped"
-    got = 0
-    while got < sent:
+    for _ in range(sent):  # every message reached the reader who keeps up (a missing one times out)
         await reader.next_event("message", timeout=10)
-        got += 1
-    assert got == sent
 
     closed = None
     try:

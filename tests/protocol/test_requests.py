@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.errors import ERROR_CODES, ContractError
-from protocol.requests import OPS, UNAUTHENTICATED_OPS, error_reply, ok_reply, parse_request, read_rid
+from protocol.requests import OPS, error_reply, ok_reply, parse_request, read_rid
 
 SAMPLE = {"str": "x", "text": "hello", "int": 5, "bool": True, "num": 1.5, "gid": "123456789", "strs": ["u1"],
           "bytes": b"chunk", "aid": "987654321", "entry": "42"}
@@ -79,10 +79,6 @@ def test_bad_requests(frame, code, rid):
 def test_unknown_arguments_are_ignored():
     req = parse_request({"op": "me", "rid": 1, "future_flag": True})
     assert req.args == {}
-
-
-def test_unauthenticated_ops_are_the_contracts():
-    assert {"request_code", "register", "login", "auth", "reset_password"} == UNAUTHENTICATED_OPS  # ([ext] the last)
 
 
 def test_reply_shapes():

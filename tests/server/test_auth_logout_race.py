@@ -94,6 +94,8 @@ async def test_an_auth_with_the_kept_token_in_flight_binds_after_a_password_chan
     assert (await owner.call("change_password", password="password123", new_password="brand-new-pw"))["ok"]
     gate.set()
     assert (await asyncio.wait_for(pending, 5))["ok"]
+    me = await tab.call("me")  # the tab is bound to the account, not closed or left anonymous
+    assert me["ok"] and me["username"] == (await owner.request("me"))["username"], me
     for c in (owner, tab):
         await c.close()
 

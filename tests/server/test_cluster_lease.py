@@ -1,5 +1,11 @@
 """The home lease and its fence, on the machine's PostgreSQL: one holder at a time, a takeover
-only after expiry, and no write from a home that lost its lease (the fencing token)."""
+only after expiry, and no write from a home that lost its lease (the fencing token).
+
+The tests on ``two_nodes`` use the machine's PostgreSQL. The ones on ``app`` drive a node's lease loop
+in this process with stand-ins for the broker and the lease table (``Broker``, ``Leases``): they pin
+moments the real ones cannot be brought to on cue (a take that commits just as its time runs out, a
+stop in the middle of a promotion). What real NATS and PostgreSQL do around those moments is tested
+on three node processes in tests/cluster (test_silent_cut.py, test_failover.py, test_home_gone.py)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@ client, pipelining 900 KB frames, grew a gateway to 5 GB in 20 s (the home answe
 before its publish to NATS was done, so nothing slowed the client). The node's publishes waiting
 for NATS are counted in bytes; past PUBLISH_BACKLOG_BYTES the gateway's forward waits.
 
-A node built in this process and not started, as in test_cluster_gateway_answers.py."""
+A node built in this process and not started, as in test_cluster_gateway_answers.py, with a broker that
+takes publishes as slowly as the test says; a flood through real NATS is tests/cluster/test_gateway_flood.py."""
 
 from __future__ import annotations
 

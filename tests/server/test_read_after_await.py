@@ -92,6 +92,7 @@ async def test_an_upload_whose_account_is_cancelled_while_it_is_checked_stores_n
     from tests.e2e.test_media import pdf, sha
 
     owner = await user(app, tmp_path, 1)
+    owner_id = (await owner.request("me"))["user_id"]
     doc = pdf(4000)
     begin = await owner.request("upload_begin", mime="application/pdf", size=len(doc))
     await owner.request("upload_chunk", upload_id=begin["upload_id"], offset=0, data=doc)
@@ -108,4 +109,5 @@ async def test_an_upload_whose_account_is_cancelled_while_it_is_checked_stores_n
     ending = asyncio.create_task(owner.call("upload_end", upload_id=begin["upload_id"], sha256=sha(doc)))
     await _cancelled_meanwhile(app, asyncio.to_thread(checking.wait, 5), gate.set, ending)
     assert len(app.state.media) == 0
+    assert await app.store.media_quota_use(owner_id) == (0, False)  # no row in the database either
     await owner.close()

@@ -141,11 +141,17 @@ def new_page(browser: Any, srv: ServerProcess, *, width: int = 1200, height: int
                               **({"is_mobile": True, "has_touch": True, "device_scale_factor": 3} if touch else {}))
     if clock_off_s:
         ctx.clock.install(time=time.time() + clock_off_s)
-    page = ctx.new_page()
-    page.errors = []  # type: ignore[attr-defined]
+    page = watch_errors(ctx.new_page())
+    page.goto(f"http://127.0.0.1:{srv.port}/")
+    return page
+
+
+def watch_errors(page: Any) -> Any:
+    """Collect ``page``'s script errors, thrown or logged with ``console.error``, in ``page.errors``:
+    every tab a test opens, however it opens it, so that ``page.errors == []`` checks both."""
+    page.errors = []
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
     page.on("console", lambda msg: _console(page, msg))
-    page.goto(f"http://127.0.0.1:{srv.port}/")
     return page
 
 

@@ -318,6 +318,9 @@ def test_the_request_counts_follow_the_panel_and_a_panel_closed_while_loading_sa
         alice.keyboard.press("Escape")
     alice.wait_for_timeout(1000)
     assert alice.locator(".toast-error").count() == 0, alice.locator(".toast-error").all_inner_texts()
+    assert alice.locator("dialog[open]").count() == 0  # no late answer opened a panel again
+    alice.click("#btn-manage")  # opened once more: its own lists, the one request left, once
+    expect(alice.locator("#request-list .request")).to_have_count(1)
     assert alice.errors == []
 
 

@@ -28,6 +28,7 @@ from tests.web.browser import (
     register,
     send,
     verify_identity,
+    watch_errors,
 )
 
 LATIN = re.compile(r"[A-Za-z]{3,}")  # an English word in a Chinese line (ids and numbers are fine)
@@ -60,8 +61,7 @@ def _dropping_page(browser: Any, srv: ServerProcess, kinds: set[str]) -> Any:
     """A page whose WebSocket drops the notices of ``kinds`` and rewords every refusal's reason: a tab
     that missed the notice, and a server that words its refusals differently (codes and fields stay)."""
     ctx = browser.new_context(viewport={"width": 1200, "height": 800}, locale="zh-CN")
-    page = ctx.new_page()
-    page.errors = []
+    page = watch_errors(ctx.new_page())
 
     def route(ws: Any) -> None:
         upstream = ws.connect_to_server()
@@ -77,7 +77,6 @@ def _dropping_page(browser: Any, srv: ServerProcess, kinds: set[str]) -> Any:
         upstream.on_message(down)
 
     page.route_web_socket("**/ws", route)
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
     page.goto(f"http://127.0.0.1:{srv.port}/")
     return page
 

@@ -18,14 +18,13 @@ from tests.web.browser import (
     new_page,
     register,
     send,
+    watch_errors,
 )
 
 
 def _reopen(ctx: Any, srv: ServerProcess) -> Any:
     """A new tab in the same browser profile (its localStorage, so its login and what it has seen)."""
-    page = ctx.new_page()
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page = watch_errors(ctx.new_page())
     page.goto(f"http://127.0.0.1:{srv.port}/")
     page.wait_for_selector("#status.status-connected")
     return page

@@ -29,6 +29,7 @@ from tests.web.browser import (
     register,
     submit_registration,
     verify_identity,
+    watch_errors,
 )
 
 REVIEW_WORDS = """
@@ -61,8 +62,7 @@ def reworded_page(browser: Any, srv: ServerProcess) -> Any:
     """A page whose WebSocket passes through a proxy that rewrites every refusal's ``reason`` and every
     notice's ``text``: a server that words things differently. Codes and fields are left as they are."""
     ctx = browser.new_context(viewport={"width": 1200, "height": 800}, locale="zh-CN")
-    page = ctx.new_page()
-    page.errors = []
+    page = watch_errors(ctx.new_page())
 
     def route(ws: Any) -> None:
         upstream = ws.connect_to_server()
@@ -78,7 +78,6 @@ def reworded_page(browser: Any, srv: ServerProcess) -> Any:
         upstream.on_message(down)
 
     page.route_web_socket("**/ws", route)
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
     page.goto(f"http://127.0.0.1:{srv.port}/")
     return page
 

@@ -22,14 +22,13 @@ from tests.web.browser import (
     open_accounts,
     send,
     verify_identity,
+    watch_errors,
 )
 
 
 def _same_browser_tab(page: Any, server: ServerProcess) -> Any:
     """A second tab of ``page``'s browser (its localStorage, and so its login, shared)."""
-    tab = page.context.new_page()
-    tab.errors = []
-    tab.on("pageerror", lambda exc: tab.errors.append(str(exc)))
+    tab = watch_errors(page.context.new_page())
     tab.goto(f"http://127.0.0.1:{server.port}/")
     tab.wait_for_selector("body[data-synced]")
     return tab
@@ -342,8 +341,7 @@ def test_a_logout_chosen_in_one_tab_keeps_nothing_of_the_other_tabs(
     bg.run(alice.request("join_group", group_id=gid))
     first = new_page(browser, server)
     login(first, alice.username)
-    second = first.context.new_page()
-    second.errors = []
+    second = watch_errors(first.context.new_page())
     cable = Cable(second)
     second.goto(f"http://127.0.0.1:{server.port}/")
     second.wait_for_selector("body[data-synced]")
