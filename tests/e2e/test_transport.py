@@ -13,6 +13,13 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """The transport's rules are the server's whatever stores its data: these tests run on SQLite
+    only, but for the one that looks group ids up in the store (on both, as tests/e2e/conftest.py runs all)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
 async def test_no_subprotocol_means_msgpack(server):
     async with connect(server.url) as ws:
         assert ws.subprotocol is None
@@ -149,6 +156,7 @@ async def test_http_side(server):
     assert status == 404
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 async def test_any_string_of_9_to_12_digits_is_a_group_id(server):
     # The contract: a group id is "a string of 9 to 12 decimal digits". One that names no group is
     # not_found, a leading 0 included (the server never issues one); anything else is bad_request.
