@@ -253,3 +253,28 @@ def test_page_keys_step_through_the_messages_and_ctrl_end_leaves_them(
     page.keyboard.press("Control+End")
     expect(page.locator("#composer-text")).to_be_focused()
     assert page.errors == []
+
+
+def test_the_count_near_the_limit_is_said_as_it_changes_zone_not_at_every_key(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The character count was a live region of its own: near the limit, every key typed read it out."""
+    owner = bg.run(server.user())
+    page = new_page(browser, server)
+    login(page, owner.username)
+    create_group(page, "字数提示")
+    limit = bg.run(owner.request("me"))["max_text_chars"]  # (what the page counts against)
+    count = page.locator("#composer-count")
+    assert count.get_attribute("aria-live") is None
+    page.fill("#composer-text", "字" * (int(limit * 0.9) - 1))
+    expect(count).to_be_hidden()
+    page.evaluate("() => { window.__said = []; new MutationObserver(() => { const box ="
+                  " document.getElementById('sr-live'); if (box && box.textContent) window.__said.push(box.textContent); })"
+                  ".observe(document.body, { childList: true, characterData: true, subtree: true }); }")
+    page.type("#composer-text", "一二三四五")  # into the zone near the limit, then four keys more in it
+    expect(count).to_be_visible()
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => [...new Set(window.__said)]") == [f"{int(limit * 0.9)} / {limit} 字"]
+    page.fill("#composer-text", "字" * limit)
+    page.type("#composer-text", "多")  # over the limit: said once more
+    _said(page, f"消息太长：{limit + 1} 字")
+    assert page.errors == []

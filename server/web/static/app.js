@@ -927,7 +927,7 @@ function renderChat() {
   const below = el("button", { type: "button", id: "new-below", class: "primary small", hidden: true, onclick: () => { scrollToBottom(); } });
   // No maxlength: the browser's counts UTF-16 units (an emoji as two) and cuts silently. The server
   // counts characters; the count shows near the limit and a longer text is refused here, kept as it is.
-  const count = el("div", { id: "composer-count", class: "small", hidden: true, "aria-live": "polite" });
+  const count = el("div", { id: "composer-count", class: "small", hidden: true });
   const text = el("textarea", { id: "composer-text", "aria-label": t("message"), rows: 1, placeholder: composerHint(), value: typed, enterkeyhint: "send",
     onkeydown: (e) => { if (e.key === "Enter" && !e.shiftKey && !composing(e)) { e.preventDefault(); submit(); } },
     oninput: () => { text.style.height = "auto"; text.style.height = Math.min(text.scrollHeight, 160) + "px"; drawCount(text, count); keepTyped(g, text.value); } });
@@ -1127,12 +1127,17 @@ function drawBelow(g) {
 
 // The composer's count of characters: shown from 90% of the limit, and as a warning past it. True
 // when the text is too long to send.
+// The count is said to a screen reader only as it changes zone (near the limit, over it): as a live
+// region it was read out again at every key typed near the limit.
 function drawCount(box, node) {
   const n = box.value.length < LIMITS.text * 0.9 ? 0 : charCount(box.value);   // never more characters than UTF-16 units
   const over = n > LIMITS.text;
   node.hidden = n < LIMITS.text * 0.9;
   node.className = "small " + (over ? "count-over" : "muted");
   node.textContent = node.hidden ? "" : over ? t("text_too_long", { n, max: LIMITS.text }) : t("char_count", { n, max: LIMITS.text });
+  const zone = node.hidden ? "" : over ? "over" : "near";
+  if (zone !== (node.dataset.zone || "") && zone) announce(node.textContent);
+  node.dataset.zone = zone;
   return over;
 }
 
