@@ -23,6 +23,17 @@ def browser() -> Iterator[object]:
         b.close()
 
 
+@pytest.fixture(autouse=True)
+def _pages_closed_after_each_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every page a test opened is closed when it ends. They stayed open, for the module's whole
+    run, beside the next tests' pages, each still running its timers and retrying the connection to
+    its stopped server: a sixteenth of a core for every 16 pages."""
+    yield
+    if "browser" in request.fixturenames:
+        for context in request.getfixturevalue("browser").contexts:
+            context.close()
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     srv = ServerProcess(tmp_path).start()
