@@ -267,8 +267,9 @@ def test_the_count_near_the_limit_is_said_as_it_changes_zone_not_at_every_key(
     assert count.get_attribute("aria-live") is None
     page.fill("#composer-text", "字" * (int(limit * 0.9) - 1))
     expect(count).to_be_hidden()
-    page.evaluate("() => { window.__said = []; new MutationObserver(() => { const box ="
-                  " document.getElementById('sr-live'); if (box && box.textContent) window.__said.push(box.textContent); })"
+    page.evaluate("() => { window.__said = []; new MutationObserver(() => {"
+                  " const box = document.getElementById('sr-live');"
+                  " if (box && box.textContent) window.__said.push(box.textContent); })"
                   ".observe(document.body, { childList: true, characterData: true, subtree: true }); }")
     page.type("#composer-text", "一二三四五")  # into the zone near the limit, then four keys more in it
     expect(count).to_be_visible()
