@@ -54,12 +54,10 @@ def _preload() -> None:
     time. With the freeze in :func:`serve`, a SQLite server's start and stop went from 0.13 to 0.08 s
     of CPU (measured on 2026-12-05)."""
     import server
-    from server import handlers
 
-    for module in pkgutil.walk_packages(server.__path__, "server."):
+    for module in pkgutil.walk_packages(server.__path__, "server."):  # (the handlers among them)
         if not module.name.endswith(".__main__"):
             importlib.import_module(module.name)
-    handlers.load_all()
     from server.storage import search_fold
 
     search_fold.fold_table()  # (each store's open builds it once a process: before the forks, here)

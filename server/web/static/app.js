@@ -1126,9 +1126,8 @@ function drawBelow(g) {
 }
 
 // The composer's count of characters: shown from 90% of the limit, and as a warning past it. True
-// when the text is too long to send.
-// The count is said to a screen reader only as it changes zone (near the limit, over it): as a live
-// region it was read out again at every key typed near the limit.
+// when the text is too long to send. Said to a screen reader only as it changes zone (near the limit,
+// over it): as a live region it was read out again at every key typed near the limit.
 function drawCount(box, node) {
   const n = box.value.length < LIMITS.text * 0.9 ? 0 : charCount(box.value);   // never more characters than UTF-16 units
   const over = n > LIMITS.text;
