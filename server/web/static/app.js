@@ -420,6 +420,9 @@ async function afterAuth() {
     await syncGroups(listed);
     // (signed in from the form, the focus went with it: it starts at the group list, not the page)
     if (first && (!document.activeElement || document.activeElement === document.body)) {
+      // (drawn now: the list is drawn at the next frame, which a busy or background tab may not have
+      // had yet, and the focus went to ＋ beside a list still empty)
+      drawGroups();
       const start = $("#group-list .group-item") || $("#btn-new-group");
       if (start) start.focus();
     }
