@@ -230,7 +230,9 @@ async def publish_paced(events: Iterable[tuple[Iterable[Session], Encodable]]) -
 
 def publish_many(sessions: Iterable[Session], obj: Encodable) -> None:
     """Like :func:`publish`, for audiences that may be huge (a post's online subscribers):
-    the sessions as of now get the event, at most BULK_SLICE per loop iteration."""
+    the sessions as of now get the event, at most BULK_SLICE per loop iteration. Also for any
+    event that must not overtake such a broadcast still under way (a comment on the post): while
+    one is, the event queues behind it whatever its audience."""
     audience = list(sessions)
     if len(audience) <= BULK_SLICE and not _bulk.jobs:
         publish(audience, obj)

@@ -27,7 +27,7 @@ from governance.content import Action, Verdict
 from protocol import events as ev
 from protocol.enums import CommentAction, CommentsMode, ReportTarget
 from protocol.errors import ContractError
-from server.fanout import publish, publish_many
+from server.fanout import publish_many
 from server.handlers import handler
 from server.handlers.accounts import message_bucket
 from server.handlers.common import check_agreement, commit, still_active
@@ -183,7 +183,7 @@ def announce_comment_shown(ctx: Context, a: Account, post: PostRow | None, c: Co
     author = ctx.state.users.get(c.user_id)
     if now == "visible" and author is not None:
         audience.update(author.sessions)
-    publish(audience, comment_event(ctx, a, c, now, moderated=True))
+    publish_many(audience, comment_event(ctx, a, c, now, moderated=True))  # (behind a post's broadcast)
 
 
 def _with_urls(ctx: Context, attachments: str) -> list[dict[str, Any]]:
@@ -411,7 +411,9 @@ async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -
                 post_id=req.post_id, comment_id=str(comment_id))
     status = "held" if held else "visible"
     shown = CommentRow(comment_id, row.post_id, user.user_id, text, reply_to, now, status, review)
-    publish(_managers(ctx, a), comment_event(ctx, a, shown, status))
+    # (publish_many: behind the post's broadcast if it is still under way, which a manager in one of
+    # its later slices would otherwise get after this comment on it)
+    publish_many(_managers(ctx, a), comment_event(ctx, a, shown, status))
     return {"comment_id": str(comment_id), "held": held}
 
 
