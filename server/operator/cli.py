@@ -192,7 +192,10 @@ def _build() -> argparse.ArgumentParser:
     cmd("resolve", "resolve one or more reports (the same outcome and note for each)",
         (("report_id",), {"type": _positive, "metavar": "REPORT_ID", "nargs": "+"}),
         (("--outcome",), {"required": True, "choices": ["upheld", "rejected"]}),
-        (("--note",), {"required": True}))
+        (("--note",), {"required": True}),
+        (("--no-penalty",), {"action": "store_true",
+                             "help": "upheld without costing the person reported any credit (already charged "
+                                     "for the same conduct)"}))
     cmd("report-stats", "time-to-resolution figures for reports")
     cmd("export", "export a group's, a user's or a public account's records for supervision",
         (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username", "help": "a username or a user id"}),

@@ -7,6 +7,7 @@ its enforcement-record entry in one transaction, then tells connected clients.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from governance.audit import Checkpoint
@@ -502,15 +503,53 @@ def _report_target(row: dict[str, Any]) -> dict[str, Any]:
     return {"target_type": row["target_type"], **named}
 
 
+# Reports about content: their upheld outcome costs the person answerable once per item (message_cost).
+ITEM_TARGETS = ("message", "comment", "post")
+
+
+@dataclass
+class _Charged:
+    """Who one ``resolve`` command has charged, or will charge, for the conduct reported: several reports
+    of one incident (the message, its sender, the sender in that group, by several witnesses) resolved
+    together cost the person once. ``by_items``: the people answerable for the content reports among
+    the command's ids (they pay for that content); ``by_report``: a person charged by a report about
+    them or their account, with that report's id."""
+
+    by_items: set[str] = field(default_factory=set)
+    by_report: dict[str, int] = field(default_factory=dict)
+
+
 @command("resolve")
 async def resolve(app: Context, args: dict[str, Any]) -> Result:
     """Resolve one report, or several with one outcome and note (a raid's malicious reports, listed
-    with ``reports --reporter``), each alone (:func:`each_id`)."""
-    return await each_id(args.get("report_id"), lambda report_id: resolve_one(app, report_id, args),
+    with ``reports --reporter``), each alone (:func:`each_id`); upheld together, they cost each
+    person answerable once (:class:`_Charged`)."""
+    ids = args.get("report_id")
+    charged = _Charged()
+    if isinstance(ids, list) and len(ids) > 1 and args.get("outcome") == "upheld":
+        for report_id in ids:
+            row = await app.store.report(report_id) if is_id(report_id) else None
+            if row is not None and row["status"] == "open" and row["target_type"] in ITEM_TARGETS and row["user_id"]:
+                charged.by_items.add(row["user_id"])
+    return await each_id(ids, lambda report_id: resolve_one(app, report_id, args, charged),
                          "reports not resolved")
 
 
-async def resolve_one(app: Context, report_id: Any, args: dict[str, Any]) -> Result:
+def _spared(args: dict[str, Any], charged: _Charged, row: dict[str, Any]) -> str | None:
+    """Why an upheld report costs the person answerable nothing (None: it costs them as ever)."""
+    if args.get("no_penalty"):
+        return "--no-penalty"
+    uid = row["user_id"]
+    if row["target_type"] in ITEM_TARGETS or not uid:
+        return None  # (content is paid for once by itself: message_cost)
+    if uid in charged.by_items:
+        return "charged for the content reported in this command"
+    if uid in charged.by_report:
+        return f"already taken by report {charged.by_report[uid]} in this command"
+    return None
+
+
+async def resolve_one(app: Context, report_id: Any, args: dict[str, Any], charged: _Charged | None = None) -> Result:
     outcome = args.get("outcome")
     if outcome not in ("upheld", "rejected"):
         raise OperatorError("--outcome must be upheld or rejected")
@@ -530,7 +569,10 @@ async def resolve_one(app: Context, report_id: Any, args: dict[str, Any]) -> Res
     resolved = ResolveReport(report_id, outcome, note, now, operator_name())
     said: list[str] = []
     cost: MessageCost | None = None
-    if outcome == "upheld" and row["target_type"] == "message" and row["group_id"] and is_id(row.get("seq")):
+    spared = _spared(args, charged or _Charged(), row) if outcome == "upheld" else None
+    if spared is not None and target is not None:
+        said = [f"no credit taken from {target.username}: {spared}"]
+    elif outcome == "upheld" and row["target_type"] == "message" and row["group_id"] and is_id(row.get("seq")):
         # A message is paid for once, by the first measure on it (remove-message after an upheld
         # complaint, as operator.md recommends, takes nothing again; nor does this after it).
         cost = message_cost(app, target, str(row["group_id"]), int(row["seq"]), record)
@@ -544,8 +586,11 @@ async def resolve_one(app: Context, report_id: Any, args: dict[str, Any]) -> Res
         pen: Change | None = cost.settle(taken)  # (no await since the write)
         said = cost.said(taken)
     else:
-        pen, undo = penalty(target if outcome == "upheld" else None, app.cfg.credit.penalty_report_upheld)
+        pen, undo = penalty(target if outcome == "upheld" and spared is None else None,
+                            app.cfg.credit.penalty_report_upheld)
         await apply(app, resolved, *changes(pen), audit=record, undo=undo, conflict=already)
+        if pen is not None and charged is not None and target_uid:
+            charged.by_report[target_uid] = report_id
     reporter = app.state.users.get(reporter_id)
     if reporter is not None:
         publish(reporter.sessions, ev.Notice(kind="report_result", report_id=str(report_id), by=operator_name(),

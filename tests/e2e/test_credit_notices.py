@@ -251,6 +251,53 @@ async def test_one_message_costs_its_sender_once_whatever_measures_it_meets(make
                      ("review_remove", flagged, 0)]
 
 
+async def test_reports_of_one_incident_resolved_together_cost_the_person_once(make_server, tmp_path):
+    """Witnesses report a message, its sender, and the sender in that group (the web client offers
+    both beside each message): upheld together in one ``resolve``, they cost the sender once, for the
+    message; two reports about one person alone, once; ``--no-penalty`` upholds a report (its
+    reporter is told so) and costs nothing. Each used to take the points again, so that an operator
+    had to reject honest reports, counted against their reporters, to charge an incident once."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    witnesses = [await srv.user() for _ in range(2)]
+    for w in witnesses:
+        await w.request("join_group", group_id=gid)
+    score = (await member.request("me"))["credit_score"]
+    seq = (await member.request("send", group_id=gid, text="一条违规消息", client_msg_id="m1"))["seq"]
+
+    async def report(by: Any, **target: Any) -> str:
+        return str((await by.request("report", reason="骚扰", **target))["report_id"])
+
+    about_message = await report(owner, target_type="message", group_id=gid, seq=seq)
+    about_user = await report(witnesses[0], target_type="user", user_id=member.user_id)
+    about_user_there = await report(witnesses[1], target_type="user", user_id=member.user_id, group_id=gid)
+    # (the content's report last: it charges all the same, and the others nothing, whatever the order)
+    out = await admin_ok(srv, "resolve", about_user, about_user_there, about_message, "--outcome", "upheld",
+                         "--note", "属实")
+    spared = f"no credit taken from {member.username}: charged for the content reported in this command"
+    assert out.count(spared) == 2 and f"report {about_message} upheld" in out, out
+    score = await told_report(member, score)
+    await untold(member, score)
+    for w in witnesses:  # (each reporter is told the report was upheld, as for any)
+        assert (await notice(w, "report_result"))["outcome"] == "upheld"
+
+    # two reports about the person alone: the first charges, the second says by which report
+    first, second = [await report(w, target_type="user", user_id=member.user_id) for w in witnesses]
+    out = await admin_ok(srv, "resolve", first, second, "--outcome", "upheld", "--note", "属实")
+    assert f"no credit taken from {member.username}: already taken by report {first} in this command" in out, out
+    score = await told_report(member, score)
+    await untold(member, score)
+
+    # upheld without a charge, when the operator knows the conduct was charged already
+    again = await report(owner, target_type="user", user_id=member.user_id)
+    out = await admin_ok(srv, "resolve", again, "--outcome", "upheld", "--note", "已处理", "--no-penalty")
+    assert f"no credit taken from {member.username}: --no-penalty" in out, out
+    assert (await notice(owner, "report_result"))["outcome"] == "upheld"
+    await untold(member, score)
+    stored = srv.db_rows("SELECT status, outcome FROM reports WHERE report_id = ?", int(again))
+    assert stored == [("resolved", "upheld")]
+
+
 async def test_one_comment_costs_its_author_once_whatever_measures_it_meets(make_server, tmp_path):
     """As a message: a report about a public account's comment upheld with ``resolve``, then the
     comment taken down with ``remove-comment``, costs its author ``penalty_report_upheld`` once; so
