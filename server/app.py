@@ -31,7 +31,7 @@ from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply
 from server import fdlimit, gcpolicy, infopage, limits, netlog, operations, proxy, record, retention, sdnotify
 from server.admission import HandshakeGate
 from server.cluster.remote import Answering
-from server.config import Config
+from server.config import Config, file_problems
 from server.content import build_filter
 from server.handlers import DEFERRED, load_all
 from server.handlers.common import still_active
@@ -154,6 +154,9 @@ class App:
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         self.open_files_limit = fdlimit.raise_limit()  # (before the store and the sockets open files)
+        unwritable = file_problems(self.cfg)
+        if unwritable:
+            raise ValueError("; ".join(str(p) for p in unwritable))
         # The claim first: a server refused beside another must not migrate or checkpoint its store.
         await self.store.claim(cluster=self.cfg.cluster.name if self.cluster is not None else None)
         async with sdnotify.extending("opening the store (an upgrade's migrations may take a while)"):
@@ -187,7 +190,11 @@ class App:
         self.start_job(self.quiet_connections.run_forever(self), "netlog-quiet")
         self.start_job(fdlimit.watch(self.open_files_limit), "open-files")
         if self.cfg.metrics.port:  # every node: its own connections, loop and store
-            self.metrics_port = METRICS.serve(self.cfg.metrics.host, self.cfg.metrics.port)
+            try:
+                self.metrics_port = METRICS.serve(self.cfg.metrics.host, self.cfg.metrics.port)
+            except OSError as err:  # (the bare errno named neither the key nor the address)
+                raise ValueError(f"metrics.port = {self.cfg.metrics.port} on {self.cfg.metrics.host}: "
+                                 f"{err.strerror or err}") from err
         # The store is probed first: /readyz then says what a node is waiting for while it connects
         # to NATS (which it keeps trying while the broker is out of reach), not "store not probed yet".
         await self.readiness.probe_once()

@@ -307,6 +307,12 @@ def above(n: float) -> Check:
 MAX_SHUTDOWN_GRACE_SECONDS = 300  # [server] shutdown_grace_seconds; examples/qunguan.service stops after more
 
 
+# Credit scores and the points a measure takes: far from the store's 64-bit integers, whatever is added.
+MAX_SCORE = 1_000_000_000
+# Every integer key: TOML's own range (a signed 64-bit integer), which Python's reader does not enforce.
+INT_RANGE = (-(2**63), 2**63 - 1)
+
+
 def between(lo: int, hi: int) -> Check:
     return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}"
 
@@ -459,7 +465,12 @@ def _digest_file(path: Path) -> str | None:
     return not_utf8(data) or bad_digest_line(data.decode("utf-8"))
 
 
+MAX_RETENTION_DAYS = 36_500  # a century: past it a cut-off in ms before now leaves the store's integers
+
+
 def _retention_days(days: int) -> str | None:
+    if days > MAX_RETENTION_DAYS:
+        return f"must be at most {MAX_RETENTION_DAYS} (a century)"
     if days >= 184:
         return None
     return (
@@ -747,7 +758,7 @@ class IdentityConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class _CreditLevelKeys:
-    min_score: int = setting(REQUIRED, kind=INT)
+    min_score: int = setting(REQUIRED, between(-MAX_SCORE, MAX_SCORE), kind=INT)
     max_members: int | None = setting(None, at_least(2), kind=INT)
     max_groups_created: int | None = setting(None, at_least(0), kind=INT)
     max_groups_joined: int | None = setting(None, at_least(0), kind=INT)
@@ -758,11 +769,11 @@ class _CreditLevelKeys:
 class CreditConfig:
     """Credit scores and the levels they map to (Art. 7, 8)."""
 
-    initial_score: int = setting(100)
+    initial_score: int = setting(100, between(-MAX_SCORE, MAX_SCORE))
     # Points taken off a user's score for each kind of violation (Art. 7, 11).
-    penalty_blocked_content: int = setting(2, at_least(0))
-    penalty_report_upheld: int = setting(10, at_least(0))
-    penalty_sanction: int = setting(20, at_least(0))
+    penalty_blocked_content: int = setting(2, between(0, MAX_SCORE))
+    penalty_report_upheld: int = setting(10, between(0, MAX_SCORE))
+    penalty_sanction: int = setting(20, between(0, MAX_SCORE))
     levels: tuple[CreditLevel, ...] = setting(
         DEFAULT_CREDIT_LEVELS, not_empty, ascending("min_score"), kind=tables(_CreditLevelKeys, CreditLevel)
     )
@@ -814,7 +825,7 @@ class MediaConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class _AccountLevelKeys:
-    min_score: int = setting(REQUIRED, kind=INT)
+    min_score: int = setting(REQUIRED, between(-MAX_SCORE, MAX_SCORE), kind=INT)
     publish_interval_seconds: int = setting(0, at_least(0))
     comments: bool = setting(True)
 
@@ -846,7 +857,7 @@ class PublicAccountsConfig:
     # One name per line (UTF-8): names, and names containing them, only an operator can grant.
     reserved_names: Path | None = setting("", readable_file, utf8_file, kind=OPTIONAL_PATH)
     reserved_text: str | None = field(default=None, repr=False, compare=False)  # the file as the load read it
-    initial_credit: int = setting(100)
+    initial_credit: int = setting(100, between(-MAX_SCORE, MAX_SCORE))
     levels: tuple[AccountLevel, ...] = setting(
         DEFAULT_ACCOUNT_LEVELS, not_empty, ascending("min_score"), kind=tables(_AccountLevelKeys, AccountLevel)
     )
@@ -1183,6 +1194,10 @@ def _read_table(spec: type, data: object, at: str, ctx: _Context) -> tuple[dict[
             ctx.report(key, raw, f"expected {s.kind.label}, got {_toml_type(raw)}")
             ok = False
             continue
+        if _is_int(raw) and not INT_RANGE[0] <= raw <= INT_RANGE[1]:  # (the store, a float, would fail on it later)
+            ctx.report(key, raw, "out of range: an integer must fit in 64 bits (TOML's integers)")
+            ok = False
+            continue
         value = s.kind.convert(raw, key, ctx)
         if isinstance(value, _Partial):  # some items were bad (reported): check the others for duplicates
             _run_checks(key, raw, value, [c for c in s.checks if isinstance(c, unique)], ctx)
@@ -1230,6 +1245,7 @@ def _parse_config(data: dict[str, Any], base_dir: Path, source: Path | None) -> 
     if cluster is not None and storage is not None and cluster.enabled and storage.sqlite_file is not None:
         ctx.report("cluster.broker_url", cluster.broker_url,
                    "a cluster needs a shared store: set storage.url to a postgresql:// url")
+    _check_across(built, source, ctx)
     operators = _read_operators(data.get("operators", []), ctx)
     if operators:
         built["operators"] = operators
@@ -1241,8 +1257,49 @@ def _parse_config(data: dict[str, Any], base_dir: Path, source: Path | None) -> 
     if admin is not None and admin.socket_group and not operators:
         warnings.append(Problem("admin.socket_group", admin.socket_group, "has no effect without [[operators]]: "
                                 "the socket stays private to the server's OS user (mode 0600)"))
-    warnings += production_warnings(built["identity"])
+    warnings += production_warnings(built["identity"]) + _unreachable_size_classes(built)
     return Config(**built, base_dir=ctx.base_dir, source=source, warnings=tuple(warnings))
+
+
+def _check_across(built: dict[str, Any], source: Path | None, ctx: _Context) -> None:
+    """Keys valid alone that do not fit together: the operator socket on another file's path (the
+    server replaces a stale socket there, and a slip such as the database's name lost the database
+    before it refused), the metrics on the server's own port."""
+    admin, storage, ident, audit = (built.get(k) for k in ("admin", "storage", "identity", "audit"))
+    if admin is not None:
+        taken = {"the config file": source}
+        if storage is not None:
+            taken["storage's database"] = storage.sqlite_file
+        if ident is not None:
+            taken["identity.key_file"] = ident.key_file
+        if audit is not None:
+            taken["audit.checkpoint_file"] = audit.checkpoint_file
+        socket = _same_file_key(admin.socket)
+        for what, path in taken.items():
+            if path is not None and _same_file_key(path) == socket:
+                ctx.report("admin.socket", str(admin.socket), f"is {what}: the operator socket needs a path of its own")
+    server, metrics = built.get("server"), built.get("metrics")
+    anywhere = ("", "0.0.0.0", "::")
+    if (server is not None and metrics is not None and metrics.port and metrics.port == server.port
+            and (metrics.host == server.host or metrics.host in anywhere or server.host in anywhere)):
+        ctx.report("metrics.port", metrics.port, "is server.port too: give the metrics a port of their own")
+
+
+def _unreachable_size_classes(built: dict[str, Any]) -> list[Problem]:
+    """A size class needing a credit level beyond the last of ``credit.levels``: valid (the default
+    classes beside two levels of one's own), but no owner could ever reach it, so every group stops
+    growing below its ``min_members``. Said, where it used to pass unseen."""
+    groups, credit = built["groups"], built["credit"]
+    return [Problem(f"groups.size_classes[{i}].min_credit_level", size.min_credit_level,
+                    f"there are only {len(credit.levels)} credit levels (credit.levels): no owner can reach level "
+                    f"{size.min_credit_level}, so no group grows to {size.min_members} members ({size.name})")
+            for i, size in enumerate(groups.size_classes) if size.min_credit_level > len(credit.levels)]
+
+
+def _same_file_key(path: Path) -> Path:
+    """``path`` made absolute and its folder's links resolved, to compare two keys' files."""
+    path = path.absolute()
+    return path.parent.resolve() / path.name
 
 
 _NOT_DEV = "with dev_mode = false (production): "
@@ -1364,6 +1421,25 @@ def load_config(path: str | Path | None, environ: dict[str, str] | None = None) 
     return parse_config(data, path.parent, source=path)
 
 
+def file_problems(cfg: Config) -> list[Problem]:
+    """Files the server writes as it runs that it could not write: found at start (``serve`` refuses,
+    ``check-config`` says so), not by a job that fails at every interval, logged and unseen (the
+    record's checkpoints, their tamper evidence, on a read-only /etc under ProtectSystem=strict)."""
+    path = cfg.audit.checkpoint_file
+    why = None
+    if path.is_dir():
+        why = "is a folder: it must name a file"
+    elif path.exists():
+        why = None if os.access(path, os.W_OK) else "cannot be written by the server's OS user"
+    elif not path.parent.is_dir():
+        why = f"its folder {path.parent} does not exist"
+    elif not os.access(path.parent, os.W_OK):
+        why = f"its folder {path.parent} cannot be written by the server's OS user (read-only?)"
+    if why is None:
+        return []
+    return [Problem("audit.checkpoint_file", str(path), why + "; the enforcement record's checkpoints go there")]
+
+
 def check_config_main(path: str | Path | None) -> int:
     """``qunguan check-config PATH``: print OK and return 0, or print each problem and return 2."""
     from server.security import key_problems
@@ -1376,7 +1452,8 @@ def check_config_main(path: str | Path | None) -> int:
         for problem in [*exc.problems, *more]:
             print(problem)
         return 2
-    problems = key_problems(cfg)  # what serve reads at start: the identity keys (no file is made here)
+    # what serve reads at start: the identity keys (no file is made here), and the files it writes
+    problems = key_problems(cfg) + file_problems(cfg)
     if problems:
         for problem in problems:
             print(problem)

@@ -175,6 +175,24 @@ def _read_key_file(path: Path, key: str, problems: list[Problem], blank_ok: bool
     return raw if blank_ok else _not_blank(raw, key, str(path), problems)
 
 
+MIN_PASSPHRASE_BYTES = 32
+_NOT_DEV_KEY = (f"with dev_mode = false the identity key must be 64 hex digits (as the server writes its own) or "
+                f"a passphrase of at least {MIN_PASSPHRASE_BYTES} bytes: a shorter text is a key someone can guess, "
+                "and every phone, legal name and ID number would be sealed under it")
+
+
+def strong_key(raw: bytes) -> bool:
+    """A key's text fit for production: 64 hex digits, or a passphrase of MIN_PASSPHRASE_BYTES or more
+    (a key_env naming the wrong variable, $HOME, gave "/root")."""
+    text = raw.strip()
+    try:
+        if len(bytes.fromhex(text.decode())) == 32:
+            return True
+    except ValueError:
+        pass
+    return len(text) >= MIN_PASSPHRASE_BYTES
+
+
 def _not_blank(raw: bytes, key: str, where: str, problems: list[Problem]) -> bytes | None:
     """``raw``, unless it holds nothing but white space: read_key would make it SHA-256 of the empty
     text, a key anyone can compute, and seal every phone and ID number under it (a file made by
@@ -206,6 +224,10 @@ def _read_keys(
         else:
             problems.append(Problem("identity.key_env", key_env, f"the environment variable {key_env} is empty or "
                                     "not set: it must hold the identity key"))
+    if raw is not None and not dev_mode and not strong_key(raw):
+        where = str(key_file) if key_file is not None else key_env
+        problems.append(Problem("identity.key_file" if key_file is not None else "identity.key_env", where,
+                                _NOT_DEV_KEY))
     old = [k for p in old_key_files
            if (k := _read_key_file(Path(p), "identity.old_key_files", problems, blank_ok=True)) is not None]
     if key_file is None and not key_env:

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import struct
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -123,12 +124,13 @@ class OperatorChannel:
         load_commands()
         if self._operators() and not hasattr(socket, "SO_PEERCRED"):
             raise RuntimeError("[[operators]] needs the kernel's peer credentials (SO_PEERCRED, Linux)")
-        if self.path.exists():
-            self.path.unlink()  # a stale socket from a killed server
+        self._replace_stale_socket()
         old = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(self._serve, path=str(self.path),
                                                            limit=MAX_REQUEST_BYTES)
+        except OSError as err:  # (the message names the key and the path: the bare errno said neither)
+            raise ValueError(f"admin.socket = {str(self.path)!r}: {err.strerror or err}") from err
         finally:
             os.umask(old)
         self.shared = bool(self._operators())
@@ -145,6 +147,18 @@ class OperatorChannel:
                      ", ".join(f"{o.name} ({o.role}, OS user {o.unix_user})" for o in self._operators()))
         else:
             os.chmod(self.path, 0o600)
+
+    def _replace_stale_socket(self) -> None:
+        """Remove a socket a killed server left at the path; refuse anything else there. A slip in
+        ``admin.socket`` (the database's name, the key's) used to delete that file to make the socket."""
+        try:
+            mode = self.path.lstat().st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(mode):
+            raise ValueError(f"admin.socket = {str(self.path)!r} names a file that is not a socket; refusing "
+                             "to replace it (choose a path of its own for the operator socket)")
+        self.path.unlink()
 
     def identify(self, uid: int | None) -> Operator | None:
         """The operator a peer uid stands for; None when operators are named and the uid is none of them.
@@ -165,6 +179,8 @@ class OperatorChannel:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        else:
+            return  # (never made: what is at the path is not ours to remove)
         try:
             self.path.unlink()
         except FileNotFoundError:

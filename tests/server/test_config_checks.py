@@ -178,3 +178,99 @@ def test_a_blank_identity_key_is_refused(tmp_path, capsys, monkeypatch, where, b
     with pytest.raises(KeyProblems) as refused:
         vault_for(cfg)
     assert "the key is empty" in str(refused.value), str(refused.value)
+
+
+# Keys valid alone that do not fit together, or values past what the server can hold: refused by
+# check-config (and so by serve and a reload), where they used to pass and fail later.
+ACROSS = [
+    ({"admin": {"socket": "q.db"}, "storage": {"url": "sqlite:///q.db"}},
+     "q.db': is storage's database"),
+    ({"admin": {"socket": "id.key"}, "identity": {"key_file": "id.key"}}, "id.key': is identity.key_file"),
+    ({"admin": {"socket": "audit-checkpoints.jsonl"}}, "is audit.checkpoint_file"),
+    ({"server": {"port": 39111}, "metrics": {"port": 39111}}, "metrics.port = 39111: is server.port too"),
+    ({"credit": {"initial_score": 10**20}}, "credit.initial_score = 100000000000000000000: out of range"),
+    ({"credit": {"initial_score": 2 * 10**9}}, "credit.initial_score = 2000000000: must be between"),
+    ({"retention": {"days": 10**13}}, "retention.days = 10000000000000: must be at most 36500"),
+    ({"rate_limits": {"message_burst": 10**400}}, "rate_limits.message_burst = 1"),
+]
+
+
+@pytest.mark.parametrize(("data", "starts"), ACROSS)
+def test_keys_that_do_not_fit_together_or_past_what_is_held_are_refused(tmp_path, data, starts):
+    found = problems(data, tmp_path)
+    assert any(starts in p for p in found), found
+
+
+def test_a_size_class_no_owner_can_reach_is_warned_about(tmp_path):
+    """A size class needing a credit level past the last one passed unseen: no group could ever grow
+    into it. Warned (valid: the default classes beside two levels of one's own stop groups there)."""
+    data = {"groups": {"size_classes": [{"name": "small", "min_members": 0},
+                                        {"name": "big", "min_members": 50, "min_credit_level": 5}]}}
+    [warning] = [str(w) for w in parse_config(data, tmp_path).warnings]
+    assert warning.startswith("groups.size_classes[1].min_credit_level = 5: there are only 4 credit levels")
+    assert "no group grows to 50 members (big)" in warning
+    data["groups"]["size_classes"][1]["min_credit_level"] = 4
+    assert parse_config(data, tmp_path).warnings == ()
+
+
+def test_keys_that_fit_are_not_refused(tmp_path):
+    fine = {"admin": {"socket": "q.sock"}, "storage": {"url": "sqlite:///q.db"},
+            "groups": {"size_classes": [{"name": "small", "min_members": 0, "min_credit_level": 4}]},
+            "server": {"host": "127.0.0.1", "port": 39111}, "metrics": {"host": "10.0.0.1", "port": 39111},
+            "credit": {"initial_score": -(10**9)}, "retention": {"days": 36_500}}
+    parse_config(fine, tmp_path)  # (raises ConfigError listing any problem)
+
+
+def test_an_unwritable_checkpoint_file_is_refused_by_check_config_and_serve(tmp_path, capsys):
+    """The record's checkpoints on a path the server cannot write (no such folder, a folder, a read-only
+    /etc) passed every check, then only a log line at each interval said they were never written while
+    ``verify-audit`` still found the record whole."""
+    from server.app import App, CannotStart, run
+
+    config = tmp_path / "q.toml"
+    for where, says in ((tmp_path / "nowhere" / "x.jsonl", "does not exist"), (tmp_path, "is a folder")):
+        config.write_text(f'[server]\nport = 0\n[audit]\ncheckpoint_file = "{where}"\n', encoding="utf-8")
+        assert check_config_main(config) == 2
+        out = capsys.readouterr().out
+        assert f"audit.checkpoint_file = '{where}'" in out and says in out, out
+    cfg = load_config(config, environ={})
+    import asyncio
+
+    with pytest.raises(CannotStart, match="audit.checkpoint_file .* is a folder"):
+        asyncio.run(run(cfg))
+    assert App  # (imported for the type the failure is raised from)
+
+
+def test_a_file_where_the_operator_socket_goes_is_kept_and_the_start_refused(tmp_path):
+    """The server replaces a stale socket at ``admin.socket``, and deleted whatever else was there:
+    the database, when the key named it by a slip. Anything but a socket is kept, and serve says why."""
+    import asyncio
+
+    from server.app import CannotStart, run
+
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me", encoding="utf-8")
+    config = tmp_path / "q.toml"
+    config.write_text(f'[server]\nport = 0\n[admin]\nsocket = "{precious}"\n', encoding="utf-8")
+    with pytest.raises(CannotStart, match="names a file that is not a socket"):
+        asyncio.run(run(load_config(config, environ={})))
+    assert precious.read_text(encoding="utf-8") == "keep me"
+
+
+@pytest.mark.parametrize(("key", "strong"), [("x", False), ("/root", False), ("p" * 31, False), ("ab" * 15, False),
+                                             ("p" * 32, True), ("ab" * 32, True), ("AB" * 32 + "\n", True)])
+def test_a_production_identity_key_must_be_hard_to_guess(tmp_path, monkeypatch, key, strong):
+    """With dev_mode = false any non-blank text was taken as the key: a key_env naming the wrong
+    variable ($HOME) sealed every phone and ID number under "/root". The key must be 64 hex digits or
+    a passphrase of 32 bytes or more, from a file or a variable alike; development keeps any."""
+    from server.security import key_problems
+
+    monkeypatch.setenv("QG_TEST_KEY", key)
+    (tmp_path / "key").write_text(key, encoding="utf-8")
+    for text in (PRODUCTION, '[identity]\ndev_mode = false\nkey_file = "key"\n'):
+        (tmp_path / "q.toml").write_text(text, encoding="utf-8")
+        found = [str(p) for p in key_problems(load_config(tmp_path / "q.toml", environ=dict(os.environ)))]
+        assert (found == []) is strong, found
+        assert strong or "64 hex digits" in found[0]
+    (tmp_path / "q.toml").write_text('[identity]\nkey_file = "key"\n', encoding="utf-8")
+    assert key_problems(load_config(tmp_path / "q.toml", environ=dict(os.environ))) == []
