@@ -15,6 +15,13 @@ makes the server write, into a new (or empty) folder DIR:
                     range, or who is a member now
   audit.jsonl       the enforcement-record entries about the target, with
                     their hash-chain fields (``verify-audit`` checks the chain)
+  reports.jsonl     the complaints made or resolved in the range, open ones
+                    included: for a group, those in it (about it, a message in
+                    it, a member named in it); for a user, those they made and
+                    those about them or what they wrote; for a public account,
+                    those about it, its posts and comments. Each with its
+                    reporter, reason and detail, status, outcome, note and
+                    ``resolved_by`` (every export, public-account ones too)
   group.json        (group exports) the group's row
   identity.json     (user exports) the account and its identity: phone, legal
                     name and ID number, decrypted here and only here
@@ -305,7 +312,21 @@ async def _gather(app: Context, target: dict[str, Any], lo: int, hi: int
     """The files of an export of ``target`` (but media.jsonl), and the items whose attachments
     media.jsonl lists (messages; posts as ``(account_id, post_id)``)."""
     async with app.store.export_snapshot() as reads:  # every file from the same moment of the store
-        return await _gather_from(app, reads, target, lo, hi)
+        files, items = await _gather_from(app, reads, target, lo, hi)
+        kind = target["type"]
+        files["reports.jsonl"] = _reports(app, await reads.reports_for(kind, target[f"{kind}_id"], lo, hi))
+        return files, items
+
+
+def _reports(app: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """reports.jsonl (G12): the complaints themselves, who made each and about whom, its reason and
+    detail, its outcome, the operator's note and who resolved it; open ones too."""
+    names = _usernames(app, (r["reporter_id"] for r in rows), (r["user_id"] for r in rows))
+    for r in rows:
+        r["report_id"] = str(r["report_id"])
+        r["reporter_username"] = names.get(r["reporter_id"])
+        r["username"] = names.get(r["user_id"]) if r["user_id"] else None
+    return _with_times(rows, "created_at", "resolved_at")
 
 
 async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any], lo: int, hi: int

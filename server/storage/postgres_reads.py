@@ -35,6 +35,7 @@ from server.storage.sqlite_records import (
     AUDIT_COLS,
     ERASE_ACCOUNT,
     ERASING,
+    EXPORT_REPORT_COLS,
     GROUP_COLS,
     HOLD_COLS,
     ID_HELD,
@@ -50,6 +51,7 @@ from server.storage.sqlite_records import (
     QUEUE_ITEM_COLS,
     QUEUE_SELECT,
     REPORT_COLS,
+    REPORTS_FOR,
     SANCTION_COLS,
     SEALED_COLS,
     UNLINK_ACCOUNTS,
@@ -264,6 +266,14 @@ class PostgresReads:
     async def queue_depths(self, overdue_before: int) -> tuple[int, int, int]:
         row = await self._fetchone(PG_QUEUE_DEPTHS, overdue_before)
         return int(row[0]), int(row[1]), int(row[2])
+
+    async def reports_for(self, target: str, target_id: str, since: int, until: int) -> list[dict[str, Any]]:
+        n = 2 if target == "user" else 1
+        ids = (target_id, target_id) if target == "user" else (target_id,)
+        return _dicts(EXPORT_REPORT_COLS, await self._fetchall(
+            f"SELECT {_cols(EXPORT_REPORT_COLS)} FROM reports WHERE {REPORTS_FOR[target]} AND (created_at >= ${n + 1}"
+            f" AND created_at < ${n + 2} OR resolved_at >= ${n + 1} AND resolved_at < ${n + 2}) ORDER BY report_id",
+            *ids, since, until))
 
     async def report(self, report_id: int) -> dict[str, Any] | None:
         return _dict(REPORT_COLS, await self._fetchone(

@@ -27,6 +27,12 @@ from server.storage.sqlite_reads import SqliteReader
 # -- column lists (the keys of the dicts the reads return) -----------------------------------
 REPORT_COLS = ("report_id", "reporter_id", "target_type", "group_id", "seq", "user_id", "reason", "detail",
                "created_at", "status", "outcome", "note", "resolved_at", "account_id", "post_id", "comment_id")
+# A supervision export's reports.jsonl (server/operator/export.py): who handled each too.
+EXPORT_REPORT_COLS = (*REPORT_COLS, "resolved_by")
+# The reports an export of a group, a user or a public account holds: those in the group (about it, a
+# message in it, a member named in it), those the user made or answers for, those about the account,
+# its posts and comments. (A scan of the table: an export is an operator's rare act, not a hot read.)
+REPORTS_FOR = {"group": "group_id = $1", "user": "(reporter_id = $1 OR user_id = $2)", "account": "account_id = $1"}
 QUEUE_COLS = ("item_id", "kind", "group_id", "seq", "account_id", "post_id", "comment_id", "sender_id", "action",
               "category", "term", "created_at", "status", "decision", "note", "decided_at", "expect_text")
 # A review item with what it names (kind message: the message; post: the post; comment: the comment
@@ -103,6 +109,13 @@ class SqliteRecordReads(SqliteReader):
         where = " WHERE status = 'open'" if open_only else ""
         return _dicts(REPORT_COLS, await self._fetchall(
             f"SELECT {_cols(REPORT_COLS)} FROM reports{where} ORDER BY report_id"))
+
+    async def reports_for(self, target: str, target_id: str, since: int, until: int) -> list[dict[str, Any]]:
+        where = REPORTS_FOR[target].replace("$1", "?").replace("$2", "?")
+        ids = (target_id, target_id) if target == "user" else (target_id,)
+        return _dicts(EXPORT_REPORT_COLS, await self._fetchall(
+            f"SELECT {_cols(EXPORT_REPORT_COLS)} FROM reports WHERE {where} AND (created_at >= ? AND created_at < ?"
+            " OR resolved_at >= ? AND resolved_at < ?) ORDER BY report_id", (*ids, since, until, since, until)))
 
     async def report(self, report_id: int) -> dict[str, Any] | None:
         row = await self._fetchone(f"SELECT {_cols(REPORT_COLS)} FROM reports WHERE report_id = ?", (report_id,))

@@ -741,6 +741,56 @@ async def test_exports_carry_complaint_handling_and_measures_on_what_a_user_wrot
     assert "resolve_report" not in {e["action"] for e in log}
 
 
+async def test_exports_carry_the_complaints_themselves(srv, tmp_path):
+    """G12, G13: an export held the resolution's record entry only (the outcome and the operator's
+    note), never the complaint: who made it, the reason and detail, when, and nothing of one still
+    open. Each export now has reports.jsonl: those in a group, those a user made or is answerable for,
+    those about an account and what is on it; open ones too, and who resolved each."""
+    owner = await srv.user(verify_id=True)
+    reporter, writer = await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    await writer.request("join_group", group_id=gid)
+    await reporter.request("join_group", group_id=gid)
+    seq = (await writer.request("send", group_id=gid, text="广告", client_msg_id="a1"))["seq"]
+    aid = await new_account(owner, "被投诉号")
+    post = (await owner.request("publish", account_id=aid, title="文", body="b"))["post_id"]
+    comment = (await writer.request("comment", post_id=post, text="违法广告"))["comment_id"]
+
+    async def report(**target: str) -> str:
+        return str((await reporter.request("report", reason="违规", detail="截图已存", **target))["report_id"])
+
+    on_message = await report(target_type="message", group_id=gid, seq=seq)
+    on_writer_there = await report(target_type="user", user_id=writer.user_id, group_id=gid)
+    on_group = await report(target_type="group", group_id=gid)
+    on_comment = await report(target_type="comment", comment_id=comment)
+    on_account = await report(target_type="account", account_id=aid)
+    await admin_ok(srv, "resolve", on_message, "--outcome", "upheld", "--note", "属实")
+
+    async def reports_of(*target: str) -> dict[str, dict]:
+        out = tmp_path / "-".join(target).strip("-")
+        await admin_ok(srv, "export", *target, "--out", str(out))
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        assert "reports.jsonl" in {f["name"] for f in manifest["files"]}  # (its digest is in the manifest)
+        lines = (out / "reports.jsonl").read_text(encoding="utf-8").splitlines()
+        return {r["report_id"]: r for r in map(json.loads, lines)}
+
+    in_group = await reports_of("--group", gid)
+    assert set(in_group) == {on_message, on_writer_there, on_group}
+    handled = in_group[on_message]
+    assert (handled["reporter_username"], handled["username"], handled["reason"], handled["detail"]) == (
+        reporter.username, writer.username, "违规", "截图已存")
+    assert (handled["status"], handled["outcome"], handled["note"], handled["seq"]) == (
+        "resolved", "upheld", "属实", seq)
+    assert handled["resolved_by"] and handled["resolved_at_iso"] and handled["created_at_iso"]
+    assert in_group[on_group]["status"] == "open" and in_group[on_group]["outcome"] is None
+    assert set(await reports_of("--account", aid)) == {on_comment, on_account}
+    assert set(await reports_of("--user", writer.username)) == {on_message, on_writer_there, on_comment}
+    assert set(await reports_of("--user", reporter.username)) == {on_message, on_writer_there, on_group, on_comment,
+                                                                  on_account}
+    # The range: none made or resolved before --until.
+    assert await reports_of("--group", gid, "--until", "2001-01-01") == {}
+
+
 async def test_retention_purges_old_posts_and_comments_but_not_held_ones(srv):
     owner = await srv.user(verify_id=True)
     reader = await srv.user()
