@@ -50,6 +50,7 @@ PERMISSIONS: dict[str, frozenset[OperatorRole]] = {
     # looking
     "ping": _ALL,
     "reports": _ALL,
+    "show-report": _ALL,
     "report-stats": _ALL,
     "review-queue": _ALL,
     "sanctions": _ALL,

@@ -46,7 +46,8 @@ log = logging.getLogger("qunguan.operator")
 # The modules whose commands register themselves with :func:`command` when imported.
 COMMAND_MODULES = ("server.operator.groups_people", "server.operator.platform", "server.operator.records",
                    "server.operator.filing", "server.operator.backup", "server.operator.sanctions",
-                   "server.operator.public_accounts", "server.operator.remove_text")
+                   "server.operator.public_accounts", "server.operator.remove_text",
+                   "server.operator.report_content")
 
 
 class OperatorError(Exception):

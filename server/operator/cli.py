@@ -196,6 +196,9 @@ def _build() -> argparse.ArgumentParser:
         (("--no-penalty",), {"action": "store_true",
                              "help": "upheld without costing the person reported any credit (already charged "
                                      "for the same conduct)"}))
+    cmd("show-report", "a report with what it is about: the message (its texts, the one reported), post, "
+                       "comment, user, group or account, as stored now",
+        (("report_id",), {"type": _positive, "metavar": "REPORT_ID"}))
     cmd("report-stats", "time-to-resolution figures for reports")
     cmd("export", "export a group's, a user's or a public account's records for supervision",
         (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username", "help": "a username or a user id"}),

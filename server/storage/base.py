@@ -360,6 +360,11 @@ class RecordReads(Protocol):
         """The earlier versions of edited messages, by (group id, seq): ``{version, text, ts}`` oldest first."""
         ...
 
+    async def message_row(self, group_id: str, seq: int) -> dict[str, Any] | None:
+        """One stored message as an operator judges it (``show-report``): every column of it
+        (sqlite_records.MSG_COLS), deleted and held ones included, their text kept; or None."""
+        ...
+
     async def reaction_logs(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
         """Every reaction left on or taken back from these messages, by (group id, seq):
         ``{user_id, emoji, added, ts}`` in the order they happened."""

@@ -359,6 +359,10 @@ class PostgresReads:
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
                 "account": account, "posts": posts, "comments": comments}
 
+    async def message_row(self, group_id: str, seq: int) -> dict[str, Any] | None:
+        return _dict(MSG_COLS, await self._fetchone(
+            f"SELECT {_cols(MSG_COLS)} FROM messages WHERE group_id = $1 AND seq = $2", group_id, seq))
+
     async def message_versions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
         out: dict[tuple[str, int], list[dict[str, Any]]] = {}
         if not keys:

@@ -233,6 +233,11 @@ class SqliteRecordReads(SqliteReader):
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
                 "account": account, "posts": posts, "comments": comments}
 
+    async def message_row(self, group_id: str, seq: int) -> dict[str, Any] | None:
+        row = await self._fetchone(f"SELECT {_cols(MSG_COLS)} FROM messages WHERE group_id = ? AND seq = ?",
+                                   (group_id, seq))
+        return dict(zip(MSG_COLS, row, strict=True)) if row is not None else None
+
     async def message_versions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
         out: dict[tuple[str, int], list[dict[str, Any]]] = {}
         if not keys:

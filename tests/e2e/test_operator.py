@@ -340,6 +340,36 @@ async def test_a_group_is_never_handed_to_a_blacklisted_member(server):
     assert (await owner.call("transfer_owner", group_id=gid, user_id=fine.user_id))["ok"]
 
 
+async def test_show_report_gives_what_the_complaint_is_about_as_it_was_reported(server):
+    """A reviewer has no database: ``reports`` gave ids only, so the message complained of could not be
+    read, and a sender who edited it after the report left no trace of what was reported. show-report
+    gives the report and the message with every text it had, the one in force at the report marked;
+    a user's report names the person and the group (never their phone or ID number)."""
+    owner, gid, [sender, witness] = await setup_group(server, 2)
+    seq = (await sender.send(gid, "加我微信买枪"))["seq"]
+    rid = (await witness.request("report", target_type="message", group_id=gid, seq=seq, reason="违法"))["report_id"]
+    await asyncio.sleep(0.01)
+    await sender.request("edit_message", group_id=gid, seq=seq, text="你好")
+    await sender.request("delete_message", group_id=gid, seq=seq)
+    rc, out, err = await server.admin("show-report", str(rid))
+    assert rc == 0, err
+    report, content = (json.loads(line) for line in out.splitlines())
+    assert report["report"]["report_id"] == rid and report["report"]["username"] == sender.username
+    m = content["content"]
+    assert (m["type"], m["seq"], m["sender_username"], m["text"], m["text_when_reported"]) == (
+        "message", seq, sender.username, "你好", "加我微信买枪"), m
+    assert [v["text"] for v in m["versions"]] == ["加我微信买枪"] and m["deleted"] is True
+    about = (await witness.request("report", target_type="user", user_id=sender.user_id, group_id=gid,
+                                   reason="骚扰"))["report_id"]
+    rc, out, _ = await server.admin("show-report", str(about))
+    person = json.loads(out.splitlines()[1])["content"]
+    assert (person["username"], person["group"]["group_id"], person["group"]["owner_username"]) == (
+        sender.username, gid, owner.username)
+    assert not {"phone", "legal_name", "id_number"} & set(person), person
+    rc, _, err = await server.admin("show-report", "999999")
+    assert rc == 2 and "unknown report 999999" in err
+
+
 async def test_reports_and_resolution(server):
     owner, gid, [spammer, witness] = await setup_group(server, 2)
     seq = (await spammer.send(gid, "buy stuff"))["seq"]
