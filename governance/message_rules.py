@@ -13,6 +13,7 @@ message and get a refusal (:class:`~protocol.errors.ContractError`) or nothing.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from typing import Final
 
 from protocol.errors import ContractError
@@ -35,6 +36,28 @@ def known_to(user_id: str, sender_id: str, held: int) -> bool:
     their own message still held for review. Someone else's held message was never delivered
     (nobody but its sender and the operators knows it), and a rejected one is shown to nobody."""
     return held == 0 or (held == HELD and sender_id == user_id)
+
+
+# A group's membership log (membership_log.action): what ends a membership; role changes, which
+# neither start nor end one; every other action (create, join, approve, invite_link...) starts one.
+MEMBERSHIP_ENDS: Final = frozenset({"leave", "kick", "ban", "account_deleted"})
+ROLE_CHANGES: Final = frozenset({"admin", "member", "owner", "owner_handed_on"})
+
+
+def was_member_at(log: Sequence[tuple[str, int]], ts: int) -> bool:
+    """Whether a user's membership log in a group, ``(action, ts)`` oldest first, shows them a member
+    at ``ts``: so a former member (left, kicked, banned) may still report what they were shown."""
+    start: int | None = None
+    for action, at in log:
+        if action in ROLE_CHANGES:
+            continue
+        if action in MEMBERSHIP_ENDS:
+            if start is not None and start <= ts <= at:
+                return True
+            start = None
+        elif start is None:
+            start = at
+    return start is not None and start <= ts
 
 
 def check_edit(*, own: bool, held: bool, now: int, sent_at: int, window_seconds: int) -> None:

@@ -61,6 +61,8 @@ async def _target(ctx: Context, sess: Session, req: rq.Report) -> Target:
         if gid is None or seq is None:
             raise ContractError("bad_request", "reporting a message needs group_id and seq")
         _known_group(ctx, gid)
+        if sess.me.user_id not in ctx.state.groups[gid].members:
+            return await _former_members_message(ctx, sess, gid, seq)
         member_of(ctx.state.groups[gid], sess.me)
         info = await ctx.store.message_info(gid, seq)
         _known_group(ctx, gid)  # again after the read: the group may have been closed meanwhile
@@ -77,6 +79,8 @@ async def _target(ctx: Context, sess: Session, req: rq.Report) -> Target:
         # they saw, and would file the complaint, and its handling, in that group's record and export).
         g = ctx.state.groups.get(gid) if gid is not None else None
         named = gid if g is not None and sess.me.user_id in g.members else None
+        if g is not None and named is None and await ctx.store.membership_actions(g.group_id, sess.me.user_id):
+            named = g.group_id  # (a former member: what happened there, as they saw it, before they left)
         if named is not None:
             _known_group(ctx, named)  # a closed group fails every op naming it, this one too
         if uid not in ctx.state.users:
@@ -86,6 +90,22 @@ async def _target(ctx: Context, sess: Session, req: rq.Report) -> Target:
         raise ContractError("bad_request", "reporting a group needs group_id")
     _known_group(ctx, gid)
     return Target(gid)
+
+
+async def _former_members_message(ctx: Context, sess: Session, gid: str, seq: int) -> Target:
+    """A message reported by someone no longer in the group (left, kicked, banned): one sent while
+    they were a member, by the group's membership log, and known to them then (message_rules). A
+    member an admin harassed and then removed can still report what was said. Never a member:
+    ``not_member``, as before."""
+    me = sess.me.user_id
+    log = await ctx.store.membership_actions(gid, me)
+    info = await ctx.store.message_info(gid, seq) if log else None
+    _known_group(ctx, gid)  # again after the reads: the group may have been closed meanwhile
+    if not log:
+        raise ContractError("not_member", f"you are not a member of group {gid}")
+    if info is None or not rules.was_member_at(log, info.ts) or not rules.known_to(me, info.sender_id, info.held):
+        raise ContractError("not_found", f"no message {seq} in group {gid}")
+    return Target(gid, seq, info.sender_id)
 
 
 @handler("report")

@@ -360,6 +360,11 @@ class RecordReads(Protocol):
         """The earlier versions of edited messages, by (group id, seq): ``{version, text, ts}`` oldest first."""
         ...
 
+    async def membership_actions(self, group_id: str, user_id: str) -> list[tuple[str, int]]:
+        """A user's membership log in a group, ``(action, ts)`` oldest first (what the retention purge
+        left of it): whether a former member was one when a message was sent (message_rules.was_member_at)."""
+        ...
+
     async def message_row(self, group_id: str, seq: int) -> dict[str, Any] | None:
         """One stored message as an operator judges it (``show-report``): every column of it
         (sqlite_records.MSG_COLS), deleted and held ones included, their text kept; or None."""

@@ -359,6 +359,11 @@ class PostgresReads:
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
                 "account": account, "posts": posts, "comments": comments}
 
+    async def membership_actions(self, group_id: str, user_id: str) -> list[tuple[str, int]]:
+        rows = await self._fetchall("SELECT action, ts FROM membership_log WHERE group_id = $1 AND user_id = $2"
+                                    " ORDER BY ts, id", group_id, user_id)
+        return [(str(a), int(t)) for a, t in rows]
+
     async def message_row(self, group_id: str, seq: int) -> dict[str, Any] | None:
         return _dict(MSG_COLS, await self._fetchone(
             f"SELECT {_cols(MSG_COLS)} FROM messages WHERE group_id = $1 AND seq = $2", group_id, seq))

@@ -233,6 +233,11 @@ class SqliteRecordReads(SqliteReader):
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
                 "account": account, "posts": posts, "comments": comments}
 
+    async def membership_actions(self, group_id: str, user_id: str) -> list[tuple[str, int]]:
+        rows = await self._fetchall("SELECT action, ts FROM membership_log WHERE group_id = ? AND user_id = ?"
+                                    " ORDER BY ts, id", (group_id, user_id))
+        return [(str(a), int(t)) for a, t in rows]
+
     async def message_row(self, group_id: str, seq: int) -> dict[str, Any] | None:
         row = await self._fetchone(f"SELECT {_cols(MSG_COLS)} FROM messages WHERE group_id = ? AND seq = ?",
                                    (group_id, seq))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import urllib.error
 import urllib.request
 
@@ -464,6 +465,39 @@ async def test_a_dissolved_groups_messages_stay_reportable_by_its_members(server
     assert codes_of(await stranger.call("report", target_type="message", group_id=gid, seq=seq,
                                         reason="fraud")) == "not_member"
     await close_all(owner, m1, stranger)
+
+
+async def test_a_former_member_may_report_what_they_were_shown_before_they_left(server):
+    """An admin harasses a member, then kicks them: the message was refused ``not_member`` and a report
+    about the admin lost the group as its context, so the complaint named no place. A former member
+    (left, kicked, banned) may report a message sent while they were one, by the membership log; not
+    one sent after, nor a message held from them; a user report keeps the group they were in."""
+    owner, gid, [victim, bystander] = await group_with(server, 2)
+    seq = (await owner.send(gid, "你给我滚"))["seq"]
+    await owner.request("kick", group_id=gid, user_id=victim.user_id)
+    later = (await owner.send(gid, "走了正好"))["seq"]
+    r = await victim.request("report", target_type="message", group_id=gid, seq=seq, reason="辱骂")
+    assert r["report_id"]
+    assert codes_of(await victim.call("report", target_type="message", group_id=gid, seq=later,
+                                      reason="辱骂")) == "not_found"
+    about = await victim.request("report", target_type="user", user_id=owner.user_id, group_id=gid, reason="骚扰")
+    rc, out, _ = await server.admin("reports", "--open")
+    listed = {x["report_id"]: x for x in map(json.loads, out.splitlines())}
+    assert (listed[r["report_id"]]["seq"], listed[r["report_id"]]["user_id"]) == (seq, owner.user_id)
+    assert listed[about["report_id"]]["group_id"] == gid  # (the place kept, though they are out of it)
+    # one who left on their own, and came back: what was said while they were away is not theirs to report
+    await bystander.request("leave_group", group_id=gid)
+    away = (await owner.send(gid, "趁他不在"))["seq"]
+    await bystander.request("join_group", group_id=gid)
+    assert codes_of(await bystander.call("report", target_type="message", group_id=gid, seq=away,
+                                         reason="x")) == "not_found"
+    stranger = await server.user()
+    assert codes_of(await stranger.call("report", target_type="message", group_id=gid, seq=seq,
+                                        reason="x")) == "not_member"
+    plain = await stranger.request("report", target_type="user", user_id=owner.user_id, group_id=gid, reason="x")
+    rc, out, _ = await server.admin("reports", "--open")
+    assert {x["report_id"]: x for x in map(json.loads, out.splitlines())}[plain["report_id"]]["group_id"] is None
+    await close_all(owner, victim, bystander, stranger)
 
 
 async def test_caps(make_server):

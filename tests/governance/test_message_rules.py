@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from governance.message_rules import MAX_EMOJI_BYTES, check_edit, check_emoji, check_pin_room
+from governance.message_rules import MAX_EMOJI_BYTES, check_edit, check_emoji, check_pin_room, was_member_at
 from protocol.errors import ContractError
 
 SENT = 1_700_000_000_000
@@ -58,3 +58,19 @@ def test_pin_room():
     code, reason = refused(check_pin_room, 10, 10)
     assert code == "conflict" and "10" in reason
     assert refused(check_pin_room, 0, 0)[0] == "conflict"
+
+
+# A membership log (action, ts) and the times at which it shows the user a member, or not.
+SPANS = [
+    ([("join", 10)], {9: False, 10: True, 10**12: True}),
+    ([("create", 10), ("admin", 20), ("kick", 30)], {15: True, 25: True, 30: True, 31: False}),
+    ([("join", 10), ("leave", 20), ("invite_link", 40), ("ban", 50)], {15: True, 30: False, 45: True, 51: False}),
+    ([("approve", 10), ("owner", 12), ("owner_handed_on", 14), ("member", 16)], {11: True, 17: True}),
+    ([("leave", 20)], {10: False, 20: False}),  # (the start purged: nothing to stand on)
+    ([], {5: False}),
+]
+
+
+@pytest.mark.parametrize(("log", "times"), SPANS)
+def test_was_member_at(log, times):
+    assert {ts: was_member_at(log, ts) for ts in times} == times
