@@ -217,6 +217,14 @@ def may(
     return PERMISSIONS.get(key, False)
 
 
+def check_ban_change(actor: Role, made_by_owner: bool) -> None:
+    """``unban``, or a ``ban`` replacing one in force: an admin may not undo or shorten a ban the
+    owner made (the owner's ban of an admin above all, whom admins may not act on), only the
+    owner's own bans and the admins'. ``forbidden`` otherwise."""
+    if actor is Role.ADMIN and made_by_owner:
+        raise ContractError("forbidden", "an admin may not lift or change a ban the group's owner made")
+
+
 def check(
     op: str,
     actor: Role,

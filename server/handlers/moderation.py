@@ -81,6 +81,9 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     role = _actor_role(ctx, g, actor)
     m = g.members.get(uid)
     perm.check("ban", role, Role(m.role) if m is not None else None)
+    standing = _bans_in_force(ctx, g).get(uid)
+    if standing is not None:  # (a new ban replaces it: an admin may not shorten the owner's)
+        perm.check_ban_change(role, standing.by == g.owner_id)
     reason, flag = _text(ctx, actor, g, req.reason, "reason", "ban_reason", MAX_REASON_CHARS)
     now = ctx.now_ms()
     until = now + seconds * 1000 if seconds else 0
@@ -155,9 +158,11 @@ async def unban(ctx: Context, sess: Session, req: rq.Unban, enc: Encoding) -> No
     still_active(sess.me)  # (after the wait for the turn)
     g = _managed(ctx, sess, req.group_id, "unban")
     uid = req.user_id
-    b = _bans_in_force(ctx, g).pop(uid, None)
+    b = _bans_in_force(ctx, g).get(uid)
     if b is None:
         raise ContractError("not_found", f"{uid} is not banned from group {g.group_id}")
+    perm.check_ban_change(_actor_role(ctx, g, sess.me), b.by == g.owner_id)
+    del g.bans[uid]  # (claimed with no await since the check)
 
     def undo() -> None:
         g.bans.setdefault(uid, b)

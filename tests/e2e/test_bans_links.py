@@ -161,6 +161,29 @@ async def test_timed_ban_ends_by_itself(server):
     await close_all(owner, admin, m1)
 
 
+async def test_an_admin_cannot_lift_or_shorten_the_owners_ban(server):
+    """Admins may not act on the owner or on another admin, yet once the owner had banned an admin
+    (then no longer a member), any other admin could ``unban`` them, or ban them again for a second,
+    which replaced the owner's permanent ban. A ban the owner made is now the owner's to change;
+    the admins' own bans stay theirs to lift, by any of them."""
+    gid, owner, admin, [other, m1] = await crowd(server, 2)
+    await owner.request("set_role", group_id=gid, user_id=other.user_id, role="admin")
+    await owner.request("ban", group_id=gid, user_id=other.user_id, reason="滥用管理权限")
+    assert code(await admin.call("unban", group_id=gid, user_id=other.user_id)) == "forbidden"
+    assert code(await admin.call("ban", group_id=gid, user_id=other.user_id, seconds=1)) == "forbidden"
+    [standing] = (await owner.request("bans", group_id=gid))["bans"]
+    assert (standing["user_id"], standing["by"], standing["until"]) == (other.user_id, owner.user_id, None)
+    assert code(await other.call("join_group", group_id=gid)) == "forbidden"
+    # an admin's ban of a member: another manager may lift it, the owner too
+    await admin.request("ban", group_id=gid, user_id=m1.user_id, seconds=3600)
+    await admin.request("ban", group_id=gid, user_id=m1.user_id, seconds=60)  # (shortened by its own kind)
+    await admin.request("unban", group_id=gid, user_id=m1.user_id)
+    assert (await m1.request("join_group", group_id=gid))["status"] == "joined"
+    await owner.request("unban", group_id=gid, user_id=other.user_id)  # the owner's to lift
+    assert (await other.request("join_group", group_id=gid))["status"] == "joined"
+    await close_all(owner, admin, other, m1)
+
+
 # -- slow mode ----------------------------------------------------------------------------------
 async def test_slow_mode(server):
     gid, owner, admin, [m1, m2] = await crowd(server, 2)

@@ -212,3 +212,20 @@ def test_check_new_role_refuses(raw):
 def test_role_values():
     assert [r.value for r in Role] == ["owner", "admin", "member"]
     assert Role.OWNER == "owner"
+
+
+# check_ban_change: (the actor's role, whether the ban in force was made by the owner) -> allowed
+BAN_CHANGES = [(Role.OWNER, True, True), (Role.OWNER, False, True), (Role.ADMIN, False, True),
+               (Role.ADMIN, True, False)]
+
+
+@pytest.mark.parametrize(("actor", "by_owner", "allowed"), BAN_CHANGES)
+def test_an_admin_may_not_change_a_ban_the_owner_made(actor, by_owner, allowed):
+    from governance.permissions import check_ban_change
+
+    if allowed:
+        check_ban_change(actor, by_owner)
+    else:
+        with pytest.raises(ContractError) as refused:
+            check_ban_change(actor, by_owner)
+        assert refused.value.code == "forbidden"

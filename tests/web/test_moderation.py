@@ -78,6 +78,30 @@ def test_ban_refuses_the_rejoin_and_the_log_lists_it(browser: Any, any_server: S
     assert alice.errors == [] and bob.errors == []
 
 
+def test_an_admin_is_not_offered_to_lift_the_owners_ban(browser: Any, server: ServerProcess,
+                                                       bg: Background) -> None:
+    """The server refuses an admin's unban of a ban the owner made: the admin's panel offers 解除禁止
+    only on the bans the admins made."""
+    owner, admin, by_owner, by_admin = (bg.run(server.user()) for _ in range(4))
+    gid = bg.run(open_group(owner))
+
+    async def setup() -> None:
+        await admin.request("join_group", group_id=gid)
+        await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+        await owner.request("ban", group_id=gid, user_id=by_owner.user_id, reason="owner")
+        await admin.request("ban", group_id=gid, user_id=by_admin.user_id, reason="admin")
+
+    bg.run(setup())
+    page = new_page(browser, server)
+    login(page, admin.username)
+    page.locator(f"#group-list [data-gid='{gid}']").click()
+    page.click("#btn-manage")
+    expect(page.locator("#ban-list .ban")).to_have_count(2)
+    expect(page.locator(f"#ban-list .ban[data-uid='{by_admin.user_id}'] .act-unban")).to_have_count(1)
+    expect(page.locator(f"#ban-list .ban[data-uid='{by_owner.user_id}'] .act-unban")).to_have_count(0)
+    assert page.errors == []
+
+
 def test_the_moderation_log_words_each_detail_and_a_long_name_stays_in_its_row(browser: Any,
                                                                               server: ServerProcess) -> None:
     """A reviewer read raw keys in the Chinese log (``seq: 1``, ``link: 497e…``, a pin as 开启), and at

@@ -87,9 +87,11 @@ export function bansSection(g, bans, reload) {
               const name = memberName(g, b.user_id) || b.user_id;
               if (await confirmBox(t("confirm_clean", { name }), t("clean"), t("cancel"))) await cleanMessages(g, b.user_id, name);
             } }),
-            el("button", { type: "button", class: "small act-unban", "data-act": "unban", text: t("unban"), onclick: async () => {
-              if (await act("unban", { group_id: g.group_id, user_id: b.user_id }, t("unban_done"))) reload();
-            } }))))),
+            // (an admin may not lift a ban the owner made: the server refuses it, so it is not offered)
+            g.role === "admin" && g.info && g.info.owner && b.by === g.info.owner.user_id ? null :
+              el("button", { type: "button", class: "small act-unban", "data-act": "unban", text: t("unban"), onclick: async () => {
+                if (await act("unban", { group_id: g.group_id, user_id: b.user_id }, t("unban_done"))) reload();
+              } }))))),
     el("form", { class: "row", id: "ban-by-id-form", onsubmit: (e) => {
       e.preventDefault();
       const who = userIdOf(e.currentTarget.querySelector("#ban-user-id"));
