@@ -90,12 +90,24 @@ def caps_for(level: int, platform: Caps, levels: Sequence[CreditLevel]) -> Caps:
     if not levels:
         return platform
     lvl = levels[max(0, min(level, len(levels)) - 1)]
-    overrides = {
-        name: getattr(lvl, name)
-        for name in ("max_members", "max_groups_created", "max_groups_joined", "max_admins")
-        if getattr(lvl, name) is not None
-    }
+    overrides = {name: getattr(lvl, name) for name in CAP_NAMES if getattr(lvl, name) is not None}
     return replace(platform, **overrides)
+
+
+CAP_NAMES = ("max_members", "max_groups_created", "max_groups_joined", "max_admins")
+
+
+def caps_going_down(platform: Caps, levels: Sequence[CreditLevel]) -> list[tuple[int, str, int, int]]:
+    """Where a higher credit level allows less than the level below it, once the platform's caps
+    fill in what a level leaves unset: ``(level, cap, its value, the level below's)``, 1-based. The
+    default levels set some caps and leave others to ``[limits]``, so lowering or raising a limit
+    could make level 3 allow a smaller group than level 2 without a word."""
+    found = []
+    for n in range(2, len(levels) + 1):
+        below, here = caps_for(n - 1, platform, levels), caps_for(n, platform, levels)
+        found += [(n, name, getattr(here, name), getattr(below, name))
+                  for name in CAP_NAMES if getattr(here, name) < getattr(below, name)]
+    return found
 
 
 def size_class(member_count: int, classes: Sequence[SizeClass]) -> SizeClass | None:

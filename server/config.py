@@ -45,6 +45,7 @@ from governance.tiers import (
     Caps,
     CreditLevel,
     SizeClass,
+    caps_going_down,
 )
 from server.media.sniff import DEFAULT_ALLOWED, KNOWN_TYPES
 
@@ -307,8 +308,9 @@ def above(n: float) -> Check:
 MAX_SHUTDOWN_GRACE_SECONDS = 300  # [server] shutdown_grace_seconds; examples/qunguan.service stops after more
 
 
-# Credit scores and the points a measure takes: far from the store's 64-bit integers, whatever is added.
-MAX_SCORE = 1_000_000_000
+# Credit scores and the points a measure takes: a million, as `credit --delta` at most, so that a
+# score stays far from PostgreSQL's 32-bit credit_score columns (±2,147,483,647) after thousands of them.
+MAX_SCORE = 1_000_000
 # Every integer key: TOML's own range (a signed 64-bit integer), which Python's reader does not enforce.
 INT_RANGE = (-(2**63), 2**63 - 1)
 
@@ -1257,7 +1259,7 @@ def _parse_config(data: dict[str, Any], base_dir: Path, source: Path | None) -> 
     if admin is not None and admin.socket_group and not operators:
         warnings.append(Problem("admin.socket_group", admin.socket_group, "has no effect without [[operators]]: "
                                 "the socket stays private to the server's OS user (mode 0600)"))
-    warnings += production_warnings(built["identity"]) + _unreachable_size_classes(built)
+    warnings += production_warnings(built["identity"]) + _unreachable_size_classes(built) + _caps_going_down(built)
     return Config(**built, base_dir=ctx.base_dir, source=source, warnings=tuple(warnings))
 
 
@@ -1294,6 +1296,15 @@ def _unreachable_size_classes(built: dict[str, Any]) -> list[Problem]:
                     f"there are only {len(credit.levels)} credit levels (credit.levels): no owner can reach level "
                     f"{size.min_credit_level}, so no group grows to {size.min_members} members ({size.name})")
             for i, size in enumerate(groups.size_classes) if size.min_credit_level > len(credit.levels)]
+
+
+def _caps_going_down(built: dict[str, Any]) -> list[Problem]:
+    """A credit level allowing less than the one below it (tiers.caps_going_down): valid, but a
+    user who earns credit loses room, which nobody meant; said where it used to pass unseen."""
+    return [Problem(f"credit.levels[{n - 1}].{name}", value,
+                    f"level {n} allows {value} {name}, fewer than level {n - 1}'s {below} (a level without "
+                    f"{name} takes [limits] {name}): set it on the level, or change [limits]")
+            for n, name, value, below in caps_going_down(built["limits"].caps, built["credit"].levels)]
 
 
 def _same_file_key(path: Path) -> Path:

@@ -107,3 +107,12 @@ def test_verification_is_checked_before_credit():
     with pytest.raises(ContractError) as exc:
         check_size_class(500, DEFAULT_SIZE_CLASSES, owner_level=1, owner_id_verified=False)
     assert exc.value.code == "verification_required"
+
+
+def test_caps_going_down_names_each_level_that_allows_less_than_the_one_below():
+    from governance.tiers import DEFAULT_CREDIT_LEVELS, caps_going_down
+
+    assert caps_going_down(Caps(), DEFAULT_CREDIT_LEVELS) == []
+    assert caps_going_down(Caps(max_members=100), DEFAULT_CREDIT_LEVELS) == [(3, "max_members", 100, 200)]
+    assert caps_going_down(Caps(max_members=5000, max_groups_created=1), DEFAULT_CREDIT_LEVELS) == [
+        (3, "max_groups_created", 1, 2), (4, "max_members", 2000, 5000)]

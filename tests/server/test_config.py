@@ -163,6 +163,8 @@ initial_score = 80
 [[credit.levels]]
 min_score = 0
 max_groups_created = 0
+max_groups_joined = 5
+max_admins = 1
 
 [[credit.levels]]
 min_score = 100
@@ -224,7 +226,7 @@ def test_full_file_round_trips(tmp_path):
     assert (i.key_file, i.key_env) == (tmp_path / "secret.key", "QUNGUAN_KEY")
     assert cfg.credit.initial_score == 80
     assert cfg.credit.levels == (
-        CreditLevel(0, max_groups_created=0),
+        CreditLevel(0, max_groups_created=0, max_groups_joined=5, max_admins=1),
         CreditLevel(100, max_members=1000, max_groups_joined=9, max_admins=2),
     )
     assert cfg.content.lists == (

@@ -189,7 +189,7 @@ ACROSS = [
     ({"admin": {"socket": "audit-checkpoints.jsonl"}}, "is audit.checkpoint_file"),
     ({"server": {"port": 39111}, "metrics": {"port": 39111}}, "metrics.port = 39111: is server.port too"),
     ({"credit": {"initial_score": 10**20}}, "credit.initial_score = 100000000000000000000: out of range"),
-    ({"credit": {"initial_score": 2 * 10**9}}, "credit.initial_score = 2000000000: must be between"),
+    ({"credit": {"initial_score": 2 * 10**6}}, "credit.initial_score = 2000000: must be between"),
     ({"retention": {"days": 10**13}}, "retention.days = 10000000000000: must be at most 36500"),
     ({"rate_limits": {"message_burst": 10**400}}, "rate_limits.message_burst = 1"),
 ]
@@ -217,7 +217,7 @@ def test_keys_that_fit_are_not_refused(tmp_path):
     fine = {"admin": {"socket": "q.sock"}, "storage": {"url": "sqlite:///q.db"},
             "groups": {"size_classes": [{"name": "small", "min_members": 0, "min_credit_level": 4}]},
             "server": {"host": "127.0.0.1", "port": 39111}, "metrics": {"host": "10.0.0.1", "port": 39111},
-            "credit": {"initial_score": -(10**9)}, "retention": {"days": 36_500}}
+            "credit": {"initial_score": -(10**6)}, "retention": {"days": 36_500}}
     parse_config(fine, tmp_path)  # (raises ConfigError listing any problem)
 
 
@@ -274,3 +274,16 @@ def test_a_production_identity_key_must_be_hard_to_guess(tmp_path, monkeypatch, 
         assert strong or "64 hex digits" in found[0]
     (tmp_path / "q.toml").write_text('[identity]\nkey_file = "key"\n', encoding="utf-8")
     assert key_problems(load_config(tmp_path / "q.toml", environ=dict(os.environ))) == []
+
+
+@pytest.mark.parametrize(("limits", "says"), [
+    ({"max_members": 100}, "credit.levels[2].max_members = 100: level 3 allows 100 max_members, fewer than level 2"),
+    ({"max_groups_created": 1}, "credit.levels[2].max_groups_created = 1: level 3 allows 1"),
+    ({"max_members": 5000}, "credit.levels[3].max_members = 2000: level 4 allows 2000 max_members, fewer than"),
+])
+def test_a_credit_level_allowing_less_than_the_one_below_is_warned_about(tmp_path, limits, says):
+    """The default levels set some caps and leave the others to [limits]: lowering or raising a limit
+    made a higher level allow a smaller group, or fewer groups, than the level below, without a word."""
+    found = [str(w) for w in parse_config({"limits": limits}, tmp_path).warnings]
+    assert any(w.startswith(says) for w in found), found
+    assert parse_config({}, tmp_path).warnings == ()
