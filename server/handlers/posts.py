@@ -295,9 +295,10 @@ async def publish_post(ctx: Context, sess: Session, req: rq.Publish, enc: Encodi
     attachments: list[ev.AttachmentObj] = []
     if req.attachments:
         attachments = attachments_for(ctx, user, list(req.attachments))
+    # The mode asked for is stored as it is: while the account's credit level carries no comments
+    # (P6) it is closed in force (comments_in_force), and it opens when the level rises. Stored as
+    # closed, a post published at a low level stayed closed after the account earned its credit.
     mode = req.comments or CommentsMode.OPEN
-    if mode is not CommentsMode.CLOSED and not policy.may_open_comments(level, cfg.levels):
-        mode = CommentsMode.CLOSED  # this credit level may not carry comments (P6)
     verdict = _screen(ctx, user, a, {"title": title, "body": body})
     held = verdict is not None and verdict.action is Action.REVIEW
     # The publishing interval and the uploads are checked above and claimed here, with no await in between.

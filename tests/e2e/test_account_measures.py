@@ -428,10 +428,15 @@ async def test_account_credit_sets_the_level_and_what_it_allows(srv):
                                                                                                       "多次违规")
     assert (await owner.request("account_info", account_id=aid))["credit_level"] == 1
     first = await owner.request("publish", account_id=aid, title="一", body="b", comments="open")
-    assert first["comments"] == "closed"  # level 1 carries no comments
+    assert (first["comments"], first["comments_closed_by"]) == ("closed", "credit")  # level 1 carries none
     second = await owner.call("publish", account_id=aid, title="二", body="b")
     assert code(second) == "rate_limited" and second["retry_after_ms"] > 0  # one post a day at level 1
-    [(actor, target, reason, detail)] = record(srv, "account_credit")
+    # The post keeps the mode asked for: it opens once the level carries comments again.
+    await admin_ok(srv, "account-credit", aid, "--delta", "70", "--reason", "已整改")
+    reader = await srv.user()
+    assert (await reader.request("read_post", post_id=first["post_id"]))["comments"] == "open"
+    assert (await reader.call("comment", post_id=first["post_id"], text="终于能评论了"))["ok"]
+    [(actor, target, reason, detail), _] = record(srv, "account_credit")
     assert (actor, target, reason, detail["delta"], detail["score"]) == ("operator", aid, "多次违规", -70, 30)
 
 
