@@ -1359,14 +1359,16 @@ ENV_PREFIX = "QUNGUAN_"
 _TEXT_KINDS = (STR, PATH, OPTIONAL_PATH)
 
 
-def env_overrides(data: dict[str, Any], environ: dict[str, str] | os._Environ[str]) -> list[Problem]:
+def env_overrides(data: dict[str, Any], environ: dict[str, str] | os._Environ[str],
+                  sources: dict[str, str] | None = None) -> list[Problem]:
     """Apply ``QUNGUAN_<SECTION>_<KEY>`` variables over the file's values (secrets, containers).
 
     String and path keys take the variable's text as it is; other keys read it as
     a TOML value (``8080``, ``true``, ``["10.0.0.0/8"]``). Variables whose section
     is not a config section (``QUNGUAN_URL`` of the terminal client, a key_env
     variable) are not config and are left alone; an unknown key in a known
-    section is a problem.
+    section is a problem. ``sources``, when given, gets each key set so and its variable
+    (``"server.port": "QUNGUAN_SERVER_PORT"``).
     """
     sections = {f.name: f.metadata[_SECTION] for f in fields(Config) if _SECTION in f.metadata}
     problems = []
@@ -1398,7 +1400,22 @@ def env_overrides(data: dict[str, Any], environ: dict[str, str] | os._Environ[st
         table = data.setdefault(section, {})
         if isinstance(table, dict):
             table[key] = raw
+            if sources is not None:
+                sources[f"{section}.{key}"] = var
     return problems
+
+
+def _parse_naming_variables(data: dict[str, Any], base_dir: Path, source: Path | None,
+                            sources: dict[str, str]) -> Config:
+    """:func:`parse_config`, each problem with a key a variable set naming that variable too: an
+    operator whose file says ``port = 8765`` looked there for ``server.port = 'abc'``."""
+    try:
+        return parse_config(data, base_dir, source)
+    except ConfigError as err:
+        def named(p: Problem) -> Problem:
+            var = sources.get(p.key.split("[", 1)[0])
+            return Problem(p.key, p.value, f"{p.why} (set by {var})") if var else p
+        raise ConfigError([named(p) for p in err.problems], err.valid_part) from None
 
 
 def load_config(path: str | Path | None, environ: dict[str, str] | None = None) -> Config:
@@ -1408,12 +1425,13 @@ def load_config(path: str | Path | None, environ: dict[str, str] | None = None) 
     environment) override the file (:func:`env_overrides`).
     """
     env = os.environ if environ is None else environ
+    sources: dict[str, str] = {}
     if path is None:
         data: dict[str, Any] = {}
-        problems = env_overrides(data, env)
+        problems = env_overrides(data, env, sources)
         if problems:
             raise ConfigError(problems)
-        return parse_config(data, Path.cwd())
+        return _parse_naming_variables(data, Path.cwd(), None, sources)
     path = Path(path).absolute()
     try:
         with open(path, "rb") as f:
@@ -1426,10 +1444,10 @@ def load_config(path: str | Path | None, environ: dict[str, str] | None = None) 
         raise ConfigError([Problem("", str(path), f"not UTF-8: {exc}")]) from None
     except OSError as exc:
         raise ConfigError([Problem("", str(path), f"cannot read: {exc.strerror or exc}")]) from None
-    problems = env_overrides(data, env)
+    problems = env_overrides(data, env, sources)
     if problems:
         raise ConfigError(problems)
-    return parse_config(data, path.parent, source=path)
+    return _parse_naming_variables(data, path.parent, path, sources)
 
 
 def file_problems(cfg: Config) -> list[Problem]:

@@ -287,3 +287,17 @@ def test_a_credit_level_allowing_less_than_the_one_below_is_warned_about(tmp_pat
     found = [str(w) for w in parse_config({"limits": limits}, tmp_path).warnings]
     assert any(w.startswith(says) for w in found), found
     assert parse_config({}, tmp_path).warnings == ()
+
+
+def test_a_bad_value_from_the_environment_names_its_variable(tmp_path):
+    """QUNGUAN_SERVER_PORT=abc was reported as ``server.port = 'abc'``: an operator whose file says
+    ``port = 8765`` looked in the file. The problem now names the variable; one from the file does not."""
+    config = tmp_path / "q.toml"
+    config.write_text("[server]\nport = 8765\n[limits]\nmax_members = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_config(config, environ={"QUNGUAN_SERVER_PORT": "abc", "QUNGUAN_CREDIT_LEVELS": "[{min_score = 'x'}]"})
+    found = [str(p) for p in refused.value.problems]
+    assert "server.port = 'abc': expected an integer, got a string (set by QUNGUAN_SERVER_PORT)" in found, found
+    assert any(p.startswith("credit.levels[0].min_score") and p.endswith("(set by QUNGUAN_CREDIT_LEVELS)")
+               for p in found), found
+    assert any(p.startswith("limits.max_members = 1") and "set by" not in p for p in found), found
