@@ -34,7 +34,7 @@ from server.cluster.remote import Answering
 from server.config import Config, file_problems
 from server.content import build_filter
 from server.handlers import DEFERRED, load_all
-from server.handlers.common import still_active
+from server.handlers.common import GroupClosed, still_active
 from server.logs import Repeats
 from server.loopmon import LoopMonitor
 from server.media import cleanup as media_cleanup
@@ -531,6 +531,8 @@ class App:
             sess.send(error_reply(err.rid if forward is None or err.rid is None else Answering(err.rid, forward), err),
                       enc)
         except ContractError as err:
+            if isinstance(err, GroupClosed):  # (the operator's reason: for the group's members only)
+                err = err.for_user(sess.user.user_id if sess.user is not None else None)
             op = self.op_names.get(type(req), "(undecodable)")
             METRICS.op(op, err.code).inc()
             if err.code == "rate_limited":

@@ -87,12 +87,28 @@ def still_reader(ctx: Context, sess: Session, gid: str) -> Member:
     return member_of(live_group(ctx, gid), sess.me)
 
 
+class GroupClosed(ContractError):
+    """``group_closed`` for an op naming a group the platform closed. The operator's reason is for
+    the group's members (they were told it with ``group_closed``): anyone else who names the group
+    (a stranger with its id, a dead invite link) gets the code without it (:meth:`for_user`). A
+    closing for the owner's blacklisting gave a stranger the reason the owner was blacklisted."""
+
+    def __init__(self, g: Group) -> None:
+        super().__init__("group_closed", f"group {g.group_id} was closed by the platform: {g.closed_reason}")
+        self.group = g
+
+    def for_user(self, user_id: str | None) -> ContractError:
+        if user_id is not None and user_id in self.group.members:
+            return self
+        return ContractError("group_closed", f"group {self.group.group_id} was closed by the platform")
+
+
 def live_group(ctx: Context, gid: str) -> Group:
     g = ctx.state.groups.get(gid)
     if g is None or g.dissolved_at is not None:
         raise ContractError("not_found", f"no group {gid}")
     if g.closed_at is not None:
-        raise ContractError("group_closed", f"group {gid} was closed by the platform: {g.closed_reason}")
+        raise GroupClosed(g)
     return g
 
 

@@ -19,7 +19,7 @@ from protocol.enums import ReportTarget
 from protocol.errors import ContractError, shown
 from server.claims import turn
 from server.handlers import handler
-from server.handlers.common import member_of, own_page, still_active
+from server.handlers.common import GroupClosed, member_of, own_page, still_active
 from server.handlers.posts import reported_content
 from server.storage import changes as ch
 
@@ -36,7 +36,7 @@ def _known_group(ctx: Context, gid: str) -> None:
     if g is None:
         raise ContractError("not_found", f"no group {gid}")
     if g.closed_at is not None:
-        raise ContractError("group_closed", f"group {gid} was closed by the platform: {g.closed_reason}")
+        raise GroupClosed(g)
 
 
 class Target(NamedTuple):

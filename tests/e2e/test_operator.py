@@ -161,6 +161,13 @@ async def test_close_group_is_final(server):
                      ("report", {"target_type": "user", "user_id": m.user_id, "reason": "x"})]:
         assert (await owner.call(op, group_id=gid, **args))["code"] == "group_closed", op
     assert (await owner.request("my_groups"))["groups"] == []
+    # The operator's reason is for the group's members; anyone else naming the group gets the code alone
+    # (a closing for the owner's blacklisting gave a stranger the reason the owner was blacklisted).
+    assert "赌博" in (await owner.call("group_info", group_id=gid))["reason"]
+    stranger = await server.user()
+    for op in ("group_info", "join_group"):
+        refused = await stranger.call(op, group_id=gid)
+        assert (refused["code"], refused["reason"]) == ("group_closed", f"group {gid} was closed by the platform")
     rc, _, err = await server.admin("close-group", gid, "--reason", "again")
     assert rc == 2
     # the owner was penalised: credit fell
