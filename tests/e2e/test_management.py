@@ -678,7 +678,21 @@ async def test_info_page_for_large_groups_only(make_server):
     info = await outsider.request("group_info", group_id=big)
     assert info["member_count"] == 3 and info["owner"]["display_name"] == owner.username.title()
     assert codes_of(await outsider.call("group_info", group_id=small)) == "not_member"
-    await close_all(owner, small_owner, outsider)
+    # The announcement is the members': a stranger's group_info has none. The page is never cached stale.
+    await owner.request("set_announcement", group_id=big, text="群规：只谈学习")
+    assert (await outsider.request("group_info", group_id=big))["announcement"] == ""
+    assert "群规" not in (await asyncio.to_thread(_http, f"http://127.0.0.1:{srv.port}/groups/{big}"))[1]
+    assert "no-cache" in (await asyncio.to_thread(_http_headers, f"http://127.0.0.1:{srv.port}/groups/{big}"))[
+        "Cache-Control"]
+    # A group the platform closed, or its owner dissolved, has no page any more.
+    third_owner, third, _ = await group_with(srv, 2)
+    assert (await asyncio.to_thread(_http, f"http://127.0.0.1:{srv.port}/groups/{third}"))[0] == 200
+    await third_owner.request("dissolve_group", group_id=third)
+    assert (await asyncio.to_thread(_http, f"http://127.0.0.1:{srv.port}/groups/{third}"))[0] == 404
+    rc, _, err = await srv.admin("close-group", big, "--reason", "违规")
+    assert rc == 0, err
+    assert (await asyncio.to_thread(_http, f"http://127.0.0.1:{srv.port}/groups/{big}"))[0] == 404
+    await close_all(owner, small_owner, outsider, third_owner)
 
 
 async def test_categories_are_configured(server):
