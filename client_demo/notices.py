@@ -110,6 +110,9 @@ def _lifted(ev: dict[str, Any]) -> str | None:
         line += f" as appeal {clean(ev['appeal_id'])} was upheld"
     line += _said(ev.get("reason"))
     until = _int(ev.get("until"))
+    if not ev.get("group_id") and ev.get("still") is True:  # another sanction of the kind still holds
+        return line + (f"; your management powers stay suspended until {hhmm(until)}" if until
+                       else "; another sanction still holds")
     if ev.get("group_id") and until is not None:
         if until <= 0:
             line += "; posting in the group works again"

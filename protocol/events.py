@@ -287,7 +287,8 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     ``account_id`` and ``post_id`` (a post) and ``comment_id`` (a comment);
     ``sanction_lifted`` has ``sanction_id`` (and ``group_id`` for a group's; for a group's suspension
     also ``until``, the end of the suspension that still holds the group, 0 for none, and ``cause``
-    while one does);
+    while one does; for a user's ``suspend_admin`` or ``revoke_create``, ``still``: whether another
+    sanction of that kind still holds, with ``until`` for the powers, 0 for none);
     ``appeal_result`` has ``appeal_id``, ``sanction_id``, ``outcome`` and ``note`` (the operator's note alone).
     ``sanction`` has ``measure`` (``suspend_admin`` | ``revoke_create``), ``sanction_id`` (what ``appeal``
     takes), ``reason`` (the operator's alone) and, for ``suspend_admin``, ``until``.
@@ -348,6 +349,7 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     seq: int | None = None
     title: str | None = None
     label: str | None = None
+    still: bool | None = None
 
 
 class HeldTextSettled(EventBase, tag="held_text_settled", kw_only=True, frozen=True):

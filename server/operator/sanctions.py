@@ -286,7 +286,11 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
         lift.once_stored.append(lifted_powers)
         lift.effect = ("owner/admin powers are back" if until <= now
                        else f"powers still suspended until {until} by another sanction")
-        text = f"the platform lifted the suspension of your management powers: {reason}"
+        # (another suspension may still hold them: said, in words and as ``until``, not "they are back")
+        after: dict[str, Any] = {"until": until if until > now else 0, "still": until > now}
+        text = (f"the platform lifted the suspension of your management powers: {reason}" if until <= now else
+                f"the platform lifted sanction {sid}, but another suspension of your management powers holds "
+                f"them until {until}: {reason}")
     elif kind == "revoke_create":
         still = any(r["id"] != sid and r["kind"] == kind and r["lifted_at"] is None for r in others)
         if not still:
@@ -297,7 +301,10 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
 
             lift.once_stored.append(lifted_create)
         lift.effect = "may create groups again" if not still else "still revoked by another sanction"
-        text = f"the platform gave back your right to create groups: {reason}"
+        after = {"still": still}
+        text = (f"the platform gave back your right to create groups: {reason}" if not still else
+                f"the platform lifted sanction {sid}, but another revocation of your right to create groups "
+                f"stands: {reason}")
     else:  # blacklist
         from server.operator.public_accounts import unbar_on_lift
 
@@ -334,9 +341,11 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
             lift.effect += "; the same person's other accounts are open again too: " + ", ".join(
                 u.username + (" (cancelled: it stays so)" if u.deleted else "") for u, _ in twins)
         text = f"the platform reopened your account: {reason}"
+        after = {}
 
     def tell_user() -> None:
-        publish(user.sessions, ev.Notice(kind="sanction_lifted", sanction_id=str(sid), text=text, by=by, **said))
+        publish(user.sessions, ev.Notice(kind="sanction_lifted", sanction_id=str(sid), text=text, by=by, **after,
+                                         **said))
 
     lift.tell = tell_user
     return lift

@@ -238,6 +238,14 @@ OWNER_APPEAL = "(sanction 6; the group's owner may contest it with /appeal 6 REA
       "measure": "suspend_group", "reason": "ok", "until": LATER_MS, "cause": "category_freeze", "appeal_id": "3"},
      (f"* notice [sanction_lifted] {GID}: the platform lifted sanction 6 (the suspension of the group) as appeal "
       f"3 was upheld: ok; the group stays suspended with its whole category until {LATER}")),
+    ({"ev": "notice", "kind": "sanction_lifted", "text": "t", "sanction_id": "6", "measure": "suspend_admin",
+      "reason": "核实", "until": LATER_MS, "still": True},
+     (f"* notice [sanction_lifted]: the platform lifted sanction 6 (the suspension of your owner and admin "
+      f"powers): 核实; your management powers stay suspended until {LATER}")),
+    ({"ev": "notice", "kind": "sanction_lifted", "text": "t", "sanction_id": "7", "measure": "revoke_create",
+      "reason": "ok", "still": True},
+     ("* notice [sanction_lifted]: the platform lifted sanction 7 (the revocation of your right to create "
+      "groups): ok; another sanction still holds")),
     ({"ev": "notice", "kind": "appeal_result", "text": "t", "appeal_id": "3", "sanction_id": "6",
       "outcome": "rejected", "note": "证据确凿"},
      "* notice [appeal_result]: your appeal 3 against sanction 6 was rejected: the sanction stands (note: 证据确凿)"),

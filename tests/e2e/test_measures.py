@@ -305,6 +305,35 @@ async def test_lift_revoke_create_lets_them_create_again(server):
     assert (await alice.call("create_group", **args))["ok"]
 
 
+async def test_lifting_one_of_two_sanctions_of_a_kind_says_the_other_still_holds(server):
+    """Two suspensions of one owner's powers (or two revocations of the create right): lifting one
+    told the user "the platform gave back your management powers" while the other still held them.
+    The notice says so: ``still`` and, for the powers, ``until``; the text too."""
+    owner, gid, [m1] = await setup_group(server, 1)
+    for seconds in ("600", "3600"):
+        await server.admin("suspend-admin", owner.username, "--seconds", seconds, "--reason", "abuse")
+    rc, out, _ = await server.admin("sanctions", "--user", owner.username)
+    rows = sorted((json.loads(x) for x in out.splitlines()), key=lambda r: r["expires_at"])
+    owner.drain_events()
+    await server.admin("lift", rows[0]["id"], "--reason", "核实")  # the shorter: the longer holds
+    ev = await owner.next_event("notice", timeout=WITHIN)
+    assert (ev["kind"], ev["still"], ev["until"]) == ("sanction_lifted", True, rows[1]["expires_at"]), ev
+    assert "another suspension" in ev["text"]
+    assert (await owner.call("kick", group_id=gid, user_id=m1.user_id))["code"] == "forbidden"
+    await server.admin("lift", rows[1]["id"], "--reason", "核实")
+    ev = await owner.next_event("notice", timeout=WITHIN)
+    assert (ev["still"], ev["until"]) == (False, 0), ev
+    for _ in range(2):
+        await server.admin("revoke-create", owner.username, "--reason", "spam groups")
+    rc, out, _ = await server.admin("sanctions", "--user", owner.username)
+    revoked = [json.loads(x) for x in out.splitlines() if json.loads(x)["kind"] == "revoke_create"]
+    owner.drain_events()
+    await server.admin("lift", revoked[0]["id"], "--reason", "ok")
+    ev = await owner.next_event("notice", timeout=WITHIN)
+    assert (ev["measure"], ev["still"]) == ("revoke_create", True) and "another revocation" in ev["text"], ev
+    assert (await owner.request("me"))["create_revoked"] is True
+
+
 async def test_lift_blacklist_reopens_the_account(server):
     bob = await server.user()
     await server.admin("blacklist", bob.username, "--reason", "fraud")

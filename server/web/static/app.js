@@ -1997,8 +1997,11 @@ function liftedText(ev, group, text) {
   const sid = ev.sanction_id || "";
   const reason = said(ev.reason, text);
   const key = ev.group_id ? { warning: "n_lifted_warning_group", suspend_group: "n_lifted_suspend_group_group" }[ev.measure]
-    : { suspend_admin: "n_lifted_suspend_admin", revoke_create: "n_lifted_revoke_create" }[ev.measure];
-  if (key && typeof ev.reason === "string") return t(key, { group, sid, reason });
+    : ev.still === true ? { suspend_admin: "n_lifted_still_suspend_admin", revoke_create: "n_lifted_still_revoke_create" }[ev.measure]
+      : { suspend_admin: "n_lifted_suspend_admin", revoke_create: "n_lifted_revoke_create" }[ev.measure];
+  // (`still`: another sanction of the kind holds, so the powers or the right are not back; `until` when they are)
+  const until = typeof ev.until === "number" && ev.until > 0 ? fmtTime(ev.until) : "";
+  if (key && typeof ev.reason === "string") return t(key, { group, sid, reason, until });
   return ev.group_id ? t("n_sanction_lifted_group", { group, sid, text: reason }) : t("n_sanction_lifted", { sid, text: reason });
 }
 
