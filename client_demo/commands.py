@@ -477,6 +477,13 @@ def _appeals(a: list[str]) -> Command:
     return _mine("appeals", a, "my_appeals")
 
 
+@_command("/sanctions", "the platform's measures standing against you and the groups you own, with the id "
+          "/appeal takes", "Groups")
+def _sanctions(a: list[str]) -> Command:
+    _arity("sanctions", a, 0, 0)
+    return _req("sanctions", a, "my_sanctions", {})
+
+
 @_command("/held [N] [before ID]",
           "your group names, announcements and display names waiting for the platform's review (only you "
           "see them)", "Groups")

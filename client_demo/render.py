@@ -617,6 +617,23 @@ def format_my_appeal(a: dict[str, Any]) -> str:
         _outcome(a, "decided_at") + ("; the sanction was lifted" if a.get("outcome") == "upheld" else ""))
 
 
+_MEASURES = {"warning": "warning to group", "suspend_group": "posting suspended in group",
+             "suspend_admin": "your owner and admin powers suspended",
+             "revoke_create": "your right to create groups revoked"}
+
+
+def format_my_sanction(x: dict[str, Any]) -> str:
+    """``  #17 warning to group 123456789 (茶话) since 18:00, put right by 20:00 (overdue): 广告刷屏``."""
+    what = _MEASURES.get(str(x.get("measure")), clean(x.get("measure")))
+    if x.get("group_id"):
+        what += f" {clean(x.get('group_id'))}" + (f" ({clean(x.get('group_name'))})" if x.get("group_name") else "")
+    end = (f", put right by {hhmm(x.get('deadline'))}" if x.get("deadline") else "") if x.get("measure") == "warning" \
+        else (f" until {hhmm(x.get('until'))}" if x.get("until") else ", no end date")
+    overdue = " (overdue)" if x.get("status") == "overdue" else ""
+    head = f"  #{clean(x.get('sanction_id'))} {what} since {hhmm(x.get('starts_at'))}"
+    return f"{head}{end}{overdue}: {clean(x.get('reason', ''))}"
+
+
 _HELD_KINDS = {"group_name": "group name", "announcement": "announcement", "display_name": "display name",
                "account_name": "account name", "account_intro": "account introduction"}
 

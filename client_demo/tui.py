@@ -75,6 +75,7 @@ from client_demo.render import (
     format_message,
     format_my_appeal,
     format_my_report,
+    format_my_sanction,
     format_user,
     hhmm,
     human_size,
@@ -1104,6 +1105,12 @@ class ChatTUI:
             self.show_mine(str(op), params, r)
         elif op == "my_held_texts":
             self.show_held_texts(params, r)
+        elif op == "my_sanctions":
+            rows = r.get("sanctions") or []
+            self.say(f"* measures standing against you or your groups: {len(rows)}" + (
+                " (/appeal ID REASON contests one)" if rows else ""))
+            for x in rows:
+                self.say(format_my_sanction(x))
         elif op == "withdraw_held_text":
             self.say(f"* withdrew held text {clean(params.get('held_id'))}: it no longer waits for review")
         elif op == "appeal":

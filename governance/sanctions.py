@@ -23,11 +23,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-__all__ = ["REPLACING", "cut_short", "standing", "standing_until"]
+__all__ = ["REPLACING", "cut_short", "standing", "standing_until", "status"]
 
 REPLACING: Final = frozenset({"suspend_group", "suspend_admin"})
 
 Row = Mapping[str, Any]
+
+
+def status(row: Row, now: int) -> str:
+    """``lifted``, ``overdue`` (a standing warning past its deadline), ``expired`` or ``in_force``."""
+    if row["lifted_at"] is not None:
+        return "lifted"
+    exp = row["expires_at"]
+    if row["kind"] == "warning":
+        return "overdue" if exp is not None and exp <= now else "in_force"
+    if exp is not None and exp <= now:
+        return "expired"
+    return "in_force"
 
 
 def standing(row: Row, kind: str, now_ms: int) -> bool:

@@ -104,6 +104,7 @@ __all__ = [
     "MyGroups",
     "MyHeldTexts",
     "MyReports",
+    "MySanctions",
     "MySubscriptions",
     "Named",
     "PinMessage",
@@ -509,6 +510,10 @@ class MyAppeals(RequestBase, tag="my_appeals", kw_only=True, frozen=True):
     limit: Int64 | None = None
 
 
+class MySanctions(RequestBase, tag="my_sanctions", kw_only=True, frozen=True):
+    """The platform's measures standing against oneself and the groups one owns (extension)."""
+
+
 # -- Messages, richer (v2) ---------------------------------------------------------------
 class EditMessage(GroupRequest, tag="edit_message", kw_only=True, frozen=True):
     """Change the text of one's own message (earlier versions are kept for the record)."""
@@ -788,6 +793,7 @@ Request: TypeAlias = (
     | DissolveGroup
     | Appeal
     | MyAppeals
+    | MySanctions
     | EditMessage
     | React
     | PinMessage

@@ -119,6 +119,7 @@ OPS: dict[str, tuple[Arg, ...]] = {
     # Measures that finish (Art. 11)
     "appeal": _op("sanction_id:str", "text:text"),  # extension: appeal a sanction
     "my_appeals": _op("before:str?", "limit:int?"),  # extension: one's appeals and their outcomes (Art. 11)
+    "my_sanctions": _op(),  # extension: the measures standing against oneself and one's groups (Art. 11)
     # Messages, richer (v2)
     "edit_message": _op("group_id:gid", "seq:int", "text:text"),
     "react": _op("group_id:gid", "seq:int", "emoji:str", "on:bool"),

@@ -8,7 +8,9 @@ group is final and cannot be appealed. One open appeal per sanction and user
 (``qunguan admin appeals``, ``decide-appeal``); the user gets a notice of kind
 ``appeal_result`` when it is decided, reaching only the connections open then;
 ``my_appeals`` gives the appellant each of their appeals with its status, the
-outcome and the operator's note whenever they look (like ``my_reports``).
+outcome and the operator's note whenever they look (like ``my_reports``);
+``my_sanctions`` the measures that stand against them and the groups they own, with
+the id an appeal takes, for one who was offline when the notice went out.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from governance import posting
+from governance.sanctions import status
 from protocol.enums import Role
 from protocol.errors import ContractError
 from server.handlers import handler
@@ -95,3 +98,40 @@ async def my_appeals(ctx: Context, sess: Session, req: rq.MyAppeals, enc: Encodi
             item.update(outcome=r["outcome"], note=r["note"], decided_at=r["decided_at"])
         out.append(item)
     return {"appeals": out}
+
+
+# The measures a user meets in their own requests or in a group they own, and so may see and appeal.
+_SHOWN_KINDS = frozenset({"warning", "suspend_group", "suspend_admin", "revoke_create"})
+
+
+@handler("my_sanctions")
+async def my_sanctions(ctx: Context, sess: Session, req: rq.MySanctions, enc: Encoding) -> dict[str, Any]:
+    """The sanctions standing now against the caller (``suspend_admin``, ``revoke_create``) and the live
+    groups they own (``warning``, overdue ones included, and ``suspend_group``), oldest first: the
+    ``warning`` and ``sanction`` notices reach only the connections open when the measure is taken, so an
+    owner offline then never learned of a warning, its deadline, nor the id an appeal takes."""
+    me = sess.me
+    owned = sorted(gid for gid in me.groups if (g := ctx.state.groups.get(gid)) is not None
+                   and g.owner_id == me.user_id)
+    rows = await ctx.store.sanctions("user", me.user_id)
+    for gid in owned:
+        rows += await ctx.store.sanctions("group", gid)
+    now = ctx.now_ms()
+    out = []
+    for r in sorted(rows, key=lambda r: int(r["id"])):
+        state = status(r, now)
+        if r["kind"] not in _SHOWN_KINDS or state not in ("in_force", "overdue"):
+            continue
+        item: dict[str, Any] = {"sanction_id": str(r["id"]), "measure": r["kind"], "reason": r["reason"],
+                                "starts_at": r["starts_at"], "status": state}
+        if r["target_type"] == "group":
+            g = ctx.state.groups.get(r["target_id"])
+            if g is None or g.owner_id != me.user_id or not g.alive:  # (handed on or closed during the reads)
+                continue
+            item.update(group_id=g.group_id, group_name=g.name)
+        if r["kind"] == "warning":
+            item["deadline"] = r["expires_at"]
+        else:
+            item["until"] = r["expires_at"]
+        out.append(item)
+    return {"sanctions": out}

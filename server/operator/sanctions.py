@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from governance.operators import LIFT_BLACKLIST, refusal
-from governance.sanctions import cut_short, standing_until
+from governance.sanctions import cut_short, standing_until, status
 from governance.tiers import credit_level
 from protocol import events as ev
 from server.claims import OnceStored, Together, turn
@@ -69,18 +69,6 @@ if TYPE_CHECKING:
 LIFTABLE = ("warning", "suspend_group", "suspend_admin", "revoke_create", "blacklist",
             "restrict_comments", "suspend_account")  # the last two: public accounts
 TIMED = ("suspend_group", "suspend_admin")  # their effect ends by itself at expires_at
-
-
-def status(row: dict[str, Any], now: int) -> str:
-    """``lifted``, ``overdue`` (a standing warning past its deadline), ``expired`` or ``in_force``."""
-    if row["lifted_at"] is not None:
-        return "lifted"
-    exp = row["expires_at"]
-    if row["kind"] == "warning":
-        return "overdue" if exp is not None and exp <= now else "in_force"
-    if exp is not None and exp <= now:
-        return "expired"
-    return "in_force"
 
 
 def _row_out(app: Context, row: dict[str, Any], now: int) -> str:

@@ -38,6 +38,8 @@ def test_reports_and_appeals_list_outcomes_decided_while_away(server, tui):
     admin(server, "revoke-create", name, "--reason", "spam groups")
     [sanction] = [json.loads(line) for line in admin(server, "sanctions", "--user", name).splitlines()]
     sid = sanction["id"]
+    b.command("/sanctions", r"^\* measures standing against you or your groups: 1 \(/appeal ID REASON contests one\)$")
+    b.expect(rf"^  #{sid} your right to create groups revoked since {T}, no end date: spam groups$")
     b.command("/appeal 12x reason", r"^! usage: .*is not a sanction id")
     aid = b.command(f"/appeal {sid} 我没有发广告", r"^\* appeal filed \(id (\d+)\)").group(1)
     b.command("/appeals", r"^\* your appeals: 1$")

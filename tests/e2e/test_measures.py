@@ -474,6 +474,39 @@ async def test_appeal_rejected_keeps_the_sanction(server):
     assert (await owner.call("appeal", sanction_id=closed["id"], text="x"))["code"] == "forbidden"
 
 
+async def test_an_owner_offline_at_a_measure_reads_it_and_its_id_with_my_sanctions(server):
+    """The warning notice reached only the members online: an owner offline then never learned of the
+    warning, its deadline, nor the id an appeal takes. ``my_sanctions`` lists what stands against the
+    caller and the groups they own: not a lifted one, not another group's, not to a plain member."""
+    owner, gid, [member] = await setup_group(server, 1)
+    token = owner.token
+    await owner.close()  # offline while the platform acts
+    deadline = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).isoformat()
+    for args in (["warn-group", gid, "--reason", "整改广告刷屏", "--deadline", deadline],
+                 ["suspend-admin", owner.username, "--seconds", "600", "--reason", "滥用"],
+                 ["revoke-create", owner.username, "--reason", "刷群"]):
+        rc, _, err = await server.admin(*args)
+        assert rc == 0, err
+    other_owner, other_gid, _ = await setup_group(server, 0)
+    await server.admin("warn-group", other_gid, "--reason", "别的群")
+    back = await server.client()
+    await back.auth(token)
+    listed = (await back.request("my_sanctions"))["sanctions"]
+    assert [x["measure"] for x in listed] == ["warning", "suspend_admin", "revoke_create"], listed
+    warning, suspension, revocation = listed
+    assert (warning["group_id"], warning["reason"], warning["status"]) == (gid, "整改广告刷屏", "in_force")
+    assert warning["deadline"] > time.time() * 1000 and "until" not in warning
+    assert suspension["until"] > time.time() * 1000 and revocation["until"] is None
+    assert "group_id" not in suspension and "group_name" not in revocation
+    # the id is the one an appeal takes
+    assert (await back.request("appeal", sanction_id=warning["sanction_id"], text="已整改"))["appeal_id"]
+    await server.admin("lift", revocation["sanction_id"], "--reason", "核实")
+    assert [x["measure"] for x in (await back.request("my_sanctions"))["sanctions"]] == ["warning", "suspend_admin"]
+    assert (await member.request("my_sanctions"))["sanctions"] == []  # the group's are its owner's to see
+    for c in (back, member, other_owner):
+        await c.close()
+
+
 async def test_an_appellant_offline_at_the_decision_reads_the_outcome_with_my_appeals(server):
     """The ``appeal_result`` notice reaches only connections open at the moment; ``my_appeals`` gives
     an appellant who was offline each of their appeals (their own only, newest first, paged) with the

@@ -112,7 +112,8 @@ def test_reports_and_appeals_decided_while_away_are_listed_and_noticed_once(brow
     again.wait_for_selector("#login-form")
     keys = again.evaluate("() => Object.keys(localStorage)")
     me = [k for k in keys if k.startswith("qg.seen.")]
-    assert len(me) == 1 and "qg.token" not in keys  # the rest of what the page kept for bob is gone
+    # what was seen (outcomes, measures), no content: the rest of what the page kept for bob is gone
+    assert len(me) == 2 and "qg.token" not in keys
     login(again, bob_name)
     _checked(again)
     assert again.locator("#notice-count").is_hidden()
@@ -148,3 +149,36 @@ def test_reports_and_appeals_decided_while_away_are_listed_and_noticed_once(brow
     _checked(last)
     assert last.locator("#notice-count").is_hidden()
     assert last.errors == [] and alice.errors == []
+
+
+def test_a_measure_taken_while_away_is_told_at_the_next_login_and_listed_with_its_appeal(
+        browser: Any, server: ServerProcess) -> None:
+    """The warning notice reached only the members online: an owner away then never learned of it,
+    its deadline, nor the id an appeal takes. The next login tells it, once; 我的举报与申诉 lists the
+    measures standing against the user and their groups, each with 申诉 for that measure."""
+    owner = new_page(browser, server)
+    register(owner, server, display="Owner")
+    gid = create_group(owner, "整改群")
+    ctx = owner.context
+    owner.close()  # away while the platform acts
+    admin_ok(server, "warn-group", gid, "--reason", "广告刷屏，限期整改")
+    [warning] = [json.loads(ln) for ln in admin_ok(server, "sanctions", "--group", gid).splitlines()]
+    back = _reopen(ctx, server)
+    back.wait_for_selector(f"#toasts .toast:has-text('平台处罚（编号 {warning['id']}）：群「整改群」受到平台警告')")
+    _checked(back)
+    back.click("#btn-profile")
+    back.click("#btn-my-reports")
+    item = back.locator(f"#my-sanction-list li[data-sanction-id='{warning['id']}']")
+    item.wait_for()
+    assert "广告刷屏，限期整改" in item.inner_text() and "生效中" in item.inner_text()
+    item.locator(".act-appeal").click()
+    assert back.input_value("#appeal-sanction") == warning["id"]
+    back.fill("#appeal-text", "已清理广告")
+    back.click("#appeal-submit")
+    back.wait_for_selector("#toasts .toast:has-text('申诉已提交')")
+    assert back.errors == []
+    back.close()
+    again = _reopen(ctx, server)  # told once
+    _checked(again)
+    assert again.locator("#toasts .toast:has-text('平台处罚')").count() == 0
+    assert again.errors == []

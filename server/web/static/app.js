@@ -11,7 +11,7 @@ import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsM
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile, MEMBERS_CAME } from "./composer.js";
 import { fmtSeconds, forgetInviteImages } from "./moderation.js";
 import { browserStore } from "./browser_store.js";
-import { checkOutcomes, markOutcomesSeen, openMyReports } from "./outcomes.js";
+import { checkOutcomes, markOutcomesSeen, markSanctionsSeen, openMyReports } from "./outcomes.js";
 import { forgetUser, keepUnsent, restoreUnsent, dropStaleUnsent, rememberUser, typedFor, keepTyped as keepDraft, doneKey, sharedDone, markDone, undone, saveOutbox, restoreOutbox } from "./kept.js";
 import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange, forgetHeld } from "./held.js";
 import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, onCommentDeleted, onEditorChanged, accountsShown, accountNotice, setAccountHooks, said } from "./accounts.js";
@@ -1913,6 +1913,7 @@ function platformNotice(ev) {
       const g = S.groups.get(ev.group_id);
       const owner = g && g.role === "owner" && ev.sanction_id;
       notice(s, owner ? appealAction(ev.sanction_id) : null, "error");
+      if (owner) markSanctionsSeen();   // (told live: the next login does not tell it again)
       break;
     }
     case "appeal_result":   // **[ext]** `note`: the operator's note alone (`text` adds English words)
@@ -1936,6 +1937,7 @@ function platformNotice(ev) {
         : t("n_sanction", { text });
       notice(s, ev.sanction_id ? appealAction(ev.sanction_id) : null, "error");
       powersChanged();   // a sanction may take credit, and `me` says what it holds
+      markSanctionsSeen();
       break;
     }
     case "blacklisted": {

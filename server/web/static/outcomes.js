@@ -1,6 +1,7 @@
-// One's own reports and appeals with how each was handled (`my_reports`, `my_appeals`), and, after
-// each login or reconnect, a notice for those handled since the user last looked: the live
-// `report_result` and `appeal_result` notices reach only pages connected at that moment.
+// One's own reports and appeals with how each was handled (`my_reports`, `my_appeals`), the
+// platform's measures standing against oneself and one's groups (`my_sanctions`), and, after each
+// login or reconnect, a notice for those handled or taken since the user last looked: the live
+// `report_result`, `appeal_result`, `warning` and `sanction` notices reach only pages connected then.
 //
 // "Last looked" is kept in this browser: the latest resolution time (the server's clock, ms) the user
 // was told of, under "qg.seen.<first 16 hex digits of SHA-256 of the user id>". Unlike the rest of
@@ -11,7 +12,7 @@ import { t, errorText, fmtTime } from "./i18n.js";
 import { S, api } from "./state.js";
 import { browserStore } from "./browser_store.js";
 import { sha256hex } from "./sha256.js";
-import { reportReasonLabel } from "./manage.js";
+import { reportReasonLabel, appealDialog } from "./manage.js";
 
 const PAGE = 20;
 const CHECK_PAGES = 5;   // on login: the newest 500 reports and appeals (a report is rate-limited to 20 an hour)
@@ -53,14 +54,53 @@ function outcomeText(x) {
   return t(x.outcome === "upheld" ? "n_appeal_upheld" : "n_appeal_rejected", { sid: x.sanction_id, text });
 }
 
+// The measures standing against me or my groups (`my_sanctions`); [] from a server without it.
+async function standing() {
+  try { return (await api("my_sanctions")).sanctions || []; } catch (e) {
+    if (e.code === "unknown_op") return [];
+    throw e;
+  }
+}
+// The measures taken since the user last looked in this browser: a notice (one in its words, else
+// how many) with the list's button. Seen as the latest `starts_at` told, as outcomes are.
+async function sanctionsKey(userId) {
+  return SEEN_PREFIX + "s." + (await seenKey(userId)).slice(SEEN_PREFIX.length);
+}
+async function checkSanctions(notice, me) {
+  const rows = await standing();
+  const key = await sanctionsKey(me.user_id);
+  const since = Number(browserStore.get(key)) || 0;
+  const fresh = rows.filter((x) => x.starts_at > since);
+  if (!fresh.length || S.me !== me) return;
+  const view = { label: t("view_my_reports"), run: () => openMyReports() };
+  const one = fresh[0];
+  notice(fresh.length === 1 ? t("n_sanction_standing", { sid: one.sanction_id, what: measureText(one), reason: one.reason || "" })
+    : t("n_sanctions_standing", { n: fresh.length }), view, "error");
+  browserStore.set(key, String(Math.max(...fresh.map((x) => x.starts_at))));
+}
+
+// A live `warning` or `sanction` notice was shown: the measures standing now are seen.
+export async function markSanctionsSeen() {
+  const me = S.me;
+  if (!me) return;
+  try {
+    const rows = await standing();
+    const key = await sanctionsKey(me.user_id);
+    const at = Math.max(0, ...rows.map((x) => x.starts_at));
+    if (at > (Number(browserStore.get(key)) || 0)) browserStore.set(key, String(at));
+  } catch { /* told again at the next login: better than never */ }
+}
+
 // After login or a reconnect: a notice for what was handled since the user last looked (one with its
-// words when there is one, else how many), with a button that opens the list.
+// words when there is one, else how many), with a button that opens the list; and one for the
+// platform's measures taken since.
 // <body data-outcomes> says "checking", then "checked" (the tests wait for it).
 export async function checkOutcomes(notice) {
   const me = S.me;
   if (!me) return;
   document.body.dataset.outcomes = "checking";
   try {
+    try { await checkSanctions(notice, me); } catch { /* said at the next login */ }
     let rows;
     try { rows = await handled(); } catch { return; }   // an older server without my_appeals: nothing to say
     const since = await seenAt(me.user_id);
@@ -121,6 +161,24 @@ function appealItem(a) {
         t("handled_note", { time: fmtTime(a.decided_at), note: a.note || "" }) }));
 }
 
+// A measure in words: what it is and, for a group's, which group.
+const MEASURES = { warning: "measure_warning", suspend_group: "measure_suspend_group",
+  suspend_admin: "measure_suspend_admin", revoke_create: "measure_revoke_create" };
+function measureText(x) {
+  return MEASURES[x.measure] ? t(MEASURES[x.measure], { group: x.group_name || x.group_id || "" }) : String(x.measure || "");
+}
+
+function sanctionItem(x) {
+  const end = x.measure === "warning" ? (x.deadline ? t("sanction_deadline", { time: fmtTime(x.deadline) }) : "")
+    : x.until ? t("sanction_until", { time: fmtTime(x.until) }) : t("sanction_no_end");
+  return el("li", { "data-sanction-id": x.sanction_id },
+    el("p", {}, el("span", { class: "tag tag-outcome-" + (x.status === "overdue" ? "rejected" : "open"),
+      text: t(x.status === "overdue" ? "sanction_overdue" : "sanction_in_force") }), " ", el("span", { text: measureText(x) })),
+    el("small", { class: "muted", text: [t("sanction_since", { time: fmtTime(x.starts_at), sid: x.sanction_id }), end].filter(Boolean).join(" · ") }),
+    x.reason ? el("p", { class: "outcome-note", text: t("sanction_reason", { reason: x.reason }) }) : null,
+    el("button", { type: "button", class: "ghost small act-appeal", text: t("appeal"), onclick: () => appealDialog(x.sanction_id) }));
+}
+
 // A list that pages back with "load more" (`before` = the oldest id shown).
 function pagedList(op, key, id, item, empty, listId) {
   const list = el("ul", { class: "outcomes", id: listId });
@@ -151,7 +209,13 @@ function pagedList(op, key, id, item, empty, listId) {
 export function openMyReports() {
   const reports = pagedList("my_reports", "reports", "report_id", reportItem, "no_my_reports", "my-report-list");
   const appeals = pagedList("my_appeals", "appeals", "appeal_id", appealItem, "no_my_appeals", "my-appeal-list");
+  const sanctions = el("ul", { class: "outcomes", id: "my-sanction-list" });
+  standing().then((rows) => {
+    if (!rows.length) sanctions.append(el("li", { class: "muted", text: t("no_my_sanctions") }));
+    for (const x of rows) sanctions.append(sanctionItem(x));
+  }).catch((e) => sanctions.append(el("li", { class: "form-msg error", text: errorText(e) })));
   modal(t("my_reports"), () => [
+    el("h3", { text: t("my_sanctions_list") }), sanctions,
     el("h3", { text: t("my_reports_list") }), reports.wrap,
     el("h3", { text: t("my_appeals_list") }), appeals.wrap,
   ], { id: "my-reports-dialog" });
