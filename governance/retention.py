@@ -36,19 +36,21 @@ def is_past_retention(ts: int, now_ms: int, days: int) -> bool:
     return ts < cutoff_ms(now_ms, days)
 
 
-def sanction_holds(starts_at: int, expires_at: int | None, now_ms: int, days: int) -> bool:
+def sanction_holds(starts_at: int, expires_at: int | None, now_ms: int, days: int, kind: str = "") -> bool:
     """Whether a sanction still puts its target's records under legal hold at ``now_ms``.
 
-    A sanction with an end (a timed suspension, a warning with a rectification
-    deadline) holds until that end. A sanction without one (closing a group,
-    a blacklist, revoking the right to create groups) holds for one full
-    retention period after it was imposed, so the evidence behind it stays
-    available to the authorities at least that long. A sanction lifted early holds
-    as imposed: the evidence behind a measure is kept for the measure as decided.
+    A sanction with an end (a timed suspension) holds until that end. A sanction without
+    one (closing a group, a blacklist, revoking the right to create groups) holds for one
+    full retention period after it was imposed, so the evidence behind it stays available
+    to the authorities at least that long. A ``warning`` holds for both: its rectification
+    deadline is when it turns overdue, the moment an operator follows it up with a harder
+    measure, not when it stops, so it holds until that deadline and at least a full period.
+    A sanction lifted early holds as imposed: the evidence behind a measure is kept for
+    the measure as decided.
     """
-    if expires_at is not None:
-        return expires_at > now_ms
-    return starts_at >= cutoff_ms(now_ms, days)
+    if expires_at is not None and expires_at > now_ms:
+        return True
+    return (expires_at is None or kind == "warning") and starts_at >= cutoff_ms(now_ms, days)
 
 
 __all__ = ["DAY_MS", "MIN_DAYS", "cutoff_ms", "is_past_retention", "sanction_holds"]

@@ -338,18 +338,22 @@ class SqliteRecordReads(SqliteReader):
 
 
 # -- retention (G13, P16): what a Purge batch removes ------------------------------------------------
-# Groups and users under legal hold at :now (named parameters :now and :cutoff).
-HELD_GROUPS = """
+# Groups and users under legal hold at :now (named parameters :now and :cutoff). A sanction holds by
+# governance.retention.sanction_holds: until its end, or a full period after it was imposed when it has
+# none; a warning, whose deadline is when it turns overdue and not when it stops, for both.
+SANCTION_HOLDS = ("((expires_at IS NOT NULL AND expires_at > :now)"
+                  " OR ((expires_at IS NULL OR kind = 'warning') AND starts_at >= :cutoff))")
+HELD_GROUPS = f"""
     SELECT target_id FROM legal_holds WHERE released_at IS NULL AND target_type = 'group'
     UNION SELECT group_id FROM reports WHERE status = 'open' AND group_id IS NOT NULL
     UNION SELECT target_id FROM sanctions WHERE target_type = 'group'
-      AND ((expires_at IS NOT NULL AND expires_at > :now) OR (expires_at IS NULL AND starts_at >= :cutoff))
+      AND {SANCTION_HOLDS}
 """
-HELD_USERS = """
+HELD_USERS = f"""
     SELECT target_id FROM legal_holds WHERE released_at IS NULL AND target_type = 'user'
     UNION SELECT user_id FROM reports WHERE status = 'open' AND user_id IS NOT NULL
     UNION SELECT target_id FROM sanctions WHERE target_type = 'user'
-      AND ((expires_at IS NOT NULL AND expires_at > :now) OR (expires_at IS NULL AND starts_at >= :cutoff))
+      AND {SANCTION_HOLDS}
 """
 # Public accounts under legal hold at :now: an operator hold, an open report on the account or one
 # of its posts, a sanction on it that still holds (see governance.retention.sanction_holds), an
@@ -359,7 +363,7 @@ HELD_ACCOUNTS = f"""
     UNION SELECT account_id FROM reports WHERE status = 'open' AND account_id IS NOT NULL
     UNION SELECT p.account_id FROM reports r JOIN posts p ON p.post_id = r.post_id WHERE r.status = 'open'
     UNION SELECT target_id FROM sanctions WHERE target_type = 'account'
-      AND ((expires_at IS NOT NULL AND expires_at > :now) OR (expires_at IS NULL AND starts_at >= :cutoff))
+      AND {SANCTION_HOLDS}
     UNION SELECT account_id FROM accounts WHERE owner_id IN ({HELD_USERS})
 """
 REPORTED_POSTS = "SELECT post_id FROM reports WHERE status = 'open' AND post_id IS NOT NULL"

@@ -139,7 +139,7 @@ async def test_holds_keep_records_past_retention(app_and_clock):
     old = now - 200 * DAY_MS
     groups = {k: f"80000000{i}" for i, k in enumerate(
         ["free", "op_hold", "released", "report", "timed", "timed_over", "closed_recent", "closed_long_ago", "review",
-         "timed_lifted"])}
+         "timed_lifted", "warned_overdue", "warned_long_ago"])}
     for gid in groups.values():
         await add_messages(app, gid, "u-plain", old, old)
     await add_messages(app, "800000100", "u-held", old, first_seq=1)      # held user's message in a free group
@@ -158,7 +158,10 @@ async def test_holds_keep_records_past_retention(app_and_clock):
                  ("suspend_group", groups["timed"], old, now + DAY_MS),
                  ("suspend_group", groups["timed_over"], old, now - 1),
                  ("close_group", groups["closed_recent"], now - 10 * DAY_MS, None),
-                 ("close_group", groups["closed_long_ago"], now - 185 * DAY_MS, None))
+                 ("close_group", groups["closed_long_ago"], now - 185 * DAY_MS, None),
+                 # a warning past its deadline stands (overdue): it holds a full period from when it was given
+                 ("warning", groups["warned_overdue"], now - 10 * DAY_MS, now - DAY_MS),
+                 ("warning", groups["warned_long_ago"], now - 185 * DAY_MS, now - 180 * DAY_MS))
     # lifted early: it holds as imposed (docs/retention.md)
     await insert(app, "INSERT INTO sanctions (kind, target_type, target_id, reason, actor, starts_at, expires_at,"
                       " lifted_at, lifted_by, lift_reason) VALUES ('suspend_group', 'group', ?, 'x', 'operator', ?, ?,"
@@ -171,11 +174,12 @@ async def test_holds_keep_records_past_retention(app_and_clock):
     assert kept == {
         "free": [], "op_hold": [1, 2], "released": [], "report": [1, 2], "timed": [1, 2], "timed_over": [],
         "closed_recent": [1, 2], "closed_long_ago": [], "review": [2], "timed_lifted": [1, 2],
+        "warned_overdue": [1, 2], "warned_long_ago": [],
     }
     assert await seqs(app, "800000100") == [1] and await seqs(app, "800000101") == [1]
     # u-held is held; u-plain wrote messages kept by holds (their network log stays with them).
     assert sorted(r[0] for r in await app.store._fetchall("SELECT user_id FROM netlog")) == ["u-held", "u-plain"]
-    assert removed["messages"] == 2 * 4 + 1
+    assert removed["messages"] == 2 * 5 + 1
     # The enforcement record is never purged; the purge itself is recorded (as it starts removing, and done).
     entries = await app.store._fetchall("SELECT action, detail FROM audit ORDER BY id")
     assert [e[0] for e in entries[audit_before:]] == ["purge_started", "purge"]

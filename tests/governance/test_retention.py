@@ -116,3 +116,7 @@ def test_sanction_holds():
     assert not sanction_holds(now - DAY_MS, now, now, days)        # timed, ended
     assert sanction_holds(cutoff_ms(now, days), None, now, days)   # permanent, imposed one period ago
     assert not sanction_holds(cutoff_ms(now, days) - 1, None, now, days)
+    # a warning: past its deadline (overdue, still standing), it holds a full period from when it was given
+    assert sanction_holds(now - DAY_MS, now - 1, now, days, kind="warning")
+    assert not sanction_holds(cutoff_ms(now, days) - 1, now - 1, now, days, kind="warning")
+    assert sanction_holds(cutoff_ms(now, days) - 1, now + 1, now, days, kind="warning")  # its deadline still ahead
