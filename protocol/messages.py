@@ -85,6 +85,7 @@ __all__ = [
     "History",
     "Int64",
     "Invite",
+    "InviteInfo",
     "InviteLinks",
     "JoinGroup",
     "JoinRequests",
@@ -336,6 +337,12 @@ class CreateGroup(RequestBase, tag="create_group", kw_only=True, frozen=True):
 
 class GroupInfo(GroupRequest, tag="group_info", kw_only=True, frozen=True):
     """A group's information."""
+
+
+class InviteInfo(RequestBase, tag="invite_info", kw_only=True, frozen=True):
+    """What an invite link's ``invite_code`` would join, before using it (extension): counts no use."""
+
+    invite_code: Str
 
 
 class JoinGroup(RequestBase, tag="join_group", kw_only=True, frozen=True):
@@ -794,6 +801,7 @@ Request: TypeAlias = (
     | Appeal
     | MyAppeals
     | MySanctions
+    | InviteInfo
     | EditMessage
     | React
     | PinMessage

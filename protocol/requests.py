@@ -86,6 +86,7 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "create_group": _op("name:str", "category:str", "join_policy:str"),
     "group_info": _op("group_id:gid"),
     "join_group": _op("group_id:gid?", "invite_code:str?"),  # v2: one of them
+    "invite_info": _op("invite_code:str"),  # extension: what a link would join, before using it
     "leave_group": _op("group_id:gid"),
     "members": _op("group_id:gid"),
     "my_groups": _op(),

@@ -38,7 +38,7 @@ from server.handlers.common import (
     suspension_cause,
     user_view,
 )
-from server.state import Admission, Group, Member, User
+from server.state import Admission, Group, InviteLink, Member, User
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -335,6 +335,41 @@ def invitation_stands(ctx: Context, g: Group, uid: str) -> bool:
     return perm.may("invite", role, join_policy=g.join_policy)
 
 
+UNUSABLE_LINK = "this invite link is unknown, used up, expired or revoked"
+
+
+def usable_link(ctx: Context, link: InviteLink | None, now: int) -> tuple[InviteLink, Group]:
+    """The link and its group when the link admits someone now: ``not_found`` otherwise (unknown,
+    revoked, used up, expired, its maker no longer managing the group), ``group_closed`` for a group
+    the platform closed (the code alone: the reason is the members', GroupClosed)."""
+    g = ctx.state.groups.get(link.group_id) if link is not None and not link.revoked else None
+    if link is None or g is None or g.dissolved_at is not None:
+        raise ContractError("not_found", UNUSABLE_LINK)
+    g = live_group(ctx, link.group_id)
+    if not moderation.link_usable(link.uses, link.max_uses, link.expires_at, link.revoked, now):
+        raise ContractError("not_found", UNUSABLE_LINK)  # members too: a dead code is not_found for whoever holds it
+    creator = g.members.get(link.created_by)
+    maker = ctx.state.users.get(link.created_by)
+    if not moderation.link_admits(creator.role if creator is not None else None,
+                                  maker.powers_suspended_until if maker is not None else 0, now,
+                                  barred=maker is None or maker.blacklisted):
+        # its maker no longer manages the group (demoted, removed, ownership passed on), or the
+        # platform suspended their management powers or closed their account
+        raise ContractError("not_found", UNUSABLE_LINK)
+    return link, g
+
+
+@handler("invite_info")
+async def invite_info(ctx: Context, sess: Session, req: rq.InviteInfo, enc: Encoding) -> dict[str, Any]:
+    """[ext] What an invite link would join, before it is used: the web client asked "join this
+    group?" without naming it, and one click on a planted link put the user in a group they never
+    saw described (a link passes the ``approval`` and ``invite`` policies). Counts no use."""
+    link = ctx.state.invite_links.get(moderation.code_hash(req.invite_code))
+    _, g = usable_link(ctx, link, ctx.now_ms())
+    return {"group_id": g.group_id, "name": g.name, "category": g.category, "member_count": len(g.members),
+            "member": sess.me.user_id in g.members}
+
+
 async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:
     """Join with an invite link's code: past the ``approval`` and ``invite`` policies, not past
     caps or bans. The use is claimed in memory with the membership (no await in between), so a
@@ -347,21 +382,7 @@ async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:
         still_active(user)
         link = ctx.state.invite_links.get(moderation.code_hash(code))  # (all checked below, after any wait)
     now = ctx.now_ms()
-    unusable = ContractError("not_found", "this invite link is unknown, used up, expired or revoked")
-    g = ctx.state.groups.get(link.group_id) if link is not None and not link.revoked else None
-    if link is None or g is None or g.dissolved_at is not None:
-        raise unusable
-    g = live_group(ctx, link.group_id)  # a group closed by the platform: group_closed
-    if not moderation.link_usable(link.uses, link.max_uses, link.expires_at, link.revoked, now):
-        raise unusable  # members too: a dead code is not_found for whoever holds it
-    creator = g.members.get(link.created_by)
-    maker = ctx.state.users.get(link.created_by)
-    if not moderation.link_admits(creator.role if creator is not None else None,
-                                  maker.powers_suspended_until if maker is not None else 0, now,
-                                  barred=maker is None or maker.blacklisted):
-        # its maker no longer manages the group (demoted, removed, ownership passed on), or the
-        # platform suspended their management powers or closed their account
-        raise unusable
+    link, g = usable_link(ctx, link, now)
     reply = {"status": "joined", "group_id": g.group_id}
     if user.user_id in g.members:
         return reply  # already in: no use of the link is counted

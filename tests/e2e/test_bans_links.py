@@ -275,6 +275,23 @@ async def test_invite_links(make_server, tmp_path):
     await close_all(owner, admin, m1, u1, u2, u3)
 
 
+async def test_invite_info_names_what_a_link_joins_without_using_it(server):
+    """The web client asked "join this group?" without naming it: one click on a planted link put a user
+    into a group they never saw described. ``invite_info`` names the group behind a usable link, counts
+    no use, and answers a dead link not_found, as using it would."""
+    gid, owner, admin, [m1] = await crowd(server, 1, name="读书会")
+    link = (await admin.request("create_invite_link", group_id=gid, max_uses=1))["code"]
+    guest = await server.user()
+    info = await guest.request("invite_info", invite_code=link)
+    assert (info["group_id"], info["name"], info["member_count"], info["member"]) == (gid, "读书会", 3, False)
+    assert info["category"] == (await owner.request("group_info", group_id=gid))["category"]
+    assert (await m1.request("invite_info", invite_code=link))["member"] is True
+    assert joined(await guest.request("join_group", invite_code=link)) == gid  # the one use was still there
+    assert code(await guest.call("invite_info", invite_code=link)) == "not_found"  # used up now
+    assert code(await guest.call("invite_info", invite_code="nonsense")) == "not_found"
+    await close_all(owner, admin, m1, guest)
+
+
 async def test_invite_link_respects_the_member_cap(make_server):
     srv = make_server("[limits]\nmax_members = 3\n")
     gid, owner, admin, [m1] = await crowd(srv, 1)

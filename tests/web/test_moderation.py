@@ -246,6 +246,8 @@ def test_invite_link_with_qr_code_lets_another_user_join(browser: Any, server: S
     carol.wait_for_selector("#invite-hint")
     assert "#join=" not in carol.url
     register(carol, server, display="Carol")
+    # (the question names what the link joins: a planted link must not join anyone unseen)
+    expect(carol.locator("#invite-confirm #invite-what")).to_contain_text("扫码入群")
     carol.click("#invite-confirm #invite-join")
     carol.wait_for_selector(f'.group-item[data-gid="{gid}"]')
     carol.wait_for_selector("#chat-title:has-text('扫码入群')")
@@ -253,12 +255,12 @@ def test_invite_link_with_qr_code_lets_another_user_join(browser: Any, server: S
     close_dialogs(alice)
     message(alice, "我扫码进来了")
 
-    # One use only: the next user is told it does not work.
+    # One use only: the next user is told it does not work, before being asked anything.
     dave = new_page(browser, server)
     register(dave, server, display="Dave")
     dave.goto(url)
-    dave.click("#invite-confirm #invite-join")
     dave.wait_for_selector("#toasts .toast-error:has-text('无法通过邀请链接加入')")
+    assert dave.locator("#invite-confirm").count() == 0
     expect(dave.locator("#notice-count")).to_have_text("1")
     assert dave.locator(f'.group-item[data-gid="{gid}"]').count() == 0
 
@@ -272,7 +274,6 @@ def test_invite_link_with_qr_code_lets_another_user_join(browser: Any, server: S
     alice.click("#confirm-ok")  # (a revoke asks first)
     alice.wait_for_selector("#no-invite-links")
     dave.goto(second)
-    dave.click("#invite-confirm #invite-join")
     expect(dave.locator("#notice-count")).to_have_text("2")  # refused again, told again
     assert dave.locator(f'.group-item[data-gid="{gid}"]').count() == 0
     assert alice.errors == [] and carol.errors == [] and dave.errors == []

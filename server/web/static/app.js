@@ -65,8 +65,20 @@ async function useInvite() {
   const code = S.pendingInvite;
   S.pendingInvite = null;
   if (!code) return;
+  // What the link would join, named before the user says yes (a planted link must not join anyone
+  // to a group they never saw described); an older server without invite_info: the question alone.
+  let info = null;
+  try { info = await api("invite_info", { invite_code: code }); } catch (e) {
+    if (e.code === "disconnected") { S.pendingInvite = code; return; }   // asked again after the reconnect
+    if (e.code !== "unknown_op") {
+      notice(later("invite_failed", { reason: e.code === "not_found" ? t("invite_unusable") : errorText(e) }), null, "error");
+      return;
+    }
+  }
+  if (info && info.member && S.groups.has(info.group_id)) { openGroup(info.group_id); return; }   // already in it
   const yes = await modal(t("invite_confirm_title"), (done) => [
-    el("p", { text: t("invite_confirm") }),
+    el("p", { id: "invite-what", text: info ? t("invite_confirm_named", { name: info.name, n: info.member_count, category: catName(info.category) })
+      : t("invite_confirm") }),
     el("div", { class: "row end" },
       el("button", { type: "button", class: "ghost", id: "invite-cancel", text: t("cancel"), onclick: () => done(false) }),
       el("button", { type: "button", class: "primary", id: "invite-join", text: t("join"), onclick: () => done(true) })),
