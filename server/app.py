@@ -30,7 +30,7 @@ from protocol.messages import OP_TYPES, RequestCode, decode_request
 from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply
 from server import fdlimit, gcpolicy, infopage, limits, netlog, operations, proxy, record, retention, sdnotify
 from server.admission import HandshakeGate
-from server.cluster.remote import Answering
+from server.cluster.remote import Answering, HomeUnreachable
 from server.config import Config, file_problems
 from server.content import build_filter
 from server.handlers import DEFERRED, load_all
@@ -419,7 +419,14 @@ class App:
 
     async def _remote_info_page(self, conn: ServerConnection, gid: str) -> HttpResponse:
         assert self.cluster is not None
-        return self._info_response(conn, await self.cluster.info_page(gid))
+        try:
+            html = await self.cluster.info_page(gid)
+        except HomeUnreachable:  # (a failover: try again in a moment, and keep nothing meanwhile)
+            resp = conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "the service is changing over; try again\n")
+            resp.headers["Retry-After"] = "5"
+            resp.headers["Cache-Control"] = "no-store"
+            return resp
+        return self._info_response(conn, html)
 
     def info_page_html(self, gid: str) -> str | None:
         """A group's public page (Art. 6), or None when it has none."""
@@ -431,8 +438,10 @@ class App:
 
     @staticmethod
     def _info_response(conn: ServerConnection, html: str | None) -> HttpResponse:
-        if html is None:
-            return conn.respond(http.HTTPStatus.NOT_FOUND, "no public information for this group\n")
+        if html is None:  # (not kept: a group that grows to the page's size has one from then on)
+            resp = conn.respond(http.HTTPStatus.NOT_FOUND, "no public information for this group\n")
+            resp.headers["Cache-Control"] = "no-store"
+            return resp
         return web_routes.html_page(html)
 
     # -- WebSocket side --------------------------------------------------------

@@ -29,6 +29,7 @@ from server.cluster import wire
 from server.cluster.ahead import LoadAhead
 from server.cluster.gateway import STARTING, Gateway, answer_here, previous_lost, resync_notice
 from server.cluster.home import Home, Tail
+from server.cluster.remote import HomeUnreachable
 from server.logs import Repeats
 from server.metrics import METRICS, event_name
 from server.session import CLOSE_TRY_AGAIN, Session
@@ -400,12 +401,14 @@ class ClusterNode:
         return reply
 
     async def info_page(self, gid: str) -> str | None:
-        """A group's public page from the home (this node is a gateway); None when it has none."""
+        """A group's public page from the home (this node is a gateway); None when it has none;
+        :class:`HomeUnreachable` when no home answered (a failover): not "no page", which a crawler
+        or a cache would have kept as the page gone."""
         assert self.nc is not None
         try:
             msg = await self.nc.request(self.subjects.info, gid.encode(), timeout=5)
         except (NoRespondersError, NatsTimeout):
-            return None
+            raise HomeUnreachable from None
         return msg.data.decode() or None
 
     # -- NATS ----------------------------------------------------------------------------------------

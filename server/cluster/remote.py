@@ -28,6 +28,10 @@ _STREAMS = itertools.count(1)
 CATCH_UP = 1
 
 
+class HomeUnreachable(Exception):
+    """No home node answered a gateway's request (none holds the lease, or it is cut off)."""
+
+
 class Frame:
     """A client's frame forwarded by a gateway, with the gateway's forward number (None from a
     gateway of the previous version)."""
