@@ -218,7 +218,7 @@ def may(
 
 
 def check_ban_change(actor: Role, made_by_owner: bool) -> None:
-    """``unban``, or a ``ban`` replacing one in force: an admin may not undo or shorten a ban the
+    """``unban``, or a ``ban`` replacing one in force: an admin may not lift or replace a ban the
     owner made (the owner's ban of an admin above all, whom admins may not act on), only the
     owner's own bans and the admins'. ``forbidden`` otherwise."""
     if actor is Role.ADMIN and made_by_owner:

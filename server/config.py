@@ -1456,14 +1456,17 @@ def file_problems(cfg: Config) -> list[Problem]:
     record's checkpoints, their tamper evidence, on a read-only /etc under ProtectSystem=strict)."""
     path = cfg.audit.checkpoint_file
     why = None
-    if path.is_dir():
-        why = "is a folder: it must name a file"
-    elif path.exists():
-        why = None if os.access(path, os.W_OK) else "cannot be written by the server's OS user"
-    elif not path.parent.is_dir():
-        why = f"its folder {path.parent} does not exist"
-    elif not os.access(path.parent, os.W_OK):
-        why = f"its folder {path.parent} cannot be written by the server's OS user (read-only?)"
+    try:
+        if path.is_dir():
+            why = "is a folder: it must name a file"
+        elif path.exists():
+            why = None if os.access(path, os.W_OK) else "cannot be written by the server's OS user"
+        elif not path.parent.is_dir():
+            why = f"its folder {path.parent} does not exist"
+        elif not os.access(path.parent, os.W_OK):
+            why = f"its folder {path.parent} cannot be written by the server's OS user (read-only?)"
+    except OSError as err:  # (a folder on the way this user may not enter)
+        why = f"cannot be reached: {err.strerror or err}"
     if why is None:
         return []
     return [Problem("audit.checkpoint_file", str(path), why + "; the enforcement record's checkpoints go there")]

@@ -178,7 +178,9 @@ def _read_key_file(path: Path, key: str, problems: list[Problem], blank_ok: bool
 MIN_PASSPHRASE_BYTES = 32
 _NOT_DEV_KEY = (f"with dev_mode = false the identity key must be 64 hex digits (as the server writes its own) or "
                 f"a passphrase of at least {MIN_PASSPHRASE_BYTES} bytes: a shorter text is a key someone can guess, "
-                "and every phone, legal name and ID number would be sealed under it")
+                "and every phone, legal name and ID number would be sealed under it (data sealed under it already: "
+                "rotate to a new key with `qunguan admin rotate-key` on the version that still runs with it, "
+                "docs/operations.md, Upgrading)")
 
 
 def strong_key(raw: bytes) -> bool:
@@ -190,7 +192,8 @@ def strong_key(raw: bytes) -> bool:
             return True
     except ValueError:
         pass
-    return len(text) >= MIN_PASSPHRASE_BYTES
+    # (the line's end aside, every byte counts: a random binary key may begin or end with a space byte)
+    return len(raw.rstrip(b"\r\n")) >= MIN_PASSPHRASE_BYTES
 
 
 def _not_blank(raw: bytes, key: str, where: str, problems: list[Problem]) -> bytes | None:

@@ -67,9 +67,13 @@ async def _target(ctx: Context, sess: Session, req: rq.Report) -> Target:
         info = await ctx.store.message_info(gid, seq)
         _known_group(ctx, gid)  # again after the read: the group may have been closed meanwhile
         m = member_of(ctx.state.groups[gid], sess.me)  # and the reporter removed
+        if info is not None and seq <= m.joined_seq:
+            # Sent before this membership: one of an earlier membership (kicked, then back) is
+            # theirs to report as a former member's is.
+            return await _former_members_message(ctx, sess, gid, seq)
         # Only a message the reporter could see: one held for review (someone else's) or
         # rejected was never delivered to them, and a report must not tell them it exists.
-        if info is None or seq <= m.joined_seq or not rules.known_to(sess.me.user_id, info.sender_id, info.held):
+        if info is None or not rules.known_to(sess.me.user_id, info.sender_id, info.held):
             raise ContractError("not_found", f"no message {seq} in group {gid}")
         return Target(gid, seq, info.sender_id)
     if kind is ReportTarget.USER:
@@ -93,10 +97,10 @@ async def _target(ctx: Context, sess: Session, req: rq.Report) -> Target:
 
 
 async def _former_members_message(ctx: Context, sess: Session, gid: str, seq: int) -> Target:
-    """A message reported by someone no longer in the group (left, kicked, banned): one sent while
-    they were a member, by the group's membership log, and known to them then (message_rules). A
-    member an admin harassed and then removed can still report what was said. Never a member:
-    ``not_member``, as before."""
+    """A message reported by someone no longer in the group (left, kicked, banned), or by a member
+    from before their present membership: one sent while they were a member, by the group's
+    membership log, and known to them then (message_rules). A member an admin harassed and then
+    removed can still report what was said, also once back. Never a member: ``not_member``."""
     me = sess.me.user_id
     log = await ctx.store.membership_actions(gid, me)
     info = await ctx.store.message_info(gid, seq) if log else None

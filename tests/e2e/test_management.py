@@ -485,6 +485,11 @@ async def test_a_former_member_may_report_what_they_were_shown_before_they_left(
     listed = {x["report_id"]: x for x in map(json.loads, out.splitlines())}
     assert (listed[r["report_id"]]["seq"], listed[r["report_id"]]["user_id"]) == (seq, owner.user_id)
     assert listed[about["report_id"]]["group_id"] == gid  # (the place kept, though they are out of it)
+    # back in the group (invited again): what was said to them the first time is still theirs to report
+    await owner.request("invite", group_id=gid, user_id=victim.user_id)
+    await victim.request("join_group", group_id=gid)
+    again = await victim.call("report", target_type="message", group_id=gid, seq=seq, reason="辱骂")
+    assert again["ok"] and again["report_id"] == r["report_id"], again  # (the same report, still open)
     # one who left on their own, and came back: what was said while they were away is not theirs to report
     await bystander.request("leave_group", group_id=gid)
     away = (await owner.send(gid, "趁他不在"))["seq"]

@@ -301,3 +301,34 @@ def test_a_bad_value_from_the_environment_names_its_variable(tmp_path):
     assert any(p.startswith("credit.levels[0].min_score") and p.endswith("(set by QUNGUAN_CREDIT_LEVELS)")
                for p in found), found
     assert any(p.startswith("limits.max_members = 1") and "set by" not in p for p in found), found
+
+
+def test_a_binary_key_of_32_random_bytes_is_strong_whatever_its_first_and_last_bytes():
+    """The length was counted after stripping white space: a random 32-byte key beginning or ending
+    with a space byte (about one in twenty) was refused in production."""
+    from server.security import strong_key
+
+    assert strong_key(b" " + bytes(range(100, 130)) + b"\t")
+    assert not strong_key(b" " * 10 + b"short" + b"\n")
+
+
+def test_check_config_says_a_checkpoint_file_it_cannot_reach_rather_than_crash(tmp_path, capsys, monkeypatch):
+    """A folder on the way the user may not enter made Path.is_dir raise PermissionError: check-config
+    ended in a traceback (run as the service user against a locked folder; here the refusal is made
+    to order, since root enters any folder)."""
+    from pathlib import Path
+
+    target = tmp_path / "locked" / "x.jsonl"
+    real = Path.is_dir
+
+    def refused(self: Path) -> bool:
+        if self == target:
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_dir", refused)
+    config = tmp_path / "q.toml"
+    config.write_text(f'[audit]\ncheckpoint_file = "{target}"\n', encoding="utf-8")
+    assert check_config_main(config) == 2
+    out = capsys.readouterr().out
+    assert "audit.checkpoint_file" in out and "cannot be reached: Permission denied" in out, out

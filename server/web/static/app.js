@@ -1846,6 +1846,7 @@ function onEvent(ev) {
       notice(later(ev.cause === "category_freeze" ? "n_frozen" : "n_suspended",
         { group: gname(ev.group_id), until: fmtTime(ev.until), reason: ev.reason || "" }),
         g && g.role === "owner" && ev.sanction_id ? appealAction(ev.sanction_id) : null, "error");
+      if (g && g.role === "owner" && ev.sanction_id) markSanctionsSeen();   // (told live: not again at the next login)
       break;
     case "notice":
       platformNotice(ev);
