@@ -106,6 +106,7 @@ class App:
         self.handshakes = HandshakeGate(cfg.server.handshakes_per_ip_per_second, cfg.server.handshakes_per_second, v6)
         self.reports_per_user = WindowCounter(rl.reports_per_hour, HOUR)
         self.reports_when_mostly_rejected = WindowCounter(rl.reports_per_hour_when_mostly_rejected, HOUR)
+        self.appeals_per_user = WindowCounter(rl.appeals_per_day, 24 * HOUR)
         self.mention_all_per_group = WindowCounter(rl.mention_all_per_group_per_hour, HOUR)
         self.renames_per_user = WindowCounter(rl.renames_per_hour, HOUR)
         self.joins_per_user = WindowCounter(rl.joins_per_minute, 60.0)

@@ -648,6 +648,9 @@ class RateLimitsConfig:
     reports_per_hour: int = setting(20, at_least(0))
     # A reporter with at least 5 resolved reports, most of them rejected, gets this lower limit (P15).
     reports_per_hour_when_mostly_rejected: int = setting(2, at_least(0))
+    # appeal requests per user: each goes to the operators' queue and is kept for good, and one
+    # rejected may be filed again at once.
+    appeals_per_day: int = setting(10, at_least(0))
     mention_all_per_group_per_hour: int = setting(3, at_least(0))  # send with mention_all, per group
     # set_profile with a new display name, per user: each one is announced to every connection online
     # in the user's groups (user_renamed), so it is limited like @all.

@@ -49,6 +49,7 @@ class Context(Protocol):
     failed_logins_per_account: WindowCounter  # wrong passwords given to login, per account (or unknown name)
     reports_per_user: WindowCounter
     reports_when_mostly_rejected: WindowCounter
+    appeals_per_user: WindowCounter
     mention_all_per_group: WindowCounter  # send with mention_all, per group id
     renames_per_user: WindowCounter  # set_profile with a new display name, per user id
     joins_per_user: WindowCounter  # join_group that joins or asks to join, per user id

@@ -203,6 +203,7 @@ def apply_rate_limits(app: App) -> None:
     app.handshakes.set_rates(app.cfg.server.handshakes_per_ip_per_second, app.cfg.server.handshakes_per_second)
     app.reports_per_user.limit = rl.reports_per_hour
     app.reports_when_mostly_rejected.limit = rl.reports_per_hour_when_mostly_rejected
+    app.appeals_per_user.limit = rl.appeals_per_day
     app.mention_all_per_group.limit = rl.mention_all_per_group_per_hour
     app.renames_per_user.limit = rl.renames_per_hour
     app.joins_per_user.limit = rl.joins_per_minute

@@ -15,6 +15,7 @@ the id an appeal takes, for one who was offline when the notice went out.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from governance import posting
@@ -72,6 +73,13 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
     now = ctx.now_ms()
     if _ended(row, now):
         raise ContractError("conflict", f"sanction {sid} has already ended")
+    # Last of the refusals above, checked and counted with no await between: an appeal refused by
+    # them counts nothing (one the store refuses below, as a second open one, counts, as for report).
+    limiter, mono = ctx.appeals_per_user, time.monotonic()
+    wait = limiter.peek(me.user_id, mono)
+    if wait > 0:
+        raise ContractError("rate_limited", "too many appeals; try again later", retry_after_ms=int(wait * 1000) + 1)
+    limiter.hit(me.user_id, mono)
     # InsertAppeal re-checks inside its transaction that the sanction still stands and that
     # this user has no other open appeal against it; for a group's sanction, the store confirms first
     # that they own the group (memory shows a transfer to them from its claim on, before it is stored).

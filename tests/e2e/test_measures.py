@@ -474,6 +474,24 @@ async def test_appeal_rejected_keeps_the_sanction(server):
     assert (await owner.call("appeal", sanction_id=closed["id"], text="x"))["code"] == "forbidden"
 
 
+async def test_appeals_are_limited_per_user(make_server):
+    """An appeal goes to the operators' queue and is kept for good, and a rejected one may be filed
+    again at once: without a limit one user could fill the queue. ``rate_limits.appeals_per_day``;
+    an appeal refused for another reason counts nothing."""
+    srv = make_server("appeals_per_day = 2\n")  # the harness's config ends inside [rate_limits]
+    alice = await srv.user()
+    await srv.admin("revoke-create", alice.username, "--reason", "spam groups")
+    sid = (await one_sanction(srv, "revoke_create", "--user", alice.username))["id"]
+    assert (await alice.call("appeal", sanction_id=sid, text=" "))["code"] == "bad_request"  # (counts nothing)
+    for n in range(2):
+        appeal_id = (await alice.request("appeal", sanction_id=sid, text=f"第 {n} 次"))["appeal_id"]
+        rc, _, err = await srv.admin("decide-appeal", appeal_id, "--outcome", "rejected", "--note", "维持")
+        assert rc == 0, err
+    refused = await alice.call("appeal", sanction_id=sid, text="第三次")
+    assert refused["code"] == "rate_limited" and refused["retry_after_ms"] > 0, refused
+    await alice.close()
+
+
 async def test_an_owner_offline_at_a_measure_reads_it_and_its_id_with_my_sanctions(server):
     """The warning notice reached only the members online: an owner offline then never learned of the
     warning, its deadline, nor the id an appeal takes. ``my_sanctions`` lists what stands against the
