@@ -56,6 +56,8 @@ def test_a_group_closed_with_its_owners_blacklisting_is_said_in_chinese(
     page.wait_for_selector(f"#group-list [data-gid='{gid}']")
     rc, _, err = bg.run(server.admin("blacklist", owner.username, "--reason", "诈骗"))
     assert rc == 0, err
+    # (the closing reached the page: the bell's list is what had come when it opens)
+    expect(page.locator(f"#group-list [data-gid='{gid}']")).to_have_count(0)
     page.click("#btn-notices")
     item = page.locator("#notice-list li", has_text="茶话会").first
     expect(item).to_contain_text("群主被平台列入黑名单")
