@@ -422,10 +422,10 @@ class App:
         assert self.cluster is not None
         try:
             html = await self.cluster.info_page(gid)
-        except HomeUnreachable:  # (a failover: try again in a moment, and keep nothing meanwhile)
-            resp = conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "the service is changing over; try again\n")
+        except HomeUnreachable:  # (a failover: try again in a moment)
+            resp = _not_kept(conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE,
+                                          "the service is changing over; try again\n"))
             resp.headers["Retry-After"] = "5"
-            resp.headers["Cache-Control"] = "no-store"
             return resp
         return self._info_response(conn, html)
 
@@ -439,10 +439,8 @@ class App:
 
     @staticmethod
     def _info_response(conn: ServerConnection, html: str | None) -> HttpResponse:
-        if html is None:  # (not kept: a group that grows to the page's size has one from then on)
-            resp = conn.respond(http.HTTPStatus.NOT_FOUND, "no public information for this group\n")
-            resp.headers["Cache-Control"] = "no-store"
-            return resp
+        if html is None:  # (a group that grows to the page's size has one from then on)
+            return _not_kept(conn.respond(http.HTTPStatus.NOT_FOUND, "no public information for this group\n"))
         return web_routes.html_page(html)
 
     # -- WebSocket side --------------------------------------------------------
@@ -660,6 +658,12 @@ def tune_gc() -> gcpolicy.GcPolicy:
     frozen too, so no pass walks the connections of a flood.
     """
     return gcpolicy.install()
+
+
+def _not_kept(resp: HttpResponse) -> HttpResponse:
+    """An answer about a group's page that caches must not keep: it changes as the group does."""
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 class CannotStart(Exception):

@@ -114,14 +114,19 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def _hex_key(raw: bytes) -> bytes | None:
+    """The 32-byte key ``raw`` spells as 64 hex digits (blanks around them aside), or None."""
+    try:
+        key = bytes.fromhex(raw.strip().decode())
+    except ValueError:
+        return None
+    return key if len(key) == 32 else None
+
+
 def read_key(raw: bytes) -> bytes:
     """A key file's or variable's content as a 32-byte key: 64 hex digits, else SHA-256 of the text."""
-    raw = raw.strip()
-    try:
-        key = bytes.fromhex(raw.decode())
-    except ValueError:
-        key = b""
-    return key if len(key) == 32 else hashlib.sha256(raw).digest()
+    key = _hex_key(raw)
+    return key if key is not None else hashlib.sha256(raw.strip()).digest()
 
 
 def key_fingerprint(key: bytes) -> str:
@@ -186,14 +191,8 @@ _NOT_DEV_KEY = (f"with dev_mode = false the identity key must be 64 hex digits (
 def strong_key(raw: bytes) -> bool:
     """A key's text fit for production: 64 hex digits, or a passphrase of MIN_PASSPHRASE_BYTES or more
     (a key_env naming the wrong variable, $HOME, gave "/root")."""
-    text = raw.strip()
-    try:
-        if len(bytes.fromhex(text.decode())) == 32:
-            return True
-    except ValueError:
-        pass
     # (the line's end aside, every byte counts: a random binary key may begin or end with a space byte)
-    return len(raw.rstrip(b"\r\n")) >= MIN_PASSPHRASE_BYTES
+    return _hex_key(raw) is not None or len(raw.rstrip(b"\r\n")) >= MIN_PASSPHRASE_BYTES
 
 
 def _not_blank(raw: bytes, key: str, where: str, problems: list[Problem]) -> bytes | None:

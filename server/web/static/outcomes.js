@@ -18,16 +18,18 @@ const PAGE = 20;
 const CHECK_PAGES = 5;   // on login: the newest 500 reports and appeals (a report is rate-limited to 20 an hour)
 export const SEEN_PREFIX = "qg.seen.";
 
-async function seenKey(userId) {
-  return SEEN_PREFIX + (await sha256hex(new TextEncoder().encode(userId))).slice(0, 16);
+// kind "": outcomes (by resolution time); "s.": the platform's measures (by their start).
+async function seenKey(userId, kind = "") {
+  return SEEN_PREFIX + kind + (await sha256hex(new TextEncoder().encode(userId))).slice(0, 16);
 }
-async function seenAt(userId) {
-  const v = Number(browserStore.get(await seenKey(userId)));
+async function seenAt(userId, kind = "") {
+  const v = Number(browserStore.get(await seenKey(userId, kind)));
   return Number.isFinite(v) && v > 0 ? v : 0;
 }
-async function setSeen(userId, at) {
-  if (at > await seenAt(userId)) browserStore.set(await seenKey(userId), String(at));
+async function setSeen(userId, at, kind = "") {
+  if (at > await seenAt(userId, kind)) browserStore.set(await seenKey(userId, kind), String(at));
 }
+const MEASURES_SEEN = "s.";
 
 const doneAt = (x) => x.resolved_at ?? x.decided_at ?? 0;
 
@@ -63,20 +65,16 @@ async function standing() {
 }
 // The measures taken since the user last looked in this browser: a notice (one in its words, else
 // how many) with the list's button. Seen as the latest `starts_at` told, as outcomes are.
-async function sanctionsKey(userId) {
-  return SEEN_PREFIX + "s." + (await seenKey(userId)).slice(SEEN_PREFIX.length);
-}
 async function checkSanctions(notice, me) {
   const rows = await standing();
-  const key = await sanctionsKey(me.user_id);
-  const since = Number(browserStore.get(key)) || 0;
+  const since = await seenAt(me.user_id, MEASURES_SEEN);
   const fresh = rows.filter((x) => x.starts_at > since);
   if (!fresh.length || S.me !== me) return;
   const view = { label: t("view_my_reports"), run: () => openMyReports() };
   const one = fresh[0];
   notice(fresh.length === 1 ? t("n_sanction_standing", { sid: one.sanction_id, what: measureText(one), reason: one.reason || "" })
     : t("n_sanctions_standing", { n: fresh.length }), view, "error");
-  browserStore.set(key, String(Math.max(...fresh.map((x) => x.starts_at))));
+  await setSeen(me.user_id, Math.max(...fresh.map((x) => x.starts_at)), MEASURES_SEEN);
 }
 
 // A live `warning` or `sanction` notice was shown: the measures standing now are seen.
@@ -84,10 +82,7 @@ export async function markSanctionsSeen() {
   const me = S.me;
   if (!me) return;
   try {
-    const rows = await standing();
-    const key = await sanctionsKey(me.user_id);
-    const at = Math.max(0, ...rows.map((x) => x.starts_at));
-    if (at > (Number(browserStore.get(key)) || 0)) browserStore.set(key, String(at));
+    await setSeen(me.user_id, Math.max(0, ...(await standing()).map((x) => x.starts_at)), MEASURES_SEEN);
   } catch { /* told again at the next login: better than never */ }
 }
 
