@@ -376,10 +376,13 @@ class App:
             return None if turn is None else _after(conn, turn)
         if request.method not in web_routes.METHODS:  # the library passes every method on (server/web/routes.py)
             return web_routes.method_not_allowed()
-        if path == "/qr.svg" and self.connections_per_ip.hit(self._client_ip(conn, request), time.monotonic()) > 0:
-            # (each request is a connection of its own, and each new code costs the node CPU)
+        if (path == "/qr.svg" or path.startswith("/groups/")) and \
+                self.connections_per_ip.hit(self._client_ip(conn, request), time.monotonic()) > 0:
+            # Each request is a connection of its own; a QR code costs the node a drawing, and a
+            # group page on a gateway a round trip to the home, so one address walking through
+            # group ids is held to the pace of its connections.
             METRICS.rate_limited("connections_per_ip")
-            return conn.respond(http.HTTPStatus.TOO_MANY_REQUESTS, "too many requests\n")
+            return _not_kept(conn.respond(http.HTTPStatus.TOO_MANY_REQUESTS, "too many requests\n"))
         return web_routes.finish(self._http_answer(conn, request, path), head=request.method == "HEAD")
 
     def _http_answer(

@@ -149,6 +149,22 @@ async def test_qr_codes_are_limited_per_address_like_connections(tmp_path, start
     assert qr("192.0.2.8", "another address") == 200
 
 
+async def test_group_pages_are_limited_per_address_like_connections(tmp_path, started, backend):
+    """A walk through group ids from one address (on a gateway each page is a round trip to the
+    home) is held to connections_per_ip_per_minute; the refusal is not for caches to keep."""
+    import httpx
+
+    srv = started(_server(tmp_path, backend, connections_per_ip_per_minute=3))
+
+    def page(ip: str, gid: int) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{srv.port}/groups/{gid}", headers={"X-Forwarded-For": ip}, timeout=10)
+
+    answers = [page("192.0.2.9", 100000 + i) for i in range(4)]
+    assert [r.status_code for r in answers] == [404, 404, 404, 429]
+    assert answers[-1].headers["Cache-Control"] == "no-store"
+    assert page("192.0.2.10", 100000).status_code == 404
+
+
 async def _closed_at_once(srv: ServerProcess, ip: str) -> ConnectionClosed:
     ws = await connect(srv.url, additional_headers={"X-Forwarded-For": ip})
     with pytest.raises(ConnectionClosed) as closed:
