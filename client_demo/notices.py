@@ -127,7 +127,12 @@ def _appeal_result(ev: dict[str, Any]) -> str | None:
     if outcome not in ("upheld", "rejected") or not ev.get("appeal_id"):
         return None
     head = f"your appeal {clean(ev['appeal_id'])} against sanction {clean(ev.get('sanction_id'))}"
-    done = "was upheld: the sanction is lifted" if outcome == "upheld" else "was rejected: the sanction stands"
+    if outcome == "rejected":
+        done = "was rejected: the sanction stands"
+    elif ev.get("lifted") is False:  # (an older server sends no `lifted`: it lifted)
+        done = "was upheld: the sanction had already ended"
+    else:
+        done = "was upheld: the sanction is lifted"
     note = ev.get("note")
     return f"{head} {done}" + (f" (note: {clean(note)})" if isinstance(note, str) and note else "")
 

@@ -612,9 +612,13 @@ def format_my_report(r: dict[str, Any], names: Names) -> str:
 
 
 def format_my_appeal(a: dict[str, Any]) -> str:
-    """``  #3 18:00 sanction 17  -> rejected 18:05: 证据确凿`` (upheld: the sanction was lifted)."""
+    """``  #3 18:00 sanction 17  -> rejected 18:05: 证据确凿`` (upheld: the sanction was lifted, or had
+    already ended when the appeal was decided: ``lifted`` false)."""
+    upheld = ""
+    if a.get("outcome") == "upheld":
+        upheld = "; the sanction had already ended" if a.get("lifted") is False else "; the sanction was lifted"
     return f"  #{clean(a.get('appeal_id'))} {hhmm(a.get('created_at'))} sanction {clean(a.get('sanction_id'))}  -> " + (
-        _outcome(a, "decided_at") + ("; the sanction was lifted" if a.get("outcome") == "upheld" else ""))
+        _outcome(a, "decided_at") + upheld)
 
 
 _MEASURES = {"warning": "warning to group", "suspend_group": "posting suspended in group",

@@ -289,7 +289,8 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     also ``until``, the end of the suspension that still holds the group, 0 for none, and ``cause``
     while one does; for a user's ``suspend_admin`` or ``revoke_create``, ``still``: whether another
     sanction of that kind still holds, with ``until`` for the powers, 0 for none);
-    ``appeal_result`` has ``appeal_id``, ``sanction_id``, ``outcome`` and ``note`` (the operator's note alone).
+    ``appeal_result`` has ``appeal_id``, ``sanction_id``, ``outcome`` and ``note`` (the operator's note alone),
+    and for ``upheld`` ``lifted``: whether the decision lifted the sanction (false: it had already ended).
     ``sanction`` has ``measure`` (``suspend_admin`` | ``revoke_create``), ``sanction_id`` (what ``appeal``
     takes), ``reason`` (the operator's alone) and, for ``suspend_admin``, ``until``.
     ``sanction_lifted`` also has ``measure`` (the lifted sanction's kind), ``reason`` (the operator's
@@ -350,6 +351,7 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     title: str | None = None
     label: str | None = None
     still: bool | None = None
+    lifted: bool | None = None
 
 
 class HeldTextSettled(EventBase, tag="held_text_settled", kw_only=True, frozen=True):

@@ -104,6 +104,8 @@ async def my_appeals(ctx: Context, sess: Session, req: rq.MyAppeals, enc: Encodi
                                 "created_at": r["created_at"], "status": r["status"]}
         if r["status"] != "open":
             item.update(outcome=r["outcome"], note=r["note"], decided_at=r["decided_at"])
+            if r["outcome"] == "upheld":  # (lifted then, or it had already ended: the points came back)
+                item["lifted"] = r["lifted"]
         out.append(item)
     return {"appeals": out}
 

@@ -507,8 +507,10 @@ async def _decide_appeal(app: Context, row: dict[str, Any], sanction: dict[str, 
         done.tell()
     user = app.state.users.get(row["user_id"])
     if user is not None:
-        verdict = "upheld: the sanction is lifted" if lifted else outcome
+        upheld = outcome == "upheld"
+        verdict = (("upheld: the sanction is lifted" if lifted else "upheld: the sanction had already ended")
+                   if upheld else outcome)
         publish(user.sessions, ev.Notice(kind="appeal_result", appeal_id=str(appeal_id), sanction_id=str(sid),
                                          outcome=outcome, text=f"your appeal was {verdict}. {note}",
-                                         note=note, by=operator_name()))
+                                         note=note, by=operator_name(), lifted=lifted if upheld else None))
     return Result([f"appeal {appeal_id} {outcome}; {effect}"])

@@ -442,7 +442,10 @@ class RecordReads(Protocol):
         ...
 
     async def appeals_by(self, user_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
-        """One user's appeals (the keys of :meth:`appeals`), newest first, with ``appeal_id < before``."""
+        """One user's appeals (the keys of :meth:`appeals` and ``lifted``), newest first, with
+        ``appeal_id < before``. ``lifted``: whether deciding the appeal lifted its sanction (an upheld
+        appeal of one that had already ended lifts nothing), told by the sanction's lift: made with
+        the decision, at its time, for that appeal (``lift_reason`` "appeal N upheld: ...")."""
         ...
 
     async def members_joined_at(self, group_id: str) -> dict[str, int]:

@@ -32,6 +32,7 @@ from server.storage.postgres_changes import Conn, _count, append_audit, applies
 from server.storage.sqlite_records import (
     ACCOUNT_COLS,
     APPEAL_COLS,
+    APPEAL_LIFTED,
     AUDIT_COLS,
     ERASE_ACCOUNT,
     ERASING,
@@ -484,9 +485,10 @@ class PostgresReads:
             f"SELECT {_cols(APPEAL_COLS)} FROM appeals WHERE appeal_id = $1", appeal_id))
 
     async def appeals_by(self, user_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
-        return _dicts(APPEAL_COLS, await self._fetchall(
-            f"SELECT {_cols(APPEAL_COLS)} FROM appeals WHERE user_id = $1 AND ($2::bigint IS NULL"
-            " OR appeal_id < $2) ORDER BY appeal_id DESC LIMIT $3", user_id, before, limit))
+        return _dicts((*APPEAL_COLS, "lifted"), await self._fetchall(
+            f"SELECT {_cols(APPEAL_COLS, 'a.')}, {APPEAL_LIFTED} FROM appeals a LEFT JOIN sanctions s"
+            " ON s.id = a.sanction_id WHERE a.user_id = $1 AND ($2::bigint IS NULL OR a.appeal_id < $2)"
+            " ORDER BY a.appeal_id DESC LIMIT $3", user_id, before, limit))
 
     async def members_joined_at(self, group_id: str) -> dict[str, int]:
         rows = await self._fetchall("SELECT user_id, joined_at FROM members WHERE group_id = $1", group_id)

@@ -678,6 +678,10 @@ SANCTION_COLS = ("id", "kind", "target_type", "target_id", "reason", "actor", "s
                  "report_id", "lifted_at", "lifted_by", "lift_reason", "credit_taken", "replaced_by")
 APPEAL_COLS = ("appeal_id", "sanction_id", "user_id", "text", "created_at", "status", "outcome", "note",
                "decided_at", "decided_by")
+# Whether appeal ``a`` lifted its sanction ``s``: the lift was stored with the decision (same time)
+# and for this appeal (the reason `decide-appeal` gives it); in both dialects.
+APPEAL_LIFTED = ("COALESCE(a.outcome = 'upheld' AND s.lifted_at = a.decided_at"
+                 " AND s.lift_reason LIKE 'appeal ' || a.appeal_id || ' upheld:%', FALSE)")
 
 
 class SqliteSanctionReads(SqliteReader):
@@ -707,11 +711,12 @@ class SqliteSanctionReads(SqliteReader):
         return dict(zip(APPEAL_COLS, row, strict=True)) if row is not None else None
 
     async def appeals_by(self, user_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
-        below = " AND appeal_id < ?" if before is not None else ""
+        below = " AND a.appeal_id < ?" if before is not None else ""
         params = (user_id, before, limit) if before is not None else (user_id, limit)
-        return _dicts(APPEAL_COLS, await self._fetchall(
-            f"SELECT {_cols(APPEAL_COLS)} FROM appeals WHERE user_id = ?{below} ORDER BY appeal_id DESC LIMIT ?",
-            params))
+        rows = _dicts((*APPEAL_COLS, "lifted"), await self._fetchall(
+            f"SELECT {_cols(APPEAL_COLS, 'a.')}, {APPEAL_LIFTED} FROM appeals a LEFT JOIN sanctions s"
+            f" ON s.id = a.sanction_id WHERE a.user_id = ?{below} ORDER BY a.appeal_id DESC LIMIT ?", params))
+        return [{**r, "lifted": bool(r["lifted"])} for r in rows]
 
     async def members_joined_at(self, group_id: str) -> dict[str, int]:
         rows = await self._fetchall("SELECT user_id, joined_at FROM members WHERE group_id = ?", (group_id,))

@@ -249,6 +249,13 @@ OWNER_APPEAL = "(sanction 6; the group's owner may contest it with /appeal 6 REA
     ({"ev": "notice", "kind": "appeal_result", "text": "t", "appeal_id": "3", "sanction_id": "6",
       "outcome": "rejected", "note": "证据确凿"},
      "* notice [appeal_result]: your appeal 3 against sanction 6 was rejected: the sanction stands (note: 证据确凿)"),
+    ({"ev": "notice", "kind": "appeal_result", "text": "t", "appeal_id": "3", "sanction_id": "6",
+      "outcome": "upheld", "note": "属实", "lifted": True},
+     "* notice [appeal_result]: your appeal 3 against sanction 6 was upheld: the sanction is lifted (note: 属实)"),
+    ({"ev": "notice", "kind": "appeal_result", "text": "t", "appeal_id": "3", "sanction_id": "6",
+      "outcome": "upheld", "note": "属实", "lifted": False},
+     ("* notice [appeal_result]: your appeal 3 against sanction 6 was upheld: the sanction had already ended "
+      "(note: 属实)")),
     ({"ev": "notice", "kind": "content_removed", "group_id": GID, "text": "t", "content": "message",
       "outcome": "rejected", "reason": "刷单", "seq": 12},
      f"* notice [content_removed] {GID}: your message #12 was rejected after the platform's review: 刷单"),

@@ -436,7 +436,10 @@ async def test_appeal_queued_and_upheld_lifts_the_sanction(server):
     kinds = {n["kind"]: n for n in notices}
     assert kinds["appeal_result"]["appeal_id"] == appeal_id and kinds["appeal_result"]["outcome"] == "upheld"
     assert "情况属实" in kinds["appeal_result"]["text"] and kinds["appeal_result"]["by"] == "operator"
+    assert kinds["appeal_result"]["lifted"] is True  # (the decision lifted it)
     assert kinds["sanction_lifted"]["group_id"] == gid
+    [mine] = (await owner.request("my_appeals"))["appeals"]
+    assert (mine["outcome"], mine["lifted"]) == ("upheld", True)
     assert (await m.call("send", group_id=gid, text="back"))["ok"]
     rc, out, _ = await server.admin("appeals", "--open")
     assert out.strip() == ""
@@ -556,6 +559,7 @@ async def test_an_appellant_offline_at_the_decision_reads_the_outcome_with_my_ap
     assert decided["note"].startswith("证据确凿") and "13800138000" not in decided["note"]
     assert decided["decided_at"] >= decided["created_at"]
     assert "text" not in decided and "decided_by" not in decided and "user_id" not in decided
+    assert "lifted" not in decided  # (only an upheld appeal says whether it lifted the sanction)
     page = (await back.request("my_appeals", before=second, limit=1))["appeals"]
     assert [a["appeal_id"] for a in page] == [first]
     assert (await back.call("my_appeals", before="abc"))["code"] == "bad_request"
@@ -740,6 +744,9 @@ async def test_an_upheld_appeal_gives_back_the_points_of_a_sanction_that_ran_out
     assert await score(owner) == start
     result = await until_notice(owner, "appeal_result")
     assert result["outcome"] == "upheld" and "the sanction is lifted" not in result["text"]
+    assert result["lifted"] is False  # upheld, but it had run out: the client must not say "lifted"
+    [mine] = (await owner.request("my_appeals"))["appeals"]
+    assert (mine["outcome"], mine["lifted"]) == ("upheld", False)
 
 
 def moved(member, gid: str):

@@ -182,3 +182,30 @@ def test_a_measure_taken_while_away_is_told_at_the_next_login_and_listed_with_it
     _checked(again)
     assert again.locator("#toasts .toast:has-text('平台处罚')").count() == 0
     assert again.errors == []
+
+
+def test_an_appeal_upheld_after_its_sanction_ran_out_says_it_had_ended_not_lifted(
+        browser: Any, server: ServerProcess) -> None:
+    """An upheld appeal of a sanction that ran out before the decision lifts nothing (its points come
+    back): the live notice and 我的申诉 say it had already ended, not that it was lifted."""
+    import time
+
+    page = new_page(browser, server)
+    name = register(page, server, display="Bob")
+    admin_ok(server, "suspend-admin", name, "--seconds", "3", "--reason", "滥用管理权限")
+    [sanction] = [json.loads(ln) for ln in admin_ok(server, "sanctions", "--user", name).splitlines()]
+    page.click("#btn-profile")
+    page.click("#btn-appeal")
+    page.fill("#appeal-sanction", sanction["id"])
+    page.fill("#appeal-text", "误判")
+    page.click("#appeal-submit")
+    page.wait_for_selector("#toasts .toast:has-text('申诉已提交')")
+    [appeal] = [json.loads(ln) for ln in admin_ok(server, "appeals", "--open").splitlines()]
+    time.sleep(max(0.0, sanction["expires_at"] / 1000 - time.time()) + 0.2)
+    admin_ok(server, "decide-appeal", str(appeal["appeal_id"]), "--outcome", "upheld", "--note", "已核实")
+    page.wait_for_selector(f"#toasts .toast:has-text('你的申诉（处罚 {sanction['id']}）已通过，处罚此前已结束')")
+    close_dialogs(page)
+    _open_reports(page)
+    line = page.inner_text("#my-appeal-list li")
+    assert "申诉成立，处罚此前已结束" in line and "处罚已撤销" not in line, line
+    assert page.errors == []

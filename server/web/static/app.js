@@ -11,7 +11,7 @@ import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsM
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile, MEMBERS_CAME } from "./composer.js";
 import { fmtSeconds, forgetInviteImages } from "./moderation.js";
 import { browserStore } from "./browser_store.js";
-import { checkOutcomes, markOutcomesSeen, markSanctionsSeen, openMyReports } from "./outcomes.js";
+import { appealKey, checkOutcomes, markOutcomesSeen, markSanctionsSeen, openMyReports } from "./outcomes.js";
 import { forgetUser, keepUnsent, restoreUnsent, dropStaleUnsent, rememberUser, typedFor, keepTyped as keepDraft, doneKey, sharedDone, markDone, undone, saveOutbox, restoreOutbox } from "./kept.js";
 import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange, forgetHeld } from "./held.js";
 import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, onCommentDeleted, onEditorChanged, accountsShown, accountNotice, setAccountHooks, said } from "./accounts.js";
@@ -1930,7 +1930,7 @@ function platformNotice(ev) {
       break;
     }
     case "appeal_result":   // **[ext]** `note`: the operator's note alone (`text` adds English words)
-      notice(later(ev.outcome === "upheld" ? "n_appeal_upheld" : "n_appeal_rejected", { sid: ev.sanction_id || "", text: said(ev.note, text) }),
+      notice(later(appealKey(ev, "n_appeal_upheld", "n_appeal_upheld_ended", "n_appeal_rejected"), { sid: ev.sanction_id || "", text: said(ev.note, text) }),
         null, ev.outcome === "upheld" ? "info" : "error");
       markOutcomesSeen();
       break;

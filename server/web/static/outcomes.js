@@ -53,7 +53,14 @@ async function handled() {
 function outcomeText(x) {
   const text = x.note || "";
   if (x.kind === "reports") return t(x.outcome === "upheld" ? "n_report_result_upheld" : "n_report_result_rejected", { text });
-  return t(x.outcome === "upheld" ? "n_appeal_upheld" : "n_appeal_rejected", { sid: x.sanction_id, text });
+  return t(appealKey(x, "n_appeal_upheld", "n_appeal_upheld_ended", "n_appeal_rejected"), { sid: x.sanction_id, text });
+}
+
+// An appeal's outcome as one of three: upheld and lifted by the decision, upheld once the sanction
+// had ended already (`lifted: false`; a server without the field means lifted), or rejected.
+export function appealKey(x, lifted, ended, rejected) {
+  if (x.outcome !== "upheld") return rejected;
+  return x.lifted === false ? ended : lifted;
 }
 
 // The measures standing against me or my groups (`my_sanctions`); [] from a server without it.
@@ -152,7 +159,7 @@ function appealItem(a) {
     el("p", {}, statusTag(a), " ", el("span", { text: t("appeal_about", { sid: a.sanction_id }) })),
     el("small", { class: "muted", text: t("sent_at", { time: fmtTime(a.created_at) }) }),
     a.status === "open" ? null : el("p", { class: "outcome-note",
-      text: (upheld ? t("appeal_lifted") + " " : t("appeal_stands") + " ") +
+      text: t(appealKey(a, "appeal_lifted", "appeal_ended", "appeal_stands")) + " " +
         t("handled_note", { time: fmtTime(a.decided_at), note: a.note || "" }) }));
 }
 
